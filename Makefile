@@ -1,0 +1,106 @@
+# ngx_payments: one entry point.  `make test` is what CI runs.
+SHELL    := /bin/bash
+BUILD    ?= build
+PKGS      = libpq libcurl jansson libjwt libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+CC       ?= cc
+OPT      ?= -O2 -g
+WARN      = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2
+CFLAGS    = -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude $(PKG_CFLAGS)
+SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+CORE_SRC  = $(wildcard src/*.c)
+CORE_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core/%.o)
+ASAN_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core-asan/%.o)
+UNIT_SRC  = $(wildcard tests/unit/*.c)
+E2E_SRC   = $(wildcard tests/e2e/*.c)
+MOCK_SRC  = $(wildcard tests/mock_psp/*.c)
+FUZZ_SRC  = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
+FUZZ_SECONDS ?= 20
+
+.PHONY: all core unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench clean deps
+
+all: core mock module
+
+deps:
+	bash ci/install-deps.sh
+
+core: $(BUILD)/libpayments.a
+
+$(BUILD)/core/%.o: src/%.c $(wildcard include/payments/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/core-asan/%.o: src/%.c $(wildcard include/payments/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -c $< -o $@
+
+$(BUILD)/libpayments.a: $(CORE_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/libpayments-asan.a: $(ASAN_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libpayments.a
+	$(CC) $(CFLAGS) $(UNIT_SRC) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) -o $@
+
+$(BUILD)/unit_tests-asan: $(UNIT_SRC) $(BUILD)/libpayments-asan.a
+	$(CC) $(CFLAGS) $(SAN) $(UNIT_SRC) $(BUILD)/libpayments-asan.a -lcriterion $(PKG_LIBS) -o $@
+
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests --jobs 2
+
+# Criterion forks each test; ASan's leak checker runs in every child.
+unit-asan: $(BUILD)/unit_tests-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(BUILD)/unit_tests-asan --jobs 2
+
+mock: $(BUILD)/mock_psp
+
+$(BUILD)/mock_psp: $(MOCK_SRC) $(wildcard tests/mock_psp/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(MOCK_SRC) -lmicrohttpd -ljansson -lcrypto -lpthread -o $@
+
+$(BUILD)/mock_psp-asan: $(MOCK_SRC) $(wildcard tests/mock_psp/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) $(MOCK_SRC) -lmicrohttpd -ljansson -lcrypto -lpthread -o $@
+
+mock-asan: $(BUILD)/mock_psp-asan
+
+module: $(MODULE)
+
+$(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(CORE_SRC) $(wildcard include/payments/*.h)
+	bash ci/build-module.sh $(BUILD)/nginx
+
+$(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(E2E_SRC) -lcriterion $(PKG_LIBS) -o $@
+
+e2e: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests
+	bash ci/e2e.sh
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard include/payments/*.h)
+	@mkdir -p $(@D)
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude $(PKG_CFLAGS) \
+	    -fsanitize=fuzzer,address,undefined $< $(CORE_SRC) $(PKG_LIBS) -o $@
+
+fuzz: $(FUZZ_BIN)
+
+fuzz-smoke: $(FUZZ_BIN)
+	bash ci/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+test:
+	bash ci/test.sh
+
+demo:
+	bash ci/demo.sh
+
+bench:
+	bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD)

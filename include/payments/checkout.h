@@ -1,0 +1,64 @@
+/*
+ * ngx_payments core: the POST /v1/payments body, validated (API.md).
+ */
+#ifndef PAYMENTS_CHECKOUT_H
+#define PAYMENTS_CHECKOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <payments/error.h>
+
+#define PAY_ID_MAX          40      /* [A-Za-z0-9_-]{1,40} */
+#define PAY_SELLER_MAX      64      /* [A-Za-z0-9_.-]{1,64} */
+#define PAY_PSP_NAME_MAX    32
+#define PAY_ORDERS_MAX      100
+#define PAY_URL_MAX         2048
+#define PAY_EMAIL_MAX       254
+
+typedef struct {
+    char     id[PAY_ID_MAX + 1];
+    char     seller[PAY_SELLER_MAX + 1];
+    int64_t  amount;                        /* minor units, > 0 */
+} pay_order_t;
+
+typedef struct {
+    json_t       *root;             /* owned: the parsed body */
+    char          checkout_id[PAY_ID_MAX + 1];
+    char          psp[PAY_PSP_NAME_MAX + 1];
+    char          currency[4];
+    int           exponent;
+    int64_t       total;            /* sum of the orders, checked for overflow */
+    const char   *success_url;      /* borrowed from root */
+    const char   *cancel_url;       /* borrowed from root */
+    const char   *buyer_email;      /* borrowed from root; may be NULL */
+    size_t        norders;
+    pay_order_t  *orders;           /* owned, malloc'd */
+} pay_checkout_t;
+
+/*
+ * Validates a request body in the contract's order: JSON (duplicate keys
+ * refused, an object), card data anywhere (card_data_forbidden), fields and
+ * types (unknown fields refused), ids, currency (unsupported_currency),
+ * amounts (invalid_amount), one currency (mixed_currency), unique order ids,
+ * return URLs well-formed https (forbidden_return_url).  The merchant's
+ * origin allow-list is checked separately (pay_origin_*).
+ * Returns 0 and fills *co (free with pay_checkout_free), or -1 with *v set;
+ * on -1 nothing needs freeing.
+ */
+int  pay_checkout_parse(const char *body, size_t len, pay_checkout_t *co,
+    pay_verdict_t *v);
+void pay_checkout_free(pay_checkout_t *co);
+
+/*
+ * Card data: any run of 13-19 digits (single spaces or dashes allowed
+ * between digits) passing the Luhn check.  Returns 1 if s contains one.
+ */
+int pay_contains_card_number(const char *s, size_t len);
+
+/* [A-Za-z0-9_-]{1,40} */
+int pay_id_valid(const char *s, size_t len);
+/* [A-Za-z0-9_.-]{1,64} */
+int pay_seller_valid(const char *s, size_t len);
+
+#endif

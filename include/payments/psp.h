@@ -1,0 +1,65 @@
+/*
+ * ngx_payments core: PSP dialects.  Builds the registration request (stored
+ * in PostgreSQL when the idempotency key is claimed, so every retry sends
+ * the same bytes) and classifies the PSP's answer.  Credentials are not part
+ * of the stored request: the adapter adds them when sending.
+ */
+#ifndef PAYMENTS_PSP_H
+#define PAYMENTS_PSP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <payments/checkout.h>
+
+typedef enum {
+    PAY_DIALECT_STRIPE = 1,
+    PAY_DIALECT_ADYEN,
+    PAY_DIALECT_GENERIC
+} pay_dialect_e;
+
+/* "stripe" -> PAY_DIALECT_STRIPE; 0 if unknown. */
+pay_dialect_e pay_dialect_parse(const char *name, size_t len);
+
+typedef struct {
+    const char          *merchant_id;
+    const char          *nonce;           /* merchant_id ":" checkout_id */
+    const pay_checkout_t *co;
+    const char          *return_success;  /* gateway URL with its token */
+    const char          *return_cancel;   /* gateway URL with its token */
+    int64_t              expires_at;      /* epoch seconds */
+    const char          *adyen_merchant_account;   /* adyen only */
+} pay_psp_registration_t;
+
+typedef struct {
+    char    *path;          /* appended to the PSP base URL, malloc'd */
+    char    *content_type;  /* malloc'd */
+    char    *body;          /* malloc'd, NUL-terminated */
+    size_t   body_len;
+} pay_psp_request_t;
+
+/* Returns 0 and fills *req (free with pay_psp_request_free), or -1. */
+int  pay_psp_build_registration(pay_dialect_e d,
+    const pay_psp_registration_t *reg, pay_psp_request_t *req);
+void pay_psp_request_free(pay_psp_request_t *req);
+
+typedef enum {
+    PAY_PSP_CREATED = 1,    /* 2xx with a token and URL */
+    PAY_PSP_REFUSED,        /* 400/402/404/422: refused for good */
+    PAY_PSP_AUTH,           /* 401/403: our credentials: config alert */
+    PAY_PSP_RETRY           /* 5xx, 409, 429, unparsable 2xx, other */
+} pay_psp_outcome_e;
+
+typedef struct {
+    pay_psp_outcome_e  outcome;
+    char               token[256];     /* PAY_PSP_CREATED */
+    char               url[2048];      /* PAY_PSP_CREATED: hosted page */
+    int64_t            expires_at;     /* PAY_PSP_CREATED, 0 if absent */
+    char               reason[256];    /* PAY_PSP_REFUSED: the PSP's reason,
+                                          safe to show the merchant */
+} pay_psp_result_t;
+
+/* Classifies an HTTP answer (status, body).  Never fails. */
+void pay_psp_parse_registration(pay_dialect_e d, int status, const char *body,
+    size_t len, pay_psp_result_t *res);
+
+#endif

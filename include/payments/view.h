@@ -1,0 +1,42 @@
+/*
+ * ngx_payments core: the JSON bodies the merchant API answers with.
+ * Amounts go out as decimal strings with the currency's exponent.
+ */
+#ifndef PAYMENTS_VIEW_H
+#define PAYMENTS_VIEW_H
+
+#include <stdint.h>
+#include <payments/checkout.h>
+
+typedef struct {
+    const pay_checkout_t  *co;
+    const char            *status;      /* "EXECUTING" | "FAILED" */
+    const char            *psp_token;   /* NULL when FAILED */
+    int64_t                expires_at;  /* epoch seconds */
+    const char            *pay_url;     /* NULL when FAILED */
+    const char            *failure;     /* the PSP's reason, FAILED only */
+} pay_registration_view_t;
+
+/* The 201 body of POST /v1/payments (API.md).  malloc'd, or NULL. */
+char *pay_registration_json(const pay_registration_view_t *v);
+
+/*
+ * GET views.  The database answers with JSON whose amounts are integer minor
+ * units ("amount_minor"); these rewrite it into the API's shape ("amount"
+ * decimal strings).  pay_url may be NULL.  malloc'd, or NULL on a malformed
+ * input.
+ *
+ * order:    {"payment_order_id","checkout_id","status","amount_minor",
+ *            "currency","seller_account","psp","psp_token","created_at",
+ *            "updated_at"}
+ * checkout: {"checkout_id","status","psp","psp_token","expires_at",
+ *            "failure","currency","payment_orders":[{"payment_order_id",
+ *            "seller_account","amount_minor","currency","status"}],
+ *            "events":[{"at","payment_order_id","from","to","source"}]}
+ *            is_payment_done is derived (status SUCCESS).
+ */
+char *pay_order_view_json(const char *db_json, size_t len);
+char *pay_checkout_view_json(const char *db_json, size_t len,
+    const char *pay_url);
+
+#endif
