@@ -1,0 +1,431 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * PSP calls on one libcurl multi handle per worker, driven by nginx's event
+ * loop: libcurl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION)
+ * and when to wake it (CURLMOPT_TIMERFUNCTION); nginx's events and one timer
+ * call curl_multi_socket_action.  curl_easy_perform never runs here.
+ * Debian's libcurl resolves names in its own thread, so a PSP host name does
+ * not block the worker either.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+
+#define NGX_HTTP_PAYMENTS_FETCH_MAX  (256 * 1024)
+
+
+typedef struct {
+    CURLM        *multi;
+    ngx_event_t   timer;
+    ngx_log_t    *log;
+} ngx_http_payments_curl_t;
+
+
+static int ngx_http_payments_curl_socket(CURL *easy, curl_socket_t s,
+    int what, void *userp, void *socketp);
+static int ngx_http_payments_curl_timer(CURLM *multi, long timeout_ms,
+    void *userp);
+static void ngx_http_payments_curl_timer_handler(ngx_event_t *ev);
+static void ngx_http_payments_curl_event_handler(ngx_event_t *ev);
+static void ngx_http_payments_curl_done(void);
+static size_t ngx_http_payments_curl_write(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+static void ngx_http_payments_fetch_cleanup(void *data);
+
+
+static ngx_http_payments_curl_t  ngx_http_payments_curl;
+
+
+ngx_int_t
+ngx_http_payments_curl_init(ngx_cycle_t *cycle)
+{
+    ngx_http_payments_curl_t  *cu = &ngx_http_payments_curl;
+
+    ngx_memzero(cu, sizeof(ngx_http_payments_curl_t));
+    cu->log = cycle->log;
+
+    cu->multi = curl_multi_init();
+    if (cu->multi == NULL) {
+        return NGX_ERROR;
+    }
+
+    curl_multi_setopt(cu->multi, CURLMOPT_SOCKETFUNCTION,
+                      ngx_http_payments_curl_socket);
+    curl_multi_setopt(cu->multi, CURLMOPT_SOCKETDATA, cu);
+    curl_multi_setopt(cu->multi, CURLMOPT_TIMERFUNCTION,
+                      ngx_http_payments_curl_timer);
+    curl_multi_setopt(cu->multi, CURLMOPT_TIMERDATA, cu);
+
+    /* keep-alive connections to the PSPs, reused across requests */
+    curl_multi_setopt(cu->multi, CURLMOPT_MAXCONNECTS, 512L);
+
+    cu->timer.handler = ngx_http_payments_curl_timer_handler;
+    cu->timer.data = cu;
+    cu->timer.log = cycle->log;
+    cu->timer.cancelable = 1;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_payments_curl_exit(ngx_cycle_t *cycle)
+{
+    ngx_http_payments_curl_t  *cu = &ngx_http_payments_curl;
+
+    if (cu->timer.timer_set) {
+        ngx_del_timer(&cu->timer);
+    }
+
+    if (cu->multi) {
+        curl_multi_cleanup(cu->multi);
+        cu->multi = NULL;
+    }
+}
+
+
+ngx_int_t
+ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
+    ngx_http_payments_psp_t *psp, const char *url, const char *content_type,
+    const char *idempotency_key, const char *body, size_t len,
+    ngx_msec_t timeout)
+{
+    char                       hdr[512];
+    CURL                      *easy;
+    CURLMcode                  mrc;
+    ngx_pool_cleanup_t        *cln;
+    struct curl_slist         *l;
+    ngx_http_payments_curl_t  *cu = &ngx_http_payments_curl;
+
+    if (cu->multi == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_payments_fetch_cancel(f);
+
+    f->len = 0;
+    f->status = 0;
+    f->result = CURLE_OK;
+    f->elapsed = ngx_current_msec;
+
+    if (f->body == NULL) {
+        cln = ngx_pool_cleanup_add(pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_payments_fetch_cleanup;
+        cln->data = f;
+
+        f->cap = 4096;
+        f->body = ngx_palloc(pool, f->cap);
+        if (f->body == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    easy = curl_easy_init();
+    if (easy == NULL) {
+        return NGX_ERROR;
+    }
+
+    l = NULL;
+
+    /* the credentials: added here, never stored with the request */
+    l = curl_slist_append(l, psp->auth_header);
+
+    ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "Content-Type: %s%Z",
+                 content_type);
+    l = curl_slist_append(l, hdr);
+
+    if (idempotency_key) {
+        ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1,
+                     "Idempotency-Key: %s%Z", idempotency_key);
+        l = curl_slist_append(l, hdr);
+    }
+
+    if (psp->version_header) {
+        l = curl_slist_append(l, psp->version_header);
+    }
+
+    l = curl_slist_append(l, "Accept: application/json");
+    l = curl_slist_append(l, "Expect:");
+
+    if (l == NULL) {
+        curl_easy_cleanup(easy);
+        return NGX_ERROR;
+    }
+
+    f->easy = easy;
+    f->headers = l;
+
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, l);
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
+                     ngx_http_payments_curl_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, f);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long) psp->connect_timeout);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR,
+                     psp->allow_http ? "https,http" : "https");
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "ngx_payments/0.1");
+
+    mrc = curl_multi_add_handle(cu->multi, easy);
+    if (mrc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, f->log, 0,
+                      "payments: curl_multi_add_handle: %s",
+                      curl_multi_strerror(mrc));
+        ngx_http_payments_fetch_cancel(f);
+        return NGX_ERROR;
+    }
+
+    f->running = 1;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_payments_fetch_cancel(ngx_http_payments_fetch_t *f)
+{
+    ngx_http_payments_curl_t  *cu = &ngx_http_payments_curl;
+
+    if (f->easy) {
+        if (f->running && cu->multi) {
+            curl_multi_remove_handle(cu->multi, f->easy);
+        }
+
+        curl_easy_cleanup(f->easy);
+        f->easy = NULL;
+    }
+
+    if (f->headers) {
+        curl_slist_free_all(f->headers);
+        f->headers = NULL;
+    }
+
+    f->running = 0;
+}
+
+
+static void
+ngx_http_payments_fetch_cleanup(void *data)
+{
+    ngx_http_payments_fetch_cancel(data);
+}
+
+
+static size_t
+ngx_http_payments_curl_write(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    size_t                      n, cap;
+    u_char                     *p;
+    ngx_http_payments_fetch_t  *f = userdata;
+
+    n = size * nmemb;
+
+    if (f->len + n > NGX_HTTP_PAYMENTS_FETCH_MAX) {
+        return 0;   /* CURLE_WRITE_ERROR: an answer this large is wrong */
+    }
+
+    if (f->len + n > f->cap) {
+        cap = ngx_max(f->cap * 2, f->len + n);
+
+        /* the request pool: freed with the request */
+        p = ngx_palloc(((ngx_http_payments_ctx_t *) f->data)->request->pool,
+                       cap);
+        if (p == NULL) {
+            return 0;
+        }
+
+        ngx_memcpy(p, f->body, f->len);
+        f->body = p;
+        f->cap = cap;
+    }
+
+    ngx_memcpy(f->body + f->len, ptr, n);
+    f->len += n;
+
+    return n;
+}
+
+
+static int
+ngx_http_payments_curl_socket(CURL *easy, curl_socket_t s, int what,
+    void *userp, void *socketp)
+{
+    ngx_connection_t          *c = socketp;
+    ngx_http_payments_curl_t  *cu = userp;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (c == NULL) {
+            return 0;
+        }
+
+        /* the socket may live on in curl's connection cache: really
+         * remove it from epoll before the ngx_connection_t is reused */
+
+        if (c->read->active) {
+            ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        }
+
+        if (c->write->active) {
+            ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        }
+
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        curl_multi_assign(cu->multi, s, NULL);
+        ngx_free_connection(c);
+        c->fd = (ngx_socket_t) -1;
+        return 0;
+    }
+
+    if (c == NULL) {
+        c = ngx_get_connection(s, cu->log);
+        if (c == NULL) {
+            return -1;
+        }
+
+        c->data = cu;
+        c->read->handler = ngx_http_payments_curl_event_handler;
+        c->write->handler = ngx_http_payments_curl_event_handler;
+        c->read->log = cu->log;
+        c->write->log = cu->log;
+
+        curl_multi_assign(cu->multi, s, c);
+    }
+
+    if ((what & CURL_POLL_IN) && !c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return -1;
+        }
+
+    } else if (!(what & CURL_POLL_IN) && c->read->active) {
+        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            return -1;
+        }
+    }
+
+    if ((what & CURL_POLL_OUT) && !c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return -1;
+        }
+
+    } else if (!(what & CURL_POLL_OUT) && c->write->active) {
+        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+ngx_http_payments_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    ngx_http_payments_curl_t  *cu = userp;
+
+    if (timeout_ms < 0) {
+        if (cu->timer.timer_set) {
+            ngx_del_timer(&cu->timer);
+        }
+
+        return 0;
+    }
+
+    /* never call into curl from its own callback: wake up from a timer */
+    ngx_add_timer(&cu->timer, (ngx_msec_t) timeout_ms);
+
+    return 0;
+}
+
+
+static void
+ngx_http_payments_curl_timer_handler(ngx_event_t *ev)
+{
+    int                        running;
+    ngx_http_payments_curl_t  *cu = ev->data;
+
+    curl_multi_socket_action(cu->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    ngx_http_payments_curl_done();
+}
+
+
+static void
+ngx_http_payments_curl_event_handler(ngx_event_t *ev)
+{
+    int                        running;
+    ngx_connection_t          *c = ev->data;
+    ngx_http_payments_curl_t  *cu = c->data;
+
+    /* c may be freed inside curl_multi_socket_action (CURL_POLL_REMOVE) */
+    curl_multi_socket_action(cu->multi, c->fd,
+                             ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN,
+                             &running);
+    ngx_http_payments_curl_done();
+}
+
+
+static void
+ngx_http_payments_curl_done(void)
+{
+    int                         left;
+    CURL                       *easy;
+    CURLMsg                    *msg;
+    ngx_http_payments_fetch_t  *f;
+    ngx_http_payments_curl_t   *cu = &ngx_http_payments_curl;
+
+    while ((msg = curl_multi_info_read(cu->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+
+        easy = msg->easy_handle;
+        f = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &f);
+
+        if (f == NULL) {
+            curl_multi_remove_handle(cu->multi, easy);
+            curl_easy_cleanup(easy);
+            continue;
+        }
+
+        f->result = msg->data.result;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &f->status);
+        f->elapsed = ngx_current_msec - f->elapsed;
+
+        if (f->result != CURLE_OK) {
+            /* a partial answer is no answer */
+            f->status = 0;
+        }
+
+        ngx_http_payments_fetch_cancel(f);
+
+        f->handler(f);
+    }
+}

@@ -1,0 +1,1620 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * ngx_http_payments_module: directives, configuration checks, worker start
+ * and exit, routing, and the helpers every handler answers with.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+#include <payments/apikey.h>
+#include <openssl/rand.h>
+
+
+#define NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ      1
+#define NGX_HTTP_PAYMENTS_ROUTE_READYZ       2
+#define NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS     3
+#define NGX_HTTP_PAYMENTS_ROUTE_PAYMENT      4
+#define NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT     5
+#define NGX_HTTP_PAYMENTS_ROUTE_PAY          6
+
+
+static void *ngx_http_payments_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_payments_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_payments(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_payments_public_origin(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_payments_pay_token_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_payments_read_secret(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_str_t *secret);
+static ngx_int_t ngx_http_payments_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_payments_init_process(ngx_cycle_t *cycle);
+static void ngx_http_payments_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_payments_handler(ngx_http_request_t *r);
+static void ngx_http_payments_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_payments_request_id(ngx_http_request_t *r,
+    ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+
+
+static ngx_command_t  ngx_http_payments_commands[] = {
+
+    { ngx_string("payments"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_payments,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("payments_database"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_payments_database,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("payments_database_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_payments_main_conf_t, pool_size),
+      NULL },
+
+    { ngx_string("payments_database_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_payments_main_conf_t, db_timeout),
+      NULL },
+
+    { ngx_string("payments_database_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_payments_main_conf_t, db_queue),
+      NULL },
+
+    { ngx_string("payments_public_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_payments_public_origin,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("payments_pay_token_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_payments_pay_token_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("payments_psp"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_payments_psp,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("payments_idempotency_lease"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_payments_main_conf_t, lease),
+      NULL },
+
+    { ngx_string("payments_idempotency_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_payments_main_conf_t, ttl),
+      NULL },
+
+    { ngx_string("payments_request_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_payments_main_conf_t, request_timeout),
+      NULL },
+
+    { ngx_string("payments_session_lifetime"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_payments_main_conf_t, session_lifetime),
+      NULL },
+
+    { ngx_string("payments_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_payments_main_conf_t, max_body),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_payments_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_payments_create_main_conf,    /* create main configuration */
+    ngx_http_payments_init_main_conf,      /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_payments_create_loc_conf,     /* create location configuration */
+    ngx_http_payments_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_payments_module = {
+    NGX_MODULE_V1,
+    &ngx_http_payments_module_ctx,         /* module context */
+    ngx_http_payments_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    ngx_http_payments_init_module,         /* init module */
+    ngx_http_payments_init_process,        /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_payments_exit_process,        /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/* set when any location says "payments": workers then open the pools */
+static ngx_uint_t  ngx_http_payments_used;
+
+
+static void *
+ngx_http_payments_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_payments_main_conf_t  *pmcf;
+
+    pmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_payments_main_conf_t));
+    if (pmcf == NULL) {
+        return NULL;
+    }
+
+    pmcf->pool_size = NGX_CONF_UNSET_UINT;
+    pmcf->db_timeout = NGX_CONF_UNSET_MSEC;
+    pmcf->db_queue = NGX_CONF_UNSET_UINT;
+    pmcf->lease = NGX_CONF_UNSET;
+    pmcf->ttl = NGX_CONF_UNSET;
+    pmcf->request_timeout = NGX_CONF_UNSET_MSEC;
+    pmcf->session_lifetime = NGX_CONF_UNSET;
+    pmcf->max_body = NGX_CONF_UNSET_SIZE;
+
+    pmcf->token_keys = ngx_array_create(cf->pool, 2, sizeof(pay_token_key_t));
+    pmcf->psps = ngx_array_create(cf->pool, 4,
+                                  sizeof(ngx_http_payments_psp_t));
+    if (pmcf->token_keys == NULL || pmcf->psps == NULL) {
+        return NULL;
+    }
+
+    return pmcf;
+}
+
+
+static char *
+ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    ngx_conf_init_uint_value(pmcf->pool_size, 4);
+    ngx_conf_init_msec_value(pmcf->db_timeout, 5000);
+    ngx_conf_init_uint_value(pmcf->db_queue, 4096);
+    ngx_conf_init_value(pmcf->lease, 30);
+    ngx_conf_init_value(pmcf->ttl, 24 * 3600);
+    ngx_conf_init_msec_value(pmcf->request_timeout, 15000);
+    ngx_conf_init_value(pmcf->session_lifetime, 3600);
+    ngx_conf_init_size_value(pmcf->max_body, 64 * 1024);
+
+    if (pmcf->pool_size == 0 || pmcf->pool_size > 256) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_database_pool\" must be 1..256");
+        return NGX_CONF_ERROR;
+    }
+
+    if (pmcf->lease < 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_idempotency_lease\" must be >= 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    if (pmcf->ttl < 24 * 3600) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_idempotency_ttl\" must be at least "
+                           "24h: merchants retry for a day");
+        return NGX_CONF_ERROR;
+    }
+
+    /* Stripe: 30 min to 24 h; Adyen: at most 24 h */
+    if (pmcf->session_lifetime < 1800 || pmcf->session_lifetime > 86400) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_session_lifetime\" must be between "
+                           "30m and 24h (the PSPs' limits)");
+        return NGX_CONF_ERROR;
+    }
+
+    if (pmcf->max_body < 1024 || pmcf->max_body > 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_max_body\" must be 1k..1m");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_payments_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_payments_loc_conf_t  *plcf;
+
+    plcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_payments_loc_conf_t));
+    if (plcf == NULL) {
+        return NULL;
+    }
+
+    plcf->enable = NGX_CONF_UNSET;
+
+    return plcf;
+}
+
+
+static char *
+ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_payments_loc_conf_t *prev = parent;
+    ngx_http_payments_loc_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_payments(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_payments_loc_conf_t   *plcf = conf;
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_payments_main_conf_t  *pmcf;
+
+    if (plcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_payments_module);
+
+    /* fail closed: no location serves payments without its guards */
+
+    if (pmcf->conninfo.len == 0) {
+        return "requires \"payments_database\" before it";
+    }
+
+    if (pmcf->public_origin.len == 0) {
+        return "requires \"payments_public_origin\" before it";
+    }
+
+    if (pmcf->token_keys->nelts == 0) {
+        return "requires \"payments_pay_token_key\" before it";
+    }
+
+    if (pmcf->psps->nelts == 0) {
+        return "requires at least one \"payments_psp\" before it";
+    }
+
+    plcf->enable = 1;
+    ngx_http_payments_used = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_payments_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    char                *err;
+    u_char              *p;
+    ngx_str_t           *value;
+    ngx_uint_t           has_hostaddr, has_socket, has_gss;
+    PQconninfoOption    *opts, *o;
+
+    if (pmcf->conninfo.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    err = NULL;
+    opts = PQconninfoParse((char *) value[1].data, &err);
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_database\": invalid connection "
+                           "string: %s", err ? err : "out of memory");
+        if (err) {
+            PQfreemem(err);
+        }
+        return NGX_CONF_ERROR;
+    }
+
+    has_hostaddr = 0;
+    has_socket = 0;
+    has_gss = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            has_hostaddr = 1;
+
+        } else if (ngx_strcmp(o->keyword, "host") == 0
+                   && o->val[0] == '/')
+        {
+            has_socket = 1;
+
+        } else if (ngx_strcmp(o->keyword, "gssencmode") == 0) {
+            has_gss = 1;
+
+        } else if (ngx_strcmp(o->keyword, "password") == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_database\": do not put a "
+                               "password in nginx.conf; use passfile=");
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    PQconninfoFree(opts);
+
+    /* a host name would be resolved on the worker's thread: refuse it */
+    if (!has_hostaddr && !has_socket) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_database\" needs a numeric "
+                           "\"hostaddr=\" or a unix socket \"host=/dir\": "
+                           "resolving a host name would block nginx");
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf->conninfo.len = value[1].len + sizeof(" gssencmode=disable") - 1;
+    pmcf->conninfo.data = ngx_pnalloc(cf->pool, pmcf->conninfo.len + 1);
+    if (pmcf->conninfo.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(pmcf->conninfo.data, value[1].data, value[1].len);
+
+    if (!has_gss) {
+        /* GSSAPI negotiation may block on a credentials cache */
+        p = ngx_cpymem(p, " gssencmode=disable",
+                       sizeof(" gssencmode=disable") - 1);
+    }
+
+    *p = '\0';
+    pmcf->conninfo.len = p - pmcf->conninfo.data;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_payments_public_origin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    u_char        *url;
+    ngx_str_t     *value;
+    pay_origin_t   o;
+
+    if (pmcf->public_origin.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    url = ngx_http_payments_cstr(cf->pool, &value[1]);
+    if (url == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* plain http only for a loopback test (see the README) */
+    if (pay_origin_parse((char *) url, &o, 1) != 0
+        || (ngx_strcmp(o.scheme, "http") == 0
+            && ngx_strcmp(o.host, "127.0.0.1") != 0
+            && ngx_strcmp(o.host, "localhost") != 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_public_origin\": \"%V\" is not an "
+                           "https origin (http only for 127.0.0.1)",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf->public_origin = value[1];
+
+    while (pmcf->public_origin.len
+           && pmcf->public_origin.data[pmcf->public_origin.len - 1] == '/')
+    {
+        pmcf->public_origin.len--;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_payments_pay_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    size_t            i, n;
+    ngx_str_t        *value, secret, kid;
+    pay_token_key_t  *k;
+
+    value = cf->args->elts;
+
+    ngx_str_set(&kid, "k1");
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "kid=", 4) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_pay_token_key\": unknown "
+                               "parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        kid.data = value[2].data + 4;
+        kid.len = value[2].len - 4;
+    }
+
+    if (kid.len == 0 || kid.len > 32) {
+        return "kid must be 1..32 characters";
+    }
+
+    for (i = 0; i < kid.len; i++) {
+        if (!isalnum(kid.data[i]) && kid.data[i] != '_'
+            && kid.data[i] != '-')
+        {
+            return "kid must be [A-Za-z0-9_-]";
+        }
+    }
+
+    k = pmcf->token_keys->elts;
+    for (n = 0; n < pmcf->token_keys->nelts; n++) {
+        if (ngx_strlen(k[n].kid) == kid.len
+            && ngx_strncmp(k[n].kid, kid.data, kid.len) == 0)
+        {
+            return "has a duplicate kid";
+        }
+    }
+
+    if (ngx_http_payments_read_secret(cf, &value[1], &cmd->name,
+                                      PAY_TOKEN_KEY_MIN, &secret)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    k = ngx_array_push(pmcf->token_keys);
+    if (k == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(k, sizeof(pay_token_key_t));
+    ngx_memcpy(k->kid, kid.data, kid.len);
+    k->key = secret.data;
+    k->len = secret.len;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    u_char                   *url, *p;
+    size_t                    len;
+    ngx_str_t                *value, v, secret_file;
+    ngx_int_t                 n;
+    ngx_uint_t                i;
+    pay_origin_t              base, *ho;
+    ngx_http_payments_psp_t  *psp;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > PAY_PSP_NAME_MAX) {
+        return "needs a name of 1..32 characters";
+    }
+
+    for (i = 0; i < value[1].len; i++) {
+        if (!(islower(value[1].data[i]) || isdigit(value[1].data[i])
+              || value[1].data[i] == '_' || value[1].data[i] == '-'))
+        {
+            return "name must be [a-z0-9_-]";
+        }
+    }
+
+    if (ngx_http_payments_find_psp(pmcf, (char *) value[1].data,
+                                   value[1].len))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_psp\": \"%V\" is defined twice",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    psp = ngx_array_push(pmcf->psps);
+    if (psp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(psp, sizeof(ngx_http_payments_psp_t));
+    psp->name = value[1];
+    psp->timeout = 10000;
+    psp->connect_timeout = 3000;
+    psp->retries = 2;
+    ngx_str_null(&secret_file);
+
+    psp->hosted = ngx_array_create(cf->pool, 2, sizeof(pay_origin_t));
+    if (psp->hosted == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* allow_http first: it decides how the URLs are checked */
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_strcmp(value[i].data, "allow_http") == 0) {
+            psp->allow_http = 1;
+        }
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "allow_http") == 0) {
+            continue;
+        }
+
+        p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+        if (p == NULL) {
+            goto invalid;
+        }
+
+        len = p - value[i].data;
+        v.data = p + 1;
+        v.len = value[i].len - len - 1;
+
+        if (v.len == 0) {
+            goto invalid;
+        }
+
+#define ngx_http_payments_param(name)                                        \
+        (len == sizeof(name) - 1 && ngx_strncmp(value[i].data, name, len) == 0)
+
+        if (ngx_http_payments_param("dialect")) {
+            psp->dialect = pay_dialect_parse((char *) v.data, v.len);
+            if (psp->dialect == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"payments_psp\": unknown dialect "
+                                   "\"%V\" (stripe, adyen, generic)", &v);
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("url")) {
+            url = ngx_http_payments_cstr(cf->pool, &v);
+            if (url == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (pay_origin_parse((char *) url, &base, psp->allow_http) != 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"payments_psp\" %V: url \"%V\" is not "
+                                   "an https URL (http needs allow_http)",
+                                   &psp->name, &v);
+                return NGX_CONF_ERROR;
+            }
+
+            while (v.len && v.data[v.len - 1] == '/') {
+                v.len--;
+            }
+
+            psp->url = v;
+
+        } else if (ngx_http_payments_param("secret_file")) {
+            secret_file = v;
+
+        } else if (ngx_http_payments_param("hosted")) {
+            url = ngx_http_payments_cstr(cf->pool, &v);
+            ho = ngx_array_push(psp->hosted);
+            if (url == NULL || ho == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (pay_origin_parse((char *) url, ho, psp->allow_http) != 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"payments_psp\" %V: hosted \"%V\" is "
+                                   "not an https origin", &psp->name, &v);
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("stripe_version")) {
+            psp->stripe_version = v;
+
+        } else if (ngx_http_payments_param("merchant_account")) {
+            psp->merchant_account = v;
+
+        } else if (ngx_http_payments_param("timeout")) {
+            psp->timeout = ngx_parse_time(&v, 0);
+            if (psp->timeout == (ngx_msec_t) NGX_ERROR || psp->timeout == 0) {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_param("connect_timeout")) {
+            psp->connect_timeout = ngx_parse_time(&v, 0);
+            if (psp->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || psp->connect_timeout == 0)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_param("retries")) {
+            n = ngx_atoi(v.data, v.len);
+            if (n == NGX_ERROR || n > 10) {
+                goto invalid;
+            }
+            psp->retries = n;
+
+        } else {
+            goto invalid;
+        }
+
+#undef ngx_http_payments_param
+    }
+
+    if (psp->dialect == 0) {
+        return "needs dialect=stripe|adyen|generic";
+    }
+
+    if (psp->url.len == 0) {
+        return "needs url=";
+    }
+
+    if (psp->hosted->nelts == 0) {
+        return "needs at least one hosted= origin (the PSP's payment page)";
+    }
+
+    if (psp->dialect == PAY_DIALECT_ADYEN && psp->merchant_account.len == 0) {
+        return "with dialect=adyen needs merchant_account=";
+    }
+
+    if (secret_file.len == 0) {
+        return "needs secret_file= (the PSP API key)";
+    }
+
+    if (ngx_http_payments_read_secret(cf, &secret_file, &cmd->name, 8,
+                                      &psp->secret)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    len = psp->secret.len + sizeof("Authorization: Bearer ");
+    psp->auth_header = ngx_pnalloc(cf->pool, len);
+    if (psp->auth_header == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (psp->dialect == PAY_DIALECT_ADYEN) {
+        ngx_snprintf((u_char *) psp->auth_header, len, "X-API-Key: %V%Z",
+                     &psp->secret);
+    } else {
+        ngx_snprintf((u_char *) psp->auth_header, len,
+                     "Authorization: Bearer %V%Z", &psp->secret);
+    }
+
+    if (psp->stripe_version.len) {
+        len = psp->stripe_version.len + sizeof("Stripe-Version: ");
+        psp->version_header = ngx_pnalloc(cf->pool, len);
+        if (psp->version_header == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_snprintf((u_char *) psp->version_header, len,
+                     "Stripe-Version: %V%Z", &psp->stripe_version);
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"payments_psp\" %V: invalid parameter \"%V\"",
+                       &value[1], &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * Reads a secret from a file at configuration time.  The file must not be
+ * readable by group or others; trailing white space is dropped.  The secret
+ * itself is never logged.
+ */
+
+static ngx_int_t
+ngx_http_payments_read_secret(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *directive, size_t min, ngx_str_t *secret)
+{
+    ssize_t          n;
+    ngx_str_t        path;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    path = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = path;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"%V\": cannot open secret file \"%V\"",
+                           directive, &path);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        goto failed;
+    }
+
+    if (fi.st_mode & (S_IRWXG | S_IRWXO)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": secret file \"%V\" is readable by group "
+                           "or others: chmod 600 it", directive, &path);
+        goto failed;
+    }
+
+    if (ngx_file_size(&fi) > 4096) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": secret file \"%V\" is larger than 4k",
+                           directive, &path);
+        goto failed;
+    }
+
+    secret->data = ngx_pnalloc(cf->pool, (size_t) ngx_file_size(&fi) + 1);
+    if (secret->data == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_file(&file, secret->data, (size_t) ngx_file_size(&fi), 0);
+    if (n == NGX_ERROR) {
+        goto failed;
+    }
+
+    while (n > 0 && (secret->data[n - 1] == '\n' || secret->data[n - 1] == '\r'
+                     || secret->data[n - 1] == ' '))
+    {
+        n--;
+    }
+
+    secret->data[n] = '\0';
+    secret->len = n;
+
+    ngx_close_file(file.fd);
+
+    if (secret->len < min) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": secret in \"%V\" is shorter than %uz "
+                           "bytes", directive, &path, min);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_close_file(file.fd);
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_payments_init_module(ngx_cycle_t *cycle)
+{
+    static ngx_uint_t  done;
+
+    if (!done) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "payments: curl_global_init failed");
+            return NGX_ERROR;
+        }
+
+        done = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_payments_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_payments_main_conf_t  *pmcf;
+
+    if (!ngx_http_payments_used) {
+        return NGX_OK;
+    }
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_payments_module);
+    if (pmcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_payments_curl_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_payments_pg_init(cycle, pmcf);
+}
+
+
+static void
+ngx_http_payments_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_payments_pg_exit(cycle);
+    ngx_http_payments_curl_exit(cycle);
+}
+
+
+ngx_http_payments_psp_t *
+ngx_http_payments_find_psp(ngx_http_payments_main_conf_t *pmcf,
+    const char *name, size_t len)
+{
+    ngx_uint_t                i;
+    ngx_http_payments_psp_t  *psp;
+
+    psp = pmcf->psps->elts;
+
+    for (i = 0; i < pmcf->psps->nelts; i++) {
+        if (psp[i].name.len == len
+            && ngx_strncmp(psp[i].name.data, name, len) == 0)
+        {
+            return &psp[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+u_char *
+ngx_http_payments_cstr(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    p[s->len] = '\0';
+
+    return p;
+}
+
+
+char *
+ngx_http_payments_strdup(ngx_pool_t *pool, const char *s)
+{
+    size_t   len;
+    char    *p;
+
+    if (s == NULL) {
+        return NULL;
+    }
+
+    len = ngx_strlen(s);
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len + 1);
+
+    return p;
+}
+
+
+char *
+ngx_http_payments_num(ngx_pool_t *pool, int64_t n)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(pool, NGX_INT64_LEN + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    last = ngx_sprintf(p, "%L", n);
+    *last = '\0';
+
+    return (char *) p;
+}
+
+
+/* routing */
+
+
+static ngx_uint_t
+ngx_http_payments_match(ngx_str_t *uri, const char *prefix,
+    const char *suffix, ngx_str_t *id)
+{
+    size_t   plen, slen;
+    u_char  *p;
+
+    plen = ngx_strlen(prefix);
+    slen = ngx_strlen(suffix);
+
+    if (uri->len <= plen + slen
+        || ngx_strncmp(uri->data, prefix, plen) != 0
+        || ngx_strncmp(uri->data + uri->len - slen, suffix, slen) != 0)
+    {
+        return 0;
+    }
+
+    id->data = uri->data + plen;
+    id->len = uri->len - plen - slen;
+
+    for (p = id->data; p < id->data + id->len; p++) {
+        if (*p == '/') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_payments_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                       rc;
+    ngx_str_t                       id;
+    ngx_uint_t                      route, method;
+    ngx_http_payments_ctx_t        *ctx;
+    ngx_http_payments_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_payments_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_payments_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->pmcf = pmcf;
+    ngx_http_set_ctx(r, ctx, ngx_http_payments_module);
+
+    if (ngx_http_payments_request_id(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_null(&id);
+    route = 0;
+    method = NGX_HTTP_GET;
+
+    if (r->uri.len == sizeof("/healthz") - 1
+        && ngx_strncmp(r->uri.data, "/healthz", r->uri.len) == 0)
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ;
+
+    } else if (r->uri.len == sizeof("/readyz") - 1
+               && ngx_strncmp(r->uri.data, "/readyz", r->uri.len) == 0)
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_READYZ;
+
+    } else if (r->uri.len == sizeof("/v1/payments") - 1
+               && ngx_strncmp(r->uri.data, "/v1/payments", r->uri.len) == 0)
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS;
+        method = NGX_HTTP_POST;
+
+    } else if (ngx_http_payments_match(&r->uri, "/v1/payments/", "", &id)) {
+        route = NGX_HTTP_PAYMENTS_ROUTE_PAYMENT;
+
+    } else if (ngx_http_payments_match(&r->uri, "/v1/checkouts/", "/pay",
+                                       &id))
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_PAY;
+
+    } else if (ngx_http_payments_match(&r->uri, "/v1/checkouts/", "", &id)) {
+        route = NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT;
+    }
+
+    if (route == 0) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_payments_problem(r, PAY_ERR_NOT_FOUND, 0, NULL);
+    }
+
+    if (!(r->method & (method | (method == NGX_HTTP_GET ? NGX_HTTP_HEAD
+                                                        : 0))))
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (ngx_http_payments_add_header(r, "Allow",
+                                         method == NGX_HTTP_GET ? "GET, HEAD"
+                                                                : "POST")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_payments_problem(r, PAY_ERR_METHOD_NOT_ALLOWED, 0,
+                                         NULL);
+    }
+
+    ctx->route = route;
+    ctx->object_id = id;
+
+    if (route == NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS) {
+
+        /* never buffer more than the limit: 413 comes after 401 and 400 */
+        if (r->headers_in.content_length_n > (off_t) pmcf->max_body) {
+            ctx->body_too_large = 1;
+
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            r->main->count++;
+            ngx_http_payments_authenticate(ctx,
+                                           ngx_http_payments_register_start);
+            return NGX_DONE;
+        }
+
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                              ngx_http_payments_body_handler);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    switch (route) {
+
+    case NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ:
+        return ngx_http_payments_send(r, NGX_HTTP_OK, "application/json",
+                                      (u_char *) "{\"status\":\"ok\"}\n",
+                                      sizeof("{\"status\":\"ok\"}\n") - 1);
+
+    case NGX_HTTP_PAYMENTS_ROUTE_READYZ:
+        r->main->count++;
+        ngx_http_payments_readyz(ctx);
+        return NGX_DONE;
+
+    case NGX_HTTP_PAYMENTS_ROUTE_PAY:
+        r->main->count++;
+        ngx_http_payments_pay(ctx);
+        return NGX_DONE;
+
+    case NGX_HTTP_PAYMENTS_ROUTE_PAYMENT:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_get_order);
+        return NGX_DONE;
+
+    default: /* NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT */
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_get_checkout);
+        return NGX_DONE;
+    }
+}
+
+
+static void
+ngx_http_payments_body_handler(ngx_http_request_t *r)
+{
+    u_char                   *p;
+    size_t                    len;
+    ssize_t                   n;
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_payments_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+    len = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            len += ngx_buf_size(cl->buf);
+        }
+    }
+
+    if (len > ctx->pmcf->max_body) {
+        ctx->body_too_large = 1;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_register_start);
+        return;
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->body.data = p;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl;
+         cl = cl->next)
+    {
+        b = cl->buf;
+
+        if (b->in_file) {
+            /* a body past client_body_buffer_size: a local temp file */
+            n = ngx_read_file(b->file, p, (size_t) (b->file_last
+                                                    - b->file_pos),
+                              b->file_pos);
+            if (n == NGX_ERROR) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    *p = '\0';
+    ctx->body.len = p - ctx->body.data;
+    ctx->body_read = 1;
+
+    ngx_http_payments_authenticate(ctx, ngx_http_payments_register_start);
+}
+
+
+static ngx_int_t
+ngx_http_payments_request_id(ngx_http_request_t *r,
+    ngx_http_payments_ctx_t *ctx)
+{
+    u_char            *p, rnd[16];
+    ngx_uint_t         i;
+    ngx_list_part_t   *part;
+    ngx_table_elt_t   *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("X-Request-Id") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Request-Id",
+                               h[i].key.len) == 0)
+        {
+            /* a sane client id is kept; anything else is replaced */
+            if (h[i].value.len == 0 || h[i].value.len > 64) {
+                break;
+            }
+
+            for (p = h[i].value.data; p < h[i].value.data + h[i].value.len;
+                 p++)
+            {
+                if (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.') {
+                    break;
+                }
+            }
+
+            if (p == h[i].value.data + h[i].value.len) {
+                ctx->request_id = h[i].value;
+                return NGX_OK;
+            }
+
+            break;
+        }
+    }
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NGX_ERROR;
+    }
+
+    ctx->request_id.data = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
+    if (ctx->request_id.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->request_id.len = ngx_hex_dump(ctx->request_id.data, rnd, sizeof(rnd))
+                          - ctx->request_id.data;
+
+    return NGX_OK;
+}
+
+
+/* answers */
+
+
+ngx_int_t
+ngx_http_payments_add_header(ngx_http_request_t *r, const char *name,
+    const char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.len = ngx_strlen(value);
+    h->value.data = ngx_pnalloc(r->pool, h->value.len);
+    if (h->value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(h->value.data, value, h->value.len);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_payments_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *content_type, const u_char *body, size_t len)
+{
+    ngx_int_t                 rc;
+    ngx_buf_t                *b;
+    ngx_chain_t               out;
+    ngx_table_elt_t          *h;
+    ngx_http_payments_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+    if (ctx && ctx->request_id.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Request-Id");
+        h->value = ctx->request_id;
+    }
+
+    /* answers about money are never cached anywhere */
+    if (ngx_http_payments_add_header(r, "Cache-Control", "no-store")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_type.len = ngx_strlen(content_type);
+    r->headers_out.content_type.data = (u_char *) content_type;
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_length_n = len;
+
+    if (len == 0 || r->header_only || r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+        return ngx_http_send_header(r);
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->pos, body, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_payments_problem(ngx_http_request_t *r, pay_err_e err,
+    ngx_uint_t status, const char *detail)
+{
+    char       *json;
+    ngx_int_t   rc;
+
+    json = pay_problem_json(err, (int) status, detail);
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_payments_send(r, status ? status
+                                          : (ngx_uint_t) pay_err_status(err),
+                                "application/problem+json", (u_char *) json,
+                                ngx_strlen(json));
+    free(json);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_payments_page(ngx_http_request_t *r, ngx_uint_t status,
+    const char *title, const char *message)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    /* fixed texts only: nothing from the request is echoed into HTML */
+
+    if (ngx_http_payments_add_header(r, "Content-Security-Policy",
+                                     "default-src 'none'; style-src 'self'; "
+                                     "frame-ancestors 'none'; "
+                                     "base-uri 'none'; form-action 'self'")
+        != NGX_OK
+        || ngx_http_payments_add_header(r, "Referrer-Policy", "no-referrer")
+           != NGX_OK
+        || ngx_http_payments_add_header(r, "X-Frame-Options", "DENY")
+           != NGX_OK
+        || ngx_http_payments_add_header(r, "X-Content-Type-Options",
+                                        "nosniff")
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = sizeof("<!DOCTYPE html>\n<html lang=\"en\"><head>"
+                 "<meta charset=\"utf-8\"><title></title></head>"
+                 "<body><h1></h1><p></p></body></html>\n")
+          + 2 * ngx_strlen(title) + ngx_strlen(message);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_snprintf(p, len,
+                        "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+                        "<meta charset=\"utf-8\"><title>%s</title></head>"
+                        "<body><h1>%s</h1><p>%s</p></body></html>\n",
+                        title, title, message);
+
+    return ngx_http_payments_send(r, status, "text/html; charset=utf-8", p,
+                                  last - p);
+}
+
+
+void
+ngx_http_payments_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* authentication: Authorization: Bearer mk_<mode>_<key id>_<secret> */
+
+
+ngx_int_t
+ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
+    void (*next)(ngx_http_payments_ctx_t *ctx))
+{
+    size_t               toklen;
+    const char          *tok;
+    pay_apikey_t         key;
+    ngx_table_elt_t     *auth;
+    ngx_http_request_t  *r = ctx->request;
+
+    auth = r->headers_in.authorization;
+
+    if (auth == NULL
+        || pay_bearer_token((char *) auth->value.data, auth->value.len,
+                            &tok, &toklen) != 0
+        || pay_apikey_parse(tok, toklen, &key) != 0)
+    {
+        goto unauthorized;
+    }
+
+    ctx->auth_next = next;
+    ngx_memcpy(ctx->key_id, key.key_id, sizeof(key.key_id));
+
+    /* the whole key's hash, compared in constant time with the stored one */
+    pay_apikey_hash(tok, toklen, ctx->key_hash);
+
+    ctx->params[0] = ctx->key_id;
+
+    ctx->query.sql = "SELECT merchant_id, key_hash, mode, "
+                     "array_to_string(origins, ' ') FROM pay_auth($1)";
+    ctx->query.nparams = 1;
+    ctx->query.values = ctx->params;
+    ctx->query.handler = ngx_http_payments_auth_done;
+    ctx->query.data = ctx;
+    ctx->query.log = r->connection->log;
+
+    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
+        ngx_http_payments_finalize(r,
+                                   ngx_http_payments_store_unavailable(r));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+unauthorized:
+
+    if (ngx_http_payments_add_header(r, "WWW-Authenticate", "Bearer")
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_UNAUTHORIZED, 0, NULL));
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    char                     *origins, *o, *end;
+    pay_origin_t             *po;
+    ngx_http_request_t       *r;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+
+    r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        if (res) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "payments: pay_auth: %s",
+                          PQresultErrorMessage(res));
+        }
+
+        ngx_http_payments_finalize(r,
+                                   ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    if (PQntuples(res) != 1
+        || !pay_hash_equal(PQgetvalue(res, 0, 1), ctx->key_hash))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "payments: unknown or revoked API key \"%s\"",
+                      ctx->key_id);
+
+        if (ngx_http_payments_add_header(r, "WWW-Authenticate", "Bearer")
+            != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_UNAUTHORIZED, 0, NULL));
+        return;
+    }
+
+    ctx->merchant.len = PQgetlength(res, 0, 0);
+    ctx->merchant.data = ngx_pnalloc(r->pool, ctx->merchant.len + 1);
+    origins = (char *) ngx_pnalloc(r->pool, PQgetlength(res, 0, 3) + 1);
+    ctx->origins = ngx_array_create(r->pool, 2, sizeof(pay_origin_t));
+
+    if (ctx->merchant.data == NULL || origins == NULL
+        || ctx->origins == NULL)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(ctx->merchant.data, PQgetvalue(res, 0, 0),
+               ctx->merchant.len + 1);
+    ngx_memcpy(origins, PQgetvalue(res, 0, 3), PQgetlength(res, 0, 3) + 1);
+
+    /* origins are stored as URLs; they are compared by parsed components */
+    for (o = origins; *o; o = end) {
+        end = o + strcspn(o, " ");
+        if (*end) {
+            *end++ = '\0';
+        }
+
+        if (*o == '\0') {
+            continue;
+        }
+
+        po = ngx_array_push(ctx->origins);
+        if (po == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (pay_origin_parse(o, po, 0) != 0) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "payments: merchant \"%V\" has an invalid return "
+                          "origin, ignored", &ctx->merchant);
+            ctx->origins->nelts--;
+        }
+    }
+
+    ctx->auth_next(ctx);
+}
+
+
+ngx_int_t
+ngx_http_payments_store_unavailable(ngx_http_request_t *r)
+{
+    if (ngx_http_payments_add_header(r, "Retry-After", "1") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_payments_problem(r, PAY_ERR_STORE_UNAVAILABLE, 0,
+                                     "the payment store is unavailable; "
+                                     "retry with the same Idempotency-Key");
+}

@@ -1,0 +1,216 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * The nginx adapter: types shared by the directive table, the event-loop
+ * drivers (PostgreSQL, libcurl) and the request handlers.  The rules of money
+ * and security live in the core (include/payments/); this side performs I/O
+ * and feeds the results back.
+ */
+
+
+#ifndef _NGX_HTTP_PAYMENTS_MODULE_H_INCLUDED_
+#define _NGX_HTTP_PAYMENTS_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <libpq-fe.h>
+#include <curl/curl.h>
+
+#include <payments/error.h>
+#include <payments/checkout.h>
+#include <payments/url.h>
+#include <payments/paytoken.h>
+#include <payments/psp.h>
+#include <payments/idempotency.h>
+
+
+typedef struct {
+    ngx_str_t                   name;
+    pay_dialect_e               dialect;
+    ngx_str_t                   url;            /* base, no trailing slash */
+    ngx_str_t                   secret;         /* from secret_file */
+    ngx_array_t                *hosted;         /* of pay_origin_t */
+    ngx_str_t                   stripe_version;
+    ngx_str_t                   merchant_account;   /* adyen */
+    ngx_msec_t                  timeout;
+    ngx_msec_t                  connect_timeout;
+    ngx_uint_t                  retries;
+    ngx_flag_t                  allow_http;
+    char                       *auth_header;    /* NUL-terminated, secret */
+    char                       *version_header;
+} ngx_http_payments_psp_t;
+
+
+typedef struct {
+    ngx_str_t                   conninfo;
+    ngx_uint_t                  pool_size;
+    ngx_msec_t                  db_timeout;
+    ngx_uint_t                  db_queue;
+
+    ngx_str_t                   public_origin;  /* no trailing slash */
+    ngx_array_t                *token_keys;     /* of pay_token_key_t */
+
+    ngx_array_t                *psps;           /* of ngx_http_payments_psp_t */
+
+    time_t                      lease;
+    time_t                      ttl;
+    ngx_msec_t                  request_timeout;
+    time_t                      session_lifetime;
+    size_t                      max_body;
+} ngx_http_payments_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+} ngx_http_payments_loc_conf_t;
+
+
+/* PostgreSQL: one query on the per-worker pool, answered asynchronously. */
+
+typedef struct ngx_http_payments_pg_query_s  ngx_http_payments_pg_query_t;
+
+/*
+ * res is NULL when the store is unavailable (no connection, the connection
+ * broke, the query timed out): whether a write committed is then unknown.
+ * The driver clears res after the handler returns.
+ */
+typedef void (*ngx_http_payments_pg_handler_pt)(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+
+struct ngx_http_payments_pg_query_s {
+    ngx_queue_t                         queue;
+    const char                         *sql;
+    int                                 nparams;
+    const char                        **values;
+    ngx_http_payments_pg_handler_pt     handler;
+    void                               *data;
+    ngx_log_t                          *log;
+    ngx_event_t                         timer;
+    void                               *conn;
+    unsigned                            queued:1;
+};
+
+ngx_int_t ngx_http_payments_pg_init(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf);
+void ngx_http_payments_pg_exit(ngx_cycle_t *cycle);
+/* NGX_OK: the handler will be called later; NGX_DECLINED: the store is
+ * unavailable now (nothing will be called). */
+ngx_int_t ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q);
+ngx_uint_t ngx_http_payments_pg_connected(void);
+
+
+/* PSPs: one HTTP exchange on the per-worker libcurl multi handle. */
+
+typedef struct ngx_http_payments_fetch_s  ngx_http_payments_fetch_t;
+
+typedef void (*ngx_http_payments_fetch_handler_pt)(
+    ngx_http_payments_fetch_t *f);
+
+struct ngx_http_payments_fetch_s {
+    CURL                                   *easy;
+    struct curl_slist                      *headers;
+    u_char                                 *body;       /* response */
+    size_t                                  len;
+    size_t                                  cap;
+    long                                    status;     /* 0: no answer */
+    CURLcode                                result;
+    ngx_msec_t                              elapsed;
+    ngx_http_payments_fetch_handler_pt      handler;
+    void                                   *data;
+    ngx_log_t                              *log;
+    unsigned                                running:1;
+};
+
+ngx_int_t ngx_http_payments_curl_init(ngx_cycle_t *cycle);
+void ngx_http_payments_curl_exit(ngx_cycle_t *cycle);
+/* POSTs body to url with the PSP's credentials and the extra headers.
+ * f lives in pool; a pool cleanup stops it if the pool goes first. */
+ngx_int_t ngx_http_payments_fetch(ngx_pool_t *pool,
+    ngx_http_payments_fetch_t *f, ngx_http_payments_psp_t *psp,
+    const char *url, const char *content_type, const char *idempotency_key,
+    const char *body, size_t len, ngx_msec_t timeout);
+void ngx_http_payments_fetch_cancel(ngx_http_payments_fetch_t *f);
+
+
+/* Requests. */
+
+typedef struct ngx_http_payments_ctx_s {
+    ngx_http_request_t             *request;
+    ngx_http_payments_main_conf_t  *pmcf;
+    ngx_str_t                       request_id;
+
+    ngx_http_payments_pg_query_t    query;
+    ngx_http_payments_fetch_t       fetch;
+    ngx_event_t                     retry;
+
+    /* the authenticated merchant */
+    void                          (*auth_next)(
+                                        struct ngx_http_payments_ctx_s *ctx);
+    char                            key_id[16];
+    char                            key_hash[65];
+    const char                     *params[20];
+    ngx_str_t                       merchant;
+    ngx_array_t                    *origins;        /* of pay_origin_t */
+
+    /* POST /v1/payments */
+    ngx_str_t                       body;
+    unsigned                        body_too_large:1;
+    unsigned                        body_read:1;
+    char                            idem_key[PAY_IDEM_KEY_MAX + 1];
+    pay_checkout_t                  co;
+    unsigned                        co_valid:1;
+    ngx_http_payments_psp_t        *psp;
+    char                           *nonce;
+    char                           *lease;
+    int64_t                         expires_at;
+    char                           *psp_path;
+    char                           *psp_content_type;
+    char                           *psp_body;
+    ngx_uint_t                      attempts;
+    ngx_uint_t                      fail_status;
+    ngx_msec_t                      deadline;
+
+    /* GET views */
+    ngx_str_t                       object_id;
+    ngx_uint_t                      route;
+} ngx_http_payments_ctx_t;
+
+
+extern ngx_module_t  ngx_http_payments_module;
+
+
+ngx_int_t ngx_http_payments_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *content_type, const u_char *body, size_t len);
+ngx_int_t ngx_http_payments_problem(ngx_http_request_t *r, pay_err_e err,
+    ngx_uint_t status, const char *detail);
+ngx_int_t ngx_http_payments_store_unavailable(ngx_http_request_t *r);
+ngx_int_t ngx_http_payments_page(ngx_http_request_t *r, ngx_uint_t status,
+    const char *title, const char *message);
+void ngx_http_payments_finalize(ngx_http_request_t *r, ngx_int_t rc);
+ngx_int_t ngx_http_payments_add_header(ngx_http_request_t *r,
+    const char *name, const char *value);
+u_char *ngx_http_payments_cstr(ngx_pool_t *pool, ngx_str_t *s);
+/* a NUL-terminated copy of s in pool; NULL if s is NULL */
+char *ngx_http_payments_strdup(ngx_pool_t *pool, const char *s);
+/* the decimal text of n in pool */
+char *ngx_http_payments_num(ngx_pool_t *pool, int64_t n);
+
+ngx_http_payments_psp_t *ngx_http_payments_find_psp(
+    ngx_http_payments_main_conf_t *pmcf, const char *name, size_t len);
+
+/* Authenticates the request's bearer key (one query), then calls next. */
+ngx_int_t ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
+    void (*next)(ngx_http_payments_ctx_t *ctx));
+
+void ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_get_order(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_get_checkout(ngx_http_payments_ctx_t *ctx);
+ngx_int_t ngx_http_payments_pay(ngx_http_payments_ctx_t *ctx);
+ngx_int_t ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx);
+
+
+#endif /* _NGX_HTTP_PAYMENTS_MODULE_H_INCLUDED_ */

@@ -1,0 +1,722 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * A per-worker pool of PostgreSQL connections driven by nginx's event loop.
+ *
+ * Nothing here blocks: connections are opened with PQconnectStart and
+ * advanced by PQconnectPoll on socket events; queries are sent with
+ * PQsendQueryParams, flushed with PQflush while the socket is writable and
+ * read with PQconsumeInput/PQisBusy/PQgetResult while it is readable.  libpq
+ * owns the socket: the ngx_connection_t wrapped around it is freed, never
+ * closed.  A query timeout closes the connection (PQcancel would block) and
+ * the connection is opened again after a back-off.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+
+#define NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN  250
+#define NGX_HTTP_PAYMENTS_PG_BACKOFF_MAX  5000
+
+
+typedef enum {
+    NGX_HTTP_PAYMENTS_PG_DOWN = 0,
+    NGX_HTTP_PAYMENTS_PG_CONNECTING,
+    NGX_HTTP_PAYMENTS_PG_IDLE,
+    NGX_HTTP_PAYMENTS_PG_BUSY
+} ngx_http_payments_pg_state_e;
+
+
+typedef struct {
+    PGconn                             *pg;
+    ngx_connection_t                   *c;
+    ngx_http_payments_pg_state_e        state;
+    ngx_http_payments_pg_query_t       *query;
+    PGresult                           *result;
+    ngx_event_t                         reconnect;
+    ngx_msec_t                          backoff;
+    ngx_uint_t                          index;
+} ngx_http_payments_pg_conn_t;
+
+
+typedef struct {
+    ngx_http_payments_main_conf_t      *pmcf;
+    ngx_http_payments_pg_conn_t        *conns;
+    ngx_uint_t                          nconns;
+    ngx_queue_t                         waiting;
+    ngx_uint_t                          nwaiting;
+    ngx_log_t                          *log;
+} ngx_http_payments_pg_pool_t;
+
+
+static void ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc);
+static void ngx_http_payments_pg_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_payments_pg_event_handler(ngx_event_t *ev);
+static void ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc);
+static void ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc,
+    ngx_uint_t writable);
+static ngx_int_t ngx_http_payments_pg_wrap(ngx_http_payments_pg_conn_t *pc);
+static void ngx_http_payments_pg_unwrap(ngx_http_payments_pg_conn_t *pc);
+static ngx_int_t ngx_http_payments_pg_events(ngx_http_payments_pg_conn_t *pc,
+    ngx_uint_t want_read, ngx_uint_t want_write);
+static void ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc,
+    const char *why);
+static void ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
+    ngx_http_payments_pg_query_t *q);
+static void ngx_http_payments_pg_dispatch(void);
+static void ngx_http_payments_pg_timeout(ngx_event_t *ev);
+static void ngx_http_payments_pg_answer(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_pg_notice(void *arg, const PGresult *res);
+static void ngx_http_payments_pg_defer_failure(
+    ngx_http_payments_pg_query_t *q);
+static void ngx_http_payments_pg_failure_handler(ngx_event_t *ev);
+
+
+/* One pool per worker process; set up in init_process. */
+static ngx_http_payments_pg_pool_t  ngx_http_payments_pg_pool;
+
+
+ngx_int_t
+ngx_http_payments_pg_init(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf)
+{
+    ngx_uint_t                    i;
+    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+
+    ngx_memzero(pool, sizeof(ngx_http_payments_pg_pool_t));
+    pool->pmcf = pmcf;
+    pool->log = cycle->log;
+    ngx_queue_init(&pool->waiting);
+
+    if (pmcf->conninfo.len == 0) {
+        return NGX_OK;
+    }
+
+    pool->nconns = pmcf->pool_size;
+    pool->conns = ngx_pcalloc(cycle->pool,
+                              pool->nconns
+                              * sizeof(ngx_http_payments_pg_conn_t));
+    if (pool->conns == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < pool->nconns; i++) {
+        pool->conns[i].index = i;
+        pool->conns[i].backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
+        pool->conns[i].reconnect.handler =
+                                       ngx_http_payments_pg_reconnect_handler;
+        pool->conns[i].reconnect.data = &pool->conns[i];
+        pool->conns[i].reconnect.log = cycle->log;
+        pool->conns[i].reconnect.cancelable = 1;
+
+        ngx_http_payments_pg_connect(&pool->conns[i]);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_payments_pg_exit(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                    i;
+    ngx_http_payments_pg_conn_t  *pc;
+    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+
+    for (i = 0; i < pool->nconns; i++) {
+        pc = &pool->conns[i];
+
+        if (pc->reconnect.timer_set) {
+            ngx_del_timer(&pc->reconnect);
+        }
+
+        ngx_http_payments_pg_unwrap(pc);
+
+        if (pc->pg) {
+            PQfinish(pc->pg);
+            pc->pg = NULL;
+        }
+    }
+
+    pool->nconns = 0;
+}
+
+
+ngx_uint_t
+ngx_http_payments_pg_connected(void)
+{
+    ngx_uint_t                    i, n;
+    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+
+    n = 0;
+
+    for (i = 0; i < pool->nconns; i++) {
+        if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_IDLE
+            || pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_BUSY)
+        {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+ngx_int_t
+ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
+{
+    ngx_uint_t                    i, usable;
+    ngx_http_payments_pg_conn_t  *pc;
+    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+
+    usable = 0;
+
+    for (i = 0; i < pool->nconns; i++) {
+        pc = &pool->conns[i];
+
+        if (pc->state == NGX_HTTP_PAYMENTS_PG_IDLE) {
+            ngx_http_payments_pg_start(pc, q);
+            return NGX_OK;
+        }
+
+        if (pc->state == NGX_HTTP_PAYMENTS_PG_BUSY) {
+            usable++;
+        }
+    }
+
+    /*
+     * Fail fast when no connection is up: a request must not wait on a
+     * database that is down (503 store_unavailable, Retry-After).  Queries
+     * wait only behind busy connections, and only so many of them.
+     */
+
+    if (usable == 0 || pool->nwaiting >= pool->pmcf->db_queue) {
+        return NGX_DECLINED;
+    }
+
+    q->queued = 1;
+    q->conn = NULL;
+    ngx_queue_insert_tail(&pool->waiting, &q->queue);
+    pool->nwaiting++;
+
+    q->timer.handler = ngx_http_payments_pg_timeout;
+    q->timer.data = q;
+    q->timer.log = q->log;
+    ngx_add_timer(&q->timer, pool->pmcf->db_timeout);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
+    ngx_http_payments_pg_query_t *q)
+{
+    int  rc;
+
+    q->queued = 0;
+    q->conn = pc;
+    pc->query = q;
+    pc->result = NULL;
+    pc->state = NGX_HTTP_PAYMENTS_PG_BUSY;
+
+    q->timer.handler = ngx_http_payments_pg_timeout;
+    q->timer.data = q;
+    q->timer.log = q->log;
+    ngx_add_timer(&q->timer, ngx_http_payments_pg_pool.pmcf->db_timeout);
+
+    if (!PQsendQueryParams(pc->pg, q->sql, q->nparams, NULL, q->values,
+                           NULL, NULL, 0))
+    {
+        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+
+    rc = PQflush(pc->pg);
+
+    if (rc == -1) {
+        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+
+    if (ngx_http_payments_pg_events(pc, 1, rc == 1) != NGX_OK) {
+        ngx_http_payments_pg_fail(pc, "event registration failed");
+    }
+}
+
+
+static void
+ngx_http_payments_pg_dispatch(void)
+{
+    ngx_uint_t                     i;
+    ngx_queue_t                   *qe;
+    ngx_http_payments_pg_conn_t   *pc;
+    ngx_http_payments_pg_query_t  *q;
+    ngx_http_payments_pg_pool_t   *pool = &ngx_http_payments_pg_pool;
+
+    for (i = 0; i < pool->nconns && !ngx_queue_empty(&pool->waiting); i++) {
+        pc = &pool->conns[i];
+
+        if (pc->state != NGX_HTTP_PAYMENTS_PG_IDLE) {
+            continue;
+        }
+
+        qe = ngx_queue_head(&pool->waiting);
+        ngx_queue_remove(qe);
+        pool->nwaiting--;
+
+        q = ngx_queue_data(qe, ngx_http_payments_pg_query_t, queue);
+
+        if (q->timer.timer_set) {
+            ngx_del_timer(&q->timer);
+        }
+
+        ngx_http_payments_pg_start(pc, q);
+    }
+}
+
+
+static void
+ngx_http_payments_pg_timeout(ngx_event_t *ev)
+{
+    ngx_http_payments_pg_query_t  *q = ev->data;
+    ngx_http_payments_pg_pool_t   *pool = &ngx_http_payments_pg_pool;
+
+    if (q->queued) {
+        ngx_log_error(NGX_LOG_ERR, q->log, 0,
+                      "payments: database query waited too long for a "
+                      "connection");
+        ngx_queue_remove(&q->queue);
+        pool->nwaiting--;
+        q->queued = 0;
+        ngx_http_payments_pg_answer(q, NULL);
+        return;
+    }
+
+    /* running: only closing the connection stops it without blocking */
+    ngx_http_payments_pg_fail(q->conn, "query timed out");
+}
+
+
+static void
+ngx_http_payments_pg_answer(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+
+    q->conn = NULL;
+    q->handler(q, res);
+}
+
+
+static void
+ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc)
+{
+    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+
+    pc->pg = PQconnectStart((char *) pool->pmcf->conninfo.data);
+
+    if (pc->pg == NULL || PQstatus(pc->pg) == CONNECTION_BAD) {
+        ngx_http_payments_pg_fail(pc, pc->pg ? PQerrorMessage(pc->pg)
+                                             : "out of memory");
+        return;
+    }
+
+    PQsetNoticeReceiver(pc->pg, ngx_http_payments_pg_notice, pool->log);
+
+    pc->state = NGX_HTTP_PAYMENTS_PG_CONNECTING;
+
+    if (ngx_http_payments_pg_wrap(pc) != NGX_OK) {
+        ngx_http_payments_pg_fail(pc, "no socket");
+        return;
+    }
+
+    /* libpq: behave as if PQconnectPoll had answered WRITING */
+    if (ngx_http_payments_pg_events(pc, 0, 1) != NGX_OK) {
+        ngx_http_payments_pg_fail(pc, "event registration failed");
+        return;
+    }
+
+    /* while connecting, the reconnect timer bounds the attempt */
+    ngx_add_timer(&pc->reconnect, pool->pmcf->db_timeout);
+}
+
+
+static void
+ngx_http_payments_pg_reconnect_handler(ngx_event_t *ev)
+{
+    ngx_http_payments_pg_conn_t  *pc = ev->data;
+
+    if (pc->state == NGX_HTTP_PAYMENTS_PG_CONNECTING) {
+        ngx_http_payments_pg_fail(pc, "connect timed out");
+        return;
+    }
+
+    ngx_http_payments_pg_connect(pc);
+}
+
+
+static void
+ngx_http_payments_pg_notice(void *arg, const PGresult *res)
+{
+    ngx_log_error(NGX_LOG_INFO, (ngx_log_t *) arg, 0,
+                  "payments: postgresql: %s", PQresultErrorMessage(res));
+}
+
+
+static ngx_int_t
+ngx_http_payments_pg_wrap(ngx_http_payments_pg_conn_t *pc)
+{
+    int                          fd;
+    ngx_connection_t            *c;
+    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+
+    fd = PQsocket(pc->pg);
+    if (fd == -1) {
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, pool->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = pc;
+    c->read->handler = ngx_http_payments_pg_event_handler;
+    c->write->handler = ngx_http_payments_pg_event_handler;
+    c->read->log = pool->log;
+    c->write->log = pool->log;
+
+    pc->c = c;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_pg_unwrap(ngx_http_payments_pg_conn_t *pc)
+{
+    ngx_connection_t  *c = pc->c;
+
+    if (c == NULL) {
+        return;
+    }
+
+    /*
+     * libpq closes the socket itself (PQfinish, or a new attempt during
+     * PQconnectPoll), which drops it from epoll: mark the events inactive
+     * without touching the kernel.
+     */
+
+    if (c->read->active) {
+        ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->write->active) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+    pc->c = NULL;
+}
+
+
+static ngx_int_t
+ngx_http_payments_pg_events(ngx_http_payments_pg_conn_t *pc,
+    ngx_uint_t want_read, ngx_uint_t want_write)
+{
+    ngx_connection_t  *c = pc->c;
+
+    /* level-triggered: libpq reads and writes only as much as it wants */
+
+    if (want_read && !c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (!want_read && c->read->active) {
+        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (want_write && !c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (!want_write && c->write->active) {
+        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_pg_event_handler(ngx_event_t *ev)
+{
+    ngx_connection_t             *c = ev->data;
+    ngx_http_payments_pg_conn_t  *pc = c->data;
+
+    if (pc->state == NGX_HTTP_PAYMENTS_PG_CONNECTING) {
+        ngx_http_payments_pg_connect_poll(pc);
+        return;
+    }
+
+    ngx_http_payments_pg_io(pc, ev->write);
+}
+
+
+static void
+ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
+{
+    PostgresPollingStatusType     st;
+    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+
+    st = PQconnectPoll(pc->pg);
+
+    /* with several hosts libpq may have moved to another socket */
+    if (st != PGRES_POLLING_FAILED
+        && (pc->c == NULL || PQsocket(pc->pg) != pc->c->fd))
+    {
+        ngx_http_payments_pg_unwrap(pc);
+
+        if (ngx_http_payments_pg_wrap(pc) != NGX_OK) {
+            ngx_http_payments_pg_fail(pc, "no socket");
+            return;
+        }
+    }
+
+    switch (st) {
+
+    case PGRES_POLLING_READING:
+        if (ngx_http_payments_pg_events(pc, 1, 0) != NGX_OK) {
+            ngx_http_payments_pg_fail(pc, "event registration failed");
+        }
+        return;
+
+    case PGRES_POLLING_WRITING:
+        if (ngx_http_payments_pg_events(pc, 0, 1) != NGX_OK) {
+            ngx_http_payments_pg_fail(pc, "event registration failed");
+        }
+        return;
+
+    case PGRES_POLLING_OK:
+        if (pc->reconnect.timer_set) {
+            ngx_del_timer(&pc->reconnect);
+        }
+
+        if (PQsetnonblocking(pc->pg, 1) != 0) {
+            ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
+            return;
+        }
+
+        if (ngx_http_payments_pg_events(pc, 1, 0) != NGX_OK) {
+            ngx_http_payments_pg_fail(pc, "event registration failed");
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+                      "payments: database connection %ui ready", pc->index);
+
+        pc->state = NGX_HTTP_PAYMENTS_PG_IDLE;
+        pc->backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
+        ngx_http_payments_pg_dispatch();
+        return;
+
+    default: /* PGRES_POLLING_FAILED */
+        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+}
+
+
+static void
+ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
+{
+    int                            rc;
+    PGresult                      *res;
+    PGnotify                      *n;
+    ngx_http_payments_pg_query_t  *q;
+
+    if (writable && pc->state == NGX_HTTP_PAYMENTS_PG_BUSY) {
+        rc = PQflush(pc->pg);
+
+        if (rc == -1) {
+            ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
+            return;
+        }
+
+        if (ngx_http_payments_pg_events(pc, 1, rc == 1) != NGX_OK) {
+            ngx_http_payments_pg_fail(pc, "event registration failed");
+            return;
+        }
+
+        if (rc == 1) {
+            return;
+        }
+    }
+
+    if (!PQconsumeInput(pc->pg)) {
+        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+
+    while ((n = PQnotifies(pc->pg)) != NULL) {
+        PQfreemem(n);
+    }
+
+    if (pc->state != NGX_HTTP_PAYMENTS_PG_BUSY) {
+        /* an idle connection that reads: the server said something (it
+         * may be going away); PQconsumeInput caught a closed socket above */
+        if (PQstatus(pc->pg) == CONNECTION_BAD) {
+            ngx_http_payments_pg_fail(pc, "connection lost");
+        }
+        return;
+    }
+
+    while (!PQisBusy(pc->pg)) {
+        res = PQgetResult(pc->pg);
+
+        if (res == NULL) {
+            /* the query is complete: hand the last result over */
+            q = pc->query;
+            res = pc->result;
+            pc->query = NULL;
+            pc->result = NULL;
+            pc->state = NGX_HTTP_PAYMENTS_PG_IDLE;
+
+            if (res == NULL) {
+                res = PQmakeEmptyPGresult(pc->pg, PGRES_FATAL_ERROR);
+            }
+
+            ngx_http_payments_pg_answer(q, res);
+            PQclear(res);
+
+            ngx_http_payments_pg_dispatch();
+            return;
+        }
+
+        if (pc->result) {
+            PQclear(pc->result);
+        }
+
+        pc->result = res;
+    }
+}
+
+
+static void
+ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
+{
+    size_t                         len;
+    ngx_uint_t                     i, up;
+    ngx_queue_t                   *qe;
+    ngx_http_payments_pg_query_t  *q;
+    ngx_http_payments_pg_pool_t   *pool = &ngx_http_payments_pg_pool;
+
+    len = ngx_strlen(why);
+    while (len && (why[len - 1] == '\n' || why[len - 1] == ' ')) {
+        len--;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                  "payments: database connection %ui: %*s, retrying in %Mms",
+                  pc->index, len, why, pc->backoff);
+
+    q = pc->query;
+    pc->query = NULL;
+
+    if (pc->result) {
+        PQclear(pc->result);
+        pc->result = NULL;
+    }
+
+    ngx_http_payments_pg_unwrap(pc);
+
+    if (pc->pg) {
+        PQfinish(pc->pg);
+        pc->pg = NULL;
+    }
+
+    pc->state = NGX_HTTP_PAYMENTS_PG_DOWN;
+
+    ngx_add_timer(&pc->reconnect, pc->backoff);
+    pc->backoff = ngx_min(pc->backoff * 2, NGX_HTTP_PAYMENTS_PG_BACKOFF_MAX);
+
+    if (q) {
+        ngx_http_payments_pg_defer_failure(q);
+    }
+
+    /* with nothing up, the queries waiting would only time out: answer now */
+
+    up = 0;
+    for (i = 0; i < pool->nconns; i++) {
+        if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_BUSY
+            || pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_IDLE)
+        {
+            up++;
+        }
+    }
+
+    while (up == 0 && !ngx_queue_empty(&pool->waiting)) {
+        qe = ngx_queue_head(&pool->waiting);
+        ngx_queue_remove(qe);
+        pool->nwaiting--;
+
+        q = ngx_queue_data(qe, ngx_http_payments_pg_query_t, queue);
+        q->queued = 0;
+        ngx_http_payments_pg_defer_failure(q);
+    }
+}
+
+
+/*
+ * A failure may be found inside ngx_http_payments_pg_send() (the caller is
+ * still on its stack) or while another request's query fails: answer from a
+ * posted event, never re-entrantly.
+ */
+
+static void
+ngx_http_payments_pg_defer_failure(ngx_http_payments_pg_query_t *q)
+{
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+
+    q->conn = NULL;
+    q->timer.handler = ngx_http_payments_pg_failure_handler;
+    q->timer.data = q;
+    q->timer.log = q->log;
+
+    ngx_post_event(&q->timer, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_payments_pg_failure_handler(ngx_event_t *ev)
+{
+    ngx_http_payments_pg_query_t  *q = ev->data;
+
+    q->handler(q, NULL);
+}

@@ -1,0 +1,843 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * POST /v1/payments: validate, claim the Idempotency-Key together with the
+ * checkout and every parameter the PSP will be sent (one transaction),
+ * register one hosted session with the PSP under the nonce
+ * <merchant_id>:<checkout_id>, commit its token and URL with the final
+ * answer (one transaction), answer.
+ *
+ * A retry with the same key re-reads the stored PSP request, so the PSP
+ * sees byte-identical requests under the same nonce and can never register
+ * twice.  Nothing final is stored when the PSP cannot be reached: the lease
+ * is released and the client's retry resumes the same registration.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+#include <payments/view.h>
+#include <jansson.h>
+
+
+#define NGX_HTTP_PAYMENTS_RETRY_BASE  100   /* ms, doubled per attempt */
+
+
+static ngx_int_t ngx_http_payments_register_validate(
+    ngx_http_payments_ctx_t *ctx);
+static ngx_int_t ngx_http_payments_register_claim(
+    ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_psp_retry(ngx_event_t *ev);
+static void ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f);
+static void ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
+    const char *status, pay_psp_result_t *res, int64_t expires_at,
+    char *body);
+static void ngx_http_payments_finish_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status);
+static void ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_payments_send_stored(ngx_http_request_t *r,
+    const char *status, const char *body, size_t len, ngx_uint_t replayed);
+static void ngx_http_payments_checkout_cleanup(void *data);
+static ngx_table_elt_t *ngx_http_payments_header(ngx_http_request_t *r,
+    const char *name, ngx_uint_t *count);
+static char *ngx_http_payments_link(ngx_http_payments_ctx_t *ctx,
+    const char *fmt, pay_token_use_e use, int64_t exp);
+
+
+void
+ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_payments_register_validate(ctx);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_payments_register_claim(ctx);
+        if (rc == NGX_OK) {
+            return;
+        }
+    }
+
+    ngx_http_payments_finalize(ctx->request, rc);
+}
+
+
+/*
+ * The checks, in the contract's order: Idempotency-Key (400), rate limits
+ * (429, not yet), body (413, 415, 400), business rules.  Nothing here is
+ * stored: the client may fix the request and retry with the same key.
+ * Returns NGX_OK, or the result of sending the error.
+ */
+
+static ngx_int_t
+ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx)
+{
+    size_t                len;
+    u_char               *ct;
+    ngx_uint_t            i, n;
+    pay_verdict_t         v;
+    ngx_table_elt_t      *h;
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_request_t   *r = ctx->request;
+
+    h = ngx_http_payments_header(r, "Idempotency-Key", &n);
+
+    if (h == NULL) {
+        return ngx_http_payments_problem(r, PAY_ERR_IDEM_MISSING, 0,
+                                         "send an Idempotency-Key header");
+    }
+
+    if (n > 1
+        || pay_idem_key_parse((char *) h->value.data, h->value.len,
+                              ctx->idem_key, &len) != 0)
+    {
+        return ngx_http_payments_problem(r, PAY_ERR_IDEM_INVALID, 0,
+                                         "Idempotency-Key must be 1 to 255 "
+                                         "visible ASCII characters, bare or "
+                                         "as a quoted string");
+    }
+
+    if (ctx->body_too_large) {
+        return ngx_http_payments_problem(r, PAY_ERR_PAYLOAD_TOO_LARGE, 0,
+                                         "the body is larger than the "
+                                         "configured limit");
+    }
+
+    ct = r->headers_in.content_type ? r->headers_in.content_type->value.data
+                                    : NULL;
+    len = ct ? r->headers_in.content_type->value.len : 0;
+
+    while (len && ct[len - 1] == ' ') {
+        len--;
+    }
+
+    for (i = 0; i < len && ct[i] != ';' && ct[i] != ' '; i++) {
+        /* void */
+    }
+
+    if (i != sizeof("application/json") - 1
+        || ngx_strncasecmp(ct, (u_char *) "application/json", i) != 0)
+    {
+        return ngx_http_payments_problem(r, PAY_ERR_UNSUPPORTED_MEDIA, 0,
+                                         "send Content-Type: "
+                                         "application/json");
+    }
+
+    if (pay_checkout_parse((char *) ctx->body.data, ctx->body.len, &ctx->co,
+                           &v)
+        != 0)
+    {
+        /* v.detail names the field and the rule, never the value */
+        return ngx_http_payments_problem(r, v.err, 0, v.detail);
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        pay_checkout_free(&ctx->co);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_payments_checkout_cleanup;
+    cln->data = &ctx->co;
+    ctx->co_valid = 1;
+
+    ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, ctx->co.psp,
+                                          ngx_strlen(ctx->co.psp));
+    if (ctx->psp == NULL) {
+        return ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
+                                         "psp: no PSP of that name is "
+                                         "configured");
+    }
+
+    if (!pay_origin_allowed(ctx->co.success_url, ctx->origins->elts,
+                            ctx->origins->nelts, 0))
+    {
+        return ngx_http_payments_problem(r, PAY_ERR_FORBIDDEN_RETURN_URL, 0,
+                                         "success_url is not on one of the "
+                                         "merchant's registered origins");
+    }
+
+    if (!pay_origin_allowed(ctx->co.cancel_url, ctx->origins->elts,
+                            ctx->origins->nelts, 0))
+    {
+        return ngx_http_payments_problem(r, PAY_ERR_FORBIDDEN_RETURN_URL, 0,
+                                         "cancel_url is not on one of the "
+                                         "merchant's registered origins");
+    }
+
+    for (i = 0; i < ctx->co.norders; i++) {
+        if (!pay_psp_amount_supported(ctx->psp->dialect, ctx->co.currency,
+                                      ctx->co.orders[i].amount))
+        {
+            pay_verdict(&v, PAY_ERR_INVALID_AMOUNT,
+                        "payment_orders[%u].amount: this PSP needs %s "
+                        "amounts to end in 0", (unsigned) i,
+                        ctx->co.currency);
+            return ngx_http_payments_problem(r, v.err, 0, v.detail);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
+{
+    char                     *s, *dup, fp[65];
+
+    size_t                    i;
+    json_t                   *orders, *o, *req;
+    pay_psp_request_t         preq;
+    ngx_http_request_t       *r = ctx->request;
+    pay_psp_registration_t    reg;
+
+    ctx->nonce = ngx_pnalloc(r->pool, ctx->merchant.len + 1 + PAY_ID_MAX + 1);
+    if (ctx->nonce == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf((u_char *) ctx->nonce, "%V:%s%Z", &ctx->merchant,
+                ctx->co.checkout_id);
+
+    if (pay_fingerprint("POST", "/v1/payments", ctx->co.root, fp) != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * Everything the PSP will be sent is fixed now and stored with the
+     * claim; a retry reads it back instead of building it again.
+     */
+
+    ctx->expires_at = (int64_t) ngx_time() + ctx->pmcf->session_lifetime;
+
+    ngx_memzero(&reg, sizeof(pay_psp_registration_t));
+    reg.merchant_id = (char *) ctx->merchant.data;
+    reg.nonce = ctx->nonce;
+    reg.co = &ctx->co;
+    reg.expires_at = ctx->expires_at;
+    reg.adyen_merchant_account = (char *) ctx->psp->merchant_account.data;
+
+    /* the shopper may come back a while after the session closed */
+    reg.return_success = ngx_http_payments_link(ctx, "/v1/return/%V/%s?t=%s",
+                                                PAY_TOKEN_RETURN_SUCCESS,
+                                                ctx->expires_at + 86400);
+    reg.return_cancel = ngx_http_payments_link(ctx, "/v1/return/%V/%s?t=%s",
+                                               PAY_TOKEN_RETURN_CANCEL,
+                                               ctx->expires_at + 86400);
+    if (reg.return_success == NULL || reg.return_cancel == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (pay_psp_build_registration(ctx->psp->dialect, &reg, &preq) != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    req = json_pack("{s:s, s:s, s:s}", "path", preq.path,
+                    "content_type", preq.content_type, "body", preq.body);
+    pay_psp_request_free(&preq);
+
+    orders = json_array();
+
+    for (i = 0; orders && i < ctx->co.norders; i++) {
+        o = json_pack("{s:s, s:s, s:I}",
+                      "payment_order_id", ctx->co.orders[i].id,
+                      "seller_account", ctx->co.orders[i].seller,
+                      "amount_minor", (json_int_t) ctx->co.orders[i].amount);
+        if (o == NULL || json_array_append_new(orders, o) != 0) {
+            json_decref(orders);
+            orders = NULL;
+        }
+    }
+
+    dup = pay_problem_json(PAY_ERR_DUPLICATE_ORDER, 0,
+                           "checkout_id or a payment_order_id was already "
+                           "used with another Idempotency-Key");
+
+    if (req == NULL || orders == NULL || dup == NULL) {
+        goto failed;
+    }
+
+    /* values live in the request pool until the answer comes back */
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ngx_http_payments_strdup(r->pool, fp);
+    ctx->params[3] = ngx_http_payments_num(r->pool, ctx->pmcf->lease);
+    ctx->params[4] = ngx_http_payments_num(r->pool, ctx->pmcf->ttl);
+    ctx->params[5] = ctx->co.checkout_id;
+    ctx->params[6] = ctx->co.psp;
+    ctx->params[7] = ctx->co.currency;
+    ctx->params[8] = ngx_http_payments_num(r->pool, ctx->co.total);
+    ctx->params[9] = ctx->co.success_url;
+    ctx->params[10] = ctx->co.cancel_url;
+    ctx->params[11] = ctx->co.buyer_email;          /* NULL: SQL NULL */
+    ctx->params[12] = ngx_http_payments_num(r->pool, ctx->expires_at);
+
+    s = json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    ctx->params[13] = ngx_http_payments_strdup(r->pool, s);
+    free(s);
+
+    s = json_dumps(orders, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    ctx->params[14] = ngx_http_payments_strdup(r->pool, s);
+    free(s);
+
+    ctx->params[15] = ngx_http_payments_strdup(r->pool, dup);
+
+    for (i = 0; i < 16; i++) {
+        if (ctx->params[i] == NULL && i != 11) {
+            goto failed;
+        }
+    }
+
+    free(dup);
+    json_decref(req);
+    json_decref(orders);
+
+    ctx->query.sql = "SELECT outcome, lease, retry_after, response_status, "
+                     "response_body, psp_request, expires_at "
+                     "FROM pay_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                     "$10, $11, $12, $13, $14, $15::jsonb, $16)";
+    ctx->query.nparams = 16;
+    ctx->query.values = ctx->params;
+    ctx->query.handler = ngx_http_payments_claim_done;
+    ctx->query.data = ctx;
+    ctx->query.log = r->connection->log;
+
+    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
+        return ngx_http_payments_store_unavailable(r);
+    }
+
+    return NGX_OK;
+
+failed:
+
+    free(dup);
+    json_decref(req);
+    json_decref(orders);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+static void
+ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    char                     *outcome, *p;
+    json_t                   *req, *v;
+    json_error_t              err;
+    ngx_http_request_t       *r;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+
+    r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        if (res) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "payments: pay_claim: %s",
+                          PQresultErrorMessage(res));
+        }
+
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    if (ngx_strcmp(outcome, "replay") == 0
+        || ngx_strcmp(outcome, "duplicate") == 0)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
+                                       PQgetvalue(res, 0, 3),
+                                       PQgetvalue(res, 0, 4),
+                                       PQgetlength(res, 0, 4),
+                                       outcome[0] == 'r'));
+        return;
+    }
+
+    if (ngx_strcmp(outcome, "in_use") == 0) {
+        p = PQgetvalue(res, 0, 2);
+
+        if (ngx_http_payments_add_header(r, "Retry-After", *p ? p : "1")
+            != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_IDEM_IN_USE, 0,
+                                       "a request with this Idempotency-Key "
+                                       "is still being processed"));
+        return;
+    }
+
+    if (ngx_strcmp(outcome, "reused") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_IDEM_REUSED, 0,
+                                       "this Idempotency-Key was used with "
+                                       "a different request"));
+        return;
+    }
+
+    if (ngx_strcmp(outcome, "claimed") != 0
+        && ngx_strcmp(outcome, "resumed") != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: pay_claim: unexpected outcome \"%s\"",
+                      outcome);
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    /* claimed or resumed: the stored request is what the PSP gets */
+
+    ctx->lease = ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 1));
+    ctx->expires_at = ngx_atotm((u_char *) PQgetvalue(res, 0, 6),
+                                PQgetlength(res, 0, 6));
+
+    req = json_loads(PQgetvalue(res, 0, 5), 0, &err);
+
+    if (req == NULL || ctx->lease == NULL || ctx->expires_at <= 0) {
+        json_decref(req);
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: pay_claim: malformed stored request");
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    v = json_object_get(req, "path");
+    ctx->psp_path = ngx_http_payments_strdup(r->pool, json_string_value(v));
+    v = json_object_get(req, "content_type");
+    ctx->psp_content_type = ngx_http_payments_strdup(r->pool,
+                                                  json_string_value(v));
+    v = json_object_get(req, "body");
+    ctx->psp_body = ngx_http_payments_strdup(r->pool, json_string_value(v));
+
+    json_decref(req);
+
+    if (ctx->psp_path == NULL || ctx->psp_content_type == NULL
+        || ctx->psp_body == NULL)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    if (outcome[0] == 'r') {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "payments: resuming registration \"%s\" after an "
+                      "expired lease", ctx->nonce);
+    }
+
+    ctx->deadline = ngx_current_msec + ctx->pmcf->request_timeout;
+    ctx->attempts = 0;
+
+    ngx_http_payments_psp_call(ctx);
+}
+
+
+static void
+ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx)
+{
+    u_char              *url, *last;
+    size_t               len;
+    ngx_msec_t           left;
+    ngx_http_request_t  *r = ctx->request;
+
+    len = ctx->psp->url.len + ngx_strlen(ctx->psp_path) + 1;
+
+    url = ngx_pnalloc(r->pool, len);
+    if (url == NULL) {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    last = ngx_snprintf(url, len, "%V%s", &ctx->psp->url, ctx->psp_path);
+    *last = '\0';
+
+    left = ctx->deadline > ngx_current_msec
+           ? ctx->deadline - ngx_current_msec : 1;
+
+    ctx->attempts++;
+    ctx->fetch.handler = ngx_http_payments_psp_done;
+    ctx->fetch.data = ctx;
+    ctx->fetch.log = r->connection->log;
+
+    if (ngx_http_payments_fetch(r->pool, &ctx->fetch, ctx->psp, (char *) url,
+                                ctx->psp_content_type, ctx->nonce,
+                                ctx->psp_body, ngx_strlen(ctx->psp_body),
+                                ngx_min(left, ctx->psp->timeout))
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: psp \"%V\": could not start a request",
+                      &ctx->psp->name);
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+    }
+}
+
+
+static void
+ngx_http_payments_psp_retry(ngx_event_t *ev)
+{
+    ngx_http_payments_psp_call(ev->data);
+}
+
+
+static void
+ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
+{
+    char                     *body;
+    int64_t                   exp;
+    ngx_msec_t                backoff;
+    pay_psp_result_t          res;
+    ngx_http_request_t       *r;
+    ngx_http_payments_ctx_t  *ctx = f->data;
+    pay_registration_view_t   view;
+
+    r = ctx->request;
+
+    pay_psp_parse_registration(ctx->psp->dialect, (int) f->status,
+                               (char *) f->body, f->len, &res);
+
+    /* never the body: it may carry the PSP's view of the shopper */
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "payments: psp \"%V\" registration \"%s\" attempt %ui: "
+                  "HTTP %l, %s, %Mms", &ctx->psp->name, ctx->nonce,
+                  ctx->attempts, f->status,
+                  f->result == CURLE_OK ? "answered"
+                                        : curl_easy_strerror(f->result),
+                  f->elapsed);
+
+    ngx_memzero(&view, sizeof(pay_registration_view_t));
+    view.co = &ctx->co;
+
+    switch (res.outcome) {
+
+    case PAY_PSP_CREATED:
+        exp = res.expires_at ? res.expires_at : ctx->expires_at;
+
+        view.status = "EXECUTING";
+        view.psp_token = res.token;
+        view.expires_at = exp;
+        view.pay_url = ngx_http_payments_link(ctx, "/v1/checkouts/%s/pay?t=%s",
+                                              PAY_TOKEN_PAY, exp);
+        if (view.pay_url == NULL) {
+            ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+            return;
+        }
+
+        body = pay_registration_json(&view);
+        ngx_http_payments_register_finish(ctx, "EXECUTING", &res, exp, body);
+        return;
+
+    case PAY_PSP_REFUSED:
+        view.status = "FAILED";
+        view.expires_at = ctx->expires_at;
+        view.failure = res.reason;
+
+        body = pay_registration_json(&view);
+        ngx_http_payments_register_finish(ctx, "FAILED", &res,
+                                          ctx->expires_at, body);
+        return;
+
+    case PAY_PSP_AUTH:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: psp \"%V\" refused the gateway's "
+                      "credentials (HTTP %l): check its secret_file",
+                      &ctx->psp->name, f->status);
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+
+    default: /* PAY_PSP_RETRY */
+        break;
+    }
+
+    backoff = NGX_HTTP_PAYMENTS_RETRY_BASE << (ctx->attempts - 1);
+
+    if (ctx->attempts <= ctx->psp->retries
+        && ngx_current_msec + backoff < ctx->deadline)
+    {
+        ctx->retry.handler = ngx_http_payments_psp_retry;
+        ctx->retry.data = ctx;
+        ctx->retry.log = r->connection->log;
+        ngx_add_timer(&ctx->retry, backoff);
+        return;
+    }
+
+    ngx_http_payments_register_release(ctx,
+                                       f->result == CURLE_OPERATION_TIMEDOUT
+                                       ? NGX_HTTP_GATEWAY_TIME_OUT
+                                       : NGX_HTTP_BAD_GATEWAY);
+}
+
+
+static void
+ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
+    const char *status, pay_psp_result_t *res, int64_t expires_at,
+    char *body)
+{
+    ngx_uint_t           created;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (body == NULL) {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    created = (res->outcome == PAY_PSP_CREATED);
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = ctx->co.checkout_id;
+    ctx->params[4] = status;
+    ctx->params[5] = created ? ngx_http_payments_strdup(r->pool, res->token)
+                             : NULL;
+    ctx->params[6] = created ? ngx_http_payments_strdup(r->pool, res->url)
+                             : NULL;
+    ctx->params[7] = ngx_http_payments_num(r->pool, expires_at);
+    ctx->params[8] = created ? NULL
+                             : ngx_http_payments_strdup(r->pool, res->reason);
+    ctx->params[9] = "201";
+    ctx->params[10] = ngx_http_payments_strdup(r->pool, body);
+
+    free(body);
+
+    if ((created && (ctx->params[5] == NULL || ctx->params[6] == NULL))
+        || ctx->params[7] == NULL || ctx->params[10] == NULL)
+    {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ctx->query.sql = "SELECT response_status, response_body "
+                     "FROM pay_finish($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+                     "$10, $11)";
+    ctx->query.nparams = 11;
+    ctx->query.values = ctx->params;
+    ctx->query.handler = ngx_http_payments_finish_done;
+    ctx->query.data = ctx;
+    ctx->query.log = r->connection->log;
+
+    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_finish_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        /*
+         * The commit may or may not have happened; the client's retry with
+         * the same key finds out (a replay, or a resume once the lease ends,
+         * which the PSP answers with the same session).
+         */
+        if (res) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "payments: pay_finish: %s",
+                          PQresultErrorMessage(res));
+        }
+
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
+                                   PQgetvalue(res, 0, 0),
+                                   PQgetvalue(res, 0, 1),
+                                   PQgetlength(res, 0, 1), 0));
+}
+
+
+/*
+ * The PSP could not be reached or refused our credentials: store nothing
+ * final, end the lease so that the client's retry resumes at once, answer
+ * 502 or 504.  The answer waits for the release: the query lives in the
+ * request's pool.
+ */
+
+static void
+ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    ctx->fail_status = status;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+
+    ctx->query.sql = "SELECT pay_release($1, $2, $3)";
+    ctx->query.nparams = 3;
+    ctx->query.values = ctx->params;
+    ctx->query.handler = ngx_http_payments_release_done;
+    ctx->query.data = ctx;
+    ctx->query.log = r->connection->log;
+
+    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
+        ngx_http_payments_release_done(&ctx->query, NULL);
+    }
+}
+
+
+static void
+ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: pay_release failed; the lease ends by "
+                      "itself");
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_PSP_UNAVAILABLE, ctx->fail_status,
+                                   "the PSP did not complete the "
+                                   "registration; retry with the same "
+                                   "Idempotency-Key"));
+}
+
+
+static ngx_int_t
+ngx_http_payments_send_stored(ngx_http_request_t *r, const char *status,
+    const char *body, size_t len, ngx_uint_t replayed)
+{
+    ngx_int_t  n;
+
+    n = ngx_atoi((u_char *) status, ngx_strlen(status));
+    if (n < 200 || n > 599) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (replayed
+        && ngx_http_payments_add_header(r, "Idempotent-Replayed", "true")
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_payments_send(r, n, n < 300 ? "application/json"
+                                                : "application/problem+json",
+                                  (u_char *) body, len);
+}
+
+
+static void
+ngx_http_payments_checkout_cleanup(void *data)
+{
+    pay_checkout_free(data);
+}
+
+
+static ngx_table_elt_t *
+ngx_http_payments_header(ngx_http_request_t *r, const char *name,
+    ngx_uint_t *count)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    len = ngx_strlen(name);
+    found = NULL;
+    *count = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            if (found == NULL) {
+                found = &h[i];
+            }
+
+            (*count)++;
+        }
+    }
+
+    return found;
+}
+
+
+/*
+ * A gateway link with a signed token: fmt takes the PSP name (only for
+ * return links, "%V") or not, the checkout id and the token.
+ */
+
+static char *
+ngx_http_payments_link(ngx_http_payments_ctx_t *ctx, const char *fmt,
+    pay_token_use_e use, int64_t exp)
+{
+    char                *tok;
+    u_char              *p, *last;
+    size_t               len;
+    pay_token_key_t     *key;
+    ngx_http_request_t  *r = ctx->request;
+
+    key = ctx->pmcf->token_keys->elts;      /* the first key signs */
+
+    tok = pay_token_sign(key, (char *) ctx->merchant.data,
+                         ctx->co.checkout_id, use, exp);
+    if (tok == NULL) {
+        return NULL;
+    }
+
+    len = ctx->pmcf->public_origin.len + ngx_strlen(fmt) + ctx->psp->name.len
+          + PAY_ID_MAX + ngx_strlen(tok) + 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        free(tok);
+        return NULL;
+    }
+
+    last = ngx_cpymem(p, ctx->pmcf->public_origin.data,
+                      ctx->pmcf->public_origin.len);
+
+    if (use == PAY_TOKEN_PAY) {
+        last = ngx_snprintf(last, len - (last - p) - 1, fmt,
+                            ctx->co.checkout_id, tok);
+    } else {
+        last = ngx_snprintf(last, len - (last - p) - 1, fmt, &ctx->psp->name,
+                            ctx->co.checkout_id, tok);
+    }
+
+    *last = '\0';
+    free(tok);
+
+    return (char *) p;
+}
