@@ -25,9 +25,8 @@
 
 
 static ngx_int_t ngx_http_payments_register_validate(
-    ngx_http_payments_ctx_t *ctx);
-static ngx_int_t ngx_http_payments_register_claim(
-    ngx_http_payments_ctx_t *ctx);
+    ngx_http_payments_ctx_t *ctx, ngx_int_t *rc);
+static void ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx);
@@ -56,16 +55,12 @@ ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
-    rc = ngx_http_payments_register_validate(ctx);
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_payments_register_claim(ctx);
-        if (rc == NGX_OK) {
-            return;
-        }
+    if (ngx_http_payments_register_validate(ctx, &rc) != NGX_OK) {
+        ngx_http_payments_finalize(ctx->request, rc);
+        return;
     }
 
-    ngx_http_payments_finalize(ctx->request, rc);
+    ngx_http_payments_register_claim(ctx);
 }
 
 
@@ -73,11 +68,13 @@ ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx)
  * The checks, in the contract's order: Idempotency-Key (400), rate limits
  * (429, not yet), body (413, 415, 400), business rules.  Nothing here is
  * stored: the client may fix the request and retry with the same key.
- * Returns NGX_OK, or the result of sending the error.
+ * Returns NGX_OK when valid; otherwise NGX_DONE with the error answered and
+ * *rc set to the result of sending it.
  */
 
 static ngx_int_t
-ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx)
+ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
+    ngx_int_t *rc)
 {
     size_t                len;
     u_char               *ct;
@@ -90,24 +87,27 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx)
     h = ngx_http_payments_header(r, "Idempotency-Key", &n);
 
     if (h == NULL) {
-        return ngx_http_payments_problem(r, PAY_ERR_IDEM_MISSING, 0,
-                                         "send an Idempotency-Key header");
+        *rc = ngx_http_payments_problem(r, PAY_ERR_IDEM_MISSING, 0,
+                                        "send an Idempotency-Key header");
+        return NGX_DONE;
     }
 
     if (n > 1
         || pay_idem_key_parse((char *) h->value.data, h->value.len,
                               ctx->idem_key, &len) != 0)
     {
-        return ngx_http_payments_problem(r, PAY_ERR_IDEM_INVALID, 0,
-                                         "Idempotency-Key must be 1 to 255 "
-                                         "visible ASCII characters, bare or "
-                                         "as a quoted string");
+        *rc = ngx_http_payments_problem(r, PAY_ERR_IDEM_INVALID, 0,
+                                        "Idempotency-Key must be 1 to 255 "
+                                        "visible ASCII characters, bare or "
+                                        "as a quoted string");
+        return NGX_DONE;
     }
 
     if (ctx->body_too_large) {
-        return ngx_http_payments_problem(r, PAY_ERR_PAYLOAD_TOO_LARGE, 0,
-                                         "the body is larger than the "
-                                         "configured limit");
+        *rc = ngx_http_payments_problem(r, PAY_ERR_PAYLOAD_TOO_LARGE, 0,
+                                        "the body is larger than the "
+                                        "configured limit");
+        return NGX_DONE;
     }
 
     ct = r->headers_in.content_type ? r->headers_in.content_type->value.data
@@ -125,9 +125,10 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx)
     if (i != sizeof("application/json") - 1
         || ngx_strncasecmp(ct, (u_char *) "application/json", i) != 0)
     {
-        return ngx_http_payments_problem(r, PAY_ERR_UNSUPPORTED_MEDIA, 0,
-                                         "send Content-Type: "
-                                         "application/json");
+        *rc = ngx_http_payments_problem(r, PAY_ERR_UNSUPPORTED_MEDIA, 0,
+                                        "send Content-Type: "
+                                        "application/json");
+        return NGX_DONE;
     }
 
     if (pay_checkout_parse((char *) ctx->body.data, ctx->body.len, &ctx->co,
@@ -135,13 +136,15 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx)
         != 0)
     {
         /* v.detail names the field and the rule, never the value */
-        return ngx_http_payments_problem(r, v.err, 0, v.detail);
+        *rc = ngx_http_payments_problem(r, v.err, 0, v.detail);
+        return NGX_DONE;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         pay_checkout_free(&ctx->co);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DONE;
     }
 
     cln->handler = ngx_http_payments_checkout_cleanup;
@@ -151,25 +154,28 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx)
     ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, ctx->co.psp,
                                           ngx_strlen(ctx->co.psp));
     if (ctx->psp == NULL) {
-        return ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
-                                         "psp: no PSP of that name is "
-                                         "configured");
+        *rc = ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
+                                        "psp: no PSP of that name is "
+                                        "configured");
+        return NGX_DONE;
     }
 
     if (!pay_origin_allowed(ctx->co.success_url, ctx->origins->elts,
                             ctx->origins->nelts, 0))
     {
-        return ngx_http_payments_problem(r, PAY_ERR_FORBIDDEN_RETURN_URL, 0,
-                                         "success_url is not on one of the "
-                                         "merchant's registered origins");
+        *rc = ngx_http_payments_problem(r, PAY_ERR_FORBIDDEN_RETURN_URL, 0,
+                                        "success_url is not on one of the "
+                                        "merchant's registered origins");
+        return NGX_DONE;
     }
 
     if (!pay_origin_allowed(ctx->co.cancel_url, ctx->origins->elts,
                             ctx->origins->nelts, 0))
     {
-        return ngx_http_payments_problem(r, PAY_ERR_FORBIDDEN_RETURN_URL, 0,
-                                         "cancel_url is not on one of the "
-                                         "merchant's registered origins");
+        *rc = ngx_http_payments_problem(r, PAY_ERR_FORBIDDEN_RETURN_URL, 0,
+                                        "cancel_url is not on one of the "
+                                        "merchant's registered origins");
+        return NGX_DONE;
     }
 
     for (i = 0; i < ctx->co.norders; i++) {
@@ -180,7 +186,8 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx)
                         "payment_orders[%u].amount: this PSP needs %s "
                         "amounts to end in 0", (unsigned) i,
                         ctx->co.currency);
-            return ngx_http_payments_problem(r, v.err, 0, v.detail);
+            *rc = ngx_http_payments_problem(r, v.err, 0, v.detail);
+        return NGX_DONE;
         }
     }
 
@@ -188,7 +195,9 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx)
 }
 
 
-static ngx_int_t
+/* Sends pay_claim, or answers (and finalizes) if it cannot. */
+
+static void
 ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 {
     char                     *s, *dup, fp[65];
@@ -201,14 +210,16 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 
     ctx->nonce = ngx_pnalloc(r->pool, ctx->merchant.len + 1 + PAY_ID_MAX + 1);
     if (ctx->nonce == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
     ngx_sprintf((u_char *) ctx->nonce, "%V:%s%Z", &ctx->merchant,
                 ctx->co.checkout_id);
 
     if (pay_fingerprint("POST", "/v1/payments", ctx->co.root, fp) != 0) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
     /*
@@ -232,12 +243,11 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     reg.return_cancel = ngx_http_payments_link(ctx, "/v1/return/%V/%s?t=%s",
                                                PAY_TOKEN_RETURN_CANCEL,
                                                ctx->expires_at + 86400);
-    if (reg.return_success == NULL || reg.return_cancel == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (pay_psp_build_registration(ctx->psp->dialect, &reg, &preq) != 0) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (reg.return_success == NULL || reg.return_cancel == NULL
+        || pay_psp_build_registration(ctx->psp->dialect, &reg, &preq) != 0)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
     req = json_pack("{s:s, s:s, s:s}", "path", preq.path,
@@ -312,10 +322,10 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     ctx->query.log = r->connection->log;
 
     if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
-        return ngx_http_payments_store_unavailable(r);
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
     }
 
-    return NGX_OK;
+    return;
 
 failed:
 
@@ -323,7 +333,7 @@ failed:
     json_decref(req);
     json_decref(orders);
 
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
 }
 
 
