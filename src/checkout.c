@@ -1,0 +1,787 @@
+/*
+ * ngx_payments core: the POST /v1/payments body, validated (API.md).
+ *
+ * Details in verdicts name a field and the rule it broke, never a value
+ * taken from the body: any value may be card data, and details end up in
+ * responses and, through them, in logs.
+ */
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include <payments/checkout.h>
+#include <payments/error.h>
+#include <payments/money.h>
+#include <payments/url.h>
+
+
+#define PAY_CARD_MIN      13
+#define PAY_CARD_MAX      19
+#define PAY_BUYER_ID_MAX  255
+
+
+/* Card numbers ------------------------------------------------------------ */
+
+/*
+ * A run is digits where a single space or a single dash may stand between
+ * two digits; anything else ends it.  Every window of 13 to 19 consecutive
+ * digits of a run is a candidate, not only the whole run: a PAN glued to
+ * other digits ("20-digit string") is still a PAN.  The last 19 digits are
+ * kept in a ring, and each new digit closes 7 windows whose Luhn sums are
+ * computed from that digit backwards, so the scan is linear in the input.
+ */
+int
+pay_contains_card_number(const char *s, size_t len)
+{
+    int            ring[PAY_CARD_MAX], d, sum;
+    size_t         i, run, off, head;
+    unsigned char  c;
+    enum { PAY_SCAN_OTHER, PAY_SCAN_DIGIT, PAY_SCAN_SEP }  prev;
+
+    if (s == NULL) {
+        return 0;
+    }
+
+    run = 0;
+    head = 0;
+    prev = PAY_SCAN_OTHER;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        if (c >= '0' && c <= '9') {
+            if (prev == PAY_SCAN_OTHER) {
+                run = 0;
+            }
+
+            prev = PAY_SCAN_DIGIT;
+
+            head = (head + 1) % PAY_CARD_MAX;
+            ring[head] = c - '0';
+            run++;
+
+            if (run < PAY_CARD_MIN) {
+                continue;
+            }
+
+            /* Luhn from the right: the check digit (offset 0) as is, every
+             * second digit left of it doubled. */
+            sum = 0;
+
+            for (off = 0; off < PAY_CARD_MAX && off < run; off++) {
+                d = ring[(head + PAY_CARD_MAX - off) % PAY_CARD_MAX];
+
+                if (off & 1) {
+                    d *= 2;
+                    if (d > 9) {
+                        d -= 9;
+                    }
+                }
+
+                sum += d;
+
+                if (off + 1 >= PAY_CARD_MIN && sum % 10 == 0) {
+                    return 1;
+                }
+            }
+
+            continue;
+        }
+
+        if ((c == ' ' || c == '-') && prev == PAY_SCAN_DIGIT) {
+            prev = PAY_SCAN_SEP;
+            continue;
+        }
+
+        /* another character, a doubled separator, or one not after a
+         * digit: the run ends */
+        prev = PAY_SCAN_OTHER;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Every object key and string value, at any depth.  Integers too: no field
+ * of the body is a JSON number, so a PAN sent as one is never a false
+ * positive.  jansson caps nesting (2048 levels), which bounds the
+ * recursion.
+ */
+static int
+pay_json_has_card(json_t *j)
+{
+    char          buf[32];
+    int           n;
+    size_t        i;
+    json_int_t    iv;
+    const char   *key;
+    json_t       *val;
+
+    switch (json_typeof(j)) {
+
+    case JSON_STRING:
+        return pay_contains_card_number(json_string_value(j),
+                                        json_string_length(j));
+
+    case JSON_INTEGER:
+        iv = json_integer_value(j);
+        n = snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, iv);
+        return n > 0 && pay_contains_card_number(buf, (size_t) n);
+
+    case JSON_ARRAY:
+        for (i = 0; i < json_array_size(j); i++) {
+            if (pay_json_has_card(json_array_get(j, i))) {
+                return 1;
+            }
+        }
+
+        return 0;
+
+    case JSON_OBJECT:
+        json_object_foreach(j, key, val) {
+            if (pay_contains_card_number(key, strlen(key))
+                || pay_json_has_card(val))
+            {
+                return 1;
+            }
+        }
+
+        return 0;
+
+    default:
+        return 0;
+    }
+}
+
+
+/* Ids ---------------------------------------------------------------------- */
+
+static int
+pay_chars_valid(const char *s, size_t len, size_t max, const char *extra)
+{
+    size_t  i;
+
+    if (s == NULL || len == 0 || len > max) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((s[i] >= 'A' && s[i] <= 'Z')
+              || (s[i] >= 'a' && s[i] <= 'z')
+              || (s[i] >= '0' && s[i] <= '9')
+              || (s[i] != '\0' && strchr(extra, s[i]) != NULL)))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+pay_id_valid(const char *s, size_t len)
+{
+    return pay_chars_valid(s, len, PAY_ID_MAX, "_-");
+}
+
+
+int
+pay_seller_valid(const char *s, size_t len)
+{
+    return pay_chars_valid(s, len, PAY_SELLER_MAX, "_.-");
+}
+
+
+static int
+pay_psp_name_valid(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > PAY_PSP_NAME_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z')
+              || (s[i] >= '0' && s[i] <= '9')
+              || s[i] == '_' || s[i] == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* Fields ------------------------------------------------------------------- */
+
+/*
+ * An unknown key is named in the detail so that the client can find it,
+ * but only when it looks like a field name: it has passed the card scan,
+ * and anything else (long, odd characters) is not echoed.
+ */
+static int
+pay_unknown_field(pay_verdict_t *v, const char *where, const char *key)
+{
+    size_t  len;
+
+    len = strlen(key);
+
+    if (pay_chars_valid(key, len, 40, "_.-")) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "unknown field \"%s\"%s%s", key,
+                           where[0] ? " in " : "", where);
+    }
+
+    return pay_verdict(v, PAY_ERR_INVALID_REQUEST, "unknown field%s%s",
+                       where[0] ? " in " : "", where);
+}
+
+
+static int
+pay_key_in(const char *key, const char *const *names)
+{
+    for ( /* void */ ; *names != NULL; names++) {
+        if (strcmp(key, *names) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* A required string member: present and a string. */
+static int
+pay_get_string(json_t *obj, const char *name, const char *where,
+    json_t **out, pay_verdict_t *v)
+{
+    json_t        *j;
+
+    j = json_object_get(obj, name);
+
+    if (j == NULL) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "%s%s is required", where, name);
+    }
+
+    if (!json_is_string(j)) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "%s%s must be a string", where, name);
+    }
+
+    *out = j;
+
+    return 0;
+}
+
+
+static int
+pay_check_buyer(json_t *buyer, const char **email, pay_verdict_t *v)
+{
+    static const char *const  known[] = { "email", "id", NULL };
+
+    size_t         len, i, at;
+    const char    *key, *s;
+    json_t        *val;
+
+    if (!json_is_object(buyer)) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "buyer_info must be an object");
+    }
+
+    json_object_foreach(buyer, key, val) {
+        if (!pay_key_in(key, known)) {
+            return pay_unknown_field(v, "buyer_info", key);
+        }
+    }
+
+    val = json_object_get(buyer, "id");
+
+    if (val != NULL) {
+        if (!json_is_string(val)) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "buyer_info.id must be a string");
+        }
+
+        len = json_string_length(val);
+
+        if (len == 0 || len > PAY_BUYER_ID_MAX) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "buyer_info.id must be 1 to %d characters",
+                               PAY_BUYER_ID_MAX);
+        }
+    }
+
+    val = json_object_get(buyer, "email");
+
+    if (val != NULL) {
+        if (!json_is_string(val)) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "buyer_info.email must be a string");
+        }
+
+        s = json_string_value(val);
+        len = json_string_length(val);
+
+        if (len == 0 || len > PAY_EMAIL_MAX) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "buyer_info.email must be 1 to %d bytes",
+                               PAY_EMAIL_MAX);
+        }
+
+        /* Not RFC 5322, which no PSP accepts in full either: one '@'
+         * with something on both sides, and no whitespace or control
+         * characters that could split a header further on. */
+        at = 0;
+
+        for (i = 0; i < len; i++) {
+            unsigned char  c = (unsigned char) s[i];
+
+            if (c <= 0x20 || c == 0x7f) {
+                return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                                   "buyer_info.email must not contain "
+                                   "spaces or control characters");
+            }
+
+            if (c == '@') {
+                at++;
+            }
+        }
+
+        if (at != 1 || s[0] == '@' || s[len - 1] == '@') {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "buyer_info.email must be an address with "
+                               "one '@'");
+        }
+
+        *email = s;
+    }
+
+    return 0;
+}
+
+
+static int
+pay_check_order_fields(json_t *ord, size_t idx, pay_verdict_t *v)
+{
+    static const char *const  known[] = {
+        "payment_order_id", "seller_account", "amount", "currency", NULL
+    };
+    static const char *const  strings[] = {
+        "payment_order_id", "seller_account", "currency", NULL
+    };
+
+    char                where[40];
+    size_t              k;
+    const char         *key;
+    json_t             *val;
+    const char *const  *name;
+
+    (void) snprintf(where, sizeof(where), "payment_orders[%zu]", idx);
+
+    if (!json_is_object(ord)) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "%s must be an object", where);
+    }
+
+    json_object_foreach(ord, key, val) {
+        if (!pay_key_in(key, known)) {
+            return pay_unknown_field(v, where, key);
+        }
+    }
+
+    k = strlen(where);
+    where[k] = '.';
+    where[k + 1] = '\0';
+
+    for (name = strings; *name != NULL; name++) {
+        if (pay_get_string(ord, *name, where, &val, v) != 0) {
+            return -1;
+        }
+    }
+
+    val = json_object_get(ord, "amount");
+
+    if (val == NULL) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "%samount is required", where);
+    }
+
+    /* A JSON number is exactly what the contract refuses: 0.1 + 0.2 has
+     * no place in money. */
+    if (json_is_number(val)) {
+        return pay_verdict(v, PAY_ERR_INVALID_AMOUNT,
+                           "%samount must be a decimal string such as "
+                           "\"10.50\", not a JSON number", where);
+    }
+
+    if (!json_is_string(val)) {
+        return pay_verdict(v, PAY_ERR_INVALID_AMOUNT,
+                           "%samount must be a decimal string such as "
+                           "\"10.50\"", where);
+    }
+
+    return 0;
+}
+
+
+static int
+pay_amount_verdict(pay_verdict_t *v, pay_amount_rc_e rc, size_t idx,
+    const pay_currency_t *cur)
+{
+    switch (rc) {
+
+    case PAY_AMOUNT_PRECISION:
+        if (cur->exponent == 0) {
+            return pay_verdict(v, PAY_ERR_INVALID_AMOUNT,
+                               "payment_orders[%zu].amount: too many "
+                               "decimals for %s, which has none",
+                               idx, cur->code);
+        }
+
+        return pay_verdict(v, PAY_ERR_INVALID_AMOUNT,
+                           "payment_orders[%zu].amount: too many decimals "
+                           "for %s (at most %d, trailing zeros included)",
+                           idx, cur->code, cur->exponent);
+
+    case PAY_AMOUNT_ZERO:
+        return pay_verdict(v, PAY_ERR_INVALID_AMOUNT,
+                           "payment_orders[%zu].amount must be > 0", idx);
+
+    case PAY_AMOUNT_OVERFLOW:
+        return pay_verdict(v, PAY_ERR_INVALID_AMOUNT,
+                           "payment_orders[%zu].amount is too large (at "
+                           "most %" PRId64 " minor units)", idx, INT64_MAX);
+
+    default:
+        return pay_verdict(v, PAY_ERR_INVALID_AMOUNT,
+                           "payment_orders[%zu].amount: syntax must be "
+                           "digits with an optional '.' and decimals, no "
+                           "sign, exponent, spaces or leading zeros", idx);
+    }
+}
+
+
+static int
+pay_check_url(json_t *root, const char *name, const char **out,
+    pay_verdict_t *v)
+{
+    const char    *s;
+    json_t        *j;
+    pay_origin_t   o;
+
+    j = json_object_get(root, name);
+    s = json_string_value(j);
+
+    if (json_string_length(j) > PAY_URL_MAX
+        || pay_origin_parse(s, &o, 0) != 0)
+    {
+        return pay_verdict(v, PAY_ERR_FORBIDDEN_RETURN_URL,
+                           "%s must be an absolute https URL of at most %d "
+                           "bytes, without userinfo, with a host name "
+                           "without a trailing dot", name, PAY_URL_MAX);
+    }
+
+    *out = s;
+
+    return 0;
+}
+
+
+/* The body ----------------------------------------------------------------- */
+
+static int
+pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
+{
+    static const char *const  known[] = {
+        "checkout_id", "buyer_info", "payment_orders", "success_url",
+        "cancel_url", "psp", NULL
+    };
+    static const char *const  strings[] = {
+        "checkout_id", "success_url", "cancel_url", "psp", NULL
+    };
+
+    int                    first_mixed;
+    size_t                 i, j, n, len;
+    int64_t                amount;
+    const char            *key, *s;
+    json_t                *root, *val, *orders, *ord;
+    pay_amount_rc_e        rc;
+    const pay_currency_t  *cur, *first;
+    const char *const     *name;
+
+    root = co->root;
+
+    /* fields and types, everything before any value rule */
+
+    json_object_foreach(root, key, val) {
+        if (!pay_key_in(key, known)) {
+            return pay_unknown_field(v, "", key);
+        }
+    }
+
+    for (name = strings; *name != NULL; name++) {
+        if (pay_get_string(root, *name, "", &val, v) != 0) {
+            return -1;
+        }
+    }
+
+    orders = json_object_get(root, "payment_orders");
+
+    if (orders == NULL) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "payment_orders is required");
+    }
+
+    if (!json_is_array(orders)) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "payment_orders must be an array");
+    }
+
+    n = json_array_size(orders);
+
+    if (n == 0 || n > PAY_ORDERS_MAX) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "payment_orders must hold 1 to %d orders",
+                           PAY_ORDERS_MAX);
+    }
+
+    for (i = 0; i < n; i++) {
+        if (pay_check_order_fields(json_array_get(orders, i), i, v) != 0) {
+            return -1;
+        }
+    }
+
+    val = json_object_get(root, "buyer_info");
+
+    if (val != NULL && pay_check_buyer(val, &co->buyer_email, v) != 0) {
+        return -1;
+    }
+
+    /* ids */
+
+    val = json_object_get(root, "checkout_id");
+    s = json_string_value(val);
+    len = json_string_length(val);
+
+    if (!pay_id_valid(s, len)) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "checkout_id must match [A-Za-z0-9_-]{1,%d}",
+                           PAY_ID_MAX);
+    }
+
+    memcpy(co->checkout_id, s, len + 1);
+
+    val = json_object_get(root, "psp");
+    s = json_string_value(val);
+    len = json_string_length(val);
+
+    if (!pay_psp_name_valid(s, len)) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "psp must match [a-z0-9_-]{1,%d}",
+                           PAY_PSP_NAME_MAX);
+    }
+
+    memcpy(co->psp, s, len + 1);
+
+    co->orders = calloc(n, sizeof(pay_order_t));
+    if (co->orders == NULL) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "out of memory");
+    }
+
+    co->norders = n;
+
+    for (i = 0; i < n; i++) {
+        ord = json_array_get(orders, i);
+
+        val = json_object_get(ord, "payment_order_id");
+        s = json_string_value(val);
+        len = json_string_length(val);
+
+        if (!pay_id_valid(s, len)) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "payment_orders[%zu].payment_order_id must "
+                               "match [A-Za-z0-9_-]{1,%d}", i, PAY_ID_MAX);
+        }
+
+        memcpy(co->orders[i].id, s, len + 1);
+
+        val = json_object_get(ord, "seller_account");
+        s = json_string_value(val);
+        len = json_string_length(val);
+
+        if (!pay_seller_valid(s, len)) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "payment_orders[%zu].seller_account must "
+                               "match [A-Za-z0-9_.-]{1,%d}", i,
+                               PAY_SELLER_MAX);
+        }
+
+        memcpy(co->orders[i].seller, s, len + 1);
+    }
+
+    /* currencies: each an active code, exactly as ISO spells it */
+
+    first = NULL;
+    first_mixed = 0;
+
+    for (i = 0; i < n; i++) {
+        val = json_object_get(json_array_get(orders, i), "currency");
+        cur = pay_currency_find(json_string_value(val),
+                                json_string_length(val));
+
+        if (cur == NULL) {
+            return pay_verdict(v, PAY_ERR_UNSUPPORTED_CURRENCY,
+                               "payment_orders[%zu].currency must be an "
+                               "active ISO 4217 code in upper case", i);
+        }
+
+        if (first == NULL) {
+            first = cur;
+
+        } else if (cur != first) {
+            first_mixed = 1;
+        }
+    }
+
+    /* amounts, each in its own order's currency */
+
+    for (i = 0; i < n; i++) {
+        ord = json_array_get(orders, i);
+        val = json_object_get(ord, "amount");
+        cur = pay_currency_find(
+                  json_string_value(json_object_get(ord, "currency")), 3);
+
+        rc = pay_amount_parse(json_string_value(val),
+                              json_string_length(val), cur->exponent,
+                              &amount);
+
+        if (rc != PAY_AMOUNT_OK) {
+            return pay_amount_verdict(v, rc, i, cur);
+        }
+
+        co->orders[i].amount = amount;
+    }
+
+    if (first_mixed) {
+        return pay_verdict(v, PAY_ERR_MIXED_CURRENCY,
+                           "all payment_orders of a checkout must share "
+                           "one currency");
+    }
+
+    memcpy(co->currency, first->code, 4);
+    co->exponent = first->exponent;
+
+    co->total = 0;
+
+    for (i = 0; i < n; i++) {
+        if (co->orders[i].amount > INT64_MAX - co->total) {
+            return pay_verdict(v, PAY_ERR_INVALID_AMOUNT,
+                               "the sum of payment_orders amounts is too "
+                               "large (at most %" PRId64 " minor units)",
+                               INT64_MAX);
+        }
+
+        co->total += co->orders[i].amount;
+    }
+
+    /* Quadratic, but n <= PAY_ORDERS_MAX. */
+    for (i = 1; i < n; i++) {
+        for (j = 0; j < i; j++) {
+            if (strcmp(co->orders[i].id, co->orders[j].id) == 0) {
+                return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                                   "payment_orders[%zu].payment_order_id "
+                                   "repeats payment_orders[%zu]'s: ids "
+                                   "must be unique", i, j);
+            }
+        }
+    }
+
+    if (pay_check_url(root, "success_url", &co->success_url, v) != 0
+        || pay_check_url(root, "cancel_url", &co->cancel_url, v) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+pay_checkout_parse(const char *body, size_t len, pay_checkout_t *co,
+    pay_verdict_t *v)
+{
+    json_error_t  err;
+
+    if (co == NULL || v == NULL) {
+        return -1;
+    }
+
+    memset(co, 0, sizeof(*co));
+    v->err = PAY_ERR_NONE;
+    v->detail[0] = '\0';
+
+    if (body == NULL) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST, "the body is empty");
+    }
+
+    /* No JSON_ALLOW_NUL: every string is NUL-free, so the C string and its
+     * length agree.  jansson's error text is not used: it can quote the
+     * body ("invalid token near '...'"). */
+    co->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+
+    if (co->root == NULL) {
+        if (json_error_code(&err) == json_error_duplicate_key) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "duplicate key in a JSON object (line %d, "
+                               "column %d)", err.line, err.column);
+        }
+
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "the body is not valid JSON (line %d, "
+                           "column %d)", err.line, err.column);
+    }
+
+    /* Card data first, whatever else is wrong with the body: that error
+     * is the one that must reach the merchant (and the alerting). */
+    if (pay_json_has_card(co->root)) {
+        pay_checkout_free(co);
+        return pay_verdict(v, PAY_ERR_CARD_DATA,
+                           "the body contains what looks like a card "
+                           "number; card data must never be sent to the "
+                           "gateway");
+    }
+
+    if (!json_is_object(co->root)) {
+        pay_checkout_free(co);
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "the body must be a JSON object");
+    }
+
+    if (pay_checkout_fields(co, v) != 0) {
+        pay_checkout_free(co);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+void
+pay_checkout_free(pay_checkout_t *co)
+{
+    if (co == NULL) {
+        return;
+    }
+
+    json_decref(co->root);
+    free(co->orders);
+    memset(co, 0, sizeof(*co));
+}

@@ -1,0 +1,300 @@
+/*
+ * ngx_payments core: origins (scheme, host, port) of return URLs and PSP
+ * hosted pages, parsed with libcurl's URL API and compared by component.
+ *
+ * libcurl is the parser the adapter's HTTP client uses, so what we check is
+ * what would be fetched; but libcurl is lenient on purpose (it fixes up
+ * slashes, decodes hosts, guesses), so a strict lexical gate runs first and
+ * the parsed parts are checked again afterwards.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <curl/curl.h>
+#include <payments/checkout.h>
+#include <payments/url.h>
+
+
+static int
+pay_url_lexical_ok(const char *url, size_t len, int allow_http)
+{
+    size_t       i, start;
+    const char  *p;
+
+    /* Control characters (CR LF: header injection), spaces, DEL, non-ASCII
+     * (IDN spoofing) and backslashes (browsers read "\" as "/") are refused
+     * before any parser sees them. */
+    for (i = 0; i < len; i++) {
+        unsigned char  c = (unsigned char) url[i];
+
+        if (c < 0x21 || c > 0x7e || c == '\\') {
+            return 0;
+        }
+    }
+
+    /* An absolute URL with an authority, spelled out: libcurl would accept
+     * "https:/host" and "https:///host" too, and browsers disagree on
+     * those. */
+    if (len > 8 && strncasecmp(url, "https://", 8) == 0) {
+        start = 8;
+
+    } else if (allow_http && len > 7 && strncasecmp(url, "http://", 7) == 0) {
+        start = 7;
+
+    } else {
+        return 0;
+    }
+
+    /* The authority ends at the first '/', '?' or '#'.  No userinfo ('@'
+     * is how "https://shop.example@evil" lands on evil), and no percent
+     * escapes: libcurl decodes them in hosts, so "shop.example%2eevil.com"
+     * would name another host than the one a person reads. */
+    for (p = url + start; p < url + len; p++) {
+        if (*p == '/' || *p == '?' || *p == '#') {
+            break;
+        }
+
+        if (*p == '@' || *p == '%') {
+            return 0;
+        }
+    }
+
+    /* empty authority: "https:///x", "https://?x" */
+    if (p == url + start) {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+pay_host_ok(const char *host, size_t len)
+{
+    size_t  i;
+    int     label;
+
+    if (len == 0 || len >= sizeof(((pay_origin_t *) 0)->host)) {
+        return 0;
+    }
+
+    /* IPv6 literal: libcurl has checked its syntax and kept the brackets. */
+    if (host[0] == '[') {
+        if (host[len - 1] != ']') {
+            return 0;
+        }
+
+        for (i = 1; i < len - 1; i++) {
+            if (!((host[i] >= '0' && host[i] <= '9')
+                  || (host[i] >= 'a' && host[i] <= 'f')
+                  || host[i] == ':' || host[i] == '.'))
+            {
+                return 0;
+            }
+        }
+
+        return 1;
+    }
+
+    /* LDH (and '_') labels, none empty: no leading, doubled or trailing
+     * dot.  A trailing dot names the same DNS host but another origin to
+     * a browser and to string comparisons, so it is refused, not
+     * normalised. */
+    label = 0;
+
+    for (i = 0; i < len; i++) {
+        if (host[i] == '.') {
+            if (label == 0) {
+                return 0;
+            }
+
+            label = 0;
+            continue;
+        }
+
+        if (!((host[i] >= 'a' && host[i] <= 'z')
+              || (host[i] >= '0' && host[i] <= '9')
+              || host[i] == '-' || host[i] == '_'))
+        {
+            return 0;
+        }
+
+        label++;
+    }
+
+    return label > 0;
+}
+
+
+int
+pay_origin_parse(const char *url, pay_origin_t *o, int allow_http)
+{
+    int          rc;
+    char        *scheme, *host, *port, *part, *end;
+    size_t       len, i;
+    CURLU       *h;
+    CURLUcode    uc;
+    unsigned long  n;
+
+    if (url == NULL || o == NULL) {
+        return -1;
+    }
+
+    len = strnlen(url, PAY_URL_MAX + 1);
+    if (len > PAY_URL_MAX) {
+        return -1;
+    }
+
+    if (!pay_url_lexical_ok(url, len, allow_http)) {
+        return -1;
+    }
+
+    h = curl_url();
+    if (h == NULL) {
+        return -1;
+    }
+
+    rc = -1;
+    scheme = NULL;
+    host = NULL;
+    port = NULL;
+
+    /* No CURLU_NON_SUPPORT_SCHEME, CURLU_GUESS_SCHEME, CURLU_DEFAULT_SCHEME,
+     * CURLU_ALLOW_SPACE or CURLU_URLENCODE: the URL must stand as given. */
+    if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        goto done;
+    }
+
+    /* Userinfo again, as libcurl sees it (the lexical gate already refused
+     * '@' in the authority). */
+    part = NULL;
+    uc = curl_url_get(h, CURLUPART_USER, &part, 0);
+    curl_free(part);
+    if (uc != CURLUE_NO_USER) {
+        goto done;
+    }
+
+    part = NULL;
+    uc = curl_url_get(h, CURLUPART_PASSWORD, &part, 0);
+    curl_free(part);
+    if (uc != CURLUE_NO_PASSWORD) {
+        goto done;
+    }
+
+    part = NULL;
+    uc = curl_url_get(h, CURLUPART_OPTIONS, &part, 0);
+    curl_free(part);
+    if (uc != CURLUE_NO_OPTIONS) {
+        goto done;
+    }
+
+    if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+        goto done;
+    }
+
+    /* libcurl lower-cases the scheme. */
+    if (strcmp(scheme, "https") != 0
+        && !(allow_http && strcmp(scheme, "http") == 0))
+    {
+        goto done;
+    }
+
+    if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        goto done;
+    }
+
+    for (i = 0; host[i] != '\0'; i++) {
+        if (host[i] >= 'A' && host[i] <= 'Z') {
+            host[i] = (char) (host[i] - 'A' + 'a');
+        }
+    }
+
+    if (!pay_host_ok(host, i)) {
+        goto done;
+    }
+
+    /* The explicit port, or the scheme's default (443, 80). */
+    if (curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT)
+        != CURLUE_OK)
+    {
+        goto done;
+    }
+
+    if (port[0] < '0' || port[0] > '9') {
+        goto done;
+    }
+
+    n = strtoul(port, &end, 10);
+    if (*end != '\0' || n == 0 || n > 65535) {
+        goto done;
+    }
+
+    memcpy(o->scheme, scheme, strlen(scheme) + 1);
+    memcpy(o->host, host, i + 1);
+    o->port = (unsigned) n;
+
+    rc = 0;
+
+done:
+
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(h);
+
+    return rc;
+}
+
+
+int
+pay_origin_equal(const pay_origin_t *a, const pay_origin_t *b)
+{
+    if (a == NULL || b == NULL) {
+        return 0;
+    }
+
+    return strcmp(a->scheme, b->scheme) == 0
+           && strcasecmp(a->host, b->host) == 0
+           && a->port == b->port;
+}
+
+
+int
+pay_origin_format(const pay_origin_t *o, char *buf, size_t size)
+{
+    int  n;
+
+    if (o == NULL || buf == NULL || size == 0) {
+        return -1;
+    }
+
+    n = snprintf(buf, size, "%s://%s:%u", o->scheme, o->host, o->port);
+    if (n < 0 || (size_t) n >= size) {
+        return -1;
+    }
+
+    return n;
+}
+
+
+int
+pay_origin_allowed(const char *url, const pay_origin_t *allowed, size_t n,
+    int allow_http)
+{
+    size_t        i;
+    pay_origin_t  o;
+
+    if (allowed == NULL || pay_origin_parse(url, &o, allow_http) != 0) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (pay_origin_equal(&o, &allowed[i])) {
+            return 1;
+        }
+    }
+
+    return 0;
+}

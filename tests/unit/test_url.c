@@ -1,0 +1,336 @@
+/*
+ * Unit tests: origins of return URLs (src/url.c).
+ */
+
+#include <string.h>
+#include <criterion/criterion.h>
+#include <payments/url.h>
+
+
+static pay_origin_t  shop = { "https", "shop.example", 443 };
+
+
+static int
+ok(const char *url)
+{
+    pay_origin_t  o;
+
+    return pay_origin_parse(url, &o, 0) == 0;
+}
+
+
+static void
+assert_origin(const char *url, int allow_http, const char *scheme,
+    const char *host, unsigned port)
+{
+    pay_origin_t  o;
+
+    memset(&o, 0, sizeof(o));
+    cr_assert_eq(pay_origin_parse(url, &o, allow_http), 0, "%s", url);
+    cr_assert_str_eq(o.scheme, scheme);
+    cr_assert_str_eq(o.host, host);
+    cr_assert_eq(o.port, port);
+}
+
+
+Test(url, https_default_port_is_443)
+{
+    assert_origin("https://shop.example/thanks", 0, "https", "shop.example",
+                  443);
+}
+
+
+Test(url, explicit_port_kept)
+{
+    assert_origin("https://shop.example:8443/x?y=1#z", 0, "https",
+                  "shop.example", 8443);
+}
+
+
+Test(url, host_and_scheme_lower_cased)
+{
+    assert_origin("HTTPS://SHOP.Example/", 0, "https", "shop.example", 443);
+}
+
+
+Test(url, upper_case_with_default_port_equals_plain)
+{
+    pay_origin_t  a, b;
+
+    cr_assert_eq(pay_origin_parse("https://SHOP.EXAMPLE:443/x", &a, 0), 0);
+    cr_assert_eq(pay_origin_parse("https://shop.example", &b, 0), 0);
+    cr_assert(pay_origin_equal(&a, &b));
+    cr_assert(pay_origin_equal(&a, &shop));
+}
+
+
+Test(url, other_port_differs)
+{
+    pay_origin_t  a;
+
+    cr_assert_eq(pay_origin_parse("https://shop.example:8443", &a, 0), 0);
+    cr_assert_not(pay_origin_equal(&a, &shop));
+}
+
+
+Test(url, http_refused_by_default)
+{
+    cr_assert_not(ok("http://shop.example/"));
+}
+
+
+Test(url, http_allowed_with_flag_default_port_80)
+{
+    assert_origin("http://127.0.0.1:8080/x", 1, "http", "127.0.0.1", 8080);
+    assert_origin("http://mock.local/", 1, "http", "mock.local", 80);
+}
+
+
+Test(url, http_and_https_origins_differ)
+{
+    pay_origin_t  a, b;
+
+    cr_assert_eq(pay_origin_parse("http://shop.example:443/", &a, 1), 0);
+    cr_assert_eq(pay_origin_parse("https://shop.example/", &b, 1), 0);
+    cr_assert_not(pay_origin_equal(&a, &b));
+}
+
+
+Test(url, other_schemes_refused)
+{
+    cr_assert_not(ok("javascript:alert(1)"));
+    cr_assert_not(ok("javascript://shop.example/%0aalert(1)"));
+    cr_assert_not(ok("data:text/html,x"));
+    cr_assert_not(ok("ftp://shop.example/"));
+    cr_assert_not(ok("file:///etc/passwd"));
+    cr_assert_not(ok("wss://shop.example/"));
+}
+
+
+Test(url, suffix_host_is_another_host)
+{
+    cr_assert_not(pay_origin_allowed("https://shop.example.evil", &shop, 1, 0));
+    cr_assert_not(pay_origin_allowed("https://evilshop.example", &shop, 1, 0));
+    cr_assert_not(pay_origin_allowed("https://x.shop.example", &shop, 1, 0));
+}
+
+
+Test(url, userinfo_refused)
+{
+    cr_assert_not(ok("https://shop.example@evil"));
+    cr_assert_not(ok("https://user:pw@shop.example/"));
+    cr_assert_not(ok("https://user@shop.example/"));
+    cr_assert_not(ok("https://:@shop.example/"));
+}
+
+
+Test(url, at_sign_after_authority_is_path_or_query)
+{
+    assert_origin("https://shop.example/a@b", 0, "https", "shop.example",
+                  443);
+    assert_origin("https://shop.example?@evil", 0, "https", "shop.example",
+                  443);
+    assert_origin("https://shop.example#@evil", 0, "https", "shop.example",
+                  443);
+}
+
+
+Test(url, scheme_relative_refused)
+{
+    cr_assert_not(ok("//evil"));
+    cr_assert_not(ok("//evil/x"));
+    cr_assert_not(ok("/x"));
+    cr_assert_not(ok("shop.example/x"));
+}
+
+
+Test(url, backslash_refused)
+{
+    cr_assert_not(ok("https:/\\evil"));
+    cr_assert_not(ok("https:\\\\evil"));
+    cr_assert_not(ok("https://shop.example\\@evil"));
+    cr_assert_not(ok("https://shop.example/\\x"));
+}
+
+
+Test(url, malformed_slashes_refused)
+{
+    cr_assert_not(ok("https:shop.example"));
+    cr_assert_not(ok("https:/shop.example"));
+    cr_assert_not(ok("https:///shop.example"));
+    cr_assert_not(ok("https://"));
+    cr_assert_not(ok("https:///"));
+}
+
+
+Test(url, control_characters_refused)
+{
+    cr_assert_not(ok("https://shop.example\r\nX: y"));
+    cr_assert_not(ok("https://shop.example/\n"));
+    cr_assert_not(ok("https://shop.example/\t"));
+    cr_assert_not(ok("https://shop.example/\x7f"));
+    cr_assert_not(ok("\x01https://shop.example/"));
+}
+
+
+Test(url, spaces_refused)
+{
+    cr_assert_not(ok(" https://shop.example/"));
+    cr_assert_not(ok("https://shop.example/ "));
+    cr_assert_not(ok("https://shop .example/"));
+}
+
+
+Test(url, trailing_dot_refused)
+{
+    cr_assert_not(ok("https://shop.example./"));
+    cr_assert_not(ok("https://shop.example."));
+    cr_assert_not(ok("https://shop.example.:443/"));
+}
+
+
+Test(url, empty_labels_refused)
+{
+    cr_assert_not(ok("https://.shop.example/"));
+    cr_assert_not(ok("https://shop..example/"));
+    cr_assert_not(ok("https://./"));
+}
+
+
+Test(url, empty_host_refused)
+{
+    cr_assert_not(ok("https://:443/"));
+    cr_assert_not(ok("https://?x"));
+    cr_assert_not(ok("https://#x"));
+}
+
+
+Test(url, percent_encoded_host_refused)
+{
+    cr_assert_not(ok("https://shop.example%2eevil.com"));
+    cr_assert_not(ok("https://shop%2Eexample/"));
+    cr_assert_not(ok("https://%73hop.example/"));
+}
+
+
+Test(url, percent_in_path_allowed)
+{
+    assert_origin("https://shop.example/a%20b", 0, "https", "shop.example",
+                  443);
+}
+
+
+Test(url, non_ascii_host_refused)
+{
+    cr_assert_not(ok("https://b\xc3\xbc" "cher.example/"));
+    cr_assert_not(ok("https://shop.ex\xd0\xb0mple/"));
+    cr_assert_not(ok("https://shop.example/\xc3\xa9"));
+}
+
+
+Test(url, punycode_host_allowed)
+{
+    assert_origin("https://xn--bcher-kva.example/", 0, "https",
+                  "xn--bcher-kva.example", 443);
+}
+
+
+Test(url, ip_literals_allowed)
+{
+    assert_origin("https://127.0.0.1:8443/", 0, "https", "127.0.0.1", 8443);
+    assert_origin("https://[::1]:8443/x", 0, "https", "[::1]", 8443);
+}
+
+
+Test(url, ipv6_zone_id_refused)
+{
+    cr_assert_not(ok("https://[fe80::1%25eth0]/"));
+}
+
+
+Test(url, bad_ports_refused)
+{
+    cr_assert_not(ok("https://shop.example:0/"));
+    cr_assert_not(ok("https://shop.example:65536/"));
+    cr_assert_not(ok("https://shop.example:-1/"));
+    cr_assert_not(ok("https://shop.example:+443/"));
+    cr_assert_not(ok("https://shop.example:443abc/"));
+    cr_assert_not(ok("https://shop.example:443:443/"));
+}
+
+
+Test(url, too_long_refused)
+{
+    char  url[2100];
+
+    memset(url, 'a', sizeof(url) - 1);
+    url[sizeof(url) - 1] = '\0';
+    memcpy(url, "https://shop.example/", 21);
+
+    url[2048] = '\0';
+    cr_assert(ok(url));
+
+    url[2048] = 'a';
+    url[2049] = '\0';
+    cr_assert_not(ok(url));
+}
+
+
+Test(url, null_arguments_refused)
+{
+    pay_origin_t  o;
+
+    cr_assert_eq(pay_origin_parse(NULL, &o, 0), -1);
+    cr_assert_eq(pay_origin_parse("https://shop.example/", NULL, 0), -1);
+}
+
+
+Test(url, equal_is_case_insensitive_on_host)
+{
+    pay_origin_t  a = { "https", "Shop.Example", 443 };
+
+    cr_assert(pay_origin_equal(&a, &shop));
+    cr_assert_not(pay_origin_equal(&a, NULL));
+}
+
+
+Test(url, format_always_writes_port)
+{
+    char  buf[64];
+
+    cr_assert_eq(pay_origin_format(&shop, buf, sizeof(buf)), 24);
+    cr_assert_str_eq(buf, "https://shop.example:443");
+}
+
+
+Test(url, format_buffer_too_small)
+{
+    char  buf[24];
+
+    cr_assert_eq(pay_origin_format(&shop, buf, sizeof(buf)), -1);
+}
+
+
+Test(url, allowed_matches_any_of_the_list)
+{
+    pay_origin_t  list[2] = {
+        { "https", "other.example", 443 },
+        { "https", "shop.example", 8443 },
+    };
+
+    cr_assert(pay_origin_allowed("https://shop.example:8443/ok", list, 2, 0));
+    cr_assert_not(pay_origin_allowed("https://shop.example/ok", list, 2, 0));
+    cr_assert_not(pay_origin_allowed("https://shop.example:8443/", list, 0,
+                                     0));
+    cr_assert_not(pay_origin_allowed("https://shop.example:8443/", NULL, 2,
+                                     0));
+}
+
+
+Test(url, allowed_refuses_unparsable)
+{
+    cr_assert_not(pay_origin_allowed("https://shop.example./", &shop, 1, 0));
+    cr_assert_not(pay_origin_allowed("http://shop.example:443/", &shop, 1,
+                                     1));
+    cr_assert_not(pay_origin_allowed(NULL, &shop, 1, 0));
+}
