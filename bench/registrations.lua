@@ -14,7 +14,8 @@ function init(args)
 end
 request = function()
   counter = counter + 1
-  local id = string.format("%s-%02d-%09d", run, tid, counter)
+  -- letters between the numbers: a 13-19 digit run passing Luhn is card data
+  local id = string.format("%s-t%02d-n%09d", run, tid, counter)
   local body = string.format('{"checkout_id":"co_%s","payment_orders":[' ..
     '{"payment_order_id":"po_%s_a","seller_account":"seller_42","amount":"%d.00","currency":"USD"},' ..
     '{"payment_order_id":"po_%s_b","seller_account":"seller_77","amount":"5.00","currency":"USD"}],' ..

@@ -47,6 +47,9 @@ static ngx_int_t ngx_http_payments_request_id(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static void ngx_http_payments_purge(ngx_event_t *ev);
+static void ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
 
 
 static ngx_command_t  ngx_http_payments_commands[] = {
@@ -179,6 +182,16 @@ ngx_module_t  ngx_http_payments_module = {
 
 /* set when any location says "payments": workers then open the pools */
 static ngx_uint_t  ngx_http_payments_used;
+
+
+/* worker 0 purges idempotency keys past their TTL, a batch a minute */
+#define NGX_HTTP_PAYMENTS_PURGE_EVERY  60000
+
+static ngx_event_t                   ngx_http_payments_purge_timer;
+static ngx_http_payments_pg_query_t  ngx_http_payments_purge_query;
+static const char                   *ngx_http_payments_purge_params[1] = {
+    "1000"
+};
 
 
 static void *
@@ -887,7 +900,65 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_payments_pg_init(cycle, pmcf);
+    if (ngx_http_payments_pg_init(cycle, pmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_worker == 0) {
+        ngx_memzero(&ngx_http_payments_purge_timer, sizeof(ngx_event_t));
+        ngx_http_payments_purge_timer.handler = ngx_http_payments_purge;
+        ngx_http_payments_purge_timer.log = cycle->log;
+        ngx_http_payments_purge_timer.cancelable = 1;
+        ngx_add_timer(&ngx_http_payments_purge_timer,
+                      NGX_HTTP_PAYMENTS_PURGE_EVERY);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_purge(ngx_event_t *ev)
+{
+    ngx_http_payments_pg_query_t  *q = &ngx_http_payments_purge_query;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_memzero(q, sizeof(ngx_http_payments_pg_query_t));
+    q->sql = "SELECT pay_purge($1)";
+    q->nparams = 1;
+    q->values = ngx_http_payments_purge_params;
+    q->handler = ngx_http_payments_purge_done;
+    q->log = ev->log;
+
+    if (ngx_http_payments_pg_send(q) != NGX_OK) {
+        ngx_add_timer(ev, NGX_HTTP_PAYMENTS_PURGE_EVERY);
+    }
+}
+
+
+static void
+ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_int_t  n;
+
+    n = 0;
+
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        n = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                     PQgetlength(res, 0, 0));
+
+        if (n > 0) {
+            ngx_log_error(NGX_LOG_INFO, q->log, 0,
+                          "payments: purged %i expired idempotency keys", n);
+        }
+    }
+
+    /* a full batch: more are waiting, go on soon */
+    ngx_add_timer(&ngx_http_payments_purge_timer,
+                  n == 1000 ? 1000 : NGX_HTTP_PAYMENTS_PURGE_EVERY);
 }
 
 
