@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #define PAY_TOKEN_KEY_MIN  32
+#define PAY_TOKEN_MAX_LEN  2048     /* longer tokens are refused unread */
 
 typedef enum {
     PAY_TOKEN_PAY = 1,          /* "pay":     GET /v1/checkouts/{id}/pay     */
@@ -49,5 +50,14 @@ char *pay_token_sign(const pay_token_key_t *key, const char *merchant,
  */
 int pay_token_verify(const pay_token_key_t *keys, size_t nkeys,
     const char *token, size_t len, int64_t now, pay_token_claims_t *claims);
+
+/*
+ * pay_token_verify, then requires the claims' use and checkout to be the
+ * given ones (the merchant comes from the token).  Returns 0 and fills
+ * *claims, or -1.
+ */
+int pay_token_verify_for(const pay_token_key_t *keys, size_t nkeys,
+    const char *token, size_t len, int64_t now, pay_token_use_e use,
+    const char *checkout, pay_token_claims_t *claims);
 
 #endif

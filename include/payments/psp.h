@@ -37,7 +37,17 @@ typedef struct {
     size_t   body_len;
 } pay_psp_request_t;
 
-/* Returns 0 and fills *req (free with pay_psp_request_free), or -1. */
+/*
+ * 1 if the dialect takes this amount (minor units > 0) in this currency,
+ * 0 if it refuses it: Stripe takes three-decimal currencies (BHD, JOD,
+ * KWD, OMR, TND) only in multiples of 10.  The adapter checks every
+ * order's amount and answers invalid_amount on 0.
+ */
+int pay_psp_amount_supported(pay_dialect_e d, const char *currency,
+    int64_t minor);
+
+/* Returns 0 and fills *req (free with pay_psp_request_free), or -1.
+ * -1 also when an order's amount is not pay_psp_amount_supported. */
 int  pay_psp_build_registration(pay_dialect_e d,
     const pay_psp_registration_t *reg, pay_psp_request_t *req);
 void pay_psp_request_free(pay_psp_request_t *req);
@@ -58,8 +68,16 @@ typedef struct {
                                           safe to show the merchant */
 } pay_psp_result_t;
 
-/* Classifies an HTTP answer (status, body).  Never fails. */
+/* Classifies an HTTP answer (status, body; status 0: no answer).  Never
+ * fails.  reason is also set, for logs, when not PAY_PSP_REFUSED. */
 void pay_psp_parse_registration(pay_dialect_e d, int status, const char *body,
     size_t len, pay_psp_result_t *res);
+
+/* The same, and every occurrence of secret (the PSP credential the
+ * request was sent with; NULL for none) is removed from res->reason
+ * before it is truncated. */
+void pay_psp_parse_registration_redact(pay_dialect_e d, int status,
+    const char *body, size_t len, const char *secret, size_t secret_len,
+    pay_psp_result_t *res);
 
 #endif

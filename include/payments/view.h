@@ -34,9 +34,30 @@ char *pay_registration_json(const pay_registration_view_t *v);
  *            "seller_account","amount_minor","currency","status"}],
  *            "events":[{"at","payment_order_id","from","to","source"}]}
  *            is_payment_done is derived (status SUCCESS).
+ *
+ * Types accepted: amount_minor an integer > 0 with a known currency;
+ * statuses one of NOT_STARTED, EXECUTING, SUCCESS, FAILED; timestamps
+ * (created_at, updated_at, expires_at, at) epoch-second integers (written
+ * as RFC 3339 UTC) or strings (passed as they are); psp_token, failure,
+ * an event's payment_order_id and from may be null; events may be null
+ * (written []).  Unknown members are ignored (never copied out).  The
+ * checkout view omits a null psp_token and shows failure only when FAILED,
+ * as the 201 does; the order view writes a null psp_token as null.
  */
 char *pay_order_view_json(const char *db_json, size_t len);
 char *pay_checkout_view_json(const char *db_json, size_t len,
     const char *pay_url);
+
+/*
+ * GET /v1/checkouts/{id}/status for the pending page:
+ * {"checkout_id","status":"pending"|"paid"|"failed","is_payment_done"}
+ * from a stored status (NOT_STARTED, EXECUTING, SUCCESS, FAILED).
+ * malloc'd, or NULL.
+ */
+char *pay_status_view_json(const char *checkout_id, const char *status);
+
+/* "2026-11-22T10:00:00Z" (RFC 3339, UTC) for t in 0 .. 9999-12-31T23:59:59Z.
+ * Returns 0, or -1 out of range. */
+int pay_rfc3339_format(int64_t t, char buf[21]);
 
 #endif

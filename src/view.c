@@ -1,0 +1,614 @@
+/*
+ * ngx_payments core: the merchant API's JSON bodies (view.h).
+ *
+ * Every body is built field by field from known values, never by passing
+ * the database's JSON through: an internal column added to a SQL function
+ * cannot leak into an answer, and a shape the code does not expect is a
+ * NULL (a 500 for the adapter) rather than a half-right answer.  Bodies
+ * are dumped compact in insertion order, so the same inputs give the same
+ * bytes (the 201 is stored and replayed byte for byte).
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <payments/money.h>
+#include <payments/view.h>
+
+
+#define PAY_VIEW_DB_MAX   (4 * 1024 * 1024)
+#define PAY_VIEW_TIME_MAX 253402300799LL        /* 9999-12-31T23:59:59Z */
+
+
+static void
+pay_put_digits(char *p, unsigned v, int n)
+{
+    while (n-- > 0) {
+        p[n] = (char) ('0' + v % 10);
+        v /= 10;
+    }
+}
+
+
+int
+pay_rfc3339_format(int64_t t, char buf[21])
+{
+    int64_t   days, z, era, y;
+    unsigned  secs, doe, yoe, doy, mp, d, m;
+
+    if (buf == NULL || t < 0 || t > PAY_VIEW_TIME_MAX) {
+        return -1;
+    }
+
+    days = t / 86400;
+    secs = (unsigned) (t % 86400);
+
+    /* civil date from days since the epoch, proleptic Gregorian, in
+     * 400-year eras of 146097 days starting on March 1st */
+    z = days + 719468;
+    era = z / 146097;
+    doe = (unsigned) (z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    y = (int64_t) yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+
+    /* by hand: the ranges are known, snprintf's truncation checks cannot
+     * see them */
+    pay_put_digits(buf, (unsigned) y, 4);
+    buf[4] = '-';
+    pay_put_digits(buf + 5, m, 2);
+    buf[7] = '-';
+    pay_put_digits(buf + 8, d, 2);
+    buf[10] = 'T';
+    pay_put_digits(buf + 11, secs / 3600, 2);
+    buf[13] = ':';
+    pay_put_digits(buf + 14, secs / 60 % 60, 2);
+    buf[16] = ':';
+    pay_put_digits(buf + 17, secs % 60, 2);
+    buf[19] = 'Z';
+    buf[20] = '\0';
+
+    return 0;
+}
+
+
+/* A builder that remembers the first failure, checked once at the end. */
+typedef struct {
+    int  failed;
+} pay_view_t;
+
+
+static void
+pay_view_set(pay_view_t *vw, json_t *obj, const char *key, json_t *v)
+{
+    if (obj == NULL || v == NULL || json_object_set_new(obj, key, v) != 0) {
+        if (obj == NULL) {
+            json_decref(v);
+        }
+
+        vw->failed = 1;
+    }
+}
+
+
+static void
+pay_view_append(pay_view_t *vw, json_t *arr, json_t *v)
+{
+    if (arr == NULL || v == NULL || json_array_append_new(arr, v) != 0) {
+        if (arr == NULL) {
+            json_decref(v);
+        }
+
+        vw->failed = 1;
+    }
+}
+
+
+static char *
+pay_view_dump(pay_view_t *vw, json_t *root)
+{
+    char  *s;
+
+    s = NULL;
+
+    if (!vw->failed && root != NULL) {
+        s = json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT);
+    }
+
+    json_decref(root);
+
+    return s;
+}
+
+
+static int
+pay_status_valid(const char *s)
+{
+    return strcmp(s, "NOT_STARTED") == 0 || strcmp(s, "EXECUTING") == 0
+           || strcmp(s, "SUCCESS") == 0 || strcmp(s, "FAILED") == 0;
+}
+
+
+/* "10.00" from minor units and a currency code; NULL if either is off. */
+static json_t *
+pay_view_amount(int64_t minor, const char *currency)
+{
+    char                   buf[32];
+    const pay_currency_t  *cur;
+
+    cur = pay_currency_find(currency, strlen(currency));
+
+    if (cur == NULL || minor <= 0
+        || pay_amount_format(minor, cur->exponent, buf, sizeof(buf)) < 0)
+    {
+        return NULL;
+    }
+
+    return json_string(buf);
+}
+
+
+static json_t *
+pay_view_time(int64_t t)
+{
+    char  buf[21];
+
+    if (t <= 0 || pay_rfc3339_format(t, buf) != 0) {
+        return NULL;
+    }
+
+    return json_string(buf);
+}
+
+
+char *
+pay_registration_json(const pay_registration_view_t *v)
+{
+    size_t                 i;
+    json_t                *root, *orders, *o;
+    pay_view_t             vw;
+    const pay_checkout_t  *co;
+
+    if (v == NULL || v->co == NULL || v->status == NULL
+        || (strcmp(v->status, "EXECUTING") != 0
+            && strcmp(v->status, "FAILED") != 0))
+    {
+        return NULL;
+    }
+
+    co = v->co;
+
+    if (co->norders == 0 || co->orders == NULL
+        || strnlen(co->currency, sizeof(co->currency)) != 3)
+    {
+        return NULL;
+    }
+
+    vw.failed = 0;
+    root = json_object();
+
+    pay_view_set(&vw, root, "checkout_id", json_string(co->checkout_id));
+    pay_view_set(&vw, root, "status", json_string(v->status));
+    pay_view_set(&vw, root, "is_payment_done", json_false());
+    pay_view_set(&vw, root, "psp", json_string(co->psp));
+
+    if (v->psp_token != NULL) {
+        pay_view_set(&vw, root, "psp_token", json_string(v->psp_token));
+    }
+
+    pay_view_set(&vw, root, "expires_at", pay_view_time(v->expires_at));
+
+    if (v->pay_url != NULL) {
+        pay_view_set(&vw, root, "pay_url", json_string(v->pay_url));
+    }
+
+    if (strcmp(v->status, "FAILED") == 0 && v->failure != NULL) {
+        pay_view_set(&vw, root, "failure", json_string(v->failure));
+    }
+
+    orders = json_array();
+
+    for (i = 0; i < co->norders; i++) {
+        o = json_object();
+        pay_view_set(&vw, o, "payment_order_id",
+                     json_string(co->orders[i].id));
+        pay_view_set(&vw, o, "seller_account",
+                     json_string(co->orders[i].seller));
+        pay_view_set(&vw, o, "amount",
+                     pay_view_amount(co->orders[i].amount, co->currency));
+        pay_view_set(&vw, o, "currency", json_string(co->currency));
+        pay_view_set(&vw, o, "status", json_string(v->status));
+        pay_view_append(&vw, orders, o);
+    }
+
+    pay_view_set(&vw, root, "payment_orders", orders);
+
+    return pay_view_dump(&vw, root);
+}
+
+
+/* Reading the database's JSON --------------------------------------------- */
+
+
+static json_t *
+pay_db_load(const char *db_json, size_t len)
+{
+    json_t  *root;
+
+    if (db_json == NULL || len == 0 || len > PAY_VIEW_DB_MAX) {
+        return NULL;
+    }
+
+    root = json_loadb(db_json, len, JSON_REJECT_DUPLICATES, NULL);
+
+    if (root != NULL && !json_is_object(root)) {
+        json_decref(root);
+        return NULL;
+    }
+
+    return root;
+}
+
+
+/* A non-empty string member (no NUL inside), or NULL. */
+static const char *
+pay_db_str(const json_t *obj, const char *key)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, key);
+
+    if (!json_is_string(v) || json_string_length(v) == 0
+        || strlen(json_string_value(v)) != json_string_length(v))
+    {
+        return NULL;
+    }
+
+    return json_string_value(v);
+}
+
+
+/* json_string() of a string found, NULL (a failure) when it was not. */
+static json_t *
+pay_jstr(const char *s)
+{
+    return s != NULL ? json_string(s) : NULL;
+}
+
+
+/* A status member, one of the four. */
+static const char *
+pay_db_status(const json_t *obj, const char *key)
+{
+    const char  *s;
+
+    s = pay_db_str(obj, key);
+
+    return (s != NULL && pay_status_valid(s)) ? s : NULL;
+}
+
+
+/* Copies a string-or-null member: 1 for a string, 0 for null or absent
+ * (nothing set), -1 for anything else. */
+static int
+pay_db_opt_str(pay_view_t *vw, const json_t *obj, const char *key,
+    json_t *out, const char *out_key, int keep_null)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, key);
+
+    if (v == NULL || json_is_null(v)) {
+        if (keep_null) {
+            pay_view_set(vw, out, out_key, json_null());
+        }
+
+        return 0;
+    }
+
+    if (pay_db_str(obj, key) == NULL) {
+        return -1;
+    }
+
+    pay_view_set(vw, out, out_key, json_string(json_string_value(v)));
+
+    return 1;
+}
+
+
+/* A timestamp: epoch seconds become RFC 3339, a string (the database's
+ * own rendering) is kept. */
+static json_t *
+pay_db_time(const json_t *obj, const char *key)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, key);
+
+    if (json_is_integer(v)) {
+        return pay_view_time(json_integer_value(v));
+    }
+
+    if (pay_db_str(obj, key) != NULL) {
+        return json_string(json_string_value(v));
+    }
+
+    return NULL;
+}
+
+
+/* amount_minor + currency -> "amount" and "currency" on out. */
+static void
+pay_db_amount(pay_view_t *vw, const json_t *obj, json_t *out)
+{
+    json_t      *v;
+    const char  *cur;
+
+    v = json_object_get(obj, "amount_minor");
+    cur = pay_db_str(obj, "currency");
+
+    if (!json_is_integer(v) || cur == NULL) {
+        vw->failed = 1;
+        return;
+    }
+
+    pay_view_set(vw, out, "amount",
+                 pay_view_amount(json_integer_value(v), cur));
+    pay_view_set(vw, out, "currency", json_string(cur));
+}
+
+
+char *
+pay_order_view_json(const char *db_json, size_t len)
+{
+    json_t      *db, *root;
+    pay_view_t   vw;
+
+    db = pay_db_load(db_json, len);
+    if (db == NULL) {
+        return NULL;
+    }
+
+    vw.failed = 0;
+    root = json_object();
+
+    pay_view_set(&vw, root, "payment_order_id",
+                 pay_jstr(pay_db_str(db, "payment_order_id")));
+    pay_view_set(&vw, root, "checkout_id",
+                 pay_jstr(pay_db_str(db, "checkout_id")));
+    pay_view_set(&vw, root, "status",
+                 pay_jstr(pay_db_status(db, "status")));
+    pay_db_amount(&vw, db, root);
+    pay_view_set(&vw, root, "seller_account",
+                 pay_jstr(pay_db_str(db, "seller_account")));
+    pay_view_set(&vw, root, "psp",
+                 pay_jstr(pay_db_str(db, "psp")));
+
+    /* null before the PSP answered or when it refused */
+    if (pay_db_opt_str(&vw, db, "psp_token", root, "psp_token", 1) < 0) {
+        vw.failed = 1;
+    }
+
+    pay_view_set(&vw, root, "created_at", pay_db_time(db, "created_at"));
+    pay_view_set(&vw, root, "updated_at", pay_db_time(db, "updated_at"));
+
+    json_decref(db);
+
+    return pay_view_dump(&vw, root);
+}
+
+
+static json_t *
+pay_db_checkout_orders(pay_view_t *vw, const json_t *db)
+{
+    size_t   i;
+    json_t  *in, *ord, *out, *o;
+
+    in = json_object_get(db, "payment_orders");
+
+    if (!json_is_array(in) || json_array_size(in) == 0) {
+        vw->failed = 1;
+        return NULL;
+    }
+
+    out = json_array();
+
+    json_array_foreach(in, i, ord) {
+        if (!json_is_object(ord)) {
+            vw->failed = 1;
+            break;
+        }
+
+        o = json_object();
+        pay_view_set(vw, o, "payment_order_id",
+                     pay_jstr(pay_db_str(ord, "payment_order_id")));
+        pay_view_set(vw, o, "seller_account",
+                     pay_jstr(pay_db_str(ord, "seller_account")));
+        pay_db_amount(vw, ord, o);
+        pay_view_set(vw, o, "status", pay_jstr(pay_db_status(ord, "status")));
+        pay_view_append(vw, out, o);
+    }
+
+    return out;
+}
+
+
+static json_t *
+pay_db_checkout_events(pay_view_t *vw, const json_t *db)
+{
+    size_t       i;
+    json_t      *in, *ev, *out, *o, *from;
+    const char  *s;
+
+    in = json_object_get(db, "events");
+
+    /* a checkout that never moved has no events: null or absent is [] */
+    if (in == NULL || json_is_null(in)) {
+        return json_array();
+    }
+
+    if (!json_is_array(in)) {
+        vw->failed = 1;
+        return NULL;
+    }
+
+    out = json_array();
+
+    json_array_foreach(in, i, ev) {
+        if (!json_is_object(ev)) {
+            vw->failed = 1;
+            break;
+        }
+
+        o = json_object();
+        pay_view_set(vw, o, "at", pay_db_time(ev, "at"));
+
+        /* an event may concern the checkout as a whole */
+        if (pay_db_opt_str(vw, ev, "payment_order_id", o, "payment_order_id",
+                           1) < 0)
+        {
+            vw->failed = 1;
+        }
+
+        /* "from" is null for a row's first state */
+        from = json_object_get(ev, "from");
+        s = pay_db_status(ev, "from");
+
+        if (s != NULL) {
+            pay_view_set(vw, o, "from", json_string(s));
+
+        } else if (from == NULL || json_is_null(from)) {
+            pay_view_set(vw, o, "from", json_null());
+
+        } else {
+            vw->failed = 1;
+        }
+
+        pay_view_set(vw, o, "to", pay_jstr(pay_db_status(ev, "to")));
+        pay_view_set(vw, o, "source", pay_jstr(pay_db_str(ev, "source")));
+        pay_view_append(vw, out, o);
+    }
+
+    return out;
+}
+
+
+char *
+pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
+{
+    json_t      *db, *root, *v;
+    pay_view_t   vw;
+    const char  *status, *cur;
+
+    db = pay_db_load(db_json, len);
+    if (db == NULL) {
+        return NULL;
+    }
+
+    vw.failed = 0;
+    root = json_object();
+
+    status = pay_db_status(db, "status");
+
+    /* the top-level currency is not part of the answer (each order has
+     * its own), but when present it must be one */
+    v = json_object_get(db, "currency");
+    cur = pay_db_str(db, "currency");
+
+    if (v != NULL && !json_is_null(v)
+        && (cur == NULL || pay_currency_find(cur, strlen(cur)) == NULL))
+    {
+        vw.failed = 1;
+    }
+
+    /* the fields of the 201 body, in its order */
+    pay_view_set(&vw, root, "checkout_id",
+                 pay_jstr(pay_db_str(db, "checkout_id")));
+    pay_view_set(&vw, root, "status", pay_jstr(status));
+    pay_view_set(&vw, root, "is_payment_done",
+                 json_boolean(status != NULL
+                              && strcmp(status, "SUCCESS") == 0));
+    pay_view_set(&vw, root, "psp", pay_jstr(pay_db_str(db, "psp")));
+
+    if (pay_db_opt_str(&vw, db, "psp_token", root, "psp_token", 0) < 0) {
+        vw.failed = 1;
+    }
+
+    v = json_object_get(db, "expires_at");
+
+    if (v != NULL && !json_is_null(v)) {
+        pay_view_set(&vw, root, "expires_at", pay_db_time(db, "expires_at"));
+    }
+
+    if (pay_url != NULL) {
+        pay_view_set(&vw, root, "pay_url", json_string(pay_url));
+    }
+
+    /* the PSP's refusal, as in the 201; a failure recorded for a checkout
+     * that is not FAILED is not shown */
+    v = json_object_get(db, "failure");
+
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_string(v)) {
+            vw.failed = 1;
+
+        } else if (status != NULL && strcmp(status, "FAILED") == 0
+                   && json_string_length(v) > 0)
+        {
+            pay_db_opt_str(&vw, db, "failure", root, "failure", 0);
+        }
+    }
+
+    pay_view_set(&vw, root, "payment_orders",
+                 pay_db_checkout_orders(&vw, db));
+    pay_view_set(&vw, root, "events", pay_db_checkout_events(&vw, db));
+
+    json_decref(db);
+
+    return pay_view_dump(&vw, root);
+}
+
+
+char *
+pay_status_view_json(const char *checkout_id, const char *status)
+{
+    json_t      *root;
+    pay_view_t   vw;
+    const char  *s;
+
+    if (checkout_id == NULL || status == NULL) {
+        return NULL;
+    }
+
+    /* the pending page learns the outcome and nothing else */
+    if (strcmp(status, "SUCCESS") == 0) {
+        s = "paid";
+
+    } else if (strcmp(status, "FAILED") == 0) {
+        s = "failed";
+
+    } else if (strcmp(status, "EXECUTING") == 0
+               || strcmp(status, "NOT_STARTED") == 0)
+    {
+        s = "pending";
+
+    } else {
+        return NULL;
+    }
+
+    vw.failed = 0;
+    root = json_object();
+
+    pay_view_set(&vw, root, "checkout_id", json_string(checkout_id));
+    pay_view_set(&vw, root, "status", json_string(s));
+    pay_view_set(&vw, root, "is_payment_done",
+                 json_boolean(strcmp(s, "paid") == 0));
+
+    return pay_view_dump(&vw, root);
+}
