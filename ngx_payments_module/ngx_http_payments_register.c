@@ -516,8 +516,11 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
 
     r = ctx->request;
 
-    pay_psp_parse_registration(ctx->psp->dialect, (int) f->status,
-                               (char *) f->body, f->len, &res);
+    /* the reason may be shown to the merchant: our key is cut out of it */
+    pay_psp_parse_registration_redact(ctx->psp->dialect, (int) f->status,
+                                      (char *) f->body, f->len,
+                                      (char *) ctx->psp->secret.data,
+                                      ctx->psp->secret.len, &res);
 
     /* never the body: it may carry the PSP's view of the shopper */
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

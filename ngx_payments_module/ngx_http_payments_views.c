@@ -235,19 +235,23 @@ ngx_http_payments_parse_rfc3339(const char *s)
 ngx_int_t
 ngx_http_payments_pay(ngx_http_payments_ctx_t *ctx)
 {
+    u_char              *checkout;
     ngx_str_t            t;
     pay_token_claims_t   claims;
     ngx_http_request_t  *r = ctx->request;
 
+    checkout = ngx_http_payments_cstr(r->pool, &ctx->object_id);
+    if (checkout == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
     if (ngx_http_arg(r, (u_char *) "t", 1, &t) != NGX_OK
-        || pay_token_verify(ctx->pmcf->token_keys->elts,
-                            ctx->pmcf->token_keys->nelts, (char *) t.data,
-                            t.len, (int64_t) ngx_time(), &claims)
-           != 0
-        || claims.use != PAY_TOKEN_PAY
-        || ngx_strlen(claims.checkout) != ctx->object_id.len
-        || ngx_strncmp(claims.checkout, ctx->object_id.data,
-                       ctx->object_id.len) != 0)
+        || pay_token_verify_for(ctx->pmcf->token_keys->elts,
+                                ctx->pmcf->token_keys->nelts, (char *) t.data,
+                                t.len, (int64_t) ngx_time(), PAY_TOKEN_PAY,
+                                (char *) checkout, &claims)
+           != 0)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "payments: pay link refused: missing, invalid, expired "
