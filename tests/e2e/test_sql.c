@@ -1,0 +1,1095 @@
+/*
+ * The SQL layer's rules (sql/, doc/CONTRACTS.md section 1), proven against a
+ * real PostgreSQL.  PAY_TEST_PG is a libpq conninfo for a superuser on a
+ * database where bin/payments-migrate has run; without it the tests skip.
+ *
+ * Every test makes its own random merchant, so tests share the database but
+ * never each other's rows, and can run in parallel (Criterion forks them).
+ * The few helpers live here, static, so this file owes nothing to the e2e
+ * harness and links beside it.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define FP_A  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define FP_B  "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define EXPIRES_EPOCH  "1795341600"              /* 2026-11-22T10:00:00Z */
+#define EXPIRES_RFC    "2026-11-22T10:00:00Z"
+#define DUP_BODY       "{\"code\":\"duplicate_order\",\"status\":409}"
+#define NTHREADS       20
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static PGconn *
+db_connect(void)
+{
+    const char  *ci = getenv("PAY_TEST_PG");
+    PGconn      *c;
+
+    if (ci == NULL || *ci == '\0') {
+        cr_skip_test("PAY_TEST_PG is not set");
+    }
+    c = PQconnectdb(ci);
+    cr_assert(PQstatus(c) == CONNECTION_OK, "connect: %s", PQerrorMessage(c));
+    return c;
+}
+
+#define NARGS(...)  ((int) (sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)))
+#define ARGV(...)   ((const char *const []){__VA_ARGS__})
+
+/* A statement that must succeed; the result is the caller's to PQclear. */
+static PGresult *
+sql_ok(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult        *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType   st = PQresultStatus(r);
+
+    cr_assert(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK,
+              "%s\n-> %s", sql, PQresultErrorMessage(r));
+    return r;
+}
+
+/* A statement that must fail with exactly this SQLSTATE. */
+static void
+sql_fails(PGconn *c, const char *state, const char *sql, int n,
+    const char *const *params)
+{
+    PGresult    *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    const char  *got = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+    cr_assert(PQresultStatus(r) == PGRES_FATAL_ERROR,
+              "%s: expected SQLSTATE %s, but it succeeded", sql, state);
+    cr_assert(got != NULL && strcmp(got, state) == 0,
+              "%s: expected SQLSTATE %s, got %s: %s", sql, state,
+              got ? got : "(none)", PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+#define OK(c, sql, ...)    PQclear(sql_ok((c), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__)))
+#define OK0(c, sql)        PQclear(sql_ok((c), (sql), 0, NULL))
+#define FAILS(c, st, sql, ...) \
+    sql_fails((c), (st), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
+#define FAILS0(c, st, sql) sql_fails((c), (st), (sql), 0, NULL)
+
+/*
+ * The first column of the only row (NULL for SQL NULL), copied into a small
+ * ring of buffers so that a test can compare a few values without freeing.
+ */
+static const char *
+sql_value(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    static char  ring[8][8192];
+    static int   next;
+    PGresult    *r = sql_ok(c, sql, n, params);
+    char        *out;
+
+    cr_assert_eq(PQntuples(r), 1, "%s: %d rows, wanted 1", sql, PQntuples(r));
+    if (PQgetisnull(r, 0, 0)) {
+        PQclear(r);
+        return NULL;
+    }
+    cr_assert_lt(strlen(PQgetvalue(r, 0, 0)), sizeof(ring[0]));
+    out = ring[next++ % 8];
+    strcpy(out, PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return out;
+}
+
+#define VAL(c, sql, ...)  sql_value((c), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
+#define VAL0(c, sql)      sql_value((c), (sql), 0, NULL)
+
+static void
+random_hex(char *out, size_t nhex)
+{
+    unsigned char  b[32];
+    size_t         i;
+
+    cr_assert_leq(nhex, 2 * sizeof(b));
+    cr_assert_eq(getrandom(b, sizeof(b), 0), (ssize_t) sizeof(b));
+    for (i = 0; i < nhex; i++) {
+        out[i] = "0123456789abcdef"[(b[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
+    }
+    out[nhex] = '\0';
+}
+
+/* A fresh merchant "t_" + hex (len characters in all, 3..23) with one return
+ * origin, so that no two tests (or runs) ever share rows. */
+static void
+new_merchant_len(PGconn *c, char id[24], size_t len)
+{
+    id[0] = 't';
+    id[1] = '_';
+    random_hex(id + 2, len - 2);
+    OK(c, "INSERT INTO merchants (merchant_id, name, mode) VALUES ($1, 'test', 'test')", id);
+    OK(c, "INSERT INTO merchant_return_origins (merchant_id, origin)"
+          " VALUES ($1, 'https://shop.example')", id);
+}
+
+static void
+new_merchant(PGconn *c, char id[24])
+{
+    new_merchant_len(c, id, 18);
+}
+
+/* One pay_claim call.  Unset fields take the defaults noted. */
+typedef struct {
+    const char  *merchant;
+    const char  *key;           /* "k1" */
+    const char  *fp;            /* FP_A */
+    const char  *lease_s;       /* "30" */
+    const char  *ttl_s;         /* "86400" */
+    const char  *checkout;      /* "co_1" */
+    const char  *orders;        /* <checkout>_1: 1000, <checkout>_2: 500 */
+    const char  *total;         /* "1500" */
+    const char  *psp_request;   /* "psp-request-<checkout>" */
+} claim_req_t;
+
+typedef struct {
+    char  outcome[16];
+    char  lease[24];            /* "" for NULL */
+    int   retry_after;          /* -1 for NULL */
+    int   status;               /* -1 for NULL */
+    char  body[1024];
+    char  psp_request[1024];
+    char  expires_at[24];
+} claim_t;
+
+static void
+copy_field(char *dst, size_t size, PGresult *r, int col)
+{
+    const char  *v = PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col);
+
+    cr_assert_lt(strlen(v), size);
+    strcpy(dst, v);
+}
+
+static const char *claim_sql =
+    "SELECT * FROM pay_claim($1, $2, $3, $4, $5, $6, 'stripe', 'USD', $7,"
+    " 'https://shop.example/thanks', 'https://shop.example/cart', 'ann@example.com',"
+    " " EXPIRES_EPOCH ", $8, $9, '" DUP_BODY "')";
+
+static PGresult *
+claim_exec(PGconn *c, const claim_req_t *q)
+{
+    char         orders[512], request[128];
+    const char  *co = q->checkout ? q->checkout : "co_1";
+    const char  *p[9];
+
+    snprintf(orders, sizeof(orders),
+             "[{\"payment_order_id\":\"%s_1\",\"seller_account\":\"seller_42\",\"amount_minor\":1000},"
+             "{\"payment_order_id\":\"%s_2\",\"seller_account\":\"seller_77\",\"amount_minor\":500}]",
+             co, co);
+    snprintf(request, sizeof(request), "psp-request-%s", co);
+    p[0] = q->merchant;
+    p[1] = q->key ? q->key : "k1";
+    p[2] = q->fp ? q->fp : FP_A;
+    p[3] = q->lease_s ? q->lease_s : "30";
+    p[4] = q->ttl_s ? q->ttl_s : "86400";
+    p[5] = co;
+    p[6] = q->total ? q->total : "1500";
+    p[7] = q->psp_request ? q->psp_request : request;
+    p[8] = q->orders ? q->orders : orders;
+    return PQexecParams(c, claim_sql, 9, NULL, p, NULL, NULL, 0);
+}
+
+static claim_t
+claim(PGconn *c, const claim_req_t *q)
+{
+    claim_t    out;
+    PGresult  *r = claim_exec(c, q);
+
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "pay_claim: %s",
+                 PQresultErrorMessage(r));
+    cr_assert_eq(PQntuples(r), 1);
+    copy_field(out.outcome, sizeof(out.outcome), r, 0);
+    copy_field(out.lease, sizeof(out.lease), r, 1);
+    out.retry_after = PQgetisnull(r, 0, 2) ? -1 : atoi(PQgetvalue(r, 0, 2));
+    out.status = PQgetisnull(r, 0, 3) ? -1 : atoi(PQgetvalue(r, 0, 3));
+    copy_field(out.body, sizeof(out.body), r, 4);
+    copy_field(out.psp_request, sizeof(out.psp_request), r, 5);
+    copy_field(out.expires_at, sizeof(out.expires_at), r, 6);
+    PQclear(r);
+    return out;
+}
+
+static const char *finish_sql =
+    "SELECT response_status, response_body FROM pay_finish($1, $2, $3, $4, $5, $6, $7,"
+    " NULL, $8, $9, $10)";
+
+/* pay_finish with PSP token "<m>.<token>" and URL https://psp.example/pay/
+ * <that token>, or NULL for both.  Returns the key's stored body (a ring
+ * buffer of sql_value's). */
+static const char *
+finish(PGconn *c, const char *m, const char *key, const char *lease,
+    const char *co, const char *status, const char *token, const char *failure,
+    const char *resp_status, const char *body)
+{
+    char         tok[64], url[128];
+    const char  *t = NULL, *u = NULL, *v;
+    PGresult    *r;
+
+    /* (psp, token) is unique across merchants: tokens carry the merchant. */
+    if (token) {
+        snprintf(tok, sizeof(tok), "%s.%s", m, token);
+        snprintf(url, sizeof(url), "https://psp.example/pay/%s", tok);
+        t = tok;
+        u = url;
+    }
+    r = sql_ok(c, finish_sql, 10,
+               ARGV(m, key, lease, co, status, t, u, failure, resp_status, body));
+    cr_assert_eq(PQntuples(r), 1);
+    PQclear(r);
+    v = VAL(c, "SELECT response_body FROM idempotency_keys"
+               " WHERE merchant_id = $1 AND idem_key = $2", m, key);
+    return v;
+}
+
+/* ---- claims ------------------------------------------------------------- */
+
+Test(sql, new_key_claims_checkout_orders_and_events,
+     .description = "a new key claims: key in progress, checkout and orders EXECUTING, events from registration")
+{
+    PGconn   *c = db_connect();
+    char      m[24];
+    claim_t   r;
+
+    new_merchant(c, m);
+    r = claim(c, &(claim_req_t){ .merchant = m });
+    cr_expect_str_eq(r.outcome, "claimed");
+    cr_expect_str_eq(r.lease, "1");
+    cr_expect_str_eq(r.psp_request, "psp-request-co_1");
+    cr_expect_str_eq(r.expires_at, EXPIRES_EPOCH);
+    cr_expect_eq(r.status, -1);
+
+    cr_expect_str_eq(VAL(c, "SELECT state || ' ' || lease || ' ' || fingerprint FROM idempotency_keys"
+                            " WHERE merchant_id = $1 AND idem_key = 'k1'", m),
+                     "in_progress 1 " FP_A);
+    cr_expect_str_eq(VAL(c, "SELECT nonce = $1 || ':co_1' AND status = 'EXECUTING'"
+                            " AND psp_request = 'psp-request-co_1' AND amount_total = 1500"
+                            " AND ts_epoch(expires_at) = " EXPIRES_EPOCH " AND psp_token IS NULL"
+                            " FROM checkouts WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
+                     "t");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ':' || status || ':' || amount"
+                            " || ':' || currency, ',' ORDER BY line_no)"
+                            " FROM payment_orders WHERE merchant_id = $1", m),
+                     "co_1_1:EXECUTING:1000:USD,co_1_2:EXECUTING:500:USD");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ':' || from_status || '>'"
+                            " || to_status || ':' || source, ',' ORDER BY event_id)"
+                            " FROM order_events WHERE merchant_id = $1", m),
+                     "co_1_1:NOT_STARTED>EXECUTING:registration,"
+                     "co_1_2:NOT_STARTED>EXECUTING:registration");
+    PQfinish(c);
+}
+
+Test(sql, live_lease_is_in_use_with_retry_after,
+     .description = "same key and fingerprint while the lease is live: in_use, retry_after = seconds left")
+{
+    PGconn   *c = db_connect();
+    char      m[24];
+    claim_t   r;
+
+    new_merchant(c, m);
+    cr_assert_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "claimed");
+    r = claim(c, &(claim_req_t){ .merchant = m });
+    cr_expect_str_eq(r.outcome, "in_use");
+    /* Seconds left of a 30 s lease, rounded up; slack for a loaded machine. */
+    cr_expect(r.retry_after >= 20 && r.retry_after <= 30, "retry_after %d", r.retry_after);
+    cr_expect_str_eq(r.lease, "");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1", m), "2");
+    PQfinish(c);
+}
+
+Test(sql, other_fingerprint_in_progress_is_reused,
+     .description = "another fingerprint under an in-progress key: reused")
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m, .fp = FP_B }).outcome, "reused");
+    PQfinish(c);
+}
+
+Test(sql, done_key_replays_byte_for_byte,
+     .description = "a finished key replays the stored status and body byte for byte")
+{
+    PGconn      *c = db_connect();
+    char         m[24];
+    claim_t      r;
+    const char  *body = "{ \"checkout_id\" : \"co_1\",\n  \"note\": \"caf\xc3\xa9 \\u00e9\" }  ";
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", body);
+    r = claim(c, &(claim_req_t){ .merchant = m });
+    cr_expect_str_eq(r.outcome, "replay");
+    cr_expect_eq(r.status, 201);
+    cr_expect_str_eq(r.body, body);
+    PQfinish(c);
+}
+
+Test(sql, other_fingerprint_done_is_reused,
+     .description = "another fingerprint under a finished key: reused, not replayed")
+{
+    PGconn   *c = db_connect();
+    char      m[24];
+    claim_t   r;
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    r = claim(c, &(claim_req_t){ .merchant = m, .fp = FP_B });
+    cr_expect_str_eq(r.outcome, "reused");
+    cr_expect_eq(r.status, -1);
+    cr_expect_str_eq(r.body, "");
+    PQfinish(c);
+}
+
+Test(sql, expired_lease_is_taken_over_with_stored_parameters,
+     .description = "an expired lease is resumed with a new lease and the STORED request and expiry; the old lease cannot finish",
+     .timeout = 30)
+{
+    PGconn   *c = db_connect();
+    char      m[24];
+    claim_t   r;
+
+    new_merchant(c, m);
+    r = claim(c, &(claim_req_t){ .merchant = m, .lease_s = "1" });
+    cr_assert_str_eq(r.outcome, "claimed");
+    usleep(1200 * 1000);
+    r = claim(c, &(claim_req_t){ .merchant = m, .lease_s = "1",
+                                 .psp_request = "a request that must not be used" });
+    cr_expect_str_eq(r.outcome, "resumed");
+    cr_expect_str_eq(r.lease, "2");
+    cr_expect_str_eq(r.psp_request, "psp-request-co_1");
+    cr_expect_str_eq(r.expires_at, EXPIRES_EPOCH);
+
+    /* The holder that lost its lease is fenced off; the new one finishes. */
+    FAILS(c, "PY003", finish_sql, m, "k1", "1", "co_1", "EXECUTING", "cs_1",
+          "https://psp.example/pay/cs_1", NULL, "201", "{\"old\":1}");
+    cr_expect_str_eq(finish(c, m, "k1", "2", "co_1", "EXECUTING", "cs_1", NULL, "201",
+                            "{\"new\":1}"), "{\"new\":1}");
+    PQfinish(c);
+}
+
+Test(sql, expired_lease_with_other_fingerprint_is_reused,
+     .description = "the fingerprint is checked before a take-over: an expired lease with another body is reused",
+     .timeout = 30)
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m, .lease_s = "1" });
+    usleep(1200 * 1000);
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m, .fp = FP_B }).outcome, "reused");
+    cr_expect_str_eq(VAL(c, "SELECT lease FROM idempotency_keys WHERE merchant_id = $1", m), "1");
+    PQfinish(c);
+}
+
+Test(sql, release_lets_a_retry_resume_at_once,
+     .description = "pay_release under the right lease ends it now; under another lease it changes nothing")
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    OK(c, "SELECT pay_release($1, 'k1', 7)", m);
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "in_use");
+    OK(c, "SELECT pay_release($1, 'k1', 1)", m);
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "resumed");
+    cr_expect_str_eq(VAL(c, "SELECT state FROM idempotency_keys WHERE merchant_id = $1", m),
+                     "in_progress");
+    PQfinish(c);
+}
+
+Test(sql, done_key_past_ttl_counts_as_absent,
+     .description = "a finished key past its TTL counts as absent: a new request under it is claimed",
+     .timeout = 30)
+{
+    PGconn   *c = db_connect();
+    char      m[24];
+    claim_t   r;
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m, .ttl_s = "1" });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    usleep(1200 * 1000);
+    r = claim(c, &(claim_req_t){ .merchant = m, .fp = FP_B, .checkout = "co_2" });
+    cr_expect_str_eq(r.outcome, "claimed");
+    cr_expect_str_eq(r.lease, "2");
+    cr_expect_str_eq(VAL(c, "SELECT state || ' ' || checkout_id || ' ' || fingerprint"
+                            " FROM idempotency_keys WHERE merchant_id = $1", m),
+                     "in_progress co_2 " FP_B);
+    PQfinish(c);
+}
+
+Test(sql, purge_deletes_only_done_keys_past_ttl,
+     .description = "pay_purge deletes finished keys past their TTL and keeps in-progress and live ones",
+     .timeout = 30)
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m, .key = "done-old", .ttl_s = "1", .checkout = "co_1" });
+    finish(c, m, "done-old", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    claim(c, &(claim_req_t){ .merchant = m, .key = "open-old", .ttl_s = "1", .lease_s = "1",
+                             .checkout = "co_2" });
+    claim(c, &(claim_req_t){ .merchant = m, .key = "done-new", .checkout = "co_3" });
+    finish(c, m, "done-new", "1", "co_3", "EXECUTING", "cs_3", NULL, "201", "{}");
+    usleep(1200 * 1000);
+    cr_expect_geq(atoi(VAL0(c, "SELECT pay_purge(100000)")), 1);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(idem_key, ',' ORDER BY idem_key)"
+                            " FROM idempotency_keys WHERE merchant_id = $1", m),
+                     "done-new,open-old");
+    PQfinish(c);
+}
+
+Test(sql, checkout_id_under_another_key_is_duplicate,
+     .description = "a checkout id already used under another key: duplicate, 409 stored under the new key, nothing inserted")
+{
+    PGconn   *c = db_connect();
+    char      m[24];
+    claim_t   r;
+    char      orders[] = "[{\"payment_order_id\":\"fresh_1\",\"seller_account\":\"s\",\"amount_minor\":1500}]";
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    r = claim(c, &(claim_req_t){ .merchant = m, .key = "k2", .fp = FP_B, .orders = orders });
+    cr_expect_str_eq(r.outcome, "duplicate");
+    cr_expect_eq(r.status, 409);
+    cr_expect_str_eq(r.body, DUP_BODY);
+    cr_expect_str_eq(VAL(c, "SELECT state || ' ' || response_status || ' ' || coalesce(checkout_id, '-')"
+                            " FROM idempotency_keys WHERE merchant_id = $1 AND idem_key = 'k2'", m),
+                     "done 409 -");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM payment_orders WHERE merchant_id = $1", m), "2");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1", m), "2");
+
+    /* The stored 409 is the key's answer from now on. */
+    r = claim(c, &(claim_req_t){ .merchant = m, .key = "k2", .fp = FP_B, .orders = orders });
+    cr_expect_str_eq(r.outcome, "replay");
+    cr_expect_eq(r.status, 409);
+    cr_expect_str_eq(r.body, DUP_BODY);
+    PQfinish(c);
+}
+
+Test(sql, order_id_under_another_key_is_duplicate,
+     .description = "a payment order id already used under another key: duplicate, and none of the new checkout stays")
+{
+    PGconn   *c = db_connect();
+    char      m[24];
+    claim_t   r;
+    char      orders[] = "[{\"payment_order_id\":\"co_2_1\",\"seller_account\":\"s\",\"amount_minor\":1000},"
+                         "{\"payment_order_id\":\"co_1_2\",\"seller_account\":\"s\",\"amount_minor\":500}]";
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    r = claim(c, &(claim_req_t){ .merchant = m, .key = "k2", .fp = FP_B, .checkout = "co_2",
+                                 .orders = orders });
+    cr_expect_str_eq(r.outcome, "duplicate");
+    cr_expect_eq(r.status, 409);
+    cr_expect_str_eq(r.body, DUP_BODY);
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM checkouts WHERE merchant_id = $1", m), "1");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || '@' || checkout_id, ','"
+                            " ORDER BY payment_order_id) FROM payment_orders WHERE merchant_id = $1", m),
+                     "co_1_1@co_1,co_1_2@co_1");
+    PQfinish(c);
+}
+
+Test(sql, keys_and_ids_are_scoped_per_merchant,
+     .description = "the same key, checkout id and order ids under two merchants are independent")
+{
+    PGconn  *c = db_connect();
+    char     a[24], b[24];
+
+    new_merchant(c, a);
+    new_merchant(c, b);
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = a }).outcome, "claimed");
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = b, .fp = FP_B }).outcome, "claimed");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM checkouts WHERE checkout_id = 'co_1'"
+                            " AND merchant_id IN ($1, $2)", a, b), "2");
+    PQfinish(c);
+}
+
+Test(sql, orders_not_summing_to_total_roll_back_everything,
+     .description = "orders that do not sum to amount_total are an error and leave no key behind")
+{
+    PGconn      *c = db_connect();
+    char         m[24];
+    claim_req_t  q = { .total = "1501" };
+    PGresult    *r;
+
+    new_merchant(c, m);
+    q.merchant = m;
+    r = claim_exec(c, &q);
+    cr_expect_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+    cr_expect_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "22023");
+    PQclear(r);
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM idempotency_keys WHERE merchant_id = $1", m), "0");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM checkouts WHERE merchant_id = $1", m), "0");
+    PQfinish(c);
+}
+
+Test(sql, nonce_is_merchant_colon_checkout_within_64,
+     .description = "the nonce is <merchant_id>:<checkout_id>, 64 characters at the longest ids, and cannot be changed")
+{
+    PGconn      *c = db_connect();
+    char         m[24];
+    const char  *co = "C123456789012345678901234567890123456789";    /* 40 */
+
+    new_merchant_len(c, m, 23);
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m, .checkout = "x" }).outcome, "claimed");
+    OK(c, "INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency, amount_total,"
+          " success_url, cancel_url, status, psp_request, expires_at)"
+          " VALUES ($1, $2, 'stripe', $1 || ':' || $2, 'USD', 1, 'https://a.example/',"
+          " 'https://a.example/', 'EXECUTING', '', now())", m, co);
+    cr_expect_str_eq(VAL(c, "SELECT length(nonce) FROM checkouts WHERE merchant_id = $1"
+                            " AND checkout_id = $2", m, co), "64");
+    FAILS(c, "23514", "UPDATE checkouts SET nonce = 'other:x' WHERE merchant_id = $1"
+                      " AND checkout_id = 'x'", m);
+    PQfinish(c);
+}
+
+Test(sql, claims_need_a_merchant_that_is_never_deleted,
+     .description = "pay_claim refuses an unknown merchant (23503); merchants cannot be deleted or renamed (PY002), only disabled")
+{
+    PGconn      *c = db_connect();
+    char         m[24];
+    PGresult    *r;
+
+    new_merchant(c, m);
+    r = claim_exec(c, &(claim_req_t){ .merchant = "t_no_such_merchant" });
+    cr_expect_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+    cr_expect_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "23503");
+    PQclear(r);
+    /* (Not TRUNCATE here: it would lock three tables the parallel tests
+     * use, in an order that can deadlock with them.) */
+    FAILS(c, "PY002", "DELETE FROM merchants WHERE merchant_id = $1", m);
+    FAILS(c, "PY002", "UPDATE merchants SET merchant_id = merchant_id || 'x' WHERE merchant_id = $1", m);
+    OK(c, "UPDATE merchants SET disabled = true WHERE merchant_id = $1", m);
+    PQfinish(c);
+}
+
+/* ---- finishing ---------------------------------------------------------- */
+
+Test(sql, finish_stores_once_then_returns_the_stored_answer,
+     .description = "pay_finish stores token, url, lookup row and answer once; a second call changes nothing")
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+    char     body1[] = "{\"status\":\"EXECUTING\"}";
+    char     expect[160];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    cr_expect_str_eq(finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_tok", NULL, "201", body1),
+                     body1);
+    /* Another status and body, even another lease: the stored answer wins. */
+    OK(c, finish_sql, m, "k1", "9", "co_1", "FAILED", NULL, NULL, "declined", "201", "{\"other\":1}");
+    OK(c, finish_sql, m, "k1", "1", "co_1", "EXECUTING", NULL, NULL, NULL, "502", "{}");
+    cr_expect_str_eq(VAL(c, "SELECT response_status || ' ' || response_body || ' ' || state"
+                            " FROM idempotency_keys WHERE merchant_id = $1", m),
+                     "201 {\"status\":\"EXECUTING\"} done");
+    snprintf(expect, sizeof(expect), "EXECUTING %s.cs_tok https://psp.example/pay/%s.cs_tok -", m, m);
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || psp_token || ' ' || psp_url || ' '"
+                            " || coalesce(failure, '-') FROM checkouts WHERE merchant_id = $1", m),
+                     expect);
+    snprintf(expect, sizeof(expect), "%s co_1", m);
+    cr_expect_str_eq(VAL(c, "SELECT merchant_id || ' ' || checkout_id FROM psp_tokens"
+                            " WHERE psp = 'stripe' AND psp_token = $1 || '.cs_tok'", m), expect);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(status::text, ',') FROM payment_orders"
+                            " WHERE merchant_id = $1", m), "EXECUTING,EXECUTING");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1", m), "2");
+    PQfinish(c);
+}
+
+Test(sql, finish_refuses_another_checkout_or_unknown_key,
+     .description = "pay_finish refuses a key it does not know and a checkout that is not the key's (PY004)")
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    FAILS(c, "PY004", finish_sql, m, "nope", "1", "co_1", "EXECUTING", "t", "https://u.example/",
+          NULL, "201", "{}");
+    FAILS(c, "PY004", finish_sql, m, "k1", "1", "co_9", "EXECUTING", "t", "https://u.example/",
+          NULL, "201", "{}");
+    FAILS(c, "22023", finish_sql, m, "k1", "1", "co_1", "EXECUTING", NULL, NULL,
+          NULL, "201", "{}");
+    cr_expect_str_eq(VAL(c, "SELECT state FROM idempotency_keys WHERE merchant_id = $1", m),
+                     "in_progress");
+    PQfinish(c);
+}
+
+Test(sql, finish_failed_moves_checkout_and_orders_with_events,
+     .description = "pay_finish FAILED: checkout and orders EXECUTING -> FAILED, events from registration, reason stored")
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "FAILED", NULL, "card_declined", "201", "{\"status\":\"FAILED\"}");
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || failure || ' ' || (psp_token IS NULL)"
+                            " FROM checkouts WHERE merchant_id = $1", m),
+                     "FAILED card_declined true");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ':' || status, ',' ORDER BY line_no)"
+                            " FROM payment_orders WHERE merchant_id = $1", m),
+                     "co_1_1:FAILED,co_1_2:FAILED");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ':' || from_status || '>'"
+                            " || to_status || ':' || source, ',' ORDER BY event_id)"
+                            " FROM order_events WHERE merchant_id = $1", m),
+                     "co_1_1:NOT_STARTED>EXECUTING:registration,"
+                     "co_1_2:NOT_STARTED>EXECUTING:registration,"
+                     "co_1_1:EXECUTING>FAILED:registration,"
+                     "co_1_2:EXECUTING>FAILED:registration");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM psp_tokens WHERE merchant_id = $1", m), "0");
+    PQfinish(c);
+}
+
+/* ---- the database's own guards ------------------------------------------ */
+
+Test(sql, status_only_moves_forward,
+     .description = "the trigger refuses any status move that is not NOT_STARTED->EXECUTING->SUCCESS|FAILED; same->same is a no-op")
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+    const char *upd = "UPDATE payment_orders SET status = $2::pay_status"
+                      " WHERE merchant_id = $1 AND payment_order_id = $3";
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    FAILS(c, "PY001", upd, m, "NOT_STARTED", "co_1_1");         /* backwards */
+    OK(c, upd, m, "EXECUTING", "co_1_1");                       /* same: no-op */
+    OK(c, upd, m, "SUCCESS", "co_1_1");
+    FAILS(c, "PY001", upd, m, "FAILED", "co_1_1");              /* terminal */
+    FAILS(c, "PY001", upd, m, "EXECUTING", "co_1_1");
+    OK(c, upd, m, "FAILED", "co_1_2");
+    FAILS(c, "PY001", upd, m, "SUCCESS", "co_1_2");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(status::text, ',' ORDER BY line_no)"
+                            " FROM payment_orders WHERE merchant_id = $1", m), "SUCCESS,FAILED");
+
+    FAILS(c, "PY001", "UPDATE checkouts SET status = 'NOT_STARTED' WHERE merchant_id = $1", m);
+    OK(c, "UPDATE checkouts SET status = 'SUCCESS' WHERE merchant_id = $1", m);
+    FAILS(c, "PY001", "UPDATE checkouts SET status = 'EXECUTING' WHERE merchant_id = $1", m);
+    FAILS(c, "PY001", "INSERT INTO payment_orders (merchant_id, payment_order_id, checkout_id,"
+                      " line_no, seller_account, amount, currency, status)"
+                      " VALUES ($1, 'born_done', 'co_1', 3, 's', 1, 'USD', 'SUCCESS')", m);
+    PQfinish(c);
+}
+
+Test(sql, order_events_are_append_only,
+     .description = "order_events refuses UPDATE, DELETE and TRUNCATE, even from the owner")
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    FAILS(c, "PY002", "UPDATE order_events SET source = 'forged' WHERE merchant_id = $1", m);
+    FAILS(c, "PY002", "DELETE FROM order_events WHERE merchant_id = $1", m);
+    /* In a transaction that is rolled back whatever happens: should the
+     * guard ever be missing, the test must not wipe the other tests' rows. */
+    OK0(c, "BEGIN");
+    FAILS0(c, "PY002", "TRUNCATE order_events");
+    OK0(c, "ROLLBACK");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1"
+                            " AND source = 'registration'", m), "2");
+    PQfinish(c);
+}
+
+Test(sql, gateway_role_executes_functions_but_touches_no_table,
+     .description = "payments_gateway logs in, may EXECUTE pay_* functions only (the contract's eight among them), and has no table privilege")
+{
+    PGconn      *c = db_connect();
+    char         m[24];
+    const char  *tables[] = { "merchants", "api_keys", "merchant_return_origins",
+                              "idempotency_keys", "checkouts", "payment_orders",
+                              "order_events", "psp_tokens", "schema_migrations" };
+    char         sql[128];
+    size_t       i;
+
+    new_merchant(c, m);
+    cr_expect_str_eq(VAL0(c, "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'payments_gateway'"), "t");
+    cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                             " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S', 'v', 'm')"
+                             " AND has_table_privilege('payments_gateway', c.oid,"
+                             " 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER')"), "0");
+    /* Later migrations may add pay_* functions: the rule is that the gateway
+     * executes nothing else, and at least the contract's set. */
+    cr_expect_str_eq(VAL0(c, "SELECT coalesce(string_agg(p.proname, ','), 'none') FROM pg_proc p"
+                             " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
+                             " AND has_function_privilege('payments_gateway', p.oid, 'EXECUTE')"
+                             " AND p.proname NOT LIKE 'pay\\_%'"
+                             " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass"
+                             " AND d.objid = p.oid AND d.deptype = 'e')"), "none");
+    cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM unnest(ARRAY['pay_auth(text)',"
+                             " 'pay_claim(text,text,text,int,int,text,text,text,bigint,text,text,text,bigint,text,jsonb,text)',"
+                             " 'pay_finish(text,text,bigint,text,text,text,text,bigint,text,int,text)',"
+                             " 'pay_release(text,text,bigint)', 'pay_get_order(text,text)',"
+                             " 'pay_get_checkout(text,text)', 'pay_pay_target(text,text)', 'pay_purge(int)']) f"
+                             " WHERE has_function_privilege('payments_gateway', f::regprocedure, 'EXECUTE')"), "8");
+    cr_expect_str_eq(VAL0(c, "SELECT bool_and(p.prosecdef AND p.proconfig @> '{\"search_path=public, pg_temp\"}')"
+                             " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                             " WHERE n.nspname = 'public' AND p.proname LIKE 'pay\\_%'"), "t");
+
+    claim(c, &(claim_req_t){ .merchant = m });
+    OK0(c, "SET ROLE payments_gateway");
+    for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        snprintf(sql, sizeof(sql), "SELECT * FROM %s LIMIT 1", tables[i]);
+        FAILS0(c, "42501", sql);
+    }
+    FAILS(c, "42501", "UPDATE checkouts SET status = 'SUCCESS' WHERE merchant_id = $1", m);
+    FAILS(c, "42501", "INSERT INTO merchants (merchant_id, mode) VALUES ($1 || 'x', 'live')", m);
+    FAILS0(c, "42501", "SELECT ts_rfc3339(now())");
+    /* ... while the functions work, as the adapter will call them. */
+    cr_expect_str_eq(VAL(c, "SELECT pay_get_checkout($1, 'co_1')::json ->> 'status'", m), "EXECUTING");
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "in_use");
+    OK0(c, "RESET ROLE");
+    PQfinish(c);
+}
+
+Test(sql, auth_answers_active_keys_of_enabled_merchants,
+     .description = "pay_auth: merchant, hash, mode and sorted origins for an active key; nothing when revoked, disabled or unknown")
+{
+    PGconn      *c = db_connect();
+    char         m[24], kid[13], kid2[13];
+    PGresult    *r;
+    const char  *q = "SELECT merchant_id, key_hash, mode, origins FROM pay_auth($1)";
+
+    new_merchant(c, m);
+    random_hex(kid, 12);
+    random_hex(kid2, 12);
+    OK(c, "INSERT INTO merchant_return_origins (merchant_id, origin) VALUES ($1, 'https://a.example:8443')", m);
+    OK(c, "INSERT INTO api_keys (key_id, merchant_id, key_hash, mode) VALUES ($1, $2, $3, 'test')",
+       kid, m, FP_B);
+    OK(c, "INSERT INTO api_keys (key_id, merchant_id, key_hash, mode) VALUES ($1, $2, $3, 'test')",
+       kid2, m, FP_A);
+
+    r = sql_ok(c, q, 1, ARGV(kid));
+    cr_assert_eq(PQntuples(r), 1);
+    cr_expect_str_eq(PQgetvalue(r, 0, 0), m);
+    cr_expect_str_eq(PQgetvalue(r, 0, 1), FP_B);
+    cr_expect_str_eq(PQgetvalue(r, 0, 2), "test");
+    cr_expect_str_eq(PQgetvalue(r, 0, 3), "{https://a.example:8443,https://shop.example}");
+    PQclear(r);
+
+    OK(c, "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1", kid);
+    r = sql_ok(c, q, 1, ARGV(kid));
+    cr_expect_eq(PQntuples(r), 0, "a revoked key authenticates");
+    PQclear(r);
+
+    OK(c, "UPDATE merchants SET disabled = true WHERE merchant_id = $1", m);
+    r = sql_ok(c, q, 1, ARGV(kid2));
+    cr_expect_eq(PQntuples(r), 0, "a disabled merchant's key authenticates");
+    PQclear(r);
+
+    r = sql_ok(c, q, 1, ARGV("nosuchkey000"));
+    cr_expect_eq(PQntuples(r), 0);
+    PQclear(r);
+    PQfinish(c);
+}
+
+Test(sql, at_most_two_active_keys_per_merchant,
+     .description = "a third active key is refused (PY005), by insert or by un-revoking; revoking makes room")
+{
+    PGconn      *c = db_connect();
+    char         m[24], k[3][13];
+    const char  *ins = "INSERT INTO api_keys (key_id, merchant_id, key_hash, mode) VALUES ($1, $2, $3, 'test')";
+    int          i;
+
+    new_merchant(c, m);
+    for (i = 0; i < 3; i++) {
+        random_hex(k[i], 12);
+    }
+    OK(c, ins, k[0], m, FP_A);
+    OK(c, ins, k[1], m, FP_A);
+    FAILS(c, "PY005", ins, k[2], m, FP_A);
+    OK(c, "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1", k[0]);
+    OK(c, ins, k[2], m, FP_A);
+    FAILS(c, "PY005", "UPDATE api_keys SET revoked_at = NULL WHERE key_id = $1", k[0]);
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM api_keys WHERE merchant_id = $1"
+                            " AND revoked_at IS NULL", m), "2");
+    PQfinish(c);
+}
+
+/* ---- views -------------------------------------------------------------- */
+
+static int
+matches(const char *re, const char *s)
+{
+    regex_t  rx;
+    int      ok;
+
+    cr_assert_eq(regcomp(&rx, re, REG_EXTENDED | REG_NOSUB), 0);
+    ok = s != NULL && regexec(&rx, s, 0, NULL, 0) == 0;
+    regfree(&rx);
+    return ok;
+}
+
+#define RFC3339_UTC  "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+
+static json_t *
+load_json(const char *text)
+{
+    json_error_t  err;
+    json_t       *j;
+
+    cr_assert_not_null(text);
+    j = json_loads(text, JSON_REJECT_DUPLICATES, &err);
+    cr_assert_not_null(j, "bad JSON (%s): %s", err.text, text);
+    return j;
+}
+
+Test(sql, get_checkout_has_the_view_h_shape,
+     .description = "pay_get_checkout: view.h fields, orders in request order, events in event_id order, RFC 3339 UTC times")
+{
+    PGconn      *c = db_connect();
+    char         m[24], other[24];
+    json_t      *j, *orders, *events, *e;
+    size_t       i;
+    const char  *keys[] = { "checkout_id", "status", "psp", "psp_token", "expires_at",
+                            "failure", "currency", "payment_orders", "events" };
+
+    new_merchant(c, m);
+    new_merchant(c, other);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "FAILED", NULL, "declined", "201", "{}");
+
+    j = load_json(VAL(c, "SELECT pay_get_checkout($1, 'co_1')", m));
+    cr_expect_eq(json_object_size(j), sizeof(keys) / sizeof(keys[0]));
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        cr_expect_not_null(json_object_get(j, keys[i]), "missing %s", keys[i]);
+    }
+    cr_expect_str_eq(json_string_value(json_object_get(j, "checkout_id")), "co_1");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "status")), "FAILED");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "psp")), "stripe");
+    cr_expect(json_is_null(json_object_get(j, "psp_token")));
+    cr_expect_str_eq(json_string_value(json_object_get(j, "expires_at")), EXPIRES_RFC);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "failure")), "declined");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "currency")), "USD");
+
+    orders = json_object_get(j, "payment_orders");
+    cr_assert_eq(json_array_size(orders), 2);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(orders, 0), "payment_order_id")), "co_1_1");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(orders, 0), "seller_account")), "seller_42");
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(orders, 0), "amount_minor")), 1000);
+    cr_expect(json_is_integer(json_object_get(json_array_get(orders, 1), "amount_minor")));
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(orders, 1), "currency")), "USD");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(orders, 1), "status")), "FAILED");
+
+    events = json_object_get(j, "events");
+    cr_assert_eq(json_array_size(events), 4);
+    json_array_foreach(events, i, e) {
+        cr_expect_eq(json_object_size(e), 5);
+        cr_expect(matches(RFC3339_UTC, json_string_value(json_object_get(e, "at"))));
+        cr_expect_str_eq(json_string_value(json_object_get(e, "source")), "registration");
+        cr_expect_str_eq(json_string_value(json_object_get(e, "from")),
+                         i < 2 ? "NOT_STARTED" : "EXECUTING");
+        cr_expect_str_eq(json_string_value(json_object_get(e, "to")),
+                         i < 2 ? "EXECUTING" : "FAILED");
+        cr_expect_str_eq(json_string_value(json_object_get(e, "payment_order_id")),
+                         i % 2 ? "co_1_2" : "co_1_1");
+    }
+    json_decref(j);
+
+    cr_expect_null(VAL(c, "SELECT pay_get_checkout($1, 'co_1')", other));
+    cr_expect_null(VAL(c, "SELECT pay_get_checkout($1, 'nope')", m));
+    PQfinish(c);
+}
+
+Test(sql, get_order_has_the_view_h_shape,
+     .description = "pay_get_order: view.h fields with the checkout's psp and token; another merchant's order is NULL")
+{
+    PGconn      *c = db_connect();
+    char         m[24], other[24], expect[64];
+    json_t      *j;
+    size_t       i;
+    const char  *keys[] = { "payment_order_id", "checkout_id", "status", "amount_minor",
+                            "currency", "seller_account", "psp", "psp_token",
+                            "created_at", "updated_at" };
+
+    new_merchant(c, m);
+    new_merchant(c, other);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_9", NULL, "201", "{}");
+
+    j = load_json(VAL(c, "SELECT pay_get_order($1, 'co_1_2')", m));
+    cr_expect_eq(json_object_size(j), sizeof(keys) / sizeof(keys[0]));
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        cr_expect_not_null(json_object_get(j, keys[i]), "missing %s", keys[i]);
+    }
+    cr_expect_str_eq(json_string_value(json_object_get(j, "payment_order_id")), "co_1_2");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "checkout_id")), "co_1");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "status")), "EXECUTING");
+    cr_expect_eq(json_integer_value(json_object_get(j, "amount_minor")), 500);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "currency")), "USD");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "seller_account")), "seller_77");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "psp")), "stripe");
+    snprintf(expect, sizeof(expect), "%s.cs_9", m);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "psp_token")), expect);
+    cr_expect(matches(RFC3339_UTC, json_string_value(json_object_get(j, "created_at"))));
+    cr_expect(matches(RFC3339_UTC, json_string_value(json_object_get(j, "updated_at"))));
+    json_decref(j);
+
+    cr_expect_null(VAL(c, "SELECT pay_get_order($1, 'co_1_2')", other));
+    cr_expect_null(VAL(c, "SELECT pay_get_order($1, 'nope')", m));
+    PQfinish(c);
+}
+
+Test(sql, pay_target_returns_psp_url_status_expiry,
+     .description = "pay_pay_target: psp, hosted URL, status and expiry in epoch seconds; nothing for another merchant")
+{
+    PGconn    *c = db_connect();
+    char       m[24], other[24], url[96];
+    PGresult  *r;
+
+    new_merchant(c, m);
+    new_merchant(c, other);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_7", NULL, "201", "{}");
+    r = sql_ok(c, "SELECT psp, psp_url, status, expires_at FROM pay_pay_target($1, 'co_1')",
+               1, ARGV(m));
+    cr_assert_eq(PQntuples(r), 1);
+    cr_expect_str_eq(PQgetvalue(r, 0, 0), "stripe");
+    snprintf(url, sizeof(url), "https://psp.example/pay/%s.cs_7", m);
+    cr_expect_str_eq(PQgetvalue(r, 0, 1), url);
+    cr_expect_str_eq(PQgetvalue(r, 0, 2), "EXECUTING");
+    cr_expect_str_eq(PQgetvalue(r, 0, 3), EXPIRES_EPOCH);
+    PQclear(r);
+    r = sql_ok(c, "SELECT * FROM pay_pay_target($1, 'co_1')", 1, ARGV(other));
+    cr_expect_eq(PQntuples(r), 0);
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* ---- concurrency -------------------------------------------------------- */
+
+typedef struct {
+    const char         *merchant;
+    const char         *key;
+    const char         *checkout;
+    const char         *fp;
+    pthread_barrier_t  *start;
+    char                outcome[16];
+    char                error[256];
+} racer_t;
+
+/* One connection per thread, all released together at the barrier, so the
+ * claims really overlap.  Threads only record; the test thread asserts. */
+static void *
+racer(void *arg)
+{
+    racer_t   *t = arg;
+    PGconn    *c = PQconnectdb(getenv("PAY_TEST_PG"));
+    PGresult  *r;
+
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(t->error, sizeof(t->error), "connect: %s", PQerrorMessage(c));
+        pthread_barrier_wait(t->start);
+        PQfinish(c);
+        return NULL;
+    }
+    pthread_barrier_wait(t->start);
+    r = claim_exec(c, &(claim_req_t){ .merchant = t->merchant, .key = t->key,
+                                      .checkout = t->checkout, .fp = t->fp });
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        snprintf(t->outcome, sizeof(t->outcome), "%s", PQgetvalue(r, 0, 0));
+    } else {
+        snprintf(t->error, sizeof(t->error), "%s", PQresultErrorMessage(r));
+    }
+    PQclear(r);
+    PQfinish(c);
+    return NULL;
+}
+
+/* Runs NTHREADS claims at once and counts each outcome. */
+static void
+race(const char *merchant, int same_key, int *claimed, int *in_use, int *duplicate)
+{
+    pthread_t          th[NTHREADS];
+    racer_t            t[NTHREADS];
+    char               keys[NTHREADS][16];
+    pthread_barrier_t  start;
+    int                i;
+
+    *claimed = *in_use = *duplicate = 0;
+    cr_assert_eq(pthread_barrier_init(&start, NULL, NTHREADS), 0);
+    for (i = 0; i < NTHREADS; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "race-%d", same_key ? 0 : i);
+        t[i] = (racer_t){ .merchant = merchant, .key = keys[i], .checkout = "co_race",
+                          .fp = same_key ? FP_A : FP_B, .start = &start };
+        cr_assert_eq(pthread_create(&th[i], NULL, racer, &t[i]), 0);
+    }
+    for (i = 0; i < NTHREADS; i++) {
+        pthread_join(th[i], NULL);
+    }
+    pthread_barrier_destroy(&start);
+    for (i = 0; i < NTHREADS; i++) {
+        cr_assert_str_empty(t[i].error, "racer %d: %s", i, t[i].error);
+        *claimed += strcmp(t[i].outcome, "claimed") == 0;
+        *in_use += strcmp(t[i].outcome, "in_use") == 0;
+        *duplicate += strcmp(t[i].outcome, "duplicate") == 0;
+    }
+}
+
+Test(sql, concurrent_claims_of_one_key_claim_once,
+     .description = "20 connections claim the same key at once: exactly one claimed, 19 in_use",
+     .timeout = 60)
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+    int      claimed, in_use, duplicate;
+
+    new_merchant(c, m);
+    race(m, 1, &claimed, &in_use, &duplicate);
+    cr_expect_eq(claimed, 1);
+    cr_expect_eq(in_use, NTHREADS - 1);
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM checkouts WHERE merchant_id = $1", m), "1");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1", m), "2");
+    PQfinish(c);
+}
+
+Test(sql, concurrent_keys_on_one_checkout_register_once,
+     .description = "20 connections, 20 keys, one checkout id at once: one claimed, 19 duplicate",
+     .timeout = 60)
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+    int      claimed, in_use, duplicate;
+
+    new_merchant(c, m);
+    race(m, 0, &claimed, &in_use, &duplicate);
+    cr_expect_eq(claimed, 1);
+    cr_expect_eq(duplicate, NTHREADS - 1);
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM idempotency_keys WHERE merchant_id = $1"
+                            " AND state = 'done' AND response_status = 409", m), "19");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM payment_orders WHERE merchant_id = $1", m), "2");
+    PQfinish(c);
+}
+
+/* ---- migrations --------------------------------------------------------- */
+
+Test(sql, migrations_are_recorded,
+     .description = "schema_migrations records each applied file once with its checksum")
+{
+    PGconn  *c = db_connect();
+
+    cr_expect_str_eq(VAL0(c, "SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations"
+                             " WHERE version IN ('001_schema.sql', '002_registration.sql')"),
+                     "001_schema.sql,002_registration.sql");
+    cr_expect_str_eq(VAL0(c, "SELECT bool_and(checksum ~ '^[0-9a-f]{64}$') FROM schema_migrations"), "t");
+    PQfinish(c);
+}
