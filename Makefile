@@ -16,7 +16,7 @@ CORE_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core/%.o)
 ASAN_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core-asan/%.o)
 UNIT_SRC  = $(wildcard tests/unit/*.c)
 E2E_SRC   = $(wildcard tests/e2e/*.c)
-MOCK_SRC  = $(wildcard tests/mock_psp/*.c)
+MOCK_SRC  = $(filter-out tests/mock_psp/test_%.c,$(wildcard tests/mock_psp/*.c))
 FUZZ_SRC  = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
@@ -71,6 +71,17 @@ $(BUILD)/mock_psp-asan: $(MOCK_SRC) $(wildcard tests/mock_psp/*.h)
 
 mock-asan: $(BUILD)/mock_psp-asan
 
+# The mock's own tests run against the ASan build; each test starts a mock,
+# stops it with SIGTERM and fails on any sanitizer report in its stderr.
+.PHONY: mock-test
+$(BUILD)/mock_psp_tests: tests/mock_psp/test_mock_psp.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -lcriterion -lcurl -ljansson -o $@
+
+mock-test: $(BUILD)/mock_psp-asan $(BUILD)/mock_psp_tests
+	MOCK_PSP_BIN=$(BUILD)/mock_psp-asan MOCK_PSP_LOGS=$(BUILD)/mock_psp_logs \
+	    $(BUILD)/mock_psp_tests --jobs 2
+
 module: $(MODULE)
 
 $(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(CORE_SRC) $(wildcard include/payments/*.h)
@@ -81,7 +92,7 @@ $(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h)
 	$(CC) $(CFLAGS) $(E2E_SRC) -lcriterion $(PKG_LIBS) -o $@
 
 e2e: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests
-	bash ci/e2e.sh
+	BUILD=$(BUILD) bash ci/e2e.sh
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard include/payments/*.h)
 	@mkdir -p $(@D)
@@ -91,7 +102,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard include/payments/*.h)
 fuzz: $(FUZZ_BIN)
 
 fuzz-smoke: $(FUZZ_BIN)
-	bash ci/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+	BUILD=$(BUILD) bash ci/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 test:
 	bash ci/test.sh

@@ -43,6 +43,9 @@ static ngx_int_t ngx_http_payments_init_process(ngx_cycle_t *cycle);
 static void ngx_http_payments_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_handler(ngx_http_request_t *r);
 static void ngx_http_payments_body_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_payments_secure(ngx_http_request_t *r);
+static ngx_int_t ngx_http_payments_tls_required(ngx_http_request_t *r,
+    ngx_http_payments_ctx_t *ctx, ngx_uint_t browser);
 static ngx_int_t ngx_http_payments_request_id(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q,
@@ -50,6 +53,16 @@ static void ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q,
 static void ngx_http_payments_purge(ngx_event_t *ev);
 static void ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+
+
+#define NGX_HTTP_PAYMENTS_PLAIN_OFF       0
+#define NGX_HTTP_PAYMENTS_PLAIN_LOOPBACK  1
+
+static ngx_conf_enum_t  ngx_http_payments_plain_http[] = {
+    { ngx_string("off"), NGX_HTTP_PAYMENTS_PLAIN_OFF },
+    { ngx_string("loopback"), NGX_HTTP_PAYMENTS_PLAIN_LOOPBACK },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_payments_commands[] = {
@@ -144,6 +157,13 @@ static ngx_command_t  ngx_http_payments_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_payments_main_conf_t, max_body),
       NULL },
+
+    { ngx_string("payments_plain_http"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_payments_loc_conf_t, plain_http),
+      &ngx_http_payments_plain_http },
 
       ngx_null_command
 };
@@ -286,6 +306,7 @@ ngx_http_payments_create_loc_conf(ngx_conf_t *cf)
     }
 
     plcf->enable = NGX_CONF_UNSET;
+    plcf->plain_http = NGX_CONF_UNSET_UINT;
 
     return plcf;
 }
@@ -298,6 +319,8 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_payments_loc_conf_t *conf = child;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_uint_value(conf->plain_http, prev->plain_http,
+                              NGX_HTTP_PAYMENTS_PLAIN_OFF);
 
     return NGX_CONF_OK;
 }
@@ -1166,6 +1189,19 @@ ngx_http_payments_handler(ngx_http_request_t *r)
                                          NULL);
     }
 
+    if (route != NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ
+        && route != NGX_HTTP_PAYMENTS_ROUTE_READYZ
+        && !ngx_http_payments_secure(r))
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_payments_tls_required(r, ctx,
+                                      route == NGX_HTTP_PAYMENTS_ROUTE_PAY);
+    }
+
     ctx->route = route;
     ctx->object_id = id;
 
@@ -1229,6 +1265,89 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         ngx_http_payments_authenticate(ctx, ngx_http_payments_get_checkout);
         return NGX_DONE;
     }
+}
+
+
+/*
+ * TLS is required: plain HTTP is served only where "payments_plain_http
+ * loopback" says so, and then only to loopback clients (tests, the demo).
+ */
+
+static ngx_uint_t
+ngx_http_payments_secure(ngx_http_request_t *r)
+{
+    struct sockaddr_in            *sin;
+    ngx_http_payments_loc_conf_t  *plcf;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6           *sin6;
+#endif
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        return 1;
+    }
+#endif
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_module);
+
+    if (plcf->plain_http != NGX_HTTP_PAYMENTS_PLAIN_LOOPBACK) {
+        return 0;
+    }
+
+    switch (r->connection->sockaddr->sa_family) {
+
+    case AF_INET:
+        sin = (struct sockaddr_in *) r->connection->sockaddr;
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) r->connection->sockaddr;
+        return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+#endif
+
+    default:
+        return 0;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_payments_tls_required(ngx_http_request_t *r,
+    ngx_http_payments_ctx_t *ctx, ngx_uint_t browser)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    /* a browser is sent to the https origin; an API client is refused, so
+     * that it notices before a key or body goes over plain HTTP again */
+
+    if (!browser
+        || ctx->pmcf->public_origin.len < sizeof("https://") - 1
+        || ngx_strncmp(ctx->pmcf->public_origin.data, "https://", 8) != 0)
+    {
+        return ngx_http_payments_problem(r, PAY_ERR_TLS_REQUIRED, 0,
+                                         "use https");
+    }
+
+    len = ctx->pmcf->public_origin.len + r->uri.len + 2 + r->args.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the parsed URI (no CR/LF can survive nginx's parser) */
+    last = ngx_snprintf(p, len - 1, "%V%V%s%V", &ctx->pmcf->public_origin,
+                        &r->uri, r->args.len ? "?" : "", &r->args);
+    *last = '\0';
+
+    if (ngx_http_payments_add_header(r, "Location", (char *) p) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_payments_send(r, NGX_HTTP_MOVED_PERMANENTLY,
+                                  "text/plain", NULL, 0);
 }
 
 

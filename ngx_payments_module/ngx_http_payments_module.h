@@ -66,6 +66,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                  enable;
+    ngx_uint_t                  plain_http;
 } ngx_http_payments_loc_conf_t;
 
 

@@ -337,8 +337,9 @@ ngx_http_payments_pay_done(ngx_http_payments_pg_query_t *q, PGresult *res)
                                psp->allow_http))
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: psp \"%s\" gave a hosted-page URL off its "
-                      "allow-list (hosted=); redirect refused",
+                      "payments: psp \"%s\" gave a hosted-page URL whose "
+                      "origin is not one of its hosted= origins; redirect "
+                      "refused",
                       PQgetvalue(res, 0, 0));
         ngx_http_payments_finalize(r, ngx_http_payments_page(r,
                                        NGX_HTTP_BAD_GATEWAY,

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The end-to-end suite: services up (ci/services.sh, the ASan mock PSP),
+# build/e2e_tests against them, services down.
+#
+#   ci/e2e.sh [criterion options...]
+#
+# Tests run two at a time (E2E_JOBS), except the suites named solo_*
+# (they stop PostgreSQL or reset the mock PSP), which run alone, last.  E2E_FILTER runs one Criterion
+# filter instead (e.g. E2E_FILTER='pay_link/*').  KEEP_RUN=1 keeps the run
+# directory (it is always kept when something failed).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+build=${BUILD:-build}
+bin=$build/e2e_tests
+jobs=${E2E_JOBS:-2}
+
+for f in "$bin" "$build/nginx/ngx_http_payments_module.so" "$build/mock_psp-asan"; do
+    if [ ! -e "$f" ]; then
+        echo "e2e: $f is missing (make module mock-asan $build/e2e_tests)" >&2
+        exit 1
+    fi
+done
+
+run=$(mktemp -d /tmp/ngx-payments-e2e.XXXXXX)
+rc=0
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+finish() {
+    local status=$?
+    [ "$status" -eq 0 ] || rc=1
+    bash "$top/ci/services.sh" stop "$run" || rc=1
+
+    # The mock runs under ASan/UBSan: a report there fails the suite.
+    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$run/logs/mock.log" 2>/dev/null; then
+        echo "e2e: the mock PSP reported a sanitizer error:" >&2
+        grep -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$run/logs/mock.log" | head -60 >&2
+        rc=1
+    fi
+
+    if [ "$rc" -ne 0 ]; then
+        echo "---- e2e failed; run directory kept: $run" >&2
+        for log in error.log mock.log postgres.log; do
+            if [ -f "$run/logs/$log" ]; then
+                echo "---- tail of $log" >&2
+                tail -n 60 "$run/logs/$log" >&2
+            fi
+        done
+        if [ -f "$run/pg/postgres.log" ]; then
+            echo "---- tail of postgres.log" >&2
+            tail -n 30 "$run/pg/postgres.log" >&2
+        fi
+    elif [ "${KEEP_RUN:-0}" = 1 ]; then
+        echo "e2e: run directory kept: $run"
+    else
+        rm -rf "$run"
+    fi
+    exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+bash "$top/ci/services.sh" start "$run" --asan
+
+set -a
+# shellcheck disable=SC1091
+. "$run/env"
+set +a
+
+if [ -n "${E2E_FILTER:-}" ]; then
+    "$bin" --jobs "$jobs" --filter "$E2E_FILTER" "$@" || rc=1
+else
+    "$bin" --jobs "$jobs" --filter '!(solo_*)/*' "$@" || rc=1
+    "$bin" --jobs 1 --filter 'solo_*/*' "$@" || rc=1
+fi
+exit "$rc"

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 cluster for tests, demos and benchmarks.
+#
+#   ci/pg.sh start  DIR PORT   initdb (first time), start, create database
+#                              "payments", apply migrations, print the conninfo
+#   ci/pg.sh stop   DIR        pg_ctl stop -m fast (no-op when not running)
+#   ci/pg.sh status DIR        exit 0 when running
+#   ci/pg.sh conninfo DIR      print the superuser conninfo
+#
+# Layout: DIR/data (PGDATA), DIR/postgres.log, the unix socket in DIR.
+# DIR must be reachable by the postgres user (initdb refuses root): use a
+# directory under /tmp, e.g. /tmp/ngx-payments-pg.XXXXXX.
+#
+# Settings are written to postgresql.conf (not pg_ctl -o), so a plain
+# `pg_ctl -D DIR/data start` (as the tests do when they stop and restart the
+# server) comes back on the same port and socket.
+#
+# Durability is traded for speed: fsync, synchronous_commit and
+# full_page_writes are off.  Acceptable for a cluster that is thrown away
+# after the run; never do this with data you keep.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
+
+usage() {
+    echo "usage: $0 start DIR PORT | stop DIR | status DIR | conninfo DIR" >&2
+    exit 2
+}
+
+# Runs a command as the cluster's owner: postgres when we are root.
+as_owner() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+conninfo() {
+    local port
+    port=$(cat "$1/port")
+    echo "host=127.0.0.1 port=$port dbname=payments user=postgres"
+}
+
+running() {
+    [ -f "$1/data/PG_VERSION" ] && as_owner "$pgbin/pg_ctl" -D "$1/data" status >/dev/null 2>&1
+}
+
+cmd=${1:-}
+dir=${2:-}
+if [ -z "$cmd" ] || [ -z "$dir" ]; then usage; fi
+case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
+
+case $cmd in
+start)
+    port=${3:-}
+    [[ $port =~ ^[0-9]+$ ]] || usage
+    mkdir -p "$dir"
+    if [ "$(id -u)" -eq 0 ]; then
+        chown postgres: "$dir"
+        if ! runuser -u postgres -- test -w "$dir"; then
+            echo "pg.sh: $dir is not reachable by the postgres user: use a directory under /tmp" >&2
+            exit 1
+        fi
+    fi
+    chmod 700 "$dir"
+    echo "$port" >"$dir/port"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        as_owner "$pgbin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 \
+            --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 ||
+            { cat "$dir/initdb.log" >&2; exit 1; }
+    fi
+    # Our settings last: later lines win.  Rewritten on every start so a
+    # reused DIR may change port.
+    conf=$dir/data/postgresql.conf
+    sed -i '/^# ngx-payments test settings/,$d' "$conf"
+    cat >>"$conf" <<EOF
+# ngx-payments test settings (ci/pg.sh)
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+max_connections = 200
+shared_buffers = 128MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_min_messages = warning
+log_line_prefix = '%m [%p] %d '
+log_min_duration_statement = -1
+EOF
+    chown postgres: "$conf" 2>/dev/null || true
+    if ! running "$dir"; then
+        as_owner "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
+            { tail -30 "$dir/postgres.log" >&2; exit 1; }
+    fi
+    ci=$(conninfo "$dir")
+    if [ "$(psql "${ci/dbname=payments/dbname=postgres}" -XAtq -c \
+            "SELECT 1 FROM pg_database WHERE datname = 'payments'")" != 1 ]; then
+        psql "${ci/dbname=payments/dbname=postgres}" -Xq -v ON_ERROR_STOP=1 \
+            -c 'CREATE DATABASE payments'
+    fi
+    if [ -x "$top/bin/payments-migrate" ]; then
+        PGHOST=127.0.0.1 PGPORT=$port PGDATABASE=payments PGUSER=postgres \
+            "$top/bin/payments-migrate" "$ci" >"$dir/migrate.log" 2>&1 ||
+            { cat "$dir/migrate.log" >&2; exit 1; }
+    else
+        echo "pg.sh: bin/payments-migrate is missing: database left empty" >&2
+    fi
+    echo "$ci"
+    ;;
+stop)
+    if running "$dir"; then
+        as_owner "$pgbin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+    fi
+    ;;
+status)
+    if running "$dir"; then
+        echo "running: $(conninfo "$dir")"
+    else
+        echo "stopped"
+        exit 3
+    fi
+    ;;
+conninfo)
+    conninfo "$dir"
+    ;;
+*)
+    usage
+    ;;
+esac

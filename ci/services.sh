@@ -1,0 +1,351 @@
+#!/usr/bin/env bash
+# Starts and stops the services a gateway needs, all on loopback ports picked
+# at run time: PostgreSQL (ci/pg.sh), the mock PSP, and nginx with the module.
+# Used by ci/e2e.sh, ci/demo.sh and bench/.
+#
+#   ci/services.sh start RUN [options]
+#       --asan               run build/mock_psp-asan (tests) instead of build/mock_psp
+#       --workers N          nginx worker_processes (default 1)
+#       --lease DURATION     payments_idempotency_lease (default 3s)
+#       --template FILE      nginx.conf template (default tests/e2e/nginx.conf.in)
+#       --mock-latency MS    the mock PSP's default answer delay (default 0)
+#       --public-origin O    payments_public_origin (default https://gw.test.example,
+#                            which tests map to the gateway; "self": the gateway's
+#                            own https://127.0.0.1:PORT, for a browser)
+#   ci/services.sh stop RUN
+#
+# RUN gets conf/ (secrets, chmod 600; TLS certificate), logs/, tmp/,
+# nginx.conf, state (what stop needs) and env: the PAY_TEST_* variables of
+# doc/CONTRACTS.md section 4 plus
+#   PAY_TEST_GW_PLAIN          plain-HTTP listener of the same server
+#   PAY_TEST_CA                the gateway's self-signed certificate (PEM)
+#   PAY_TEST_PUBLIC_ORIGIN     payments_public_origin
+#   PAY_TEST_PSP               the configured PSP's name ("stripe")
+#   PAY_TEST_PAYTOKEN_KEY      the pay-token key file, PAY_TEST_PAYTOKEN_KID its kid
+#   PAY_TEST_PGDIR             ci/pg.sh's DIR (PGDATA is its data/)
+#   PAY_TEST_MERCHANT_KEY      a demo merchant's API key (origin https://shop.example)
+#   PAY_TEST_MERCHANT_ID       its merchant id
+# Source it: `. RUN/env`.
+#
+# A start that fails half-way stops what it started.  Environment:
+# BUILD (default build), NGINX (default nginx).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-build}
+case $build in /*) ;; *) build=$top/$build ;; esac
+nginx_bin=${NGINX:-nginx}
+psp_name=stripe
+kid=t1
+
+die() { echo "services.sh: $*" >&2; exit 1; }
+
+usage() {
+    echo "usage: $0 start RUN [--asan] [--workers N] [--lease D] [--template F]" \
+        "[--mock-latency MS] [--public-origin O|self]" >&2
+    echo "       $0 stop RUN" >&2
+    exit 2
+}
+
+# --- ports ------------------------------------------------------------------
+
+picked=" "
+
+# No socket on the port (any state); without iproute2's ss, nothing listens.
+port_free() {
+    if command -v ss >/dev/null 2>&1; then
+        [ -z "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]
+    elif (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        return 1
+    else
+        return 0
+    fi
+}
+
+# A loopback port nobody uses now, below Linux's ephemeral range so that
+# outgoing connections do not take it meanwhile.
+pick_port() {
+    local p i
+    for i in $(seq 200); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM + i) % 12000))
+        case $picked in *" $p "*) continue ;; esac
+        if port_free "$p"; then
+            picked="$picked$p "
+            echo "$p"
+            return 0
+        fi
+    done
+    die "no free port found"
+}
+
+# --- waiting ----------------------------------------------------------------
+
+# wait_http URL SECONDS [curl options...]: until URL answers 200.
+wait_http() {
+    local url=$1 secs=$2 i
+    shift 2
+    for i in $(seq $((secs * 10))); do
+        if curl -sf -o /dev/null --max-time 2 "$@" "$url"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# The pids whose parent is $1 (from /proc: procps may be absent).
+children_of() {
+    local parent=$1 d stat ppid
+    for d in /proc/[0-9]*; do
+        stat=$(cat "$d/stat" 2>/dev/null) || continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        read -r _ ppid _ <<<"${stat##*) }"
+        if [ "$ppid" = "$parent" ]; then
+            printf '%s ' "${d#/proc/}"
+        fi
+    done
+    return 0
+}
+
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+# stop_pid PID SIGNAL SECONDS: signal, wait, then SIGKILL.
+stop_pid() {
+    local pid=$1 sig=$2 secs=$3 i
+    alive "$pid" || return 0
+    kill "-$sig" "$pid" 2>/dev/null || return 0
+    for i in $(seq $((secs * 10))); do
+        alive "$pid" || return 0
+        sleep 0.1
+    done
+    echo "services.sh: pid $pid ignored SIG$sig for ${secs}s: killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.2
+}
+
+# --- stop -------------------------------------------------------------------
+
+do_stop() {
+    local run=$1 NGINX_PID='' MOCK_PID='' PGDIR='' PGDIR_OWNED=0 WORKERS=''
+    [ -f "$run/state" ] || return 0
+    # shellcheck disable=SC1091
+    . "$run/state"
+    # nginx: graceful (QUIT); its workers leave with the master.
+    if [ -f "$run/nginx.pid" ]; then
+        NGINX_PID=$(cat "$run/nginx.pid" 2>/dev/null || true)
+    fi
+    if [ -n "$NGINX_PID" ]; then
+        WORKERS=$(children_of "$NGINX_PID")
+        stop_pid "$NGINX_PID" QUIT 10
+        for w in $WORKERS; do stop_pid "$w" KILL 2; done
+    fi
+    stop_pid "$MOCK_PID" TERM 5
+    if [ -n "$PGDIR" ] && [ -d "$PGDIR" ]; then
+        "$top/ci/pg.sh" stop "$PGDIR" || true
+        if [ "$PGDIR_OWNED" = 1 ]; then
+            cp "$PGDIR/postgres.log" "$run/logs/postgres.log" 2>/dev/null || true
+            rm -rf "$PGDIR"
+        fi
+    fi
+    rm -f "$run/state"
+}
+
+# --- start ------------------------------------------------------------------
+
+starting=''
+on_start_exit() {
+    local rc=$?
+    if [ "$rc" -ne 0 ] && [ -n "$starting" ]; then
+        echo "services.sh: start failed, stopping what was started" >&2
+        do_stop "$starting"
+    fi
+    exit "$rc"
+}
+
+do_start() {
+    local run=$1
+    shift
+    local asan=0 workers=1 lease=3s latency=0 public_origin=https://gw.test.example
+    local template=$top/tests/e2e/nginx.conf.in
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --asan) asan=1 ;;
+        --workers) workers=$2; shift ;;
+        --lease) lease=$2; shift ;;
+        --template) template=$2; shift ;;
+        --mock-latency) latency=$2; shift ;;
+        --public-origin) public_origin=$2; shift ;;
+        *) usage ;;
+        esac
+        shift
+    done
+
+    local module=$build/nginx/ngx_http_payments_module.so
+    local mock=$build/mock_psp
+    [ "$asan" = 1 ] && mock=$build/mock_psp-asan
+    [ -f "$module" ] || die "$module is missing: make module"
+    [ -x "$mock" ] || die "$mock is missing: make ${mock##*/}"
+    [ -f "$template" ] || die "$template is missing"
+    [ -x "$top/bin/payments-merchant" ] || die "bin/payments-merchant is missing"
+    command -v "$nginx_bin" >/dev/null || die "nginx is not installed: ci/install-deps.sh"
+
+    mkdir -p "$run"
+    run=$(cd "$run" && pwd)
+    if [ -f "$run/state" ]; then
+        die "$run already has services (ci/services.sh stop $run first)"
+    fi
+    # Workers run as an unprivileged user when we are root: they must reach
+    # the temp dirs and logs, never conf/.
+    mkdir -p "$run/conf" "$run/logs" "$run/tmp"
+    chmod 755 "$run" "$run/logs" "$run/tmp"
+    chmod 700 "$run/conf"
+
+    # From here on, a failure stops what was started.
+    : >"$run/state"
+    starting=$run
+    trap on_start_exit EXIT
+
+    local pg_port mock_port gw_port plain_port
+    pg_port=$(pick_port)
+    mock_port=$(pick_port)
+    gw_port=$(pick_port)
+    plain_port=$(pick_port)
+
+    # PostgreSQL: its directory must be reachable by the postgres user.
+    local pgdir owned=0
+    if [ "$(id -u)" -ne 0 ] || runuser -u postgres -- test -x "$run" 2>/dev/null; then
+        pgdir=$run/pg
+    else
+        pgdir=$(mktemp -d /tmp/ngx-payments-pg.XXXXXX)
+        owned=1
+    fi
+    {
+        echo "PGDIR=$(printf %q "$pgdir")"
+        echo "PGDIR_OWNED=$owned"
+    } >>"$run/state"
+    local pg
+    pg=$("$top/ci/pg.sh" start "$pgdir" "$pg_port" | tail -1)
+
+    # Secrets: git does not keep modes, and these are generated anyway.
+    (
+        umask 077
+        openssl rand -hex 32 | tr -d '\n' >"$run/conf/paytoken.key"
+        printf 'sk_test_%s' "$(openssl rand -hex 24)" >"$run/conf/psp.secret"
+    )
+    chmod 600 "$run/conf/paytoken.key" "$run/conf/psp.secret"
+    # The gateway's TLS certificate (self-signed, for 127.0.0.1).
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -days 2 -subj /CN=127.0.0.1 \
+        -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+        -keyout "$run/conf/tls.key" -out "$run/conf/tls.crt" 2>/dev/null
+    chmod 600 "$run/conf/tls.key"
+    chmod 644 "$run/conf/tls.crt"
+
+    # The mock PSP.
+    local mock_url=http://127.0.0.1:$mock_port
+    local mock_args=(--port "$mock_port" --listen 127.0.0.1
+        --stripe-secret "$(cat "$run/conf/psp.secret")" --public-url "$mock_url")
+    [ "$latency" = 0 ] || mock_args+=(--latency-ms "$latency")
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+        UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
+        nohup "$mock" "${mock_args[@]}" </dev/null >"$run/logs/mock.log" 2>&1 &
+    local mock_pid=$!
+    echo "MOCK_PID=$mock_pid" >>"$run/state"
+    wait_http "$mock_url/_control/health" 15 ||
+        { tail -20 "$run/logs/mock.log" >&2; die "the mock PSP did not come up"; }
+
+    # nginx.conf.  The worker user: nobody when it can read the repository
+    # (html/), else root (a checkout under a 0700 home).
+    local user='user nobody nogroup;'
+    if [ "$(id -u)" -ne 0 ]; then
+        user='# not root: workers run as the current user'
+    elif ! runuser -u nobody -- test -r "$top/html" 2>/dev/null ||
+         ! runuser -u nobody -- test -x "$top/html" 2>/dev/null; then
+        echo "services.sh: $top is not readable by nobody: nginx workers run as root" >&2
+        user='user root root;'
+    fi
+    local gw=https://127.0.0.1:$gw_port
+    [ "$public_origin" != self ] || public_origin=$gw
+    local conninfo="hostaddr=127.0.0.1 port=$pg_port dbname=payments user=payments_gateway"
+    local subst=(
+        "RUN=$run" "ROOT=$top" "MODULE=$module" "WORKERS=$workers"
+        "USER_DIRECTIVE=$user" "GW_PORT=$gw_port" "PLAIN_PORT=$plain_port"
+        "PG_PORT=$pg_port" "DATABASE=$conninfo" "PUBLIC_ORIGIN=$public_origin"
+        "PAYTOKEN_KEY=$run/conf/paytoken.key" "PAYTOKEN_KID=$kid"
+        "PSP_NAME=$psp_name" "PSP_SECRET=$run/conf/psp.secret"
+        "MOCK_URL=$mock_url" "LEASE=$lease"
+        "TLS_CERT=$run/conf/tls.crt" "TLS_KEY=$run/conf/tls.key"
+    )
+    render "$template" "${subst[@]}" >"$run/nginx.conf"
+
+    local ngx=("$nginx_bin" -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log")
+    "${ngx[@]}" -t -q 2>"$run/logs/nginx-t.log" ||
+        { cat "$run/logs/nginx-t.log" >&2; die "nginx -t failed"; }
+    "${ngx[@]}" 2>>"$run/logs/error.log" ||
+        { tail -20 "$run/logs/error.log" >&2; die "nginx did not start"; }
+    wait_http "$gw/healthz" 15 --cacert "$run/conf/tls.crt" ||
+        { tail -20 "$run/logs/error.log" >&2; die "nginx did not answer /healthz"; }
+
+    # A demo merchant.
+    local key mid
+    key=$("$top/bin/payments-merchant" --db "$pg" create --id demo \
+        --name "Demo shop" --origin https://shop.example \
+        2>>"$run/logs/services.log" | tail -1)
+    [[ $key =~ ^mk_(test|live)_([A-Za-z0-9]{12})_ ]] ||
+        die "bin/payments-merchant printed no key"
+    mid=$(psql "$pg" -XAtq -v ON_ERROR_STOP=1 \
+        -c "SELECT merchant_id FROM pay_auth('${BASH_REMATCH[2]}')")
+
+    {
+        envline PAY_TEST_GW "$gw"
+        envline PAY_TEST_GW_PLAIN "http://127.0.0.1:$plain_port"
+        envline PAY_TEST_CA "$run/conf/tls.crt"
+        envline PAY_TEST_PUBLIC_ORIGIN "$public_origin"
+        envline PAY_TEST_MOCK "$mock_url"
+        envline PAY_TEST_PSP "$psp_name"
+        envline PAY_TEST_PG "$pg"
+        envline PAY_TEST_PGDIR "$pgdir"
+        envline PAY_TEST_PGDATA "$pgdir/data"
+        envline PAY_TEST_RUN "$run"
+        envline PAY_TEST_ROOT "$top"
+        envline PAY_TEST_PAYTOKEN_KEY "$run/conf/paytoken.key"
+        envline PAY_TEST_PAYTOKEN_KID "$kid"
+        envline PAY_TEST_MERCHANT_KEY "$key"
+        envline PAY_TEST_MERCHANT_ID "$mid"
+    } >"$run/env"
+    chmod 600 "$run/env"
+
+    trap - EXIT
+    echo "services.sh: up in $run"
+    echo "  gateway  $gw (plain http://127.0.0.1:$plain_port)"
+    echo "  mock PSP $mock_url"
+    echo "  postgres $pg"
+}
+
+envline() { printf 'export %s=%q\n' "$1" "$2"; }
+
+# render TEMPLATE NAME=VALUE...: replaces every @NAME@.
+render() {
+    local text kv
+    # bash 5.2 would read "&" in a replacement as the matched text.
+    shopt -u patsub_replacement 2>/dev/null || true
+    text=$(cat "$1")
+    shift
+    for kv in "$@"; do
+        text=${text//@${kv%%=*}@/${kv#*=}}
+    done
+    if [[ $text =~ @[A-Z_]+@ ]]; then
+        die "$template: no value for ${BASH_REMATCH[0]}"
+    fi
+    printf '%s\n' "$text"
+}
+
+cmd=${1:-}
+run=${2:-}
+if [ -z "$cmd" ] || [ -z "$run" ]; then usage; fi
+shift 2
+case $cmd in
+start) do_start "$run" "$@" ;;
+stop)  do_stop "$(cd "$run" 2>/dev/null && pwd || echo "$run")" ;;
+*)     usage ;;
+esac

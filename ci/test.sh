@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Everything CI runs (`make test`, .ci/run): install dependencies, build,
+# then the suites: unit, unit under ASan/UBSan, the mock PSP's own tests,
+# a fuzz smoke run, end to end.  Every suite runs even when an earlier one
+# failed (a suite whose build failed is skipped); the exit status is
+# non-zero when anything failed.  The last line sums the suites:
+# "N passed, N failed".
+#
+# Logs: build/test-logs/<step>.log.  FUZZ_SECONDS (default 20) per harness.
+# Budget on 2 cores: dependencies (once) a few minutes, builds ~3 min,
+# unit + ASan ~1 min, fuzz 20 s per harness two at a time, e2e ~3 min.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+build=${BUILD:-build}
+export BUILD=$build
+logs=$build/test-logs
+fuzz_seconds=${FUZZ_SECONDS:-20}
+mkdir -p "$logs"
+
+passed=0
+failed=0
+failures=()
+declare -A broken=()     # build steps that failed
+
+t0=$SECONDS
+
+# Sums the Criterion syntheses in a log: "tested passing".
+criterion_counts() {
+    sed -n 's/.*Synthesis: Tested: \([0-9]*\) | Passing: \([0-9]*\) |.*/\1 \2/p' "$1" |
+        awk '{ t += $1; p += $2 } END { print t + 0, p + 0 }'
+}
+
+# step NAME KIND CMD...: runs CMD, logs it, counts it.
+#   KIND build: only a failure counts (1 failed)
+#   KIND suite: Criterion syntheses, or fuzz.sh's "N passed, N failed", or
+#               1 passed / 1 failed by exit status
+step() {
+    local name=$1 kind=$2 log rc=0 start t p f line
+    shift 2
+    log=$logs/$name.log
+    start=$SECONDS
+    echo
+    echo "=== $name: $*"
+    # pipefail: the command's status (tee's is 0)
+    "$@" 2>&1 | tee "$log" || rc=$?
+    p=0
+    f=0
+    if [ "$kind" = build ]; then
+        [ "$rc" -eq 0 ] || { f=1; broken[$name]=1; }
+    elif grep -q 'Synthesis: Tested:' "$log"; then
+        read -r t p < <(criterion_counts "$log")
+        f=$((t - p))
+        # a runner that died, or failed outside any test
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    elif line=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
+        p=$(sed -E 's/^fuzz: ([0-9]+) passed.*/\1/' <<<"$line")
+        f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    elif [ "$rc" -eq 0 ]; then
+        p=1
+    else
+        f=1
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$rc" -ne 0 ]; then
+        failures+=("$name")
+    fi
+    echo "=== $name: exit $rc; $p passed, $f failed; $((SECONDS - start)) s"
+    return 0
+}
+
+# skip NAME BUILD...: true (and says so) when a build it needs failed.
+skip_if_broken() {
+    local name=$1 b
+    shift
+    for b in "$@"; do
+        if [ -n "${broken[$b]:-}" ]; then
+            echo
+            echo "=== $name: SKIPPED: $b failed"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# --- dependencies --------------------------------------------------------------
+step deps build bash ci/install-deps.sh
+if [ -n "${broken[deps]:-}" ]; then
+    echo "dependencies could not be installed: nothing else can run" >&2
+    echo "$passed passed, $failed failed"
+    exit 1
+fi
+
+# --- builds ----------------------------------------------------------------------
+step build-core build make -j2 core
+step build-unit build make -j2 "$build/unit_tests" "$build/unit_tests-asan"
+step build-mock build make -j2 mock mock-asan
+step build-module build make module
+step build-e2e build make "$build/e2e_tests"
+
+mapfile -t fuzz_src < <(ls tests/fuzz/fuzz_*.c 2>/dev/null || true)
+fuzz_bin=()
+for s in "${fuzz_src[@]}"; do
+    n=${s##*/}
+    fuzz_bin+=("$build/fuzz/${n%.c}")
+done
+if [ ${#fuzz_bin[@]} -gt 0 ]; then
+    # -k: one harness that does not build leaves the others to run
+    step build-fuzz build make -k -j2 "${fuzz_bin[@]}"
+fi
+
+# --- suites -----------------------------------------------------------------------
+skip_if_broken unit build-core build-unit ||
+    step unit suite make unit
+skip_if_broken unit-asan build-core build-unit ||
+    step unit-asan suite make unit-asan
+
+if make -n mock-test >/dev/null 2>&1; then
+    skip_if_broken mock-test build-mock ||
+        step mock-test suite make mock-test
+else
+    echo
+    echo "=== mock-test: no such make target yet: skipped"
+fi
+
+if [ ${#fuzz_bin[@]} -eq 0 ]; then
+    echo
+    echo "=== fuzz-smoke: WARNING: no harness in tests/fuzz/: nothing fuzzed"
+else
+    step fuzz-smoke suite bash ci/fuzz.sh "$fuzz_seconds" "${fuzz_bin[@]}"
+fi
+
+skip_if_broken e2e build-module build-mock build-e2e ||
+    step e2e suite bash ci/e2e.sh
+
+# --- summary ----------------------------------------------------------------------
+echo
+echo "=== total $((SECONDS - t0)) s"
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "=== failed: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ ${#failures[@]} -eq 0 ]

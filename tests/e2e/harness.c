@@ -1,0 +1,1496 @@
+/*
+ * End-to-end test harness: see harness.h.
+ */
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "harness.h"
+
+
+/* -- environment and strings ---------------------------------------------- */
+
+const char *
+env(const char *name)
+{
+    const char  *v;
+
+    v = getenv(name);
+    cr_assert(v != NULL && v[0] != '\0',
+              "%s is not set: run the suite through ci/e2e.sh", name);
+    return v;
+}
+
+
+char *
+str_printf(const char *fmt, ...)
+{
+    int      n;
+    char    *s;
+    va_list  ap;
+
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+
+    cr_assert(n >= 0, "out of memory");
+    return s;
+}
+
+
+int
+mem_contains(const char *haystack, size_t len, const char *needle)
+{
+    return memmem(haystack, len, needle, strlen(needle)) != NULL;
+}
+
+
+char *
+uid(const char *prefix)
+{
+    static unsigned  counter;
+
+    unsigned long    us;
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    us = ((unsigned long) ts.tv_sec * 1000000UL
+          + (unsigned long) ts.tv_nsec / 1000UL) & 0xffffffffUL;
+
+    return str_printf("%s_%07ld_%04u_%08lx", prefix,
+                      (long) getpid() % 10000000L, counter++ % 10000U, us);
+}
+
+
+void
+msleep(long ms)
+{
+    struct timespec  ts;
+
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        /* the rest */
+    }
+}
+
+
+/* -- HTTP ------------------------------------------------------------------ */
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *ud)
+{
+    char    *b;
+    size_t   len;
+    resp_t  *r = ud;
+
+    len = size * n;
+    b = realloc(r->body, r->len + len + 1);
+    if (b == NULL) {
+        return 0;
+    }
+
+    memcpy(b + r->len, p, len);
+    r->len += len;
+    b[r->len] = '\0';
+    r->body = b;
+
+    return len;
+}
+
+
+static void
+headers_clear(resp_t *r)
+{
+    size_t  i;
+
+    for (i = 0; i < r->nhdr; i++) {
+        free(r->names[i]);
+        free(r->values[i]);
+    }
+
+    free(r->names);
+    free(r->values);
+    r->names = NULL;
+    r->values = NULL;
+    r->nhdr = 0;
+}
+
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *ud)
+{
+    char        **names, **values;
+    size_t        len, nlen, vlen;
+    resp_t       *r = ud;
+    const char   *colon, *v;
+
+    len = size * n;
+
+    /* a new status line (after a 100 Continue, say): a new header block */
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        headers_clear(r);
+        return len;
+    }
+
+    colon = memchr(p, ':', len);
+    if (colon == NULL) {
+        return len;
+    }
+
+    nlen = (size_t) (colon - p);
+    v = colon + 1;
+    vlen = len - nlen - 1;
+
+    while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        vlen--;
+    }
+
+    while (vlen > 0 && isspace((unsigned char) v[vlen - 1])) {
+        vlen--;
+    }
+
+    names = realloc(r->names, (r->nhdr + 1) * sizeof(char *));
+    if (names == NULL) {
+        return 0;
+    }
+    r->names = names;
+
+    values = realloc(r->values, (r->nhdr + 1) * sizeof(char *));
+    if (values == NULL) {
+        return 0;
+    }
+    r->values = values;
+
+    r->names[r->nhdr] = strndup(p, nlen);
+    r->values[r->nhdr] = strndup(v, vlen);
+    r->nhdr++;
+
+    return len;
+}
+
+
+static CURL *
+easy_for(const req_t *rq, resp_t *r, struct curl_slist **list)
+{
+    CURL                *e;
+    size_t               len;
+    struct curl_slist   *l;
+    const char *const   *h;
+
+    e = curl_easy_init();
+    cr_assert_not_null(e, "curl_easy_init failed");
+
+    l = curl_slist_append(NULL, "Expect:");
+
+    for (h = rq->headers; h != NULL && *h != NULL; h++) {
+        l = curl_slist_append(l, *h);
+    }
+
+    *list = l;
+
+    curl_easy_setopt(e, CURLOPT_URL, rq->url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, l);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->error);
+
+    if (strncmp(rq->url, "https:", 6) == 0) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, env("PAY_TEST_CA"));
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    }
+
+    if (rq->body != NULL) {
+        len = rq->len == (size_t) -1 ? strlen(rq->body) : rq->len;
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq->body);
+
+    } else if (strcmp(rq->method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) 0);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+
+    } else if (strcmp(rq->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+
+    if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "POST") != 0
+        && strcmp(rq->method, "HEAD") != 0)
+    {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
+    }
+
+    return e;
+}
+
+
+static resp_t *
+resp_new(void)
+{
+    resp_t  *r;
+
+    r = calloc(1, sizeof(resp_t));
+    cr_assert_not_null(r, "out of memory");
+
+    r->body = calloc(1, 1);
+    cr_assert_not_null(r->body, "out of memory");
+
+    return r;
+}
+
+
+static void
+easy_done(CURL *e, CURLcode rc, resp_t *r)
+{
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+
+    } else {
+        r->status = 0;
+        if (r->error[0] == '\0') {
+            (void) snprintf(r->error, sizeof(r->error), "%s",
+                            curl_easy_strerror(rc));
+        }
+    }
+
+    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &r->seconds);
+}
+
+
+resp_t *
+http(const req_t *rq)
+{
+    CURL               *e;
+    resp_t             *r;
+    CURLcode            rc;
+    struct curl_slist  *list;
+
+    r = resp_new();
+    e = easy_for(rq, r, &list);
+
+    rc = curl_easy_perform(e);
+    easy_done(e, rc, r);
+
+    curl_easy_cleanup(e);
+    curl_slist_free_all(list);
+
+    return r;
+}
+
+
+resp_t **
+http_parallel(const req_t *rq, size_t n)
+{
+    int                  running, left;
+    size_t               i;
+    CURL               **easy;
+    CURLM               *m;
+    CURLMsg             *msg;
+    resp_t             **rs;
+    struct curl_slist  **lists;
+
+    rs = calloc(n, sizeof(resp_t *));
+    easy = calloc(n, sizeof(CURL *));
+    lists = calloc(n, sizeof(struct curl_slist *));
+    cr_assert(rs != NULL && easy != NULL && lists != NULL, "out of memory");
+
+    m = curl_multi_init();
+    cr_assert_not_null(m, "curl_multi_init failed");
+
+    for (i = 0; i < n; i++) {
+        rs[i] = resp_new();
+        easy[i] = easy_for(rq, rs[i], &lists[i]);
+        curl_easy_setopt(easy[i], CURLOPT_PRIVATE, rs[i]);
+        curl_multi_add_handle(m, easy[i]);
+    }
+
+    do {
+        cr_assert_eq(curl_multi_perform(m, &running), CURLM_OK);
+
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg == CURLMSG_DONE) {
+                resp_t  *r = NULL;
+
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &r);
+                easy_done(msg->easy_handle, msg->data.result, r);
+            }
+        }
+
+        if (running > 0) {
+            cr_assert_eq(curl_multi_poll(m, NULL, 0, 1000, NULL), CURLM_OK);
+        }
+
+    } while (running > 0);
+
+    for (i = 0; i < n; i++) {
+        curl_multi_remove_handle(m, easy[i]);
+        curl_easy_cleanup(easy[i]);
+        curl_slist_free_all(lists[i]);
+    }
+
+    curl_multi_cleanup(m);
+    free(easy);
+    free(lists);
+
+    return rs;
+}
+
+
+const char *
+resp_header(const resp_t *r, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < r->nhdr; i++) {
+        if (strcasecmp(r->names[i], name) == 0) {
+            return r->values[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+json_t *
+resp_json(resp_t *r)
+{
+    json_error_t  err;
+
+    if (r->json == NULL) {
+        r->json = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &err);
+        cr_assert_not_null(r->json, "the %ld answer is not JSON (%s): %.*s",
+                           r->status, err.text, (int) r->len, r->body);
+    }
+
+    return r->json;
+}
+
+
+void
+resp_free(resp_t *r)
+{
+    if (r == NULL) {
+        return;
+    }
+
+    headers_clear(r);
+    json_decref(r->json);
+    free(r->body);
+    free(r);
+}
+
+
+char *
+gw_url(const char *path)
+{
+    return str_printf("%s%s", env("PAY_TEST_GW"), path);
+}
+
+
+char *
+gw_plain_url(const char *path)
+{
+    return str_printf("%s%s", env("PAY_TEST_GW_PLAIN"), path);
+}
+
+
+char *
+mock_url(const char *path)
+{
+    return str_printf("%s%s", env("PAY_TEST_MOCK"), path);
+}
+
+
+resp_t *
+http_get(const char *url)
+{
+    req_t  rq = { "GET", url, NULL, NULL, 0 };
+
+    return http(&rq);
+}
+
+
+resp_t *
+gw_get(const char *path)
+{
+    return http_get(gw_url(path));
+}
+
+
+/* -- processes --------------------------------------------------------------- */
+
+/*
+ * Runs argv (no shell), stdin from /dev/null; its stdout and stderr are
+ * returned when out is not NULL (else inherited).  Returns the exit
+ * status, or -1.
+ */
+static int
+run(char *const argv[], char **out)
+{
+    int      pipefd[2], status, fd;
+    char     buf[4096];
+    char    *acc, *p;
+    pid_t    pid;
+    size_t   len;
+    ssize_t  n;
+
+    if (out != NULL) {
+        cr_assert_eq(pipe(pipefd), 0, "pipe: %s", strerror(errno));
+    }
+
+    pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+
+    if (pid == 0) {
+        fd = open("/dev/null", O_RDONLY);
+        if (fd >= 0) {
+            dup2(fd, 0);
+        }
+
+        if (out != NULL) {
+            /* stderr too: a failure's message ends up in the assertion */
+            dup2(pipefd[1], 1);
+            dup2(pipefd[1], 2);
+            close(pipefd[0]);
+            close(pipefd[1]);
+        }
+
+        execvp(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+
+    if (out != NULL) {
+        close(pipefd[1]);
+
+        acc = NULL;
+        len = 0;
+
+        for ( ;; ) {
+            n = read(pipefd[0], buf, sizeof(buf));
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                break;
+            }
+
+            p = realloc(acc, len + (size_t) n + 1);
+            cr_assert_not_null(p, "out of memory");
+            acc = p;
+            memcpy(acc + len, buf, (size_t) n);
+            len += (size_t) n;
+            acc[len] = '\0';
+        }
+
+        close(pipefd[0]);
+        *out = acc != NULL ? acc : strdup("");
+    }
+
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+
+/* -- merchants and the merchant API ----------------------------------------- */
+
+/* The first "mk_..." word of s (at its start or after white space). */
+static int
+find_key(const char *s, merchant_t *m)
+{
+    size_t       n;
+    const char  *p, *last;
+
+    last = NULL;
+
+    for (p = s; (p = strstr(p, "mk_")) != NULL; p += 3) {
+        if (p == s || isspace((unsigned char) p[-1])) {
+            last = p;
+            break;
+        }
+    }
+
+    if (last == NULL) {
+        return -1;
+    }
+
+    n = strspn(last, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789_-");
+
+    /* mk_ mode _ key_id(12) _ secret */
+    if (n >= sizeof(m->key) || n < 3 + 4 + 1 + 12 + 1 + 1
+        || last[7] != '_' || last[20] != '_')
+    {
+        return -1;
+    }
+
+    memcpy(m->key, last, n);
+    m->key[n] = '\0';
+    memcpy(m->key_id, last + 8, 12);
+    m->key_id[12] = '\0';
+
+    return 0;
+}
+
+
+void
+merchant_new(merchant_t *m)
+{
+    int           rc;
+    char         *out, *name, *id, *tool;
+    const char   *params[1];
+
+    memset(m, 0, sizeof(merchant_t));
+
+    tool = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
+    /* [a-z0-9_]{1,23}: "m_" + 21 */
+    name = uid("m");
+    cr_assert(strlen(name) <= 23, "merchant id %s is too long", name);
+
+    {
+        char *const  argv[] = {
+            tool, (char *) "--db", (char *) env("PAY_TEST_PG"),
+            (char *) "create", (char *) "--id", name,
+            (char *) "--name", name,
+            (char *) "--origin", (char *) SHOP_ORIGIN, NULL
+        };
+
+        rc = run(argv, &out);
+    }
+
+    cr_assert_eq(rc, 0, "bin/payments-merchant failed (%d): %s", rc, out);
+    cr_assert_eq(find_key(out, m), 0,
+                 "bin/payments-merchant printed no API key: %s", out);
+
+    params[0] = m->key_id;
+    id = db_scalar("SELECT merchant_id FROM pay_auth($1)", 1, params);
+    cr_assert_not_null(id, "pay_auth does not know the new key %s",
+                       m->key_id);
+    cr_assert_str_eq(id, name, "pay_auth answers another merchant");
+    cr_assert(strlen(id) < sizeof(m->id));
+    strcpy(m->id, id);
+
+    free(id);
+    free(out);
+    free(name);
+    free(tool);
+}
+
+
+void
+merchant_demo(merchant_t *m)
+{
+    memset(m, 0, sizeof(merchant_t));
+
+    cr_assert_eq(find_key(env("PAY_TEST_MERCHANT_KEY"), m), 0,
+                 "PAY_TEST_MERCHANT_KEY is not an API key");
+    cr_assert(strlen(env("PAY_TEST_MERCHANT_ID")) < sizeof(m->id));
+    strcpy(m->id, env("PAY_TEST_MERCHANT_ID"));
+}
+
+
+json_t *
+checkout_new(const char *checkout_id, size_t norders)
+{
+    char    *po, *seller;
+    size_t   i;
+    json_t  *co, *orders, *o;
+
+    orders = json_array();
+
+    for (i = 0; i < norders; i++) {
+        po = str_printf("%s_p%zu", checkout_id, i + 1);
+        seller = str_printf("seller_%zu", i + 1);
+
+        o = json_pack("{s:s, s:s, s:s, s:s}",
+                      "payment_order_id", po,
+                      "seller_account", seller,
+                      "amount", i == 0 ? "10.00" : "5.00",
+                      "currency", "USD");
+        cr_assert_not_null(o);
+        json_array_append_new(orders, o);
+
+        free(po);
+        free(seller);
+    }
+
+    co = json_pack("{s:s, s:{s:s}, s:o, s:s, s:s, s:s}",
+                   "checkout_id", checkout_id,
+                   "buyer_info", "email", "ann@example.com",
+                   "payment_orders", orders,
+                   "success_url", SHOP_ORIGIN "/thanks",
+                   "cancel_url", SHOP_ORIGIN "/cart",
+                   "psp", env("PAY_TEST_PSP"));
+    cr_assert_not_null(co);
+
+    return co;
+}
+
+
+char *
+dump(const json_t *j)
+{
+    char  *s;
+
+    s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    cr_assert_not_null(s);
+    return s;
+}
+
+
+char *
+body_for(const char *checkout_id)
+{
+    char    *s;
+    json_t  *co;
+
+    co = checkout_new(checkout_id, 2);
+    s = dump(co);
+    json_decref(co);
+
+    return s;
+}
+
+
+resp_t *
+api_post_raw(const char *const *headers, const char *body, size_t len)
+{
+    req_t  rq;
+
+    rq.method = "POST";
+    rq.url = gw_url(PATH_PAYMENTS);
+    rq.headers = headers;
+    rq.body = body;
+    rq.len = len;
+
+    return http(&rq);
+}
+
+
+resp_t *
+api_post(const merchant_t *m, const char *idem_key, const char *body)
+{
+    size_t       n;
+    resp_t      *r;
+    const char  *h[4];
+    char        *auth, *idem;
+
+    n = 0;
+    auth = NULL;
+    idem = NULL;
+
+    h[n++] = "Content-Type: application/json";
+
+    if (m != NULL) {
+        auth = str_printf("Authorization: Bearer %s", m->key);
+        h[n++] = auth;
+    }
+
+    if (idem_key != NULL) {
+        idem = str_printf("Idempotency-Key: %s", idem_key);
+        h[n++] = idem;
+    }
+
+    h[n] = NULL;
+
+    r = api_post_raw(h, body, (size_t) -1);
+
+    free(auth);
+    free(idem);
+
+    return r;
+}
+
+
+resp_t *
+api_post_json(const merchant_t *m, const json_t *body)
+{
+    char    *s, *key;
+    resp_t  *r;
+
+    s = dump(body);
+    key = uid("key");
+    r = api_post(m, key, s);
+
+    free(s);
+    free(key);
+
+    return r;
+}
+
+
+json_t *
+order_of(json_t *co, size_t i)
+{
+    json_t  *o;
+
+    o = json_array_get(json_object_get(co, "payment_orders"), i);
+    cr_assert_not_null(o, "no payment_orders[%zu]", i);
+
+    return o;
+}
+
+
+resp_t *
+api_get(const merchant_t *m, const char *path)
+{
+    req_t        rq;
+    resp_t      *r;
+    char        *auth;
+    const char  *h[2];
+
+    auth = str_printf("Authorization: Bearer %s", m->key);
+    h[0] = auth;
+    h[1] = NULL;
+
+    rq.method = "GET";
+    rq.url = gw_url(path);
+    rq.headers = h;
+    rq.body = NULL;
+    rq.len = 0;
+
+    r = http(&rq);
+    free(auth);
+
+    return r;
+}
+
+
+resp_t *
+register_ok(const merchant_t *m, const char *idem_key, const char *body)
+{
+    resp_t  *r;
+    json_t  *j;
+
+    r = api_post(m, idem_key, body);
+    cr_assert_eq(r->status, 201, "registration: expected 201, got %ld (%s): %s",
+                 r->status, r->error, r->body);
+
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     "EXECUTING", "registration: %s", r->body);
+    expect_request_id(r);
+
+    return r;
+}
+
+
+char *
+nonce(const merchant_t *m, const char *checkout_id)
+{
+    return str_printf("%s:%s", m->id, checkout_id);
+}
+
+
+/* -- assertions --------------------------------------------------------------- */
+
+void
+expect_request_id(const resp_t *r)
+{
+    const char  *v;
+
+    v = resp_header(r, "X-Request-Id");
+    cr_assert(v != NULL && v[0] != '\0',
+              "the %ld answer has no X-Request-Id", r->status);
+}
+
+
+void
+expect_problem(resp_t *r, long status, const char *code)
+{
+    json_t      *j;
+    const char  *ct, *c;
+
+    cr_assert_eq(r->status, status, "expected %ld %s, got %ld (%s): %s",
+                 status, code, r->status, r->error, r->body);
+
+    ct = resp_header(r, "Content-Type");
+    cr_assert(ct != NULL
+              && strncasecmp(ct, "application/problem+json", 24) == 0,
+              "expected application/problem+json, got %s",
+              ct != NULL ? ct : "(none)");
+
+    j = resp_json(r);
+    c = json_string_value(json_object_get(j, "code"));
+    cr_assert(c != NULL && strcmp(c, code) == 0,
+              "expected code %s: %s", code, r->body);
+    cr_assert_eq(json_integer_value(json_object_get(j, "status")), status,
+                 "problem status member: %s", r->body);
+    cr_assert_not_null(json_string_value(json_object_get(j, "title")),
+                       "problem title: %s", r->body);
+
+    expect_request_id(r);
+}
+
+
+void
+expect_forbidden_page(const resp_t *r)
+{
+    cr_assert_eq(r->status, 403, "expected 403, got %ld: %s", r->status,
+                 r->body);
+    cr_assert_null(resp_header(r, "Location"),
+                   "a refused pay link must not redirect (Location: %s)",
+                   resp_header(r, "Location"));
+    expect_request_id(r);
+}
+
+
+/* -- PostgreSQL ------------------------------------------------------------- */
+
+static PGconn  *conn;
+
+
+PGconn *
+db(void)
+{
+    if (conn != NULL && PQstatus(conn) != CONNECTION_OK) {
+        PQfinish(conn);
+        conn = NULL;
+    }
+
+    if (conn == NULL) {
+        conn = PQconnectdb(env("PAY_TEST_PG"));
+        cr_assert_eq(PQstatus(conn), CONNECTION_OK, "PostgreSQL: %s",
+                     PQerrorMessage(conn));
+    }
+
+    return conn;
+}
+
+
+static PGresult *
+db_query(const char *sql, int nparams, const char *const *params)
+{
+    PGresult  *res;
+
+    res = PQexecParams(db(), sql, nparams, NULL, params, NULL, NULL, 0);
+
+    cr_assert(PQresultStatus(res) == PGRES_TUPLES_OK
+              || PQresultStatus(res) == PGRES_COMMAND_OK,
+              "SQL failed: %s\n%s", PQerrorMessage(conn), sql);
+
+    return res;
+}
+
+
+char *
+db_scalar(const char *sql, int nparams, const char *const *params)
+{
+    char      *v;
+    PGresult  *res;
+
+    res = db_query(sql, nparams, params);
+
+    v = NULL;
+    if (PQntuples(res) > 0 && PQnfields(res) > 0
+        && !PQgetisnull(res, 0, 0))
+    {
+        v = strdup(PQgetvalue(res, 0, 0));
+    }
+
+    PQclear(res);
+    return v;
+}
+
+
+void
+db_exec(const char *sql, int nparams, const char *const *params)
+{
+    PQclear(db_query(sql, nparams, params));
+}
+
+
+static int
+pg_ctl_run(const char *action)
+{
+    int          rc;
+    char        *ctl, *log, *out;
+    const char  *data;
+
+    if (conn != NULL) {
+        PQfinish(conn);
+        conn = NULL;
+    }
+
+    data = env("PAY_TEST_PGDATA");
+    ctl = str_printf("%s/pg_ctl",
+                     getenv("PGBIN") ? getenv("PGBIN")
+                                     : "/usr/lib/postgresql/15/bin");
+    log = str_printf("%s/postgres.log", env("PAY_TEST_PGDIR"));
+
+    if (geteuid() == 0) {
+        /* pg_ctl refuses root */
+        char *const  argv[] = {
+            (char *) "runuser", (char *) "-u", (char *) "postgres", (char *) "--",
+            ctl, (char *) "-D", (char *) data, (char *) "-l", log,
+            (char *) "-m", (char *) "fast", (char *) "-w",
+            (char *) "-t", (char *) "60", (char *) action, NULL
+        };
+
+        rc = run(argv, &out);
+
+    } else {
+        char *const  argv[] = {
+            ctl, (char *) "-D", (char *) data, (char *) "-l", log,
+            (char *) "-m", (char *) "fast", (char *) "-w",
+            (char *) "-t", (char *) "60", (char *) action, NULL
+        };
+
+        rc = run(argv, &out);
+    }
+
+    free(out);
+    free(ctl);
+    free(log);
+
+    return rc;
+}
+
+
+int
+pg_running(void)
+{
+    /* pg_ctl status: 0 running, 3 not running */
+    return pg_ctl_run("status") == 0;
+}
+
+
+void
+pg_stop(void)
+{
+    int  rc;
+
+    rc = pg_ctl_run("stop");
+    cr_assert_eq(rc, 0, "pg_ctl stop failed (%d)", rc);
+}
+
+
+void
+pg_start(void)
+{
+    int  rc;
+
+    if (pg_running()) {
+        return;
+    }
+
+    rc = pg_ctl_run("start");
+    cr_assert_eq(rc, 0, "pg_ctl start failed (%d)", rc);
+}
+
+
+int
+gw_wait_ready(long want, int seconds)
+{
+    int      i;
+    long     status;
+    resp_t  *r;
+
+    for (i = 0; i < seconds * 5; i++) {
+        r = gw_get("/readyz");
+        status = r->status;
+        resp_free(r);
+
+        if (status == want) {
+            return 1;
+        }
+
+        msleep(200);
+    }
+
+    return 0;
+}
+
+
+/* -- the mock PSP ------------------------------------------------------------- */
+
+long
+mock_fault(const char *json)
+{
+    req_t        rq;
+    long         id;
+    resp_t      *r;
+    json_t      *j;
+    const char  *h[] = { "Content-Type: application/json", NULL };
+
+    rq.method = "POST";
+    rq.url = mock_url("/_control/faults");
+    rq.headers = h;
+    rq.body = json;
+    rq.len = (size_t) -1;
+
+    r = http(&rq);
+    cr_assert(r->status == 200 || r->status == 201,
+              "mock fault %s: %ld (%s) %s", json, r->status, r->error,
+              r->body);
+
+    j = resp_json(r);
+    cr_assert(json_is_integer(json_object_get(j, "id")),
+              "mock fault: no id: %s", r->body);
+    id = (long) json_integer_value(json_object_get(j, "id"));
+
+    resp_free(r);
+    return id;
+}
+
+
+void
+mock_registrations(const char *key, long *sessions, long *requests)
+{
+    char    *esc, *url;
+    resp_t  *r;
+    json_t  *j, *s, *q;
+
+    esc = url_escape(key);
+    url = str_printf("%s/_control/registrations?key=%s", env("PAY_TEST_MOCK"),
+                     esc);
+    free(esc);
+
+    r = http_get(url);
+    cr_assert_eq(r->status, 200, "mock registrations: %ld (%s) %s",
+                 r->status, r->error, r->body);
+
+    j = resp_json(r);
+    s = json_object_get(j, "sessions_created");
+    q = json_object_get(j, "requests");
+    cr_assert(json_is_integer(s) && json_is_integer(q),
+              "mock registrations: %s", r->body);
+
+    if (sessions != NULL) {
+        *sessions = (long) json_integer_value(s);
+    }
+
+    if (requests != NULL) {
+        *requests = (long) json_integer_value(q);
+    }
+
+    resp_free(r);
+    free(url);
+}
+
+
+void
+mock_reset(void)
+{
+    req_t    rq = { "POST", mock_url("/_control/reset"), NULL, "{}", 2 };
+    resp_t  *r;
+
+    r = http(&rq);
+    cr_assert(r->status >= 200 && r->status < 300, "mock reset: %ld",
+              r->status);
+    resp_free(r);
+}
+
+
+/* -- files ------------------------------------------------------------------- */
+
+char *
+run_file(const char *rel)
+{
+    return str_printf("%s/%s", env("PAY_TEST_RUN"), rel);
+}
+
+
+char *
+file_read(const char *path, size_t *len)
+{
+    char    *buf, *p;
+    FILE    *f;
+    size_t   n, cap;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    cap = 65536;
+    n = 0;
+    buf = malloc(cap + 1);
+    cr_assert_not_null(buf);
+
+    for ( ;; ) {
+        n += fread(buf + n, 1, cap - n, f);
+
+        if (n < cap) {
+            break;
+        }
+
+        cap *= 2;
+        p = realloc(buf, cap + 1);
+        cr_assert_not_null(p);
+        buf = p;
+    }
+
+    fclose(f);
+    buf[n] = '\0';
+
+    if (len != NULL) {
+        *len = n;
+    }
+
+    return buf;
+}
+
+
+int
+file_contains(const char *path, const char *needle)
+{
+    int      found;
+    char    *s;
+    size_t   len;
+
+    s = file_read(path, &len);
+    if (s == NULL) {
+        return 0;
+    }
+
+    found = mem_contains(s, len, needle);
+    free(s);
+
+    return found;
+}
+
+
+/* -- links and gateway tokens ---------------------------------------------- */
+
+char *
+url_escape(const char *s)
+{
+    char        *out, *o;
+    const char  *hex = "0123456789ABCDEF";
+
+    out = malloc(strlen(s) * 3 + 1);
+    cr_assert_not_null(out);
+
+    for (o = out; *s != '\0'; s++) {
+        unsigned char  c = (unsigned char) *s;
+
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            *o++ = (char) c;
+
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+
+    *o = '\0';
+    return out;
+}
+
+
+char *
+url_param(const char *url, const char *name)
+{
+    size_t       n, vlen;
+    const char  *p;
+
+    p = strchr(url, '?');
+    if (p == NULL) {
+        return NULL;
+    }
+
+    n = strlen(name);
+
+    while (p != NULL) {
+        p++;
+
+        if (strncmp(p, name, n) == 0 && p[n] == '=') {
+            p += n + 1;
+            vlen = strcspn(p, "&#");
+            return strndup(p, vlen);
+        }
+
+        p = strchr(p, '&');
+    }
+
+    return NULL;
+}
+
+
+const char *
+url_path(const char *url)
+{
+    const char  *p;
+
+    p = strstr(url, "://");
+    p = p != NULL ? p + 3 : url;
+    p = strchr(p, '/');
+
+    return p != NULL ? p : "/";
+}
+
+
+char *
+gw_url_for(const char *public_url)
+{
+    size_t       n;
+    const char  *origin;
+
+    origin = env("PAY_TEST_PUBLIC_ORIGIN");
+    n = strlen(origin);
+
+    cr_assert(strncmp(public_url, origin, n) == 0 && public_url[n] == '/',
+              "%s is not on the configured public origin %s", public_url,
+              origin);
+
+    return gw_url(public_url + n);
+}
+
+
+static const char  b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+
+char *
+b64url_encode(const unsigned char *p, size_t len)
+{
+    char      *s, *o;
+    size_t     i;
+    uint32_t   v;
+
+    s = malloc(len / 3 * 4 + 5);
+    cr_assert_not_null(s);
+    o = s;
+
+    for (i = 0; i + 2 < len; i += 3) {
+        v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
+        *o++ = b64url[v >> 18 & 63];
+        *o++ = b64url[v >> 12 & 63];
+        *o++ = b64url[v >> 6 & 63];
+        *o++ = b64url[v & 63];
+    }
+
+    if (len - i == 1) {
+        v = (uint32_t) p[i] << 16;
+        *o++ = b64url[v >> 18 & 63];
+        *o++ = b64url[v >> 12 & 63];
+
+    } else if (len - i == 2) {
+        v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8;
+        *o++ = b64url[v >> 18 & 63];
+        *o++ = b64url[v >> 12 & 63];
+        *o++ = b64url[v >> 6 & 63];
+    }
+
+    *o = '\0';
+    return s;
+}
+
+
+unsigned char *
+b64url_decode(const char *s, size_t len, size_t *out)
+{
+    int             bits;
+    size_t          i, n;
+    uint32_t        acc;
+    const char     *c;
+    unsigned char  *p;
+
+    p = malloc(len * 3 / 4 + 3);
+    cr_assert_not_null(p);
+
+    n = 0;
+    acc = 0;
+    bits = 0;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] == '=') {
+            break;
+        }
+
+        c = strchr(b64url, s[i]);
+        if (c == NULL || s[i] == '\0') {
+            free(p);
+            return NULL;
+        }
+
+        acc = acc << 6 | (uint32_t) (c - b64url);
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            p[n++] = (unsigned char) (acc >> bits & 0xff);
+        }
+    }
+
+    p[n] = '\0';
+    *out = n;
+
+    return p;
+}
+
+
+json_t *
+jwt_claims(const char *token)
+{
+    size_t          len;
+    json_t         *j;
+    const char     *d1, *d2;
+    unsigned char  *raw;
+
+    d1 = strchr(token, '.');
+    cr_assert_not_null(d1, "not a JWT: %s", token);
+    d2 = strchr(d1 + 1, '.');
+    cr_assert_not_null(d2, "not a JWT: %s", token);
+
+    raw = b64url_decode(d1 + 1, (size_t) (d2 - d1 - 1), &len);
+    cr_assert_not_null(raw, "JWT claims are not base64url: %s", token);
+
+    j = json_loadb((const char *) raw, len, 0, NULL);
+    cr_assert_not_null(j, "JWT claims are not JSON: %s", raw);
+
+    free(raw);
+    return j;
+}
+
+
+static char *
+hs256(const char *data, size_t len, const unsigned char *key, size_t keylen)
+{
+    unsigned int   mdlen;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+
+    cr_assert_not_null(HMAC(EVP_sha256(), key, (int) keylen,
+                            (const unsigned char *) data, len, md, &mdlen));
+
+    return b64url_encode(md, mdlen);
+}
+
+
+char *
+jwt_resign(const char *token, const json_t *claims, const unsigned char *key,
+    size_t keylen)
+{
+    char        *cj, *payload, *signing, *sig, *out;
+    const char  *d1;
+
+    d1 = strchr(token, '.');
+    cr_assert_not_null(d1, "not a JWT: %s", token);
+
+    cj = json_dumps(claims, JSON_COMPACT);
+    cr_assert_not_null(cj);
+    payload = b64url_encode((const unsigned char *) cj, strlen(cj));
+
+    signing = str_printf("%.*s.%s", (int) (d1 - token), token, payload);
+    sig = hs256(signing, strlen(signing), key, keylen);
+    out = str_printf("%s.%s", signing, sig);
+
+    free(cj);
+    free(payload);
+    free(signing);
+    free(sig);
+
+    return out;
+}
+
+
+int
+jwt_signature_matches(const char *token, const unsigned char *key,
+    size_t keylen)
+{
+    int          same;
+    char        *sig;
+    const char  *d2;
+
+    d2 = strrchr(token, '.');
+    cr_assert_not_null(d2, "not a JWT: %s", token);
+
+    sig = hs256(token, (size_t) (d2 - token), key, keylen);
+    same = strcmp(sig, d2 + 1) == 0;
+    free(sig);
+
+    return same;
+}
+
+
+unsigned char *
+paytoken_key(size_t *len)
+{
+    char    *s;
+    size_t   n;
+
+    s = file_read(env("PAY_TEST_PAYTOKEN_KEY"), &n);
+    cr_assert_not_null(s, "cannot read %s", env("PAY_TEST_PAYTOKEN_KEY"));
+
+    /* as the module reads it: trailing CR, LF and spaces dropped */
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ')) {
+        n--;
+    }
+
+    s[n] = '\0';
+    *len = n;
+
+    return (unsigned char *) s;
+}
+
+
+/* -- idempotency ------------------------------------------------------------ */
+
+void
+fingerprint(const char *method, const char *path, const char *body,
+    char hex[65])
+{
+    int            i;
+    char          *canon;
+    json_t        *j;
+    unsigned int   mdlen;
+    EVP_MD_CTX    *ctx;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+
+    j = json_loads(body, 0, NULL);
+    cr_assert_not_null(j, "fingerprint of a body that is not JSON");
+
+    canon = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII
+                          | JSON_ENCODE_ANY);
+    cr_assert_not_null(canon);
+
+    ctx = EVP_MD_CTX_new();
+    cr_assert_not_null(ctx);
+    cr_assert(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1
+              && EVP_DigestUpdate(ctx, method, strlen(method)) == 1
+              && EVP_DigestUpdate(ctx, "\n", 1) == 1
+              && EVP_DigestUpdate(ctx, path, strlen(path)) == 1
+              && EVP_DigestUpdate(ctx, "\n", 1) == 1
+              && EVP_DigestUpdate(ctx, canon, strlen(canon)) == 1
+              && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1
+              && mdlen == 32);
+    EVP_MD_CTX_free(ctx);
+
+    for (i = 0; i < 32; i++) {
+        (void) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    }
+
+    free(canon);
+    json_decref(j);
+}

@@ -1,0 +1,263 @@
+/*
+ * End-to-end test harness: a real nginx with the module, a real PostgreSQL
+ * and the mock PSP, started by ci/services.sh (ci/e2e.sh runs the suite).
+ * The services are found through the PAY_TEST_* environment variables
+ * (doc/CONTRACTS.md section 4, and ci/services.sh for the extra ones).
+ *
+ * Criterion runs each test in its own process, two at a time: tests never
+ * reset shared state (the mock's fault table); they use ids unique to the
+ * test (uid()) and a fresh merchant (merchant_new()), so the mock's fault
+ * rules, which match a substring of the PSP Idempotency-Key (the nonce
+ * "<merchant_id>:<checkout_id>"), only ever match their own test.
+ *
+ * Every helper that fails aborts the test with a Criterion assertion; what
+ * they return is owned by the caller (malloc'd), unless said otherwise.
+ * Tests leak freely: each runs in a process of its own.
+ */
+#ifndef E2E_HARNESS_H
+#define E2E_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+/* Seconds a single test may take before Criterion kills it. */
+#define E2E_TIMEOUT      60.0
+
+/* The origin every test merchant registers. */
+#define SHOP_ORIGIN      "https://shop.example"
+
+#define PATH_PAYMENTS    "/v1/payments"
+
+
+/* -- environment and strings ---------------------------------------------- */
+
+/* The variable's value; fails the test when it is unset or empty. */
+const char *env(const char *name);
+
+/* printf into a fresh string. */
+char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Whether haystack (len bytes, not NUL-terminated) contains needle. */
+int mem_contains(const char *haystack, size_t len, const char *needle);
+
+/*
+ * A fresh id: prefix "_" pid "_" counter "_" clock, the numbers in fixed
+ * width so that no id is a substring of another (mock fault rules match by
+ * substring).  At most 32 characters for a prefix of at most 6.
+ */
+char *uid(const char *prefix);
+
+void msleep(long ms);
+
+
+/* -- HTTP ------------------------------------------------------------------ */
+
+typedef struct {
+    const char         *method;     /* "GET", "POST", ... */
+    const char         *url;        /* absolute */
+    const char *const  *headers;    /* "Name: value", NULL-terminated, or NULL;
+                                       "Name:" removes a header curl adds */
+    const char         *body;       /* NULL: no body */
+    size_t              len;        /* (size_t) -1: strlen(body) */
+} req_t;
+
+typedef struct {
+    long     status;                /* 0: no answer (see error) */
+    char    *body;                  /* NUL-terminated; len bytes before it */
+    size_t   len;
+    size_t   nhdr;                  /* the final response's header fields */
+    char   **names;
+    char   **values;
+    json_t  *json;                  /* resp_json()'s cache */
+    char     error[256];            /* curl's error, if status is 0 */
+    double   seconds;               /* total time */
+} resp_t;
+
+/* One exchange; never follows redirects.  TLS is verified against
+ * PAY_TEST_CA. */
+resp_t  *http(const req_t *rq);
+
+/* n copies of rq sent at the same time (libcurl multi, one connection each);
+ * returns n answers. */
+resp_t **http_parallel(const req_t *rq, size_t n);
+
+/* The first header field of that name (case-insensitive), or NULL. */
+const char *resp_header(const resp_t *r, const char *name);
+
+/* The body as JSON; fails the test when it is not JSON.  Owned by r. */
+json_t  *resp_json(resp_t *r);
+
+void     resp_free(resp_t *r);
+
+/* PAY_TEST_GW / PAY_TEST_GW_PLAIN / PAY_TEST_MOCK followed by path. */
+char    *gw_url(const char *path);
+char    *gw_plain_url(const char *path);
+char    *mock_url(const char *path);
+
+/* GET an absolute URL, or a path on the gateway, without credentials. */
+resp_t  *http_get(const char *url);
+resp_t  *gw_get(const char *path);
+
+
+/* -- merchants and the merchant API ----------------------------------------- */
+
+typedef struct {
+    char  key[256];                 /* mk_test_<key id>_<secret> */
+    char  key_id[32];
+    char  id[128];                  /* merchant_id */
+} merchant_t;
+
+/* A new merchant with its own API key and the return origin SHOP_ORIGIN
+ * (bin/payments-merchant). */
+void     merchant_new(merchant_t *m);
+
+/* The demo merchant ci/services.sh created (PAY_TEST_MERCHANT_KEY, origin
+ * SHOP_ORIGIN): for tests that store nothing, such as refused requests. */
+void     merchant_demo(merchant_t *m);
+
+/*
+ * The body of a valid registration: checkout_id, buyer_info.email,
+ * norders orders "<checkout_id>_p<i>" (seller_<i>, "10.00" then "5.00"
+ * USD), success_url and cancel_url on SHOP_ORIGIN, psp PAY_TEST_PSP.
+ * Tests change it with jansson and dump() it.
+ */
+json_t  *checkout_new(const char *checkout_id, size_t norders);
+
+/* Compact JSON, member order kept. */
+char    *dump(const json_t *j);
+
+/* The body of checkout_new(checkout_id, 2), dumped. */
+char    *body_for(const char *checkout_id);
+
+/*
+ * POST /v1/payments with Content-Type: application/json.  m NULL: no
+ * Authorization; idem_key NULL: no Idempotency-Key.
+ */
+resp_t  *api_post(const merchant_t *m, const char *idem_key,
+    const char *body);
+
+/* api_post of the dumped body under a fresh Idempotency-Key. */
+resp_t  *api_post_json(const merchant_t *m, const json_t *body);
+
+/* payment_orders[i] of a checkout_new() body (borrowed). */
+json_t  *order_of(json_t *co, size_t i);
+
+/* POST /v1/payments with exactly these headers (NULL-terminated). */
+resp_t  *api_post_raw(const char *const *headers, const char *body,
+    size_t len);
+
+/* GET path with the merchant's key. */
+resp_t  *api_get(const merchant_t *m, const char *path);
+
+/* api_post that must answer 201 (status EXECUTING). */
+resp_t  *register_ok(const merchant_t *m, const char *idem_key,
+    const char *body);
+
+/* "<merchant_id>:<checkout_id>": the PSP Idempotency-Key. */
+char    *nonce(const merchant_t *m, const char *checkout_id);
+
+
+/* -- assertions --------------------------------------------------------------- */
+
+/* X-Request-Id present and non-empty. */
+void     expect_request_id(const resp_t *r);
+
+/* status, application/problem+json, its "code" and "status" members, an
+ * X-Request-Id. */
+void     expect_problem(resp_t *r, long status, const char *code);
+
+/* 403 error page of a browser endpoint: no Location, an X-Request-Id. */
+void     expect_forbidden_page(const resp_t *r);
+
+
+/* -- PostgreSQL ------------------------------------------------------------- */
+
+/* The superuser connection (PAY_TEST_PG), opened on first use. */
+PGconn  *db(void);
+
+/* The first column of the first row as text; NULL when there is no row or
+ * the value is NULL.  Fails the test on an SQL error. */
+char    *db_scalar(const char *sql, int nparams, const char *const *params);
+
+/* Runs a statement; fails the test on an SQL error. */
+void     db_exec(const char *sql, int nparams, const char *const *params);
+
+/* Stops / starts the test cluster (pg_ctl as its owner; start is a no-op
+ * when it runs).  db() reconnects after a start. */
+void     pg_stop(void);
+void     pg_start(void);
+int      pg_running(void);
+
+/* Polls GET /readyz until it answers want (200 or 503); returns 1 if it
+ * did within seconds. */
+int      gw_wait_ready(long want, int seconds);
+
+
+/* -- the mock PSP ------------------------------------------------------------- */
+
+/* POST /_control/faults with this JSON object; returns the rule's id. */
+long     mock_fault(const char *json);
+
+/* GET /_control/registrations?key=K: sessions created under that PSP
+ * Idempotency-Key, and requests seen with it. */
+void     mock_registrations(const char *key, long *sessions, long *requests);
+
+/* POST /_control/reset.  Never from a test that may run beside another. */
+void     mock_reset(void);
+
+
+/* -- files ------------------------------------------------------------------- */
+
+/* PAY_TEST_RUN "/" rel */
+char    *run_file(const char *rel);
+
+/* The whole file, NUL-terminated, or NULL if it cannot be read. */
+char    *file_read(const char *path, size_t *len);
+
+/* 1 if the file contains needle (0 if absent or unreadable). */
+int      file_contains(const char *path, const char *needle);
+
+
+/* -- links and gateway tokens ---------------------------------------------- */
+
+/* Percent-encodes s (RFC 3986 unreserved characters kept). */
+char    *url_escape(const char *s);
+
+/* The value of a query parameter (not decoded), or NULL. */
+char    *url_param(const char *url, const char *name);
+
+/* The path and query of an absolute URL ("https://a.b:1/x?y" -> "/x?y"). */
+const char *url_path(const char *url);
+
+/* pay_url (on PAY_TEST_PUBLIC_ORIGIN) as a URL on the test gateway. */
+char    *gw_url_for(const char *public_url);
+
+char    *b64url_encode(const unsigned char *p, size_t len);
+unsigned char *b64url_decode(const char *s, size_t len, size_t *out);
+
+/* The claims of a compact JWT (not verified). */
+json_t  *jwt_claims(const char *token);
+
+/* The JWT with the same header and these claims, signed HS256 with key. */
+char    *jwt_resign(const char *token, const json_t *claims,
+    const unsigned char *key, size_t keylen);
+
+/* 1 if key reproduces the token's HS256 signature over its own bytes. */
+int      jwt_signature_matches(const char *token, const unsigned char *key,
+    size_t keylen);
+
+/* The gateway's pay-token key (PAY_TEST_PAYTOKEN_KEY), as nginx reads it. */
+unsigned char *paytoken_key(size_t *len);
+
+
+/* -- idempotency ------------------------------------------------------------ */
+
+/* SHA-256 hex of method "\n" path "\n" canonical JSON of body (API.md). */
+void     fingerprint(const char *method, const char *path, const char *body,
+    char hex[65]);
+
+#endif

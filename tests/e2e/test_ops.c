@@ -1,0 +1,162 @@
+/*
+ * Operations and cross-cutting rules: /healthz, /readyz, X-Request-Id,
+ * TLS required, unknown methods.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+TestSuite(ops, .timeout = E2E_TIMEOUT);
+TestSuite(request_id, .timeout = E2E_TIMEOUT);
+TestSuite(tls, .timeout = E2E_TIMEOUT);
+
+
+Test(ops, healthz_answers_200)
+{
+    resp_t  *r = gw_get("/healthz");
+
+    cr_assert_eq(r->status, 200, "%ld (%s) %s", r->status, r->error, r->body);
+    expect_request_id(r);
+}
+
+
+Test(ops, readyz_answers_200_with_postgres_up)
+{
+    resp_t  *r = gw_get("/readyz");
+
+    cr_assert_eq(r->status, 200, "%ld (%s) %s", r->status, r->error, r->body);
+    expect_request_id(r);
+}
+
+
+Test(ops, an_unknown_path_is_404_not_found)
+{
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_demo(&m);
+    r = api_get(&m, "/v1/nothing-here");
+    expect_problem(r, 404, "not_found");
+}
+
+
+Test(ops, an_unsupported_method_is_405)
+{
+    char        *auth;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_demo(&m);
+    auth = str_printf("Authorization: Bearer %s", m.key);
+
+    {
+        const char  *h[] = { auth, NULL };
+        req_t        rq = { "DELETE", gw_url(PATH_PAYMENTS), h, NULL, 0 };
+
+        r = http(&rq);
+    }
+
+    expect_problem(r, 405, "method_not_allowed");
+}
+
+
+Test(request_id, echoes_a_sane_client_request_id)
+{
+    char    *id, *line;
+    resp_t  *r;
+
+    id = uid("req");
+    line = str_printf("X-Request-Id: %s", id);
+
+    {
+        const char  *h[] = { line, NULL };
+        req_t        rq = { "GET", gw_url("/healthz"), h, NULL, 0 };
+
+        r = http(&rq);
+    }
+
+    cr_assert_eq(r->status, 200);
+    cr_assert_str_eq(resp_header(r, "X-Request-Id") ? resp_header(r, "X-Request-Id") : "",
+                     id);
+}
+
+
+Test(request_id, replaces_an_insane_client_request_id)
+{
+    resp_t      *r;
+    const char  *line = "X-Request-Id: <script>alert(1)</script>";
+
+    {
+        const char  *h[] = { line, NULL };
+        req_t        rq = { "GET", gw_url("/healthz"), h, NULL, 0 };
+
+        r = http(&rq);
+    }
+
+    expect_request_id(r);
+    cr_assert(strstr(resp_header(r, "X-Request-Id"), "<") == NULL,
+              "echoed an unsafe id: %s", resp_header(r, "X-Request-Id"));
+}
+
+
+Test(request_id, gives_each_request_its_own_id)
+{
+    resp_t  *a, *b;
+
+    a = gw_get("/healthz");
+    b = gw_get("/healthz");
+    expect_request_id(a);
+    expect_request_id(b);
+    cr_assert_str_neq(resp_header(a, "X-Request-Id"), resp_header(b, "X-Request-Id"));
+}
+
+
+Test(request_id, is_on_an_error_answer)
+{
+    resp_t  *r;
+
+    r = api_post(NULL, NULL, "{}");
+    cr_assert_eq(r->status, 401);
+    expect_request_id(r);
+}
+
+
+Test(tls, the_merchant_api_over_plain_http_is_403_tls_required)
+{
+    req_t        rq;
+    resp_t      *r;
+    char        *auth, *idem;
+    merchant_t   m;
+
+    merchant_demo(&m);
+    auth = str_printf("Authorization: Bearer %s", m.key);
+    idem = str_printf("Idempotency-Key: %s", uid("key"));
+
+    {
+        const char  *h[] = { "Content-Type: application/json", auth, idem, NULL };
+
+        rq.method = "POST";
+        rq.url = gw_plain_url(PATH_PAYMENTS);
+        rq.headers = h;
+        rq.body = body_for(uid("co"));
+        rq.len = (size_t) -1;
+        r = http(&rq);
+    }
+
+    expect_problem(r, 403, "tls_required");
+}
+
+
+Test(tls, a_browser_page_over_plain_http_redirects_to_https)
+{
+    resp_t      *r;
+    const char  *loc;
+
+    r = http_get(gw_plain_url(str_printf("/v1/checkouts/%s/pay?t=x", uid("co"))));
+    cr_assert_eq(r->status, 301, "%ld %s", r->status, r->body);
+    loc = resp_header(r, "Location");
+    cr_assert(loc != NULL && strncmp(loc, "https://", 8) == 0, "Location %s", loc);
+    expect_request_id(r);
+}

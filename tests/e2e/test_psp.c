@@ -1,0 +1,284 @@
+/*
+ * The PSP misbehaving (API.md "Idempotency", last rules): 5xx, dropped
+ * connections, hangs, refusals.  Faults are rules at the mock matching this
+ * test's nonce only.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+TestSuite(psp, .timeout = E2E_TIMEOUT);
+
+/* Resets the mock: alone, after the others (ci/e2e.sh runs solo_* last). */
+TestSuite(solo_psp_hang, .timeout = E2E_TIMEOUT);
+
+
+/* A psp_unavailable answer: 502, 503 or 504. */
+static void
+expect_psp_unavailable(resp_t *r)
+{
+    cr_assert(r->status == 502 || r->status == 503 || r->status == 504,
+              "expected 502/503/504 psp_unavailable, got %ld (%s): %s",
+              r->status, r->error, r->body);
+    expect_problem(r, r->status, "psp_unavailable");
+}
+
+
+/*
+ * Posts under the same key until a 201, at most tries times; every other
+ * answer must be psp_unavailable (the gateway may retry the PSP itself or
+ * give up and let the client retry).  Returns the 201.
+ */
+static resp_t *
+register_retrying(const merchant_t *m, const char *key, const char *body,
+    int tries)
+{
+    int      i;
+    resp_t  *r;
+
+    for (i = 0; i < tries; i++) {
+        r = api_post(m, key, body);
+
+        if (r->status == 201) {
+            return r;
+        }
+
+        expect_psp_unavailable(r);
+        resp_free(r);
+        msleep(200);
+    }
+
+    cr_assert_fail("no 201 after %d tries", tries);
+    return NULL;
+}
+
+
+static const char *
+token_of(resp_t *r)
+{
+    const char  *t;
+
+    t = json_string_value(json_object_get(resp_json(r), "psp_token"));
+    cr_assert(t != NULL && t[0] != '\0', "no psp_token: %s", r->body);
+    return t;
+}
+
+
+/* The token GET /v1/checkouts/{id} shows. */
+static char *
+stored_token(const merchant_t *m, const char *co_id)
+{
+    resp_t      *r;
+    const char  *t;
+
+    r = api_get(m, str_printf("/v1/checkouts/%s", co_id));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    t = json_string_value(json_object_get(resp_json(r), "psp_token"));
+    cr_assert_not_null(t, "no stored psp_token: %s", r->body);
+
+    return strdup(t);
+}
+
+
+Test(psp, two_psp_500s_then_success_register_once)
+{
+    long         sessions, requests;
+    char        *key, *co_id, *body;
+    resp_t      *r, *again;
+    merchant_t   m;
+
+    merchant_new(&m);
+    key = uid("key");
+    co_id = uid("co");
+    body = body_for(co_id);
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":2,"
+                          "\"fail_status\":500}", nonce(&m, co_id)));
+
+    r = register_retrying(&m, key, body, 4);
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1, "one registration");
+    cr_assert_eq(requests, 3, "two 500s and the success: %ld", requests);
+
+    /* one token: the answer, the replay and the store agree */
+    again = api_post(&m, key, body);
+    cr_assert_eq(again->status, 201);
+    cr_assert_str_eq(token_of(again), token_of(r));
+    cr_assert_str_eq(stored_token(&m, co_id), token_of(r));
+}
+
+
+Test(psp, gives_up_with_psp_unavailable_and_stores_nothing_final)
+{
+    char        *key, *co_id, *body;
+    resp_t      *a, *b;
+    merchant_t   m;
+
+    merchant_new(&m);
+    key = uid("key");
+    co_id = uid("co");
+    body = body_for(co_id);
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1000,"
+                          "\"fail_status\":500}", nonce(&m, co_id)));
+
+    a = api_post(&m, key, body);
+    expect_psp_unavailable(a);
+
+    /* not a stored answer: the retry goes to the PSP again */
+    b = api_post(&m, key, body);
+    expect_psp_unavailable(b);
+    cr_assert_null(resp_header(b, "Idempotent-Replayed"),
+                   "a psp_unavailable must not be stored under the key");
+}
+
+
+Test(psp, a_drop_after_register_then_a_retry_keeps_one_token)
+{
+    long         sessions, requests;
+    char        *key, *co_id, *body;
+    resp_t      *r, *again;
+    merchant_t   m;
+
+    merchant_new(&m);
+    key = uid("key");
+    co_id = uid("co");
+    body = body_for(co_id);
+    /* the mock creates the session, then drops the connection unanswered */
+    mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1}",
+                          nonce(&m, co_id)));
+
+    r = register_retrying(&m, key, body, 4);
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1, "the retry must find the first session");
+    cr_assert(requests >= 2, "the drop was not retried (%ld requests)",
+              requests);
+
+    again = api_post(&m, key, body);
+    cr_assert_eq(again->status, 201);
+    cr_assert_str_eq(token_of(again), token_of(r));
+    cr_assert_str_eq(stored_token(&m, co_id), token_of(r));
+}
+
+
+Test(psp, a_refusal_402_is_a_201_failed_with_the_reason)
+{
+    size_t       i;
+    char        *co_id;
+    resp_t      *r;
+    json_t      *j, *orders, *pay_url;
+    merchant_t   m;
+    const char  *failure;
+
+    merchant_new(&m);
+    co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"refuse_status\":402}",
+                          nonce(&m, co_id)));
+
+    r = api_post(&m, uid("key"), body_for(co_id));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "FAILED");
+    cr_assert(json_is_false(json_object_get(j, "is_payment_done")));
+
+    failure = json_string_value(json_object_get(j, "failure"));
+    cr_assert(failure != NULL && failure[0] != '\0', "no failure: %s", r->body);
+
+    pay_url = json_object_get(j, "pay_url");
+    cr_assert(pay_url == NULL || json_is_null(pay_url),
+              "a FAILED checkout has nothing to pay: %s", r->body);
+
+    orders = json_object_get(j, "payment_orders");
+    cr_assert_eq(json_array_size(orders), 2);
+
+    for (i = 0; i < 2; i++) {
+        cr_assert_str_eq(json_string_value(json_object_get(
+                             json_array_get(orders, i), "status")), "FAILED");
+    }
+}
+
+
+Test(psp, a_refusal_is_stored_and_replayed)
+{
+    char        *key, *co_id, *body;
+    resp_t      *a, *b;
+    merchant_t   m;
+
+    merchant_new(&m);
+    key = uid("key");
+    co_id = uid("co");
+    body = body_for(co_id);
+    mock_fault(str_printf("{\"match\":\"%s\",\"refuse_status\":402}",
+                          nonce(&m, co_id)));
+
+    a = api_post(&m, key, body);
+    cr_assert_eq(a->status, 201, "%ld %s", a->status, a->body);
+
+    b = api_post(&m, key, body);
+    cr_assert_eq(b->status, 201);
+    cr_assert_str_eq(resp_header(b, "Idempotent-Replayed")
+                     ? resp_header(b, "Idempotent-Replayed") : "", "true");
+    cr_assert(a->len == b->len && memcmp(a->body, b->body, a->len) == 0);
+}
+
+
+Test(psp, a_credentials_refusal_is_a_502_and_stores_nothing)
+{
+    char        *key, *co_id, *body;
+    resp_t      *a, *b;
+    merchant_t   m;
+
+    merchant_new(&m);
+    key = uid("key");
+    co_id = uid("co");
+    body = body_for(co_id);
+    mock_fault(str_printf("{\"match\":\"%s\",\"refuse_status\":401}",
+                          nonce(&m, co_id)));
+
+    a = api_post(&m, key, body);
+    expect_problem(a, 502, "psp_unavailable");
+
+    b = api_post(&m, key, body);
+    expect_problem(b, 502, "psp_unavailable");
+    cr_assert_null(resp_header(b, "Idempotent-Replayed"));
+}
+
+
+/*
+ * A hang rule applies to every request it matches, so the PSP "recovers"
+ * by a mock reset, which is why this suite runs alone.
+ */
+Test(solo_psp_hang, a_hanging_psp_is_a_504_and_a_retry_succeeds)
+{
+    long         sessions, requests;
+    char        *key, *co_id, *body;
+    resp_t      *a;
+    merchant_t   m;
+
+    merchant_new(&m);
+    key = uid("key");
+    co_id = uid("co");
+    body = body_for(co_id);
+    /* each hang outlasts the PSP timeout (1 s in the test config) */
+    mock_fault(str_printf("{\"match\":\"%s\",\"hang_ms\":3000}",
+                          nonce(&m, co_id)));
+
+    a = api_post(&m, key, body);
+    expect_problem(a, 504, "psp_unavailable");
+    cr_assert(a->seconds < 10.0, "the 504 took %.1f s", a->seconds);
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert(requests >= 1, "the PSP was never called");
+    cr_assert_eq(sessions, 0);
+
+    /* the PSP is well again */
+    mock_reset();
+
+    resp_free(register_retrying(&m, key, body, 4));
+
+    mock_registrations(nonce(&m, co_id), &sessions, NULL);
+    cr_assert_eq(sessions, 1);
+}

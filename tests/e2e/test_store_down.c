@@ -1,0 +1,96 @@
+/*
+ * PostgreSQL unreachable (API.md: 503 store_unavailable with Retry-After,
+ * never passes through unguarded).  These tests stop the test cluster: as
+ * every suite named solo_..., ci/e2e.sh runs them alone, one at a time,
+ * after all the others, and each test restarts PostgreSQL when it ends,
+ * failed or not.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+
+static void
+restore(void)
+{
+    pg_start();
+    cr_assert(gw_wait_ready(200, 30),
+              "the gateway is not ready 30 s after PostgreSQL came back");
+}
+
+
+TestSuite(solo_store_down, .timeout = E2E_TIMEOUT, .fini = restore);
+
+
+Test(solo_store_down, a_registration_is_503_store_unavailable_without_a_psp_call)
+{
+    long         sessions, requests, retry;
+    char        *co_id;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *ra;
+
+    merchant_new(&m);
+    co_id = uid("co");
+    pg_stop();
+
+    r = api_post(&m, uid("key"), body_for(co_id));
+    expect_problem(r, 503, "store_unavailable");
+
+    ra = resp_header(r, "Retry-After");
+    cr_assert_not_null(ra, "503 store_unavailable needs Retry-After");
+    retry = strtol(ra, NULL, 10);
+    cr_assert(retry >= 1, "Retry-After: %s", ra);
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(requests, 0, "the PSP was called with the store down");
+    cr_assert_eq(sessions, 0);
+}
+
+
+Test(solo_store_down, a_view_is_503_store_unavailable)
+{
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_demo(&m);
+    pg_stop();
+
+    r = api_get(&m, str_printf("/v1/checkouts/%s", uid("co")));
+    expect_problem(r, 503, "store_unavailable");
+    cr_assert_not_null(resp_header(r, "Retry-After"));
+}
+
+
+Test(solo_store_down, readyz_is_503_while_healthz_stays_200)
+{
+    resp_t  *r;
+
+    pg_stop();
+
+    cr_assert(gw_wait_ready(503, 10), "/readyz did not turn 503");
+
+    r = gw_get("/healthz");
+    cr_assert_eq(r->status, 200, "/healthz: %ld", r->status);
+}
+
+
+Test(solo_store_down, registrations_work_again_once_postgres_is_back)
+{
+    char        *co_id;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    pg_stop();
+
+    co_id = uid("co");
+    r = api_post(&m, uid("key"), body_for(co_id));
+    cr_assert_eq(r->status, 503, "%ld %s", r->status, r->body);
+
+    restore();
+
+    resp_free(register_ok(&m, uid("key"), body_for(co_id)));
+}
