@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make demo`: on a fresh Debian machine, installs what is missing, builds the
+# module and the mock PSP, starts PostgreSQL, the mock PSP and nginx with the
+# module on loopback ports, creates a demo merchant and prints a curl that
+# creates a payment.  Runs until Ctrl-C (or DEMO_SECONDS), then stops it all.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+bash ci/install-deps.sh
+make -s module mock
+
+run=$(mktemp -d /tmp/ngx-payments-demo.XXXXXX)
+chmod 755 "$run"
+stop() { bash ci/services.sh stop "$run" || true; }
+trap stop EXIT
+trap 'exit 130' INT TERM
+
+bash ci/services.sh start "$run" --lease 30s --public-origin self
+# shellcheck disable=SC1091
+. "$run/env"
+
+id="demo$(date +%s)"
+body=$(cat <<JSON
+{"checkout_id": "co_$id",
+ "buyer_info": {"email": "ann@example.com"},
+ "payment_orders": [
+   {"payment_order_id": "po_${id}_1", "seller_account": "seller_42", "amount": "10.00", "currency": "USD"},
+   {"payment_order_id": "po_${id}_2", "seller_account": "seller_77", "amount": "5.00", "currency": "USD"}],
+ "success_url": "https://shop.example/thanks",
+ "cancel_url": "https://shop.example/cart",
+ "psp": "$PAY_TEST_PSP"}
+JSON
+)
+
+cat <<TXT
+
+ngx_payments demo is up (run directory $run).
+  gateway   $PAY_TEST_GW   (self-signed certificate: $PAY_TEST_CA)
+  mock PSP  $PAY_TEST_MOCK
+  database  $PAY_TEST_PG
+  merchant  $PAY_TEST_MERCHANT_ID, API key $PAY_TEST_MERCHANT_KEY
+
+Create a payment (run it twice: the second answer is the stored one, replayed):
+
+curl -s --cacert $PAY_TEST_CA -i -X POST $PAY_TEST_GW/v1/payments \\
+  -H 'Authorization: Bearer $PAY_TEST_MERCHANT_KEY' \\
+  -H 'Idempotency-Key: "key-$id"' \\
+  -H 'Content-Type: application/json' \\
+  -d '$(echo "$body" | tr -d '\n')'
+
+Then open the answer's pay_url in a browser (accept the certificate): it sends
+you to the mock PSP's hosted page.  Look the checkout up with
+  curl -s --cacert $PAY_TEST_CA -H 'Authorization: Bearer $PAY_TEST_MERCHANT_KEY' $PAY_TEST_GW/v1/checkouts/co_$id
+Logs: $run/logs/.  Ctrl-C stops everything.
+TXT
+
+if [ -n "${DEMO_SECONDS:-}" ]; then
+    sleep "$DEMO_SECONDS"
+else
+    while true; do sleep 3600; done
+fi
