@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `make bench`: the registration path against its peers, side by side, in one
+# run on this machine (see bench/README.md).
+#   1. the gateway: POST /v1/payments, every request its own key and checkout,
+#      the mock PSP answering after 200 ms, one nginx worker, 256 connections
+#      (plain HTTP on loopback, like the peer; then once more over TLS);
+#   2. the peer: Debian's nginx proxying to a 200 ms upstream
+#      (../shared/bench/plain_proxy_nginx.conf, unique_keys.lua);
+#   3. pgbench running the SQL one registration commits;
+#   4. the worker's memory before and after BENCH_REQUESTS registrations.
+# Environment: BENCH_SECONDS (10), BENCH_REQUESTS (100000), BENCH_CONNECTIONS (256).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+shared=$top/../shared/bench
+secs=${BENCH_SECONDS:-10}
+total=${BENCH_REQUESTS:-100000}
+conns=${BENCH_CONNECTIONS:-256}
+
+bash ci/install-deps.sh
+dpkg-query -W -f='${Status}' libnginx-mod-http-echo 2>/dev/null | grep -q "ok installed" ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnginx-mod-http-echo >/dev/null
+make -s module mock
+
+run=$(mktemp -d /tmp/ngx-payments-bench.XXXXXX)
+chmod 755 "$run"
+peer=$run/peer
+cleanup() {
+    if [ -f "$peer/nginx.pid" ]; then
+        kill -QUIT "$(cat "$peer/nginx.pid")" 2>/dev/null || true
+    fi
+    bash ci/services.sh stop "$run" || true
+}
+trap cleanup EXIT
+
+bash ci/services.sh start "$run" --template bench/nginx.conf.in --lease 30s \
+    --mock-latency 200 --workers 1
+# shellcheck disable=SC1091
+. "$run/env"
+
+out=$top/bench/results/$(date -u +%Y%m%dT%H%M%SZ).txt
+mkdir -p "$(dirname "$out")"
+say() { echo "$*" | tee -a "$out"; }
+
+worker_rss() {
+    local master
+    master=$(cat "$run/nginx.pid")
+    ps -o rss= --ppid "$master" | awk '{ s += $1 } END { print s + 0 }'
+}
+
+# wrk_rate LOG: requests/s from a wrk log
+wrk_rate() { awk '/^Requests\/sec/ { print $2 }' "$1"; }
+wrk_tail() { grep -E '^p50=' "$1"; }
+
+say "ngx_payments benchmark, $(date -u), $(nproc) cores, ${secs}s runs, $conns connections"
+say
+
+# 1. the gateway
+export PAY_KEY=$PAY_TEST_MERCHANT_KEY PAY_PSP=$PAY_TEST_PSP
+wrk -t2 -c"$conns" -d3s -s bench/registrations.lua "$PAY_TEST_GW_PLAIN" >/dev/null  # warm-up
+rss0=$(worker_rss)
+wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua "$PAY_TEST_GW_PLAIN" \
+    > "$run/gw.log" 2>&1
+gw=$(wrk_rate "$run/gw.log")
+say "gateway (plain HTTP)  : $gw registrations/s  $(wrk_tail "$run/gw.log")"
+wrk -t2 -c"$conns" -d"${secs}s" -s bench/registrations.lua "$PAY_TEST_GW" \
+    > "$run/gw-tls.log" 2>&1
+say "gateway (TLS)         : $(wrk_rate "$run/gw-tls.log") registrations/s  $(wrk_tail "$run/gw-tls.log")"
+
+# 2. the peer
+mkdir -p "$peer/logs" "$peer/tmp"
+cp "$shared/plain_proxy_nginx.conf" "$peer/nginx.conf"
+nginx -p "$peer" -c nginx.conf
+sleep 0.5
+wrk -t2 -c"$conns" -d"${secs}s" -s "$shared/unique_keys.lua" http://127.0.0.1:18080/v1/payments \
+    > "$run/peer.log" 2>&1
+px=$(wrk_rate "$run/peer.log")
+say "plain nginx proxy     : $px requests/s  $(wrk_tail "$run/peer.log")"
+kill -QUIT "$(cat "$peer/nginx.pid")"
+rm -f "$peer/nginx.pid"
+
+# 3. pgbench with the gateway's SQL, on the same database
+kid=${PAY_TEST_MERCHANT_KEY#mk_test_}
+kid=${kid%%_*}
+db=${PAY_TEST_PG% user=*}
+pgbench -n -M extended -c 8 -j 2 -T "$secs" -U payments_gateway -D key_id="$kid" \
+    -f bench/registration.pgbench "$db" > "$run/pgbench.log" 2>&1
+pg=$(awk '/^tps = / { print $3; exit }' "$run/pgbench.log")
+say "pgbench (same SQL, 8 clients): $pg registrations/s"
+say
+say "ratios: gateway/proxy = $(awk -v a="$gw" -v b="$px" 'BEGIN { printf "%.2f", a / b }')," \
+    "gateway/pgbench = $(awk -v a="$gw" -v b="$pg" 'BEGIN { printf "%.2f", a / b }')"
+
+# 4. memory over many registrations
+rss1=$(worker_rss)
+need=$(awk -v n="$total" -v r="$gw" 'BEGIN { s = int(n / r) + 1; print (s < 5 ? 5 : s) }')
+wrk -t2 -c"$conns" -d"${need}s" -s bench/registrations.lua "$PAY_TEST_GW_PLAIN" \
+    > "$run/soak.log" 2>&1
+done_n=$(awk '/requests in/ { print $1 }' "$run/soak.log")
+rss2=$(worker_rss)
+say "worker RSS: ${rss0} kB after warm-up, ${rss1} kB after the runs above," \
+    "${rss2} kB after $done_n more registrations ($(wrk_rate "$run/soak.log")/s, $(wrk_tail "$run/soak.log"))"
+say
+say "results: $out"
+grep -E '\[(alert|crit|emerg)\]' "$run/logs/error.log" | head -5 | tee -a "$out" || true
