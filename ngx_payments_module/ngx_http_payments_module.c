@@ -158,6 +158,13 @@ static ngx_command_t  ngx_http_payments_commands[] = {
       offsetof(ngx_http_payments_main_conf_t, max_body),
       NULL },
 
+    { ngx_string("payments_auth_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_payments_main_conf_t, auth_cache),
+      NULL },
+
     { ngx_string("payments_plain_http"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -232,6 +239,7 @@ ngx_http_payments_create_main_conf(ngx_conf_t *cf)
     pmcf->request_timeout = NGX_CONF_UNSET_MSEC;
     pmcf->session_lifetime = NGX_CONF_UNSET;
     pmcf->max_body = NGX_CONF_UNSET_SIZE;
+    pmcf->auth_cache = NGX_CONF_UNSET_MSEC;
 
     pmcf->token_keys = ngx_array_create(cf->pool, 2, sizeof(pay_token_key_t));
     pmcf->psps = ngx_array_create(cf->pool, 4,
@@ -257,6 +265,14 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(pmcf->request_timeout, 15000);
     ngx_conf_init_value(pmcf->session_lifetime, 3600);
     ngx_conf_init_size_value(pmcf->max_body, 64 * 1024);
+    ngx_conf_init_msec_value(pmcf->auth_cache, 5000);
+
+    if (pmcf->auth_cache > 60000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_auth_cache\" must be at most 60s: "
+                           "revocations must take effect within seconds");
+        return NGX_CONF_ERROR;
+    }
 
     if (pmcf->pool_size == 0 || pmcf->pool_size > 256) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -990,6 +1006,7 @@ ngx_http_payments_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_payments_pg_exit(cycle);
     ngx_http_payments_curl_exit(cycle);
+    ngx_http_payments_auth_forget_all();
 }
 
 
@@ -1649,127 +1666,134 @@ ngx_http_payments_finalize(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
-/* authentication: Authorization: Bearer mk_<mode>_<key id>_<secret> */
+/*
+ * authentication: Authorization: Bearer mk_<mode>_<key id>_<secret>
+ *
+ * The key row is read by key id (pay_auth) and the SHA-256 of the whole key
+ * is compared with the stored one in constant time.  A worker keeps the rows
+ * it read for payments_auth_cache (default 5s): a revoked key or a disabled
+ * merchant is refused everywhere within that time.  Only rows the database
+ * returned are kept; a wrong secret is refused by the same comparison.
+ */
 
 
-ngx_int_t
-ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
-    void (*next)(ngx_http_payments_ctx_t *ctx))
+#define NGX_HTTP_PAYMENTS_AUTH_SLOTS  1024
+
+typedef struct {
+    char         key_id[PAY_APIKEY_ID_LEN + 1];
+    char         key_hash[65];
+    char        *merchant;      /* malloc'd */
+    char        *origins;       /* malloc'd, space-separated */
+    ngx_msec_t   expires;
+} ngx_http_payments_auth_entry_t;
+
+static ngx_http_payments_auth_entry_t
+    ngx_http_payments_auth_cache[NGX_HTTP_PAYMENTS_AUTH_SLOTS];
+
+
+static ngx_http_payments_auth_entry_t *
+ngx_http_payments_auth_slot(const char *key_id)
 {
-    size_t               toklen;
-    const char          *tok;
-    pay_apikey_t         key;
-    ngx_table_elt_t     *auth;
-    ngx_http_request_t  *r = ctx->request;
-
-    auth = r->headers_in.authorization;
-
-    if (auth == NULL
-        || pay_bearer_token((char *) auth->value.data, auth->value.len,
-                            &tok, &toklen) != 0
-        || pay_apikey_parse(tok, toklen, &key) != 0)
-    {
-        goto unauthorized;
-    }
-
-    ctx->auth_next = next;
-    ngx_memcpy(ctx->key_id, key.key_id, sizeof(key.key_id));
-
-    /* the whole key's hash, compared in constant time with the stored one */
-    pay_apikey_hash(tok, toklen, ctx->key_hash);
-
-    ctx->params[0] = ctx->key_id;
-
-    ctx->query.sql = "SELECT merchant_id, key_hash, mode, "
-                     "array_to_string(origins, ' ') FROM pay_auth($1)";
-    ctx->query.nparams = 1;
-    ctx->query.values = ctx->params;
-    ctx->query.handler = ngx_http_payments_auth_done;
-    ctx->query.data = ctx;
-    ctx->query.log = r->connection->log;
-
-    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
-        ngx_http_payments_finalize(r,
-                                   ngx_http_payments_store_unavailable(r));
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-
-unauthorized:
-
-    if (ngx_http_payments_add_header(r, "WWW-Authenticate", "Bearer")
-        != NGX_OK)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_ERROR;
-    }
-
-    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                   PAY_ERR_UNAUTHORIZED, 0, NULL));
-    return NGX_ERROR;
+    return &ngx_http_payments_auth_cache[ngx_hash_key((u_char *) key_id,
+                                             ngx_strlen(key_id))
+                                         % NGX_HTTP_PAYMENTS_AUTH_SLOTS];
 }
 
 
 static void
-ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+ngx_http_payments_auth_remember(ngx_http_payments_ctx_t *ctx,
+    const char *merchant, const char *key_hash, const char *origins)
 {
-    char                     *origins, *o, *end;
-    pay_origin_t             *po;
-    ngx_http_request_t       *r;
-    ngx_http_payments_ctx_t  *ctx = q->data;
+    char                            *m, *o;
+    ngx_http_payments_auth_entry_t  *e;
 
-    r = ctx->request;
-
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        if (res) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "payments: pay_auth: %s",
-                          PQresultErrorMessage(res));
-        }
-
-        ngx_http_payments_finalize(r,
-                                   ngx_http_payments_store_unavailable(r));
+    if (ctx->pmcf->auth_cache == 0 || ngx_strlen(key_hash) != 64) {
         return;
     }
 
-    if (PQntuples(res) != 1
-        || !pay_hash_equal(PQgetvalue(res, 0, 1), ctx->key_hash))
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "payments: unknown or revoked API key \"%s\"",
-                      ctx->key_id);
+    m = strdup(merchant);
+    o = strdup(origins);
 
-        if (ngx_http_payments_add_header(r, "WWW-Authenticate", "Bearer")
-            != NGX_OK)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_UNAUTHORIZED, 0, NULL));
+    if (m == NULL || o == NULL) {
+        free(m);
+        free(o);
         return;
     }
 
-    ctx->merchant.len = PQgetlength(res, 0, 0);
-    ctx->merchant.data = ngx_pnalloc(r->pool, ctx->merchant.len + 1);
-    origins = (char *) ngx_pnalloc(r->pool, PQgetlength(res, 0, 3) + 1);
-    ctx->origins = ngx_array_create(r->pool, 2, sizeof(pay_origin_t));
+    e = ngx_http_payments_auth_slot(ctx->key_id);
 
-    if (ctx->merchant.data == NULL || origins == NULL
-        || ctx->origins == NULL)
+    free(e->merchant);
+    free(e->origins);
+
+    ngx_memcpy(e->key_id, ctx->key_id, sizeof(e->key_id));
+    ngx_memcpy(e->key_hash, key_hash, 65);
+    e->merchant = m;
+    e->origins = o;
+    e->expires = ngx_current_msec + ctx->pmcf->auth_cache;
+}
+
+
+void
+ngx_http_payments_auth_forget_all(void)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_PAYMENTS_AUTH_SLOTS; i++) {
+        free(ngx_http_payments_auth_cache[i].merchant);
+        free(ngx_http_payments_auth_cache[i].origins);
+    }
+
+    ngx_memzero(ngx_http_payments_auth_cache,
+                sizeof(ngx_http_payments_auth_cache));
+}
+
+
+static void
+ngx_http_payments_unauthorized(ngx_http_request_t *r)
+{
+    if (ngx_http_payments_add_header(r, "WWW-Authenticate", "Bearer")
+        != NGX_OK)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_memcpy(ctx->merchant.data, PQgetvalue(res, 0, 0),
-               ctx->merchant.len + 1);
-    ngx_memcpy(origins, PQgetvalue(res, 0, 3), PQgetlength(res, 0, 3) + 1);
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_UNAUTHORIZED, 0, NULL));
+}
+
+
+/* the key row is known: compare, take the merchant and its origins, go on */
+
+static void
+ngx_http_payments_authenticated(ngx_http_payments_ctx_t *ctx,
+    const char *merchant, const char *key_hash, const char *origins)
+{
+    char                *list, *o, *end;
+    pay_origin_t        *po;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (!pay_hash_equal(key_hash, ctx->key_hash)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "payments: wrong secret for API key \"%s\"",
+                      ctx->key_id);
+        ngx_http_payments_unauthorized(r);
+        return;
+    }
+
+    ctx->merchant.len = ngx_strlen(merchant);
+    ctx->merchant.data = (u_char *) ngx_http_payments_strdup(r->pool,
+                                                             merchant);
+    list = ngx_http_payments_strdup(r->pool, origins);
+    ctx->origins = ngx_array_create(r->pool, 2, sizeof(pay_origin_t));
+
+    if (ctx->merchant.data == NULL || list == NULL || ctx->origins == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
     /* origins are stored as URLs; they are compared by parsed components */
-    for (o = origins; *o; o = end) {
+    for (o = list; *o; o = end) {
         end = o + strcspn(o, " ");
         if (*end) {
             *end++ = '\0';
@@ -1794,6 +1818,103 @@ ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     ctx->auth_next(ctx);
+}
+
+
+ngx_int_t
+ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
+    void (*next)(ngx_http_payments_ctx_t *ctx))
+{
+    size_t                           toklen;
+    const char                      *tok;
+    pay_apikey_t                     key;
+    ngx_table_elt_t                 *auth;
+    ngx_http_request_t              *r = ctx->request;
+    ngx_http_payments_auth_entry_t  *e;
+
+    auth = r->headers_in.authorization;
+
+    if (auth == NULL
+        || pay_bearer_token((char *) auth->value.data, auth->value.len,
+                            &tok, &toklen) != 0
+        || pay_apikey_parse(tok, toklen, &key) != 0)
+    {
+        ngx_http_payments_unauthorized(r);
+        return NGX_ERROR;
+    }
+
+    ctx->auth_next = next;
+    ngx_memcpy(ctx->key_id, key.key_id, sizeof(key.key_id));
+
+    pay_apikey_hash(tok, toklen, ctx->key_hash);
+
+    e = ngx_http_payments_auth_slot(ctx->key_id);
+
+    if (ctx->pmcf->auth_cache
+        && e->merchant
+        && ngx_strcmp(e->key_id, ctx->key_id) == 0
+        && (ngx_msec_int_t) (e->expires - ngx_current_msec) > 0)
+    {
+        ngx_http_payments_authenticated(ctx, e->merchant, e->key_hash,
+                                        e->origins);
+        return NGX_OK;
+    }
+
+    ctx->params[0] = ctx->key_id;
+
+    ctx->query.sql = "SELECT merchant_id, key_hash, mode, "
+                     "array_to_string(origins, ' ') FROM pay_auth($1)";
+    ctx->query.nparams = 1;
+    ctx->query.values = ctx->params;
+    ctx->query.handler = ngx_http_payments_auth_done;
+    ctx->query.data = ctx;
+    ctx->query.log = r->connection->log;
+
+    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
+        ngx_http_payments_finalize(r,
+                                   ngx_http_payments_store_unavailable(r));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_http_request_t       *r;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+
+    r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        if (res) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "payments: pay_auth: %s",
+                          PQresultErrorMessage(res));
+        }
+
+        ngx_http_payments_finalize(r,
+                                   ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "payments: unknown or revoked API key \"%s\"",
+                      ctx->key_id);
+        ngx_http_payments_unauthorized(r);
+        return;
+    }
+
+    ngx_http_payments_auth_remember(ctx, PQgetvalue(res, 0, 0),
+                                    PQgetvalue(res, 0, 1),
+                                    PQgetvalue(res, 0, 3));
+
+    ngx_http_payments_authenticated(ctx, PQgetvalue(res, 0, 0),
+                                    PQgetvalue(res, 0, 1),
+                                    PQgetvalue(res, 0, 3));
 }
 
 

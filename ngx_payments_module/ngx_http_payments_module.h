@@ -61,6 +61,7 @@ typedef struct {
     ngx_msec_t                  request_timeout;
     time_t                      session_lifetime;
     size_t                      max_body;
+    ngx_msec_t                  auth_cache;
 } ngx_http_payments_main_conf_t;
 
 
@@ -206,6 +207,8 @@ ngx_http_payments_psp_t *ngx_http_payments_find_psp(
 /* Authenticates the request's bearer key (one query), then calls next. */
 ngx_int_t ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx));
+
+void ngx_http_payments_auth_forget_all(void);
 
 void ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_order(ngx_http_payments_ctx_t *ctx);
