@@ -1,0 +1,258 @@
+/*
+ * Mock PSP: the control API the test harnesses drive (CONTRACTS.md, 3).
+ * JSON in and out, no authentication, loopback clients only.
+ */
+
+#include <string.h>
+
+#include "mock_psp.h"
+
+
+#define MOCK_MAX_MS  (3600L * 1000)
+
+
+static enum MHD_Result mock_control_error(struct MHD_Connection *c,
+    unsigned status, const char *message);
+static int mock_json_long(json_t *v, long min, long max, long *out);
+static enum MHD_Result mock_control_add_fault(struct MHD_Connection *c,
+    mock_request_t *r);
+static enum MHD_Result mock_control_registrations(struct MHD_Connection *c);
+
+
+static enum MHD_Result
+mock_control_error(struct MHD_Connection *c, unsigned status,
+    const char *message)
+{
+    return mock_send_json(c, status, json_pack("{ss}", "error", message));
+}
+
+
+static int
+mock_json_long(json_t *v, long min, long max, long *out)
+{
+    json_int_t  n;
+
+    if (!json_is_integer(v)) {
+        return -1;
+    }
+
+    n = json_integer_value(v);
+    if (n < min || n > max) {
+        return -1;
+    }
+
+    *out = (long) n;
+    return 0;
+}
+
+
+/*
+ * POST /_control/faults.  Unknown fields are refused: a harness that
+ * misspells "fail_times" must not get a rule that silently does nothing.
+ */
+static enum MHD_Result
+mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
+{
+    long           latency_ms, fail_times, fail_status, refuse_status,
+                   hang_ms, drop;
+    json_t        *root, *v;
+    uint64_t       id;
+    const char    *name, *match, *hosted_url;
+    json_error_t   jerr;
+    char           msg[256];
+
+    root = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        snprintf(msg, sizeof(msg), "invalid JSON: %s", jerr.text);
+        return mock_control_error(c, MHD_HTTP_BAD_REQUEST, msg);
+    }
+
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return mock_control_error(c, MHD_HTTP_BAD_REQUEST,
+                                  "the body must be a JSON object");
+    }
+
+    match = "";
+    hosted_url = NULL;
+    latency_ms = 0;
+    fail_times = 0;
+    fail_status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+    refuse_status = 0;
+    hang_ms = 0;
+    drop = 0;
+
+    json_object_foreach(root, name, v) {
+
+        if (strcmp(name, "match") == 0) {
+            if (!json_is_string(v)) {
+                goto invalid;
+            }
+            match = json_string_value(v);
+
+        } else if (strcmp(name, "latency_ms") == 0) {
+            if (mock_json_long(v, 0, MOCK_MAX_MS, &latency_ms) != 0) {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "fail_times") == 0) {
+            if (mock_json_long(v, 0, 1000000000L, &fail_times) != 0) {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "fail_status") == 0) {
+            if (mock_json_long(v, 400, 599, &fail_status) != 0) {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "refuse_status") == 0) {
+            /* 0 is "no refusal", so a rule can be written out in full */
+            if (mock_json_long(v, 0, 599, &refuse_status) != 0
+                || (refuse_status != 0 && refuse_status < 400))
+            {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "hang_ms") == 0) {
+            if (mock_json_long(v, 0, MOCK_MAX_MS, &hang_ms) != 0) {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "drop_after_register") == 0) {
+            if (mock_json_long(v, 0, 1000000000L, &drop) != 0) {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "hosted_url") == 0) {
+            if (json_is_null(v)) {
+                hosted_url = NULL;
+            } else if (json_is_string(v) && json_string_length(v) > 0) {
+                hosted_url = json_string_value(v);
+            } else {
+                goto invalid;
+            }
+
+        } else {
+            snprintf(msg, sizeof(msg), "unknown field \"%s\"", name);
+            json_decref(root);
+            return mock_control_error(c, MHD_HTTP_BAD_REQUEST, msg);
+        }
+    }
+
+    id = mock_fault_add(match, latency_ms, fail_times, (unsigned) fail_status,
+                        (unsigned) refuse_status, hang_ms, drop, hosted_url);
+
+    if (id == 0) {
+        json_decref(root);
+        return mock_control_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                  "out of memory");
+    }
+
+    mock_log("fault %llu added: match \"%s\" latency_ms %ld fail_times %ld "
+             "fail_status %ld refuse_status %ld hang_ms %ld "
+             "drop_after_register %ld hosted_url %s",
+             (unsigned long long) id, match, latency_ms, fail_times,
+             fail_status, refuse_status, hang_ms, drop,
+             hosted_url ? hosted_url : "-");
+
+    json_decref(root);
+
+    return mock_send_json(c, MHD_HTTP_OK,
+                          json_pack("{sI}", "id", (json_int_t) id));
+
+invalid:
+
+    snprintf(msg, sizeof(msg), "bad value for \"%s\"", name);
+    json_decref(root);
+    return mock_control_error(c, MHD_HTTP_BAD_REQUEST, msg);
+}
+
+
+/* GET /_control/registrations?key=K */
+static enum MHD_Result
+mock_control_registrations(struct MHD_Connection *c)
+{
+    json_t      *j;
+    uint64_t     created, requests;
+    const char  *key;
+
+    key = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "key");
+    if (key == NULL) {
+        return mock_control_error(c, MHD_HTTP_BAD_REQUEST,
+                                  "the key query parameter is required");
+    }
+
+    mock_store_registrations(key, &created, &requests);
+
+    j = json_pack("{ss sI sI}", "key", key,
+                  "sessions_created", (json_int_t) created,
+                  "requests", (json_int_t) requests);
+    if (j == NULL) {
+        return mock_control_error(c, MHD_HTTP_BAD_REQUEST,
+                                  "the key is not valid UTF-8");
+    }
+
+    return mock_send_json(c, MHD_HTTP_OK, j);
+}
+
+
+/* path is what follows "/_control/". */
+enum MHD_Result
+mock_control(struct MHD_Connection *c, const char *method, const char *path,
+    mock_request_t *r)
+{
+    int            get, post;
+    const char    *allow;
+    mock_header_t  header;
+
+    if (!mock_client_is_loopback(c)) {
+        return mock_control_error(c, MHD_HTTP_FORBIDDEN,
+                                  "the control API answers loopback "
+                                  "clients only");
+    }
+
+    get = (strcmp(method, "GET") == 0);
+    post = (strcmp(method, "POST") == 0);
+
+    if (strcmp(path, "health") == 0) {
+        if (get) {
+            return mock_send_json(c, MHD_HTTP_OK, json_pack("{sb}", "ok", 1));
+        }
+        allow = "GET";
+
+    } else if (strcmp(path, "reset") == 0) {
+        if (post) {
+            mock_store_reset();
+            mock_log("reset");
+            return mock_send_json(c, MHD_HTTP_OK, json_pack("{sb}", "ok", 1));
+        }
+        allow = "POST";
+
+    } else if (strcmp(path, "faults") == 0) {
+        if (post) {
+            return mock_control_add_fault(c, r);
+        }
+        if (get) {
+            return mock_send_json(c, MHD_HTTP_OK,
+                                  json_pack("{so}", "faults",
+                                            mock_fault_list()));
+        }
+        allow = "GET, POST";
+
+    } else if (strcmp(path, "registrations") == 0) {
+        if (get) {
+            return mock_control_registrations(c);
+        }
+        allow = "GET";
+
+    } else {
+        return mock_control_error(c, MHD_HTTP_NOT_FOUND,
+                                  "unknown control endpoint");
+    }
+
+    header.name = MHD_HTTP_HEADER_ALLOW;
+    header.value = allow;
+
+    return mock_send(c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
+                     "{\"error\":\"method not allowed\"}", 30, &header, 1);
+}

@@ -1,0 +1,299 @@
+/*
+ * Mock PSP: the hosted payment page a shopper's browser is sent to.
+ * Plain HTML forms, no script: Pay and Decline post back here and answer
+ * with a 303 to the session's success_url or cancel_url, as Stripe does.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mock_psp.h"
+
+
+#define MOCK_ID_TEMPLATE  "{CHECKOUT_SESSION_ID}"
+
+
+static int mock_currency_exponent(const char *currency);
+static void mock_format_amount(FILE *f, json_int_t amount,
+    const char *currency);
+static char *mock_success_location(const json_t *session);
+static enum MHD_Result mock_page_state(struct MHD_Connection *c,
+    mock_session_state_e state);
+static enum MHD_Result mock_page(struct MHD_Connection *c, const char *id);
+static enum MHD_Result mock_pay(struct MHD_Connection *c, const char *id);
+static enum MHD_Result mock_decline(struct MHD_Connection *c,
+    const char *id);
+
+
+/* ISO 4217 minor units, for display only; the API works in minor units. */
+static int
+mock_currency_exponent(const char *currency)
+{
+    size_t  i;
+
+    static const char  *zero[] = {
+        "bif", "clp", "djf", "gnf", "isk", "jpy", "kmf", "krw", "pyg",
+        "rwf", "ugx", "uyi", "vnd", "vuv", "xaf", "xof", "xpf"
+    };
+    static const char  *three[] = { "bhd", "iqd", "jod", "kwd", "lyd",
+                                    "omr", "tnd" };
+
+    for (i = 0; i < sizeof(zero) / sizeof(zero[0]); i++) {
+        if (strcmp(currency, zero[i]) == 0) {
+            return 0;
+        }
+    }
+
+    for (i = 0; i < sizeof(three) / sizeof(three[0]); i++) {
+        if (strcmp(currency, three[i]) == 0) {
+            return 3;
+        }
+    }
+
+    return 2;
+}
+
+
+static void
+mock_format_amount(FILE *f, json_int_t amount, const char *currency)
+{
+    int         e, i;
+    json_int_t  unit;
+
+    e = mock_currency_exponent(currency);
+
+    for (unit = 1, i = 0; i < e; i++) {
+        unit *= 10;
+    }
+
+    if (e == 0) {
+        fprintf(f, "%lld", (long long) amount);
+    } else {
+        fprintf(f, "%lld.%0*lld", (long long) (amount / unit), e,
+                (long long) (amount % unit));
+    }
+
+    fputc(' ', f);
+
+    for (i = 0; currency[i]; i++) {
+        fputc(currency[i] >= 'a' && currency[i] <= 'z'
+              ? currency[i] - 'a' + 'A' : currency[i], f);
+    }
+}
+
+
+/* success_url with every {CHECKOUT_SESSION_ID} replaced, as Stripe does. */
+static char *
+mock_success_location(const json_t *session)
+{
+    FILE        *f;
+    char        *out;
+    size_t       len;
+    const char  *url, *id, *p;
+
+    url = json_string_value(json_object_get(session, "success_url"));
+    id = json_string_value(json_object_get(session, "id"));
+
+    out = NULL;
+    f = open_memstream(&out, &len);
+    if (f == NULL) {
+        return NULL;
+    }
+
+    while ((p = strstr(url, MOCK_ID_TEMPLATE)) != NULL) {
+        fwrite(url, 1, (size_t) (p - url), f);
+        fputs(id, f);
+        url = p + sizeof(MOCK_ID_TEMPLATE) - 1;
+    }
+
+    fputs(url, f);
+
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
+
+    return out;
+}
+
+
+static enum MHD_Result
+mock_page_state(struct MHD_Connection *c, mock_session_state_e state)
+{
+    if (state == MOCK_SESSION_EXPIRED) {
+        return mock_send_html(c, MHD_HTTP_GONE, "Session expired",
+                              "<p>This payment session has expired.</p>\n");
+    }
+
+    return mock_send_html(c, MHD_HTTP_NOT_FOUND, "Unknown session",
+                          "<p>There is no such payment session.</p>\n");
+}
+
+
+static enum MHD_Result
+mock_page(struct MHD_Connection *c, const char *id)
+{
+    FILE                  *f;
+    char                  *html;
+    size_t                 len;
+    json_t                *s;
+    enum MHD_Result        rc;
+    mock_session_state_e   state;
+
+    state = mock_session_get(id, &s);
+
+    if (state != MOCK_SESSION_OPEN && state != MOCK_SESSION_COMPLETE) {
+        json_decref(s);
+        return mock_page_state(c, state);
+    }
+
+    if (s == NULL) {
+        return MHD_NO;
+    }
+
+    html = NULL;
+    f = open_memstream(&html, &len);
+    if (f == NULL) {
+        json_decref(s);
+        return MHD_NO;
+    }
+
+    fputs("<p>Amount: <strong id=\"amount\">", f);
+    mock_format_amount(f,
+                       json_integer_value(json_object_get(s, "amount_total")),
+                       json_string_value(json_object_get(s, "currency")));
+    fputs("</strong></p>\n<p>Session: <code id=\"session\">", f);
+    mock_html_escape(f, id);
+    fputs("</code></p>\n", f);
+
+    if (state == MOCK_SESSION_COMPLETE) {
+        fputs("<p id=\"status\">This session is already paid.</p>\n", f);
+
+    } else {
+        fputs("<form method=\"post\" action=\"/pay/", f);
+        mock_html_escape(f, id);
+        fputs("/pay\"><button type=\"submit\" id=\"pay\">Pay</button>"
+              "</form>\n<form method=\"post\" action=\"/pay/", f);
+        mock_html_escape(f, id);
+        fputs("/decline\"><button type=\"submit\" id=\"decline\">Decline"
+              "</button></form>\n", f);
+    }
+
+    json_decref(s);
+
+    if (fclose(f) != 0) {
+        free(html);
+        return MHD_NO;
+    }
+
+    rc = mock_send_html(c, MHD_HTTP_OK, "Mock PSP checkout", html);
+    free(html);
+
+    return rc;
+}
+
+
+static enum MHD_Result
+mock_pay(struct MHD_Connection *c, const char *id)
+{
+    char                  *location;
+    json_t                *s;
+    enum MHD_Result        rc;
+    mock_session_state_e   state;
+
+    state = mock_session_pay(id, &s);
+
+    if (state != MOCK_SESSION_OPEN && state != MOCK_SESSION_COMPLETE) {
+        json_decref(s);
+        return mock_page_state(c, state);
+    }
+
+    if (s == NULL) {
+        return MHD_NO;
+    }
+
+    if (state == MOCK_SESSION_OPEN) {
+        /* paid just now; paying again only redirects again */
+        mock_event_session_completed(s);
+    }
+
+    location = mock_success_location(s);
+    json_decref(s);
+
+    if (location == NULL) {
+        return MHD_NO;
+    }
+
+    rc = mock_send_redirect(c, location);
+    free(location);
+
+    return rc;
+}
+
+
+/* The shopper gave up: the session stays open until it expires. */
+static enum MHD_Result
+mock_decline(struct MHD_Connection *c, const char *id)
+{
+    json_t                *s;
+    enum MHD_Result        rc;
+    mock_session_state_e   state;
+
+    state = mock_session_get(id, &s);
+
+    if (state == MOCK_SESSION_COMPLETE) {
+        json_decref(s);
+        return mock_send_html(c, MHD_HTTP_CONFLICT, "Already paid",
+                              "<p>This session is already paid.</p>\n");
+    }
+
+    if (state != MOCK_SESSION_OPEN) {
+        json_decref(s);
+        return mock_page_state(c, state);
+    }
+
+    if (s == NULL) {
+        return MHD_NO;
+    }
+
+    mock_log("session %s declined", id);
+
+    rc = mock_send_redirect(c,
+             json_string_value(json_object_get(s, "cancel_url")));
+    json_decref(s);
+
+    return rc;
+}
+
+
+/* path is what follows "/pay/": "{id}", "{id}/pay" or "{id}/decline". */
+enum MHD_Result
+mock_hosted(struct MHD_Connection *c, const char *method, const char *path)
+{
+    size_t       len;
+    const char  *action;
+    char         id[128];
+
+    len = strcspn(path, "/");
+    if (len == 0 || len >= sizeof(id)) {
+        return mock_page_state(c, MOCK_SESSION_NOT_FOUND);
+    }
+
+    memcpy(id, path, len);
+    id[len] = '\0';
+    action = path + len;
+
+    if (action[0] == '\0' && strcmp(method, "GET") == 0) {
+        return mock_page(c, id);
+    }
+
+    if (strcmp(action, "/pay") == 0 && strcmp(method, "POST") == 0) {
+        return mock_pay(c, id);
+    }
+
+    if (strcmp(action, "/decline") == 0 && strcmp(method, "POST") == 0) {
+        return mock_decline(c, id);
+    }
+
+    return mock_page_state(c, MOCK_SESSION_NOT_FOUND);
+}

@@ -1,0 +1,540 @@
+/*
+ * Mock PSP: command line, daemon start and stop, request routing.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "mock_psp.h"
+
+
+/*
+ * The benchmark holds 256 keep-alive connections; e2e suites add their own.
+ * One thread per connection, so a small stack keeps 4096 of them cheap.
+ */
+#define MOCK_CONNECTION_LIMIT  4096
+#define MOCK_STACK_SIZE        (512 * 1024)
+#define MOCK_IDLE_TIMEOUT      120
+#define MOCK_STOP_BOUND        5
+
+
+static void mock_usage(FILE *f);
+static int mock_parse_long(const char *s, long min, long max, long *out);
+static int mock_parse_args(int argc, char **argv);
+static void mock_raise_fd_limit(void);
+static int mock_sockaddr(struct sockaddr_storage *ss, unsigned *flags);
+static void *mock_watchdog(void *arg);
+static void mock_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static enum MHD_Result mock_handler(void *cls, struct MHD_Connection *c,
+    const char *url, const char *method, const char *version,
+    const char *upload_data, size_t *upload_data_size, void **con_cls);
+static enum MHD_Result mock_route(struct MHD_Connection *c,
+    mock_request_t *r, const char *url, const char *method);
+static void mock_completed(void *cls, struct MHD_Connection *c,
+    void **con_cls, enum MHD_RequestTerminationCode toe);
+
+
+mock_conf_t  mock_conf;
+
+static atomic_int  mock_stopped;
+
+
+void
+mock_log(const char *fmt, ...)
+{
+    va_list  ap;
+    char     line[1024];
+
+    /* One fprintf per line: stderr is unbuffered, lines stay whole. */
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+
+    fprintf(stderr, "mock_psp: %s\n", line);
+}
+
+
+static void
+mock_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char  line[1024];
+    int   n;
+
+    (void) cls;
+
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    if (n > 0 && (size_t) n < sizeof(line) && line[n - 1] == '\n') {
+        line[n - 1] = '\0';
+    }
+
+    /*
+     * Said for every deliberate drop and hang (our handler returned MHD_NO),
+     * which mock_log() already reports with the reason.
+     */
+    if (strncmp(line, "Application reported internal error", 35) == 0) {
+        return;
+    }
+
+    fprintf(stderr, "mock_psp: microhttpd: %s\n", line);
+}
+
+
+static void
+mock_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: mock_psp --port N [--listen 127.0.0.1] --stripe-secret S\n"
+        "                [--public-url http://127.0.0.1:N] [--latency-ms N]\n"
+        "  --port N            TCP port; 0 picks a free one\n"
+        "  --listen ADDR       numeric IPv4 or IPv6 address (127.0.0.1)\n"
+        "  --stripe-secret S   the Bearer secret Stripe requests must carry\n"
+        "  --public-url URL    origin of the hosted pages in session urls\n"
+        "  --latency-ms N      delay before every Stripe API answer (0)\n"
+        "The first line on stdout is \"mock_psp listening on URL\".\n");
+}
+
+
+static int
+mock_parse_long(const char *s, long min, long max, long *out)
+{
+    char  *end;
+    long   v;
+
+    if (*s < '0' || *s > '9') {
+        return -1;
+    }
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) {
+        return -1;
+    }
+
+    *out = v;
+    return 0;
+}
+
+
+static int
+mock_parse_args(int argc, char **argv)
+{
+    int    ch, have_port;
+    long   v;
+    char  *public_url;
+
+    static const struct option  opts[] = {
+        { "port",          required_argument, NULL, 'p' },
+        { "listen",        required_argument, NULL, 'l' },
+        { "stripe-secret", required_argument, NULL, 's' },
+        { "public-url",    required_argument, NULL, 'u' },
+        { "latency-ms",    required_argument, NULL, 'L' },
+        { "help",          no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    mock_conf.listen = "127.0.0.1";
+    have_port = 0;
+    public_url = NULL;
+
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+
+        case 'p':
+            if (mock_parse_long(optarg, 0, 65535, &v) != 0) {
+                fprintf(stderr, "mock_psp: bad --port \"%s\"\n", optarg);
+                return -1;
+            }
+            mock_conf.port = (unsigned) v;
+            have_port = 1;
+            break;
+
+        case 'l':
+            mock_conf.listen = optarg;
+            break;
+
+        case 's':
+            mock_conf.stripe_secret = optarg;
+            break;
+
+        case 'u':
+            public_url = optarg;
+            break;
+
+        case 'L':
+            if (mock_parse_long(optarg, 0, 3600 * 1000, &v) != 0) {
+                fprintf(stderr, "mock_psp: bad --latency-ms \"%s\"\n",
+                        optarg);
+                return -1;
+            }
+            mock_conf.latency_ms = v;
+            break;
+
+        case 'h':
+            mock_usage(stdout);
+            exit(0);
+
+        default:
+            mock_usage(stderr);
+            return -1;
+        }
+    }
+
+    if (optind != argc || !have_port || mock_conf.stripe_secret == NULL
+        || mock_conf.stripe_secret[0] == '\0')
+    {
+        mock_usage(stderr);
+        return -1;
+    }
+
+    if (public_url != NULL) {
+        if (strncmp(public_url, "http://", 7) != 0
+            && strncmp(public_url, "https://", 8) != 0)
+        {
+            fprintf(stderr, "mock_psp: bad --public-url \"%s\"\n",
+                    public_url);
+            return -1;
+        }
+
+        mock_conf.public_url = strdup(public_url);
+        if (mock_conf.public_url == NULL) {
+            return -1;
+        }
+
+        /* Session urls are built as public_url + "/pay/" + id. */
+        v = (long) strlen(mock_conf.public_url);
+        while (v > 0 && mock_conf.public_url[v - 1] == '/') {
+            mock_conf.public_url[--v] = '\0';
+        }
+    }
+
+    return 0;
+}
+
+
+/* Every connection is a descriptor and a thread; 1024 would cap both. */
+static void
+mock_raise_fd_limit(void)
+{
+    struct rlimit  rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void) setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    if (rl.rlim_cur < MOCK_CONNECTION_LIMIT + 64) {
+        mock_log("warning: open file limit %llu is below %d connections",
+                 (unsigned long long) rl.rlim_cur, MOCK_CONNECTION_LIMIT);
+    }
+}
+
+
+static int
+mock_sockaddr(struct sockaddr_storage *ss, unsigned *flags)
+{
+    struct sockaddr_in   *sin;
+    struct sockaddr_in6  *sin6;
+
+    memset(ss, 0, sizeof(*ss));
+
+    sin = (struct sockaddr_in *) ss;
+    if (inet_pton(AF_INET, mock_conf.listen, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t) mock_conf.port);
+        return 0;
+    }
+
+    sin6 = (struct sockaddr_in6 *) ss;
+    if (inet_pton(AF_INET6, mock_conf.listen, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t) mock_conf.port);
+        *flags |= MHD_USE_IPv6;
+        return 0;
+    }
+
+    fprintf(stderr, "mock_psp: --listen needs a numeric address, not \"%s\"\n",
+            mock_conf.listen);
+    return -1;
+}
+
+
+/*
+ * MHD_stop_daemon() joins every connection thread.  Our own sleeps wake on
+ * mock_sleep_interrupt() and MHD shuts the sockets down, so it returns at
+ * once in practice; this bounds it if something still hangs.
+ */
+static void *
+mock_watchdog(void *arg)
+{
+    (void) arg;
+
+    sleep(MOCK_STOP_BOUND);
+
+    /* the daemon stopped: what remains (frees, LSan at exit) is not ours */
+    if (atomic_load(&mock_stopped)) {
+        return NULL;
+    }
+
+    mock_log("connections still open %d s after the stop signal; exiting",
+             MOCK_STOP_BOUND);
+    _exit(3);
+
+    return NULL;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int                       sig;
+    unsigned                  flags, port;
+    sigset_t                  set;
+    pthread_t                 tid;
+    struct MHD_Daemon        *d;
+    struct sockaddr_storage   ss;
+    const union MHD_DaemonInfo  *info;
+    char                      url[128];
+
+    if (mock_parse_args(argc, argv) != 0) {
+        return 2;
+    }
+
+    flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
+            /* poll(), not select(): descriptors above FD_SETSIZE work */
+            | MHD_USE_POLL
+            | MHD_USE_ITC
+            | MHD_USE_ERROR_LOG;
+
+    if (mock_sockaddr(&ss, &flags) != 0) {
+        return 2;
+    }
+
+    if (mock_store_init() != 0 || mock_sleep_init() != 0) {
+        mock_log("cannot initialise");
+        return 1;
+    }
+
+    mock_raise_fd_limit();
+
+    /*
+     * Block the stop signals before any thread exists so that every MHD
+     * thread inherits the mask and sigwait() below is their only receiver.
+     */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    d = MHD_start_daemon(flags, (uint16_t) mock_conf.port, NULL, NULL,
+                         mock_handler, NULL,
+                         /* first, or MHD logs some messages its own way */
+                         MHD_OPTION_EXTERNAL_LOGGER, mock_mhd_log, NULL,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
+                         MHD_OPTION_CONNECTION_LIMIT,
+                             (unsigned) MOCK_CONNECTION_LIMIT,
+                         MHD_OPTION_CONNECTION_TIMEOUT,
+                             (unsigned) MOCK_IDLE_TIMEOUT,
+                         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned) 4096,
+                         MHD_OPTION_THREAD_STACK_SIZE,
+                             (size_t) MOCK_STACK_SIZE,
+                         MHD_OPTION_NOTIFY_COMPLETED, mock_completed, NULL,
+                         MHD_OPTION_END);
+    if (d == NULL) {
+        mock_log("cannot listen on %s port %u", mock_conf.listen,
+                 mock_conf.port);
+        mock_store_destroy();
+        return 1;
+    }
+
+    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    port = (info != NULL) ? info->port : mock_conf.port;
+
+    if (strchr(mock_conf.listen, ':') != NULL) {
+        snprintf(url, sizeof(url), "http://[%s]:%u",
+                 strcmp(mock_conf.listen, "::") == 0 ? "::1"
+                                                     : mock_conf.listen,
+                 port);
+    } else {
+        snprintf(url, sizeof(url), "http://%s:%u",
+                 strcmp(mock_conf.listen, "0.0.0.0") == 0 ? "127.0.0.1"
+                                                          : mock_conf.listen,
+                 port);
+    }
+
+    if (mock_conf.public_url == NULL) {
+        mock_conf.public_url = strdup(url);
+        if (mock_conf.public_url == NULL) {
+            MHD_stop_daemon(d);
+            mock_store_destroy();
+            return 1;
+        }
+    }
+
+    /* Harnesses started with --port 0 read the port from this line. */
+    printf("mock_psp listening on %s\n", url);
+    fflush(stdout);
+
+    mock_log("listening on %s, public url %s, latency %ld ms", url,
+             mock_conf.public_url, mock_conf.latency_ms);
+
+    do {
+        if (sigwait(&set, &sig) != 0) {
+            sig = SIGTERM;
+        }
+    } while (sig != SIGINT && sig != SIGTERM);
+
+    mock_log("signal %d, stopping", sig);
+
+    if (pthread_create(&tid, NULL, mock_watchdog, NULL) == 0) {
+        pthread_detach(tid);
+    }
+
+    mock_sleep_interrupt();
+    MHD_stop_daemon(d);
+    atomic_store(&mock_stopped, 1);
+
+    mock_store_destroy();
+    free(mock_conf.public_url);
+
+    mock_log("stopped");
+    return 0;
+}
+
+
+static enum MHD_Result
+mock_handler(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+    size_t           need, cap;
+    char            *p;
+    mock_request_t  *r;
+
+    (void) cls;
+    (void) version;
+
+    r = *con_cls;
+
+    if (r == NULL) {
+        r = calloc(1, sizeof(mock_request_t));
+        if (r == NULL) {
+            return MHD_NO;
+        }
+        *con_cls = r;
+        return MHD_YES;
+    }
+
+    if (*upload_data_size != 0) {
+        need = r->len + *upload_data_size;
+
+        if (r->too_large || need > MOCK_MAX_BODY) {
+            /* Keep reading so that the 413 can be sent afterwards. */
+            r->too_large = 1;
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+
+        if (need + 1 > r->cap) {
+            cap = r->cap ? r->cap : 1024;
+            while (cap < need + 1) {
+                cap *= 2;
+            }
+            p = realloc(r->body, cap);
+            if (p == NULL) {
+                return MHD_NO;
+            }
+            r->body = p;
+            r->cap = cap;
+        }
+
+        memcpy(r->body + r->len, upload_data, *upload_data_size);
+        r->len = need;
+        r->body[r->len] = '\0';
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    return mock_route(c, r, url, method);
+}
+
+
+static enum MHD_Result
+mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
+    const char *method)
+{
+    static const char  sessions[] = "/v1/checkout/sessions";
+
+    if (r->body == NULL) {
+        r->body = calloc(1, 1);
+        if (r->body == NULL) {
+            return MHD_NO;
+        }
+        r->cap = 1;
+    }
+
+    if (r->too_large) {
+        return mock_stripe_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+                                 "invalid_request_error", NULL, NULL,
+                                 "Request body larger than %d bytes.",
+                                 MOCK_MAX_BODY);
+    }
+
+    if (strncmp(url, "/_control/", 10) == 0) {
+        return mock_control(c, method, url + 10, r);
+    }
+
+    if (strncmp(url, "/pay/", 5) == 0) {
+        return mock_hosted(c, method, url + 5);
+    }
+
+    if (strcmp(url, sessions) == 0 && strcmp(method, "POST") == 0) {
+        return mock_stripe_create(c, r);
+    }
+
+    if (strncmp(url, sessions, sizeof(sessions) - 1) == 0
+        && url[sizeof(sessions) - 1] == '/'
+        && strcmp(method, "GET") == 0)
+    {
+        return mock_stripe_retrieve(c, url + sizeof(sessions));
+    }
+
+    return mock_stripe_error(c, MHD_HTTP_NOT_FOUND, "invalid_request_error",
+                             NULL, NULL, "Unrecognized request URL (%s: %s).",
+                             method, url);
+}
+
+
+static void
+mock_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+    mock_request_t  *r;
+
+    (void) cls;
+    (void) c;
+    (void) toe;
+
+    r = *con_cls;
+    if (r != NULL) {
+        free(r->body);
+        free(r);
+        *con_cls = NULL;
+    }
+}

@@ -1,0 +1,175 @@
+/*
+ * Mock PSP: a standalone HTTP server that behaves like Stripe's Checkout
+ * Sessions API and can be told to fail the way real PSPs fail.
+ * The command line and control API are fixed by doc/CONTRACTS.md, section 3.
+ */
+
+#ifndef MOCK_PSP_H
+#define MOCK_PSP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+
+/* Stripe's own limit on an Idempotency-Key. */
+#define MOCK_MAX_KEY_LEN       255
+
+/* Larger request bodies are answered with 413. */
+#define MOCK_MAX_BODY          (1024 * 1024)
+
+/*
+ * Every in-memory map (sessions, idempotency keys, per-key counts) keeps at
+ * most this many entries and forgets the oldest first: a long benchmark must
+ * not grow the mock without bound.
+ */
+#define MOCK_MAX_ENTRIES       65536
+
+#define MOCK_SESSION_ID_PREFIX "cs_test_"
+#define MOCK_SESSION_ID_RANDOM 24
+
+
+typedef struct {
+    const char           *listen;
+    const char           *stripe_secret;
+    char                 *public_url;        /* no trailing slash */
+    long                  latency_ms;
+    unsigned              port;
+} mock_conf_t;
+
+
+/* One HTTP request in progress; lives from the first callback to the end. */
+typedef struct {
+    char                 *body;              /* NUL-terminated */
+    size_t                len;
+    size_t                cap;
+    unsigned              too_large:1;
+} mock_request_t;
+
+
+typedef struct {
+    const char           *name;
+    const char           *value;
+} mock_header_t;
+
+
+/* What a fault rule asks of one request; a copy, owned by the request. */
+typedef struct {
+    uint64_t              id;                /* 0: no rule matched */
+    long                  latency_ms;
+    long                  hang_ms;
+    unsigned              refuse_status;
+    char                 *hosted_url;        /* malloc'd or NULL */
+} mock_fault_t;
+
+
+typedef enum {
+    MOCK_IDEM_CLAIMED = 0,                   /* new key, now in progress */
+    MOCK_IDEM_REPLAY,                        /* done, same body */
+    MOCK_IDEM_MISMATCH,                      /* known key, another body */
+    MOCK_IDEM_IN_USE                         /* first request still running */
+} mock_idem_e;
+
+
+typedef struct {
+    uint64_t              token;             /* identifies this claim */
+    uint64_t              epoch;             /* store generation at arrival */
+    unsigned              status;            /* REPLAY: the stored answer */
+    char                 *body;              /* REPLAY: malloc'd copy */
+} mock_claim_t;
+
+
+typedef enum {
+    MOCK_SESSION_NOT_FOUND = 0,
+    MOCK_SESSION_OPEN,
+    MOCK_SESSION_EXPIRED,
+    MOCK_SESSION_COMPLETE
+} mock_session_state_e;
+
+
+extern mock_conf_t  mock_conf;
+
+
+/* main.c */
+void mock_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* http.c */
+enum MHD_Result mock_send(struct MHD_Connection *c, unsigned status,
+    const char *content_type, const char *body, size_t len,
+    const mock_header_t *headers, size_t nheaders);
+enum MHD_Result mock_send_json(struct MHD_Connection *c, unsigned status,
+    json_t *json);
+enum MHD_Result mock_send_html(struct MHD_Connection *c, unsigned status,
+    const char *title, const char *html_body);
+enum MHD_Result mock_send_redirect(struct MHD_Connection *c,
+    const char *location);
+int mock_sleep_ms(long ms);
+int mock_sleep_init(void);
+void mock_sleep_interrupt(void);
+int mock_client_is_loopback(struct MHD_Connection *c);
+int mock_random_alnum(char *out, size_t n);
+void mock_html_escape(FILE *f, const char *s);
+
+/* store.c: every function takes the store's lock itself. */
+int mock_store_init(void);
+void mock_store_destroy(void);
+void mock_store_reset(void);
+uint64_t mock_store_arrive(const char *key, mock_fault_t *fault);
+mock_idem_e mock_store_claim(const char *key, const unsigned char *hash,
+    mock_claim_t *claim);
+void mock_store_release(const char *key, const mock_claim_t *claim);
+int mock_store_commit(const char *key, const mock_claim_t *claim,
+    json_t *session, const char *response);
+unsigned mock_fault_take_fail(uint64_t id);
+int mock_fault_take_drop(uint64_t id);
+void mock_fault_free(mock_fault_t *fault);
+uint64_t mock_fault_add(const char *match, long latency_ms, long fail_times,
+    unsigned fail_status, unsigned refuse_status, long hang_ms,
+    long drop_after_register, const char *hosted_url);
+json_t *mock_fault_list(void);
+void mock_store_registrations(const char *key, uint64_t *sessions_created,
+    uint64_t *requests);
+mock_session_state_e mock_session_get(const char *id, json_t **copy);
+mock_session_state_e mock_session_pay(const char *id, json_t **copy);
+
+/* form.c */
+typedef struct {
+    char                 *key;
+    char                 *value;
+} mock_form_pair_t;
+
+typedef struct {
+    mock_form_pair_t     *pairs;
+    size_t                n;
+} mock_form_t;
+
+int mock_form_parse(const char *body, size_t len, mock_form_t *form,
+    char *err, size_t errlen);
+void mock_form_free(mock_form_t *form);
+
+/* stripe.c */
+enum MHD_Result mock_stripe_create(struct MHD_Connection *c,
+    mock_request_t *r);
+enum MHD_Result mock_stripe_retrieve(struct MHD_Connection *c,
+    const char *id);
+enum MHD_Result mock_stripe_error(struct MHD_Connection *c, unsigned status,
+    const char *type, const char *code, const char *param,
+    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* hosted.c */
+enum MHD_Result mock_hosted(struct MHD_Connection *c, const char *method,
+    const char *path);
+
+/* control.c */
+enum MHD_Result mock_control(struct MHD_Connection *c, const char *method,
+    const char *path, mock_request_t *r);
+
+/* events.c */
+void mock_event_session_completed(const json_t *session);
+
+
+#endif /* MOCK_PSP_H */

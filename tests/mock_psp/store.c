@@ -1,0 +1,863 @@
+/*
+ * Mock PSP: in-memory state.  Sessions, idempotency keys, per-key counts and
+ * fault rules all sit behind one mutex: the mock serves about a thousand
+ * requests a second, each holding the lock for microseconds, and one lock
+ * makes reset and the multi-step commit of a registration atomic for free.
+ * Nothing ever sleeps with the lock held.
+ */
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mock_psp.h"
+
+
+typedef struct mock_node_s  mock_node_t;
+
+struct mock_node_s {
+    mock_node_t          *next;              /* in its bucket */
+    mock_node_t          *older;             /* insertion order, for eviction */
+    mock_node_t          *newer;
+    void                 *value;
+    uint64_t              hash;
+    char                  key[];
+};
+
+
+/* A string-keyed hash map that forgets its oldest idle entry when full. */
+typedef struct {
+    mock_node_t         **buckets;
+    size_t                nbuckets;          /* a power of two */
+    size_t                count;
+    mock_node_t          *oldest;
+    mock_node_t          *newest;
+    const char           *name;
+    void                (*free_value)(void *value);
+    int                 (*busy)(const void *value);
+    unsigned              warned:1;
+} mock_table_t;
+
+
+typedef struct {
+    uint64_t              token;             /* the claim that owns it */
+    unsigned              done:1;
+    unsigned              status;
+    unsigned char         hash[32];          /* SHA-256 of the raw body */
+    char                 *response;
+} mock_idem_t;
+
+
+typedef struct {
+    uint64_t              sessions_created;
+    uint64_t              requests;
+} mock_count_t;
+
+
+typedef struct mock_rule_s  mock_rule_t;
+
+struct mock_rule_s {
+    mock_rule_t          *next;
+    uint64_t              id;
+    char                 *match;
+    long                  latency_ms;
+    long                  fail_times;        /* left */
+    long                  hang_ms;
+    long                  drop_after_register;  /* left */
+    unsigned              fail_status;
+    unsigned              refuse_status;
+    char                 *hosted_url;
+};
+
+
+static void mock_table_init(mock_table_t *t, const char *name,
+    void (*free_value)(void *value), int (*busy)(const void *value));
+static uint64_t mock_hash(const char *key);
+static mock_node_t *mock_table_find(mock_table_t *t, const char *key);
+static mock_node_t *mock_table_insert(mock_table_t *t, const char *key,
+    void *value);
+static void mock_table_remove(mock_table_t *t, mock_node_t *node);
+static void mock_table_clear(mock_table_t *t);
+static void mock_json_free(void *value);
+static void mock_idem_free(void *value);
+static int mock_idem_busy(const void *value);
+static mock_count_t *mock_count_get(const char *key);
+static void mock_rules_free(void);
+static mock_rule_t *mock_rule_find(uint64_t id);
+static mock_session_state_e mock_session_state(json_t *session);
+
+
+static pthread_mutex_t  mock_lock = PTHREAD_MUTEX_INITIALIZER;
+static mock_table_t     mock_sessions;       /* id -> json_t * */
+static mock_table_t     mock_keys;           /* key -> mock_idem_t */
+static mock_table_t     mock_counts;         /* key -> mock_count_t */
+static mock_rule_t     *mock_rules;
+static mock_rule_t    **mock_rules_tail = &mock_rules;
+static uint64_t         mock_epoch;          /* bumped by every reset */
+static uint64_t         mock_last_token;
+static uint64_t         mock_last_rule_id;
+
+
+static void
+mock_table_init(mock_table_t *t, const char *name,
+    void (*free_value)(void *value), int (*busy)(const void *value))
+{
+    memset(t, 0, sizeof(*t));
+    t->name = name;
+    t->free_value = free_value;
+    t->busy = busy;
+}
+
+
+/* FNV-1a: the keys come from the test harness, not from an attacker. */
+static uint64_t
+mock_hash(const char *key)
+{
+    uint64_t  h;
+
+    h = 14695981039346656037ULL;
+
+    for ( ; *key; key++) {
+        h ^= (unsigned char) *key;
+        h *= 1099511628211ULL;
+    }
+
+    return h;
+}
+
+
+static mock_node_t *
+mock_table_find(mock_table_t *t, const char *key)
+{
+    uint64_t      h;
+    mock_node_t  *n;
+
+    if (t->nbuckets == 0) {
+        return NULL;
+    }
+
+    h = mock_hash(key);
+
+    for (n = t->buckets[h & (t->nbuckets - 1)]; n; n = n->next) {
+        if (n->hash == h && strcmp(n->key, key) == 0) {
+            return n;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* The key must be absent.  Returns NULL, value untouched, if out of memory. */
+static mock_node_t *
+mock_table_insert(mock_table_t *t, const char *key, void *value)
+{
+    size_t         i, len, size;
+    mock_node_t   *n, *next, **b;
+
+    if (t->count >= MOCK_MAX_ENTRIES) {
+        for (n = t->oldest; n; n = n->newer) {
+            if (t->busy == NULL || !t->busy(n->value)) {
+                break;
+            }
+        }
+
+        if (n != NULL) {
+            if (!t->warned) {
+                mock_log("%s: %d entries, forgetting the oldest ones",
+                         t->name, MOCK_MAX_ENTRIES);
+                t->warned = 1;
+            }
+            mock_table_remove(t, n);
+        }
+    }
+
+    if (t->count >= t->nbuckets) {
+        size = t->nbuckets ? t->nbuckets * 2 : 1024;
+
+        b = calloc(size, sizeof(mock_node_t *));
+        if (b == NULL) {
+            return NULL;
+        }
+
+        for (i = 0; i < t->nbuckets; i++) {
+            for (n = t->buckets[i]; n; n = next) {
+                next = n->next;
+                n->next = b[n->hash & (size - 1)];
+                b[n->hash & (size - 1)] = n;
+            }
+        }
+
+        free(t->buckets);
+        t->buckets = b;
+        t->nbuckets = size;
+    }
+
+    len = strlen(key);
+
+    n = malloc(sizeof(mock_node_t) + len + 1);
+    if (n == NULL) {
+        return NULL;
+    }
+
+    memcpy(n->key, key, len + 1);
+    n->hash = mock_hash(key);
+    n->value = value;
+
+    b = &t->buckets[n->hash & (t->nbuckets - 1)];
+    n->next = *b;
+    *b = n;
+
+    n->newer = NULL;
+    n->older = t->newest;
+    if (t->newest != NULL) {
+        t->newest->newer = n;
+    } else {
+        t->oldest = n;
+    }
+    t->newest = n;
+
+    t->count++;
+
+    return n;
+}
+
+
+static void
+mock_table_remove(mock_table_t *t, mock_node_t *node)
+{
+    mock_node_t  **p;
+
+    for (p = &t->buckets[node->hash & (t->nbuckets - 1)]; *p; p = &(*p)->next)
+    {
+        if (*p == node) {
+            *p = node->next;
+            break;
+        }
+    }
+
+    if (node->older != NULL) {
+        node->older->newer = node->newer;
+    } else {
+        t->oldest = node->newer;
+    }
+
+    if (node->newer != NULL) {
+        node->newer->older = node->older;
+    } else {
+        t->newest = node->older;
+    }
+
+    t->free_value(node->value);
+    free(node);
+    t->count--;
+}
+
+
+static void
+mock_table_clear(mock_table_t *t)
+{
+    mock_node_t  *n, *newer;
+
+    for (n = t->oldest; n; n = newer) {
+        newer = n->newer;
+        t->free_value(n->value);
+        free(n);
+    }
+
+    free(t->buckets);
+    mock_table_init(t, t->name, t->free_value, t->busy);
+}
+
+
+static void
+mock_json_free(void *value)
+{
+    json_decref(value);
+}
+
+
+static void
+mock_idem_free(void *value)
+{
+    mock_idem_t  *e;
+
+    e = value;
+    free(e->response);
+    free(e);
+}
+
+
+/* Forgetting a key in progress would let its retry register twice. */
+static int
+mock_idem_busy(const void *value)
+{
+    const mock_idem_t  *e;
+
+    e = value;
+    return !e->done;
+}
+
+
+int
+mock_store_init(void)
+{
+    mock_table_init(&mock_sessions, "sessions", mock_json_free, NULL);
+    mock_table_init(&mock_keys, "idempotency keys", mock_idem_free,
+                    mock_idem_busy);
+    mock_table_init(&mock_counts, "registration counts", free, NULL);
+
+    return 0;
+}
+
+
+void
+mock_store_destroy(void)
+{
+    pthread_mutex_lock(&mock_lock);
+
+    mock_table_clear(&mock_sessions);
+    mock_table_clear(&mock_keys);
+    mock_table_clear(&mock_counts);
+    mock_rules_free();
+
+    pthread_mutex_unlock(&mock_lock);
+}
+
+
+void
+mock_store_reset(void)
+{
+    pthread_mutex_lock(&mock_lock);
+
+    mock_table_clear(&mock_sessions);
+    mock_table_clear(&mock_keys);
+    mock_table_clear(&mock_counts);
+    mock_rules_free();
+    mock_epoch++;
+
+    pthread_mutex_unlock(&mock_lock);
+}
+
+
+/* Called with the lock held; NULL if out of memory. */
+static mock_count_t *
+mock_count_get(const char *key)
+{
+    mock_node_t   *n;
+    mock_count_t  *cnt;
+
+    n = mock_table_find(&mock_counts, key);
+    if (n != NULL) {
+        return n->value;
+    }
+
+    cnt = calloc(1, sizeof(mock_count_t));
+    if (cnt == NULL) {
+        return NULL;
+    }
+
+    if (mock_table_insert(&mock_counts, key, cnt) == NULL) {
+        free(cnt);
+        return NULL;
+    }
+
+    return cnt;
+}
+
+
+/*
+ * A registration request has arrived: count it under its key and copy what
+ * the first matching fault rule asks of it.  A request without a key matches
+ * only the rules whose match is "".  Returns the store's epoch, for commit.
+ */
+uint64_t
+mock_store_arrive(const char *key, mock_fault_t *fault)
+{
+    uint64_t       epoch;
+    mock_rule_t   *rule;
+    mock_count_t  *cnt;
+
+    memset(fault, 0, sizeof(*fault));
+
+    pthread_mutex_lock(&mock_lock);
+
+    epoch = mock_epoch;
+
+    if (key != NULL) {
+        cnt = mock_count_get(key);
+        if (cnt != NULL) {
+            cnt->requests++;
+        }
+    }
+
+    for (rule = mock_rules; rule; rule = rule->next) {
+        if (strstr(key ? key : "", rule->match) != NULL) {
+            break;
+        }
+    }
+
+    if (rule != NULL) {
+        fault->id = rule->id;
+        fault->latency_ms = rule->latency_ms;
+        fault->hang_ms = rule->hang_ms;
+        fault->refuse_status = rule->refuse_status;
+        if (rule->hosted_url != NULL) {
+            /* Out of memory here only loses the override. */
+            fault->hosted_url = strdup(rule->hosted_url);
+        }
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return epoch;
+}
+
+
+/*
+ * Stripe's idempotency: a key first seen is claimed (in progress) by this
+ * request; a finished key with the same body is replayed; any other body is
+ * an error, even while the first request still runs.  claim->epoch must
+ * already hold what mock_store_arrive() returned.
+ */
+mock_idem_e
+mock_store_claim(const char *key, const unsigned char *hash,
+    mock_claim_t *claim)
+{
+    mock_idem_e   rc;
+    mock_node_t  *n;
+    mock_idem_t  *e;
+
+    claim->token = 0;
+    claim->status = 0;
+    claim->body = NULL;
+
+    pthread_mutex_lock(&mock_lock);
+
+    n = mock_table_find(&mock_keys, key);
+
+    if (n != NULL) {
+        e = n->value;
+
+        if (memcmp(e->hash, hash, sizeof(e->hash)) != 0) {
+            rc = MOCK_IDEM_MISMATCH;
+
+        } else if (!e->done) {
+            rc = MOCK_IDEM_IN_USE;
+
+        } else {
+            rc = MOCK_IDEM_REPLAY;
+            claim->status = e->status;
+            claim->body = strdup(e->response);
+            if (claim->body == NULL) {
+                rc = MOCK_IDEM_IN_USE;
+            }
+        }
+
+        pthread_mutex_unlock(&mock_lock);
+        return rc;
+    }
+
+    e = calloc(1, sizeof(mock_idem_t));
+    if (e == NULL) {
+        pthread_mutex_unlock(&mock_lock);
+        return MOCK_IDEM_IN_USE;
+    }
+
+    e->token = ++mock_last_token;
+    memcpy(e->hash, hash, sizeof(e->hash));
+
+    if (mock_table_insert(&mock_keys, key, e) == NULL) {
+        free(e);
+        pthread_mutex_unlock(&mock_lock);
+        return MOCK_IDEM_IN_USE;
+    }
+
+    claim->token = e->token;
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return MOCK_IDEM_CLAIMED;
+}
+
+
+/* The request failed before creating anything: a retry starts afresh. */
+void
+mock_store_release(const char *key, const mock_claim_t *claim)
+{
+    mock_node_t  *n;
+    mock_idem_t  *e;
+
+    pthread_mutex_lock(&mock_lock);
+
+    n = mock_table_find(&mock_keys, key);
+    if (n != NULL) {
+        e = n->value;
+        if (!e->done && e->token == claim->token) {
+            mock_table_remove(&mock_keys, n);
+        }
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+}
+
+
+/*
+ * Stores a new session, the response under its key, and counts it, in one
+ * step.  Takes the reference to session.  Returns -1 if a reset happened
+ * since the request arrived (its state belongs to a forgotten past: the
+ * caller drops the connection, as a restarted PSP would) or if out of
+ * memory; nothing is stored then.
+ */
+int
+mock_store_commit(const char *key, const mock_claim_t *claim,
+    json_t *session, const char *response)
+{
+    char          *copy;
+    mock_node_t   *n;
+    mock_idem_t   *e;
+    mock_count_t  *cnt;
+
+    copy = NULL;
+
+    if (key != NULL) {
+        copy = strdup(response);
+        if (copy == NULL) {
+            json_decref(session);
+            return -1;
+        }
+    }
+
+    pthread_mutex_lock(&mock_lock);
+
+    if (claim->epoch != mock_epoch) {
+        pthread_mutex_unlock(&mock_lock);
+        mock_log("a reset happened while a registration ran; dropping it");
+        json_decref(session);
+        free(copy);
+        return -1;
+    }
+
+    if (mock_table_insert(&mock_sessions,
+                          json_string_value(json_object_get(session, "id")),
+                          session)
+        == NULL)
+    {
+        pthread_mutex_unlock(&mock_lock);
+        json_decref(session);
+        free(copy);
+        return -1;
+    }
+
+    if (key != NULL) {
+        /*
+         * Our claim is still there: keys in progress are never evicted,
+         * and a reset would have changed the epoch.
+         */
+        n = mock_table_find(&mock_keys, key);
+        if (n != NULL) {
+            e = n->value;
+            if (!e->done && e->token == claim->token) {
+                e->done = 1;
+                e->status = MHD_HTTP_OK;
+                e->response = copy;
+                copy = NULL;
+            }
+        }
+
+        cnt = mock_count_get(key);
+        if (cnt != NULL) {
+            cnt->sessions_created++;
+        }
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    free(copy);
+
+    return 0;
+}
+
+
+void
+mock_store_registrations(const char *key, uint64_t *sessions_created,
+    uint64_t *requests)
+{
+    mock_node_t   *n;
+    mock_count_t  *cnt;
+
+    *sessions_created = 0;
+    *requests = 0;
+
+    pthread_mutex_lock(&mock_lock);
+
+    n = mock_table_find(&mock_counts, key);
+    if (n != NULL) {
+        cnt = n->value;
+        *sessions_created = cnt->sessions_created;
+        *requests = cnt->requests;
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+}
+
+
+static void
+mock_rules_free(void)
+{
+    mock_rule_t  *rule, *next;
+
+    for (rule = mock_rules; rule; rule = next) {
+        next = rule->next;
+        free(rule->match);
+        free(rule->hosted_url);
+        free(rule);
+    }
+
+    mock_rules = NULL;
+    mock_rules_tail = &mock_rules;
+}
+
+
+/* Called with the lock held; NULL once a reset removed the rule. */
+static mock_rule_t *
+mock_rule_find(uint64_t id)
+{
+    mock_rule_t  *rule;
+
+    for (rule = mock_rules; rule; rule = rule->next) {
+        if (rule->id == id) {
+            return rule;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* The status this attempt must fail with, or 0 to let it go on. */
+unsigned
+mock_fault_take_fail(uint64_t id)
+{
+    unsigned      status;
+    mock_rule_t  *rule;
+
+    status = 0;
+
+    pthread_mutex_lock(&mock_lock);
+
+    rule = mock_rule_find(id);
+    if (rule != NULL && rule->fail_times > 0) {
+        rule->fail_times--;
+        status = rule->fail_status;
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return status;
+}
+
+
+int
+mock_fault_take_drop(uint64_t id)
+{
+    int           drop;
+    mock_rule_t  *rule;
+
+    drop = 0;
+
+    pthread_mutex_lock(&mock_lock);
+
+    rule = mock_rule_find(id);
+    if (rule != NULL && rule->drop_after_register > 0) {
+        rule->drop_after_register--;
+        drop = 1;
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return drop;
+}
+
+
+void
+mock_fault_free(mock_fault_t *fault)
+{
+    free(fault->hosted_url);
+    fault->hosted_url = NULL;
+}
+
+
+/* Returns the new rule's id, 0 if out of memory. */
+uint64_t
+mock_fault_add(const char *match, long latency_ms, long fail_times,
+    unsigned fail_status, unsigned refuse_status, long hang_ms,
+    long drop_after_register, const char *hosted_url)
+{
+    uint64_t      id;
+    mock_rule_t  *rule;
+
+    rule = calloc(1, sizeof(mock_rule_t));
+    if (rule == NULL) {
+        return 0;
+    }
+
+    rule->match = strdup(match);
+    rule->hosted_url = hosted_url ? strdup(hosted_url) : NULL;
+
+    if (rule->match == NULL || (hosted_url != NULL && rule->hosted_url == NULL))
+    {
+        free(rule->match);
+        free(rule->hosted_url);
+        free(rule);
+        return 0;
+    }
+
+    rule->latency_ms = latency_ms;
+    rule->fail_times = fail_times;
+    rule->fail_status = fail_status;
+    rule->refuse_status = refuse_status;
+    rule->hang_ms = hang_ms;
+    rule->drop_after_register = drop_after_register;
+
+    pthread_mutex_lock(&mock_lock);
+
+    /* Ids are never reused, not even across resets. */
+    id = ++mock_last_rule_id;
+    rule->id = id;
+    *mock_rules_tail = rule;
+    mock_rules_tail = &rule->next;
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return id;
+}
+
+
+json_t *
+mock_fault_list(void)
+{
+    json_t       *list, *item;
+    mock_rule_t  *rule;
+
+    list = json_array();
+    if (list == NULL) {
+        return NULL;
+    }
+
+    pthread_mutex_lock(&mock_lock);
+
+    for (rule = mock_rules; rule; rule = rule->next) {
+        item = json_pack("{sI ss sI sI si si sI sI s?s}",
+                         "id", (json_int_t) rule->id,
+                         "match", rule->match,
+                         "latency_ms", (json_int_t) rule->latency_ms,
+                         "fail_times", (json_int_t) rule->fail_times,
+                         "fail_status", (int) rule->fail_status,
+                         "refuse_status", (int) rule->refuse_status,
+                         "hang_ms", (json_int_t) rule->hang_ms,
+                         "drop_after_register",
+                             (json_int_t) rule->drop_after_register,
+                         "hosted_url", rule->hosted_url);
+
+        if (item == NULL || json_array_append_new(list, item) != 0) {
+            pthread_mutex_unlock(&mock_lock);
+            json_decref(list);
+            return NULL;
+        }
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return list;
+}
+
+
+/* Called with the lock held.  An open session past expires_at expires. */
+static mock_session_state_e
+mock_session_state(json_t *session)
+{
+    const char  *status;
+
+    status = json_string_value(json_object_get(session, "status"));
+
+    if (strcmp(status, "open") == 0) {
+        if ((json_int_t) time(NULL)
+            < json_integer_value(json_object_get(session, "expires_at")))
+        {
+            return MOCK_SESSION_OPEN;
+        }
+
+        json_object_set_new(session, "status", json_string("expired"));
+        return MOCK_SESSION_EXPIRED;
+    }
+
+    if (strcmp(status, "complete") == 0) {
+        return MOCK_SESSION_COMPLETE;
+    }
+
+    return MOCK_SESSION_EXPIRED;
+}
+
+
+/* *copy gets a deep copy of the session, owned by the caller. */
+mock_session_state_e
+mock_session_get(const char *id, json_t **copy)
+{
+    mock_node_t           *n;
+    mock_session_state_e   state;
+
+    *copy = NULL;
+
+    pthread_mutex_lock(&mock_lock);
+
+    n = mock_table_find(&mock_sessions, id);
+    if (n == NULL) {
+        pthread_mutex_unlock(&mock_lock);
+        return MOCK_SESSION_NOT_FOUND;
+    }
+
+    state = mock_session_state(n->value);
+    *copy = json_deep_copy(n->value);
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return state;
+}
+
+
+/*
+ * Pays an open session.  Returns the state BEFORE paying (OPEN: it was paid
+ * just now), and in *copy the session as it is after.
+ */
+mock_session_state_e
+mock_session_pay(const char *id, json_t **copy)
+{
+    json_t                *s;
+    mock_node_t           *n;
+    mock_session_state_e   state;
+
+    *copy = NULL;
+
+    pthread_mutex_lock(&mock_lock);
+
+    n = mock_table_find(&mock_sessions, id);
+    if (n == NULL) {
+        pthread_mutex_unlock(&mock_lock);
+        return MOCK_SESSION_NOT_FOUND;
+    }
+
+    s = n->value;
+    state = mock_session_state(s);
+
+    if (state == MOCK_SESSION_OPEN) {
+        json_object_set_new(s, "status", json_string("complete"));
+        json_object_set_new(s, "payment_status", json_string("paid"));
+    }
+
+    *copy = json_deep_copy(s);
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return state;
+}

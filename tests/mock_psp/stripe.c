@@ -1,0 +1,1025 @@
+/*
+ * Mock PSP: Stripe's Checkout Sessions API (create and retrieve), with
+ * Stripe's idempotency rules and the fault rules of the control API.
+ */
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "mock_psp.h"
+
+
+/* Stripe's own limits. */
+#define MOCK_MAX_LINE_ITEMS    100
+#define MOCK_MAX_METADATA      50
+#define MOCK_MAX_METADATA_KEY  40
+#define MOCK_MAX_METADATA_VAL  500
+#define MOCK_MAX_URL           5000
+#define MOCK_MAX_REFERENCE     200
+#define MOCK_EXPIRES_MIN       (30 * 60)
+#define MOCK_EXPIRES_MAX       (24 * 60 * 60)
+
+
+typedef struct {
+    const char           *currency;
+    const char           *unit_amount;
+    const char           *name;
+    const char           *quantity;
+} mock_line_t;
+
+
+/* The parameters of one create request, borrowed from the decoded form. */
+typedef struct {
+    const char           *mode;
+    const char           *success_url;
+    const char           *cancel_url;
+    const char           *client_reference_id;
+    const char           *customer_email;
+    const char           *expires_at;
+    json_t               *metadata;
+    mock_line_t           lines[MOCK_MAX_LINE_ITEMS];
+    size_t                nlines;
+} mock_params_t;
+
+
+/* A 400 to answer, filled in by validation. */
+typedef struct {
+    const char           *code;
+    char                  param[256];
+    char                  message[512];
+} mock_invalid_t;
+
+
+static void mock_utf8_trim(char *s);
+static void mock_invalid(mock_invalid_t *inv, const char *code,
+    const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int mock_authorized(struct MHD_Connection *c);
+static enum MHD_Result mock_unauthorized(struct MHD_Connection *c);
+static int mock_parse_int64(const char *s, int64_t *out);
+static int mock_url_valid(const char *s);
+static int mock_three_decimals(const char *currency);
+static int mock_params_slot(mock_params_t *p, const char *key,
+    const char ***slot, mock_invalid_t *inv);
+static int mock_params_collect(mock_params_t *p, const mock_form_t *form,
+    mock_invalid_t *inv);
+static json_t *mock_session_build(mock_params_t *p, const mock_fault_t *fault,
+    mock_invalid_t *inv);
+static json_t *mock_session_new(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv);
+static enum MHD_Result mock_send_failure(struct MHD_Connection *c,
+    unsigned status);
+static enum MHD_Result mock_send_refusal(struct MHD_Connection *c,
+    unsigned status);
+
+
+/* Cuts a string truncated by snprintf() back to a whole UTF-8 character. */
+static void
+mock_utf8_trim(char *s)
+{
+    size_t  len, i, need;
+
+    len = strlen(s);
+    i = len;
+
+    while (i > 0 && ((unsigned char) s[i - 1] & 0xc0) == 0x80) {
+        i--;
+    }
+
+    if (i == 0 || (unsigned char) s[i - 1] < 0xc0) {
+        return;
+    }
+
+    /* s[i - 1] leads a sequence of need bytes; is it complete? */
+    need = ((unsigned char) s[i - 1] >= 0xf0) ? 4
+           : ((unsigned char) s[i - 1] >= 0xe0) ? 3 : 2;
+
+    if (len - (i - 1) < need) {
+        s[i - 1] = '\0';
+    }
+}
+
+
+static void
+mock_invalid(mock_invalid_t *inv, const char *code, const char *param,
+    const char *fmt, ...)
+{
+    va_list  ap;
+
+    inv->code = code;
+
+    snprintf(inv->param, sizeof(inv->param), "%s", param ? param : "");
+    mock_utf8_trim(inv->param);
+
+    va_start(ap, fmt);
+    vsnprintf(inv->message, sizeof(inv->message), fmt, ap);
+    va_end(ap);
+    mock_utf8_trim(inv->message);
+}
+
+
+enum MHD_Result
+mock_stripe_error(struct MHD_Connection *c, unsigned status, const char *type,
+    const char *code, const char *param, const char *fmt, ...)
+{
+    json_t   *err, *msg;
+    va_list   ap;
+    char      buf[512];
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    mock_utf8_trim(buf);
+
+    /* A URL from the request line may not be UTF-8: say less then. */
+    msg = json_string(buf);
+    if (msg == NULL) {
+        msg = json_string("Invalid request.");
+    }
+
+    err = json_object();
+    if (err == NULL) {
+        json_decref(msg);
+        return MHD_NO;
+    }
+
+    json_object_set_new(err, "type", json_string(type));
+    if (code != NULL) {
+        json_object_set_new(err, "code", json_string(code));
+    }
+    if (param != NULL && param[0] != '\0') {
+        json_object_set_new(err, "param", json_string(param));
+    }
+    json_object_set_new(err, "message", msg);
+
+    return mock_send_json(c, status, json_pack("{so}", "error", err));
+}
+
+
+static int
+mock_authorized(struct MHD_Connection *c)
+{
+    size_t       len;
+    const char  *auth;
+
+    auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
+        return 0;
+    }
+
+    auth += 7;
+    len = strlen(mock_conf.stripe_secret);
+
+    return strlen(auth) == len
+           && CRYPTO_memcmp(auth, mock_conf.stripe_secret, len) == 0;
+}
+
+
+static enum MHD_Result
+mock_unauthorized(struct MHD_Connection *c)
+{
+    return mock_stripe_error(c, MHD_HTTP_UNAUTHORIZED,
+                             "invalid_request_error", NULL, NULL,
+                             "Invalid API Key provided");
+}
+
+
+/* ^(0|[1-9][0-9]*)$ within int64; -1 otherwise. */
+static int
+mock_parse_int64(const char *s, int64_t *out)
+{
+    int64_t  v;
+
+    if (s[0] == '0') {
+        if (s[1] != '\0') {
+            return -1;
+        }
+        *out = 0;
+        return 0;
+    }
+
+    if (*s == '\0') {
+        return -1;
+    }
+
+    for (v = 0; *s; s++) {
+        if (*s < '0' || *s > '9'
+            || __builtin_mul_overflow(v, 10, &v)
+            || __builtin_add_overflow(v, *s - '0', &v))
+        {
+            return -1;
+        }
+    }
+
+    *out = v;
+    return 0;
+}
+
+
+static int
+mock_url_valid(const char *s)
+{
+    size_t  len;
+
+    len = strlen(s);
+    if (len > MOCK_MAX_URL) {
+        return 0;
+    }
+
+    if (strncasecmp(s, "https://", 8) == 0) {
+        s += 8;
+    } else if (strncasecmp(s, "http://", 7) == 0) {
+        s += 7;
+    } else {
+        return 0;
+    }
+
+    if (*s == '\0' || *s == '/' || *s == '?' || *s == '#') {
+        return 0;
+    }
+
+    for ( ; *s; s++) {
+        if ((unsigned char) *s <= 0x20 || *s == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* Stripe wants these amounts to end in 0 (PSP_FACTS.md). */
+static int
+mock_three_decimals(const char *currency)
+{
+    static const char  *three[] = { "bhd", "jod", "kwd", "omr", "tnd" };
+    size_t              i;
+
+    for (i = 0; i < sizeof(three) / sizeof(three[0]); i++) {
+        if (strcmp(currency, three[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Finds where a scalar parameter goes: *slot is set, or NULL for a metadata
+ * entry (already stored by this function).  Returns -1 with inv filled for
+ * an unknown or repeated parameter.
+ */
+static int
+mock_params_slot(mock_params_t *p, const char *key, const char ***slot,
+    mock_invalid_t *inv)
+{
+    size_t        i, len, idx;
+    const char   *k, *rest;
+    mock_line_t  *line;
+
+    static const struct {
+        const char  *name;
+        size_t       offset;
+    }  scalars[] = {
+        { "mode", offsetof(mock_params_t, mode) },
+        { "success_url", offsetof(mock_params_t, success_url) },
+        { "cancel_url", offsetof(mock_params_t, cancel_url) },
+        { "client_reference_id",
+          offsetof(mock_params_t, client_reference_id) },
+        { "customer_email", offsetof(mock_params_t, customer_email) },
+        { "expires_at", offsetof(mock_params_t, expires_at) }
+    };
+
+    static const struct {
+        const char  *suffix;
+        size_t       offset;
+    }  fields[] = {
+        { "[price_data][currency]", offsetof(mock_line_t, currency) },
+        { "[price_data][unit_amount]", offsetof(mock_line_t, unit_amount) },
+        { "[price_data][product_data][name]", offsetof(mock_line_t, name) },
+        { "[quantity]", offsetof(mock_line_t, quantity) }
+    };
+
+    *slot = NULL;
+
+    for (i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++) {
+        if (strcmp(key, scalars[i].name) == 0) {
+            *slot = (const char **) ((char *) p + scalars[i].offset);
+            return 0;
+        }
+    }
+
+    if (strncmp(key, "line_items[", 11) == 0) {
+        k = key + 11;
+        len = strspn(k, "0123456789");
+
+        if (len == 0 || k[len] != ']' || (k[0] == '0' && len > 1)) {
+            goto unknown;
+        }
+
+        idx = (len > 3) ? MOCK_MAX_LINE_ITEMS : (size_t) atoi(k);
+
+        if (idx >= MOCK_MAX_LINE_ITEMS) {
+            mock_invalid(inv, "parameter_invalid", "line_items",
+                         "You may only specify up to %d line items.",
+                         MOCK_MAX_LINE_ITEMS);
+            return -1;
+        }
+
+        rest = k + len + 1;
+
+        for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+            if (strcmp(rest, fields[i].suffix) == 0) {
+                line = &p->lines[idx];
+                *slot = (const char **) ((char *) line + fields[i].offset);
+                if (idx + 1 > p->nlines) {
+                    p->nlines = idx + 1;
+                }
+                return 0;
+            }
+        }
+
+        goto unknown;
+    }
+
+    if (strncmp(key, "metadata[", 9) == 0) {
+        k = key + 9;
+        len = strcspn(k, "[]");
+
+        if (len == 0 || k[len] != ']' || k[len + 1] != '\0') {
+            goto unknown;
+        }
+
+        /* *slot stays NULL: the caller stores metadata itself */
+        return 0;
+    }
+
+unknown:
+
+    mock_invalid(inv, "parameter_unknown", key,
+                 "Received unknown parameter: %s", key);
+    return -1;
+}
+
+
+static int
+mock_params_collect(mock_params_t *p, const mock_form_t *form,
+    mock_invalid_t *inv)
+{
+    size_t             i, len;
+    const char        *key, *value, **slot;
+    char               name[MOCK_MAX_METADATA_KEY + 1];
+
+    for (i = 0; i < form->n; i++) {
+        key = form->pairs[i].key;
+        value = form->pairs[i].value;
+
+        if (mock_params_slot(p, key, &slot, inv) != 0) {
+            return -1;
+        }
+
+        if (slot == NULL) {
+            /* metadata[name]: an empty value unsets, which on create is
+             * the same as leaving it out */
+            len = strlen(key) - 10;
+
+            if (len > MOCK_MAX_METADATA_KEY) {
+                mock_invalid(inv, "parameter_invalid", key,
+                             "Metadata keys can be at most %d characters.",
+                             MOCK_MAX_METADATA_KEY);
+                return -1;
+            }
+
+            memcpy(name, key + 9, len);
+            name[len] = '\0';
+
+            if (json_object_get(p->metadata, name) != NULL) {
+                goto duplicate;
+            }
+
+            if (value[0] == '\0') {
+                continue;
+            }
+
+            if (strlen(value) > MOCK_MAX_METADATA_VAL) {
+                mock_invalid(inv, "parameter_invalid", key,
+                             "Metadata values can be at most %d characters.",
+                             MOCK_MAX_METADATA_VAL);
+                return -1;
+            }
+
+            if (json_object_size(p->metadata) >= MOCK_MAX_METADATA) {
+                mock_invalid(inv, "parameter_invalid", "metadata",
+                             "You can specify up to %d metadata keys.",
+                             MOCK_MAX_METADATA);
+                return -1;
+            }
+
+            if (json_object_set_new(p->metadata, name, json_string(value))
+                != 0)
+            {
+                mock_invalid(inv, "parameter_invalid", key,
+                             "Cannot store metadata.");
+                return -1;
+            }
+
+            continue;
+        }
+
+        /*
+         * Stripe reads every parameter once; a repeat means the client's
+         * encoder is broken, which the mock should make visible.
+         */
+        if (*slot != NULL) {
+            goto duplicate;
+        }
+
+        if (value[0] == '\0') {
+            mock_invalid(inv, "parameter_invalid_empty", key,
+                         "You passed an empty string for '%s'. We assume "
+                         "empty values are an attempt to unset a parameter; "
+                         "however '%s' cannot be unset. You should remove "
+                         "'%s' from your request or supply a non-empty "
+                         "value.", key, key, key);
+            return -1;
+        }
+
+        *slot = value;
+        continue;
+
+    duplicate:
+
+        mock_invalid(inv, "parameter_invalid", key,
+                     "Received parameter %s more than once.", key);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static json_t *
+mock_session_build(mock_params_t *p, const mock_fault_t *fault,
+    mock_invalid_t *inv)
+{
+    size_t        i;
+    int64_t       amount, quantity, total, expires_at, now;
+    json_t       *s;
+    mock_line_t  *line;
+    char          currency[4], id[64], url[MOCK_MAX_URL + 128], param[96];
+
+    if (p->mode == NULL) {
+        mock_invalid(inv, "parameter_missing", "mode",
+                     "Missing required param: mode.");
+        return NULL;
+    }
+
+    if (strcmp(p->mode, "payment") != 0) {
+        mock_invalid(inv, "parameter_invalid", "mode",
+                     "Invalid mode: this mock supports only payment.");
+        return NULL;
+    }
+
+    if (p->nlines == 0) {
+        mock_invalid(inv, "parameter_missing", "line_items",
+                     "Missing required param: line_items.");
+        return NULL;
+    }
+
+    total = 0;
+    currency[0] = '\0';
+
+    for (i = 0; i < p->nlines; i++) {
+        line = &p->lines[i];
+
+#define MOCK_LINE_PARAM(field)                                               \
+        snprintf(param, sizeof(param), "line_items[%zu]" field, i)
+
+        if (line->currency == NULL) {
+            MOCK_LINE_PARAM("[price_data][currency]");
+            goto missing;
+        }
+
+        if (strlen(line->currency) != 3 || !isalpha(line->currency[0])
+            || !isalpha(line->currency[1]) || !isalpha(line->currency[2]))
+        {
+            MOCK_LINE_PARAM("[price_data][currency]");
+            mock_invalid(inv, "parameter_invalid", param,
+                         "Invalid currency: %s.", line->currency);
+            return NULL;
+        }
+
+        if (i == 0) {
+            currency[0] = (char) tolower(line->currency[0]);
+            currency[1] = (char) tolower(line->currency[1]);
+            currency[2] = (char) tolower(line->currency[2]);
+            currency[3] = '\0';
+
+        } else if (strcasecmp(currency, line->currency) != 0) {
+            MOCK_LINE_PARAM("[price_data][currency]");
+            mock_invalid(inv, "parameter_invalid", param,
+                         "All line items must use the same currency: "
+                         "line_items[0] uses %s, line_items[%zu] uses %s.",
+                         currency, i, line->currency);
+            return NULL;
+        }
+
+        if (line->unit_amount == NULL) {
+            MOCK_LINE_PARAM("[price_data][unit_amount]");
+            goto missing;
+        }
+
+        if (mock_parse_int64(line->unit_amount, &amount) != 0 || amount < 1)
+        {
+            MOCK_LINE_PARAM("[price_data][unit_amount]");
+            mock_invalid(inv, "parameter_invalid_integer", param,
+                         "Invalid positive integer: %s", line->unit_amount);
+            return NULL;
+        }
+
+        if (mock_three_decimals(currency) && amount % 10 != 0) {
+            MOCK_LINE_PARAM("[price_data][unit_amount]");
+            mock_invalid(inv, "amount_invalid", param,
+                         "Amounts in %s must be divisible by 10.", currency);
+            return NULL;
+        }
+
+        if (line->name == NULL) {
+            MOCK_LINE_PARAM("[price_data][product_data][name]");
+            goto missing;
+        }
+
+        if (line->quantity == NULL) {
+            MOCK_LINE_PARAM("[quantity]");
+            goto missing;
+        }
+
+        if (mock_parse_int64(line->quantity, &quantity) != 0 || quantity < 1)
+        {
+            MOCK_LINE_PARAM("[quantity]");
+            mock_invalid(inv, "parameter_invalid_integer", param,
+                         "Invalid positive integer: %s", line->quantity);
+            return NULL;
+        }
+
+#undef MOCK_LINE_PARAM
+
+        if (__builtin_mul_overflow(amount, quantity, &amount)
+            || __builtin_add_overflow(total, amount, &total))
+        {
+            mock_invalid(inv, "amount_too_large", "line_items",
+                         "The total amount is too large.");
+            return NULL;
+        }
+    }
+
+    if (p->success_url == NULL) {
+        mock_invalid(inv, "parameter_missing", "success_url",
+                     "Missing required param: success_url.");
+        return NULL;
+    }
+
+    if (!mock_url_valid(p->success_url)) {
+        mock_invalid(inv, "url_invalid", "success_url", "Not a valid URL");
+        return NULL;
+    }
+
+    if (p->cancel_url == NULL) {
+        mock_invalid(inv, "parameter_missing", "cancel_url",
+                     "Missing required param: cancel_url.");
+        return NULL;
+    }
+
+    if (!mock_url_valid(p->cancel_url)) {
+        mock_invalid(inv, "url_invalid", "cancel_url", "Not a valid URL");
+        return NULL;
+    }
+
+    if (p->client_reference_id != NULL
+        && strlen(p->client_reference_id) > MOCK_MAX_REFERENCE)
+    {
+        mock_invalid(inv, "parameter_invalid", "client_reference_id",
+                     "client_reference_id can be at most %d characters.",
+                     MOCK_MAX_REFERENCE);
+        return NULL;
+    }
+
+    if (p->customer_email != NULL
+        && (strchr(p->customer_email, '@') == NULL
+            || strpbrk(p->customer_email, " \t") != NULL))
+    {
+        mock_invalid(inv, "email_invalid", "customer_email",
+                     "Invalid email address: %s", p->customer_email);
+        return NULL;
+    }
+
+    now = (int64_t) time(NULL);
+
+    if (p->expires_at == NULL) {
+        /* Stripe's default lifetime */
+        expires_at = now + MOCK_EXPIRES_MAX;
+
+    } else if (mock_parse_int64(p->expires_at, &expires_at) != 0) {
+        mock_invalid(inv, "parameter_invalid_integer", "expires_at",
+                     "Invalid integer: %s", p->expires_at);
+        return NULL;
+
+    } else if (expires_at < now + MOCK_EXPIRES_MIN
+               || expires_at > now + MOCK_EXPIRES_MAX)
+    {
+        mock_invalid(inv, "parameter_invalid", "expires_at",
+                     "The expires_at timestamp must be at least 30 minutes "
+                     "and at most 24 hours from now (now is %lld).",
+                     (long long) now);
+        return NULL;
+    }
+
+    memcpy(id, MOCK_SESSION_ID_PREFIX, sizeof(MOCK_SESSION_ID_PREFIX) - 1);
+    if (mock_random_alnum(id + sizeof(MOCK_SESSION_ID_PREFIX) - 1,
+                          MOCK_SESSION_ID_RANDOM)
+        != 0)
+    {
+        mock_invalid(inv, NULL, NULL, "No randomness.");
+        return NULL;
+    }
+
+    if (fault->hosted_url != NULL) {
+        snprintf(url, sizeof(url), "%s", fault->hosted_url);
+    } else {
+        snprintf(url, sizeof(url), "%s/pay/%s", mock_conf.public_url, id);
+    }
+
+    /* Field order follows Stripe's checkout.session object. */
+    s = json_object();
+    if (s == NULL) {
+        mock_invalid(inv, NULL, NULL, "Out of memory.");
+        return NULL;
+    }
+
+    json_object_set_new(s, "id", json_string(id));
+    json_object_set_new(s, "object", json_string("checkout.session"));
+    json_object_set_new(s, "amount_subtotal", json_integer(total));
+    json_object_set_new(s, "amount_total", json_integer(total));
+    json_object_set_new(s, "cancel_url", json_string(p->cancel_url));
+    json_object_set_new(s, "client_reference_id",
+                        p->client_reference_id
+                        ? json_string(p->client_reference_id) : json_null());
+    json_object_set_new(s, "created", json_integer(now));
+    json_object_set_new(s, "currency", json_string(currency));
+    json_object_set_new(s, "customer_email",
+                        p->customer_email
+                        ? json_string(p->customer_email) : json_null());
+    json_object_set_new(s, "expires_at", json_integer(expires_at));
+    json_object_set_new(s, "livemode", json_false());
+    json_object_set(s, "metadata", p->metadata);
+    json_object_set_new(s, "mode", json_string("payment"));
+    json_object_set_new(s, "payment_intent", json_null());
+    json_object_set_new(s, "payment_status", json_string("unpaid"));
+    json_object_set_new(s, "status", json_string("open"));
+    json_object_set_new(s, "success_url", json_string(p->success_url));
+    json_object_set_new(s, "url", json_string(url));
+
+    if (json_object_size(s) != 18) {
+        json_decref(s);
+        mock_invalid(inv, NULL, NULL, "Out of memory.");
+        return NULL;
+    }
+
+    return s;
+
+missing:
+
+    mock_invalid(inv, "parameter_missing", param,
+                 "Missing required param: %s.", param);
+    return NULL;
+}
+
+
+/*
+ * Parses and validates a create request.  Returns the new session, or NULL
+ * with inv filled: inv->code NULL means an internal error (500).
+ */
+static json_t *
+mock_session_new(const char *body, size_t len, const mock_fault_t *fault,
+    mock_invalid_t *inv)
+{
+    json_t         *s;
+    mock_form_t     form;
+    mock_params_t  *p;
+
+    if (mock_form_parse(body, len, &form, inv->message, sizeof(inv->message))
+        != 0)
+    {
+        inv->code = "parameter_invalid";
+        inv->param[0] = '\0';
+        return NULL;
+    }
+
+    /* 100 line items do not belong on a 512 KiB thread stack */
+    p = calloc(1, sizeof(mock_params_t));
+    if (p == NULL) {
+        mock_form_free(&form);
+        mock_invalid(inv, NULL, NULL, "Out of memory.");
+        return NULL;
+    }
+
+    p->metadata = json_object();
+    s = NULL;
+
+    if (p->metadata == NULL) {
+        mock_invalid(inv, NULL, NULL, "Out of memory.");
+
+    } else if (mock_params_collect(p, &form, inv) == 0) {
+        s = mock_session_build(p, fault, inv);
+    }
+
+    json_decref(p->metadata);
+    free(p);
+    mock_form_free(&form);
+
+    return s;
+}
+
+
+/* fail_status: the transient failures Stripe's clients retry. */
+static enum MHD_Result
+mock_send_failure(struct MHD_Connection *c, unsigned status)
+{
+    if (status == MHD_HTTP_TOO_MANY_REQUESTS) {
+        return mock_stripe_error(c, status, "invalid_request_error",
+                                 "rate_limit", NULL,
+                                 "Too many requests hit the API too "
+                                 "quickly.");
+    }
+
+    if (status == MHD_HTTP_CONFLICT) {
+        return mock_stripe_error(c, status, "invalid_request_error",
+                                 "lock_timeout", NULL,
+                                 "This object cannot be accessed right now "
+                                 "because another API request or Stripe "
+                                 "process is currently accessing it.");
+    }
+
+    return mock_stripe_error(c, status, "api_error", NULL, NULL,
+                             "An unknown error occurred (mock fault, HTTP "
+                             "%u).", status);
+}
+
+
+/* refuse_status: a refusal for good. */
+static enum MHD_Result
+mock_send_refusal(struct MHD_Connection *c, unsigned status)
+{
+    if (status == MHD_HTTP_PAYMENT_REQUIRED) {
+        return mock_send_json(c, status,
+                   json_pack("{s{ss ss ss ss}}", "error",
+                             "type", "card_error",
+                             "code", "card_declined",
+                             "decline_code", "generic_decline",
+                             "message", "Your card was declined."));
+    }
+
+    if (status == MHD_HTTP_UNAUTHORIZED) {
+        return mock_unauthorized(c);
+    }
+
+    if (status == MHD_HTTP_NOT_FOUND) {
+        return mock_stripe_error(c, status, "invalid_request_error",
+                                 "resource_missing", NULL,
+                                 "No such price (mock refusal).");
+    }
+
+    return mock_stripe_error(c, status, "invalid_request_error",
+                             "parameter_invalid", NULL,
+                             "This request was refused (mock refusal, HTTP "
+                             "%u).", status);
+}
+
+
+/*
+ * POST /v1/checkout/sessions.  Decisions come first, then the latency, so a
+ * second request with a key in use sees 409 at once, and the first one
+ * holds its key "in progress" for the whole latency.
+ */
+enum MHD_Result
+mock_stripe_create(struct MHD_Connection *c, mock_request_t *r)
+{
+    long              latency;
+    char             *response;
+    json_t           *session;
+    unsigned          status;
+    const char       *key, *ctype;
+    mock_idem_e       idem;
+    mock_claim_t      claim;
+    mock_fault_t      fault;
+    enum MHD_Result   rc;
+    mock_invalid_t    inv;
+    unsigned char     hash[32];
+    mock_header_t     headers[2];
+
+    key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+
+    memset(&claim, 0, sizeof(claim));
+    claim.epoch = mock_store_arrive(key, &fault);
+
+    if (fault.hang_ms > 0) {
+        mock_log("fault %llu: hanging %ld ms, then closing without an answer",
+                 (unsigned long long) fault.id, fault.hang_ms);
+        (void) mock_sleep_ms(fault.hang_ms);
+        mock_fault_free(&fault);
+        return MHD_NO;
+    }
+
+    latency = mock_conf.latency_ms + fault.latency_ms;
+    rc = MHD_NO;
+
+    if (!mock_authorized(c)) {
+        if (mock_sleep_ms(latency) == 0) {
+            rc = mock_unauthorized(c);
+        }
+        goto done;
+    }
+
+    if (key != NULL && (key[0] == '\0' || strlen(key) > MOCK_MAX_KEY_LEN)) {
+        if (mock_sleep_ms(latency) == 0) {
+            rc = mock_stripe_error(c, MHD_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", NULL, NULL,
+                                   "Keys for idempotent requests must be "
+                                   "1 to %d characters long.",
+                                   MOCK_MAX_KEY_LEN);
+        }
+        goto done;
+    }
+
+    if (key != NULL) {
+        /* Stripe compares the parameters; byte-identical bodies suffice */
+        if (EVP_Digest(r->body, r->len, hash, NULL, EVP_sha256(), NULL) != 1)
+        {
+            goto done;
+        }
+
+        idem = mock_store_claim(key, hash, &claim);
+
+        if (idem != MOCK_IDEM_CLAIMED) {
+            if (mock_sleep_ms(latency) != 0) {
+                free(claim.body);
+                goto done;
+            }
+        }
+
+        switch (idem) {
+
+        case MOCK_IDEM_REPLAY:
+            headers[0].name = "Idempotent-Replayed";
+            headers[0].value = "true";
+            headers[1].name = "Idempotency-Key";
+            headers[1].value = key;
+            rc = mock_send(c, claim.status, "application/json", claim.body,
+                           strlen(claim.body), headers, 2);
+            free(claim.body);
+            goto done;
+
+        case MOCK_IDEM_MISMATCH:
+            rc = mock_stripe_error(c, MHD_HTTP_BAD_REQUEST,
+                                   "idempotency_error", NULL, NULL,
+                                   "Keys for idempotent requests can only "
+                                   "be used with the same parameters they "
+                                   "were first used with. Try using a key "
+                                   "other than '%s' if you meant to execute "
+                                   "a different request.", key);
+            goto done;
+
+        case MOCK_IDEM_IN_USE:
+            rc = mock_stripe_error(c, MHD_HTTP_CONFLICT, "idempotency_error",
+                                   "idempotency_key_in_use", NULL,
+                                   "There is currently another in-progress "
+                                   "request using this Idempotent Key (that "
+                                   "probably means you submitted twice, and "
+                                   "the other request is still going "
+                                   "through): %s. Please try again later.",
+                                   key);
+            goto done;
+
+        case MOCK_IDEM_CLAIMED:
+            break;
+        }
+    }
+
+    /* From here on the key, if any, is ours: release it or commit it. */
+
+    if (mock_sleep_ms(latency) != 0) {
+        goto release;
+    }
+
+    status = mock_fault_take_fail(fault.id);
+    if (status != 0) {
+        mock_log("fault %llu: failing with %u", (unsigned long long) fault.id,
+                 status);
+        rc = mock_send_failure(c, status);
+        goto release;
+    }
+
+    if (fault.refuse_status != 0) {
+        mock_log("fault %llu: refusing with %u",
+                 (unsigned long long) fault.id, fault.refuse_status);
+        rc = mock_send_refusal(c, fault.refuse_status);
+        goto release;
+    }
+
+    ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                        MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ctype == NULL
+        || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0
+        || (ctype[33] != '\0' && ctype[33] != ';'))
+    {
+        rc = mock_stripe_error(c, MHD_HTTP_BAD_REQUEST,
+                               "invalid_request_error", NULL, NULL,
+                               "Request bodies must be "
+                               "application/x-www-form-urlencoded.");
+        goto release;
+    }
+
+    session = mock_session_new(r->body, r->len, &fault, &inv);
+    if (session == NULL) {
+        if (inv.code == NULL) {
+            rc = mock_stripe_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                   "api_error", NULL, NULL, "%s",
+                                   inv.message);
+        } else {
+            rc = mock_stripe_error(c, MHD_HTTP_BAD_REQUEST,
+                                   "invalid_request_error", inv.code,
+                                   inv.param, "%s", inv.message);
+        }
+        goto release;
+    }
+
+    response = json_dumps(session, JSON_COMPACT);
+    if (response == NULL) {
+        json_decref(session);
+        goto release;
+    }
+
+    if (mock_store_commit(key, &claim, session, response) != 0) {
+        free(response);
+        goto release;
+    }
+
+    if (mock_fault_take_drop(fault.id)) {
+        mock_log("fault %llu: session registered, dropping the connection",
+                 (unsigned long long) fault.id);
+        free(response);
+        goto done;
+    }
+
+    headers[0].name = "Idempotency-Key";
+    headers[0].value = key;
+    rc = mock_send(c, MHD_HTTP_OK, "application/json", response,
+                   strlen(response), headers, key != NULL ? 1 : 0);
+    free(response);
+
+    goto done;
+
+release:
+
+    if (key != NULL) {
+        mock_store_release(key, &claim);
+    }
+
+done:
+
+    mock_fault_free(&fault);
+    return rc;
+}
+
+
+/* GET /v1/checkout/sessions/{id} */
+enum MHD_Result
+mock_stripe_retrieve(struct MHD_Connection *c, const char *id)
+{
+    json_t  *session;
+
+    if (mock_sleep_ms(mock_conf.latency_ms) != 0) {
+        return MHD_NO;
+    }
+
+    if (!mock_authorized(c)) {
+        return mock_unauthorized(c);
+    }
+
+    if (mock_session_get(id, &session) == MOCK_SESSION_NOT_FOUND) {
+        return mock_stripe_error(c, MHD_HTTP_NOT_FOUND,
+                                 "invalid_request_error", "resource_missing",
+                                 "session", "No such checkout.session: '%s'",
+                                 id);
+    }
+
+    return mock_send_json(c, MHD_HTTP_OK, session);
+}
