@@ -31,6 +31,7 @@ static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_psp_retry(ngx_event_t *ev);
+static void ngx_http_payments_retry_cleanup(void *data);
 static void ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f);
 static void ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
     const char *status, pay_psp_result_t *res, int64_t expires_at,
@@ -504,12 +505,24 @@ ngx_http_payments_psp_retry(ngx_event_t *ev)
 
 
 static void
+ngx_http_payments_retry_cleanup(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+}
+
+
+static void
 ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
 {
     char                     *body;
     int64_t                   exp;
     ngx_msec_t                backoff;
     pay_psp_result_t          res;
+    ngx_pool_cleanup_t       *cln;
     ngx_http_request_t       *r;
     ngx_http_payments_ctx_t  *ctx = f->data;
     pay_registration_view_t   view;
@@ -580,6 +593,18 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
     if (ctx->attempts <= ctx->psp->retries
         && ngx_current_msec + backoff < ctx->deadline)
     {
+        if (ctx->retry.handler == NULL) {
+            cln = ngx_pool_cleanup_add(r->pool, 0);
+            if (cln == NULL) {
+                ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+                return;
+            }
+
+            /* the timer lives in the request's pool */
+            cln->handler = ngx_http_payments_retry_cleanup;
+            cln->data = &ctx->retry;
+        }
+
         ctx->retry.handler = ngx_http_payments_psp_retry;
         ctx->retry.data = ctx;
         ctx->retry.log = r->connection->log;
