@@ -1438,48 +1438,22 @@ ngx_http_payments_request_id(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx)
 {
     u_char            *p, rnd[16];
-    ngx_uint_t         i;
-    ngx_list_part_t   *part;
+    ngx_uint_t         n;
     ngx_table_elt_t   *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_payments_header(r, "X-Request-Id", &n);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
+    /* one sane client id is kept; anything else is replaced */
+    if (h && n == 1 && h->value.len > 0 && h->value.len <= 64) {
+        for (p = h->value.data; p < h->value.data + h->value.len; p++) {
+            if (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.') {
                 break;
             }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
         }
 
-        if (h[i].key.len == sizeof("X-Request-Id") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Request-Id",
-                               h[i].key.len) == 0)
-        {
-            /* a sane client id is kept; anything else is replaced */
-            if (h[i].value.len == 0 || h[i].value.len > 64) {
-                break;
-            }
-
-            for (p = h[i].value.data; p < h[i].value.data + h[i].value.len;
-                 p++)
-            {
-                if (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.') {
-                    break;
-                }
-            }
-
-            if (p == h[i].value.data + h[i].value.len) {
-                ctx->request_id = h[i].value;
-                return NGX_OK;
-            }
-
-            break;
+        if (p == h->value.data + h->value.len) {
+            ctx->request_id = h->value;
+            return NGX_OK;
         }
     }
 
@@ -1500,6 +1474,53 @@ ngx_http_payments_request_id(ngx_http_request_t *r,
 
 
 /* answers */
+
+
+/* the first request header called name; *count says how many there are */
+
+ngx_table_elt_t *
+ngx_http_payments_header(ngx_http_request_t *r, const char *name,
+    ngx_uint_t *count)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    len = ngx_strlen(name);
+    found = NULL;
+    *count = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            if (found == NULL) {
+                found = &h[i];
+            }
+
+            (*count)++;
+        }
+    }
+
+    return found;
+}
+
+
 
 
 ngx_int_t

@@ -196,6 +196,8 @@ void ngx_http_payments_finalize(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_payments_add_header(ngx_http_request_t *r,
     const char *name, const char *value);
 u_char *ngx_http_payments_cstr(ngx_pool_t *pool, ngx_str_t *s);
+ngx_table_elt_t *ngx_http_payments_header(ngx_http_request_t *r,
+    const char *name, ngx_uint_t *count);
 /* a NUL-terminated copy of s in pool; NULL if s is NULL */
 char *ngx_http_payments_strdup(ngx_pool_t *pool, const char *s);
 /* the decimal text of n in pool */

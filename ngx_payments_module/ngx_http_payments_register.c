@@ -45,8 +45,6 @@ static void ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
 static ngx_int_t ngx_http_payments_send_stored(ngx_http_request_t *r,
     const char *status, const char *body, size_t len, ngx_uint_t replayed);
 static void ngx_http_payments_checkout_cleanup(void *data);
-static ngx_table_elt_t *ngx_http_payments_header(ngx_http_request_t *r,
-    const char *name, ngx_uint_t *count);
 static char *ngx_http_payments_link(ngx_http_payments_ctx_t *ctx,
     const char *fmt, pay_token_use_e use, int64_t exp);
 
@@ -785,49 +783,6 @@ static void
 ngx_http_payments_checkout_cleanup(void *data)
 {
     pay_checkout_free(data);
-}
-
-
-static ngx_table_elt_t *
-ngx_http_payments_header(ngx_http_request_t *r, const char *name,
-    ngx_uint_t *count)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
-
-    len = ngx_strlen(name);
-    found = NULL;
-    *count = 0;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            if (found == NULL) {
-                found = &h[i];
-            }
-
-            (*count)++;
-        }
-    }
-
-    return found;
 }
 
 

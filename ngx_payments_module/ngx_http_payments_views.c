@@ -27,8 +27,11 @@ static ngx_int_t ngx_http_payments_read(ngx_http_payments_ctx_t *ctx,
 static int64_t ngx_http_payments_parse_rfc3339(const char *s);
 
 
-void
-ngx_http_payments_get_order(ngx_http_payments_ctx_t *ctx)
+/* GET /v1/payments/{id} and GET /v1/checkouts/{id}, once authenticated */
+
+static void
+ngx_http_payments_get(ngx_http_payments_ctx_t *ctx, const char *sql,
+    ngx_http_payments_pg_handler_pt handler)
 {
     ngx_http_request_t  *r = ctx->request;
 
@@ -38,32 +41,25 @@ ngx_http_payments_get_order(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
-    if (ngx_http_payments_read(ctx, "SELECT pay_get_order($1, $2)",
-                               ngx_http_payments_order_done)
-        != NGX_OK)
-    {
+    if (ngx_http_payments_read(ctx, sql, handler) != NGX_OK) {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
     }
 }
 
 
 void
+ngx_http_payments_get_order(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_payments_get(ctx, "SELECT pay_get_order($1, $2)",
+                          ngx_http_payments_order_done);
+}
+
+
+void
 ngx_http_payments_get_checkout(ngx_http_payments_ctx_t *ctx)
 {
-    ngx_http_request_t  *r = ctx->request;
-
-    if (!pay_id_valid((char *) ctx->object_id.data, ctx->object_id.len)) {
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_NOT_FOUND, 0, NULL));
-        return;
-    }
-
-    if (ngx_http_payments_read(ctx, "SELECT pay_get_checkout($1, $2)",
-                               ngx_http_payments_checkout_done)
-        != NGX_OK)
-    {
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
-    }
+    ngx_http_payments_get(ctx, "SELECT pay_get_checkout($1, $2)",
+                          ngx_http_payments_checkout_done);
 }
 
 
