@@ -231,8 +231,9 @@ do_start() {
         umask 077
         openssl rand -hex 32 | tr -d '\n' >"$run/conf/paytoken.key"
         printf 'sk_test_%s' "$(openssl rand -hex 24)" >"$run/conf/psp.secret"
+        printf 'whsec_%s' "$(openssl rand -hex 24)" >"$run/conf/webhook.secret"
     )
-    chmod 600 "$run/conf/paytoken.key" "$run/conf/psp.secret"
+    chmod 600 "$run/conf/paytoken.key" "$run/conf/psp.secret" "$run/conf/webhook.secret"
     # The gateway's TLS certificate (self-signed, for 127.0.0.1).
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
         -days 2 -subj /CN=127.0.0.1 \
@@ -246,6 +247,12 @@ do_start() {
     local mock_args=(--port "$mock_port" --listen 127.0.0.1
         --stripe-secret "$(cat "$run/conf/psp.secret")" --public-url "$mock_url")
     [ "$latency" = 0 ] || mock_args+=(--latency-ms "$latency")
+    # Webhooks go to the gateway over TLS, verified against its certificate.
+    if "$mock" --help 2>&1 | grep -q -- --webhook-url; then
+        mock_args+=(--webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/$psp_name"
+            --stripe-webhook-secret "$(cat "$run/conf/webhook.secret")"
+            --webhook-ca "$run/conf/tls.crt")
+    fi
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
         nohup "$mock" "${mock_args[@]}" </dev/null >"$run/logs/mock.log" 2>&1 &
@@ -273,6 +280,7 @@ do_start() {
         "PG_PORT=$pg_port" "DATABASE=$conninfo" "PUBLIC_ORIGIN=$public_origin"
         "PAYTOKEN_KEY=$run/conf/paytoken.key" "PAYTOKEN_KID=$kid"
         "PSP_NAME=$psp_name" "PSP_SECRET=$run/conf/psp.secret"
+        "WEBHOOK_SECRET=$run/conf/webhook.secret"
         "MOCK_URL=$mock_url" "LEASE=$lease"
         "TLS_CERT=$run/conf/tls.crt" "TLS_KEY=$run/conf/tls.key"
     )
@@ -310,6 +318,7 @@ do_start() {
         envline PAY_TEST_ROOT "$top"
         envline PAY_TEST_PAYTOKEN_KEY "$run/conf/paytoken.key"
         envline PAY_TEST_PAYTOKEN_KID "$kid"
+        envline PAY_TEST_WEBHOOK_SECRET "$run/conf/webhook.secret"
         envline PAY_TEST_MERCHANT_KEY "$key"
         envline PAY_TEST_MERCHANT_ID "$mid"
     } >"$run/env"

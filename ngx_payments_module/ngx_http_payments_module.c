@@ -19,6 +19,10 @@
 #define NGX_HTTP_PAYMENTS_ROUTE_PAYMENT      4
 #define NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT     5
 #define NGX_HTTP_PAYMENTS_ROUTE_PAY          6
+#define NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK      7
+#define NGX_HTTP_PAYMENTS_ROUTE_RETURN       8
+#define NGX_HTTP_PAYMENTS_ROUTE_STATUS       9
+#define NGX_HTTP_PAYMENTS_ROUTE_STATIC       10
 
 
 static void *ngx_http_payments_create_main_conf(ngx_conf_t *cf);
@@ -36,13 +40,23 @@ static char *ngx_http_payments_pay_token_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_uint_t ngx_http_payments_return_path(ngx_str_t *uri,
+    ngx_str_t *psp, ngx_str_t *id);
 static ngx_int_t ngx_http_payments_read_secret(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_str_t *secret);
+static ngx_int_t ngx_http_payments_read_file(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_uint_t secret,
+    ngx_str_t *out);
+static char *ngx_http_payments_psp_webhook_secret(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, ngx_str_t *file);
 static ngx_int_t ngx_http_payments_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_init_process(ngx_cycle_t *cycle);
 static void ngx_http_payments_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_handler(ngx_http_request_t *r);
 static void ngx_http_payments_body_handler(ngx_http_request_t *r);
+static void ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx);
 static ngx_uint_t ngx_http_payments_secure(ngx_http_request_t *r);
 static ngx_int_t ngx_http_payments_tls_required(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx, ngx_uint_t browser);
@@ -156,6 +170,13 @@ static ngx_command_t  ngx_http_payments_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_payments_main_conf_t, max_body),
+      NULL },
+
+    { ngx_string("payments_html"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_payments_html,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("payments_auth_cache"),
@@ -633,7 +654,14 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     psp->timeout = 10000;
     psp->connect_timeout = 3000;
     psp->retries = 2;
+    psp->webhook_tolerance = 300;
     ngx_str_null(&secret_file);
+
+    psp->webhook_secrets = ngx_array_create(cf->pool, 2,
+                                            sizeof(pay_secret_t));
+    if (psp->webhook_secrets == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     psp->hosted = ngx_array_create(cf->pool, 2, sizeof(pay_origin_t));
     if (psp->hosted == NULL) {
@@ -736,6 +764,29 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 goto invalid;
             }
 
+        } else if (ngx_http_payments_param("webhook_secret_file")) {
+            if (ngx_http_payments_psp_webhook_secret(cf, psp, &v)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("webhook_tolerance")) {
+            psp->webhook_tolerance = ngx_parse_time(&v, 1);
+            if (psp->webhook_tolerance == (time_t) NGX_ERROR
+                || psp->webhook_tolerance < 1
+                || psp->webhook_tolerance > 3600)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_param("mode")) {
+            if (v.len == 4 && ngx_strncmp(v.data, "live", 4) == 0) {
+                psp->live = 1;
+            } else if (!(v.len == 4 && ngx_strncmp(v.data, "test", 4) == 0)) {
+                goto invalid;
+            }
+
         } else if (ngx_http_payments_param("retries")) {
             n = ngx_atoi(v.data, v.len);
             if (n == NGX_ERROR || n > 10) {
@@ -760,6 +811,17 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (psp->hosted->nelts == 0) {
         return "needs at least one hosted= origin (the PSP's payment page)";
+    }
+
+    /* fail closed: a PSP whose webhooks cannot be verified is refused */
+    if (psp->dialect != PAY_DIALECT_STRIPE) {
+        return "with dialect=adyen or generic is not supported yet: their "
+               "webhooks cannot be verified (only dialect=stripe)";
+    }
+
+    if (psp->webhook_secrets->nelts == 0) {
+        return "needs webhook_secret_file= (the webhook signing secret; "
+               "repeat it to roll the secret)";
     }
 
     if (psp->dialect == PAY_DIALECT_ADYEN && psp->merchant_account.len == 0) {
@@ -813,6 +875,86 @@ invalid:
 }
 
 
+/* payments_html DIR: the pending page's script and the pages' style */
+
+static char *
+ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    u_char     *p;
+    ngx_str_t  *value, file;
+
+    if (pmcf->html_js.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    file.len = value[1].len + sizeof("/pending.js");
+    file.data = ngx_pnalloc(cf->pool, file.len);
+    if (file.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_sprintf(file.data, "%V/pending.js", &value[1]);
+    file.len = p - file.data;
+
+    if (ngx_http_payments_read_file(cf, &file, &cmd->name, 1, 0,
+                                    &pmcf->html_js)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    file.data = ngx_pnalloc(cf->pool, value[1].len + sizeof("/style.css"));
+    if (file.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_sprintf(file.data, "%V/style.css", &value[1]);
+    file.len = p - file.data;
+
+    if (ngx_http_payments_read_file(cf, &file, &cmd->name, 1, 0,
+                                    &pmcf->html_css)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* webhook_secret_file=FILE: Stripe's whsec_ string, as is */
+
+static char *
+ngx_http_payments_psp_webhook_secret(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, ngx_str_t *file)
+{
+    ngx_str_t      content, name;
+    pay_secret_t  *sec;
+
+    ngx_str_set(&name, "payments_psp");
+
+    if (ngx_http_payments_read_secret(cf, file, &name, 16, &content)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    sec = ngx_array_push(psp->webhook_secrets);
+    if (sec == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    sec->data = content.data;
+    sec->len = content.len;
+
+    return NGX_CONF_OK;
+}
+
+
 /*
  * Reads a secret from a file at configuration time.  The file must not be
  * readable by group or others; trailing white space is dropped.  The secret
@@ -822,6 +964,14 @@ invalid:
 static ngx_int_t
 ngx_http_payments_read_secret(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *directive, size_t min, ngx_str_t *secret)
+{
+    return ngx_http_payments_read_file(cf, name, directive, min, 1, secret);
+}
+
+
+static ngx_int_t
+ngx_http_payments_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *directive, size_t min, ngx_uint_t is_secret, ngx_str_t *secret)
 {
     ssize_t          n;
     ngx_str_t        path;
@@ -850,7 +1000,7 @@ ngx_http_payments_read_secret(ngx_conf_t *cf, ngx_str_t *name,
         goto failed;
     }
 
-    if (fi.st_mode & (S_IRWXG | S_IRWXO)) {
+    if (is_secret && (fi.st_mode & (S_IRWXG | S_IRWXO))) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": secret file \"%V\" is readable by group "
                            "or others: chmod 600 it", directive, &path);
@@ -1091,6 +1241,38 @@ ngx_http_payments_num(ngx_pool_t *pool, int64_t n)
 /* routing */
 
 
+/* /v1/return/{psp}/{checkout} */
+
+static ngx_uint_t
+ngx_http_payments_return_path(ngx_str_t *uri, ngx_str_t *psp, ngx_str_t *id)
+{
+    u_char  *p, *end;
+
+    if (uri->len <= sizeof("/v1/return/") - 1
+        || ngx_strncmp(uri->data, "/v1/return/", sizeof("/v1/return/") - 1)
+           != 0)
+    {
+        return 0;
+    }
+
+    psp->data = uri->data + sizeof("/v1/return/") - 1;
+    end = uri->data + uri->len;
+
+    p = ngx_strlchr(psp->data, end, '/');
+    if (p == NULL || p == psp->data || p + 1 == end
+        || ngx_strlchr(p + 1, end, '/') != NULL)
+    {
+        return 0;
+    }
+
+    psp->len = p - psp->data;
+    id->data = p + 1;
+    id->len = end - id->data;
+
+    return 1;
+}
+
+
 static ngx_uint_t
 ngx_http_payments_match(ngx_str_t *uri, const char *prefix,
     const char *suffix, ngx_str_t *id)
@@ -1168,10 +1350,27 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     } else if (ngx_http_payments_match(&r->uri, "/v1/payments/", "", &id)) {
         route = NGX_HTTP_PAYMENTS_ROUTE_PAYMENT;
 
+    } else if (ngx_http_payments_match(&r->uri, "/v1/webhooks/", "", &id)) {
+        route = NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK;
+        method = NGX_HTTP_POST;
+
     } else if (ngx_http_payments_match(&r->uri, "/v1/checkouts/", "/pay",
                                        &id))
     {
         route = NGX_HTTP_PAYMENTS_ROUTE_PAY;
+
+    } else if (ngx_http_payments_match(&r->uri, "/v1/checkouts/", "/status",
+                                       &id))
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_STATUS;
+
+    } else if (ngx_http_payments_match(&r->uri, "/v1/static/", "", &id)) {
+        route = NGX_HTTP_PAYMENTS_ROUTE_STATIC;
+
+    } else if (ngx_http_payments_return_path(&r->uri, &ctx->return_psp,
+                                             &id))
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_RETURN;
 
     } else if (ngx_http_payments_match(&r->uri, "/v1/checkouts/", "", &id)) {
         route = NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT;
@@ -1216,14 +1415,17 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         }
 
         return ngx_http_payments_tls_required(r, ctx,
-                                      route == NGX_HTTP_PAYMENTS_ROUTE_PAY);
+                                      route == NGX_HTTP_PAYMENTS_ROUTE_PAY
+                                      || route == NGX_HTTP_PAYMENTS_ROUTE_RETURN
+                                      || route == NGX_HTTP_PAYMENTS_ROUTE_STATIC);
     }
 
     ctx->route = route;
     ctx->object_id = id;
 
-    if (route == NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS) {
-
+    if (route == NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS
+        || route == NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK)
+    {
         /* never buffer more than the limit: 413 comes after 401 and 400 */
         if (r->headers_in.content_length_n > (off_t) pmcf->max_body) {
             ctx->body_too_large = 1;
@@ -1234,8 +1436,7 @@ ngx_http_payments_handler(ngx_http_request_t *r)
             }
 
             r->main->count++;
-            ngx_http_payments_authenticate(ctx,
-                                           ngx_http_payments_register_start);
+            ngx_http_payments_body_ready(ctx);
             return NGX_DONE;
         }
 
@@ -1271,6 +1472,19 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         r->main->count++;
         ngx_http_payments_pay(ctx);
         return NGX_DONE;
+
+    case NGX_HTTP_PAYMENTS_ROUTE_RETURN:
+        r->main->count++;
+        ngx_http_payments_return(ctx);
+        return NGX_DONE;
+
+    case NGX_HTTP_PAYMENTS_ROUTE_STATUS:
+        r->main->count++;
+        ngx_http_payments_status(ctx);
+        return NGX_DONE;
+
+    case NGX_HTTP_PAYMENTS_ROUTE_STATIC:
+        return ngx_http_payments_static(ctx);
 
     case NGX_HTTP_PAYMENTS_ROUTE_PAYMENT:
         r->main->count++;
@@ -1390,7 +1604,7 @@ ngx_http_payments_body_handler(ngx_http_request_t *r)
 
     if (len > ctx->pmcf->max_body) {
         ctx->body_too_large = 1;
-        ngx_http_payments_authenticate(ctx, ngx_http_payments_register_start);
+        ngx_http_payments_body_ready(ctx);
         return;
     }
 
@@ -1428,6 +1642,20 @@ ngx_http_payments_body_handler(ngx_http_request_t *r)
     *p = '\0';
     ctx->body.len = p - ctx->body.data;
     ctx->body_read = 1;
+
+    ngx_http_payments_body_ready(ctx);
+}
+
+
+/* a merchant is authenticated by its key; a PSP by its signature */
+
+static void
+ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx)
+{
+    if (ctx->route == NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK) {
+        ngx_http_payments_webhook(ctx);
+        return;
+    }
 
     ngx_http_payments_authenticate(ctx, ngx_http_payments_register_start);
 }
@@ -1635,18 +1863,17 @@ ngx_http_payments_problem(ngx_http_request_t *r, pay_err_e err,
 
 
 ngx_int_t
-ngx_http_payments_page(ngx_http_request_t *r, ngx_uint_t status,
-    const char *title, const char *message)
+ngx_http_payments_html_headers(ngx_http_request_t *r, ngx_uint_t script)
 {
-    u_char  *p, *last;
-    size_t   len;
-
-    /* fixed texts only: nothing from the request is echoed into HTML */
-
+    /* no inline script or style anywhere: 'self' files only */
     if (ngx_http_payments_add_header(r, "Content-Security-Policy",
-                                     "default-src 'none'; style-src 'self'; "
-                                     "frame-ancestors 'none'; "
-                                     "base-uri 'none'; form-action 'self'")
+            script ? "default-src 'none'; script-src 'self'; "
+                     "connect-src 'self'; style-src 'self'; "
+                     "frame-ancestors 'none'; base-uri 'none'; "
+                     "form-action 'none'"
+                   : "default-src 'none'; style-src 'self'; "
+                     "frame-ancestors 'none'; base-uri 'none'; "
+                     "form-action 'none'")
         != NGX_OK
         || ngx_http_payments_add_header(r, "Referrer-Policy", "no-referrer")
            != NGX_OK
@@ -1656,11 +1883,30 @@ ngx_http_payments_page(ngx_http_request_t *r, ngx_uint_t status,
                                         "nosniff")
            != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_payments_page(ngx_http_request_t *r, ngx_uint_t status,
+    const char *title, const char *message)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    /* fixed texts only: nothing from the request is echoed into HTML */
+
+    if (ngx_http_payments_html_headers(r, 0) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     len = sizeof("<!DOCTYPE html>\n<html lang=\"en\"><head>"
-                 "<meta charset=\"utf-8\"><title></title></head>"
+                 "<meta charset=\"utf-8\"><title></title>"
+                 "<link rel=\"stylesheet\" href=\"/v1/static/"
+                 "style.css\"></head>"
                  "<body><h1></h1><p></p></body></html>\n")
           + 2 * ngx_strlen(title) + ngx_strlen(message);
 
@@ -1671,7 +1917,9 @@ ngx_http_payments_page(ngx_http_request_t *r, ngx_uint_t status,
 
     last = ngx_snprintf(p, len,
                         "<!DOCTYPE html>\n<html lang=\"en\"><head>"
-                        "<meta charset=\"utf-8\"><title>%s</title></head>"
+                        "<meta charset=\"utf-8\"><title>%s</title>"
+                        "<link rel=\"stylesheet\" href=\"/v1/static/"
+                        "style.css\"></head>"
                         "<body><h1>%s</h1><p>%s</p></body></html>\n",
                         title, title, message);
 

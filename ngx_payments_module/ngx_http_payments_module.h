@@ -26,6 +26,7 @@
 #include <payments/paytoken.h>
 #include <payments/psp.h>
 #include <payments/idempotency.h>
+#include <payments/webhook.h>
 
 
 typedef struct {
@@ -41,6 +42,9 @@ typedef struct {
     ngx_uint_t                  retries;
     ngx_flag_t                  allow_http;
     char                       *auth_header;    /* NUL-terminated, secret */
+    ngx_array_t                *webhook_secrets;    /* of pay_secret_t */
+    time_t                      webhook_tolerance;
+    ngx_flag_t                  live;
     char                       *version_header;
 } ngx_http_payments_psp_t;
 
@@ -62,6 +66,8 @@ typedef struct {
     time_t                      session_lifetime;
     size_t                      max_body;
     ngx_msec_t                  auth_cache;
+    ngx_str_t                   html_js;        /* payments_html */
+    ngx_str_t                   html_css;
 } ngx_http_payments_main_conf_t;
 
 
@@ -176,7 +182,14 @@ typedef struct ngx_http_payments_ctx_s {
     ngx_uint_t                      fail_status;
     ngx_msec_t                      deadline;
 
+    /* POST /v1/webhooks/{psp} */
+    pay_event_t                    *events;
+    size_t                          nevents;
+    size_t                          next_event;
+
     /* GET views */
+    ngx_str_t                       return_psp;
+    unsigned                        cancel_path:1;
     ngx_str_t                       object_id;
     ngx_uint_t                      route;
 } ngx_http_payments_ctx_t;
@@ -190,6 +203,8 @@ ngx_int_t ngx_http_payments_send(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_payments_problem(ngx_http_request_t *r, pay_err_e err,
     ngx_uint_t status, const char *detail);
 ngx_int_t ngx_http_payments_store_unavailable(ngx_http_request_t *r);
+ngx_int_t ngx_http_payments_html_headers(ngx_http_request_t *r,
+    ngx_uint_t script);
 ngx_int_t ngx_http_payments_page(ngx_http_request_t *r, ngx_uint_t status,
     const char *title, const char *message);
 void ngx_http_payments_finalize(ngx_http_request_t *r, ngx_int_t rc);
@@ -213,10 +228,14 @@ ngx_int_t ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
 void ngx_http_payments_auth_forget_all(void);
 
 void ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_order(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_checkout(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_pay(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_return(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_status(ngx_http_payments_ctx_t *ctx);
+ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_PAYMENTS_MODULE_H_INCLUDED_ */

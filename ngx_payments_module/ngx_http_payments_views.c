@@ -396,3 +396,315 @@ ngx_http_payments_readyz_done(ngx_http_payments_pg_query_t *q, PGresult *res)
                                    (u_char *) "{\"status\":\"ready\"}\n",
                                    sizeof("{\"status\":\"ready\"}\n") - 1));
 }
+
+
+/*
+ * GET /v1/return/{psp}/{checkout}?t=...: where the PSP sends the browser
+ * back.  The token says which path (success or cancel); the status comes
+ * from PostgreSQL only, never from the query string.
+ */
+
+static void ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_payments_pending_page(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_status_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_payments_see_other(ngx_http_request_t *r,
+    const char *url);
+
+
+/* verifies t for this checkout and one of two uses; sets ctx->merchant */
+
+static ngx_int_t
+ngx_http_payments_browser_token(ngx_http_payments_ctx_t *ctx,
+    pay_token_use_e use1, pay_token_use_e use2, pay_token_claims_t *claims)
+{
+    ngx_str_t            t;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (!pay_id_valid((char *) ctx->object_id.data, ctx->object_id.len)
+        || ngx_http_arg(r, (u_char *) "t", 1, &t) != NGX_OK
+        || pay_token_verify(ctx->pmcf->token_keys->elts,
+                            ctx->pmcf->token_keys->nelts, (char *) t.data,
+                            t.len, (int64_t) ngx_time(), claims)
+           != 0
+        || (claims->use != use1 && claims->use != use2)
+        || ngx_strlen(claims->checkout) != ctx->object_id.len
+        || ngx_strncmp(claims->checkout, ctx->object_id.data,
+                       ctx->object_id.len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx->merchant.len = ngx_strlen(claims->merchant);
+    ctx->merchant.data = (u_char *) ngx_http_payments_strdup(r->pool,
+                                                             claims->merchant);
+    if (ctx->merchant.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_payments_return(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    pay_token_claims_t   claims;
+    ngx_http_request_t  *r = ctx->request;
+
+    rc = ngx_http_payments_browser_token(ctx, PAY_TOKEN_RETURN_SUCCESS,
+                                         PAY_TOKEN_RETURN_CANCEL, &claims);
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_payments_finalize(r, ngx_http_payments_page(r,
+                                       NGX_HTTP_FORBIDDEN,
+                                       "This link is not valid",
+                                       "Please go back to the shop."));
+        return;
+    }
+
+    ctx->cancel_path = (claims.use == PAY_TOKEN_RETURN_CANCEL);
+
+    if (ngx_http_payments_read(ctx, "SELECT status, success_url, cancel_url "
+                                    "FROM pay_return_target($1, $2)",
+                               ngx_http_payments_return_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_page(r,
+                                       NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "Please try again",
+                                       "The payment service is busy. Please "
+                                       "reload this page in a moment."));
+    }
+}
+
+
+static void
+ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    char                     *status;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_payments_finalize(r, ngx_http_payments_page(r,
+                                       NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "Please try again",
+                                       "The payment service is busy. Please "
+                                       "reload this page in a moment."));
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_http_payments_finalize(r, ngx_http_payments_page(r,
+                                       NGX_HTTP_FORBIDDEN,
+                                       "This link is not valid",
+                                       "Please go back to the shop."));
+        return;
+    }
+
+    status = PQgetvalue(res, 0, 0);
+
+    /* the cancel path changes nothing: the PSP session stays open */
+    if (ctx->cancel_path || ngx_strcmp(status, "FAILED") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_see_other(r,
+                                       PQgetvalue(res, 0, 2)));
+        return;
+    }
+
+    if (ngx_strcmp(status, "SUCCESS") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_see_other(r,
+                                       PQgetvalue(res, 0, 1)));
+        return;
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_pending_page(ctx));
+}
+
+
+static ngx_int_t
+ngx_http_payments_see_other(ngx_http_request_t *r, const char *url)
+{
+    /* the merchant's registered URL; its origin was checked at registration
+     * and the core's parser refused control characters in it */
+    if (ngx_http_payments_add_header(r, "Location", url) != NGX_OK
+        || ngx_http_payments_add_header(r, "Referrer-Policy", "no-referrer")
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_payments_send(r, NGX_HTTP_SEE_OTHER, "text/plain", NULL,
+                                  0);
+}
+
+
+static ngx_int_t
+ngx_http_payments_pending_page(ngx_http_payments_ctx_t *ctx)
+{
+    char                *tok;
+    u_char              *p, *last;
+    size_t               len;
+    pay_token_key_t     *key;
+    ngx_http_request_t  *r = ctx->request;
+
+    key = ctx->pmcf->token_keys->elts;
+
+    /* the page's own token: it may only read this checkout's status */
+    tok = pay_token_sign(key, (char *) ctx->merchant.data,
+                         (char *) ngx_http_payments_cstr(r->pool,
+                                                         &ctx->object_id),
+                         PAY_TOKEN_STATUS, (int64_t) ngx_time() + 3600);
+    if (tok == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_payments_html_headers(r, 1) != NGX_OK) {
+        free(tok);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the id is [A-Za-z0-9_-] and the token base64url with dots: neither
+     * needs escaping in an attribute */
+    len = 1024 + ctx->object_id.len + ngx_strlen(tok);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        free(tok);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_snprintf(p, len,
+               "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+               "<meta charset=\"utf-8\">"
+               "<meta http-equiv=\"refresh\" content=\"10\">"
+               "<title>Confirming your payment</title>"
+               "<link rel=\"stylesheet\" href=\"/v1/static/style.css\">"
+               "<script src=\"/v1/static/pending.js\" defer></script>"
+               "</head><body><main id=\"pending\" "
+               "data-status-url=\"/v1/checkouts/%V/status?t=%s\">"
+               "<h1>Confirming your payment</h1>"
+               "<div class=\"spinner\"></div>"
+               "<p>Your payment provider is confirming the payment. This "
+               "page moves on by itself; there is no need to pay again.</p>"
+               "</main></body></html>\n",
+               &ctx->object_id, tok);
+
+    free(tok);
+
+    return ngx_http_payments_send(r, NGX_HTTP_OK, "text/html; charset=utf-8",
+                                  p, last - p);
+}
+
+
+/*
+ * GET /v1/checkouts/{id}/status?t=...: for the pending page: pending, paid
+ * or failed; no amounts, no personal data.
+ */
+
+void
+ngx_http_payments_status(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    pay_token_claims_t   claims;
+    ngx_http_request_t  *r = ctx->request;
+
+    rc = ngx_http_payments_browser_token(ctx, PAY_TOKEN_STATUS,
+                                         PAY_TOKEN_STATUS, &claims);
+    if (rc != NGX_OK) {
+        ngx_http_payments_finalize(r, rc == NGX_ERROR
+                                   ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                                   : ngx_http_payments_problem(r,
+                                         PAY_ERR_NOT_FOUND, 0, NULL));
+        return;
+    }
+
+    if (ngx_http_payments_read(ctx, "SELECT pay_checkout_status($1, $2)",
+                               ngx_http_payments_status_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_status_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    char                     *json, *checkout;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_FOUND, 0, NULL));
+        return;
+    }
+
+    checkout = (char *) ngx_http_payments_cstr(r->pool, &ctx->object_id);
+    json = checkout ? pay_status_view_json(checkout, PQgetvalue(res, 0, 0))
+                    : NULL;
+    if (json == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_send(r, NGX_HTTP_OK,
+                                   "application/json", (u_char *) json,
+                                   ngx_strlen(json)));
+    free(json);
+}
+
+
+/* /v1/static/pending.js and /v1/static/style.css, from payments_html */
+
+ngx_int_t
+ngx_http_payments_static(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_str_t           *file;
+    const char          *type;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ctx->object_id.len == sizeof("pending.js") - 1
+        && ngx_strncmp(ctx->object_id.data, "pending.js",
+                       ctx->object_id.len) == 0)
+    {
+        file = &ctx->pmcf->html_js;
+        type = "text/javascript; charset=utf-8";
+
+    } else if (ctx->object_id.len == sizeof("style.css") - 1
+               && ngx_strncmp(ctx->object_id.data, "style.css",
+                              ctx->object_id.len) == 0)
+    {
+        file = &ctx->pmcf->html_css;
+        type = "text/css; charset=utf-8";
+
+    } else {
+        file = NULL;
+        type = NULL;
+    }
+
+    if (file == NULL || file->len == 0) {
+        return ngx_http_payments_problem(r, PAY_ERR_NOT_FOUND, 0, NULL);
+    }
+
+    if (ngx_http_payments_add_header(r, "X-Content-Type-Options", "nosniff")
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_payments_send(r, NGX_HTTP_OK, type, file->data,
+                                  file->len);
+}

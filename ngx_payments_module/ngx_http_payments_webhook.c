@@ -1,0 +1,252 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * POST /v1/webhooks/{psp}: verify the signature over the raw body before
+ * anything is parsed, then apply each event in its own transaction
+ * (pay_webhook_apply: the event row unique per psp + event id, the status
+ * moves, the ledger, the wallets, the audit rows).  2xx only after COMMIT;
+ * anything else makes the PSP deliver again, and the event row makes a
+ * second delivery change nothing.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+
+static void ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_webhook_applied(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_payments_webhook_refuse(ngx_http_payments_ctx_t *ctx,
+    pay_err_e err, const char *why);
+
+
+static const char *
+ngx_http_payments_event_kind(pay_event_kind_e kind)
+{
+    switch (kind) {
+    case PAY_EVT_SUCCEEDED:
+        return "SUCCEEDED";
+    case PAY_EVT_FAILED:
+        return "FAILED";
+    case PAY_EVT_PENDING:
+        return "PENDING";
+    default:
+        return "IGNORED";
+    }
+}
+
+
+void
+ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
+{
+    size_t                    n;
+    int64_t                   now;
+    pay_err_e                 err;
+    ngx_uint_t                count;
+    ngx_table_elt_t          *h;
+    ngx_http_request_t       *r = ctx->request;
+    ngx_http_payments_psp_t  *psp;
+
+    psp = ngx_http_payments_find_psp(ctx->pmcf, (char *) ctx->object_id.data,
+                                     ctx->object_id.len);
+    if (psp == NULL) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_FOUND, 0, NULL));
+        return;
+    }
+
+    ctx->psp = psp;
+
+    if (ctx->body_too_large) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_PAYLOAD_TOO_LARGE, 0, NULL));
+        return;
+    }
+
+    ctx->events = ngx_pcalloc(r->pool,
+                              PAY_WEBHOOK_MAX_ITEMS * sizeof(pay_event_t));
+    if (ctx->events == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    now = (int64_t) ngx_time();
+    n = 0;
+
+    /* verify over the raw bytes; nothing is parsed before this passes */
+
+    switch (psp->dialect) {
+
+    case PAY_DIALECT_STRIPE:
+        h = ngx_http_payments_header(r, "Stripe-Signature", &count);
+
+        err = (h == NULL || count != 1)
+              ? PAY_ERR_BAD_SIGNATURE
+              : pay_stripe_verify((char *) h->value.data, h->value.len,
+                                  (char *) ctx->body.data, ctx->body.len,
+                                  psp->webhook_secrets->elts,
+                                  psp->webhook_secrets->nelts, now,
+                                  psp->webhook_tolerance);
+        if (err != PAY_ERR_NONE) {
+            ngx_http_payments_finalize(r,
+                ngx_http_payments_webhook_refuse(ctx, err, "Stripe-Signature"));
+            return;
+        }
+
+        if (pay_stripe_parse_event((char *) ctx->body.data, ctx->body.len,
+                                   &ctx->events[0])
+            != 0)
+        {
+            goto unparsable;
+        }
+
+        n = 1;
+
+        /* livemode is signed: a test event never moves a live PSP's money */
+        if (ctx->events[0].livemode != (psp->live ? 1 : 0)) {
+            ngx_http_payments_finalize(r,
+                ngx_http_payments_webhook_refuse(ctx, PAY_ERR_BAD_SIGNATURE,
+                                                 "livemode"));
+            return;
+        }
+
+        break;
+
+    default:
+        /* nginx -t refuses webhooks for the other dialects (not yet) */
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->nevents = n;
+    ctx->next_event = 0;
+
+    ngx_http_payments_webhook_apply(ctx);
+    return;
+
+unparsable:
+
+    /* authentic, yet not an event we can read: the PSP should know */
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "payments: webhook from psp \"%V\" is signed but is not a "
+                  "readable event", &psp->name);
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_INVALID_REQUEST, 0,
+                                   "not a readable event"));
+}
+
+
+/* Refused before parsing: a log line without the body, and a 400. */
+
+static ngx_int_t
+ngx_http_payments_webhook_refuse(ngx_http_payments_ctx_t *ctx, pay_err_e err,
+    const char *why)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "payments: webhook from psp \"%V\" refused: %s (%s)",
+                  &ctx->psp->name, pay_err_code(err), why);
+
+    return ngx_http_payments_problem(r, err, 0, NULL);
+}
+
+
+static void
+ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
+{
+    pay_event_t         *ev;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ctx->next_event == ctx->nevents) {
+        /* every event committed */
+        if (ctx->psp->dialect == PAY_DIALECT_ADYEN) {
+            ngx_http_payments_finalize(r, ngx_http_payments_send(r,
+                                           NGX_HTTP_OK, "text/plain",
+                                           (u_char *) "[accepted]",
+                                           sizeof("[accepted]") - 1));
+            return;
+        }
+
+        ngx_http_payments_finalize(r, ngx_http_payments_send(r, NGX_HTTP_OK,
+                                       "application/json",
+                                       (u_char *) "{\"received\":true}",
+                                       sizeof("{\"received\":true}") - 1));
+        return;
+    }
+
+    ev = &ctx->events[ctx->next_event];
+
+    ctx->params[0] = (char *) ngx_http_payments_cstr(r->pool,
+                                                     &ctx->psp->name);
+    ctx->params[1] = ev->event_id;
+    ctx->params[2] = ngx_http_payments_event_kind(ev->kind);
+    ctx->params[3] = ev->type;
+    ctx->params[4] = ev->token;
+    ctx->params[5] = ev->reference;
+    ctx->params[6] = ngx_http_payments_num(r->pool, ev->amount);
+    ctx->params[7] = ev->currency;
+
+    if (ctx->params[0] == NULL || ctx->params[6] == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->query.sql = "SELECT outcome, merchant_id, checkout_id "
+                     "FROM pay_webhook_apply($1, $2, $3, $4, $5, $6, $7, $8)";
+    ctx->query.nparams = 8;
+    ctx->query.values = ctx->params;
+    ctx->query.handler = ngx_http_payments_webhook_applied;
+    ctx->query.data = ctx;
+    ctx->query.log = r->connection->log;
+
+    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                     *outcome;
+    ngx_uint_t                level;
+    pay_event_t              *ev;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        /* not committed (or not known to be): the PSP delivers again */
+        if (res) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "payments: pay_webhook_apply: %s",
+                          PQresultErrorMessage(res));
+        }
+
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    ev = &ctx->events[ctx->next_event];
+    outcome = PQgetvalue(res, 0, 0);
+
+    /* authentic but not applicable: recorded by the database, alerted here */
+    level = (ngx_strcmp(outcome, "applied") == 0
+             || ngx_strcmp(outcome, "duplicate") == 0
+             || ngx_strcmp(outcome, "already") == 0
+             || ngx_strcmp(outcome, "pending") == 0
+             || ngx_strcmp(outcome, "ignored") == 0)
+            ? NGX_LOG_INFO : NGX_LOG_ALERT;
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "payments: webhook psp \"%V\" event \"%s\" (%s) checkout "
+                  "\"%s:%s\": %s", &ctx->psp->name, ev->event_id, ev->type,
+                  PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), outcome);
+
+    ctx->next_event++;
+    ngx_http_payments_webhook_apply(ctx);
+}

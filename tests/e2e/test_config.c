@@ -1,0 +1,402 @@
+/*
+ * End to end: nginx -t refuses every insecure or incomplete configuration
+ * with a message that names what to change.  Each test writes one bad
+ * configuration into its own directory and runs the real nginx -t with the
+ * module; one good configuration proves the baseline passes.
+ */
+
+#include "harness.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+
+typedef struct {
+    char  *dir;
+    char  *module;
+} conf_t;
+
+
+static char *
+module_path(void)
+{
+    char  *conf, *p, *end;
+
+    /* the module the suite's own nginx loaded */
+    conf = file_read(run_file("nginx.conf"), NULL);
+    cr_assert_not_null(conf);
+    p = strstr(conf, "load_module ");
+    cr_assert_not_null(p);
+    p += strlen("load_module ");
+    end = strchr(p, ';');
+    cr_assert_not_null(end);
+
+    return strndup(p, (size_t) (end - p));
+}
+
+
+static void
+write_file(const char *path, const char *text, mode_t mode)
+{
+    FILE  *f;
+
+    f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+    cr_assert_eq(chmod(path, mode), 0);
+}
+
+
+static void
+conf_init(conf_t *c)
+{
+    char  *tmpl;
+
+    tmpl = strdup("/tmp/ngx-payments-conf.XXXXXX");
+    c->dir = mkdtemp(tmpl);
+    cr_assert_not_null(c->dir);
+    c->module = module_path();
+
+    write_file(str_printf("%s/paytoken.key", c->dir),
+               "0123456789abcdef0123456789abcdef0123456789", 0600);
+    write_file(str_printf("%s/short.key", c->dir),
+               "0123456789abcdef0123456789abcde", 0600);
+    write_file(str_printf("%s/open.key", c->dir),
+               "0123456789abcdef0123456789abcdef0123456789", 0644);
+    write_file(str_printf("%s/psp.secret", c->dir), "sk_test_0123456789abcdef",
+               0600);
+    write_file(str_printf("%s/open.secret", c->dir),
+               "sk_test_0123456789abcdef", 0640);
+    write_file(str_printf("%s/webhook.secret", c->dir),
+               "whsec_0123456789abcdef0123456789", 0600);
+}
+
+
+/* the good configuration, with each piece replaceable */
+
+typedef struct {
+    const char  *database;
+    const char  *origin;
+    const char  *token_key;
+    const char  *psp;
+    const char  *extra;
+    const char  *location;
+} pieces_t;
+
+
+static pieces_t
+good(const conf_t *c)
+{
+    pieces_t  p;
+
+    p.database = "payments_database \"hostaddr=127.0.0.1 port=5 "
+                 "dbname=payments user=payments_gateway\";";
+    p.origin = "payments_public_origin https://gw.example;";
+    p.token_key = str_printf("payments_pay_token_key %s/paytoken.key;",
+                             c->dir);
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=https://checkout.stripe.example;",
+                       c->dir, c->dir);
+    p.extra = "";
+    p.location = "location / { payments; }";
+
+    return p;
+}
+
+
+/* nginx -t; returns its exit status and its output in *out */
+
+static int
+nginx_t(const conf_t *c, const pieces_t *p, char **out)
+{
+    int      status;
+    char    *conf, *cmd, buf[4096];
+    FILE    *f;
+    size_t   n, len;
+
+    conf = str_printf(
+        "load_module %s;\n"
+        "pid %s/nginx.pid;\n"
+        "error_log %s/error.log;\n"
+        "events {}\n"
+        "http {\n"
+        "  client_body_temp_path %s/cb; proxy_temp_path %s/p;\n"
+        "  fastcgi_temp_path %s/f; uwsgi_temp_path %s/u; scgi_temp_path %s/s;\n"
+        "  access_log off;\n"
+        "  %s\n  %s\n  %s\n  %s\n  %s\n"
+        "  server { listen 127.0.0.1:1; %s }\n"
+        "}\n",
+        c->module, c->dir, c->dir, c->dir, c->dir, c->dir, c->dir, c->dir,
+        p->database, p->origin, p->token_key, p->psp, p->extra, p->location);
+
+    write_file(str_printf("%s/nginx.conf", c->dir), conf, 0644);
+
+    cmd = str_printf("nginx -t -q -p %s/ -c %s/nginx.conf -e %s/error.log "
+                     "2>&1", c->dir, c->dir, c->dir);
+    f = popen(cmd, "r");
+    cr_assert_not_null(f);
+
+    len = 0;
+    *out = strdup("");
+    while ((n = fread(buf, 1, sizeof(buf) - 1, f)) > 0) {
+        buf[n] = '\0';
+        *out = str_printf("%s%s", *out, buf);
+        len += n;
+    }
+
+    status = pclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+
+static void
+expect_refused(const conf_t *c, const pieces_t *p, const char *message)
+{
+    int    rc;
+    char  *out;
+
+    rc = nginx_t(c, p, &out);
+    cr_assert_neq(rc, 0, "nginx -t accepted it:\n%s", out);
+    cr_assert(strstr(out, message) != NULL,
+              "nginx -t said:\n%s\nexpected: %s", out, message);
+}
+
+
+Test(config, the_good_configuration_passes_nginx_t)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
+Test(config, refuses_a_pay_token_key_readable_by_others)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.token_key = str_printf("payments_pay_token_key %s/open.key;", c.dir);
+    expect_refused(&c, &p, "readable by group or others: chmod 600 it");
+}
+
+
+Test(config, refuses_a_pay_token_key_shorter_than_32_bytes)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.token_key = str_printf("payments_pay_token_key %s/short.key;", c.dir);
+    expect_refused(&c, &p, "shorter than 32 bytes");
+}
+
+
+Test(config, refuses_a_psp_secret_readable_by_the_group)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/open.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    expect_refused(&c, &p, "readable by group or others");
+}
+
+
+Test(config, refuses_a_psp_without_its_api_key)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://api.stripe.example "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=https://checkout.stripe.example;", c.dir);
+    expect_refused(&c, &p, "needs secret_file=");
+}
+
+
+Test(config, refuses_a_psp_without_a_webhook_secret)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "hosted=https://checkout.stripe.example;", c.dir);
+    expect_refused(&c, &p, "needs webhook_secret_file=");
+}
+
+
+Test(config, refuses_a_psp_without_hosted_page_origins)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://api.stripe.example "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "secret_file=%s/psp.secret;", c.dir, c.dir);
+    expect_refused(&c, &p, "needs at least one hosted=");
+}
+
+
+Test(config, refuses_a_plain_http_psp_without_allow_http)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=http://api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    expect_refused(&c, &p, "is not an https URL");
+}
+
+
+Test(config, refuses_a_hosted_origin_with_userinfo)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=https://checkout.stripe.example@evil.example;",
+                       c.dir, c.dir);
+    expect_refused(&c, &p, "is not an https origin");
+}
+
+
+Test(config, refuses_an_unknown_dialect)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = str_printf("payments_psp stripe dialect=paypalish "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    expect_refused(&c, &p, "unknown dialect");
+}
+
+
+Test(config, refuses_a_plain_http_public_origin)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.origin = "payments_public_origin http://gw.example;";
+    expect_refused(&c, &p, "is not an https origin");
+}
+
+
+Test(config, refuses_a_database_host_name)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.database = "payments_database \"host=db.example dbname=payments\";";
+    expect_refused(&c, &p, "would block nginx");
+}
+
+
+Test(config, refuses_a_database_password_in_nginx_conf)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.database = "payments_database \"hostaddr=127.0.0.1 dbname=payments "
+                 "password=hunter2\";";
+    expect_refused(&c, &p, "do not put a password in nginx.conf");
+}
+
+
+Test(config, refuses_the_handler_without_a_database)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.database = "";
+    expect_refused(&c, &p, "requires \"payments_database\"");
+}
+
+
+Test(config, refuses_an_idempotency_ttl_under_24h)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.extra = "payments_idempotency_ttl 1h;";
+    expect_refused(&c, &p, "must be at least 24h");
+}
+
+
+Test(config, refuses_an_auth_cache_over_60s)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.extra = "payments_auth_cache 120s;";
+    expect_refused(&c, &p, "must be at most 60s");
+}
+
+
+Test(config, refuses_a_session_lifetime_outside_the_psps_limits)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.extra = "payments_session_lifetime 10m;";
+    expect_refused(&c, &p, "between 30m and 24h");
+}

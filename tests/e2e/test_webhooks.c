@@ -1,0 +1,576 @@
+/*
+ * End to end: Stripe webhooks move the money (API.md, "PSP-facing"), and
+ * the shopper's way back (return and status endpoints).  The tests sign
+ * events with the run's webhook secret, as Stripe would.
+ */
+
+#include "harness.h"
+
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <time.h>
+
+
+typedef struct {
+    merchant_t   m;
+    char        *co;
+    char        *token;         /* the PSP session id */
+    char        *pay_url;
+} paid_t;
+
+
+static char *
+webhook_secret(void)
+{
+    size_t  len;
+    char   *s;
+
+    s = file_read(env("PAY_TEST_WEBHOOK_SECRET"), &len);
+    cr_assert_not_null(s);
+    return s;
+}
+
+
+static char *
+stripe_sig(const char *secret, long t, const char *body)
+{
+    char           *payload, *hex;
+    unsigned int    n, i;
+    unsigned char   mac[32];
+
+    payload = str_printf("%ld.%s", t, body);
+    HMAC(EVP_sha256(), secret, (int) strlen(secret),
+         (unsigned char *) payload, strlen(payload), mac, &n);
+    free(payload);
+
+    hex = malloc(65);
+    cr_assert_not_null(hex);
+    for (i = 0; i < 32; i++) {
+        sprintf(hex + 2 * i, "%02x", mac[i]);
+    }
+
+    return str_printf("Stripe-Signature: t=%ld,v1=%s", t, hex);
+}
+
+
+static char *
+stripe_event(const char *evt, const char *type, const paid_t *p,
+    long amount, const char *payment_status, int livemode)
+{
+    return str_printf("{\"id\":\"%s\",\"object\":\"event\",\"type\":\"%s\","
+                      "\"created\":%ld,\"livemode\":%s,\"data\":{\"object\":"
+                      "{\"id\":\"%s\",\"object\":\"checkout.session\","
+                      "\"client_reference_id\":\"%s:%s\",\"amount_total\":%ld,"
+                      "\"currency\":\"usd\",\"payment_status\":\"%s\","
+                      "\"status\":\"complete\"}}}",
+                      evt, type, (long) time(NULL),
+                      livemode ? "true" : "false", p->token, p->m.id, p->co,
+                      amount, payment_status);
+}
+
+
+static resp_t *
+deliver(const char *body, long t, const char *secret)
+{
+    char    *sig, *url;
+    req_t    rq;
+    resp_t  *r;
+
+    sig = stripe_sig(secret, t, body);
+    url = gw_url(str_printf("/v1/webhooks/%s", env("PAY_TEST_PSP")));
+
+    {
+        const char  *h[] = { "Content-Type: application/json", sig, NULL };
+
+        rq.method = "POST";
+        rq.url = url;
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+        r = http(&rq);
+    }
+
+    free(sig);
+    return r;
+}
+
+
+static void
+register_checkout(paid_t *p)
+{
+    resp_t  *r;
+    json_t  *j;
+
+    merchant_new(&p->m);
+    p->co = uid("co");
+    r = register_ok(&p->m, uid("key"), body_for(p->co));
+    j = resp_json(r);
+    p->token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    p->pay_url = strdup(json_string_value(json_object_get(j, "pay_url")));
+}
+
+
+static char *
+status_of(const paid_t *p)
+{
+    resp_t  *r;
+    json_t  *j;
+
+    r = api_get(&p->m, str_printf("/v1/checkouts/%s", p->co));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    j = resp_json(r);
+    return strdup(json_string_value(json_object_get(j, "status")));
+}
+
+
+static long
+count_of(const char *sql, const paid_t *p)
+{
+    const char  *params[] = { p->m.id, p->co };
+
+    return atol(db_scalar(sql, 2, params));
+}
+
+
+#define LEDGER_TXNS  "SELECT count(*) FROM ledger_transactions " \
+                     "WHERE merchant_id = $1 AND checkout_id = $2"
+
+
+Test(webhooks, a_paid_event_moves_the_checkout_books_the_ledger_and_wallets)
+{
+    paid_t        p;
+    resp_t       *r;
+    const char   *params[2];
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&p), "SUCCESS");
+
+    cr_assert_eq(count_of(LEDGER_TXNS, &p), 2, "one ledger txn per order");
+
+    params[0] = p.m.id;
+    params[1] = p.co;
+    cr_assert_str_eq(db_scalar("SELECT sum(e.amount) FROM ledger_entries e "
+                               "JOIN ledger_transactions t USING "
+                               "(merchant_id, txn_id) WHERE t.merchant_id = $1 "
+                               "AND t.checkout_id = $2", 2, params), "0");
+    cr_assert_str_eq(db_scalar("SELECT balance FROM wallets WHERE "
+                               "merchant_id = $1 AND seller_account = "
+                               "'seller_1' AND currency = 'USD'", 1, params),
+                     "1000");
+    cr_assert_str_eq(db_scalar("SELECT balance FROM wallets WHERE "
+                               "merchant_id = $1 AND seller_account = "
+                               "'seller_2' AND currency = 'USD'", 1, params),
+                     "500");
+}
+
+
+Test(webhooks, the_same_event_twice_changes_nothing_the_second_time)
+{
+    char     *evt, *body;
+    paid_t    p;
+    resp_t   *r;
+
+    register_checkout(&p);
+    evt = uid("evt");
+    body = stripe_event(evt, "checkout.session.completed", &p, 1500, "paid",
+                        0);
+
+    r = deliver(body, time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    r = deliver(body, time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    cr_assert_eq(count_of(LEDGER_TXNS, &p), 2);
+}
+
+
+typedef struct {
+    const char  *body;
+    const char  *secret;
+    long         status;
+} delivery_t;
+
+
+static void *
+deliver_thread(void *arg)
+{
+    delivery_t  *d = arg;
+    resp_t      *r;
+
+    r = deliver(d->body, time(NULL), d->secret);
+    d->status = r->status;
+    return NULL;
+}
+
+
+Test(webhooks, one_event_delivered_100_times_at_once_books_once)
+{
+    int          i;
+    char        *body, *secret;
+    paid_t       p;
+    pthread_t    th[100];
+    delivery_t   d[100];
+
+    register_checkout(&p);
+    body = stripe_event(uid("evt"), "checkout.session.completed", &p, 1500,
+                        "paid", 0);
+    secret = webhook_secret();
+
+    for (i = 0; i < 100; i++) {
+        d[i].body = body;
+        d[i].secret = secret;
+        d[i].status = 0;
+        cr_assert_eq(pthread_create(&th[i], NULL, deliver_thread, &d[i]), 0);
+    }
+
+    for (i = 0; i < 100; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert(d[i].status == 200 || d[i].status == 503,
+                  "delivery %d: %ld", i, d[i].status);
+    }
+
+    cr_assert_str_eq(status_of(&p), "SUCCESS");
+    cr_assert_eq(count_of(LEDGER_TXNS, &p), 2);
+    cr_assert_eq(count_of("SELECT count(*) FROM order_events WHERE "
+                          "merchant_id = $1 AND checkout_id = $2 AND "
+                          "to_status = 'SUCCESS'", &p), 2);
+}
+
+
+Test(webhooks, an_expired_session_fails_the_checkout_without_ledger_rows)
+{
+    paid_t   p;
+    resp_t  *r;
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.expired", &p, 1500,
+                             "unpaid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&p), "FAILED");
+    cr_assert_eq(count_of(LEDGER_TXNS, &p), 0);
+}
+
+
+Test(webhooks, a_late_contrary_event_never_moves_a_status_back)
+{
+    paid_t   p;
+    resp_t  *r;
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.expired", &p, 1500,
+                             "unpaid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "a late event is recorded: %s", r->body);
+    cr_assert_str_eq(status_of(&p), "SUCCESS");
+    cr_assert_eq(count_of(LEDGER_TXNS, &p), 2);
+}
+
+
+Test(webhooks, an_unpaid_completion_is_pending_until_the_async_result)
+{
+    paid_t   p;
+    resp_t  *r;
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "unpaid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&p), "EXECUTING");
+
+    r = deliver(stripe_event(uid("evt"),
+                             "checkout.session.async_payment_succeeded", &p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&p), "SUCCESS");
+}
+
+
+Test(webhooks, an_amount_mismatch_changes_nothing)
+{
+    paid_t   p;
+    resp_t  *r;
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1499, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "authentic, not applicable: %s", r->body);
+    cr_assert_str_eq(status_of(&p), "EXECUTING");
+    cr_assert_eq(count_of(LEDGER_TXNS, &p), 0);
+}
+
+
+Test(webhooks, an_unknown_checkout_is_recorded_and_answered_200)
+{
+    paid_t   p;
+    resp_t  *r;
+
+    merchant_new(&p.m);
+    p.co = uid("co");
+    p.token = uid("cs_test_unknown");
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+}
+
+
+Test(webhooks, a_bad_signature_is_400_and_changes_nothing)
+{
+    paid_t   p;
+    resp_t  *r;
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL),
+                "whsec_not_the_secret_at_all");
+    expect_problem(r, 400, "bad_signature");
+    cr_assert_str_eq(status_of(&p), "EXECUTING");
+}
+
+
+Test(webhooks, a_tampered_body_is_400)
+{
+    char     *body, *sig, *tampered;
+    paid_t    p;
+    req_t     rq;
+    resp_t   *r;
+
+    register_checkout(&p);
+    body = stripe_event(uid("evt"), "checkout.session.completed", &p, 1500,
+                        "paid", 0);
+    sig = stripe_sig(webhook_secret(), time(NULL), body);
+    tampered = strdup(body);
+    *strstr(tampered, "1500") = '9';
+
+    {
+        const char  *h[] = { "Content-Type: application/json", sig, NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(str_printf("/v1/webhooks/%s", env("PAY_TEST_PSP")));
+        rq.headers = h;
+        rq.body = tampered;
+        rq.len = (size_t) -1;
+        r = http(&rq);
+    }
+
+    expect_problem(r, 400, "bad_signature");
+}
+
+
+Test(webhooks, a_missing_signature_is_400)
+{
+    req_t    rq;
+    resp_t  *r;
+    const char  *h[] = { "Content-Type: application/json", NULL };
+
+    rq.method = "POST";
+    rq.url = gw_url(str_printf("/v1/webhooks/%s", env("PAY_TEST_PSP")));
+    rq.headers = h;
+    rq.body = "{}";
+    rq.len = (size_t) -1;
+    r = http(&rq);
+
+    expect_problem(r, 400, "bad_signature");
+}
+
+
+Test(webhooks, a_timestamp_301_s_old_is_stale)
+{
+    paid_t   p;
+    resp_t  *r;
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL) - 301,
+                webhook_secret());
+    expect_problem(r, 400, "stale_webhook");
+}
+
+
+Test(webhooks, a_timestamp_301_s_ahead_is_stale)
+{
+    paid_t   p;
+    resp_t  *r;
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL) + 301,
+                webhook_secret());
+    expect_problem(r, 400, "stale_webhook");
+}
+
+
+Test(webhooks, a_live_event_on_a_test_psp_is_refused)
+{
+    paid_t   p;
+    resp_t  *r;
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 1), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 400, "%s", r->body);
+    cr_assert_str_eq(status_of(&p), "EXECUTING");
+}
+
+
+Test(webhooks, an_unknown_psp_is_404)
+{
+    req_t    rq;
+    resp_t  *r;
+    const char  *h[] = { "Content-Type: application/json", NULL };
+
+    rq.method = "POST";
+    rq.url = gw_url("/v1/webhooks/nosuchpsp");
+    rq.headers = h;
+    rq.body = "{}";
+    rq.len = (size_t) -1;
+    r = http(&rq);
+
+    expect_problem(r, 404, "not_found");
+}
+
+
+/* the shopper's way back */
+
+
+/* the return URLs the PSP was given, read back from the mock's session */
+
+static char *
+return_url(const paid_t *p, const char *param)
+{
+    char    *auth;
+    req_t    rq;
+    resp_t  *r;
+    json_t  *j;
+
+    auth = str_printf("Authorization: Bearer %s",
+                      file_read(run_file("conf/psp.secret"), NULL));
+
+    {
+        const char  *h[] = { auth, NULL };
+
+        rq.method = "GET";
+        rq.url = mock_url(str_printf("/v1/checkout/sessions/%s", p->token));
+        rq.headers = h;
+        rq.body = NULL;
+        rq.len = 0;
+        r = http(&rq);
+    }
+
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    j = resp_json(r);
+
+    return gw_url_for(json_string_value(json_object_get(j, param)));
+}
+
+
+Test(return_page, an_unsettled_success_return_shows_the_pending_page)
+{
+    paid_t        p;
+    resp_t       *r;
+    const char   *csp;
+
+    register_checkout(&p);
+    r = http_get(return_url(&p, "success_url"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert(mem_contains(r->body, r->len, "/v1/static/pending.js"));
+    cr_assert(!mem_contains(r->body, r->len, "<script>"), "no inline script");
+    csp = resp_header(r, "Content-Security-Policy");
+    cr_assert_not_null(csp);
+    cr_assert(strstr(csp, "unsafe-inline") == NULL);
+    cr_assert_str_eq(resp_header(r, "Cache-Control"), "no-store");
+    cr_assert_str_eq(resp_header(r, "Referrer-Policy"), "no-referrer");
+    cr_assert_str_eq(resp_header(r, "X-Frame-Options"), "DENY");
+}
+
+
+Test(return_page, a_paid_checkout_returns_to_the_shops_success_url)
+{
+    paid_t   p;
+    resp_t  *r;
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    r = http_get(return_url(&p, "success_url"));
+    cr_assert_eq(r->status, 303, "%s", r->body);
+    cr_assert_str_eq(resp_header(r, "Location"), SHOP_ORIGIN "/thanks");
+}
+
+
+Test(return_page, the_cancel_path_returns_to_the_cancel_url_and_moves_nothing)
+{
+    paid_t   p;
+    resp_t  *r;
+
+    register_checkout(&p);
+    r = http_get(return_url(&p, "cancel_url"));
+    cr_assert_eq(r->status, 303, "%s", r->body);
+    cr_assert_str_eq(resp_header(r, "Location"), SHOP_ORIGIN "/cart");
+    cr_assert_str_eq(status_of(&p), "EXECUTING");
+}
+
+
+Test(return_page, a_forged_return_token_is_a_403_page)
+{
+    paid_t   p;
+    resp_t  *r;
+    char    *url;
+
+    register_checkout(&p);
+    url = return_url(&p, "success_url");
+    url[strlen(url) - 3] = url[strlen(url) - 3] == 'A' ? 'B' : 'A';
+    r = http_get(url);
+    expect_forbidden_page(r);
+}
+
+
+Test(return_page, the_status_poll_says_pending_then_paid)
+{
+    char     *page, *start, *end, *status_url;
+    paid_t    p;
+    resp_t   *r;
+
+    register_checkout(&p);
+    r = http_get(return_url(&p, "success_url"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    page = r->body;
+    start = strstr(page, "data-status-url=\"");
+    cr_assert_not_null(start);
+    start += strlen("data-status-url=\"");
+    end = strchr(start, '"');
+    status_url = strndup(start, (size_t) (end - start));
+
+    r = gw_get(status_url);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")), "pending");
+    cr_assert(!mem_contains(r->body, r->len, "1500"), "no amounts");
+
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    r = gw_get(status_url);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")), "paid");
+}
+
+
+Test(return_page, the_pending_script_is_served_as_javascript)
+{
+    resp_t  *r;
+
+    r = gw_get("/v1/static/pending.js");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert(strncmp(resp_header(r, "Content-Type"), "text/javascript", 15)
+              == 0);
+    cr_assert(mem_contains(r->body, r->len, "data-status-url"));
+}
