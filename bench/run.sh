@@ -7,8 +7,12 @@
 #   2. the peer: Debian's nginx proxying to a 200 ms upstream
 #      (../shared/bench/plain_proxy_nginx.conf, unique_keys.lua);
 #   3. pgbench running the SQL one registration commits;
-#   4. the worker's memory before and after BENCH_REQUESTS registrations.
-# Environment: BENCH_SECONDS (10), BENCH_REQUESTS (100000), BENCH_CONNECTIONS (256).
+#   4. the worker's memory before and after BENCH_REQUESTS registrations;
+#   5. webhooks: verified-and-committed Stripe events per second at 64
+#      connections (unique events for unique checkouts, signed in advance),
+#      against pgbench running the same pay_webhook_apply transaction.
+# Environment: BENCH_SECONDS (10), BENCH_REQUESTS (100000), BENCH_CONNECTIONS
+# (256), BENCH_WEBHOOKS (30000 checkouts prepared for each side).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -101,6 +105,54 @@ done_n=$(awk '/requests in/ { print $1 }' "$run/soak.log")
 rss2=$(worker_rss)
 say "worker RSS: ${rss0} kB after warm-up, ${rss1} kB after the runs above," \
     "${rss2} kB after $done_n more registrations ($(wrk_rate "$run/soak.log")/s, $(wrk_tail "$run/soak.log"))"
+
+# 5. webhooks
+nwh=${BENCH_WEBHOOKS:-30000}
+tag=$(date +%s)
+cc -std=gnu11 -O2 -Wall -Wextra -Werror bench/sign_events.c -lcrypto -o "$run/sign_events"
+prepare() {   # prepare PREFIX N: N registered, unpaid checkouts
+    psql "$PAY_TEST_PG" -XAtq -v ON_ERROR_STOP=1 -c "
+      DO \$\$ DECLARE i int; l bigint; exp bigint := extract(epoch FROM now())::bigint + 3600;
+      BEGIN FOR i IN 1..$2 LOOP
+        SELECT c.lease INTO l FROM pay_claim('$PAY_TEST_MERCHANT_ID', '$1-k' || i, repeat('a', 64),
+          30, 86400, '$1x' || i, 'stripe', 'USD', 1500, 'https://shop.example/t',
+          'https://shop.example/c', NULL, exp, '{}',
+          jsonb_build_array(
+            jsonb_build_object('payment_order_id', '$1x' || i || 'a', 'seller_account', 'seller_1', 'amount_minor', 1000),
+            jsonb_build_object('payment_order_id', '$1x' || i || 'b', 'seller_account', 'seller_2', 'amount_minor', 500)),
+          '{}') c;
+        PERFORM pay_finish('$PAY_TEST_MERCHANT_ID', '$1-k' || i, l, '$1x' || i, 'EXECUTING',
+          'cs_$1x' || i, 'https://psp.example/pay', exp, NULL, 201, '{}');
+      END LOOP; END \$\$;"
+}
+prepare "wg$tag" "$nwh"
+psql "$PAY_TEST_PG" -XAtq -F $'\t' -c "SELECT merchant_id, checkout_id, psp_token, amount_total
+    FROM checkouts WHERE merchant_id = '$PAY_TEST_MERCHANT_ID' AND checkout_id LIKE 'wg${tag}x%'" |
+    "$run/sign_events" "$(cat "$PAY_TEST_WEBHOOK_SECRET")" > "$run/events.tsv"
+EVENTS=$run/events.tsv wrk -t2 -c64 -d"${secs}s" -s bench/webhooks.lua "$PAY_TEST_GW_PLAIN" \
+    > "$run/webhooks.log" 2>&1
+whr=$(wrk_rate "$run/webhooks.log")
+sent=$(awk '/requests in/ { print $1 }' "$run/webhooks.log")
+say "webhooks (64 conns)   : $whr verified+committed/s  $(wrk_tail "$run/webhooks.log")" \
+    "($sent sent for $(wc -l < "$run/events.tsv") unique events)"
+
+prepare "wp$tag" "$nwh"
+psql "$PAY_TEST_PG" -XAtq -v ON_ERROR_STOP=1 -c "
+    DROP TABLE IF EXISTS bench_webhook_queue; DROP SEQUENCE IF EXISTS bench_webhook_seq;
+    CREATE SEQUENCE bench_webhook_seq;
+    CREATE TABLE bench_webhook_queue AS
+      SELECT row_number() OVER () AS id, psp_token FROM checkouts
+       WHERE merchant_id = '$PAY_TEST_MERCHANT_ID' AND checkout_id LIKE 'wp${tag}x%';
+    CREATE UNIQUE INDEX ON bench_webhook_queue (id);"
+pgbench -n -M extended -c 8 -j 2 -T "$secs" -f bench/webhook.pgbench "$PAY_TEST_PG" \
+    > "$run/pgbench-webhooks.log" 2>&1
+pgw=$(awk '/^tps = / { print $3; exit }' "$run/pgbench-webhooks.log")
+say "pgbench (same txn, 8 clients): $pgw webhooks/s; gateway/pgbench =" \
+    "$(awk -v a="$whr" -v b="$pgw" 'BEGIN { printf "%.2f", a / b }')"
+psql "$PAY_TEST_PG" -XAtq -c "SELECT 'ledger: ' || count(*) || ' transactions, ' ||
+    count(*) FILTER (WHERE s <> 0) || ' unbalanced' FROM (SELECT sum(amount) s
+    FROM ledger_entries GROUP BY merchant_id, txn_id, currency) x" | tee -a "$out"
+
 say
 say "results: $out"
 grep -E '\[(alert|crit|emerg)\]' "$run/logs/error.log" | head -5 | tee -a "$out" || true
