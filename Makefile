@@ -22,7 +22,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench clean deps
+.PHONY: all core unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench clean deps demo-shop browser
 
 all: core mock module
 
@@ -93,6 +93,17 @@ $(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h)
 
 e2e: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests
 	BUILD=$(BUILD) bash ci/e2e.sh
+
+# The demo shop (HTTPS via libmicrohttpd + GnuTLS) and the browser journey:
+# a real Chromium through shop, gateway, mock PSP and back (tests/browser/).
+demo-shop: $(BUILD)/demo_shop
+
+$(BUILD)/demo_shop: tests/demo_shop/demo_shop.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -lmicrohttpd -lcurl -ljansson -lpthread -o $@
+
+browser: $(MODULE) $(BUILD)/mock_psp $(BUILD)/demo_shop
+	BUILD=$(BUILD) bash tests/browser/run.sh
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard include/payments/*.h)
 	@mkdir -p $(@D)

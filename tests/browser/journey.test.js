@@ -1,0 +1,331 @@
+// The shopper's journey in a real browser (Debian's Chromium, headless):
+// demo shop -> Buy -> gateway pay link -> mock PSP hosted page -> Pay or
+// Decline -> gateway return endpoint (-> pending page) -> the shop.
+//
+// Run by tests/browser/run.sh, which starts the services and the shop and
+// sets the environment below.  `node --test journey.test.js`.
+//
+//   SHOP_URL             the demo shop's origin (https://127.0.0.1:PORT)
+//   SHOP_MERCHANT_ID     its merchant id at the gateway
+//   SHOP_API_KEY         its API key (to look the checkout up server-side)
+//   PAY_TEST_GW          the gateway's origin
+//   PAY_TEST_CA          the gateway's certificate (PEM)
+//   PAY_TEST_MOCK        the mock PSP's origin (hosted page, control API)
+//   PAY_TEST_PSP         the PSP's name at the gateway (stripe)
+//   BROWSER_OUT          where screenshots go (default: PAY_TEST_RUN or /tmp)
+//   CHROMIUM             the browser (default /usr/bin/chromium)
+'use strict';
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const https = require('node:https');
+const http = require('node:http');
+const { chromium } = require('playwright-core');
+
+function need(name) {
+  const v = process.env[name];
+  if (!v) {
+    throw new Error(`${name} is not set: run tests/browser/run.sh`);
+  }
+  return v;
+}
+
+const SHOP = need('SHOP_URL').replace(/\/+$/, '');
+const GW = need('PAY_TEST_GW').replace(/\/+$/, '');
+const MOCK = need('PAY_TEST_MOCK').replace(/\/+$/, '');
+const CA = fs.readFileSync(need('PAY_TEST_CA'));
+const MERCHANT = need('SHOP_MERCHANT_ID');
+const API_KEY = need('SHOP_API_KEY');
+const PSP = process.env.PAY_TEST_PSP || 'stripe';
+const OUT = process.env.BROWSER_OUT || process.env.PAY_TEST_RUN || os.tmpdir();
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+// From Pay to the shop's /thanks, webhook delay included.
+const SETTLE_MS = 15000;
+
+let profileDir;
+let context;
+
+// --- small helpers -----------------------------------------------------------
+
+function request(url, { method = 'GET', headers = {}, body } = {}) {
+  const u = new URL(url);
+  const lib = u.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = lib.request(u, {
+      method,
+      headers,
+      ca: u.protocol === 'https:' ? CA : undefined,
+      timeout: 5000,
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json;
+        try { json = JSON.parse(text); } catch { json = undefined; }
+        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${u.pathname}: timed out`)));
+    req.on('error', reject);
+    if (body !== undefined) {
+      req.write(body);
+    }
+    req.end();
+  });
+}
+
+// The checkout as the gateway's merchant API sees it (the source of truth).
+async function checkout(id) {
+  const r = await request(`${GW}/v1/checkouts/${encodeURIComponent(id)}`, {
+    headers: { Authorization: `Bearer ${API_KEY}`, Accept: 'application/json' },
+  });
+  assert.equal(r.status, 200, `GET /v1/checkouts/${id}: ${r.status} ${r.text}`);
+  return r.json;
+}
+
+async function addFault(rule) {
+  const r = await request(`${MOCK}/_control/faults`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(rule),
+  });
+  return r;
+}
+
+function shot(page, name) {
+  const file = path.join(OUT, `browser-${name}.png`);
+  return page.screenshot({ path: file, fullPage: true }).then(() => file);
+}
+
+// Every main-frame navigation hop (redirects included) and every problem the
+// page reports: a CSP violation would break the pending page's script.
+function watch(page) {
+  const log = { hops: [], responses: [], problems: [] };
+  page.on('request', (req) => {
+    if (req.isNavigationRequest() && req.frame() === page.mainFrame()) {
+      log.hops.push(`${req.method()} ${req.url()}`);
+    }
+  });
+  page.on('response', (res) => {
+    const req = res.request();
+    if (req.isNavigationRequest() && req.frame() === page.mainFrame()) {
+      log.responses.push({ url: res.url(), status: res.status() });
+    }
+  });
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !/favicon/.test(msg.text())) {
+      log.problems.push(`console: ${msg.text()}`);
+    }
+  });
+  page.on('pageerror', (err) => log.problems.push(`pageerror: ${err.message}`));
+  return log;
+}
+
+// The hops as "METHOD origin-relative-path" with tokens cut, for messages.
+function describe(log) {
+  return log.hops.map((h) => h.replace(/([?&]t=)[^&]+/, '$1…')).join('\n    ');
+}
+
+function pathOf(hop) {
+  const [method, url] = hop.split(' ');
+  const u = new URL(url);
+  return { method, origin: u.origin, pathname: u.pathname };
+}
+
+// shop / -> Buy -> (gateway pay link) -> the mock's hosted page.  Returns the
+// checkout id, read from the gateway hop.
+async function buyToHostedPage(page, log) {
+  const home = await page.goto(`${SHOP}/`);
+  assert.equal(home.status(), 200, 'the shop\'s product page');
+  assert.match(home.headers()['content-security-policy'] || '', /default-src 'none'/,
+    'the shop\'s pages carry a CSP');
+  const buy = page.getByRole('button', { name: 'Buy' });
+  await buy.waitFor();
+  await Promise.all([
+    page.waitForURL((u) => u.origin === MOCK && u.pathname.startsWith('/pay/'),
+      { timeout: 15000 }),
+    buy.click(),
+  ]);
+
+  const hops = log.hops.map(pathOf);
+  const iBuy = hops.findIndex((h) => h.method === 'POST' && h.origin === SHOP
+    && h.pathname === '/buy');
+  const iPay = hops.findIndex((h) => h.origin === GW
+    && /^\/v1\/checkouts\/[A-Za-z0-9_-]+\/pay$/.test(h.pathname));
+  const iHosted = hops.findIndex((h) => h.origin === MOCK
+    && /^\/pay\/[^/]+$/.test(h.pathname));
+  assert.ok(iBuy >= 0 && iPay > iBuy && iHosted > iPay,
+    `shop /buy -> gateway pay link -> hosted page, got:\n    ${describe(log)}`);
+  const checkoutId = hops[iPay].pathname.split('/')[3];
+
+  await page.getByRole('button', { name: 'Pay' }).waitFor();
+  assert.match(await page.content(), /15\.00 USD/i, 'the hosted page shows the whole checkout');
+  return checkoutId;
+}
+
+function assertThroughReturn(log, checkoutId) {
+  const want = `/v1/return/${PSP}/${checkoutId}`;
+  assert.ok(log.hops.map(pathOf).some((h) => h.origin === GW && h.pathname === want),
+    `the browser came back through the gateway's ${want}, got:\n    ${describe(log)}`);
+}
+
+// Waits for the shop's /thanks; on a timeout says where the browser is stuck.
+async function waitThanks(page, log, checkoutId, ms) {
+  try {
+    await page.waitForURL(`${SHOP}/thanks`, { timeout: ms });
+  } catch (e) {
+    let state = '?';
+    try {
+      const c = await checkout(checkoutId);
+      state = `${c.status} (${(c.events || []).map((ev) => ev.source).join(', ')})`;
+    } catch (e2) { state = `unknown: ${e2.message}`; }
+    let title = '?';
+    try { title = await page.title(); } catch { /* navigating */ }
+    let file = '';
+    try { file = `; screenshot ${await shot(page, `stuck-${checkoutId}`)}`; } catch { /* closed */ }
+    throw new Error(`no /thanks within ${ms} ms: the browser is on "${title}" `
+      + `(${page.url().replace(/([?&]t=)[^&]+/, '$1…')}); the gateway has the checkout `
+      + `${state}.  No webhook reached the gateway?${file}  Hops:\n    ${describe(log)}`);
+  }
+}
+
+function assertNoProblems(log) {
+  assert.deepEqual(log.problems, [], 'no script errors or CSP violations');
+}
+
+// --- the browser ---------------------------------------------------------------
+
+before(async () => {
+  profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ngx-payments-chromium-'));
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu',
+      '--disable-background-networking', '--disable-component-update',
+      '--no-first-run', '--ignore-certificate-errors',
+    ],
+    ignoreHTTPSErrors: true,
+    viewport: { width: 1024, height: 700 },
+    timeout: 30000,
+  });
+  context.setDefaultTimeout(15000);
+});
+
+after(async () => {
+  if (context) {
+    await context.close().catch(() => {});
+  }
+  if (profileDir) {
+    fs.rmSync(profileDir, { recursive: true, force: true });
+  }
+});
+
+// --- the journeys --------------------------------------------------------------
+
+test('(a) Buy, Pay: back through the gateway to the shop\'s /thanks', { timeout: 60000 }, async () => {
+  const page = await context.newPage();
+  const log = watch(page);
+  try {
+    const co = await buyToHostedPage(page, log);
+    const t0 = Date.now();
+    await page.getByRole('button', { name: 'Pay' }).click();
+    // The webhook may land before the return (303 straight to /thanks) or
+    // after it (the pending page, which must move on by itself).
+    await waitThanks(page, log, co, SETTLE_MS);
+    assertThroughReturn(log, co);
+    await assert.doesNotReject(
+      page.getByRole('heading', { name: 'Thank you, payment received' }).waitFor());
+    const sawPending = log.responses.some((r) => r.status === 200
+      && r.url.startsWith(`${GW}/v1/return/`));
+    console.log(`# (a) ${co}: /thanks ${Date.now() - t0} ms after Pay`
+      + `${sawPending ? ', through the pending page' : ', directly'}`);
+    console.log(`# screenshot ${await shot(page, 'a-thanks')}`);
+
+    const c = await checkout(co);
+    assert.equal(c.is_payment_done, true, `the gateway says paid: ${JSON.stringify(c)}`);
+    assert.deepEqual(c.payment_orders.map((o) => o.status), ['SUCCESS', 'SUCCESS']);
+    assert.deepEqual(c.payment_orders.map((o) => o.seller_account).sort(),
+      ['seller_42', 'seller_77']);
+    assertNoProblems(log);
+  } finally {
+    await page.close();
+  }
+});
+
+test('(b) Buy, Decline: back through the gateway to the shop\'s /cart', { timeout: 60000 }, async () => {
+  const page = await context.newPage();
+  const log = watch(page);
+  try {
+    const co = await buyToHostedPage(page, log);
+    await Promise.all([
+      page.waitForURL(`${SHOP}/cart`, { timeout: SETTLE_MS }),
+      page.getByRole('button', { name: 'Decline' }).click(),
+    ]);
+    assertThroughReturn(log, co);
+    await assert.doesNotReject(
+      page.getByRole('heading', { name: 'Payment cancelled' }).waitFor());
+    console.log(`# screenshot ${await shot(page, 'b-cart')}`);
+
+    // the cancel path changes nothing: the session stays open until it expires
+    const c = await checkout(co);
+    assert.equal(c.is_payment_done, false);
+    assert.deepEqual(c.payment_orders.map((o) => o.status), ['EXECUTING', 'EXECUTING']);
+    assertNoProblems(log);
+  } finally {
+    await page.close();
+  }
+});
+
+test('(c) a webhook 3 s late: the pending page, then /thanks by itself', { timeout: 60000 }, async () => {
+  const rule = { match: MERCHANT, webhook_delay_ms: 3000 };
+  const fr = await addFault(rule);
+  assert.equal(fr.status, 200, `the mock PSP refused ${JSON.stringify(rule)}: ${fr.status} `
+    + `${fr.text.trim()} (has its webhook delivery landed?)`);
+
+  const page = await context.newPage();
+  const log = watch(page);
+  try {
+    const co = await buyToHostedPage(page, log);
+    const t0 = Date.now();
+    await Promise.all([
+      page.waitForURL((u) => u.origin === GW
+        && u.pathname === `/v1/return/${PSP}/${co}`, { timeout: SETTLE_MS }),
+      page.getByRole('button', { name: 'Pay' }).click(),
+    ]);
+    // The gateway has no webhook yet: its pending page, served by the return
+    // endpoint itself (no redirect), polling the status with pending.js.
+    assert.equal(await page.title(), 'Confirming your payment');
+    await assert.doesNotReject(
+      page.getByRole('heading', { name: 'Confirming your payment' }).waitFor());
+    const pendingAt = Date.now() - t0;
+    console.log(`# (c) ${co}: pending page ${pendingAt} ms after Pay; `
+      + `screenshot ${await shot(page, 'c-pending')}`);
+    const before = await checkout(co);
+    assert.equal(before.is_payment_done, false, 'not paid yet while the page is pending');
+
+    await waitThanks(page, log, co, Math.max(1000, SETTLE_MS - (Date.now() - t0)));
+    await assert.doesNotReject(
+      page.getByRole('heading', { name: 'Thank you, payment received' }).waitFor());
+    const took = Date.now() - t0;
+    console.log(`# (c) ${co}: /thanks ${took} ms after Pay; `
+      + `screenshot ${await shot(page, 'c-thanks')}`);
+    assert.ok(took >= 3000, `/thanks only after the delayed webhook (${took} ms)`);
+    const ret = log.responses.filter((r) => r.url.startsWith(`${GW}/v1/return/`));
+    assert.ok(ret.length >= 2 && ret[0].status === 200 && ret[ret.length - 1].status === 303,
+      `the return endpoint answered the pending page, then 303: ${JSON.stringify(ret
+        .map((r) => r.status))}`);
+
+    const c = await checkout(co);
+    assert.equal(c.is_payment_done, true);
+    assert.deepEqual(c.payment_orders.map((o) => o.status), ['SUCCESS', 'SUCCESS']);
+    assertNoProblems(log);
+  } finally {
+    await page.close();
+  }
+});
