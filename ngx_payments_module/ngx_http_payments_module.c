@@ -1415,9 +1415,9 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         }
 
         return ngx_http_payments_tls_required(r, ctx,
-                                      route == NGX_HTTP_PAYMENTS_ROUTE_PAY
-                                      || route == NGX_HTTP_PAYMENTS_ROUTE_RETURN
-                                      || route == NGX_HTTP_PAYMENTS_ROUTE_STATIC);
+                   route == NGX_HTTP_PAYMENTS_ROUTE_PAY
+                   || route == NGX_HTTP_PAYMENTS_ROUTE_RETURN
+                   || route == NGX_HTTP_PAYMENTS_ROUTE_STATIC);
     }
 
     ctx->route = route;
@@ -1698,6 +1698,23 @@ ngx_http_payments_request_id(ngx_http_request_t *r,
                           - ctx->request_id.data;
 
     return NGX_OK;
+}
+
+
+/* one query with the request's parameters (ctx->params), answered later */
+
+ngx_int_t
+ngx_http_payments_query(ngx_http_payments_ctx_t *ctx, const char *sql,
+    int nparams, ngx_http_payments_pg_handler_pt handler)
+{
+    ctx->query.sql = sql;
+    ctx->query.nparams = nparams;
+    ctx->query.values = ctx->params;
+    ctx->query.handler = handler;
+    ctx->query.data = ctx;
+    ctx->query.log = ctx->request->connection->log;
+
+    return ngx_http_payments_pg_send(&ctx->query);
 }
 
 
@@ -2131,15 +2148,13 @@ ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
 
     ctx->params[0] = ctx->key_id;
 
-    ctx->query.sql = "SELECT merchant_id, key_hash, mode, "
-                     "array_to_string(origins, ' ') FROM pay_auth($1)";
-    ctx->query.nparams = 1;
-    ctx->query.values = ctx->params;
-    ctx->query.handler = ngx_http_payments_auth_done;
-    ctx->query.data = ctx;
-    ctx->query.log = r->connection->log;
-
-    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
+    if (ngx_http_payments_query(ctx,
+                                "SELECT merchant_id, key_hash, mode, "
+                                "array_to_string(origins, ' ') FROM "
+                                "pay_auth($1)",
+                                1, ngx_http_payments_auth_done)
+        != NGX_OK)
+    {
         ngx_http_payments_finalize(r,
                                    ngx_http_payments_store_unavailable(r));
         return NGX_ERROR;

@@ -221,6 +221,10 @@ char *ngx_http_payments_num(ngx_pool_t *pool, int64_t n);
 ngx_http_payments_psp_t *ngx_http_payments_find_psp(
     ngx_http_payments_main_conf_t *pmcf, const char *name, size_t len);
 
+/* Sends sql with ctx->params[0 .. nparams - 1]; as pg_send. */
+ngx_int_t ngx_http_payments_query(ngx_http_payments_ctx_t *ctx,
+    const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler);
+
 /* Authenticates the request's bearer key (one query), then calls next. */
 ngx_int_t ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx));

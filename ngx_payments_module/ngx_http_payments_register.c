@@ -310,17 +310,15 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     json_decref(req);
     json_decref(orders);
 
-    ctx->query.sql = "SELECT outcome, lease, retry_after, response_status, "
-                     "response_body, psp_request, expires_at "
-                     "FROM pay_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                     "$10, $11, $12, $13, $14, $15::jsonb, $16)";
-    ctx->query.nparams = 16;
-    ctx->query.values = ctx->params;
-    ctx->query.handler = ngx_http_payments_claim_done;
-    ctx->query.data = ctx;
-    ctx->query.log = r->connection->log;
-
-    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
+    if (ngx_http_payments_query(ctx,
+                                "SELECT outcome, lease, retry_after, "
+                                "response_status, response_body, psp_request, "
+                                "expires_at FROM pay_claim($1, $2, $3, $4, "
+                                "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+                                "$15::jsonb, $16)",
+                                16, ngx_http_payments_claim_done)
+        != NGX_OK)
+    {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
     }
 
@@ -656,16 +654,13 @@ ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
         return;
     }
 
-    ctx->query.sql = "SELECT response_status, response_body "
-                     "FROM pay_finish($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                     "$10, $11)";
-    ctx->query.nparams = 11;
-    ctx->query.values = ctx->params;
-    ctx->query.handler = ngx_http_payments_finish_done;
-    ctx->query.data = ctx;
-    ctx->query.log = r->connection->log;
-
-    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
+    if (ngx_http_payments_query(ctx,
+                                "SELECT response_status, response_body FROM "
+                                "pay_finish($1, $2, $3, $4, $5, $6, $7, $8, "
+                                "$9, $10, $11)",
+                                11, ngx_http_payments_finish_done)
+        != NGX_OK)
+    {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
     }
 }
@@ -713,22 +708,16 @@ static void
 ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status)
 {
-    ngx_http_request_t  *r = ctx->request;
-
     ctx->fail_status = status;
 
     ctx->params[0] = (char *) ctx->merchant.data;
     ctx->params[1] = ctx->idem_key;
     ctx->params[2] = ctx->lease;
 
-    ctx->query.sql = "SELECT pay_release($1, $2, $3)";
-    ctx->query.nparams = 3;
-    ctx->query.values = ctx->params;
-    ctx->query.handler = ngx_http_payments_release_done;
-    ctx->query.data = ctx;
-    ctx->query.log = r->connection->log;
-
-    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
+    if (ngx_http_payments_query(ctx, "SELECT pay_release($1, $2, $3)",
+                                3, ngx_http_payments_release_done)
+        != NGX_OK)
+    {
         ngx_http_payments_release_done(&ctx->query, NULL);
     }
 }

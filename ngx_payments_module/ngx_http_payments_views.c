@@ -25,6 +25,7 @@ static void ngx_http_payments_readyz_done(ngx_http_payments_pg_query_t *q,
 static ngx_int_t ngx_http_payments_read(ngx_http_payments_ctx_t *ctx,
     const char *sql, ngx_http_payments_pg_handler_pt handler);
 static int64_t ngx_http_payments_parse_rfc3339(const char *s);
+static ngx_int_t ngx_http_payments_busy_page(ngx_http_request_t *r);
 
 
 /* GET /v1/payments/{id} and GET /v1/checkouts/{id}, once authenticated */
@@ -78,14 +79,7 @@ ngx_http_payments_read(ngx_http_payments_ctx_t *ctx, const char *sql,
         return NGX_ERROR;
     }
 
-    ctx->query.sql = sql;
-    ctx->query.nparams = 2;
-    ctx->query.values = ctx->params;
-    ctx->query.handler = handler;
-    ctx->query.data = ctx;
-    ctx->query.log = r->connection->log;
-
-    return ngx_http_payments_pg_send(&ctx->query);
+    return ngx_http_payments_query(ctx, sql, 2, handler);
 }
 
 
@@ -274,11 +268,7 @@ ngx_http_payments_pay(ngx_http_payments_ctx_t *ctx)
                                ngx_http_payments_pay_done)
         != NGX_OK)
     {
-        ngx_http_payments_finalize(r, ngx_http_payments_page(r,
-                                       NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "Please try again",
-                                       "The payment service is busy. Please "
-                                       "try again in a moment."));
+        ngx_http_payments_finalize(r, ngx_http_payments_busy_page(r));
         return NGX_ERROR;
     }
 
@@ -295,11 +285,7 @@ ngx_http_payments_pay_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     ngx_http_request_t       *r = ctx->request;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_payments_finalize(r, ngx_http_payments_page(r,
-                                       NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "Please try again",
-                                       "The payment service is busy. Please "
-                                       "try again in a moment."));
+        ngx_http_payments_finalize(r, ngx_http_payments_busy_page(r));
         return;
     }
 
@@ -362,16 +348,10 @@ ngx_http_payments_pay_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 ngx_int_t
 ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx)
 {
-    ngx_http_request_t  *r = ctx->request;
-
-    ctx->query.sql = "SELECT 1";
-    ctx->query.nparams = 0;
-    ctx->query.values = ctx->params;
-    ctx->query.handler = ngx_http_payments_readyz_done;
-    ctx->query.data = ctx;
-    ctx->query.log = r->connection->log;
-
-    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
+    if (ngx_http_payments_query(ctx, "SELECT 1", 0,
+                                ngx_http_payments_readyz_done)
+        != NGX_OK)
+    {
         ngx_http_payments_readyz_done(&ctx->query, NULL);
         return NGX_ERROR;
     }
@@ -476,11 +456,7 @@ ngx_http_payments_return(ngx_http_payments_ctx_t *ctx)
                                ngx_http_payments_return_done)
         != NGX_OK)
     {
-        ngx_http_payments_finalize(r, ngx_http_payments_page(r,
-                                       NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "Please try again",
-                                       "The payment service is busy. Please "
-                                       "reload this page in a moment."));
+        ngx_http_payments_finalize(r, ngx_http_payments_busy_page(r));
     }
 }
 
@@ -493,11 +469,7 @@ ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     ngx_http_request_t       *r = ctx->request;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_payments_finalize(r, ngx_http_payments_page(r,
-                                       NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "Please try again",
-                                       "The payment service is busy. Please "
-                                       "reload this page in a moment."));
+        ngx_http_payments_finalize(r, ngx_http_payments_busy_page(r));
         return;
     }
 
@@ -707,4 +679,20 @@ ngx_http_payments_static(ngx_http_payments_ctx_t *ctx)
 
     return ngx_http_payments_send(r, NGX_HTTP_OK, type, file->data,
                                   file->len);
+}
+
+
+/* the store cannot answer: the shopper may simply try again */
+
+static ngx_int_t
+ngx_http_payments_busy_page(ngx_http_request_t *r)
+{
+    if (ngx_http_payments_add_header(r, "Retry-After", "1") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_payments_page(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "Please try again",
+                                  "The payment service is busy. Please "
+                                  "reload this page in a moment.");
 }

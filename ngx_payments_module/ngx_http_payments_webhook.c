@@ -193,15 +193,13 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
-    ctx->query.sql = "SELECT outcome, merchant_id, checkout_id "
-                     "FROM pay_webhook_apply($1, $2, $3, $4, $5, $6, $7, $8)";
-    ctx->query.nparams = 8;
-    ctx->query.values = ctx->params;
-    ctx->query.handler = ngx_http_payments_webhook_applied;
-    ctx->query.data = ctx;
-    ctx->query.log = r->connection->log;
-
-    if (ngx_http_payments_pg_send(&ctx->query) != NGX_OK) {
+    if (ngx_http_payments_query(ctx,
+                                "SELECT outcome, merchant_id, checkout_id "
+                                "FROM pay_webhook_apply($1, $2, $3, $4, $5, "
+                                "$6, $7, $8)",
+                                8, ngx_http_payments_webhook_applied)
+        != NGX_OK)
+    {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
     }
 }
