@@ -574,3 +574,128 @@ Test(return_page, the_pending_script_is_served_as_javascript)
               == 0);
     cr_assert(mem_contains(r->body, r->len, "data-status-url"));
 }
+
+
+/* the audit log: hash-chained per merchant, append-only */
+
+
+Test(audit, the_merchants_chain_verifies_after_its_events)
+{
+    paid_t        p;
+    resp_t       *r;
+    const char   *params[1];
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.expired", &p, 1500,
+                             "unpaid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    params[0] = p.m.id;
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM audit_log WHERE "
+                               "merchant_id = $1", 1, params), "2");
+    cr_assert_str_eq(db_scalar("SELECT action FROM audit_log WHERE "
+                               "merchant_id = $1 AND seq = 2", 1, params),
+                     "webhook:late_contrary");
+    cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)", 1, params),
+                     "t");
+}
+
+
+Test(audit, tampering_with_a_row_breaks_the_chain)
+{
+    paid_t        p;
+    resp_t       *r;
+    const char   *params[1];
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    params[0] = p.m.id;
+    cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)", 1, params),
+                     "t");
+
+    /* as the owner, with the guard off inside this one transaction */
+    db_exec(str_printf("DO $$ BEGIN "
+                       "ALTER TABLE audit_log DISABLE TRIGGER "
+                       "audit_log_no_change; "
+                       "UPDATE audit_log SET detail = '{\"amount\":1}' "
+                       "WHERE merchant_id = '%s'; "
+                       "ALTER TABLE audit_log ENABLE TRIGGER "
+                       "audit_log_no_change; END $$", p.m.id), 0, NULL);
+
+    cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)", 1, params),
+                     "f");
+}
+
+
+static char *
+sql_error_of(const char *sql)
+{
+    char      *err;
+    PGconn    *c;
+    PGresult  *res;
+
+    c = PQconnectdb(env("PAY_TEST_PG"));
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    res = PQexec(c, sql);
+    err = PQresultStatus(res) == PGRES_FATAL_ERROR
+          ? strdup(PQresultErrorMessage(res)) : NULL;
+    PQclear(res);
+    PQfinish(c);
+
+    return err;
+}
+
+
+Test(audit, the_log_refuses_updates_and_deletes_even_by_its_owner)
+{
+    char     *err;
+    paid_t    p;
+    resp_t   *r;
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    err = sql_error_of(str_printf("UPDATE audit_log SET action = 'x' "
+                                  "WHERE merchant_id = '%s'", p.m.id));
+    cr_assert(err && strstr(err, "append-only"), "%s", err ? err : "none");
+
+    err = sql_error_of(str_printf("DELETE FROM audit_log WHERE merchant_id "
+                                  "= '%s'", p.m.id));
+    cr_assert(err && strstr(err, "append-only"), "%s", err ? err : "none");
+
+    err = sql_error_of(str_printf("DELETE FROM ledger_entries WHERE "
+                                  "merchant_id = '%s'", p.m.id));
+    cr_assert(err && strstr(err, "append-only"), "%s", err ? err : "none");
+}
+
+
+Test(audit, an_unbalanced_ledger_transaction_is_refused_at_commit)
+{
+    char     *err;
+    paid_t    p;
+    resp_t   *r;
+
+    register_checkout(&p);
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    /* one DO block is one transaction: the deferred check runs at its end */
+    err = sql_error_of(str_printf(
+        "DO $$ DECLARE t bigint; BEGIN "
+        "INSERT INTO ledger_transactions (merchant_id, checkout_id, "
+        "payment_order_id, source) VALUES ('%s', '%s', '%s_p1', 'test') "
+        "RETURNING txn_id INTO t; "
+        "INSERT INTO ledger_entries VALUES ('%s', t, 1, 'a', 100, 'USD'), "
+        "('%s', t, 2, 'b', -99, 'USD'); END $$",
+        p.m.id, p.co, p.co, p.m.id, p.m.id));
+    cr_assert(err && strstr(err, "not balanced"), "%s", err ? err : "none");
+}
