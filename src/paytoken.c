@@ -29,6 +29,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <payments/jose.h>
 #include <payments/paytoken.h>
 
 
@@ -39,78 +40,6 @@
 static const char *pay_token_uses[] = {
     NULL, "pay", "ok", "cancel", "status"
 };
-
-
-static int
-pay_b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-
-    if (c == '-') {
-        return 62;
-    }
-
-    if (c == '_') {
-        return 63;
-    }
-
-    return -1;
-}
-
-
-/*
- * Strict base64url without padding: every character from the alphabet, a
- * length that is not 1 mod 4, and zero unused bits in the last character,
- * so that each byte string has exactly one accepted spelling.  out must
- * hold len * 3 / 4 bytes.  Returns the decoded length or -1.
- */
-static ssize_t
-pay_b64url_decode(const char *in, size_t len, unsigned char *out)
-{
-    size_t    i, n;
-    uint32_t  acc;
-    int       bits, v;
-
-    if (len % 4 == 1) {
-        return -1;
-    }
-
-    acc = 0;
-    bits = 0;
-    n = 0;
-
-    for (i = 0; i < len; i++) {
-        v = pay_b64url_value((unsigned char) in[i]);
-        if (v < 0) {
-            return -1;
-        }
-
-        acc = (acc << 6) | (uint32_t) v;
-        bits += 6;
-
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (unsigned char) (acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-
-    if (acc != 0) {
-        return -1;
-    }
-
-    return (ssize_t) n;
-}
 
 
 static int
@@ -222,38 +151,6 @@ pay_token_sign(const pay_token_key_t *key, const char *merchant,
 }
 
 
-/* Decodes one base64url segment into a JSON object (duplicates refused). */
-static json_t *
-pay_token_segment_json(const char *seg, size_t len)
-{
-    unsigned char  buf[PAY_TOKEN_MAX_LEN];
-    ssize_t        n;
-    json_t        *obj;
-
-    if (len == 0 || len > sizeof(buf)) {
-        return NULL;
-    }
-
-    n = pay_b64url_decode(seg, len, buf);
-    if (n <= 0) {
-        return NULL;
-    }
-
-    obj = json_loadb((const char *) buf, (size_t) n, JSON_REJECT_DUPLICATES,
-                     NULL);
-    if (obj == NULL) {
-        return NULL;
-    }
-
-    if (!json_is_object(obj)) {
-        json_decref(obj);
-        return NULL;
-    }
-
-    return obj;
-}
-
-
 /* Returns the key the header names, or NULL. */
 static const pay_token_key_t *
 pay_token_header_key(const char *seg, size_t len,
@@ -264,7 +161,7 @@ pay_token_header_key(const char *seg, size_t len,
     const char             *name, *kid;
     const pay_token_key_t  *found;
 
-    hdr = pay_token_segment_json(seg, len);
+    hdr = pay_jose_segment_json(seg, len, PAY_TOKEN_MAX_LEN);
     if (hdr == NULL) {
         return NULL;
     }
@@ -354,7 +251,7 @@ pay_token_claims_parse(const char *seg, size_t len, int64_t now,
     const char  *m, *c, *u;
     json_int_t   e;
 
-    obj = pay_token_segment_json(seg, len);
+    obj = pay_jose_segment_json(seg, len, PAY_TOKEN_MAX_LEN);
     if (obj == NULL) {
         return -1;
     }

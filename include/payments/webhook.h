@@ -58,10 +58,78 @@ pay_err_e pay_stripe_verify(const char *header, size_t hlen,
 int pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev);
 
 /*
- * Not yet here (issue #3): Adyen (per-item HMAC over the eight signed
- * fields, all or none) and the generic dialect (JWT with a kid pinned to
- * ES256/RS256).  Until they are, nginx -t refuses webhooks for those
- * dialects.
+ * Adyen: {"live":…,"notificationItems":[{"NotificationRequestItem":{…}}]}.
+ * Every item (1..PAY_WEBHOOK_MAX_ITEMS, and at most max) must carry
+ * additionalData.hmacSignature = base64(HMAC-SHA256(key, "pspReference:
+ * originalReference:merchantAccountCode:merchantReference:amount.value:
+ * amount.currency:eventCode:success")) for one of keys (hex-decoded, see
+ * pay_adyen_key_decode); one failing item refuses the whole request.  The
+ * events are read from those eight fields only: event_id pspReference ":"
+ * eventCode, type eventCode, reference merchantReference, token "",
+ * livemode -1 (Adyen's "live" is not signed: the PSP's configuration says).
+ * AUTHORISATION success "true" -> SUCCEEDED (only with an amount and a
+ * currency), "false" -> FAILED, anything else IGNORED.
+ * Returns PAY_ERR_NONE with *nevents set, else PAY_ERR_BAD_SIGNATURE with
+ * *nevents 0 (the body is not a well-formed, fully signed notification).
  */
+pay_err_e pay_adyen_verify(const char *body, size_t blen,
+    const pay_secret_t *keys, size_t nkeys, pay_event_t *events, size_t max,
+    size_t *nevents);
+
+#define PAY_ADYEN_KEY_LEN      32
+#define PAY_ADYEN_SIG_B64_LEN  44
+
+/* The HMAC key as Adyen shows it: 64 hex digits, either case.  Returns 0,
+ * or -1 for anything else. */
+int pay_adyen_key_decode(const char *hex, size_t len,
+    unsigned char out[PAY_ADYEN_KEY_LEN]);
+
+/* out = base64(HMAC-SHA256(key, data)), NUL-terminated.  Returns 0 or -1. */
+int pay_adyen_hmac_b64(const unsigned char *key, size_t klen,
+    const char *data, size_t dlen, char out[PAY_ADYEN_SIG_B64_LEN + 1]);
+
+/*
+ * generic: a compact JWT (header configurable, default
+ * Payments-Verification) signed ES256 or RS256 by a key named by kid and
+ * pinned to one algorithm in the configuration; the token never picks it.
+ */
+typedef enum {
+    PAY_JWT_ES256 = 1,      /* EC P-256 public key */
+    PAY_JWT_RS256           /* RSA public key, >= 2048 bits */
+} pay_jwt_alg_e;
+
+typedef struct {
+    const char     *kid;        /* NUL-terminated, non-empty */
+    pay_jwt_alg_e   alg;
+    const char     *pem;        /* SubjectPublicKeyInfo PEM */
+    size_t          pem_len;
+} pay_jwt_key_t;
+
+#define PAY_JWT_MAX_LEN        8192  /* longer headers are refused unread */
+#define PAY_JWT_IAT_MAX_AGE    300
+#define PAY_JWT_IAT_MAX_AHEAD  60
+
+/* Configuration time (nginx -t): the kid is usable and the PEM is a public
+ * key of the pinned algorithm's type.  Returns 0 or -1. */
+int pay_jwt_key_check(const pay_jwt_key_t *key);
+
+/*
+ * Verifies the JWT over body: the key by kid, header alg equal to its
+ * pinned alg, the signature (ours and libjwt's), then the claims:
+ * request_body_sha256 (lower hex, constant time), iss and aud when not
+ * NULL (aud a string or an array), exp/nbf when present.  Returns
+ * PAY_ERR_NONE, PAY_ERR_BAD_SIGNATURE, or PAY_ERR_STALE_WEBHOOK (authentic
+ * but iat older than 300 s or more than 60 s ahead).
+ */
+pay_err_e pay_generic_verify(const char *jwt, size_t jlen, const char *body,
+    size_t blen, const pay_jwt_key_t *keys, size_t nkeys, const char *iss,
+    const char *aud, int64_t now);
+
+/* After pay_generic_verify: {"event_id","type","reference","token",
+ * "amount" (decimal string),"currency"}.  payment.succeeded -> SUCCEEDED,
+ * payment.failed -> FAILED, other types IGNORED; amount and currency are
+ * required for the first two.  Returns 0, or -1 (not such an event, or an
+ * amount that is not valid in its currency). */
+int pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev);
 
 #endif

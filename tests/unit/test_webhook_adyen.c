@@ -1,0 +1,550 @@
+/*
+ * Unit tests: Adyen webhooks (src/webhook_adyen.c) against PSP_FACTS.md,
+ * one rule per test.  Items are built from their eight signed fields and
+ * signed with the PSP_FACTS keys; the vectors check the HMAC function and,
+ * through items whose fields spell the vectors' data strings, the verifier.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include <payments/webhook.h>
+
+
+static const char  wa_key1_hex[] =
+    "DFB1EB5485895CFA84146406857104ABB4CBCABDC8AAF103A624C8F6A3EAAB00";
+static const char  wa_key2_hex[] =
+    "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056";
+static const char  wa_data1[] =
+    "7914073381342284::TestMerchant:TestPayment-1407325143704:1130:EUR:"
+    "AUTHORISATION:true";
+static const char  wa_data2[] =
+    "7914073381342284::TestMerchant:TestPayment-1407325143704:0:EUR:"
+    "REFUND:true";
+static const char  wa_sig1[] = "Ny9gS2veKo5E4w8/OL6xz1/wvT/hYkAXy1xNc/QvO4I=";
+static const char  wa_sig2[] = "J7HhsgZo5KwqdB7LFZJV6rfQgp+RqC2kuYyw/3x3w+8=";
+
+
+typedef struct {
+    unsigned char  k1[PAY_ADYEN_KEY_LEN];
+    unsigned char  k2[PAY_ADYEN_KEY_LEN];
+    pay_secret_t   keys[2];
+} wa_keys_t;
+
+
+static void
+wa_keys(wa_keys_t *k)
+{
+    cr_assert_eq(pay_adyen_key_decode(wa_key1_hex, 64, k->k1), 0);
+    cr_assert_eq(pay_adyen_key_decode(wa_key2_hex, 64, k->k2), 0);
+    k->keys[0].data = k->k1;
+    k->keys[0].len = sizeof(k->k1);
+    k->keys[1].data = k->k2;
+    k->keys[1].len = sizeof(k->k2);
+}
+
+
+/* One item; sig NULL means "sign the fields with key". */
+typedef struct {
+    const char  *psp, *account, *reference, *currency, *event, *success;
+    long long    value;
+    const char  *sig;
+} wa_item_t;
+
+
+static size_t
+wa_item_json(char *out, size_t size, const wa_item_t *it,
+    const unsigned char *key)
+{
+    char  data[1024], sig[PAY_ADYEN_SIG_B64_LEN + 1];
+
+    snprintf(data, sizeof(data), "%s::%s:%s:%lld:%s:%s:%s", it->psp,
+             it->account, it->reference, it->value, it->currency, it->event,
+             it->success);
+
+    if (it->sig != NULL) {
+        snprintf(sig, sizeof(sig), "%s", it->sig);
+
+    } else {
+        cr_assert_eq(pay_adyen_hmac_b64(key, PAY_ADYEN_KEY_LEN, data,
+                                        strlen(data), sig), 0);
+    }
+
+    return (size_t) snprintf(out, size,
+        "{\"NotificationRequestItem\":{"
+        "\"additionalData\":{\"hmacSignature\":\"%s\"},"
+        "\"amount\":{\"currency\":\"%s\",\"value\":%lld},"
+        "\"eventCode\":\"%s\",\"eventDate\":\"2024-01-01T00:00:00+01:00\","
+        "\"merchantAccountCode\":\"%s\",\"merchantReference\":\"%s\","
+        "\"paymentMethod\":\"visa\",\"pspReference\":\"%s\","
+        "\"reason\":\"\",\"success\":\"%s\"}}",
+        sig, it->currency, it->value, it->event, it->account,
+        it->reference, it->psp, it->success);
+}
+
+
+static char *
+wa_body(const wa_item_t *items, size_t n, const unsigned char *key)
+{
+    char    *b;
+    size_t   i, len, size;
+
+    size = 256 + n * 2048;
+    b = malloc(size);
+    cr_assert_not_null(b);
+
+    len = (size_t) snprintf(b, size,
+                            "{\"live\":\"false\",\"notificationItems\":[");
+    for (i = 0; i < n; i++) {
+        if (i > 0) {
+            b[len++] = ',';
+        }
+
+        len += wa_item_json(b + len, size - len, &items[i], key);
+    }
+
+    snprintf(b + len, size - len, "]}");
+
+    return b;
+}
+
+
+static const wa_item_t  wa_vector1 = {
+    "7914073381342284", "TestMerchant", "TestPayment-1407325143704", "EUR",
+    "AUTHORISATION", "true", 1130, NULL
+};
+
+static const wa_item_t  wa_vector2 = {
+    "7914073381342284", "TestMerchant", "TestPayment-1407325143704", "EUR",
+    "REFUND", "true", 0, NULL
+};
+
+
+static pay_err_e
+wa_verify(const char *body, const pay_secret_t *keys, size_t nkeys,
+    pay_event_t *ev, size_t *n)
+{
+    return pay_adyen_verify(body, strlen(body), keys, nkeys, ev,
+                            PAY_WEBHOOK_MAX_ITEMS, n);
+}
+
+
+Test(webhook_adyen, hmac_of_vector_1_is_psp_facts_base64)
+{
+    wa_keys_t  k;
+    char       out[PAY_ADYEN_SIG_B64_LEN + 1];
+
+    wa_keys(&k);
+    cr_assert_eq(pay_adyen_hmac_b64(k.k1, sizeof(k.k1), wa_data1,
+                                    strlen(wa_data1), out), 0);
+    cr_assert_str_eq(out, wa_sig1);
+}
+
+
+Test(webhook_adyen, hmac_of_vector_2_is_psp_facts_base64)
+{
+    wa_keys_t  k;
+    char       out[PAY_ADYEN_SIG_B64_LEN + 1];
+
+    wa_keys(&k);
+    cr_assert_eq(pay_adyen_hmac_b64(k.k2, sizeof(k.k2), wa_data2,
+                                    strlen(wa_data2), out), 0);
+    cr_assert_str_eq(out, wa_sig2);
+}
+
+
+Test(webhook_adyen, item_spelling_vector_1_verifies_with_its_signature)
+{
+    char         *b;
+    size_t        n;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+    it.sig = wa_sig1;           /* the PSP_FACTS output, not ours */
+    b = wa_body(&it, 1, NULL);
+
+    cr_assert_eq(wa_verify(b, &k.keys[0], 1, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ev[0].event_id, "7914073381342284:AUTHORISATION");
+    cr_assert_str_eq(ev[0].type, "AUTHORISATION");
+    cr_assert_eq(ev[0].kind, PAY_EVT_SUCCEEDED);
+    cr_assert_str_eq(ev[0].reference, "TestPayment-1407325143704");
+    cr_assert_str_eq(ev[0].token, "");
+    cr_assert_eq(ev[0].amount, 1130);
+    cr_assert_str_eq(ev[0].currency, "EUR");
+    cr_assert_eq(ev[0].livemode, -1);
+    free(b);
+}
+
+
+Test(webhook_adyen, item_spelling_vector_2_verifies_with_its_signature)
+{
+    char         *b;
+    size_t        n;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector2;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+    it.sig = wa_sig2;
+    b = wa_body(&it, 1, NULL);
+
+    cr_assert_eq(wa_verify(b, &k.keys[1], 1, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(ev[0].event_id, "7914073381342284:REFUND");
+    cr_assert_eq(ev[0].kind, PAY_EVT_IGNORED);
+    cr_assert_eq(ev[0].amount, 0);
+    free(b);
+}
+
+
+Test(webhook_adyen, any_configured_key_passes)
+{
+    char         *b;
+    size_t        n;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+    it.sig = wa_sig1;
+    b = wa_body(&it, 1, NULL);
+
+    /* signed with key 1, key 2 listed first: rotation */
+    cr_assert_eq(wa_verify(b, k.keys + 1, 1, ev, &n), PAY_ERR_BAD_SIGNATURE);
+    k.keys[0].data = k.k2;
+    k.keys[1].data = k.k1;
+    cr_assert_eq(wa_verify(b, k.keys, 2, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(n, 1);
+    free(b);
+}
+
+
+Test(webhook_adyen, authorisation_false_is_failed)
+{
+    char         *b;
+    size_t        n;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+    it.success = "false";
+    b = wa_body(&it, 1, k.k1);
+
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(ev[0].kind, PAY_EVT_FAILED);
+    free(b);
+}
+
+
+Test(webhook_adyen, tampered_amount_is_bad_signature)
+{
+    char         *b, *p;
+    size_t        n;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+    b = wa_body(&it, 1, k.k1);
+    p = strstr(b, "\"value\":1130");
+    cr_assert_not_null(p);
+    p[9] = '2';                 /* 1130 -> 1230 */
+
+    n = 99;
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_BAD_SIGNATURE);
+    cr_assert_eq(n, 0);
+    free(b);
+}
+
+
+Test(webhook_adyen, one_of_two_items_tampered_refuses_the_whole_request)
+{
+    char         *b, *p;
+    size_t        n;
+    wa_keys_t     k;
+    wa_item_t     it[2];
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+    it[0] = wa_vector1;
+    it[1] = wa_vector1;
+    it[1].psp = "8814073381342285";
+    it[1].value = 500;
+    b = wa_body(it, 2, k.k1);
+
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(n, 2);
+
+    /* the second item's amount changes: the first, intact, is not applied */
+    p = strstr(b, "\"value\":500");
+    cr_assert_not_null(p);
+    p[8] = '9';
+
+    n = 99;
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_BAD_SIGNATURE);
+    cr_assert_eq(n, 0);
+    cr_assert_str_eq(ev[0].event_id, "");
+    free(b);
+}
+
+
+Test(webhook_adyen, tampered_unsigned_field_changes_nothing_read)
+{
+    char         *b, *p;
+    size_t        n;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+    b = wa_body(&it, 1, k.k1);
+
+    /* paymentMethod is outside the eight fields: still verifies, and no
+     * event field comes from it */
+    p = strstr(b, "\"visa\"");
+    cr_assert_not_null(p);
+    memcpy(p, "\"amex\"", 6);
+
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(ev[0].amount, 1130);
+    free(b);
+}
+
+
+Test(webhook_adyen, other_event_codes_are_ignored)
+{
+    char         *b;
+    size_t        n;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+    it.event = "CANCELLATION";
+    b = wa_body(&it, 1, k.k1);
+
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(ev[0].kind, PAY_EVT_IGNORED);
+    cr_assert_str_eq(ev[0].event_id, "7914073381342284:CANCELLATION");
+    free(b);
+}
+
+
+Test(webhook_adyen, missing_fields_are_signed_as_empty)
+{
+    char          data[256], sig[PAY_ADYEN_SIG_B64_LEN + 1], body[512];
+    size_t        n;
+    wa_keys_t     k;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+
+    /* no originalReference, no merchantAccountCode, no amount */
+    snprintf(data, sizeof(data), "PSP1:::ref:::AUTHORISATION:true");
+    cr_assert_eq(pay_adyen_hmac_b64(k.k1, 32, data, strlen(data), sig), 0);
+    snprintf(body, sizeof(body),
+             "{\"notificationItems\":[{\"NotificationRequestItem\":{"
+             "\"pspReference\":\"PSP1\",\"merchantReference\":\"ref\","
+             "\"eventCode\":\"AUTHORISATION\",\"success\":\"true\","
+             "\"additionalData\":{\"hmacSignature\":\"%s\"}}}]}", sig);
+
+    cr_assert_eq(wa_verify(body, k.keys, 1, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(ev[0].amount, -1);
+    cr_assert_str_eq(ev[0].currency, "");
+    /* a success whose amount cannot be checked moves no money */
+    cr_assert_eq(ev[0].kind, PAY_EVT_IGNORED);
+}
+
+
+Test(webhook_adyen, moved_field_boundary_is_refused)
+{
+    char          data[256], sig[PAY_ADYEN_SIG_B64_LEN + 1], body[512];
+    size_t        n;
+    wa_keys_t     k;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+
+    /* the same data string read with ':' inside pspReference */
+    snprintf(data, sizeof(data), "%s", wa_data1);
+    cr_assert_eq(pay_adyen_hmac_b64(k.k1, 32, data, strlen(data), sig), 0);
+    snprintf(body, sizeof(body),
+             "{\"notificationItems\":[{\"NotificationRequestItem\":{"
+             "\"pspReference\":\"7914073381342284:\","
+             "\"merchantAccountCode\":\"\","
+             "\"merchantReference\":\"TestMerchant:TestPayment-1407325143704\","
+             "\"amount\":{\"value\":1130,\"currency\":\"EUR\"},"
+             "\"eventCode\":\"AUTHORISATION\",\"success\":\"true\","
+             "\"additionalData\":{\"hmacSignature\":\"%s\"}}}]}", sig);
+
+    cr_assert_eq(wa_verify(body, k.keys, 1, ev, &n), PAY_ERR_BAD_SIGNATURE);
+}
+
+
+Test(webhook_adyen, duplicate_keys_are_refused)
+{
+    char         *b, *p, *d;
+    size_t        n;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+    b = wa_body(&it, 1, k.k1);
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
+
+    /* a second "success" after the signed one */
+    d = malloc(strlen(b) + 32);
+    cr_assert_not_null(d);
+    p = strstr(b, "\"success\"");
+    cr_assert_not_null(p);
+    snprintf(d, strlen(b) + 32, "%.*s\"success\":\"false\",%s",
+             (int) (p - b), b, p);
+
+    cr_assert_eq(wa_verify(d, k.keys, 1, ev, &n), PAY_ERR_BAD_SIGNATURE);
+    free(d);
+    free(b);
+}
+
+
+Test(webhook_adyen, item_count_must_be_1_to_max)
+{
+    char         *b;
+    size_t        n, i;
+    wa_keys_t     k;
+    wa_item_t     it[PAY_WEBHOOK_MAX_ITEMS + 1];
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+    const char    none[] = "{\"notificationItems\":[]}";
+
+    wa_keys(&k);
+    cr_assert_eq(wa_verify(none, k.keys, 1, ev, &n), PAY_ERR_BAD_SIGNATURE);
+
+    for (i = 0; i <= PAY_WEBHOOK_MAX_ITEMS; i++) {
+        it[i] = wa_vector1;
+    }
+
+    b = wa_body(it, PAY_WEBHOOK_MAX_ITEMS, k.k1);
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(n, PAY_WEBHOOK_MAX_ITEMS);
+
+    /* and the caller's smaller array bounds it too */
+    cr_assert_eq(pay_adyen_verify(b, strlen(b), k.keys, 1, ev, 2, &n),
+                 PAY_ERR_BAD_SIGNATURE);
+    free(b);
+
+    b = wa_body(it, PAY_WEBHOOK_MAX_ITEMS + 1, k.k1);
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_BAD_SIGNATURE);
+    cr_assert_eq(n, 0);
+    free(b);
+}
+
+
+Test(webhook_adyen, malformed_bodies_are_refused)
+{
+    size_t       i, n;
+    wa_keys_t    k;
+    pay_event_t  ev[PAY_WEBHOOK_MAX_ITEMS];
+    const char  *bodies[] = {
+        "",
+        "[accepted]",
+        "[]",
+        "{}",
+        "{\"notificationItems\":{}}",
+        "{\"notificationItems\":[1]}",
+        "{\"notificationItems\":[{}]}",
+        "{\"notificationItems\":[{\"NotificationRequestItem\":[]}]}",
+        "{\"notificationItems\":[{\"NotificationRequestItem\":{}}]}",
+        "{\"notificationItems\":[{\"NotificationRequestItem\":{"
+        "\"pspReference\":1,\"additionalData\":{\"hmacSignature\":\"x\"}}}]}",
+        "{\"notificationItems\":[{\"NotificationRequestItem\":{"
+        "\"amount\":{\"value\":\"1130\"},"
+        "\"additionalData\":{\"hmacSignature\":\"x\"}}}]}",
+    };
+
+    wa_keys(&k);
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        n = 99;
+        cr_expect_eq(pay_adyen_verify(bodies[i], strlen(bodies[i]), k.keys,
+                                      1, ev, PAY_WEBHOOK_MAX_ITEMS, &n),
+                     PAY_ERR_BAD_SIGNATURE, "body %zu", i);
+        cr_expect_eq(n, 0);
+    }
+}
+
+
+Test(webhook_adyen, signature_in_another_spelling_is_refused)
+{
+    char         *b;
+    size_t        n;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+
+    /* no padding */
+    it.sig = "Ny9gS2veKo5E4w8/OL6xz1/wvT/hYkAXy1xNc/QvO4I";
+    b = wa_body(&it, 1, NULL);
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_BAD_SIGNATURE);
+    free(b);
+
+    /* non-zero unused bits: decodes to the same MAC elsewhere */
+    it.sig = "Ny9gS2veKo5E4w8/OL6xz1/wvT/hYkAXy1xNc/QvO4J=";
+    b = wa_body(&it, 1, NULL);
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_BAD_SIGNATURE);
+    free(b);
+}
+
+
+Test(webhook_adyen, no_key_or_empty_key_is_bad_signature)
+{
+    char          *b;
+    size_t         n;
+    wa_keys_t      k;
+    wa_item_t      it = wa_vector1;
+    pay_event_t    ev[PAY_WEBHOOK_MAX_ITEMS];
+    pay_secret_t   empty = { (const unsigned char *) "", 0 };
+
+    wa_keys(&k);
+    it.sig = wa_sig1;
+    b = wa_body(&it, 1, NULL);
+
+    cr_assert_eq(wa_verify(b, NULL, 0, ev, &n), PAY_ERR_BAD_SIGNATURE);
+    cr_assert_eq(wa_verify(b, &empty, 1, ev, &n), PAY_ERR_BAD_SIGNATURE);
+    free(b);
+}
+
+
+Test(webhook_adyen, key_decode_takes_64_hex_digits_only)
+{
+    unsigned char  out[PAY_ADYEN_KEY_LEN];
+    char           lower[65], bad[65];
+    size_t         i;
+
+    cr_assert_eq(pay_adyen_key_decode(wa_key1_hex, 64, out), 0);
+    cr_assert_eq(out[0], 0xDF);
+    cr_assert_eq(out[31], 0x00);
+
+    for (i = 0; i < 64; i++) {
+        lower[i] = (char) ((wa_key1_hex[i] >= 'A' && wa_key1_hex[i] <= 'F')
+                           ? wa_key1_hex[i] - 'A' + 'a' : wa_key1_hex[i]);
+    }
+
+    lower[64] = '\0';
+    cr_assert_eq(pay_adyen_key_decode(lower, 64, out), 0);
+    cr_assert_eq(out[0], 0xDF);
+
+    cr_assert_eq(pay_adyen_key_decode(wa_key1_hex, 63, out), -1);
+    cr_assert_eq(pay_adyen_key_decode(wa_key1_hex, 0, out), -1);
+    memcpy(bad, wa_key1_hex, 65);
+    bad[10] = 'g';
+    cr_assert_eq(pay_adyen_key_decode(bad, 64, out), -1);
+}
