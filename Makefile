@@ -63,11 +63,11 @@ mock: $(BUILD)/mock_psp
 
 $(BUILD)/mock_psp: $(MOCK_SRC) $(wildcard tests/mock_psp/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(MOCK_SRC) -lmicrohttpd -ljansson -lcrypto -lpthread -o $@
+	$(CC) $(CFLAGS) $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
 
 $(BUILD)/mock_psp-asan: $(MOCK_SRC) $(wildcard tests/mock_psp/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN) $(MOCK_SRC) -lmicrohttpd -ljansson -lcrypto -lpthread -o $@
+	$(CC) $(CFLAGS) $(SAN) $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
 
 mock-asan: $(BUILD)/mock_psp-asan
 
@@ -76,7 +76,7 @@ mock-asan: $(BUILD)/mock_psp-asan
 .PHONY: mock-test
 $(BUILD)/mock_psp_tests: tests/mock_psp/test_mock_psp.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $< -lcriterion -lcurl -ljansson -o $@
+	$(CC) $(CFLAGS) $< -lcriterion -lcurl -ljansson -lmicrohttpd -lcrypto -lpthread -o $@
 
 mock-test: $(BUILD)/mock_psp-asan $(BUILD)/mock_psp_tests
 	MOCK_PSP_BIN=$(BUILD)/mock_psp-asan MOCK_PSP_LOGS=$(BUILD)/mock_psp_logs \

@@ -8,7 +8,8 @@
 #include "mock_psp.h"
 
 
-#define MOCK_MAX_MS  (3600L * 1000)
+#define MOCK_MAX_MS          (3600L * 1000)
+#define MOCK_MAX_DUPLICATES  20
 
 
 static enum MHD_Result mock_control_error(struct MHD_Connection *c,
@@ -17,6 +18,9 @@ static int mock_json_long(json_t *v, long min, long max, long *out);
 static enum MHD_Result mock_control_add_fault(struct MHD_Connection *c,
     mock_request_t *r);
 static enum MHD_Result mock_control_registrations(struct MHD_Connection *c);
+static enum MHD_Result mock_control_webhooks(struct MHD_Connection *c);
+static enum MHD_Result mock_control_session(struct MHD_Connection *c,
+    const char *method, const char *path);
 
 
 static enum MHD_Result
@@ -53,13 +57,14 @@ mock_json_long(json_t *v, long min, long max, long *out)
 static enum MHD_Result
 mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 {
-    long           latency_ms, fail_times, fail_status, refuse_status,
-                   hang_ms, drop;
-    json_t        *root, *v;
-    uint64_t       id;
-    const char    *name, *match, *hosted_url;
-    json_error_t   jerr;
-    char           msg[256];
+    long                  latency_ms, fail_times, fail_status,
+                          refuse_status, hang_ms, drop;
+    json_t               *root, *v;
+    uint64_t              id;
+    const char           *name, *match, *hosted_url;
+    json_error_t          jerr;
+    mock_webhook_fault_t  wf;
+    char                  msg[256];
 
     root = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
@@ -81,6 +86,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
     refuse_status = 0;
     hang_ms = 0;
     drop = 0;
+    memset(&wf, 0, sizeof(wf));
 
     json_object_foreach(root, name, v) {
 
@@ -132,6 +138,53 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
                 goto invalid;
             }
 
+        } else if (strcmp(name, "webhook_delay_ms") == 0) {
+            if (mock_json_long(v, 0, MOCK_MAX_MS, &wf.delay_ms) != 0) {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "webhook_duplicate") == 0) {
+            /* each copy is a thread and a connection to the gateway */
+            if (mock_json_long(v, 0, MOCK_MAX_DUPLICATES, &wf.duplicate)
+                != 0)
+            {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "async_delay_ms") == 0) {
+            if (mock_json_long(v, 0, MOCK_MAX_MS, &wf.async_delay_ms) != 0) {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "webhook_amount") == 0) {
+            if (json_is_null(v)) {
+                wf.has_amount = 0;
+            } else if (json_is_integer(v) && json_integer_value(v) >= 0) {
+                wf.has_amount = 1;
+                wf.amount = json_integer_value(v);
+            } else {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "webhook_out_of_order") == 0
+                   || strcmp(name, "webhook_bad_signature") == 0
+                   || strcmp(name, "webhook_stale") == 0
+                   || strcmp(name, "async_payment") == 0)
+        {
+            if (!json_is_boolean(v)) {
+                goto invalid;
+            }
+
+            if (strcmp(name, "async_payment") == 0) {
+                wf.async_payment = json_is_true(v);
+            } else if (strcmp(name, "webhook_out_of_order") == 0) {
+                wf.out_of_order = json_is_true(v);
+            } else if (strcmp(name, "webhook_bad_signature") == 0) {
+                wf.bad_signature = json_is_true(v);
+            } else {
+                wf.stale = json_is_true(v);
+            }
+
         } else {
             snprintf(msg, sizeof(msg), "unknown field \"%s\"", name);
             json_decref(root);
@@ -139,8 +192,16 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
         }
     }
 
+    if (wf.async_delay_ms != 0 && !wf.async_payment) {
+        json_decref(root);
+        return mock_control_error(c, MHD_HTTP_BAD_REQUEST,
+                                  "async_delay_ms needs \"async_payment\": "
+                                  "true");
+    }
+
     id = mock_fault_add(match, latency_ms, fail_times, (unsigned) fail_status,
-                        (unsigned) refuse_status, hang_ms, drop, hosted_url);
+                        (unsigned) refuse_status, hang_ms, drop, hosted_url,
+                        &wf);
 
     if (id == 0) {
         json_decref(root);
@@ -150,10 +211,16 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 
     mock_log("fault %llu added: match \"%s\" latency_ms %ld fail_times %ld "
              "fail_status %ld refuse_status %ld hang_ms %ld "
-             "drop_after_register %ld hosted_url %s",
+             "drop_after_register %ld hosted_url %s webhook_delay_ms %ld "
+             "webhook_duplicate %ld webhook_out_of_order %d "
+             "webhook_bad_signature %d webhook_stale %d async_payment %d "
+             "async_delay_ms %ld webhook_amount %lld%s",
              (unsigned long long) id, match, latency_ms, fail_times,
              fail_status, refuse_status, hang_ms, drop,
-             hosted_url ? hosted_url : "-");
+             hosted_url ? hosted_url : "-", wf.delay_ms, wf.duplicate,
+             (int) wf.out_of_order, (int) wf.bad_signature, (int) wf.stale,
+             (int) wf.async_payment, wf.async_delay_ms,
+             (long long) wf.amount, wf.has_amount ? "" : " (off)");
 
     json_decref(root);
 
@@ -196,6 +263,109 @@ mock_control_registrations(struct MHD_Connection *c)
 }
 
 
+/* GET /_control/webhooks?session=ID */
+static enum MHD_Result
+mock_control_webhooks(struct MHD_Connection *c)
+{
+    json_t      *j, *events;
+    const char  *session;
+
+    session = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+                                          "session");
+    if (session == NULL) {
+        return mock_control_error(c, MHD_HTTP_BAD_REQUEST,
+                                  "the session query parameter is required");
+    }
+
+    events = mock_wh_list(session);
+    if (events == NULL) {
+        return mock_control_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                  "out of memory");
+    }
+
+    j = json_pack("{ss so}", "session", session, "events", events);
+    if (j == NULL) {
+        return mock_control_error(c, MHD_HTTP_BAD_REQUEST,
+                                  "the session is not valid UTF-8");
+    }
+
+    return mock_send_json(c, MHD_HTTP_OK, j);
+}
+
+
+/*
+ * POST /_control/sessions/{id}/pay and .../decline: what the hosted page's
+ * buttons do, for harnesses without a browser.  path follows "sessions/".
+ */
+static enum MHD_Result
+mock_control_session(struct MHD_Connection *c, const char *method,
+    const char *path)
+{
+    int                    pay;
+    size_t                 len;
+    json_t                *s;
+    const char            *action;
+    mock_session_state_e   state;
+    mock_header_t          header;
+    char                   id[128];
+
+    len = strcspn(path, "/");
+    action = path + len;
+
+    if (len == 0 || len >= sizeof(id)
+        || (strcmp(action, "/pay") != 0 && strcmp(action, "/decline") != 0))
+    {
+        return mock_control_error(c, MHD_HTTP_NOT_FOUND,
+                                  "unknown control endpoint");
+    }
+
+    if (strcmp(method, "POST") != 0) {
+        header.name = MHD_HTTP_HEADER_ALLOW;
+        header.value = "POST";
+        return mock_send(c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
+                         "{\"error\":\"method not allowed\"}", 30,
+                         &header, 1);
+    }
+
+    memcpy(id, path, len);
+    id[len] = '\0';
+    pay = (strcmp(action, "/pay") == 0);
+
+    state = pay ? mock_event_pay(id, &s) : mock_event_decline(id, &s);
+
+    switch (state) {
+
+    case MOCK_SESSION_NOT_FOUND:
+        json_decref(s);
+        return mock_control_error(c, MHD_HTTP_NOT_FOUND, "no such session");
+
+    case MOCK_SESSION_EXPIRED:
+        json_decref(s);
+        return mock_control_error(c, MHD_HTTP_GONE,
+                                  "the session has expired");
+
+    case MOCK_SESSION_COMPLETE:
+        if (!pay) {
+            json_decref(s);
+            return mock_control_error(c, MHD_HTTP_CONFLICT,
+                                      "the session is already paid");
+        }
+        /* paying again changes nothing and sends nothing, as the page */
+        break;
+
+    case MOCK_SESSION_OPEN:
+        break;
+    }
+
+    if (s == NULL) {
+        return mock_control_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                  "out of memory");
+    }
+
+    return mock_send_json(c, MHD_HTTP_OK, s);
+}
+
+
 /* path is what follows "/_control/". */
 enum MHD_Result
 mock_control(struct MHD_Connection *c, const char *method, const char *path,
@@ -223,6 +393,7 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
     } else if (strcmp(path, "reset") == 0) {
         if (post) {
             mock_store_reset();
+            mock_webhook_reset();
             mock_log("reset");
             return mock_send_json(c, MHD_HTTP_OK, json_pack("{sb}", "ok", 1));
         }
@@ -244,6 +415,15 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
             return mock_control_registrations(c);
         }
         allow = "GET";
+
+    } else if (strcmp(path, "webhooks") == 0) {
+        if (get) {
+            return mock_control_webhooks(c);
+        }
+        allow = "GET";
+
+    } else if (strncmp(path, "sessions/", 9) == 0) {
+        return mock_control_session(c, method, path + 9);
 
     } else {
         return mock_control_error(c, MHD_HTTP_NOT_FOUND,

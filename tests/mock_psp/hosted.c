@@ -201,7 +201,8 @@ mock_pay(struct MHD_Connection *c, const char *id)
     enum MHD_Result        rc;
     mock_session_state_e   state;
 
-    state = mock_session_pay(id, &s);
+    /* paid just now, or paying again: that only redirects again */
+    state = mock_event_pay(id, &s);
 
     if (state != MOCK_SESSION_OPEN && state != MOCK_SESSION_COMPLETE) {
         json_decref(s);
@@ -210,11 +211,6 @@ mock_pay(struct MHD_Connection *c, const char *id)
 
     if (s == NULL) {
         return MHD_NO;
-    }
-
-    if (state == MOCK_SESSION_OPEN) {
-        /* paid just now; paying again only redirects again */
-        mock_event_session_completed(s);
     }
 
     location = mock_success_location(s);
@@ -231,7 +227,7 @@ mock_pay(struct MHD_Connection *c, const char *id)
 }
 
 
-/* The shopper gave up: the session stays open until it expires. */
+/* The shopper gave up: the session expires at once (and says so). */
 static enum MHD_Result
 mock_decline(struct MHD_Connection *c, const char *id)
 {
@@ -239,7 +235,7 @@ mock_decline(struct MHD_Connection *c, const char *id)
     enum MHD_Result        rc;
     mock_session_state_e   state;
 
-    state = mock_session_get(id, &s);
+    state = mock_event_decline(id, &s);
 
     if (state == MOCK_SESSION_COMPLETE) {
         json_decref(s);

@@ -97,11 +97,20 @@ mock_usage(FILE *f)
     fprintf(f,
         "usage: mock_psp --port N [--listen 127.0.0.1] --stripe-secret S\n"
         "                [--public-url http://127.0.0.1:N] [--latency-ms N]\n"
+        "                [--webhook-url URL --stripe-webhook-secret S]\n"
+        "                [--webhook-ca FILE] [--webhook-retry-ms N]\n"
         "  --port N            TCP port; 0 picks a free one\n"
         "  --listen ADDR       numeric IPv4 or IPv6 address (127.0.0.1)\n"
         "  --stripe-secret S   the Bearer secret Stripe requests must carry\n"
         "  --public-url URL    origin of the hosted pages in session urls\n"
         "  --latency-ms N      delay before every Stripe API answer (0)\n"
+        "  --webhook-url URL   where webhooks are POSTed (none: only logged)\n"
+        "  --stripe-webhook-secret S\n"
+        "                      the whsec_... secret webhooks are signed with\n"
+        "  --webhook-ca FILE   CA (or certificate) PEM that verifies the\n"
+        "                      webhook endpoint (the system store)\n"
+        "  --webhook-retry-ms N  first retry delay, doubling up to 5 s,\n"
+        "                      10 attempts in all (500)\n"
         "The first line on stdout is \"mock_psp listening on URL\".\n");
 }
 
@@ -140,11 +149,16 @@ mock_parse_args(int argc, char **argv)
         { "stripe-secret", required_argument, NULL, 's' },
         { "public-url",    required_argument, NULL, 'u' },
         { "latency-ms",    required_argument, NULL, 'L' },
+        { "webhook-url",   required_argument, NULL, 'w' },
+        { "stripe-webhook-secret", required_argument, NULL, 'W' },
+        { "webhook-ca",    required_argument, NULL, 'c' },
+        { "webhook-retry-ms", required_argument, NULL, 'r' },
         { "help",          no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
 
     mock_conf.listen = "127.0.0.1";
+    mock_conf.webhook_retry_ms = 500;
     have_port = 0;
     public_url = NULL;
 
@@ -181,6 +195,35 @@ mock_parse_args(int argc, char **argv)
             mock_conf.latency_ms = v;
             break;
 
+        case 'w':
+            if (strncmp(optarg, "http://", 7) != 0
+                && strncmp(optarg, "https://", 8) != 0)
+            {
+                fprintf(stderr, "mock_psp: bad --webhook-url \"%s\"\n",
+                        optarg);
+                return -1;
+            }
+            mock_conf.webhook_url = optarg;
+            break;
+
+        case 'W':
+            mock_conf.stripe_webhook_secret = optarg;
+            break;
+
+        case 'c':
+            mock_conf.webhook_ca = optarg;
+            break;
+
+        case 'r':
+            /* more than the 5 s cap would be capped at once: say so */
+            if (mock_parse_long(optarg, 1, 5000, &v) != 0) {
+                fprintf(stderr, "mock_psp: bad --webhook-retry-ms \"%s\" "
+                        "(1 to 5000)\n", optarg);
+                return -1;
+            }
+            mock_conf.webhook_retry_ms = v;
+            break;
+
         case 'h':
             mock_usage(stdout);
             exit(0);
@@ -195,6 +238,24 @@ mock_parse_args(int argc, char **argv)
         || mock_conf.stripe_secret[0] == '\0')
     {
         mock_usage(stderr);
+        return -1;
+    }
+
+    /* Stripe signs every webhook: an unsigned one would test nothing. */
+    if (mock_conf.webhook_url != NULL
+        && (mock_conf.stripe_webhook_secret == NULL
+            || mock_conf.stripe_webhook_secret[0] == '\0'))
+    {
+        fprintf(stderr, "mock_psp: --webhook-url needs "
+                "--stripe-webhook-secret\n");
+        return -1;
+    }
+
+    if (mock_conf.webhook_ca != NULL
+        && access(mock_conf.webhook_ca, R_OK) != 0)
+    {
+        fprintf(stderr, "mock_psp: cannot read --webhook-ca \"%s\"\n",
+                mock_conf.webhook_ca);
         return -1;
     }
 
@@ -325,7 +386,9 @@ main(int argc, char **argv)
         return 2;
     }
 
-    if (mock_store_init() != 0 || mock_sleep_init() != 0) {
+    if (mock_store_init() != 0 || mock_sleep_init() != 0
+        || mock_webhook_init() != 0)
+    {
         mock_log("cannot initialise");
         return 1;
     }
@@ -394,6 +457,15 @@ main(int argc, char **argv)
     mock_log("listening on %s, public url %s, latency %ld ms", url,
              mock_conf.public_url, mock_conf.latency_ms);
 
+    if (mock_conf.webhook_url != NULL) {
+        mock_log("webhooks to %s (stripe), CA %s, first retry after %ld ms",
+                 mock_conf.webhook_url,
+                 mock_conf.webhook_ca ? mock_conf.webhook_ca : "(system)",
+                 mock_conf.webhook_retry_ms);
+    } else {
+        mock_log("no --webhook-url: events are only logged");
+    }
+
     do {
         if (sigwait(&set, &sig) != 0) {
             sig = SIGTERM;
@@ -407,7 +479,10 @@ main(int argc, char **argv)
     }
 
     mock_sleep_interrupt();
+    mock_webhook_shutdown();
     MHD_stop_daemon(d);
+    /* after the daemon: no connection can start a delivery any more */
+    mock_webhook_wait();
     atomic_store(&mock_stopped, 1);
 
     mock_store_destroy();

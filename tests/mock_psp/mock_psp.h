@@ -39,6 +39,10 @@ typedef struct {
     char                 *public_url;        /* no trailing slash */
     long                  latency_ms;
     unsigned              port;
+    const char           *webhook_url;       /* NULL: events are only logged */
+    const char           *stripe_webhook_secret;
+    const char           *webhook_ca;        /* NULL: the system store */
+    long                  webhook_retry_ms;
 } mock_conf_t;
 
 
@@ -65,6 +69,24 @@ typedef struct {
     unsigned              refuse_status;
     char                 *hosted_url;        /* malloc'd or NULL */
 } mock_fault_t;
+
+
+/*
+ * What a fault rule asks of the webhooks of one session; a copy taken when
+ * the shopper pays or declines.
+ */
+typedef struct {
+    uint64_t              id;                /* 0: no rule matched */
+    long                  delay_ms;          /* before the first delivery */
+    long                  duplicate;         /* extra copies of each event */
+    long                  async_delay_ms;
+    json_int_t            amount;            /* if has_amount */
+    unsigned              has_amount:1;
+    unsigned              out_of_order:1;
+    unsigned              bad_signature:1;
+    unsigned              stale:1;
+    unsigned              async_payment:1;
+} mock_webhook_fault_t;
 
 
 typedef enum {
@@ -129,12 +151,17 @@ int mock_fault_take_drop(uint64_t id);
 void mock_fault_free(mock_fault_t *fault);
 uint64_t mock_fault_add(const char *match, long latency_ms, long fail_times,
     unsigned fail_status, unsigned refuse_status, long hang_ms,
-    long drop_after_register, const char *hosted_url);
+    long drop_after_register, const char *hosted_url,
+    const mock_webhook_fault_t *wf);
 json_t *mock_fault_list(void);
 void mock_store_registrations(const char *key, uint64_t *sessions_created,
     uint64_t *requests);
 mock_session_state_e mock_session_get(const char *id, json_t **copy);
-mock_session_state_e mock_session_pay(const char *id, json_t **copy);
+mock_session_state_e mock_session_pay(const char *id, json_t **copy,
+    mock_webhook_fault_t *wf);
+mock_session_state_e mock_session_decline(const char *id, json_t **copy,
+    mock_webhook_fault_t *wf);
+mock_session_state_e mock_session_settle(const char *id, json_t **copy);
 
 /* form.c */
 typedef struct {
@@ -168,8 +195,60 @@ enum MHD_Result mock_hosted(struct MHD_Connection *c, const char *method,
 enum MHD_Result mock_control(struct MHD_Connection *c, const char *method,
     const char *path, mock_request_t *r);
 
-/* events.c */
-void mock_event_session_completed(const json_t *session);
+/* events.c: the hosted page and the control API pay and decline here. */
+mock_session_state_e mock_event_pay(const char *id, json_t **copy);
+mock_session_state_e mock_event_decline(const char *id, json_t **copy);
+
+/*
+ * webhook.c: delivery, dialect-free.  An event is one body to POST; a
+ * chain is a list of events delivered one after the other (each starts
+ * when every copy of the previous one is done).  A dialect signs.
+ */
+typedef struct mock_wh_event_s  mock_wh_event_t;
+
+typedef struct {
+    const char           *name;
+    /*
+     * Writes the signature header line of one attempt ("Name: value"), or
+     * an empty string.  Called per attempt: Stripe signs each attempt with
+     * its own timestamp.
+     */
+    int                 (*sign)(const mock_wh_event_t *ev, char *line,
+                                size_t size);
+} mock_wh_dialect_t;
+
+struct mock_wh_event_s {
+    mock_wh_event_t          *next;          /* in its chain */
+    const mock_wh_dialect_t  *dialect;
+    char                      id[64];
+    char                      type[64];
+    char                      session[128];
+    char                     *body;          /* NULL until prepared */
+    /* Builds the body when the event's turn comes; -1 drops the rest. */
+    int                     (*prepare)(mock_wh_event_t *ev);
+    mock_webhook_fault_t      fault;
+    long                      delay_ms;      /* after the previous event */
+    unsigned                  copies;        /* 1 + duplicates */
+    void                    **records;       /* one per copy, webhook.c's */
+    uint64_t                  gen;
+};
+
+int mock_webhook_init(void);
+void mock_webhook_shutdown(void);
+void mock_webhook_wait(void);
+void mock_webhook_reset(void);
+mock_wh_event_t *mock_wh_event_new(const mock_wh_dialect_t *dialect,
+    const char *id, const char *type, const char *session,
+    const mock_webhook_fault_t *wf);
+void mock_wh_chain_free(mock_wh_event_t *chain);
+int mock_wh_send(mock_wh_event_t *chain);
+json_t *mock_wh_list(const char *session);
+
+/* webhook_stripe.c */
+void mock_stripe_webhook_completed(const json_t *session,
+    const mock_webhook_fault_t *wf);
+void mock_stripe_webhook_expired(const json_t *session,
+    const mock_webhook_fault_t *wf);
 
 
 #endif /* MOCK_PSP_H */

@@ -54,6 +54,16 @@ typedef struct {
 } mock_count_t;
 
 
+/*
+ * A session and the Idempotency-Key it was created under: the webhook
+ * knobs of the fault rules match on that key, as the other knobs do.
+ */
+typedef struct {
+    json_t               *json;
+    char                 *key;               /* NULL: created without one */
+} mock_session_t;
+
+
 typedef struct mock_rule_s  mock_rule_t;
 
 struct mock_rule_s {
@@ -67,6 +77,7 @@ struct mock_rule_s {
     unsigned              fail_status;
     unsigned              refuse_status;
     char                 *hosted_url;
+    mock_webhook_fault_t  wf;
 };
 
 
@@ -78,17 +89,21 @@ static mock_node_t *mock_table_insert(mock_table_t *t, const char *key,
     void *value);
 static void mock_table_remove(mock_table_t *t, mock_node_t *node);
 static void mock_table_clear(mock_table_t *t);
-static void mock_json_free(void *value);
+static void mock_session_free(void *value);
 static void mock_idem_free(void *value);
 static int mock_idem_busy(const void *value);
 static mock_count_t *mock_count_get(const char *key);
 static void mock_rules_free(void);
 static mock_rule_t *mock_rule_find(uint64_t id);
+static mock_rule_t *mock_rule_match(const char *subject);
+static mock_session_t *mock_session_find(const char *id);
+static void mock_session_webhook_fault(const mock_session_t *s,
+    mock_webhook_fault_t *wf);
 static mock_session_state_e mock_session_state(json_t *session);
 
 
 static pthread_mutex_t  mock_lock = PTHREAD_MUTEX_INITIALIZER;
-static mock_table_t     mock_sessions;       /* id -> json_t * */
+static mock_table_t     mock_sessions;       /* id -> mock_session_t */
 static mock_table_t     mock_keys;           /* key -> mock_idem_t */
 static mock_table_t     mock_counts;         /* key -> mock_count_t */
 static mock_rule_t     *mock_rules;
@@ -271,9 +286,14 @@ mock_table_clear(mock_table_t *t)
 
 
 static void
-mock_json_free(void *value)
+mock_session_free(void *value)
 {
-    json_decref(value);
+    mock_session_t  *s;
+
+    s = value;
+    json_decref(s->json);
+    free(s->key);
+    free(s);
 }
 
 
@@ -302,7 +322,7 @@ mock_idem_busy(const void *value)
 int
 mock_store_init(void)
 {
-    mock_table_init(&mock_sessions, "sessions", mock_json_free, NULL);
+    mock_table_init(&mock_sessions, "sessions", mock_session_free, NULL);
     mock_table_init(&mock_keys, "idempotency keys", mock_idem_free,
                     mock_idem_busy);
     mock_table_init(&mock_counts, "registration counts", free, NULL);
@@ -391,11 +411,7 @@ mock_store_arrive(const char *key, mock_fault_t *fault)
         }
     }
 
-    for (rule = mock_rules; rule; rule = rule->next) {
-        if (strstr(key ? key : "", rule->match) != NULL) {
-            break;
-        }
-    }
+    rule = mock_rule_match(key ? key : "");
 
     if (rule != NULL) {
         fault->id = rule->id;
@@ -513,17 +529,28 @@ int
 mock_store_commit(const char *key, const mock_claim_t *claim,
     json_t *session, const char *response)
 {
-    char          *copy;
-    mock_node_t   *n;
-    mock_idem_t   *e;
-    mock_count_t  *cnt;
+    char            *copy;
+    mock_node_t     *n;
+    mock_idem_t     *e;
+    mock_count_t    *cnt;
+    mock_session_t  *stored;
 
     copy = NULL;
 
+    stored = calloc(1, sizeof(mock_session_t));
+    if (stored == NULL) {
+        json_decref(session);
+        return -1;
+    }
+
+    stored->json = session;
+
     if (key != NULL) {
         copy = strdup(response);
-        if (copy == NULL) {
-            json_decref(session);
+        stored->key = strdup(key);
+        if (copy == NULL || stored->key == NULL) {
+            mock_session_free(stored);
+            free(copy);
             return -1;
         }
     }
@@ -533,18 +560,18 @@ mock_store_commit(const char *key, const mock_claim_t *claim,
     if (claim->epoch != mock_epoch) {
         pthread_mutex_unlock(&mock_lock);
         mock_log("a reset happened while a registration ran; dropping it");
-        json_decref(session);
+        mock_session_free(stored);
         free(copy);
         return -1;
     }
 
     if (mock_table_insert(&mock_sessions,
                           json_string_value(json_object_get(session, "id")),
-                          session)
+                          stored)
         == NULL)
     {
         pthread_mutex_unlock(&mock_lock);
-        json_decref(session);
+        mock_session_free(stored);
         free(copy);
         return -1;
     }
@@ -616,6 +643,25 @@ mock_rules_free(void)
 
     mock_rules = NULL;
     mock_rules_tail = &mock_rules;
+}
+
+
+/*
+ * Called with the lock held: the first rule whose match is a substring of
+ * subject ("" for a request without a key: only match "" then).
+ */
+static mock_rule_t *
+mock_rule_match(const char *subject)
+{
+    mock_rule_t  *rule;
+
+    for (rule = mock_rules; rule; rule = rule->next) {
+        if (strstr(subject, rule->match) != NULL) {
+            return rule;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -692,7 +738,8 @@ mock_fault_free(mock_fault_t *fault)
 uint64_t
 mock_fault_add(const char *match, long latency_ms, long fail_times,
     unsigned fail_status, unsigned refuse_status, long hang_ms,
-    long drop_after_register, const char *hosted_url)
+    long drop_after_register, const char *hosted_url,
+    const mock_webhook_fault_t *wf)
 {
     uint64_t      id;
     mock_rule_t  *rule;
@@ -719,6 +766,7 @@ mock_fault_add(const char *match, long latency_ms, long fail_times,
     rule->refuse_status = refuse_status;
     rule->hang_ms = hang_ms;
     rule->drop_after_register = drop_after_register;
+    rule->wf = *wf;
 
     pthread_mutex_lock(&mock_lock);
 
@@ -737,7 +785,7 @@ mock_fault_add(const char *match, long latency_ms, long fail_times,
 json_t *
 mock_fault_list(void)
 {
-    json_t       *list, *item;
+    json_t       *list, *item, *wh;
     mock_rule_t  *rule;
 
     list = json_array();
@@ -748,7 +796,7 @@ mock_fault_list(void)
     pthread_mutex_lock(&mock_lock);
 
     for (rule = mock_rules; rule; rule = rule->next) {
-        item = json_pack("{sI ss sI sI si si sI sI s?s}",
+        item = json_pack("{sI ss sI sI si si sI sI ss?}",
                          "id", (json_int_t) rule->id,
                          "match", rule->match,
                          "latency_ms", (json_int_t) rule->latency_ms,
@@ -759,6 +807,28 @@ mock_fault_list(void)
                          "drop_after_register",
                              (json_int_t) rule->drop_after_register,
                          "hosted_url", rule->hosted_url);
+
+        wh = json_pack("{sI sI sb sb sb sb sI so}",
+                       "webhook_delay_ms", (json_int_t) rule->wf.delay_ms,
+                       "webhook_duplicate", (json_int_t) rule->wf.duplicate,
+                       "webhook_out_of_order", (int) rule->wf.out_of_order,
+                       "webhook_bad_signature",
+                           (int) rule->wf.bad_signature,
+                       "webhook_stale", (int) rule->wf.stale,
+                       "async_payment", (int) rule->wf.async_payment,
+                       "async_delay_ms",
+                           (json_int_t) rule->wf.async_delay_ms,
+                       "webhook_amount",
+                           rule->wf.has_amount
+                           ? json_integer(rule->wf.amount) : json_null());
+
+        if (item != NULL && (wh == NULL || json_object_update(item, wh) != 0))
+        {
+            json_decref(item);
+            item = NULL;
+        }
+
+        json_decref(wh);
 
         if (item == NULL || json_array_append_new(list, item) != 0) {
             pthread_mutex_unlock(&mock_lock);
@@ -800,25 +870,64 @@ mock_session_state(json_t *session)
 }
 
 
+/* Called with the lock held. */
+static mock_session_t *
+mock_session_find(const char *id)
+{
+    mock_node_t  *n;
+
+    n = mock_table_find(&mock_sessions, id);
+
+    return (n != NULL) ? n->value : NULL;
+}
+
+
+/*
+ * Called with the lock held.  The webhook knobs of the rule that matches
+ * the session's Idempotency-Key, or its client_reference_id (the same nonce
+ * at the gateway) when it was created without a key.
+ */
+static void
+mock_session_webhook_fault(const mock_session_t *s, mock_webhook_fault_t *wf)
+{
+    const char   *subject;
+    mock_rule_t  *rule;
+
+    memset(wf, 0, sizeof(*wf));
+
+    subject = s->key;
+    if (subject == NULL) {
+        subject = json_string_value(json_object_get(s->json,
+                                                    "client_reference_id"));
+    }
+
+    rule = mock_rule_match(subject ? subject : "");
+    if (rule != NULL) {
+        *wf = rule->wf;
+        wf->id = rule->id;
+    }
+}
+
+
 /* *copy gets a deep copy of the session, owned by the caller. */
 mock_session_state_e
 mock_session_get(const char *id, json_t **copy)
 {
-    mock_node_t           *n;
+    mock_session_t        *s;
     mock_session_state_e   state;
 
     *copy = NULL;
 
     pthread_mutex_lock(&mock_lock);
 
-    n = mock_table_find(&mock_sessions, id);
-    if (n == NULL) {
+    s = mock_session_find(id);
+    if (s == NULL) {
         pthread_mutex_unlock(&mock_lock);
         return MOCK_SESSION_NOT_FOUND;
     }
 
-    state = mock_session_state(n->value);
-    *copy = json_deep_copy(n->value);
+    state = mock_session_state(s->json);
+    *copy = json_deep_copy(s->json);
 
     pthread_mutex_unlock(&mock_lock);
 
@@ -828,34 +937,110 @@ mock_session_get(const char *id, json_t **copy)
 
 /*
  * Pays an open session.  Returns the state BEFORE paying (OPEN: it was paid
- * just now), and in *copy the session as it is after.
+ * just now), in *copy the session as it is after, and in *wf what the fault
+ * rules ask of its webhooks.  With async_payment the session completes but
+ * stays unpaid until mock_session_settle(), as with Stripe's delayed
+ * payment methods.
  */
 mock_session_state_e
-mock_session_pay(const char *id, json_t **copy)
+mock_session_pay(const char *id, json_t **copy, mock_webhook_fault_t *wf)
 {
-    json_t                *s;
-    mock_node_t           *n;
+    mock_session_t        *s;
+    mock_session_state_e   state;
+
+    *copy = NULL;
+    memset(wf, 0, sizeof(*wf));
+
+    pthread_mutex_lock(&mock_lock);
+
+    s = mock_session_find(id);
+    if (s == NULL) {
+        pthread_mutex_unlock(&mock_lock);
+        return MOCK_SESSION_NOT_FOUND;
+    }
+
+    state = mock_session_state(s->json);
+
+    if (state == MOCK_SESSION_OPEN) {
+        mock_session_webhook_fault(s, wf);
+
+        json_object_set_new(s->json, "status", json_string("complete"));
+        json_object_set_new(s->json, "payment_status",
+                            json_string(wf->async_payment ? "unpaid"
+                                                          : "paid"));
+    }
+
+    *copy = json_deep_copy(s->json);
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return state;
+}
+
+
+/*
+ * The shopper declined: an open session expires at once.  Returns the
+ * state before, like mock_session_pay().
+ */
+mock_session_state_e
+mock_session_decline(const char *id, json_t **copy, mock_webhook_fault_t *wf)
+{
+    mock_session_t        *s;
+    mock_session_state_e   state;
+
+    *copy = NULL;
+    memset(wf, 0, sizeof(*wf));
+
+    pthread_mutex_lock(&mock_lock);
+
+    s = mock_session_find(id);
+    if (s == NULL) {
+        pthread_mutex_unlock(&mock_lock);
+        return MOCK_SESSION_NOT_FOUND;
+    }
+
+    state = mock_session_state(s->json);
+
+    if (state == MOCK_SESSION_OPEN) {
+        mock_session_webhook_fault(s, wf);
+        json_object_set_new(s->json, "status", json_string("expired"));
+    }
+
+    *copy = json_deep_copy(s->json);
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return state;
+}
+
+
+/*
+ * An async payment went through: a complete, unpaid session turns paid.
+ * Returns COMPLETE with *copy after the change, or another state (a reset
+ * forgot the session: NOT_FOUND) and changes nothing.
+ */
+mock_session_state_e
+mock_session_settle(const char *id, json_t **copy)
+{
+    mock_session_t        *s;
     mock_session_state_e   state;
 
     *copy = NULL;
 
     pthread_mutex_lock(&mock_lock);
 
-    n = mock_table_find(&mock_sessions, id);
-    if (n == NULL) {
+    s = mock_session_find(id);
+    if (s == NULL) {
         pthread_mutex_unlock(&mock_lock);
         return MOCK_SESSION_NOT_FOUND;
     }
 
-    s = n->value;
-    state = mock_session_state(s);
+    state = mock_session_state(s->json);
 
-    if (state == MOCK_SESSION_OPEN) {
-        json_object_set_new(s, "status", json_string("complete"));
-        json_object_set_new(s, "payment_status", json_string("paid"));
+    if (state == MOCK_SESSION_COMPLETE) {
+        json_object_set_new(s->json, "payment_status", json_string("paid"));
+        *copy = json_deep_copy(s->json);
     }
-
-    *copy = json_deep_copy(s);
 
     pthread_mutex_unlock(&mock_lock);
 

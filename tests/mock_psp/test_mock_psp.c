@@ -19,9 +19,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 
 #define SECRET      "sk_test_mock_secret"
@@ -50,8 +56,9 @@ static char   mock_url[128];
 static char   mock_log_path[512];
 
 
+/* extra: more arguments for the mock, NULL-terminated, or NULL. */
 static void
-mock_start(void)
+mock_start_with(const char *const *extra)
 {
     int          out[2];
     char         line[256], *p;
@@ -97,8 +104,23 @@ mock_start(void)
 
         setenv("UBSAN_OPTIONS", "print_stacktrace=1", 0);
 
-        execl(bin, bin, "--port", "0", "--stripe-secret", SECRET,
-              (char *) NULL);
+        {
+            size_t       i, k;
+            const char  *argv[32];
+
+            k = 0;
+            argv[k++] = bin;
+            argv[k++] = "--port";
+            argv[k++] = "0";
+            argv[k++] = "--stripe-secret";
+            argv[k++] = SECRET;
+            for (i = 0; extra != NULL && extra[i] != NULL && k < 31; i++) {
+                argv[k++] = extra[i];
+            }
+            argv[k] = NULL;
+
+            execv(bin, (char *const *) argv);
+        }
         _exit(127);
     }
 
@@ -125,6 +147,13 @@ mock_start(void)
     p += 4;
     p[strcspn(p, "\n")] = '\0';
     snprintf(mock_url, sizeof(mock_url), "%s", p);
+}
+
+
+static void
+mock_start(void)
+{
+    mock_start_with(NULL);
 }
 
 
@@ -905,7 +934,7 @@ MOCK_TEST(pay_redirects_to_success_url_and_marks_the_session_paid)
 }
 
 
-MOCK_TEST(decline_redirects_to_cancel_url_and_leaves_the_session_open)
+MOCK_TEST(decline_redirects_to_cancel_url_and_expires_the_session)
 {
     resp_t  r;
     char    path[256], id[64];
@@ -920,8 +949,14 @@ MOCK_TEST(decline_redirects_to_cancel_url_and_leaves_the_session_open)
 
     snprintf(path, sizeof(path), "/v1/checkout/sessions/%s", id);
     request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
-    cr_assert_str_eq(str(&r, "status"), "open");
+    cr_assert_str_eq(str(&r, "status"), "expired");
     cr_assert_str_eq(str(&r, "payment_status"), "unpaid");
+    resp_free(&r);
+
+    /* an expired session has no page and cannot be paid */
+    snprintf(path, sizeof(path), "/pay/%s/pay", id);
+    request(&r, "POST", path, AUTH_NONE, NULL, NULL, "");
+    cr_assert_eq(r.status, 410);
     resp_free(&r);
 }
 
@@ -1158,4 +1193,909 @@ MOCK_TEST(control_api_refuses_malformed_faults)
     control(&r, "GET", "/_control/registrations", NULL);
     cr_assert_eq(r.status, 400);
     resp_free(&r);
+}
+
+
+/*
+ * Webhooks.  Each test runs a small receiver (libmicrohttpd, a thread per
+ * connection so duplicates arrive together) that records every delivery
+ * and answers from a script, then starts the mock pointed at it.
+ */
+
+#define WH_SECRET   "whsec_test_mock_webhooks"
+#define WH_MAX      64
+
+
+typedef struct {
+    double       at;                         /* now_ms() on arrival */
+    char         sig[512];                   /* Stripe-Signature */
+    char         ctype[128];
+    char        *body;
+    json_t      *json;
+} wh_hit_t;
+
+
+typedef struct {
+    char        *body;
+    size_t       len;
+} wh_conn_t;
+
+
+static struct {
+    pthread_mutex_t     lock;
+    struct MHD_Daemon  *d;
+    unsigned            port;
+    int                 stopping;
+    wh_hit_t            hits[WH_MAX];
+    int                 n;
+    unsigned            script[16];          /* statuses, in order */
+    int                 nscript;
+    int                 next;
+    unsigned            dflt;                /* after the script */
+    long                delay_ms;            /* before each answer */
+} rx = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+
+static enum MHD_Result
+rx_handler(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **con_cls)
+{
+    long                  waited;
+    char                 *p;
+    unsigned              status;
+    wh_conn_t            *conn;
+    wh_hit_t             *hit;
+    const char           *v;
+    enum MHD_Result       rc;
+    struct MHD_Response  *resp;
+
+    (void) cls;
+    (void) url;
+    (void) method;
+    (void) version;
+
+    conn = *con_cls;
+    if (conn == NULL) {
+        conn = calloc(1, sizeof(wh_conn_t));
+        *con_cls = conn;
+        return conn ? MHD_YES : MHD_NO;
+    }
+
+    if (*upload_size != 0) {
+        p = realloc(conn->body, conn->len + *upload_size + 1);
+        if (p == NULL) {
+            return MHD_NO;
+        }
+        memcpy(p + conn->len, upload, *upload_size);
+        conn->body = p;
+        conn->len += *upload_size;
+        conn->body[conn->len] = '\0';
+        *upload_size = 0;
+        return MHD_YES;
+    }
+
+    pthread_mutex_lock(&rx.lock);
+
+    if (rx.n < WH_MAX) {
+        hit = &rx.hits[rx.n++];
+        hit->at = now_ms();
+        v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                        "Stripe-Signature");
+        snprintf(hit->sig, sizeof(hit->sig), "%s", v ? v : "");
+        v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        snprintf(hit->ctype, sizeof(hit->ctype), "%s", v ? v : "");
+        hit->body = strdup(conn->body ? conn->body : "");
+        hit->json = json_loads(hit->body ? hit->body : "", 0, NULL);
+    }
+
+    status = (rx.next < rx.nscript) ? rx.script[rx.next++] : rx.dflt;
+
+    pthread_mutex_unlock(&rx.lock);
+
+    /* in small steps: stopping the receiver must not wait for it */
+    for (waited = 0; waited < rx.delay_ms && !rx.stopping; waited += 10) {
+        usleep(10 * 1000);
+    }
+
+    resp = MHD_create_response_from_buffer(2, (void *) "ok",
+                                           MHD_RESPMEM_PERSISTENT);
+    rc = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+
+    return rc;
+}
+
+
+static void
+rx_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+    wh_conn_t  *conn;
+
+    (void) cls;
+    (void) c;
+    (void) toe;
+
+    conn = *con_cls;
+    if (conn != NULL) {
+        free(conn->body);
+        free(conn);
+        *con_cls = NULL;
+    }
+}
+
+
+static void
+rx_start(void)
+{
+    const union MHD_DaemonInfo  *info;
+
+    rx.dflt = 200;
+
+    rx.d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION
+                            | MHD_USE_INTERNAL_POLLING_THREAD
+                            | MHD_USE_POLL,
+                            0, NULL, NULL, rx_handler, NULL,
+                            MHD_OPTION_NOTIFY_COMPLETED, rx_completed, NULL,
+                            MHD_OPTION_END);
+    cr_assert_not_null(rx.d);
+
+    info = MHD_get_daemon_info(rx.d, MHD_DAEMON_INFO_BIND_PORT);
+    cr_assert_not_null(info);
+    rx.port = info->port;
+}
+
+
+static void
+rx_stop(void)
+{
+    int  i;
+
+    if (rx.d == NULL) {
+        return;
+    }
+
+    rx.stopping = 1;
+    MHD_stop_daemon(rx.d);
+    rx.d = NULL;
+
+    for (i = 0; i < rx.n; i++) {
+        free(rx.hits[i].body);
+        json_decref(rx.hits[i].json);
+    }
+    rx.n = 0;
+}
+
+
+/* Sets the statuses the receiver answers: the list, then dflt. */
+static void
+rx_script(unsigned dflt, int n, const unsigned *statuses)
+{
+    int  i;
+
+    pthread_mutex_lock(&rx.lock);
+    for (i = 0; i < n; i++) {
+        rx.script[i] = statuses[i];
+    }
+    rx.nscript = n;
+    rx.next = 0;
+    rx.dflt = dflt;
+    pthread_mutex_unlock(&rx.lock);
+}
+
+
+static int
+rx_count(void)
+{
+    int  n;
+
+    pthread_mutex_lock(&rx.lock);
+    n = rx.n;
+    pthread_mutex_unlock(&rx.lock);
+
+    return n;
+}
+
+
+/* Waits until the receiver has n deliveries (at most timeout_ms). */
+static void
+rx_wait(int n, long timeout_ms)
+{
+    double  end;
+
+    end = now_ms() + timeout_ms;
+
+    while (rx_count() < n) {
+        cr_assert_lt(now_ms(), end, "%d deliveries after %ld ms, wanted %d",
+                     rx_count(), timeout_ms, n);
+        usleep(10 * 1000);
+    }
+}
+
+
+static const char *
+wh_type(const wh_hit_t *hit)
+{
+    return json_string_value(json_object_get(hit->json, "type"));
+}
+
+
+static const char *
+wh_id(const wh_hit_t *hit)
+{
+    return json_string_value(json_object_get(hit->json, "id"));
+}
+
+
+static json_t *
+wh_object(const wh_hit_t *hit)
+{
+    return json_object_get(json_object_get(hit->json, "data"), "object");
+}
+
+
+/*
+ * Recomputes Stripe's signature: HMAC-SHA256 keyed with the secret's bytes
+ * over "t.body", lower-case hex, in the v1 entry.  Returns 1 if it matches,
+ * and t in *t.
+ */
+static int
+wh_verify(const wh_hit_t *hit, const char *secret, long long *t)
+{
+    size_t          i;
+    unsigned        len;
+    char           *payload, hex[65], *v1;
+    unsigned char   mac[32];
+
+    cr_assert_eq(sscanf(hit->sig, "t=%lld,", t), 1, "Stripe-Signature: %s",
+                 hit->sig);
+    v1 = strstr(hit->sig, ",v1=");
+    cr_assert_not_null(v1, "Stripe-Signature: %s", hit->sig);
+    v1 += 4;
+    cr_assert_eq(strlen(v1), 64, "v1: %s", v1);
+
+    cr_assert(asprintf(&payload, "%lld.%s", *t, hit->body) > 0);
+    HMAC(EVP_sha256(), secret, (int) strlen(secret),
+         (unsigned char *) payload, strlen(payload), mac, &len);
+    free(payload);
+
+    for (i = 0; i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    }
+
+    return CRYPTO_memcmp(hex, v1, 64) == 0;
+}
+
+
+/* GET /_control/webhooks?session=ID: the events array (caller frees). */
+static json_t *
+wh_records(const char *id)
+{
+    resp_t   r;
+    json_t  *events;
+    char     path[256];
+
+    snprintf(path, sizeof(path), "/_control/webhooks?session=%s", id);
+    control(&r, "GET", path, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(str(&r, "session"), id);
+    events = json_incref(json_object_get(r.json, "events"));
+    cr_assert(json_is_array(events));
+    resp_free(&r);
+
+    return events;
+}
+
+
+static long long
+rec_int(json_t *events, size_t i, const char *name)
+{
+    return json_integer_value(json_object_get(json_array_get(events, i),
+                                              name));
+}
+
+
+static const char *
+rec_str(json_t *events, size_t i, const char *name)
+{
+    return json_string_value(json_object_get(json_array_get(events, i),
+                                             name));
+}
+
+
+static int
+rec_delivered(json_t *events, size_t i)
+{
+    return json_is_true(json_object_get(json_array_get(events, i),
+                                        "delivered"));
+}
+
+
+/* Waits until every record of the session is finished: delivered, or
+ * attempts reached; returns the events array. */
+static json_t *
+wh_records_settled(const char *id, size_t n, long long attempts,
+    long timeout_ms)
+{
+    size_t   i;
+    double   end;
+    json_t  *events;
+
+    end = now_ms() + timeout_ms;
+
+    for ( ;; ) {
+        events = wh_records(id);
+
+        if (json_array_size(events) == n) {
+            for (i = 0; i < n; i++) {
+                if (!rec_delivered(events, i)
+                    && rec_int(events, i, "attempts") < attempts)
+                {
+                    break;
+                }
+            }
+            if (i == n) {
+                return events;
+            }
+        }
+
+        cr_assert_lt(now_ms(), end, "records not settled: %s",
+                     json_dumps(events, JSON_COMPACT));
+        json_decref(events);
+        usleep(20 * 1000);
+    }
+}
+
+
+static void
+session_post(const char *id, const char *action, long expect)
+{
+    resp_t  r;
+    char    path[256];
+
+    snprintf(path, sizeof(path), "/_control/sessions/%s/%s", id, action);
+    control(&r, "POST", path, NULL);
+    cr_assert_eq(r.status, expect, "%s %s: %ld %s", action, id, r.status,
+                 r.body);
+    resp_free(&r);
+}
+
+
+static void
+wh_start(const char *retry_ms)
+{
+    char         url[128];
+    const char  *args[12];
+
+    rx_start();
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/webhooks/stripe",
+             rx.port);
+
+    args[0] = "--webhook-url";
+    args[1] = url;
+    args[2] = "--stripe-webhook-secret";
+    args[3] = WH_SECRET;
+    args[4] = "--webhook-retry-ms";
+    args[5] = retry_ms;
+    args[6] = NULL;
+
+    mock_start_with(args);
+}
+
+
+static void
+wh_fini(void)
+{
+    mock_kill();
+    rx_stop();
+}
+
+
+#define WEBHOOK_TEST(name, retry_ms)                                         \
+    static void name##_body(void);                                          \
+    static void name##_init(void) { wh_start(retry_ms); }                   \
+    Test(webhooks, name, .init = name##_init, .fini = wh_fini,              \
+         .timeout = 60)                                                     \
+    {                                                                        \
+        name##_body();                                                       \
+        mock_stop();                                                         \
+        rx_stop();                                                           \
+    }                                                                        \
+    static void name##_body(void)
+
+
+WEBHOOK_TEST(completed_event_is_signed_like_stripe, "50")
+{
+    resp_t       r;
+    json_t      *obj, *events;
+    wh_hit_t    *hit;
+    long long    t;
+    char         id[64];
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_sign", 1000));
+    session_post(id, "pay", 200);
+
+    rx_wait(1, 5000);
+    hit = &rx.hits[0];
+
+    cr_assert_not_null(hit->json, "body: %s", hit->body);
+    cr_assert_eq(strncmp(hit->ctype, "application/json", 16), 0, "%s",
+                 hit->ctype);
+    cr_assert(wh_verify(hit, WH_SECRET, &t), "signature %s", hit->sig);
+    cr_assert_leq(llabs(t - (long long) time(NULL)), 5);
+    /* a different secret does not verify */
+    cr_assert_not(wh_verify(hit, "whsec_other", &t));
+
+    cr_assert_eq(strncmp(wh_id(hit), "evt_", 4), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(hit->json, "object")),
+                     "event");
+    cr_assert_str_eq(wh_type(hit), "checkout.session.completed");
+    cr_assert(json_is_false(json_object_get(hit->json, "livemode")));
+    cr_assert(json_is_integer(json_object_get(hit->json, "created")));
+
+    obj = wh_object(hit);
+    cr_assert_str_eq(json_string_value(json_object_get(obj, "id")), id);
+    cr_assert_str_eq(json_string_value(json_object_get(obj, "object")),
+                     "checkout.session");
+    cr_assert_str_eq(json_string_value(json_object_get(obj,
+                                                       "payment_status")),
+                     "paid");
+    cr_assert_str_eq(json_string_value(json_object_get(obj, "status")),
+                     "complete");
+    cr_assert_eq(json_integer_value(json_object_get(obj, "amount_total")),
+                 2000);
+    cr_assert_str_eq(json_string_value(json_object_get(obj, "currency")),
+                     "usd");
+    cr_assert_str_eq(json_string_value(json_object_get(obj,
+                                                   "client_reference_id")),
+                     "m1:wh_sign");
+    cr_assert(json_is_false(json_object_get(obj, "livemode")));
+
+    events = wh_records_settled(id, 1, 1, 5000);
+    cr_assert_str_eq(rec_str(events, 0, "id"), wh_id(hit));
+    cr_assert_str_eq(rec_str(events, 0, "type"),
+                     "checkout.session.completed");
+    cr_assert_eq(rec_int(events, 0, "attempts"), 1);
+    cr_assert_eq(rec_int(events, 0, "last_status"), 200);
+    cr_assert(rec_delivered(events, 0));
+    json_decref(events);
+
+    /* paying again: 200, the same session, no second event */
+    session_post(id, "pay", 200);
+    usleep(300 * 1000);
+    cr_assert_eq(rx_count(), 1);
+
+    /* an unknown session */
+    session_post("cs_test_nope", "pay", 404);
+    control(&r, "GET", "/_control/sessions/x/pay", NULL);
+    cr_assert_eq(r.status, 405);
+    resp_free(&r);
+    control(&r, "GET", "/_control/webhooks", NULL);
+    cr_assert_eq(r.status, 400);
+    resp_free(&r);
+}
+
+
+WEBHOOK_TEST(the_hosted_page_answers_without_waiting_for_the_webhook, "50")
+{
+    resp_t    r;
+    json_t   *events;
+    double    t0;
+    char      path[256], id[64];
+
+    rx.delay_ms = 1500;
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_page", 1000));
+
+    snprintf(path, sizeof(path), "/pay/%s/pay", id);
+    t0 = now_ms();
+    request(&r, "POST", path, AUTH_NONE, NULL, NULL, "");
+    cr_assert_eq(r.status, 303);
+    cr_assert_lt(now_ms() - t0, 1000, "the page waited for the webhook");
+    resp_free(&r);
+
+    rx_wait(1, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[0]), "checkout.session.completed");
+
+    events = wh_records_settled(id, 1, 1, 5000);
+    cr_assert(rec_delivered(events, 0));
+    json_decref(events);
+}
+
+
+WEBHOOK_TEST(retries_until_a_2xx_and_records_every_attempt, "50")
+{
+    json_t          *events;
+    long long        t;
+    char             id[64];
+    static const unsigned  script[] = { 500, 404 };
+
+    /* a 4xx is retried too, as Stripe does */
+    rx_script(200, 2, script);
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_retry", 1000));
+    session_post(id, "pay", 200);
+
+    rx_wait(3, 5000);
+
+    events = wh_records_settled(id, 1, 10, 5000);
+    cr_assert_eq(rec_int(events, 0, "attempts"), 3);
+    cr_assert_eq(rec_int(events, 0, "last_status"), 200);
+    cr_assert(rec_delivered(events, 0));
+    json_decref(events);
+
+    /* the same event every time, signed afresh each time */
+    cr_assert_str_eq(wh_id(&rx.hits[1]), wh_id(&rx.hits[0]));
+    cr_assert_str_eq(wh_id(&rx.hits[2]), wh_id(&rx.hits[0]));
+    cr_assert_str_eq(rx.hits[2].body, rx.hits[0].body);
+    cr_assert(wh_verify(&rx.hits[1], WH_SECRET, &t));
+    cr_assert(wh_verify(&rx.hits[2], WH_SECRET, &t));
+
+    /* 50 ms, then 100 ms */
+    cr_assert_geq(rx.hits[1].at - rx.hits[0].at, 45);
+    cr_assert_geq(rx.hits[2].at - rx.hits[1].at, 95);
+
+    usleep(300 * 1000);
+    cr_assert_eq(rx_count(), 3);
+}
+
+
+WEBHOOK_TEST(gives_up_after_10_attempts, "1")
+{
+    json_t  *events;
+    char     id[64];
+
+    rx_script(500, 0, NULL);
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_giveup", 1000));
+    session_post(id, "pay", 200);
+
+    rx_wait(10, 10000);
+    events = wh_records_settled(id, 1, 10, 5000);
+    cr_assert_eq(rec_int(events, 0, "attempts"), 10);
+    cr_assert_eq(rec_int(events, 0, "last_status"), 500);
+    cr_assert_not(rec_delivered(events, 0));
+    json_decref(events);
+
+    usleep(600 * 1000);
+    cr_assert_eq(rx_count(), 10);
+}
+
+
+WEBHOOK_TEST(duplicate_delivers_the_same_event_again_at_once, "50")
+{
+    int      i;
+    json_t  *events;
+    char     id[64];
+
+    fault("{\"match\":\"wh_dup\",\"webhook_duplicate\":2}");
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_dup", 1000));
+    session_post(id, "pay", 200);
+
+    rx_wait(3, 5000);
+
+    for (i = 1; i < 3; i++) {
+        cr_assert_str_eq(wh_id(&rx.hits[i]), wh_id(&rx.hits[0]));
+        cr_assert_str_eq(rx.hits[i].body, rx.hits[0].body);
+        cr_assert_lt(rx.hits[i].at - rx.hits[0].at, 500, "not concurrent");
+    }
+
+    events = wh_records_settled(id, 3, 1, 5000);
+    for (i = 0; i < 3; i++) {
+        cr_assert_str_eq(rec_str(events, (size_t) i, "id"),
+                         wh_id(&rx.hits[0]));
+        cr_assert(rec_delivered(events, (size_t) i));
+        cr_assert_eq(rec_int(events, (size_t) i, "attempts"), 1);
+    }
+    json_decref(events);
+
+    usleep(300 * 1000);
+    cr_assert_eq(rx_count(), 3);
+}
+
+
+WEBHOOK_TEST(out_of_order_sends_a_contrary_expired_event_first, "50")
+{
+    json_t       *events;
+    char          id[64];
+    const char   *status;
+
+    fault("{\"match\":\"wh_ooo\",\"webhook_out_of_order\":true}");
+
+    /* the receiver is slow: the second event must wait for the first */
+    rx.delay_ms = 200;
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_ooo", 1000));
+    session_post(id, "pay", 200);
+
+    rx_wait(2, 5000);
+
+    cr_assert_str_eq(wh_type(&rx.hits[0]), "checkout.session.expired");
+    status = json_string_value(json_object_get(wh_object(&rx.hits[0]),
+                                               "status"));
+    cr_assert_str_eq(status, "expired");
+    cr_assert_str_eq(wh_type(&rx.hits[1]), "checkout.session.completed");
+    cr_assert_str_neq(wh_id(&rx.hits[1]), wh_id(&rx.hits[0]));
+    cr_assert_geq(rx.hits[1].at - rx.hits[0].at, 190);
+
+    events = wh_records_settled(id, 2, 1, 5000);
+    cr_assert_str_eq(rec_str(events, 0, "type"), "checkout.session.expired");
+    cr_assert_str_eq(rec_str(events, 1, "type"),
+                     "checkout.session.completed");
+    json_decref(events);
+}
+
+
+WEBHOOK_TEST(bad_signature_does_not_verify_and_is_still_retried, "50")
+{
+    json_t     *events;
+    long long   t;
+    char        id[64];
+    static const unsigned  script[] = { 400 };
+
+    fault("{\"match\":\"wh_badsig\",\"webhook_bad_signature\":true}");
+    rx_script(200, 1, script);
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_badsig", 1000));
+    session_post(id, "pay", 200);
+
+    rx_wait(2, 5000);
+    cr_assert_not(wh_verify(&rx.hits[0], WH_SECRET, &t));
+    cr_assert_not(wh_verify(&rx.hits[1], WH_SECRET, &t));
+    cr_assert_leq(llabs(t - (long long) time(NULL)), 5);
+
+    events = wh_records_settled(id, 1, 10, 5000);
+    cr_assert_eq(rec_int(events, 0, "attempts"), 2);
+    json_decref(events);
+}
+
+
+WEBHOOK_TEST(stale_signs_a_timestamp_400_s_old, "50")
+{
+    long long   t;
+    char        id[64];
+
+    fault("{\"match\":\"wh_stale\",\"webhook_stale\":true}");
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_stale", 1000));
+    session_post(id, "pay", 200);
+
+    rx_wait(1, 5000);
+    cr_assert(wh_verify(&rx.hits[0], WH_SECRET, &t),
+              "a stale event is still signed correctly");
+    cr_assert_leq(llabs((long long) time(NULL) - 400 - t), 5, "t=%lld", t);
+}
+
+
+WEBHOOK_TEST(async_payment_completes_unpaid_then_succeeds, "50")
+{
+    resp_t       r;
+    json_t      *events;
+    char         id[64], path[256];
+    const char  *ps;
+
+    fault("{\"match\":\"wh_async\",\"async_payment\":true,"
+          "\"async_delay_ms\":300}");
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_async", 1000));
+    session_post(id, "pay", 200);
+
+    rx_wait(1, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[0]), "checkout.session.completed");
+    ps = json_string_value(json_object_get(wh_object(&rx.hits[0]),
+                                           "payment_status"));
+    cr_assert_str_eq(ps, "unpaid");
+
+    snprintf(path, sizeof(path), "/v1/checkout/sessions/%s", id);
+    request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
+    cr_assert_str_eq(str(&r, "status"), "complete");
+    cr_assert_str_eq(str(&r, "payment_status"), "unpaid");
+    resp_free(&r);
+
+    rx_wait(2, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[1]),
+                     "checkout.session.async_payment_succeeded");
+    ps = json_string_value(json_object_get(wh_object(&rx.hits[1]),
+                                           "payment_status"));
+    cr_assert_str_eq(ps, "paid");
+    cr_assert_geq(rx.hits[1].at - rx.hits[0].at, 290);
+
+    request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
+    cr_assert_str_eq(str(&r, "payment_status"), "paid");
+    resp_free(&r);
+
+    events = wh_records_settled(id, 2, 1, 5000);
+    cr_assert_str_eq(rec_str(events, 1, "type"),
+                     "checkout.session.async_payment_succeeded");
+    json_decref(events);
+}
+
+
+WEBHOOK_TEST(decline_expires_the_session_and_says_so, "50")
+{
+    resp_t     r;
+    json_t    *events;
+    long long  t;
+    char       id[64], id2[64], path[256];
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_decl", 1000));
+
+    snprintf(path, sizeof(path), "/pay/%s/decline", id);
+    request(&r, "POST", path, AUTH_NONE, NULL, NULL, "");
+    cr_assert_eq(r.status, 303);
+    cr_assert_str_eq(r.location, CANCEL);
+    resp_free(&r);
+
+    rx_wait(1, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[0]), "checkout.session.expired");
+    cr_assert(wh_verify(&rx.hits[0], WH_SECRET, &t));
+    cr_assert_str_eq(json_string_value(json_object_get(wh_object(&rx.hits[0]),
+                                                       "status")),
+                     "expired");
+
+    events = wh_records_settled(id, 1, 1, 5000);
+    cr_assert(rec_delivered(events, 0));
+    json_decref(events);
+
+    /* the control API does the same; a paid session cannot be declined */
+    snprintf(id2, sizeof(id2), "%s", create_ok("m1:wh_decl2", 1000));
+    session_post(id2, "decline", 200);
+    rx_wait(2, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[1]), "checkout.session.expired");
+
+    session_post(id2, "decline", 410);
+    session_post(id2, "pay", 410);
+    session_post(id, "decline", 410);
+
+    snprintf(id2, sizeof(id2), "%s", create_ok("m1:wh_decl3", 1000));
+    session_post(id2, "pay", 200);
+    session_post(id2, "decline", 409);
+    rx_wait(3, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[2]), "checkout.session.completed");
+}
+
+
+WEBHOOK_TEST(delay_and_amount_knobs, "50")
+{
+    resp_t    r;
+    json_t   *events;
+    double    t0;
+    char      id[64], path[256];
+
+    fault("{\"match\":\"wh_knobs\",\"webhook_delay_ms\":500,"
+          "\"webhook_amount\":1}");
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_knobs", 1000));
+    t0 = now_ms();
+    session_post(id, "pay", 200);
+
+    /* listed at once, not yet attempted */
+    events = wh_records(id);
+    cr_assert_eq(json_array_size(events), 1);
+    cr_assert_eq(rec_int(events, 0, "attempts"), 0);
+    cr_assert_not(rec_delivered(events, 0));
+    json_decref(events);
+
+    rx_wait(1, 5000);
+    cr_assert_geq(rx.hits[0].at - t0, 490);
+    cr_assert_eq(json_integer_value(json_object_get(wh_object(&rx.hits[0]),
+                                                    "amount_total")), 1);
+
+    /* only the report lies */
+    snprintf(path, sizeof(path), "/v1/checkout/sessions/%s", id);
+    request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
+    cr_assert_eq(json_integer_value(json_object_get(r.json, "amount_total")),
+                 2000);
+    resp_free(&r);
+
+    /* the rule lists its webhook fields */
+    control(&r, "GET", "/_control/faults", NULL);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_array_get(json_object_get(r.json, "faults"), 0),
+                     "webhook_delay_ms")), 500);
+    resp_free(&r);
+}
+
+
+WEBHOOK_TEST(reset_stops_pending_retries, "200")
+{
+    resp_t   r;
+    json_t  *events;
+    char     id[64];
+
+    rx_script(500, 0, NULL);
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_reset", 1000));
+    session_post(id, "pay", 200);
+
+    rx_wait(1, 5000);
+
+    control(&r, "POST", "/_control/reset", NULL);
+    cr_assert_eq(r.status, 200);
+    resp_free(&r);
+
+    events = wh_records(id);
+    cr_assert_eq(json_array_size(events), 0);
+    json_decref(events);
+
+    usleep(800 * 1000);
+    cr_assert_eq(rx_count(), 1, "a retry went out after the reset");
+}
+
+
+WEBHOOK_TEST(stops_promptly_with_a_delivery_in_flight, "50")
+{
+    double  t0;
+    char    id[64];
+
+    /* the receiver holds the request for 20 s */
+    rx.delay_ms = 20000;
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:wh_stop", 1000));
+    session_post(id, "pay", 200);
+    rx_wait(1, 5000);
+
+    t0 = now_ms();
+    mock_stop();
+    cr_assert_lt(now_ms() - t0, 3000, "the stop waited for the webhook");
+}
+
+
+WEBHOOK_TEST(refuses_malformed_webhook_knobs, "50")
+{
+    size_t       i;
+    resp_t       r;
+
+    static const char  *bad[] = {
+        "{\"webhook_duplicate\":-1}",
+        "{\"webhook_duplicate\":21}",
+        "{\"webhook_stale\":1}",
+        "{\"webhook_out_of_order\":\"yes\"}",
+        "{\"webhook_amount\":-5}",
+        "{\"webhook_delay_ms\":-1}",
+        "{\"async_delay_ms\":100}",
+        "{\"webhook_bad_sig\":true}"
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        control(&r, "POST", "/_control/faults", bad[i]);
+        cr_assert_eq(r.status, 400, "%s: %ld", bad[i], r.status);
+        resp_free(&r);
+    }
+
+    fault("{\"match\":\"x\",\"webhook_amount\":null,\"async_payment\":false,"
+          "\"webhook_bad_signature\":false}");
+}
+
+
+Test(webhooks, refuses_a_webhook_url_without_a_secret, .timeout = 30)
+{
+    int          status;
+    pid_t        pid;
+    const char  *bin;
+
+    bin = getenv("MOCK_PSP_BIN");
+    if (bin == NULL) {
+        bin = "build/mock_psp";
+    }
+
+    pid = fork();
+    cr_assert_neq(pid, -1);
+
+    if (pid == 0) {
+        int  fd;
+
+        fd = open("/dev/null", O_WRONLY);
+        dup2(fd, STDERR_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        execl(bin, bin, "--port", "0", "--stripe-secret", SECRET,
+              "--webhook-url", "http://127.0.0.1:1/x", (char *) NULL);
+        _exit(127);
+    }
+
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2,
+              "status %d", status);
 }

@@ -1,0 +1,286 @@
+/*
+ * Mock PSP: webhooks in Stripe's dialect.  Events are Stripe's event
+ * objects with the checkout.session as data.object, signed with
+ * Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "t.body")>,
+ * the key being the literal bytes of the whsec_... string.
+ *
+ * What the fault rules ask for is turned into a chain of events here;
+ * webhook.c delivers it.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "mock_psp.h"
+
+
+/* Stripe's default tolerance is 300 s; this is well past it. */
+#define MOCK_STRIPE_STALE_S  400
+
+
+static int mock_stripe_sign(const mock_wh_event_t *ev, char *line,
+    size_t size);
+static char *mock_stripe_body(const mock_wh_event_t *ev,
+    const json_t *session);
+static mock_wh_event_t *mock_stripe_event(const char *type,
+    const json_t *session, const mock_webhook_fault_t *wf);
+static int mock_stripe_prepare_settled(mock_wh_event_t *ev);
+
+
+static const mock_wh_dialect_t  mock_stripe_dialect = {
+    "stripe",
+    mock_stripe_sign
+};
+
+
+static int
+mock_stripe_sign(const mock_wh_event_t *ev, char *line, size_t size)
+{
+    int             n;
+    char           *payload, t[32];
+    size_t          tlen, blen, i;
+    unsigned        maclen;
+    const char     *secret;
+    char            wrong[512];
+    unsigned char   mac[EVP_MAX_MD_SIZE];
+    char            hex[2 * EVP_MAX_MD_SIZE + 1];
+
+    static const char  digits[] = "0123456789abcdef";
+
+    n = snprintf(t, sizeof(t), "%lld",
+                 (long long) time(NULL)
+                 - (ev->fault.stale ? MOCK_STRIPE_STALE_S : 0));
+    tlen = (size_t) n;
+
+    secret = mock_conf.stripe_webhook_secret;
+    if (ev->fault.bad_signature) {
+        /* a secret that is never the right one: the right one, changed */
+        snprintf(wrong, sizeof(wrong), "%s_not", secret);
+        secret = wrong;
+    }
+
+    blen = strlen(ev->body);
+
+    payload = malloc(tlen + 1 + blen);
+    if (payload == NULL) {
+        return -1;
+    }
+
+    memcpy(payload, t, tlen);
+    payload[tlen] = '.';
+    memcpy(payload + tlen + 1, ev->body, blen);
+
+    maclen = 0;
+    if (HMAC(EVP_sha256(), secret, (int) strlen(secret),
+             (const unsigned char *) payload, tlen + 1 + blen, mac, &maclen)
+        == NULL)
+    {
+        free(payload);
+        return -1;
+    }
+
+    free(payload);
+
+    for (i = 0; i < maclen; i++) {
+        hex[2 * i] = digits[mac[i] >> 4];
+        hex[2 * i + 1] = digits[mac[i] & 0x0f];
+    }
+    hex[2 * maclen] = '\0';
+
+    n = snprintf(line, size, "Stripe-Signature: t=%s,v1=%s", t, hex);
+
+    return (n > 0 && (size_t) n < size) ? 0 : -1;
+}
+
+
+/* The event object, as Stripe sends it; NULL if out of memory. */
+static char *
+mock_stripe_body(const mock_wh_event_t *ev, const json_t *session)
+{
+    char    *body;
+    json_t  *obj, *event;
+
+    obj = json_deep_copy(session);
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    if (ev->fault.has_amount) {
+        /* only the report lies: the stored session keeps its amount */
+        json_object_set_new(obj, "amount_total",
+                            json_integer(ev->fault.amount));
+    }
+
+    event = json_pack("{ss ss ss sI sb s{so}}",
+                      "id", ev->id,
+                      "object", "event",
+                      "type", ev->type,
+                      "created", (json_int_t) time(NULL),
+                      "livemode", 0,
+                      "data", "object", obj);
+    if (event == NULL) {
+        return NULL;
+    }
+
+    body = json_dumps(event, JSON_COMPACT);
+    json_decref(event);
+
+    return body;
+}
+
+
+/* session NULL: the body is made when the event's turn comes. */
+static mock_wh_event_t *
+mock_stripe_event(const char *type, const json_t *session,
+    const mock_webhook_fault_t *wf)
+{
+    const char       *sid;
+    mock_wh_event_t  *ev;
+    char              id[64];
+
+    memcpy(id, "evt_", 4);
+    if (mock_random_alnum(id + 4, 24) != 0) {
+        return NULL;
+    }
+
+    sid = json_string_value(json_object_get(session, "id"));
+
+    ev = mock_wh_event_new(&mock_stripe_dialect, id, type, sid ? sid : "",
+                           wf);
+    if (ev == NULL) {
+        return NULL;
+    }
+
+    ev->body = mock_stripe_body(ev, session);
+    if (ev->body == NULL) {
+        mock_wh_chain_free(ev);
+        return NULL;
+    }
+
+    return ev;
+}
+
+
+/*
+ * The second step of an async payment: the money arrived, the session
+ * turns paid, then the event says so.  -1 if a reset forgot the session.
+ */
+static int
+mock_stripe_prepare_settled(mock_wh_event_t *ev)
+{
+    json_t  *s;
+
+    if (mock_session_settle(ev->session, &s) != MOCK_SESSION_COMPLETE
+        || s == NULL)
+    {
+        json_decref(s);
+        return -1;
+    }
+
+    ev->body = mock_stripe_body(ev, s);
+    json_decref(s);
+
+    return (ev->body != NULL) ? 0 : -1;
+}
+
+
+/*
+ * The shopper paid.  The chain, in delivery order (each event starts when
+ * every copy of the one before is delivered or given up):
+ *   webhook_out_of_order: checkout.session.expired (status expired,
+ *     payment_status unpaid) — contrary to what happened, and first;
+ *   checkout.session.completed (payment_status paid, or unpaid with
+ *     async_payment);
+ *   async_payment: after async_delay_ms more, the session turns paid and
+ *     checkout.session.async_payment_succeeded follows.
+ * webhook_delay_ms comes before the first of them.
+ */
+void
+mock_stripe_webhook_completed(const json_t *session,
+    const mock_webhook_fault_t *wf)
+{
+    json_t           *contrary;
+    mock_wh_event_t  *chain, **tail, *ev;
+
+    chain = NULL;
+    tail = &chain;
+
+    if (wf->out_of_order) {
+        contrary = json_deep_copy(session);
+        if (contrary == NULL) {
+            goto failed;
+        }
+
+        json_object_set_new(contrary, "status", json_string("expired"));
+        json_object_set_new(contrary, "payment_status",
+                            json_string("unpaid"));
+
+        ev = mock_stripe_event("checkout.session.expired", contrary, wf);
+        json_decref(contrary);
+
+        if (ev == NULL) {
+            goto failed;
+        }
+
+        *tail = ev;
+        tail = &ev->next;
+    }
+
+    ev = mock_stripe_event("checkout.session.completed", session, wf);
+    if (ev == NULL) {
+        goto failed;
+    }
+
+    *tail = ev;
+    tail = &ev->next;
+
+    if (wf->async_payment) {
+        ev = mock_stripe_event("checkout.session.async_payment_succeeded",
+                               session, wf);
+        if (ev == NULL) {
+            goto failed;
+        }
+
+        /* the body is the session as it will be then */
+        free(ev->body);
+        ev->body = NULL;
+        ev->prepare = mock_stripe_prepare_settled;
+        ev->delay_ms = wf->async_delay_ms;
+
+        *tail = ev;
+    }
+
+    chain->delay_ms = wf->delay_ms;
+
+    (void) mock_wh_send(chain);
+    return;
+
+failed:
+
+    mock_log("webhooks for %s: out of memory",
+             json_string_value(json_object_get(session, "id")));
+    mock_wh_chain_free(chain);
+}
+
+
+/* The shopper declined: the session expired. */
+void
+mock_stripe_webhook_expired(const json_t *session,
+    const mock_webhook_fault_t *wf)
+{
+    mock_wh_event_t  *ev;
+
+    ev = mock_stripe_event("checkout.session.expired", session, wf);
+    if (ev == NULL) {
+        mock_log("webhooks for %s: out of memory",
+                 json_string_value(json_object_get(session, "id")));
+        return;
+    }
+
+    ev->delay_ms = wf->delay_ms;
+
+    (void) mock_wh_send(ev);
+}
