@@ -49,6 +49,10 @@ static ngx_int_t ngx_http_payments_read_secret(ngx_conf_t *cf,
 static ngx_int_t ngx_http_payments_read_file(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_uint_t secret,
     ngx_str_t *out);
+static char *ngx_http_payments_psp_webhook_key(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, ngx_str_t *v);
+static char *ngx_http_payments_psp_webhook_check(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp);
 static char *ngx_http_payments_psp_webhook_secret(ngx_conf_t *cf,
     ngx_http_payments_psp_t *psp, ngx_str_t *file);
 static ngx_int_t ngx_http_payments_init_module(ngx_cycle_t *cycle);
@@ -659,7 +663,8 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     psp->webhook_secrets = ngx_array_create(cf->pool, 2,
                                             sizeof(pay_secret_t));
-    if (psp->webhook_secrets == NULL) {
+    psp->webhook_keys = ngx_array_create(cf->pool, 2, sizeof(pay_jwt_key_t));
+    if (psp->webhook_secrets == NULL || psp->webhook_keys == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -771,6 +776,37 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
+        } else if (ngx_http_payments_param("webhook_key")) {
+            if (ngx_http_payments_psp_webhook_key(cf, psp, &v)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("webhook_header")) {
+            for (n = 0; n < (ngx_int_t) v.len; n++) {
+                /* an RFC 9110 token */
+                if (!(isalnum(v.data[n])
+                      || (v.data[n] != '\0'
+                          && ngx_strchr("!#$%&'*+-.^_`|~", v.data[n]))))
+                {
+                    goto invalid;
+                }
+            }
+            psp->webhook_header = v;
+
+        } else if (ngx_http_payments_param("webhook_iss")) {
+            psp->webhook_iss = (char *) ngx_http_payments_cstr(cf->pool, &v);
+            if (psp->webhook_iss == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("webhook_aud")) {
+            psp->webhook_aud = (char *) ngx_http_payments_cstr(cf->pool, &v);
+            if (psp->webhook_aud == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
         } else if (ngx_http_payments_param("webhook_tolerance")) {
             psp->webhook_tolerance = ngx_parse_time(&v, 1);
             if (psp->webhook_tolerance == (time_t) NGX_ERROR
@@ -814,14 +850,8 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     /* fail closed: a PSP whose webhooks cannot be verified is refused */
-    if (psp->dialect != PAY_DIALECT_STRIPE) {
-        return "with dialect=adyen or generic is not supported yet: their "
-               "webhooks cannot be verified (only dialect=stripe)";
-    }
-
-    if (psp->webhook_secrets->nelts == 0) {
-        return "needs webhook_secret_file= (the webhook signing secret; "
-               "repeat it to roll the secret)";
+    if (ngx_http_payments_psp_webhook_check(cf, psp) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (psp->dialect == PAY_DIALECT_ADYEN && psp->merchant_account.len == 0) {
@@ -926,7 +956,197 @@ ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* webhook_secret_file=FILE: Stripe's whsec_ string, as is */
+/*
+ * The webhook parameters fit the dialect: stripe and adyen verify with
+ * webhook_secret_file= (Stripe's whsec_ string as is; Adyen's HMAC key, 64
+ * hex digits, decoded here), generic with webhook_key= public keys.
+ */
+
+static char *
+ngx_http_payments_psp_webhook_check(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp)
+{
+    ngx_uint_t     i, j;
+    u_char        *key;
+    pay_secret_t  *sec;
+    pay_jwt_key_t *keys;
+
+    if (psp->dialect != PAY_DIALECT_GENERIC) {
+        if (psp->webhook_keys->nelts || psp->webhook_header.len
+            || psp->webhook_iss || psp->webhook_aud)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_psp\" %V: webhook_key=, "
+                               "webhook_header=, webhook_iss= and "
+                               "webhook_aud= are for dialect=generic; this "
+                               "dialect verifies with webhook_secret_file=",
+                               &psp->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (psp->webhook_secrets->nelts == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_psp\" %V: needs "
+                               "webhook_secret_file= (the webhook signing "
+                               "secret; repeat it to roll the secret)",
+                               &psp->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (psp->dialect == PAY_DIALECT_ADYEN) {
+        sec = psp->webhook_secrets->elts;
+
+        for (i = 0; i < psp->webhook_secrets->nelts; i++) {
+            key = ngx_pnalloc(cf->pool, PAY_ADYEN_KEY_LEN);
+            if (key == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (pay_adyen_key_decode((const char *) sec[i].data, sec[i].len,
+                                     key)
+                != 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"payments_psp\" %V: with dialect=adyen "
+                                   "a webhook_secret_file= holds the HMAC key "
+                                   "as Adyen shows it: 64 hex digits",
+                                   &psp->name);
+                return NGX_CONF_ERROR;
+            }
+
+            sec[i].data = key;
+            sec[i].len = PAY_ADYEN_KEY_LEN;
+        }
+    }
+
+    if (psp->dialect == PAY_DIALECT_GENERIC) {
+        if (psp->webhook_secrets->nelts) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_psp\" %V: dialect=generic "
+                               "verifies signed JWTs with webhook_key=KID:ALG:"
+                               "FILE, not webhook_secret_file=", &psp->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (psp->webhook_keys->nelts == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_psp\" %V: with dialect=generic "
+                               "needs webhook_key=KID:es256|rs256:FILE (the "
+                               "PSP's public key; repeat it to roll keys)",
+                               &psp->name);
+            return NGX_CONF_ERROR;
+        }
+
+        keys = psp->webhook_keys->elts;
+
+        for (i = 0; i < psp->webhook_keys->nelts; i++) {
+            for (j = 0; j < i; j++) {
+                if (ngx_strcmp(keys[i].kid, keys[j].kid) == 0) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "\"payments_psp\" %V: webhook_key "
+                                       "kid \"%s\" is defined twice",
+                                       &psp->name, keys[i].kid);
+                    return NGX_CONF_ERROR;
+                }
+            }
+        }
+
+        if (psp->webhook_header.len == 0) {
+            ngx_str_set(&psp->webhook_header, "Payments-Verification");
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * webhook_key=KID:ALG:FILE (generic): a public key in PEM, pinned to one
+ * algorithm; the token's kid picks it, the token's alg must equal ALG.
+ */
+
+static char *
+ngx_http_payments_psp_webhook_key(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, ngx_str_t *v)
+{
+    u_char         *c1, *c2, *last;
+    ngx_str_t       kid, alg, file, pem, name;
+    pay_jwt_key_t  *key;
+
+    last = v->data + v->len;
+    c1 = ngx_strlchr(v->data, last, ':');
+    c2 = c1 ? ngx_strlchr(c1 + 1, last, ':') : NULL;
+
+    if (c2 == NULL || c1 == v->data || c2 == c1 + 1 || c2 + 1 == last) {
+        goto invalid;
+    }
+
+    kid.data = v->data;
+    kid.len = c1 - v->data;
+    alg.data = c1 + 1;
+    alg.len = c2 - c1 - 1;
+    file.data = c2 + 1;
+    file.len = last - c2 - 1;
+
+    key = ngx_array_push(psp->webhook_keys);
+    if (key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(key, sizeof(pay_jwt_key_t));
+
+    if (alg.len == 5 && ngx_strncasecmp(alg.data, (u_char *) "es256", 5) == 0)
+    {
+        key->alg = PAY_JWT_ES256;
+
+    } else if (alg.len == 5
+               && ngx_strncasecmp(alg.data, (u_char *) "rs256", 5) == 0)
+    {
+        key->alg = PAY_JWT_RS256;
+
+    } else {
+        goto invalid;
+    }
+
+    key->kid = (const char *) ngx_http_payments_cstr(cf->pool, &kid);
+    if (key->kid == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&name, "payments_psp");
+
+    /* a public key: it need not be private, only well-formed */
+    if (ngx_http_payments_read_file(cf, &file, &name, 1, 0, &pem) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    key->pem = (const char *) pem.data;
+    key->pem_len = pem.len;
+
+    if (pay_jwt_key_check(key) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_psp\" %V: webhook_key \"%V\": the "
+                           "file is not a %s public key in PEM (an EC P-256 "
+                           "key for es256, RSA of 2048 bits or more for "
+                           "rs256), or the kid is not usable",
+                           &psp->name, &kid,
+                           key->alg == PAY_JWT_ES256 ? "ES256" : "RS256");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"payments_psp\" %V: webhook_key=\"%V\" is not "
+                       "KID:es256|rs256:FILE", &psp->name, v);
+    return NGX_CONF_ERROR;
+}
+
+
+/* webhook_secret_file=FILE: read as is; the dialect decides what it is */
 
 static char *
 ngx_http_payments_psp_webhook_secret(ngx_conf_t *cf,

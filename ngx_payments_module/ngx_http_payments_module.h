@@ -42,8 +42,15 @@ typedef struct {
     ngx_uint_t                  retries;
     ngx_flag_t                  allow_http;
     char                       *auth_header;    /* NUL-terminated, secret */
-    ngx_array_t                *webhook_secrets;    /* of pay_secret_t */
-    time_t                      webhook_tolerance;
+    ngx_array_t                *webhook_secrets;    /* of pay_secret_t:
+                                                       stripe whsec_, adyen
+                                                       the decoded HMAC key */
+    time_t                      webhook_tolerance;  /* stripe */
+    ngx_array_t                *webhook_keys;       /* generic: of
+                                                       pay_jwt_key_t */
+    ngx_str_t                   webhook_header;     /* generic */
+    char                       *webhook_iss;        /* generic, or NULL */
+    char                       *webhook_aud;        /* generic, or NULL */
     ngx_flag_t                  live;
     char                       *version_header;
 } ngx_http_payments_psp_t;

@@ -113,8 +113,53 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
 
         break;
 
+    case PAY_DIALECT_ADYEN:
+        /*
+         * Every item must verify or none is applied.  Only the eight
+         * signed fields are read; Adyen's "live" is not signed, so the
+         * PSP's mode= says which money this is.
+         */
+        err = pay_adyen_verify((char *) ctx->body.data, ctx->body.len,
+                               psp->webhook_secrets->elts,
+                               psp->webhook_secrets->nelts, ctx->events,
+                               PAY_WEBHOOK_MAX_ITEMS, &n);
+        if (err != PAY_ERR_NONE) {
+            ngx_http_payments_finalize(r,
+                ngx_http_payments_webhook_refuse(ctx, err, "hmacSignature"));
+            return;
+        }
+
+        break;
+
+    case PAY_DIALECT_GENERIC:
+        h = ngx_http_payments_header(r, (char *) psp->webhook_header.data,
+                                     &count);
+
+        err = (h == NULL || count != 1)
+              ? PAY_ERR_BAD_SIGNATURE
+              : pay_generic_verify((char *) h->value.data, h->value.len,
+                                   (char *) ctx->body.data, ctx->body.len,
+                                   psp->webhook_keys->elts,
+                                   psp->webhook_keys->nelts,
+                                   psp->webhook_iss, psp->webhook_aud, now);
+        if (err != PAY_ERR_NONE) {
+            ngx_http_payments_finalize(r,
+                ngx_http_payments_webhook_refuse(ctx, err,
+                                        (char *) psp->webhook_header.data));
+            return;
+        }
+
+        if (pay_generic_parse_event((char *) ctx->body.data, ctx->body.len,
+                                    &ctx->events[0])
+            != 0)
+        {
+            goto unparsable;
+        }
+
+        n = 1;
+        break;
+
     default:
-        /* nginx -t refuses webhooks for the other dialects (not yet) */
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }

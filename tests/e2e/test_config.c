@@ -400,3 +400,231 @@ Test(config, refuses_a_session_lifetime_outside_the_psps_limits)
     p.extra = "payments_session_lifetime 10m;";
     expect_refused(&c, &p, "between 30m and 24h");
 }
+
+
+/* --- the adyen and generic dialects' webhook verification ------------------ */
+
+#define ADYEN_HMAC_HEX \
+    "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
+
+
+static void
+openssl_run(const char *args)
+{
+    cr_assert_eq(system(str_printf("openssl %s >/dev/null 2>&1", args)), 0,
+                 "openssl %s", args);
+}
+
+
+/* An EC P-256 and an RSA 2048 public key, and a 1024-bit RSA one. */
+static void
+jwt_keys(const conf_t *c)
+{
+    openssl_run(str_printf("ecparam -name prime256v1 -genkey -noout "
+                           "-out %s/ec.key", c->dir));
+    openssl_run(str_printf("ec -in %s/ec.key -pubout -out %s/ec.pub",
+                           c->dir, c->dir));
+    openssl_run(str_printf("genpkey -algorithm RSA -pkeyopt "
+                           "rsa_keygen_bits:2048 -out %s/rsa.key", c->dir));
+    openssl_run(str_printf("pkey -in %s/rsa.key -pubout -out %s/rsa.pub",
+                           c->dir, c->dir));
+    openssl_run(str_printf("genpkey -algorithm RSA -pkeyopt "
+                           "rsa_keygen_bits:1024 -out %s/rsa1024.key", c->dir));
+    openssl_run(str_printf("pkey -in %s/rsa1024.key -pubout "
+                           "-out %s/rsa1024.pub", c->dir, c->dir));
+}
+
+
+static const char *
+adyen_psp(const conf_t *c, const char *hmac_file, const char *extra)
+{
+    return str_printf("payments_psp adyen dialect=adyen "
+                      "url=https://checkout-test.adyen.example "
+                      "secret_file=%s/psp.secret "
+                      "webhook_secret_file=%s "
+                      "hosted=https://checkoutshopper-test.adyen.example %s;",
+                      c->dir, hmac_file, extra);
+}
+
+
+/* rest: "SECRET_FILE [more parameters]" */
+static const char *
+generic_psp(const char *rest)
+{
+    return str_printf("payments_psp gen dialect=generic "
+                      "url=https://api.psp.example "
+                      "hosted=https://pay.psp.example secret_file=%s;", rest);
+}
+
+
+Test(config, an_adyen_psp_with_its_hmac_key_passes)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    write_file(str_printf("%s/adyen.hmac", c.dir), ADYEN_HMAC_HEX "\n", 0600);
+    p = good(&c);
+    p.psp = adyen_psp(&c, str_printf("%s/adyen.hmac", c.dir),
+                      "merchant_account=TestMerchant");
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
+Test(config, refuses_an_adyen_hmac_key_that_is_not_64_hex_digits)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    /* 63 digits, then one that is not hex */
+    write_file(str_printf("%s/short.hmac", c.dir),
+               "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA05",
+               0600);
+    write_file(str_printf("%s/nothex.hmac", c.dir),
+               "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA05G",
+               0600);
+    p = good(&c);
+    p.psp = adyen_psp(&c, str_printf("%s/short.hmac", c.dir),
+                      "merchant_account=TestMerchant");
+    expect_refused(&c, &p, "64 hex digits");
+    p.psp = adyen_psp(&c, str_printf("%s/nothex.hmac", c.dir),
+                      "merchant_account=TestMerchant");
+    expect_refused(&c, &p, "64 hex digits");
+}
+
+
+Test(config, refuses_an_adyen_hmac_key_readable_by_others)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    write_file(str_printf("%s/adyen.hmac", c.dir), ADYEN_HMAC_HEX, 0644);
+    p = good(&c);
+    p.psp = adyen_psp(&c, str_printf("%s/adyen.hmac", c.dir),
+                      "merchant_account=TestMerchant");
+    expect_refused(&c, &p, "readable by group or others");
+}
+
+
+Test(config, refuses_an_adyen_psp_without_a_merchant_account)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    write_file(str_printf("%s/adyen.hmac", c.dir), ADYEN_HMAC_HEX, 0600);
+    p = good(&c);
+    p.psp = adyen_psp(&c, str_printf("%s/adyen.hmac", c.dir), "");
+    expect_refused(&c, &p, "needs merchant_account=");
+}
+
+
+Test(config, a_generic_psp_with_es256_and_rs256_keys_passes, .timeout = 30)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    jwt_keys(&c);
+    p = good(&c);
+    p.psp = generic_psp(str_printf("%s/psp.secret webhook_key=k1:es256:%s/ec.pub "
+                                   "webhook_key=k2:rs256:%s/rsa.pub "
+                                   "webhook_header=X-Psp-Signature "
+                                   "webhook_iss=psp.example "
+                                   "webhook_aud=gw.example",
+                                   c.dir, c.dir, c.dir));
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
+Test(config, refuses_a_generic_psp_without_a_public_key)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = generic_psp(str_printf("%s/psp.secret", c.dir));
+    expect_refused(&c, &p, "needs webhook_key=KID:es256|rs256:FILE");
+
+    /* a shared secret is not how this dialect verifies */
+    p.psp = generic_psp(str_printf("%s/psp.secret webhook_secret_file=%s/"
+                                   "webhook.secret", c.dir, c.dir));
+    expect_refused(&c, &p, "not webhook_secret_file=");
+}
+
+
+Test(config, refuses_a_generic_key_of_the_wrong_type_or_size, .timeout = 30)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    jwt_keys(&c);
+    p = good(&c);
+
+    /* an RSA key pinned to ES256, an EC key pinned to RS256 */
+    p.psp = generic_psp(str_printf("%s/psp.secret webhook_key=k1:es256:%s/"
+                                   "rsa.pub", c.dir, c.dir));
+    expect_refused(&c, &p, "is not a ES256 public key");
+    p.psp = generic_psp(str_printf("%s/psp.secret webhook_key=k1:rs256:%s/"
+                                   "ec.pub", c.dir, c.dir));
+    expect_refused(&c, &p, "is not a RS256 public key");
+
+    /* RSA under 2048 bits; a private key where the public one belongs */
+    p.psp = generic_psp(str_printf("%s/psp.secret webhook_key=k1:rs256:%s/"
+                                   "rsa1024.pub", c.dir, c.dir));
+    expect_refused(&c, &p, "is not a RS256 public key");
+    p.psp = generic_psp(str_printf("%s/psp.secret webhook_key=k1:es256:%s/"
+                                   "paytoken.key", c.dir, c.dir));
+    expect_refused(&c, &p, "is not a ES256 public key");
+}
+
+
+Test(config, refuses_malformed_or_repeated_generic_keys, .timeout = 30)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    jwt_keys(&c);
+    p = good(&c);
+
+    p.psp = generic_psp(str_printf("%s/psp.secret webhook_key=k1:%s/ec.pub",
+                                   c.dir, c.dir));
+    expect_refused(&c, &p, "is not KID:es256|rs256:FILE");
+    p.psp = generic_psp(str_printf("%s/psp.secret webhook_key=k1:hs256:%s/"
+                                   "ec.pub", c.dir, c.dir));
+    expect_refused(&c, &p, "is not KID:es256|rs256:FILE");
+    p.psp = generic_psp(str_printf("%s/psp.secret webhook_key=k1:es256:%s/"
+                                   "ec.pub webhook_key=k1:rs256:%s/rsa.pub",
+                                   c.dir, c.dir, c.dir));
+    expect_refused(&c, &p, "kid \"k1\" is defined twice");
+}
+
+
+Test(config, refuses_generic_parameters_on_a_stripe_psp, .timeout = 30)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    jwt_keys(&c);
+    p = good(&c);
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "webhook_key=k1:es256:%s/ec.pub "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir, c.dir);
+    expect_refused(&c, &p, "are for dialect=generic");
+}
