@@ -2351,6 +2351,7 @@ ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
 
     ctx->auth_next = next;
     ngx_memcpy(ctx->key_id, key.key_id, sizeof(key.key_id));
+    ctx->key_live = (ngx_strcmp(key.mode, "live") == 0);
 
     pay_apikey_hash(tok, toklen, ctx->key_hash);
 
@@ -2408,6 +2409,18 @@ ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "payments: unknown or revoked API key \"%s\"",
                       ctx->key_id);
+        ngx_http_payments_unauthorized(r);
+        return;
+    }
+
+    /* the database's mode for the key must be the one its text says */
+    if (ngx_strcmp(PQgetvalue(res, 0, 2),
+                   (ctx->key_live ? "live" : "test")) != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: API key \"%s\" is stored as %s but is "
+                      "spelled otherwise; refused", ctx->key_id,
+                      PQgetvalue(res, 0, 2));
         ngx_http_payments_unauthorized(r);
         return;
     }

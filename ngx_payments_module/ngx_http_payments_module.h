@@ -167,6 +167,8 @@ typedef struct ngx_http_payments_ctx_s {
                                         struct ngx_http_payments_ctx_s *ctx);
     char                            key_id[16];
     char                            key_hash[65];
+    unsigned                        key_live:1;     /* mk_live_: the mode is
+                                                       inside the hashed key */
     const char                     *params[20];
     ngx_str_t                       merchant;
     ngx_array_t                    *origins;        /* of pay_origin_t */

@@ -159,6 +159,17 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
         return NGX_DONE;
     }
 
+    /* test money never reaches a live PSP, nor live money a test one */
+    if (ctx->key_live != ctx->psp->live) {
+        *rc = ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
+                                        ctx->key_live
+                                        ? "psp: a live API key cannot use a "
+                                          "test PSP"
+                                        : "psp: a test API key cannot use a "
+                                          "live PSP");
+        return NGX_DONE;
+    }
+
     if (!pay_origin_allowed(ctx->co.success_url, ctx->origins->elts,
                             ctx->origins->nelts, 0))
     {
@@ -186,7 +197,7 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
                         "amounts to end in 0", (unsigned) i,
                         ctx->co.currency);
             *rc = ngx_http_payments_problem(r, v.err, 0, v.detail);
-        return NGX_DONE;
+            return NGX_DONE;
         }
     }
 

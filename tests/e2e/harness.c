@@ -565,6 +565,13 @@ find_key(const char *s, merchant_t *m)
 void
 merchant_new(merchant_t *m)
 {
+    merchant_new_mode(m, "test");
+}
+
+
+void
+merchant_new_mode(merchant_t *m, const char *mode)
+{
     int           rc;
     char         *out, *name, *id, *tool;
     const char   *params[1];
@@ -580,7 +587,7 @@ merchant_new(merchant_t *m)
         char *const  argv[] = {
             tool, (char *) "--db", (char *) env("PAY_TEST_PG"),
             (char *) "create", (char *) "--id", name,
-            (char *) "--name", name,
+            (char *) "--name", name, (char *) "--mode", (char *) mode,
             (char *) "--origin", (char *) SHOP_ORIGIN, NULL
         };
 

@@ -115,6 +115,9 @@ typedef struct {
  * (bin/payments-merchant). */
 void     merchant_new(merchant_t *m);
 
+/* merchant_new with mode "test" or "live" (keys mk_<mode>_…). */
+void     merchant_new_mode(merchant_t *m, const char *mode);
+
 /* The demo merchant ci/services.sh created (PAY_TEST_MERCHANT_KEY, origin
  * SHOP_ORIGIN): for tests that store nothing, such as refused requests. */
 void     merchant_demo(merchant_t *m);

@@ -871,3 +871,79 @@ Test(card_data, accepts_a_digit_run_that_fails_the_luhn_check)
     r = api_post_json(&m, co);
     cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
 }
+
+
+/* --- live and test money never meet (issue #4) ------------------------------ */
+
+static resp_t *
+register_on(const merchant_t *m, const char *psp)
+{
+    json_t  *body;
+
+    body = checkout_new(uid("co"), 1);
+    json_object_set_new(body, "psp", json_string(psp));
+    return api_post_json(m, body);
+}
+
+
+Test(modes, a_test_key_never_reaches_a_live_psp)
+{
+    long        sessions, requests;
+    resp_t     *r;
+    merchant_t  m;
+    json_t     *body;
+    char       *co;
+
+    merchant_new(&m);
+    co = uid("co");
+    body = checkout_new(co, 1);
+    json_object_set_new(body, "psp", json_string("mock_live"));
+    r = api_post_json(&m, body);
+    expect_problem(r, 400, "invalid_request");
+    cr_assert(strstr(r->body, "a test API key cannot use a live PSP") != NULL,
+              "%s", r->body);
+
+    /* nothing was registered at the PSP under the nonce */
+    mock_registrations(nonce(&m, co), &sessions, &requests);
+    cr_assert_eq(requests, 0);
+}
+
+
+Test(modes, a_live_key_never_reaches_a_test_psp)
+{
+    resp_t     *r;
+    merchant_t  m;
+
+    merchant_new_mode(&m, "live");
+    cr_assert(strncmp(m.key, "mk_live_", 8) == 0, "%s", m.key);
+    r = register_on(&m, env("PAY_TEST_PSP"));
+    expect_problem(r, 400, "invalid_request");
+    cr_assert(strstr(r->body, "a live API key cannot use a test PSP") != NULL,
+              "%s", r->body);
+}
+
+
+Test(modes, a_live_key_registers_with_a_live_psp)
+{
+    resp_t     *r;
+    merchant_t  m;
+
+    merchant_new_mode(&m, "live");
+    r = register_on(&m, "mock_live");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+}
+
+
+Test(modes, a_key_whose_stored_mode_differs_from_its_text_is_refused)
+{
+    resp_t      *r;
+    merchant_t   m;
+    const char  *params[1];
+
+    merchant_new(&m);
+    params[0] = m.key_id;
+    /* the database says live, the key says mk_test_ */
+    db_exec("UPDATE api_keys SET mode = 'live' WHERE key_id = $1", 1, params);
+    r = register_on(&m, env("PAY_TEST_PSP"));
+    expect_problem(r, 401, "unauthorized");
+}
