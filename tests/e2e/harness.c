@@ -448,6 +448,9 @@ gw_get(const char *path)
  * returned when out is not NULL (else inherited).  Returns the exit
  * status, or -1.
  */
+static int find_key(const char *s, merchant_t *m);
+
+
 static int
 run(char *const argv[], char **out)
 {
@@ -522,6 +525,35 @@ run(char *const argv[], char **out)
 
 
 /* -- merchants and the merchant API ----------------------------------------- */
+
+int
+merchant_tool(const char *a1, const char *a2, const char *a3, char **out)
+{
+    char  *tool;
+    int    rc;
+
+    tool = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
+
+    {
+        char *const  argv[] = {
+            tool, (char *) "--db", (char *) env("PAY_TEST_PG"),
+            (char *) a1, (char *) a2, (char *) a3, NULL
+        };
+
+        rc = run(argv, out);
+    }
+
+    free(tool);
+    return rc;
+}
+
+
+int
+merchant_key_from(const char *out, merchant_t *m)
+{
+    return find_key(out, m);
+}
+
 
 /* The first "mk_..." word of s (at its start or after white space). */
 static int

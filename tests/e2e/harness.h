@@ -115,6 +115,15 @@ typedef struct {
  * (bin/payments-merchant). */
 void     merchant_new(merchant_t *m);
 
+/* bin/payments-merchant --db PAY_TEST_PG a1 a2 a3; its exit status, its
+ * stdout and stderr in *out. */
+int      merchant_tool(const char *a1, const char *a2, const char *a3,
+    char **out);
+
+/* The key an output of bin/payments-merchant printed, into m->key and
+ * m->key_id (m->id untouched).  Returns 0 or -1. */
+int      merchant_key_from(const char *out, merchant_t *m);
+
 /* merchant_new with mode "test" or "live" (keys mk_<mode>_…). */
 void     merchant_new_mode(merchant_t *m, const char *mode);
 
