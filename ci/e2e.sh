@@ -61,7 +61,7 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-bash "$top/ci/services.sh" start "$run" --asan
+bash "$top/ci/services.sh" start "$run" --asan --workers 2
 
 set -a
 # shellcheck disable=SC1091
