@@ -274,6 +274,12 @@ do_start() {
     local gw=https://127.0.0.1:$gw_port
     [ "$public_origin" != self ] || public_origin=$gw
     local conninfo="hostaddr=127.0.0.1 port=$pg_port dbname=payments user=payments_gateway"
+    # curl's public-key pin of the gateway's own certificate: a PSP can be
+    # reached through it (tests/e2e/nginx.conf.in's /psp-tls/).
+    local tls_pin
+    tls_pin=sha256//$(openssl x509 -in "$run/conf/tls.crt" -pubkey -noout |
+        openssl pkey -pubin -outform der | openssl dgst -sha256 -binary |
+        openssl base64 -A)
     local subst=(
         "RUN=$run" "ROOT=$top" "MODULE=$module" "WORKERS=$workers"
         "USER_DIRECTIVE=$user" "GW_PORT=$gw_port" "PLAIN_PORT=$plain_port"
@@ -283,6 +289,7 @@ do_start() {
         "WEBHOOK_SECRET=$run/conf/webhook.secret"
         "MOCK_URL=$mock_url" "LEASE=$lease"
         "TLS_CERT=$run/conf/tls.crt" "TLS_KEY=$run/conf/tls.key"
+        "TLS_PIN=$tls_pin"
     )
     render "$template" "${subst[@]}" >"$run/nginx.conf"
 

@@ -95,6 +95,7 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
 {
     char                       hdr[512];
     CURL                      *easy;
+    struct curl_blob           blob;
     CURLMcode                  mrc;
     ngx_pool_cleanup_t        *cln;
     struct curl_slist         *l;
@@ -181,6 +182,17 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "ngx_payments/0.1");
+
+    if (psp->ca_pem.len) {
+        blob.data = psp->ca_pem.data;
+        blob.len = psp->ca_pem.len;
+        blob.flags = CURL_BLOB_NOCOPY;
+        curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob);
+    }
+
+    if (psp->pins) {
+        curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, psp->pins);
+    }
 
     mrc = curl_multi_add_handle(cu->multi, easy);
     if (mrc != CURLM_OK) {

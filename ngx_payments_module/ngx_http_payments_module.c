@@ -46,9 +46,16 @@ static ngx_uint_t ngx_http_payments_return_path(ngx_str_t *uri,
     ngx_str_t *psp, ngx_str_t *id);
 static ngx_int_t ngx_http_payments_read_secret(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_str_t *secret);
+/* what ngx_http_payments_read_file() reads: at most 4k, mode 0600; 4k; 1m */
+#define NGX_HTTP_PAYMENTS_FILE_SECRET  1
+#define NGX_HTTP_PAYMENTS_FILE_PUBLIC  0
+#define NGX_HTTP_PAYMENTS_FILE_CA      2
+
 static ngx_int_t ngx_http_payments_read_file(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_uint_t secret,
     ngx_str_t *out);
+static char *ngx_http_payments_psp_pin(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, ngx_str_t *v);
 static char *ngx_http_payments_psp_webhook_key(ngx_conf_t *cf,
     ngx_http_payments_psp_t *psp, ngx_str_t *v);
 static char *ngx_http_payments_psp_webhook_check(ngx_conf_t *cf,
@@ -776,6 +783,21 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
+        } else if (ngx_http_payments_param("pin")) {
+            if (ngx_http_payments_psp_pin(cf, psp, &v) != NGX_CONF_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("ca_file")) {
+            /* read now, so no worker opens a file during a handshake */
+            if (ngx_http_payments_read_file(cf, &v, &cmd->name, 1,
+                                            NGX_HTTP_PAYMENTS_FILE_CA,
+                                            &psp->ca_pem)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
         } else if (ngx_http_payments_param("webhook_key")) {
             if (ngx_http_payments_psp_webhook_key(cf, psp, &v)
                 != NGX_CONF_OK)
@@ -847,6 +869,10 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (psp->hosted->nelts == 0) {
         return "needs at least one hosted= origin (the PSP's payment page)";
+    }
+
+    if (psp->pins && ngx_strncmp(psp->url.data, "https://", 8) != 0) {
+        return "with pin= needs an https url=";
     }
 
     /* fail closed: a PSP whose webhooks cannot be verified is refused */
@@ -930,7 +956,8 @@ ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     p = ngx_sprintf(file.data, "%V/pending.js", &value[1]);
     file.len = p - file.data;
 
-    if (ngx_http_payments_read_file(cf, &file, &cmd->name, 1, 0,
+    if (ngx_http_payments_read_file(cf, &file, &cmd->name, 1,
+                                    NGX_HTTP_PAYMENTS_FILE_PUBLIC,
                                     &pmcf->html_js)
         != NGX_OK)
     {
@@ -945,7 +972,8 @@ ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     p = ngx_sprintf(file.data, "%V/style.css", &value[1]);
     file.len = p - file.data;
 
-    if (ngx_http_payments_read_file(cf, &file, &cmd->name, 1, 0,
+    if (ngx_http_payments_read_file(cf, &file, &cmd->name, 1,
+                                    NGX_HTTP_PAYMENTS_FILE_PUBLIC,
                                     &pmcf->html_css)
         != NGX_OK)
     {
@@ -1062,6 +1090,66 @@ ngx_http_payments_psp_webhook_check(ngx_conf_t *cf,
 
 
 /*
+ * pin=sha256//BASE64: the SHA-256 of the PSP's TLS public key
+ * (SubjectPublicKeyInfo, DER), as curl's CURLOPT_PINNEDPUBLICKEY takes it.
+ * Repeat it to roll the key: any one of them must match.
+ */
+
+static char *
+ngx_http_payments_psp_pin(ngx_conf_t *cf, ngx_http_payments_psp_t *psp,
+    ngx_str_t *v)
+{
+    u_char      *p, *pins;
+    size_t       len, old;
+    ngx_uint_t   i;
+
+    /* "sha256//" and base64 of 32 bytes: 43 characters and one "=" */
+    if (v->len != 8 + 44 || ngx_strncmp(v->data, "sha256//", 8) != 0
+        || v->data[8 + 43] != '=')
+    {
+        goto invalid;
+    }
+
+    for (i = 8; i < 8 + 43; i++) {
+        if (!isalnum(v->data[i]) && v->data[i] != '+' && v->data[i] != '/') {
+            goto invalid;
+        }
+    }
+
+    old = psp->pins ? ngx_strlen(psp->pins) : 0;
+    len = old + 1 + v->len + 1;
+
+    pins = ngx_pnalloc(cf->pool, len);
+    if (pins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = pins;
+
+    if (old) {
+        p = ngx_cpymem(p, psp->pins, old);
+        *p++ = ';';
+    }
+
+    p = ngx_cpymem(p, v->data, v->len);
+    *p = '\0';
+
+    psp->pins = (char *) pins;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"payments_psp\" %V: pin=\"%V\" is not sha256// "
+                       "and the base64 of a SHA-256 (44 characters); see "
+                       "the README for the openssl command that makes one",
+                       &psp->name, v);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
  * webhook_key=KID:ALG:FILE (generic): a public key in PEM, pinned to one
  * algorithm; the token's kid picks it, the token's alg must equal ALG.
  */
@@ -1117,7 +1205,8 @@ ngx_http_payments_psp_webhook_key(ngx_conf_t *cf,
     ngx_str_set(&name, "payments_psp");
 
     /* a public key: it need not be private, only well-formed */
-    if (ngx_http_payments_read_file(cf, &file, &name, 1, 0, &pem) != NGX_OK) {
+    if (ngx_http_payments_read_file(cf, &file, &name, 1,
+                                    NGX_HTTP_PAYMENTS_FILE_PUBLIC, &pem) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -1185,13 +1274,14 @@ static ngx_int_t
 ngx_http_payments_read_secret(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *directive, size_t min, ngx_str_t *secret)
 {
-    return ngx_http_payments_read_file(cf, name, directive, min, 1, secret);
+    return ngx_http_payments_read_file(cf, name, directive, min,
+                                       NGX_HTTP_PAYMENTS_FILE_SECRET, secret);
 }
 
 
 static ngx_int_t
 ngx_http_payments_read_file(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *directive, size_t min, ngx_uint_t is_secret, ngx_str_t *secret)
+    ngx_str_t *directive, size_t min, ngx_uint_t kind, ngx_str_t *secret)
 {
     ssize_t          n;
     ngx_str_t        path;
@@ -1211,7 +1301,7 @@ ngx_http_payments_read_file(ngx_conf_t *cf, ngx_str_t *name,
     file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (file.fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"%V\": cannot open secret file \"%V\"",
+                           "\"%V\": cannot open file \"%V\"",
                            directive, &path);
         return NGX_ERROR;
     }
@@ -1220,17 +1310,18 @@ ngx_http_payments_read_file(ngx_conf_t *cf, ngx_str_t *name,
         goto failed;
     }
 
-    if (is_secret && (fi.st_mode & (S_IRWXG | S_IRWXO))) {
+    if (kind == NGX_HTTP_PAYMENTS_FILE_SECRET && (fi.st_mode & (S_IRWXG | S_IRWXO))) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": secret file \"%V\" is readable by group "
                            "or others: chmod 600 it", directive, &path);
         goto failed;
     }
 
-    if (ngx_file_size(&fi) > 4096) {
+    if (ngx_file_size(&fi) > (kind == NGX_HTTP_PAYMENTS_FILE_CA ? 1024 * 1024 : 4096)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": secret file \"%V\" is larger than 4k",
-                           directive, &path);
+                           "\"%V\": file \"%V\" is larger than %s",
+                           directive, &path,
+                           kind == NGX_HTTP_PAYMENTS_FILE_CA ? "1m" : "4k");
         goto failed;
     }
 

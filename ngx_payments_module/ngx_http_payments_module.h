@@ -53,6 +53,12 @@ typedef struct {
     char                       *webhook_aud;        /* generic, or NULL */
     ngx_flag_t                  live;
     char                       *version_header;
+    char                       *pins;           /* "sha256//…;sha256//…" for
+                                                   CURLOPT_PINNEDPUBLICKEY,
+                                                   or NULL */
+    ngx_str_t                   ca_pem;         /* CURLOPT_CAINFO_BLOB, or
+                                                   empty: the system's
+                                                   store */
 } ngx_http_payments_psp_t;
 
 

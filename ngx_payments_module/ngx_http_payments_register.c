@@ -551,6 +551,16 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
                                         : curl_easy_strerror(f->result),
                   f->elapsed);
 
+    /* a key that matches no pin does not heal by retrying: fail closed */
+    if (f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: psp \"%V\" failed the pin check: its TLS "
+                      "public key matches none of its pin= values; nothing "
+                      "was sent", &ctx->psp->name);
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
     ngx_memzero(&view, sizeof(pay_registration_view_t));
     view.co = &ctx->co;
 

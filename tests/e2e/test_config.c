@@ -628,3 +628,57 @@ Test(config, refuses_generic_parameters_on_a_stripe_psp, .timeout = 30)
                        c.dir, c.dir, c.dir);
     expect_refused(&c, &p, "are for dialect=generic");
 }
+
+
+Test(config, refuses_a_malformed_pin_and_a_pin_on_plain_http)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "pin=sha1//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    expect_refused(&c, &p, "is not sha256// and the base64 of a SHA-256");
+
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "pin=sha256//AAAA= "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    expect_refused(&c, &p, "is not sha256// and the base64 of a SHA-256");
+
+    p.psp = str_printf("payments_psp stripe dialect=stripe allow_http "
+                       "url=http://127.0.0.1:9 "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "pin=sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    expect_refused(&c, &p, "with pin= needs an https url=");
+}
+
+
+Test(config, refuses_a_ca_file_that_cannot_be_read)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "ca_file=%s/no-such-ca.pem "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir, c.dir);
+    expect_refused(&c, &p, "cannot open file");
+}

@@ -247,6 +247,55 @@ Test(psp, a_credentials_refusal_is_a_502_and_stores_nothing)
 }
 
 
+/* --- egress pinned to the PSP's TLS public key (issue #4) ------------------ */
+
+static resp_t *
+register_on(const merchant_t *m, const char *co_id, const char *psp)
+{
+    json_t  *body;
+
+    body = checkout_new(co_id, 1);
+    json_object_set_new(body, "psp", json_string(psp));
+    return api_post_json(m, body);
+}
+
+
+Test(psp, a_psp_whose_key_matches_one_of_its_pins_registers)
+{
+    long         sessions, requests;
+    char        *co_id;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    co_id = uid("co");
+    r = register_on(&m, co_id, "mock_pinned");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+}
+
+
+Test(psp, a_psp_whose_key_matches_no_pin_fails_closed)
+{
+    long         sessions, requests;
+    char        *co_id;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    co_id = uid("co");
+    r = register_on(&m, co_id, "mock_wrong_pin");
+    expect_problem(r, 502, "psp_unavailable");
+
+    /* no byte of the request reached the PSP, and it was not retried */
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(requests, 0);
+    cr_assert(file_contains(run_file("logs/error.log"),
+                            "psp \"mock_wrong_pin\" failed the pin check"));
+}
+
+
 /*
  * A hang rule applies to every request it matches, so the PSP "recovers"
  * by a mock reset, which is why this suite runs alone.
