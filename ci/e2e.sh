@@ -32,6 +32,11 @@ finish() {
     [ "$status" -eq 0 ] || rc=1
     bash "$top/ci/services.sh" stop "$run" || rc=1
 
+    # Nothing secret in any log line (issue #4): after the whole suite.
+    if [ -z "${E2E_FILTER:-}" ]; then
+        bash "$top/ci/log-scan.sh" "$run" || rc=1
+    fi
+
     # The mock runs under ASan/UBSan: a report there fails the suite.
     if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$run/logs/mock.log" 2>/dev/null; then
         echo "e2e: the mock PSP reported a sanitizer error:" >&2

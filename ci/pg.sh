@@ -88,6 +88,10 @@ full_page_writes = off
 log_min_messages = warning
 log_line_prefix = '%m [%p] %d '
 log_min_duration_statement = -1
+# a failed statement's text and a constraint's failing row carry values
+# (e-mails, tokens): not in the log (README, Operations)
+log_min_error_statement = panic
+log_error_verbosity = terse
 EOF
     chown postgres: "$conf" 2>/dev/null || true
     if ! running "$dir"; then

@@ -73,6 +73,7 @@ static ngx_int_t ngx_http_payments_tls_required(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx, ngx_uint_t browser);
 static ngx_int_t ngx_http_payments_request_id(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_redact(ngx_http_request_t *r);
 static void ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_purge(ngx_event_t *ev);
@@ -1614,6 +1615,73 @@ ngx_http_payments_match(ngx_str_t *uri, const char *prefix,
 }
 
 
+/*
+ * A browser token (t=) is a bearer credential: it must not reach the
+ * access log ($request) or the error log's "request:" context, which both
+ * print the request line.  The request line is replaced by a copy with the
+ * value of every t= cut out; $args and $request_uri still carry it, so a
+ * log_format must not use them (the README says so).
+ */
+
+static void
+ngx_http_payments_redact(ngx_http_request_t *r)
+{
+    u_char  *line, *p, *q, *end, *args_end, *v;
+
+    if (r->args.len == 0
+        || r->args.data < r->request_line.data
+        || r->args.data + r->args.len
+           > r->request_line.data + r->request_line.len)
+    {
+        return;
+    }
+
+    /* every "t=" value becomes "redacted", which is never longer than a
+     * token, except an empty or short one: reserve for it */
+    line = ngx_pnalloc(r->pool, r->request_line.len
+                                + r->args.len / 2 * sizeof("redacted"));
+    if (line == NULL) {
+        return;
+    }
+
+    p = r->request_line.data;
+    end = r->request_line.data + r->request_line.len;
+    args_end = r->args.data + r->args.len;
+
+    q = ngx_cpymem(line, p, r->args.data - p);
+    p = r->args.data;
+
+    while (p < args_end) {
+        v = p;
+
+        if (args_end - p >= 2 && p[0] == 't' && p[1] == '=') {
+            q = ngx_cpymem(q, "t=redacted", sizeof("t=redacted") - 1);
+            p += 2;
+
+            while (p < args_end && *p != '&') {
+                p++;
+            }
+
+        } else {
+            while (p < args_end && *p != '&') {
+                p++;
+            }
+
+            q = ngx_cpymem(q, v, p - v);
+        }
+
+        if (p < args_end) {
+            *q++ = *p++;                /* the '&' */
+        }
+    }
+
+    q = ngx_cpymem(q, args_end, end - args_end);
+
+    r->request_line.data = line;
+    r->request_line.len = q - line;
+}
+
+
 static ngx_int_t
 ngx_http_payments_handler(ngx_http_request_t *r)
 {
@@ -1633,6 +1701,8 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->pmcf = pmcf;
     ngx_http_set_ctx(r, ctx, ngx_http_payments_module);
+
+    ngx_http_payments_redact(r);
 
     if (ngx_http_payments_request_id(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -169,6 +169,13 @@ resp_t  *api_get(const merchant_t *m, const char *path);
 resp_t  *register_ok(const merchant_t *m, const char *idem_key,
     const char *body);
 
+/*
+ * Records a secret a test used (an API key, a pay token, a PSP token) in
+ * $PAY_TEST_RUN/secrets-used; after the suite ci/log-scan.sh searches
+ * every gateway log for each of them.  Values under 8 bytes are skipped.
+ */
+void     secret_used(const char *s);
+
 /* "<merchant_id>:<checkout_id>": the PSP Idempotency-Key. */
 char    *nonce(const merchant_t *m, const char *checkout_id);
 

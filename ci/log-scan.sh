@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Searches the gateway's logs of a finished run for every secret the run
+# used: the files under RUN/conf that hold secrets, every API key, pay token
+# and PSP token the tests recorded (RUN/secrets-used, see secret_used() in
+# tests/e2e/harness.h), the buyer e-mail the tests send, and the card
+# numbers the card-data tests try.  The mock PSP's own log is not ours and
+# is left out.  Prints what kind of value was found where, never the value.
+#
+#   ci/log-scan.sh RUN
+set -euo pipefail
+
+run=${1:?usage: $0 RUN}
+logs=()
+for f in error.log access.log postgres.log services.log nginx-t.log; do
+    [ -f "$run/logs/$f" ] && logs+=("$run/logs/$f")
+done
+[ -f "$run/pg/postgres.log" ] && logs+=("$run/pg/postgres.log")
+if [ ${#logs[@]} -eq 0 ]; then
+    echo "log-scan: no logs under $run/logs" >&2
+    exit 1
+fi
+
+needles=$(mktemp)
+trap 'rm -f "$needles"' EXIT
+
+# kind<TAB>value, one per line
+for f in psp.secret webhook.secret paytoken.key adyen.secret adyen.hmac generic.secret; do
+    if [ -s "$run/conf/$f" ]; then
+        printf 'secret file %s\t%s\n' "$f" "$(tr -d '\n' <"$run/conf/$f")" >>"$needles"
+    fi
+done
+if [ -s "$run/conf/generic_jwt.key" ]; then
+    # the private key's base64 body, line by line
+    grep -v -- '-----' "$run/conf/generic_jwt.key" |
+        sed 's/^/generic JWT private key\t/' >>"$needles"
+fi
+if [ -f "$run/secrets-used" ]; then
+    sort -u "$run/secrets-used" | sed 's/^/a key or token a test used\t/' >>"$needles"
+fi
+for v in ann@example.com 4111111111111111 5555555555554444 6011111111111117 \
+         4000056655665556 '4000 0566 5566 5556' 378282246310005 \
+         '3782-822463-10005' 4242424242424242; do
+    printf 'buyer data\t%s\n' "$v" >>"$needles"
+done
+
+total=$(wc -l <"$needles")
+found=0
+while IFS=$'\t' read -r kind value; do
+    [ ${#value} -ge 8 ] || continue
+    for log in "${logs[@]}"; do
+        if grep -qF -- "$value" "$log"; then
+            echo "log-scan: $kind found in $(basename "$log")" >&2
+            found=$((found + 1))
+        fi
+    done
+done <"$needles"
+
+if [ "$found" -ne 0 ]; then
+    echo "log-scan: $found leak(s) in ${#logs[@]} log files" >&2
+    exit 1
+fi
+echo "log-scan: $total secrets, tokens and buyer data searched in ${#logs[@]} log files: none found"
