@@ -434,6 +434,74 @@ Test(webhooks, an_unknown_psp_is_404)
 }
 
 
+/* nginx's own auth_basic and allow/deny in front of a PSP's webhooks */
+
+static resp_t *
+deliver_guarded(const char *psp, const char *body, const char *auth)
+{
+    char    *sig;
+    req_t    rq;
+
+    sig = stripe_sig(webhook_secret(), time(NULL), body);
+
+    {
+        const char  *h[] = { "Content-Type: application/json", sig, auth,
+                             NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(str_printf("/v1/webhooks/%s", psp));
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+        return http(&rq);
+    }
+}
+
+
+Test(webhooks, behind_auth_basic_only_the_psps_password_gets_through)
+{
+    paid_t   p;
+    char    *body, *good, *bad;
+    json_t  *co;
+    resp_t  *r;
+
+    /* a checkout on the guarded PSP */
+    merchant_new(&p.m);
+    p.co = uid("co");
+    co = checkout_new(p.co, 2);
+    json_object_set_new(co, "psp", json_string("mock_guarded"));
+    r = register_ok(&p.m, uid("key"), dump(co));
+    p.token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                       "psp_token")));
+
+    body = stripe_event(uid("evt"), "checkout.session.completed", &p, 1500,
+                        "paid", 0);
+    /* "psp:webhook-pass-e2e" and "psp:wrong" */
+    good = "Authorization: Basic cHNwOndlYmhvb2stcGFzcy1lMmU=";
+    bad = "Authorization: Basic cHNwOndyb25n";
+
+    r = deliver_guarded("mock_guarded", body, "X-No-Auth: 1");
+    cr_assert_eq(r->status, 401, "%s", r->body);
+    r = deliver_guarded("mock_guarded", body, bad);
+    cr_assert_eq(r->status, 401, "%s", r->body);
+    cr_assert_str_eq(status_of(&p), "EXECUTING");
+
+    r = deliver_guarded("mock_guarded", body, good);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&p), "SUCCESS");
+    cr_assert_eq(count_of(LEDGER_TXNS, &p), 2);
+}
+
+
+Test(webhooks, an_address_off_the_allow_list_is_refused_by_nginx)
+{
+    resp_t  *r;
+
+    r = deliver_guarded("mock_elsewhere", "{}", "X-No-Auth: 1");
+    cr_assert_eq(r->status, 403, "%s", r->body);
+}
+
+
 /* the shopper's way back */
 
 
