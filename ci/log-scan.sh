@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Searches the gateway's logs of a finished run for every secret the run
+# Searches the gateway's logs (and its /metrics at the end) of a finished run for every secret the run
 # used: the files under RUN/conf that hold secrets, every API key, pay token
 # and PSP token the tests recorded (RUN/secrets-used, see secret_used() in
 # tests/e2e/harness.h), the buyer e-mail the tests send, and the card
@@ -11,7 +11,7 @@ set -euo pipefail
 
 run=${1:?usage: $0 RUN}
 logs=()
-for f in error.log access.log postgres.log services.log nginx-t.log; do
+for f in error.log access.log postgres.log services.log nginx-t.log metrics.txt; do
     [ -f "$run/logs/$f" ] && logs+=("$run/logs/$f")
 done
 [ -f "$run/pg/postgres.log" ] && logs+=("$run/pg/postgres.log")

@@ -23,6 +23,7 @@
 #define NGX_HTTP_PAYMENTS_ROUTE_RETURN       8
 #define NGX_HTTP_PAYMENTS_ROUTE_STATUS       9
 #define NGX_HTTP_PAYMENTS_ROUTE_STATIC       10
+#define NGX_HTTP_PAYMENTS_ROUTE_METRICS      11
 
 
 static void *ngx_http_payments_create_main_conf(ngx_conf_t *cf);
@@ -66,6 +67,8 @@ static ngx_int_t ngx_http_payments_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_init_process(ngx_cycle_t *cycle);
 static void ngx_http_payments_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_payments_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_payments_log_handler(ngx_http_request_t *r);
 static void ngx_http_payments_body_handler(ngx_http_request_t *r);
 static void ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx);
 static ngx_uint_t ngx_http_payments_secure(ngx_http_request_t *r);
@@ -211,7 +214,7 @@ static ngx_command_t  ngx_http_payments_commands[] = {
 
 static ngx_http_module_t  ngx_http_payments_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_payments_postconfiguration,   /* postconfiguration */
 
     ngx_http_payments_create_main_conf,    /* create main configuration */
     ngx_http_payments_init_main_conf,      /* init main configuration */
@@ -340,7 +343,48 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_payments_metrics_zone(cf, pmcf->psps->nelts) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
+}
+
+
+/* Every request the module handled is counted once it is done. */
+
+static ngx_int_t
+ngx_http_payments_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_payments_log_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_payments_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_payments_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+    if (ctx != NULL && r == r->main) {
+        ngx_http_payments_metrics_request(ctx->route,
+                                          r->headers_out.status);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -663,6 +707,7 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(psp, sizeof(ngx_http_payments_psp_t));
     psp->name = value[1];
+    psp->index = pmcf->psps->nelts - 1;
     psp->timeout = 10000;
     psp->connect_timeout = 3000;
     psp->retries = 2;
@@ -1466,6 +1511,7 @@ ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 static void
 ngx_http_payments_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_payments_metrics_worker_exit();
     ngx_http_payments_pg_exit(cycle);
     ngx_http_payments_curl_exit(cycle);
     ngx_http_payments_auth_forget_all();
@@ -1722,6 +1768,11 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     {
         route = NGX_HTTP_PAYMENTS_ROUTE_READYZ;
 
+    } else if (r->uri.len == sizeof("/metrics") - 1
+               && ngx_strncmp(r->uri.data, "/metrics", r->uri.len) == 0)
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_METRICS;
+
     } else if (r->uri.len == sizeof("/v1/payments") - 1
                && ngx_strncmp(r->uri.data, "/v1/payments", r->uri.len) == 0)
     {
@@ -1757,6 +1808,8 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         route = NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT;
     }
 
+    ctx->route = route;
+
     if (route == 0) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
@@ -1788,6 +1841,7 @@ ngx_http_payments_handler(ngx_http_request_t *r)
 
     if (route != NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ
         && route != NGX_HTTP_PAYMENTS_ROUTE_READYZ
+        && route != NGX_HTTP_PAYMENTS_ROUTE_METRICS
         && !ngx_http_payments_secure(r))
     {
         rc = ngx_http_discard_request_body(r);
@@ -1801,7 +1855,6 @@ ngx_http_payments_handler(ngx_http_request_t *r)
                    || route == NGX_HTTP_PAYMENTS_ROUTE_STATIC);
     }
 
-    ctx->route = route;
     ctx->object_id = id;
 
     if (route == NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS
@@ -1848,6 +1901,9 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         r->main->count++;
         ngx_http_payments_readyz(ctx);
         return NGX_DONE;
+
+    case NGX_HTTP_PAYMENTS_ROUTE_METRICS:
+        return ngx_http_payments_metrics_handler(r, pmcf->psps);
 
     case NGX_HTTP_PAYMENTS_ROUTE_PAY:
         r->main->count++;
@@ -2244,6 +2300,10 @@ ngx_http_payments_problem(ngx_http_request_t *r, pay_err_e err,
 {
     char       *json;
     ngx_int_t   rc;
+
+    if (err > PAY_ERR_NONE && err < PAY_ERR__MAX) {
+        ngx_http_payments_count(errors[err]);
+    }
 
     json = pay_problem_json(err, (int) status, detail);
     if (json == NULL) {

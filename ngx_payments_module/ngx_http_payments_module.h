@@ -28,9 +28,12 @@
 #include <payments/idempotency.h>
 #include <payments/webhook.h>
 
+#include "ngx_http_payments_metrics.h"
+
 
 typedef struct {
     ngx_str_t                   name;
+    ngx_uint_t                  index;          /* in payments_psp order */
     pay_dialect_e               dialect;
     ngx_str_t                   url;            /* base, no trailing slash */
     ngx_str_t                   secret;         /* from secret_file */

@@ -66,6 +66,7 @@ static void ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc,
 static void ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     ngx_http_payments_pg_query_t *q);
 static void ngx_http_payments_pg_dispatch(void);
+static void ngx_http_payments_pg_publish(void);
 static void ngx_http_payments_pg_timeout(ngx_event_t *ev);
 static void ngx_http_payments_pg_answer(ngx_http_payments_pg_query_t *q,
     PGresult *res);
@@ -115,6 +116,8 @@ ngx_http_payments_pg_init(ngx_cycle_t *cycle,
         ngx_http_payments_pg_connect(&pool->conns[i]);
     }
 
+    ngx_http_payments_pg_publish();
+
     return NGX_OK;
 }
 
@@ -142,6 +145,32 @@ ngx_http_payments_pg_exit(ngx_cycle_t *cycle)
     }
 
     pool->nconns = 0;
+}
+
+
+/* This worker's pool, for GET /metrics. */
+
+static void
+ngx_http_payments_pg_publish(void)
+{
+    ngx_uint_t                    i, up, busy;
+    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+
+    up = 0;
+    busy = 0;
+
+    for (i = 0; i < pool->nconns; i++) {
+        if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_BUSY) {
+            busy++;
+            up++;
+
+        } else if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_IDLE) {
+            up++;
+        }
+    }
+
+    ngx_http_payments_metrics_db_slot(up, busy, pool->nwaiting,
+                                      pool->nconns);
 }
 
 
@@ -194,6 +223,7 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
      */
 
     if (usable == 0 || pool->nwaiting >= pool->pmcf->db_queue) {
+        ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_REJECTED]);
         return NGX_DECLINED;
     }
 
@@ -201,6 +231,7 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
     q->conn = NULL;
     ngx_queue_insert_tail(&pool->waiting, &q->queue);
     pool->nwaiting++;
+    ngx_http_payments_pg_publish();
 
     q->timer.handler = ngx_http_payments_pg_timeout;
     q->timer.data = q;
@@ -222,6 +253,9 @@ ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     pc->query = q;
     pc->result = NULL;
     pc->state = NGX_HTTP_PAYMENTS_PG_BUSY;
+
+    ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_QUERIES]);
+    ngx_http_payments_pg_publish();
 
     q->timer.handler = ngx_http_payments_pg_timeout;
     q->timer.data = q;
@@ -285,6 +319,8 @@ ngx_http_payments_pg_timeout(ngx_event_t *ev)
     ngx_http_payments_pg_query_t  *q = ev->data;
     ngx_http_payments_pg_pool_t   *pool = &ngx_http_payments_pg_pool;
 
+    ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_TIMEOUTS]);
+
     if (q->queued) {
         ngx_log_error(NGX_LOG_ERR, q->log, 0,
                       "payments: database query waited too long for a "
@@ -309,6 +345,7 @@ ngx_http_payments_pg_answer(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     q->conn = NULL;
+    ngx_http_payments_pg_publish();
     q->handler(q, res);
 }
 
@@ -541,6 +578,7 @@ ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
 
         pc->state = NGX_HTTP_PAYMENTS_PG_IDLE;
         pc->backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
+        ngx_http_payments_pg_publish();
         ngx_http_payments_pg_dispatch();
         return;
 
@@ -660,6 +698,7 @@ ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
     }
 
     pc->state = NGX_HTTP_PAYMENTS_PG_DOWN;
+    ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_CONNECTION_FAILURES]);
 
     ngx_add_timer(&pc->reconnect, pc->backoff);
     pc->backoff = ngx_min(pc->backoff * 2, NGX_HTTP_PAYMENTS_PG_BACKOFF_MAX);
@@ -688,6 +727,8 @@ ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
         q->queued = 0;
         ngx_http_payments_pg_defer_failure(q);
     }
+
+    ngx_http_payments_pg_publish();
 }
 
 

@@ -383,6 +383,7 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     if (ngx_strcmp(outcome, "in_use") == 0) {
+        ngx_http_payments_count(idempotency[NGX_HTTP_PAYMENTS_IDEM_IN_USE]);
         p = PQgetvalue(res, 0, 2);
 
         if (ngx_http_payments_add_header(r, "Retry-After", *p ? p : "1")
@@ -400,6 +401,7 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     if (ngx_strcmp(outcome, "reused") == 0) {
+        ngx_http_payments_count(idempotency[NGX_HTTP_PAYMENTS_IDEM_REUSED]);
         ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
                                        PAY_ERR_IDEM_REUSED, 0,
                                        "this Idempotency-Key was used with "
@@ -550,6 +552,17 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
                   f->result == CURLE_OK ? "answered"
                                         : curl_easy_strerror(f->result),
                   f->elapsed);
+
+    ngx_http_payments_metrics_psp(ctx->psp->index,
+        f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH
+            ? NGX_HTTP_PAYMENTS_PSP_PIN
+        : f->result == CURLE_OPERATION_TIMEDOUT
+            ? NGX_HTTP_PAYMENTS_PSP_TIMEOUT
+        : f->result != CURLE_OK ? NGX_HTTP_PAYMENTS_PSP_NETWORK
+        : res.outcome == PAY_PSP_CREATED ? NGX_HTTP_PAYMENTS_PSP_CREATED
+        : res.outcome == PAY_PSP_REFUSED ? NGX_HTTP_PAYMENTS_PSP_REFUSED
+        : res.outcome == PAY_PSP_AUTH ? NGX_HTTP_PAYMENTS_PSP_AUTH
+        : NGX_HTTP_PAYMENTS_PSP_RETRYABLE, f->elapsed);
 
     /* a key that matches no pin does not heal by retrying: fail closed */
     if (f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
@@ -776,11 +789,15 @@ ngx_http_payments_send_stored(ngx_http_request_t *r, const char *status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (replayed
-        && ngx_http_payments_add_header(r, "Idempotent-Replayed", "true")
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (replayed) {
+        ngx_http_payments_count(
+            idempotency[NGX_HTTP_PAYMENTS_IDEM_REPLAYED]);
+
+        if (ngx_http_payments_add_header(r, "Idempotent-Replayed", "true")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     return ngx_http_payments_send(r, n, n < 300 ? "application/json"

@@ -59,6 +59,8 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
     ctx->psp = psp;
 
     if (ctx->body_too_large) {
+        ngx_http_payments_count(
+            psps[psp->index].wh_refused[NGX_HTTP_PAYMENTS_WH_TOO_LARGE]);
         ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
                                        PAY_ERR_PAYLOAD_TOO_LARGE, 0, NULL));
         return;
@@ -105,6 +107,8 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
 
         /* livemode is signed: a test event never moves a live PSP's money */
         if (ctx->events[0].livemode != (psp->live ? 1 : 0)) {
+            ngx_http_payments_count(
+                psps[psp->index].wh_refused[NGX_HTTP_PAYMENTS_WH_LIVEMODE]);
             ngx_http_payments_finalize(r,
                 ngx_http_payments_webhook_refuse(ctx, PAY_ERR_BAD_SIGNATURE,
                                                  "livemode"));
@@ -173,6 +177,8 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
 unparsable:
 
     /* authentic, yet not an event we can read: the PSP should know */
+    ngx_http_payments_count(
+        psps[psp->index].wh_refused[NGX_HTTP_PAYMENTS_WH_UNREADABLE]);
     ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                   "payments: webhook from psp \"%V\" is signed but is not a "
                   "readable event", &psp->name);
@@ -189,6 +195,10 @@ ngx_http_payments_webhook_refuse(ngx_http_payments_ctx_t *ctx, pay_err_e err,
     const char *why)
 {
     ngx_http_request_t  *r = ctx->request;
+
+    ngx_http_payments_count(psps[ctx->psp->index].wh_refused[
+        err == PAY_ERR_STALE_WEBHOOK ? NGX_HTTP_PAYMENTS_WH_STALE
+                                     : NGX_HTTP_PAYMENTS_WH_BAD_SIGNATURE]);
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "payments: webhook from psp \"%V\" refused: %s (%s)",
@@ -276,6 +286,8 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
 
     ev = &ctx->events[ctx->next_event];
     outcome = PQgetvalue(res, 0, 0);
+
+    ngx_http_payments_metrics_event(ctx->psp->index, outcome);
 
     /* authentic but not applicable: recorded by the database, alerted here */
     level = (ngx_strcmp(outcome, "applied") == 0

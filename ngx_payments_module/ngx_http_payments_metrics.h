@@ -1,0 +1,137 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * Counters in shared memory, summed over every worker, and GET /metrics in
+ * Prometheus' text format.  No label value comes from a request: routes,
+ * codes and outcomes are fixed sets and PSP names come from nginx.conf, so
+ * no secret, token or e-mail can reach a metric.
+ */
+
+
+#ifndef NGX_HTTP_PAYMENTS_METRICS_H
+#define NGX_HTTP_PAYMENTS_METRICS_H
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <payments/error.h>
+
+
+#define NGX_HTTP_PAYMENTS_ROUTES        12      /* 0: no route matched */
+#define NGX_HTTP_PAYMENTS_MAX_PSPS      32
+#define NGX_HTTP_PAYMENTS_MAX_WORKERS   64
+#define NGX_HTTP_PAYMENTS_PSP_BUCKETS   9       /* and +Inf */
+
+
+/* one PSP attempt (registration) */
+typedef enum {
+    NGX_HTTP_PAYMENTS_PSP_CREATED = 0,
+    NGX_HTTP_PAYMENTS_PSP_REFUSED,      /* 4xx: the checkout FAILED */
+    NGX_HTTP_PAYMENTS_PSP_AUTH,         /* 401/403: our credentials */
+    NGX_HTTP_PAYMENTS_PSP_RETRYABLE,    /* 5xx, 409, 429 */
+    NGX_HTTP_PAYMENTS_PSP_TIMEOUT,
+    NGX_HTTP_PAYMENTS_PSP_NETWORK,      /* no answer */
+    NGX_HTTP_PAYMENTS_PSP_PIN,          /* its key matched no pin= */
+    NGX_HTTP_PAYMENTS_PSP__MAX
+} ngx_http_payments_psp_result_e;
+
+
+/* a webhook refused before anything was applied */
+typedef enum {
+    NGX_HTTP_PAYMENTS_WH_BAD_SIGNATURE = 0,
+    NGX_HTTP_PAYMENTS_WH_STALE,
+    NGX_HTTP_PAYMENTS_WH_LIVEMODE,
+    NGX_HTTP_PAYMENTS_WH_UNREADABLE,    /* signed, yet not an event */
+    NGX_HTTP_PAYMENTS_WH_TOO_LARGE,
+    NGX_HTTP_PAYMENTS_WH__MAX
+} ngx_http_payments_wh_reason_e;
+
+
+/* pay_webhook_apply's outcomes, in sql/003_webhooks.sql's words */
+typedef enum {
+    NGX_HTTP_PAYMENTS_EV_APPLIED = 0,
+    NGX_HTTP_PAYMENTS_EV_DUPLICATE,
+    NGX_HTTP_PAYMENTS_EV_ALREADY,
+    NGX_HTTP_PAYMENTS_EV_PENDING,
+    NGX_HTTP_PAYMENTS_EV_IGNORED,
+    NGX_HTTP_PAYMENTS_EV_LATE_CONTRARY,
+    NGX_HTTP_PAYMENTS_EV_UNKNOWN_CHECKOUT,
+    NGX_HTTP_PAYMENTS_EV_MISMATCH,
+    NGX_HTTP_PAYMENTS_EV_AMOUNT_MISMATCH,
+    NGX_HTTP_PAYMENTS_EV_OTHER,
+    NGX_HTTP_PAYMENTS_EV__MAX
+} ngx_http_payments_ev_outcome_e;
+
+
+typedef enum {
+    NGX_HTTP_PAYMENTS_IDEM_REPLAYED = 0,
+    NGX_HTTP_PAYMENTS_IDEM_IN_USE,      /* 409 */
+    NGX_HTTP_PAYMENTS_IDEM_REUSED,      /* 422 */
+    NGX_HTTP_PAYMENTS_IDEM__MAX
+} ngx_http_payments_idem_e;
+
+
+typedef enum {
+    NGX_HTTP_PAYMENTS_DB_QUERIES = 0,   /* sent */
+    NGX_HTTP_PAYMENTS_DB_REJECTED,      /* no connection up, or queue full */
+    NGX_HTTP_PAYMENTS_DB_TIMEOUTS,
+    NGX_HTTP_PAYMENTS_DB_CONNECTION_FAILURES,
+    NGX_HTTP_PAYMENTS_DB__MAX
+} ngx_http_payments_db_e;
+
+
+typedef struct {
+    ngx_atomic_t    up;                 /* connections idle or busy */
+    ngx_atomic_t    busy;
+    ngx_atomic_t    waiting;            /* queries queued */
+    ngx_atomic_t    size;               /* payments_database_pool */
+    ngx_atomic_t    pid;                /* 0: no such worker */
+} ngx_http_payments_db_slot_t;
+
+
+typedef struct {
+    ngx_atomic_t    latency[NGX_HTTP_PAYMENTS_PSP_BUCKETS + 1];
+    ngx_atomic_t    latency_ms_sum;
+    ngx_atomic_t    results[NGX_HTTP_PAYMENTS_PSP__MAX];
+    ngx_atomic_t    wh_refused[NGX_HTTP_PAYMENTS_WH__MAX];
+    ngx_atomic_t    events[NGX_HTTP_PAYMENTS_EV__MAX];
+} ngx_http_payments_psp_stats_t;
+
+
+typedef struct {
+    ngx_uint_t                      layout;     /* reused only if equal */
+    ngx_atomic_t                    requests[NGX_HTTP_PAYMENTS_ROUTES][6];
+    ngx_atomic_t                    errors[PAY_ERR__MAX];
+    ngx_atomic_t                    idempotency[NGX_HTTP_PAYMENTS_IDEM__MAX];
+    ngx_atomic_t                    db[NGX_HTTP_PAYMENTS_DB__MAX];
+    ngx_http_payments_db_slot_t     db_workers[NGX_HTTP_PAYMENTS_MAX_WORKERS];
+    ngx_http_payments_psp_stats_t   psps[NGX_HTTP_PAYMENTS_MAX_PSPS];
+} ngx_http_payments_metrics_t;
+
+
+/* NULL until the zone is up (and in nginx -t): every update checks it. */
+extern ngx_http_payments_metrics_t  *ngx_http_payments_metrics;
+
+
+#define ngx_http_payments_count(field)                                        \
+    if (ngx_http_payments_metrics) {                                          \
+        (void) ngx_atomic_fetch_add(&ngx_http_payments_metrics->field, 1);    \
+    }
+
+
+ngx_int_t ngx_http_payments_metrics_zone(ngx_conf_t *cf, ngx_uint_t npsps);
+void ngx_http_payments_metrics_request(ngx_uint_t route, ngx_uint_t status);
+void ngx_http_payments_metrics_psp(ngx_uint_t psp,
+    ngx_http_payments_psp_result_e result, ngx_msec_t elapsed);
+void ngx_http_payments_metrics_event(ngx_uint_t psp, const char *outcome);
+void ngx_http_payments_metrics_db_slot(ngx_uint_t up, ngx_uint_t busy,
+    ngx_uint_t waiting, ngx_uint_t size);
+void ngx_http_payments_metrics_worker_exit(void);
+ngx_int_t ngx_http_payments_metrics_handler(ngx_http_request_t *r,
+    ngx_array_t *psps);
+
+
+#endif /* NGX_HTTP_PAYMENTS_METRICS_H */
