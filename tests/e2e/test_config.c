@@ -682,3 +682,67 @@ Test(config, refuses_a_ca_file_that_cannot_be_read)
                        c.dir, c.dir, c.dir);
     expect_refused(&c, &p, "cannot open file");
 }
+
+
+/* The README's production example (conf/nginx.production.conf) passes
+ * nginx -t as it is, its paths pointed at test files. */
+Test(config, the_production_example_passes_nginx_t, .timeout = 60)
+{
+    int          rc;
+    char        *text, *cmd, *out, buf[4096];
+    const char  *root;
+    FILE        *f;
+    size_t       n;
+    conf_t       c;
+
+    conf_init(&c);
+    root = env("PAY_TEST_ROOT");
+
+    cr_assert_eq(mkdir(str_printf("%s/tls", c.dir), 0700), 0);
+    openssl_run(str_printf("req -x509 -newkey ec -pkeyopt "
+                           "ec_paramgen_curve:prime256v1 -nodes -days 2 "
+                           "-subj /CN=pay.example.com -keyout %s/tls/privkey.pem "
+                           "-out %s/tls/fullchain.pem", c.dir, c.dir));
+    openssl_run(str_printf("x509 -in %s/tls/fullchain.pem -out %s/tls/chain.pem",
+                           c.dir, c.dir));
+    write_file(str_printf("%s/paytoken-2026-11.key", c.dir),
+               "0123456789abcdef0123456789abcdef-2026-11", 0600);
+    write_file(str_printf("%s/paytoken-2026-05.key", c.dir),
+               "0123456789abcdef0123456789abcdef-2026-05", 0600);
+    write_file(str_printf("%s/stripe-api.key", c.dir),
+               "sk_live_0123456789abcdef", 0600);
+    write_file(str_printf("%s/stripe-whsec.key", c.dir),
+               "whsec_0123456789abcdef0123456789", 0600);
+    write_file(str_printf("%s/adyen-api.key", c.dir), "AQEyhmfxK0123456789",
+               0600);
+    write_file(str_printf("%s/adyen-hmac.key", c.dir), ADYEN_HMAC_HEX, 0600);
+    write_file(str_printf("%s/adyen-webhook.htpasswd", c.dir),
+               "adyen:$apr1$e2etest$S6A4VpFdxzZAPMEU7N2YQ/\n", 0644);
+
+    /* the example, with its paths moved under c.dir */
+    cmd = str_printf("sed -e 's|^load_module .*|load_module %s;|' "
+                     "-e 's|/etc/payments|%s|g' -e 's|/var/log/nginx|%s|g' "
+                     "-e 's|/run/nginx.pid|%s/nginx.pid|' "
+                     "-e 's|/usr/share/ngx_payments/html|%s/html|' "
+                     "-e 's|^user www-data;|%s|' "
+                     "%s/conf/nginx.production.conf > %s/prod.conf",
+                     c.module, c.dir, c.dir, c.dir, root,
+                     getuid() == 0 ? "user nobody nogroup;" : "",
+                     root, c.dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    text = file_read(str_printf("%s/prod.conf", c.dir), NULL);
+    cr_assert_not_null(text);
+    cr_assert(strstr(text, "/etc/payments") == NULL);
+
+    cmd = str_printf("nginx -t -p %s/ -c %s/prod.conf -e %s/error.log 2>&1",
+                     c.dir, c.dir, c.dir);
+    f = popen(cmd, "r");
+    cr_assert_not_null(f);
+    out = strdup("");
+    while ((n = fread(buf, 1, sizeof(buf) - 1, f)) > 0) {
+        buf[n] = '\0';
+        out = str_printf("%s%s", out, buf);
+    }
+    rc = pclose(f);
+    cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "nginx -t:\n%s", out);
+}
