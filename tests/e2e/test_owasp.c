@@ -8,6 +8,7 @@
  */
 
 #include "harness.h"
+#include "../hostile_urls.h"
 
 
 static void
@@ -268,5 +269,39 @@ Test(owasp, server_owned_fields_in_the_body_are_refused)
         expect_problem(r, 400, "invalid_request");
         cr_assert(strstr(r->body, fields[i]) != NULL, "%s", r->body);
         expect_nothing_registered(&m, co);
+    }
+}
+
+
+/* API10 and the allow-lists: every hostile return URL of the shared table,
+ * as success_url and as cancel_url, is refused before the PSP is called. */
+
+#define PAY_HOSTILE_STR(u)  u,
+
+Test(owasp, every_hostile_return_url_is_refused_end_to_end, .timeout = 120)
+{
+    size_t       i, j;
+    char        *co;
+    resp_t      *r;
+    json_t      *body;
+    merchant_t   m;
+    const char  *urls[] = { PAY_HOSTILE_URLS(PAY_HOSTILE_STR) };
+    const char  *fields[] = { "success_url", "cancel_url" };
+
+    merchant_new(&m);
+
+    for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        for (j = 0; j < 2; j++) {
+            co = uid("co");
+            body = checkout_new(co, 1);
+            json_object_set_new(body, fields[j], json_string(urls[i]));
+            r = api_post_json(&m, body);
+            cr_assert_eq(r->status, 400, "%s \"%s\": %ld %s", fields[j],
+                         urls[i], r->status, r->body);
+            cr_assert(strstr(r->body, "\"forbidden_return_url\"") != NULL
+                      || strstr(r->body, "\"invalid_request\"") != NULL,
+                      "%s", r->body);
+            expect_nothing_registered(&m, co);
+        }
     }
 }
