@@ -186,8 +186,15 @@ CREATE TABLE IF NOT EXISTS payment_orders (
     currency          text        NOT NULL
                                   CONSTRAINT payment_orders_currency CHECK (currency ~ '^[A-Z]{3}$'),
     status            pay_status  NOT NULL,
+    -- set in the transaction that books a SUCCESS: the order's ledger
+    -- transaction and its seller's wallet are written (sql/003_webhooks.sql)
+    ledger_updated    boolean     NOT NULL DEFAULT false,
+    wallet_updated    boolean     NOT NULL DEFAULT false,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT payment_orders_booked_iff_success
+        CHECK (ledger_updated = (status = 'SUCCESS')
+               AND wallet_updated = (status = 'SUCCESS')),
     PRIMARY KEY (merchant_id, payment_order_id),
     CONSTRAINT payment_orders_checkout_order_key UNIQUE (merchant_id, checkout_id, payment_order_id),
     FOREIGN KEY (merchant_id, checkout_id) REFERENCES checkouts (merchant_id, checkout_id)

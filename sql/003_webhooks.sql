@@ -236,7 +236,12 @@ BEGIN
                      ORDER BY po.seller_account, po.line_no
                        FOR UPDATE
                 LOOP
-                    UPDATE payment_orders po SET status = v_target, updated_at = now()
+                    -- a SUCCESS is booked below, in this transaction
+                    UPDATE payment_orders po
+                       SET status = v_target,
+                           ledger_updated = (v_target = 'SUCCESS'),
+                           wallet_updated = (v_target = 'SUCCESS'),
+                           updated_at = now()
                      WHERE po.merchant_id = v_m AND po.payment_order_id = o.payment_order_id;
 
                     INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,

@@ -666,7 +666,9 @@ Test(sql, status_only_moves_forward,
 {
     PGconn  *c = db_connect();
     char     m[24];
-    const char *upd = "UPDATE payment_orders SET status = $2::pay_status"
+    const char *upd = "UPDATE payment_orders SET status = $2::pay_status,"
+                      " ledger_updated = ($2 = 'SUCCESS'),"
+                      " wallet_updated = ($2 = 'SUCCESS')"
                       " WHERE merchant_id = $1 AND payment_order_id = $3";
 
     new_merchant(c, m);
@@ -687,6 +689,27 @@ Test(sql, status_only_moves_forward,
     FAILS(c, "PY001", "INSERT INTO payment_orders (merchant_id, payment_order_id, checkout_id,"
                       " line_no, seller_account, amount, currency, status)"
                       " VALUES ($1, 'born_done', 'co_1', 3, 's', 1, 'USD', 'SUCCESS')", m);
+    PQfinish(c);
+}
+
+Test(sql, a_success_is_booked_or_refused,
+     .description = "payment_orders: ledger_updated and wallet_updated are true exactly when the status is SUCCESS (23514 otherwise)")
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    FAILS(c, "23514", "UPDATE payment_orders SET status = 'SUCCESS'"
+                      " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'", m);
+    FAILS(c, "23514", "UPDATE payment_orders SET ledger_updated = true"
+                      " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'", m);
+    FAILS(c, "23514", "UPDATE payment_orders SET status = 'SUCCESS',"
+                      " ledger_updated = true"
+                      " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'", m);
+    OK(c, "UPDATE payment_orders SET status = 'SUCCESS', ledger_updated = true,"
+          " wallet_updated = true"
+          " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'", m);
     PQfinish(c);
 }
 

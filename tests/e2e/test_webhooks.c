@@ -164,6 +164,11 @@ Test(webhooks, a_paid_event_moves_the_checkout_books_the_ledger_and_wallets)
                                "merchant_id = $1 AND seller_account = "
                                "'seller_2' AND currency = 'USD'", 1, params),
                      "500");
+
+    /* both orders say so themselves */
+    cr_assert_eq(count_of("SELECT count(*) FROM payment_orders WHERE "
+                          "merchant_id = $1 AND checkout_id = $2 AND "
+                          "ledger_updated AND wallet_updated", &p), 2);
 }
 
 
@@ -251,6 +256,9 @@ Test(webhooks, an_expired_session_fails_the_checkout_without_ledger_rows)
     cr_assert_eq(r->status, 200, "%s", r->body);
     cr_assert_str_eq(status_of(&p), "FAILED");
     cr_assert_eq(count_of(LEDGER_TXNS, &p), 0);
+    cr_assert_eq(count_of("SELECT count(*) FROM payment_orders WHERE "
+                          "merchant_id = $1 AND checkout_id = $2 AND "
+                          "(ledger_updated OR wallet_updated)", &p), 0);
 }
 
 
