@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
 # `make demo`: on a fresh Debian machine, installs what is missing, builds the
-# module and the mock PSP, starts PostgreSQL, the mock PSP and nginx with the
-# module on loopback ports, creates a demo merchant and prints a curl that
-# creates a payment.  Runs until Ctrl-C (or DEMO_SECONDS), then stops it all.
+# module, the mock PSP and the demo shop, starts PostgreSQL, the mock PSP,
+# nginx with the module and the demo shop on loopback ports, and prints the
+# shop's address (the whole journey in a browser: shop -> gateway -> the mock
+# PSP's hosted page -> back to the shop) and a curl that creates a payment.
+# Runs until Ctrl-C (or DEMO_SECONDS), then stops it all.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 bash ci/install-deps.sh
-make -s module mock
+make -s module mock demo-shop
 
 run=$(mktemp -d /tmp/ngx-payments-demo.XXXXXX)
 chmod 755 "$run"
-stop() { bash ci/services.sh stop "$run" || true; }
+stop() {
+    bash ci/shop.sh stop "$run" || true
+    bash ci/services.sh stop "$run" || true
+}
 trap stop EXIT
 trap 'exit 130' INT TERM
 
 bash ci/services.sh start "$run" --lease 30s --public-origin self
 # shellcheck disable=SC1091
 . "$run/env"
+shop=$(bash ci/shop.sh start "$run")
 
 id="demo$(date +%s)"
 body=$(cat <<JSON
@@ -37,6 +43,16 @@ JSON
 cat <<TXT
 
 ngx_payments demo is up (run directory $run).
+
+In a browser on this machine, open the demo shop (accept the self-signed
+certificate, for the shop and then for the gateway):
+
+    $shop/
+
+Buy -> the gateway -> the mock PSP's hosted page -> Pay (or Decline) -> the
+mock sends its signed webhook, the gateway books the money -> back to the
+shop's thank-you (or cart) page.
+
   gateway   $PAY_TEST_GW   (self-signed certificate: $PAY_TEST_CA)
   mock PSP  $PAY_TEST_MOCK
   database  $PAY_TEST_PG

@@ -44,6 +44,7 @@ usage() {
     echo "usage: $0 start RUN [--asan] [--workers N] [--lease D] [--template F]" \
         "[--mock-latency MS] [--public-origin O|self]" >&2
     echo "       $0 stop RUN" >&2
+    echo "       $0 port          (prints a free loopback port)" >&2
     exit 2
 }
 
@@ -358,6 +359,8 @@ render() {
 
 cmd=${1:-}
 run=${2:-}
+# "port": one free loopback port, for another service (ci/shop.sh)
+if [ "$cmd" = port ]; then pick_port; exit 0; fi
 if [ -z "$cmd" ] || [ -z "$run" ]; then usage; fi
 shift 2
 case $cmd in
