@@ -11,6 +11,7 @@ pkgs=(
     libcriterion-dev libmicrohttpd-dev
     pkg-config gcc libc6-dev make clang libclang-rt-14-dev
     wrk openssl curl
+    chromium nodejs npm
 )
 
 missing=()

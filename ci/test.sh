@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything CI runs (`make test`, .ci/run): install dependencies, build,
 # then the suites: unit, unit under ASan/UBSan, the mock PSP's own tests,
-# a fuzz smoke run, end to end.  Every suite runs even when an earlier one
+# a fuzz smoke run, end to end, the browser journeys.  Every suite runs even when an earlier one
 # failed (a suite whose build failed is skipped); the exit status is
 # non-zero when anything failed.  The last line sums the suites:
 # "N passed, N failed".
@@ -54,8 +54,8 @@ step() {
         f=$((t - p))
         # a runner that died, or failed outside any test
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    elif line=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
-        p=$(sed -E 's/^fuzz: ([0-9]+) passed.*/\1/' <<<"$line")
+    elif line=$(grep -E '^(fuzz|browser): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
+        p=$(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line")
         f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     elif [ "$rc" -eq 0 ]; then
@@ -135,6 +135,12 @@ fi
 
 skip_if_broken e2e build-module build-mock build-e2e ||
     step e2e suite bash ci/e2e.sh
+
+# Debian's Chromium, headless, through the demo shop, the gateway, the mock
+# PSP's hosted page and back (tests/browser/run.sh): pay, decline, and a
+# late webhook turning the pending page into the shop's thank-you page.
+skip_if_broken browser build-module build-mock ||
+    step browser suite bash tests/browser/run.sh
 
 # --- summary ----------------------------------------------------------------------
 echo

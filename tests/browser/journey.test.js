@@ -272,10 +272,18 @@ test('(b) Buy, Decline: back through the gateway to the shop\'s /cart', { timeou
       page.getByRole('heading', { name: 'Payment cancelled' }).waitFor());
     console.log(`# screenshot ${await shot(page, 'b-cart')}`);
 
-    // the cancel path changes nothing: the session stays open until it expires
-    const c = await checkout(co);
+    // The mock's Decline expires the session and says so in a signed
+    // webhook, which may land before or after the browser is back: wait
+    // for the checkout to fail, and nothing to be booked.
+    let c = await checkout(co);
+    const until = Date.now() + SETTLE_MS;
+    while (c.status !== 'FAILED' && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 200));
+      c = await checkout(co);
+    }
+    assert.equal(c.status, 'FAILED', `checkout ${co} after the decline webhook`);
     assert.equal(c.is_payment_done, false);
-    assert.deepEqual(c.payment_orders.map((o) => o.status), ['EXECUTING', 'EXECUTING']);
+    assert.deepEqual(c.payment_orders.map((o) => o.status), ['FAILED', 'FAILED']);
     assertNoProblems(log);
   } finally {
     await page.close();
