@@ -145,7 +145,7 @@ mock_idem_e mock_store_claim(const char *key, const unsigned char *hash,
     mock_claim_t *claim);
 void mock_store_release(const char *key, const mock_claim_t *claim);
 int mock_store_commit(const char *key, const mock_claim_t *claim,
-    json_t *session, const char *response);
+    json_t *session, const char *response, unsigned status);
 unsigned mock_fault_take_fail(uint64_t id);
 int mock_fault_take_drop(uint64_t id);
 void mock_fault_free(mock_fault_t *fault);
@@ -177,6 +177,52 @@ typedef struct {
 int mock_form_parse(const char *body, size_t len, mock_form_t *form,
     char *err, size_t errlen);
 void mock_form_free(mock_form_t *form);
+
+/* create.c: registering a session, whatever the API */
+
+/* A 400 to answer, filled in by validation; code NULL: an internal error. */
+typedef struct {
+    const char           *code;
+    char                  param[256];
+    char                  message[512];
+} mock_invalid_t;
+
+typedef enum {
+    MOCK_REFUSE_UNAUTHORIZED = 0,
+    MOCK_REFUSE_KEY_INVALID,
+    MOCK_REFUSE_KEY_MISMATCH,
+    MOCK_REFUSE_KEY_IN_USE,
+    MOCK_REFUSE_FAIL,                        /* fail_status: transient */
+    MOCK_REFUSE_FAULT,                       /* refuse_status: for good */
+    MOCK_REFUSE_CONTENT_TYPE,
+    MOCK_REFUSE_INVALID,                     /* inv says why */
+    MOCK_REFUSE_INTERNAL
+} mock_refusal_e;
+
+typedef struct {
+    const char           *name;
+    size_t                key_max;           /* Idempotency-Key length */
+    const char           *content_type;      /* of the request body */
+    unsigned              created;           /* 200 (Stripe) or 201 */
+    int                 (*authorized)(struct MHD_Connection *c);
+    /* status: the fault's for FAIL and FAULT, a suggestion otherwise */
+    enum MHD_Result     (*refuse)(struct MHD_Connection *c,
+                                  mock_refusal_e what, unsigned status,
+                                  const char *key, const mock_invalid_t *inv);
+    /* The session to store (the shape store.c, hosted.c and events.c
+     * read: id, url, amount_total, currency, client_reference_id,
+     * success_url, cancel_url, expires_at, status, payment_status and
+     * "dialect") and in *response the answer to send; NULL with inv. */
+    json_t             *(*build)(const char *body, size_t len,
+                                 const mock_fault_t *fault,
+                                 mock_invalid_t *inv, char **response);
+} mock_api_t;
+
+enum MHD_Result mock_create(struct MHD_Connection *c, mock_request_t *r,
+    const mock_api_t *api);
+void mock_utf8_trim(char *s);
+void mock_invalid(mock_invalid_t *inv, const char *code, const char *param,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* stripe.c */
 enum MHD_Result mock_stripe_create(struct MHD_Connection *c,

@@ -527,7 +527,8 @@ mock_store_release(const char *key, const mock_claim_t *claim)
  */
 int
 mock_store_commit(const char *key, const mock_claim_t *claim,
-    json_t *session, const char *response)
+    json_t *session, const char *response,
+    unsigned status)
 {
     char            *copy;
     mock_node_t     *n;
@@ -586,7 +587,7 @@ mock_store_commit(const char *key, const mock_claim_t *claim,
             e = n->value;
             if (!e->done && e->token == claim->token) {
                 e->done = 1;
-                e->status = MHD_HTTP_OK;
+                e->status = status;
                 e->response = copy;
                 copy = NULL;
             }

@@ -48,18 +48,6 @@ typedef struct {
 } mock_params_t;
 
 
-/* A 400 to answer, filled in by validation. */
-typedef struct {
-    const char           *code;
-    char                  param[256];
-    char                  message[512];
-} mock_invalid_t;
-
-
-static void mock_utf8_trim(char *s);
-static void mock_invalid(mock_invalid_t *inv, const char *code,
-    const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 static int mock_authorized(struct MHD_Connection *c);
 static enum MHD_Result mock_unauthorized(struct MHD_Connection *c);
 static int mock_parse_int64(const char *s, int64_t *out);
@@ -80,50 +68,6 @@ static enum MHD_Result mock_send_refusal(struct MHD_Connection *c,
 
 
 /* Cuts a string truncated by snprintf() back to a whole UTF-8 character. */
-static void
-mock_utf8_trim(char *s)
-{
-    size_t  len, i, need;
-
-    len = strlen(s);
-    i = len;
-
-    while (i > 0 && ((unsigned char) s[i - 1] & 0xc0) == 0x80) {
-        i--;
-    }
-
-    if (i == 0 || (unsigned char) s[i - 1] < 0xc0) {
-        return;
-    }
-
-    /* s[i - 1] leads a sequence of need bytes; is it complete? */
-    need = ((unsigned char) s[i - 1] >= 0xf0) ? 4
-           : ((unsigned char) s[i - 1] >= 0xe0) ? 3 : 2;
-
-    if (len - (i - 1) < need) {
-        s[i - 1] = '\0';
-    }
-}
-
-
-static void
-mock_invalid(mock_invalid_t *inv, const char *code, const char *param,
-    const char *fmt, ...)
-{
-    va_list  ap;
-
-    inv->code = code;
-
-    snprintf(inv->param, sizeof(inv->param), "%s", param ? param : "");
-    mock_utf8_trim(inv->param);
-
-    va_start(ap, fmt);
-    vsnprintf(inv->message, sizeof(inv->message), fmt, ap);
-    va_end(ap);
-    mock_utf8_trim(inv->message);
-}
-
-
 enum MHD_Result
 mock_stripe_error(struct MHD_Connection *c, unsigned status, const char *type,
     const char *code, const char *param, const char *fmt, ...)
@@ -804,199 +748,105 @@ mock_send_refusal(struct MHD_Connection *c, unsigned status)
 }
 
 
-/*
- * POST /v1/checkout/sessions.  Decisions come first, then the latency, so a
- * second request with a key in use sees 409 at once, and the first one
- * holds its key "in progress" for the whole latency.
- */
+/* Every refusal of POST /v1/checkout/sessions, in Stripe's words. */
+static enum MHD_Result
+mock_stripe_refuse(struct MHD_Connection *c, mock_refusal_e what,
+    unsigned status, const char *key, const mock_invalid_t *inv)
+{
+    switch (what) {
+
+    case MOCK_REFUSE_UNAUTHORIZED:
+        return mock_unauthorized(c);
+
+    case MOCK_REFUSE_KEY_INVALID:
+        return mock_stripe_error(c, MHD_HTTP_BAD_REQUEST,
+                                 "invalid_request_error", NULL, NULL,
+                                 "Keys for idempotent requests must be 1 to "
+                                 "%d characters long.", MOCK_MAX_KEY_LEN);
+
+    case MOCK_REFUSE_KEY_MISMATCH:
+        return mock_stripe_error(c, MHD_HTTP_BAD_REQUEST, "idempotency_error",
+                                 NULL, NULL,
+                                 "Keys for idempotent requests can only be "
+                                 "used with the same parameters they were "
+                                 "first used with. Try using a key other "
+                                 "than '%s' if you meant to execute a "
+                                 "different request.", key);
+
+    case MOCK_REFUSE_KEY_IN_USE:
+        return mock_stripe_error(c, MHD_HTTP_CONFLICT, "idempotency_error",
+                                 "idempotency_key_in_use", NULL,
+                                 "There is currently another in-progress "
+                                 "request using this Idempotent Key (that "
+                                 "probably means you submitted twice, and "
+                                 "the other request is still going "
+                                 "through): %s. Please try again later.",
+                                 key);
+
+    case MOCK_REFUSE_FAIL:
+        return mock_send_failure(c, status);
+
+    case MOCK_REFUSE_FAULT:
+        return mock_send_refusal(c, status);
+
+    case MOCK_REFUSE_CONTENT_TYPE:
+        return mock_stripe_error(c, MHD_HTTP_BAD_REQUEST,
+                                 "invalid_request_error", NULL, NULL,
+                                 "Request bodies must be "
+                                 "application/x-www-form-urlencoded.");
+
+    case MOCK_REFUSE_INVALID:
+        return mock_stripe_error(c, MHD_HTTP_BAD_REQUEST,
+                                 "invalid_request_error", inv->code,
+                                 inv->param, "%s", inv->message);
+
+    default: /* MOCK_REFUSE_INTERNAL */
+        return mock_stripe_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                 "api_error", NULL, NULL, "%s",
+                                 inv ? inv->message : "Internal error.");
+    }
+}
+
+
+static json_t *
+mock_stripe_build(const char *body, size_t len, const mock_fault_t *fault,
+    mock_invalid_t *inv, char **response)
+{
+    json_t  *s;
+
+    s = mock_session_new(body, len, fault, inv);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    /* Stripe answers with the session object itself */
+    *response = json_dumps(s, JSON_COMPACT);
+    if (*response == NULL) {
+        json_decref(s);
+        mock_invalid(inv, NULL, NULL, "Out of memory.");
+        return NULL;
+    }
+
+    return s;
+}
+
+
+static const mock_api_t  mock_stripe_api = {
+    "stripe",
+    MOCK_MAX_KEY_LEN,
+    "application/x-www-form-urlencoded",
+    MHD_HTTP_OK,
+    mock_authorized,
+    mock_stripe_refuse,
+    mock_stripe_build
+};
+
+
+/* POST /v1/checkout/sessions */
 enum MHD_Result
 mock_stripe_create(struct MHD_Connection *c, mock_request_t *r)
 {
-    long              latency;
-    char             *response;
-    json_t           *session;
-    unsigned          status;
-    const char       *key, *ctype;
-    mock_idem_e       idem;
-    mock_claim_t      claim;
-    mock_fault_t      fault;
-    enum MHD_Result   rc;
-    mock_invalid_t    inv;
-    unsigned char     hash[32];
-    mock_header_t     headers[2];
-
-    key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
-
-    memset(&claim, 0, sizeof(claim));
-    claim.epoch = mock_store_arrive(key, &fault);
-
-    if (fault.hang_ms > 0) {
-        mock_log("fault %llu: hanging %ld ms, then closing without an answer",
-                 (unsigned long long) fault.id, fault.hang_ms);
-        (void) mock_sleep_ms(fault.hang_ms);
-        mock_fault_free(&fault);
-        return MHD_NO;
-    }
-
-    latency = mock_conf.latency_ms + fault.latency_ms;
-    rc = MHD_NO;
-
-    if (!mock_authorized(c)) {
-        if (mock_sleep_ms(latency) == 0) {
-            rc = mock_unauthorized(c);
-        }
-        goto done;
-    }
-
-    if (key != NULL && (key[0] == '\0' || strlen(key) > MOCK_MAX_KEY_LEN)) {
-        if (mock_sleep_ms(latency) == 0) {
-            rc = mock_stripe_error(c, MHD_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", NULL, NULL,
-                                   "Keys for idempotent requests must be "
-                                   "1 to %d characters long.",
-                                   MOCK_MAX_KEY_LEN);
-        }
-        goto done;
-    }
-
-    if (key != NULL) {
-        /* Stripe compares the parameters; byte-identical bodies suffice */
-        if (EVP_Digest(r->body, r->len, hash, NULL, EVP_sha256(), NULL) != 1)
-        {
-            goto done;
-        }
-
-        idem = mock_store_claim(key, hash, &claim);
-
-        if (idem != MOCK_IDEM_CLAIMED) {
-            if (mock_sleep_ms(latency) != 0) {
-                free(claim.body);
-                goto done;
-            }
-        }
-
-        switch (idem) {
-
-        case MOCK_IDEM_REPLAY:
-            headers[0].name = "Idempotent-Replayed";
-            headers[0].value = "true";
-            headers[1].name = "Idempotency-Key";
-            headers[1].value = key;
-            rc = mock_send(c, claim.status, "application/json", claim.body,
-                           strlen(claim.body), headers, 2);
-            free(claim.body);
-            goto done;
-
-        case MOCK_IDEM_MISMATCH:
-            rc = mock_stripe_error(c, MHD_HTTP_BAD_REQUEST,
-                                   "idempotency_error", NULL, NULL,
-                                   "Keys for idempotent requests can only "
-                                   "be used with the same parameters they "
-                                   "were first used with. Try using a key "
-                                   "other than '%s' if you meant to execute "
-                                   "a different request.", key);
-            goto done;
-
-        case MOCK_IDEM_IN_USE:
-            rc = mock_stripe_error(c, MHD_HTTP_CONFLICT, "idempotency_error",
-                                   "idempotency_key_in_use", NULL,
-                                   "There is currently another in-progress "
-                                   "request using this Idempotent Key (that "
-                                   "probably means you submitted twice, and "
-                                   "the other request is still going "
-                                   "through): %s. Please try again later.",
-                                   key);
-            goto done;
-
-        case MOCK_IDEM_CLAIMED:
-            break;
-        }
-    }
-
-    /* From here on the key, if any, is ours: release it or commit it. */
-
-    if (mock_sleep_ms(latency) != 0) {
-        goto release;
-    }
-
-    status = mock_fault_take_fail(fault.id);
-    if (status != 0) {
-        mock_log("fault %llu: failing with %u", (unsigned long long) fault.id,
-                 status);
-        rc = mock_send_failure(c, status);
-        goto release;
-    }
-
-    if (fault.refuse_status != 0) {
-        mock_log("fault %llu: refusing with %u",
-                 (unsigned long long) fault.id, fault.refuse_status);
-        rc = mock_send_refusal(c, fault.refuse_status);
-        goto release;
-    }
-
-    ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                        MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (ctype == NULL
-        || strncasecmp(ctype, "application/x-www-form-urlencoded", 33) != 0
-        || (ctype[33] != '\0' && ctype[33] != ';'))
-    {
-        rc = mock_stripe_error(c, MHD_HTTP_BAD_REQUEST,
-                               "invalid_request_error", NULL, NULL,
-                               "Request bodies must be "
-                               "application/x-www-form-urlencoded.");
-        goto release;
-    }
-
-    session = mock_session_new(r->body, r->len, &fault, &inv);
-    if (session == NULL) {
-        if (inv.code == NULL) {
-            rc = mock_stripe_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                   "api_error", NULL, NULL, "%s",
-                                   inv.message);
-        } else {
-            rc = mock_stripe_error(c, MHD_HTTP_BAD_REQUEST,
-                                   "invalid_request_error", inv.code,
-                                   inv.param, "%s", inv.message);
-        }
-        goto release;
-    }
-
-    response = json_dumps(session, JSON_COMPACT);
-    if (response == NULL) {
-        json_decref(session);
-        goto release;
-    }
-
-    if (mock_store_commit(key, &claim, session, response) != 0) {
-        free(response);
-        goto release;
-    }
-
-    if (mock_fault_take_drop(fault.id)) {
-        mock_log("fault %llu: session registered, dropping the connection",
-                 (unsigned long long) fault.id);
-        free(response);
-        goto done;
-    }
-
-    headers[0].name = "Idempotency-Key";
-    headers[0].value = key;
-    rc = mock_send(c, MHD_HTTP_OK, "application/json", response,
-                   strlen(response), headers, key != NULL ? 1 : 0);
-    free(response);
-
-    goto done;
-
-release:
-
-    if (key != NULL) {
-        mock_store_release(key, &claim);
-    }
-
-done:
-
-    mock_fault_free(&fault);
-    return rc;
+    return mock_create(c, r, &mock_stripe_api);
 }
 
 
