@@ -233,8 +233,20 @@ do_start() {
         openssl rand -hex 32 | tr -d '\n' >"$run/conf/paytoken.key"
         printf 'sk_test_%s' "$(openssl rand -hex 24)" >"$run/conf/psp.secret"
         printf 'whsec_%s' "$(openssl rand -hex 24)" >"$run/conf/webhook.secret"
+        # Adyen: the API key and the notifications' HMAC key (64 hex digits);
+        # generic: the API key and the EC key pair of its webhooks' JWTs
+        printf 'AQE%s' "$(openssl rand -hex 24)" >"$run/conf/adyen.secret"
+        openssl rand -hex 32 | tr -d '\n' | tr a-f A-F >"$run/conf/adyen.hmac"
+        printf 'gk_%s' "$(openssl rand -hex 24)" >"$run/conf/generic.secret"
+        openssl ecparam -name prime256v1 -genkey -noout \
+            -out "$run/conf/generic_jwt.key" 2>/dev/null
+        openssl ec -in "$run/conf/generic_jwt.key" -pubout \
+            -out "$run/conf/generic_jwt.pub" 2>/dev/null
     )
-    chmod 600 "$run/conf/paytoken.key" "$run/conf/psp.secret" "$run/conf/webhook.secret"
+    chmod 600 "$run/conf/paytoken.key" "$run/conf/psp.secret" "$run/conf/webhook.secret" \
+        "$run/conf/adyen.secret" "$run/conf/adyen.hmac" "$run/conf/generic.secret" \
+        "$run/conf/generic_jwt.key"
+    chmod 644 "$run/conf/generic_jwt.pub"
     # The gateway's TLS certificate (self-signed, for 127.0.0.1).
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
         -days 2 -subj /CN=127.0.0.1 \
@@ -253,6 +265,16 @@ do_start() {
         mock_args+=(--webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/$psp_name"
             --stripe-webhook-secret "$(cat "$run/conf/webhook.secret")"
             --webhook-ca "$run/conf/tls.crt")
+    fi
+    # Adyen's and the generic PSP's APIs and signed webhooks, to the PSPs
+    # mock_adyen and mock_generic of tests/e2e/nginx.conf.in.
+    if "$mock" --help 2>&1 | grep -q -- --adyen-secret; then
+        mock_args+=(--adyen-secret "$(cat "$run/conf/adyen.secret")"
+            --adyen-hmac-key "$(cat "$run/conf/adyen.hmac")"
+            --adyen-webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/mock_adyen"
+            --generic-secret "$(cat "$run/conf/generic.secret")"
+            --generic-jwt-key "$run/conf/generic_jwt.key" --generic-jwt-kid mock-es256
+            --generic-webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/mock_generic")
     fi
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \

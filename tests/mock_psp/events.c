@@ -2,14 +2,49 @@
  * Mock PSP: what a payment sets off.  The hosted page and the control API
  * both pay and decline through here, so a browser and a harness without
  * one get the same session change and the same webhooks.  The webhooks
- * are sent in the PSP's dialect; today that is Stripe's.
+ * are sent in the session's dialect: Stripe's, Adyen's or the generic one.
  */
+
+#include <string.h>
 
 #include "mock_psp.h"
 
 
 static void mock_event_log(const char *type, const json_t *session,
     const mock_webhook_fault_t *wf);
+static int mock_event_other_dialect(const json_t *session, int paid,
+    const mock_webhook_fault_t *wf);
+
+
+/* Adyen's and generic sessions send their own webhooks: 1 when it was one */
+static int
+mock_event_other_dialect(const json_t *session, int paid,
+    const mock_webhook_fault_t *wf)
+{
+    const char  *d;
+
+    d = json_string_value(json_object_get(session, "dialect"));
+
+    if (d != NULL && strcmp(d, "adyen") == 0) {
+        mock_event_log(paid ? "AUTHORISATION true" : "AUTHORISATION false",
+                       session, wf);
+        if (mock_conf.adyen_webhook_url != NULL) {
+            mock_adyen_webhook(session, paid, wf);
+        }
+        return 1;
+    }
+
+    if (d != NULL && strcmp(d, "generic") == 0) {
+        mock_event_log(paid ? "payment.succeeded" : "payment.failed",
+                       session, wf);
+        if (mock_conf.generic_webhook_url != NULL) {
+            mock_generic_webhook(session, paid, wf);
+        }
+        return 1;
+    }
+
+    return 0;
+}
 
 
 static void
@@ -36,7 +71,9 @@ mock_event_pay(const char *id, json_t **copy)
 
     state = mock_session_pay(id, copy, &wf);
 
-    if (state == MOCK_SESSION_OPEN && *copy != NULL) {
+    if (state == MOCK_SESSION_OPEN && *copy != NULL
+        && !mock_event_other_dialect(*copy, 1, &wf))
+    {
         mock_event_log("checkout.session.completed", *copy, &wf);
 
         if (mock_conf.webhook_url != NULL) {
@@ -57,7 +94,9 @@ mock_event_decline(const char *id, json_t **copy)
 
     state = mock_session_decline(id, copy, &wf);
 
-    if (state == MOCK_SESSION_OPEN && *copy != NULL) {
+    if (state == MOCK_SESSION_OPEN && *copy != NULL
+        && !mock_event_other_dialect(*copy, 0, &wf))
+    {
         mock_event_log("checkout.session.expired", *copy, &wf);
 
         if (mock_conf.webhook_url != NULL) {

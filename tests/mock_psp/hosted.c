@@ -7,13 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ctype.h>
+
 #include "mock_psp.h"
 
 
 #define MOCK_ID_TEMPLATE  "{CHECKOUT_SESSION_ID}"
 
 
-static int mock_currency_exponent(const char *currency);
 static void mock_format_amount(FILE *f, json_int_t amount,
     const char *currency);
 static char *mock_success_location(const json_t *session);
@@ -25,11 +26,18 @@ static enum MHD_Result mock_decline(struct MHD_Connection *c,
     const char *id);
 
 
-/* ISO 4217 minor units, for display only; the API works in minor units. */
-static int
+/* ISO 4217 minor units of a currency (either case). */
+int
 mock_currency_exponent(const char *currency)
 {
     size_t  i;
+    char    lc[4];
+
+    for (i = 0; i < 3 && currency[i]; i++) {
+        lc[i] = (char) tolower((unsigned char) currency[i]);
+    }
+    lc[i] = '\0';
+    currency = lc;
 
     static const char  *zero[] = {
         "bif", "clp", "djf", "gnf", "isk", "jpy", "kmf", "krw", "pyg",
@@ -54,10 +62,12 @@ mock_currency_exponent(const char *currency)
 }
 
 
-static void
-mock_format_amount(FILE *f, json_int_t amount, const char *currency)
+/* amount in minor units as a decimal string in its currency's exponent */
+int
+mock_format_minor(char *out, size_t size, json_int_t amount,
+    const char *currency)
 {
-    int         e, i;
+    int         e, i, n;
     json_int_t  unit;
 
     e = mock_currency_exponent(currency);
@@ -67,10 +77,24 @@ mock_format_amount(FILE *f, json_int_t amount, const char *currency)
     }
 
     if (e == 0) {
-        fprintf(f, "%lld", (long long) amount);
+        n = snprintf(out, size, "%lld", (long long) amount);
     } else {
-        fprintf(f, "%lld.%0*lld", (long long) (amount / unit), e,
-                (long long) (amount % unit));
+        n = snprintf(out, size, "%lld.%0*lld", (long long) (amount / unit), e,
+                     (long long) (amount % unit));
+    }
+
+    return (n > 0 && (size_t) n < size) ? 0 : -1;
+}
+
+
+static void
+mock_format_amount(FILE *f, json_int_t amount, const char *currency)
+{
+    int   i;
+    char  num[32];
+
+    if (mock_format_minor(num, sizeof(num), amount, currency) == 0) {
+        fputs(num, f);
     }
 
     fputc(' ', f);

@@ -16,6 +16,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "mock_psp.h"
 
 
@@ -111,8 +113,20 @@ mock_usage(FILE *f)
         "                      webhook endpoint (the system store)\n"
         "  --webhook-retry-ms N  first retry delay, doubling up to 5 s,\n"
         "                      10 attempts in all (500)\n"
+        "  --adyen-secret K    serve POST /v71/sessions; X-API-Key must be K\n"
+        "  --adyen-hmac-key HEX  the 64-hex-digit key notifications are\n"
+        "                      signed with\n"
+        "  --adyen-webhook-url URL  where Adyen notifications go\n"
+        "  --generic-secret K  serve POST /sessions; Bearer K\n"
+        "  --generic-jwt-key PEM  EC P-256 private key for the webhooks' ES256\n"
+        "                      JWT (Payments-Verification)\n"
+        "  --generic-jwt-kid KID  its kid (mock-es256)\n"
+        "  --generic-webhook-url URL  where generic webhooks go\n"
         "The first line on stdout is \"mock_psp listening on URL\".\n");
 }
+
+
+static int mock_hex_key(const char *hex, unsigned char out[32]);
 
 
 static int
@@ -153,12 +167,20 @@ mock_parse_args(int argc, char **argv)
         { "stripe-webhook-secret", required_argument, NULL, 'W' },
         { "webhook-ca",    required_argument, NULL, 'c' },
         { "webhook-retry-ms", required_argument, NULL, 'r' },
+        { "adyen-secret",  required_argument, NULL, 'A' },
+        { "adyen-hmac-key", required_argument, NULL, 'H' },
+        { "adyen-webhook-url", required_argument, NULL, 'a' },
+        { "generic-secret", required_argument, NULL, 'G' },
+        { "generic-jwt-key", required_argument, NULL, 'K' },
+        { "generic-jwt-kid", required_argument, NULL, 'k' },
+        { "generic-webhook-url", required_argument, NULL, 'g' },
         { "help",          no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
 
     mock_conf.listen = "127.0.0.1";
     mock_conf.webhook_retry_ms = 500;
+    mock_conf.generic_jwt_kid = "mock-es256";
     have_port = 0;
     public_url = NULL;
 
@@ -224,6 +246,50 @@ mock_parse_args(int argc, char **argv)
             mock_conf.webhook_retry_ms = v;
             break;
 
+        case 'A':
+            mock_conf.adyen_secret = optarg;
+            break;
+
+        case 'H':
+            if (mock_hex_key(optarg, mock_conf.adyen_hmac_key) != 0) {
+                fprintf(stderr, "mock_psp: --adyen-hmac-key is 64 hex "
+                        "digits\n");
+                return -1;
+            }
+            mock_conf.adyen_hmac_set = 1;
+            break;
+
+        case 'a':
+        case 'g':
+            if (strncmp(optarg, "http://", 7) != 0
+                && strncmp(optarg, "https://", 8) != 0)
+            {
+                fprintf(stderr, "mock_psp: bad webhook URL \"%s\"\n", optarg);
+                return -1;
+            }
+            if (ch == 'a') {
+                mock_conf.adyen_webhook_url = optarg;
+            } else {
+                mock_conf.generic_webhook_url = optarg;
+            }
+            break;
+
+        case 'G':
+            mock_conf.generic_secret = optarg;
+            break;
+
+        case 'K':
+            if (mock_generic_load_key(optarg) != 0) {
+                fprintf(stderr, "mock_psp: --generic-jwt-key \"%s\" is not "
+                        "an EC P-256 private key in PEM\n", optarg);
+                return -1;
+            }
+            break;
+
+        case 'k':
+            mock_conf.generic_jwt_kid = optarg;
+            break;
+
         case 'h':
             mock_usage(stdout);
             exit(0);
@@ -248,6 +314,17 @@ mock_parse_args(int argc, char **argv)
     {
         fprintf(stderr, "mock_psp: --webhook-url needs "
                 "--stripe-webhook-secret\n");
+        return -1;
+    }
+
+    /* each PSP signs its webhooks: an unsigned one would test nothing */
+    if ((mock_conf.adyen_webhook_url != NULL && !mock_conf.adyen_hmac_set)
+        || (mock_conf.generic_webhook_url != NULL
+            && mock_conf.generic_jwt_key == NULL))
+    {
+        fprintf(stderr, "mock_psp: --adyen-webhook-url needs "
+                "--adyen-hmac-key, --generic-webhook-url needs "
+                "--generic-jwt-key\n");
         return -1;
     }
 
@@ -487,6 +564,7 @@ main(int argc, char **argv)
 
     mock_store_destroy();
     free(mock_conf.public_url);
+    EVP_PKEY_free(mock_conf.generic_jwt_key);
 
     mock_log("stopped");
     return 0;
@@ -550,6 +628,28 @@ mock_handler(void *cls, struct MHD_Connection *c, const char *url,
 }
 
 
+/* 64 hex digits, either case, into 32 bytes; -1 otherwise. */
+static int
+mock_hex_key(const char *hex, unsigned char out[32])
+{
+    size_t        i;
+    unsigned int  b;
+
+    if (strlen(hex) != 64 || strspn(hex, "0123456789abcdefABCDEF") != 64) {
+        return -1;
+    }
+
+    for (i = 0; i < 32; i++) {
+        if (sscanf(hex + 2 * i, "%2x", &b) != 1) {
+            return -1;
+        }
+        out[i] = (unsigned char) b;
+    }
+
+    return 0;
+}
+
+
 static enum MHD_Result
 mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
     const char *method)
@@ -581,6 +681,18 @@ mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
 
     if (strcmp(url, sessions) == 0 && strcmp(method, "POST") == 0) {
         return mock_stripe_create(c, r);
+    }
+
+    if (strcmp(url, "/v71/sessions") == 0 && strcmp(method, "POST") == 0
+        && mock_conf.adyen_secret != NULL)
+    {
+        return mock_adyen_create(c, r);
+    }
+
+    if (strcmp(url, "/sessions") == 0 && strcmp(method, "POST") == 0
+        && mock_conf.generic_secret != NULL)
+    {
+        return mock_generic_create(c, r);
     }
 
     if (strncmp(url, sessions, sizeof(sessions) - 1) == 0

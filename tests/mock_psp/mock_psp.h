@@ -43,6 +43,14 @@ typedef struct {
     const char           *stripe_webhook_secret;
     const char           *webhook_ca;        /* NULL: the system store */
     long                  webhook_retry_ms;
+    const char           *adyen_secret;      /* X-API-Key; NULL: no Adyen */
+    unsigned char         adyen_hmac_key[32];
+    unsigned              adyen_hmac_set:1;
+    const char           *adyen_webhook_url;
+    const char           *generic_secret;    /* Bearer; NULL: no generic */
+    void                 *generic_jwt_key;   /* EVP_PKEY *, EC P-256 */
+    const char           *generic_jwt_kid;
+    const char           *generic_webhook_url;
 } mock_conf_t;
 
 
@@ -233,7 +241,25 @@ enum MHD_Result mock_stripe_error(struct MHD_Connection *c, unsigned status,
     const char *type, const char *code, const char *param,
     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* adyen.c: POST /v71/sessions and Adyen's notifications */
+enum MHD_Result mock_adyen_create(struct MHD_Connection *c,
+    mock_request_t *r);
+void mock_adyen_webhook(const json_t *session, int paid,
+    const mock_webhook_fault_t *wf);
+int mock_adyen_sign_item(const unsigned char *key, const char *data,
+    int corrupt, char out[45]);
+
+/* generic.c: POST /sessions and JWT-signed webhooks */
+enum MHD_Result mock_generic_create(struct MHD_Connection *c,
+    mock_request_t *r);
+void mock_generic_webhook(const json_t *session, int paid,
+    const mock_webhook_fault_t *wf);
+int mock_generic_load_key(const char *path);
+
 /* hosted.c */
+int mock_currency_exponent(const char *currency);
+int mock_format_minor(char *out, size_t size, json_int_t amount,
+    const char *currency);
 enum MHD_Result mock_hosted(struct MHD_Connection *c, const char *method,
     const char *path);
 
@@ -254,6 +280,7 @@ typedef struct mock_wh_event_s  mock_wh_event_t;
 
 typedef struct {
     const char           *name;
+    const char *const    *url;               /* &mock_conf.…_webhook_url */
     /*
      * Writes the signature header line of one attempt ("Name: value"), or
      * an empty string.  Called per attempt: Stripe signs each attempt with

@@ -515,7 +515,7 @@ mock_wh_post(mock_wh_event_t *ev, char *err, size_t errlen)
         }
     }
 
-    curl_easy_setopt(h, CURLOPT_URL, mock_conf.webhook_url);
+    curl_easy_setopt(h, CURLOPT_URL, *ev->dialect->url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, ev->body);

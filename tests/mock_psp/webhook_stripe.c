@@ -32,6 +32,7 @@ static int mock_stripe_prepare_settled(mock_wh_event_t *ev);
 
 static const mock_wh_dialect_t  mock_stripe_dialect = {
     "stripe",
+    &mock_conf.webhook_url,
     mock_stripe_sign
 };
 

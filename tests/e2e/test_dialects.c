@@ -1,0 +1,637 @@
+/*
+ * End to end: the adyen and generic dialects, registration and webhooks,
+ * against the mock PSP's /v71/sessions and /sessions.  The tests sign
+ * events with the run's keys as the PSPs would (Adyen: the HMAC key of
+ * conf/adyen.hmac over the eight fields of each item; generic: an ES256
+ * JWT by conf/generic_jwt.key, kid mock-es256), and also let the mock pay
+ * and send its own signed webhooks.
+ */
+
+#include "harness.h"
+
+#include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <time.h>
+#include <unistd.h>
+
+
+#define ADYEN_PSP    "mock_adyen"
+#define GENERIC_PSP  "mock_generic"
+#define GENERIC_KID  "mock-es256"
+#define GENERIC_HDR  "Payments-Verification"
+
+
+typedef struct {
+    const char  *psp;
+    merchant_t   m;
+    char        *co;
+    char        *nonce;
+    char        *token;
+} reg_t;
+
+
+static void
+register_with(reg_t *g, const char *psp)
+{
+    json_t  *body, *j;
+    resp_t  *r;
+
+    g->psp = psp;
+    merchant_new(&g->m);
+    g->co = uid("co");
+    g->nonce = nonce(&g->m, g->co);
+
+    body = checkout_new(g->co, 2);
+    json_object_set_new(body, "psp", json_string(psp));
+    r = register_ok(&g->m, uid("key"), dump(body));
+    j = resp_json(r);
+    g->token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    cr_assert(g->token[0] != '\0');
+}
+
+
+static char *
+status_of(const reg_t *g)
+{
+    resp_t  *r;
+
+    r = api_get(&g->m, str_printf("/v1/checkouts/%s", g->co));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    return strdup(json_string_value(json_object_get(resp_json(r), "status")));
+}
+
+
+static long
+ledger_txns(const reg_t *g)
+{
+    const char  *params[] = { g->m.id, g->co };
+
+    return atol(db_scalar("SELECT count(*) FROM ledger_transactions "
+                          "WHERE merchant_id = $1 AND checkout_id = $2",
+                          2, params));
+}
+
+
+static void
+expect_paid_books(const reg_t *g)
+{
+    const char  *params[] = { g->m.id, g->co };
+
+    cr_assert_str_eq(status_of(g), "SUCCESS");
+    cr_assert_eq(ledger_txns(g), 2, "one ledger transaction per order");
+    cr_assert_str_eq(db_scalar("SELECT sum(e.amount) FROM ledger_entries e "
+                               "JOIN ledger_transactions t USING "
+                               "(merchant_id, txn_id) WHERE t.merchant_id = $1 "
+                               "AND t.checkout_id = $2", 2, params), "0");
+    cr_assert_str_eq(db_scalar("SELECT balance FROM wallets WHERE "
+                               "merchant_id = $1 AND seller_account = "
+                               "'seller_1' AND currency = 'USD'", 1, params),
+                     "1000");
+    cr_assert_str_eq(db_scalar("SELECT balance FROM wallets WHERE "
+                               "merchant_id = $1 AND seller_account = "
+                               "'seller_2' AND currency = 'USD'", 1, params),
+                     "500");
+}
+
+
+static resp_t *
+post_webhook(const char *psp, const char *sig_header, const char *body)
+{
+    req_t        rq;
+    const char  *h[] = { "Content-Type: application/json", sig_header, NULL };
+
+    rq.method = "POST";
+    rq.url = gw_url(str_printf("/v1/webhooks/%s", psp));
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+/* Waits until the checkout's status is want (the mock's own delivery). */
+static void
+expect_status_within(const reg_t *g, const char *want, int seconds)
+{
+    int    i;
+    char  *s;
+
+    s = NULL;
+
+    for (i = 0; i < seconds * 10; i++) {
+        s = status_of(g);
+        if (strcmp(s, want) == 0) {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("checkout %s is %s, not %s, after %d s", g->co, s, want,
+                   seconds);
+}
+
+
+static void
+mock_session(const char *token, const char *action)
+{
+    req_t    rq;
+    resp_t  *r;
+
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/_control/sessions/%s/%s", token, action));
+    rq.headers = NULL;
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert(r->status >= 200 && r->status < 300, "mock %s: %ld %s", action,
+              r->status, r->body);
+}
+
+
+/* --- adyen ------------------------------------------------------------------ */
+
+typedef struct {
+    const char  *psp_ref;
+    const char  *merchant_ref;
+    long         amount;
+    const char  *currency;
+    const char  *event_code;
+    const char  *success;
+} adyen_item_t;
+
+
+static unsigned char *
+adyen_key(void)
+{
+    size_t          len, i;
+    char           *hex;
+    unsigned char  *key;
+    unsigned int    b;
+
+    hex = file_read(run_file("conf/adyen.hmac"), &len);
+    cr_assert_not_null(hex);
+    while (len && (hex[len - 1] == '\n' || hex[len - 1] == ' ')) {
+        len--;
+    }
+    cr_assert_eq(len, 64);
+
+    key = malloc(32);
+    cr_assert_not_null(key);
+    for (i = 0; i < 32; i++) {
+        cr_assert_eq(sscanf(hex + 2 * i, "%2x", &b), 1);
+        key[i] = (unsigned char) b;
+    }
+
+    return key;
+}
+
+
+static char *
+adyen_item(const adyen_item_t *it, int tamper)
+{
+    char           *data, b64[64];
+    unsigned int    n;
+    unsigned char   mac[32];
+
+    data = str_printf("%s::TestMerchant:%s:%ld:%s:%s:%s", it->psp_ref,
+                      it->merchant_ref, it->amount, it->currency,
+                      it->event_code, it->success);
+    HMAC(EVP_sha256(), adyen_key(), 32, (unsigned char *) data, strlen(data),
+         mac, &n);
+    EVP_EncodeBlock((unsigned char *) b64, mac, 32);
+
+    return str_printf("{\"NotificationRequestItem\":{\"additionalData\":"
+                      "{\"hmacSignature\":\"%s\"},\"amount\":{\"value\":%ld,"
+                      "\"currency\":\"%s\"},\"eventCode\":\"%s\","
+                      "\"eventDate\":\"2026-11-22T10:00:00+01:00\","
+                      "\"merchantAccountCode\":\"TestMerchant\","
+                      "\"merchantReference\":\"%s\",\"originalReference\":\"\","
+                      "\"pspReference\":\"%s\",\"reason\":\"\","
+                      "\"success\":\"%s\"}}",
+                      b64, it->amount + (tamper ? 1 : 0), it->currency,
+                      it->event_code, it->merchant_ref, it->psp_ref,
+                      it->success);
+}
+
+
+static char *
+adyen_body(const char *items)
+{
+    return str_printf("{\"live\":\"false\",\"notificationItems\":[%s]}",
+                      items);
+}
+
+
+static char *
+psp_ref(void)
+{
+    static unsigned  seq;
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return str_printf("%08ld%04u%04d", (long) (ts.tv_nsec % 100000000),
+                      __atomic_add_fetch(&seq, 1, __ATOMIC_SEQ_CST) % 10000,
+                      (int) (getpid() % 10000));
+}
+
+
+static adyen_item_t
+adyen_auth(const reg_t *g, long amount, const char *success)
+{
+    adyen_item_t  it;
+
+    it.psp_ref = psp_ref();
+    it.merchant_ref = g->nonce;
+    it.amount = amount;
+    it.currency = "USD";
+    it.event_code = "AUTHORISATION";
+    it.success = success;
+
+    return it;
+}
+
+
+static resp_t *
+adyen_send(const char *body)
+{
+    return post_webhook(ADYEN_PSP, "X-Unused: 1", body);
+}
+
+
+Test(adyen, registers_a_session_under_the_nonce)
+{
+    reg_t  g;
+    long   sessions, requests;
+
+    register_with(&g, ADYEN_PSP);
+    mock_registrations(g.nonce, &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    cr_assert_str_eq(status_of(&g), "EXECUTING");
+}
+
+
+Test(adyen, an_authorisation_books_the_ledger_and_answers_accepted)
+{
+    reg_t          g;
+    resp_t        *r;
+    adyen_item_t   it;
+
+    register_with(&g, ADYEN_PSP);
+    it = adyen_auth(&g, 1500, "true");
+    r = adyen_send(adyen_body(adyen_item(&it, 0)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(r->body, "[accepted]");
+    expect_paid_books(&g);
+}
+
+
+Test(adyen, a_refused_authorisation_fails_the_checkout_without_ledger_rows)
+{
+    reg_t          g;
+    resp_t        *r;
+    adyen_item_t   it;
+
+    register_with(&g, ADYEN_PSP);
+    it = adyen_auth(&g, 1500, "false");
+    r = adyen_send(adyen_body(adyen_item(&it, 0)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&g), "FAILED");
+    cr_assert_eq(ledger_txns(&g), 0);
+}
+
+
+Test(adyen, one_item_delivered_100_times_at_once_books_once)
+{
+    size_t         i;
+    reg_t          g;
+    req_t          rq;
+    resp_t       **rs;
+    adyen_item_t   it;
+    const char    *h[] = { "Content-Type: application/json", NULL };
+
+    register_with(&g, ADYEN_PSP);
+    it = adyen_auth(&g, 1500, "true");
+
+    rq.method = "POST";
+    rq.url = gw_url("/v1/webhooks/" ADYEN_PSP);
+    rq.headers = h;
+    rq.body = adyen_body(adyen_item(&it, 0));
+    rq.len = (size_t) -1;
+    rs = http_parallel(&rq, 100);
+
+    for (i = 0; i < 100; i++) {
+        cr_assert(rs[i]->status == 200 || rs[i]->status == 503,
+                  "delivery %zu: %ld %s", i, rs[i]->status, rs[i]->body);
+    }
+
+    expect_paid_books(&g);
+}
+
+
+Test(adyen, a_late_contrary_item_never_moves_the_status_back)
+{
+    reg_t          g;
+    resp_t        *r;
+    adyen_item_t   fail, ok;
+
+    register_with(&g, ADYEN_PSP);
+    fail = adyen_auth(&g, 1500, "false");
+    ok = adyen_auth(&g, 1500, "true");
+
+    r = adyen_send(adyen_body(adyen_item(&fail, 0)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    r = adyen_send(adyen_body(adyen_item(&ok, 0)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    cr_assert_str_eq(status_of(&g), "FAILED");
+    cr_assert_eq(ledger_txns(&g), 0);
+}
+
+
+Test(adyen, a_tampered_amount_refuses_the_whole_request)
+{
+    reg_t          g, h;
+    resp_t        *r;
+    adyen_item_t   a, b;
+
+    register_with(&g, ADYEN_PSP);
+    register_with(&h, ADYEN_PSP);
+    a = adyen_auth(&g, 1500, "true");
+    b = adyen_auth(&h, 1500, "true");
+
+    /* the first item is good, the second's amount was changed */
+    r = adyen_send(adyen_body(str_printf("%s,%s", adyen_item(&a, 0),
+                                         adyen_item(&b, 1))));
+    expect_problem(r, 400, "bad_signature");
+    cr_assert_str_eq(status_of(&g), "EXECUTING", "none applied");
+    cr_assert_str_eq(status_of(&h), "EXECUTING");
+}
+
+
+Test(adyen, an_amount_other_than_the_checkouts_changes_nothing)
+{
+    reg_t          g;
+    resp_t        *r;
+    adyen_item_t   it;
+
+    register_with(&g, ADYEN_PSP);
+    it = adyen_auth(&g, 1499, "true");
+    r = adyen_send(adyen_body(adyen_item(&it, 0)));
+    cr_assert_eq(r->status, 200, "authentic: answered, %s", r->body);
+    cr_assert_str_eq(status_of(&g), "EXECUTING");
+    cr_assert_eq(ledger_txns(&g), 0);
+}
+
+
+Test(adyen, the_mock_pays_and_its_signed_webhook_books_the_ledger,
+     .timeout = 30)
+{
+    reg_t  g;
+
+    register_with(&g, ADYEN_PSP);
+    mock_session(g.token, "pay");
+    expect_status_within(&g, "SUCCESS", 15);
+    expect_paid_books(&g);
+}
+
+
+Test(adyen, the_mock_declines_and_the_checkout_fails, .timeout = 30)
+{
+    reg_t  g;
+
+    register_with(&g, ADYEN_PSP);
+    mock_session(g.token, "decline");
+    expect_status_within(&g, "FAILED", 15);
+    cr_assert_eq(ledger_txns(&g), 0);
+}
+
+
+/* --- generic (signed JWT) ------------------------------------------------- */
+
+static char *
+sha256_hex(const char *s)
+{
+    unsigned int   n, i;
+    unsigned char  d[32];
+    char          *hex;
+
+    cr_assert_eq(EVP_Digest(s, strlen(s), d, &n, EVP_sha256(), NULL), 1);
+    hex = malloc(65);
+    cr_assert_not_null(hex);
+    for (i = 0; i < 32; i++) {
+        sprintf(hex + 2 * i, "%02x", d[i]);
+    }
+
+    return hex;
+}
+
+
+/* The Payments-Verification header of body, signed at iat by kid. */
+static char *
+generic_sig(const char *body, long iat, const char *kid, const char *for_body)
+{
+    char    *pem, *tok, *line;
+    size_t   len;
+    jwt_t   *jwt;
+
+    pem = file_read(run_file("conf/generic_jwt.key"), &len);
+    cr_assert_not_null(pem);
+
+    cr_assert_eq(jwt_new(&jwt), 0);
+    cr_assert_eq(jwt_add_header(jwt, "kid", kid), 0);
+    cr_assert_eq(jwt_add_grant_int(jwt, "iat", iat), 0);
+    cr_assert_eq(jwt_add_grant(jwt, "request_body_sha256",
+                               sha256_hex(for_body ? for_body : body)), 0);
+    cr_assert_eq(jwt_set_alg(jwt, JWT_ALG_ES256, (unsigned char *) pem,
+                             (int) len), 0);
+    tok = jwt_encode_str(jwt);
+    cr_assert_not_null(tok);
+    jwt_free(jwt);
+
+    line = str_printf(GENERIC_HDR ": %s", tok);
+    free(tok);
+    return line;
+}
+
+
+static char *
+generic_event(const reg_t *g, const char *type, const char *amount)
+{
+    return str_printf("{\"event_id\":\"%s\",\"type\":\"%s\",\"reference\":"
+                      "\"%s\",\"token\":\"%s\",\"amount\":\"%s\","
+                      "\"currency\":\"USD\"}", uid("gev"), type, g->nonce,
+                      g->token, amount);
+}
+
+
+static resp_t *
+generic_send(const char *body)
+{
+    return post_webhook(GENERIC_PSP,
+                        generic_sig(body, time(NULL), GENERIC_KID, NULL),
+                        body);
+}
+
+
+Test(generic, registers_a_session_under_the_nonce)
+{
+    reg_t  g;
+    long   sessions, requests;
+
+    register_with(&g, GENERIC_PSP);
+    mock_registrations(g.nonce, &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+}
+
+
+Test(generic, a_succeeded_event_books_the_ledger)
+{
+    reg_t    g;
+    resp_t  *r;
+
+    register_with(&g, GENERIC_PSP);
+    r = generic_send(generic_event(&g, "payment.succeeded", "15.00"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    expect_paid_books(&g);
+}
+
+
+Test(generic, a_failed_event_fails_the_checkout_without_ledger_rows)
+{
+    reg_t    g;
+    resp_t  *r;
+
+    register_with(&g, GENERIC_PSP);
+    r = generic_send(generic_event(&g, "payment.failed", "15.00"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&g), "FAILED");
+    cr_assert_eq(ledger_txns(&g), 0);
+}
+
+
+Test(generic, one_event_delivered_100_times_at_once_books_once)
+{
+    size_t    i;
+    char     *body;
+    reg_t     g;
+    req_t     rq;
+    resp_t  **rs;
+
+    register_with(&g, GENERIC_PSP);
+    body = generic_event(&g, "payment.succeeded", "15.00");
+
+    {
+        const char  *h[] = { "Content-Type: application/json",
+                             generic_sig(body, time(NULL), GENERIC_KID, NULL),
+                             NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url("/v1/webhooks/" GENERIC_PSP);
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+        rs = http_parallel(&rq, 100);
+    }
+
+    for (i = 0; i < 100; i++) {
+        cr_assert(rs[i]->status == 200 || rs[i]->status == 503,
+                  "delivery %zu: %ld %s", i, rs[i]->status, rs[i]->body);
+    }
+
+    expect_paid_books(&g);
+}
+
+
+Test(generic, a_late_contrary_event_never_moves_the_status_back)
+{
+    reg_t    g;
+    resp_t  *r;
+
+    register_with(&g, GENERIC_PSP);
+    r = generic_send(generic_event(&g, "payment.succeeded", "15.00"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    r = generic_send(generic_event(&g, "payment.failed", "15.00"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    expect_paid_books(&g);
+}
+
+
+Test(generic, an_amount_other_than_the_checkouts_changes_nothing)
+{
+    reg_t    g;
+    resp_t  *r;
+
+    register_with(&g, GENERIC_PSP);
+    r = generic_send(generic_event(&g, "payment.succeeded", "15.01"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&g), "EXECUTING");
+    cr_assert_eq(ledger_txns(&g), 0);
+}
+
+
+Test(generic, a_token_for_another_body_an_unknown_kid_or_none_is_400)
+{
+    char    *body;
+    reg_t    g;
+    resp_t  *r;
+
+    register_with(&g, GENERIC_PSP);
+    body = generic_event(&g, "payment.succeeded", "15.00");
+
+    r = post_webhook(GENERIC_PSP,
+                     generic_sig(body, time(NULL), GENERIC_KID,
+                                 generic_event(&g, "payment.succeeded",
+                                               "15.00")),
+                     body);
+    expect_problem(r, 400, "bad_signature");
+
+    r = post_webhook(GENERIC_PSP,
+                     generic_sig(body, time(NULL), "another-kid", NULL), body);
+    expect_problem(r, 400, "bad_signature");
+
+    r = post_webhook(GENERIC_PSP, "X-Unused: 1", body);
+    expect_problem(r, 400, "bad_signature");
+
+    cr_assert_str_eq(status_of(&g), "EXECUTING");
+}
+
+
+Test(generic, a_token_issued_301_s_ago_is_stale)
+{
+    char    *body;
+    reg_t    g;
+    resp_t  *r;
+
+    register_with(&g, GENERIC_PSP);
+    body = generic_event(&g, "payment.succeeded", "15.00");
+    r = post_webhook(GENERIC_PSP,
+                     generic_sig(body, time(NULL) - 301, GENERIC_KID, NULL),
+                     body);
+    expect_problem(r, 400, "stale_webhook");
+    cr_assert_str_eq(status_of(&g), "EXECUTING");
+}
+
+
+Test(generic, the_mock_pays_and_its_signed_webhook_books_the_ledger,
+     .timeout = 30)
+{
+    reg_t  g;
+
+    register_with(&g, GENERIC_PSP);
+    mock_session(g.token, "pay");
+    expect_status_within(&g, "SUCCESS", 15);
+    expect_paid_books(&g);
+}
+
+
+Test(generic, the_mock_declines_and_the_checkout_fails, .timeout = 30)
+{
+    reg_t  g;
+
+    register_with(&g, GENERIC_PSP);
+    mock_session(g.token, "decline");
+    expect_status_within(&g, "FAILED", 15);
+    cr_assert_eq(ledger_txns(&g), 0);
+}

@@ -1,0 +1,582 @@
+/*
+ * Mock PSP: Adyen's Checkout API, POST /v71/sessions (hosted mode), and
+ * Adyen's standard notifications.  Every NotificationRequestItem carries
+ * additionalData.hmacSignature = base64(HMAC-SHA256(key, "pspReference:
+ * originalReference:merchantAccountCode:merchantReference:amount.value:
+ * amount.currency:eventCode:success")), the key being the 64-hex-digit HMAC
+ * key decoded (PSP_FACTS.md).  Adyen's signature has no timestamp: the
+ * webhook_stale knob has no effect here.
+ */
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "mock_psp.h"
+
+
+#define MOCK_ADYEN_KEY_MAX        64     /* Adyen's Idempotency-Key limit */
+#define MOCK_ADYEN_REFERENCE_MAX  80
+#define MOCK_ADYEN_URL_MAX        8000
+#define MOCK_ADYEN_LIFETIME_MAX   (24 * 60 * 60)
+
+
+static int mock_adyen_sign(const mock_wh_event_t *ev, char *line,
+    size_t size);
+
+
+static const mock_wh_dialect_t  mock_adyen_dialect = {
+    "adyen",
+    &mock_conf.adyen_webhook_url,
+    mock_adyen_sign
+};
+
+
+/* --- registration --------------------------------------------------------- */
+
+static int
+mock_adyen_authorized(struct MHD_Connection *c)
+{
+    size_t       len;
+    const char  *key;
+
+    key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
+    if (key == NULL || mock_conf.adyen_secret == NULL) {
+        return 0;
+    }
+
+    len = strlen(mock_conf.adyen_secret);
+
+    return strlen(key) == len
+           && CRYPTO_memcmp(key, mock_conf.adyen_secret, len) == 0;
+}
+
+
+/* Adyen's service exception: {"status","errorCode","message","errorType"} */
+static enum MHD_Result
+mock_adyen_error(struct MHD_Connection *c, unsigned status, const char *code,
+    const char *type, const char *message)
+{
+    return mock_send_json(c, status,
+                          json_pack("{sI ss ss ss}",
+                                    "status", (json_int_t) status,
+                                    "errorCode", code,
+                                    "message", message,
+                                    "errorType", type));
+}
+
+
+static enum MHD_Result
+mock_adyen_refuse(struct MHD_Connection *c, mock_refusal_e what,
+    unsigned status, const char *key, const mock_invalid_t *inv)
+{
+    (void) key;
+
+    switch (what) {
+
+    case MOCK_REFUSE_UNAUTHORIZED:
+        return mock_adyen_error(c, 401, "000", "security",
+                                "HTTP Status Response - Unauthorized");
+
+    case MOCK_REFUSE_KEY_INVALID:
+        return mock_adyen_error(c, 422, "704", "validation",
+                                "Idempotency key is longer than 64 "
+                                "characters");
+
+    case MOCK_REFUSE_KEY_MISMATCH:
+        return mock_adyen_error(c, 422, "704", "validation",
+                                "request already processed or in progress "
+                                "with another body for this idempotency key");
+
+    case MOCK_REFUSE_KEY_IN_USE:
+        return mock_adyen_error(c, 409, "704", "validation",
+                                "request already processed or in progress");
+
+    case MOCK_REFUSE_FAIL:
+        return mock_adyen_error(c, status, status == 429 ? "000" : "905",
+                                "internal", "mock fault: a transient failure");
+
+    case MOCK_REFUSE_FAULT:
+        if (status == 401) {
+            return mock_adyen_refuse(c, MOCK_REFUSE_UNAUTHORIZED, status, key,
+                                     NULL);
+        }
+
+        return mock_adyen_error(c, status, "010", "validation",
+                                "mock refusal: not allowed");
+
+    case MOCK_REFUSE_CONTENT_TYPE:
+        return mock_adyen_error(c, 415, "000", "validation",
+                                "Content-Type must be application/json");
+
+    case MOCK_REFUSE_INVALID:
+        return mock_adyen_error(c, 422, inv->code, "validation",
+                                inv->message);
+
+    default:
+        return mock_adyen_error(c, 500, "000", "internal",
+                                inv ? inv->message : "internal error");
+    }
+}
+
+
+/* YYYY-MM-DDTHH:MM:SSZ (what the gateway sends), or -1 */
+static int64_t
+mock_adyen_time(const char *s)
+{
+    char       *end;
+    struct tm   tm;
+
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL || !(strcmp(end, "Z") == 0 || strcmp(end, "+00:00") == 0))
+    {
+        return -1;
+    }
+
+    return (int64_t) timegm(&tm);
+}
+
+
+static int
+mock_http_url(const char *s)
+{
+    return s != NULL && strlen(s) <= MOCK_ADYEN_URL_MAX
+           && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0)
+           && strpbrk(s, " \t\r\n") == NULL;
+}
+
+
+static json_t *
+mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
+    mock_invalid_t *inv, char **response)
+{
+    char          id[32], data[40], url[MOCK_ADYEN_URL_MAX + 128];
+    char          ret[MOCK_ADYEN_URL_MAX + 128], when[32];
+    size_t        i;
+    int64_t       now, expires, sum;
+    json_t       *req, *amount, *items, *it, *s, *ans;
+    json_int_t    value, n, q;
+    const char   *account, *currency, *reference, *return_url, *exp;
+    json_error_t  jerr;
+
+    req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (req == NULL || !json_is_object(req)) {
+        json_decref(req);
+        mock_invalid(inv, "702", NULL, "Structure of the request is not "
+                     "valid JSON: %s", jerr.text);
+        return NULL;
+    }
+
+    s = NULL;
+    account = json_string_value(json_object_get(req, "merchantAccount"));
+    amount = json_object_get(req, "amount");
+    currency = json_string_value(json_object_get(amount, "currency"));
+    value = json_integer_value(json_object_get(amount, "value"));
+    reference = json_string_value(json_object_get(req, "reference"));
+    return_url = json_string_value(json_object_get(req, "returnUrl"));
+    exp = json_string_value(json_object_get(req, "expiresAt"));
+    items = json_object_get(req, "lineItems");
+    now = (int64_t) time(NULL);
+
+    if (account == NULL || account[0] == '\0') {
+        mock_invalid(inv, "901", "merchantAccount",
+                     "Invalid Merchant Account");
+        goto done;
+    }
+
+    if (!json_is_integer(json_object_get(amount, "value")) || value <= 0) {
+        mock_invalid(inv, "100", "amount.value", "Required field "
+                     "'amount.value' is not provided or not positive.");
+        goto done;
+    }
+
+    if (currency == NULL || strlen(currency) != 3
+        || !isupper((unsigned char) currency[0])
+        || !isupper((unsigned char) currency[1])
+        || !isupper((unsigned char) currency[2]))
+    {
+        mock_invalid(inv, "101", "amount.currency",
+                     "Invalid amount.currency");
+        goto done;
+    }
+
+    if (reference == NULL || reference[0] == '\0'
+        || strlen(reference) > MOCK_ADYEN_REFERENCE_MAX)
+    {
+        mock_invalid(inv, "130", "reference", "Required field 'reference' "
+                     "is missing or longer than %d characters.",
+                     MOCK_ADYEN_REFERENCE_MAX);
+        goto done;
+    }
+
+    if (!mock_http_url(return_url)) {
+        mock_invalid(inv, "14_0001", "returnUrl",
+                     "Required field 'returnUrl' is not a valid URL.");
+        goto done;
+    }
+
+    expires = now + 3600;
+
+    if (exp != NULL) {
+        expires = mock_adyen_time(exp);
+        if (expires <= now || expires > now + MOCK_ADYEN_LIFETIME_MAX + 60) {
+            mock_invalid(inv, "14_0417", "expiresAt", "expiresAt must be in "
+                         "the future and at most 24 hours ahead.");
+            goto done;
+        }
+    }
+
+    /* the line items, when given, add up to the amount */
+    if (items != NULL) {
+        sum = 0;
+
+        json_array_foreach(items, i, it) {
+            n = json_integer_value(json_object_get(it, "amountIncludingTax"));
+            q = json_integer_value(json_object_get(it, "quantity"));
+
+            if (n <= 0 || q <= 0 || __builtin_mul_overflow(n, q, &n)
+                || __builtin_add_overflow(sum, n, &sum))
+            {
+                mock_invalid(inv, "137", "lineItems", "Invalid lineItems[%zu]",
+                             i);
+                goto done;
+            }
+        }
+
+        if (!json_is_array(items) || sum != value) {
+            mock_invalid(inv, "137", "lineItems", "The lineItems add up to "
+                         "%lld, not amount.value %lld.", (long long) sum,
+                         (long long) value);
+            goto done;
+        }
+    }
+
+    memcpy(id, "CS", 2);
+    memcpy(data, "Ab02b4c0!", 9);
+    if (mock_random_alnum(id + 2, 16) != 0
+        || mock_random_alnum(data + 9, 24) != 0)
+    {
+        mock_invalid(inv, NULL, NULL, "No randomness.");
+        goto done;
+    }
+
+    for (i = 2; id[i]; i++) {
+        id[i] = (char) toupper((unsigned char) id[i]);
+    }
+
+    if (fault->hosted_url != NULL) {
+        snprintf(url, sizeof(url), "%s", fault->hosted_url);
+    } else {
+        snprintf(url, sizeof(url), "%s/pay/%s", mock_conf.public_url, id);
+    }
+
+    /* Adyen has one return URL and adds the session's outcome to it */
+    snprintf(ret, sizeof(ret), "%s%ssessionId=%s&sessionResult=%s",
+             return_url, strchr(return_url, '?') ? "&" : "?", id, data + 9);
+
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+             gmtime(&(time_t) { (time_t) expires }));
+
+    s = json_pack("{ss ss sI ss ss ss ss sI ss ss sb ss ss}",
+                  "id", id,
+                  "dialect", "adyen",
+                  "amount_total", value,
+                  "currency", currency,
+                  "client_reference_id", reference,
+                  "success_url", ret,
+                  "cancel_url", ret,
+                  "expires_at", (json_int_t) expires,
+                  "status", "open",
+                  "payment_status", "unpaid",
+                  "livemode", 0,
+                  "url", url,
+                  "merchant_account", account);
+
+    ans = json_pack("{s{sIss} ss ss ss ss ss ss ss ss}",
+                    "amount", "value", value, "currency", currency,
+                    "expiresAt", when,
+                    "id", id,
+                    "merchantAccount", account,
+                    "mode", "hosted",
+                    "reference", reference,
+                    "returnUrl", return_url,
+                    "sessionData", data,
+                    "url", url);
+
+    *response = ans ? json_dumps(ans, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(ans);
+
+    if (s == NULL || *response == NULL) {
+        json_decref(s);
+        free(*response);
+        *response = NULL;
+        s = NULL;
+        mock_invalid(inv, NULL, NULL, "Out of memory.");
+    }
+
+done:
+
+    json_decref(req);
+    return s;
+}
+
+
+static const mock_api_t  mock_adyen_api = {
+    "adyen",
+    MOCK_ADYEN_KEY_MAX,
+    "application/json",
+    201,
+    mock_adyen_authorized,
+    mock_adyen_refuse,
+    mock_adyen_build
+};
+
+
+/* POST /v71/sessions */
+enum MHD_Result
+mock_adyen_create(struct MHD_Connection *c, mock_request_t *r)
+{
+    return mock_create(c, r, &mock_adyen_api);
+}
+
+
+/* --- notifications -------------------------------------------------------- */
+
+/* base64(HMAC-SHA256(key, data)); corrupt: of other data. */
+int
+mock_adyen_sign_item(const unsigned char *key, const char *data, int corrupt,
+    char out[45])
+{
+    unsigned       n;
+    unsigned char  mac[EVP_MAX_MD_SIZE];
+
+    if (HMAC(EVP_sha256(), key, 32, (const unsigned char *) data,
+             strlen(data) - (corrupt && data[0] ? 1 : 0), mac, &n)
+        == NULL || n != 32)
+    {
+        return -1;
+    }
+
+    return EVP_EncodeBlock((unsigned char *) out, mac, 32) == 44 ? 0 : -1;
+}
+
+
+/* The signature is in the body: no header. */
+static int
+mock_adyen_sign(const mock_wh_event_t *ev, char *line, size_t size)
+{
+    (void) ev;
+    (void) size;
+
+    line[0] = '\0';
+    return 0;
+}
+
+
+/* One notification with one signed item. */
+static char *
+mock_adyen_body(const mock_wh_event_t *ev, const json_t *session,
+    const char *psp_ref, const char *code, int success)
+{
+    char          currency[4], sig[45], when[32], *data, *body;
+    size_t        i;
+    json_t       *n;
+    json_int_t    value;
+    const char   *account, *reference;
+
+    account = json_string_value(json_object_get(session, "merchant_account"));
+    reference = json_string_value(json_object_get(session,
+                                                  "client_reference_id"));
+    value = ev->fault.has_amount
+            ? ev->fault.amount
+            : json_integer_value(json_object_get(session, "amount_total"));
+
+    snprintf(currency, sizeof(currency), "%s",
+             json_string_value(json_object_get(session, "currency")));
+    for (i = 0; currency[i]; i++) {
+        currency[i] = (char) toupper((unsigned char) currency[i]);
+    }
+
+    if (account == NULL || reference == NULL
+        || asprintf(&data, "%s::%s:%s:%lld:%s:%s:%s", psp_ref, account,
+                    reference, (long long) value, currency, code,
+                    success ? "true" : "false") < 0)
+    {
+        return NULL;
+    }
+
+    if (mock_adyen_sign_item(mock_conf.adyen_hmac_key, data,
+                             ev->fault.bad_signature, sig)
+        != 0)
+    {
+        free(data);
+        return NULL;
+    }
+
+    free(data);
+
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S+00:00",
+             gmtime(&(time_t) { time(NULL) }));
+
+    n = json_pack("{ss s[{s{s{ss} s{sIss} ss ss ss ss ss ss ss ss}}]}",
+                  "live", "false",
+                  "notificationItems",
+                  "NotificationRequestItem",
+                  "additionalData", "hmacSignature", sig,
+                  "amount", "value", value, "currency", currency,
+                  "eventCode", code,
+                  "eventDate", when,
+                  "merchantAccountCode", account,
+                  "merchantReference", reference,
+                  "originalReference", "",
+                  "pspReference", psp_ref,
+                  "reason", success ? "" : "Refused",
+                  "success", success ? "true" : "false");
+    if (n == NULL) {
+        return NULL;
+    }
+
+    body = json_dumps(n, JSON_COMPACT);
+    json_decref(n);
+
+    return body;
+}
+
+
+/* 16 digits, as Adyen's pspReference */
+static int
+mock_adyen_psp_ref(char out[17])
+{
+    size_t  i;
+
+    if (mock_random_alnum(out, 16) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < 16; i++) {
+        out[i] = (char) ('0' + (unsigned char) out[i] % 10);
+    }
+
+    out[0] = (out[0] == '0') ? '8' : out[0];
+
+    return 0;
+}
+
+
+static mock_wh_event_t *
+mock_adyen_event(const json_t *session, const char *code, int success,
+    const mock_webhook_fault_t *wf)
+{
+    char              ref[17], id[64];
+    const char       *sid;
+    mock_wh_event_t  *ev;
+
+    if (mock_adyen_psp_ref(ref) != 0) {
+        return NULL;
+    }
+
+    snprintf(id, sizeof(id), "%s:%s", ref, code);
+    sid = json_string_value(json_object_get(session, "id"));
+
+    ev = mock_wh_event_new(&mock_adyen_dialect, id, code, sid ? sid : "", wf);
+    if (ev == NULL) {
+        return NULL;
+    }
+
+    ev->body = mock_adyen_body(ev, session, ref, code, success);
+    if (ev->body == NULL) {
+        mock_wh_chain_free(ev);
+        return NULL;
+    }
+
+    return ev;
+}
+
+
+/* The async payment's result: the session turns paid, then the event. */
+static int
+mock_adyen_prepare_settled(mock_wh_event_t *ev)
+{
+    char     ref[17];
+    json_t  *s;
+
+    if (mock_session_settle(ev->session, &s) != MOCK_SESSION_COMPLETE
+        || s == NULL)
+    {
+        json_decref(s);
+        return -1;
+    }
+
+    /* ev->id is "<pspReference>:<eventCode>" */
+    snprintf(ref, sizeof(ref), "%.16s", ev->id);
+    ev->body = mock_adyen_body(ev, s, ref, ev->type, 1);
+    json_decref(s);
+
+    return (ev->body != NULL) ? 0 : -1;
+}
+
+
+/*
+ * paid: [out_of_order: a refused AUTHORISATION under another pspReference]
+ * then AUTHORISATION success "true"; with async_payment a PENDING first
+ * and the AUTHORISATION async_delay_ms later.  Declined: AUTHORISATION
+ * success "false".
+ */
+void
+mock_adyen_webhook(const json_t *session, int paid,
+    const mock_webhook_fault_t *wf)
+{
+    mock_wh_event_t  *chain, **tail, *ev;
+
+    chain = NULL;
+    tail = &chain;
+
+    if (paid && wf->out_of_order) {
+        ev = mock_adyen_event(session, "AUTHORISATION", 0, wf);
+        if (ev == NULL) {
+            goto failed;
+        }
+        *tail = ev;
+        tail = &ev->next;
+    }
+
+    if (paid && wf->async_payment) {
+        ev = mock_adyen_event(session, "PENDING", 1, wf);
+        if (ev == NULL) {
+            goto failed;
+        }
+        *tail = ev;
+        tail = &ev->next;
+    }
+
+    ev = mock_adyen_event(session, "AUTHORISATION", paid, wf);
+    if (ev == NULL) {
+        goto failed;
+    }
+
+    if (paid && wf->async_payment) {
+        free(ev->body);
+        ev->body = NULL;
+        ev->prepare = mock_adyen_prepare_settled;
+        ev->delay_ms = wf->async_delay_ms;
+    }
+
+    *tail = ev;
+    chain->delay_ms += wf->delay_ms;
+
+    (void) mock_wh_send(chain);
+    return;
+
+failed:
+
+    mock_log("webhooks for %s: out of memory",
+             json_string_value(json_object_get(session, "id")));
+    mock_wh_chain_free(chain);
+}

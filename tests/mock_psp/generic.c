@@ -1,0 +1,621 @@
+/*
+ * Mock PSP: the "generic" PSP of API.md: POST /sessions {"reference",
+ * "amount" (decimal string), "currency", "return_url", "cancel_url",
+ * "expires_at"} answering {"token", "url", "expires_at"}, and webhooks
+ * {"event_id", "type", "reference", "token", "amount", "currency"} signed
+ * as a compact ES256 JWT in Payments-Verification (kid, iat,
+ * request_body_sha256), the scheme Plaid uses (PSP_FACTS.md).
+ */
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "mock_psp.h"
+
+
+#define MOCK_GENERIC_KEY_MAX        255
+#define MOCK_GENERIC_REFERENCE_MAX  64
+#define MOCK_GENERIC_URL_MAX        4096
+#define MOCK_GENERIC_LIFETIME_MAX   (24 * 60 * 60)
+#define MOCK_GENERIC_STALE_S        600
+
+
+static int mock_generic_sign(const mock_wh_event_t *ev, char *line,
+    size_t size);
+
+
+static const mock_wh_dialect_t  mock_generic_dialect = {
+    "generic",
+    &mock_conf.generic_webhook_url,
+    mock_generic_sign
+};
+
+
+/* --- registration --------------------------------------------------------- */
+
+static int
+mock_generic_authorized(struct MHD_Connection *c)
+{
+    size_t       len;
+    const char  *auth;
+
+    auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth == NULL || mock_conf.generic_secret == NULL
+        || strncmp(auth, "Bearer ", 7) != 0)
+    {
+        return 0;
+    }
+
+    auth += 7;
+    len = strlen(mock_conf.generic_secret);
+
+    return strlen(auth) == len
+           && CRYPTO_memcmp(auth, mock_conf.generic_secret, len) == 0;
+}
+
+
+static enum MHD_Result
+mock_generic_error(struct MHD_Connection *c, unsigned status,
+    const char *code, const char *message)
+{
+    return mock_send_json(c, status, json_pack("{s{ss ss}}", "error",
+                                               "code", code,
+                                               "message", message));
+}
+
+
+static enum MHD_Result
+mock_generic_refuse(struct MHD_Connection *c, mock_refusal_e what,
+    unsigned status, const char *key, const mock_invalid_t *inv)
+{
+    (void) key;
+
+    switch (what) {
+    case MOCK_REFUSE_UNAUTHORIZED:
+        return mock_generic_error(c, 401, "unauthorized", "bad API key");
+    case MOCK_REFUSE_KEY_INVALID:
+        return mock_generic_error(c, 400, "idempotency_key_invalid",
+                                  "Idempotency-Key must be 1 to 255 "
+                                  "characters");
+    case MOCK_REFUSE_KEY_MISMATCH:
+        return mock_generic_error(c, 422, "idempotency_key_reused",
+                                  "Idempotency-Key used with another body");
+    case MOCK_REFUSE_KEY_IN_USE:
+        return mock_generic_error(c, 409, "idempotency_key_in_use",
+                                  "a request with this key is in progress");
+    case MOCK_REFUSE_FAIL:
+        return mock_generic_error(c, status, "unavailable",
+                                  "mock fault: a transient failure");
+    case MOCK_REFUSE_FAULT:
+        return (status == 401)
+               ? mock_generic_refuse(c, MOCK_REFUSE_UNAUTHORIZED, status, key,
+                                     NULL)
+               : mock_generic_error(c, status, "refused",
+                                    "mock refusal: declined");
+    case MOCK_REFUSE_CONTENT_TYPE:
+        return mock_generic_error(c, 415, "unsupported_media_type",
+                                  "application/json only");
+    case MOCK_REFUSE_INVALID:
+        return mock_generic_error(c, 400, inv->code, inv->message);
+    default:
+        return mock_generic_error(c, 500, "internal",
+                                  inv ? inv->message : "internal error");
+    }
+}
+
+
+/*
+ * A decimal amount in the currency's exponent, into minor units, with no
+ * floating point: ^(0|[1-9][0-9]*)(\.[0-9]{1,e})?$ and > 0.
+ */
+static int
+mock_parse_decimal(const char *s, const char *currency, json_int_t *out)
+{
+    int          e, decimals;
+    json_int_t   v;
+    const char  *p;
+
+    e = mock_currency_exponent(currency);
+    v = 0;
+    decimals = -1;
+
+    if (s == NULL || s[0] == '\0' || (s[0] == '0' && isdigit((unsigned char) s[1])))
+    {
+        return -1;
+    }
+
+    for (p = s; *p; p++) {
+        if (*p == '.' && decimals < 0 && p != s && p[1] != '\0') {
+            decimals = 0;
+            continue;
+        }
+
+        if (!isdigit((unsigned char) *p)
+            || __builtin_mul_overflow(v, 10, &v)
+            || __builtin_add_overflow(v, *p - '0', &v))
+        {
+            return -1;
+        }
+
+        if (decimals >= 0 && ++decimals > e) {
+            return -1;
+        }
+    }
+
+    for (decimals = decimals < 0 ? 0 : decimals; decimals < e; decimals++) {
+        if (__builtin_mul_overflow(v, 10, &v)) {
+            return -1;
+        }
+    }
+
+    if (v <= 0) {
+        return -1;
+    }
+
+    *out = v;
+    return 0;
+}
+
+
+static int
+mock_generic_url(const char *s)
+{
+    return s != NULL && strlen(s) <= MOCK_GENERIC_URL_MAX
+           && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0)
+           && strpbrk(s, " \t\r\n") == NULL;
+}
+
+
+static json_t *
+mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
+    mock_invalid_t *inv, char **response)
+{
+    char          token[32], url[MOCK_GENERIC_URL_MAX + 128];
+    int64_t       now;
+    json_t       *req, *s, *exp, *ans;
+    json_int_t    amount, expires;
+    const char   *reference, *currency, *ret, *cancel;
+    json_error_t  jerr;
+
+    req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (req == NULL || !json_is_object(req)) {
+        json_decref(req);
+        mock_invalid(inv, "invalid_request", NULL, "not a JSON object: %s",
+                     jerr.text);
+        return NULL;
+    }
+
+    s = NULL;
+    now = (int64_t) time(NULL);
+    reference = json_string_value(json_object_get(req, "reference"));
+    currency = json_string_value(json_object_get(req, "currency"));
+    ret = json_string_value(json_object_get(req, "return_url"));
+    cancel = json_string_value(json_object_get(req, "cancel_url"));
+    exp = json_object_get(req, "expires_at");
+    expires = exp ? json_integer_value(exp) : now + 3600;
+
+    if (reference == NULL || reference[0] == '\0'
+        || strlen(reference) > MOCK_GENERIC_REFERENCE_MAX)
+    {
+        mock_invalid(inv, "invalid_reference", "reference",
+                     "reference: 1 to %d characters",
+                     MOCK_GENERIC_REFERENCE_MAX);
+        goto done;
+    }
+
+    if (currency == NULL || strlen(currency) != 3
+        || !isupper((unsigned char) currency[0])
+        || !isupper((unsigned char) currency[1])
+        || !isupper((unsigned char) currency[2]))
+    {
+        mock_invalid(inv, "invalid_currency", "currency",
+                     "currency: three upper-case letters");
+        goto done;
+    }
+
+    if (mock_parse_decimal(json_string_value(json_object_get(req, "amount")),
+                           currency, &amount)
+        != 0)
+    {
+        mock_invalid(inv, "invalid_amount", "amount",
+                     "amount: a positive decimal string in %s's exponent",
+                     currency);
+        goto done;
+    }
+
+    if (!mock_generic_url(ret) || !mock_generic_url(cancel)) {
+        mock_invalid(inv, "invalid_url", "return_url",
+                     "return_url and cancel_url must be http(s) URLs");
+        goto done;
+    }
+
+    if ((exp != NULL && !json_is_integer(exp)) || expires <= now
+        || expires > now + MOCK_GENERIC_LIFETIME_MAX + 60)
+    {
+        mock_invalid(inv, "invalid_expires_at", "expires_at",
+                     "expires_at: in the future, at most 24 h ahead");
+        goto done;
+    }
+
+    memcpy(token, "gs_", 3);
+    if (mock_random_alnum(token + 3, 24) != 0) {
+        mock_invalid(inv, NULL, NULL, "No randomness.");
+        goto done;
+    }
+
+    if (fault->hosted_url != NULL) {
+        snprintf(url, sizeof(url), "%s", fault->hosted_url);
+    } else {
+        snprintf(url, sizeof(url), "%s/pay/%s", mock_conf.public_url, token);
+    }
+
+    s = json_pack("{ss ss sI ss ss ss ss sI ss ss sb ss}",
+                  "id", token,
+                  "dialect", "generic",
+                  "amount_total", amount,
+                  "currency", currency,
+                  "client_reference_id", reference,
+                  "success_url", ret,
+                  "cancel_url", cancel,
+                  "expires_at", expires,
+                  "status", "open",
+                  "payment_status", "unpaid",
+                  "livemode", 0,
+                  "url", url);
+
+    ans = json_pack("{ss ss sI}", "token", token, "url", url,
+                    "expires_at", expires);
+    if (s != NULL && ans != NULL) {
+        *response = json_dumps(ans, JSON_COMPACT);
+    }
+    json_decref(ans);
+
+    if (s == NULL || *response == NULL) {
+        json_decref(s);
+        s = NULL;
+        mock_invalid(inv, NULL, NULL, "Out of memory.");
+    }
+
+done:
+
+    json_decref(req);
+    return s;
+}
+
+
+static const mock_api_t  mock_generic_api = {
+    "generic",
+    MOCK_GENERIC_KEY_MAX,
+    "application/json",
+    201,
+    mock_generic_authorized,
+    mock_generic_refuse,
+    mock_generic_build
+};
+
+
+/* POST /sessions */
+enum MHD_Result
+mock_generic_create(struct MHD_Connection *c, mock_request_t *r)
+{
+    return mock_create(c, r, &mock_generic_api);
+}
+
+
+/* --- webhooks ------------------------------------------------------------- */
+
+int
+mock_generic_load_key(const char *path)
+{
+    FILE      *f;
+    EVP_PKEY  *k;
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+
+    k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+
+    if (k == NULL || EVP_PKEY_get_base_id(k) != EVP_PKEY_EC
+        || EVP_PKEY_get_bits(k) != 256)
+    {
+        EVP_PKEY_free(k);
+        return -1;
+    }
+
+    mock_conf.generic_jwt_key = k;
+    return 0;
+}
+
+
+static size_t
+mock_b64url(const unsigned char *in, size_t len, char *out)
+{
+    static const char  a[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t    i, n;
+    uint32_t  v;
+
+    n = 0;
+
+    for (i = 0; i + 2 < len; i += 3) {
+        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8 | in[i + 2];
+        out[n++] = a[v >> 18];
+        out[n++] = a[(v >> 12) & 63];
+        out[n++] = a[(v >> 6) & 63];
+        out[n++] = a[v & 63];
+    }
+
+    if (len - i == 1) {
+        v = (uint32_t) in[i] << 16;
+        out[n++] = a[v >> 18];
+        out[n++] = a[(v >> 12) & 63];
+
+    } else if (len - i == 2) {
+        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8;
+        out[n++] = a[v >> 18];
+        out[n++] = a[(v >> 12) & 63];
+        out[n++] = a[(v >> 6) & 63];
+    }
+
+    out[n] = '\0';
+    return n;
+}
+
+
+/*
+ * Payments-Verification: <JWT>, signed now (or 600 s ago when stale):
+ * ES256 over header.payload, the signature in JOSE's R||S form.
+ */
+static int
+mock_generic_sign(const mock_wh_event_t *ev, char *line, size_t size)
+{
+    int                  n, ok;
+    char                 hdr[256], claims[256], hex[65], *input, *p;
+    size_t               i, siglen, hlen, clen;
+    unsigned char        digest[32], der[80], rs[64];
+    EVP_MD_CTX          *md;
+    ECDSA_SIG           *sig;
+    const BIGNUM        *r, *s;
+    const unsigned char *dp;
+
+    if (mock_conf.generic_jwt_key == NULL) {
+        return -1;
+    }
+
+    if (EVP_Digest(ev->body, strlen(ev->body), digest, NULL, EVP_sha256(),
+                   NULL) != 1)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    }
+
+    n = snprintf(hdr, sizeof(hdr), "{\"alg\":\"ES256\",\"kid\":\"%s\","
+                 "\"typ\":\"JWT\"}", mock_conf.generic_jwt_kid);
+    if (n <= 0 || (size_t) n >= sizeof(hdr)) {
+        return -1;
+    }
+
+    n = snprintf(claims, sizeof(claims), "{\"iat\":%lld,"
+                 "\"request_body_sha256\":\"%s\"}",
+                 (long long) time(NULL)
+                 - (ev->fault.stale ? MOCK_GENERIC_STALE_S : 0), hex);
+    if (n <= 0 || (size_t) n >= sizeof(claims)) {
+        return -1;
+    }
+
+    hlen = strlen(hdr);
+    clen = strlen(claims);
+    input = malloc(2 * (hlen + clen) + 8);
+    if (input == NULL) {
+        return -1;
+    }
+
+    p = input + mock_b64url((unsigned char *) hdr, hlen, input);
+    *p++ = '.';
+    p += mock_b64url((unsigned char *) claims, clen, p);
+
+    md = EVP_MD_CTX_new();
+    siglen = sizeof(der);
+    ok = md != NULL
+         && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL,
+                               mock_conf.generic_jwt_key) == 1
+         && EVP_DigestSign(md, der, &siglen, (unsigned char *) input,
+                           (size_t) (p - input)) == 1;
+    EVP_MD_CTX_free(md);
+
+    sig = NULL;
+    if (ok) {
+        dp = der;
+        sig = d2i_ECDSA_SIG(NULL, &dp, (long) siglen);
+    }
+
+    if (sig == NULL) {
+        free(input);
+        return -1;
+    }
+
+    ECDSA_SIG_get0(sig, &r, &s);
+    ok = BN_bn2binpad(r, rs, 32) == 32 && BN_bn2binpad(s, rs + 32, 32) == 32;
+    ECDSA_SIG_free(sig);
+
+    if (!ok) {
+        free(input);
+        return -1;
+    }
+
+    if (ev->fault.bad_signature) {
+        rs[17] ^= 0x40;
+    }
+
+    *p++ = '.';
+    mock_b64url(rs, 64, p);
+
+    n = snprintf(line, size, "Payments-Verification: %s", input);
+    free(input);
+
+    return (n > 0 && (size_t) n < size) ? 0 : -1;
+}
+
+
+static char *
+mock_generic_body(const mock_wh_event_t *ev, const json_t *session)
+{
+    char         amount[32];
+    char        *body;
+    json_t      *e;
+    json_int_t   minor;
+    const char  *currency;
+
+    currency = json_string_value(json_object_get(session, "currency"));
+    minor = ev->fault.has_amount
+            ? ev->fault.amount
+            : json_integer_value(json_object_get(session, "amount_total"));
+
+    if (currency == NULL
+        || mock_format_minor(amount, sizeof(amount), minor, currency) != 0)
+    {
+        return NULL;
+    }
+
+    e = json_pack("{ss ss ss ss ss ss}",
+                  "event_id", ev->id,
+                  "type", ev->type,
+                  "reference", json_string_value(json_object_get(session,
+                                                 "client_reference_id")),
+                  "token", json_string_value(json_object_get(session, "id")),
+                  "amount", amount,
+                  "currency", currency);
+    if (e == NULL) {
+        return NULL;
+    }
+
+    body = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+
+    return body;
+}
+
+
+static mock_wh_event_t *
+mock_generic_event(const json_t *session, const char *type,
+    const mock_webhook_fault_t *wf)
+{
+    char              id[64];
+    const char       *sid;
+    mock_wh_event_t  *ev;
+
+    memcpy(id, "gev_", 4);
+    if (mock_random_alnum(id + 4, 24) != 0) {
+        return NULL;
+    }
+
+    sid = json_string_value(json_object_get(session, "id"));
+
+    ev = mock_wh_event_new(&mock_generic_dialect, id, type, sid ? sid : "",
+                           wf);
+    if (ev == NULL) {
+        return NULL;
+    }
+
+    ev->body = mock_generic_body(ev, session);
+    if (ev->body == NULL) {
+        mock_wh_chain_free(ev);
+        return NULL;
+    }
+
+    return ev;
+}
+
+
+/* The async payment's result: the session turns paid, then the event. */
+static int
+mock_generic_prepare_settled(mock_wh_event_t *ev)
+{
+    json_t  *s;
+
+    if (mock_session_settle(ev->session, &s) != MOCK_SESSION_COMPLETE
+        || s == NULL)
+    {
+        json_decref(s);
+        return -1;
+    }
+
+    ev->body = mock_generic_body(ev, s);
+    json_decref(s);
+
+    return (ev->body != NULL) ? 0 : -1;
+}
+
+
+/*
+ * paid: [out_of_order: payment.failed first] then payment.succeeded; with
+ * async_payment a payment.pending first and payment.succeeded
+ * async_delay_ms later.  Declined: payment.failed.
+ */
+void
+mock_generic_webhook(const json_t *session, int paid,
+    const mock_webhook_fault_t *wf)
+{
+    mock_wh_event_t  *chain, **tail, *ev;
+
+    chain = NULL;
+    tail = &chain;
+
+    if (paid && wf->out_of_order) {
+        ev = mock_generic_event(session, "payment.failed", wf);
+        if (ev == NULL) {
+            goto failed;
+        }
+        *tail = ev;
+        tail = &ev->next;
+    }
+
+    if (paid && wf->async_payment) {
+        ev = mock_generic_event(session, "payment.pending", wf);
+        if (ev == NULL) {
+            goto failed;
+        }
+        *tail = ev;
+        tail = &ev->next;
+    }
+
+    ev = mock_generic_event(session, paid ? "payment.succeeded"
+                                          : "payment.failed", wf);
+    if (ev == NULL) {
+        goto failed;
+    }
+
+    if (paid && wf->async_payment) {
+        free(ev->body);
+        ev->body = NULL;
+        ev->prepare = mock_generic_prepare_settled;
+        ev->delay_ms = wf->async_delay_ms;
+    }
+
+    *tail = ev;
+    chain->delay_ms += wf->delay_ms;
+
+    (void) mock_wh_send(chain);
+    return;
+
+failed:
+
+    mock_log("webhooks for %s: out of memory",
+             json_string_value(json_object_get(session, "id")));
+    mock_wh_chain_free(chain);
+}
