@@ -76,8 +76,10 @@ void ngx_http_payments_limit_pay_seen(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_limit_failed(ngx_http_payments_ctx_t *ctx,
     const char *merchant, const char *checkout);
 
-/* The request id $payments_request_id already gave this request: NGX_OK and
- * *id set, or NGX_DECLINED. */
+/* The request's id: the one $payments_request_id already gave it, else a
+ * sane client X-Request-Id, else 32 random hex digits (from a buffer of
+ * RAND_bytes, refilled every 256 ids).  NGX_OK and *id set, or NGX_DECLINED
+ * (no memory, no randomness). */
 ngx_int_t ngx_http_payments_limit_request_id(ngx_http_request_t *r,
     ngx_str_t *id);
 

@@ -1695,7 +1695,7 @@ ngx_http_payments_request_id(ngx_http_request_t *r,
     ngx_uint_t         n;
     ngx_table_elt_t   *h;
 
-    /* the id $payments_request_id gave before this handler ran */
+    /* the id $payments_request_id gave, or a new one (cheaper) */
     if (ngx_http_payments_limit_request_id(r, &ctx->request_id) == NGX_OK) {
         return NGX_OK;
     }
