@@ -192,6 +192,8 @@ static const struct {
 
 static ngx_command_t  ngx_http_payments_limit_commands[] = {
 
+    /* the zone directives pass their kind in the offset */
+
     { ngx_string("payments_limit_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_payments_limit_zone,
@@ -1843,6 +1845,9 @@ ngx_http_payments_limit_refused(ngx_http_payments_ctx_t *ctx)
     ngx_http_payments_limit_ctx_t       *lctx;
     ngx_http_payments_limit_zone_t      *z;
     ngx_http_payments_limit_loc_conf_t  *lcf;
+
+    /* no money moves: the amount it reserved is given back */
+    ngx_http_payments_limit_claimed(ctx, NULL);
 
     lcf = ngx_http_get_module_loc_conf(ctx->request,
                                        ngx_http_payments_limit_module);

@@ -65,7 +65,8 @@ ngx_int_t ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx,
 void ngx_http_payments_limit_claimed(ngx_http_payments_ctx_t *ctx,
     const char *outcome);
 
-/* The PSP refused the registration for good: a failure of its buyer. */
+/* The PSP refused the registration for good: a failure of its buyer, and
+ * its reserved amount is given back (no money can move). */
 void ngx_http_payments_limit_refused(ngx_http_payments_ctx_t *ctx);
 
 /* The pay page's token was verified: the shopper's address is remembered

@@ -246,8 +246,11 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
                   "\"%s:%s\": %s", &ctx->psp->name, ev->event_id, ev->type,
                   PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), outcome);
 
-    /* a failed payment counts for the card-testing guard */
-    if (ev->kind == PAY_EVT_FAILED && ngx_strcmp(outcome, "applied") == 0) {
+    /* a failed payment counts for the card-testing guard; an expired
+     * session is an abandoned one, not a declined card */
+    if (ev->kind == PAY_EVT_FAILED && ngx_strcmp(outcome, "applied") == 0
+        && ngx_strstr(ev->type, "expired") == NULL)
+    {
         ngx_http_payments_limit_failed(ctx, PQgetvalue(res, 0, 1),
                                        PQgetvalue(res, 0, 2));
     }

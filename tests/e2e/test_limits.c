@@ -527,6 +527,35 @@ Test(limits, amount_velocity_refuses_one_checkout_above_max,
 }
 
 
+Test(limits, amount_velocity_gives_back_what_the_psp_refused,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    char        *co;
+    json_t      *j;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+
+    /* three refused registrations of 15.00: 45.00 > 40.00, none counted */
+    for (i = 0; i < 3; i++) {
+        co = uid("co");
+        mock_fault(str_printf("{\"match\":\"%s\",\"refuse_status\":402}",
+                              nonce(&m, co)));
+        r = lim_post(HOST_AMOUNT, &m, NULL, body_for(co), NULL);
+        cr_assert_eq(r->status, 201, "%s", r->body);
+        j = resp_json(r);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                         "FAILED");
+    }
+
+    r = lim_post(HOST_AMOUNT, &m, NULL, body_of_amount(uid("co"), "40.00"),
+                 NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+}
+
+
 Test(limits, amount_velocity_keeps_currencies_apart, .timeout = E2E_TIMEOUT)
 {
     json_t      *j;
