@@ -22,6 +22,7 @@
 #define HOST_AMOUNT     "amount.limits.test"
 #define HOST_FAILURES   "failures.limits.test"
 #define HOST_NGINX      "nginx.limits.test"
+#define HOST_EVICT      "evict.limits.test"
 
 
 static char *
@@ -656,6 +657,45 @@ Test(limits, card_testing_refuses_a_buyer_id_whatever_the_email,
             expect_problem(r, 429, "rate_limited");
         }
     }
+}
+
+
+Test(limits, a_full_zone_evicts_its_least_recently_used_keys,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    char        *last;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+    mock_fault(str_printf("{\"match\":\"%s:\",\"refuse_status\":402}", m.id));
+
+    /* a 32k zone holds about a hundred nodes; each refused registration
+     * adds two (its checkout, its buyer's failures) */
+    last = NULL;
+    for (i = 0; i < 250; i++) {
+        last = str_printf("b%d_%s@example.com", i, m.id);
+        r = lim_post(HOST_EVICT, &m, NULL, body_for_buyer(uid("co"), last),
+                     NULL);
+        cr_assert_eq(r->status, 201, "registration %d: %ld %s", i, r->status,
+                     r->body);
+        resp_free(r);
+    }
+
+    /* the newest keys are kept: max=1, so the last buyer is refused */
+    r = lim_post(HOST_EVICT, &m, NULL, body_for_buyer(uid("co"), last), NULL);
+    expect_problem(r, 429, "rate_limited");
+
+    /* the oldest were evicted: the first buyer may try again */
+    r = lim_post(HOST_EVICT, &m, NULL,
+                 body_for_buyer(uid("co"),
+                                str_printf("b0_%s@example.com", m.id)),
+                 NULL);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    /* and no allocation ever failed */
+    cr_assert_eq(log_count("could not allocate", "e2e_tiny"), 0);
 }
 
 
