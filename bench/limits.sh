@@ -58,8 +58,8 @@ one() {
 
 # each server rejects the request wrk sends: a 429 once its first passed
 check() {   # check METHOD HOST
-    local i code
-    for i in 1 2; do
+    local code
+    for _ in 1 2; do
         if [ "$1" = POST ]; then
             code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $2" \
                 -H "Authorization: Bearer $PAY_KEY" -H 'Idempotency-Key: bench-limits' \

@@ -54,8 +54,8 @@
 
 /* a window is 16 sub-windows; one more holds the current one */
 #define NGX_HTTP_PAYMENTS_LIMIT_SUBWINDOWS  16
-#define NGX_HTTP_PAYMENTS_LIMIT_SLOTS       (NGX_HTTP_PAYMENTS_LIMIT_SUBWINDOWS \
-                                             + 1)
+#define NGX_HTTP_PAYMENTS_LIMIT_SLOTS                                      \
+    (NGX_HTTP_PAYMENTS_LIMIT_SUBWINDOWS + 1)
 
 #define NGX_HTTP_PAYMENTS_LIMIT_HASH        16      /* bytes of a buyer key */
 #define NGX_HTTP_PAYMENTS_LIMIT_MAX_RATE    1000000 /* r/s */
@@ -1375,14 +1375,16 @@ static void
 ngx_http_payments_limit_buyer_hash(ngx_http_payments_limit_zone_t *z,
     ngx_str_t *merchant, char kind, const char *value, u_char *out)
 {
-    u_char         *p, buf[512], mac[EVP_MAX_MD_SIZE];
-    size_t          len;
+    u_char         *p, buf[1024], mac[EVP_MAX_MD_SIZE];
+    size_t          len, mlen;
     unsigned int    maclen;
 
+    /* merchant ids and buyer values are far shorter: cut, never overrun */
+    mlen = ngx_min(merchant->len, 256);
     len = ngx_strlen(value);
-    len = ngx_min(len, sizeof(buf) - merchant->len - 3);
+    len = ngx_min(len, sizeof(buf) - mlen - 3);
 
-    p = ngx_cpymem(buf, merchant->data, merchant->len);
+    p = ngx_cpymem(buf, merchant->data, mlen);
     *p++ = '\0';
     *p++ = (u_char) kind;
     *p++ = ':';

@@ -104,7 +104,7 @@ expect_rate_limited(resp_t *r, long min, long max)
 }
 
 
-/* -- Stripe events, signed as Stripe signs them ------------------------------ */
+/* -- Stripe events, signed as Stripe signs them ---------------------------- */
 
 static char *
 stripe_sig(long t, const char *body)
@@ -178,7 +178,7 @@ log_count(const char *a, const char *b)
 }
 
 
-/* -- request rates per merchant ---------------------------------------------- */
+/* -- request rates per merchant -------------------------------------------- */
 
 Test(limits, create_merchant_lets_the_rate_and_its_burst_through,
      .timeout = E2E_TIMEOUT)
@@ -281,7 +281,7 @@ Test(limits, create_merchant_comes_after_401_and_the_idempotency_key,
 }
 
 
-/* -- per source address on payment creation ------------------------------------ */
+/* -- per source address on payment creation -------------------------------- */
 
 Test(limits, create_address_limits_one_address_whatever_the_key,
      .timeout = E2E_TIMEOUT)
@@ -308,7 +308,7 @@ Test(limits, create_address_limits_one_address_whatever_the_key,
 }
 
 
-/* -- per shopper address on the browser pages ------------------------------------ */
+/* -- per shopper address on the browser pages ------------------------------ */
 
 Test(limits, pages_answer_an_html_429_and_the_status_poll_json,
      .timeout = E2E_TIMEOUT)
@@ -347,7 +347,7 @@ Test(limits, pages_answer_an_html_429_and_the_status_poll_json,
 }
 
 
-/* -- per PSP on webhooks, before any signature check ------------------------------ */
+/* -- per PSP on webhooks, before any signature check ----------------------- */
 
 Test(limits, a_flood_of_bad_signatures_is_shed_before_verification,
      .timeout = E2E_TIMEOUT)
@@ -396,7 +396,7 @@ Test(limits, a_flood_of_bad_signatures_is_shed_before_verification,
 }
 
 
-/* -- the variables --------------------------------------------------------------- */
+/* -- the variables --------------------------------------------------------- */
 
 Test(limits, nginx_limit_req_keys_on_payments_psp, .timeout = E2E_TIMEOUT)
 {
@@ -452,7 +452,7 @@ Test(limits, variables_name_the_request_merchant_psp_and_checkout,
 }
 
 
-/* -- amount velocity per merchant and currency --------------------------------- */
+/* -- amount velocity per merchant and currency ----------------------------- */
 
 static char *
 body_of_amount(const char *co, const char *amount)
@@ -578,7 +578,7 @@ Test(limits, amount_velocity_keeps_currencies_apart, .timeout = E2E_TIMEOUT)
 }
 
 
-/* -- the card-testing guard ------------------------------------------------------- */
+/* -- the card-testing guard ------------------------------------------------ */
 
 static char *
 body_for_buyer(const char *co, const char *email)
@@ -762,7 +762,7 @@ Test(limits, card_testing_refuses_the_pay_page_to_an_address_after_failures,
 }
 
 
-/* -- state survives a reload ---------------------------------------------------- */
+/* -- state survives a reload ----------------------------------------------- */
 
 static char *
 workers(void)
