@@ -22,7 +22,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench clean deps demo-shop browser
+.PHONY: all core unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits clean deps demo-shop browser
 
 all: core mock module
 
@@ -123,6 +123,9 @@ demo:
 
 bench:
 	bash bench/run.sh
+
+bench-limits:
+	bash bench/limits.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -206,11 +206,12 @@ do_start() {
     starting=$run
     trap on_start_exit EXIT
 
-    local pg_port mock_port gw_port plain_port
+    local pg_port mock_port gw_port plain_port limit_port
     pg_port=$(pick_port)
     mock_port=$(pick_port)
     gw_port=$(pick_port)
     plain_port=$(pick_port)
+    limit_port=$(pick_port)
 
     # PostgreSQL: its directory must be reachable by the postgres user.
     local pgdir owned=0
@@ -306,6 +307,7 @@ do_start() {
     local subst=(
         "RUN=$run" "ROOT=$top" "MODULE=$module" "WORKERS=$workers"
         "USER_DIRECTIVE=$user" "GW_PORT=$gw_port" "PLAIN_PORT=$plain_port"
+        "LIMIT_PORT=$limit_port"
         "PG_PORT=$pg_port" "DATABASE=$conninfo" "PUBLIC_ORIGIN=$public_origin"
         "PAYTOKEN_KEY=$run/conf/paytoken.key" "PAYTOKEN_KID=$kid"
         "PSP_NAME=$psp_name" "PSP_SECRET=$run/conf/psp.secret"
@@ -337,6 +339,7 @@ do_start() {
     {
         envline PAY_TEST_GW "$gw"
         envline PAY_TEST_GW_PLAIN "http://127.0.0.1:$plain_port"
+        envline PAY_TEST_GW_LIMITS "https://127.0.0.1:$limit_port"
         envline PAY_TEST_CA "$run/conf/tls.crt"
         envline PAY_TEST_PUBLIC_ORIGIN "$public_origin"
         envline PAY_TEST_MOCK "$mock_url"

@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_payments_module.h"
+#include "ngx_http_payments_limit.h"
 
 #include <payments/apikey.h>
 #include <openssl/rand.h>
@@ -1857,6 +1858,31 @@ ngx_http_payments_handler(ngx_http_request_t *r)
 
     ctx->object_id = id;
 
+    /* rate limits that need no body, no signature check and no query */
+    switch (route) {
+    case NGX_HTTP_PAYMENTS_ROUTE_PAY:
+        rc = ngx_http_payments_limit_early(ctx, NGX_HTTP_PAYMENTS_LIMIT_PAY);
+        break;
+    case NGX_HTTP_PAYMENTS_ROUTE_RETURN:
+        rc = ngx_http_payments_limit_early(ctx,
+                                           NGX_HTTP_PAYMENTS_LIMIT_RETURN);
+        break;
+    case NGX_HTTP_PAYMENTS_ROUTE_STATUS:
+        rc = ngx_http_payments_limit_early(ctx,
+                                           NGX_HTTP_PAYMENTS_LIMIT_STATUS);
+        break;
+    case NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK:
+        rc = ngx_http_payments_limit_early(ctx,
+                                           NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK);
+        break;
+    default:
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     if (route == NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS
         || route == NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK)
     {
@@ -2105,6 +2131,11 @@ ngx_http_payments_request_id(ngx_http_request_t *r,
     u_char            *p, rnd[16];
     ngx_uint_t         n;
     ngx_table_elt_t   *h;
+
+    /* the id $payments_request_id gave, or a new one (cheaper) */
+    if (ngx_http_payments_limit_request_id(r, &ctx->request_id) == NGX_OK) {
+        return NGX_OK;
+    }
 
     h = ngx_http_payments_header(r, "X-Request-Id", &n);
 

@@ -16,6 +16,7 @@
 
 
 #include "ngx_http_payments_module.h"
+#include "ngx_http_payments_limit.h"
 
 #include <payments/view.h>
 #include <jansson.h>
@@ -65,7 +66,7 @@ ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx)
 
 /*
  * The checks, in the contract's order: Idempotency-Key (400), rate limits
- * (429, not yet), body (413, 415, 400), business rules.  Nothing here is
+ * (429), body (413, 415, 400), business rules.  Nothing here is
  * stored: the client may fix the request and retry with the same key.
  * Returns NGX_OK when valid; otherwise NGX_DONE with the error answered and
  * *rc set to the result of sending it.
@@ -99,6 +100,10 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
                                         "Idempotency-Key must be 1 to 255 "
                                         "visible ASCII characters, bare or "
                                         "as a quoted string");
+        return NGX_DONE;
+    }
+
+    if (ngx_http_payments_limit_create(ctx, rc) != NGX_OK) {
         return NGX_DONE;
     }
 
@@ -199,6 +204,11 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
             *rc = ngx_http_payments_problem(r, v.err, 0, v.detail);
             return NGX_DONE;
         }
+    }
+
+    /* amount velocity and the card-testing guard need the valid body */
+    if (ngx_http_payments_limit_checkout(ctx, rc) != NGX_OK) {
+        return NGX_DONE;
     }
 
     return NGX_OK;
@@ -355,6 +365,13 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     ngx_http_payments_ctx_t  *ctx = q->data;
 
     r = ctx->request;
+
+    /* a reserved amount stays counted only for a fresh claim */
+    ngx_http_payments_limit_claimed(ctx,
+                                    (res && PQresultStatus(res)
+                                            == PGRES_TUPLES_OK
+                                     && PQntuples(res) == 1)
+                                    ? PQgetvalue(res, 0, 0) : NULL);
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQntuples(res) != 1)
@@ -597,6 +614,8 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
         return;
 
     case PAY_PSP_REFUSED:
+        ngx_http_payments_limit_refused(ctx);
+
         view.status = "FAILED";
         view.expires_at = ctx->expires_at;
         view.failure = res.reason;

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_payments_module.h"
+#include "ngx_http_payments_limit.h"
 
 #include <payments/view.h>
 #include <jansson.h>
@@ -262,6 +263,9 @@ ngx_http_payments_pay(ngx_http_payments_ctx_t *ctx)
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_ERROR;
     }
+
+    /* a failure of this checkout will count against this shopper too */
+    ngx_http_payments_limit_pay_seen(ctx);
 
     if (ngx_http_payments_read(ctx, "SELECT psp, psp_url, status "
                                     "FROM pay_pay_target($1, $2)",

@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_payments_module.h"
+#include "ngx_http_payments_limit.h"
 
 
 static void ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx);
@@ -301,6 +302,15 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
                   "payments: webhook psp \"%V\" event \"%s\" (%s) checkout "
                   "\"%s:%s\": %s", &ctx->psp->name, ev->event_id, ev->type,
                   PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), outcome);
+
+    /* a failed payment counts for the card-testing guard; an expired
+     * session is an abandoned one, not a declined card */
+    if (ev->kind == PAY_EVT_FAILED && ngx_strcmp(outcome, "applied") == 0
+        && ngx_strstr(ev->type, "expired") == NULL)
+    {
+        ngx_http_payments_limit_failed(ctx, PQgetvalue(res, 0, 1),
+                                       PQgetvalue(res, 0, 2));
+    }
 
     ctx->next_event++;
     ngx_http_payments_webhook_apply(ctx);

@@ -746,3 +746,130 @@ Test(config, the_production_example_passes_nginx_t, .timeout = 60)
     rc = pclose(f);
     cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "nginx -t:\n%s", out);
 }
+
+
+/* payments_limit (README): zones and their use, checked at nginx -t */
+
+#define LIMIT_ZONES \
+    "payments_limit_zone api size=1m rate=10r/s; " \
+    "payments_limit_amount money size=1m window=1h max=USD:10000.00 " \
+    "max=JPY:1000000; " \
+    "payments_limit_failures cards size=1m window=10m max=5;"
+
+
+static void
+expect_limit_refused(const char *extra, const char *message)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.extra = extra;
+    expect_refused(&c, &p, message);
+}
+
+
+Test(config, accepts_every_payments_limit)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.extra = LIMIT_ZONES
+              " payments_limit create_merchant=api burst=20;"
+              " payments_limit create_address=api;"
+              " payments_limit pages=api burst=5;"
+              " payments_limit webhook=api burst=100;"
+              " payments_limit amount=money;"
+              " payments_limit failures=cards;";
+    p.location = "location / { payments; } "
+                 "location /v1/webhooks/ { payments_limit webhook=api; "
+                 "payments; }";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
+Test(config, refuses_payments_limit_with_an_unknown_zone)
+{
+    expect_limit_refused(LIMIT_ZONES " payments_limit pages=nope;",
+                         "unknown zone \"nope\": declare it with "
+                         "\"payments_limit_zone nope ...\"");
+}
+
+
+Test(config, refuses_a_limit_zone_smaller_than_eight_pages)
+{
+    expect_limit_refused("payments_limit_zone api size=4k rate=1r/s;",
+                         "zone \"api\" is too small");
+}
+
+
+Test(config, refuses_a_bad_rate)
+{
+    expect_limit_refused("payments_limit_zone api size=1m rate=10r/h;",
+                         "invalid rate \"rate=10r/h\"");
+    expect_limit_refused("payments_limit_zone api size=1m rate=0r/s;",
+                         "invalid rate");
+    expect_limit_refused("payments_limit_zone api size=1m;",
+                         "needs a rate");
+}
+
+
+Test(config, refuses_a_zone_of_the_wrong_kind_for_the_scope)
+{
+    expect_limit_refused(LIMIT_ZONES " payments_limit pages=money;",
+                         "zone \"money\" is a \"payments_limit_amount\" "
+                         "zone; pages= needs a \"payments_limit_zone\"");
+    expect_limit_refused(LIMIT_ZONES " payments_limit amount=api;",
+                         "needs a \"payments_limit_amount\" zone");
+}
+
+
+Test(config, refuses_an_unknown_scope_and_a_misplaced_burst)
+{
+    expect_limit_refused(LIMIT_ZONES " payments_limit checkout=api;",
+                         "unknown scope \"checkout\"");
+    expect_limit_refused(LIMIT_ZONES " payments_limit amount=money burst=5;",
+                         "burst= is for request rates only");
+    expect_limit_refused(LIMIT_ZONES " payments_limit pages=api burst=-1;",
+                         "invalid \"burst=-1\"");
+    expect_limit_refused(LIMIT_ZONES " payments_limit pages=api; "
+                         "payments_limit pages=api;", "pages= is given twice");
+}
+
+
+Test(config, refuses_an_amount_limit_without_a_valid_max)
+{
+    expect_limit_refused("payments_limit_amount m size=1m window=1h "
+                         "max=usd:10;", "is not an ISO 4217 currency");
+    expect_limit_refused("payments_limit_amount m size=1m window=1h "
+                         "max=USD:10.001;", "at most 2 decimals");
+    expect_limit_refused("payments_limit_amount m size=1m window=1h "
+                         "max=USD:99999999999999999999;", "invalid amount");
+    expect_limit_refused("payments_limit_amount m size=1m window=1h;",
+                         "needs window= and at least one max=");
+    expect_limit_refused("payments_limit_amount m size=1m window=0s "
+                         "max=USD:1;", "a time from 1s to 31d");
+}
+
+
+Test(config, refuses_a_failures_guard_without_max)
+{
+    expect_limit_refused("payments_limit_failures f size=1m window=10m;",
+                         "needs window= and max=");
+    expect_limit_refused("payments_limit_failures f size=1m window=10m "
+                         "max=0;", "invalid \"max=0\"");
+}
+
+
+Test(config, refuses_a_limit_zone_declared_twice)
+{
+    expect_limit_refused("payments_limit_zone a size=1m rate=1r/s; "
+                         "payments_limit_failures a size=1m window=1m max=1;",
+                         "zone \"a\" is already declared");
+}

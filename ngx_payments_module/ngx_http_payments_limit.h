@@ -1,0 +1,88 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * Rate limits owned by the gateway (ngx_http_payments_limit_module): request
+ * rates per merchant, per source address, per shopper address and per PSP;
+ * an amount velocity limit per merchant and currency; a card-testing guard
+ * on failed payments per buyer and per shopper address.  All of them live in
+ * shared memory zones built the way limit_req builds its zones (slab,
+ * rbtree, LRU eviction, kept across reloads), and the module's variables
+ * ($payments_merchant, $payments_psp, $payments_checkout,
+ * $payments_request_id).
+ *
+ * The request handlers call the hooks below at the points the contract
+ * names; every hook is a no-op when no limit is configured for the request's
+ * location.
+ */
+
+
+#ifndef _NGX_HTTP_PAYMENTS_LIMIT_H_INCLUDED_
+#define _NGX_HTTP_PAYMENTS_LIMIT_H_INCLUDED_
+
+
+#include "ngx_http_payments_module.h"
+
+
+/* what the early hook is asked about */
+#define NGX_HTTP_PAYMENTS_LIMIT_PAY       1     /* HTML, + guard by address */
+#define NGX_HTTP_PAYMENTS_LIMIT_RETURN    2     /* HTML */
+#define NGX_HTTP_PAYMENTS_LIMIT_STATUS    3     /* JSON poll */
+#define NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK   4     /* before any crypto or query */
+
+
+extern ngx_module_t  ngx_http_payments_limit_module;
+
+
+/*
+ * In the content handler, before the body is read, before any signature
+ * check or query.  NGX_DECLINED: go on.  Anything else: the request was
+ * answered (429, its body discarded) and this is the handler's return code.
+ */
+ngx_int_t ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t what);
+
+/*
+ * POST /v1/payments once the merchant is authenticated and the
+ * Idempotency-Key checked: per merchant and per source address.  NGX_OK: go
+ * on; NGX_DONE: answered, *rc is the result of sending the answer.
+ */
+ngx_int_t ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx,
+    ngx_int_t *rc);
+
+/*
+ * POST /v1/payments once the body is valid: the card-testing guard by buyer
+ * and the amount velocity limit (whose amount is reserved now).  As above.
+ */
+ngx_int_t ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx,
+    ngx_int_t *rc);
+
+/*
+ * pay_claim answered with outcome (NULL: no answer).  Only a fresh claim
+ * keeps the amount reserved: a replay, a resumed registration or a refused
+ * claim gives it back, so a retried request is counted once.
+ */
+void ngx_http_payments_limit_claimed(ngx_http_payments_ctx_t *ctx,
+    const char *outcome);
+
+/* The PSP refused the registration for good: a failure of its buyer, and
+ * its reserved amount is given back (no money can move). */
+void ngx_http_payments_limit_refused(ngx_http_payments_ctx_t *ctx);
+
+/* The pay page's token was verified: the shopper's address is remembered
+ * for the checkout, so that a failed payment counts against it. */
+void ngx_http_payments_limit_pay_seen(ngx_http_payments_ctx_t *ctx);
+
+/* A webhook moved the checkout to FAILED. */
+void ngx_http_payments_limit_failed(ngx_http_payments_ctx_t *ctx,
+    const char *merchant, const char *checkout);
+
+/* The request's id: the one $payments_request_id already gave it, else a
+ * sane client X-Request-Id, else 32 random hex digits (from a buffer of
+ * RAND_bytes, refilled every 256 ids).  NGX_OK and *id set, or NGX_DECLINED
+ * (no memory, no randomness). */
+ngx_int_t ngx_http_payments_limit_request_id(ngx_http_request_t *r,
+    ngx_str_t *id);
+
+
+#endif /* _NGX_HTTP_PAYMENTS_LIMIT_H_INCLUDED_ */

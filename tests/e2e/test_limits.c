@@ -1,0 +1,870 @@
+/*
+ * End to end: the gateway's own limits (README, payments_limit).  Every
+ * limit is configured on a server of its own (chosen by Host) on the port
+ * PAY_TEST_GW_LIMITS, with low rates (1r/m), so that no other suite meets
+ * them (tests/e2e/nginx.conf.in).  The limits keyed by merchant or buyer are
+ * met with a fresh merchant per test; each limit keyed by address (every
+ * test comes from 127.0.0.1) is used by one test only.
+ */
+
+#include "harness.h"
+
+#include <dirent.h>
+#include <openssl/hmac.h>
+#include <signal.h>
+#include <time.h>
+
+
+#define HOST_MERCHANT   "merchant.limits.test"
+#define HOST_ADDRESS    "address.limits.test"
+#define HOST_PAGES      "pages.limits.test"
+#define HOST_WEBHOOK    "webhook.limits.test"
+#define HOST_AMOUNT     "amount.limits.test"
+#define HOST_FAILURES   "failures.limits.test"
+#define HOST_NGINX      "nginx.limits.test"
+#define HOST_EVICT      "evict.limits.test"
+
+
+static char *
+lim_url(const char *path)
+{
+    return str_printf("%s%s", env("PAY_TEST_GW_LIMITS"), path);
+}
+
+
+/* POST /v1/payments on a limits server; key NULL: a fresh Idempotency-Key */
+
+static resp_t *
+lim_post(const char *host, const merchant_t *m, const char *key,
+    const char *body, const char *request_id)
+{
+    req_t        rq;
+    const char  *h[6];
+    size_t       n;
+
+    n = 0;
+    h[n++] = str_printf("Host: %s", host);
+    h[n++] = str_printf("Authorization: Bearer %s", m->key);
+    h[n++] = str_printf("Idempotency-Key: %s", key ? key : uid("key"));
+    h[n++] = "Content-Type: application/json";
+    if (request_id) {
+        h[n++] = str_printf("X-Request-Id: %s", request_id);
+    }
+    h[n] = NULL;
+
+    rq.method = "POST";
+    rq.url = lim_url(PATH_PAYMENTS);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+static resp_t *
+lim_get(const char *host, const char *path)
+{
+    req_t        rq;
+    const char  *h[2];
+
+    h[0] = str_printf("Host: %s", host);
+    h[1] = NULL;
+
+    rq.method = "GET";
+    rq.url = lim_url(path);
+    rq.headers = h;
+    rq.body = NULL;
+    rq.len = 0;
+
+    return http(&rq);
+}
+
+
+static long
+retry_after(const resp_t *r)
+{
+    const char  *v;
+
+    v = resp_header(r, "Retry-After");
+    cr_assert_not_null(v, "429 without Retry-After");
+    return atol(v);
+}
+
+
+static void
+expect_rate_limited(resp_t *r, long min, long max)
+{
+    long  s;
+
+    expect_problem(r, 429, "rate_limited");
+    s = retry_after(r);
+    cr_assert(s >= min && s <= max, "Retry-After %ld, expected %ld..%ld", s,
+              min, max);
+}
+
+
+/* -- Stripe events, signed as Stripe signs them ---------------------------- */
+
+static char *
+stripe_sig(long t, const char *body)
+{
+    char           *secret, *payload, *hex;
+    size_t          len;
+    unsigned int    n, i;
+    unsigned char   mac[32];
+
+    secret = file_read(env("PAY_TEST_WEBHOOK_SECRET"), &len);
+    cr_assert_not_null(secret);
+
+    payload = str_printf("%ld.%s", t, body);
+    HMAC(EVP_sha256(), secret, (int) strlen(secret),
+         (unsigned char *) payload, strlen(payload), mac, &n);
+
+    hex = malloc(65);
+    cr_assert_not_null(hex);
+    for (i = 0; i < 32; i++) {
+        sprintf(hex + 2 * i, "%02x", mac[i]);
+    }
+
+    return str_printf("Stripe-Signature: t=%ld,v1=%s", t, hex);
+}
+
+
+static resp_t *
+lim_webhook(const char *host, const char *body, const char *signature)
+{
+    req_t        rq;
+    const char  *h[4];
+
+    h[0] = str_printf("Host: %s", host);
+    h[1] = "Content-Type: application/json";
+    h[2] = signature;
+    h[3] = NULL;
+
+    rq.method = "POST";
+    rq.url = lim_url(str_printf("/v1/webhooks/%s", env("PAY_TEST_PSP")));
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+/* lines of the error log that contain both needles */
+
+static long
+log_count(const char *a, const char *b)
+{
+    long    n;
+    char   *log, *line, *save;
+
+    log = file_read(run_file("logs/error.log"), NULL);
+    if (log == NULL) {
+        return 0;
+    }
+
+    n = 0;
+    for (line = strtok_r(log, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
+    {
+        if (strstr(line, a) && strstr(line, b)) {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+/* -- request rates per merchant -------------------------------------------- */
+
+Test(limits, create_merchant_lets_the_rate_and_its_burst_through,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+
+    /* burst=2: three at once; each is then a 400 of the body, not a 429 */
+    for (i = 0; i < 3; i++) {
+        r = lim_post(HOST_MERCHANT, &m, NULL, "{}", NULL);
+        expect_problem(r, 400, "invalid_request");
+        cr_assert_null(resp_header(r, "Retry-After"));
+    }
+}
+
+
+Test(limits, create_merchant_refuses_past_the_burst_with_retry_after,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+
+    for (i = 0; i < 3; i++) {
+        r = lim_post(HOST_MERCHANT, &m, NULL, "{}", NULL);
+        cr_assert_eq(r->status, 400, "%s", r->body);
+    }
+
+    /* 1r/m: the next request fits in a minute */
+    r = lim_post(HOST_MERCHANT, &m, NULL, body_for(uid("co")), NULL);
+    expect_rate_limited(r, 55, 60);
+
+    /* a refused request is not counted: still a minute, not two */
+    r = lim_post(HOST_MERCHANT, &m, NULL, "{}", NULL);
+    expect_rate_limited(r, 55, 60);
+}
+
+
+Test(limits, create_merchant_limits_each_merchant_on_its_own,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    merchant_t   a, b;
+    resp_t      *r;
+
+    merchant_new(&a);
+    merchant_new(&b);
+
+    for (i = 0; i < 3; i++) {
+        (void) lim_post(HOST_MERCHANT, &a, NULL, "{}", NULL);
+    }
+
+    r = lim_post(HOST_MERCHANT, &a, NULL, "{}", NULL);
+    expect_problem(r, 429, "rate_limited");
+
+    /* the other merchant, from the same address, is untouched */
+    r = lim_post(HOST_MERCHANT, &b, NULL, "{}", NULL);
+    expect_problem(r, 400, "invalid_request");
+}
+
+
+Test(limits, create_merchant_comes_after_401_and_the_idempotency_key,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    req_t        rq;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+
+    for (i = 0; i < 4; i++) {
+        (void) lim_post(HOST_MERCHANT, &m, NULL, "{}", NULL);
+    }
+
+    /* API.md's order: TLS, 401, Idempotency-Key (400), then 429 */
+    {
+        const char  *h[] = { "Host: " HOST_MERCHANT,
+                             str_printf("Authorization: Bearer %s", m.key),
+                             "Content-Type: application/json", NULL };
+
+        rq.method = "POST";
+        rq.url = lim_url(PATH_PAYMENTS);
+        rq.headers = h;
+        rq.body = "{}";
+        rq.len = (size_t) -1;
+        r = http(&rq);
+    }
+
+    expect_problem(r, 400, "idempotency_key_missing");
+
+    m.key[strlen(m.key) - 1] ^= 1;
+    r = lim_post(HOST_MERCHANT, &m, NULL, "{}", NULL);
+    expect_problem(r, 401, "unauthorized");
+}
+
+
+/* -- per source address on payment creation -------------------------------- */
+
+Test(limits, create_address_limits_one_address_whatever_the_key,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    merchant_t   a, b;
+    resp_t      *r;
+
+    merchant_new(&a);
+    merchant_new(&b);
+
+    /* burst=3: four pass, from 127.0.0.1 */
+    for (i = 0; i < 4; i++) {
+        r = lim_post(HOST_ADDRESS, &a, NULL, "{}", NULL);
+        expect_problem(r, 400, "invalid_request");
+    }
+
+    r = lim_post(HOST_ADDRESS, &a, NULL, "{}", NULL);
+    expect_rate_limited(r, 55, 60);
+
+    /* another key from the same address: refused as well */
+    r = lim_post(HOST_ADDRESS, &b, NULL, "{}", NULL);
+    expect_rate_limited(r, 55, 60);
+}
+
+
+/* -- per shopper address on the browser pages ------------------------------ */
+
+Test(limits, pages_answer_an_html_429_and_the_status_poll_json,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    char        *co;
+    resp_t      *r;
+    const char  *ct;
+
+    co = uid("co");
+
+    /* burst=2: three pass (a bad token is a 403 page, after the limit) */
+    for (i = 0; i < 3; i++) {
+        r = lim_get(HOST_PAGES, str_printf("/v1/checkouts/%s/pay?t=x", co));
+        cr_assert_eq(r->status, 403, "%ld %s", r->status, r->body);
+    }
+
+    r = lim_get(HOST_PAGES, str_printf("/v1/checkouts/%s/pay?t=x", co));
+    cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
+    ct = resp_header(r, "Content-Type");
+    cr_assert(ct != NULL && strncmp(ct, "text/html", 9) == 0, "%s", ct);
+    cr_assert_not_null(resp_header(r, "Content-Security-Policy"));
+    cr_assert_null(resp_header(r, "Location"));
+    cr_assert(mem_contains(r->body, r->len, "Too many requests"));
+    cr_assert(retry_after(r) >= 55 && retry_after(r) <= 60);
+    expect_request_id(r);
+
+    r = lim_get(HOST_PAGES, str_printf("/v1/return/%s/%s?t=x",
+                                       env("PAY_TEST_PSP"), co));
+    cr_assert_eq(r->status, 429);
+    cr_assert(strncmp(resp_header(r, "Content-Type"), "text/html", 9) == 0);
+
+    /* the pending page's poll reads JSON */
+    r = lim_get(HOST_PAGES, str_printf("/v1/checkouts/%s/status?t=x", co));
+    expect_rate_limited(r, 55, 60);
+}
+
+
+/* -- per PSP on webhooks, before any signature check ----------------------- */
+
+Test(limits, a_flood_of_bad_signatures_is_shed_before_verification,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    long         ok, limited, verified, before;
+    char        *body, *sig;
+    resp_t      *r;
+
+    body = str_printf("{\"id\":\"%s\",\"object\":\"event\"}", uid("evt"));
+    sig = str_printf("Stripe-Signature: t=%ld,v1=%064d", (long) time(NULL),
+                     0);
+
+    before = log_count("refused: bad_signature", "\"" HOST_WEBHOOK "\"");
+
+    ok = limited = 0;
+    for (i = 0; i < 40; i++) {
+        r = lim_webhook(HOST_WEBHOOK, body, sig);
+
+        if (r->status == 400) {
+            expect_problem(r, 400, "bad_signature");
+            ok++;
+
+        } else {
+            expect_rate_limited(r, 1, 60);
+            limited++;
+        }
+
+        resp_free(r);
+    }
+
+    /* burst=5 at 1r/m: six reach the verifier, the rest are shed */
+    cr_assert_eq(ok, 6, "%ld verified, %ld limited", ok, limited);
+    cr_assert_eq(limited, 34);
+
+    /* the counter: one "refused" line per signature actually checked */
+    msleep(200);
+    verified = log_count("refused: bad_signature",
+                         "\"" HOST_WEBHOOK "\"") - before;
+    cr_assert_eq(verified, 6, "%ld signatures checked, expected 6",
+                 verified);
+
+    /* a valid signature is shed the same way: no crypto is wasted on it */
+    r = lim_webhook(HOST_WEBHOOK, body, stripe_sig(time(NULL), body));
+    expect_rate_limited(r, 1, 60);
+}
+
+
+/* -- the variables --------------------------------------------------------- */
+
+Test(limits, nginx_limit_req_keys_on_payments_psp, .timeout = E2E_TIMEOUT)
+{
+    int      i;
+    resp_t  *r;
+    char    *sig;
+
+    sig = "Stripe-Signature: t=1,v1=00";
+
+    /* limit_req zone=e2e_nginx_psp burst=1 nodelay, in front of payments */
+    for (i = 0; i < 2; i++) {
+        r = lim_webhook(HOST_NGINX, "{}", sig);
+        expect_problem(r, 400, "bad_signature");
+    }
+
+    r = lim_webhook(HOST_NGINX, "{}", sig);
+    cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
+
+    /* nginx's own answer: the module never saw it */
+    cr_assert_null(resp_header(r, "X-Request-Id"));
+}
+
+
+Test(limits, variables_name_the_request_merchant_psp_and_checkout,
+     .timeout = E2E_TIMEOUT)
+{
+    char        *rid, *co, *line;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+    rid = uid("rid");
+    co = uid("co");
+
+    r = lim_post(HOST_AMOUNT, &m, NULL, body_for(co), rid);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(resp_header(r, "X-Request-Id"), rid);
+
+    line = str_printf(HOST_AMOUNT " rid=%s merchant=%s psp=%s checkout=%s "
+                      "201", rid, m.id, env("PAY_TEST_PSP"), co);
+    msleep(200);
+    cr_assert(file_contains(run_file("logs/limits.log"), line),
+              "limits.log has no \"%s\"", line);
+
+    /* a generated id is the one sent back */
+    r = lim_get(HOST_AMOUNT, "/healthz");
+    cr_assert_eq(r->status, 200);
+    msleep(200);
+    line = str_printf(HOST_AMOUNT " rid=%s merchant=- psp=- checkout=- 200",
+                      resp_header(r, "X-Request-Id"));
+    cr_assert(file_contains(run_file("logs/limits.log"), line),
+              "limits.log has no \"%s\"", line);
+}
+
+
+/* -- amount velocity per merchant and currency ----------------------------- */
+
+static char *
+body_of_amount(const char *co, const char *amount)
+{
+    json_t  *j;
+
+    j = checkout_new(co, 1);
+    json_object_set_new(order_of(j, 0), "amount", json_string(amount));
+    return dump(j);
+}
+
+
+Test(limits, amount_velocity_counts_each_checkout_once_up_to_max,
+     .timeout = E2E_TIMEOUT)
+{
+    char        *key1, *body1;
+    merchant_t   m, other;
+    resp_t      *r;
+
+    merchant_new(&m);
+    merchant_new(&other);
+
+    /* max=USD:40.00 a window; body_for() is 10.00 + 5.00 USD */
+    key1 = uid("key");
+    body1 = body_for(uid("co"));
+    r = lim_post(HOST_AMOUNT, &m, key1, body1, NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    /* a replay is not a second 15.00 */
+    r = lim_post(HOST_AMOUNT, &m, key1, body1, NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    cr_assert_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+
+    r = lim_post(HOST_AMOUNT, &m, NULL, body_for(uid("co")), NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    /* 30.00 + 15.00 > 40.00: refused until the first leaves the window */
+    r = lim_post(HOST_AMOUNT, &m, NULL, body_for(uid("co")), NULL);
+    expect_rate_limited(r, 3000, 3600 + 3600 / 16 + 1);
+
+    /* 30.00 + 10.00 = 40.00 still fits, exactly */
+    r = lim_post(HOST_AMOUNT, &m, NULL, body_of_amount(uid("co"), "10.00"),
+                 NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    r = lim_post(HOST_AMOUNT, &m, NULL, body_of_amount(uid("co"), "0.01"),
+                 NULL);
+    expect_problem(r, 429, "rate_limited");
+
+    /* another merchant has its own sum */
+    r = lim_post(HOST_AMOUNT, &other, NULL, body_for(uid("co")), NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+}
+
+
+Test(limits, amount_velocity_refuses_one_checkout_above_max,
+     .timeout = E2E_TIMEOUT)
+{
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+
+    r = lim_post(HOST_AMOUNT, &m, NULL, body_of_amount(uid("co"), "40.01"),
+                 NULL);
+    expect_problem(r, 429, "rate_limited");
+    cr_assert(mem_contains(r->body, r->len, "more than the merchant may"));
+
+    /* nothing was reserved by it */
+    r = lim_post(HOST_AMOUNT, &m, NULL, body_of_amount(uid("co"), "40.00"),
+                 NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+}
+
+
+Test(limits, amount_velocity_gives_back_what_the_psp_refused,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    char        *co;
+    json_t      *j;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+
+    /* three refused registrations of 15.00: 45.00 > 40.00, none counted */
+    for (i = 0; i < 3; i++) {
+        co = uid("co");
+        mock_fault(str_printf("{\"match\":\"%s\",\"refuse_status\":402}",
+                              nonce(&m, co)));
+        r = lim_post(HOST_AMOUNT, &m, NULL, body_for(co), NULL);
+        cr_assert_eq(r->status, 201, "%s", r->body);
+        j = resp_json(r);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                         "FAILED");
+    }
+
+    r = lim_post(HOST_AMOUNT, &m, NULL, body_of_amount(uid("co"), "40.00"),
+                 NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+}
+
+
+Test(limits, amount_velocity_keeps_currencies_apart, .timeout = E2E_TIMEOUT)
+{
+    json_t      *j;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+
+    r = lim_post(HOST_AMOUNT, &m, NULL, body_of_amount(uid("co"), "40.00"),
+                 NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    /* JPY has its own max (100000) */
+    j = checkout_new(uid("co"), 1);
+    json_object_set_new(order_of(j, 0), "amount", json_string("99990"));
+    json_object_set_new(order_of(j, 0), "currency", json_string("JPY"));
+    r = lim_post(HOST_AMOUNT, &m, NULL, dump(j), NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+}
+
+
+/* -- the card-testing guard ------------------------------------------------ */
+
+static char *
+body_for_buyer(const char *co, const char *email)
+{
+    json_t  *j;
+
+    j = checkout_new(co, 2);
+    json_object_set_new(j, "buyer_info",
+                        json_pack("{s:s}", "email", email));
+    return dump(j);
+}
+
+
+Test(limits, card_testing_refuses_a_buyer_after_max_refused_payments,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    json_t      *j;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+
+    /* the PSP refuses every registration of this merchant */
+    mock_fault(str_printf("{\"match\":\"%s:\",\"refuse_status\":402}", m.id));
+
+    for (i = 0; i < 2; i++) {
+        r = lim_post(HOST_FAILURES, &m, NULL,
+                     body_for_buyer(uid("co"), "Tester@Example.com"), NULL);
+        cr_assert_eq(r->status, 201, "%s", r->body);
+        j = resp_json(r);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                         "FAILED");
+    }
+
+    /* max=2: the same buyer (e-mail compared in lower case) is refused */
+    r = lim_post(HOST_FAILURES, &m, NULL,
+                 body_for_buyer(uid("co"), "tester@example.COM"), NULL);
+    expect_rate_limited(r, 1, 600 + 600 / 16 + 1);
+    cr_assert(mem_contains(r->body, r->len, "failed payments"));
+
+    /* another buyer is not */
+    r = lim_post(HOST_FAILURES, &m, NULL,
+                 body_for_buyer(uid("co"), "someone@example.com"), NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    /* the e-mail is in no log line */
+    msleep(200);
+    cr_assert(!file_contains(run_file("logs/error.log"),
+                             "Tester@Example.com"));
+}
+
+
+Test(limits, card_testing_refuses_a_buyer_id_whatever_the_email,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    json_t      *j;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+    mock_fault(str_printf("{\"match\":\"%s:\",\"refuse_status\":402}", m.id));
+
+    for (i = 0; i < 3; i++) {
+        j = checkout_new(uid("co"), 1);
+        json_object_set_new(j, "buyer_info",
+                            json_pack("{s:s, s:s}", "id", "buyer-77",
+                                      "email",
+                                      str_printf("b%d@example.com", i)));
+        r = lim_post(HOST_FAILURES, &m, NULL, dump(j), NULL);
+
+        if (i < 2) {
+            cr_assert_eq(r->status, 201, "%s", r->body);
+        } else {
+            expect_problem(r, 429, "rate_limited");
+        }
+    }
+}
+
+
+Test(limits, a_full_zone_evicts_its_least_recently_used_keys,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    char        *last;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+    mock_fault(str_printf("{\"match\":\"%s:\",\"refuse_status\":402}", m.id));
+
+    /* a 32k zone holds about a hundred nodes; each refused registration
+     * adds two (its checkout, its buyer's failures) */
+    last = NULL;
+    for (i = 0; i < 250; i++) {
+        last = str_printf("b%d_%s@example.com", i, m.id);
+        r = lim_post(HOST_EVICT, &m, NULL, body_for_buyer(uid("co"), last),
+                     NULL);
+        cr_assert_eq(r->status, 201, "registration %d: %ld %s", i, r->status,
+                     r->body);
+        resp_free(r);
+    }
+
+    /* the newest keys are kept: max=1, so the last buyer is refused */
+    r = lim_post(HOST_EVICT, &m, NULL, body_for_buyer(uid("co"), last), NULL);
+    expect_problem(r, 429, "rate_limited");
+
+    /* the oldest were evicted: the first buyer may try again */
+    r = lim_post(HOST_EVICT, &m, NULL,
+                 body_for_buyer(uid("co"),
+                                str_printf("b0_%s@example.com", m.id)),
+                 NULL);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    /* and no allocation ever failed */
+    cr_assert_eq(log_count("could not allocate", "e2e_tiny"), 0);
+}
+
+
+static void
+fail_by_webhook(const merchant_t *m, const char *co, resp_t *created)
+{
+    char        *evt, *tok;
+    json_t      *j;
+    resp_t      *r;
+
+    j = resp_json(created);
+    tok = strdup(json_string_value(json_object_get(j, "psp_token")));
+
+    evt = str_printf("{\"id\":\"%s\",\"object\":\"event\","
+                     "\"type\":\"checkout.session.async_payment_failed\","
+                     "\"created\":%ld,\"livemode\":false,\"data\":{\"object\":"
+                     "{\"id\":\"%s\",\"object\":\"checkout.session\","
+                     "\"client_reference_id\":\"%s:%s\",\"amount_total\":1500,"
+                     "\"currency\":\"usd\",\"payment_status\":\"unpaid\","
+                     "\"status\":\"complete\"}}}",
+                     uid("evt"), (long) time(NULL), tok, m->id, co);
+
+    r = lim_webhook(HOST_FAILURES, evt, stripe_sig(time(NULL), evt));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+}
+
+
+Test(limits, card_testing_refuses_the_pay_page_to_an_address_after_failures,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    char        *co[3], *pay[3];
+    json_t      *j;
+    merchant_t   m;
+    resp_t      *r, *created[3];
+
+    merchant_new(&m);
+
+    for (i = 0; i < 3; i++) {
+        co[i] = uid("co");
+        created[i] = lim_post(HOST_FAILURES, &m, NULL,
+                              body_for_buyer(co[i],
+                                             str_printf("s%d@example.com",
+                                                        i)),
+                              NULL);
+        cr_assert_eq(created[i]->status, 201, "%s", created[i]->body);
+        j = resp_json(created[i]);
+        pay[i] = strdup(url_path(json_string_value(json_object_get(j,
+                                                               "pay_url"))));
+    }
+
+    /* the shopper opens two pay links; both payments fail */
+    for (i = 0; i < 2; i++) {
+        r = lim_get(HOST_FAILURES, pay[i]);
+        cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+        fail_by_webhook(&m, co[i], created[i]);
+    }
+
+    /* max=2 failures from this address: the third link is refused */
+    r = lim_get(HOST_FAILURES, pay[2]);
+    cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
+    cr_assert(strncmp(resp_header(r, "Content-Type"), "text/html", 9) == 0);
+    cr_assert(retry_after(r) >= 1 && retry_after(r) <= 600 + 600 / 16 + 1);
+}
+
+
+/* -- state survives a reload ----------------------------------------------- */
+
+static char *
+workers(void)
+{
+    char           *pid, *list, *stat, *p;
+    DIR            *d;
+    struct dirent  *e;
+
+    pid = file_read(run_file("nginx.pid"), NULL);
+    cr_assert_not_null(pid);
+    pid[strcspn(pid, "\n")] = '\0';
+
+    list = strdup(" ");
+    d = opendir("/proc");
+    cr_assert_not_null(d);
+
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+            continue;
+        }
+
+        stat = file_read(str_printf("/proc/%s/stat", e->d_name), NULL);
+        if (stat == NULL || (p = strrchr(stat, ')')) == NULL) {
+            continue;
+        }
+
+        /* ") S PPID ..." */
+        if (strncmp(p + 4, pid, strlen(pid)) == 0
+            && p[4 + strlen(pid)] == ' ')
+        {
+            list = str_printf("%s%s ", list, e->d_name);
+        }
+    }
+
+    closedir(d);
+    return list;
+}
+
+
+static void
+nginx_reload(void)
+{
+    int    i, rc;
+    char  *before, *after, *cmd, *w, *save;
+
+    after = NULL;
+
+    before = workers();
+    cmd = str_printf("nginx -q -p %s/ -c %s/nginx.conf -s reload "
+                     ">>%s/logs/reload.log 2>&1", env("PAY_TEST_RUN"),
+                     env("PAY_TEST_RUN"), env("PAY_TEST_RUN"));
+    rc = system(cmd);
+    cr_assert_eq(rc, 0, "%s failed", cmd);
+
+    /* the old workers go, new ones come */
+    for (i = 0; i < 100; i++) {
+        msleep(100);
+        after = workers();
+
+        if (strcmp(after, " ") == 0) {
+            continue;
+        }
+
+        for (w = strtok_r(strdup(before), " ", &save); w;
+             w = strtok_r(NULL, " ", &save))
+        {
+            if (strstr(after, str_printf(" %s ", w))) {
+                break;
+            }
+        }
+
+        if (w == NULL) {
+            return;
+        }
+    }
+
+    cr_assert_fail("the workers were not replaced after a reload: %s -> %s",
+                   before, after);
+}
+
+
+Test(solo_limits, state_survives_nginx_reload, .timeout = E2E_TIMEOUT)
+{
+    int          i;
+    merchant_t   m;
+    resp_t      *r;
+
+    merchant_new(&m);
+
+    for (i = 0; i < 3; i++) {
+        r = lim_post(HOST_MERCHANT, &m, NULL, "{}", NULL);
+        cr_assert_eq(r->status, 400, "%s", r->body);
+    }
+
+    r = lim_post(HOST_MERCHANT, &m, NULL, "{}", NULL);
+    expect_rate_limited(r, 55, 60);
+
+    nginx_reload();
+
+    /* new workers, same zone: still limited, still the same minute */
+    r = lim_post(HOST_MERCHANT, &m, NULL, "{}", NULL);
+    expect_rate_limited(r, 40, 60);
+
+    cr_assert(gw_wait_ready(200, 10));
+}
