@@ -2242,3 +2242,54 @@ ngx_http_payments_limit_variable(ngx_http_request_t *r,
 
     return NGX_OK;
 }
+
+
+/* For GET /metrics: each zone's rejections, from every worker. */
+
+u_char *
+ngx_http_payments_limit_metrics(u_char *p, u_char *last)
+{
+    ngx_uint_t                       i;
+    ngx_list_part_t                 *part;
+    ngx_shm_zone_t                  *shm;
+    ngx_http_payments_limit_zone_t  *z;
+
+    p = ngx_slprintf(p, last,
+            "# HELP payments_rate_limited_total Requests refused with 429 "
+            "by each payments_limit zone.\n"
+            "# TYPE payments_rate_limited_total counter\n");
+
+    part = &((ngx_cycle_t *) ngx_cycle)->shared_memory.part;
+    shm = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm = part->elts;
+            i = 0;
+        }
+
+        if (shm[i].tag != &ngx_http_payments_limit_module
+            || shm[i].data == NULL)
+        {
+            continue;
+        }
+
+        z = shm[i].data;
+
+        if (z->sh == NULL) {
+            continue;
+        }
+
+        p = ngx_slprintf(p, last,
+                         "payments_rate_limited_total{zone=\"%V\"} %uA\n",
+                         &z->name, z->sh->rejected);
+    }
+
+    return p;
+}

@@ -85,4 +85,8 @@ ngx_int_t ngx_http_payments_limit_request_id(ngx_http_request_t *r,
     ngx_str_t *id);
 
 
+/* GET /metrics: payments_rate_limited_total{zone} into [p, last). */
+u_char *ngx_http_payments_limit_metrics(u_char *p, u_char *last);
+
+
 #endif /* _NGX_HTTP_PAYMENTS_LIMIT_H_INCLUDED_ */

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_payments_module.h"
+#include "ngx_http_payments_limit.h"
 
 
 ngx_http_payments_metrics_t  *ngx_http_payments_metrics;
@@ -427,6 +428,8 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
             "payments_db_pool_waiting{worker=\"%ui\"} %uA\n",
             i, w->up, i, w->busy, i, w->size, i, w->waiting);
     }
+
+    p = ngx_http_payments_limit_metrics(p, last);
 
     if (p == last) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,

@@ -393,6 +393,17 @@ Test(limits, a_flood_of_bad_signatures_is_shed_before_verification,
     /* a valid signature is shed the same way: no crypto is wasted on it */
     r = lim_webhook(HOST_WEBHOOK, body, stripe_sig(time(NULL), body));
     expect_rate_limited(r, 1, 60);
+
+    /* and /metrics counts the zone's rejections (35 here, at least) */
+    r = gw_get("/metrics");
+    cr_assert_eq(r->status, 200);
+    {
+        const char  *m, *needle = "payments_rate_limited_total{zone=\"e2e_webhook\"} ";
+
+        m = strstr(r->body, needle);
+        cr_assert_not_null(m, "%s", r->body);
+        cr_assert_geq(atol(m + strlen(needle)), 35);
+    }
 }
 
 
