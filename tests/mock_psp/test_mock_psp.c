@@ -28,6 +28,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/ec.h>
+#include <openssl/pem.h>
 
 
 #define SECRET      "sk_test_mock_secret"
@@ -1209,6 +1211,7 @@ MOCK_TEST(control_api_refuses_malformed_faults)
 typedef struct {
     double       at;                         /* now_ms() on arrival */
     char         sig[512];                   /* Stripe-Signature */
+    char         jwt[1024];                  /* Payments-Verification */
     char         ctype[128];
     char        *body;
     json_t      *json;
@@ -1283,6 +1286,9 @@ rx_handler(void *cls, struct MHD_Connection *c, const char *url,
         v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                         "Stripe-Signature");
         snprintf(hit->sig, sizeof(hit->sig), "%s", v ? v : "");
+        v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                        "Payments-Verification");
+        snprintf(hit->jwt, sizeof(hit->jwt), "%s", v ? v : "");
         v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         snprintf(hit->ctype, sizeof(hit->ctype), "%s", v ? v : "");
         hit->body = strdup(conn->body ? conn->body : "");
@@ -2098,4 +2104,362 @@ Test(webhooks, refuses_a_webhook_url_without_a_secret, .timeout = 30)
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2,
               "status %d", status);
+}
+
+
+
+/*
+ * Adyen's and the generic PSP's APIs: registration, their credentials, and
+ * the signed webhooks a payment sends, checked here with OpenSSL alone
+ * (the gateway's verifiers are tested against PSP_FACTS.md's vectors).
+ */
+
+#define ADYEN_KEY   "AQE_mock_test_key"
+#define ADYEN_HMAC  "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
+#define GEN_KEY     "gk_mock_test_key"
+
+static char  dl_dir[64];
+
+
+static void
+dl_start(void)
+{
+    char         adyen[128], generic[128], key[128], cmd[512];
+    const char  *args[20];
+
+    rx_start();
+    snprintf(dl_dir, sizeof(dl_dir), "/tmp/mock-dialects.XXXXXX");
+    cr_assert_not_null(mkdtemp(dl_dir));
+    snprintf(key, sizeof(key), "%s/k.pem", dl_dir);
+    snprintf(cmd, sizeof(cmd), "openssl ecparam -name prime256v1 -genkey "
+             "-noout -out %s 2>/dev/null", key);
+    cr_assert_eq(system(cmd), 0);
+
+    snprintf(adyen, sizeof(adyen), "http://127.0.0.1:%u/v1/webhooks/adyen",
+             rx.port);
+    snprintf(generic, sizeof(generic),
+             "http://127.0.0.1:%u/v1/webhooks/generic", rx.port);
+
+    args[0] = "--adyen-secret";
+    args[1] = ADYEN_KEY;
+    args[2] = "--adyen-hmac-key";
+    args[3] = ADYEN_HMAC;
+    args[4] = "--adyen-webhook-url";
+    args[5] = adyen;
+    args[6] = "--generic-secret";
+    args[7] = GEN_KEY;
+    args[8] = "--generic-jwt-key";
+    args[9] = key;
+    args[10] = "--generic-jwt-kid";
+    args[11] = "kid-1";
+    args[12] = "--generic-webhook-url";
+    args[13] = generic;
+    args[14] = "--webhook-retry-ms";
+    args[15] = "50";
+    args[16] = NULL;
+
+    mock_start_with(args);
+}
+
+
+static void
+dl_fini(void)
+{
+    char  cmd[128];
+
+    mock_kill();
+    rx_stop();
+    if (dl_dir[0] != '\0') {
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dl_dir);
+        (void) system(cmd);
+    }
+}
+
+
+/* POST path, JSON, with exactly the header line auth (or none). */
+static void
+dl_post(resp_t *r, const char *path, const char *auth, const char *key,
+    const char *body)
+{
+    CURL               *h;
+    struct curl_slist  *hdrs;
+
+    h = prepare(r, &hdrs, "POST", path, AUTH_NONE, key, "application/json",
+                body);
+    if (auth != NULL) {
+        hdrs = curl_slist_append(hdrs, auth);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    }
+    r->rc = curl_easy_perform(h);
+    finish(r, h, hdrs);
+}
+
+
+static const char *
+dl_item_str(json_t *item, const char *name)
+{
+    const char  *v = json_string_value(json_object_get(item, name));
+
+    return v ? v : "";
+}
+
+
+/* base64(HMAC-SHA256(hex-decoded ADYEN_HMAC, the eight fields)) */
+static void
+dl_adyen_expect_signed(json_t *item)
+{
+    char           data[512], b64[64];
+    unsigned char  key[32], mac[32];
+    unsigned int   n, b, i;
+    json_t        *amount;
+
+    for (i = 0; i < 32; i++) {
+        cr_assert_eq(sscanf(ADYEN_HMAC + 2 * i, "%2x", &b), 1);
+        key[i] = (unsigned char) b;
+    }
+
+    amount = json_object_get(item, "amount");
+    snprintf(data, sizeof(data), "%s:%s:%s:%s:%lld:%s:%s:%s",
+             dl_item_str(item, "pspReference"),
+             dl_item_str(item, "originalReference"),
+             dl_item_str(item, "merchantAccountCode"),
+             dl_item_str(item, "merchantReference"),
+             (long long) json_integer_value(json_object_get(amount, "value")),
+             dl_item_str(amount, "currency"),
+             dl_item_str(item, "eventCode"), dl_item_str(item, "success"));
+
+    HMAC(EVP_sha256(), key, 32, (unsigned char *) data, strlen(data), mac, &n);
+    EVP_EncodeBlock((unsigned char *) b64, mac, 32);
+
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(item,
+                         "additionalData"), "hmacSignature")), b64,
+                     "signed data: %s", data);
+}
+
+
+Test(dialects, adyen_sessions_need_the_api_key_and_replay_by_key,
+     .init = dl_start, .fini = dl_fini, .timeout = 60)
+{
+    resp_t       r, again;
+    const char  *body =
+        "{\"merchantAccount\":\"TestMerchant\",\"amount\":{\"value\":1500,"
+        "\"currency\":\"EUR\"},\"reference\":\"m1:co_a1\",\"returnUrl\":"
+        "\"https://gw.example/v1/return/adyen/co_a1?t=x\",\"mode\":\"hosted\","
+        "\"lineItems\":[{\"id\":\"p1\",\"description\":\"p1\","
+        "\"amountIncludingTax\":1500,\"quantity\":1}]}";
+
+    dl_post(&r, "/v71/sessions", "X-API-Key: wrong", "m1:co_a1", body);
+    cr_assert_eq(r.status, 401);
+    cr_assert_str_eq(str(&r, "errorType"), "security");
+    resp_free(&r);
+
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, "m1:co_a1", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    cr_assert_eq(strncmp(str(&r, "id"), "CS", 2), 0);
+    cr_assert_str_eq(str(&r, "reference"), "m1:co_a1");
+    cr_assert_not_null(strstr(str(&r, "url"), "/pay/"));
+
+    dl_post(&again, "/v71/sessions", "X-API-Key: " ADYEN_KEY, "m1:co_a1",
+            body);
+    cr_assert_eq(again.status, 201);
+    cr_assert(again.replayed);
+    cr_assert_str_eq(str(&again, "id"), str(&r, "id"));
+    resp_free(&again);
+    resp_free(&r);
+
+    /* the line items must add up to the amount */
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, NULL,
+            "{\"merchantAccount\":\"TestMerchant\",\"amount\":{\"value\":"
+            "1500,\"currency\":\"EUR\"},\"reference\":\"m1:co_a2\","
+            "\"returnUrl\":\"https://gw.example/r\",\"lineItems\":[{\"id\":"
+            "\"p1\",\"amountIncludingTax\":1000,\"quantity\":1}]}");
+    cr_assert_eq(r.status, 422, "%s", r.body);
+    cr_assert_str_eq(str(&r, "errorType"), "validation");
+    resp_free(&r);
+    mock_stop();
+    rx_stop();
+}
+
+
+static const char *
+str_body_adyen(const char *ref)
+{
+    static char  body[1024];
+
+    snprintf(body, sizeof(body),
+             "{\"merchantAccount\":\"TestMerchant\",\"amount\":{\"value\":"
+             "2500,\"currency\":\"EUR\"},\"reference\":\"%s\","
+             "\"returnUrl\":\"https://gw.example/r?t=x\"}", ref);
+    return body;
+}
+
+
+Test(dialects, adyen_pay_and_decline_send_hmac_signed_authorisations,
+     .init = dl_start, .fini = dl_fini, .timeout = 60)
+{
+    int          i;
+    char         id[2][64];
+    resp_t       r;
+    json_t      *item;
+    const char  *refs[2] = { "m1:co_a3", "m1:co_a4" };
+
+    for (i = 0; i < 2; i++) {
+        dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, refs[i],
+                str_body_adyen(refs[i]));
+        cr_assert_eq(r.status, 201, "%s", r.body);
+        snprintf(id[i], sizeof(id[i]), "%s", str(&r, "id"));
+        resp_free(&r);
+    }
+
+    session_post(id[0], "pay", 200);
+    rx_wait(1, 5000);
+    session_post(id[1], "decline", 200);
+    rx_wait(2, 5000);
+
+    for (i = 0; i < 2; i++) {
+        cr_assert_str_eq(rx.hits[i].sig, "");
+        cr_assert_str_eq(json_string_value(json_object_get(rx.hits[i].json,
+                                                            "live")), "false");
+        item = json_object_get(json_array_get(json_object_get(rx.hits[i].json,
+                   "notificationItems"), 0), "NotificationRequestItem");
+        cr_assert_not_null(item, "%s", rx.hits[i].body);
+        cr_assert_str_eq(dl_item_str(item, "eventCode"), "AUTHORISATION");
+        cr_assert_str_eq(dl_item_str(item, "merchantReference"), refs[i]);
+        cr_assert_str_eq(dl_item_str(item, "success"),
+                         i == 0 ? "true" : "false");
+        cr_assert_eq(strlen(dl_item_str(item, "pspReference")), 16);
+        dl_adyen_expect_signed(item);
+    }
+
+    mock_stop();
+    rx_stop();
+}
+
+
+/* b64url -> bytes (test only: the alphabet is mapped, padding added) */
+static size_t
+dl_b64url(const char *in, size_t len, unsigned char *out)
+{
+    char    buf[2048];
+    size_t  i, pad;
+    int     got;
+
+    cr_assert_lt(len + 4, sizeof(buf));
+    for (i = 0; i < len; i++) {
+        buf[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+    }
+    for (pad = 0; i % 4; pad++) {
+        buf[i++] = '=';
+    }
+    buf[i] = '\0';
+    got = EVP_DecodeBlock(out, (unsigned char *) buf, (int) i);
+    cr_assert_geq(got, (int) pad);
+
+    /* EVP_DecodeBlock counts the padding's zero bytes too */
+    return (size_t) got - pad;
+}
+
+
+Test(dialects, generic_sessions_and_es256_signed_webhooks,
+     .init = dl_start, .fini = dl_fini, .timeout = 60)
+{
+    FILE           *f;
+    char            path[128], hex[65], *dot1, *dot2, id[64];
+    size_t          n, i;
+    resp_t          r;
+    json_t         *hdr, *claims;
+    EVP_PKEY       *pk;
+    EVP_MD_CTX     *md;
+    ECDSA_SIG      *es;
+    unsigned char   buf[1024], digest[32], *der;
+    int             derlen;
+    const char     *jwt;
+
+    dl_post(&r, "/sessions", "Authorization: Bearer wrong", NULL, "{}");
+    cr_assert_eq(r.status, 401);
+    resp_free(&r);
+
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, "m1:co_g1",
+            "{\"reference\":\"m1:co_g1\",\"amount\":\"1.500\","
+            "\"currency\":\"KWD\",\"return_url\":\"https://gw.example/ok\","
+            "\"cancel_url\":\"https://gw.example/no\"}");
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    cr_assert_eq(strncmp(str(&r, "token"), "gs_", 3), 0);
+    snprintf(id, sizeof(id), "%s", str(&r, "token"));
+    resp_free(&r);
+
+    /* more decimals than the currency has */
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, NULL,
+            "{\"reference\":\"m1:co_g2\",\"amount\":\"1.001\","
+            "\"currency\":\"USD\",\"return_url\":\"https://gw.example/ok\","
+            "\"cancel_url\":\"https://gw.example/no\"}");
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+
+    session_post(id, "pay", 200);
+    rx_wait(1, 5000);
+
+    cr_assert_str_eq(json_string_value(json_object_get(rx.hits[0].json,
+                                                        "type")),
+                     "payment.succeeded");
+    cr_assert_str_eq(json_string_value(json_object_get(rx.hits[0].json,
+                                                        "amount")), "1.500");
+    cr_assert_str_eq(json_string_value(json_object_get(rx.hits[0].json,
+                                                        "token")), id);
+
+    /* header.claims.signature, ES256 by kid-1 */
+    jwt = rx.hits[0].jwt;
+    dot1 = strchr(jwt, '.');
+    cr_assert_not_null(dot1, "no JWT: \"%s\"", jwt);
+    dot2 = strchr(dot1 + 1, '.');
+    cr_assert_not_null(dot2);
+
+    n = dl_b64url(jwt, (size_t) (dot1 - jwt), buf);
+    hdr = json_loadb((char *) buf, n, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(hdr, "alg")), "ES256");
+    cr_assert_str_eq(json_string_value(json_object_get(hdr, "kid")), "kid-1");
+
+    n = dl_b64url(dot1 + 1, (size_t) (dot2 - dot1 - 1), buf);
+    claims = json_loadb((char *) buf, n, 0, NULL);
+    cr_assert_not_null(claims);
+    cr_assert_leq(llabs((long long) json_integer_value(json_object_get(claims,
+                        "iat")) - (long long) time(NULL)), 5);
+    EVP_Digest(rx.hits[0].body, strlen(rx.hits[0].body), digest, NULL,
+               EVP_sha256(), NULL);
+    for (i = 0; i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    }
+    cr_assert_str_eq(json_string_value(json_object_get(claims,
+                         "request_body_sha256")), hex);
+
+    n = dl_b64url(dot2 + 1, strlen(dot2 + 1), buf);
+    cr_assert_eq(n, 64);
+    es = ECDSA_SIG_new();
+    ECDSA_SIG_set0(es, BN_bin2bn(buf, 32, NULL), BN_bin2bn(buf + 32, 32, NULL));
+    der = NULL;
+    derlen = i2d_ECDSA_SIG(es, &der);
+    cr_assert_gt(derlen, 0);
+
+    snprintf(path, sizeof(path), "%s/k.pem", dl_dir);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    cr_assert_not_null(pk);
+
+    md = EVP_MD_CTX_new();
+    cr_assert_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk), 1);
+    cr_assert_eq(EVP_DigestVerify(md, der, (size_t) derlen,
+                                  (unsigned char *) jwt,
+                                  (size_t) (dot2 - jwt)), 1,
+                 "the ES256 signature does not verify");
+
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pk);
+    OPENSSL_free(der);
+    ECDSA_SIG_free(es);
+    json_decref(hdr);
+    json_decref(claims);
+    mock_stop();
+    rx_stop();
 }
