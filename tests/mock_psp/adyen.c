@@ -500,26 +500,16 @@ mock_adyen_event(const json_t *session, const char *code, int success,
 }
 
 
-/* The async payment's result: the session turns paid, then the event. */
-static int
-mock_adyen_prepare_settled(mock_wh_event_t *ev)
+/* The async AUTHORISATION's body, once the session is paid. */
+static char *
+mock_adyen_rebuild(const mock_wh_event_t *ev, const json_t *session)
 {
-    char     ref[17];
-    json_t  *s;
-
-    if (mock_session_settle(ev->session, &s) != MOCK_SESSION_COMPLETE
-        || s == NULL)
-    {
-        json_decref(s);
-        return -1;
-    }
+    char  ref[17];
 
     /* ev->id is "<pspReference>:<eventCode>" */
     snprintf(ref, sizeof(ref), "%.16s", ev->id);
-    ev->body = mock_adyen_body(ev, s, ref, ev->type, 1);
-    json_decref(s);
 
-    return (ev->body != NULL) ? 0 : -1;
+    return mock_adyen_body(ev, session, ref, ev->type, 1);
 }
 
 
@@ -564,7 +554,8 @@ mock_adyen_webhook(const json_t *session, int paid,
     if (paid && wf->async_payment) {
         free(ev->body);
         ev->body = NULL;
-        ev->prepare = mock_adyen_prepare_settled;
+        ev->prepare = mock_wh_prepare_settled;
+        ev->rebuild = mock_adyen_rebuild;
         ev->delay_ms = wf->async_delay_ms;
     }
 

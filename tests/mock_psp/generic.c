@@ -542,26 +542,6 @@ mock_generic_event(const json_t *session, const char *type,
 }
 
 
-/* The async payment's result: the session turns paid, then the event. */
-static int
-mock_generic_prepare_settled(mock_wh_event_t *ev)
-{
-    json_t  *s;
-
-    if (mock_session_settle(ev->session, &s) != MOCK_SESSION_COMPLETE
-        || s == NULL)
-    {
-        json_decref(s);
-        return -1;
-    }
-
-    ev->body = mock_generic_body(ev, s);
-    json_decref(s);
-
-    return (ev->body != NULL) ? 0 : -1;
-}
-
-
 /*
  * paid: [out_of_order: payment.failed first] then payment.succeeded; with
  * async_payment a payment.pending first and payment.succeeded
@@ -603,7 +583,8 @@ mock_generic_webhook(const json_t *session, int paid,
     if (paid && wf->async_payment) {
         free(ev->body);
         ev->body = NULL;
-        ev->prepare = mock_generic_prepare_settled;
+        ev->prepare = mock_wh_prepare_settled;
+        ev->rebuild = mock_generic_body;
         ev->delay_ms = wf->async_delay_ms;
     }
 

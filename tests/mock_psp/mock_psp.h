@@ -299,6 +299,9 @@ struct mock_wh_event_s {
     char                     *body;          /* NULL until prepared */
     /* Builds the body when the event's turn comes; -1 drops the rest. */
     int                     (*prepare)(mock_wh_event_t *ev);
+    /* For mock_wh_prepare_settled: the body from the settled session. */
+    char                   *(*rebuild)(const mock_wh_event_t *ev,
+                                       const json_t *session);
     mock_webhook_fault_t      fault;
     long                      delay_ms;      /* after the previous event */
     unsigned                  copies;        /* 1 + duplicates */
@@ -314,6 +317,7 @@ mock_wh_event_t *mock_wh_event_new(const mock_wh_dialect_t *dialect,
     const char *id, const char *type, const char *session,
     const mock_webhook_fault_t *wf);
 void mock_wh_chain_free(mock_wh_event_t *chain);
+int mock_wh_prepare_settled(mock_wh_event_t *ev);
 int mock_wh_send(mock_wh_event_t *chain);
 json_t *mock_wh_list(const char *session);
 

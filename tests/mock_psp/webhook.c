@@ -753,3 +753,27 @@ mock_wh_list(const char *session)
 
     return list;
 }
+
+
+/*
+ * The second step of an async payment, whatever the dialect: the money
+ * arrived, the session turns paid, then the event says so (ev->rebuild
+ * makes its body).  -1 if a reset forgot the session.
+ */
+int
+mock_wh_prepare_settled(mock_wh_event_t *ev)
+{
+    json_t  *s;
+
+    if (mock_session_settle(ev->session, &s) != MOCK_SESSION_COMPLETE
+        || s == NULL)
+    {
+        json_decref(s);
+        return -1;
+    }
+
+    ev->body = ev->rebuild(ev, s);
+    json_decref(s);
+
+    return (ev->body != NULL) ? 0 : -1;
+}

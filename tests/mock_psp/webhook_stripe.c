@@ -27,7 +27,6 @@ static char *mock_stripe_body(const mock_wh_event_t *ev,
     const json_t *session);
 static mock_wh_event_t *mock_stripe_event(const char *type,
     const json_t *session, const mock_webhook_fault_t *wf);
-static int mock_stripe_prepare_settled(mock_wh_event_t *ev);
 
 
 static const mock_wh_dialect_t  mock_stripe_dialect = {
@@ -166,29 +165,6 @@ mock_stripe_event(const char *type, const json_t *session,
 
 
 /*
- * The second step of an async payment: the money arrived, the session
- * turns paid, then the event says so.  -1 if a reset forgot the session.
- */
-static int
-mock_stripe_prepare_settled(mock_wh_event_t *ev)
-{
-    json_t  *s;
-
-    if (mock_session_settle(ev->session, &s) != MOCK_SESSION_COMPLETE
-        || s == NULL)
-    {
-        json_decref(s);
-        return -1;
-    }
-
-    ev->body = mock_stripe_body(ev, s);
-    json_decref(s);
-
-    return (ev->body != NULL) ? 0 : -1;
-}
-
-
-/*
  * The shopper paid.  The chain, in delivery order (each event starts when
  * every copy of the one before is delivered or given up):
  *   webhook_out_of_order: checkout.session.expired (status expired,
@@ -248,7 +224,8 @@ mock_stripe_webhook_completed(const json_t *session,
         /* the body is the session as it will be then */
         free(ev->body);
         ev->body = NULL;
-        ev->prepare = mock_stripe_prepare_settled;
+        ev->prepare = mock_wh_prepare_settled;
+        ev->rebuild = mock_stripe_body;
         ev->delay_ms = wf->async_delay_ms;
 
         *tail = ev;
