@@ -11,8 +11,14 @@ pkgs=(
     libcriterion-dev libmicrohttpd-dev
     pkg-config gcc libc6-dev make clang libclang-rt-14-dev
     wrk openssl curl
-    chromium nodejs npm
 )
+
+# The browser suite's tools, by command: a machine whose Node comes from
+# elsewhere (with its own npm, which Debian's npm package conflicts with)
+# keeps it.
+command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
+command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
 missing=()
 for p in "${pkgs[@]}"; do
