@@ -1000,8 +1000,9 @@ ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_sprintf(file.data, "%V/pending.js", &value[1]);
-    file.len = p - file.data;
+    /* a C string: the file is opened by this name */
+    p = ngx_sprintf(file.data, "%V/pending.js%Z", &value[1]);
+    file.len = p - file.data - 1;
 
     if (ngx_http_payments_read_file(cf, &file, &cmd->name, 1,
                                     NGX_HTTP_PAYMENTS_FILE_PUBLIC,
@@ -1016,8 +1017,9 @@ ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_sprintf(file.data, "%V/style.css", &value[1]);
-    file.len = p - file.data;
+    /* a C string: the file is opened by this name */
+    p = ngx_sprintf(file.data, "%V/style.css%Z", &value[1]);
+    file.len = p - file.data - 1;
 
     if (ngx_http_payments_read_file(cf, &file, &cmd->name, 1,
                                     NGX_HTTP_PAYMENTS_FILE_PUBLIC,
