@@ -780,6 +780,17 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
+            if (ngx_strcmp(base.scheme, "http") == 0
+                && !pay_origin_is_loopback(&base))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"payments_psp\" %V: allow_http is for a "
+                                   "mock on this machine only: url \"%V\" is "
+                                   "not on a loopback address", &psp->name,
+                                   &v);
+                return NGX_CONF_ERROR;
+            }
+
             while (v.len && v.data[v.len - 1] == '/') {
                 v.len--;
             }
@@ -796,10 +807,14 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            if (pay_origin_parse((char *) url, ho, psp->allow_http) != 0) {
+            if (pay_origin_parse((char *) url, ho, psp->allow_http) != 0
+                || (ngx_strcmp(ho->scheme, "http") == 0
+                    && !pay_origin_is_loopback(ho)))
+            {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "\"payments_psp\" %V: hosted \"%V\" is "
-                                   "not an https origin", &psp->name, &v);
+                                   "not an https origin (allow_http admits "
+                                   "loopback ones only)", &psp->name, &v);
                 return NGX_CONF_ERROR;
             }
 
@@ -916,6 +931,11 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (psp->hosted->nelts == 0) {
         return "needs at least one hosted= origin (the PSP's payment page)";
+    }
+
+    if (psp->allow_http && psp->live) {
+        return "with mode=live refuses allow_http: live money goes over "
+               "https only";
     }
 
     if (psp->pins && ngx_strncmp(psp->url.data, "https://", 8) != 0) {

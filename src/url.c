@@ -298,3 +298,55 @@ pay_origin_allowed(const char *url, const pay_origin_t *allowed, size_t n,
 
     return 0;
 }
+
+
+int
+pay_origin_is_loopback(const pay_origin_t *o)
+{
+    int          parts, digits;
+    long         v;
+    const char  *p;
+
+    if (strcmp(o->host, "localhost") == 0 || strcmp(o->host, "[::1]") == 0
+        || strcmp(o->host, "::1") == 0)
+    {
+        return 1;
+    }
+
+    if (strncmp(o->host, "127.", 4) != 0) {
+        return 0;
+    }
+
+    /* exactly four decimal numbers of 0..255, no leading zeros */
+    parts = 0;
+    p = o->host;
+
+    for ( ;; ) {
+        v = 0;
+        digits = 0;
+
+        while (*p >= '0' && *p <= '9') {
+            if (digits > 0 && v == 0) {
+                return 0;
+            }
+            v = v * 10 + (*p++ - '0');
+            if (++digits > 3 || v > 255) {
+                return 0;
+            }
+        }
+
+        if (digits == 0) {
+            return 0;
+        }
+
+        parts++;
+
+        if (*p == '\0') {
+            return parts == 4;
+        }
+
+        if (*p++ != '.' || parts == 4) {
+            return 0;
+        }
+    }
+}

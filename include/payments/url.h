@@ -28,6 +28,10 @@ int pay_origin_equal(const pay_origin_t *a, const pay_origin_t *b);
  * -1 if buf is too small. */
 int pay_origin_format(const pay_origin_t *o, char *buf, size_t size);
 
+/* 1 if the host is this machine: localhost, 127.0.0.0/8 written as four
+ * decimal numbers, or [::1]. */
+int pay_origin_is_loopback(const pay_origin_t *o);
+
 /* 1 if url parses (as above) and its origin equals one of the n origins. */
 int pay_origin_allowed(const char *url, const pay_origin_t *allowed,
     size_t n, int allow_http);

@@ -873,3 +873,31 @@ Test(config, refuses_a_limit_zone_declared_twice)
                          "payments_limit_failures a size=1m window=1m max=1;",
                          "zone \"a\" is already declared");
 }
+
+
+Test(config, refuses_plain_http_off_loopback_and_for_live_money)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.psp = str_printf("payments_psp mock dialect=stripe allow_http "
+                       "url=http://psp.example secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=http://127.0.0.1:9;", c.dir, c.dir);
+    expect_refused(&c, &p, "is not on a loopback address");
+
+    p.psp = str_printf("payments_psp mock dialect=stripe allow_http "
+                       "url=http://127.0.0.1:9 secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=http://pay.example;", c.dir, c.dir);
+    expect_refused(&c, &p, "allow_http admits loopback ones only");
+
+    p.psp = str_printf("payments_psp mock dialect=stripe allow_http mode=live "
+                       "url=http://127.0.0.1:9 secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=http://127.0.0.1:9;", c.dir, c.dir);
+    expect_refused(&c, &p, "with mode=live refuses allow_http");
+}

@@ -334,3 +334,29 @@ Test(url, allowed_refuses_unparsable)
                                      1));
     cr_assert_not(pay_origin_allowed(NULL, &shop, 1, 0));
 }
+
+
+Test(url, loopback_hosts_are_localhost_127_slash_8_and_ipv6_one)
+{
+    size_t        i;
+    pay_origin_t  o;
+    /* libcurl writes IPv4 hosts out in full first: 127.0.0 is 127.0.0.0
+     * and 127.00.0.1 is 127.0.0.1, both on this machine */
+    const char   *yes[] = { "http://localhost:1", "http://127.0.0.1:9",
+                            "http://127.255.0.3/", "http://[::1]:8080",
+                            "http://127.0.0", "http://127.00.0.1" };
+    const char   *no[] = { "http://128.0.0.1", "http://127.0.0.1.evil",
+                           "http://localhost.evil", "http://127.0.0.256",
+                           "http://10.0.0.1", "http://127.0.0.1x" };
+
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        cr_assert_eq(pay_origin_parse(yes[i], &o, 1), 0, "%s", yes[i]);
+        cr_expect(pay_origin_is_loopback(&o), "%s", yes[i]);
+    }
+
+    for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        if (pay_origin_parse(no[i], &o, 1) == 0) {
+            cr_expect_not(pay_origin_is_loopback(&o), "%s", no[i]);
+        }
+    }
+}
