@@ -21,6 +21,7 @@
 #include <openssl/pem.h>
 
 #include <payments/webhook.h>
+#include "../b64url.h"
 
 
 #define FJ_NOW  1795000000LL
@@ -81,40 +82,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 
-static size_t
-fj_b64url(const unsigned char *in, size_t len, char *out)
-{
-    static const char  a[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t    i, n;
-    uint32_t  v;
-
-    n = 0;
-
-    for (i = 0; i + 2 < len; i += 3) {
-        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8 | in[i + 2];
-        out[n++] = a[v >> 18];
-        out[n++] = a[(v >> 12) & 63];
-        out[n++] = a[(v >> 6) & 63];
-        out[n++] = a[v & 63];
-    }
-
-    if (len - i == 1) {
-        v = (uint32_t) in[i] << 16;
-        out[n++] = a[v >> 18];
-        out[n++] = a[(v >> 12) & 63];
-
-    } else if (len - i == 2) {
-        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8;
-        out[n++] = a[v >> 18];
-        out[n++] = a[(v >> 12) & 63];
-        out[n++] = a[(v >> 6) & 63];
-    }
-
-    return n;
-}
-
-
 /* "b64(hdr).b64(claims).b64(sig)" into a malloc'd buffer, or NULL. */
 static char *
 fj_sign(int rsa, const unsigned char *hdr, size_t hlen,
@@ -133,9 +100,9 @@ fj_sign(int rsa, const unsigned char *hdr, size_t hlen,
         return NULL;
     }
 
-    n = fj_b64url(hdr, hlen, tok);
+    n = test_b64url(hdr, hlen, tok);
     tok[n++] = '.';
-    n += fj_b64url(claims, clen, tok + n);
+    n += test_b64url(claims, clen, tok + n);
 
     md = EVP_MD_CTX_new();
     siglen = sizeof(sig);
@@ -152,7 +119,7 @@ fj_sign(int rsa, const unsigned char *hdr, size_t hlen,
     tok[n++] = '.';
 
     if (rsa) {
-        n += fj_b64url(sig, siglen, tok + n);
+        n += test_b64url(sig, siglen, tok + n);
 
     } else {
         p = sig;
@@ -165,7 +132,7 @@ fj_sign(int rsa, const unsigned char *hdr, size_t hlen,
         BN_bn2binpad(r, raw, 32);
         BN_bn2binpad(s, raw + 32, 32);
         ECDSA_SIG_free(es);
-        n += fj_b64url(raw, 64, tok + n);
+        n += test_b64url(raw, 64, tok + n);
     }
 
     *len = n;

@@ -20,6 +20,7 @@
 #include <openssl/hmac.h>
 
 #include <payments/paytoken.h>
+#include "../b64url.h"
 
 
 #define FZ_NOW  1795000000LL
@@ -27,40 +28,6 @@
 static const unsigned char  fz_k1[] = "fuzz-key-one-0123456789abcdefghijkl";
 static const unsigned char  fz_k2[] = "fuzz-key-two-0123456789abcdefghijkl";
 static const unsigned char  fz_short[] = "short";
-
-
-static size_t
-fz_b64url(const unsigned char *in, size_t len, char *out)
-{
-    static const char  tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t             i, n;
-    uint32_t           v;
-
-    n = 0;
-
-    for (i = 0; i + 2 < len; i += 3) {
-        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8 | in[i + 2];
-        out[n++] = tab[v >> 18];
-        out[n++] = tab[(v >> 12) & 63];
-        out[n++] = tab[(v >> 6) & 63];
-        out[n++] = tab[v & 63];
-    }
-
-    if (len - i == 1) {
-        v = (uint32_t) in[i] << 16;
-        out[n++] = tab[v >> 18];
-        out[n++] = tab[(v >> 12) & 63];
-
-    } else if (len - i == 2) {
-        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8;
-        out[n++] = tab[v >> 18];
-        out[n++] = tab[(v >> 12) & 63];
-        out[n++] = tab[(v >> 6) & 63];
-    }
-
-    return n;
-}
 
 
 static void
@@ -141,15 +108,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    n = fz_b64url(data, hl, tok);
+    n = test_b64url(data, hl, tok);
     tok[n++] = '.';
-    n += fz_b64url(nl + 1, size - hl - 1, tok + n);
+    n += test_b64url(nl + 1, size - hl - 1, tok + n);
 
     HMAC(EVP_sha256(), fz_k1, sizeof(fz_k1) - 1, (unsigned char *) tok, n,
          mac, &maclen);
 
     tok[n++] = '.';
-    n += fz_b64url(mac, maclen, tok + n);
+    n += test_b64url(mac, maclen, tok + n);
     tok[n] = '\0';
 
     if (pay_token_verify(keys, 3, tok, n, FZ_NOW, &c) == 0) {

@@ -19,6 +19,7 @@
 #include <openssl/pem.h>
 
 #include "mock_psp.h"
+#include "../b64url.h"
 
 
 #define MOCK_GENERIC_KEY_MAX        255
@@ -339,41 +340,6 @@ mock_generic_load_key(const char *path)
 }
 
 
-static size_t
-mock_b64url(const unsigned char *in, size_t len, char *out)
-{
-    static const char  a[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t    i, n;
-    uint32_t  v;
-
-    n = 0;
-
-    for (i = 0; i + 2 < len; i += 3) {
-        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8 | in[i + 2];
-        out[n++] = a[v >> 18];
-        out[n++] = a[(v >> 12) & 63];
-        out[n++] = a[(v >> 6) & 63];
-        out[n++] = a[v & 63];
-    }
-
-    if (len - i == 1) {
-        v = (uint32_t) in[i] << 16;
-        out[n++] = a[v >> 18];
-        out[n++] = a[(v >> 12) & 63];
-
-    } else if (len - i == 2) {
-        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8;
-        out[n++] = a[v >> 18];
-        out[n++] = a[(v >> 12) & 63];
-        out[n++] = a[(v >> 6) & 63];
-    }
-
-    out[n] = '\0';
-    return n;
-}
-
-
 /*
  * Payments-Verification: <JWT>, signed now (or 600 s ago when stale):
  * ES256 over header.payload, the signature in JOSE's R||S form.
@@ -425,9 +391,9 @@ mock_generic_sign(const mock_wh_event_t *ev, char *line, size_t size)
         return -1;
     }
 
-    p = input + mock_b64url((unsigned char *) hdr, hlen, input);
+    p = input + test_b64url((unsigned char *) hdr, hlen, input);
     *p++ = '.';
-    p += mock_b64url((unsigned char *) claims, clen, p);
+    p += test_b64url((unsigned char *) claims, clen, p);
 
     md = EVP_MD_CTX_new();
     siglen = sizeof(der);
@@ -463,7 +429,8 @@ mock_generic_sign(const mock_wh_event_t *ev, char *line, size_t size)
     }
 
     *p++ = '.';
-    mock_b64url(rs, 64, p);
+    p += test_b64url(rs, 64, p);
+    *p = '\0';
 
     n = snprintf(line, size, "Payments-Verification: %s", input);
     free(input);

@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 
 #include <payments/webhook.h>
+#include "../b64url.h"
 
 
 #define WG_NOW   1795000000LL
@@ -225,39 +226,13 @@ wg_teardown(wg_fixture_t *f)
 static char *
 wg_b64url(const char *s)
 {
-    static const char  a[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const unsigned char  *p = (const unsigned char *) s;
-    size_t                i, len, n;
-    char                 *out;
-    uint32_t              v;
+    char    *out;
+    size_t   len;
 
     len = strlen(s);
     out = malloc(len * 2 + 4);
     cr_assert_not_null(out);
-    n = 0;
-
-    for (i = 0; i + 2 < len; i += 3) {
-        v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
-        out[n++] = a[v >> 18];
-        out[n++] = a[(v >> 12) & 63];
-        out[n++] = a[(v >> 6) & 63];
-        out[n++] = a[v & 63];
-    }
-
-    if (len - i == 1) {
-        v = (uint32_t) p[i] << 16;
-        out[n++] = a[v >> 18];
-        out[n++] = a[(v >> 12) & 63];
-
-    } else if (len - i == 2) {
-        v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8;
-        out[n++] = a[v >> 18];
-        out[n++] = a[(v >> 12) & 63];
-        out[n++] = a[(v >> 6) & 63];
-    }
-
-    out[n] = '\0';
+    out[test_b64url((const unsigned char *) s, len, out)] = '\0';
 
     return out;
 }
