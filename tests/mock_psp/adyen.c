@@ -1,11 +1,11 @@
 /*
  * Mock PSP: Adyen's Checkout API, POST /v71/sessions (hosted mode), and
  * Adyen's standard notifications.  Every NotificationRequestItem carries
- * additionalData.hmacSignature = base64(HMAC-SHA256(key, "pspReference:
- * originalReference:merchantAccountCode:merchantReference:amount.value:
- * amount.currency:eventCode:success")), the key being the 64-hex-digit HMAC
- * key decoded (PSP_FACTS.md).  Adyen's signature has no timestamp: the
- * webhook_stale knob has no effect here.
+ * additionalData.hmacSignature (adyen_hmac.c, PSP_FACTS.md).  Adyen's
+ * signature has no timestamp: the webhook_stale knob has no effect here.
+ * Adyen has one return URL for every outcome: the hosted page sends the
+ * browser back to returnUrl with sessionId and sessionResult added, paid or
+ * declined.
  */
 
 #include <ctype.h>
@@ -15,8 +15,6 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "mock_psp.h"
 
@@ -144,24 +142,15 @@ mock_adyen_time(const char *s)
 }
 
 
-static int
-mock_http_url(const char *s)
-{
-    return s != NULL && strlen(s) <= MOCK_ADYEN_URL_MAX
-           && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0)
-           && strpbrk(s, " \t\r\n") == NULL;
-}
-
-
 static json_t *
 mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
     mock_invalid_t *inv, char **response)
 {
     char          id[32], data[40], url[MOCK_ADYEN_URL_MAX + 128];
     char          ret[MOCK_ADYEN_URL_MAX + 128], when[32];
-    size_t        i;
+    size_t        i, frag;
     int64_t       now, expires, sum;
-    json_t       *req, *amount, *items, *it, *s, *ans;
+    json_t       *req, *amount, *items, *it, *s, *ans, *mode;
     json_int_t    value, n, q;
     const char   *account, *currency, *reference, *return_url, *exp;
     json_error_t  jerr;
@@ -197,11 +186,7 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
-    if (currency == NULL || strlen(currency) != 3
-        || !isupper((unsigned char) currency[0])
-        || !isupper((unsigned char) currency[1])
-        || !isupper((unsigned char) currency[2]))
-    {
+    if (!mock_currency_valid(currency)) {
         mock_invalid(inv, "101", "amount.currency",
                      "Invalid amount.currency");
         goto done;
@@ -216,13 +201,19 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
-    if (!mock_http_url(return_url)) {
+    if (!mock_url_valid(return_url, MOCK_ADYEN_URL_MAX)) {
         mock_invalid(inv, "14_0001", "returnUrl",
                      "Required field 'returnUrl' is not a valid URL.");
         goto done;
     }
 
     expires = now + 3600;
+
+    if (json_object_get(req, "expiresAt") != NULL && exp == NULL) {
+        mock_invalid(inv, "14_0417", "expiresAt", "expiresAt must be an ISO "
+                     "8601 date-time string.");
+        goto done;
+    }
 
     if (exp != NULL) {
         expires = mock_adyen_time(exp);
@@ -233,29 +224,46 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
         }
     }
 
-    /* the line items, when given, add up to the amount */
-    if (items != NULL) {
-        sum = 0;
+    /* the mock serves hosted pages only */
+    mode = json_object_get(req, "mode");
+    if (mode != NULL
+        && !(json_is_string(mode)
+             && strcmp(json_string_value(mode), "hosted") == 0))
+    {
+        mock_invalid(inv, "14_0502", "mode", "Invalid mode: the mock "
+                     "serves \"hosted\" sessions only.");
+        goto done;
+    }
 
-        json_array_foreach(items, i, it) {
-            n = json_integer_value(json_object_get(it, "amountIncludingTax"));
-            q = json_integer_value(json_object_get(it, "quantity"));
+    /* one line item per payment order, adding up to the amount */
+    if (!json_is_array(items) || json_array_size(items) == 0) {
+        mock_invalid(inv, "100", "lineItems", "Required field 'lineItems' "
+                     "is not provided.");
+        goto done;
+    }
 
-            if (n <= 0 || q <= 0 || __builtin_mul_overflow(n, q, &n)
-                || __builtin_add_overflow(sum, n, &sum))
-            {
-                mock_invalid(inv, "137", "lineItems", "Invalid lineItems[%zu]",
-                             i);
-                goto done;
-            }
-        }
+    sum = 0;
 
-        if (!json_is_array(items) || sum != value) {
-            mock_invalid(inv, "137", "lineItems", "The lineItems add up to "
-                         "%lld, not amount.value %lld.", (long long) sum,
-                         (long long) value);
+    json_array_foreach(items, i, it) {
+        n = json_integer_value(json_object_get(it, "amountIncludingTax"));
+        q = json_integer_value(json_object_get(it, "quantity"));
+
+        if (!json_is_object(it) || n <= 0 || q <= 0
+            || __builtin_mul_overflow(n, q, &n)
+            || __builtin_add_overflow(sum, n, &sum))
+        {
+            mock_invalid(inv, "137", "lineItems", "Invalid lineItems[%zu]: "
+                         "amountIncludingTax and quantity must be positive "
+                         "integers.", i);
             goto done;
         }
+    }
+
+    if (sum != value) {
+        mock_invalid(inv, "137", "lineItems", "The lineItems add up to "
+                     "%lld, not amount.value %lld.", (long long) sum,
+                     (long long) value);
+        goto done;
     }
 
     memcpy(id, "CS", 2);
@@ -277,9 +285,15 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
         snprintf(url, sizeof(url), "%s/pay/%s", mock_conf.public_url, id);
     }
 
-    /* Adyen has one return URL and adds the session's outcome to it */
-    snprintf(ret, sizeof(ret), "%s%ssessionId=%s&sessionResult=%s",
-             return_url, strchr(return_url, '?') ? "&" : "?", id, data + 9);
+    /*
+     * Adyen has one return URL and adds the session's outcome to its query,
+     * the same for both outcomes here: only a webhook says what happened.
+     */
+    frag = strcspn(return_url, "#");
+    snprintf(ret, sizeof(ret), "%.*s%ssessionId=%s&sessionResult=%s%s",
+             (int) frag, return_url,
+             memchr(return_url, '?', frag) ? "&" : "?", id, data + 9,
+             return_url + frag);
 
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
              gmtime(&(time_t) { (time_t) expires }));
@@ -349,25 +363,6 @@ mock_adyen_create(struct MHD_Connection *c, mock_request_t *r)
 
 /* --- notifications -------------------------------------------------------- */
 
-/* base64(HMAC-SHA256(key, data)); corrupt: of other data. */
-int
-mock_adyen_sign_item(const unsigned char *key, const char *data, int corrupt,
-    char out[45])
-{
-    unsigned       n;
-    unsigned char  mac[EVP_MAX_MD_SIZE];
-
-    if (HMAC(EVP_sha256(), key, 32, (const unsigned char *) data,
-             strlen(data) - (corrupt && data[0] ? 1 : 0), mac, &n)
-        == NULL || n != 32)
-    {
-        return -1;
-    }
-
-    return EVP_EncodeBlock((unsigned char *) out, mac, 32) == 44 ? 0 : -1;
-}
-
-
 /* The signature is in the body: no header. */
 static int
 mock_adyen_sign(const mock_wh_event_t *ev, char *line, size_t size)
@@ -385,7 +380,8 @@ static char *
 mock_adyen_body(const mock_wh_event_t *ev, const json_t *session,
     const char *psp_ref, const char *code, int success)
 {
-    char          currency[4], sig[45], when[32], *data, *body;
+    char          currency[4], sig[MOCK_ADYEN_HMAC_LEN], when[32], *data;
+    char         *body;
     size_t        i;
     json_t       *n;
     json_int_t    value;
@@ -404,16 +400,21 @@ mock_adyen_body(const mock_wh_event_t *ev, const json_t *session,
         currency[i] = (char) toupper((unsigned char) currency[i]);
     }
 
-    if (account == NULL || reference == NULL
-        || asprintf(&data, "%s::%s:%s:%lld:%s:%s:%s", psp_ref, account,
-                    reference, (long long) value, currency, code,
-                    success ? "true" : "false") < 0)
-    {
+    if (account == NULL || reference == NULL) {
         return NULL;
     }
 
-    if (mock_adyen_sign_item(mock_conf.adyen_hmac_key, data,
-                             ev->fault.bad_signature, sig)
+    data = mock_adyen_hmac_data(psp_ref, "", account, reference,
+                                (long long) value, currency, code,
+                                success ? "true" : "false");
+    if (data == NULL) {
+        return NULL;
+    }
+
+    /* webhook_bad_signature: the HMAC of the string without its last byte */
+    if (mock_adyen_hmac_sign(mock_conf.adyen_hmac_key, data,
+                             strlen(data) - (ev->fault.bad_signature ? 1 : 0),
+                             sig)
         != 0)
     {
         free(data);
@@ -450,26 +451,6 @@ mock_adyen_body(const mock_wh_event_t *ev, const json_t *session,
 }
 
 
-/* 16 digits, as Adyen's pspReference */
-static int
-mock_adyen_psp_ref(char out[17])
-{
-    size_t  i;
-
-    if (mock_random_alnum(out, 16) != 0) {
-        return -1;
-    }
-
-    for (i = 0; i < 16; i++) {
-        out[i] = (char) ('0' + (unsigned char) out[i] % 10);
-    }
-
-    out[0] = (out[0] == '0') ? '8' : out[0];
-
-    return 0;
-}
-
-
 static mock_wh_event_t *
 mock_adyen_event(const json_t *session, const char *code, int success,
     const mock_webhook_fault_t *wf)
@@ -478,7 +459,8 @@ mock_adyen_event(const json_t *session, const char *code, int success,
     const char       *sid;
     mock_wh_event_t  *ev;
 
-    if (mock_adyen_psp_ref(ref) != 0) {
+    /* 16 digits, as Adyen's pspReference */
+    if (mock_random_digits(ref, 16) != 0) {
         return NULL;
     }
 

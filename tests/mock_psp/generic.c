@@ -167,15 +167,6 @@ mock_parse_decimal(const char *s, const char *currency, json_int_t *out)
 }
 
 
-static int
-mock_generic_url(const char *s)
-{
-    return s != NULL && strlen(s) <= MOCK_GENERIC_URL_MAX
-           && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0)
-           && strpbrk(s, " \t\r\n") == NULL;
-}
-
-
 static json_t *
 mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
     mock_invalid_t *inv, char **response)
@@ -213,11 +204,7 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
-    if (currency == NULL || strlen(currency) != 3
-        || !isupper((unsigned char) currency[0])
-        || !isupper((unsigned char) currency[1])
-        || !isupper((unsigned char) currency[2]))
-    {
+    if (!mock_currency_valid(currency)) {
         mock_invalid(inv, "invalid_currency", "currency",
                      "currency: three upper-case letters");
         goto done;
@@ -233,7 +220,9 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
-    if (!mock_generic_url(ret) || !mock_generic_url(cancel)) {
+    if (!mock_url_valid(ret, MOCK_GENERIC_URL_MAX)
+        || !mock_url_valid(cancel, MOCK_GENERIC_URL_MAX))
+    {
         mock_invalid(inv, "invalid_url", "return_url",
                      "return_url and cancel_url must be http(s) URLs");
         goto done;
@@ -340,16 +329,46 @@ mock_generic_load_key(const char *path)
 }
 
 
+/* base64url of a JSON object's compact text at p; the length, or -1. */
+static int
+mock_generic_b64_json(json_t *obj, char *p, size_t room)
+{
+    char    *text;
+    size_t   len;
+
+    text = (obj != NULL) ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+
+    if (text == NULL) {
+        return -1;
+    }
+
+    len = strlen(text);
+    if ((len + 2) / 3 * 4 + 1 > room) {
+        free(text);
+        return -1;
+    }
+
+    len = test_b64url((unsigned char *) text, len, p);
+    free(text);
+
+    return (int) len;
+}
+
+
 /*
- * Payments-Verification: <JWT>, signed now (or 600 s ago when stale):
- * ES256 over header.payload, the signature in JOSE's R||S form.
+ * <--generic-jwt-header>: <JWT>, signed now (or 600 s ago when stale): ES256
+ * over header.claims, the signature in JOSE's R||S form (32 + 32 bytes,
+ * not DER).  Claims: iat, request_body_sha256 (lower-case hex of the exact
+ * body bytes), and iss and aud when the flags name them.
  */
 static int
 mock_generic_sign(const mock_wh_event_t *ev, char *line, size_t size)
 {
     int                  n, ok;
-    char                 hdr[256], claims[256], hex[65], *input, *p;
-    size_t               i, siglen, hlen, clen;
+    char                 hex[65], input[MOCK_WH_SIGNATURE_MAX], *p;
+    size_t               i, siglen;
+    json_t              *claims;
     unsigned char        digest[32], der[80], rs[64];
     EVP_MD_CTX          *md;
     ECDSA_SIG           *sig;
@@ -370,30 +389,37 @@ mock_generic_sign(const mock_wh_event_t *ev, char *line, size_t size)
         snprintf(hex + 2 * i, 3, "%02x", digest[i]);
     }
 
-    n = snprintf(hdr, sizeof(hdr), "{\"alg\":\"ES256\",\"kid\":\"%s\","
-                 "\"typ\":\"JWT\"}", mock_conf.generic_jwt_kid);
-    if (n <= 0 || (size_t) n >= sizeof(hdr)) {
+    p = input;
+    n = mock_generic_b64_json(json_pack("{ss ss ss}", "alg", "ES256",
+                                        "kid", mock_conf.generic_jwt_kid,
+                                        "typ", "JWT"),
+                              p, sizeof(input));
+    if (n < 0) {
         return -1;
     }
 
-    n = snprintf(claims, sizeof(claims), "{\"iat\":%lld,"
-                 "\"request_body_sha256\":\"%s\"}",
-                 (long long) time(NULL)
-                 - (ev->fault.stale ? MOCK_GENERIC_STALE_S : 0), hex);
-    if (n <= 0 || (size_t) n >= sizeof(claims)) {
-        return -1;
-    }
-
-    hlen = strlen(hdr);
-    clen = strlen(claims);
-    input = malloc(2 * (hlen + clen) + 8);
-    if (input == NULL) {
-        return -1;
-    }
-
-    p = input + test_b64url((unsigned char *) hdr, hlen, input);
+    p += n;
     *p++ = '.';
-    p += test_b64url((unsigned char *) claims, clen, p);
+
+    claims = json_pack("{sI ss}", "iat",
+                       (json_int_t) time(NULL)
+                       - (ev->fault.stale ? MOCK_GENERIC_STALE_S : 0),
+                       "request_body_sha256", hex);
+    if (claims != NULL && mock_conf.generic_jwt_iss != NULL) {
+        json_object_set_new(claims, "iss",
+                            json_string(mock_conf.generic_jwt_iss));
+    }
+    if (claims != NULL && mock_conf.generic_jwt_aud != NULL) {
+        json_object_set_new(claims, "aud",
+                            json_string(mock_conf.generic_jwt_aud));
+    }
+
+    n = mock_generic_b64_json(claims, p, sizeof(input) - (size_t) (p - input));
+    if (n < 0) {
+        return -1;
+    }
+
+    p += n;
 
     md = EVP_MD_CTX_new();
     siglen = sizeof(der);
@@ -404,6 +430,7 @@ mock_generic_sign(const mock_wh_event_t *ev, char *line, size_t size)
                            (size_t) (p - input)) == 1;
     EVP_MD_CTX_free(md);
 
+    /* OpenSSL signs in DER; JOSE wants R and S, 32 bytes each */
     sig = NULL;
     if (ok) {
         dp = der;
@@ -411,7 +438,6 @@ mock_generic_sign(const mock_wh_event_t *ev, char *line, size_t size)
     }
 
     if (sig == NULL) {
-        free(input);
         return -1;
     }
 
@@ -420,7 +446,6 @@ mock_generic_sign(const mock_wh_event_t *ev, char *line, size_t size)
     ECDSA_SIG_free(sig);
 
     if (!ok) {
-        free(input);
         return -1;
     }
 
@@ -428,12 +453,15 @@ mock_generic_sign(const mock_wh_event_t *ev, char *line, size_t size)
         rs[17] ^= 0x40;
     }
 
+    if ((size_t) (p - input) + 1 + 86 + 1 > sizeof(input)) {
+        return -1;
+    }
+
     *p++ = '.';
     p += test_b64url(rs, 64, p);
     *p = '\0';
 
-    n = snprintf(line, size, "Payments-Verification: %s", input);
-    free(input);
+    n = snprintf(line, size, "%s: %s", mock_conf.generic_jwt_header, input);
 
     return (n > 0 && (size_t) n < size) ? 0 : -1;
 }

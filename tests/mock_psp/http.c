@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -237,16 +238,67 @@ mock_client_is_loopback(struct MHD_Connection *c)
 }
 
 
-/* n random characters of [A-Za-z0-9], unbiased; out gets a NUL after them. */
+/*
+ * An http(s) URL with a host, no blank or control character, at most max
+ * bytes: what every PSP API here takes for its return URLs.
+ */
 int
-mock_random_alnum(char *out, size_t n)
+mock_url_valid(const char *s, size_t max)
 {
-    size_t          i, k;
+    size_t  len;
+
+    if (s == NULL) {
+        return 0;
+    }
+
+    len = strlen(s);
+    if (len > max) {
+        return 0;
+    }
+
+    if (strncasecmp(s, "https://", 8) == 0) {
+        s += 8;
+    } else if (strncasecmp(s, "http://", 7) == 0) {
+        s += 7;
+    } else {
+        return 0;
+    }
+
+    if (*s == '\0' || *s == '/' || *s == '?' || *s == '#') {
+        return 0;
+    }
+
+    for ( ; *s; s++) {
+        if ((unsigned char) *s <= 0x20 || *s == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* Three upper-case letters, as ISO 4217 spells a currency. */
+int
+mock_currency_valid(const char *s)
+{
+    return s != NULL && strlen(s) == 3
+           && s[0] >= 'A' && s[0] <= 'Z'
+           && s[1] >= 'A' && s[1] <= 'Z'
+           && s[2] >= 'A' && s[2] <= 'Z';
+}
+
+
+/* n random characters of set (at most 256), unbiased; then a NUL. */
+static int
+mock_random_from(char *out, size_t n, const char *set)
+{
+    size_t          i, k, len, limit;
     unsigned char   buf[64];
 
-    static const char  alnum[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
+    len = strlen(set);
+    /* larger bytes would favour the first characters */
+    limit = 256 - 256 % len;
     i = 0;
 
     while (i < n) {
@@ -255,15 +307,40 @@ mock_random_alnum(char *out, size_t n)
         }
 
         for (k = 0; k < sizeof(buf) && i < n; k++) {
-            /* 248 = 4 * 62: larger bytes would favour the first letters */
-            if (buf[k] < 248) {
-                out[i++] = alnum[buf[k] % 62];
+            if (buf[k] < limit) {
+                out[i++] = set[buf[k] % len];
             }
         }
     }
 
     out[n] = '\0';
     return 0;
+}
+
+
+/* n random characters of [A-Za-z0-9]; out gets a NUL after them. */
+int
+mock_random_alnum(char *out, size_t n)
+{
+    return mock_random_from(out, n,
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+}
+
+
+/* n random decimal digits, the first not 0; then a NUL. */
+int
+mock_random_digits(char *out, size_t n)
+{
+    if (n == 0) {
+        out[0] = '\0';
+        return 0;
+    }
+
+    if (mock_random_from(out, 1, "123456789") != 0) {
+        return -1;
+    }
+
+    return mock_random_from(out + 1, n - 1, "0123456789");
 }
 
 

@@ -101,6 +101,12 @@ mock_usage(FILE *f)
         "                [--public-url http://127.0.0.1:N] [--latency-ms N]\n"
         "                [--webhook-url URL --stripe-webhook-secret S]\n"
         "                [--webhook-ca FILE] [--webhook-retry-ms N]\n"
+        "                [--adyen-secret K --adyen-hmac-key HEX64\n"
+        "                 [--adyen-webhook-url URL]]\n"
+        "                [--generic-secret K --generic-jwt-key PEM\n"
+        "                 [--generic-jwt-kid KID] [--generic-jwt-iss ISS]\n"
+        "                 [--generic-jwt-aud AUD] [--generic-jwt-header NAME]\n"
+        "                 [--generic-webhook-url URL]]\n"
         "  --port N            TCP port; 0 picks a free one\n"
         "  --listen ADDR       numeric IPv4 or IPv6 address (127.0.0.1)\n"
         "  --stripe-secret S   the Bearer secret Stripe requests must carry\n"
@@ -121,12 +127,19 @@ mock_usage(FILE *f)
         "  --generic-jwt-key PEM  EC P-256 private key for the webhooks' ES256\n"
         "                      JWT (Payments-Verification)\n"
         "  --generic-jwt-kid KID  its kid (mock-es256)\n"
+        "  --generic-jwt-iss ISS  an iss claim (none)\n"
+        "  --generic-jwt-aud AUD  an aud claim (none)\n"
+        "  --generic-jwt-header NAME  the JWT's header\n"
+        "                      (Payments-Verification)\n"
         "  --generic-webhook-url URL  where generic webhooks go\n"
+        "Each PSP's webhooks go to its own URL; without one its events are\n"
+        "only logged.\n"
         "The first line on stdout is \"mock_psp listening on URL\".\n");
 }
 
 
-static int mock_hex_key(const char *hex, unsigned char out[32]);
+static int mock_jwt_text(const char *s);
+static int mock_header_name(const char *s);
 
 
 static int
@@ -174,6 +187,9 @@ mock_parse_args(int argc, char **argv)
         { "generic-jwt-key", required_argument, NULL, 'K' },
         { "generic-jwt-kid", required_argument, NULL, 'k' },
         { "generic-webhook-url", required_argument, NULL, 'g' },
+        { "generic-jwt-iss", required_argument, NULL, 'I' },
+        { "generic-jwt-aud", required_argument, NULL, 'D' },
+        { "generic-jwt-header", required_argument, NULL, 'N' },
         { "help",          no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -181,6 +197,7 @@ mock_parse_args(int argc, char **argv)
     mock_conf.listen = "127.0.0.1";
     mock_conf.webhook_retry_ms = 500;
     mock_conf.generic_jwt_kid = "mock-es256";
+    mock_conf.generic_jwt_header = "Payments-Verification";
     have_port = 0;
     public_url = NULL;
 
@@ -251,7 +268,7 @@ mock_parse_args(int argc, char **argv)
             break;
 
         case 'H':
-            if (mock_hex_key(optarg, mock_conf.adyen_hmac_key) != 0) {
+            if (mock_adyen_hmac_key(optarg, mock_conf.adyen_hmac_key) != 0) {
                 fprintf(stderr, "mock_psp: --adyen-hmac-key is 64 hex "
                         "digits\n");
                 return -1;
@@ -287,7 +304,29 @@ mock_parse_args(int argc, char **argv)
             break;
 
         case 'k':
-            mock_conf.generic_jwt_kid = optarg;
+        case 'I':
+        case 'D':
+            if (!mock_jwt_text(optarg)) {
+                fprintf(stderr, "mock_psp: a JWT kid, iss or aud is 1 to 256 "
+                        "printable ASCII characters, not \"%s\"\n", optarg);
+                return -1;
+            }
+            if (ch == 'k') {
+                mock_conf.generic_jwt_kid = optarg;
+            } else if (ch == 'I') {
+                mock_conf.generic_jwt_iss = optarg;
+            } else {
+                mock_conf.generic_jwt_aud = optarg;
+            }
+            break;
+
+        case 'N':
+            if (!mock_header_name(optarg)) {
+                fprintf(stderr, "mock_psp: bad --generic-jwt-header \"%s\"\n",
+                        optarg);
+                return -1;
+            }
+            mock_conf.generic_jwt_header = optarg;
             break;
 
         case 'h':
@@ -540,7 +579,24 @@ main(int argc, char **argv)
                  mock_conf.webhook_ca ? mock_conf.webhook_ca : "(system)",
                  mock_conf.webhook_retry_ms);
     } else {
-        mock_log("no --webhook-url: events are only logged");
+        mock_log("no --webhook-url: Stripe events are only logged");
+    }
+
+    if (mock_conf.adyen_secret != NULL) {
+        mock_log("Adyen: POST /v71/sessions; notifications %s%s",
+                 mock_conf.adyen_webhook_url ? "to "
+                                             : "only logged (no URL)",
+                 mock_conf.adyen_webhook_url ? mock_conf.adyen_webhook_url
+                                             : "");
+    }
+
+    if (mock_conf.generic_secret != NULL) {
+        mock_log("generic: POST /sessions; webhooks %s%s, JWT kid %s in %s",
+                 mock_conf.generic_webhook_url ? "to "
+                                               : "only logged (no URL)",
+                 mock_conf.generic_webhook_url
+                 ? mock_conf.generic_webhook_url : "",
+                 mock_conf.generic_jwt_kid, mock_conf.generic_jwt_header);
     }
 
     do {
@@ -628,25 +684,32 @@ mock_handler(void *cls, struct MHD_Connection *c, const char *url,
 }
 
 
-/* 64 hex digits, either case, into 32 bytes; -1 otherwise. */
+/* 1 to 256 printable ASCII characters: a kid, iss or aud of the mock's. */
 static int
-mock_hex_key(const char *hex, unsigned char out[32])
+mock_jwt_text(const char *s)
 {
-    size_t        i;
-    unsigned int  b;
+    size_t  i;
 
-    if (strlen(hex) != 64 || strspn(hex, "0123456789abcdefABCDEF") != 64) {
-        return -1;
-    }
-
-    for (i = 0; i < 32; i++) {
-        if (sscanf(hex + 2 * i, "%2x", &b) != 1) {
-            return -1;
+    for (i = 0; s[i]; i++) {
+        if ((unsigned char) s[i] < 0x20 || (unsigned char) s[i] >= 0x7f) {
+            return 0;
         }
-        out[i] = (unsigned char) b;
     }
 
-    return 0;
+    return i >= 1 && i <= 256;
+}
+
+
+/* An HTTP field name (RFC 9110 token), at most 64 characters. */
+static int
+mock_header_name(const char *s)
+{
+    size_t  n;
+
+    n = strspn(s, "!#$%&'*+-.^_`|~0123456789"
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
+    return n >= 1 && n <= 64 && s[n] == '\0';
 }
 
 

@@ -15,6 +15,8 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "adyen_hmac.h"
+
 
 /* Stripe's own limit on an Idempotency-Key. */
 #define MOCK_MAX_KEY_LEN       255
@@ -50,6 +52,9 @@ typedef struct {
     const char           *generic_secret;    /* Bearer; NULL: no generic */
     void                 *generic_jwt_key;   /* EVP_PKEY *, EC P-256 */
     const char           *generic_jwt_kid;
+    const char           *generic_jwt_iss;   /* NULL: no iss claim */
+    const char           *generic_jwt_aud;   /* NULL: no aud claim */
+    const char           *generic_jwt_header;
     const char           *generic_webhook_url;
 } mock_conf_t;
 
@@ -142,6 +147,9 @@ int mock_sleep_init(void);
 void mock_sleep_interrupt(void);
 int mock_client_is_loopback(struct MHD_Connection *c);
 int mock_random_alnum(char *out, size_t n);
+int mock_random_digits(char *out, size_t n);
+int mock_url_valid(const char *s, size_t max);
+int mock_currency_valid(const char *s);
 void mock_html_escape(FILE *f, const char *s);
 
 /* store.c: every function takes the store's lock itself. */
@@ -246,8 +254,6 @@ enum MHD_Result mock_adyen_create(struct MHD_Connection *c,
     mock_request_t *r);
 void mock_adyen_webhook(const json_t *session, int paid,
     const mock_webhook_fault_t *wf);
-int mock_adyen_sign_item(const unsigned char *key, const char *data,
-    int corrupt, char out[45]);
 
 /* generic.c: POST /sessions and JWT-signed webhooks */
 enum MHD_Result mock_generic_create(struct MHD_Connection *c,
@@ -270,6 +276,9 @@ enum MHD_Result mock_control(struct MHD_Connection *c, const char *method,
 /* events.c: the hosted page and the control API pay and decline here. */
 mock_session_state_e mock_event_pay(const char *id, json_t **copy);
 mock_session_state_e mock_event_decline(const char *id, json_t **copy);
+
+/* The longest signature header line a dialect writes ("Name: value"). */
+#define MOCK_WH_SIGNATURE_MAX  8192
 
 /*
  * webhook.c: delivery, dialect-free.  An event is one body to POST; a

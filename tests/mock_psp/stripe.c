@@ -51,7 +51,6 @@ typedef struct {
 static int mock_authorized(struct MHD_Connection *c);
 static enum MHD_Result mock_unauthorized(struct MHD_Connection *c);
 static int mock_parse_int64(const char *s, int64_t *out);
-static int mock_url_valid(const char *s);
 static int mock_three_decimals(const char *currency);
 static int mock_params_slot(mock_params_t *p, const char *key,
     const char ***slot, mock_invalid_t *inv);
@@ -164,38 +163,6 @@ mock_parse_int64(const char *s, int64_t *out)
 
     *out = v;
     return 0;
-}
-
-
-static int
-mock_url_valid(const char *s)
-{
-    size_t  len;
-
-    len = strlen(s);
-    if (len > MOCK_MAX_URL) {
-        return 0;
-    }
-
-    if (strncasecmp(s, "https://", 8) == 0) {
-        s += 8;
-    } else if (strncasecmp(s, "http://", 7) == 0) {
-        s += 7;
-    } else {
-        return 0;
-    }
-
-    if (*s == '\0' || *s == '/' || *s == '?' || *s == '#') {
-        return 0;
-    }
-
-    for ( ; *s; s++) {
-        if ((unsigned char) *s <= 0x20 || *s == 0x7f) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 
@@ -531,7 +498,7 @@ mock_session_build(mock_params_t *p, const mock_fault_t *fault,
         return NULL;
     }
 
-    if (!mock_url_valid(p->success_url)) {
+    if (!mock_url_valid(p->success_url, MOCK_MAX_URL)) {
         mock_invalid(inv, "url_invalid", "success_url", "Not a valid URL");
         return NULL;
     }
@@ -542,7 +509,7 @@ mock_session_build(mock_params_t *p, const mock_fault_t *fault,
         return NULL;
     }
 
-    if (!mock_url_valid(p->cancel_url)) {
+    if (!mock_url_valid(p->cancel_url, MOCK_MAX_URL)) {
         mock_invalid(inv, "url_invalid", "cancel_url", "Not a valid URL");
         return NULL;
     }

@@ -108,7 +108,7 @@ mock_start_with(const char *const *extra)
 
         {
             size_t       i, k;
-            const char  *argv[32];
+            const char  *argv[64];
 
             k = 0;
             argv[k++] = bin;
@@ -116,7 +116,7 @@ mock_start_with(const char *const *extra)
             argv[k++] = "0";
             argv[k++] = "--stripe-secret";
             argv[k++] = SECRET;
-            for (i = 0; extra != NULL && extra[i] != NULL && k < 31; i++) {
+            for (i = 0; extra != NULL && extra[i] != NULL && k < 63; i++) {
                 argv[k++] = extra[i];
             }
             argv[k] = NULL;
@@ -1211,7 +1211,7 @@ MOCK_TEST(control_api_refuses_malformed_faults)
 typedef struct {
     double       at;                         /* now_ms() on arrival */
     char         sig[512];                   /* Stripe-Signature */
-    char         jwt[1024];                  /* Payments-Verification */
+    char         jwt[2048];                  /* rx.jwt_header */
     char         ctype[128];
     char        *body;
     json_t      *json;
@@ -1236,6 +1236,8 @@ static struct {
     int                 next;
     unsigned            dflt;                /* after the script */
     long                delay_ms;            /* before each answer */
+    const char         *answer;              /* the body: "ok" if NULL */
+    const char         *jwt_header;          /* Payments-Verification */
 } rx = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 
@@ -1287,7 +1289,8 @@ rx_handler(void *cls, struct MHD_Connection *c, const char *url,
                                         "Stripe-Signature");
         snprintf(hit->sig, sizeof(hit->sig), "%s", v ? v : "");
         v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                        "Payments-Verification");
+                                        rx.jwt_header ? rx.jwt_header
+                                                      : "Payments-Verification");
         snprintf(hit->jwt, sizeof(hit->jwt), "%s", v ? v : "");
         v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         snprintf(hit->ctype, sizeof(hit->ctype), "%s", v ? v : "");
@@ -1304,7 +1307,8 @@ rx_handler(void *cls, struct MHD_Connection *c, const char *url,
         usleep(10 * 1000);
     }
 
-    resp = MHD_create_response_from_buffer(2, (void *) "ok",
+    v = rx.answer ? rx.answer : "ok";
+    resp = MHD_create_response_from_buffer(strlen(v), (void *) v,
                                            MHD_RESPMEM_PERSISTENT);
     rc = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
@@ -2109,83 +2113,161 @@ Test(webhooks, refuses_a_webhook_url_without_a_secret, .timeout = 30)
 
 
 /*
- * Adyen's and the generic PSP's APIs: registration, their credentials, and
- * the signed webhooks a payment sends, checked here with OpenSSL alone
- * (the gateway's verifiers are tested against PSP_FACTS.md's vectors).
+ * Adyen's and the generic PSP's APIs: registration, credentials,
+ * idempotency, hosted pages, and the signed webhooks a payment sends, each
+ * fault knob per dialect.  Signatures are checked here with OpenSSL alone:
+ * the test recomputes Adyen's HMAC itself (and checks that against
+ * PSP_FACTS.md's vectors) and verifies the generic JWT with the public key.
  */
 
-#define ADYEN_KEY   "AQE_mock_test_key"
-#define ADYEN_HMAC  "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
-#define GEN_KEY     "gk_mock_test_key"
+#include "adyen_hmac.h"
+
+#define ADYEN_KEY     "AQE_mock_test_key"
+#define ADYEN_HMAC    "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
+#define ADYEN_RETURN  "https://gw.example/v1/return/mock_adyen/co_1?t=tok"
+#define GEN_KEY       "gk_mock_test_key"
+#define GEN_RETURN    "https://gw.example/v1/return/mock_generic/co_1?t=ok"
+#define GEN_CANCEL    "https://gw.example/v1/return/mock_generic/co_1?t=no"
 
 static char  dl_dir[64];
+static char  dl_priv[128];                   /* EC P-256 private key, PEM */
+static char  dl_pub[128];                    /* its public key, PEM */
 
 
 static void
-dl_start(void)
+dl_keys(void)
 {
-    char         adyen[128], generic[128], key[128], cmd[512];
-    const char  *args[20];
+    char  cmd[512];
 
-    rx_start();
     snprintf(dl_dir, sizeof(dl_dir), "/tmp/mock-dialects.XXXXXX");
     cr_assert_not_null(mkdtemp(dl_dir));
-    snprintf(key, sizeof(key), "%s/k.pem", dl_dir);
+    snprintf(dl_priv, sizeof(dl_priv), "%s/k.pem", dl_dir);
+    snprintf(dl_pub, sizeof(dl_pub), "%s/k.pub", dl_dir);
     snprintf(cmd, sizeof(cmd), "openssl ecparam -name prime256v1 -genkey "
-             "-noout -out %s 2>/dev/null", key);
+             "-noout -out %s 2>/dev/null && openssl ec -in %s -pubout "
+             "-out %s 2>/dev/null", dl_priv, dl_priv, dl_pub);
     cr_assert_eq(system(cmd), 0);
+}
 
-    snprintf(adyen, sizeof(adyen), "http://127.0.0.1:%u/v1/webhooks/adyen",
-             rx.port);
+
+/* Both dialects, their webhooks to the receiver (if urls), more args. */
+static void
+dl_launch(int urls, const char *const *more)
+{
+    size_t       k, i;
+    char         adyen[128], generic[128];
+    const char  *args[40];
+
+    rx_start();
+    dl_keys();
+
+    snprintf(adyen, sizeof(adyen),
+             "http://127.0.0.1:%u/v1/webhooks/mock_adyen", rx.port);
     snprintf(generic, sizeof(generic),
-             "http://127.0.0.1:%u/v1/webhooks/generic", rx.port);
+             "http://127.0.0.1:%u/v1/webhooks/mock_generic", rx.port);
 
-    args[0] = "--adyen-secret";
-    args[1] = ADYEN_KEY;
-    args[2] = "--adyen-hmac-key";
-    args[3] = ADYEN_HMAC;
-    args[4] = "--adyen-webhook-url";
-    args[5] = adyen;
-    args[6] = "--generic-secret";
-    args[7] = GEN_KEY;
-    args[8] = "--generic-jwt-key";
-    args[9] = key;
-    args[10] = "--generic-jwt-kid";
-    args[11] = "kid-1";
-    args[12] = "--generic-webhook-url";
-    args[13] = generic;
-    args[14] = "--webhook-retry-ms";
-    args[15] = "50";
-    args[16] = NULL;
+    k = 0;
+    args[k++] = "--adyen-secret";
+    args[k++] = ADYEN_KEY;
+    args[k++] = "--adyen-hmac-key";
+    args[k++] = ADYEN_HMAC;
+    args[k++] = "--generic-secret";
+    args[k++] = GEN_KEY;
+    args[k++] = "--generic-jwt-key";
+    args[k++] = dl_priv;
+    args[k++] = "--webhook-retry-ms";
+    args[k++] = "50";
+
+    if (urls) {
+        args[k++] = "--adyen-webhook-url";
+        args[k++] = adyen;
+        args[k++] = "--generic-webhook-url";
+        args[k++] = generic;
+    }
+
+    for (i = 0; more != NULL && more[i] != NULL && k < 38; i++) {
+        args[k++] = more[i];
+    }
+
+    args[k] = NULL;
 
     mock_start_with(args);
 }
 
 
 static void
-dl_fini(void)
+dl_start(void)
+{
+    dl_launch(1, NULL);
+}
+
+
+static void
+dl_start_no_urls(void)
+{
+    dl_launch(0, NULL);
+}
+
+
+static void
+dl_start_claims(void)
+{
+    static const char  *more[] = {
+        "--generic-jwt-kid", "kid-1",
+        "--generic-jwt-iss", "https://psp.example",
+        "--generic-jwt-aud", "ngx_payments",
+        "--generic-jwt-header", "X-Mock-Signature",
+        NULL
+    };
+
+    rx.jwt_header = "X-Mock-Signature";
+    dl_launch(1, more);
+}
+
+
+static void
+dl_cleanup(void)
 {
     char  cmd[128];
 
-    mock_kill();
-    rx_stop();
     if (dl_dir[0] != '\0') {
         snprintf(cmd, sizeof(cmd), "rm -rf %s", dl_dir);
         (void) system(cmd);
+        dl_dir[0] = '\0';
     }
 }
 
 
-/* POST path, JSON, with exactly the header line auth (or none). */
+static void
+dl_fini(void)
+{
+    mock_kill();
+    rx_stop();
+    dl_cleanup();
+}
+
+
+#define DIALECT_TEST(name, setup)                                            \
+    static void name##_body(void);                                          \
+    Test(dialects, name, .init = setup, .fini = dl_fini, .timeout = 60)     \
+    {                                                                        \
+        name##_body();                                                       \
+        mock_stop();                                                         \
+        rx_stop();                                                           \
+        dl_cleanup();                                                        \
+    }                                                                        \
+    static void name##_body(void)
+
+
+/* POST path with a JSON body and exactly the header line auth (or none). */
 static void
 dl_post(resp_t *r, const char *path, const char *auth, const char *key,
-    const char *body)
+    const char *ctype, const char *body)
 {
     CURL               *h;
     struct curl_slist  *hdrs;
 
-    h = prepare(r, &hdrs, "POST", path, AUTH_NONE, key, "application/json",
-                body);
+    h = prepare(r, &hdrs, "POST", path, AUTH_NONE, key, ctype, body);
     if (auth != NULL) {
         hdrs = curl_slist_append(hdrs, auth);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -2195,8 +2277,131 @@ dl_post(resp_t *r, const char *path, const char *auth, const char *key,
 }
 
 
+/* Takes j. */
+static void
+dl_post_json(resp_t *r, const char *path, const char *auth, const char *key,
+    json_t *j)
+{
+    char  *body;
+
+    cr_assert_not_null(j);
+    body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    cr_assert_not_null(body);
+    dl_post(r, path, auth, key, "application/json", body);
+    free(body);
+}
+
+
+/* POST /_control/sessions/{id}/{action}: the session after it (or NULL). */
+static json_t *
+session_act(const char *id, const char *action, long expect)
+{
+    resp_t   r;
+    json_t  *s;
+    char     path[256];
+
+    snprintf(path, sizeof(path), "/_control/sessions/%s/%s", id, action);
+    control(&r, "POST", path, NULL);
+    cr_assert_eq(r.status, expect, "%s %s: %ld %s", action, id, r.status,
+                 r.body);
+    s = json_incref(r.json);
+    resp_free(&r);
+
+    return s;
+}
+
+
+static void
+rfc3339(char *out, size_t size, time_t t)
+{
+    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+}
+
+
+/* What src/psp.c pay_psp_adyen_body sends: two orders, value in all. */
+static json_t *
+adyen_json(const char *ref, long long value, const char *currency,
+    const char *return_url)
+{
+    char  when[32];
+
+    rfc3339(when, sizeof(when), time(NULL) + 3600);
+
+    return json_pack("{ss s{sIss} ss ss ss ss s[{ss ss sI sI}{ss ss sI sI}]}",
+                     "merchantAccount", "TestMerchant",
+                     "amount", "value", (json_int_t) value,
+                     "currency", currency,
+                     "reference", ref,
+                     "returnUrl", return_url,
+                     "expiresAt", when,
+                     "mode", "hosted",
+                     "lineItems",
+                     "id", "po_1", "description", "po_1",
+                     "amountIncludingTax", (json_int_t) (value - 100),
+                     "quantity", (json_int_t) 1,
+                     "id", "po_2", "description", "po_2",
+                     "amountIncludingTax", (json_int_t) 100,
+                     "quantity", (json_int_t) 1);
+}
+
+
+static void
+adyen_post(resp_t *r, const char *key, json_t *j)
+{
+    dl_post_json(r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, key, j);
+}
+
+
+/* Registers ref under the key ref; the session id into id. */
+static void
+adyen_create(const char *ref, long long value, char id[64])
+{
+    resp_t  r;
+
+    adyen_post(&r, ref, adyen_json(ref, value, "EUR", ADYEN_RETURN));
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    snprintf(id, 64, "%s", str(&r, "id"));
+    resp_free(&r);
+}
+
+
+/* Adyen's error shape, its status field equal to the HTTP status. */
+static void
+adyen_expect_error(const resp_t *r, long status, const char *type)
+{
+    cr_assert_eq(r->status, status, "%ld %s", r->status, r->body);
+    cr_assert_eq(json_integer_value(json_object_get(r->json, "status")),
+                 status, "%s", r->body);
+    cr_assert_str_eq(str(r, "errorType"), type, "%s", r->body);
+    cr_assert_not_null(str(r, "errorCode"), "%s", r->body);
+    cr_assert_gt(strlen(str(r, "errorCode")), 0);
+    cr_assert_not_null(str(r, "message"), "%s", r->body);
+}
+
+
+/* The test's own Adyen HMAC: base64(HMAC-SHA256(hex-decoded key, data)). */
+static void
+test_adyen_hmac(const char *hexkey, const char *data, char out[64])
+{
+    unsigned int   i, b, n;
+    unsigned char  key[32], mac[32];
+
+    cr_assert_eq(strlen(hexkey), 64);
+    for (i = 0; i < 32; i++) {
+        cr_assert_eq(sscanf(hexkey + 2 * i, "%2x", &b), 1);
+        key[i] = (unsigned char) b;
+    }
+
+    HMAC(EVP_sha256(), key, 32, (const unsigned char *) data, strlen(data),
+         mac, &n);
+    cr_assert_eq(n, 32);
+    cr_assert_eq(EVP_EncodeBlock((unsigned char *) out, mac, 32), 44);
+}
+
+
 static const char *
-dl_item_str(json_t *item, const char *name)
+item_str(json_t *item, const char *name)
 {
     const char  *v = json_string_value(json_object_get(item, name));
 
@@ -2204,148 +2409,135 @@ dl_item_str(json_t *item, const char *name)
 }
 
 
-/* base64(HMAC-SHA256(hex-decoded ADYEN_HMAC, the eight fields)) */
-static void
-dl_adyen_expect_signed(json_t *item)
+/* The one NotificationRequestItem of a delivery. */
+static json_t *
+adyen_item(const wh_hit_t *hit)
 {
-    char           data[512], b64[64];
-    unsigned char  key[32], mac[32];
-    unsigned int   n, b, i;
-    json_t        *amount;
+    json_t  *items;
 
-    for (i = 0; i < 32; i++) {
-        cr_assert_eq(sscanf(ADYEN_HMAC + 2 * i, "%2x", &b), 1);
-        key[i] = (unsigned char) b;
-    }
+    cr_assert_not_null(hit->json, "body: %s", hit->body);
+    cr_assert_str_eq(json_string_value(json_object_get(hit->json, "live")),
+                     "false");
+    items = json_object_get(hit->json, "notificationItems");
+    cr_assert_eq(json_array_size(items), 1, "%s", hit->body);
 
-    amount = json_object_get(item, "amount");
-    snprintf(data, sizeof(data), "%s:%s:%s:%s:%lld:%s:%s:%s",
-             dl_item_str(item, "pspReference"),
-             dl_item_str(item, "originalReference"),
-             dl_item_str(item, "merchantAccountCode"),
-             dl_item_str(item, "merchantReference"),
-             (long long) json_integer_value(json_object_get(amount, "value")),
-             dl_item_str(amount, "currency"),
-             dl_item_str(item, "eventCode"), dl_item_str(item, "success"));
-
-    HMAC(EVP_sha256(), key, 32, (unsigned char *) data, strlen(data), mac, &n);
-    EVP_EncodeBlock((unsigned char *) b64, mac, 32);
-
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(item,
-                         "additionalData"), "hmacSignature")), b64,
-                     "signed data: %s", data);
+    return json_object_get(json_array_get(items, 0),
+                           "NotificationRequestItem");
 }
 
 
-Test(dialects, adyen_sessions_need_the_api_key_and_replay_by_key,
-     .init = dl_start, .fini = dl_fini, .timeout = 60)
+static long long
+item_value(json_t *item)
 {
-    resp_t       r, again;
-    const char  *body =
-        "{\"merchantAccount\":\"TestMerchant\",\"amount\":{\"value\":1500,"
-        "\"currency\":\"EUR\"},\"reference\":\"m1:co_a1\",\"returnUrl\":"
-        "\"https://gw.example/v1/return/adyen/co_a1?t=x\",\"mode\":\"hosted\","
-        "\"lineItems\":[{\"id\":\"p1\",\"description\":\"p1\","
-        "\"amountIncludingTax\":1500,\"quantity\":1}]}";
-
-    dl_post(&r, "/v71/sessions", "X-API-Key: wrong", "m1:co_a1", body);
-    cr_assert_eq(r.status, 401);
-    cr_assert_str_eq(str(&r, "errorType"), "security");
-    resp_free(&r);
-
-    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, "m1:co_a1", body);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    cr_assert_eq(strncmp(str(&r, "id"), "CS", 2), 0);
-    cr_assert_str_eq(str(&r, "reference"), "m1:co_a1");
-    cr_assert_not_null(strstr(str(&r, "url"), "/pay/"));
-
-    dl_post(&again, "/v71/sessions", "X-API-Key: " ADYEN_KEY, "m1:co_a1",
-            body);
-    cr_assert_eq(again.status, 201);
-    cr_assert(again.replayed);
-    cr_assert_str_eq(str(&again, "id"), str(&r, "id"));
-    resp_free(&again);
-    resp_free(&r);
-
-    /* the line items must add up to the amount */
-    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, NULL,
-            "{\"merchantAccount\":\"TestMerchant\",\"amount\":{\"value\":"
-            "1500,\"currency\":\"EUR\"},\"reference\":\"m1:co_a2\","
-            "\"returnUrl\":\"https://gw.example/r\",\"lineItems\":[{\"id\":"
-            "\"p1\",\"amountIncludingTax\":1000,\"quantity\":1}]}");
-    cr_assert_eq(r.status, 422, "%s", r.body);
-    cr_assert_str_eq(str(&r, "errorType"), "validation");
-    resp_free(&r);
-    mock_stop();
-    rx_stop();
+    return json_integer_value(json_object_get(json_object_get(item, "amount"),
+                                              "value"));
 }
 
 
 static const char *
-str_body_adyen(const char *ref)
+item_currency(json_t *item)
 {
-    static char  body[1024];
-
-    snprintf(body, sizeof(body),
-             "{\"merchantAccount\":\"TestMerchant\",\"amount\":{\"value\":"
-             "2500,\"currency\":\"EUR\"},\"reference\":\"%s\","
-             "\"returnUrl\":\"https://gw.example/r?t=x\"}", ref);
-    return body;
+    return item_str(json_object_get(item, "amount"), "currency");
 }
 
 
-Test(dialects, adyen_pay_and_decline_send_hmac_signed_authorisations,
-     .init = dl_start, .fini = dl_fini, .timeout = 60)
+/* 1 if additionalData.hmacSignature is right for the eight fields. */
+static int
+adyen_signed(json_t *item)
 {
-    int          i;
-    char         id[2][64];
-    resp_t       r;
-    json_t      *item;
-    const char  *refs[2] = { "m1:co_a3", "m1:co_a4" };
+    char          data[1024], b64[64];
+    const char   *sig;
 
-    for (i = 0; i < 2; i++) {
-        dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, refs[i],
-                str_body_adyen(refs[i]));
-        cr_assert_eq(r.status, 201, "%s", r.body);
-        snprintf(id[i], sizeof(id[i]), "%s", str(&r, "id"));
-        resp_free(&r);
+    snprintf(data, sizeof(data), "%s:%s:%s:%s:%lld:%s:%s:%s",
+             item_str(item, "pspReference"),
+             item_str(item, "originalReference"),
+             item_str(item, "merchantAccountCode"),
+             item_str(item, "merchantReference"), item_value(item),
+             item_currency(item), item_str(item, "eventCode"),
+             item_str(item, "success"));
+
+    test_adyen_hmac(ADYEN_HMAC, data, b64);
+
+    sig = json_string_value(json_object_get(json_object_get(item,
+                                "additionalData"), "hmacSignature"));
+    cr_assert_not_null(sig, "no hmacSignature");
+    cr_assert_eq(strlen(sig), 44, "hmacSignature %s", sig);
+
+    return strcmp(sig, b64) == 0;
+}
+
+
+/* A notification for ref's session: the fields beside the signature. */
+static void
+adyen_expect_item(json_t *item, const char *ref, const char *code,
+    const char *success, long long value)
+{
+    size_t       i;
+    const char  *psp;
+
+    cr_assert_str_eq(item_str(item, "eventCode"), code);
+    cr_assert_str_eq(item_str(item, "success"), success);
+    cr_assert_str_eq(item_str(item, "merchantAccountCode"), "TestMerchant");
+    cr_assert_str_eq(item_str(item, "merchantReference"), ref);
+    cr_assert_str_eq(item_str(item, "originalReference"), "");
+    cr_assert_eq(item_value(item), value);
+    cr_assert_str_eq(item_currency(item), "EUR");
+    cr_assert_gt(strlen(item_str(item, "eventDate")), 18);
+
+    psp = item_str(item, "pspReference");
+    cr_assert_eq(strlen(psp), 16, "pspReference %s", psp);
+    for (i = 0; i < 16; i++) {
+        cr_assert(isdigit((unsigned char) psp[i]), "pspReference %s", psp);
     }
+}
 
-    session_post(id[0], "pay", 200);
-    rx_wait(1, 5000);
-    session_post(id[1], "decline", 200);
-    rx_wait(2, 5000);
 
-    for (i = 0; i < 2; i++) {
-        cr_assert_str_eq(rx.hits[i].sig, "");
-        cr_assert_str_eq(json_string_value(json_object_get(rx.hits[i].json,
-                                                            "live")), "false");
-        item = json_object_get(json_array_get(json_object_get(rx.hits[i].json,
-                   "notificationItems"), 0), "NotificationRequestItem");
-        cr_assert_not_null(item, "%s", rx.hits[i].body);
-        cr_assert_str_eq(dl_item_str(item, "eventCode"), "AUTHORISATION");
-        cr_assert_str_eq(dl_item_str(item, "merchantReference"), refs[i]);
-        cr_assert_str_eq(dl_item_str(item, "success"),
-                         i == 0 ? "true" : "false");
-        cr_assert_eq(strlen(dl_item_str(item, "pspReference")), 16);
-        dl_adyen_expect_signed(item);
-    }
+/* What src/psp.c pay_psp_generic_body sends. */
+static json_t *
+generic_json(const char *ref, const char *amount, const char *currency)
+{
+    return json_pack("{ss ss ss ss ss sI}",
+                     "reference", ref,
+                     "amount", amount,
+                     "currency", currency,
+                     "return_url", GEN_RETURN,
+                     "cancel_url", GEN_CANCEL,
+                     "expires_at", (json_int_t) time(NULL) + 3600);
+}
 
-    mock_stop();
-    rx_stop();
+
+static void
+generic_post(resp_t *r, const char *key, json_t *j)
+{
+    dl_post_json(r, "/sessions", "Authorization: Bearer " GEN_KEY, key, j);
+}
+
+
+static void
+generic_create(const char *ref, const char *amount, const char *currency,
+    char token[64])
+{
+    resp_t  r;
+
+    generic_post(&r, ref, generic_json(ref, amount, currency));
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    snprintf(token, 64, "%s", str(&r, "token"));
+    resp_free(&r);
 }
 
 
 /* b64url -> bytes (test only: the alphabet is mapped, padding added) */
 static size_t
-dl_b64url(const char *in, size_t len, unsigned char *out)
+b64url_decode(const char *in, size_t len, unsigned char *out)
 {
-    char    buf[2048];
+    char    buf[4096];
     size_t  i, pad;
     int     got;
 
     cr_assert_lt(len + 4, sizeof(buf));
     for (i = 0; i < len; i++) {
+        cr_assert(isalnum((unsigned char) in[i]) || in[i] == '-'
+                  || in[i] == '_', "not base64url: %.*s", (int) len, in);
         buf[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
     }
     for (pad = 0; i % 4; pad++) {
@@ -2360,106 +2552,1381 @@ dl_b64url(const char *in, size_t len, unsigned char *out)
 }
 
 
-Test(dialects, generic_sessions_and_es256_signed_webhooks,
-     .init = dl_start, .fini = dl_fini, .timeout = 60)
+typedef struct {
+    json_t      *header;
+    json_t      *claims;
+    int          verified;                   /* the ES256 signature */
+} jwt_t;
+
+
+/*
+ * Splits a compact JWT, decodes header and claims, and verifies the
+ * signature (JOSE R||S, 64 bytes) with the public key PEM, as a gateway
+ * would: R||S back to DER, then ECDSA-SHA256 over "header.claims".
+ */
+static void
+jwt_open(const char *jwt, jwt_t *out)
 {
     FILE           *f;
-    char            path[128], hex[65], *dot1, *dot2, id[64];
-    size_t          n, i;
-    resp_t          r;
-    json_t         *hdr, *claims;
+    size_t          n;
     EVP_PKEY       *pk;
     EVP_MD_CTX     *md;
     ECDSA_SIG      *es;
-    unsigned char   buf[1024], digest[32], *der;
+    const char     *dot1, *dot2;
+    unsigned char   buf[4096], *der;
     int             derlen;
-    const char     *jwt;
 
-    dl_post(&r, "/sessions", "Authorization: Bearer wrong", NULL, "{}");
-    cr_assert_eq(r.status, 401);
-    resp_free(&r);
+    memset(out, 0, sizeof(*out));
 
-    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, "m1:co_g1",
-            "{\"reference\":\"m1:co_g1\",\"amount\":\"1.500\","
-            "\"currency\":\"KWD\",\"return_url\":\"https://gw.example/ok\","
-            "\"cancel_url\":\"https://gw.example/no\"}");
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    cr_assert_eq(strncmp(str(&r, "token"), "gs_", 3), 0);
-    snprintf(id, sizeof(id), "%s", str(&r, "token"));
-    resp_free(&r);
-
-    /* more decimals than the currency has */
-    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, NULL,
-            "{\"reference\":\"m1:co_g2\",\"amount\":\"1.001\","
-            "\"currency\":\"USD\",\"return_url\":\"https://gw.example/ok\","
-            "\"cancel_url\":\"https://gw.example/no\"}");
-    cr_assert_eq(r.status, 400, "%s", r.body);
-    resp_free(&r);
-
-    session_post(id, "pay", 200);
-    rx_wait(1, 5000);
-
-    cr_assert_str_eq(json_string_value(json_object_get(rx.hits[0].json,
-                                                        "type")),
-                     "payment.succeeded");
-    cr_assert_str_eq(json_string_value(json_object_get(rx.hits[0].json,
-                                                        "amount")), "1.500");
-    cr_assert_str_eq(json_string_value(json_object_get(rx.hits[0].json,
-                                                        "token")), id);
-
-    /* header.claims.signature, ES256 by kid-1 */
-    jwt = rx.hits[0].jwt;
     dot1 = strchr(jwt, '.');
     cr_assert_not_null(dot1, "no JWT: \"%s\"", jwt);
     dot2 = strchr(dot1 + 1, '.');
-    cr_assert_not_null(dot2);
+    cr_assert_not_null(dot2, "no JWT: \"%s\"", jwt);
+    cr_assert_null(strchr(dot2 + 1, '.'));
 
-    n = dl_b64url(jwt, (size_t) (dot1 - jwt), buf);
-    hdr = json_loadb((char *) buf, n, 0, NULL);
-    cr_assert_str_eq(json_string_value(json_object_get(hdr, "alg")), "ES256");
-    cr_assert_str_eq(json_string_value(json_object_get(hdr, "kid")), "kid-1");
+    n = b64url_decode(jwt, (size_t) (dot1 - jwt), buf);
+    out->header = json_loadb((char *) buf, n, JSON_REJECT_DUPLICATES, NULL);
+    cr_assert_not_null(out->header);
 
-    n = dl_b64url(dot1 + 1, (size_t) (dot2 - dot1 - 1), buf);
-    claims = json_loadb((char *) buf, n, 0, NULL);
-    cr_assert_not_null(claims);
-    cr_assert_leq(llabs((long long) json_integer_value(json_object_get(claims,
-                        "iat")) - (long long) time(NULL)), 5);
-    EVP_Digest(rx.hits[0].body, strlen(rx.hits[0].body), digest, NULL,
-               EVP_sha256(), NULL);
-    for (i = 0; i < 32; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    }
-    cr_assert_str_eq(json_string_value(json_object_get(claims,
-                         "request_body_sha256")), hex);
+    n = b64url_decode(dot1 + 1, (size_t) (dot2 - dot1 - 1), buf);
+    out->claims = json_loadb((char *) buf, n, JSON_REJECT_DUPLICATES, NULL);
+    cr_assert_not_null(out->claims);
 
-    n = dl_b64url(dot2 + 1, strlen(dot2 + 1), buf);
-    cr_assert_eq(n, 64);
+    n = b64url_decode(dot2 + 1, strlen(dot2 + 1), buf);
+    cr_assert_eq(n, 64, "an ES256 signature is R||S, 64 bytes, not %zu", n);
+
     es = ECDSA_SIG_new();
-    ECDSA_SIG_set0(es, BN_bin2bn(buf, 32, NULL), BN_bin2bn(buf + 32, 32, NULL));
+    cr_assert_not_null(es);
+    cr_assert_eq(ECDSA_SIG_set0(es, BN_bin2bn(buf, 32, NULL),
+                                BN_bin2bn(buf + 32, 32, NULL)), 1);
     der = NULL;
     derlen = i2d_ECDSA_SIG(es, &der);
     cr_assert_gt(derlen, 0);
 
-    snprintf(path, sizeof(path), "%s/k.pem", dl_dir);
-    f = fopen(path, "r");
+    f = fopen(dl_pub, "r");
     cr_assert_not_null(f);
-    pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
     fclose(f);
     cr_assert_not_null(pk);
 
     md = EVP_MD_CTX_new();
     cr_assert_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk), 1);
-    cr_assert_eq(EVP_DigestVerify(md, der, (size_t) derlen,
-                                  (unsigned char *) jwt,
-                                  (size_t) (dot2 - jwt)), 1,
-                 "the ES256 signature does not verify");
+    out->verified = EVP_DigestVerify(md, der, (size_t) derlen,
+                                     (const unsigned char *) jwt,
+                                     (size_t) (dot2 - jwt)) == 1;
 
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(pk);
     OPENSSL_free(der);
     ECDSA_SIG_free(es);
-    json_decref(hdr);
-    json_decref(claims);
-    mock_stop();
-    rx_stop();
+}
+
+
+static void
+jwt_close(jwt_t *j)
+{
+    json_decref(j->header);
+    json_decref(j->claims);
+}
+
+
+/* Header {alg, kid, typ}; claims iat (now - age), the body's SHA-256. */
+static void
+jwt_expect(const jwt_t *j, const wh_hit_t *hit, const char *kid,
+    long long age)
+{
+    size_t         i;
+    char           hex[65];
+    unsigned char  digest[32];
+
+    cr_assert_str_eq(json_string_value(json_object_get(j->header, "alg")),
+                     "ES256");
+    cr_assert_str_eq(json_string_value(json_object_get(j->header, "kid")),
+                     kid);
+    cr_assert_str_eq(json_string_value(json_object_get(j->header, "typ")),
+                     "JWT");
+
+    cr_assert(json_is_integer(json_object_get(j->claims, "iat")));
+    cr_assert_leq(llabs((long long) json_integer_value(
+                            json_object_get(j->claims, "iat"))
+                        - ((long long) time(NULL) - age)), 5);
+
+    EVP_Digest(hit->body, strlen(hit->body), digest, NULL, EVP_sha256(),
+               NULL);
+    for (i = 0; i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    }
+    cr_assert_str_eq(json_string_value(json_object_get(j->claims,
+                         "request_body_sha256")), hex);
+}
+
+
+static const char *
+hit_str(const wh_hit_t *hit, const char *name)
+{
+    const char  *v = json_string_value(json_object_get(hit->json, name));
+
+    return v ? v : "";
+}
+
+
+/* A generic event for token's session, as API.md lists its fields. */
+static void
+generic_expect_event(const wh_hit_t *hit, const char *type, const char *ref,
+    const char *token, const char *amount, const char *currency)
+{
+    cr_assert_not_null(hit->json, "body: %s", hit->body);
+    cr_assert_eq(json_object_size(hit->json), 6, "%s", hit->body);
+    cr_assert_eq(strncmp(hit_str(hit, "event_id"), "gev_", 4), 0);
+    cr_assert_str_eq(hit_str(hit, "type"), type);
+    cr_assert_str_eq(hit_str(hit, "reference"), ref);
+    cr_assert_str_eq(hit_str(hit, "token"), token);
+    cr_assert_str_eq(hit_str(hit, "amount"), amount);
+    cr_assert_str_eq(hit_str(hit, "currency"), currency);
+    cr_assert_eq(strncmp(hit->ctype, "application/json", 16), 0);
+}
+
+
+/* --- Adyen: the HMAC ------------------------------------------------------ */
+
+Test(dialects, adyen_hmac_matches_the_psp_facts_vectors)
+{
+    size_t          i;
+    char           *data, sig[MOCK_ADYEN_HMAC_LEN], own[64];
+    unsigned char   key[32];
+
+    static const struct {
+        const char  *key, *value, *code, *expect;
+    } v[] = {
+        { "DFB1EB5485895CFA84146406857104ABB4CBCABDC8AAF103A624C8F6A3EAAB00",
+          "1130", "AUTHORISATION",
+          "Ny9gS2veKo5E4w8/OL6xz1/wvT/hYkAXy1xNc/QvO4I=" },
+        { "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056",
+          "0", "REFUND",
+          "J7HhsgZo5KwqdB7LFZJV6rfQgp+RqC2kuYyw/3x3w+8=" }
+    };
+
+    for (i = 0; i < 2; i++) {
+        /* the mock's signer, built from the fields as a notification is */
+        data = mock_adyen_hmac_data("7914073381342284", "", "TestMerchant",
+                                    "TestPayment-1407325143704",
+                                    atoll(v[i].value), "EUR", v[i].code,
+                                    "true");
+        cr_assert_not_null(data);
+        cr_assert_eq(strncmp(data, "7914073381342284::TestMerchant:"
+                             "TestPayment-1407325143704:", 52), 0, "%s",
+                     data);
+
+        cr_assert_eq(mock_adyen_hmac_key(v[i].key, key), 0);
+        cr_assert_eq(mock_adyen_hmac_sign(key, data, strlen(data), sig), 0);
+        cr_assert_str_eq(sig, v[i].expect, "vector %zu: %s", i, data);
+
+        /* and the test's own, which checks the mock's deliveries below */
+        test_adyen_hmac(v[i].key, data, own);
+        cr_assert_str_eq(own, v[i].expect);
+
+        free(data);
+    }
+
+    /* the key parser takes either case and nothing else */
+    cr_assert_eq(mock_adyen_hmac_key("dfb1eb5485895cfa84146406857104abb4cbca"
+                                     "bdc8aaf103a624c8f6a3eaab00", key), 0);
+    cr_assert_eq(key[0], 0xdf);
+    cr_assert_eq(key[31], 0x00);
+    cr_assert_neq(mock_adyen_hmac_key("DFB1", key), 0);
+    cr_assert_neq(mock_adyen_hmac_key("XFB1EB5485895CFA84146406857104ABB4CBCA"
+                                      "BDC8AAF103A624C8F6A3EAAB00", key), 0);
+
+    /* a missing field is an empty string */
+    data = mock_adyen_hmac_data(NULL, NULL, "M", NULL, 5, "EUR", NULL, NULL);
+    cr_assert_str_eq(data, "::M::5:EUR::");
+    free(data);
+}
+
+
+/* --- Adyen: registration -------------------------------------------------- */
+
+/* The compact text of j (taken); free() it. */
+static char *
+dump(json_t *j)
+{
+    char  *text;
+
+    cr_assert_not_null(j);
+    text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    cr_assert_not_null(text);
+
+    return text;
+}
+
+
+DIALECT_TEST(adyen_registration_key_and_idempotency, dl_start)
+{
+    char         key[80], when[32], url[256], id[64], *body, *other;
+    resp_t       r, again;
+    long long    created, requests;
+
+    body = dump(adyen_json("m1:co_a1", 1500, "EUR", ADYEN_RETURN));
+    other = dump(adyen_json("m1:co_a1", 1600, "EUR", ADYEN_RETURN));
+
+    /* no key, a wrong key, a Bearer instead: Adyen's 401, exactly */
+    dl_post(&r, "/v71/sessions", NULL, "m1:co_a1", "application/json",
+            body);
+    adyen_expect_error(&r, 401, "security");
+    cr_assert_str_eq(str(&r, "errorCode"), "000");
+    cr_assert_str_eq(str(&r, "message"),
+                     "HTTP Status Response - Unauthorized");
+    resp_free(&r);
+
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY "x", "m1:co_a1",
+            "application/json", body);
+    adyen_expect_error(&r, 401, "security");
+    resp_free(&r);
+
+    dl_post(&r, "/v71/sessions", "Authorization: Bearer " ADYEN_KEY,
+            "m1:co_a1", "application/json", body);
+    adyen_expect_error(&r, 401, "security");
+    resp_free(&r);
+
+    /* the right key: 201 and Adyen's session */
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, "m1:co_a1",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    cr_assert_not(r.replayed);
+    cr_assert_eq(strncmp(str(&r, "id"), "CS", 2), 0);
+    cr_assert_gt(strlen(str(&r, "id")), 10);
+    cr_assert_gt(strlen(str(&r, "sessionData")), 10);
+    cr_assert_str_eq(str(&r, "reference"), "m1:co_a1");
+    cr_assert_str_eq(str(&r, "merchantAccount"), "TestMerchant");
+    cr_assert_str_eq(str(&r, "returnUrl"), ADYEN_RETURN);
+    cr_assert_str_eq(str(&r, "mode"), "hosted");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(r.json,
+                     "amount"), "value")), 1500);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
+                         r.json, "amount"), "currency")), "EUR");
+    rfc3339(when, sizeof(when), time(NULL) + 3600);
+    cr_assert_eq(strncmp(str(&r, "expiresAt"), when, 14), 0, "%s",
+                 str(&r, "expiresAt"));
+    snprintf(url, sizeof(url), "%s/pay/%s", mock_url, str(&r, "id"));
+    cr_assert_str_eq(str(&r, "url"), url);
+
+    /* the same key and body: the same answer, byte for byte, nothing new */
+    dl_post(&again, "/v71/sessions", "X-API-Key: " ADYEN_KEY, "m1:co_a1",
+            "application/json", body);
+    cr_assert_eq(again.status, 201);
+    cr_assert(again.replayed);
+    cr_assert_str_eq(again.body, r.body);
+    resp_free(&again);
+
+    /* the same key, another body: 422 */
+    dl_post(&again, "/v71/sessions", "X-API-Key: " ADYEN_KEY, "m1:co_a1",
+            "application/json", other);
+    adyen_expect_error(&again, 422, "validation");
+    resp_free(&again);
+
+    /* counted as the Stripe side counts: 6 requests, 1 session */
+    registrations("m1:co_a1", &created, &requests);
+    cr_assert_eq(created, 1);
+    cr_assert_eq(requests, 6);
+
+    /* another key: another session */
+    adyen_create("m1:co_a2", 1500, id);
+    cr_assert_str_neq(id, str(&r, "id"));
+    resp_free(&r);
+
+    /* Idempotency-Key: at most 64 characters (Adyen's limit) */
+    memset(key, 'k', 65);
+    key[65] = '\0';
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, key,
+            "application/json", other);
+    adyen_expect_error(&r, 422, "validation");
+    resp_free(&r);
+    registrations(key, &created, &requests);
+    cr_assert_eq(created, 0);
+
+    key[64] = '\0';
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, key,
+            "application/json", other);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+
+    /* without a key: a new session every time */
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, NULL,
+            "application/json", other);
+    dl_post(&again, "/v71/sessions", "X-API-Key: " ADYEN_KEY, NULL,
+            "application/json", other);
+    cr_assert_eq(r.status, 201);
+    cr_assert_eq(again.status, 201);
+    cr_assert_str_neq(str(&r, "id"), str(&again, "id"));
+    resp_free(&r);
+    resp_free(&again);
+
+    free(body);
+    free(other);
+}
+
+
+DIALECT_TEST(adyen_registration_validates_like_adyen, dl_start)
+{
+    size_t       i;
+    json_t      *j;
+    resp_t       r;
+    long long    created, requests;
+    char         when[32], key[32];
+
+    static const char  *cases[] = {
+        "merchantAccount", "amount.value", "amount.value:str", "currency",
+        "currency:lower", "reference", "reference:long", "returnUrl",
+        "returnUrl:ftp", "expiresAt:past", "expiresAt:25h", "expiresAt:num",
+        "expiresAt:garbage", "mode", "lineItems", "lineItems:empty",
+        "lineItems:sum", "lineItems:quantity"
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(key, sizeof(key), "m1:bad_%zu", i);
+        j = adyen_json(key, 1500, "EUR", ADYEN_RETURN);
+
+        if (strcmp(cases[i], "merchantAccount") == 0) {
+            json_object_del(j, "merchantAccount");
+        } else if (strcmp(cases[i], "amount.value") == 0) {
+            json_object_set_new(json_object_get(j, "amount"), "value",
+                                json_integer(0));
+        } else if (strcmp(cases[i], "amount.value:str") == 0) {
+            json_object_set_new(json_object_get(j, "amount"), "value",
+                                json_string("1500"));
+        } else if (strcmp(cases[i], "currency") == 0) {
+            json_object_del(json_object_get(j, "amount"), "currency");
+        } else if (strcmp(cases[i], "currency:lower") == 0) {
+            json_object_set_new(json_object_get(j, "amount"), "currency",
+                                json_string("eur"));
+        } else if (strcmp(cases[i], "reference") == 0) {
+            json_object_del(j, "reference");
+        } else if (strcmp(cases[i], "reference:long") == 0) {
+            json_object_set_new(j, "reference", json_string(
+                "0123456789012345678901234567890123456789"
+                "01234567890123456789012345678901234567891"));
+        } else if (strcmp(cases[i], "returnUrl") == 0) {
+            json_object_del(j, "returnUrl");
+        } else if (strcmp(cases[i], "returnUrl:ftp") == 0) {
+            json_object_set_new(j, "returnUrl",
+                                json_string("ftp://gw.example/r"));
+        } else if (strcmp(cases[i], "expiresAt:past") == 0) {
+            rfc3339(when, sizeof(when), time(NULL) - 10);
+            json_object_set_new(j, "expiresAt", json_string(when));
+        } else if (strcmp(cases[i], "expiresAt:25h") == 0) {
+            rfc3339(when, sizeof(when), time(NULL) + 25 * 3600);
+            json_object_set_new(j, "expiresAt", json_string(when));
+        } else if (strcmp(cases[i], "expiresAt:num") == 0) {
+            json_object_set_new(j, "expiresAt",
+                                json_integer(time(NULL) + 3600));
+        } else if (strcmp(cases[i], "expiresAt:garbage") == 0) {
+            json_object_set_new(j, "expiresAt", json_string("tomorrow"));
+        } else if (strcmp(cases[i], "mode") == 0) {
+            json_object_set_new(j, "mode", json_string("embedded"));
+        } else if (strcmp(cases[i], "lineItems") == 0) {
+            json_object_del(j, "lineItems");
+        } else if (strcmp(cases[i], "lineItems:empty") == 0) {
+            json_object_set_new(j, "lineItems", json_array());
+        } else if (strcmp(cases[i], "lineItems:sum") == 0) {
+            json_object_set_new(json_object_get(j, "amount"), "value",
+                                json_integer(1501));
+        } else {
+            json_object_set_new(json_array_get(json_object_get(j,
+                                    "lineItems"), 1), "quantity",
+                                json_integer(0));
+        }
+
+        adyen_post(&r, key, j);
+        cr_assert_eq(r.status, 422, "%s: %ld %s", cases[i], r.status,
+                     r.body);
+        adyen_expect_error(&r, 422, "validation");
+        resp_free(&r);
+
+        /* nothing is stored: the fixed body goes through under the key */
+        registrations(key, &created, &requests);
+        cr_assert_eq(created, 0, "%s", cases[i]);
+
+        adyen_post(&r, key, adyen_json(key, 1500, "EUR", ADYEN_RETURN));
+        cr_assert_eq(r.status, 201, "%s fixed: %s", cases[i], r.body);
+        resp_free(&r);
+    }
+
+    /* not JSON; duplicate keys; not JSON by its type */
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, NULL,
+            "application/json", "{\"merchantAccount\":");
+    adyen_expect_error(&r, 422, "validation");
+    resp_free(&r);
+
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, NULL,
+            "application/json", "{\"reference\":\"a\",\"reference\":\"b\"}");
+    adyen_expect_error(&r, 422, "validation");
+    resp_free(&r);
+
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, NULL,
+            "application/x-www-form-urlencoded", "reference=a");
+    adyen_expect_error(&r, 415, "validation");
+    resp_free(&r);
+}
+
+
+/* --- Adyen: hosted page and notifications -------------------------------- */
+
+DIALECT_TEST(adyen_pay_and_decline_redirect_and_send_signed_authorisations,
+             dl_start)
+{
+    char         id[3][64], path[256], want[512];
+    resp_t       r;
+    json_t      *item, *s, *events;
+    const char  *psp0;
+
+    rx.answer = "[accepted]";
+
+    adyen_create("m1:co_a3", 2500, id[0]);
+    adyen_create("m1:co_a4", 2500, id[1]);
+
+    /* the page: the amount and both buttons */
+    snprintf(path, sizeof(path), "/pay/%s", id[0]);
+    request(&r, "GET", path, AUTH_NONE, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(strstr(r.body, "<strong id=\"amount\">25.00 EUR"));
+    cr_assert_not_null(strstr(r.body, "id=\"pay\""));
+    cr_assert_not_null(strstr(r.body, "id=\"decline\""));
+    resp_free(&r);
+
+    /* Pay: back to returnUrl with sessionId and sessionResult added */
+    snprintf(path, sizeof(path), "/pay/%s/pay", id[0]);
+    request(&r, "POST", path, AUTH_NONE, NULL, NULL, "");
+    cr_assert_eq(r.status, 303);
+    snprintf(want, sizeof(want), "%s&sessionId=%s&sessionResult=",
+             ADYEN_RETURN, id[0]);
+    cr_assert_eq(strncmp(r.location, want, strlen(want)), 0, "%s",
+                 r.location);
+    cr_assert_gt(strlen(r.location), strlen(want) + 8);
+    resp_free(&r);
+
+    rx_wait(1, 5000);
+    item = adyen_item(&rx.hits[0]);
+    adyen_expect_item(item, "m1:co_a3", "AUTHORISATION", "true", 2500);
+    cr_assert(adyen_signed(item), "%s", rx.hits[0].body);
+    cr_assert_str_eq(rx.hits[0].sig, "");
+    cr_assert_str_eq(rx.hits[0].jwt, "");
+    psp0 = item_str(item, "pspReference");
+
+    /* Decline: the same return URL (Adyen has one), success "false" */
+    snprintf(path, sizeof(path), "/pay/%s/decline", id[1]);
+    request(&r, "POST", path, AUTH_NONE, NULL, NULL, "");
+    cr_assert_eq(r.status, 303);
+    snprintf(want, sizeof(want), "%s&sessionId=%s&sessionResult=",
+             ADYEN_RETURN, id[1]);
+    cr_assert_eq(strncmp(r.location, want, strlen(want)), 0, "%s",
+                 r.location);
+    resp_free(&r);
+
+    rx_wait(2, 5000);
+    item = adyen_item(&rx.hits[1]);
+    adyen_expect_item(item, "m1:co_a4", "AUTHORISATION", "false", 2500);
+    cr_assert(adyen_signed(item));
+    cr_assert_str_neq(item_str(item, "pspReference"), psp0);
+
+    /* the records, with the gateway's answer */
+    events = wh_records_settled(id[0], 1, 1, 5000);
+    cr_assert_str_eq(rec_str(events, 0, "type"), "AUTHORISATION");
+    cr_assert_eq(rec_int(events, 0, "attempts"), 1);
+    cr_assert_eq(rec_int(events, 0, "last_status"), 200);
+    cr_assert_str_eq(rec_str(events, 0, "last_body"), "[accepted]");
+    cr_assert(rec_delivered(events, 0));
+    cr_assert_eq(strncmp(rec_str(events, 0, "id"), psp0, 16), 0);
+    json_decref(events);
+
+    /* the control API pays as the page does; a return URL without query */
+    adyen_post(&r, "m1:co_a5", adyen_json("m1:co_a5", 700, "EUR",
+                                          "https://gw.example/back#top"));
+    cr_assert_eq(r.status, 201);
+    snprintf(id[2], sizeof(id[2]), "%s", str(&r, "id"));
+    resp_free(&r);
+
+    s = session_act(id[2], "pay", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(s, "payment_status")),
+                     "paid");
+    json_decref(s);
+    rx_wait(3, 5000);
+    item = adyen_item(&rx.hits[2]);
+    adyen_expect_item(item, "m1:co_a5", "AUTHORISATION", "true", 700);
+    cr_assert(adyen_signed(item));
+
+    snprintf(path, sizeof(path), "/pay/%s/pay", id[2]);
+    request(&r, "POST", path, AUTH_NONE, NULL, NULL, "");
+    cr_assert_eq(r.status, 303);
+    snprintf(want, sizeof(want), "https://gw.example/back?sessionId=%s"
+             "&sessionResult=", id[2]);
+    cr_assert_eq(strncmp(r.location, want, strlen(want)), 0, "%s",
+                 r.location);
+    cr_assert_str_eq(r.location + strlen(r.location) - 4, "#top");
+    resp_free(&r);
+
+    /* paying again sends nothing; a paid session cannot be declined */
+    session_act(id[2], "decline", 409);
+    session_act("CSNOSUCHSESSION", "pay", 404);
+    session_act(id[1], "pay", 410);
+    usleep(300 * 1000);
+    cr_assert_eq(rx_count(), 3);
+}
+
+
+DIALECT_TEST(adyen_without_a_webhook_url_only_logs, dl_start_no_urls)
+{
+    FILE    *f;
+    char     id[64], line[1024];
+    int      logged;
+    json_t  *events;
+
+    adyen_create("m1:co_a6", 900, id);
+    json_decref(session_act(id, "pay", 200));
+    usleep(300 * 1000);
+
+    events = wh_records(id);
+    cr_assert_eq(json_array_size(events), 0);
+    json_decref(events);
+    cr_assert_eq(rx_count(), 0);
+
+    logged = 0;
+    f = fopen(mock_log_path, "r");
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strstr(line, "event AUTHORISATION true") != NULL
+            && strstr(line, id) != NULL)
+        {
+            logged = 1;
+        }
+    }
+    fclose(f);
+    cr_assert(logged, "the event was not logged");
+}
+
+
+DIALECT_TEST(adyen_retries_until_a_2xx, dl_start)
+{
+    char         id[64];
+    json_t      *events;
+    static const unsigned  script[] = { 500, 401 };
+
+    rx_script(200, 2, script);
+
+    adyen_create("m1:co_a7", 1200, id);
+    json_decref(session_act(id, "pay", 200));
+
+    rx_wait(3, 5000);
+    events = wh_records_settled(id, 1, 10, 5000);
+    cr_assert_eq(rec_int(events, 0, "attempts"), 3);
+    cr_assert(rec_delivered(events, 0));
+    json_decref(events);
+
+    /* the same notification each time */
+    cr_assert_str_eq(rx.hits[1].body, rx.hits[0].body);
+    cr_assert_str_eq(rx.hits[2].body, rx.hits[0].body);
+    cr_assert(adyen_signed(adyen_item(&rx.hits[2])));
+    cr_assert_geq(rx.hits[1].at - rx.hits[0].at, 45);
+}
+
+
+DIALECT_TEST(adyen_out_of_order_sends_a_refusal_first, dl_start)
+{
+    char         id[64];
+    json_t      *a, *b, *events;
+
+    fault("{\"match\":\"co_a8\",\"webhook_out_of_order\":true}");
+    rx.delay_ms = 200;
+
+    adyen_create("m1:co_a8", 1000, id);
+    json_decref(session_act(id, "pay", 200));
+
+    rx_wait(2, 5000);
+    a = adyen_item(&rx.hits[0]);
+    b = adyen_item(&rx.hits[1]);
+    adyen_expect_item(a, "m1:co_a8", "AUTHORISATION", "false", 1000);
+    adyen_expect_item(b, "m1:co_a8", "AUTHORISATION", "true", 1000);
+    cr_assert(adyen_signed(a));
+    cr_assert(adyen_signed(b));
+    cr_assert_str_neq(item_str(a, "pspReference"), item_str(b,
+                                                            "pspReference"));
+    cr_assert_geq(rx.hits[1].at - rx.hits[0].at, 190);
+
+    events = wh_records_settled(id, 2, 1, 5000);
+    cr_assert_str_neq(rec_str(events, 0, "id"), rec_str(events, 1, "id"));
+    json_decref(events);
+
+    /* no effect on a decline */
+    adyen_create("m1:co_a8b", 1000, id);
+    json_decref(session_act(id, "decline", 200));
+    rx_wait(3, 5000);
+    usleep(400 * 1000);
+    cr_assert_eq(rx_count(), 3);
+    adyen_expect_item(adyen_item(&rx.hits[2]), "m1:co_a8b", "AUTHORISATION",
+                      "false", 1000);
+}
+
+
+DIALECT_TEST(adyen_bad_signature_does_not_verify_and_is_retried, dl_start)
+{
+    char         id[64];
+    json_t      *events;
+    static const unsigned  script[] = { 401 };
+
+    fault("{\"match\":\"co_a9\",\"webhook_bad_signature\":true}");
+    rx_script(200, 1, script);
+
+    adyen_create("m1:co_a9", 1000, id);
+    json_decref(session_act(id, "pay", 200));
+
+    rx_wait(2, 5000);
+    adyen_expect_item(adyen_item(&rx.hits[0]), "m1:co_a9", "AUTHORISATION",
+                      "true", 1000);
+    cr_assert_not(adyen_signed(adyen_item(&rx.hits[0])));
+    cr_assert_not(adyen_signed(adyen_item(&rx.hits[1])));
+
+    events = wh_records_settled(id, 1, 10, 5000);
+    cr_assert_eq(rec_int(events, 0, "attempts"), 2);
+    json_decref(events);
+
+    /* the rule applies to its session only */
+    adyen_create("m1:co_b9", 1000, id);
+    json_decref(session_act(id, "pay", 200));
+    rx_wait(3, 5000);
+    cr_assert(adyen_signed(adyen_item(&rx.hits[2])));
+}
+
+
+/* Adyen's signature has no timestamp: webhook_stale changes nothing. */
+DIALECT_TEST(adyen_stale_has_no_effect, dl_start)
+{
+    char         id[64];
+    json_t      *item;
+    struct tm    tm;
+    const char  *end;
+
+    fault("{\"match\":\"co_a10\",\"webhook_stale\":true}");
+
+    adyen_create("m1:co_a10", 1000, id);
+    json_decref(session_act(id, "pay", 200));
+
+    rx_wait(1, 5000);
+    item = adyen_item(&rx.hits[0]);
+    adyen_expect_item(item, "m1:co_a10", "AUTHORISATION", "true", 1000);
+    cr_assert(adyen_signed(item));
+
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(item_str(item, "eventDate"), "%Y-%m-%dT%H:%M:%S", &tm);
+    cr_assert_not_null(end, "eventDate %s", item_str(item, "eventDate"));
+    cr_assert_leq(llabs((long long) timegm(&tm) - (long long) time(NULL)), 5);
+}
+
+
+DIALECT_TEST(adyen_async_payment_sends_pending_then_authorisation, dl_start)
+{
+    char         id[64];
+    json_t      *a, *b, *s, *events;
+
+    fault("{\"match\":\"co_a11\",\"async_payment\":true,"
+          "\"async_delay_ms\":300}");
+
+    adyen_create("m1:co_a11", 1000, id);
+    s = session_act(id, "pay", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(s, "payment_status")),
+                     "unpaid");
+    json_decref(s);
+
+    rx_wait(2, 5000);
+    a = adyen_item(&rx.hits[0]);
+    b = adyen_item(&rx.hits[1]);
+    adyen_expect_item(a, "m1:co_a11", "PENDING", "true", 1000);
+    adyen_expect_item(b, "m1:co_a11", "AUTHORISATION", "true", 1000);
+    cr_assert(adyen_signed(a));
+    cr_assert(adyen_signed(b));
+    cr_assert_str_neq(item_str(a, "pspReference"), item_str(b,
+                                                            "pspReference"));
+    cr_assert_geq(rx.hits[1].at - rx.hits[0].at, 290);
+
+    events = wh_records_settled(id, 2, 1, 5000);
+    cr_assert_str_eq(rec_str(events, 0, "type"), "PENDING");
+    cr_assert_str_eq(rec_str(events, 1, "type"), "AUTHORISATION");
+    json_decref(events);
+
+    /* the session is paid by now */
+    s = session_act(id, "pay", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(s, "payment_status")),
+                     "paid");
+    json_decref(s);
+}
+
+
+DIALECT_TEST(adyen_duplicate_delay_and_amount, dl_start)
+{
+    int          i;
+    char         id[64];
+    double       t0;
+    json_t      *item, *events;
+
+    fault("{\"match\":\"co_a12\",\"webhook_duplicate\":2,"
+          "\"webhook_delay_ms\":400,\"webhook_amount\":1}");
+
+    adyen_create("m1:co_a12", 1000, id);
+    t0 = now_ms();
+    json_decref(session_act(id, "pay", 200));
+
+    /* listed at once, not attempted yet */
+    events = wh_records(id);
+    cr_assert_eq(json_array_size(events), 3);
+    cr_assert_eq(rec_int(events, 0, "attempts"), 0);
+    json_decref(events);
+
+    rx_wait(3, 5000);
+    for (i = 0; i < 3; i++) {
+        cr_assert_geq(rx.hits[i].at - t0, 390);
+        cr_assert_str_eq(rx.hits[i].body, rx.hits[0].body);
+    }
+    cr_assert_lt(rx.hits[2].at - rx.hits[0].at, 500, "not concurrent");
+
+    /* the amount lies, and the signature covers the lie */
+    item = adyen_item(&rx.hits[0]);
+    adyen_expect_item(item, "m1:co_a12", "AUTHORISATION", "true", 1);
+    cr_assert(adyen_signed(item));
+
+    events = wh_records_settled(id, 3, 1, 5000);
+    for (i = 0; i < 3; i++) {
+        cr_assert_str_eq(rec_str(events, (size_t) i, "id"),
+                         rec_str(events, 0, "id"));
+        cr_assert(rec_delivered(events, (size_t) i));
+    }
+    json_decref(events);
+
+    usleep(300 * 1000);
+    cr_assert_eq(rx_count(), 3);
+}
+
+
+/* A session created without a key: the rules match its reference. */
+DIALECT_TEST(adyen_rules_match_the_reference_without_a_key, dl_start)
+{
+    char         id[64];
+    resp_t       r;
+
+    fault("{\"match\":\"co_a13\",\"webhook_amount\":5}");
+
+    adyen_post(&r, NULL, adyen_json("m1:co_a13", 1000, "EUR", ADYEN_RETURN));
+    cr_assert_eq(r.status, 201);
+    snprintf(id, sizeof(id), "%s", str(&r, "id"));
+    resp_free(&r);
+
+    json_decref(session_act(id, "pay", 200));
+    rx_wait(1, 5000);
+    cr_assert_eq(item_value(adyen_item(&rx.hits[0])), 5);
+}
+
+
+/* --- generic: registration ------------------------------------------------ */
+
+DIALECT_TEST(generic_registration_key_and_idempotency, dl_start)
+{
+    char         key[300], url[256], *body, *other;
+    resp_t       r, again;
+    long long    created, requests, exp;
+
+    exp = (long long) time(NULL) + 7200;
+    body = dump(json_pack("{ss ss ss ss ss sI}", "reference", "m1:co_g1",
+                          "amount", "12.30", "currency", "USD",
+                          "return_url", GEN_RETURN, "cancel_url", GEN_CANCEL,
+                          "expires_at", (json_int_t) exp));
+    other = dump(generic_json("m1:co_g1", "12.31", "USD"));
+
+    dl_post(&r, "/sessions", NULL, "m1:co_g1", "application/json", body);
+    cr_assert_eq(r.status, 401, "%s", r.body);
+    cr_assert_str_eq(error_field(&r, "code"), "unauthorized");
+    resp_free(&r);
+
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY "x",
+            "m1:co_g1", "application/json", body);
+    cr_assert_eq(r.status, 401);
+    resp_free(&r);
+
+    dl_post(&r, "/sessions", "Authorization: Basic " GEN_KEY, "m1:co_g1",
+            "application/json", body);
+    cr_assert_eq(r.status, 401);
+    resp_free(&r);
+
+    /* the Stripe secret is not the generic one */
+    dl_post(&r, "/sessions", "Authorization: Bearer " SECRET, "m1:co_g1",
+            "application/json", body);
+    cr_assert_eq(r.status, 401);
+    resp_free(&r);
+
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, "m1:co_g1",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    cr_assert_eq(json_object_size(r.json), 3, "%s", r.body);
+    cr_assert_eq(strncmp(str(&r, "token"), "gs_", 3), 0);
+    cr_assert_eq(strlen(str(&r, "token")), 27);
+    snprintf(url, sizeof(url), "%s/pay/%s", mock_url, str(&r, "token"));
+    cr_assert_str_eq(str(&r, "url"), url);
+    cr_assert_eq(json_integer_value(json_object_get(r.json, "expires_at")),
+                 exp);
+
+    dl_post(&again, "/sessions", "Authorization: Bearer " GEN_KEY,
+            "m1:co_g1", "application/json", body);
+    cr_assert_eq(again.status, 201);
+    cr_assert(again.replayed);
+    cr_assert_str_eq(again.body, r.body);
+    resp_free(&again);
+
+    dl_post(&again, "/sessions", "Authorization: Bearer " GEN_KEY,
+            "m1:co_g1", "application/json", other);
+    cr_assert_eq(again.status, 422, "%s", again.body);
+    cr_assert_str_eq(error_field(&again, "code"), "idempotency_key_reused");
+    resp_free(&again);
+    resp_free(&r);
+
+    registrations("m1:co_g1", &created, &requests);
+    cr_assert_eq(created, 1);
+    cr_assert_eq(requests, 7);
+
+    /* keys up to 255 characters */
+    memset(key, 'k', 256);
+    key[256] = '\0';
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, key,
+            "application/json", other);
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    cr_assert_str_eq(error_field(&r, "code"), "idempotency_key_invalid");
+    resp_free(&r);
+
+    key[255] = '\0';
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, key,
+            "application/json", other);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+
+    free(body);
+    free(other);
+}
+
+
+/* The amount string, parsed in the currency's exponent: minor units. */
+DIALECT_TEST(generic_amounts_are_exact_in_the_currency_exponent, dl_start)
+{
+    size_t       i;
+    char         token[64], key[32];
+    resp_t       r;
+    json_t      *s, *j;
+
+    static const struct {
+        const char  *amount, *currency;
+        long long    minor;
+        const char  *back;                   /* as the webhook says it */
+    } good[] = {
+        { "10", "USD", 1000, "10.00" },
+        { "10.5", "USD", 1050, "10.50" },
+        { "10.50", "USD", 1050, "10.50" },
+        { "0.01", "USD", 1, "0.01" },
+        { "1.500", "KWD", 1500, "1.500" },
+        { "0.001", "BHD", 1, "0.001" },
+        { "7", "JPY", 7, "7" },
+        { "92233720368547758.07", "EUR", 9223372036854775807LL,
+          "92233720368547758.07" },
+    };
+
+    static const struct {
+        const char  *amount, *currency;
+    } bad[] = {
+        { "7.0", "JPY" }, { "1.001", "USD" }, { "010.00", "USD" },
+        { "+10", "USD" }, { "-10", "USD" }, { "1e3", "USD" },
+        { " 10", "USD" }, { "10 ", "USD" }, { "10,00", "USD" },
+        { "10.", "USD" }, { ".5", "USD" }, { "0", "USD" },
+        { "0.00", "USD" }, { "", "USD" }, { "1.2.3", "USD" },
+        { "92233720368547758.08", "EUR" }, { "9223372036854775808", "JPY" },
+        { "99999999999999999999999", "USD" }
+    };
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(key, sizeof(key), "m1:amt_%zu", i);
+        generic_create(key, good[i].amount, good[i].currency, token);
+
+        s = session_act(token, "pay", 200);
+        cr_assert_eq(json_integer_value(json_object_get(s, "amount_total")),
+                     good[i].minor, "%s %s", good[i].amount,
+                     good[i].currency);
+        json_decref(s);
+
+        rx_wait((int) i + 1, 5000);
+        generic_expect_event(&rx.hits[i], "payment.succeeded", key, token,
+                             good[i].back, good[i].currency);
+    }
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        generic_post(&r, NULL, generic_json("m1:amt_bad", bad[i].amount,
+                                            bad[i].currency));
+        cr_assert_eq(r.status, 400, "\"%s\" %s: %ld %s", bad[i].amount,
+                     bad[i].currency, r.status, r.body);
+        cr_assert_str_eq(error_field(&r, "code"), "invalid_amount");
+        resp_free(&r);
+    }
+
+    /* a JSON number is no amount */
+    j = generic_json("m1:amt_num", "1", "USD");
+    json_object_set_new(j, "amount", json_integer(10));
+    generic_post(&r, NULL, j);
+    cr_assert_eq(r.status, 400);
+    cr_assert_str_eq(error_field(&r, "code"), "invalid_amount");
+    resp_free(&r);
+}
+
+
+DIALECT_TEST(generic_registration_validates, dl_start)
+{
+    size_t       i;
+    json_t      *j;
+    resp_t       r;
+
+    static const struct {
+        const char  *field;
+        int          kind;                   /* 0 delete, 1 string, 2 int */
+        const char  *value;
+        long long    offset;                 /* kind 2: now + offset */
+        const char  *code;
+    } cases[] = {
+        { "reference", 0, NULL, 0, "invalid_reference" },
+        { "reference", 1, "", 0, "invalid_reference" },
+        { "currency", 0, NULL, 0, "invalid_currency" },
+        { "currency", 1, "usd", 0, "invalid_currency" },
+        { "currency", 1, "USDX", 0, "invalid_currency" },
+        { "amount", 0, NULL, 0, "invalid_amount" },
+        { "return_url", 0, NULL, 0, "invalid_url" },
+        { "return_url", 1, "javascript:alert(1)", 0, "invalid_url" },
+        { "cancel_url", 0, NULL, 0, "invalid_url" },
+        { "cancel_url", 1, "https://", 0, "invalid_url" },
+        { "expires_at", 2, NULL, -5, "invalid_expires_at" },
+        { "expires_at", 2, NULL, 25 * 3600, "invalid_expires_at" },
+        { "expires_at", 1, "1800000000", 0, "invalid_expires_at" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        j = generic_json("m1:co_gv", "5.00", "USD");
+
+        if (cases[i].kind == 0) {
+            json_object_del(j, cases[i].field);
+        } else if (cases[i].kind == 1) {
+            json_object_set_new(j, cases[i].field,
+                                json_string(cases[i].value));
+        } else {
+            json_object_set_new(j, cases[i].field,
+                                json_integer(time(NULL) + cases[i].offset));
+        }
+
+        generic_post(&r, NULL, j);
+        cr_assert_eq(r.status, 400, "%zu %s: %ld %s", i, cases[i].field,
+                     r.status, r.body);
+        cr_assert_str_eq(error_field(&r, "code"), cases[i].code, "%zu: %s",
+                         i, r.body);
+        resp_free(&r);
+    }
+
+    /* expires_at may be left out */
+    j = generic_json("m1:co_gv", "5.00", "USD");
+    json_object_del(j, "expires_at");
+    generic_post(&r, NULL, j);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, NULL,
+            "text/plain", "{}");
+    cr_assert_eq(r.status, 415);
+    resp_free(&r);
+
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, NULL,
+            "application/json", "[1]");
+    cr_assert_eq(r.status, 400);
+    resp_free(&r);
+}
+
+
+/* --- generic: hosted page and webhooks ------------------------------------ */
+
+DIALECT_TEST(generic_pay_and_decline_redirect_and_send_es256_webhooks,
+             dl_start)
+{
+    char         tok[2][64], path[256];
+    resp_t       r;
+    jwt_t        j;
+    json_t      *events;
+
+    rx.answer = "{\"received\":true}";
+
+    generic_create("m1:co_g2", "1.500", "KWD", tok[0]);
+    generic_create("m1:co_g3", "20", "USD", tok[1]);
+
+    snprintf(path, sizeof(path), "/pay/%s", tok[0]);
+    request(&r, "GET", path, AUTH_NONE, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(strstr(r.body, "<strong id=\"amount\">1.500 KWD"));
+    resp_free(&r);
+
+    /* Pay: to return_url, exactly */
+    snprintf(path, sizeof(path), "/pay/%s/pay", tok[0]);
+    request(&r, "POST", path, AUTH_NONE, NULL, NULL, "");
+    cr_assert_eq(r.status, 303);
+    cr_assert_str_eq(r.location, GEN_RETURN);
+    resp_free(&r);
+
+    rx_wait(1, 5000);
+    generic_expect_event(&rx.hits[0], "payment.succeeded", "m1:co_g2",
+                         tok[0], "1.500", "KWD");
+    cr_assert_str_eq(rx.hits[0].sig, "");
+    jwt_open(rx.hits[0].jwt, &j);
+    cr_assert(j.verified, "the ES256 signature does not verify");
+    jwt_expect(&j, &rx.hits[0], "mock-es256", 0);
+    cr_assert_null(json_object_get(j.claims, "iss"));
+    cr_assert_null(json_object_get(j.claims, "aud"));
+    jwt_close(&j);
+
+    /* Decline: to cancel_url, payment.failed */
+    snprintf(path, sizeof(path), "/pay/%s/decline", tok[1]);
+    request(&r, "POST", path, AUTH_NONE, NULL, NULL, "");
+    cr_assert_eq(r.status, 303);
+    cr_assert_str_eq(r.location, GEN_CANCEL);
+    resp_free(&r);
+
+    rx_wait(2, 5000);
+    generic_expect_event(&rx.hits[1], "payment.failed", "m1:co_g3", tok[1],
+                         "20.00", "USD");
+    jwt_open(rx.hits[1].jwt, &j);
+    cr_assert(j.verified);
+    jwt_expect(&j, &rx.hits[1], "mock-es256", 0);
+    jwt_close(&j);
+    cr_assert_str_neq(hit_str(&rx.hits[0], "event_id"),
+                      hit_str(&rx.hits[1], "event_id"));
+
+    events = wh_records_settled(tok[0], 1, 1, 5000);
+    cr_assert_str_eq(rec_str(events, 0, "id"),
+                     hit_str(&rx.hits[0], "event_id"));
+    cr_assert_str_eq(rec_str(events, 0, "type"), "payment.succeeded");
+    cr_assert_str_eq(rec_str(events, 0, "last_body"), "{\"received\":true}");
+    cr_assert(rec_delivered(events, 0));
+    json_decref(events);
+
+    /* paid: again is a no-op, decline 409; declined: 410 */
+    session_act(tok[0], "pay", 200);
+    session_act(tok[0], "decline", 409);
+    session_act(tok[1], "pay", 410);
+    usleep(300 * 1000);
+    cr_assert_eq(rx_count(), 2);
+}
+
+
+DIALECT_TEST(generic_every_attempt_is_signed_anew, dl_start)
+{
+    int          i;
+    char         tok[64];
+    jwt_t        j;
+    json_t      *events;
+    static const unsigned  script[] = { 500, 400 };
+
+    rx_script(200, 2, script);
+
+    generic_create("m1:co_g4", "3.00", "EUR", tok);
+    json_decref(session_act(tok, "pay", 200));
+
+    rx_wait(3, 5000);
+    for (i = 0; i < 3; i++) {
+        cr_assert_str_eq(rx.hits[i].body, rx.hits[0].body);
+        jwt_open(rx.hits[i].jwt, &j);
+        cr_assert(j.verified, "attempt %d", i + 1);
+        jwt_expect(&j, &rx.hits[i], "mock-es256", 0);
+        jwt_close(&j);
+    }
+    /* ECDSA signatures differ even within one second */
+    cr_assert_str_neq(rx.hits[1].jwt, rx.hits[0].jwt);
+
+    events = wh_records_settled(tok, 1, 10, 5000);
+    cr_assert_eq(rec_int(events, 0, "attempts"), 3);
+    cr_assert(rec_delivered(events, 0));
+    json_decref(events);
+}
+
+
+DIALECT_TEST(generic_out_of_order_sends_payment_failed_first, dl_start)
+{
+    char         tok[64];
+    jwt_t        j;
+    json_t      *events;
+
+    fault("{\"match\":\"co_g5\",\"webhook_out_of_order\":true}");
+    rx.delay_ms = 200;
+
+    generic_create("m1:co_g5", "3.00", "EUR", tok);
+    json_decref(session_act(tok, "pay", 200));
+
+    rx_wait(2, 5000);
+    generic_expect_event(&rx.hits[0], "payment.failed", "m1:co_g5", tok,
+                         "3.00", "EUR");
+    generic_expect_event(&rx.hits[1], "payment.succeeded", "m1:co_g5", tok,
+                         "3.00", "EUR");
+    cr_assert_str_neq(hit_str(&rx.hits[0], "event_id"),
+                      hit_str(&rx.hits[1], "event_id"));
+    cr_assert_geq(rx.hits[1].at - rx.hits[0].at, 190);
+    jwt_open(rx.hits[0].jwt, &j);
+    cr_assert(j.verified);
+    jwt_close(&j);
+
+    events = wh_records_settled(tok, 2, 1, 5000);
+    cr_assert_str_eq(rec_str(events, 0, "type"), "payment.failed");
+    cr_assert_str_eq(rec_str(events, 1, "type"), "payment.succeeded");
+    json_decref(events);
+}
+
+
+DIALECT_TEST(generic_bad_signature_and_stale, dl_start)
+{
+    char         tok[2][64];
+    jwt_t        j;
+    static const unsigned  script[] = { 400 };
+
+    fault("{\"match\":\"co_g6\",\"webhook_bad_signature\":true}");
+    fault("{\"match\":\"co_g7\",\"webhook_stale\":true}");
+    rx_script(200, 1, script);
+
+    /* bad: the claims are right, the signature is not; retried */
+    generic_create("m1:co_g6", "3.00", "EUR", tok[0]);
+    json_decref(session_act(tok[0], "pay", 200));
+    rx_wait(2, 5000);
+    jwt_open(rx.hits[0].jwt, &j);
+    cr_assert_not(j.verified, "a bad signature verified");
+    jwt_expect(&j, &rx.hits[0], "mock-es256", 0);
+    jwt_close(&j);
+    jwt_open(rx.hits[1].jwt, &j);
+    cr_assert_not(j.verified);
+    jwt_close(&j);
+
+    /* stale: signed right, with an iat 600 s old */
+    generic_create("m1:co_g7", "3.00", "EUR", tok[1]);
+    json_decref(session_act(tok[1], "pay", 200));
+    rx_wait(3, 5000);
+    jwt_open(rx.hits[2].jwt, &j);
+    cr_assert(j.verified);
+    jwt_expect(&j, &rx.hits[2], "mock-es256", 600);
+    jwt_close(&j);
+}
+
+
+DIALECT_TEST(generic_async_payment_sends_pending_first, dl_start)
+{
+    char         tok[64];
+    jwt_t        j;
+    json_t      *s, *events;
+
+    fault("{\"match\":\"co_g8\",\"async_payment\":true,"
+          "\"async_delay_ms\":300}");
+
+    generic_create("m1:co_g8", "3.00", "EUR", tok);
+    s = session_act(tok, "pay", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(s, "payment_status")),
+                     "unpaid");
+    json_decref(s);
+
+    rx_wait(2, 5000);
+    generic_expect_event(&rx.hits[0], "payment.pending", "m1:co_g8", tok,
+                         "3.00", "EUR");
+    generic_expect_event(&rx.hits[1], "payment.succeeded", "m1:co_g8", tok,
+                         "3.00", "EUR");
+    cr_assert_geq(rx.hits[1].at - rx.hits[0].at, 290);
+    jwt_open(rx.hits[1].jwt, &j);
+    cr_assert(j.verified);
+    jwt_expect(&j, &rx.hits[1], "mock-es256", 0);
+    jwt_close(&j);
+
+    events = wh_records_settled(tok, 2, 1, 5000);
+    cr_assert_str_eq(rec_str(events, 0, "type"), "payment.pending");
+    json_decref(events);
+
+    s = session_act(tok, "pay", 200);
+    cr_assert_str_eq(json_string_value(json_object_get(s, "payment_status")),
+                     "paid");
+    json_decref(s);
+}
+
+
+DIALECT_TEST(generic_duplicate_delay_and_amount, dl_start)
+{
+    int          i;
+    char         tok[64];
+    double       t0;
+    jwt_t        j;
+
+    fault("{\"match\":\"co_g9\",\"webhook_duplicate\":1,"
+          "\"webhook_delay_ms\":400,\"webhook_amount\":1}");
+
+    generic_create("m1:co_g9", "3.00", "EUR", tok);
+    t0 = now_ms();
+    json_decref(session_act(tok, "pay", 200));
+
+    rx_wait(2, 5000);
+    for (i = 0; i < 2; i++) {
+        cr_assert_geq(rx.hits[i].at - t0, 390);
+        generic_expect_event(&rx.hits[i], "payment.succeeded", "m1:co_g9",
+                             tok, "0.01", "EUR");
+        jwt_open(rx.hits[i].jwt, &j);
+        cr_assert(j.verified);
+        jwt_close(&j);
+    }
+    cr_assert_str_eq(rx.hits[1].body, rx.hits[0].body);
+
+    usleep(300 * 1000);
+    cr_assert_eq(rx_count(), 2);
+}
+
+
+DIALECT_TEST(generic_jwt_kid_iss_aud_and_header_flags, dl_start_claims)
+{
+    char         tok[64];
+    jwt_t        j;
+
+    generic_create("m1:co_g10", "3.00", "EUR", tok);
+    json_decref(session_act(tok, "decline", 200));
+
+    rx_wait(1, 5000);
+    generic_expect_event(&rx.hits[0], "payment.failed", "m1:co_g10", tok,
+                         "3.00", "EUR");
+    jwt_open(rx.hits[0].jwt, &j);
+    cr_assert(j.verified);
+    jwt_expect(&j, &rx.hits[0], "kid-1", 0);
+    cr_assert_str_eq(json_string_value(json_object_get(j.claims, "iss")),
+                     "https://psp.example");
+    cr_assert_str_eq(json_string_value(json_object_get(j.claims, "aud")),
+                     "ngx_payments");
+    jwt_close(&j);
+}
+
+
+DIALECT_TEST(generic_without_a_webhook_url_only_logs, dl_start_no_urls)
+{
+    char     tok[64];
+    json_t  *events;
+
+    generic_create("m1:co_g11", "3.00", "EUR", tok);
+    json_decref(session_act(tok, "pay", 200));
+    usleep(300 * 1000);
+
+    events = wh_records(tok);
+    cr_assert_eq(json_array_size(events), 0);
+    json_decref(events);
+    cr_assert_eq(rx_count(), 0);
+}
+
+
+/* --- command line --------------------------------------------------------- */
+
+/* The exit status of the mock run with the Stripe basics and args. */
+static int
+mock_exit_status(const char *const *args)
+{
+    int          status;
+    size_t       k, i;
+    pid_t        pid;
+    const char  *bin, *argv[32];
+
+    bin = getenv("MOCK_PSP_BIN");
+    if (bin == NULL) {
+        bin = "build/mock_psp";
+    }
+
+    k = 0;
+    argv[k++] = bin;
+    argv[k++] = "--port";
+    argv[k++] = "0";
+    argv[k++] = "--stripe-secret";
+    argv[k++] = SECRET;
+    for (i = 0; args[i] != NULL && k < 31; i++) {
+        argv[k++] = args[i];
+    }
+    argv[k] = NULL;
+
+    pid = fork();
+    cr_assert_neq(pid, -1);
+
+    if (pid == 0) {
+        int  fd;
+
+        fd = open("/dev/null", O_WRONLY);
+        dup2(fd, STDERR_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        execv(bin, (char *const *) argv);
+        _exit(127);
+    }
+
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "status %d", status);
+
+    return WEXITSTATUS(status);
+}
+
+
+Test(dialects, refuses_bad_dialect_flags, .timeout = 60)
+{
+    size_t  i;
+    char    rsa[128], cmd[512];
+
+    dl_keys();
+    snprintf(rsa, sizeof(rsa), "%s/rsa.pem", dl_dir);
+    snprintf(cmd, sizeof(cmd), "openssl genpkey -algorithm RSA "
+             "-pkeyopt rsa_keygen_bits:1024 -out %s 2>/dev/null", rsa);
+    cr_assert_eq(system(cmd), 0);
+
+    {
+        const char  *bad[][8] = {
+            /* an unsigned webhook would test nothing */
+            { "--adyen-secret", "k", "--adyen-webhook-url", "http://x/", NULL },
+            { "--generic-secret", "k", "--generic-webhook-url", "http://x/",
+              NULL },
+            { "--adyen-hmac-key", "DFB1", NULL },
+            { "--adyen-hmac-key", "ZZB1EB5485895CFA84146406857104ABB4CBCABDC8"
+              "AAF103A624C8F6A3EAAB00", NULL },
+            { "--adyen-webhook-url", "ftp://x/", "--adyen-hmac-key", ADYEN_HMAC,
+              NULL },
+            { "--generic-jwt-key", "/nonexistent.pem", NULL },
+            { "--generic-jwt-key", rsa, NULL },
+            { "--generic-jwt-key", dl_pub, NULL },
+            { "--generic-jwt-header", "Bad Header", NULL },
+            { "--generic-jwt-header", "", NULL },
+            { "--generic-jwt-kid", "", NULL },
+            { "--generic-jwt-iss", "a\tb", NULL },
+        };
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            cr_assert_eq(mock_exit_status(bad[i]), 2, "case %zu (%s %s)", i,
+                         bad[i][0], bad[i][1]);
+        }
+    }
+
+    {
+        /* --help lists every dialect flag (ci/services.sh looks) */
+        const char  *help[] = { "--help", NULL };
+
+        cr_assert_eq(mock_exit_status(help), 0);
+    }
+
+    dl_cleanup();
+}
+
+
+/* Without their secrets the Adyen and generic APIs are not there. */
+MOCK_TEST(dialect_apis_are_off_without_their_secrets)
+{
+    resp_t  r;
+
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, NULL,
+            "application/json", "{}");
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
+
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, NULL,
+            "application/json", "{}");
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
 }
