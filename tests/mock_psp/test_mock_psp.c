@@ -1110,16 +1110,18 @@ MOCK_TEST(validates_parameters_like_stripe)
 
 MOCK_TEST(accepts_expires_at_between_30_minutes_and_24_hours)
 {
-    resp_t  r;
-    char    extra[64], body[2048];
+    resp_t     r;
+    char       extra[64], body[2048];
+    long long  at;
 
-    snprintf(extra, sizeof(extra), "&expires_at=%lld",
-             (long long) time(NULL) + 3600);
+    /* one clock reading: a second may tick between two */
+    at = (long long) time(NULL) + 3600;
+    snprintf(extra, sizeof(extra), "&expires_at=%lld", at);
     form(body, sizeof(body), "exp-ok", 1000, extra);
     create(&r, "exp-ok", body);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_eq(json_integer_value(json_object_get(r.json, "expires_at")),
-                 (json_int_t) time(NULL) + 3600, "%s", r.body);
+                 (json_int_t) at, "%s", r.body);
     resp_free(&r);
 
     snprintf(extra, sizeof(extra), "&expires_at=%lld",
@@ -3906,9 +3908,31 @@ Test(dialects, refuses_bad_dialect_flags, .timeout = 60)
 
     {
         /* --help lists every dialect flag (ci/services.sh looks) */
-        const char  *help[] = { "--help", NULL };
+        FILE        *f;
+        char         out[8192];
+        size_t       n;
+        const char  *bin;
 
-        cr_assert_eq(mock_exit_status(help), 0);
+        static const char  *flags[] = {
+            "--adyen-secret", "--adyen-hmac-key", "--adyen-webhook-url",
+            "--generic-secret", "--generic-jwt-key", "--generic-jwt-kid",
+            "--generic-jwt-iss", "--generic-jwt-aud", "--generic-jwt-header",
+            "--generic-webhook-url", "--webhook-url"
+        };
+
+        bin = getenv("MOCK_PSP_BIN");
+        snprintf(cmd, sizeof(cmd), "%s --help 2>&1",
+                 bin ? bin : "build/mock_psp");
+        f = popen(cmd, "r");
+        cr_assert_not_null(f);
+        n = fread(out, 1, sizeof(out) - 1, f);
+        out[n] = '\0';
+        cr_assert_eq(pclose(f), 0);
+
+        for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+            cr_assert_not_null(strstr(out, flags[i]), "--help lacks %s",
+                               flags[i]);
+        }
     }
 
     dl_cleanup();
@@ -3929,4 +3953,87 @@ MOCK_TEST(dialect_apis_are_off_without_their_secrets)
             "application/json", "{}");
     cr_assert_eq(r.status, 404, "%s", r.body);
     resp_free(&r);
+}
+
+
+/* The registration fault rules, worded each PSP's way. */
+DIALECT_TEST(registration_faults_in_both_dialects, dl_start)
+{
+    char         id[64], *body;
+    resp_t       r;
+    long long    created, requests;
+
+    fault("{\"match\":\"co_f1\",\"fail_times\":1,\"fail_status\":503}");
+    fault("{\"match\":\"co_f2\",\"refuse_status\":402}");
+    fault("{\"match\":\"co_f3\",\"hosted_url\":\"https://evil.example/x\"}");
+    fault("{\"match\":\"co_f4\",\"drop_after_register\":1}");
+
+    /* Adyen: a transient failure, then the session */
+    body = dump(adyen_json("m1:co_f1a", 1000, "EUR", ADYEN_RETURN));
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, "m1:co_f1a",
+            "application/json", body);
+    adyen_expect_error(&r, 503, "internal");
+    resp_free(&r);
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, "m1:co_f1a",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    cr_assert_not(r.replayed);
+    resp_free(&r);
+    free(body);
+    registrations("m1:co_f1a", &created, &requests);
+    cr_assert_eq(created, 1);
+    cr_assert_eq(requests, 2);
+
+    /* generic (a rule of its own: only the first match applies) */
+    fault("{\"match\":\"co_h1\",\"fail_times\":1,\"fail_status\":500}");
+    body = dump(generic_json("m1:co_h1", "1.00", "EUR"));
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, "m1:co_h1",
+            "application/json", body);
+    cr_assert_eq(r.status, 500, "%s", r.body);
+    cr_assert_str_eq(error_field(&r, "code"), "unavailable");
+    resp_free(&r);
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, "m1:co_h1",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+    free(body);
+
+    /* refused for good */
+    adyen_post(&r, "m1:co_f2a", adyen_json("m1:co_f2a", 1000, "EUR",
+                                           ADYEN_RETURN));
+    adyen_expect_error(&r, 402, "validation");
+    resp_free(&r);
+    generic_post(&r, "m1:co_f2g", generic_json("m1:co_f2g", "1.00", "EUR"));
+    cr_assert_eq(r.status, 402, "%s", r.body);
+    cr_assert_str_eq(error_field(&r, "code"), "refused");
+    resp_free(&r);
+    registrations("m1:co_f2g", &created, &requests);
+    cr_assert_eq(created, 0);
+
+    /* an off-list hosted page */
+    adyen_post(&r, "m1:co_f3a", adyen_json("m1:co_f3a", 1000, "EUR",
+                                           ADYEN_RETURN));
+    cr_assert_str_eq(str(&r, "url"), "https://evil.example/x");
+    resp_free(&r);
+    generic_post(&r, "m1:co_f3g", generic_json("m1:co_f3g", "1.00", "EUR"));
+    cr_assert_str_eq(str(&r, "url"), "https://evil.example/x");
+    resp_free(&r);
+
+    /* registered, then the connection dropped: the retry gets it */
+    body = dump(generic_json("m1:co_f4g", "1.00", "EUR"));
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, "m1:co_f4g",
+            "application/json", body);
+    cr_assert_neq(r.rc, CURLE_OK);
+    resp_free(&r);
+    dl_post(&r, "/sessions", "Authorization: Bearer " GEN_KEY, "m1:co_f4g",
+            "application/json", body);
+    cr_assert_eq(r.status, 201);
+    cr_assert(r.replayed);
+    snprintf(id, sizeof(id), "%s", str(&r, "token"));
+    resp_free(&r);
+    free(body);
+    registrations("m1:co_f4g", &created, &requests);
+    cr_assert_eq(created, 1);
+    cr_assert_eq(requests, 2);
+    json_decref(session_act(id, "pay", 200));
 }
