@@ -360,6 +360,71 @@ http_parallel(const req_t *rq, size_t n)
 }
 
 
+resp_t **
+http_many(const req_t *rqs, size_t n, size_t at_once)
+{
+    int                  running, left;
+    size_t               next, active, i;
+    CURL               **easy;
+    CURLM               *m;
+    CURLMsg             *msg;
+    resp_t             **rs;
+    struct curl_slist  **lists;
+
+    rs = calloc(n + 1, sizeof(resp_t *));
+    easy = calloc(n + 1, sizeof(CURL *));
+    lists = calloc(n + 1, sizeof(struct curl_slist *));
+    cr_assert(rs != NULL && easy != NULL && lists != NULL, "out of memory");
+    cr_assert(at_once > 0);
+
+    m = curl_multi_init();
+    cr_assert_not_null(m, "curl_multi_init failed");
+
+    next = 0;
+    active = 0;
+
+    do {
+        while (active < at_once && next < n) {
+            rs[next] = resp_new();
+            easy[next] = easy_for(&rqs[next], rs[next], &lists[next]);
+            curl_easy_setopt(easy[next], CURLOPT_PRIVATE, rs[next]);
+            cr_assert_eq(curl_multi_add_handle(m, easy[next]), CURLM_OK);
+            next++;
+            active++;
+        }
+
+        cr_assert_eq(curl_multi_perform(m, &running), CURLM_OK);
+
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg == CURLMSG_DONE) {
+                resp_t  *r = NULL;
+
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &r);
+                easy_done(msg->easy_handle, msg->data.result, r);
+                curl_multi_remove_handle(m, msg->easy_handle);
+                active--;
+            }
+        }
+
+        if (active > 0 && running > 0) {
+            cr_assert_eq(curl_multi_poll(m, NULL, 0, 1000, NULL), CURLM_OK);
+        }
+
+    } while (active > 0 || next < n);
+
+    for (i = 0; i < n; i++) {
+        curl_easy_cleanup(easy[i]);
+        curl_slist_free_all(lists[i]);
+    }
+
+    curl_multi_cleanup(m);
+    free(easy);
+    free(lists);
+
+    return rs;
+}
+
+
 const char *
 resp_header(const resp_t *r, const char *name)
 {

@@ -85,6 +85,10 @@ resp_t  *http(const req_t *rq);
  * returns n answers. */
 resp_t **http_parallel(const req_t *rq, size_t n);
 
+/* n different requests, at most at_once of them in flight (libcurl multi,
+ * keep-alive connections reused); returns their n answers, in order. */
+resp_t **http_many(const req_t *rqs, size_t n, size_t at_once);
+
 /* The first header field of that name (case-insensitive), or NULL. */
 const char *resp_header(const resp_t *r, const char *name);
 
