@@ -1,81 +1,165 @@
 #!/usr/bin/env bash
 # Installs what the build and the test suites need on Debian bookworm.
-# Idempotent: when every package is already installed, apt is not touched.
-# Runs as root (CI has no stdin); `sudo` is used when not root.
+#
+#   ci/install-deps.sh            everything
+#   ci/install-deps.sh --core     the build, PostgreSQL, nginx, the C suites
+#   ci/install-deps.sh --browser  the browser suite: Debian's chromium, nodejs
+#                                 and npm, then playwright-core (the version
+#                                 pinned in tests/browser/package-lock.json)
+#                                 into tests/browser/node_modules
+#
+# Idempotent and quiet: when everything is there, neither apt nor npm is
+# touched.  Runs as root (CI has no stdin); `sudo` is used when not root.
+# Playwright never downloads a browser: the suite drives /usr/bin/chromium.
 set -euo pipefail
 
-pkgs=(
-    nginx nginx-dev
-    libpq-dev postgresql-15 postgresql-client-15
-    libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev
-    libcriterion-dev libmicrohttpd-dev
-    pkg-config gcc libc6-dev make clang libclang-rt-14-dev
-    wrk openssl curl
-)
+top=$(cd "$(dirname "$0")/.." && pwd)
+want_core=1
+want_browser=1
+case ${1:-} in
+    '') ;;
+    --core) want_browser=0 ;;
+    --browser) want_core=0 ;;
+    *) echo "usage: $0 [--core|--browser]" >&2; exit 2 ;;
+esac
 
-# The browser suite's tools, by command: a machine whose Node comes from
-# elsewhere (with its own npm, which Debian's npm package conflicts with)
-# keeps it.
-command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
-command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
-command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+say() { echo "install-deps: $*"; }
 
-missing=()
-for p in "${pkgs[@]}"; do
-    st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-    [ "$st" = installed ] || missing+=("$p")
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "install-deps: all ${#pkgs[@]} packages present"
-    exit 0
+pkgs=()
+if [ "$want_core" = 1 ]; then
+    pkgs+=(
+        nginx nginx-dev
+        libpq-dev postgresql-15 postgresql-client-15
+        libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev
+        libcriterion-dev libmicrohttpd-dev
+        pkg-config gcc libc6-dev make clang libclang-rt-14-dev
+        wrk openssl curl
+    )
+fi
+if [ "$want_browser" = 1 ]; then
+    # Debian's packages, except that a machine whose Node comes from
+    # elsewhere (with its own npm, which Debian's npm package would fight)
+    # keeps it.
+    pkgs+=(chromium)
+    command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+    command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 
-echo "install-deps: installing ${missing[*]}"
+missing_pkgs() {
+    local p st
+    for p in "${pkgs[@]}"; do
+        st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+        [ "$st" = installed ] || echo "$p"
+    done
+}
+
 sudo=()
 [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-export DEBIAN_FRONTEND=noninteractive
 
-# We run our own nginx and PostgreSQL on loopback ports chosen at run time:
-# Debian's default nginx service and "main" cluster are neither needed nor
-# wanted.  policy-rc.d stops the packages' postinst from starting services
-# (exit 101 = "action forbidden"); a policy file we did not write is kept.
+# apt-get, its chatter in a file that is shown only when it fails.
+apt_log=$(mktemp /tmp/install-deps.XXXXXX)
 policy=/usr/sbin/policy-rc.d
 own_policy=0
-if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
-    "${sudo[@]}" chmod 755 "$policy"
-    own_policy=1
-fi
-cleanup() { [ "$own_policy" -eq 0 ] || "${sudo[@]}" rm -f "$policy"; }
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+    rm -f "$apt_log"
+    [ "$own_policy" -eq 0 ] || "${sudo[@]}" rm -f "$policy"
+}
 trap cleanup EXIT
 
-# No default cluster: postgresql-common reads createcluster.d/*.conf before
-# the postgresql-15 postinst creates "main".
-"${sudo[@]}" mkdir -p /etc/postgresql-common/createcluster.d
-echo 'create_main_cluster = false' |
-    "${sudo[@]}" tee /etc/postgresql-common/createcluster.d/ngx-payments.conf >/dev/null
+apt_try() {
+    : >"$apt_log"
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get "$@" >>"$apt_log" 2>&1
+}
+apt_q() {
+    apt_try "$@" && return 0
+    echo "install-deps: apt-get $1 failed:" >&2
+    tail -n 30 "$apt_log" >&2
+    return 1
+}
 
-"${sudo[@]}" apt-get update -q
-"${sudo[@]}" apt-get install -y -q --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-    "${missing[@]}"
+install_missing() {
+    # We run our own nginx and PostgreSQL on loopback ports chosen at run
+    # time: Debian's default nginx service and "main" cluster are neither
+    # needed nor wanted.  policy-rc.d stops the packages' postinst from
+    # starting services (exit 101 = "action forbidden"); a policy file we did
+    # not write is kept.
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+        "${sudo[@]}" chmod 755 "$policy"
+        own_policy=1
+    fi
+    # No default cluster: postgresql-common reads createcluster.d/*.conf
+    # before the postgresql-15 postinst creates "main".
+    "${sudo[@]}" mkdir -p /etc/postgresql-common/createcluster.d
+    echo 'create_main_cluster = false' |
+        "${sudo[@]}" tee /etc/postgresql-common/createcluster.d/ngx-payments.conf >/dev/null
 
-# Where a service manager exists and started them anyway, stop and disable
-# them: nothing of ours talks to port 80 or 5432.
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    for svc in nginx postgresql; do
-        "${sudo[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
-    done
+    local install=(install -y -q --no-install-recommends
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@")
+    # Package lists fetched within the hour (say by --core just before) are
+    # used as they are; otherwise, or when the install fails on them, update.
+    if find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -60 2>/dev/null | grep -q .; then
+        apt_try "${install[@]}" || { apt_q update && apt_q "${install[@]}"; }
+    else
+        apt_q update && apt_q "${install[@]}"
+    fi || return 1
+
+    # Where a service manager exists and started them anyway, stop and
+    # disable them: nothing of ours talks to port 80 or 5432.
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        for svc in nginx postgresql; do
+            "${sudo[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
+        done
+    fi
+}
+
+mapfile -t missing < <(missing_pkgs)
+if [ ${#missing[@]} -eq 0 ]; then
+    say "all ${#pkgs[@]} packages present"
+else
+    say "installing ${missing[*]}"
+    install_missing "${missing[@]}" || true
+    mapfile -t still < <(missing_pkgs)
+    if [ ${#still[@]} -ne 0 ]; then
+        echo "install-deps: still missing: ${still[*]}" >&2
+        exit 1
+    fi
+    say "packages installed"
 fi
 
-still=()
-for p in "${pkgs[@]}"; do
-    st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-    [ "$st" = installed ] || still+=("$p")
-done
-if [ ${#still[@]} -ne 0 ]; then
-    echo "install-deps: still missing: ${still[*]}" >&2
+[ "$want_browser" = 1 ] || exit 0
+
+# --- the browser suite's Node side ---------------------------------------------
+here=$top/tests/browser
+[ -x /usr/bin/chromium ] || { echo "install-deps: /usr/bin/chromium is missing" >&2; exit 1; }
+command -v node >/dev/null 2>&1 || { echo "install-deps: no node" >&2; exit 1; }
+command -v npm >/dev/null 2>&1 || { echo "install-deps: no npm" >&2; exit 1; }
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 18 ]; then
+    echo "install-deps: node $(node --version) is too old: the browser suite needs 18 or later" >&2
     exit 1
 fi
-echo "install-deps: done"
+
+# playwright-core only, exactly the locked version (npm ci; it has no
+# install script and downloads no browser).  Skipped when node_modules
+# already holds it, so a machine with a previous install needs no registry.
+want=$(node -p 'require(process.argv[1]).packages["node_modules/playwright-core"].version' \
+    "$here/package-lock.json")
+have=$(node -p 'try { require(process.argv[1]).version } catch (e) { "" }' \
+    "$here/node_modules/playwright-core/package.json" 2>/dev/null || true)
+if [ "$want" = "$have" ]; then
+    say "playwright-core $have present"
+    exit 0
+fi
+say "npm ci: playwright-core $want into tests/browser/node_modules"
+: >"$apt_log"
+if ! (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts \
+        --no-audit --no-fund --loglevel=error >>"$apt_log" 2>&1); then
+    echo "install-deps: npm ci failed:" >&2
+    tail -n 30 "$apt_log" >&2
+    exit 1
+fi
+have=$(node -p 'require(process.argv[1]).version' "$here/node_modules/playwright-core/package.json")
+[ "$have" = "$want" ] || { echo "install-deps: npm installed playwright-core $have, not $want" >&2; exit 1; }
+say "playwright-core $have installed"

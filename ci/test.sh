@@ -8,7 +8,8 @@
 #
 # Logs: build/test-logs/<step>.log.  FUZZ_SECONDS (default 20) per harness.
 # Budget on 2 cores: dependencies (once) a few minutes, builds ~3 min,
-# unit + ASan ~1 min, fuzz 20 s per harness two at a time, e2e ~3 min.
+# unit + ASan ~1 min, fuzz 20 s per harness two at a time, e2e ~3 min,
+# browser ~30 s.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,12 +88,16 @@ skip_if_broken() {
 }
 
 # --- dependencies --------------------------------------------------------------
-step deps build bash ci/install-deps.sh
+step deps build bash ci/install-deps.sh --core
 if [ -n "${broken[deps]:-}" ]; then
     echo "dependencies could not be installed: nothing else can run" >&2
     echo "$passed passed, $failed failed"
     exit 1
 fi
+# The browser suite's own (Debian's chromium, nodejs, npm; playwright-core):
+# when they cannot be installed, this step fails, the other suites still run
+# and so does the browser suite, which then fails too.  Never a skip.
+step deps-browser build bash ci/install-deps.sh --browser
 
 # --- builds ----------------------------------------------------------------------
 step build-core build make -j2 core
@@ -137,8 +142,10 @@ skip_if_broken e2e build-module build-mock build-e2e ||
     step e2e suite bash ci/e2e.sh
 
 # Debian's Chromium, headless, through the demo shop, the gateway, the mock
-# PSP's hosted page and back (tests/browser/run.sh): pay, decline, and a
-# late webhook turning the pending page into the shop's thank-you page.
+# PSP's hosted page and back (tests/browser/run.sh, ~30 s): pay, decline,
+# and a late webhook turning the pending page into the shop's thank-you
+# page.  Its "browser: N passed, N failed" is counted; CI=true or not, it
+# never skips (a missing Chromium is a failure).
 skip_if_broken browser build-module build-mock ||
     step browser suite bash tests/browser/run.sh
 

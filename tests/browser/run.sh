@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The browser journey (`make browser`, and the "browser" suite of ci/test.sh):
 # Debian's Chromium, headless, through the demo shop, the gateway, the mock
-# PSP's hosted page and back.  Installs what is missing (Chromium and Node from
-# Debian, playwright-core from the lock file; never a browser download),
-# starts PostgreSQL + mock PSP + nginx (ci/services.sh), a merchant whose
-# return origin is the shop, the demo shop, runs journey.test.js and stops it
-# all.  The last line is "browser: N passed, N failed".
+# PSP's hosted page and back.  Installs what is missing (ci/install-deps.sh
+# --browser: Chromium and Node from Debian, playwright-core from the lock
+# file; never a browser download), starts PostgreSQL + mock PSP + nginx
+# (ci/services.sh), a merchant whose return origin is the shop, the demo
+# shop, runs journey.test.js and stops it all.  Nothing is ever skipped: a
+# missing Chromium is a failure.  The last line is "browser: N passed, N
+# failed".
 #
 # Environment: BUILD (default build), BROWSER_RUN (the run directory; default
 # a fresh /tmp/ngx-payments-browser.XXXXXX, kept afterwards: logs and the
@@ -61,37 +63,15 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-apt_install() {
-    local sudo=()
-    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-    say "installing $* from Debian"
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q \
-        --no-install-recommends "$@" >/dev/null ||
-        { "${sudo[@]}" apt-get update -q >/dev/null &&
-          DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q \
-              --no-install-recommends "$@" >/dev/null; }
-}
-
 # --- what it needs --------------------------------------------------------------
-[ -x "$chromium" ] || apt_install chromium
+# Debian's chromium, nodejs and npm, and playwright-core from the lock file
+# (never a browser download): ci/install-deps.sh --browser, which touches
+# neither apt nor npm when all is there.  Anything missing fails the suite.
+bash "$top/ci/install-deps.sh" --browser || { say "its dependencies are missing"; exit 1; }
 [ -x "$chromium" ] || { say "$chromium is missing"; exit 1; }
-command -v node >/dev/null || apt_install nodejs
-command -v npm >/dev/null || apt_install npm
-say "$("$chromium" --version 2>/dev/null | head -1), node $(node --version)"
-
-# playwright-core only (it downloads no browser); skipped when node_modules
-# already holds the locked version, so a machine without the registry but
-# with a previous install still runs.
-want=$(node -e 'const l=require(process.argv[1]);
-    console.log(l.packages["node_modules/playwright-core"].version)' \
-    "$here/package-lock.json")
-have=$(node -e 'try{console.log(require(process.argv[1]).version)}catch(e){console.log("")}' \
-    "$here/node_modules/playwright-core/package.json")
-if [ "$want" != "$have" ]; then
-    say "npm ci (playwright-core $want)"
-    (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund \
-        --prefer-offline --loglevel=error)
-fi
+say "$("$chromium" --version 2>/dev/null | head -1), node $(node --version)," \
+    "playwright-core $(node -p 'require(process.argv[1]).version' \
+        "$here/node_modules/playwright-core/package.json")"
 
 make -s -C "$top" BUILD="$build" module mock demo-shop
 
@@ -108,11 +88,6 @@ chmod 755 "$run"
 bash "$top/ci/services.sh" start "$run" --public-origin self --lease 30s
 # shellcheck disable=SC1091
 . "$run/env"
-
-if ! "$build/mock_psp" --help 2>&1 | grep -q -- --webhook-url; then
-    say "NOTE: $build/mock_psp has no --webhook-url: the mock PSP sends no" \
-        "webhooks yet, so no checkout can turn paid: (a) and (c) cannot pass"
-fi
 
 # A free loopback port (as ci/services.sh picks them), for the shop.
 port_free() {
