@@ -210,3 +210,44 @@ pay_amount_format(int64_t minor, int exponent, char *buf, size_t size)
 
     return n;
 }
+
+
+int
+pay_amount_rescale(int64_t minor, int from_exp, int to_exp, int64_t *out)
+{
+    int      k;
+    int64_t  scale;
+
+    if (out == NULL || minor < 0
+        || from_exp < 0 || from_exp > PAY_EXPONENT_MAX
+        || to_exp < 0 || to_exp > PAY_EXPONENT_MAX)
+    {
+        return -1;
+    }
+
+    scale = 1;
+
+    for (k = 0; k < (from_exp > to_exp ? from_exp - to_exp
+                                        : to_exp - from_exp); k++)
+    {
+        scale *= 10;
+    }
+
+    if (to_exp >= from_exp) {
+        if (minor > INT64_MAX / scale) {
+            return -1;
+        }
+
+        *out = minor * scale;
+        return 0;
+    }
+
+    /* fewer digits: only a value with nothing in the digits dropped */
+    if (minor % scale != 0) {
+        return -1;
+    }
+
+    *out = minor / scale;
+
+    return 0;
+}

@@ -277,38 +277,154 @@ pay_dialect_parse(const char *name, size_t len)
 }
 
 
-int
-pay_psp_amount_supported(pay_dialect_e d, const char *currency,
-    int64_t minor)
-{
-    static const char  *stripe_3dp[] = { "BHD", "JOD", "KWD", "OMR", "TND" };
-    size_t              i;
+/* A currency's exponent where a dialect differs from ISO 4217. */
+typedef struct {
+    char  code[4];
+    int   exponent;
+} pay_psp_exp_t;
 
-    if (currency == NULL || minor <= 0) {
-        return 0;
+
+/* Stripe's published lists ("zero-decimal", "three-decimal"); every other
+ * currency is two-decimal in Stripe's API, whatever ISO says. */
+static const char  pay_stripe_zero[][4] = {
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF",
+    "UGX", "VND", "VUV", "XAF", "XOF", "XPF"
+};
+
+static const char  pay_stripe_three[][4] = {
+    "BHD", "JOD", "KWD", "OMR", "TND"
+};
+
+/* Adyen's currency-codes page: where its decimals differ from ISO's. */
+static const pay_psp_exp_t  pay_adyen_exp[] = {
+    { "CLP", 2 }, { "CVE", 0 }, { "IDR", 0 }, { "ISK", 2 }
+};
+
+
+static int
+pay_code_in(const char *code, const char (*list)[4], size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (memcmp(code, list[i], 4) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+pay_psp_exponent(pay_dialect_e d, const char *currency)
+{
+    size_t                 i;
+    const pay_currency_t  *iso;
+
+    if (currency == NULL) {
+        return -1;
+    }
+
+    iso = pay_currency_find(currency, strnlen(currency, 4));
+    if (iso == NULL) {
+        return -1;
     }
 
     switch (d) {
 
     case PAY_DIALECT_STRIPE:
-        /* Stripe takes three-decimal currencies only in multiples of ten
-         * minor units (PSP_FACTS.md); better refused here as
-         * invalid_amount than by Stripe after the key is claimed. */
-        for (i = 0; i < sizeof(stripe_3dp) / sizeof(stripe_3dp[0]); i++) {
-            if (strcasecmp(currency, stripe_3dp[i]) == 0) {
-                return minor % 10 == 0;
+        if (pay_code_in(iso->code, pay_stripe_zero,
+                        sizeof(pay_stripe_zero) / sizeof(pay_stripe_zero[0])))
+        {
+            return 0;
+        }
+
+        if (pay_code_in(iso->code, pay_stripe_three,
+                        sizeof(pay_stripe_three)
+                        / sizeof(pay_stripe_three[0])))
+        {
+            return 3;
+        }
+
+        return 2;
+
+    case PAY_DIALECT_ADYEN:
+        for (i = 0; i < sizeof(pay_adyen_exp) / sizeof(pay_adyen_exp[0]);
+             i++)
+        {
+            if (memcmp(iso->code, pay_adyen_exp[i].code, 4) == 0) {
+                return pay_adyen_exp[i].exponent;
             }
         }
 
-        return 1;
+        return iso->exponent;
 
-    case PAY_DIALECT_ADYEN:
     case PAY_DIALECT_GENERIC:
-        return 1;
+        return iso->exponent;
 
     default:
+        return -1;
+    }
+}
+
+
+int
+pay_psp_amount_to_psp(pay_dialect_e d, const char *currency, int64_t iso,
+    int64_t *psp)
+{
+    int                    e;
+    const pay_currency_t  *c;
+
+    e = pay_psp_exponent(d, currency);
+    if (e < 0) {
+        return -1;
+    }
+
+    c = pay_currency_find(currency, 3);
+
+    return pay_amount_rescale(iso, c->exponent, e, psp);
+}
+
+
+int
+pay_psp_amount_from_psp(pay_dialect_e d, const char *currency, int64_t psp,
+    int64_t *iso)
+{
+    int                    e;
+    const pay_currency_t  *c;
+
+    e = pay_psp_exponent(d, currency);
+    if (e < 0) {
+        return -1;
+    }
+
+    c = pay_currency_find(currency, 3);
+
+    return pay_amount_rescale(psp, e, c->exponent, iso);
+}
+
+
+int
+pay_psp_amount_supported(pay_dialect_e d, const char *currency,
+    int64_t minor)
+{
+    int64_t  psp;
+
+    if (currency == NULL || minor <= 0
+        || pay_psp_amount_to_psp(d, currency, minor, &psp) != 0)
+    {
         return 0;
     }
+
+    /* Stripe takes three-decimal currencies only in multiples of ten
+     * minor units (PSP_FACTS.md); better refused here as invalid_amount
+     * than by Stripe after the key is claimed. */
+    if (d == PAY_DIALECT_STRIPE && pay_psp_exponent(d, currency) == 3) {
+        return psp % 10 == 0;
+    }
+
+    return 1;
 }
 
 
@@ -391,6 +507,7 @@ pay_psp_stripe_body(const pay_psp_registration_t *r)
 {
     char                   name[80], cur[4];
     size_t                 i;
+    int64_t                unit;
     pay_buf_t              b;
     const pay_checkout_t  *co;
 
@@ -416,9 +533,18 @@ pay_psp_stripe_body(const pay_psp_registration_t *r)
                  i);
         pay_form_field(&b, name, cur);
 
+        /* in Stripe's units: pay_psp_registration_valid checked that
+         * every order converts exactly */
+        if (pay_psp_amount_to_psp(PAY_DIALECT_STRIPE, co->currency,
+                                  co->orders[i].amount, &unit) != 0)
+        {
+            b.failed = 1;
+            break;
+        }
+
         snprintf(name, sizeof(name),
                  "line_items[%zu][price_data][unit_amount]", i);
-        pay_form_field_int(&b, name, co->orders[i].amount);
+        pay_form_field_int(&b, name, unit);
 
         snprintf(name, sizeof(name),
                  "line_items[%zu][price_data][product_data][name]", i);
@@ -471,12 +597,18 @@ pay_psp_adyen_body(const pay_psp_registration_t *r, int64_t total)
     char                   when[21];
     size_t                 i;
     int                    failed;
+    int64_t                value;
     json_t                *root, *amount, *items, *item;
     const pay_checkout_t  *co;
 
     co = r->co;
 
-    if (pay_rfc3339_format(r->expires_at, when) != 0) {
+    /* Adyen's units (CLP, CVE, IDR, ISK differ from ISO): the total and
+     * each order convert exactly, pay_psp_registration_valid checked */
+    if (pay_rfc3339_format(r->expires_at, when) != 0
+        || pay_psp_amount_to_psp(PAY_DIALECT_ADYEN, co->currency, total,
+                                 &total) != 0)
+    {
         return NULL;
     }
 
@@ -505,8 +637,15 @@ pay_psp_adyen_body(const pay_psp_registration_t *r, int64_t total)
             pay_json_set(item, "id", json_string(co->orders[i].id), &failed);
             pay_json_set(item, "description", json_string(co->orders[i].id),
                          &failed);
-            pay_json_set(item, "amountIncludingTax",
-                         json_integer(co->orders[i].amount), &failed);
+            if (pay_psp_amount_to_psp(PAY_DIALECT_ADYEN, co->currency,
+                                      co->orders[i].amount, &value) != 0)
+            {
+                failed = 1;
+                break;
+            }
+
+            pay_json_set(item, "amountIncludingTax", json_integer(value),
+                         &failed);
             pay_json_set(item, "quantity", json_integer(1), &failed);
         }
     }

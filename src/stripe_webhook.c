@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 
+#include <payments/psp.h>
 #include <payments/webhook.h>
 
 
@@ -227,11 +228,6 @@ pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev)
     (void) pay_copy(ev->reference, sizeof(ev->reference),
                     json_object_get(obj, "client_reference_id"));
 
-    amount = json_object_get(obj, "amount_total");
-    if (json_is_integer(amount) && json_integer_value(amount) >= 0) {
-        ev->amount = (int64_t) json_integer_value(amount);
-    }
-
     if (pay_copy(ev->currency, sizeof(ev->currency),
                  json_object_get(obj, "currency")) == 0)
     {
@@ -243,6 +239,21 @@ pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev)
 
     } else {
         ev->currency[0] = '\0';
+    }
+
+    /* amount_total is in Stripe's minor units (ISK has two decimals
+     * there, MGA none): read it in its currency, as ISO minor units */
+    amount = json_object_get(obj, "amount_total");
+    if (json_is_integer(amount) && json_integer_value(amount) >= 0
+        && ev->currency[0] != '\0')
+    {
+        if (pay_psp_amount_from_psp(PAY_DIALECT_STRIPE, ev->currency,
+                                    (int64_t) json_integer_value(amount),
+                                    &ev->amount)
+            != 0)
+        {
+            ev->amount = PAY_EVT_AMOUNT_INEXACT;
+        }
     }
 
     type = ev->type;

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <payments/psp.h>
 #include <payments/webhook.h>
 
 
@@ -350,22 +351,42 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
         ev->currency[3] = '\0';
     }
 
-    ev->amount = it->amount;
+    /* Adyen's minor units are not always ISO's (CLP, CVE, IDR, ISK) */
+    ev->amount = PAY_EVT_AMOUNT_ABSENT;
+
+    if (it->amount >= 0 && ev->currency[0] != '\0') {
+        if (pay_psp_amount_from_psp(PAY_DIALECT_ADYEN, ev->currency,
+                                    it->amount, &ev->amount)
+            != 0)
+        {
+            ev->amount = PAY_EVT_AMOUNT_INEXACT;
+        }
+    }
+
     ev->livemode = -1;
     ev->token[0] = '\0';
+
+    if (pay_adyen_copy(ev->account, sizeof(ev->account),
+                       it->f[PAY_ADYEN_ACCOUNT]) != 0)
+    {
+        return -1;
+    }
 
     if (strcmp(code, "AUTHORISATION") == 0
         && strcmp(success, "true") == 0)
     {
-        /* the database skips the amount check for an absent amount: a
-         * success that cannot be checked moves nothing */
-        ev->kind = (ev->amount >= 0 && ev->currency[0] != '\0')
+        /* a success that cannot be checked moves nothing (the database
+         * refuses it too) */
+        ev->kind = (ev->amount != PAY_EVT_AMOUNT_ABSENT
+                    && ev->currency[0] != '\0')
                    ? PAY_EVT_SUCCEEDED : PAY_EVT_IGNORED;
 
     } else if (strcmp(code, "AUTHORISATION") == 0
                && strcmp(success, "false") == 0)
     {
-        ev->kind = PAY_EVT_FAILED;
+        /* One refused attempt: the session stays open and the shopper
+         * may pay with another card.  Recorded, nothing moves. */
+        ev->kind = PAY_EVT_PENDING;
 
     } else {
         ev->kind = PAY_EVT_IGNORED;

@@ -33,4 +33,13 @@ pay_amount_rc_e pay_amount_parse(const char *s, size_t len, int exponent,
  * Returns the length written (excluding NUL), or -1 if buf is too small. */
 int pay_amount_format(int64_t minor, int exponent, char *buf, size_t size);
 
+/*
+ * The same amount from one exponent to another, exactly: 1050 from 2 to 0
+ * fails (10.50 has no whole-unit value), 500 from 0 to 2 is 50000.
+ * Returns 0, or -1 when the value is not exact in to_exp, would overflow,
+ * is negative or an exponent is out of range.
+ */
+int pay_amount_rescale(int64_t minor, int from_exp, int to_exp,
+    int64_t *out);
+
 #endif

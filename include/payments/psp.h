@@ -38,10 +38,35 @@ typedef struct {
 } pay_psp_request_t;
 
 /*
- * 1 if the dialect takes this amount (minor units > 0) in this currency,
- * 0 if it refuses it: Stripe takes three-decimal currencies (BHD, JOD,
- * KWD, OMR, TND) only in multiples of 10.  The adapter checks every
- * order's amount and answers invalid_amount on 0.
+ * A PSP's minor units are not always ISO 4217's.  Every amount the core
+ * holds is in ISO minor units; it is converted to the dialect's units
+ * when a request is built and back when a webhook is read.
+ *   stripe:  0 decimals for BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX
+ *            VND VUV XAF XOF XPF, 3 for BHD JOD KWD OMR TND, 2 for every
+ *            other currency (so ISK, 0 in ISO, is sent with 2 decimals,
+ *            and MGA, 2 in ISO, with none);
+ *   adyen:   ISO's, except CLP 2, CVE 0, IDR 0, ISK 2;
+ *   generic: ISO's (its amounts are decimal strings).
+ * Returns the exponent, or -1 for a currency that is not ISO 4217's.
+ */
+int pay_psp_exponent(pay_dialect_e d, const char *currency);
+
+/* ISO minor units -> the dialect's, exactly.  Returns 0, or -1 when the
+ * amount has no exact value in the dialect's units (IDR 10.50 for Adyen,
+ * MGA 10.50 for Stripe), for an unknown currency or dialect. */
+int pay_psp_amount_to_psp(pay_dialect_e d, const char *currency,
+    int64_t iso, int64_t *psp);
+
+/* The dialect's minor units -> ISO's, exactly; the same -1 cases. */
+int pay_psp_amount_from_psp(pay_dialect_e d, const char *currency,
+    int64_t psp, int64_t *iso);
+
+/*
+ * 1 if the dialect takes this amount (ISO minor units > 0) in this
+ * currency, 0 if it cannot: the amount has no exact value in the PSP's
+ * units (pay_psp_amount_to_psp), or Stripe's three-decimal currencies
+ * (BHD, JOD, KWD, OMR, TND) are not a multiple of 10.  The adapter checks
+ * every order's amount and answers invalid_amount on 0.
  */
 int pay_psp_amount_supported(pay_dialect_e d, const char *currency,
     int64_t minor);

@@ -31,10 +31,23 @@ typedef struct {
                                          client_reference_id, adyen
                                          merchantReference, generic
                                          reference; "" if absent */
-    int64_t           amount;         /* minor units; -1 if absent */
+    int64_t           amount;         /* ISO 4217 minor units, converted
+                                         from the PSP's own (psp.h);
+                                         PAY_EVT_AMOUNT_ABSENT or
+                                         PAY_EVT_AMOUNT_INEXACT */
     char              currency[4];    /* upper case; "" if absent */
     int               livemode;       /* 1, 0, or -1 when not signed */
+    char              account[128];   /* adyen: the signed
+                                         merchantAccountCode; "" for the
+                                         others */
 } pay_event_t;
+
+/* No amount in the event (or no currency to read it in). */
+#define PAY_EVT_AMOUNT_ABSENT   (-1)
+/* An amount in the PSP's units with no exact ISO value (Stripe ISK
+ * 500.50): it can match no checkout, and the database says
+ * amount_mismatch for any amount other than PAY_EVT_AMOUNT_ABSENT. */
+#define PAY_EVT_AMOUNT_INEXACT  (-2)
 
 /* A secret as bytes (Stripe: the whsec_ string as is; Adyen: the HMAC key
  * already hex-decoded). */
@@ -68,7 +81,11 @@ int pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev);
  * eventCode, type eventCode, reference merchantReference, token "",
  * livemode -1 (Adyen's "live" is not signed: the PSP's configuration says).
  * AUTHORISATION success "true" -> SUCCEEDED (only with an amount and a
- * currency), "false" -> FAILED, anything else IGNORED.
+ * currency), "false" -> PENDING: one refused attempt does not end an
+ * Adyen session, the shopper may try again and pay (the checkout fails
+ * when the session expires); anything else IGNORED.  Amounts are read in
+ * Adyen's units and converted to ISO's (psp.h); account is
+ * merchantAccountCode, for the caller to compare with its configuration.
  * Returns PAY_ERR_NONE with *nevents set, else PAY_ERR_BAD_SIGNATURE with
  * *nevents 0 (the body is not a well-formed, fully signed notification).
  */

@@ -780,3 +780,54 @@ Test(psp, unknown_dialect_is_retry)
     ps_parse((pay_dialect_e) 9, 400, "{}", &r);
     cr_expect_eq(r.outcome, PAY_PSP_RETRY);
 }
+
+
+/* The request carries the PSP's units, not ISO's (issue 15): a "10.00"
+ * ISK order went to Stripe as 10 minor units, that is 0.10 ISK. */
+Test(psp, bodies_carry_the_psps_minor_units)
+{
+    char          *body;
+    ps_fixture_t   f;
+
+    ps_fixture(&f, "ISK", 0);                 /* 1000 ISK + 500 ISK */
+    body = ps_build(PAY_DIALECT_STRIPE, &f);
+    cr_assert_not_null(body);
+    cr_expect_not_null(strstr(body,
+        "line_items[0][price_data][unit_amount]=100000&"), "%s", body);
+    cr_expect_not_null(strstr(body,
+        "line_items[1][price_data][unit_amount]=50000&"), "%s", body);
+    free(body);
+
+    ps_fixture(&f, "MGA", 2);                 /* 10.00 MGA + 5.00 MGA */
+    body = ps_build(PAY_DIALECT_STRIPE, &f);
+    cr_assert_not_null(body);
+    cr_expect_not_null(strstr(body,
+        "line_items[0][price_data][unit_amount]=10&"), "%s", body);
+    free(body);
+
+    f.orders[1].amount = 550;                 /* 5.50 MGA: not whole */
+    cr_expect_null(ps_build(PAY_DIALECT_STRIPE, &f));
+
+    ps_fixture(&f, "CLP", 0);                 /* 1000 CLP + 500 CLP */
+    body = ps_build(PAY_DIALECT_ADYEN, &f);
+    cr_assert_not_null(body);
+    cr_expect_not_null(strstr(body, "\"amount\":{\"value\":150000,"),
+                       "%s", body);
+    cr_expect_not_null(strstr(body, "\"amountIncludingTax\":100000,"),
+                       "%s", body);
+    free(body);
+
+    ps_fixture(&f, "IDR", 2);                 /* 10.00 IDR + 5.00 IDR */
+    body = ps_build(PAY_DIALECT_ADYEN, &f);
+    cr_assert_not_null(body);
+    cr_expect_not_null(strstr(body, "\"amount\":{\"value\":15,"),
+                       "%s", body);
+    free(body);
+
+    /* generic sends ISO decimal strings: unchanged */
+    ps_fixture(&f, "ISK", 0);
+    body = ps_build(PAY_DIALECT_GENERIC, &f);
+    cr_assert_not_null(body);
+    cr_expect_not_null(strstr(body, "\"amount\":\"1500\""), "%s", body);
+    free(body);
+}

@@ -225,7 +225,10 @@ Test(webhook_adyen, any_configured_key_passes)
 }
 
 
-Test(webhook_adyen, authorisation_false_is_failed)
+/* One refused attempt does not end an Adyen session: the shopper may pay
+ * with another card, so the checkout must stay open (issue: a refused
+ * attempt that failed the checkout for good lost the later payment). */
+Test(webhook_adyen, authorisation_false_is_pending_not_failed)
 {
     char         *b;
     size_t        n;
@@ -238,7 +241,66 @@ Test(webhook_adyen, authorisation_false_is_failed)
     b = wa_body(&it, 1, k.k1);
 
     cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
-    cr_assert_eq(ev[0].kind, PAY_EVT_FAILED);
+    cr_assert_eq(ev[0].kind, PAY_EVT_PENDING);
+    free(b);
+}
+
+
+/* Adyen's minor units: CLP has 2 decimals there (ISO 0), CVE none (ISO
+ * 2).  The event carries ISO minor units; an amount with no exact ISO
+ * value can match nothing. */
+Test(webhook_adyen, amounts_are_read_in_adyens_units)
+{
+    char         *b;
+    size_t        n;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+
+    it.currency = "CLP";
+    it.value = 100000;              /* 1000.00 CLP at Adyen: 1000 in ISO */
+    b = wa_body(&it, 1, k.k1);
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
+    cr_expect_eq(ev[0].amount, 1000);
+    cr_expect_str_eq(ev[0].currency, "CLP");
+    free(b);
+
+    it.value = 100050;              /* 1000.50 CLP: no ISO value */
+    b = wa_body(&it, 1, k.k1);
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
+    cr_expect_eq(ev[0].amount, PAY_EVT_AMOUNT_INEXACT);
+    free(b);
+
+    it.currency = "CVE";
+    it.value = 10;                  /* 10 CVE at Adyen: 10.00 in ISO */
+    b = wa_body(&it, 1, k.k1);
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
+    cr_expect_eq(ev[0].amount, 1000);
+    free(b);
+
+    it.currency = "EUR";
+    it.value = 1999;
+    b = wa_body(&it, 1, k.k1);
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
+    cr_expect_eq(ev[0].amount, 1999);
+    free(b);
+}
+
+
+Test(webhook_adyen, merchant_account_is_reported_for_the_caller)
+{
+    char         *b;
+    size_t        n;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+    b = wa_body(&it, 1, k.k1);
+    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
+    cr_expect_str_eq(ev[0].account, it.account);
     free(b);
 }
 

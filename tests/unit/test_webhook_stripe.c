@@ -360,6 +360,50 @@ Test(webhook_stripe, completed_paid_is_succeeded_with_its_fields)
 }
 
 
+/* amount_total is in Stripe's units: ISK has two decimals at Stripe (0
+ * in ISO), MGA none (2 in ISO).  The event carries ISO minor units. */
+Test(webhook_stripe, amount_total_is_read_in_stripes_units)
+{
+    static const struct {
+        const char  *currency;
+        long long    stripe;
+        int64_t      iso;
+    } cases[] = {
+        { "isk", 50000, 500 },      /* 500 ISK */
+        { "isk", 50050, PAY_EVT_AMOUNT_INEXACT },
+        { "mga", 1000, 100000 },    /* 1000 MGA = 1000.00 in ISO */
+        { "jpy", 500, 500 },
+        { "usd", 1999, 1999 },
+        { "kwd", 1250, 1250 },
+        { "xts", 100, PAY_EVT_AMOUNT_INEXACT },  /* not a currency */
+    };
+    char         body[512];
+    size_t       i;
+    pay_event_t  ev;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"id\":\"evt_1\",\"type\":\"checkout.session.completed\","
+                 "\"livemode\":false,\"data\":{\"object\":{\"id\":\"cs_1\","
+                 "\"amount_total\":%lld,\"currency\":\"%s\","
+                 "\"payment_status\":\"paid\"}}}",
+                 cases[i].stripe, cases[i].currency);
+        cr_assert_eq(pay_stripe_parse_event(body, strlen(body), &ev), 0);
+        cr_expect_eq(ev.amount, cases[i].iso, "%s %lld: %lld",
+                     cases[i].currency, cases[i].stripe,
+                     (long long) ev.amount);
+    }
+
+    /* no currency: the amount cannot be read */
+    snprintf(body, sizeof(body),
+             "{\"id\":\"evt_1\",\"type\":\"checkout.session.completed\","
+             "\"livemode\":false,\"data\":{\"object\":{\"id\":\"cs_1\","
+             "\"amount_total\":100,\"payment_status\":\"paid\"}}}");
+    cr_assert_eq(pay_stripe_parse_event(body, strlen(body), &ev), 0);
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_ABSENT);
+}
+
+
 Test(webhook_stripe, completed_unpaid_is_pending)
 {
     char         body[512];
