@@ -32,7 +32,7 @@ static const char  *ngx_http_payments_psp_results[] = {
 
 static const char  *ngx_http_payments_wh_reasons[] = {
     "bad_signature", "stale_webhook", "livemode", "unreadable",
-    "payload_too_large"
+    "payload_too_large", "merchant_account"
 };
 
 /* in ngx_http_payments_ev_outcome_e's order */

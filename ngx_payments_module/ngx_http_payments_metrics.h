@@ -46,6 +46,7 @@ typedef enum {
     NGX_HTTP_PAYMENTS_WH_LIVEMODE,
     NGX_HTTP_PAYMENTS_WH_UNREADABLE,    /* signed, yet not an event */
     NGX_HTTP_PAYMENTS_WH_TOO_LARGE,
+    NGX_HTTP_PAYMENTS_WH_ACCOUNT,       /* adyen: another merchant account */
     NGX_HTTP_PAYMENTS_WH__MAX
 } ngx_http_payments_wh_reason_e;
 

@@ -41,7 +41,7 @@ ngx_http_payments_event_kind(pay_event_kind_e kind)
 void
 ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
 {
-    size_t                    n;
+    size_t                    i, n;
     int64_t                   now;
     pay_err_e                 err;
     ngx_uint_t                count;
@@ -132,6 +132,30 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
             ngx_http_payments_finalize(r,
                 ngx_http_payments_webhook_refuse(ctx, err, "hmacSignature"));
             return;
+        }
+
+        /*
+         * An HMAC key can be shared by a company's merchant accounts: an
+         * authentic item for another account is not this PSP's money.
+         * One such item refuses the whole request, as a bad one does.
+         */
+        for (i = 0; i < n; i++) {
+            if (ngx_strlen(ctx->events[i].account)
+                    != psp->merchant_account.len
+                || ngx_strncmp(ctx->events[i].account,
+                               psp->merchant_account.data,
+                               psp->merchant_account.len) != 0)
+            {
+                ngx_http_payments_count(psps[psp->index].wh_refused[
+                    NGX_HTTP_PAYMENTS_WH_ACCOUNT]);
+                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                              "payments: webhook for psp \"%V\" is signed "
+                              "for another merchant account", &psp->name);
+                ngx_http_payments_finalize(r,
+                    ngx_http_payments_webhook_refuse(ctx,
+                        PAY_ERR_BAD_SIGNATURE, "merchantAccountCode"));
+                return;
+            }
         }
 
         break;

@@ -159,6 +159,7 @@ typedef struct {
     const char  *currency;
     const char  *event_code;
     const char  *success;
+    const char  *account;       /* merchantAccountCode; NULL: the run's */
 } adyen_item_t;
 
 
@@ -192,10 +193,13 @@ static char *
 adyen_item(const adyen_item_t *it, int tamper)
 {
     char           *data, b64[64];
+    const char     *account;
     unsigned int    n;
     unsigned char   mac[32];
 
-    data = str_printf("%s::TestMerchant:%s:%ld:%s:%s:%s", it->psp_ref,
+    /* the run's merchant_account= (ci/services.sh) unless a test says */
+    account = it->account != NULL ? it->account : "TestMerchant";
+    data = str_printf("%s::%s:%s:%ld:%s:%s:%s", it->psp_ref, account,
                       it->merchant_ref, it->amount, it->currency,
                       it->event_code, it->success);
     HMAC(EVP_sha256(), adyen_key(), 32, (unsigned char *) data, strlen(data),
@@ -206,12 +210,12 @@ adyen_item(const adyen_item_t *it, int tamper)
                       "{\"hmacSignature\":\"%s\"},\"amount\":{\"value\":%ld,"
                       "\"currency\":\"%s\"},\"eventCode\":\"%s\","
                       "\"eventDate\":\"2026-11-22T10:00:00+01:00\","
-                      "\"merchantAccountCode\":\"TestMerchant\","
+                      "\"merchantAccountCode\":\"%s\","
                       "\"merchantReference\":\"%s\",\"originalReference\":\"\","
                       "\"pspReference\":\"%s\",\"reason\":\"\","
                       "\"success\":\"%s\"}}",
                       b64, it->amount + (tamper ? 1 : 0), it->currency,
-                      it->event_code, it->merchant_ref, it->psp_ref,
+                      it->event_code, account, it->merchant_ref, it->psp_ref,
                       it->success);
 }
 
@@ -248,6 +252,7 @@ adyen_auth(const reg_t *g, long amount, const char *success)
     it.currency = "USD";
     it.event_code = "AUTHORISATION";
     it.success = success;
+    it.account = NULL;
 
     return it;
 }
@@ -287,18 +292,59 @@ Test(adyen, an_authorisation_books_the_ledger_and_answers_accepted)
 }
 
 
-Test(adyen, a_refused_authorisation_fails_the_checkout_without_ledger_rows)
+/*
+ * A refused attempt is not the end of an Adyen session: the shopper tries
+ * another card and pays.  That payment must be booked (it was recorded as
+ * late_contrary behind a FAILED checkout: money taken, nothing booked).
+ */
+Test(adyen, a_refused_attempt_leaves_the_checkout_open_and_a_later_payment_books)
+{
+    reg_t          g;
+    resp_t        *r;
+    adyen_item_t   refused, paid;
+    const char    *params[2];
+
+    register_with(&g, ADYEN_PSP);
+    refused = adyen_auth(&g, 1500, "false");
+    r = adyen_send(adyen_body(adyen_item(&refused, 0)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&g), "EXECUTING");
+    cr_assert_eq(ledger_txns(&g), 0);
+
+    params[0] = ADYEN_PSP;
+    params[1] = str_printf("%s:AUTHORISATION", refused.psp_ref);
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM webhook_events WHERE "
+                               "psp = $1 AND event_id = $2", 2, params),
+                     "pending", "recorded, nothing moved");
+
+    paid = adyen_auth(&g, 1500, "true");
+    r = adyen_send(adyen_body(adyen_item(&paid, 0)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    expect_paid_books(&g);
+}
+
+
+/* An HMAC key may be shared by a company's accounts: an authentic item
+ * for another merchant account is not this PSP's and moves nothing. */
+Test(adyen, an_item_for_another_merchant_account_is_refused)
 {
     reg_t          g;
     resp_t        *r;
     adyen_item_t   it;
 
     register_with(&g, ADYEN_PSP);
-    it = adyen_auth(&g, 1500, "false");
+    it = adyen_auth(&g, 1500, "true");
+    it.account = "OtherMerchantECOM";
+    r = adyen_send(adyen_body(adyen_item(&it, 0)));
+    expect_problem(r, 400, "bad_signature");
+    cr_assert_str_eq(status_of(&g), "EXECUTING");
+    cr_assert_eq(ledger_txns(&g), 0);
+
+    /* the same item for the configured account is applied */
+    it.account = NULL;
     r = adyen_send(adyen_body(adyen_item(&it, 0)));
     cr_assert_eq(r->status, 200, "%s", r->body);
-    cr_assert_str_eq(status_of(&g), "FAILED");
-    cr_assert_eq(ledger_txns(&g), 0);
+    expect_paid_books(&g);
 }
 
 
@@ -330,7 +376,7 @@ Test(adyen, one_item_delivered_100_times_at_once_books_once)
 }
 
 
-Test(adyen, a_late_contrary_item_never_moves_the_status_back)
+Test(adyen, a_refusal_after_the_payment_never_moves_the_status_back)
 {
     reg_t          g;
     resp_t        *r;
@@ -340,13 +386,12 @@ Test(adyen, a_late_contrary_item_never_moves_the_status_back)
     fail = adyen_auth(&g, 1500, "false");
     ok = adyen_auth(&g, 1500, "true");
 
-    r = adyen_send(adyen_body(adyen_item(&fail, 0)));
-    cr_assert_eq(r->status, 200, "%s", r->body);
     r = adyen_send(adyen_body(adyen_item(&ok, 0)));
     cr_assert_eq(r->status, 200, "%s", r->body);
+    r = adyen_send(adyen_body(adyen_item(&fail, 0)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
 
-    cr_assert_str_eq(status_of(&g), "FAILED");
-    cr_assert_eq(ledger_txns(&g), 0);
+    expect_paid_books(&g);
 }
 
 
@@ -397,14 +442,36 @@ Test(adyen, the_mock_pays_and_its_signed_webhook_books_the_ledger,
 }
 
 
-Test(adyen, the_mock_declines_and_the_checkout_fails, .timeout = 30)
+/* The mock's own signed refusal, then the shopper pays on the same
+ * session: the payment is booked. */
+Test(adyen, the_mock_declines_then_the_shopper_pays_and_it_books,
+     .timeout = 30)
 {
-    reg_t  g;
+    int          i;
+    reg_t        g;
+    const char  *params[2];
 
     register_with(&g, ADYEN_PSP);
     mock_session(g.token, "decline");
-    expect_status_within(&g, "FAILED", 15);
-    cr_assert_eq(ledger_txns(&g), 0);
+
+    /* the refusal arrives, is recorded, and moves nothing */
+    params[0] = ADYEN_PSP;
+    params[1] = g.nonce;
+    for (i = 0; i < 150; i++) {
+        if (atol(db_scalar("SELECT count(*) FROM webhook_events WHERE "
+                           "psp = $1 AND merchant_id || ':' || checkout_id "
+                           "= $2 AND outcome = 'pending'", 2, params)) == 1)
+        {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert_lt(i, 150, "the refused AUTHORISATION was never recorded");
+    cr_assert_str_eq(status_of(&g), "EXECUTING");
+
+    mock_session(g.token, "pay");
+    expect_status_within(&g, "SUCCESS", 15);
+    expect_paid_books(&g);
 }
 
 
@@ -634,4 +701,196 @@ Test(generic, the_mock_declines_and_the_checkout_fails, .timeout = 30)
     mock_session(g.token, "decline");
     expect_status_within(&g, "FAILED", 15);
     cr_assert_eq(ledger_txns(&g), 0);
+}
+
+
+/* --- PSP minor units (each PSP's own, not always ISO 4217's) ------------- */
+
+/* A two-order checkout in currency, amounts as decimal strings; the
+ * answer, and g filled (token "" when the registration was refused). */
+static resp_t *
+register_in(reg_t *g, const char *psp, const char *currency, const char *a1,
+    const char *a2)
+{
+    size_t   i;
+    json_t  *body, *o;
+    resp_t  *r;
+
+    g->psp = psp;
+    merchant_new(&g->m);
+    g->co = uid("co");
+    g->nonce = nonce(&g->m, g->co);
+    g->token = "";
+
+    body = checkout_new(g->co, 2);
+    json_object_set_new(body, "psp", json_string(psp));
+
+    for (i = 0; i < 2; i++) {
+        o = order_of(body, i);
+        json_object_set_new(o, "amount", json_string(i == 0 ? a1 : a2));
+        json_object_set_new(o, "currency", json_string(currency));
+    }
+
+    r = api_post(&g->m, uid("key"), dump(body));
+
+    if (r->status == 201 || r->status == 200) {
+        g->token = strdup(json_string_value(
+                              json_object_get(resp_json(r), "psp_token")));
+    }
+
+    return r;
+}
+
+
+/* What the gateway stored to send (and re-send) to the PSP. */
+static char *
+psp_request_of(const reg_t *g)
+{
+    const char  *params[] = { g->m.id, g->co };
+
+    return db_scalar("SELECT psp_request FROM checkouts WHERE "
+                     "merchant_id = $1 AND checkout_id = $2", 2, params);
+}
+
+
+static void
+expect_wallet(const reg_t *g, const char *seller, const char *currency,
+    const char *balance)
+{
+    const char  *params[] = { g->m.id, seller, currency };
+
+    cr_assert_str_eq(db_scalar("SELECT balance FROM wallets WHERE "
+                               "merchant_id = $1 AND seller_account = $2 "
+                               "AND currency = $3", 3, params),
+                     balance, "%s's %s wallet", seller, currency);
+}
+
+
+/* Expects 201, a session at the PSP, then lets the mock pay with its own
+ * signed webhook (whose amount is the PSP's sum of what it was sent). */
+static void
+pay_on_mock(reg_t *g, resp_t *r)
+{
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    mock_session(g->token, "pay");
+    expect_status_within(g, "SUCCESS", 15);
+}
+
+
+/* "500" ISK is 500 minor units in ISO (no decimals), but Stripe counts
+ * ISK in hundredths: 50000.  Sent as 500, it charged 5 ISK. */
+Test(units, stripe_isk_is_sent_in_hundredths_and_booked_in_krona,
+     .timeout = 30)
+{
+    reg_t    g;
+    resp_t  *r;
+    char    *req;
+
+    r = register_in(&g, env("PAY_TEST_PSP"), "ISK", "500", "250");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    req = psp_request_of(&g);
+    cr_assert(strstr(req, "[unit_amount]=50000&") != NULL, "%s", req);
+    cr_assert(strstr(req, "[unit_amount]=25000&") != NULL, "%s", req);
+
+    pay_on_mock(&g, r);
+    expect_wallet(&g, "seller_1", "ISK", "500");
+    expect_wallet(&g, "seller_2", "ISK", "250");
+}
+
+
+/* MGA has two decimals in ISO and none at Stripe: "10.00" is 10. */
+Test(units, stripe_mga_is_sent_in_whole_ariary, .timeout = 30)
+{
+    reg_t    g;
+    resp_t  *r;
+    char    *req;
+
+    r = register_in(&g, env("PAY_TEST_PSP"), "MGA", "10.00", "5.00");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    req = psp_request_of(&g);
+    cr_assert(strstr(req, "[unit_amount]=10&") != NULL, "%s", req);
+    cr_assert(strstr(req, "[unit_amount]=5&") != NULL, "%s", req);
+
+    pay_on_mock(&g, r);
+    expect_wallet(&g, "seller_1", "MGA", "1000");
+    expect_wallet(&g, "seller_2", "MGA", "500");
+}
+
+
+/* Adyen counts CLP in hundredths (ISO: none) and CVE in whole escudos
+ * (ISO: two decimals). */
+Test(units, adyen_clp_and_cve_are_sent_in_adyens_units, .timeout = 45)
+{
+    reg_t    g;
+    resp_t  *r;
+    char    *req;
+
+    r = register_in(&g, ADYEN_PSP, "CLP", "1000", "500");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    req = psp_request_of(&g);
+    /* the body is kept as a JSON string: its quotes are escaped */
+    cr_assert(strstr(req, "{\\\"value\\\":150000,") != NULL, "%s", req);
+    pay_on_mock(&g, r);
+    expect_wallet(&g, "seller_1", "CLP", "1000");
+
+    r = register_in(&g, ADYEN_PSP, "CVE", "10.00", "5.00");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    req = psp_request_of(&g);
+    cr_assert(strstr(req, "{\\\"value\\\":15,") != NULL, "%s", req);
+    pay_on_mock(&g, r);
+    expect_wallet(&g, "seller_1", "CVE", "1000");
+    expect_wallet(&g, "seller_2", "CVE", "500");
+}
+
+
+/* An amount the PSP cannot express is refused before anything is stored
+ * or sent: 10.50 MGA at Stripe, 10.50 IDR at Adyen. */
+Test(units, amounts_the_psp_cannot_express_are_invalid_amount)
+{
+    reg_t        g;
+    resp_t      *r;
+    long         sessions, requests;
+    const char  *params[2];
+
+    r = register_in(&g, env("PAY_TEST_PSP"), "MGA", "10.50", "5.00");
+    expect_problem(r, 400, "invalid_amount");
+    mock_registrations(g.nonce, &sessions, &requests);
+    cr_assert_eq(requests, 0);
+
+    r = register_in(&g, ADYEN_PSP, "IDR", "10.00", "5.50");
+    expect_problem(r, 400, "invalid_amount");
+    mock_registrations(g.nonce, &sessions, &requests);
+    cr_assert_eq(requests, 0);
+    params[0] = g.m.id;
+    params[1] = g.co;
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2",
+                               2, params), "0");
+}
+
+
+/* A signed Adyen item whose amount has no ISO value (750.50 ISK) is an
+ * amount mismatch: recorded, never booked. */
+Test(units, a_psp_amount_with_no_iso_value_books_nothing)
+{
+    reg_t          g;
+    resp_t        *r;
+    adyen_item_t   it;
+
+    r = register_in(&g, ADYEN_PSP, "ISK", "500", "250");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    it = adyen_auth(&g, 75050, "true");     /* 750.50 ISK at Adyen */
+    it.currency = "ISK";
+    r = adyen_send(adyen_body(adyen_item(&it, 0)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&g), "EXECUTING");
+    cr_assert_eq(ledger_txns(&g), 0);
+
+    it = adyen_auth(&g, 75000, "true");     /* 750 ISK */
+    it.currency = "ISK";
+    r = adyen_send(adyen_body(adyen_item(&it, 0)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&g), "SUCCESS");
+    expect_wallet(&g, "seller_1", "ISK", "500");
 }

@@ -237,7 +237,8 @@ inv_plan(inv_payment_t *p, size_t i)
         break;
     case INV_DECLINED:
         p->deliveries = 1;
-        p->expect = "FAILED";
+        /* an Adyen refusal is one attempt: the session stays open */
+        p->expect = p->psp == 1 ? "EXECUTING" : "FAILED";
         break;
     case INV_DUPLICATED:
         p->copies = 2 + (int) (i % 3);
@@ -247,7 +248,8 @@ inv_plan(inv_payment_t *p, size_t i)
         break;
     case INV_OUT_OF_ORDER:
         p->deliveries = 2;
-        p->expect = "FAILED";
+        /* Adyen: a refused attempt, then the shopper pays: paid */
+        p->expect = p->psp == 1 ? "SUCCESS" : "FAILED";
         break;
     case INV_AMOUNT_LIE:
         p->deliveries = 1;
@@ -970,8 +972,11 @@ inv_expect(inv_run_t *run)
         run->orders[m] += (long) p->norders;
 
         switch (p->story) {
-        case INV_PAID:
         case INV_DECLINED:
+            /* Adyen's refused AUTHORISATION is recorded, moves nothing */
+            o[p->psp == 1 ? INV_PENDING : INV_APPLIED]++;
+            break;
+        case INV_PAID:
         case INV_TWICE_AT_ONCE:
             o[INV_APPLIED]++;
             break;
@@ -987,6 +992,9 @@ inv_expect(inv_run_t *run)
             }
             break;
         case INV_OUT_OF_ORDER:
+            o[INV_APPLIED]++;
+            o[p->psp == 1 ? INV_PENDING : INV_LATE_CONTRARY]++;
+            break;
         case INV_RACE:
             o[INV_APPLIED]++;
             o[INV_LATE_CONTRARY]++;

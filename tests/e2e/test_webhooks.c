@@ -312,6 +312,88 @@ Test(webhooks, an_amount_mismatch_changes_nothing)
 }
 
 
+/* A signed success without amount_total or currency cannot be checked:
+ * the database refuses to book it (it was applied unchecked). */
+Test(webhooks, a_success_without_amount_or_currency_books_nothing)
+{
+    paid_t   p;
+    resp_t  *r;
+    char    *body;
+    const char  *params[2];
+
+    register_checkout(&p);
+
+    body = str_printf("{\"id\":\"%s\",\"object\":\"event\","
+                      "\"type\":\"checkout.session.completed\","
+                      "\"created\":%ld,\"livemode\":false,\"data\":{"
+                      "\"object\":{\"id\":\"%s\",\"object\":"
+                      "\"checkout.session\",\"client_reference_id\":"
+                      "\"%s:%s\",\"currency\":\"usd\","
+                      "\"payment_status\":\"paid\"}}}",
+                      uid("evt"), (long) time(NULL), p.token, p.m.id, p.co);
+    r = deliver(body, time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "authentic, not applicable: %s", r->body);
+    cr_assert_str_eq(status_of(&p), "EXECUTING");
+
+    body = str_printf("{\"id\":\"%s\",\"object\":\"event\","
+                      "\"type\":\"checkout.session.completed\","
+                      "\"created\":%ld,\"livemode\":false,\"data\":{"
+                      "\"object\":{\"id\":\"%s\",\"object\":"
+                      "\"checkout.session\",\"client_reference_id\":"
+                      "\"%s:%s\",\"amount_total\":1500,"
+                      "\"payment_status\":\"paid\"}}}",
+                      uid("evt"), (long) time(NULL), p.token, p.m.id, p.co);
+    r = deliver(body, time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "authentic, not applicable: %s", r->body);
+    cr_assert_str_eq(status_of(&p), "EXECUTING");
+    cr_assert_eq(count_of(LEDGER_TXNS, &p), 0);
+
+    params[0] = p.m.id;
+    params[1] = p.co;
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM webhook_events WHERE "
+                               "merchant_id = $1 AND checkout_id = $2 AND "
+                               "outcome = 'amount_mismatch'", 2, params),
+                     "2");
+
+    /* with both, it books */
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(status_of(&p), "SUCCESS");
+}
+
+
+/* The database's own rule, without the core in front of it: SUCCEEDED
+ * with no amount (-1) or an inexact one (-2) is an amount_mismatch. */
+Test(webhooks, the_database_refuses_a_success_it_cannot_check)
+{
+    paid_t       p;
+    const char  *params[4];
+
+    register_checkout(&p);
+    params[0] = env("PAY_TEST_PSP");
+    params[1] = p.token;
+    params[2] = "-1";
+    params[3] = "USD";
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_webhook_apply($1, "
+                               "'evt_db_' || md5(random()::text), "
+                               "'SUCCEEDED', 'x', $2, '', $3::bigint, $4)",
+                               4, params), "amount_mismatch");
+    params[2] = "-2";
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_webhook_apply($1, "
+                               "'evt_db_' || md5(random()::text), "
+                               "'SUCCEEDED', 'x', $2, '', $3::bigint, $4)",
+                               4, params), "amount_mismatch");
+    params[2] = "1500";
+    params[3] = "";
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_webhook_apply($1, "
+                               "'evt_db_' || md5(random()::text), "
+                               "'SUCCEEDED', 'x', $2, '', $3::bigint, $4)",
+                               4, params), "amount_mismatch");
+    cr_assert_str_eq(status_of(&p), "EXECUTING");
+}
+
+
 Test(webhooks, an_unknown_checkout_is_recorded_and_answered_200)
 {
     paid_t   p;

@@ -980,12 +980,15 @@ mock_session_pay(const char *id, json_t **copy, mock_webhook_fault_t *wf)
 
 
 /*
- * The shopper declined: an open session expires at once.  Returns the
- * state before, like mock_session_pay().
+ * The shopper declined: an open session expires at once, except an Adyen
+ * one: there a refused attempt leaves the session open, and the shopper
+ * may still pay with another card.  Returns the state before, like
+ * mock_session_pay().
  */
 mock_session_state_e
 mock_session_decline(const char *id, json_t **copy, mock_webhook_fault_t *wf)
 {
+    const char            *d;
     mock_session_t        *s;
     mock_session_state_e   state;
 
@@ -1004,7 +1007,10 @@ mock_session_decline(const char *id, json_t **copy, mock_webhook_fault_t *wf)
 
     if (state == MOCK_SESSION_OPEN) {
         mock_session_webhook_fault(s, wf);
-        json_object_set_new(s->json, "status", json_string("expired"));
+        d = json_string_value(json_object_get(s->json, "dialect"));
+        if (d == NULL || strcmp(d, "adyen") != 0) {
+            json_object_set_new(s->json, "status", json_string("expired"));
+        }
     }
 
     *copy = json_deep_copy(s->json);
