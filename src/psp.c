@@ -369,21 +369,31 @@ pay_psp_exponent(pay_dialect_e d, const char *currency)
 }
 
 
-int
-pay_psp_amount_to_psp(pay_dialect_e d, const char *currency, int64_t iso,
-    int64_t *psp)
+/* v from the dialect's exponent to ISO's (to_psp 0) or back (1). */
+static int
+pay_psp_convert(pay_dialect_e d, const char *currency, int64_t v,
+    int to_psp, int64_t *out)
 {
     int                    e;
-    const pay_currency_t  *c;
+    const pay_currency_t  *iso;
 
     e = pay_psp_exponent(d, currency);
     if (e < 0) {
         return -1;
     }
 
-    c = pay_currency_find(currency, 3);
+    iso = pay_currency_find(currency, 3);
 
-    return pay_amount_rescale(iso, c->exponent, e, psp);
+    return to_psp ? pay_amount_rescale(v, iso->exponent, e, out)
+                  : pay_amount_rescale(v, e, iso->exponent, out);
+}
+
+
+int
+pay_psp_amount_to_psp(pay_dialect_e d, const char *currency, int64_t iso,
+    int64_t *psp)
+{
+    return pay_psp_convert(d, currency, iso, 1, psp);
 }
 
 
@@ -391,17 +401,7 @@ int
 pay_psp_amount_from_psp(pay_dialect_e d, const char *currency, int64_t psp,
     int64_t *iso)
 {
-    int                    e;
-    const pay_currency_t  *c;
-
-    e = pay_psp_exponent(d, currency);
-    if (e < 0) {
-        return -1;
-    }
-
-    c = pay_currency_find(currency, 3);
-
-    return pay_amount_rescale(psp, e, c->exponent, iso);
+    return pay_psp_convert(d, currency, psp, 0, iso);
 }
 
 

@@ -251,41 +251,34 @@ Test(webhook_adyen, authorisation_false_is_pending_not_failed)
  * value can match nothing. */
 Test(webhook_adyen, amounts_are_read_in_adyens_units)
 {
+    static const struct {
+        const char  *currency;
+        long long    adyen;
+        int64_t      iso;
+    } cases[] = {
+        { "CLP", 100000, 1000 },    /* 1000.00 CLP at Adyen: 1000 in ISO */
+        { "CLP", 100050, PAY_EVT_AMOUNT_INEXACT },  /* 1000.50: no ISO */
+        { "CVE", 10, 1000 },        /* 10 CVE at Adyen: 10.00 in ISO */
+        { "EUR", 1999, 1999 },
+    };
     char         *b;
-    size_t        n;
+    size_t        i, n;
     wa_keys_t     k;
     wa_item_t     it = wa_vector1;
     pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
 
     wa_keys(&k);
 
-    it.currency = "CLP";
-    it.value = 100000;              /* 1000.00 CLP at Adyen: 1000 in ISO */
-    b = wa_body(&it, 1, k.k1);
-    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
-    cr_expect_eq(ev[0].amount, 1000);
-    cr_expect_str_eq(ev[0].currency, "CLP");
-    free(b);
-
-    it.value = 100050;              /* 1000.50 CLP: no ISO value */
-    b = wa_body(&it, 1, k.k1);
-    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
-    cr_expect_eq(ev[0].amount, PAY_EVT_AMOUNT_INEXACT);
-    free(b);
-
-    it.currency = "CVE";
-    it.value = 10;                  /* 10 CVE at Adyen: 10.00 in ISO */
-    b = wa_body(&it, 1, k.k1);
-    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
-    cr_expect_eq(ev[0].amount, 1000);
-    free(b);
-
-    it.currency = "EUR";
-    it.value = 1999;
-    b = wa_body(&it, 1, k.k1);
-    cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
-    cr_expect_eq(ev[0].amount, 1999);
-    free(b);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        it.currency = cases[i].currency;
+        it.value = cases[i].adyen;
+        b = wa_body(&it, 1, k.k1);
+        cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
+        cr_expect_eq(ev[0].amount, cases[i].iso, "%s %lld",
+                     cases[i].currency, cases[i].adyen);
+        cr_expect_str_eq(ev[0].currency, cases[i].currency);
+        free(b);
+    }
 }
 
 
