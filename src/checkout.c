@@ -7,6 +7,7 @@
  */
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,169 @@ pay_contains_card_number(const char *s, size_t len)
 
 
 /*
+ * Card brands by issuer prefix: lo..hi over the first `digits` digits,
+ * and the lengths the brand issues (bit n: n digits).
+ */
+typedef struct {
+    int       digits;
+    long      lo;
+    long      hi;
+    uint32_t  lengths;
+} pay_brand_t;
+
+#define PAY_LEN(n)         (1u << (n))
+#define PAY_LEN_RANGE(a, b)  (((1u << ((b) + 1)) - 1) & ~((1u << (a)) - 1))
+
+static const pay_brand_t  pay_brands[] = {
+    /* Visa */
+    { 1, 4, 4, PAY_LEN(13) | PAY_LEN(16) | PAY_LEN(19) },
+    /* Mastercard */
+    { 2, 51, 55, PAY_LEN(16) },
+    { 4, 2221, 2720, PAY_LEN(16) },
+    /* American Express */
+    { 2, 34, 34, PAY_LEN(15) },
+    { 2, 37, 37, PAY_LEN(15) },
+    /* Discover */
+    { 4, 6011, 6011, PAY_LEN_RANGE(16, 19) },
+    { 3, 644, 649, PAY_LEN_RANGE(16, 19) },
+    { 2, 65, 65, PAY_LEN_RANGE(16, 19) },
+    /* JCB */
+    { 4, 3528, 3589, PAY_LEN_RANGE(16, 19) },
+    /* Diners Club */
+    { 3, 300, 305, PAY_LEN_RANGE(14, 19) },
+    { 4, 3095, 3095, PAY_LEN_RANGE(14, 19) },
+    { 2, 36, 36, PAY_LEN_RANGE(14, 19) },
+    { 2, 38, 39, PAY_LEN_RANGE(14, 19) },
+    /* UnionPay */
+    { 2, 62, 62, PAY_LEN_RANGE(16, 19) },
+    { 2, 81, 81, PAY_LEN_RANGE(16, 19) },
+    /* Maestro */
+    { 4, 5018, 5018, PAY_LEN_RANGE(13, 19) },
+    { 4, 5020, 5020, PAY_LEN_RANGE(13, 19) },
+    { 4, 5038, 5038, PAY_LEN_RANGE(13, 19) },
+    { 4, 5893, 5893, PAY_LEN_RANGE(13, 19) },
+    { 4, 6304, 6304, PAY_LEN_RANGE(13, 19) },
+    { 4, 6759, 6759, PAY_LEN_RANGE(13, 19) },
+    { 4, 6761, 6763, PAY_LEN_RANGE(13, 19) },
+    /* Mir */
+    { 4, 2200, 2204, PAY_LEN_RANGE(16, 19) },
+};
+
+
+static int
+pay_card_brand_shaped(const int *d, size_t n)
+{
+    size_t  i;
+    int     k;
+    long    prefix;
+
+    for (i = 0; i < sizeof(pay_brands) / sizeof(pay_brands[0]); i++) {
+        if (!(pay_brands[i].lengths & PAY_LEN(n))) {
+            continue;
+        }
+
+        prefix = 0;
+        for (k = 0; k < pay_brands[i].digits; k++) {
+            prefix = prefix * 10 + d[k];
+        }
+
+        if (prefix >= pay_brands[i].lo && prefix <= pay_brands[i].hi) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+pay_luhn(const int *d, size_t n)
+{
+    size_t  i;
+    int     v, sum;
+
+    sum = 0;
+
+    for (i = 0; i < n; i++) {
+        v = d[n - 1 - i];
+
+        if (i & 1) {
+            v *= 2;
+            if (v > 9) {
+                v -= 9;
+            }
+        }
+
+        sum += v;
+    }
+
+    return sum % 10 == 0;
+}
+
+
+int
+pay_id_contains_card_number(const char *s, size_t len)
+{
+    int            d[PAY_CARD_MAX];
+    size_t         i, n;
+    unsigned char  c;
+    int            sep, over;
+
+    if (s == NULL) {
+        return 0;
+    }
+
+    /* runs as pay_contains_card_number() reads them, each judged whole */
+    n = 0;
+    sep = 0;
+    over = 0;
+
+    for (i = 0; i <= len; i++) {
+        c = i < len ? (unsigned char) s[i] : '\0';
+
+        if (c >= '0' && c <= '9') {
+            if (n < PAY_CARD_MAX) {
+                d[n] = c - '0';
+            }
+
+            over |= n >= PAY_CARD_MAX;
+            n++;
+            sep = 0;
+            continue;
+        }
+
+        if ((c == ' ' || c == '-') && n > 0 && !sep && i < len) {
+            sep = 1;
+            continue;
+        }
+
+        if (!over && n >= PAY_CARD_MIN && pay_luhn(d, n)
+            && pay_card_brand_shaped(d, n))
+        {
+            return 1;
+        }
+
+        n = 0;
+        sep = 0;
+        over = 0;
+    }
+
+    return 0;
+}
+
+
+/* The body's identifier fields: pay_id_contains_card_number() judges them. */
+static int
+pay_key_is_identifier(const char *key)
+{
+    return strcmp(key, "checkout_id") == 0
+           || strcmp(key, "payment_order_id") == 0
+           || strcmp(key, "seller_account") == 0
+           || strcmp(key, "id") == 0;
+}
+
+
+/*
  * Every object key and string value, at any depth.  Integers too: no field
  * of the body is a JSON number, so a PAN sent as one is never a false
  * positive.  jansson caps nesting (2048 levels), which bounds the
@@ -142,9 +306,24 @@ pay_json_has_card(json_t *j)
 
     case JSON_OBJECT:
         json_object_foreach(j, key, val) {
-            if (pay_contains_card_number(key, strlen(key))
-                || pay_json_has_card(val))
-            {
+            if (pay_contains_card_number(key, strlen(key))) {
+                return 1;
+            }
+
+            /* an identifier may be numeric: only a brand-shaped card
+             * number is card data there (two random 16-digit ids in three
+             * hold a Luhn-valid window) */
+            if (json_is_string(val) && pay_key_is_identifier(key)) {
+                if (pay_id_contains_card_number(json_string_value(val),
+                                                json_string_length(val)))
+                {
+                    return 1;
+                }
+
+                continue;
+            }
+
+            if (pay_json_has_card(val)) {
                 return 1;
             }
         }

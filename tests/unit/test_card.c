@@ -265,3 +265,97 @@ Test(card, long_input_is_linear)
     cr_assert_not(pay_contains_card_number(s, n));
     free(s);
 }
+
+
+/* Identifiers (pay_id_contains_card_number): brand-shaped numbers only. */
+
+static int
+id_card(const char *s)
+{
+    return pay_id_contains_card_number(s, strlen(s));
+}
+
+
+Test(card_id, every_brands_test_numbers_are_refused)
+{
+    static const char  *pans[] = {
+        "4111111111111111",         /* Visa */
+        "4222222222222",            /* Visa, 13 */
+        "4242424242424242",
+        "5555555555554444",         /* Mastercard */
+        "2223003122003222",         /* Mastercard 2-series */
+        "378282246310005",          /* American Express */
+        "371449635398431",
+        "6011111111111117",         /* Discover */
+        "6445644564456445",
+        "3530111333300000",         /* JCB */
+        "3566002020360505",
+        "30569309025904",           /* Diners Club, 14 */
+        "36227206271667",
+        "6200000000000005",         /* UnionPay */
+        "6759649826438453",         /* Maestro */
+        "2200000000000004",         /* Mir */
+        "po-4111-1111-1111-1111",   /* separators, inside an id */
+        "4111 1111 1111 1111",
+        "order_5555555555554444_x",
+    };
+    size_t  i;
+
+    for (i = 0; i < sizeof(pans) / sizeof(pans[0]); i++) {
+        cr_expect(id_card(pans[i]), "%s not refused", pans[i]);
+        cr_expect(card(pans[i]), "%s not refused as text", pans[i]);
+    }
+}
+
+
+Test(card_id, luhn_valid_numbers_no_brand_issues_pass)
+{
+    cr_expect_not(id_card("1000000000000008"));     /* starts with 1 */
+    cr_expect_not(id_card("7200000000000003"));     /* 7: no brand */
+    cr_expect_not(id_card("9999999999999995"));
+    cr_expect_not(id_card("41111111111111110"));    /* Visa has no 17 */
+    cr_expect_not(id_card("378282246310005"  "0")); /* Amex is 15 only */
+    cr_expect_not(id_card("4111111111111112"));     /* Luhn fails */
+    cr_expect_not(id_card("411111111111"));         /* 12 digits */
+    cr_expect_not(id_card(""));
+    cr_expect_not(pay_id_contains_card_number(NULL, 4));
+    /* the text rule refuses them all */
+    cr_expect(card("1000000000000008"));
+    cr_expect(card("7200000000000003"));
+}
+
+
+/* The measured effect on numeric ids: the text rule, which looks at every
+ * 13-19 digit window, refuses about two random 16-digit ids in three; the
+ * id rule about three in a hundred; sequential ids from 10^15 never. */
+Test(card_id, false_refusals_of_numeric_ids_are_rare)
+{
+    char      id[17];
+    uint64_t  x, v;
+    long      i, text, ident;
+
+    x = 0x9e3779b97f4a7c15ULL;
+    text = 0;
+    ident = 0;
+
+    for (i = 0; i < 100000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v = 1000000000000000ULL + x % 9000000000000000ULL;
+        snprintf(id, sizeof(id), "%llu", (unsigned long long) v);
+        text += card(id);
+        ident += id_card(id);
+    }
+
+    cr_log_info("random 16-digit ids refused: text rule %ld, id rule %ld "
+                "of 100000", text, ident);
+    cr_expect(text > 50000, "text rule: %ld", text);
+    cr_expect(ident < 3500, "id rule: %ld of 100000", ident);
+
+    for (i = 0; i < 100000; i++) {
+        snprintf(id, sizeof(id), "%llu",
+                 (unsigned long long) (1000000000000000ULL + (uint64_t) i));
+        cr_assert_not(id_card(id), "sequential id %s refused", id);
+    }
+}
