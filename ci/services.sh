@@ -233,6 +233,8 @@ do_start() {
         umask 077
         openssl rand -hex 32 | tr -d '\n' >"$run/conf/paytoken.key"
         printf 'sk_test_%s' "$(openssl rand -hex 24)" >"$run/conf/psp.secret"
+        # the live PSP in front of the mock needs a live key (nginx -t)
+        printf 'sk_live_%s' "$(openssl rand -hex 24)" >"$run/conf/psp_live.secret"
         printf 'whsec_%s' "$(openssl rand -hex 24)" >"$run/conf/webhook.secret"
         # Adyen: the API key and the notifications' HMAC key (64 hex digits);
         # generic: the API key and the EC key pair of its webhooks' JWTs
@@ -244,7 +246,8 @@ do_start() {
         openssl ec -in "$run/conf/generic_jwt.key" -pubout \
             -out "$run/conf/generic_jwt.pub" 2>/dev/null
     )
-    chmod 600 "$run/conf/paytoken.key" "$run/conf/psp.secret" "$run/conf/webhook.secret" \
+    chmod 600 "$run/conf/paytoken.key" "$run/conf/psp.secret" "$run/conf/psp_live.secret" \
+        "$run/conf/webhook.secret" \
         "$run/conf/adyen.secret" "$run/conf/adyen.hmac" "$run/conf/generic.secret" \
         "$run/conf/generic_jwt.key"
     chmod 644 "$run/conf/generic_jwt.pub"
@@ -260,6 +263,9 @@ do_start() {
     local mock_url=http://127.0.0.1:$mock_port
     local mock_args=(--port "$mock_port" --listen 127.0.0.1
         --stripe-secret "$(cat "$run/conf/psp.secret")" --public-url "$mock_url")
+    if "$mock" --help 2>&1 | grep -q -- --stripe-live-secret; then
+        mock_args+=(--stripe-live-secret "$(cat "$run/conf/psp_live.secret")")
+    fi
     [ "$latency" = 0 ] || mock_args+=(--latency-ms "$latency")
     # Webhooks go to the gateway over TLS, verified against its certificate.
     if "$mock" --help 2>&1 | grep -q -- --webhook-url; then
@@ -311,6 +317,7 @@ do_start() {
         "PG_PORT=$pg_port" "DATABASE=$conninfo" "PUBLIC_ORIGIN=$public_origin"
         "PAYTOKEN_KEY=$run/conf/paytoken.key" "PAYTOKEN_KID=$kid"
         "PSP_NAME=$psp_name" "PSP_SECRET=$run/conf/psp.secret"
+        "PSP_LIVE_SECRET=$run/conf/psp_live.secret"
         "WEBHOOK_SECRET=$run/conf/webhook.secret"
         "MOCK_URL=$mock_url" "LEASE=$lease"
         "TLS_CERT=$run/conf/tls.crt" "TLS_KEY=$run/conf/tls.key"

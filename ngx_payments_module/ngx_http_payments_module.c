@@ -665,6 +665,30 @@ ngx_http_payments_pay_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+
+/* 1 for a Stripe live key, 0 for a test key, -1 when the prefix says
+ * neither (an older or unknown kind of key). */
+static ngx_int_t
+ngx_http_payments_stripe_key_mode(ngx_str_t *key)
+{
+    static const char  *live[] = { "sk_live_", "rk_live_" };
+    static const char  *test[] = { "sk_test_", "rk_test_" };
+    ngx_uint_t          i;
+
+    for (i = 0; i < 2; i++) {
+        if (key->len > 8 && ngx_strncmp(key->data, live[i], 8) == 0) {
+            return 1;
+        }
+
+        if (key->len > 8 && ngx_strncmp(key->data, test[i], 8) == 0) {
+            return 0;
+        }
+    }
+
+    return -1;
+}
+
+
 static char *
 ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -673,7 +697,7 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char                   *url, *p;
     size_t                    len;
     ngx_str_t                *value, v, secret_file;
-    ngx_int_t                 n;
+    ngx_int_t                 n, key_live;
     ngx_uint_t                i;
     pay_origin_t              base, *ho;
     ngx_http_payments_psp_t  *psp;
@@ -960,6 +984,23 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
+    }
+
+    /* A Stripe key says which money it moves: a test key on a live PSP
+     * (or the reverse) is a configuration mistake that would fail every
+     * payment, or move real money from a test setup.  The key itself is
+     * never printed. */
+    if (psp->dialect == PAY_DIALECT_STRIPE) {
+        key_live = ngx_http_payments_stripe_key_mode(&psp->secret);
+
+        if (key_live != -1 && key_live != (ngx_int_t) psp->live) {
+            return key_live ? "has a live Stripe key (sk_live_/rk_live_) in "
+                              "secret_file= but mode=test: use the test key "
+                              "or mode=live"
+                            : "has a test Stripe key (sk_test_/rk_test_) in "
+                              "secret_file= but mode=live: use the live key "
+                              "or mode=test";
+        }
     }
 
     len = psp->secret.len + sizeof("Authorization: Bearer ");

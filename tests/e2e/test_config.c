@@ -901,3 +901,61 @@ Test(config, refuses_plain_http_off_loopback_and_for_live_money)
                        "hosted=http://127.0.0.1:9;", c.dir, c.dir);
     expect_refused(&c, &p, "with mode=live refuses allow_http");
 }
+
+
+/* A Stripe key says which money it moves: a test key on a mode=live PSP,
+ * or a live one on mode=test, is refused, and the key never printed. */
+Test(config, refuses_a_stripe_key_of_the_other_mode)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    /* the good configuration: sk_test_ under the default mode=test */
+    write_file(str_printf("%s/live.secret", c.dir),
+               "sk_live_0123456789abcdef", 0600);
+    write_file(str_printf("%s/rktest.secret", c.dir),
+               "rk_test_0123456789abcdef", 0600);
+
+    p.psp = str_printf("payments_psp stripe dialect=stripe mode=live "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    expect_refused(&c, &p, "has a test Stripe key (sk_test_/rk_test_) in "
+                           "secret_file= but mode=live");
+    rc = nginx_t(&c, &p, &out);
+    cr_assert(strstr(out, "0123456789abcdef") == NULL, "%s", out);
+
+    p.psp = str_printf("payments_psp stripe dialect=stripe mode=live "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/rktest.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    expect_refused(&c, &p, "has a test Stripe key");
+
+    p.psp = str_printf("payments_psp stripe dialect=stripe mode=test "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/live.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    expect_refused(&c, &p, "has a live Stripe key (sk_live_/rk_live_) in "
+                           "secret_file= but mode=test");
+
+    /* the matching pair passes */
+    p.psp = str_printf("payments_psp stripe dialect=stripe mode=live "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/live.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}

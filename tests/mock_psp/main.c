@@ -110,6 +110,9 @@ mock_usage(FILE *f)
         "  --port N            TCP port; 0 picks a free one\n"
         "  --listen ADDR       numeric IPv4 or IPv6 address (127.0.0.1)\n"
         "  --stripe-secret S   the Bearer secret Stripe requests must carry\n"
+        "  --stripe-live-secret S\n"
+        "                      a second one accepted (a live key, for a\n"
+        "                      mode=live PSP in front of the mock)\n"
         "  --public-url URL    origin of the hosted pages in session urls\n"
         "  --latency-ms N      delay before every Stripe API answer (0)\n"
         "  --webhook-url URL   where webhooks are POSTed (none: only logged)\n"
@@ -174,6 +177,7 @@ mock_parse_args(int argc, char **argv)
         { "port",          required_argument, NULL, 'p' },
         { "listen",        required_argument, NULL, 'l' },
         { "stripe-secret", required_argument, NULL, 's' },
+        { "stripe-live-secret", required_argument, NULL, 'S' },
         { "public-url",    required_argument, NULL, 'u' },
         { "latency-ms",    required_argument, NULL, 'L' },
         { "webhook-url",   required_argument, NULL, 'w' },
@@ -219,6 +223,10 @@ mock_parse_args(int argc, char **argv)
 
         case 's':
             mock_conf.stripe_secret = optarg;
+            break;
+
+        case 'S':
+            mock_conf.stripe_live_secret = optarg;
             break;
 
         case 'u':

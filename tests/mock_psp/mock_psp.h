@@ -38,6 +38,7 @@
 typedef struct {
     const char           *listen;
     const char           *stripe_secret;
+    const char           *stripe_live_secret;   /* NULL: none */
     char                 *public_url;        /* no trailing slash */
     long                  latency_ms;
     unsigned              port;

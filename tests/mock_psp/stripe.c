@@ -106,9 +106,19 @@ mock_stripe_error(struct MHD_Connection *c, unsigned status, const char *type,
 
 
 static int
+mock_secret_is(const char *given, const char *secret)
+{
+    size_t  len;
+
+    len = strlen(secret);
+
+    return strlen(given) == len && CRYPTO_memcmp(given, secret, len) == 0;
+}
+
+
+static int
 mock_authorized(struct MHD_Connection *c)
 {
-    size_t       len;
     const char  *auth;
 
     auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -118,10 +128,10 @@ mock_authorized(struct MHD_Connection *c)
     }
 
     auth += 7;
-    len = strlen(mock_conf.stripe_secret);
 
-    return strlen(auth) == len
-           && CRYPTO_memcmp(auth, mock_conf.stripe_secret, len) == 0;
+    return mock_secret_is(auth, mock_conf.stripe_secret)
+           || (mock_conf.stripe_live_secret != NULL
+               && mock_secret_is(auth, mock_conf.stripe_live_secret));
 }
 
 
