@@ -12,6 +12,7 @@ CFLAGS    = -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude $(PKG_CFLAGS)
 SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 CORE_SRC  = $(wildcard src/*.c)
+CORE_HDR  = $(wildcard include/payments/*.h) $(wildcard src/*.h)
 CORE_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core/%.o)
 ASAN_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core-asan/%.o)
 UNIT_SRC  = $(wildcard tests/unit/*.c)
@@ -31,11 +32,11 @@ deps:
 
 core: $(BUILD)/libpayments.a
 
-$(BUILD)/core/%.o: src/%.c $(wildcard include/payments/*.h)
+$(BUILD)/core/%.o: src/%.c $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fPIC -c $< -o $@
 
-$(BUILD)/core-asan/%.o: src/%.c $(wildcard include/payments/*.h)
+$(BUILD)/core-asan/%.o: src/%.c $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -c $< -o $@
 
@@ -85,7 +86,7 @@ mock-test: $(BUILD)/mock_psp-asan $(BUILD)/mock_psp_tests
 
 module: $(MODULE)
 
-$(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(CORE_SRC) $(wildcard include/payments/*.h)
+$(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(CORE_SRC) $(CORE_HDR)
 	bash ci/build-module.sh $(BUILD)/nginx
 
 $(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h)
@@ -106,7 +107,7 @@ $(BUILD)/demo_shop: tests/demo_shop/demo_shop.c
 browser: $(MODULE) $(BUILD)/mock_psp $(BUILD)/demo_shop
 	BUILD=$(BUILD) bash tests/browser/run.sh
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard include/payments/*.h)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude $(PKG_CFLAGS) \
 	    -fsanitize=fuzzer,address,undefined $< $(CORE_SRC) $(PKG_LIBS) -o $@

@@ -22,6 +22,8 @@
 #include <payments/psp.h>
 #include <payments/view.h>
 
+#include "dialect_internal.h"
+
 
 #define PAY_PSP_BODY_MAX     (256 * 1024)   /* a PSP answer we read at all */
 #define PAY_PSP_NONCE_MAX    64             /* API.md */
@@ -30,16 +32,7 @@
 #define PAY_PSP_KEYISH_RUN   32
 
 
-/* A growable string; one failed allocation poisons it (checked once). */
-typedef struct {
-    char    *data;
-    size_t   len;
-    size_t   cap;
-    int      failed;
-} pay_buf_t;
-
-
-static void
+void
 pay_buf_add(pay_buf_t *b, const char *s, size_t n)
 {
     char    *p;
@@ -72,7 +65,7 @@ pay_buf_add(pay_buf_t *b, const char *s, size_t n)
 }
 
 
-static void
+void
 pay_buf_str(pay_buf_t *b, const char *s)
 {
     pay_buf_add(b, s, strlen(s));
@@ -123,7 +116,7 @@ pay_buf_form_value(pay_buf_t *b, const char *s)
  * brackets (as Stripe's own clients send them; a form decoder treats "["
  * and "%5B" alike), which keeps stored requests readable.
  */
-static void
+void
 pay_form_field(pay_buf_t *b, const char *name, const char *value)
 {
     if (b->len > 0) {
@@ -136,7 +129,7 @@ pay_form_field(pay_buf_t *b, const char *name, const char *value)
 }
 
 
-static void
+void
 pay_form_field_int(pay_buf_t *b, const char *name, int64_t value)
 {
     char  num[24];
@@ -257,72 +250,41 @@ pay_time_parse(const char *s, size_t len)
 pay_dialect_e
 pay_dialect_parse(const char *name, size_t len)
 {
-    if (name == NULL) {
-        return 0;
-    }
+    const pay_dialect_t  *dl;
 
-    if (len == 6 && memcmp(name, "stripe", 6) == 0) {
-        return PAY_DIALECT_STRIPE;
-    }
+    dl = pay_dialect_find(name, len);
 
-    if (len == 5 && memcmp(name, "adyen", 5) == 0) {
-        return PAY_DIALECT_ADYEN;
-    }
-
-    if (len == 7 && memcmp(name, "generic", 7) == 0) {
-        return PAY_DIALECT_GENERIC;
-    }
-
-    return 0;
-}
-
-
-/* A currency's exponent where a dialect differs from ISO 4217. */
-typedef struct {
-    char  code[4];
-    int   exponent;
-} pay_psp_exp_t;
-
-
-/* Stripe's published lists ("zero-decimal", "three-decimal"); every other
- * currency is two-decimal in Stripe's API, whatever ISO says. */
-static const char  pay_stripe_zero[][4] = {
-    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF",
-    "UGX", "VND", "VUV", "XAF", "XOF", "XPF"
-};
-
-static const char  pay_stripe_three[][4] = {
-    "BHD", "JOD", "KWD", "OMR", "TND"
-};
-
-/* Adyen's currency-codes page: where its decimals differ from ISO's. */
-static const pay_psp_exp_t  pay_adyen_exp[] = {
-    { "CLP", 2 }, { "CVE", 0 }, { "IDR", 0 }, { "ISK", 2 }
-};
-
-
-static int
-pay_code_in(const char *code, const char (*list)[4], size_t n)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        if (memcmp(code, list[i], 4) == 0) {
-            return 1;
-        }
-    }
-
-    return 0;
+    return dl != NULL ? dl->id : 0;
 }
 
 
 int
 pay_psp_exponent(pay_dialect_e d, const char *currency)
 {
-    size_t                 i;
+    const pay_dialect_t   *dl;
     const pay_currency_t  *iso;
 
-    if (currency == NULL) {
+    dl = pay_dialect_get(d);
+
+    if (dl == NULL || currency == NULL) {
+        return -1;
+    }
+
+    iso = pay_currency_find(currency, strnlen(currency, 4));
+
+    return iso != NULL ? dl->exponent(iso) : -1;
+}
+
+
+/* v from the dialect's exponent to ISO's (to_psp 0) or back (1). */
+static int
+pay_psp_convert(const pay_dialect_t *dl, const char *currency, int64_t v,
+    int to_psp, int64_t *out)
+{
+    int                    e;
+    const pay_currency_t  *iso;
+
+    if (dl == NULL || currency == NULL) {
         return -1;
     }
 
@@ -331,58 +293,7 @@ pay_psp_exponent(pay_dialect_e d, const char *currency)
         return -1;
     }
 
-    switch (d) {
-
-    case PAY_DIALECT_STRIPE:
-        if (pay_code_in(iso->code, pay_stripe_zero,
-                        sizeof(pay_stripe_zero) / sizeof(pay_stripe_zero[0])))
-        {
-            return 0;
-        }
-
-        if (pay_code_in(iso->code, pay_stripe_three,
-                        sizeof(pay_stripe_three)
-                        / sizeof(pay_stripe_three[0])))
-        {
-            return 3;
-        }
-
-        return 2;
-
-    case PAY_DIALECT_ADYEN:
-        for (i = 0; i < sizeof(pay_adyen_exp) / sizeof(pay_adyen_exp[0]);
-             i++)
-        {
-            if (memcmp(iso->code, pay_adyen_exp[i].code, 4) == 0) {
-                return pay_adyen_exp[i].exponent;
-            }
-        }
-
-        return iso->exponent;
-
-    case PAY_DIALECT_GENERIC:
-        return iso->exponent;
-
-    default:
-        return -1;
-    }
-}
-
-
-/* v from the dialect's exponent to ISO's (to_psp 0) or back (1). */
-static int
-pay_psp_convert(pay_dialect_e d, const char *currency, int64_t v,
-    int to_psp, int64_t *out)
-{
-    int                    e;
-    const pay_currency_t  *iso;
-
-    e = pay_psp_exponent(d, currency);
-    if (e < 0) {
-        return -1;
-    }
-
-    iso = pay_currency_find(currency, 3);
+    e = dl->exponent(iso);
 
     return to_psp ? pay_amount_rescale(v, iso->exponent, e, out)
                   : pay_amount_rescale(v, e, iso->exponent, out);
@@ -390,7 +301,7 @@ pay_psp_convert(pay_dialect_e d, const char *currency, int64_t v,
 
 
 int
-pay_psp_amount_to_psp(pay_dialect_e d, const char *currency, int64_t iso,
+pay_dialect_to_psp(const pay_dialect_t *d, const char *currency, int64_t iso,
     int64_t *psp)
 {
     return pay_psp_convert(d, currency, iso, 1, psp);
@@ -398,10 +309,18 @@ pay_psp_amount_to_psp(pay_dialect_e d, const char *currency, int64_t iso,
 
 
 int
+pay_psp_amount_to_psp(pay_dialect_e d, const char *currency, int64_t iso,
+    int64_t *psp)
+{
+    return pay_psp_convert(pay_dialect_get(d), currency, iso, 1, psp);
+}
+
+
+int
 pay_psp_amount_from_psp(pay_dialect_e d, const char *currency, int64_t psp,
     int64_t *iso)
 {
-    return pay_psp_convert(d, currency, psp, 0, iso);
+    return pay_psp_convert(pay_dialect_get(d), currency, psp, 0, iso);
 }
 
 
@@ -409,22 +328,19 @@ int
 pay_psp_amount_supported(pay_dialect_e d, const char *currency,
     int64_t minor)
 {
-    int64_t  psp;
+    int64_t               psp;
+    const pay_dialect_t  *dl;
 
-    if (currency == NULL || minor <= 0
-        || pay_psp_amount_to_psp(d, currency, minor, &psp) != 0)
+    dl = pay_dialect_get(d);
+
+    if (dl == NULL || minor <= 0
+        || pay_psp_convert(dl, currency, minor, 1, &psp) != 0)
     {
         return 0;
     }
 
-    /* Stripe takes three-decimal currencies only in multiples of ten
-     * minor units (PSP_FACTS.md); better refused here as invalid_amount
-     * than by Stripe after the key is claimed. */
-    if (d == PAY_DIALECT_STRIPE && pay_psp_exponent(d, currency) == 3) {
-        return psp % 10 == 0;
-    }
-
-    return 1;
+    return dl->amount_ok == NULL
+           || dl->amount_ok(psp, pay_psp_exponent(d, currency));
 }
 
 
@@ -489,7 +405,7 @@ pay_psp_registration_valid(pay_dialect_e d, const pay_psp_registration_t *r,
         sum += co->orders[i].amount;
     }
 
-    if (d == PAY_DIALECT_ADYEN
+    if ((pay_dialect_get(d)->required & PAY_PSP_P_MERCHANT_ACCOUNT)
         && (r->adyen_merchant_account == NULL
             || !pay_visible(r->adyen_merchant_account, 1, 255)))
     {
@@ -502,69 +418,8 @@ pay_psp_registration_valid(pay_dialect_e d, const pay_psp_registration_t *r,
 }
 
 
-static char *
-pay_psp_stripe_body(const pay_psp_registration_t *r)
-{
-    char                   name[80], cur[4];
-    size_t                 i;
-    int64_t                unit;
-    pay_buf_t              b;
-    const pay_checkout_t  *co;
-
-    co = r->co;
-    memset(&b, 0, sizeof(b));
-
-    /* Stripe spells currencies in lower case. */
-    for (i = 0; i < 3; i++) {
-        cur[i] = (char) (co->currency[i] | 0x20);
-    }
-    cur[3] = '\0';
-
-    pay_form_field(&b, "mode", "payment");
-    pay_form_field(&b, "client_reference_id", r->nonce);
-    pay_form_field(&b, "success_url", r->return_success);
-    pay_form_field(&b, "cancel_url", r->return_cancel);
-    pay_form_field_int(&b, "expires_at", r->expires_at);
-    pay_form_field(&b, "metadata[merchant_id]", r->merchant_id);
-    pay_form_field(&b, "metadata[checkout_id]", co->checkout_id);
-
-    for (i = 0; i < co->norders; i++) {
-        snprintf(name, sizeof(name), "line_items[%zu][price_data][currency]",
-                 i);
-        pay_form_field(&b, name, cur);
-
-        /* in Stripe's units: pay_psp_registration_valid checked that
-         * every order converts exactly */
-        if (pay_psp_amount_to_psp(PAY_DIALECT_STRIPE, co->currency,
-                                  co->orders[i].amount, &unit) != 0)
-        {
-            b.failed = 1;
-            break;
-        }
-
-        snprintf(name, sizeof(name),
-                 "line_items[%zu][price_data][unit_amount]", i);
-        pay_form_field_int(&b, name, unit);
-
-        snprintf(name, sizeof(name),
-                 "line_items[%zu][price_data][product_data][name]", i);
-        pay_form_field(&b, name, co->orders[i].id);
-
-        snprintf(name, sizeof(name), "line_items[%zu][quantity]", i);
-        pay_form_field(&b, name, "1");
-    }
-
-    if (b.failed) {
-        free(b.data);
-        return NULL;
-    }
-
-    return b.data;
-}
-
-
 /* json_object_set_new that remembers a failure (NULL value or OOM). */
-static void
+void
 pay_json_set(json_t *obj, const char *key, json_t *v, int *failed)
 {
     if (v == NULL || json_object_set_new(obj, key, v) != 0) {
@@ -573,7 +428,7 @@ pay_json_set(json_t *obj, const char *key, json_t *v, int *failed)
 }
 
 
-static char *
+char *
 pay_json_dump(json_t *root, int failed)
 {
     char  *s;
@@ -591,117 +446,13 @@ pay_json_dump(json_t *root, int failed)
 }
 
 
-static char *
-pay_psp_adyen_body(const pay_psp_registration_t *r, int64_t total)
-{
-    char                   when[21];
-    size_t                 i;
-    int                    failed;
-    int64_t                value;
-    json_t                *root, *amount, *items, *item;
-    const pay_checkout_t  *co;
-
-    co = r->co;
-
-    /* Adyen's units (CLP, CVE, IDR, ISK differ from ISO): the total and
-     * each order convert exactly, pay_psp_registration_valid checked */
-    if (pay_rfc3339_format(r->expires_at, when) != 0
-        || pay_psp_amount_to_psp(PAY_DIALECT_ADYEN, co->currency, total,
-                                 &total) != 0)
-    {
-        return NULL;
-    }
-
-    root = json_object();
-    if (root == NULL) {
-        return NULL;
-    }
-
-    failed = 0;
-
-    amount = json_object();
-    if (amount != NULL) {
-        pay_json_set(amount, "value", json_integer(total), &failed);
-        pay_json_set(amount, "currency", json_string(co->currency), &failed);
-    }
-
-    items = json_array();
-    if (items != NULL) {
-        for (i = 0; i < co->norders; i++) {
-            item = json_object();
-            if (item == NULL || json_array_append_new(items, item) != 0) {
-                failed = 1;
-                break;
-            }
-
-            pay_json_set(item, "id", json_string(co->orders[i].id), &failed);
-            pay_json_set(item, "description", json_string(co->orders[i].id),
-                         &failed);
-            if (pay_psp_amount_to_psp(PAY_DIALECT_ADYEN, co->currency,
-                                      co->orders[i].amount, &value) != 0)
-            {
-                failed = 1;
-                break;
-            }
-
-            pay_json_set(item, "amountIncludingTax", json_integer(value),
-                         &failed);
-            pay_json_set(item, "quantity", json_integer(1), &failed);
-        }
-    }
-
-    pay_json_set(root, "merchantAccount",
-                 json_string(r->adyen_merchant_account), &failed);
-    pay_json_set(root, "amount", amount, &failed);
-    pay_json_set(root, "reference", json_string(r->nonce), &failed);
-    pay_json_set(root, "returnUrl", json_string(r->return_success), &failed);
-    pay_json_set(root, "expiresAt", json_string(when), &failed);
-    pay_json_set(root, "mode", json_string("hosted"), &failed);
-    pay_json_set(root, "lineItems", items, &failed);
-
-    return pay_json_dump(root, failed);
-}
-
-
-static char *
-pay_psp_generic_body(const pay_psp_registration_t *r, int64_t total)
-{
-    char                   amount[32];
-    int                    failed;
-    json_t                *root;
-    const pay_checkout_t  *co;
-
-    co = r->co;
-
-    if (pay_amount_format(total, co->exponent, amount, sizeof(amount)) < 0) {
-        return NULL;
-    }
-
-    root = json_object();
-    if (root == NULL) {
-        return NULL;
-    }
-
-    failed = 0;
-
-    pay_json_set(root, "reference", json_string(r->nonce), &failed);
-    pay_json_set(root, "amount", json_string(amount), &failed);
-    pay_json_set(root, "currency", json_string(co->currency), &failed);
-    pay_json_set(root, "return_url", json_string(r->return_success), &failed);
-    pay_json_set(root, "cancel_url", json_string(r->return_cancel), &failed);
-    pay_json_set(root, "expires_at", json_integer(r->expires_at), &failed);
-
-    return pay_json_dump(root, failed);
-}
-
-
 int
 pay_psp_build_registration(pay_dialect_e d,
     const pay_psp_registration_t *reg, pay_psp_request_t *req)
 {
-    int64_t      total;
-    const char  *path, *ctype;
-    char        *body;
+    char                 *body;
+    int64_t               total;
+    const pay_dialect_t  *dl;
 
     if (req == NULL) {
         return -1;
@@ -709,33 +460,13 @@ pay_psp_build_registration(pay_dialect_e d,
 
     memset(req, 0, sizeof(*req));
 
-    if (pay_psp_registration_valid(d, reg, &total) != 0) {
+    dl = pay_dialect_get(d);
+
+    if (dl == NULL || pay_psp_registration_valid(d, reg, &total) != 0) {
         return -1;
     }
 
-    switch (d) {
-
-    case PAY_DIALECT_STRIPE:
-        path = "/v1/checkout/sessions";
-        ctype = "application/x-www-form-urlencoded";
-        body = pay_psp_stripe_body(reg);
-        break;
-
-    case PAY_DIALECT_ADYEN:
-        path = "/v71/sessions";
-        ctype = "application/json";
-        body = pay_psp_adyen_body(reg, total);
-        break;
-
-    case PAY_DIALECT_GENERIC:
-        path = "/sessions";
-        ctype = "application/json";
-        body = pay_psp_generic_body(reg, total);
-        break;
-
-    default:
-        return -1;
-    }
+    body = dl->registration_body(reg, total);
 
     if (body == NULL) {
         return -1;
@@ -743,8 +474,8 @@ pay_psp_build_registration(pay_dialect_e d,
 
     req->body = body;
     req->body_len = strlen(body);
-    req->path = strdup(path);
-    req->content_type = strdup(ctype);
+    req->path = strdup(dl->registration_path);
+    req->content_type = strdup(dl->registration_type);
 
     if (req->path == NULL || req->content_type == NULL) {
         pay_psp_request_free(req);
@@ -833,31 +564,12 @@ pay_psp_json(const char *body, size_t len)
 
 
 static int
-pay_psp_created(pay_dialect_e d, const json_t *root, pay_psp_result_t *res)
+pay_psp_created(const pay_dialect_t *dl, const json_t *root,
+    pay_psp_result_t *res)
 {
-    const char  *token, *url, *exp_key;
+    const char  *token, *url;
 
-    switch (d) {
-
-    case PAY_DIALECT_STRIPE:
-        token = pay_json_str(root, "id");
-        exp_key = "expires_at";
-        break;
-
-    case PAY_DIALECT_ADYEN:
-        token = pay_json_str(root, "id");
-        exp_key = "expiresAt";
-        break;
-
-    case PAY_DIALECT_GENERIC:
-        token = pay_json_str(root, "token");
-        exp_key = "expires_at";
-        break;
-
-    default:
-        return -1;
-    }
-
+    token = pay_json_str(root, dl->token_field);
     url = pay_json_str(root, "url");
 
     if (token == NULL || !pay_visible(token, 1, sizeof(res->token) - 1)
@@ -868,7 +580,7 @@ pay_psp_created(pay_dialect_e d, const json_t *root, pay_psp_result_t *res)
 
     strcpy(res->token, token);
     strcpy(res->url, url);
-    res->expires_at = pay_json_time(root, exp_key);
+    res->expires_at = pay_json_time(root, dl->expires_field);
 
     return 0;
 }
@@ -1055,57 +767,23 @@ done:
 }
 
 
-static const json_t *
-pay_psp_reason_value(pay_dialect_e d, const json_t *root)
+const json_t *
+pay_json_reason(const json_t *root, const char *key, const char *alt)
 {
-    const json_t  *err, *v;
+    const json_t  *v;
 
-    switch (d) {
+    v = json_object_get(root, key);
+    if (json_is_string(v) && json_string_length(v) > 0) {
+        return v;
+    }
 
-    case PAY_DIALECT_STRIPE:
-        /* {"error":{"type","code","message"}} */
-        err = json_object_get(root, "error");
-        if (!json_is_object(err)) {
-            return NULL;
-        }
-
-        v = json_object_get(err, "message");
-        if (json_is_string(v) && json_string_length(v) > 0) {
-            return v;
-        }
-
-        v = json_object_get(err, "code");
-        return json_is_string(v) ? v : NULL;
-
-    case PAY_DIALECT_ADYEN:
-        /* {"status","errorCode","message","errorType","pspReference"} */
-        v = json_object_get(root, "message");
-        if (json_is_string(v) && json_string_length(v) > 0) {
-            return v;
-        }
-
-        v = json_object_get(root, "errorCode");
-        return json_is_string(v) ? v : NULL;
-
-    case PAY_DIALECT_GENERIC:
-        v = json_object_get(root, "error");
-        if (json_is_string(v) && json_string_length(v) > 0) {
-            return v;
-        }
-
-        if (json_is_object(v)) {
-            v = json_object_get(v, "message");
-            if (json_is_string(v) && json_string_length(v) > 0) {
-                return v;
-            }
-        }
-
-        v = json_object_get(root, "message");
-        return json_is_string(v) ? v : NULL;
-
-    default:
+    if (alt == NULL) {
         return NULL;
     }
+
+    v = json_object_get(root, alt);
+
+    return json_is_string(v) ? v : NULL;
 }
 
 
@@ -1114,8 +792,9 @@ pay_psp_parse_registration_redact(pay_dialect_e d, int status,
     const char *body, size_t len, const char *secret, size_t secret_len,
     pay_psp_result_t *res)
 {
-    json_t        *root;
-    const json_t  *v;
+    json_t               *root;
+    const json_t         *v;
+    const pay_dialect_t  *dl;
 
     if (res == NULL) {
         return;
@@ -1124,9 +803,9 @@ pay_psp_parse_registration_redact(pay_dialect_e d, int status,
     memset(res, 0, sizeof(*res));
     res->outcome = PAY_PSP_RETRY;
 
-    if (d != PAY_DIALECT_STRIPE && d != PAY_DIALECT_ADYEN
-        && d != PAY_DIALECT_GENERIC)
-    {
+    dl = pay_dialect_get(d);
+
+    if (dl == NULL) {
         snprintf(res->reason, sizeof(res->reason), "unknown PSP dialect");
         return;
     }
@@ -1134,7 +813,7 @@ pay_psp_parse_registration_redact(pay_dialect_e d, int status,
     if (status >= 200 && status <= 299) {
         root = pay_psp_json(body, len);
 
-        if (root != NULL && pay_psp_created(d, root, res) == 0) {
+        if (root != NULL && pay_psp_created(dl, root, res) == 0) {
             res->outcome = PAY_PSP_CREATED;
 
         } else {
@@ -1160,7 +839,7 @@ pay_psp_parse_registration_redact(pay_dialect_e d, int status,
         res->outcome = PAY_PSP_REFUSED;
 
         root = pay_psp_json(body, len);
-        v = root ? pay_psp_reason_value(d, root) : NULL;
+        v = root ? dl->refusal_reason(root) : NULL;
 
         if (v != NULL) {
             pay_reason_set(res, json_string_value(v), json_string_length(v),

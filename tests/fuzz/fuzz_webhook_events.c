@@ -33,7 +33,7 @@ fe_event_check(const pay_event_t *ev)
         || strlen(ev->token) >= sizeof(ev->token)
         || strlen(ev->reference) >= sizeof(ev->reference)
         || strlen(ev->currency) >= sizeof(ev->currency)
-        || ev->amount < -1
+        || ev->amount < PAY_EVT_AMOUNT_INEXACT
         || ev->kind < PAY_EVT_SUCCEEDED || ev->kind > PAY_EVT_IGNORED)
     {
         abort();

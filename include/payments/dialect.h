@@ -1,0 +1,140 @@
+/*
+ * ngx_payments core: the PSP dialects as a table.  One pay_dialect_t per
+ * PSP API (src/dialect_<name>.c) says everything that differs between
+ * PSPs: the payments_psp parameters it takes, how its credentials are
+ * checked, its minor units, the registration request and the answer's
+ * fields, and how its webhooks are verified and read.  The adapter looks a
+ * dialect up by name and calls through the table; it names no dialect.
+ *
+ * Adding a PSP: README.md, "Adding a PSP".
+ */
+#ifndef PAYMENTS_DIALECT_H
+#define PAYMENTS_DIALECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <payments/money.h>
+#include <payments/psp.h>
+#include <payments/webhook.h>
+
+
+/* payments_psp parameters beyond the common ones (url, secret_file, mode,
+ * hosted, timeouts, pins): which a dialect takes, and which it needs. */
+#define PAY_PSP_P_WEBHOOK_SECRET    0x01    /* webhook_secret_file= */
+#define PAY_PSP_P_WEBHOOK_KEY       0x02    /* webhook_key=, webhook_header=,
+                                               webhook_iss=, webhook_aud= */
+#define PAY_PSP_P_MERCHANT_ACCOUNT  0x04    /* merchant_account= */
+#define PAY_PSP_P_VERSION           0x08    /* stripe_version= */
+#define PAY_PSP_P_TOLERANCE         0x10    /* webhook_tolerance= */
+
+
+/* Why a webhook was refused before anything was applied. */
+typedef enum {
+    PAY_WH_OK = 0,
+    PAY_WH_BAD_SIGNATURE,
+    PAY_WH_STALE,
+    PAY_WH_LIVEMODE,        /* signed test money for a live PSP, or back */
+    PAY_WH_ACCOUNT,         /* signed for another merchant account */
+    PAY_WH_UNREADABLE       /* authentic, yet not an event we can read */
+} pay_wh_refusal_e;
+
+/* What a PSP's configuration gives its webhook verifier. */
+typedef struct {
+    const pay_secret_t    *secrets;         /* after secret_decode */
+    size_t                 nsecrets;
+    const pay_jwt_key_t   *keys;
+    size_t                 nkeys;
+    const char            *header;          /* where the JWT is (generic) */
+    const char            *iss;             /* NULL: not checked */
+    const char            *aud;
+    int64_t                tolerance;       /* seconds */
+    int                    live;
+    const char            *merchant_account;
+} pay_webhook_conf_t;
+
+/*
+ * The request's headers, for a verifier: the value of the header name
+ * (case-insensitive) in *len, and in *count how many such headers came;
+ * NULL and 0 when none.
+ */
+typedef const char *(*pay_header_pt)(void *data, const char *name,
+    size_t *len, unsigned *count);
+
+typedef struct {
+    pay_err_e          err;     /* PAY_ERR_NONE, _BAD_SIGNATURE,
+                                   _STALE_WEBHOOK, _INVALID_REQUEST */
+    pay_wh_refusal_e   reason;
+    const char        *why;     /* static: what failed, for the log */
+} pay_wh_verdict_t;
+
+/* A coming operation (session look-up, refund, pay-out): builds the
+ * request from its input.  NULL in a dialect that has none yet. */
+typedef int (*pay_psp_op_pt)(const void *in, pay_psp_request_t *req);
+
+typedef struct {
+    const char      *name;              /* dialect= */
+    pay_dialect_e    id;
+
+    unsigned         params;            /* PAY_PSP_P_* taken */
+    unsigned         required;          /* PAY_PSP_P_* needed */
+
+    /* "Authorization: Bearer %s"-like: one %s, the API key */
+    const char      *auth_header;
+
+    /* nginx -t: the API key against mode= (NULL: no rule); a message
+     * naming what to change, or NULL when it fits. */
+    const char     *(*credential_check)(const char *key, size_t len,
+                                        int live);
+
+    /* nginx -t: a webhook secret as configured -> as verified; returns
+     * 0, or -1 with *why set.  NULL: used as is. */
+    int            (*secret_decode)(const unsigned char *in, size_t len,
+                                    unsigned char *out, size_t *out_len,
+                                    const char **why);
+
+    /* the PSP's minor-unit exponent of an ISO currency */
+    int            (*exponent)(const pay_currency_t *iso);
+    /* 1 if the PSP takes this amount in its units (exponent e) */
+    int            (*amount_ok)(int64_t psp_amount, int e);
+
+    /* registration */
+    const char      *registration_path;
+    const char      *registration_type;
+    char           *(*registration_body)(const pay_psp_registration_t *r,
+                                         int64_t total);
+    const char      *token_field;       /* in the 2xx answer */
+    const char      *expires_field;
+    const json_t   *(*refusal_reason)(const json_t *root);
+
+    /* webhooks: verify over the raw bytes, then read the events */
+    void           (*webhook)(const pay_webhook_conf_t *conf,
+                              pay_header_pt header, void *hdata,
+                              const char *body, size_t blen, int64_t now,
+                              pay_event_t *events, size_t max,
+                              size_t *nevents, pay_wh_verdict_t *v);
+    const char      *webhook_answer;    /* the body a PSP expects */
+    const char      *webhook_answer_type;
+
+    /* coming: the sweeper's session look-up, refunds, pay-outs */
+    pay_psp_op_pt    session_lookup;
+    pay_psp_op_pt    refund;
+    pay_psp_op_pt    payout;
+} pay_dialect_t;
+
+
+/* By dialect= name (exact), or NULL. */
+const pay_dialect_t *pay_dialect_find(const char *name, size_t len);
+
+/* By id, or NULL. */
+const pay_dialect_t *pay_dialect_get(pay_dialect_e id);
+
+/* The table, NULL-terminated, for listing ("stripe|adyen|generic"). */
+extern const pay_dialect_t *const  pay_dialects[];
+
+/* The dialects, one file each. */
+extern const pay_dialect_t  pay_dialect_stripe;
+extern const pay_dialect_t  pay_dialect_adyen;
+extern const pay_dialect_t  pay_dialect_generic;
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * ngx_payments core: the Adyen dialect (Checkout API v71 sessions;
+ * notifications with a per-item HMAC, PSP_FACTS.md).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <payments/dialect.h>
+#include <payments/view.h>
+#include <payments/webhook.h>
+
+#include "dialect_internal.h"
+
+
+/* Adyen's currency-codes page: where its decimals differ from ISO's. */
+static const pay_currency_t  pay_adyen_exp[] = {
+    { "CLP", 2 }, { "CVE", 0 }, { "IDR", 0 }, { "ISK", 2 }
+};
+
+
+static int
+pay_adyen_exponent(const pay_currency_t *iso)
+{
+    size_t  i;
+
+    for (i = 0; i < sizeof(pay_adyen_exp) / sizeof(pay_adyen_exp[0]); i++) {
+        if (memcmp(iso->code, pay_adyen_exp[i].code, 4) == 0) {
+            return pay_adyen_exp[i].exponent;
+        }
+    }
+
+    return iso->exponent;
+}
+
+
+/* The HMAC key as Adyen shows it: 64 hex digits. */
+static int
+pay_adyen_secret_decode(const unsigned char *in, size_t len,
+    unsigned char *out, size_t *out_len, const char **why)
+{
+    if (pay_adyen_key_decode((const char *) in, len, out) != 0) {
+        *why = "with dialect=adyen a webhook_secret_file= holds the HMAC "
+               "key as Adyen shows it: 64 hex digits";
+        return -1;
+    }
+
+    *out_len = PAY_ADYEN_KEY_LEN;
+
+    return 0;
+}
+
+
+static char *
+pay_adyen_body(const pay_psp_registration_t *r, int64_t total)
+{
+    char                   when[21];
+    size_t                 i;
+    int                    failed;
+    int64_t                value;
+    json_t                *root, *amount, *items, *item;
+    const pay_checkout_t  *co;
+
+    co = r->co;
+
+    /* Adyen's units (CLP, CVE, IDR, ISK differ from ISO): the total and
+     * each order convert exactly, pay_psp_build_registration checked */
+    if (pay_rfc3339_format(r->expires_at, when) != 0
+        || pay_dialect_to_psp(&pay_dialect_adyen, co->currency, total,
+                              &total) != 0)
+    {
+        return NULL;
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        return NULL;
+    }
+
+    failed = 0;
+
+    amount = json_object();
+    if (amount != NULL) {
+        pay_json_set(amount, "value", json_integer(total), &failed);
+        pay_json_set(amount, "currency", json_string(co->currency), &failed);
+    }
+
+    items = json_array();
+    if (items != NULL) {
+        for (i = 0; i < co->norders; i++) {
+            item = json_object();
+            if (item == NULL || json_array_append_new(items, item) != 0) {
+                failed = 1;
+                break;
+            }
+
+            pay_json_set(item, "id", json_string(co->orders[i].id), &failed);
+            pay_json_set(item, "description", json_string(co->orders[i].id),
+                         &failed);
+            if (pay_dialect_to_psp(&pay_dialect_adyen, co->currency,
+                                   co->orders[i].amount, &value) != 0)
+            {
+                failed = 1;
+                break;
+            }
+
+            pay_json_set(item, "amountIncludingTax", json_integer(value),
+                         &failed);
+            pay_json_set(item, "quantity", json_integer(1), &failed);
+        }
+    }
+
+    pay_json_set(root, "merchantAccount",
+                 json_string(r->adyen_merchant_account), &failed);
+    pay_json_set(root, "amount", amount, &failed);
+    pay_json_set(root, "reference", json_string(r->nonce), &failed);
+    pay_json_set(root, "returnUrl", json_string(r->return_success), &failed);
+    pay_json_set(root, "expiresAt", json_string(when), &failed);
+    pay_json_set(root, "mode", json_string("hosted"), &failed);
+    pay_json_set(root, "lineItems", items, &failed);
+
+    return pay_json_dump(root, failed);
+}
+
+
+/* {"status","errorCode","message","errorType","pspReference"} */
+static const json_t *
+pay_adyen_reason(const json_t *root)
+{
+    return pay_json_reason(root, "message", "errorCode");
+}
+
+
+/*
+ * Every item must verify or none is applied; only the eight signed fields
+ * are read.  Adyen's "live" is not signed, so the PSP's mode= says which
+ * money this is.  An HMAC key can be shared by a company's merchant
+ * accounts: an authentic item for another account is not this PSP's
+ * money, and refuses the request as a bad one does.
+ */
+static void
+pay_adyen_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
+    void *hdata, const char *body, size_t blen, int64_t now,
+    pay_event_t *events, size_t max, size_t *nevents, pay_wh_verdict_t *v)
+{
+    size_t  i;
+
+    (void) header;
+    (void) hdata;
+    (void) now;
+
+    v->err = pay_adyen_verify(body, blen, conf->secrets, conf->nsecrets,
+                              events, max, nevents);
+    if (v->err != PAY_ERR_NONE) {
+        v->reason = PAY_WH_BAD_SIGNATURE;
+        v->why = "hmacSignature";
+        return;
+    }
+
+    for (i = 0; i < *nevents; i++) {
+        if (conf->merchant_account == NULL
+            || strcmp(events[i].account, conf->merchant_account) != 0)
+        {
+            *nevents = 0;
+            v->err = PAY_ERR_BAD_SIGNATURE;
+            v->reason = PAY_WH_ACCOUNT;
+            v->why = "merchantAccountCode";
+            return;
+        }
+    }
+
+    v->reason = PAY_WH_OK;
+    v->why = NULL;
+}
+
+
+const pay_dialect_t  pay_dialect_adyen = {
+    .name = "adyen",
+    .id = PAY_DIALECT_ADYEN,
+    .params = PAY_PSP_P_WEBHOOK_SECRET | PAY_PSP_P_MERCHANT_ACCOUNT,
+    .required = PAY_PSP_P_WEBHOOK_SECRET | PAY_PSP_P_MERCHANT_ACCOUNT,
+    .auth_header = "X-API-Key: %s",
+    .credential_check = NULL,
+    .secret_decode = pay_adyen_secret_decode,
+    .exponent = pay_adyen_exponent,
+    .amount_ok = NULL,
+    .registration_path = "/v71/sessions",
+    .registration_type = "application/json",
+    .registration_body = pay_adyen_body,
+    .token_field = "id",
+    .expires_field = "expiresAt",
+    .refusal_reason = pay_adyen_reason,
+    .webhook = pay_adyen_webhook,
+    .webhook_answer = "[accepted]",
+    .webhook_answer_type = "text/plain",
+};

@@ -1,0 +1,136 @@
+/*
+ * ngx_payments core: the generic dialect, our own documented PSP API
+ * (POST /sessions; webhooks signed with an ES256/RS256 JWT).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <payments/dialect.h>
+#include <payments/webhook.h>
+
+#include "dialect_internal.h"
+
+
+/* Its amounts are ISO decimal strings. */
+static int
+pay_generic_exponent(const pay_currency_t *iso)
+{
+    return iso->exponent;
+}
+
+
+static char *
+pay_generic_body(const pay_psp_registration_t *r, int64_t total)
+{
+    char                   amount[32];
+    int                    failed;
+    json_t                *root;
+    const pay_checkout_t  *co;
+
+    co = r->co;
+
+    if (pay_amount_format(total, co->exponent, amount, sizeof(amount)) < 0) {
+        return NULL;
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        return NULL;
+    }
+
+    failed = 0;
+
+    pay_json_set(root, "reference", json_string(r->nonce), &failed);
+    pay_json_set(root, "amount", json_string(amount), &failed);
+    pay_json_set(root, "currency", json_string(co->currency), &failed);
+    pay_json_set(root, "return_url", json_string(r->return_success), &failed);
+    pay_json_set(root, "cancel_url", json_string(r->return_cancel), &failed);
+    pay_json_set(root, "expires_at", json_integer(r->expires_at), &failed);
+
+    return pay_json_dump(root, failed);
+}
+
+
+/* {"error":"…"} or {"error":{"message"}} or {"message"} */
+static const json_t *
+pay_generic_reason(const json_t *root)
+{
+    const json_t  *err, *v;
+
+    err = json_object_get(root, "error");
+
+    if (json_is_string(err) && json_string_length(err) > 0) {
+        return err;
+    }
+
+    if (json_is_object(err)) {
+        v = pay_json_reason(err, "message", NULL);
+        if (v != NULL) {
+            return v;
+        }
+    }
+
+    return pay_json_reason(root, "message", NULL);
+}
+
+
+/* The JWT in the configured header, over the raw body; then the event. */
+static void
+pay_generic_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
+    void *hdata, const char *body, size_t blen, int64_t now,
+    pay_event_t *events, size_t max, size_t *nevents, pay_wh_verdict_t *v)
+{
+    size_t       hlen;
+    unsigned     count;
+    const char  *h;
+
+    *nevents = 0;
+    v->why = conf->header;
+
+    h = header(hdata, conf->header, &hlen, &count);
+
+    v->err = (h == NULL || count != 1 || max == 0)
+             ? PAY_ERR_BAD_SIGNATURE
+             : pay_generic_verify(h, hlen, body, blen, conf->keys,
+                                  conf->nkeys, conf->iss, conf->aud, now);
+
+    if (v->err != PAY_ERR_NONE) {
+        v->reason = v->err == PAY_ERR_STALE_WEBHOOK ? PAY_WH_STALE
+                                                    : PAY_WH_BAD_SIGNATURE;
+        return;
+    }
+
+    if (pay_generic_parse_event(body, blen, &events[0]) != 0) {
+        v->err = PAY_ERR_INVALID_REQUEST;
+        v->reason = PAY_WH_UNREADABLE;
+        v->why = "not a readable event";
+        return;
+    }
+
+    v->reason = PAY_WH_OK;
+    *nevents = 1;
+}
+
+
+const pay_dialect_t  pay_dialect_generic = {
+    .name = "generic",
+    .id = PAY_DIALECT_GENERIC,
+    .params = PAY_PSP_P_WEBHOOK_KEY,
+    .required = PAY_PSP_P_WEBHOOK_KEY,
+    .auth_header = "Authorization: Bearer %s",
+    .credential_check = NULL,
+    .secret_decode = NULL,
+    .exponent = pay_generic_exponent,
+    .amount_ok = NULL,
+    .registration_path = "/sessions",
+    .registration_type = "application/json",
+    .registration_body = pay_generic_body,
+    .token_field = "token",
+    .expires_field = "expires_at",
+    .refusal_reason = pay_generic_reason,
+    .webhook = pay_generic_webhook,
+    .webhook_answer = "{\"received\":true}",
+    .webhook_answer_type = "application/json",
+};

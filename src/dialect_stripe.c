@@ -1,0 +1,242 @@
+/*
+ * ngx_payments core: the Stripe dialect (Checkout Sessions; webhooks
+ * signed with Stripe-Signature, PSP_FACTS.md).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <payments/dialect.h>
+#include <payments/webhook.h>
+
+#include "dialect_internal.h"
+
+
+/* Stripe's published lists ("zero-decimal", "three-decimal"); every other
+ * currency is two-decimal in Stripe's API, whatever ISO says (ISK). */
+static const char  pay_stripe_zero[][4] = {
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF",
+    "UGX", "VND", "VUV", "XAF", "XOF", "XPF"
+};
+
+static const char  pay_stripe_three[][4] = {
+    "BHD", "JOD", "KWD", "OMR", "TND"
+};
+
+
+static int
+pay_stripe_in(const char *code, const char (*list)[4], size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (memcmp(code, list[i], 4) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+pay_stripe_exponent(const pay_currency_t *iso)
+{
+    if (pay_stripe_in(iso->code, pay_stripe_zero,
+                      sizeof(pay_stripe_zero) / sizeof(pay_stripe_zero[0])))
+    {
+        return 0;
+    }
+
+    if (pay_stripe_in(iso->code, pay_stripe_three,
+                      sizeof(pay_stripe_three) / sizeof(pay_stripe_three[0])))
+    {
+        return 3;
+    }
+
+    return 2;
+}
+
+
+/* Stripe takes three-decimal currencies only in multiples of ten minor
+ * units (PSP_FACTS.md): refused as invalid_amount before the key is
+ * claimed, rather than by Stripe after. */
+static int
+pay_stripe_amount_ok(int64_t psp_amount, int e)
+{
+    return e != 3 || psp_amount % 10 == 0;
+}
+
+
+/* A key's prefix says which money it moves; the key is never quoted. */
+static const char *
+pay_stripe_credential_check(const char *key, size_t len, int live)
+{
+    static const char  *prefixes[][2] = {
+        { "sk_live_", "sk_test_" }, { "rk_live_", "rk_test_" }
+    };
+    size_t              i;
+
+    for (i = 0; i < 2; i++) {
+        if (len > 8 && memcmp(key, prefixes[i][0], 8) == 0 && !live) {
+            return "has a live Stripe key (sk_live_/rk_live_) in "
+                   "secret_file= but mode=test: use the test key or "
+                   "mode=live";
+        }
+
+        if (len > 8 && memcmp(key, prefixes[i][1], 8) == 0 && live) {
+            return "has a test Stripe key (sk_test_/rk_test_) in "
+                   "secret_file= but mode=live: use the live key or "
+                   "mode=test";
+        }
+    }
+
+    return NULL;
+}
+
+
+static char *
+pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
+{
+    char                   name[80], cur[4];
+    size_t                 i;
+    int64_t                unit;
+    pay_buf_t              b;
+    const pay_checkout_t  *co;
+
+    (void) total;
+
+    co = r->co;
+    memset(&b, 0, sizeof(b));
+
+    /* Stripe spells currencies in lower case. */
+    for (i = 0; i < 3; i++) {
+        cur[i] = (char) (co->currency[i] | 0x20);
+    }
+    cur[3] = '\0';
+
+    pay_form_field(&b, "mode", "payment");
+    pay_form_field(&b, "client_reference_id", r->nonce);
+    pay_form_field(&b, "success_url", r->return_success);
+    pay_form_field(&b, "cancel_url", r->return_cancel);
+    pay_form_field_int(&b, "expires_at", r->expires_at);
+    pay_form_field(&b, "metadata[merchant_id]", r->merchant_id);
+    pay_form_field(&b, "metadata[checkout_id]", co->checkout_id);
+
+    for (i = 0; i < co->norders; i++) {
+        snprintf(name, sizeof(name), "line_items[%zu][price_data][currency]",
+                 i);
+        pay_form_field(&b, name, cur);
+
+        /* in Stripe's units: pay_psp_build_registration checked that
+         * every order converts exactly */
+        if (pay_dialect_to_psp(&pay_dialect_stripe, co->currency,
+                               co->orders[i].amount, &unit) != 0)
+        {
+            b.failed = 1;
+            break;
+        }
+
+        snprintf(name, sizeof(name),
+                 "line_items[%zu][price_data][unit_amount]", i);
+        pay_form_field_int(&b, name, unit);
+
+        snprintf(name, sizeof(name),
+                 "line_items[%zu][price_data][product_data][name]", i);
+        pay_form_field(&b, name, co->orders[i].id);
+
+        snprintf(name, sizeof(name), "line_items[%zu][quantity]", i);
+        pay_form_field(&b, name, "1");
+    }
+
+    if (b.failed) {
+        free(b.data);
+        return NULL;
+    }
+
+    return b.data;
+}
+
+
+/* {"error":{"type","code","message"}} */
+static const json_t *
+pay_stripe_reason(const json_t *root)
+{
+    const json_t  *err;
+
+    err = json_object_get(root, "error");
+
+    return json_is_object(err) ? pay_json_reason(err, "message", "code")
+                               : NULL;
+}
+
+
+/* Stripe-Signature over the raw bytes, then the event; the signed
+ * livemode must be the PSP's mode. */
+static void
+pay_stripe_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
+    void *hdata, const char *body, size_t blen, int64_t now,
+    pay_event_t *events, size_t max, size_t *nevents, pay_wh_verdict_t *v)
+{
+    size_t       hlen;
+    unsigned     count;
+    const char  *h;
+
+    *nevents = 0;
+    v->why = "Stripe-Signature";
+
+    h = header(hdata, "Stripe-Signature", &hlen, &count);
+
+    v->err = (h == NULL || count != 1 || max == 0)
+             ? PAY_ERR_BAD_SIGNATURE
+             : pay_stripe_verify(h, hlen, body, blen, conf->secrets,
+                                 conf->nsecrets, now, conf->tolerance);
+
+    if (v->err != PAY_ERR_NONE) {
+        v->reason = v->err == PAY_ERR_STALE_WEBHOOK ? PAY_WH_STALE
+                                                    : PAY_WH_BAD_SIGNATURE;
+        return;
+    }
+
+    if (pay_stripe_parse_event(body, blen, &events[0]) != 0) {
+        v->err = PAY_ERR_INVALID_REQUEST;
+        v->reason = PAY_WH_UNREADABLE;
+        v->why = "not a readable event";
+        return;
+    }
+
+    /* livemode is signed: a test event never moves a live PSP's money */
+    if (events[0].livemode != (conf->live ? 1 : 0)) {
+        v->err = PAY_ERR_BAD_SIGNATURE;
+        v->reason = PAY_WH_LIVEMODE;
+        v->why = "livemode";
+        return;
+    }
+
+    v->reason = PAY_WH_OK;
+    *nevents = 1;
+}
+
+
+const pay_dialect_t  pay_dialect_stripe = {
+    .name = "stripe",
+    .id = PAY_DIALECT_STRIPE,
+    .params = PAY_PSP_P_WEBHOOK_SECRET | PAY_PSP_P_VERSION
+              | PAY_PSP_P_TOLERANCE,
+    .required = PAY_PSP_P_WEBHOOK_SECRET,
+    .auth_header = "Authorization: Bearer %s",
+    .credential_check = pay_stripe_credential_check,
+    .secret_decode = NULL,
+    .exponent = pay_stripe_exponent,
+    .amount_ok = pay_stripe_amount_ok,
+    .registration_path = "/v1/checkout/sessions",
+    .registration_type = "application/x-www-form-urlencoded",
+    .registration_body = pay_stripe_body,
+    .token_field = "id",
+    .expires_field = "expires_at",
+    .refusal_reason = pay_stripe_reason,
+    .webhook = pay_stripe_webhook,
+    .webhook_answer = "{\"received\":true}",
+    .webhook_answer_type = "application/json",
+};

@@ -1,0 +1,111 @@
+/*
+ * libFuzzer: every dialect's webhook entry point (dialect.h), as the
+ * adapter calls it, on outside bytes: a header value and a body.  The
+ * first byte picks the dialect from the table (a new dialect is fuzzed
+ * without a new harness), the second the header's length.  Secrets are
+ * fixed, so this fuzzes the refusal paths and what runs before a
+ * signature is known to be bad; the event readers have fuzz_webhook_events.
+ */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <payments/dialect.h>
+
+
+typedef struct {
+    const char  *value;
+    size_t       len;
+} fd_header_t;
+
+
+static const char *
+fd_lookup(void *data, const char *name, size_t *len, unsigned *count)
+{
+    fd_header_t  *h = data;
+
+    (void) name;
+
+    *len = h->len;
+    *count = 1;
+
+    return h->value;
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t               n, hlen, i, ndialects;
+    char                *header, *body;
+    fd_header_t          h;
+    pay_secret_t         sec;
+    pay_event_t          ev[PAY_WEBHOOK_MAX_ITEMS];
+    pay_wh_verdict_t     v;
+    pay_webhook_conf_t   conf;
+    const pay_dialect_t *d;
+    static const unsigned char  key[32] = { 1, 2, 3, 4 };
+
+    if (size < 2) {
+        return 0;
+    }
+
+    for (ndialects = 0; pay_dialects[ndialects] != NULL; ndialects++) {
+        /* count */
+    }
+
+    d = pay_dialects[data[0] % ndialects];
+    hlen = data[1];
+    data += 2;
+    size -= 2;
+
+    if (hlen > size) {
+        hlen = size;
+    }
+
+    header = malloc(hlen + 1);
+    body = malloc(size - hlen + 1);
+    if (header == NULL || body == NULL) {
+        free(header);
+        free(body);
+        return 0;
+    }
+
+    memcpy(header, data, hlen);
+    header[hlen] = '\0';
+    memcpy(body, data + hlen, size - hlen);
+    body[size - hlen] = '\0';
+
+    memset(&conf, 0, sizeof(conf));
+    sec.data = key;
+    sec.len = sizeof(key);
+    conf.secrets = &sec;
+    conf.nsecrets = 1;
+    conf.header = "Payments-Verification";
+    conf.tolerance = 300;
+    conf.merchant_account = "TestMerchant";
+
+    h.value = header;
+    h.len = hlen;
+
+    d->webhook(&conf, fd_lookup, &h, body, size - hlen, 1700000000, ev,
+               PAY_WEBHOOK_MAX_ITEMS, &n, &v);
+
+    /* a refusal never comes with events, an acceptance always does */
+    if ((v.err != PAY_ERR_NONE) != (n == 0) || n > PAY_WEBHOOK_MAX_ITEMS) {
+        abort();
+    }
+
+    for (i = 0; i < n; i++) {
+        if (strlen(ev[i].event_id) >= sizeof(ev[i].event_id)) {
+            abort();
+        }
+    }
+
+    free(header);
+    free(body);
+
+    return 0;
+}
