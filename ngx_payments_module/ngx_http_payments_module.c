@@ -60,8 +60,11 @@ static char *ngx_http_payments_psp_pin(ngx_conf_t *cf,
     ngx_http_payments_psp_t *psp, ngx_str_t *v);
 static char *ngx_http_payments_psp_webhook_key(ngx_conf_t *cf,
     ngx_http_payments_psp_t *psp, ngx_str_t *v);
-static char *ngx_http_payments_psp_webhook_check(ngx_conf_t *cf,
-    ngx_http_payments_psp_t *psp);
+static char *ngx_http_payments_psp_params(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, unsigned given);
+static const char *ngx_http_payments_dialect_names(ngx_conf_t *cf);
+static const char *ngx_http_payments_dialects_taking(ngx_conf_t *cf,
+    unsigned bit);
 static char *ngx_http_payments_psp_webhook_secret(ngx_conf_t *cf,
     ngx_http_payments_psp_t *psp, ngx_str_t *file);
 static ngx_int_t ngx_http_payments_init_module(ngx_cycle_t *cycle);
@@ -666,29 +669,6 @@ ngx_http_payments_pay_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 
-/* 1 for a Stripe live key, 0 for a test key, -1 when the prefix says
- * neither (an older or unknown kind of key). */
-static ngx_int_t
-ngx_http_payments_stripe_key_mode(ngx_str_t *key)
-{
-    static const char  *live[] = { "sk_live_", "rk_live_" };
-    static const char  *test[] = { "sk_test_", "rk_test_" };
-    ngx_uint_t          i;
-
-    for (i = 0; i < 2; i++) {
-        if (key->len > 8 && ngx_strncmp(key->data, live[i], 8) == 0) {
-            return 1;
-        }
-
-        if (key->len > 8 && ngx_strncmp(key->data, test[i], 8) == 0) {
-            return 0;
-        }
-    }
-
-    return -1;
-}
-
-
 static char *
 ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -697,7 +677,9 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char                   *url, *p;
     size_t                    len;
     ngx_str_t                *value, v, secret_file;
-    ngx_int_t                 n, key_live;
+    ngx_int_t                 n;
+    unsigned                  given;
+    const char               *fmt, *msg;
     ngx_uint_t                i;
     pay_origin_t              base, *ho;
     ngx_http_payments_psp_t  *psp;
@@ -738,6 +720,7 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     psp->retries = 2;
     psp->webhook_tolerance = 300;
     ngx_str_null(&secret_file);
+    given = 0;
 
     psp->webhook_secrets = ngx_array_create(cf->pool, 2,
                                             sizeof(pay_secret_t));
@@ -781,13 +764,16 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         (len == sizeof(name) - 1 && ngx_strncmp(value[i].data, name, len) == 0)
 
         if (ngx_http_payments_param("dialect")) {
-            psp->dialect = pay_dialect_parse((char *) v.data, v.len);
-            if (psp->dialect == 0) {
+            psp->dl = pay_dialect_find((char *) v.data, v.len);
+            if (psp->dl == NULL) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "\"payments_psp\": unknown dialect "
-                                   "\"%V\" (stripe, adyen, generic)", &v);
+                                   "\"%V\" (%s)", &v,
+                                   ngx_http_payments_dialect_names(cf));
                 return NGX_CONF_ERROR;
             }
+
+            psp->dialect = psp->dl->id;
 
         } else if (ngx_http_payments_param("url")) {
             url = ngx_http_payments_cstr(cf->pool, &v);
@@ -843,9 +829,11 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
         } else if (ngx_http_payments_param("stripe_version")) {
+            given |= PAY_PSP_P_VERSION;
             psp->stripe_version = v;
 
         } else if (ngx_http_payments_param("merchant_account")) {
+            given |= PAY_PSP_P_MERCHANT_ACCOUNT;
             psp->merchant_account = v;
 
         } else if (ngx_http_payments_param("timeout")) {
@@ -863,6 +851,7 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
         } else if (ngx_http_payments_param("webhook_secret_file")) {
+            given |= PAY_PSP_P_WEBHOOK_SECRET;
             if (ngx_http_payments_psp_webhook_secret(cf, psp, &v)
                 != NGX_CONF_OK)
             {
@@ -885,6 +874,7 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
         } else if (ngx_http_payments_param("webhook_key")) {
+            given |= PAY_PSP_P_WEBHOOK_KEY;
             if (ngx_http_payments_psp_webhook_key(cf, psp, &v)
                 != NGX_CONF_OK)
             {
@@ -892,6 +882,7 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
         } else if (ngx_http_payments_param("webhook_header")) {
+            given |= PAY_PSP_P_WEBHOOK_KEY;
             for (n = 0; n < (ngx_int_t) v.len; n++) {
                 /* an RFC 9110 token */
                 if (!(isalnum(v.data[n])
@@ -904,18 +895,21 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             psp->webhook_header = v;
 
         } else if (ngx_http_payments_param("webhook_iss")) {
+            given |= PAY_PSP_P_WEBHOOK_KEY;
             psp->webhook_iss = (char *) ngx_http_payments_cstr(cf->pool, &v);
             if (psp->webhook_iss == NULL) {
                 return NGX_CONF_ERROR;
             }
 
         } else if (ngx_http_payments_param("webhook_aud")) {
+            given |= PAY_PSP_P_WEBHOOK_KEY;
             psp->webhook_aud = (char *) ngx_http_payments_cstr(cf->pool, &v);
             if (psp->webhook_aud == NULL) {
                 return NGX_CONF_ERROR;
             }
 
         } else if (ngx_http_payments_param("webhook_tolerance")) {
+            given |= PAY_PSP_P_TOLERANCE;
             psp->webhook_tolerance = ngx_parse_time(&v, 1);
             if (psp->webhook_tolerance == (time_t) NGX_ERROR
                 || psp->webhook_tolerance < 1
@@ -945,8 +939,16 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 #undef ngx_http_payments_param
     }
 
-    if (psp->dialect == 0) {
-        return "needs dialect=stripe|adyen|generic";
+    if (psp->dl == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_psp\" %V: needs dialect=%s",
+                           &psp->name, ngx_http_payments_dialect_names(cf));
+        return NGX_CONF_ERROR;
+    }
+
+    /* the dialect's own parameters, from its table entry */
+    if (ngx_http_payments_psp_params(cf, psp, given) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (psp->url.len == 0) {
@@ -966,15 +968,6 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "with pin= needs an https url=";
     }
 
-    /* fail closed: a PSP whose webhooks cannot be verified is refused */
-    if (ngx_http_payments_psp_webhook_check(cf, psp) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (psp->dialect == PAY_DIALECT_ADYEN && psp->merchant_account.len == 0) {
-        return "with dialect=adyen needs merchant_account=";
-    }
-
     if (secret_file.len == 0) {
         return "needs secret_file= (the PSP API key)";
     }
@@ -986,35 +979,53 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* A Stripe key says which money it moves: a test key on a live PSP
-     * (or the reverse) is a configuration mistake that would fail every
-     * payment, or move real money from a test setup.  The key itself is
-     * never printed. */
-    if (psp->dialect == PAY_DIALECT_STRIPE) {
-        key_live = ngx_http_payments_stripe_key_mode(&psp->secret);
-
-        if (key_live != -1 && key_live != (ngx_int_t) psp->live) {
-            return key_live ? "has a live Stripe key (sk_live_/rk_live_) in "
-                              "secret_file= but mode=test: use the test key "
-                              "or mode=live"
-                            : "has a test Stripe key (sk_test_/rk_test_) in "
-                              "secret_file= but mode=live: use the live key "
-                              "or mode=test";
+    /* A key may say which money it moves (Stripe's sk_test_/sk_live_): a
+     * test key on a live PSP, or the reverse, would fail every payment or
+     * move real money from a test setup.  The key is never printed. */
+    if (psp->dl->credential_check != NULL) {
+        msg = psp->dl->credential_check((char *) psp->secret.data,
+                                        psp->secret.len, (int) psp->live);
+        if (msg != NULL) {
+            return (char *) msg;
         }
     }
 
-    len = psp->secret.len + sizeof("Authorization: Bearer ");
+    /* the dialect's "Name: prefix%s": the key in place of %s */
+    fmt = psp->dl->auth_header;
+    p = (u_char *) ngx_strstr(fmt, "%s");
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    len = ngx_strlen(fmt) - 2 + psp->secret.len + 1;
     psp->auth_header = ngx_pnalloc(cf->pool, len);
     if (psp->auth_header == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    if (psp->dialect == PAY_DIALECT_ADYEN) {
-        ngx_snprintf((u_char *) psp->auth_header, len, "X-API-Key: %V%Z",
-                     &psp->secret);
-    } else {
-        ngx_snprintf((u_char *) psp->auth_header, len,
-                     "Authorization: Bearer %V%Z", &psp->secret);
+    ngx_snprintf((u_char *) psp->auth_header, len, "%*s%V%s%Z",
+                 (size_t) (p - (u_char *) fmt), fmt, &psp->secret, p + 2);
+
+    /* what the webhook verifier is given, once */
+    psp->wconf.secrets = psp->webhook_secrets->elts;
+    psp->wconf.nsecrets = psp->webhook_secrets->nelts;
+    psp->wconf.keys = psp->webhook_keys->elts;
+    psp->wconf.nkeys = psp->webhook_keys->nelts;
+    psp->wconf.header = (char *) ngx_http_payments_cstr(cf->pool,
+                                                        &psp->webhook_header);
+    psp->wconf.iss = psp->webhook_iss;
+    psp->wconf.aud = psp->webhook_aud;
+    psp->wconf.tolerance = psp->webhook_tolerance;
+    psp->wconf.live = (int) psp->live;
+    psp->wconf.merchant_account =
+        psp->merchant_account.len
+        ? (char *) ngx_http_payments_cstr(cf->pool, &psp->merchant_account)
+        : NULL;
+
+    if (psp->wconf.header == NULL
+        || (psp->merchant_account.len && psp->wconf.merchant_account == NULL))
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (psp->stripe_version.len) {
@@ -1095,87 +1106,132 @@ ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * The webhook parameters fit the dialect: stripe and adyen verify with
- * webhook_secret_file= (Stripe's whsec_ string as is; Adyen's HMAC key, 64
- * hex digits, decoded here), generic with webhook_key= public keys.
+ * The dialect's own parameters (dialect.h's PAY_PSP_P_*): one it does not
+ * take is refused, one it needs must be there.  The messages name the
+ * parameters; the dialects that take them come from the table.
  */
 
-static char *
-ngx_http_payments_psp_webhook_check(ngx_conf_t *cf,
-    ngx_http_payments_psp_t *psp)
-{
-    ngx_uint_t     i, j;
-    u_char        *key;
-    pay_secret_t  *sec;
-    pay_jwt_key_t *keys;
+static const struct {
+    unsigned     bit;
+    const char  *names;
+    const char  *needs;
+} ngx_http_payments_psp_param_names[] = {
+    { PAY_PSP_P_WEBHOOK_SECRET, "webhook_secret_file=",
+      "needs webhook_secret_file= (the webhook signing secret; repeat it to "
+      "roll the secret)" },
+    { PAY_PSP_P_WEBHOOK_KEY,
+      "webhook_key=, webhook_header=, webhook_iss= and webhook_aud=",
+      "needs webhook_key=KID:es256|rs256:FILE (the PSP's public key; repeat "
+      "it to roll keys)" },
+    { PAY_PSP_P_MERCHANT_ACCOUNT, "merchant_account=",
+      "needs merchant_account= (the PSP's merchant account)" },
+    { PAY_PSP_P_VERSION, "stripe_version=", NULL },
+    { PAY_PSP_P_TOLERANCE, "webhook_tolerance=", NULL },
+};
 
-    if (psp->dialect != PAY_DIALECT_GENERIC) {
-        if (psp->webhook_keys->nelts || psp->webhook_header.len
-            || psp->webhook_iss || psp->webhook_aud)
+
+/* "stripe|adyen|generic": the table's names, for messages */
+static const char *
+ngx_http_payments_dialect_names(ngx_conf_t *cf)
+{
+    return ngx_http_payments_dialects_taking(cf, 0);
+}
+
+
+/* the names of the dialects that take bit (0: all), "|"-separated */
+static const char *
+ngx_http_payments_dialects_taking(ngx_conf_t *cf, unsigned bit)
+{
+    u_char      *buf, *p, *last;
+    ngx_uint_t   i;
+
+    buf = ngx_pnalloc(cf->pool, 256);
+    if (buf == NULL) {
+        return "?";
+    }
+
+    p = buf;
+    last = buf + 255;
+
+    for (i = 0; pay_dialects[i] != NULL; i++) {
+        if (bit && !(pay_dialects[i]->params & bit)) {
+            continue;
+        }
+
+        p = ngx_slprintf(p, last, "%s%s", p == buf ? "" : "|",
+                         pay_dialects[i]->name);
+    }
+
+    *p = '\0';
+
+    return (const char *) buf;
+}
+
+
+static char *
+ngx_http_payments_psp_params(ngx_conf_t *cf, ngx_http_payments_psp_t *psp,
+    unsigned given)
+{
+    size_t          len;
+    u_char         *key;
+    ngx_uint_t      i, j;
+    const char     *why;
+    pay_secret_t   *sec;
+    pay_jwt_key_t  *keys;
+
+    for (i = 0; i < sizeof(ngx_http_payments_psp_param_names)
+                    / sizeof(ngx_http_payments_psp_param_names[0]); i++)
+    {
+        if ((given & ngx_http_payments_psp_param_names[i].bit)
+            && !(psp->dl->params & ngx_http_payments_psp_param_names[i].bit))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"payments_psp\" %V: webhook_key=, "
-                               "webhook_header=, webhook_iss= and "
-                               "webhook_aud= are for dialect=generic; this "
-                               "dialect verifies with webhook_secret_file=",
-                               &psp->name);
+                "\"payments_psp\" %V: %s: not a parameter of dialect=%s "
+                "(only of dialect=%s)", &psp->name,
+                ngx_http_payments_psp_param_names[i].names, psp->dl->name,
+                ngx_http_payments_dialects_taking(cf,
+                    ngx_http_payments_psp_param_names[i].bit));
             return NGX_CONF_ERROR;
         }
 
-        if (psp->webhook_secrets->nelts == 0) {
+        if ((psp->dl->required & ngx_http_payments_psp_param_names[i].bit)
+            && !(given & ngx_http_payments_psp_param_names[i].bit))
+        {
+            /* fail closed: a PSP whose webhooks cannot be verified */
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"payments_psp\" %V: needs "
-                               "webhook_secret_file= (the webhook signing "
-                               "secret; repeat it to roll the secret)",
-                               &psp->name);
+                               "\"payments_psp\" %V: with dialect=%s %s",
+                               &psp->name, psp->dl->name,
+                               ngx_http_payments_psp_param_names[i].needs);
             return NGX_CONF_ERROR;
         }
     }
 
-    if (psp->dialect == PAY_DIALECT_ADYEN) {
+    /* the secrets as the verifier takes them (Adyen's: hex-decoded) */
+    if (psp->dl->secret_decode != NULL) {
         sec = psp->webhook_secrets->elts;
 
         for (i = 0; i < psp->webhook_secrets->nelts; i++) {
-            key = ngx_pnalloc(cf->pool, PAY_ADYEN_KEY_LEN);
+            key = ngx_pnalloc(cf->pool, sec[i].len);
             if (key == NULL) {
                 return NGX_CONF_ERROR;
             }
 
-            if (pay_adyen_key_decode((const char *) sec[i].data, sec[i].len,
-                                     key)
+            if (psp->dl->secret_decode(sec[i].data, sec[i].len, key, &len,
+                                       &why)
                 != 0)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"payments_psp\" %V: with dialect=adyen "
-                                   "a webhook_secret_file= holds the HMAC key "
-                                   "as Adyen shows it: 64 hex digits",
-                                   &psp->name);
+                                   "\"payments_psp\" %V: %s", &psp->name,
+                                   why);
                 return NGX_CONF_ERROR;
             }
 
             sec[i].data = key;
-            sec[i].len = PAY_ADYEN_KEY_LEN;
+            sec[i].len = len;
         }
     }
 
-    if (psp->dialect == PAY_DIALECT_GENERIC) {
-        if (psp->webhook_secrets->nelts) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"payments_psp\" %V: dialect=generic "
-                               "verifies signed JWTs with webhook_key=KID:ALG:"
-                               "FILE, not webhook_secret_file=", &psp->name);
-            return NGX_CONF_ERROR;
-        }
-
-        if (psp->webhook_keys->nelts == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"payments_psp\" %V: with dialect=generic "
-                               "needs webhook_key=KID:es256|rs256:FILE (the "
-                               "PSP's public key; repeat it to roll keys)",
-                               &psp->name);
-            return NGX_CONF_ERROR;
-        }
-
+    if (psp->dl->params & PAY_PSP_P_WEBHOOK_KEY) {
         keys = psp->webhook_keys->elts;
 
         for (i = 0; i < psp->webhook_keys->nelts; i++) {

@@ -27,6 +27,7 @@
 #include <payments/psp.h>
 #include <payments/idempotency.h>
 #include <payments/webhook.h>
+#include <payments/dialect.h>
 
 #include "ngx_http_payments_metrics.h"
 
@@ -35,6 +36,9 @@ typedef struct {
     ngx_str_t                   name;
     ngx_uint_t                  index;          /* in payments_psp order */
     pay_dialect_e               dialect;
+    const pay_dialect_t        *dl;             /* its table entry */
+    pay_webhook_conf_t          wconf;          /* what its webhook
+                                                   verifier is given */
     ngx_str_t                   url;            /* base, no trailing slash */
     ngx_str_t                   secret;         /* from secret_file */
     ngx_array_t                *hosted;         /* of pay_origin_t */

@@ -22,6 +22,29 @@ static ngx_int_t ngx_http_payments_webhook_refuse(ngx_http_payments_ctx_t *ctx,
     pay_err_e err, const char *why);
 
 
+/* pay_header_pt over the request's headers (dialect.h) */
+static const char *
+ngx_http_payments_webhook_header(void *data, const char *name, size_t *len,
+    unsigned *count)
+{
+    ngx_uint_t           n;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r = data;
+
+    h = ngx_http_payments_header(r, name, &n);
+    *count = (unsigned) n;
+
+    if (h == NULL) {
+        *len = 0;
+        return NULL;
+    }
+
+    *len = h->value.len;
+
+    return (const char *) h->value.data;
+}
+
+
 static const char *
 ngx_http_payments_event_kind(pay_event_kind_e kind)
 {
@@ -41,11 +64,8 @@ ngx_http_payments_event_kind(pay_event_kind_e kind)
 void
 ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
 {
-    size_t                    i, n;
-    int64_t                   now;
-    pay_err_e                 err;
-    ngx_uint_t                count;
-    ngx_table_elt_t          *h;
+    size_t                    n;
+    pay_wh_verdict_t          v;
     ngx_http_request_t       *r = ctx->request;
     ngx_http_payments_psp_t  *psp;
 
@@ -74,122 +94,45 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
-    now = (int64_t) ngx_time();
-    n = 0;
-
     /* verify over the raw bytes; nothing is parsed before this passes */
+    psp->dl->webhook(&psp->wconf, ngx_http_payments_webhook_header, r,
+                     (char *) ctx->body.data, ctx->body.len,
+                     (int64_t) ngx_time(), ctx->events, PAY_WEBHOOK_MAX_ITEMS,
+                     &n, &v);
 
-    switch (psp->dialect) {
+    switch (v.reason) {
 
-    case PAY_DIALECT_STRIPE:
-        h = ngx_http_payments_header(r, "Stripe-Signature", &count);
-
-        err = (h == NULL || count != 1)
-              ? PAY_ERR_BAD_SIGNATURE
-              : pay_stripe_verify((char *) h->value.data, h->value.len,
-                                  (char *) ctx->body.data, ctx->body.len,
-                                  psp->webhook_secrets->elts,
-                                  psp->webhook_secrets->nelts, now,
-                                  psp->webhook_tolerance);
-        if (err != PAY_ERR_NONE) {
-            ngx_http_payments_finalize(r,
-                ngx_http_payments_webhook_refuse(ctx, err, "Stripe-Signature"));
-            return;
-        }
-
-        if (pay_stripe_parse_event((char *) ctx->body.data, ctx->body.len,
-                                   &ctx->events[0])
-            != 0)
-        {
-            goto unparsable;
-        }
-
-        n = 1;
-
-        /* livemode is signed: a test event never moves a live PSP's money */
-        if (ctx->events[0].livemode != (psp->live ? 1 : 0)) {
-            ngx_http_payments_count(
-                psps[psp->index].wh_refused[NGX_HTTP_PAYMENTS_WH_LIVEMODE]);
-            ngx_http_payments_finalize(r,
-                ngx_http_payments_webhook_refuse(ctx, PAY_ERR_BAD_SIGNATURE,
-                                                 "livemode"));
-            return;
-        }
-
+    case PAY_WH_OK:
         break;
 
-    case PAY_DIALECT_ADYEN:
-        /*
-         * Every item must verify or none is applied.  Only the eight
-         * signed fields are read; Adyen's "live" is not signed, so the
-         * PSP's mode= says which money this is.
-         */
-        err = pay_adyen_verify((char *) ctx->body.data, ctx->body.len,
-                               psp->webhook_secrets->elts,
-                               psp->webhook_secrets->nelts, ctx->events,
-                               PAY_WEBHOOK_MAX_ITEMS, &n);
-        if (err != PAY_ERR_NONE) {
-            ngx_http_payments_finalize(r,
-                ngx_http_payments_webhook_refuse(ctx, err, "hmacSignature"));
-            return;
-        }
+    case PAY_WH_UNREADABLE:
+        /* authentic, yet not an event we can read: the PSP should know */
+        ngx_http_payments_count(
+            psps[psp->index].wh_refused[NGX_HTTP_PAYMENTS_WH_UNREADABLE]);
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: webhook from psp \"%V\" is signed but is "
+                      "not a readable event", &psp->name);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_INVALID_REQUEST, 0,
+                                       "not a readable event"));
+        return;
 
-        /*
-         * An HMAC key can be shared by a company's merchant accounts: an
-         * authentic item for another account is not this PSP's money.
-         * One such item refuses the whole request, as a bad one does.
-         */
-        for (i = 0; i < n; i++) {
-            if (ngx_strlen(ctx->events[i].account)
-                    != psp->merchant_account.len
-                || ngx_strncmp(ctx->events[i].account,
-                               psp->merchant_account.data,
-                               psp->merchant_account.len) != 0)
-            {
-                ngx_http_payments_count(psps[psp->index].wh_refused[
-                    NGX_HTTP_PAYMENTS_WH_ACCOUNT]);
-                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                              "payments: webhook for psp \"%V\" is signed "
-                              "for another merchant account", &psp->name);
-                ngx_http_payments_finalize(r,
-                    ngx_http_payments_webhook_refuse(ctx,
-                        PAY_ERR_BAD_SIGNATURE, "merchantAccountCode"));
-                return;
-            }
-        }
-
-        break;
-
-    case PAY_DIALECT_GENERIC:
-        h = ngx_http_payments_header(r, (char *) psp->webhook_header.data,
-                                     &count);
-
-        err = (h == NULL || count != 1)
-              ? PAY_ERR_BAD_SIGNATURE
-              : pay_generic_verify((char *) h->value.data, h->value.len,
-                                   (char *) ctx->body.data, ctx->body.len,
-                                   psp->webhook_keys->elts,
-                                   psp->webhook_keys->nelts,
-                                   psp->webhook_iss, psp->webhook_aud, now);
-        if (err != PAY_ERR_NONE) {
-            ngx_http_payments_finalize(r,
-                ngx_http_payments_webhook_refuse(ctx, err,
-                                        (char *) psp->webhook_header.data));
-            return;
-        }
-
-        if (pay_generic_parse_event((char *) ctx->body.data, ctx->body.len,
-                                    &ctx->events[0])
-            != 0)
-        {
-            goto unparsable;
-        }
-
-        n = 1;
-        break;
+    case PAY_WH_LIVEMODE:
+    case PAY_WH_ACCOUNT:
+        /* authentic, but not this PSP's money: a configuration to fix */
+        ngx_http_payments_count(psps[psp->index].wh_refused[
+            v.reason == PAY_WH_LIVEMODE ? NGX_HTTP_PAYMENTS_WH_LIVEMODE
+                                        : NGX_HTTP_PAYMENTS_WH_ACCOUNT]);
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: webhook for psp \"%V\" is signed for "
+                      "other money (%s)", &psp->name, v.why);
+        ngx_http_payments_finalize(r,
+            ngx_http_payments_webhook_refuse(ctx, v.err, v.why));
+        return;
 
     default:
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_payments_finalize(r,
+            ngx_http_payments_webhook_refuse(ctx, v.err, v.why));
         return;
     }
 
@@ -197,19 +140,6 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
     ctx->next_event = 0;
 
     ngx_http_payments_webhook_apply(ctx);
-    return;
-
-unparsable:
-
-    /* authentic, yet not an event we can read: the PSP should know */
-    ngx_http_payments_count(
-        psps[psp->index].wh_refused[NGX_HTTP_PAYMENTS_WH_UNREADABLE]);
-    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                  "payments: webhook from psp \"%V\" is signed but is not a "
-                  "readable event", &psp->name);
-    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                   PAY_ERR_INVALID_REQUEST, 0,
-                                   "not a readable event"));
 }
 
 
@@ -240,19 +170,11 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
     ngx_http_request_t  *r = ctx->request;
 
     if (ctx->next_event == ctx->nevents) {
-        /* every event committed */
-        if (ctx->psp->dialect == PAY_DIALECT_ADYEN) {
-            ngx_http_payments_finalize(r, ngx_http_payments_send(r,
-                                           NGX_HTTP_OK, "text/plain",
-                                           (u_char *) "[accepted]",
-                                           sizeof("[accepted]") - 1));
-            return;
-        }
-
+        /* every event committed: the answer the PSP expects */
         ngx_http_payments_finalize(r, ngx_http_payments_send(r, NGX_HTTP_OK,
-                                       "application/json",
-                                       (u_char *) "{\"received\":true}",
-                                       sizeof("{\"received\":true}") - 1));
+                                       ctx->psp->dl->webhook_answer_type,
+                                       (u_char *) ctx->psp->dl->webhook_answer,
+                                       ngx_strlen(ctx->psp->dl->webhook_answer)));
         return;
     }
 

@@ -558,7 +558,8 @@ Test(config, refuses_a_generic_psp_without_a_public_key)
     /* a shared secret is not how this dialect verifies */
     p.psp = generic_psp(str_printf("%s/psp.secret webhook_secret_file=%s/"
                                    "webhook.secret", c.dir, c.dir));
-    expect_refused(&c, &p, "not webhook_secret_file=");
+    expect_refused(&c, &p, "webhook_secret_file=: not a parameter of "
+                           "dialect=generic (only of dialect=stripe|adyen)");
 }
 
 
@@ -626,7 +627,8 @@ Test(config, refuses_generic_parameters_on_a_stripe_psp, .timeout = 30)
                        "webhook_key=k1:es256:%s/ec.pub "
                        "hosted=https://checkout.stripe.example;",
                        c.dir, c.dir, c.dir);
-    expect_refused(&c, &p, "are for dialect=generic");
+    expect_refused(&c, &p, "not a parameter of dialect=stripe (only of "
+                           "dialect=generic)");
 }
 
 
