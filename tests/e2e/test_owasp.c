@@ -7,6 +7,10 @@
  * registered at the PSP.
  */
 
+#include <poll.h>
+#include <string.h>
+#include <curl/curl.h>
+
 #include "harness.h"
 #include "../hostile_urls.h"
 
@@ -477,4 +481,92 @@ Test(owasp, nginx_own_413_is_problem_json_with_a_request_id)
                      r->status, r->error);
         expect_problem(r, 413, "payload_too_large");
     }
+}
+
+
+/* The request, as bytes, over TLS to the gateway; the answer, as bytes,
+ * until nginx closes the connection. */
+static char *
+raw_tls_exchange(const char *request)
+{
+    CURL           *e;
+    char           *out;
+    size_t          len, sent, got, n;
+    CURLcode        rc;
+    curl_socket_t   fd;
+    struct pollfd   pfd;
+    int             rounds;
+
+    e = curl_easy_init();
+    cr_assert_not_null(e);
+    curl_easy_setopt(e, CURLOPT_URL, gw_url("/"));
+    curl_easy_setopt(e, CURLOPT_CAINFO, env("PAY_TEST_CA"));
+    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    rc = curl_easy_perform(e);
+    cr_assert_eq(rc, CURLE_OK, "%s", curl_easy_strerror(rc));
+    curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &fd);
+
+    len = strlen(request);
+    sent = 0;
+    for (rounds = 0; sent < len && rounds < 1000; rounds++) {
+        rc = curl_easy_send(e, request + sent, len - sent, &n);
+        if (rc == CURLE_AGAIN) {
+            pfd.fd = fd;
+            pfd.events = POLLOUT;
+            (void) poll(&pfd, 1, 100);
+            continue;
+        }
+        cr_assert_eq(rc, CURLE_OK, "%s", curl_easy_strerror(rc));
+        sent += n;
+    }
+
+    out = calloc(1, 65536);
+    cr_assert_not_null(out);
+    got = 0;
+    for (rounds = 0; got < 65535 && rounds < 100; rounds++) {
+        rc = curl_easy_recv(e, out + got, 65535 - got, &n);
+        if (rc == CURLE_AGAIN) {
+            pfd.fd = fd;
+            pfd.events = POLLIN;
+            (void) poll(&pfd, 1, 100);
+            continue;
+        }
+        if (rc != CURLE_OK || n == 0) {
+            break;
+        }
+        got += n;
+    }
+
+    curl_easy_cleanup(e);
+    return out;
+}
+
+
+/* nginx's own 400 for a broken chunked body, on a module's route: also
+ * problem+json with an X-Request-Id */
+
+Test(owasp, nginx_own_400_for_a_broken_chunked_body_is_problem_json)
+{
+    char  *answer, *split;
+
+    answer = raw_tls_exchange(
+        "POST /v1/payments HTTP/1.1\r\n"
+        "Host: gw.test.example\r\n"
+        "Content-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n"
+        "Connection: close\r\n"
+        "\r\n"
+        "zz\r\n{}\r\n0\r\n\r\n");
+
+    cr_assert(strncmp(answer, "HTTP/1.1 400 ", 13) == 0, "%s", answer);
+    split = strstr(answer, "\r\n\r\n");
+    cr_assert_not_null(split, "%s", answer);
+    *split = '\0';
+    cr_assert(strcasestr(answer, "\r\nContent-Type: application/problem+json")
+              != NULL, "%s", answer);
+    cr_assert(strcasestr(answer, "\r\nX-Request-Id: ") != NULL, "%s",
+              answer);
+    cr_assert(strstr(split + 4, "\"code\":\"invalid_request\"") != NULL,
+              "%s", split + 4);
 }
