@@ -81,6 +81,11 @@ static ngx_int_t ngx_http_payments_tls_required(ngx_http_request_t *r,
 static ngx_int_t ngx_http_payments_request_id(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_redact(ngx_http_request_t *r);
+static ngx_int_t ngx_http_payments_request_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_payments_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_payments_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static void ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_purge(ngx_event_t *ev);
@@ -247,6 +252,11 @@ ngx_module_t  ngx_http_payments_module = {
 };
 
 
+static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
 /* set when any location says "payments": workers then open the pools */
 static ngx_uint_t  ngx_http_payments_used;
 
@@ -371,6 +381,17 @@ ngx_http_payments_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_payments_log_handler;
+
+    /* bodies are read into memory by the module, never into a file */
+    ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_payments_request_body_filter;
+
+    /* nginx's own error answers on the module's routes get problem+json */
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_payments_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_payments_body_filter;
 
     return NGX_OK;
 }
@@ -1820,8 +1841,12 @@ ngx_http_payments_redact(ngx_http_request_t *r)
     while (p < args_end) {
         v = p;
 
-        if (args_end - p >= 2 && p[0] == 't' && p[1] == '=') {
-            q = ngx_cpymem(q, "t=redacted", sizeof("t=redacted") - 1);
+        /* ngx_http_arg(), which finds the token, ignores case: so does
+         * this ("T=" is a token too) */
+        if (args_end - p >= 2 && (p[0] == 't' || p[0] == 'T') && p[1] == '=')
+        {
+            *q++ = p[0];
+            q = ngx_cpymem(q, "=redacted", sizeof("=redacted") - 1);
             p += 2;
 
             while (p < args_end && *p != '&') {
@@ -2019,7 +2044,12 @@ ngx_http_payments_handler(ngx_http_request_t *r)
             return NGX_DONE;
         }
 
-        r->request_body_in_single_buf = 1;
+        /* the module's request body filter copies the body into memory
+         * as it arrives (at most payments_max_body), so that nginx never
+         * buffers it to a temporary file, whatever client_body_buffer_size
+         * and client_body_in_file_only say */
+        ctx->body_filter = 1;
+        r->request_body_in_file_only = 0;
 
         rc = ngx_http_read_client_request_body(r,
                                               ngx_http_payments_body_handler);
@@ -2129,8 +2159,9 @@ static ngx_int_t
 ngx_http_payments_tls_required(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx, ngx_uint_t browser)
 {
-    u_char  *p, *last;
-    size_t   len;
+    u_char     *p, *last;
+    size_t      len;
+    uintptr_t   escape;
 
     /* a browser is sent to the https origin; an API client is refused, so
      * that it notices before a key or body goes over plain HTTP again */
@@ -2143,16 +2174,47 @@ ngx_http_payments_tls_required(ngx_http_request_t *r,
                                          "use https");
     }
 
-    len = ctx->pmcf->public_origin.len + r->uri.len + 2 + r->args.len;
+    /*
+     * r->uri is decoded: "%0d%0a" in the request line is a CR LF here, and
+     * copied into the Location it would end the header (a header injected
+     * through the link).  A control byte in the path or the query is
+     * refused; the rest of the path is escaped again; the query is the
+     * request line's own bytes and must be plain printable ASCII.
+     */
+    for (p = r->uri.data; p < r->uri.data + r->uri.len; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            return ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
+                                             "control character in the path");
+        }
+    }
+
+    for (p = r->args.data; p < r->args.data + r->args.len; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) {
+            return ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
+                                             "invalid character in the query");
+        }
+    }
+
+    escape = ngx_escape_uri(NULL, r->uri.data, r->uri.len, NGX_ESCAPE_URI);
+
+    len = ctx->pmcf->public_origin.len + r->uri.len + 2 * escape + 2
+          + r->args.len;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the parsed URI (no CR/LF can survive nginx's parser) */
-    last = ngx_snprintf(p, len - 1, "%V%V%s%V", &ctx->pmcf->public_origin,
-                        &r->uri, r->args.len ? "?" : "", &r->args);
+    last = ngx_cpymem(p, ctx->pmcf->public_origin.data,
+                      ctx->pmcf->public_origin.len);
+    last = (u_char *) ngx_escape_uri(last, r->uri.data, r->uri.len,
+                                     NGX_ESCAPE_URI);
+
+    if (r->args.len) {
+        *last++ = '?';
+        last = ngx_cpymem(last, r->args.data, r->args.len);
+    }
+
     *last = '\0';
 
     if (ngx_http_payments_add_header(r, "Location", (char *) p) != NGX_OK) {
@@ -2164,65 +2226,126 @@ ngx_http_payments_tls_required(ngx_http_request_t *r,
 }
 
 
-static void
-ngx_http_payments_body_handler(ngx_http_request_t *r)
+/*
+ * The body of POST /v1/payments and /v1/webhooks/{psp}, as nginx's length or
+ * chunked filter hands it over: copied into ctx->body (at most
+ * payments_max_body bytes; past that it is dropped and body_too_large set)
+ * and marked consumed.  Only the last buffer goes on to nginx's save filter,
+ * so nothing ever reaches a temporary file: no blocking file I/O in the
+ * request path.
+ */
+
+static ngx_int_t
+ngx_http_payments_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    u_char                   *p;
-    size_t                    len;
-    ssize_t                   n;
+    size_t                    size;
     ngx_buf_t                *b;
-    ngx_chain_t              *cl;
+    ngx_uint_t                last;
+    ngx_chain_t              *cl, *out;
     ngx_http_payments_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
 
-    len = 0;
-
-    if (r->request_body) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            len += ngx_buf_size(cl->buf);
-        }
+    if (ctx == NULL || !ctx->body_filter) {
+        return ngx_http_next_request_body_filter(r, in);
     }
 
-    if (len > ctx->pmcf->max_body) {
-        ctx->body_too_large = 1;
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->last_buf) {
+            last = 1;
+        }
+
+        if (b->in_file) {
+            /* never from nginx's length or chunked filter */
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        size = b->last - b->pos;
+
+        if (size == 0) {
+            continue;
+        }
+
+        if (ctx->body_too_large || size > ctx->pmcf->max_body - ctx->body.len)
+        {
+            ctx->body_too_large = 1;
+            b->pos = b->last;
+            continue;
+        }
+
+        if (ctx->body.data == NULL) {
+            /* the announced length, or the limit for a chunked body (whose
+             * content_length_n nginx counts up as chunks arrive) */
+            ctx->body_size = ctx->pmcf->max_body;
+
+            if (!r->headers_in.chunked
+                && r->headers_in.content_length_n >= 0
+                && r->headers_in.content_length_n < (off_t) ctx->body_size)
+            {
+                ctx->body_size = (size_t) r->headers_in.content_length_n;
+            }
+
+            ctx->body.data = ngx_pnalloc(r->pool, ctx->body_size + 1);
+            if (ctx->body.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        if (size > ctx->body_size - ctx->body.len) {
+            /* more than Content-Length said: the length filter stops that */
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(ctx->body.data + ctx->body.len, b->pos, size);
+        ctx->body.len += size;
+        b->pos = b->last;
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    out = ngx_alloc_chain_link(r->pool);
+    if (b == NULL || out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last_buf = 1;
+    out->buf = b;
+    out->next = NULL;
+
+    return ngx_http_next_request_body_filter(r, out);
+}
+
+
+static void
+ngx_http_payments_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_payments_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+    if (ctx->body_too_large) {
         ngx_http_payments_body_ready(ctx);
         return;
     }
 
-    p = ngx_pnalloc(r->pool, len + 1);
-    if (p == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ctx->body.data = p;
-
-    for (cl = r->request_body ? r->request_body->bufs : NULL;
-         cl;
-         cl = cl->next)
-    {
-        b = cl->buf;
-
-        if (b->in_file) {
-            /* a body past client_body_buffer_size: a local temp file */
-            n = ngx_read_file(b->file, p, (size_t) (b->file_last
-                                                    - b->file_pos),
-                              b->file_pos);
-            if (n == NGX_ERROR) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-
-            p += n;
-            continue;
+    if (ctx->body.data == NULL) {
+        /* no body at all */
+        ctx->body.data = ngx_pnalloc(r->pool, 1);
+        if (ctx->body.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
         }
-
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
     }
 
-    *p = '\0';
-    ctx->body.len = p - ctx->body.data;
+    ctx->body.data[ctx->body.len] = '\0';
+
     ctx->body_read = 1;
 
     ngx_http_payments_body_ready(ctx);
@@ -2359,7 +2482,19 @@ ngx_int_t
 ngx_http_payments_add_header(ngx_http_request_t *r, const char *name,
     const char *value)
 {
+    const char       *c;
     ngx_table_elt_t  *h;
+
+    /* a value from a request, a PSP or the database never ends a header:
+     * a CR, LF or other control byte refuses the whole answer */
+    for (c = value; *c; c++) {
+        if ((u_char) *c < 0x20 || *c == 0x7f) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "payments: control character in a \"%s\" "
+                          "header refused", name);
+            return NGX_ERROR;
+        }
+    }
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -2392,6 +2527,10 @@ ngx_http_payments_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_payments_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+    if (ctx) {
+        ctx->answered = 1;
+    }
 
     if (ctx && ctx->request_id.len) {
         h = ngx_list_push(&r->headers_out.headers);
@@ -2467,6 +2606,176 @@ ngx_http_payments_problem(ngx_http_request_t *r, pay_err_e err,
     free(json);
 
     return rc;
+}
+
+
+/*
+ * An error answer on the module's routes that the module did not write
+ * itself: nginx's own (413 past client_max_body_size, 400 for a broken
+ * chunked body, a 500 from ngx_http_finalize_request() or a handler's
+ * return code) is turned into problem+json with an X-Request-Id, like every
+ * other answer.  Answers of nginx's access phase (limit_req, auth_basic,
+ * allow/deny), given before the module saw the request, are left alone,
+ * except the 413 of client_max_body_size on a "payments" location.
+ */
+
+static ngx_int_t
+ngx_http_payments_header_filter(ngx_http_request_t *r)
+{
+    char                          *json;
+    ngx_uint_t                     status;
+    pay_err_e                      err;
+    ngx_table_elt_t               *h;
+    ngx_http_payments_ctx_t       *ctx;
+    ngx_http_payments_loc_conf_t  *plcf;
+
+    status = r->err_status ? (ngx_uint_t) r->err_status
+                           : r->headers_out.status;
+
+    if (r != r->main || status < NGX_HTTP_BAD_REQUEST || status > 599) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+    if (ctx == NULL) {
+        plcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_module);
+
+        if (status != NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+            || plcf == NULL || plcf->enable != 1)
+        {
+            return ngx_http_next_header_filter(r);
+        }
+
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_payments_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->request = r;
+        ctx->pmcf = ngx_http_get_module_main_conf(r,
+                                                  ngx_http_payments_module);
+        ngx_http_set_ctx(r, ctx, ngx_http_payments_module);
+
+        if (ngx_http_payments_request_id(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else if (ctx->answered) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->answered = 1;
+
+    switch (status) {
+    case NGX_HTTP_BAD_REQUEST:
+        err = PAY_ERR_INVALID_REQUEST;
+        break;
+    case NGX_HTTP_NOT_FOUND:
+        err = PAY_ERR_NOT_FOUND;
+        break;
+    case NGX_HTTP_NOT_ALLOWED:
+        err = PAY_ERR_METHOD_NOT_ALLOWED;
+        break;
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        err = PAY_ERR_PAYLOAD_TOO_LARGE;
+        break;
+    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
+        err = PAY_ERR_UNSUPPORTED_MEDIA;
+        break;
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        err = PAY_ERR_RATE_LIMITED;
+        break;
+    default:
+        err = PAY_ERR_NONE;             /* internal_error, with its status */
+    }
+
+    json = pay_problem_json(err, (int) status, NULL);
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->problem.len = ngx_strlen(json);
+    ctx->problem.data = ngx_pnalloc(r->pool, ctx->problem.len);
+    if (ctx->problem.data == NULL) {
+        free(json);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->problem.data, json, ctx->problem.len);
+    free(json);
+
+    if (ctx->request_id.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Request-Id");
+        h->value = ctx->request_id;
+    }
+
+    if (ngx_http_payments_add_header(r, "Cache-Control", "no-store")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&r->headers_out.content_type, "application/problem+json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = ctx->problem.len;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_payments_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl, out;
+    ngx_http_payments_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+    if (ctx == NULL || ctx->problem.len == 0 || r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* nginx's page is dropped; the problem goes out once, instead */
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    if (ctx->problem_sent) {
+        return ngx_http_next_body_filter(r, NULL);
+    }
+
+    ctx->problem_sent = 1;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->memory = 1;
+    b->pos = ctx->problem.data;
+    b->last = ctx->problem.data + ctx->problem.len;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
 }
 
 

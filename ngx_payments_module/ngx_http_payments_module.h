@@ -214,6 +214,15 @@ typedef struct ngx_http_payments_ctx_s {
     unsigned                        cancel_path:1;
     ngx_str_t                       object_id;
     ngx_uint_t                      route;
+
+    /* the body, read into memory by the module's request body filter */
+    size_t                          body_size;      /* bytes allocated */
+    unsigned                        body_filter:1;
+    /* an answer of the module's own went out (ngx_http_payments_send);
+     * otherwise an error status becomes problem+json in the header filter */
+    unsigned                        answered:1;
+    unsigned                        problem_sent:1;
+    ngx_str_t                       problem;
 } ngx_http_payments_ctx_t;
 
 

@@ -397,6 +397,34 @@ static ngx_int_t ngx_http_payments_see_other(ngx_http_request_t *r,
     const char *url);
 
 
+static ngx_int_t
+ngx_http_payments_wrong_psp(ngx_http_request_t *r)
+{
+    return ngx_http_payments_page(r, NGX_HTTP_NOT_FOUND,
+                                  "This link is not valid",
+                                  "Please go back to the shop.");
+}
+
+
+/* ngx_http_payments_read() with a third parameter, ctx->params[2] */
+
+static ngx_int_t
+ngx_http_payments_read3(ngx_http_payments_ctx_t *ctx, const char *sql,
+    ngx_http_payments_pg_handler_pt handler)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = (char *) ngx_http_payments_cstr(r->pool,
+                                                     &ctx->object_id);
+    if (ctx->params[1] == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_payments_query(ctx, sql, 3, handler);
+}
+
+
 /* verifies t for this checkout and one of two uses; sets ctx->merchant */
 
 static ngx_int_t
@@ -438,6 +466,15 @@ ngx_http_payments_return(ngx_http_payments_ctx_t *ctx)
     pay_token_claims_t   claims;
     ngx_http_request_t  *r = ctx->request;
 
+    /* {psp} must name a configured PSP, and (below) the checkout's own */
+    if (ngx_http_payments_find_psp(ctx->pmcf, (char *) ctx->return_psp.data,
+                                   ctx->return_psp.len)
+        == NULL)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_wrong_psp(r));
+        return;
+    }
+
     rc = ngx_http_payments_browser_token(ctx, PAY_TOKEN_RETURN_SUCCESS,
                                          PAY_TOKEN_RETURN_CANCEL, &claims);
     if (rc == NGX_ERROR) {
@@ -455,9 +492,17 @@ ngx_http_payments_return(ngx_http_payments_ctx_t *ctx)
 
     ctx->cancel_path = (claims.use == PAY_TOKEN_RETURN_CANCEL);
 
-    if (ngx_http_payments_read(ctx, "SELECT status, success_url, cancel_url "
-                                    "FROM pay_return_target($1, $2)",
-                               ngx_http_payments_return_done)
+    ctx->params[2] = (char *) ngx_http_payments_cstr(r->pool,
+                                                     &ctx->return_psp);
+    if (ctx->params[2] == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ngx_http_payments_read3(ctx, "SELECT status, success_url, "
+                                     "cancel_url, psp_matches "
+                                     "FROM pay_return_target($1, $2, $3)",
+                                ngx_http_payments_return_done)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_busy_page(r));
@@ -482,6 +527,13 @@ ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q, PGresult *res)
                                        NGX_HTTP_FORBIDDEN,
                                        "This link is not valid",
                                        "Please go back to the shop."));
+        return;
+    }
+
+    /* the token is this checkout's, but the path names another PSP than
+     * the one it was registered with: not an address the PSP was given */
+    if (ngx_strcmp(PQgetvalue(res, 0, 3), "t") != 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_wrong_psp(r));
         return;
     }
 

@@ -7,6 +7,10 @@
  * registered at the PSP.
  */
 
+#include <poll.h>
+#include <string.h>
+#include <curl/curl.h>
+
 #include "harness.h"
 #include "../hostile_urls.h"
 
@@ -304,4 +308,265 @@ Test(owasp, every_hostile_return_url_is_refused_end_to_end, .timeout = 120)
             expect_nothing_registered(&m, co);
         }
     }
+}
+
+
+/* -- issue 15 ------------------------------------------------------------- */
+
+
+/* Header injection through the path of the http -> https redirect: nginx
+ * decodes %0d%0a in the path into a CR LF, which must never reach the
+ * Location. */
+
+Test(owasp, crlf_in_the_path_never_reaches_the_https_redirect)
+{
+    size_t       i, j;
+    resp_t      *r;
+    const char  *paths[] = {
+        "/v1/static/x%0d%0aSet-Cookie:%20injected=1",
+        "/v1/static/x%0aSet-Cookie:%20injected=1",
+        "/v1/static/x%0dSet-Cookie:%20injected=1",
+        "/v1/checkouts/x%0d%0aSet-Cookie:%20injected=1/pay?t=x",
+        "/v1/return/stripe/x%0d%0aSet-Cookie:%20injected=1?t=x",
+    };
+
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        r = http_get(gw_plain_url(paths[i]));
+        cr_assert_null(resp_header(r, "Set-Cookie"), "%s: Set-Cookie %s",
+                       paths[i], resp_header(r, "Set-Cookie"));
+        for (j = 0; j < r->nhdr; j++) {
+            cr_assert(strstr(r->names[j], "injected") == NULL
+                      && strstr(r->values[j], "injected") == NULL,
+                      "%s: header %s: %s", paths[i], r->names[j],
+                      r->values[j]);
+        }
+        expect_problem(r, 400, "invalid_request");
+    }
+}
+
+
+Test(owasp, the_https_redirect_keeps_the_path_escaped)
+{
+    resp_t  *r;
+    char    *want;
+
+    r = http_get(gw_plain_url("/v1/static/a%20b%3Fc%25d?t=x"));
+    cr_assert_eq(r->status, 301, "%ld %s", r->status, r->body);
+    want = str_printf("%s/v1/static/a%%20b%%3Fc%%25d?t=x",
+                      env("PAY_TEST_PUBLIC_ORIGIN"));
+    cr_assert_str_eq(resp_header(r, "Location"), want);
+    expect_request_id(r);
+}
+
+
+/* POST /v1/payments?mark=<mark> with this body, chunked or not */
+static resp_t *
+post_marked(const merchant_t *m, const char *mark, const char *body,
+    int chunked)
+{
+    req_t        rq;
+    const char  *h[] = {
+        "Content-Type: application/json",
+        str_printf("Authorization: Bearer %s", m->key),
+        str_printf("Idempotency-Key: %s", uid("k")),
+        chunked ? "Transfer-Encoding: chunked" : NULL,
+        NULL
+    };
+
+    rq.method = "POST";
+    rq.url = gw_url(str_printf("%s?mark=%s", PATH_PAYMENTS, mark));
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+/* body_for(co) with n spaces after its "{" */
+static char *
+padded_body(const char *co, size_t n)
+{
+    char   *body, *big;
+    size_t  len;
+
+    body = body_for(co);
+    len = strlen(body);
+    big = malloc(len + n + 1);
+    cr_assert_not_null(big);
+    big[0] = '{';
+    memset(big + 1, ' ', n);
+    memcpy(big + 1 + n, body + 1, len);     /* with its NUL */
+
+    return big;
+}
+
+
+/* Whether a line of the error log has both strings. */
+static int
+error_log_has(const char *a, const char *b)
+{
+    char  *log, *line, *save;
+
+    log = file_read(run_file("logs/error.log"), NULL);
+    if (log == NULL) {
+        return 0;
+    }
+
+    for (line = strtok_r(log, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
+    {
+        if (strstr(line, a) && strstr(line, b)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* A body past client_body_buffer_size (16k) but within payments_max_body
+ * (64k) is read in memory: nginx never writes it to a temporary file, which
+ * the module would then have to read back with a blocking read. */
+
+Test(owasp, a_40k_body_is_read_in_memory_never_from_a_temp_file)
+{
+    char        *mark;
+    resp_t      *r;
+    merchant_t   m;
+    int          chunked;
+
+    merchant_new(&m);
+    mark = uid("mark");
+
+    for (chunked = 0; chunked < 2; chunked++) {
+        r = post_marked(&m, mark, padded_body(uid("co"), 40 * 1024),
+                        chunked);
+        cr_assert_eq(r->status, 201, "chunked %d: %ld %s", chunked,
+                     r->status, r->body);
+    }
+
+    /* past the limit, chunked: still 413, still nothing in a file */
+    r = post_marked(&m, mark, padded_body(uid("co"), 100 * 1024), 1);
+    expect_problem(r, 413, "payload_too_large");
+
+    msleep(200);
+    cr_assert(!error_log_has("buffered to a temporary file", mark),
+              "a request body of the module went to a temporary file");
+}
+
+
+/* nginx's own 413 (past client_max_body_size, 1m) on the module's routes
+ * is problem+json with an X-Request-Id, like every other answer. */
+
+Test(owasp, nginx_own_413_is_problem_json_with_a_request_id)
+{
+    char        *big;
+    size_t       n = 1100 * 1024;
+    resp_t      *r;
+    merchant_t   m;
+    int          chunked;
+
+    merchant_demo(&m);
+    big = malloc(n + 1);
+    cr_assert_not_null(big);
+    memset(big, ' ', n);
+    big[0] = '{';
+    big[n - 1] = '}';
+    big[n] = '\0';
+
+    for (chunked = 0; chunked < 2; chunked++) {
+        r = post_marked(&m, uid("mark"), big, chunked);
+        cr_assert_eq(r->status, 413, "chunked %d: %ld %s", chunked,
+                     r->status, r->error);
+        expect_problem(r, 413, "payload_too_large");
+    }
+}
+
+
+/* The request, as bytes, over TLS to the gateway; the answer, as bytes,
+ * until nginx closes the connection. */
+static char *
+raw_tls_exchange(const char *request)
+{
+    CURL           *e;
+    char           *out;
+    size_t          len, sent, got, n;
+    CURLcode        rc;
+    curl_socket_t   fd;
+    struct pollfd   pfd;
+    int             rounds;
+
+    e = curl_easy_init();
+    cr_assert_not_null(e);
+    curl_easy_setopt(e, CURLOPT_URL, gw_url("/"));
+    curl_easy_setopt(e, CURLOPT_CAINFO, env("PAY_TEST_CA"));
+    curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    rc = curl_easy_perform(e);
+    cr_assert_eq(rc, CURLE_OK, "%s", curl_easy_strerror(rc));
+    curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &fd);
+
+    len = strlen(request);
+    sent = 0;
+    for (rounds = 0; sent < len && rounds < 1000; rounds++) {
+        rc = curl_easy_send(e, request + sent, len - sent, &n);
+        if (rc == CURLE_AGAIN) {
+            pfd.fd = fd;
+            pfd.events = POLLOUT;
+            (void) poll(&pfd, 1, 100);
+            continue;
+        }
+        cr_assert_eq(rc, CURLE_OK, "%s", curl_easy_strerror(rc));
+        sent += n;
+    }
+
+    out = calloc(1, 65536);
+    cr_assert_not_null(out);
+    got = 0;
+    for (rounds = 0; got < 65535 && rounds < 100; rounds++) {
+        rc = curl_easy_recv(e, out + got, 65535 - got, &n);
+        if (rc == CURLE_AGAIN) {
+            pfd.fd = fd;
+            pfd.events = POLLIN;
+            (void) poll(&pfd, 1, 100);
+            continue;
+        }
+        if (rc != CURLE_OK || n == 0) {
+            break;
+        }
+        got += n;
+    }
+
+    curl_easy_cleanup(e);
+    return out;
+}
+
+
+/* nginx's own 400 for a broken chunked body, on a module's route: also
+ * problem+json with an X-Request-Id */
+
+Test(owasp, nginx_own_400_for_a_broken_chunked_body_is_problem_json)
+{
+    char  *answer, *split;
+
+    answer = raw_tls_exchange(
+        "POST /v1/payments HTTP/1.1\r\n"
+        "Host: gw.test.example\r\n"
+        "Content-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n"
+        "Connection: close\r\n"
+        "\r\n"
+        "zz\r\n{}\r\n0\r\n\r\n");
+
+    cr_assert(strncmp(answer, "HTTP/1.1 400 ", 13) == 0, "%s", answer);
+    split = strstr(answer, "\r\n\r\n");
+    cr_assert_not_null(split, "%s", answer);
+    *split = '\0';
+    cr_assert(strcasestr(answer, "\r\nContent-Type: application/problem+json")
+              != NULL, "%s", answer);
+    cr_assert(strcasestr(answer, "\r\nX-Request-Id: ") != NULL, "%s",
+              answer);
+    cr_assert(strstr(split + 4, "\"code\":\"invalid_request\"") != NULL,
+              "%s", split + 4);
 }

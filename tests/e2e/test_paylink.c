@@ -315,3 +315,29 @@ Test(pay_link, error_pages_carry_the_browser_security_headers)
     cr_assert(v != NULL && strstr(v, "unsafe-inline") == NULL,
               "Content-Security-Policy %s", v);
 }
+
+
+/* ngx_http_arg() finds "T=" as well as "t=": the pay handler takes it as
+ * the token, so the request line in the logs must not carry it either
+ * (ci/log-scan.sh looks for every token after the run too). */
+
+Test(pay_link, an_upper_case_T_token_is_cut_out_of_the_access_log)
+{
+    paid_t   p;
+    resp_t  *r;
+    char    *logged;
+
+    register_checkout(&p, NULL);
+    secret_used(p.token);
+
+    r = gw_get(str_printf("/v1/checkouts/%s/pay?x=1&T=%s", p.co_id,
+                          p.token));
+    expect_hosted_redirect(r);
+
+    logged = str_printf("/v1/checkouts/%s/pay?x=1&T=redacted ", p.co_id);
+    msleep(300);
+    cr_assert(file_contains(run_file("logs/access.log"), logged),
+              "access.log has no \"%s\"", logged);
+    cr_assert(!file_contains(run_file("logs/access.log"), p.token),
+              "the token is in access.log");
+}

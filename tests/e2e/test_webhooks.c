@@ -857,3 +857,59 @@ Test(audit, an_unbalanced_ledger_transaction_is_refused_at_commit)
         p.m.id, p.co, p.co, p.m.id, p.m.id));
     cr_assert(err && strstr(err, "not balanced"), "%s", err ? err : "none");
 }
+
+
+/* {psp} in /v1/return/{psp}/{checkout} must be the checkout's own PSP */
+
+static void
+expect_not_found_page(const resp_t *r)
+{
+    cr_assert_eq(r->status, 404, "expected 404, got %ld: %s", r->status,
+                 r->body);
+    cr_assert_null(resp_header(r, "Location"), "Location %s",
+                   resp_header(r, "Location"));
+    cr_assert(strncmp(resp_header(r, "Content-Type"), "text/html", 9) == 0);
+    expect_request_id(r);
+}
+
+
+/* url with its /v1/return/<psp>/ replaced by /v1/return/<other>/ */
+static char *
+return_url_via(const char *url, const char *other)
+{
+    const char  *start, *end;
+
+    start = strstr(url, "/v1/return/");
+    cr_assert_not_null(start, "%s", url);
+    start += strlen("/v1/return/");
+    end = strchr(start, '/');
+    cr_assert_not_null(end, "%s", url);
+
+    return str_printf("%.*s%s%s", (int) (start - url), url, other, end);
+}
+
+
+Test(return_page, another_psp_in_the_return_path_is_a_404_page)
+{
+    paid_t   p;
+    resp_t  *r;
+    char    *url;
+
+    register_checkout(&p);
+    url = return_url(&p, "success_url");
+
+    /* a configured PSP, but not this checkout's */
+    r = http_get(return_url_via(url, "mock_adyen"));
+    expect_not_found_page(r);
+    r = http_get(return_url_via(return_url(&p, "cancel_url"),
+                                "mock_generic"));
+    expect_not_found_page(r);
+
+    /* no such PSP */
+    r = http_get(return_url_via(url, "no_such_psp"));
+    expect_not_found_page(r);
+
+    /* the right one still works */
+    r = http_get(url);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+}
