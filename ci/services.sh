@@ -6,7 +6,7 @@
 #   ci/services.sh start RUN [options]
 #       --asan               run build/mock_psp-asan (tests) instead of build/mock_psp
 #       --workers N          nginx worker_processes (default 1)
-#       --lease DURATION     payments_idempotency_lease (default 3s)
+#       --lease DURATION     payments_idempotency_lease (default 20s)
 #       --template FILE      nginx.conf template (default tests/e2e/nginx.conf.in)
 #       --mock-latency MS    the mock PSP's default answer delay (default 0)
 #       --public-origin O    payments_public_origin (default https://gw.test.example,
@@ -166,7 +166,7 @@ on_start_exit() {
 do_start() {
     local run=$1
     shift
-    local asan=0 workers=1 lease=3s latency=0 public_origin=https://gw.test.example
+    local asan=0 workers=1 lease=20s latency=0 public_origin=https://gw.test.example
     local template=$top/tests/e2e/nginx.conf.in
     while [ $# -gt 0 ]; do
         case $1 in

@@ -305,7 +305,9 @@ ngx_http_payments_create_main_conf(ngx_conf_t *cf)
 static char *
 ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
 {
-    ngx_http_payments_main_conf_t *pmcf = conf;
+    ngx_uint_t                      i;
+    ngx_http_payments_psp_t        *psp;
+    ngx_http_payments_main_conf_t  *pmcf = conf;
 
     ngx_conf_init_uint_value(pmcf->pool_size, 4);
     ngx_conf_init_msec_value(pmcf->db_timeout, 5000);
@@ -336,6 +338,28 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /*
+     * A claim is live from its INSERT in pay_claim until pay_finish commits:
+     * the rest of pay_claim (one database timeout), the PSP budget (the
+     * request timeout), then pay_finish waiting for a connection and
+     * running (a database timeout each).  A shorter lease lets a retry take
+     * over a claim whose holder is still at work.
+     */
+    if ((ngx_msec_t) pmcf->lease * 1000
+        < pmcf->request_timeout + 3 * pmcf->db_timeout)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_idempotency_lease\" %Ts is shorter "
+                           "than \"payments_request_timeout\" %Mms plus 3 "
+                           "times \"payments_database_timeout\" %Mms: raise "
+                           "the lease to at least %Ms or lower the timeouts",
+                           pmcf->lease, pmcf->request_timeout,
+                           pmcf->db_timeout,
+                           (pmcf->request_timeout + 3 * pmcf->db_timeout
+                            + 999) / 1000);
+        return NGX_CONF_ERROR;
+    }
+
     if (pmcf->ttl < 24 * 3600) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"payments_idempotency_ttl\" must be at least "
@@ -349,6 +373,28 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
                            "\"payments_session_lifetime\" must be between "
                            "30m and 24h (the PSPs' limits)");
         return NGX_CONF_ERROR;
+    }
+
+    /*
+     * Stripe refuses an expires_at less than 30 min ahead when the request
+     * reaches it, and a claim's request may be sent up to a lease after
+     * expires_at was fixed.
+     */
+    psp = pmcf->psps->elts;
+
+    for (i = 0; i < pmcf->psps->nelts; i++) {
+        if (psp[i].dialect == PAY_DIALECT_STRIPE
+            && pmcf->session_lifetime < 1800 + pmcf->lease)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_session_lifetime\" %Ts leaves "
+                               "the stripe PSP \"%V\" less than its 30m "
+                               "minimum once \"payments_idempotency_lease\" "
+                               "%Ts has passed: raise it to at least %Ts",
+                               pmcf->session_lifetime, &psp[i].name,
+                               pmcf->lease, 1800 + pmcf->lease);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (pmcf->max_body < 1024 || pmcf->max_body > 1024 * 1024) {

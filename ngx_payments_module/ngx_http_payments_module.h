@@ -201,6 +201,9 @@ typedef struct ngx_http_payments_ctx_s {
     char                           *psp_content_type;
     char                           *psp_body;
     ngx_uint_t                      attempts;
+    unsigned                        psp_maybe:1;    /* the PSP may hold a
+                                                       session of this
+                                                       claim */
     ngx_uint_t                      fail_status;
     ngx_msec_t                      deadline;
 

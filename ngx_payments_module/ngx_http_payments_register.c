@@ -12,6 +12,16 @@
  * sees byte-identical requests under the same nonce and can never register
  * twice.  Nothing final is stored when the PSP cannot be reached: the lease
  * is released and the client's retry resumes the same registration.
+ *
+ * Two exceptions to "the stored request, byte for byte":
+ * - a resume whose stored expires_at the PSP would now refuse (Stripe: less
+ *   than 30 min ahead) rebuilds the request with a fresh expires_at under
+ *   the same nonce and stores it first (pay_refresh): the old bytes can
+ *   only fail, and should the PSP hold a session of the old bytes, it
+ *   refuses the new ones under the same Idempotency-Key, so it never makes
+ *   two sessions;
+ * - a PSP that refuses our credentials on a claim it cannot have seen
+ *   before undoes the claim (pay_abandon): nothing stays stored.
  */
 
 
@@ -28,8 +38,17 @@
 static ngx_int_t ngx_http_payments_register_validate(
     ngx_http_payments_ctx_t *ctx, ngx_int_t *rc);
 static void ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx);
+static char *ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static ngx_int_t ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
+    const char *stored);
+static ngx_uint_t ngx_http_payments_expires_too_soon(
+    ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_register_refresh(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_psp_start(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_psp_retry(ngx_event_t *ev);
 static void ngx_http_payments_retry_cleanup(void *data);
@@ -42,6 +61,9 @@ static void ngx_http_payments_finish_done(ngx_http_payments_pg_query_t *q,
 static void ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status);
 static void ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_payments_send_stored(ngx_http_request_t *r,
     const char *status, const char *body, size_t len, ngx_uint_t replayed);
@@ -220,13 +242,10 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
 static void
 ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 {
-    char                     *s, *dup, fp[65];
-
+    char                     *s, *dup, *req, fp[65];
     size_t                    i;
-    json_t                   *orders, *o, *req;
-    pay_psp_request_t         preq;
+    json_t                   *orders, *o;
     ngx_http_request_t       *r = ctx->request;
-    pay_psp_registration_t    reg;
 
     ctx->nonce = ngx_pnalloc(r->pool, ctx->merchant.len + 1 + PAY_ID_MAX + 1);
     if (ctx->nonce == NULL) {
@@ -249,30 +268,11 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 
     ctx->expires_at = (int64_t) ngx_time() + ctx->pmcf->session_lifetime;
 
-    ngx_memzero(&reg, sizeof(pay_psp_registration_t));
-    reg.merchant_id = (char *) ctx->merchant.data;
-    reg.nonce = ctx->nonce;
-    reg.co = &ctx->co;
-    reg.expires_at = ctx->expires_at;
-    reg.adyen_merchant_account = (char *) ctx->psp->merchant_account.data;
-
-    /* the shopper may come back a while after the session closed */
-    reg.return_success = ngx_http_payments_link(ctx, "/v1/return/%V/%s?t=%s",
-                                                PAY_TOKEN_RETURN_SUCCESS,
-                                                ctx->expires_at + 86400);
-    reg.return_cancel = ngx_http_payments_link(ctx, "/v1/return/%V/%s?t=%s",
-                                               PAY_TOKEN_RETURN_CANCEL,
-                                               ctx->expires_at + 86400);
-    if (reg.return_success == NULL || reg.return_cancel == NULL
-        || pay_psp_build_registration(ctx->psp->dialect, &reg, &preq) != 0)
-    {
+    req = ngx_http_payments_register_build(ctx);
+    if (req == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-
-    req = json_pack("{s:s, s:s, s:s}", "path", preq.path,
-                    "content_type", preq.content_type, "body", preq.body);
-    pay_psp_request_free(&preq);
 
     orders = json_array();
 
@@ -310,10 +310,7 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     ctx->params[10] = ctx->co.cancel_url;
     ctx->params[11] = ctx->co.buyer_email;          /* NULL: SQL NULL */
     ctx->params[12] = ngx_http_payments_num(r->pool, ctx->expires_at);
-
-    s = json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    ctx->params[13] = ngx_http_payments_strdup(r->pool, s);
-    free(s);
+    ctx->params[13] = req;
 
     s = json_dumps(orders, JSON_COMPACT | JSON_PRESERVE_ORDER);
     ctx->params[14] = ngx_http_payments_strdup(r->pool, s);
@@ -328,7 +325,6 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     }
 
     free(dup);
-    json_decref(req);
     json_decref(orders);
 
     if (ngx_http_payments_query(ctx,
@@ -348,10 +344,61 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 failed:
 
     free(dup);
-    json_decref(req);
     json_decref(orders);
 
     ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+/*
+ * The PSP request for ctx->expires_at, as stored: JSON {"path",
+ * "content_type", "body"} in the request's pool, or NULL.
+ */
+
+static char *
+ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
+{
+    char                    *s, *out;
+    json_t                  *req;
+    pay_psp_request_t        preq;
+    ngx_http_request_t      *r = ctx->request;
+    pay_psp_registration_t   reg;
+
+    ngx_memzero(&reg, sizeof(pay_psp_registration_t));
+    reg.merchant_id = (char *) ctx->merchant.data;
+    reg.nonce = ctx->nonce;
+    reg.co = &ctx->co;
+    reg.expires_at = ctx->expires_at;
+    reg.adyen_merchant_account = (char *) ctx->psp->merchant_account.data;
+
+    /* the shopper may come back a while after the session closed */
+    reg.return_success = ngx_http_payments_link(ctx, "/v1/return/%V/%s?t=%s",
+                                                PAY_TOKEN_RETURN_SUCCESS,
+                                                ctx->expires_at + 86400);
+    reg.return_cancel = ngx_http_payments_link(ctx, "/v1/return/%V/%s?t=%s",
+                                               PAY_TOKEN_RETURN_CANCEL,
+                                               ctx->expires_at + 86400);
+    if (reg.return_success == NULL || reg.return_cancel == NULL
+        || pay_psp_build_registration(ctx->psp->dialect, &reg, &preq) != 0)
+    {
+        return NULL;
+    }
+
+    req = json_pack("{s:s, s:s, s:s}", "path", preq.path,
+                    "content_type", preq.content_type, "body", preq.body);
+    pay_psp_request_free(&preq);
+
+    if (req == NULL) {
+        return NULL;
+    }
+
+    s = json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(req);
+
+    out = ngx_http_payments_strdup(r->pool, s);
+    free(s);
+
+    return out;
 }
 
 
@@ -359,8 +406,6 @@ static void
 ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
     char                     *outcome, *p;
-    json_t                   *req, *v;
-    json_error_t              err;
     ngx_http_request_t       *r;
     ngx_http_payments_ctx_t  *ctx = q->data;
 
@@ -442,14 +487,47 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     ctx->expires_at = ngx_atotm((u_char *) PQgetvalue(res, 0, 6),
                                 PQgetlength(res, 0, 6));
 
-    req = json_loads(PQgetvalue(res, 0, 5), 0, &err);
-
-    if (req == NULL || ctx->lease == NULL || ctx->expires_at <= 0) {
-        json_decref(req);
+    if (ctx->lease == NULL || ctx->expires_at <= 0
+        || ngx_http_payments_request_load(ctx, PQgetvalue(res, 0, 5))
+           != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: pay_claim: malformed stored request");
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
         return;
+    }
+
+    if (outcome[0] == 'r') {
+        /* an earlier request's attempts may have reached the PSP */
+        ctx->psp_maybe = 1;
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "payments: resuming registration \"%s\" after an "
+                      "expired lease", ctx->nonce);
+
+        if (ngx_http_payments_expires_too_soon(ctx)) {
+            ngx_http_payments_register_refresh(ctx);
+            return;
+        }
+    }
+
+    ngx_http_payments_psp_start(ctx);
+}
+
+
+/* ctx->psp_path, psp_content_type and psp_body from a stored request */
+
+static ngx_int_t
+ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
+    const char *stored)
+{
+    json_t              *req, *v;
+    json_error_t         err;
+    ngx_http_request_t  *r = ctx->request;
+
+    req = json_loads(stored, 0, &err);
+    if (req == NULL) {
+        return NGX_ERROR;
     }
 
     v = json_object_get(req, "path");
@@ -465,16 +543,104 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     if (ctx->psp_path == NULL || ctx->psp_content_type == NULL
         || ctx->psp_body == NULL)
     {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whether the PSP could refuse the stored expires_at by the time this
+ * request's attempts reach it (a lease covers them): Stripe wants it at
+ * least 30 min ahead, the others in the future.
+ */
+
+static ngx_uint_t
+ngx_http_payments_expires_too_soon(ngx_http_payments_ctx_t *ctx)
+{
+    time_t  floor;
+
+    floor = (ctx->psp->dialect == PAY_DIALECT_STRIPE) ? 1800 : 0;
+
+    return ctx->expires_at < (int64_t) ngx_time() + floor + ctx->pmcf->lease;
+}
+
+
+/*
+ * The stored request can only fail: rebuild it with a fresh expires_at (and
+ * return links to match) under the same nonce, and store it before it is
+ * sent, so that every later retry sends these bytes.
+ */
+
+static void
+ngx_http_payments_register_refresh(ngx_http_payments_ctx_t *ctx)
+{
+    char                *req;
+    int64_t              old;
+    ngx_http_request_t  *r = ctx->request;
+
+    old = ctx->expires_at;
+    ctx->expires_at = (int64_t) ngx_time() + ctx->pmcf->session_lifetime;
+
+    req = ngx_http_payments_register_build(ctx);
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = ngx_http_payments_num(r->pool, ctx->expires_at);
+    ctx->params[4] = req;
+
+    if (req == NULL || ctx->params[3] == NULL
+        || ngx_http_payments_request_load(ctx, req) != NGX_OK)
+    {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "payments: registration \"%s\": the stored expires_at %L "
+                  "is too close for the PSP; resending with %L",
+                  ctx->nonce, old, ctx->expires_at);
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT pay_refresh($1, $2, $3, $4, $5)",
+                                5, ngx_http_payments_refresh_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        /* nothing was sent: the client's retry resumes again */
+        if (res) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "payments: pay_refresh: %s",
+                          PQresultErrorMessage(res));
+        }
+
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
         return;
     }
 
-    if (outcome[0] == 'r') {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "payments: resuming registration \"%s\" after an "
-                      "expired lease", ctx->nonce);
-    }
+    ngx_http_payments_psp_start(ctx);
+}
 
+
+static void
+ngx_http_payments_psp_start(ngx_http_payments_ctx_t *ctx)
+{
     ctx->deadline = ngx_current_msec + ctx->pmcf->request_timeout;
     ctx->attempts = 0;
 
@@ -630,12 +796,23 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
                       "payments: psp \"%V\" refused the gateway's "
                       "credentials (HTTP %l): check its secret_file",
                       &ctx->psp->name, f->status);
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+
+        if (ctx->psp_maybe) {
+            /* a session of this claim may exist: keep it resumable */
+            ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+
+        } else {
+            ngx_http_payments_register_abandon(ctx);
+        }
+
         return;
 
     default: /* PAY_PSP_RETRY */
         break;
     }
+
+    /* a timeout, a dropped answer or a 5xx may have made a session */
+    ctx->psp_maybe = 1;
 
     backoff = NGX_HTTP_PAYMENTS_RETRY_BASE << (ctx->attempts - 1);
 
@@ -794,6 +971,59 @@ ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
                                    "the PSP did not complete the "
                                    "registration; retry with the same "
                                    "Idempotency-Key"));
+}
+
+
+/*
+ * The PSP refused our credentials and cannot hold a session of this claim:
+ * undo the claim (API.md: 502, nothing stored), so that a retry, with this
+ * key or another, registers the same ids afresh.
+ */
+
+static void
+ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx)
+{
+    ctx->fail_status = NGX_HTTP_BAD_GATEWAY;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+
+    if (ngx_http_payments_query(ctx, "SELECT pay_abandon($1, $2, $3)",
+                                3, ngx_http_payments_abandon_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+    }
+}
+
+
+static void
+ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't')
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: pay_abandon did not undo registration "
+                      "\"%s\"%s%s; releasing its lease", ctx->nonce,
+                      res ? ": " : "", res ? PQresultErrorMessage(res) : "");
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    /* nothing is stored, so nothing stays reserved either */
+    ngx_http_payments_limit_claimed(ctx, NULL);
+
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_PSP_UNAVAILABLE,
+                                   NGX_HTTP_BAD_GATEWAY,
+                                   "the PSP refused the gateway's "
+                                   "credentials; nothing was stored"));
 }
 
 

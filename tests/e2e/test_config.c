@@ -402,6 +402,63 @@ Test(config, refuses_a_session_lifetime_outside_the_psps_limits)
 }
 
 
+Test(config, refuses_a_lease_shorter_than_the_request_and_database_timeouts)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    /* the defaults (30s >= 15s + 3 x 5s) pass: the good configuration */
+    p.extra = "payments_idempotency_lease 20s;";
+    expect_refused(&c, &p, "\"payments_idempotency_lease\" 20s is shorter "
+                           "than \"payments_request_timeout\" 15000ms plus 3 "
+                           "times \"payments_database_timeout\" 5000ms: "
+                           "raise the lease to at least 30s");
+
+    p.extra = "payments_idempotency_lease 10s; payments_request_timeout 5s; "
+              "payments_database_timeout 2s;";
+    expect_refused(&c, &p, "raise the lease to at least 11s");
+
+    /* the database timeouts count too, not only the PSP budget */
+    p.extra = "payments_idempotency_lease 16s; payments_request_timeout 15s;"
+              " payments_database_timeout 1s;";
+    expect_refused(&c, &p, "raise the lease to at least 18s");
+
+    p.extra = "payments_idempotency_lease 11s; payments_request_timeout 5s; "
+              "payments_database_timeout 2s;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
+Test(config, refuses_a_stripe_session_lifetime_without_room_for_the_lease)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    /* 30m is Stripe's floor at the time it reads the request, which may be
+     * a lease after the claim fixed expires_at */
+    p.extra = "payments_session_lifetime 30m;";
+    expect_refused(&c, &p, "\"payments_session_lifetime\" 1800s leaves the "
+                           "stripe PSP \"stripe\" less than its 30m minimum "
+                           "once \"payments_idempotency_lease\" 30s has "
+                           "passed: raise it to at least 1830s");
+
+    p.extra = "payments_session_lifetime 1830s;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
 /* --- the adyen and generic dialects' webhook verification ------------------ */
 
 #define ADYEN_HMAC_HEX \

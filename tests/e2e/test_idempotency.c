@@ -417,8 +417,9 @@ Test(concurrency, fifty_identical_requests_register_once)
  * success_url the test can recognise at the mock afterwards.
  */
 static char *
-claim_directly(const merchant_t *m, const char *key, const char *co_id,
-    const char *body, const char *lease_seconds, const char *marker)
+claim_directly_expiring(const merchant_t *m, const char *key,
+    const char *co_id, const char *body, const char *lease_seconds,
+    const char *marker, long expires_in)
 {
     char        fp[65];
     char       *n, *form, *psp_req, *orders, *expires, *outcome, *ret;
@@ -450,7 +451,7 @@ claim_directly(const merchant_t *m, const char *key, const char *co_id,
         "&" LI(1, "%%5Bquantity%%5D") "=1"
         "&success_url=%s&cancel_url=%s&client_reference_id=%s"
         "&expires_at=%ld",
-        co_id, co_id, er, ec, en, (long) time(NULL) + 3600);
+        co_id, co_id, er, ec, en, (long) time(NULL) + expires_in);
 #undef LI
 
     free(en);
@@ -466,7 +467,7 @@ claim_directly(const merchant_t *m, const char *key, const char *co_id,
                         "\"seller_1\",\"amount_minor\":1000},"
                         "{\"payment_order_id\":\"%s_p2\",\"seller_account\":"
                         "\"seller_2\",\"amount_minor\":500}]", co_id, co_id);
-    expires = str_printf("%ld", (long) time(NULL) + 3600);
+    expires = str_printf("%ld", (long) time(NULL) + expires_in);
 
     {
         const char  *p[] = {
@@ -488,6 +489,40 @@ claim_directly(const merchant_t *m, const char *key, const char *co_id,
 
     json_decref(co);
     return ret;
+}
+
+
+static char *
+claim_directly(const merchant_t *m, const char *key, const char *co_id,
+    const char *body, const char *lease_seconds, const char *marker)
+{
+    return claim_directly_expiring(m, key, co_id, body, lease_seconds, marker,
+                                   3600);
+}
+
+
+/* GET the mock's session as the PSP holds it */
+static json_t *
+mock_session(const char *token)
+{
+    char    *auth, *surl;
+    resp_t  *s;
+
+    auth = file_read(run_file("conf/psp.secret"), NULL);
+    auth = str_printf("Authorization: Bearer %s", auth);
+    surl = str_printf("%s/v1/checkout/sessions/%s", env("PAY_TEST_MOCK"),
+                      token);
+
+    {
+        const char  *h[] = { auth, NULL };
+        req_t        rq = { "GET", surl, h, NULL, 0 };
+
+        s = http(&rq);
+    }
+
+    cr_assert_eq(s->status, 200, "mock session %s: %ld %s", token, s->status,
+                 s->body);
+    return resp_json(s);
 }
 
 
@@ -558,4 +593,179 @@ Test(lease, takes_over_an_expired_lease_and_resumes_the_stored_request)
     cr_assert_str_eq(json_string_value(json_object_get(resp_json(s),
                                                        "client_reference_id")),
                      nonce(&m, co_id));
+}
+
+
+/*
+ * A resume long after the claim: the stored expires_at is now under
+ * Stripe's 30 min floor (or past).  Resending those bytes can only be
+ * refused; the gateway rebuilds the request with a fresh expires_at under
+ * the same nonce, stores it, and registers (API.md: retries resume).
+ */
+Test(lease, a_resume_past_the_psps_expiry_floor_registers_with_a_fresh_expiry)
+{
+    long         sessions, now, exp, i;
+    long         stored[] = { 600, -60 };
+    char        *key, *co_id, *body, *ret;
+    resp_t      *r, *again;
+    json_t      *j, *session;
+    const char  *token;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    for (i = 0; i < 2; i++) {
+        key = uid("key");
+        co_id = uid("co");
+        body = body_for(co_id);
+
+        ret = claim_directly_expiring(&m, key, co_id, body, "1", uid("mark"),
+                                      stored[i]);
+        msleep(1500);
+
+        r = api_post(&m, key, body);
+        now = (long) time(NULL);
+        cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+        j = resp_json(r);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                         "EXECUTING", "%s", r->body);
+        token = json_string_value(json_object_get(j, "psp_token"));
+        cr_assert_not_null(token);
+
+        /* one session, made from the rebuilt request: 1 h ahead again */
+        mock_registrations(nonce(&m, co_id), &sessions, NULL);
+        cr_assert_eq(sessions, 1);
+        session = mock_session(token);
+        exp = (long) json_integer_value(json_object_get(session,
+                                                        "expires_at"));
+        cr_assert(exp >= now + 3600 - 60 && exp <= now + 3600,
+                  "session expires_at %ld, now %ld", exp, now);
+        cr_assert_str_neq(json_string_value(json_object_get(session,
+                                                            "success_url")),
+                          ret);
+        cr_assert_str_eq(json_string_value(json_object_get(session,
+                                               "client_reference_id")),
+                         nonce(&m, co_id));
+
+        {
+            const char  *p[] = { m.id, co_id };
+
+            cr_assert_str_eq(db_scalar("SELECT ts_epoch(expires_at) FROM "
+                                       "checkouts WHERE merchant_id = $1 "
+                                       "AND checkout_id = $2", 2, p),
+                             str_printf("%ld", exp));
+            cr_assert_str_eq(db_scalar("SELECT count(*) FROM audit_log "
+                                       "WHERE merchant_id = $1 AND "
+                                       "checkout_id = $2 AND action = "
+                                       "'registration:refreshed'", 2, p),
+                             "1");
+        }
+
+        again = api_post(&m, key, body);
+        cr_assert_eq(again->status, 201);
+        cr_assert_str_eq(replayed(again), "true");
+        cr_assert(same_bytes(r, again));
+    }
+
+    {
+        const char  *p[] = { m.id };
+
+        cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)", 1, p), "t");
+    }
+}
+
+
+/*
+ * API.md: a PSP that refuses our credentials is a 502 with nothing stored.
+ * The claim is undone, so the same orders register under a new key once
+ * the PSP takes the credentials again (here: one 401, then it accepts).
+ */
+Test(duplicates, a_credentials_refusal_leaves_the_orders_free_for_a_new_key)
+{
+    long         sessions, requests;
+    char        *co_id, *body;
+    resp_t      *a, *b;
+    merchant_t   m;
+
+    merchant_new(&m);
+    co_id = uid("co");
+    body = body_for(co_id);
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1,"
+                          "\"fail_status\":401}", nonce(&m, co_id)));
+
+    a = api_post(&m, uid("key"), body);
+    expect_problem(a, 502, "psp_unavailable");
+
+    {
+        const char  *p[] = { m.id, co_id };
+
+        cr_assert_str_eq(db_scalar(
+            "SELECT (SELECT count(*) FROM checkouts WHERE merchant_id = $1)"
+            " + (SELECT count(*) FROM payment_orders WHERE merchant_id = $1)"
+            " + (SELECT count(*) FROM order_events WHERE merchant_id = $1)"
+            " + (SELECT count(*) FROM idempotency_keys WHERE merchant_id = $1)"
+            " + (SELECT count(*) FROM checkouts WHERE checkout_id = $2)",
+            2, p), "0");
+    }
+
+    b = api_post(&m, uid("key"), body);
+    cr_assert_eq(b->status, 201, "%ld %s", b->status, b->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(b),
+                                                       "status")),
+                     "EXECUTING");
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    cr_assert_eq(requests, 2);
+
+    {
+        const char  *p[] = { m.id };
+
+        cr_assert_str_eq(db_scalar(
+            "SELECT string_agg(action, ',' ORDER BY seq) FROM audit_log"
+            " WHERE merchant_id = $1", 1, p),
+            "registration:claimed,registration:abandoned,"
+            "registration:claimed");
+        cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)", 1, p), "t");
+    }
+}
+
+
+/*
+ * A credentials refusal on a resumed claim is different: an earlier
+ * request's attempt may have made a session under the nonce, so the claim
+ * stays, released, and the same key resumes it once the PSP accepts.
+ */
+Test(lease, a_credentials_refusal_on_a_resume_keeps_the_claim_resumable)
+{
+    long         sessions;
+    char        *key, *co_id, *body;
+    resp_t      *a, *b;
+    merchant_t   m;
+
+    merchant_new(&m);
+    key = uid("key");
+    co_id = uid("co");
+    body = body_for(co_id);
+
+    claim_directly(&m, key, co_id, body, "1", uid("mark"));
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1,"
+                          "\"fail_status\":403}", nonce(&m, co_id)));
+    msleep(1500);
+
+    a = api_post(&m, key, body);
+    expect_problem(a, 502, "psp_unavailable");
+
+    {
+        const char  *p[] = { m.id, key };
+
+        cr_assert_str_eq(db_scalar("SELECT state FROM idempotency_keys "
+                                   "WHERE merchant_id = $1 AND idem_key = $2",
+                                   2, p), "in_progress");
+    }
+
+    b = api_post(&m, key, body);
+    cr_assert_eq(b->status, 201, "%ld %s", b->status, b->body);
+    mock_registrations(nonce(&m, co_id), &sessions, NULL);
+    cr_assert_eq(sessions, 1);
 }

@@ -1359,7 +1359,8 @@ inv_check_outcomes(const inv_run_t *run, int quiet)
                           "FROM webhook_events WHERE " INV_OURS
                           " GROUP BY 1, 2"
                         : "SELECT merchant_id, action, count(*) "
-                          "FROM audit_log WHERE " INV_OURS " GROUP BY 1, 2",
+                          "FROM audit_log WHERE " INV_OURS
+                          " AND action LIKE 'webhook:%' GROUP BY 1, 2",
                         1, params);
 
         for (row = 0; row < PQntuples(res); row++) {
@@ -1402,6 +1403,21 @@ inv_check_outcomes(const inv_run_t *run, int quiet)
             }
         }
     }
+
+    /* and each checkout's registration (the claim) has its one audit row */
+    res = inv_query("SELECT count(*) FROM checkouts c WHERE c." INV_OURS
+                    " AND (SELECT count(*) FROM audit_log a"
+                    " WHERE a.merchant_id = c.merchant_id"
+                    " AND a.checkout_id = c.checkout_id"
+                    " AND a.action = 'registration:claimed') <> 1", 1, params);
+    if (atol(PQgetvalue(res, 0, 0)) != 0) {
+        bad += atol(PQgetvalue(res, 0, 0));
+        if (!quiet) {
+            cr_log_error("audit_log: %s checkouts without exactly one "
+                         "registration:claimed row", PQgetvalue(res, 0, 0));
+        }
+    }
+    PQclear(res);
 
     return bad;
 }

@@ -659,6 +659,134 @@ Test(sql, finish_failed_moves_checkout_and_orders_with_events,
     PQfinish(c);
 }
 
+/* ---- registration on the audit chain, abandon, refresh ------------------ */
+
+/* "action:checkout" of the merchant's audit rows, in chain order */
+#define AUDIT_ROWS \
+    "SELECT coalesce(string_agg(action || ':' || coalesce(checkout_id, ''), ','" \
+    " ORDER BY seq), '') FROM audit_log WHERE merchant_id = $1"
+
+Test(sql, registration_moves_reach_the_audit_chain,
+     .description = "pay_claim's NOT_STARTED->EXECUTING and pay_finish's FAILED are audit rows of the same transactions; the chain verifies")
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    cr_expect_str_eq(VAL(c, AUDIT_ROWS, m), "registration:claimed:co_1");
+    cr_expect_str_eq(VAL(c, "SELECT detail::text FROM audit_log WHERE merchant_id = $1"
+                            " AND action = 'registration:claimed'", m),
+                     "{\"to\": \"EXECUTING\", \"psp\": \"stripe\", \"from\": \"NOT_STARTED\","
+                     " \"currency\": \"USD\", \"expires_at\": " EXPIRES_EPOCH ","
+                     " \"amount_total\": 1500, \"payment_orders\": [\"co_1_1\", \"co_1_2\"]}");
+
+    /* a replay, a duplicate and a live lease move nothing: no row */
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "in_use");
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m, .key = "k2" }).outcome,
+                     "duplicate");
+
+    finish(c, m, "k1", "1", "co_1", "FAILED", NULL, "card_declined", "201", "{}");
+    cr_expect_str_eq(VAL(c, AUDIT_ROWS, m),
+                     "registration:claimed:co_1,registration:failed:co_1");
+    cr_expect_str_eq(VAL(c, "SELECT detail ->> 'failure' || ' ' || (detail -> 'payment_orders')::text"
+                            " FROM audit_log WHERE merchant_id = $1"
+                            " AND action = 'registration:failed'", m),
+                     "card_declined [\"co_1_1\", \"co_1_2\"]");
+
+    /* a finish that registered moves no status, and a second finish
+     * returns the stored answer: nothing more on the chain */
+    claim(c, &(claim_req_t){ .merchant = m, .key = "k3", .checkout = "co_3" });
+    finish(c, m, "k3", "1", "co_3", "EXECUTING", "cs_3", NULL, "201", "{}");
+    finish(c, m, "k1", "1", "co_1", "FAILED", NULL, "card_declined", "201", "{}");
+    cr_expect_str_eq(VAL(c, AUDIT_ROWS, m),
+                     "registration:claimed:co_1,registration:failed:co_1,"
+                     "registration:claimed:co_3");
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
+    PQfinish(c);
+}
+
+Test(sql, abandon_undoes_a_claim_so_the_ids_register_again,
+     .description = "pay_abandon under the claim's lease removes the checkout, orders, events and key in one transaction; the ids register again; the audit chain keeps both")
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+
+    /* another lease, or an unknown key: nothing changes */
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k1', 7)", m), "f");
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'nope', 1)", m), "f");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1", m), "2");
+
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k1', 1)", m), "t");
+    cr_expect_str_eq(VAL(c, "SELECT (SELECT count(*) FROM checkouts WHERE merchant_id = $1)"
+                            " + (SELECT count(*) FROM payment_orders WHERE merchant_id = $1)"
+                            " + (SELECT count(*) FROM order_events WHERE merchant_id = $1)"
+                            " + (SELECT count(*) FROM idempotency_keys WHERE merchant_id = $1)",
+                         m), "0");
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k1', 1)", m), "f");
+
+    /* a new key registers the same checkout and order ids; so would k1 */
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m, .key = "k2" }).outcome,
+                     "claimed");
+    cr_expect_str_eq(VAL(c, AUDIT_ROWS, m),
+                     "registration:claimed:co_1,registration:abandoned:co_1,"
+                     "registration:claimed:co_1");
+    cr_expect_str_eq(VAL(c, "SELECT detail::text FROM audit_log WHERE merchant_id = $1"
+                            " AND action = 'registration:abandoned'", m),
+                     "{\"to\": \"NOT_STARTED\", \"from\": \"EXECUTING\", \"reason\":"
+                     " \"psp_refused_credentials\", \"payment_orders\": [\"co_1_1\", \"co_1_2\"]}");
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
+
+    /* a claim the PSP answered is never abandoned: FAILED, or registered */
+    finish(c, m, "k2", "1", "co_1", "FAILED", NULL, "card_declined", "201", "{}");
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k2', 1)", m), "f");
+    claim(c, &(claim_req_t){ .merchant = m, .key = "k3", .checkout = "co_3" });
+    finish(c, m, "k3", "1", "co_3", "EXECUTING", "cs_3", NULL, "201", "{}");
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k3', 1)", m), "f");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1", m), "6");
+    PQfinish(c);
+}
+
+Test(sql, refresh_stores_a_new_request_under_the_live_lease_only,
+     .description = "pay_refresh replaces the stored request and expires_at under the live lease, audits it, and refuses a stale lease or a registered checkout (PY003)",
+     .timeout = 30)
+{
+    PGconn   *c = db_connect();
+    char      m[24];
+    claim_t   r;
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m, .lease_s = "1" });
+    usleep(1200 * 1000);
+
+    /* the lease ran out: its holder may not refresh */
+    FAILS(c, "PY003", "SELECT pay_refresh($1, 'k1', 1, 1795400000, 'new')", m);
+    r = claim(c, &(claim_req_t){ .merchant = m });
+    cr_assert_str_eq(r.outcome, "resumed");
+    FAILS(c, "PY003", "SELECT pay_refresh($1, 'k1', 1, 1795400000, 'new')", m);
+
+    cr_expect_str_eq(VAL(c, "SELECT pay_refresh($1, 'k1', 2, 1795400000, 'new')", m),
+                     EXPIRES_EPOCH);
+    cr_expect_str_eq(VAL(c, "SELECT psp_request || ' ' || ts_epoch(expires_at) FROM checkouts"
+                            " WHERE merchant_id = $1", m), "new 1795400000");
+    cr_expect_str_eq(VAL(c, AUDIT_ROWS, m),
+                     "registration:claimed:co_1,registration:refreshed:co_1");
+
+    /* what a later resume sends is the refreshed request */
+    OK(c, "SELECT pay_release($1, 'k1', 2)", m);
+    r = claim(c, &(claim_req_t){ .merchant = m });
+    cr_expect_str_eq(r.psp_request, "new");
+    cr_expect_str_eq(r.expires_at, "1795400000");
+
+    finish(c, m, "k1", "3", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    FAILS(c, "PY003", "SELECT pay_refresh($1, 'k1', 3, 1795400000, 'newer')", m);
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
+    PQfinish(c);
+}
+
 /* ---- the database's own guards ------------------------------------------ */
 
 Test(sql, status_only_moves_forward,
@@ -723,13 +851,28 @@ Test(sql, order_events_are_append_only,
     claim(c, &(claim_req_t){ .merchant = m });
     FAILS(c, "PY002", "UPDATE order_events SET source = 'forged' WHERE merchant_id = $1", m);
     FAILS(c, "PY002", "DELETE FROM order_events WHERE merchant_id = $1", m);
+    /* pay_abandon's setting names another checkout: still refused; and it
+     * never lets an update or a later move's event through */
+    OK0(c, "BEGIN");
+    OK(c, "SELECT set_config('payments.abandon_checkout', $1 || ':co_2', true)", m);
+    FAILS(c, "PY002", "DELETE FROM order_events WHERE merchant_id = $1", m);
+    OK0(c, "ROLLBACK");
+    finish(c, m, "k1", "1", "co_1", "FAILED", NULL, "card_declined", "201", "{}");
+    OK0(c, "BEGIN");
+    OK(c, "SELECT set_config('payments.abandon_checkout', $1 || ':co_1', true)", m);
+    FAILS(c, "PY002", "UPDATE order_events SET source = 'forged' WHERE merchant_id = $1", m);
+    OK0(c, "ROLLBACK");
+    OK0(c, "BEGIN");
+    OK(c, "SELECT set_config('payments.abandon_checkout', $1 || ':co_1', true)", m);
+    FAILS(c, "PY002", "DELETE FROM order_events WHERE merchant_id = $1 AND to_status = 'FAILED'", m);
+    OK0(c, "ROLLBACK");
     /* In a transaction that is rolled back whatever happens: should the
      * guard ever be missing, the test must not wipe the other tests' rows. */
     OK0(c, "BEGIN");
     FAILS0(c, "PY002", "TRUNCATE order_events");
     OK0(c, "ROLLBACK");
     cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1"
-                            " AND source = 'registration'", m), "2");
+                            " AND source = 'registration'", m), "4");
     PQfinish(c);
 }
 

@@ -751,11 +751,15 @@ Test(audit, the_merchants_chain_verifies_after_its_events)
                              "unpaid", 0), time(NULL), webhook_secret());
     cr_assert_eq(r->status, 200, "%s", r->body);
 
+    /* the registration's claim, then the two events */
     params[0] = p.m.id;
     cr_assert_str_eq(db_scalar("SELECT count(*) FROM audit_log WHERE "
-                               "merchant_id = $1", 1, params), "2");
+                               "merchant_id = $1", 1, params), "3");
     cr_assert_str_eq(db_scalar("SELECT action FROM audit_log WHERE "
-                               "merchant_id = $1 AND seq = 2", 1, params),
+                               "merchant_id = $1 AND seq = 1", 1, params),
+                     "registration:claimed");
+    cr_assert_str_eq(db_scalar("SELECT action FROM audit_log WHERE "
+                               "merchant_id = $1 AND seq = 3", 1, params),
                      "webhook:late_contrary");
     cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)", 1, params),
                      "t");
