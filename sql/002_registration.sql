@@ -252,16 +252,6 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    -- The move NOT_STARTED -> EXECUTING reaches the merchant's audit chain
-    -- (sql/004_audit.sql) in the transaction that made it.
-    PERFORM audit_append(p_merchant, p_checkout_id, 'registration:claimed',
-        jsonb_build_object('from', 'NOT_STARTED', 'to', 'EXECUTING',
-                           'psp', p_psp, 'currency', p_currency,
-                           'amount_total', p_amount_total,
-                           'expires_at', p_expires_at,
-                           'payment_orders', (SELECT jsonb_agg(e.value -> 'payment_order_id')
-                                                FROM jsonb_array_elements(p_orders) e)));
-
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at;
 END
@@ -281,7 +271,6 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     k        idempotency_keys%ROWTYPE;
     v_psp    text;
-    v_moved  jsonb;
     v_valid  boolean := p_status IN ('EXECUTING', 'FAILED')
                         AND (p_status = 'FAILED' OR (p_psp_token IS NOT NULL AND p_psp_url IS NOT NULL))
                         AND p_response_status IS NOT NULL AND p_response_body IS NOT NULL;
@@ -351,23 +340,12 @@ BEGIN
              WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
                AND o.status = 'EXECUTING'
             RETURNING o.payment_order_id, o.line_no
-        ), ev AS (
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
-                   'EXECUTING', 'FAILED', 'registration'
-              FROM moved ORDER BY moved.line_no
         )
-        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-          INTO v_moved FROM moved;
-
-        -- the PSP's refusal, as the moves it made, on the audit chain
-        IF v_moved IS NOT NULL THEN
-            PERFORM audit_append(p_merchant, p_checkout_id, 'registration:failed',
-                jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
-                                   'psp', v_psp, 'failure', p_failure,
-                                   'payment_orders', v_moved));
-        END IF;
+        INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                  from_status, to_status, source)
+        SELECT p_merchant, p_checkout_id, moved.payment_order_id,
+               'EXECUTING', 'FAILED', 'registration'
+          FROM moved ORDER BY moved.line_no;
     END IF;
 
     RETURN QUERY SELECT p_response_status, p_response_body;
@@ -385,122 +363,6 @@ BEGIN
        SET lease_until = now()
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
        AND ik.state = 'in_progress' AND ik.lease = p_lease;
-END
-$$;
-
--- ---------------------------------------------------------------------------
--- Undo a claim after the PSP refused the gateway's credentials (API.md: 502,
--- nothing stored): the checkout, its orders, their registration events, any
--- (psp, token) row and the key go, in one transaction, so that the same key
--- or a new one can register the same ids.  Only a claim as pay_claim left it
--- qualifies: in progress under p_lease, checkout and orders EXECUTING, no
--- PSP token.  The audit chain keeps the claim and records its undoing.
--- Returns false (and changes nothing) for any other state.
-CREATE OR REPLACE FUNCTION pay_abandon(p_merchant text, p_idem_key text, p_lease bigint)
-RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-    k         idempotency_keys%ROWTYPE;
-    v_orders  jsonb;
-BEGIN
-    SELECT * INTO k FROM idempotency_keys ik
-     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-       FOR UPDATE;
-    IF NOT FOUND OR k.state <> 'in_progress' OR k.lease <> p_lease
-       OR k.checkout_id IS NULL THEN
-        RETURN false;
-    END IF;
-
-    PERFORM 1 FROM checkouts c
-     WHERE c.merchant_id = p_merchant AND c.checkout_id = k.checkout_id
-       AND c.status = 'EXECUTING' AND c.psp_token IS NULL
-       FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-
-    -- Locked in id order, as pay_claim inserts them.
-    PERFORM 1 FROM payment_orders o
-     WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id
-     ORDER BY o.payment_order_id FOR UPDATE;
-    IF EXISTS (SELECT 1 FROM payment_orders o
-                WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id
-                  AND o.status <> 'EXECUTING')
-       OR EXISTS (SELECT 1 FROM order_events e
-                   WHERE e.merchant_id = p_merchant AND e.checkout_id = k.checkout_id
-                     AND (e.source <> 'registration' OR e.from_status <> 'NOT_STARTED')) THEN
-        RETURN false;
-    END IF;
-
-    SELECT jsonb_agg(o.payment_order_id ORDER BY o.line_no) INTO v_orders
-      FROM payment_orders o
-     WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id;
-
-    -- order_events is append-only; its guard (001) lets this transaction
-    -- delete the claim's own registration events of this checkout only.
-    PERFORM set_config('payments.abandon_checkout', p_merchant || ':' || k.checkout_id, true);
-    DELETE FROM order_events e
-     WHERE e.merchant_id = p_merchant AND e.checkout_id = k.checkout_id;
-    PERFORM set_config('payments.abandon_checkout', '', true);
-
-    DELETE FROM psp_tokens t
-     WHERE t.merchant_id = p_merchant AND t.checkout_id = k.checkout_id;
-    DELETE FROM payment_orders o
-     WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id;
-    DELETE FROM checkouts c
-     WHERE c.merchant_id = p_merchant AND c.checkout_id = k.checkout_id;
-    DELETE FROM idempotency_keys ik
-     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
-
-    PERFORM audit_append(p_merchant, k.checkout_id, 'registration:abandoned',
-        jsonb_build_object('from', 'EXECUTING', 'to', 'NOT_STARTED',
-                           'reason', 'psp_refused_credentials',
-                           'payment_orders', v_orders));
-    RETURN true;
-END
-$$;
-
--- ---------------------------------------------------------------------------
--- A resumed claim whose stored expires_at the PSP would now refuse: store
--- the rebuilt request (same nonce, new expires_at and return-link tokens)
--- before it is sent, so every later retry sends those bytes.  Only under
--- the caller's live lease, for a checkout still EXECUTING without a PSP
--- token; otherwise PY003.  Returns the previous expires_at.
-CREATE OR REPLACE FUNCTION pay_refresh(p_merchant text, p_idem_key text, p_lease bigint,
-    p_expires_at bigint, p_psp_request text)
-RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-    v_checkout  text;
-    v_old       timestamptz;
-BEGIN
-    IF p_expires_at IS NULL OR p_psp_request IS NULL THEN
-        RAISE EXCEPTION 'pay_refresh: expires_at and psp_request are required'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-
-    SELECT c.checkout_id, c.expires_at INTO v_checkout, v_old
-      FROM idempotency_keys ik
-      JOIN checkouts c ON c.merchant_id = ik.merchant_id AND c.checkout_id = ik.checkout_id
-     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-       AND ik.state = 'in_progress' AND ik.lease = p_lease
-       AND ik.lease_until > clock_timestamp()
-       AND c.status = 'EXECUTING' AND c.psp_token IS NULL
-       FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'pay_refresh: key % of merchant % is not in progress under lease %',
-            p_idem_key, p_merchant, p_lease USING ERRCODE = 'PY003';
-    END IF;
-
-    UPDATE checkouts c
-       SET psp_request = p_psp_request, expires_at = to_timestamp(p_expires_at),
-           updated_at = now()
-     WHERE c.merchant_id = p_merchant AND c.checkout_id = v_checkout;
-
-    PERFORM audit_append(p_merchant, v_checkout, 'registration:refreshed',
-        jsonb_build_object('expires_at_was', ts_epoch(v_old),
-                           'expires_at', p_expires_at));
-    RETURN ts_epoch(v_old);
 END
 $$;
 
@@ -618,8 +480,6 @@ REVOKE ALL ON FUNCTION
               text, bigint, text, jsonb, text),
     pay_finish(text, text, bigint, text, text, text, text, bigint, text, int, text),
     pay_release(text, text, bigint),
-    pay_abandon(text, text, bigint),
-    pay_refresh(text, text, bigint, bigint, text),
     pay_get_order(text, text),
     pay_get_checkout(text, text),
     pay_pay_target(text, text),
@@ -632,8 +492,6 @@ GRANT EXECUTE ON FUNCTION
               text, bigint, text, jsonb, text),
     pay_finish(text, text, bigint, text, text, text, text, bigint, text, int, text),
     pay_release(text, text, bigint),
-    pay_abandon(text, text, bigint),
-    pay_refresh(text, text, bigint, bigint, text),
     pay_get_order(text, text),
     pay_get_checkout(text, text),
     pay_pay_target(text, text),

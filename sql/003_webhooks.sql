@@ -292,17 +292,6 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
 $$;
 
--- The same for GET /v1/return/{psp}/{checkout}: psp_matches says whether
--- {psp} is the PSP the checkout was registered with (API.md).
-CREATE OR REPLACE FUNCTION pay_return_target(p_merchant text, p_checkout_id text,
-                                             p_psp text)
-RETURNS TABLE(status text, success_url text, cancel_url text, psp_matches boolean)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT c.status::text, c.success_url, c.cancel_url, c.psp = p_psp
-      FROM checkouts c
-     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
-$$;
-
 CREATE OR REPLACE FUNCTION pay_checkout_status(p_merchant text, p_checkout_id text)
 RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -320,12 +309,10 @@ REVOKE ALL ON FUNCTION
     evidence_append_only(),
     pay_webhook_apply(text, text, text, text, text, text, bigint, text),
     pay_return_target(text, text),
-    pay_return_target(text, text, text),
     pay_checkout_status(text, text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     pay_webhook_apply(text, text, text, text, text, text, bigint, text),
     pay_return_target(text, text),
-    pay_return_target(text, text, text),
     pay_checkout_status(text, text)
     TO payments_gateway;
