@@ -86,8 +86,10 @@ mock-test: $(BUILD)/mock_psp-asan $(BUILD)/mock_psp_tests
 
 module: $(MODULE)
 
-$(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(CORE_SRC) $(CORE_HDR)
-	bash ci/build-module.sh $(BUILD)/nginx
+# The module links the core archive the unit tests link (not a second
+# compile of src/ with nginx's flags): what ships is what is tested.
+$(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(BUILD)/libpayments.a $(CORE_HDR)
+	bash ci/build-module.sh $(BUILD)/nginx $(BUILD)/libpayments.a
 
 $(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h)
 	@mkdir -p $(@D)

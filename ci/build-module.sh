@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
 # Builds the dynamic module against Debian's nginx-dev (1.22, --with-compat).
-# Usage: ci/build-module.sh OUTDIR
+# Usage: ci/build-module.sh OUTDIR [CORE_ARCHIVE]
+#
+# With CORE_ARCHIVE (build/libpayments.a, what `make core` builds and the
+# unit tests link), the module links that archive: what ships is what the
+# core's tests tested.  Without it, config compiles src/*.c itself.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mkdir -p "$1" && cd "$1" && pwd)
+core_lib=
+if [ -n "${2:-}" ]; then
+    core_lib=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+    [ -f "$core_lib" ] || { echo "build-module: $2 is missing (make core)" >&2; exit 1; }
+fi
+export PAY_CORE_LIB=$core_lib
 src=/usr/share/nginx/src
 [ -d "$src" ] || { echo "nginx-dev is not installed: run ci/install-deps.sh" >&2; exit 1; }
 # configure writes into its tree: work on a private copy of Debian's.
 tree="$out/nginx-src"
 [ -f "$tree/configure" ] || { rm -rf "$tree"; cp -r "$src" "$tree"; }
 # Reconfigure when the list of sources changes (config globs them).
-srclist=$(cd "$top" && ls config ngx_payments_module/*.[ch] src/*.c include/payments/*.h | md5sum)
+srclist=$( (cd "$top" && ls config ngx_payments_module/*.[ch] src/*.c include/payments/*.h; echo "$core_lib") | md5sum)
 if [ ! -f "$out/objs/Makefile" ] || [ "$srclist" != "$(cat "$out/.srclist" 2>/dev/null)" ]; then
     (cd "$tree" && bash -c '. ./conf_flags; ./configure "${NGX_CONF_FLAGS[@]}" --with-compat \
         --add-dynamic-module="$0" --builddir="$1"' "$top" "$out/objs") >"$out/configure.log" 2>&1 \
         || { tail -30 "$out/configure.log" >&2; exit 1; }
     echo "$srclist" > "$out/.srclist"
 fi
+# nginx's Makefile does not know the archive: relink every time
+rm -f "$out/objs/ngx_http_payments_module.so"
 make -s -f "$out/objs/Makefile" -C "$tree" modules
 cp "$out/objs/ngx_http_payments_module.so" "$out/"
