@@ -3161,6 +3161,35 @@ ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 }
 
 
+/*
+ * The one row a pay_* function answers with: NGX_OK.  Otherwise what failed
+ * is logged (ERR: a failed query is an operational error, not a broken
+ * invariant), the request is answered 503 store_unavailable, and the
+ * caller only returns.
+ */
+
+ngx_int_t
+ngx_http_payments_pg_row(ngx_http_request_t *r, PGresult *res,
+    const char *function)
+{
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK
+        && PQntuples(res) == 1)
+    {
+        return NGX_OK;
+    }
+
+    if (res != NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: %s: %s", function,
+                      PQresultErrorMessage(res));
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+
+    return NGX_ERROR;
+}
+
+
 ngx_int_t
 ngx_http_payments_store_unavailable(ngx_http_request_t *r)
 {

@@ -237,6 +237,8 @@ ngx_int_t ngx_http_payments_send(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_payments_problem(ngx_http_request_t *r, pay_err_e err,
     ngx_uint_t status, const char *detail);
 ngx_int_t ngx_http_payments_store_unavailable(ngx_http_request_t *r);
+ngx_int_t ngx_http_payments_pg_row(ngx_http_request_t *r, PGresult *res,
+    const char *function);
 ngx_int_t ngx_http_payments_html_headers(ngx_http_request_t *r,
     ngx_uint_t script);
 ngx_int_t ngx_http_payments_page(ngx_http_request_t *r, ngx_uint_t status,

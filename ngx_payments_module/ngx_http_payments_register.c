@@ -418,16 +418,7 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
                                      && PQntuples(res) == 1)
                                     ? PQgetvalue(res, 0, 0) : NULL);
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        if (res) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "payments: pay_claim: %s",
-                          PQresultErrorMessage(res));
-        }
-
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    if (ngx_http_payments_pg_row(r, res, "pay_claim") != NGX_OK) {
         return;
     }
 
@@ -620,17 +611,8 @@ ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        /* nothing was sent: the client's retry resumes again */
-        if (res) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "payments: pay_refresh: %s",
-                          PQresultErrorMessage(res));
-        }
-
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    /* nothing was sent: the client's retry resumes again */
+    if (ngx_http_payments_pg_row(r, res, "pay_refresh") != NGX_OK) {
         return;
     }
 
@@ -902,21 +884,12 @@ ngx_http_payments_finish_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        /*
-         * The commit may or may not have happened; the client's retry with
-         * the same key finds out (a replay, or a resume once the lease ends,
-         * which the PSP answers with the same session).
-         */
-        if (res) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "payments: pay_finish: %s",
-                          PQresultErrorMessage(res));
-        }
-
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    /*
+     * Without its row the commit may or may not have happened; the retry with
+     * the same key finds out (a replay, or a resume once the lease ends,
+     * which the PSP answers with the same session).
+     */
+    if (ngx_http_payments_pg_row(r, res, "pay_finish") != NGX_OK) {
         return;
     }
 

@@ -217,17 +217,8 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
-        || PQntuples(res) != 1)
-    {
-        /* not committed (or not known to be): the PSP delivers again */
-        if (res) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "payments: pay_webhook_apply: %s",
-                          PQresultErrorMessage(res));
-        }
-
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    /* not committed (or not known to be): the PSP delivers again */
+    if (ngx_http_payments_pg_row(r, res, "pay_webhook_apply") != NGX_OK) {
         return;
     }
 
