@@ -5,7 +5,7 @@
 #      the mock PSP answering after 200 ms, one nginx worker, 256 connections
 #      (plain HTTP on loopback, like the peer; then once more over TLS);
 #   2. the peer: Debian's nginx proxying to a 200 ms upstream
-#      (../shared/bench/plain_proxy_nginx.conf, unique_keys.lua);
+#      (bench/peer/plain_proxy_nginx.conf, unique_keys.lua);
 #   3. pgbench running the SQL one registration commits;
 #   4. the worker's memory before and after BENCH_REQUESTS registrations;
 #   5. webhooks: verified-and-committed Stripe events per second at 64
@@ -17,7 +17,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-shared=$top/../shared/bench
+peer_conf=$top/bench/peer
 secs=${BENCH_SECONDS:-10}
 total=${BENCH_REQUESTS:-100000}
 conns=${BENCH_CONNECTIONS:-256}
@@ -74,10 +74,10 @@ say "gateway (TLS)         : $(wrk_rate "$run/gw-tls.log") registrations/s  $(wr
 
 # 2. the peer
 mkdir -p "$peer/logs" "$peer/tmp"
-cp "$shared/plain_proxy_nginx.conf" "$peer/nginx.conf"
+cp "$peer_conf/plain_proxy_nginx.conf" "$peer/nginx.conf"
 nginx -p "$peer" -c nginx.conf
 sleep 0.5
-wrk -t2 -c"$conns" -d"${secs}s" -s "$shared/unique_keys.lua" http://127.0.0.1:18080/v1/payments \
+wrk -t2 -c"$conns" -d"${secs}s" -s "$peer_conf/unique_keys.lua" http://127.0.0.1:18080/v1/payments \
     > "$run/peer.log" 2>&1
 px=$(wrk_rate "$run/peer.log")
 say "plain nginx proxy     : $px requests/s  $(wrk_tail "$run/peer.log")"

@@ -1,7 +1,7 @@
 /*
  * ngx_payments core: PSP webhooks.  Verify over the raw bytes first, then
  * parse into events that carry only what was authenticated.  No I/O.
- * Facts and vectors: ../shared/design/PSP_FACTS.md.
+ * The schemes: doc/PSPS.md; their vectors are in tests/unit.
  */
 #ifndef PAYMENTS_WEBHOOK_H
 #define PAYMENTS_WEBHOOK_H
