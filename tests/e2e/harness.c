@@ -1630,3 +1630,30 @@ fingerprint(const char *method, const char *path, const char *body,
     free(canon);
     json_decref(j);
 }
+
+
+char *
+stripe_signature(const char *secret, long t, const char *body)
+{
+    char           *payload, hex[65];
+    size_t          len;
+    unsigned int    n, i;
+    unsigned char   mac[EVP_MAX_MD_SIZE];
+
+    if (secret == NULL) {
+        secret = file_read(env("PAY_TEST_WEBHOOK_SECRET"), &len);
+        cr_assert_not_null(secret);
+    }
+
+    payload = str_printf("%ld.%s", t, body);
+    cr_assert_not_null(HMAC(EVP_sha256(), secret, (int) strlen(secret),
+                            (unsigned char *) payload, strlen(payload), mac,
+                            &n));
+    free(payload);
+
+    for (i = 0; i < 32; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    }
+
+    return str_printf("Stripe-Signature: t=%ld,v1=%s", t, hex);
+}

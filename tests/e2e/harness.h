@@ -283,4 +283,8 @@ unsigned char *paytoken_key(size_t *len);
 void     fingerprint(const char *method, const char *path, const char *body,
     char hex[65]);
 
+/* "Stripe-Signature: t=T,v1=<hex>": body signed at t under secret (NULL:
+ * the run's webhook secret), as Stripe signs its events. */
+char    *stripe_signature(const char *secret, long t, const char *body);
+
 #endif

@@ -30,7 +30,6 @@
 #include "harness.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <time.h>
 
 
@@ -541,29 +540,6 @@ inv_faults(inv_run_t *run)
 }
 
 
-static char *
-inv_stripe_sig(const char *secret, const char *body)
-{
-    long           t;
-    char          *payload, hex[65];
-    unsigned int   n, i;
-    unsigned char  mac[EVP_MAX_MD_SIZE];
-
-    t = (long) time(NULL);
-    payload = str_printf("%ld.%s", t, body);
-    cr_assert_not_null(HMAC(EVP_sha256(), secret, (int) strlen(secret),
-                            (unsigned char *) payload, strlen(payload), mac,
-                            &n));
-    free(payload);
-
-    for (i = 0; i < 32; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-    }
-
-    return str_printf("Stripe-Signature: t=%ld,v1=%s", t, hex);
-}
-
-
 /* A Stripe event about p's session, signed as the mock signs its own. */
 static void
 inv_event(req_t *rq, const inv_run_t *run, const inv_payment_t *p,
@@ -594,7 +570,7 @@ inv_event(req_t *rq, const inv_run_t *run, const inv_payment_t *p,
     h = calloc(3, sizeof(char *));
     cr_assert_not_null(h);
     h[0] = "Content-Type: application/json";
-    h[1] = inv_stripe_sig(run->whsec, body);
+    h[1] = stripe_signature(run->whsec, (long) time(NULL), body);
 
     rq->method = "POST";
     rq->url = gw_url(str_printf("/v1/webhooks/%s", env("PAY_TEST_PSP")));

@@ -6,7 +6,6 @@
 
 #include "harness.h"
 
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -28,28 +27,6 @@ webhook_secret(void)
     s = file_read(env("PAY_TEST_WEBHOOK_SECRET"), &len);
     cr_assert_not_null(s);
     return s;
-}
-
-
-static char *
-stripe_sig(const char *secret, long t, const char *body)
-{
-    char           *payload, *hex;
-    unsigned int    n, i;
-    unsigned char   mac[32];
-
-    payload = str_printf("%ld.%s", t, body);
-    HMAC(EVP_sha256(), secret, (int) strlen(secret),
-         (unsigned char *) payload, strlen(payload), mac, &n);
-    free(payload);
-
-    hex = malloc(65);
-    cr_assert_not_null(hex);
-    for (i = 0; i < 32; i++) {
-        sprintf(hex + 2 * i, "%02x", mac[i]);
-    }
-
-    return str_printf("Stripe-Signature: t=%ld,v1=%s", t, hex);
 }
 
 
@@ -76,7 +53,7 @@ deliver(const char *body, long t, const char *secret)
     req_t    rq;
     resp_t  *r;
 
-    sig = stripe_sig(secret, t, body);
+    sig = stripe_signature(secret, t, body);
     url = gw_url(str_printf("/v1/webhooks/%s", env("PAY_TEST_PSP")));
 
     {
@@ -432,7 +409,7 @@ Test(webhooks, a_tampered_body_is_400)
     register_checkout(&p);
     body = stripe_event(uid("evt"), "checkout.session.completed", &p, 1500,
                         "paid", 0);
-    sig = stripe_sig(webhook_secret(), time(NULL), body);
+    sig = stripe_signature(webhook_secret(), time(NULL), body);
     tampered = strdup(body);
     *strstr(tampered, "1500") = '9';
 
@@ -534,7 +511,7 @@ deliver_guarded(const char *psp, const char *body, const char *auth)
     char    *sig;
     req_t    rq;
 
-    sig = stripe_sig(webhook_secret(), time(NULL), body);
+    sig = stripe_signature(webhook_secret(), time(NULL), body);
 
     {
         const char  *h[] = { "Content-Type: application/json", sig, auth,
