@@ -363,6 +363,12 @@ ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc)
         return;
     }
 
+    /*
+     * Every error and notice message is logged: terse keeps the primary
+     * message only, never the DETAIL, HINT or CONTEXT, which carry values
+     * (a unique violation's DETAIL holds the key, e.g. a PSP token).
+     */
+    PQsetErrorVerbosity(pc->pg, PQERRORS_TERSE);
     PQsetNoticeReceiver(pc->pg, ngx_http_payments_pg_notice, pool->log);
 
     pc->state = NGX_HTTP_PAYMENTS_PG_CONNECTING;
