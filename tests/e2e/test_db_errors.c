@@ -47,8 +47,15 @@ Test(db_errors, a_unique_violation_on_a_psp_token_logs_no_token)
                                                      "psp_token")));
     cr_assert(strlen(token) >= 8, "psp_token %s", token);
 
-    db_exec("CREATE OR REPLACE FUNCTION e2e_psp_token_collision() "
-            "RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+    /*
+     * Out of the public schema and executable by nobody but its owner: the
+     * gateway's role must keep executing pay_* functions only (sql suite).
+     * A trigger runs its function without an EXECUTE check, as the role
+     * that fires it (pay_finish's owner).
+     */
+    db_exec("CREATE SCHEMA IF NOT EXISTS e2e", 0, NULL);
+    db_exec("CREATE OR REPLACE FUNCTION e2e.psp_token_collision() "
+            "RETURNS trigger LANGUAGE plpgsql "
             "SET search_path = public, pg_temp AS $$ "
             "BEGIN "
             "  NEW.psp_token := (SELECT t.psp_token FROM psp_tokens t "
@@ -56,12 +63,14 @@ Test(db_errors, a_unique_violation_on_a_psp_token_logs_no_token)
             "                       AND t.checkout_id = TG_ARGV[1]); "
             "  RETURN NEW; "
             "END $$", 0, NULL);
+    db_exec("REVOKE ALL ON FUNCTION e2e.psp_token_collision() FROM PUBLIC",
+            0, NULL);
 
     trigger_name = uid("e2e_tg");
     db_exec(str_printf("CREATE TRIGGER %s BEFORE INSERT ON psp_tokens "
                        "FOR EACH ROW WHEN (NEW.merchant_id = %s "
                        "AND NEW.checkout_id = %s) "
-                       "EXECUTE FUNCTION e2e_psp_token_collision(%s, %s)",
+                       "EXECUTE FUNCTION e2e.psp_token_collision(%s, %s)",
                        trigger_name,
                        PQescapeLiteral(db(), m.id, strlen(m.id)),
                        PQescapeLiteral(db(), co_b, strlen(co_b)),
