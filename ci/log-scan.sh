@@ -11,7 +11,9 @@ set -euo pipefail
 
 run=${1:?usage: $0 RUN}
 logs=()
-for f in error.log access.log postgres.log services.log nginx-t.log metrics.txt; do
+# failover-*.log: the second gateway tests/e2e/test_failover.c starts
+for f in error.log access.log postgres.log services.log nginx-t.log metrics.txt \
+         failover-error.log failover-access.log; do
     [ -f "$run/logs/$f" ] && logs+=("$run/logs/$f")
 done
 [ -f "$run/pg/postgres.log" ] && logs+=("$run/pg/postgres.log")

@@ -363,6 +363,12 @@ ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc)
         return;
     }
 
+    /*
+     * Every error and notice message is logged: terse keeps the primary
+     * message only, never the DETAIL, HINT or CONTEXT, which carry values
+     * (a unique violation's DETAIL holds the key, e.g. a PSP token).
+     */
+    PQsetErrorVerbosity(pc->pg, PQERRORS_TERSE);
     PQsetNoticeReceiver(pc->pg, ngx_http_payments_pg_notice, pool->log);
 
     pc->state = NGX_HTTP_PAYMENTS_PG_CONNECTING;
@@ -444,9 +450,10 @@ ngx_http_payments_pg_unwrap(ngx_http_payments_pg_conn_t *pc)
     }
 
     /*
-     * libpq closes the socket itself (PQfinish, or a new attempt during
-     * PQconnectPoll), which drops it from epoll: mark the events inactive
-     * without touching the kernel.
+     * libpq closes the socket itself (PQfinish), which drops it from epoll:
+     * mark the events inactive without touching the kernel.  (Before each
+     * PQconnectPoll step, which may close it too, connect_poll() has
+     * already taken it out of epoll.)
      */
 
     if (c->read->active) {
@@ -530,18 +537,32 @@ ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
     PostgresPollingStatusType     st;
     ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
 
+    /*
+     * With several hosts (or addresses) libpq closes its socket and opens
+     * another inside one PQconnectPoll step, often under the same number,
+     * and the close silently drops the old one from epoll.  A descriptor
+     * number cannot tell the two apart: take the socket out of epoll while
+     * it is surely still libpq's old one, and wrap and register afresh
+     * whatever socket libpq holds after the step.
+     */
+
+    if (ngx_http_payments_pg_events(pc, 0, 0) != NGX_OK) {
+        ngx_http_payments_pg_fail(pc, "event registration failed");
+        return;
+    }
+
+    ngx_http_payments_pg_unwrap(pc);
+
     st = PQconnectPoll(pc->pg);
 
-    /* with several hosts libpq may have moved to another socket */
-    if (st != PGRES_POLLING_FAILED
-        && (pc->c == NULL || PQsocket(pc->pg) != pc->c->fd))
-    {
-        ngx_http_payments_pg_unwrap(pc);
+    if (st == PGRES_POLLING_FAILED) {
+        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
+        return;
+    }
 
-        if (ngx_http_payments_pg_wrap(pc) != NGX_OK) {
-            ngx_http_payments_pg_fail(pc, "no socket");
-            return;
-        }
+    if (ngx_http_payments_pg_wrap(pc) != NGX_OK) {
+        ngx_http_payments_pg_fail(pc, "no socket");
+        return;
     }
 
     switch (st) {
