@@ -2,8 +2,10 @@
 SHELL    := /bin/bash
 BUILD    ?= build
 PKGS      = libpq libcurl jansson libjwt libcrypto
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+# Evaluated on first use, once: `make demo` and `make deps` install the
+# packages before anything is compiled, so they must not ask pkg-config first.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $$(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $$(PKGS)))$(PKG_LIBS)
 
 CC       ?= cc
 OPT      ?= -O2 -g
@@ -23,7 +25,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits clean deps demo-shop browser
+.PHONY: all core unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits clean deps demo-shop browser deb
 
 all: core mock module
 
@@ -121,6 +123,11 @@ fuzz-smoke: $(FUZZ_BIN)
 
 test:
 	bash ci/test.sh
+
+# The Debian package, $(BUILD)/libnginx-mod-http-payments_<VERSION>-1_<arch>.deb
+# (packaging/build-deb.sh; ci/deb-test.sh installs and exercises it).
+deb: $(MODULE)
+	bash packaging/build-deb.sh $(BUILD)
 
 demo:
 	bash ci/demo.sh

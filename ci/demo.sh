@@ -22,10 +22,16 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-bash ci/services.sh start "$run" --lease 30s --public-origin self
+# Stable ports when free, so a bookmarked shop address works next time:
+# the shop 8443, the gateway 9443, the mock PSP 9090 (ci/services.sh).
+bash ci/services.sh start "$run" --lease 30s --public-origin self --stable-ports
 # shellcheck disable=SC1091
 . "$run/env"
-shop=$(bash ci/shop.sh start "$run")
+shop=$(SHOP_PORT=8443 bash ci/shop.sh start "$run")
+case $shop in
+    *:8443) ;;
+    *) echo "demo: port 8443 is taken: the shop is on $shop this time" ;;
+esac
 
 id="demo$(date +%s)"
 body=$(cat <<JSON

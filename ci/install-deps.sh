@@ -7,6 +7,9 @@
 #                                 and npm, then playwright-core (the version
 #                                 pinned in tests/browser/package-lock.json)
 #                                 into tests/browser/node_modules
+#   ci/install-deps.sh --deb      --core, and what building and checking the
+#                                 Debian package needs (ci/deb-test.sh):
+#                                 dpkg-dev, lintian, man-db
 #
 # Idempotent and quiet: when everything is there, neither apt nor npm is
 # touched.  Runs as root (CI has no stdin); `sudo` is used when not root.
@@ -16,11 +19,13 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 want_core=1
 want_browser=1
+want_deb=0
 case ${1:-} in
     '') ;;
     --core) want_browser=0 ;;
     --browser) want_core=0 ;;
-    *) echo "usage: $0 [--core|--browser]" >&2; exit 2 ;;
+    --deb) want_browser=0; want_deb=1 ;;
+    *) echo "usage: $0 [--core|--browser|--deb]" >&2; exit 2 ;;
 esac
 
 say() { echo "install-deps: $*"; }
@@ -36,6 +41,7 @@ if [ "$want_core" = 1 ]; then
         wrk openssl curl
     )
 fi
+[ "$want_deb" = 0 ] || pkgs+=(dpkg-dev lintian man-db)
 if [ "$want_browser" = 1 ]; then
     # Debian's packages, except that a machine whose Node comes from
     # elsewhere (with its own npm, which Debian's npm package would fight)

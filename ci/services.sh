@@ -12,6 +12,9 @@
 #       --public-origin O    payments_public_origin (default https://gw.test.example,
 #                            which tests map to the gateway; "self": the gateway's
 #                            own https://127.0.0.1:PORT, for a browser)
+#       --stable-ports       make demo's fixed ports, each when nothing listens
+#                            on it (else a free one): gateway 9443 (plain 9080,
+#                            limits 9444), mock PSP 9090, PostgreSQL 9432
 #   ci/services.sh stop RUN
 #
 # RUN gets conf/ (secrets, chmod 600; TLS certificate), logs/, tmp/,
@@ -44,7 +47,7 @@ usage() {
     echo "usage: $0 start RUN [--asan] [--workers N] [--lease D] [--template F]" \
         "[--mock-latency MS] [--public-origin O|self]" >&2
     echo "       $0 stop RUN" >&2
-    echo "       $0 port          (prints a free loopback port)" >&2
+    echo "       $0 port [DEFAULT] (prints DEFAULT when free, else a free loopback port)" >&2
     exit 2
 }
 
@@ -63,10 +66,17 @@ port_free() {
     fi
 }
 
-# A loopback port nobody uses now, below Linux's ephemeral range so that
+# pick_port [DEFAULT]: DEFAULT when nothing listens on it (a stable port for
+# make demo; a TIME-WAIT left by the last run does not stop a bind), else a
+# loopback port nobody uses now, below Linux's ephemeral range so that
 # outgoing connections do not take it meanwhile.
 pick_port() {
     local p i
+    if [ -n "${1:-}" ] && ! listening "$1"; then
+        picked="$picked$1 "
+        echo "$1"
+        return 0
+    fi
     for i in $(seq 200); do
         p=$((20000 + (RANDOM * 32768 + RANDOM + i) % 12000))
         case $picked in *" $p "*) continue ;; esac
@@ -77,6 +87,15 @@ pick_port() {
         fi
     done
     die "no free port found"
+}
+
+# Something listens on PORT.
+listening() {
+    if command -v ss >/dev/null 2>&1; then
+        [ -n "$(ss -Hltn "( sport = :$1 )" 2>/dev/null)" ]
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
 }
 
 # --- waiting ----------------------------------------------------------------
@@ -167,6 +186,7 @@ do_start() {
     local run=$1
     shift
     local asan=0 workers=1 lease=20s latency=0 public_origin=https://gw.test.example
+    local stable=''
     local template=$top/tests/e2e/nginx.conf.in
     while [ $# -gt 0 ]; do
         case $1 in
@@ -176,6 +196,7 @@ do_start() {
         --template) template=$2; shift ;;
         --mock-latency) latency=$2; shift ;;
         --public-origin) public_origin=$2; shift ;;
+        --stable-ports) stable=1 ;;
         *) usage ;;
         esac
         shift
@@ -207,11 +228,11 @@ do_start() {
     trap on_start_exit EXIT
 
     local pg_port mock_port gw_port plain_port limit_port
-    pg_port=$(pick_port)
-    mock_port=$(pick_port)
-    gw_port=$(pick_port)
-    plain_port=$(pick_port)
-    limit_port=$(pick_port)
+    pg_port=$(pick_port ${stable:+9432})
+    mock_port=$(pick_port ${stable:+9090})
+    gw_port=$(pick_port ${stable:+9443})
+    plain_port=$(pick_port ${stable:+9080})
+    limit_port=$(pick_port ${stable:+9444})
 
     # PostgreSQL: its directory must be reachable by the postgres user.
     local pgdir owned=0
@@ -391,8 +412,8 @@ render() {
 
 cmd=${1:-}
 run=${2:-}
-# "port": one free loopback port, for another service (ci/shop.sh)
-if [ "$cmd" = port ]; then pick_port; exit 0; fi
+# "port [DEFAULT]": one free loopback port, for another service (ci/shop.sh)
+if [ "$cmd" = port ]; then pick_port "$run"; exit 0; fi
 if [ -z "$cmd" ] || [ -z "$run" ]; then usage; fi
 shift 2
 case $cmd in

@@ -2,7 +2,8 @@
 # The demo shop next to a running gateway (ci/services.sh start RUN first).
 #
 #   ci/shop.sh start RUN    a merchant whose return origin is the shop, and
-#                           build/demo_shop on a free loopback port with the
+#                           build/demo_shop on a free loopback port (SHOP_PORT
+#                           when nothing listens on it) with the
 #                           run's certificate; writes RUN/shop.env (SHOP_URL,
 #                           SHOP_MERCHANT_ID, SHOP_PID) and prints SHOP_URL
 #   ci/shop.sh stop RUN     stops it
@@ -28,7 +29,7 @@ start)
     . "$run/env"
     [ -x "$build/demo_shop" ] || make -s -C "$top" BUILD="$build" demo-shop
 
-    port=$(bash "$top/ci/services.sh" port)
+    port=$(bash "$top/ci/services.sh" port "${SHOP_PORT:-}")
     shop=https://127.0.0.1:$port
     merchant=shop$(date +%s)
     key=$("$top/bin/payments-merchant" --db "$PAY_TEST_PG" create --id "$merchant" \

@@ -55,7 +55,7 @@ step() {
         f=$((t - p))
         # a runner that died, or failed outside any test
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    elif line=$(grep -E '^(fuzz|browser): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
+    elif line=$(grep -E '^(fuzz|browser|deb): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
         p=$(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line")
         f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
@@ -140,6 +140,11 @@ fi
 
 skip_if_broken e2e build-module build-mock build-e2e ||
     step e2e suite bash ci/e2e.sh
+
+# The Debian package (ci/deb-test.sh): make deb, lintian, apt-get install,
+# Debian's nginx on the packaged example with one payment, purge.
+skip_if_broken deb build-module build-mock ||
+    step deb suite bash ci/deb-test.sh
 
 # Debian's Chromium, headless, through the demo shop, the gateway, the mock
 # PSP's hosted page and back (tests/browser/run.sh, ~30 s): pay, decline,

@@ -782,7 +782,7 @@ Test(config, the_production_example_passes_nginx_t, .timeout = 60)
     cmd = str_printf("sed -e 's|^load_module .*|load_module %s;|' "
                      "-e 's|/etc/payments|%s|g' -e 's|/var/log/nginx|%s|g' "
                      "-e 's|/run/nginx.pid|%s/nginx.pid|' "
-                     "-e 's|/usr/share/ngx_payments/html|%s/html|' "
+                     "-e 's|/usr/share/ngx-payments/html|%s/html|' "
                      "-e 's|^user www-data;|%s|' "
                      "%s/conf/nginx.production.conf > %s/prod.conf",
                      c.module, c.dir, c.dir, c.dir, root,
