@@ -282,28 +282,25 @@ do_start() {
 
     # The mock PSP.
     local mock_url=http://127.0.0.1:$mock_port
+    # Every flag below is the mock's own (tests/mock_psp/README.md): a mock
+    # that lacks one fails to start, loudly, rather than running without it.
     local mock_args=(--port "$mock_port" --listen 127.0.0.1
-        --stripe-secret "$(cat "$run/conf/psp.secret")" --public-url "$mock_url")
-    if "$mock" --help 2>&1 | grep -q -- --stripe-live-secret; then
-        mock_args+=(--stripe-live-secret "$(cat "$run/conf/psp_live.secret")")
-    fi
+        --stripe-secret "$(cat "$run/conf/psp.secret")" --public-url "$mock_url"
+        # the live PSP in front of the mock has a live key (nginx -t)
+        --stripe-live-secret "$(cat "$run/conf/psp_live.secret")"
+        # webhooks go to the gateway over TLS, verified against its certificate
+        --webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/$psp_name"
+        --stripe-webhook-secret "$(cat "$run/conf/webhook.secret")"
+        --webhook-ca "$run/conf/tls.crt"
+        # Adyen's and the generic PSP's APIs and signed webhooks, to the PSPs
+        # mock_adyen and mock_generic of tests/e2e/nginx.conf.in
+        --adyen-secret "$(cat "$run/conf/adyen.secret")"
+        --adyen-hmac-key "$(cat "$run/conf/adyen.hmac")"
+        --adyen-webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/mock_adyen"
+        --generic-secret "$(cat "$run/conf/generic.secret")"
+        --generic-jwt-key "$run/conf/generic_jwt.key" --generic-jwt-kid mock-es256
+        --generic-webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/mock_generic")
     [ "$latency" = 0 ] || mock_args+=(--latency-ms "$latency")
-    # Webhooks go to the gateway over TLS, verified against its certificate.
-    if "$mock" --help 2>&1 | grep -q -- --webhook-url; then
-        mock_args+=(--webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/$psp_name"
-            --stripe-webhook-secret "$(cat "$run/conf/webhook.secret")"
-            --webhook-ca "$run/conf/tls.crt")
-    fi
-    # Adyen's and the generic PSP's APIs and signed webhooks, to the PSPs
-    # mock_adyen and mock_generic of tests/e2e/nginx.conf.in.
-    if "$mock" --help 2>&1 | grep -q -- --adyen-secret; then
-        mock_args+=(--adyen-secret "$(cat "$run/conf/adyen.secret")"
-            --adyen-hmac-key "$(cat "$run/conf/adyen.hmac")"
-            --adyen-webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/mock_adyen"
-            --generic-secret "$(cat "$run/conf/generic.secret")"
-            --generic-jwt-key "$run/conf/generic_jwt.key" --generic-jwt-kid mock-es256
-            --generic-webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/mock_generic")
-    fi
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
         nohup "$mock" "${mock_args[@]}" </dev/null >"$run/logs/mock.log" 2>&1 &

@@ -123,13 +123,8 @@ skip_if_broken unit build-core build-unit ||
 skip_if_broken unit-asan build-core build-unit ||
     step unit-asan suite make unit-asan
 
-if make -n mock-test >/dev/null 2>&1; then
-    skip_if_broken mock-test build-mock ||
-        step mock-test suite make mock-test
-else
-    echo
-    echo "=== mock-test: no such make target yet: skipped"
-fi
+skip_if_broken mock-test build-mock ||
+    step mock-test suite make mock-test
 
 if [ ${#fuzz_bin[@]} -eq 0 ]; then
     echo
