@@ -257,8 +257,6 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
-/* set when any location says "payments": workers then open the pools */
-static ngx_uint_t  ngx_http_payments_used;
 
 
 /* worker 0 purges idempotency keys past their TTL, a batch a minute */
@@ -522,7 +520,7 @@ ngx_http_payments(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     plcf->enable = 1;
-    ngx_http_payments_used = 1;
+    pmcf->used = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_payments_handler;
@@ -1619,13 +1617,9 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_payments_main_conf_t  *pmcf;
 
-    if (!ngx_http_payments_used) {
-        return NGX_OK;
-    }
-
     pmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_payments_module);
-    if (pmcf == NULL) {
+    if (pmcf == NULL || !pmcf->used) {
         return NGX_OK;
     }
 

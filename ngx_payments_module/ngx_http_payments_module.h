@@ -88,6 +88,11 @@ typedef struct {
     ngx_msec_t                  auth_cache;
     ngx_str_t                   html_js;        /* payments_html */
     ngx_str_t                   html_css;
+    ngx_uint_t                  used;           /* a location says
+                                                   "payments": workers open
+                                                   the pools (per cycle, so
+                                                   a reload without it
+                                                   opens none) */
 } ngx_http_payments_main_conf_t;
 
 
