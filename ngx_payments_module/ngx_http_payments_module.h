@@ -283,4 +283,44 @@ void ngx_http_payments_status(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);
 
 
+
+/* routes: one number each, for the router and the metrics */
+#define NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ      1
+#define NGX_HTTP_PAYMENTS_ROUTE_READYZ       2
+#define NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS     3
+#define NGX_HTTP_PAYMENTS_ROUTE_PAYMENT      4
+#define NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT     5
+#define NGX_HTTP_PAYMENTS_ROUTE_PAY          6
+#define NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK      7
+#define NGX_HTTP_PAYMENTS_ROUTE_RETURN       8
+#define NGX_HTTP_PAYMENTS_ROUTE_STATUS       9
+#define NGX_HTTP_PAYMENTS_ROUTE_STATIC       10
+#define NGX_HTTP_PAYMENTS_ROUTE_METRICS      11
+
+/* the glue files' entry points, one concern each */
+void ngx_http_payments_router_init(ngx_conf_t *cf);      /* _router.c */
+void ngx_http_payments_response_init(ngx_conf_t *cf);    /* _response.c */
+
+char *ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_payments_handler(ngx_http_request_t *r);
+
+/* what ngx_http_payments_read_file() reads: a secret (at most 4k, mode
+ * 0600), a public file (4k), a CA bundle (1m) */
+#define NGX_HTTP_PAYMENTS_FILE_SECRET  1
+#define NGX_HTTP_PAYMENTS_FILE_PUBLIC  0
+#define NGX_HTTP_PAYMENTS_FILE_CA      2
+
+ngx_int_t ngx_http_payments_read_file(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_uint_t secret,
+    ngx_str_t *out);
+ngx_int_t ngx_http_payments_read_secret(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_str_t *secret);
+ngx_int_t ngx_http_payments_request_id(ngx_http_request_t *r,
+    ngx_http_payments_ctx_t *ctx);
+
+/* payments_plain_http */
+#define NGX_HTTP_PAYMENTS_PLAIN_OFF       0
+#define NGX_HTTP_PAYMENTS_PLAIN_LOOPBACK  1
+
 #endif /* _NGX_HTTP_PAYMENTS_MODULE_H_INCLUDED_ */

@@ -1,0 +1,282 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * API-key authentication: the key's id and secret checked against
+ * pay_auth's hash in constant time, and a per-worker cache of the answer
+ * (payments_auth_cache) so that a key is not looked up on every request.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+#include <payments/apikey.h>
+
+
+/* prototypes */
+static void ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+
+
+
+/*
+ * authentication: Authorization: Bearer mk_<mode>_<key id>_<secret>
+ *
+ * The key row is read by key id (pay_auth) and the SHA-256 of the whole key
+ * is compared with the stored one in constant time.  A worker keeps the rows
+ * it read for payments_auth_cache (default 5s): a revoked key or a disabled
+ * merchant is refused everywhere within that time.  Only rows the database
+ * returned are kept; a wrong secret is refused by the same comparison.
+ */
+
+
+#define NGX_HTTP_PAYMENTS_AUTH_SLOTS  1024
+
+typedef struct {
+    char         key_id[PAY_APIKEY_ID_LEN + 1];
+    char         key_hash[65];
+    char        *merchant;      /* malloc'd */
+    char        *origins;       /* malloc'd, space-separated */
+    ngx_msec_t   expires;
+} ngx_http_payments_auth_entry_t;
+
+static ngx_http_payments_auth_entry_t
+    ngx_http_payments_auth_cache[NGX_HTTP_PAYMENTS_AUTH_SLOTS];
+
+
+static ngx_http_payments_auth_entry_t *
+ngx_http_payments_auth_slot(const char *key_id)
+{
+    return &ngx_http_payments_auth_cache[ngx_hash_key((u_char *) key_id,
+                                             ngx_strlen(key_id))
+                                         % NGX_HTTP_PAYMENTS_AUTH_SLOTS];
+}
+
+
+static void
+ngx_http_payments_auth_remember(ngx_http_payments_ctx_t *ctx,
+    const char *merchant, const char *key_hash, const char *origins)
+{
+    char                            *m, *o;
+    ngx_http_payments_auth_entry_t  *e;
+
+    if (ctx->pmcf->auth_cache == 0 || ngx_strlen(key_hash) != 64) {
+        return;
+    }
+
+    m = strdup(merchant);
+    o = strdup(origins);
+
+    if (m == NULL || o == NULL) {
+        free(m);
+        free(o);
+        return;
+    }
+
+    e = ngx_http_payments_auth_slot(ctx->key_id);
+
+    free(e->merchant);
+    free(e->origins);
+
+    ngx_memcpy(e->key_id, ctx->key_id, sizeof(e->key_id));
+    ngx_memcpy(e->key_hash, key_hash, 65);
+    e->merchant = m;
+    e->origins = o;
+    e->expires = ngx_current_msec + ctx->pmcf->auth_cache;
+}
+
+
+void
+ngx_http_payments_auth_forget_all(void)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_PAYMENTS_AUTH_SLOTS; i++) {
+        free(ngx_http_payments_auth_cache[i].merchant);
+        free(ngx_http_payments_auth_cache[i].origins);
+    }
+
+    ngx_memzero(ngx_http_payments_auth_cache,
+                sizeof(ngx_http_payments_auth_cache));
+}
+
+
+static void
+ngx_http_payments_unauthorized(ngx_http_request_t *r)
+{
+    if (ngx_http_payments_add_header(r, "WWW-Authenticate", "Bearer")
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_UNAUTHORIZED, 0, NULL));
+}
+
+
+/* the key row is known: compare, take the merchant and its origins, go on */
+
+static void
+ngx_http_payments_authenticated(ngx_http_payments_ctx_t *ctx,
+    const char *merchant, const char *key_hash, const char *origins)
+{
+    char                *list, *o, *end;
+    pay_origin_t        *po;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (!pay_hash_equal(key_hash, ctx->key_hash)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "payments: wrong secret for API key \"%s\"",
+                      ctx->key_id);
+        ngx_http_payments_unauthorized(r);
+        return;
+    }
+
+    ctx->merchant.len = ngx_strlen(merchant);
+    ctx->merchant.data = (u_char *) ngx_http_payments_strdup(r->pool,
+                                                             merchant);
+    list = ngx_http_payments_strdup(r->pool, origins);
+    ctx->origins = ngx_array_create(r->pool, 2, sizeof(pay_origin_t));
+
+    if (ctx->merchant.data == NULL || list == NULL || ctx->origins == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* origins are stored as URLs; they are compared by parsed components */
+    for (o = list; *o; o = end) {
+        end = o + strcspn(o, " ");
+        if (*end) {
+            *end++ = '\0';
+        }
+
+        if (*o == '\0') {
+            continue;
+        }
+
+        po = ngx_array_push(ctx->origins);
+        if (po == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        if (pay_origin_parse(o, po, 0) != 0) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "payments: merchant \"%V\" has an invalid return "
+                          "origin, ignored", &ctx->merchant);
+            ctx->origins->nelts--;
+        }
+    }
+
+    ctx->auth_next(ctx);
+}
+
+
+ngx_int_t
+ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
+    void (*next)(ngx_http_payments_ctx_t *ctx))
+{
+    size_t                           toklen;
+    const char                      *tok;
+    pay_apikey_t                     key;
+    ngx_table_elt_t                 *auth;
+    ngx_http_request_t              *r = ctx->request;
+    ngx_http_payments_auth_entry_t  *e;
+
+    auth = r->headers_in.authorization;
+
+    if (auth == NULL
+        || pay_bearer_token((char *) auth->value.data, auth->value.len,
+                            &tok, &toklen) != 0
+        || pay_apikey_parse(tok, toklen, &key) != 0)
+    {
+        ngx_http_payments_unauthorized(r);
+        return NGX_ERROR;
+    }
+
+    ctx->auth_next = next;
+    ngx_memcpy(ctx->key_id, key.key_id, sizeof(key.key_id));
+    ctx->key_live = (ngx_strcmp(key.mode, "live") == 0);
+
+    pay_apikey_hash(tok, toklen, ctx->key_hash);
+
+    e = ngx_http_payments_auth_slot(ctx->key_id);
+
+    if (ctx->pmcf->auth_cache
+        && e->merchant
+        && ngx_strcmp(e->key_id, ctx->key_id) == 0
+        && (ngx_msec_int_t) (e->expires - ngx_current_msec) > 0)
+    {
+        ngx_http_payments_authenticated(ctx, e->merchant, e->key_hash,
+                                        e->origins);
+        return NGX_OK;
+    }
+
+    ctx->params[0] = ctx->key_id;
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT merchant_id, key_hash, mode, "
+                                "array_to_string(origins, ' ') FROM "
+                                "pay_auth($1)",
+                                1, ngx_http_payments_auth_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r,
+                                   ngx_http_payments_store_unavailable(r));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_http_request_t       *r;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+
+    r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        if (res) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "payments: pay_auth: %s",
+                          PQresultErrorMessage(res));
+        }
+
+        ngx_http_payments_finalize(r,
+                                   ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "payments: unknown or revoked API key \"%s\"",
+                      ctx->key_id);
+        ngx_http_payments_unauthorized(r);
+        return;
+    }
+
+    /* the database's mode for the key must be the one its text says */
+    if (ngx_strcmp(PQgetvalue(res, 0, 2),
+                   (ctx->key_live ? "live" : "test")) != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: API key \"%s\" is stored as %s but is "
+                      "spelled otherwise; refused", ctx->key_id,
+                      PQgetvalue(res, 0, 2));
+        ngx_http_payments_unauthorized(r);
+        return;
+    }
+
+    ngx_http_payments_auth_remember(ctx, PQgetvalue(res, 0, 0),
+                                    PQgetvalue(res, 0, 1),
+                                    PQgetvalue(res, 0, 3));
+
+    ngx_http_payments_authenticated(ctx, PQgetvalue(res, 0, 0),
+                                    PQgetvalue(res, 0, 1),
+                                    PQgetvalue(res, 0, 3));
+}

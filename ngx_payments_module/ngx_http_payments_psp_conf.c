@@ -1,0 +1,733 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * payments_psp: one PSP account and its dialect, checked at nginx -t from
+ * the dialect's table entry (include/payments/dialect.h): its parameters,
+ * credential rule, webhook secrets or keys, pins and CA.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+
+/* prototypes */
+static char *ngx_http_payments_psp_webhook_secret(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, ngx_str_t *file);
+static char *ngx_http_payments_psp_webhook_key(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, ngx_str_t *v);
+static char *ngx_http_payments_psp_pin(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, ngx_str_t *v);
+static char *ngx_http_payments_psp_params(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, unsigned given);
+static const char *ngx_http_payments_dialects_taking(ngx_conf_t *cf,
+    unsigned bit);
+static const char *ngx_http_payments_dialect_names(ngx_conf_t *cf);
+
+
+
+
+char *
+ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    u_char                   *url, *p;
+    size_t                    len;
+    ngx_str_t                *value, v, secret_file;
+    ngx_int_t                 n;
+    unsigned                  given;
+    const char               *fmt, *msg;
+    ngx_uint_t                i;
+    pay_origin_t              base, *ho;
+    ngx_http_payments_psp_t  *psp;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > PAY_PSP_NAME_MAX) {
+        return "needs a name of 1..32 characters";
+    }
+
+    for (i = 0; i < value[1].len; i++) {
+        if (!(islower(value[1].data[i]) || isdigit(value[1].data[i])
+              || value[1].data[i] == '_' || value[1].data[i] == '-'))
+        {
+            return "name must be [a-z0-9_-]";
+        }
+    }
+
+    if (ngx_http_payments_find_psp(pmcf, (char *) value[1].data,
+                                   value[1].len))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_psp\": \"%V\" is defined twice",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    psp = ngx_array_push(pmcf->psps);
+    if (psp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(psp, sizeof(ngx_http_payments_psp_t));
+    psp->name = value[1];
+    psp->index = pmcf->psps->nelts - 1;
+    psp->timeout = 10000;
+    psp->connect_timeout = 3000;
+    psp->retries = 2;
+    psp->webhook_tolerance = 300;
+    ngx_str_null(&secret_file);
+    given = 0;
+
+    psp->webhook_secrets = ngx_array_create(cf->pool, 2,
+                                            sizeof(pay_secret_t));
+    psp->webhook_keys = ngx_array_create(cf->pool, 2, sizeof(pay_jwt_key_t));
+    if (psp->webhook_secrets == NULL || psp->webhook_keys == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    psp->hosted = ngx_array_create(cf->pool, 2, sizeof(pay_origin_t));
+    if (psp->hosted == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* allow_http first: it decides how the URLs are checked */
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_strcmp(value[i].data, "allow_http") == 0) {
+            psp->allow_http = 1;
+        }
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "allow_http") == 0) {
+            continue;
+        }
+
+        p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+        if (p == NULL) {
+            goto invalid;
+        }
+
+        len = p - value[i].data;
+        v.data = p + 1;
+        v.len = value[i].len - len - 1;
+
+        if (v.len == 0) {
+            goto invalid;
+        }
+
+#define ngx_http_payments_param(name)                                        \
+        (len == sizeof(name) - 1 && ngx_strncmp(value[i].data, name, len) == 0)
+
+        if (ngx_http_payments_param("dialect")) {
+            psp->dl = pay_dialect_find((char *) v.data, v.len);
+            if (psp->dl == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"payments_psp\": unknown dialect "
+                                   "\"%V\" (%s)", &v,
+                                   ngx_http_payments_dialect_names(cf));
+                return NGX_CONF_ERROR;
+            }
+
+            psp->dialect = psp->dl->id;
+
+        } else if (ngx_http_payments_param("url")) {
+            url = ngx_http_payments_cstr(cf->pool, &v);
+            if (url == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (pay_origin_parse((char *) url, &base, psp->allow_http) != 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"payments_psp\" %V: url \"%V\" is not "
+                                   "an https URL (http needs allow_http)",
+                                   &psp->name, &v);
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_strcmp(base.scheme, "http") == 0
+                && !pay_origin_is_loopback(&base))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"payments_psp\" %V: allow_http is for a "
+                                   "mock on this machine only: url \"%V\" is "
+                                   "not on a loopback address", &psp->name,
+                                   &v);
+                return NGX_CONF_ERROR;
+            }
+
+            while (v.len && v.data[v.len - 1] == '/') {
+                v.len--;
+            }
+
+            psp->url = v;
+
+        } else if (ngx_http_payments_param("secret_file")) {
+            secret_file = v;
+
+        } else if (ngx_http_payments_param("hosted")) {
+            url = ngx_http_payments_cstr(cf->pool, &v);
+            ho = ngx_array_push(psp->hosted);
+            if (url == NULL || ho == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (pay_origin_parse((char *) url, ho, psp->allow_http) != 0
+                || (ngx_strcmp(ho->scheme, "http") == 0
+                    && !pay_origin_is_loopback(ho)))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"payments_psp\" %V: hosted \"%V\" is "
+                                   "not an https origin (allow_http admits "
+                                   "loopback ones only)", &psp->name, &v);
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("stripe_version")) {
+            given |= PAY_PSP_P_VERSION;
+            psp->stripe_version = v;
+
+        } else if (ngx_http_payments_param("merchant_account")) {
+            given |= PAY_PSP_P_MERCHANT_ACCOUNT;
+            psp->merchant_account = v;
+
+        } else if (ngx_http_payments_param("timeout")) {
+            psp->timeout = ngx_parse_time(&v, 0);
+            if (psp->timeout == (ngx_msec_t) NGX_ERROR || psp->timeout == 0) {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_param("connect_timeout")) {
+            psp->connect_timeout = ngx_parse_time(&v, 0);
+            if (psp->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || psp->connect_timeout == 0)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_param("webhook_secret_file")) {
+            given |= PAY_PSP_P_WEBHOOK_SECRET;
+            if (ngx_http_payments_psp_webhook_secret(cf, psp, &v)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("pin")) {
+            if (ngx_http_payments_psp_pin(cf, psp, &v) != NGX_CONF_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("ca_file")) {
+            /* read now, so no worker opens a file during a handshake */
+            if (ngx_http_payments_read_file(cf, &v, &cmd->name, 1,
+                                            NGX_HTTP_PAYMENTS_FILE_CA,
+                                            &psp->ca_pem)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("webhook_key")) {
+            given |= PAY_PSP_P_WEBHOOK_KEY;
+            if (ngx_http_payments_psp_webhook_key(cf, psp, &v)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("webhook_header")) {
+            given |= PAY_PSP_P_WEBHOOK_KEY;
+            for (n = 0; n < (ngx_int_t) v.len; n++) {
+                /* an RFC 9110 token */
+                if (!(isalnum(v.data[n])
+                      || (v.data[n] != '\0'
+                          && ngx_strchr("!#$%&'*+-.^_`|~", v.data[n]))))
+                {
+                    goto invalid;
+                }
+            }
+            psp->webhook_header = v;
+
+        } else if (ngx_http_payments_param("webhook_iss")) {
+            given |= PAY_PSP_P_WEBHOOK_KEY;
+            psp->webhook_iss = (char *) ngx_http_payments_cstr(cf->pool, &v);
+            if (psp->webhook_iss == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("webhook_aud")) {
+            given |= PAY_PSP_P_WEBHOOK_KEY;
+            psp->webhook_aud = (char *) ngx_http_payments_cstr(cf->pool, &v);
+            if (psp->webhook_aud == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_param("webhook_tolerance")) {
+            given |= PAY_PSP_P_TOLERANCE;
+            psp->webhook_tolerance = ngx_parse_time(&v, 1);
+            if (psp->webhook_tolerance == (time_t) NGX_ERROR
+                || psp->webhook_tolerance < 1
+                || psp->webhook_tolerance > 3600)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_param("mode")) {
+            if (v.len == 4 && ngx_strncmp(v.data, "live", 4) == 0) {
+                psp->live = 1;
+            } else if (!(v.len == 4 && ngx_strncmp(v.data, "test", 4) == 0)) {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_param("retries")) {
+            n = ngx_atoi(v.data, v.len);
+            if (n == NGX_ERROR || n > 10) {
+                goto invalid;
+            }
+            psp->retries = n;
+
+        } else {
+            goto invalid;
+        }
+
+#undef ngx_http_payments_param
+    }
+
+    if (psp->dl == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_psp\" %V: needs dialect=%s",
+                           &psp->name, ngx_http_payments_dialect_names(cf));
+        return NGX_CONF_ERROR;
+    }
+
+    /* the dialect's own parameters, from its table entry */
+    if (ngx_http_payments_psp_params(cf, psp, given) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (psp->url.len == 0) {
+        return "needs url=";
+    }
+
+    if (psp->hosted->nelts == 0) {
+        return "needs at least one hosted= origin (the PSP's payment page)";
+    }
+
+    if (psp->allow_http && psp->live) {
+        return "with mode=live refuses allow_http: live money goes over "
+               "https only";
+    }
+
+    if (psp->pins && ngx_strncmp(psp->url.data, "https://", 8) != 0) {
+        return "with pin= needs an https url=";
+    }
+
+    if (secret_file.len == 0) {
+        return "needs secret_file= (the PSP API key)";
+    }
+
+    if (ngx_http_payments_read_secret(cf, &secret_file, &cmd->name, 8,
+                                      &psp->secret)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    /* A key may say which money it moves (Stripe's sk_test_/sk_live_): a
+     * test key on a live PSP, or the reverse, would fail every payment or
+     * move real money from a test setup.  The key is never printed. */
+    if (psp->dl->credential_check != NULL) {
+        msg = psp->dl->credential_check((char *) psp->secret.data,
+                                        psp->secret.len, (int) psp->live);
+        if (msg != NULL) {
+            return (char *) msg;
+        }
+    }
+
+    /* the dialect's "Name: prefix%s": the key in place of %s */
+    fmt = psp->dl->auth_header;
+    p = (u_char *) ngx_strstr(fmt, "%s");
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    len = ngx_strlen(fmt) - 2 + psp->secret.len + 1;
+    psp->auth_header = ngx_pnalloc(cf->pool, len);
+    if (psp->auth_header == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_snprintf((u_char *) psp->auth_header, len, "%*s%V%s%Z",
+                 (size_t) (p - (u_char *) fmt), fmt, &psp->secret, p + 2);
+
+    /* what the webhook verifier is given, once */
+    psp->wconf.secrets = psp->webhook_secrets->elts;
+    psp->wconf.nsecrets = psp->webhook_secrets->nelts;
+    psp->wconf.keys = psp->webhook_keys->elts;
+    psp->wconf.nkeys = psp->webhook_keys->nelts;
+    psp->wconf.header = (char *) ngx_http_payments_cstr(cf->pool,
+                                                        &psp->webhook_header);
+    psp->wconf.iss = psp->webhook_iss;
+    psp->wconf.aud = psp->webhook_aud;
+    psp->wconf.tolerance = psp->webhook_tolerance;
+    psp->wconf.live = (int) psp->live;
+    psp->wconf.merchant_account =
+        psp->merchant_account.len
+        ? (char *) ngx_http_payments_cstr(cf->pool, &psp->merchant_account)
+        : NULL;
+
+    if (psp->wconf.header == NULL
+        || (psp->merchant_account.len && psp->wconf.merchant_account == NULL))
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (psp->stripe_version.len) {
+        len = psp->stripe_version.len + sizeof("Stripe-Version: ");
+        psp->version_header = ngx_pnalloc(cf->pool, len);
+        if (psp->version_header == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_snprintf((u_char *) psp->version_header, len,
+                     "Stripe-Version: %V%Z", &psp->stripe_version);
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"payments_psp\" %V: invalid parameter \"%V\"",
+                       &value[1], &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * The dialect's own parameters (dialect.h's PAY_PSP_P_*): one it does not
+ * take is refused, one it needs must be there.  The messages name the
+ * parameters; the dialects that take them come from the table.
+ */
+
+static const struct {
+    unsigned     bit;
+    const char  *names;
+    const char  *needs;
+} ngx_http_payments_psp_param_names[] = {
+    { PAY_PSP_P_WEBHOOK_SECRET, "webhook_secret_file=",
+      "needs webhook_secret_file= (the webhook signing secret; repeat it to "
+      "roll the secret)" },
+    { PAY_PSP_P_WEBHOOK_KEY,
+      "webhook_key=, webhook_header=, webhook_iss= and webhook_aud=",
+      "needs webhook_key=KID:es256|rs256:FILE (the PSP's public key; repeat "
+      "it to roll keys)" },
+    { PAY_PSP_P_MERCHANT_ACCOUNT, "merchant_account=",
+      "needs merchant_account= (the PSP's merchant account)" },
+    { PAY_PSP_P_VERSION, "stripe_version=", NULL },
+    { PAY_PSP_P_TOLERANCE, "webhook_tolerance=", NULL },
+};
+
+
+/* "stripe|adyen|generic": the table's names, for messages */
+static const char *
+ngx_http_payments_dialect_names(ngx_conf_t *cf)
+{
+    return ngx_http_payments_dialects_taking(cf, 0);
+}
+
+
+/* the names of the dialects that take bit (0: all), "|"-separated */
+static const char *
+ngx_http_payments_dialects_taking(ngx_conf_t *cf, unsigned bit)
+{
+    u_char      *buf, *p, *last;
+    ngx_uint_t   i;
+
+    buf = ngx_pnalloc(cf->pool, 256);
+    if (buf == NULL) {
+        return "?";
+    }
+
+    p = buf;
+    last = buf + 255;
+
+    for (i = 0; pay_dialects[i] != NULL; i++) {
+        if (bit && !(pay_dialects[i]->params & bit)) {
+            continue;
+        }
+
+        p = ngx_slprintf(p, last, "%s%s", p == buf ? "" : "|",
+                         pay_dialects[i]->name);
+    }
+
+    *p = '\0';
+
+    return (const char *) buf;
+}
+
+
+static char *
+ngx_http_payments_psp_params(ngx_conf_t *cf, ngx_http_payments_psp_t *psp,
+    unsigned given)
+{
+    size_t          len;
+    u_char         *key;
+    ngx_uint_t      i, j;
+    const char     *why;
+    pay_secret_t   *sec;
+    pay_jwt_key_t  *keys;
+
+    for (i = 0; i < sizeof(ngx_http_payments_psp_param_names)
+                    / sizeof(ngx_http_payments_psp_param_names[0]); i++)
+    {
+        if ((given & ngx_http_payments_psp_param_names[i].bit)
+            && !(psp->dl->params & ngx_http_payments_psp_param_names[i].bit))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                "\"payments_psp\" %V: %s: not a parameter of dialect=%s "
+                "(only of dialect=%s)", &psp->name,
+                ngx_http_payments_psp_param_names[i].names, psp->dl->name,
+                ngx_http_payments_dialects_taking(cf,
+                    ngx_http_payments_psp_param_names[i].bit));
+            return NGX_CONF_ERROR;
+        }
+
+        if ((psp->dl->required & ngx_http_payments_psp_param_names[i].bit)
+            && !(given & ngx_http_payments_psp_param_names[i].bit))
+        {
+            /* fail closed: a PSP whose webhooks cannot be verified */
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_psp\" %V: with dialect=%s %s",
+                               &psp->name, psp->dl->name,
+                               ngx_http_payments_psp_param_names[i].needs);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* the secrets as the verifier takes them (Adyen's: hex-decoded) */
+    if (psp->dl->secret_decode != NULL) {
+        sec = psp->webhook_secrets->elts;
+
+        for (i = 0; i < psp->webhook_secrets->nelts; i++) {
+            key = ngx_pnalloc(cf->pool, sec[i].len);
+            if (key == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            if (psp->dl->secret_decode(sec[i].data, sec[i].len, key, &len,
+                                       &why)
+                != 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"payments_psp\" %V: %s", &psp->name,
+                                   why);
+                return NGX_CONF_ERROR;
+            }
+
+            sec[i].data = key;
+            sec[i].len = len;
+        }
+    }
+
+    if (psp->dl->params & PAY_PSP_P_WEBHOOK_KEY) {
+        keys = psp->webhook_keys->elts;
+
+        for (i = 0; i < psp->webhook_keys->nelts; i++) {
+            for (j = 0; j < i; j++) {
+                if (ngx_strcmp(keys[i].kid, keys[j].kid) == 0) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "\"payments_psp\" %V: webhook_key "
+                                       "kid \"%s\" is defined twice",
+                                       &psp->name, keys[i].kid);
+                    return NGX_CONF_ERROR;
+                }
+            }
+        }
+
+        if (psp->webhook_header.len == 0) {
+            ngx_str_set(&psp->webhook_header, "Payments-Verification");
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * pin=sha256//BASE64: the SHA-256 of the PSP's TLS public key
+ * (SubjectPublicKeyInfo, DER), as curl's CURLOPT_PINNEDPUBLICKEY takes it.
+ * Repeat it to roll the key: any one of them must match.
+ */
+
+static char *
+ngx_http_payments_psp_pin(ngx_conf_t *cf, ngx_http_payments_psp_t *psp,
+    ngx_str_t *v)
+{
+    u_char      *p, *pins;
+    size_t       len, old;
+    ngx_uint_t   i;
+
+    /* "sha256//" and base64 of 32 bytes: 43 characters and one "=" */
+    if (v->len != 8 + 44 || ngx_strncmp(v->data, "sha256//", 8) != 0
+        || v->data[8 + 43] != '=')
+    {
+        goto invalid;
+    }
+
+    for (i = 8; i < 8 + 43; i++) {
+        if (!isalnum(v->data[i]) && v->data[i] != '+' && v->data[i] != '/') {
+            goto invalid;
+        }
+    }
+
+    old = psp->pins ? ngx_strlen(psp->pins) : 0;
+    len = old + 1 + v->len + 1;
+
+    pins = ngx_pnalloc(cf->pool, len);
+    if (pins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = pins;
+
+    if (old) {
+        p = ngx_cpymem(p, psp->pins, old);
+        *p++ = ';';
+    }
+
+    p = ngx_cpymem(p, v->data, v->len);
+    *p = '\0';
+
+    psp->pins = (char *) pins;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"payments_psp\" %V: pin=\"%V\" is not sha256// "
+                       "and the base64 of a SHA-256 (44 characters); see "
+                       "the README for the openssl command that makes one",
+                       &psp->name, v);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * webhook_key=KID:ALG:FILE (generic): a public key in PEM, pinned to one
+ * algorithm; the token's kid picks it, the token's alg must equal ALG.
+ */
+
+static char *
+ngx_http_payments_psp_webhook_key(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, ngx_str_t *v)
+{
+    u_char         *c1, *c2, *last;
+    ngx_str_t       kid, alg, file, pem, name;
+    pay_jwt_key_t  *key;
+
+    last = v->data + v->len;
+    c1 = ngx_strlchr(v->data, last, ':');
+    c2 = c1 ? ngx_strlchr(c1 + 1, last, ':') : NULL;
+
+    if (c2 == NULL || c1 == v->data || c2 == c1 + 1 || c2 + 1 == last) {
+        goto invalid;
+    }
+
+    kid.data = v->data;
+    kid.len = c1 - v->data;
+    alg.data = c1 + 1;
+    alg.len = c2 - c1 - 1;
+    file.data = c2 + 1;
+    file.len = last - c2 - 1;
+
+    key = ngx_array_push(psp->webhook_keys);
+    if (key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(key, sizeof(pay_jwt_key_t));
+
+    if (alg.len == 5 && ngx_strncasecmp(alg.data, (u_char *) "es256", 5) == 0)
+    {
+        key->alg = PAY_JWT_ES256;
+
+    } else if (alg.len == 5
+               && ngx_strncasecmp(alg.data, (u_char *) "rs256", 5) == 0)
+    {
+        key->alg = PAY_JWT_RS256;
+
+    } else {
+        goto invalid;
+    }
+
+    key->kid = (const char *) ngx_http_payments_cstr(cf->pool, &kid);
+    if (key->kid == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&name, "payments_psp");
+
+    /* a public key: it need not be private, only well-formed */
+    if (ngx_http_payments_read_file(cf, &file, &name, 1,
+                                    NGX_HTTP_PAYMENTS_FILE_PUBLIC, &pem) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    key->pem = (const char *) pem.data;
+    key->pem_len = pem.len;
+
+    if (pay_jwt_key_check(key) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_psp\" %V: webhook_key \"%V\": the "
+                           "file is not a %s public key in PEM (an EC P-256 "
+                           "key for es256, RSA of 2048 bits or more for "
+                           "rs256), or the kid is not usable",
+                           &psp->name, &kid,
+                           key->alg == PAY_JWT_ES256 ? "ES256" : "RS256");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"payments_psp\" %V: webhook_key=\"%V\" is not "
+                       "KID:es256|rs256:FILE", &psp->name, v);
+    return NGX_CONF_ERROR;
+}
+
+
+/* webhook_secret_file=FILE: read as is; the dialect decides what it is */
+
+static char *
+ngx_http_payments_psp_webhook_secret(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, ngx_str_t *file)
+{
+    ngx_str_t      content, name;
+    pay_secret_t  *sec;
+
+    ngx_str_set(&name, "payments_psp");
+
+    if (ngx_http_payments_read_secret(cf, file, &name, 16, &content)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    sec = ngx_array_push(psp->webhook_secrets);
+    if (sec == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    sec->data = content.data;
+    sec->len = content.len;
+
+    return NGX_CONF_OK;
+}

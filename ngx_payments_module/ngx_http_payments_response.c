@@ -1,0 +1,502 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * Answers: headers, JSON and problem+json bodies, HTML pages, and the
+ * header and body filters that turn nginx's own errors on the module's
+ * routes into problem+json with X-Request-Id.  Everything else uses these;
+ * they call nothing of the other files but the request id.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+
+/* prototypes */
+static ngx_int_t ngx_http_payments_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_payments_header_filter(ngx_http_request_t *r);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+
+/* answers */
+
+
+/* the first request header called name; *count says how many there are */
+
+ngx_table_elt_t *
+ngx_http_payments_header(ngx_http_request_t *r, const char *name,
+    ngx_uint_t *count)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    len = ngx_strlen(name);
+    found = NULL;
+    *count = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            if (found == NULL) {
+                found = &h[i];
+            }
+
+            (*count)++;
+        }
+    }
+
+    return found;
+}
+
+
+
+
+ngx_int_t
+ngx_http_payments_add_header(ngx_http_request_t *r, const char *name,
+    const char *value)
+{
+    const char       *c;
+    ngx_table_elt_t  *h;
+
+    /* a value from a request, a PSP or the database never ends a header:
+     * a CR, LF or other control byte refuses the whole answer */
+    for (c = value; *c; c++) {
+        if ((u_char) *c < 0x20 || *c == 0x7f) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "payments: control character in a \"%s\" "
+                          "header refused", name);
+            return NGX_ERROR;
+        }
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.len = ngx_strlen(value);
+    h->value.data = ngx_pnalloc(r->pool, h->value.len);
+    if (h->value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(h->value.data, value, h->value.len);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_payments_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *content_type, const u_char *body, size_t len)
+{
+    ngx_int_t                 rc;
+    ngx_buf_t                *b;
+    ngx_chain_t               out;
+    ngx_table_elt_t          *h;
+    ngx_http_payments_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+    if (ctx) {
+        ctx->answered = 1;
+    }
+
+    if (ctx && ctx->request_id.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Request-Id");
+        h->value = ctx->request_id;
+    }
+
+    /* answers about money are never cached anywhere */
+    if (ngx_http_payments_add_header(r, "Cache-Control", "no-store")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_type.len = ngx_strlen(content_type);
+    r->headers_out.content_type.data = (u_char *) content_type;
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_length_n = len;
+
+    if (len == 0 || r->header_only || r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+        return ngx_http_send_header(r);
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->pos, body, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_payments_problem(ngx_http_request_t *r, pay_err_e err,
+    ngx_uint_t status, const char *detail)
+{
+    char       *json;
+    ngx_int_t   rc;
+
+    if (err > PAY_ERR_NONE && err < PAY_ERR__MAX) {
+        ngx_http_payments_count(errors[err]);
+    }
+
+    json = pay_problem_json(err, (int) status, detail);
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_payments_send(r, status ? status
+                                          : (ngx_uint_t) pay_err_status(err),
+                                "application/problem+json", (u_char *) json,
+                                ngx_strlen(json));
+    free(json);
+
+    return rc;
+}
+
+
+/*
+ * An error answer on the module's routes that the module did not write
+ * itself: nginx's own (413 past client_max_body_size, 400 for a broken
+ * chunked body, a 500 from ngx_http_finalize_request() or a handler's
+ * return code) is turned into problem+json with an X-Request-Id, like every
+ * other answer.  Answers of nginx's access phase (limit_req, auth_basic,
+ * allow/deny), given before the module saw the request, are left alone,
+ * except the 413 of client_max_body_size on a "payments" location.
+ */
+
+static ngx_int_t
+ngx_http_payments_header_filter(ngx_http_request_t *r)
+{
+    char                          *json;
+    ngx_uint_t                     status;
+    pay_err_e                      err;
+    ngx_table_elt_t               *h;
+    ngx_http_payments_ctx_t       *ctx;
+    ngx_http_payments_loc_conf_t  *plcf;
+
+    status = r->err_status ? (ngx_uint_t) r->err_status
+                           : r->headers_out.status;
+
+    if (r != r->main || status < NGX_HTTP_BAD_REQUEST || status > 599) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+    if (ctx == NULL) {
+        plcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_module);
+
+        if (status != NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+            || plcf == NULL || plcf->enable != 1)
+        {
+            return ngx_http_next_header_filter(r);
+        }
+
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_payments_ctx_t));
+        if (ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->request = r;
+        ctx->pmcf = ngx_http_get_module_main_conf(r,
+                                                  ngx_http_payments_module);
+        ngx_http_set_ctx(r, ctx, ngx_http_payments_module);
+
+        if (ngx_http_payments_request_id(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else if (ctx->answered) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->answered = 1;
+
+    switch (status) {
+    case NGX_HTTP_BAD_REQUEST:
+        err = PAY_ERR_INVALID_REQUEST;
+        break;
+    case NGX_HTTP_NOT_FOUND:
+        err = PAY_ERR_NOT_FOUND;
+        break;
+    case NGX_HTTP_NOT_ALLOWED:
+        err = PAY_ERR_METHOD_NOT_ALLOWED;
+        break;
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        err = PAY_ERR_PAYLOAD_TOO_LARGE;
+        break;
+    case NGX_HTTP_UNSUPPORTED_MEDIA_TYPE:
+        err = PAY_ERR_UNSUPPORTED_MEDIA;
+        break;
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        err = PAY_ERR_RATE_LIMITED;
+        break;
+    default:
+        err = PAY_ERR_NONE;             /* internal_error, with its status */
+    }
+
+    json = pay_problem_json(err, (int) status, NULL);
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->problem.len = ngx_strlen(json);
+    ctx->problem.data = ngx_pnalloc(r->pool, ctx->problem.len);
+    if (ctx->problem.data == NULL) {
+        free(json);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->problem.data, json, ctx->problem.len);
+    free(json);
+
+    if (ctx->request_id.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Request-Id");
+        h->value = ctx->request_id;
+    }
+
+    if (ngx_http_payments_add_header(r, "Cache-Control", "no-store")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&r->headers_out.content_type, "application/problem+json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = ctx->problem.len;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_payments_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl, out;
+    ngx_http_payments_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+    if (ctx == NULL || ctx->problem.len == 0 || r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* nginx's page is dropped; the problem goes out once, instead */
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    if (ctx->problem_sent) {
+        return ngx_http_next_body_filter(r, NULL);
+    }
+
+    ctx->problem_sent = 1;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->memory = 1;
+    b->pos = ctx->problem.data;
+    b->last = ctx->problem.data + ctx->problem.len;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_payments_html_headers(ngx_http_request_t *r, ngx_uint_t script)
+{
+    /* no inline script or style anywhere: 'self' files only */
+    if (ngx_http_payments_add_header(r, "Content-Security-Policy",
+            script ? "default-src 'none'; script-src 'self'; "
+                     "connect-src 'self'; style-src 'self'; "
+                     "frame-ancestors 'none'; base-uri 'none'; "
+                     "form-action 'none'"
+                   : "default-src 'none'; style-src 'self'; "
+                     "frame-ancestors 'none'; base-uri 'none'; "
+                     "form-action 'none'")
+        != NGX_OK
+        || ngx_http_payments_add_header(r, "Referrer-Policy", "no-referrer")
+           != NGX_OK
+        || ngx_http_payments_add_header(r, "X-Frame-Options", "DENY")
+           != NGX_OK
+        || ngx_http_payments_add_header(r, "X-Content-Type-Options",
+                                        "nosniff")
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_payments_page(ngx_http_request_t *r, ngx_uint_t status,
+    const char *title, const char *message)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    /* fixed texts only: nothing from the request is echoed into HTML */
+
+    if (ngx_http_payments_html_headers(r, 0) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = sizeof("<!DOCTYPE html>\n<html lang=\"en\"><head>"
+                 "<meta charset=\"utf-8\"><title></title>"
+                 "<link rel=\"stylesheet\" href=\"/v1/static/"
+                 "style.css\"></head>"
+                 "<body><h1></h1><p></p></body></html>\n")
+          + 2 * ngx_strlen(title) + ngx_strlen(message);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_snprintf(p, len,
+                        "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+                        "<meta charset=\"utf-8\"><title>%s</title>"
+                        "<link rel=\"stylesheet\" href=\"/v1/static/"
+                        "style.css\"></head>"
+                        "<body><h1>%s</h1><p>%s</p></body></html>\n",
+                        title, title, message);
+
+    return ngx_http_payments_send(r, status, "text/html; charset=utf-8", p,
+                                  last - p);
+}
+
+
+void
+ngx_http_payments_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * The one row a pay_* function answers with: NGX_OK.  Otherwise what failed
+ * is logged (ERR: a failed query is an operational error, not a broken
+ * invariant), the request is answered 503 store_unavailable, and the
+ * caller only returns.
+ */
+
+ngx_int_t
+ngx_http_payments_pg_row(ngx_http_request_t *r, PGresult *res,
+    const char *function)
+{
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK
+        && PQntuples(res) == 1)
+    {
+        return NGX_OK;
+    }
+
+    if (res != NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: %s: %s", function,
+                      PQresultErrorMessage(res));
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_payments_store_unavailable(ngx_http_request_t *r)
+{
+    if (ngx_http_payments_add_header(r, "Retry-After", "1") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_payments_problem(r, PAY_ERR_STORE_UNAVAILABLE, 0,
+                                     "the payment store is unavailable; "
+                                     "retry with the same Idempotency-Key");
+}
+
+
+void
+ngx_http_payments_response_init(ngx_conf_t *cf)
+{
+    (void) cf;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_payments_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_payments_body_filter;
+}

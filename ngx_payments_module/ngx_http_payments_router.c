@@ -1,0 +1,717 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * The content handler: which route a request is, TLS and the request id,
+ * the body read into memory (never a temporary file), then the route's
+ * handler.  Pay tokens are cut out of the request line the logs see.
+ */
+
+
+#include "ngx_http_payments_module.h"
+#include "ngx_http_payments_limit.h"
+
+#include <openssl/rand.h>
+
+
+/* prototypes */
+static void ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_payments_request_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_payments_tls_required(ngx_http_request_t *r,
+    ngx_http_payments_ctx_t *ctx, ngx_uint_t browser);
+static ngx_uint_t ngx_http_payments_secure(ngx_http_request_t *r);
+static void ngx_http_payments_redact(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_payments_return_path(ngx_str_t *uri,
+    ngx_str_t *psp, ngx_str_t *id);
+
+
+static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
+
+
+
+/* routing */
+
+
+/* /v1/return/{psp}/{checkout} */
+
+static ngx_uint_t
+ngx_http_payments_return_path(ngx_str_t *uri, ngx_str_t *psp, ngx_str_t *id)
+{
+    u_char  *p, *end;
+
+    if (uri->len <= sizeof("/v1/return/") - 1
+        || ngx_strncmp(uri->data, "/v1/return/", sizeof("/v1/return/") - 1)
+           != 0)
+    {
+        return 0;
+    }
+
+    psp->data = uri->data + sizeof("/v1/return/") - 1;
+    end = uri->data + uri->len;
+
+    p = ngx_strlchr(psp->data, end, '/');
+    if (p == NULL || p == psp->data || p + 1 == end
+        || ngx_strlchr(p + 1, end, '/') != NULL)
+    {
+        return 0;
+    }
+
+    psp->len = p - psp->data;
+    id->data = p + 1;
+    id->len = end - id->data;
+
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_payments_match(ngx_str_t *uri, const char *prefix,
+    const char *suffix, ngx_str_t *id)
+{
+    size_t   plen, slen;
+    u_char  *p;
+
+    plen = ngx_strlen(prefix);
+    slen = ngx_strlen(suffix);
+
+    if (uri->len <= plen + slen
+        || ngx_strncmp(uri->data, prefix, plen) != 0
+        || ngx_strncmp(uri->data + uri->len - slen, suffix, slen) != 0)
+    {
+        return 0;
+    }
+
+    id->data = uri->data + plen;
+    id->len = uri->len - plen - slen;
+
+    for (p = id->data; p < id->data + id->len; p++) {
+        if (*p == '/') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * A browser token (t=) is a bearer credential: it must not reach the
+ * access log ($request) or the error log's "request:" context, which both
+ * print the request line.  The request line is replaced by a copy with the
+ * value of every t= cut out; $args and $request_uri still carry it, so a
+ * log_format must not use them (the README says so).
+ */
+
+static void
+ngx_http_payments_redact(ngx_http_request_t *r)
+{
+    u_char  *line, *p, *q, *end, *args_end, *v;
+
+    if (r->args.len == 0
+        || r->args.data < r->request_line.data
+        || r->args.data + r->args.len
+           > r->request_line.data + r->request_line.len)
+    {
+        return;
+    }
+
+    /* every "t=" value becomes "redacted", which is never longer than a
+     * token, except an empty or short one: reserve for it */
+    line = ngx_pnalloc(r->pool, r->request_line.len
+                                + r->args.len / 2 * sizeof("redacted"));
+    if (line == NULL) {
+        return;
+    }
+
+    p = r->request_line.data;
+    end = r->request_line.data + r->request_line.len;
+    args_end = r->args.data + r->args.len;
+
+    q = ngx_cpymem(line, p, r->args.data - p);
+    p = r->args.data;
+
+    while (p < args_end) {
+        v = p;
+
+        /* ngx_http_arg(), which finds the token, ignores case: so does
+         * this ("T=" is a token too) */
+        if (args_end - p >= 2 && (p[0] == 't' || p[0] == 'T') && p[1] == '=')
+        {
+            *q++ = p[0];
+            q = ngx_cpymem(q, "=redacted", sizeof("=redacted") - 1);
+            p += 2;
+
+            while (p < args_end && *p != '&') {
+                p++;
+            }
+
+        } else {
+            while (p < args_end && *p != '&') {
+                p++;
+            }
+
+            q = ngx_cpymem(q, v, p - v);
+        }
+
+        if (p < args_end) {
+            *q++ = *p++;                /* the '&' */
+        }
+    }
+
+    q = ngx_cpymem(q, args_end, end - args_end);
+
+    r->request_line.data = line;
+    r->request_line.len = q - line;
+}
+
+
+ngx_int_t
+ngx_http_payments_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                       rc;
+    ngx_str_t                       id;
+    ngx_uint_t                      route, method;
+    ngx_http_payments_ctx_t        *ctx;
+    ngx_http_payments_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_payments_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_payments_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->request = r;
+    ctx->pmcf = pmcf;
+    ngx_http_set_ctx(r, ctx, ngx_http_payments_module);
+
+    ngx_http_payments_redact(r);
+
+    if (ngx_http_payments_request_id(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_null(&id);
+    route = 0;
+    method = NGX_HTTP_GET;
+
+    if (r->uri.len == sizeof("/healthz") - 1
+        && ngx_strncmp(r->uri.data, "/healthz", r->uri.len) == 0)
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ;
+
+    } else if (r->uri.len == sizeof("/readyz") - 1
+               && ngx_strncmp(r->uri.data, "/readyz", r->uri.len) == 0)
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_READYZ;
+
+    } else if (r->uri.len == sizeof("/metrics") - 1
+               && ngx_strncmp(r->uri.data, "/metrics", r->uri.len) == 0)
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_METRICS;
+
+    } else if (r->uri.len == sizeof("/v1/payments") - 1
+               && ngx_strncmp(r->uri.data, "/v1/payments", r->uri.len) == 0)
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS;
+        method = NGX_HTTP_POST;
+
+    } else if (ngx_http_payments_match(&r->uri, "/v1/payments/", "", &id)) {
+        route = NGX_HTTP_PAYMENTS_ROUTE_PAYMENT;
+
+    } else if (ngx_http_payments_match(&r->uri, "/v1/webhooks/", "", &id)) {
+        route = NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK;
+        method = NGX_HTTP_POST;
+
+    } else if (ngx_http_payments_match(&r->uri, "/v1/checkouts/", "/pay",
+                                       &id))
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_PAY;
+
+    } else if (ngx_http_payments_match(&r->uri, "/v1/checkouts/", "/status",
+                                       &id))
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_STATUS;
+
+    } else if (ngx_http_payments_match(&r->uri, "/v1/static/", "", &id)) {
+        route = NGX_HTTP_PAYMENTS_ROUTE_STATIC;
+
+    } else if (ngx_http_payments_return_path(&r->uri, &ctx->return_psp,
+                                             &id))
+    {
+        route = NGX_HTTP_PAYMENTS_ROUTE_RETURN;
+
+    } else if (ngx_http_payments_match(&r->uri, "/v1/checkouts/", "", &id)) {
+        route = NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT;
+    }
+
+    ctx->route = route;
+
+    if (route == 0) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_payments_problem(r, PAY_ERR_NOT_FOUND, 0, NULL);
+    }
+
+    if (!(r->method & (method | (method == NGX_HTTP_GET ? NGX_HTTP_HEAD
+                                                        : 0))))
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (ngx_http_payments_add_header(r, "Allow",
+                                         method == NGX_HTTP_GET ? "GET, HEAD"
+                                                                : "POST")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_payments_problem(r, PAY_ERR_METHOD_NOT_ALLOWED, 0,
+                                         NULL);
+    }
+
+    if (route != NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ
+        && route != NGX_HTTP_PAYMENTS_ROUTE_READYZ
+        && route != NGX_HTTP_PAYMENTS_ROUTE_METRICS
+        && !ngx_http_payments_secure(r))
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_payments_tls_required(r, ctx,
+                   route == NGX_HTTP_PAYMENTS_ROUTE_PAY
+                   || route == NGX_HTTP_PAYMENTS_ROUTE_RETURN
+                   || route == NGX_HTTP_PAYMENTS_ROUTE_STATIC);
+    }
+
+    ctx->object_id = id;
+
+    /* rate limits that need no body, no signature check and no query */
+    switch (route) {
+    case NGX_HTTP_PAYMENTS_ROUTE_PAY:
+        rc = ngx_http_payments_limit_early(ctx, NGX_HTTP_PAYMENTS_LIMIT_PAY);
+        break;
+    case NGX_HTTP_PAYMENTS_ROUTE_RETURN:
+        rc = ngx_http_payments_limit_early(ctx,
+                                           NGX_HTTP_PAYMENTS_LIMIT_RETURN);
+        break;
+    case NGX_HTTP_PAYMENTS_ROUTE_STATUS:
+        rc = ngx_http_payments_limit_early(ctx,
+                                           NGX_HTTP_PAYMENTS_LIMIT_STATUS);
+        break;
+    case NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK:
+        rc = ngx_http_payments_limit_early(ctx,
+                                           NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK);
+        break;
+    default:
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (route == NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS
+        || route == NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK)
+    {
+        /* never buffer more than the limit: 413 comes after 401 and 400 */
+        if (r->headers_in.content_length_n > (off_t) pmcf->max_body) {
+            ctx->body_too_large = 1;
+
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            r->main->count++;
+            ngx_http_payments_body_ready(ctx);
+            return NGX_DONE;
+        }
+
+        /* the module's request body filter copies the body into memory
+         * as it arrives (at most payments_max_body), so that nginx never
+         * buffers it to a temporary file, whatever client_body_buffer_size
+         * and client_body_in_file_only say */
+        ctx->body_filter = 1;
+        r->request_body_in_file_only = 0;
+
+        rc = ngx_http_read_client_request_body(r,
+                                              ngx_http_payments_body_handler);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    switch (route) {
+
+    case NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ:
+        return ngx_http_payments_send(r, NGX_HTTP_OK, "application/json",
+                                      (u_char *) "{\"status\":\"ok\"}\n",
+                                      sizeof("{\"status\":\"ok\"}\n") - 1);
+
+    case NGX_HTTP_PAYMENTS_ROUTE_READYZ:
+        r->main->count++;
+        ngx_http_payments_readyz(ctx);
+        return NGX_DONE;
+
+    case NGX_HTTP_PAYMENTS_ROUTE_METRICS:
+        return ngx_http_payments_metrics_handler(r, pmcf->psps);
+
+    case NGX_HTTP_PAYMENTS_ROUTE_PAY:
+        r->main->count++;
+        ngx_http_payments_pay(ctx);
+        return NGX_DONE;
+
+    case NGX_HTTP_PAYMENTS_ROUTE_RETURN:
+        r->main->count++;
+        ngx_http_payments_return(ctx);
+        return NGX_DONE;
+
+    case NGX_HTTP_PAYMENTS_ROUTE_STATUS:
+        r->main->count++;
+        ngx_http_payments_status(ctx);
+        return NGX_DONE;
+
+    case NGX_HTTP_PAYMENTS_ROUTE_STATIC:
+        return ngx_http_payments_static(ctx);
+
+    case NGX_HTTP_PAYMENTS_ROUTE_PAYMENT:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_get_order);
+        return NGX_DONE;
+
+    default: /* NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT */
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_get_checkout);
+        return NGX_DONE;
+    }
+}
+
+
+/*
+ * TLS is required: plain HTTP is served only where "payments_plain_http
+ * loopback" says so, and then only to loopback clients (tests, the demo).
+ */
+
+static ngx_uint_t
+ngx_http_payments_secure(ngx_http_request_t *r)
+{
+    struct sockaddr_in            *sin;
+    ngx_http_payments_loc_conf_t  *plcf;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6           *sin6;
+#endif
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        return 1;
+    }
+#endif
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_module);
+
+    if (plcf->plain_http != NGX_HTTP_PAYMENTS_PLAIN_LOOPBACK) {
+        return 0;
+    }
+
+    switch (r->connection->sockaddr->sa_family) {
+
+    case AF_INET:
+        sin = (struct sockaddr_in *) r->connection->sockaddr;
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) r->connection->sockaddr;
+        return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+#endif
+
+    default:
+        return 0;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_payments_tls_required(ngx_http_request_t *r,
+    ngx_http_payments_ctx_t *ctx, ngx_uint_t browser)
+{
+    u_char     *p, *last;
+    size_t      len;
+    uintptr_t   escape;
+
+    /* a browser is sent to the https origin; an API client is refused, so
+     * that it notices before a key or body goes over plain HTTP again */
+
+    if (!browser
+        || ctx->pmcf->public_origin.len < sizeof("https://") - 1
+        || ngx_strncmp(ctx->pmcf->public_origin.data, "https://", 8) != 0)
+    {
+        return ngx_http_payments_problem(r, PAY_ERR_TLS_REQUIRED, 0,
+                                         "use https");
+    }
+
+    /*
+     * r->uri is decoded: "%0d%0a" in the request line is a CR LF here, and
+     * copied into the Location it would end the header (a header injected
+     * through the link).  A control byte in the path or the query is
+     * refused; the rest of the path is escaped again; the query is the
+     * request line's own bytes and must be plain printable ASCII.
+     */
+    for (p = r->uri.data; p < r->uri.data + r->uri.len; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            return ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
+                                             "control character in the path");
+        }
+    }
+
+    for (p = r->args.data; p < r->args.data + r->args.len; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) {
+            return ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
+                                             "invalid character in the query");
+        }
+    }
+
+    escape = ngx_escape_uri(NULL, r->uri.data, r->uri.len, NGX_ESCAPE_URI);
+
+    len = ctx->pmcf->public_origin.len + r->uri.len + 2 * escape + 2
+          + r->args.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_cpymem(p, ctx->pmcf->public_origin.data,
+                      ctx->pmcf->public_origin.len);
+    last = (u_char *) ngx_escape_uri(last, r->uri.data, r->uri.len,
+                                     NGX_ESCAPE_URI);
+
+    if (r->args.len) {
+        *last++ = '?';
+        last = ngx_cpymem(last, r->args.data, r->args.len);
+    }
+
+    *last = '\0';
+
+    if (ngx_http_payments_add_header(r, "Location", (char *) p) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_payments_send(r, NGX_HTTP_MOVED_PERMANENTLY,
+                                  "text/plain", NULL, 0);
+}
+
+
+/*
+ * The body of POST /v1/payments and /v1/webhooks/{psp}, as nginx's length or
+ * chunked filter hands it over: copied into ctx->body (at most
+ * payments_max_body bytes; past that it is dropped and body_too_large set)
+ * and marked consumed.  Only the last buffer goes on to nginx's save filter,
+ * so nothing ever reaches a temporary file: no blocking file I/O in the
+ * request path.
+ */
+
+static ngx_int_t
+ngx_http_payments_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    size_t                    size;
+    ngx_buf_t                *b;
+    ngx_uint_t                last;
+    ngx_chain_t              *cl, *out;
+    ngx_http_payments_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+    if (ctx == NULL || !ctx->body_filter) {
+        return ngx_http_next_request_body_filter(r, in);
+    }
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->last_buf) {
+            last = 1;
+        }
+
+        if (b->in_file) {
+            /* never from nginx's length or chunked filter */
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        size = b->last - b->pos;
+
+        if (size == 0) {
+            continue;
+        }
+
+        if (ctx->body_too_large || size > ctx->pmcf->max_body - ctx->body.len)
+        {
+            ctx->body_too_large = 1;
+            b->pos = b->last;
+            continue;
+        }
+
+        if (ctx->body.data == NULL) {
+            /* the announced length, or the limit for a chunked body (whose
+             * content_length_n nginx counts up as chunks arrive) */
+            ctx->body_size = ctx->pmcf->max_body;
+
+            if (!r->headers_in.chunked
+                && r->headers_in.content_length_n >= 0
+                && r->headers_in.content_length_n < (off_t) ctx->body_size)
+            {
+                ctx->body_size = (size_t) r->headers_in.content_length_n;
+            }
+
+            ctx->body.data = ngx_pnalloc(r->pool, ctx->body_size + 1);
+            if (ctx->body.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        if (size > ctx->body_size - ctx->body.len) {
+            /* more than Content-Length said: the length filter stops that */
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(ctx->body.data + ctx->body.len, b->pos, size);
+        ctx->body.len += size;
+        b->pos = b->last;
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    out = ngx_alloc_chain_link(r->pool);
+    if (b == NULL || out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last_buf = 1;
+    out->buf = b;
+    out->next = NULL;
+
+    return ngx_http_next_request_body_filter(r, out);
+}
+
+
+static void
+ngx_http_payments_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_payments_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+    if (ctx->body_too_large) {
+        ngx_http_payments_body_ready(ctx);
+        return;
+    }
+
+    if (ctx->body.data == NULL) {
+        /* no body at all */
+        ctx->body.data = ngx_pnalloc(r->pool, 1);
+        if (ctx->body.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    ctx->body.data[ctx->body.len] = '\0';
+
+    ctx->body_read = 1;
+
+    ngx_http_payments_body_ready(ctx);
+}
+
+
+/* a merchant is authenticated by its key; a PSP by its signature */
+
+static void
+ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx)
+{
+    if (ctx->route == NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK) {
+        ngx_http_payments_webhook(ctx);
+        return;
+    }
+
+    ngx_http_payments_authenticate(ctx, ngx_http_payments_register_start);
+}
+
+
+
+
+void
+ngx_http_payments_router_init(ngx_conf_t *cf)
+{
+    (void) cf;
+
+    ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_payments_request_body_filter;
+}
+
+
+ngx_int_t
+ngx_http_payments_request_id(ngx_http_request_t *r,
+    ngx_http_payments_ctx_t *ctx)
+{
+    u_char            *p, rnd[16];
+    ngx_uint_t         n;
+    ngx_table_elt_t   *h;
+
+    /* the id $payments_request_id gave, or a new one (cheaper) */
+    if (ngx_http_payments_limit_request_id(r, &ctx->request_id) == NGX_OK) {
+        return NGX_OK;
+    }
+
+    h = ngx_http_payments_header(r, "X-Request-Id", &n);
+
+    /* one sane client id is kept; anything else is replaced */
+    if (h && n == 1 && h->value.len > 0 && h->value.len <= 64) {
+        for (p = h->value.data; p < h->value.data + h->value.len; p++) {
+            if (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.') {
+                break;
+            }
+        }
+
+        if (p == h->value.data + h->value.len) {
+            ctx->request_id = h->value;
+            return NGX_OK;
+        }
+    }
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NGX_ERROR;
+    }
+
+    ctx->request_id.data = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
+    if (ctx->request_id.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->request_id.len = ngx_hex_dump(ctx->request_id.data, rnd, sizeof(rnd))
+                          - ctx->request_id.data;
+
+    return NGX_OK;
+}
