@@ -24,7 +24,8 @@
  *   failures  the same window, counting failed payments per buyer (a keyed
  *             hash of the e-mail or buyer id, never the e-mail itself) and
  *             per shopper address; it also remembers, per checkout, whose
- *             failure a later FAILED webhook is.
+ *             failure a later FAILED webhook is; and webhooks whose
+ *             signature failed, per sender (PSP and address).
  *
  * Every operation on a zone is done under its mutex in a few hundred
  * nanoseconds; nothing here blocks or waits.
@@ -50,7 +51,8 @@
 #define NGX_HTTP_PAYMENTS_LIMIT_WEBHOOKS          3
 #define NGX_HTTP_PAYMENTS_LIMIT_AMOUNTS           4
 #define NGX_HTTP_PAYMENTS_LIMIT_FAILED            5
-#define NGX_HTTP_PAYMENTS_LIMIT_SCOPES            6
+#define NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK_FAILED    6
+#define NGX_HTTP_PAYMENTS_LIMIT_SCOPES            7
 
 /* a window is 16 sub-windows; one more holds the current one */
 #define NGX_HTTP_PAYMENTS_LIMIT_SUBWINDOWS  16
@@ -182,11 +184,13 @@ static const struct {
     { ngx_string("pages"), NGX_HTTP_PAYMENTS_LIMIT_RATE,
       "browser requests from a shopper address" },
     { ngx_string("webhook"), NGX_HTTP_PAYMENTS_LIMIT_RATE,
-      "webhooks for a PSP" },
+      "webhooks for a PSP from an address" },
     { ngx_string("amount"), NGX_HTTP_PAYMENTS_LIMIT_AMOUNT,
       "amount registered by a merchant" },
     { ngx_string("failures"), NGX_HTTP_PAYMENTS_LIMIT_FAILURES,
-      "failed payments" }
+      "failed payments" },
+    { ngx_string("webhook_failures"), NGX_HTTP_PAYMENTS_LIMIT_FAILURES,
+      "webhooks for a PSP from an address whose signatures failed" }
 };
 
 
@@ -657,7 +661,8 @@ ngx_http_payments_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "\"payments_limit\": write SCOPE=ZONE, e.g. "
                            "create_merchant=api, where SCOPE is "
                            "create_merchant, create_address, pages, "
-                           "webhook, amount or failures");
+                           "webhook, webhook_failures, amount or "
+                           "failures");
         return NGX_CONF_ERROR;
     }
 
@@ -679,7 +684,8 @@ ngx_http_payments_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"payments_limit\": unknown scope \"%V\": use "
                            "create_merchant, create_address, pages, "
-                           "webhook, amount or failures", &scope);
+                           "webhook, webhook_failures, amount or "
+                           "failures", &scope);
         return NGX_CONF_ERROR;
     }
 
@@ -1337,6 +1343,46 @@ ngx_http_payments_limit_addr_key(ngx_http_request_t *r, u_char *buf)
 }
 
 
+/*
+ * A webhook's sender: prefix + the PSP's name + NUL + the client's address,
+ * an IPv6 address cut to its /64 (one site holds a whole /64, and would
+ * otherwise have 2^64 fresh keys).  No address (a unix socket): the PSP
+ * alone, as one sender, unless need_addr.  NGX_DECLINED: no key.
+ */
+
+static ngx_int_t
+ngx_http_payments_limit_sender_key(ngx_http_request_t *r, ngx_str_t *psp,
+    u_char prefix, ngx_uint_t need_addr, ngx_str_t *key)
+{
+    u_char  *p, addr[16];
+    size_t   n;
+
+    n = ngx_http_payments_limit_addr(r, addr);
+
+    if (n == 16) {
+        n = 8;
+    }
+
+    if ((n == 0 && need_addr) || psp->len > 1024) {
+        return NGX_DECLINED;
+    }
+
+    key->data = ngx_pnalloc(r->pool, 1 + psp->len + 1 + n);
+    if (key->data == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = key->data;
+    *p++ = prefix;
+    p = ngx_cpymem(p, psp->data, psp->len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, addr, n);
+    key->len = p - key->data;
+
+    return NGX_OK;
+}
+
+
 /* 'c' + merchant + NUL + checkout: whose failure the checkout's would be */
 
 static ngx_int_t
@@ -1477,6 +1523,106 @@ ngx_http_payments_limit_reject(ngx_http_request_t *r, ngx_uint_t scope,
 /* hooks */
 
 
+/*
+ * POST /v1/webhooks/{psp}, before the body is read: each sender (PSP and
+ * address) on its own.  A sender whose signatures failed too often is shed
+ * first (webhook_failures=, not counted), then the sender's request rate
+ * (webhook=).  Junk from one address never uses up the buckets of the
+ * PSP's real senders.
+ */
+
+static ngx_int_t
+ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_loc_conf_t *lcf)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        key;
+    ngx_uint_t                       scope;
+    ngx_msec_t                       wait;
+    ngx_http_request_t              *r = ctx->request;
+    ngx_http_payments_psp_t         *psp;
+    ngx_http_payments_limit_rule_t  *rule;
+    ngx_http_payments_limit_zone_t  *z;
+
+    /* only configured PSPs have buckets; others are a 404 anyway */
+    psp = ngx_http_payments_find_psp(ctx->pmcf, (char *) ctx->object_id.data,
+                                     ctx->object_id.len);
+    if (psp == NULL) {
+        return NGX_DECLINED;
+    }
+
+    scope = NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK_FAILED;
+    rule = &lcf->rules[scope];
+
+    if (rule->zone
+        && ngx_http_payments_limit_sender_key(r, &psp->name, 'w', 1, &key)
+           == NGX_OK)
+    {
+        z = rule->zone->data;
+
+        ngx_shmtx_lock(&z->shpool->mutex);
+        rc = ngx_http_payments_limit_failures_locked(z, &key, &wait);
+        ngx_shmtx_unlock(&z->shpool->mutex);
+
+        if (rc == NGX_BUSY) {
+            goto reject;
+        }
+    }
+
+    scope = NGX_HTTP_PAYMENTS_LIMIT_WEBHOOKS;
+    rule = &lcf->rules[scope];
+
+    if (rule->zone == NULL
+        || ngx_http_payments_limit_sender_key(r, &psp->name, 'h', 0, &key)
+           != NGX_OK
+        || ngx_http_payments_limit_rate(rule, &key, 1, &wait) != NGX_BUSY)
+    {
+        return NGX_DECLINED;
+    }
+
+reject:
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_payments_limit_reject(r, scope, rule->zone, 0, wait,
+               scope == NGX_HTTP_PAYMENTS_LIMIT_WEBHOOKS
+               ? "too many webhooks from this address; deliver again later"
+               : "too many webhooks with a bad signature from this "
+                 "address; deliver again later");
+}
+
+
+void
+ngx_http_payments_limit_webhook_unverified(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_str_t                            key;
+    ngx_http_request_t                  *r = ctx->request;
+    ngx_http_payments_limit_rule_t      *rule;
+    ngx_http_payments_limit_zone_t      *z;
+    ngx_http_payments_limit_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_limit_module);
+    rule = &lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK_FAILED];
+
+    if (rule->zone == NULL || ctx->psp == NULL
+        || ngx_http_payments_limit_sender_key(r, &ctx->psp->name, 'w', 1,
+                                              &key)
+           != NGX_OK)
+    {
+        return;
+    }
+
+    z = rule->zone->data;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_http_payments_limit_fail_locked(z, &key);
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
 ngx_int_t
 ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what)
 {
@@ -1486,7 +1632,6 @@ ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what)
     ngx_uint_t                          html;
     ngx_msec_t                          wait;
     ngx_http_request_t                 *r = ctx->request;
-    ngx_http_payments_psp_t            *psp;
     ngx_http_payments_limit_rule_t     *rule;
     ngx_http_payments_limit_zone_t     *z;
     ngx_http_payments_limit_loc_conf_t *lcf;
@@ -1498,34 +1643,7 @@ ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what)
     }
 
     if (what == NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK) {
-        rule = &lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_WEBHOOKS];
-
-        if (rule->zone == NULL) {
-            return NGX_DECLINED;
-        }
-
-        /* only configured PSPs have buckets; others are a 404 anyway */
-        psp = ngx_http_payments_find_psp(ctx->pmcf,
-                                         (char *) ctx->object_id.data,
-                                         ctx->object_id.len);
-        if (psp == NULL) {
-            return NGX_DECLINED;
-        }
-
-        if (ngx_http_payments_limit_rate(rule, &psp->name, 1, &wait)
-            != NGX_BUSY)
-        {
-            return NGX_DECLINED;
-        }
-
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_payments_limit_reject(r,
-                   NGX_HTTP_PAYMENTS_LIMIT_WEBHOOKS, rule->zone, 0, wait,
-                   "too many webhooks for this PSP; deliver again later");
+        return ngx_http_payments_limit_webhook(ctx, lcf);
     }
 
     html = (what != NGX_HTTP_PAYMENTS_LIMIT_STATUS);

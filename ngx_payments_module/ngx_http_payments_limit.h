@@ -3,7 +3,8 @@
  * Copyright (C) ngx_payments authors
  *
  * Rate limits owned by the gateway (ngx_http_payments_limit_module): request
- * rates per merchant, per source address, per shopper address and per PSP;
+ * rates per merchant, per source address, per shopper address and per
+ * webhook sender (PSP and address); failed webhook signatures per sender;
  * an amount velocity limit per merchant and currency; a card-testing guard
  * on failed payments per buyer and per shopper address.  All of them live in
  * shared memory zones built the way limit_req builds its zones (slab,
@@ -72,6 +73,11 @@ void ngx_http_payments_limit_refused(ngx_http_payments_ctx_t *ctx);
 /* The pay page's token was verified: the shopper's address is remembered
  * for the checkout, so that a failed payment counts against it. */
 void ngx_http_payments_limit_pay_seen(ngx_http_payments_ctx_t *ctx);
+
+/* A webhook's signature (or its timestamp) did not verify: a failure of
+ * its sender, the PSP and the client's address (webhook_failures=).  A
+ * verified webhook is never counted. */
+void ngx_http_payments_limit_webhook_unverified(ngx_http_payments_ctx_t *ctx);
 
 /* A webhook moved the checkout to FAILED. */
 void ngx_http_payments_limit_failed(ngx_http_payments_ctx_t *ctx,

@@ -155,6 +155,11 @@ ngx_http_payments_webhook_refuse(ngx_http_payments_ctx_t *ctx, pay_err_e err,
         err == PAY_ERR_STALE_WEBHOOK ? NGX_HTTP_PAYMENTS_WH_STALE
                                      : NGX_HTTP_PAYMENTS_WH_BAD_SIGNATURE]);
 
+    /* the sender's failure, not the PSP's; livemode's was signed */
+    if (ngx_strcmp(why, "livemode") != 0) {
+        ngx_http_payments_limit_webhook_unverified(ctx);
+    }
+
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "payments: webhook from psp \"%V\" refused: %s (%s)",
                   &ctx->psp->name, pay_err_code(err), why);

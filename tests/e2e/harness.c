@@ -302,6 +302,31 @@ http(const req_t *rq)
 }
 
 
+resp_t *
+http_from(const req_t *rq, const char *local)
+{
+    CURL               *e;
+    char                iface[64];
+    resp_t             *r;
+    CURLcode            rc;
+    struct curl_slist  *list;
+
+    r = resp_new();
+    e = easy_for(rq, r, &list);
+
+    (void) snprintf(iface, sizeof(iface), "host!%s", local);
+    curl_easy_setopt(e, CURLOPT_INTERFACE, iface);
+
+    rc = curl_easy_perform(e);
+    easy_done(e, rc, r);
+
+    curl_easy_cleanup(e);
+    curl_slist_free_all(list);
+
+    return r;
+}
+
+
 resp_t **
 http_parallel(const req_t *rq, size_t n)
 {

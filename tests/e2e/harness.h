@@ -81,6 +81,10 @@ typedef struct {
  * PAY_TEST_CA. */
 resp_t  *http(const req_t *rq);
 
+/* The same, from the local address local (e.g. "127.0.0.2": 127.0.0.0/8 is
+ * all loopback, so tests can be several senders). */
+resp_t  *http_from(const req_t *rq, const char *local);
+
 /* n copies of rq sent at the same time (libcurl multi, one connection each);
  * returns n answers. */
 resp_t **http_parallel(const req_t *rq, size_t n);

@@ -3,8 +3,9 @@
  * limit is configured on a server of its own (chosen by Host) on the port
  * PAY_TEST_GW_LIMITS, with low rates (1r/m), so that no other suite meets
  * them (tests/e2e/nginx.conf.in).  The limits keyed by merchant or buyer are
- * met with a fresh merchant per test; each limit keyed by address (every
- * test comes from 127.0.0.1) is used by one test only.
+ * met with a fresh merchant per test; each limit keyed by address (tests
+ * come from 127.0.0.1) is used by one test only, or by tests that send from
+ * loopback addresses of their own (127.0.0.2 and up, see http_from()).
  */
 
 #include "harness.h"
@@ -131,8 +132,22 @@ stripe_sig(long t, const char *body)
 }
 
 
+static resp_t *lim_webhook_from(const char *from, const char *host,
+    const char *body, const char *signature);
+
+
 static resp_t *
 lim_webhook(const char *host, const char *body, const char *signature)
+{
+    return lim_webhook_from(NULL, host, body, signature);
+}
+
+
+/* from NULL: 127.0.0.1; else another loopback address, another sender */
+
+static resp_t *
+lim_webhook_from(const char *from, const char *host, const char *body,
+    const char *signature)
 {
     req_t        rq;
     const char  *h[4];
@@ -148,7 +163,7 @@ lim_webhook(const char *host, const char *body, const char *signature)
     rq.body = body;
     rq.len = (size_t) -1;
 
-    return http(&rq);
+    return from ? http_from(&rq, from) : http(&rq);
 }
 
 
@@ -347,63 +362,187 @@ Test(limits, pages_answer_an_html_429_and_the_status_poll_json,
 }
 
 
-/* -- per PSP on webhooks, before any signature check ----------------------- */
+/* -- per webhook sender (PSP + address), before any signature check ------ */
 
-Test(limits, a_flood_of_bad_signatures_is_shed_before_verification,
+/*
+ * webhook=e2e_webhook burst=5 (1r/m) and webhook_failures=e2e_wh_failures
+ * (max=3 in 10 min), both keyed by the PSP and the client's address: each
+ * test sends from loopback addresses of its own (127.0.0.0/8).
+ */
+
+#define WH_JUNK_SIG  "Stripe-Signature: t=%ld,v1=%064d"
+
+
+/* a signed event the gateway records and answers 200 (nothing to move) */
+
+static char *
+lim_event(void)
+{
+    return str_printf("{\"id\":\"%s\",\"object\":\"event\","
+                      "\"type\":\"customer.created\",\"created\":%ld,"
+                      "\"livemode\":false,\"data\":{\"object\":"
+                      "{\"id\":\"%s\",\"object\":\"customer\"}}}",
+                      uid("evt"), (long) time(NULL), uid("cus"));
+}
+
+
+static resp_t *
+lim_signed_from(const char *from)
+{
+    char  *evt;
+
+    evt = lim_event();
+
+    return lim_webhook_from(from, HOST_WEBHOOK, evt,
+                            stripe_sig(time(NULL), evt));
+}
+
+
+static long
+metric(const char *zone)
+{
+    char        *needle;
+    resp_t      *r;
+    const char  *m;
+
+    r = gw_get("/metrics");
+    cr_assert_eq(r->status, 200);
+
+    needle = str_printf("payments_rate_limited_total{zone=\"%s\"} ", zone);
+    m = strstr(r->body, needle);
+    cr_assert_not_null(m, "%s", r->body);
+
+    return atol(m + strlen(needle));
+}
+
+
+Test(limits, a_flood_of_bad_signatures_is_shed_for_its_sender_only,
      .timeout = E2E_TIMEOUT)
 {
     int          i;
-    long         ok, limited, verified, before;
+    long         ok, limited, verified, before, shed;
     char        *body, *sig;
     resp_t      *r;
 
     body = str_printf("{\"id\":\"%s\",\"object\":\"event\"}", uid("evt"));
-    sig = str_printf("Stripe-Signature: t=%ld,v1=%064d", (long) time(NULL),
-                     0);
+    sig = str_printf(WH_JUNK_SIG, (long) time(NULL), 0);
 
-    before = log_count("refused: bad_signature", "\"" HOST_WEBHOOK "\"");
+    before = log_count("refused: bad_signature", "client: 127.0.0.2,");
+    shed = metric("e2e_wh_failures");
 
     ok = limited = 0;
     for (i = 0; i < 40; i++) {
-        r = lim_webhook(HOST_WEBHOOK, body, sig);
+        r = lim_webhook_from("127.0.0.2", HOST_WEBHOOK, body, sig);
 
         if (r->status == 400) {
             expect_problem(r, 400, "bad_signature");
             ok++;
 
         } else {
-            expect_rate_limited(r, 1, 60);
+            /* shed by the failures' window (10 min), not the rate */
+            expect_rate_limited(r, 61, 600 + 600 / 16 + 1);
             limited++;
         }
 
         resp_free(r);
     }
 
-    /* burst=5 at 1r/m: six reach the verifier, the rest are shed */
-    cr_assert_eq(ok, 6, "%ld verified, %ld limited", ok, limited);
-    cr_assert_eq(limited, 34);
+    /* max=3: three failures, then the sender is shed before the check */
+    cr_assert_eq(ok, 3, "%ld verified, %ld limited", ok, limited);
+    cr_assert_eq(limited, 37);
 
-    /* the counter: one "refused" line per signature actually checked */
+    /* one "refused" line per signature actually checked */
     msleep(200);
-    verified = log_count("refused: bad_signature",
-                         "\"" HOST_WEBHOOK "\"") - before;
-    cr_assert_eq(verified, 6, "%ld signatures checked, expected 6",
+    verified = log_count("refused: bad_signature", "client: 127.0.0.2,")
+               - before;
+    cr_assert_eq(verified, 3, "%ld signatures checked, expected 3",
                  verified);
 
-    /* a valid signature is shed the same way: no crypto is wasted on it */
-    r = lim_webhook(HOST_WEBHOOK, body, stripe_sig(time(NULL), body));
-    expect_rate_limited(r, 1, 60);
+    /* a valid signature from that address is shed the same way: no
+     * crypto is wasted on it */
+    r = lim_signed_from("127.0.0.2");
+    expect_rate_limited(r, 61, 600 + 600 / 16 + 1);
 
-    /* and /metrics counts the zone's rejections (35 here, at least) */
-    r = gw_get("/metrics");
-    cr_assert_eq(r->status, 200);
-    {
-        const char  *m, *needle = "payments_rate_limited_total{zone=\"e2e_webhook\"} ";
+    /* another sender of the same PSP is untouched */
+    r = lim_signed_from("127.0.0.7");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
 
-        m = strstr(r->body, needle);
-        cr_assert_not_null(m, "%s", r->body);
-        cr_assert_geq(atol(m + strlen(needle)), 35);
+    /* and /metrics counts the zone's rejections */
+    cr_assert_geq(metric("e2e_wh_failures") - shed, 38);
+}
+
+
+Test(limits, junk_from_one_address_never_sheds_the_psps_signed_webhooks,
+     .timeout = E2E_TIMEOUT)
+{
+    int          i, genuine;
+    long         junk_400, junk_429;
+    char        *body, *sig;
+    resp_t      *r;
+
+    body = str_printf("{\"id\":\"%s\",\"object\":\"event\"}", uid("evt"));
+    sig = str_printf(WH_JUNK_SIG, (long) time(NULL), 0);
+
+    junk_400 = junk_429 = 0;
+    genuine = 0;
+
+    /* 30 unsigned-in-effect POSTs from 127.0.0.3; the PSP's sender,
+     * 127.0.0.4, delivers five signed events in the middle of it */
+    for (i = 0; i < 30; i++) {
+        r = lim_webhook_from("127.0.0.3", HOST_WEBHOOK, body, sig);
+
+        if (r->status == 429) {
+            junk_429++;
+
+        } else {
+            expect_problem(r, 400, "bad_signature");
+            junk_400++;
+        }
+
+        resp_free(r);
+
+        if (i % 6 == 5) {
+            r = lim_signed_from("127.0.0.4");
+            cr_assert_eq(r->status, 200, "genuine webhook %d during the "
+                         "flood: %ld %s", genuine, r->status, r->body);
+            genuine++;
+            resp_free(r);
+        }
     }
+
+    cr_assert_eq(genuine, 5);
+    cr_assert_eq(junk_400, 3, "%ld junk checked", junk_400);
+    cr_assert_eq(junk_429, 27);
+
+    /* the flood's own sender stays shed */
+    r = lim_webhook_from("127.0.0.3", HOST_WEBHOOK, body, sig);
+    cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
+}
+
+
+Test(limits, each_sender_has_its_own_rate_and_verified_ones_never_fail,
+     .timeout = E2E_TIMEOUT)
+{
+    int      i;
+    resp_t  *r;
+
+    /* burst=5 at 1r/m: six signed events pass from 127.0.0.5 -- more than
+     * the three failures that would shed it: a verified one is no failure */
+    for (i = 0; i < 6; i++) {
+        r = lim_signed_from("127.0.0.5");
+        cr_assert_eq(r->status, 200, "%d: %ld %s", i, r->status, r->body);
+        resp_free(r);
+    }
+
+    /* the seventh is over the sender's rate: a minute, not the window */
+    r = lim_signed_from("127.0.0.5");
+    expect_rate_limited(r, 55, 60);
+    cr_assert(mem_contains(r->body, r->len, "from this address"), "%s",
+              r->body);
+
+    /* another address of the same PSP has a bucket of its own */
+    r = lim_signed_from("127.0.0.6");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
 }
 
 
