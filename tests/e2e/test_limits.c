@@ -11,7 +11,6 @@
 #include "harness.h"
 
 #include <dirent.h>
-#include <openssl/hmac.h>
 #include <signal.h>
 #include <time.h>
 
@@ -106,31 +105,6 @@ expect_rate_limited(resp_t *r, long min, long max)
 
 
 /* -- Stripe events, signed as Stripe signs them ---------------------------- */
-
-static char *
-stripe_sig(long t, const char *body)
-{
-    char           *secret, *payload, *hex;
-    size_t          len;
-    unsigned int    n, i;
-    unsigned char   mac[32];
-
-    secret = file_read(env("PAY_TEST_WEBHOOK_SECRET"), &len);
-    cr_assert_not_null(secret);
-
-    payload = str_printf("%ld.%s", t, body);
-    HMAC(EVP_sha256(), secret, (int) strlen(secret),
-         (unsigned char *) payload, strlen(payload), mac, &n);
-
-    hex = malloc(65);
-    cr_assert_not_null(hex);
-    for (i = 0; i < 32; i++) {
-        sprintf(hex + 2 * i, "%02x", mac[i]);
-    }
-
-    return str_printf("Stripe-Signature: t=%ld,v1=%s", t, hex);
-}
-
 
 static resp_t *lim_webhook_from(const char *from, const char *host,
     const char *body, const char *signature);
@@ -394,7 +368,7 @@ lim_signed_from(const char *from)
     evt = lim_event();
 
     return lim_webhook_from(from, HOST_WEBHOOK, evt,
-                            stripe_sig(time(NULL), evt));
+                            stripe_signature(NULL, time(NULL), evt));
 }
 
 
@@ -868,7 +842,7 @@ fail_by_webhook(const merchant_t *m, const char *co, resp_t *created)
                      "\"status\":\"complete\"}}}",
                      uid("evt"), (long) time(NULL), tok, m->id, co);
 
-    r = lim_webhook(HOST_FAILURES, evt, stripe_sig(time(NULL), evt));
+    r = lim_webhook(HOST_FAILURES, evt, stripe_signature(NULL, time(NULL), evt));
     cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
 }
 
