@@ -842,7 +842,8 @@ fail_by_webhook(const merchant_t *m, const char *co, resp_t *created)
                      "\"status\":\"complete\"}}}",
                      uid("evt"), (long) time(NULL), tok, m->id, co);
 
-    r = lim_webhook(HOST_FAILURES, evt, stripe_signature(NULL, time(NULL), evt));
+    r = lim_webhook(HOST_FAILURES, evt,
+                    stripe_signature(NULL, time(NULL), evt));
     cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
 }
 
