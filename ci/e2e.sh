@@ -40,6 +40,11 @@ finish() {
     # Nothing secret in any log line (issue #4): after the whole suite.
     if [ -z "${E2E_FILTER:-}" ]; then
         bash "$top/ci/log-scan.sh" "$run" || rc=1
+        # /metrics after the whole suite (every family has shown up) is
+        # what Prometheus accepts without a lint problem
+        if ! bash "$top/ci/prom-test.sh" metrics "$run/logs/metrics.txt"; then
+            rc=1
+        fi
     fi
 
     # The mock runs under ASan/UBSan: a report there fails the suite.

@@ -39,6 +39,7 @@ if [ "$want_core" = 1 ]; then
         libcriterion-dev libmicrohttpd-dev
         pkg-config gcc libc6-dev make clang libclang-rt-14-dev
         wrk openssl curl
+        prometheus   # promtool: /metrics and the alerting rules are checked
     )
 fi
 [ "$want_deb" = 0 ] || pkgs+=(dpkg-dev lintian man-db)

@@ -55,7 +55,7 @@ step() {
         f=$((t - p))
         # a runner that died, or failed outside any test
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    elif line=$(grep -E '^(fuzz|browser|deb): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
+    elif line=$(grep -E '^(fuzz|browser|deb|prom): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
         p=$(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line")
         f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
@@ -146,6 +146,10 @@ skip_if_broken deb build-module build-mock ||
 # and a late webhook turning the pending page into the shop's thank-you
 # page.  Its "browser: N passed, N failed" is counted; CI=true or not, it
 # never skips (a missing Chromium is a failure).
+# Prometheus: the alerting rules and their unit tests (promtool); /metrics
+# itself is checked by promtool at the end of the e2e suite.
+step prom suite bash ci/prom-test.sh rules
+
 skip_if_broken browser build-module build-mock ||
     step browser suite bash tests/browser/run.sh
 

@@ -45,11 +45,14 @@ static const char  *ngx_http_payments_idem_names[] = {
     "replayed", "in_use", "reused"
 };
 
-static const char  *ngx_http_payments_db_names[] = {
-    "payments_db_queries_total",
-    "payments_db_rejected_total",
-    "payments_db_timeouts_total",
-    "payments_db_connection_failures_total"
+static const char  *ngx_http_payments_db_names[][2] = {
+    { "payments_db_queries_total", "Queries sent to PostgreSQL." },
+    { "payments_db_rejected_total",
+      "Queries refused at once: the pool and its queue were full." },
+    { "payments_db_timeouts_total",
+      "Queries that ran past payments_database_timeout." },
+    { "payments_db_connection_failures_total",
+      "Failed attempts to connect to PostgreSQL." }
 };
 
 static const ngx_msec_t  ngx_http_payments_psp_bounds[] = {
@@ -402,9 +405,11 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     }
 
     for (i = 0; i < NGX_HTTP_PAYMENTS_DB__MAX; i++) {
-        ngx_http_payments_out("# TYPE %s counter\n%s %uA\n",
-                              ngx_http_payments_db_names[i],
-                              ngx_http_payments_db_names[i], m->db[i]);
+        ngx_http_payments_out("# HELP %s %s\n# TYPE %s counter\n%s %uA\n",
+                              ngx_http_payments_db_names[i][0],
+                              ngx_http_payments_db_names[i][1],
+                              ngx_http_payments_db_names[i][0],
+                              ngx_http_payments_db_names[i][0], m->db[i]);
     }
 
     ngx_http_payments_out(
@@ -424,10 +429,34 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
             "payments_db_pool_connections{worker=\"%ui\",state=\"busy\"} "
             "%uA\n"
             "payments_db_pool_connections{worker=\"%ui\",state=\"size\"} "
-            "%uA\n"
-            "payments_db_pool_waiting{worker=\"%ui\"} %uA\n",
-            i, w->up, i, w->busy, i, w->size, i, w->waiting);
+            "%uA\n",
+            i, w->up, i, w->busy, i, w->size);
     }
+
+    ngx_http_payments_out(
+        "# HELP payments_db_pool_waiting Each worker's queries waiting for "
+        "a connection.\n"
+        "# TYPE payments_db_pool_waiting gauge\n");
+
+    for (i = 0; i < NGX_HTTP_PAYMENTS_MAX_WORKERS; i++) {
+        w = &m->db_workers[i];
+
+        if (w->pid != 0) {
+            ngx_http_payments_out("payments_db_pool_waiting{worker=\"%ui\"} "
+                                  "%uA\n", i, w->waiting);
+        }
+    }
+
+    ngx_http_payments_out(
+        "# HELP payments_checkouts_executing Checkouts waiting for the PSP's "
+        "outcome, as of the last minute's housekeeping.\n"
+        "# TYPE payments_checkouts_executing gauge\n"
+        "payments_checkouts_executing %uA\n"
+        "# HELP payments_checkouts_executing_oldest_seconds Age of the oldest "
+        "of them (0: none).\n"
+        "# TYPE payments_checkouts_executing_oldest_seconds gauge\n"
+        "payments_checkouts_executing_oldest_seconds %uA\n",
+        m->executing, m->executing_oldest);
 
     p = ngx_http_payments_limit_metrics(p, last);
 

@@ -110,6 +110,8 @@ typedef struct {
     ngx_atomic_t                    db[NGX_HTTP_PAYMENTS_DB__MAX];
     ngx_http_payments_db_slot_t     db_workers[NGX_HTTP_PAYMENTS_MAX_WORKERS];
     ngx_http_payments_psp_stats_t   psps[NGX_HTTP_PAYMENTS_MAX_PSPS];
+    ngx_atomic_t                    executing;          /* checkouts */
+    ngx_atomic_t                    executing_oldest;   /* seconds */
 } ngx_http_payments_metrics_t;
 
 

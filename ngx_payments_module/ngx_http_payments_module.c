@@ -38,6 +38,8 @@ static void ngx_http_payments_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_payments_log_handler(ngx_http_request_t *r);
 static void ngx_http_payments_purge(ngx_event_t *ev);
+static void ngx_http_payments_stats_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
 static void ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 
@@ -208,6 +210,7 @@ ngx_module_t  ngx_http_payments_module = {
 
 static ngx_event_t                   ngx_http_payments_purge_timer;
 static ngx_http_payments_pg_query_t  ngx_http_payments_purge_query;
+static ngx_http_payments_pg_query_t  ngx_http_payments_stats_query;
 static const char                   *ngx_http_payments_purge_params[1] = {
     "1000"
 };
@@ -901,7 +904,8 @@ ngx_http_payments_purge(ngx_event_t *ev)
 static void
 ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
-    ngx_int_t  n;
+    ngx_int_t                      n;
+    ngx_http_payments_pg_query_t  *s;
 
     n = 0;
 
@@ -916,8 +920,53 @@ ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     /* a full batch: more are waiting, go on soon */
+    if (n == 1000) {
+        ngx_add_timer(&ngx_http_payments_purge_timer, 1000);
+        return;
+    }
+
+    /* then what /metrics reports of the checkouts still EXECUTING (a query
+     * of its own: q is still the driver's while this handler runs) */
+    s = &ngx_http_payments_stats_query;
+    ngx_memzero(s, sizeof(ngx_http_payments_pg_query_t));
+    s->sql = "SELECT executing, oldest_seconds FROM pay_executing_stats()";
+    s->handler = ngx_http_payments_stats_done;
+    s->log = q->log;
+
+    if (ngx_http_payments_pg_send(s) != NGX_OK) {
+        ngx_add_timer(&ngx_http_payments_purge_timer,
+                      NGX_HTTP_PAYMENTS_PURGE_EVERY);
+    }
+}
+
+
+static void
+ngx_http_payments_stats_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_int_t  executing, oldest;
+
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+        && ngx_http_payments_metrics != NULL)
+    {
+        executing = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                             PQgetlength(res, 0, 0));
+        oldest = ngx_atoi((u_char *) PQgetvalue(res, 0, 1),
+                          PQgetlength(res, 0, 1));
+
+        if (executing != NGX_ERROR && oldest != NGX_ERROR) {
+            ngx_http_payments_metrics->executing = (ngx_atomic_uint_t) executing;
+            ngx_http_payments_metrics->executing_oldest =
+                                                  (ngx_atomic_uint_t) oldest;
+        }
+
+    } else if (res) {
+        ngx_log_error(NGX_LOG_ERR, q->log, 0,
+                      "payments: pay_executing_stats: %s",
+                      PQresultErrorMessage(res));
+    }
+
     ngx_add_timer(&ngx_http_payments_purge_timer,
-                  n == 1000 ? 1000 : NGX_HTTP_PAYMENTS_PURGE_EVERY);
+                  NGX_HTTP_PAYMENTS_PURGE_EVERY);
 }
 
 

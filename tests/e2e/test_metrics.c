@@ -65,6 +65,9 @@ Test(metrics, is_prometheus_text_with_every_family)
         "# TYPE payments_webhook_events_total counter",
         "# TYPE payments_db_queries_total counter",
         "# TYPE payments_db_pool_connections gauge",
+        "# TYPE payments_db_pool_waiting gauge",
+        "# TYPE payments_checkouts_executing gauge",
+        "# TYPE payments_checkouts_executing_oldest_seconds gauge",
     };
 
     m = metrics();
@@ -184,4 +187,29 @@ Test(metrics, shows_each_workers_database_pool)
     cr_assert_geq(sample(m, "payments_db_pool_connections{worker=\"0\","
                             "state=\"up\"}"), 1);
     cr_assert_geq(sample(m, "payments_db_queries_total"), 1);
+}
+
+
+/* What worker 0's housekeeping reads once a minute for /metrics (the
+ * alert on checkouts stuck EXECUTING): the gateway's role may call it,
+ * and a registered checkout counts. */
+Test(metrics, executing_stats_count_the_checkouts_waiting_for_a_psp)
+{
+    merchant_t   m;
+    char        *co;
+    long         before, after;
+
+    before = atol(db_scalar("SELECT executing FROM pay_executing_stats()", 0,
+                            NULL));
+    merchant_new(&m);
+    co = uid("co");
+    register_ok(&m, uid("key"), body_for(co));
+    after = atol(db_scalar("SELECT executing FROM pay_executing_stats()", 0,
+                           NULL));
+    cr_assert_geq(after, before + 1);
+    cr_assert_geq(atol(db_scalar("SELECT oldest_seconds FROM "
+                                 "pay_executing_stats()", 0, NULL)), 0);
+    cr_assert_str_eq(db_scalar("SELECT has_function_privilege("
+                               "'payments_gateway', 'pay_executing_stats()', "
+                               "'EXECUTE')::text", 0, NULL), "true");
 }
