@@ -45,6 +45,8 @@ finish() {
         if ! bash "$top/ci/prom-test.sh" metrics "$run/logs/metrics.txt"; then
             rc=1
         fi
+        # every answer of the run, against doc/openapi.yaml
+        bash "$top/ci/openapi-check.sh" "$run/logs/responses.jsonl" || rc=1
     fi
 
     # The mock runs under ASan/UBSan: a report there fails the suite.
@@ -82,6 +84,8 @@ set -a
 # shellcheck disable=SC1091
 . "$run/env"
 set +a
+# every answer of the gateway, for tests/openapi/validate.js (below)
+export PAY_TEST_RECORD=$run/logs/responses.jsonl
 
 if [ -n "${E2E_FILTER:-}" ]; then
     "$bin" --jobs "$jobs" --filter "$E2E_FILTER" "$@" || rc=1

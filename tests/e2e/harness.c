@@ -263,6 +263,95 @@ resp_new(void)
 }
 
 
+/*
+ * Every answer of the gateway's own listeners, one JSON line each, into
+ * PAY_TEST_RECORD when it is set: after the suite, tests/openapi/validate.js
+ * checks them all against doc/openapi.yaml, so the document cannot drift
+ * from the code.  One write(2) per line on an O_APPEND file: tests running
+ * in parallel never interleave.
+ */
+static void
+record(CURL *e, const resp_t *r)
+{
+    int           fd;
+    char         *line, *method, *url;
+    size_t        i, n, len;
+    json_t       *j, *h;
+    const char   *path, *gws[3], *listener;
+
+    path = getenv("PAY_TEST_RECORD");
+    if (path == NULL || path[0] == '\0' || r->status == 0) {
+        return;
+    }
+
+    method = NULL;
+    url = NULL;
+    curl_easy_getinfo(e, CURLINFO_EFFECTIVE_METHOD, &method);
+    curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
+
+    if (method == NULL || url == NULL) {
+        return;
+    }
+
+    gws[0] = getenv("PAY_TEST_GW");
+    gws[1] = getenv("PAY_TEST_GW_PLAIN");
+    gws[2] = getenv("PAY_TEST_GW_LIMITS");
+
+    for (i = 0; i < 3; i++) {
+        n = gws[i] ? strlen(gws[i]) : 0;
+        if (n && strncmp(url, gws[i], n) == 0 && (url[n] == '/' || !url[n])) {
+            break;
+        }
+    }
+
+    if (i == 3) {
+        return;                 /* the mock PSP, a second nginx, ... */
+    }
+
+    listener = i == 0 ? "gateway" : i == 1 ? "plain" : "limits";
+
+    h = json_object();
+    for (i = 0; i < r->nhdr; i++) {
+        /* lower case, the first of a name */
+        line = strdup(r->names[i]);
+        cr_assert_not_null(line);
+        for (n = 0; line[n]; n++) {
+            line[n] = (char) tolower((unsigned char) line[n]);
+        }
+        if (json_object_get(h, line) == NULL) {
+            json_object_set_new(h, line, json_string(r->values[i]));
+        }
+        free(line);
+    }
+
+    len = r->len > 65536 ? 65536 : r->len;
+
+    j = json_pack("{s:s, s:s, s:s, s:i, s:o, s:o*, s:b}",
+                  "method", method, "url", url,
+                  "listener", listener,
+                  "status", (int) r->status, "headers", h,
+                  "body", json_stringn(r->body, len),
+                  "truncated", r->len > len);
+    if (j == NULL) {
+        return;                 /* a body that is not UTF-8: not recorded */
+    }
+
+    line = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    cr_assert_not_null(line);
+
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    if (fd >= 0) {
+        len = strlen(line);
+        line[len] = '\n';
+        (void) write(fd, line, len + 1);
+        close(fd);
+    }
+
+    free(line);
+}
+
+
 static void
 easy_done(CURL *e, CURLcode rc, resp_t *r)
 {
@@ -278,6 +367,8 @@ easy_done(CURL *e, CURLcode rc, resp_t *r)
     }
 
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &r->seconds);
+
+    record(e, r);
 }
 
 
