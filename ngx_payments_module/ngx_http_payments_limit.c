@@ -1778,7 +1778,6 @@ ngx_int_t
 ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
 {
     u_char                               kbuf[256], *p;
-    json_t                              *buyer, *id;
     ngx_int_t                            busy;
     ngx_str_t                            key;
     ngx_uint_t                           i;
@@ -1812,12 +1811,9 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
         z = rule->zone->data;
         lctx->nbuyers = 0;
 
-        buyer = json_object_get(ctx->co.root, "buyer_info");
-        id = buyer ? json_object_get(buyer, "id") : NULL;
-
-        if (json_is_string(id)) {
+        if (ctx->co.buyer_id) {
             ngx_http_payments_limit_buyer_hash(z, &ctx->merchant, 'i',
-                                               json_string_value(id),
+                                               ctx->co.buyer_id,
                                                lctx->buyer[lctx->nbuyers++]);
         }
 

@@ -256,7 +256,7 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     ngx_sprintf((u_char *) ctx->nonce, "%V:%s%Z", &ctx->merchant,
                 ctx->co.checkout_id);
 
-    if (pay_fingerprint("POST", "/v1/payments", ctx->co.root, fp) != 0) {
+    if (pay_checkout_fingerprint(&ctx->co, "POST", "/v1/payments", fp) != 0) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <payments/checkout.h>
 #include <payments/error.h>
+#include <payments/idempotency.h>
 #include <payments/money.h>
 #include <payments/url.h>
 
@@ -461,7 +462,8 @@ pay_get_string(json_t *obj, const char *name, const char *where,
 
 
 static int
-pay_check_buyer(json_t *buyer, const char **email, pay_verdict_t *v)
+pay_check_buyer(json_t *buyer, const char **email, const char **id,
+    pay_verdict_t *v)
 {
     static const char *const  known[] = { "email", "id", NULL };
 
@@ -490,11 +492,15 @@ pay_check_buyer(json_t *buyer, const char **email, pay_verdict_t *v)
 
         len = json_string_length(val);
 
-        if (len == 0 || len > PAY_BUYER_ID_MAX) {
+        if (len == 0 || len > PAY_BUYER_ID_MAX
+            || strlen(json_string_value(val)) != len)
+        {
             return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
                                "buyer_info.id must be 1 to %d characters",
                                PAY_BUYER_ID_MAX);
         }
+
+        *id = json_string_value(val);
     }
 
     val = json_object_get(buyer, "email");
@@ -739,7 +745,9 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
 
     val = json_object_get(root, "buyer_info");
 
-    if (val != NULL && pay_check_buyer(val, &co->buyer_email, v) != 0) {
+    if (val != NULL
+        && pay_check_buyer(val, &co->buyer_email, &co->buyer_id, v) != 0)
+    {
         return -1;
     }
 
@@ -963,4 +971,16 @@ pay_checkout_free(pay_checkout_t *co)
     json_decref(co->root);
     free(co->orders);
     memset(co, 0, sizeof(*co));
+}
+
+
+int
+pay_checkout_fingerprint(const pay_checkout_t *co, const char *method,
+    const char *path, char hex[65])
+{
+    if (co == NULL || co->root == NULL) {
+        return -1;
+    }
+
+    return pay_fingerprint(method, path, co->root, hex);
 }

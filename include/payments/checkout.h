@@ -23,7 +23,9 @@ typedef struct {
 } pay_order_t;
 
 typedef struct {
-    json_t       *root;             /* owned: the parsed body */
+    json_t       *root;             /* the core's own (the parsed body):
+                                       the adapter reads the fields below
+                                       and pay_checkout_fingerprint() */
     char          checkout_id[PAY_ID_MAX + 1];
     char          psp[PAY_PSP_NAME_MAX + 1];
     char          currency[4];
@@ -32,6 +34,7 @@ typedef struct {
     const char   *success_url;      /* borrowed from root */
     const char   *cancel_url;       /* borrowed from root */
     const char   *buyer_email;      /* borrowed from root; may be NULL */
+    const char   *buyer_id;         /* borrowed from root; may be NULL */
     size_t        norders;
     pay_order_t  *orders;           /* owned, malloc'd */
 } pay_checkout_t;
@@ -49,6 +52,11 @@ typedef struct {
 int  pay_checkout_parse(const char *body, size_t len, pay_checkout_t *co,
     pay_verdict_t *v);
 void pay_checkout_free(pay_checkout_t *co);
+
+/* The Idempotency-Key fingerprint of a parsed body (idempotency.h's
+ * pay_fingerprint over it).  Returns 0, or -1. */
+int pay_checkout_fingerprint(const pay_checkout_t *co, const char *method,
+    const char *path, char hex[65]);
 
 /*
  * Card data: any run of 13-19 digits (single spaces or dashes allowed

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <payments/checkout.h>
+#include <payments/idempotency.h>
 
 
 /* API.md's example body */
@@ -1053,4 +1054,29 @@ Test(checkout, free_of_zeroed_struct_is_safe)
     memset(&co, 0, sizeof(co));
     pay_checkout_free(&co);
     pay_checkout_free(NULL);
+}
+
+
+/* What the adapter reads instead of the parsed JSON: the buyer's id and
+ * the body's fingerprint (the same as pay_fingerprint over the body). */
+Test(checkout, buyer_id_and_fingerprint_come_from_the_core)
+{
+    char            a[65], b[65];
+    pay_checkout_t  co;
+    pay_verdict_t   v;
+    json_t         *root = base();
+
+    json_object_set_new(root, "buyer_info",
+                        json_pack("{s:s, s:s}", "id", "cust_42",
+                                  "email", "ann@example.com"));
+    cr_assert_eq(run(root, &co, &v), 0, "%s", v.detail);
+    cr_expect_str_eq(co.buyer_id, "cust_42");
+    cr_expect_str_eq(co.buyer_email, "ann@example.com");
+
+    cr_assert_eq(pay_checkout_fingerprint(&co, "POST", "/v1/payments", a), 0);
+    cr_assert_eq(pay_fingerprint("POST", "/v1/payments", co.root, b), 0);
+    cr_expect_str_eq(a, b);
+    pay_checkout_free(&co);
+
+    cr_expect_eq(pay_checkout_fingerprint(NULL, "POST", "/", a), -1);
 }
