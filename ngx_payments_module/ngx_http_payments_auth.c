@@ -134,6 +134,10 @@ ngx_http_payments_authenticated(ngx_http_payments_ctx_t *ctx,
         return;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: API key \"%s\" is merchant \"%s\"",
+                   ctx->key_id, merchant);
+
     ctx->merchant.len = ngx_strlen(merchant);
     ctx->merchant.data = (u_char *) ngx_http_payments_strdup(r->pool,
                                                              merchant);

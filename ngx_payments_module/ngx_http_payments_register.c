@@ -424,6 +424,9 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 
     outcome = PQgetvalue(res, 0, 0);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: pay_claim \"%s\": %s", ctx->nonce, outcome);
+
     if (ngx_strcmp(outcome, "replay") == 0
         || ngx_strcmp(outcome, "duplicate") == 0)
     {
@@ -717,6 +720,10 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
                   f->result == CURLE_OK ? "answered"
                                         : curl_easy_strerror(f->result),
                   f->elapsed);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: psp \"%V\" attempt %ui: outcome %d",
+                   &ctx->psp->name, ctx->attempts, (int) res.outcome);
 
     ngx_http_payments_metrics_psp(ctx->psp->index,
         f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH

@@ -296,6 +296,10 @@ ngx_http_payments_handler(ngx_http_request_t *r)
 
     ctx->object_id = id;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: route %ui \"%V\" object \"%V\"", route,
+                   &r->uri, &id);
+
     /* rate limits that need no body, no signature check and no query */
     switch (route) {
     case NGX_HTTP_PAYMENTS_ROUTE_PAY:

@@ -230,6 +230,10 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
     ev = &ctx->events[ctx->next_event];
     outcome = PQgetvalue(res, 0, 0);
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: webhook event \"%s\" of psp \"%V\": %s",
+                   ev->event_id, &ctx->psp->name, outcome);
+
     ngx_http_payments_metrics_event(ctx->psp->index, outcome);
 
     /* authentic but not applicable: recorded by the database, alerted here */
