@@ -22,6 +22,28 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
+/* Every answer's own headers: X-Request-Id (when known) and no-store. */
+static ngx_int_t
+ngx_http_payments_answer_headers(ngx_http_request_t *r,
+    ngx_http_payments_ctx_t *ctx)
+{
+    ngx_table_elt_t  *h;
+
+    if (ctx && ctx->request_id.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Request-Id");
+        h->value = ctx->request_id;
+    }
+
+    return ngx_http_payments_add_header(r, "Cache-Control", "no-store");
+}
+
+
 
 /* answers */
 
@@ -118,7 +140,6 @@ ngx_http_payments_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t                 rc;
     ngx_buf_t                *b;
     ngx_chain_t               out;
-    ngx_table_elt_t          *h;
     ngx_http_payments_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
@@ -127,21 +148,8 @@ ngx_http_payments_send(ngx_http_request_t *r, ngx_uint_t status,
         ctx->answered = 1;
     }
 
-    if (ctx && ctx->request_id.len) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "X-Request-Id");
-        h->value = ctx->request_id;
-    }
-
     /* answers about money are never cached anywhere */
-    if (ngx_http_payments_add_header(r, "Cache-Control", "no-store")
-        != NGX_OK)
-    {
+    if (ngx_http_payments_answer_headers(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -220,7 +228,6 @@ ngx_http_payments_header_filter(ngx_http_request_t *r)
     char                          *json;
     ngx_uint_t                     status;
     pay_err_e                      err;
-    ngx_table_elt_t               *h;
     ngx_http_payments_ctx_t       *ctx;
     ngx_http_payments_loc_conf_t  *plcf;
 
@@ -300,20 +307,7 @@ ngx_http_payments_header_filter(ngx_http_request_t *r)
     ngx_memcpy(ctx->problem.data, json, ctx->problem.len);
     free(json);
 
-    if (ctx->request_id.len) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "X-Request-Id");
-        h->value = ctx->request_id;
-    }
-
-    if (ngx_http_payments_add_header(r, "Cache-Control", "no-store")
-        != NGX_OK)
-    {
+    if (ngx_http_payments_answer_headers(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
