@@ -7,7 +7,8 @@
  * the small helpers all glue files share.  The rest, one concern a file:
  * _router.c (the content handler), _response.c (answers and error
  * filters), _auth.c (API keys), _psp_conf.c (payments_psp), _register.c,
- * _views.c, _webhook.c, _limit.c, _metrics.c, and the event-loop drivers
+ * _views.c, _webhook.c, _limit*.c (the rate limits: directives, zones,
+ * hooks, variables), _metrics.c, and the event-loop drivers
  * _pg.c and _curl.c.
  */
 

@@ -1,0 +1,846 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * ngx_http_payments_limit_module's hooks: the points of a request where the
+ * module's limits apply (before the body, at payment creation, on a
+ * webhook before and after its signature, on a checkout's outcome), the
+ * keys they count by, and the 429 they answer with.
+ */
+
+
+#include "ngx_http_payments_limit.h"
+#include "ngx_http_payments_limit_int.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <payments/money.h>
+
+
+
+/* keys */
+
+
+/* the client's address as $binary_remote_addr has it; 0 for others */
+
+static size_t
+ngx_http_payments_limit_addr(ngx_http_request_t *r, u_char *buf)
+{
+    struct sockaddr_in   *sin;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+
+    switch (r->connection->sockaddr->sa_family) {
+
+    case AF_INET:
+        sin = (struct sockaddr_in *) r->connection->sockaddr;
+        ngx_memcpy(buf, &sin->sin_addr, 4);
+        return 4;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) r->connection->sockaddr;
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            ngx_memcpy(buf, &sin6->sin6_addr.s6_addr[12], 4);
+            return 4;
+        }
+
+        ngx_memcpy(buf, sin6->sin6_addr.s6_addr, 16);
+        return 16;
+#endif
+
+    default:
+        return 0;
+    }
+}
+
+
+/* 'a' + the address: a failures key */
+
+static size_t
+ngx_http_payments_limit_addr_key(ngx_http_request_t *r, u_char *buf)
+{
+    size_t  n;
+
+    n = ngx_http_payments_limit_addr(r, buf + 1);
+    if (n == 0) {
+        return 0;
+    }
+
+    buf[0] = 'a';
+
+    return n + 1;
+}
+
+
+/*
+ * A webhook's sender: prefix + the PSP's name + NUL + the client's address,
+ * an IPv6 address cut to its /64 (one site holds a whole /64, and would
+ * otherwise have 2^64 fresh keys).  No address (a unix socket): the PSP
+ * alone, as one sender, unless need_addr.  NGX_DECLINED: no key.
+ */
+
+static ngx_int_t
+ngx_http_payments_limit_sender_key(ngx_http_request_t *r, ngx_str_t *psp,
+    u_char prefix, ngx_uint_t need_addr, ngx_str_t *key)
+{
+    u_char  *p, addr[16];
+    size_t   n;
+
+    n = ngx_http_payments_limit_addr(r, addr);
+
+    if (n == 16) {
+        n = 8;
+    }
+
+    if ((n == 0 && need_addr) || psp->len > 1024) {
+        return NGX_DECLINED;
+    }
+
+    key->data = ngx_pnalloc(r->pool, 1 + psp->len + 1 + n);
+    if (key->data == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = key->data;
+    *p++ = prefix;
+    p = ngx_cpymem(p, psp->data, psp->len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, addr, n);
+    key->len = p - key->data;
+
+    return NGX_OK;
+}
+
+
+/* 'c' + merchant + NUL + checkout: whose failure the checkout's would be */
+
+static ngx_int_t
+ngx_http_payments_limit_checkout_key(ngx_pool_t *pool, ngx_str_t *merchant,
+    const u_char *checkout, size_t len, ngx_str_t *key)
+{
+    u_char  *p;
+
+    if (merchant->len + len > 1024) {
+        return NGX_ERROR;
+    }
+
+    key->data = ngx_pnalloc(pool, merchant->len + len + 2);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = key->data;
+    *p++ = 'c';
+    p = ngx_cpymem(p, merchant->data, merchant->len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, checkout, len);
+    key->len = p - key->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A buyer's key: HMAC-SHA-256 under the zone's random salt of the merchant
+ * and the buyer's e-mail (lower case) or id, cut to 16 bytes.  The e-mail
+ * itself is never stored, and the salt never leaves the shared memory.
+ */
+
+static void
+ngx_http_payments_limit_buyer_hash(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *merchant, char kind, const char *value, u_char *out)
+{
+    u_char         *p, buf[1024], mac[EVP_MAX_MD_SIZE];
+    size_t          len, mlen;
+    unsigned int    maclen;
+
+    /* merchant ids and buyer values are far shorter: cut, never overrun */
+    mlen = ngx_min(merchant->len, 256);
+    len = ngx_strlen(value);
+    len = ngx_min(len, sizeof(buf) - mlen - 3);
+
+    p = ngx_cpymem(buf, merchant->data, mlen);
+    *p++ = '\0';
+    *p++ = (u_char) kind;
+    *p++ = ':';
+
+    if (kind == 'e') {
+        ngx_strlow(p, (u_char *) value, len);
+        p += len;
+
+    } else {
+        p = ngx_cpymem(p, value, len);
+    }
+
+    maclen = 0;
+
+    if (HMAC(EVP_sha256(), z->sh->salt, sizeof(z->sh->salt), buf, p - buf,
+             mac, &maclen)
+        == NULL || maclen < NGX_HTTP_PAYMENTS_LIMIT_HASH)
+    {
+        /* cannot happen with SHA-256; a constant key fails safe */
+        ngx_memzero(mac, NGX_HTTP_PAYMENTS_LIMIT_HASH);
+    }
+
+    ngx_memcpy(out, mac, NGX_HTTP_PAYMENTS_LIMIT_HASH);
+}
+
+
+ngx_http_payments_limit_ctx_t *
+ngx_http_payments_limit_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    lctx = ngx_http_get_module_ctx(r, ngx_http_payments_limit_module);
+
+    if (lctx == NULL) {
+        lctx = ngx_pcalloc(r->pool, sizeof(ngx_http_payments_limit_ctx_t));
+        if (lctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, lctx, ngx_http_payments_limit_module);
+    }
+
+    return lctx;
+}
+
+
+/* answers */
+
+
+ngx_int_t
+ngx_http_payments_limit_reject(ngx_http_request_t *r, ngx_uint_t scope,
+    ngx_shm_zone_t *zone, ngx_uint_t html, ngx_msec_t wait,
+    const char *detail)
+{
+    u_char      buf[NGX_TIME_T_LEN + 1], *p;
+    ngx_msec_t  secs;
+
+    /* ceil: Retry-After is when one request fits, never before */
+    secs = (wait + 999) / 1000;
+    if (secs == 0) {
+        secs = 1;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "payments: limiting %s by zone \"%V\", retry after %M s",
+                  ngx_http_payments_limit_scopes[scope].what,
+                  &zone->shm.name, secs);
+
+    p = ngx_sprintf(buf, "%M", secs);
+    *p = '\0';
+
+    if (ngx_http_payments_add_header(r, "Retry-After", (char *) buf)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (html) {
+        return ngx_http_payments_page(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                      "Too many requests",
+                                      "Too many requests came from your "
+                                      "network or for this payment. Please "
+                                      "wait a moment and try again.");
+    }
+
+    return ngx_http_payments_problem(r, PAY_ERR_RATE_LIMITED, 0, detail);
+}
+
+
+/* hooks */
+
+
+/*
+ * POST /v1/webhooks/{psp}, before the body is read: each sender (PSP and
+ * address) on its own.  A sender whose signatures failed too often is shed
+ * first (webhook_failures=, not counted), then the sender's request rate
+ * (webhook=).  Junk from one address never uses up the buckets of the
+ * PSP's real senders.
+ */
+
+ngx_int_t
+ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_loc_conf_t *lcf)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        key;
+    ngx_uint_t                       scope;
+    ngx_msec_t                       wait;
+    ngx_http_request_t              *r = ctx->request;
+    ngx_http_payments_psp_t         *psp;
+    ngx_http_payments_limit_rule_t  *rule;
+    ngx_http_payments_limit_zone_t  *z;
+
+    /* only configured PSPs have buckets; others are a 404 anyway */
+    psp = ngx_http_payments_find_psp(ctx->pmcf, (char *) ctx->object_id.data,
+                                     ctx->object_id.len);
+    if (psp == NULL) {
+        return NGX_DECLINED;
+    }
+
+    scope = NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK_FAILED;
+    rule = &lcf->rules[scope];
+
+    if (rule->zone
+        && ngx_http_payments_limit_sender_key(r, &psp->name, 'w', 1, &key)
+           == NGX_OK)
+    {
+        z = rule->zone->data;
+
+        ngx_shmtx_lock(&z->shpool->mutex);
+        rc = ngx_http_payments_limit_failures_locked(z, &key, &wait);
+        ngx_shmtx_unlock(&z->shpool->mutex);
+
+        if (rc == NGX_BUSY) {
+            goto reject;
+        }
+    }
+
+    scope = NGX_HTTP_PAYMENTS_LIMIT_WEBHOOKS;
+    rule = &lcf->rules[scope];
+
+    if (rule->zone == NULL
+        || ngx_http_payments_limit_sender_key(r, &psp->name, 'h', 0, &key)
+           != NGX_OK
+        || ngx_http_payments_limit_rate(rule, &key, 1, &wait) != NGX_BUSY)
+    {
+        return NGX_DECLINED;
+    }
+
+reject:
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_payments_limit_reject(r, scope, rule->zone, 0, wait,
+               scope == NGX_HTTP_PAYMENTS_LIMIT_WEBHOOKS
+               ? "too many webhooks from this address; deliver again later"
+               : "too many webhooks with a bad signature from this "
+                 "address; deliver again later");
+}
+
+
+void
+ngx_http_payments_limit_webhook_unverified(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_str_t                            key;
+    ngx_http_request_t                  *r = ctx->request;
+    ngx_http_payments_limit_rule_t      *rule;
+    ngx_http_payments_limit_zone_t      *z;
+    ngx_http_payments_limit_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_limit_module);
+    rule = &lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK_FAILED];
+
+    if (rule->zone == NULL || ctx->psp == NULL
+        || ngx_http_payments_limit_sender_key(r, &ctx->psp->name, 'w', 1,
+                                              &key)
+           != NGX_OK)
+    {
+        return;
+    }
+
+    z = rule->zone->data;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    ngx_http_payments_limit_fail_locked(z, &key);
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what)
+{
+    u_char                              addr[17];
+    ngx_int_t                           rc;
+    ngx_str_t                           key;
+    ngx_uint_t                          html;
+    ngx_msec_t                          wait;
+    ngx_http_request_t                 *r = ctx->request;
+    ngx_http_payments_limit_rule_t     *rule;
+    ngx_http_payments_limit_zone_t     *z;
+    ngx_http_payments_limit_loc_conf_t *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_limit_module);
+
+    if (!lcf->set) {
+        return NGX_DECLINED;
+    }
+
+    if (what == NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK) {
+        return ngx_http_payments_limit_webhook(ctx, lcf);
+    }
+
+    html = (what != NGX_HTTP_PAYMENTS_LIMIT_STATUS);
+
+    /* the card-testing guard: a shopper address with too many failures
+     * may not start another payment */
+
+    rule = &lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED];
+
+    if (what == NGX_HTTP_PAYMENTS_LIMIT_PAY && rule->zone) {
+        key.data = addr;
+        key.len = ngx_http_payments_limit_addr_key(r, addr);
+
+        if (key.len) {
+            z = rule->zone->data;
+
+            ngx_shmtx_lock(&z->shpool->mutex);
+            rc = ngx_http_payments_limit_failures_locked(z, &key, &wait);
+            ngx_shmtx_unlock(&z->shpool->mutex);
+
+            if (rc == NGX_BUSY) {
+                rc = ngx_http_discard_request_body(r);
+                if (rc != NGX_OK) {
+                    return rc;
+                }
+
+                return ngx_http_payments_limit_reject(r,
+                           NGX_HTTP_PAYMENTS_LIMIT_FAILED, rule->zone, 1,
+                           wait, NULL);
+            }
+        }
+    }
+
+    rule = &lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_PAGES];
+
+    if (rule->zone == NULL) {
+        return NGX_DECLINED;
+    }
+
+    key.data = addr;
+    key.len = ngx_http_payments_limit_addr(r, addr);
+
+    if (key.len == 0
+        || ngx_http_payments_limit_rate(rule, &key, 1, &wait) != NGX_BUSY)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_payments_limit_reject(r, NGX_HTTP_PAYMENTS_LIMIT_PAGES,
+                                          rule->zone, html, wait,
+                                          "too many requests from this "
+                                          "address");
+}
+
+
+ngx_int_t
+ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
+{
+    u_char                               addr[16];
+    ngx_str_t                            keys[2];
+    ngx_uint_t                           i, n, scope[2];
+    ngx_msec_t                           wait;
+    ngx_http_request_t                  *r = ctx->request;
+    ngx_http_payments_limit_rule_t      *rules[2];
+    ngx_http_payments_limit_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_limit_module);
+
+    if (!lcf->set) {
+        return NGX_OK;
+    }
+
+    n = 0;
+
+    /* the address first: a stolen key used from elsewhere */
+
+    if (lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_CREATE_ADDRESS].zone) {
+        keys[n].data = addr;
+        keys[n].len = ngx_http_payments_limit_addr(r, addr);
+
+        if (keys[n].len) {
+            scope[n] = NGX_HTTP_PAYMENTS_LIMIT_CREATE_ADDRESS;
+            rules[n] = &lcf->rules[scope[n]];
+            n++;
+        }
+    }
+
+    if (lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_CREATE_MERCHANT].zone
+        && ctx->merchant.len)
+    {
+        keys[n] = ctx->merchant;
+        scope[n] = NGX_HTTP_PAYMENTS_LIMIT_CREATE_MERCHANT;
+        rules[n] = &lcf->rules[scope[n]];
+        n++;
+    }
+
+    /*
+     * A request refused by one rule is counted by none: all but the last
+     * are looked at, the last is counted, then the others are.
+     */
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_payments_limit_rate(rules[i], &keys[i], i == n - 1,
+                                         &wait)
+            == NGX_BUSY)
+        {
+            *rc = ngx_http_payments_limit_reject(r, scope[i],
+                      rules[i]->zone, 0, wait,
+                      scope[i] == NGX_HTTP_PAYMENTS_LIMIT_CREATE_MERCHANT
+                      ? "too many payments created by this merchant; "
+                        "retry later with the same Idempotency-Key"
+                      : "too many payments created from this address; "
+                        "retry later with the same Idempotency-Key");
+            return NGX_DONE;
+        }
+    }
+
+    for (i = 0; i + 1 < n; i++) {
+        (void) ngx_http_payments_limit_rate(rules[i], &keys[i], 1, &wait);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
+{
+    u_char                               kbuf[256], *p;
+    ngx_int_t                            busy;
+    ngx_str_t                            key;
+    ngx_uint_t                           i;
+    ngx_msec_t                           wait;
+    ngx_http_request_t                  *r = ctx->request;
+    ngx_http_payments_limit_ctx_t       *lctx;
+    ngx_http_payments_limit_max_t       *m;
+    ngx_http_payments_limit_rule_t      *rule;
+    ngx_http_payments_limit_zone_t      *z;
+    ngx_http_payments_limit_loc_conf_t  *lcf;
+    ngx_http_payments_limit_checkout_t  *co;
+    ngx_http_payments_limit_node_t      *ln;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_limit_module);
+
+    if (!lcf->set || ctx->merchant.len == 0 || !ctx->co_valid) {
+        return NGX_OK;
+    }
+
+    lctx = ngx_http_payments_limit_get_ctx(r);
+    if (lctx == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DONE;
+    }
+
+    /* the card-testing guard: too many failures of this buyer */
+
+    rule = &lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED];
+
+    if (rule->zone) {
+        z = rule->zone->data;
+        lctx->nbuyers = 0;
+
+        if (ctx->co.buyer_id) {
+            ngx_http_payments_limit_buyer_hash(z, &ctx->merchant, 'i',
+                                               ctx->co.buyer_id,
+                                               lctx->buyer[lctx->nbuyers++]);
+        }
+
+        if (ctx->co.buyer_email) {
+            ngx_http_payments_limit_buyer_hash(z, &ctx->merchant, 'e',
+                                               ctx->co.buyer_email,
+                                               lctx->buyer[lctx->nbuyers++]);
+        }
+
+        for (i = 0; i < lctx->nbuyers; i++) {
+            kbuf[0] = 'b';
+            ngx_memcpy(kbuf + 1, lctx->buyer[i], NGX_HTTP_PAYMENTS_LIMIT_HASH);
+            key.data = kbuf;
+            key.len = 1 + NGX_HTTP_PAYMENTS_LIMIT_HASH;
+
+            ngx_shmtx_lock(&z->shpool->mutex);
+            busy = ngx_http_payments_limit_failures_locked(z, &key, &wait);
+            ngx_shmtx_unlock(&z->shpool->mutex);
+
+            if (busy == NGX_BUSY) {
+                *rc = ngx_http_payments_limit_reject(r,
+                          NGX_HTTP_PAYMENTS_LIMIT_FAILED, rule->zone, 0, wait,
+                          "too many failed payments for this buyer");
+                return NGX_DONE;
+            }
+        }
+    }
+
+    /* the amount velocity: reserved now, given back unless claimed */
+
+    rule = &lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_AMOUNTS];
+
+    if (rule->zone && ctx->merchant.len + 4 <= sizeof(kbuf)) {
+        z = rule->zone->data;
+        m = z->maxes->elts;
+
+        for (i = 0; i < z->maxes->nelts; i++) {
+            if (ngx_strcmp(m[i].currency, ctx->co.currency) == 0) {
+                break;
+            }
+        }
+
+        if (i < z->maxes->nelts) {
+            p = ngx_cpymem(kbuf, ctx->merchant.data, ctx->merchant.len);
+            *p++ = '\0';
+            p = ngx_cpymem(p, ctx->co.currency, 3);
+            key.data = kbuf;
+            key.len = p - kbuf;
+
+            if (ngx_http_payments_limit_amount(z, &key, ctx->co.total,
+                                               m[i].max, &lctx->reserved_idx,
+                                               &wait)
+                == NGX_BUSY)
+            {
+                *rc = ngx_http_payments_limit_reject(r,
+                          NGX_HTTP_PAYMENTS_LIMIT_AMOUNTS, rule->zone, 0,
+                          wait, ctx->co.total > m[i].max
+                          ? "the checkout's amount is more than the "
+                            "merchant may register in the window"
+                          : "the merchant's amount limit for this currency "
+                            "is reached for now");
+                return NGX_DONE;
+            }
+
+            if (lctx->reserved_idx) {
+                lctx->reserved_zone = rule->zone;
+                lctx->reserved = ctx->co.total;
+            }
+        }
+    }
+
+    /* remember whose failure this checkout's would be */
+
+    rule = &lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED];
+
+    if (rule->zone && lctx->nbuyers) {
+        z = rule->zone->data;
+
+        if (ngx_http_payments_limit_checkout_key(r->pool, &ctx->merchant,
+                                   (u_char *) ctx->co.checkout_id,
+                                   ngx_strlen(ctx->co.checkout_id), &key)
+            == NGX_OK)
+        {
+            ngx_shmtx_lock(&z->shpool->mutex);
+
+            ln = ngx_http_payments_limit_lookup(z, &key,
+                                   sizeof(ngx_http_payments_limit_checkout_t),
+                                   1);
+            if (ln) {
+                co = (ngx_http_payments_limit_checkout_t *) ln->data;
+                ngx_memcpy(co->buyer, lctx->buyer, sizeof(co->buyer));
+                co->nbuyers = (u_char) lctx->nbuyers;
+
+                /* a webhook may come until the session ends, and later */
+                ln->expire = ngx_current_msec
+                             + (ngx_msec_t) ctx->pmcf->session_lifetime
+                               * 2000;
+            }
+
+            ngx_shmtx_unlock(&z->shpool->mutex);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_payments_limit_claimed(ngx_http_payments_ctx_t *ctx,
+    const char *outcome)
+{
+    u_char                         kbuf[256], *p;
+    ngx_str_t                      key;
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    lctx = ngx_http_get_module_ctx(ctx->request,
+                                   ngx_http_payments_limit_module);
+
+    if (lctx == NULL || lctx->reserved_zone == NULL) {
+        return;
+    }
+
+    if (outcome && ngx_strcmp(outcome, "claimed") == 0) {
+        return;
+    }
+
+    p = ngx_cpymem(kbuf, ctx->merchant.data, ctx->merchant.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, ctx->co.currency, 3);
+    key.data = kbuf;
+    key.len = p - kbuf;
+
+    ngx_http_payments_limit_unreserve(lctx->reserved_zone->data, &key,
+                                      lctx->reserved, lctx->reserved_idx);
+    lctx->reserved_zone = NULL;
+}
+
+
+void
+ngx_http_payments_limit_refused(ngx_http_payments_ctx_t *ctx)
+{
+    u_char                               kbuf[1 + NGX_HTTP_PAYMENTS_LIMIT_HASH];
+    ngx_str_t                            key;
+    ngx_uint_t                           i;
+    ngx_http_payments_limit_ctx_t       *lctx;
+    ngx_http_payments_limit_zone_t      *z;
+    ngx_http_payments_limit_loc_conf_t  *lcf;
+
+    /* no money moves: the amount it reserved is given back */
+    ngx_http_payments_limit_claimed(ctx, NULL);
+
+    lcf = ngx_http_get_module_loc_conf(ctx->request,
+                                       ngx_http_payments_limit_module);
+    lctx = ngx_http_get_module_ctx(ctx->request,
+                                   ngx_http_payments_limit_module);
+
+    if (lctx == NULL || lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED].zone == NULL)
+    {
+        return;
+    }
+
+    z = lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED].zone->data;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    for (i = 0; i < lctx->nbuyers; i++) {
+        kbuf[0] = 'b';
+        ngx_memcpy(kbuf + 1, lctx->buyer[i], NGX_HTTP_PAYMENTS_LIMIT_HASH);
+        key.data = kbuf;
+        key.len = sizeof(kbuf);
+
+        ngx_http_payments_limit_fail_locked(z, &key);
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+void
+ngx_http_payments_limit_pay_seen(ngx_http_payments_ctx_t *ctx)
+{
+    u_char                               addr[16];
+    size_t                               n;
+    ngx_str_t                            key;
+    ngx_http_request_t                  *r = ctx->request;
+    ngx_http_payments_limit_zone_t      *z;
+    ngx_http_payments_limit_node_t      *ln;
+    ngx_http_payments_limit_checkout_t  *co;
+    ngx_http_payments_limit_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_limit_module);
+
+    if (lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED].zone == NULL
+        || ctx->merchant.len == 0)
+    {
+        return;
+    }
+
+    n = ngx_http_payments_limit_addr(r, addr);
+
+    if (n == 0
+        || ngx_http_payments_limit_checkout_key(r->pool, &ctx->merchant,
+                                                ctx->object_id.data,
+                                                ctx->object_id.len, &key)
+           != NGX_OK)
+    {
+        return;
+    }
+
+    z = lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED].zone->data;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    ln = ngx_http_payments_limit_lookup(z, &key,
+                                   sizeof(ngx_http_payments_limit_checkout_t),
+                                   1);
+    if (ln) {
+        co = (ngx_http_payments_limit_checkout_t *) ln->data;
+        ngx_memcpy(co->addr, addr, n);
+        co->addrlen = (u_char) n;
+
+        if ((ngx_msec_int_t) (ln->expire - ngx_current_msec) <= 0) {
+            ln->expire = ngx_current_msec
+                         + (ngx_msec_t) ctx->pmcf->session_lifetime * 2000;
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+void
+ngx_http_payments_limit_failed(ngx_http_payments_ctx_t *ctx,
+    const char *merchant, const char *checkout)
+{
+    u_char                               kbuf[1 + 16];
+    ngx_str_t                            key, m;
+    ngx_uint_t                           i;
+    ngx_http_request_t                  *r = ctx->request;
+    ngx_http_payments_limit_zone_t      *z;
+    ngx_http_payments_limit_node_t      *ln;
+    ngx_http_payments_limit_checkout_t   co;
+    ngx_http_payments_limit_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_limit_module);
+
+    if (lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED].zone == NULL
+        || merchant == NULL || checkout == NULL || *merchant == '\0')
+    {
+        return;
+    }
+
+    m.data = (u_char *) merchant;
+    m.len = ngx_strlen(merchant);
+
+    if (ngx_http_payments_limit_checkout_key(r->pool, &m,
+                                             (u_char *) checkout,
+                                             ngx_strlen(checkout), &key)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    z = lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED].zone->data;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    ln = ngx_http_payments_limit_lookup(z, &key,
+                                   sizeof(ngx_http_payments_limit_checkout_t),
+                                   0);
+    if (ln == NULL) {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return;
+    }
+
+    ngx_memcpy(&co, ln->data, sizeof(co));
+
+    for (i = 0; i < co.nbuyers && i < 2; i++) {
+        kbuf[0] = 'b';
+        ngx_memcpy(kbuf + 1, co.buyer[i], NGX_HTTP_PAYMENTS_LIMIT_HASH);
+        key.data = kbuf;
+        key.len = 1 + NGX_HTTP_PAYMENTS_LIMIT_HASH;
+
+        ngx_http_payments_limit_fail_locked(z, &key);
+    }
+
+    if (co.addrlen) {
+        kbuf[0] = 'a';
+        ngx_memcpy(kbuf + 1, co.addr, co.addrlen);
+        key.data = kbuf;
+        key.len = 1 + co.addrlen;
+
+        ngx_http_payments_limit_fail_locked(z, &key);
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}

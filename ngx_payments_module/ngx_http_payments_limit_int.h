@@ -1,0 +1,164 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * ngx_http_payments_limit_module's own types, shared by its files:
+ * _limit.c (directives), _limit_zone.c (zones), _limit_hooks.c (where a
+ * request meets them), _limit_vars.c (variables, request ids, metrics).
+ */
+
+
+#ifndef _NGX_HTTP_PAYMENTS_LIMIT_INT_H_INCLUDED_
+#define _NGX_HTTP_PAYMENTS_LIMIT_INT_H_INCLUDED_
+
+
+#define NGX_HTTP_PAYMENTS_LIMIT_RATE        1
+#define NGX_HTTP_PAYMENTS_LIMIT_AMOUNT      2
+#define NGX_HTTP_PAYMENTS_LIMIT_FAILURES    3
+
+/* the directive that makes a zone of each kind, for messages */
+extern const char  *ngx_http_payments_limit_kinds[];
+
+/* the scopes of "payments_limit" */
+#define NGX_HTTP_PAYMENTS_LIMIT_CREATE_MERCHANT   0
+#define NGX_HTTP_PAYMENTS_LIMIT_CREATE_ADDRESS    1
+#define NGX_HTTP_PAYMENTS_LIMIT_PAGES             2
+#define NGX_HTTP_PAYMENTS_LIMIT_WEBHOOKS          3
+#define NGX_HTTP_PAYMENTS_LIMIT_AMOUNTS           4
+#define NGX_HTTP_PAYMENTS_LIMIT_FAILED            5
+#define NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK_FAILED    6
+#define NGX_HTTP_PAYMENTS_LIMIT_SCOPES            7
+
+/* a window is 16 sub-windows; one more holds the current one */
+#define NGX_HTTP_PAYMENTS_LIMIT_SUBWINDOWS  16
+#define NGX_HTTP_PAYMENTS_LIMIT_SLOTS                                      \
+    (NGX_HTTP_PAYMENTS_LIMIT_SUBWINDOWS + 1)
+
+#define NGX_HTTP_PAYMENTS_LIMIT_HASH        16      /* bytes of a buyer key */
+#define NGX_HTTP_PAYMENTS_LIMIT_MAX_RATE    1000000 /* r/s */
+#define NGX_HTTP_PAYMENTS_LIMIT_MAX_BURST   1000000
+
+
+typedef struct {
+    ngx_rbtree_t                    rbtree;
+    ngx_rbtree_node_t               sentinel;
+    ngx_queue_t                     queue;
+    ngx_uint_t                      kind;
+    ngx_msec_t                      window;
+    ngx_atomic_t                    rejected;
+    u_char                          salt[32];   /* keys the buyer hashes */
+} ngx_http_payments_limit_shctx_t;
+
+
+typedef struct {
+    char                            currency[4];
+    int64_t                         max;        /* minor units */
+} ngx_http_payments_limit_max_t;
+
+
+typedef struct {
+    ngx_http_payments_limit_shctx_t  *sh;
+    ngx_slab_pool_t                  *shpool;
+    ngx_str_t                         name;
+    ngx_uint_t                        kind;
+    ngx_uint_t                        rate;     /* milli-requests a minute */
+    ngx_msec_t                        window;
+    ngx_msec_t                        slot;     /* window / 16 */
+    int64_t                           max;      /* failures */
+    ngx_array_t                      *maxes;    /* amounts, of _max_t */
+} ngx_http_payments_limit_zone_t;
+
+
+/* starts at ngx_rbtree_node_t.color, as limit_req's nodes do */
+typedef struct {
+    u_char                          color;
+    u_char                          dummy;
+    u_short                         klen;
+    u_short                         vlen;       /* a multiple of 8 */
+    ngx_queue_t                     queue;
+    ngx_msec_t                      expire;     /* no state left after it */
+    u_char                          data[1];    /* value, then key */
+} ngx_http_payments_limit_node_t;
+
+
+typedef struct {
+    ngx_int_t                       excess;     /* milli-requests */
+    ngx_msec_t                      last;       /* 0: never accounted */
+} ngx_http_payments_limit_rate_t;
+
+
+typedef struct {
+    uint64_t                        idx;        /* current sub-window */
+    int64_t                         sum[NGX_HTTP_PAYMENTS_LIMIT_SLOTS];
+} ngx_http_payments_limit_window_t;
+
+
+/* whose failure a checkout's FAILED webhook is */
+typedef struct {
+    u_char                          buyer[2][NGX_HTTP_PAYMENTS_LIMIT_HASH];
+    u_char                          nbuyers;
+    u_char                          addrlen;
+    u_char                          addr[16];
+    u_char                          pad[6];
+} ngx_http_payments_limit_checkout_t;
+
+
+typedef struct {
+    ngx_shm_zone_t                 *zone;
+    ngx_uint_t                      burst;      /* milli-requests */
+} ngx_http_payments_limit_rule_t;
+
+
+typedef struct {
+    ngx_http_payments_limit_rule_t  rules[NGX_HTTP_PAYMENTS_LIMIT_SCOPES];
+    ngx_uint_t                      set;
+} ngx_http_payments_limit_loc_conf_t;
+
+
+typedef struct {
+    ngx_str_t                       request_id;
+    u_char                          buyer[2][NGX_HTTP_PAYMENTS_LIMIT_HASH];
+    ngx_uint_t                      nbuyers;
+    ngx_shm_zone_t                 *reserved_zone;
+    uint64_t                        reserved_idx;
+    int64_t                         reserved;
+} ngx_http_payments_limit_ctx_t;
+
+
+
+/* the scopes of "payments_limit", in NGX_HTTP_PAYMENTS_LIMIT_* order */
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      kind;
+    const char                     *what;       /* for the log */
+} ngx_http_payments_limit_scope_t;
+
+extern const ngx_http_payments_limit_scope_t
+    ngx_http_payments_limit_scopes[NGX_HTTP_PAYMENTS_LIMIT_SCOPES];
+extern ngx_module_t  ngx_http_payments_limit_module;
+
+
+ngx_int_t ngx_http_payments_limit_add_variables(ngx_conf_t *cf);
+ngx_shm_zone_t * ngx_http_payments_limit_find_zone(ngx_conf_t *cf, ngx_str_t *name);
+ngx_int_t ngx_http_payments_limit_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+ngx_int_t ngx_http_payments_limit_amount(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, int64_t amount, int64_t max, uint64_t *idx,
+    ngx_msec_t *wait);
+void ngx_http_payments_limit_fail_locked(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key);
+ngx_int_t ngx_http_payments_limit_failures_locked(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, ngx_msec_t *wait);
+ngx_http_payments_limit_node_t * ngx_http_payments_limit_lookup(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, size_t vlen, ngx_uint_t create);
+ngx_int_t ngx_http_payments_limit_rate(ngx_http_payments_limit_rule_t *rule,
+    ngx_str_t *key, ngx_uint_t account, ngx_msec_t *wait);
+ngx_int_t ngx_http_payments_limit_reject(ngx_http_request_t *r, ngx_uint_t scope,
+    ngx_shm_zone_t *zone, ngx_uint_t html, ngx_msec_t wait,
+    const char *detail);
+void ngx_http_payments_limit_unreserve(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, int64_t amount, uint64_t idx);
+ngx_int_t ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_loc_conf_t *lcf);
+ngx_http_payments_limit_ctx_t * ngx_http_payments_limit_get_ctx(ngx_http_request_t *r);
+#endif /* _NGX_HTTP_PAYMENTS_LIMIT_INT_H_INCLUDED_ */

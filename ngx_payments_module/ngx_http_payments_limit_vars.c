@@ -1,0 +1,335 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * ngx_http_payments_limit_module's variables ($payments_request_id,
+ * $payments_merchant, $payments_psp, $payments_checkout), the request id
+ * they share with the answers, and the zones' lines of /metrics.
+ */
+
+
+#include "ngx_http_payments_limit.h"
+#include "ngx_http_payments_limit_int.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <payments/money.h>
+
+
+static ngx_int_t ngx_http_payments_limit_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+#define NGX_HTTP_PAYMENTS_VAR_MERCHANT    0
+#define NGX_HTTP_PAYMENTS_VAR_PSP         1
+#define NGX_HTTP_PAYMENTS_VAR_CHECKOUT    2
+#define NGX_HTTP_PAYMENTS_VAR_REQUEST_ID  3
+
+static ngx_str_t  ngx_http_payments_limit_variables[] = {
+    ngx_string("payments_merchant"),
+    ngx_string("payments_psp"),
+    ngx_string("payments_checkout"),
+    ngx_string("payments_request_id")
+};
+
+/* random bytes for request ids, taken from the end */
+static u_char      ngx_http_payments_limit_rnd[4096];
+static size_t      ngx_http_payments_limit_rnd_left;
+static ngx_pid_t   ngx_http_payments_limit_rnd_pid;
+
+
+
+/* variables */
+
+
+ngx_int_t
+ngx_http_payments_limit_add_variables(ngx_conf_t *cf)
+{
+    ngx_uint_t            i;
+    ngx_http_variable_t  *var;
+
+    for (i = 0; i < sizeof(ngx_http_payments_limit_variables)
+                    / sizeof(ngx_str_t); i++)
+    {
+        var = ngx_http_add_variable(cf, &ngx_http_payments_limit_variables[i],
+                                    NGX_HTTP_VAR_NOCACHEABLE);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = ngx_http_payments_limit_variable;
+        var->data = i;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the PSP and the checkout a request's URI names, before any handler ran */
+
+static void
+ngx_http_payments_limit_uri(ngx_http_request_t *r, ngx_str_t *psp,
+    ngx_str_t *checkout)
+{
+    u_char                         *p, *end, *slash;
+    ngx_str_t                       name;
+    ngx_http_payments_main_conf_t  *pmcf;
+
+    ngx_str_null(psp);
+    ngx_str_null(checkout);
+
+    p = r->uri.data;
+    end = r->uri.data + r->uri.len;
+    ngx_str_null(&name);
+
+    if (r->uri.len > 13 && ngx_strncmp(p, "/v1/webhooks/", 13) == 0) {
+        name.data = p + 13;
+        name.len = end - name.data;
+
+    } else if (r->uri.len > 11 && ngx_strncmp(p, "/v1/return/", 11) == 0) {
+        name.data = p + 11;
+        slash = ngx_strlchr(name.data, end, '/');
+
+        if (slash) {
+            name.len = slash - name.data;
+            checkout->data = slash + 1;
+            checkout->len = end - checkout->data;
+        }
+
+    } else if (r->uri.len > 14 && ngx_strncmp(p, "/v1/checkouts/", 14) == 0) {
+        checkout->data = p + 14;
+        slash = ngx_strlchr(checkout->data, end, '/');
+        checkout->len = (slash ? slash : end) - checkout->data;
+    }
+
+    if (checkout->len && !pay_id_valid((char *) checkout->data,
+                                       checkout->len))
+    {
+        ngx_str_null(checkout);
+    }
+
+    if (name.len) {
+        pmcf = ngx_http_get_module_main_conf(r, ngx_http_payments_module);
+
+        if (pmcf && ngx_http_payments_find_psp(pmcf, (char *) name.data,
+                                               name.len))
+        {
+            *psp = name;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_payments_limit_new_request_id(ngx_http_request_t *r,
+    ngx_http_payments_limit_ctx_t *lctx)
+{
+    u_char           *p, rnd[16];
+    ngx_uint_t        n;
+    ngx_table_elt_t  *h;
+
+    /* as the gateway's handler does: one sane client id is kept */
+
+    h = ngx_http_payments_header(r, "X-Request-Id", &n);
+
+    if (h && n == 1 && h->value.len > 0 && h->value.len <= 64) {
+        for (p = h->value.data; p < h->value.data + h->value.len; p++) {
+            if (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.') {
+                break;
+            }
+        }
+
+        if (p == h->value.data + h->value.len) {
+            lctx->request_id = h->value;
+            return NGX_OK;
+        }
+    }
+
+    /*
+     * RAND_bytes() costs about 2 us a call, as much as a whole rejected
+     * request: the worker takes its ids from a 4k buffer of it instead.
+     */
+
+    if (ngx_http_payments_limit_rnd_left < sizeof(rnd)
+        || ngx_http_payments_limit_rnd_pid != ngx_pid)
+    {
+        if (RAND_bytes(ngx_http_payments_limit_rnd,
+                       sizeof(ngx_http_payments_limit_rnd))
+            != 1)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_http_payments_limit_rnd_left = sizeof(ngx_http_payments_limit_rnd);
+        ngx_http_payments_limit_rnd_pid = ngx_pid;
+    }
+
+    ngx_http_payments_limit_rnd_left -= sizeof(rnd);
+    p = ngx_http_payments_limit_rnd + ngx_http_payments_limit_rnd_left;
+    ngx_memcpy(rnd, p, sizeof(rnd));
+    ngx_memzero(p, sizeof(rnd));
+
+    lctx->request_id.data = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
+    if (lctx->request_id.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    lctx->request_id.len = ngx_hex_dump(lctx->request_id.data, rnd,
+                                        sizeof(rnd))
+                           - lctx->request_id.data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_payments_limit_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    lctx = ngx_http_payments_limit_get_ctx(r);
+    if (lctx == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (lctx->request_id.len == 0
+        && ngx_http_payments_limit_new_request_id(r, lctx) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    *id = lctx->request_id;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_payments_limit_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                       s, psp, checkout;
+    ngx_http_payments_ctx_t        *ctx;
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+    ngx_str_null(&s);
+
+    switch (data) {
+
+    case NGX_HTTP_PAYMENTS_VAR_MERCHANT:
+        /* only once authenticated (a key, or a pay/return token) */
+        if (ctx) {
+            s = ctx->merchant;
+        }
+
+        break;
+
+    case NGX_HTTP_PAYMENTS_VAR_PSP:
+        if (ctx && ctx->psp) {
+            s = ctx->psp->name;
+
+        } else {
+            ngx_http_payments_limit_uri(r, &psp, &checkout);
+            s = psp;
+        }
+
+        break;
+
+    case NGX_HTTP_PAYMENTS_VAR_CHECKOUT:
+        if (ctx && ctx->co_valid) {
+            s.data = (u_char *) ctx->co.checkout_id;
+            s.len = ngx_strlen(ctx->co.checkout_id);
+
+        } else {
+            ngx_http_payments_limit_uri(r, &psp, &checkout);
+            s = checkout;
+        }
+
+        break;
+
+    default: /* NGX_HTTP_PAYMENTS_VAR_REQUEST_ID */
+        if (ctx && ctx->request_id.len) {
+            s = ctx->request_id;
+            break;
+        }
+
+        lctx = ngx_http_payments_limit_get_ctx(r);
+        if (lctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (lctx->request_id.len == 0
+            && ngx_http_payments_limit_new_request_id(r, lctx) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        s = lctx->request_id;
+        break;
+    }
+
+    if (s.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = s.data;
+
+    return NGX_OK;
+}
+
+
+/* For GET /metrics: each zone's rejections, from every worker. */
+
+u_char *
+ngx_http_payments_limit_metrics(u_char *p, u_char *last)
+{
+    ngx_uint_t                       i;
+    ngx_list_part_t                 *part;
+    ngx_shm_zone_t                  *shm;
+    ngx_http_payments_limit_zone_t  *z;
+
+    p = ngx_slprintf(p, last,
+            "# HELP payments_rate_limited_total Requests refused with 429 "
+            "by each payments_limit zone.\n"
+            "# TYPE payments_rate_limited_total counter\n");
+
+    part = &((ngx_cycle_t *) ngx_cycle)->shared_memory.part;
+    shm = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm = part->elts;
+            i = 0;
+        }
+
+        if (shm[i].tag != &ngx_http_payments_limit_module
+            || shm[i].data == NULL)
+        {
+            continue;
+        }
+
+        z = shm[i].data;
+
+        if (z->sh == NULL) {
+            continue;
+        }
+
+        p = ngx_slprintf(p, last,
+                         "payments_rate_limited_total{zone=\"%V\"} %uA\n",
+                         &z->name, z->sh->rejected);
+    }
+
+    return p;
+}

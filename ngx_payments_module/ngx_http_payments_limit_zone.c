@@ -1,0 +1,553 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * ngx_http_payments_limit_module's zones: the shared memory, its tree and
+ * LRU queue (as limit_req keeps them), and the three kinds of state: a
+ * leaky bucket, an amount window, a failures window.  Every function runs
+ * under the zone's mutex, in a few hundred nanoseconds.
+ */
+
+
+#include "ngx_http_payments_limit.h"
+#include "ngx_http_payments_limit_int.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <payments/money.h>
+
+
+
+
+
+/* zones */
+
+
+static void
+ngx_http_payments_limit_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t               **p;
+    ngx_http_payments_limit_node_t   *ln, *lnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            ln = (ngx_http_payments_limit_node_t *) &node->color;
+            lnt = (ngx_http_payments_limit_node_t *) &temp->color;
+
+            p = (ngx_memn2cmp(ln->data + ln->vlen, lnt->data + lnt->vlen,
+                              ln->klen, lnt->klen) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+ngx_int_t
+ngx_http_payments_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_payments_limit_zone_t  *oz = data;
+
+    size_t                           len;
+    ngx_http_payments_limit_zone_t  *z;
+
+    z = shm_zone->data;
+
+    if (oz) {
+        /* the old nodes' layout and meaning must not change under them */
+        if (oz->kind != z->kind
+            || (z->kind != NGX_HTTP_PAYMENTS_LIMIT_RATE
+                && oz->window != z->window))
+        {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "payments_limit zone \"%V\" was a \"%s\" zone "
+                          "with another kind or window before the reload: "
+                          "give the new zone a new name",
+                          &shm_zone->shm.name,
+                          ngx_http_payments_limit_kinds[oz->kind]);
+            return NGX_ERROR;
+        }
+
+        z->sh = oz->sh;
+        z->shpool = oz->shpool;
+
+        return NGX_OK;
+    }
+
+    z->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        z->sh = z->shpool->data;
+
+        return NGX_OK;
+    }
+
+    z->sh = ngx_slab_alloc(z->shpool,
+                           sizeof(ngx_http_payments_limit_shctx_t));
+    if (z->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    z->shpool->data = z->sh;
+
+    ngx_rbtree_init(&z->sh->rbtree, &z->sh->sentinel,
+                    ngx_http_payments_limit_rbtree_insert_value);
+    ngx_queue_init(&z->sh->queue);
+
+    z->sh->kind = z->kind;
+    z->sh->window = z->window;
+    z->sh->rejected = 0;
+
+    if (RAND_bytes(z->sh->salt, sizeof(z->sh->salt)) != 1) {
+        return NGX_ERROR;
+    }
+
+    len = sizeof(" in payments_limit zone \"\"") + shm_zone->shm.name.len;
+
+    z->shpool->log_ctx = ngx_slab_alloc(z->shpool, len);
+    if (z->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(z->shpool->log_ctx, " in payments_limit zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    z->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Frees nodes at the LRU tail: force == 0 frees one or two that carry no
+ * state any more; force == 1 frees the oldest first, whatever it holds.
+ * Under the zone's mutex.
+ */
+
+static void
+ngx_http_payments_limit_expire(ngx_http_payments_limit_zone_t *z,
+    ngx_uint_t force)
+{
+    ngx_uint_t                       n;
+    ngx_msec_t                       now;
+    ngx_queue_t                     *q;
+    ngx_rbtree_node_t               *node;
+    ngx_http_payments_limit_node_t  *ln;
+
+    now = ngx_current_msec;
+
+    for (n = force ? 0 : 1; n < 3; n++) {
+
+        if (ngx_queue_empty(&z->sh->queue)) {
+            return;
+        }
+
+        q = ngx_queue_last(&z->sh->queue);
+        ln = ngx_queue_data(q, ngx_http_payments_limit_node_t, queue);
+
+        /* lookups move nodes to the head: past a live one, all are live */
+        if (n != 0 && (ngx_msec_int_t) (now - ln->expire) < 0) {
+            return;
+        }
+
+        ngx_queue_remove(q);
+
+        node = (ngx_rbtree_node_t *)
+                   ((u_char *) ln - offsetof(ngx_rbtree_node_t, color));
+
+        ngx_rbtree_delete(&z->sh->rbtree, node);
+        ngx_slab_free_locked(z->shpool, node);
+    }
+}
+
+
+/* The node of key, moved to the LRU head; a new zeroed one if create.
+ * Under the zone's mutex.  NULL: absent, or no memory (logged). */
+
+ngx_http_payments_limit_node_t *
+ngx_http_payments_limit_lookup(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, size_t vlen, ngx_uint_t create)
+{
+    size_t                           size;
+    uint32_t                         hash;
+    ngx_int_t                        rc;
+    ngx_rbtree_node_t               *node, *sentinel;
+    ngx_http_payments_limit_node_t  *ln;
+
+    hash = ngx_crc32_short(key->data, key->len);
+
+    node = z->sh->rbtree.root;
+    sentinel = z->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        ln = (ngx_http_payments_limit_node_t *) &node->color;
+
+        rc = ngx_memn2cmp(key->data, ln->data + ln->vlen, key->len,
+                          ln->klen);
+
+        if (rc == 0 && ln->vlen == vlen) {
+            ngx_queue_remove(&ln->queue);
+            ngx_queue_insert_head(&z->sh->queue, &ln->queue);
+            return ln;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    if (!create) {
+        return NULL;
+    }
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_payments_limit_node_t, data)
+           + vlen + key->len;
+
+    ngx_http_payments_limit_expire(z, 0);
+
+    node = ngx_slab_alloc_locked(z->shpool, size);
+
+    if (node == NULL) {
+        ngx_http_payments_limit_expire(z, 1);
+
+        node = ngx_slab_alloc_locked(z->shpool, size);
+        if (node == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                          "payments: could not allocate a node%s",
+                          z->shpool->log_ctx);
+            return NULL;
+        }
+    }
+
+    node->key = hash;
+
+    ln = (ngx_http_payments_limit_node_t *) &node->color;
+
+    ln->klen = (u_short) key->len;
+    ln->vlen = (u_short) vlen;
+    ln->expire = ngx_current_msec;
+    ngx_memzero(ln->data, vlen);
+    ngx_memcpy(ln->data + vlen, key->data, key->len);
+
+    ngx_rbtree_insert(&z->sh->rbtree, node);
+    ngx_queue_insert_head(&z->sh->queue, &ln->queue);
+
+    return ln;
+}
+
+
+/*
+ * One request against a rate rule.  NGX_OK: it fits (and was counted if
+ * account); NGX_BUSY: it does not, *wait is the time in ms until one
+ * request fits.  An unknown key fits: its first request starts its bucket.
+ */
+
+ngx_int_t
+ngx_http_payments_limit_rate(ngx_http_payments_limit_rule_t *rule,
+    ngx_str_t *key, ngx_uint_t account, ngx_msec_t *wait)
+{
+    ngx_int_t                        excess;
+    ngx_msec_t                       now;
+    ngx_msec_int_t                   ms;
+    ngx_http_payments_limit_rate_t  *rt;
+    ngx_http_payments_limit_node_t  *ln;
+    ngx_http_payments_limit_zone_t  *z;
+
+    z = rule->zone->data;
+    now = ngx_current_msec;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    ln = ngx_http_payments_limit_lookup(z, key,
+                                        sizeof(ngx_http_payments_limit_rate_t),
+                                        account);
+    if (ln == NULL) {
+        /* not seen yet, or no memory: fail open, as limit_req does */
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return NGX_OK;
+    }
+
+    rt = (ngx_http_payments_limit_rate_t *) ln->data;
+
+    if (rt->last == 0) {
+        excess = 0;
+
+    } else {
+        ms = (ngx_msec_int_t) (now - rt->last);
+
+        if (ms < 0) {
+            ms = 0;
+
+        } else if (ms > 86400000) {
+            ms = 86400000;
+        }
+
+        /* rate <= 6 * 10^10 and ms <= 86400000: no overflow */
+        excess = rt->excess - (ngx_int_t) (z->rate * ms / 60000) + 1000;
+
+        if (excess < 0) {
+            excess = 0;
+        }
+    }
+
+    if ((ngx_uint_t) excess > rule->burst) {
+        *wait = (ngx_msec_t) ((excess - (ngx_int_t) rule->burst) * 60000
+                              + z->rate - 1) / z->rate;
+        (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    if (account) {
+        if (rt->last == 0 || now != rt->last) {
+            rt->last = now;
+        }
+
+        rt->excess = excess;
+
+        /* a new node would be no different after this */
+        ln->expire = rt->last
+                     + (ngx_msec_t) ((excess + 1000) * 60000 / z->rate) + 1;
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* windows: 17 slots of window / 16; slot k covers [(k-1)*slot, k*slot) */
+
+static uint64_t
+ngx_http_payments_limit_slot(ngx_http_payments_limit_zone_t *z)
+{
+    return (uint64_t) (ngx_current_msec / z->slot) + 1;
+}
+
+
+/* Moves the window to now; returns its sum. */
+
+static int64_t
+ngx_http_payments_limit_advance(ngx_http_payments_limit_window_t *w,
+    uint64_t idx)
+{
+    int64_t     total;
+    uint64_t    k;
+    ngx_uint_t  i;
+
+    if (w->idx == 0 || idx >= w->idx + NGX_HTTP_PAYMENTS_LIMIT_SLOTS) {
+        ngx_memzero(w->sum, sizeof(w->sum));
+        w->idx = idx;
+
+    } else if (idx > w->idx) {
+        for (k = w->idx + 1; k <= idx; k++) {
+            w->sum[k % NGX_HTTP_PAYMENTS_LIMIT_SLOTS] = 0;
+        }
+
+        w->idx = idx;
+    }
+
+    total = 0;
+
+    /* every slot is at most max, and their sum too: no overflow */
+    for (i = 0; i < NGX_HTTP_PAYMENTS_LIMIT_SLOTS; i++) {
+        total += w->sum[i];
+    }
+
+    return total;
+}
+
+
+/* ms until the window's sum is at most limit (it is more now) */
+
+static ngx_msec_t
+ngx_http_payments_limit_window_wait(ngx_http_payments_limit_zone_t *z,
+    ngx_http_payments_limit_window_t *w, int64_t total, int64_t limit)
+{
+    uint64_t    k, end;
+    ngx_msec_t  at;
+
+    if (limit >= 0) {
+        for (k = w->idx + 1 - NGX_HTTP_PAYMENTS_LIMIT_SLOTS; k <= w->idx; k++)
+        {
+            total -= w->sum[k % NGX_HTTP_PAYMENTS_LIMIT_SLOTS];
+
+            if (total <= limit) {
+                /* slot k leaves when slot k + 17 begins */
+                end = k + NGX_HTTP_PAYMENTS_LIMIT_SLOTS - 1;
+                at = (ngx_msec_t) (end * z->slot);
+
+                return at > ngx_current_msec ? at - ngx_current_msec : 1;
+            }
+        }
+    }
+
+    /* more than the limit on its own: never fits */
+    return z->window + z->slot;
+}
+
+
+/* A sum of amounts per (merchant, currency): reserve amount, or say when
+ * it would fit. */
+
+ngx_int_t
+ngx_http_payments_limit_amount(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, int64_t amount, int64_t max, uint64_t *idx,
+    ngx_msec_t *wait)
+{
+    int64_t                            total;
+    ngx_http_payments_limit_node_t    *ln;
+    ngx_http_payments_limit_window_t  *w;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    ln = ngx_http_payments_limit_lookup(z, key,
+                                     sizeof(ngx_http_payments_limit_window_t),
+                                     1);
+    if (ln == NULL) {
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        *idx = 0;
+        return NGX_OK;
+    }
+
+    w = (ngx_http_payments_limit_window_t *) ln->data;
+    *idx = ngx_http_payments_limit_slot(z);
+    total = ngx_http_payments_limit_advance(w, *idx);
+
+    /* total <= max always holds, so max - total cannot overflow */
+    if (amount > max - total) {
+        *wait = ngx_http_payments_limit_window_wait(z, w, total,
+                                                    max - amount);
+        (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
+        ngx_shmtx_unlock(&z->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    w->sum[*idx % NGX_HTTP_PAYMENTS_LIMIT_SLOTS] += amount;
+    ln->expire = (ngx_msec_t) ((w->idx + NGX_HTTP_PAYMENTS_LIMIT_SLOTS - 1)
+                               * z->slot);
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_payments_limit_unreserve(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, int64_t amount, uint64_t idx)
+{
+    int64_t                           *slot;
+    ngx_http_payments_limit_node_t    *ln;
+    ngx_http_payments_limit_window_t  *w;
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+
+    ln = ngx_http_payments_limit_lookup(z, key,
+                                     sizeof(ngx_http_payments_limit_window_t),
+                                     0);
+    if (ln) {
+        w = (ngx_http_payments_limit_window_t *) ln->data;
+        (void) ngx_http_payments_limit_advance(w,
+                                             ngx_http_payments_limit_slot(z));
+
+        /* only while the slot it went into is still in the window */
+        if (idx + NGX_HTTP_PAYMENTS_LIMIT_SLOTS > w->idx) {
+            slot = &w->sum[idx % NGX_HTTP_PAYMENTS_LIMIT_SLOTS];
+            *slot -= ngx_min(*slot, amount);
+        }
+    }
+
+    ngx_shmtx_unlock(&z->shpool->mutex);
+}
+
+
+/* failures: is key at max?  Under the zone's mutex. */
+
+ngx_int_t
+ngx_http_payments_limit_failures_locked(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, ngx_msec_t *wait)
+{
+    int64_t                            total;
+    ngx_http_payments_limit_node_t    *ln;
+    ngx_http_payments_limit_window_t  *w;
+
+    ln = ngx_http_payments_limit_lookup(z, key,
+                                     sizeof(ngx_http_payments_limit_window_t),
+                                     0);
+    if (ln == NULL) {
+        return NGX_OK;
+    }
+
+    w = (ngx_http_payments_limit_window_t *) ln->data;
+    total = ngx_http_payments_limit_advance(w,
+                                            ngx_http_payments_limit_slot(z));
+
+    if (total < z->max) {
+        return NGX_OK;
+    }
+
+    *wait = ngx_http_payments_limit_window_wait(z, w, total, z->max - 1);
+    (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
+
+    return NGX_BUSY;
+}
+
+
+void
+ngx_http_payments_limit_fail_locked(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key)
+{
+    uint64_t                           idx;
+    ngx_http_payments_limit_node_t    *ln;
+    ngx_http_payments_limit_window_t  *w;
+
+    ln = ngx_http_payments_limit_lookup(z, key,
+                                     sizeof(ngx_http_payments_limit_window_t),
+                                     1);
+    if (ln == NULL) {
+        return;
+    }
+
+    w = (ngx_http_payments_limit_window_t *) ln->data;
+    idx = ngx_http_payments_limit_slot(z);
+    (void) ngx_http_payments_limit_advance(w, idx);
+
+    if (w->sum[idx % NGX_HTTP_PAYMENTS_LIMIT_SLOTS] < z->max) {
+        w->sum[idx % NGX_HTTP_PAYMENTS_LIMIT_SLOTS]++;
+    }
+
+    ln->expire = (ngx_msec_t) ((w->idx + NGX_HTTP_PAYMENTS_LIMIT_SLOTS - 1)
+                               * z->slot);
+}
