@@ -19,11 +19,6 @@ static ngx_int_t ngx_http_payments_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 
 
-/* indexed by NGX_HTTP_PAYMENTS_ROUTE_* (ngx_http_payments_module.c) */
-static const char  *ngx_http_payments_route_names[NGX_HTTP_PAYMENTS_ROUTES] = {
-    "other", "healthz", "readyz", "create_payment", "get_payment",
-    "get_checkout", "pay", "webhook", "return", "status", "static", "metrics"
-};
 
 static const char  *ngx_http_payments_psp_results[] = {
     "created", "refused", "auth_refused", "retryable", "timeout", "network",
@@ -308,7 +303,7 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
             if (m->requests[i][j]) {
                 ngx_http_payments_out(
                     "payments_requests_total{route=\"%s\",status=\"%uixx\"} "
-                    "%uA\n", ngx_http_payments_route_names[i], j,
+                    "%uA\n", ngx_http_payments_route_name(i), j,
                     m->requests[i][j]);
             }
         }

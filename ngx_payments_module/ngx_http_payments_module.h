@@ -284,6 +284,20 @@ ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);
 
 
 
+/* a route (ngx_http_payments_router.c's table) */
+typedef struct {
+    ngx_uint_t                  route;      /* NGX_HTTP_PAYMENTS_ROUTE_* */
+    const char                 *name;       /* in /metrics */
+    const char                 *prefix;
+    const char                 *suffix;     /* after {id} */
+    ngx_uint_t                  shape;
+    ngx_uint_t                  method;     /* GET (and HEAD) or POST */
+    unsigned                    plain:1;    /* served over plain HTTP */
+    unsigned                    page:1;     /* plain HTTP: 301, not 403 */
+} ngx_http_payments_route_t;
+
+const char *ngx_http_payments_route_name(ngx_uint_t route);
+
 /* routes: one number each, for the router and the metrics */
 #define NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ      1
 #define NGX_HTTP_PAYMENTS_ROUTE_READYZ       2

@@ -97,6 +97,99 @@ ngx_http_payments_match(ngx_str_t *uri, const char *prefix,
 
 
 /*
+ * The routes, once: path shape, method, whether plain HTTP may have them,
+ * whether a refusal over plain HTTP is a redirect (a page) rather than 403,
+ * and the name /metrics counts them under.  Matched in this order.
+ */
+
+#define NGX_HTTP_PAYMENTS_PATH_EXACT   0    /* prefix is the whole path */
+#define NGX_HTTP_PAYMENTS_PATH_ID      1    /* prefix {id} suffix */
+#define NGX_HTTP_PAYMENTS_PATH_RETURN  2    /* /v1/return/{psp}/{id} */
+
+static const ngx_http_payments_route_t  ngx_http_payments_routes[] = {
+    { NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ, "healthz", "/healthz", NULL,
+      NGX_HTTP_PAYMENTS_PATH_EXACT, NGX_HTTP_GET, 1, 0 },
+    { NGX_HTTP_PAYMENTS_ROUTE_READYZ, "readyz", "/readyz", NULL,
+      NGX_HTTP_PAYMENTS_PATH_EXACT, NGX_HTTP_GET, 1, 0 },
+    { NGX_HTTP_PAYMENTS_ROUTE_METRICS, "metrics", "/metrics", NULL,
+      NGX_HTTP_PAYMENTS_PATH_EXACT, NGX_HTTP_GET, 1, 0 },
+    { NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS, "create_payment", "/v1/payments",
+      NULL, NGX_HTTP_PAYMENTS_PATH_EXACT, NGX_HTTP_POST, 0, 0 },
+    { NGX_HTTP_PAYMENTS_ROUTE_PAYMENT, "get_payment", "/v1/payments/", "",
+      NGX_HTTP_PAYMENTS_PATH_ID, NGX_HTTP_GET, 0, 0 },
+    { NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK, "webhook", "/v1/webhooks/", "",
+      NGX_HTTP_PAYMENTS_PATH_ID, NGX_HTTP_POST, 0, 0 },
+    { NGX_HTTP_PAYMENTS_ROUTE_PAY, "pay", "/v1/checkouts/", "/pay",
+      NGX_HTTP_PAYMENTS_PATH_ID, NGX_HTTP_GET, 0, 1 },
+    { NGX_HTTP_PAYMENTS_ROUTE_STATUS, "status", "/v1/checkouts/", "/status",
+      NGX_HTTP_PAYMENTS_PATH_ID, NGX_HTTP_GET, 0, 0 },
+    { NGX_HTTP_PAYMENTS_ROUTE_STATIC, "static", "/v1/static/", "",
+      NGX_HTTP_PAYMENTS_PATH_ID, NGX_HTTP_GET, 0, 1 },
+    { NGX_HTTP_PAYMENTS_ROUTE_RETURN, "return", "/v1/return/", NULL,
+      NGX_HTTP_PAYMENTS_PATH_RETURN, NGX_HTTP_GET, 0, 1 },
+    { NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT, "get_checkout", "/v1/checkouts/", "",
+      NGX_HTTP_PAYMENTS_PATH_ID, NGX_HTTP_GET, 0, 0 },
+};
+
+
+static const ngx_http_payments_route_t *
+ngx_http_payments_route_find(ngx_str_t *uri, ngx_str_t *psp, ngx_str_t *id)
+{
+    size_t                            len;
+    ngx_uint_t                        i;
+    const ngx_http_payments_route_t  *rt;
+
+    for (i = 0; i < sizeof(ngx_http_payments_routes)
+                    / sizeof(ngx_http_payments_routes[0]); i++)
+    {
+        rt = &ngx_http_payments_routes[i];
+
+        switch (rt->shape) {
+
+        case NGX_HTTP_PAYMENTS_PATH_EXACT:
+            len = ngx_strlen(rt->prefix);
+            if (uri->len == len && ngx_strncmp(uri->data, rt->prefix, len) == 0)
+            {
+                return rt;
+            }
+            break;
+
+        case NGX_HTTP_PAYMENTS_PATH_ID:
+            if (ngx_http_payments_match(uri, rt->prefix, rt->suffix, id)) {
+                return rt;
+            }
+            break;
+
+        default: /* NGX_HTTP_PAYMENTS_PATH_RETURN */
+            if (ngx_http_payments_return_path(uri, psp, id)) {
+                return rt;
+            }
+            break;
+        }
+    }
+
+    return NULL;
+}
+
+
+const char *
+ngx_http_payments_route_name(ngx_uint_t route)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(ngx_http_payments_routes)
+                    / sizeof(ngx_http_payments_routes[0]); i++)
+    {
+        if (ngx_http_payments_routes[i].route == route) {
+            return ngx_http_payments_routes[i].name;
+        }
+    }
+
+    return "other";
+}
+
+
+/*
  * A browser token (t=) is a bearer credential: it must not reach the
  * access log ($request) or the error log's "request:" context, which both
  * print the request line.  The request line is replaced by a copy with the
@@ -170,11 +263,12 @@ ngx_http_payments_redact(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_payments_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                       rc;
-    ngx_str_t                       id;
-    ngx_uint_t                      route, method;
-    ngx_http_payments_ctx_t        *ctx;
-    ngx_http_payments_main_conf_t  *pmcf;
+    ngx_int_t                         rc;
+    ngx_str_t                         id;
+    ngx_uint_t                        route, method;
+    ngx_http_payments_ctx_t          *ctx;
+    ngx_http_payments_main_conf_t    *pmcf;
+    const ngx_http_payments_route_t  *rt;
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_payments_module);
 
@@ -197,55 +291,9 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     route = 0;
     method = NGX_HTTP_GET;
 
-    if (r->uri.len == sizeof("/healthz") - 1
-        && ngx_strncmp(r->uri.data, "/healthz", r->uri.len) == 0)
-    {
-        route = NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ;
-
-    } else if (r->uri.len == sizeof("/readyz") - 1
-               && ngx_strncmp(r->uri.data, "/readyz", r->uri.len) == 0)
-    {
-        route = NGX_HTTP_PAYMENTS_ROUTE_READYZ;
-
-    } else if (r->uri.len == sizeof("/metrics") - 1
-               && ngx_strncmp(r->uri.data, "/metrics", r->uri.len) == 0)
-    {
-        route = NGX_HTTP_PAYMENTS_ROUTE_METRICS;
-
-    } else if (r->uri.len == sizeof("/v1/payments") - 1
-               && ngx_strncmp(r->uri.data, "/v1/payments", r->uri.len) == 0)
-    {
-        route = NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS;
-        method = NGX_HTTP_POST;
-
-    } else if (ngx_http_payments_match(&r->uri, "/v1/payments/", "", &id)) {
-        route = NGX_HTTP_PAYMENTS_ROUTE_PAYMENT;
-
-    } else if (ngx_http_payments_match(&r->uri, "/v1/webhooks/", "", &id)) {
-        route = NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK;
-        method = NGX_HTTP_POST;
-
-    } else if (ngx_http_payments_match(&r->uri, "/v1/checkouts/", "/pay",
-                                       &id))
-    {
-        route = NGX_HTTP_PAYMENTS_ROUTE_PAY;
-
-    } else if (ngx_http_payments_match(&r->uri, "/v1/checkouts/", "/status",
-                                       &id))
-    {
-        route = NGX_HTTP_PAYMENTS_ROUTE_STATUS;
-
-    } else if (ngx_http_payments_match(&r->uri, "/v1/static/", "", &id)) {
-        route = NGX_HTTP_PAYMENTS_ROUTE_STATIC;
-
-    } else if (ngx_http_payments_return_path(&r->uri, &ctx->return_psp,
-                                             &id))
-    {
-        route = NGX_HTTP_PAYMENTS_ROUTE_RETURN;
-
-    } else if (ngx_http_payments_match(&r->uri, "/v1/checkouts/", "", &id)) {
-        route = NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT;
-    }
+    rt = ngx_http_payments_route_find(&r->uri, &ctx->return_psp, &id);
+    route = rt ? rt->route : 0;
+    method = rt ? rt->method : NGX_HTTP_GET;
 
     ctx->route = route;
 
@@ -278,20 +326,13 @@ ngx_http_payments_handler(ngx_http_request_t *r)
                                          NULL);
     }
 
-    if (route != NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ
-        && route != NGX_HTTP_PAYMENTS_ROUTE_READYZ
-        && route != NGX_HTTP_PAYMENTS_ROUTE_METRICS
-        && !ngx_http_payments_secure(r))
-    {
+    if (!rt->plain && !ngx_http_payments_secure(r)) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
         }
 
-        return ngx_http_payments_tls_required(r, ctx,
-                   route == NGX_HTTP_PAYMENTS_ROUTE_PAY
-                   || route == NGX_HTTP_PAYMENTS_ROUTE_RETURN
-                   || route == NGX_HTTP_PAYMENTS_ROUTE_STATIC);
+        return ngx_http_payments_tls_required(r, ctx, rt->page);
     }
 
     ctx->object_id = id;
