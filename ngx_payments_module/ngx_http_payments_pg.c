@@ -782,3 +782,20 @@ ngx_http_payments_pg_failure_handler(ngx_event_t *ev)
 
     q->handler(q, NULL);
 }
+
+
+/* one query with the request's parameters (ctx->params), answered later */
+
+ngx_int_t
+ngx_http_payments_query(ngx_http_payments_ctx_t *ctx, const char *sql,
+    int nparams, ngx_http_payments_pg_handler_pt handler)
+{
+    ctx->query.sql = sql;
+    ctx->query.nparams = nparams;
+    ctx->query.values = ctx->params;
+    ctx->query.handler = handler;
+    ctx->query.data = ctx;
+    ctx->query.log = ctx->request->connection->log;
+
+    return ngx_http_payments_pg_send(&ctx->query);
+}

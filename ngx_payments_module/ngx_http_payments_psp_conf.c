@@ -731,3 +731,24 @@ ngx_http_payments_psp_webhook_secret(ngx_conf_t *cf,
 
     return NGX_CONF_OK;
 }
+
+
+ngx_http_payments_psp_t *
+ngx_http_payments_find_psp(ngx_http_payments_main_conf_t *pmcf,
+    const char *name, size_t len)
+{
+    ngx_uint_t                i;
+    ngx_http_payments_psp_t  *psp;
+
+    psp = pmcf->psps->elts;
+
+    for (i = 0; i < pmcf->psps->nelts; i++) {
+        if (psp[i].name.len == len
+            && ngx_strncmp(psp[i].name.data, name, len) == 0)
+        {
+            return &psp[i];
+        }
+    }
+
+    return NULL;
+}

@@ -1,0 +1,167 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * Small helpers every glue file may use: strings in a pool, and files read
+ * at configuration time (secrets, public files, CA bundles).  They call
+ * nothing but nginx.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+
+u_char *
+ngx_http_payments_cstr(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    p[s->len] = '\0';
+
+    return p;
+}
+
+
+char *
+ngx_http_payments_strdup(ngx_pool_t *pool, const char *s)
+{
+    size_t   len;
+    char    *p;
+
+    if (s == NULL) {
+        return NULL;
+    }
+
+    len = ngx_strlen(s);
+
+    p = ngx_pnalloc(pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len + 1);
+
+    return p;
+}
+
+
+char *
+ngx_http_payments_num(ngx_pool_t *pool, int64_t n)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(pool, NGX_INT64_LEN + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    last = ngx_sprintf(p, "%L", n);
+    *last = '\0';
+
+    return (char *) p;
+}
+
+
+
+/*
+ * Reads a secret from a file at configuration time.  The file must not be
+ * readable by group or others; trailing white space is dropped.  The secret
+ * itself is never logged.
+ */
+
+ngx_int_t
+ngx_http_payments_read_secret(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *directive, size_t min, ngx_str_t *secret)
+{
+    return ngx_http_payments_read_file(cf, name, directive, min,
+                                       NGX_HTTP_PAYMENTS_FILE_SECRET, secret);
+}
+
+
+ngx_int_t
+ngx_http_payments_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *directive, size_t min, ngx_uint_t kind, ngx_str_t *secret)
+{
+    ssize_t          n;
+    ngx_str_t        path;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    path = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = path;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"%V\": cannot open file \"%V\"",
+                           directive, &path);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR) {
+        goto failed;
+    }
+
+    if (kind == NGX_HTTP_PAYMENTS_FILE_SECRET && (fi.st_mode & (S_IRWXG | S_IRWXO))) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": secret file \"%V\" is readable by group "
+                           "or others: chmod 600 it", directive, &path);
+        goto failed;
+    }
+
+    if (ngx_file_size(&fi) > (kind == NGX_HTTP_PAYMENTS_FILE_CA ? 1024 * 1024 : 4096)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": file \"%V\" is larger than %s",
+                           directive, &path,
+                           kind == NGX_HTTP_PAYMENTS_FILE_CA ? "1m" : "4k");
+        goto failed;
+    }
+
+    secret->data = ngx_pnalloc(cf->pool, (size_t) ngx_file_size(&fi) + 1);
+    if (secret->data == NULL) {
+        goto failed;
+    }
+
+    n = ngx_read_file(&file, secret->data, (size_t) ngx_file_size(&fi), 0);
+    if (n == NGX_ERROR) {
+        goto failed;
+    }
+
+    while (n > 0 && (secret->data[n - 1] == '\n' || secret->data[n - 1] == '\r'
+                     || secret->data[n - 1] == ' '))
+    {
+        n--;
+    }
+
+    secret->data[n] = '\0';
+    secret->len = n;
+
+    ngx_close_file(file.fd);
+
+    if (secret->len < min) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": secret in \"%V\" is shorter than %uz "
+                           "bytes", directive, &path, min);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_close_file(file.fd);
+    return NGX_ERROR;
+}
