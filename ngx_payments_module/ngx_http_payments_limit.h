@@ -9,8 +9,7 @@
  * on failed payments per buyer and per shopper address.  All of them live in
  * shared memory zones built the way limit_req builds its zones (slab,
  * rbtree, LRU eviction, kept across reloads), and the module's variables
- * ($payments_merchant, $payments_psp, $payments_checkout,
- * $payments_request_id).
+ * ($payments_merchant, $payments_psp, $payments_checkout).
  *
  * The request handlers call the hooks below at the points the contract
  * names; every hook is a no-op when no limit is configured for the request's
@@ -82,14 +81,6 @@ void ngx_http_payments_limit_webhook_unverified(ngx_http_payments_ctx_t *ctx);
 /* A webhook moved the checkout to FAILED. */
 void ngx_http_payments_limit_failed(ngx_http_payments_ctx_t *ctx,
     const char *merchant, const char *checkout);
-
-/* The request's id: the one $payments_request_id already gave it, else a
- * sane client X-Request-Id, else 32 random hex digits (from a buffer of
- * RAND_bytes, refilled every 256 ids).  NGX_OK and *id set, or NGX_DECLINED
- * (no memory, no randomness). */
-ngx_int_t ngx_http_payments_limit_request_id(ngx_http_request_t *r,
-    ngx_str_t *id);
-
 
 /* GET /metrics: payments_rate_limited_total{zone} into [p, last). */
 u_char *ngx_http_payments_limit_metrics(u_char *p, u_char *last);

@@ -4,7 +4,7 @@
  *
  * ngx_http_payments_limit_module's own types, shared by its files:
  * _limit.c (directives), _limit_zone.c (zones), _limit_hooks.c (where a
- * request meets them), _limit_vars.c (variables, request ids, metrics).
+ * request meets them), _limit_vars.c (variables, metrics).
  */
 
 
@@ -116,7 +116,6 @@ typedef struct {
 
 
 typedef struct {
-    ngx_str_t                       request_id;
     u_char                          buyer[2][NGX_HTTP_PAYMENTS_LIMIT_HASH];
     ngx_uint_t                      nbuyers;
     ngx_shm_zone_t                 *reserved_zone;

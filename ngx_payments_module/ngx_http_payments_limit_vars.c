@@ -2,9 +2,9 @@
 /*
  * Copyright (C) ngx_payments authors
  *
- * ngx_http_payments_limit_module's variables ($payments_request_id,
- * $payments_merchant, $payments_psp, $payments_checkout), the request id
- * they share with the answers, and the zones' lines of /metrics.
+ * ngx_http_payments_limit_module's variables ($payments_merchant,
+ * $payments_psp, $payments_checkout; $payments_request_id is the answers',
+ * in _response.c), and the zones' lines of /metrics.
  */
 
 
@@ -13,7 +13,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <payments/money.h>
 
 
@@ -23,19 +22,12 @@ static ngx_int_t ngx_http_payments_limit_variable(ngx_http_request_t *r,
 #define NGX_HTTP_PAYMENTS_VAR_MERCHANT    0
 #define NGX_HTTP_PAYMENTS_VAR_PSP         1
 #define NGX_HTTP_PAYMENTS_VAR_CHECKOUT    2
-#define NGX_HTTP_PAYMENTS_VAR_REQUEST_ID  3
 
 static ngx_str_t  ngx_http_payments_limit_variables[] = {
     ngx_string("payments_merchant"),
     ngx_string("payments_psp"),
-    ngx_string("payments_checkout"),
-    ngx_string("payments_request_id")
+    ngx_string("payments_checkout")
 };
-
-/* random bytes for request ids, taken from the end */
-static u_char      ngx_http_payments_limit_rnd[4096];
-static size_t      ngx_http_payments_limit_rnd_left;
-static ngx_pid_t   ngx_http_payments_limit_rnd_pid;
 
 
 
@@ -121,96 +113,11 @@ ngx_http_payments_limit_uri(ngx_http_request_t *r, ngx_str_t *psp,
 
 
 static ngx_int_t
-ngx_http_payments_limit_new_request_id(ngx_http_request_t *r,
-    ngx_http_payments_limit_ctx_t *lctx)
-{
-    u_char           *p, rnd[16];
-    ngx_uint_t        n;
-    ngx_table_elt_t  *h;
-
-    /* as the gateway's handler does: one sane client id is kept */
-
-    h = ngx_http_payments_header(r, "X-Request-Id", &n);
-
-    if (h && n == 1 && h->value.len > 0 && h->value.len <= 64) {
-        for (p = h->value.data; p < h->value.data + h->value.len; p++) {
-            if (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.') {
-                break;
-            }
-        }
-
-        if (p == h->value.data + h->value.len) {
-            lctx->request_id = h->value;
-            return NGX_OK;
-        }
-    }
-
-    /*
-     * RAND_bytes() costs about 2 us a call, as much as a whole rejected
-     * request: the worker takes its ids from a 4k buffer of it instead.
-     */
-
-    if (ngx_http_payments_limit_rnd_left < sizeof(rnd)
-        || ngx_http_payments_limit_rnd_pid != ngx_pid)
-    {
-        if (RAND_bytes(ngx_http_payments_limit_rnd,
-                       sizeof(ngx_http_payments_limit_rnd))
-            != 1)
-        {
-            return NGX_ERROR;
-        }
-
-        ngx_http_payments_limit_rnd_left = sizeof(ngx_http_payments_limit_rnd);
-        ngx_http_payments_limit_rnd_pid = ngx_pid;
-    }
-
-    ngx_http_payments_limit_rnd_left -= sizeof(rnd);
-    p = ngx_http_payments_limit_rnd + ngx_http_payments_limit_rnd_left;
-    ngx_memcpy(rnd, p, sizeof(rnd));
-    ngx_memzero(p, sizeof(rnd));
-
-    lctx->request_id.data = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
-    if (lctx->request_id.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    lctx->request_id.len = ngx_hex_dump(lctx->request_id.data, rnd,
-                                        sizeof(rnd))
-                           - lctx->request_id.data;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_payments_limit_request_id(ngx_http_request_t *r, ngx_str_t *id)
-{
-    ngx_http_payments_limit_ctx_t  *lctx;
-
-    lctx = ngx_http_payments_limit_get_ctx(r);
-    if (lctx == NULL) {
-        return NGX_DECLINED;
-    }
-
-    if (lctx->request_id.len == 0
-        && ngx_http_payments_limit_new_request_id(r, lctx) != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    *id = lctx->request_id;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
 ngx_http_payments_limit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_str_t                       s, psp, checkout;
-    ngx_http_payments_ctx_t        *ctx;
-    ngx_http_payments_limit_ctx_t  *lctx;
+    ngx_str_t                 s, psp, checkout;
+    ngx_http_payments_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
     ngx_str_null(&s);
@@ -236,7 +143,7 @@ ngx_http_payments_limit_variable(ngx_http_request_t *r,
 
         break;
 
-    case NGX_HTTP_PAYMENTS_VAR_CHECKOUT:
+    default: /* NGX_HTTP_PAYMENTS_VAR_CHECKOUT */
         if (ctx && ctx->co_valid) {
             s.data = (u_char *) ctx->co.checkout_id;
             s.len = ngx_strlen(ctx->co.checkout_id);
@@ -246,26 +153,6 @@ ngx_http_payments_limit_variable(ngx_http_request_t *r,
             s = checkout;
         }
 
-        break;
-
-    default: /* NGX_HTTP_PAYMENTS_VAR_REQUEST_ID */
-        if (ctx && ctx->request_id.len) {
-            s = ctx->request_id;
-            break;
-        }
-
-        lctx = ngx_http_payments_limit_get_ctx(r);
-        if (lctx == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (lctx->request_id.len == 0
-            && ngx_http_payments_limit_new_request_id(r, lctx) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        s = lctx->request_id;
         break;
     }
 

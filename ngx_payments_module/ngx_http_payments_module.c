@@ -36,6 +36,7 @@ static char *ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_payments_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_init_process(ngx_cycle_t *cycle);
 static void ngx_http_payments_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_payments_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_payments_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_payments_log_handler(ngx_http_request_t *r);
 static void ngx_http_payments_purge(ngx_event_t *ev);
@@ -172,7 +173,7 @@ static ngx_command_t  ngx_http_payments_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_payments_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_payments_preconfiguration,    /* preconfiguration */
     ngx_http_payments_postconfiguration,   /* postconfiguration */
 
     ngx_http_payments_create_main_conf,    /* create main configuration */
@@ -354,6 +355,15 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* $payments_request_id: the id every answer carries (_response.c) */
+
+static ngx_int_t
+ngx_http_payments_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_payments_request_id_add(cf);
 }
 
 

@@ -88,6 +88,8 @@ typedef struct {
     ngx_msec_t                  auth_cache;
     ngx_str_t                   html_js;        /* payments_html */
     ngx_str_t                   html_css;
+    ngx_uint_t                  request_id_index;   /* of
+                                                       $payments_request_id */
     ngx_uint_t                  used;           /* a location says
                                                    "payments": workers open
                                                    the pools (per cycle, so
@@ -330,8 +332,10 @@ ngx_int_t ngx_http_payments_read_file(ngx_conf_t *cf,
     ngx_str_t *out);
 ngx_int_t ngx_http_payments_read_secret(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_str_t *secret);
-ngx_int_t ngx_http_payments_request_id(ngx_http_request_t *r,
-    ngx_http_payments_ctx_t *ctx);
+/* $payments_request_id, defined in preconfiguration; the request's id (the
+ * same for the variable and X-Request-Id), or NGX_ERROR */
+ngx_int_t ngx_http_payments_request_id_add(ngx_conf_t *cf);
+ngx_int_t ngx_http_payments_request_id(ngx_http_request_t *r, ngx_str_t *id);
 
 /* payments_plain_http */
 #define NGX_HTTP_PAYMENTS_PLAIN_OFF       0

@@ -2,24 +2,35 @@
 /*
  * Copyright (C) ngx_payments authors
  *
- * Answers: headers, JSON and problem+json bodies, HTML pages, and the
+ * Answers: headers, JSON and problem+json bodies, HTML pages, the request
+ * id every answer carries ($payments_request_id, X-Request-Id), and the
  * header and body filters that turn nginx's own errors on the module's
  * routes into problem+json with X-Request-Id.  Everything else uses these;
- * they call nothing of the other files but the request id.
+ * they call nothing but nginx, libpq's result accessors and the core.
  */
 
 
 #include "ngx_http_payments_module.h"
+
+#include <openssl/rand.h>
 
 
 /* prototypes */
 static ngx_int_t ngx_http_payments_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_payments_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_payments_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+/* random bytes for request ids, taken from the end; a worker refills it
+ * (ngx_pid tells a forked copy from its own) */
+static u_char                            ngx_http_payments_rnd[4096];
+static size_t                            ngx_http_payments_rnd_left;
+static ngx_pid_t                         ngx_http_payments_rnd_pid;
 
 
 /* Every answer's own headers: X-Request-Id (when known) and no-store. */
@@ -259,7 +270,7 @@ ngx_http_payments_header_filter(ngx_http_request_t *r)
                                                   ngx_http_payments_module);
         ngx_http_set_ctx(r, ctx, ngx_http_payments_module);
 
-        if (ngx_http_payments_request_id(r, ctx) != NGX_OK) {
+        if (ngx_http_payments_request_id(r, &ctx->request_id) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -493,4 +504,127 @@ ngx_http_payments_response_init(ngx_conf_t *cf)
 
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_payments_body_filter;
+}
+
+
+/*
+ * The request id, one per request: the value of $payments_request_id.  The
+ * variable is cacheable, so nginx keeps the first value it gave in
+ * r->variables (shared with subrequests, kept across internal redirects):
+ * the X-Request-Id of every answer, the access log and a limit_req key see
+ * the same id, whichever phase asked first.  It is a sane client
+ * X-Request-Id (exactly one, 1 to 64 of [A-Za-z0-9._-]), else 32 random hex
+ * digits.
+ */
+
+ngx_int_t
+ngx_http_payments_request_id_add(ngx_conf_t *cf)
+{
+    ngx_int_t                       index;
+    ngx_http_variable_t            *var;
+    ngx_http_payments_main_conf_t  *pmcf;
+
+    static ngx_str_t  name = ngx_string("payments_request_id");
+
+    var = ngx_http_add_variable(cf, &name, 0);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_payments_request_id_variable;
+
+    index = ngx_http_get_variable_index(cf, &name);
+    if (index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_payments_module);
+    pmcf->request_id_index = (ngx_uint_t) index;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_payments_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_http_variable_value_t      *v;
+    ngx_http_payments_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_payments_module);
+
+    v = ngx_http_get_indexed_variable(r, pmcf->request_id_index);
+
+    if (v == NULL || v->not_found || v->len == 0) {
+        return NGX_ERROR;
+    }
+
+    id->data = v->data;
+    id->len = v->len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_payments_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char           *p, rnd[16];
+    ngx_uint_t        n;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_payments_header(r, "X-Request-Id", &n);
+
+    if (h && n == 1 && h->value.len > 0 && h->value.len <= 64) {
+        for (p = h->value.data; p < h->value.data + h->value.len; p++) {
+            if (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.') {
+                break;
+            }
+        }
+
+        if (p == h->value.data + h->value.len) {
+            v->data = h->value.data;
+            v->len = h->value.len;
+            goto done;
+        }
+    }
+
+    /*
+     * RAND_bytes() costs about 2 us a call, as much as a whole rejected
+     * request: the worker takes its ids from a 4k buffer of it instead.
+     */
+
+    if (ngx_http_payments_rnd_left < sizeof(rnd)
+        || ngx_http_payments_rnd_pid != ngx_pid)
+    {
+        if (RAND_bytes(ngx_http_payments_rnd, sizeof(ngx_http_payments_rnd))
+            != 1)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_http_payments_rnd_left = sizeof(ngx_http_payments_rnd);
+        ngx_http_payments_rnd_pid = ngx_pid;
+    }
+
+    ngx_http_payments_rnd_left -= sizeof(rnd);
+    p = ngx_http_payments_rnd + ngx_http_payments_rnd_left;
+    ngx_memcpy(rnd, p, sizeof(rnd));
+    ngx_memzero(p, sizeof(rnd));
+
+    v->data = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
+    if (v->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_hex_dump(v->data, rnd, sizeof(rnd)) - v->data;
+
+done:
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
 }

@@ -11,8 +11,6 @@
 #include "ngx_http_payments_module.h"
 #include "ngx_http_payments_limit.h"
 
-#include <openssl/rand.h>
-
 
 /* prototypes */
 static void ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx);
@@ -283,7 +281,7 @@ ngx_http_payments_handler(ngx_http_request_t *r)
 
     ngx_http_payments_redact(r);
 
-    if (ngx_http_payments_request_id(r, ctx) != NGX_OK) {
+    if (ngx_http_payments_request_id(r, &ctx->request_id) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -714,49 +712,4 @@ ngx_http_payments_router_init(ngx_conf_t *cf)
 
     ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
     ngx_http_top_request_body_filter = ngx_http_payments_request_body_filter;
-}
-
-
-ngx_int_t
-ngx_http_payments_request_id(ngx_http_request_t *r,
-    ngx_http_payments_ctx_t *ctx)
-{
-    u_char            *p, rnd[16];
-    ngx_uint_t         n;
-    ngx_table_elt_t   *h;
-
-    /* the id $payments_request_id gave, or a new one (cheaper) */
-    if (ngx_http_payments_limit_request_id(r, &ctx->request_id) == NGX_OK) {
-        return NGX_OK;
-    }
-
-    h = ngx_http_payments_header(r, "X-Request-Id", &n);
-
-    /* one sane client id is kept; anything else is replaced */
-    if (h && n == 1 && h->value.len > 0 && h->value.len <= 64) {
-        for (p = h->value.data; p < h->value.data + h->value.len; p++) {
-            if (!isalnum(*p) && *p != '-' && *p != '_' && *p != '.') {
-                break;
-            }
-        }
-
-        if (p == h->value.data + h->value.len) {
-            ctx->request_id = h->value;
-            return NGX_OK;
-        }
-    }
-
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-        return NGX_ERROR;
-    }
-
-    ctx->request_id.data = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
-    if (ctx->request_id.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->request_id.len = ngx_hex_dump(ctx->request_id.data, rnd, sizeof(rnd))
-                          - ctx->request_id.data;
-
-    return NGX_OK;
 }
