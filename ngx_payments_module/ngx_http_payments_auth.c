@@ -4,7 +4,8 @@
  *
  * API-key authentication: the key's id and secret checked against
  * pay_auth's hash in constant time, and a per-worker cache of the answer
- * (payments_auth_cache) so that a key is not looked up on every request.
+ * (payments_auth_cache, in the worker's cycle pool) so that a key is not
+ * looked up on every request.
  */
 
 
@@ -35,21 +36,84 @@ static void ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q,
 typedef struct {
     char         key_id[PAY_APIKEY_ID_LEN + 1];
     char         key_hash[65];
-    char        *merchant;      /* malloc'd */
-    char        *origins;       /* malloc'd, space-separated */
+    char        *merchant;      /* ngx_alloc'd, with origins after it */
+    char        *origins;       /* space-separated */
     ngx_msec_t   expires;
 } ngx_http_payments_auth_entry_t;
 
-static ngx_http_payments_auth_entry_t
-    ngx_http_payments_auth_cache[NGX_HTTP_PAYMENTS_AUTH_SLOTS];
+/*
+ * The cache is the worker's: allocated from its cycle's pool when it
+ * starts, its strings freed by a cleanup of that pool.  A reload's new
+ * workers start with an empty one; nothing outlives the cycle.
+ */
+struct ngx_http_payments_auth_cache_s {
+    ngx_http_payments_auth_entry_t  slot[NGX_HTTP_PAYMENTS_AUTH_SLOTS];
+};
 
+
+static void ngx_http_payments_auth_cleanup(void *data);
+
+
+ngx_int_t
+ngx_http_payments_auth_init(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf)
+{
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_payments_auth_cache_t   *cache;
+
+    if (pmcf->auth_cache == 0) {
+        return NGX_OK;
+    }
+
+    cache = ngx_pcalloc(cycle->pool, sizeof(ngx_http_payments_auth_cache_t));
+    if (cache == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_payments_auth_cleanup;
+    cln->data = cache;
+
+    pmcf->auth = cache;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_auth_cleanup(void *data)
+{
+    ngx_http_payments_auth_cache_t  *cache = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_PAYMENTS_AUTH_SLOTS; i++) {
+        if (cache->slot[i].merchant) {
+            ngx_free(cache->slot[i].merchant);
+            cache->slot[i].merchant = NULL;
+        }
+    }
+}
+
+
+/* the slot of a key id; NULL when there is no cache */
 
 static ngx_http_payments_auth_entry_t *
-ngx_http_payments_auth_slot(const char *key_id)
+ngx_http_payments_auth_slot(ngx_http_payments_ctx_t *ctx)
 {
-    return &ngx_http_payments_auth_cache[ngx_hash_key((u_char *) key_id,
-                                             ngx_strlen(key_id))
-                                         % NGX_HTTP_PAYMENTS_AUTH_SLOTS];
+    ngx_http_payments_auth_cache_t  *cache = ctx->pmcf->auth;
+
+    if (cache == NULL) {
+        return NULL;
+    }
+
+    return &cache->slot[ngx_hash_key((u_char *) ctx->key_id,
+                                     ngx_strlen(ctx->key_id))
+                        % NGX_HTTP_PAYMENTS_AUTH_SLOTS];
 }
 
 
@@ -57,47 +121,36 @@ static void
 ngx_http_payments_auth_remember(ngx_http_payments_ctx_t *ctx,
     const char *merchant, const char *key_hash, const char *origins)
 {
-    char                            *m, *o;
+    char                            *m;
+    size_t                           mlen, olen;
     ngx_http_payments_auth_entry_t  *e;
 
-    if (ctx->pmcf->auth_cache == 0 || ngx_strlen(key_hash) != 64) {
+    e = ngx_http_payments_auth_slot(ctx);
+
+    if (e == NULL || ngx_strlen(key_hash) != 64) {
         return;
     }
 
-    m = strdup(merchant);
-    o = strdup(origins);
+    mlen = ngx_strlen(merchant);
+    olen = ngx_strlen(origins);
 
-    if (m == NULL || o == NULL) {
-        free(m);
-        free(o);
+    m = ngx_alloc(mlen + olen + 2, ctx->request->connection->log);
+    if (m == NULL) {
         return;
     }
 
-    e = ngx_http_payments_auth_slot(ctx->key_id);
+    ngx_memcpy(m, merchant, mlen + 1);
+    ngx_memcpy(m + mlen + 1, origins, olen + 1);
 
-    free(e->merchant);
-    free(e->origins);
+    if (e->merchant) {
+        ngx_free(e->merchant);
+    }
 
     ngx_memcpy(e->key_id, ctx->key_id, sizeof(e->key_id));
     ngx_memcpy(e->key_hash, key_hash, 65);
     e->merchant = m;
-    e->origins = o;
+    e->origins = m + mlen + 1;
     e->expires = ngx_current_msec + ctx->pmcf->auth_cache;
-}
-
-
-void
-ngx_http_payments_auth_forget_all(void)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < NGX_HTTP_PAYMENTS_AUTH_SLOTS; i++) {
-        free(ngx_http_payments_auth_cache[i].merchant);
-        free(ngx_http_payments_auth_cache[i].origins);
-    }
-
-    ngx_memzero(ngx_http_payments_auth_cache,
-                sizeof(ngx_http_payments_auth_cache));
 }
 
 
@@ -206,9 +259,9 @@ ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
 
     pay_apikey_hash(tok, toklen, ctx->key_hash);
 
-    e = ngx_http_payments_auth_slot(ctx->key_id);
+    e = ngx_http_payments_auth_slot(ctx);
 
-    if (ctx->pmcf->auth_cache
+    if (e != NULL
         && e->merchant
         && ngx_strcmp(e->key_id, ctx->key_id) == 0
         && (ngx_msec_int_t) (e->expires - ngx_current_msec) > 0)

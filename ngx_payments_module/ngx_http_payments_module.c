@@ -780,6 +780,10 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_payments_auth_init(cycle, pmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_worker == 0) {
         ngx_memzero(&ngx_http_payments_purge_timer, sizeof(ngx_event_t));
         ngx_http_payments_purge_timer.handler = ngx_http_payments_purge;
@@ -890,5 +894,4 @@ ngx_http_payments_exit_process(ngx_cycle_t *cycle)
     ngx_http_payments_metrics_worker_exit();
     ngx_http_payments_pg_exit(cycle);
     ngx_http_payments_curl_exit(cycle);
-    ngx_http_payments_auth_forget_all();
 }

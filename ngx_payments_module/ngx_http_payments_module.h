@@ -69,6 +69,9 @@ typedef struct {
 } ngx_http_payments_psp_t;
 
 
+typedef struct ngx_http_payments_auth_cache_s  ngx_http_payments_auth_cache_t;
+
+
 typedef struct {
     ngx_str_t                   conninfo;
     ngx_uint_t                  pool_size;
@@ -86,6 +89,10 @@ typedef struct {
     time_t                      session_lifetime;
     size_t                      max_body;
     ngx_msec_t                  auth_cache;
+    ngx_http_payments_auth_cache_t  *auth;      /* the worker's (_auth.c),
+                                                   in its cycle's pool; NULL
+                                                   in the master, or with
+                                                   payments_auth_cache 0 */
     ngx_str_t                   html_js;        /* payments_html */
     ngx_str_t                   html_css;
     ngx_uint_t                  request_id_index;   /* of
@@ -272,7 +279,9 @@ ngx_int_t ngx_http_payments_query(ngx_http_payments_ctx_t *ctx,
 ngx_int_t ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx));
 
-void ngx_http_payments_auth_forget_all(void);
+/* A worker's API-key cache, in cycle->pool (init_process). */
+ngx_int_t ngx_http_payments_auth_init(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf);
 
 void ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx);
