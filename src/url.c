@@ -1,6 +1,8 @@
 /*
- * ngx_payments core: origins (scheme, host, port) of return URLs and PSP
- * hosted pages, parsed with libcurl's URL API and compared by component.
+ * ngx_payments core: the one URL and URI parser.  Origins (scheme, host,
+ * port) of return URLs, PSP hosted pages and the configured bases, parsed
+ * with libcurl's URL API and compared by component; and the gateway's own
+ * request paths, against its route table.
  *
  * libcurl is the parser the adapter's HTTP client uses, so what we check is
  * what would be fetched; but libcurl is lenient on purpose (it fixes up
@@ -349,4 +351,179 @@ pay_origin_is_loopback(const pay_origin_t *o)
             return 0;
         }
     }
+}
+
+
+int
+pay_url_base(const char *url, pay_origin_t *o, int allow_http,
+    size_t *base_len)
+{
+    size_t  len;
+
+    if (pay_origin_parse(url, o, allow_http) != 0) {
+        return -1;
+    }
+
+    /* plain http is for this machine only: a mock PSP, a test gateway */
+    if (strcmp(o->scheme, "https") != 0 && !pay_origin_is_loopback(o)) {
+        return -1;
+    }
+
+    if (base_len != NULL) {
+        len = strlen(url);
+
+        while (len > 0 && url[len - 1] == '/') {
+            len--;
+        }
+
+        *base_len = len;
+    }
+
+    return 0;
+}
+
+
+/* The request paths ------------------------------------------------------ */
+
+#define PAY_PATH_EXACT   0              /* prefix is the whole path */
+#define PAY_PATH_ID      1              /* prefix {id} suffix */
+#define PAY_PATH_RETURN  2              /* prefix {psp}/{id} */
+
+typedef struct {
+    pay_route_t   r;
+    int           shape;
+    const char   *prefix;
+    const char   *suffix;
+} pay_path_route_t;
+
+
+/* Matched in this order: the first route whose shape fits wins. */
+static const pay_path_route_t  pay_routes[] = {
+    { { PAY_ROUTE_HEALTHZ, "healthz", 0, 1, 0 },
+      PAY_PATH_EXACT, "/healthz", NULL },
+    { { PAY_ROUTE_READYZ, "readyz", 0, 1, 0 },
+      PAY_PATH_EXACT, "/readyz", NULL },
+    { { PAY_ROUTE_METRICS, "metrics", 0, 1, 0 },
+      PAY_PATH_EXACT, "/metrics", NULL },
+    { { PAY_ROUTE_PAYMENTS, "create_payment", 1, 0, 0 },
+      PAY_PATH_EXACT, "/v1/payments", NULL },
+    { { PAY_ROUTE_PAYMENT, "get_payment", 0, 0, 0 },
+      PAY_PATH_ID, "/v1/payments/", "" },
+    { { PAY_ROUTE_WEBHOOK, "webhook", 1, 0, 0 },
+      PAY_PATH_ID, "/v1/webhooks/", "" },
+    { { PAY_ROUTE_PAY, "pay", 0, 0, 1 },
+      PAY_PATH_ID, "/v1/checkouts/", "/pay" },
+    { { PAY_ROUTE_STATUS, "status", 0, 0, 0 },
+      PAY_PATH_ID, "/v1/checkouts/", "/status" },
+    { { PAY_ROUTE_STATIC, "static", 0, 0, 1 },
+      PAY_PATH_ID, "/v1/static/", "" },
+    { { PAY_ROUTE_RETURN, "return", 0, 0, 1 },
+      PAY_PATH_RETURN, "/v1/return/", NULL },
+    { { PAY_ROUTE_CHECKOUT, "get_checkout", 0, 0, 0 },
+      PAY_PATH_ID, "/v1/checkouts/", "" },
+};
+
+
+/* a segment: at least one byte, no '/' */
+static int
+pay_segment(const char *s, size_t len)
+{
+    return len > 0 && memchr(s, '/', len) == NULL;
+}
+
+
+int
+pay_path_parse(const char *path, size_t len, pay_path_t *p)
+{
+    size_t                   i, plen, slen;
+    const char              *seg, *slash;
+    const pay_path_route_t  *rt;
+
+    if (p == NULL) {
+        return -1;
+    }
+
+    memset(p, 0, sizeof(pay_path_t));
+
+    if (path == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < sizeof(pay_routes) / sizeof(pay_routes[0]); i++) {
+        rt = &pay_routes[i];
+        plen = strlen(rt->prefix);
+
+        if (len < plen || memcmp(path, rt->prefix, plen) != 0) {
+            continue;
+        }
+
+        seg = path + plen;
+
+        switch (rt->shape) {
+
+        case PAY_PATH_EXACT:
+            if (len != plen) {
+                continue;
+            }
+
+            break;
+
+        case PAY_PATH_ID:
+            slen = strlen(rt->suffix);
+
+            if (len < plen + slen
+                || memcmp(path + len - slen, rt->suffix, slen) != 0
+                || !pay_segment(seg, len - plen - slen))
+            {
+                continue;
+            }
+
+            p->id = seg;
+            p->id_len = len - plen - slen;
+
+            if (rt->r.route == PAY_ROUTE_WEBHOOK) {
+                p->psp = p->id;
+                p->psp_len = p->id_len;
+            }
+
+            break;
+
+        default: /* PAY_PATH_RETURN */
+            slash = memchr(seg, '/', len - plen);
+
+            if (slash == NULL
+                || !pay_segment(seg, (size_t) (slash - seg))
+                || !pay_segment(slash + 1, (size_t) (path + len - slash - 1)))
+            {
+                continue;
+            }
+
+            p->psp = seg;
+            p->psp_len = (size_t) (slash - seg);
+            p->id = slash + 1;
+            p->id_len = (size_t) (path + len - p->id);
+            break;
+        }
+
+        p->route = &rt->r;
+
+        return 0;
+    }
+
+    return -1;
+}
+
+
+const char *
+pay_route_name(unsigned route)
+{
+    size_t  i;
+
+    for (i = 0; i < sizeof(pay_routes) / sizeof(pay_routes[0]); i++) {
+        if ((unsigned) pay_routes[i].r.route == route) {
+            return pay_routes[i].r.name;
+        }
+    }
+
+    return "other";
 }

@@ -1,6 +1,9 @@
 /*
- * ngx_payments core: origins (scheme, host, port) parsed with libcurl's URL
- * API and compared by component, never by prefix.
+ * ngx_payments core: the one place URLs and URIs are parsed.  Absolute URLs
+ * (return URLs, a PSP's hosted pages, the configured bases) by their origin
+ * (scheme, host, port), parsed with libcurl's URL API and compared by
+ * component, never by prefix; the gateway's own request paths by the route
+ * table (which route, which PSP, which id).
  */
 #ifndef PAYMENTS_URL_H
 #define PAYMENTS_URL_H
@@ -35,5 +38,64 @@ int pay_origin_is_loopback(const pay_origin_t *o);
 /* 1 if url parses (as above) and its origin equals one of the n origins. */
 int pay_origin_allowed(const char *url, const pay_origin_t *allowed,
     size_t n, int allow_http);
+
+/*
+ * A base URL from the configuration (payments_public_origin, a PSP's url=
+ * and hosted=): pay_origin_parse()'s rules, and plain http only if
+ * allow_http, and then only for a loopback host (tests, a local mock).
+ * *base_len (if not NULL) is the URL's length without its trailing slashes:
+ * what paths are appended to.  Returns 0 or -1.
+ */
+int pay_url_base(const char *url, pay_origin_t *o, int allow_http,
+    size_t *base_len);
+
+
+/* The gateway's routes: one number each, for the router and /metrics. */
+typedef enum {
+    PAY_ROUTE_NONE = 0,             /* no route has this path */
+    PAY_ROUTE_HEALTHZ,              /* GET /healthz */
+    PAY_ROUTE_READYZ,               /* GET /readyz */
+    PAY_ROUTE_PAYMENTS,             /* POST /v1/payments */
+    PAY_ROUTE_PAYMENT,              /* GET /v1/payments/{id} */
+    PAY_ROUTE_CHECKOUT,             /* GET /v1/checkouts/{id} */
+    PAY_ROUTE_PAY,                  /* GET /v1/checkouts/{id}/pay */
+    PAY_ROUTE_WEBHOOK,              /* POST /v1/webhooks/{psp} */
+    PAY_ROUTE_RETURN,               /* GET /v1/return/{psp}/{id} */
+    PAY_ROUTE_STATUS,               /* GET /v1/checkouts/{id}/status */
+    PAY_ROUTE_STATIC,               /* GET /v1/static/{file} */
+    PAY_ROUTE_METRICS,              /* GET /metrics */
+    PAY_ROUTE__MAX
+} pay_route_e;
+
+typedef struct {
+    pay_route_e   route;
+    const char   *name;             /* in /metrics */
+    unsigned      post:1;           /* POST; otherwise GET (and HEAD) */
+    unsigned      plain:1;          /* may be served over plain HTTP */
+    unsigned      page:1;           /* a browser page: over plain HTTP it
+                                       is redirected, not refused */
+} pay_route_t;
+
+typedef struct {
+    const pay_route_t  *route;      /* NULL: no route has this path */
+    const char         *psp;        /* /v1/webhooks/{psp},
+                                       /v1/return/{psp}/{id}; else NULL */
+    size_t              psp_len;
+    const char         *id;         /* the {id} (a webhook's is its PSP, a
+                                       static file's its name); else NULL */
+    size_t              id_len;
+} pay_path_t;
+
+/*
+ * A request path (as nginx decoded it, without the query) against the route
+ * table.  Every segment it returns is non-empty and holds no '/'; it points
+ * into path.  Returns 0 with p->route set, or -1 (p->route NULL, no
+ * segments) when no route has this path.
+ */
+int pay_path_parse(const char *path, size_t len, pay_path_t *p);
+
+/* The route's name in /metrics; "other" for PAY_ROUTE_NONE or any unknown
+ * number. */
+const char *pay_route_name(unsigned route);
 
 #endif

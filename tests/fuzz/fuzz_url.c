@@ -3,7 +3,9 @@
  * when allowed, http) scheme, a lower-case ASCII host without a trailing
  * dot, a port in 1..65535, and its formatted origin parses back to an
  * equal origin.  https is never refused where http is allowed but accepted
- * where it is not.
+ * where it is not.  A base (pay_url_base) is an accepted origin, http only
+ * on a loopback host.  The same bytes as a request path (pay_path_parse):
+ * a route's segments are non-empty views into the path with no '/'.
  */
 
 #include <stdint.h>
@@ -16,9 +18,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char          *url, buf[300];
-    size_t         i, hl;
+    size_t         i, hl, blen;
     int            n, allow_http, r0, r1;
-    pay_origin_t   o, o1, back;
+    pay_path_t     path;
+    pay_origin_t   o, o1, back, b;
 
     if (size == 0 || size > 4096) {
         return 0;
@@ -81,6 +84,44 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         {
             abort();
         }
+    }
+
+    if (pay_url_base(url, &b, allow_http, &blen) == 0) {
+        if ((allow_http ? r1 : r0) != 0
+            || (strcmp(b.scheme, "https") != 0 && !pay_origin_is_loopback(&b))
+            || blen == 0 || blen > strlen(url) || url[blen - 1] == '/')
+        {
+            abort();
+        }
+    }
+
+    if (pay_path_parse((const char *) data + 1, size - 1, &path) == 0) {
+        if (path.route == NULL || path.id_len > size - 1
+            || path.psp_len > size - 1)
+        {
+            abort();
+        }
+
+        if (path.id != NULL
+            && (path.id_len == 0
+                || (const uint8_t *) path.id < data + 1
+                || (const uint8_t *) path.id + path.id_len > data + size
+                || memchr(path.id, '/', path.id_len) != NULL))
+        {
+            abort();
+        }
+
+        if (path.psp != NULL
+            && (path.psp_len == 0
+                || (const uint8_t *) path.psp < data + 1
+                || (const uint8_t *) path.psp + path.psp_len > data + size
+                || memchr(path.psp, '/', path.psp_len) != NULL))
+        {
+            abort();
+        }
+
+    } else if (path.route != NULL) {
+        abort();
     }
 
     free(url);

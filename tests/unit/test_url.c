@@ -360,3 +360,249 @@ Test(url, loopback_hosts_are_localhost_127_slash_8_and_ipv6_one)
         }
     }
 }
+
+
+/* The configured bases (pay_url_base) ------------------------------------ */
+
+
+static int
+base(const char *url, int allow_http, size_t *len)
+{
+    pay_origin_t  o;
+
+    return pay_url_base(url, &o, allow_http, len);
+}
+
+
+Test(url_base, trailing_slashes_are_not_part_of_the_base)
+{
+    size_t  len;
+
+    cr_assert_eq(base("https://gw.example", 0, &len), 0);
+    cr_expect_eq(len, strlen("https://gw.example"));
+
+    cr_assert_eq(base("https://gw.example/", 0, &len), 0);
+    cr_expect_eq(len, strlen("https://gw.example"));
+
+    cr_assert_eq(base("https://gw.example///", 0, &len), 0);
+    cr_expect_eq(len, strlen("https://gw.example"));
+
+    cr_assert_eq(base("https://api.psp.example/v1/", 0, &len), 0);
+    cr_expect_eq(len, strlen("https://api.psp.example/v1"));
+
+    cr_assert_eq(base("https://gw.example/", 0, NULL), 0);
+}
+
+
+Test(url_base, the_origin_is_parsed_as_pay_origin_parse_does)
+{
+    pay_origin_t  o;
+
+    cr_assert_eq(pay_url_base("HTTPS://GW.Example:8443/x/", &o, 0, NULL), 0);
+    cr_expect_str_eq(o.scheme, "https");
+    cr_expect_str_eq(o.host, "gw.example");
+    cr_expect_eq(o.port, 8443);
+}
+
+
+Test(url_base, plain_http_needs_allow_http_and_a_loopback_host)
+{
+    size_t        i;
+    const char   *loopback[] = { "http://127.0.0.1:8080/", "http://localhost",
+                                 "http://127.3.2.1", "http://[::1]:9/" };
+    const char   *remote[] = { "http://gw.example", "http://10.0.0.1/",
+                               "http://127.0.0.1.evil/",
+                               "http://localhost.evil" };
+
+    for (i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
+        cr_expect_eq(base(loopback[i], 1, NULL), 0, "%s", loopback[i]);
+        cr_expect_eq(base(loopback[i], 0, NULL), -1, "%s", loopback[i]);
+    }
+
+    for (i = 0; i < sizeof(remote) / sizeof(remote[0]); i++) {
+        cr_expect_eq(base(remote[i], 1, NULL), -1, "%s", remote[i]);
+        cr_expect_eq(base(remote[i], 0, NULL), -1, "%s", remote[i]);
+    }
+
+    /* https is https anywhere, allow_http or not */
+    cr_expect_eq(base("https://gw.example", 1, NULL), 0);
+}
+
+
+Test(url_base, what_pay_origin_parse_refuses_is_refused)
+{
+    cr_expect_eq(base("https://user@gw.example/", 0, NULL), -1);
+    cr_expect_eq(base("https://gw.example./", 0, NULL), -1);
+    cr_expect_eq(base("gw.example", 0, NULL), -1);
+    cr_expect_eq(base("", 1, NULL), -1);
+    cr_expect_eq(base(NULL, 1, NULL), -1);
+}
+
+
+/* The request paths (pay_path_parse) ------------------------------------- */
+
+
+typedef struct {
+    const char   *path;
+    pay_route_e   route;
+    const char   *psp;
+    const char   *id;
+} path_case_t;
+
+
+static const path_case_t  paths[] = {
+    { "/healthz", PAY_ROUTE_HEALTHZ, NULL, NULL },
+    { "/readyz", PAY_ROUTE_READYZ, NULL, NULL },
+    { "/metrics", PAY_ROUTE_METRICS, NULL, NULL },
+    { "/v1/payments", PAY_ROUTE_PAYMENTS, NULL, NULL },
+    { "/v1/payments/ord_1", PAY_ROUTE_PAYMENT, NULL, "ord_1" },
+    { "/v1/webhooks/stripe", PAY_ROUTE_WEBHOOK, "stripe", "stripe" },
+    { "/v1/checkouts/co_1", PAY_ROUTE_CHECKOUT, NULL, "co_1" },
+    { "/v1/checkouts/co_1/pay", PAY_ROUTE_PAY, NULL, "co_1" },
+    { "/v1/checkouts/co_1/status", PAY_ROUTE_STATUS, NULL, "co_1" },
+    { "/v1/checkouts/pay", PAY_ROUTE_CHECKOUT, NULL, "pay" },
+    { "/v1/checkouts/status", PAY_ROUTE_CHECKOUT, NULL, "status" },
+    { "/v1/static/style.css", PAY_ROUTE_STATIC, NULL, "style.css" },
+    { "/v1/return/adyen/co_1", PAY_ROUTE_RETURN, "adyen", "co_1" },
+
+    /* no route */
+    { "", PAY_ROUTE_NONE, NULL, NULL },
+    { "/", PAY_ROUTE_NONE, NULL, NULL },
+    { "/healthz/", PAY_ROUTE_NONE, NULL, NULL },
+    { "/healthzz", PAY_ROUTE_NONE, NULL, NULL },
+    { "/HEALTHZ", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/paymentsx", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/payments/", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/payments/a/b", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/payments/ord_1/", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/webhooks/", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/webhooks/a/b", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/checkouts/", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/checkouts//pay", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/checkouts//status", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/checkouts/co_1/other", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/checkouts/co_1/pay/", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/checkouts/a/b/pay", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/static/", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/static/a/b.css", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/return/", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/return/adyen", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/return/adyen/", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/return//co_1", PAY_ROUTE_NONE, NULL, NULL },
+    { "/v1/return/adyen/co_1/x", PAY_ROUTE_NONE, NULL, NULL },
+    { "v1/payments", PAY_ROUTE_NONE, NULL, NULL },
+    { "//v1/payments", PAY_ROUTE_NONE, NULL, NULL },
+};
+
+
+static void
+assert_segment(const char *path, const char *got, size_t len,
+    const char *want, const char *what)
+{
+    if (want == NULL) {
+        cr_expect_null(got, "%s: %s", path, what);
+        cr_expect_eq(len, 0, "%s: %s", path, what);
+        return;
+    }
+
+    cr_assert_not_null(got, "%s: %s", path, what);
+    cr_expect_eq(len, strlen(want), "%s: %s", path, what);
+    cr_expect_eq(strncmp(got, want, len), 0, "%s: %s", path, what);
+
+    /* a view into the path, not a copy */
+    cr_expect(got >= path && got + len <= path + strlen(path), "%s: %s",
+              path, what);
+}
+
+
+Test(url_path, each_path_has_its_route_and_segments)
+{
+    size_t      i;
+    pay_path_t  p;
+
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        const path_case_t  *c = &paths[i];
+
+        if (c->route == PAY_ROUTE_NONE) {
+            cr_expect_eq(pay_path_parse(c->path, strlen(c->path), &p), -1,
+                         "%s", c->path);
+            cr_expect_null(p.route, "%s", c->path);
+
+        } else {
+            cr_assert_eq(pay_path_parse(c->path, strlen(c->path), &p), 0,
+                         "%s", c->path);
+            cr_assert_not_null(p.route, "%s", c->path);
+            cr_expect_eq(p.route->route, c->route, "%s", c->path);
+        }
+
+        assert_segment(c->path, p.psp, p.psp_len, c->psp, "psp");
+        assert_segment(c->path, p.id, p.id_len, c->id, "id");
+    }
+}
+
+
+Test(url_path, the_length_is_the_path_not_the_nul)
+{
+    pay_path_t  p;
+
+    /* nginx's r->uri is not NUL-terminated: only len bytes count */
+    cr_assert_eq(pay_path_parse("/v1/payments/ord_1/more", 18, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_PAYMENT);
+    cr_expect_eq(p.id_len, 5);
+
+    cr_expect_eq(pay_path_parse("/healthzXYZ", 8, &p), 0);
+    cr_expect_eq(pay_path_parse("/healthz", 7, &p), -1);
+    cr_expect_eq(pay_path_parse(NULL, 0, &p), -1);
+    cr_expect_eq(pay_path_parse("/healthz", 8, NULL), -1);
+}
+
+
+Test(url_path, methods_plain_http_and_pages)
+{
+    size_t      i;
+    pay_path_t  p;
+    struct {
+        const char  *path;
+        unsigned     post, plain, page;
+    } c[] = {
+        { "/healthz", 0, 1, 0 },
+        { "/readyz", 0, 1, 0 },
+        { "/metrics", 0, 1, 0 },
+        { "/v1/payments", 1, 0, 0 },
+        { "/v1/payments/o", 0, 0, 0 },
+        { "/v1/webhooks/s", 1, 0, 0 },
+        { "/v1/checkouts/c", 0, 0, 0 },
+        { "/v1/checkouts/c/pay", 0, 0, 1 },
+        { "/v1/checkouts/c/status", 0, 0, 0 },
+        { "/v1/static/s.css", 0, 0, 1 },
+        { "/v1/return/s/c", 0, 0, 1 },
+    };
+
+    for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        cr_assert_eq(pay_path_parse(c[i].path, strlen(c[i].path), &p), 0);
+        cr_expect_eq(p.route->post, c[i].post, "%s", c[i].path);
+        cr_expect_eq(p.route->plain, c[i].plain, "%s", c[i].path);
+        cr_expect_eq(p.route->page, c[i].page, "%s", c[i].path);
+    }
+}
+
+
+Test(url_path, every_route_has_one_name_and_unknown_ones_are_other)
+{
+    unsigned  i, j;
+
+    cr_expect_str_eq(pay_route_name(PAY_ROUTE_NONE), "other");
+    cr_expect_str_eq(pay_route_name(PAY_ROUTE__MAX), "other");
+    cr_expect_str_eq(pay_route_name(1000), "other");
+    cr_expect_str_eq(pay_route_name(PAY_ROUTE_PAYMENTS), "create_payment");
+    cr_expect_str_eq(pay_route_name(PAY_ROUTE_WEBHOOK), "webhook");
+
+    for (i = 1; i < PAY_ROUTE__MAX; i++) {
+        cr_expect_str_neq(pay_route_name(i), "other", "route %u", i);
+
+        for (j = 1; j < i; j++) {
+            cr_expect_str_neq(pay_route_name(i), pay_route_name(j),
+                              "routes %u and %u", i, j);
+        }
+    }
+}
