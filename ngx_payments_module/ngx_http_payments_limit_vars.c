@@ -57,56 +57,47 @@ ngx_http_payments_limit_add_variables(ngx_conf_t *cf)
 }
 
 
-/* the PSP and the checkout a request's URI names, before any handler ran */
+/* the PSP and the checkout a request's URI names, before any handler ran:
+ * the router's own parse of the path (pay_path_parse) */
 
 static void
 ngx_http_payments_limit_uri(ngx_http_request_t *r, ngx_str_t *psp,
     ngx_str_t *checkout)
 {
-    u_char                         *p, *end, *slash;
-    ngx_str_t                       name;
+    pay_path_t                      path;
     ngx_http_payments_main_conf_t  *pmcf;
 
     ngx_str_null(psp);
     ngx_str_null(checkout);
 
-    p = r->uri.data;
-    end = r->uri.data + r->uri.len;
-    ngx_str_null(&name);
+    if (pay_path_parse((char *) r->uri.data, r->uri.len, &path) != 0) {
+        return;
+    }
 
-    if (r->uri.len > 13 && ngx_strncmp(p, "/v1/webhooks/", 13) == 0) {
-        name.data = p + 13;
-        name.len = end - name.data;
+    switch (path.route->route) {
 
-    } else if (r->uri.len > 11 && ngx_strncmp(p, "/v1/return/", 11) == 0) {
-        name.data = p + 11;
-        slash = ngx_strlchr(name.data, end, '/');
-
-        if (slash) {
-            name.len = slash - name.data;
-            checkout->data = slash + 1;
-            checkout->len = end - checkout->data;
+    case PAY_ROUTE_RETURN:
+    case PAY_ROUTE_PAY:
+    case PAY_ROUTE_STATUS:
+    case PAY_ROUTE_CHECKOUT:
+        if (pay_id_valid(path.id, path.id_len)) {
+            checkout->data = (u_char *) path.id;
+            checkout->len = path.id_len;
         }
 
-    } else if (r->uri.len > 14 && ngx_strncmp(p, "/v1/checkouts/", 14) == 0) {
-        checkout->data = p + 14;
-        slash = ngx_strlchr(checkout->data, end, '/');
-        checkout->len = (slash ? slash : end) - checkout->data;
+        break;
+
+    default:
+        break;
     }
 
-    if (checkout->len && !pay_id_valid((char *) checkout->data,
-                                       checkout->len))
-    {
-        ngx_str_null(checkout);
-    }
-
-    if (name.len) {
+    if (path.psp) {
         pmcf = ngx_http_get_module_main_conf(r, ngx_http_payments_module);
 
-        if (pmcf && ngx_http_payments_find_psp(pmcf, (char *) name.data,
-                                               name.len))
+        if (pmcf && ngx_http_payments_find_psp(pmcf, path.psp, path.psp_len))
         {
-            *psp = name;
+            psp->data = (u_char *) path.psp;
+            psp->len = path.psp_len;
         }
     }
 }

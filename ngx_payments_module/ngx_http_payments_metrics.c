@@ -162,7 +162,7 @@ ngx_http_payments_metrics_request(ngx_uint_t route, ngx_uint_t status)
 
     cls = status / 100;
 
-    if (route >= NGX_HTTP_PAYMENTS_ROUTES || cls > 5) {
+    if (route >= PAY_ROUTE__MAX || cls > 5) {
         route = 0;
         cls = 0;
     }
@@ -298,12 +298,12 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# HELP payments_requests_total Requests by route and status class.\n"
         "# TYPE payments_requests_total counter\n");
 
-    for (i = 0; i < NGX_HTTP_PAYMENTS_ROUTES; i++) {
+    for (i = 0; i < PAY_ROUTE__MAX; i++) {
         for (j = 1; j <= 5; j++) {
             if (m->requests[i][j]) {
                 ngx_http_payments_out(
                     "payments_requests_total{route=\"%s\",status=\"%uixx\"} "
-                    "%uA\n", ngx_http_payments_route_name(i), j,
+                    "%uA\n", pay_route_name(i), j,
                     m->requests[i][j]);
             }
         }

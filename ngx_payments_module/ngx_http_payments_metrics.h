@@ -18,9 +18,9 @@
 #include <ngx_http.h>
 
 #include <payments/error.h>
+#include <payments/url.h>
 
 
-#define NGX_HTTP_PAYMENTS_ROUTES        12      /* 0: no route matched */
 #define NGX_HTTP_PAYMENTS_MAX_PSPS      32
 #define NGX_HTTP_PAYMENTS_MAX_WORKERS   64
 #define NGX_HTTP_PAYMENTS_PSP_BUCKETS   9       /* and +Inf */
@@ -104,7 +104,7 @@ typedef struct {
 
 typedef struct {
     ngx_uint_t                      layout;     /* reused only if equal */
-    ngx_atomic_t                    requests[NGX_HTTP_PAYMENTS_ROUTES][6];
+    ngx_atomic_t                    requests[PAY_ROUTE__MAX][6];
     ngx_atomic_t                    errors[PAY_ERR__MAX];
     ngx_atomic_t                    idempotency[NGX_HTTP_PAYMENTS_IDEM__MAX];
     ngx_atomic_t                    db[NGX_HTTP_PAYMENTS_DB__MAX];

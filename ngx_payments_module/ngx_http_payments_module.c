@@ -578,6 +578,7 @@ ngx_http_payments_public_origin(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_payments_main_conf_t *pmcf = conf;
 
+    size_t         len;
     u_char        *url;
     ngx_str_t     *value;
     pay_origin_t   o;
@@ -594,25 +595,17 @@ ngx_http_payments_public_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     /* plain http only for a loopback test (see the README) */
-    if (pay_origin_parse((char *) url, &o, 1) != 0
-        || (ngx_strcmp(o.scheme, "http") == 0
-            && ngx_strcmp(o.host, "127.0.0.1") != 0
-            && ngx_strcmp(o.host, "localhost") != 0))
-    {
+    if (pay_url_base((char *) url, &o, 1, &len) != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"payments_public_origin\": \"%V\" is not an "
-                           "https origin (http only for 127.0.0.1)",
+                           "https origin (http only for a loopback host)",
                            &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    pmcf->public_origin = value[1];
-
-    while (pmcf->public_origin.len
-           && pmcf->public_origin.data[pmcf->public_origin.len - 1] == '/')
-    {
-        pmcf->public_origin.len--;
-    }
+    pmcf->public_origin.data = value[1].data;
+    pmcf->public_origin.len = len;
+    pmcf->public_https = (ngx_strcmp(o.scheme, "https") == 0);
 
     return NGX_CONF_OK;
 }

@@ -79,6 +79,7 @@ typedef struct {
     ngx_uint_t                  db_queue;
 
     ngx_str_t                   public_origin;  /* no trailing slash */
+    ngx_flag_t                  public_https;   /* else http, loopback */
     ngx_array_t                *token_keys;     /* of pay_token_key_t */
 
     ngx_array_t                *psps;           /* of ngx_http_payments_psp_t */
@@ -294,33 +295,6 @@ void ngx_http_payments_status(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);
 
 
-
-/* a route (ngx_http_payments_router.c's table) */
-typedef struct {
-    ngx_uint_t                  route;      /* NGX_HTTP_PAYMENTS_ROUTE_* */
-    const char                 *name;       /* in /metrics */
-    const char                 *prefix;
-    const char                 *suffix;     /* after {id} */
-    ngx_uint_t                  shape;
-    ngx_uint_t                  method;     /* GET (and HEAD) or POST */
-    unsigned                    plain:1;    /* served over plain HTTP */
-    unsigned                    page:1;     /* plain HTTP: 301, not 403 */
-} ngx_http_payments_route_t;
-
-const char *ngx_http_payments_route_name(ngx_uint_t route);
-
-/* routes: one number each, for the router and the metrics */
-#define NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ      1
-#define NGX_HTTP_PAYMENTS_ROUTE_READYZ       2
-#define NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS     3
-#define NGX_HTTP_PAYMENTS_ROUTE_PAYMENT      4
-#define NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT     5
-#define NGX_HTTP_PAYMENTS_ROUTE_PAY          6
-#define NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK      7
-#define NGX_HTTP_PAYMENTS_ROUTE_RETURN       8
-#define NGX_HTTP_PAYMENTS_ROUTE_STATUS       9
-#define NGX_HTTP_PAYMENTS_ROUTE_STATIC       10
-#define NGX_HTTP_PAYMENTS_ROUTE_METRICS      11
 
 /* the glue files' entry points, one concern each */
 void ngx_http_payments_router_init(ngx_conf_t *cf);      /* _router.c */

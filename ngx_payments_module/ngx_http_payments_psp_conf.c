@@ -139,30 +139,21 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            if (pay_origin_parse((char *) url, &base, psp->allow_http) != 0)
+            if (pay_url_base((char *) url, &base, psp->allow_http, &len)
+                != 0)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "\"payments_psp\" %V: url \"%V\" is not "
-                                   "an https URL (http needs allow_http)",
-                                   &psp->name, &v);
+                                   "an https URL%s", &psp->name, &v,
+                                   psp->allow_http
+                                   ? ", or an http one that is not on a "
+                                     "loopback address (allow_http is for "
+                                     "a mock on this machine only)"
+                                   : " (http needs allow_http)");
                 return NGX_CONF_ERROR;
             }
 
-            if (ngx_strcmp(base.scheme, "http") == 0
-                && !pay_origin_is_loopback(&base))
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"payments_psp\" %V: allow_http is for a "
-                                   "mock on this machine only: url \"%V\" is "
-                                   "not on a loopback address", &psp->name,
-                                   &v);
-                return NGX_CONF_ERROR;
-            }
-
-            while (v.len && v.data[v.len - 1] == '/') {
-                v.len--;
-            }
-
+            v.len = len;
             psp->url = v;
 
         } else if (ngx_http_payments_param("secret_file")) {
@@ -175,10 +166,7 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            if (pay_origin_parse((char *) url, ho, psp->allow_http) != 0
-                || (ngx_strcmp(ho->scheme, "http") == 0
-                    && !pay_origin_is_loopback(ho)))
-            {
+            if (pay_url_base((char *) url, ho, psp->allow_http, NULL) != 0) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "\"payments_psp\" %V: hosted \"%V\" is "
                                    "not an https origin (allow_http admits "
@@ -322,7 +310,7 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                "https only";
     }
 
-    if (psp->pins && ngx_strncmp(psp->url.data, "https://", 8) != 0) {
+    if (psp->pins && ngx_strcmp(base.scheme, "https") != 0) {
         return "with pin= needs an https url=";
     }
 

@@ -2,9 +2,10 @@
 /*
  * Copyright (C) ngx_payments authors
  *
- * The content handler: which route a request is, TLS and the request id,
- * the body read into memory (never a temporary file), then the route's
- * handler.  Pay tokens are cut out of the request line the logs see.
+ * The content handler: which route a request is (the core's route table,
+ * pay_path_parse()), TLS and the request id, the body read into memory
+ * (never a temporary file), then the route's handler.  Pay tokens are cut
+ * out of the request line the logs see.
  */
 
 
@@ -21,170 +22,10 @@ static ngx_int_t ngx_http_payments_tls_required(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx, ngx_uint_t browser);
 static ngx_uint_t ngx_http_payments_secure(ngx_http_request_t *r);
 static void ngx_http_payments_redact(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_payments_return_path(ngx_str_t *uri,
-    ngx_str_t *psp, ngx_str_t *id);
 
 
 static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
 
-
-
-/* routing */
-
-
-/* /v1/return/{psp}/{checkout} */
-
-static ngx_uint_t
-ngx_http_payments_return_path(ngx_str_t *uri, ngx_str_t *psp, ngx_str_t *id)
-{
-    u_char  *p, *end;
-
-    if (uri->len <= sizeof("/v1/return/") - 1
-        || ngx_strncmp(uri->data, "/v1/return/", sizeof("/v1/return/") - 1)
-           != 0)
-    {
-        return 0;
-    }
-
-    psp->data = uri->data + sizeof("/v1/return/") - 1;
-    end = uri->data + uri->len;
-
-    p = ngx_strlchr(psp->data, end, '/');
-    if (p == NULL || p == psp->data || p + 1 == end
-        || ngx_strlchr(p + 1, end, '/') != NULL)
-    {
-        return 0;
-    }
-
-    psp->len = p - psp->data;
-    id->data = p + 1;
-    id->len = end - id->data;
-
-    return 1;
-}
-
-
-static ngx_uint_t
-ngx_http_payments_match(ngx_str_t *uri, const char *prefix,
-    const char *suffix, ngx_str_t *id)
-{
-    size_t   plen, slen;
-    u_char  *p;
-
-    plen = ngx_strlen(prefix);
-    slen = ngx_strlen(suffix);
-
-    if (uri->len <= plen + slen
-        || ngx_strncmp(uri->data, prefix, plen) != 0
-        || ngx_strncmp(uri->data + uri->len - slen, suffix, slen) != 0)
-    {
-        return 0;
-    }
-
-    id->data = uri->data + plen;
-    id->len = uri->len - plen - slen;
-
-    for (p = id->data; p < id->data + id->len; p++) {
-        if (*p == '/') {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-/*
- * The routes, once: path shape, method, whether plain HTTP may have them,
- * whether a refusal over plain HTTP is a redirect (a page) rather than 403,
- * and the name /metrics counts them under.  Matched in this order.
- */
-
-#define NGX_HTTP_PAYMENTS_PATH_EXACT   0    /* prefix is the whole path */
-#define NGX_HTTP_PAYMENTS_PATH_ID      1    /* prefix {id} suffix */
-#define NGX_HTTP_PAYMENTS_PATH_RETURN  2    /* /v1/return/{psp}/{id} */
-
-static const ngx_http_payments_route_t  ngx_http_payments_routes[] = {
-    { NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ, "healthz", "/healthz", NULL,
-      NGX_HTTP_PAYMENTS_PATH_EXACT, NGX_HTTP_GET, 1, 0 },
-    { NGX_HTTP_PAYMENTS_ROUTE_READYZ, "readyz", "/readyz", NULL,
-      NGX_HTTP_PAYMENTS_PATH_EXACT, NGX_HTTP_GET, 1, 0 },
-    { NGX_HTTP_PAYMENTS_ROUTE_METRICS, "metrics", "/metrics", NULL,
-      NGX_HTTP_PAYMENTS_PATH_EXACT, NGX_HTTP_GET, 1, 0 },
-    { NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS, "create_payment", "/v1/payments",
-      NULL, NGX_HTTP_PAYMENTS_PATH_EXACT, NGX_HTTP_POST, 0, 0 },
-    { NGX_HTTP_PAYMENTS_ROUTE_PAYMENT, "get_payment", "/v1/payments/", "",
-      NGX_HTTP_PAYMENTS_PATH_ID, NGX_HTTP_GET, 0, 0 },
-    { NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK, "webhook", "/v1/webhooks/", "",
-      NGX_HTTP_PAYMENTS_PATH_ID, NGX_HTTP_POST, 0, 0 },
-    { NGX_HTTP_PAYMENTS_ROUTE_PAY, "pay", "/v1/checkouts/", "/pay",
-      NGX_HTTP_PAYMENTS_PATH_ID, NGX_HTTP_GET, 0, 1 },
-    { NGX_HTTP_PAYMENTS_ROUTE_STATUS, "status", "/v1/checkouts/", "/status",
-      NGX_HTTP_PAYMENTS_PATH_ID, NGX_HTTP_GET, 0, 0 },
-    { NGX_HTTP_PAYMENTS_ROUTE_STATIC, "static", "/v1/static/", "",
-      NGX_HTTP_PAYMENTS_PATH_ID, NGX_HTTP_GET, 0, 1 },
-    { NGX_HTTP_PAYMENTS_ROUTE_RETURN, "return", "/v1/return/", NULL,
-      NGX_HTTP_PAYMENTS_PATH_RETURN, NGX_HTTP_GET, 0, 1 },
-    { NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT, "get_checkout", "/v1/checkouts/", "",
-      NGX_HTTP_PAYMENTS_PATH_ID, NGX_HTTP_GET, 0, 0 },
-};
-
-
-static const ngx_http_payments_route_t *
-ngx_http_payments_route_find(ngx_str_t *uri, ngx_str_t *psp, ngx_str_t *id)
-{
-    size_t                            len;
-    ngx_uint_t                        i;
-    const ngx_http_payments_route_t  *rt;
-
-    for (i = 0; i < sizeof(ngx_http_payments_routes)
-                    / sizeof(ngx_http_payments_routes[0]); i++)
-    {
-        rt = &ngx_http_payments_routes[i];
-
-        switch (rt->shape) {
-
-        case NGX_HTTP_PAYMENTS_PATH_EXACT:
-            len = ngx_strlen(rt->prefix);
-            if (uri->len == len && ngx_strncmp(uri->data, rt->prefix, len) == 0)
-            {
-                return rt;
-            }
-            break;
-
-        case NGX_HTTP_PAYMENTS_PATH_ID:
-            if (ngx_http_payments_match(uri, rt->prefix, rt->suffix, id)) {
-                return rt;
-            }
-            break;
-
-        default: /* NGX_HTTP_PAYMENTS_PATH_RETURN */
-            if (ngx_http_payments_return_path(uri, psp, id)) {
-                return rt;
-            }
-            break;
-        }
-    }
-
-    return NULL;
-}
-
-
-const char *
-ngx_http_payments_route_name(ngx_uint_t route)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < sizeof(ngx_http_payments_routes)
-                    / sizeof(ngx_http_payments_routes[0]); i++)
-    {
-        if (ngx_http_payments_routes[i].route == route) {
-            return ngx_http_payments_routes[i].name;
-        }
-    }
-
-    return "other";
-}
 
 
 /*
@@ -261,12 +102,12 @@ ngx_http_payments_redact(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_payments_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                         rc;
-    ngx_str_t                         id;
-    ngx_uint_t                        route, method;
-    ngx_http_payments_ctx_t          *ctx;
-    ngx_http_payments_main_conf_t    *pmcf;
-    const ngx_http_payments_route_t  *rt;
+    ngx_int_t                       rc;
+    ngx_uint_t                      route, method;
+    pay_path_t                      path;
+    const pay_route_t              *rt;
+    ngx_http_payments_ctx_t        *ctx;
+    ngx_http_payments_main_conf_t  *pmcf;
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_payments_module);
 
@@ -285,17 +126,15 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_null(&id);
-    route = 0;
-    method = NGX_HTTP_GET;
+    (void) pay_path_parse((char *) r->uri.data, r->uri.len, &path);
 
-    rt = ngx_http_payments_route_find(&r->uri, &ctx->return_psp, &id);
-    route = rt ? rt->route : 0;
-    method = rt ? rt->method : NGX_HTTP_GET;
+    rt = path.route;
+    route = rt ? rt->route : PAY_ROUTE_NONE;
+    method = (rt && rt->post) ? NGX_HTTP_POST : NGX_HTTP_GET;
 
     ctx->route = route;
 
-    if (route == 0) {
+    if (rt == NULL) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
@@ -333,26 +172,29 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         return ngx_http_payments_tls_required(r, ctx, rt->page);
     }
 
-    ctx->object_id = id;
+    ctx->object_id.data = (u_char *) path.id;
+    ctx->object_id.len = path.id_len;
+    ctx->return_psp.data = (u_char *) path.psp;
+    ctx->return_psp.len = path.psp_len;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "payments: route %ui \"%V\" object \"%V\"", route,
-                   &r->uri, &id);
+                   "payments: route %s \"%V\" object \"%V\"", rt->name,
+                   &r->uri, &ctx->object_id);
 
     /* rate limits that need no body, no signature check and no query */
     switch (route) {
-    case NGX_HTTP_PAYMENTS_ROUTE_PAY:
+    case PAY_ROUTE_PAY:
         rc = ngx_http_payments_limit_early(ctx, NGX_HTTP_PAYMENTS_LIMIT_PAY);
         break;
-    case NGX_HTTP_PAYMENTS_ROUTE_RETURN:
+    case PAY_ROUTE_RETURN:
         rc = ngx_http_payments_limit_early(ctx,
                                            NGX_HTTP_PAYMENTS_LIMIT_RETURN);
         break;
-    case NGX_HTTP_PAYMENTS_ROUTE_STATUS:
+    case PAY_ROUTE_STATUS:
         rc = ngx_http_payments_limit_early(ctx,
                                            NGX_HTTP_PAYMENTS_LIMIT_STATUS);
         break;
-    case NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK:
+    case PAY_ROUTE_WEBHOOK:
         rc = ngx_http_payments_limit_early(ctx,
                                            NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK);
         break;
@@ -364,8 +206,8 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    if (route == NGX_HTTP_PAYMENTS_ROUTE_PAYMENTS
-        || route == NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK)
+    if (route == PAY_ROUTE_PAYMENTS
+        || route == PAY_ROUTE_WEBHOOK)
     {
         /* never buffer more than the limit: 413 comes after 401 and 400 */
         if (r->headers_in.content_length_n > (off_t) pmcf->max_body) {
@@ -404,43 +246,43 @@ ngx_http_payments_handler(ngx_http_request_t *r)
 
     switch (route) {
 
-    case NGX_HTTP_PAYMENTS_ROUTE_HEALTHZ:
+    case PAY_ROUTE_HEALTHZ:
         return ngx_http_payments_send(r, NGX_HTTP_OK, "application/json",
                                       (u_char *) "{\"status\":\"ok\"}\n",
                                       sizeof("{\"status\":\"ok\"}\n") - 1);
 
-    case NGX_HTTP_PAYMENTS_ROUTE_READYZ:
+    case PAY_ROUTE_READYZ:
         r->main->count++;
         ngx_http_payments_readyz(ctx);
         return NGX_DONE;
 
-    case NGX_HTTP_PAYMENTS_ROUTE_METRICS:
+    case PAY_ROUTE_METRICS:
         return ngx_http_payments_metrics_handler(r, pmcf->psps);
 
-    case NGX_HTTP_PAYMENTS_ROUTE_PAY:
+    case PAY_ROUTE_PAY:
         r->main->count++;
         ngx_http_payments_pay(ctx);
         return NGX_DONE;
 
-    case NGX_HTTP_PAYMENTS_ROUTE_RETURN:
+    case PAY_ROUTE_RETURN:
         r->main->count++;
         ngx_http_payments_return(ctx);
         return NGX_DONE;
 
-    case NGX_HTTP_PAYMENTS_ROUTE_STATUS:
+    case PAY_ROUTE_STATUS:
         r->main->count++;
         ngx_http_payments_status(ctx);
         return NGX_DONE;
 
-    case NGX_HTTP_PAYMENTS_ROUTE_STATIC:
+    case PAY_ROUTE_STATIC:
         return ngx_http_payments_static(ctx);
 
-    case NGX_HTTP_PAYMENTS_ROUTE_PAYMENT:
+    case PAY_ROUTE_PAYMENT:
         r->main->count++;
         ngx_http_payments_authenticate(ctx, ngx_http_payments_get_order);
         return NGX_DONE;
 
-    default: /* NGX_HTTP_PAYMENTS_ROUTE_CHECKOUT */
+    default: /* PAY_ROUTE_CHECKOUT */
         r->main->count++;
         ngx_http_payments_authenticate(ctx, ngx_http_payments_get_checkout);
         return NGX_DONE;
@@ -503,10 +345,7 @@ ngx_http_payments_tls_required(ngx_http_request_t *r,
     /* a browser is sent to the https origin; an API client is refused, so
      * that it notices before a key or body goes over plain HTTP again */
 
-    if (!browser
-        || ctx->pmcf->public_origin.len < sizeof("https://") - 1
-        || ngx_strncmp(ctx->pmcf->public_origin.data, "https://", 8) != 0)
-    {
+    if (!browser || !ctx->pmcf->public_https) {
         return ngx_http_payments_problem(r, PAY_ERR_TLS_REQUIRED, 0,
                                          "use https");
     }
@@ -694,7 +533,7 @@ ngx_http_payments_body_handler(ngx_http_request_t *r)
 static void
 ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx)
 {
-    if (ctx->route == NGX_HTTP_PAYMENTS_ROUTE_WEBHOOK) {
+    if (ctx->route == PAY_ROUTE_WEBHOOK) {
         ngx_http_payments_webhook(ctx);
         return;
     }
