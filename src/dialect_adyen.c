@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <payments/dialect.h>
+#include <payments/time.h>
 #include <payments/view.h>
 #include <payments/webhook.h>
 
@@ -66,7 +67,7 @@ pay_adyen_body(const pay_psp_registration_t *r, int64_t total)
 
     /* Adyen's units (CLP, CVE, IDR, ISK differ from ISO): the total and
      * each order convert exactly, pay_psp_build_registration checked */
-    if (pay_rfc3339_format(r->expires_at, when) != 0
+    if (pay_time_format(r->expires_at, when) != 0
         || pay_dialect_to_psp(&pay_dialect_adyen, co->currency, total,
                               &total) != 0)
     {

@@ -20,6 +20,7 @@
 
 #include <payments/money.h>
 #include <payments/psp.h>
+#include <payments/time.h>
 #include <payments/view.h>
 
 #include "dialect_internal.h"
@@ -27,7 +28,6 @@
 
 #define PAY_PSP_BODY_MAX     (256 * 1024)   /* a PSP answer we read at all */
 #define PAY_PSP_NONCE_MAX    64             /* API.md */
-#define PAY_PSP_TIME_MAX     253402300799LL /* 9999-12-31T23:59:59Z */
 #define PAY_PSP_REDACTED     "[redacted]"
 #define PAY_PSP_KEYISH_RUN   32
 
@@ -136,114 +136,6 @@ pay_form_field_int(pay_buf_t *b, const char *name, int64_t value)
 
     snprintf(num, sizeof(num), "%" PRId64, value);
     pay_form_field(b, name, num);
-}
-
-
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t
-pay_days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t   era;
-    unsigned  yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned) (y - era * 400);
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-    return era * 146097 + (int64_t) doe - 719468;
-}
-
-
-static int
-pay_digits(const char *s, size_t n, unsigned *v)
-{
-    size_t  i;
-
-    *v = 0;
-
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-
-        *v = *v * 10 + (unsigned) (s[i] - '0');
-    }
-
-    return 0;
-}
-
-
-/*
- * ISO 8601 / RFC 3339 date-time as Adyen writes it:
- * YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM).  Returns epoch seconds
- * (fraction dropped) or -1.
- */
-static int64_t
-pay_time_parse(const char *s, size_t len)
-{
-    static const unsigned  mdays[] = {
-        31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
-    };
-    unsigned               y, mo, d, h, mi, se, oh, om;
-    size_t                 i;
-    int64_t                t, off;
-    int                    leap;
-
-    if (len < 20
-        || pay_digits(s, 4, &y) || s[4] != '-'
-        || pay_digits(s + 5, 2, &mo) || s[7] != '-'
-        || pay_digits(s + 8, 2, &d) || s[10] != 'T'
-        || pay_digits(s + 11, 2, &h) || s[13] != ':'
-        || pay_digits(s + 14, 2, &mi) || s[16] != ':'
-        || pay_digits(s + 17, 2, &se))
-    {
-        return -1;
-    }
-
-    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1]
-        || (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || se > 59)
-    {
-        return -1;
-    }
-
-    i = 19;
-
-    if (s[i] == '.') {
-        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-            /* the fraction does not matter at a second's precision */
-        }
-
-        if (i == 20) {
-            return -1;
-        }
-    }
-
-    off = 0;
-
-    if (i + 1 == len && s[i] == 'Z') {
-        off = 0;
-
-    } else if (i + 6 == len && (s[i] == '+' || s[i] == '-')
-               && pay_digits(s + i + 1, 2, &oh) == 0 && s[i + 3] == ':'
-               && pay_digits(s + i + 4, 2, &om) == 0 && oh <= 23 && om <= 59)
-    {
-        off = (int64_t) oh * 3600 + (int64_t) om * 60;
-        if (s[i] == '-') {
-            off = -off;
-        }
-
-    } else {
-        return -1;
-    }
-
-    t = pay_days_from_civil(y, mo, d) * 86400 + (int64_t) h * 3600
-        + (int64_t) mi * 60 + se - off;
-
-    return t >= 0 ? t : -1;
 }
 
 
@@ -377,7 +269,7 @@ pay_psp_registration_valid(pay_dialect_e d, const pay_psp_registration_t *r,
         || !pay_visible(r->return_success, 1, PAY_URL_MAX)
         || r->return_cancel == NULL
         || !pay_visible(r->return_cancel, 1, PAY_URL_MAX)
-        || r->expires_at <= 0 || r->expires_at > PAY_PSP_TIME_MAX)
+        || r->expires_at <= 0 || r->expires_at > PAY_TIME_MAX)
     {
         return -1;
     }
@@ -531,11 +423,12 @@ pay_json_time(const json_t *obj, const char *key)
 
     if (json_is_integer(v)) {
         i = json_integer_value(v);
-        return (i > 0 && i <= PAY_PSP_TIME_MAX) ? (int64_t) i : 0;
+        return (i > 0 && i <= PAY_TIME_MAX) ? (int64_t) i : 0;
     }
 
     if (json_is_string(v)) {
-        t = pay_time_parse(json_string_value(v), json_string_length(v));
+        t = pay_time_parse(json_string_value(v), json_string_length(v),
+                           PAY_TIME_RFC3339);
         return t > 0 ? t : 0;
     }
 

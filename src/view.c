@@ -15,67 +15,11 @@
 #include <jansson.h>
 
 #include <payments/money.h>
+#include <payments/time.h>
 #include <payments/view.h>
 
 
 #define PAY_VIEW_DB_MAX   (4 * 1024 * 1024)
-#define PAY_VIEW_TIME_MAX 253402300799LL        /* 9999-12-31T23:59:59Z */
-
-
-static void
-pay_put_digits(char *p, unsigned v, int n)
-{
-    while (n-- > 0) {
-        p[n] = (char) ('0' + v % 10);
-        v /= 10;
-    }
-}
-
-
-int
-pay_rfc3339_format(int64_t t, char buf[21])
-{
-    int64_t   days, z, era, y;
-    unsigned  secs, doe, yoe, doy, mp, d, m;
-
-    if (buf == NULL || t < 0 || t > PAY_VIEW_TIME_MAX) {
-        return -1;
-    }
-
-    days = t / 86400;
-    secs = (unsigned) (t % 86400);
-
-    /* civil date from days since the epoch, proleptic Gregorian, in
-     * 400-year eras of 146097 days starting on March 1st */
-    z = days + 719468;
-    era = z / 146097;
-    doe = (unsigned) (z - era * 146097);
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    y = (int64_t) yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-
-    /* by hand: the ranges are known, snprintf's truncation checks cannot
-     * see them */
-    pay_put_digits(buf, (unsigned) y, 4);
-    buf[4] = '-';
-    pay_put_digits(buf + 5, m, 2);
-    buf[7] = '-';
-    pay_put_digits(buf + 8, d, 2);
-    buf[10] = 'T';
-    pay_put_digits(buf + 11, secs / 3600, 2);
-    buf[13] = ':';
-    pay_put_digits(buf + 14, secs / 60 % 60, 2);
-    buf[16] = ':';
-    pay_put_digits(buf + 17, secs % 60, 2);
-    buf[19] = 'Z';
-    buf[20] = '\0';
-
-    return 0;
-}
 
 
 /* A builder that remembers the first failure, checked once at the end. */
@@ -159,7 +103,7 @@ pay_view_time(int64_t t)
 {
     char  buf[21];
 
-    if (t <= 0 || pay_rfc3339_format(t, buf) != 0) {
+    if (t <= 0 || pay_time_format(t, buf) != 0) {
         return NULL;
     }
 

@@ -56,8 +56,4 @@ char *pay_checkout_view_json(const char *db_json, size_t len,
  */
 char *pay_status_view_json(const char *checkout_id, const char *status);
 
-/* "2026-11-22T10:00:00Z" (RFC 3339, UTC) for t in 0 .. 9999-12-31T23:59:59Z.
- * Returns 0, or -1 out of range. */
-int pay_rfc3339_format(int64_t t, char buf[21]);
-
 #endif

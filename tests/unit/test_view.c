@@ -60,25 +60,6 @@ vw_checkout(const char *db, const char *pay_url)
 }
 
 
-Test(view, rfc3339_utc)
-{
-    char  buf[21];
-
-    cr_assert_eq(pay_rfc3339_format(1795341600, buf), 0);
-    cr_expect_str_eq(buf, "2026-11-22T10:00:00Z");
-    cr_assert_eq(pay_rfc3339_format(0, buf), 0);
-    cr_expect_str_eq(buf, "1970-01-01T00:00:00Z");
-    cr_assert_eq(pay_rfc3339_format(951782400, buf), 0);
-    cr_expect_str_eq(buf, "2000-02-29T00:00:00Z");
-    cr_assert_eq(pay_rfc3339_format(4107542399LL, buf), 0);
-    cr_expect_str_eq(buf, "2100-02-28T23:59:59Z");
-    cr_assert_eq(pay_rfc3339_format(253402300799LL, buf), 0);
-    cr_expect_str_eq(buf, "9999-12-31T23:59:59Z");
-    cr_expect_eq(pay_rfc3339_format(253402300800LL, buf), -1);
-    cr_expect_eq(pay_rfc3339_format(-1, buf), -1);
-}
-
-
 Test(view, registration_field_order_as_api)
 {
     char          *s;

@@ -242,6 +242,9 @@ Test(webhook_stripe, malformed_headers_are_bad_signature)
         { "t= 1700000000,v1=", "" },            /* t with a space */
         { "t=1700000000,t=1700000000,v1=", "" },    /* t twice */
         { "t=1700000000000000,v1=", "" },       /* t absurdly long */
+        { "t=01700000000,v1=", "" },            /* t with a leading zero:
+                                                   not the text signed */
+        { "t=253402300800,v1=", "" },           /* t past 9999 */
         { "t=1700000000;v1=", "" },             /* wrong separator */
         { "t=1700000000,,v1=", "" },            /* an empty item */
         { "t=1700000000,v1", "" },              /* no '=' */
