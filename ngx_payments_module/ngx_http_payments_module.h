@@ -28,6 +28,7 @@
 #include <payments/idempotency.h>
 #include <payments/webhook.h>
 #include <payments/dialect.h>
+#include <payments/time.h>
 
 #include "ngx_http_payments_metrics.h"
 

@@ -478,8 +478,8 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     /* claimed or resumed: the stored request is what the PSP gets */
 
     ctx->lease = ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 1));
-    ctx->expires_at = ngx_atotm((u_char *) PQgetvalue(res, 0, 6),
-                                PQgetlength(res, 0, 6));
+    ctx->expires_at = pay_time_parse(PQgetvalue(res, 0, 6),
+                                     PQgetlength(res, 0, 6), PAY_TIME_EPOCH);
 
     if (ctx->lease == NULL || ctx->expires_at <= 0
         || ngx_http_payments_request_load(ctx, PQgetvalue(res, 0, 5))

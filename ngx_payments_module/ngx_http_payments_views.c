@@ -25,7 +25,6 @@ static void ngx_http_payments_readyz_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_payments_read(ngx_http_payments_ctx_t *ctx,
     const char *sql, ngx_http_payments_pg_handler_pt handler);
-static int64_t ngx_http_payments_parse_rfc3339(const char *s);
 static ngx_int_t ngx_http_payments_busy_page(ngx_http_request_t *r);
 
 
@@ -151,7 +150,10 @@ ngx_http_payments_checkout_done(ngx_http_payments_pg_query_t *q,
     pay_url = NULL;
     db = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     v = db ? json_object_get(db, "expires_at") : NULL;
-    exp = v ? ngx_http_payments_parse_rfc3339(json_string_value(v)) : 0;
+    exp = json_is_string(v) ? pay_time_parse(json_string_value(v),
+                                             json_string_length(v),
+                                             PAY_TIME_RFC3339)
+                            : 0;
     status = db ? json_string_value(json_object_get(db, "status")) : NULL;
     checkout = db ? json_string_value(json_object_get(db, "checkout_id"))
                   : NULL;
@@ -193,27 +195,6 @@ ngx_http_payments_checkout_done(ngx_http_payments_pg_query_t *q,
                                    "application/json", (u_char *) json,
                                    ngx_strlen(json)));
     free(json);
-}
-
-
-static int64_t
-ngx_http_payments_parse_rfc3339(const char *s)
-{
-    char       *end;
-    struct tm   tm;
-
-    if (s == NULL) {
-        return 0;
-    }
-
-    ngx_memzero(&tm, sizeof(struct tm));
-
-    end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (end == NULL || *end != '\0') {
-        return 0;
-    }
-
-    return (int64_t) timegm(&tm);
 }
 
 
