@@ -984,3 +984,38 @@ pay_checkout_fingerprint(const pay_checkout_t *co, const char *method,
 
     return pay_fingerprint(method, path, co->root, hex);
 }
+
+
+char *
+pay_checkout_orders_json(const pay_checkout_t *co)
+{
+    char    *s;
+    size_t   i;
+    json_t  *orders, *o;
+
+    if (co == NULL || co->orders == NULL || co->norders == 0) {
+        return NULL;
+    }
+
+    orders = json_array();
+    if (orders == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < co->norders; i++) {
+        o = json_pack("{s:s, s:s, s:I}",
+                      "payment_order_id", co->orders[i].id,
+                      "seller_account", co->orders[i].seller,
+                      "amount_minor", (json_int_t) co->orders[i].amount);
+
+        if (o == NULL || json_array_append_new(orders, o) != 0) {
+            json_decref(orders);
+            return NULL;
+        }
+    }
+
+    s = json_dumps(orders, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(orders);
+
+    return s;
+}

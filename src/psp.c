@@ -410,6 +410,75 @@ pay_json_str(const json_t *obj, const char *key)
 }
 
 
+char *
+pay_psp_request_dump(const pay_psp_request_t *req)
+{
+    char    *s;
+    json_t  *o;
+
+    if (req == NULL || req->path == NULL || req->content_type == NULL
+        || req->body == NULL)
+    {
+        return NULL;
+    }
+
+    o = json_pack("{s:s, s:s, s:s}", "path", req->path,
+                  "content_type", req->content_type, "body", req->body);
+    if (o == NULL) {
+        return NULL;
+    }
+
+    s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+
+    return s;
+}
+
+
+int
+pay_psp_request_load(const char *stored, size_t len, pay_psp_request_t *req)
+{
+    json_t      *o;
+    const char  *path, *ct, *body;
+
+    if (req == NULL) {
+        return -1;
+    }
+
+    memset(req, 0, sizeof(*req));
+
+    if (stored == NULL) {
+        return -1;
+    }
+
+    o = json_loadb(stored, len, JSON_REJECT_DUPLICATES, NULL);
+    if (o == NULL) {
+        return -1;
+    }
+
+    path = pay_json_str(o, "path");
+    ct = pay_json_str(o, "content_type");
+    body = pay_json_str(o, "body");
+
+    if (path != NULL && ct != NULL && body != NULL) {
+        req->path = strdup(path);
+        req->content_type = strdup(ct);
+        req->body = strdup(body);
+        req->body_len = strlen(body);
+    }
+
+    json_decref(o);
+
+    if (req->path == NULL || req->content_type == NULL || req->body == NULL)
+    {
+        pay_psp_request_free(req);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* expires_at as epoch seconds (integer) or ISO 8601 (string); 0 if
  * absent or unusable: the adapter then keeps the one it asked for. */
 static int64_t

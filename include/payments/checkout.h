@@ -58,6 +58,11 @@ void pay_checkout_free(pay_checkout_t *co);
 int pay_checkout_fingerprint(const pay_checkout_t *co, const char *method,
     const char *path, char hex[65]);
 
+/* The orders as pay_claim takes them (p_orders): a JSON array of
+ * {"payment_order_id", "seller_account", "amount_minor"}, compact,
+ * malloc'd, or NULL. */
+char *pay_checkout_orders_json(const pay_checkout_t *co);
+
 /*
  * Card data: any run of 13-19 digits (single spaces or dashes allowed
  * between digits) passing the Luhn check.  Returns 1 if s contains one.

@@ -77,6 +77,17 @@ int  pay_psp_build_registration(pay_dialect_e d,
     const pay_psp_registration_t *reg, pay_psp_request_t *req);
 void pay_psp_request_free(pay_psp_request_t *req);
 
+/*
+ * A built request as pay_claim stores it (psp_request): JSON {"path",
+ * "content_type", "body"}, compact, malloc'd; NULL if req is incomplete or
+ * memory ran out.  pay_psp_request_load() reads it back: 0 and *req filled
+ * (free with pay_psp_request_free), or -1 when stored is not that object
+ * of three strings without a NUL.
+ */
+char *pay_psp_request_dump(const pay_psp_request_t *req);
+int  pay_psp_request_load(const char *stored, size_t len,
+    pay_psp_request_t *req);
+
 typedef enum {
     PAY_PSP_CREATED = 1,    /* 2xx with a token and URL */
     PAY_PSP_REFUSED,        /* 400/402/404/422: refused for good */

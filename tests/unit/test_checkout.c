@@ -1080,3 +1080,31 @@ Test(checkout, buyer_id_and_fingerprint_come_from_the_core)
 
     cr_expect_eq(pay_checkout_fingerprint(NULL, "POST", "/", a), -1);
 }
+
+
+/* what pay_claim is given */
+
+Test(checkout, orders_json_is_what_pay_claim_takes)
+{
+    char            *s;
+    pay_checkout_t   co;
+    pay_verdict_t    v;
+
+    cr_assert_eq(run_str(example, &co, &v), 0, "%s", v.detail);
+
+    s = pay_checkout_orders_json(&co);
+    cr_assert_not_null(s);
+    cr_expect_str_eq(s, "[{\"payment_order_id\":\"po_1\","
+                        "\"seller_account\":\"seller_42\","
+                        "\"amount_minor\":1000},"
+                        "{\"payment_order_id\":\"po_2\","
+                        "\"seller_account\":\"seller_77\","
+                        "\"amount_minor\":500}]");
+    free(s);
+
+    pay_checkout_free(&co);
+
+    /* no orders: nothing to store */
+    cr_expect_null(pay_checkout_orders_json(&co));
+    cr_expect_null(pay_checkout_orders_json(NULL));
+}

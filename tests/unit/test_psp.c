@@ -831,3 +831,62 @@ Test(psp, bodies_carry_the_psps_minor_units)
     cr_expect_not_null(strstr(body, "\"amount\":\"1500\""), "%s", body);
     free(body);
 }
+
+
+/* the stored request (pay_claim's psp_request) */
+
+Test(psp, stored_request_round_trips)
+{
+    char               *s;
+    ps_fixture_t        f;
+    pay_psp_request_t   req, back;
+
+    ps_fixture(&f, "USD", 2);
+    cr_assert_eq(pay_psp_build_registration(PAY_DIALECT_STRIPE, &f.reg,
+                                            &req), 0);
+
+    s = pay_psp_request_dump(&req);
+    cr_assert_not_null(s);
+    cr_expect_eq(strncmp(s, "{\"path\":\"", 9), 0, "%s", s);
+
+    cr_assert_eq(pay_psp_request_load(s, strlen(s), &back), 0);
+    cr_expect_str_eq(back.path, req.path);
+    cr_expect_str_eq(back.content_type, req.content_type);
+    cr_expect_str_eq(back.body, req.body);
+    cr_expect_eq(back.body_len, req.body_len);
+
+    free(s);
+    pay_psp_request_free(&back);
+    pay_psp_request_free(&req);
+}
+
+
+Test(psp, stored_request_must_be_three_strings)
+{
+    size_t              i;
+    pay_psp_request_t   req;
+    const char         *bad[] = {
+        "",
+        "[]",
+        "{\"path\":\"/v1/x\",\"content_type\":\"a/b\"}",
+        "{\"path\":\"/v1/x\",\"content_type\":\"a/b\",\"body\":1}",
+        "{\"path\":null,\"content_type\":\"a/b\",\"body\":\"x\"}",
+        "{\"path\":\"/v1/x\",\"content_type\":\"a/b\",\"body\":\"x\\u0000y\"}",
+        "{\"path\":\"/a\",\"path\":\"/b\",\"content_type\":\"a/b\","
+            "\"body\":\"x\"}",
+        "{\"path\":\"/v1/x\",\"content_type\":\"a/b\",\"body\":\"x\"",
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_expect_eq(pay_psp_request_load(bad[i], strlen(bad[i]), &req), -1,
+                     "%s", bad[i]);
+        cr_expect_null(req.path);
+        cr_expect_null(req.body);
+    }
+
+    cr_expect_eq(pay_psp_request_load(NULL, 0, &req), -1);
+
+    memset(&req, 0, sizeof(req));
+    cr_expect_null(pay_psp_request_dump(&req));
+    cr_expect_null(pay_psp_request_dump(NULL));
+}
