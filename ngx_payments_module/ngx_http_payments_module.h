@@ -253,6 +253,8 @@ ngx_int_t ngx_http_payments_send(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_payments_problem(ngx_http_request_t *r, pay_err_e err,
     ngx_uint_t status, const char *detail);
 ngx_int_t ngx_http_payments_store_unavailable(ngx_http_request_t *r);
+ngx_int_t ngx_http_payments_send_stored(ngx_http_request_t *r,
+    const char *status, const char *body, size_t len, ngx_uint_t replayed);
 ngx_int_t ngx_http_payments_pg_row(ngx_http_request_t *r, PGresult *res,
     const char *function);
 ngx_int_t ngx_http_payments_html_headers(ngx_http_request_t *r,
@@ -269,6 +271,10 @@ ngx_table_elt_t *ngx_http_payments_header(ngx_http_request_t *r,
 char *ngx_http_payments_strdup(ngx_pool_t *pool, const char *s);
 /* the decimal text of n in pool */
 char *ngx_http_payments_num(ngx_pool_t *pool, int64_t n);
+/* a pay link (psp NULL) or a return URL of psp, signed, in pool */
+char *ngx_http_payments_link(ngx_pool_t *pool,
+    ngx_http_payments_main_conf_t *pmcf, const char *merchant,
+    const char *checkout, ngx_str_t *psp, pay_token_use_e use, int64_t exp);
 
 ngx_http_payments_psp_t *ngx_http_payments_find_psp(
     ngx_http_payments_main_conf_t *pmcf, const char *name, size_t len);

@@ -29,7 +29,6 @@
 #include "ngx_http_payments_limit.h"
 
 #include <payments/view.h>
-#include <jansson.h>
 
 
 #define NGX_HTTP_PAYMENTS_RETRY_BASE  100   /* ms, doubled per attempt */
@@ -65,11 +64,7 @@ static void ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
 static void ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
-static ngx_int_t ngx_http_payments_send_stored(ngx_http_request_t *r,
-    const char *status, const char *body, size_t len, ngx_uint_t replayed);
 static void ngx_http_payments_checkout_cleanup(void *data);
-static char *ngx_http_payments_link(ngx_http_payments_ctx_t *ctx,
-    const char *fmt, pay_token_use_e use, int64_t exp);
 
 
 void
@@ -242,10 +237,9 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
 static void
 ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 {
-    char                     *s, *dup, *req, fp[65];
-    size_t                    i;
-    json_t                   *orders, *o;
-    ngx_http_request_t       *r = ctx->request;
+    char                *dup, *req, *orders, fp[65];
+    size_t               i;
+    ngx_http_request_t  *r = ctx->request;
 
     ctx->nonce = ngx_pnalloc(r->pool, ctx->merchant.len + 1 + PAY_ID_MAX + 1);
     if (ctx->nonce == NULL) {
@@ -274,18 +268,7 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
-    orders = json_array();
-
-    for (i = 0; orders && i < ctx->co.norders; i++) {
-        o = json_pack("{s:s, s:s, s:I}",
-                      "payment_order_id", ctx->co.orders[i].id,
-                      "seller_account", ctx->co.orders[i].seller,
-                      "amount_minor", (json_int_t) ctx->co.orders[i].amount);
-        if (o == NULL || json_array_append_new(orders, o) != 0) {
-            json_decref(orders);
-            orders = NULL;
-        }
-    }
+    orders = pay_checkout_orders_json(&ctx->co);
 
     dup = pay_problem_json(PAY_ERR_DUPLICATE_ORDER, 0,
                            "checkout_id or a payment_order_id was already "
@@ -312,9 +295,7 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     ctx->params[12] = ngx_http_payments_num(r->pool, ctx->expires_at);
     ctx->params[13] = req;
 
-    s = json_dumps(orders, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    ctx->params[14] = ngx_http_payments_strdup(r->pool, s);
-    free(s);
+    ctx->params[14] = ngx_http_payments_strdup(r->pool, orders);
 
     ctx->params[15] = ngx_http_payments_strdup(r->pool, dup);
 
@@ -325,7 +306,7 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     }
 
     free(dup);
-    json_decref(orders);
+    free(orders);
 
     if (ngx_http_payments_query(ctx,
                                 "SELECT outcome, lease, retry_after, "
@@ -344,7 +325,7 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 failed:
 
     free(dup);
-    json_decref(orders);
+    free(orders);
 
     ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
 }
@@ -359,7 +340,6 @@ static char *
 ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
 {
     char                    *s, *out;
-    json_t                  *req;
     pay_psp_request_t        preq;
     ngx_http_request_t      *r = ctx->request;
     pay_psp_registration_t   reg;
@@ -372,28 +352,22 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
     reg.adyen_merchant_account = (char *) ctx->psp->merchant_account.data;
 
     /* the shopper may come back a while after the session closed */
-    reg.return_success = ngx_http_payments_link(ctx, "/v1/return/%V/%s?t=%s",
-                                                PAY_TOKEN_RETURN_SUCCESS,
-                                                ctx->expires_at + 86400);
-    reg.return_cancel = ngx_http_payments_link(ctx, "/v1/return/%V/%s?t=%s",
-                                               PAY_TOKEN_RETURN_CANCEL,
-                                               ctx->expires_at + 86400);
+    reg.return_success = ngx_http_payments_link(r->pool, ctx->pmcf,
+                             (char *) ctx->merchant.data, ctx->co.checkout_id,
+                             &ctx->psp->name, PAY_TOKEN_RETURN_SUCCESS,
+                             ctx->expires_at + 86400);
+    reg.return_cancel = ngx_http_payments_link(r->pool, ctx->pmcf,
+                             (char *) ctx->merchant.data, ctx->co.checkout_id,
+                             &ctx->psp->name, PAY_TOKEN_RETURN_CANCEL,
+                             ctx->expires_at + 86400);
     if (reg.return_success == NULL || reg.return_cancel == NULL
         || pay_psp_build_registration(ctx->psp->dialect, &reg, &preq) != 0)
     {
         return NULL;
     }
 
-    req = json_pack("{s:s, s:s, s:s}", "path", preq.path,
-                    "content_type", preq.content_type, "body", preq.body);
+    s = pay_psp_request_dump(&preq);
     pay_psp_request_free(&preq);
-
-    if (req == NULL) {
-        return NULL;
-    }
-
-    s = json_dumps(req, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(req);
 
     out = ngx_http_payments_strdup(r->pool, s);
     free(s);
@@ -515,24 +489,19 @@ static ngx_int_t
 ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
     const char *stored)
 {
-    json_t              *req, *v;
-    json_error_t         err;
+    pay_psp_request_t    preq;
     ngx_http_request_t  *r = ctx->request;
 
-    req = json_loads(stored, 0, &err);
-    if (req == NULL) {
+    if (pay_psp_request_load(stored, ngx_strlen(stored), &preq) != 0) {
         return NGX_ERROR;
     }
 
-    v = json_object_get(req, "path");
-    ctx->psp_path = ngx_http_payments_strdup(r->pool, json_string_value(v));
-    v = json_object_get(req, "content_type");
+    ctx->psp_path = ngx_http_payments_strdup(r->pool, preq.path);
     ctx->psp_content_type = ngx_http_payments_strdup(r->pool,
-                                                  json_string_value(v));
-    v = json_object_get(req, "body");
-    ctx->psp_body = ngx_http_payments_strdup(r->pool, json_string_value(v));
+                                                     preq.content_type);
+    ctx->psp_body = ngx_http_payments_strdup(r->pool, preq.body);
 
-    json_decref(req);
+    pay_psp_request_free(&preq);
 
     if (ctx->psp_path == NULL || ctx->psp_content_type == NULL
         || ctx->psp_body == NULL)
@@ -757,8 +726,9 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
         view.status = "EXECUTING";
         view.psp_token = res.token;
         view.expires_at = exp;
-        view.pay_url = ngx_http_payments_link(ctx, "/v1/checkouts/%s/pay?t=%s",
-                                              PAY_TOKEN_PAY, exp);
+        view.pay_url = ngx_http_payments_link(r->pool, ctx->pmcf,
+                           (char *) ctx->merchant.data, ctx->co.checkout_id,
+                           NULL, PAY_TOKEN_PAY, exp);
         if (view.pay_url == NULL) {
             ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
             return;
@@ -1007,86 +977,8 @@ ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
 }
 
 
-static ngx_int_t
-ngx_http_payments_send_stored(ngx_http_request_t *r, const char *status,
-    const char *body, size_t len, ngx_uint_t replayed)
-{
-    ngx_int_t  n;
-
-    n = ngx_atoi((u_char *) status, ngx_strlen(status));
-    if (n < 200 || n > 599) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (replayed) {
-        ngx_http_payments_count(
-            idempotency[NGX_HTTP_PAYMENTS_IDEM_REPLAYED]);
-
-        if (ngx_http_payments_add_header(r, "Idempotent-Replayed", "true")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    return ngx_http_payments_send(r, n, n < 300 ? "application/json"
-                                                : "application/problem+json",
-                                  (u_char *) body, len);
-}
-
-
 static void
 ngx_http_payments_checkout_cleanup(void *data)
 {
     pay_checkout_free(data);
-}
-
-
-/*
- * A gateway link with a signed token: fmt takes the PSP name (only for
- * return links, "%V") or not, the checkout id and the token.
- */
-
-static char *
-ngx_http_payments_link(ngx_http_payments_ctx_t *ctx, const char *fmt,
-    pay_token_use_e use, int64_t exp)
-{
-    char                *tok;
-    u_char              *p, *last;
-    size_t               len;
-    pay_token_key_t     *key;
-    ngx_http_request_t  *r = ctx->request;
-
-    key = ctx->pmcf->token_keys->elts;      /* the first key signs */
-
-    tok = pay_token_sign(key, (char *) ctx->merchant.data,
-                         ctx->co.checkout_id, use, exp);
-    if (tok == NULL) {
-        return NULL;
-    }
-
-    len = ctx->pmcf->public_origin.len + ngx_strlen(fmt) + ctx->psp->name.len
-          + PAY_ID_MAX + ngx_strlen(tok) + 1;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        free(tok);
-        return NULL;
-    }
-
-    last = ngx_cpymem(p, ctx->pmcf->public_origin.data,
-                      ctx->pmcf->public_origin.len);
-
-    if (use == PAY_TOKEN_PAY) {
-        last = ngx_snprintf(last, len - (last - p) - 1, fmt,
-                            ctx->co.checkout_id, tok);
-    } else {
-        last = ngx_snprintf(last, len - (last - p) - 1, fmt, &ctx->psp->name,
-                            ctx->co.checkout_id, tok);
-    }
-
-    *last = '\0';
-    free(tok);
-
-    return (char *) p;
 }

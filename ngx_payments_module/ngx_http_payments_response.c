@@ -197,6 +197,39 @@ ngx_http_payments_send(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/*
+ * An answer pay_claim or pay_finish stored (status and body), sent again;
+ * a replay says so (Idempotent-Replayed) and is counted.
+ */
+
+ngx_int_t
+ngx_http_payments_send_stored(ngx_http_request_t *r, const char *status,
+    const char *body, size_t len, ngx_uint_t replayed)
+{
+    ngx_int_t  n;
+
+    n = ngx_atoi((u_char *) status, ngx_strlen(status));
+    if (n < 200 || n > 599) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (replayed) {
+        ngx_http_payments_count(
+            idempotency[NGX_HTTP_PAYMENTS_IDEM_REPLAYED]);
+
+        if (ngx_http_payments_add_header(r, "Idempotent-Replayed", "true")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_payments_send(r, n, n < 300 ? "application/json"
+                                                : "application/problem+json",
+                                  (u_char *) body, len);
+}
+
+
 ngx_int_t
 ngx_http_payments_problem(ngx_http_request_t *r, pay_err_e err,
     ngx_uint_t status, const char *detail)

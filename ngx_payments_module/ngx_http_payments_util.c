@@ -2,9 +2,9 @@
 /*
  * Copyright (C) ngx_payments authors
  *
- * Small helpers every glue file may use: strings in a pool, and files read
- * at configuration time (secrets, public files, CA bundles).  They call
- * nothing but nginx.
+ * Small helpers every glue file may use: strings in a pool, the gateway's
+ * signed links, and files read at configuration time (secrets, public
+ * files, CA bundles).  They call nothing but nginx and the core.
  */
 
 
@@ -67,6 +67,55 @@ ngx_http_payments_num(ngx_pool_t *pool, int64_t n)
     return (char *) p;
 }
 
+
+
+/*
+ * A gateway link with a signed token, in pool: the pay page
+ * (/v1/checkouts/{id}/pay) when psp is NULL, else that PSP's return URL
+ * (/v1/return/{psp}/{id}).  The first pay_token_key signs; the same claims
+ * give the same link.  NULL if memory ran out.
+ */
+
+char *
+ngx_http_payments_link(ngx_pool_t *pool, ngx_http_payments_main_conf_t *pmcf,
+    const char *merchant, const char *checkout, ngx_str_t *psp,
+    pay_token_use_e use, int64_t exp)
+{
+    char             *tok;
+    u_char           *p, *last;
+    size_t            len;
+    pay_token_key_t  *key;
+
+    key = pmcf->token_keys->elts;
+
+    tok = pay_token_sign(key, merchant, checkout, use, exp);
+    if (tok == NULL) {
+        return NULL;
+    }
+
+    len = pmcf->public_origin.len + sizeof("/v1/checkouts//pay?t=")
+          + sizeof("/v1/return//?t=") + (psp ? psp->len : 0)
+          + ngx_strlen(checkout) + ngx_strlen(tok);
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        free(tok);
+        return NULL;
+    }
+
+    if (psp == NULL) {
+        last = ngx_snprintf(p, len - 1, "%V/v1/checkouts/%s/pay?t=%s",
+                            &pmcf->public_origin, checkout, tok);
+    } else {
+        last = ngx_snprintf(p, len - 1, "%V/v1/return/%V/%s?t=%s",
+                            &pmcf->public_origin, psp, checkout, tok);
+    }
+
+    *last = '\0';
+    free(tok);
+
+    return (char *) p;
+}
 
 
 /*

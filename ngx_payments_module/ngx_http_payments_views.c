@@ -120,13 +120,10 @@ static void
 ngx_http_payments_checkout_done(ngx_http_payments_pg_query_t *q,
     PGresult *res)
 {
-    char                     *json, *tok, *pay_url;
-    u_char                   *last;
-    size_t                    len;
+    char                     *json, *pay_url;
     json_t                   *db, *v;
     int64_t                   exp;
     const char               *status, *checkout;
-    pay_token_key_t          *key;
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
 
@@ -162,24 +159,9 @@ ngx_http_payments_checkout_done(ngx_http_payments_pg_query_t *q,
         && ngx_strcmp(status, "EXECUTING") == 0
         && json_is_string(json_object_get(db, "psp_token")))
     {
-        key = ctx->pmcf->token_keys->elts;
-        tok = pay_token_sign(key, (char *) ctx->merchant.data, checkout,
-                             PAY_TOKEN_PAY, exp);
-
-        if (tok) {
-            len = ctx->pmcf->public_origin.len + sizeof("/v1/checkouts//pay?t=")
-                  + ngx_strlen(checkout) + ngx_strlen(tok);
-            pay_url = ngx_pnalloc(r->pool, len);
-
-            if (pay_url) {
-                last = ngx_snprintf((u_char *) pay_url, len - 1,
-                                    "%V/v1/checkouts/%s/pay?t=%s",
-                                    &ctx->pmcf->public_origin, checkout, tok);
-                *last = '\0';
-            }
-
-            free(tok);
-        }
+        pay_url = ngx_http_payments_link(r->pool, ctx->pmcf,
+                                         (char *) ctx->merchant.data,
+                                         checkout, NULL, PAY_TOKEN_PAY, exp);
     }
 
     json_decref(db);
