@@ -248,6 +248,42 @@ typedef struct ngx_http_payments_ctx_s {
 extern ngx_module_t  ngx_http_payments_module;
 
 
+/*
+ * The glue files and who calls whom.  There are no cycles: no file calls,
+ * directly or not, back into one that calls it; the leaves call no other
+ * glue file at all.
+ *
+ *   _module.c      the skeleton: directives, conf create/merge, worker
+ *                  start and exit.  Calls the rest; nothing calls it.
+ *   _router.c      the content handler (and the request body filter): the
+ *                  route (the core's pay_path_parse), TLS, the body, then
+ *                  dispatch.  Calls the handlers below and the leaves;
+ *                  only _module.c calls it.
+ *   _auth.c        API keys and the worker's key cache; the router calls
+ *                  it before a merchant's route.  Calls _pg.c and the
+ *                  leaves.
+ *   _register.c, _views.c, _webhook.c, _metrics.c (GET /metrics)
+ *                  the route handlers.  Call the limits' hooks (_metrics.c
+ *                  their zones' lines), the drivers, _psp_conf.c and the
+ *                  leaves; never the router, _auth.c or each other.
+ *   _limit*.c      ngx_http_payments_limit_module: directives, zones,
+ *                  hooks, variables.  Calls _psp_conf.c (find_psp) and
+ *                  _response.c.
+ *   _pg.c, _curl.c the event-loop drivers.  _pg.c counts in _metrics.c's
+ *                  zone (metrics_db_slot), nothing else.
+ *   _psp_conf.c    payments_psp and the PSP list (find_psp).  Calls
+ *                  _util.c.
+ *   _response.c    leaf: every answer (JSON, problem+json, pages, stored
+ *                  replays), the request id ($payments_request_id =
+ *                  X-Request-Id) and the error filters.  Calls only nginx,
+ *                  libpq's accessors and the core (it bumps the metrics
+ *                  zone's error counters, data, not a call).
+ *   _util.c        leaf: pool strings, the signed links, files read at
+ *                  configuration time.  Calls only nginx and the core.
+ */
+
+
+/* _response.c: answers */
 ngx_int_t ngx_http_payments_send(ngx_http_request_t *r, ngx_uint_t status,
     const char *content_type, const u_char *body, size_t len);
 ngx_int_t ngx_http_payments_problem(ngx_http_request_t *r, pay_err_e err,
@@ -264,9 +300,18 @@ ngx_int_t ngx_http_payments_page(ngx_http_request_t *r, ngx_uint_t status,
 void ngx_http_payments_finalize(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_payments_add_header(ngx_http_request_t *r,
     const char *name, const char *value);
-u_char *ngx_http_payments_cstr(ngx_pool_t *pool, ngx_str_t *s);
 ngx_table_elt_t *ngx_http_payments_header(ngx_http_request_t *r,
     const char *name, ngx_uint_t *count);
+/* $payments_request_id, defined in preconfiguration; the request's id (the
+ * same for the variable and X-Request-Id), or NGX_ERROR */
+ngx_int_t ngx_http_payments_request_id_add(ngx_conf_t *cf);
+ngx_int_t ngx_http_payments_request_id(ngx_http_request_t *r, ngx_str_t *id);
+/* the error filters, in postconfiguration */
+void ngx_http_payments_response_init(ngx_conf_t *cf);
+
+
+/* _util.c */
+u_char *ngx_http_payments_cstr(ngx_pool_t *pool, ngx_str_t *s);
 /* a NUL-terminated copy of s in pool; NULL if s is NULL */
 char *ngx_http_payments_strdup(ngx_pool_t *pool, const char *s);
 /* the decimal text of n in pool */
@@ -275,41 +320,6 @@ char *ngx_http_payments_num(ngx_pool_t *pool, int64_t n);
 char *ngx_http_payments_link(ngx_pool_t *pool,
     ngx_http_payments_main_conf_t *pmcf, const char *merchant,
     const char *checkout, ngx_str_t *psp, pay_token_use_e use, int64_t exp);
-
-ngx_http_payments_psp_t *ngx_http_payments_find_psp(
-    ngx_http_payments_main_conf_t *pmcf, const char *name, size_t len);
-
-/* Sends sql with ctx->params[0 .. nparams - 1]; as pg_send. */
-ngx_int_t ngx_http_payments_query(ngx_http_payments_ctx_t *ctx,
-    const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler);
-
-/* Authenticates the request's bearer key (one query), then calls next. */
-ngx_int_t ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
-    void (*next)(ngx_http_payments_ctx_t *ctx));
-
-/* A worker's API-key cache, in cycle->pool (init_process). */
-ngx_int_t ngx_http_payments_auth_init(ngx_cycle_t *cycle,
-    ngx_http_payments_main_conf_t *pmcf);
-
-void ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx);
-void ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx);
-void ngx_http_payments_get_order(ngx_http_payments_ctx_t *ctx);
-void ngx_http_payments_get_checkout(ngx_http_payments_ctx_t *ctx);
-ngx_int_t ngx_http_payments_pay(ngx_http_payments_ctx_t *ctx);
-ngx_int_t ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx);
-void ngx_http_payments_return(ngx_http_payments_ctx_t *ctx);
-void ngx_http_payments_status(ngx_http_payments_ctx_t *ctx);
-ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);
-
-
-
-/* the glue files' entry points, one concern each */
-void ngx_http_payments_router_init(ngx_conf_t *cf);      /* _router.c */
-void ngx_http_payments_response_init(ngx_conf_t *cf);    /* _response.c */
-
-char *ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-ngx_int_t ngx_http_payments_handler(ngx_http_request_t *r);
 
 /* what ngx_http_payments_read_file() reads: a secret (at most 4k, mode
  * 0600), a public file (4k), a CA bundle (1m) */
@@ -322,10 +332,46 @@ ngx_int_t ngx_http_payments_read_file(ngx_conf_t *cf,
     ngx_str_t *out);
 ngx_int_t ngx_http_payments_read_secret(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_str_t *secret);
-/* $payments_request_id, defined in preconfiguration; the request's id (the
- * same for the variable and X-Request-Id), or NGX_ERROR */
-ngx_int_t ngx_http_payments_request_id_add(ngx_conf_t *cf);
-ngx_int_t ngx_http_payments_request_id(ngx_http_request_t *r, ngx_str_t *id);
+
+
+/* _psp_conf.c */
+char *ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_payments_psp_t *ngx_http_payments_find_psp(
+    ngx_http_payments_main_conf_t *pmcf, const char *name, size_t len);
+
+
+/* _pg.c: sends sql with ctx->params[0 .. nparams - 1]; as pg_send. */
+ngx_int_t ngx_http_payments_query(ngx_http_payments_ctx_t *ctx,
+    const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler);
+
+
+/* _auth.c: authenticates the request's bearer key (one query, or the
+ * worker's cache), then calls next */
+ngx_int_t ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
+    void (*next)(ngx_http_payments_ctx_t *ctx));
+/* a worker's API-key cache, in cycle->pool (init_process) */
+ngx_int_t ngx_http_payments_auth_init(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf);
+
+
+/* the route handlers: _register.c, _webhook.c, _views.c */
+void ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_get_order(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_get_checkout(ngx_http_payments_ctx_t *ctx);
+ngx_int_t ngx_http_payments_pay(ngx_http_payments_ctx_t *ctx);
+ngx_int_t ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_return(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_status(ngx_http_payments_ctx_t *ctx);
+ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);
+
+
+/* _router.c: the content handler; the request body filter, in
+ * postconfiguration */
+ngx_int_t ngx_http_payments_handler(ngx_http_request_t *r);
+void ngx_http_payments_router_init(ngx_conf_t *cf);
+
 
 /* payments_plain_http */
 #define NGX_HTTP_PAYMENTS_PLAIN_OFF       0
