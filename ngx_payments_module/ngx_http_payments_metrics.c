@@ -86,7 +86,7 @@ ngx_http_payments_metrics_layout(ngx_conf_t *cf)
 }
 
 
-ngx_int_t
+ngx_shm_zone_t *
 ngx_http_payments_metrics_zone(ngx_conf_t *cf, ngx_uint_t npsps)
 {
     ngx_str_t        name;
@@ -96,7 +96,7 @@ ngx_http_payments_metrics_zone(ngx_conf_t *cf, ngx_uint_t npsps)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "at most %d \"payments_psp\" are supported",
                            NGX_HTTP_PAYMENTS_MAX_PSPS);
-        return NGX_ERROR;
+        return NULL;
     }
 
     ngx_str_set(&name, "payments_metrics");
@@ -106,14 +106,21 @@ ngx_http_payments_metrics_zone(ngx_conf_t *cf, ngx_uint_t npsps)
                                  + 8 * ngx_pagesize,
                                  &ngx_http_payments_module);
     if (zone == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     zone->init = ngx_http_payments_metrics_init_zone;
     zone->data = (void *) ngx_http_payments_metrics_layout(cf);
     zone->noreuse = 0;
 
-    return NGX_OK;
+    return zone;
+}
+
+
+void
+ngx_http_payments_metrics_init_process(ngx_shm_zone_t *zone)
+{
+    ngx_http_payments_metrics = zone ? zone->data : NULL;
 }
 
 
@@ -130,7 +137,6 @@ ngx_http_payments_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* a reload with the same PSPs keeps counting where it was */
     if (old && old->layout == layout) {
         shm_zone->data = old;
-        ngx_http_payments_metrics = old;
         return NGX_OK;
     }
 
@@ -145,7 +151,6 @@ ngx_http_payments_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     m->layout = layout;
     shm_zone->data = m;
-    ngx_http_payments_metrics = m;
 
     return NGX_OK;
 }

@@ -115,7 +115,13 @@ typedef struct {
 } ngx_http_payments_metrics_t;
 
 
-/* NULL until the zone is up (and in nginx -t): every update checks it. */
+/*
+ * The worker's pointer to its cycle's zone, set when the worker starts
+ * (ngx_http_payments_metrics_init_process), never in the master: a reload
+ * that fails after making a new zone frees it, and a worker forked later
+ * must not inherit a pointer to it.  NULL in the master and in nginx -t:
+ * every update checks it.
+ */
 extern ngx_http_payments_metrics_t  *ngx_http_payments_metrics;
 
 
@@ -125,7 +131,9 @@ extern ngx_http_payments_metrics_t  *ngx_http_payments_metrics;
     }
 
 
-ngx_int_t ngx_http_payments_metrics_zone(ngx_conf_t *cf, ngx_uint_t npsps);
+ngx_shm_zone_t *ngx_http_payments_metrics_zone(ngx_conf_t *cf,
+    ngx_uint_t npsps);
+void ngx_http_payments_metrics_init_process(ngx_shm_zone_t *zone);
 void ngx_http_payments_metrics_request(ngx_uint_t route, ngx_uint_t status);
 void ngx_http_payments_metrics_psp(ngx_uint_t psp,
     ngx_http_payments_psp_result_e result, ngx_msec_t elapsed);

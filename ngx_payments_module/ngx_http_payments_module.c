@@ -350,7 +350,9 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_payments_metrics_zone(cf, pmcf->psps->nelts) != NGX_OK) {
+    pmcf->metrics_zone = ngx_http_payments_metrics_zone(cf,
+                                                        pmcf->psps->nelts);
+    if (pmcf->metrics_zone == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -761,7 +763,14 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
 
     pmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_payments_module);
-    if (pmcf == NULL || !pmcf->used) {
+    if (pmcf == NULL) {
+        return NGX_OK;
+    }
+
+    /* this cycle's counters (a pointer never set in the master) */
+    ngx_http_payments_metrics_init_process(pmcf->metrics_zone);
+
+    if (!pmcf->used) {
         return NGX_OK;
     }
 

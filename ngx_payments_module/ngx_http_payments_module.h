@@ -99,6 +99,7 @@ typedef struct {
     ngx_str_t                   html_css;
     ngx_uint_t                  request_id_index;   /* of
                                                        $payments_request_id */
+    ngx_shm_zone_t             *metrics_zone;   /* payments_metrics */
     ngx_uint_t                  used;           /* a location says
                                                    "payments": workers open
                                                    the pools (per cycle, so
