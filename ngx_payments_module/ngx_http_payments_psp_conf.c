@@ -663,7 +663,9 @@ ngx_http_payments_psp_webhook_key(ngx_conf_t *cf,
 
     /* a public key: it need not be private, only well-formed */
     if (ngx_http_payments_read_file(cf, &file, &name, 1,
-                                    NGX_HTTP_PAYMENTS_FILE_PUBLIC, &pem) != NGX_OK) {
+                                    NGX_HTTP_PAYMENTS_FILE_PUBLIC, &pem)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -164,14 +164,18 @@ ngx_http_payments_read_file(ngx_conf_t *cf, ngx_str_t *name,
         goto failed;
     }
 
-    if (kind == NGX_HTTP_PAYMENTS_FILE_SECRET && (fi.st_mode & (S_IRWXG | S_IRWXO))) {
+    if (kind == NGX_HTTP_PAYMENTS_FILE_SECRET
+        && (fi.st_mode & (S_IRWXG | S_IRWXO)))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": secret file \"%V\" is readable by group "
                            "or others: chmod 600 it", directive, &path);
         goto failed;
     }
 
-    if (ngx_file_size(&fi) > (kind == NGX_HTTP_PAYMENTS_FILE_CA ? 1024 * 1024 : 4096)) {
+    if (ngx_file_size(&fi)
+        > (kind == NGX_HTTP_PAYMENTS_FILE_CA ? 1024 * 1024 : 4096))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": file \"%V\" is larger than %s",
                            directive, &path,
