@@ -565,11 +565,13 @@ Test(limits, variables_name_the_request_merchant_psp_and_checkout,
     cr_assert(file_contains(run_file("logs/limits.log"), line),
               "limits.log has no \"%s\"", line);
 
-    /* a generated id is the one sent back */
+    /* a generated id is the one sent back, and the one the variable gave
+     * in the rewrite phase, before the module's handler ran ("set") */
     r = lim_get(HOST_AMOUNT, "/healthz");
     cr_assert_eq(r->status, 200);
     msleep(200);
-    line = str_printf(HOST_AMOUNT " rid=%s merchant=- psp=- checkout=- 200",
+    line = str_printf(HOST_AMOUNT " rid=%s merchant=- psp=- checkout=- 200 "
+                      "early=%s", resp_header(r, "X-Request-Id"),
                       resp_header(r, "X-Request-Id"));
     cr_assert(file_contains(run_file("logs/limits.log"), line),
               "limits.log has no \"%s\"", line);
