@@ -12,6 +12,9 @@
 #define _NGX_HTTP_PAYMENTS_LIMIT_INT_H_INCLUDED_
 
 
+#include <payments/ratelimit.h>
+
+
 #define NGX_HTTP_PAYMENTS_LIMIT_RATE        1
 #define NGX_HTTP_PAYMENTS_LIMIT_AMOUNT      2
 #define NGX_HTTP_PAYMENTS_LIMIT_FAILURES    3
@@ -29,10 +32,10 @@ extern const char  *ngx_http_payments_limit_kinds[];
 #define NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK_FAILED    6
 #define NGX_HTTP_PAYMENTS_LIMIT_SCOPES            7
 
-/* a window is 16 sub-windows; one more holds the current one */
-#define NGX_HTTP_PAYMENTS_LIMIT_SUBWINDOWS  16
-#define NGX_HTTP_PAYMENTS_LIMIT_SLOTS                                      \
-    (NGX_HTTP_PAYMENTS_LIMIT_SUBWINDOWS + 1)
+/* a window is 16 sub-windows; one more holds the current one (the
+ * arithmetic: include/payments/ratelimit.h) */
+#define NGX_HTTP_PAYMENTS_LIMIT_SUBWINDOWS  PAY_RL_SUBWINDOWS
+#define NGX_HTTP_PAYMENTS_LIMIT_SLOTS       PAY_RL_SLOTS
 
 #define NGX_HTTP_PAYMENTS_LIMIT_HASH        16      /* bytes of a buyer key */
 #define NGX_HTTP_PAYMENTS_LIMIT_MAX_RATE    1000000 /* r/s */
@@ -81,16 +84,9 @@ typedef struct {
 } ngx_http_payments_limit_node_t;
 
 
-typedef struct {
-    ngx_int_t                       excess;     /* milli-requests */
-    ngx_msec_t                      last;       /* 0: never accounted */
-} ngx_http_payments_limit_rate_t;
-
-
-typedef struct {
-    uint64_t                        idx;        /* current sub-window */
-    int64_t                         sum[NGX_HTTP_PAYMENTS_LIMIT_SLOTS];
-} ngx_http_payments_limit_window_t;
+/* a key's state in a rate zone, and in an amount or failure zone */
+typedef pay_rl_rate_t    ngx_http_payments_limit_rate_t;
+typedef pay_rl_window_t  ngx_http_payments_limit_window_t;
 
 
 /* whose failure a checkout's FAILED webhook is */

@@ -271,21 +271,20 @@ ngx_http_payments_limit_lookup(ngx_http_payments_limit_zone_t *z,
  * One request against a rate rule.  NGX_OK: it fits (and was counted if
  * account); NGX_BUSY: it does not, *wait is the time in ms until one
  * request fits.  An unknown key fits: its first request starts its bucket.
+ * The bucket's arithmetic: pay_rl_rate_* (src/ratelimit.c).
  */
 
 ngx_int_t
 ngx_http_payments_limit_rate(ngx_http_payments_limit_rule_t *rule,
     ngx_str_t *key, ngx_uint_t account, ngx_msec_t *wait)
 {
-    ngx_int_t                        excess;
-    ngx_msec_t                       now;
-    ngx_msec_int_t                   ms;
+    int64_t                          excess;
+    uint64_t                         w;
     ngx_http_payments_limit_rate_t  *rt;
     ngx_http_payments_limit_node_t  *ln;
     ngx_http_payments_limit_zone_t  *z;
 
     z = rule->zone->data;
-    now = ngx_current_msec;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
@@ -300,45 +299,20 @@ ngx_http_payments_limit_rate(ngx_http_payments_limit_rule_t *rule,
 
     rt = (ngx_http_payments_limit_rate_t *) ln->data;
 
-    if (rt->last == 0) {
-        excess = 0;
-
-    } else {
-        ms = (ngx_msec_int_t) (now - rt->last);
-
-        if (ms < 0) {
-            ms = 0;
-
-        } else if (ms > 86400000) {
-            ms = 86400000;
-        }
-
-        /* rate <= 6 * 10^10 and ms <= 86400000: no overflow */
-        excess = rt->excess - (ngx_int_t) (z->rate * ms / 60000) + 1000;
-
-        if (excess < 0) {
-            excess = 0;
-        }
-    }
-
-    if ((ngx_uint_t) excess > rule->burst) {
-        *wait = (ngx_msec_t) ((excess - (ngx_int_t) rule->burst) * 60000
-                              + z->rate - 1) / z->rate;
+    if (pay_rl_rate_check(rt, z->rate, rule->burst, ngx_current_msec,
+                          &excess, &w))
+    {
+        *wait = (ngx_msec_t) w;
         (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
         ngx_shmtx_unlock(&z->shpool->mutex);
         return NGX_BUSY;
     }
 
     if (account) {
-        if (rt->last == 0 || now != rt->last) {
-            rt->last = now;
-        }
-
-        rt->excess = excess;
+        pay_rl_rate_take(rt, excess, ngx_current_msec);
 
         /* a new node would be no different after this */
-        ln->expire = rt->last
-                     + (ngx_msec_t) ((excess + 1000) * 60000 / z->rate) + 1;
+        ln->expire = (ngx_msec_t) pay_rl_rate_expire(rt, z->rate);
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
@@ -347,88 +321,18 @@ ngx_http_payments_limit_rate(ngx_http_payments_limit_rule_t *rule,
 }
 
 
-/* windows: 17 slots of window / 16; slot k covers [(k-1)*slot, k*slot) */
-
-static uint64_t
-ngx_http_payments_limit_slot(ngx_http_payments_limit_zone_t *z)
-{
-    return (uint64_t) (ngx_current_msec / z->slot) + 1;
-}
-
-
-/* Moves the window to now; returns its sum. */
-
-static int64_t
-ngx_http_payments_limit_advance(ngx_http_payments_limit_window_t *w,
-    uint64_t idx)
-{
-    int64_t     total;
-    uint64_t    k;
-    ngx_uint_t  i;
-
-    if (w->idx == 0 || idx >= w->idx + NGX_HTTP_PAYMENTS_LIMIT_SLOTS) {
-        ngx_memzero(w->sum, sizeof(w->sum));
-        w->idx = idx;
-
-    } else if (idx > w->idx) {
-        for (k = w->idx + 1; k <= idx; k++) {
-            w->sum[k % NGX_HTTP_PAYMENTS_LIMIT_SLOTS] = 0;
-        }
-
-        w->idx = idx;
-    }
-
-    total = 0;
-
-    /* every slot is at most max, and their sum too: no overflow */
-    for (i = 0; i < NGX_HTTP_PAYMENTS_LIMIT_SLOTS; i++) {
-        total += w->sum[i];
-    }
-
-    return total;
-}
-
-
-/* ms until the window's sum is at most limit (it is more now) */
-
-static ngx_msec_t
-ngx_http_payments_limit_window_wait(ngx_http_payments_limit_zone_t *z,
-    ngx_http_payments_limit_window_t *w, int64_t total, int64_t limit)
-{
-    uint64_t    k, end;
-    ngx_msec_t  at;
-
-    if (limit >= 0) {
-        for (k = w->idx + 1 - NGX_HTTP_PAYMENTS_LIMIT_SLOTS; k <= w->idx; k++)
-        {
-            total -= w->sum[k % NGX_HTTP_PAYMENTS_LIMIT_SLOTS];
-
-            if (total <= limit) {
-                /* slot k leaves when slot k + 17 begins */
-                end = k + NGX_HTTP_PAYMENTS_LIMIT_SLOTS - 1;
-                at = (ngx_msec_t) (end * z->slot);
-
-                return at > ngx_current_msec ? at - ngx_current_msec : 1;
-            }
-        }
-    }
-
-    /* more than the limit on its own: never fits */
-    return z->window + z->slot;
-}
-
-
 /* A sum of amounts per (merchant, currency): reserve amount, or say when
- * it would fit. */
+ * it would fit.  The window's arithmetic: pay_rl_window_* (src/
+ * ratelimit.c). */
 
 ngx_int_t
 ngx_http_payments_limit_amount(ngx_http_payments_limit_zone_t *z,
     ngx_str_t *key, int64_t amount, int64_t max, uint64_t *idx,
     ngx_msec_t *wait)
 {
-    int64_t                            total;
+    uint64_t                           w;
     ngx_http_payments_limit_node_t    *ln;
-    ngx_http_payments_limit_window_t  *w;
+    ngx_http_payments_limit_window_t  *win;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
@@ -441,22 +345,19 @@ ngx_http_payments_limit_amount(ngx_http_payments_limit_zone_t *z,
         return NGX_OK;
     }
 
-    w = (ngx_http_payments_limit_window_t *) ln->data;
-    *idx = ngx_http_payments_limit_slot(z);
-    total = ngx_http_payments_limit_advance(w, *idx);
+    win = (ngx_http_payments_limit_window_t *) ln->data;
+    *idx = pay_rl_slot(ngx_current_msec, z->slot);
 
-    /* total <= max always holds, so max - total cannot overflow */
-    if (amount > max - total) {
-        *wait = ngx_http_payments_limit_window_wait(z, w, total,
-                                                    max - amount);
+    if (pay_rl_window_add(win, *idx, amount, max, z->slot, z->window,
+                          ngx_current_msec, &w))
+    {
+        *wait = (ngx_msec_t) w;
         (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
         ngx_shmtx_unlock(&z->shpool->mutex);
         return NGX_BUSY;
     }
 
-    w->sum[*idx % NGX_HTTP_PAYMENTS_LIMIT_SLOTS] += amount;
-    ln->expire = (ngx_msec_t) ((w->idx + NGX_HTTP_PAYMENTS_LIMIT_SLOTS - 1)
-                               * z->slot);
+    ln->expire = (ngx_msec_t) pay_rl_window_expire(win, z->slot);
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
@@ -468,9 +369,7 @@ void
 ngx_http_payments_limit_unreserve(ngx_http_payments_limit_zone_t *z,
     ngx_str_t *key, int64_t amount, uint64_t idx)
 {
-    int64_t                           *slot;
-    ngx_http_payments_limit_node_t    *ln;
-    ngx_http_payments_limit_window_t  *w;
+    ngx_http_payments_limit_node_t  *ln;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
@@ -478,15 +377,9 @@ ngx_http_payments_limit_unreserve(ngx_http_payments_limit_zone_t *z,
                                      sizeof(ngx_http_payments_limit_window_t),
                                      0);
     if (ln) {
-        w = (ngx_http_payments_limit_window_t *) ln->data;
-        (void) ngx_http_payments_limit_advance(w,
-                                             ngx_http_payments_limit_slot(z));
-
-        /* only while the slot it went into is still in the window */
-        if (idx + NGX_HTTP_PAYMENTS_LIMIT_SLOTS > w->idx) {
-            slot = &w->sum[idx % NGX_HTTP_PAYMENTS_LIMIT_SLOTS];
-            *slot -= ngx_min(*slot, amount);
-        }
+        pay_rl_window_remove((ngx_http_payments_limit_window_t *) ln->data,
+                             idx, amount,
+                             pay_rl_slot(ngx_current_msec, z->slot));
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
@@ -511,14 +404,14 @@ ngx_http_payments_limit_failures_locked(ngx_http_payments_limit_zone_t *z,
     }
 
     w = (ngx_http_payments_limit_window_t *) ln->data;
-    total = ngx_http_payments_limit_advance(w,
-                                            ngx_http_payments_limit_slot(z));
+    total = pay_rl_window_advance(w, pay_rl_slot(ngx_current_msec, z->slot));
 
     if (total < z->max) {
         return NGX_OK;
     }
 
-    *wait = ngx_http_payments_limit_window_wait(z, w, total, z->max - 1);
+    *wait = (ngx_msec_t) pay_rl_window_wait(w, total, z->max - 1, z->slot,
+                                            z->window, ngx_current_msec);
     (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
 
     return NGX_BUSY;
@@ -529,7 +422,6 @@ void
 ngx_http_payments_limit_fail_locked(ngx_http_payments_limit_zone_t *z,
     ngx_str_t *key)
 {
-    uint64_t                           idx;
     ngx_http_payments_limit_node_t    *ln;
     ngx_http_payments_limit_window_t  *w;
 
@@ -541,13 +433,6 @@ ngx_http_payments_limit_fail_locked(ngx_http_payments_limit_zone_t *z,
     }
 
     w = (ngx_http_payments_limit_window_t *) ln->data;
-    idx = ngx_http_payments_limit_slot(z);
-    (void) ngx_http_payments_limit_advance(w, idx);
-
-    if (w->sum[idx % NGX_HTTP_PAYMENTS_LIMIT_SLOTS] < z->max) {
-        w->sum[idx % NGX_HTTP_PAYMENTS_LIMIT_SLOTS]++;
-    }
-
-    ln->expire = (ngx_msec_t) ((w->idx + NGX_HTTP_PAYMENTS_LIMIT_SLOTS - 1)
-                               * z->slot);
+    pay_rl_window_count(w, pay_rl_slot(ngx_current_msec, z->slot), z->max);
+    ln->expire = (ngx_msec_t) pay_rl_window_expire(w, z->slot);
 }
