@@ -69,6 +69,19 @@ typedef struct {
 } ngx_http_payments_psp_t;
 
 
+/* payments_sweeper (ngx_http_payments_sweeper.c) */
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_msec_t                  interval;       /* between rounds */
+    time_t                      after;          /* first asked at this age */
+    time_t                      retry;          /* asked again this later */
+    time_t                      alert;          /* unresolved at this age */
+    time_t                      grace;          /* cannot ask: failed this
+                                                   long after expires_at */
+    ngx_uint_t                  batch;          /* checkouts per round */
+} ngx_http_payments_sweeper_conf_t;
+
+
 typedef struct {
     ngx_str_t                   conninfo;
     ngx_uint_t                  pool_size;
@@ -93,6 +106,7 @@ typedef struct {
                                                    the pools (per cycle, so
                                                    a reload without it
                                                    opens none) */
+    ngx_http_payments_sweeper_conf_t  sweeper;
 } ngx_http_payments_main_conf_t;
 
 
@@ -155,13 +169,15 @@ struct ngx_http_payments_fetch_s {
     ngx_http_payments_fetch_handler_pt      handler;
     void                                   *data;
     ngx_log_t                              *log;
+    ngx_pool_t                             *pool;       /* of body */
     unsigned                                running:1;
 };
 
 ngx_int_t ngx_http_payments_curl_init(ngx_cycle_t *cycle);
 void ngx_http_payments_curl_exit(ngx_cycle_t *cycle);
-/* POSTs body to url with the PSP's credentials and the extra headers.
- * f lives in pool; a pool cleanup stops it if the pool goes first. */
+/* POSTs body to url with the PSP's credentials and the extra headers; a
+ * GET when body is NULL (content_type is then unused).  f and the answer
+ * live in pool; a pool cleanup stops it if the pool goes first. */
 ngx_int_t ngx_http_payments_fetch(ngx_pool_t *pool,
     ngx_http_payments_fetch_t *f, ngx_http_payments_psp_t *psp,
     const char *url, const char *content_type, const char *idempotency_key,
@@ -271,6 +287,18 @@ ngx_int_t ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx));
 
 void ngx_http_payments_auth_forget_all(void);
+
+/* The stuck-checkout sweeper: payments_sweeper, and worker 0's timer. */
+char *ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
+    ngx_http_payments_main_conf_t *pmcf);
+ngx_int_t ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf);
+void ngx_http_payments_sweeper_exit(ngx_cycle_t *cycle);
+
+/* "SUCCEEDED", "FAILED", ...: pay_webhook_apply's p_kind */
+const char *ngx_http_payments_event_kind(pay_event_kind_e kind);
 
 void ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx);

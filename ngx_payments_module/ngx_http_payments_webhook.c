@@ -45,7 +45,7 @@ ngx_http_payments_webhook_header(void *data, const char *name, size_t *len,
 }
 
 
-static const char *
+const char *
 ngx_http_payments_event_kind(pay_event_kind_e kind)
 {
     switch (kind) {

@@ -68,9 +68,24 @@ typedef struct {
     const char        *why;     /* static: what failed, for the log */
 } pay_wh_verdict_t;
 
-/* A coming operation (session look-up, refund, pay-out): builds the
- * request from its input.  NULL in a dialect that has none yet. */
+/* A coming operation (refund, pay-out): builds the request from its
+ * input.  NULL in a dialect that has none yet. */
 typedef int (*pay_psp_op_pt)(const void *in, pay_psp_request_t *req);
+
+/* The sweeper's question about one session. */
+typedef struct {
+    const char *token;            /* the PSP's session id we stored */
+    const char *nonce;            /* merchant_id ":" checkout_id */
+    const char *session_result;   /* adyen: from the shopper's return, or NULL */
+    const char *merchant_account; /* adyen merchant_account=, or NULL */
+} pay_psp_lookup_t;
+
+typedef enum {
+    PAY_LOOKUP_DECIDED = 1,  /* *ev holds a SUCCEEDED or FAILED event */
+    PAY_LOOKUP_OPEN,         /* still open at the PSP: ask later */
+    PAY_LOOKUP_UNKNOWN,      /* no answer we can trust: ask later */
+    PAY_LOOKUP_AUTH          /* 401/403: our credentials */
+} pay_lookup_outcome_e;
 
 typedef struct {
     const char      *name;              /* dialect= */
@@ -116,8 +131,15 @@ typedef struct {
     const char      *webhook_answer;    /* the body a PSP expects */
     const char      *webhook_answer_type;
 
-    /* coming: the sweeper's session look-up, refunds, pay-outs */
-    pay_psp_op_pt    session_lookup;
+    /* the sweeper's session look-up: a GET (req->body NULL); -1 when
+     * the dialect cannot ask (adyen without a session result) */
+    int            (*session_lookup)(const pay_psp_lookup_t *in,
+                                     pay_psp_request_t *req);
+    pay_lookup_outcome_e (*session_lookup_answer)(const pay_psp_lookup_t *in,
+                                     int status, const char *body, size_t len,
+                                     int64_t now, pay_event_t *ev);
+
+    /* coming: refunds, pay-outs */
     pay_psp_op_pt    refund;
     pay_psp_op_pt    payout;
 } pay_dialect_t;
