@@ -22,8 +22,10 @@
  *   pay_sweeper_overdue checkouts still EXECUTING past alert=: a log line
  *                       each (once) and the /metrics gauges.
  *
- * A dialect that cannot ask (Adyen without the shopper's sessionResult)
- * fails the checkout once its session has expired at the PSP, grace= later.
+ * Adyen's look-up needs the sessionResult its hosted page adds to the
+ * shopper's way back (kept by pay_return_target).  A dialect that cannot ask
+ * (Adyen when no shopper came back) fails the checkout once its session has
+ * expired at the PSP, grace= later.
  * Nothing here blocks: every step is a query or a fetch whose handler posts
  * the next one.  A round's memory is one pool, destroyed when it ends.
  */
@@ -41,6 +43,7 @@ typedef struct {
     char                           *psp;
     char                           *token;
     char                           *nonce;
+    char                           *session_result;     /* NULL: none */
     int64_t                         expires;     /* epoch seconds */
     int64_t                         age;         /* seconds */
 } ngx_http_payments_sweep_item_t;
@@ -484,7 +487,7 @@ ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q, PGresult *res)
     if (ngx_http_payments_sweep_query(sw,
                                       "SELECT merchant_id, checkout_id, psp, "
                                       "psp_token, nonce, expires_epoch, "
-                                      "age_seconds "
+                                      "age_seconds, session_result "
                                       "FROM pay_sweeper_due($1, $2, $3, $4, "
                                       "$5)",
                                       5, ngx_http_payments_sweep_due)
@@ -542,6 +545,10 @@ ngx_http_payments_sweep_due(ngx_http_payments_pg_query_t *q, PGresult *res)
                                 PQgetlength(res, i, 5));
         it->age = ngx_atoof((u_char *) PQgetvalue(res, i, 6),
                             PQgetlength(res, i, 6));
+        it->session_result = PQgetisnull(res, i, 7)
+                             ? NULL
+                             : ngx_http_payments_sweep_value(sw->pool, res,
+                                                             i, 7);
 
         if (it->merchant_id == NULL || it->checkout_id == NULL
             || it->psp == NULL || it->token == NULL || it->nonce == NULL)
@@ -641,6 +648,7 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
     ngx_memzero(&sw->in, sizeof(pay_psp_lookup_t));
     sw->in.token = it->token;
     sw->in.nonce = it->nonce;
+    sw->in.session_result = it->session_result;
     sw->in.merchant_account = psp->merchant_account.len
                               ? (const char *) psp->merchant_account.data
                               : NULL;

@@ -50,6 +50,11 @@ CREATE TABLE IF NOT EXISTS checkout_sweeps (
     last_answer  text        CONSTRAINT checkout_sweeps_answer
                              CHECK (length(last_answer) <= 100),
     alerted_at   timestamptz,
+    -- what the PSP gave the shopper's way back for its session look-up
+    -- (Adyen's sessionResult); NULL when no shopper came back with one
+    session_result text      CONSTRAINT checkout_sweeps_session_result
+                             CHECK (length(session_result) BETWEEN 1 AND 2048
+                                    AND session_result ~ '^[\x21-\x7e]+$'),
     PRIMARY KEY (merchant_id, checkout_id),
     FOREIGN KEY (merchant_id, checkout_id) REFERENCES checkouts (merchant_id, checkout_id)
 );
@@ -239,7 +244,8 @@ $$;
 CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[],
                                            p_after int, p_every int, p_limit int)
 RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text,
-              nonce text, expires_epoch bigint, age_seconds bigint)
+              nonce text, expires_epoch bigint, age_seconds bigint,
+              session_result text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
@@ -254,7 +260,7 @@ BEGIN
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                ts_epoch(c.expires_at) AS expires_epoch,
                floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
-               c.created_at
+               s.session_result, c.created_at
           FROM checkouts c
           LEFT JOIN checkout_sweeps s
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
@@ -272,7 +278,7 @@ BEGIN
             SET attempts = s.attempts + 1, last_at = now()
     )
     SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
-           d.expires_epoch, d.age_seconds
+           d.expires_epoch, d.age_seconds, d.session_result
       FROM due d
      ORDER BY d.created_at;
 END
@@ -396,6 +402,30 @@ BEGIN
 END
 $$;
 
+-- The shopper's way back (GET /v1/return/{psp}/{checkout}) as before
+-- (006), and what the PSP added to it for the session look-up, kept while
+-- the checkout is EXECUTING with that PSP.  The last one given counts: a
+-- shopper who tried twice comes back with the later result.
+CREATE OR REPLACE FUNCTION pay_return_target(p_merchant text, p_checkout_id text,
+                                             p_psp text, p_session_result text)
+RETURNS TABLE(status text, success_url text, cancel_url text, psp_matches boolean)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    IF coalesce(p_session_result, '') <> '' THEN
+        INSERT INTO checkout_sweeps AS s (merchant_id, checkout_id, session_result)
+        SELECT c.merchant_id, c.checkout_id, p_session_result
+          FROM checkouts c
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+           AND c.psp = p_psp AND c.status = 'EXECUTING'
+        ON CONFLICT (merchant_id, checkout_id) DO UPDATE
+            SET session_result = EXCLUDED.session_result;
+    END IF;
+
+    RETURN QUERY SELECT * FROM pay_return_target(p_merchant, p_checkout_id, p_psp);
+END
+$$;
+
 REVOKE ALL ON sweeper_lease, checkout_sweeps FROM PUBLIC;
 REVOKE ALL ON FUNCTION
     pay_webhook_apply_core(text, text, text, text, text, text, bigint, text)
@@ -405,12 +435,14 @@ REVOKE ALL ON FUNCTION
     pay_sweeper_due(text, text[], int, int, int),
     pay_sweeper_note(text, text, text),
     pay_sweeper_apply(text, text, text, text, text, text, bigint, text),
-    pay_sweeper_overdue(text, text[], int, int)
+    pay_sweeper_overdue(text, text[], int, int),
+    pay_return_target(text, text, text, text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     pay_sweeper_lease(text, int),
     pay_sweeper_due(text, text[], int, int, int),
     pay_sweeper_note(text, text, text),
     pay_sweeper_apply(text, text, text, text, text, text, bigint, text),
-    pay_sweeper_overdue(text, text[], int, int)
+    pay_sweeper_overdue(text, text[], int, int),
+    pay_return_target(text, text, text, text)
     TO payments_gateway;

@@ -190,6 +190,7 @@ const pay_dialect_t  pay_dialect_adyen = {
     .registration_body = pay_adyen_body,
     .token_field = "id",
     .expires_field = "expiresAt",
+    .return_session_param = "sessionResult",
     .refusal_reason = pay_adyen_reason,
     .webhook = pay_adyen_webhook,
     .webhook_answer = "[accepted]",

@@ -120,6 +120,9 @@ typedef struct {
                                          int64_t total);
     const char      *token_field;       /* in the 2xx answer */
     const char      *expires_field;
+    /* the query parameter the PSP adds to the shopper's way back that the
+     * session look-up needs (adyen: sessionResult); NULL: none */
+    const char      *return_session_param;
     const json_t   *(*refusal_reason)(const json_t *root);
 
     /* webhooks: verify over the raw bytes, then read the events */

@@ -428,3 +428,75 @@ Test(solo_sweeper, two_gateways_sweep_one_at_a_time_and_the_other_takes_over)
 
     cr_assert_lt(i, 20, "the survivor does not hold the lease");
 }
+
+
+/* The way back Adyen gives the shopper: the returnUrl the gateway sent,
+ * with sessionId and sessionResult added. */
+
+static char *
+adyen_return_path(const merchant_t *m, const char *co_id,
+    const char *session_result)
+{
+    char        *req;
+    json_t      *j, *body;
+    const char  *ret;
+
+    req = db_scalar("SELECT psp_request FROM checkouts "
+                    "WHERE merchant_id = $1 AND checkout_id = $2",
+                    2, (const char *[]) { m->id, co_id });
+    cr_assert_not_null(req);
+
+    j = json_loads(req, 0, NULL);
+    cr_assert_not_null(j, "%s", req);
+    body = json_loads(json_string_value(json_object_get(j, "body")), 0, NULL);
+    cr_assert_not_null(body, "%s", req);
+
+    ret = json_string_value(json_object_get(body, "returnUrl"));
+    cr_assert_not_null(ret, "%s", req);
+
+    return str_printf("%s&sessionId=CS123&sessionResult=%s", url_path(ret),
+                      session_result);
+}
+
+
+Test(solo_sweeper, a_returning_shoppers_adyen_session_result_is_kept)
+{
+    char        *co_id;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-r");
+
+    co_id = uid("co");
+    (void) register_with(&sweepers[0], &m, co_id, "sw_adyen", NULL);
+    p[0] = m.id;
+    p[1] = co_id;
+
+    /* a result that is not printable ASCII is not kept; the page shows */
+    r = gateway_get(&sweepers[0], adyen_return_path(&m, co_id, "a%0Ab"));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_null(db_scalar("SELECT session_result FROM checkout_sweeps "
+                             "WHERE merchant_id = $1 AND checkout_id = $2",
+                             2, p));
+
+    /* kept decoded, as the PSP gave it */
+    r = gateway_get(&sweepers[0],
+                    adyen_return_path(&m, co_id, "Ab1%2Bx%2F%3D%3D"));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(db_scalar("SELECT session_result FROM checkout_sweeps "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "Ab1+x/==");
+
+    /* a checkout that is over keeps nothing new */
+    db_exec("UPDATE checkouts SET status = 'FAILED' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+    r = gateway_get(&sweepers[0], adyen_return_path(&m, co_id, "later"));
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(db_scalar("SELECT session_result FROM checkout_sweeps "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "Ab1+x/==");
+}
