@@ -504,8 +504,8 @@ ngx_http_payments_return(ngx_http_payments_ctx_t *ctx)
 
 /*
  * The value of the PSP's return parameter (adyen: sessionResult), decoded,
- * or "" when the dialect has none, it is absent, or it is not 1..2048
- * printable ASCII characters (then it is ignored: the page is shown all
+ * or "" when the dialect has none, it is absent, or it is not 1 to
+ * PAY_LOOKUP_RESULT_MAX printable ASCII characters (then it is ignored: the page is shown all
  * the same, the sweeper waits for the session to expire).
  */
 
@@ -520,7 +520,7 @@ ngx_http_payments_session_result(ngx_http_request_t *r,
         || ngx_http_arg(r, (u_char *) psp->dl->return_session_param,
                         ngx_strlen(psp->dl->return_session_param), &v)
            != NGX_OK
-        || v.len == 0 || v.len > 3 * 2048)
+        || v.len == 0 || v.len > 3 * PAY_LOOKUP_RESULT_MAX)
     {
         return "";
     }
@@ -534,7 +534,7 @@ ngx_http_payments_session_result(ngx_http_request_t *r,
     src = v.data;
     ngx_unescape_uri(&dst, &src, v.len, NGX_UNESCAPE_URI);
 
-    if (dst == p || dst - p > 2048) {
+    if (dst == p || dst - p > PAY_LOOKUP_RESULT_MAX) {
         return "";
     }
 

@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS checkout_sweeps (
     -- what the PSP gave the shopper's way back for its session look-up
     -- (Adyen's sessionResult); NULL when no shopper came back with one
     session_result text      CONSTRAINT checkout_sweeps_session_result
-                             CHECK (length(session_result) BETWEEN 1 AND 2048
+                             CHECK (length(session_result) BETWEEN 1 AND 4096
                                     AND session_result ~ '^[\x21-\x7e]+$'),
     PRIMARY KEY (merchant_id, checkout_id),
     FOREIGN KEY (merchant_id, checkout_id) REFERENCES checkouts (merchant_id, checkout_id)

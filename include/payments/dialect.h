@@ -72,20 +72,37 @@ typedef struct {
  * input.  NULL in a dialect that has none yet. */
 typedef int (*pay_psp_op_pt)(const void *in, pay_psp_request_t *req);
 
-/* The sweeper's question about one session. */
+
+/*
+ * The session look-up: what the sweeper asks a PSP about a checkout still
+ * EXECUTING whose webhook never came (doc/PSPS.md, "Session look-up").
+ */
 typedef struct {
-    const char *token;            /* the PSP's session id we stored */
-    const char *nonce;            /* merchant_id ":" checkout_id */
-    const char *session_result;   /* adyen: from the shopper's return, or NULL */
-    const char *merchant_account; /* adyen merchant_account=, or NULL */
+    const char  *token;             /* the PSP's session id we stored */
+    const char  *nonce;             /* merchant_id ":" checkout_id */
+    const char  *session_result;    /* adyen: sessionResult from the
+                                       shopper's return, or NULL */
+    const char  *merchant_account;  /* adyen merchant_account=, or NULL
+                                       (not sent: Adyen's look-up takes
+                                       none) */
 } pay_psp_lookup_t;
 
 typedef enum {
-    PAY_LOOKUP_DECIDED = 1,  /* *ev holds a SUCCEEDED or FAILED event */
-    PAY_LOOKUP_OPEN,         /* still open at the PSP: ask later */
-    PAY_LOOKUP_UNKNOWN,      /* no answer we can trust: ask later */
+    PAY_LOOKUP_DECIDED = 1,  /* *ev holds a SUCCEEDED or FAILED event to
+                                apply, as a verified webhook's */
+    PAY_LOOKUP_OPEN,         /* the session is still open at the PSP (or a
+                                payment in it is under way): ask later */
+    PAY_LOOKUP_UNKNOWN,      /* no answer we can trust (no answer, 404,
+                                4xx, 5xx, an unreadable or foreign
+                                answer): ask later */
     PAY_LOOKUP_AUTH          /* 401/403: our credentials */
 } pay_lookup_outcome_e;
+
+/* A token longer than this is not looked up: "lookup:<token>:<status>"
+ * must fit pay_event_t.event_id whole, or two tokens could share an id. */
+#define PAY_LOOKUP_TOKEN_MAX     200
+/* Adyen's sessionResult, as the shopper's browser brought it back. */
+#define PAY_LOOKUP_RESULT_MAX    4096
 
 typedef struct {
     const char      *name;              /* dialect= */
@@ -134,13 +151,34 @@ typedef struct {
     const char      *webhook_answer;    /* the body a PSP expects */
     const char      *webhook_answer_type;
 
-    /* the sweeper's session look-up: a GET (req->body NULL); -1 when
-     * the dialect cannot ask (adyen without a session result) */
+    /*
+     * The sweeper's session look-up.  session_lookup builds the request
+     * (a GET: req->body NULL, psp.h); returns 0, or -1 with *req empty
+     * when the input is unusable or the dialect cannot ask (adyen without
+     * session_result: the glue then relies on the session's expiry).  The
+     * token goes into the path: stripe and adyen take [A-Za-z0-9_-] only,
+     * generic percent-encodes every other byte; at most
+     * PAY_LOOKUP_TOKEN_MAX characters, never "." or "..".
+     *
+     * session_lookup_answer classifies the PSP's answer (status 0: none)
+     * and never fails.  For DECIDED, *ev is the event to apply with
+     * pay_webhook_apply(): event_id "lookup:<token>:<status word>", type
+     * the PSP's status, kind SUCCEEDED or FAILED, token in->token,
+     * reference the answer's (our nonce) or else in->nonce, amount in ISO
+     * minor units (converted from the dialect's) or
+     * PAY_EVT_AMOUNT_ABSENT / _INEXACT, currency upper case or "",
+     * livemode -1, account "".  For OPEN, ev->kind is PAY_EVT_PENDING and
+     * ev->type the PSP's status, for the log; otherwise *ev is cleared
+     * (kind 0, amount PAY_EVT_AMOUNT_ABSENT).  An answer about another
+     * session than in->token is UNKNOWN.
+     */
     int            (*session_lookup)(const pay_psp_lookup_t *in,
                                      pay_psp_request_t *req);
-    pay_lookup_outcome_e (*session_lookup_answer)(const pay_psp_lookup_t *in,
-                                     int status, const char *body, size_t len,
-                                     int64_t now, pay_event_t *ev);
+    pay_lookup_outcome_e
+                   (*session_lookup_answer)(const pay_psp_lookup_t *in,
+                                            int status, const char *body,
+                                            size_t len, int64_t now,
+                                            pay_event_t *ev);
 
     /* coming: refunds, pay-outs */
     pay_psp_op_pt    refund;

@@ -21,6 +21,8 @@ static enum MHD_Result mock_control_registrations(struct MHD_Connection *c);
 static enum MHD_Result mock_control_webhooks(struct MHD_Connection *c);
 static enum MHD_Result mock_control_session(struct MHD_Connection *c,
     const char *method, const char *path);
+static enum MHD_Result mock_control_expire(struct MHD_Connection *c,
+    const char *id);
 
 
 static enum MHD_Result
@@ -169,6 +171,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
         } else if (strcmp(name, "webhook_out_of_order") == 0
                    || strcmp(name, "webhook_bad_signature") == 0
                    || strcmp(name, "webhook_stale") == 0
+                   || strcmp(name, "webhook_never") == 0
                    || strcmp(name, "async_payment") == 0)
         {
             if (!json_is_boolean(v)) {
@@ -177,6 +180,8 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 
             if (strcmp(name, "async_payment") == 0) {
                 wf.async_payment = json_is_true(v);
+            } else if (strcmp(name, "webhook_never") == 0) {
+                wf.never = json_is_true(v);
             } else if (strcmp(name, "webhook_out_of_order") == 0) {
                 wf.out_of_order = json_is_true(v);
             } else if (strcmp(name, "webhook_bad_signature") == 0) {
@@ -199,6 +204,15 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
                                   "true");
     }
 
+    /* an async payment settles when its first event is done: with no
+     * event it would stay unpaid for good, which is no PSP's behaviour */
+    if (wf.never && wf.async_payment) {
+        json_decref(root);
+        return mock_control_error(c, MHD_HTTP_BAD_REQUEST,
+                                  "webhook_never and async_payment do not "
+                                  "go together");
+    }
+
     id = mock_fault_add(match, latency_ms, fail_times, (unsigned) fail_status,
                         (unsigned) refuse_status, hang_ms, drop, hosted_url,
                         &wf);
@@ -214,13 +228,14 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
              "drop_after_register %ld hosted_url %s webhook_delay_ms %ld "
              "webhook_duplicate %ld webhook_out_of_order %d "
              "webhook_bad_signature %d webhook_stale %d async_payment %d "
-             "async_delay_ms %ld webhook_amount %lld%s",
+             "async_delay_ms %ld webhook_amount %lld%s webhook_never %d",
              (unsigned long long) id, match, latency_ms, fail_times,
              fail_status, refuse_status, hang_ms, drop,
              hosted_url ? hosted_url : "-", wf.delay_ms, wf.duplicate,
              (int) wf.out_of_order, (int) wf.bad_signature, (int) wf.stale,
              (int) wf.async_payment, wf.async_delay_ms,
-             (long long) wf.amount, wf.has_amount ? "" : " (off)");
+             (long long) wf.amount, wf.has_amount ? "" : " (off)",
+             (int) wf.never);
 
     json_decref(root);
 
@@ -295,13 +310,15 @@ mock_control_webhooks(struct MHD_Connection *c)
 
 /*
  * POST /_control/sessions/{id}/pay and .../decline: what the hosted page's
- * buttons do, for harnesses without a browser.  path follows "sessions/".
+ * buttons do, for harnesses without a browser; .../expire: the session's
+ * time runs out now (no webhook, as a natural expiry).  path follows
+ * "sessions/".
  */
 static enum MHD_Result
 mock_control_session(struct MHD_Connection *c, const char *method,
     const char *path)
 {
-    int                    pay;
+    int                    pay, expire;
     size_t                 len;
     json_t                *s;
     const char            *action;
@@ -313,7 +330,8 @@ mock_control_session(struct MHD_Connection *c, const char *method,
     action = path + len;
 
     if (len == 0 || len >= sizeof(id)
-        || (strcmp(action, "/pay") != 0 && strcmp(action, "/decline") != 0))
+        || (strcmp(action, "/pay") != 0 && strcmp(action, "/decline") != 0
+            && strcmp(action, "/expire") != 0))
     {
         return mock_control_error(c, MHD_HTTP_NOT_FOUND,
                                   "unknown control endpoint");
@@ -330,6 +348,11 @@ mock_control_session(struct MHD_Connection *c, const char *method,
     memcpy(id, path, len);
     id[len] = '\0';
     pay = (strcmp(action, "/pay") == 0);
+    expire = (strcmp(action, "/expire") == 0);
+
+    if (expire) {
+        return mock_control_expire(c, id);
+    }
 
     state = pay ? mock_event_pay(id, &s) : mock_event_decline(id, &s);
 
@@ -354,6 +377,42 @@ mock_control_session(struct MHD_Connection *c, const char *method,
         break;
 
     case MOCK_SESSION_OPEN:
+        break;
+    }
+
+    if (s == NULL) {
+        return mock_control_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                  "out of memory");
+    }
+
+    return mock_send_json(c, MHD_HTTP_OK, s);
+}
+
+
+/* POST /_control/sessions/{id}/expire */
+static enum MHD_Result
+mock_control_expire(struct MHD_Connection *c, const char *id)
+{
+    json_t                *s;
+    mock_session_state_e   state;
+
+    state = mock_session_expire(id, &s);
+
+    switch (state) {
+
+    case MOCK_SESSION_NOT_FOUND:
+        return mock_control_error(c, MHD_HTTP_NOT_FOUND, "no such session");
+
+    case MOCK_SESSION_COMPLETE:
+        return mock_control_error(c, MHD_HTTP_CONFLICT,
+                                  "the session is already paid");
+
+    case MOCK_SESSION_OPEN:
+        mock_log("session %s expired by the control API", id);
+        break;
+
+    case MOCK_SESSION_EXPIRED:
+        /* already: nothing changes */
         break;
     }
 

@@ -100,6 +100,7 @@ typedef struct {
     unsigned              bad_signature:1;
     unsigned              stale:1;
     unsigned              async_payment:1;
+    unsigned              never:1;           /* webhook_never: none sent */
 } mock_webhook_fault_t;
 
 
@@ -179,6 +180,7 @@ mock_session_state_e mock_session_pay(const char *id, json_t **copy,
 mock_session_state_e mock_session_decline(const char *id, json_t **copy,
     mock_webhook_fault_t *wf);
 mock_session_state_e mock_session_settle(const char *id, json_t **copy);
+mock_session_state_e mock_session_expire(const char *id, json_t **copy);
 
 /* form.c */
 typedef struct {
@@ -253,12 +255,15 @@ enum MHD_Result mock_stripe_error(struct MHD_Connection *c, unsigned status,
 /* adyen.c: POST /v71/sessions and Adyen's notifications */
 enum MHD_Result mock_adyen_create(struct MHD_Connection *c,
     mock_request_t *r);
+enum MHD_Result mock_adyen_lookup(struct MHD_Connection *c, const char *id);
 void mock_adyen_webhook(const json_t *session, int paid,
     const mock_webhook_fault_t *wf);
 
 /* generic.c: POST /sessions and JWT-signed webhooks */
 enum MHD_Result mock_generic_create(struct MHD_Connection *c,
     mock_request_t *r);
+enum MHD_Result mock_generic_lookup(struct MHD_Connection *c,
+    const char *token);
 void mock_generic_webhook(const json_t *session, int paid,
     const mock_webhook_fault_t *wf);
 int mock_generic_load_key(const char *path);

@@ -809,7 +809,7 @@ mock_fault_list(void)
                              (json_int_t) rule->drop_after_register,
                          "hosted_url", rule->hosted_url);
 
-        wh = json_pack("{sI sI sb sb sb sb sI so}",
+        wh = json_pack("{sI sI sb sb sb sb sI so sb}",
                        "webhook_delay_ms", (json_int_t) rule->wf.delay_ms,
                        "webhook_duplicate", (json_int_t) rule->wf.duplicate,
                        "webhook_out_of_order", (int) rule->wf.out_of_order,
@@ -821,7 +821,8 @@ mock_fault_list(void)
                            (json_int_t) rule->wf.async_delay_ms,
                        "webhook_amount",
                            rule->wf.has_amount
-                           ? json_integer(rule->wf.amount) : json_null());
+                           ? json_integer(rule->wf.amount) : json_null(),
+                       "webhook_never", (int) rule->wf.never);
 
         if (item != NULL && (wh == NULL || json_object_update(item, wh) != 0))
         {
@@ -1011,6 +1012,11 @@ mock_session_decline(const char *id, json_t **copy, mock_webhook_fault_t *wf)
         if (d == NULL || strcmp(d, "adyen") != 0) {
             json_object_set_new(s->json, "status", json_string("expired"));
         }
+        /* the generic look-up tells a declined session ("failed") from
+         * one that timed out ("expired") */
+        if (d != NULL && strcmp(d, "generic") == 0) {
+            json_object_set_new(s->json, "declined", json_true());
+        }
     }
 
     *copy = json_deep_copy(s->json);
@@ -1046,6 +1052,44 @@ mock_session_settle(const char *id, json_t **copy)
 
     if (state == MOCK_SESSION_COMPLETE) {
         json_object_set_new(s->json, "payment_status", json_string("paid"));
+        *copy = json_deep_copy(s->json);
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return state;
+}
+
+
+/*
+ * The session expires now, as if its expires_at had passed: an open one
+ * turns "expired" (and sends nothing, as a natural expiry).  Returns the
+ * state before (OPEN: expired just now; EXPIRED: it already was, nothing
+ * changes) with *copy after; COMPLETE changes nothing and copies nothing.
+ */
+mock_session_state_e
+mock_session_expire(const char *id, json_t **copy)
+{
+    mock_session_t        *s;
+    mock_session_state_e   state;
+
+    *copy = NULL;
+
+    pthread_mutex_lock(&mock_lock);
+
+    s = mock_session_find(id);
+    if (s == NULL) {
+        pthread_mutex_unlock(&mock_lock);
+        return MOCK_SESSION_NOT_FOUND;
+    }
+
+    state = mock_session_state(s->json);
+
+    if (state == MOCK_SESSION_OPEN) {
+        json_object_set_new(s->json, "status", json_string("expired"));
+    }
+
+    if (state != MOCK_SESSION_COMPLETE) {
         *copy = json_deep_copy(s->json);
     }
 
