@@ -170,7 +170,9 @@ typedef struct {
      * livemode -1, account "".  For OPEN, ev->kind is PAY_EVT_PENDING and
      * ev->type the PSP's status, for the log; otherwise *ev is cleared
      * (kind 0, amount PAY_EVT_AMOUNT_ABSENT).  An answer about another
-     * session than in->token is UNKNOWN.
+     * session than in->token is UNKNOWN.  now is not used by today's
+     * dialects: a session is over when its PSP says so, never by our
+     * clock.
      */
     int            (*session_lookup)(const pay_psp_lookup_t *in,
                                      pay_psp_request_t *req);

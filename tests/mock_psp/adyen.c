@@ -362,7 +362,7 @@ mock_adyen_create(struct MHD_Connection *c, mock_request_t *r)
 }
 
 
-/* --- the session result ---------------------------------------------------- */
+/* --- the session result --------------------------------------------------- */
 
 /*
  * GET /v71/sessions/{sessionId}?sessionResult=…: the session as it is now,

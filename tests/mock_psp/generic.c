@@ -301,7 +301,7 @@ mock_generic_create(struct MHD_Connection *c, mock_request_t *r)
 }
 
 
-/* --- the session look-up --------------------------------------------------- */
+/* --- the session look-up -------------------------------------------------- */
 
 /*
  * GET /sessions/{token}: {"token","reference","status","amount",
