@@ -94,6 +94,8 @@ static void ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q,
 static void ngx_http_payments_sweep_due(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw);
+static void ngx_http_payments_sweep_expiry(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it, const char *waiting);
 static void ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f);
 static void ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw);
 static void ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
@@ -664,25 +666,8 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
                                         NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
 
         /* the PSP cannot be asked: its session ends at expires_at */
-        if (ngx_time() < it->expires + sw->pmcf->sweeper.grace) {
-            ngx_http_payments_sweep_note(sw, "cannot ask: waiting for the "
-                                             "session to expire");
-            return;
-        }
-
-        ngx_memzero(&sw->ev, sizeof(pay_event_t));
-        ngx_snprintf((u_char *) sw->ev.event_id, sizeof(sw->ev.event_id) - 1,
-                     "lookup:%s:expired%Z", it->token);
-        ngx_cpystrn((u_char *) sw->ev.type, (u_char *) "session_expired",
-                    sizeof(sw->ev.type));
-        sw->ev.kind = PAY_EVT_FAILED;
-        ngx_cpystrn((u_char *) sw->ev.token, (u_char *) it->token,
-                    sizeof(sw->ev.token));
-        ngx_cpystrn((u_char *) sw->ev.reference, (u_char *) it->nonce,
-                    sizeof(sw->ev.reference));
-        sw->ev.amount = PAY_EVT_AMOUNT_ABSENT;
-
-        ngx_http_payments_sweep_apply(sw);
+        ngx_http_payments_sweep_expiry(sw, it, "cannot ask: waiting for the "
+                                               "session to expire");
         return;
     }
 
@@ -717,6 +702,34 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
                                         NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN);
         ngx_http_payments_sweep_note(sw, "no request");
     }
+}
+
+
+/* FAILED once the session has expired at the PSP (grace= later), else
+ * noted as waiting */
+
+static void
+ngx_http_payments_sweep_expiry(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it, const char *waiting)
+{
+    if (ngx_time() < it->expires + sw->pmcf->sweeper.grace) {
+        ngx_http_payments_sweep_note(sw, waiting);
+        return;
+    }
+
+    ngx_memzero(&sw->ev, sizeof(pay_event_t));
+    ngx_snprintf((u_char *) sw->ev.event_id, sizeof(sw->ev.event_id) - 1,
+                 "lookup:%s:expired%Z", it->token);
+    ngx_cpystrn((u_char *) sw->ev.type, (u_char *) "session_expired",
+                sizeof(sw->ev.type));
+    sw->ev.kind = PAY_EVT_FAILED;
+    ngx_cpystrn((u_char *) sw->ev.token, (u_char *) it->token,
+                sizeof(sw->ev.token));
+    ngx_cpystrn((u_char *) sw->ev.reference, (u_char *) it->nonce,
+                sizeof(sw->ev.reference));
+    sw->ev.amount = PAY_EVT_AMOUNT_ABSENT;
+
+    ngx_http_payments_sweep_apply(sw);
 }
 
 
@@ -755,6 +768,14 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
     case PAY_LOOKUP_OPEN:
         ngx_http_payments_metrics_sweep(psp->index,
                                         NGX_HTTP_PAYMENTS_SWEEP_OPEN);
+
+        /* a snapshot (adyen's session result) stays "open" after the
+         * session has ended */
+        if (psp->dl->lookup_snapshot) {
+            ngx_http_payments_sweep_expiry(sw, it, "open at the psp");
+            return;
+        }
+
         what = "open at the psp";
         break;
 

@@ -505,8 +505,9 @@ ngx_http_payments_return(ngx_http_payments_ctx_t *ctx)
 /*
  * The value of the PSP's return parameter (adyen: sessionResult), decoded,
  * or "" when the dialect has none, it is absent, or it is not 1 to
- * PAY_LOOKUP_RESULT_MAX printable ASCII characters (then it is ignored: the page is shown all
- * the same, the sweeper waits for the session to expire).
+ * PAY_LOOKUP_RESULT_MAX printable ASCII characters (then it is ignored:
+ * the page is shown all the same, the sweeper waits for the session to
+ * expire).
  */
 
 static char *

@@ -285,6 +285,7 @@ const pay_dialect_t  pay_dialect_adyen = {
     .token_field = "id",
     .expires_field = "expiresAt",
     .return_session_param = "sessionResult",
+    .lookup_snapshot = 1,
     .refusal_reason = pay_adyen_reason,
     .webhook = pay_adyen_webhook,
     .webhook_answer = "[accepted]",

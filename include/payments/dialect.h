@@ -140,6 +140,10 @@ typedef struct {
     /* the query parameter the PSP adds to the shopper's way back that the
      * session look-up needs (adyen: sessionResult); NULL: none */
     const char      *return_session_param;
+    /* 1: the session look-up answers a snapshot that is never updated
+     * (adyen's session result), so "open" past the session's expiry means
+     * it expired; 0: the PSP's answer is the session's state now */
+    unsigned         lookup_snapshot:1;
     const json_t   *(*refusal_reason)(const json_t *root);
 
     /* webhooks: verify over the raw bytes, then read the events */

@@ -500,3 +500,40 @@ Test(solo_sweeper, a_returning_shoppers_adyen_session_result_is_kept)
                                2, p),
                      "Ab1+x/==");
 }
+
+
+Test(solo_sweeper, an_adyen_session_paid_and_returned_without_a_webhook_is_booked)
+{
+    char        *co_id, *token;
+    req_t        rq;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *loc;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-p");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    token = register_with(&sweepers[0], &m, co_id, "sw_adyen",
+                          "\"webhook_never\":true");
+
+    /* the shopper pays on the hosted page and is sent back with the
+     * session's result; the notification never comes */
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/pay/%s/pay", url_escape(token)));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    loc = resp_header(r, "Location");
+    cr_assert_not_null(loc);
+    cr_assert_not_null(strstr(loc, "sessionResult="), "%s", loc);
+
+    r = gateway_get(&sweepers[0], url_path(loc));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS");
+    expect_swept(&m, co_id, "sw_adyen", "SUCCESS");
+}
