@@ -59,7 +59,7 @@ mock_json_long(json_t *v, long min, long max, long *out)
 static enum MHD_Result
 mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 {
-    long                  latency_ms, fail_times, fail_status,
+    long                  latency_ms, fail_times, fail_every, fail_status,
                           refuse_status, hang_ms, drop;
     json_t               *root, *v;
     uint64_t              id;
@@ -84,6 +84,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
     hosted_url = NULL;
     latency_ms = 0;
     fail_times = 0;
+    fail_every = 0;
     fail_status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     refuse_status = 0;
     hang_ms = 0;
@@ -105,6 +106,14 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 
         } else if (strcmp(name, "fail_times") == 0) {
             if (mock_json_long(v, 0, 1000000000L, &fail_times) != 0) {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "fail_every") == 0) {
+            /* 0: off; 1 would fail every attempt, which is fail_times */
+            if (mock_json_long(v, 0, 1000000L, &fail_every) != 0
+                || fail_every == 1)
+            {
                 goto invalid;
             }
 
@@ -213,7 +222,8 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
                                   "go together");
     }
 
-    id = mock_fault_add(match, latency_ms, fail_times, (unsigned) fail_status,
+    id = mock_fault_add(match, latency_ms, fail_times, fail_every,
+                        (unsigned) fail_status,
                         (unsigned) refuse_status, hang_ms, drop, hosted_url,
                         &wf);
 
@@ -224,13 +234,14 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
     }
 
     mock_log("fault %llu added: match \"%s\" latency_ms %ld fail_times %ld "
+             "fail_every %ld "
              "fail_status %ld refuse_status %ld hang_ms %ld "
              "drop_after_register %ld hosted_url %s webhook_delay_ms %ld "
              "webhook_duplicate %ld webhook_out_of_order %d "
              "webhook_bad_signature %d webhook_stale %d async_payment %d "
              "async_delay_ms %ld webhook_amount %lld%s webhook_never %d",
              (unsigned long long) id, match, latency_ms, fail_times,
-             fail_status, refuse_status, hang_ms, drop,
+             fail_every, fail_status, refuse_status, hang_ms, drop,
              hosted_url ? hosted_url : "-", wf.delay_ms, wf.duplicate,
              (int) wf.out_of_order, (int) wf.bad_signature, (int) wf.stale,
              (int) wf.async_payment, wf.async_delay_ms,

@@ -168,7 +168,7 @@ unsigned mock_fault_take_fail(uint64_t id);
 int mock_fault_take_drop(uint64_t id);
 void mock_fault_free(mock_fault_t *fault);
 uint64_t mock_fault_add(const char *match, long latency_ms, long fail_times,
-    unsigned fail_status, unsigned refuse_status, long hang_ms,
+    long fail_every, unsigned fail_status, unsigned refuse_status, long hang_ms,
     long drop_after_register, const char *hosted_url,
     const mock_webhook_fault_t *wf);
 json_t *mock_fault_list(void);

@@ -72,6 +72,8 @@ struct mock_rule_s {
     char                 *match;
     long                  latency_ms;
     long                  fail_times;        /* left */
+    long                  fail_every;        /* every Nth attempt fails */
+    unsigned long         attempts;          /* seen, for fail_every */
     long                  hang_ms;
     long                  drop_after_register;  /* left */
     unsigned              fail_status;
@@ -697,6 +699,11 @@ mock_fault_take_fail(uint64_t id)
     if (rule != NULL && rule->fail_times > 0) {
         rule->fail_times--;
         status = rule->fail_status;
+
+    } else if (rule != NULL && rule->fail_every > 0
+               && ++rule->attempts % (unsigned long) rule->fail_every == 0)
+    {
+        status = rule->fail_status;
     }
 
     pthread_mutex_unlock(&mock_lock);
@@ -738,7 +745,7 @@ mock_fault_free(mock_fault_t *fault)
 /* Returns the new rule's id, 0 if out of memory. */
 uint64_t
 mock_fault_add(const char *match, long latency_ms, long fail_times,
-    unsigned fail_status, unsigned refuse_status, long hang_ms,
+    long fail_every, unsigned fail_status, unsigned refuse_status, long hang_ms,
     long drop_after_register, const char *hosted_url,
     const mock_webhook_fault_t *wf)
 {
@@ -763,6 +770,7 @@ mock_fault_add(const char *match, long latency_ms, long fail_times,
 
     rule->latency_ms = latency_ms;
     rule->fail_times = fail_times;
+    rule->fail_every = fail_every;
     rule->fail_status = fail_status;
     rule->refuse_status = refuse_status;
     rule->hang_ms = hang_ms;
@@ -797,11 +805,12 @@ mock_fault_list(void)
     pthread_mutex_lock(&mock_lock);
 
     for (rule = mock_rules; rule; rule = rule->next) {
-        item = json_pack("{sI ss sI sI si si sI sI ss?}",
+        item = json_pack("{sI ss sI sI sI si si sI sI ss?}",
                          "id", (json_int_t) rule->id,
                          "match", rule->match,
                          "latency_ms", (json_int_t) rule->latency_ms,
                          "fail_times", (json_int_t) rule->fail_times,
+                         "fail_every", (json_int_t) rule->fail_every,
                          "fail_status", (int) rule->fail_status,
                          "refuse_status", (int) rule->refuse_status,
                          "hang_ms", (json_int_t) rule->hang_ms,

@@ -718,6 +718,43 @@ MOCK_TEST(fails_fail_times_with_fail_status_then_succeeds)
 }
 
 
+MOCK_TEST(fail_every_fails_every_nth_attempt_of_the_rule)
+{
+    int     i;
+    resp_t  r;
+    char    body[2048], key[32];
+    int     failed;
+
+    fault("{\"match\":\"fe2-\",\"fail_every\":2,\"fail_status\":503}");
+
+    /* ten checkouts, one attempt each: every second one fails */
+    failed = 0;
+
+    for (i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "m1:fe2-%d", i);
+        form(body, sizeof(body), key, 1000, NULL);
+        create(&r, key, body);
+        cr_assert(r.status == 200 || r.status == 503, "%d: %ld", i,
+                  (long) r.status);
+        failed += (r.status == 503);
+        cr_assert_eq(r.status == 503, i % 2 == 1, "attempt %d", i + 1);
+        resp_free(&r);
+    }
+
+    cr_assert_eq(failed, 5);
+}
+
+
+MOCK_TEST(fail_every_of_one_is_refused)
+{
+    resp_t  r;
+
+    control(&r, "POST", "/_control/faults", "{\"fail_every\":1}");
+    cr_assert_eq(r.status, 400);
+    resp_free(&r);
+}
+
+
 MOCK_TEST(fail_status_is_configurable)
 {
     resp_t  r;
