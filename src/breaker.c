@@ -113,6 +113,11 @@ pay_backoff_ms(unsigned n, int64_t base, int64_t cap, uint32_t rnd)
 
     /* base << (n - 1), stopping at the cap (no overflow) */
     while (n > 1 && d < cap) {
+        if (d > cap / 2) {
+            d = cap;
+            break;
+        }
+
         d *= 2;
         n--;
     }
