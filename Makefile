@@ -25,7 +25,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits clean deps demo-shop browser deb
+.PHONY: all core unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits clean deps demo-shop browser deb chaos
 
 all: core mock module
 
@@ -134,6 +134,12 @@ demo:
 
 bench:
 	bash bench/run.sh
+
+# the chaos suite alone (it also runs in `make test`'s e2e): PSP faults,
+# webhooks gone wrong, a worker killed, PostgreSQL killed and fail-over,
+# nginx reloaded, with the invariants checked after each; prints the table
+chaos: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests
+	E2E_JOBS=1 E2E_FILTER='@(solo_chaos|solo_pg_failover|solo_sweeper)/*' bash ci/e2e.sh
 
 bench-limits:
 	bash bench/limits.sh

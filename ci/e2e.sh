@@ -36,6 +36,22 @@ finish() {
             >"$run/logs/metrics.txt" 2>/dev/null || true
     fi
     bash "$top/ci/services.sh" stop "$run" || rc=1
+    # gateways a test started (gateway_start) and did not stop: it crashed
+    pkill -QUIT -f "nginx -p $run/" 2>/dev/null || true
+    for pidfile in "$run"/pgbouncer-*/pgbouncer.pid; do
+        [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    done
+    for d in "$run"/pg-primary-* "$run"/pg-standby-*; do
+        [ -d "$d" ] && bash "$top/ci/pg.sh" stop "$d" >/dev/null 2>&1 || true
+    done
+
+    # the chaos suite's table (tests/e2e/test_chaos.c), when it ran
+    if [ -s "$run/logs/chaos.txt" ]; then
+        echo "chaos: scenarios x invariants"
+        echo "| scenario                                     | req | 201 first | once   | durable | ledger | forward | paid   | alerted |"
+        echo "| -------------------------------------------- | --- | --------- | ------ | ------- | ------ | ------- | ------ | ------- |"
+        cat "$run/logs/chaos.txt"
+    fi
 
     # Nothing secret in any log line (issue #4): after the whole suite.
     if [ -z "${E2E_FILTER:-}" ]; then

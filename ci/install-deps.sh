@@ -40,6 +40,7 @@ if [ "$want_core" = 1 ]; then
         pkg-config gcc libc6-dev make clang libclang-rt-14-dev
         wrk openssl curl
         prometheus   # promtool: /metrics and the alerting rules are checked
+        pgbouncer    # the e2e suite runs a gateway through it (transaction pooling)
     )
 fi
 [ "$want_deb" = 0 ] || pkgs+=(dpkg-dev lintian man-db)

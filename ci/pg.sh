@@ -6,6 +6,15 @@
 #   ci/pg.sh stop   DIR        pg_ctl stop -m fast (no-op when not running)
 #   ci/pg.sh status DIR        exit 0 when running
 #   ci/pg.sh conninfo DIR      print the superuser conninfo
+#   ci/pg.sh standby DIR PORT PRIMARY_DIR
+#                              a streaming standby of the running cluster in
+#                              PRIMARY_DIR (pg_basebackup -R), started; the
+#                              primary then commits synchronously (it waits
+#                              for the standby: nothing it answered is lost
+#                              when it dies)
+#   ci/pg.sh kill DIR          stop hard (pg_ctl stop -m immediate: no
+#                              shutdown checkpoint, clients cut off)
+#   ci/pg.sh promote DIR       the standby in DIR becomes the primary
 #
 # Layout: DIR/data (PGDATA), DIR/postgres.log, the unix socket in DIR.
 # DIR must be reachable by the postgres user (initdb refuses root): use a
@@ -24,7 +33,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
 
 usage() {
-    echo "usage: $0 start DIR PORT | stop DIR | status DIR | conninfo DIR" >&2
+    echo "usage: $0 start DIR PORT | stop DIR | status DIR | conninfo DIR |" \
+         "standby DIR PORT PRIMARY_DIR | kill DIR | promote DIR" >&2
     exit 2
 }
 
@@ -45,6 +55,32 @@ conninfo() {
 
 running() {
     [ -f "$1/data/PG_VERSION" ] && as_owner "$pgbin/pg_ctl" -D "$1/data" status >/dev/null 2>&1
+}
+
+# Our settings last: later lines win.  Rewritten on every start so a
+# reused DIR may change port.
+settings() {
+    local dir=$1 port=$2 conf=$1/data/postgresql.conf
+    sed -i '/^# ngx-payments test settings/,$d' "$conf"
+    cat >>"$conf" <<EOF
+# ngx-payments test settings (ci/pg.sh)
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+max_connections = 200
+shared_buffers = 128MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_min_messages = warning
+log_line_prefix = '%m [%p] %d '
+log_min_duration_statement = -1
+# a failed statement's text and a constraint's failing row carry values
+# (e-mails, tokens): not in the log (README, Operations)
+log_min_error_statement = panic
+log_error_verbosity = terse
+EOF
+    chown postgres: "$conf" 2>/dev/null || true
 }
 
 cmd=${1:-}
@@ -71,29 +107,7 @@ start)
             --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 ||
             { cat "$dir/initdb.log" >&2; exit 1; }
     fi
-    # Our settings last: later lines win.  Rewritten on every start so a
-    # reused DIR may change port.
-    conf=$dir/data/postgresql.conf
-    sed -i '/^# ngx-payments test settings/,$d' "$conf"
-    cat >>"$conf" <<EOF
-# ngx-payments test settings (ci/pg.sh)
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$dir'
-max_connections = 200
-shared_buffers = 128MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-log_min_messages = warning
-log_line_prefix = '%m [%p] %d '
-log_min_duration_statement = -1
-# a failed statement's text and a constraint's failing row carry values
-# (e-mails, tokens): not in the log (README, Operations)
-log_min_error_statement = panic
-log_error_verbosity = terse
-EOF
-    chown postgres: "$conf" 2>/dev/null || true
+    settings "$dir" "$port"
     if ! running "$dir"; then
         as_owner "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
             { tail -30 "$dir/postgres.log" >&2; exit 1; }
@@ -128,6 +142,37 @@ status)
     ;;
 conninfo)
     conninfo "$dir"
+    ;;
+standby)
+    port=${3:-}
+    primary=${4:-}
+    [[ $port =~ ^[0-9]+$ ]] && [ -n "$primary" ] || usage
+    running "$primary" || { echo "pg.sh: no primary running in $primary" >&2; exit 1; }
+    mkdir -p "$dir"
+    [ "$(id -u)" -ne 0 ] || chown postgres: "$dir"
+    chmod 700 "$dir"
+    echo "$port" >"$dir/port"
+    as_owner "$pgbin/pg_basebackup" -h 127.0.0.1 -p "$(cat "$primary/port")" \
+        -U postgres -D "$dir/data" -R -X stream -c fast --no-sync >"$dir/basebackup.log" 2>&1 ||
+        { cat "$dir/basebackup.log" >&2; exit 1; }
+    settings "$dir" "$port"
+    as_owner "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
+        { tail -30 "$dir/postgres.log" >&2; exit 1; }
+    # synchronous from now on: a commit the primary answered is on the
+    # standby too
+    psql "$(conninfo "$primary")" -Xq -v ON_ERROR_STOP=1 \
+        -c "ALTER SYSTEM SET synchronous_standby_names = '*'" \
+        -c "ALTER SYSTEM SET synchronous_commit = 'on'" \
+        -c "SELECT pg_reload_conf()" >/dev/null
+    echo "$(conninfo "$dir")"
+    ;;
+kill)
+    if running "$dir"; then
+        as_owner "$pgbin/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop >/dev/null
+    fi
+    ;;
+promote)
+    as_owner "$pgbin/pg_ctl" -D "$dir/data" -w -t 60 promote >/dev/null
     ;;
 *)
     usage

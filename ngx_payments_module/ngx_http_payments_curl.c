@@ -107,6 +107,7 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
 
     ngx_http_payments_fetch_cancel(f);
 
+    f->pool = pool;
     f->len = 0;
     f->status = 0;
     f->result = CURLE_OK;
@@ -138,9 +139,11 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
     /* the credentials: added here, never stored with the request */
     l = curl_slist_append(l, psp->auth_header);
 
-    ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "Content-Type: %s%Z",
-                 content_type);
-    l = curl_slist_append(l, hdr);
+    if (body) {
+        ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "Content-Type: %s%Z",
+                     content_type);
+        l = curl_slist_append(l, hdr);
+    }
 
     if (idempotency_key) {
         ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1,
@@ -165,9 +168,16 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
 
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, l);
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
+
+    if (body) {
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
+
+    } else {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    }
+
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
                      ngx_http_payments_curl_write);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, f);
@@ -256,9 +266,8 @@ ngx_http_payments_curl_write(char *ptr, size_t size, size_t nmemb,
     if (f->len + n > f->cap) {
         cap = ngx_max(f->cap * 2, f->len + n);
 
-        /* the request pool: freed with the request */
-        p = ngx_palloc(((ngx_http_payments_ctx_t *) f->data)->request->pool,
-                       cap);
+        /* the caller's pool (the request's, the sweeper's round) */
+        p = ngx_palloc(f->pool, cap);
         if (p == NULL) {
             return 0;
         }

@@ -36,6 +36,10 @@ static const char  *ngx_http_payments_ev_outcomes[] = {
     "unknown_checkout", "mismatch", "amount_mismatch", "other"
 };
 
+static const char  *ngx_http_payments_sweep_answers[] = {
+    "decided", "open", "unknown", "auth", "cannot_ask"
+};
+
 static const char  *ngx_http_payments_idem_names[] = {
     "replayed", "in_use", "reused"
 };
@@ -223,6 +227,22 @@ ngx_http_payments_metrics_event(ngx_uint_t psp, const char *outcome)
 
     (void) ngx_atomic_fetch_add(
                &ngx_http_payments_metrics->psps[psp].events[i], 1);
+}
+
+
+void
+ngx_http_payments_metrics_sweep(ngx_uint_t psp,
+    ngx_http_payments_sweep_answer_e answer)
+{
+    if (ngx_http_payments_metrics == NULL
+        || psp >= NGX_HTTP_PAYMENTS_MAX_PSPS
+        || answer >= NGX_HTTP_PAYMENTS_SWEEP__MAX)
+    {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(
+               &ngx_http_payments_metrics->psps[psp].sweeps[answer], 1);
 }
 
 
@@ -457,6 +477,36 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# TYPE payments_checkouts_executing_oldest_seconds gauge\n"
         "payments_checkouts_executing_oldest_seconds %uA\n",
         m->executing, m->executing_oldest);
+
+    ngx_http_payments_out(
+        "# HELP payments_sweeper_lookups_total The stuck-checkout sweeper's "
+        "session look-ups by answer (decided: paid or failed, applied).\n"
+        "# TYPE payments_sweeper_lookups_total counter\n");
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < NGX_HTTP_PAYMENTS_SWEEP__MAX; j++) {
+            ngx_http_payments_out(
+                "payments_sweeper_lookups_total{psp=\"%V\",answer=\"%s\"} "
+                "%uA\n", &psp[i].name, ngx_http_payments_sweep_answers[j],
+                m->psps[i].sweeps[j]);
+        }
+    }
+
+    ngx_http_payments_out(
+        "# HELP payments_sweeper_leader 1 while this gateway holds the "
+        "database's sweeper lease (one gateway sweeps at a time).\n"
+        "# TYPE payments_sweeper_leader gauge\n"
+        "payments_sweeper_leader %uA\n"
+        "# HELP payments_checkouts_unresolved Checkouts still EXECUTING past "
+        "payments_sweeper's alert= age, as of the last round.\n"
+        "# TYPE payments_checkouts_unresolved gauge\n"
+        "payments_checkouts_unresolved %uA\n"
+        "# HELP payments_checkouts_unresolved_oldest_seconds Age of the "
+        "oldest of them (0: none).\n"
+        "# TYPE payments_checkouts_unresolved_oldest_seconds gauge\n"
+        "payments_checkouts_unresolved_oldest_seconds %uA\n",
+        m->sweeper_leader, m->sweeper_unresolved,
+        m->sweeper_unresolved_oldest);
 
     p = ngx_http_payments_limit_metrics(p, last);
 

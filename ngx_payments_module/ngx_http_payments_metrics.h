@@ -93,12 +93,24 @@ typedef struct {
 } ngx_http_payments_db_slot_t;
 
 
+/* what the sweeper's session look-up gave */
+typedef enum {
+    NGX_HTTP_PAYMENTS_SWEEP_DECIDED = 0,    /* paid or failed: applied */
+    NGX_HTTP_PAYMENTS_SWEEP_OPEN,           /* still open at the PSP */
+    NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN,        /* no usable answer */
+    NGX_HTTP_PAYMENTS_SWEEP_AUTH,           /* 401/403 */
+    NGX_HTTP_PAYMENTS_SWEEP_CANNOT,         /* the dialect cannot ask */
+    NGX_HTTP_PAYMENTS_SWEEP__MAX
+} ngx_http_payments_sweep_answer_e;
+
+
 typedef struct {
     ngx_atomic_t    latency[NGX_HTTP_PAYMENTS_PSP_BUCKETS + 1];
     ngx_atomic_t    latency_ms_sum;
     ngx_atomic_t    results[NGX_HTTP_PAYMENTS_PSP__MAX];
     ngx_atomic_t    wh_refused[NGX_HTTP_PAYMENTS_WH__MAX];
     ngx_atomic_t    events[NGX_HTTP_PAYMENTS_EV__MAX];
+    ngx_atomic_t    sweeps[NGX_HTTP_PAYMENTS_SWEEP__MAX];
 } ngx_http_payments_psp_stats_t;
 
 
@@ -112,6 +124,9 @@ typedef struct {
     ngx_http_payments_psp_stats_t   psps[NGX_HTTP_PAYMENTS_MAX_PSPS];
     ngx_atomic_t                    executing;          /* checkouts */
     ngx_atomic_t                    executing_oldest;   /* seconds */
+    ngx_atomic_t                    sweeper_leader;     /* holds the lease */
+    ngx_atomic_t                    sweeper_unresolved; /* past alert= */
+    ngx_atomic_t                    sweeper_unresolved_oldest;
 } ngx_http_payments_metrics_t;
 
 
@@ -138,6 +153,9 @@ void ngx_http_payments_metrics_request(ngx_uint_t route, ngx_uint_t status);
 void ngx_http_payments_metrics_psp(ngx_uint_t psp,
     ngx_http_payments_psp_result_e result, ngx_msec_t elapsed);
 void ngx_http_payments_metrics_event(ngx_uint_t psp, const char *outcome);
+/* psp NGX_HTTP_PAYMENTS_MAX_PSPS: a PSP no longer configured (not counted) */
+void ngx_http_payments_metrics_sweep(ngx_uint_t psp,
+    ngx_http_payments_sweep_answer_e answer);
 void ngx_http_payments_metrics_db_slot(ngx_uint_t up, ngx_uint_t busy,
     ngx_uint_t waiting, ngx_uint_t size);
 void ngx_http_payments_metrics_worker_exit(void);

@@ -161,6 +161,13 @@ static ngx_command_t  ngx_http_payments_commands[] = {
       offsetof(ngx_http_payments_main_conf_t, auth_cache),
       NULL },
 
+    { ngx_string("payments_sweeper"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_payments_sweeper_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("payments_plain_http"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -237,6 +244,13 @@ ngx_http_payments_create_main_conf(ngx_conf_t *cf)
     pmcf->session_lifetime = NGX_CONF_UNSET;
     pmcf->max_body = NGX_CONF_UNSET_SIZE;
     pmcf->auth_cache = NGX_CONF_UNSET_MSEC;
+    pmcf->sweeper.enable = NGX_CONF_UNSET;
+    pmcf->sweeper.interval = NGX_CONF_UNSET_MSEC;
+    pmcf->sweeper.after = NGX_CONF_UNSET;
+    pmcf->sweeper.retry = NGX_CONF_UNSET;
+    pmcf->sweeper.alert = NGX_CONF_UNSET;
+    pmcf->sweeper.grace = NGX_CONF_UNSET;
+    pmcf->sweeper.batch = NGX_CONF_UNSET_UINT;
 
     pmcf->token_keys = ngx_array_create(cf->pool, 2, sizeof(pay_token_key_t));
     pmcf->psps = ngx_array_create(cf->pool, 4,
@@ -265,6 +279,10 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(pmcf->session_lifetime, 3600);
     ngx_conf_init_size_value(pmcf->max_body, 64 * 1024);
     ngx_conf_init_msec_value(pmcf->auth_cache, 5000);
+
+    if (ngx_http_payments_sweeper_merge(cf, pmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (pmcf->auth_cache > 60000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -786,6 +804,10 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_payments_sweeper_init(cycle, pmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_worker == 0) {
         ngx_memzero(&ngx_http_payments_purge_timer, sizeof(ngx_event_t));
         ngx_http_payments_purge_timer.handler = ngx_http_payments_purge;
@@ -894,6 +916,7 @@ static void
 ngx_http_payments_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_payments_metrics_worker_exit();
+    ngx_http_payments_sweeper_exit(cycle);
     ngx_http_payments_pg_exit(cycle);
     ngx_http_payments_curl_exit(cycle);
 }

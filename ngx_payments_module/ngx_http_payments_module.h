@@ -73,6 +73,19 @@ typedef struct {
 typedef struct ngx_http_payments_auth_cache_s  ngx_http_payments_auth_cache_t;
 
 
+/* payments_sweeper (ngx_http_payments_sweeper.c) */
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_msec_t                  interval;       /* between rounds */
+    time_t                      after;          /* first asked at this age */
+    time_t                      retry;          /* asked again this later */
+    time_t                      alert;          /* unresolved at this age */
+    time_t                      grace;          /* cannot ask: failed this
+                                                   long after expires_at */
+    ngx_uint_t                  batch;          /* checkouts per round */
+} ngx_http_payments_sweeper_conf_t;
+
+
 typedef struct {
     ngx_str_t                   conninfo;
     ngx_uint_t                  pool_size;
@@ -105,6 +118,7 @@ typedef struct {
                                                    the pools (per cycle, so
                                                    a reload without it
                                                    opens none) */
+    ngx_http_payments_sweeper_conf_t  sweeper;
 } ngx_http_payments_main_conf_t;
 
 
@@ -167,13 +181,15 @@ struct ngx_http_payments_fetch_s {
     ngx_http_payments_fetch_handler_pt      handler;
     void                                   *data;
     ngx_log_t                              *log;
+    ngx_pool_t                             *pool;       /* of body */
     unsigned                                running:1;
 };
 
 ngx_int_t ngx_http_payments_curl_init(ngx_cycle_t *cycle);
 void ngx_http_payments_curl_exit(ngx_cycle_t *cycle);
-/* POSTs body to url with the PSP's credentials and the extra headers.
- * f lives in pool; a pool cleanup stops it if the pool goes first. */
+/* POSTs body to url with the PSP's credentials and the extra headers; a
+ * GET when body is NULL (content_type is then unused).  f and the answer
+ * live in pool; a pool cleanup stops it if the pool goes first. */
 ngx_int_t ngx_http_payments_fetch(ngx_pool_t *pool,
     ngx_http_payments_fetch_t *f, ngx_http_payments_psp_t *psp,
     const char *url, const char *content_type, const char *idempotency_key,
@@ -270,6 +286,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _limit*.c      ngx_http_payments_limit_module: directives, zones,
  *                  hooks, variables.  Calls _psp_conf.c (find_psp) and
  *                  _response.c.
+ *   _sweeper.c     worker 0's stuck-checkout sweeper (no request): calls
+ *                  the drivers, _psp_conf.c (find_psp), _metrics.c's
+ *                  counters and _util.c; only _module.c calls it.
  *   _pg.c, _curl.c the event-loop drivers.  _pg.c counts in _metrics.c's
  *                  zone (metrics_db_slot), nothing else.
  *   _psp_conf.c    payments_psp and the PSP list (find_psp).  Calls
@@ -321,6 +340,8 @@ char *ngx_http_payments_num(ngx_pool_t *pool, int64_t n);
 char *ngx_http_payments_link(ngx_pool_t *pool,
     ngx_http_payments_main_conf_t *pmcf, const char *merchant,
     const char *checkout, ngx_str_t *psp, pay_token_use_e use, int64_t exp);
+/* "SUCCEEDED", "FAILED", ...: pay_webhook_apply's p_kind */
+const char *ngx_http_payments_event_kind(pay_event_kind_e kind);
 
 /* what ngx_http_payments_read_file() reads: a secret (at most 4k, mode
  * 0600), a public file (4k), a CA bundle (1m) */
@@ -366,6 +387,16 @@ ngx_int_t ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_return(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_status(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);
+
+
+/* _sweeper.c: payments_sweeper, and worker 0's timer */
+char *ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
+    ngx_http_payments_main_conf_t *pmcf);
+ngx_int_t ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf);
+void ngx_http_payments_sweeper_exit(ngx_cycle_t *cycle);
 
 
 /* _router.c: the content handler; the request body filter, in

@@ -218,3 +218,19 @@ failed:
     ngx_close_file(file.fd);
     return NGX_ERROR;
 }
+
+
+const char *
+ngx_http_payments_event_kind(pay_event_kind_e kind)
+{
+    switch (kind) {
+    case PAY_EVT_SUCCEEDED:
+        return "SUCCEEDED";
+    case PAY_EVT_FAILED:
+        return "FAILED";
+    case PAY_EVT_PENDING:
+        return "PENDING";
+    default:
+        return "IGNORED";
+    }
+}

@@ -351,6 +351,8 @@ ngx_http_payments_readyz_done(ngx_http_payments_pg_query_t *q, PGresult *res)
  * from PostgreSQL only, never from the query string.
  */
 
+static char *ngx_http_payments_session_result(ngx_http_request_t *r,
+    ngx_http_payments_psp_t *psp);
 static void ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_payments_pending_page(ngx_http_payments_ctx_t *ctx);
@@ -366,25 +368,6 @@ ngx_http_payments_wrong_psp(ngx_http_request_t *r)
     return ngx_http_payments_page(r, NGX_HTTP_NOT_FOUND,
                                   "This link is not valid",
                                   "Please go back to the shop.");
-}
-
-
-/* ngx_http_payments_read() with a third parameter, ctx->params[2] */
-
-static ngx_int_t
-ngx_http_payments_read3(ngx_http_payments_ctx_t *ctx, const char *sql,
-    ngx_http_payments_pg_handler_pt handler)
-{
-    ngx_http_request_t  *r = ctx->request;
-
-    ctx->params[0] = (char *) ctx->merchant.data;
-    ctx->params[1] = (char *) ngx_http_payments_cstr(r->pool,
-                                                     &ctx->object_id);
-    if (ctx->params[1] == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_payments_query(ctx, sql, 3, handler);
 }
 
 
@@ -425,15 +408,15 @@ ngx_http_payments_browser_token(ngx_http_payments_ctx_t *ctx,
 void
 ngx_http_payments_return(ngx_http_payments_ctx_t *ctx)
 {
-    ngx_int_t            rc;
-    pay_token_claims_t   claims;
-    ngx_http_request_t  *r = ctx->request;
+    ngx_int_t                 rc;
+    pay_token_claims_t        claims;
+    ngx_http_request_t       *r = ctx->request;
+    ngx_http_payments_psp_t  *psp;
 
     /* {psp} must name a configured PSP, and (below) the checkout's own */
-    if (ngx_http_payments_find_psp(ctx->pmcf, (char *) ctx->return_psp.data,
-                                   ctx->return_psp.len)
-        == NULL)
-    {
+    psp = ngx_http_payments_find_psp(ctx->pmcf, (char *) ctx->return_psp.data,
+                                     ctx->return_psp.len);
+    if (psp == NULL) {
         ngx_http_payments_finalize(r, ngx_http_payments_wrong_psp(r));
         return;
     }
@@ -462,14 +445,72 @@ ngx_http_payments_return(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
-    if (ngx_http_payments_read3(ctx, "SELECT status, success_url, "
-                                     "cancel_url, psp_matches "
-                                     "FROM pay_return_target($1, $2, $3)",
-                                ngx_http_payments_return_done)
-        != NGX_OK)
+    /* what the PSP added for its session look-up (the sweeper's) */
+    ctx->params[3] = ngx_http_payments_session_result(r, psp);
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = (char *) ngx_http_payments_cstr(r->pool,
+                                                     &ctx->object_id);
+
+    if (ctx->params[1] == NULL
+        || ngx_http_payments_query(ctx, "SELECT status, success_url, "
+                                        "cancel_url, psp_matches "
+                                        "FROM pay_return_target($1, $2, $3, "
+                                        "$4)", 4,
+                                   ngx_http_payments_return_done)
+           != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_busy_page(r));
     }
+}
+
+
+/*
+ * The value of the PSP's return parameter (adyen: sessionResult), decoded,
+ * or "" when the dialect has none, it is absent, or it is not 1 to
+ * PAY_LOOKUP_RESULT_MAX printable ASCII characters (then it is ignored:
+ * the page is shown all the same, the sweeper waits for the session to
+ * expire).
+ */
+
+static char *
+ngx_http_payments_session_result(ngx_http_request_t *r,
+    ngx_http_payments_psp_t *psp)
+{
+    u_char     *p, *dst, *src;
+    ngx_str_t   v;
+
+    if (psp->dl->return_session_param == NULL
+        || ngx_http_arg(r, (u_char *) psp->dl->return_session_param,
+                        ngx_strlen(psp->dl->return_session_param), &v)
+           != NGX_OK
+        || v.len == 0 || v.len > 3 * PAY_LOOKUP_RESULT_MAX)
+    {
+        return "";
+    }
+
+    dst = ngx_pnalloc(r->pool, v.len + 1);
+    if (dst == NULL) {
+        return "";
+    }
+
+    p = dst;
+    src = v.data;
+    ngx_unescape_uri(&dst, &src, v.len, NGX_UNESCAPE_URI);
+
+    if (dst == p || dst - p > PAY_LOOKUP_RESULT_MAX) {
+        return "";
+    }
+
+    *dst = '\0';
+
+    for (src = p; src < dst; src++) {
+        if (*src < 0x21 || *src > 0x7e) {
+            return "";
+        }
+    }
+
+    return (char *) p;
 }
 
 

@@ -45,22 +45,6 @@ ngx_http_payments_webhook_header(void *data, const char *name, size_t *len,
 }
 
 
-static const char *
-ngx_http_payments_event_kind(pay_event_kind_e kind)
-{
-    switch (kind) {
-    case PAY_EVT_SUCCEEDED:
-        return "SUCCEEDED";
-    case PAY_EVT_FAILED:
-        return "FAILED";
-    case PAY_EVT_PENDING:
-        return "PENDING";
-    default:
-        return "IGNORED";
-    }
-}
-
-
 void
 ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
 {

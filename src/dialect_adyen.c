@@ -176,6 +176,100 @@ pay_adyen_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
 }
 
 
+/*
+ * GET /v71/sessions/{sessionId}?sessionResult=…: Adyen answers only with
+ * the sessionResult the shopper's browser brought back to the return URL;
+ * without one there is nothing to ask (-1).  Session ids are
+ * [A-Za-z0-9_-]; the sessionResult, which the shopper could have altered,
+ * is percent-encoded whole.
+ */
+static int
+pay_adyen_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
+{
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_lookup_token_ok(in->token, 1)
+        || in->session_result == NULL || in->session_result[0] == '\0'
+        || strnlen(in->session_result, PAY_LOOKUP_RESULT_MAX + 1)
+           > PAY_LOOKUP_RESULT_MAX)
+    {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+    pay_buf_str(&b, "/v71/sessions/");
+    pay_buf_str(&b, in->token);
+    pay_buf_str(&b, "?sessionResult=");
+    pay_buf_escape(&b, in->session_result);
+
+    return pay_lookup_request(&b, req);
+}
+
+
+/*
+ * {"id","status","reference",…}: "completed" pays; "expired", "canceled"
+ * and "refused" fail (Adyen: a refused session is one refused too many
+ * times, the shopper can no longer pay in it; a single refused attempt
+ * leaves it "active"); "active" and "paymentPending" are open.  The answer
+ * carries no amount: ev->amount stays PAY_EVT_AMOUNT_ABSENT and currency
+ * "", so the database, which refuses a SUCCEEDED without an amount from a
+ * webhook, must take the checkout's own amount for a look-up's event.
+ */
+static pay_lookup_outcome_e
+pay_adyen_lookup_answer(const pay_psp_lookup_t *in, int status,
+    const char *body, size_t len, int64_t now, pay_event_t *ev)
+{
+    int                    rc;
+    json_t                *root;
+    const char            *st;
+    pay_event_kind_e       kind;
+    pay_lookup_outcome_e   out;
+
+    (void) now;
+
+    rc = pay_lookup_begin(in, status, body, len, ev, &root);
+    if (rc != 0) {
+        return (pay_lookup_outcome_e) rc;
+    }
+
+    st = pay_json_str(root, "status");
+
+    if (!pay_lookup_same(in, pay_json_str(root, "id"), 0) || st == NULL) {
+        json_decref(root);
+        return pay_lookup_unknown(ev);
+    }
+
+    if (strcmp(st, "completed") == 0) {
+        kind = PAY_EVT_SUCCEEDED;
+
+    } else if (strcmp(st, "expired") == 0 || strcmp(st, "canceled") == 0
+               || strcmp(st, "refused") == 0)
+    {
+        kind = PAY_EVT_FAILED;
+
+    } else if (strcmp(st, "active") == 0
+               || strcmp(st, "paymentPending") == 0)
+    {
+        out = pay_lookup_open(ev, st);
+        json_decref(root);
+        return out;
+
+    } else {
+        json_decref(root);
+        return pay_lookup_unknown(ev);
+    }
+
+    out = pay_lookup_decide(in, ev, kind, st,
+                            pay_json_str(root, "reference"));
+
+    json_decref(root);
+
+    return out;
+}
+
+
 const pay_dialect_t  pay_dialect_adyen = {
     .name = "adyen",
     .id = PAY_DIALECT_ADYEN,
@@ -191,8 +285,12 @@ const pay_dialect_t  pay_dialect_adyen = {
     .registration_body = pay_adyen_body,
     .token_field = "id",
     .expires_field = "expiresAt",
+    .return_session_param = "sessionResult",
+    .lookup_snapshot = 1,
     .refusal_reason = pay_adyen_reason,
     .webhook = pay_adyen_webhook,
     .webhook_answer = "[accepted]",
     .webhook_answer_type = "text/plain",
+    .session_lookup = pay_adyen_lookup,
+    .session_lookup_answer = pay_adyen_lookup_answer,
 };

@@ -114,6 +114,107 @@ pay_generic_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
 }
 
 
+/* GET /sessions/{token}: the token percent-encoded, every byte but
+ * [A-Za-z0-9_-] (a generic PSP's tokens are any visible ASCII). */
+static int
+pay_generic_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
+{
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_lookup_token_ok(in->token, 0)) {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+    pay_buf_str(&b, "/sessions/");
+    pay_buf_escape(&b, in->token);
+
+    return pay_lookup_request(&b, req);
+}
+
+
+/*
+ * {"token","reference","status","amount" (decimal string in the
+ * currency's ISO exponent, as the webhooks'),"currency"}: "succeeded"
+ * pays and needs amount and currency; "failed" and "expired" fail;
+ * "open" and "pending" are open.  amount and currency come both or
+ * neither, and valid, or the answer is not trusted.
+ */
+static pay_lookup_outcome_e
+pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
+    const char *body, size_t len, int64_t now, pay_event_t *ev)
+{
+    int                    rc, money;
+    json_t                *root;
+    int64_t                minor;
+    const char            *st, *amount, *cur;
+    pay_event_kind_e       kind;
+    pay_lookup_outcome_e   out;
+    const pay_currency_t  *iso;
+
+    (void) now;
+
+    rc = pay_lookup_begin(in, status, body, len, ev, &root);
+    if (rc != 0) {
+        return (pay_lookup_outcome_e) rc;
+    }
+
+    st = pay_json_str(root, "status");
+
+    if (!pay_lookup_same(in, pay_json_str(root, "token"), 0) || st == NULL) {
+        json_decref(root);
+        return pay_lookup_unknown(ev);
+    }
+
+    if (strcmp(st, "succeeded") == 0) {
+        kind = PAY_EVT_SUCCEEDED;
+
+    } else if (strcmp(st, "failed") == 0 || strcmp(st, "expired") == 0) {
+        kind = PAY_EVT_FAILED;
+
+    } else if (strcmp(st, "open") == 0 || strcmp(st, "pending") == 0) {
+        out = pay_lookup_open(ev, st);
+        json_decref(root);
+        return out;
+
+    } else {
+        json_decref(root);
+        return pay_lookup_unknown(ev);
+    }
+
+    out = pay_lookup_decide(in, ev, kind, st,
+                            pay_json_str(root, "reference"));
+
+    amount = pay_json_str(root, "amount");
+    cur = pay_json_str(root, "currency");
+    money = json_object_get(root, "amount") != NULL
+            || json_object_get(root, "currency") != NULL;
+    minor = 0;
+
+    if (out == PAY_LOOKUP_DECIDED && (money || kind == PAY_EVT_SUCCEEDED)) {
+        iso = pay_lookup_currency(ev, cur) == 0
+              ? pay_currency_find(ev->currency, 3) : NULL;
+
+        if (iso == NULL || amount == NULL
+            || pay_amount_parse(amount, strlen(amount), iso->exponent,
+                                &minor)
+               != PAY_AMOUNT_OK)
+        {
+            out = pay_lookup_unknown(ev);
+
+        } else {
+            ev->amount = minor;
+        }
+    }
+
+    json_decref(root);
+
+    return out;
+}
+
+
 const pay_dialect_t  pay_dialect_generic = {
     .name = "generic",
     .id = PAY_DIALECT_GENERIC,
@@ -133,4 +234,6 @@ const pay_dialect_t  pay_dialect_generic = {
     .webhook = pay_generic_webhook,
     .webhook_answer = "{\"received\":true}",
     .webhook_answer_type = "application/json",
+    .session_lookup = pay_generic_lookup,
+    .session_lookup_answer = pay_generic_lookup_answer,
 };

@@ -41,4 +41,58 @@ int pay_dialect_to_psp(const pay_dialect_t *d, const char *currency,
 const json_t *pay_json_reason(const json_t *root, const char *key,
     const char *alt);
 
+/* A PSP's JSON answer: an object of at most 256 KiB, no duplicate keys;
+ * NULL otherwise. */
+json_t *pay_psp_json(const char *body, size_t len);
+
+/* A string member as a C string, or NULL (absent, other type, a NUL). */
+const char *pay_json_str(const json_t *obj, const char *key);
+
+
+/* --- the session look-up (dialect.h), src/lookup.c ------------------- */
+
+/* The token as a path segment: 1..PAY_LOOKUP_TOKEN_MAX visible ASCII
+ * characters, not "." or ".."; strict: [A-Za-z0-9_-] only.  1 or 0. */
+int pay_lookup_token_ok(const char *token, int strict);
+
+/* s percent-encoded: every byte but [A-Za-z0-9_-] as %XX. */
+void pay_buf_escape(pay_buf_t *b, const char *s);
+
+/* *req as a GET of the path in b (taken); returns 0, or -1 with *req
+ * empty (b failed or out of memory). */
+int pay_lookup_request(pay_buf_t *b, pay_psp_request_t *req);
+
+/*
+ * What every dialect does first: clears *ev; an HTTP status other than
+ * 2xx is the outcome (401/403 AUTH, anything else UNKNOWN); a 2xx returns
+ * 0 with *root the answer's JSON object, or UNKNOWN when it is not one.
+ */
+int pay_lookup_begin(const pay_psp_lookup_t *in, int status,
+    const char *body, size_t len, pay_event_t *ev, json_t **root);
+
+/* The answer names the session asked about: id (NULL: absent, allowed
+ * when may_lack) equals in->token.  1 or 0. */
+int pay_lookup_same(const pay_psp_lookup_t *in, const char *id,
+    int may_lack);
+
+/* OPEN: ev->kind PAY_EVT_PENDING, ev->type the PSP's status. */
+pay_lookup_outcome_e pay_lookup_open(pay_event_t *ev, const char *status);
+
+/*
+ * DECIDED: event_id "lookup:<token>:<status>", type status, kind, token,
+ * reference (the answer's, or in->nonce when NULL or empty); amount and
+ * currency are left to the caller.  UNKNOWN (and *ev cleared) when a
+ * field does not fit.
+ */
+pay_lookup_outcome_e pay_lookup_decide(const pay_psp_lookup_t *in,
+    pay_event_t *ev, pay_event_kind_e kind, const char *status,
+    const char *reference);
+
+/* ev->currency from three ASCII letters, upper-cased: 0; else -1 and
+ * ev->currency "". */
+int pay_lookup_currency(pay_event_t *ev, const char *cur);
+
+/* Clears *ev and says UNKNOWN: for an answer we cannot trust. */
+pay_lookup_outcome_e pay_lookup_unknown(pay_event_t *ev);
+
 #endif

@@ -219,6 +219,104 @@ pay_stripe_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
 }
 
 
+/* GET /v1/checkout/sessions/{id}: Stripe's ids are [A-Za-z0-9_]. */
+static int
+pay_stripe_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
+{
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_lookup_token_ok(in->token, 1)) {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+    pay_buf_str(&b, "/v1/checkout/sessions/");
+    pay_buf_str(&b, in->token);
+
+    return pay_lookup_request(&b, req);
+}
+
+
+/*
+ * The Checkout Session: status "complete" with payment_status "paid" or
+ * "no_payment_required" pays, "expired" fails, "open" (and "complete"
+ * still "unpaid": an asynchronous method on its way) is open.  amount_total
+ * is in Stripe's units: read in its currency as ISO minor units, as the
+ * webhook's.
+ */
+static pay_lookup_outcome_e
+pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
+    const char *body, size_t len, int64_t now, pay_event_t *ev)
+{
+    int                    rc;
+    json_t                *root, *amount;
+    const char            *st, *paid, *cur;
+    pay_event_kind_e       kind;
+    pay_lookup_outcome_e   out;
+
+    (void) now;
+
+    rc = pay_lookup_begin(in, status, body, len, ev, &root);
+    if (rc != 0) {
+        return (pay_lookup_outcome_e) rc;
+    }
+
+    st = pay_json_str(root, "status");
+    paid = pay_json_str(root, "payment_status");
+
+    if (!pay_lookup_same(in, pay_json_str(root, "id"), 0) || st == NULL) {
+        json_decref(root);
+        return pay_lookup_unknown(ev);
+    }
+
+    if (strcmp(st, "complete") == 0 && paid != NULL
+        && (strcmp(paid, "paid") == 0
+            || strcmp(paid, "no_payment_required") == 0))
+    {
+        kind = PAY_EVT_SUCCEEDED;
+
+    } else if (strcmp(st, "expired") == 0) {
+        kind = PAY_EVT_FAILED;
+
+    } else if (strcmp(st, "open") == 0
+               || (strcmp(st, "complete") == 0 && paid != NULL
+                   && strcmp(paid, "unpaid") == 0))
+    {
+        out = pay_lookup_open(ev, st);
+        json_decref(root);
+        return out;
+
+    } else {
+        json_decref(root);
+        return pay_lookup_unknown(ev);
+    }
+
+    out = pay_lookup_decide(in, ev, kind, st,
+                            pay_json_str(root, "client_reference_id"));
+
+    cur = pay_json_str(root, "currency");
+
+    if (out == PAY_LOOKUP_DECIDED && pay_lookup_currency(ev, cur) == 0) {
+        amount = json_object_get(root, "amount_total");
+
+        if (json_is_integer(amount) && json_integer_value(amount) >= 0
+            && pay_psp_amount_from_psp(PAY_DIALECT_STRIPE, ev->currency,
+                                       (int64_t) json_integer_value(amount),
+                                       &ev->amount)
+               != 0)
+        {
+            ev->amount = PAY_EVT_AMOUNT_INEXACT;
+        }
+    }
+
+    json_decref(root);
+
+    return out;
+}
+
+
 const pay_dialect_t  pay_dialect_stripe = {
     .name = "stripe",
     .id = PAY_DIALECT_STRIPE,
@@ -239,4 +337,6 @@ const pay_dialect_t  pay_dialect_stripe = {
     .webhook = pay_stripe_webhook,
     .webhook_answer = "{\"received\":true}",
     .webhook_answer_type = "application/json",
+    .session_lookup = pay_stripe_lookup,
+    .session_lookup_answer = pay_stripe_lookup_answer,
 };

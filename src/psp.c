@@ -393,7 +393,7 @@ pay_psp_request_free(pay_psp_request_t *req)
 
 
 /* A string member as a C string, or NULL (absent, other type, a NUL). */
-static const char *
+const char *
 pay_json_str(const json_t *obj, const char *key)
 {
     json_t  *v;
@@ -505,7 +505,7 @@ pay_json_time(const json_t *obj, const char *key)
 }
 
 
-static json_t *
+json_t *
 pay_psp_json(const char *body, size_t len)
 {
     json_t  *root;

@@ -68,9 +68,41 @@ typedef struct {
     const char        *why;     /* static: what failed, for the log */
 } pay_wh_verdict_t;
 
-/* A coming operation (session look-up, refund, pay-out): builds the
- * request from its input.  NULL in a dialect that has none yet. */
+/* A coming operation (refund, pay-out): builds the request from its
+ * input.  NULL in a dialect that has none yet. */
 typedef int (*pay_psp_op_pt)(const void *in, pay_psp_request_t *req);
+
+
+/*
+ * The session look-up: what the sweeper asks a PSP about a checkout still
+ * EXECUTING whose webhook never came (doc/PSPS.md, "Session look-up").
+ */
+typedef struct {
+    const char  *token;             /* the PSP's session id we stored */
+    const char  *nonce;             /* merchant_id ":" checkout_id */
+    const char  *session_result;    /* adyen: sessionResult from the
+                                       shopper's return, or NULL */
+    const char  *merchant_account;  /* adyen merchant_account=, or NULL
+                                       (not sent: Adyen's look-up takes
+                                       none) */
+} pay_psp_lookup_t;
+
+typedef enum {
+    PAY_LOOKUP_DECIDED = 1,  /* *ev holds a SUCCEEDED or FAILED event to
+                                apply, as a verified webhook's */
+    PAY_LOOKUP_OPEN,         /* the session is still open at the PSP (or a
+                                payment in it is under way): ask later */
+    PAY_LOOKUP_UNKNOWN,      /* no answer we can trust (no answer, 404,
+                                4xx, 5xx, an unreadable or foreign
+                                answer): ask later */
+    PAY_LOOKUP_AUTH          /* 401/403: our credentials */
+} pay_lookup_outcome_e;
+
+/* A token longer than this is not looked up: "lookup:<token>:<status>"
+ * must fit pay_event_t.event_id whole, or two tokens could share an id. */
+#define PAY_LOOKUP_TOKEN_MAX     200
+/* Adyen's sessionResult, as the shopper's browser brought it back. */
+#define PAY_LOOKUP_RESULT_MAX    4096
 
 typedef struct {
     const char      *name;              /* dialect= */
@@ -105,6 +137,13 @@ typedef struct {
                                          int64_t total);
     const char      *token_field;       /* in the 2xx answer */
     const char      *expires_field;
+    /* the query parameter the PSP adds to the shopper's way back that the
+     * session look-up needs (adyen: sessionResult); NULL: none */
+    const char      *return_session_param;
+    /* 1: the session look-up answers a snapshot that is never updated
+     * (adyen's session result), so "open" past the session's expiry means
+     * it expired; 0: the PSP's answer is the session's state now */
+    unsigned         lookup_snapshot:1;
     const json_t   *(*refusal_reason)(const json_t *root);
 
     /* webhooks: verify over the raw bytes, then read the events */
@@ -116,8 +155,38 @@ typedef struct {
     const char      *webhook_answer;    /* the body a PSP expects */
     const char      *webhook_answer_type;
 
-    /* coming: the sweeper's session look-up, refunds, pay-outs */
-    pay_psp_op_pt    session_lookup;
+    /*
+     * The sweeper's session look-up.  session_lookup builds the request
+     * (a GET: req->body NULL, psp.h); returns 0, or -1 with *req empty
+     * when the input is unusable or the dialect cannot ask (adyen without
+     * session_result: the glue then relies on the session's expiry).  The
+     * token goes into the path: stripe and adyen take [A-Za-z0-9_-] only,
+     * generic percent-encodes every other byte; at most
+     * PAY_LOOKUP_TOKEN_MAX characters, never "." or "..".
+     *
+     * session_lookup_answer classifies the PSP's answer (status 0: none)
+     * and never fails.  For DECIDED, *ev is the event to apply with
+     * pay_webhook_apply(): event_id "lookup:<token>:<status word>", type
+     * the PSP's status, kind SUCCEEDED or FAILED, token in->token,
+     * reference the answer's (our nonce) or else in->nonce, amount in ISO
+     * minor units (converted from the dialect's) or
+     * PAY_EVT_AMOUNT_ABSENT / _INEXACT, currency upper case or "",
+     * livemode -1, account "".  For OPEN, ev->kind is PAY_EVT_PENDING and
+     * ev->type the PSP's status, for the log; otherwise *ev is cleared
+     * (kind 0, amount PAY_EVT_AMOUNT_ABSENT).  An answer about another
+     * session than in->token is UNKNOWN.  now is not used by today's
+     * dialects: a session is over when its PSP says so, never by our
+     * clock.
+     */
+    int            (*session_lookup)(const pay_psp_lookup_t *in,
+                                     pay_psp_request_t *req);
+    pay_lookup_outcome_e
+                   (*session_lookup_answer)(const pay_psp_lookup_t *in,
+                                            int status, const char *body,
+                                            size_t len, int64_t now,
+                                            pay_event_t *ev);
+
+    /* coming: refunds, pay-outs */
     pay_psp_op_pt    refund;
     pay_psp_op_pt    payout;
 } pay_dialect_t;

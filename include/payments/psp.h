@@ -30,10 +30,17 @@ typedef struct {
     const char          *adyen_merchant_account;   /* adyen only */
 } pay_psp_registration_t;
 
+/*
+ * One request to a PSP.  The method follows from the body: a POST of body
+ * (content_type says what it is) when body is not NULL, a GET with no body
+ * and no Content-Type when body is NULL (content_type NULL, body_len 0):
+ * the session look-ups (dialect.h) are GETs.  path may carry a query
+ * ("?sessionResult=…"), every part of it already percent-encoded.
+ */
 typedef struct {
     char    *path;          /* appended to the PSP base URL, malloc'd */
-    char    *content_type;  /* malloc'd */
-    char    *body;          /* malloc'd, NUL-terminated */
+    char    *content_type;  /* malloc'd; NULL for a GET */
+    char    *body;          /* malloc'd, NUL-terminated; NULL: a GET */
     size_t   body_len;
 } pay_psp_request_t;
 

@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <curl/curl.h>
@@ -1772,4 +1774,261 @@ stripe_signature(const char *secret, long t, const char *body)
     }
 
     return str_printf("Stripe-Signature: t=%ld,v1=%s", t, hex);
+}
+
+
+/* -- more gateways ---------------------------------------------------------- */
+
+long
+free_port(void)
+{
+    long   port;
+    char   buf[32];
+    FILE  *f;
+
+    f = popen(str_printf("bash %s/ci/services.sh port",
+                         env("PAY_TEST_ROOT")), "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(buf, sizeof(buf), f));
+    cr_assert_eq(pclose(f), 0);
+    port = strtol(buf, NULL, 10);
+    cr_assert(port > 0 && port < 65536, "port %s", buf);
+
+    return port;
+}
+
+
+long
+pg_port(void)
+{
+    long         port;
+    const char  *p;
+
+    p = strstr(env("PAY_TEST_PG"), "port=");
+    cr_assert_not_null(p, "no port in PAY_TEST_PG");
+    port = strtol(p + 5, NULL, 10);
+    cr_assert(port > 1 && port < 65536, "PAY_TEST_PG port %ld", port);
+
+    return port;
+}
+
+
+char *
+pg_gateway_conninfo(void)
+{
+    return str_printf("hostaddr=127.0.0.1 port=%ld dbname=payments "
+                      "user=payments_gateway", pg_port());
+}
+
+
+/* the module the suite's own nginx loaded */
+static char *
+gateway_module(void)
+{
+    char  *conf, *p, *end;
+
+    conf = file_read(run_file("nginx.conf"), NULL);
+    cr_assert_not_null(conf);
+    p = strstr(conf, "load_module ");
+    cr_assert_not_null(p);
+    p += strlen("load_module ");
+    end = strchr(p, ';');
+    cr_assert_not_null(end);
+
+    return strndup(p, (size_t) (end - p));
+}
+
+
+char *
+gw_psp_conf(const char *name, const char *dialect)
+{
+    const char  *run = env("PAY_TEST_RUN"), *mock = env("PAY_TEST_MOCK");
+
+    if (strcmp(dialect, "stripe") == 0) {
+        return str_printf(
+            "payments_psp %s dialect=stripe url=%s\n"
+            "    secret_file=%s/conf/psp.secret\n"
+            "    webhook_secret_file=%s/conf/webhook.secret\n"
+            "    hosted=%s stripe_version=2024-06-20\n"
+            "    timeout=1s connect_timeout=1s allow_http;\n",
+            name, mock, run, run, mock);
+    }
+
+    if (strcmp(dialect, "adyen") == 0) {
+        return str_printf(
+            "payments_psp %s dialect=adyen url=%s\n"
+            "    secret_file=%s/conf/adyen.secret\n"
+            "    webhook_secret_file=%s/conf/adyen.hmac\n"
+            "    merchant_account=TestMerchant\n"
+            "    hosted=%s timeout=1s connect_timeout=1s allow_http;\n",
+            name, mock, run, run, mock);
+    }
+
+    cr_assert_str_eq(dialect, "generic");
+
+    return str_printf(
+        "payments_psp %s dialect=generic url=%s\n"
+        "    secret_file=%s/conf/generic.secret\n"
+        "    webhook_key=mock-es256:es256:%s/conf/generic_jwt.pub\n"
+        "    hosted=%s timeout=1s connect_timeout=1s allow_http;\n",
+        name, mock, run, run, mock);
+}
+
+
+void
+gateway_start(gateway_t *gw, const char *name, int workers,
+    const char *http_conf)
+{
+    int     rc;
+    long    port;
+    char   *dir, *conf, *pid;
+    FILE   *f;
+    const char  *run = env("PAY_TEST_RUN");
+
+    memset(gw, 0, sizeof(gateway_t));
+
+    port = free_port();
+
+    dir = run_file(str_printf("%s-%ld", name, (long) getpid()));
+    cr_assert_eq(mkdir(dir, 0755), 0, "%s", dir);
+
+    /* the worker may run as nobody: the temp dirs must be reachable */
+    cr_assert_eq(chmod(dir, 0755), 0);
+
+    gw->error_log = str_printf("%s/logs/%s-error.log", run, name);
+
+    conf = str_printf(
+        "load_module %s;\n"
+        "worker_processes %d;\n"
+        "pid %s/nginx.pid;\n"
+        "error_log %s notice;\n"
+        "events { worker_connections 256; }\n"
+        "http {\n"
+        "  access_log %s/logs/%s-access.log;\n"
+        "  client_body_temp_path %s/cb; proxy_temp_path %s/p;\n"
+        "  fastcgi_temp_path %s/f; uwsgi_temp_path %s/u; scgi_temp_path %s/s;\n"
+        "  payments_public_origin %s;\n"
+        "  payments_pay_token_key %s kid=%s;\n"
+        "  payments_html %s/html;\n"
+        "%s\n"
+        "  server {\n"
+        "    listen 127.0.0.1:%ld ssl;\n"
+        "    ssl_certificate %s/conf/tls.crt;\n"
+        "    ssl_certificate_key %s/conf/tls.key;\n"
+        "    location / { payments; }\n"
+        "  }\n"
+        "}\n",
+        gateway_module(), workers, dir, gw->error_log, run, name,
+        dir, dir, dir, dir, dir,
+        env("PAY_TEST_PUBLIC_ORIGIN"), env("PAY_TEST_PAYTOKEN_KEY"),
+        env("PAY_TEST_PAYTOKEN_KID"), env("PAY_TEST_ROOT"), http_conf,
+        port, run, run);
+
+    f = fopen(str_printf("%s/nginx.conf", dir), "w");
+    cr_assert_not_null(f);
+    fputs(conf, f);
+    fclose(f);
+
+    rc = system(str_printf("nginx -p %s/ -c %s/nginx.conf -e %s",
+                           dir, dir, gw->error_log));
+    cr_assert_eq(rc, 0, "nginx \"%s\" did not start (see %s)", name,
+                 gw->error_log);
+
+    pid = file_read(str_printf("%s/nginx.pid", dir), NULL);
+    cr_assert_not_null(pid);
+    gw->pid = (pid_t) strtol(pid, NULL, 10);
+    cr_assert(gw->pid > 1, "nginx.pid: %s", pid);
+
+    gw->origin = str_printf("https://127.0.0.1:%ld", port);
+}
+
+
+void
+gateway_stop(gateway_t *gw)
+{
+    int  i;
+
+    if (gw->pid <= 0) {
+        return;
+    }
+
+    kill(gw->pid, SIGTERM);
+
+    for (i = 0; i < 100 && kill(gw->pid, 0) == 0; i++) {
+        msleep(100);
+    }
+
+    gw->pid = 0;
+}
+
+
+void
+gateway_kill(gateway_t *gw)
+{
+    if (gw->pid <= 0) {
+        return;
+    }
+
+    /* the workers first (children of the master), then the master */
+    (void) system(str_printf("pkill -KILL -P %ld", (long) gw->pid));
+    kill(gw->pid, SIGKILL);
+    gw->pid = 0;
+}
+
+
+resp_t *
+gateway_send(const gateway_t *gw, const char *method, const char *path,
+    const merchant_t *m, const char *idem_key, const char *body)
+{
+    req_t        rq;
+    const char  *h[4];
+    size_t       n;
+
+    n = 0;
+    h[n++] = str_printf("Authorization: Bearer %s", m->key);
+
+    if (body != NULL) {
+        h[n++] = "Content-Type: application/json";
+        h[n++] = str_printf("Idempotency-Key: %s", idem_key);
+    }
+
+    h[n] = NULL;
+
+    rq.method = method;
+    rq.url = str_printf("%s%s", gw->origin, path);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+resp_t *
+gateway_get(const gateway_t *gw, const char *path)
+{
+    return http_get(str_printf("%s%s", gw->origin, path));
+}
+
+
+long
+gateway_metric(const gateway_t *gw, const char *name)
+{
+    long         v;
+    char        *line;
+    resp_t      *r;
+    const char  *p;
+
+    r = gateway_get(gw, "/metrics");
+    if (r->status != 200 || r->body == NULL) {
+        resp_free(r);
+        return -1;
+    }
+
+    line = str_printf("\n%s ", name);
+    p = strstr(r->body, line);
+    v = p ? strtol(p + strlen(line), NULL, 10) : -1;
+    resp_free(r);
+
+    return v;
 }

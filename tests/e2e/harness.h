@@ -224,6 +224,50 @@ int      pg_running(void);
 int      gw_wait_ready(long want, int seconds);
 
 
+/* -- more gateways ---------------------------------------------------------- */
+
+/*
+ * A gateway of the test's own beside the suite's: nginx with the module the
+ * suite's nginx loaded, one worker unless http_conf's caller says more, in
+ * its own directory RUN/<name>-<pid>, logging to RUN/logs/<name>-error.log
+ * (which ci/log-scan.sh searches).  http_conf goes into http {} as is: the
+ * payments_database, payments_psp, payments_sweeper... lines; the server
+ * (TLS on a free loopback port, "location / { payments; }"), the public
+ * origin, the pay-token key and the html are added.  gw_psp_conf() gives the
+ * suite's mock PSP lines under other names.
+ */
+typedef struct {
+    pid_t   pid;
+    char   *origin;         /* https://127.0.0.1:port */
+    char   *error_log;
+} gateway_t;
+
+void     gateway_start(gateway_t *gw, const char *name, int workers,
+    const char *http_conf);
+/* SIGTERM, then waits up to 10 s; a no-op when not started */
+void     gateway_stop(gateway_t *gw);
+/* SIGKILL of the master and its workers: a gateway that dies */
+void     gateway_kill(gateway_t *gw);
+resp_t  *gateway_send(const gateway_t *gw, const char *method,
+    const char *path, const merchant_t *m, const char *idem_key,
+    const char *body);
+/* GET path on the gateway, no credentials */
+resp_t  *gateway_get(const gateway_t *gw, const char *path);
+/* the value of an unlabelled metric in the gateway's /metrics, or -1 */
+long     gateway_metric(const gateway_t *gw, const char *name);
+
+/* payments_psp lines for the suite's mock: dialect stripe, adyen or
+ * generic, under the name given. */
+char    *gw_psp_conf(const char *name, const char *dialect);
+
+/* The suite's PostgreSQL port, and the gateway role's conninfo there. */
+long     pg_port(void);
+char    *pg_gateway_conninfo(void);
+
+/* A free loopback port (ci/services.sh port). */
+long     free_port(void);
+
+
 /* -- the mock PSP ------------------------------------------------------------- */
 
 /* POST /_control/faults with this JSON object; returns the rule's id. */

@@ -298,7 +298,7 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
              gmtime(&(time_t) { (time_t) expires }));
 
-    s = json_pack("{ss ss sI ss ss ss ss sI ss ss sb ss ss}",
+    s = json_pack("{ss ss sI ss ss ss ss sI ss ss sb ss ss ss}",
                   "id", id,
                   "dialect", "adyen",
                   "amount_total", value,
@@ -311,7 +311,8 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
                   "payment_status", "unpaid",
                   "livemode", 0,
                   "url", url,
-                  "merchant_account", account);
+                  "merchant_account", account,
+                  "session_result", data + 9);
 
     ans = json_pack("{s{sIss} ss ss ss ss ss ss ss ss}",
                     "amount", "value", value, "currency", currency,
@@ -358,6 +359,86 @@ enum MHD_Result
 mock_adyen_create(struct MHD_Connection *c, mock_request_t *r)
 {
     return mock_create(c, r, &mock_adyen_api);
+}
+
+
+/* --- the session result --------------------------------------------------- */
+
+/*
+ * GET /v71/sessions/{sessionId}?sessionResult=…: the session as it is now,
+ * {"id","reference","status"}: "active" while open, "completed" once paid,
+ * "paymentPending" when paid but not settled (async_payment), "expired"
+ * when its time ran out.  Adyen answers only with the sessionResult it put
+ * on the shopper's return URL: 400 without one, 422 with another.  A
+ * session of another dialect is unknown here.
+ */
+enum MHD_Result
+mock_adyen_lookup(struct MHD_Connection *c, const char *id)
+{
+    enum MHD_Result        rc;
+    json_t                *s;
+    const char            *result, *want, *d, *ps, *status;
+    mock_session_state_e   state;
+
+    if (mock_sleep_ms(mock_conf.latency_ms) != 0) {
+        return MHD_NO;
+    }
+
+    if (!mock_adyen_authorized(c)) {
+        return mock_adyen_refuse(c, MOCK_REFUSE_UNAUTHORIZED, 401, NULL,
+                                 NULL);
+    }
+
+    result = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+                                         "sessionResult");
+    if (result == NULL || result[0] == '\0') {
+        return mock_adyen_error(c, 400, "100", "validation",
+                                "Required field 'sessionResult' is not "
+                                "provided.");
+    }
+
+    state = mock_session_get(id, &s);
+    d = json_string_value(json_object_get(s, "dialect"));
+
+    if (state == MOCK_SESSION_NOT_FOUND || d == NULL
+        || strcmp(d, "adyen") != 0)
+    {
+        json_decref(s);
+        return mock_adyen_error(c, 404, "000", "validation",
+                                "Session not found.");
+    }
+
+    want = json_string_value(json_object_get(s, "session_result"));
+    if (want == NULL || strcmp(result, want) != 0) {
+        json_decref(s);
+        return mock_adyen_error(c, 422, "14_0510", "validation",
+                                "Invalid sessionResult.");
+    }
+
+    ps = json_string_value(json_object_get(s, "payment_status"));
+
+    switch (state) {
+    case MOCK_SESSION_OPEN:
+        status = "active";
+        break;
+    case MOCK_SESSION_COMPLETE:
+        status = (ps != NULL && strcmp(ps, "paid") == 0) ? "completed"
+                                                         : "paymentPending";
+        break;
+    default:
+        status = "expired";
+        break;
+    }
+
+    rc = mock_send_json(c, MHD_HTTP_OK,
+                        json_pack("{ss ss ss}", "id", id,
+                                  "reference",
+                                  json_string_value(json_object_get(
+                                      s, "client_reference_id")),
+                                  "status", status));
+    json_decref(s);
+
+    return rc;
 }
 
 

@@ -21,6 +21,8 @@ static enum MHD_Result mock_control_registrations(struct MHD_Connection *c);
 static enum MHD_Result mock_control_webhooks(struct MHD_Connection *c);
 static enum MHD_Result mock_control_session(struct MHD_Connection *c,
     const char *method, const char *path);
+static enum MHD_Result mock_control_expire(struct MHD_Connection *c,
+    const char *id);
 
 
 static enum MHD_Result
@@ -57,7 +59,7 @@ mock_json_long(json_t *v, long min, long max, long *out)
 static enum MHD_Result
 mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 {
-    long                  latency_ms, fail_times, fail_status,
+    long                  latency_ms, fail_times, fail_every, fail_status,
                           refuse_status, hang_ms, drop;
     json_t               *root, *v;
     uint64_t              id;
@@ -82,6 +84,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
     hosted_url = NULL;
     latency_ms = 0;
     fail_times = 0;
+    fail_every = 0;
     fail_status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     refuse_status = 0;
     hang_ms = 0;
@@ -103,6 +106,14 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 
         } else if (strcmp(name, "fail_times") == 0) {
             if (mock_json_long(v, 0, 1000000000L, &fail_times) != 0) {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "fail_every") == 0) {
+            /* 0: off; 1 would fail every attempt, which is fail_times */
+            if (mock_json_long(v, 0, 1000000L, &fail_every) != 0
+                || fail_every == 1)
+            {
                 goto invalid;
             }
 
@@ -169,6 +180,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
         } else if (strcmp(name, "webhook_out_of_order") == 0
                    || strcmp(name, "webhook_bad_signature") == 0
                    || strcmp(name, "webhook_stale") == 0
+                   || strcmp(name, "webhook_never") == 0
                    || strcmp(name, "async_payment") == 0)
         {
             if (!json_is_boolean(v)) {
@@ -177,6 +189,8 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 
             if (strcmp(name, "async_payment") == 0) {
                 wf.async_payment = json_is_true(v);
+            } else if (strcmp(name, "webhook_never") == 0) {
+                wf.never = json_is_true(v);
             } else if (strcmp(name, "webhook_out_of_order") == 0) {
                 wf.out_of_order = json_is_true(v);
             } else if (strcmp(name, "webhook_bad_signature") == 0) {
@@ -199,7 +213,17 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
                                   "true");
     }
 
-    id = mock_fault_add(match, latency_ms, fail_times, (unsigned) fail_status,
+    /* an async payment settles when its first event is done: with no
+     * event it would stay unpaid for good, which is no PSP's behaviour */
+    if (wf.never && wf.async_payment) {
+        json_decref(root);
+        return mock_control_error(c, MHD_HTTP_BAD_REQUEST,
+                                  "webhook_never and async_payment do not "
+                                  "go together");
+    }
+
+    id = mock_fault_add(match, latency_ms, fail_times, fail_every,
+                        (unsigned) fail_status,
                         (unsigned) refuse_status, hang_ms, drop, hosted_url,
                         &wf);
 
@@ -210,17 +234,19 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
     }
 
     mock_log("fault %llu added: match \"%s\" latency_ms %ld fail_times %ld "
+             "fail_every %ld "
              "fail_status %ld refuse_status %ld hang_ms %ld "
              "drop_after_register %ld hosted_url %s webhook_delay_ms %ld "
              "webhook_duplicate %ld webhook_out_of_order %d "
              "webhook_bad_signature %d webhook_stale %d async_payment %d "
-             "async_delay_ms %ld webhook_amount %lld%s",
+             "async_delay_ms %ld webhook_amount %lld%s webhook_never %d",
              (unsigned long long) id, match, latency_ms, fail_times,
-             fail_status, refuse_status, hang_ms, drop,
+             fail_every, fail_status, refuse_status, hang_ms, drop,
              hosted_url ? hosted_url : "-", wf.delay_ms, wf.duplicate,
              (int) wf.out_of_order, (int) wf.bad_signature, (int) wf.stale,
              (int) wf.async_payment, wf.async_delay_ms,
-             (long long) wf.amount, wf.has_amount ? "" : " (off)");
+             (long long) wf.amount, wf.has_amount ? "" : " (off)",
+             (int) wf.never);
 
     json_decref(root);
 
@@ -295,13 +321,15 @@ mock_control_webhooks(struct MHD_Connection *c)
 
 /*
  * POST /_control/sessions/{id}/pay and .../decline: what the hosted page's
- * buttons do, for harnesses without a browser.  path follows "sessions/".
+ * buttons do, for harnesses without a browser; .../expire: the session's
+ * time runs out now (no webhook, as a natural expiry).  path follows
+ * "sessions/".
  */
 static enum MHD_Result
 mock_control_session(struct MHD_Connection *c, const char *method,
     const char *path)
 {
-    int                    pay;
+    int                    pay, expire;
     size_t                 len;
     json_t                *s;
     const char            *action;
@@ -313,7 +341,8 @@ mock_control_session(struct MHD_Connection *c, const char *method,
     action = path + len;
 
     if (len == 0 || len >= sizeof(id)
-        || (strcmp(action, "/pay") != 0 && strcmp(action, "/decline") != 0))
+        || (strcmp(action, "/pay") != 0 && strcmp(action, "/decline") != 0
+            && strcmp(action, "/expire") != 0))
     {
         return mock_control_error(c, MHD_HTTP_NOT_FOUND,
                                   "unknown control endpoint");
@@ -330,6 +359,11 @@ mock_control_session(struct MHD_Connection *c, const char *method,
     memcpy(id, path, len);
     id[len] = '\0';
     pay = (strcmp(action, "/pay") == 0);
+    expire = (strcmp(action, "/expire") == 0);
+
+    if (expire) {
+        return mock_control_expire(c, id);
+    }
 
     state = pay ? mock_event_pay(id, &s) : mock_event_decline(id, &s);
 
@@ -354,6 +388,42 @@ mock_control_session(struct MHD_Connection *c, const char *method,
         break;
 
     case MOCK_SESSION_OPEN:
+        break;
+    }
+
+    if (s == NULL) {
+        return mock_control_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                  "out of memory");
+    }
+
+    return mock_send_json(c, MHD_HTTP_OK, s);
+}
+
+
+/* POST /_control/sessions/{id}/expire */
+static enum MHD_Result
+mock_control_expire(struct MHD_Connection *c, const char *id)
+{
+    json_t                *s;
+    mock_session_state_e   state;
+
+    state = mock_session_expire(id, &s);
+
+    switch (state) {
+
+    case MOCK_SESSION_NOT_FOUND:
+        return mock_control_error(c, MHD_HTTP_NOT_FOUND, "no such session");
+
+    case MOCK_SESSION_COMPLETE:
+        return mock_control_error(c, MHD_HTTP_CONFLICT,
+                                  "the session is already paid");
+
+    case MOCK_SESSION_OPEN:
+        mock_log("session %s expired by the control API", id);
+        break;
+
+    case MOCK_SESSION_EXPIRED:
+        /* already: nothing changes */
         break;
     }
 

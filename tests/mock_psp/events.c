@@ -14,6 +14,8 @@ static void mock_event_log(const char *type, const json_t *session,
     const mock_webhook_fault_t *wf);
 static int mock_event_other_dialect(const json_t *session, int paid,
     const mock_webhook_fault_t *wf);
+static int mock_event_never(const char *what, const json_t *session,
+    const mock_webhook_fault_t *wf);
 
 
 /* Adyen's and generic sessions send their own webhooks: 1 when it was one */
@@ -60,6 +62,27 @@ mock_event_log(const char *type, const json_t *session,
 
 
 /*
+ * webhook_never: the session changes, the look-ups tell it, and no event
+ * is sent or recorded, as from a PSP whose webhook never comes.  1 when
+ * the rule says so.
+ */
+static int
+mock_event_never(const char *what, const json_t *session,
+    const mock_webhook_fault_t *wf)
+{
+    if (!wf->never) {
+        return 0;
+    }
+
+    mock_log("event %s for %s: webhook_never (fault rule %llu), not sent",
+             what, json_string_value(json_object_get(session, "id")),
+             (unsigned long long) wf->id);
+
+    return 1;
+}
+
+
+/*
  * Returns the state before paying (OPEN: paid just now, events sent) and
  * in *copy the session after; NULL with OPEN or COMPLETE is out of memory.
  */
@@ -72,6 +95,7 @@ mock_event_pay(const char *id, json_t **copy)
     state = mock_session_pay(id, copy, &wf);
 
     if (state == MOCK_SESSION_OPEN && *copy != NULL
+        && !mock_event_never("pay", *copy, &wf)
         && !mock_event_other_dialect(*copy, 1, &wf))
     {
         mock_event_log("checkout.session.completed", *copy, &wf);
@@ -95,6 +119,7 @@ mock_event_decline(const char *id, json_t **copy)
     state = mock_session_decline(id, copy, &wf);
 
     if (state == MOCK_SESSION_OPEN && *copy != NULL
+        && !mock_event_never("decline", *copy, &wf)
         && !mock_event_other_dialect(*copy, 0, &wf))
     {
         mock_event_log("checkout.session.expired", *copy, &wf);

@@ -301,6 +301,89 @@ mock_generic_create(struct MHD_Connection *c, mock_request_t *r)
 }
 
 
+/* --- the session look-up -------------------------------------------------- */
+
+/*
+ * GET /sessions/{token}: {"token","reference","status","amount",
+ * "currency","expires_at"} as the session is now: "open", "succeeded"
+ * once paid, "pending" when paid but not settled (async_payment),
+ * "failed" when the shopper declined, "expired" when its time ran out.
+ * The amount is the session's, written back in the currency's exponent.
+ * A session of another dialect is unknown here.
+ */
+enum MHD_Result
+mock_generic_lookup(struct MHD_Connection *c, const char *token)
+{
+    char                   amount[32];
+    enum MHD_Result        rc;
+    json_t                *s;
+    const char            *d, *ps, *status, *currency;
+    mock_session_state_e   state;
+
+    if (mock_sleep_ms(mock_conf.latency_ms) != 0) {
+        return MHD_NO;
+    }
+
+    if (!mock_generic_authorized(c)) {
+        return mock_generic_refuse(c, MOCK_REFUSE_UNAUTHORIZED, 401, NULL,
+                                   NULL);
+    }
+
+    state = mock_session_get(token, &s);
+    d = json_string_value(json_object_get(s, "dialect"));
+
+    if (state == MOCK_SESSION_NOT_FOUND || d == NULL
+        || strcmp(d, "generic") != 0)
+    {
+        json_decref(s);
+        return mock_generic_error(c, 404, "not_found", "no such session");
+    }
+
+    ps = json_string_value(json_object_get(s, "payment_status"));
+    currency = json_string_value(json_object_get(s, "currency"));
+
+    switch (state) {
+    case MOCK_SESSION_OPEN:
+        status = "open";
+        break;
+    case MOCK_SESSION_COMPLETE:
+        status = (ps != NULL && strcmp(ps, "paid") == 0) ? "succeeded"
+                                                         : "pending";
+        break;
+    default:
+        status = json_is_true(json_object_get(s, "declined")) ? "failed"
+                                                              : "expired";
+        break;
+    }
+
+    if (currency == NULL
+        || mock_format_minor(amount, sizeof(amount),
+                             json_integer_value(json_object_get(
+                                 s, "amount_total")),
+                             currency)
+           != 0)
+    {
+        json_decref(s);
+        return mock_generic_error(c, 500, "internal", "bad session amount");
+    }
+
+    rc = mock_send_json(c, MHD_HTTP_OK,
+                        json_pack("{ss ss ss ss ss sO}",
+                                  "token", token,
+                                  "reference",
+                                  json_string_value(json_object_get(
+                                      s, "client_reference_id")),
+                                  "status", status,
+                                  "amount", amount,
+                                  "currency", currency,
+                                  "expires_at",
+                                  json_object_get(s, "expires_at")));
+    json_decref(s);
+
+    return rc;
+}
+
+
 /* --- webhooks ------------------------------------------------------------- */
 
 int

@@ -773,6 +773,19 @@ mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
         return mock_stripe_retrieve(c, url + sizeof(sessions));
     }
 
+    /* the session look-ups of the other two dialects */
+    if (strncmp(url, "/v71/sessions/", 14) == 0 && url[14] != '\0'
+        && strcmp(method, "GET") == 0 && mock_conf.adyen_secret != NULL)
+    {
+        return mock_adyen_lookup(c, url + 14);
+    }
+
+    if (strncmp(url, "/sessions/", 10) == 0 && url[10] != '\0'
+        && strcmp(method, "GET") == 0 && mock_conf.generic_secret != NULL)
+    {
+        return mock_generic_lookup(c, url + 10);
+    }
+
     return mock_stripe_error(c, MHD_HTTP_NOT_FOUND, "invalid_request_error",
                              NULL, NULL, "Unrecognized request URL (%s: %s).",
                              method, url);

@@ -100,6 +100,7 @@ typedef struct {
     unsigned              bad_signature:1;
     unsigned              stale:1;
     unsigned              async_payment:1;
+    unsigned              never:1;           /* webhook_never: none sent */
 } mock_webhook_fault_t;
 
 
@@ -167,7 +168,7 @@ unsigned mock_fault_take_fail(uint64_t id);
 int mock_fault_take_drop(uint64_t id);
 void mock_fault_free(mock_fault_t *fault);
 uint64_t mock_fault_add(const char *match, long latency_ms, long fail_times,
-    unsigned fail_status, unsigned refuse_status, long hang_ms,
+    long fail_every, unsigned fail_status, unsigned refuse_status, long hang_ms,
     long drop_after_register, const char *hosted_url,
     const mock_webhook_fault_t *wf);
 json_t *mock_fault_list(void);
@@ -179,6 +180,7 @@ mock_session_state_e mock_session_pay(const char *id, json_t **copy,
 mock_session_state_e mock_session_decline(const char *id, json_t **copy,
     mock_webhook_fault_t *wf);
 mock_session_state_e mock_session_settle(const char *id, json_t **copy);
+mock_session_state_e mock_session_expire(const char *id, json_t **copy);
 
 /* form.c */
 typedef struct {
@@ -253,12 +255,15 @@ enum MHD_Result mock_stripe_error(struct MHD_Connection *c, unsigned status,
 /* adyen.c: POST /v71/sessions and Adyen's notifications */
 enum MHD_Result mock_adyen_create(struct MHD_Connection *c,
     mock_request_t *r);
+enum MHD_Result mock_adyen_lookup(struct MHD_Connection *c, const char *id);
 void mock_adyen_webhook(const json_t *session, int paid,
     const mock_webhook_fault_t *wf);
 
 /* generic.c: POST /sessions and JWT-signed webhooks */
 enum MHD_Result mock_generic_create(struct MHD_Connection *c,
     mock_request_t *r);
+enum MHD_Result mock_generic_lookup(struct MHD_Connection *c,
+    const char *token);
 void mock_generic_webhook(const json_t *session, int paid,
     const mock_webhook_fault_t *wf);
 int mock_generic_load_key(const char *path);

@@ -72,6 +72,8 @@ struct mock_rule_s {
     char                 *match;
     long                  latency_ms;
     long                  fail_times;        /* left */
+    long                  fail_every;        /* every Nth attempt fails */
+    unsigned long         attempts;          /* seen, for fail_every */
     long                  hang_ms;
     long                  drop_after_register;  /* left */
     unsigned              fail_status;
@@ -697,6 +699,11 @@ mock_fault_take_fail(uint64_t id)
     if (rule != NULL && rule->fail_times > 0) {
         rule->fail_times--;
         status = rule->fail_status;
+
+    } else if (rule != NULL && rule->fail_every > 0
+               && ++rule->attempts % (unsigned long) rule->fail_every == 0)
+    {
+        status = rule->fail_status;
     }
 
     pthread_mutex_unlock(&mock_lock);
@@ -738,7 +745,7 @@ mock_fault_free(mock_fault_t *fault)
 /* Returns the new rule's id, 0 if out of memory. */
 uint64_t
 mock_fault_add(const char *match, long latency_ms, long fail_times,
-    unsigned fail_status, unsigned refuse_status, long hang_ms,
+    long fail_every, unsigned fail_status, unsigned refuse_status, long hang_ms,
     long drop_after_register, const char *hosted_url,
     const mock_webhook_fault_t *wf)
 {
@@ -763,6 +770,7 @@ mock_fault_add(const char *match, long latency_ms, long fail_times,
 
     rule->latency_ms = latency_ms;
     rule->fail_times = fail_times;
+    rule->fail_every = fail_every;
     rule->fail_status = fail_status;
     rule->refuse_status = refuse_status;
     rule->hang_ms = hang_ms;
@@ -797,11 +805,12 @@ mock_fault_list(void)
     pthread_mutex_lock(&mock_lock);
 
     for (rule = mock_rules; rule; rule = rule->next) {
-        item = json_pack("{sI ss sI sI si si sI sI ss?}",
+        item = json_pack("{sI ss sI sI sI si si sI sI ss?}",
                          "id", (json_int_t) rule->id,
                          "match", rule->match,
                          "latency_ms", (json_int_t) rule->latency_ms,
                          "fail_times", (json_int_t) rule->fail_times,
+                         "fail_every", (json_int_t) rule->fail_every,
                          "fail_status", (int) rule->fail_status,
                          "refuse_status", (int) rule->refuse_status,
                          "hang_ms", (json_int_t) rule->hang_ms,
@@ -809,7 +818,7 @@ mock_fault_list(void)
                              (json_int_t) rule->drop_after_register,
                          "hosted_url", rule->hosted_url);
 
-        wh = json_pack("{sI sI sb sb sb sb sI so}",
+        wh = json_pack("{sI sI sb sb sb sb sI so sb}",
                        "webhook_delay_ms", (json_int_t) rule->wf.delay_ms,
                        "webhook_duplicate", (json_int_t) rule->wf.duplicate,
                        "webhook_out_of_order", (int) rule->wf.out_of_order,
@@ -821,7 +830,8 @@ mock_fault_list(void)
                            (json_int_t) rule->wf.async_delay_ms,
                        "webhook_amount",
                            rule->wf.has_amount
-                           ? json_integer(rule->wf.amount) : json_null());
+                           ? json_integer(rule->wf.amount) : json_null(),
+                       "webhook_never", (int) rule->wf.never);
 
         if (item != NULL && (wh == NULL || json_object_update(item, wh) != 0))
         {
@@ -1011,6 +1021,11 @@ mock_session_decline(const char *id, json_t **copy, mock_webhook_fault_t *wf)
         if (d == NULL || strcmp(d, "adyen") != 0) {
             json_object_set_new(s->json, "status", json_string("expired"));
         }
+        /* the generic look-up tells a declined session ("failed") from
+         * one that timed out ("expired") */
+        if (d != NULL && strcmp(d, "generic") == 0) {
+            json_object_set_new(s->json, "declined", json_true());
+        }
     }
 
     *copy = json_deep_copy(s->json);
@@ -1046,6 +1061,44 @@ mock_session_settle(const char *id, json_t **copy)
 
     if (state == MOCK_SESSION_COMPLETE) {
         json_object_set_new(s->json, "payment_status", json_string("paid"));
+        *copy = json_deep_copy(s->json);
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return state;
+}
+
+
+/*
+ * The session expires now, as if its expires_at had passed: an open one
+ * turns "expired" (and sends nothing, as a natural expiry).  Returns the
+ * state before (OPEN: expired just now; EXPIRED: it already was, nothing
+ * changes) with *copy after; COMPLETE changes nothing and copies nothing.
+ */
+mock_session_state_e
+mock_session_expire(const char *id, json_t **copy)
+{
+    mock_session_t        *s;
+    mock_session_state_e   state;
+
+    *copy = NULL;
+
+    pthread_mutex_lock(&mock_lock);
+
+    s = mock_session_find(id);
+    if (s == NULL) {
+        pthread_mutex_unlock(&mock_lock);
+        return MOCK_SESSION_NOT_FOUND;
+    }
+
+    state = mock_session_state(s->json);
+
+    if (state == MOCK_SESSION_OPEN) {
+        json_object_set_new(s->json, "status", json_string("expired"));
+    }
+
+    if (state != MOCK_SESSION_COMPLETE) {
         *copy = json_deep_copy(s->json);
     }
 

@@ -841,7 +841,11 @@ mock_stripe_retrieve(struct MHD_Connection *c, const char *id)
         return mock_unauthorized(c);
     }
 
-    if (mock_session_get(id, &session) == MOCK_SESSION_NOT_FOUND) {
+    /* an Adyen or generic session is not Stripe's */
+    if (mock_session_get(id, &session) == MOCK_SESSION_NOT_FOUND
+        || json_object_get(session, "dialect") != NULL)
+    {
+        json_decref(session);
         return mock_stripe_error(c, MHD_HTTP_NOT_FOUND,
                                  "invalid_request_error", "resource_missing",
                                  "session", "No such checkout.session: '%s'",

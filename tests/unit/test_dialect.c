@@ -47,6 +47,9 @@ Test(dialect, every_entry_is_complete)
         cr_expect_not_null(d->webhook, "%s", d->name);
         cr_expect_not_null(d->webhook_answer, "%s", d->name);
         cr_expect_not_null(d->webhook_answer_type, "%s", d->name);
+        /* the sweeper asks every PSP, and reads every answer */
+        cr_expect_not_null(d->session_lookup, "%s", d->name);
+        cr_expect_not_null(d->session_lookup_answer, "%s", d->name);
         /* a way to verify webhooks is required, whichever it is */
         cr_expect(d->required & (PAY_PSP_P_WEBHOOK_SECRET
                                  | PAY_PSP_P_WEBHOOK_KEY), "%s", d->name);

@@ -1,0 +1,943 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * The stuck-checkout sweeper.  A checkout whose PSP never sends the
+ * webhook would stay EXECUTING for good; the sweeper asks the PSP.
+ *
+ * It runs from a timer in worker 0 only, and only while this gateway holds
+ * the database's sweeper lease (sql/008_sweeper.sql), so one worker of one
+ * gateway sweeps however many gateways share the database.  A round:
+ *
+ *   pay_sweeper_lease   take or renew the lease (owner: host and master
+ *                       pid, so a reload's new worker 0 keeps it);
+ *   pay_sweeper_due     the checkouts EXECUTING past after=, not asked
+ *                       about in the last retry=, oldest first;
+ *   for each one, one at a time: the dialect's session look-up through the
+ *                       worker's libcurl multi handle, then
+ *   pay_sweeper_apply   a decided answer, applied as a verified webhook
+ *                       would be (one transaction, the same ledger and
+ *                       audit, source "sweeper"), or
+ *   pay_sweeper_note    what the PSP said when nothing moved;
+ *   pay_sweeper_overdue checkouts still EXECUTING past alert=: a log line
+ *                       each (once) and the /metrics gauges.
+ *
+ * Adyen's look-up needs the sessionResult its hosted page adds to the
+ * shopper's way back (kept by pay_return_target).  A dialect that cannot ask
+ * (Adyen when no shopper came back) fails the checkout once its session has
+ * expired at the PSP, grace= later.
+ * Nothing here blocks: every step is a query or a fetch whose handler posts
+ * the next one.  A round's memory is one pool, destroyed when it ends.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+
+#define NGX_HTTP_PAYMENTS_SWEEP_FIRST   1000    /* ms after start */
+
+
+typedef struct {
+    char                           *merchant_id;
+    char                           *checkout_id;
+    char                           *psp;
+    char                           *token;
+    char                           *nonce;
+    char                           *session_result;     /* NULL: none */
+    int64_t                         expires;     /* epoch seconds */
+    int64_t                         age;         /* seconds */
+} ngx_http_payments_sweep_item_t;
+
+
+typedef enum {
+    NGX_HTTP_PAYMENTS_SWEEP_IDLE = 0,
+    NGX_HTTP_PAYMENTS_SWEEP_LEASE,
+    NGX_HTTP_PAYMENTS_SWEEP_DUE,
+    NGX_HTTP_PAYMENTS_SWEEP_ITEMS,
+    NGX_HTTP_PAYMENTS_SWEEP_OVERDUE
+} ngx_http_payments_sweep_state_e;
+
+
+typedef struct {
+    ngx_event_t                         timer;      /* the next round */
+    ngx_event_t                         next;       /* posted: the next step */
+    ngx_log_t                          *log;
+    ngx_http_payments_main_conf_t      *pmcf;
+    ngx_pool_t                         *pool;       /* the round's */
+
+    ngx_http_payments_sweep_state_e     state;
+    ngx_uint_t                          leader;
+    ngx_array_t                        *items;      /* of sweep_item_t */
+    ngx_uint_t                          current;
+    ngx_http_payments_psp_t            *psp;        /* current's */
+    pay_psp_lookup_t                    in;
+    pay_event_t                         ev;
+
+    /* two queries: a handler may not reuse the one it was called for */
+    ngx_http_payments_pg_query_t        queries[2];
+    ngx_uint_t                          nquery;
+    const char                         *params[8];
+    ngx_http_payments_fetch_t           fetch;
+
+    char                                owner[NGX_MAXHOSTNAMELEN + 32];
+    char                               *psps;       /* "{a,b}": ours */
+} ngx_http_payments_sweeper_t;
+
+
+static void ngx_http_payments_sweep_round(ngx_event_t *ev);
+static void ngx_http_payments_sweep_step(ngx_event_t *ev);
+static void ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw);
+static ngx_int_t ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
+    const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler);
+static void ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_sweep_due(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw);
+static void ngx_http_payments_sweep_expiry(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it, const char *waiting);
+static void ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f);
+static void ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw);
+static void ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
+    const char *answer);
+static void ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_payments_sweep_ok(ngx_http_payments_sweeper_t *sw,
+    PGresult *res, const char *function);
+
+
+/* worker 0's, set up in init_process: gone with the process */
+static ngx_http_payments_sweeper_t  ngx_http_payments_sweeper;
+
+
+char *
+ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    time_t                             *t;
+    ngx_str_t                          *value, v;
+    ngx_int_t                           n;
+    ngx_uint_t                          i;
+    ngx_http_payments_sweeper_conf_t   *sc;
+
+    sc = &pmcf->sweeper;
+
+    if (sc->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        sc->enable = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        sc->enable = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\": on or off",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "batch=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n < 1 || n > 1000) {
+                goto invalid;
+            }
+
+            sc->batch = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "interval=", 9) == 0) {
+            v.data = value[i].data + 9;
+            v.len = value[i].len - 9;
+            sc->interval = ngx_parse_time(&v, 0);
+            if (sc->interval == (ngx_msec_t) NGX_ERROR
+                || sc->interval < 100)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "after=", 6) == 0) {
+            t = &sc->after;
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, "retry=", 6) == 0) {
+            t = &sc->retry;
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, "alert=", 6) == 0) {
+            t = &sc->alert;
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, "grace=", 6) == 0) {
+            t = &sc->grace;
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+        } else {
+            goto invalid;
+        }
+
+        *t = ngx_parse_time(&v, 1);
+        if (*t == (time_t) NGX_ERROR || *t < 1 || *t > 30 * 86400) {
+            goto invalid;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* init_main_conf: the defaults, and what nginx -t refuses */
+char *
+ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
+    ngx_http_payments_main_conf_t *pmcf)
+{
+    ngx_http_payments_sweeper_conf_t  *sc = &pmcf->sweeper;
+
+    ngx_conf_init_value(sc->enable, 1);
+    ngx_conf_init_msec_value(sc->interval, 60000);
+    ngx_conf_init_value(sc->after, 15 * 60);
+    ngx_conf_init_value(sc->retry, 5 * 60);
+    ngx_conf_init_value(sc->alert, 3600);
+    ngx_conf_init_value(sc->grace, 15 * 60);
+    ngx_conf_init_uint_value(sc->batch, 50);
+
+    if (sc->alert <= sc->after) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "payments_sweeper: alert=%T must be longer than "
+                           "after=%T: a checkout is alerted only once the "
+                           "sweeper has asked about it", sc->alert, sc->after);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf)
+{
+    size_t                        len;
+    u_char                       *p;
+    ngx_uint_t                    i;
+    ngx_http_payments_psp_t      *psp;
+    ngx_http_payments_sweeper_t  *sw = &ngx_http_payments_sweeper;
+
+    if (!pmcf->sweeper.enable || ngx_worker != 0) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(sw, sizeof(ngx_http_payments_sweeper_t));
+
+    /* the PSPs it can ask, as a text[] literal: their names are
+     * [a-z0-9_-] (payments_psp), nothing to quote */
+    psp = pmcf->psps->elts;
+    len = sizeof("{}");
+
+    for (i = 0; i < pmcf->psps->nelts; i++) {
+        len += psp[i].name.len + 1;
+    }
+
+    sw->psps = ngx_pnalloc(cycle->pool, len);
+    if (sw->psps == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = (u_char *) sw->psps;
+    *p++ = '{';
+
+    for (i = 0; i < pmcf->psps->nelts; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, psp[i].name.data, psp[i].name.len);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    sw->pmcf = pmcf;
+    sw->log = cycle->log;
+
+    /* the master's pid: the reload's new worker 0 holds the same lease */
+    p = ngx_snprintf((u_char *) sw->owner, sizeof(sw->owner) - 1, "%V:%P",
+                     &cycle->hostname,
+                     ngx_parent > 0 ? ngx_parent : ngx_pid);
+    *p = '\0';
+
+    sw->timer.handler = ngx_http_payments_sweep_round;
+    sw->timer.data = sw;
+    sw->timer.log = cycle->log;
+    sw->timer.cancelable = 1;
+
+    sw->next.handler = ngx_http_payments_sweep_step;
+    sw->next.data = sw;
+    sw->next.log = cycle->log;
+
+    ngx_add_timer(&sw->timer, NGX_HTTP_PAYMENTS_SWEEP_FIRST);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_payments_sweeper_exit(ngx_cycle_t *cycle)
+{
+    ngx_http_payments_sweeper_t  *sw = &ngx_http_payments_sweeper;
+
+    if (sw->pmcf == NULL) {
+        return;
+    }
+
+    if (sw->timer.timer_set) {
+        ngx_del_timer(&sw->timer);
+    }
+
+    if (sw->next.posted) {
+        ngx_delete_posted_event(&sw->next);
+    }
+
+    ngx_http_payments_fetch_cancel(&sw->fetch);
+
+    if (sw->pool) {
+        ngx_destroy_pool(sw->pool);
+        sw->pool = NULL;
+    }
+
+    if (ngx_http_payments_metrics) {
+        ngx_http_payments_metrics->sweeper_leader = 0;
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_round(ngx_event_t *ev)
+{
+    char                         *ttl;
+    ngx_http_payments_sweeper_t  *sw = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    sw->pool = ngx_create_pool(4096, sw->log);
+    if (sw->pool == NULL) {
+        ngx_add_timer(&sw->timer, sw->pmcf->sweeper.interval);
+        return;
+    }
+
+    /* the lease outlives three rounds and 2 s: a gateway that stops
+     * sweeping leaves it to another within that */
+    ttl = ngx_http_payments_num(sw->pool,
+                                (int64_t) ((sw->pmcf->sweeper.interval * 3
+                                            + 999) / 1000 + 2));
+    if (ttl == NULL) {
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    sw->params[0] = sw->owner;
+    sw->params[1] = ttl;
+    sw->state = NGX_HTTP_PAYMENTS_SWEEP_LEASE;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, sw->log, 0,
+                   "payments: sweeper round, owner \"%s\"", sw->owner);
+
+    if (ngx_http_payments_sweep_query(sw,
+                                      "SELECT pay_sweeper_lease($1, $2)", 2,
+                                      ngx_http_payments_sweep_leased)
+        != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw)
+{
+    ngx_http_payments_fetch_cancel(&sw->fetch);
+    ngx_memzero(&sw->fetch, sizeof(ngx_http_payments_fetch_t));
+
+    if (sw->pool) {
+        ngx_destroy_pool(sw->pool);
+        sw->pool = NULL;
+    }
+
+    sw->items = NULL;
+    sw->state = NGX_HTTP_PAYMENTS_SWEEP_IDLE;
+
+    if (!(ngx_exiting || ngx_terminate || ngx_quit)) {
+        ngx_add_timer(&sw->timer, sw->pmcf->sweeper.interval);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
+    const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler)
+{
+    ngx_http_payments_pg_query_t  *q;
+
+    q = &sw->queries[sw->nquery++ % 2];
+
+    ngx_memzero(q, sizeof(ngx_http_payments_pg_query_t));
+    q->sql = sql;
+    q->nparams = nparams;
+    q->values = sw->params;
+    q->handler = handler;
+    q->data = sw;
+    q->log = sw->log;
+
+    return ngx_http_payments_pg_send(q);
+}
+
+
+/* a query's answer: NGX_OK with rows to read, else logged */
+static ngx_int_t
+ngx_http_payments_sweep_ok(ngx_http_payments_sweeper_t *sw, PGresult *res,
+    const char *function)
+{
+    if (res == NULL) {
+        ngx_log_error(NGX_LOG_ERR, sw->log, 0,
+                      "payments: sweeper: %s: the database is unavailable",
+                      function);
+        return NGX_ERROR;
+    }
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_log_error(NGX_LOG_ERR, sw->log, 0,
+                      "payments: sweeper: %s: %s", function,
+                      PQresultErrorMessage(res));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_http_payments_sweeper_t  *sw = q->data;
+    ngx_http_payments_sweeper_conf_t  *sc = &sw->pmcf->sweeper;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_lease") != NGX_OK
+        || PQntuples(res) != 1)
+    {
+        sw->state = NGX_HTTP_PAYMENTS_SWEEP_OVERDUE;
+        ngx_post_event(&sw->next, &ngx_posted_events);
+        return;
+    }
+
+    sw->leader = (PQgetvalue(res, 0, 0)[0] == 't');
+
+    if (ngx_http_payments_metrics) {
+        ngx_http_payments_metrics->sweeper_leader = sw->leader;
+    }
+
+    if (!sw->leader) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, sw->log, 0,
+                       "payments: sweeper lease held by another gateway");
+        sw->state = NGX_HTTP_PAYMENTS_SWEEP_OVERDUE;
+        ngx_post_event(&sw->next, &ngx_posted_events);
+        return;
+    }
+
+    sw->params[0] = sw->owner;
+    sw->params[1] = sw->psps;
+    sw->params[2] = ngx_http_payments_num(sw->pool, sc->after);
+    sw->params[3] = ngx_http_payments_num(sw->pool, sc->retry);
+    sw->params[4] = ngx_http_payments_num(sw->pool, (int64_t) sc->batch);
+
+    if (sw->params[2] == NULL || sw->params[3] == NULL
+        || sw->params[4] == NULL)
+    {
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    sw->state = NGX_HTTP_PAYMENTS_SWEEP_DUE;
+
+    if (ngx_http_payments_sweep_query(sw,
+                                      "SELECT merchant_id, checkout_id, psp, "
+                                      "psp_token, nonce, expires_epoch, "
+                                      "age_seconds, session_result "
+                                      "FROM pay_sweeper_due($1, $2, $3, $4, "
+                                      "$5)",
+                                      5, ngx_http_payments_sweep_due)
+        != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+
+static char *
+ngx_http_payments_sweep_value(ngx_pool_t *pool, PGresult *res, int row,
+    int col)
+{
+    return ngx_http_payments_strdup(pool, PQgetvalue(res, row, col));
+}
+
+
+static void
+ngx_http_payments_sweep_due(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    int                              i, n;
+    ngx_http_payments_sweeper_t     *sw = q->data;
+    ngx_http_payments_sweep_item_t  *it;
+
+    sw->state = NGX_HTTP_PAYMENTS_SWEEP_OVERDUE;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_due") != NGX_OK) {
+        ngx_post_event(&sw->next, &ngx_posted_events);
+        return;
+    }
+
+    n = PQntuples(res);
+
+    sw->items = ngx_array_create(sw->pool, n ? n : 1,
+                                 sizeof(ngx_http_payments_sweep_item_t));
+    if (sw->items == NULL) {
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        it = ngx_array_push(sw->items);
+        if (it == NULL) {
+            ngx_http_payments_sweep_end(sw);
+            return;
+        }
+
+        it->merchant_id = ngx_http_payments_sweep_value(sw->pool, res, i, 0);
+        it->checkout_id = ngx_http_payments_sweep_value(sw->pool, res, i, 1);
+        it->psp = ngx_http_payments_sweep_value(sw->pool, res, i, 2);
+        it->token = ngx_http_payments_sweep_value(sw->pool, res, i, 3);
+        it->nonce = ngx_http_payments_sweep_value(sw->pool, res, i, 4);
+        it->expires = ngx_atoof((u_char *) PQgetvalue(res, i, 5),
+                                PQgetlength(res, i, 5));
+        it->age = ngx_atoof((u_char *) PQgetvalue(res, i, 6),
+                            PQgetlength(res, i, 6));
+        it->session_result = PQgetisnull(res, i, 7)
+                             ? NULL
+                             : ngx_http_payments_sweep_value(sw->pool, res,
+                                                             i, 7);
+
+        if (it->merchant_id == NULL || it->checkout_id == NULL
+            || it->psp == NULL || it->token == NULL || it->nonce == NULL)
+        {
+            ngx_http_payments_sweep_end(sw);
+            return;
+        }
+    }
+
+    if (n > 0) {
+        ngx_log_error(NGX_LOG_INFO, sw->log, 0,
+                      "payments: sweeper: %d checkouts to ask about", n);
+    }
+
+    sw->state = NGX_HTTP_PAYMENTS_SWEEP_ITEMS;
+    sw->current = 0;
+    ngx_post_event(&sw->next, &ngx_posted_events);
+}
+
+
+/* the posted event: the next checkout, or the round's last query */
+static void
+ngx_http_payments_sweep_step(ngx_event_t *ev)
+{
+    ngx_http_payments_sweeper_t  *sw = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    if (sw->state == NGX_HTTP_PAYMENTS_SWEEP_ITEMS) {
+        if (sw->items && sw->current < sw->items->nelts) {
+            ngx_http_payments_sweep_item(sw);
+            return;
+        }
+
+        sw->state = NGX_HTTP_PAYMENTS_SWEEP_OVERDUE;
+    }
+
+    if (sw->state != NGX_HTTP_PAYMENTS_SWEEP_OVERDUE) {
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    sw->params[0] = sw->owner;
+    sw->params[1] = sw->psps;
+    sw->params[2] = ngx_http_payments_num(sw->pool, sw->pmcf->sweeper.alert);
+    sw->params[3] = "100";
+
+    if (sw->params[2] == NULL
+        || ngx_http_payments_sweep_query(sw,
+                                         "SELECT merchant_id, checkout_id, "
+                                         "psp, age_seconds, last_answer, "
+                                         "unresolved, oldest_seconds "
+                                         "FROM pay_sweeper_overdue($1, $2, "
+                                         "$3, $4)",
+                                         4, ngx_http_payments_sweep_overdue)
+           != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_next(ngx_http_payments_sweeper_t *sw)
+{
+    sw->current++;
+    ngx_post_event(&sw->next, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
+{
+    char                            *url;
+    size_t                           len;
+    u_char                          *p;
+    pay_psp_request_t                req;
+    ngx_http_payments_psp_t         *psp;
+    ngx_http_payments_sweep_item_t  *it;
+
+    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
+
+    psp = ngx_http_payments_find_psp(sw->pmcf, it->psp, ngx_strlen(it->psp));
+    if (psp == NULL) {
+        /* registered through a PSP this gateway no longer configures */
+        ngx_http_payments_metrics_sweep(NGX_HTTP_PAYMENTS_MAX_PSPS,
+                                        NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
+        ngx_http_payments_sweep_note(sw, "psp not configured");
+        return;
+    }
+
+    sw->psp = psp;
+
+    ngx_memzero(&sw->in, sizeof(pay_psp_lookup_t));
+    sw->in.token = it->token;
+    sw->in.nonce = it->nonce;
+    sw->in.session_result = it->session_result;
+    sw->in.merchant_account = psp->merchant_account.len
+                              ? (const char *) psp->merchant_account.data
+                              : NULL;
+
+    ngx_memzero(&req, sizeof(pay_psp_request_t));
+
+    if (psp->dl->session_lookup == NULL
+        || psp->dl->session_lookup(&sw->in, &req) != 0)
+    {
+        pay_psp_request_free(&req);
+
+        ngx_http_payments_metrics_sweep(psp->index,
+                                        NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
+
+        /* the PSP cannot be asked: its session ends at expires_at */
+        ngx_http_payments_sweep_expiry(sw, it, "cannot ask: waiting for the "
+                                               "session to expire");
+        return;
+    }
+
+    len = psp->url.len + ngx_strlen(req.path);
+
+    url = ngx_pnalloc(sw->pool, len + 1);
+    if (url == NULL) {
+        pay_psp_request_free(&req);
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    p = ngx_cpymem(url, psp->url.data, psp->url.len);
+    p = ngx_cpymem(p, req.path, ngx_strlen(req.path));
+    *p = '\0';
+
+    pay_psp_request_free(&req);
+
+    sw->fetch.handler = ngx_http_payments_sweep_answer;
+    sw->fetch.data = sw;
+    sw->fetch.log = sw->log;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sw->log, 0,
+                   "payments: sweeper asks psp \"%V\" about checkout "
+                   "\"%s\" (%L s old)", &psp->name, it->checkout_id, it->age);
+
+    if (ngx_http_payments_fetch(sw->pool, &sw->fetch, psp, url, NULL, NULL,
+                                NULL, 0, psp->timeout)
+        != NGX_OK)
+    {
+        ngx_http_payments_metrics_sweep(psp->index,
+                                        NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN);
+        ngx_http_payments_sweep_note(sw, "no request");
+    }
+}
+
+
+/* FAILED once the session has expired at the PSP (grace= later), else
+ * noted as waiting */
+
+static void
+ngx_http_payments_sweep_expiry(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it, const char *waiting)
+{
+    if (ngx_time() < it->expires + sw->pmcf->sweeper.grace) {
+        ngx_http_payments_sweep_note(sw, waiting);
+        return;
+    }
+
+    ngx_memzero(&sw->ev, sizeof(pay_event_t));
+    ngx_snprintf((u_char *) sw->ev.event_id, sizeof(sw->ev.event_id) - 1,
+                 "lookup:%s:expired%Z", it->token);
+    ngx_cpystrn((u_char *) sw->ev.type, (u_char *) "session_expired",
+                sizeof(sw->ev.type));
+    sw->ev.kind = PAY_EVT_FAILED;
+    ngx_cpystrn((u_char *) sw->ev.token, (u_char *) it->token,
+                sizeof(sw->ev.token));
+    ngx_cpystrn((u_char *) sw->ev.reference, (u_char *) it->nonce,
+                sizeof(sw->ev.reference));
+    sw->ev.amount = PAY_EVT_AMOUNT_ABSENT;
+
+    ngx_http_payments_sweep_apply(sw);
+}
+
+
+static void
+ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
+{
+    int                              status;
+    const char                      *what;
+    pay_lookup_outcome_e             outcome;
+    ngx_http_payments_psp_t         *psp;
+    ngx_http_payments_sweeper_t     *sw = f->data;
+    ngx_http_payments_sweep_item_t  *it;
+
+    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
+    psp = sw->psp;
+    status = (f->result == CURLE_OK) ? (int) f->status : 0;
+
+    ngx_memzero(&sw->ev, sizeof(pay_event_t));
+
+    outcome = psp->dl->session_lookup_answer(&sw->in, status,
+                                             (const char *) f->body, f->len,
+                                             (int64_t) ngx_time(), &sw->ev);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sw->log, 0,
+                   "payments: sweeper: psp \"%V\" answered %d: outcome %d",
+                   &psp->name, status, (int) outcome);
+
+    switch (outcome) {
+
+    case PAY_LOOKUP_DECIDED:
+        ngx_http_payments_metrics_sweep(psp->index,
+                                        NGX_HTTP_PAYMENTS_SWEEP_DECIDED);
+        ngx_http_payments_sweep_apply(sw);
+        return;
+
+    case PAY_LOOKUP_OPEN:
+        ngx_http_payments_metrics_sweep(psp->index,
+                                        NGX_HTTP_PAYMENTS_SWEEP_OPEN);
+
+        /* a snapshot (adyen's session result) stays "open" after the
+         * session has ended */
+        if (psp->dl->lookup_snapshot) {
+            ngx_http_payments_sweep_expiry(sw, it, "open at the psp");
+            return;
+        }
+
+        what = "open at the psp";
+        break;
+
+    case PAY_LOOKUP_AUTH:
+        ngx_http_payments_metrics_sweep(psp->index,
+                                        NGX_HTTP_PAYMENTS_SWEEP_AUTH);
+        ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
+                      "payments: sweeper: psp \"%V\" refused our credentials "
+                      "(HTTP %d) when asked about checkout \"%s\"",
+                      &psp->name, status, it->checkout_id);
+        what = "credentials refused";
+        break;
+
+    default:
+        ngx_http_payments_metrics_sweep(psp->index,
+                                        NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN);
+        ngx_log_error(NGX_LOG_ERR, sw->log, 0,
+                      "payments: sweeper: psp \"%V\" gave no usable answer "
+                      "about checkout \"%s\" (HTTP %d)",
+                      &psp->name, it->checkout_id, status);
+        what = status ? "no usable answer" : "no answer";
+        break;
+    }
+
+    ngx_http_payments_sweep_note(sw, what);
+}
+
+
+static void
+ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw)
+{
+    pay_event_t  *ev = &sw->ev;
+
+    sw->params[0] = (char *) ngx_http_payments_cstr(sw->pool, &sw->psp->name);
+    sw->params[1] = ev->event_id;
+    sw->params[2] = ngx_http_payments_event_kind(ev->kind);
+    sw->params[3] = ev->type;
+    sw->params[4] = ev->token;
+    sw->params[5] = ev->reference;
+    sw->params[6] = ngx_http_payments_num(sw->pool, ev->amount);
+    sw->params[7] = ev->currency;
+
+    if (sw->params[0] == NULL || sw->params[6] == NULL
+        || ngx_http_payments_sweep_query(sw,
+                                         "SELECT outcome, merchant_id, "
+                                         "checkout_id FROM pay_sweeper_apply("
+                                         "$1, $2, $3, $4, $5, $6, $7, $8)",
+                                         8, ngx_http_payments_sweep_applied)
+           != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                            *outcome;
+    ngx_uint_t                       level;
+    ngx_http_payments_sweeper_t     *sw = q->data;
+    ngx_http_payments_sweep_item_t  *it;
+
+    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_apply") != NGX_OK
+        || PQntuples(res) != 1)
+    {
+        /* not known to be committed: asked again retry= later */
+        ngx_http_payments_sweep_next(sw);
+        return;
+    }
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    ngx_http_payments_metrics_event(sw->psp->index, outcome);
+
+    level = (ngx_strcmp(outcome, "applied") == 0
+             || ngx_strcmp(outcome, "already") == 0
+             || ngx_strcmp(outcome, "duplicate") == 0)
+            ? NGX_LOG_NOTICE : NGX_LOG_ALERT;
+
+    ngx_log_error(level, sw->log, 0,
+                  "payments: sweeper: checkout \"%s\" of merchant \"%s\": "
+                  "psp \"%V\" says %s (%s): %s",
+                  it->checkout_id, it->merchant_id, &sw->psp->name,
+                  sw->ev.type, sw->ev.kind == PAY_EVT_SUCCEEDED
+                               ? "paid" : "failed", outcome);
+
+    ngx_http_payments_sweep_next(sw);
+}
+
+
+static void
+ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
+    const char *answer)
+{
+    ngx_http_payments_sweep_item_t  *it;
+
+    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
+
+    sw->params[0] = it->merchant_id;
+    sw->params[1] = it->checkout_id;
+    sw->params[2] = answer;
+
+    if (ngx_http_payments_sweep_query(sw,
+                                      "SELECT pay_sweeper_note($1, $2, $3)",
+                                      3, ngx_http_payments_sweep_noted)
+        != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_http_payments_sweeper_t  *sw = q->data;
+
+    (void) ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_note");
+
+    ngx_http_payments_sweep_next(sw);
+}
+
+
+static void
+ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    int                           i, n;
+    ngx_http_payments_sweeper_t  *sw = q->data;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_overdue") == NGX_OK
+        && (n = PQntuples(res)) > 0)
+    {
+        if (ngx_http_payments_metrics) {
+            ngx_http_payments_metrics->sweeper_unresolved =
+                (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 5),
+                                              PQgetlength(res, 0, 5));
+            ngx_http_payments_metrics->sweeper_unresolved_oldest =
+                (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 6),
+                                              PQgetlength(res, 0, 6));
+        }
+
+        for (i = 0; i < n; i++) {
+            if (PQgetisnull(res, i, 0)) {
+                continue;
+            }
+
+            /* once per checkout: pay_sweeper_overdue marks it alerted */
+            ngx_log_error(NGX_LOG_ERR, sw->log, 0,
+                          "payments: sweeper: checkout \"%s\" of merchant "
+                          "\"%s\" (psp \"%s\") is EXECUTING for %s s and "
+                          "still unresolved; last psp answer: %s",
+                          PQgetvalue(res, i, 1), PQgetvalue(res, i, 0),
+                          PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+                          PQgetisnull(res, i, 4) ? "none"
+                                                 : PQgetvalue(res, i, 4));
+        }
+    }
+
+    ngx_http_payments_sweep_end(sw);
+}

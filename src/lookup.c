@@ -1,0 +1,223 @@
+/*
+ * ngx_payments core: what the dialects' session look-ups share (dialect.h,
+ * doc/PSPS.md "Session look-up").  The request is a GET whose path carries
+ * the PSP's token; the answer decides a checkout only when it is readable,
+ * names the session we asked about and says something terminal.  Anything
+ * else is "ask later": a look-up never fails a checkout on a doubt.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <payments/dialect.h>
+
+#include "dialect_internal.h"
+
+
+static int
+pay_lookup_plain(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+           || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+
+int
+pay_lookup_token_ok(const char *token, int strict)
+{
+    size_t         i;
+    unsigned char  c;
+
+    if (token == NULL) {
+        return 0;
+    }
+
+    for (i = 0; token[i] != '\0'; i++) {
+        c = (unsigned char) token[i];
+
+        if (i >= PAY_LOOKUP_TOKEN_MAX || c < 0x21 || c > 0x7e
+            || (strict && !pay_lookup_plain(c)))
+        {
+            return 0;
+        }
+    }
+
+    /* even escaped, a dot segment may be undone by the PSP's server */
+    return i > 0 && strcmp(token, ".") != 0 && strcmp(token, "..") != 0;
+}
+
+
+void
+pay_buf_escape(pay_buf_t *b, const char *s)
+{
+    static const char  hex[] = "0123456789ABCDEF";
+    char               esc[3];
+    unsigned char      c;
+    size_t             run;
+
+    while (*s != '\0') {
+        for (run = 0; s[run] != '\0'
+                      && pay_lookup_plain((unsigned char) s[run]); run++)
+        {
+            /* measure the run */
+        }
+
+        pay_buf_add(b, s, run);
+        s += run;
+
+        if (*s != '\0') {
+            c = (unsigned char) *s++;
+            esc[0] = '%';
+            esc[1] = hex[c >> 4];
+            esc[2] = hex[c & 0x0f];
+            pay_buf_add(b, esc, 3);
+        }
+    }
+}
+
+
+int
+pay_lookup_request(pay_buf_t *b, pay_psp_request_t *req)
+{
+    memset(req, 0, sizeof(*req));
+
+    if (b->failed || b->data == NULL) {
+        free(b->data);
+        return -1;
+    }
+
+    /* a GET: no body, no Content-Type (psp.h) */
+    req->path = b->data;
+
+    return 0;
+}
+
+
+pay_lookup_outcome_e
+pay_lookup_unknown(pay_event_t *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->amount = PAY_EVT_AMOUNT_ABSENT;
+    ev->livemode = -1;
+
+    return PAY_LOOKUP_UNKNOWN;
+}
+
+
+int
+pay_lookup_begin(const pay_psp_lookup_t *in, int status, const char *body,
+    size_t len, pay_event_t *ev, json_t **root)
+{
+    *root = NULL;
+
+    (void) pay_lookup_unknown(ev);
+
+    if (status == 401 || status == 403) {
+        /* never the PSP's text: it may quote the credential */
+        return PAY_LOOKUP_AUTH;
+    }
+
+    /* a 404 is no proof the session is gone (a wrong base URL, a PSP
+     * account mixed up): never a reason to fail a checkout */
+    if (status < 200 || status > 299 || in == NULL
+        || !pay_lookup_token_ok(in->token, 0))
+    {
+        return PAY_LOOKUP_UNKNOWN;
+    }
+
+    *root = pay_psp_json(body, len);
+
+    return *root != NULL ? 0 : PAY_LOOKUP_UNKNOWN;
+}
+
+
+int
+pay_lookup_same(const pay_psp_lookup_t *in, const char *id, int may_lack)
+{
+    if (id == NULL) {
+        return may_lack;
+    }
+
+    return strcmp(id, in->token) == 0;
+}
+
+
+pay_lookup_outcome_e
+pay_lookup_open(pay_event_t *ev, const char *status)
+{
+    (void) pay_lookup_unknown(ev);
+
+    ev->kind = PAY_EVT_PENDING;
+
+    if (strlen(status) < sizeof(ev->type)) {
+        strcpy(ev->type, status);
+    }
+
+    return PAY_LOOKUP_OPEN;
+}
+
+
+pay_lookup_outcome_e
+pay_lookup_decide(const pay_psp_lookup_t *in, pay_event_t *ev,
+    pay_event_kind_e kind, const char *status, const char *reference)
+{
+    int  n;
+
+    (void) pay_lookup_unknown(ev);
+
+    if (reference == NULL || reference[0] == '\0') {
+        reference = in->nonce != NULL ? in->nonce : "";
+    }
+
+    n = snprintf(ev->event_id, sizeof(ev->event_id), "lookup:%s:%s",
+                 in->token, status);
+
+    if (n < 0 || (size_t) n >= sizeof(ev->event_id)
+        || strlen(status) >= sizeof(ev->type)
+        || strlen(in->token) >= sizeof(ev->token)
+        || strlen(reference) >= sizeof(ev->reference))
+    {
+        return pay_lookup_unknown(ev);
+    }
+
+    strcpy(ev->type, status);
+    strcpy(ev->token, in->token);
+    strcpy(ev->reference, reference);
+    ev->kind = kind;
+
+    return PAY_LOOKUP_DECIDED;
+}
+
+
+int
+pay_lookup_currency(pay_event_t *ev, const char *cur)
+{
+    size_t  i;
+    char    c;
+
+    ev->currency[0] = '\0';
+
+    if (cur == NULL || strlen(cur) != 3) {
+        return -1;
+    }
+
+    for (i = 0; i < 3; i++) {
+        c = cur[i];
+
+        if (c >= 'a' && c <= 'z') {
+            c = (char) (c - 'a' + 'A');
+        }
+
+        if (c < 'A' || c > 'Z') {
+            ev->currency[0] = '\0';
+            return -1;
+        }
+
+        ev->currency[i] = c;
+    }
+
+    ev->currency[3] = '\0';
+
+    return 0;
+}

@@ -1,0 +1,539 @@
+/*
+ * End to end: the stuck-checkout sweeper (issue 9, part 2).
+ *
+ * The suite's own gateway runs with "payments_sweeper off": its tests send
+ * their webhooks when they choose.  These tests start gateways of their own
+ * (gateway_start) on the suite's PostgreSQL and mock PSP, with the mock's
+ * three APIs under PSP names of their own (sw_stripe, sw_adyen,
+ * sw_generic), so they sweep only the checkouts registered through them,
+ * and with a sweeper in a hurry: a round every 300 ms, checkouts asked
+ * about from 1 s of age, again every second, alerted at 4 s.
+ *
+ * The mock is told never to send the webhook ("webhook_never"); the
+ * shopper pays or the session expires at the mock; the sweeper must find
+ * out and apply it exactly as a webhook would.
+ *
+ * A solo suite: the sweepers share the database's one lease.
+ */
+
+#include "harness.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+
+#define SWEEPER_CONF                                                          \
+    "payments_sweeper on interval=300ms after=1s retry=1s alert=4s "          \
+    "grace=1s batch=50;\n"
+
+
+static gateway_t  sweepers[2];
+
+
+static void
+stop_sweepers(void)
+{
+    gateway_stop(&sweepers[0]);
+    gateway_stop(&sweepers[1]);
+}
+
+
+static char *
+sweeper_conf(const char *extra)
+{
+    return str_printf("payments_database \"%s\";\n"
+                      "payments_database_pool 2;\n"
+                      "%s%s%s%s",
+                      pg_gateway_conninfo(),
+                      gw_psp_conf("sw_stripe", "stripe"),
+                      gw_psp_conf("sw_adyen", "adyen"),
+                      gw_psp_conf("sw_generic", "generic"),
+                      extra);
+}
+
+
+static void
+start_sweeper(gateway_t *gw, const char *name)
+{
+    int      i, ready;
+    resp_t  *r;
+
+    gateway_start(gw, name, 2, sweeper_conf(SWEEPER_CONF));
+
+    ready = 0;
+
+    for (i = 0; i < 100 && !ready; i++) {
+        r = gateway_get(gw, "/readyz");
+        ready = (r->status == 200);
+        resp_free(r);
+
+        if (!ready) {
+            msleep(100);
+        }
+    }
+
+    cr_assert(ready, "gateway %s never became ready (%s)", name,
+              gw->error_log);
+}
+
+
+/* Waits until gw holds the lease: an earlier test's gateway may have held
+ * it until it ran out (3 rounds + 2 s). */
+
+static void
+wait_leader(gateway_t *gw)
+{
+    int  i;
+
+    for (i = 0; i < 100; i++) {
+        if (gateway_metric(gw, "payments_sweeper_leader") == 1) {
+            return;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("%s never took the sweeper lease", gw->origin);
+}
+
+
+/* Registers a one-order checkout with psp through gw; its PSP token. */
+
+static char *
+register_with(gateway_t *gw, merchant_t *m, const char *co_id,
+    const char *psp, const char *fault)
+{
+    char     *token;
+    json_t   *co, *j;
+    resp_t   *r;
+
+    if (fault) {
+        mock_fault(str_printf("{\"match\":\"%s\",%s}",
+                              nonce(m, co_id), fault));
+    }
+
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string(psp));
+
+    r = gateway_send(gw, "POST", PATH_PAYMENTS, m, uid("key"), dump(co));
+    cr_assert_eq(r->status, 201, "registration: %ld %s", r->status, r->body);
+
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     "EXECUTING", "%s", r->body);
+
+    token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    secret_used(token);
+    secret_used(url_param(json_string_value(json_object_get(j, "pay_url")),
+                          "t"));
+
+    return token;
+}
+
+
+static char *
+checkout_status(const merchant_t *m, const char *co_id)
+{
+    return db_scalar("SELECT status::text FROM checkouts "
+                     "WHERE merchant_id = $1 AND checkout_id = $2",
+                     2, (const char *[]) { m->id, co_id });
+}
+
+
+/* Waits up to seconds for the checkout to leave EXECUTING; its status. */
+
+static char *
+wait_decided(const merchant_t *m, const char *co_id, int seconds)
+{
+    int    i;
+    char  *s;
+
+    for (i = 0; i < seconds * 10; i++) {
+        s = checkout_status(m, co_id);
+        cr_assert_not_null(s);
+
+        if (strcmp(s, "EXECUTING") != 0) {
+            return s;
+        }
+
+        msleep(100);
+    }
+
+    return checkout_status(m, co_id);
+}
+
+
+static void
+mock_session(const char *token, const char *action)
+{
+    resp_t  *r;
+    req_t    rq;
+
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/_control/sessions/%s/%s",
+                                 url_escape(token), action));
+    rq.body = "";
+    rq.len = 0;
+
+    r = http(&rq);
+    cr_assert_eq(r->status, 200, "mock %s: %ld %s", action, r->status,
+                 r->body);
+    resp_free(r);
+}
+
+
+/* What the sweeper's application left: the same evidence as a webhook's,
+ * with the sweeper as its source. */
+
+static void
+expect_swept(const merchant_t *m, const char *co_id, const char *psp,
+    const char *status)
+{
+    const char  *p2[2] = { m->id, co_id };
+    const char  *p3[3] = { m->id, co_id, psp };
+
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM order_events "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND to_status::text = $3 "
+                               "AND source LIKE 'sweeper:' || $4 || ':%'",
+                               4, (const char *[]) { m->id, co_id, status,
+                                                     psp }),
+                     "2", "both orders moved by the sweeper");
+
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM webhook_events "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND psp = $3 AND source = 'sweeper' "
+                               "AND outcome = 'applied'", 3, p3),
+                     "1");
+
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM audit_log "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND action = 'sweeper:applied'", 2, p2),
+                     "1");
+
+    cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1,
+                               (const char *[]) { m->id }),
+                     "true");
+
+    if (strcmp(status, "SUCCESS") == 0) {
+        /* booked like a webhook: two transactions, balanced */
+        cr_assert_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                                   "WHERE merchant_id = $1 "
+                                   "AND checkout_id = $2 "
+                                   "AND source LIKE 'sweeper:%'", 2, p2),
+                         "2");
+        cr_assert_str_eq(db_scalar("SELECT coalesce(sum(e.amount), 0) "
+                                   "FROM ledger_entries e "
+                                   "JOIN ledger_transactions t "
+                                   "USING (merchant_id, txn_id) "
+                                   "WHERE t.merchant_id = $1 "
+                                   "AND t.checkout_id = $2", 2, p2),
+                         "0");
+
+    } else {
+        cr_assert_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                                   "WHERE merchant_id = $1 "
+                                   "AND checkout_id = $2", 2, p2),
+                         "0");
+    }
+}
+
+
+TestSuite(solo_sweeper, .timeout = 90, .fini = stop_sweepers);
+
+
+Test(solo_sweeper, a_paid_stripe_session_whose_webhook_never_came_is_booked)
+{
+    char        *co_id, *token;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-a");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    token = register_with(&sweepers[0], &m, co_id, "sw_stripe",
+                          "\"webhook_never\":true");
+    mock_session(token, "pay");
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS");
+    expect_swept(&m, co_id, "sw_stripe", "SUCCESS");
+
+    /* the webhook arriving after all changes nothing */
+    cr_assert_str_eq(checkout_status(&m, co_id), "SUCCESS");
+}
+
+
+Test(solo_sweeper, a_paid_generic_session_whose_webhook_never_came_is_booked)
+{
+    char        *co_id, *token;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-g");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    token = register_with(&sweepers[0], &m, co_id, "sw_generic",
+                          "\"webhook_never\":true");
+    mock_session(token, "pay");
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS");
+    expect_swept(&m, co_id, "sw_generic", "SUCCESS");
+}
+
+
+Test(solo_sweeper, a_session_expired_at_the_psp_fails_the_checkout)
+{
+    char        *co_id, *token;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-e");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    token = register_with(&sweepers[0], &m, co_id, "sw_stripe",
+                          "\"webhook_never\":true");
+    mock_session(token, "expire");
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "FAILED");
+    expect_swept(&m, co_id, "sw_stripe", "FAILED");
+}
+
+
+Test(solo_sweeper, an_adyen_session_it_cannot_ask_about_fails_after_expiry)
+{
+    char        *co_id;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-y");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    /* the shopper never comes: no webhook, no session result */
+    (void) register_with(&sweepers[0], &m, co_id, "sw_adyen", NULL);
+
+    /* no sessionResult came back with a shopper: the sweeper waits for
+     * the session's end, which is an hour away */
+    msleep(2500);
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING");
+    cr_assert_str_eq(db_scalar("SELECT last_answer FROM checkout_sweeps "
+                               "WHERE merchant_id = $1 "
+                               "AND checkout_id = $2", 2,
+                               (const char *[]) { m.id, co_id }),
+                     "cannot ask: waiting for the session to expire");
+
+    /* the session has ended (as if an hour had passed) */
+    db_exec("UPDATE checkouts SET expires_at = now() - interval '2 s' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2,
+            (const char *[]) { m.id, co_id });
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "FAILED");
+    expect_swept(&m, co_id, "sw_adyen", "FAILED");
+}
+
+
+Test(solo_sweeper, an_open_session_stays_executing_and_is_alerted_once)
+{
+    int          i, found;
+    char        *co_id, *line, *log;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-o");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    (void) register_with(&sweepers[0], &m, co_id, "sw_stripe",
+                         "\"webhook_never\":true");
+
+    /* asked about, open at the PSP: nothing moves */
+    msleep(2500);
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING");
+    cr_assert_str_eq(db_scalar("SELECT last_answer FROM checkout_sweeps "
+                               "WHERE merchant_id = $1 "
+                               "AND checkout_id = $2", 2,
+                               (const char *[]) { m.id, co_id }),
+                     "open at the psp");
+
+    /* past alert=: one log line, and the gauge */
+    line = str_printf("checkout \"%s\" of merchant \"%s\" (psp \"sw_stripe\")"
+                      " is EXECUTING for", co_id, m.id);
+    found = 0;
+
+    for (i = 0; i < 100 && !found; i++) {
+        found = file_contains(sweepers[0].error_log, line);
+        if (!found) {
+            msleep(100);
+        }
+    }
+
+    cr_assert(found, "no alert line for %s in %s", co_id,
+              sweepers[0].error_log);
+    cr_assert_geq(gateway_metric(&sweepers[0],
+                                 "payments_checkouts_unresolved"), 1);
+    cr_assert_eq(gateway_metric(&sweepers[0], "payments_sweeper_leader"), 1);
+
+    /* alerted once, however many rounds pass */
+    msleep(1500);
+    log = file_read(sweepers[0].error_log, NULL);
+    cr_assert_not_null(log);
+    cr_assert_null(strstr(strstr(log, line) + 1, line),
+                   "alerted twice for %s", co_id);
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING");
+}
+
+
+Test(solo_sweeper, two_gateways_sweep_one_at_a_time_and_the_other_takes_over)
+{
+    int          i;
+    long         a, b;
+    char        *co_id, *token;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-1");
+    start_sweeper(&sweepers[1], "sweeper-2");
+
+    /* a few rounds: exactly one of them holds the lease */
+    msleep(1500);
+    a = gateway_metric(&sweepers[0], "payments_sweeper_leader");
+    b = gateway_metric(&sweepers[1], "payments_sweeper_leader");
+    cr_assert_eq(a + b, 1, "leaders: %ld + %ld", a, b);
+
+    /* the leader dies without a word; the other takes the lease over once
+     * it has run out (3 rounds + 2 s) and sweeps */
+    gateway_kill(a == 1 ? &sweepers[0] : &sweepers[1]);
+
+    co_id = uid("co");
+    token = register_with(a == 1 ? &sweepers[1] : &sweepers[0], &m, co_id,
+                          "sw_stripe", "\"webhook_never\":true");
+    mock_session(token, "pay");
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 20), "SUCCESS");
+    expect_swept(&m, co_id, "sw_stripe", "SUCCESS");
+
+    for (i = 0; i < 20; i++) {
+        if (gateway_metric(a == 1 ? &sweepers[1] : &sweepers[0],
+                           "payments_sweeper_leader") == 1)
+        {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_lt(i, 20, "the survivor does not hold the lease");
+}
+
+
+/* The way back Adyen gives the shopper: the returnUrl the gateway sent,
+ * with sessionId and sessionResult added. */
+
+static char *
+adyen_return_path(const merchant_t *m, const char *co_id,
+    const char *session_result)
+{
+    char        *req;
+    json_t      *j, *body;
+    const char  *ret;
+
+    req = db_scalar("SELECT psp_request FROM checkouts "
+                    "WHERE merchant_id = $1 AND checkout_id = $2",
+                    2, (const char *[]) { m->id, co_id });
+    cr_assert_not_null(req);
+
+    j = json_loads(req, 0, NULL);
+    cr_assert_not_null(j, "%s", req);
+    body = json_loads(json_string_value(json_object_get(j, "body")), 0, NULL);
+    cr_assert_not_null(body, "%s", req);
+
+    ret = json_string_value(json_object_get(body, "returnUrl"));
+    cr_assert_not_null(ret, "%s", req);
+
+    return str_printf("%s&sessionId=CS123&sessionResult=%s", url_path(ret),
+                      session_result);
+}
+
+
+Test(solo_sweeper, a_returning_shoppers_adyen_session_result_is_kept)
+{
+    char        *co_id;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-r");
+
+    co_id = uid("co");
+    (void) register_with(&sweepers[0], &m, co_id, "sw_adyen", NULL);
+    p[0] = m.id;
+    p[1] = co_id;
+
+    /* a result that is not printable ASCII is not kept; the page shows */
+    r = gateway_get(&sweepers[0], adyen_return_path(&m, co_id, "a%0Ab"));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_null(db_scalar("SELECT session_result FROM checkout_sweeps "
+                             "WHERE merchant_id = $1 AND checkout_id = $2",
+                             2, p));
+
+    /* kept decoded, as the PSP gave it */
+    r = gateway_get(&sweepers[0],
+                    adyen_return_path(&m, co_id, "Ab1%2Bx%2F%3D%3D"));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(db_scalar("SELECT session_result FROM checkout_sweeps "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "Ab1+x/==");
+
+    /* a checkout that is over keeps nothing new */
+    db_exec("UPDATE checkouts SET status = 'FAILED' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+    r = gateway_get(&sweepers[0], adyen_return_path(&m, co_id, "later"));
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(db_scalar("SELECT session_result FROM checkout_sweeps "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "Ab1+x/==");
+}
+
+
+Test(solo_sweeper, an_adyen_session_paid_and_returned_without_a_webhook_is_booked)
+{
+    char        *co_id, *token;
+    req_t        rq;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *loc;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-p");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    token = register_with(&sweepers[0], &m, co_id, "sw_adyen",
+                          "\"webhook_never\":true");
+
+    /* the shopper pays on the hosted page and is sent back with the
+     * session's result; the notification never comes */
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/pay/%s/pay", url_escape(token)));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    loc = resp_header(r, "Location");
+    cr_assert_not_null(loc);
+    cr_assert_not_null(strstr(loc, "sessionResult="), "%s", loc);
+
+    r = gateway_get(&sweepers[0], url_path(loc));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS");
+    expect_swept(&m, co_id, "sw_adyen", "SUCCESS");
+}

@@ -1,0 +1,912 @@
+/*
+ * The session look-up of every dialect (dialect.h, doc/PSPS.md "Session
+ * look-up"): the GET it builds, with the token kept inside its path
+ * segment, and what each PSP status means for the checkout.  A look-up
+ * decides only on a readable, terminal answer about the session asked
+ * about; everything else is "ask later".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <criterion/criterion.h>
+#include <payments/dialect.h>
+
+
+#define NOW  1700000000LL
+
+
+static pay_psp_lookup_t
+lk(const char *token)
+{
+    pay_psp_lookup_t  in;
+
+    memset(&in, 0, sizeof(in));
+    in.token = token;
+    in.nonce = "m1:co_1";
+    in.session_result = "Ab02b4c0!BQABAgA+/=";
+    in.merchant_account = "TestMerchant";
+
+    return in;
+}
+
+
+static pay_lookup_outcome_e
+answer(const pay_dialect_t *d, const pay_psp_lookup_t *in, int status,
+    const char *body, pay_event_t *ev)
+{
+    return d->session_lookup_answer(in, status, body,
+                                    body ? strlen(body) : 0, NOW, ev);
+}
+
+
+/* The path the dialect asks for, or NULL when it refuses; a GET always. */
+static char *
+path_of(const pay_dialect_t *d, const pay_psp_lookup_t *in)
+{
+    char               *p;
+    pay_psp_request_t   req;
+
+    memset(&req, 0xa5, sizeof(req));
+
+    if (d->session_lookup(in, &req) != 0) {
+        /* refused: nothing to free, nothing dangling */
+        cr_expect_null(req.path);
+        cr_expect_null(req.body);
+        cr_expect_null(req.content_type);
+        return NULL;
+    }
+
+    cr_expect_null(req.body, "a look-up is a GET");
+    cr_expect_eq(req.body_len, 0);
+    cr_expect_null(req.content_type);
+    cr_assert_not_null(req.path);
+
+    p = strdup(req.path);
+    pay_psp_request_free(&req);
+
+    return p;
+}
+
+
+static void
+expect_path(const pay_dialect_t *d, const pay_psp_lookup_t *in,
+    const char *want)
+{
+    char  *p;
+
+    p = path_of(d, in);
+    cr_assert_not_null(p, "%s refused %s", d->name, in->token);
+    cr_expect_str_eq(p, want);
+    free(p);
+}
+
+
+static void
+expect_refused(const pay_dialect_t *d, const pay_psp_lookup_t *in)
+{
+    char  *p;
+
+    p = path_of(d, in);
+    cr_expect_null(p, "%s asked for %s", d->name, p ? p : "");
+    free(p);
+}
+
+
+static void
+expect_cleared(const pay_event_t *ev)
+{
+    cr_expect_eq(ev->kind, 0);
+    cr_expect_str_eq(ev->event_id, "");
+    cr_expect_str_eq(ev->token, "");
+    cr_expect_eq(ev->amount, PAY_EVT_AMOUNT_ABSENT);
+}
+
+
+/* --- stripe ---------------------------------------------------------- */
+
+static const char  st_paid[] =
+    "{\"id\":\"cs_test_a1\",\"object\":\"checkout.session\","
+    "\"amount_total\":2198,\"currency\":\"usd\","
+    "\"client_reference_id\":\"m1:co_1\",\"livemode\":false,"
+    "\"payment_status\":\"paid\",\"status\":\"complete\"}";
+
+
+Test(lookup, stripe_retrieves_the_checkout_session_with_a_get)
+{
+    pay_psp_lookup_t  in = lk("cs_test_a1");
+
+    expect_path(&pay_dialect_stripe, &in, "/v1/checkout/sessions/cs_test_a1");
+
+    /* session_result and merchant_account play no part */
+    in.session_result = NULL;
+    in.merchant_account = NULL;
+    expect_path(&pay_dialect_stripe, &in, "/v1/checkout/sessions/cs_test_a1");
+}
+
+
+Test(lookup, stripe_complete_and_paid_succeeds_with_its_amount)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_test_a1");
+
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200, st_paid, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_str_eq(ev.event_id, "lookup:cs_test_a1:complete");
+    cr_expect_str_eq(ev.type, "complete");
+    cr_expect_str_eq(ev.token, "cs_test_a1");
+    cr_expect_str_eq(ev.reference, "m1:co_1");
+    cr_expect_eq(ev.amount, 2198);
+    cr_expect_str_eq(ev.currency, "USD");
+    cr_expect_eq(ev.livemode, -1);
+    cr_expect_str_eq(ev.account, "");
+}
+
+
+Test(lookup, stripe_no_payment_required_succeeds)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"complete\","
+                        "\"payment_status\":\"no_payment_required\","
+                        "\"amount_total\":0,\"currency\":\"eur\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_eq(ev.amount, 0);
+    cr_expect_str_eq(ev.currency, "EUR");
+}
+
+
+Test(lookup, stripe_expired_fails)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"expired\","
+                        "\"payment_status\":\"unpaid\","
+                        "\"amount_total\":1500,\"currency\":\"usd\","
+                        "\"client_reference_id\":\"m1:co_1\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+    cr_expect_str_eq(ev.event_id, "lookup:cs_1:expired");
+    cr_expect_str_eq(ev.type, "expired");
+    cr_expect_eq(ev.amount, 1500);
+}
+
+
+Test(lookup, stripe_open_is_open)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+
+    cr_expect_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"open\","
+                        "\"payment_status\":\"unpaid\"}", &ev),
+                 PAY_LOOKUP_OPEN);
+    cr_expect_eq(ev.kind, PAY_EVT_PENDING);
+    cr_expect_str_eq(ev.type, "open");
+    cr_expect_str_eq(ev.event_id, "");
+}
+
+
+/* an asynchronous method (a bank debit) is still on its way */
+Test(lookup, stripe_complete_but_unpaid_is_open)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+
+    cr_expect_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"complete\","
+                        "\"payment_status\":\"unpaid\","
+                        "\"amount_total\":1500,\"currency\":\"usd\"}", &ev),
+                 PAY_LOOKUP_OPEN);
+    cr_expect_eq(ev.kind, PAY_EVT_PENDING);
+}
+
+
+Test(lookup, stripe_unknown_or_missing_statuses_decide_nothing)
+{
+    size_t            i;
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+    static const char  *bodies[] = {
+        "{\"id\":\"cs_1\",\"status\":\"completed\","
+            "\"payment_status\":\"paid\"}",
+        "{\"id\":\"cs_1\",\"status\":\"complete\"}",
+        "{\"id\":\"cs_1\",\"status\":\"complete\","
+            "\"payment_status\":\"PAID\"}",
+        "{\"id\":\"cs_1\",\"status\":\"complete\","
+            "\"payment_status\":true}",
+        "{\"id\":\"cs_1\",\"payment_status\":\"paid\"}",
+        "{\"id\":\"cs_1\",\"status\":null}",
+        "{\"id\":\"cs_1\",\"status\":\"Expired\"}",
+        "{\"id\":\"cs_1\",\"status\":\"expired\\u0000\"}",
+    };
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        cr_expect_eq(answer(&pay_dialect_stripe, &in, 200, bodies[i], &ev),
+                     PAY_LOOKUP_UNKNOWN, "%s", bodies[i]);
+        expect_cleared(&ev);
+    }
+}
+
+
+/* Stripe's units are not ISO's: ISK has two decimals there, MGA none */
+Test(lookup, stripe_amounts_are_read_in_stripes_units)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+
+    /* 500 ISK is 50000 at Stripe */
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"complete\","
+                        "\"payment_status\":\"paid\","
+                        "\"amount_total\":50000,\"currency\":\"isk\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.amount, 500);
+    cr_expect_str_eq(ev.currency, "ISK");
+
+    /* 500.50 ISK has no ISO value: it can match no checkout */
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"complete\","
+                        "\"payment_status\":\"paid\","
+                        "\"amount_total\":50050,\"currency\":\"isk\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_INEXACT);
+
+    /* 1000 MGA at Stripe is 1000.00 MGA: 100000 ISO minor units */
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"complete\","
+                        "\"payment_status\":\"paid\","
+                        "\"amount_total\":1000,\"currency\":\"mga\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.amount, 100000);
+    cr_expect_str_eq(ev.currency, "MGA");
+
+    /* JPY is zero-decimal at both */
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"complete\","
+                        "\"payment_status\":\"paid\","
+                        "\"amount_total\":700,\"currency\":\"jpy\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.amount, 700);
+}
+
+
+/* a SUCCEEDED without an amount is refused by the database
+ * (amount_mismatch): the look-up never invents one */
+Test(lookup, stripe_missing_or_odd_amounts_stay_absent)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"complete\","
+                        "\"payment_status\":\"paid\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_ABSENT);
+    cr_expect_str_eq(ev.currency, "");
+
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"complete\","
+                        "\"payment_status\":\"paid\","
+                        "\"amount_total\":\"2198\",\"currency\":\"usd\"}",
+                        &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_ABSENT);
+
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"complete\","
+                        "\"payment_status\":\"paid\","
+                        "\"amount_total\":-5,\"currency\":\"usd\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_ABSENT);
+
+    /* an amount without a readable currency means nothing */
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"complete\","
+                        "\"payment_status\":\"paid\","
+                        "\"amount_total\":100,\"currency\":\"u$d\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_ABSENT);
+    cr_expect_str_eq(ev.currency, "");
+
+    /* a currency that is not ISO's: no exact value */
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"complete\","
+                        "\"payment_status\":\"paid\","
+                        "\"amount_total\":100,\"currency\":\"zzz\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_INEXACT);
+}
+
+
+/* the reference is the answer's when it has one (the database cross-checks
+ * it against the token's checkout), else our own nonce */
+Test(lookup, stripe_reference_is_the_answers_else_ours)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"expired\","
+                        "\"client_reference_id\":\"m9:co_other\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.reference, "m9:co_other");
+
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"expired\","
+                        "\"client_reference_id\":null}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.reference, "m1:co_1");
+
+    in.nonce = NULL;
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"expired\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.reference, "");
+}
+
+
+Test(lookup, an_answer_about_another_session_is_not_trusted)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+    pay_psp_lookup_t  gin = lk("gs_1");
+    pay_psp_lookup_t  ain = lk("CS1");
+
+    cr_expect_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_2\",\"status\":\"complete\","
+                        "\"payment_status\":\"paid\","
+                        "\"amount_total\":1,\"currency\":\"usd\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    expect_cleared(&ev);
+    cr_expect_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"status\":\"expired\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"CS_1\",\"status\":\"expired\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(answer(&pay_dialect_adyen, &ain, 200,
+                        "{\"id\":\"CS2\",\"status\":\"completed\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(answer(&pay_dialect_adyen, &ain, 200,
+                        "{\"status\":\"completed\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(answer(&pay_dialect_generic, &gin, 200,
+                        "{\"token\":\"gs_2\",\"status\":\"failed\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(answer(&pay_dialect_generic, &gin, 200,
+                        "{\"status\":\"failed\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+}
+
+
+/* --- adyen ----------------------------------------------------------- */
+
+Test(lookup, adyen_asks_with_the_escaped_session_result)
+{
+    pay_psp_lookup_t  in = lk("CS1D2E3F4A5B6C7D8");
+
+    expect_path(&pay_dialect_adyen, &in,
+                "/v71/sessions/CS1D2E3F4A5B6C7D8?sessionResult="
+                "Ab02b4c0%21BQABAgA%2B%2F%3D");
+
+    /* whatever the shopper's browser brought back stays in the query */
+    in.session_result = "x&merchantAccount=Other#frag /?%";
+    expect_path(&pay_dialect_adyen, &in,
+                "/v71/sessions/CS1D2E3F4A5B6C7D8?sessionResult="
+                "x%26merchantAccount%3DOther%23frag%20%2F%3F%25");
+}
+
+
+/* Adyen answers only with the sessionResult: the glue then relies on the
+ * session's expiry */
+Test(lookup, adyen_without_a_session_result_cannot_ask)
+{
+    char              *big, *p;
+    pay_psp_lookup_t   in = lk("CS1");
+
+    in.session_result = NULL;
+    expect_refused(&pay_dialect_adyen, &in);
+    in.session_result = "";
+    expect_refused(&pay_dialect_adyen, &in);
+
+    big = malloc(PAY_LOOKUP_RESULT_MAX + 2);
+    cr_assert_not_null(big);
+    memset(big, 'A', PAY_LOOKUP_RESULT_MAX + 1);
+    big[PAY_LOOKUP_RESULT_MAX + 1] = '\0';
+    in.session_result = big;
+    expect_refused(&pay_dialect_adyen, &in);
+
+    big[PAY_LOOKUP_RESULT_MAX] = '\0';
+    p = path_of(&pay_dialect_adyen, &in);
+    cr_expect_not_null(p);
+    free(p);
+    free(big);
+}
+
+
+Test(lookup, adyen_completed_succeeds_without_an_amount)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("CS1");
+
+    cr_assert_eq(answer(&pay_dialect_adyen, &in, 200,
+                        "{\"id\":\"CS1\",\"status\":\"completed\","
+                        "\"reference\":\"m1:co_1\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_str_eq(ev.event_id, "lookup:CS1:completed");
+    cr_expect_str_eq(ev.type, "completed");
+    cr_expect_str_eq(ev.token, "CS1");
+    cr_expect_str_eq(ev.reference, "m1:co_1");
+    /* Adyen's answer has none: the database takes the checkout's own */
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_ABSENT);
+    cr_expect_str_eq(ev.currency, "");
+
+    /* older answers carry no reference: ours */
+    cr_assert_eq(answer(&pay_dialect_adyen, &in, 200,
+                        "{\"id\":\"CS1\",\"status\":\"completed\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.reference, "m1:co_1");
+}
+
+
+Test(lookup, adyen_expired_canceled_and_refused_fail)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("CS1");
+
+    cr_assert_eq(answer(&pay_dialect_adyen, &in, 200,
+                        "{\"id\":\"CS1\",\"status\":\"expired\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+    cr_expect_str_eq(ev.event_id, "lookup:CS1:expired");
+
+    cr_assert_eq(answer(&pay_dialect_adyen, &in, 200,
+                        "{\"id\":\"CS1\",\"status\":\"canceled\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+    cr_expect_str_eq(ev.event_id, "lookup:CS1:canceled");
+
+    /* the session, not one attempt: refused too many times, the shopper
+     * can no longer pay in it (one refused attempt leaves it active) */
+    cr_assert_eq(answer(&pay_dialect_adyen, &in, 200,
+                        "{\"id\":\"CS1\",\"status\":\"refused\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+    cr_expect_str_eq(ev.type, "refused");
+}
+
+
+Test(lookup, adyen_active_and_payment_pending_are_open)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("CS1");
+
+    cr_expect_eq(answer(&pay_dialect_adyen, &in, 200,
+                        "{\"id\":\"CS1\",\"status\":\"active\"}", &ev),
+                 PAY_LOOKUP_OPEN);
+    cr_expect_str_eq(ev.type, "active");
+    cr_expect_eq(answer(&pay_dialect_adyen, &in, 200,
+                        "{\"id\":\"CS1\",\"status\":\"paymentPending\"}",
+                        &ev),
+                 PAY_LOOKUP_OPEN);
+    cr_expect_str_eq(ev.type, "paymentPending");
+    cr_expect_eq(ev.kind, PAY_EVT_PENDING);
+    cr_expect_eq(answer(&pay_dialect_adyen, &in, 200,
+                        "{\"id\":\"CS1\",\"status\":\"Completed\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(answer(&pay_dialect_adyen, &in, 200,
+                        "{\"id\":\"CS1\",\"status\":\"authorised\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+}
+
+
+/* --- generic --------------------------------------------------------- */
+
+Test(lookup, generic_gets_the_session_by_its_token)
+{
+    pay_psp_lookup_t  in = lk("gs_AbC123");
+
+    expect_path(&pay_dialect_generic, &in, "/sessions/gs_AbC123");
+}
+
+
+Test(lookup, generic_succeeded_pays_with_its_decimal_amount)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("gs_1");
+
+    cr_assert_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"reference\":\"m1:co_1\","
+                        "\"status\":\"succeeded\",\"amount\":\"12.34\","
+                        "\"currency\":\"EUR\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_str_eq(ev.event_id, "lookup:gs_1:succeeded");
+    cr_expect_str_eq(ev.type, "succeeded");
+    cr_expect_str_eq(ev.token, "gs_1");
+    cr_expect_str_eq(ev.reference, "m1:co_1");
+    cr_expect_eq(ev.amount, 1234);
+    cr_expect_str_eq(ev.currency, "EUR");
+
+    /* ISO exponents: ISK 0, KWD 3, lower-case codes accepted */
+    cr_assert_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":\"succeeded\","
+                        "\"amount\":\"500\",\"currency\":\"isk\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.amount, 500);
+    cr_expect_str_eq(ev.currency, "ISK");
+    cr_assert_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":\"succeeded\","
+                        "\"amount\":\"1.5\",\"currency\":\"KWD\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.amount, 1500);
+}
+
+
+Test(lookup, generic_succeeded_without_a_valid_amount_is_not_trusted)
+{
+    size_t            i;
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("gs_1");
+    static const char  *bodies[] = {
+        "{\"token\":\"gs_1\",\"status\":\"succeeded\"}",
+        "{\"token\":\"gs_1\",\"status\":\"succeeded\",\"amount\":\"1.00\"}",
+        "{\"token\":\"gs_1\",\"status\":\"succeeded\",\"currency\":\"EUR\"}",
+        "{\"token\":\"gs_1\",\"status\":\"succeeded\",\"amount\":12.34,"
+            "\"currency\":\"EUR\"}",
+        "{\"token\":\"gs_1\",\"status\":\"succeeded\",\"amount\":\"1.234\","
+            "\"currency\":\"EUR\"}",
+        "{\"token\":\"gs_1\",\"status\":\"succeeded\",\"amount\":\"0\","
+            "\"currency\":\"EUR\"}",
+        "{\"token\":\"gs_1\",\"status\":\"succeeded\",\"amount\":\"1e3\","
+            "\"currency\":\"EUR\"}",
+        "{\"token\":\"gs_1\",\"status\":\"succeeded\",\"amount\":\"-1\","
+            "\"currency\":\"EUR\"}",
+        "{\"token\":\"gs_1\",\"status\":\"succeeded\",\"amount\":\"1\","
+            "\"currency\":\"XXY\"}",
+        "{\"token\":\"gs_1\",\"status\":\"succeeded\",\"amount\":\"1\","
+            "\"currency\":\"EURO\"}",
+        "{\"token\":\"gs_1\",\"status\":\"succeeded\","
+            "\"amount\":\"99999999999999999999\",\"currency\":\"EUR\"}",
+    };
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        cr_expect_eq(answer(&pay_dialect_generic, &in, 200, bodies[i], &ev),
+                     PAY_LOOKUP_UNKNOWN, "%s", bodies[i]);
+        expect_cleared(&ev);
+    }
+}
+
+
+Test(lookup, generic_failed_and_expired_fail)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("gs_1");
+
+    cr_assert_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":\"failed\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+    cr_expect_str_eq(ev.event_id, "lookup:gs_1:failed");
+    cr_expect_eq(ev.amount, PAY_EVT_AMOUNT_ABSENT);
+    cr_expect_str_eq(ev.reference, "m1:co_1");
+
+    cr_assert_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":\"expired\","
+                        "\"amount\":\"7\",\"currency\":\"JPY\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+    cr_expect_str_eq(ev.event_id, "lookup:gs_1:expired");
+    cr_expect_eq(ev.amount, 7);
+    cr_expect_str_eq(ev.currency, "JPY");
+
+    /* amount and currency both or neither, and valid */
+    cr_expect_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":\"failed\","
+                        "\"amount\":\"7\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":\"failed\","
+                        "\"amount\":\"7.5\",\"currency\":\"JPY\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+}
+
+
+Test(lookup, generic_open_and_pending_are_open)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("gs_1");
+
+    cr_expect_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":\"open\"}", &ev),
+                 PAY_LOOKUP_OPEN);
+    cr_expect_str_eq(ev.type, "open");
+    cr_expect_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":\"pending\","
+                        "\"amount\":\"1.00\",\"currency\":\"EUR\"}", &ev),
+                 PAY_LOOKUP_OPEN);
+    cr_expect_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":\"paid\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+}
+
+
+/* --- every dialect: HTTP statuses and bodies ------------------------- */
+
+static const char *
+good_body(const pay_dialect_t *d)
+{
+    switch (d->id) {
+    case PAY_DIALECT_STRIPE:
+        return "{\"id\":\"tok_1\",\"status\":\"expired\"}";
+    case PAY_DIALECT_ADYEN:
+        return "{\"id\":\"tok_1\",\"status\":\"expired\"}";
+    default:
+        return "{\"token\":\"tok_1\",\"status\":\"expired\"}";
+    }
+}
+
+
+Test(lookup, every_dialect_decides_on_a_good_answer)
+{
+    size_t             i;
+    pay_event_t        ev;
+    pay_psp_lookup_t   in = lk("tok_1");
+
+    for (i = 0; pay_dialects[i] != NULL; i++) {
+        cr_expect_eq(answer(pay_dialects[i], &in, 200,
+                            good_body(pay_dialects[i]), &ev),
+                     PAY_LOOKUP_DECIDED, "%s", pay_dialects[i]->name);
+        cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+        /* any 2xx is an answer */
+        cr_expect_eq(answer(pay_dialects[i], &in, 203,
+                            good_body(pay_dialects[i]), &ev),
+                     PAY_LOOKUP_DECIDED, "%s", pay_dialects[i]->name);
+    }
+}
+
+
+Test(lookup, credentials_refused_is_auth_and_never_decides)
+{
+    size_t             i;
+    pay_event_t        ev;
+    pay_psp_lookup_t   in = lk("tok_1");
+
+    for (i = 0; pay_dialects[i] != NULL; i++) {
+        cr_expect_eq(answer(pay_dialects[i], &in, 401,
+                            good_body(pay_dialects[i]), &ev),
+                     PAY_LOOKUP_AUTH, "%s", pay_dialects[i]->name);
+        expect_cleared(&ev);
+        cr_expect_eq(answer(pay_dialects[i], &in, 403, NULL, &ev),
+                     PAY_LOOKUP_AUTH, "%s", pay_dialects[i]->name);
+    }
+}
+
+
+/* a 404 may be a wrong URL or PSP account as well as a lost session:
+ * never a reason to fail a checkout */
+Test(lookup, not_found_errors_and_no_answer_are_unknown)
+{
+    size_t             i, j;
+    pay_event_t        ev;
+    pay_psp_lookup_t   in = lk("tok_1");
+    static const int   statuses[] = {
+        0, 100, 199, 301, 304, 400, 402, 404, 409, 410, 422, 429, 500, 502,
+        503, 504, 599, -1, 1000
+    };
+
+    for (i = 0; pay_dialects[i] != NULL; i++) {
+        for (j = 0; j < sizeof(statuses) / sizeof(statuses[0]); j++) {
+            memset(&ev, 0x5a, sizeof(ev));
+            cr_expect_eq(answer(pay_dialects[i], &in, statuses[j],
+                                good_body(pay_dialects[i]), &ev),
+                         PAY_LOOKUP_UNKNOWN, "%s %d", pay_dialects[i]->name,
+                         statuses[j]);
+            expect_cleared(&ev);
+        }
+    }
+}
+
+
+Test(lookup, garbage_answers_are_unknown)
+{
+    size_t             i, j;
+    char              *big;
+    pay_event_t        ev;
+    pay_psp_lookup_t   in = lk("tok_1");
+    static const char  *bodies[] = {
+        NULL, "", "null", "[]", "\"expired\"", "{", "<html>502</html>",
+        "{\"id\":\"tok_1\",\"token\":\"tok_1\",\"status\":\"expired\","
+            "\"status\":\"expired\"}",
+        "{\"id\":1,\"token\":1,\"status\":\"expired\"}",
+        "{\"id\":\"tok_1\",\"token\":\"tok_1\",\"status\":[\"expired\"]}",
+        "{\"id\":\"tok_1\\u0000x\",\"token\":\"tok_1\\u0000x\","
+            "\"status\":\"expired\"}",
+    };
+
+    for (i = 0; pay_dialects[i] != NULL; i++) {
+        for (j = 0; j < sizeof(bodies) / sizeof(bodies[0]); j++) {
+            cr_expect_eq(answer(pay_dialects[i], &in, 200, bodies[j], &ev),
+                         PAY_LOOKUP_UNKNOWN, "%s %s", pay_dialects[i]->name,
+                         bodies[j] ? bodies[j] : "(null)");
+            expect_cleared(&ev);
+        }
+    }
+
+    /* a body the PSP would not send: more than 256 KiB is not read */
+    big = malloc(300 * 1024);
+    cr_assert_not_null(big);
+    memset(big, ' ', 300 * 1024 - 1);
+    big[300 * 1024 - 1] = '\0';
+    memcpy(big, good_body(&pay_dialect_generic),
+           strlen(good_body(&pay_dialect_generic)));
+    cr_expect_eq(answer(&pay_dialect_generic, &in, 200, big, &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    free(big);
+}
+
+
+/* the length given, not a NUL, ends the body */
+Test(lookup, the_body_is_read_to_its_length)
+{
+    pay_event_t        ev;
+    pay_psp_lookup_t   in = lk("tok_1");
+    const char        *b = "{\"token\":\"tok_1\",\"status\":\"expired\"}";
+
+    cr_expect_eq(pay_dialect_generic.session_lookup_answer(&in, 200, b,
+                                                           strlen(b) - 1,
+                                                           NOW, &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(pay_dialect_generic.session_lookup_answer(&in, 200, b,
+                                                           strlen(b),
+                                                           NOW, &ev),
+                 PAY_LOOKUP_DECIDED);
+}
+
+
+Test(lookup, no_input_is_unknown_never_a_crash)
+{
+    size_t             i;
+    pay_event_t        ev;
+    pay_psp_request_t  req;
+    pay_psp_lookup_t   in = lk(NULL);
+
+    for (i = 0; pay_dialects[i] != NULL; i++) {
+        cr_expect_eq(pay_dialects[i]->session_lookup(NULL, &req), -1);
+        cr_expect_null(req.path);
+        cr_expect_eq(pay_dialects[i]->session_lookup(&in, &req), -1);
+        cr_expect_eq(pay_dialects[i]->session_lookup_answer(
+                         NULL, 200, good_body(pay_dialects[i]),
+                         strlen(good_body(pay_dialects[i])), NOW, &ev),
+                     PAY_LOOKUP_UNKNOWN);
+        cr_expect_eq(answer(pay_dialects[i], &in, 200,
+                            good_body(pay_dialects[i]), &ev),
+                     PAY_LOOKUP_UNKNOWN);
+    }
+}
+
+
+/* --- the token is interpolated into the path ------------------------- */
+
+static const char  *const hostile_tokens[] = {
+    "cs_1/../../v1/charges", "cs_1?expand[]=x", "cs_1#x", "../x", "..",
+    ".", "cs 1", "cs_1\r\nX-Evil: 1", "cs_1%2F..", "cs_1\\..", "cs_1;x",
+    "cs_1&x=1", "", "\xc3\xa9", "cs_1\t", "cs_1@evil", "cs_1:x", "a.b",
+};
+
+
+Test(lookup, stripe_and_adyen_refuse_tokens_outside_their_alphabet)
+{
+    size_t             i;
+    pay_psp_lookup_t   in;
+
+    for (i = 0; i < sizeof(hostile_tokens) / sizeof(hostile_tokens[0]); i++)
+    {
+        in = lk(hostile_tokens[i]);
+        expect_refused(&pay_dialect_stripe, &in);
+        expect_refused(&pay_dialect_adyen, &in);
+    }
+
+    in = lk("cs_test_a1-B2");
+    expect_path(&pay_dialect_stripe, &in,
+                "/v1/checkout/sessions/cs_test_a1-B2");
+}
+
+
+/* the generic dialect escapes instead: its tokens are any visible ASCII */
+Test(lookup, generic_escapes_every_token_byte_that_could_leave_the_segment)
+{
+    pay_psp_lookup_t   in;
+
+    in = lk("a/../../admin?x=1#y");
+    expect_path(&pay_dialect_generic, &in,
+                "/sessions/a%2F%2E%2E%2F%2E%2E%2Fadmin%3Fx%3D1%23y");
+    in = lk("tok%2F1");
+    expect_path(&pay_dialect_generic, &in, "/sessions/tok%252F1");
+    in = lk("a.b~c:d@e");
+    expect_path(&pay_dialect_generic, &in, "/sessions/a%2Eb%7Ec%3Ad%40e");
+
+    /* nothing an escape can make safe: dot segments, blanks, controls,
+     * non-ASCII, empty */
+    in = lk(".");
+    expect_refused(&pay_dialect_generic, &in);
+    in = lk("..");
+    expect_refused(&pay_dialect_generic, &in);
+    in = lk("tok 1");
+    expect_refused(&pay_dialect_generic, &in);
+    in = lk("tok\r\nX: 1");
+    expect_refused(&pay_dialect_generic, &in);
+    in = lk("t\xc3\xa9");
+    expect_refused(&pay_dialect_generic, &in);
+    in = lk("");
+    expect_refused(&pay_dialect_generic, &in);
+}
+
+
+/* "lookup:<token>:<status>" must fit the event id whole: two long tokens
+ * cut to one id would dedupe each other's outcome */
+Test(lookup, tokens_past_the_maximum_are_never_looked_up)
+{
+    size_t             i;
+    char               tok[PAY_LOOKUP_TOKEN_MAX + 2], *p;
+    pay_event_t        ev;
+    pay_psp_lookup_t   in;
+    char               body[512];
+
+    memset(tok, 'a', sizeof(tok) - 1);
+    tok[PAY_LOOKUP_TOKEN_MAX] = '\0';
+
+    for (i = 0; pay_dialects[i] != NULL; i++) {
+        in = lk(tok);
+        p = path_of(pay_dialects[i], &in);
+        cr_expect_not_null(p, "%s", pay_dialects[i]->name);
+        free(p);
+
+        snprintf(body, sizeof(body),
+                 "{\"id\":\"%s\",\"token\":\"%s\",\"status\":\"expired\"}",
+                 tok, tok);
+        cr_expect_eq(answer(pay_dialects[i], &in, 200, body, &ev),
+                     PAY_LOOKUP_DECIDED, "%s", pay_dialects[i]->name);
+        cr_expect_eq(strlen(ev.event_id),
+                     strlen("lookup::expired") + PAY_LOOKUP_TOKEN_MAX);
+    }
+
+    tok[PAY_LOOKUP_TOKEN_MAX] = 'a';
+    tok[PAY_LOOKUP_TOKEN_MAX + 1] = '\0';
+
+    for (i = 0; pay_dialects[i] != NULL; i++) {
+        in = lk(tok);
+        expect_refused(pay_dialects[i], &in);
+
+        snprintf(body, sizeof(body),
+                 "{\"id\":\"%s\",\"token\":\"%s\",\"status\":\"expired\"}",
+                 tok, tok);
+        cr_expect_eq(answer(pay_dialects[i], &in, 200, body, &ev),
+                     PAY_LOOKUP_UNKNOWN, "%s", pay_dialects[i]->name);
+    }
+}
+
+
+/* a reference too long for the event is not cut to something else */
+Test(lookup, a_reference_that_does_not_fit_is_not_trusted)
+{
+    char               ref[200], body[400];
+    pay_event_t        ev;
+    pay_psp_lookup_t   in = lk("cs_1");
+
+    memset(ref, 'r', sizeof(ref) - 1);
+    ref[sizeof(ref) - 1] = '\0';
+    snprintf(body, sizeof(body), "{\"id\":\"cs_1\",\"status\":\"expired\","
+             "\"client_reference_id\":\"%s\"}", ref);
+
+    cr_expect_eq(answer(&pay_dialect_stripe, &in, 200, body, &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    expect_cleared(&ev);
+}
