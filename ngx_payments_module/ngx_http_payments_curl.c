@@ -13,6 +13,8 @@
 
 #include "ngx_http_payments_module.h"
 
+#include <payments/breaker.h>
+
 
 #define NGX_HTTP_PAYMENTS_FETCH_MAX  (256 * 1024)
 
@@ -443,6 +445,21 @@ ngx_http_payments_curl_done(void)
         if (f->result != CURLE_OK) {
             /* a partial answer is no answer */
             f->status = 0;
+        }
+
+        f->retry_after = -1;
+
+        if (f->status == 429 || f->status == 503) {
+            struct curl_header  *h;
+
+            if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h)
+                == CURLHE_OK)
+            {
+                f->retry_after = pay_retry_after_ms(h->value,
+                                                    ngx_strlen(h->value),
+                                                    (int64_t) ngx_time()
+                                                    * 1000);
+            }
         }
 
         ngx_http_payments_fetch_cancel(f);

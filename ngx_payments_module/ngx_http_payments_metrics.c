@@ -301,6 +301,8 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     ngx_http_payments_metrics_t    *m;
     ngx_http_payments_psp_stats_t  *s;
     ngx_http_payments_db_slot_t    *w;
+    uint64_t                        opens;
+    ngx_uint_t                      state;
 
     m = ngx_http_payments_metrics;
     if (m == NULL) {
@@ -393,6 +395,29 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
                 &psp[i].name, ngx_http_payments_psp_results[j],
                 m->psps[i].results[j]);
         }
+    }
+
+    ngx_http_payments_out(
+        "# HELP payments_psp_circuit_state Each PSP's circuit breaker: 0 "
+        "closed, 1 open (registrations answer 503 without calling it), 2 "
+        "half-open (one probe out).\n"
+        "# TYPE payments_psp_circuit_state gauge\n");
+
+    for (i = 0; i < n; i++) {
+        ngx_http_payments_breaker_state(psp[i].index, &state, &opens);
+        ngx_http_payments_out("payments_psp_circuit_state{psp=\"%V\"} %ui\n",
+                              &psp[i].name, state);
+    }
+
+    ngx_http_payments_out(
+        "# HELP payments_psp_circuit_opens_total How often each PSP's "
+        "circuit breaker opened.\n"
+        "# TYPE payments_psp_circuit_opens_total counter\n");
+
+    for (i = 0; i < n; i++) {
+        ngx_http_payments_breaker_state(psp[i].index, &state, &opens);
+        ngx_http_payments_out("payments_psp_circuit_opens_total{psp=\"%V\"} "
+                              "%uL\n", &psp[i].name, opens);
     }
 
     ngx_http_payments_out(

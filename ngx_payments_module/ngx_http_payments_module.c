@@ -374,6 +374,10 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_payments_breaker_zone(cf, pmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -787,6 +791,7 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
 
     /* this cycle's counters (a pointer never set in the master) */
     ngx_http_payments_metrics_init_process(pmcf->metrics_zone);
+    ngx_http_payments_breaker_init_process(pmcf->breaker_zone);
 
     if (!pmcf->used) {
         return NGX_OK;

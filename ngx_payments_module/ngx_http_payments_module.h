@@ -48,6 +48,11 @@ typedef struct {
     ngx_msec_t                  timeout;
     ngx_msec_t                  connect_timeout;
     ngx_uint_t                  retries;
+    ngx_msec_t                  retry_base;     /* first backoff */
+    ngx_msec_t                  retry_max;      /* backoff cap */
+    ngx_uint_t                  breaker;        /* failures in a row that
+                                                   open it; 0: never */
+    ngx_msec_t                  breaker_open;   /* how long it stays open */
     ngx_flag_t                  allow_http;
     char                       *auth_header;    /* NUL-terminated, secret */
     ngx_array_t                *webhook_secrets;    /* of pay_secret_t:
@@ -113,6 +118,7 @@ typedef struct {
     ngx_uint_t                  request_id_index;   /* of
                                                        $payments_request_id */
     ngx_shm_zone_t             *metrics_zone;   /* payments_metrics */
+    ngx_shm_zone_t             *breaker_zone;   /* payments_breakers */
     ngx_uint_t                  used;           /* a location says
                                                    "payments": workers open
                                                    the pools (per cycle, so
@@ -182,6 +188,9 @@ struct ngx_http_payments_fetch_s {
     void                                   *data;
     ngx_log_t                              *log;
     ngx_pool_t                             *pool;       /* of body */
+    int64_t                                 retry_after;  /* ms, from a
+                                                   429 or 503's Retry-After;
+                                                   -1: none */
     unsigned                                running:1;
 };
 
@@ -237,7 +246,11 @@ typedef struct ngx_http_payments_ctx_s {
     unsigned                        psp_maybe:1;    /* the PSP may hold a
                                                        session of this
                                                        claim */
+    unsigned                        probe:1;        /* this attempt is the
+                                                       breaker's probe */
     ngx_uint_t                      fail_status;
+    time_t                          fail_retry_after;   /* s; 0: none */
+    const char                     *fail_detail;
     ngx_msec_t                      deadline;
 
     /* POST /v1/webhooks/{psp} */
@@ -387,6 +400,21 @@ ngx_int_t ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_return(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_status(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);
+
+
+/* _breaker.c: each PSP's circuit breaker, in shared memory.  allow:
+ * NGX_OK (a call may go; *probe when it is the half-open probe) or
+ * NGX_DECLINED with *wait (ms until one may). */
+ngx_int_t ngx_http_payments_breaker_zone(ngx_conf_t *cf,
+    ngx_http_payments_main_conf_t *pmcf);
+void ngx_http_payments_breaker_init_process(ngx_shm_zone_t *zone);
+ngx_int_t ngx_http_payments_breaker_allow(ngx_http_payments_psp_t *psp,
+    ngx_uint_t *probe, ngx_msec_t *wait);
+void ngx_http_payments_breaker_result(ngx_http_payments_psp_t *psp,
+    ngx_uint_t success, ngx_uint_t probe);
+/* for /metrics: 0 closed, 1 open, 2 half-open; and how often it opened */
+void ngx_http_payments_breaker_state(ngx_uint_t psp, ngx_uint_t *state,
+    uint64_t *opens);
 
 
 /* _sweeper.c: payments_sweeper, and worker 0's timer */

@@ -76,6 +76,10 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     psp->timeout = 10000;
     psp->connect_timeout = 3000;
     psp->retries = 2;
+    psp->retry_base = 100;
+    psp->retry_max = 2000;
+    psp->breaker = 5;
+    psp->breaker_open = 30000;
     psp->webhook_tolerance = 300;
     ngx_str_null(&secret_file);
     given = 0;
@@ -277,6 +281,37 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 goto invalid;
             }
             psp->retries = n;
+
+        } else if (ngx_http_payments_param("retry_base")) {
+            psp->retry_base = ngx_parse_time(&v, 0);
+            if (psp->retry_base == (ngx_msec_t) NGX_ERROR
+                || psp->retry_base == 0 || psp->retry_base > 60000)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_param("retry_max")) {
+            psp->retry_max = ngx_parse_time(&v, 0);
+            if (psp->retry_max == (ngx_msec_t) NGX_ERROR
+                || psp->retry_max == 0 || psp->retry_max > 60000)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_param("breaker")) {
+            n = ngx_atoi(v.data, v.len);
+            if (n == NGX_ERROR || n > 1000) {
+                goto invalid;
+            }
+            psp->breaker = n;
+
+        } else if (ngx_http_payments_param("breaker_open")) {
+            psp->breaker_open = ngx_parse_time(&v, 0);
+            if (psp->breaker_open == (ngx_msec_t) NGX_ERROR
+                || psp->breaker_open < 1000 || psp->breaker_open > 3600000)
+            {
+                goto invalid;
+            }
 
         } else {
             goto invalid;

@@ -22,16 +22,21 @@
  *   two sessions;
  * - a PSP that refuses our credentials on a claim it cannot have seen
  *   before undoes the claim (pay_abandon): nothing stays stored.
+ *
+ * Transient failures (no answer, a timeout, 5xx, 429) are retried inside
+ * the request's budget after a backoff with jitter (retry_base=, doubled,
+ * retry_max=), or after the PSP's Retry-After when it fits.  Each PSP's
+ * circuit breaker (_breaker.c) is asked before every attempt: while it is
+ * open, a fresh claim is undone and a resumed one released, and the answer
+ * is 503 psp_unavailable with Retry-After, without calling the PSP.
  */
 
 
 #include "ngx_http_payments_module.h"
 #include "ngx_http_payments_limit.h"
 
+#include <payments/breaker.h>
 #include <payments/view.h>
-
-
-#define NGX_HTTP_PAYMENTS_RETRY_BASE  100   /* ms, doubled per attempt */
 
 
 static ngx_int_t ngx_http_payments_register_validate(
@@ -49,6 +54,8 @@ static void ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_psp_start(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_psp_shed(ngx_http_payments_ctx_t *ctx,
+    ngx_msec_t wait);
 static void ngx_http_payments_psp_retry(ngx_event_t *ev);
 static void ngx_http_payments_retry_cleanup(void *data);
 static void ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f);
@@ -61,7 +68,10 @@ static void ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status);
 static void ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
-static void ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status);
+static ngx_int_t ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
+    const char *detail);
 static void ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_checkout_cleanup(void *data);
@@ -602,13 +612,51 @@ ngx_http_payments_psp_start(ngx_http_payments_ctx_t *ctx)
 }
 
 
+/*
+ * The PSP's circuit is open: this request does not call it.  A claim the
+ * PSP cannot have seen is undone (nothing stored), one it may have seen is
+ * released (the retry resumes it); either way 503 with Retry-After.
+ */
+
+static void
+ngx_http_payments_psp_shed(ngx_http_payments_ctx_t *ctx, ngx_msec_t wait)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "payments: psp \"%V\": circuit open, registration "
+                  "\"%s\" not sent", &ctx->psp->name, ctx->nonce);
+
+    ctx->fail_retry_after = (time_t) ((wait + 999) / 1000);
+    ctx->fail_detail = "the PSP is failing and is not called for a while; "
+                       "retry after Retry-After seconds with the same "
+                       "Idempotency-Key";
+
+    if (ctx->psp_maybe) {
+        ngx_http_payments_register_release(ctx,
+                                           NGX_HTTP_SERVICE_UNAVAILABLE);
+
+    } else {
+        ngx_http_payments_register_abandon(ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
 static void
 ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx)
 {
     u_char              *url, *last;
     size_t               len;
-    ngx_msec_t           left;
+    ngx_uint_t           probe;
+    ngx_msec_t           left, wait;
     ngx_http_request_t  *r = ctx->request;
+
+    if (ngx_http_payments_breaker_allow(ctx->psp, &probe, &wait) != NGX_OK) {
+        ngx_http_payments_psp_shed(ctx, wait);
+        return;
+    }
+
+    ctx->probe = probe;
 
     len = ctx->psp->url.len + ngx_strlen(ctx->psp_path) + 1;
 
@@ -705,6 +753,17 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
         : res.outcome == PAY_PSP_AUTH ? NGX_HTTP_PAYMENTS_PSP_AUTH
         : NGX_HTTP_PAYMENTS_PSP_RETRYABLE, f->elapsed);
 
+    /* the breaker: any answer but a 5xx or a 429 says the PSP is up; no
+     * answer, a timeout, a 5xx or a 429 is a transient failure (a pin
+     * mismatch says nothing of the PSP's health) */
+    if (f->result != CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+        ngx_http_payments_breaker_result(ctx->psp,
+                                         f->result == CURLE_OK
+                                         && f->status < 500
+                                         && f->status != 429,
+                                         ctx->probe);
+    }
+
     /* a key that matches no pin does not heal by retrying: fail closed */
     if (f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -761,7 +820,9 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
             ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
 
         } else {
-            ngx_http_payments_register_abandon(ctx);
+            ctx->fail_detail = "the PSP refused the gateway's credentials; "
+                               "nothing was stored";
+            ngx_http_payments_register_abandon(ctx, NGX_HTTP_BAD_GATEWAY);
         }
 
         return;
@@ -773,7 +834,16 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
     /* a timeout, a dropped answer or a 5xx may have made a session */
     ctx->psp_maybe = 1;
 
-    backoff = NGX_HTTP_PAYMENTS_RETRY_BASE << (ctx->attempts - 1);
+    backoff = (ngx_msec_t) pay_backoff_ms(ctx->attempts,
+                                          (int64_t) ctx->psp->retry_base,
+                                          (int64_t) ctx->psp->retry_max,
+                                          (uint32_t) ngx_random()
+                                          ^ ((uint32_t) ngx_random() << 16));
+
+    /* the PSP said when: not sooner (and not at all if that is too late) */
+    if (f->retry_after >= 0 && (ngx_msec_t) f->retry_after > backoff) {
+        backoff = (ngx_msec_t) f->retry_after;
+    }
 
     if (ctx->attempts <= ctx->psp->retries
         && ngx_current_msec + backoff < ctx->deadline)
@@ -795,6 +865,11 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
         ctx->retry.log = r->connection->log;
         ngx_add_timer(&ctx->retry, backoff);
         return;
+    }
+
+    if (f->retry_after >= 0) {
+        /* passed on: the client's retry is no use before then */
+        ctx->fail_retry_after = (time_t) ((f->retry_after + 999) / 1000);
     }
 
     ngx_http_payments_register_release(ctx,
@@ -916,11 +991,36 @@ ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
                       "itself");
     }
 
-    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                   PAY_ERR_PSP_UNAVAILABLE, ctx->fail_status,
+    ngx_http_payments_finalize(r, ngx_http_payments_psp_problem(ctx,
                                    "the PSP did not complete the "
                                    "registration; retry with the same "
                                    "Idempotency-Key"));
+}
+
+
+/* 502, 503 or 504 psp_unavailable, with Retry-After when it is known */
+
+static ngx_int_t
+ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
+    const char *detail)
+{
+    char                *p;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ctx->fail_retry_after > 0) {
+        p = ngx_http_payments_num(r->pool, (int64_t) ctx->fail_retry_after);
+
+        if (p == NULL
+            || ngx_http_payments_add_header(r, "Retry-After", p) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_payments_problem(r, PAY_ERR_PSP_UNAVAILABLE,
+                                     ctx->fail_status,
+                                     ctx->fail_detail ? ctx->fail_detail
+                                                      : detail);
 }
 
 
@@ -931,9 +1031,10 @@ ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
  */
 
 static void
-ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx)
+ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status)
 {
-    ctx->fail_status = NGX_HTTP_BAD_GATEWAY;
+    ctx->fail_status = status;
 
     ctx->params[0] = (char *) ctx->merchant.data;
     ctx->params[1] = ctx->idem_key;
@@ -943,7 +1044,7 @@ ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx)
                                 3, ngx_http_payments_abandon_done)
         != NGX_OK)
     {
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        ngx_http_payments_register_release(ctx, status);
     }
 }
 
@@ -962,18 +1063,15 @@ ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
                       "payments: pay_abandon did not undo registration "
                       "\"%s\"%s%s; releasing its lease", ctx->nonce,
                       res ? ": " : "", res ? PQresultErrorMessage(res) : "");
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        ngx_http_payments_register_release(ctx, ctx->fail_status);
         return;
     }
 
     /* nothing is stored, so nothing stays reserved either */
     ngx_http_payments_limit_claimed(ctx, NULL);
 
-    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                   PAY_ERR_PSP_UNAVAILABLE,
-                                   NGX_HTTP_BAD_GATEWAY,
-                                   "the PSP refused the gateway's "
-                                   "credentials; nothing was stored"));
+    ngx_http_payments_finalize(r, ngx_http_payments_psp_problem(ctx,
+                                   "nothing was stored"));
 }
 
 

@@ -59,7 +59,8 @@ mock_json_long(json_t *v, long min, long max, long *out)
 static enum MHD_Result
 mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 {
-    long                  latency_ms, fail_times, fail_every, fail_status,
+    long                  latency_ms, fail_times, fail_every, retry_after,
+                          fail_status,
                           refuse_status, hang_ms, drop;
     json_t               *root, *v;
     uint64_t              id;
@@ -85,6 +86,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
     latency_ms = 0;
     fail_times = 0;
     fail_every = 0;
+    retry_after = 0;
     fail_status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     refuse_status = 0;
     hang_ms = 0;
@@ -114,6 +116,11 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
             if (mock_json_long(v, 0, 1000000L, &fail_every) != 0
                 || fail_every == 1)
             {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "retry_after") == 0) {
+            if (mock_json_long(v, 0, 86400L, &retry_after) != 0) {
                 goto invalid;
             }
 
@@ -223,7 +230,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
     }
 
     id = mock_fault_add(match, latency_ms, fail_times, fail_every,
-                        (unsigned) fail_status,
+                        retry_after, (unsigned) fail_status,
                         (unsigned) refuse_status, hang_ms, drop, hosted_url,
                         &wf);
 

@@ -164,7 +164,9 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
     if (status != 0) {
         mock_log("fault %llu: failing with %u", (unsigned long long) fault.id,
                  status);
+        mock_retry_after = fault.retry_after;
         rc = api->refuse(c, MOCK_REFUSE_FAIL, status, key, NULL);
+        mock_retry_after = 0;
         goto release;
     }
 

@@ -22,6 +22,8 @@
  */
 static int  mock_stop_pipe[2] = { -1, -1 };
 
+__thread long  mock_retry_after;
+
 
 enum MHD_Result
 mock_send(struct MHD_Connection *c, unsigned status, const char *content_type,
@@ -45,6 +47,13 @@ mock_send(struct MHD_Connection *c, unsigned status, const char *content_type,
 
     for (i = 0; i < nheaders; i++) {
         MHD_add_response_header(resp, headers[i].name, headers[i].value);
+    }
+
+    if (mock_retry_after > 0) {
+        char  ra[24];
+
+        snprintf(ra, sizeof(ra), "%ld", mock_retry_after);
+        MHD_add_response_header(resp, "Retry-After", ra);
     }
 
     rc = MHD_queue_response(c, status, resp);

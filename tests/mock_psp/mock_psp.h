@@ -80,9 +80,14 @@ typedef struct {
     uint64_t              id;                /* 0: no rule matched */
     long                  latency_ms;
     long                  hang_ms;
+    long                  retry_after;       /* s, on fail_* answers */
     unsigned              refuse_status;
     char                 *hosted_url;        /* malloc'd or NULL */
 } mock_fault_t;
+
+/* Retry-After (seconds) that mock_send adds to this thread's next answer;
+ * 0: none.  Set around a fault rule's failing answer. */
+extern __thread long  mock_retry_after;
 
 
 /*
@@ -168,7 +173,7 @@ unsigned mock_fault_take_fail(uint64_t id);
 int mock_fault_take_drop(uint64_t id);
 void mock_fault_free(mock_fault_t *fault);
 uint64_t mock_fault_add(const char *match, long latency_ms, long fail_times,
-    long fail_every, unsigned fail_status, unsigned refuse_status, long hang_ms,
+    long fail_every, long retry_after, unsigned fail_status, unsigned refuse_status, long hang_ms,
     long drop_after_register, const char *hosted_url,
     const mock_webhook_fault_t *wf);
 json_t *mock_fault_list(void);

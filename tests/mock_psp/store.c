@@ -73,6 +73,7 @@ struct mock_rule_s {
     long                  latency_ms;
     long                  fail_times;        /* left */
     long                  fail_every;        /* every Nth attempt fails */
+    long                  retry_after;       /* s, on those failures */
     unsigned long         attempts;          /* seen, for fail_every */
     long                  hang_ms;
     long                  drop_after_register;  /* left */
@@ -419,6 +420,7 @@ mock_store_arrive(const char *key, mock_fault_t *fault)
         fault->id = rule->id;
         fault->latency_ms = rule->latency_ms;
         fault->hang_ms = rule->hang_ms;
+        fault->retry_after = rule->retry_after;
         fault->refuse_status = rule->refuse_status;
         if (rule->hosted_url != NULL) {
             /* Out of memory here only loses the override. */
@@ -745,7 +747,7 @@ mock_fault_free(mock_fault_t *fault)
 /* Returns the new rule's id, 0 if out of memory. */
 uint64_t
 mock_fault_add(const char *match, long latency_ms, long fail_times,
-    long fail_every, unsigned fail_status, unsigned refuse_status, long hang_ms,
+    long fail_every, long retry_after, unsigned fail_status, unsigned refuse_status, long hang_ms,
     long drop_after_register, const char *hosted_url,
     const mock_webhook_fault_t *wf)
 {
@@ -771,6 +773,7 @@ mock_fault_add(const char *match, long latency_ms, long fail_times,
     rule->latency_ms = latency_ms;
     rule->fail_times = fail_times;
     rule->fail_every = fail_every;
+    rule->retry_after = retry_after;
     rule->fail_status = fail_status;
     rule->refuse_status = refuse_status;
     rule->hang_ms = hang_ms;
@@ -805,12 +808,13 @@ mock_fault_list(void)
     pthread_mutex_lock(&mock_lock);
 
     for (rule = mock_rules; rule; rule = rule->next) {
-        item = json_pack("{sI ss sI sI sI si si sI sI ss?}",
+        item = json_pack("{sI ss sI sI sI sI si si sI sI ss?}",
                          "id", (json_int_t) rule->id,
                          "match", rule->match,
                          "latency_ms", (json_int_t) rule->latency_ms,
                          "fail_times", (json_int_t) rule->fail_times,
                          "fail_every", (json_int_t) rule->fail_every,
+                         "retry_after", (json_int_t) rule->retry_after,
                          "fail_status", (int) rule->fail_status,
                          "refuse_status", (int) rule->refuse_status,
                          "hang_ms", (json_int_t) rule->hang_ms,

@@ -48,6 +48,7 @@ typedef struct {
     char        *body;
     size_t       len;
     char         location[2048];
+    char         retry_after[32];
     int          replayed;
     json_t      *json;
 } resp_t;
@@ -256,6 +257,12 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
         snprintf(r->location, sizeof(r->location), "%.*s",
                  (int) (len - 10), data + 10);
         r->location[strcspn(r->location, "\r\n")] = '\0';
+    }
+
+    if (len > 13 && strncasecmp(data, "Retry-After: ", 13) == 0) {
+        snprintf(r->retry_after, sizeof(r->retry_after), "%.*s",
+                 (int) (len - 13), data + 13);
+        r->retry_after[strcspn(r->retry_after, "\r\n")] = '\0';
     }
 
     if (len >= 25 && strncasecmp(data, "Idempotent-Replayed: true", 25) == 0)
@@ -742,6 +749,27 @@ MOCK_TEST(fail_every_fails_every_nth_attempt_of_the_rule)
     }
 
     cr_assert_eq(failed, 5);
+}
+
+
+MOCK_TEST(retry_after_goes_with_the_failures_only)
+{
+    resp_t  r;
+    char    body[2048];
+
+    fault("{\"match\":\"ra-\",\"fail_times\":1,\"fail_status\":429,"
+          "\"retry_after\":7}");
+    form(body, sizeof(body), "m1:ra-1", 1000, NULL);
+
+    create(&r, "m1:ra-1", body);
+    cr_assert_eq(r.status, 429);
+    cr_assert_str_eq(r.retry_after, "7");
+    resp_free(&r);
+
+    create(&r, "m1:ra-1", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(r.retry_after, "");
+    resp_free(&r);
 }
 
 

@@ -1,0 +1,273 @@
+/*
+ * End to end: PSP retries and the circuit breaker (issue 9, part 1).  A
+ * gateway of the test's own (gateway_start, two workers) with the mock's
+ * Stripe API as "br_stripe": breaker=3 failures in a row, open for 2 s,
+ * one attempt per registration (retries=0) so that each registration is
+ * one failure; and "br_retry" with retries=2 for Retry-After.  A solo
+ * suite: the fault rules match this test's merchants only, but its timings
+ * want a quiet machine.
+ */
+
+#include "harness.h"
+
+#include <time.h>
+
+
+static gateway_t  br;
+
+
+static void
+stop_br(void)
+{
+    gateway_stop(&br);
+}
+
+
+static void
+start_br(void)
+{
+    int      i, ready;
+    resp_t  *r;
+    char    *psp1, *psp2;
+
+    psp1 = gw_psp_conf("br_stripe", "stripe");
+    psp2 = gw_psp_conf("br_retry", "stripe");
+
+    /* the lines end "allow_http;\n": add the policy before the ';' */
+    psp1[strlen(psp1) - 2] = '\0';
+    psp2[strlen(psp2) - 2] = '\0';
+
+    gateway_start(&br, "breaker", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n"
+        "payments_request_timeout 2500ms;\n"
+        "payments_idempotency_lease 20s;\n"
+        "%s retries=0 breaker=3 breaker_open=2s;\n"
+        "%s retries=2 retry_base=100ms retry_max=400ms breaker=0;\n",
+        pg_gateway_conninfo(), psp1, psp2));
+
+    ready = 0;
+
+    for (i = 0; i < 100 && !ready; i++) {
+        r = gateway_get(&br, "/readyz");
+        ready = (r->status == 200);
+        resp_free(r);
+
+        if (!ready) {
+            msleep(100);
+        }
+    }
+
+    cr_assert(ready, "the breaker gateway never became ready (%s)",
+              br.error_log);
+}
+
+
+static resp_t *
+register_via(const merchant_t *m, const char *co_id, const char *psp)
+{
+    json_t  *co;
+
+    co = checkout_new(co_id, 1);
+    json_object_set_new(co, "psp", json_string(psp));
+
+    return gateway_send(&br, "POST", PATH_PAYMENTS, m, uid("key"), dump(co));
+}
+
+
+static long
+circuit_state(const char *psp)
+{
+    long         v;
+    char        *line;
+    resp_t      *r;
+    const char  *p;
+
+    r = gateway_get(&br, "/metrics");
+    cr_assert_eq(r->status, 200);
+
+    line = str_printf("payments_psp_circuit_state{psp=\"%s\"} ", psp);
+    p = strstr(r->body, line);
+    cr_assert_not_null(p, "no %s in /metrics", line);
+    v = strtol(p + strlen(line), NULL, 10);
+    resp_free(r);
+
+    return v;
+}
+
+
+TestSuite(solo_breaker, .timeout = 60, .fini = stop_br);
+
+
+Test(solo_breaker, failures_in_a_row_open_the_circuit_and_the_psp_gets_no_call)
+{
+    int          i;
+    long         sessions, requests;
+    char        *co_id, *ra;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_br();
+
+    /* every registration of this merchant fails at the PSP, three times */
+    mock_fault(str_printf("{\"match\":\"%s:\",\"fail_times\":3,"
+                          "\"fail_status\":500}", m.id));
+
+    for (i = 0; i < 3; i++) {
+        r = register_via(&m, uid("co"), "br_stripe");
+        expect_problem(r, 502, "psp_unavailable");
+        resp_free(r);
+    }
+
+    cr_assert_eq(circuit_state("br_stripe"), 1, "open after 3 failures");
+
+    /* open: 503 at once with Retry-After, the PSP never asked, nothing
+     * stored; whichever worker answers */
+    for (i = 0; i < 6; i++) {
+        co_id = uid("co");
+        r = register_via(&m, co_id, "br_stripe");
+        expect_problem(r, 503, "psp_unavailable");
+
+        ra = (char *) resp_header(r, "Retry-After");
+        cr_assert_not_null(ra, "a 503 without Retry-After");
+        cr_assert(atol(ra) >= 1 && atol(ra) <= 2, "Retry-After: %s", ra);
+        cr_assert(r->seconds < 0.5, "not at once: %.2f s", r->seconds);
+
+        mock_registrations(nonce(&m, co_id), &sessions, &requests);
+        cr_assert_eq(requests, 0, "the PSP was called while open");
+        cr_assert_null(db_scalar("SELECT 1 FROM checkouts WHERE "
+                                 "merchant_id = $1 AND checkout_id = $2", 2,
+                                 (const char *[]) { m.id, co_id }),
+                       "a refused registration left a checkout");
+        resp_free(r);
+    }
+
+    /* another PSP is not affected */
+    r = register_via(&m, uid("co"), "br_retry");
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+
+    /* after the cool-down one probe goes; the PSP is well: closed */
+    msleep(2100);
+    co_id = uid("co");
+    r = register_via(&m, co_id, "br_stripe");
+    cr_assert_eq(r->status, 201, "the probe: %ld %s", r->status, r->body);
+    resp_free(r);
+    cr_assert_eq(circuit_state("br_stripe"), 0, "closed after the probe");
+
+    cr_assert(file_contains(br.error_log, "circuit open for 2000ms"));
+    cr_assert(file_contains(br.error_log, "circuit closed, the probe "
+                                          "succeeded"));
+}
+
+
+Test(solo_breaker, a_failed_probe_opens_the_circuit_again)
+{
+    int          i;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_br();
+
+    mock_fault(str_printf("{\"match\":\"%s:\",\"fail_times\":4,"
+                          "\"fail_status\":503}", m.id));
+
+    for (i = 0; i < 3; i++) {
+        resp_free(register_via(&m, uid("co"), "br_stripe"));
+    }
+
+    cr_assert_eq(circuit_state("br_stripe"), 1);
+    msleep(2100);
+
+    /* the probe meets the fourth failure */
+    r = register_via(&m, uid("co"), "br_stripe");
+    expect_problem(r, 502, "psp_unavailable");
+    resp_free(r);
+    cr_assert_eq(circuit_state("br_stripe"), 1, "open again");
+
+    r = register_via(&m, uid("co"), "br_stripe");
+    expect_problem(r, 503, "psp_unavailable");
+    resp_free(r);
+}
+
+
+Test(solo_breaker, a_429_with_retry_after_is_waited_for_within_the_budget)
+{
+    long         sessions, requests;
+    char        *co_id;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_br();
+
+    co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1,"
+                          "\"fail_status\":429,\"retry_after\":1}",
+                          nonce(&m, co_id)));
+
+    r = register_via(&m, co_id, "br_retry");
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    cr_assert(r->seconds >= 1.0, "the retry came %.2f s later, before the "
+              "PSP's Retry-After", r->seconds);
+    resp_free(r);
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    cr_assert_eq(requests, 2, "same nonce, one retry");
+}
+
+
+Test(solo_breaker, a_retry_after_beyond_the_budget_fails_at_once_and_says_so)
+{
+    long         sessions, requests;
+    char        *co_id;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_br();
+
+    co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1,"
+                          "\"fail_status\":429,\"retry_after\":30}",
+                          nonce(&m, co_id)));
+
+    r = register_via(&m, co_id, "br_retry");
+    expect_problem(r, 502, "psp_unavailable");
+    cr_assert(r->seconds < 1.0, "waited %.2f s for nothing", r->seconds);
+    cr_assert_str_eq(resp_header(r, "Retry-After"), "30");
+    resp_free(r);
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(requests, 1, "no retry the PSP asked not to get");
+}
+
+
+Test(solo_breaker, backoff_retries_resend_the_same_bytes_under_the_same_nonce)
+{
+    long         sessions, requests;
+    char        *co_id;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_br();
+
+    co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":2,"
+                          "\"fail_status\":500}", nonce(&m, co_id)));
+
+    r = register_via(&m, co_id, "br_retry");
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+
+    /* the mock's idempotency check refuses other bytes under a key:
+     * three requests, one session */
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(requests, 3);
+    cr_assert_eq(sessions, 1);
+}
