@@ -336,6 +336,10 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "needs url=";
     }
 
+    if (psp->retry_base > psp->retry_max) {
+        return "needs retry_base= at most retry_max=";
+    }
+
     if (psp->hosted->nelts == 0) {
         return "needs at least one hosted= origin (the PSP's payment page)";
     }

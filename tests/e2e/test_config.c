@@ -1018,3 +1018,59 @@ Test(config, refuses_a_stripe_key_of_the_other_mode)
     rc = nginx_t(&c, &p, &out);
     cr_assert_eq(rc, 0, "%s", out);
 }
+
+
+static char *
+psp_with(const conf_t *c, const char *params)
+{
+    return str_printf("payments_psp stripe dialect=stripe "
+                      "url=https://api.stripe.example "
+                      "secret_file=%s/psp.secret "
+                      "webhook_secret_file=%s/webhook.secret "
+                      "hosted=https://checkout.stripe.example %s;",
+                      c->dir, c->dir, params);
+}
+
+
+Test(config, takes_a_retry_policy_and_a_breaker)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = psp_with(&c, "retries=3 retry_base=50ms retry_max=1s breaker=10 "
+                         "breaker_open=1m");
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+
+    p.psp = psp_with(&c, "breaker=0");
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
+Test(config, refuses_a_retry_policy_or_breaker_out_of_range)
+{
+    conf_t        c;
+    pieces_t      p;
+    size_t        i;
+    const char   *bad[] = {
+        "retry_base=0", "retry_base=2m", "retry_max=0", "retry_max=x",
+        "breaker=-1", "breaker=1001", "breaker_open=500ms",
+        "breaker_open=2h",
+    };
+
+    conf_init(&c);
+    p = good(&c);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        p.psp = psp_with(&c, bad[i]);
+        expect_refused(&c, &p, "invalid");
+    }
+
+    p.psp = psp_with(&c, "retry_base=2s retry_max=1s");
+    expect_refused(&c, &p, "needs retry_base= at most retry_max=");
+}
