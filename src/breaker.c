@@ -5,9 +5,7 @@
 
 #include <payments/breaker.h>
 
-#include <stdio.h>
-#include <string.h>
-#include <time.h>
+#include <payments/time.h>
 
 
 #define PAY_RETRY_AFTER_MAX_MS  (86400LL * 1000)
@@ -132,30 +130,13 @@ pay_backoff_ms(unsigned n, int64_t base, int64_t cap, uint32_t rnd)
 }
 
 
-static int
-pay_month(const char *m)
-{
-    static const char  months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    int                i;
-
-    for (i = 0; i < 12; i++) {
-        if (memcmp(months + 3 * i, m, 3) == 0) {
-            return i;
-        }
-    }
-
-    return -1;
-}
 
 
 int64_t
 pay_retry_after_ms(const char *v, size_t len, int64_t now_ms)
 {
-    char       buf[64], wday[4], mon[4], zone[4];
-    int        day, year, hh, mm, ss, n;
-    size_t     i;
-    int64_t    secs, at;
-    struct tm  tm;
+    size_t   i;
+    int64_t  secs, at;
 
     while (len > 0 && (*v == ' ' || *v == '\t')) {
         v++;
@@ -166,7 +147,7 @@ pay_retry_after_ms(const char *v, size_t len, int64_t now_ms)
         len--;
     }
 
-    if (len == 0 || len >= sizeof(buf)) {
+    if (len == 0) {
         return -1;
     }
 
@@ -187,35 +168,13 @@ pay_retry_after_ms(const char *v, size_t len, int64_t now_ms)
         return secs * 1000;
     }
 
-    /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (the only form a
-     * sender may generate) */
-    memcpy(buf, v, len);
-    buf[len] = '\0';
-
-    n = 0;
-    if (sscanf(buf, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %3[A-Z]%n",
-               wday, &day, mon, &year, &hh, &mm, &ss, zone, &n) != 8
-        || (size_t) n != len || strcmp(zone, "GMT") != 0
-        || len != 29)
-    {
+    /* an HTTP date: the one date parser (src/time.c) */
+    at = pay_time_parse(v, len, PAY_TIME_HTTP);
+    if (at < 0) {
         return -1;
     }
 
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_mday = day;
-    tm.tm_mon = pay_month(mon);
-    tm.tm_year = year - 1900;
-    tm.tm_hour = hh;
-    tm.tm_min = mm;
-    tm.tm_sec = ss;
-
-    if (tm.tm_mon < 0 || day < 1 || day > 31 || hh > 23 || mm > 59
-        || ss > 60 || year < 1970)
-    {
-        return -1;
-    }
-
-    at = (int64_t) timegm(&tm) * 1000;
+    at *= 1000;
 
     if (at <= now_ms) {
         return 0;

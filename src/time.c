@@ -136,6 +136,55 @@ pay_time_epoch(const char *s, size_t len)
 }
 
 
+/* "Sun, 06 Nov 1994 08:49:37 GMT" */
+static int64_t
+pay_time_http(const char *s, size_t len)
+{
+    static const char      days[] = "ThuFriSatSunMonTueWed";
+    static const char      months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    static const unsigned  mdays[] = {
+        31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+    };
+    unsigned               d, y, h, mi, se, m;
+    int64_t                day, t;
+
+    if (len != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' '
+        || s[11] != ' ' || s[16] != ' ' || s[19] != ':' || s[22] != ':'
+        || s[25] != ' ' || memcmp(s + 26, "GMT", 3) != 0
+        || pay_digits(s + 5, 2, &d) != 0 || pay_digits(s + 12, 4, &y) != 0
+        || pay_digits(s + 17, 2, &h) != 0 || pay_digits(s + 20, 2, &mi) != 0
+        || pay_digits(s + 23, 2, &se) != 0)
+    {
+        return -1;
+    }
+
+    for (m = 0; m < 12; m++) {
+        if (memcmp(months + 3 * m, s + 8, 3) == 0) {
+            break;
+        }
+    }
+
+    if (m == 12 || y < 1970 || d < 1 || d > mdays[m] || h > 23 || mi > 59
+        || se > 59
+        || (m == 1 && d == 29
+            && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))))
+    {
+        return -1;
+    }
+
+    day = pay_days_from_civil(y, m + 1, d);
+
+    /* 1970-01-01 was a Thursday */
+    if (memcmp(days + 3 * (day % 7), s, 3) != 0) {
+        return -1;
+    }
+
+    t = day * 86400 + h * 3600 + mi * 60 + se;
+
+    return t <= PAY_TIME_MAX ? t : -1;
+}
+
+
 int64_t
 pay_time_parse(const char *s, size_t len, unsigned forms)
 {
@@ -147,6 +196,13 @@ pay_time_parse(const char *s, size_t len, unsigned forms)
 
     if (forms & PAY_TIME_EPOCH) {
         t = pay_time_epoch(s, len);
+        if (t >= 0) {
+            return t;
+        }
+    }
+
+    if (forms & PAY_TIME_HTTP) {
+        t = pay_time_http(s, len);
         if (t >= 0) {
             return t;
         }

@@ -3,7 +3,7 @@
  * one.  Every date the gateway reads comes through pay_time_parse(): a PSP's
  * session expiry (Stripe's epoch seconds arrive as JSON integers, Adyen's
  * expiresAt as RFC 3339), Stripe's signature timestamp, PostgreSQL's
- * ts_epoch() and ts_rfc3339() columns.
+ * ts_epoch() and ts_rfc3339() columns, a PSP's Retry-After date.
  */
 #ifndef PAYMENTS_TIME_H
 #define PAYMENTS_TIME_H
@@ -23,6 +23,11 @@
 /* seconds since 1970-01-01T00:00:00Z in decimal: digits only, no sign, no
  * leading zero (but "0" itself), no space */
 #define PAY_TIME_EPOCH    0x02
+
+/* HTTP's IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT",
+ * exactly that shape, the day name matching the date (a PSP's
+ * Retry-After) */
+#define PAY_TIME_HTTP     0x04
 
 /*
  * The len bytes at s as one of forms.  Returns seconds since the epoch,

@@ -210,3 +210,37 @@ Test(time, what_is_written_parses_back)
         cr_assert_eq(parse(buf, PAY_TIME_RFC3339), t, "%s", buf);
     }
 }
+
+
+Test(time, an_http_date_is_read_only_when_asked_for_and_exact)
+{
+    static const char  *bad[] = {
+        "Sun, 06 Nov 1994 08:49:37 UTC",    /* not GMT */
+        "Mon, 06 Nov 1994 08:49:37 GMT",    /* the wrong day name */
+        "Sunday, 06-Nov-94 08:49:37 GMT",   /* RFC 850: obsolete */
+        "Sun Nov  6 08:49:37 1994",         /* asctime: obsolete */
+        "Sun, 6 Nov 1994 08:49:37 GMT",     /* one-digit day */
+        "Sun, 06 nov 1994 08:49:37 GMT",    /* lower-case month */
+        "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Tue, 29 Feb 2022 00:00:00 GMT",    /* not a leap year */
+        "Thu, 01 Jan 1969 00:00:00 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT ",
+    };
+    size_t  i;
+
+    cr_assert_eq(pay_time_parse("Sun, 06 Nov 1994 08:49:37 GMT", 29,
+                                PAY_TIME_HTTP), 784111777);
+    cr_assert_eq(pay_time_parse("Thu, 01 Jan 1970 00:00:00 GMT", 29,
+                                PAY_TIME_HTTP), 0);
+    cr_assert_eq(pay_time_parse("Tue, 29 Feb 2028 12:00:00 GMT", 29,
+                                PAY_TIME_HTTP), 1835438400);
+
+    /* only when asked for */
+    cr_assert_eq(pay_time_parse("Sun, 06 Nov 1994 08:49:37 GMT", 29,
+                                PAY_TIME_RFC3339 | PAY_TIME_EPOCH), -1);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(pay_time_parse(bad[i], strlen(bad[i]), PAY_TIME_HTTP),
+                     -1, "\"%s\"", bad[i]);
+    }
+}
