@@ -16,6 +16,9 @@
  *   paid       every session paid at the PSP is SUCCESS here
  *   alerted    after the sweeper has run, no checkout of the scenario is
  *              EXECUTING past its alert= age without its alert
+ *   503s       (the breaker's scenario) every 503 while the circuit was
+ *              open came without a PSP call; counted in the table's
+ *              "201 first" column as not 201
  *
  * A sweeper runs beside the suite's gateway (a gateway of the test's own,
  * the same PSP names, payments_sweeper with short times), so sessions whose
@@ -55,6 +58,8 @@ typedef struct {
 
 typedef struct {
     const char  *name;
+    const char  *origin;        /* where the shop registers; NULL: the
+                                   suite's gateway */
     merchant_t   m;
     ch_co_t      co[CH_MAX];
     size_t       n;
@@ -73,10 +78,12 @@ ch_stop(void)
 }
 
 
+/* the i-th checkout's PSP among the first npsps of the suite's (the
+ * mock's Stripe, generic and Adyen APIs) */
 static const char *
-ch_psp(size_t i, int with_adyen)
+ch_psp(size_t i, int npsps)
 {
-    switch (i % (with_adyen ? 3 : 2)) {
+    switch (i % npsps) {
     case 0:
         return env("PAY_TEST_PSP");
     case 1:
@@ -118,7 +125,7 @@ ch_start_sweeper(void)
 
 
 static void
-ch_init(chaos_t *c, const char *name, size_t n, int with_adyen,
+ch_init(chaos_t *c, const char *name, size_t n, int npsps,
     const char *(*fault)(size_t i))
 {
     size_t       i;
@@ -132,7 +139,7 @@ ch_init(chaos_t *c, const char *name, size_t n, int with_adyen,
     for (i = 0; i < n; i++) {
         c->co[i].co = uid("co");
         c->co[i].key = uid("key");
-        c->co[i].psp = ch_psp(i, with_adyen);
+        c->co[i].psp = ch_psp(i, npsps);
 
         co = checkout_new(c->co[i].co, 1 + i % 3);
         json_object_set_new(co, "psp", json_string(c->co[i].psp));
@@ -161,7 +168,8 @@ ch_request(chaos_t *c, size_t i)
     h[2] = str_printf("Idempotency-Key: %s", c->co[i].key);
 
     rq.method = "POST";
-    rq.url = gw_url(PATH_PAYMENTS);
+    rq.url = c->origin ? str_printf("%s%s", c->origin, PATH_PAYMENTS)
+                       : gw_url(PATH_PAYMENTS);
     rq.headers = h;
     rq.body = c->co[i].body;
     rq.len = (size_t) -1;
@@ -211,6 +219,11 @@ ch_register(chaos_t *c, size_t from, size_t to, size_t at_once)
     for (i = from; i < to; i++) {
         c->co[i].status = rs[i - from]->status;
         ch_took(c, i, rs[i - from]);
+
+        if (c->co[i].status / 100 == 4) {
+            cr_log_error("%s: %s: %ld %s", c->name, c->co[i].co,
+                         rs[i - from]->status, rs[i - from]->body);
+        }
 
         if (c->co[i].status == 201) {
             c->first_2xx++;
@@ -496,7 +509,7 @@ Test(solo_chaos, psp_500_503_429_dropping_and_slow)
 
     c = calloc(1, sizeof(chaos_t));
     ch_start_sweeper();
-    ch_init(c, "PSP 500s, 503s, 429s, drops, slow", 24, 1, ch_psp_fault);
+    ch_init(c, "PSP 500s, 503s, 429s, drops, slow", 24, 3, ch_psp_fault);
 
     ch_register(c, 0, c->n, 12);
     ch_retry(c, 60);
@@ -530,7 +543,7 @@ Test(solo_chaos, webhooks_duplicated_delayed_or_never_sent)
 
     c = calloc(1, sizeof(chaos_t));
     ch_start_sweeper();
-    ch_init(c, "webhooks duplicated, delayed, never sent", 24, 0,
+    ch_init(c, "webhooks duplicated, delayed, never sent", 24, 2,
             ch_webhook_fault);
 
     ch_register(c, 0, c->n, 12);
@@ -610,7 +623,7 @@ Test(solo_chaos, an_nginx_worker_killed_mid_flight)
 
     c = calloc(1, sizeof(chaos_t));
     ch_start_sweeper();
-    ch_init(c, "an nginx worker killed mid-flight", 32, 1, NULL);
+    ch_init(c, "an nginx worker killed mid-flight", 32, 3, NULL);
 
     /* slow registrations, so the kill finds some in flight */
     mock_fault(str_printf("{\"match\":\"%s:\",\"latency_ms\":300}", c->m.id));
@@ -647,7 +660,7 @@ Test(solo_chaos, postgres_stopped_hard_and_restarted)
 
     c = calloc(1, sizeof(chaos_t));
     ch_start_sweeper();
-    ch_init(c, "PostgreSQL stopped hard, restarted", 32, 1, NULL);
+    ch_init(c, "PostgreSQL stopped hard, restarted", 32, 3, NULL);
 
     /*
      * The suite's cluster trades durability for speed (ci/pg.sh:
@@ -700,7 +713,7 @@ Test(solo_chaos, nginx_reloaded_under_load)
 
     c = calloc(1, sizeof(chaos_t));
     ch_start_sweeper();
-    ch_init(c, "nginx -s reload under load", 32, 1, NULL);
+    ch_init(c, "nginx -s reload under load", 32, 3, NULL);
 
     mock_fault(str_printf("{\"match\":\"%s:\",\"latency_ms\":200}", c->m.id));
 
@@ -719,6 +732,78 @@ Test(solo_chaos, nginx_reloaded_under_load)
 
     cr_assert(gw_wait_ready(200, 10));
     ch_retry(c, 60);
+    ch_pay(c);
+    ch_settle(c, 30);
+    ch_check(c);
+}
+
+
+/* -- the PSP down, the breaker opening and closing -------------------------- */
+
+static gateway_t  ch_breaker;
+
+
+Test(solo_chaos, the_breaker_opens_while_the_psp_is_down_and_closes_after,
+     .fini = ch_stop)
+{
+    size_t    i, shed;
+    long      sessions, requests;
+    chaos_t  *c;
+    char     *psp;
+
+    c = calloc(1, sizeof(chaos_t));
+    ch_start_sweeper();
+
+    /* the suite's PSP under its own name (webhooks go to the suite's
+     * gateway, which finds the checkouts in the same database), one
+     * attempt per registration, open after 3 failures for 2 s */
+    psp = gw_psp_conf(env("PAY_TEST_PSP"), "stripe");
+    psp[strlen(psp) - 2] = '\0';
+    gateway_start(&ch_breaker, "chaos-breaker", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n"
+        "%s retries=0 breaker=3 breaker_open=2s;\n",
+        pg_gateway_conninfo(), psp));
+
+    for (i = 0; i < 100; i++) {
+        resp_t  *r = gateway_get(&ch_breaker, "/readyz");
+        long     st = r->status;
+
+        resp_free(r);
+        if (st == 200) {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    ch_init(c, "PSP down: breaker opens, then closes", 24, 1, NULL);
+    c->origin = ch_breaker.origin;
+
+    /* the PSP fails the first 6 attempts of this merchant, then is well */
+    mock_fault(str_printf("{\"match\":\"%s:\",\"fail_times\":6,"
+                          "\"fail_status\":503}", c->m.id));
+
+    ch_register(c, 0, c->n, 4);
+
+    /* the circuit opened: of the 24, most were shed without a PSP call */
+    shed = 0;
+
+    for (i = 0; i < c->n; i++) {
+        if (c->co[i].status == 503) {
+            mock_registrations(nonce(&c->m, c->co[i].co), &sessions,
+                               &requests);
+            cr_assert_eq(requests, 0, "a 503 that called the PSP");
+            shed++;
+        }
+    }
+
+    cr_assert_geq(shed, 12, "only %zu shed", shed);
+
+    ch_retry(c, 60);
+    gateway_stop(&ch_breaker);
+
     ch_pay(c);
     ch_settle(c, 30);
     ch_check(c);
