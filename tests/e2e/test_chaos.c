@@ -24,10 +24,9 @@
  * the same PSP names, payments_sweeper with short times), so sessions whose
  * webhook never comes are found.  Each scenario appends its row to
  * RUN/logs/chaos.txt; ci/e2e.sh prints the table (`make chaos`).
- * Bounded: a few dozen payments a scenario, loopback only.  A PSP that
- * hangs is solo_psp_hang's (test_psp.c): the mock's hang rule has no count,
- * only a reset ends it, and a reset forgets every session.  Fail-over to a
- * standby is solo_pg_failover's (test_pg_failover.c).
+ * Bounded: a few dozen payments a scenario, loopback only.  Fail-over to a
+ * standby is solo_pg_failover's (test_pg_failover.c), which adds its row
+ * to the table.
  */
 
 #include "harness.h"
@@ -486,7 +485,11 @@ TestSuite(solo_chaos, .timeout = 180, .fini = ch_stop);
 static const char *
 ch_psp_fault(size_t i)
 {
-    switch (i % 6) {
+    switch (i % 7) {
+    case 6:
+        /* every attempt of the first request times out: 504, and the
+         * shop's retry resumes */
+        return "\"hang_ms\":3000,\"hang_times\":3";
     case 1:
         return "\"fail_times\":2,\"fail_status\":500";
     case 2:
@@ -503,13 +506,14 @@ ch_psp_fault(size_t i)
 }
 
 
-Test(solo_chaos, psp_500_503_429_dropping_and_slow)
+Test(solo_chaos, psp_500_503_429_dropping_slow_and_hanging)
 {
     chaos_t  *c;
 
     c = calloc(1, sizeof(chaos_t));
     ch_start_sweeper();
-    ch_init(c, "PSP 500s, 503s, 429s, drops, slow", 24, 3, ch_psp_fault);
+    ch_init(c, "PSP 500s, 503s, 429s, drops, slow, hangs", 28, 3,
+            ch_psp_fault);
 
     ch_register(c, 0, c->n, 12);
     ch_retry(c, 60);
@@ -524,6 +528,13 @@ Test(solo_chaos, psp_500_503_429_dropping_and_slow)
 static const char *
 ch_webhook_fault(size_t i)
 {
+    /* Adyen (every third): a refused attempt first, then the payment; its
+     * look-up needs the shopper's return, so never "never" */
+    if (strcmp(ch_psp(i, 3), "mock_adyen") == 0) {
+        return i % 2 ? "\"webhook_out_of_order\":true"
+                     : "\"webhook_duplicate\":2";
+    }
+
     switch (i % 4) {
     case 0:
         return "\"webhook_duplicate\":3";
@@ -543,7 +554,7 @@ Test(solo_chaos, webhooks_duplicated_delayed_or_never_sent)
 
     c = calloc(1, sizeof(chaos_t));
     ch_start_sweeper();
-    ch_init(c, "webhooks duplicated, delayed, never sent", 24, 2,
+    ch_init(c, "webhooks doubled, delayed, out of order, never", 24, 3,
             ch_webhook_fault);
 
     ch_register(c, 0, c->n, 12);

@@ -60,7 +60,7 @@ static enum MHD_Result
 mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 {
     long                  latency_ms, fail_times, fail_every, retry_after,
-                          fail_status,
+                          hang_times, fail_status,
                           refuse_status, hang_ms, drop;
     json_t               *root, *v;
     uint64_t              id;
@@ -87,6 +87,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
     fail_times = 0;
     fail_every = 0;
     retry_after = 0;
+    hang_times = 0;
     fail_status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     refuse_status = 0;
     hang_ms = 0;
@@ -134,6 +135,12 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
             if (mock_json_long(v, 0, 599, &refuse_status) != 0
                 || (refuse_status != 0 && refuse_status < 400))
             {
+                goto invalid;
+            }
+
+        } else if (strcmp(name, "hang_times") == 0) {
+            /* 0: every request (the default) */
+            if (mock_json_long(v, 0, 1000000000L, &hang_times) != 0) {
                 goto invalid;
             }
 
@@ -238,6 +245,10 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
         json_decref(root);
         return mock_control_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                                   "out of memory");
+    }
+
+    if (hang_times > 0) {
+        mock_fault_hang_times(id, hang_times);
     }
 
     mock_log("fault %llu added: match \"%s\" latency_ms %ld fail_times %ld "

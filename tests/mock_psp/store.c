@@ -76,6 +76,7 @@ struct mock_rule_s {
     long                  retry_after;       /* s, on those failures */
     unsigned long         attempts;          /* seen, for fail_every */
     long                  hang_ms;
+    long                  hang_times;        /* left; -1: every request */
     long                  drop_after_register;  /* left */
     unsigned              fail_status;
     unsigned              refuse_status;
@@ -419,7 +420,14 @@ mock_store_arrive(const char *key, mock_fault_t *fault)
     if (rule != NULL) {
         fault->id = rule->id;
         fault->latency_ms = rule->latency_ms;
-        fault->hang_ms = rule->hang_ms;
+        if (rule->hang_times != 0) {
+            fault->hang_ms = rule->hang_ms;
+
+            if (rule->hang_times > 0) {
+                rule->hang_times--;
+            }
+        }
+
         fault->retry_after = rule->retry_after;
         fault->refuse_status = rule->refuse_status;
         if (rule->hosted_url != NULL) {
@@ -744,10 +752,28 @@ mock_fault_free(mock_fault_t *fault)
 }
 
 
+/* Only the next n requests the rule matches hang (n > 0). */
+void
+mock_fault_hang_times(uint64_t id, long n)
+{
+    mock_rule_t  *rule;
+
+    pthread_mutex_lock(&mock_lock);
+
+    rule = mock_rule_find(id);
+    if (rule != NULL) {
+        rule->hang_times = n;
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+}
+
+
 /* Returns the new rule's id, 0 if out of memory. */
 uint64_t
 mock_fault_add(const char *match, long latency_ms, long fail_times,
-    long fail_every, long retry_after, unsigned fail_status, unsigned refuse_status, long hang_ms,
+    long fail_every, long retry_after, unsigned fail_status,
+    unsigned refuse_status, long hang_ms,
     long drop_after_register, const char *hosted_url,
     const mock_webhook_fault_t *wf)
 {
@@ -777,6 +803,7 @@ mock_fault_add(const char *match, long latency_ms, long fail_times,
     rule->fail_status = fail_status;
     rule->refuse_status = refuse_status;
     rule->hang_ms = hang_ms;
+    rule->hang_times = -1;
     rule->drop_after_register = drop_after_register;
     rule->wf = *wf;
 
@@ -808,7 +835,7 @@ mock_fault_list(void)
     pthread_mutex_lock(&mock_lock);
 
     for (rule = mock_rules; rule; rule = rule->next) {
-        item = json_pack("{sI ss sI sI sI sI si si sI sI ss?}",
+        item = json_pack("{sI ss sI sI sI sI si si sI sI sI ss?}",
                          "id", (json_int_t) rule->id,
                          "match", rule->match,
                          "latency_ms", (json_int_t) rule->latency_ms,
@@ -818,6 +845,7 @@ mock_fault_list(void)
                          "fail_status", (int) rule->fail_status,
                          "refuse_status", (int) rule->refuse_status,
                          "hang_ms", (json_int_t) rule->hang_ms,
+                         "hang_times", (json_int_t) rule->hang_times,
                          "drop_after_register",
                              (json_int_t) rule->drop_after_register,
                          "hosted_url", rule->hosted_url);

@@ -773,6 +773,24 @@ MOCK_TEST(retry_after_goes_with_the_failures_only)
 }
 
 
+MOCK_TEST(hang_times_hangs_only_the_next_n_requests)
+{
+    resp_t  r;
+    char    body[2048];
+
+    fault("{\"match\":\"ht-\",\"hang_ms\":300,\"hang_times\":1}");
+    form(body, sizeof(body), "m1:ht-1", 1000, NULL);
+
+    create(&r, "m1:ht-1", body);
+    cr_assert_neq(r.rc, CURLE_OK, "the first request was answered");
+    resp_free(&r);
+
+    create(&r, "m1:ht-1", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+}
+
+
 MOCK_TEST(fail_every_of_one_is_refused)
 {
     resp_t  r;
