@@ -3,7 +3,8 @@
 # run on this machine (see bench/README.md).
 #   1. the gateway: POST /v1/payments, every request its own key and checkout,
 #      the mock PSP answering after 200 ms, one nginx worker, 256 connections
-#      (plain HTTP on loopback, like the peer; then once more over TLS);
+#      (plain HTTP on loopback, like the peer; then once more over TLS; then
+#      with the PSP failing every second call);
 #   2. the peer: Debian's nginx proxying to a 200 ms upstream
 #      (bench/peer/plain_proxy_nginx.conf, unique_keys.lua);
 #   3. pgbench running the SQL one registration commits;
@@ -71,6 +72,17 @@ say "gateway (plain HTTP)  : $gw registrations/s  $(wrk_tail "$run/gw.log")"
 wrk -t2 -c"$conns" -d"${secs}s" -s bench/registrations.lua "$PAY_TEST_GW" \
     > "$run/gw-tls.log" 2>&1
 say "gateway (TLS)         : $(wrk_rate "$run/gw-tls.log") registrations/s  $(wrk_tail "$run/gw-tls.log")"
+
+# 1b. the PSP failing every second call (503): the gateway's retries
+# (backoff with jitter, same nonce) hide it, at some cost
+curl -s -X POST "$PAY_TEST_MOCK/_control/faults" \
+    -d '{"match":"","fail_every":2,"fail_status":503}' >/dev/null
+wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua "$PAY_TEST_GW_PLAIN" \
+    > "$run/gw-half.log" 2>&1
+curl -s -X POST "$PAY_TEST_MOCK/_control/reset" >/dev/null
+say "gateway, PSP failing half its calls: $(wrk_rate "$run/gw-half.log") registrations/s" \
+    "$(wrk_tail "$run/gw-half.log") (healthy: $gw/s, ratio" \
+    "$(awk -v a="$(wrk_rate "$run/gw-half.log")" -v b="$gw" 'BEGIN { printf "%.2f", a / b }'))"
 
 # 2. the peer
 mkdir -p "$peer/logs" "$peer/tmp"
