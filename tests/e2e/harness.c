@@ -2004,6 +2004,30 @@ gateway_send(const gateway_t *gw, const char *method, const char *path,
 }
 
 
+void
+gateway_wait_ready(const gateway_t *gw, int seconds)
+{
+    int      i;
+    long     status;
+    resp_t  *r;
+
+    for (i = 0; i < seconds * 10; i++) {
+        r = gateway_get(gw, "/readyz");
+        status = r->status;
+        resp_free(r);
+
+        if (status == 200) {
+            return;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("%s never became ready (see %s)", gw->origin,
+                   gw->error_log);
+}
+
+
 resp_t *
 gateway_get(const gateway_t *gw, const char *path)
 {

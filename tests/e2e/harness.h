@@ -251,6 +251,9 @@ void     gateway_kill(gateway_t *gw);
 resp_t  *gateway_send(const gateway_t *gw, const char *method,
     const char *path, const merchant_t *m, const char *idem_key,
     const char *body);
+/* Polls the gateway's /readyz until 200 (its pool reached PostgreSQL);
+ * fails the test after seconds. */
+void     gateway_wait_ready(const gateway_t *gw, int seconds);
 /* GET path on the gateway, no credentials */
 resp_t  *gateway_get(const gateway_t *gw, const char *path);
 /* the value of an unlabelled metric in the gateway's /metrics, or -1 */

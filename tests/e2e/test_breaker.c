@@ -26,8 +26,6 @@ stop_br(void)
 static void
 start_br(void)
 {
-    int      i, ready;
-    resp_t  *r;
     char    *psp1, *psp2;
 
     psp1 = gw_psp_conf("br_stripe", "stripe");
@@ -47,20 +45,7 @@ start_br(void)
         "%s retries=2 retry_base=100ms retry_max=400ms breaker=0;\n",
         pg_gateway_conninfo(), psp1, psp2));
 
-    ready = 0;
-
-    for (i = 0; i < 100 && !ready; i++) {
-        r = gateway_get(&br, "/readyz");
-        ready = (r->status == 200);
-        resp_free(r);
-
-        if (!ready) {
-            msleep(100);
-        }
-    }
-
-    cr_assert(ready, "the breaker gateway never became ready (%s)",
-              br.error_log);
+    gateway_wait_ready(&br, 10);
 }
 
 

@@ -777,17 +777,7 @@ Test(solo_chaos, the_breaker_opens_while_the_psp_is_down_and_closes_after,
         "%s retries=0 breaker=3 breaker_open=2s;\n",
         pg_gateway_conninfo(), psp));
 
-    for (i = 0; i < 100; i++) {
-        resp_t  *r = gateway_get(&ch_breaker, "/readyz");
-        long     st = r->status;
-
-        resp_free(r);
-        if (st == 200) {
-            break;
-        }
-
-        msleep(100);
-    }
+    gateway_wait_ready(&ch_breaker, 10);
 
     ch_init(c, "PSP down: breaker opens, then closes", 24, 1, NULL);
     c->origin = ch_breaker.origin;

@@ -26,29 +26,13 @@ stop_second(void)
 static void
 start_second(void)
 {
-    int      i, ready;
-    resp_t  *r;
-
     gateway_start(&second, "second", 2, str_printf(
         "payments_database \"%s\";\n"
         "payments_database_pool 4;\n"
         "payments_sweeper off;\n%s",
         pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
 
-    ready = 0;
-
-    for (i = 0; i < 100 && !ready; i++) {
-        r = gateway_get(&second, "/readyz");
-        ready = (r->status == 200);
-        resp_free(r);
-
-        if (!ready) {
-            msleep(100);
-        }
-    }
-
-    cr_assert(ready, "the second gateway never became ready (%s)",
-              second.error_log);
+    gateway_wait_ready(&second, 10);
 }
 
 

@@ -191,16 +191,7 @@ Test(solo_pg_failover, the_standby_takes_over_and_nothing_answered_is_lost)
         "payments_sweeper off;\n%s",
         p1, p2, gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
 
-    for (i = 0; i < 100; i++) {
-        r = gateway_get(&gw, "/readyz");
-        if (r->status == 200) {
-            break;
-        }
-
-        msleep(100);
-    }
-
-    cr_assert_lt(i, 100, "not ready (%s)", gw.error_log);
+    gateway_wait_ready(&gw, 10);
 
     l = calloc(1, sizeof(load_t));
     cr_assert_not_null(l);

@@ -105,7 +105,7 @@ TestSuite(pgbouncer, .timeout = E2E_TIMEOUT, .fini = stop_all);
 
 Test(pgbouncer, a_payment_goes_through_transaction_pooling)
 {
-    int          i, ready;
+    int          i;
     long         port;
     char        *co_id, *token, *ev, *sig, *secret;
     req_t        rq;
@@ -125,19 +125,7 @@ Test(pgbouncer, a_payment_goes_through_transaction_pooling)
         "payments_sweeper off;\n%s",
         port, gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
 
-    ready = 0;
-
-    for (i = 0; i < 100 && !ready; i++) {
-        r = gateway_get(&bounced, "/readyz");
-        ready = (r->status == 200);
-        resp_free(r);
-
-        if (!ready) {
-            msleep(100);
-        }
-    }
-
-    cr_assert(ready, "no /readyz through pgbouncer (%s)", bounced.error_log);
+    gateway_wait_ready(&bounced, 10);
 
     /* twenty registrations at once over 2 server connections */
     {

@@ -55,25 +55,9 @@ sweeper_conf(const char *extra)
 static void
 start_sweeper(gateway_t *gw, const char *name)
 {
-    int      i, ready;
-    resp_t  *r;
-
     gateway_start(gw, name, 2, sweeper_conf(SWEEPER_CONF));
 
-    ready = 0;
-
-    for (i = 0; i < 100 && !ready; i++) {
-        r = gateway_get(gw, "/readyz");
-        ready = (r->status == 200);
-        resp_free(r);
-
-        if (!ready) {
-            msleep(100);
-        }
-    }
-
-    cr_assert(ready, "gateway %s never became ready (%s)", name,
-              gw->error_log);
+    gateway_wait_ready(gw, 10);
 }
 
 
