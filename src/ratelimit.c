@@ -49,7 +49,9 @@ pay_rl_rate_check(const pay_rl_rate_t *b, uint64_t rate, uint64_t burst,
 void
 pay_rl_rate_take(pay_rl_rate_t *b, int64_t excess, uint64_t now)
 {
-    if (b->last == 0 || now != b->last) {
+    /* a clock that went back does not move the bucket back: the next
+     * request would find time that never passed */
+    if (now > b->last) {
         b->last = now;
     }
 

@@ -113,6 +113,12 @@ Test(rate, a_clock_that_goes_back_counts_as_no_time)
     cr_assert(take(&b, R60, 0, T0, NULL));
     cr_assert_not(take(&b, R60, 0, T0 - 5000, &wait));
     cr_assert_eq(wait, 1000);
+
+    /* and an accounted request at a late clock keeps the bucket's time */
+    cr_assert(take(&b, R60, 2000, T0 - 5000, NULL));
+    cr_assert_eq(b.last, T0);
+    cr_assert(take(&b, R60, 2000, T0 + 1000, NULL));
+    cr_assert_eq(b.excess, 1000, "one leaked in the second that passed");
 }
 
 
