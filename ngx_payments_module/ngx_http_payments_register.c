@@ -834,6 +834,15 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
     /* a timeout, a dropped answer or a 5xx may have made a session */
     ctx->psp_maybe = 1;
 
+    /* a 4xx other than 408, 409 and 429 does not heal by sending the same
+     * bytes again (and a 3xx is never followed): no retry */
+    if (f->status >= 300 && f->status < 500 && f->status != 408
+        && f->status != 409 && f->status != 429)
+    {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
     backoff = (ngx_msec_t) pay_backoff_ms(ctx->attempts,
                                           (int64_t) ctx->psp->retry_base,
                                           (int64_t) ctx->psp->retry_max,
@@ -1040,8 +1049,11 @@ ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
     ctx->params[1] = ctx->idem_key;
     ctx->params[2] = ctx->lease;
 
-    if (ngx_http_payments_query(ctx, "SELECT pay_abandon($1, $2, $3)",
-                                3, ngx_http_payments_abandon_done)
+    ctx->params[3] = (status == NGX_HTTP_SERVICE_UNAVAILABLE)
+                     ? "psp_circuit_open" : "psp_refused_credentials";
+
+    if (ngx_http_payments_query(ctx, "SELECT pay_abandon($1, $2, $3, $4)",
+                                4, ngx_http_payments_abandon_done)
         != NGX_OK)
     {
         ngx_http_payments_register_release(ctx, status);

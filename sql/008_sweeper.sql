@@ -1,4 +1,5 @@
--- 008: the stuck-checkout sweeper (issue 9).
+-- 008: the stuck-checkout sweeper (issue 9), and pay_abandon's reason
+-- (the PSP circuit breaker undoes claims it did not send).
 --
 -- A checkout whose PSP never sends the webhook would stay EXECUTING for
 -- good.  One worker of one gateway at a time (the lease below) asks the PSP
@@ -446,3 +447,86 @@ GRANT EXECUTE ON FUNCTION
     pay_sweeper_overdue(text, text[], int, int),
     pay_return_target(text, text, text, text)
     TO payments_gateway;
+
+-- ---------------------------------------------------------------------------
+-- pay_abandon (006) with the reason the audit row gives: the PSP refused our
+-- credentials, or its circuit breaker is open (the gateway did not call it).
+-- The three-argument form stays, for the first reason.
+CREATE OR REPLACE FUNCTION pay_abandon(p_merchant text, p_idem_key text, p_lease bigint,
+                                       p_reason text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    k         idempotency_keys%ROWTYPE;
+    v_orders  jsonb;
+BEGIN
+    IF p_reason NOT IN ('psp_refused_credentials', 'psp_circuit_open') THEN
+        RAISE EXCEPTION 'pay_abandon: unknown reason %', p_reason
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       FOR UPDATE;
+    IF NOT FOUND OR k.state <> 'in_progress' OR k.lease <> p_lease
+       OR k.checkout_id IS NULL THEN
+        RETURN false;
+    END IF;
+
+    PERFORM 1 FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = k.checkout_id
+       AND c.status = 'EXECUTING' AND c.psp_token IS NULL
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+
+    -- Locked in id order, as pay_claim inserts them.
+    PERFORM 1 FROM payment_orders o
+     WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id
+     ORDER BY o.payment_order_id FOR UPDATE;
+    IF EXISTS (SELECT 1 FROM payment_orders o
+                WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id
+                  AND o.status <> 'EXECUTING')
+       OR EXISTS (SELECT 1 FROM order_events e
+                   WHERE e.merchant_id = p_merchant AND e.checkout_id = k.checkout_id
+                     AND (e.source <> 'registration' OR e.from_status <> 'NOT_STARTED')) THEN
+        RETURN false;
+    END IF;
+
+    SELECT jsonb_agg(o.payment_order_id ORDER BY o.line_no) INTO v_orders
+      FROM payment_orders o
+     WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id;
+
+    -- order_events is append-only; its guard (001) lets this transaction
+    -- delete the claim's own registration events of this checkout only.
+    PERFORM set_config('payments.abandon_checkout', p_merchant || ':' || k.checkout_id, true);
+    DELETE FROM order_events e
+     WHERE e.merchant_id = p_merchant AND e.checkout_id = k.checkout_id;
+    PERFORM set_config('payments.abandon_checkout', '', true);
+
+    DELETE FROM psp_tokens t
+     WHERE t.merchant_id = p_merchant AND t.checkout_id = k.checkout_id;
+    DELETE FROM payment_orders o
+     WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id;
+    DELETE FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = k.checkout_id;
+    DELETE FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+
+    PERFORM audit_append(p_merchant, k.checkout_id, 'registration:abandoned',
+        jsonb_build_object('from', 'EXECUTING', 'to', 'NOT_STARTED',
+                           'reason', p_reason,
+                           'payment_orders', v_orders));
+    RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pay_abandon(p_merchant text, p_idem_key text, p_lease bigint)
+RETURNS boolean
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT pay_abandon(p_merchant, p_idem_key, p_lease, 'psp_refused_credentials');
+$$;
+
+REVOKE ALL ON FUNCTION pay_abandon(text, text, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_abandon(text, text, bigint, text) TO payments_gateway;

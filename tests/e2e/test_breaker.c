@@ -126,6 +126,12 @@ Test(solo_breaker, failures_in_a_row_open_the_circuit_and_the_psp_gets_no_call)
                                  "merchant_id = $1 AND checkout_id = $2", 2,
                                  (const char *[]) { m.id, co_id }),
                        "a refused registration left a checkout");
+        cr_assert_str_eq(db_scalar("SELECT detail->>'reason' FROM audit_log "
+                                   "WHERE merchant_id = $1 "
+                                   "AND checkout_id = $2 "
+                                   "AND action = 'registration:abandoned'",
+                                   2, (const char *[]) { m.id, co_id }),
+                         "psp_circuit_open");
         resp_free(r);
     }
 
@@ -229,6 +235,30 @@ Test(solo_breaker, a_retry_after_beyond_the_budget_fails_at_once_and_says_so)
 
     mock_registrations(nonce(&m, co_id), &sessions, &requests);
     cr_assert_eq(requests, 1, "no retry the PSP asked not to get");
+}
+
+
+Test(solo_breaker, another_4xx_is_not_retried)
+{
+    long         sessions, requests;
+    char        *co_id;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_br();
+
+    /* 413 from the PSP: the same bytes would get the same answer */
+    co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1,"
+                          "\"fail_status\":413}", nonce(&m, co_id)));
+
+    r = register_via(&m, co_id, "br_retry");
+    expect_problem(r, 502, "psp_unavailable");
+    resp_free(r);
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(requests, 1, "a 413 was retried");
 }
 
 
