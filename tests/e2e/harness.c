@@ -1962,16 +1962,57 @@ gateway_stop(gateway_t *gw)
 }
 
 
+/* A command's standard output, NUL-terminated (malloc'd), or NULL. */
+static char *
+file_read_cmd(const char *cmd)
+{
+    char    buf[4096];
+    FILE   *f;
+    size_t  n;
+
+    f = popen(cmd, "r");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    pclose(f);
+
+    return strdup(buf);
+}
+
+
 void
 gateway_kill(gateway_t *gw)
 {
+    long   pid;
+    char  *workers, *p, *end;
+
     if (gw->pid <= 0) {
         return;
     }
 
-    /* the workers first (children of the master), then the master */
-    (void) system(str_printf("pkill -KILL -P %ld", (long) gw->pid));
+    /*
+     * The workers' pids first, then the master (so that it cannot start
+     * new workers when the old ones die), then the workers it left.
+     */
+    workers = file_read_cmd(str_printf("pgrep -P %ld", (long) gw->pid));
     kill(gw->pid, SIGKILL);
+
+    for (p = workers; p && *p; ) {
+        pid = strtol(p, &end, 10);
+        if (end == p) {
+            break;
+        }
+
+        if (pid > 1) {
+            kill((pid_t) pid, SIGKILL);
+        }
+
+        p = end;
+    }
+
     gw->pid = 0;
 }
 
