@@ -1,6 +1,7 @@
 /*
- * ngx_payments core: money.  Integer minor units only; no floating point
- * anywhere, because a double cannot hold every int64 and rounds decimals.
+ * ngx_payments core: money.  Integer minor units only, parsed and printed
+ * digit by digit: binary fractions cannot hold every int64 exactly and
+ * round decimal amounts.
  */
 
 #include <inttypes.h>
