@@ -78,6 +78,16 @@ static const pay_err_info_t  pay_err_info[] = {
                                        "PSP unavailable" },
     [PAY_ERR_STORE_UNAVAILABLE]    = { 503, "store_unavailable",
                                        "Store unavailable" },
+    [PAY_ERR_NOT_REFUNDABLE]       = { 409, "payment_not_refundable",
+                                       "Payment not refundable" },
+    [PAY_ERR_REFUND_EXCEEDS]       = { 422, "refund_exceeds_captured",
+                                       "Refund exceeds the captured amount" },
+    [PAY_ERR_CURRENCY_MISMATCH]    = { 422, "currency_mismatch",
+                                       "Currency mismatch" },
+    [PAY_ERR_INSUFFICIENT_BALANCE] = { 422, "insufficient_balance",
+                                       "Insufficient balance" },
+    [PAY_ERR_SELLER_UNKNOWN]       = { 422, "seller_not_registered",
+                                       "Seller not registered" },
 };
 
 _Static_assert(sizeof(pay_err_info) / sizeof(pay_err_info[0]) == PAY_ERR__MAX,

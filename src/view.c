@@ -308,6 +308,10 @@ pay_db_amount(pay_view_t *vw, const json_t *obj, json_t *out)
 }
 
 
+static void pay_db_order_money(pay_view_t *vw, const json_t *db,
+    json_t *root);
+
+
 char *
 pay_order_view_json(const char *db_json, size_t len)
 {
@@ -341,6 +345,8 @@ pay_order_view_json(const char *db_json, size_t len)
 
     pay_view_set(&vw, root, "created_at", pay_db_time(db, "created_at"));
     pay_view_set(&vw, root, "updated_at", pay_db_time(db, "updated_at"));
+
+    pay_db_order_money(&vw, db, root);
 
     json_decref(db);
 
@@ -553,6 +559,327 @@ pay_status_view_json(const char *checkout_id, const char *status)
     pay_view_set(&vw, root, "status", json_string(s));
     pay_view_set(&vw, root, "is_payment_done",
                  json_boolean(strcmp(s, "paid") == 0));
+
+    return pay_view_dump(&vw, root);
+}
+
+
+/* The money after "paid" ------------------------------------------------- */
+
+
+static int
+pay_word_in(const char *s, const char *const *words)
+{
+    for ( /* void */ ; s != NULL && *words != NULL; words++) {
+        if (strcmp(s, *words) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static const char *const  pay_refund_statuses[] =
+    { "PENDING", "SUCCEEDED", "FAILED", NULL };
+static const char *const  pay_dispute_statuses[] =
+    { "OPEN", "WON", "LOST", NULL };
+static const char *const  pay_payout_statuses[] =
+    { "PENDING", "PAID", "FAILED", NULL };
+
+
+/* "-3.00", "0.00", "12.50": any sign, for balances and commissions. */
+static json_t *
+pay_view_amount_signed(int64_t minor, const char *currency)
+{
+    char                   buf[40];
+    const pay_currency_t  *cur;
+
+    cur = pay_currency_find(currency, strlen(currency));
+
+    if (cur == NULL || minor == INT64_MIN) {
+        return NULL;
+    }
+
+    if (minor == 0) {
+        /* pay_amount_format refuses 0: "0" then the currency's decimals */
+        buf[0] = '0';
+        buf[1] = '\0';
+
+        if (cur->exponent > 0) {
+            buf[1] = '.';
+            memset(buf + 2, '0', (size_t) cur->exponent);
+            buf[2 + cur->exponent] = '\0';
+        }
+
+        return json_string(buf);
+    }
+
+    buf[0] = '-';
+
+    if (pay_amount_format(minor < 0 ? -minor : minor, cur->exponent,
+                          buf + 1, sizeof(buf) - 1) < 0)
+    {
+        return NULL;
+    }
+
+    return json_string(minor < 0 ? buf : buf + 1);
+}
+
+
+/* key_minor (an integer) in currency as out_key */
+static void
+pay_db_signed(pay_view_t *vw, const json_t *obj, const char *key,
+    const char *currency, json_t *out, const char *out_key)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, key);
+
+    if (!json_is_integer(v) || currency == NULL) {
+        vw->failed = 1;
+        return;
+    }
+
+    pay_view_set(vw, out, out_key,
+                 pay_view_amount_signed(json_integer_value(v), currency));
+}
+
+
+static json_t *
+pay_db_word(const json_t *obj, const char *key, const char *const *words)
+{
+    const char  *s;
+
+    s = pay_db_str(obj, key);
+
+    return pay_word_in(s, words) ? json_string(s) : NULL;
+}
+
+
+/* an array member of objects: each through one, into a new array */
+static json_t *
+pay_db_list(pay_view_t *vw, const json_t *db, const char *key,
+    json_t *(*one)(pay_view_t *vw, const json_t *in))
+{
+    size_t   i;
+    json_t  *in, *item, *out;
+
+    in = json_object_get(db, key);
+
+    if (in == NULL || json_is_null(in)) {
+        return json_array();
+    }
+
+    if (!json_is_array(in)) {
+        vw->failed = 1;
+        return NULL;
+    }
+
+    out = json_array();
+
+    json_array_foreach(in, i, item) {
+        if (!json_is_object(item)) {
+            vw->failed = 1;
+            break;
+        }
+
+        pay_view_append(vw, out, one(vw, item));
+    }
+
+    return out;
+}
+
+
+static json_t *
+pay_db_refund(pay_view_t *vw, const json_t *in)
+{
+    json_t  *o;
+
+    o = json_object();
+    pay_view_set(vw, o, "refund_id", pay_jstr(pay_db_str(in, "refund_id")));
+    pay_view_set(vw, o, "status",
+                 pay_db_word(in, "status", pay_refund_statuses));
+    pay_db_amount(vw, in, o);
+
+    if (pay_db_opt_str(vw, in, "reason", o, "reason", 0) < 0
+        || pay_db_opt_str(vw, in, "psp_refund_id", o, "psp_refund_id", 1) < 0)
+    {
+        vw->failed = 1;
+    }
+
+    pay_view_set(vw, o, "created_at", pay_db_time(in, "created_at"));
+    pay_view_set(vw, o, "updated_at", pay_db_time(in, "updated_at"));
+
+    return o;
+}
+
+
+static json_t *
+pay_db_dispute(pay_view_t *vw, const json_t *in)
+{
+    json_t  *o;
+
+    o = json_object();
+    pay_view_set(vw, o, "dispute_id", pay_jstr(pay_db_str(in, "dispute_id")));
+    pay_view_set(vw, o, "status",
+                 pay_db_word(in, "status", pay_dispute_statuses));
+    /* the order's part of the dispute; 0 when it took none */
+    pay_db_signed(vw, in, "amount_minor", pay_db_str(in, "currency"), o,
+                  "amount");
+    pay_view_set(vw, o, "currency", pay_jstr(pay_db_str(in, "currency")));
+    pay_view_set(vw, o, "psp_dispute_id",
+                 pay_jstr(pay_db_str(in, "psp_dispute_id")));
+    pay_view_set(vw, o, "created_at", pay_db_time(in, "created_at"));
+    pay_view_set(vw, o, "updated_at", pay_db_time(in, "updated_at"));
+
+    return o;
+}
+
+
+static void
+pay_db_order_money(pay_view_t *vw, const json_t *db, json_t *root)
+{
+    json_t  *v;
+
+    /* booked with a SUCCESS: what the platform keeps of the order */
+    v = json_object_get(db, "commission_minor");
+
+    if (v != NULL && !json_is_null(v)) {
+        pay_db_signed(vw, db, "commission_minor", pay_db_str(db, "currency"),
+                      root, "commission");
+    }
+
+    pay_view_set(vw, root, "refunds", pay_db_list(vw, db, "refunds",
+                                                  pay_db_refund));
+    pay_view_set(vw, root, "disputes", pay_db_list(vw, db, "disputes",
+                                                   pay_db_dispute));
+}
+
+
+char *
+pay_payout_view_json(const char *db_json, size_t len)
+{
+    json_t      *db, *root;
+    pay_view_t   vw;
+
+    db = pay_db_load(db_json, len);
+    if (db == NULL) {
+        return NULL;
+    }
+
+    vw.failed = 0;
+    root = json_object();
+
+    pay_view_set(&vw, root, "payout_id", pay_jstr(pay_db_str(db, "payout_id")));
+    pay_view_set(&vw, root, "seller_account",
+                 pay_jstr(pay_db_str(db, "seller_account")));
+    pay_view_set(&vw, root, "psp", pay_jstr(pay_db_str(db, "psp")));
+    pay_view_set(&vw, root, "status",
+                 pay_db_word(db, "status", pay_payout_statuses));
+    pay_db_amount(&vw, db, root);
+
+    if (pay_db_opt_str(&vw, db, "psp_payout_id", root, "psp_payout_id", 1) < 0
+        || pay_db_opt_str(&vw, db, "failure", root, "failure", 0) < 0)
+    {
+        vw.failed = 1;
+    }
+
+    pay_view_set(&vw, root, "created_at", pay_db_time(db, "created_at"));
+    pay_view_set(&vw, root, "updated_at", pay_db_time(db, "updated_at"));
+
+    json_decref(db);
+
+    return pay_view_dump(&vw, root);
+}
+
+
+static json_t *
+pay_db_balance(pay_view_t *vw, const json_t *in)
+{
+    json_t      *o;
+    const char  *cur;
+
+    cur = pay_db_str(in, "currency");
+
+    o = json_object();
+    pay_view_set(vw, o, "currency", pay_jstr(cur));
+    pay_db_signed(vw, in, "wallet_minor", cur, o, "wallet");
+    pay_db_signed(vw, in, "pending_payouts_minor", cur, o, "pending_payouts");
+    pay_db_signed(vw, in, "open_disputes_minor", cur, o, "open_disputes");
+    pay_db_signed(vw, in, "available_minor", cur, o, "available");
+
+    return o;
+}
+
+
+char *
+pay_balance_view_json(const char *db_json, size_t len)
+{
+    json_t      *db, *root;
+    pay_view_t   vw;
+
+    db = pay_db_load(db_json, len);
+    if (db == NULL) {
+        return NULL;
+    }
+
+    vw.failed = 0;
+    root = json_object();
+
+    pay_view_set(&vw, root, "seller_account",
+                 pay_jstr(pay_db_str(db, "seller_account")));
+    pay_view_set(&vw, root, "balances",
+                 pay_db_list(&vw, db, "balances", pay_db_balance));
+
+    json_decref(db);
+
+    return pay_view_dump(&vw, root);
+}
+
+
+char *
+pay_operation_json(const pay_operation_view_t *v)
+{
+    json_t      *root;
+    pay_view_t   vw;
+
+    if (v == NULL || v->kind == NULL || v->id == NULL || v->status == NULL
+        || v->currency == NULL)
+    {
+        return NULL;
+    }
+
+    vw.failed = 0;
+    root = json_object();
+
+    if (strcmp(v->kind, "refund") == 0) {
+        pay_view_set(&vw, root, "refund_id", json_string(v->id));
+        pay_view_set(&vw, root, "payment_order_id",
+                     pay_jstr(v->payment_order_id));
+
+    } else {
+        pay_view_set(&vw, root, "payout_id", json_string(v->id));
+        pay_view_set(&vw, root, "seller_account", pay_jstr(v->seller_account));
+        pay_view_set(&vw, root, "psp", pay_jstr(v->psp));
+    }
+
+    pay_view_set(&vw, root, "status", json_string(v->status));
+    pay_view_set(&vw, root, "amount", pay_view_amount(v->amount, v->currency));
+    pay_view_set(&vw, root, "currency", json_string(v->currency));
+
+    if (v->reason != NULL && v->reason[0] != '\0') {
+        pay_view_set(&vw, root, "reason", json_string(v->reason));
+    }
+
+    pay_view_set(&vw, root, v->kind[0] == 'r' ? "psp_refund_id"
+                                              : "psp_payout_id",
+                 v->psp_ref != NULL && v->psp_ref[0] != '\0'
+                 ? json_string(v->psp_ref) : json_null());
+
+    if (v->failure != NULL) {
+        pay_view_set(&vw, root, "failure", json_string(v->failure));
+    }
 
     return pay_view_dump(&vw, root);
 }

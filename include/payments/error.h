@@ -31,6 +31,11 @@ typedef enum {
     PAY_ERR_STALE_WEBHOOK,          /* 400 stale_webhook */
     PAY_ERR_PSP_UNAVAILABLE,        /* 502 (or 503/504) psp_unavailable */
     PAY_ERR_STORE_UNAVAILABLE,      /* 503 store_unavailable */
+    PAY_ERR_NOT_REFUNDABLE,         /* 409 payment_not_refundable */
+    PAY_ERR_REFUND_EXCEEDS,         /* 422 refund_exceeds_captured */
+    PAY_ERR_CURRENCY_MISMATCH,      /* 422 currency_mismatch */
+    PAY_ERR_INSUFFICIENT_BALANCE,   /* 422 insufficient_balance */
+    PAY_ERR_SELLER_UNKNOWN,         /* 422 seller_not_registered */
     PAY_ERR__MAX
 } pay_err_e;
 

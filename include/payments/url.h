@@ -64,6 +64,10 @@ typedef enum {
     PAY_ROUTE_STATUS,               /* GET /v1/checkouts/{id}/status */
     PAY_ROUTE_STATIC,               /* GET /v1/static/{file} */
     PAY_ROUTE_METRICS,              /* GET /metrics */
+    PAY_ROUTE_REFUNDS,              /* POST /v1/payments/{id}/refunds */
+    PAY_ROUTE_PAYOUTS,              /* POST /v1/payouts */
+    PAY_ROUTE_PAYOUT,               /* GET /v1/payouts/{id} */
+    PAY_ROUTE_BALANCE,              /* GET /v1/sellers/{id}/balance */
     PAY_ROUTE__MAX
 } pay_route_e;
 

@@ -49,6 +49,43 @@ char *pay_checkout_view_json(const char *db_json, size_t len,
     const char *pay_url);
 
 /*
+ * The money after "paid" (doc/MONEY.md).
+ *
+ * The order view also carries, from the database's "commission_minor"
+ * (null before a SUCCESS: left out), "refunds":[{"refund_id","status",
+ * "amount_minor","currency","reason","psp_refund_id","created_at",
+ * "updated_at"}] and "disputes":[{"dispute_id","status","amount_minor" (the
+ * order's part, may be 0),"currency","psp_dispute_id","created_at",
+ * "updated_at"}]; absent or null lists are written [].
+ *
+ * payout:  {"payout_id","seller_account","psp","status","amount_minor",
+ *           "currency","psp_payout_id","failure","created_at","updated_at"}
+ * balance: {"seller_account","balances":[{"currency","wallet_minor",
+ *           "pending_payouts_minor","open_disputes_minor",
+ *           "available_minor"}]}: any sign, written as decimal strings.
+ */
+char *pay_payout_view_json(const char *db_json, size_t len);
+char *pay_balance_view_json(const char *db_json, size_t len);
+
+/* The 201 of POST /v1/payments/{id}/refunds (kind "refund") and of POST
+ * /v1/payouts ("payout"). */
+typedef struct {
+    const char  *kind;
+    const char  *id;                /* rf_… or pyo_… */
+    const char  *payment_order_id;  /* refund */
+    const char  *seller_account;    /* payout */
+    const char  *psp;               /* payout */
+    const char  *status;            /* PENDING, or FAILED (refused) */
+    int64_t      amount;            /* minor units, > 0 */
+    const char  *currency;
+    const char  *reason;            /* refund; NULL or "": left out */
+    const char  *psp_ref;           /* the PSP's id; NULL: null */
+    const char  *failure;           /* FAILED: the PSP's reason; else NULL */
+} pay_operation_view_t;
+
+char *pay_operation_json(const pay_operation_view_t *v);
+
+/*
  * GET /v1/checkouts/{id}/status for the pending page:
  * {"checkout_id","status":"pending"|"paid"|"failed","is_payment_done"}
  * from a stored status (NOT_STARTED, EXECUTING, SUCCESS, FAILED).

@@ -37,6 +37,11 @@ static const struct {
     { PAY_ERR_STALE_WEBHOOK,        "stale_webhook",           400 },
     { PAY_ERR_PSP_UNAVAILABLE,      "psp_unavailable",         502 },
     { PAY_ERR_STORE_UNAVAILABLE,    "store_unavailable",       503 },
+    { PAY_ERR_NOT_REFUNDABLE,       "payment_not_refundable",  409 },
+    { PAY_ERR_REFUND_EXCEEDS,       "refund_exceeds_captured", 422 },
+    { PAY_ERR_CURRENCY_MISMATCH,    "currency_mismatch",       422 },
+    { PAY_ERR_INSUFFICIENT_BALANCE, "insufficient_balance",    422 },
+    { PAY_ERR_SELLER_UNKNOWN,       "seller_not_registered",   422 },
 };
 
 #define API_N  (sizeof(api_table) / sizeof(api_table[0]))

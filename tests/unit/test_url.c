@@ -576,6 +576,10 @@ Test(url_path, methods_plain_http_and_pages)
         { "/v1/checkouts/c/status", 0, 0, 0 },
         { "/v1/static/s.css", 0, 0, 1 },
         { "/v1/return/s/c", 0, 0, 1 },
+        { "/v1/payments/o/refunds", 1, 0, 0 },
+        { "/v1/payouts", 1, 0, 0 },
+        { "/v1/payouts/p", 0, 0, 0 },
+        { "/v1/sellers/s/balance", 0, 0, 0 },
     };
 
     for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
@@ -584,6 +588,29 @@ Test(url_path, methods_plain_http_and_pages)
         cr_expect_eq(p.route->plain, c[i].plain, "%s", c[i].path);
         cr_expect_eq(p.route->page, c[i].page, "%s", c[i].path);
     }
+}
+
+
+Test(url_path, the_money_routes_name_their_object)
+{
+    pay_path_t  p;
+
+    cr_assert_eq(pay_path_parse("/v1/payments/po_1/refunds", 25, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_REFUNDS);
+    cr_expect_eq(p.id_len, 4);
+    cr_expect_eq(memcmp(p.id, "po_1", 4), 0);
+
+    cr_assert_eq(pay_path_parse("/v1/sellers/seller_42/balance", 29, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_BALANCE);
+    cr_expect_eq(p.id_len, 9);
+
+    cr_assert_eq(pay_path_parse("/v1/payouts/pyo_1", 17, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_PAYOUT);
+
+    /* no empty object, no deeper path */
+    cr_expect_eq(pay_path_parse("/v1/payments//refunds", 21, &p), -1);
+    cr_expect_eq(pay_path_parse("/v1/payments/a/b/refunds", 24, &p), -1);
+    cr_expect_eq(pay_path_parse("/v1/sellers/s/balance/x", 23, &p), -1);
 }
 
 

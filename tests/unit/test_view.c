@@ -230,7 +230,8 @@ Test(view, order_amount_minor_becomes_amount)
         "\"status\":\"EXECUTING\",\"amount\":\"10.50\",\"currency\":\"USD\","
         "\"seller_account\":\"seller_42\",\"psp\":\"stripe\","
         "\"psp_token\":\"cs_test_a1\",\"created_at\":\"2026-11-22T09:00:00Z\","
-        "\"updated_at\":\"2026-11-22T09:00:01Z\"}");
+        "\"updated_at\":\"2026-11-22T09:00:01Z\","
+        "\"refunds\":[],\"disputes\":[]}");
     free(s);
 }
 
@@ -250,7 +251,8 @@ Test(view, order_epoch_times_formatted)
         "\"status\":\"SUCCESS\",\"amount\":\"5\",\"currency\":\"JPY\","
         "\"seller_account\":\"s\",\"psp\":\"p\",\"psp_token\":null,"
         "\"created_at\":\"2026-11-22T10:00:00Z\","
-        "\"updated_at\":\"2026-11-22T10:00:01Z\"}");
+        "\"updated_at\":\"2026-11-22T10:00:01Z\","
+        "\"refunds\":[],\"disputes\":[]}");
     free(s);
 }
 
