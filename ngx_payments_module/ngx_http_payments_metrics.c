@@ -33,7 +33,8 @@ static const char  *ngx_http_payments_wh_reasons[] = {
 /* in ngx_http_payments_ev_outcome_e's order */
 static const char  *ngx_http_payments_ev_outcomes[] = {
     "applied", "duplicate", "already", "pending", "ignored", "late_contrary",
-    "unknown_checkout", "mismatch", "amount_mismatch", "other"
+    "unknown_checkout", "mismatch", "amount_mismatch", "unknown_refund",
+    "unknown_dispute", "unknown_payout", "other"
 };
 
 static const char  *ngx_http_payments_sweep_answers[] = {

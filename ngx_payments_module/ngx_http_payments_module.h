@@ -253,6 +253,9 @@ typedef struct ngx_http_payments_ctx_s {
     const char                     *fail_detail;
     ngx_msec_t                      deadline;
 
+    /* POST /v1/payments/{id}/refunds, POST /v1/payouts (_money.c) */
+    void                           *op;
+
     /* POST /v1/webhooks/{psp} */
     pay_event_t                    *events;
     size_t                          nevents;
@@ -292,7 +295,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _auth.c        API keys and the worker's key cache; the router calls
  *                  it before a merchant's route.  Calls _pg.c and the
  *                  leaves.
- *   _register.c, _views.c, _webhook.c, _metrics.c (GET /metrics)
+ *   _register.c, _money.c, _views.c, _webhook.c, _metrics.c (GET
+ *                  /metrics)
  *                  the route handlers.  Call the limits' hooks (_metrics.c
  *                  their zones' lines), the drivers, _psp_conf.c and the
  *                  leaves; never the router, _auth.c or each other.
@@ -399,6 +403,11 @@ ngx_int_t ngx_http_payments_pay(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_return(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_status(ngx_http_payments_ctx_t *ctx);
+/* _money.c: refunds, pay-outs, balances */
+void ngx_http_payments_refund_start(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_payout_start(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_get_payout(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_get_balance(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);
 
 

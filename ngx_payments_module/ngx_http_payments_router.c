@@ -207,7 +207,9 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     }
 
     if (route == PAY_ROUTE_PAYMENTS
-        || route == PAY_ROUTE_WEBHOOK)
+        || route == PAY_ROUTE_WEBHOOK
+        || route == PAY_ROUTE_REFUNDS
+        || route == PAY_ROUTE_PAYOUTS)
     {
         /* never buffer more than the limit: 413 comes after 401 and 400 */
         if (r->headers_in.content_length_n > (off_t) pmcf->max_body) {
@@ -280,6 +282,16 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     case PAY_ROUTE_PAYMENT:
         r->main->count++;
         ngx_http_payments_authenticate(ctx, ngx_http_payments_get_order);
+        return NGX_DONE;
+
+    case PAY_ROUTE_PAYOUT:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_get_payout);
+        return NGX_DONE;
+
+    case PAY_ROUTE_BALANCE:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_get_balance);
         return NGX_DONE;
 
     default: /* PAY_ROUTE_CHECKOUT */
@@ -533,12 +545,23 @@ ngx_http_payments_body_handler(ngx_http_request_t *r)
 static void
 ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx)
 {
-    if (ctx->route == PAY_ROUTE_WEBHOOK) {
+    switch (ctx->route) {
+
+    case PAY_ROUTE_WEBHOOK:
         ngx_http_payments_webhook(ctx);
         return;
-    }
 
-    ngx_http_payments_authenticate(ctx, ngx_http_payments_register_start);
+    case PAY_ROUTE_REFUNDS:
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_refund_start);
+        return;
+
+    case PAY_ROUTE_PAYOUTS:
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_payout_start);
+        return;
+
+    default: /* PAY_ROUTE_PAYMENTS */
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_register_start);
+    }
 }
 
 

@@ -76,7 +76,7 @@ typedef struct {
     /* two queries: a handler may not reuse the one it was called for */
     ngx_http_payments_pg_query_t        queries[2];
     ngx_uint_t                          nquery;
-    const char                         *params[8];
+    const char                         *params[10];
     ngx_http_payments_fetch_t           fetch;
 
     char                                owner[NGX_MAXHOSTNAMELEN + 32];
@@ -817,13 +817,15 @@ ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw)
     sw->params[5] = ev->reference;
     sw->params[6] = ngx_http_payments_num(sw->pool, ev->amount);
     sw->params[7] = ev->currency;
+    sw->params[8] = ev->payment_ref;
 
     if (sw->params[0] == NULL || sw->params[6] == NULL
         || ngx_http_payments_sweep_query(sw,
                                          "SELECT outcome, merchant_id, "
                                          "checkout_id FROM pay_sweeper_apply("
-                                         "$1, $2, $3, $4, $5, $6, $7, $8)",
-                                         8, ngx_http_payments_sweep_applied)
+                                         "$1, $2, $3, $4, $5, $6, $7, $8, "
+                                         "$9)",
+                                         9, ngx_http_payments_sweep_applied)
            != NGX_OK)
     {
         ngx_http_payments_sweep_end(sw);

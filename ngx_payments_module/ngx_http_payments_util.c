@@ -230,6 +230,20 @@ ngx_http_payments_event_kind(pay_event_kind_e kind)
         return "FAILED";
     case PAY_EVT_PENDING:
         return "PENDING";
+    case PAY_EVT_REFUND_SUCCEEDED:
+        return "REFUND_SUCCEEDED";
+    case PAY_EVT_REFUND_FAILED:
+        return "REFUND_FAILED";
+    case PAY_EVT_DISPUTE_OPENED:
+        return "DISPUTE_OPENED";
+    case PAY_EVT_DISPUTE_WON:
+        return "DISPUTE_WON";
+    case PAY_EVT_DISPUTE_LOST:
+        return "DISPUTE_LOST";
+    case PAY_EVT_PAYOUT_PAID:
+        return "PAYOUT_PAID";
+    case PAY_EVT_PAYOUT_FAILED:
+        return "PAYOUT_FAILED";
     default:
         return "IGNORED";
     }

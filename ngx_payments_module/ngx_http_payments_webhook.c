@@ -178,6 +178,8 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
     ctx->params[5] = ev->reference;
     ctx->params[6] = ngx_http_payments_num(r->pool, ev->amount);
     ctx->params[7] = ev->currency;
+    ctx->params[8] = ev->payment_ref;
+    ctx->params[9] = ev->object_ref;
 
     if (ctx->params[0] == NULL || ctx->params[6] == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -186,9 +188,9 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
 
     if (ngx_http_payments_query(ctx,
                                 "SELECT outcome, merchant_id, checkout_id "
-                                "FROM pay_webhook_apply($1, $2, $3, $4, $5, "
-                                "$6, $7, $8)",
-                                8, ngx_http_payments_webhook_applied)
+                                "FROM pay_event_apply($1, $2, $3, $4, $5, "
+                                "$6, $7, $8, $9, $10)",
+                                10, ngx_http_payments_webhook_applied)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
@@ -207,7 +209,7 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
     ngx_http_request_t       *r = ctx->request;
 
     /* not committed (or not known to be): the PSP delivers again */
-    if (ngx_http_payments_pg_row(r, res, "pay_webhook_apply") != NGX_OK) {
+    if (ngx_http_payments_pg_row(r, res, "pay_event_apply") != NGX_OK) {
         return;
     }
 

@@ -1212,6 +1212,46 @@ LANGUAGE sql VOLATILE SET search_path = public, pg_temp AS $$
                          || replace(gen_random_uuid()::text, '-', ''), 'hex'), 1, p_n);
 $$;
 
+-- A paid checkout keeps the PSP's id of its payment (the first one told).
+CREATE OR REPLACE FUNCTION payment_ref_note(p_psp text, p_merchant text, p_checkout text,
+    p_payment_ref text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+BEGIN
+    IF coalesce(p_payment_ref, '') = '' OR length(p_payment_ref) > 128 THEN
+        RETURN;
+    END IF;
+    UPDATE checkouts ck SET psp_payment_ref = p_payment_ref
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout
+       AND ck.psp = p_psp AND ck.status = 'SUCCESS' AND ck.psp_payment_ref IS NULL;
+    IF FOUND THEN
+        INSERT INTO psp_payments (psp, payment_ref, merchant_id, checkout_id)
+        VALUES (p_psp, p_payment_ref, p_merchant, p_checkout)
+        ON CONFLICT DO NOTHING;
+    END IF;
+END
+$$;
+
+-- The sweeper's look-up decided a checkout: 008's function, and the
+-- payment's id when the PSP's answer carried it.
+CREATE OR REPLACE FUNCTION pay_sweeper_apply(
+    p_psp text, p_event_id text, p_kind text, p_type text, p_token text,
+    p_reference text, p_amount bigint, p_currency text, p_payment_ref text)
+RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v  record;
+BEGIN
+    SELECT * INTO v FROM pay_sweeper_apply(p_psp, p_event_id, p_kind, p_type, p_token,
+                                           p_reference, p_amount, p_currency) x;
+    IF p_kind = 'SUCCEEDED' AND v.outcome IN ('applied', 'already') THEN
+        PERFORM payment_ref_note(p_psp, v.merchant_id, v.checkout_id, p_payment_ref);
+    END IF;
+    RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
+END
+$$;
+
 -- ---------------------------------------------------------------------------
 -- The one entry for every verified event (webhooks and the sweeper's
 -- look-ups alike).  The pay-in kinds go through pay_webhook_apply as before,
@@ -1241,16 +1281,8 @@ BEGIN
 
         SELECT * INTO v FROM pay_webhook_apply(p_psp, p_event_id, p_kind, p_type, p_token,
                                                p_reference, p_amount, p_currency) x;
-        IF p_kind = 'SUCCEEDED' AND v.outcome IN ('applied', 'already')
-           AND coalesce(p_payment_ref, '') <> '' AND length(p_payment_ref) <= 128 THEN
-            UPDATE checkouts ck SET psp_payment_ref = p_payment_ref
-             WHERE ck.merchant_id = v.merchant_id AND ck.checkout_id = v.checkout_id
-               AND ck.psp_payment_ref IS NULL;
-            IF FOUND THEN
-                INSERT INTO psp_payments (psp, payment_ref, merchant_id, checkout_id)
-                VALUES (p_psp, p_payment_ref, v.merchant_id, v.checkout_id)
-                ON CONFLICT DO NOTHING;
-            END IF;
+        IF p_kind = 'SUCCEEDED' AND v.outcome IN ('applied', 'already') THEN
+            PERFORM payment_ref_note(p_psp, v.merchant_id, v.checkout_id, p_payment_ref);
         END IF;
         RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
         RETURN;
@@ -1300,6 +1332,17 @@ $$;
 
 -- ---------------------------------------------------------------------------
 -- Views for GET (amounts in minor units; the core writes decimal strings).
+
+-- What a refund request needs before its amount can be read: the order's
+-- currency and PSP (no row: no such order of this merchant).
+CREATE OR REPLACE FUNCTION pay_order_refund_info(p_merchant text, p_order_id text)
+RETURNS TABLE(currency text, psp text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT o.currency, c.psp
+      FROM payment_orders o
+      JOIN checkouts c ON c.merchant_id = o.merchant_id AND c.checkout_id = o.checkout_id
+     WHERE o.merchant_id = p_merchant AND o.payment_order_id = p_order_id;
+$$;
 
 CREATE OR REPLACE FUNCTION pay_get_order(p_merchant text, p_order_id text)
 RETURNS text
@@ -1429,11 +1472,15 @@ REVOKE ALL ON FUNCTION
     dispute_event_apply(text, text, text, text, bigint, text, text, text),
     payout_event_apply(text, text, text, text, bigint, text, text),
     gen_random_bytes_compat(int),
+    payment_ref_note(text, text, text, text),
+    pay_sweeper_apply(text, text, text, text, text, text, bigint, text, text),
     pay_event_apply(text, text, text, text, text, text, bigint, text, text, text),
     pay_get_payout(text, text),
-    pay_get_balance(text, text)
+    pay_get_balance(text, text),
+    pay_order_refund_info(text, text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
+    pay_sweeper_apply(text, text, text, text, text, text, bigint, text, text),
     pay_refund_claim(text, text, text, int, int, text, text, bigint, text, text),
     pay_refund_finish(text, text, bigint, text, boolean, text, text, int, text),
     pay_op_release(text, text, bigint),
@@ -1442,6 +1489,7 @@ GRANT EXECUTE ON FUNCTION
     pay_event_apply(text, text, text, text, text, text, bigint, text, text, text),
     pay_get_payout(text, text),
     pay_get_balance(text, text),
+    pay_order_refund_info(text, text),
     pay_commission(bigint, int, bigint),
     pay_commission_refund(bigint, bigint, bigint, bigint)
     TO payments_gateway;

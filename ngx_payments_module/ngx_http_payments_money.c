@@ -1,0 +1,1047 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * The money after "paid": POST /v1/payments/{id}/refunds and POST
+ * /v1/payouts (an operation registered with the PSP under a nonce, with the
+ * idempotency of POST /v1/payments), GET /v1/payouts/{id} and GET
+ * /v1/sellers/{seller}/balance.  The rules live in the core
+ * (payments/operation.h, the dialects' refund and payout) and in the
+ * database (sql/009_money.sql); this file performs the I/O.
+ *
+ * One request:
+ *   body checked (core) -> [refund: the order's currency and PSP] ->
+ *   claim (pay_refund_claim / pay_payout_claim: the key, the limits, the
+ *   row) -> the PSP, with retries and the breaker -> finish (the answer
+ *   stored under the key) -> 201.
+ * A PSP that cannot be reached leaves the claim to be resumed: the retry
+ * with the same key sends the same nonce and the same bytes.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+#include <payments/operation.h>
+#include <payments/view.h>
+#include <payments/breaker.h>
+
+
+typedef struct {
+    unsigned                    refund:1;
+    pay_refund_request_t        rq;
+    pay_payout_request_t        pq;
+    char                        id[32];         /* rf_… / pyo_… */
+    char                       *payment_ref;    /* refund */
+    char                       *destination;    /* payout */
+    int64_t                     amount;
+    char                        currency[4];
+    char                       *reason;
+    char                       *psp_path;
+    char                       *psp_content_type;
+    char                       *psp_body;
+    size_t                      psp_body_len;
+} ngx_http_payments_op_t;
+
+
+static ngx_int_t ngx_http_payments_op_common(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_refund_info(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
+    const char *outcome, PGresult *res);
+static ngx_int_t ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_op_retry(ngx_event_t *ev);
+static void ngx_http_payments_op_retry_cleanup(void *data);
+static void ngx_http_payments_op_done(ngx_http_payments_fetch_t *f);
+static void ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t registered, const char *psp_ref, const char *failure);
+static void ngx_http_payments_op_finished(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_op_release(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status);
+static void ngx_http_payments_op_released(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_money_view(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+
+
+#define ngx_http_payments_op(ctx)  ((ngx_http_payments_op_t *) (ctx)->op)
+
+
+/* Idempotency-Key, body size and Content-Type: as POST /v1/payments. */
+
+static ngx_int_t
+ngx_http_payments_op_common(ngx_http_payments_ctx_t *ctx)
+{
+    size_t               len;
+    u_char              *ct;
+    ngx_uint_t           i, n;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r = ctx->request;
+
+    h = ngx_http_payments_header(r, "Idempotency-Key", &n);
+
+    if (h == NULL) {
+        return ngx_http_payments_problem(r, PAY_ERR_IDEM_MISSING, 0,
+                                         "send an Idempotency-Key header");
+    }
+
+    if (n > 1
+        || pay_idem_key_parse((char *) h->value.data, h->value.len,
+                              ctx->idem_key, &len) != 0)
+    {
+        return ngx_http_payments_problem(r, PAY_ERR_IDEM_INVALID, 0,
+                                         "Idempotency-Key must be 1 to 255 "
+                                         "visible ASCII characters, bare or "
+                                         "as a quoted string");
+    }
+
+    if (ctx->body_too_large) {
+        return ngx_http_payments_problem(r, PAY_ERR_PAYLOAD_TOO_LARGE, 0,
+                                         "the body is larger than the "
+                                         "configured limit");
+    }
+
+    ct = r->headers_in.content_type ? r->headers_in.content_type->value.data
+                                    : NULL;
+    len = ct ? r->headers_in.content_type->value.len : 0;
+
+    for (i = 0; i < len && ct[i] != ';' && ct[i] != ' '; i++) {
+        /* void */
+    }
+
+    if (i != sizeof("application/json") - 1
+        || ngx_strncasecmp(ct, (u_char *) "application/json", i) != 0)
+    {
+        return ngx_http_payments_problem(r, PAY_ERR_UNSUPPORTED_MEDIA, 0,
+                                         "send Content-Type: "
+                                         "application/json");
+    }
+
+    ctx->op = ngx_pcalloc(r->pool, sizeof(ngx_http_payments_op_t));
+    if (ctx->op == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* POST /v1/payments/{id}/refunds, after authentication */
+
+void
+ngx_http_payments_refund_start(ngx_http_payments_ctx_t *ctx)
+{
+    char                    *order;
+    ngx_int_t                rc;
+    pay_verdict_t            v;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op;
+
+    rc = ngx_http_payments_op_common(ctx);
+    if (rc != NGX_OK) {
+        ngx_http_payments_finalize(r, rc);
+        return;
+    }
+
+    op = ngx_http_payments_op(ctx);
+    op->refund = 1;
+
+    order = (char *) ngx_http_payments_cstr(r->pool, &ctx->object_id);
+    if (order == NULL) {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (pay_refund_request_parse((char *) ctx->body.data, ctx->body.len,
+                                 order, &op->rq, &v) != 0)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r, v.err, 0,
+                                       v.err == PAY_ERR_NOT_FOUND
+                                       ? "no payment order with this id"
+                                       : v.detail));
+        return;
+    }
+
+    /* the amount is read in the order's currency, and sent to its PSP */
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = order;
+
+    if (ngx_http_payments_query(ctx, "SELECT currency, psp FROM "
+                                "pay_order_refund_info($1, $2)", 2,
+                                ngx_http_payments_refund_info)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_refund_info(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    char                     *cur, *psp;
+    pay_verdict_t             v;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+    ngx_http_payments_op_t   *op = ngx_http_payments_op(ctx);
+
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK
+        && PQntuples(res) == 0)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_FOUND, 0,
+                                       "no payment order with this id"));
+        return;
+    }
+
+    if (ngx_http_payments_pg_row(r, res, "pay_order_refund_info") != NGX_OK) {
+        return;
+    }
+
+    cur = PQgetvalue(res, 0, 0);
+    psp = PQgetvalue(res, 0, 1);
+
+    if (pay_refund_amount(&op->rq, cur, &v) != 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r, v.err, 0,
+                                                                v.detail));
+        return;
+    }
+
+    ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, psp, ngx_strlen(psp));
+
+    if (ctx->psp == NULL || ctx->psp->dl->refund == NULL) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_REFUNDABLE, 0,
+                                       "the order's PSP is not configured "
+                                       "on this gateway"));
+        return;
+    }
+
+    if (!pay_psp_amount_supported(ctx->psp->dialect, cur, op->rq.amount)) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_INVALID_AMOUNT, 0,
+                                       "the order's PSP cannot refund this "
+                                       "amount in this currency"));
+        return;
+    }
+
+    ngx_memcpy(op->currency, cur, 3);
+    op->amount = op->rq.amount;
+
+    if (pay_operation_id("rf_", op->id, sizeof(op->id)) != 0) {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_payments_op_claim(ctx);
+}
+
+
+/* POST /v1/payouts, after authentication */
+
+void
+ngx_http_payments_payout_start(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_int_t                rc;
+    pay_verdict_t            v;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op;
+
+    rc = ngx_http_payments_op_common(ctx);
+    if (rc != NGX_OK) {
+        ngx_http_payments_finalize(r, rc);
+        return;
+    }
+
+    op = ngx_http_payments_op(ctx);
+
+    if (pay_payout_request_parse((char *) ctx->body.data, ctx->body.len,
+                                 &op->pq, &v) != 0)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r, v.err, 0,
+                                                                v.detail));
+        return;
+    }
+
+    ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, op->pq.psp,
+                                          ngx_strlen(op->pq.psp));
+
+    if (ctx->psp == NULL || ctx->psp->dl->payout == NULL) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_INVALID_REQUEST, 0,
+                                       "psp: no PSP of that name that pays "
+                                       "out is configured"));
+        return;
+    }
+
+    /* test money never reaches a live PSP, nor live money a test one */
+    if (ctx->key_live != ctx->psp->live) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_INVALID_REQUEST, 0,
+                                       "psp: the API key's mode is not the "
+                                       "PSP's"));
+        return;
+    }
+
+    if (!pay_psp_amount_supported(ctx->psp->dialect, op->pq.currency,
+                                  op->pq.amount))
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_INVALID_AMOUNT, 0,
+                                       "this PSP cannot pay out this amount "
+                                       "in this currency"));
+        return;
+    }
+
+    ngx_memcpy(op->currency, op->pq.currency, 3);
+    op->amount = op->pq.amount;
+
+    if (pay_operation_id("pyo_", op->id, sizeof(op->id)) != 0) {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_payments_op_claim(ctx);
+}
+
+
+static void
+ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_uint_t               i;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = op->refund ? op->rq.fingerprint : op->pq.fingerprint;
+    ctx->params[3] = ngx_http_payments_num(r->pool, ctx->pmcf->lease);
+    ctx->params[4] = ngx_http_payments_num(r->pool, ctx->pmcf->ttl);
+    ctx->params[5] = op->id;
+    ctx->params[6] = op->refund
+                     ? (char *) ngx_http_payments_cstr(r->pool,
+                                                       &ctx->object_id)
+                     : op->pq.seller_account;
+    ctx->params[7] = ngx_http_payments_num(r->pool, op->amount);
+    ctx->params[8] = op->currency;
+    ctx->params[9] = op->refund
+                     ? (op->rq.reason[0] ? op->rq.reason : NULL)
+                     : op->pq.psp;
+
+    for (i = 0; i < 9; i++) {
+        if (ctx->params[i] == NULL) {
+            ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    if (ngx_http_payments_query(ctx, op->refund
+                                ? "SELECT outcome, lease, retry_after, "
+                                  "response_status, response_body, "
+                                  "refund_id, psp, payment_ref, amount, "
+                                  "currency, reason, refundable FROM "
+                                  "pay_refund_claim($1, $2, $3, $4, $5, $6, "
+                                  "$7, $8, $9, $10)"
+                                : "SELECT outcome, lease, retry_after, "
+                                  "response_status, response_body, "
+                                  "payout_id, psp, destination, amount, "
+                                  "currency, NULL, available FROM "
+                                  "pay_payout_claim($1, $2, $3, $4, $5, $6, "
+                                  "$7, $8, $9, $10)",
+                                10, ngx_http_payments_op_claimed)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    char                     *outcome, *p;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+    ngx_http_payments_op_t   *op = ngx_http_payments_op(ctx);
+
+    if (ngx_http_payments_pg_row(r, res, op->refund ? "pay_refund_claim"
+                                                    : "pay_payout_claim")
+        != NGX_OK)
+    {
+        return;
+    }
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    if (ngx_strcmp(outcome, "replay") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
+                                       PQgetvalue(res, 0, 3),
+                                       PQgetvalue(res, 0, 4),
+                                       PQgetlength(res, 0, 4), 1));
+        return;
+    }
+
+    if (ngx_strcmp(outcome, "in_use") == 0) {
+        ngx_http_payments_count(idempotency[NGX_HTTP_PAYMENTS_IDEM_IN_USE]);
+        p = PQgetvalue(res, 0, 2);
+
+        if (ngx_http_payments_add_header(r, "Retry-After", *p ? p : "1")
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_IDEM_IN_USE, 0,
+                                       "a request with this Idempotency-Key "
+                                       "is still being processed"));
+        return;
+    }
+
+    if (ngx_strcmp(outcome, "reused") == 0) {
+        ngx_http_payments_count(idempotency[NGX_HTTP_PAYMENTS_IDEM_REUSED]);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_IDEM_REUSED, 0,
+                                       "this Idempotency-Key was used with "
+                                       "a different request"));
+        return;
+    }
+
+    if (ngx_strcmp(outcome, "new") != 0
+        && ngx_strcmp(outcome, "resumed") != 0)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_op_refusal(ctx,
+                                                                   outcome,
+                                                                   res));
+        return;
+    }
+
+    /* new or resumed: what was stored is what the PSP gets */
+
+    ctx->lease = ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 1));
+    p = PQgetvalue(res, 0, 5);
+
+    if (ctx->lease == NULL || ngx_strlen(p) >= sizeof(op->id)) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    ngx_cpystrn((u_char *) op->id, (u_char *) p, sizeof(op->id));
+
+    if (outcome[0] == 'r') {
+        ctx->psp_maybe = 1;
+
+        /* the stored operation, not this request's copy (the same bytes:
+         * the fingerprint matched) */
+        p = PQgetvalue(res, 0, 6);
+        ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, p, ngx_strlen(p));
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "payments: resuming %s \"%V:%s\" after an expired "
+                      "lease", op->refund ? "refund" : "pay-out",
+                      &ctx->merchant, op->id);
+    }
+
+    op->amount = ngx_atoof((u_char *) PQgetvalue(res, 0, 8),
+                           PQgetlength(res, 0, 8));
+    ngx_cpystrn((u_char *) op->currency, (u_char *) PQgetvalue(res, 0, 9),
+                sizeof(op->currency));
+
+    if (op->refund) {
+        op->payment_ref = ngx_http_payments_strdup(r->pool,
+                                                   PQgetvalue(res, 0, 7));
+        op->reason = PQgetisnull(res, 0, 10)
+                     ? NULL
+                     : ngx_http_payments_strdup(r->pool,
+                                                PQgetvalue(res, 0, 10));
+    } else {
+        op->destination = ngx_http_payments_strdup(r->pool,
+                                                   PQgetvalue(res, 0, 7));
+    }
+
+    ctx->nonce = ngx_pnalloc(r->pool, ctx->merchant.len + 1
+                                      + sizeof(op->id));
+
+    if (ctx->psp == NULL || op->amount <= 0 || ctx->nonce == NULL
+        || (op->refund ? op->payment_ref == NULL : op->destination == NULL))
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: %s \"%s\": its PSP is not configured or "
+                      "its row is malformed", op->refund ? "refund"
+                                                         : "pay-out",
+                      op->id);
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ngx_sprintf((u_char *) ctx->nonce, "%V:%s%Z", &ctx->merchant, op->id);
+
+    if (ngx_http_payments_op_build(ctx) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: %s \"%s\": the PSP request cannot be "
+                      "built from the stored operation",
+                      op->refund ? "refund" : "pay-out", ctx->nonce);
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ctx->deadline = ngx_current_msec + ctx->pmcf->request_timeout;
+    ctx->attempts = 0;
+
+    ngx_http_payments_op_call(ctx);
+}
+
+
+/* A claim refused by the database's rules: nothing was stored. */
+
+static ngx_int_t
+ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
+    const char *outcome, PGresult *res)
+{
+    char                     buf[32], detail[128];
+    int64_t                  left;
+    const pay_currency_t    *cur;
+    ngx_http_request_t      *r = ctx->request;
+
+    cur = pay_currency_find(PQgetvalue(res, 0, 9), PQgetlength(res, 0, 9));
+    left = PQgetisnull(res, 0, 11)
+           ? -1 : ngx_atoof((u_char *) PQgetvalue(res, 0, 11),
+                            PQgetlength(res, 0, 11));
+
+    ngx_cpystrn((u_char *) buf, (u_char *) "0", sizeof(buf));
+
+    if (cur != NULL && left > 0) {
+        (void) pay_amount_format(left, cur->exponent, buf, sizeof(buf));
+    }
+
+    if (ngx_strcmp(outcome, "not_found") == 0) {
+        return ngx_http_payments_problem(r, PAY_ERR_NOT_FOUND, 0,
+                                         "no payment order with this id");
+    }
+
+    if (ngx_strcmp(outcome, "not_refundable") == 0) {
+        return ngx_http_payments_problem(r, PAY_ERR_NOT_REFUNDABLE, 0,
+                                         "only a paid order whose PSP "
+                                         "payment is known can be refunded");
+    }
+
+    if (ngx_strcmp(outcome, "currency_mismatch") == 0) {
+        return ngx_http_payments_problem(r, PAY_ERR_CURRENCY_MISMATCH, 0,
+                                         "the refund's currency is not the "
+                                         "order's");
+    }
+
+    if (ngx_strcmp(outcome, "exceeds_capture") == 0) {
+        ngx_snprintf((u_char *) detail, sizeof(detail),
+                     "at most %s %s of this order can still be refunded%Z",
+                     buf, cur ? cur->code : "");
+        return ngx_http_payments_problem(r, PAY_ERR_REFUND_EXCEEDS, 0,
+                                         detail);
+    }
+
+    if (ngx_strcmp(outcome, "seller_unknown") == 0) {
+        return ngx_http_payments_problem(r, PAY_ERR_SELLER_UNKNOWN, 0,
+                                         "the seller has no destination at "
+                                         "this PSP; register it with "
+                                         "payments-merchant add-seller");
+    }
+
+    if (ngx_strcmp(outcome, "insufficient_balance") == 0) {
+        ngx_snprintf((u_char *) detail, sizeof(detail),
+                     "the seller's available balance is %s%s %s%Z",
+                     left < 0 ? "-" : "", left < 0 ? "(negative)" : buf,
+                     cur ? cur->code : "");
+        return ngx_http_payments_problem(r, PAY_ERR_INSUFFICIENT_BALANCE, 0,
+                                         detail);
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "payments: unexpected claim outcome \"%s\"", outcome);
+
+    return ngx_http_payments_store_unavailable(r);
+}
+
+
+/* The dialect's request for the operation: the same input, the same bytes */
+
+static ngx_int_t
+ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
+{
+    int                      rc;
+    pay_psp_request_t        preq;
+    pay_psp_refund_t         rin;
+    pay_psp_payout_t         pin;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    ngx_memzero(&preq, sizeof(pay_psp_request_t));
+
+    if (op->refund) {
+        ngx_memzero(&rin, sizeof(pay_psp_refund_t));
+        rin.nonce = ctx->nonce;
+        rin.payment_ref = op->payment_ref;
+        rin.amount = op->amount;
+        rin.currency = op->currency;
+        rin.reason = op->reason;
+        rin.merchant_account = ctx->psp->merchant_account.len
+                               ? (char *) ctx->psp->merchant_account.data
+                               : NULL;
+        rc = ctx->psp->dl->refund ? ctx->psp->dl->refund(&rin, &preq) : -1;
+
+    } else {
+        ngx_memzero(&pin, sizeof(pay_psp_payout_t));
+        pin.nonce = ctx->nonce;
+        pin.destination = op->destination;
+        pin.amount = op->amount;
+        pin.currency = op->currency;
+        pin.merchant_account = ctx->psp->merchant_account.len
+                               ? (char *) ctx->psp->merchant_account.data
+                               : NULL;
+        rc = ctx->psp->dl->payout ? ctx->psp->dl->payout(&pin, &preq) : -1;
+    }
+
+    if (rc != 0) {
+        return NGX_ERROR;
+    }
+
+    op->psp_path = ngx_http_payments_strdup(r->pool, preq.path);
+    op->psp_content_type = ngx_http_payments_strdup(r->pool,
+                                                    preq.content_type);
+    op->psp_body = ngx_http_payments_strdup(r->pool, preq.body);
+    op->psp_body_len = preq.body ? preq.body_len : 0;
+
+    pay_psp_request_free(&preq);
+
+    if (op->psp_path == NULL || op->psp_body == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx)
+{
+    u_char                  *url, *last;
+    size_t                   len;
+    ngx_uint_t               probe;
+    ngx_msec_t               left, wait;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    if (ngx_http_payments_breaker_allow(ctx->psp, &probe, &wait) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: psp \"%V\": circuit open, \"%s\" not sent",
+                      &ctx->psp->name, ctx->nonce);
+        ctx->fail_retry_after = (time_t) ((wait + 999) / 1000);
+        ngx_http_payments_op_release(ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    ctx->probe = probe;
+
+    len = ctx->psp->url.len + ngx_strlen(op->psp_path) + 1;
+
+    url = ngx_pnalloc(r->pool, len);
+    if (url == NULL) {
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    last = ngx_snprintf(url, len, "%V%s", &ctx->psp->url, op->psp_path);
+    *last = '\0';
+
+    left = ctx->deadline > ngx_current_msec
+           ? ctx->deadline - ngx_current_msec : 1;
+
+    ctx->attempts++;
+    ctx->fetch.handler = ngx_http_payments_op_done;
+    ctx->fetch.data = ctx;
+    ctx->fetch.log = r->connection->log;
+
+    if (ngx_http_payments_fetch(r->pool, &ctx->fetch, ctx->psp, (char *) url,
+                                op->psp_content_type, ctx->nonce,
+                                op->psp_body, op->psp_body_len,
+                                ngx_min(left, ctx->psp->timeout))
+        != NGX_OK)
+    {
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+    }
+}
+
+
+static void
+ngx_http_payments_op_retry(ngx_event_t *ev)
+{
+    ngx_http_payments_op_call(ev->data);
+}
+
+
+static void
+ngx_http_payments_op_retry_cleanup(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+}
+
+
+static void
+ngx_http_payments_op_done(ngx_http_payments_fetch_t *f)
+{
+    ngx_msec_t                backoff;
+    pay_psp_op_result_t       res;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_payments_ctx_t  *ctx = f->data;
+    ngx_http_request_t       *r = ctx->request;
+    ngx_http_payments_op_t   *op = ngx_http_payments_op(ctx);
+
+    pay_psp_parse_op_redact(ctx->psp->dl, (int) f->status, (char *) f->body,
+                            f->len, (char *) ctx->psp->secret.data,
+                            ctx->psp->secret.len, &res);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "payments: psp \"%V\" %s \"%s\" attempt %ui: HTTP %l, %s, "
+                  "%Mms", &ctx->psp->name, op->refund ? "refund" : "pay-out",
+                  ctx->nonce, ctx->attempts, f->status,
+                  f->result == CURLE_OK ? "answered"
+                                        : curl_easy_strerror(f->result),
+                  f->elapsed);
+
+    ngx_http_payments_metrics_psp(ctx->psp->index,
+        f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH
+            ? NGX_HTTP_PAYMENTS_PSP_PIN
+        : f->result == CURLE_OPERATION_TIMEDOUT
+            ? NGX_HTTP_PAYMENTS_PSP_TIMEOUT
+        : f->result != CURLE_OK ? NGX_HTTP_PAYMENTS_PSP_NETWORK
+        : res.outcome == PAY_PSP_CREATED ? NGX_HTTP_PAYMENTS_PSP_CREATED
+        : res.outcome == PAY_PSP_REFUSED ? NGX_HTTP_PAYMENTS_PSP_REFUSED
+        : res.outcome == PAY_PSP_AUTH ? NGX_HTTP_PAYMENTS_PSP_AUTH
+        : NGX_HTTP_PAYMENTS_PSP_RETRYABLE, f->elapsed);
+
+    if (f->result != CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+        ngx_http_payments_breaker_result(ctx->psp,
+                                         f->result == CURLE_OK
+                                         && f->status < 500
+                                         && f->status != 429,
+                                         ctx->probe);
+    } else {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: psp \"%V\" failed the pin check; nothing "
+                      "was sent", &ctx->psp->name);
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    switch (res.outcome) {
+
+    case PAY_PSP_CREATED:
+        ngx_http_payments_op_finish(ctx, 1, res.psp_ref, NULL);
+        return;
+
+    case PAY_PSP_REFUSED:
+        ngx_http_payments_op_finish(ctx, 0, NULL, res.reason);
+        return;
+
+    case PAY_PSP_AUTH:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: psp \"%V\" refused the gateway's "
+                      "credentials (HTTP %l): check its secret_file",
+                      &ctx->psp->name, f->status);
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+
+    default: /* PAY_PSP_RETRY */
+        break;
+    }
+
+    /* a 4xx other than 408, 409 and 429 does not heal by sending the same
+     * bytes again (and a 3xx is never followed) */
+    if (f->status >= 300 && f->status < 500 && f->status != 408
+        && f->status != 409 && f->status != 429)
+    {
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    backoff = (ngx_msec_t) pay_backoff_ms(ctx->attempts,
+                                          (int64_t) ctx->psp->retry_base,
+                                          (int64_t) ctx->psp->retry_max,
+                                          (uint32_t) ngx_random()
+                                          ^ ((uint32_t) ngx_random() << 16));
+
+    if (f->retry_after >= 0 && (ngx_msec_t) f->retry_after > backoff) {
+        backoff = (ngx_msec_t) f->retry_after;
+    }
+
+    if (ctx->attempts <= ctx->psp->retries
+        && ngx_current_msec + backoff < ctx->deadline)
+    {
+        if (ctx->retry.handler == NULL) {
+            cln = ngx_pool_cleanup_add(r->pool, 0);
+            if (cln == NULL) {
+                ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+                return;
+            }
+
+            cln->handler = ngx_http_payments_op_retry_cleanup;
+            cln->data = &ctx->retry;
+        }
+
+        ctx->retry.handler = ngx_http_payments_op_retry;
+        ctx->retry.data = ctx;
+        ctx->retry.log = r->connection->log;
+        ngx_add_timer(&ctx->retry, backoff);
+        return;
+    }
+
+    if (f->retry_after >= 0) {
+        ctx->fail_retry_after = (time_t) ((f->retry_after + 999) / 1000);
+    }
+
+    ngx_http_payments_op_release(ctx, f->result == CURLE_OPERATION_TIMEDOUT
+                                      ? NGX_HTTP_GATEWAY_TIME_OUT
+                                      : NGX_HTTP_BAD_GATEWAY);
+}
+
+
+/* The PSP answered for good: the 201 is stored under the key with the
+ * operation's state, in one transaction. */
+
+static void
+ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t registered, const char *psp_ref, const char *failure)
+{
+    char                    *body;
+    pay_operation_view_t     v;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    ngx_memzero(&v, sizeof(pay_operation_view_t));
+    v.kind = op->refund ? "refund" : "payout";
+    v.id = op->id;
+    v.payment_order_id = (char *) ngx_http_payments_cstr(r->pool,
+                                                         &ctx->object_id);
+    v.seller_account = op->pq.seller_account;
+    v.psp = (char *) ngx_http_payments_cstr(r->pool, &ctx->psp->name);
+    v.status = registered ? "PENDING" : "FAILED";
+    v.amount = op->amount;
+    v.currency = op->currency;
+    v.reason = op->reason;
+    v.psp_ref = registered ? psp_ref : NULL;
+    v.failure = registered ? NULL
+                           : (failure && failure[0] ? failure
+                                                    : "refused by the PSP");
+
+    body = pay_operation_json(&v);
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = op->id;
+    ctx->params[4] = registered ? "true" : "false";
+    ctx->params[5] = registered ? ngx_http_payments_strdup(r->pool, psp_ref)
+                                : NULL;
+    ctx->params[6] = registered ? NULL
+                                : ngx_http_payments_strdup(r->pool,
+                                                           v.failure);
+    ctx->params[7] = "201";
+    ctx->params[8] = ngx_http_payments_strdup(r->pool, body);
+
+    free(body);
+
+    if (ctx->params[8] == NULL
+        || (registered ? ctx->params[5] == NULL : ctx->params[6] == NULL))
+    {
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    if (ngx_http_payments_query(ctx, op->refund
+                                ? "SELECT response_status, response_body "
+                                  "FROM pay_refund_finish($1, $2, $3, $4, "
+                                  "$5, $6, $7, $8, $9)"
+                                : "SELECT response_status, response_body "
+                                  "FROM pay_payout_finish($1, $2, $3, $4, "
+                                  "$5, $6, $7, $8, $9)",
+                                9, ngx_http_payments_op_finished)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_op_finished(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    /* without its row the commit is unknown: the retry with the same key
+     * finds a replay, or resumes (the PSP answers the same nonce with the
+     * same operation) */
+    if (ngx_http_payments_pg_row(r, res, "pay_*_finish") != NGX_OK) {
+        return;
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
+                                   PQgetvalue(res, 0, 0),
+                                   PQgetvalue(res, 0, 1),
+                                   PQgetlength(res, 0, 1), 0));
+}
+
+
+/* No answer we can store: the lease ends, the retry resumes at once. */
+
+static void
+ngx_http_payments_op_release(ngx_http_payments_ctx_t *ctx, ngx_uint_t status)
+{
+    ctx->fail_status = status;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+
+    if (ngx_http_payments_query(ctx, "SELECT pay_op_release($1, $2, $3)", 3,
+                                ngx_http_payments_op_released)
+        != NGX_OK)
+    {
+        ngx_http_payments_op_released(&ctx->query, NULL);
+    }
+}
+
+
+static void
+ngx_http_payments_op_released(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    u_char                    ra[NGX_TIME_T_LEN + 1];
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: pay_op_release failed; the lease ends by "
+                      "itself");
+    }
+
+    if (ctx->fail_retry_after > 0) {
+        *ngx_sprintf(ra, "%T", ctx->fail_retry_after) = '\0';
+
+        if (ngx_http_payments_add_header(r, "Retry-After", (char *) ra)
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_PSP_UNAVAILABLE, ctx->fail_status,
+                                   "the PSP did not complete the operation; "
+                                   "retry with the same Idempotency-Key"));
+}
+
+
+/* GET /v1/payouts/{id}, GET /v1/sellers/{seller}/balance */
+
+void
+ngx_http_payments_get_payout(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    if (!pay_id_valid((char *) ctx->object_id.data, ctx->object_id.len)) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_FOUND, 0, NULL));
+        return;
+    }
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = (char *) ngx_http_payments_cstr(r->pool,
+                                                     &ctx->object_id);
+
+    if (ctx->params[1] == NULL
+        || ngx_http_payments_query(ctx, "SELECT pay_get_payout($1, $2)", 2,
+                                   ngx_http_payments_money_view)
+           != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+void
+ngx_http_payments_get_balance(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    if (!pay_seller_valid((char *) ctx->object_id.data, ctx->object_id.len)) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_FOUND, 0, NULL));
+        return;
+    }
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = (char *) ngx_http_payments_cstr(r->pool,
+                                                     &ctx->object_id);
+
+    if (ctx->params[1] == NULL
+        || ngx_http_payments_query(ctx, "SELECT pay_get_balance($1, $2)", 2,
+                                   ngx_http_payments_money_view)
+           != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_money_view(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    char                     *json;
+    ngx_int_t                 rc;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (ngx_http_payments_pg_row(r, res, "money view") != NGX_OK) {
+        return;
+    }
+
+    if (PQgetisnull(res, 0, 0)) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_FOUND, 0,
+                                       ctx->route == PAY_ROUTE_PAYOUT
+                                       ? "no pay-out with this id"
+                                       : "no seller with this account"));
+        return;
+    }
+
+    json = ctx->route == PAY_ROUTE_PAYOUT
+           ? pay_payout_view_json(PQgetvalue(res, 0, 0),
+                                  PQgetlength(res, 0, 0))
+           : pay_balance_view_json(PQgetvalue(res, 0, 0),
+                                   PQgetlength(res, 0, 0));
+
+    if (json == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: a money view's row is malformed");
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_payments_send(r, NGX_HTTP_OK, "application/json",
+                                (u_char *) json, ngx_strlen(json));
+    free(json);
+
+    ngx_http_payments_finalize(r, rc);
+}
