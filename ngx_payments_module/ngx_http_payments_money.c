@@ -20,6 +20,7 @@
 
 
 #include "ngx_http_payments_module.h"
+#include "ngx_http_payments_limit.h"
 
 #include <payments/operation.h>
 #include <payments/view.h>
@@ -71,11 +72,13 @@ static void ngx_http_payments_money_view(ngx_http_payments_pg_query_t *q,
 #define ngx_http_payments_op(ctx)  ((ngx_http_payments_op_t *) (ctx)->op)
 
 
-/* Idempotency-Key, body size and Content-Type: as POST /v1/payments. */
+/* Idempotency-Key, the create= limits, body size and Content-Type: as
+ * POST /v1/payments. */
 
 static ngx_int_t
 ngx_http_payments_op_common(ngx_http_payments_ctx_t *ctx)
 {
+    ngx_int_t            rc;
     size_t               len;
     u_char              *ct;
     ngx_uint_t           i, n;
@@ -97,6 +100,12 @@ ngx_http_payments_op_common(ngx_http_payments_ctx_t *ctx)
                                          "Idempotency-Key must be 1 to 255 "
                                          "visible ASCII characters, bare or "
                                          "as a quoted string");
+    }
+
+    /* the create= limits (per address, per merchant) count every request
+     * that would move money: payments, refunds and pay-outs alike */
+    if (ngx_http_payments_limit_create(ctx, &rc) != NGX_OK) {
+        return rc;
     }
 
     if (ctx->body_too_large) {
