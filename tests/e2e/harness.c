@@ -732,6 +732,31 @@ merchant_tool(const char *a1, const char *a2, const char *a3, char **out)
 
 
 int
+merchant_toolv(const char *const *args, char **out)
+{
+    int           rc;
+    char         *argv[24];
+    size_t        n, i;
+
+    argv[0] = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
+    argv[1] = (char *) "--db";
+    argv[2] = (char *) env("PAY_TEST_PG");
+    n = 3;
+
+    for (i = 0; args[i] != NULL && n < 23; i++) {
+        argv[n++] = (char *) args[i];
+    }
+
+    argv[n] = NULL;
+
+    rc = run(argv, out);
+    free(argv[0]);
+
+    return rc;
+}
+
+
+int
 merchant_key_from(const char *out, merchant_t *m)
 {
     if (find_key(out, m) != 0) {

@@ -130,6 +130,8 @@ int      merchant_tool(const char *a1, const char *a2, const char *a3,
 
 /* The key an output of bin/payments-merchant printed, into m->key and
  * m->key_id (m->id untouched).  Returns 0 or -1. */
+/* The same with any arguments (NULL-terminated). */
+int      merchant_toolv(const char *const *args, char **out);
 int      merchant_key_from(const char *out, merchant_t *m);
 
 /* merchant_new with mode "test" or "live" (keys mk_<mode>_…). */

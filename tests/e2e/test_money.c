@@ -1,0 +1,762 @@
+/*
+ * End to end: the money after "paid" (doc/MONEY.md) in the three dialects,
+ * against the mock PSP: commission, refunds (partial, full, over the
+ * capture, fifty at once), disputes (lost, won), pay-outs (over the
+ * balance, failed, fifty at once), each checked in the answers, in the
+ * ledger and in the wallets.
+ */
+
+#include "harness.h"
+
+#include <pthread.h>
+
+
+/* 0 stripe (the e2e configuration names it PAY_TEST_PSP), 1 adyen,
+ * 2 generic */
+static const char *
+money_psp(size_t d)
+{
+    return d == 0 ? env("PAY_TEST_PSP") : d == 1 ? "mock_adyen"
+                                                 : "mock_generic";
+}
+
+
+typedef struct {
+    const char  *psp;
+    merchant_t   m;
+    char        *co;
+    char        *token;
+    char        *po[2];         /* 10.00 seller_1, 5.00 seller_2 (USD) */
+} paid_t;
+
+
+/* --- the mock -------------------------------------------------------------- */
+
+static resp_t *
+mock_post(const char *path, const char *json)
+{
+    req_t        rq;
+    const char  *h[] = { "Content-Type: application/json", NULL };
+
+    rq.method = "POST";
+    rq.url = mock_url(path);
+    rq.headers = h;
+    rq.body = json ? json : "";
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+static void
+mock_pay(const char *token)
+{
+    resp_t  *r;
+
+    r = mock_post(str_printf("/_control/sessions/%s/pay", token), NULL);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+}
+
+
+/* --- the database ------------------------------------------------------------ */
+
+static char *
+q1(const char *sql, const char *a, const char *b)
+{
+    const char  *params[] = { a, b };
+
+    return db_scalar(sql, b ? 2 : (a ? 1 : 0), params);
+}
+
+
+static long
+ql(const char *sql, const char *a, const char *b)
+{
+    char  *s;
+
+    s = q1(sql, a, b);
+    return s ? atol(s) : -1;
+}
+
+
+/* Every ledger transaction of the merchant sums to zero and every wallet
+ * equals its seller's ledger. */
+static void
+expect_books_balance(const merchant_t *m)
+{
+    cr_expect_eq(ql("SELECT count(*) FROM (SELECT 1 FROM ledger_entries "
+                    "WHERE merchant_id = $1 GROUP BY txn_id, currency "
+                    "HAVING sum(amount) <> 0) x", m->id, NULL), 0,
+                 "unbalanced ledger transactions");
+    cr_expect_eq(ql("SELECT count(*) FROM (SELECT seller_account, currency, "
+                    "balance FROM wallets WHERE merchant_id = $1) w FULL JOIN "
+                    "(SELECT substr(account, 16) AS seller_account, currency, "
+                    "-sum(amount) AS booked FROM ledger_entries WHERE "
+                    "merchant_id = $1 AND account LIKE 'seller\\_payable:%' "
+                    "GROUP BY 1, 2) l USING (seller_account, currency) WHERE "
+                    "coalesce(w.balance, 0) <> coalesce(l.booked, 0)",
+                    m->id, NULL), 0, "wallets off their ledger");
+    cr_expect_str_eq(q1("SELECT pay_audit_verify($1)::text", m->id, NULL),
+                     "true");
+}
+
+
+static long
+wallet(const merchant_t *m, const char *seller)
+{
+    return ql("SELECT coalesce((SELECT balance FROM wallets WHERE "
+              "merchant_id = $1 AND seller_account = $2 AND currency = "
+              "'USD'), 0)", m->id, seller);
+}
+
+
+/* --- the merchant API -------------------------------------------------------- */
+
+static char *
+status_of_order(const paid_t *p, int i)
+{
+    resp_t  *r;
+
+    r = api_get(&p->m, str_printf("/v1/payments/%s", p->po[i]));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    return strdup(json_string_value(json_object_get(resp_json(r),
+                                                    "status")));
+}
+
+
+/* A checkout of two orders at psp, paid through the mock's hosted page
+ * (its signed webhook books it), with the merchant's commission. */
+static void
+paid_new(paid_t *p, const char *psp, const char *bps, const char *fixed)
+{
+    int          i;
+    json_t      *body, *j;
+    resp_t      *r;
+    char        *out;
+    const char  *args[] = { "set-commission", "--id", NULL, "--bps", bps,
+                            fixed ? "--fixed-minor" : NULL, fixed, NULL };
+
+    memset(p, 0, sizeof(paid_t));
+    p->psp = psp;
+    merchant_new(&p->m);
+
+    if (bps != NULL) {
+        args[2] = p->m.id;
+        cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+    }
+
+    p->co = uid("co");
+    p->po[0] = str_printf("%s_p1", p->co);
+    p->po[1] = str_printf("%s_p2", p->co);
+
+    body = checkout_new(p->co, 2);
+    json_object_set_new(body, "psp", json_string(psp));
+    r = register_ok(&p->m, uid("key"), dump(body));
+    j = resp_json(r);
+    p->token = strdup(json_string_value(json_object_get(j, "psp_token")));
+
+    mock_pay(p->token);
+
+    for (i = 0; i < 100; i++) {
+        if (strcmp(status_of_order(p, 0), "SUCCESS") == 0
+            && ql("SELECT count(*) FROM checkouts WHERE merchant_id = $1 AND "
+                  "checkout_id = $2 AND psp_payment_ref IS NOT NULL",
+                  p->m.id, p->co) == 1)
+        {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("%s: checkout %s not paid with a payment id", psp, p->co);
+}
+
+
+static resp_t *
+post_json(const merchant_t *m, const char *path, const char *key,
+    const char *body)
+{
+    req_t        rq;
+    char        *auth, *idem;
+
+    auth = str_printf("Authorization: Bearer %s", m->key);
+    idem = str_printf("Idempotency-Key: %s", key);
+
+    {
+        const char  *h[] = { auth, idem, "Content-Type: application/json",
+                             NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(path);
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+
+        return http(&rq);
+    }
+}
+
+
+static resp_t *
+refund(const paid_t *p, int order, const char *amount, const char *key)
+{
+    return post_json(&p->m, str_printf("/v1/payments/%s/refunds", p->po[order]),
+                     key ? key : uid("rk"),
+                     str_printf("{\"amount\":\"%s\",\"reason\":\"returned\"}",
+                                amount));
+}
+
+
+/* Waits until the order lists the refund in status want. */
+static void
+expect_refund_becomes(const paid_t *p, int order, const char *refund_id,
+    const char *want)
+{
+    int          i;
+    size_t       k;
+    json_t      *rf, *it;
+    resp_t      *r;
+    const char  *st;
+
+    st = "absent";
+
+    for (i = 0; i < 100; i++) {
+        r = api_get(&p->m, str_printf("/v1/payments/%s", p->po[order]));
+        cr_assert_eq(r->status, 200, "%s", r->body);
+        rf = json_object_get(resp_json(r), "refunds");
+
+        json_array_foreach(rf, k, it) {
+            if (strcmp(json_string_value(json_object_get(it, "refund_id")),
+                       refund_id) == 0)
+            {
+                st = json_string_value(json_object_get(it, "status"));
+            }
+        }
+
+        if (strcmp(st, want) == 0) {
+            return;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("%s: refund %s is %s, not %s", p->psp, refund_id, st,
+                   want);
+}
+
+
+static char *
+refund_ok(const paid_t *p, int order, const char *amount)
+{
+    resp_t  *r;
+
+    r = refund(p, order, amount, NULL);
+    cr_assert_eq(r->status, 201, "%s: refund %s: %ld %s", p->psp, amount,
+                 r->status, r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")),
+                     "PENDING", "%s", r->body);
+    return strdup(json_string_value(json_object_get(resp_json(r),
+                                                    "refund_id")));
+}
+
+
+/* --- refunds ----------------------------------------------------------------- */
+
+static void
+refunds_partial_full_and_over(size_t d)
+{
+    char    *a, *b;
+    resp_t  *r;
+    paid_t   p;
+
+    paid_new(&p, money_psp(d), NULL, NULL);
+    cr_assert_eq(wallet(&p.m, "seller_1"), 1000);
+
+    /* partial: 4.00 of 10.00 */
+    a = refund_ok(&p, 0, "4.00");
+    expect_refund_becomes(&p, 0, a, "SUCCEEDED");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 600, "%s", p.psp);
+
+    /* over what is left: refused, nothing stored */
+    r = refund(&p, 0, "6.01", NULL);
+    expect_problem(r, 422, "refund_exceeds_captured");
+    cr_expect_not_null(strstr(r->body, "6.00"), "%s", r->body);
+
+    /* the rest: full */
+    b = refund_ok(&p, 0, "6.00");
+    expect_refund_becomes(&p, 0, b, "SUCCEEDED");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 0, "%s", p.psp);
+
+    /* nothing left */
+    expect_problem(refund(&p, 0, "0.01", NULL), 422,
+                   "refund_exceeds_captured");
+
+    /* the other order is untouched; the PSP clearing account is down 10 */
+    cr_expect_eq(wallet(&p.m, "seller_2"), 500);
+    cr_expect_eq(ql("SELECT sum(amount) FROM ledger_entries WHERE "
+                    "merchant_id = $1 AND account LIKE 'psp\\_clearing:%'",
+                    p.m.id, NULL), 500);
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_refunds, stripe_partial_then_full_then_over_is_refused,
+     .timeout = 60)
+{
+    refunds_partial_full_and_over(0);
+}
+
+
+Test(money_refunds, adyen_partial_then_full_then_over_is_refused,
+     .timeout = 60)
+{
+    refunds_partial_full_and_over(1);
+}
+
+
+Test(money_refunds, generic_partial_then_full_then_over_is_refused,
+     .timeout = 60)
+{
+    refunds_partial_full_and_over(2);
+}
+
+
+static void
+refunds_fifty_at_once(size_t d)
+{
+    size_t    i, created, refused;
+    req_t     rqs[50];
+    resp_t  **rs;
+    paid_t    p;
+    char     *auth, *path;
+    const char  **h;
+
+    paid_new(&p, money_psp(d), NULL, NULL);
+
+    auth = str_printf("Authorization: Bearer %s", p.m.key);
+    path = gw_url(str_printf("/v1/payments/%s/refunds", p.po[0]));
+
+    /* fifty refunds of 0.30 on an order of 10.00: 33 fit (9.90) */
+    for (i = 0; i < 50; i++) {
+        h = calloc(4, sizeof(char *));
+        h[0] = auth;
+        h[1] = str_printf("Idempotency-Key: r50-%zu", i);
+        h[2] = "Content-Type: application/json";
+        rqs[i].method = "POST";
+        rqs[i].url = path;
+        rqs[i].headers = h;
+        rqs[i].body = "{\"amount\":\"0.30\"}";
+        rqs[i].len = (size_t) -1;
+    }
+
+    rs = http_many(rqs, 50, 50);
+    created = refused = 0;
+
+    for (i = 0; i < 50; i++) {
+        if (rs[i]->status == 201) {
+            created++;
+        } else {
+            expect_problem(rs[i], 422, "refund_exceeds_captured");
+            refused++;
+        }
+    }
+
+    cr_expect_eq(created, 33, "%s: %zu created, %zu refused", p.psp, created,
+                 refused);
+    cr_expect_le(ql("SELECT sum(amount) FROM refunds WHERE merchant_id = $1 "
+                    "AND payment_order_id = $2 AND status <> 'FAILED'",
+                    p.m.id, p.po[0]), 1000);
+    cr_expect_eq(ql("SELECT count(*) FROM refunds WHERE merchant_id = $1",
+                    p.m.id, NULL), (long) created);
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_refunds, stripe_fifty_at_once_never_exceed_the_capture,
+     .timeout = 90)
+{
+    refunds_fifty_at_once(0);
+}
+
+
+Test(money_refunds, adyen_fifty_at_once_never_exceed_the_capture,
+     .timeout = 90)
+{
+    refunds_fifty_at_once(1);
+}
+
+
+Test(money_refunds, generic_fifty_at_once_never_exceed_the_capture,
+     .timeout = 90)
+{
+    refunds_fifty_at_once(2);
+}
+
+
+Test(money_refunds, a_retry_replays_and_another_body_is_refused,
+     .timeout = 60)
+{
+    char    *key, *id;
+    resp_t  *a, *b, *c;
+    paid_t   p;
+
+    paid_new(&p, money_psp(0), NULL, NULL);
+    key = uid("rk");
+
+    a = refund(&p, 1, "1.00", key);
+    cr_assert_eq(a->status, 201, "%s", a->body);
+    id = strdup(json_string_value(json_object_get(resp_json(a), "refund_id")));
+
+    b = refund(&p, 1, "1.00", key);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(b->body, a->body);
+    cr_expect_str_eq(resp_header(b, "Idempotent-Replayed"), "true");
+
+    c = refund(&p, 1, "2.00", key);
+    expect_problem(c, 422, "idempotency_key_reused");
+
+    /* the PSP saw one refund under one nonce */
+    expect_refund_becomes(&p, 1, id, "SUCCEEDED");
+    cr_expect_eq(ql("SELECT count(*) FROM refunds WHERE merchant_id = $1",
+                    p.m.id, NULL), 1);
+}
+
+
+Test(money_refunds, what_cannot_be_refunded_is_refused_with_its_code,
+     .timeout = 60)
+{
+    json_t  *body;
+    resp_t  *r;
+    paid_t   p;
+    char    *co;
+
+    paid_new(&p, money_psp(0), NULL, NULL);
+
+    expect_problem(refund(&p, 0, "1.001", NULL), 400, "invalid_amount");
+    expect_problem(post_json(&p.m, str_printf("/v1/payments/%s/refunds",
+                                              p.po[0]), uid("k"),
+                             "{\"amount\":\"1.00\",\"currency\":\"EUR\"}"),
+                   422, "currency_mismatch");
+    expect_problem(post_json(&p.m, "/v1/payments/po_nobody/refunds",
+                             uid("k"), "{\"amount\":\"1.00\"}"),
+                   404, "not_found");
+    expect_problem(post_json(&p.m, str_printf("/v1/payments/%s/refunds",
+                                              p.po[0]), uid("k"),
+                             "{\"amount\":\"1.00\",\"cvc\":\"123\"}"),
+                   400, "invalid_request");
+
+    /* an order not paid yet */
+    co = uid("co");
+    body = checkout_new(co, 1);
+    r = register_ok(&p.m, uid("key"), dump(body));
+    (void) r;
+    expect_problem(post_json(&p.m, str_printf("/v1/payments/%s_p1/refunds",
+                                              co), uid("k"),
+                             "{\"amount\":\"1.00\"}"),
+                   409, "payment_not_refundable");
+
+    /* another merchant's order is not found */
+    {
+        merchant_t  other;
+
+        merchant_new(&other);
+        expect_problem(post_json(&other, str_printf("/v1/payments/%s/refunds",
+                                                    p.po[0]), uid("k"),
+                                 "{\"amount\":\"1.00\"}"),
+                       404, "not_found");
+    }
+}
+
+
+/* --- commission -------------------------------------------------------------- */
+
+Test(money_commission, each_order_books_the_sellers_net_and_the_platforms_share,
+     .timeout = 60)
+{
+    char    *a;
+    resp_t  *r;
+    paid_t   p;
+
+    /* 2.5% + 0.30: 10.00 -> 0.25 + 0.30 = 0.55; 5.00 -> 0.12 + 0.30 = 0.42 */
+    paid_new(&p, money_psp(0), "250", "USD:30");
+
+    cr_expect_eq(wallet(&p.m, "seller_1"), 945);
+    cr_expect_eq(wallet(&p.m, "seller_2"), 458);
+    cr_expect_eq(ql("SELECT -sum(amount) FROM ledger_entries WHERE "
+                    "merchant_id = $1 AND account = 'platform_commission'",
+                    p.m.id, NULL), 97);
+
+    r = api_get(&p.m, str_printf("/v1/payments/%s", p.po[0]));
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "commission")),
+                     "0.55", "%s", r->body);
+
+    /* a refund gives the commission back in proportion: 4.00 of 10.00 ->
+     * floor(400 * 55 / 1000) = 22 back to the platform, 3.78 from the
+     * seller */
+    a = refund_ok(&p, 0, "4.00");
+    expect_refund_becomes(&p, 0, a, "SUCCEEDED");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 945 - 378);
+    cr_expect_eq(ql("SELECT -sum(amount) FROM ledger_entries WHERE "
+                    "merchant_id = $1 AND account = 'platform_commission'",
+                    p.m.id, NULL), 97 - 22);
+
+    /* the rest: the commission comes back whole, the seller is at 0 */
+    a = refund_ok(&p, 0, "6.00");
+    expect_refund_becomes(&p, 0, a, "SUCCEEDED");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 0);
+    cr_expect_eq(ql("SELECT -sum(amount) FROM ledger_entries WHERE "
+                    "merchant_id = $1 AND account = 'platform_commission'",
+                    p.m.id, NULL), 42);
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_commission, a_new_rate_never_reaches_a_registered_checkout,
+     .timeout = 60)
+{
+    char        *out, *co;
+    json_t      *body;
+    merchant_t   m;
+    const char  *args[] = { "set-commission", "--id", NULL, "--bps", "100",
+                            NULL };
+
+    merchant_new(&m);
+    args[2] = m.id;
+    cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+
+    co = uid("co");
+    body = checkout_new(co, 1);
+    (void) register_ok(&m, uid("key"), dump(body));
+
+    args[4] = "900";
+    cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+
+    cr_expect_eq(ql("SELECT commission_bps FROM checkouts WHERE "
+                    "merchant_id = $1 AND checkout_id = $2", m.id, co), 100);
+
+    /* and the database refuses to change it (PY002; anything else, or
+     * no refusal, fails the statement and the test) */
+    db_exec(str_printf("DO $$ BEGIN UPDATE checkouts SET commission_bps = 0 "
+                       "WHERE merchant_id = '%s' AND checkout_id = '%s'; "
+                       "RAISE EXCEPTION 'not refused'; EXCEPTION WHEN "
+                       "SQLSTATE 'PY002' THEN NULL; END $$", m.id, co),
+            0, NULL);
+}
+
+
+/* --- pay-outs ---------------------------------------------------------------- */
+
+static void
+seller_add(const merchant_t *m, const char *seller, const char *psp,
+    const char *dest)
+{
+    char        *out;
+    const char  *args[] = { "add-seller", "--id", m->id, "--seller", seller,
+                            "--psp", psp, "--destination", dest, NULL };
+
+    cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+}
+
+
+static const char *
+money_destination(size_t d)
+{
+    return d == 0 ? "acct_1MockSeller" : d == 1 ? "BA00000000000000000000001"
+                                                : "payee_1";
+}
+
+
+static resp_t *
+payout(const paid_t *p, const char *seller, const char *amount,
+    const char *key)
+{
+    return post_json(&p->m, "/v1/payouts", key ? key : uid("pk"),
+                     str_printf("{\"seller_account\":\"%s\",\"amount\":"
+                                "\"%s\",\"currency\":\"USD\",\"psp\":\"%s\"}",
+                                seller, amount, p->psp));
+}
+
+
+static char *
+payout_becomes(const paid_t *p, const char *id, const char *want)
+{
+    int          i;
+    resp_t      *r;
+    const char  *st;
+
+    st = "?";
+
+    for (i = 0; i < 100; i++) {
+        r = api_get(&p->m, str_printf("/v1/payouts/%s", id));
+        cr_assert_eq(r->status, 200, "%s", r->body);
+        st = json_string_value(json_object_get(resp_json(r), "status"));
+
+        if (strcmp(st, want) == 0) {
+            return strdup(r->body);
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("%s: pay-out %s is %s, not %s", p->psp, id, st, want);
+    return NULL;
+}
+
+
+static json_t *
+balance_usd(const paid_t *p, const char *seller)
+{
+    size_t   i;
+    json_t  *b, *it;
+    resp_t  *r;
+
+    r = api_get(&p->m, str_printf("/v1/sellers/%s/balance", seller));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    b = json_object_get(resp_json(r), "balances");
+
+    json_array_foreach(b, i, it) {
+        if (strcmp(json_string_value(json_object_get(it, "currency")), "USD")
+            == 0)
+        {
+            return json_incref(it);
+        }
+    }
+
+    cr_assert_fail("no USD balance: %s", r->body);
+    return NULL;
+}
+
+
+static void
+payouts_paid_and_over_balance(size_t d)
+{
+    char    *id;
+    json_t  *b;
+    resp_t  *r;
+    paid_t   p;
+
+    paid_new(&p, money_psp(d), NULL, NULL);
+
+    /* no destination yet */
+    expect_problem(payout(&p, "seller_1", "1.00", NULL), 422,
+                   "seller_not_registered");
+
+    seller_add(&p.m, "seller_1", p.psp, money_destination(d));
+
+    expect_problem(payout(&p, "seller_1", "10.01", NULL), 422,
+                   "insufficient_balance");
+
+    r = payout(&p, "seller_1", "7.50", NULL);
+    cr_assert_eq(r->status, 201, "%s: %s", p.psp, r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "payout_id")));
+
+    /* pending (held back) or already paid: 2.50 is available either way */
+    b = balance_usd(&p, "seller_1");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "available")),
+                     "2.50");
+
+    (void) payout_becomes(&p, id, "PAID");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 250, "%s", p.psp);
+
+    b = balance_usd(&p, "seller_1");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "wallet")), "2.50");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "pending_payouts")),
+                     "0.00");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "available")),
+                     "2.50");
+
+    expect_problem(payout(&p, "seller_1", "2.51", NULL), 422,
+                   "insufficient_balance");
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_payouts, stripe_paid_and_over_the_balance_refused, .timeout = 60)
+{
+    payouts_paid_and_over_balance(0);
+}
+
+
+Test(money_payouts, adyen_paid_and_over_the_balance_refused, .timeout = 60)
+{
+    payouts_paid_and_over_balance(1);
+}
+
+
+Test(money_payouts, generic_paid_and_over_the_balance_refused, .timeout = 60)
+{
+    payouts_paid_and_over_balance(2);
+}
+
+
+static void
+payouts_fifty_at_once(size_t d)
+{
+    size_t    i, created;
+    req_t     rqs[50];
+    resp_t  **rs;
+    paid_t    p;
+    char     *auth, *body;
+    const char  **h;
+
+    paid_new(&p, money_psp(d), NULL, NULL);
+    seller_add(&p.m, "seller_1", p.psp, money_destination(d));
+
+    auth = str_printf("Authorization: Bearer %s", p.m.key);
+    body = str_printf("{\"seller_account\":\"seller_1\",\"amount\":\"0.30\","
+                      "\"currency\":\"USD\",\"psp\":\"%s\"}", p.psp);
+
+    for (i = 0; i < 50; i++) {
+        h = calloc(4, sizeof(char *));
+        h[0] = auth;
+        h[1] = str_printf("Idempotency-Key: p50-%zu", i);
+        h[2] = "Content-Type: application/json";
+        rqs[i].method = "POST";
+        rqs[i].url = gw_url("/v1/payouts");
+        rqs[i].headers = h;
+        rqs[i].body = body;
+        rqs[i].len = (size_t) -1;
+    }
+
+    rs = http_many(rqs, 50, 50);
+    created = 0;
+
+    for (i = 0; i < 50; i++) {
+        if (rs[i]->status == 201) {
+            created++;
+        } else {
+            expect_problem(rs[i], 422, "insufficient_balance");
+        }
+    }
+
+    /* 10.00 pays out 33 times 0.30 at most */
+    cr_expect_eq(created, 33, "%s: %zu created", p.psp, created);
+    cr_expect_le(ql("SELECT sum(amount) FROM payouts WHERE merchant_id = $1 "
+                    "AND status <> 'FAILED'", p.m.id, NULL), 1000);
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_payouts, stripe_fifty_at_once_never_exceed_the_balance,
+     .timeout = 90)
+{
+    payouts_fifty_at_once(0);
+}
+
+
+Test(money_payouts, adyen_fifty_at_once_never_exceed_the_balance,
+     .timeout = 90)
+{
+    payouts_fifty_at_once(1);
+}
+
+
+Test(money_payouts, generic_fifty_at_once_never_exceed_the_balance,
+     .timeout = 90)
+{
+    payouts_fifty_at_once(2);
+}
