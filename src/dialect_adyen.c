@@ -36,6 +36,25 @@ pay_adyen_exponent(const pay_currency_t *iso)
 }
 
 
+/* An Adyen id that may go into a URL path: [A-Za-z0-9]{1,64}. */
+static int
+pay_adyen_ref_ok(const char *s)
+{
+    size_t  i;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        if (i >= 64
+            || !((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z')
+                 || (s[i] >= '0' && s[i] <= '9')))
+        {
+            return 0;
+        }
+    }
+
+    return i > 0;
+}
+
+
 /* The HMAC key as Adyen shows it: 64 hex digits. */
 static int
 pay_adyen_secret_decode(const unsigned char *in, size_t len,
@@ -133,26 +152,104 @@ pay_adyen_reason(const json_t *root)
 }
 
 
+/* Does the body carry standard notifications?  Only to route: each way
+ * verifies everything it reads. */
+static int
+pay_adyen_has_items(const char *body, size_t blen)
+{
+    int      has;
+    json_t  *root;
+
+    root = json_loadb(body, blen, JSON_REJECT_DUPLICATES, NULL);
+    has = json_is_object(root)
+          && json_object_get(root, "notificationItems") != NULL;
+    json_decref(root);
+
+    return has;
+}
+
+
 /*
- * Every item must verify or none is applied; only the eight signed fields
- * are read.  Adyen's "live" is not signed, so the PSP's mode= says which
- * money this is.  An HMAC key can be shared by a company's merchant
- * accounts: an authentic item for another account is not this PSP's
- * money, and refuses the request as a bad one does.
+ * A balance-platform transfer webhook: HmacSignature over the raw body,
+ * verified before the body is read; its signed environment must be the
+ * PSP's mode.
+ */
+static void
+pay_adyen_transfer_webhook(const pay_webhook_conf_t *conf, const char *sig,
+    size_t siglen, unsigned count, const char *body, size_t blen,
+    pay_event_t *events, size_t max, size_t *nevents, pay_wh_verdict_t *v)
+{
+    v->why = "HmacSignature";
+
+    v->err = (count != 1 || max == 0)
+             ? PAY_ERR_BAD_SIGNATURE
+             : pay_adyen_transfer_verify(sig, siglen, body, blen,
+                                         conf->secrets, conf->nsecrets);
+
+    if (v->err != PAY_ERR_NONE) {
+        v->reason = PAY_WH_BAD_SIGNATURE;
+        return;
+    }
+
+    if (pay_adyen_parse_transfer(body, blen, &events[0]) != 0) {
+        v->err = PAY_ERR_INVALID_REQUEST;
+        v->reason = PAY_WH_UNREADABLE;
+        v->why = "not a readable transfer event";
+        return;
+    }
+
+    if (events[0].livemode != (conf->live ? 1 : 0)) {
+        v->err = PAY_ERR_BAD_SIGNATURE;
+        v->reason = PAY_WH_LIVEMODE;
+        v->why = "environment";
+        return;
+    }
+
+    v->reason = PAY_WH_OK;
+    v->why = NULL;
+    *nevents = 1;
+}
+
+
+/*
+ * Standard notifications: every item must verify or none is applied; only
+ * the eight signed fields are read.  Adyen's "live" is not signed, so the
+ * PSP's mode= says which money this is.  An HMAC key can be shared by a
+ * company's merchant accounts: an authentic item for another account is
+ * not this PSP's money, and refuses the request as a bad one does.
+ * A body without notificationItems that comes with an HmacSignature
+ * header is a balance-platform webhook (the pay-outs' transfers).
  */
 static void
 pay_adyen_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
     void *hdata, const char *body, size_t blen, int64_t now,
     pay_event_t *events, size_t max, size_t *nevents, pay_wh_verdict_t *v)
 {
-    size_t  i;
+    size_t       i, siglen;
+    unsigned     count;
+    const char  *sig;
 
-    (void) header;
-    (void) hdata;
     (void) now;
+
+    *nevents = 0;
+    count = 0;
+    siglen = 0;
+    sig = header(hdata, "HmacSignature", &siglen, &count);
+
+    if (sig != NULL && count > 0 && !pay_adyen_has_items(body, blen)) {
+        pay_adyen_transfer_webhook(conf, sig, siglen, count, body, blen,
+                                   events, max, nevents, v);
+        return;
+    }
 
     v->err = pay_adyen_verify(body, blen, conf->secrets, conf->nsecrets,
                               events, max, nevents);
+    if (v->err == PAY_ERR_INVALID_REQUEST) {
+        v->reason = PAY_WH_UNREADABLE;
+        v->why = "not a readable notification";
+        return;
+    }
+
     if (v->err != PAY_ERR_NONE) {
         v->reason = PAY_WH_BAD_SIGNATURE;
         v->why = "hmacSignature";
@@ -205,6 +302,30 @@ pay_adyen_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
     pay_buf_escape(&b, in->session_result);
 
     return pay_lookup_request(&b, req);
+}
+
+
+static void
+pay_adyen_lookup_payment(const json_t *root, pay_event_t *ev)
+{
+    size_t         i;
+    const char    *code, *psp;
+    const json_t  *list, *p;
+
+    list = json_object_get(root, "payments");
+
+    for (i = 0; i < json_array_size(list); i++) {
+        p = json_array_get(list, i);
+        code = pay_json_str(p, "resultCode");
+        psp = pay_json_str(p, "pspReference");
+
+        if (code != NULL && strcmp(code, "Authorised") == 0 && psp != NULL
+            && pay_adyen_ref_ok(psp))
+        {
+            pay_lookup_payment_ref(ev, psp);
+            return;
+        }
+    }
 }
 
 
@@ -263,6 +384,12 @@ pay_adyen_lookup_answer(const pay_psp_lookup_t *in, int status,
 
     out = pay_lookup_decide(in, ev, kind, st,
                             pay_json_str(root, "reference"));
+
+    /* the authorised payment's pspReference, when the answer lists the
+     * session's payments: what a refund is registered against */
+    if (out == PAY_LOOKUP_DECIDED && kind == PAY_EVT_SUCCEEDED) {
+        pay_adyen_lookup_payment(root, ev);
+    }
 
     json_decref(root);
 

@@ -187,6 +187,10 @@ pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
     out = pay_lookup_decide(in, ev, kind, st,
                             pay_json_str(root, "reference"));
 
+    if (out == PAY_LOOKUP_DECIDED) {
+        pay_lookup_payment_ref(ev, pay_json_str(root, "payment_id"));
+    }
+
     amount = pay_json_str(root, "amount");
     cur = pay_json_str(root, "currency");
     money = json_object_get(root, "amount") != NULL

@@ -92,6 +92,10 @@ pay_lookup_outcome_e pay_lookup_decide(const pay_psp_lookup_t *in,
  * ev->currency "". */
 int pay_lookup_currency(pay_event_t *ev, const char *cur);
 
+/* ev->payment_ref = ref when it is 1..127 visible ASCII characters;
+ * otherwise left "". */
+void pay_lookup_payment_ref(pay_event_t *ev, const char *ref);
+
 /* Clears *ev and says UNKNOWN: for an answer we cannot trust. */
 pay_lookup_outcome_e pay_lookup_unknown(pay_event_t *ev);
 

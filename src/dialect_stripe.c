@@ -179,7 +179,7 @@ pay_stripe_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
     void *hdata, const char *body, size_t blen, int64_t now,
     pay_event_t *events, size_t max, size_t *nevents, pay_wh_verdict_t *v)
 {
-    size_t       hlen;
+    size_t       hlen, n;
     unsigned     count;
     const char  *h;
 
@@ -199,14 +199,15 @@ pay_stripe_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
         return;
     }
 
-    if (pay_stripe_parse_event(body, blen, &events[0]) != 0) {
+    if (pay_stripe_parse_events(body, blen, events, max, &n) != 0) {
         v->err = PAY_ERR_INVALID_REQUEST;
         v->reason = PAY_WH_UNREADABLE;
         v->why = "not a readable event";
         return;
     }
 
-    /* livemode is signed: a test event never moves a live PSP's money */
+    /* livemode is signed, and the same for every event of one body: a
+     * test event never moves a live PSP's money */
     if (events[0].livemode != (conf->live ? 1 : 0)) {
         v->err = PAY_ERR_BAD_SIGNATURE;
         v->reason = PAY_WH_LIVEMODE;
@@ -215,7 +216,7 @@ pay_stripe_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
     }
 
     v->reason = PAY_WH_OK;
-    *nevents = 1;
+    *nevents = n;
 }
 
 
@@ -297,6 +298,11 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
                             pay_json_str(root, "client_reference_id"));
 
     cur = pay_json_str(root, "currency");
+
+    /* the payment to refund later, as checkout.session.completed's */
+    if (out == PAY_LOOKUP_DECIDED) {
+        pay_lookup_payment_ref(ev, pay_json_str(root, "payment_intent"));
+    }
 
     if (out == PAY_LOOKUP_DECIDED && pay_lookup_currency(ev, cur) == 0) {
         amount = json_object_get(root, "amount_total");
