@@ -397,6 +397,160 @@ pay_adyen_lookup_answer(const pay_psp_lookup_t *in, int status,
 }
 
 
+/* {"value": Adyen's units, "currency"}, or NULL */
+static json_t *
+pay_adyen_amount(const char *currency, int64_t iso)
+{
+    int      failed;
+    int64_t  value;
+    json_t  *amount;
+
+    if (pay_op_amount(&pay_dialect_adyen, currency, iso, &value) != 0) {
+        return NULL;
+    }
+
+    amount = json_object();
+    if (amount == NULL) {
+        return NULL;
+    }
+
+    failed = 0;
+    pay_json_set(amount, "value", json_integer(value), &failed);
+    pay_json_set(amount, "currency", json_string(currency), &failed);
+
+    if (failed) {
+        json_decref(amount);
+        return NULL;
+    }
+
+    return amount;
+}
+
+
+/*
+ * POST /v71/payments/{pspReference}/refunds: the payment's id goes into
+ * the path, so it must be Adyen's alphabet; merchantRefundReason only when
+ * the reason is one of Adyen's words.
+ */
+static int
+pay_adyen_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    int         failed;
+    char        path[128];
+    json_t     *root, *amount;
+    const char *r;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || in->payment_ref == NULL || !pay_adyen_ref_ok(in->payment_ref)
+        || !pay_op_visible(in->merchant_account, 255)
+        || !pay_op_reason_ok(in->reason))
+    {
+        return -1;
+    }
+
+    amount = pay_adyen_amount(in->currency, in->amount);
+    if (amount == NULL) {
+        return -1;
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        json_decref(amount);
+        return -1;
+    }
+
+    failed = 0;
+    r = in->reason;
+
+    pay_json_set(root, "merchantAccount", json_string(in->merchant_account),
+                 &failed);
+    pay_json_set(root, "amount", amount, &failed);
+    pay_json_set(root, "reference", json_string(in->nonce), &failed);
+
+    if (r != NULL
+        && (strcmp(r, "FRAUD") == 0 || strcmp(r, "CUSTOMER REQUEST") == 0
+            || strcmp(r, "RETURN") == 0 || strcmp(r, "DUPLICATE") == 0
+            || strcmp(r, "OTHER") == 0))
+    {
+        pay_json_set(root, "merchantRefundReason", json_string(r), &failed);
+    }
+
+    snprintf(path, sizeof(path), "/v71/payments/%s/refunds",
+             in->payment_ref);
+
+    return pay_op_request(req, path, "application/json",
+                          pay_json_dump(root, failed));
+}
+
+
+/* POST /btl/v4/transfers: an internal transfer to the seller's balance
+ * account, from the platform's when given. */
+static int
+pay_adyen_payout(const pay_psp_payout_t *in, pay_psp_request_t *req)
+{
+    int      failed;
+    char     description[80];
+    json_t  *root, *amount, *counterparty;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || in->destination == NULL || !pay_adyen_ref_ok(in->destination)
+        || (in->source_account != NULL
+            && !pay_adyen_ref_ok(in->source_account)))
+    {
+        return -1;
+    }
+
+    amount = pay_adyen_amount(in->currency, in->amount);
+    if (amount == NULL) {
+        return -1;
+    }
+
+    root = json_object();
+    counterparty = json_object();
+    if (root == NULL || counterparty == NULL) {
+        json_decref(amount);
+        json_decref(root);
+        json_decref(counterparty);
+        return -1;
+    }
+
+    failed = 0;
+    snprintf(description, sizeof(description), "payout %s", in->nonce);
+
+    pay_json_set(counterparty, "balanceAccountId",
+                 json_string(in->destination), &failed);
+
+    pay_json_set(root, "amount", amount, &failed);
+    pay_json_set(root, "category", json_string("internal"), &failed);
+    pay_json_set(root, "counterparty", counterparty, &failed);
+    pay_json_set(root, "reference", json_string(in->nonce), &failed);
+    pay_json_set(root, "description", json_string(description), &failed);
+
+    if (in->source_account != NULL) {
+        pay_json_set(root, "balanceAccountId",
+                     json_string(in->source_account), &failed);
+    }
+
+    return pay_op_request(req, "/btl/v4/transfers", "application/json",
+                          pay_json_dump(root, failed));
+}
+
+
+/* A refund's 201 {"pspReference","status":"received"}; a transfer's
+ * {"id","status"}. */
+static void
+pay_adyen_op_answer(int status, const char *body, size_t len,
+    pay_psp_op_result_t *res)
+{
+    pay_psp_parse_op_redact(&pay_dialect_adyen, status, body, len, NULL, 0,
+                            res);
+}
+
+
 const pay_dialect_t  pay_dialect_adyen = {
     .name = "adyen",
     .id = PAY_DIALECT_ADYEN,
@@ -420,4 +574,8 @@ const pay_dialect_t  pay_dialect_adyen = {
     .webhook_answer_type = "text/plain",
     .session_lookup = pay_adyen_lookup,
     .session_lookup_answer = pay_adyen_lookup_answer,
+    .refund = pay_adyen_refund,
+    .payout = pay_adyen_payout,
+    .op_answer = pay_adyen_op_answer,
+    .op_ref_fields = { "pspReference", "id", NULL },
 };
