@@ -36,6 +36,25 @@ pay_adyen_exponent(const pay_currency_t *iso)
 }
 
 
+/* An Adyen id that may go into a URL path: [A-Za-z0-9]{1,64}. */
+static int
+pay_adyen_ref_ok(const char *s)
+{
+    size_t  i;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        if (i >= 64
+            || !((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z')
+                 || (s[i] >= '0' && s[i] <= '9')))
+        {
+            return 0;
+        }
+    }
+
+    return i > 0;
+}
+
+
 /* The HMAC key as Adyen shows it: 64 hex digits. */
 static int
 pay_adyen_secret_decode(const unsigned char *in, size_t len,
@@ -133,26 +152,104 @@ pay_adyen_reason(const json_t *root)
 }
 
 
+/* Does the body carry standard notifications?  Only to route: each way
+ * verifies everything it reads. */
+static int
+pay_adyen_has_items(const char *body, size_t blen)
+{
+    int      has;
+    json_t  *root;
+
+    root = json_loadb(body, blen, JSON_REJECT_DUPLICATES, NULL);
+    has = json_is_object(root)
+          && json_object_get(root, "notificationItems") != NULL;
+    json_decref(root);
+
+    return has;
+}
+
+
 /*
- * Every item must verify or none is applied; only the eight signed fields
- * are read.  Adyen's "live" is not signed, so the PSP's mode= says which
- * money this is.  An HMAC key can be shared by a company's merchant
- * accounts: an authentic item for another account is not this PSP's
- * money, and refuses the request as a bad one does.
+ * A balance-platform transfer webhook: HmacSignature over the raw body,
+ * verified before the body is read; its signed environment must be the
+ * PSP's mode.
+ */
+static void
+pay_adyen_transfer_webhook(const pay_webhook_conf_t *conf, const char *sig,
+    size_t siglen, unsigned count, const char *body, size_t blen,
+    pay_event_t *events, size_t max, size_t *nevents, pay_wh_verdict_t *v)
+{
+    v->why = "HmacSignature";
+
+    v->err = (count != 1 || max == 0)
+             ? PAY_ERR_BAD_SIGNATURE
+             : pay_adyen_transfer_verify(sig, siglen, body, blen,
+                                         conf->secrets, conf->nsecrets);
+
+    if (v->err != PAY_ERR_NONE) {
+        v->reason = PAY_WH_BAD_SIGNATURE;
+        return;
+    }
+
+    if (pay_adyen_parse_transfer(body, blen, &events[0]) != 0) {
+        v->err = PAY_ERR_INVALID_REQUEST;
+        v->reason = PAY_WH_UNREADABLE;
+        v->why = "not a readable transfer event";
+        return;
+    }
+
+    if (events[0].livemode != (conf->live ? 1 : 0)) {
+        v->err = PAY_ERR_BAD_SIGNATURE;
+        v->reason = PAY_WH_LIVEMODE;
+        v->why = "environment";
+        return;
+    }
+
+    v->reason = PAY_WH_OK;
+    v->why = NULL;
+    *nevents = 1;
+}
+
+
+/*
+ * Standard notifications: every item must verify or none is applied; only
+ * the eight signed fields are read.  Adyen's "live" is not signed, so the
+ * PSP's mode= says which money this is.  An HMAC key can be shared by a
+ * company's merchant accounts: an authentic item for another account is
+ * not this PSP's money, and refuses the request as a bad one does.
+ * A body without notificationItems that comes with an HmacSignature
+ * header is a balance-platform webhook (the pay-outs' transfers).
  */
 static void
 pay_adyen_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
     void *hdata, const char *body, size_t blen, int64_t now,
     pay_event_t *events, size_t max, size_t *nevents, pay_wh_verdict_t *v)
 {
-    size_t  i;
+    size_t       i, siglen;
+    unsigned     count;
+    const char  *sig;
 
-    (void) header;
-    (void) hdata;
     (void) now;
+
+    *nevents = 0;
+    count = 0;
+    siglen = 0;
+    sig = header(hdata, "HmacSignature", &siglen, &count);
+
+    if (sig != NULL && count > 0 && !pay_adyen_has_items(body, blen)) {
+        pay_adyen_transfer_webhook(conf, sig, siglen, count, body, blen,
+                                   events, max, nevents, v);
+        return;
+    }
 
     v->err = pay_adyen_verify(body, blen, conf->secrets, conf->nsecrets,
                               events, max, nevents);
+    if (v->err == PAY_ERR_INVALID_REQUEST) {
+        v->reason = PAY_WH_UNREADABLE;
+        v->why = "not a readable notification";
+        return;
+    }
+
     if (v->err != PAY_ERR_NONE) {
         v->reason = PAY_WH_BAD_SIGNATURE;
         v->why = "hmacSignature";
@@ -205,6 +302,30 @@ pay_adyen_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
     pay_buf_escape(&b, in->session_result);
 
     return pay_lookup_request(&b, req);
+}
+
+
+static void
+pay_adyen_lookup_payment(const json_t *root, pay_event_t *ev)
+{
+    size_t         i;
+    const char    *code, *psp;
+    const json_t  *list, *p;
+
+    list = json_object_get(root, "payments");
+
+    for (i = 0; i < json_array_size(list); i++) {
+        p = json_array_get(list, i);
+        code = pay_json_str(p, "resultCode");
+        psp = pay_json_str(p, "pspReference");
+
+        if (code != NULL && strcmp(code, "Authorised") == 0 && psp != NULL
+            && pay_adyen_ref_ok(psp))
+        {
+            pay_lookup_payment_ref(ev, psp);
+            return;
+        }
+    }
 }
 
 
@@ -264,9 +385,169 @@ pay_adyen_lookup_answer(const pay_psp_lookup_t *in, int status,
     out = pay_lookup_decide(in, ev, kind, st,
                             pay_json_str(root, "reference"));
 
+    /* the authorised payment's pspReference, when the answer lists the
+     * session's payments: what a refund is registered against */
+    if (out == PAY_LOOKUP_DECIDED && kind == PAY_EVT_SUCCEEDED) {
+        pay_adyen_lookup_payment(root, ev);
+    }
+
     json_decref(root);
 
     return out;
+}
+
+
+/* {"value": Adyen's units, "currency"}, or NULL */
+static json_t *
+pay_adyen_amount(const char *currency, int64_t iso)
+{
+    int      failed;
+    int64_t  value;
+    json_t  *amount;
+
+    if (pay_op_amount(&pay_dialect_adyen, currency, iso, &value) != 0) {
+        return NULL;
+    }
+
+    amount = json_object();
+    if (amount == NULL) {
+        return NULL;
+    }
+
+    failed = 0;
+    pay_json_set(amount, "value", json_integer(value), &failed);
+    pay_json_set(amount, "currency", json_string(currency), &failed);
+
+    if (failed) {
+        json_decref(amount);
+        return NULL;
+    }
+
+    return amount;
+}
+
+
+/*
+ * POST /v71/payments/{pspReference}/refunds: the payment's id goes into
+ * the path, so it must be Adyen's alphabet; merchantRefundReason only when
+ * the reason is one of Adyen's words.
+ */
+static int
+pay_adyen_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    int         failed;
+    char        path[128];
+    json_t     *root, *amount;
+    const char *r;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || in->payment_ref == NULL || !pay_adyen_ref_ok(in->payment_ref)
+        || !pay_op_visible(in->merchant_account, 255)
+        || !pay_op_reason_ok(in->reason))
+    {
+        return -1;
+    }
+
+    amount = pay_adyen_amount(in->currency, in->amount);
+    if (amount == NULL) {
+        return -1;
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        json_decref(amount);
+        return -1;
+    }
+
+    failed = 0;
+    r = in->reason;
+
+    pay_json_set(root, "merchantAccount", json_string(in->merchant_account),
+                 &failed);
+    pay_json_set(root, "amount", amount, &failed);
+    pay_json_set(root, "reference", json_string(in->nonce), &failed);
+
+    if (r != NULL
+        && (strcmp(r, "FRAUD") == 0 || strcmp(r, "CUSTOMER REQUEST") == 0
+            || strcmp(r, "RETURN") == 0 || strcmp(r, "DUPLICATE") == 0
+            || strcmp(r, "OTHER") == 0))
+    {
+        pay_json_set(root, "merchantRefundReason", json_string(r), &failed);
+    }
+
+    snprintf(path, sizeof(path), "/v71/payments/%s/refunds",
+             in->payment_ref);
+
+    return pay_op_request(req, path, "application/json",
+                          pay_json_dump(root, failed));
+}
+
+
+/* POST /btl/v4/transfers: an internal transfer to the seller's balance
+ * account, from the platform's when given. */
+static int
+pay_adyen_payout(const pay_psp_payout_t *in, pay_psp_request_t *req)
+{
+    int      failed;
+    char     description[80];
+    json_t  *root, *amount, *counterparty;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || in->destination == NULL || !pay_adyen_ref_ok(in->destination)
+        || (in->source_account != NULL
+            && !pay_adyen_ref_ok(in->source_account)))
+    {
+        return -1;
+    }
+
+    amount = pay_adyen_amount(in->currency, in->amount);
+    if (amount == NULL) {
+        return -1;
+    }
+
+    root = json_object();
+    counterparty = json_object();
+    if (root == NULL || counterparty == NULL) {
+        json_decref(amount);
+        json_decref(root);
+        json_decref(counterparty);
+        return -1;
+    }
+
+    failed = 0;
+    snprintf(description, sizeof(description), "payout %s", in->nonce);
+
+    pay_json_set(counterparty, "balanceAccountId",
+                 json_string(in->destination), &failed);
+
+    pay_json_set(root, "amount", amount, &failed);
+    pay_json_set(root, "category", json_string("internal"), &failed);
+    pay_json_set(root, "counterparty", counterparty, &failed);
+    pay_json_set(root, "reference", json_string(in->nonce), &failed);
+    pay_json_set(root, "description", json_string(description), &failed);
+
+    if (in->source_account != NULL) {
+        pay_json_set(root, "balanceAccountId",
+                     json_string(in->source_account), &failed);
+    }
+
+    return pay_op_request(req, "/btl/v4/transfers", "application/json",
+                          pay_json_dump(root, failed));
+}
+
+
+/* A refund's 201 {"pspReference","status":"received"}; a transfer's
+ * {"id","status"}. */
+static void
+pay_adyen_op_answer(int status, const char *body, size_t len,
+    pay_psp_op_result_t *res)
+{
+    pay_psp_parse_op_redact(&pay_dialect_adyen, status, body, len, NULL, 0,
+                            res);
 }
 
 
@@ -293,4 +574,8 @@ const pay_dialect_t  pay_dialect_adyen = {
     .webhook_answer_type = "text/plain",
     .session_lookup = pay_adyen_lookup,
     .session_lookup_answer = pay_adyen_lookup_answer,
+    .refund = pay_adyen_refund,
+    .payout = pay_adyen_payout,
+    .op_answer = pay_adyen_op_answer,
+    .op_ref_fields = { "pspReference", "id", NULL },
 };

@@ -187,6 +187,10 @@ pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
     out = pay_lookup_decide(in, ev, kind, st,
                             pay_json_str(root, "reference"));
 
+    if (out == PAY_LOOKUP_DECIDED) {
+        pay_lookup_payment_ref(ev, pay_json_str(root, "payment_id"));
+    }
+
     amount = pay_json_str(root, "amount");
     cur = pay_json_str(root, "currency");
     money = json_object_get(root, "amount") != NULL
@@ -215,6 +219,112 @@ pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
 }
 
 
+/* The amount as an ISO decimal string, like the registration's. */
+static int
+pay_generic_op_amount(const char *currency, int64_t iso, char *out,
+    size_t size)
+{
+    int64_t                unit;
+    const pay_currency_t  *cur;
+
+    if (pay_op_amount(&pay_dialect_generic, currency, iso, &unit) != 0) {
+        return -1;
+    }
+
+    cur = pay_currency_find(currency, 3);
+
+    return (cur == NULL
+            || pay_amount_format(unit, cur->exponent, out, size) < 0)
+           ? -1 : 0;
+}
+
+
+/* POST /refunds {"reference","payment_id","amount","currency","reason"} */
+static int
+pay_generic_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    int      failed;
+    char     amount[32];
+    json_t  *root;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || !pay_op_visible(in->payment_ref, 127)
+        || !pay_op_reason_ok(in->reason)
+        || pay_generic_op_amount(in->currency, in->amount, amount,
+                                 sizeof(amount)) != 0)
+    {
+        return -1;
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        return -1;
+    }
+
+    failed = 0;
+
+    pay_json_set(root, "reference", json_string(in->nonce), &failed);
+    pay_json_set(root, "payment_id", json_string(in->payment_ref), &failed);
+    pay_json_set(root, "amount", json_string(amount), &failed);
+    pay_json_set(root, "currency", json_string(in->currency), &failed);
+
+    if (in->reason != NULL && in->reason[0] != '\0') {
+        pay_json_set(root, "reason", json_string(in->reason), &failed);
+    }
+
+    return pay_op_request(req, "/refunds", "application/json",
+                          pay_json_dump(root, failed));
+}
+
+
+/* POST /payouts {"reference","destination","amount","currency"} */
+static int
+pay_generic_payout(const pay_psp_payout_t *in, pay_psp_request_t *req)
+{
+    int      failed;
+    char     amount[32];
+    json_t  *root;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || !pay_op_visible(in->destination, 127)
+        || pay_generic_op_amount(in->currency, in->amount, amount,
+                                 sizeof(amount)) != 0)
+    {
+        return -1;
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        return -1;
+    }
+
+    failed = 0;
+
+    pay_json_set(root, "reference", json_string(in->nonce), &failed);
+    pay_json_set(root, "destination", json_string(in->destination),
+                 &failed);
+    pay_json_set(root, "amount", json_string(amount), &failed);
+    pay_json_set(root, "currency", json_string(in->currency), &failed);
+
+    return pay_op_request(req, "/payouts", "application/json",
+                          pay_json_dump(root, failed));
+}
+
+
+/* {"id","status":"pending"} */
+static void
+pay_generic_op_answer(int status, const char *body, size_t len,
+    pay_psp_op_result_t *res)
+{
+    pay_psp_parse_op_redact(&pay_dialect_generic, status, body, len, NULL, 0,
+                            res);
+}
+
+
 const pay_dialect_t  pay_dialect_generic = {
     .name = "generic",
     .id = PAY_DIALECT_GENERIC,
@@ -236,4 +346,8 @@ const pay_dialect_t  pay_dialect_generic = {
     .webhook_answer_type = "application/json",
     .session_lookup = pay_generic_lookup,
     .session_lookup_answer = pay_generic_lookup_answer,
+    .refund = pay_generic_refund,
+    .payout = pay_generic_payout,
+    .op_answer = pay_generic_op_answer,
+    .op_ref_fields = { "id", NULL, NULL },
 };

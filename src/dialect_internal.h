@@ -49,6 +49,36 @@ json_t *pay_psp_json(const char *body, size_t len);
 const char *pay_json_str(const json_t *obj, const char *key);
 
 
+/* --- refunds and pay-outs (dialect.h), src/psp.c --------------------- */
+
+#define PAY_OP_REASON_MAX  200
+
+/* merchant_id ":" op id: [A-Za-z0-9_-] around exactly one ':', neither
+ * side empty, at most 64 characters.  1 or 0. */
+int pay_op_nonce_ok(const char *nonce);
+
+/* 1..max characters of [A-Za-z0-9_-], or of [A-Za-z0-9] when
+ * alnum_only.  1 or 0 (NULL: 0). */
+int pay_op_id_ok(const char *s, size_t max, int alnum_only);
+
+/* 1..max visible ASCII characters (NULL: 0). */
+int pay_op_visible(const char *s, size_t max);
+
+/* NULL, or at most PAY_OP_REASON_MAX bytes of UTF-8 without control
+ * characters.  1 or 0. */
+int pay_op_reason_ok(const char *reason);
+
+/* iso (> 0, in an upper-case ISO currency the dialect takes exactly, as
+ * pay_psp_amount_supported) in the dialect's units: 0, or -1. */
+int pay_op_amount(const pay_dialect_t *d, const char *currency, int64_t iso,
+    int64_t *psp);
+
+/* *req as a POST of body (taken, NULL: -1) to path; 0, or -1 with *req
+ * empty. */
+int pay_op_request(pay_psp_request_t *req, const char *path,
+    const char *type, char *body);
+
+
 /* --- the session look-up (dialect.h), src/lookup.c ------------------- */
 
 /* The token as a path segment: 1..PAY_LOOKUP_TOKEN_MAX visible ASCII
@@ -91,6 +121,10 @@ pay_lookup_outcome_e pay_lookup_decide(const pay_psp_lookup_t *in,
 /* ev->currency from three ASCII letters, upper-cased: 0; else -1 and
  * ev->currency "". */
 int pay_lookup_currency(pay_event_t *ev, const char *cur);
+
+/* ev->payment_ref = ref when it is 1..127 visible ASCII characters;
+ * otherwise left "". */
+void pay_lookup_payment_ref(pay_event_t *ev, const char *ref);
 
 /* Clears *ev and says UNKNOWN: for an answer we cannot trust. */
 pay_lookup_outcome_e pay_lookup_unknown(pay_event_t *ev);

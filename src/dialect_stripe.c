@@ -179,7 +179,7 @@ pay_stripe_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
     void *hdata, const char *body, size_t blen, int64_t now,
     pay_event_t *events, size_t max, size_t *nevents, pay_wh_verdict_t *v)
 {
-    size_t       hlen;
+    size_t       hlen, n;
     unsigned     count;
     const char  *h;
 
@@ -199,14 +199,15 @@ pay_stripe_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
         return;
     }
 
-    if (pay_stripe_parse_event(body, blen, &events[0]) != 0) {
+    if (pay_stripe_parse_events(body, blen, events, max, &n) != 0) {
         v->err = PAY_ERR_INVALID_REQUEST;
         v->reason = PAY_WH_UNREADABLE;
         v->why = "not a readable event";
         return;
     }
 
-    /* livemode is signed: a test event never moves a live PSP's money */
+    /* livemode is signed, and the same for every event of one body: a
+     * test event never moves a live PSP's money */
     if (events[0].livemode != (conf->live ? 1 : 0)) {
         v->err = PAY_ERR_BAD_SIGNATURE;
         v->reason = PAY_WH_LIVEMODE;
@@ -215,7 +216,7 @@ pay_stripe_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
     }
 
     v->reason = PAY_WH_OK;
-    *nevents = 1;
+    *nevents = n;
 }
 
 
@@ -298,6 +299,11 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
 
     cur = pay_json_str(root, "currency");
 
+    /* the payment to refund later, as checkout.session.completed's */
+    if (out == PAY_LOOKUP_DECIDED) {
+        pay_lookup_payment_ref(ev, pay_json_str(root, "payment_intent"));
+    }
+
     if (out == PAY_LOOKUP_DECIDED && pay_lookup_currency(ev, cur) == 0) {
         amount = json_object_get(root, "amount_total");
 
@@ -314,6 +320,120 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
     json_decref(root);
 
     return out;
+}
+
+
+/* Stripe's currencies are lower case. */
+static void
+pay_stripe_lower(const char *cur, char out[4])
+{
+    size_t  i;
+
+    for (i = 0; i < 3; i++) {
+        out[i] = (char) (cur[i] | 0x20);
+    }
+
+    out[3] = '\0';
+}
+
+
+/*
+ * POST /v1/refunds: payment_intent, amount (Stripe's units),
+ * metadata[nonce]; Stripe's own reasons as reason=, any other text as
+ * metadata[reason].
+ */
+static int
+pay_stripe_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    int64_t    unit;
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || !pay_op_id_ok(in->payment_ref, 127, 0)
+        || pay_op_amount(&pay_dialect_stripe, in->currency, in->amount,
+                         &unit) != 0
+        || !pay_op_reason_ok(in->reason))
+    {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+
+    pay_form_field(&b, "payment_intent", in->payment_ref);
+    pay_form_field_int(&b, "amount", unit);
+    pay_form_field(&b, "metadata[nonce]", in->nonce);
+
+    if (in->reason != NULL && in->reason[0] != '\0') {
+        if (strcmp(in->reason, "duplicate") == 0
+            || strcmp(in->reason, "fraudulent") == 0
+            || strcmp(in->reason, "requested_by_customer") == 0)
+        {
+            pay_form_field(&b, "reason", in->reason);
+
+        } else {
+            pay_form_field(&b, "metadata[reason]", in->reason);
+        }
+    }
+
+    if (b.failed) {
+        free(b.data);
+        return -1;
+    }
+
+    return pay_op_request(req, "/v1/refunds",
+                          "application/x-www-form-urlencoded", b.data);
+}
+
+
+/* POST /v1/transfers to a connected account acct_…, grouped under the
+ * nonce. */
+static int
+pay_stripe_payout(const pay_psp_payout_t *in, pay_psp_request_t *req)
+{
+    char       cur[4];
+    int64_t    unit;
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || in->destination == NULL
+        || strncmp(in->destination, "acct_", 5) != 0
+        || !pay_op_id_ok(in->destination + 5, 122, 1)
+        || pay_op_amount(&pay_dialect_stripe, in->currency, in->amount,
+                         &unit) != 0)
+    {
+        return -1;
+    }
+
+    pay_stripe_lower(in->currency, cur);
+    memset(&b, 0, sizeof(b));
+
+    pay_form_field_int(&b, "amount", unit);
+    pay_form_field(&b, "currency", cur);
+    pay_form_field(&b, "destination", in->destination);
+    pay_form_field(&b, "metadata[nonce]", in->nonce);
+    pay_form_field(&b, "transfer_group", in->nonce);
+
+    if (b.failed) {
+        free(b.data);
+        return -1;
+    }
+
+    return pay_op_request(req, "/v1/transfers",
+                          "application/x-www-form-urlencoded", b.data);
+}
+
+
+/* A refund (re_…) or transfer (tr_…) object; an error as registration's. */
+static void
+pay_stripe_op_answer(int status, const char *body, size_t len,
+    pay_psp_op_result_t *res)
+{
+    pay_psp_parse_op_redact(&pay_dialect_stripe, status, body, len, NULL, 0,
+                            res);
 }
 
 
@@ -339,4 +459,8 @@ const pay_dialect_t  pay_dialect_stripe = {
     .webhook_answer_type = "application/json",
     .session_lookup = pay_stripe_lookup,
     .session_lookup_answer = pay_stripe_lookup_answer,
+    .refund = pay_stripe_refund,
+    .payout = pay_stripe_payout,
+    .op_answer = pay_stripe_op_answer,
+    .op_ref_fields = { "id", NULL, NULL },
 };

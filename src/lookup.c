@@ -221,3 +221,24 @@ pay_lookup_currency(pay_event_t *ev, const char *cur)
 
     return 0;
 }
+
+
+void
+pay_lookup_payment_ref(pay_event_t *ev, const char *ref)
+{
+    size_t  i;
+
+    if (ref == NULL) {
+        return;
+    }
+
+    for (i = 0; ref[i] != '\0'; i++) {
+        if (i >= sizeof(ev->payment_ref) - 1
+            || (unsigned char) ref[i] < 0x21 || (unsigned char) ref[i] > 0x7e)
+        {
+            return;
+        }
+    }
+
+    memcpy(ev->payment_ref, ref, i + 1);
+}

@@ -611,7 +611,7 @@ pay_run_has_prefix(const char *s, size_t n)
  *   - at most 255 bytes, "..." marking a cut.
  */
 static void
-pay_reason_set(pay_psp_result_t *res, const char *msg, size_t len,
+pay_reason_set(char *reason, size_t size, const char *msg, size_t len,
     const char *secret, size_t secret_len)
 {
     size_t          i, j, run, max;
@@ -706,7 +706,7 @@ pay_reason_set(pay_psp_result_t *res, const char *msg, size_t len,
         b.data[--b.len] = '\0';
     }
 
-    max = sizeof(res->reason) - 1;
+    max = size - 1;
 
     if (b.len > max) {
         j = max - 3;
@@ -715,11 +715,11 @@ pay_reason_set(pay_psp_result_t *res, const char *msg, size_t len,
             j--;
         }
 
-        memcpy(res->reason, b.data, j);
-        memcpy(res->reason + j, "...", 4);
+        memcpy(reason, b.data, j);
+        memcpy(reason + j, "...", 4);
 
     } else {
-        memcpy(res->reason, b.data, b.len + 1);
+        memcpy(reason, b.data, b.len + 1);
     }
 
 done:
@@ -804,7 +804,8 @@ pay_psp_parse_registration_redact(pay_dialect_e d, int status,
         v = root ? dl->refusal_reason(root) : NULL;
 
         if (v != NULL) {
-            pay_reason_set(res, json_string_value(v), json_string_length(v),
+            pay_reason_set(res->reason, sizeof(res->reason),
+                           json_string_value(v), json_string_length(v),
                            secret, secret_len);
         }
 
@@ -841,4 +842,240 @@ pay_psp_parse_registration(pay_dialect_e d, int status, const char *body,
     size_t len, pay_psp_result_t *res)
 {
     pay_psp_parse_registration_redact(d, status, body, len, NULL, 0, res);
+}
+
+
+/* --- refunds and pay-outs (dialect.h) -------------------------------- */
+
+static int
+pay_op_plain(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+           || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+
+int
+pay_op_nonce_ok(const char *nonce)
+{
+    size_t  i, colon, ncolons;
+
+    if (nonce == NULL) {
+        return 0;
+    }
+
+    colon = 0;
+    ncolons = 0;
+
+    for (i = 0; nonce[i] != '\0'; i++) {
+        if (i >= PAY_PSP_NONCE_MAX) {
+            return 0;
+        }
+
+        if (nonce[i] == ':') {
+            ncolons++;
+            colon = i;
+
+        } else if (!pay_op_plain((unsigned char) nonce[i])) {
+            return 0;
+        }
+    }
+
+    /* merchant_id ":" op id, neither empty */
+    return ncolons == 1 && colon > 0 && colon < i - 1;
+}
+
+
+int
+pay_op_id_ok(const char *s, size_t max, int alnum_only)
+{
+    size_t         i;
+    unsigned char  c;
+
+    if (s == NULL) {
+        return 0;
+    }
+
+    for (i = 0; s[i] != '\0'; i++) {
+        c = (unsigned char) s[i];
+
+        if (i >= max
+            || (alnum_only ? !(pay_op_plain(c) && c != '_' && c != '-')
+                           : !pay_op_plain(c)))
+        {
+            return 0;
+        }
+    }
+
+    return i > 0;
+}
+
+
+int
+pay_op_visible(const char *s, size_t max)
+{
+    return s != NULL && pay_visible(s, 1, max);
+}
+
+
+int
+pay_op_reason_ok(const char *reason)
+{
+    size_t   i, len;
+    json_t  *t;
+
+    if (reason == NULL) {
+        return 1;
+    }
+
+    len = strnlen(reason, PAY_OP_REASON_MAX + 1);
+    if (len > PAY_OP_REASON_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) reason[i] < 0x20 || reason[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    /* text: valid UTF-8, as a JSON string must be */
+    t = json_string(reason);
+    json_decref(t);
+
+    return t != NULL;
+}
+
+
+int
+pay_op_amount(const pay_dialect_t *d, const char *currency, int64_t iso,
+    int64_t *psp)
+{
+    if (d == NULL || currency == NULL || iso <= 0
+        || pay_currency_find(currency, strnlen(currency, 4)) == NULL
+        || !pay_psp_amount_supported(d->id, currency, iso))
+    {
+        return -1;
+    }
+
+    return pay_dialect_to_psp(d, currency, iso, psp);
+}
+
+
+int
+pay_op_request(pay_psp_request_t *req, const char *path, const char *type,
+    char *body)
+{
+    memset(req, 0, sizeof(*req));
+
+    if (body == NULL) {
+        return -1;
+    }
+
+    req->body = body;
+    req->body_len = strlen(body);
+    req->path = strdup(path);
+    req->content_type = strdup(type);
+
+    if (req->path == NULL || req->content_type == NULL) {
+        pay_psp_request_free(req);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+void
+pay_psp_parse_op_redact(const pay_dialect_t *d, int status,
+    const char *body, size_t len, const char *secret, size_t slen,
+    pay_psp_op_result_t *res)
+{
+    size_t         i;
+    json_t        *root;
+    const char    *id;
+    const json_t  *v;
+
+    if (res == NULL) {
+        return;
+    }
+
+    memset(res, 0, sizeof(*res));
+    res->outcome = PAY_PSP_RETRY;
+
+    if (d == NULL) {
+        snprintf(res->reason, sizeof(res->reason), "unknown PSP dialect");
+        return;
+    }
+
+    if (status >= 200 && status <= 299) {
+        root = pay_psp_json(body, len);
+        id = NULL;
+
+        for (i = 0; root != NULL && i < 3 && d->op_ref_fields[i] != NULL;
+             i++)
+        {
+            if (json_object_get(root, d->op_ref_fields[i]) != NULL) {
+                id = pay_json_str(root, d->op_ref_fields[i]);
+                break;
+            }
+        }
+
+        if (id != NULL && pay_visible(id, 1, sizeof(res->psp_ref) - 1)) {
+            res->outcome = PAY_PSP_CREATED;
+            strcpy(res->psp_ref, id);
+
+        } else {
+            /* the PSP may well have done it: the same nonce again finds
+             * out without doing it twice */
+            snprintf(res->reason, sizeof(res->reason),
+                     "unusable answer from the PSP (HTTP %d)", status);
+        }
+
+        json_decref(root);
+        return;
+    }
+
+    switch (status) {
+
+    case 400:
+    case 402:
+    case 404:
+    case 422:
+        res->outcome = PAY_PSP_REFUSED;
+
+        root = pay_psp_json(body, len);
+        v = root ? d->refusal_reason(root) : NULL;
+
+        if (v != NULL) {
+            pay_reason_set(res->reason, sizeof(res->reason),
+                           json_string_value(v), json_string_length(v),
+                           secret, slen);
+        }
+
+        if (res->reason[0] == '\0') {
+            snprintf(res->reason, sizeof(res->reason),
+                     "the PSP refused the operation (HTTP %d)", status);
+        }
+
+        json_decref(root);
+        return;
+
+    case 401:
+    case 403:
+        /* never the PSP's text: it may quote the credential */
+        res->outcome = PAY_PSP_AUTH;
+        snprintf(res->reason, sizeof(res->reason),
+                 "the PSP refused our credentials (HTTP %d)", status);
+        return;
+
+    case 0:
+        snprintf(res->reason, sizeof(res->reason), "no answer from the PSP");
+        return;
+
+    default:
+        snprintf(res->reason, sizeof(res->reason),
+                 "the PSP answered HTTP %d", status);
+        return;
+    }
 }

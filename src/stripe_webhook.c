@@ -168,7 +168,6 @@ pay_stripe_verify(const char *header, size_t hlen, const char *body,
     return PAY_ERR_NONE;
 }
 
-
 static int
 pay_copy(char *dst, size_t size, json_t *v)
 {
@@ -189,45 +188,51 @@ pay_copy(char *dst, size_t size, json_t *v)
 }
 
 
-int
-pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev)
+/* An optional string of the new events: absent, null or another type is
+ * "" (0); a string that does not fit or holds a NUL is -1. */
+static int
+pay_copy_opt(char *dst, size_t size, json_t *v)
 {
-    size_t        i;
-    json_t       *root, *obj, *live, *amount;
-    json_error_t  err;
-    const char   *type, *status;
+    const char  *s;
 
-    memset(ev, 0, sizeof(pay_event_t));
-    ev->amount = -1;
-    ev->livemode = -1;
+    dst[0] = '\0';
 
-    root = json_loadb(body, blen, JSON_REJECT_DUPLICATES, &err);
-    if (root == NULL || !json_is_object(root)) {
-        json_decref(root);
+    if (!json_is_string(v)) {
+        return 0;
+    }
+
+    s = json_string_value(v);
+
+    if (strlen(s) != json_string_length(v) || strlen(s) >= size) {
         return -1;
     }
 
-    obj = json_object_get(json_object_get(root, "data"), "object");
+    strcpy(dst, s);
+    return 0;
+}
 
-    if (pay_copy(ev->event_id, sizeof(ev->event_id),
-                 json_object_get(root, "id")) != 0
-        || ev->event_id[0] == '\0'
-        || pay_copy(ev->type, sizeof(ev->type),
-                    json_object_get(root, "type")) != 0
-        || !json_is_object(obj))
-    {
-        json_decref(root);
-        return -1;
-    }
 
-    live = json_object_get(root, "livemode");
-    ev->livemode = json_is_boolean(live) ? json_is_true(live) : -1;
+/* A required id: a non-empty string that fits. */
+static int
+pay_copy_id(char *dst, size_t size, json_t *v)
+{
+    return (pay_copy_opt(dst, size, v) != 0 || dst[0] == '\0') ? -1 : 0;
+}
 
-    /* the session: its id is our stored token, client_reference_id our
-     * nonce; both optional here, the database decides what they match */
-    (void) pay_copy(ev->token, sizeof(ev->token), json_object_get(obj, "id"));
-    (void) pay_copy(ev->reference, sizeof(ev->reference),
-                    json_object_get(obj, "client_reference_id"));
+
+/*
+ * currency and obj[key] (Stripe's minor units) into ev, as ISO minor
+ * units; an amount with no exact ISO value is PAY_EVT_AMOUNT_INEXACT.
+ * required: no integer amount >= 0 or no three-letter currency is -1.
+ */
+static int
+pay_stripe_money(json_t *obj, const char *key, pay_event_t *ev,
+    int required)
+{
+    size_t   i;
+    json_t  *amount;
+
+    ev->amount = PAY_EVT_AMOUNT_ABSENT;
 
     if (pay_copy(ev->currency, sizeof(ev->currency),
                  json_object_get(obj, "currency")) == 0)
@@ -242,9 +247,9 @@ pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev)
         ev->currency[0] = '\0';
     }
 
-    /* amount_total is in Stripe's minor units (ISK has two decimals
-     * there, MGA none): read it in its currency, as ISO minor units */
-    amount = json_object_get(obj, "amount_total");
+    /* in Stripe's minor units (ISK has two decimals there, MGA none):
+     * read in its currency, as ISO minor units */
+    amount = json_object_get(obj, key);
     if (json_is_integer(amount) && json_integer_value(amount) >= 0
         && ev->currency[0] != '\0')
     {
@@ -257,8 +262,299 @@ pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev)
         }
     }
 
-    type = ev->type;
+    if (required
+        && (ev->amount == PAY_EVT_AMOUNT_ABSENT
+            || strlen(ev->currency) != 3))
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * A refund object {id, amount, currency, status, payment_intent,
+ * metadata:{nonce}} into ev (event_id, type and livemode already set).
+ * pi: the charge's payment_intent when the refund has none, or NULL.
+ */
+static int
+pay_stripe_refund(json_t *re, json_t *pi, pay_event_t *ev)
+{
+    const char  *status;
+
+    if (!json_is_object(re)) {
+        return -1;
+    }
+
+    status = json_string_value(json_object_get(re, "status"));
+
+    if (status == NULL
+        || pay_copy_id(ev->object_ref, sizeof(ev->object_ref),
+                       json_object_get(re, "id")) != 0
+        || pay_copy_opt(ev->reference, sizeof(ev->reference),
+                        json_object_get(json_object_get(re, "metadata"),
+                                        "nonce")) != 0
+        || pay_copy_opt(ev->payment_ref, sizeof(ev->payment_ref),
+                        json_object_get(re, "payment_intent")) != 0
+        || pay_stripe_money(re, "amount", ev, 1) != 0)
+    {
+        return -1;
+    }
+
+    if (ev->payment_ref[0] == '\0' && pi != NULL
+        && pay_copy_opt(ev->payment_ref, sizeof(ev->payment_ref), pi) != 0)
+    {
+        return -1;
+    }
+
+    if (strcmp(status, "succeeded") == 0) {
+        ev->kind = PAY_EVT_REFUND_SUCCEEDED;
+
+    } else if (strcmp(status, "failed") == 0
+               || strcmp(status, "canceled") == 0)
+    {
+        ev->kind = PAY_EVT_REFUND_FAILED;
+
+    } else {
+        /* pending, requires_action, or a status Stripe adds later:
+         * nothing moves yet */
+        ev->kind = PAY_EVT_PENDING;
+    }
+
+    return 0;
+}
+
+
+/* A dispute {id, amount, currency, payment_intent, status, reason}. */
+static int
+pay_stripe_dispute(json_t *dp, int closed, pay_event_t *ev)
+{
+    const char  *status;
+
+    if (pay_copy_id(ev->object_ref, sizeof(ev->object_ref),
+                    json_object_get(dp, "id")) != 0
+        || pay_copy_opt(ev->payment_ref, sizeof(ev->payment_ref),
+                        json_object_get(dp, "payment_intent")) != 0
+        || pay_stripe_money(dp, "amount", ev, 1) != 0)
+    {
+        return -1;
+    }
+
+    if (!closed) {
+        ev->kind = PAY_EVT_DISPUTE_OPENED;
+        return 0;
+    }
+
+    status = json_string_value(json_object_get(dp, "status"));
+
+    ev->kind = (status != NULL && strcmp(status, "won") == 0)
+               ? PAY_EVT_DISPUTE_WON
+               : (status != NULL && strcmp(status, "lost") == 0)
+               ? PAY_EVT_DISPUTE_LOST : PAY_EVT_IGNORED;
+
+    return 0;
+}
+
+
+/* A transfer {id, amount, currency, destination, reversed,
+ * metadata:{nonce}}: created pays (a transfer to a connected account
+ * settles at once), failed and a whole reversal fail. */
+static int
+pay_stripe_transfer(json_t *tr, const char *type, pay_event_t *ev)
+{
+    if (pay_copy_id(ev->object_ref, sizeof(ev->object_ref),
+                    json_object_get(tr, "id")) != 0
+        || pay_copy_opt(ev->reference, sizeof(ev->reference),
+                        json_object_get(json_object_get(tr, "metadata"),
+                                        "nonce")) != 0
+        || pay_stripe_money(tr, "amount", ev, 1) != 0)
+    {
+        return -1;
+    }
+
+    if (strcmp(type, "transfer.created") == 0) {
+        ev->kind = PAY_EVT_PAYOUT_PAID;
+
+    } else if (strcmp(type, "transfer.failed") == 0
+               || json_is_true(json_object_get(tr, "reversed")))
+    {
+        ev->kind = PAY_EVT_PAYOUT_FAILED;
+
+    } else {
+        /* a partial reversal: not ours to act on */
+        ev->kind = PAY_EVT_IGNORED;
+    }
+
+    return 0;
+}
+
+
+/* charge.refunded: one event per refund listed in the charge, with
+ * event_id "<evt id>:<re id>"; none listed (the API versions that no
+ * longer expand refunds) is one IGNORED event. */
+static int
+pay_stripe_charge_refunded(json_t *ch, const pay_event_t *base,
+    pay_event_t *events, size_t max, size_t *n)
+{
+    int           len;
+    size_t        i, count;
+    json_t       *list, *re, *pi;
+    pay_event_t  *ev;
+
+    list = json_object_get(json_object_get(ch, "refunds"), "data");
+    pi = json_object_get(ch, "payment_intent");
+
+    if (list != NULL && !json_is_array(list)) {
+        return -1;
+    }
+
+    count = json_array_size(list);
+
+    if (count == 0) {
+        events[0] = *base;
+        events[0].kind = PAY_EVT_IGNORED;
+        *n = 1;
+        return 0;
+    }
+
+    if (count > PAY_STRIPE_REFUNDS_MAX) {
+        /* Stripe lists the newest first */
+        count = PAY_STRIPE_REFUNDS_MAX;
+    }
+
+    if (count > max) {
+        count = max;
+    }
+
+    for (i = 0; i < count; i++) {
+        ev = &events[i];
+        *ev = *base;
+        re = json_array_get(list, i);
+
+        if (pay_stripe_refund(re, pi, ev) != 0) {
+            return -1;
+        }
+
+        len = snprintf(ev->event_id, sizeof(ev->event_id), "%s:%s",
+                       base->event_id, ev->object_ref);
+        if (len < 0 || (size_t) len >= sizeof(ev->event_id)) {
+            return -1;
+        }
+    }
+
+    *n = count;
+
+    return 0;
+}
+
+
+static void
+pay_stripe_event_clear(pay_event_t *ev)
+{
+    memset(ev, 0, sizeof(pay_event_t));
+    ev->amount = PAY_EVT_AMOUNT_ABSENT;
+    ev->livemode = -1;
+}
+
+
+int
+pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
+    size_t max, size_t *nevents)
+{
+    int           rc;
+    size_t        i;
+    json_t       *root, *obj, *live;
+    const char   *type, *status;
+    pay_event_t   base, *ev;
+    json_error_t  err;
+
+    if (nevents != NULL) {
+        *nevents = 0;
+    }
+
+    if (events == NULL || max == 0 || nevents == NULL) {
+        return -1;
+    }
+
+    pay_stripe_event_clear(&base);
+
+    root = json_loadb(body, blen, JSON_REJECT_DUPLICATES, &err);
+    if (root == NULL || !json_is_object(root)) {
+        json_decref(root);
+        pay_stripe_event_clear(&events[0]);
+        return -1;
+    }
+
+    rc = -1;
+    obj = json_object_get(json_object_get(root, "data"), "object");
+
+    if (pay_copy(base.event_id, sizeof(base.event_id),
+                 json_object_get(root, "id")) != 0
+        || base.event_id[0] == '\0'
+        || pay_copy(base.type, sizeof(base.type),
+                    json_object_get(root, "type")) != 0
+        || !json_is_object(obj))
+    {
+        goto done;
+    }
+
+    live = json_object_get(root, "livemode");
+    base.livemode = json_is_boolean(live) ? json_is_true(live) : -1;
+
+    type = base.type;
+    ev = &events[0];
+    *ev = base;
+
+    if (strcmp(type, "refund.created") == 0
+        || strcmp(type, "refund.updated") == 0)
+    {
+        rc = pay_stripe_refund(obj, NULL, ev);
+        *nevents = 1;
+        goto done;
+    }
+
+    if (strcmp(type, "charge.refunded") == 0) {
+        rc = pay_stripe_charge_refunded(obj, &base, events, max, nevents);
+        goto done;
+    }
+
+    if (strcmp(type, "charge.dispute.created") == 0
+        || strcmp(type, "charge.dispute.closed") == 0)
+    {
+        rc = pay_stripe_dispute(obj,
+                                strcmp(type, "charge.dispute.closed") == 0,
+                                ev);
+        *nevents = 1;
+        goto done;
+    }
+
+    if (strcmp(type, "transfer.created") == 0
+        || strcmp(type, "transfer.failed") == 0
+        || strcmp(type, "transfer.reversed") == 0)
+    {
+        rc = pay_stripe_transfer(obj, type, ev);
+        *nevents = 1;
+        goto done;
+    }
+
+    /* the session: its id is our stored token, client_reference_id our
+     * nonce; both optional here, the database decides what they match */
+    (void) pay_copy(ev->token, sizeof(ev->token), json_object_get(obj, "id"));
+    (void) pay_copy(ev->reference, sizeof(ev->reference),
+                    json_object_get(obj, "client_reference_id"));
+    (void) pay_stripe_money(obj, "amount_total", ev, 0);
+
     status = json_string_value(json_object_get(obj, "payment_status"));
+
+    if (strncmp(type, "checkout.session.", 17) == 0) {
+        /* the payment to refund later: a string, null before payment */
+        if (pay_copy_opt(ev->payment_ref, sizeof(ev->payment_ref),
+                         json_object_get(obj, "payment_intent")) != 0)
+        {
+            ev->payment_ref[0] = '\0';
+        }
+    }
 
     if (strcmp(type, "checkout.session.completed") == 0) {
         /* "unpaid": an asynchronous method is still on its way */
@@ -278,6 +574,29 @@ pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev)
         ev->kind = PAY_EVT_IGNORED;
     }
 
+    *nevents = 1;
+    rc = 0;
+
+done:
+
     json_decref(root);
-    return 0;
+
+    if (rc != 0) {
+        for (i = 0; i < max && i < PAY_STRIPE_REFUNDS_MAX; i++) {
+            pay_stripe_event_clear(&events[i]);
+        }
+
+        *nevents = 0;
+    }
+
+    return rc;
+}
+
+
+int
+pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev)
+{
+    size_t  n;
+
+    return pay_stripe_parse_events(body, blen, ev, 1, &n);
 }

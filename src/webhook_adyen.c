@@ -298,30 +298,72 @@ pay_adyen_copy(char *dst, size_t size, const char *s)
 }
 
 
+/* "psp:code", or "psp:code:false" */
+static int
+pay_adyen_event_id(pay_event_t *ev, const char *psp, const char *code,
+    int failed)
+{
+    int  n;
+
+    n = snprintf(ev->event_id, sizeof(ev->event_id), "%s:%s%s", psp, code,
+                 failed ? ":false" : "");
+
+    return (n < 0 || (size_t) n >= sizeof(ev->event_id)) ? -1 : 0;
+}
+
+
+/* The chargeback codes: 1 and *kind, or 0. */
+static int
+pay_adyen_dispute(const char *code, pay_event_kind_e *kind)
+{
+    if (strcmp(code, "NOTIFICATION_OF_CHARGEBACK") == 0
+        || strcmp(code, "CHARGEBACK") == 0)
+    {
+        *kind = PAY_EVT_DISPUTE_OPENED;
+        return 1;
+    }
+
+    if (strcmp(code, "CHARGEBACK_REVERSED") == 0) {
+        *kind = PAY_EVT_DISPUTE_WON;
+        return 1;
+    }
+
+    if (strcmp(code, "SECOND_CHARGEBACK") == 0
+        || strcmp(code, "PREARBITRATION_LOST") == 0)
+    {
+        *kind = PAY_EVT_DISPUTE_LOST;
+        return 1;
+    }
+
+    return 0;
+}
+
+
 static int
 pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
 {
-    size_t       i, plen, elen;
-    const char  *psp, *code, *success, *cur;
+    int          money;
+    size_t       i;
+    const char  *psp, *code, *success, *cur, *orig;
 
     memset(ev, 0, sizeof(*ev));
 
     psp = it->f[PAY_ADYEN_PSP];
+    orig = it->f[PAY_ADYEN_ORIGINAL];
     code = it->f[PAY_ADYEN_EVENT];
     success = it->f[PAY_ADYEN_SUCCESS];
     cur = it->f[PAY_ADYEN_CURRENCY];
 
-    plen = strlen(psp);
-    elen = strlen(code);
-
-    /* the event id is the dedupe key: both parts must be there */
-    if (plen == 0 || elen == 0 || plen + 1 + elen >= sizeof(ev->event_id)) {
+    /* the event id is the dedupe key: both parts must be there; a refund
+     * that failed is told apart from the same refund's success */
+    if (psp[0] == '\0' || code[0] == '\0'
+        || pay_adyen_event_id(ev, psp, code,
+                              strcmp(code, "REFUND") == 0
+                              && strcmp(success, "false") == 0)
+           != 0)
+    {
         return -1;
     }
-
-    memcpy(ev->event_id, psp, plen);
-    ev->event_id[plen] = ':';
-    memcpy(ev->event_id + plen + 1, code, elen + 1);
 
     if (pay_adyen_copy(ev->type, sizeof(ev->type), code) != 0
         || pay_adyen_copy(ev->reference, sizeof(ev->reference),
@@ -372,6 +414,8 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
         return -1;
     }
 
+    money = 0;
+
     if (strcmp(code, "AUTHORISATION") == 0
         && strcmp(success, "true") == 0)
     {
@@ -381,6 +425,13 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
                     && ev->currency[0] != '\0')
                    ? PAY_EVT_SUCCEEDED : PAY_EVT_IGNORED;
 
+        /* the payment a refund is registered against */
+        if (pay_adyen_copy(ev->payment_ref, sizeof(ev->payment_ref), psp)
+            != 0)
+        {
+            return -1;
+        }
+
     } else if (strcmp(code, "AUTHORISATION") == 0
                && strcmp(success, "false") == 0)
     {
@@ -388,8 +439,47 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
          * may pay with another card.  Recorded, nothing moves. */
         ev->kind = PAY_EVT_PENDING;
 
+    } else if (strcmp(code, "REFUND") == 0
+               || strcmp(code, "REFUND_FAILED") == 0)
+    {
+        /* reference is our refund nonce, the payment originalReference */
+        ev->kind = (strcmp(code, "REFUND") == 0
+                    && strcmp(success, "true") == 0)
+                   ? PAY_EVT_REFUND_SUCCEEDED : PAY_EVT_REFUND_FAILED;
+        money = 1;
+
+        if (pay_adyen_copy(ev->object_ref, sizeof(ev->object_ref), psp) != 0
+            || pay_adyen_copy(ev->payment_ref, sizeof(ev->payment_ref), orig)
+               != 0)
+        {
+            return -1;
+        }
+
+    } else if (pay_adyen_dispute(code, &ev->kind)) {
+        /* one dispute per payment: every stage names it the same way, and
+         * the payment is how it is found */
+        money = 1;
+
+        if (orig[0] == '\0'
+            || strlen(orig) + 3 >= sizeof(ev->object_ref)
+            || pay_adyen_copy(ev->payment_ref, sizeof(ev->payment_ref), orig)
+               != 0)
+        {
+            return -1;
+        }
+
+        memcpy(ev->object_ref, "cb:", 3);
+        memcpy(ev->object_ref + 3, orig, strlen(orig) + 1);
+
     } else {
         ev->kind = PAY_EVT_IGNORED;
+    }
+
+    /* refunds and disputes move money: theirs must be readable */
+    if (money
+        && (ev->amount == PAY_EVT_AMOUNT_ABSENT || ev->currency[0] == '\0'))
+    {
+        return -1;
     }
 
     return 0;
@@ -442,6 +532,10 @@ pay_adyen_verify(const char *body, size_t blen, const pay_secret_t *keys,
         }
     }
 
+    /* authentic from here on: an item we cannot read is unreadable,
+     * not a bad signature */
+    rc = PAY_ERR_INVALID_REQUEST;
+
     for (i = 0; i < n; i++) {
         if (pay_adyen_item_read(json_array_get(items, i), &it) != 0
             || pay_adyen_event(&it, &events[i]) != 0)
@@ -461,6 +555,201 @@ done:
     }
 
     json_decref(root);
+
+    return rc;
+}
+
+
+/* --- balance-platform transfer webhooks (pay-outs) ------------------- */
+
+pay_err_e
+pay_adyen_transfer_verify(const char *sig, size_t siglen, const char *body,
+    size_t blen, const pay_secret_t *keys, size_t nkeys)
+{
+    int     match;
+    size_t  i;
+    char    b64[PAY_ADYEN_SIG_B64_LEN + 1];
+
+    if (sig == NULL || siglen != PAY_ADYEN_SIG_B64_LEN || body == NULL
+        || blen == 0 || keys == NULL || nkeys == 0)
+    {
+        return PAY_ERR_BAD_SIGNATURE;
+    }
+
+    match = 0;
+
+    for (i = 0; i < nkeys; i++) {
+        if (keys[i].data == NULL || keys[i].len == 0
+            || pay_adyen_hmac_b64(keys[i].data, keys[i].len, body, blen, b64)
+               != 0)
+        {
+            continue;
+        }
+
+        /* every key is tried, each compared in constant time */
+        match |= (CRYPTO_memcmp(b64, sig, PAY_ADYEN_SIG_B64_LEN) == 0);
+    }
+
+    OPENSSL_cleanse(b64, sizeof(b64));
+
+    return match ? PAY_ERR_NONE : PAY_ERR_BAD_SIGNATURE;
+}
+
+
+/* A string member without NUL into dst: absent is "" unless required
+ * (then also non-empty); too long, another type: -1. */
+static int
+pay_adyen_member(char *dst, size_t size, json_t *obj, const char *name,
+    int required)
+{
+    json_t      *v;
+    const char  *s;
+    size_t       len;
+
+    dst[0] = '\0';
+    v = json_object_get(obj, name);
+
+    if (v == NULL) {
+        return required ? -1 : 0;
+    }
+
+    s = json_string_value(v);
+    if (s == NULL) {
+        return -1;
+    }
+
+    len = json_string_length(v);
+
+    if (strlen(s) != len || len >= size || (required && len == 0)) {
+        return -1;
+    }
+
+    memcpy(dst, s, len + 1);
+    return 0;
+}
+
+
+int
+pay_adyen_parse_transfer(const char *body, size_t blen, pay_event_t *ev)
+{
+    int           rc, n;
+    size_t        i;
+    json_t       *root, *data, *amount, *value;
+    char          status[64], env[8], cur[4];
+
+    if (ev == NULL) {
+        return -1;
+    }
+
+    memset(ev, 0, sizeof(*ev));
+    ev->amount = PAY_EVT_AMOUNT_ABSENT;
+    ev->livemode = -1;
+
+    if (body == NULL) {
+        return -1;
+    }
+
+    root = json_loadb(body, blen, JSON_REJECT_DUPLICATES, NULL);
+    if (root == NULL) {
+        return -1;
+    }
+
+    rc = -1;
+    data = json_object_get(root, "data");
+
+    if (!json_is_object(root) || !json_is_object(data)
+        || pay_adyen_member(ev->type, sizeof(ev->type), root, "type", 1)
+           != 0
+        || pay_adyen_member(ev->object_ref, sizeof(ev->object_ref), data,
+                            "id", 1) != 0
+        || pay_adyen_member(ev->reference, sizeof(ev->reference), data,
+                            "reference", 0) != 0
+        || pay_adyen_member(status, sizeof(status), data, "status", 0) != 0)
+    {
+        goto done;
+    }
+
+    /* signed with the body: which money this is */
+    if (pay_adyen_member(env, sizeof(env), root, "environment", 0) == 0) {
+        ev->livemode = strcmp(env, "live") == 0 ? 1
+                       : strcmp(env, "test") == 0 ? 0 : -1;
+    }
+
+    if (strcmp(ev->type, "balancePlatform.transfer.updated") != 0
+        && strcmp(ev->type, "balancePlatform.transfer.created") != 0)
+    {
+        n = snprintf(ev->event_id, sizeof(ev->event_id), "%s:%s", ev->type,
+                     ev->object_ref);
+        if (n > 0 && (size_t) n < sizeof(ev->event_id)) {
+            ev->kind = PAY_EVT_IGNORED;
+            rc = 0;
+        }
+
+        goto done;
+    }
+
+    /* a transfer's state moves money: status and amount are required */
+    amount = json_object_get(data, "amount");
+    value = json_object_get(amount, "value");
+
+    if (status[0] == '\0' || !json_is_object(amount)
+        || !json_is_integer(value) || json_integer_value(value) < 0
+        || pay_adyen_member(cur, sizeof(cur), amount, "currency", 1) != 0
+        || strlen(cur) != 3)
+    {
+        goto done;
+    }
+
+    for (i = 0; i < 3; i++) {
+        if (cur[i] >= 'a' && cur[i] <= 'z') {
+            cur[i] = (char) (cur[i] - 'a' + 'A');
+
+        } else if (cur[i] < 'A' || cur[i] > 'Z') {
+            goto done;
+        }
+    }
+
+    memcpy(ev->currency, cur, 4);
+
+    if (pay_psp_amount_from_psp(PAY_DIALECT_ADYEN, ev->currency,
+                                (int64_t) json_integer_value(value),
+                                &ev->amount)
+        != 0)
+    {
+        ev->amount = PAY_EVT_AMOUNT_INEXACT;
+    }
+
+    n = snprintf(ev->event_id, sizeof(ev->event_id), "transfer:%s:%s",
+                 ev->object_ref, status);
+    if (n < 0 || (size_t) n >= sizeof(ev->event_id)) {
+        goto done;
+    }
+
+    if (strcmp(status, "booked") == 0) {
+        ev->kind = PAY_EVT_PAYOUT_PAID;
+
+    } else if (strcmp(status, "failed") == 0
+               || strcmp(status, "returned") == 0
+               || strcmp(status, "refused") == 0)
+    {
+        ev->kind = PAY_EVT_PAYOUT_FAILED;
+
+    } else {
+        /* received, authorised, pending…: on its way */
+        ev->kind = PAY_EVT_PENDING;
+    }
+
+    rc = 0;
+
+done:
+
+    json_decref(root);
+
+    if (rc != 0) {
+        memset(ev, 0, sizeof(*ev));
+        ev->amount = PAY_EVT_AMOUNT_ABSENT;
+        ev->livemode = -1;
+    }
 
     return rc;
 }

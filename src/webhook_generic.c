@@ -613,8 +613,8 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
     int                    rc, money;
     size_t                 i;
     json_t                *root, *amount, *currency;
-    const char            *s;
-    char                   code[4];
+    const char            *s, *object;
+    char                   code[4], refund[128], dispute[128], payout[128];
     const pay_currency_t  *cur;
 
     if (ev == NULL) {
@@ -649,17 +649,63 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
         goto done;
     }
 
+    /* the PSP's ids: which one is the event's object follows its type */
+    if (pay_generic_copy(ev->payment_ref, sizeof(ev->payment_ref),
+                         json_object_get(root, "payment_id"), 0) != 0
+        || pay_generic_copy(refund, sizeof(refund),
+                            json_object_get(root, "refund_id"), 0) != 0
+        || pay_generic_copy(dispute, sizeof(dispute),
+                            json_object_get(root, "dispute_id"), 0) != 0
+        || pay_generic_copy(payout, sizeof(payout),
+                            json_object_get(root, "payout_id"), 0) != 0)
+    {
+        goto done;
+    }
+
+    object = NULL;
+    money = 1;
+
     if (strcmp(ev->type, "payment.succeeded") == 0) {
         ev->kind = PAY_EVT_SUCCEEDED;
-        money = 1;
 
     } else if (strcmp(ev->type, "payment.failed") == 0) {
         ev->kind = PAY_EVT_FAILED;
-        money = 1;
+
+    } else if (strcmp(ev->type, "refund.succeeded") == 0) {
+        ev->kind = PAY_EVT_REFUND_SUCCEEDED;
+        object = refund;
+
+    } else if (strcmp(ev->type, "refund.failed") == 0) {
+        ev->kind = PAY_EVT_REFUND_FAILED;
+        object = refund;
+
+    } else if (strcmp(ev->type, "dispute.opened") == 0) {
+        ev->kind = PAY_EVT_DISPUTE_OPENED;
+        object = dispute;
+
+    } else if (strcmp(ev->type, "dispute.won") == 0) {
+        ev->kind = PAY_EVT_DISPUTE_WON;
+        object = dispute;
+
+    } else if (strcmp(ev->type, "dispute.lost") == 0) {
+        ev->kind = PAY_EVT_DISPUTE_LOST;
+        object = dispute;
+
+    } else if (strcmp(ev->type, "payout.paid") == 0) {
+        ev->kind = PAY_EVT_PAYOUT_PAID;
+        object = payout;
+
+    } else if (strcmp(ev->type, "payout.failed") == 0) {
+        ev->kind = PAY_EVT_PAYOUT_FAILED;
+        object = payout;
 
     } else {
         ev->kind = PAY_EVT_IGNORED;
         money = 0;
+    }
+
+    if (object != NULL) {
+        memcpy(ev->object_ref, object, strlen(object) + 1);
     }
 
     amount = json_object_get(root, "amount");

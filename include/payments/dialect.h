@@ -68,9 +68,42 @@ typedef struct {
     const char        *why;     /* static: what failed, for the log */
 } pay_wh_verdict_t;
 
-/* A coming operation (refund, pay-out): builds the request from its
- * input.  NULL in a dialect that has none yet. */
-typedef int (*pay_psp_op_pt)(const void *in, pay_psp_request_t *req);
+/*
+ * The operations after "paid": a refund of a captured payment and a
+ * pay-out (transfer) to a seller, each registered with the PSP under our
+ * nonce (merchant_id ":" refund_id / payout_id, at most 64 characters of
+ * [A-Za-z0-9_-] around one ':'), which is the call's Idempotency-Key and
+ * the op's reference at the PSP, so its webhook names it back.
+ */
+typedef struct {
+    const char *nonce;            /* idempotency key + reference */
+    const char *payment_ref;      /* stripe pi_, adyen pspReference,
+                                     generic payment_id */
+    int64_t     amount;           /* ISO minor units, > 0 */
+    const char *currency;         /* upper case ISO */
+    const char *reason;           /* NULL or free text (<= 200 bytes of
+                                     UTF-8, no control characters) */
+    const char *merchant_account; /* adyen */
+} pay_psp_refund_t;
+
+typedef struct {
+    const char *nonce;
+    const char *destination;      /* stripe acct_…, adyen balance account
+                                     id, generic payee id */
+    int64_t     amount;
+    const char *currency;
+    const char *merchant_account; /* adyen (unused by the transfer body) */
+    const char *source_account;   /* adyen: the platform's balance account
+                                     (balanceAccountId), may be NULL */
+} pay_psp_payout_t;
+
+typedef struct {
+    pay_psp_outcome_e  outcome;   /* CREATED (2xx with an id), REFUSED,
+                                     AUTH, RETRY: as registration */
+    char               psp_ref[128];
+    char               reason[256];   /* REFUSED: safe to show; our secret
+                                         redacted (for logs otherwise) */
+} pay_psp_op_result_t;
 
 
 /*
@@ -186,11 +219,40 @@ typedef struct {
                                             size_t len, int64_t now,
                                             pay_event_t *ev);
 
-    /* coming: refunds, pay-outs */
-    pay_psp_op_pt    refund;
-    pay_psp_op_pt    payout;
+    /*
+     * Refunds and pay-outs (doc/PSPS.md).  refund and payout build the
+     * request (a POST; the same input gives the same bytes) and return 0,
+     * or -1 with *req empty on bad input: a nonce that is not ours, a
+     * payment_ref or destination the PSP could not have issued (adyen's
+     * payment_ref goes into the path: [A-Za-z0-9]{1,64}), an amount <= 0
+     * or without an exact value in the dialect's units, an unknown
+     * currency, a reason too long or not text, no merchant account
+     * (adyen refund).  op_answer classifies the answer as registration
+     * does (2xx with the id: CREATED; 400/402/404/422 REFUSED with the
+     * PSP's reason; 401/403 AUTH; anything else, a 2xx without an id
+     * included, RETRY); pay_psp_parse_op_redact() is the same with our
+     * credential taken out of the reason.
+     */
+    int            (*refund)(const pay_psp_refund_t *in,
+                             pay_psp_request_t *req);
+    int            (*payout)(const pay_psp_payout_t *in,
+                             pay_psp_request_t *req);
+    void           (*op_answer)(int status, const char *body, size_t len,
+                                pay_psp_op_result_t *res);
+    /* the 2xx answer's id: the first of these that is present */
+    const char      *op_ref_fields[3];
 } pay_dialect_t;
 
+
+/*
+ * A refund's or pay-out's answer (status 0: none), as d->op_answer, and
+ * every occurrence of secret (the credential the request was sent with;
+ * NULL for none) removed from res->reason before it is cut to size.
+ * Never fails; a NULL d is RETRY.
+ */
+void pay_psp_parse_op_redact(const pay_dialect_t *d, int status,
+    const char *body, size_t len, const char *secret, size_t slen,
+    pay_psp_op_result_t *res);
 
 /* By dialect= name (exact), or NULL. */
 const pay_dialect_t *pay_dialect_find(const char *name, size_t len);

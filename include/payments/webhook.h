@@ -16,8 +16,20 @@ typedef enum {
     PAY_EVT_SUCCEEDED = 1,  /* the checkout is paid */
     PAY_EVT_FAILED,         /* declined, expired, async payment failed */
     PAY_EVT_PENDING,        /* authentic, no move yet (e.g. Stripe unpaid) */
-    PAY_EVT_IGNORED         /* authentic, an event type we do not act on */
+    PAY_EVT_IGNORED,        /* authentic, an event type we do not act on */
+    /* the money after "paid" (issue 10): reference is our op nonce for
+     * refunds and pay-outs, the checkout nonce (or "") for disputes */
+    PAY_EVT_REFUND_SUCCEEDED,
+    PAY_EVT_REFUND_FAILED,
+    PAY_EVT_DISPUTE_OPENED,
+    PAY_EVT_DISPUTE_WON,
+    PAY_EVT_DISPUTE_LOST,
+    PAY_EVT_PAYOUT_PAID,
+    PAY_EVT_PAYOUT_FAILED
 } pay_event_kind_e;
+
+/* The last kind, for range checks. */
+#define PAY_EVT_KIND_MAX  PAY_EVT_PAYOUT_FAILED
 
 typedef struct {
     char              event_id[256];  /* stripe: evt_…; adyen: pspReference
@@ -40,7 +52,19 @@ typedef struct {
     char              account[128];   /* adyen: the signed
                                          merchantAccountCode; "" for the
                                          others */
+    char              payment_ref[128]; /* the PSP's id of the captured
+                                         payment: stripe payment_intent,
+                                         adyen pspReference of the
+                                         AUTHORISATION (originalReference
+                                         of a refund or chargeback),
+                                         generic payment_id; "" if none */
+    char              object_ref[128];  /* the PSP's id of the refund,
+                                         dispute or transfer; "" */
 } pay_event_t;
+
+/* A Stripe charge.refunded event gives one event per refund in
+ * data.object.refunds.data, at most this many. */
+#define PAY_STRIPE_REFUNDS_MAX  16
 
 /* No amount in the event (or no currency to read it in). */
 #define PAY_EVT_AMOUNT_ABSENT   (-1)
@@ -66,8 +90,34 @@ pay_err_e pay_stripe_verify(const char *header, size_t hlen,
     const char *body, size_t blen, const pay_secret_t *secrets,
     size_t nsecrets, int64_t now, int64_t tolerance);
 
-/* After pay_stripe_verify: the event (JSON_REJECT_DUPLICATES).  Returns 0,
- * or -1 for a body that is not a Stripe event. */
+/*
+ * After pay_stripe_verify: the events of one Stripe event
+ * (JSON_REJECT_DUPLICATES), at most max, *nevents of them.  One event,
+ * except charge.refunded: one per refund in data.object.refunds.data
+ * (the first PAY_STRIPE_REFUNDS_MAX and at most max; none listed is one
+ * IGNORED event), event_id "<evt id>:<re id>".
+ *   checkout.session.*: as before (token the session id, reference
+ *     client_reference_id, amount_total), payment_ref payment_intent;
+ *   refund.created/updated, charge.refunded: by the refund's status,
+ *     succeeded REFUND_SUCCEEDED, failed/canceled REFUND_FAILED, other
+ *     PENDING; reference metadata.nonce, object_ref id (required),
+ *     payment_ref payment_intent (the charge's if the refund has none);
+ *   charge.dispute.created DISPUTE_OPENED, charge.dispute.closed won/lost
+ *     DISPUTE_WON/_LOST (other statuses IGNORED); object_ref id,
+ *     payment_ref payment_intent, reference "";
+ *   transfer.created PAYOUT_PAID, transfer.failed and transfer.reversed
+ *     with reversed true PAYOUT_FAILED (a partial reversal IGNORED);
+ *     reference metadata.nonce, object_ref id;
+ *   anything else IGNORED.
+ * The refund, dispute and transfer events need amount and currency (the
+ * amount converted to ISO minor units, PAY_EVT_AMOUNT_INEXACT when it has
+ * no exact value) and token is "" for them.  Returns 0, or -1 (with
+ * *nevents 0) for a body that is not such a Stripe event.
+ */
+int pay_stripe_parse_events(const char *body, size_t blen,
+    pay_event_t *events, size_t max, size_t *nevents);
+
+/* The same with max 1: the first event only. */
 int pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev);
 
 /*
@@ -81,13 +131,23 @@ int pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev);
  * eventCode, type eventCode, reference merchantReference, token "",
  * livemode -1 (Adyen's "live" is not signed: the PSP's configuration says).
  * AUTHORISATION success "true" -> SUCCEEDED (only with an amount and a
- * currency), "false" -> PENDING: one refused attempt does not end an
- * Adyen session, the shopper may try again and pay (the checkout fails
- * when the session expires); anything else IGNORED.  Amounts are read in
- * Adyen's units and converted to ISO's (psp.h); account is
- * merchantAccountCode, for the caller to compare with its configuration.
- * Returns PAY_ERR_NONE with *nevents set, else PAY_ERR_BAD_SIGNATURE with
- * *nevents 0 (the body is not a well-formed, fully signed notification).
+ * currency; payment_ref pspReference), "false" -> PENDING: one refused
+ * attempt does not end an Adyen session, the shopper may try again and
+ * pay (the checkout fails when the session expires).
+ * REFUND success "true" -> REFUND_SUCCEEDED; REFUND "false" (event_id
+ * pspReference ":REFUND:false") and REFUND_FAILED -> REFUND_FAILED;
+ * object_ref pspReference, payment_ref originalReference, reference our
+ * refund nonce.  NOTIFICATION_OF_CHARGEBACK and CHARGEBACK ->
+ * DISPUTE_OPENED, CHARGEBACK_REVERSED -> DISPUTE_WON, SECOND_CHARGEBACK
+ * and PREARBITRATION_LOST -> DISPUTE_LOST; payment_ref originalReference
+ * (required), object_ref "cb:" originalReference (one dispute per
+ * payment).  Refunds and disputes need an amount and a currency.
+ * Anything else IGNORED.  Amounts are read in Adyen's units and converted
+ * to ISO's (psp.h); account is merchantAccountCode, for the caller to
+ * compare with its configuration.  Returns PAY_ERR_NONE with *nevents
+ * set, else *nevents 0 and PAY_ERR_BAD_SIGNATURE (the body is not a
+ * well-formed, fully signed notification) or PAY_ERR_INVALID_REQUEST
+ * (every item is authentic but one is not an event we can read).
  */
 pay_err_e pay_adyen_verify(const char *body, size_t blen,
     const pay_secret_t *keys, size_t nkeys, pay_event_t *events, size_t max,
@@ -95,6 +155,29 @@ pay_err_e pay_adyen_verify(const char *body, size_t blen,
 
 #define PAY_ADYEN_KEY_LEN      32
 #define PAY_ADYEN_SIG_B64_LEN  44
+
+/*
+ * Adyen balance-platform webhooks (the pay-outs' transfers): header
+ * HmacSignature = base64(HMAC-SHA256(key, raw body)) for one of keys (the
+ * same hex-decoded keys), compared in constant time.  Returns
+ * PAY_ERR_NONE or PAY_ERR_BAD_SIGNATURE.
+ */
+pay_err_e pay_adyen_transfer_verify(const char *sig, size_t siglen,
+    const char *body, size_t blen, const pay_secret_t *keys, size_t nkeys);
+
+/*
+ * After pay_adyen_transfer_verify: {"type","environment","data":{"id",
+ * "reference","status","amount":{"value","currency"}}}.
+ * balancePlatform.transfer.updated (and .created): status booked ->
+ * PAYOUT_PAID; failed, returned, refused -> PAYOUT_FAILED; others
+ * PENDING; event_id "transfer:<id>:<status>", object_ref data.id,
+ * reference data.reference (our pay-out nonce), amount and currency
+ * required (Adyen's units, converted).  Other types: IGNORED, event_id
+ * "<type>:<id>".  livemode 1 for environment "live", 0 for "test", -1
+ * otherwise (the caller compares it with its mode); token and account "".
+ * Returns 0, or -1 (not such an event).
+ */
+int pay_adyen_parse_transfer(const char *body, size_t blen, pay_event_t *ev);
 
 /* The HMAC key as Adyen shows it: 64 hex digits, either case.  Returns 0,
  * or -1 for anything else. */
@@ -142,11 +225,20 @@ pay_err_e pay_generic_verify(const char *jwt, size_t jlen, const char *body,
     size_t blen, const pay_jwt_key_t *keys, size_t nkeys, const char *iss,
     const char *aud, int64_t now);
 
-/* After pay_generic_verify: {"event_id","type","reference","token",
- * "amount" (decimal string),"currency"}.  payment.succeeded -> SUCCEEDED,
- * payment.failed -> FAILED, other types IGNORED; amount and currency are
- * required for the first two.  Returns 0, or -1 (not such an event, or an
- * amount that is not valid in its currency). */
+/*
+ * After pay_generic_verify: {"event_id","type","reference","token",
+ * "amount" (decimal string),"currency"} and the optional "payment_id",
+ * "refund_id", "dispute_id", "payout_id".  payment.succeeded -> SUCCEEDED
+ * (payment_ref payment_id), payment.failed -> FAILED;
+ * refund.succeeded/.failed -> REFUND_SUCCEEDED/_FAILED (reference our
+ * refund nonce, object_ref refund_id, payment_ref payment_id);
+ * dispute.opened/.won/.lost -> DISPUTE_OPENED/_WON/_LOST (object_ref
+ * dispute_id, payment_ref payment_id, reference the checkout nonce or "");
+ * payout.paid/.failed -> PAYOUT_PAID/_FAILED (reference our pay-out
+ * nonce, object_ref payout_id); other types IGNORED.  Amount and currency
+ * are required for all but the ignored.  Returns 0, or -1 (not such an
+ * event, or an amount that is not valid in its currency).
+ */
 int pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev);
 
 #endif

@@ -1,10 +1,14 @@
 /*
- * libFuzzer: the three event readers on outside bytes.  The first byte
- * picks one: 0 pay_stripe_parse_event, 1 pay_generic_parse_event, 2 the
- * Adyen reader behind pay_adyen_verify.  Adyen's events are only read once
- * every item verifies, so for 2 the harness first signs each item of the
- * input (when it is JSON at all) as Adyen would; the verifier then reads
- * whatever else the fuzzer put in the items.
+ * libFuzzer: the event readers on outside bytes.  The first byte picks
+ * one: 0 pay_stripe_parse_events (refunds, charge.refunded's several
+ * events, disputes, transfers included), 1 pay_generic_parse_event, 2 the
+ * Adyen reader behind pay_adyen_verify, and the byte 3 exactly the Adyen
+ * balance-platform transfer reader (pay_adyen_parse_transfer; other
+ * multiples of 3 stay Stripe's, so older seeds keep their meaning).
+ * Adyen's events are only read once every item verifies, so for 2 the
+ * harness first signs each item of the input (when it is JSON at all) as
+ * Adyen would; the verifier then reads whatever else the fuzzer put in
+ * the items.
  */
 
 #include <stdint.h>
@@ -29,12 +33,23 @@ static void
 fe_event_check(const pay_event_t *ev)
 {
     if (strlen(ev->event_id) >= sizeof(ev->event_id)
+        || ev->event_id[0] == '\0'
         || strlen(ev->type) >= sizeof(ev->type)
         || strlen(ev->token) >= sizeof(ev->token)
         || strlen(ev->reference) >= sizeof(ev->reference)
         || strlen(ev->currency) >= sizeof(ev->currency)
+        || strlen(ev->payment_ref) >= sizeof(ev->payment_ref)
+        || strlen(ev->object_ref) >= sizeof(ev->object_ref)
         || ev->amount < PAY_EVT_AMOUNT_INEXACT
-        || ev->kind < PAY_EVT_SUCCEEDED || ev->kind > PAY_EVT_IGNORED)
+        || ev->kind < PAY_EVT_SUCCEEDED || ev->kind > PAY_EVT_KIND_MAX)
+    {
+        abort();
+    }
+
+    /* the money after "paid" is never read without its amount */
+    if (ev->kind >= PAY_EVT_REFUND_SUCCEEDED
+        && (ev->amount == PAY_EVT_AMOUNT_ABSENT
+            || strlen(ev->currency) != 3))
     {
         abort();
     }
@@ -146,6 +161,72 @@ fe_adyen(const char *data, size_t size)
 }
 
 
+static void
+fe_stripe(const char *data, size_t size)
+{
+    size_t       i, n;
+    pay_event_t  ev[PAY_WEBHOOK_MAX_ITEMS], one;
+
+    n = 12345;
+
+    if (pay_stripe_parse_events(data, size, ev, PAY_WEBHOOK_MAX_ITEMS, &n)
+        != 0)
+    {
+        /* (the first event alone may still be readable: not checked) */
+        if (n != 0 || ev[0].event_id[0] != '\0') {
+            abort();
+        }
+
+        return;
+    }
+
+    if (n == 0 || n > PAY_STRIPE_REFUNDS_MAX) {
+        abort();
+    }
+
+    for (i = 0; i < n; i++) {
+        fe_event_check(&ev[i]);
+
+        /* one body, one signed livemode */
+        if (ev[i].livemode != ev[0].livemode) {
+            abort();
+        }
+    }
+
+    /* the single-event entry point reads the first */
+    if (pay_stripe_parse_event(data, size, &one) != 0
+        || strcmp(one.event_id, ev[0].event_id) != 0
+        || one.kind != ev[0].kind)
+    {
+        abort();
+    }
+}
+
+
+static void
+fe_transfer(const char *data, size_t size)
+{
+    pay_event_t  ev;
+
+    if (pay_adyen_parse_transfer(data, size, &ev) != 0) {
+        if (ev.event_id[0] != '\0' || ev.amount != PAY_EVT_AMOUNT_ABSENT) {
+            abort();
+        }
+
+        return;
+    }
+
+    fe_event_check(&ev);
+
+    if (ev.token[0] != '\0' || ev.account[0] != '\0'
+        || ev.object_ref[0] == '\0'
+        || (ev.livemode != -1 && ev.livemode != 0 && ev.livemode != 1))
+    {
+        abort();
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -155,14 +236,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    switch (data[0] % 3) {
+    switch (data[0] == 3 ? 3 : data[0] % 3) {
 
     case 0:
-        if (pay_stripe_parse_event((const char *) data + 1, size - 1, &ev)
-            == 0)
-        {
-            fe_event_check(&ev);
-        }
+        fe_stripe((const char *) data + 1, size - 1);
+        break;
+
+    case 3:
+        fe_transfer((const char *) data + 1, size - 1);
         break;
 
     case 1:

@@ -1,0 +1,56 @@
+/*
+ * ngx_payments core: the platform's commission on an order, its share of
+ * a refund, and a seller's available balance.  Integer minor units only;
+ * the SQL (sql/009_money.sql) implements the same formulas and an e2e
+ * test compares the two.
+ *
+ * Rounding rule (stated once, here):
+ *
+ *   order commission  C = min(A, floor(A * bps / 10000) + fixed)
+ *   seller net        A - C
+ *
+ * where A is the order's amount (> 0 minor units), bps 0..10000 basis
+ * points and fixed >= 0 (the merchant's fixed amount in that currency, 0
+ * if none).  The percentage is rounded down, so the remainder of the
+ * division stays with the seller, and C never exceeds A: C + (A - C) = A
+ * exactly.
+ *
+ *   refund of r, after R_before already refunded of this order
+ *   (R_after = R_before + r <= A):
+ *     commission part  c = floor(R_after * C / A) - floor(R_before * C / A)
+ *     seller part      r - c
+ *
+ * The commission given back is the cumulative proportion rounded down, so
+ * the parts of any sequence of refunds telescope: refunding the whole
+ * order, in any number of pieces of any size, gives back exactly C and
+ * A - C, and no piece is ever negative (0 <= c <= r).
+ *
+ * Every product is computed in 128 bits: amounts up to INT64_MAX (far
+ * beyond the 2^53 the JSON API carries) never overflow.
+ */
+#ifndef PAYMENTS_COMMISSION_H
+#define PAYMENTS_COMMISSION_H
+
+#include <stdint.h>
+
+#define PAY_COMMISSION_BPS_MAX  10000
+
+/* C for an order of amount (>= 0), bps 0..10000, fixed >= 0.  Returns 0
+ * with *commission set, or -1 on bad input. */
+int pay_commission(int64_t amount, int bps, int64_t fixed,
+    int64_t *commission);
+
+/* c for a refund (>= 0) of an order of amount (> 0) whose commission is
+ * commission (0..amount), refunded_before (>= 0) already refunded, and
+ * refunded_before + refund <= amount.  Returns 0 with *commission_part
+ * set, or -1 on bad input. */
+int pay_commission_refund(int64_t amount, int64_t commission,
+    int64_t refunded_before, int64_t refund, int64_t *commission_part);
+
+/* available = wallet - pending_payouts - open_disputes (may be negative;
+ * a pay-out needs amount <= available).  pending and disputes >= 0.
+ * Returns 0, or -1 on bad input or when the result does not fit. */
+int pay_balance_available(int64_t wallet, int64_t pending, int64_t disputes,
+    int64_t *avail);
+
+#endif

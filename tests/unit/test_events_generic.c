@@ -1,0 +1,138 @@
+/*
+ * Unit tests: the generic dialect's events of the money after "paid"
+ * (issue 10), read after verification (pay_generic_parse_event).
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include <payments/webhook.h>
+
+
+static int
+eg_parse(const char *body, pay_event_t *ev)
+{
+    return pay_generic_parse_event(body, strlen(body), ev);
+}
+
+
+Test(events_generic, payment_succeeded_carries_payment_id)
+{
+    pay_event_t  ev;
+    const char   body[] =
+        "{\"event_id\":\"e1\",\"type\":\"payment.succeeded\","
+        "\"reference\":\"m1:co_1\",\"token\":\"gs_1\",\"amount\":\"12.34\","
+        "\"currency\":\"EUR\",\"payment_id\":\"gp_1\"}";
+
+    cr_assert_eq(eg_parse(body, &ev), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_str_eq(ev.payment_ref, "gp_1");
+    cr_expect_str_eq(ev.object_ref, "");
+}
+
+
+Test(events_generic, each_new_type_has_its_kind_and_object)
+{
+    static const struct {
+        const char        *type;
+        const char        *id_field;
+        pay_event_kind_e   kind;
+    } cases[] = {
+        { "refund.succeeded", "refund_id", PAY_EVT_REFUND_SUCCEEDED },
+        { "refund.failed", "refund_id", PAY_EVT_REFUND_FAILED },
+        { "dispute.opened", "dispute_id", PAY_EVT_DISPUTE_OPENED },
+        { "dispute.won", "dispute_id", PAY_EVT_DISPUTE_WON },
+        { "dispute.lost", "dispute_id", PAY_EVT_DISPUTE_LOST },
+        { "payout.paid", "payout_id", PAY_EVT_PAYOUT_PAID },
+        { "payout.failed", "payout_id", PAY_EVT_PAYOUT_FAILED },
+    };
+    char         body[512];
+    size_t       i;
+    pay_event_t  ev;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"event_id\":\"e%zu\",\"type\":\"%s\","
+                 "\"reference\":\"m1:rf_1\",\"amount\":\"4.00\","
+                 "\"currency\":\"EUR\",\"payment_id\":\"gp_1\","
+                 "\"%s\":\"obj_%zu\"}", i, cases[i].type, cases[i].id_field,
+                 i);
+        cr_assert_eq(eg_parse(body, &ev), 0, "%s", cases[i].type);
+        cr_expect_eq(ev.kind, cases[i].kind, "%s", cases[i].type);
+        cr_expect_eq(ev.amount, 400);
+        cr_expect_str_eq(ev.currency, "EUR");
+        cr_expect_str_eq(ev.reference, "m1:rf_1");
+        cr_expect_str_eq(ev.payment_ref, "gp_1");
+        cr_expect_eq(strncmp(ev.object_ref, "obj_", 4), 0, "%s",
+                     cases[i].type);
+    }
+}
+
+
+Test(events_generic, object_ref_follows_the_type_not_any_id_present)
+{
+    pay_event_t  ev;
+    const char   body[] =
+        "{\"event_id\":\"e1\",\"type\":\"refund.succeeded\","
+        "\"reference\":\"m1:rf_1\",\"amount\":\"4.00\",\"currency\":\"EUR\","
+        "\"payout_id\":\"po_x\",\"dispute_id\":\"dp_x\"}";
+
+    cr_assert_eq(eg_parse(body, &ev), 0);
+    cr_expect_str_eq(ev.object_ref, "");
+}
+
+
+Test(events_generic, new_types_need_amount_and_currency)
+{
+    pay_event_t  ev;
+    const char   no_amount[] =
+        "{\"event_id\":\"e1\",\"type\":\"refund.succeeded\","
+        "\"reference\":\"m1:rf_1\",\"currency\":\"EUR\"}";
+    const char   no_currency[] =
+        "{\"event_id\":\"e1\",\"type\":\"payout.paid\","
+        "\"reference\":\"m1:pyo_1\",\"amount\":\"4.00\"}";
+    const char   bad_amount[] =
+        "{\"event_id\":\"e1\",\"type\":\"dispute.opened\","
+        "\"amount\":\"4.001\",\"currency\":\"EUR\",\"payment_id\":\"gp_1\"}";
+
+    cr_expect_eq(eg_parse(no_amount, &ev), -1);
+    cr_expect_eq(eg_parse(no_currency, &ev), -1);
+    cr_expect_eq(eg_parse(bad_amount, &ev), -1);
+}
+
+
+Test(events_generic, ids_must_be_strings_that_fit)
+{
+    char         body[512], big[200];
+    pay_event_t  ev;
+
+    cr_expect_eq(eg_parse("{\"event_id\":\"e1\",\"type\":\"payout.paid\","
+                          "\"amount\":\"4.00\",\"currency\":\"EUR\","
+                          "\"payout_id\":7}", &ev), -1);
+
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    snprintf(body, sizeof(body),
+             "{\"event_id\":\"e1\",\"type\":\"payout.paid\","
+             "\"amount\":\"4.00\",\"currency\":\"EUR\",\"payout_id\":\"%s\"}",
+             big);
+    cr_expect_eq(eg_parse(body, &ev), -1);
+}
+
+
+Test(events_generic, dispute_reference_is_optional)
+{
+    pay_event_t  ev;
+    const char   body[] =
+        "{\"event_id\":\"e1\",\"type\":\"dispute.lost\","
+        "\"amount\":\"10.00\",\"currency\":\"USD\",\"payment_id\":\"gp_1\","
+        "\"dispute_id\":\"gd_1\"}";
+
+    cr_assert_eq(eg_parse(body, &ev), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_DISPUTE_LOST);
+    cr_expect_str_eq(ev.reference, "");
+    cr_expect_str_eq(ev.object_ref, "gd_1");
+    cr_expect_eq(ev.amount, 1000);
+}
