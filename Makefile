@@ -6,6 +6,8 @@ PKGS      = libpq libcurl jansson libjwt libcrypto
 # packages before anything is compiled, so they must not ask pkg-config first.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $$(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $$(PKGS)))$(PKG_LIBS)
+# Debian's libcsv (no pkg-config file): the settlement report parser
+CSV_LIBS   = -lcsv
 
 CC       ?= cc
 OPT      ?= -O2 -g
@@ -49,10 +51,10 @@ $(BUILD)/libpayments-asan.a: $(ASAN_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libpayments.a
-	$(CC) $(CFLAGS) $(UNIT_SRC) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) -o $@
+	$(CC) $(CFLAGS) $(UNIT_SRC) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) $(CSV_LIBS) -o $@
 
 $(BUILD)/unit_tests-asan: $(UNIT_SRC) $(BUILD)/libpayments-asan.a
-	$(CC) $(CFLAGS) $(SAN) $(UNIT_SRC) $(BUILD)/libpayments-asan.a -lcriterion $(PKG_LIBS) -o $@
+	$(CC) $(CFLAGS) $(SAN) $(UNIT_SRC) $(BUILD)/libpayments-asan.a -lcriterion $(PKG_LIBS) $(CSV_LIBS) -o $@
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests --jobs 2
@@ -114,7 +116,7 @@ browser: $(MODULE) $(BUILD)/mock_psp $(BUILD)/demo_shop
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude $(PKG_CFLAGS) \
-	    -fsanitize=fuzzer,address,undefined $< $(CORE_SRC) $(PKG_LIBS) -o $@
+	    -fsanitize=fuzzer,address,undefined $< $(CORE_SRC) $(PKG_LIBS) $(CSV_LIBS) -o $@
 
 fuzz: $(FUZZ_BIN)
 
