@@ -27,9 +27,9 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits clean deps demo-shop browser deb chaos
+.PHONY: all core reconcile unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits clean deps demo-shop browser deb chaos
 
-all: core mock module
+all: core mock module reconcile
 
 deps:
 	bash ci/install-deps.sh
@@ -49,6 +49,13 @@ $(BUILD)/libpayments.a: $(CORE_OBJ)
 
 $(BUILD)/libpayments-asan.a: $(ASAN_OBJ)
 	ar rcs $@ $^
+
+# The operator's reconciliation tool (bin/payments-reconcile.c): the core's
+# report parser, libpq synchronously, OpenSSL for the report's sha256.
+reconcile: $(BUILD)/payments-reconcile
+
+$(BUILD)/payments-reconcile: bin/payments-reconcile.c $(BUILD)/libpayments.a $(CORE_HDR)
+	$(CC) $(CFLAGS) $< $(BUILD)/libpayments.a $(PKG_LIBS) $(CSV_LIBS) -o $@
 
 $(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libpayments.a
 	$(CC) $(CFLAGS) $(UNIT_SRC) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) $(CSV_LIBS) -o $@
@@ -128,7 +135,7 @@ test:
 
 # The Debian package, $(BUILD)/libnginx-mod-http-payments_<VERSION>-1_<arch>.deb
 # (packaging/build-deb.sh; ci/deb-test.sh installs and exercises it).
-deb: $(MODULE)
+deb: $(MODULE) $(BUILD)/payments-reconcile
 	bash packaging/build-deb.sh $(BUILD)
 
 demo:

@@ -132,6 +132,29 @@ INSERT INTO ledger_accounts (account, description) VALUES
 ON CONFLICT (account) DO NOTHING;
 
 -- ---------------------------------------------------------------------------
+-- A payment the reconciliation applies goes through pay_webhook_apply with
+-- payments.event_source = 'reconciliation': webhook_events.source (008)
+-- takes that word too.  The constraint is widened from its current
+-- definition, so values another migration added are kept.
+DO $$
+DECLARE
+    v_def  text;
+BEGIN
+    SELECT pg_get_constraintdef(k.oid) INTO v_def FROM pg_constraint k
+     WHERE k.conrelid = 'public.webhook_events'::regclass
+       AND k.conname = 'webhook_events_source';
+    IF v_def IS NOT NULL AND position('''reconciliation''' IN v_def) = 0 THEN
+        IF position('ARRAY[' IN v_def) = 0 THEN
+            RAISE EXCEPTION 'webhook_events_source is not a list: %', v_def;
+        END IF;
+        ALTER TABLE webhook_events DROP CONSTRAINT webhook_events_source;
+        EXECUTE 'ALTER TABLE webhook_events ADD CONSTRAINT webhook_events_source '
+             || replace(v_def, 'ARRAY[', 'ARRAY[''reconciliation''::text, ');
+    END IF;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
 -- A report starts: refused for a PSP no checkout ever used; NULL when the
 -- same bytes were reconciled before (nothing is written then).
 
