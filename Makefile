@@ -106,7 +106,7 @@ $(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(E2E_SRC) -lcriterion $(PKG_LIBS) -o $@
 
-e2e: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests
+e2e: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests $(BUILD)/payments-reconcile
 	BUILD=$(BUILD) bash ci/e2e.sh
 
 # The demo shop (HTTPS via libmicrohttpd + GnuTLS) and the browser journey:
