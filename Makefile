@@ -27,7 +27,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits clean deps demo-shop browser deb chaos
+.PHONY: all core reconcile unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits bench-reconcile clean deps demo-shop browser deb chaos
 
 all: core mock module reconcile
 
@@ -152,6 +152,11 @@ chaos: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests
 
 bench-limits:
 	bash bench/limits.sh
+
+# rows reconciled per second on a generated report (also the last line of
+# make bench); BENCH_RECON_ROWS, default 100000
+bench-reconcile: $(BUILD)/payments-reconcile
+	BUILD=$(BUILD) bash bench/reconcile.sh
 
 clean:
 	rm -rf $(BUILD)

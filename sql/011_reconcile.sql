@@ -118,6 +118,10 @@ CREATE INDEX IF NOT EXISTS recon_mismatches_report ON recon_mismatches (report_i
 CREATE INDEX IF NOT EXISTS recon_mismatches_open ON recon_mismatches (psp, kind, merchant_id, checkout_id)
     WHERE resolved_at IS NULL;
 
+-- The evidence of a mismatch lists the ledger rows of its checkout.
+CREATE INDEX IF NOT EXISTS ledger_transactions_checkout
+    ON ledger_transactions (merchant_id, checkout_id);
+
 -- The fees account: ledger account names are 'psp_fees:<psp>' (debited with
 -- the PSP's fee, psp_clearing:<psp> credited).  This table names the
 -- accounts the reconciliation may post to, for the reports' readers.
@@ -260,7 +264,7 @@ $$;
 CREATE OR REPLACE FUNCTION pay_recon_book_fee(p_report bigint, r recon_rows,
     p_merchant text, p_checkout text)
 RETURNS void
-LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = public, pg_temp SET enable_seqscan = off AS $$
 DECLARE
     v_order  text;
     v_txn    bigint;
@@ -285,22 +289,41 @@ BEGIN
     VALUES (p_merchant, v_txn, 1, 'psp_fees:' || v_psp, r.fee, r.net_currency),
            (p_merchant, v_txn, 2, 'psp_clearing:' || v_psp, -r.fee, r.net_currency);
 
-    PERFORM audit_append(p_merchant, p_checkout, 'reconcile:fee_booked',
-        jsonb_build_object('psp', v_psp, 'report_id', p_report, 'row_id', r.row_id,
-                           'fee', r.fee, 'currency', r.net_currency, 'txn_id', v_txn));
+    -- audited once per merchant and report at the end of pay_recon_run (an
+    -- audit row per fee would update the merchant's audit head thousands of
+    -- times in one transaction)
 
-    PERFORM pay_recon_flag(p_report, r, 'auto_fixed', 'fee_booked', p_merchant,
-        p_checkout, r.net_currency, r.fee,
-        jsonb_build_object('txn_id', v_txn, 'account', 'psp_fees:' || v_psp));
+    -- the evidence names the transaction booked; the checkout's other
+    -- ledger rows are not copied for every paid payment of the report
+    INSERT INTO recon_mismatches (report_id, record, psp, class, kind, merchant_id,
+                                  checkout_id, currency, amount, evidence)
+    VALUES (p_report, r.record, v_psp, 'auto_fixed', 'fee_booked', p_merchant,
+            p_checkout, r.net_currency, r.fee,
+            jsonb_build_object('report_row', pay_recon_row_json(r),
+                'ours', jsonb_build_object('txn_id', v_txn,
+                                           'account', 'psp_fees:' || v_psp),
+                'ledger', jsonb_build_array(
+                    jsonb_build_object('txn_id', v_txn, 'entry_no', 1,
+                        'account', 'psp_fees:' || v_psp, 'amount', r.fee,
+                        'currency', r.net_currency),
+                    jsonb_build_object('txn_id', v_txn, 'entry_no', 2,
+                        'account', 'psp_clearing:' || v_psp, 'amount', -r.fee,
+                        'currency', r.net_currency))));
 END
 $$;
 
 -- ---------------------------------------------------------------------------
--- A payment row
+-- A payment row.
+--
+-- The per-row functions and the run carry SET enable_seqscan = off: their
+-- statements are planned once (PL/pgSQL caches the plans) while recon_rows
+-- and recon_mismatches still have the statistics of empty tables, so a
+-- plan would scan tables that grow by a row per report row: quadratic on a
+-- report of 100,000 rows.  Every statement in them has an index to use.
 
 CREATE OR REPLACE FUNCTION pay_recon_payment(p_report bigint, r recon_rows)
 RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
-LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = public, pg_temp SET enable_seqscan = off AS $$
 #variable_conflict use_column
 DECLARE
     v_psp      text;
@@ -311,10 +334,13 @@ BEGIN
     SELECT rp.psp INTO v_psp FROM recon_reports rp WHERE rp.report_id = p_report;
 
     -- by our nonce first, then by the PSP's payment id (009 stores it)
-    IF r.reference <> '' THEN
+    -- (the nonce is merchant_id ':' checkout_id: looked up by the key)
+    IF r.reference <> '' AND position(':' IN r.reference) > 0 THEN
         SELECT * INTO c FROM checkouts ck
-         WHERE ck.nonce = r.reference AND ck.psp = v_psp
-           AND ck.merchant_id = split_part(r.reference, ':', 1);
+         WHERE ck.merchant_id = split_part(r.reference, ':', 1)
+           AND ck.checkout_id = substr(r.reference,
+                                       length(split_part(r.reference, ':', 1)) + 2)
+           AND ck.nonce = r.reference AND ck.psp = v_psp;
         v_found := FOUND;
     END IF;
 
@@ -384,7 +410,7 @@ BEGIN
     -- an earlier report's missing_at_psp for this checkout was wrong
     UPDATE recon_mismatches m
        SET resolved_at = now(), resolution = 'found in report ' || p_report
-     WHERE m.kind = 'missing_at_psp' AND m.resolved_at IS NULL
+     WHERE m.psp = v_psp AND m.kind = 'missing_at_psp' AND m.resolved_at IS NULL
        AND m.merchant_id = c.merchant_id AND m.checkout_id = c.checkout_id;
 
     PERFORM pay_recon_book_fee(p_report, r, c.merchant_id, c.checkout_id);
@@ -401,7 +427,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION pay_recon_money(p_report bigint, r recon_rows)
 RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
-LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = public, pg_temp SET enable_seqscan = off AS $$
 #variable_conflict use_column
 DECLARE
     v_psp     text;
@@ -490,7 +516,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION pay_recon_run(p_report bigint)
 RETURNS void
-LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = public, pg_temp SET enable_seqscan = off AS $$
 DECLARE
     r       recon_rows%ROWTYPE;
     v_psp   text;
@@ -572,6 +598,22 @@ BEGIN
         END LOOP;
     END IF;
 
+    -- the fees booked, in each merchant's audit chain: one row per report
+    FOR c IN
+        SELECT m.merchant_id,
+               jsonb_agg(jsonb_build_object('currency', m.currency, 'count', m.n,
+                                            'amount', m.amount) ORDER BY m.currency) AS fees
+          FROM (SELECT mm.merchant_id, mm.currency, count(*) AS n, sum(mm.amount) AS amount
+                  FROM recon_mismatches mm
+                 WHERE mm.report_id = p_report AND mm.kind = 'fee_booked'
+                 GROUP BY 1, 2) m
+         GROUP BY 1 ORDER BY 1
+    LOOP
+        PERFORM audit_append(c.merchant_id, NULL, 'reconcile:fees_booked',
+            jsonb_build_object('psp', v_psp, 'report_id', p_report, 'fees', c.fees,
+                               'account', 'psp_fees:' || v_psp));
+    END LOOP;
+
     UPDATE recon_reports rp SET finished_at = now() WHERE rp.report_id = p_report;
 END
 $$;
@@ -629,10 +671,9 @@ BEGIN
         SELECT o.merchant_id, o.checkout_id, o.payment_order_id, o.status, o.amount,
                o.currency, (t.txn_id IS NOT NULL) AS booked
           FROM payment_orders o
-          LEFT JOIN LATERAL (SELECT lt.txn_id FROM ledger_transactions lt
-                              WHERE lt.merchant_id = o.merchant_id
-                                AND lt.payment_order_id = o.payment_order_id
-                              LIMIT 1) t ON true
+          LEFT JOIN (SELECT lt.merchant_id, lt.payment_order_id, min(lt.txn_id) AS txn_id
+                       FROM ledger_transactions lt GROUP BY 1, 2) t
+            ON t.merchant_id = o.merchant_id AND t.payment_order_id = o.payment_order_id
          WHERE (o.status = 'SUCCESS') <> (t.txn_id IS NOT NULL)
     LOOP
         PERFORM pay_recon_check_flag(p_report,
