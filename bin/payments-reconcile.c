@@ -6,9 +6,9 @@
  *
  * Reads the report with the core's parser (src/settlement.c: libcsv, the
  * core's money rules), refuses it before touching the database when it
- * cannot be read, then in ONE transaction: pay_recon_begin (by the file's
+ * cannot be read, then in ONE transaction: recon_begin (by the file's
  * sha256: the same bytes twice write nothing), COPY of the rows,
- * pay_recon_run (match, fix, classify), pay_recon_checks (the internal
+ * recon_run (match, fix, classify), recon_checks (the internal
  * checks).  Prints counts and amounts per class and currency, writes an
  * HTML report of every mismatch and its evidence.
  *
@@ -472,7 +472,7 @@ main(int argc, char **argv)
     p[2] = sha;
     p[3] = path;
     p[4] = nrows;
-    res = q(db, "SELECT pay_recon_begin($1, $2, $3, $4, $5::int)", 5, p,
+    res = q(db, "SELECT recon_begin($1, $2, $3, $4, $5::int)", 5, p,
             PGRES_TUPLES_OK);
     already = PQgetisnull(res, 0, 0);
     snprintf(report_id, sizeof(report_id), "%s", PQgetvalue(res, 0, 0));
@@ -481,7 +481,7 @@ main(int argc, char **argv)
     if (already) {
         PQclear(q(db, "ROLLBACK", 0, NULL, PGRES_COMMAND_OK));
         p[0] = sha;
-        res = q(db, "SELECT pay_recon_report_of($1)", 1, p, PGRES_TUPLES_OK);
+        res = q(db, "SELECT recon_report_of($1)", 1, p, PGRES_TUPLES_OK);
         snprintf(report_id, sizeof(report_id), "%s", PQgetvalue(res, 0, 0));
         PQclear(res);
         printf(ME ": %s (sha256 %s) was reconciled before as report %s: "
@@ -542,8 +542,8 @@ main(int argc, char **argv)
         }
 
         p[0] = report_id;
-        PQclear(q(db, "SELECT pay_recon_run($1)", 1, p, PGRES_TUPLES_OK));
-        PQclear(q(db, "SELECT pay_recon_checks($1)", 1, p, PGRES_TUPLES_OK));
+        PQclear(q(db, "SELECT recon_run($1)", 1, p, PGRES_TUPLES_OK));
+        PQclear(q(db, "SELECT recon_checks($1)", 1, p, PGRES_TUPLES_OK));
         PQclear(q(db, "COMMIT", 0, NULL, PGRES_COMMAND_OK));
     }
 
@@ -552,9 +552,9 @@ main(int argc, char **argv)
            + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
 
     p[0] = report_id;
-    summary = q(db, "SELECT * FROM pay_recon_summary($1)", 1, p,
+    summary = q(db, "SELECT * FROM recon_summary($1)", 1, p,
                 PGRES_TUPLES_OK);
-    res = q(db, "SELECT pay_recon_open($1)", 1, p, PGRES_TUPLES_OK);
+    res = q(db, "SELECT recon_open($1)", 1, p, PGRES_TUPLES_OK);
     open_items = atoll(PQgetvalue(res, 0, 0));
     PQclear(res);
 

@@ -2,11 +2,11 @@
 -- (bin/payments-reconcile.c, doc/RECONCILIATION.md).
 --
 -- The tool, in ONE transaction per report:
---   SELECT pay_recon_begin(psp, dialect, sha256, file, rows)   -> report_id, or NULL
+--   SELECT recon_begin(psp, dialect, sha256, file, rows)   -> report_id, or NULL
 --   COPY recon_rows (report_id, record, ...) FROM STDIN        -- the parsed rows
---   SELECT pay_recon_run(report_id)                            -- match, fix, classify
---   SELECT pay_recon_checks(report_id)                         -- internal checks
---   SELECT * FROM pay_recon_summary(report_id)
+--   SELECT recon_run(report_id)                            -- match, fix, classify
+--   SELECT recon_checks(report_id)                         -- internal checks
+--   SELECT * FROM recon_summary(report_id)
 -- A report is known by the sha256 of its bytes: a second run of the same
 -- file finds it and writes nothing.  A row is known by (psp, row_id): a row
 -- already reconciled through another report (a weekly file overlapping the
@@ -162,7 +162,7 @@ $$;
 -- A report starts: refused for a PSP no checkout ever used; NULL when the
 -- same bytes were reconciled before (nothing is written then).
 
-CREATE OR REPLACE FUNCTION pay_recon_begin(p_psp text, p_dialect text,
+CREATE OR REPLACE FUNCTION recon_begin(p_psp text, p_dialect text,
     p_sha256 text, p_file text, p_rows int)
 RETURNS bigint
 LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
@@ -192,7 +192,7 @@ END
 $$;
 
 -- The report an earlier run of these bytes wrote, for the tool's message.
-CREATE OR REPLACE FUNCTION pay_recon_report_of(p_sha256 text)
+CREATE OR REPLACE FUNCTION recon_report_of(p_sha256 text)
 RETURNS bigint
 LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
     SELECT r.report_id FROM recon_reports r WHERE r.sha256 = p_sha256;
@@ -201,14 +201,14 @@ $$;
 -- ---------------------------------------------------------------------------
 -- Evidence helpers
 
-CREATE OR REPLACE FUNCTION pay_recon_row_json(r recon_rows)
+CREATE OR REPLACE FUNCTION recon_row_json(r recon_rows)
 RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
     SELECT to_jsonb(r) - 'report_id' - 'outcome';
 $$;
 
 -- Every ledger row of a checkout, for the evidence.
-CREATE OR REPLACE FUNCTION pay_recon_ledger_json(p_merchant text, p_checkout text)
+CREATE OR REPLACE FUNCTION recon_ledger_json(p_merchant text, p_checkout text)
 RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
@@ -221,7 +221,7 @@ LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
      WHERE t.merchant_id = p_merchant AND t.checkout_id = p_checkout;
 $$;
 
-CREATE OR REPLACE FUNCTION pay_recon_checkout_json(p_merchant text, p_checkout text)
+CREATE OR REPLACE FUNCTION recon_checkout_json(p_merchant text, p_checkout text)
 RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
     SELECT jsonb_build_object('merchant_id', c.merchant_id, 'checkout_id', c.checkout_id,
@@ -238,7 +238,7 @@ LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout;
 $$;
 
-CREATE OR REPLACE FUNCTION pay_recon_flag(p_report bigint, r recon_rows, p_class text,
+CREATE OR REPLACE FUNCTION recon_flag(p_report bigint, r recon_rows, p_class text,
     p_kind text, p_merchant text, p_checkout text, p_currency text, p_amount bigint,
     p_ours jsonb)
 RETURNS void
@@ -249,10 +249,10 @@ BEGIN
     SELECT p_report, r.record, rp.psp, p_class, p_kind, p_merchant, p_checkout,
            p_currency, p_amount,
            jsonb_build_object(
-               'report_row', CASE WHEN r.record IS NULL THEN NULL ELSE pay_recon_row_json(r) END,
+               'report_row', CASE WHEN r.record IS NULL THEN NULL ELSE recon_row_json(r) END,
                'ours', p_ours,
                'ledger', CASE WHEN p_checkout IS NULL THEN '[]'::jsonb
-                              ELSE pay_recon_ledger_json(p_merchant, p_checkout) END)
+                              ELSE recon_ledger_json(p_merchant, p_checkout) END)
       FROM recon_reports rp WHERE rp.report_id = p_report;
 END
 $$;
@@ -261,7 +261,7 @@ $$;
 -- The PSP's fee of a paid checkout: booked on its first order, psp_fees
 -- debited, psp_clearing credited (a negative fee, a rebate, the other way).
 
-CREATE OR REPLACE FUNCTION pay_recon_book_fee(p_report bigint, r recon_rows,
+CREATE OR REPLACE FUNCTION recon_book_fee(p_report bigint, r recon_rows,
     p_merchant text, p_checkout text)
 RETURNS void
 LANGUAGE plpgsql SET search_path = public, pg_temp SET enable_seqscan = off AS $$
@@ -289,7 +289,7 @@ BEGIN
     VALUES (p_merchant, v_txn, 1, 'psp_fees:' || v_psp, r.fee, r.net_currency),
            (p_merchant, v_txn, 2, 'psp_clearing:' || v_psp, -r.fee, r.net_currency);
 
-    -- audited once per merchant and report at the end of pay_recon_run (an
+    -- audited once per merchant and report at the end of recon_run (an
     -- audit row per fee would update the merchant's audit head thousands of
     -- times in one transaction)
 
@@ -299,7 +299,7 @@ BEGIN
                                   checkout_id, currency, amount, evidence)
     VALUES (p_report, r.record, v_psp, 'auto_fixed', 'fee_booked', p_merchant,
             p_checkout, r.net_currency, r.fee,
-            jsonb_build_object('report_row', pay_recon_row_json(r),
+            jsonb_build_object('report_row', recon_row_json(r),
                 'ours', jsonb_build_object('txn_id', v_txn,
                                            'account', 'psp_fees:' || v_psp),
                 'ledger', jsonb_build_array(
@@ -321,7 +321,7 @@ $$;
 -- plan would scan tables that grow by a row per report row: quadratic on a
 -- report of 100,000 rows.  Every statement in them has an index to use.
 
-CREATE OR REPLACE FUNCTION pay_recon_payment(p_report bigint, r recon_rows)
+CREATE OR REPLACE FUNCTION recon_payment(p_report bigint, r recon_rows)
 RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
 LANGUAGE plpgsql SET search_path = public, pg_temp SET enable_seqscan = off AS $$
 #variable_conflict use_column
@@ -354,32 +354,32 @@ BEGIN
     END IF;
 
     IF NOT v_found THEN
-        PERFORM pay_recon_flag(p_report, r, 'unclassified', 'unknown_payment', NULL, NULL,
+        PERFORM recon_flag(p_report, r, 'unclassified', 'unknown_payment', NULL, NULL,
             r.currency, r.gross, NULL);
         RETURN QUERY SELECT 'unclassified'::text, NULL::text, NULL::text;
         RETURN;
     END IF;
 
     IF r.currency <> c.currency THEN
-        PERFORM pay_recon_flag(p_report, r, 'needs_person', 'currency_differs',
+        PERFORM recon_flag(p_report, r, 'needs_person', 'currency_differs',
             c.merchant_id, c.checkout_id, r.currency, r.gross,
-            pay_recon_checkout_json(c.merchant_id, c.checkout_id));
+            recon_checkout_json(c.merchant_id, c.checkout_id));
         RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
         RETURN;
     END IF;
 
     IF r.gross <> c.amount_total THEN
-        PERFORM pay_recon_flag(p_report, r, 'needs_person', 'amount_differs',
+        PERFORM recon_flag(p_report, r, 'needs_person', 'amount_differs',
             c.merchant_id, c.checkout_id, r.currency, r.gross - c.amount_total,
-            pay_recon_checkout_json(c.merchant_id, c.checkout_id));
+            recon_checkout_json(c.merchant_id, c.checkout_id));
         RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
         RETURN;
     END IF;
 
     IF c.status = 'FAILED' THEN
-        PERFORM pay_recon_flag(p_report, r, 'needs_person', 'paid_but_failed_here',
+        PERFORM recon_flag(p_report, r, 'needs_person', 'paid_but_failed_here',
             c.merchant_id, c.checkout_id, r.currency, r.gross,
-            pay_recon_checkout_json(c.merchant_id, c.checkout_id));
+            recon_checkout_json(c.merchant_id, c.checkout_id));
         RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
         RETURN;
     END IF;
@@ -393,14 +393,14 @@ BEGIN
         PERFORM set_config('payments.event_source', '', true);
 
         IF v_applied.outcome = 'applied' THEN
-            PERFORM pay_recon_flag(p_report, r, 'auto_fixed', 'webhook_missing',
+            PERFORM recon_flag(p_report, r, 'auto_fixed', 'webhook_missing',
                 c.merchant_id, c.checkout_id, r.currency, r.gross,
-                pay_recon_checkout_json(c.merchant_id, c.checkout_id)
+                recon_checkout_json(c.merchant_id, c.checkout_id)
                     || jsonb_build_object('was', c.status, 'event_id', 'reconcile:' || r.row_id));
         ELSE
-            PERFORM pay_recon_flag(p_report, r, 'needs_person', 'webhook_apply_refused',
+            PERFORM recon_flag(p_report, r, 'needs_person', 'webhook_apply_refused',
                 c.merchant_id, c.checkout_id, r.currency, r.gross,
-                pay_recon_checkout_json(c.merchant_id, c.checkout_id)
+                recon_checkout_json(c.merchant_id, c.checkout_id)
                     || jsonb_build_object('outcome', v_applied.outcome));
             RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
             RETURN;
@@ -413,7 +413,7 @@ BEGIN
      WHERE m.psp = v_psp AND m.kind = 'missing_at_psp' AND m.resolved_at IS NULL
        AND m.merchant_id = c.merchant_id AND m.checkout_id = c.checkout_id;
 
-    PERFORM pay_recon_book_fee(p_report, r, c.merchant_id, c.checkout_id);
+    PERFORM recon_book_fee(p_report, r, c.merchant_id, c.checkout_id);
 
     RETURN QUERY SELECT CASE WHEN c.status <> 'SUCCESS' OR r.fee <> 0
                              THEN 'auto_fixed' ELSE 'matched' END,
@@ -425,7 +425,7 @@ $$;
 -- Refunds, disputes, pay-outs: matched against 009's tables when they exist.
 -- Without them, every such row is something we do not know.
 
-CREATE OR REPLACE FUNCTION pay_recon_money(p_report bigint, r recon_rows)
+CREATE OR REPLACE FUNCTION recon_money(p_report bigint, r recon_rows)
 RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
 LANGUAGE plpgsql SET search_path = public, pg_temp SET enable_seqscan = off AS $$
 #variable_conflict use_column
@@ -505,7 +505,7 @@ BEGIN
         RETURN;
     END IF;
 
-    PERFORM pay_recon_flag(p_report, r, 'needs_person', v_kind, v_m, v_co,
+    PERFORM recon_flag(p_report, r, 'needs_person', v_kind, v_m, v_co,
         r.currency, r.gross, v_j);
     RETURN QUERY SELECT 'needs_person'::text, v_m, v_co;
 END
@@ -514,7 +514,7 @@ $$;
 -- ---------------------------------------------------------------------------
 -- The run: every row of the report, then what the PSP should have had.
 
-CREATE OR REPLACE FUNCTION pay_recon_run(p_report bigint)
+CREATE OR REPLACE FUNCTION recon_run(p_report bigint)
 RETURNS void
 LANGUAGE plpgsql SET search_path = public, pg_temp SET enable_seqscan = off AS $$
 DECLARE
@@ -539,20 +539,20 @@ BEGIN
         END IF;
 
         IF r.type = 'payment' THEN
-            SELECT * INTO v FROM pay_recon_payment(p_report, r) x;
+            SELECT * INTO v FROM recon_payment(p_report, r) x;
         ELSIF r.type IN ('refund', 'refund_failure', 'dispute', 'dispute_won',
                          'payout', 'payout_failure') THEN
-            SELECT * INTO v FROM pay_recon_money(p_report, r) x;
+            SELECT * INTO v FROM recon_money(p_report, r) x;
         ELSIF r.type = 'bank_payout' THEN
             SELECT 'not_ours'::text AS outcome, NULL::text AS merchant_id,
                    NULL::text AS checkout_id INTO v;
         ELSIF r.type = 'fee' THEN
-            PERFORM pay_recon_flag(p_report, r, 'needs_person', 'fee_without_payment',
+            PERFORM recon_flag(p_report, r, 'needs_person', 'fee_without_payment',
                 NULL, NULL, r.net_currency, r.fee, NULL);
             SELECT 'needs_person'::text AS outcome, NULL::text AS merchant_id,
                    NULL::text AS checkout_id INTO v;
         ELSE
-            PERFORM pay_recon_flag(p_report, r, 'unclassified', 'unknown_row_type',
+            PERFORM recon_flag(p_report, r, 'unclassified', 'unknown_row_type',
                 NULL, NULL, r.currency, r.gross, NULL);
             SELECT 'unclassified'::text AS outcome, NULL::text AS merchant_id,
                    NULL::text AS checkout_id INTO v;
@@ -593,8 +593,8 @@ BEGIN
             VALUES (p_report, NULL, v_psp, 'needs_person', 'missing_at_psp', c.merchant_id,
                     c.checkout_id, c.currency, c.amount_total,
                     jsonb_build_object('report_row', NULL,
-                        'ours', pay_recon_checkout_json(c.merchant_id, c.checkout_id),
-                        'ledger', pay_recon_ledger_json(c.merchant_id, c.checkout_id)));
+                        'ours', recon_checkout_json(c.merchant_id, c.checkout_id),
+                        'ledger', recon_ledger_json(c.merchant_id, c.checkout_id)));
         END LOOP;
     END IF;
 
@@ -622,7 +622,7 @@ $$;
 -- Internal checks, with every reconciliation; each failure is a needs_person
 -- mismatch of the report.  Returns the number found.
 
-CREATE OR REPLACE FUNCTION pay_recon_check_flag(p_report bigint, p_kind text,
+CREATE OR REPLACE FUNCTION recon_check_flag(p_report bigint, p_kind text,
     p_merchant text, p_checkout text, p_currency text, p_amount bigint, p_ours jsonb)
 RETURNS void
 LANGUAGE sql SET search_path = public, pg_temp AS $$
@@ -632,11 +632,11 @@ LANGUAGE sql SET search_path = public, pg_temp AS $$
            p_currency, p_amount,
            jsonb_build_object('report_row', NULL, 'ours', p_ours,
                'ledger', CASE WHEN p_checkout IS NULL THEN '[]'::jsonb
-                              ELSE pay_recon_ledger_json(p_merchant, p_checkout) END)
+                              ELSE recon_ledger_json(p_merchant, p_checkout) END)
       FROM recon_reports rp WHERE rp.report_id = p_report;
 $$;
 
-CREATE OR REPLACE FUNCTION pay_recon_checks(p_report bigint)
+CREATE OR REPLACE FUNCTION recon_checks(p_report bigint)
 RETURNS int
 LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 DECLARE
@@ -659,7 +659,7 @@ BEGIN
            AND l.currency = w.currency
          WHERE coalesce(w.balance, 0) <> coalesce(l.total, 0)
     LOOP
-        PERFORM pay_recon_check_flag(p_report, 'wallet_ledger_differs', x.merchant_id, NULL,
+        PERFORM recon_check_flag(p_report, 'wallet_ledger_differs', x.merchant_id, NULL,
             x.currency, x.wallet - x.ledger,
             jsonb_build_object('seller_account', x.seller, 'wallet', x.wallet,
                                'ledger', x.ledger));
@@ -676,7 +676,7 @@ BEGIN
             ON t.merchant_id = o.merchant_id AND t.payment_order_id = o.payment_order_id
          WHERE (o.status = 'SUCCESS') <> (t.txn_id IS NOT NULL)
     LOOP
-        PERFORM pay_recon_check_flag(p_report,
+        PERFORM recon_check_flag(p_report,
             CASE WHEN x.booked THEN 'ledger_on_unpaid_order' ELSE 'success_order_without_ledger' END,
             x.merchant_id, x.checkout_id, x.currency, x.amount,
             jsonb_build_object('payment_order_id', x.payment_order_id, 'status', x.status));
@@ -695,7 +695,7 @@ BEGIN
               GROUP BY 1, 2, 3, 4, 5
              HAVING sum(f.amount) > o.amount'
         LOOP
-            PERFORM pay_recon_check_flag(p_report, 'refunds_exceed_capture', x.merchant_id,
+            PERFORM recon_check_flag(p_report, 'refunds_exceed_capture', x.merchant_id,
                 x.checkout_id, x.currency, x.refunded - x.amount,
                 jsonb_build_object('payment_order_id', x.payment_order_id,
                                    'captured', x.amount, 'refunded', x.refunded));
@@ -706,7 +706,7 @@ BEGIN
     -- the audit chains verify
     FOR x IN SELECT m.merchant_id FROM merchants m ORDER BY 1 LOOP
         IF NOT pay_audit_verify(x.merchant_id) THEN
-            PERFORM pay_recon_check_flag(p_report, 'audit_chain_broken', x.merchant_id,
+            PERFORM recon_check_flag(p_report, 'audit_chain_broken', x.merchant_id,
                 NULL, NULL, NULL, jsonb_build_object('merchant_id', x.merchant_id));
             n := n + 1;
         END IF;
@@ -717,7 +717,7 @@ END
 $$;
 
 -- Counts and amounts per class, kind and currency, for the terminal.
-CREATE OR REPLACE FUNCTION pay_recon_summary(p_report bigint)
+CREATE OR REPLACE FUNCTION recon_summary(p_report bigint)
 RETURNS TABLE(class text, kind text, currency text, n bigint, amount numeric)
 LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
     SELECT m.class, m.kind, coalesce(m.currency, '-'), count(*), coalesce(sum(m.amount), 0)
@@ -729,7 +729,7 @@ LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
 $$;
 
 -- What of a report is still open for a person (the tool's exit status).
-CREATE OR REPLACE FUNCTION pay_recon_open(p_report bigint)
+CREATE OR REPLACE FUNCTION recon_open(p_report bigint)
 RETURNS bigint
 LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
     SELECT count(*) FROM recon_mismatches m
@@ -738,18 +738,18 @@ $$;
 
 REVOKE ALL ON recon_reports, recon_rows, recon_seen, recon_mismatches, ledger_accounts FROM PUBLIC;
 REVOKE ALL ON FUNCTION
-    pay_recon_begin(text, text, text, text, int),
-    pay_recon_report_of(text),
-    pay_recon_row_json(recon_rows),
-    pay_recon_ledger_json(text, text),
-    pay_recon_checkout_json(text, text),
-    pay_recon_flag(bigint, recon_rows, text, text, text, text, text, bigint, jsonb),
-    pay_recon_book_fee(bigint, recon_rows, text, text),
-    pay_recon_payment(bigint, recon_rows),
-    pay_recon_money(bigint, recon_rows),
-    pay_recon_run(bigint),
-    pay_recon_check_flag(bigint, text, text, text, text, bigint, jsonb),
-    pay_recon_checks(bigint),
-    pay_recon_summary(bigint),
-    pay_recon_open(bigint)
+    recon_begin(text, text, text, text, int),
+    recon_report_of(text),
+    recon_row_json(recon_rows),
+    recon_ledger_json(text, text),
+    recon_checkout_json(text, text),
+    recon_flag(bigint, recon_rows, text, text, text, text, text, bigint, jsonb),
+    recon_book_fee(bigint, recon_rows, text, text),
+    recon_payment(bigint, recon_rows),
+    recon_money(bigint, recon_rows),
+    recon_run(bigint),
+    recon_check_flag(bigint, text, text, text, text, bigint, jsonb),
+    recon_checks(bigint),
+    recon_summary(bigint),
+    recon_open(bigint)
     FROM PUBLIC;
