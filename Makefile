@@ -6,6 +6,8 @@ PKGS      = libpq libcurl jansson libjwt libcrypto
 # packages before anything is compiled, so they must not ask pkg-config first.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $$(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $$(PKGS)))$(PKG_LIBS)
+# Debian's libcsv (no pkg-config file): the settlement report parser
+CSV_LIBS   = -lcsv
 
 CC       ?= cc
 OPT      ?= -O2 -g
@@ -25,9 +27,9 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits clean deps demo-shop browser deb chaos
+.PHONY: all core reconcile unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits bench-reconcile clean deps demo-shop browser deb chaos
 
-all: core mock module
+all: core mock module reconcile
 
 deps:
 	bash ci/install-deps.sh
@@ -48,11 +50,18 @@ $(BUILD)/libpayments.a: $(CORE_OBJ)
 $(BUILD)/libpayments-asan.a: $(ASAN_OBJ)
 	ar rcs $@ $^
 
+# The operator's reconciliation tool (bin/payments-reconcile.c): the core's
+# report parser, libpq synchronously, OpenSSL for the report's sha256.
+reconcile: $(BUILD)/payments-reconcile
+
+$(BUILD)/payments-reconcile: bin/payments-reconcile.c $(BUILD)/libpayments.a $(CORE_HDR)
+	$(CC) $(CFLAGS) $< $(BUILD)/libpayments.a $(PKG_LIBS) $(CSV_LIBS) -o $@
+
 $(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libpayments.a
-	$(CC) $(CFLAGS) $(UNIT_SRC) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) -o $@
+	$(CC) $(CFLAGS) $(UNIT_SRC) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) $(CSV_LIBS) -o $@
 
 $(BUILD)/unit_tests-asan: $(UNIT_SRC) $(BUILD)/libpayments-asan.a
-	$(CC) $(CFLAGS) $(SAN) $(UNIT_SRC) $(BUILD)/libpayments-asan.a -lcriterion $(PKG_LIBS) -o $@
+	$(CC) $(CFLAGS) $(SAN) $(UNIT_SRC) $(BUILD)/libpayments-asan.a -lcriterion $(PKG_LIBS) $(CSV_LIBS) -o $@
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests --jobs 2
@@ -97,7 +106,7 @@ $(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(E2E_SRC) -lcriterion $(PKG_LIBS) -o $@
 
-e2e: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests
+e2e: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests $(BUILD)/payments-reconcile
 	BUILD=$(BUILD) bash ci/e2e.sh
 
 # The demo shop (HTTPS via libmicrohttpd + GnuTLS) and the browser journey:
@@ -114,7 +123,7 @@ browser: $(MODULE) $(BUILD)/mock_psp $(BUILD)/demo_shop
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(@D)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude $(PKG_CFLAGS) \
-	    -fsanitize=fuzzer,address,undefined $< $(CORE_SRC) $(PKG_LIBS) -o $@
+	    -fsanitize=fuzzer,address,undefined $< $(CORE_SRC) $(PKG_LIBS) $(CSV_LIBS) -o $@
 
 fuzz: $(FUZZ_BIN)
 
@@ -126,7 +135,7 @@ test:
 
 # The Debian package, $(BUILD)/libnginx-mod-http-payments_<VERSION>-1_<arch>.deb
 # (packaging/build-deb.sh; ci/deb-test.sh installs and exercises it).
-deb: $(MODULE)
+deb: $(MODULE) $(BUILD)/payments-reconcile
 	bash packaging/build-deb.sh $(BUILD)
 
 demo:
@@ -143,6 +152,11 @@ chaos: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests
 
 bench-limits:
 	bash bench/limits.sh
+
+# rows reconciled per second on a generated report (also the last line of
+# make bench); BENCH_RECON_ROWS, default 100000
+bench-reconcile: $(BUILD)/payments-reconcile
+	BUILD=$(BUILD) bash bench/reconcile.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -11,7 +11,9 @@
 #   4. the worker's memory before and after BENCH_REQUESTS registrations;
 #   5. webhooks: verified-and-committed Stripe events per second at 64
 #      connections (unique events for unique checkouts, signed in advance),
-#      against pgbench running the same pay_webhook_apply transaction.
+#      against pgbench running the same pay_webhook_apply transaction;
+#   6. reconciliation: rows per second of payments-reconcile on a generated
+#      100,000-row report (bench/reconcile.sh, BENCH_RECON_ROWS).
 # Environment: BENCH_SECONDS (10), BENCH_REQUESTS (100000), BENCH_CONNECTIONS
 # (256), BENCH_WEBHOOKS (30000 checkouts prepared for each side).
 set -euo pipefail
@@ -164,6 +166,10 @@ say "pgbench (same txn, 8 clients): $pgw webhooks/s; gateway/pgbench =" \
 psql "$PAY_TEST_PG" -XAtq -c "SELECT 'ledger: ' || count(*) || ' transactions, ' ||
     count(*) FILTER (WHERE s <> 0) || ' unbalanced' FROM (SELECT sum(amount) s
     FROM ledger_entries GROUP BY merchant_id, txn_id, currency) x" | tee -a "$out"
+
+# 6. reconciliation: rows reconciled per second on a 100,000-row report
+#    (bench/reconcile.sh, its own throwaway database)
+say "$(bash bench/reconcile.sh "${BENCH_RECON_ROWS:-100000}" | tail -n 1)"
 
 say
 say "results: $out"

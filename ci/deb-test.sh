@@ -141,15 +141,17 @@ deb_has() {
 check "the .deb holds the module, its load file, tools, man pages, sql, html, docs" \
     deb_has usr/lib/nginx/modules/ngx_http_payments_module.so \
     usr/share/nginx/modules-available/mod-http-payments.conf \
-    usr/bin/payments-migrate usr/bin/payments-merchant \
+    usr/bin/payments-migrate usr/bin/payments-merchant usr/bin/payments-reconcile \
     usr/share/man/man1/payments-migrate.1.gz usr/share/man/man1/payments-merchant.1.gz \
+    usr/share/man/man1/payments-reconcile.1.gz \
+    "usr/share/doc/$pkg/examples/payments-reconcile@.timer" \
     usr/share/ngx-payments/sql/001_schema.sql usr/share/ngx-payments/html/pending.js \
     "usr/share/doc/$pkg/copyright" "usr/share/doc/$pkg/changelog.Debian.gz" \
     "usr/share/doc/$pkg/examples/nginx.production.conf"
 abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubstvars)
-check "Depends: the nginx ABI ($abi) and the libraries (libpq5, libcurl4, libjwt0)" \
+check "Depends: the nginx ABI ($abi) and the libraries (libpq5, libcurl4, libjwt0, libcsv3)" \
     bash -c 'd=$(dpkg-deb -f "$1" Depends); echo "$d";
-             for p in "$2" libpq5 libcurl4 libjansson4 libjwt0 libssl3 libc6; do
+             for p in "$2" libpq5 libcurl4 libjansson4 libjwt0 libssl3 libc6 libcsv3; do
                  grep -q "\(^\|, \)$p\( \|,\|$\)" <<<"$d" || { echo "no $p"; exit 1; }; done' \
     _ "$debfile" "$abi"
 
@@ -172,7 +174,7 @@ check "postinst: $link -> modules-available" \
 check "Debian's /etc/nginx passes nginx -t with the module" "$nginx" -t -q
 check "nginx -T: the module is loaded through modules-enabled" \
     bash -c '"$1" -T 2>/dev/null | grep -qx "load_module modules/ngx_http_payments_module.so;"' _ "$nginx"
-check "the man pages are found" bash -c 'man -w payments-migrate && man -w payments-merchant'
+check "the man pages are found" bash -c 'man -w payments-migrate && man -w payments-merchant && man -w payments-reconcile'
 
 # --- 3. a gateway from the packaged example -------------------------------------
 

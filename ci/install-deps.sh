@@ -37,6 +37,7 @@ if [ "$want_core" = 1 ]; then
         libpq-dev postgresql-15 postgresql-client-15
         libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev
         libcriterion-dev libmicrohttpd-dev
+        libcsv-dev   # payments-reconcile reads settlement reports with it
         pkg-config gcc libc6-dev make clang libclang-rt-14-dev
         wrk openssl curl
         prometheus   # promtool: /metrics and the alerting rules are checked

@@ -105,6 +105,7 @@ step build-unit build make -j2 "$build/unit_tests" "$build/unit_tests-asan"
 step build-mock build make -j2 mock mock-asan
 step build-module build make module
 step build-e2e build make "$build/e2e_tests"
+step build-reconcile build make reconcile
 
 mapfile -t fuzz_src < <(ls tests/fuzz/fuzz_*.c 2>/dev/null || true)
 fuzz_bin=()
@@ -133,7 +134,7 @@ else
     step fuzz-smoke suite bash ci/fuzz.sh "$fuzz_seconds" "${fuzz_bin[@]}"
 fi
 
-skip_if_broken e2e build-module build-mock build-e2e ||
+skip_if_broken e2e build-module build-mock build-e2e build-reconcile ||
     step e2e suite bash ci/e2e.sh
 
 # The Debian package (ci/deb-test.sh): make deb, lintian, apt-get install,

@@ -6,7 +6,8 @@
 #   /usr/share/nginx/modules-available/mod-http-payments.conf   (load_module)
 #   /etc/nginx/modules-enabled/50-mod-http-payments.conf  symlink, made by
 #       postinst, renamed to .removed by prerm, deleted on purge
-#   /usr/bin/payments-migrate, /usr/bin/payments-merchant, their man pages
+#   /usr/bin/payments-migrate, /usr/bin/payments-merchant,
+#   /usr/bin/payments-reconcile (make reconcile, stripped), their man pages
 #   /usr/share/ngx-payments/sql, /usr/share/ngx-payments/html
 #   /usr/share/doc/libnginx-mod-http-payments/{copyright,changelog.Debian.gz,
 #       examples/nginx.production.conf}
@@ -35,6 +36,8 @@ done
 
 module=$build/nginx/ngx_http_payments_module.so
 [ -f "$module" ] || die "$module is missing: make module"
+reconcile=$build/payments-reconcile
+[ -f "$reconcile" ] || die "$reconcile is missing: make reconcile"
 
 upstream=$(tr -d ' \n' <"$top/VERSION")
 [[ $upstream =~ ^[0-9][0-9A-Za-z.+~]*$ ]] || die "VERSION: '$upstream' is not a version"
@@ -77,6 +80,14 @@ for tool in payments-migrate payments-merchant; do
     chmod 755 "$stage/usr/bin/$tool"
     gzip -9n <"$top/packaging/man/$tool.1" >"$stage/usr/share/man/man1/$tool.1.gz"
 done
+# payments-reconcile is a C program (bin/payments-reconcile.c)
+install -m 755 "$reconcile" "$stage/usr/bin/payments-reconcile"
+strip --remove-section=.comment --remove-section=.note --strip-unneeded \
+    "$stage/usr/bin/payments-reconcile"
+gzip -9n <"$top/packaging/man/payments-reconcile.1" \
+    >"$stage/usr/share/man/man1/payments-reconcile.1.gz"
+install -m 644 "$top/packaging/systemd/payments-reconcile@.service" \
+    "$top/packaging/systemd/payments-reconcile@.timer" "$stage/usr/share/doc/$pkg/examples/"
 install -m 644 "$top"/sql/*.sql "$stage/usr/share/ngx-payments/sql/"
 # html/: what payments_html loads (its README is for developers)
 find "$top/html" -maxdepth 1 -type f ! -name README.md -exec install -m 644 {} \
@@ -95,7 +106,8 @@ shl=$build/deb/shlibs
 mkdir -p "$shl/debian"
 printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$pkg" "$pkg" >"$shl/debian/control"
 shlibs=$(cd "$shl" && dpkg-shlibdeps -O \
-    "$stage/usr/lib/nginx/modules/ngx_http_payments_module.so" 2>"$shl/warnings" |
+    "$stage/usr/lib/nginx/modules/ngx_http_payments_module.so" \
+    "$stage/usr/bin/payments-reconcile" 2>"$shl/warnings" |
     sed -n 's/^shlibs:Depends=//p') ||
     { cat "$shl/warnings" >&2; die "dpkg-shlibdeps failed"; }
 [ -n "$shlibs" ] || { cat "$shl/warnings" >&2; die "dpkg-shlibdeps found no libraries"; }

@@ -454,6 +454,11 @@ mock_control_expire(struct MHD_Connection *c, const char *id)
 }
 
 
+/* report.c: GET /_control/reports/{dialect}, the settlement reports */
+enum MHD_Result mock_report(struct MHD_Connection *c, const char *method,
+    const char *path);
+
+
 /* path is what follows "/_control/". */
 enum MHD_Result
 mock_control(struct MHD_Connection *c, const char *method, const char *path,
@@ -512,6 +517,9 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
 
     } else if (strncmp(path, "sessions/", 9) == 0) {
         return mock_control_session(c, method, path + 9);
+
+    } else if (strncmp(path, "reports/", 8) == 0) {
+        return mock_report(c, method, path + 8);
 
     } else {
         return mock_control_error(c, MHD_HTTP_NOT_FOUND,

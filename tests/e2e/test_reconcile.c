@@ -1,0 +1,366 @@
+/*
+ * End to end: reconciliation (bin/payments-reconcile.c, sql/011_reconcile.sql)
+ * per dialect.  Checkouts are registered through the real gateway and paid
+ * at the mock PSP (its signed webhooks book them); the mock writes its
+ * settlement report (tests/mock_psp/report.c) with one mismatch of each
+ * kind injected: a payment dropped (missing at the PSP), an amount changed,
+ * an unknown row, a refund only the PSP knows, and a payment whose webhook
+ * was never sent.  The tool must find exactly those, fix the auto-fixable
+ * (fees booked, the lost webhook applied) and queue the rest; a second run
+ * of the same file changes nothing.
+ *
+ * The database is shared with the other suites running at the same time:
+ * every assertion is scoped to this test's merchant or to the rows of its
+ * report.
+ */
+
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NCO  5
+
+
+typedef struct {
+    const char  *psp;
+    const char  *dialect;
+    merchant_t   m;
+    char        *co[NCO];
+    char        *nonce[NCO];
+    char        *token[NCO];
+} day_t;
+
+
+static char *
+status_of(const merchant_t *m, const char *co)
+{
+    resp_t  *r;
+
+    r = api_get(m, str_printf("/v1/checkouts/%s", co));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    return strdup(json_string_value(json_object_get(resp_json(r), "status")));
+}
+
+
+static void
+wait_status(const merchant_t *m, const char *co, const char *want, int secs)
+{
+    int    i;
+    char  *s = NULL;
+
+    for (i = 0; i < secs * 10; i++) {
+        s = status_of(m, co);
+        if (strcmp(s, want) == 0) {
+            return;
+        }
+        msleep(100);
+    }
+    cr_assert_fail("checkout %s is %s, not %s", co, s, want);
+}
+
+
+static void
+mock_pay(const char *token)
+{
+    req_t    rq;
+    resp_t  *r;
+
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/_control/sessions/%s/pay", token));
+    rq.headers = NULL;
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+}
+
+
+/* Runs payments-reconcile; its exit status, its output in *out. */
+static int
+reconcile(const char *psp, const char *dialect, const char *csv,
+    const char *html, char **out)
+{
+    const char  *build;
+    char        *cmd, buf[4096];
+    size_t       n, len;
+    FILE        *p;
+    int          st;
+
+    build = getenv("BUILD") ? getenv("BUILD") : "build";
+    cmd = str_printf("'%s%s%s/payments-reconcile' --db '%s' --psp '%s' "
+                     "--dialect '%s' '%s'%s%s%s 2>&1",
+                     build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
+                     build[0] == '/' ? "" : "/", build, env("PAY_TEST_PG"),
+                     psp, dialect, csv, html ? " --html '" : "",
+                     html ? html : "", html ? "'" : "");
+    p = popen(cmd, "r");
+    cr_assert_not_null(p, "%s", cmd);
+
+    *out = strdup("");
+    len = 0;
+    while ((n = fread(buf, 1, sizeof(buf) - 1, p)) > 0) {
+        buf[n] = '\0';
+        *out = str_printf("%s%s", *out, buf);
+        len += n;
+    }
+    st = pclose(p);
+    cr_assert(WIFEXITED(st), "%s: %d", cmd, st);
+
+    return WEXITSTATUS(st);
+}
+
+
+static char *
+write_tmp(const char *body, size_t len)
+{
+    char   *path;
+    FILE   *f;
+
+    path = str_printf("%s/recon-%s.csv", env("PAY_TEST_RUN"), uid("r"));
+    f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert_eq(fwrite(body, 1, len, f), len);
+    fclose(f);
+
+    return path;
+}
+
+
+static void
+day_start(day_t *d, const char *psp, const char *dialect)
+{
+    json_t  *body, *j;
+    resp_t  *r;
+    int      i;
+
+    d->psp = psp;
+    d->dialect = dialect;
+    merchant_new(&d->m);
+
+    for (i = 0; i < NCO; i++) {
+        d->co[i] = uid("co");
+        d->nonce[i] = nonce(&d->m, d->co[i]);
+        body = checkout_new(d->co[i], 2);       /* 10.00 + 5.00 USD */
+        json_object_set_new(body, "psp", json_string(psp));
+        r = register_ok(&d->m, uid("key"), dump(body));
+        j = resp_json(r);
+        d->token[i] = strdup(json_string_value(json_object_get(j,
+                                                               "psp_token")));
+        msleep(5);      /* distinct created_at, in order */
+    }
+
+    /* four paid with their webhooks; the fifth stays open at the gateway */
+    for (i = 0; i < NCO - 1; i++) {
+        mock_pay(d->token[i]);
+    }
+    for (i = 0; i < NCO - 1; i++) {
+        wait_status(&d->m, d->co[i], "SUCCESS", 20);
+    }
+}
+
+
+/* The mock's report with one of each mismatch. */
+static char *
+day_report(const day_t *d, size_t *len)
+{
+    resp_t  *r;
+    char    *url;
+
+    url = mock_url(str_printf(
+        "/_control/reports/%s?sessions=%s,%s,%s,%s,%s&drop=%s&amount=%s:100"
+        "&refund=%s:500&unknown=1&paid=%s", d->dialect,
+        d->token[0], d->token[1], d->token[2], d->token[3], d->token[4],
+        d->token[1], d->token[2], d->token[0], d->token[4]));
+    r = http_get(url);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    *len = r->len;
+    return r->body;
+}
+
+
+/* "kind:n,kind:n" of the report's mismatches that are this test's. */
+static char *
+kinds(const day_t *d, const char *report)
+{
+    const char  *p[] = { report, d->m.id };
+
+    return db_scalar(
+        "SELECT coalesce(string_agg(kind || ':' || class || ':' || n, ','"
+        "                           ORDER BY kind), '')"
+        "  FROM (SELECT kind, class, count(*) AS n FROM recon_mismatches"
+        "         WHERE report_id = $1::bigint"
+        "           AND (record IS NOT NULL OR merchant_id = $2)"
+        "         GROUP BY 1, 2) x", 2, p);
+}
+
+
+static void
+reconcile_a_day(const char *psp, const char *dialect)
+{
+    day_t        d;
+    char        *csv, *path, *html, *out, *report, *k, *before, *again;
+    size_t       len;
+    int          rc;
+    const char  *p[3];
+
+    day_start(&d, psp, dialect);
+    csv = day_report(&d, &len);
+    path = write_tmp(csv, len);
+    html = str_printf("%s.html", path);
+
+    rc = reconcile(psp, dialect, path, html, &out);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+
+    p[0] = d.nonce[0];
+    report = db_scalar("SELECT max(report_id) FROM recon_rows "
+                       "WHERE reference = $1", 1, p);
+    cr_assert_not_null(report, "%s", out);
+
+    k = kinds(&d, report);
+    cr_assert_str_eq(k,
+        "amount_differs:needs_person:1,"
+        "fee_booked:auto_fixed:3,"
+        "missing_at_psp:needs_person:1,"
+        "refund_unknown_here:needs_person:1,"
+        "unknown_payment:unclassified:1,"
+        "webhook_missing:auto_fixed:1", "%s\n%s", k, out);
+
+    /* the one missing at the PSP is the dropped one */
+    p[0] = report;
+    p[1] = d.m.id;
+    cr_assert_str_eq(db_scalar("SELECT checkout_id FROM recon_mismatches "
+                               "WHERE report_id = $1::bigint AND merchant_id = $2 "
+                               "AND kind = 'missing_at_psp'", 2, p), d.co[1]);
+    cr_assert_str_eq(db_scalar("SELECT checkout_id || ':' || amount FROM "
+                               "recon_mismatches WHERE report_id = $1::bigint "
+                               "AND kind = 'amount_differs'", 1, p),
+                     str_printf("%s:100", d.co[2]));
+
+    /* the lost webhook applied as the webhook would, source reconciliation */
+    wait_status(&d.m, d.co[4], "SUCCESS", 1);
+    p[0] = d.m.id;
+    p[1] = d.co[4];
+    cr_assert_str_eq(db_scalar("SELECT string_agg(DISTINCT split_part(source, ':', 1), ',') "
+                               "FROM order_events WHERE merchant_id = $1 "
+                               "AND checkout_id = $2 AND to_status = 'SUCCESS'",
+                               2, p), "reconciliation");
+    cr_assert_str_eq(db_scalar("SELECT sum(balance) FROM wallets "
+                               "WHERE merchant_id = $1", 1, p),
+                     "7500", "five paid checkouts of 15.00 each");
+
+    /* fees: 2.9 % + 0.30 of 15.00 = 0.73, three times (not the changed
+     * one), to psp_fees, out of psp_clearing, balanced */
+    p[1] = str_printf("psp_fees:%s", psp);
+    cr_assert_str_eq(db_scalar("SELECT sum(amount) FROM ledger_entries "
+                               "WHERE merchant_id = $1 AND account = $2",
+                               2, p), "219");
+    cr_assert_str_eq(db_scalar("SELECT sum(amount) FROM ledger_entries "
+                               "WHERE merchant_id = $1", 1, p), "0");
+
+    /* the internal checks found nothing of this merchant's */
+    p[0] = report;
+    p[1] = d.m.id;
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM recon_mismatches "
+                               "WHERE report_id = $1::bigint AND merchant_id = $2 "
+                               "AND kind IN ('wallet_ledger_differs', "
+                               "'success_order_without_ledger', "
+                               "'ledger_on_unpaid_order', "
+                               "'audit_chain_broken')", 2, p), "0");
+
+    /* the HTML lists every mismatch, escaped */
+    {
+        size_t  hl;
+        char   *h = file_read(html, &hl);
+
+        cr_assert_not_null(h);
+        cr_assert(strstr(h, "amount_differs") != NULL);
+        cr_assert(strstr(h, "refund_unknown_here") != NULL);
+        cr_assert(strstr(h, "&quot;report_row&quot;") != NULL);
+        cr_assert(strstr(h, "\"report_row\"") == NULL);
+    }
+    cr_assert(strstr(out, "needs_person") != NULL, "%s", out);
+
+    /* a second run of the same file: nothing changes */
+    p[0] = d.m.id;
+    before = db_scalar("SELECT (SELECT count(*) FROM recon_mismatches) || '/' "
+                       "|| (SELECT count(*) FROM recon_reports) || '/' "
+                       "|| (SELECT count(*) FROM ledger_transactions "
+                       "     WHERE merchant_id = $1)", 1, p);
+    rc = reconcile(psp, dialect, path, NULL, &out);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_assert(strstr(out, "nothing done") != NULL, "%s", out);
+    again = db_scalar("SELECT (SELECT count(*) FROM recon_mismatches) || '/' "
+                      "|| (SELECT count(*) FROM recon_reports) || '/' "
+                      "|| (SELECT count(*) FROM ledger_transactions "
+                      "     WHERE merchant_id = $1)", 1, p);
+    /* other suites may add rows of their own meanwhile: compare ours */
+    cr_assert_str_eq(strrchr(again, '/'), strrchr(before, '/'));
+    cr_assert_str_eq(kinds(&d, report), k);
+}
+
+
+Test(reconcile, stripe_day, .timeout = 90)
+{
+    reconcile_a_day(env("PAY_TEST_PSP"), "stripe");
+}
+
+
+Test(reconcile, adyen_day, .timeout = 90)
+{
+    reconcile_a_day("mock_adyen", "adyen");
+}
+
+
+Test(reconcile, generic_day, .timeout = 90)
+{
+    reconcile_a_day("mock_generic", "generic");
+}
+
+
+Test(reconcile, refused_reports_write_nothing, .timeout = 30)
+{
+    static const char  bad_col[] =
+        "reference,psp_ref,type,gross,fee,net,currency,date,surprise\n"
+        "x:y,p1,payment,1.00,0,1.00,EUR,2026-11-20,z\n";
+    static const char  bad_amount[] =
+        "reference,psp_ref,type,gross,fee,net,currency,date\n"
+        "x:y,p1,payment,1.001,0,1.001,EUR,2026-11-20\n";
+    static const char  good[] =
+        "reference,psp_ref,type,gross,fee,net,currency,date\n";
+    char        *out, *f[4];
+    int          rc, i;
+    const char  *p[1];
+
+    f[0] = write_tmp(bad_col, sizeof(bad_col) - 1);
+    f[1] = write_tmp(bad_amount, sizeof(bad_amount) - 1);
+    f[2] = write_tmp(good, sizeof(good) - 1);
+    f[3] = write_tmp(good, sizeof(good) - 1);
+
+    rc = reconcile("mock_generic", "generic", f[0], NULL, &out);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "unknown column \"surprise\"") != NULL, "%s", out);
+
+    rc = reconcile("mock_generic", "generic", f[1], NULL, &out);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "record 2") != NULL, "%s", out);
+
+    rc = reconcile("mock_generic", "cobol", f[2], NULL, &out);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "unknown dialect") != NULL, "%s", out);
+
+    rc = reconcile("no_such_psp", "generic", f[3], NULL, &out);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert(strstr(out, "unknown PSP") != NULL, "%s", out);
+
+    for (i = 0; i < 4; i++) {
+        p[0] = f[i];
+        cr_assert_str_eq(db_scalar("SELECT count(*) FROM recon_reports "
+                                   "WHERE file_name = $1", 1, p), "0");
+    }
+}

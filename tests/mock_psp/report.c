@@ -1,0 +1,491 @@
+/*
+ * Mock PSP: settlement reports, as each dialect's PSP writes them, from the
+ * sessions the mock processed (doc/RECONCILIATION.md describes the formats).
+ *
+ *   GET /_control/reports/{stripe|adyen|generic}?sessions=ID,ID,…[&knobs]
+ *
+ * The store keeps no list of sessions that another file could walk, so the
+ * caller names the sessions (the ids the registrations answered); each is
+ * read from the store as it is now, and only a paid one (status complete,
+ * payment_status paid) is a row.  Declined, expired and open sessions are
+ * not in the report, as at a real PSP.
+ *
+ * Fees, fixed: fee = floor(gross * 29 / 1000) + 30 minor units (2.9 % +
+ * 0.30 in a two-decimal currency), net = gross - fee.  Adyen puts the whole
+ * fee in Commission (NC).
+ *
+ * Knobs, to inject each mismatch class:
+ *   drop=ID         leave the paid session ID out (missing at the PSP)
+ *   amount=ID:D     the session's gross (and net) off by D minor units
+ *   unknown=1       a payment row that names nothing of ours
+ *   refund=ID:A     a refund of A minor units of ID's payment that only
+ *                   the PSP knows
+ *   paid=ID         pay the open session ID now, silently: no webhook is
+ *                   ever sent for it (as a lost webhook), and it is a row
+ * IDs in knobs must also be in sessions=.  Unknown parameters are refused.
+ */
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mock_psp.h"
+
+#define MOCK_REPORT_MAX_SESSIONS  1024
+
+typedef struct {
+    const char  *dialect;
+    char        *sessions;       /* the query value, split in place */
+    const char  *drop;
+    const char  *amount_id;
+    long long    amount_delta;
+    const char  *refund_id;
+    long long    refund_amount;
+    const char  *paid;
+    int          unknown;
+    const char  *bad;            /* an unknown parameter */
+} mock_report_q_t;
+
+
+static enum MHD_Result
+mock_report_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    return mock_send_json(c, status, json_pack("{ss}", "error", msg));
+}
+
+
+static enum MHD_Result
+mock_report_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+    mock_report_q_t  *q = cls;
+    const char       *colon;
+
+    (void) kind;
+
+    if (value == NULL) {
+        value = "";
+    }
+
+    if (strcmp(key, "sessions") == 0) {
+        q->sessions = strdup(value);
+    } else if (strcmp(key, "drop") == 0) {
+        q->drop = value;
+    } else if (strcmp(key, "paid") == 0) {
+        q->paid = value;
+    } else if (strcmp(key, "unknown") == 0) {
+        q->unknown = atoi(value);
+    } else if (strcmp(key, "amount") == 0 || strcmp(key, "refund") == 0) {
+        colon = strrchr(value, ':');
+        if (colon == NULL) {
+            q->bad = key;
+            return MHD_YES;
+        }
+        if (key[0] == 'a') {
+            q->amount_id = strndup(value, (size_t) (colon - value));
+            q->amount_delta = strtoll(colon + 1, NULL, 10);
+        } else {
+            q->refund_id = strndup(value, (size_t) (colon - value));
+            q->refund_amount = strtoll(colon + 1, NULL, 10);
+        }
+    } else {
+        q->bad = key;
+    }
+
+    return MHD_YES;
+}
+
+
+/* A CSV field: quoted when it holds a comma, a quote or a line break. */
+static void
+mock_report_field(FILE *f, const char *s, int last)
+{
+    if (strpbrk(s, ",\"\r\n") != NULL) {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"') {
+                fputc('"', f);
+            }
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(s, f);
+    }
+    fputs(last ? "\r\n" : ",", f);
+}
+
+
+/* Signed minor units as the currency's decimal; "" for 0 when blank. */
+static void
+mock_report_money(char *out, size_t size, long long v, const char *currency,
+    int blank_zero)
+{
+    if (v == 0 && blank_zero) {
+        out[0] = '\0';
+        return;
+    }
+
+    if (v < 0) {
+        out[0] = '-';
+        mock_format_minor(out + 1, size - 1, (json_int_t) -v, currency);
+    } else {
+        mock_format_minor(out, size, (json_int_t) v, currency);
+    }
+}
+
+
+/* 16 digits from an id, as an Adyen pspReference (stable per id). */
+static void
+mock_report_digits(char out[17], const char *id, unsigned salt)
+{
+    unsigned long long  h = 1469598103934665603ULL ^ salt;
+    int                 i;
+
+    for (; *id; id++) {
+        h = (h ^ (unsigned char) *id) * 1099511628211ULL;
+    }
+    out[0] = '8';
+    for (i = 1; i < 16; i++) {
+        out[i] = (char) ('0' + h % 10);
+        h /= 10;
+    }
+    out[16] = '\0';
+}
+
+
+static long long
+mock_report_fee(long long gross)
+{
+    return gross * 29 / 1000 + 30;
+}
+
+
+typedef struct {
+    FILE        *f;
+    const char  *dialect;
+    char         date[32];
+    char         cur_lc[4];
+    char         cur_uc[4];
+} mock_report_out_t;
+
+
+static void
+mock_report_header(mock_report_out_t *o)
+{
+    if (strcmp(o->dialect, "stripe") == 0) {
+        fputs("balance_transaction_id,created_utc,available_on_utc,currency,"
+              "gross,fee,net,reporting_category,source_id,description,"
+              "payment_intent_id,refund_id,payment_metadata[nonce],"
+              "refund_metadata[nonce]\r\n", o->f);
+    } else if (strcmp(o->dialect, "adyen") == 0) {
+        fputs("Company Account,Merchant Account,Psp Reference,"
+              "Merchant Reference,Payment Method,Creation Date,TimeZone,Type,"
+              "Modification Reference,Gross Currency,Gross Debit (GC),"
+              "Gross Credit (GC),Exchange Rate,Net Currency,Net Debit (NC),"
+              "Net Credit (NC),Commission (NC),Markup (NC),Scheme Fees (NC),"
+              "Interchange (NC),Payment Method Variant,Batch Number\r\n",
+              o->f);
+    } else {
+        fputs("reference,psp_ref,type,gross,fee,net,currency,date,"
+              "payment_ref\r\n", o->f);
+    }
+}
+
+
+static void
+mock_report_set_currency(mock_report_out_t *o, const char *currency)
+{
+    size_t  i;
+
+    for (i = 0; i < 3 && currency[i]; i++) {
+        o->cur_lc[i] = (char) tolower((unsigned char) currency[i]);
+        o->cur_uc[i] = (char) toupper((unsigned char) currency[i]);
+    }
+    o->cur_lc[i] = o->cur_uc[i] = '\0';
+}
+
+
+/* One payment: id names it at the PSP, nonce is ours ("" for none). */
+static void
+mock_report_payment(mock_report_out_t *o, const char *id, const char *nonce,
+    long long gross)
+{
+    char       g[40], fe[40], n[40], buf[160], digits[17];
+    long long  fee = mock_report_fee(gross);
+
+    mock_report_money(g, sizeof(g), gross, o->cur_lc, 0);
+    mock_report_money(fe, sizeof(fe), fee, o->cur_lc, 0);
+    mock_report_money(n, sizeof(n), gross - fee, o->cur_lc, 0);
+
+    if (strcmp(o->dialect, "stripe") == 0) {
+        snprintf(buf, sizeof(buf), "txn_%s", id);
+        mock_report_field(o->f, buf, 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, o->cur_lc, 0);
+        mock_report_field(o->f, g, 0);
+        mock_report_field(o->f, fe, 0);
+        mock_report_field(o->f, n, 0);
+        mock_report_field(o->f, "charge", 0);
+        snprintf(buf, sizeof(buf), "ch_%s", id);
+        mock_report_field(o->f, buf, 0);
+        snprintf(buf, sizeof(buf), "Checkout, \"%s\"", nonce);
+        mock_report_field(o->f, buf, 0);
+        snprintf(buf, sizeof(buf), "pi_%s", id);
+        mock_report_field(o->f, buf, 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, nonce, 0);
+        mock_report_field(o->f, "", 1);
+
+    } else if (strcmp(o->dialect, "adyen") == 0) {
+        mock_report_digits(digits, id, 0);
+        mock_report_field(o->f, "MockCompany", 0);
+        mock_report_field(o->f, "MockMerchant", 0);
+        mock_report_field(o->f, digits, 0);
+        mock_report_field(o->f, nonce, 0);
+        mock_report_field(o->f, "visa", 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, "UTC", 0);
+        mock_report_field(o->f, "Settled", 0);
+        mock_report_field(o->f, digits, 0);
+        mock_report_field(o->f, o->cur_uc, 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, g, 0);
+        mock_report_field(o->f, "1", 0);
+        mock_report_field(o->f, o->cur_uc, 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, n, 0);
+        mock_report_field(o->f, fe, 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "visa", 0);
+        mock_report_field(o->f, "1", 1);
+
+    } else {
+        mock_report_field(o->f, nonce, 0);
+        snprintf(buf, sizeof(buf), "pay_%s", id);
+        mock_report_field(o->f, buf, 0);
+        mock_report_field(o->f, "payment", 0);
+        mock_report_field(o->f, g, 0);
+        mock_report_field(o->f, fe, 0);
+        mock_report_field(o->f, n, 0);
+        mock_report_field(o->f, o->cur_uc, 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, "", 1);
+    }
+}
+
+
+/* A refund of id's payment that only the PSP knows (no fee). */
+static void
+mock_report_refund(mock_report_out_t *o, const char *id, long long amount)
+{
+    char  a[40], buf[160], digits[17], mod[17];
+
+    mock_report_money(a, sizeof(a), -amount, o->cur_lc, 0);
+
+    if (strcmp(o->dialect, "stripe") == 0) {
+        snprintf(buf, sizeof(buf), "txn_re_%s", id);
+        mock_report_field(o->f, buf, 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, o->cur_lc, 0);
+        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, "0.00", 0);
+        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, "refund", 0);
+        snprintf(buf, sizeof(buf), "re_%s", id);
+        mock_report_field(o->f, buf, 0);
+        mock_report_field(o->f, "REFUND FOR CHARGE", 0);
+        snprintf(buf, sizeof(buf), "pi_%s", id);
+        mock_report_field(o->f, buf, 0);
+        snprintf(buf, sizeof(buf), "re_%s", id);
+        mock_report_field(o->f, buf, 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 1);
+
+    } else if (strcmp(o->dialect, "adyen") == 0) {
+        mock_report_money(a, sizeof(a), amount, o->cur_lc, 0);
+        mock_report_digits(digits, id, 0);
+        mock_report_digits(mod, id, 1);
+        mock_report_field(o->f, "MockCompany", 0);
+        mock_report_field(o->f, "MockMerchant", 0);
+        mock_report_field(o->f, digits, 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "visa", 0);
+        mock_report_field(o->f, o->date, 0);
+        mock_report_field(o->f, "UTC", 0);
+        mock_report_field(o->f, "Refunded", 0);
+        mock_report_field(o->f, mod, 0);
+        mock_report_field(o->f, o->cur_uc, 0);
+        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "1", 0);
+        mock_report_field(o->f, o->cur_uc, 0);
+        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "visa", 0);
+        mock_report_field(o->f, "1", 1);
+
+    } else {
+        mock_report_field(o->f, "", 0);
+        snprintf(buf, sizeof(buf), "rfd_%s", id);
+        mock_report_field(o->f, buf, 0);
+        mock_report_field(o->f, "refund", 0);
+        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, "0.00", 0);
+        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, o->cur_uc, 0);
+        mock_report_field(o->f, o->date, 0);
+        snprintf(buf, sizeof(buf), "pay_%s", id);
+        mock_report_field(o->f, buf, 1);
+    }
+}
+
+
+/* path follows "reports/" */
+enum MHD_Result
+mock_report(struct MHD_Connection *c, const char *method, const char *path)
+{
+    mock_report_q_t     q;
+    mock_report_out_t   o;
+    char               *ids[MOCK_REPORT_MAX_SESSIONS], *tok, *save, *buf;
+    size_t              nids, i, len;
+    json_t             *s, *wfs;
+    mock_webhook_fault_t wf;
+    long long           gross;
+    const char         *status, *pstatus, *currency, *nonce;
+    time_t              now;
+    struct tm           tm;
+    mock_header_t       header;
+    enum MHD_Result     rc;
+    int                 have_currency = 0;
+
+    if (strcmp(method, "GET") != 0) {
+        header.name = MHD_HTTP_HEADER_ALLOW;
+        header.value = "GET";
+        return mock_send(c, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
+                         "{\"error\":\"method not allowed\"}", 30,
+                         &header, 1);
+    }
+
+    if (strcmp(path, "stripe") != 0 && strcmp(path, "adyen") != 0
+        && strcmp(path, "generic") != 0)
+    {
+        return mock_report_error(c, MHD_HTTP_NOT_FOUND,
+                                 "reports/stripe, reports/adyen or "
+                                 "reports/generic");
+    }
+
+    memset(&q, 0, sizeof(q));
+    q.dialect = path;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, mock_report_arg, &q);
+
+    if (q.bad != NULL || q.sessions == NULL) {
+        free(q.sessions);
+        free((char *) q.amount_id);
+        free((char *) q.refund_id);
+        return mock_report_error(c, MHD_HTTP_BAD_REQUEST,
+                                 q.bad != NULL ? "unknown or malformed "
+                                 "parameter" : "sessions= is required");
+    }
+
+    nids = 0;
+    for (tok = strtok_r(q.sessions, ",", &save); tok != NULL
+         && nids < MOCK_REPORT_MAX_SESSIONS;
+         tok = strtok_r(NULL, ",", &save))
+    {
+        ids[nids++] = tok;
+    }
+
+    memset(&o, 0, sizeof(o));
+    o.dialect = q.dialect;
+    now = time(NULL);
+    gmtime_r(&now, &tm);
+    strftime(o.date, sizeof(o.date), "%Y-%m-%d %H:%M:%S", &tm);
+    mock_report_set_currency(&o, "eur");
+
+    buf = NULL;
+    len = 0;
+    o.f = open_memstream(&buf, &len);
+    if (o.f == NULL) {
+        free(q.sessions);
+        return mock_report_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                 "out of memory");
+    }
+
+    mock_report_header(&o);
+
+    for (i = 0; i < nids; i++) {
+        if (q.paid != NULL && strcmp(ids[i], q.paid) == 0) {
+            /* paid now, and no webhook will ever say so */
+            if (mock_session_pay(ids[i], &wfs, &wf) == MOCK_SESSION_OPEN) {
+                mock_log("report: session %s paid without a webhook", ids[i]);
+            }
+            json_decref(wfs);
+        }
+
+        if (mock_session_get(ids[i], &s) != MOCK_SESSION_COMPLETE) {
+            json_decref(s);
+            continue;
+        }
+
+        status = json_string_value(json_object_get(s, "status"));
+        pstatus = json_string_value(json_object_get(s, "payment_status"));
+        currency = json_string_value(json_object_get(s, "currency"));
+        nonce = json_string_value(json_object_get(s, "client_reference_id"));
+        gross = (long long) json_integer_value(json_object_get(s,
+                                                               "amount_total"));
+
+        if (status == NULL || strcmp(status, "complete") != 0
+            || pstatus == NULL || strcmp(pstatus, "paid") != 0
+            || currency == NULL)
+        {
+            json_decref(s);
+            continue;
+        }
+
+        mock_report_set_currency(&o, currency);
+        have_currency = 1;
+
+        if (q.drop == NULL || strcmp(ids[i], q.drop) != 0) {
+            if (q.amount_id != NULL && strcmp(ids[i], q.amount_id) == 0) {
+                gross += q.amount_delta;
+            }
+            mock_report_payment(&o, ids[i], nonce ? nonce : "", gross);
+        }
+
+        if (q.refund_id != NULL && strcmp(ids[i], q.refund_id) == 0) {
+            mock_report_refund(&o, ids[i], q.refund_amount);
+        }
+
+        json_decref(s);
+    }
+
+    if (q.unknown) {
+        if (!have_currency) {
+            mock_report_set_currency(&o, "eur");
+        }
+        mock_report_payment(&o, "unknown0000000000000001", "", 1234);
+    }
+
+    fclose(o.f);
+
+    free(q.sessions);
+    free((char *) q.amount_id);
+    free((char *) q.refund_id);
+
+    header.name = "Content-Disposition";
+    header.value = "attachment; filename=\"settlement.csv\"";
+    rc = mock_send(c, MHD_HTTP_OK, "text/csv; charset=utf-8", buf, len,
+                   &header, 1);
+    free(buf);
+
+    return rc;
+}

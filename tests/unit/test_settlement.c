@@ -1,0 +1,460 @@
+/*
+ * Unit tests: settlement reports (src/settlement.c).
+ */
+
+#include <stdint.h>
+#include <string.h>
+#include <criterion/criterion.h>
+#include <payments/settlement.h>
+
+#define SR_MAX 16
+
+typedef struct {
+    int           n;
+    pay_sr_row_t  rows[SR_MAX];
+} sr_rows_t;
+
+
+static int
+sr_collect(const pay_sr_row_t *row, void *ctx)
+{
+    sr_rows_t  *r = ctx;
+
+    if (r->n >= SR_MAX) {
+        return 1;
+    }
+    r->rows[r->n++] = *row;
+
+    return 0;
+}
+
+
+static long
+sr_parse(pay_dialect_e d, const char *csv, sr_rows_t *out, char *err,
+    size_t err_size)
+{
+    memset(out, 0, sizeof(*out));
+
+    return pay_sr_parse(d, csv, strlen(csv), sr_collect, out, err, err_size);
+}
+
+
+/* -------------------------------------------------------------- stripe */
+
+#define STRIPE_HDR \
+    "balance_transaction_id,created_utc,available_on_utc,currency,gross,fee," \
+    "net,reporting_category,source_id,description,customer_facing_amount," \
+    "customer_facing_currency,payment_intent_id,refund_id,dispute_id," \
+    "transfer_id,payment_metadata[nonce],refund_metadata[nonce]," \
+    "transfer_metadata[nonce],payment_metadata[order]\n"
+
+Test(settlement, stripe_good_rows)
+{
+    sr_rows_t  r;
+    char       err[256];
+    long       n;
+
+    n = sr_parse(PAY_DIALECT_STRIPE,
+        STRIPE_HDR
+        "txn_1,2026-11-20 10:00:00,2026-11-22 00:00:00,eur,10.00,0.45,9.55,"
+        "charge,ch_1,\"Order 1, blue\",10.00,eur,pi_1,,,,m1:co_1,,,x\n"
+        "txn_2,2026-11-20 11:00:00,2026-11-22 00:00:00,eur,-4.00,0.00,-4.00,"
+        "refund,re_1,,,,pi_1,re_1,,,,m1:rf_1,,\n"
+        "txn_3,2026-11-20 12:00:00,,jpy,1000,36,964,charge,ch_2,,,,pi_2,,,,"
+        "m1:co_2,,,\n"
+        "txn_4,,,eur,-5.00,0,-5.00,transfer,tr_1,,,,,,,tr_1,,,m1:pyo_1,\n"
+        "txn_5,,,eur,-1.50,0,-1.50,dispute,du_1,,,,pi_1,,dp_1,,,,,\n"
+        "txn_6,,,eur,-100.00,0,-100.00,payout,po_1,,,,,,,,,,,\n"
+        "txn_7,,,eur,-0.50,0.50,-1.00,some_new_thing,x,,,,,,,,,,,\n",
+        &r, err, sizeof(err));
+
+    cr_assert_eq(n, 7, "%s", err);
+    cr_assert_eq(r.rows[0].type, PAY_SR_PAYMENT);
+    cr_assert_str_eq(r.rows[0].row_id, "txn_1");
+    cr_assert_str_eq(r.rows[0].payment_ref, "pi_1");
+    cr_assert_str_eq(r.rows[0].object_ref, "ch_1");
+    cr_assert_str_eq(r.rows[0].reference, "m1:co_1");
+    cr_assert_str_eq(r.rows[0].currency, "EUR");
+    cr_assert_eq(r.rows[0].gross, 1000);
+    cr_assert_eq(r.rows[0].fee, 45);
+    cr_assert_eq(r.rows[0].net, 955);
+    cr_assert_eq(r.rows[0].record, 2);
+    cr_assert_str_eq(r.rows[0].date, "2026-11-20 10:00:00");
+
+    cr_assert_eq(r.rows[1].type, PAY_SR_REFUND);
+    cr_assert_str_eq(r.rows[1].object_ref, "re_1");
+    cr_assert_str_eq(r.rows[1].reference, "m1:rf_1");
+    cr_assert_eq(r.rows[1].gross, -400);
+    cr_assert_eq(r.rows[1].fee, 0);
+
+    cr_assert_eq(r.rows[2].gross, 1000);    /* JPY: no decimals */
+    cr_assert_str_eq(r.rows[2].currency, "JPY");
+
+    cr_assert_eq(r.rows[3].type, PAY_SR_PAYOUT);
+    cr_assert_str_eq(r.rows[3].object_ref, "tr_1");
+    cr_assert_str_eq(r.rows[3].reference, "m1:pyo_1");
+
+    cr_assert_eq(r.rows[4].type, PAY_SR_DISPUTE);
+    cr_assert_str_eq(r.rows[4].object_ref, "dp_1");
+    cr_assert_eq(r.rows[5].type, PAY_SR_BANK_PAYOUT);
+    cr_assert_eq(r.rows[6].type, PAY_SR_OTHER);
+    cr_assert_str_eq(r.rows[6].psp_type, "some_new_thing");
+}
+
+
+Test(settlement, stripe_units_follow_the_dialect)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    /* ISK has 2 decimals at Stripe and none in ISO: 100.00 ISK is 100 */
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "t1,isk,100.00,0.00,100.00,charge\n", &r, err, sizeof(err)), 1, "%s",
+        err);
+    cr_assert_eq(r.rows[0].gross, 100);
+
+    /* 100.50 ISK has no ISO value */
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "t1,isk,100.50,0.00,100.50,charge\n", &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "record 2") != NULL, "%s", err);
+    cr_assert(strstr(err, "gross") != NULL, "%s", err);
+
+    /* BHD: 3 decimals */
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "t1,bhd,1.250,0.010,1.240,charge\n", &r, err, sizeof(err)), 1, "%s",
+        err);
+    cr_assert_eq(r.rows[0].gross, 1250);
+    cr_assert_eq(r.rows[0].net, 1240);
+}
+
+
+Test(settlement, stripe_bad_amounts_refuse_the_report)
+{
+    static const char *const  bad[] = {
+        "1.234", "1,00", "1e3", "+1.00", "--1", "-", "", " 1.00x", "0x10",
+        "99999999999999999999.00", "1.0.0", ".5", "NaN", NULL
+    };
+    const char *const  *b;
+    char                csv[512], err[256];
+    sr_rows_t           r;
+
+    for (b = bad; *b != NULL; b++) {
+        snprintf(csv, sizeof(csv),
+            "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+            "t1,eur,1.00,0.00,1.00,charge\n"
+            "t2,eur,\"%s\",0.00,1.00,charge\n", *b);
+        cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE, csv, &r, err, sizeof(err)),
+                     -1, "%s accepted", *b);
+        cr_assert(strstr(err, "record 3") != NULL, "%s: %s", *b, err);
+    }
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "t1,xyz,1.00,0.00,1.00,charge\n", &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "currency") != NULL, "%s", err);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        ",eur,1.00,0.00,1.00,charge\n", &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "balance_transaction_id") != NULL, "%s", err);
+}
+
+
+Test(settlement, quoted_fields_bom_and_crlf)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "\xEF\xBB\xBF" "balance_transaction_id,currency,gross,fee,net,"
+        "reporting_category,description\r\n"
+        "\"t1\",\"eur\",\"1,00\"\r\n", &r, err, sizeof(err)), -1);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "\xEF\xBB\xBF" "balance_transaction_id,currency,gross,fee,net,"
+        "reporting_category,description\r\n"
+        "\"t1\",\"eur\",\"12.00\",0.30,11.70,charge,"
+        "\"a \"\"quoted\"\", multi\r\nline, description\"\r\n"
+        "\r\n"
+        "t2,EUR,1.00,0.00,1.00,refund,plain\r\n", &r, err, sizeof(err)),
+        2, "%s", err);
+    cr_assert_str_eq(r.rows[0].row_id, "t1");
+    cr_assert_eq(r.rows[0].gross, 1200);
+    cr_assert_eq(r.rows[1].record, 3);
+    cr_assert_eq(r.rows[1].type, PAY_SR_REFUND);
+
+    /* no line end after the last record */
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "t1,eur,1.00,0.00,1.00,charge", &r, err, sizeof(err)), 1, "%s", err);
+
+    /* an unterminated quote */
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "t1,eur,1.00,0.00,1.00,\"charge\n", &r, err, sizeof(err)), -1);
+
+    /* a quote inside an unquoted field (strict) */
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "t\"1,eur,1.00,0.00,1.00,charge\n", &r, err, sizeof(err)), -1);
+}
+
+
+Test(settlement, header_checks)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net\n"
+        "t1,eur,1.00,0.00,1.00\n", &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "reporting_category") != NULL, "%s", err);
+    cr_assert(strstr(err, "missing") != NULL, "%s", err);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category,"
+        "surprise\n", &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "unknown column \"surprise\"") != NULL, "%s", err);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category,"
+        "gross\n", &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "twice") != NULL, "%s", err);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category,"
+        "description,description\n", &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "twice") != NULL, "%s", err);
+
+    /* a header only: no rows, no error */
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n",
+        &r, err, sizeof(err)), 0, "%s", err);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE, "", &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "empty") != NULL, "%s", err);
+
+    /* more or fewer fields than the header */
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "t1,eur,1.00,0.00,1.00,charge,extra\n", &r, err, sizeof(err)), -1);
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "t1,eur,1.00,0.00,1.00\n", &r, err, sizeof(err)), -1);
+
+    /* the wrong dialect's header is a report of unknown columns */
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "unknown column") != NULL, "%s", err);
+
+    cr_assert_eq(sr_parse((pay_dialect_e) 42, "a\n", &r, err, sizeof(err)),
+                 -1);
+    cr_assert(strstr(err, "dialect") != NULL, "%s", err);
+}
+
+
+Test(settlement, callback_stops_the_parse)
+{
+    sr_rows_t  r;
+    char       err[256];
+    char       csv[4096];
+    size_t     off;
+    int        i;
+
+    off = (size_t) snprintf(csv, sizeof(csv),
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n");
+    for (i = 0; i < SR_MAX + 2; i++) {
+        off += (size_t) snprintf(csv + off, sizeof(csv) - off,
+                                 "t%d,eur,1.00,0.00,1.00,charge\n", i);
+    }
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE, csv, &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "stopped") != NULL, "%s", err);
+}
+
+
+/* --------------------------------------------------------------- adyen */
+
+#define ADYEN_HDR \
+    "Company Account,Merchant Account,Psp Reference,Merchant Reference," \
+    "Payment Method,Creation Date,TimeZone,Type,Modification Reference," \
+    "Gross Currency,Gross Debit (GC),Gross Credit (GC),Exchange Rate," \
+    "Net Currency,Net Debit (NC),Net Credit (NC),Commission (NC)," \
+    "Markup (NC),Scheme Fees (NC),Interchange (NC),Payment Method Variant," \
+    "Batch Number\n"
+
+Test(settlement, adyen_good_rows)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN,
+        ADYEN_HDR
+        "Co,MA,8815000000000001,m1:co_1,visa,2026-11-20 10:00:00,CET,Settled,"
+        "8815000000000001,EUR,,10.00,1,EUR,,9.70,0.10,0.05,0.05,0.10,visa,7\n"
+        "Co,MA,8815000000000001,m1:rf_1,visa,2026-11-21 10:00:00,CET,Refunded,"
+        "8825000000000009,EUR,4.00,,1,EUR,4.00,,,,,,visa,7\n"
+        "Co,MA,8815000000000002,m1:co_2,visa,2026-11-21 10:00:00,CET,"
+        "Chargeback,8835000000000003,EUR,2.00,,1,EUR,2.00,,,,,,visa,7\n"
+        "Co,MA,,,,2026-11-21 12:00:00,CET,MerchantPayout,,,,,,EUR,100.00,,,,,,,7\n"
+        "Co,MA,,,,2026-11-21 12:00:00,CET,Fee,,,,,,EUR,0.12,,0.12,,,,,7\n"
+        "Co,MA,8815000000000004,m1:co_4,visa,2026-11-21 10:00:00,CET,Settled,"
+        ",IDR,,10000,1,IDR,,9900,100,,,,visa,7\n",
+        &r, err, sizeof(err)), 6, "%s", err);
+
+    cr_assert_eq(r.rows[0].type, PAY_SR_PAYMENT);
+    cr_assert_str_eq(r.rows[0].payment_ref, "8815000000000001");
+    cr_assert_str_eq(r.rows[0].reference, "m1:co_1");
+    cr_assert_eq(r.rows[0].gross, 1000);
+    cr_assert_eq(r.rows[0].net, 970);
+    cr_assert_eq(r.rows[0].fee, 30);
+    cr_assert_str_eq(r.rows[0].row_id,
+                     "8815000000000001:Settled:8815000000000001");
+
+    cr_assert_eq(r.rows[1].type, PAY_SR_REFUND);
+    cr_assert_str_eq(r.rows[1].payment_ref, "8815000000000001");
+    cr_assert_str_eq(r.rows[1].object_ref, "8825000000000009");
+    cr_assert_str_eq(r.rows[1].reference, "m1:rf_1");
+    cr_assert_eq(r.rows[1].gross, -400);
+    cr_assert_eq(r.rows[1].net, -400);
+
+    cr_assert_eq(r.rows[2].type, PAY_SR_DISPUTE);
+    cr_assert_str_eq(r.rows[2].object_ref, "cb:8815000000000002");
+
+    cr_assert_eq(r.rows[3].type, PAY_SR_BANK_PAYOUT);
+    cr_assert_str_eq(r.rows[3].currency, "EUR");
+    cr_assert_eq(r.rows[3].net, -10000);
+    cr_assert_str_eq(r.rows[3].row_id, "MerchantPayout:7:2026-11-21 12:00:00:");
+
+    cr_assert_eq(r.rows[4].type, PAY_SR_FEE);
+    cr_assert_eq(r.rows[4].fee, 12);
+
+    /* IDR: Adyen writes no decimals, ISO has 2 */
+    cr_assert_eq(r.rows[5].gross, 1000000);
+    cr_assert_eq(r.rows[5].fee, 10000);
+}
+
+
+Test(settlement, adyen_bad_rows)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN,
+        ADYEN_HDR
+        "Co,MA,881,m1:co_1,visa,,CET,Settled,,EUR,,10.001,1,EUR,,9.70,,,,,,7\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "Gross Credit (GC)") != NULL, "%s", err);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN,
+        ADYEN_HDR
+        "Co,MA,881,m1:co_1,visa,,CET,Settled,,EUR,,10.00,1,,,9.70,,,,,,7\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "Net Currency") != NULL, "%s", err);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN,
+        "Psp Reference,Merchant Reference,Type,Gross Currency\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "Gross Debit (GC)") != NULL, "%s", err);
+}
+
+
+/* ------------------------------------------------------------- generic */
+
+#define GENERIC_HDR "reference,psp_ref,type,gross,fee,net,currency,date," \
+                    "payment_ref\n"
+
+Test(settlement, generic_good_rows)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC,
+        GENERIC_HDR
+        "m1:co_1,pay_1,payment,10.00,0.30,9.70,EUR,2026-11-20,\n"
+        "m1:rf_1,rfd_1,refund,-4.00,0,-4.00,EUR,2026-11-21,pay_1\n"
+        ",dsp_1,dispute,-10.00,15.00,-25.00,EUR,2026-11-21,pay_1\n"
+        "m1:pyo_1,po_1,payout,-5,0,-5,JPY,2026-11-21,\n",
+        &r, err, sizeof(err)), 4, "%s", err);
+
+    cr_assert_eq(r.rows[0].type, PAY_SR_PAYMENT);
+    cr_assert_str_eq(r.rows[0].payment_ref, "pay_1");
+    cr_assert_str_eq(r.rows[0].row_id, "pay_1:payment");
+    cr_assert_eq(r.rows[0].fee, 30);
+    cr_assert_eq(r.rows[1].type, PAY_SR_REFUND);
+    cr_assert_str_eq(r.rows[1].object_ref, "rfd_1");
+    cr_assert_str_eq(r.rows[1].payment_ref, "pay_1");
+    cr_assert_eq(r.rows[2].type, PAY_SR_DISPUTE);
+    cr_assert_str_eq(r.rows[2].reference, "");
+    cr_assert_eq(r.rows[2].net, -2500);
+    cr_assert_eq(r.rows[3].type, PAY_SR_PAYOUT);
+    cr_assert_eq(r.rows[3].gross, -5);
+}
+
+
+Test(settlement, generic_bad_rows)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:co_1,pay_1,charge,10.00,0.30,9.70,EUR,2026-11-20,\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "type") != NULL, "%s", err);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:co_1,pay_1,payment,10.00,0.30,9.70,eur,2026-11-20,\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "currency") != NULL, "%s", err);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:co_1,,payment,10.00,0.30,9.70,EUR,2026-11-20,\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "psp_ref") != NULL, "%s", err);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:co_1,pay_1,payment,10.00,,9.70,EUR,2026-11-20,\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "fee") != NULL, "%s", err);
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:co_1,pay_1,payment,10.5,0,10.5,JPY,2026-11-20,\n",
+        &r, err, sizeof(err)), -1);
+
+    /* a reference longer than the row's field */
+    {
+        char  csv[1024], longref[200];
+
+        memset(longref, 'a', sizeof(longref) - 1);
+        longref[sizeof(longref) - 1] = '\0';
+        snprintf(csv, sizeof(csv), GENERIC_HDR
+                 "%s,pay_1,payment,1.00,0,1.00,EUR,2026-11-20,\n", longref);
+        cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, csv, &r, err,
+                              sizeof(err)), -1);
+    }
+}
+
+
+Test(settlement, amount_helper)
+{
+    int64_t  v;
+
+    cr_assert_eq(pay_sr_amount(PAY_DIALECT_GENERIC, "EUR", "-0.00", 5, 0, &v),
+                 0);
+    cr_assert_eq(v, 0);
+    cr_assert_eq(pay_sr_amount(PAY_DIALECT_GENERIC, "EUR", "", 0, 1, &v), 0);
+    cr_assert_eq(v, 0);
+    cr_assert_eq(pay_sr_amount(PAY_DIALECT_GENERIC, "EUR", "", 0, 0, &v), -1);
+    cr_assert_eq(pay_sr_amount(PAY_DIALECT_GENERIC, "EUR",
+                               "-92233720368547758.07", 21, 0, &v), 0);
+    cr_assert_eq(v, -INT64_MAX);
+    cr_assert_eq(pay_sr_amount(PAY_DIALECT_GENERIC, "EUR",
+                               "92233720368547758.08", 20, 0, &v), -1);
+    cr_assert_eq(pay_sr_amount(PAY_DIALECT_STRIPE, "XXX", "1", 1, 0, &v), -1);
+    cr_assert_str_eq(pay_sr_type_name(PAY_SR_DISPUTE_WON), "dispute_won");
+    cr_assert_str_eq(pay_sr_type_name((pay_sr_type_e) 99), "?");
+}
