@@ -50,6 +50,11 @@ Test(dialect, every_entry_is_complete)
         /* the sweeper asks every PSP, and reads every answer */
         cr_expect_not_null(d->session_lookup, "%s", d->name);
         cr_expect_not_null(d->session_lookup_answer, "%s", d->name);
+        /* refunds and pay-outs, and their answers */
+        cr_expect_not_null(d->refund, "%s", d->name);
+        cr_expect_not_null(d->payout, "%s", d->name);
+        cr_expect_not_null(d->op_answer, "%s", d->name);
+        cr_expect_not_null(d->op_ref_fields[0], "%s", d->name);
         /* a way to verify webhooks is required, whichever it is */
         cr_expect(d->required & (PAY_PSP_P_WEBHOOK_SECRET
                                  | PAY_PSP_P_WEBHOOK_KEY), "%s", d->name);
