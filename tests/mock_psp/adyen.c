@@ -350,7 +350,8 @@ static const mock_api_t  mock_adyen_api = {
     201,
     mock_adyen_authorized,
     mock_adyen_refuse,
-    mock_adyen_build
+    mock_adyen_build,
+    NULL
 };
 
 
@@ -540,8 +541,15 @@ mock_adyen_event(const json_t *session, const char *code, int success,
     const char       *sid;
     mock_wh_event_t  *ev;
 
-    /* 16 digits, as Adyen's pspReference */
-    if (mock_random_digits(ref, 16) != 0) {
+    /* 16 digits, as Adyen's pspReference; a successful AUTHORISATION
+     * carries the payment's own (refunds and chargebacks name it) */
+    if (success && strcmp(code, "AUTHORISATION") == 0
+        && json_is_string(json_object_get(session, "payment_ref")))
+    {
+        snprintf(ref, sizeof(ref), "%s",
+                 json_string_value(json_object_get(session, "payment_ref")));
+
+    } else if (mock_random_digits(ref, 16) != 0) {
         return NULL;
     }
 
@@ -633,4 +641,183 @@ failed:
     mock_log("webhooks for %s: out of memory",
              json_string_value(json_object_get(session, "id")));
     mock_wh_chain_free(chain);
+}
+
+
+/* --- after "paid": refunds, chargebacks, transfers ------------------------ */
+
+/*
+ * One notification of one signed item, delay_ms after now (plus the rule's
+ * webhook_delay_ms), with the rule's duplicates: REFUND, REFUND_FAILED,
+ * NOTIFICATION_OF_CHARGEBACK, CHARGEBACK, CHARGEBACK_REVERSED,
+ * SECOND_CHARGEBACK.  psp_ref is the item's own (a new one when NULL).
+ */
+void
+mock_adyen_webhook_item(const char *code, const char *psp_ref,
+    const char *original_ref, const char *account, const char *merchant_ref,
+    json_int_t value, const char *currency, int success, const char *subject,
+    const mock_webhook_fault_t *wf, long delay_ms)
+{
+    char              ref[17], id[96], sig[MOCK_ADYEN_HMAC_LEN], when[32];
+    char             *data;
+    json_t           *n;
+    mock_wh_event_t  *ev;
+
+    if (psp_ref == NULL) {
+        if (mock_random_digits(ref, 16) != 0) {
+            return;
+        }
+        psp_ref = ref;
+    }
+
+    snprintf(id, sizeof(id), "%s:%s%s", psp_ref, code,
+             success ? "" : ":false");
+
+    ev = mock_wh_event_new(&mock_adyen_dialect, id, code, subject, wf);
+    if (ev == NULL) {
+        return;
+    }
+
+    data = mock_adyen_hmac_data(psp_ref, original_ref, account, merchant_ref,
+                                (long long) value, currency, code,
+                                success ? "true" : "false");
+
+    if (data == NULL
+        || mock_adyen_hmac_sign(mock_conf.adyen_hmac_key, data,
+                                strlen(data)
+                                - (wf->bad_signature ? 1 : 0), sig) != 0)
+    {
+        free(data);
+        mock_wh_chain_free(ev);
+        return;
+    }
+
+    free(data);
+
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S+00:00",
+             gmtime(&(time_t) { time(NULL) }));
+
+    n = json_pack("{ss s[{s{s{ss} s{sIss} ss ss ss ss ss ss ss ss}}]}",
+                  "live", "false",
+                  "notificationItems",
+                  "NotificationRequestItem",
+                  "additionalData", "hmacSignature", sig,
+                  "amount", "value", value, "currency", currency,
+                  "eventCode", code,
+                  "eventDate", when,
+                  "merchantAccountCode", account,
+                  "merchantReference", merchant_ref,
+                  "originalReference", original_ref,
+                  "pspReference", psp_ref,
+                  "reason", success ? "" : "Refused",
+                  "success", success ? "true" : "false");
+
+    ev->body = n ? json_dumps(n, JSON_COMPACT) : NULL;
+    json_decref(n);
+
+    if (ev->body == NULL) {
+        mock_wh_chain_free(ev);
+        return;
+    }
+
+    ev->delay_ms = delay_ms + wf->delay_ms;
+    (void) mock_wh_send(ev);
+}
+
+
+/* Balance-platform webhooks sign the raw body into a header. */
+static int
+mock_adyen_transfer_sign(const mock_wh_event_t *ev, char *line, size_t size)
+{
+    int   n;
+    char  sig[MOCK_ADYEN_HMAC_LEN];
+
+    if (mock_adyen_hmac_sign(mock_conf.adyen_hmac_key, ev->body,
+                             strlen(ev->body)
+                             - (ev->fault.bad_signature ? 1 : 0), sig) != 0)
+    {
+        return -1;
+    }
+
+    n = snprintf(line, size, "HmacSignature: %s", sig);
+
+    return (n > 0 && (size_t) n < size) ? 0 : -1;
+}
+
+
+static const mock_wh_dialect_t  mock_adyen_transfer_dialect = {
+    "adyen",
+    &mock_conf.adyen_webhook_url,
+    mock_adyen_transfer_sign
+};
+
+
+/* balancePlatform.transfer.updated about the transfer data (taken). */
+void
+mock_adyen_webhook_transfer(json_t *data, const char *subject,
+    const mock_webhook_fault_t *wf, long delay_ms)
+{
+    char              id[96];
+    json_t           *n;
+    const char       *tid, *st;
+    mock_wh_event_t  *ev;
+
+    tid = json_string_value(json_object_get(data, "id"));
+    st = json_string_value(json_object_get(data, "status"));
+
+    if (tid == NULL || st == NULL) {
+        json_decref(data);
+        return;
+    }
+
+    snprintf(id, sizeof(id), "transfer:%s:%s", tid, st);
+
+    ev = mock_wh_event_new(&mock_adyen_transfer_dialect, id,
+                           "balancePlatform.transfer.updated", subject, wf);
+    if (ev == NULL) {
+        json_decref(data);
+        return;
+    }
+
+    n = json_pack("{ss ss so}", "type", "balancePlatform.transfer.updated",
+                  "environment", "test", "data", data);
+    ev->body = n ? json_dumps(n, JSON_COMPACT) : NULL;
+    json_decref(n);
+
+    if (ev->body == NULL) {
+        mock_wh_chain_free(ev);
+        return;
+    }
+
+    ev->delay_ms = delay_ms + wf->delay_ms;
+    (void) mock_wh_send(ev);
+}
+
+
+/* POST /v71/payments/{ref}/refunds and POST /btl/v4/transfers */
+
+static const mock_api_t  mock_adyen_refund_api = {
+    "adyen refund", MOCK_ADYEN_KEY_MAX, "application/json", 201,
+    mock_adyen_authorized, mock_adyen_refuse, mock_money_adyen_refund_build,
+    mock_money_committed
+};
+
+static const mock_api_t  mock_adyen_transfer_api = {
+    "adyen transfer", MOCK_ADYEN_KEY_MAX, "application/json", 200,
+    mock_adyen_authorized, mock_adyen_refuse, mock_money_adyen_transfer_build,
+    mock_money_committed
+};
+
+
+enum MHD_Result
+mock_adyen_refund(struct MHD_Connection *c, mock_request_t *r)
+{
+    return mock_create(c, r, &mock_adyen_refund_api);
+}
+
+
+enum MHD_Result
+mock_adyen_transfer(struct MHD_Connection *c, mock_request_t *r)
+{
+    return mock_create(c, r, &mock_adyen_transfer_api);
 }

@@ -192,6 +192,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
             }
 
         } else if (strcmp(name, "webhook_out_of_order") == 0
+                   || strcmp(name, "webhook_op_failed") == 0
                    || strcmp(name, "webhook_bad_signature") == 0
                    || strcmp(name, "webhook_stale") == 0
                    || strcmp(name, "webhook_never") == 0
@@ -207,6 +208,8 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
                 wf.never = json_is_true(v);
             } else if (strcmp(name, "webhook_out_of_order") == 0) {
                 wf.out_of_order = json_is_true(v);
+            } else if (strcmp(name, "webhook_op_failed") == 0) {
+                wf.op_failed = json_is_true(v);
             } else if (strcmp(name, "webhook_bad_signature") == 0) {
                 wf.bad_signature = json_is_true(v);
             } else {
@@ -487,6 +490,7 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
         if (post) {
             mock_store_reset();
             mock_webhook_reset();
+            mock_money_reset();
             mock_log("reset");
             return mock_send_json(c, MHD_HTTP_OK, json_pack("{sb}", "ok", 1));
         }
@@ -520,6 +524,9 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
 
     } else if (strncmp(path, "reports/", 8) == 0) {
         return mock_report(c, method, path + 8);
+
+    } else if (strncmp(path, "disputes", 8) == 0) {
+        return mock_money_control(c, method, path, r);
 
     } else {
         return mock_control_error(c, MHD_HTTP_NOT_FOUND,

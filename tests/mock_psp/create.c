@@ -70,7 +70,7 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
 {
     long              latency;
     char             *response;
-    json_t           *session;
+    json_t           *session, *stored;
     unsigned          status;
     size_t            n;
     const char       *key, *ctype;
@@ -197,11 +197,20 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
         goto release;
     }
 
+    stored = api->committed ? json_deep_copy(session) : NULL;
+
     if (mock_store_commit(key, &claim, session, response, api->created)
         != 0)
     {
+        json_decref(stored);
         free(response);
         goto release;
+    }
+
+    if (stored != NULL) {
+        /* the operation's webhook: sent whatever becomes of the answer */
+        api->committed(stored, key);
+        json_decref(stored);
     }
 
     if (mock_fault_take_drop(fault.id)) {

@@ -289,7 +289,8 @@ static const mock_api_t  mock_generic_api = {
     201,
     mock_generic_authorized,
     mock_generic_refuse,
-    mock_generic_build
+    mock_generic_build,
+    NULL
 };
 
 
@@ -582,6 +583,14 @@ mock_generic_body(const mock_wh_event_t *ev, const json_t *session)
         return NULL;
     }
 
+    /* the payment a paid session made: refunds and disputes name it */
+    if (strcmp(ev->type, "payment.succeeded") == 0
+        && json_is_string(json_object_get(session, "payment_ref")))
+    {
+        json_object_set(e, "payment_id",
+                        json_object_get(session, "payment_ref"));
+    }
+
     body = json_dumps(e, JSON_COMPACT);
     json_decref(e);
 
@@ -677,4 +686,91 @@ failed:
     mock_log("webhooks for %s: out of memory",
              json_string_value(json_object_get(session, "id")));
     mock_wh_chain_free(chain);
+}
+
+
+/*
+ * After "paid": one JWT-signed event, body e (taken) with "event_id" and
+ * "type" added first, delay_ms after now (plus the rule's
+ * webhook_delay_ms), with the rule's duplicates.
+ */
+void
+mock_generic_webhook_json(const char *type, json_t *e, const char *subject,
+    const mock_webhook_fault_t *wf, long delay_ms)
+{
+    char              id[64];
+    json_t           *full;
+    const char       *k;
+    json_t           *v;
+    mock_wh_event_t  *ev;
+
+    memcpy(id, "gev_", 4);
+
+    if (e == NULL || mock_random_alnum(id + 4, 24) != 0) {
+        json_decref(e);
+        return;
+    }
+
+    ev = mock_wh_event_new(&mock_generic_dialect, id, type, subject, wf);
+    full = json_pack("{ss ss}", "event_id", id, "type", type);
+
+    if (ev == NULL || full == NULL) {
+        json_decref(full);
+        json_decref(e);
+        mock_wh_chain_free(ev);
+        return;
+    }
+
+    json_object_foreach(e, k, v) {
+        json_object_set(full, k, v);
+    }
+
+    json_decref(e);
+    ev->body = json_dumps(full, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(full);
+
+    if (ev->body == NULL) {
+        mock_wh_chain_free(ev);
+        return;
+    }
+
+    ev->delay_ms = delay_ms + wf->delay_ms;
+    (void) mock_wh_send(ev);
+}
+
+
+/* POST /refunds and POST /payouts */
+
+static const mock_api_t  mock_generic_refund_api = {
+    "generic refund", MOCK_GENERIC_KEY_MAX, "application/json", 201,
+    mock_generic_authorized, mock_generic_refuse,
+    mock_money_generic_refund_build, mock_money_committed
+};
+
+static const mock_api_t  mock_generic_payout_api = {
+    "generic payout", MOCK_GENERIC_KEY_MAX, "application/json", 201,
+    mock_generic_authorized, mock_generic_refuse,
+    mock_money_generic_payout_build, mock_money_committed
+};
+
+
+enum MHD_Result
+mock_generic_refund(struct MHD_Connection *c, mock_request_t *r)
+{
+    return mock_create(c, r, &mock_generic_refund_api);
+}
+
+
+enum MHD_Result
+mock_generic_payout(struct MHD_Connection *c, mock_request_t *r)
+{
+    return mock_create(c, r, &mock_generic_payout_api);
+}
+
+
+/* The generic API's decimal amounts, for money.c. */
+int
+mock_generic_decimal(const char *s, const char *currency, json_int_t *out)
+{
+    return mock_parse_decimal(s, currency, out);
 }

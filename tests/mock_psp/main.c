@@ -750,6 +750,16 @@ mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
         return mock_hosted(c, method, url + 5);
     }
 
+    {
+        int              handled;
+        enum MHD_Result  rc;
+
+        rc = mock_money_route(c, method, url, r, &handled);
+        if (handled) {
+            return rc;
+        }
+    }
+
     if (strcmp(url, sessions) == 0 && strcmp(method, "POST") == 0) {
         return mock_stripe_create(c, r);
     }

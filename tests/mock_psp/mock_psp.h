@@ -106,6 +106,8 @@ typedef struct {
     unsigned              stale:1;
     unsigned              async_payment:1;
     unsigned              never:1;           /* webhook_never: none sent */
+    unsigned              op_failed:1;       /* webhook_op_failed: the
+                                                refund or transfer fails */
 } mock_webhook_fault_t;
 
 
@@ -187,6 +189,10 @@ mock_session_state_e mock_session_decline(const char *id, json_t **copy,
     mock_webhook_fault_t *wf);
 mock_session_state_e mock_session_settle(const char *id, json_t **copy);
 mock_session_state_e mock_session_expire(const char *id, json_t **copy);
+/* the paid session whose payment_ref is ref (a copy), or NULL */
+json_t *mock_session_by_payment(const char *ref);
+/* the webhook knobs of the rule matching subject (none: all zero) */
+void mock_store_webhook_fault(const char *subject, mock_webhook_fault_t *wf);
 
 /* form.c */
 typedef struct {
@@ -241,6 +247,9 @@ typedef struct {
     json_t             *(*build)(const char *body, size_t len,
                                  const mock_fault_t *fault,
                                  mock_invalid_t *inv, char **response);
+    /* after the commit (NULL: nothing): what was stored, a copy, and the
+     * Idempotency-Key (money.c sends the operation's webhook here) */
+    void               (*committed)(const json_t *stored, const char *key);
 } mock_api_t;
 
 enum MHD_Result mock_create(struct MHD_Connection *c, mock_request_t *r,
@@ -345,6 +354,55 @@ json_t *mock_wh_list(const char *session);
 /* webhook_stripe.c */
 void mock_stripe_webhook_completed(const json_t *session,
     const mock_webhook_fault_t *wf);
+void mock_stripe_webhook_object(const char *type, json_t *obj,
+    const char *subject, const mock_webhook_fault_t *wf, long delay_ms);
+
+/* adyen.c, generic.c: the events after "paid" */
+void mock_adyen_webhook_item(const char *code, const char *psp_ref,
+    const char *original_ref, const char *account, const char *merchant_ref,
+    json_int_t value, const char *currency, int success, const char *subject,
+    const mock_webhook_fault_t *wf, long delay_ms);
+void mock_adyen_webhook_transfer(json_t *data, const char *subject,
+    const mock_webhook_fault_t *wf, long delay_ms);
+void mock_generic_webhook_json(const char *type, json_t *e,
+    const char *subject, const mock_webhook_fault_t *wf, long delay_ms);
+
+/* money.c: refunds, transfers, disputes; the APIs live in the dialects'
+ * files (their authentication and errors), the rest in money.c */
+json_t *mock_money_stripe_refund_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+json_t *mock_money_stripe_transfer_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+json_t *mock_money_adyen_refund_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+json_t *mock_money_adyen_transfer_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+json_t *mock_money_generic_refund_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+json_t *mock_money_generic_payout_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+void mock_money_committed(const json_t *stored, const char *key);
+enum MHD_Result mock_stripe_refund(struct MHD_Connection *c,
+    mock_request_t *r);
+enum MHD_Result mock_stripe_transfer(struct MHD_Connection *c,
+    mock_request_t *r);
+enum MHD_Result mock_adyen_refund(struct MHD_Connection *c,
+    mock_request_t *r);
+enum MHD_Result mock_adyen_transfer(struct MHD_Connection *c,
+    mock_request_t *r);
+enum MHD_Result mock_generic_refund(struct MHD_Connection *c,
+    mock_request_t *r);
+enum MHD_Result mock_generic_payout(struct MHD_Connection *c,
+    mock_request_t *r);
+int mock_generic_decimal(const char *s, const char *currency,
+    json_int_t *out);
+/* the PSP API's refund and transfer paths; *handled 0: not one of them */
+enum MHD_Result mock_money_route(struct MHD_Connection *c, const char *method,
+    const char *url, mock_request_t *r, int *handled);
+/* /_control/disputes[/{id}/close] */
+enum MHD_Result mock_money_control(struct MHD_Connection *c,
+    const char *method, const char *path, mock_request_t *r);
+void mock_money_reset(void);
 void mock_stripe_webhook_expired(const json_t *session,
     const mock_webhook_fault_t *wf);
 

@@ -952,6 +952,91 @@ mock_session_webhook_fault(const mock_session_t *s, mock_webhook_fault_t *wf)
 }
 
 
+/*
+ * The PSP's id of the payment a paid session made, in the dialect's shape:
+ * Stripe a payment intent "pi_…" (also the session's payment_intent),
+ * Adyen a 16-digit pspReference, generic "pay_…".  Refunds and disputes
+ * name it (money.c).
+ */
+static void
+mock_session_payment_ref(json_t *session)
+{
+    char         ref[32];
+    const char  *d;
+
+    if (json_object_get(session, "payment_ref") != NULL) {
+        return;
+    }
+
+    d = json_string_value(json_object_get(session, "dialect"));
+
+    if (d != NULL && strcmp(d, "adyen") == 0) {
+        if (mock_random_digits(ref, 16) != 0) {
+            return;
+        }
+
+    } else {
+        snprintf(ref, sizeof(ref), "%s", d == NULL ? "pi_" : "pay_");
+        if (mock_random_alnum(ref + strlen(ref), 24) != 0) {
+            return;
+        }
+    }
+
+    json_object_set_new(session, "payment_ref", json_string(ref));
+
+    if (d == NULL) {
+        json_object_set_new(session, "payment_intent", json_string(ref));
+    }
+}
+
+
+json_t *
+mock_session_by_payment(const char *ref)
+{
+    json_t          *copy;
+    const char      *r;
+    mock_node_t     *n;
+    mock_session_t  *s;
+
+    copy = NULL;
+
+    pthread_mutex_lock(&mock_lock);
+
+    /* newest first: the paid session is usually recent */
+    for (n = mock_sessions.newest; n != NULL && copy == NULL; n = n->older) {
+        s = n->value;
+        r = json_string_value(json_object_get(s->json, "payment_ref"));
+
+        if (r != NULL && strcmp(r, ref) == 0) {
+            copy = json_deep_copy(s->json);
+        }
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return copy;
+}
+
+
+void
+mock_store_webhook_fault(const char *subject, mock_webhook_fault_t *wf)
+{
+    mock_rule_t  *rule;
+
+    memset(wf, 0, sizeof(*wf));
+
+    pthread_mutex_lock(&mock_lock);
+
+    rule = mock_rule_match(subject ? subject : "");
+    if (rule != NULL) {
+        *wf = rule->wf;
+        wf->id = rule->id;
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+}
+
+
 /* *copy gets a deep copy of the session, owned by the caller. */
 mock_session_state_e
 mock_session_get(const char *id, json_t **copy)
@@ -1011,6 +1096,7 @@ mock_session_pay(const char *id, json_t **copy, mock_webhook_fault_t *wf)
         json_object_set_new(s->json, "payment_status",
                             json_string(wf->async_payment ? "unpaid"
                                                           : "paid"));
+        mock_session_payment_ref(s->json);
     }
 
     *copy = json_deep_copy(s->json);

@@ -815,7 +815,8 @@ static const mock_api_t  mock_stripe_api = {
     MHD_HTTP_OK,
     mock_authorized,
     mock_stripe_refuse,
-    mock_stripe_build
+    mock_stripe_build,
+    NULL
 };
 
 
@@ -853,4 +854,33 @@ mock_stripe_retrieve(struct MHD_Connection *c, const char *id)
     }
 
     return mock_send_json(c, MHD_HTTP_OK, session);
+}
+
+
+/* POST /v1/refunds and POST /v1/transfers (money.c builds them) */
+
+static const mock_api_t  mock_stripe_refund_api = {
+    "stripe refund", MOCK_MAX_KEY_LEN, "application/x-www-form-urlencoded",
+    MHD_HTTP_OK, mock_authorized, mock_stripe_refuse,
+    mock_money_stripe_refund_build, mock_money_committed
+};
+
+static const mock_api_t  mock_stripe_transfer_api = {
+    "stripe transfer", MOCK_MAX_KEY_LEN, "application/x-www-form-urlencoded",
+    MHD_HTTP_OK, mock_authorized, mock_stripe_refuse,
+    mock_money_stripe_transfer_build, mock_money_committed
+};
+
+
+enum MHD_Result
+mock_stripe_refund(struct MHD_Connection *c, mock_request_t *r)
+{
+    return mock_create(c, r, &mock_stripe_refund_api);
+}
+
+
+enum MHD_Result
+mock_stripe_transfer(struct MHD_Connection *c, mock_request_t *r)
+{
+    return mock_create(c, r, &mock_stripe_transfer_api);
 }

@@ -262,3 +262,46 @@ mock_stripe_webhook_expired(const json_t *session,
 
     (void) mock_wh_send(ev);
 }
+
+
+/*
+ * After "paid": one event of type about obj (a refund, a dispute, a
+ * transfer; taken), delay_ms after now (plus the rule's webhook_delay_ms),
+ * with the rule's duplicates.  subject names it in /_control/webhooks.
+ */
+void
+mock_stripe_webhook_object(const char *type, json_t *obj, const char *subject,
+    const mock_webhook_fault_t *wf, long delay_ms)
+{
+    json_t           *event;
+    mock_wh_event_t  *ev;
+    char              id[64];
+
+    memcpy(id, "evt_", 4);
+
+    if (obj == NULL || mock_random_alnum(id + 4, 24) != 0) {
+        json_decref(obj);
+        return;
+    }
+
+    ev = mock_wh_event_new(&mock_stripe_dialect, id, type, subject, wf);
+    if (ev == NULL) {
+        json_decref(obj);
+        return;
+    }
+
+    event = json_pack("{ss ss ss sI sb s{so}}",
+                      "id", id, "object", "event", "type", type,
+                      "created", (json_int_t) time(NULL), "livemode", 0,
+                      "data", "object", obj);
+    ev->body = event ? json_dumps(event, JSON_COMPACT) : NULL;
+    json_decref(event);
+
+    if (ev->body == NULL) {
+        mock_wh_chain_free(ev);
+        return;
+    }
+
+    ev->delay_ms = delay_ms + wf->delay_ms;
+    (void) mock_wh_send(ev);
+}
