@@ -819,6 +819,7 @@ DECLARE
     s      sellers%ROWTYPE;
     b      record;
     v_err  text;
+    v_av   bigint;
 BEGIN
     SELECT * INTO k FROM op_key_take(p_merchant, p_idem_key, p_fingerprint,
                                      p_lease_seconds, p_ttl_seconds, p_payout_id);
@@ -853,7 +854,8 @@ BEGIN
          WHERE w.merchant_id = p_merchant AND w.seller_account = p_seller
            AND w.currency = p_currency FOR UPDATE;
         SELECT * INTO b FROM seller_available(p_merchant, p_seller, p_currency);
-        IF p_amount > b.available THEN
+        v_av := b.available;
+        IF p_amount > v_av THEN
             v_err := 'insufficient_balance';
         END IF;
     END IF;
@@ -864,7 +866,7 @@ BEGIN
            AND ik.lease = k.lease AND ik.state = 'in_progress';
         RETURN QUERY SELECT v_err, NULL::bigint, NULL::int, NULL::int, NULL::text,
                             NULL::text, NULL::text, NULL::text, NULL::bigint,
-                            p_currency, b.available;
+                            p_currency, v_av;
         RETURN;
     END IF;
 

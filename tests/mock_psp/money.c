@@ -338,7 +338,11 @@ mock_money_stripe_transfer_build(const char *body, size_t len,
         goto done;
     }
 
-    if (cur == NULL || !mock_currency_valid(cur)) {
+    /* Stripe writes currencies in lower case */
+    if (cur == NULL || strlen(cur) != 3
+        || !islower((unsigned char) cur[0]) || !islower((unsigned char) cur[1])
+        || !islower((unsigned char) cur[2]))
+    {
         mock_invalid(inv, "parameter_invalid", "currency",
                      "Invalid currency");
         goto done;
