@@ -760,3 +760,343 @@ Test(money_payouts, generic_fifty_at_once_never_exceed_the_balance,
 {
     payouts_fifty_at_once(2);
 }
+
+
+/* --- failures: refused, failed, resumed --------------------------------------- */
+
+static char *
+payment_ref_of(const paid_t *p)
+{
+    return q1("SELECT psp_payment_ref FROM checkouts WHERE merchant_id = $1 "
+              "AND checkout_id = $2", p->m.id, p->co);
+}
+
+
+static void
+refund_fails_and_is_refundable_again(size_t d)
+{
+    char    *id;
+    resp_t  *r;
+    paid_t   p;
+
+    paid_new(&p, money_psp(d), NULL, NULL);
+
+    /* a full refund of the first order succeeds */
+    r = refund(&p, 0, "10.00", NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "refund_id")));
+    expect_refund_becomes(&p, 0, id, "SUCCEEDED");
+
+    /* the nonce (<merchant>:<refund id>) is not known before the refund
+     * is sent: the rule matches every later refund of this merchant */
+    (void) mock_fault(str_printf("{\"match\":\"%s:rf_\","
+                                 "\"webhook_op_failed\":true}", p.m.id));
+    r = refund(&p, 1, "5.00", NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "refund_id")));
+    expect_refund_becomes(&p, 1, id, "FAILED");
+    cr_expect_eq(wallet(&p.m, "seller_2"), 500, "%s: a failed refund moves "
+                 "nothing", p.psp);
+
+    /* and its amount may be refunded again */
+    expect_problem(refund(&p, 1, "5.01", NULL), 422,
+                   "refund_exceeds_captured");
+    r = refund(&p, 1, "5.00", NULL);
+    cr_expect_eq(r->status, 201, "%s", r->body);
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_failures, stripe_a_failed_refund_moves_nothing, .timeout = 60)
+{
+    refund_fails_and_is_refundable_again(0);
+}
+
+
+Test(money_failures, adyen_a_failed_refund_moves_nothing, .timeout = 60)
+{
+    refund_fails_and_is_refundable_again(1);
+}
+
+
+Test(money_failures, generic_a_failed_refund_moves_nothing, .timeout = 60)
+{
+    refund_fails_and_is_refundable_again(2);
+}
+
+
+static void
+payout_fails_and_returns(size_t d)
+{
+    char    *id;
+    json_t  *b;
+    resp_t  *r;
+    paid_t   p;
+
+    paid_new(&p, money_psp(d), NULL, NULL);
+    seller_add(&p.m, "seller_1", p.psp, money_destination(d));
+
+    (void) mock_fault(str_printf("{\"match\":\"%s:pyo_\","
+                                 "\"webhook_op_failed\":true}", p.m.id));
+
+    r = payout(&p, "seller_1", "10.00", NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "payout_id")));
+
+    (void) payout_becomes(&p, id, "FAILED");
+
+    /* nothing was booked: the money is available again */
+    cr_expect_eq(wallet(&p.m, "seller_1"), 1000, "%s", p.psp);
+    b = balance_usd(&p, "seller_1");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "available")),
+                     "10.00");
+    cr_expect_eq(ql("SELECT count(*) FROM ledger_transactions WHERE "
+                    "merchant_id = $1 AND kind = 'payout'", p.m.id, NULL), 0);
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_failures, stripe_a_failed_payout_gives_the_money_back,
+     .timeout = 60)
+{
+    payout_fails_and_returns(0);
+}
+
+
+Test(money_failures, adyen_a_failed_payout_gives_the_money_back,
+     .timeout = 60)
+{
+    payout_fails_and_returns(1);
+}
+
+
+Test(money_failures, generic_a_failed_payout_gives_the_money_back,
+     .timeout = 60)
+{
+    payout_fails_and_returns(2);
+}
+
+
+Test(money_failures, a_psp_failing_then_answering_registers_the_refund_once,
+     .timeout = 90)
+{
+    char        *key, *nonce;
+    long         sessions, requests;
+    resp_t      *a, *b;
+    paid_t       p;
+
+    paid_new(&p, money_psp(0), NULL, NULL);
+
+    /* the refunds of this merchant: three calls fail with 500, the
+     * gateway's three attempts within one request (retries=2) */
+    (void) mock_fault(str_printf("{\"match\":\"%s:rf_\",\"fail_times\":3,"
+                                 "\"fail_status\":500}", p.m.id));
+
+    key = uid("rk");
+    a = refund(&p, 0, "3.00", key);
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+    expect_problem(a, a->status, "psp_unavailable");
+
+    /* the refund is kept PENDING, its nonce fixed */
+    nonce = q1("SELECT nonce FROM refunds WHERE merchant_id = $1", p.m.id,
+               NULL);
+    cr_assert_not_null(nonce);
+
+    /* the retry with the same key resumes it: the same nonce, once */
+    b = refund(&p, 0, "3.00", key);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(q1("SELECT nonce FROM refunds WHERE merchant_id = $1",
+                        p.m.id, NULL), nonce);
+    cr_expect_eq(ql("SELECT count(*) FROM refunds WHERE merchant_id = $1",
+                    p.m.id, NULL), 1);
+
+    mock_registrations(nonce, &sessions, &requests);
+    cr_expect_eq(sessions, 1, "one refund at the PSP for the nonce");
+    cr_expect_geq(requests, 2);
+}
+
+
+/* --- disputes ------------------------------------------------------------------ */
+
+static char *
+dispute_open(const paid_t *p, long amount)
+{
+    resp_t  *r;
+
+    r = mock_post("/_control/disputes",
+                  str_printf("{\"payment_ref\":\"%s\",\"amount\":%ld}",
+                             payment_ref_of(p), amount));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    return strdup(json_string_value(json_object_get(resp_json(r), "id")));
+}
+
+
+static void
+dispute_close(const char *id, const char *outcome)
+{
+    resp_t  *r;
+
+    r = mock_post(str_printf("/_control/disputes/%s/close", id),
+                  str_printf("{\"outcome\":\"%s\"}", outcome));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+}
+
+
+/* Waits until the order's first dispute is in state want; its part. */
+static char *
+dispute_becomes(const paid_t *p, int order, const char *want)
+{
+    int          i;
+    json_t      *ds, *it;
+    resp_t      *r;
+    const char  *st;
+
+    st = "absent";
+
+    for (i = 0; i < 100; i++) {
+        r = api_get(&p->m, str_printf("/v1/payments/%s", p->po[order]));
+        cr_assert_eq(r->status, 200, "%s", r->body);
+        ds = json_object_get(resp_json(r), "disputes");
+        it = json_array_get(ds, 0);
+
+        if (it != NULL) {
+            st = json_string_value(json_object_get(it, "status"));
+            if (strcmp(st, want) == 0) {
+                return strdup(json_string_value(json_object_get(it,
+                                                                "amount")));
+            }
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("%s: dispute is %s, not %s", p->psp, st, want);
+    return NULL;
+}
+
+
+static void
+disputes_lost_and_won(size_t d)
+{
+    char    *lost, *won, *part;
+    json_t  *b;
+    paid_t   p, q;
+
+    /* lost: 6.00 of 15.00, split 10:5 -> 4.00 and 2.00 */
+    paid_new(&p, money_psp(d), NULL, NULL);
+    seller_add(&p.m, "seller_1", p.psp, money_destination(d));
+    lost = dispute_open(&p, 600);
+
+    part = dispute_becomes(&p, 0, "OPEN");
+    cr_expect_str_eq(part, "4.00", "%s", p.psp);
+    cr_expect_str_eq(dispute_becomes(&p, 1, "OPEN"), "2.00");
+
+    /* held back while open: available 10.00 - 4.00; the wallet unchanged */
+    b = balance_usd(&p, "seller_1");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "open_disputes")),
+                     "4.00");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "available")),
+                     "6.00");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 1000);
+    expect_problem(payout(&p, "seller_1", "6.01", NULL), 422,
+                   "insufficient_balance");
+
+    dispute_close(lost, "lost");
+    (void) dispute_becomes(&p, 0, "LOST");
+    (void) dispute_becomes(&p, 1, "LOST");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 600, "%s", p.psp);
+    cr_expect_eq(wallet(&p.m, "seller_2"), 300, "%s", p.psp);
+    cr_expect_eq(ql("SELECT coalesce(sum(amount), 0) FROM ledger_entries "
+                    "WHERE merchant_id = $1 AND account LIKE 'disputes:%'",
+                    p.m.id, NULL), 0);
+    expect_books_balance(&p.m);
+
+    /* won: the whole payment, then it all comes back */
+    paid_new(&q, money_psp(d), NULL, NULL);
+    won = dispute_open(&q, 1500);
+    (void) dispute_becomes(&q, 0, "OPEN");
+    cr_expect_eq(ql("SELECT sum(amount) FROM ledger_entries WHERE "
+                    "merchant_id = $1 AND account LIKE 'psp\\_clearing:%'",
+                    q.m.id, NULL), 0);
+
+    dispute_close(won, "won");
+    (void) dispute_becomes(&q, 0, "WON");
+    cr_expect_eq(wallet(&q.m, "seller_1"), 1000);
+    cr_expect_eq(wallet(&q.m, "seller_2"), 500);
+    cr_expect_eq(ql("SELECT sum(amount) FROM ledger_entries WHERE "
+                    "merchant_id = $1 AND account LIKE 'psp\\_clearing:%'",
+                    q.m.id, NULL), 1500);
+    expect_books_balance(&q.m);
+}
+
+
+Test(money_disputes, stripe_lost_then_won, .timeout = 90)
+{
+    disputes_lost_and_won(0);
+}
+
+
+Test(money_disputes, adyen_lost_then_won, .timeout = 90)
+{
+    disputes_lost_and_won(1);
+}
+
+
+Test(money_disputes, generic_lost_then_won, .timeout = 90)
+{
+    disputes_lost_and_won(2);
+}
+
+
+/* --- the rules in SQL, against known values ------------------------------------- */
+
+Test(money_sql, the_commission_rule_and_its_refund_parts, .timeout = 30)
+{
+    size_t  i;
+    struct {
+        const char  *a, *bps, *fixed, *c;
+    } t[] = {
+        { "1000", "250", "30", "55" },
+        { "500", "250", "30", "42" },
+        { "1", "10000", "0", "1" },
+        { "100", "0", "500", "100" },       /* never more than the order */
+        { "999", "333", "0", "33" },
+        { "9007199254740993", "10000", "0", "9007199254740993" },
+    };
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        const char  *params[] = { t[i].a, t[i].bps, t[i].fixed };
+
+        cr_expect_str_eq(db_scalar("SELECT pay_commission($1::bigint, "
+                                   "$2::int, $3::bigint)", 3, params),
+                         t[i].c, "%s %s %s", t[i].a, t[i].bps, t[i].fixed);
+    }
+
+    /* refunds in any pieces give the commission back whole: 1000 with
+     * commission 55, refunded 1 + 333 + 333 + 333 */
+    cr_expect_str_eq(db_scalar("SELECT pay_commission_refund(1000, 55, 0, 1)"
+                               " + pay_commission_refund(1000, 55, 1, 333)"
+                               " + pay_commission_refund(1000, 55, 334, 333)"
+                               " + pay_commission_refund(1000, 55, 667, 333)",
+                               0, NULL), "55");
+
+    /* and over many random splits */
+    cr_expect_str_eq(db_scalar(
+        "WITH s AS (SELECT g, (random() * 9 + 1)::int AS n FROM "
+        "generate_series(1, 300) g), c AS (SELECT g, (random() * 100000 + "
+        "1)::bigint AS a, (random() * 10000)::int AS bps FROM "
+        "generate_series(1, 300) g), cut AS (SELECT c.g, c.a, "
+        "pay_commission(c.a, c.bps, 7) AS cm, k, "
+        "CASE WHEN k = s.n THEN c.a ELSE (c.a * k / s.n) END AS upto "
+        "FROM c JOIN s USING (g), LATERAL generate_series(1, s.n) k), "
+        "parts AS (SELECT g, a, cm, upto - coalesce(lag(upto) OVER (PARTITION "
+        "BY g ORDER BY k), 0) AS r, coalesce(lag(upto) OVER (PARTITION BY g "
+        "ORDER BY k), 0) AS before FROM cut) "
+        "SELECT count(*) FROM (SELECT g, cm, sum(pay_commission_refund(a, cm, "
+        "before, r)) AS back FROM parts GROUP BY g, cm) x WHERE back <> cm",
+        0, NULL), "0");
+}

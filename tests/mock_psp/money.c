@@ -940,7 +940,8 @@ mock_money_control(struct MHD_Connection *c, const char *method,
         id = mock_id(strcmp(dialect, "stripe") == 0 ? "dp_"
                      : strcmp(dialect, "adyen") == 0 ? "cb_" : "gdp_", 20);
 
-        d = id ? json_pack("{ss ss ss sI sO sO sO}", "id", id,
+        /* Stripe and generic sessions have no merchant account */
+        d = id ? json_pack("{ss ss ss sI sO sO sO*}", "id", id,
                            "dialect", dialect, "payment_ref", ref,
                            "amount", amount,
                            "currency", json_object_get(pay, "currency"),
