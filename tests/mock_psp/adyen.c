@@ -663,6 +663,11 @@ mock_adyen_webhook_item(const char *code, const char *psp_ref,
     json_t           *n;
     mock_wh_event_t  *ev;
 
+    if (mock_conf.adyen_webhook_url == NULL) {
+        mock_log("event %s for %s (no webhook URL: not sent)", code, subject);
+        return;
+    }
+
     if (psp_ref == NULL) {
         if (mock_random_digits(ref, 16) != 0) {
             return;
@@ -765,7 +770,7 @@ mock_adyen_webhook_transfer(json_t *data, const char *subject,
     tid = json_string_value(json_object_get(data, "id"));
     st = json_string_value(json_object_get(data, "status"));
 
-    if (tid == NULL || st == NULL) {
+    if (tid == NULL || st == NULL || mock_conf.adyen_webhook_url == NULL) {
         json_decref(data);
         return;
     }

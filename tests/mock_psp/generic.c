@@ -706,7 +706,9 @@ mock_generic_webhook_json(const char *type, json_t *e, const char *subject,
 
     memcpy(id, "gev_", 4);
 
-    if (e == NULL || mock_random_alnum(id + 4, 24) != 0) {
+    if (e == NULL || mock_random_alnum(id + 4, 24) != 0
+        || mock_conf.generic_webhook_url == NULL)
+    {
         json_decref(e);
         return;
     }

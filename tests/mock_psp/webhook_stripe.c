@@ -279,7 +279,13 @@ mock_stripe_webhook_object(const char *type, json_t *obj, const char *subject,
 
     memcpy(id, "evt_", 4);
 
-    if (obj == NULL || mock_random_alnum(id + 4, 24) != 0) {
+    if (obj == NULL || mock_random_alnum(id + 4, 24) != 0
+        || mock_conf.webhook_url == NULL)
+    {
+        if (mock_conf.webhook_url == NULL) {
+            mock_log("event %s for %s (no webhook URL: not sent)", type,
+                     subject);
+        }
         json_decref(obj);
         return;
     }
