@@ -1100,3 +1100,324 @@ Test(money_sql, the_commission_rule_and_its_refund_parts, .timeout = 30)
         "before, r)) AS back FROM parts GROUP BY g, cm) x WHERE back <> cm",
         0, NULL), "0");
 }
+
+
+/* --- the invariants over many payments ------------------------------------------ */
+
+#define MI_CHECKOUTS  500       /* a third per dialect, two orders each:
+                                   1,000 payment orders */
+#define MI_SELLERS    4
+
+static const char  *mi_sellers[MI_SELLERS] = { "s_a", "s_b", "s_c", "s_d" };
+
+
+static req_t
+mi_req(const merchant_t *m, const char *path, const char *key,
+    const char *body)
+{
+    req_t         rq;
+    const char  **h;
+
+    h = calloc(4, sizeof(char *));
+    h[0] = str_printf("Authorization: Bearer %s", m->key);
+    h[1] = str_printf("Idempotency-Key: %s", key);
+    h[2] = "Content-Type: application/json";
+
+    rq.method = "POST";
+    rq.url = gw_url(path);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return rq;
+}
+
+
+static long
+mi_count(const char *sql, const char *ids)
+{
+    return ql(sql, ids, NULL);
+}
+
+
+/* Every refund and pay-out settled (none PENDING), every dispute closed. */
+static void
+mi_settle(const char *ids)
+{
+    int  i;
+
+    for (i = 0; i < 300; i++) {
+        if (mi_count("SELECT (SELECT count(*) FROM refunds WHERE merchant_id "
+                     "= ANY($1::text[]) AND status = 'PENDING') + (SELECT "
+                     "count(*) FROM payouts WHERE merchant_id = ANY($1::text[])"
+                     " AND status = 'PENDING')", ids) == 0)
+        {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("refunds or pay-outs still PENDING after 30 s");
+}
+
+
+Test(money_invariants, refunds_disputes_commission_and_payouts_keep_the_books,
+     .timeout = 300)
+{
+    size_t       i, k, n, nrq, created;
+    char        *ids, *body, *key;
+    json_t      *co, *orders, *o;
+    resp_t     **rs;
+    req_t       *rqs;
+    merchant_t   m[2];
+    char       **tokens, **cos;
+    const char  *args[] = { "set-commission", "--id", NULL, "--bps", "175",
+                            "--fixed-minor", "USD:20", NULL };
+    char        *out;
+
+    for (k = 0; k < 2; k++) {
+        merchant_new(&m[k]);
+        args[2] = m[k].id;
+        cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+
+        for (i = 0; i < MI_SELLERS; i++) {
+            for (n = 0; n < 3; n++) {
+                seller_add(&m[k], mi_sellers[i], money_psp(n),
+                           money_destination(n));
+            }
+        }
+    }
+
+    ids = str_printf("{%s,%s}", m[0].id, m[1].id);
+
+    /* 1. checkouts: two orders of varied amounts, two sellers each */
+    rqs = calloc(MI_CHECKOUTS * 8, sizeof(req_t));
+    tokens = calloc(MI_CHECKOUTS, sizeof(char *));
+    cos = calloc(MI_CHECKOUTS, sizeof(char *));
+    cr_assert(rqs != NULL && tokens != NULL && cos != NULL);
+
+    for (i = 0; i < MI_CHECKOUTS; i++) {
+        cos[i] = uid("mi");
+        orders = json_array();
+
+        for (k = 0; k < 2; k++) {
+            o = json_pack("{s:s, s:s, s:s, s:s}",
+                          "payment_order_id",
+                          str_printf("%s_p%zu", cos[i], k + 1),
+                          "seller_account", mi_sellers[(i + k) % MI_SELLERS],
+                          "amount", str_printf("%zu.%02zu", 4 + i % 17,
+                                               (i * 37 + k * 11) % 100),
+                          "currency", "USD");
+            json_array_append_new(orders, o);
+        }
+
+        co = json_pack("{s:s, s:o, s:s, s:s, s:s}", "checkout_id", cos[i],
+                       "payment_orders", orders,
+                       "success_url", SHOP_ORIGIN "/thanks",
+                       "cancel_url", SHOP_ORIGIN "/cart",
+                       "psp", money_psp(i % 3));
+        rqs[i] = mi_req(&m[i % 2], "/v1/payments", uid("mik"), dump(co));
+        json_decref(co);
+    }
+
+    rs = http_many(rqs, MI_CHECKOUTS, 32);
+
+    for (i = 0; i < MI_CHECKOUTS; i++) {
+        cr_assert_eq(rs[i]->status, 201, "%s", rs[i]->body);
+        tokens[i] = strdup(json_string_value(json_object_get(
+                               resp_json(rs[i]), "psp_token")));
+        mock_pay(tokens[i]);
+    }
+
+    for (i = 0; i < 300; i++) {
+        if (mi_count("SELECT count(*) FROM checkouts WHERE merchant_id = "
+                     "ANY($1::text[]) AND (status <> 'SUCCESS' OR "
+                     "psp_payment_ref IS NULL)", ids) == 0)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_eq(mi_count("SELECT count(*) FROM checkouts WHERE merchant_id "
+                          "= ANY($1::text[]) AND status = 'SUCCESS' AND "
+                          "psp_payment_ref IS NOT NULL", ids), MI_CHECKOUTS);
+
+    /* 2. refunds, all at once: on every order 1.00, 2.50 and 99.00 (the
+     * last always beyond the capture), two orders in three */
+    nrq = 0;
+
+    for (i = 0; i < MI_CHECKOUTS; i++) {
+        for (k = 0; k < 2; k++) {
+            if ((i + k) % 3 == 0) {
+                continue;
+            }
+
+            for (n = 0; n < 3; n++) {
+                body = str_printf("{\"amount\":\"%s\"}",
+                                  n == 0 ? "1.00" : n == 1 ? "2.50" : "99.00");
+                rqs[nrq++] = mi_req(&m[i % 2],
+                                    str_printf("/v1/payments/%s_p%zu/refunds",
+                                               cos[i], k + 1),
+                                    uid("mir"), body);
+            }
+        }
+    }
+
+    rs = http_many(rqs, nrq, 32);
+    created = 0;
+
+    for (i = 0; i < nrq; i++) {
+        if (rs[i]->status == 201) {
+            created++;
+        } else {
+            expect_problem(rs[i], 422, "refund_exceeds_captured");
+        }
+    }
+
+    cr_expect_eq(created, nrq / 3 * 2, "every 1.00 and 2.50 fits, no 99.00");
+
+    /* 3. disputes: every tenth checkout, 2.00, won or lost in turn */
+    for (i = 0; i < MI_CHECKOUTS; i += 10) {
+        paid_t  p;
+        char   *d;
+
+        memset(&p, 0, sizeof(p));
+        p.m = m[i % 2];
+        p.co = cos[i];
+        d = dispute_open(&p, 200);
+        msleep(50);
+        dispute_close(d, (i / 10) % 2 ? "won" : "lost");
+    }
+
+    mi_settle(ids);
+    msleep(1500);       /* the disputes' last events */
+
+    /* 4. pay-outs: each seller's available balance at each PSP, in three
+     * concurrent parts and one more cent than that */
+    nrq = 0;
+
+    for (k = 0; k < 2; k++) {
+        for (i = 0; i < MI_SELLERS; i++) {
+            long  avail, part;
+
+            avail = ql("SELECT available FROM seller_available($1, $2, 'USD')",
+                       m[k].id, mi_sellers[i]);
+            part = avail / 3;
+
+            for (n = 0; n < 3 && part > 0; n++) {
+                key = uid("mip");
+                rqs[nrq++] = mi_req(&m[k], "/v1/payouts", key,
+                    str_printf("{\"seller_account\":\"%s\",\"amount\":"
+                               "\"%ld.%02ld\",\"currency\":\"USD\","
+                               "\"psp\":\"%s\"}", mi_sellers[i], part / 100,
+                               part % 100, money_psp(n)));
+            }
+
+            rqs[nrq++] = mi_req(&m[k], "/v1/payouts", uid("mip"),
+                str_printf("{\"seller_account\":\"%s\",\"amount\":\"%ld.%02ld\","
+                           "\"currency\":\"USD\",\"psp\":\"%s\"}",
+                           mi_sellers[i], (avail - 3 * part + 1) / 100,
+                           (avail - 3 * part + 1) % 100, money_psp(0)));
+        }
+    }
+
+    rs = http_many(rqs, nrq, 32);
+
+    for (i = 0; i < nrq; i++) {
+        cr_expect(rs[i]->status == 201 || rs[i]->status == 422, "%ld %s",
+                  rs[i]->status, rs[i]->body);
+    }
+
+    mi_settle(ids);
+
+    /* the invariants */
+    cr_expect_eq(mi_count("SELECT count(*) FROM (SELECT 1 FROM ledger_entries"
+                          " WHERE merchant_id = ANY($1::text[]) GROUP BY "
+                          "merchant_id, txn_id, currency HAVING sum(amount) "
+                          "<> 0) x", ids), 0, "the ledger balances");
+
+    cr_expect_eq(mi_count("SELECT count(*) FROM (SELECT merchant_id, "
+                          "seller_account, currency, balance FROM wallets "
+                          "WHERE merchant_id = ANY($1::text[])) w FULL JOIN "
+                          "(SELECT merchant_id, substr(account, 16) AS "
+                          "seller_account, currency, -sum(amount) AS booked "
+                          "FROM ledger_entries WHERE merchant_id = "
+                          "ANY($1::text[]) AND account LIKE "
+                          "'seller\\_payable:%' GROUP BY 1, 2, 3) l USING "
+                          "(merchant_id, seller_account, currency) WHERE "
+                          "coalesce(w.balance, 0) <> coalesce(l.booked, 0)",
+                          ids), 0, "every wallet equals its ledger");
+
+    cr_expect_eq(mi_count("SELECT count(*) FROM payment_orders o WHERE "
+                          "merchant_id = ANY($1::text[]) AND o.amount < "
+                          "(SELECT coalesce(sum(r.amount), 0) FROM refunds r "
+                          "WHERE r.merchant_id = o.merchant_id AND "
+                          "r.payment_order_id = o.payment_order_id AND "
+                          "r.status <> 'FAILED')", ids), 0,
+                 "no order refunded beyond its capture");
+
+    cr_expect_eq(mi_count("SELECT count(*) FROM (SELECT DISTINCT merchant_id,"
+                          " seller_account FROM wallets WHERE merchant_id = "
+                          "ANY($1::text[])) s, LATERAL seller_available("
+                          "s.merchant_id, s.seller_account, 'USD') b WHERE "
+                          "b.available < 0", ids), 0,
+                 "no seller paid beyond its balance");
+
+    cr_expect_eq(mi_count("SELECT (SELECT -coalesce(sum(amount), 0) FROM "
+                          "ledger_entries WHERE merchant_id = ANY($1::text[]) "
+                          "AND account = 'platform_commission') - ((SELECT "
+                          "sum(commission) FROM payment_orders WHERE "
+                          "merchant_id = ANY($1::text[])) - (SELECT "
+                          "coalesce(sum(commission_part), 0) FROM refunds "
+                          "WHERE merchant_id = ANY($1::text[])))", ids), 0,
+                 "the commission account is the orders' less the refunds'");
+
+    cr_expect_eq(mi_count("SELECT count(*) FROM payment_orders WHERE "
+                          "merchant_id = ANY($1::text[]) AND (commission "
+                          "IS NULL OR commission <> pay_commission(amount, "
+                          "175, 20))", ids), 0, "every order's commission");
+
+    cr_expect_eq(mi_count("SELECT count(*) FROM disputes WHERE merchant_id = "
+                          "ANY($1::text[]) AND status = 'OPEN'", ids), 0);
+    cr_expect_eq(mi_count("SELECT count(*) FROM disputes WHERE merchant_id = "
+                          "ANY($1::text[])", ids), MI_CHECKOUTS / 10);
+
+    for (k = 0; k < 2; k++) {
+        cr_expect_str_eq(q1("SELECT pay_audit_verify($1)::text", m[k].id,
+                            NULL), "true");
+    }
+
+    /* every operation the PSP saw, registered exactly once per nonce */
+    {
+        char  *all, *nonce_i, *save;
+        long   sessions, requests;
+
+        all = q1("SELECT string_agg(nonce, ' ') FROM (SELECT nonce FROM "
+                 "refunds WHERE merchant_id = ANY($1::text[]) UNION ALL "
+                 "SELECT nonce FROM payouts WHERE merchant_id = "
+                 "ANY($1::text[])) x", ids, NULL);
+        cr_assert_not_null(all);
+        n = 0;
+
+        for (nonce_i = strtok_r(all, " ", &save); nonce_i != NULL;
+             nonce_i = strtok_r(NULL, " ", &save))
+        {
+            mock_registrations(nonce_i, &sessions, &requests);
+            cr_expect_eq(sessions, 1, "nonce %s registered %ld times",
+                         nonce_i, sessions);
+            n++;
+        }
+
+        cr_expect_gt(n, 1000);
+    }
+
+    cr_log_info("money invariants: %d checkouts, %ld refunds, %ld disputes, "
+                "%ld pay-outs", MI_CHECKOUTS,
+                mi_count("SELECT count(*) FROM refunds WHERE merchant_id = "
+                         "ANY($1::text[])", ids),
+                mi_count("SELECT count(*) FROM disputes WHERE merchant_id = "
+                         "ANY($1::text[])", ids),
+                mi_count("SELECT count(*) FROM payouts WHERE merchant_id = "
+                         "ANY($1::text[])", ids));
+}
