@@ -78,6 +78,47 @@ you to the mock PSP's hosted page.  Look the checkout up with
 Logs: $run/logs/.  Ctrl-C stops everything.
 TXT
 
+# A walk through the money's life, printed as it happens (DEMO_WALK=0 skips
+# it): a payment, paid on the mock's hosted page by its control API, then a
+# partial refund that the mock's signed webhook settles, and the order with
+# its refund and the seller's balance.
+walk() {
+    local gw="$PAY_TEST_GW" ca="$PAY_TEST_CA" key="$PAY_TEST_MERCHANT_KEY"
+    local wid="walk$(date +%s)" answer token i order
+    api() { curl -s --cacert "$ca" -H "Authorization: Bearer $key" "$@"; }
+    echo
+    echo "== A walk through a payment's life (DEMO_WALK=0 skips it)"
+    answer=$(api -X POST "$gw/v1/payments" -H "Idempotency-Key: $wid" \
+        -H 'Content-Type: application/json' -d "{\"checkout_id\": \"co_$wid\",
+ \"payment_orders\": [{\"payment_order_id\": \"po_${wid}_1\", \"seller_account\": \"seller_42\", \"amount\": \"10.00\", \"currency\": \"USD\"}],
+ \"success_url\": \"https://shop.example/thanks\", \"cancel_url\": \"https://shop.example/cart\",
+ \"psp\": \"$PAY_TEST_PSP\"}")
+    echo "1. POST /v1/payments -> $answer"
+    token=$(printf '%s' "$answer" | sed -n 's/.*"psp_token":"\([^"]*\)".*/\1/p')
+    [ -n "$token" ] || { echo "walk: no session"; return 0; }
+    curl -s -X POST "$PAY_TEST_MOCK/_control/sessions/$token/pay" >/dev/null
+    echo "2. the shopper pays on the PSP's page; its signed webhook books it"
+    for i in $(seq 50); do
+        order=$(api "$gw/v1/payments/po_${wid}_1")
+        case $order in *'"status":"SUCCESS"'*) break ;; esac
+        sleep 0.2
+    done
+    echo "   GET /v1/payments/po_${wid}_1 -> $order"
+    answer=$(api -X POST "$gw/v1/payments/po_${wid}_1/refunds" \
+        -H "Idempotency-Key: r-$wid" -H 'Content-Type: application/json' \
+        -d '{"amount": "4.00", "reason": "one item returned"}')
+    echo "3. POST /v1/payments/po_${wid}_1/refunds {\"amount\": \"4.00\"} -> $answer"
+    for i in $(seq 50); do
+        order=$(api "$gw/v1/payments/po_${wid}_1")
+        case $order in *'"status":"SUCCEEDED"'*) break ;; esac
+        sleep 0.2
+    done
+    echo "4. the PSP's refund webhook settles it: GET /v1/payments/po_${wid}_1 -> $order"
+    echo "5. GET /v1/sellers/seller_42/balance -> $(api "$gw/v1/sellers/seller_42/balance")"
+    echo
+}
+[ "${DEMO_WALK:-1}" = 0 ] || walk
+
 if [ -n "${DEMO_SECONDS:-}" ]; then
     sleep "$DEMO_SECONDS"
 else
