@@ -94,14 +94,14 @@ CREATE OR REPLACE TRIGGER checkouts_commission_frozen
     EXECUTE FUNCTION checkouts_commission_frozen();
 
 -- The rule's two formulas, in numeric (no overflow).
-CREATE OR REPLACE FUNCTION pay_commission(p_amount bigint, p_bps int, p_fixed bigint)
+CREATE OR REPLACE FUNCTION commission_of(p_amount bigint, p_bps int, p_fixed bigint)
 RETURNS bigint
 LANGUAGE sql IMMUTABLE STRICT SET search_path = public, pg_temp AS $$
     SELECT LEAST(p_amount::numeric,
                  floor(p_amount::numeric * p_bps / 10000) + p_fixed)::bigint;
 $$;
 
-CREATE OR REPLACE FUNCTION pay_commission_refund(p_amount bigint,
+CREATE OR REPLACE FUNCTION commission_refund_part(p_amount bigint,
     p_commission bigint, p_refunded_before bigint, p_refund bigint)
 RETURNS bigint
 LANGUAGE sql IMMUTABLE STRICT SET search_path = public, pg_temp AS $$
@@ -502,7 +502,7 @@ BEGIN
                        FOR UPDATE
                 LOOP
                     v_comm := CASE WHEN v_target = 'SUCCESS'
-                                   THEN pay_commission(o.amount, coalesce(c.commission_bps, 0),
+                                   THEN commission_of(o.amount, coalesce(c.commission_bps, 0),
                                                        coalesce(c.commission_fixed, 0))
                               END;
 
@@ -996,7 +996,7 @@ BEGIN
     SELECT coalesce(sum(rf.amount), 0) INTO v_sum FROM refunds rf
      WHERE rf.merchant_id = r.merchant_id AND rf.payment_order_id = r.payment_order_id
        AND rf.status = 'SUCCEEDED';
-    v_part := pay_commission_refund(o.amount, coalesce(o.commission, 0), v_sum, r.amount);
+    v_part := commission_refund_part(o.amount, coalesce(o.commission, 0), v_sum, r.amount);
 
     UPDATE refunds rf SET status = 'SUCCEEDED', commission_part = v_part,
                           psp_refund_id = coalesce(rf.psp_refund_id, nullif(p_object_ref, ''))
@@ -1456,8 +1456,8 @@ REVOKE ALL ON merchant_commission_fixed, psp_payments, sellers, refunds, dispute
               dispute_parts, payouts FROM PUBLIC;
 REVOKE ALL ON FUNCTION
     checkouts_freeze_commission(), checkouts_commission_frozen(),
-    pay_commission(bigint, int, bigint),
-    pay_commission_refund(bigint, bigint, bigint, bigint),
+    commission_of(bigint, int, bigint),
+    commission_refund_part(bigint, bigint, bigint, bigint),
     money_status_forward(), refunds_within_capture(),
     seller_available(text, text, text), payouts_within_balance(),
     ledger_book(text, text, text, text, text, text, text, text[], bigint[]),
@@ -1491,7 +1491,5 @@ GRANT EXECUTE ON FUNCTION
     pay_event_apply(text, text, text, text, text, text, bigint, text, text, text),
     pay_get_payout(text, text),
     pay_get_balance(text, text),
-    pay_order_refund_info(text, text),
-    pay_commission(bigint, int, bigint),
-    pay_commission_refund(bigint, bigint, bigint, bigint)
+    pay_order_refund_info(text, text)
     TO payments_gateway;

@@ -1071,17 +1071,17 @@ Test(money_sql, the_commission_rule_and_its_refund_parts, .timeout = 30)
     for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         const char  *params[] = { t[i].a, t[i].bps, t[i].fixed };
 
-        cr_expect_str_eq(db_scalar("SELECT pay_commission($1::bigint, "
+        cr_expect_str_eq(db_scalar("SELECT commission_of($1::bigint, "
                                    "$2::int, $3::bigint)", 3, params),
                          t[i].c, "%s %s %s", t[i].a, t[i].bps, t[i].fixed);
     }
 
     /* refunds in any pieces give the commission back whole: 1000 with
      * commission 55, refunded 1 + 333 + 333 + 333 */
-    cr_expect_str_eq(db_scalar("SELECT pay_commission_refund(1000, 55, 0, 1)"
-                               " + pay_commission_refund(1000, 55, 1, 333)"
-                               " + pay_commission_refund(1000, 55, 334, 333)"
-                               " + pay_commission_refund(1000, 55, 667, 333)",
+    cr_expect_str_eq(db_scalar("SELECT commission_refund_part(1000, 55, 0, 1)"
+                               " + commission_refund_part(1000, 55, 1, 333)"
+                               " + commission_refund_part(1000, 55, 334, 333)"
+                               " + commission_refund_part(1000, 55, 667, 333)",
                                0, NULL), "55");
 
     /* and over many random splits */
@@ -1090,13 +1090,13 @@ Test(money_sql, the_commission_rule_and_its_refund_parts, .timeout = 30)
         "generate_series(1, 300) g), c AS (SELECT g, (random() * 100000 + "
         "1)::bigint AS a, (random() * 10000)::int AS bps FROM "
         "generate_series(1, 300) g), cut AS (SELECT c.g, c.a, "
-        "pay_commission(c.a, c.bps, 7) AS cm, k, "
+        "commission_of(c.a, c.bps, 7) AS cm, k, "
         "CASE WHEN k = s.n THEN c.a ELSE (c.a * k / s.n) END AS upto "
         "FROM c JOIN s USING (g), LATERAL generate_series(1, s.n) k), "
         "parts AS (SELECT g, a, cm, upto - coalesce(lag(upto) OVER (PARTITION "
         "BY g ORDER BY k), 0) AS r, coalesce(lag(upto) OVER (PARTITION BY g "
         "ORDER BY k), 0) AS before FROM cut) "
-        "SELECT count(*) FROM (SELECT g, cm, sum(pay_commission_refund(a, cm, "
+        "SELECT count(*) FROM (SELECT g, cm, sum(commission_refund_part(a, cm, "
         "before, r)) AS back FROM parts GROUP BY g, cm) x WHERE back <> cm",
         0, NULL), "0");
 }
@@ -1375,7 +1375,7 @@ Test(money_invariants, refunds_disputes_commission_and_payouts_keep_the_books,
 
     cr_expect_eq(mi_count("SELECT count(*) FROM payment_orders WHERE "
                           "merchant_id = ANY($1::text[]) AND (commission "
-                          "IS NULL OR commission <> pay_commission(amount, "
+                          "IS NULL OR commission <> commission_of(amount, "
                           "175, 20))", ids), 0, "every order's commission");
 
     cr_expect_eq(mi_count("SELECT count(*) FROM disputes WHERE merchant_id = "

@@ -1085,7 +1085,8 @@ Test(sql, get_order_has_the_view_h_shape,
     size_t       i;
     const char  *keys[] = { "payment_order_id", "checkout_id", "status", "amount_minor",
                             "currency", "seller_account", "psp", "psp_token",
-                            "created_at", "updated_at" };
+                            "created_at", "updated_at", "commission_minor",
+                            "refunds", "disputes" };
 
     new_merchant(c, m);
     new_merchant(c, other);
