@@ -306,6 +306,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _sweeper.c     worker 0's stuck-checkout sweeper (no request): calls
  *                  the drivers, _psp_conf.c (find_psp), _metrics.c's
  *                  counters and _util.c; only _module.c calls it.
+ *   _psp_call.c    what every PSP call does with its answer (metrics,
+ *                  the breaker, retries): _register.c and _money.c call
+ *                  it; it calls _metrics.c's counters and _breaker.c.
  *   _pg.c, _curl.c the event-loop drivers.  _pg.c counts in _metrics.c's
  *                  zone (metrics_db_slot), nothing else.
  *   _psp_conf.c    payments_psp and the PSP list (find_psp).  Calls
@@ -409,6 +412,19 @@ void ngx_http_payments_payout_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_payout(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_balance(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);
+
+
+/* _psp_call.c: what every PSP call does with its answer.  answered:
+ * counts it, tells the breaker; NGX_ERROR when the PSP failed its pin
+ * (nothing was sent: fail closed).  retry_later: a failure that may heal
+ * is retried (NGX_OK: handler is called from ctx->retry later), or
+ * NGX_DECLINED (no retry left, or a 4xx that does not heal;
+ * ctx->fail_retry_after from the PSP's Retry-After), NGX_ERROR. */
+ngx_int_t ngx_http_payments_psp_answered(ngx_http_payments_psp_t *psp,
+    ngx_http_payments_fetch_t *f, pay_psp_outcome_e outcome,
+    ngx_uint_t probe);
+ngx_int_t ngx_http_payments_psp_retry_later(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fetch_t *f, ngx_event_handler_pt handler);
 
 
 /* _breaker.c: each PSP's circuit breaker, in shared memory.  allow:

@@ -55,7 +55,6 @@ static ngx_int_t ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
 static ngx_int_t ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_op_retry(ngx_event_t *ev);
-static void ngx_http_payments_op_retry_cleanup(void *data);
 static void ngx_http_payments_op_done(ngx_http_payments_fetch_t *f);
 static void ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t registered, const char *psp_ref, const char *failure);
@@ -693,22 +692,9 @@ ngx_http_payments_op_retry(ngx_event_t *ev)
 
 
 static void
-ngx_http_payments_op_retry_cleanup(void *data)
-{
-    ngx_event_t  *ev = data;
-
-    if (ev->timer_set) {
-        ngx_del_timer(ev);
-    }
-}
-
-
-static void
 ngx_http_payments_op_done(ngx_http_payments_fetch_t *f)
 {
-    ngx_msec_t                backoff;
     pay_psp_op_result_t       res;
-    ngx_pool_cleanup_t       *cln;
     ngx_http_payments_ctx_t  *ctx = f->data;
     ngx_http_request_t       *r = ctx->request;
     ngx_http_payments_op_t   *op = ngx_http_payments_op(ctx);
@@ -725,27 +711,9 @@ ngx_http_payments_op_done(ngx_http_payments_fetch_t *f)
                                         : curl_easy_strerror(f->result),
                   f->elapsed);
 
-    ngx_http_payments_metrics_psp(ctx->psp->index,
-        f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH
-            ? NGX_HTTP_PAYMENTS_PSP_PIN
-        : f->result == CURLE_OPERATION_TIMEDOUT
-            ? NGX_HTTP_PAYMENTS_PSP_TIMEOUT
-        : f->result != CURLE_OK ? NGX_HTTP_PAYMENTS_PSP_NETWORK
-        : res.outcome == PAY_PSP_CREATED ? NGX_HTTP_PAYMENTS_PSP_CREATED
-        : res.outcome == PAY_PSP_REFUSED ? NGX_HTTP_PAYMENTS_PSP_REFUSED
-        : res.outcome == PAY_PSP_AUTH ? NGX_HTTP_PAYMENTS_PSP_AUTH
-        : NGX_HTTP_PAYMENTS_PSP_RETRYABLE, f->elapsed);
-
-    if (f->result != CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
-        ngx_http_payments_breaker_result(ctx->psp,
-                                         f->result == CURLE_OK
-                                         && f->status < 500
-                                         && f->status != 429,
-                                         ctx->probe);
-    } else {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: psp \"%V\" failed the pin check; nothing "
-                      "was sent", &ctx->psp->name);
+    if (ngx_http_payments_psp_answered(ctx->psp, f, res.outcome, ctx->probe)
+        != NGX_OK)
+    {
         ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
         return;
     }
@@ -772,48 +740,18 @@ ngx_http_payments_op_done(ngx_http_payments_fetch_t *f)
         break;
     }
 
-    /* a 4xx other than 408, 409 and 429 does not heal by sending the same
-     * bytes again (and a 3xx is never followed) */
-    if (f->status >= 300 && f->status < 500 && f->status != 408
-        && f->status != 409 && f->status != 429)
+    switch (ngx_http_payments_psp_retry_later(ctx, f,
+                                              ngx_http_payments_op_retry))
     {
+    case NGX_OK:
+        return;
+
+    case NGX_ERROR:
         ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
         return;
-    }
 
-    backoff = (ngx_msec_t) pay_backoff_ms(ctx->attempts,
-                                          (int64_t) ctx->psp->retry_base,
-                                          (int64_t) ctx->psp->retry_max,
-                                          (uint32_t) ngx_random()
-                                          ^ ((uint32_t) ngx_random() << 16));
-
-    if (f->retry_after >= 0 && (ngx_msec_t) f->retry_after > backoff) {
-        backoff = (ngx_msec_t) f->retry_after;
-    }
-
-    if (ctx->attempts <= ctx->psp->retries
-        && ngx_current_msec + backoff < ctx->deadline)
-    {
-        if (ctx->retry.handler == NULL) {
-            cln = ngx_pool_cleanup_add(r->pool, 0);
-            if (cln == NULL) {
-                ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
-                return;
-            }
-
-            cln->handler = ngx_http_payments_op_retry_cleanup;
-            cln->data = &ctx->retry;
-        }
-
-        ctx->retry.handler = ngx_http_payments_op_retry;
-        ctx->retry.data = ctx;
-        ctx->retry.log = r->connection->log;
-        ngx_add_timer(&ctx->retry, backoff);
-        return;
-    }
-
-    if (f->retry_after >= 0) {
-        ctx->fail_retry_after = (time_t) ((f->retry_after + 999) / 1000);
+    default: /* NGX_DECLINED: no retry left */
+        break;
     }
 
     ngx_http_payments_op_release(ctx, f->result == CURLE_OPERATION_TIMEDOUT

@@ -57,7 +57,6 @@ static void ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_psp_shed(ngx_http_payments_ctx_t *ctx,
     ngx_msec_t wait);
 static void ngx_http_payments_psp_retry(ngx_event_t *ev);
-static void ngx_http_payments_retry_cleanup(void *data);
 static void ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f);
 static void ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
     const char *status, pay_psp_result_t *res, int64_t expires_at,
@@ -699,24 +698,11 @@ ngx_http_payments_psp_retry(ngx_event_t *ev)
 
 
 static void
-ngx_http_payments_retry_cleanup(void *data)
-{
-    ngx_event_t  *ev = data;
-
-    if (ev->timer_set) {
-        ngx_del_timer(ev);
-    }
-}
-
-
-static void
 ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
 {
     char                     *body;
     int64_t                   exp;
-    ngx_msec_t                backoff;
     pay_psp_result_t          res;
-    ngx_pool_cleanup_t       *cln;
     ngx_http_request_t       *r;
     ngx_http_payments_ctx_t  *ctx = f->data;
     pay_registration_view_t   view;
@@ -742,34 +728,10 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
                    "payments: psp \"%V\" attempt %ui: outcome %d",
                    &ctx->psp->name, ctx->attempts, (int) res.outcome);
 
-    ngx_http_payments_metrics_psp(ctx->psp->index,
-        f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH
-            ? NGX_HTTP_PAYMENTS_PSP_PIN
-        : f->result == CURLE_OPERATION_TIMEDOUT
-            ? NGX_HTTP_PAYMENTS_PSP_TIMEOUT
-        : f->result != CURLE_OK ? NGX_HTTP_PAYMENTS_PSP_NETWORK
-        : res.outcome == PAY_PSP_CREATED ? NGX_HTTP_PAYMENTS_PSP_CREATED
-        : res.outcome == PAY_PSP_REFUSED ? NGX_HTTP_PAYMENTS_PSP_REFUSED
-        : res.outcome == PAY_PSP_AUTH ? NGX_HTTP_PAYMENTS_PSP_AUTH
-        : NGX_HTTP_PAYMENTS_PSP_RETRYABLE, f->elapsed);
-
-    /* the breaker: any answer but a 5xx or a 429 says the PSP is up; no
-     * answer, a timeout, a 5xx or a 429 is a transient failure (a pin
-     * mismatch says nothing of the PSP's health) */
-    if (f->result != CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
-        ngx_http_payments_breaker_result(ctx->psp,
-                                         f->result == CURLE_OK
-                                         && f->status < 500
-                                         && f->status != 429,
-                                         ctx->probe);
-    }
-
-    /* a key that matches no pin does not heal by retrying: fail closed */
-    if (f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: psp \"%V\" failed the pin check: its TLS "
-                      "public key matches none of its pin= values; nothing "
-                      "was sent", &ctx->psp->name);
+    /* counted, the breaker told; a key that matches no pin: fail closed */
+    if (ngx_http_payments_psp_answered(ctx->psp, f, res.outcome, ctx->probe)
+        != NGX_OK)
+    {
         ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
         return;
     }
@@ -834,51 +796,18 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
     /* a timeout, a dropped answer or a 5xx may have made a session */
     ctx->psp_maybe = 1;
 
-    /* a 4xx other than 408, 409 and 429 does not heal by sending the same
-     * bytes again (and a 3xx is never followed): no retry */
-    if (f->status >= 300 && f->status < 500 && f->status != 408
-        && f->status != 409 && f->status != 429)
+    switch (ngx_http_payments_psp_retry_later(ctx, f,
+                                              ngx_http_payments_psp_retry))
     {
+    case NGX_OK:
+        return;
+
+    case NGX_ERROR:
         ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
         return;
-    }
 
-    backoff = (ngx_msec_t) pay_backoff_ms(ctx->attempts,
-                                          (int64_t) ctx->psp->retry_base,
-                                          (int64_t) ctx->psp->retry_max,
-                                          (uint32_t) ngx_random()
-                                          ^ ((uint32_t) ngx_random() << 16));
-
-    /* the PSP said when: not sooner (and not at all if that is too late) */
-    if (f->retry_after >= 0 && (ngx_msec_t) f->retry_after > backoff) {
-        backoff = (ngx_msec_t) f->retry_after;
-    }
-
-    if (ctx->attempts <= ctx->psp->retries
-        && ngx_current_msec + backoff < ctx->deadline)
-    {
-        if (ctx->retry.handler == NULL) {
-            cln = ngx_pool_cleanup_add(r->pool, 0);
-            if (cln == NULL) {
-                ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
-                return;
-            }
-
-            /* the timer lives in the request's pool */
-            cln->handler = ngx_http_payments_retry_cleanup;
-            cln->data = &ctx->retry;
-        }
-
-        ctx->retry.handler = ngx_http_payments_psp_retry;
-        ctx->retry.data = ctx;
-        ctx->retry.log = r->connection->log;
-        ngx_add_timer(&ctx->retry, backoff);
-        return;
-    }
-
-    if (f->retry_after >= 0) {
-        /* passed on: the client's retry is no use before then */
-        ctx->fail_retry_after = (time_t) ((f->retry_after + 999) / 1000);
+    default: /* NGX_DECLINED: no retry left */
+        break;
     }
 
     ngx_http_payments_register_release(ctx,

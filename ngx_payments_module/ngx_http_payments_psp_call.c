@@ -1,0 +1,123 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * What every call to a PSP does with its answer, whatever it asked
+ * (a registration, a refund, a pay-out): count it in /metrics, tell the
+ * PSP's circuit breaker, and when it failed in a way that may heal, retry
+ * it inside the request's budget with backoff and the PSP's Retry-After.
+ * The callers (_register.c, _money.c) decide what the answer means.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+#include <payments/breaker.h>
+
+
+static void ngx_http_payments_psp_retry_cleanup(void *data);
+
+
+ngx_int_t
+ngx_http_payments_psp_answered(ngx_http_payments_psp_t *psp,
+    ngx_http_payments_fetch_t *f, pay_psp_outcome_e outcome,
+    ngx_uint_t probe)
+{
+    ngx_http_payments_metrics_psp(psp->index,
+        f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH
+            ? NGX_HTTP_PAYMENTS_PSP_PIN
+        : f->result == CURLE_OPERATION_TIMEDOUT
+            ? NGX_HTTP_PAYMENTS_PSP_TIMEOUT
+        : f->result != CURLE_OK ? NGX_HTTP_PAYMENTS_PSP_NETWORK
+        : outcome == PAY_PSP_CREATED ? NGX_HTTP_PAYMENTS_PSP_CREATED
+        : outcome == PAY_PSP_REFUSED ? NGX_HTTP_PAYMENTS_PSP_REFUSED
+        : outcome == PAY_PSP_AUTH ? NGX_HTTP_PAYMENTS_PSP_AUTH
+        : NGX_HTTP_PAYMENTS_PSP_RETRYABLE, f->elapsed);
+
+    /* a key that matches no pin does not heal by retrying, and says
+     * nothing of the PSP's health: fail closed, the breaker untold */
+    if (f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+        ngx_log_error(NGX_LOG_ALERT, f->log, 0,
+                      "payments: psp \"%V\" failed the pin check: its TLS "
+                      "public key matches none of its pin= values; nothing "
+                      "was sent", &psp->name);
+        return NGX_ERROR;
+    }
+
+    /* any answer but a 5xx or a 429 says the PSP is up; no answer, a
+     * timeout, a 5xx or a 429 is a transient failure */
+    ngx_http_payments_breaker_result(psp, f->result == CURLE_OK
+                                          && f->status < 500
+                                          && f->status != 429, probe);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_payments_psp_retry_later(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fetch_t *f, ngx_event_handler_pt handler)
+{
+    ngx_msec_t           backoff;
+    ngx_pool_cleanup_t  *cln;
+    ngx_http_request_t  *r = ctx->request;
+
+    /* a 4xx other than 408, 409 and 429 does not heal by sending the same
+     * bytes again (and a 3xx is never followed): no retry */
+    if (f->status >= 300 && f->status < 500 && f->status != 408
+        && f->status != 409 && f->status != 429)
+    {
+        return NGX_DECLINED;
+    }
+
+    backoff = (ngx_msec_t) pay_backoff_ms(ctx->attempts,
+                                          (int64_t) ctx->psp->retry_base,
+                                          (int64_t) ctx->psp->retry_max,
+                                          (uint32_t) ngx_random()
+                                          ^ ((uint32_t) ngx_random() << 16));
+
+    /* the PSP said when: not sooner (and not at all if that is too late) */
+    if (f->retry_after >= 0 && (ngx_msec_t) f->retry_after > backoff) {
+        backoff = (ngx_msec_t) f->retry_after;
+    }
+
+    if (ctx->attempts > ctx->psp->retries
+        || ngx_current_msec + backoff >= ctx->deadline)
+    {
+        if (f->retry_after >= 0) {
+            /* passed on: the client's retry is no use before then */
+            ctx->fail_retry_after = (time_t) ((f->retry_after + 999) / 1000);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (ctx->retry.handler == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        /* the timer lives in the request's pool */
+        cln->handler = ngx_http_payments_psp_retry_cleanup;
+        cln->data = &ctx->retry;
+    }
+
+    ctx->retry.handler = handler;
+    ctx->retry.data = ctx;
+    ctx->retry.log = r->connection->log;
+    ngx_add_timer(&ctx->retry, backoff);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_psp_retry_cleanup(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+}
