@@ -333,6 +333,10 @@ ngx_int_t ngx_http_payments_send_stored(ngx_http_request_t *r,
     const char *status, const char *body, size_t len, ngx_uint_t replayed);
 ngx_int_t ngx_http_payments_pg_row(ngx_http_request_t *r, PGresult *res,
     const char *function);
+/* a claim's replay, duplicate, in_use or reused, answered; NGX_DECLINED
+ * for the others */
+ngx_int_t ngx_http_payments_claim_answer(ngx_http_request_t *r,
+    PGresult *res);
 ngx_int_t ngx_http_payments_html_headers(ngx_http_request_t *r,
     ngx_uint_t script);
 ngx_int_t ngx_http_payments_page(ngx_http_request_t *r, ngx_uint_t status,

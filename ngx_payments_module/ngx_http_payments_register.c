@@ -388,7 +388,8 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
 static void
 ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
-    char                     *outcome, *p;
+    char                     *outcome;
+    ngx_int_t                 rc;
     ngx_http_request_t       *r;
     ngx_http_payments_ctx_t  *ctx = q->data;
 
@@ -410,41 +411,10 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "payments: pay_claim \"%s\": %s", ctx->nonce, outcome);
 
-    if (ngx_strcmp(outcome, "replay") == 0
-        || ngx_strcmp(outcome, "duplicate") == 0)
-    {
-        ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
-                                       PQgetvalue(res, 0, 3),
-                                       PQgetvalue(res, 0, 4),
-                                       PQgetlength(res, 0, 4),
-                                       outcome[0] == 'r'));
-        return;
-    }
-
-    if (ngx_strcmp(outcome, "in_use") == 0) {
-        ngx_http_payments_count(idempotency[NGX_HTTP_PAYMENTS_IDEM_IN_USE]);
-        p = PQgetvalue(res, 0, 2);
-
-        if (ngx_http_payments_add_header(r, "Retry-After", *p ? p : "1")
-            != NGX_OK)
-        {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_IDEM_IN_USE, 0,
-                                       "a request with this Idempotency-Key "
-                                       "is still being processed"));
-        return;
-    }
-
-    if (ngx_strcmp(outcome, "reused") == 0) {
-        ngx_http_payments_count(idempotency[NGX_HTTP_PAYMENTS_IDEM_REUSED]);
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_IDEM_REUSED, 0,
-                                       "this Idempotency-Key was used with "
-                                       "a different request"));
+    /* replay, duplicate, in_use, reused: answered from the row */
+    rc = ngx_http_payments_claim_answer(r, res);
+    if (rc != NGX_DECLINED) {
+        ngx_http_payments_finalize(r, rc);
         return;
     }
 

@@ -661,3 +661,54 @@ done:
 
     return NGX_OK;
 }
+
+
+/*
+ * The outcomes of an Idempotency-Key claim that end the request, from a
+ * claim's row (columns outcome, lease, retry_after, response_status,
+ * response_body: pay_claim, pay_refund_claim, pay_payout_claim): replay and
+ * duplicate send the stored answer, in_use 409 with Retry-After, reused
+ * 422.  NGX_DECLINED (nothing sent) for any other outcome.
+ */
+
+ngx_int_t
+ngx_http_payments_claim_answer(ngx_http_request_t *r, PGresult *res)
+{
+    char  *outcome, *p;
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    if (ngx_strcmp(outcome, "replay") == 0
+        || ngx_strcmp(outcome, "duplicate") == 0)
+    {
+        return ngx_http_payments_send_stored(r, PQgetvalue(res, 0, 3),
+                                             PQgetvalue(res, 0, 4),
+                                             PQgetlength(res, 0, 4),
+                                             outcome[0] == 'r');
+    }
+
+    if (ngx_strcmp(outcome, "in_use") == 0) {
+        ngx_http_payments_count(idempotency[NGX_HTTP_PAYMENTS_IDEM_IN_USE]);
+        p = PQgetvalue(res, 0, 2);
+
+        if (ngx_http_payments_add_header(r, "Retry-After", *p ? p : "1")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_payments_problem(r, PAY_ERR_IDEM_IN_USE, 0,
+                                         "a request with this "
+                                         "Idempotency-Key is still being "
+                                         "processed");
+    }
+
+    if (ngx_strcmp(outcome, "reused") == 0) {
+        ngx_http_payments_count(idempotency[NGX_HTTP_PAYMENTS_IDEM_REUSED]);
+        return ngx_http_payments_problem(r, PAY_ERR_IDEM_REUSED, 0,
+                                         "this Idempotency-Key was used "
+                                         "with a different request");
+    }
+
+    return NGX_DECLINED;
+}
