@@ -870,6 +870,34 @@ Test(money_failures, generic_a_failed_payout_gives_the_money_back,
 }
 
 
+Test(money_failures, the_psps_other_refund_events_settle_it_too,
+     .timeout = 60)
+{
+    char    *id;
+    paid_t   p, q;
+
+    /* Stripe's charge.refunded lists the charge's refunds */
+    paid_new(&p, money_psp(0), NULL, NULL);
+    (void) mock_fault(str_printf("{\"match\":\"%s:rf_\","
+                                 "\"webhook_charge_refunded\":true}", p.m.id));
+    id = refund_ok(&p, 0, "2.00");
+    expect_refund_becomes(&p, 0, id, "SUCCEEDED");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 800);
+
+    /* Adyen's REFUND_FAILED */
+    paid_new(&q, money_psp(1), NULL, NULL);
+    (void) mock_fault(str_printf("{\"match\":\"%s:rf_\","
+                                 "\"webhook_op_failed\":true,"
+                                 "\"webhook_refund_failed_code\":true}",
+                                 q.m.id));
+    id = refund_ok(&q, 0, "2.00");
+    expect_refund_becomes(&q, 0, id, "FAILED");
+    cr_expect_eq(wallet(&q.m, "seller_1"), 1000);
+    expect_books_balance(&p.m);
+    expect_books_balance(&q.m);
+}
+
+
 Test(money_failures, a_psp_failing_then_answering_registers_the_refund_once,
      .timeout = 90)
 {

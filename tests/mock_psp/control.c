@@ -193,6 +193,8 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 
         } else if (strcmp(name, "webhook_out_of_order") == 0
                    || strcmp(name, "webhook_op_failed") == 0
+                   || strcmp(name, "webhook_charge_refunded") == 0
+                   || strcmp(name, "webhook_refund_failed_code") == 0
                    || strcmp(name, "webhook_bad_signature") == 0
                    || strcmp(name, "webhook_stale") == 0
                    || strcmp(name, "webhook_never") == 0
@@ -210,6 +212,10 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
                 wf.out_of_order = json_is_true(v);
             } else if (strcmp(name, "webhook_op_failed") == 0) {
                 wf.op_failed = json_is_true(v);
+            } else if (strcmp(name, "webhook_charge_refunded") == 0) {
+                wf.charge_refunded = json_is_true(v);
+            } else if (strcmp(name, "webhook_refund_failed_code") == 0) {
+                wf.refund_failed_code = json_is_true(v);
             } else if (strcmp(name, "webhook_bad_signature") == 0) {
                 wf.bad_signature = json_is_true(v);
             } else {

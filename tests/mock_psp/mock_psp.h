@@ -108,6 +108,12 @@ typedef struct {
     unsigned              never:1;           /* webhook_never: none sent */
     unsigned              op_failed:1;       /* webhook_op_failed: the
                                                 refund or transfer fails */
+    unsigned              charge_refunded:1; /* webhook_charge_refunded:
+                                                Stripe's charge.refunded
+                                                instead of refund.updated */
+    unsigned              refund_failed_code:1;  /* webhook_refund_failed_
+                                                code: Adyen's REFUND_FAILED
+                                                instead of REFUND false */
 } mock_webhook_fault_t;
 
 

@@ -702,7 +702,22 @@ mock_money_committed(const json_t *stored, const char *key)
     if (strcmp(dialect, "stripe") == 0) {
         obj = json_deep_copy(json_object_get(stored, "object"));
 
-        if (refund) {
+        if (refund && wf.charge_refunded) {
+            /* the charge, with its refunds listed */
+            char  *ch;
+
+            json_object_set_new(obj, "status",
+                                json_string(failed ? "failed" : "succeeded"));
+            ch = mock_id("ch_", 24);
+            mock_stripe_webhook_object("charge.refunded",
+                json_pack("{ss ss ss sI s{ss s[o]}}", "id", ch ? ch : "ch_x",
+                          "object", "charge", "payment_intent", pref,
+                          "amount_refunded", value, "refunds",
+                          "object", "list", "data", obj),
+                nonce, &wf, MOCK_OP_DELAY_MS);
+            free(ch);
+
+        } else if (refund) {
             json_object_set_new(obj, "status",
                                 json_string(failed ? "failed" : "succeeded"));
             mock_stripe_webhook_object("refund.updated", obj, nonce, &wf,
@@ -718,9 +733,13 @@ mock_money_committed(const json_t *stored, const char *key)
 
     } else if (strcmp(dialect, "adyen") == 0) {
         if (refund) {
-            mock_adyen_webhook_item("REFUND", id, pref,
+            /* a failure: REFUND success false, or REFUND_FAILED (which
+             * Adyen sends with success true) */
+            mock_adyen_webhook_item(failed && wf.refund_failed_code
+                                    ? "REFUND_FAILED" : "REFUND", id, pref,
                 json_string_value(json_object_get(stored, "account")),
-                nonce, value, cur, !failed, nonce, &wf, MOCK_OP_DELAY_MS);
+                nonce, value, cur, !failed || wf.refund_failed_code, nonce,
+                &wf, MOCK_OP_DELAY_MS);
         } else {
             obj = json_deep_copy(json_object_get(stored, "object"));
             json_object_set_new(obj, "status",
