@@ -42,6 +42,11 @@ typedef struct {
     const char  *refund_id;
     long long    refund_amount;
     const char  *paid;
+    const char  *merchant;       /* its refunds and transfers are rows */
+    const char  *drop_op;
+    const char  *op_amount_id;
+    long long    op_amount_delta;
+    long long    payout_amount;  /* a transfer only the PSP has */
     int          unknown;
     const char  *bad;            /* an unknown parameter */
 } mock_report_q_t;
@@ -75,6 +80,23 @@ mock_report_arg(void *cls, enum MHD_ValueKind kind, const char *key,
         q->paid = value;
     } else if (strcmp(key, "unknown") == 0) {
         q->unknown = atoi(value);
+    } else if (strcmp(key, "merchant") == 0) {
+        q->merchant = value;
+    } else if (strcmp(key, "drop_op") == 0) {
+        q->drop_op = value;
+    } else if (strcmp(key, "payout") == 0) {
+        q->payout_amount = strtoll(value, NULL, 10);
+        if (q->payout_amount <= 0) {
+            q->bad = key;
+        }
+    } else if (strcmp(key, "op_amount") == 0) {
+        colon = strrchr(value, ':');
+        if (colon == NULL || q->op_amount_id != NULL) {
+            q->bad = key;
+            return MHD_YES;
+        }
+        q->op_amount_id = strndup(value, (size_t) (colon - value));
+        q->op_amount_delta = strtoll(colon + 1, NULL, 10);
     } else if (strcmp(key, "amount") == 0 || strcmp(key, "refund") == 0) {
         colon = strrchr(value, ':');
         if (colon == NULL) {
@@ -176,8 +198,9 @@ mock_report_header(mock_report_out_t *o)
     if (strcmp(o->dialect, "stripe") == 0) {
         fputs("balance_transaction_id,created_utc,available_on_utc,currency,"
               "gross,fee,net,reporting_category,source_id,description,"
-              "payment_intent_id,refund_id,payment_metadata[nonce],"
-              "refund_metadata[nonce]\r\n", o->f);
+              "payment_intent_id,refund_id,transfer_id,"
+              "payment_metadata[nonce],refund_metadata[nonce],"
+              "transfer_metadata[nonce]\r\n", o->f);
     } else if (strcmp(o->dialect, "adyen") == 0) {
         fputs("Company Account,Merchant Account,Psp Reference,"
               "Merchant Reference,Payment Method,Creation Date,TimeZone,Type,"
@@ -206,10 +229,11 @@ mock_report_set_currency(mock_report_out_t *o, const char *currency)
 }
 
 
-/* One payment: id names it at the PSP, nonce is ours ("" for none). */
+/* One payment: id names the session, pref the payment at the PSP (NULL:
+ * made from id), nonce is ours ("" for none). */
 static void
-mock_report_payment(mock_report_out_t *o, const char *id, const char *nonce,
-    long long gross)
+mock_report_payment(mock_report_out_t *o, const char *id, const char *pref,
+    const char *nonce, long long gross)
 {
     char       g[40], fe[40], n[40], buf[160], digits[17];
     long long  fee = mock_report_fee(gross);
@@ -232,14 +256,24 @@ mock_report_payment(mock_report_out_t *o, const char *id, const char *nonce,
         mock_report_field(o->f, buf, 0);
         snprintf(buf, sizeof(buf), "Checkout, \"%s\"", nonce);
         mock_report_field(o->f, buf, 0);
-        snprintf(buf, sizeof(buf), "pi_%s", id);
+        if (pref != NULL) {
+            snprintf(buf, sizeof(buf), "%s", pref);
+        } else {
+            snprintf(buf, sizeof(buf), "pi_%s", id);
+        }
         mock_report_field(o->f, buf, 0);
         mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
         mock_report_field(o->f, nonce, 0);
+        mock_report_field(o->f, "", 0);
         mock_report_field(o->f, "", 1);
 
     } else if (strcmp(o->dialect, "adyen") == 0) {
-        mock_report_digits(digits, id, 0);
+        if (pref != NULL) {
+            snprintf(digits, sizeof(digits), "%s", pref);
+        } else {
+            mock_report_digits(digits, id, 0);
+        }
         mock_report_field(o->f, "MockCompany", 0);
         mock_report_field(o->f, "MockMerchant", 0);
         mock_report_field(o->f, digits, 0);
@@ -265,7 +299,11 @@ mock_report_payment(mock_report_out_t *o, const char *id, const char *nonce,
 
     } else {
         mock_report_field(o->f, nonce, 0);
-        snprintf(buf, sizeof(buf), "pay_%s", id);
+        if (pref != NULL) {
+            snprintf(buf, sizeof(buf), "%s", pref);
+        } else {
+            snprintf(buf, sizeof(buf), "pay_%s", id);
+        }
         mock_report_field(o->f, buf, 0);
         mock_report_field(o->f, "payment", 0);
         mock_report_field(o->f, g, 0);
@@ -278,16 +316,22 @@ mock_report_payment(mock_report_out_t *o, const char *id, const char *nonce,
 }
 
 
-/* A refund of id's payment that only the PSP knows (no fee). */
+/*
+ * A refund (refund != 0) or a transfer the PSP processed: id is the PSP's
+ * id of it, nonce ours ("" for none), pref the payment refunded.  No fee:
+ * the mock charges none on refunds and transfers (as Stripe).
+ */
 static void
-mock_report_refund(mock_report_out_t *o, const char *id, long long amount)
+mock_report_op(mock_report_out_t *o, int refund, const char *id,
+    const char *nonce, const char *pref, long long amount)
 {
-    char  a[40], buf[160], digits[17], mod[17];
+    char  a[40], pa[40], buf[160];
 
     mock_report_money(a, sizeof(a), -amount, o->cur_lc, 0);
+    mock_report_money(pa, sizeof(pa), amount, o->cur_lc, 0);
 
     if (strcmp(o->dialect, "stripe") == 0) {
-        snprintf(buf, sizeof(buf), "txn_re_%s", id);
+        snprintf(buf, sizeof(buf), "txn_%s", id);
         mock_report_field(o->f, buf, 0);
         mock_report_field(o->f, o->date, 0);
         mock_report_field(o->f, o->date, 0);
@@ -295,57 +339,97 @@ mock_report_refund(mock_report_out_t *o, const char *id, long long amount)
         mock_report_field(o->f, a, 0);
         mock_report_field(o->f, "0.00", 0);
         mock_report_field(o->f, a, 0);
-        mock_report_field(o->f, "refund", 0);
-        snprintf(buf, sizeof(buf), "re_%s", id);
-        mock_report_field(o->f, buf, 0);
-        mock_report_field(o->f, "REFUND FOR CHARGE", 0);
-        snprintf(buf, sizeof(buf), "pi_%s", id);
-        mock_report_field(o->f, buf, 0);
-        snprintf(buf, sizeof(buf), "re_%s", id);
-        mock_report_field(o->f, buf, 0);
+        mock_report_field(o->f, refund ? "refund" : "transfer", 0);
+        mock_report_field(o->f, id, 0);
+        mock_report_field(o->f, refund ? "REFUND FOR CHARGE" : "Transfer", 0);
+        mock_report_field(o->f, refund && pref ? pref : "", 0);
+        mock_report_field(o->f, refund ? id : "", 0);
+        mock_report_field(o->f, refund ? "" : id, 0);
         mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 1);
+        mock_report_field(o->f, refund ? nonce : "", 0);
+        mock_report_field(o->f, refund ? "" : nonce, 1);
 
     } else if (strcmp(o->dialect, "adyen") == 0) {
-        mock_report_money(a, sizeof(a), amount, o->cur_lc, 0);
-        mock_report_digits(digits, id, 0);
-        mock_report_digits(mod, id, 1);
+        /* a refund: Psp Reference the payment's, Modification Reference
+         * the refund's; a transfer: Type Transfer, Psp Reference its id */
         mock_report_field(o->f, "MockCompany", 0);
         mock_report_field(o->f, "MockMerchant", 0);
-        mock_report_field(o->f, digits, 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "visa", 0);
+        mock_report_field(o->f, refund && pref ? pref : id, 0);
+        mock_report_field(o->f, nonce, 0);
+        mock_report_field(o->f, refund ? "visa" : "", 0);
         mock_report_field(o->f, o->date, 0);
         mock_report_field(o->f, "UTC", 0);
-        mock_report_field(o->f, "Refunded", 0);
-        mock_report_field(o->f, mod, 0);
+        mock_report_field(o->f, refund ? "Refunded" : "Transfer", 0);
+        mock_report_field(o->f, id, 0);
         mock_report_field(o->f, o->cur_uc, 0);
-        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, pa, 0);
         mock_report_field(o->f, "", 0);
         mock_report_field(o->f, "1", 0);
         mock_report_field(o->f, o->cur_uc, 0);
-        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, pa, 0);
         mock_report_field(o->f, "", 0);
         mock_report_field(o->f, "", 0);
         mock_report_field(o->f, "", 0);
         mock_report_field(o->f, "", 0);
         mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "visa", 0);
+        mock_report_field(o->f, refund ? "visa" : "", 0);
         mock_report_field(o->f, "1", 1);
 
     } else {
-        mock_report_field(o->f, "", 0);
-        snprintf(buf, sizeof(buf), "rfd_%s", id);
-        mock_report_field(o->f, buf, 0);
-        mock_report_field(o->f, "refund", 0);
+        mock_report_field(o->f, nonce, 0);
+        mock_report_field(o->f, id, 0);
+        mock_report_field(o->f, refund ? "refund" : "payout", 0);
         mock_report_field(o->f, a, 0);
         mock_report_field(o->f, "0.00", 0);
         mock_report_field(o->f, a, 0);
         mock_report_field(o->f, o->cur_uc, 0);
         mock_report_field(o->f, o->date, 0);
-        snprintf(buf, sizeof(buf), "pay_%s", id);
-        mock_report_field(o->f, buf, 1);
+        mock_report_field(o->f, refund && pref ? pref : "", 1);
     }
+}
+
+
+/* A refund of the session's payment that only the PSP knows. */
+static void
+mock_report_refund(mock_report_out_t *o, const char *id, const char *pref,
+    long long amount)
+{
+    char  rid[160], ref[160], digits[17];
+
+    if (strcmp(o->dialect, "stripe") == 0) {
+        snprintf(rid, sizeof(rid), "re_%s", id);
+        snprintf(ref, sizeof(ref), "%s", pref ? pref : "");
+        if (pref == NULL) {
+            snprintf(ref, sizeof(ref), "pi_%s", id);
+        }
+    } else if (strcmp(o->dialect, "adyen") == 0) {
+        mock_report_digits(digits, id, 1);
+        snprintf(rid, sizeof(rid), "%s", digits);
+        mock_report_digits(digits, id, 0);
+        snprintf(ref, sizeof(ref), "%s", pref ? pref : digits);
+    } else {
+        snprintf(rid, sizeof(rid), "rfd_%s", id);
+        snprintf(ref, sizeof(ref), "%s", pref ? pref : "");
+        if (pref == NULL) {
+            snprintf(ref, sizeof(ref), "pay_%s", id);
+        }
+    }
+
+    mock_report_op(o, 1, rid, "", ref, amount);
+}
+
+
+/* "prefix" of a nonce: "M:" */
+static int
+mock_report_of_merchant(const char *nonce, const char *merchant)
+{
+    size_t  n;
+
+    if (merchant == NULL || nonce == NULL) {
+        return 0;
+    }
+    n = strlen(merchant);
+    return n > 0 && strncmp(nonce, merchant, n) == 0 && nonce[n] == ':';
 }
 
 
@@ -360,7 +444,10 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
     json_t             *s, *wfs;
     mock_webhook_fault_t wf;
     long long           gross;
-    const char         *status, *pstatus, *currency, *nonce;
+    const char         *status, *pstatus, *currency, *nonce, *pref;
+    json_t             *ops, *op;
+    const char         *kind, *oid, *once;
+    char                pid[160];
     time_t              now;
     struct tm           tm;
     mock_header_t       header;
@@ -391,6 +478,7 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
         free(q.sessions);
         free((char *) q.amount_id);
         free((char *) q.refund_id);
+        free((char *) q.op_amount_id);
         return mock_report_error(c, MHD_HTTP_BAD_REQUEST,
                                  q.bad != NULL ? "unknown or malformed "
                                  "parameter" : "sessions= is required");
@@ -440,6 +528,7 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
         pstatus = json_string_value(json_object_get(s, "payment_status"));
         currency = json_string_value(json_object_get(s, "currency"));
         nonce = json_string_value(json_object_get(s, "client_reference_id"));
+        pref = json_string_value(json_object_get(s, "payment_ref"));
         gross = (long long) json_integer_value(json_object_get(s,
                                                                "amount_total"));
 
@@ -458,11 +547,11 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
             if (q.amount_id != NULL && strcmp(ids[i], q.amount_id) == 0) {
                 gross += q.amount_delta;
             }
-            mock_report_payment(&o, ids[i], nonce ? nonce : "", gross);
+            mock_report_payment(&o, ids[i], pref, nonce ? nonce : "", gross);
         }
 
         if (q.refund_id != NULL && strcmp(ids[i], q.refund_id) == 0) {
-            mock_report_refund(&o, ids[i], q.refund_amount);
+            mock_report_refund(&o, ids[i], pref, q.refund_amount);
         }
 
         json_decref(s);
@@ -472,7 +561,61 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
         if (!have_currency) {
             mock_report_set_currency(&o, "eur");
         }
-        mock_report_payment(&o, "unknown0000000000000001", "", 1234);
+        mock_report_payment(&o, "unknown0000000000000001", NULL, "", 1234);
+    }
+
+    /* the merchant's refunds and transfers this dialect processed */
+    if (q.merchant != NULL) {
+        ops = mock_money_ops();
+        for (i = 0; i < json_array_size(ops); i++) {
+            op = json_array_get(ops, i);
+            kind = json_string_value(json_object_get(op, "kind"));
+            oid = json_string_value(json_object_get(op, "id"));
+            once = json_string_value(json_object_get(op, "nonce"));
+            currency = json_string_value(json_object_get(op,
+                                                         "currency_code"));
+            if (kind == NULL || oid == NULL || currency == NULL
+                || strcmp(json_string_value(json_object_get(op, "dialect")),
+                          q.dialect) != 0
+                || !mock_report_of_merchant(once, q.merchant))
+            {
+                continue;
+            }
+            if (q.drop_op != NULL && (strcmp(q.drop_op, oid) == 0
+                                      || strcmp(q.drop_op, once) == 0))
+            {
+                continue;
+            }
+            gross = (long long) json_integer_value(json_object_get(op,
+                                                         "amount_value"));
+            if (q.op_amount_id != NULL && (strcmp(q.op_amount_id, oid) == 0
+                                           || strcmp(q.op_amount_id, once)
+                                              == 0))
+            {
+                gross += q.op_amount_delta;
+            }
+            mock_report_set_currency(&o, currency);
+            have_currency = 1;
+            mock_report_op(&o, strcmp(kind, "refund") == 0, oid, once,
+                json_string_value(json_object_get(op, "payment_ref_of")),
+                gross);
+        }
+        json_decref(ops);
+
+        if (q.payout_amount > 0) {
+            if (!have_currency) {
+                mock_report_set_currency(&o, "eur");
+            }
+            /* a transfer the PSP has and we do not: no nonce of ours */
+            if (strcmp(q.dialect, "adyen") == 0) {
+                mock_report_digits(pid, q.merchant, 7);
+            } else {
+                snprintf(pid, sizeof(pid), "%s_psponly_%s",
+                         strcmp(q.dialect, "stripe") == 0 ? "tr" : "gpo",
+                         q.merchant);
+            }
+            mock_report_op(&o, 0, pid, "", NULL, q.payout_amount);
+        }
     }
 
     fclose(o.f);
@@ -480,6 +623,7 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
     free(q.sessions);
     free((char *) q.amount_id);
     free((char *) q.refund_id);
+    free((char *) q.op_amount_id);
 
     header.name = "Content-Disposition";
     header.value = "attachment; filename=\"settlement.csv\"";
