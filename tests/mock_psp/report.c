@@ -32,6 +32,7 @@
 #include "mock_psp.h"
 
 #define MOCK_REPORT_MAX_SESSIONS  1024
+#define MOCK_REPORT_MAX_KNOBS     16     /* drop_op=, op_amount= each */
 
 typedef struct {
     const char  *dialect;
@@ -43,9 +44,11 @@ typedef struct {
     long long    refund_amount;
     const char  *paid;
     const char  *merchant;       /* its refunds and transfers are rows */
-    const char  *drop_op;
-    const char  *op_amount_id;
-    long long    op_amount_delta;
+    const char  *drop_op[MOCK_REPORT_MAX_KNOBS];
+    size_t       ndrop_op;
+    char        *op_amount_id[MOCK_REPORT_MAX_KNOBS];
+    long long    op_amount_delta[MOCK_REPORT_MAX_KNOBS];
+    size_t       nop_amount;
     long long    payout_amount;  /* a transfer only the PSP has */
     int          unknown;
     const char  *bad;            /* an unknown parameter */
@@ -83,7 +86,11 @@ mock_report_arg(void *cls, enum MHD_ValueKind kind, const char *key,
     } else if (strcmp(key, "merchant") == 0) {
         q->merchant = value;
     } else if (strcmp(key, "drop_op") == 0) {
-        q->drop_op = value;
+        if (q->ndrop_op == MOCK_REPORT_MAX_KNOBS) {
+            q->bad = key;
+            return MHD_YES;
+        }
+        q->drop_op[q->ndrop_op++] = value;
     } else if (strcmp(key, "payout") == 0) {
         q->payout_amount = strtoll(value, NULL, 10);
         if (q->payout_amount <= 0) {
@@ -91,12 +98,13 @@ mock_report_arg(void *cls, enum MHD_ValueKind kind, const char *key,
         }
     } else if (strcmp(key, "op_amount") == 0) {
         colon = strrchr(value, ':');
-        if (colon == NULL || q->op_amount_id != NULL) {
+        if (colon == NULL || q->nop_amount == MOCK_REPORT_MAX_KNOBS) {
             q->bad = key;
             return MHD_YES;
         }
-        q->op_amount_id = strndup(value, (size_t) (colon - value));
-        q->op_amount_delta = strtoll(colon + 1, NULL, 10);
+        q->op_amount_id[q->nop_amount] = strndup(value,
+                                                 (size_t) (colon - value));
+        q->op_amount_delta[q->nop_amount++] = strtoll(colon + 1, NULL, 10);
     } else if (strcmp(key, "amount") == 0 || strcmp(key, "refund") == 0) {
         colon = strrchr(value, ':');
         if (colon == NULL) {
@@ -419,6 +427,29 @@ mock_report_refund(mock_report_out_t *o, const char *id, const char *pref,
 }
 
 
+static void
+mock_report_q_free(mock_report_q_t *q)
+{
+    size_t  k;
+
+    for (k = 0; k < q->nop_amount; k++) {
+        free(q->op_amount_id[k]);
+    }
+}
+
+
+/* A knob's value names the operation: its PSP id, our nonce, or the id in
+ * our nonce (<merchant>:<id>). */
+static int
+mock_report_names(const char *v, const char *id, const char *nonce)
+{
+    const char  *colon = strchr(nonce, ':');
+
+    return strcmp(v, id) == 0 || strcmp(v, nonce) == 0
+           || (colon != NULL && strcmp(v, colon + 1) == 0);
+}
+
+
 /* "prefix" of a nonce: "M:" */
 static int
 mock_report_of_merchant(const char *nonce, const char *merchant)
@@ -440,7 +471,7 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
     mock_report_q_t     q;
     mock_report_out_t   o;
     char               *ids[MOCK_REPORT_MAX_SESSIONS], *tok, *save, *buf;
-    size_t              nids, i, len;
+    size_t              nids, i, k, len;
     json_t             *s, *wfs;
     mock_webhook_fault_t wf;
     long long           gross;
@@ -478,7 +509,7 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
         free(q.sessions);
         free((char *) q.amount_id);
         free((char *) q.refund_id);
-        free((char *) q.op_amount_id);
+        mock_report_q_free(&q);
         return mock_report_error(c, MHD_HTTP_BAD_REQUEST,
                                  q.bad != NULL ? "unknown or malformed "
                                  "parameter" : "sessions= is required");
@@ -581,18 +612,20 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
             {
                 continue;
             }
-            if (q.drop_op != NULL && (strcmp(q.drop_op, oid) == 0
-                                      || strcmp(q.drop_op, once) == 0))
-            {
+            for (k = 0; k < q.ndrop_op; k++) {
+                if (mock_report_names(q.drop_op[k], oid, once)) {
+                    break;
+                }
+            }
+            if (k < q.ndrop_op) {
                 continue;
             }
             gross = (long long) json_integer_value(json_object_get(op,
                                                          "amount_value"));
-            if (q.op_amount_id != NULL && (strcmp(q.op_amount_id, oid) == 0
-                                           || strcmp(q.op_amount_id, once)
-                                              == 0))
-            {
-                gross += q.op_amount_delta;
+            for (k = 0; k < q.nop_amount; k++) {
+                if (mock_report_names(q.op_amount_id[k], oid, once)) {
+                    gross += q.op_amount_delta[k];
+                }
             }
             mock_report_set_currency(&o, currency);
             have_currency = 1;
@@ -623,7 +656,7 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
     free(q.sessions);
     free((char *) q.amount_id);
     free((char *) q.refund_id);
-    free((char *) q.op_amount_id);
+    mock_report_q_free(&q);
 
     header.name = "Content-Disposition";
     header.value = "attachment; filename=\"settlement.csv\"";
