@@ -10,9 +10,21 @@
  * payment_status paid) is a row.  Declined, expired and open sessions are
  * not in the report, as at a real PSP.
  *
+ * A payment row names the payment as the PSP does (the session's
+ * payment_ref: Stripe's payment_intent_id, Adyen's pspReference, the
+ * generic psp_ref) and carries our nonce.
+ *
  * Fees, fixed: fee = floor(gross * 29 / 1000) + 30 minor units (2.9 % +
  * 0.30 in a two-decimal currency), net = gross - fee.  Adyen puts the whole
- * fee in Commission (NC).
+ * fee in Commission (NC).  Refunds and transfers carry no fee (as Stripe).
+ *
+ * merchant=M adds the refunds and transfers the mock processed (money.c
+ * records each when it commits, failed ones left out, a lost webhook not)
+ * whose nonce is M:…, in the report's dialect: Stripe reporting_category
+ * refund (refund_id, payment_intent_id, refund_metadata[nonce]) and
+ * transfer (transfer_id, transfer_metadata[nonce]); Adyen Type Refunded
+ * (Psp Reference the payment's, Modification Reference the refund's) and
+ * Transfer (Psp Reference the transfer's); generic type refund and payout.
  *
  * Knobs, to inject each mismatch class:
  *   drop=ID         leave the paid session ID out (missing at the PSP)
@@ -22,7 +34,12 @@
  *                   the PSP knows
  *   paid=ID         pay the open session ID now, silently: no webhook is
  *                   ever sent for it (as a lost webhook), and it is a row
- * IDs in knobs must also be in sessions=.  Unknown parameters are refused.
+ *   drop_op=OP      leave the refund or transfer OP out (missing at the PSP)
+ *   op_amount=OP:D  its amount off by D minor units
+ *   payout=A        a transfer of A minor units that only the PSP has
+ * (OP: the PSP's id, our nonce, or the id in our nonce, rf_… / pyo_…;
+ * drop_op= and op_amount= repeat, up to 16 each.)  IDs in knobs must also
+ * be in sessions=.  Unknown parameters are refused.
  */
 
 #include <ctype.h>
