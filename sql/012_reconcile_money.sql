@@ -18,7 +18,9 @@
 --             (psp, psp_payout_id)
 --
 -- New kinds:
---   auto_fixed    refund_webhook_missing, payout_webhook_missing (PENDING
+--   auto_fixed    rounding_booked (a payment one minor unit off: the
+--                 remainder to psp_rounding:<psp>, out of psp_clearing),
+--                 refund_webhook_missing, payout_webhook_missing (PENDING
 --                 here, done at the PSP: applied through pay_event_apply
 --                 exactly as the webhook would, event id reconcile:<row>)
 --   needs_person  refund_failed_here, payout_failed_here (done at the PSP,
@@ -44,6 +46,11 @@ ALTER TABLE recon_seen ADD COLUMN IF NOT EXISTS object_id text;
 CREATE INDEX IF NOT EXISTS recon_seen_object ON recon_seen (merchant_id, object_id)
     WHERE object_id IS NOT NULL;
 ALTER TABLE recon_mismatches ADD COLUMN IF NOT EXISTS object_id text;
+
+INSERT INTO ledger_accounts (account, description) VALUES
+    ('psp_rounding:*', 'rounding remainders of one minor unit between a PSP''s settled '
+                       'gross and ours, booked by payments-reconcile')
+ON CONFLICT (account) DO NOTHING;
 
 CREATE INDEX IF NOT EXISTS refunds_psp_created ON refunds (psp, created_at);
 CREATE INDEX IF NOT EXISTS payouts_psp_created ON payouts (psp, created_at);
@@ -116,6 +123,8 @@ DECLARE
     c          checkouts%ROWTYPE;
     v_found    boolean := false;
     v_applied  record;
+    v_round    bigint := 0;
+    v_txn      bigint;
 BEGIN
     SELECT rp.psp INTO v_psp FROM recon_reports rp WHERE rp.report_id = p_report;
 
@@ -151,7 +160,11 @@ BEGIN
         RETURN;
     END IF;
 
-    IF r.gross <> c.amount_total THEN
+    -- one minor unit off: a rounding remainder (an FX conversion, a
+    -- per-line rounding at the PSP), booked and otherwise matched
+    IF abs(r.gross - c.amount_total) = 1 THEN
+        v_round := r.gross - c.amount_total;
+    ELSIF r.gross <> c.amount_total THEN
         PERFORM recon_flag(p_report, r, 'needs_person', 'amount_differs',
             c.merchant_id, c.checkout_id, r.currency, r.gross - c.amount_total,
             recon_checkout_json(c.merchant_id, c.checkout_id));
@@ -173,7 +186,7 @@ BEGIN
         -- the moves' source saying reconciliation
         PERFORM set_config('payments.event_source', 'reconciliation', true);
         SELECT * INTO v_applied FROM pay_event_apply(v_psp, 'reconcile:' || r.row_id,
-            'SUCCEEDED', 'reconciliation', NULL, c.nonce, r.gross, r.currency,
+            'SUCCEEDED', 'reconciliation', NULL, c.nonce, c.amount_total, r.currency,
             nullif(r.payment_ref, ''), NULL) x;
         PERFORM set_config('payments.event_source', '', true);
 
@@ -198,9 +211,23 @@ BEGIN
      WHERE m.psp = v_psp AND m.kind = 'missing_at_psp' AND m.resolved_at IS NULL
        AND m.merchant_id = c.merchant_id AND m.checkout_id = c.checkout_id;
 
+    IF v_round <> 0 THEN
+        v_txn := ledger_book(c.merchant_id, c.checkout_id,
+            (SELECT o.payment_order_id FROM payment_orders o
+              WHERE o.merchant_id = c.merchant_id AND o.checkout_id = c.checkout_id
+              ORDER BY o.line_no LIMIT 1),
+            'fee', r.row_id, 'reconciliation:' || v_psp || ':' || r.row_id || ':rounding',
+            r.currency, ARRAY['psp_clearing:' || v_psp, 'psp_rounding:' || v_psp],
+            ARRAY[v_round, -v_round]);
+        PERFORM recon_flag(p_report, r, 'auto_fixed', 'rounding_booked',
+            c.merchant_id, c.checkout_id, r.currency, v_round,
+            jsonb_build_object('txn_id', v_txn, 'account', 'psp_rounding:' || v_psp,
+                               'amount_total', c.amount_total));
+    END IF;
+
     PERFORM recon_book_fee(p_report, r, c.merchant_id, c.checkout_id);
 
-    RETURN QUERY SELECT CASE WHEN c.status <> 'SUCCESS' OR r.fee <> 0
+    RETURN QUERY SELECT CASE WHEN c.status <> 'SUCCESS' OR r.fee <> 0 OR v_round <> 0
                              THEN 'auto_fixed' ELSE 'matched' END,
                         c.merchant_id, c.checkout_id;
 END

@@ -10,7 +10,8 @@
  * the mock reports as it processed them, with their mismatches: a refund
  * and a pay-out dropped (missing at the PSP), one of each with another
  * amount, a pay-out only the PSP has, and a refund and a pay-out whose
- * webhooks never came.  The tool must find exactly those, fix the
+ * webhooks never came; and a payment one minor unit off (a rounding
+ * remainder, booked).  The tool must find exactly those, fix the
  * auto-fixable (fees booked, the lost webhooks applied) and queue the
  * rest; a second run of the same file changes nothing.
  *
@@ -306,10 +307,10 @@ day_report(const day_t *d, size_t *len)
         "/_control/reports/%s?sessions=%s,%s,%s,%s,%s&drop=%s&amount=%s:100"
         "&refund=%s:500&unknown=1&paid=%s"
         "&merchant=%s&drop_op=%s&op_amount=%s:25&drop_op=%s&op_amount=%s:100"
-        "&payout=700", d->dialect,
+        "&payout=700&amount=%s:1", d->dialect,
         d->token[0], d->token[1], d->token[2], d->token[3], d->token[4],
         d->token[1], d->token[2], d->token[0], d->token[4],
-        d->m.id, d->rf[1], d->rf[2], d->po[1], d->po[2]));
+        d->m.id, d->rf[1], d->rf[2], d->po[1], d->po[2], d->token[3]));
     r = http_get(url);
     cr_assert_eq(r->status, 200, "%s", r->body);
 
@@ -370,6 +371,7 @@ reconcile_a_day(const char *psp, const char *dialect)
         "refund_missing_at_psp:needs_person:1,"
         "refund_unknown_here:needs_person:1,"
         "refund_webhook_missing:auto_fixed:1,"
+        "rounding_booked:auto_fixed:1,"
         "unknown_payment:unclassified:1,"
         "webhook_missing:auto_fixed:1", "%s\n%s", k, out);
 
@@ -417,7 +419,7 @@ reconcile_a_day(const char *psp, const char *dialect)
                                "ORDER BY kind COLLATE \"C\") FROM (SELECT "
                                "kind, count(*) AS n FROM ledger_transactions "
                                "WHERE merchant_id = $1 GROUP BY 1) x", 1, p),
-                     "fee:3,payment:10,payout:4,refund:4",
+                     "fee:4,payment:10,payout:4,refund:4",
                      "one payment transaction per order, fees of their own");
 
     /* fees: 2.9 % + 0.30 of 15.00 = 0.73, three times (not the changed
@@ -428,6 +430,12 @@ reconcile_a_day(const char *psp, const char *dialect)
                                2, p), "219");
     cr_assert_str_eq(db_scalar("SELECT sum(amount) FROM ledger_entries "
                                "WHERE merchant_id = $1", 1, p), "0");
+
+    /* co3 settled one minor unit more: the remainder booked, not queued */
+    p[1] = str_printf("psp_rounding:%s", psp);
+    cr_assert_str_eq(db_scalar("SELECT sum(amount) FROM ledger_entries "
+                               "WHERE merchant_id = $1 AND account = $2",
+                               2, p), "-1");
 
     /* the internal checks found nothing of this merchant's */
     p[0] = report;

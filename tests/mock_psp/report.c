@@ -29,6 +29,7 @@
  * Knobs, to inject each mismatch class:
  *   drop=ID         leave the paid session ID out (missing at the PSP)
  *   amount=ID:D     the session's gross (and net) off by D minor units
+ *                   (repeats; D of ±1 is a rounding remainder)
  *   unknown=1       a payment row that names nothing of ours
  *   refund=ID:A     a refund of A minor units of ID's payment that only
  *                   the PSP knows
@@ -55,8 +56,9 @@ typedef struct {
     const char  *dialect;
     char        *sessions;       /* the query value, split in place */
     const char  *drop;
-    const char  *amount_id;
-    long long    amount_delta;
+    char        *amount_id[MOCK_REPORT_MAX_KNOBS];
+    long long    amount_delta[MOCK_REPORT_MAX_KNOBS];
+    size_t       namount;
     const char  *refund_id;
     long long    refund_amount;
     const char  *paid;
@@ -129,8 +131,13 @@ mock_report_arg(void *cls, enum MHD_ValueKind kind, const char *key,
             return MHD_YES;
         }
         if (key[0] == 'a') {
-            q->amount_id = strndup(value, (size_t) (colon - value));
-            q->amount_delta = strtoll(colon + 1, NULL, 10);
+            if (q->namount == MOCK_REPORT_MAX_KNOBS) {
+                q->bad = key;
+                return MHD_YES;
+            }
+            q->amount_id[q->namount] = strndup(value,
+                                               (size_t) (colon - value));
+            q->amount_delta[q->namount++] = strtoll(colon + 1, NULL, 10);
         } else {
             q->refund_id = strndup(value, (size_t) (colon - value));
             q->refund_amount = strtoll(colon + 1, NULL, 10);
@@ -452,6 +459,9 @@ mock_report_q_free(mock_report_q_t *q)
     for (k = 0; k < q->nop_amount; k++) {
         free(q->op_amount_id[k]);
     }
+    for (k = 0; k < q->namount; k++) {
+        free(q->amount_id[k]);
+    }
 }
 
 
@@ -524,7 +534,6 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
 
     if (q.bad != NULL || q.sessions == NULL) {
         free(q.sessions);
-        free((char *) q.amount_id);
         free((char *) q.refund_id);
         mock_report_q_free(&q);
         return mock_report_error(c, MHD_HTTP_BAD_REQUEST,
@@ -592,8 +601,10 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
         have_currency = 1;
 
         if (q.drop == NULL || strcmp(ids[i], q.drop) != 0) {
-            if (q.amount_id != NULL && strcmp(ids[i], q.amount_id) == 0) {
-                gross += q.amount_delta;
+            for (k = 0; k < q.namount; k++) {
+                if (strcmp(ids[i], q.amount_id[k]) == 0) {
+                    gross += q.amount_delta[k];
+                }
             }
             mock_report_payment(&o, ids[i], pref, nonce ? nonce : "", gross);
         }
@@ -671,7 +682,6 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
     fclose(o.f);
 
     free(q.sessions);
-    free((char *) q.amount_id);
     free((char *) q.refund_id);
     mock_report_q_free(&q);
 
