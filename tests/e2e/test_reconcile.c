@@ -296,7 +296,9 @@ day_money(day_t *d)
 }
 
 
-/* The mock's report with one of each mismatch. */
+/* The mock's report with one of each mismatch.  co2's and co3's rows
+ * carry no nonce of ours (as Stripe's payment intents): they are matched
+ * by the PSP's id of the payment alone. */
 static char *
 day_report(const day_t *d, size_t *len)
 {
@@ -307,10 +309,11 @@ day_report(const day_t *d, size_t *len)
         "/_control/reports/%s?sessions=%s,%s,%s,%s,%s&drop=%s&amount=%s:100"
         "&refund=%s:500&unknown=1&paid=%s"
         "&merchant=%s&drop_op=%s&op_amount=%s:25&drop_op=%s&op_amount=%s:100"
-        "&payout=700&amount=%s:1", d->dialect,
+        "&payout=700&amount=%s:1&nonce=%s&nonce=%s", d->dialect,
         d->token[0], d->token[1], d->token[2], d->token[3], d->token[4],
         d->token[1], d->token[2], d->token[0], d->token[4],
-        d->m.id, d->rf[1], d->rf[2], d->po[1], d->po[2], d->token[3]));
+        d->m.id, d->rf[1], d->rf[2], d->po[1], d->po[2], d->token[3],
+        d->token[2], d->token[3]));
     r = http_get(url);
     cr_assert_eq(r->status, 200, "%s", r->body);
 
@@ -391,6 +394,15 @@ reconcile_a_day(const char *psp, const char *dialect)
     /* the lost webhooks of the refund and the pay-out applied */
     op_becomes(&d.m, "refunds", d.rf[3], "SUCCEEDED");
     op_becomes(&d.m, "payouts", d.po[3], "PAID");
+
+    /* co2 and co3 matched without a nonce, by the payment's id */
+    cr_assert_str_eq(q2("SELECT string_agg(checkout_id || ':' || reference, "
+                        "',' ORDER BY checkout_id COLLATE \"C\") FROM recon_rows WHERE "
+                        "report_id = $1::bigint AND merchant_id = $2 AND "
+                        "type = 'payment' AND reference = ''", report, d.m.id),
+                     strcmp(d.co[2], d.co[3]) < 0
+                         ? str_printf("%s:,%s:", d.co[2], d.co[3])
+                         : str_printf("%s:,%s:", d.co[3], d.co[2]));
 
     /* the one missing at the PSP is the dropped one */
     p[0] = report;

@@ -35,6 +35,9 @@
  *                   the PSP knows
  *   paid=ID         pay the open session ID now, silently: no webhook is
  *                   ever sent for it (as a lost webhook), and it is a row
+ *   nonce=ID        ID's payment row without our nonce (as Stripe's, whose
+ *                   payment intents do not carry the session's metadata):
+ *                   matched by the payment's id alone (repeats)
  *   drop_op=OP      leave the refund or transfer OP out (missing at the PSP)
  *   op_amount=OP:D  its amount off by D minor units
  *   payout=A        a transfer of A minor units that only the PSP has
@@ -70,6 +73,8 @@ typedef struct {
     size_t       nop_amount;
     long long    payout_amount;  /* a transfer only the PSP has */
     int          unknown;
+    const char  *no_nonce[MOCK_REPORT_MAX_KNOBS];
+    size_t       nno_nonce;      /* nonce=ID: its row without our nonce */
     const char  *bad;            /* an unknown parameter */
 } mock_report_q_t;
 
@@ -102,6 +107,12 @@ mock_report_arg(void *cls, enum MHD_ValueKind kind, const char *key,
         q->paid = value;
     } else if (strcmp(key, "unknown") == 0) {
         q->unknown = atoi(value);
+    } else if (strcmp(key, "nonce") == 0) {
+        if (q->nno_nonce == MOCK_REPORT_MAX_KNOBS) {
+            q->bad = key;
+            return MHD_YES;
+        }
+        q->no_nonce[q->nno_nonce++] = value;
     } else if (strcmp(key, "merchant") == 0) {
         q->merchant = value;
     } else if (strcmp(key, "drop_op") == 0) {
@@ -604,6 +615,11 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
             for (k = 0; k < q.namount; k++) {
                 if (strcmp(ids[i], q.amount_id[k]) == 0) {
                     gross += q.amount_delta[k];
+                }
+            }
+            for (k = 0; k < q.nno_nonce; k++) {
+                if (strcmp(ids[i], q.no_nonce[k]) == 0) {
+                    nonce = NULL;
                 }
             }
             mock_report_payment(&o, ids[i], pref, nonce ? nonce : "", gross);
