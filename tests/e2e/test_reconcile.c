@@ -13,7 +13,9 @@
  * webhooks never came; and a payment one minor unit off (a rounding
  * remainder, booked).  The tool must find exactly those, fix the
  * auto-fixable (fees booked, the lost webhooks applied) and queue the
- * rest; a second run of the same file changes nothing.
+ * rest; a second run of the same file changes nothing, and a later report
+ * with everything finds what the first dropped and resolves its "missing
+ * at the PSP".
  *
  * The database is shared with the other suites running at the same time:
  * every assertion is scoped to this test's merchant or to the rows of its
@@ -490,6 +492,37 @@ reconcile_a_day(const char *psp, const char *dialect)
     /* other suites may add rows of their own meanwhile: compare ours */
     cr_assert_str_eq(strrchr(again, '/'), strrchr(before, '/'));
     cr_assert_str_eq(kinds(&d, report), k);
+
+    /* a later report with everything (another file, rows overlapping):
+     * what the first dropped is found, the rest seen before */
+    {
+        resp_t  *r2;
+        char    *path2;
+
+        r2 = http_get(mock_url(str_printf(
+            "/_control/reports/%s?sessions=%s,%s,%s,%s,%s&merchant=%s",
+            dialect, d.token[0], d.token[1], d.token[2], d.token[3],
+            d.token[4], d.m.id)));
+        cr_assert_eq(r2->status, 200, "%s", r2->body);
+        path2 = write_tmp(r2->body, r2->len);
+        rc = reconcile(psp, dialect, path2, NULL, &out);
+        cr_assert(rc == 0 || rc == 1, "exit %d: %s", rc, out);
+
+        p[0] = d.m.id;
+        cr_assert_str_eq(db_scalar(
+            "SELECT string_agg(kind || ':' || (resolved_at IS NOT NULL), ',' "
+            "ORDER BY kind COLLATE \"C\") FROM recon_mismatches WHERE "
+            "merchant_id = $1 AND kind LIKE '%missing_at_psp'", 1, p),
+            "missing_at_psp:true,payout_missing_at_psp:true,"
+            "refund_missing_at_psp:true", "%s", out);
+        p[0] = path2;
+        cr_assert_str_eq(db_scalar(
+            "SELECT string_agg(outcome || ':' || n, ',' ORDER BY outcome) "
+            "FROM (SELECT outcome, count(*) AS n FROM recon_rows r JOIN "
+            "recon_reports USING (report_id) WHERE file_name = $1 "
+            "GROUP BY 1) x", 1, p),
+            "auto_fixed:1,matched:2,seen_before:10", "%s", out);
+    }
 }
 
 
