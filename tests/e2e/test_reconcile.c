@@ -5,9 +5,17 @@
  * settlement report (tests/mock_psp/report.c) with one mismatch of each
  * kind injected: a payment dropped (missing at the PSP), an amount changed,
  * an unknown row, a refund only the PSP knows, and a payment whose webhook
- * was never sent.  The tool must find exactly those, fix the auto-fixable
- * (fees booked, the lost webhook applied) and queue the rest; a second run
- * of the same file changes nothing.
+ * was never sent.  The day also has refunds and pay-outs through the
+ * gateway's API (POST /v1/payments/{id}/refunds, POST /v1/payouts), which
+ * the mock reports as it processed them, with their mismatches: a refund
+ * and a pay-out dropped (missing at the PSP), one of each with another
+ * amount, a pay-out only the PSP has, and a refund and a pay-out whose
+ * webhooks never came; and a payment one minor unit off (a rounding
+ * remainder, booked).  The tool must find exactly those, fix the
+ * auto-fixable (fees booked, the lost webhooks applied) and queue the
+ * rest; a second run of the same file changes nothing, and a later report
+ * with everything finds what the first dropped and resolves its "missing
+ * at the PSP".
  *
  * The database is shared with the other suites running at the same time:
  * every assertion is scoped to this test's merchant or to the rows of its
@@ -23,6 +31,7 @@
 #include <unistd.h>
 
 #define NCO  5
+#define NOP  4      /* refunds, and pay-outs */
 
 
 typedef struct {
@@ -32,6 +41,9 @@ typedef struct {
     char        *co[NCO];
     char        *nonce[NCO];
     char        *token[NCO];
+    char        *rf[NOP];       /* 1.00 co0, 2.00 co2, 3.00 co3 (seller_1),
+                                 * 0.50 co3 (seller_2, webhook lost) */
+    char        *po[NOP];       /* 3.00, 4.00, 5.00, 6.00 (webhook lost) */
 } day_t;
 
 
@@ -60,6 +72,85 @@ wait_status(const merchant_t *m, const char *co, const char *want, int secs)
         msleep(100);
     }
     cr_assert_fail("checkout %s is %s, not %s", co, s, want);
+}
+
+
+static char *
+q2(const char *sql, const char *a, const char *b)
+{
+    const char  *p[] = { a, b };
+
+    return db_scalar(sql, 2, p);
+}
+
+
+/* Waits until the merchant's refund or pay-out (by table) is want. */
+static void
+op_becomes(const merchant_t *m, const char *table, const char *id,
+    const char *want)
+{
+    int    i;
+    char  *s = NULL;
+
+    for (i = 0; i < 200; i++) {
+        s = q2(str_printf("SELECT status FROM %s WHERE merchant_id = $1 "
+                          "AND %s = $2", table,
+                          table[0] == 'r' ? "refund_id" : "payout_id"),
+               m->id, id);
+        if (s != NULL && strcmp(s, want) == 0) {
+            return;
+        }
+        msleep(100);
+    }
+    cr_assert_fail("%s %s is %s, not %s", table, id, s ? s : "absent", want);
+}
+
+
+static char *
+post_ok(const merchant_t *m, const char *path, const char *body,
+    const char *id_field)
+{
+    req_t    rq;
+    resp_t  *r;
+    char    *auth, *idem;
+
+    auth = str_printf("Authorization: Bearer %s", m->key);
+    idem = str_printf("Idempotency-Key: %s", uid("k"));
+
+    {
+        const char  *h[] = { auth, idem, "Content-Type: application/json",
+                             NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(path);
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+        r = http(&rq);
+    }
+
+    cr_assert_eq(r->status, 201, "%s: %ld %s", path, r->status, r->body);
+    return strdup(json_string_value(json_object_get(resp_json(r),
+                                                    id_field)));
+}
+
+
+static char *
+refund_of(const day_t *d, int co, int line, const char *amount)
+{
+    return post_ok(&d->m, str_printf("/v1/payments/%s_p%d/refunds",
+                                     d->co[co], line),
+                   str_printf("{\"amount\":\"%s\"}", amount), "refund_id");
+}
+
+
+static char *
+payout_of(const day_t *d, const char *amount)
+{
+    return post_ok(&d->m, "/v1/payouts",
+                   str_printf("{\"seller_account\":\"seller_1\",\"amount\":"
+                              "\"%s\",\"currency\":\"USD\",\"psp\":\"%s\"}",
+                              amount, d->psp), "payout_id");
 }
 
 
@@ -164,7 +255,52 @@ day_start(day_t *d, const char *psp, const char *dialect)
 }
 
 
-/* The mock's report with one of each mismatch. */
+/* The day's refunds and pay-outs through the gateway; the last of each
+ * processed by the mock, its webhook never sent. */
+static void
+day_money(day_t *d)
+{
+    char        *out;
+    int          i;
+    const char  *dest = strcmp(d->dialect, "stripe") == 0 ? "acct_1MockSeller"
+                        : strcmp(d->dialect, "adyen") == 0
+                          ? "BA00000000000000000000001" : "payee_1";
+    const char  *args[] = { "add-seller", "--id", d->m.id, "--seller",
+                            "seller_1", "--psp", d->psp, "--destination",
+                            dest, NULL };
+
+    cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+
+    d->rf[0] = refund_of(d, 0, 1, "1.00");
+    d->rf[1] = refund_of(d, 2, 1, "2.00");
+    d->rf[2] = refund_of(d, 3, 1, "3.00");
+    for (i = 0; i < NOP - 1; i++) {
+        op_becomes(&d->m, "refunds", d->rf[i], "SUCCEEDED");
+    }
+
+    d->po[0] = payout_of(d, "3.00");
+    d->po[1] = payout_of(d, "4.00");
+    d->po[2] = payout_of(d, "5.00");
+    for (i = 0; i < NOP - 1; i++) {
+        op_becomes(&d->m, "payouts", d->po[i], "PAID");
+    }
+
+    /* every later refund and pay-out of this merchant: no webhook */
+    (void) mock_fault(str_printf("{\"match\":\"%s:rf_\","
+                                 "\"webhook_never\":true}", d->m.id));
+    (void) mock_fault(str_printf("{\"match\":\"%s:pyo_\","
+                                 "\"webhook_never\":true}", d->m.id));
+    d->rf[3] = refund_of(d, 3, 2, "0.50");
+    d->po[3] = payout_of(d, "6.00");
+    msleep(300);
+    op_becomes(&d->m, "refunds", d->rf[3], "PENDING");
+    op_becomes(&d->m, "payouts", d->po[3], "PENDING");
+}
+
+
+/* The mock's report with one of each mismatch.  co2's and co3's rows
+ * carry no nonce of ours (as Stripe's payment intents): they are matched
+ * by the PSP's id of the payment alone. */
 static char *
 day_report(const day_t *d, size_t *len)
 {
@@ -173,9 +309,13 @@ day_report(const day_t *d, size_t *len)
 
     url = mock_url(str_printf(
         "/_control/reports/%s?sessions=%s,%s,%s,%s,%s&drop=%s&amount=%s:100"
-        "&refund=%s:500&unknown=1&paid=%s", d->dialect,
+        "&refund=%s:500&unknown=1&paid=%s"
+        "&merchant=%s&drop_op=%s&op_amount=%s:25&drop_op=%s&op_amount=%s:100"
+        "&payout=700&amount=%s:1&nonce=%s&nonce=%s", d->dialect,
         d->token[0], d->token[1], d->token[2], d->token[3], d->token[4],
-        d->token[1], d->token[2], d->token[0], d->token[4]));
+        d->token[1], d->token[2], d->token[0], d->token[4],
+        d->m.id, d->rf[1], d->rf[2], d->po[1], d->po[2], d->token[3],
+        d->token[2], d->token[3]));
     r = http_get(url);
     cr_assert_eq(r->status, 200, "%s", r->body);
 
@@ -192,7 +332,7 @@ kinds(const day_t *d, const char *report)
 
     return db_scalar(
         "SELECT coalesce(string_agg(kind || ':' || class || ':' || n, ','"
-        "                           ORDER BY kind), '')"
+        "                           ORDER BY kind COLLATE \"C\"), '')"
         "  FROM (SELECT kind, class, count(*) AS n FROM recon_mismatches"
         "         WHERE report_id = $1::bigint"
         "           AND (record IS NOT NULL OR merchant_id = $2)"
@@ -210,6 +350,7 @@ reconcile_a_day(const char *psp, const char *dialect)
     const char  *p[3];
 
     day_start(&d, psp, dialect);
+    day_money(&d);
     csv = day_report(&d, &len);
     path = write_tmp(csv, len);
     html = str_printf("%s.html", path);
@@ -227,9 +368,43 @@ reconcile_a_day(const char *psp, const char *dialect)
         "amount_differs:needs_person:1,"
         "fee_booked:auto_fixed:3,"
         "missing_at_psp:needs_person:1,"
+        "payout_amount_differs:needs_person:1,"
+        "payout_missing_at_psp:needs_person:1,"
+        "payout_unknown_here:needs_person:1,"
+        "payout_webhook_missing:auto_fixed:1,"
+        "refund_amount_differs:needs_person:1,"
+        "refund_missing_at_psp:needs_person:1,"
         "refund_unknown_here:needs_person:1,"
+        "refund_webhook_missing:auto_fixed:1,"
+        "rounding_booked:auto_fixed:1,"
         "unknown_payment:unclassified:1,"
         "webhook_missing:auto_fixed:1", "%s\n%s", k, out);
+
+    /* the refund and the pay-out missing at the PSP are the dropped ones,
+     * the amounts the changed ones' */
+    cr_assert_str_eq(q2("SELECT string_agg(kind || '=' || object_id || ':' "
+                        "|| amount, ',' ORDER BY kind COLLATE \"C\") FROM "
+                        "recon_mismatches WHERE report_id = $1::bigint AND "
+                        "merchant_id = $2 AND object_id IS NOT NULL AND "
+                        "kind NOT LIKE '%webhook%'", report, d.m.id),
+                     str_printf("payout_amount_differs=%s:100,"
+                                "payout_missing_at_psp=%s:400,"
+                                "refund_amount_differs=%s:25,"
+                                "refund_missing_at_psp=%s:200",
+                                d.po[2], d.po[1], d.rf[2], d.rf[1]));
+
+    /* the lost webhooks of the refund and the pay-out applied */
+    op_becomes(&d.m, "refunds", d.rf[3], "SUCCEEDED");
+    op_becomes(&d.m, "payouts", d.po[3], "PAID");
+
+    /* co2 and co3 matched without a nonce, by the payment's id */
+    cr_assert_str_eq(q2("SELECT string_agg(checkout_id || ':' || reference, "
+                        "',' ORDER BY checkout_id COLLATE \"C\") FROM recon_rows WHERE "
+                        "report_id = $1::bigint AND merchant_id = $2 AND "
+                        "type = 'payment' AND reference = ''", report, d.m.id),
+                     strcmp(d.co[2], d.co[3]) < 0
+                         ? str_printf("%s:,%s:", d.co[2], d.co[3])
+                         : str_printf("%s:,%s:", d.co[3], d.co[2]));
 
     /* the one missing at the PSP is the dropped one */
     p[0] = report;
@@ -252,7 +427,14 @@ reconcile_a_day(const char *psp, const char *dialect)
                                2, p), "reconciliation");
     cr_assert_str_eq(db_scalar("SELECT sum(balance) FROM wallets "
                                "WHERE merchant_id = $1", 1, p),
-                     "7500", "five paid checkouts of 15.00 each");
+                     "5050", "five paid checkouts of 15.00 each, 6.50 "
+                     "refunded, 18.00 paid out");
+    cr_assert_str_eq(db_scalar("SELECT string_agg(kind || ':' || n, ',' "
+                               "ORDER BY kind COLLATE \"C\") FROM (SELECT "
+                               "kind, count(*) AS n FROM ledger_transactions "
+                               "WHERE merchant_id = $1 GROUP BY 1) x", 1, p),
+                     "fee:4,payment:10,payout:4,refund:4",
+                     "one payment transaction per order, fees of their own");
 
     /* fees: 2.9 % + 0.30 of 15.00 = 0.73, three times (not the changed
      * one), to psp_fees, out of psp_clearing, balanced */
@@ -263,6 +445,12 @@ reconcile_a_day(const char *psp, const char *dialect)
     cr_assert_str_eq(db_scalar("SELECT sum(amount) FROM ledger_entries "
                                "WHERE merchant_id = $1", 1, p), "0");
 
+    /* co3 settled one minor unit more: the remainder booked, not queued */
+    p[1] = str_printf("psp_rounding:%s", psp);
+    cr_assert_str_eq(db_scalar("SELECT sum(amount) FROM ledger_entries "
+                               "WHERE merchant_id = $1 AND account = $2",
+                               2, p), "-1");
+
     /* the internal checks found nothing of this merchant's */
     p[0] = report;
     p[1] = d.m.id;
@@ -271,6 +459,8 @@ reconcile_a_day(const char *psp, const char *dialect)
                                "AND kind IN ('wallet_ledger_differs', "
                                "'success_order_without_ledger', "
                                "'ledger_on_unpaid_order', "
+                               "'payment_booked_twice', "
+                               "'refunds_exceed_capture', "
                                "'audit_chain_broken')", 2, p), "0");
 
     /* the HTML lists every mismatch, escaped */
@@ -302,22 +492,53 @@ reconcile_a_day(const char *psp, const char *dialect)
     /* other suites may add rows of their own meanwhile: compare ours */
     cr_assert_str_eq(strrchr(again, '/'), strrchr(before, '/'));
     cr_assert_str_eq(kinds(&d, report), k);
+
+    /* a later report with everything (another file, rows overlapping):
+     * what the first dropped is found, the rest seen before */
+    {
+        resp_t  *r2;
+        char    *path2;
+
+        r2 = http_get(mock_url(str_printf(
+            "/_control/reports/%s?sessions=%s,%s,%s,%s,%s&merchant=%s",
+            dialect, d.token[0], d.token[1], d.token[2], d.token[3],
+            d.token[4], d.m.id)));
+        cr_assert_eq(r2->status, 200, "%s", r2->body);
+        path2 = write_tmp(r2->body, r2->len);
+        rc = reconcile(psp, dialect, path2, NULL, &out);
+        cr_assert(rc == 0 || rc == 1, "exit %d: %s", rc, out);
+
+        p[0] = d.m.id;
+        cr_assert_str_eq(db_scalar(
+            "SELECT string_agg(kind || ':' || (resolved_at IS NOT NULL), ',' "
+            "ORDER BY kind COLLATE \"C\") FROM recon_mismatches WHERE "
+            "merchant_id = $1 AND kind LIKE '%missing_at_psp'", 1, p),
+            "missing_at_psp:true,payout_missing_at_psp:true,"
+            "refund_missing_at_psp:true", "%s", out);
+        p[0] = path2;
+        cr_assert_str_eq(db_scalar(
+            "SELECT string_agg(outcome || ':' || n, ',' ORDER BY outcome) "
+            "FROM (SELECT outcome, count(*) AS n FROM recon_rows r JOIN "
+            "recon_reports USING (report_id) WHERE file_name = $1 "
+            "GROUP BY 1) x", 1, p),
+            "auto_fixed:1,matched:2,seen_before:10", "%s", out);
+    }
 }
 
 
-Test(reconcile, stripe_day, .timeout = 90)
+Test(reconcile, stripe_day, .timeout = 120)
 {
     reconcile_a_day(env("PAY_TEST_PSP"), "stripe");
 }
 
 
-Test(reconcile, adyen_day, .timeout = 90)
+Test(reconcile, adyen_day, .timeout = 120)
 {
     reconcile_a_day("mock_adyen", "adyen");
 }
 
 
-Test(reconcile, generic_day, .timeout = 90)
+Test(reconcile, generic_day, .timeout = 120)
 {
     reconcile_a_day("mock_generic", "generic");
 }

@@ -34,6 +34,9 @@
 static pthread_mutex_t  mock_money_lock = PTHREAD_MUTEX_INITIALIZER;
 static json_t          *mock_refunded;     /* payment_ref -> amount */
 static json_t          *mock_disputes;     /* id -> dispute */
+static json_t          *mock_ops;          /* the refunds and transfers the
+                                            * mock processed, in order, for
+                                            * the settlement reports */
 static __thread const char  *mock_money_path_ref;   /* Adyen's {ref} */
 
 
@@ -43,8 +46,10 @@ mock_money_reset(void)
     pthread_mutex_lock(&mock_money_lock);
     json_decref(mock_refunded);
     json_decref(mock_disputes);
+    json_decref(mock_ops);
     mock_refunded = NULL;
     mock_disputes = NULL;
+    mock_ops = NULL;
     pthread_mutex_unlock(&mock_money_lock);
 }
 
@@ -664,6 +669,51 @@ mock_upper(char *out, const char *in, size_t size)
 }
 
 
+/* The refunds and transfers processed (not the failed ones), a copy:
+ * [{kind, dialect, id, nonce, amount_value, currency_code,
+ *   payment_ref_of?}] in the order they were committed. */
+json_t *
+mock_money_ops(void)
+{
+    json_t  *a;
+
+    pthread_mutex_lock(&mock_money_lock);
+    a = mock_ops ? json_deep_copy(mock_ops) : json_array();
+    pthread_mutex_unlock(&mock_money_lock);
+
+    return a;
+}
+
+
+static void
+mock_money_op_record(const json_t *stored)
+{
+    json_t  *op;
+
+    op = json_pack("{sO sO sO sO sO sO}",
+                   "kind", json_object_get(stored, "kind"),
+                   "dialect", json_object_get(stored, "dialect"),
+                   "id", json_object_get(stored, "id"),
+                   "nonce", json_object_get(stored, "nonce"),
+                   "amount_value", json_object_get(stored, "amount_value"),
+                   "currency_code", json_object_get(stored, "currency_code"));
+    if (op == NULL) {
+        return;
+    }
+    if (json_object_get(stored, "payment_ref_of") != NULL) {
+        json_object_set(op, "payment_ref_of",
+                        json_object_get(stored, "payment_ref_of"));
+    }
+
+    pthread_mutex_lock(&mock_money_lock);
+    if (mock_ops == NULL) {
+        mock_ops = json_array();
+    }
+    json_array_append_new(mock_ops, op);
+    pthread_mutex_unlock(&mock_money_lock);
+}
+
+
 /* The operation committed: its outcome as the dialect's signed webhook. */
 void
 mock_money_committed(const json_t *stored, const char *key)
@@ -691,6 +741,11 @@ mock_money_committed(const json_t *stored, const char *key)
 
     if (failed && refund && pref != NULL) {
         mock_refund_unreserve(pref, value);
+    }
+
+    /* processed at the PSP (a lost webhook does not change that) */
+    if (!failed) {
+        mock_money_op_record(stored);
     }
 
     if (wf.never) {

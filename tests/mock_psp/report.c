@@ -10,19 +10,40 @@
  * payment_status paid) is a row.  Declined, expired and open sessions are
  * not in the report, as at a real PSP.
  *
+ * A payment row names the payment as the PSP does (the session's
+ * payment_ref: Stripe's payment_intent_id, Adyen's pspReference, the
+ * generic psp_ref) and carries our nonce.
+ *
  * Fees, fixed: fee = floor(gross * 29 / 1000) + 30 minor units (2.9 % +
  * 0.30 in a two-decimal currency), net = gross - fee.  Adyen puts the whole
- * fee in Commission (NC).
+ * fee in Commission (NC).  Refunds and transfers carry no fee (as Stripe).
+ *
+ * merchant=M adds the refunds and transfers the mock processed (money.c
+ * records each when it commits, failed ones left out, a lost webhook not)
+ * whose nonce is M:…, in the report's dialect: Stripe reporting_category
+ * refund (refund_id, payment_intent_id, refund_metadata[nonce]) and
+ * transfer (transfer_id, transfer_metadata[nonce]); Adyen Type Refunded
+ * (Psp Reference the payment's, Modification Reference the refund's) and
+ * Transfer (Psp Reference the transfer's); generic type refund and payout.
  *
  * Knobs, to inject each mismatch class:
  *   drop=ID         leave the paid session ID out (missing at the PSP)
  *   amount=ID:D     the session's gross (and net) off by D minor units
+ *                   (repeats; D of ±1 is a rounding remainder)
  *   unknown=1       a payment row that names nothing of ours
  *   refund=ID:A     a refund of A minor units of ID's payment that only
  *                   the PSP knows
  *   paid=ID         pay the open session ID now, silently: no webhook is
  *                   ever sent for it (as a lost webhook), and it is a row
- * IDs in knobs must also be in sessions=.  Unknown parameters are refused.
+ *   nonce=ID        ID's payment row without our nonce (as Stripe's, whose
+ *                   payment intents do not carry the session's metadata):
+ *                   matched by the payment's id alone (repeats)
+ *   drop_op=OP      leave the refund or transfer OP out (missing at the PSP)
+ *   op_amount=OP:D  its amount off by D minor units
+ *   payout=A        a transfer of A minor units that only the PSP has
+ * (OP: the PSP's id, our nonce, or the id in our nonce, rf_… / pyo_…;
+ * drop_op= and op_amount= repeat, up to 16 each.)  IDs in knobs must also
+ * be in sessions=.  Unknown parameters are refused.
  */
 
 #include <ctype.h>
@@ -32,17 +53,28 @@
 #include "mock_psp.h"
 
 #define MOCK_REPORT_MAX_SESSIONS  1024
+#define MOCK_REPORT_MAX_KNOBS     16     /* drop_op=, op_amount= each */
 
 typedef struct {
     const char  *dialect;
     char        *sessions;       /* the query value, split in place */
     const char  *drop;
-    const char  *amount_id;
-    long long    amount_delta;
+    char        *amount_id[MOCK_REPORT_MAX_KNOBS];
+    long long    amount_delta[MOCK_REPORT_MAX_KNOBS];
+    size_t       namount;
     const char  *refund_id;
     long long    refund_amount;
     const char  *paid;
+    const char  *merchant;       /* its refunds and transfers are rows */
+    const char  *drop_op[MOCK_REPORT_MAX_KNOBS];
+    size_t       ndrop_op;
+    char        *op_amount_id[MOCK_REPORT_MAX_KNOBS];
+    long long    op_amount_delta[MOCK_REPORT_MAX_KNOBS];
+    size_t       nop_amount;
+    long long    payout_amount;  /* a transfer only the PSP has */
     int          unknown;
+    const char  *no_nonce[MOCK_REPORT_MAX_KNOBS];
+    size_t       nno_nonce;      /* nonce=ID: its row without our nonce */
     const char  *bad;            /* an unknown parameter */
 } mock_report_q_t;
 
@@ -75,6 +107,34 @@ mock_report_arg(void *cls, enum MHD_ValueKind kind, const char *key,
         q->paid = value;
     } else if (strcmp(key, "unknown") == 0) {
         q->unknown = atoi(value);
+    } else if (strcmp(key, "nonce") == 0) {
+        if (q->nno_nonce == MOCK_REPORT_MAX_KNOBS) {
+            q->bad = key;
+            return MHD_YES;
+        }
+        q->no_nonce[q->nno_nonce++] = value;
+    } else if (strcmp(key, "merchant") == 0) {
+        q->merchant = value;
+    } else if (strcmp(key, "drop_op") == 0) {
+        if (q->ndrop_op == MOCK_REPORT_MAX_KNOBS) {
+            q->bad = key;
+            return MHD_YES;
+        }
+        q->drop_op[q->ndrop_op++] = value;
+    } else if (strcmp(key, "payout") == 0) {
+        q->payout_amount = strtoll(value, NULL, 10);
+        if (q->payout_amount <= 0) {
+            q->bad = key;
+        }
+    } else if (strcmp(key, "op_amount") == 0) {
+        colon = strrchr(value, ':');
+        if (colon == NULL || q->nop_amount == MOCK_REPORT_MAX_KNOBS) {
+            q->bad = key;
+            return MHD_YES;
+        }
+        q->op_amount_id[q->nop_amount] = strndup(value,
+                                                 (size_t) (colon - value));
+        q->op_amount_delta[q->nop_amount++] = strtoll(colon + 1, NULL, 10);
     } else if (strcmp(key, "amount") == 0 || strcmp(key, "refund") == 0) {
         colon = strrchr(value, ':');
         if (colon == NULL) {
@@ -82,8 +142,13 @@ mock_report_arg(void *cls, enum MHD_ValueKind kind, const char *key,
             return MHD_YES;
         }
         if (key[0] == 'a') {
-            q->amount_id = strndup(value, (size_t) (colon - value));
-            q->amount_delta = strtoll(colon + 1, NULL, 10);
+            if (q->namount == MOCK_REPORT_MAX_KNOBS) {
+                q->bad = key;
+                return MHD_YES;
+            }
+            q->amount_id[q->namount] = strndup(value,
+                                               (size_t) (colon - value));
+            q->amount_delta[q->namount++] = strtoll(colon + 1, NULL, 10);
         } else {
             q->refund_id = strndup(value, (size_t) (colon - value));
             q->refund_amount = strtoll(colon + 1, NULL, 10);
@@ -176,8 +241,9 @@ mock_report_header(mock_report_out_t *o)
     if (strcmp(o->dialect, "stripe") == 0) {
         fputs("balance_transaction_id,created_utc,available_on_utc,currency,"
               "gross,fee,net,reporting_category,source_id,description,"
-              "payment_intent_id,refund_id,payment_metadata[nonce],"
-              "refund_metadata[nonce]\r\n", o->f);
+              "payment_intent_id,refund_id,transfer_id,"
+              "payment_metadata[nonce],refund_metadata[nonce],"
+              "transfer_metadata[nonce]\r\n", o->f);
     } else if (strcmp(o->dialect, "adyen") == 0) {
         fputs("Company Account,Merchant Account,Psp Reference,"
               "Merchant Reference,Payment Method,Creation Date,TimeZone,Type,"
@@ -206,10 +272,11 @@ mock_report_set_currency(mock_report_out_t *o, const char *currency)
 }
 
 
-/* One payment: id names it at the PSP, nonce is ours ("" for none). */
+/* One payment: id names the session, pref the payment at the PSP (NULL:
+ * made from id), nonce is ours ("" for none). */
 static void
-mock_report_payment(mock_report_out_t *o, const char *id, const char *nonce,
-    long long gross)
+mock_report_payment(mock_report_out_t *o, const char *id, const char *pref,
+    const char *nonce, long long gross)
 {
     char       g[40], fe[40], n[40], buf[160], digits[17];
     long long  fee = mock_report_fee(gross);
@@ -232,14 +299,24 @@ mock_report_payment(mock_report_out_t *o, const char *id, const char *nonce,
         mock_report_field(o->f, buf, 0);
         snprintf(buf, sizeof(buf), "Checkout, \"%s\"", nonce);
         mock_report_field(o->f, buf, 0);
-        snprintf(buf, sizeof(buf), "pi_%s", id);
+        if (pref != NULL) {
+            snprintf(buf, sizeof(buf), "%s", pref);
+        } else {
+            snprintf(buf, sizeof(buf), "pi_%s", id);
+        }
         mock_report_field(o->f, buf, 0);
         mock_report_field(o->f, "", 0);
+        mock_report_field(o->f, "", 0);
         mock_report_field(o->f, nonce, 0);
+        mock_report_field(o->f, "", 0);
         mock_report_field(o->f, "", 1);
 
     } else if (strcmp(o->dialect, "adyen") == 0) {
-        mock_report_digits(digits, id, 0);
+        if (pref != NULL) {
+            snprintf(digits, sizeof(digits), "%s", pref);
+        } else {
+            mock_report_digits(digits, id, 0);
+        }
         mock_report_field(o->f, "MockCompany", 0);
         mock_report_field(o->f, "MockMerchant", 0);
         mock_report_field(o->f, digits, 0);
@@ -265,7 +342,11 @@ mock_report_payment(mock_report_out_t *o, const char *id, const char *nonce,
 
     } else {
         mock_report_field(o->f, nonce, 0);
-        snprintf(buf, sizeof(buf), "pay_%s", id);
+        if (pref != NULL) {
+            snprintf(buf, sizeof(buf), "%s", pref);
+        } else {
+            snprintf(buf, sizeof(buf), "pay_%s", id);
+        }
         mock_report_field(o->f, buf, 0);
         mock_report_field(o->f, "payment", 0);
         mock_report_field(o->f, g, 0);
@@ -278,16 +359,22 @@ mock_report_payment(mock_report_out_t *o, const char *id, const char *nonce,
 }
 
 
-/* A refund of id's payment that only the PSP knows (no fee). */
+/*
+ * A refund (refund != 0) or a transfer the PSP processed: id is the PSP's
+ * id of it, nonce ours ("" for none), pref the payment refunded.  No fee:
+ * the mock charges none on refunds and transfers (as Stripe).
+ */
 static void
-mock_report_refund(mock_report_out_t *o, const char *id, long long amount)
+mock_report_op(mock_report_out_t *o, int refund, const char *id,
+    const char *nonce, const char *pref, long long amount)
 {
-    char  a[40], buf[160], digits[17], mod[17];
+    char  a[40], pa[40], buf[160];
 
     mock_report_money(a, sizeof(a), -amount, o->cur_lc, 0);
+    mock_report_money(pa, sizeof(pa), amount, o->cur_lc, 0);
 
     if (strcmp(o->dialect, "stripe") == 0) {
-        snprintf(buf, sizeof(buf), "txn_re_%s", id);
+        snprintf(buf, sizeof(buf), "txn_%s", id);
         mock_report_field(o->f, buf, 0);
         mock_report_field(o->f, o->date, 0);
         mock_report_field(o->f, o->date, 0);
@@ -295,57 +382,123 @@ mock_report_refund(mock_report_out_t *o, const char *id, long long amount)
         mock_report_field(o->f, a, 0);
         mock_report_field(o->f, "0.00", 0);
         mock_report_field(o->f, a, 0);
-        mock_report_field(o->f, "refund", 0);
-        snprintf(buf, sizeof(buf), "re_%s", id);
-        mock_report_field(o->f, buf, 0);
-        mock_report_field(o->f, "REFUND FOR CHARGE", 0);
-        snprintf(buf, sizeof(buf), "pi_%s", id);
-        mock_report_field(o->f, buf, 0);
-        snprintf(buf, sizeof(buf), "re_%s", id);
-        mock_report_field(o->f, buf, 0);
+        mock_report_field(o->f, refund ? "refund" : "transfer", 0);
+        mock_report_field(o->f, id, 0);
+        mock_report_field(o->f, refund ? "REFUND FOR CHARGE" : "Transfer", 0);
+        mock_report_field(o->f, refund && pref ? pref : "", 0);
+        mock_report_field(o->f, refund ? id : "", 0);
+        mock_report_field(o->f, refund ? "" : id, 0);
         mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "", 1);
+        mock_report_field(o->f, refund ? nonce : "", 0);
+        mock_report_field(o->f, refund ? "" : nonce, 1);
 
     } else if (strcmp(o->dialect, "adyen") == 0) {
-        mock_report_money(a, sizeof(a), amount, o->cur_lc, 0);
-        mock_report_digits(digits, id, 0);
-        mock_report_digits(mod, id, 1);
+        /* a refund: Psp Reference the payment's, Modification Reference
+         * the refund's; a transfer: Type Transfer, Psp Reference its id */
         mock_report_field(o->f, "MockCompany", 0);
         mock_report_field(o->f, "MockMerchant", 0);
-        mock_report_field(o->f, digits, 0);
-        mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "visa", 0);
+        mock_report_field(o->f, refund && pref ? pref : id, 0);
+        mock_report_field(o->f, nonce, 0);
+        mock_report_field(o->f, refund ? "visa" : "", 0);
         mock_report_field(o->f, o->date, 0);
         mock_report_field(o->f, "UTC", 0);
-        mock_report_field(o->f, "Refunded", 0);
-        mock_report_field(o->f, mod, 0);
+        mock_report_field(o->f, refund ? "Refunded" : "Transfer", 0);
+        mock_report_field(o->f, id, 0);
         mock_report_field(o->f, o->cur_uc, 0);
-        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, pa, 0);
         mock_report_field(o->f, "", 0);
         mock_report_field(o->f, "1", 0);
         mock_report_field(o->f, o->cur_uc, 0);
-        mock_report_field(o->f, a, 0);
+        mock_report_field(o->f, pa, 0);
         mock_report_field(o->f, "", 0);
         mock_report_field(o->f, "", 0);
         mock_report_field(o->f, "", 0);
         mock_report_field(o->f, "", 0);
         mock_report_field(o->f, "", 0);
-        mock_report_field(o->f, "visa", 0);
+        mock_report_field(o->f, refund ? "visa" : "", 0);
         mock_report_field(o->f, "1", 1);
 
     } else {
-        mock_report_field(o->f, "", 0);
-        snprintf(buf, sizeof(buf), "rfd_%s", id);
-        mock_report_field(o->f, buf, 0);
-        mock_report_field(o->f, "refund", 0);
+        mock_report_field(o->f, nonce, 0);
+        mock_report_field(o->f, id, 0);
+        mock_report_field(o->f, refund ? "refund" : "payout", 0);
         mock_report_field(o->f, a, 0);
         mock_report_field(o->f, "0.00", 0);
         mock_report_field(o->f, a, 0);
         mock_report_field(o->f, o->cur_uc, 0);
         mock_report_field(o->f, o->date, 0);
-        snprintf(buf, sizeof(buf), "pay_%s", id);
-        mock_report_field(o->f, buf, 1);
+        mock_report_field(o->f, refund && pref ? pref : "", 1);
     }
+}
+
+
+/* A refund of the session's payment that only the PSP knows. */
+static void
+mock_report_refund(mock_report_out_t *o, const char *id, const char *pref,
+    long long amount)
+{
+    char  rid[160], ref[160], digits[17];
+
+    if (strcmp(o->dialect, "stripe") == 0) {
+        snprintf(rid, sizeof(rid), "re_%s", id);
+        snprintf(ref, sizeof(ref), "%s", pref ? pref : "");
+        if (pref == NULL) {
+            snprintf(ref, sizeof(ref), "pi_%s", id);
+        }
+    } else if (strcmp(o->dialect, "adyen") == 0) {
+        mock_report_digits(digits, id, 1);
+        snprintf(rid, sizeof(rid), "%s", digits);
+        mock_report_digits(digits, id, 0);
+        snprintf(ref, sizeof(ref), "%s", pref ? pref : digits);
+    } else {
+        snprintf(rid, sizeof(rid), "rfd_%s", id);
+        snprintf(ref, sizeof(ref), "%s", pref ? pref : "");
+        if (pref == NULL) {
+            snprintf(ref, sizeof(ref), "pay_%s", id);
+        }
+    }
+
+    mock_report_op(o, 1, rid, "", ref, amount);
+}
+
+
+static void
+mock_report_q_free(mock_report_q_t *q)
+{
+    size_t  k;
+
+    for (k = 0; k < q->nop_amount; k++) {
+        free(q->op_amount_id[k]);
+    }
+    for (k = 0; k < q->namount; k++) {
+        free(q->amount_id[k]);
+    }
+}
+
+
+/* A knob's value names the operation: its PSP id, our nonce, or the id in
+ * our nonce (<merchant>:<id>). */
+static int
+mock_report_names(const char *v, const char *id, const char *nonce)
+{
+    const char  *colon = strchr(nonce, ':');
+
+    return strcmp(v, id) == 0 || strcmp(v, nonce) == 0
+           || (colon != NULL && strcmp(v, colon + 1) == 0);
+}
+
+
+/* "prefix" of a nonce: "M:" */
+static int
+mock_report_of_merchant(const char *nonce, const char *merchant)
+{
+    size_t  n;
+
+    if (merchant == NULL || nonce == NULL) {
+        return 0;
+    }
+    n = strlen(merchant);
+    return n > 0 && strncmp(nonce, merchant, n) == 0 && nonce[n] == ':';
 }
 
 
@@ -356,11 +509,14 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
     mock_report_q_t     q;
     mock_report_out_t   o;
     char               *ids[MOCK_REPORT_MAX_SESSIONS], *tok, *save, *buf;
-    size_t              nids, i, len;
+    size_t              nids, i, k, len;
     json_t             *s, *wfs;
     mock_webhook_fault_t wf;
     long long           gross;
-    const char         *status, *pstatus, *currency, *nonce;
+    const char         *status, *pstatus, *currency, *nonce, *pref;
+    json_t             *ops, *op;
+    const char         *kind, *oid, *once;
+    char                pid[160];
     time_t              now;
     struct tm           tm;
     mock_header_t       header;
@@ -389,8 +545,8 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
 
     if (q.bad != NULL || q.sessions == NULL) {
         free(q.sessions);
-        free((char *) q.amount_id);
         free((char *) q.refund_id);
+        mock_report_q_free(&q);
         return mock_report_error(c, MHD_HTTP_BAD_REQUEST,
                                  q.bad != NULL ? "unknown or malformed "
                                  "parameter" : "sessions= is required");
@@ -440,6 +596,7 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
         pstatus = json_string_value(json_object_get(s, "payment_status"));
         currency = json_string_value(json_object_get(s, "currency"));
         nonce = json_string_value(json_object_get(s, "client_reference_id"));
+        pref = json_string_value(json_object_get(s, "payment_ref"));
         gross = (long long) json_integer_value(json_object_get(s,
                                                                "amount_total"));
 
@@ -455,14 +612,21 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
         have_currency = 1;
 
         if (q.drop == NULL || strcmp(ids[i], q.drop) != 0) {
-            if (q.amount_id != NULL && strcmp(ids[i], q.amount_id) == 0) {
-                gross += q.amount_delta;
+            for (k = 0; k < q.namount; k++) {
+                if (strcmp(ids[i], q.amount_id[k]) == 0) {
+                    gross += q.amount_delta[k];
+                }
             }
-            mock_report_payment(&o, ids[i], nonce ? nonce : "", gross);
+            for (k = 0; k < q.nno_nonce; k++) {
+                if (strcmp(ids[i], q.no_nonce[k]) == 0) {
+                    nonce = NULL;
+                }
+            }
+            mock_report_payment(&o, ids[i], pref, nonce ? nonce : "", gross);
         }
 
         if (q.refund_id != NULL && strcmp(ids[i], q.refund_id) == 0) {
-            mock_report_refund(&o, ids[i], q.refund_amount);
+            mock_report_refund(&o, ids[i], pref, q.refund_amount);
         }
 
         json_decref(s);
@@ -472,14 +636,70 @@ mock_report(struct MHD_Connection *c, const char *method, const char *path)
         if (!have_currency) {
             mock_report_set_currency(&o, "eur");
         }
-        mock_report_payment(&o, "unknown0000000000000001", "", 1234);
+        mock_report_payment(&o, "unknown0000000000000001", NULL, "", 1234);
+    }
+
+    /* the merchant's refunds and transfers this dialect processed */
+    if (q.merchant != NULL) {
+        ops = mock_money_ops();
+        for (i = 0; i < json_array_size(ops); i++) {
+            op = json_array_get(ops, i);
+            kind = json_string_value(json_object_get(op, "kind"));
+            oid = json_string_value(json_object_get(op, "id"));
+            once = json_string_value(json_object_get(op, "nonce"));
+            currency = json_string_value(json_object_get(op,
+                                                         "currency_code"));
+            if (kind == NULL || oid == NULL || currency == NULL
+                || strcmp(json_string_value(json_object_get(op, "dialect")),
+                          q.dialect) != 0
+                || !mock_report_of_merchant(once, q.merchant))
+            {
+                continue;
+            }
+            for (k = 0; k < q.ndrop_op; k++) {
+                if (mock_report_names(q.drop_op[k], oid, once)) {
+                    break;
+                }
+            }
+            if (k < q.ndrop_op) {
+                continue;
+            }
+            gross = (long long) json_integer_value(json_object_get(op,
+                                                         "amount_value"));
+            for (k = 0; k < q.nop_amount; k++) {
+                if (mock_report_names(q.op_amount_id[k], oid, once)) {
+                    gross += q.op_amount_delta[k];
+                }
+            }
+            mock_report_set_currency(&o, currency);
+            have_currency = 1;
+            mock_report_op(&o, strcmp(kind, "refund") == 0, oid, once,
+                json_string_value(json_object_get(op, "payment_ref_of")),
+                gross);
+        }
+        json_decref(ops);
+
+        if (q.payout_amount > 0) {
+            if (!have_currency) {
+                mock_report_set_currency(&o, "eur");
+            }
+            /* a transfer the PSP has and we do not: no nonce of ours */
+            if (strcmp(q.dialect, "adyen") == 0) {
+                mock_report_digits(pid, q.merchant, 7);
+            } else {
+                snprintf(pid, sizeof(pid), "%s_psponly_%s",
+                         strcmp(q.dialect, "stripe") == 0 ? "tr" : "gpo",
+                         q.merchant);
+            }
+            mock_report_op(&o, 0, pid, "", NULL, q.payout_amount);
+        }
     }
 
     fclose(o.f);
 
     free(q.sessions);
-    free((char *) q.amount_id);
     free((char *) q.refund_id);
+    mock_report_q_free(&q);
 
     header.name = "Content-Disposition";
     header.value = "attachment; filename=\"settlement.csv\"";
