@@ -494,10 +494,16 @@ ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
            ? -1 : ngx_atoof((u_char *) PQgetvalue(res, 0, 11),
                             PQgetlength(res, 0, 11));
 
+    /* the amount left, any sign: "-2.50", "0", "6.00" */
     ngx_cpystrn((u_char *) buf, (u_char *) "0", sizeof(buf));
 
-    if (cur != NULL && left > 0) {
-        (void) pay_amount_format(left, cur->exponent, buf, sizeof(buf));
+    if (cur != NULL && left != 0 && left != INT64_MIN) {
+        buf[0] = '-';
+        (void) pay_amount_format(left < 0 ? -left : left, cur->exponent,
+                                 buf + 1, sizeof(buf) - 1);
+        if (left > 0) {
+            ngx_memmove(buf, buf + 1, sizeof(buf) - 1);
+        }
     }
 
     if (ngx_strcmp(outcome, "not_found") == 0) {
@@ -534,8 +540,7 @@ ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
 
     if (ngx_strcmp(outcome, "insufficient_balance") == 0) {
         ngx_snprintf((u_char *) detail, sizeof(detail),
-                     "the seller's available balance is %s%s %s%Z",
-                     left < 0 ? "-" : "", left < 0 ? "(negative)" : buf,
+                     "the seller's available balance is %s %s%Z", buf,
                      cur ? cur->code : "");
         return ngx_http_payments_problem(r, PAY_ERR_INSUFFICIENT_BALANCE, 0,
                                          detail);
