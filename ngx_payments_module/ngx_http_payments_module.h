@@ -289,9 +289,11 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _module.c      the skeleton: directives, conf create/merge, worker
  *                  start and exit.  Calls the rest; nothing calls it.
  *   _router.c      the content handler (and the request body filter): the
- *                  route (the core's pay_path_parse), TLS, the body, then
- *                  dispatch.  Calls the handlers below and the leaves;
- *                  only _module.c calls it.
+ *                  route (the core's pay_path_parse), TLS, the body, the
+ *                  checks every POST that moves money shares
+ *                  (Idempotency-Key, create= limits, size, type), then
+ *                  dispatch.  Calls the handlers below, the limits' hooks
+ *                  and the leaves; only _module.c calls it.
  *   _auth.c        API keys and the worker's key cache; the router calls
  *                  it before a merchant's route.  Calls _pg.c and the
  *                  leaves.

@@ -20,7 +20,6 @@
 
 
 #include "ngx_http_payments_module.h"
-#include "ngx_http_payments_limit.h"
 
 #include <payments/operation.h>
 #include <payments/view.h>
@@ -71,70 +70,15 @@ static void ngx_http_payments_money_view(ngx_http_payments_pg_query_t *q,
 #define ngx_http_payments_op(ctx)  ((ngx_http_payments_op_t *) (ctx)->op)
 
 
-/* Idempotency-Key, the create= limits, body size and Content-Type: as
- * POST /v1/payments. */
+/* The operation's state; the router checked the Idempotency-Key, the
+ * limits, the size and the type (ngx_http_payments_money_post). */
 
 static ngx_int_t
 ngx_http_payments_op_common(ngx_http_payments_ctx_t *ctx)
 {
-    ngx_int_t            rc;
-    size_t               len;
-    u_char              *ct;
-    ngx_uint_t           i, n;
-    ngx_table_elt_t     *h;
-    ngx_http_request_t  *r = ctx->request;
+    ctx->op = ngx_pcalloc(ctx->request->pool, sizeof(ngx_http_payments_op_t));
 
-    h = ngx_http_payments_header(r, "Idempotency-Key", &n);
-
-    if (h == NULL) {
-        return ngx_http_payments_problem(r, PAY_ERR_IDEM_MISSING, 0,
-                                         "send an Idempotency-Key header");
-    }
-
-    if (n > 1
-        || pay_idem_key_parse((char *) h->value.data, h->value.len,
-                              ctx->idem_key, &len) != 0)
-    {
-        return ngx_http_payments_problem(r, PAY_ERR_IDEM_INVALID, 0,
-                                         "Idempotency-Key must be 1 to 255 "
-                                         "visible ASCII characters, bare or "
-                                         "as a quoted string");
-    }
-
-    /* the create= limits (per address, per merchant) count every request
-     * that would move money: payments, refunds and pay-outs alike */
-    if (ngx_http_payments_limit_create(ctx, &rc) != NGX_OK) {
-        return rc;
-    }
-
-    if (ctx->body_too_large) {
-        return ngx_http_payments_problem(r, PAY_ERR_PAYLOAD_TOO_LARGE, 0,
-                                         "the body is larger than the "
-                                         "configured limit");
-    }
-
-    ct = r->headers_in.content_type ? r->headers_in.content_type->value.data
-                                    : NULL;
-    len = ct ? r->headers_in.content_type->value.len : 0;
-
-    for (i = 0; i < len && ct[i] != ';' && ct[i] != ' '; i++) {
-        /* void */
-    }
-
-    if (i != sizeof("application/json") - 1
-        || ngx_strncasecmp(ct, (u_char *) "application/json", i) != 0)
-    {
-        return ngx_http_payments_problem(r, PAY_ERR_UNSUPPORTED_MEDIA, 0,
-                                         "send Content-Type: "
-                                         "application/json");
-    }
-
-    ctx->op = ngx_pcalloc(r->pool, sizeof(ngx_http_payments_op_t));
-    if (ctx->op == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return NGX_OK;
+    return ctx->op ? NGX_OK : NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 

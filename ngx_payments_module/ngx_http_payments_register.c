@@ -91,9 +91,10 @@ ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx)
 
 
 /*
- * The checks, in the contract's order: Idempotency-Key (400), rate limits
- * (429), body (413, 415, 400), business rules.  Nothing here is
- * stored: the client may fix the request and retry with the same key.
+ * The checks after the router's (Idempotency-Key, create= limits, size and
+ * type: ngx_http_payments_money_post), in the contract's order: the body
+ * (400), business rules.  Nothing here is stored: the client may fix the
+ * request and retry with the same key.
  * Returns NGX_OK when valid; otherwise NGX_DONE with the error answered and
  * *rc set to the result of sending it.
  */
@@ -102,64 +103,10 @@ static ngx_int_t
 ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
     ngx_int_t *rc)
 {
-    size_t                len;
-    u_char               *ct;
-    ngx_uint_t            i, n;
+    ngx_uint_t            i;
     pay_verdict_t         v;
-    ngx_table_elt_t      *h;
     ngx_pool_cleanup_t   *cln;
     ngx_http_request_t   *r = ctx->request;
-
-    h = ngx_http_payments_header(r, "Idempotency-Key", &n);
-
-    if (h == NULL) {
-        *rc = ngx_http_payments_problem(r, PAY_ERR_IDEM_MISSING, 0,
-                                        "send an Idempotency-Key header");
-        return NGX_DONE;
-    }
-
-    if (n > 1
-        || pay_idem_key_parse((char *) h->value.data, h->value.len,
-                              ctx->idem_key, &len) != 0)
-    {
-        *rc = ngx_http_payments_problem(r, PAY_ERR_IDEM_INVALID, 0,
-                                        "Idempotency-Key must be 1 to 255 "
-                                        "visible ASCII characters, bare or "
-                                        "as a quoted string");
-        return NGX_DONE;
-    }
-
-    if (ngx_http_payments_limit_create(ctx, rc) != NGX_OK) {
-        return NGX_DONE;
-    }
-
-    if (ctx->body_too_large) {
-        *rc = ngx_http_payments_problem(r, PAY_ERR_PAYLOAD_TOO_LARGE, 0,
-                                        "the body is larger than the "
-                                        "configured limit");
-        return NGX_DONE;
-    }
-
-    ct = r->headers_in.content_type ? r->headers_in.content_type->value.data
-                                    : NULL;
-    len = ct ? r->headers_in.content_type->value.len : 0;
-
-    while (len && ct[len - 1] == ' ') {
-        len--;
-    }
-
-    for (i = 0; i < len && ct[i] != ';' && ct[i] != ' '; i++) {
-        /* void */
-    }
-
-    if (i != sizeof("application/json") - 1
-        || ngx_strncasecmp(ct, (u_char *) "application/json", i) != 0)
-    {
-        *rc = ngx_http_payments_problem(r, PAY_ERR_UNSUPPORTED_MEDIA, 0,
-                                        "send Content-Type: "
-                                        "application/json");
-        return NGX_DONE;
-    }
 
     if (pay_checkout_parse((char *) ctx->body.data, ctx->body.len, &ctx->co,
                            &v)

@@ -15,6 +15,7 @@
 
 /* prototypes */
 static void ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_money_post(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_payments_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -545,22 +546,101 @@ ngx_http_payments_body_handler(ngx_http_request_t *r)
 static void
 ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx)
 {
-    switch (ctx->route) {
-
-    case PAY_ROUTE_WEBHOOK:
+    if (ctx->route == PAY_ROUTE_WEBHOOK) {
         ngx_http_payments_webhook(ctx);
         return;
+    }
+
+    ngx_http_payments_authenticate(ctx, ngx_http_payments_money_post);
+}
+
+
+/*
+ * What every POST that moves money checks after 401, in the contract's
+ * order: the Idempotency-Key (400), the create= limits (429; payments,
+ * refunds and pay-outs alike), the body's size (413) and its type (415).
+ * Nothing is stored: the client may fix the request and retry with the
+ * same key.  Then the route's own handler.
+ */
+
+static void
+ngx_http_payments_money_post(ngx_http_payments_ctx_t *ctx)
+{
+    size_t               len;
+    u_char              *ct;
+    ngx_int_t            rc;
+    ngx_uint_t           i, n;
+    ngx_table_elt_t     *h;
+    ngx_http_request_t  *r = ctx->request;
+
+    h = ngx_http_payments_header(r, "Idempotency-Key", &n);
+
+    if (h == NULL) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_IDEM_MISSING, 0,
+                                       "send an Idempotency-Key header"));
+        return;
+    }
+
+    if (n > 1
+        || pay_idem_key_parse((char *) h->value.data, h->value.len,
+                              ctx->idem_key, &len) != 0)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_IDEM_INVALID, 0,
+                                       "Idempotency-Key must be 1 to 255 "
+                                       "visible ASCII characters, bare or "
+                                       "as a quoted string"));
+        return;
+    }
+
+    if (ngx_http_payments_limit_create(ctx, &rc) != NGX_OK) {
+        ngx_http_payments_finalize(r, rc);
+        return;
+    }
+
+    if (ctx->body_too_large) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_PAYLOAD_TOO_LARGE, 0,
+                                       "the body is larger than the "
+                                       "configured limit"));
+        return;
+    }
+
+    ct = r->headers_in.content_type ? r->headers_in.content_type->value.data
+                                    : NULL;
+    len = ct ? r->headers_in.content_type->value.len : 0;
+
+    while (len && ct[len - 1] == ' ') {
+        len--;
+    }
+
+    for (i = 0; i < len && ct[i] != ';' && ct[i] != ' '; i++) {
+        /* void */
+    }
+
+    if (i != sizeof("application/json") - 1
+        || ngx_strncasecmp(ct, (u_char *) "application/json", i) != 0)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_UNSUPPORTED_MEDIA, 0,
+                                       "send Content-Type: "
+                                       "application/json"));
+        return;
+    }
+
+    switch (ctx->route) {
 
     case PAY_ROUTE_REFUNDS:
-        ngx_http_payments_authenticate(ctx, ngx_http_payments_refund_start);
+        ngx_http_payments_refund_start(ctx);
         return;
 
     case PAY_ROUTE_PAYOUTS:
-        ngx_http_payments_authenticate(ctx, ngx_http_payments_payout_start);
+        ngx_http_payments_payout_start(ctx);
         return;
 
     default: /* PAY_ROUTE_PAYMENTS */
-        ngx_http_payments_authenticate(ctx, ngx_http_payments_register_start);
+        ngx_http_payments_register_start(ctx);
     }
 }
 

@@ -462,6 +462,33 @@ Test(money_refunds, what_cannot_be_refunded_is_refused_with_its_code,
                              "{\"amount\":\"1.00\",\"cvc\":\"123\"}"),
                    400, "invalid_request");
 
+    /* the checks every POST that moves money shares: no key, a wrong type */
+    {
+        req_t        rq;
+        char        *auth;
+        const char  *nokey[] = { NULL, "Content-Type: application/json",
+                                 NULL };
+        const char  *plain[] = { NULL, "Idempotency-Key: k-plain",
+                                 "Content-Type: text/plain", NULL };
+
+        auth = str_printf("Authorization: Bearer %s", p.m.key);
+        nokey[0] = auth;
+        plain[0] = auth;
+        rq.method = "POST";
+        rq.url = gw_url(str_printf("/v1/payments/%s/refunds", p.po[0]));
+        rq.body = "{\"amount\":\"1.00\"}";
+        rq.len = (size_t) -1;
+
+        rq.headers = nokey;
+        expect_problem(http(&rq), 400, "idempotency_key_missing");
+
+        rq.headers = plain;
+        expect_problem(http(&rq), 415, "unsupported_media_type");
+
+        rq.url = gw_url("/v1/payouts");
+        expect_problem(http(&rq), 415, "unsupported_media_type");
+    }
+
     /* an order not paid yet */
     co = uid("co");
     body = checkout_new(co, 1);
