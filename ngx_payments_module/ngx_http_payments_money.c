@@ -428,7 +428,7 @@ static ngx_int_t
 ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
     const char *outcome, PGresult *res)
 {
-    char                     buf[32], detail[128];
+    char                     buf[32], detail[128], *amount;
     int64_t                  left;
     const pay_currency_t    *cur;
     ngx_http_request_t      *r = ctx->request;
@@ -438,17 +438,17 @@ ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
            ? -1 : ngx_atoof((u_char *) PQgetvalue(res, 0, 11),
                             PQgetlength(res, 0, 11));
 
-    /* the amount left, any sign: "-2.50", "0", "6.00" */
-    ngx_cpystrn((u_char *) buf, (u_char *) "0", sizeof(buf));
+    /* the amount left, any sign: "-2.50", "0.00", "6.00" */
+    ngx_cpystrn((u_char *) buf, (u_char *) "-", sizeof(buf));
 
-    if (cur != NULL && left != 0 && left != INT64_MIN) {
-        buf[0] = '-';
-        (void) pay_amount_format(left < 0 ? -left : left, cur->exponent,
-                                 buf + 1, sizeof(buf) - 1);
-        if (left > 0) {
-            ngx_memmove(buf, buf + 1, sizeof(buf) - 1);
-        }
+    if (cur == NULL || left == INT64_MIN
+        || pay_amount_format(left < 0 ? -left : left, cur->exponent,
+                             buf + 1, sizeof(buf) - 1) < 0)
+    {
+        ngx_cpystrn((u_char *) buf, (u_char *) "-0", sizeof(buf));
     }
+
+    amount = left < 0 ? buf : buf + 1;
 
     if (ngx_strcmp(outcome, "not_found") == 0) {
         return ngx_http_payments_problem(r, PAY_ERR_NOT_FOUND, 0,
@@ -470,7 +470,7 @@ ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
     if (ngx_strcmp(outcome, "exceeds_capture") == 0) {
         ngx_snprintf((u_char *) detail, sizeof(detail),
                      "at most %s %s of this order can still be refunded%Z",
-                     buf, cur ? cur->code : "");
+                     amount, cur ? cur->code : "");
         return ngx_http_payments_problem(r, PAY_ERR_REFUND_EXCEEDS, 0,
                                          detail);
     }
@@ -484,7 +484,7 @@ ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
 
     if (ngx_strcmp(outcome, "insufficient_balance") == 0) {
         ngx_snprintf((u_char *) detail, sizeof(detail),
-                     "the seller's available balance is %s %s%Z", buf,
+                     "the seller's available balance is %s %s%Z", amount,
                      cur ? cur->code : "");
         return ngx_http_payments_problem(r, PAY_ERR_INSUFFICIENT_BALANCE, 0,
                                          detail);

@@ -601,20 +601,6 @@ pay_view_amount_signed(int64_t minor, const char *currency)
         return NULL;
     }
 
-    if (minor == 0) {
-        /* pay_amount_format refuses 0: "0" then the currency's decimals */
-        buf[0] = '0';
-        buf[1] = '\0';
-
-        if (cur->exponent > 0) {
-            buf[1] = '.';
-            memset(buf + 2, '0', (size_t) cur->exponent);
-            buf[2 + cur->exponent] = '\0';
-        }
-
-        return json_string(buf);
-    }
-
     buf[0] = '-';
 
     if (pay_amount_format(minor < 0 ? -minor : minor, cur->exponent,

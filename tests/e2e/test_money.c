@@ -688,8 +688,9 @@ payouts_paid_and_over_balance(size_t d)
 
     seller_add(&p.m, "seller_1", p.psp, money_destination(d));
 
-    expect_problem(payout(&p, "seller_1", "10.01", NULL), 422,
-                   "insufficient_balance");
+    r = payout(&p, "seller_1", "10.01", NULL);
+    expect_problem(r, 422, "insufficient_balance");
+    cr_expect_not_null(strstr(r->body, "balance is 10.00 USD"), "%s", r->body);
 
     r = payout(&p, "seller_1", "7.50", NULL);
     cr_assert_eq(r->status, 201, "%s: %s", p.psp, r->body);

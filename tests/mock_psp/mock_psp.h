@@ -269,6 +269,8 @@ enum MHD_Result mock_stripe_create(struct MHD_Connection *c,
     mock_request_t *r);
 enum MHD_Result mock_stripe_retrieve(struct MHD_Connection *c,
     const char *id);
+/* Stripe's integers: ^(0|[1-9][0-9]*)$ within int64: 0, or -1 */
+int mock_parse_int64(const char *s, int64_t *out);
 enum MHD_Result mock_stripe_error(struct MHD_Connection *c, unsigned status,
     const char *type, const char *code, const char *param,
     const char *fmt, ...) __attribute__((format(printf, 6, 7)));

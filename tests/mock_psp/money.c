@@ -136,18 +136,13 @@ mock_form_get(const mock_form_t *f, const char *key)
 }
 
 
+/* A positive Stripe integer (stripe.c's rule). */
 static int
 mock_positive(const char *s, json_int_t *out)
 {
-    char       *end;
-    long long   v;
+    int64_t  v;
 
-    if (s == NULL || *s < '1' || *s > '9') {
-        return -1;
-    }
-
-    v = strtoll(s, &end, 10);
-    if (*end != '\0' || v <= 0) {
+    if (s == NULL || mock_parse_int64(s, &v) != 0 || v <= 0) {
         return -1;
     }
 

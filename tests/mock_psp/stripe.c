@@ -50,7 +50,6 @@ typedef struct {
 
 static int mock_authorized(struct MHD_Connection *c);
 static enum MHD_Result mock_unauthorized(struct MHD_Connection *c);
-static int mock_parse_int64(const char *s, int64_t *out);
 static int mock_three_decimals(const char *currency);
 static int mock_params_slot(mock_params_t *p, const char *key,
     const char ***slot, mock_invalid_t *inv);
@@ -145,7 +144,7 @@ mock_unauthorized(struct MHD_Connection *c)
 
 
 /* ^(0|[1-9][0-9]*)$ within int64; -1 otherwise. */
-static int
+int
 mock_parse_int64(const char *s, int64_t *out)
 {
     int64_t  v;
