@@ -90,17 +90,10 @@ ngx_http_payments_curl_exit(ngx_cycle_t *cycle)
 
 
 ngx_int_t
-ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
-    ngx_http_payments_psp_t *psp, const char *url, const char *content_type,
-    const char *idempotency_key, const char *body, size_t len,
-    ngx_msec_t timeout)
+ngx_http_payments_fetch_easy(ngx_pool_t *pool, ngx_http_payments_fetch_t *f)
 {
-    char                       hdr[512];
     CURL                      *easy;
-    struct curl_blob           blob;
-    CURLMcode                  mrc;
     ngx_pool_cleanup_t        *cln;
-    struct curl_slist         *l;
     ngx_http_payments_curl_t  *cu = &ngx_http_payments_curl;
 
     if (cu->multi == NULL) {
@@ -136,6 +129,58 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
         return NGX_ERROR;
     }
 
+    f->easy = easy;
+
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
+                     ngx_http_payments_curl_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, f);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_payments_fetch_go(ngx_http_payments_fetch_t *f)
+{
+    CURLMcode                  mrc;
+    ngx_http_payments_curl_t  *cu = &ngx_http_payments_curl;
+
+    mrc = curl_multi_add_handle(cu->multi, f->easy);
+    if (mrc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, f->log, 0,
+                      "payments: curl_multi_add_handle: %s",
+                      curl_multi_strerror(mrc));
+        ngx_http_payments_fetch_cancel(f);
+        return NGX_ERROR;
+    }
+
+    f->running = 1;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
+    ngx_http_payments_psp_t *psp, const char *url, const char *content_type,
+    const char *idempotency_key, const char *body, size_t len,
+    ngx_msec_t timeout)
+{
+    char                       hdr[512];
+    CURL                      *easy;
+    struct curl_blob           blob;
+    struct curl_slist         *l;
+
+    if (ngx_http_payments_fetch_easy(pool, f) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    easy = f->easy;
     l = NULL;
 
     /* the credentials: added here, never stored with the request */
@@ -161,11 +206,10 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
     l = curl_slist_append(l, "Expect:");
 
     if (l == NULL) {
-        curl_easy_cleanup(easy);
+        ngx_http_payments_fetch_cancel(f);
         return NGX_ERROR;
     }
 
-    f->easy = easy;
     f->headers = l;
 
     curl_easy_setopt(easy, CURLOPT_URL, url);
@@ -180,19 +224,11 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     }
 
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
-                     ngx_http_payments_curl_write);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, f);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, f);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      (long) psp->connect_timeout);
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR,
                      psp->allow_http ? "https,http" : "https");
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "ngx_payments/0.1");
 
     if (psp->ca_pem.len) {
@@ -206,18 +242,7 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
         curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, psp->pins);
     }
 
-    mrc = curl_multi_add_handle(cu->multi, easy);
-    if (mrc != CURLM_OK) {
-        ngx_log_error(NGX_LOG_ALERT, f->log, 0,
-                      "payments: curl_multi_add_handle: %s",
-                      curl_multi_strerror(mrc));
-        ngx_http_payments_fetch_cancel(f);
-        return NGX_ERROR;
-    }
-
-    f->running = 1;
-
-    return NGX_OK;
+    return ngx_http_payments_fetch_go(f);
 }
 
 

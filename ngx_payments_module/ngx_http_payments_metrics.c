@@ -311,7 +311,7 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     }
 
     n = ngx_min(psps->nelts, NGX_HTTP_PAYMENTS_MAX_PSPS);
-    size = 16384 + n * 8192;
+    size = 24576 + n * 8192;
 
     buf = ngx_pnalloc(r->pool, size);
     if (buf == NULL) {
@@ -533,6 +533,39 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "payments_checkouts_unresolved_oldest_seconds %uA\n",
         m->sweeper_leader, m->sweeper_unresolved,
         m->sweeper_unresolved_oldest);
+
+    ngx_http_payments_out(
+        "# HELP payments_notify_deliveries_total Notification attempts to "
+        "merchants' endpoints by recorded outcome (retry: failed, tried "
+        "again later; failed: the last attempt failed, the dead-letter list; "
+        "refused: a forbidden address or host).\n"
+        "# TYPE payments_notify_deliveries_total counter\n"
+        "payments_notify_deliveries_total{outcome=\"delivered\"} %uA\n"
+        "payments_notify_deliveries_total{outcome=\"retry\"} %uA\n"
+        "payments_notify_deliveries_total{outcome=\"failed\"} %uA\n"
+        "payments_notify_deliveries_total{outcome=\"refused\"} %uA\n"
+        "# HELP payments_notify_queue_depth Notifications waiting to be "
+        "delivered (PENDING).\n"
+        "# TYPE payments_notify_queue_depth gauge\n"
+        "payments_notify_queue_depth %uA\n"
+        "# HELP payments_notify_oldest_pending_seconds Age of the oldest of "
+        "them (0: none).\n"
+        "# TYPE payments_notify_oldest_pending_seconds gauge\n"
+        "payments_notify_oldest_pending_seconds %uA\n"
+        "# HELP payments_notify_dead_letters Notifications whose every "
+        "attempt failed (FAILED), until replayed.\n"
+        "# TYPE payments_notify_dead_letters gauge\n"
+        "payments_notify_dead_letters %uA\n"
+        "# HELP payments_notify_endpoints_disabled Endpoints disabled after "
+        "failing disable_after= times in a row.\n"
+        "# TYPE payments_notify_endpoints_disabled gauge\n"
+        "payments_notify_endpoints_disabled %uA\n",
+        m->notify[NGX_HTTP_PAYMENTS_NOTIFY_DELIVERED],
+        m->notify[NGX_HTTP_PAYMENTS_NOTIFY_RETRY],
+        m->notify[NGX_HTTP_PAYMENTS_NOTIFY_FAILED],
+        m->notify[NGX_HTTP_PAYMENTS_NOTIFY_REFUSED],
+        m->notify_pending, m->notify_oldest, m->notify_failed,
+        m->notify_disabled);
 
     p = ngx_http_payments_limit_metrics(p, last);
 

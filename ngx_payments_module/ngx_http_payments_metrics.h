@@ -107,6 +107,16 @@ typedef enum {
 } ngx_http_payments_sweep_answer_e;
 
 
+/* one notification attempt's recorded outcome */
+typedef enum {
+    NGX_HTTP_PAYMENTS_NOTIFY_DELIVERED = 0,
+    NGX_HTTP_PAYMENTS_NOTIFY_RETRY,         /* failed, tried again later */
+    NGX_HTTP_PAYMENTS_NOTIFY_FAILED,        /* failed, the dead-letter list */
+    NGX_HTTP_PAYMENTS_NOTIFY_REFUSED,       /* a forbidden address or host */
+    NGX_HTTP_PAYMENTS_NOTIFY__MAX
+} ngx_http_payments_notify_outcome_e;
+
+
 typedef struct {
     ngx_atomic_t    latency[NGX_HTTP_PAYMENTS_PSP_BUCKETS + 1];
     ngx_atomic_t    latency_ms_sum;
@@ -130,6 +140,11 @@ typedef struct {
     ngx_atomic_t                    sweeper_leader;     /* holds the lease */
     ngx_atomic_t                    sweeper_unresolved; /* past alert= */
     ngx_atomic_t                    sweeper_unresolved_oldest;
+    ngx_atomic_t                    notify[NGX_HTTP_PAYMENTS_NOTIFY__MAX];
+    ngx_atomic_t                    notify_pending;     /* gauges, from */
+    ngx_atomic_t                    notify_oldest;      /* worker 0's */
+    ngx_atomic_t                    notify_failed;      /* pay_notify_stats */
+    ngx_atomic_t                    notify_disabled;
 } ngx_http_payments_metrics_t;
 
 

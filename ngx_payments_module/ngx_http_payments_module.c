@@ -168,6 +168,20 @@ static ngx_command_t  ngx_http_payments_commands[] = {
       0,
       NULL },
 
+    { ngx_string("payments_notify"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_payments_notify_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("payments_notify_allow_host"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_payments_notify_allow_host,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("payments_plain_http"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -252,6 +266,16 @@ ngx_http_payments_create_main_conf(ngx_conf_t *cf)
     pmcf->sweeper.grace = NGX_CONF_UNSET;
     pmcf->sweeper.batch = NGX_CONF_UNSET_UINT;
 
+    pmcf->notify.enable = NGX_CONF_UNSET;
+    pmcf->notify.interval = NGX_CONF_UNSET_MSEC;
+    pmcf->notify.batch = NGX_CONF_UNSET_UINT;
+    pmcf->notify.timeout = NGX_CONF_UNSET_MSEC;
+    pmcf->notify.connect_timeout = NGX_CONF_UNSET_MSEC;
+    pmcf->notify.lease = NGX_CONF_UNSET_MSEC;
+    pmcf->notify.disable_after = NGX_CONF_UNSET_UINT;
+    pmcf->notify.backoff_scale = NGX_CONF_UNSET_UINT;
+    pmcf->notify.allow_loopback = NGX_CONF_UNSET;
+
     pmcf->token_keys = ngx_array_create(cf->pool, 2, sizeof(pay_token_key_t));
     pmcf->psps = ngx_array_create(cf->pool, 4,
                                   sizeof(ngx_http_payments_psp_t));
@@ -279,6 +303,10 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(pmcf->session_lifetime, 3600);
     ngx_conf_init_size_value(pmcf->max_body, 64 * 1024);
     ngx_conf_init_msec_value(pmcf->auth_cache, 5000);
+
+    if (ngx_http_payments_notify_merge(cf, pmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_http_payments_sweeper_merge(cf, pmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
@@ -813,6 +841,10 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_payments_notify_init(cycle, pmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_worker == 0) {
         ngx_memzero(&ngx_http_payments_purge_timer, sizeof(ngx_event_t));
         ngx_http_payments_purge_timer.handler = ngx_http_payments_purge;
@@ -922,6 +954,7 @@ ngx_http_payments_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_payments_metrics_worker_exit();
     ngx_http_payments_sweeper_exit(cycle);
+    ngx_http_payments_notify_exit(cycle);
     ngx_http_payments_pg_exit(cycle);
     ngx_http_payments_curl_exit(cycle);
 }

@@ -29,6 +29,7 @@
 #include <payments/webhook.h>
 #include <payments/dialect.h>
 #include <payments/time.h>
+#include <payments/seal.h>
 
 #include "ngx_http_payments_metrics.h"
 
@@ -91,6 +92,24 @@ typedef struct {
 } ngx_http_payments_sweeper_conf_t;
 
 
+/* payments_notify (ngx_http_payments_notify.c) */
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_msec_t                  interval;       /* between claims */
+    ngx_uint_t                  batch;          /* in flight per worker */
+    ngx_msec_t                  timeout;        /* a whole delivery */
+    ngx_msec_t                  connect_timeout;
+    ngx_msec_t                  lease;          /* a claim's hold */
+    ngx_uint_t                  disable_after;  /* failures in a row; 0:
+                                                   never */
+    ngx_uint_t                  backoff_scale;  /* divides the schedule */
+    ngx_flag_t                  allow_loopback; /* test rigs */
+    ngx_str_t                   ca_pem;         /* ca=, or the system's */
+    ngx_array_t                *allow_hosts;    /* of ngx_str_t, or NULL:
+                                                   any public host */
+} ngx_http_payments_notify_conf_t;
+
+
 typedef struct {
     ngx_str_t                   conninfo;
     ngx_uint_t                  pool_size;
@@ -125,6 +144,9 @@ typedef struct {
                                                    a reload without it
                                                    opens none) */
     ngx_http_payments_sweeper_conf_t  sweeper;
+    ngx_http_payments_notify_conf_t   notify;
+    pay_keyring_t              *keyring;        /* payments_encryption_key,
+                                                   or NULL */
 } ngx_http_payments_main_conf_t;
 
 
@@ -204,6 +226,13 @@ ngx_int_t ngx_http_payments_fetch(ngx_pool_t *pool,
     const char *url, const char *content_type, const char *idempotency_key,
     const char *body, size_t len, ngx_msec_t timeout);
 void ngx_http_payments_fetch_cancel(ngx_http_payments_fetch_t *f);
+/* The parts of a fetch that are not a PSP's: fetch_easy resets f and makes
+ * f->easy with the answer's buffer, no redirects, peer verification; the
+ * caller sets the rest on f->easy (f->headers is freed with it), then
+ * fetch_go hands it to the multi handle.  On NGX_ERROR nothing runs. */
+ngx_int_t ngx_http_payments_fetch_easy(ngx_pool_t *pool,
+    ngx_http_payments_fetch_t *f);
+ngx_int_t ngx_http_payments_fetch_go(ngx_http_payments_fetch_t *f);
 
 
 /* Requests. */
@@ -308,6 +337,12 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _sweeper.c     worker 0's stuck-checkout sweeper (no request): calls
  *                  the drivers, _psp_conf.c (find_psp), _metrics.c's
  *                  counters and _util.c; only _module.c calls it.
+ *   _notify.c      every worker's notification delivery (no request):
+ *                  the outbox's claims and records through _pg.c, the
+ *                  POSTs through _curl.c; _metrics.c's counters, _util.c.
+ *                  Only _module.c calls it.
+ *   _notify_api.c  GET /v1/notifications and POST .../replay: a route
+ *                  handler like _views.c.
  *   _psp_call.c    what every PSP call does with its answer (metrics,
  *                  the breaker, retries): _register.c and _money.c call
  *                  it; it calls _metrics.c's counters and _breaker.c.
@@ -456,6 +491,21 @@ char *ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
 ngx_int_t ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);
 void ngx_http_payments_sweeper_exit(ngx_cycle_t *cycle);
+
+
+/* _notify.c: payments_notify, and every worker's delivery timer */
+char *ngx_http_payments_notify_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_payments_notify_allow_host(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_payments_notify_merge(ngx_conf_t *cf,
+    ngx_http_payments_main_conf_t *pmcf);
+ngx_int_t ngx_http_payments_notify_init(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf);
+void ngx_http_payments_notify_exit(ngx_cycle_t *cycle);
+/* _notify_api.c: GET /v1/notifications, POST /v1/notifications/{id}/replay */
+void ngx_http_payments_list_notifications(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_replay_notification(ngx_http_payments_ctx_t *ctx);
 
 
 /* _router.c: the content handler; the request body filter, in

@@ -295,6 +295,18 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         ngx_http_payments_authenticate(ctx, ngx_http_payments_get_balance);
         return NGX_DONE;
 
+    case PAY_ROUTE_NOTIFICATIONS:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx,
+                                       ngx_http_payments_list_notifications);
+        return NGX_DONE;
+
+    case PAY_ROUTE_NOTIFICATION_REPLAY:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx,
+                                       ngx_http_payments_replay_notification);
+        return NGX_DONE;
+
     default: /* PAY_ROUTE_CHECKOUT */
         r->main->count++;
         ngx_http_payments_authenticate(ctx, ngx_http_payments_get_checkout);

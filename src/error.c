@@ -88,6 +88,8 @@ static const pay_err_info_t  pay_err_info[] = {
                                        "Insufficient balance" },
     [PAY_ERR_SELLER_UNKNOWN]       = { 422, "seller_not_registered",
                                        "Seller not registered" },
+    [PAY_ERR_ENDPOINT_DISABLED]    = { 409, "endpoint_disabled",
+                                       "Endpoint disabled" },
 };
 
 _Static_assert(sizeof(pay_err_info) / sizeof(pay_err_info[0]) == PAY_ERR__MAX,

@@ -36,6 +36,7 @@ typedef enum {
     PAY_ERR_CURRENCY_MISMATCH,      /* 422 currency_mismatch */
     PAY_ERR_INSUFFICIENT_BALANCE,   /* 422 insufficient_balance */
     PAY_ERR_SELLER_UNKNOWN,         /* 422 seller_not_registered */
+    PAY_ERR_ENDPOINT_DISABLED,      /* 409 endpoint_disabled */
     PAY_ERR__MAX
 } pay_err_e;
 

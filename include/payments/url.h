@@ -68,6 +68,8 @@ typedef enum {
     PAY_ROUTE_PAYOUTS,              /* POST /v1/payouts */
     PAY_ROUTE_PAYOUT,               /* GET /v1/payouts/{id} */
     PAY_ROUTE_BALANCE,              /* GET /v1/sellers/{id}/balance */
+    PAY_ROUTE_NOTIFICATIONS,        /* GET /v1/notifications */
+    PAY_ROUTE_NOTIFICATION_REPLAY,  /* POST /v1/notifications/{id}/replay */
     PAY_ROUTE__MAX
 } pay_route_e;
 

@@ -1,0 +1,1015 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * Merchant notifications: the outbox's delivery (doc/NOTIFICATIONS.md).
+ *
+ * Every worker runs a timer.  A round claims due rows with a lease
+ * (pay_notify_claim, sql/013_notifications.sql: FOR UPDATE SKIP LOCKED, so
+ * workers and gateways never hold one row at once) and starts one POST per
+ * row on the worker's libcurl multi handle.  Each delivery records its own
+ * outcome (pay_notify_record), which counts only while this worker still
+ * holds the lease; a worker that dies leaves its rows to the next claim
+ * once their leases end.  Nothing here blocks: queries go through _pg.c,
+ * POSTs through _curl.c, and curl resolves names in its own thread.
+ *
+ * What a delivery may connect to is checked where the connection is made:
+ * CURLOPT_OPENSOCKETFUNCTION sees every address curl is about to connect
+ * to and refuses a forbidden one (pay_addr_forbidden), so a name that
+ * resolves to an inside address after registration (DNS rebinding) gets
+ * no socket.  No proxy, no redirects, https only.
+ *
+ * Logs name the notification and the endpoint, the status or curl's error:
+ * never a secret, a signature, a URL's query or a body.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+#include <payments/notify.h>
+#include <payments/seal.h>
+
+#include <openssl/crypto.h>
+
+
+#define NGX_HTTP_PAYMENTS_NOTIFY_FIRST   500     /* ms after start */
+#define NGX_HTTP_PAYMENTS_NOTIFY_SECRET  256     /* an opened whsec_ */
+
+
+typedef struct ngx_http_payments_notifier_s  ngx_http_payments_notifier_t;
+
+
+typedef struct {
+    ngx_queue_t                         queue;
+    ngx_pool_t                         *pool;
+    ngx_http_payments_notifier_t       *nt;
+    ngx_http_payments_fetch_t           fetch;
+    ngx_http_payments_pg_query_t        query;
+    const char                         *params[8];
+
+    char                               *id;
+    char                               *merchant;
+    char                               *endpoint;
+    ngx_uint_t                          attempts;
+    ngx_http_payments_notify_outcome_e  outcome;
+    unsigned                            refused:1;  /* an address was */
+    unsigned                            final:1;    /* no retry */
+} ngx_http_payments_delivery_t;
+
+
+struct ngx_http_payments_notifier_s {
+    ngx_event_t                         timer;      /* the next claim */
+    ngx_event_t                         stats;      /* worker 0: gauges */
+    ngx_log_t                          *log;
+    ngx_http_payments_main_conf_t      *pmcf;
+    ngx_http_payments_notify_conf_t    *conf;
+
+    ngx_http_payments_pg_query_t        claim;
+    ngx_http_payments_pg_query_t        stats_query;
+    const char                         *params[3];
+    char                                limit[NGX_INT_T_LEN + 1];
+    char                                lease[NGX_INT_T_LEN + 1];
+    char                                owner[NGX_MAXHOSTNAMELEN + 32];
+    char                                disable_after[NGX_INT_T_LEN + 1];
+
+    ngx_queue_t                         deliveries; /* in flight */
+    ngx_uint_t                          inflight;
+    ngx_msec_t                          stats_every;
+    unsigned                            claiming:1;
+    unsigned                            counting:1;
+    unsigned                            more:1;     /* the last claim was
+                                                       full */
+};
+
+
+static void ngx_http_payments_notify_round(ngx_event_t *ev);
+static void ngx_http_payments_notify_claimed(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_notify_start(ngx_http_payments_notifier_t *nt,
+    PGresult *res, int row);
+static ngx_int_t ngx_http_payments_notify_post(
+    ngx_http_payments_delivery_t *d, PGresult *res, int row);
+static ngx_int_t ngx_http_payments_notify_sign(
+    ngx_http_payments_delivery_t *d, const char *sealed, const char *body,
+    size_t len, int64_t ts, char *out, size_t cap);
+static void ngx_http_payments_notify_answered(ngx_http_payments_fetch_t *f);
+static void ngx_http_payments_notify_record(ngx_http_payments_delivery_t *d,
+    ngx_uint_t ok, long status, const char *error);
+static void ngx_http_payments_notify_recorded(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_notify_done(ngx_http_payments_delivery_t *d);
+static void ngx_http_payments_notify_stats(ngx_event_t *ev);
+static void ngx_http_payments_notify_counted(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static curl_socket_t ngx_http_payments_notify_socket(void *data,
+    curlsocktype purpose, struct curl_sockaddr *address);
+static size_t ngx_http_payments_notify_discard(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+
+
+/* the worker's, set up in init_process: gone with the process */
+static ngx_http_payments_notifier_t  ngx_http_payments_notifier;
+
+
+/* payments_notify on|off [interval= batch= timeout= connect_timeout= lease=
+ * disable_after= backoff_scale= allow_loopback= ca=] */
+char *
+ngx_http_payments_notify_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    ngx_str_t                        *value, v, name;
+    ngx_int_t                         n;
+    ngx_uint_t                        i;
+    ngx_msec_t                       *ms;
+    ngx_http_payments_notify_conf_t  *nc;
+
+    nc = &pmcf->notify;
+
+    if (nc->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        nc->enable = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        nc->enable = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\": on or off",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "batch=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n < 1 || n > 1000) {
+                goto invalid;
+            }
+
+            nc->batch = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "disable_after=", 14) == 0) {
+            n = ngx_atoi(value[i].data + 14, value[i].len - 14);
+            if (n < 0 || n > 1000000) {
+                goto invalid;
+            }
+
+            nc->disable_after = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "backoff_scale=", 14) == 0) {
+            n = ngx_atoi(value[i].data + 14, value[i].len - 14);
+            if (n < 1 || n > 100000) {
+                goto invalid;
+            }
+
+            nc->backoff_scale = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "allow_loopback=", 15) == 0) {
+            if (ngx_strcmp(value[i].data + 15, "on") == 0) {
+                nc->allow_loopback = 1;
+
+            } else if (ngx_strcmp(value[i].data + 15, "off") == 0) {
+                nc->allow_loopback = 0;
+
+            } else {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ca=", 3) == 0) {
+            name.data = value[i].data + 3;
+            name.len = value[i].len - 3;
+
+            if (name.len == 0
+                || ngx_http_payments_read_file(cf, &name, &cmd->name, 1,
+                                               NGX_HTTP_PAYMENTS_FILE_CA,
+                                               &nc->ca_pem)
+                   != NGX_OK)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "interval=", 9) == 0) {
+            ms = &nc->interval;
+            v.data = value[i].data + 9;
+            v.len = value[i].len - 9;
+
+        } else if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            ms = &nc->timeout;
+            v.data = value[i].data + 8;
+            v.len = value[i].len - 8;
+
+        } else if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            ms = &nc->connect_timeout;
+            v.data = value[i].data + 16;
+            v.len = value[i].len - 16;
+
+        } else if (ngx_strncmp(value[i].data, "lease=", 6) == 0) {
+            ms = &nc->lease;
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+        } else {
+            goto invalid;
+        }
+
+        *ms = ngx_parse_time(&v, 0);
+        if (*ms == (ngx_msec_t) NGX_ERROR || *ms < 50
+            || *ms > 3600 * 1000)
+        {
+            goto invalid;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* payments_notify_allow_host name ...: exact host names, lower case */
+char *
+ngx_http_payments_notify_allow_host(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    ngx_str_t   *value, *h;
+    ngx_uint_t   i, j;
+
+    if (pmcf->notify.allow_hosts == NULL) {
+        pmcf->notify.allow_hosts = ngx_array_create(cf->pool, 4,
+                                                    sizeof(ngx_str_t));
+        if (pmcf->notify.allow_hosts == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (value[i].len == 0 || value[i].len > 253) {
+            goto invalid;
+        }
+
+        for (j = 0; j < value[i].len; j++) {
+            u_char c = value[i].data[j];
+
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+                  || c == '.' || c == '-'))
+            {
+                goto invalid;
+            }
+        }
+
+        h = ngx_array_push(pmcf->notify.allow_hosts);
+        if (h == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *h = value[i];
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid host \"%V\" in \"%V\": a DNS name in lower "
+                       "case", &value[i], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* init_main_conf: the defaults, and what nginx -t refuses */
+char *
+ngx_http_payments_notify_merge(ngx_conf_t *cf,
+    ngx_http_payments_main_conf_t *pmcf)
+{
+    ngx_http_payments_notify_conf_t  *nc = &pmcf->notify;
+
+    ngx_conf_init_value(nc->enable, 0);
+    ngx_conf_init_msec_value(nc->interval, 1000);
+    ngx_conf_init_uint_value(nc->batch, 32);
+    ngx_conf_init_msec_value(nc->timeout, 10000);
+    ngx_conf_init_msec_value(nc->connect_timeout, 3000);
+    ngx_conf_init_msec_value(nc->lease, 60000);
+    ngx_conf_init_uint_value(nc->disable_after, 50);
+    ngx_conf_init_uint_value(nc->backoff_scale, 1);
+    ngx_conf_init_value(nc->allow_loopback, 0);
+
+    if (!nc->enable) {
+        return NGX_CONF_OK;
+    }
+
+    if (pmcf->keyring == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "payments_notify on needs payments_encryption_key:"
+                           " the endpoints' signing secrets are sealed "
+                           "with it");
+        return NGX_CONF_ERROR;
+    }
+
+    if (nc->lease <= nc->timeout + 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "payments_notify: lease=%M must exceed timeout=%M "
+                           "by more than 1s: a delivery may not outlive its "
+                           "claim", nc->lease, nc->timeout);
+        return NGX_CONF_ERROR;
+    }
+
+    if (nc->connect_timeout > nc->timeout) {
+        nc->connect_timeout = nc->timeout;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_payments_notify_init(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf)
+{
+    u_char                        *p;
+    ngx_http_payments_notifier_t  *nt = &ngx_http_payments_notifier;
+
+    ngx_memzero(nt, sizeof(ngx_http_payments_notifier_t));
+
+    if (!pmcf->notify.enable || pmcf->conninfo.len == 0) {
+        return NGX_OK;
+    }
+
+    nt->pmcf = pmcf;
+    nt->conf = &pmcf->notify;
+    nt->log = cycle->log;
+    ngx_queue_init(&nt->deliveries);
+
+    /* the lease holder: this worker, on this host (a reload's new workers
+     * are new holders; the old rows come back when their leases end) */
+    p = ngx_snprintf((u_char *) nt->owner, sizeof(nt->owner) - 1, "%V:%P",
+                     &cycle->hostname, ngx_pid);
+    *p = '\0';
+
+    p = ngx_snprintf((u_char *) nt->lease, sizeof(nt->lease) - 1, "%M",
+                     nt->conf->lease);
+    *p = '\0';
+
+    p = ngx_snprintf((u_char *) nt->disable_after,
+                     sizeof(nt->disable_after) - 1, "%ui",
+                     nt->conf->disable_after);
+    *p = '\0';
+
+    /* the gauges: every five rounds, between 1 s and 10 s */
+    nt->stats_every = ngx_max(1000, ngx_min(10000, 5 * nt->conf->interval));
+
+    nt->timer.handler = ngx_http_payments_notify_round;
+    nt->timer.data = nt;
+    nt->timer.log = cycle->log;
+    nt->timer.cancelable = 1;
+
+    ngx_add_timer(&nt->timer, NGX_HTTP_PAYMENTS_NOTIFY_FIRST
+                              + ngx_worker * 37 % 250);
+
+    if (ngx_worker == 0) {
+        nt->stats.handler = ngx_http_payments_notify_stats;
+        nt->stats.data = nt;
+        nt->stats.log = cycle->log;
+        nt->stats.cancelable = 1;
+
+        ngx_add_timer(&nt->stats, NGX_HTTP_PAYMENTS_NOTIFY_FIRST);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_payments_notify_exit(ngx_cycle_t *cycle)
+{
+    ngx_queue_t                   *qu;
+    ngx_http_payments_delivery_t  *d;
+    ngx_http_payments_notifier_t  *nt = &ngx_http_payments_notifier;
+
+    if (nt->pmcf == NULL) {
+        return;
+    }
+
+    if (nt->timer.timer_set) {
+        ngx_del_timer(&nt->timer);
+    }
+
+    if (nt->stats.timer_set) {
+        ngx_del_timer(&nt->stats);
+    }
+
+    /* the rows in flight come back to a claim when their leases end */
+    while (!ngx_queue_empty(&nt->deliveries)) {
+        qu = ngx_queue_head(&nt->deliveries);
+        ngx_queue_remove(qu);
+        d = ngx_queue_data(qu, ngx_http_payments_delivery_t, queue);
+        ngx_http_payments_fetch_cancel(&d->fetch);
+        ngx_destroy_pool(d->pool);
+    }
+
+    nt->inflight = 0;
+    nt->pmcf = NULL;
+}
+
+
+static void
+ngx_http_payments_notify_round(ngx_event_t *ev)
+{
+    u_char                        *p;
+    ngx_http_payments_notifier_t  *nt = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (nt->claiming || nt->inflight >= nt->conf->batch) {
+        ngx_add_timer(&nt->timer, nt->conf->interval);
+        return;
+    }
+
+    p = ngx_snprintf((u_char *) nt->limit, sizeof(nt->limit) - 1, "%ui",
+                     nt->conf->batch - nt->inflight);
+    *p = '\0';
+
+    nt->params[0] = nt->owner;
+    nt->params[1] = nt->limit;
+    nt->params[2] = nt->lease;
+
+    ngx_memzero(&nt->claim, sizeof(ngx_http_payments_pg_query_t));
+    nt->claim.sql = "SELECT notification_id, merchant_id, endpoint_id, url, "
+                    "host, secret_sealed, prev_secret_sealed, attempts, "
+                    "payload FROM pay_notify_claim($1, $2, $3)";
+    nt->claim.nparams = 3;
+    nt->claim.values = nt->params;
+    nt->claim.handler = ngx_http_payments_notify_claimed;
+    nt->claim.data = nt;
+    nt->claim.log = nt->log;
+
+    if (ngx_http_payments_pg_send(&nt->claim) != NGX_OK) {
+        /* the store is down: the rows wait in it */
+        ngx_add_timer(&nt->timer, nt->conf->interval);
+        return;
+    }
+
+    nt->claiming = 1;
+}
+
+
+static void
+ngx_http_payments_notify_claimed(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    int                            i, n;
+    ngx_http_payments_notifier_t  *nt = q->data;
+
+    nt->claiming = 0;
+
+    if (nt->pmcf == NULL) {
+        return;
+    }
+
+    n = 0;
+
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == 9) {
+        n = PQntuples(res);
+
+        for (i = 0; i < n; i++) {
+            ngx_http_payments_notify_start(nt, res, i);
+        }
+
+    } else if (res) {
+        ngx_log_error(NGX_LOG_ERR, nt->log, 0,
+                      "payments: pay_notify_claim: %s",
+                      PQresultErrorMessage(res));
+    }
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    /* a full claim: more may be due; the next claim comes as soon as
+     * half the batch is done (ngx_http_payments_notify_done) */
+    nt->more = (n > 0 && (ngx_uint_t) n == (ngx_uint_t) ngx_atoi(
+                                   (u_char *) nt->limit, ngx_strlen(nt->limit)));
+
+    ngx_add_timer(&nt->timer, nt->conf->interval);
+}
+
+
+static void
+ngx_http_payments_notify_start(ngx_http_payments_notifier_t *nt,
+    PGresult *res, int row)
+{
+    ngx_pool_t                    *pool;
+    ngx_http_payments_delivery_t  *d;
+
+    pool = ngx_create_pool(2048, nt->log);
+    if (pool == NULL) {
+        return;     /* the lease ends; the row is claimed again */
+    }
+
+    d = ngx_pcalloc(pool, sizeof(ngx_http_payments_delivery_t));
+    if (d == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    d->pool = pool;
+    d->nt = nt;
+    d->id = ngx_http_payments_strdup(pool, PQgetvalue(res, row, 0));
+    d->merchant = ngx_http_payments_strdup(pool, PQgetvalue(res, row, 1));
+    d->endpoint = ngx_http_payments_strdup(pool, PQgetvalue(res, row, 2));
+
+    if (d->id == NULL || d->merchant == NULL || d->endpoint == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    d->attempts = (ngx_uint_t) ngx_atoi((u_char *) PQgetvalue(res, row, 7),
+                                        PQgetlength(res, row, 7));
+
+    ngx_queue_insert_tail(&nt->deliveries, &d->queue);
+    nt->inflight++;
+
+    if (ngx_http_payments_notify_post(d, res, row) == NGX_ERROR) {
+        /* no memory: nothing was sent, the lease ends and the row is
+         * claimed again */
+        ngx_http_payments_notify_done(d);
+    }
+}
+
+
+/* NGX_OK: the POST runs; NGX_DECLINED: refused here and recorded as a
+ * failed attempt; NGX_ERROR: nothing recorded (no memory) */
+static ngx_int_t
+ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
+    int row)
+{
+    int64_t                           ts;
+    size_t                            len;
+    ngx_str_t                        *h;
+    ngx_uint_t                        i, allowed;
+    const char                       *url, *host, *body, *why;
+    char                              hdr[256], sig[2 * PAY_NOTIFY_SIG_MAX];
+    char                              uhost[256];
+    struct curl_slist                *l;
+    struct curl_blob                  blob;
+    ngx_http_payments_notify_conf_t  *nc = d->nt->conf;
+
+    url = PQgetvalue(res, row, 3);
+    host = PQgetvalue(res, row, 4);
+    len = PQgetlength(res, row, 8);
+
+    /* the rules again: the row may predate them, or come from elsewhere */
+    if (pay_endpoint_url_check(url, ngx_strlen(url), nc->allow_loopback,
+                               uhost, sizeof(uhost), &why)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_WARN, d->nt->log, 0,
+                      "payments: notification %s: endpoint %s refused: %s",
+                      d->id, d->endpoint, why);
+        d->outcome = NGX_HTTP_PAYMENTS_NOTIFY_REFUSED;
+        d->final = 1;
+        ngx_http_payments_notify_record(d, 0, 0, "url_refused");
+        return NGX_DECLINED;
+    }
+
+    if (nc->allow_hosts) {
+        allowed = 0;
+        h = nc->allow_hosts->elts;
+
+        for (i = 0; i < nc->allow_hosts->nelts; i++) {
+            if (h[i].len == ngx_strlen(uhost)
+                && ngx_strncmp(h[i].data, uhost, h[i].len) == 0)
+            {
+                allowed = 1;
+                break;
+            }
+        }
+
+        if (!allowed) {
+            ngx_log_error(NGX_LOG_WARN, d->nt->log, 0,
+                          "payments: notification %s: endpoint %s: its host "
+                          "is not in payments_notify_allow_host", d->id,
+                          d->endpoint);
+            d->outcome = NGX_HTTP_PAYMENTS_NOTIFY_REFUSED;
+            d->final = 1;
+            ngx_http_payments_notify_record(d, 0, 0, "host_not_allowed");
+            return NGX_DECLINED;
+        }
+    }
+
+    (void) host;
+
+    body = ngx_http_payments_strdup(d->pool, PQgetvalue(res, row, 8));
+    if (body == NULL) {
+        return NGX_ERROR;
+    }
+
+    ts = (int64_t) ngx_time();
+
+    if (ngx_http_payments_notify_sign(d, PQgetvalue(res, row, 5), body, len,
+                                      ts, sig, sizeof(sig))
+        != NGX_OK)
+    {
+        d->outcome = NGX_HTTP_PAYMENTS_NOTIFY_RETRY;
+        ngx_http_payments_notify_record(d, 0, 0, "secret_unreadable");
+        return NGX_DECLINED;
+    }
+
+    /* a rotation's grace: the old secret signs too */
+    if (!PQgetisnull(res, row, 6)) {
+        size_t  n = ngx_strlen(sig);
+
+        sig[n] = ' ';
+
+        if (ngx_http_payments_notify_sign(d, PQgetvalue(res, row, 6), body,
+                                          len, ts, sig + n + 1,
+                                          sizeof(sig) - n - 1)
+            != NGX_OK)
+        {
+            sig[n] = '\0';  /* the current one alone still verifies */
+        }
+    }
+
+    if (ngx_http_payments_fetch_easy(d->pool, &d->fetch) != NGX_OK) {
+        OPENSSL_cleanse(sig, sizeof(sig));
+        return NGX_ERROR;
+    }
+
+    l = NULL;
+    l = curl_slist_append(l, "Content-Type: application/json");
+    ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "webhook-id: %s%Z", d->id);
+    l = curl_slist_append(l, hdr);
+    ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "webhook-timestamp: %L%Z",
+                 ts);
+    l = curl_slist_append(l, hdr);
+    ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "webhook-signature: %s%Z",
+                 sig);
+    l = curl_slist_append(l, hdr);
+    l = curl_slist_append(l, "Expect:");
+
+    OPENSSL_cleanse(sig, sizeof(sig));
+    OPENSSL_cleanse(hdr, sizeof(hdr));
+
+    if (l == NULL) {
+        ngx_http_payments_fetch_cancel(&d->fetch);
+        return NGX_ERROR;
+    }
+
+    d->fetch.headers = l;
+    d->fetch.handler = ngx_http_payments_notify_answered;
+    d->fetch.data = d;
+    d->fetch.log = d->nt->log;
+
+    curl_easy_setopt(d->fetch.easy, CURLOPT_URL, url);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_HTTPHEADER, l);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t) len);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_TIMEOUT_MS, (long) nc->timeout);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long) nc->connect_timeout);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(d->fetch.easy, CURLOPT_PROXY, "");
+    curl_easy_setopt(d->fetch.easy, CURLOPT_USERAGENT,
+                     "ngx_payments-notify/1");
+    curl_easy_setopt(d->fetch.easy, CURLOPT_OPENSOCKETFUNCTION,
+                     ngx_http_payments_notify_socket);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_OPENSOCKETDATA, d);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_WRITEFUNCTION,
+                     ngx_http_payments_notify_discard);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_WRITEDATA, d);
+
+    if (nc->ca_pem.len) {
+        blob.data = nc->ca_pem.data;
+        blob.len = nc->ca_pem.len;
+        blob.flags = CURL_BLOB_NOCOPY;
+        curl_easy_setopt(d->fetch.easy, CURLOPT_CAINFO_BLOB, &blob);
+    }
+
+    if (ngx_http_payments_fetch_go(&d->fetch) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "v1,<signature>" of this delivery under a sealed secret */
+static ngx_int_t
+ngx_http_payments_notify_sign(ngx_http_payments_delivery_t *d,
+    const char *sealed, const char *body, size_t len, int64_t ts, char *out,
+    size_t cap)
+{
+    int            rc;
+    size_t         slen, klen;
+    char           secret[NGX_HTTP_PAYMENTS_NOTIFY_SECRET];
+    unsigned char  key[PAY_WHSEC_KEY_MAX];
+
+    rc = pay_unseal(d->nt->pmcf->keyring, d->endpoint, sealed,
+                    ngx_strlen(sealed), secret, sizeof(secret), &slen);
+
+    if (rc == 0) {
+        rc = pay_whsec_decode(secret, slen, key, &klen);
+    }
+
+    if (rc == 0) {
+        rc = pay_notify_sign(key, klen, d->id, ts, body, len, out, cap);
+    }
+
+    OPENSSL_cleanse(secret, sizeof(secret));
+    OPENSSL_cleanse(key, sizeof(key));
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_ALERT, d->nt->log, 0,
+                      "payments: notification %s: the signing secret of "
+                      "endpoint %s does not open with payments_encryption_key",
+                      d->id, d->endpoint);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static curl_socket_t
+ngx_http_payments_notify_socket(void *data, curlsocktype purpose,
+    struct curl_sockaddr *address)
+{
+    ngx_http_payments_delivery_t  *d = data;
+
+    if (purpose != CURLSOCKTYPE_IPCXN
+        || pay_addr_forbidden(&address->addr, d->nt->conf->allow_loopback))
+    {
+        d->refused = 1;
+        return CURL_SOCKET_BAD;
+    }
+
+    return socket(address->family, address->socktype, address->protocol);
+}
+
+
+static size_t
+ngx_http_payments_notify_discard(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    (void) ptr;
+    (void) userdata;
+
+    return size * nmemb;
+}
+
+
+static void
+ngx_http_payments_notify_answered(ngx_http_payments_fetch_t *f)
+{
+    const char                    *error;
+    ngx_http_payments_delivery_t  *d = f->data;
+
+    if (f->status >= 200 && f->status < 300) {
+        d->outcome = NGX_HTTP_PAYMENTS_NOTIFY_DELIVERED;
+        ngx_http_payments_notify_record(d, 1, f->status, NULL);
+        return;
+    }
+
+    if (d->refused) {
+        d->outcome = NGX_HTTP_PAYMENTS_NOTIFY_REFUSED;
+        error = "address_forbidden";
+
+    } else if (f->status) {
+        d->outcome = NGX_HTTP_PAYMENTS_NOTIFY_RETRY;
+        error = f->status >= 300 && f->status < 400 ? "redirect_not_followed"
+                                                    : "http_status";
+
+    } else {
+        d->outcome = NGX_HTTP_PAYMENTS_NOTIFY_RETRY;
+        error = f->result == CURLE_OPERATION_TIMEDOUT ? "timeout"
+                                                      : curl_easy_strerror(
+                                                                  f->result);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, d->nt->log, 0,
+                  "payments: notification %s to endpoint %s failed "
+                  "(attempt %ui): %s %l", d->id, d->endpoint, d->attempts,
+                  error, f->status);
+
+    ngx_http_payments_notify_record(d, 0, f->status, error);
+}
+
+
+static void
+ngx_http_payments_notify_record(ngx_http_payments_delivery_t *d,
+    ngx_uint_t ok, long status, const char *error)
+{
+    int64_t                        retry;
+    ngx_http_payments_notifier_t  *nt = d->nt;
+
+    retry = -1;
+
+    if (!ok && !d->final) {
+        retry = pay_notify_backoff_ms((unsigned) d->attempts,
+                                      (unsigned) nt->conf->backoff_scale,
+                                      (double) (ngx_random() % 10000)
+                                      / 10000.0);
+    }
+
+    if (!ok && retry < 0) {
+        d->outcome = d->outcome == NGX_HTTP_PAYMENTS_NOTIFY_REFUSED
+                     ? NGX_HTTP_PAYMENTS_NOTIFY_REFUSED
+                     : NGX_HTTP_PAYMENTS_NOTIFY_FAILED;
+    }
+
+    d->params[0] = d->merchant;
+    d->params[1] = d->id;
+    d->params[2] = nt->owner;
+    d->params[3] = ok ? "t" : "f";
+    d->params[4] = status ? ngx_http_payments_num(d->pool, status) : NULL;
+    d->params[5] = error;
+    d->params[6] = retry >= 0 ? ngx_http_payments_num(d->pool, retry) : NULL;
+    d->params[7] = nt->disable_after;
+
+    ngx_memzero(&d->query, sizeof(ngx_http_payments_pg_query_t));
+    d->query.sql = "SELECT status, endpoint_disabled FROM "
+                   "pay_notify_record($1, $2, $3, $4, $5, $6, $7, $8)";
+    d->query.nparams = 8;
+    d->query.values = d->params;
+    d->query.handler = ngx_http_payments_notify_recorded;
+    d->query.data = d;
+    d->query.log = nt->log;
+
+    if ((status && d->params[4] == NULL) || (retry >= 0 && d->params[6] == NULL)
+        || ngx_http_payments_pg_send(&d->query) != NGX_OK)
+    {
+        /* not recorded: the lease ends and the row is sent again (a
+         * receiver deduplicates on webhook-id) */
+        ngx_log_error(NGX_LOG_WARN, nt->log, 0,
+                      "payments: notification %s: outcome not recorded, the "
+                      "store is unavailable", d->id);
+        ngx_http_payments_notify_done(d);
+    }
+}
+
+
+static void
+ngx_http_payments_notify_recorded(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_delivery_t  *d = q->data;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1)
+    {
+        ngx_log_error(NGX_LOG_ERR, d->nt->log, 0,
+                      "payments: notification %s: pay_notify_record: %s",
+                      d->id, res ? PQresultErrorMessage(res)
+                                 : "store unavailable");
+
+    } else if (ngx_strcmp(PQgetvalue(res, 0, 0), "STALE") == 0) {
+        /* another holder has it now: its outcome counts, not ours */
+        ngx_log_error(NGX_LOG_INFO, d->nt->log, 0,
+                      "payments: notification %s: the lease ended before the "
+                      "outcome was recorded", d->id);
+
+    } else {
+        if (ngx_http_payments_metrics) {
+            (void) ngx_atomic_fetch_add(
+                           &ngx_http_payments_metrics->notify[d->outcome], 1);
+        }
+
+        if (PQgetvalue(res, 0, 1)[0] == 't') {
+            ngx_log_error(NGX_LOG_WARN, d->nt->log, 0,
+                          "payments: endpoint %s of merchant %s disabled "
+                          "after %s failed deliveries in a row",
+                          d->endpoint, d->merchant, d->nt->disable_after);
+        }
+    }
+
+    ngx_http_payments_notify_done(d);
+}
+
+
+static void
+ngx_http_payments_notify_done(ngx_http_payments_delivery_t *d)
+{
+    ngx_http_payments_notifier_t  *nt = d->nt;
+
+    ngx_queue_remove(&d->queue);
+    nt->inflight--;
+
+    ngx_http_payments_fetch_cancel(&d->fetch);
+    ngx_destroy_pool(d->pool);
+
+    if (nt->more && !nt->claiming && nt->inflight <= nt->conf->batch / 2
+        && !(ngx_exiting || ngx_terminate || ngx_quit))
+    {
+        nt->more = 0;
+        ngx_add_timer(&nt->timer, 1);
+    }
+}
+
+
+/* worker 0: the gauges of /metrics, from the database */
+
+static void
+ngx_http_payments_notify_stats(ngx_event_t *ev)
+{
+    ngx_http_payments_notifier_t  *nt = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (nt->counting) {
+        ngx_add_timer(&nt->stats, nt->stats_every);
+        return;
+    }
+
+    ngx_memzero(&nt->stats_query, sizeof(ngx_http_payments_pg_query_t));
+    nt->stats_query.sql = "SELECT pending, oldest_pending_seconds, failed, "
+                          "endpoints_disabled FROM pay_notify_stats()";
+    nt->stats_query.handler = ngx_http_payments_notify_counted;
+    nt->stats_query.data = nt;
+    nt->stats_query.log = nt->log;
+
+    if (ngx_http_payments_pg_send(&nt->stats_query) != NGX_OK) {
+        ngx_add_timer(&nt->stats, nt->stats_every);
+        return;
+    }
+
+    nt->counting = 1;
+}
+
+
+static void
+ngx_http_payments_notify_counted(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    int                            i;
+    ngx_int_t                      v[4];
+    ngx_http_payments_notifier_t  *nt = q->data;
+
+    nt->counting = 0;
+
+    if (nt->pmcf == NULL) {
+        return;
+    }
+
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+        && PQnfields(res) == 4)
+    {
+        for (i = 0; i < 4; i++) {
+            v[i] = PQgetisnull(res, 0, i)
+                   ? 0 : ngx_atoi((u_char *) PQgetvalue(res, 0, i),
+                                  PQgetlength(res, 0, i));
+        }
+
+        if (ngx_http_payments_metrics
+            && v[0] != NGX_ERROR && v[1] != NGX_ERROR && v[2] != NGX_ERROR
+            && v[3] != NGX_ERROR)
+        {
+            ngx_http_payments_metrics->notify_pending = (ngx_atomic_uint_t) v[0];
+            ngx_http_payments_metrics->notify_oldest = (ngx_atomic_uint_t) v[1];
+            ngx_http_payments_metrics->notify_failed = (ngx_atomic_uint_t) v[2];
+            ngx_http_payments_metrics->notify_disabled =
+                                                    (ngx_atomic_uint_t) v[3];
+        }
+
+    } else if (res) {
+        ngx_log_error(NGX_LOG_ERR, nt->log, 0,
+                      "payments: pay_notify_stats: %s",
+                      PQresultErrorMessage(res));
+    }
+
+    if (!(ngx_exiting || ngx_terminate || ngx_quit)) {
+        ngx_add_timer(&nt->stats, nt->stats_every);
+    }
+}
