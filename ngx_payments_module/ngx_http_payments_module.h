@@ -154,8 +154,6 @@ typedef struct {
                                                    opens none) */
     ngx_http_payments_sweeper_conf_t  sweeper;
     ngx_http_payments_notify_conf_t   notify;
-    pay_keyring_t              *keyring;        /* payments_encryption_key,
-                                                   or NULL */
 } ngx_http_payments_main_conf_t;
 
 
