@@ -27,9 +27,9 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits bench-reconcile clean deps demo-shop browser deb chaos
+.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits bench-reconcile clean deps demo-shop browser deb chaos
 
-all: core mock module reconcile
+all: core mock module reconcile secrets
 
 deps:
 	bash ci/install-deps.sh
@@ -56,6 +56,13 @@ reconcile: $(BUILD)/payments-reconcile
 
 $(BUILD)/payments-reconcile: bin/payments-reconcile.c $(BUILD)/libpayments.a $(CORE_HDR)
 	$(CC) $(CFLAGS) $< $(BUILD)/libpayments.a $(PKG_LIBS) $(CSV_LIBS) -o $@
+
+# Keys, sealed secrets, endpoint checks and key rotation (bin/payments-secrets.c):
+# the core's seal.c and notify.c, libpq synchronously.
+secrets: $(BUILD)/payments-secrets
+
+$(BUILD)/payments-secrets: bin/payments-secrets.c $(BUILD)/libpayments.a $(CORE_HDR)
+	$(CC) $(CFLAGS) $< $(BUILD)/libpayments.a $(PKG_LIBS) -o $@
 
 $(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libpayments.a
 	$(CC) $(CFLAGS) $(UNIT_SRC) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) $(CSV_LIBS) -o $@
@@ -106,7 +113,7 @@ $(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(E2E_SRC) -lcriterion $(PKG_LIBS) -o $@
 
-e2e: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests $(BUILD)/payments-reconcile
+e2e: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests $(BUILD)/payments-reconcile $(BUILD)/payments-secrets
 	BUILD=$(BUILD) bash ci/e2e.sh
 
 # The demo shop (HTTPS via libmicrohttpd + GnuTLS) and the browser journey:
@@ -135,7 +142,7 @@ test:
 
 # The Debian package, $(BUILD)/libnginx-mod-http-payments_<VERSION>-1_<arch>.deb
 # (packaging/build-deb.sh; ci/deb-test.sh installs and exercises it).
-deb: $(MODULE) $(BUILD)/payments-reconcile
+deb: $(MODULE) $(BUILD)/payments-reconcile $(BUILD)/payments-secrets
 	bash packaging/build-deb.sh $(BUILD)
 
 demo:

@@ -1,0 +1,534 @@
+/*
+ * payments-secrets: the operator's side of secrets at rest
+ * (doc/NOTIFICATIONS.md, "Secrets at rest").
+ *
+ *   payments-secrets new-key KID
+ *   payments-secrets new-secret --key-file F --ad AD
+ *   payments-secrets seal --key-file F --ad AD          (plaintext on stdin)
+ *   payments-secrets check-endpoint [--allow-loopback] URL
+ *   payments-secrets rekey --db CONNINFO --key-file F
+ *
+ * An offline tool: it blocks (getaddrinfo, libpq) as a command line does.
+ * It prints a key only in new-key's line and a secret only in new-secret's
+ * first line; errors never quote one.
+ */
+#include <payments/notify.h>
+#include <payments/seal.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#define ME          "payments-secrets"
+#define KEYFILE_MAX (16 * 1024)
+#define REKEY_BATCH 100
+
+
+static void die(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+die(const char *fmt, ...)
+{
+    va_list  ap;
+
+    fprintf(stderr, ME ": ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+
+static void
+usage(FILE *f)
+{
+    fputs("usage: " ME " new-key KID\n"
+          "       " ME " new-secret --key-file FILE --ad ID\n"
+          "       " ME " seal --key-file FILE --ad ID   < plaintext\n"
+          "       " ME " check-endpoint [--allow-loopback] URL\n"
+          "       " ME " rekey --db CONNINFO --key-file FILE\n", f);
+}
+
+
+/* The key file, refused unless it is a regular file of mode 0600 or
+ * stricter, like nginx refuses it. */
+static void
+keyring_load(const char *path, pay_keyring_t *kr)
+{
+    int          fd;
+    char        *buf;
+    size_t       bad;
+    ssize_t      n;
+    struct stat  st;
+
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        die("cannot open the key file %s: %s", path, strerror(errno));
+    }
+
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        die("the key file %s is not a regular file", path);
+    }
+
+    if (st.st_mode & 077) {
+        die("the key file %s is readable by others (mode %03o): chmod 600",
+            path, (unsigned) (st.st_mode & 0777));
+    }
+
+    if (st.st_size <= 0 || st.st_size > KEYFILE_MAX) {
+        die("the key file %s is empty or larger than %d bytes", path,
+            KEYFILE_MAX);
+    }
+
+    buf = OPENSSL_malloc((size_t) st.st_size);
+    if (buf == NULL) {
+        die("out of memory");
+    }
+
+    n = read(fd, buf, (size_t) st.st_size);
+    close(fd);
+
+    if (n != st.st_size) {
+        die("cannot read the key file %s", path);
+    }
+
+    if (pay_keyring_parse(kr, buf, (size_t) n, &bad) != 0) {
+        OPENSSL_clear_free(buf, (size_t) st.st_size);
+
+        if (bad) {
+            die("the key file %s: line %zu is not \"<kid> <base64 of 32 "
+                "bytes>\" (or repeats a kid, or is the ninth key)", path, bad);
+        }
+
+        die("the key file %s holds no key", path);
+    }
+
+    OPENSSL_clear_free(buf, (size_t) st.st_size);
+}
+
+
+static int
+cmd_new_key(int argc, char **argv)
+{
+    size_t         i, len;
+    char           out[45];
+    unsigned char  key[PAY_SEAL_KEY_LEN];
+
+    if (argc != 2) {
+        usage(stderr);
+        return 2;
+    }
+
+    len = strlen(argv[1]);
+
+    for (i = 0; i < len; i++) {
+        char c = argv[1][i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+        {
+            break;
+        }
+    }
+
+    if (len == 0 || len > PAY_SEAL_KID_MAX || i != len) {
+        die("a key id is 1 to %d characters of [A-Za-z0-9_-]",
+            PAY_SEAL_KID_MAX);
+    }
+
+    if (RAND_bytes(key, sizeof(key)) != 1) {
+        die("no randomness");
+    }
+
+    EVP_EncodeBlock((unsigned char *) out, key, sizeof(key));
+    printf("%s %s\n", argv[1], out);
+
+    OPENSSL_cleanse(key, sizeof(key));
+    OPENSSL_cleanse(out, sizeof(out));
+
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+
+static void
+key_and_ad(int argc, char **argv, const char **file, const char **ad)
+{
+    int  i;
+
+    *file = getenv("PAYMENTS_KEY_FILE");
+    *ad = NULL;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--key-file") == 0 && i + 1 < argc) {
+            *file = argv[++i];
+
+        } else if (strcmp(argv[i], "--ad") == 0 && i + 1 < argc) {
+            *ad = argv[++i];
+
+        } else {
+            usage(stderr);
+            exit(2);
+        }
+    }
+
+    if (*file == NULL || **file == '\0') {
+        die("no key file: --key-file FILE or $PAYMENTS_KEY_FILE");
+    }
+
+    if (*ad == NULL || **ad == '\0' || strlen(*ad) > 200) {
+        die("--ad ID (the row's id, 1 to 200 characters) is needed");
+    }
+}
+
+
+static int
+cmd_new_secret(int argc, char **argv)
+{
+    char           secret[PAY_WHSEC_TEXT_MAX], *sealed;
+    size_t         cap;
+    const char    *file, *ad;
+    pay_keyring_t  kr;
+
+    key_and_ad(argc, argv, &file, &ad);
+    keyring_load(file, &kr);
+
+    cap = pay_seal_len(sizeof(secret)) + 1;
+    sealed = malloc(cap);
+
+    if (sealed == NULL || pay_whsec_new(secret, sizeof(secret)) != 0
+        || pay_seal(&kr, ad, secret, strlen(secret), sealed, cap) != 0)
+    {
+        die("cannot make a secret");
+    }
+
+    printf("%s\n%s\n", secret, sealed);
+
+    OPENSSL_cleanse(secret, sizeof(secret));
+    pay_keyring_wipe(&kr);
+    free(sealed);
+
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+
+static int
+cmd_seal(int argc, char **argv)
+{
+    char           in[4097], *sealed;
+    size_t         n, cap;
+    const char    *file, *ad;
+    pay_keyring_t  kr;
+
+    key_and_ad(argc, argv, &file, &ad);
+    keyring_load(file, &kr);
+
+    n = fread(in, 1, sizeof(in), stdin);
+    if (n == sizeof(in)) {
+        die("the plaintext is longer than %zu bytes", sizeof(in) - 1);
+    }
+
+    if (n && in[n - 1] == '\n') {
+        n--;
+    }
+
+    if (n == 0) {
+        die("nothing to seal on stdin");
+    }
+
+    cap = pay_seal_len(n) + 1;
+    sealed = malloc(cap);
+
+    if (sealed == NULL || pay_seal(&kr, ad, in, n, sealed, cap) != 0) {
+        die("cannot seal");
+    }
+
+    printf("%s\n", sealed);
+
+    OPENSSL_cleanse(in, sizeof(in));
+    pay_keyring_wipe(&kr);
+    free(sealed);
+
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+
+static int
+cmd_check_endpoint(int argc, char **argv)
+{
+    int               rc, allow_loopback, i;
+    char              host[256];
+    const char       *url, *why;
+    struct addrinfo   hints, *res, *ai;
+
+    allow_loopback = 0;
+    url = NULL;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--allow-loopback") == 0) {
+            allow_loopback = 1;
+
+        } else if (url == NULL && argv[i][0] != '-') {
+            url = argv[i];
+
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    if (url == NULL) {
+        usage(stderr);
+        return 2;
+    }
+
+    if (pay_endpoint_url_check(url, strlen(url), allow_loopback, host,
+                               sizeof(host), &why)
+        != 0)
+    {
+        die("the URL is refused: %s", why);
+    }
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+
+    rc = getaddrinfo(host, "443", &hints, &res);
+    if (rc != 0) {
+        die("%s does not resolve: %s", host, gai_strerror(rc));
+    }
+
+    for (ai = res; ai; ai = ai->ai_next) {
+        if (pay_addr_forbidden(ai->ai_addr, allow_loopback)) {
+            freeaddrinfo(res);
+            die("%s resolves to a loopback, private, link-local or reserved "
+                "address", host);
+        }
+    }
+
+    freeaddrinfo(res);
+    printf("%s\n", host);
+
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+
+/*
+ * What rekey re-seals: a table's sealed columns, each opened with the
+ * associated data of its row.  A column with an index_* entry has a blind
+ * index kept next to it (in another table) that is rewritten under the
+ * first key too.
+ */
+typedef struct {
+    const char  *table;
+    const char  *key;       /* the row's key: two columns */
+    const char  *ad_sql;    /* the associated data */
+    const char  *column;
+} rekey_column_t;
+
+
+static const rekey_column_t  rekey_columns[] = {
+    { "notify_endpoints", "merchant_id, endpoint_id", "endpoint_id",
+      "secret_sealed" },
+    { "notify_endpoints", "merchant_id, endpoint_id", "endpoint_id",
+      "prev_secret_sealed" },
+    { NULL, NULL, NULL, NULL }
+};
+
+
+static PGresult *
+exec_ok(PGconn *db, const char *sql, int n, const char *const *v,
+    ExecStatusType want)
+{
+    PGresult  *res;
+
+    res = PQexecParams(db, sql, n, NULL, v, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != want) {
+        die("%s", PQerrorMessage(db));
+    }
+
+    return res;
+}
+
+
+/* One batch of one column: up to REKEY_BATCH rows not sealed under the
+ * first key, re-sealed in one transaction.  Returns the rows done. */
+static int
+rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
+    const char *current)
+{
+    int          i, n;
+    char         sql[1024], *plain, *sealed;
+    size_t       plen, cap;
+    const char  *v[3];
+    const char  *s;
+    PGresult    *res, *up;
+
+    PQclear(exec_ok(db, "BEGIN", 0, NULL, PGRES_COMMAND_OK));
+
+    snprintf(sql, sizeof(sql),
+             "SELECT %s, %s, %s FROM %s WHERE %s IS NOT NULL "
+             "AND NOT starts_with(%s, $1) LIMIT %d FOR UPDATE",
+             rc->key, rc->ad_sql, rc->column, rc->table, rc->column,
+             rc->column, REKEY_BATCH);
+
+    v[0] = current;
+    res = exec_ok(db, sql, 1, v, PGRES_TUPLES_OK);
+    n = PQntuples(res);
+
+    snprintf(sql, sizeof(sql), "UPDATE %s SET %s = $3 WHERE (%s) = ($1, $2)",
+             rc->table, rc->column, rc->key);
+
+    for (i = 0; i < n; i++) {
+        s = PQgetvalue(res, i, 3);
+        plen = (size_t) PQgetlength(res, i, 3);
+        plain = OPENSSL_malloc(plen + 1);
+        cap = pay_seal_len(plen) + 1;
+        sealed = malloc(cap);
+
+        if (plain == NULL || sealed == NULL) {
+            die("out of memory");
+        }
+
+        if (pay_unseal(kr, PQgetvalue(res, i, 2), s, plen, plain, plen + 1,
+                       &plen)
+            != 0)
+        {
+            die("%s.%s of row (%s, %s) does not open with the key file (its "
+                "key is missing, or the value was moved from another row)",
+                rc->table, rc->column, PQgetvalue(res, i, 0),
+                PQgetvalue(res, i, 1));
+        }
+
+        if (pay_seal(kr, PQgetvalue(res, i, 2), plain, plen, sealed, cap)
+            != 0)
+        {
+            die("cannot seal");
+        }
+
+        OPENSSL_clear_free(plain, plen + 1);
+
+        v[0] = PQgetvalue(res, i, 0);
+        v[1] = PQgetvalue(res, i, 1);
+        v[2] = sealed;
+        up = exec_ok(db, sql, 3, v, PGRES_COMMAND_OK);
+        PQclear(up);
+        free(sealed);
+    }
+
+    PQclear(res);
+    PQclear(exec_ok(db, "COMMIT", 0, NULL, PGRES_COMMAND_OK));
+
+    return n;
+}
+
+
+static int
+cmd_rekey(int argc, char **argv)
+{
+    int                    i, n, total;
+    char                   current[PAY_SEAL_KID_MAX + 8];
+    PGconn                *db;
+    const char            *conninfo, *file;
+    pay_keyring_t          kr;
+    const rekey_column_t  *rc;
+
+    conninfo = getenv("PAYMENTS_DB");
+    file = getenv("PAYMENTS_KEY_FILE");
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            conninfo = argv[++i];
+
+        } else if (strcmp(argv[i], "--key-file") == 0 && i + 1 < argc) {
+            file = argv[++i];
+
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    if (conninfo == NULL || file == NULL) {
+        die("--db CONNINFO and --key-file FILE are needed");
+    }
+
+    keyring_load(file, &kr);
+
+    /* "v1.<kid>.": what is sealed under the first key already */
+    snprintf(current, sizeof(current), "v1.%s.", kr.keys[0].kid);
+
+    db = PQconnectdb(conninfo);
+    if (PQstatus(db) != CONNECTION_OK) {
+        die("cannot connect: %s", PQerrorMessage(db));
+    }
+
+    for (rc = rekey_columns; rc->table; rc++) {
+        total = 0;
+
+        do {
+            n = rekey_batch(db, &kr, rc, current);
+            total += n;
+        } while (n == REKEY_BATCH);
+
+        printf("%s.%s: %d re-sealed under %s\n", rc->table, rc->column,
+               total, kr.keys[0].kid);
+    }
+
+    PQfinish(db);
+    pay_keyring_wipe(&kr);
+
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+
+    if (strcmp(argv[1], "new-key") == 0) {
+        return cmd_new_key(argc - 1, argv + 1);
+    }
+
+    if (strcmp(argv[1], "new-secret") == 0) {
+        return cmd_new_secret(argc - 1, argv + 1);
+    }
+
+    if (strcmp(argv[1], "seal") == 0) {
+        return cmd_seal(argc - 1, argv + 1);
+    }
+
+    if (strcmp(argv[1], "check-endpoint") == 0) {
+        return cmd_check_endpoint(argc - 1, argv + 1);
+    }
+
+    if (strcmp(argv[1], "rekey") == 0) {
+        return cmd_rekey(argc - 1, argv + 1);
+    }
+
+    usage(stderr);
+    return 2;
+}
