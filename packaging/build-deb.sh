@@ -38,6 +38,8 @@ module=$build/nginx/ngx_http_payments_module.so
 [ -f "$module" ] || die "$module is missing: make module"
 reconcile=$build/payments-reconcile
 [ -f "$reconcile" ] || die "$reconcile is missing: make reconcile"
+secrets=$build/payments-secrets
+[ -f "$secrets" ] || die "$secrets is missing: make secrets"
 
 upstream=$(tr -d ' \n' <"$top/VERSION")
 [[ $upstream =~ ^[0-9][0-9A-Za-z.+~]*$ ]] || die "VERSION: '$upstream' is not a version"
@@ -86,6 +88,12 @@ strip --remove-section=.comment --remove-section=.note --strip-unneeded \
     "$stage/usr/bin/payments-reconcile"
 gzip -9n <"$top/packaging/man/payments-reconcile.1" \
     >"$stage/usr/share/man/man1/payments-reconcile.1.gz"
+# payments-secrets is a C program too (bin/payments-secrets.c)
+install -m 755 "$secrets" "$stage/usr/bin/payments-secrets"
+strip --remove-section=.comment --remove-section=.note --strip-unneeded \
+    "$stage/usr/bin/payments-secrets"
+gzip -9n <"$top/packaging/man/payments-secrets.1" \
+    >"$stage/usr/share/man/man1/payments-secrets.1.gz"
 install -m 644 "$top/packaging/systemd/payments-reconcile@.service" \
     "$top/packaging/systemd/payments-reconcile@.timer" "$stage/usr/share/doc/$pkg/examples/"
 install -m 644 "$top"/sql/*.sql "$stage/usr/share/ngx-payments/sql/"
@@ -107,7 +115,8 @@ mkdir -p "$shl/debian"
 printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$pkg" "$pkg" >"$shl/debian/control"
 shlibs=$(cd "$shl" && dpkg-shlibdeps -O \
     "$stage/usr/lib/nginx/modules/ngx_http_payments_module.so" \
-    "$stage/usr/bin/payments-reconcile" 2>"$shl/warnings" |
+    "$stage/usr/bin/payments-reconcile" "$stage/usr/bin/payments-secrets" \
+    2>"$shl/warnings" |
     sed -n 's/^shlibs:Depends=//p') ||
     { cat "$shl/warnings" >&2; die "dpkg-shlibdeps failed"; }
 [ -n "$shlibs" ] || { cat "$shl/warnings" >&2; die "dpkg-shlibdeps found no libraries"; }
