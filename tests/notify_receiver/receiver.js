@@ -34,7 +34,10 @@
  *                              is the default for paths without their own)
  *   GET  /_control/deliveries[?path=/hooks/a]
  *                              {"deliveries":[...], "stats":{...}}
- *   GET  /_control/stats       connections, TLS handshakes and errors, requests
+ *   GET  /_control/stats       connections, TLS handshakes and errors, requests,
+ *                              verified, unverified, delivered (2xx answers),
+ *                              delivered_ids (distinct path + webhook-id),
+ *                              first_delivered_ms, last_delivered_ms, hung
  *   POST /_control/reset       {} everything, or {"path":"/hooks/a"} one path
  *
  * A delivery's record: path, webhook_id, type, sequence, checkout_id,
@@ -96,9 +99,31 @@ const state = {
     deliveries: [],
     attempts: new Map(),       /* path + " " + webhook-id -> count */
     hung: new Set(),           /* responses never answered */
-    stats: { connections: 0, tls_handshakes: 0, tls_errors: 0, requests: 0,
-             control_requests: 0 },
+    delivered: new Set(),      /* path + " " + webhook-id answered 2xx */
+    stats: freshStats(),
 };
+
+function freshStats() {
+    return { connections: 0, tls_handshakes: 0, tls_errors: 0, requests: 0,
+             control_requests: 0, verified: 0, unverified: 0, delivered: 0,
+             first_delivered_ms: null, last_delivered_ms: null };
+}
+
+function statsNow() {
+    return { ...state.stats, hung: state.hung.size,
+             delivered_ids: state.delivered.size };
+}
+
+/* A verified delivery answered 2xx. */
+function delivered(rec) {
+    const now = Date.now();
+    state.stats.delivered++;
+    state.delivered.add(`${rec.path} ${rec.webhook_id}`);
+    if (state.stats.first_delivered_ms === null) {
+        state.stats.first_delivered_ms = now;
+    }
+    state.stats.last_delivered_ms = now;
+}
 
 function pathState(p) {
     let s = state.paths.get(p);
@@ -268,6 +293,7 @@ function onDelivery(req, res) {
         const secrets = secretsFor(p);
         const v = verify(secrets, body, req.headers);
         if (!v.ok.length) {
+            state.stats.unverified++;
             rec.error = v.error;
             rec.answer = '400';
             res.writeHead(400, { 'content-type': 'text/plain' });
@@ -275,6 +301,7 @@ function onDelivery(req, res) {
             return;
         }
 
+        state.stats.verified++;
         rec.verified = true;
         rec.verified_by = v.ok;
         rec.secret_fp = v.ok.map((i) => fingerprint(secrets[i]));
@@ -298,11 +325,15 @@ function answer(req, res, rec, mode) {
     switch (mode.kind) {
     case 'ok':
         rec.answer = '204';
+        delivered(rec);
         res.writeHead(204);
         res.end();
         break;
     case 'status':
         rec.answer = String(mode.status);
+        if (mode.status >= 200 && mode.status < 300) {
+            delivered(rec);
+        }
         res.writeHead(mode.status, { 'content-type': 'text/plain' });
         res.end(mode.status === 204 || mode.status === 304 ? undefined
             : 'as told\n');
@@ -312,6 +343,7 @@ function answer(req, res, rec, mode) {
         setTimeout(() => {
             if (!res.destroyed && !res.writableEnded) {
                 rec.answer = '204';
+                delivered(rec);
                 res.writeHead(204);
                 res.end();
             }
@@ -375,14 +407,13 @@ function onControl(req, res) {
             send(res, 200, { ok: true });
             return;
         case 'GET /_control/stats':
-            send(res, 200, { ...state.stats, hung: state.hung.size });
+            send(res, 200, statsNow());
             return;
         case 'GET /_control/deliveries': {
             const p = url.searchParams.get('path');
             const list = p ? state.deliveries.filter((d) => d.path === p)
                 : state.deliveries;
-            send(res, 200, { deliveries: list,
-                             stats: { ...state.stats, hung: state.hung.size } });
+            send(res, 200, { deliveries: list, stats: statsNow() });
             return;
         }
         case 'POST /_control/mode': {
@@ -434,6 +465,11 @@ function onControl(req, res) {
                 state.paths.delete(j.path);
                 state.deliveries = state.deliveries.filter(
                     (d) => d.path !== j.path);
+                for (const k of [...state.delivered]) {
+                    if (k.startsWith(`${j.path} `)) {
+                        state.delivered.delete(k);
+                    }
+                }
                 for (const k of [...state.attempts.keys()]) {
                     if (k.startsWith(`${j.path} `)) {
                         state.attempts.delete(k);
@@ -447,9 +483,8 @@ function onControl(req, res) {
                     r.socket && r.socket.destroy();
                 }
                 state.hung.clear();
-                for (const k of Object.keys(state.stats)) {
-                    state.stats[k] = 0;
-                }
+                state.delivered.clear();
+                state.stats = freshStats();
             }
             send(res, 200, { ok: true });
             return;

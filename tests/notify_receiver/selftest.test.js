@@ -209,6 +209,10 @@ test('reset of one path, stats, and nothing secret in the output', async () => {
     const s = await ctl('GET', '/_control/stats');
     assert.ok(s.json.connections >= 10);
     assert.ok(s.json.tls_handshakes >= 10);
+    assert.ok(s.json.delivered >= 6);
+    assert.ok(s.json.unverified >= 4);
+    assert.ok(s.json.delivered_ids >= 3);
+    assert.ok(s.json.last_delivered_ms >= s.json.first_delivered_ms);
     assert.ok(!child.output.includes(secretA.slice(6, 20)));
     assert.ok(!child.output.includes(secretB.slice(6, 20)));
     assert.ok(!child.output.includes('checkout.succeeded'));
