@@ -2042,6 +2042,44 @@ gateway_kill(gateway_t *gw)
 }
 
 
+int
+gateway_kill_workers(const gateway_t *gw)
+{
+    int    i, n;
+    long   w;
+    char  *workers, *p, *end;
+
+    cr_assert(gw->pid > 0, "the gateway does not run");
+
+    /* a master that just started may not have forked yet */
+    workers = NULL;
+    for (i = 0; i < 20; i++) {
+        free(workers);
+        workers = file_read_cmd(str_printf("pgrep -P %ld", (long) gw->pid));
+        if (workers != NULL && workers[0] != '\0') {
+            break;
+        }
+        msleep(100);
+    }
+
+    n = 0;
+
+    for (p = workers; p && *p; p = end) {
+        w = strtol(p, &end, 10);
+        if (end == p) {
+            break;
+        }
+
+        if (w > 1 && kill((pid_t) w, SIGKILL) == 0) {
+            n++;
+        }
+    }
+
+    free(workers);
+    return n;
+}
+
+
 resp_t *
 gateway_send(const gateway_t *gw, const char *method, const char *path,
     const merchant_t *m, const char *idem_key, const char *body)
@@ -2654,6 +2692,9 @@ suite_gateway_pid(void)
 }
 
 
+static void suite_gateway_kill(void);
+
+
 void
 suite_gateway_stop(void)
 {
@@ -2677,7 +2718,7 @@ suite_gateway_stop(void)
 }
 
 
-void
+static void
 suite_gateway_kill(void)
 {
     gateway_t  gw;
@@ -2689,36 +2730,6 @@ suite_gateway_kill(void)
         gateway_kill(&gw);
         msleep(300);
     }
-}
-
-
-int
-suite_gateway_kill_workers(void)
-{
-    int     n;
-    long    w;
-    char   *workers, *p, *end;
-    pid_t   pid;
-
-    pid = suite_gateway_pid();
-    cr_assert(pid != 0, "the suite's nginx does not run");
-
-    workers = file_read_cmd(str_printf("pgrep -P %ld", (long) pid));
-    n = 0;
-
-    for (p = workers; p && *p; p = end) {
-        w = strtol(p, &end, 10);
-        if (end == p) {
-            break;
-        }
-
-        if (w > 1 && kill((pid_t) w, SIGKILL) == 0) {
-            n++;
-        }
-    }
-
-    free(workers);
-    return n;
 }
 
 

@@ -250,6 +250,8 @@ void     gateway_start(gateway_t *gw, const char *name, int workers,
 void     gateway_stop(gateway_t *gw);
 /* SIGKILL of the master and its workers: a gateway that dies */
 void     gateway_kill(gateway_t *gw);
+/* SIGKILL of its workers only (the master starts new ones): how many */
+int      gateway_kill_workers(const gateway_t *gw);
 resp_t  *gateway_send(const gateway_t *gw, const char *method,
     const char *path, const merchant_t *m, const char *idem_key,
     const char *body);
@@ -379,8 +381,9 @@ void     receiver_secrets(const char *name, const char *const *secrets);
 /* Every delivery to /hooks/<name> so far (a JSON array, the caller's). */
 json_t  *receiver_deliveries(const char *name);
 
-/* The receiver's counters: connections, tls_handshakes, tls_errors,
- * requests, hung (a JSON object, the caller's). */
+/* The receiver's counters (a JSON object, the caller's): connections (TCP,
+ * to its HTTPS port), tls_handshakes, tls_errors, requests, verified,
+ * unverified, delivered (2xx answers), delivered_ids, hung, ... */
 json_t  *receiver_stats(void);
 
 /* Polls until /hooks/<name> has seen at least n deliveries answered answer
@@ -456,13 +459,9 @@ double   metric_value(const char *origin, const char *series);
 
 /* -- the suite's own nginx (solo_* suites only) ----------------------------- */
 
-/* SIGQUIT and wait (its workers finish what they hold). */
+/* SIGQUIT and wait (its workers finish what they hold; SIGKILL after
+ * 15 s). */
 void     suite_gateway_stop(void);
-/* SIGKILL of the master and its workers. */
-void     suite_gateway_kill(void);
-/* SIGKILL of the workers only: the master starts new ones; returns how many
- * were killed. */
-int      suite_gateway_kill_workers(void);
 /* nginx -p RUN/ -c RUN/nginx.conf, as ci/services.sh started it, when it
  * does not run; waits for /readyz 200. */
 void     suite_gateway_start(void);

@@ -23,8 +23,6 @@
 
 #include "harness.h"
 
-#include <signal.h>
-#include <stdio.h>
 #include <time.h>
 
 
@@ -1220,9 +1218,7 @@ expect_each_delivered_once(const endpoint_t *ep, const merchant_t *m,
 static void
 killed_in_flight(int whole)
 {
-    int          i, killed;
-    long         w;
-    char        *workers, *q, *end;
+    int          i;
     size_t       k, n;
     json_t      *ds;
     paid_t       p[6];
@@ -1260,29 +1256,8 @@ killed_in_flight(int whole)
         gateway_kill(&own);
 
     } else {
-        workers = NULL;
-        for (i = 0; i < 20 && (workers == NULL || *workers == '\0'); i++) {
-            FILE    *f;
-            char     buf[256];
-            size_t   len;
-
-            f = popen(str_printf("pgrep -P %ld", (long) own.pid), "r");
-            cr_assert_not_null(f);
-            len = fread(buf, 1, sizeof(buf) - 1, f);
-            buf[len] = '\0';
-            pclose(f);
-            workers = strdup(buf);
-        }
-
-        killed = 0;
-        for (q = workers; *q; q = end) {
-            w = strtol(q, &end, 10);
-            if (end == q) {
-                break;
-            }
-            killed += w > 1 && kill((pid_t) w, SIGKILL) == 0;
-        }
-        cr_assert_geq(killed, 1, "no worker of %ld found", (long) own.pid);
+        cr_assert_geq(gateway_kill_workers(&own), 1, "no worker of %ld",
+                      (long) own.pid);
     }
 
     receiver_mode(ep.name, "ok", NULL);
