@@ -33,9 +33,14 @@ make -s module mock
 run=$(mktemp -d /tmp/ngx-payments-bench-notify.XXXXXX)
 chmod 755 "$run"
 cleanup() {
+    local rc=$?
     bash ci/receiver.sh stop "$run" || true
     bash ci/services.sh stop "$run" || true
-    rm -rf "$run"
+    if [ "$rc" -eq 0 ]; then
+        rm -rf "$run"
+    else
+        echo "bench/notify.sh: failed; run directory kept: $run" >&2
+    fi
 }
 trap cleanup EXIT
 
@@ -86,36 +91,59 @@ prepare() {
       END LOOP; END \$\$;"
 }
 
-# events PREFIX: the signed events of the checkouts PREFIX (any merchant)
+# events LIKE: the signed events of the checkouts whose ids are LIKE that
 events() {
     psql "$PAY_TEST_PG" -XAtq -F $'\t' -c "SELECT merchant_id, checkout_id, psp_token, amount_total
-        FROM checkouts WHERE checkout_id LIKE '$1x%' ORDER BY random()" |
+        FROM checkouts WHERE checkout_id LIKE '$1' ORDER BY random()" |
         "$run/sign_events" "$(cat "$PAY_TEST_WEBHOOK_SECRET")"
 }
 
-paid() {   # paid PREFIX: checkouts of PREFIX paid
+paid() {   # paid LIKE: how many of those checkouts are paid
     psql "$PAY_TEST_PG" -XAtq -c "SELECT count(*) FROM checkouts
-        WHERE checkout_id LIKE '$1x%' AND status = 'SUCCESS'"
+        WHERE checkout_id LIKE '$1' AND status = 'SUCCESS'"
 }
 
 say "ngx_payments notifications benchmark, $(date -u), $(nproc) cores, ${secs}s runs," \
     "$workers worker(s), payments_notify $params"
 
-# --- 1. no endpoint: the demo merchant has none ------------------------------
-prepare "$PAY_TEST_MERCHANT_ID" "nn$tag" "$nwh"
-events "nn$tag" >"$run/events-none.tsv"
+# merchant ID: a merchant of the bench (it may already exist)
+merchant() {
+    local outp
+    outp=$(bin/payments-merchant --db "$PAY_TEST_PG" create --id "$1" --name "$1" \
+        --origin https://shop.example 2>&1) ||
+        { echo "bench/notify.sh: payments-merchant create $1 failed: $outp" >&2; exit 1; }
+}
+
+# The two sides differ only in the subscription: the same number of
+# merchants (a merchant's webhooks share its sellers' wallet rows), the same
+# number of checkouts each.
+per=$(( (nwh + nmerchants - 1) / nmerchants ))
+
+# --- 0. a warm-up: the demo merchant's own, without an endpoint --------------
+prepare "$PAY_TEST_MERCHANT_ID" "nw$tag" 3000
+events "nw${tag}x%" >"$run/events-warm.tsv"
+EVENTS=$run/events-warm.tsv wrk -t2 -c64 -d2s -s bench/webhooks.lua \
+    "$PAY_TEST_GW_PLAIN" >/dev/null 2>&1
+
+# --- 1. no endpoint ----------------------------------------------------------------
+for i in $(seq "$nmerchants"); do
+    merchant "bench_p$i"
+    prepare "bench_p$i" "nn${tag}m$i" "$per"
+done
+events "nn${tag}m%" >"$run/events-none.tsv"
 EVENTS=$run/events-none.tsv wrk -t2 -c64 -d"${secs}s" -s bench/webhooks.lua \
     "$PAY_TEST_GW_PLAIN" >"$run/wh-none.log" 2>&1
 rate_none=$(wrk_rate "$run/wh-none.log")
-echo "bench/notify.sh: no endpoint: $rate_none webhooks/s; now $nmerchants merchants with an endpoint each" >&2
+# unique events committed per second (wrk's rate counts the duplicates sent
+# once every event was: BENCH_WEBHOOKS must exceed what a run sends)
+paid_none=$(paid "nn${tag}m%")
+uniq_none=$(awk -v n="$paid_none" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+echo "bench/notify.sh: no endpoint: $uniq_none webhooks/s; now with an endpoint each" >&2
 
 # --- 2. every merchant with one endpoint ---------------------------------------
-per=$(( (nwh + nmerchants - 1) / nmerchants ))
 for i in $(seq "$nmerchants"); do
     mid=bench_n$i
-    outp=$(bin/payments-merchant --db "$PAY_TEST_PG" create --id "$mid" --name "$mid" \
-        --origin https://shop.example 2>&1) ||
-        { echo "bench/notify.sh: payments-merchant create failed: $outp" >&2; exit 1; }
+    merchant "$mid"
     outp=$(bin/payments-merchant --db "$PAY_TEST_PG" add-endpoint --id "$mid" \
         --url "$PAY_TEST_RECEIVER/hooks/$mid" --allow-loopback 2>&1) ||
         { echo "bench/notify.sh: add-endpoint failed: $outp" >&2; exit 1; }
@@ -124,19 +152,21 @@ for i in $(seq "$nmerchants"); do
     curl -sf -o /dev/null -H 'Content-Type: application/json' \
         -d "{\"path\":\"/hooks/$mid\",\"secrets\":[\"$secret\"]}" \
         "$PAY_TEST_RECEIVER_CONTROL/_control/secrets"
-    prepare "$mid" "ns$tag$i" "$per"
+    prepare "$mid" "ns${tag}m$i" "$per"
 done
-events "ns$tag" >"$run/events-sub.tsv"
+events "ns${tag}m%" >"$run/events-sub.tsv"
 
 t0=$(now_ms)
 EVENTS=$run/events-sub.tsv wrk -t2 -c64 -d"${secs}s" -s bench/webhooks.lua \
     "$PAY_TEST_GW_PLAIN" >"$run/wh-sub.log" 2>&1
 t1=$(now_ms)
 rate_sub=$(wrk_rate "$run/wh-sub.log")
-echo "bench/notify.sh: with endpoints: $rate_sub webhooks/s; waiting for the deliveries" >&2
+paid_sub=$(paid "ns${tag}m%")
+uniq_sub=$(awk -v n="$paid_sub" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+echo "bench/notify.sh: with endpoints: $uniq_sub webhooks/s; waiting for the deliveries" >&2
 
 # --- 3. until every notification of 2 is delivered ------------------------------
-want=$(paid "ns$tag")
+want=$paid_sub
 got=0
 for _ in $(seq $((wait_max * 5))); do
     got=$(stat_of delivered_ids)
@@ -147,16 +177,17 @@ t2=$(stat_of last_delivered_ms)
 unverified=$(stat_of unverified)
 total=$(stat_of delivered)
 
+# (parenthesised: a bare ">" in awk's printf is a redirection)
 e2e_s=$(awk -v a="$t0" -v b="${t2:-$t0}" 'BEGIN { printf "%.2f", (b - a) / 1000 }')
-drain_s=$(awk -v a="$t1" -v b="${t2:-$t1}" 'BEGIN { d = (b - a) / 1000; printf "%.2f", d < 0 ? 0 : d }')
-rate_e2e=$(awk -v n="$got" -v a="$t0" -v b="${t2:-$t0}" 'BEGIN { printf "%.0f", b > a ? n * 1000 / (b - a) : 0 }')
-ratio=$(awk -v a="$rate_sub" -v b="$rate_none" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+drain_s=$(awk -v a="$t1" -v b="${t2:-$t1}" 'BEGIN { d = (b - a) / 1000; printf "%.2f", (d < 0 ? 0 : d) }')
+rate_e2e=$(awk -v n="$got" -v a="$t0" -v b="${t2:-$t0}" 'BEGIN { printf "%.0f", (b > a ? n * 1000 / (b - a) : 0) }')
+ratio=$(awk -v a="$uniq_sub" -v b="$uniq_none" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 
 say
 say "| measure                                         | value |"
 say "| ----------------------------------------------- | ----- |"
-say "| webhooks/s, no endpoint subscribed              | $rate_none ($(wrk_tail "$run/wh-none.log")) |"
-say "| webhooks/s, $nmerchants merchants with an endpoint each  | $rate_sub ($(wrk_tail "$run/wh-sub.log")) |"
+say "| webhooks/s, no endpoint subscribed              | $uniq_none ($paid_none events, $nmerchants merchants; wrk $rate_none/s $(wrk_tail "$run/wh-none.log")) |"
+say "| webhooks/s, every merchant with an endpoint     | $uniq_sub ($paid_sub events, $nmerchants merchants; wrk $rate_sub/s $(wrk_tail "$run/wh-sub.log")) |"
 say "| with / without (the outbox on the webhook path) | $ratio |"
 say "| notifications to deliver (checkouts paid in 2)  | $want |"
 say "| delivered (distinct, verified by the receiver)  | $got ($total 2xx answers, $unverified unverified) |"
