@@ -146,7 +146,8 @@ checkout_paid(merchant_t *m, paid_t *p)
 }
 
 
-/* Polls GET path until the JSON member at the pointer is want. */
+/* Polls GET path until its "status" (array NULL) or the "status" of the
+ * item of array whose idkey is id (id NULL: the first item) is want. */
 static void
 api_becomes(const merchant_t *m, const char *path, const char *array,
     const char *idkey, const char *id, const char *want)
@@ -155,39 +156,47 @@ api_becomes(const merchant_t *m, const char *path, const char *array,
     size_t       k;
     json_t      *j, *it;
     resp_t      *r;
-    const char  *st, *v;
+    const char  *v;
+    char         st[64];
 
-    st = "absent";
+    snprintf(st, sizeof(st), "absent");
 
     for (i = 0; i < 100; i++) {
         r = api_get(m, path);
         cr_assert_eq(r->status, 200, "%s: %s", path, r->body);
         j = resp_json(r);
+        v = NULL;
 
         if (array == NULL) {
-            st = json_string_value(json_object_get(j, "status"));
+            v = json_string_value(json_object_get(j, "status"));
 
         } else {
             json_array_foreach(json_object_get(j, array), k, it) {
-                v = json_string_value(json_object_get(it, idkey));
-                if (id == NULL || (v != NULL && strcmp(v, id) == 0)) {
-                    st = json_string_value(json_object_get(it, "status"));
+                const char  *item = json_string_value(json_object_get(it,
+                                                                   idkey));
+
+                if (id == NULL || (item != NULL && strcmp(item, id) == 0)) {
+                    v = json_string_value(json_object_get(it, "status"));
                     break;
                 }
             }
         }
 
-        if (st != NULL && strcmp(st, want) == 0) {
-            resp_free(r);
-            return;
+        if (v != NULL) {
+            snprintf(st, sizeof(st), "%s", v);
         }
 
         resp_free(r);
+
+        if (strcmp(st, want) == 0) {
+            return;
+        }
+
         msleep(100);
     }
 
     cr_assert_fail("%s: %s %s is %s, not %s", path, array ? array : "",
-                   id ? id : "", st ? st : "(null)", want);
+                   id ? id : "", st, want);
 }
 
 
