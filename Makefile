@@ -27,7 +27,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits bench-reconcile clean deps demo-shop browser deb chaos
+.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb chaos notify-receiver-test
 
 all: core mock module reconcile secrets
 
@@ -164,6 +164,16 @@ bench-limits:
 # make bench); BENCH_RECON_ROWS, default 100000
 bench-reconcile: $(BUILD)/payments-reconcile
 	BUILD=$(BUILD) bash bench/reconcile.sh
+
+# notifications delivered per second end to end, and the webhook rate with
+# and without a subscribed endpoint (bench/README.md)
+bench-notify:
+	bash bench/notify.sh
+
+# the e2e suite's notification receiver alone (tests/notify_receiver): its
+# own deliveries signed with standardwebhooks' sign, every answer mode
+notify-receiver-test:
+	cd tests/notify_receiver && node --test selftest.test.js
 
 clean:
 	rm -rf $(BUILD)

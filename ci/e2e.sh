@@ -36,6 +36,8 @@ finish() {
         curl -s --max-time 5 --cacert "$run/conf/tls.crt" "$PAY_TEST_GW/metrics" \
             >"$run/logs/metrics.txt" 2>/dev/null || true
     fi
+    # the merchants' notification endpoint (ci/receiver.sh)
+    bash "$top/ci/receiver.sh" stop "$run" || rc=1
     bash "$top/ci/services.sh" stop "$run" || rc=1
     # gateways a test started (gateway_start) and did not stop: it crashed
     pkill -QUIT -f "nginx -p $run/" 2>/dev/null || true
@@ -75,7 +77,7 @@ finish() {
 
     if [ "$rc" -ne 0 ]; then
         echo "---- e2e failed; run directory kept: $run" >&2
-        for log in error.log mock.log postgres.log; do
+        for log in error.log mock.log postgres.log receiver.log; do
             if [ -f "$run/logs/$log" ]; then
                 echo "---- tail of $log" >&2
                 tail -n 60 "$run/logs/$log" >&2
@@ -96,10 +98,15 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 bash "$top/ci/services.sh" start "$run" --asan --workers 2
+# The merchants' endpoint for the notifications suite (tests/e2e/test_notify.c):
+# PAY_TEST_RECEIVER, PAY_TEST_RECEIVER_CONTROL, PAY_TEST_RECEIVER_CA.
+bash "$top/ci/receiver.sh" start "$run"
 
 set -a
 # shellcheck disable=SC1091
 . "$run/env"
+# shellcheck disable=SC1091
+. "$run/receiver.env"
 set +a
 # every answer of the gateway, for tests/openapi/validate.js (below)
 export PAY_TEST_RECORD=$run/logs/responses.jsonl

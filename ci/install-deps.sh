@@ -2,7 +2,12 @@
 # Installs what the build and the test suites need on Debian bookworm.
 #
 #   ci/install-deps.sh            everything
-#   ci/install-deps.sh --core     the build, PostgreSQL, nginx, the C suites
+#   ci/install-deps.sh --core     the build, PostgreSQL, nginx, the C suites,
+#                                 and the e2e suite's notification receiver:
+#                                 nodejs and npm (Debian's, unless a node is
+#                                 there), then standardwebhooks (the version
+#                                 pinned in tests/notify_receiver/package-lock.json)
+#                                 into tests/notify_receiver/node_modules
 #   ci/install-deps.sh --browser  the browser suite: Debian's chromium, nodejs
 #                                 and npm, then playwright-core (the version
 #                                 pinned in tests/browser/package-lock.json)
@@ -44,15 +49,16 @@ if [ "$want_core" = 1 ]; then
         pgbouncer    # the e2e suite runs a gateway through it (transaction pooling)
     )
 fi
-[ "$want_deb" = 0 ] || pkgs+=(dpkg-dev lintian man-db)
-if [ "$want_browser" = 1 ]; then
-    # Debian's packages, except that a machine whose Node comes from
-    # elsewhere (with its own npm, which Debian's npm package would fight)
-    # keeps it.
-    pkgs+=(chromium)
+if [ "$want_core" = 1 ] || [ "$want_browser" = 1 ]; then
+    # Node: the e2e suite's notification receiver (tests/notify_receiver)
+    # and the browser suite.  Debian's packages, except that a machine whose
+    # Node comes from elsewhere (with its own npm, which Debian's npm package
+    # would fight) keeps it.
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
     command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
+[ "$want_deb" = 0 ] || pkgs+=(dpkg-dev lintian man-db)
+[ "$want_browser" = 0 ] || pkgs+=(chromium)
 
 missing_pkgs() {
     local p st
@@ -137,38 +143,47 @@ else
     say "packages installed"
 fi
 
+# --- Node packages --------------------------------------------------------------
+# npm_locked DIR PACKAGE: exactly the version DIR/package-lock.json pins, by
+# npm ci --ignore-scripts (no install script runs, nothing else is
+# downloaded).  Skipped when DIR/node_modules already holds it, so a machine
+# with a previous install needs no registry.
+npm_locked() {
+    local here=$1 pkg=$2 want have major
+    command -v node >/dev/null 2>&1 || { echo "install-deps: no node" >&2; exit 1; }
+    command -v npm >/dev/null 2>&1 || { echo "install-deps: no npm" >&2; exit 1; }
+    major=$(node -p 'process.versions.node.split(".")[0]')
+    if [ "$major" -lt 18 ]; then
+        echo "install-deps: node $(node --version) is too old: $pkg needs 18 or later" >&2
+        exit 1
+    fi
+    want=$(node -p 'require(process.argv[1]).packages["node_modules/" + process.argv[2]].version' \
+        "$here/package-lock.json" "$pkg")
+    have=$(node -p 'try { require(process.argv[1]).version } catch (e) { "" }' \
+        "$here/node_modules/$pkg/package.json" 2>/dev/null || true)
+    if [ "$want" = "$have" ]; then
+        say "$pkg $have present"
+        return 0
+    fi
+    say "npm ci: $pkg $want into ${here#"$top"/}/node_modules"
+    : >"$apt_log"
+    if ! (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts \
+            --no-audit --no-fund --loglevel=error >>"$apt_log" 2>&1); then
+        echo "install-deps: npm ci failed:" >&2
+        tail -n 30 "$apt_log" >&2
+        exit 1
+    fi
+    have=$(node -p 'require(process.argv[1]).version' "$here/node_modules/$pkg/package.json")
+    [ "$have" = "$want" ] || { echo "install-deps: npm installed $pkg $have, not $want" >&2; exit 1; }
+    say "$pkg $have installed"
+}
+
+# the e2e suite's notification receiver: standardwebhooks, its verifier
+[ "$want_core" = 0 ] || npm_locked "$top/tests/notify_receiver" standardwebhooks
+
 [ "$want_browser" = 1 ] || exit 0
 
 # --- the browser suite's Node side ---------------------------------------------
-here=$top/tests/browser
+# playwright-core only (it has no install script and downloads no browser).
 [ -x /usr/bin/chromium ] || { echo "install-deps: /usr/bin/chromium is missing" >&2; exit 1; }
-command -v node >/dev/null 2>&1 || { echo "install-deps: no node" >&2; exit 1; }
-command -v npm >/dev/null 2>&1 || { echo "install-deps: no npm" >&2; exit 1; }
-major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$major" -lt 18 ]; then
-    echo "install-deps: node $(node --version) is too old: the browser suite needs 18 or later" >&2
-    exit 1
-fi
-
-# playwright-core only, exactly the locked version (npm ci; it has no
-# install script and downloads no browser).  Skipped when node_modules
-# already holds it, so a machine with a previous install needs no registry.
-want=$(node -p 'require(process.argv[1]).packages["node_modules/playwright-core"].version' \
-    "$here/package-lock.json")
-have=$(node -p 'try { require(process.argv[1]).version } catch (e) { "" }' \
-    "$here/node_modules/playwright-core/package.json" 2>/dev/null || true)
-if [ "$want" = "$have" ]; then
-    say "playwright-core $have present"
-    exit 0
-fi
-say "npm ci: playwright-core $want into tests/browser/node_modules"
-: >"$apt_log"
-if ! (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts \
-        --no-audit --no-fund --loglevel=error >>"$apt_log" 2>&1); then
-    echo "install-deps: npm ci failed:" >&2
-    tail -n 30 "$apt_log" >&2
-    exit 1
-fi
-have=$(node -p 'require(process.argv[1]).version' "$here/node_modules/playwright-core/package.json")
-[ "$have" = "$want" ] || { echo "install-deps: npm installed playwright-core $have, not $want" >&2; exit 1; }
-say "playwright-core $have installed"
+npm_locked "$top/tests/browser" playwright-core

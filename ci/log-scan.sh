@@ -11,10 +11,16 @@ set -euo pipefail
 
 run=${1:?usage: $0 RUN}
 logs=()
-# failover-*.log: the second gateway tests/e2e/test_failover.c starts
+# failover-*.log: the second gateway tests/e2e/test_failover.c starts;
+# receiver.log: the merchants' endpoint (ci/receiver.sh), which must not
+# print what it checks
 for f in error.log access.log postgres.log services.log nginx-t.log metrics.txt \
-         failover-error.log failover-access.log; do
+         failover-error.log failover-access.log receiver.log; do
     [ -f "$run/logs/$f" ] && logs+=("$run/logs/$f")
+done
+# the gateways tests/e2e/test_notify.c starts (notify2, notify-own, ...)
+for f in "$run"/logs/notify*-error.log "$run"/logs/notify*-access.log; do
+    [ -f "$f" ] && logs+=("$f")
 done
 [ -f "$run/pg/postgres.log" ] && logs+=("$run/pg/postgres.log")
 if [ ${#logs[@]} -eq 0 ]; then
@@ -31,6 +37,11 @@ for f in psp.secret psp_live.secret webhook.secret paytoken.key adyen.secret ady
         printf 'secret file %s\t%s\n' "$f" "$(tr -d '\n' <"$run/conf/$f")" >>"$needles"
     fi
 done
+# the notification sealing keys (payments_encryption_key): "kid base64" lines
+if [ -s "$run/conf/encryption.keys" ]; then
+    awk '!/^#/ && NF >= 2 { printf "encryption key %s\t%s\n", $1, $2 }' \
+        "$run/conf/encryption.keys" >>"$needles"
+fi
 if [ -s "$run/conf/generic_jwt.key" ]; then
     # the private key's base64 body, line by line
     grep -v -- '-----' "$run/conf/generic_jwt.key" |

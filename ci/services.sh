@@ -28,6 +28,7 @@
 #   PAY_TEST_PGDIR             ci/pg.sh's DIR (PGDATA is its data/)
 #   PAY_TEST_MERCHANT_KEY      a demo merchant's API key (origin https://shop.example)
 #   PAY_TEST_MERCHANT_ID       its merchant id
+#   PAY_TEST_ENCRYPTION_KEY    payments_encryption_key's key file (notifications)
 # Source it: `. RUN/env`.
 #
 # A start that fails half-way stops what it started.  Environment:
@@ -272,6 +273,16 @@ do_start() {
         "$run/conf/adyen.secret" "$run/conf/adyen.hmac" "$run/conf/generic.secret" \
         "$run/conf/generic_jwt.key"
     chmod 644 "$run/conf/generic_jwt.pub"
+    # Notifications (doc/NOTIFICATIONS.md): payments_encryption_key's file,
+    # as `payments-secrets new-key` writes it ("kid base64(32 random bytes)"),
+    # mode 0600; one that is already there (made by the caller) is kept.
+    if [ ! -s "$run/conf/encryption.keys" ]; then
+        (
+            umask 077
+            printf 'e2e1 %s\n' "$(openssl rand -base64 32)" >"$run/conf/encryption.keys"
+        )
+    fi
+    chmod 600 "$run/conf/encryption.keys"
     # The gateway's TLS certificate (self-signed, for 127.0.0.1).
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
         -days 2 -subj /CN=127.0.0.1 \
@@ -340,6 +351,9 @@ do_start() {
         "MOCK_URL=$mock_url" "LEASE=$lease"
         "TLS_CERT=$run/conf/tls.crt" "TLS_KEY=$run/conf/tls.key"
         "TLS_PIN=$tls_pin"
+        # notifications: the sealing keys, and the CA of the test endpoints
+        # (ci/receiver.sh serves the gateway's own certificate)
+        "ENCRYPTION_KEY=$run/conf/encryption.keys" "NOTIFY_CA=$run/conf/tls.crt"
     )
     render "$template" "${subst[@]}" >"$run/nginx.conf"
 
@@ -379,6 +393,7 @@ do_start() {
         envline PAY_TEST_WEBHOOK_SECRET "$run/conf/webhook.secret"
         envline PAY_TEST_MERCHANT_KEY "$key"
         envline PAY_TEST_MERCHANT_ID "$mid"
+        envline PAY_TEST_ENCRYPTION_KEY "$run/conf/encryption.keys"
     } >"$run/env"
     chmod 600 "$run/env"
 

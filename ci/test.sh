@@ -127,6 +127,10 @@ skip_if_broken unit-asan build-core build-unit ||
 skip_if_broken mock-test build-mock ||
     step mock-test suite make mock-test
 
+# the e2e suite's notification receiver on its own (standardwebhooks signs,
+# it verifies; every answer mode), a few seconds
+step notify-receiver suite make notify-receiver-test
+
 if [ ${#fuzz_bin[@]} -eq 0 ]; then
     echo
     echo "=== fuzz-smoke: WARNING: no harness in tests/fuzz/: nothing fuzzed"

@@ -2042,6 +2042,44 @@ gateway_kill(gateway_t *gw)
 }
 
 
+int
+gateway_kill_workers(const gateway_t *gw)
+{
+    int    i, n;
+    long   w;
+    char  *workers, *p, *end;
+
+    cr_assert(gw->pid > 0, "the gateway does not run");
+
+    /* a master that just started may not have forked yet */
+    workers = NULL;
+    for (i = 0; i < 20; i++) {
+        free(workers);
+        workers = file_read_cmd(str_printf("pgrep -P %ld", (long) gw->pid));
+        if (workers != NULL && workers[0] != '\0') {
+            break;
+        }
+        msleep(100);
+    }
+
+    n = 0;
+
+    for (p = workers; p && *p; p = end) {
+        w = strtol(p, &end, 10);
+        if (end == p) {
+            break;
+        }
+
+        if (w > 1 && kill((pid_t) w, SIGKILL) == 0) {
+            n++;
+        }
+    }
+
+    free(workers);
+    return n;
+}
+
+
 resp_t *
 gateway_send(const gateway_t *gw, const char *method, const char *path,
     const merchant_t *m, const char *idem_key, const char *body)
@@ -2121,4 +2159,594 @@ gateway_metric(const gateway_t *gw, const char *name)
     resp_free(r);
 
     return v;
+}
+
+
+/* -- notifications ------------------------------------------------------------ */
+
+char *
+receiver_url(const char *name)
+{
+    return str_printf("%s/hooks/%s", env("PAY_TEST_RECEIVER"), name);
+}
+
+
+char *
+receiver_url_on(const char *host, const char *name)
+{
+    const char  *r, *colon;
+
+    r = env("PAY_TEST_RECEIVER");
+    colon = strrchr(r, ':');
+    cr_assert(colon != NULL && colon > r + 6, "PAY_TEST_RECEIVER %s", r);
+
+    return str_printf("https://%s%s/hooks/%s", host, colon, name);
+}
+
+
+/* A control request to the receiver: its answer, 200 required. */
+static resp_t *
+receiver_control(const char *method, const char *path, json_t *body)
+{
+    req_t        rq;
+    char        *s;
+    resp_t      *r;
+    const char  *h[] = { "Content-Type: application/json", NULL };
+
+    s = body != NULL ? dump(body) : NULL;
+
+    rq.method = method;
+    rq.url = str_printf("%s%s", env("PAY_TEST_RECEIVER_CONTROL"), path);
+    rq.headers = h;
+    rq.body = s;
+    rq.len = (size_t) -1;
+
+    r = http(&rq);
+    cr_assert_eq(r->status, 200, "receiver %s %s: %ld (%s) %s", method, path,
+                 r->status, r->error, r->body);
+
+    json_decref(body);
+    free(s);
+
+    return r;
+}
+
+
+void
+receiver_mode(const char *name, const char *mode, const char *const *script)
+{
+    json_t  *j, *a;
+
+    a = json_array();
+    while (script != NULL && *script != NULL) {
+        json_array_append_new(a, json_string(*script++));
+    }
+
+    j = json_pack("{s:s, s:s, s:o}", "path", str_printf("/hooks/%s", name),
+                  "mode", mode, "script", a);
+    cr_assert_not_null(j);
+
+    resp_free(receiver_control("POST", "/_control/mode", j));
+}
+
+
+void
+receiver_secrets(const char *name, const char *const *secrets)
+{
+    json_t  *j, *a;
+
+    a = json_array();
+    while (secrets != NULL && *secrets != NULL) {
+        json_array_append_new(a, json_string(*secrets++));
+    }
+
+    j = json_pack("{s:s, s:o}", "path", str_printf("/hooks/%s", name),
+                  "secrets", a);
+    cr_assert_not_null(j);
+
+    resp_free(receiver_control("POST", "/_control/secrets", j));
+}
+
+
+json_t *
+receiver_deliveries(const char *name)
+{
+    char    *esc;
+    resp_t  *r;
+    json_t  *ds;
+
+    esc = url_escape(str_printf("/hooks/%s", name));
+    r = receiver_control("GET", str_printf("/_control/deliveries?path=%s",
+                                           esc), NULL);
+    ds = json_object_get(resp_json(r), "deliveries");
+    cr_assert(json_is_array(ds), "receiver deliveries: %s", r->body);
+    json_incref(ds);
+
+    resp_free(r);
+    free(esc);
+
+    return ds;
+}
+
+
+json_t *
+receiver_stats(void)
+{
+    resp_t  *r;
+    json_t  *j;
+
+    r = receiver_control("GET", "/_control/stats", NULL);
+    j = json_incref(resp_json(r));
+    resp_free(r);
+
+    return j;
+}
+
+
+size_t
+deliveries_count(const json_t *ds, const char *answer, const char *type)
+{
+    size_t       i, n;
+    json_t      *d;
+    const char  *a, *t;
+
+    n = 0;
+
+    json_array_foreach(ds, i, d) {
+        a = json_string_value(json_object_get(d, "answer"));
+        t = json_string_value(json_object_get(d, "type"));
+
+        if ((answer == NULL || (a != NULL && strcmp(a, answer) == 0))
+            && (type == NULL || (t != NULL && strcmp(t, type) == 0)))
+        {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+size_t
+deliveries_distinct(const json_t *ds, const char *answer)
+{
+    size_t       i, n;
+    json_t      *d, *seen;
+    const char  *a, *id;
+
+    seen = json_object();
+
+    json_array_foreach(ds, i, d) {
+        a = json_string_value(json_object_get(d, "answer"));
+        id = json_string_value(json_object_get(d, "webhook_id"));
+
+        if (id != NULL
+            && (answer == NULL || (a != NULL && strcmp(a, answer) == 0)))
+        {
+            json_object_set_new(seen, id, json_true());
+        }
+    }
+
+    n = json_object_size(seen);
+    json_decref(seen);
+
+    return n;
+}
+
+
+json_t *
+receiver_wait(const char *name, const char *answer, size_t n, int seconds)
+{
+    int      i;
+    json_t  *ds;
+
+    for (i = 0; ; i++) {
+        ds = receiver_deliveries(name);
+
+        if (deliveries_count(ds, answer, NULL) >= n) {
+            return ds;
+        }
+
+        if (i >= seconds * 10) {
+            break;
+        }
+
+        json_decref(ds);
+        msleep(100);
+    }
+
+    cr_assert_fail("/hooks/%s: %zu of %zu deliveries answered %s after %d s: "
+                   "%s", name, deliveries_count(ds, answer, NULL), n,
+                   answer ? answer : "anything", seconds, dump(ds));
+    return NULL;
+}
+
+
+/* The first word of s that starts with prefix (at the start, or after a
+ * character outside charset), made of charset's characters; 0 or -1. */
+static int
+word_with_prefix(const char *s, const char *prefix, const char *charset,
+    char *buf, size_t cap)
+{
+    size_t       n;
+    const char  *p;
+
+    for (p = s; (p = strstr(p, prefix)) != NULL; p++) {
+        if (p != s && strchr(charset, p[-1]) != NULL) {
+            continue;
+        }
+
+        n = strspn(p, charset);
+        if (n <= strlen(prefix) || n >= cap) {
+            continue;
+        }
+
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+        return 0;
+    }
+
+    return -1;
+}
+
+
+#define ID_CHARS      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" \
+                      "0123456789_-"
+#define SECRET_CHARS  ID_CHARS "+/="
+
+
+int
+endpoint_add_raw(const merchant_t *m, const char *url,
+    const char *const *extra, char **out)
+{
+    size_t       n;
+    const char  *args[20];
+
+    n = 0;
+    args[n++] = "add-endpoint";
+    args[n++] = "--id";
+    args[n++] = m->id;
+    args[n++] = "--url";
+    args[n++] = url;
+
+    while (extra != NULL && *extra != NULL && n < 19) {
+        args[n++] = *extra++;
+    }
+
+    args[n] = NULL;
+
+    return merchant_toolv(args, out);
+}
+
+
+void
+endpoint_add(const merchant_t *m, const char *events, endpoint_t *ep)
+{
+    char  *name;
+
+    name = uid("h");
+    endpoint_add_at(m, receiver_url(name), name, events, ep);
+}
+
+
+void
+endpoint_add_at(const merchant_t *m, const char *url, const char *name,
+    const char *events, endpoint_t *ep)
+{
+    int          rc;
+    char        *out;
+    const char  *extra[4], *secrets[2];
+
+    memset(ep, 0, sizeof(endpoint_t));
+
+    ep->name = strdup(name);
+    ep->path = str_printf("/hooks/%s", ep->name);
+    ep->url = strdup(url);
+
+    extra[0] = "--allow-loopback";
+    extra[1] = events != NULL ? "--events" : NULL;
+    extra[2] = events;
+    extra[3] = NULL;
+
+    rc = endpoint_add_raw(m, ep->url, extra, &out);
+    cr_assert_eq(rc, 0, "payments-merchant add-endpoint %s: %d %s", ep->url,
+                 rc, out);
+
+    cr_assert_eq(word_with_prefix(out, "ep_", ID_CHARS, ep->id,
+                                  sizeof(ep->id)), 0,
+                 "add-endpoint printed no endpoint id (ep_...): %s", out);
+    cr_assert_eq(word_with_prefix(out, "whsec_", SECRET_CHARS, ep->secret,
+                                  sizeof(ep->secret)), 0,
+                 "add-endpoint printed no secret (whsec_...): %s", out);
+    secret_used(ep->secret);
+
+    secrets[0] = ep->secret;
+    secrets[1] = NULL;
+    receiver_secrets(ep->name, secrets);
+
+    free(out);
+}
+
+
+char *
+endpoint_rotate(endpoint_t *ep, const char *grace)
+{
+    int          rc;
+    char        *out, *old, fresh[128];
+    const char  *args[6], *secrets[3];
+
+    args[0] = "rotate-secret";
+    args[1] = "--endpoint";
+    args[2] = ep->id;
+    args[3] = grace != NULL ? "--grace" : NULL;
+    args[4] = grace;
+    args[5] = NULL;
+
+    rc = merchant_toolv(args, &out);
+    cr_assert_eq(rc, 0, "payments-merchant rotate-secret: %d %s", rc, out);
+    cr_assert_eq(word_with_prefix(out, "whsec_", SECRET_CHARS, fresh,
+                                  sizeof(fresh)), 0,
+                 "rotate-secret printed no secret (whsec_...): %s", out);
+    cr_assert_str_neq(fresh, ep->secret, "rotate-secret printed the old "
+                      "secret");
+    secret_used(fresh);
+
+    old = strdup(ep->secret);
+    strcpy(ep->secret, fresh);
+
+    secrets[0] = old;
+    secrets[1] = ep->secret;
+    secrets[2] = NULL;
+    receiver_secrets(ep->name, secrets);
+
+    free(out);
+    return old;
+}
+
+
+void
+endpoint_command(const endpoint_t *ep, const char *command)
+{
+    int          rc;
+    char        *out;
+    const char  *args[] = { command, "--endpoint", ep->id, NULL };
+
+    rc = merchant_toolv(args, &out);
+    cr_assert_eq(rc, 0, "payments-merchant %s %s: %d %s", command, ep->id,
+                 rc, out);
+    free(out);
+}
+
+
+char *
+notify_conf(const char *params)
+{
+    return str_printf("payments_encryption_key %s;\n"
+                      "payments_notify on %s ca=%s;\n",
+                      env("PAY_TEST_ENCRYPTION_KEY"),
+                      params != NULL ? params : NOTIFY_SUITE_PARAMS,
+                      env("PAY_TEST_RECEIVER_CA"));
+}
+
+
+static resp_t *
+origin_send(const char *origin, const char *method, const char *path,
+    const merchant_t *m)
+{
+    req_t        rq;
+    resp_t      *r;
+    char        *auth;
+    const char  *h[2];
+
+    auth = str_printf("Authorization: Bearer %s", m->key);
+    h[0] = auth;
+    h[1] = NULL;
+
+    rq.method = method;
+    rq.url = str_printf("%s%s", origin != NULL ? origin : env("PAY_TEST_GW"),
+                        path);
+    rq.headers = h;
+    rq.body = NULL;
+    rq.len = 0;
+
+    r = http(&rq);
+    free(auth);
+
+    return r;
+}
+
+
+json_t *
+notifications_list(const char *origin, const merchant_t *m,
+    const char *query)
+{
+    resp_t  *r;
+    json_t  *j, *items;
+
+    r = origin_send(origin, "GET", str_printf("/v1/notifications%s%s",
+                                              query ? "?" : "",
+                                              query ? query : ""), m);
+    cr_assert_eq(r->status, 200, "GET /v1/notifications?%s: %ld (%s) %s",
+                 query ? query : "", r->status, r->error, r->body);
+
+    j = resp_json(r);
+    items = json_is_array(j) ? j : json_object_get(j, "items");
+    cr_assert(json_is_array(items), "GET /v1/notifications: no items: %s",
+              r->body);
+    json_incref(items);
+    resp_free(r);
+
+    return items;
+}
+
+
+json_t *
+notification_find(const char *origin, const merchant_t *m, const char *id)
+{
+    size_t       i;
+    json_t      *items, *it;
+    const char  *v;
+
+    items = notifications_list(origin, m, "limit=100");
+
+    json_array_foreach(items, i, it) {
+        v = json_string_value(json_object_get(it, "id"));
+        if (v != NULL && strcmp(v, id) == 0) {
+            json_incref(it);
+            json_decref(items);
+            return it;
+        }
+    }
+
+    json_decref(items);
+    return NULL;
+}
+
+
+json_t *
+notification_wait(const char *origin, const merchant_t *m, const char *id,
+    const char *want, int seconds)
+{
+    int          i;
+    json_t      *it;
+    const char  *st;
+
+    it = NULL;
+
+    for (i = 0; i <= seconds * 5; i++) {
+        json_decref(it);
+        it = notification_find(origin, m, id);
+        st = it ? json_string_value(json_object_get(it, "status")) : NULL;
+
+        if (st != NULL && strcmp(st, want) == 0) {
+            return it;
+        }
+
+        msleep(200);
+    }
+
+    cr_assert_fail("notification %s is not %s after %d s: %s", id, want,
+                   seconds, it ? dump(it) : "not listed");
+    return NULL;
+}
+
+
+resp_t *
+notification_replay(const char *origin, const merchant_t *m, const char *id)
+{
+    char    *esc;
+    resp_t  *r;
+
+    esc = url_escape(id);
+    r = origin_send(origin, "POST",
+                    str_printf("/v1/notifications/%s/replay", esc), m);
+    free(esc);
+
+    return r;
+}
+
+
+double
+metric_value(const char *origin, const char *series)
+{
+    double       v;
+    char        *line;
+    resp_t      *r;
+    const char  *p;
+
+    r = http_get(str_printf("%s/metrics", origin != NULL ? origin
+                                                          : env("PAY_TEST_GW")));
+    if (r->status != 200) {
+        resp_free(r);
+        return -1;
+    }
+
+    line = str_printf("\n%s ", series);
+    p = strstr(r->body, line);
+    v = p != NULL ? strtod(p + strlen(line), NULL) : -1;
+
+    free(line);
+    resp_free(r);
+
+    return v;
+}
+
+
+/* -- the suite's own nginx ------------------------------------------------------ */
+
+static pid_t
+suite_gateway_pid(void)
+{
+    long   pid;
+    char  *s;
+
+    s = file_read(run_file("nginx.pid"), NULL);
+    if (s == NULL) {
+        return 0;
+    }
+
+    pid = strtol(s, NULL, 10);
+    free(s);
+
+    return pid > 1 && kill((pid_t) pid, 0) == 0 ? (pid_t) pid : 0;
+}
+
+
+static void suite_gateway_kill(void);
+
+
+void
+suite_gateway_stop(void)
+{
+    int    i;
+    pid_t  pid;
+
+    pid = suite_gateway_pid();
+    if (pid == 0) {
+        return;
+    }
+
+    kill(pid, SIGQUIT);
+
+    for (i = 0; i < 150 && kill(pid, 0) == 0; i++) {
+        msleep(100);
+    }
+
+    if (kill(pid, 0) == 0) {
+        suite_gateway_kill();
+    }
+}
+
+
+static void
+suite_gateway_kill(void)
+{
+    gateway_t  gw;
+
+    memset(&gw, 0, sizeof(gw));
+    gw.pid = suite_gateway_pid();
+
+    if (gw.pid != 0) {
+        gateway_kill(&gw);
+        msleep(300);
+    }
+}
+
+
+void
+suite_gateway_start(void)
+{
+    int          rc;
+    const char  *run;
+
+    if (suite_gateway_pid() == 0) {
+        run = env("PAY_TEST_RUN");
+        rc = system(str_printf("nginx -p %s/ -c %s/nginx.conf -e "
+                               "%s/logs/error.log 2>>%s/logs/error.log",
+                               run, run, run, run));
+        cr_assert_eq(rc, 0, "the suite's nginx did not start again (see "
+                     "%s/logs/error.log)", run);
+    }
+
+    cr_assert(gw_wait_ready(200, 20), "the suite's nginx is not ready");
 }

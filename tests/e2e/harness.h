@@ -250,6 +250,8 @@ void     gateway_start(gateway_t *gw, const char *name, int workers,
 void     gateway_stop(gateway_t *gw);
 /* SIGKILL of the master and its workers: a gateway that dies */
 void     gateway_kill(gateway_t *gw);
+/* SIGKILL of its workers only (the master starts new ones): how many */
+int      gateway_kill_workers(const gateway_t *gw);
 resp_t  *gateway_send(const gateway_t *gw, const char *method,
     const char *path, const merchant_t *m, const char *idem_key,
     const char *body);
@@ -339,5 +341,129 @@ void     fingerprint(const char *method, const char *path, const char *body,
 /* "Stripe-Signature: t=T,v1=<hex>": body signed at t under secret (NULL:
  * the run's webhook secret), as Stripe signs its events. */
 char    *stripe_signature(const char *secret, long t, const char *body);
+
+
+/* -- notifications (doc/NOTIFICATIONS.md) ------------------------------------
+ *
+ * The merchants' endpoint is ci/receiver.sh's receiver (tests/notify_receiver):
+ * HTTPS on loopback, every delivery checked with the standardwebhooks
+ * package.  A test takes a path of its own, /hooks/<name> (name from uid()),
+ * so tests running beside each other never see each other's deliveries.
+ * A delivery's record is a JSON object: path, webhook_id, type, sequence,
+ * checkout_id, object_id, merchant_id, data, verified, verified_by (indices
+ * into the path's secrets that verified it), signatures, attempt (the
+ * how-manieth arrival of that webhook-id), arrived_ms, answer ("204", "500",
+ * "hang", "drop", "302", "400"), gave_up_ms, error.
+ */
+
+typedef struct {
+    char   id[64];                  /* ep_... */
+    char   secret[128];             /* whsec_..., the current one */
+    char  *name;                    /* the receiver's /hooks/<name> */
+    char  *path;                    /* "/hooks/<name>" */
+    char  *url;                     /* the URL registered */
+} endpoint_t;
+
+/* PAY_TEST_RECEIVER "/hooks/" name; the same on another host name
+ * ("localhost", "[::1]") and the receiver's port. */
+char    *receiver_url(const char *name);
+char    *receiver_url_on(const char *host, const char *name);
+
+/* How /hooks/<name> answers a verified delivery: mode "ok", "status N",
+ * "hang", "drop", "redirect", "slow N"; script (NULL-terminated, or NULL):
+ * modes used first, one per verified delivery. */
+void     receiver_mode(const char *name, const char *mode,
+    const char *const *script);
+
+/* The secrets /hooks/<name> verifies with (NULL-terminated): any of them. */
+void     receiver_secrets(const char *name, const char *const *secrets);
+
+/* Every delivery to /hooks/<name> so far (a JSON array, the caller's). */
+json_t  *receiver_deliveries(const char *name);
+
+/* The receiver's counters (a JSON object, the caller's): connections (TCP,
+ * to its HTTPS port), tls_handshakes, tls_errors, requests, verified,
+ * unverified, delivered (2xx answers), delivered_ids, hung, ... */
+json_t  *receiver_stats(void);
+
+/* Polls until /hooks/<name> has seen at least n deliveries answered answer
+ * ("204"; NULL: any answer, unverified ones included); returns them all.
+ * Fails the test after seconds. */
+json_t  *receiver_wait(const char *name, const char *answer, size_t n,
+    int seconds);
+
+/* How many of ds have that answer and type (NULL: any). */
+size_t   deliveries_count(const json_t *ds, const char *answer,
+    const char *type);
+
+/* How many distinct webhook-ids among ds answered answer (NULL: any). */
+size_t   deliveries_distinct(const json_t *ds, const char *answer);
+
+/* bin/payments-merchant add-endpoint --id m->id --url url, then the extra
+ * arguments (NULL-terminated, or NULL); its exit status, its output in *out. */
+int      endpoint_add_raw(const merchant_t *m, const char *url,
+    const char *const *extra, char **out);
+
+/* An endpoint of m on the receiver's /hooks/<fresh name> (--allow-loopback;
+ * events NULL: every type): its id and secret from the tool's output; the
+ * receiver is given the secret. */
+void     endpoint_add(const merchant_t *m, const char *events,
+    endpoint_t *ep);
+
+/* The same with the URL given (on the receiver, say receiver_url_on()),
+ * whose path is /hooks/<name>. */
+void     endpoint_add_at(const merchant_t *m, const char *url,
+    const char *name, const char *events, endpoint_t *ep);
+
+/* payments-merchant rotate-secret --endpoint ep->id [--grace grace]: the new
+ * secret into ep->secret; the receiver verifies with the old and the new
+ * (indices 0 and 1).  Returns the old one. */
+char    *endpoint_rotate(endpoint_t *ep, const char *grace);
+
+/* payments-merchant <command> --endpoint ep->id (disable-endpoint,
+ * enable-endpoint); fails the test unless it exits 0. */
+void     endpoint_command(const endpoint_t *ep, const char *command);
+
+/* The http {} lines a gateway_start() gateway needs to deliver
+ * notifications: payments_encryption_key (the suite's key file) and
+ * "payments_notify on <params> ca=<the receiver's CA>"; params NULL: the
+ * suite's own (NOTIFY_SUITE_PARAMS). */
+#define NOTIFY_SUITE_PARAMS  "interval=200ms batch=32 timeout=2s " \
+    "connect_timeout=1s lease=5s disable_after=5 backoff_scale=1000 " \
+    "allow_loopback=on"
+char    *notify_conf(const char *params);
+
+/* GET /v1/notifications?query on origin (NULL: the suite's gateway): its
+ * "items" (or the top-level array), the caller's. */
+json_t  *notifications_list(const char *origin, const merchant_t *m,
+    const char *query);
+
+/* The merchant's notification of that webhook-id in the list, or NULL. */
+json_t  *notification_find(const char *origin, const merchant_t *m,
+    const char *id);
+
+/* Polls the list until the notification of that id has status want
+ * ("DELIVERED", "FAILED", "PENDING"); returns it.  Fails after seconds. */
+json_t  *notification_wait(const char *origin, const merchant_t *m,
+    const char *id, const char *want, int seconds);
+
+/* POST /v1/notifications/{id}/replay on origin (NULL: the suite's). */
+resp_t  *notification_replay(const char *origin, const merchant_t *m,
+    const char *id);
+
+/* The value of one series in GET origin/metrics (NULL: the suite's
+ * gateway): name with its labels as written, e.g.
+ * payments_notify_deliveries_total{outcome="delivered"}; -1 if absent. */
+double   metric_value(const char *origin, const char *series);
+
+
+/* -- the suite's own nginx (solo_* suites only) ----------------------------- */
+
+/* SIGQUIT and wait (its workers finish what they hold; SIGKILL after
+ * 15 s). */
+void     suite_gateway_stop(void);
+/* nginx -p RUN/ -c RUN/nginx.conf, as ci/services.sh started it, when it
+ * does not run; waits for /readyz 200. */
+void     suite_gateway_start(void);
 
 #endif

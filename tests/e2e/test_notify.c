@@ -1,0 +1,1337 @@
+/*
+ * End to end: notifications to merchants (doc/NOTIFICATIONS.md, issue 12).
+ * The merchant's endpoint is ci/receiver.sh's receiver, which checks every
+ * delivery with the standardwebhooks package (tests/notify_receiver): each
+ * test registers an endpoint of its own (bin/payments-merchant add-endpoint
+ * --allow-loopback) on a path of its own, tells the receiver how to answer,
+ * moves money through the mock PSP as test_money.c does, and reads what
+ * arrived.  The suite's gateway delivers with the compressed schedule of
+ * tests/e2e/nginx.conf.in (backoff_scale=1000: 5 ms, 300 ms, 1.8 s, 7.2 s,
+ * ...; disable_after=5).
+ *
+ *   notify          beside the other suites: exactly once per event, in
+ *                   sequence, signed; retries; a redirect fails; replays;
+ *                   refusals at registration; rotation; disabling; metrics;
+ *                   two gateways on one database
+ *   solo_notify     alone, at the end: what needs the suite's gateway out of
+ *                   the way (a gateway of the test's own with other
+ *                   parameters: the dead-letter list after the whole
+ *                   schedule, the connect-time refusal without
+ *                   allow_loopback) or killed (kill -9 between commit and
+ *                   delivery)
+ */
+
+#include "harness.h"
+
+#include <time.h>
+
+
+/* --- money, as test_money.c moves it -------------------------------------- */
+
+typedef struct {
+    merchant_t  *m;
+    char        *co;
+    char        *token;
+    char        *po[2];         /* 10.00 seller_1, 5.00 seller_2 (USD) */
+} paid_t;
+
+
+static resp_t *
+mock_post(const char *path, const char *json)
+{
+    req_t        rq;
+    const char  *h[] = { "Content-Type: application/json", NULL };
+
+    rq.method = "POST";
+    rq.url = mock_url(path);
+    rq.headers = h;
+    rq.body = json ? json : "";
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+static char *
+q1(const char *sql, const char *a, const char *b)
+{
+    const char  *params[] = { a, b };
+
+    return db_scalar(sql, b ? 2 : (a ? 1 : 0), params);
+}
+
+
+static resp_t *
+post_json(const merchant_t *m, const char *path, const char *body)
+{
+    req_t   rq;
+    char   *auth, *idem;
+
+    auth = str_printf("Authorization: Bearer %s", m->key);
+    idem = str_printf("Idempotency-Key: %s", uid("nk"));
+
+    {
+        const char  *h[] = { auth, idem, "Content-Type: application/json",
+                             NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(path);
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+
+        return http(&rq);
+    }
+}
+
+
+/* The first order's status. */
+static char *
+order_status(const paid_t *p)
+{
+    resp_t  *r;
+
+    r = api_get(p->m, str_printf("/v1/payments/%s", p->po[0]));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    return strdup(json_string_value(json_object_get(resp_json(r), "status")));
+}
+
+
+/* A checkout of two orders (15.00 USD), registered; not paid yet. */
+static void
+checkout_registered(merchant_t *m, paid_t *p)
+{
+    resp_t  *r;
+
+    memset(p, 0, sizeof(paid_t));
+    p->m = m;
+    p->co = uid("co");
+    p->po[0] = str_printf("%s_p1", p->co);
+    p->po[1] = str_printf("%s_p2", p->co);
+
+    r = register_ok(m, uid("key"), body_for(p->co));
+    p->token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                        "psp_token")));
+    resp_free(r);
+}
+
+
+/* Paid through the mock's hosted page: its signed webhook books it. */
+static void
+checkout_pay(paid_t *p)
+{
+    int      i;
+    resp_t  *r;
+
+    r = mock_post(str_printf("/_control/sessions/%s/pay", p->token), NULL);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+
+    for (i = 0; i < 100; i++) {
+        if (strcmp(order_status(p), "SUCCESS") == 0) {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("checkout %s not paid", p->co);
+}
+
+
+static void
+checkout_paid(merchant_t *m, paid_t *p)
+{
+    checkout_registered(m, p);
+    checkout_pay(p);
+}
+
+
+/* Polls GET path until its "status" (array NULL) or the "status" of the
+ * item of array whose idkey is id (id NULL: the first item) is want. */
+static void
+api_becomes(const merchant_t *m, const char *path, const char *array,
+    const char *idkey, const char *id, const char *want)
+{
+    int          i;
+    size_t       k;
+    json_t      *j, *it;
+    resp_t      *r;
+    const char  *v;
+    char         st[64];
+
+    snprintf(st, sizeof(st), "absent");
+
+    for (i = 0; i < 100; i++) {
+        r = api_get(m, path);
+        cr_assert_eq(r->status, 200, "%s: %s", path, r->body);
+        j = resp_json(r);
+        v = NULL;
+
+        if (array == NULL) {
+            v = json_string_value(json_object_get(j, "status"));
+
+        } else {
+            json_array_foreach(json_object_get(j, array), k, it) {
+                const char  *item = json_string_value(json_object_get(it,
+                                                                   idkey));
+
+                if (id == NULL || (item != NULL && strcmp(item, id) == 0)) {
+                    v = json_string_value(json_object_get(it, "status"));
+                    break;
+                }
+            }
+        }
+
+        if (v != NULL) {
+            snprintf(st, sizeof(st), "%s", v);
+        }
+
+        resp_free(r);
+
+        if (strcmp(st, want) == 0) {
+            return;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("%s: %s %s is %s, not %s", path, array ? array : "",
+                   id ? id : "", st, want);
+}
+
+
+static char *
+refund_settled(const paid_t *p, const char *amount)
+{
+    char    *id;
+    resp_t  *r;
+
+    r = post_json(p->m, str_printf("/v1/payments/%s/refunds", p->po[0]),
+                  str_printf("{\"amount\":\"%s\",\"reason\":\"returned\"}",
+                             amount));
+    cr_assert_eq(r->status, 201, "refund %s: %ld %s", amount, r->status,
+                 r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "refund_id")));
+    resp_free(r);
+
+    api_becomes(p->m, str_printf("/v1/payments/%s", p->po[0]), "refunds",
+                "refund_id", id, "SUCCEEDED");
+    return id;
+}
+
+
+static char *
+dispute_open(const paid_t *p, long amount)
+{
+    char    *ref, *id;
+    resp_t  *r;
+
+    ref = q1("SELECT psp_payment_ref FROM checkouts WHERE merchant_id = $1 "
+             "AND checkout_id = $2", p->m->id, p->co);
+    cr_assert_not_null(ref, "checkout %s has no payment id", p->co);
+
+    r = mock_post("/_control/disputes",
+                  str_printf("{\"payment_ref\":\"%s\",\"amount\":%ld}", ref,
+                             amount));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r), "id")));
+    resp_free(r);
+
+    api_becomes(p->m, str_printf("/v1/payments/%s", p->po[0]), "disputes",
+                NULL, NULL, "OPEN");
+    return id;
+}
+
+
+static void
+dispute_close(const paid_t *p, const char *id, const char *outcome,
+    const char *want)
+{
+    resp_t  *r;
+
+    r = mock_post(str_printf("/_control/disputes/%s/close", id),
+                  str_printf("{\"outcome\":\"%s\"}", outcome));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    resp_free(r);
+
+    api_becomes(p->m, str_printf("/v1/payments/%s", p->po[0]), "disputes",
+                NULL, NULL, want);
+}
+
+
+static char *
+payout_paid(const merchant_t *m, const char *seller, const char *amount)
+{
+    int          rc;
+    char        *out, *id;
+    resp_t      *r;
+    const char  *args[] = { "add-seller", "--id", m->id, "--seller", seller,
+                            "--psp", env("PAY_TEST_PSP"), "--destination",
+                            "acct_1MockSeller", NULL };
+
+    rc = merchant_toolv(args, &out);
+    cr_assert_eq(rc, 0, "add-seller: %s", out);
+
+    r = post_json(m, "/v1/payouts",
+                  str_printf("{\"seller_account\":\"%s\",\"amount\":\"%s\","
+                             "\"currency\":\"USD\",\"psp\":\"%s\"}", seller,
+                             amount, env("PAY_TEST_PSP")));
+    cr_assert_eq(r->status, 201, "pay-out: %ld %s", r->status, r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "payout_id")));
+    resp_free(r);
+
+    api_becomes(m, str_printf("/v1/payouts/%s", id), NULL, NULL, NULL,
+                "PAID");
+    return id;
+}
+
+
+/* --- what arrived ----------------------------------------------------------- */
+
+static const char *
+dstr(const json_t *d, const char *key)
+{
+    const char  *v;
+
+    v = json_string_value(json_object_get(d, key));
+    return v != NULL ? v : "";
+}
+
+
+static long
+dint(const json_t *d, const char *key)
+{
+    json_t  *v;
+
+    v = json_object_get(d, key);
+    return json_is_integer(v) ? (long) json_integer_value(v) : -1;
+}
+
+
+/* The deliveries of that type (a new array). */
+static json_t *
+of_type(const json_t *ds, const char *type)
+{
+    size_t   i;
+    json_t  *d, *out;
+
+    out = json_array();
+
+    json_array_foreach(ds, i, d) {
+        if (strcmp(dstr(d, "type"), type) == 0) {
+            json_array_append(out, d);
+        }
+    }
+
+    return out;
+}
+
+
+/* Waits until a delivery of that type was answered 204; returns it. */
+static json_t *
+wait_type(const endpoint_t *ep, const char *type, int seconds)
+{
+    int      i;
+    size_t   k;
+    json_t  *ds, *d;
+
+    ds = NULL;
+
+    for (i = 0; i <= seconds * 10; i++) {
+        json_decref(ds);
+        ds = receiver_deliveries(ep->name);
+
+        json_array_foreach(ds, k, d) {
+            if (strcmp(dstr(d, "type"), type) == 0
+                && strcmp(dstr(d, "answer"), "204") == 0)
+            {
+                return json_incref(d);
+            }
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("%s: no %s delivered after %d s: %s", ep->path, type,
+                   seconds, dump(ds));
+    return NULL;
+}
+
+
+/*
+ * Every delivery to the endpoint verified by standardwebhooks, answered
+ * 204, each webhook-id exactly once, the merchant's own: after a pause of a
+ * few delivery rounds, so that a duplicate would have arrived.  Returns the
+ * deliveries.
+ */
+static json_t *
+expect_exactly_once(const endpoint_t *ep, const merchant_t *m,
+    size_t want)
+{
+    size_t   i;
+    json_t  *ds, *d;
+
+    msleep(1500);
+    ds = receiver_deliveries(ep->name);
+
+    json_array_foreach(ds, i, d) {
+        cr_expect(json_is_true(json_object_get(d, "verified")),
+                  "%s: a delivery standardwebhooks did not verify: %s",
+                  ep->path, dump(d));
+        cr_expect_str_eq(dstr(d, "answer"), "204", "%s: %s", ep->path,
+                         dump(d));
+        cr_expect_eq(dint(d, "attempt"), 1, "%s: %s arrived again: %s",
+                     ep->path, dstr(d, "webhook_id"), dump(d));
+        cr_expect_str_eq(dstr(d, "merchant_id"), m->id, "%s", dump(d));
+        cr_expect(strncmp(dstr(d, "webhook_id"), "msg_", 4) == 0,
+                  "webhook-id %s", dstr(d, "webhook_id"));
+        cr_expect_str_eq(dstr(d, "user_agent"), "ngx_payments-notify/1");
+        cr_expect(strncmp(dstr(d, "content_type"), "application/json", 16)
+                  == 0, "content-type %s", dstr(d, "content_type"));
+    }
+
+    cr_assert_eq(json_array_size(ds), want,
+                 "%s: %zu deliveries, not %zu: %s", ep->path,
+                 json_array_size(ds), want, dump(ds));
+    cr_assert_eq(deliveries_distinct(ds, "204"), want,
+                 "%s: a webhook-id delivered twice: %s", ep->path, dump(ds));
+
+    return ds;
+}
+
+
+/* --- the notify suite -------------------------------------------------------- */
+
+TestSuite(notify, .timeout = E2E_TIMEOUT);
+
+
+Test(notify, a_paid_checkout_is_notified_once_signed_and_listed)
+{
+    json_t      *d, *data, *it;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m;
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    checkout_paid(&m, &p);
+
+    d = wait_type(&ep, "checkout.succeeded", 15);
+    data = json_object_get(d, "data");
+    cr_expect_str_eq(dstr(d, "checkout_id"), p.co);
+    cr_expect_eq(dint(d, "sequence"), 1, "the first of its checkout: %s",
+                 dump(d));
+    cr_expect_str_eq(dstr(data, "status"), "SUCCESS", "%s", dump(d));
+    cr_expect_eq(dint(data, "amount_total"), 1500, "minor units: %s",
+                 dump(d));
+    cr_expect_str_eq(dstr(data, "currency"), "USD", "%s", dump(d));
+    cr_expect_eq(json_array_size(json_object_get(data, "payment_orders")), 2,
+                 "%s", dump(d));
+    cr_expect_eq(dint(d, "signatures"), 1, "one secret, one signature");
+
+    (void) expect_exactly_once(&ep, &m, 1);
+
+    /* the merchant's list: delivered, once, the same id */
+    it = notification_wait(NULL, &m, dstr(d, "webhook_id"), "DELIVERED", 10);
+    cr_expect_eq(dint(it, "attempts"), 1, "%s", dump(it));
+    cr_expect_str_eq(dstr(it, "type"), "checkout.succeeded");
+    cr_expect_str_eq(dstr(it, "endpoint_id"), ep.id);
+    cr_expect_str_eq(dstr(it, "checkout_id"), p.co);
+    cr_expect_eq(dint(it, "sequence"), 1);
+    cr_expect_eq(dint(it, "last_status"), 204, "%s", dump(it));
+    cr_expect_eq(json_array_size(notifications_list(NULL, &m,
+                                                     "status=failed")), 0);
+    cr_expect_eq(json_array_size(notifications_list(NULL, &m,
+                                                     "status=pending")), 0);
+}
+
+
+Test(notify, refund_dispute_and_payout_each_once_in_sequence, .timeout = 90)
+{
+    char        *rf, *dp, *po;
+    size_t       i;
+    long         last;
+    json_t      *ds, *d, *mine;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m;
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    checkout_paid(&m, &p);
+    (void) wait_type(&ep, "checkout.succeeded", 15);
+
+    /* each change waited for, and its notification, before the next: so
+     * they commit (and arrive) in this order */
+    rf = refund_settled(&p, "4.00");
+    d = wait_type(&ep, "refund.succeeded", 15);
+    cr_expect_str_eq(dstr(d, "checkout_id"), p.co);
+    cr_expect_str_eq(dstr(d, "object_id"), rf, "%s", dump(d));
+
+    dp = dispute_open(&p, 600);
+    (void) wait_type(&ep, "dispute.opened", 15);
+    dispute_close(&p, dp, "lost", "LOST");
+    (void) wait_type(&ep, "dispute.lost", 15);
+
+    po = payout_paid(&m, "seller_2", "1.00");
+    d = wait_type(&ep, "payout.paid", 15);
+    cr_expect_str_eq(dstr(d, "object_id"), po, "%s", dump(d));
+    cr_expect_eq(dint(d, "sequence"), 1, "a pay-out is numbered on its own: "
+                 "%s", dump(d));
+
+    ds = expect_exactly_once(&ep, &m, json_array_size(
+                                 receiver_deliveries(ep.name)));
+
+    cr_expect_eq(json_array_size(of_type(ds, "checkout.succeeded")), 1);
+    cr_expect_eq(json_array_size(of_type(ds, "refund.succeeded")), 1);
+    cr_expect_geq(json_array_size(of_type(ds, "dispute.opened")), 1);
+    cr_expect_geq(json_array_size(of_type(ds, "dispute.lost")), 1);
+    cr_expect_eq(json_array_size(of_type(ds, "payout.paid")), 1);
+    cr_expect_eq(json_array_size(of_type(ds, "dispute.won")), 0);
+    cr_expect_eq(json_array_size(of_type(ds, "refund.failed")), 0);
+
+    /* the checkout's own: 1, 2, 3, ... in arrival (= commit) order */
+    mine = json_array();
+    json_array_foreach(ds, i, d) {
+        if (strcmp(dstr(d, "checkout_id"), p.co) == 0
+            && strncmp(dstr(d, "type"), "payout.", 7) != 0)
+        {
+            json_array_append(mine, d);
+        }
+    }
+
+    cr_assert_geq(json_array_size(mine), 4, "%s", dump(ds));
+    last = 0;
+
+    json_array_foreach(mine, i, d) {
+        cr_expect_eq(dint(d, "sequence"), last + 1,
+                     "%s: sequence %ld after %ld: %s", dstr(d, "type"),
+                     dint(d, "sequence"), last, dump(mine));
+        last = dint(d, "sequence");
+    }
+}
+
+
+Test(notify, retried_after_a_500_a_hang_and_a_drop_then_delivered)
+{
+    long         hung;
+    json_t      *ds, *d, *it;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m;
+    const char  *script[] = { "status 500", "hang", "drop", NULL };
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    receiver_mode(ep.name, "ok", script);
+    checkout_paid(&m, &p);
+
+    /* 500, 5 ms, hang (timeout=2s), 300 ms, drop, 1.8 s, 204 */
+    ds = receiver_wait(ep.name, "204", 1, 25);
+    msleep(1000);
+    ds = receiver_deliveries(ep.name);
+
+    cr_assert_eq(json_array_size(ds), 4, "%s", dump(ds));
+    cr_expect_eq(deliveries_distinct(ds, NULL), 1, "one notification, "
+                 "retried under its webhook-id: %s", dump(ds));
+    cr_expect_str_eq(dstr(json_array_get(ds, 0), "answer"), "500");
+    cr_expect_str_eq(dstr(json_array_get(ds, 1), "answer"), "hang");
+    cr_expect_str_eq(dstr(json_array_get(ds, 2), "answer"), "drop");
+    cr_expect_str_eq(dstr(json_array_get(ds, 3), "answer"), "204");
+
+    for (size_t i = 0; i < 4; i++) {
+        d = json_array_get(ds, i);
+        cr_expect_eq(dint(d, "attempt"), (long) i + 1);
+        cr_expect(json_is_true(json_object_get(d, "verified")), "%s",
+                  dump(d));
+        cr_expect_eq(dint(d, "sequence"), 1, "a retry is the same "
+                     "notification: %s", dump(d));
+    }
+
+    /* the gateway gave up on the hang at its timeout=2s */
+    d = json_array_get(ds, 1);
+    hung = dint(d, "gave_up_ms") - dint(d, "arrived_ms");
+    cr_expect(hung >= 1500 && hung <= 5000, "the hang ended after %ld ms",
+              hung);
+
+    it = notification_wait(NULL, &m, dstr(d, "webhook_id"), "DELIVERED", 10);
+    cr_expect_eq(dint(it, "attempts"), 4, "%s", dump(it));
+}
+
+
+Test(notify, a_redirect_is_a_failure_and_is_not_followed)
+{
+    json_t      *ds, *it;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m;
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    receiver_mode(ep.name, "redirect", NULL);
+    /* where the 302 points: the same receiver, with the same secret */
+    receiver_secrets(str_printf("%s/redirected", ep.name),
+                     (const char *[]) { ep.secret, NULL });
+    checkout_paid(&m, &p);
+
+    /* 302, 5 ms, 302: still pending, the redirect recorded as a failure */
+    ds = receiver_wait(ep.name, "302", 2, 15);
+    it = notification_find(NULL, &m, dstr(json_array_get(ds, 0),
+                                          "webhook_id"));
+    cr_assert_not_null(it);
+    cr_expect_str_eq(dstr(it, "status"), "PENDING", "%s", dump(it));
+    cr_expect_eq(dint(it, "last_status"), 302, "%s", dump(it));
+    cr_expect_not_null(json_object_get(it, "last_error"), "%s", dump(it));
+
+    receiver_mode(ep.name, "ok", NULL);
+    ds = receiver_wait(ep.name, "204", 1, 15);
+    cr_expect_eq(deliveries_distinct(ds, NULL), 1, "%s", dump(ds));
+
+    msleep(500);
+    cr_expect_eq(json_array_size(receiver_deliveries(
+                     str_printf("%s/redirected", ep.name))), 0,
+                 "the gateway followed the redirect");
+
+    it = notification_wait(NULL, &m, dstr(json_array_get(ds, 0),
+                                          "webhook_id"), "DELIVERED", 10);
+    cr_expect_geq(dint(it, "attempts"), 3, "%s", dump(it));
+}
+
+
+Test(notify, a_replay_sends_the_same_webhook_id_again_to_its_merchant_only)
+{
+    char        *id;
+    json_t      *ds, *d, *it;
+    resp_t      *r;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m, other;
+
+    merchant_new(&m);
+    merchant_new(&other);
+    endpoint_add(&m, NULL, &ep);
+    checkout_paid(&m, &p);
+
+    d = wait_type(&ep, "checkout.succeeded", 15);
+    id = strdup(dstr(d, "webhook_id"));
+    (void) notification_wait(NULL, &m, id, "DELIVERED", 10);
+
+    /* another merchant: not found, nothing sent */
+    r = notification_replay(NULL, &other, id);
+    cr_expect_eq(r->status, 404, "another merchant's replay: %ld %s",
+                 r->status, r->body);
+    r = notification_replay(NULL, &m, "msg_nosuchnotification0000000");
+    cr_expect_eq(r->status, 404, "an unknown id: %ld %s", r->status, r->body);
+
+    /* its merchant: 202 with the item, delivered once more, the same id */
+    r = notification_replay(NULL, &m, id);
+    cr_assert_eq(r->status, 202, "replay: %ld %s", r->status, r->body);
+    it = resp_json(r);
+    cr_expect_str_eq(dstr(it, "id"), id, "%s", r->body);
+
+    ds = receiver_wait(ep.name, "204", 2, 15);
+    msleep(1000);
+    ds = receiver_deliveries(ep.name);
+    cr_assert_eq(json_array_size(ds), 2, "%s", dump(ds));
+    d = json_array_get(ds, 1);
+    cr_expect_str_eq(dstr(d, "webhook_id"), id);
+    cr_expect_eq(dint(d, "attempt"), 2);
+    cr_expect(json_is_true(json_object_get(d, "verified")), "%s", dump(d));
+
+    (void) notification_wait(NULL, &m, id, "DELIVERED", 10);
+}
+
+
+Test(notify, private_and_plain_http_endpoints_are_refused_at_registration)
+{
+    int          rc;
+    size_t       i;
+    char        *out;
+    merchant_t   m;
+    const char  *loop[] = { "--allow-loopback", NULL };
+
+    struct {
+        const char  *url;
+        int          allow_loopback;
+    } bad[] = {
+        { "https://10.0.0.1/hooks", 0 },
+        { "https://10.0.0.1/hooks", 1 },
+        { "https://169.254.169.254/latest/meta-data", 0 },
+        { "https://169.254.169.254/latest/meta-data", 1 },
+        { "https://192.168.1.1/hooks", 1 },
+        { "https://172.16.0.1/hooks", 0 },
+        { "https://100.64.0.1/hooks", 0 },
+        { "https://[::ffff:10.0.0.1]/hooks", 1 },
+        { "https://[fd00::1]/hooks", 1 },
+        { "https://[fe80::1]/hooks", 1 },
+        { "https://0.0.0.0/hooks", 1 },
+        { "https://224.0.0.1/hooks", 1 },
+        { NULL, 0 },            /* [::1], without --allow-loopback */
+        { NULL, 0 },            /* localhost, without --allow-loopback */
+        { NULL, 0 },            /* 127.0.0.1, without --allow-loopback */
+        { NULL, 1 },            /* http://, even with --allow-loopback */
+        { "https://user:pw@shop.example/hooks", 0 },
+        { "https://shop.example/hooks#frag", 0 },
+        { "ftp://shop.example/hooks", 0 },
+    };
+
+    bad[12].url = receiver_url_on("[::1]", "x");
+    bad[13].url = receiver_url_on("localhost", "x");
+    bad[14].url = receiver_url("x");
+    bad[15].url = str_printf("http://%s", receiver_url("x") + 8);
+
+    /* the tool itself works (so a refusal below is the rule's) */
+    {
+        endpoint_t   ep;
+        merchant_t   ok;
+
+        merchant_new(&ok);
+        endpoint_add(&ok, NULL, &ep);
+    }
+
+    merchant_new(&m);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        rc = endpoint_add_raw(&m, bad[i].url,
+                              bad[i].allow_loopback ? loop : NULL, &out);
+        cr_expect_neq(rc, 0, "add-endpoint %s%s was accepted: %s", bad[i].url,
+                      bad[i].allow_loopback ? " --allow-loopback" : "", out);
+        cr_expect_null(strstr(out, "whsec_"), "a refused endpoint got a "
+                       "secret: %s", out);
+    }
+
+    /* nothing was stored */
+    rc = merchant_toolv((const char *[]) { "list-endpoints", "--id", m.id,
+                                           NULL }, &out);
+    cr_expect_eq(rc, 0, "list-endpoints: %s", out);
+    cr_expect_null(strstr(out, "ep_"), "an endpoint was stored: %s", out);
+}
+
+
+Test(notify, after_a_rotation_the_old_and_the_new_secret_both_verify)
+{
+    char        *old;
+    json_t      *d, *vb;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m;
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    checkout_paid(&m, &p);
+
+    d = wait_type(&ep, "checkout.succeeded", 15);
+    cr_expect_eq(dint(d, "signatures"), 1);
+    cr_expect_eq(json_array_size(json_object_get(d, "verified_by")), 1);
+
+    /* the receiver now holds [old, new] (endpoint_rotate) */
+    old = endpoint_rotate(&ep, "1h");
+    cr_assert_str_neq(old, ep.secret);
+
+    (void) refund_settled(&p, "2.00");
+    d = wait_type(&ep, "refund.succeeded", 15);
+
+    cr_expect_eq(dint(d, "signatures"), 2, "the grace period signs twice: "
+                 "%s", dump(d));
+    vb = json_object_get(d, "verified_by");
+    cr_expect_eq(json_array_size(vb), 2, "each secret alone verifies it "
+                 "(standardwebhooks, secret by secret): %s", dump(d));
+    cr_expect_eq(json_integer_value(json_array_get(vb, 0)), 0);
+    cr_expect_eq(json_integer_value(json_array_get(vb, 1)), 1);
+
+    /* a shop that already switched to the new one alone */
+    receiver_secrets(ep.name, (const char *[]) { ep.secret, NULL });
+    (void) refund_settled(&p, "1.00");
+    (void) receiver_wait(ep.name, "204", 3, 15);
+
+    /* and one that still has only the old one */
+    receiver_secrets(ep.name, (const char *[]) { old, NULL });
+    (void) refund_settled(&p, "1.00");
+    (void) receiver_wait(ep.name, "204", 4, 15);
+
+    (void) expect_exactly_once(&ep, &m, 4);
+}
+
+
+Test(notify, an_endpoint_failing_disable_after_times_is_disabled_until_enabled)
+{
+    char        *id;
+    json_t      *ds, *it;
+    resp_t      *r;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m;
+    int          i;
+    double       gauge;
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    receiver_mode(ep.name, "status 500", NULL);
+    checkout_paid(&m, &p);
+
+    /* 5 ms, 300 ms, 1.8 s, 7.2 s: the fifth failure in a row disables */
+    ds = receiver_wait(ep.name, "500", 5, 25);
+    id = strdup(dstr(json_array_get(ds, 0), "webhook_id"));
+
+    gauge = -1;
+    for (i = 0; i < 30; i++) {
+        gauge = metric_value(NULL, "payments_notify_endpoints_disabled");
+        if (gauge >= 1) {
+            break;
+        }
+        msleep(200);
+    }
+    cr_expect_geq(gauge, 1, "payments_notify_endpoints_disabled is %g",
+                  gauge);
+
+    /* not attempted any more (the next attempt was due after 18 s, but
+     * nothing at all may come now): still pending */
+    msleep(2000);
+    cr_expect_eq(json_array_size(receiver_deliveries(ep.name)), 5,
+                 "a disabled endpoint got deliveries: %s",
+                 dump(receiver_deliveries(ep.name)));
+    it = notification_find(NULL, &m, id);
+    cr_assert_not_null(it);
+    cr_expect_str_eq(dstr(it, "status"), "PENDING", "%s", dump(it));
+    cr_expect_eq(dint(it, "attempts"), 5, "%s", dump(it));
+    cr_expect_eq(dint(it, "last_status"), 500, "%s", dump(it));
+
+    r = notification_replay(NULL, &m, id);
+    expect_problem(r, 409, "endpoint_disabled");
+
+    /* enabled again: a replay goes out at once */
+    receiver_mode(ep.name, "ok", NULL);
+    endpoint_command(&ep, "enable-endpoint");
+    r = notification_replay(NULL, &m, id);
+    cr_expect_eq(r->status, 202, "%ld %s", r->status, r->body);
+
+    ds = receiver_wait(ep.name, "204", 1, 25);
+    (void) notification_wait(NULL, &m, id, "DELIVERED", 10);
+}
+
+
+Test(notify, metrics_count_deliveries_by_outcome_and_the_queue)
+{
+    int          i;
+    double       before, after, retry0, retry1;
+    json_t      *ds;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m;
+    const char  *script[] = { "status 503", NULL };
+    const char  *series[] = {
+        "payments_notify_deliveries_total{outcome=\"delivered\"}",
+        "payments_notify_deliveries_total{outcome=\"retry\"}",
+        "payments_notify_deliveries_total{outcome=\"failed\"}",
+        "payments_notify_deliveries_total{outcome=\"refused\"}",
+        "payments_notify_queue_depth",
+        "payments_notify_oldest_pending_seconds",
+        "payments_notify_endpoints_disabled",
+    };
+
+    for (i = 0; i < (int) (sizeof(series) / sizeof(series[0])); i++) {
+        cr_expect_geq(metric_value(NULL, series[i]), 0, "%s is not in "
+                      "/metrics", series[i]);
+    }
+
+    before = metric_value(NULL, series[0]);
+    retry0 = metric_value(NULL, series[1]);
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    receiver_mode(ep.name, "ok", script);
+    checkout_paid(&m, &p);
+    ds = receiver_wait(ep.name, "204", 1, 15);
+    cr_expect_eq(json_array_size(ds), 2, "%s", dump(ds));
+
+    /* counters only grow (other tests deliver too) */
+    after = before;
+    retry1 = retry0;
+    for (i = 0; i < 25 && (after <= before || retry1 <= retry0); i++) {
+        msleep(200);
+        after = metric_value(NULL, series[0]);
+        retry1 = metric_value(NULL, series[1]);
+    }
+
+    cr_expect_gt(after, before, "delivered: %g then %g", before, after);
+    cr_expect_gt(retry1, retry0, "retry: %g then %g", retry0, retry1);
+}
+
+
+/* Several gateways claim from one outbox: every notification goes out
+ * once, whichever gateway holds it. */
+static gateway_t  second;
+
+static void
+stop_second(void)
+{
+    gateway_stop(&second);
+}
+
+
+Test(notify, two_gateways_on_one_database_deliver_each_notification_once,
+     .fini = stop_second, .timeout = 90)
+{
+    size_t       i, n;
+    json_t      *ds;
+    paid_t       p[12];
+    endpoint_t   ep;
+    merchant_t   m;
+
+    gateway_start(&second, "notify2", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 4;\n"
+        "payments_sweeper off;\n%s%s",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+        notify_conf(NULL)));
+    gateway_wait_ready(&second, 10);
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    /* slow answers keep deliveries in flight while the others claim */
+    receiver_mode(ep.name, "slow 300", NULL);
+
+    n = sizeof(p) / sizeof(p[0]);
+
+    for (i = 0; i < n; i++) {
+        checkout_registered(&m, &p[i]);
+    }
+
+    for (i = 0; i < n; i++) {
+        checkout_pay(&p[i]);
+    }
+
+    ds = receiver_wait(ep.name, "204", n, 30);
+    (void) ds;
+    ds = expect_exactly_once(&ep, &m, n);
+
+    for (i = 0; i < n; i++) {
+        size_t   k, seen = 0;
+        json_t  *d;
+
+        json_array_foreach(ds, k, d) {
+            seen += strcmp(dstr(d, "checkout_id"), p[i].co) == 0;
+        }
+
+        cr_expect_eq(seen, 1, "checkout %s notified %zu times", p[i].co,
+                     seen);
+    }
+}
+
+
+/* --- alone, at the end ---------------------------------------------------------- */
+
+static gateway_t  own;
+
+
+static void
+solo_fini(void)
+{
+    gateway_stop(&own);
+    suite_gateway_start();
+}
+
+
+TestSuite(solo_notify, .timeout = 120, .fini = solo_fini);
+
+
+/* A gateway of the test's own on the suite's database, mock and receiver,
+ * with these payments_notify parameters; the suite's gateway stopped, so
+ * that this one alone claims.  name: "notify-<something>" (its logs are
+ * RUN/logs/<name>-*.log, which ci/log-scan.sh searches), one per gateway a
+ * test starts. */
+static void
+own_gateway(const char *name, const char *params)
+{
+    suite_gateway_stop();
+
+    gateway_start(&own, name, 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 4;\n"
+        "payments_sweeper off;\n%s%s",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+        notify_conf(params)));
+    gateway_wait_ready(&own, 10);
+}
+
+
+Test(solo_notify, the_dead_letter_list_fills_after_the_schedule_and_a_replay_delivers)
+{
+    size_t       i;
+    char        *id;
+    json_t      *ds, *d, *it, *failed;
+    resp_t      *r;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m, other;
+
+    merchant_new(&m);
+    merchant_new(&other);
+    endpoint_add(&m, NULL, &ep);
+    receiver_mode(ep.name, "status 500", NULL);
+
+    /* paid through the suite's gateway (the mock's webhooks go there) */
+    checkout_paid(&m, &p);
+    (void) receiver_wait(ep.name, "500", 1, 15);
+
+    /* the whole schedule divided by 100000 (about 2.6 s), and the
+     * endpoint disabled only after 50: the tenth attempt dead-letters */
+    own_gateway("notify-own", "interval=100ms batch=32 timeout=2s "
+                "connect_timeout=1s lease=5s disable_after=50 "
+                "backoff_scale=100000 allow_loopback=on");
+
+    ds = receiver_wait(ep.name, "500", 10, 40);
+    id = strdup(dstr(json_array_get(ds, 0), "webhook_id"));
+    it = notification_wait(own.origin, &m, id, "FAILED", 20);
+    cr_expect_eq(dint(it, "attempts"), 10, "%s", dump(it));
+    cr_expect_eq(dint(it, "last_status"), 500, "%s", dump(it));
+    cr_expect(json_is_null(json_object_get(it, "next_attempt_at")),
+              "%s", dump(it));
+
+    /* no eleventh */
+    msleep(1500);
+    ds = receiver_deliveries(ep.name);
+    cr_expect_eq(json_array_size(ds), 10, "%s", dump(ds));
+    json_array_foreach(ds, i, d) {
+        cr_expect_str_eq(dstr(d, "webhook_id"), id);
+        cr_expect_eq(dint(d, "attempt"), (long) i + 1);
+        cr_expect(json_is_true(json_object_get(d, "verified")));
+    }
+
+    /* the dead-letter list */
+    failed = notifications_list(own.origin, &m, "status=failed");
+    cr_expect_eq(json_array_size(failed), 1, "%s", dump(failed));
+    cr_expect_str_eq(dstr(json_array_get(failed, 0), "id"), id);
+    cr_expect_geq(metric_value(own.origin, "payments_notify_deliveries_total"
+                               "{outcome=\"failed\"}"), 1);
+
+    /* another merchant cannot replay it */
+    r = notification_replay(own.origin, &other, id);
+    cr_expect_eq(r->status, 404, "%ld %s", r->status, r->body);
+
+    /* its merchant can: the same webhook-id, from the start of the
+     * schedule */
+    receiver_mode(ep.name, "ok", NULL);
+    r = notification_replay(own.origin, &m, id);
+    cr_assert_eq(r->status, 202, "replay: %ld %s", r->status, r->body);
+    cr_expect_str_eq(dstr(resp_json(r), "id"), id, "%s", r->body);
+
+    ds = receiver_wait(ep.name, "204", 1, 15);
+    d = json_array_get(ds, json_array_size(ds) - 1);
+    cr_expect_str_eq(dstr(d, "webhook_id"), id);
+    cr_expect_eq(dint(d, "attempt"), 11);
+    it = notification_wait(own.origin, &m, id, "DELIVERED", 10);
+    cr_expect_eq(json_array_size(notifications_list(own.origin, &m,
+                                                    "status=failed")), 0);
+}
+
+
+/* A checkout registered and paid through a gateway of the test's own: the
+ * PSP's signed webhook posted to it, as test_gateways.c does. */
+static void
+checkout_paid_via(const gateway_t *gw, merchant_t *m, paid_t *p)
+{
+    int          i;
+    char        *ev, *sig;
+    req_t        rq;
+    resp_t      *r;
+    const char  *h[3], *params[2];
+    char        *st;
+
+    memset(p, 0, sizeof(paid_t));
+    p->m = m;
+    p->co = uid("co");
+    p->po[0] = str_printf("%s_p1", p->co);
+    p->po[1] = str_printf("%s_p2", p->co);
+
+    r = gateway_send(gw, "POST", PATH_PAYMENTS, m, uid("key"),
+                     body_for(p->co));
+    cr_assert_eq(r->status, 201, "registration via %s: %ld %s", gw->origin,
+                 r->status, r->body);
+    p->token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                        "psp_token")));
+    secret_used(p->token);
+
+    ev = str_printf("{\"id\":\"%s\",\"object\":\"event\","
+                    "\"type\":\"checkout.session.completed\","
+                    "\"created\":%ld,\"livemode\":false,\"data\":{\"object\":"
+                    "{\"id\":\"%s\",\"object\":\"checkout.session\","
+                    "\"client_reference_id\":\"%s:%s\",\"amount_total\":1500,"
+                    "\"currency\":\"usd\",\"payment_status\":\"paid\","
+                    "\"status\":\"complete\"}}}",
+                    uid("evt"), (long) time(NULL), p->token, m->id, p->co);
+    sig = stripe_signature(NULL, (long) time(NULL), ev);
+
+    h[0] = "Content-Type: application/json";
+    h[1] = sig;
+    h[2] = NULL;
+
+    rq.method = "POST";
+    rq.url = str_printf("%s/v1/webhooks/%s", gw->origin, env("PAY_TEST_PSP"));
+    rq.headers = h;
+    rq.body = ev;
+    rq.len = (size_t) -1;
+
+    r = http(&rq);
+    cr_assert_eq(r->status, 200, "webhook via %s: %ld %s", gw->origin,
+                 r->status, r->body);
+
+    params[0] = m->id;
+    params[1] = p->co;
+
+    for (i = 0; i < 50; i++) {
+        st = db_scalar("SELECT status::text FROM checkouts WHERE "
+                       "merchant_id = $1 AND checkout_id = $2", 2, params);
+        if (st != NULL && strcmp(st, "SUCCESS") == 0) {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("checkout %s not paid via %s", p->co, gw->origin);
+}
+
+
+Test(solo_notify, a_gateway_without_allow_loopback_never_connects_to_loopback)
+{
+    long         c0, c1;
+    size_t       i, k, tried;
+    char        *name;
+    json_t      *st, *items, *it;
+    paid_t       p;
+    endpoint_t   by_name, by_ip;
+    merchant_t   m;
+    const char  *err;
+
+    /*
+     * This gateway alone (the suite's, allow_loopback=on, stopped), and
+     * endpoints the registration check let through for it only with
+     * --allow-loopback: a host name that resolves to 127.0.0.1
+     * ("localhost", as a name that resolved elsewhere when it was added
+     * would, DNS rebinding) and an IP literal.  The receiver listens
+     * behind both; it must never see a connection.
+     */
+    own_gateway("notify-own", "interval=200ms batch=32 timeout=2s "
+                "connect_timeout=1s lease=5s disable_after=50 "
+                "backoff_scale=1000 allow_loopback=off");
+
+    merchant_new(&m);
+    name = uid("h");
+    endpoint_add_at(&m, receiver_url_on("localhost", name), name, NULL,
+                    &by_name);
+    endpoint_add(&m, NULL, &by_ip);
+
+    st = receiver_stats();
+    c0 = (long) json_integer_value(json_object_get(st, "connections"));
+
+    checkout_paid_via(&own, &m, &p);
+
+    /* both attempted (one notification per endpoint) and refused */
+    items = NULL;
+    for (i = 0; i < 50; i++) {
+        msleep(200);
+        json_decref(items);
+        items = notifications_list(own.origin, &m, "limit=100");
+
+        tried = 0;
+        json_array_foreach(items, k, it) {
+            tried += dint(it, "attempts") >= 1;
+        }
+
+        if (tried >= 2) {
+            break;
+        }
+    }
+
+    cr_assert_eq(json_array_size(items), 2, "%s", dump(items));
+
+    json_array_foreach(items, i, it) {
+        err = dstr(it, "last_error");
+        cr_expect_geq(dint(it, "attempts"), 1, "never attempted: %s",
+                      dump(it));
+        cr_expect_str_neq(dstr(it, "status"), "DELIVERED", "%s", dump(it));
+        cr_expect(strstr(err, "forbidden") != NULL
+                  || strstr(err, "refused") != NULL,
+                  "the refusal is recorded: %s", dump(it));
+        cr_expect(json_is_null(json_object_get(it, "last_status"))
+                  || json_object_get(it, "last_status") == NULL,
+                  "an HTTP status without a connection: %s", dump(it));
+    }
+
+    cr_expect_geq(metric_value(own.origin, "payments_notify_deliveries_total"
+                               "{outcome=\"refused\"}"), 2);
+
+    st = receiver_stats();
+    c1 = (long) json_integer_value(json_object_get(st, "connections"));
+    cr_expect_eq(c1, c0, "the receiver got %ld connections", c1 - c0);
+    cr_expect_eq(json_array_size(receiver_deliveries(by_name.name)), 0);
+    cr_expect_eq(json_array_size(receiver_deliveries(by_ip.name)), 0);
+    cr_log_info("refused without a connection: %s", dump(items));
+
+    /* out of the way of the suite's gateway when it comes back */
+    endpoint_command(&by_name, "disable-endpoint");
+    endpoint_command(&by_ip, "disable-endpoint");
+}
+
+
+/*
+ * Killed between commit and delivery.  The gateway of the test's own
+ * delivers with timeout=10s lease=12s, so that a hanging delivery is still
+ * in flight (not yet a failure) when nginx dies, and disable_after=50: the
+ * suite's disable_after=5 would count the time-outs of the other
+ * notifications.  The receiver hangs, so every notification is claimed and
+ * in flight at the kill; after the restart (and the leases' end) each is
+ * delivered, with exactly one 204.
+ */
+#define KILL_PARAMS  "interval=200ms batch=32 timeout=10s connect_timeout=1s " \
+                     "lease=12s disable_after=50 backoff_scale=1000 " \
+                     "allow_loopback=on"
+
+
+static void
+expect_each_delivered_once(const endpoint_t *ep, const merchant_t *m,
+    const paid_t *p, size_t n, const char *origin)
+{
+    size_t   i, k, ok;
+    json_t  *ds, *d;
+
+    (void) receiver_wait(ep->name, "204", n, 40);
+    msleep(1500);
+    ds = receiver_deliveries(ep->name);
+
+    cr_expect_eq(deliveries_distinct(ds, "204"), n, "%s", dump(ds));
+    cr_expect_eq(deliveries_count(ds, "204", NULL), n, "a notification "
+                 "delivered twice: %s", dump(ds));
+    cr_expect_eq(deliveries_count(ds, "400", NULL), 0, "%s", dump(ds));
+
+    for (i = 0; i < n; i++) {
+        ok = 0;
+        json_array_foreach(ds, k, d) {
+            ok += strcmp(dstr(d, "checkout_id"), p[i].co) == 0
+                  && strcmp(dstr(d, "answer"), "204") == 0;
+        }
+        cr_expect_eq(ok, 1, "checkout %s delivered %zu times", p[i].co, ok);
+    }
+
+    json_array_foreach(ds, k, d) {
+        if (strcmp(dstr(d, "answer"), "204") == 0) {
+            (void) notification_wait(origin, m, dstr(d, "webhook_id"),
+                                     "DELIVERED", 10);
+        }
+    }
+}
+
+
+static void
+killed_in_flight(int whole)
+{
+    int          i;
+    size_t       k, n;
+    json_t      *ds;
+    paid_t       p[6];
+    endpoint_t   ep;
+    merchant_t   m;
+
+    own_gateway("notify-own", KILL_PARAMS);
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    receiver_mode(ep.name, "hang", NULL);
+
+    n = sizeof(p) / sizeof(p[0]);
+
+    for (k = 0; k < n; k++) {
+        checkout_paid_via(&own, &m, &p[k]);
+    }
+
+    /* every one committed and claimed: each has arrived, and hangs */
+    ds = NULL;
+    for (i = 0; i < 80; i++) {
+        json_decref(ds);
+        ds = receiver_deliveries(ep.name);
+        if (deliveries_distinct(ds, "hang") == n) {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert_eq(deliveries_distinct(ds, "hang"), n, "not all in flight: %s",
+                 dump(ds));
+    cr_assert_eq(json_array_size(ds), n, "a time-out came before the kill: "
+                 "%s", dump(ds));
+
+    if (whole) {
+        gateway_kill(&own);
+
+    } else {
+        cr_assert_geq(gateway_kill_workers(&own), 1, "no worker of %ld",
+                      (long) own.pid);
+    }
+
+    receiver_mode(ep.name, "ok", NULL);
+
+    if (whole) {
+        own_gateway("notify-again", KILL_PARAMS);
+    } else {
+        gateway_wait_ready(&own, 10);
+    }
+
+    /* the leases (12 s) end, the rows are claimed again */
+    expect_each_delivered_once(&ep, &m, p, n, own.origin);
+}
+
+
+Test(solo_notify, nginx_killed_hard_between_commit_and_delivery_loses_nothing)
+{
+    killed_in_flight(1);
+}
+
+
+Test(solo_notify, workers_killed_hard_between_commit_and_delivery_lose_nothing)
+{
+    killed_in_flight(0);
+}
+
+
+/* Committed while no gateway delivers (one runs with payments_notify off),
+ * delivered by the one that starts later. */
+Test(solo_notify, what_commits_while_no_gateway_delivers_is_delivered_later)
+{
+    size_t       k, n;
+    paid_t       p[4];
+    endpoint_t   ep;
+    merchant_t   m;
+
+    suite_gateway_stop();
+    gateway_start(&own, "notify-off", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 4;\n"
+        "payments_sweeper off;\n%s"
+        "payments_encryption_key %s;\n"
+        "payments_notify off;\n",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+        env("PAY_TEST_ENCRYPTION_KEY")));
+    gateway_wait_ready(&own, 10);
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+
+    n = sizeof(p) / sizeof(p[0]);
+
+    for (k = 0; k < n; k++) {
+        checkout_paid_via(&own, &m, &p[k]);
+    }
+
+    msleep(1000);
+    cr_expect_eq(json_array_size(receiver_deliveries(ep.name)), 0,
+                 "delivered with payments_notify off");
+    cr_expect_eq(json_array_size(notifications_list(own.origin, &m,
+                                                     "status=pending")), n);
+
+    /* the gateway stopped hard; one that delivers comes up */
+    gateway_kill(&own);
+    own_gateway("notify-own", KILL_PARAMS);
+
+    expect_each_delivered_once(&ep, &m, p, n, own.origin);
+}
