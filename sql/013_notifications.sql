@@ -140,9 +140,12 @@ $$;
 
 -- A checkout succeeded or failed.  Deferred to the commit: the functions
 -- that move a checkout update its row before its orders', and the payload
--- lists the orders as they are when the transaction ends.
+-- lists the orders as they are when the transaction ends.  A deferred
+-- trigger runs after the pay_* function returned, as the session's role
+-- (the gateway's, which reads no table): so the trigger functions are
+-- SECURITY DEFINER, like the functions that fire them.
 CREATE OR REPLACE FUNCTION checkouts_notify() RETURNS trigger
-LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM notify_enqueue(
         NEW.merchant_id,
@@ -151,13 +154,13 @@ BEGIN
         jsonb_build_object(
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
-            'amount_total_minor', NEW.amount_total,
+            'amount_total', NEW.amount_total,
             'currency', NEW.currency,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,
                            'status', o.status,
-                           'amount_minor', o.amount,
+                           'amount', o.amount,
                            'currency', o.currency) ORDER BY o.line_no)
                   FROM payment_orders o
                  WHERE o.merchant_id = NEW.merchant_id
@@ -175,7 +178,7 @@ CREATE CONSTRAINT TRIGGER checkouts_notify
     EXECUTE FUNCTION checkouts_notify();
 
 CREATE OR REPLACE FUNCTION refunds_notify() RETURNS trigger
-LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.status IS NOT DISTINCT FROM NEW.status THEN
         RETURN NULL;
@@ -189,7 +192,7 @@ BEGIN
             'checkout_id', NEW.checkout_id,
             'payment_order_id', NEW.payment_order_id,
             'status', NEW.status,
-            'amount_minor', NEW.amount,
+            'amount', NEW.amount,
             'currency', NEW.currency,
             'failure', NEW.failure)));
     RETURN NULL;
@@ -204,7 +207,7 @@ CREATE TRIGGER refunds_notify
     EXECUTE FUNCTION refunds_notify();
 
 CREATE OR REPLACE FUNCTION disputes_notify() RETURNS trigger
-LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.status IS NOT DISTINCT FROM NEW.status THEN
         RETURN NULL;
@@ -218,7 +221,7 @@ BEGIN
             'dispute_id', NEW.dispute_id,
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
-            'amount_minor', NEW.amount,
+            'amount', NEW.amount,
             'currency', NEW.currency));
     RETURN NULL;
 END
@@ -231,7 +234,7 @@ CREATE TRIGGER disputes_notify
     EXECUTE FUNCTION disputes_notify();
 
 CREATE OR REPLACE FUNCTION payouts_notify() RETURNS trigger
-LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.status IS NOT DISTINCT FROM NEW.status THEN
         RETURN NULL;
@@ -244,7 +247,7 @@ BEGIN
             'payout_id', NEW.payout_id,
             'seller_account', NEW.seller_account,
             'status', NEW.status,
-            'amount_minor', NEW.amount,
+            'amount', NEW.amount,
             'currency', NEW.currency,
             'failure', NEW.failure)));
     RETURN NULL;

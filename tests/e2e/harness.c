@@ -738,6 +738,11 @@ merchant_toolv(const char *const *args, char **out)
     char         *argv[24];
     size_t        n, i;
 
+    /* the endpoint commands seal with the gateway's key file */
+    if (getenv("PAY_TEST_ENCRYPTION_KEY") != NULL) {
+        setenv("PAYMENTS_KEY_FILE", getenv("PAY_TEST_ENCRYPTION_KEY"), 1);
+    }
+
     argv[0] = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
     argv[1] = (char *) "--db";
     argv[2] = (char *) env("PAY_TEST_PG");

@@ -556,8 +556,13 @@ Test(notify, retried_after_a_500_a_hang_and_a_drop_then_delivered)
     cr_expect(hung >= 1500 && hung <= 5000, "the hang ended after %ld ms",
               hung);
 
+    /* four POSTs arrived; the gateway counts three or four attempts: when
+     * the receiver drops a kept-alive connection before answering, libcurl
+     * may send the request once more on a fresh connection within the same
+     * attempt (the same webhook-id, which is what receivers deduplicate on) */
     it = notification_wait(NULL, &m, dstr(d, "webhook_id"), "DELIVERED", 10);
-    cr_expect_eq(dint(it, "attempts"), 4, "%s", dump(it));
+    cr_expect(dint(it, "attempts") == 3 || dint(it, "attempts") == 4, "%s",
+              dump(it));
 }
 
 
