@@ -11,11 +11,17 @@
 #   4. the worker's memory before and after BENCH_REQUESTS registrations;
 #   5. webhooks: verified-and-committed Stripe events per second at 64
 #      connections (unique events for unique checkouts, signed in advance),
-#      against pgbench running the same pay_webhook_apply transaction;
+#      for 1 merchant and for 4 merchants, interleaved with pgbench running
+#      the database's floor (bench/peer/db_floor/hook.sql, then reg.sql, in
+#      database bench_floor of the same cluster); then pg_stat_statements
+#      over a short 1-merchant run, and pgbench running the gateway's own
+#      pay_webhook_apply transaction;
 #   6. reconciliation: rows per second of payments-reconcile on a generated
 #      100,000-row report (bench/reconcile.sh, BENCH_RECON_ROWS).
 # Environment: BENCH_SECONDS (10), BENCH_REQUESTS (100000), BENCH_CONNECTIONS
-# (256), BENCH_WEBHOOKS (30000 checkouts prepared for each side).
+# (256), BENCH_WEBHOOKS (20000 checkouts prepared for each webhook side),
+# BENCH_PARTS (which steps: "registrations webhooks reconcile"), PG_PRELOAD
+# (pg_stat_statements; empty: no profile).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +47,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# pg_stat_statements for the webhook profile (step 5); PG_PRELOAD= turns it off
+export PG_PRELOAD=${PG_PRELOAD-pg_stat_statements}
 bash ci/services.sh start "$run" --template bench/nginx.conf.in --lease 30s \
     --mock-latency 200 --workers 1
 # shellcheck disable=SC1091
@@ -49,6 +57,7 @@ bash ci/services.sh start "$run" --template bench/nginx.conf.in --lease 30s \
 out=$top/bench/results/$(date -u +%Y%m%dT%H%M%SZ).txt
 mkdir -p "$(dirname "$out")"
 say() { echo "$*" | tee -a "$out"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 
 worker_rss() {
     local master
@@ -63,6 +72,10 @@ wrk_tail() { grep -E '^p50=' "$1"; }
 say "ngx_payments benchmark, $(date -u), $(nproc) cores, ${secs}s runs, $conns connections"
 say
 
+# BENCH_PARTS: which steps run (all by default)
+parts=" ${BENCH_PARTS:-registrations webhooks reconcile} "
+gw=0 px=0 pg=0
+if [[ $parts == *" registrations "* ]]; then
 # 1. the gateway
 export PAY_KEY=$PAY_TEST_MERCHANT_KEY PAY_PSP=$PAY_TEST_PSP
 wrk -t2 -c"$conns" -d3s -s bench/registrations.lua "$PAY_TEST_GW_PLAIN" >/dev/null  # warm-up
@@ -120,37 +133,125 @@ rss2=$(worker_rss)
 say "worker RSS: ${rss0} kB after warm-up, ${rss1} kB after the runs above," \
     "${rss2} kB after $done_n more registrations ($(wrk_rate "$run/soak.log")/s, $(wrk_tail "$run/soak.log"))"
 
+fi
+
+if [[ $parts == *" webhooks "* ]]; then
 # 5. webhooks
-nwh=${BENCH_WEBHOOKS:-30000}
+nwh=${BENCH_WEBHOOKS:-20000}
+# pg_stat_statements stays out of the measured runs (track = none)
+if [ -n "${PG_PRELOAD:-}" ]; then
+    psql "$PAY_TEST_PG" -XAtq -c "ALTER SYSTEM SET pg_stat_statements.track = 'none'" \
+        -c "SELECT pg_reload_conf()" >/dev/null
+fi
 tag=$(date +%s)
 cc -std=gnu11 -O2 -Wall -Wextra -Werror bench/sign_events.c -lcrypto -o "$run/sign_events"
-prepare() {   # prepare PREFIX N: N registered, unpaid checkouts
+prepare() {   # prepare MERCHANT PREFIX N: N registered, unpaid checkouts
     psql "$PAY_TEST_PG" -XAtq -v ON_ERROR_STOP=1 -c "
       DO \$\$ DECLARE i int; l bigint; exp bigint := extract(epoch FROM now())::bigint + 3600;
-      BEGIN FOR i IN 1..$2 LOOP
-        SELECT c.lease INTO l FROM pay_claim('$PAY_TEST_MERCHANT_ID', '$1-k' || i, repeat('a', 64),
-          30, 86400, '$1x' || i, 'stripe', 'USD', 1500, 'https://shop.example/t',
+      BEGIN FOR i IN 1..$3 LOOP
+        SELECT c.lease INTO l FROM pay_claim('$1', '$2-k' || i, repeat('a', 64),
+          30, 86400, '$2x' || i, 'stripe', 'USD', 1500, 'https://shop.example/t',
           'https://shop.example/c', NULL, exp, '{}',
           jsonb_build_array(
-            jsonb_build_object('payment_order_id', '$1x' || i || 'a', 'seller_account', 'seller_1', 'amount_minor', 1000),
-            jsonb_build_object('payment_order_id', '$1x' || i || 'b', 'seller_account', 'seller_2', 'amount_minor', 500)),
+            jsonb_build_object('payment_order_id', '$2x' || i || 'a', 'seller_account', 'seller_1', 'amount_minor', 1000),
+            jsonb_build_object('payment_order_id', '$2x' || i || 'b', 'seller_account', 'seller_2', 'amount_minor', 500)),
           '{}') c;
-        PERFORM pay_finish('$PAY_TEST_MERCHANT_ID', '$1-k' || i, l, '$1x' || i, 'EXECUTING',
-          'cs_$1x' || i, 'https://psp.example/pay', exp, NULL, 201, '{}');
+        PERFORM pay_finish('$1', '$2-k' || i, l, '$2x' || i, 'EXECUTING',
+          'cs_$2x' || i, 'https://psp.example/pay', exp, NULL, 201, '{}');
       END LOOP; END \$\$;"
 }
-prepare "wg$tag" "$nwh"
-psql "$PAY_TEST_PG" -XAtq -F $'\t' -c "SELECT merchant_id, checkout_id, psp_token, amount_total
-    FROM checkouts WHERE merchant_id = '$PAY_TEST_MERCHANT_ID' AND checkout_id LIKE 'wg${tag}x%'" |
-    "$run/sign_events" "$(cat "$PAY_TEST_WEBHOOK_SECRET")" > "$run/events.tsv"
-EVENTS=$run/events.tsv wrk -t2 -c64 -d"${secs}s" -s bench/webhooks.lua "$PAY_TEST_GW_PLAIN" \
-    > "$run/webhooks.log" 2>&1
-whr=$(wrk_rate "$run/webhooks.log")
-sent=$(awk '/requests in/ { print $1 }' "$run/webhooks.log")
-say "webhooks (64 conns)   : $whr verified+committed/s  $(wrk_tail "$run/webhooks.log")" \
-    "($sent sent for $(wc -l < "$run/events.tsv") unique events)"
+# sign LIKE OUT: the events paying those checkouts, interleaved by checkout
+# number (so that several merchants' events alternate)
+sign() {
+    psql "$PAY_TEST_PG" -XAtq -F $'\t' -c "SELECT merchant_id, checkout_id, psp_token, amount_total
+        FROM checkouts WHERE checkout_id LIKE '$1'
+        ORDER BY substring(checkout_id FROM 'x([0-9]+)$')::int, merchant_id" |
+        "$run/sign_events" "$(cat "$PAY_TEST_WEBHOOK_SECRET")" > "$2"
+}
+paid() {   # paid LIKE: unique events committed (checkouts paid)
+    psql "$PAY_TEST_PG" -XAtq -c "SELECT count(*) FROM checkouts
+        WHERE checkout_id LIKE '$1' AND status = 'SUCCESS'"
+}
+# webhooks NAME LIKE: wrk at 64 connections on the signed events of LIKE;
+# sets wh_rate (unique events committed per second, counted in the database)
+webhooks() {
+    EVENTS=$run/$1.tsv wrk -t2 -c64 -d"${secs}s" --latency -s bench/webhooks.lua \
+        "$PAY_TEST_GW_PLAIN" > "$run/$1.log" 2>&1
+    local n
+    n=$(paid "$2")
+    wh_rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+    wh_tail=$(wrk_tail "$run/$1.log")
+    wh_sent=$(awk '/requests in/ { print $1 }' "$run/$1.log")
+    wh_events=$(wc -l < "$run/$1.tsv")
+}
 
-prepare "wp$tag" "$nwh"
+# the floor: bench/peer/db_floor/ in its own database of the same cluster
+floor_db=${PAY_TEST_PG/dbname=payments/dbname=bench_floor}
+psql "${PAY_TEST_PG/dbname=payments/dbname=postgres}" -XAtq -v ON_ERROR_STOP=1 \
+    -c "DROP DATABASE IF EXISTS bench_floor" -c "CREATE DATABASE bench_floor"
+psql "$floor_db" -XAtq -v ON_ERROR_STOP=1 -f bench/peer/db_floor/schema.sql >/dev/null
+floor() {   # floor FILE NAME: pgbench as db_floor/README.md says; sets fl_rate
+    pgbench -n -M prepared -j2 -c8 -T "$secs" -f "bench/peer/db_floor/$1" "$floor_db" \
+        > "$run/$2.log" 2>&1
+    fl_rate=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$run/$2.log")
+}
+
+# merchants: the demo merchant (1 merchant), bench_w1..4 (4 merchants); each
+# side pays the same number of checkouts, every checkout two orders for
+# seller_1 and seller_2 (a merchant's events share those wallet rows)
+for i in 1 2 3 4; do
+    outp=$(bin/payments-merchant --db "$PAY_TEST_PG" create --id "bench_w$i" --name "bench_w$i" \
+        --origin https://shop.example 2>&1) ||
+        grep -q "exists" <<<"$outp" ||
+        { echo "bench/run.sh: payments-merchant create bench_w$i failed: $outp" >&2; exit 1; }
+done
+prepare "$PAY_TEST_MERCHANT_ID" "wa$tag" "$nwh"
+per4=$(( (nwh + 3) / 4 ))
+for i in 1 2 3 4; do prepare "bench_w$i" "wb${tag}m$i" "$per4"; done
+sign "wa${tag}x%" "$run/wh1.tsv"
+sign "wb${tag}m%" "$run/wh4.tsv"
+
+# interleaved, in one run: the floor, 1 merchant, 4 merchants, the floor again
+floor hook.sql floor-hook-a; fa=$fl_rate
+webhooks wh1 "wa${tag}x%"
+w1=$wh_rate; w1t=$wh_tail; w1s=$wh_sent; w1e=$wh_events
+webhooks wh4 "wb${tag}m%"
+w4=$wh_rate; w4t=$wh_tail; w4s=$wh_sent; w4e=$wh_events
+floor hook.sql floor-hook-b; fb=$fl_rate
+floor reg.sql floor-reg; freg=$fl_rate
+fl=$(awk -v a="$fa" -v b="$fb" 'BEGIN { printf "%.0f", (a + b) / 2 }')
+say "webhooks, 64 connections, unique events committed per second (counted in the database):"
+say "  1 merchant  : $w1/s  $w1t ($w1s sent for $w1e unique events)"
+say "  4 merchants : $w4/s  $w4t ($w4s sent for $w4e unique events)"
+say "  db_floor hook.sql (8 clients): $fa/s before, $fb/s after (mean $fl/s)"
+say "  ratios: 1 merchant/floor = $(ratio "$w1" "$fl"), 4 merchants/floor = $(ratio "$w4" "$fl")," \
+    "1 merchant/4 merchants = $(ratio "$w1" "$w4")"
+say "registrations: db_floor reg.sql (8 clients) $freg/s; gateway's SQL (pgbench, above) $pg/s" \
+    "= $(ratio "$pg" "$freg") of it; gateway/proxy = $(ratio "$gw" "$px")"
+# the profile: pg_stat_statements with nested statements (track = all) over
+# a short 1-merchant run of its own, after the measured runs (the tracking
+# costs time)
+if [ -n "${PG_PRELOAD:-}" ]; then
+    prepare "$PAY_TEST_MERCHANT_ID" "wr$tag" 4000
+    sign "wr${tag}x%" "$run/whp.tsv"
+    psql "$PAY_TEST_PG" -XAtq -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+        -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
+    sleep 0.5
+    psql "$PAY_TEST_PG" -XAtq -c "SELECT pg_stat_statements_reset()" >/dev/null
+    EVENTS=$run/whp.tsv wrk -t2 -c64 -d3s -s bench/webhooks.lua "$PAY_TEST_GW_PLAIN" \
+        > "$run/whp.log" 2>&1
+    psql "$PAY_TEST_PG" -XAtq -c "ALTER SYSTEM SET pg_stat_statements.track = 'none'" \
+        -c "SELECT pg_reload_conf()" >/dev/null
+    say "pg_stat_statements over 3 s of 1-merchant webhooks ($(paid "wr${tag}x%") applied;" \
+        "nested statements included; top 15 by total time):"
+    psql "$PAY_TEST_PG" -XAq -P pager=off -c "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms,
+        round(mean_exec_time::numeric, 3) AS mean_ms, rows,
+        shared_blks_hit + shared_blks_read AS blks, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'payments')
+        ORDER BY total_exec_time DESC LIMIT 15" | tee -a "$out"
+fi
+
+prepare "$PAY_TEST_MERCHANT_ID" "wp$tag" $(( nwh / 2 ))
 psql "$PAY_TEST_PG" -XAtq -v ON_ERROR_STOP=1 -c "
     DROP TABLE IF EXISTS bench_webhook_queue; DROP SEQUENCE IF EXISTS bench_webhook_seq;
     CREATE SEQUENCE bench_webhook_seq;
@@ -161,15 +262,21 @@ psql "$PAY_TEST_PG" -XAtq -v ON_ERROR_STOP=1 -c "
 pgbench -n -M extended -c 8 -j 2 -T "$secs" -f bench/webhook.pgbench "$PAY_TEST_PG" \
     > "$run/pgbench-webhooks.log" 2>&1
 pgw=$(awk '/^tps = / { print $3; exit }' "$run/pgbench-webhooks.log")
-say "pgbench (same txn, 8 clients): $pgw webhooks/s; gateway/pgbench =" \
-    "$(awk -v a="$whr" -v b="$pgw" 'BEGIN { printf "%.2f", a / b }')"
+say "pgbench (the gateway's webhook txn, 1 merchant, 8 clients): $pgw webhooks/s;" \
+    "gateway (1 merchant)/pgbench = $(ratio "$w1" "$pgw")"
 psql "$PAY_TEST_PG" -XAtq -c "SELECT 'ledger: ' || count(*) || ' transactions, ' ||
     count(*) FILTER (WHERE s <> 0) || ' unbalanced' FROM (SELECT sum(amount) s
     FROM ledger_entries GROUP BY merchant_id, txn_id, currency) x" | tee -a "$out"
+psql "$PAY_TEST_PG" -XAtq -c "SELECT 'audit chains: ' || count(*) FILTER (WHERE pay_audit_verify(m)) ||
+    ' of ' || count(*) || ' verify' FROM (SELECT DISTINCT merchant_id m FROM audit_log) x" | tee -a "$out"
 
+fi
+
+if [[ $parts == *" reconcile "* ]]; then
 # 6. reconciliation: rows reconciled per second on a 100,000-row report
 #    (bench/reconcile.sh, its own throwaway database)
 say "$(bash bench/reconcile.sh "${BENCH_RECON_ROWS:-100000}" | tail -n 1)"
+fi
 
 say
 say "results: $out"

@@ -16,6 +16,9 @@
 #                              shutdown checkpoint, clients cut off)
 #   ci/pg.sh promote DIR       the standby in DIR becomes the primary
 #
+# PG_PRELOAD: shared_preload_libraries for the cluster (bench/run.sh sets
+# pg_stat_statements); read when settings are written, at every start.
+#
 # Layout: DIR/data (PGDATA), DIR/postgres.log, the unix socket in DIR.
 # DIR must be reachable by the postgres user (initdb refuses root): use a
 # directory under /tmp, e.g. /tmp/ngx-payments-pg.XXXXXX.
@@ -80,6 +83,10 @@ log_min_duration_statement = -1
 log_min_error_statement = panic
 log_error_verbosity = terse
 EOF
+    # PG_PRELOAD (e.g. pg_stat_statements, for make bench's profile)
+    if [ -n "${PG_PRELOAD:-}" ]; then
+        echo "shared_preload_libraries = '$PG_PRELOAD'" >>"$conf"
+    fi
     chown postgres: "$conf" 2>/dev/null || true
 }
 
