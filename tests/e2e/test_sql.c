@@ -664,7 +664,7 @@ Test(sql, finish_failed_moves_checkout_and_orders_with_events,
 /* "action:checkout" of the merchant's audit rows, in chain order */
 #define AUDIT_ROWS \
     "SELECT coalesce(string_agg(action || ':' || coalesce(checkout_id, ''), ','" \
-    " ORDER BY seq), '') FROM audit_log WHERE merchant_id = $1"
+    " ORDER BY at, seq), '') FROM audit_log WHERE merchant_id = $1"
 
 Test(sql, registration_moves_reach_the_audit_chain,
      .description = "pay_claim's NOT_STARTED->EXECUTING and pay_finish's FAILED are audit rows of the same transactions; the chain verifies")
@@ -747,6 +747,52 @@ Test(sql, abandon_undoes_a_claim_so_the_ids_register_again,
     finish(c, m, "k3", "1", "co_3", "EXECUTING", "cs_3", NULL, "201", "{}");
     cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k3', 1)", m), "f");
     cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1", m), "6");
+    PQfinish(c);
+}
+
+Test(sql, a_merchants_audit_chains_each_verify,
+     .description = "015: a checkout's rows go to one of 64 chains (1 + sha256 byte mod 64), others to chain 0, which opens the 64 once; pay_audit_verify fails when a row is changed, moved to another chain, or a chain goes whole")
+{
+    PGconn  *c = db_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    OK(c, "SELECT audit_append($1, NULL, 'payout:requested', '{}'),"
+          " audit_append($1, 'co_a', 'registration:claimed', '{}'),"
+          " audit_append($1, 'co_b', 'registration:claimed', '{}'),"
+          " audit_append($1, 'co_a', 'webhook:applied', '{}')", m);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(chain || '/' || seq || ':' || action, ','"
+                            " ORDER BY chain, seq) FROM audit_log WHERE merchant_id = $1"
+                            " AND chain = 0", m),
+                     "0/1:payout:requested,0/2:audit:chains_opened");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(seq || ':' || action, ',' ORDER BY seq)"
+                            " FROM audit_log WHERE merchant_id = $1"
+                            " AND chain = audit_chain_of('co_a')", m),
+                     "1:registration:claimed,2:webhook:applied");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM audit_heads WHERE merchant_id = $1", m),
+                     "65");
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
+
+    /* as the owner, the guards off, each change rolled back */
+    OK0(c, "BEGIN");
+    OK0(c, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change");
+    OK0(c, "ALTER TABLE audit_heads DISABLE TRIGGER audit_heads_forward");
+    OK0(c, "SAVEPOINT s");
+    OK(c, "UPDATE audit_log SET chain = (audit_chain_of('co_a') % 64) + 1"
+          " WHERE merchant_id = $1 AND checkout_id = 'co_b'", m);
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "f", "a row moved");
+    OK0(c, "ROLLBACK TO s");
+    OK(c, "DELETE FROM audit_log WHERE merchant_id = $1 AND checkout_id = 'co_b'", m);
+    OK(c, "DELETE FROM audit_heads WHERE merchant_id = $1"
+          " AND chain = audit_chain_of('co_b')", m);
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "f", "a chain gone whole");
+    OK0(c, "ROLLBACK TO s");
+    OK(c, "UPDATE audit_log SET detail = '{\"x\": 1}' WHERE merchant_id = $1"
+          " AND action = 'webhook:applied'", m);
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "f", "a row changed");
+    OK0(c, "ROLLBACK TO s");
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
+    OK0(c, "ROLLBACK");
     PQfinish(c);
 }
 
