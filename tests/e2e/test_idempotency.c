@@ -723,7 +723,7 @@ Test(duplicates, a_credentials_refusal_leaves_the_orders_free_for_a_new_key)
 
         cr_assert_str_eq(db_scalar(
             "SELECT string_agg(action, ',' ORDER BY seq) FROM audit_log"
-            " WHERE merchant_id = $1", 1, p),
+            " WHERE merchant_id = $1 AND action <> 'audit:chains_opened'", 1, p),
             "registration:claimed,registration:abandoned,"
             "registration:claimed");
         cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)", 1, p), "t");
