@@ -17,8 +17,8 @@
 #      over a short 1-merchant run, and pgbench running the gateway's own
 #      pay_webhook_apply transaction;
 #   6. reconciliation: rows per second of payments-reconcile on a generated
-#      100,000-row report (bench/reconcile.sh, BENCH_RECON_ROWS).
-# Environment: BENCH_SECONDS (10), BENCH_REQUESTS (100000), BENCH_CONNECTIONS
+#      20,000-row report (bench/reconcile.sh, BENCH_RECON_ROWS).
+# Environment: BENCH_SECONDS (10), BENCH_REQUESTS (50000), BENCH_CONNECTIONS
 # (256), BENCH_WEBHOOKS (20000 checkouts prepared for each webhook side),
 # BENCH_PARTS (which steps: "registrations webhooks reconcile"), PG_PRELOAD
 # (pg_stat_statements; empty: no profile).
@@ -28,7 +28,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 peer_conf=$top/bench/peer
 secs=${BENCH_SECONDS:-10}
-total=${BENCH_REQUESTS:-100000}
+total=${BENCH_REQUESTS:-50000}
 conns=${BENCH_CONNECTIONS:-256}
 
 bash ci/install-deps.sh
@@ -273,9 +273,9 @@ psql "$PAY_TEST_PG" -XAtq -c "SELECT 'audit chains: ' || count(*) FILTER (WHERE 
 fi
 
 if [[ $parts == *" reconcile "* ]]; then
-# 6. reconciliation: rows reconciled per second on a 100,000-row report
+# 6. reconciliation: rows reconciled per second on a 20,000-row report
 #    (bench/reconcile.sh, its own throwaway database)
-say "$(bash bench/reconcile.sh "${BENCH_RECON_ROWS:-100000}" | tail -n 1)"
+say "$(bash bench/reconcile.sh "${BENCH_RECON_ROWS:-20000}" | tail -n 1)"
 fi
 
 say
