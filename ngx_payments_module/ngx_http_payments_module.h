@@ -100,6 +100,8 @@ typedef struct {
     ngx_msec_t                  timeout;        /* a whole delivery */
     ngx_msec_t                  connect_timeout;
     ngx_msec_t                  lease;          /* a claim's hold */
+    ngx_uint_t                  per_endpoint;   /* leased at once, over
+                                                   every gateway */
     ngx_uint_t                  disable_after;  /* failures in a row; 0:
                                                    never */
     ngx_uint_t                  backoff_scale;  /* divides the schedule */
