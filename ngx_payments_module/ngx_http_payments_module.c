@@ -32,6 +32,9 @@ static char *ngx_http_payments_pay_token_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_payments_encryption_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static void ngx_http_payments_keyring_cleanup(void *data);
 
 static ngx_int_t ngx_http_payments_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_init_process(ngx_cycle_t *cycle);
@@ -101,6 +104,13 @@ static ngx_command_t  ngx_http_payments_commands[] = {
     { ngx_string("payments_pay_token_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_payments_pay_token_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("payments_encryption_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_payments_encryption_key,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -376,6 +386,12 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (ngx_http_payments_breaker_zone(cf, pmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    if (pmcf->keyring == NULL && pmcf->psps->nelts) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "no \"payments_encryption_key\": PSP session "
+                           "tokens are stored in clear in the database");
     }
 
     return NGX_CONF_OK;
@@ -700,6 +716,87 @@ ngx_http_payments_pay_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
     k->len = secret.len;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * payments_encryption_key FILE: the keyring that seals secrets at rest
+ * (seal.h; doc/NOTIFICATIONS.md "Secrets at rest").  A secret file (mode
+ * 0600); a bad line is named by its number, never by its content, and the
+ * file's text is wiped once parsed.
+ */
+
+static char *
+ngx_http_payments_encryption_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    int                  rc;
+    size_t               bad_line;
+    ngx_str_t           *value, text;
+    pay_keyring_t       *kr;
+    ngx_pool_cleanup_t  *cln;
+
+    if (pmcf->keyring != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_payments_read_file(cf, &value[1], &cmd->name, 1,
+                                    NGX_HTTP_PAYMENTS_FILE_SECRET, &text)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    kr = ngx_pcalloc(cf->pool, sizeof(pay_keyring_t));
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (kr == NULL || cln == NULL) {
+        ngx_explicit_memzero(text.data, text.len);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the keys go with the cycle's pool */
+    cln->handler = ngx_http_payments_keyring_cleanup;
+    cln->data = kr;
+
+    bad_line = 0;
+    rc = pay_keyring_parse(kr, (const char *) text.data, text.len, &bad_line);
+
+    ngx_explicit_memzero(text.data, text.len);
+
+    if (rc != 0) {
+        pay_keyring_wipe(kr);
+
+        if (bad_line == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": \"%V\" holds no key",
+                               &cmd->name, &value[1]);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": \"%V\" line %uz is not "
+                               "\"<kid> <base64 of 32 bytes>\" (or the "
+                               "kid is repeated, or there are more than %d "
+                               "keys)", &cmd->name, &value[1], bad_line,
+                               PAY_SEAL_KEYS_MAX);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf->keyring = kr;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_payments_keyring_cleanup(void *data)
+{
+    pay_keyring_wipe(data);
 }
 
 

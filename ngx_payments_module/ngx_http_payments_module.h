@@ -29,6 +29,7 @@
 #include <payments/webhook.h>
 #include <payments/dialect.h>
 #include <payments/time.h>
+#include <payments/seal.h>
 
 #include "ngx_http_payments_metrics.h"
 
@@ -100,6 +101,15 @@ typedef struct {
     ngx_str_t                   public_origin;  /* no trailing slash */
     ngx_flag_t                  public_https;   /* else http, loopback */
     ngx_array_t                *token_keys;     /* of pay_token_key_t */
+    pay_keyring_t              *keyring;        /* payments_encryption_key
+                                                   FILE (mode 0600; the
+                                                   text is wiped once
+                                                   parsed): seals PSP
+                                                   tokens at rest and keys
+                                                   their blind indexes;
+                                                   NULL when absent
+                                                   (tokens stored in
+                                                   clear) */
 
     ngx_array_t                *psps;           /* of ngx_http_payments_psp_t */
 
