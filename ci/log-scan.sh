@@ -31,6 +31,11 @@ for f in psp.secret psp_live.secret webhook.secret paytoken.key adyen.secret ady
         printf 'secret file %s\t%s\n' "$f" "$(tr -d '\n' <"$run/conf/$f")" >>"$needles"
     fi
 done
+if [ -s "$run/conf/encryption.key" ]; then
+    # payments_encryption_key: each key's base64
+    grep -v '^#' "$run/conf/encryption.key" | awk 'NF == 2 { print $2 }' |
+        sed 's/^/encryption key\t/' >>"$needles"
+fi
 if [ -s "$run/conf/generic_jwt.key" ]; then
     # the private key's base64 body, line by line
     grep -v -- '-----' "$run/conf/generic_jwt.key" |

@@ -25,6 +25,8 @@
 #   PAY_TEST_PUBLIC_ORIGIN     payments_public_origin
 #   PAY_TEST_PSP               the configured PSP's name ("stripe")
 #   PAY_TEST_PAYTOKEN_KEY      the pay-token key file, PAY_TEST_PAYTOKEN_KID its kid
+#   PAY_TEST_ENCRYPTION_KEY    payments_encryption_key's file: two keys, the
+#                              first seals (e2e-k1), both open (e2e-k2)
 #   PAY_TEST_PGDIR             ci/pg.sh's DIR (PGDATA is its data/)
 #   PAY_TEST_MERCHANT_KEY      a demo merchant's API key (origin https://shop.example)
 #   PAY_TEST_MERCHANT_ID       its merchant id
@@ -266,7 +268,15 @@ do_start() {
             -out "$run/conf/generic_jwt.key" 2>/dev/null
         openssl ec -in "$run/conf/generic_jwt.key" -pubout \
             -out "$run/conf/generic_jwt.pub" 2>/dev/null
+        # secrets at rest: two keys, so rows under the second (a rotation
+        # under way) are exercised too
+        {
+            echo "# kid base64 of 32 random bytes"
+            printf 'e2e-k1 %s\n' "$(openssl rand -base64 32)"
+            printf 'e2e-k2 %s\n' "$(openssl rand -base64 32)"
+        } >"$run/conf/encryption.key"
     )
+    chmod 600 "$run/conf/encryption.key"
     chmod 600 "$run/conf/paytoken.key" "$run/conf/psp.secret" "$run/conf/psp_live.secret" \
         "$run/conf/webhook.secret" \
         "$run/conf/adyen.secret" "$run/conf/adyen.hmac" "$run/conf/generic.secret" \
@@ -334,6 +344,7 @@ do_start() {
         "LIMIT_PORT=$limit_port"
         "PG_PORT=$pg_port" "DATABASE=$conninfo" "PUBLIC_ORIGIN=$public_origin"
         "PAYTOKEN_KEY=$run/conf/paytoken.key" "PAYTOKEN_KID=$kid"
+        "ENCRYPTION_KEY=$run/conf/encryption.key"
         "PSP_NAME=$psp_name" "PSP_SECRET=$run/conf/psp.secret"
         "PSP_LIVE_SECRET=$run/conf/psp_live.secret"
         "WEBHOOK_SECRET=$run/conf/webhook.secret"
@@ -375,6 +386,7 @@ do_start() {
         envline PAY_TEST_RUN "$run"
         envline PAY_TEST_ROOT "$top"
         envline PAY_TEST_PAYTOKEN_KEY "$run/conf/paytoken.key"
+        envline PAY_TEST_ENCRYPTION_KEY "$run/conf/encryption.key"
         envline PAY_TEST_PAYTOKEN_KID "$kid"
         envline PAY_TEST_WEBHOOK_SECRET "$run/conf/webhook.secret"
         envline PAY_TEST_MERCHANT_KEY "$key"
