@@ -739,9 +739,21 @@ merchant_toolv(const char *const *args, char **out)
     char         *argv[24];
     size_t        n, i;
 
-    /* the endpoint commands seal with the gateway's key file */
+    /* the endpoint commands seal with the gateway's key file, through
+     * this build's payments-secrets */
     if (getenv("PAY_TEST_ENCRYPTION_KEY") != NULL) {
         setenv("PAYMENTS_KEY_FILE", getenv("PAY_TEST_ENCRYPTION_KEY"), 1);
+    }
+
+    {
+        const char  *build = getenv("BUILD") ? getenv("BUILD") : "build";
+        char        *tool;
+
+        tool = str_printf("%s%s%s/payments-secrets",
+                          build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
+                          build[0] == '/' ? "" : "/", build);
+        setenv("PAYMENTS_SECRETS", tool, 1);
+        free(tool);
     }
 
     argv[0] = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
@@ -2651,9 +2663,8 @@ endpoint_command(const endpoint_t *ep, const char *command)
 char *
 notify_conf(const char *params)
 {
-    return str_printf("payments_encryption_key %s;\n"
-                      "payments_notify on %s ca=%s;\n",
-                      env("PAY_TEST_ENCRYPTION_KEY"),
+    /* gateway_start's configuration has payments_encryption_key */
+    return str_printf("payments_notify on %s ca=%s;\n",
                       params != NULL ? params : NOTIFY_SUITE_PARAMS,
                       env("PAY_TEST_RECEIVER_CA"));
 }

@@ -1313,10 +1313,8 @@ Test(solo_notify, what_commits_while_no_gateway_delivers_is_delivered_later)
         "payments_database \"%s\";\n"
         "payments_database_pool 4;\n"
         "payments_sweeper off;\n%s"
-        "payments_encryption_key %s;\n"
         "payments_notify off;\n",
-        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
-        env("PAY_TEST_ENCRYPTION_KEY")));
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
     gateway_wait_ready(&own, 10);
 
     merchant_new(&m);
@@ -1339,4 +1337,85 @@ Test(solo_notify, what_commits_while_no_gateway_delivers_is_delivered_later)
     own_gateway("notify-own", KILL_PARAMS);
 
     expect_each_delivered_once(&ep, &m, p, n, own.origin);
+}
+
+
+/* Key rotation (doc/NOTIFICATIONS.md, "Secrets at rest"): a new first key
+ * in the file, the gateway restarted, payments-secrets rekey.  Every sealed
+ * value is then under the new key, the blind indexes are rewritten, and the
+ * gateway still signs notifications with the merchant's unchanged secret,
+ * finds checkouts by their PSP token and opens what it stored.  Solo: rekey
+ * re-seals the whole database. */
+Test(solo_notify, a_new_first_key_and_rekey_reseal_everything_and_it_all_still_works)
+{
+    int          rc;
+    char        *cmd, *n;
+    const char  *build, *kf;
+    paid_t       before, after;
+    endpoint_t   ep;
+    merchant_t   m;
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    checkout_paid(&m, &before);
+    (void) wait_type(&ep, "checkout.succeeded", 15);
+
+    build = getenv("BUILD") ? getenv("BUILD") : "build";
+    kf = env("PAY_TEST_ENCRYPTION_KEY");
+    cmd = str_printf("set -e; t='%s%s%s/payments-secrets'; f='%s'; "
+                     "umask 077; \"$t\" new-key e2e-k3 >\"$f.new\"; "
+                     "cat \"$f\" >>\"$f.new\"; mv \"$f.new\" \"$f\"",
+                     build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
+                     build[0] == '/' ? "" : "/", build, kf);
+    cr_assert_eq(system(cmd), 0, "the new key file");
+
+    suite_gateway_stop();
+    suite_gateway_start();
+
+    cmd = str_printf("'%s%s%s/payments-secrets' rekey --db '%s' "
+                     "--key-file '%s' >/dev/null",
+                     build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
+                     build[0] == '/' ? "" : "/", build, env("PAY_TEST_PG"),
+                     kf);
+    rc = system(cmd);
+    cr_assert_eq(rc, 0, "rekey: %d", rc);
+
+    n = db_scalar("SELECT count(*) FROM notify_endpoints "
+                  "WHERE NOT starts_with(secret_sealed, 'v1.e2e-k3.')", 0,
+                  NULL);
+    cr_expect_str_eq(n, "0", "endpoint secrets not under the new key");
+    n = db_scalar("SELECT count(*) FROM checkouts WHERE psp_token IS NOT NULL "
+                  "AND NOT starts_with(psp_token, 'v1.e2e-k3.')", 0, NULL);
+    cr_expect_str_eq(n, "0", "PSP tokens not under the new key");
+    n = db_scalar("SELECT count(*) FROM checkouts WHERE psp_url IS NOT NULL "
+                  "AND NOT starts_with(psp_url, 'v1.e2e-k3.')", 0, NULL);
+    cr_expect_str_eq(n, "0", "PSP URLs not under the new key");
+
+    /* a second run finds nothing left to do */
+    cr_assert_eq(system(cmd), 0);
+
+    /* what was sealed before still opens: the first checkout's views */
+    api_becomes(&m, str_printf("/v1/checkouts/%s", before.co), NULL, NULL,
+                NULL, "SUCCESS");
+
+    /* a new payment: its webhook finds the token through the new index,
+     * and its notification is signed with the endpoint's same secret */
+    checkout_paid(&m, &after);
+    (void) receiver_wait(ep.name, "204", 2, 15);
+
+    {
+        size_t   k, seen;
+        json_t  *ds, *it;
+
+        seen = 0;
+        ds = receiver_deliveries(ep.name);
+        json_array_foreach(ds, k, it) {
+            if (strcmp(dstr(it, "checkout_id"), after.co) == 0) {
+                cr_expect(json_is_true(json_object_get(it, "verified")),
+                          "%s", dump(it));
+                seen++;
+            }
+        }
+        cr_expect_eq(seen, 1, "%s", dump(ds));
+    }
 }
