@@ -403,11 +403,13 @@ rekey_index(PGconn *db, const pay_keyring_t *kr, const char *merchant,
 }
 
 
-/* One batch of one column: up to REKEY_BATCH rows not sealed under the
- * first key, re-sealed in one transaction.  Returns the rows done. */
+/* One batch of one column: up to REKEY_BATCH rows after *last (the key
+ * order) not sealed under the first key, re-sealed in one transaction.  A
+ * value that does not open is named on stderr, counted in *bad and left
+ * as it is.  Returns the rows read; *last is the last row's key. */
 static int
 rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
-    const char *current)
+    const char *current, char *last[2], int *done, int *bad)
 {
     int          i, n;
     char         sql[1024], *plain, *sealed;
@@ -420,14 +422,17 @@ rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
 
     snprintf(sql, sizeof(sql),
              "SELECT %s, %s, %s%s FROM %s WHERE %s IS NOT NULL "
-             "AND NOT starts_with(%s, $1) %s%s%s LIMIT %d FOR UPDATE",
+             "AND NOT starts_with(%s, $1) %s%s%s AND (%s) > ($2, $3) "
+             "ORDER BY %s LIMIT %d FOR UPDATE",
              rc->key, rc->ad_sql, rc->column, rc->token ? ", psp" : "",
              rc->table, rc->column, rc->column,
              rc->legacy ? "" : "AND starts_with(", rc->legacy ? "" : rc->column,
-             rc->legacy ? "" : ", 'v1.')", REKEY_BATCH);
+             rc->legacy ? "" : ", 'v1.')", rc->key, rc->key, REKEY_BATCH);
 
     v[0] = current;
-    res = exec_ok(db, sql, 1, v, PGRES_TUPLES_OK);
+    v[1] = last[0];
+    v[2] = last[1];
+    res = exec_ok(db, sql, 3, v, PGRES_TUPLES_OK);
     n = PQntuples(res);
 
     snprintf(sql, sizeof(sql), "UPDATE %s SET %s = $3 WHERE (%s) = ($1, $2)",
@@ -452,10 +457,15 @@ rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
                               plen + 1, &plen)
                    != 0)
         {
-            die("%s.%s of row (%s, %s) does not open with the key file (its "
-                "key is missing, or the value was moved from another row)",
-                rc->table, rc->column, PQgetvalue(res, i, 0),
-                PQgetvalue(res, i, 1));
+            fprintf(stderr, ME ": %s.%s of row (%s, %s) does not open with "
+                    "the key file (its key is missing, or the value was "
+                    "moved from another row): left as it is\n",
+                    rc->table, rc->column, PQgetvalue(res, i, 0),
+                    PQgetvalue(res, i, 1));
+            (*bad)++;
+            OPENSSL_free(plain);
+            free(sealed);
+            continue;
         }
 
         if (pay_seal(kr, PQgetvalue(res, i, 2), plain, plen, sealed, cap)
@@ -478,6 +488,18 @@ rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
         up = exec_ok(db, sql, 3, v, PGRES_COMMAND_OK);
         PQclear(up);
         free(sealed);
+        (*done)++;
+    }
+
+    if (n > 0) {
+        free(last[0]);
+        free(last[1]);
+        last[0] = strdup(PQgetvalue(res, n - 1, 0));
+        last[1] = strdup(PQgetvalue(res, n - 1, 1));
+
+        if (last[0] == NULL || last[1] == NULL) {
+            die("out of memory");
+        }
     }
 
     PQclear(res);
@@ -490,8 +512,8 @@ rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
 static int
 cmd_rekey(int argc, char **argv)
 {
-    int                    i, n, total;
-    char                   current[PAY_SEAL_KID_MAX + 8];
+    int                    i, n, done, bad, unopened;
+    char                   current[PAY_SEAL_KID_MAX + 8], *last[2];
     PGconn                *db;
     const char            *conninfo, *file;
     pay_keyring_t          kr;
@@ -527,22 +549,35 @@ cmd_rekey(int argc, char **argv)
         die("cannot connect: %s", PQerrorMessage(db));
     }
 
+    unopened = 0;
+
     for (rc = rekey_columns; rc->table; rc++) {
-        total = 0;
+        done = 0;
+        bad = 0;
+        last[0] = strdup("");
+        last[1] = strdup("");
 
         do {
-            n = rekey_batch(db, &kr, rc, current);
-            total += n;
+            n = rekey_batch(db, &kr, rc, current, last, &done, &bad);
         } while (n == REKEY_BATCH);
 
-        printf("%s.%s: %d re-sealed under %s\n", rc->table, rc->column,
-               total, kr.keys[0].kid);
+        free(last[0]);
+        free(last[1]);
+
+        printf("%s.%s: %d re-sealed under %s, %d did not open\n", rc->table,
+               rc->column, done, kr.keys[0].kid, bad);
+        unopened += bad;
     }
 
     PQfinish(db);
     pay_keyring_wipe(&kr);
 
-    return fflush(stdout) == 0 ? 0 : 1;
+    if (fflush(stdout) != 0) {
+        return 1;
+    }
+
+    /* 3: done, but some values stay as they were (named on stderr) */
+    return unopened ? 3 : 0;
 }
 
 

@@ -605,9 +605,11 @@ ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
     host = PQgetvalue(res, row, 4);
     len = PQgetlength(res, row, 8);
 
-    /* the rules again: the row may predate them, or come from elsewhere */
-    if (pay_endpoint_url_check(url, ngx_strlen(url), nc->allow_loopback,
-                               uhost, sizeof(uhost), &why)
+    /* the URL's rules again (the row may predate them, or come from
+     * elsewhere); loopback names and addresses pass here, because every
+     * address, named or not, is checked where curl connects (below) */
+    if (pay_endpoint_url_check(url, ngx_strlen(url), 1, uhost, sizeof(uhost),
+                               &why)
         != 0)
     {
         ngx_log_error(NGX_LOG_WARN, d->nt->log, 0,
