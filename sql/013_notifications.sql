@@ -154,13 +154,13 @@ BEGIN
         jsonb_build_object(
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
-            'amount_total', NEW.amount_total,
+            'amount_total_minor', NEW.amount_total,
             'currency', NEW.currency,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,
                            'status', o.status,
-                           'amount', o.amount,
+                           'amount_minor', o.amount,
                            'currency', o.currency) ORDER BY o.line_no)
                   FROM payment_orders o
                  WHERE o.merchant_id = NEW.merchant_id
@@ -192,7 +192,7 @@ BEGIN
             'checkout_id', NEW.checkout_id,
             'payment_order_id', NEW.payment_order_id,
             'status', NEW.status,
-            'amount', NEW.amount,
+            'amount_minor', NEW.amount,
             'currency', NEW.currency,
             'failure', NEW.failure)));
     RETURN NULL;
@@ -221,7 +221,7 @@ BEGIN
             'dispute_id', NEW.dispute_id,
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
-            'amount', NEW.amount,
+            'amount_minor', NEW.amount,
             'currency', NEW.currency));
     RETURN NULL;
 END
@@ -247,7 +247,7 @@ BEGIN
             'payout_id', NEW.payout_id,
             'seller_account', NEW.seller_account,
             'status', NEW.status,
-            'amount', NEW.amount,
+            'amount_minor', NEW.amount,
             'currency', NEW.currency,
             'failure', NEW.failure)));
     RETURN NULL;

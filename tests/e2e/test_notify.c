@@ -425,7 +425,7 @@ Test(notify, a_paid_checkout_is_notified_once_signed_and_listed)
     cr_expect_eq(dint(d, "sequence"), 1, "the first of its checkout: %s",
                  dump(d));
     cr_expect_str_eq(dstr(data, "status"), "SUCCESS", "%s", dump(d));
-    cr_expect_eq(dint(data, "amount_total"), 1500, "minor units: %s",
+    cr_expect_eq(dint(data, "amount_total_minor"), 1500, "minor units: %s",
                  dump(d));
     cr_expect_str_eq(dstr(data, "currency"), "USD", "%s", dump(d));
     cr_expect_eq(json_array_size(json_object_get(data, "payment_orders")), 2,
