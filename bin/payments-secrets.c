@@ -337,15 +337,28 @@ typedef struct {
     const char  *key;       /* the row's key: two columns */
     const char  *ad_sql;    /* the associated data */
     const char  *column;
+    unsigned     legacy:1;  /* a value without "v1." is plaintext from
+                               before sealing: seal it */
+    unsigned     token:1;   /* a PSP token: psp_tokens keeps its blind
+                               index, rewritten under the first key */
 } rekey_column_t;
 
 
 static const rekey_column_t  rekey_columns[] = {
     { "notify_endpoints", "merchant_id, endpoint_id", "endpoint_id",
-      "secret_sealed" },
+      "secret_sealed", 0, 0 },
     { "notify_endpoints", "merchant_id, endpoint_id", "endpoint_id",
-      "prev_secret_sealed" },
-    { NULL, NULL, NULL, NULL }
+      "prev_secret_sealed", 0, 0 },
+    { "checkouts", "merchant_id, checkout_id",
+      "merchant_id || ':' || checkout_id", "psp_token", 1, 1 },
+    { "checkouts", "merchant_id, checkout_id",
+      "'psp_url:' || merchant_id || ':' || checkout_id", "psp_url", 1, 0 },
+    /* a stored answer is sealed only when it names a token (a
+     * registration's): plaintext ones stay as they are */
+    { "idempotency_keys", "merchant_id, idem_key",
+      "'response:' || merchant_id || ':' || idem_key", "response_body", 0,
+      0 },
+    { NULL, NULL, NULL, NULL, 0, 0 }
 };
 
 
@@ -365,11 +378,38 @@ exec_ok(PGconn *db, const char *sql, int n, const char *const *v,
 }
 
 
-/* One batch of one column: up to REKEY_BATCH rows not sealed under the
- * first key, re-sealed in one transaction.  Returns the rows done. */
+/* psp_tokens' row of a checkout: its token's blind index under the first
+ * key (domain "psp_token:<psp>", as the gateway computes it) */
+static void
+rekey_index(PGconn *db, const pay_keyring_t *kr, const char *merchant,
+    const char *checkout, const char *psp, const char *token, size_t len)
+{
+    char         domain[64], idx[PAY_BLIND_INDEX_LEN + 1];
+    const char  *v[3];
+
+    snprintf(domain, sizeof(domain), "psp_token:%s", psp);
+
+    if (pay_blind_index(kr, 0, domain, token, len, idx) != 0) {
+        die("cannot compute a blind index");
+    }
+
+    v[0] = merchant;
+    v[1] = checkout;
+    v[2] = idx;
+
+    PQclear(exec_ok(db, "UPDATE psp_tokens SET psp_token = $3 "
+                        "WHERE merchant_id = $1 AND checkout_id = $2 "
+                        "AND psp_token <> $3", 3, v, PGRES_COMMAND_OK));
+}
+
+
+/* One batch of one column: up to REKEY_BATCH rows after *last (the key
+ * order) not sealed under the first key, re-sealed in one transaction.  A
+ * value that does not open is named on stderr, counted in *bad and left
+ * as it is.  Returns the rows read; *last is the last row's key. */
 static int
 rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
-    const char *current)
+    const char *current, char *last[2], int *done, int *bad)
 {
     int          i, n;
     char         sql[1024], *plain, *sealed;
@@ -381,13 +421,18 @@ rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
     PQclear(exec_ok(db, "BEGIN", 0, NULL, PGRES_COMMAND_OK));
 
     snprintf(sql, sizeof(sql),
-             "SELECT %s, %s, %s FROM %s WHERE %s IS NOT NULL "
-             "AND NOT starts_with(%s, $1) LIMIT %d FOR UPDATE",
-             rc->key, rc->ad_sql, rc->column, rc->table, rc->column,
-             rc->column, REKEY_BATCH);
+             "SELECT %s, %s, %s%s FROM %s WHERE %s IS NOT NULL "
+             "AND NOT starts_with(%s, $1) %s%s%s AND (%s) > ($2, $3) "
+             "ORDER BY %s LIMIT %d FOR UPDATE",
+             rc->key, rc->ad_sql, rc->column, rc->token ? ", psp" : "",
+             rc->table, rc->column, rc->column,
+             rc->legacy ? "" : "AND starts_with(", rc->legacy ? "" : rc->column,
+             rc->legacy ? "" : ", 'v1.')", rc->key, rc->key, REKEY_BATCH);
 
     v[0] = current;
-    res = exec_ok(db, sql, 1, v, PGRES_TUPLES_OK);
+    v[1] = last[0];
+    v[2] = last[1];
+    res = exec_ok(db, sql, 3, v, PGRES_TUPLES_OK);
     n = PQntuples(res);
 
     snprintf(sql, sizeof(sql), "UPDATE %s SET %s = $3 WHERE (%s) = ($1, $2)",
@@ -404,14 +449,23 @@ rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
             die("out of memory");
         }
 
-        if (pay_unseal(kr, PQgetvalue(res, i, 2), s, plen, plain, plen + 1,
-                       &plen)
-            != 0)
+        if (rc->legacy && strncmp(s, "v1.", 3) != 0) {
+            memcpy(plain, s, plen);     /* from before sealing */
+            plain[plen] = '\0';
+
+        } else if (pay_unseal(kr, PQgetvalue(res, i, 2), s, plen, plain,
+                              plen + 1, &plen)
+                   != 0)
         {
-            die("%s.%s of row (%s, %s) does not open with the key file (its "
-                "key is missing, or the value was moved from another row)",
-                rc->table, rc->column, PQgetvalue(res, i, 0),
-                PQgetvalue(res, i, 1));
+            fprintf(stderr, ME ": %s.%s of row (%s, %s) does not open with "
+                    "the key file (its key is missing, or the value was "
+                    "moved from another row): left as it is\n",
+                    rc->table, rc->column, PQgetvalue(res, i, 0),
+                    PQgetvalue(res, i, 1));
+            (*bad)++;
+            OPENSSL_free(plain);
+            free(sealed);
+            continue;
         }
 
         if (pay_seal(kr, PQgetvalue(res, i, 2), plain, plen, sealed, cap)
@@ -420,14 +474,32 @@ rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
             die("cannot seal");
         }
 
-        OPENSSL_clear_free(plain, plen + 1);
-
         v[0] = PQgetvalue(res, i, 0);
         v[1] = PQgetvalue(res, i, 1);
+
+        if (rc->token) {
+            rekey_index(db, kr, v[0], v[1], PQgetvalue(res, i, 4), plain,
+                        plen);
+        }
+
+        OPENSSL_clear_free(plain, plen + 1);
+
         v[2] = sealed;
         up = exec_ok(db, sql, 3, v, PGRES_COMMAND_OK);
         PQclear(up);
         free(sealed);
+        (*done)++;
+    }
+
+    if (n > 0) {
+        free(last[0]);
+        free(last[1]);
+        last[0] = strdup(PQgetvalue(res, n - 1, 0));
+        last[1] = strdup(PQgetvalue(res, n - 1, 1));
+
+        if (last[0] == NULL || last[1] == NULL) {
+            die("out of memory");
+        }
     }
 
     PQclear(res);
@@ -440,8 +512,8 @@ rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
 static int
 cmd_rekey(int argc, char **argv)
 {
-    int                    i, n, total;
-    char                   current[PAY_SEAL_KID_MAX + 8];
+    int                    i, n, done, bad, unopened;
+    char                   current[PAY_SEAL_KID_MAX + 8], *last[2];
     PGconn                *db;
     const char            *conninfo, *file;
     pay_keyring_t          kr;
@@ -477,22 +549,35 @@ cmd_rekey(int argc, char **argv)
         die("cannot connect: %s", PQerrorMessage(db));
     }
 
+    unopened = 0;
+
     for (rc = rekey_columns; rc->table; rc++) {
-        total = 0;
+        done = 0;
+        bad = 0;
+        last[0] = strdup("");
+        last[1] = strdup("");
 
         do {
-            n = rekey_batch(db, &kr, rc, current);
-            total += n;
+            n = rekey_batch(db, &kr, rc, current, last, &done, &bad);
         } while (n == REKEY_BATCH);
 
-        printf("%s.%s: %d re-sealed under %s\n", rc->table, rc->column,
-               total, kr.keys[0].kid);
+        free(last[0]);
+        free(last[1]);
+
+        printf("%s.%s: %d re-sealed under %s, %d did not open\n", rc->table,
+               rc->column, done, kr.keys[0].kid, bad);
+        unopened += bad;
     }
 
     PQfinish(db);
     pay_keyring_wipe(&kr);
 
-    return fflush(stdout) == 0 ? 0 : 1;
+    if (fflush(stdout) != 0) {
+        return 1;
+    }
+
+    /* 3: done, but some values stay as they were (named on stderr) */
+    return unopened ? 3 : 0;
 }
 
 

@@ -17,9 +17,9 @@ bin=$build/e2e_tests
 jobs=${E2E_JOBS:-2}
 
 for f in "$bin" "$build/nginx/ngx_http_payments_module.so" "$build/mock_psp-asan" \
-         "$build/payments-reconcile"; do
+         "$build/payments-reconcile" "$build/payments-secrets"; do
     if [ ! -e "$f" ]; then
-        echo "e2e: $f is missing (make module mock-asan reconcile $build/e2e_tests)" >&2
+        echo "e2e: $f is missing (make module mock-asan reconcile secrets $build/e2e_tests)" >&2
         exit 1
     fi
 done

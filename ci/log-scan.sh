@@ -37,10 +37,10 @@ for f in psp.secret psp_live.secret webhook.secret paytoken.key adyen.secret ady
         printf 'secret file %s\t%s\n' "$f" "$(tr -d '\n' <"$run/conf/$f")" >>"$needles"
     fi
 done
-# the notification sealing keys (payments_encryption_key): "kid base64" lines
-if [ -s "$run/conf/encryption.keys" ]; then
-    awk '!/^#/ && NF >= 2 { printf "encryption key %s\t%s\n", $1, $2 }' \
-        "$run/conf/encryption.keys" >>"$needles"
+if [ -s "$run/conf/encryption.key" ]; then
+    # payments_encryption_key: each key's base64
+    grep -v '^#' "$run/conf/encryption.key" | awk 'NF == 2 { print $2 }' |
+        sed 's/^/encryption key\t/' >>"$needles"
 fi
 if [ -s "$run/conf/generic_jwt.key" ]; then
     # the private key's base64 body, line by line

@@ -25,10 +25,11 @@
 #   PAY_TEST_PUBLIC_ORIGIN     payments_public_origin
 #   PAY_TEST_PSP               the configured PSP's name ("stripe")
 #   PAY_TEST_PAYTOKEN_KEY      the pay-token key file, PAY_TEST_PAYTOKEN_KID its kid
+#   PAY_TEST_ENCRYPTION_KEY    payments_encryption_key's file: two keys, the
+#                              first seals (e2e-k1), both open (e2e-k2)
 #   PAY_TEST_PGDIR             ci/pg.sh's DIR (PGDATA is its data/)
 #   PAY_TEST_MERCHANT_KEY      a demo merchant's API key (origin https://shop.example)
 #   PAY_TEST_MERCHANT_ID       its merchant id
-#   PAY_TEST_ENCRYPTION_KEY    payments_encryption_key's key file (notifications)
 # Source it: `. RUN/env`.
 #
 # A start that fails half-way stops what it started.  Environment:
@@ -267,22 +268,20 @@ do_start() {
             -out "$run/conf/generic_jwt.key" 2>/dev/null
         openssl ec -in "$run/conf/generic_jwt.key" -pubout \
             -out "$run/conf/generic_jwt.pub" 2>/dev/null
+        # secrets at rest: two keys, so rows under the second (a rotation
+        # under way) are exercised too
+        {
+            echo "# kid base64 of 32 random bytes"
+            printf 'e2e-k1 %s\n' "$(openssl rand -base64 32)"
+            printf 'e2e-k2 %s\n' "$(openssl rand -base64 32)"
+        } >"$run/conf/encryption.key"
     )
+    chmod 600 "$run/conf/encryption.key"
     chmod 600 "$run/conf/paytoken.key" "$run/conf/psp.secret" "$run/conf/psp_live.secret" \
         "$run/conf/webhook.secret" \
         "$run/conf/adyen.secret" "$run/conf/adyen.hmac" "$run/conf/generic.secret" \
         "$run/conf/generic_jwt.key"
     chmod 644 "$run/conf/generic_jwt.pub"
-    # Notifications (doc/NOTIFICATIONS.md): payments_encryption_key's file,
-    # as `payments-secrets new-key` writes it ("kid base64(32 random bytes)"),
-    # mode 0600; one that is already there (made by the caller) is kept.
-    if [ ! -s "$run/conf/encryption.keys" ]; then
-        (
-            umask 077
-            printf 'e2e1 %s\n' "$(openssl rand -base64 32)" >"$run/conf/encryption.keys"
-        )
-    fi
-    chmod 600 "$run/conf/encryption.keys"
     # The gateway's TLS certificate (self-signed, for 127.0.0.1).
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
         -days 2 -subj /CN=127.0.0.1 \
@@ -345,15 +344,16 @@ do_start() {
         "LIMIT_PORT=$limit_port"
         "PG_PORT=$pg_port" "DATABASE=$conninfo" "PUBLIC_ORIGIN=$public_origin"
         "PAYTOKEN_KEY=$run/conf/paytoken.key" "PAYTOKEN_KID=$kid"
+        "ENCRYPTION_KEY=$run/conf/encryption.key"
         "PSP_NAME=$psp_name" "PSP_SECRET=$run/conf/psp.secret"
         "PSP_LIVE_SECRET=$run/conf/psp_live.secret"
         "WEBHOOK_SECRET=$run/conf/webhook.secret"
         "MOCK_URL=$mock_url" "LEASE=$lease"
         "TLS_CERT=$run/conf/tls.crt" "TLS_KEY=$run/conf/tls.key"
         "TLS_PIN=$tls_pin"
-        # notifications: the sealing keys, and the CA of the test endpoints
-        # (ci/receiver.sh serves the gateway's own certificate)
-        "ENCRYPTION_KEY=$run/conf/encryption.keys" "NOTIFY_CA=$run/conf/tls.crt"
+        # notifications: the CA of the test endpoints (ci/receiver.sh
+        # serves the gateway's own certificate)
+        "NOTIFY_CA=$run/conf/tls.crt"
     )
     render "$template" "${subst[@]}" >"$run/nginx.conf"
 
@@ -389,11 +389,11 @@ do_start() {
         envline PAY_TEST_RUN "$run"
         envline PAY_TEST_ROOT "$top"
         envline PAY_TEST_PAYTOKEN_KEY "$run/conf/paytoken.key"
+        envline PAY_TEST_ENCRYPTION_KEY "$run/conf/encryption.key"
         envline PAY_TEST_PAYTOKEN_KID "$kid"
         envline PAY_TEST_WEBHOOK_SECRET "$run/conf/webhook.secret"
         envline PAY_TEST_MERCHANT_KEY "$key"
         envline PAY_TEST_MERCHANT_ID "$mid"
-        envline PAY_TEST_ENCRYPTION_KEY "$run/conf/encryption.keys"
     } >"$run/env"
     chmod 600 "$run/env"
 

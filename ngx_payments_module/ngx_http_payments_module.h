@@ -100,6 +100,8 @@ typedef struct {
     ngx_msec_t                  timeout;        /* a whole delivery */
     ngx_msec_t                  connect_timeout;
     ngx_msec_t                  lease;          /* a claim's hold */
+    ngx_uint_t                  per_endpoint;   /* leased at once, over
+                                                   every gateway */
     ngx_uint_t                  disable_after;  /* failures in a row; 0:
                                                    never */
     ngx_uint_t                  backoff_scale;  /* divides the schedule */
@@ -422,6 +424,38 @@ ngx_int_t ngx_http_payments_read_file(ngx_conf_t *cf,
     ngx_str_t *out);
 ngx_int_t ngx_http_payments_read_secret(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_str_t *secret);
+
+/* PSP tokens at rest (pmcf->keyring; sql/014_sealed_tokens.sql): what is
+ * sealed, and its associated data: the token ("<merchant>:<checkout>", the
+ * checkout's nonce), the PSP URL ("psp_url:<merchant>:<checkout>"), a
+ * registration's stored answer ("response:<merchant>:<idempotency key>";
+ * pass the key as checkout) */
+#define NGX_HTTP_PAYMENTS_SEALED_TOKEN     0
+#define NGX_HTTP_PAYMENTS_SEALED_URL       1
+#define NGX_HTTP_PAYMENTS_SEALED_RESPONSE  2
+
+/* value sealed, in pool; value itself (a copy) without a keyring; NULL on
+ * failure */
+char *ngx_http_payments_seal(ngx_pool_t *pool,
+    ngx_http_payments_main_conf_t *pmcf, ngx_uint_t what,
+    const char *merchant, const char *checkout, const char *value);
+/* a stored value opened into *out (in pool; a legacy plaintext value is
+ * stored itself); NGX_ERROR when it does not open (logged with the checkout
+ * id only: fail closed, a store error) or on no memory */
+ngx_int_t ngx_http_payments_unseal(ngx_pool_t *pool,
+    ngx_http_payments_main_conf_t *pmcf, ngx_log_t *log, ngx_uint_t what,
+    const char *merchant, const char *checkout, const char *stored,
+    char **out);
+/* the token's blind index under the first key (what psp_tokens stores), in
+ * pool; NULL without a keyring or on failure */
+char *ngx_http_payments_token_index(ngx_pool_t *pool,
+    ngx_http_payments_main_conf_t *pmcf, ngx_str_t *psp, const char *token);
+/* the token's look-up candidates, a PostgreSQL text[] literal in pool: its
+ * blind index under every key, then the plaintext (legacy rows); *keys NULL
+ * (SQL NULL: look the token up as it is) without a keyring or a token */
+ngx_int_t ngx_http_payments_token_keys(ngx_pool_t *pool,
+    ngx_http_payments_main_conf_t *pmcf, ngx_str_t *psp, const char *token,
+    char **keys);
 
 
 /* _psp_conf.c */

@@ -66,11 +66,12 @@ struct ngx_http_payments_notifier_s {
 
     ngx_http_payments_pg_query_t        claim;
     ngx_http_payments_pg_query_t        stats_query;
-    const char                         *params[3];
+    const char                         *params[4];
     char                                limit[NGX_INT_T_LEN + 1];
     char                                lease[NGX_INT_T_LEN + 1];
     char                                owner[NGX_MAXHOSTNAMELEN + 32];
     char                                disable_after[NGX_INT_T_LEN + 1];
+    char                                per_endpoint[NGX_INT_T_LEN + 1];
 
     ngx_queue_t                         deliveries; /* in flight */
     ngx_uint_t                          inflight;
@@ -154,6 +155,16 @@ ngx_http_payments_notify_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             nc->batch = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "per_endpoint=", 13) == 0) {
+            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
+            if (n < 1 || n > 1000) {
+                goto invalid;
+            }
+
+            nc->per_endpoint = (ngx_uint_t) n;
             continue;
         }
 
@@ -318,6 +329,7 @@ ngx_http_payments_notify_merge(ngx_conf_t *cf,
     ngx_conf_init_msec_value(nc->connect_timeout, 3000);
     ngx_conf_init_msec_value(nc->lease, 60000);
     ngx_conf_init_uint_value(nc->disable_after, 50);
+    ngx_conf_init_uint_value(nc->per_endpoint, 8);
     ngx_conf_init_uint_value(nc->backoff_scale, 1);
     ngx_conf_init_value(nc->allow_loopback, 0);
 
@@ -375,6 +387,11 @@ ngx_http_payments_notify_init(ngx_cycle_t *cycle,
 
     p = ngx_snprintf((u_char *) nt->lease, sizeof(nt->lease) - 1, "%M",
                      nt->conf->lease);
+    *p = '\0';
+
+    p = ngx_snprintf((u_char *) nt->per_endpoint,
+                     sizeof(nt->per_endpoint) - 1, "%ui",
+                     nt->conf->per_endpoint);
     *p = '\0';
 
     p = ngx_snprintf((u_char *) nt->disable_after,
@@ -461,12 +478,13 @@ ngx_http_payments_notify_round(ngx_event_t *ev)
     nt->params[0] = nt->owner;
     nt->params[1] = nt->limit;
     nt->params[2] = nt->lease;
+    nt->params[3] = nt->per_endpoint;
 
     ngx_memzero(&nt->claim, sizeof(ngx_http_payments_pg_query_t));
     nt->claim.sql = "SELECT notification_id, merchant_id, endpoint_id, url, "
                     "host, secret_sealed, prev_secret_sealed, attempts, "
-                    "payload FROM pay_notify_claim($1, $2, $3)";
-    nt->claim.nparams = 3;
+                    "payload FROM pay_notify_claim($1, $2, $3, $4)";
+    nt->claim.nparams = 4;
     nt->claim.values = nt->params;
     nt->claim.handler = ngx_http_payments_notify_claimed;
     nt->claim.data = nt;
@@ -514,10 +532,10 @@ ngx_http_payments_notify_claimed(ngx_http_payments_pg_query_t *q,
         return;
     }
 
-    /* a full claim: more may be due; the next claim comes as soon as
-     * half the batch is done (ngx_http_payments_notify_done) */
-    nt->more = (n > 0 && (ngx_uint_t) n == (ngx_uint_t) ngx_atoi(
-                                   (u_char *) nt->limit, ngx_strlen(nt->limit)));
+    /* rows came: more may be due (a claim stops at the batch and at
+     * per_endpoint=); the next claim comes as soon as half the batch is
+     * done (ngx_http_payments_notify_done), else after interval= */
+    nt->more = (n > 0);
 
     ngx_add_timer(&nt->timer, nt->conf->interval);
 }
@@ -587,9 +605,11 @@ ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
     host = PQgetvalue(res, row, 4);
     len = PQgetlength(res, row, 8);
 
-    /* the rules again: the row may predate them, or come from elsewhere */
-    if (pay_endpoint_url_check(url, ngx_strlen(url), nc->allow_loopback,
-                               uhost, sizeof(uhost), &why)
+    /* the URL's rules again (the row may predate them, or come from
+     * elsewhere); loopback names and addresses pass here, because every
+     * address, named or not, is checked where curl connects (below) */
+    if (pay_endpoint_url_check(url, ngx_strlen(url), 1, uhost, sizeof(uhost),
+                               &why)
         != 0)
     {
         ngx_log_error(NGX_LOG_WARN, d->nt->log, 0,

@@ -754,19 +754,36 @@ ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
     ctx->params[2] = ctx->lease;
     ctx->params[3] = ctx->co.checkout_id;
     ctx->params[4] = status;
-    ctx->params[5] = created ? ngx_http_payments_strdup(r->pool, res->token)
+    /* sealed at rest with a keyring, and found through its blind index */
+    ctx->params[5] = created ? ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                   NGX_HTTP_PAYMENTS_SEALED_TOKEN,
+                                   (char *) ctx->merchant.data,
+                                   ctx->co.checkout_id, res->token)
                              : NULL;
-    ctx->params[6] = created ? ngx_http_payments_strdup(r->pool, res->url)
+    ctx->params[6] = created ? ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                   NGX_HTTP_PAYMENTS_SEALED_URL,
+                                   (char *) ctx->merchant.data,
+                                   ctx->co.checkout_id, res->url)
                              : NULL;
+    ctx->params[11] = (created && ctx->pmcf->keyring)
+                      ? ngx_http_payments_token_index(r->pool, ctx->pmcf,
+                                                      &ctx->psp->name,
+                                                      res->token)
+                      : NULL;
     ctx->params[7] = ngx_http_payments_num(r->pool, expires_at);
     ctx->params[8] = created ? NULL
                              : ngx_http_payments_strdup(r->pool, res->reason);
     ctx->params[9] = "201";
-    ctx->params[10] = ngx_http_payments_strdup(r->pool, body);
+    /* the answer names the token and the pay link: sealed as well */
+    ctx->params[10] = ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                             NGX_HTTP_PAYMENTS_SEALED_RESPONSE,
+                                             (char *) ctx->merchant.data,
+                                             ctx->idem_key, body);
 
     free(body);
 
-    if ((created && (ctx->params[5] == NULL || ctx->params[6] == NULL))
+    if ((created && (ctx->params[5] == NULL || ctx->params[6] == NULL
+                     || (ctx->pmcf->keyring && ctx->params[11] == NULL)))
         || ctx->params[7] == NULL || ctx->params[10] == NULL)
     {
         ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
@@ -776,8 +793,8 @@ ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
     if (ngx_http_payments_query(ctx,
                                 "SELECT response_status, response_body FROM "
                                 "pay_finish($1, $2, $3, $4, $5, $6, $7, $8, "
-                                "$9, $10, $11)",
-                                11, ngx_http_payments_finish_done)
+                                "$9, $10, $11, $12)",
+                                12, ngx_http_payments_finish_done)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));

@@ -206,11 +206,51 @@ ngx_int_t
 ngx_http_payments_send_stored(ngx_http_request_t *r, const char *status,
     const char *body, size_t len, ngx_uint_t replayed)
 {
-    ngx_int_t  n;
+    char                     *ad, *plain;
+    size_t                    olen;
+    ngx_int_t                 n;
+    ngx_http_payments_ctx_t  *ctx;
 
     n = ngx_atoi((u_char *) status, ngx_strlen(status));
     if (n < 200 || n > 599) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * A registration's answer names the PSP's token: with a keyring it is
+     * stored sealed, associated data "response:<merchant>:<idempotency
+     * key>" (sql/014_sealed_tokens.sql).  A JSON answer never starts so.
+     */
+    if (len > 3 && ngx_strncmp(body, "v1.", 3) == 0) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);
+
+        if (ctx == NULL || ctx->merchant.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ad = ngx_pnalloc(r->pool, sizeof("response::") + ctx->merchant.len
+                                  + ngx_strlen(ctx->idem_key));
+        plain = ngx_pnalloc(r->pool, len + 1);
+        if (ad == NULL || plain == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf((u_char *) ad, "response:%V:%s%Z", &ctx->merchant,
+                    ctx->idem_key);
+
+        if (ctx->pmcf->keyring == NULL
+            || pay_unseal(ctx->pmcf->keyring, ad, body, len, plain, len + 1,
+                          &olen)
+               != 0)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "payments: sealed stored answer does not open "
+                          "(merchant \"%V\")", &ctx->merchant);
+            return ngx_http_payments_store_unavailable(r);
+        }
+
+        body = plain;
+        len = olen;
     }
 
     if (replayed) {

@@ -647,6 +647,20 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
 
     sw->psp = psp;
 
+    /* the stored token, opened: never a ciphertext to the PSP */
+    if (ngx_http_payments_unseal(sw->pool, sw->pmcf, sw->log,
+                                 NGX_HTTP_PAYMENTS_SEALED_TOKEN,
+                                 it->merchant_id, it->checkout_id, it->token,
+                                 &it->token)
+        != NGX_OK)
+    {
+        ngx_http_payments_metrics_sweep(psp->index,
+                                        NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
+        ngx_http_payments_sweep_note(sw, "store error: sealed token does "
+                                         "not open");
+        return;
+    }
+
     ngx_memzero(&sw->in, sizeof(pay_psp_lookup_t));
     sw->in.token = it->token;
     sw->in.nonce = it->nonce;
@@ -807,7 +821,33 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
 static void
 ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw)
 {
+    char         *index;
+    size_t        tlen;
     pay_event_t  *ev = &sw->ev;
+    u_char        id[sizeof(ev->event_id)];
+
+    /*
+     * "lookup:<token>:<status>" is kept in webhook_events and the audit
+     * chain: with a keyring the token's blind index stands for it there.
+     */
+    tlen = ngx_strlen(ev->token);
+
+    if (sw->pmcf->keyring != NULL && tlen
+        && ngx_strncmp(ev->event_id, "lookup:", 7) == 0
+        && ngx_strncmp(ev->event_id + 7, ev->token, tlen) == 0
+        && ev->event_id[7 + tlen] == ':')
+    {
+        index = ngx_http_payments_token_index(sw->pool, sw->pmcf,
+                                              &sw->psp->name, ev->token);
+        if (index == NULL) {
+            ngx_http_payments_sweep_end(sw);
+            return;
+        }
+
+        ngx_snprintf(id, sizeof(id) - 1, "lookup:%s%s%Z", index,
+                     ev->event_id + 7 + tlen);
+        ngx_cpystrn((u_char *) ev->event_id, id, sizeof(ev->event_id));
+    }
 
     sw->params[0] = (char *) ngx_http_payments_cstr(sw->pool, &sw->psp->name);
     sw->params[1] = ev->event_id;
@@ -819,13 +859,18 @@ ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw)
     sw->params[7] = ev->currency;
     sw->params[8] = ev->payment_ref;
 
+    /* $10: the token's blind indexes under every key and its plaintext */
     if (sw->params[0] == NULL || sw->params[6] == NULL
+        || ngx_http_payments_token_keys(sw->pool, sw->pmcf, &sw->psp->name,
+                                        ev->token,
+                                        (char **) &sw->params[9])
+           != NGX_OK
         || ngx_http_payments_sweep_query(sw,
                                          "SELECT outcome, merchant_id, "
                                          "checkout_id FROM pay_sweeper_apply("
                                          "$1, $2, $3, $4, $5, $6, $7, $8, "
-                                         "$9)",
-                                         9, ngx_http_payments_sweep_applied)
+                                         "$9, $10)",
+                                         10, ngx_http_payments_sweep_applied)
            != NGX_OK)
     {
         ngx_http_payments_sweep_end(sw);

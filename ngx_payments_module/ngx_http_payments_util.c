@@ -248,3 +248,216 @@ ngx_http_payments_event_kind(pay_event_kind_e kind)
         return "IGNORED";
     }
 }
+
+
+/*
+ * PSP tokens at rest (seal.h, sql/014_sealed_tokens.sql).  A checkout's
+ * token is sealed with its nonce "<merchant>:<checkout>" as associated data,
+ * its PSP URL with "psp_url:<merchant>:<checkout>", a registration's stored
+ * answer (it names both) with "response:<merchant>:<idempotency key>"
+ * (opened by _response.c's send_stored); psp_tokens keeps the
+ * token's blind index, domain "psp_token:<psp>".  A stored value that does
+ * not start with "v1." is a legacy plaintext one.
+ */
+
+static char *
+ngx_http_payments_sealed_ad(ngx_pool_t *pool, ngx_uint_t what,
+    const char *merchant, const char *checkout)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    len = sizeof("response:") + ngx_strlen(merchant) + 1
+          + ngx_strlen(checkout);
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    last = ngx_sprintf(p, "%s%s:%s",
+                       what == NGX_HTTP_PAYMENTS_SEALED_URL ? "psp_url:"
+                       : what == NGX_HTTP_PAYMENTS_SEALED_RESPONSE
+                       ? "response:" : "",
+                       merchant, checkout);
+    *last = '\0';
+
+    return (char *) p;
+}
+
+
+char *
+ngx_http_payments_seal(ngx_pool_t *pool, ngx_http_payments_main_conf_t *pmcf,
+    ngx_uint_t what, const char *merchant, const char *checkout,
+    const char *value)
+{
+    char    *ad, *out;
+    size_t   len, cap;
+
+    if (value == NULL) {
+        return NULL;
+    }
+
+    if (pmcf->keyring == NULL) {
+        return ngx_http_payments_strdup(pool, value);
+    }
+
+    ad = ngx_http_payments_sealed_ad(pool, what, merchant, checkout);
+    if (ad == NULL) {
+        return NULL;
+    }
+
+    len = ngx_strlen(value);
+    cap = pay_seal_len(len) + 1;
+
+    out = ngx_pnalloc(pool, cap);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    if (pay_seal(pmcf->keyring, ad, value, len, out, cap) != 0) {
+        return NULL;
+    }
+
+    return out;
+}
+
+
+ngx_int_t
+ngx_http_payments_unseal(ngx_pool_t *pool,
+    ngx_http_payments_main_conf_t *pmcf, ngx_log_t *log, ngx_uint_t what,
+    const char *merchant, const char *checkout, const char *stored,
+    char **out)
+{
+    char    *ad, *p;
+    size_t   slen, olen;
+
+    slen = ngx_strlen(stored);
+
+    if (slen < 3 || ngx_strncmp(stored, "v1.", 3) != 0) {
+        /* a legacy row, stored before (or without) a key */
+        *out = (char *) stored;
+        return NGX_OK;
+    }
+
+    ad = ngx_http_payments_sealed_ad(pool, what, merchant, checkout);
+    p = ngx_pnalloc(pool, slen + 1);
+    if (ad == NULL || p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (pmcf->keyring == NULL
+        || pay_unseal(pmcf->keyring, ad, stored, slen, p, slen + 1, &olen)
+           != 0)
+    {
+        /* another row's ciphertext, a key no longer in the file, or no
+         * key at all: never pass it on */
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "payments: sealed token does not open (checkout "
+                      "\"%s\"%s)", checkout,
+                      what == NGX_HTTP_PAYMENTS_SEALED_URL
+                      ? ", its psp_url" : "");
+        return NGX_ERROR;
+    }
+
+    *out = p;
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_payments_token_index(ngx_pool_t *pool,
+    ngx_http_payments_main_conf_t *pmcf, ngx_str_t *psp, const char *token)
+{
+    char    *domain, *out;
+    u_char  *last;
+
+    domain = ngx_pnalloc(pool, sizeof("psp_token:") + psp->len);
+    out = ngx_pnalloc(pool, PAY_BLIND_INDEX_LEN + 1);
+    if (domain == NULL || out == NULL || pmcf->keyring == NULL) {
+        return NULL;
+    }
+
+    last = ngx_sprintf((u_char *) domain, "psp_token:%V", psp);
+    *last = '\0';
+
+    if (pay_blind_index(pmcf->keyring, 0, domain, token, ngx_strlen(token),
+                        out)
+        != 0)
+    {
+        return NULL;
+    }
+
+    return out;
+}
+
+
+ngx_int_t
+ngx_http_payments_token_keys(ngx_pool_t *pool,
+    ngx_http_payments_main_conf_t *pmcf, ngx_str_t *psp, const char *token,
+    char **keys)
+{
+    char        *domain;
+    u_char      *p, *last;
+    size_t       i, len, tlen;
+    const char  *t;
+    char         index[PAY_BLIND_INDEX_LEN + 1];
+
+    *keys = NULL;
+
+    if (pmcf->keyring == NULL || token == NULL || token[0] == '\0') {
+        /* SQL NULL: the token is looked up as it is */
+        return NGX_OK;
+    }
+
+    domain = ngx_pnalloc(pool, sizeof("psp_token:") + psp->len);
+    if (domain == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_sprintf((u_char *) domain, "psp_token:%V", psp);
+    *last = '\0';
+
+    /* {"index",...,"plaintext"}: the plaintext quoted, '"' and '\' escaped */
+    tlen = ngx_strlen(token);
+    len = 2 + pmcf->keyring->n * (PAY_BLIND_INDEX_LEN + 3) + 2 + 2 * tlen + 1;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *keys = (char *) p;
+    *p++ = '{';
+
+    for (i = 0; i < pmcf->keyring->n; i++) {
+        if (pay_blind_index(pmcf->keyring, i, domain, token, tlen, index)
+            != 0)
+        {
+            return NGX_ERROR;
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, index, PAY_BLIND_INDEX_LEN);
+        *p++ = '"';
+        *p++ = ',';
+    }
+
+    /* the legacy rows' plaintext */
+    *p++ = '"';
+
+    for (t = token; *t; t++) {
+        if (*t == '"' || *t == '\\') {
+            *p++ = '\\';
+        }
+
+        *p++ = *t;
+    }
+
+    *p++ = '"';
+    *p++ = '}';
+    *p = '\0';
+
+    return NGX_OK;
+}

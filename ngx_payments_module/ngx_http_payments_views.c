@@ -26,6 +26,8 @@ static void ngx_http_payments_readyz_done(ngx_http_payments_pg_query_t *q,
 static ngx_int_t ngx_http_payments_read(ngx_http_payments_ctx_t *ctx,
     const char *sql, ngx_http_payments_pg_handler_pt handler);
 static ngx_int_t ngx_http_payments_busy_page(ngx_http_request_t *r);
+static ngx_int_t ngx_http_payments_view_open(ngx_http_payments_ctx_t *ctx,
+    PGresult *res, const char **json, size_t *len);
 
 
 /* GET /v1/payments/{id} and GET /v1/checkouts/{id}, once authenticated */
@@ -87,6 +89,8 @@ static void
 ngx_http_payments_order_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
     char                     *json;
+    size_t                    len;
+    const char               *db;
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
 
@@ -103,7 +107,12 @@ ngx_http_payments_order_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
-    json = pay_order_view_json(PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0));
+    if (ngx_http_payments_view_open(ctx, res, &db, &len) != NGX_OK) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    json = pay_order_view_json(db, len);
     if (json == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -122,8 +131,9 @@ ngx_http_payments_checkout_done(ngx_http_payments_pg_query_t *q,
 {
     char                     *json, *pay_url;
     json_t                   *db, *v;
+    size_t                    len;
     int64_t                   exp;
-    const char               *status, *checkout;
+    const char               *status, *checkout, *text;
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
 
@@ -139,13 +149,18 @@ ngx_http_payments_checkout_done(ngx_http_payments_pg_query_t *q,
         return;
     }
 
+    if (ngx_http_payments_view_open(ctx, res, &text, &len) != NGX_OK) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
     /*
      * The pay link is signed again: the same claims give the same token,
      * so it equals the one in the 201 answer.
      */
 
     pay_url = NULL;
-    db = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    db = json_loadb(text, len, 0, NULL);
     v = db ? json_object_get(db, "expires_at") : NULL;
     exp = json_is_string(v) ? pay_time_parse(json_string_value(v),
                                              json_string_length(v),
@@ -166,8 +181,7 @@ ngx_http_payments_checkout_done(ngx_http_payments_pg_query_t *q,
 
     json_decref(db);
 
-    json = pay_checkout_view_json(PQgetvalue(res, 0, 0),
-                                  PQgetlength(res, 0, 0), pay_url);
+    json = pay_checkout_view_json(text, len, pay_url);
     if (json == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -279,7 +293,18 @@ ngx_http_payments_pay_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 
     psp = ngx_http_payments_find_psp(ctx->pmcf, PQgetvalue(res, 0, 0),
                                      PQgetlength(res, 0, 0));
-    url = PQgetvalue(res, 0, 1);
+
+    /* the stored URL, opened: a sealed one that does not open is a store
+     * error, never a redirect */
+    if (ngx_http_payments_unseal(r->pool, ctx->pmcf, r->connection->log,
+                                 NGX_HTTP_PAYMENTS_SEALED_URL,
+                                 (char *) ctx->merchant.data, ctx->params[1],
+                                 PQgetvalue(res, 0, 1), &url)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_busy_page(r));
+        return;
+    }
 
     if (psp == NULL
         || !pay_origin_allowed(url, psp->hosted->elts, psp->hosted->nelts,
@@ -309,6 +334,73 @@ ngx_http_payments_pay_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 
     ngx_http_payments_finalize(r, ngx_http_payments_send(r, NGX_HTTP_SEE_OTHER,
                                    "text/plain", NULL, 0));
+}
+
+
+/*
+ * The store's view (pay_get_order, pay_get_checkout) with its psp_token
+ * opened: *json and *len are the row's own text when there is nothing to
+ * open, else a copy in the request's pool.  NGX_ERROR: the token does not
+ * open (logged with the checkout id), or no memory.
+ */
+
+static ngx_int_t
+ngx_http_payments_view_open(ngx_http_payments_ctx_t *ctx, PGresult *res,
+    const char **json, size_t *len)
+{
+    char                *plain, *dump;
+    json_t              *db, *tok, *co;
+    ngx_int_t            rc;
+    ngx_http_request_t  *r = ctx->request;
+
+    *json = PQgetvalue(res, 0, 0);
+    *len = PQgetlength(res, 0, 0);
+
+    db = json_loadb(*json, *len, 0, NULL);
+    if (db == NULL) {
+        /* the core's view refuses it as it always did */
+        return NGX_OK;
+    }
+
+    tok = json_object_get(db, "psp_token");
+    co = json_object_get(db, "checkout_id");
+
+    if (!json_is_string(tok)
+        || ngx_strncmp(json_string_value(tok), "v1.", 3) != 0)
+    {
+        json_decref(db);
+        return NGX_OK;
+    }
+
+    rc = NGX_ERROR;
+
+    if (json_is_string(co)
+        && ngx_http_payments_unseal(r->pool, ctx->pmcf, r->connection->log,
+                                    NGX_HTTP_PAYMENTS_SEALED_TOKEN,
+                                    (char *) ctx->merchant.data,
+                                    json_string_value(co),
+                                    json_string_value(tok), &plain)
+           == NGX_OK
+        && json_object_set_new(db, "psp_token", json_string(plain)) == 0)
+    {
+        dump = json_dumps(db, JSON_COMPACT);
+
+        if (dump != NULL) {
+            *len = ngx_strlen(dump);
+            *json = ngx_pnalloc(r->pool, *len + 1);
+
+            if (*json != NULL) {
+                ngx_memcpy((char *) *json, dump, *len + 1);
+                rc = NGX_OK;
+            }
+
+            free(dump);
+        }
+    }
+
+    json_decref(db);
+
+    return rc;
 }
 
 

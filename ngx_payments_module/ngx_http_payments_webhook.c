@@ -181,16 +181,22 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
     ctx->params[8] = ev->payment_ref;
     ctx->params[9] = ev->object_ref;
 
-    if (ctx->params[0] == NULL || ctx->params[6] == NULL) {
+    if (ctx->params[0] == NULL || ctx->params[6] == NULL
+        || ngx_http_payments_token_keys(r->pool, ctx->pmcf, &ctx->psp->name,
+                                        ev->token,
+                                        (char **) &ctx->params[10])
+           != NGX_OK)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
+    /* $11: the token's blind indexes under every key and its plaintext */
     if (ngx_http_payments_query(ctx,
                                 "SELECT outcome, merchant_id, checkout_id "
                                 "FROM pay_event_apply($1, $2, $3, $4, $5, "
-                                "$6, $7, $8, $9, $10)",
-                                10, ngx_http_payments_webhook_applied)
+                                "$6, $7, $8, $9, $10, $11)",
+                                11, ngx_http_payments_webhook_applied)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));

@@ -154,13 +154,13 @@ BEGIN
         jsonb_build_object(
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
-            'amount_total', NEW.amount_total,
+            'amount_total_minor', NEW.amount_total,
             'currency', NEW.currency,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,
                            'status', o.status,
-                           'amount', o.amount,
+                           'amount_minor', o.amount,
                            'currency', o.currency) ORDER BY o.line_no)
                   FROM payment_orders o
                  WHERE o.merchant_id = NEW.merchant_id
@@ -192,7 +192,7 @@ BEGIN
             'checkout_id', NEW.checkout_id,
             'payment_order_id', NEW.payment_order_id,
             'status', NEW.status,
-            'amount', NEW.amount,
+            'amount_minor', NEW.amount,
             'currency', NEW.currency,
             'failure', NEW.failure)));
     RETURN NULL;
@@ -221,7 +221,7 @@ BEGIN
             'dispute_id', NEW.dispute_id,
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
-            'amount', NEW.amount,
+            'amount_minor', NEW.amount,
             'currency', NEW.currency));
     RETURN NULL;
 END
@@ -247,7 +247,7 @@ BEGIN
             'payout_id', NEW.payout_id,
             'seller_account', NEW.seller_account,
             'status', NEW.status,
-            'amount', NEW.amount,
+            'amount_minor', NEW.amount,
             'currency', NEW.currency,
             'failure', NEW.failure)));
     RETURN NULL;
@@ -266,28 +266,56 @@ CREATE TRIGGER payouts_notify
 
 -- Up to p_limit due rows, leased to p_owner for p_lease_ms.  SKIP LOCKED:
 -- concurrent claimers (workers, gateways) take disjoint rows; a row whose
--- lease ran out (its holder died) is due again.
-CREATE OR REPLACE FUNCTION pay_notify_claim(p_owner text, p_limit int, p_lease_ms int)
+-- lease ran out (its holder died) is due again.  An endpoint never has more
+-- than p_per_endpoint rows leased at once, across every worker and gateway:
+-- a slow or hanging endpoint holds that many deliveries, not everybody's.
+CREATE OR REPLACE FUNCTION pay_notify_claim(p_owner text, p_limit int, p_lease_ms int,
+    p_per_endpoint int)
 RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text,
               host text, secret_sealed text, prev_secret_sealed text, attempts int,
               payload text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
-    IF p_limit < 1 OR p_limit > 1000 OR p_lease_ms < 1000 OR length(p_owner) NOT BETWEEN 1 AND 300 THEN
-        RAISE EXCEPTION 'pay_notify_claim: limit 1..1000, lease >= 1000 ms, an owner'
+    IF p_limit < 1 OR p_limit > 1000 OR p_lease_ms < 1000 OR p_per_endpoint < 1
+       OR length(p_owner) NOT BETWEEN 1 AND 300
+    THEN
+        RAISE EXCEPTION 'pay_notify_claim: limit 1..1000, lease >= 1000 ms, per endpoint >= 1, an owner'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
     RETURN QUERY
-    WITH due AS (
+    WITH leased AS (
+        SELECT n.merchant_id, n.endpoint_id, count(*) AS busy
+          FROM notifications n
+         WHERE n.status = 'PENDING' AND n.lease_until >= clock_timestamp()
+         GROUP BY n.merchant_id, n.endpoint_id
+    ), candidates AS (
+        SELECT c.merchant_id, c.notification_id, c.next_at,
+               row_number() OVER (PARTITION BY c.merchant_id, c.endpoint_id
+                                  ORDER BY c.next_at) AS rn
+          FROM (SELECT n.merchant_id, n.notification_id, n.endpoint_id, n.next_at
+                  FROM notifications n
+                  JOIN notify_endpoints e ON e.merchant_id = n.merchant_id
+                                         AND e.endpoint_id = n.endpoint_id
+                 WHERE n.status = 'PENDING'
+                   AND n.next_at <= now()
+                   AND (n.lease_until IS NULL OR n.lease_until < clock_timestamp())
+                   AND e.disabled_at IS NULL
+                 ORDER BY n.next_at
+                 LIMIT p_limit * 4) c
+    ), due AS (
         SELECT n.merchant_id, n.notification_id
           FROM notifications n
-          JOIN notify_endpoints e ON e.merchant_id = n.merchant_id
-                                 AND e.endpoint_id = n.endpoint_id
-         WHERE n.status = 'PENDING'
-           AND n.next_at <= now()
+         WHERE (n.merchant_id, n.notification_id) IN (
+                   SELECT c.merchant_id, c.notification_id
+                     FROM candidates c
+                     JOIN notifications x ON x.merchant_id = c.merchant_id
+                                         AND x.notification_id = c.notification_id
+                     LEFT JOIN leased l ON l.merchant_id = x.merchant_id
+                                       AND l.endpoint_id = x.endpoint_id
+                    WHERE c.rn + coalesce(l.busy, 0) <= p_per_endpoint)
+           AND n.status = 'PENDING'
            AND (n.lease_until IS NULL OR n.lease_until < clock_timestamp())
-           AND e.disabled_at IS NULL
          ORDER BY n.next_at
          LIMIT p_limit
            FOR UPDATE OF n SKIP LOCKED
@@ -462,7 +490,7 @@ REVOKE ALL ON FUNCTION
     notify_enqueue(text, text, text, text, jsonb),
     checkouts_notify(), refunds_notify(), disputes_notify(), payouts_notify(),
     notify_item(notifications),
-    pay_notify_claim(text, int, int),
+    pay_notify_claim(text, int, int, int),
     pay_notify_record(text, text, text, boolean, int, text, bigint, int),
     pay_notify_list(text, text, int),
     pay_notify_get(text, text),
@@ -470,7 +498,7 @@ REVOKE ALL ON FUNCTION
     pay_notify_stats()
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    pay_notify_claim(text, int, int),
+    pay_notify_claim(text, int, int, int),
     pay_notify_record(text, text, text, boolean, int, text, bigint, int),
     pay_notify_list(text, text, int),
     pay_notify_get(text, text),

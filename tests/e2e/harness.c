@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/crypto.h>
 
 #include "harness.h"
 
@@ -738,9 +739,21 @@ merchant_toolv(const char *const *args, char **out)
     char         *argv[24];
     size_t        n, i;
 
-    /* the endpoint commands seal with the gateway's key file */
+    /* the endpoint commands seal with the gateway's key file, through
+     * this build's payments-secrets */
     if (getenv("PAY_TEST_ENCRYPTION_KEY") != NULL) {
         setenv("PAYMENTS_KEY_FILE", getenv("PAY_TEST_ENCRYPTION_KEY"), 1);
+    }
+
+    {
+        const char  *build = getenv("BUILD") ? getenv("BUILD") : "build";
+        char        *tool;
+
+        tool = str_printf("%s%s%s/payments-secrets",
+                          build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
+                          build[0] == '/' ? "" : "/", build);
+        setenv("PAYMENTS_SECRETS", tool, 1);
+        free(tool);
     }
 
     argv[0] = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
@@ -1718,6 +1731,128 @@ jwt_signature_matches(const char *token, const unsigned char *key,
 }
 
 
+const pay_keyring_t *
+test_keyring(void)
+{
+    char                  *s;
+    size_t                 n, bad;
+    static pay_keyring_t   kr;
+    static int             loaded;
+
+    if (!loaded) {
+        s = file_read(env("PAY_TEST_ENCRYPTION_KEY"), &n);
+        cr_assert_not_null(s, "cannot read %s",
+                           env("PAY_TEST_ENCRYPTION_KEY"));
+        cr_assert_eq(pay_keyring_parse(&kr, s, n, &bad), 0,
+                     "%s: line %zu", env("PAY_TEST_ENCRYPTION_KEY"), bad);
+        cr_assert_geq(kr.n, 2, "the e2e key file has two keys");
+        OPENSSL_cleanse(s, n);
+        free(s);
+        loaded = 1;
+    }
+
+    return &kr;
+}
+
+
+char *
+psp_token_open(const char *merchant, const char *checkout,
+    const char *stored)
+{
+    char    *ad, *out;
+    size_t   slen, olen;
+
+    if (stored == NULL) {
+        return NULL;
+    }
+
+    if (strncmp(stored, "v1.", 3) != 0) {
+        return strdup(stored);
+    }
+
+    ad = str_printf("%s:%s", merchant, checkout);
+    slen = strlen(stored);
+    out = malloc(slen + 1);
+    cr_assert_not_null(out);
+
+    if (pay_unseal(test_keyring(), ad, stored, slen, out, slen + 1, &olen)
+        != 0)
+    {
+        free(out);
+        return NULL;
+    }
+
+    return out;
+}
+
+
+char *
+db_psp_token(const char *merchant, const char *checkout)
+{
+    char  *stored, *plain;
+
+    stored = db_scalar("SELECT psp_token FROM checkouts "
+                       "WHERE merchant_id = $1 AND checkout_id = $2", 2,
+                       (const char *[]) { merchant, checkout });
+    if (stored == NULL) {
+        return NULL;
+    }
+
+    plain = psp_token_open(merchant, checkout, stored);
+    cr_assert_not_null(plain, "the stored psp_token of %s:%s does not open",
+                       merchant, checkout);
+    free(stored);
+
+    return plain;
+}
+
+
+/* a copy of the ring with keys[key] first: it seals */
+static pay_keyring_t
+test_ring_from(size_t key)
+{
+    pay_keyring_t  kr;
+
+    kr = *test_keyring();
+    cr_assert_lt(key, kr.n);
+    kr.keys[0] = test_keyring()->keys[key];
+    kr.keys[key] = test_keyring()->keys[0];
+
+    return kr;
+}
+
+
+char *
+test_seal(size_t key, const char *ad, const char *value)
+{
+    char           *out;
+    size_t          cap;
+    pay_keyring_t   kr;
+
+    kr = test_ring_from(key);
+    cap = pay_seal_len(strlen(value)) + 1;
+    out = malloc(cap);
+    cr_assert_not_null(out);
+    cr_assert_eq(pay_seal(&kr, ad, value, strlen(value), out, cap), 0);
+    OPENSSL_cleanse(&kr, sizeof(kr));
+
+    return out;
+}
+
+
+char *
+test_blind_index(size_t key, const char *psp, const char *token)
+{
+    char  out[PAY_BLIND_INDEX_LEN + 1];
+
+    cr_assert_eq(pay_blind_index(test_keyring(), key,
+                                 str_printf("psp_token:%s", psp), token,
+                                 strlen(token), out), 0);
+
+    return strdup(out);
+}
+
+
 unsigned char *
 paytoken_key(size_t *len)
 {
@@ -1939,6 +2074,7 @@ gateway_start(gateway_t *gw, const char *name, int workers,
         "  fastcgi_temp_path %s/f; uwsgi_temp_path %s/u; scgi_temp_path %s/s;\n"
         "  payments_public_origin %s;\n"
         "  payments_pay_token_key %s kid=%s;\n"
+        "  payments_encryption_key %s;\n"
         "  payments_html %s/html;\n"
         "%s\n"
         "  server {\n"
@@ -1951,7 +2087,8 @@ gateway_start(gateway_t *gw, const char *name, int workers,
         gateway_module(), workers, dir, gw->error_log, run, name,
         dir, dir, dir, dir, dir,
         env("PAY_TEST_PUBLIC_ORIGIN"), env("PAY_TEST_PAYTOKEN_KEY"),
-        env("PAY_TEST_PAYTOKEN_KID"), env("PAY_TEST_ROOT"), http_conf,
+        env("PAY_TEST_PAYTOKEN_KID"), env("PAY_TEST_ENCRYPTION_KEY"),
+        env("PAY_TEST_ROOT"), http_conf,
         port, run, run);
 
     f = fopen(str_printf("%s/nginx.conf", dir), "w");
@@ -2526,9 +2663,8 @@ endpoint_command(const endpoint_t *ep, const char *command)
 char *
 notify_conf(const char *params)
 {
-    return str_printf("payments_encryption_key %s;\n"
-                      "payments_notify on %s ca=%s;\n",
-                      env("PAY_TEST_ENCRYPTION_KEY"),
+    /* gateway_start's configuration has payments_encryption_key */
+    return str_printf("payments_notify on %s ca=%s;\n",
                       params != NULL ? params : NOTIFY_SUITE_PARAMS,
                       env("PAY_TEST_RECEIVER_CA"));
 }

@@ -17,6 +17,7 @@
 #ifndef E2E_HARNESS_H
 #define E2E_HARNESS_H
 
+#include <payments/seal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <criterion/criterion.h>
@@ -330,6 +331,30 @@ int      jwt_signature_matches(const char *token, const unsigned char *key,
 
 /* The gateway's pay-token key (PAY_TEST_PAYTOKEN_KEY), as nginx reads it. */
 unsigned char *paytoken_key(size_t *len);
+
+
+/* -- secrets at rest (payments_encryption_key, sql/014_sealed_tokens.sql) --- */
+
+/* The gateway's keyring (PAY_TEST_ENCRYPTION_KEY: two keys), parsed by the
+ * core as nginx parses it; keys[0] seals. */
+const pay_keyring_t *test_keyring(void);
+
+/* A stored checkouts.psp_token of (merchant, checkout) opened as the gateway
+ * opens it: a "v1." value unsealed (associated data "<merchant>:<checkout>"),
+ * a legacy plaintext one as it is.  NULL for NULL, or when it does not open. */
+char    *psp_token_open(const char *merchant, const char *checkout,
+    const char *stored);
+
+/* The PSP's token of a checkout, read from checkouts.psp_token and opened
+ * (fails the test when a sealed value does not open); NULL when none. */
+char    *db_psp_token(const char *merchant, const char *checkout);
+
+/* value sealed under key `key` of the file (0 or 1) with associated data ad
+ * (malloc'd) */
+char    *test_seal(size_t key, const char *ad, const char *value);
+
+/* the blind index psp_tokens holds for token of psp, under key `key` */
+char    *test_blind_index(size_t key, const char *psp, const char *token);
 
 
 /* -- idempotency ------------------------------------------------------------ */

@@ -445,9 +445,8 @@ ch_check(chaos_t *c)
         twice += sessions > 1;
 
         if (c->co[i].token) {
-            tok = db_scalar("SELECT psp_token FROM checkouts "
-                            "WHERE merchant_id = $1 AND checkout_id = $2", 2,
-                            (const char *[]) { c->m.id, c->co[i].co });
+            /* stored sealed: opened with the gateway's key file */
+            tok = db_psp_token(c->m.id, c->co[i].co);
             lost += (tok == NULL || strcmp(tok, c->co[i].token) != 0);
         }
 

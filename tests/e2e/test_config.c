@@ -192,6 +192,96 @@ Test(config, refuses_a_pay_token_key_readable_by_others)
 }
 
 
+/* payments_encryption_key: two keys of 32 bytes in base64 */
+#define ENC_K1  "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define ENC_K2  "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+
+
+static char *
+encryption_key(const conf_t *c, const char *name, const char *text,
+    mode_t mode)
+{
+    char  *path;
+
+    path = str_printf("%s/%s", c->dir, name);
+    write_file(path, text, mode);
+
+    return str_printf("payments_encryption_key %s;", path);
+}
+
+
+Test(config, accepts_an_encryption_key_file_and_warns_without_one)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "PSP session tokens are stored in clear") != NULL,
+              "no warning without payments_encryption_key:\n%s", out);
+
+    p.extra = encryption_key(&c, "enc.key",
+                             "# kid base64\n"
+                             "k2 " ENC_K2 "\n"
+                             "\n"
+                             "k1 " ENC_K1 "\n", 0600);
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "stored in clear") == NULL, "%s", out);
+}
+
+
+Test(config, refuses_an_encryption_key_file_readable_by_others)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.extra = encryption_key(&c, "enc.key", "k1 " ENC_K1 "\n", 0644);
+    expect_refused(&c, &p, "readable by group or others: chmod 600 it");
+}
+
+
+Test(config, names_a_bad_encryption_key_line_by_number_never_its_content)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    /* line 3: a key of 31 bytes; line 4 would repeat a kid */
+    p.extra = encryption_key(&c, "enc.key",
+                             "# keys\n"
+                             "k1 " ENC_K1 "\n"
+                             "k2 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==\n"
+                             "k1 " ENC_K2 "\n", 0600);
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_neq(rc, 0, "nginx -t accepted it:\n%s", out);
+    cr_assert(strstr(out, "line 3 is not") != NULL, "%s", out);
+    cr_assert(strstr(out, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg") == NULL
+              && strstr(out, ENC_K1) == NULL, "a key in the output:\n%s",
+              out);
+
+    /* a repeated kid is a bad line too */
+    p.extra = encryption_key(&c, "enc2.key",
+                             "k1 " ENC_K1 "\nk1 " ENC_K2 "\n", 0600);
+    expect_refused(&c, &p, "line 2 is not");
+
+    /* no key at all */
+    p.extra = encryption_key(&c, "enc3.key", "# nothing yet\n", 0600);
+    expect_refused(&c, &p, "holds no key");
+}
+
+
 Test(config, refuses_a_pay_token_key_shorter_than_32_bytes)
 {
     conf_t     c;

@@ -23,6 +23,7 @@
 
 #include "harness.h"
 
+#include <sys/wait.h>
 #include <time.h>
 
 
@@ -424,7 +425,7 @@ Test(notify, a_paid_checkout_is_notified_once_signed_and_listed)
     cr_expect_eq(dint(d, "sequence"), 1, "the first of its checkout: %s",
                  dump(d));
     cr_expect_str_eq(dstr(data, "status"), "SUCCESS", "%s", dump(d));
-    cr_expect_eq(dint(data, "amount_total"), 1500, "minor units: %s",
+    cr_expect_eq(dint(data, "amount_total_minor"), 1500, "minor units: %s",
                  dump(d));
     cr_expect_str_eq(dstr(data, "currency"), "USD", "%s", dump(d));
     cr_expect_eq(json_array_size(json_object_get(data, "payment_orders")), 2,
@@ -948,17 +949,24 @@ TestSuite(solo_notify, .timeout = 120, .fini = solo_fini);
  * RUN/logs/<name>-*.log, which ci/log-scan.sh searches), one per gateway a
  * test starts. */
 static void
-own_gateway(const char *name, const char *params)
+own_gateway_with(const char *name, const char *params, const char *extra)
 {
     suite_gateway_stop();
 
     gateway_start(&own, name, 1, str_printf(
         "payments_database \"%s\";\n"
         "payments_database_pool 4;\n"
-        "payments_sweeper off;\n%s%s",
+        "payments_sweeper off;\n%s%s%s",
         pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
-        notify_conf(params)));
+        notify_conf(params), extra != NULL ? extra : ""));
     gateway_wait_ready(&own, 10);
+}
+
+
+static void
+own_gateway(const char *name, const char *params)
+{
+    own_gateway_with(name, params, NULL);
 }
 
 
@@ -1313,10 +1321,8 @@ Test(solo_notify, what_commits_while_no_gateway_delivers_is_delivered_later)
         "payments_database \"%s\";\n"
         "payments_database_pool 4;\n"
         "payments_sweeper off;\n%s"
-        "payments_encryption_key %s;\n"
         "payments_notify off;\n",
-        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
-        env("PAY_TEST_ENCRYPTION_KEY")));
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
     gateway_wait_ready(&own, 10);
 
     merchant_new(&m);
@@ -1339,4 +1345,195 @@ Test(solo_notify, what_commits_while_no_gateway_delivers_is_delivered_later)
     own_gateway("notify-own", KILL_PARAMS);
 
     expect_each_delivered_once(&ep, &m, p, n, own.origin);
+}
+
+
+/* payments-secrets rekey's output and exit status */
+static char *
+rekey_run(const char *cmd, int *rc)
+{
+    char    buf[4096];
+    size_t  n;
+    FILE   *p;
+    int     st;
+
+    p = popen(cmd, "r");
+    cr_assert_not_null(p, "%s", cmd);
+    n = fread(buf, 1, sizeof(buf) - 1, p);
+    buf[n] = '\0';
+    st = pclose(p);
+    *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+
+    return strdup(buf);
+}
+
+
+/* "<column>: N re-sealed under K, M did not open": M */
+static long
+rekey_unopened(const char *out, const char *column)
+{
+    const char  *p;
+
+    p = strstr(out, str_printf("%s: ", column));
+    cr_assert_not_null(p, "no line for %s: %s", column, out);
+    p = strstr(p, ", ");
+    cr_assert_not_null(p, "%s", out);
+
+    return atol(p + 2);
+}
+
+
+/* Key rotation (doc/NOTIFICATIONS.md, "Secrets at rest"): a new first key
+ * in the file, the gateway restarted, payments-secrets rekey.  Every sealed
+ * value is then under the new key, the blind indexes are rewritten, and the
+ * gateway still signs notifications with the merchant's unchanged secret,
+ * finds checkouts by their PSP token and opens what it stored.  Solo: rekey
+ * re-seals the whole database. */
+Test(solo_notify, a_new_first_key_and_rekey_reseal_everything_and_it_all_still_works)
+{
+    int          rc;
+    char        *cmd, *n, *out;
+    const char  *build, *kf;
+    paid_t       before, after;
+    endpoint_t   ep;
+    merchant_t   m;
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    checkout_paid(&m, &before);
+    (void) wait_type(&ep, "checkout.succeeded", 15);
+
+    build = getenv("BUILD") ? getenv("BUILD") : "build";
+    kf = env("PAY_TEST_ENCRYPTION_KEY");
+    cmd = str_printf("set -e; t='%s%s%s/payments-secrets'; f='%s'; "
+                     "umask 077; \"$t\" new-key e2e-k3 >\"$f.new\"; "
+                     "cat \"$f\" >>\"$f.new\"; mv \"$f.new\" \"$f\"",
+                     build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
+                     build[0] == '/' ? "" : "/", build, kf);
+    cr_assert_eq(system(cmd), 0, "the new key file");
+
+    suite_gateway_stop();
+    suite_gateway_start();
+
+    cmd = str_printf("'%s%s%s/payments-secrets' rekey --db '%s' "
+                     "--key-file '%s' 2>/dev/null",
+                     build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
+                     build[0] == '/' ? "" : "/", build, env("PAY_TEST_PG"),
+                     kf);
+
+    /* 0, or 3: done, with values that do not open left as they are (the
+     * sealed_tokens suite copies a ciphertext onto another checkout) */
+    out = rekey_run(cmd, &rc);
+    cr_assert(rc == 0 || rc == 3, "rekey: %d %s", rc, out);
+
+    n = db_scalar("SELECT count(*) FROM notify_endpoints "
+                  "WHERE NOT starts_with(secret_sealed, 'v1.e2e-k3.')", 0,
+                  NULL);
+    cr_expect_eq(atol(n), rekey_unopened(out, "notify_endpoints.secret_sealed"),
+                 "endpoint secrets not under the new key: %s", out);
+    n = db_scalar("SELECT count(*) FROM checkouts WHERE psp_token IS NOT NULL "
+                  "AND NOT starts_with(psp_token, 'v1.e2e-k3.')", 0, NULL);
+    cr_expect_eq(atol(n), rekey_unopened(out, "checkouts.psp_token"),
+                 "PSP tokens not under the new key: %s", out);
+    n = db_scalar("SELECT count(*) FROM checkouts WHERE psp_url IS NOT NULL "
+                  "AND NOT starts_with(psp_url, 'v1.e2e-k3.')", 0, NULL);
+    cr_expect_eq(atol(n), rekey_unopened(out, "checkouts.psp_url"),
+                 "PSP URLs not under the new key: %s", out);
+    cr_expect_not_null(strstr(out, "checkouts.psp_token: "), "%s", out);
+
+    /* a second run re-seals nothing */
+    out = rekey_run(cmd, &rc);
+    cr_assert(rc == 0 || rc == 3, "rekey again: %d %s", rc, out);
+    {
+        const char  *q = out;
+        long         again = 0;
+
+        while ((q = strstr(q, ": ")) != NULL) {
+            again += atol(q + 2);
+            q += 2;
+        }
+
+        cr_expect_eq(again, 0, "the second run re-sealed some: %s", out);
+    }
+
+    /* what was sealed before still opens: the first checkout's views */
+    api_becomes(&m, str_printf("/v1/checkouts/%s", before.co), NULL, NULL,
+                NULL, "SUCCESS");
+
+    /* a new payment: its webhook finds the token through the new index,
+     * and its notification is signed with the endpoint's same secret */
+    checkout_paid(&m, &after);
+    (void) receiver_wait(ep.name, "204", 2, 15);
+
+    {
+        size_t   k, seen;
+        json_t  *ds, *it;
+
+        seen = 0;
+        ds = receiver_deliveries(ep.name);
+        json_array_foreach(ds, k, it) {
+            if (strcmp(dstr(it, "checkout_id"), after.co) == 0) {
+                cr_expect(json_is_true(json_object_get(it, "verified")),
+                          "%s", dump(it));
+                seen++;
+            }
+        }
+        cr_expect_eq(seen, 1, "%s", dump(ds));
+    }
+}
+
+
+/* payments_notify_allow_host: only the listed hosts get deliveries; any
+ * other endpoint's notification fails at once (host_not_allowed, not
+ * retried), without a connection. */
+Test(solo_notify, payments_notify_allow_host_limits_deliveries_to_its_hosts)
+{
+    long         c0, c1;
+    size_t       i;
+    json_t      *items, *it;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m;
+
+    own_gateway_with("notify-own", "interval=200ms batch=32 timeout=2s "
+                     "connect_timeout=1s lease=5s disable_after=50 "
+                     "backoff_scale=1000 allow_loopback=on",
+                     "payments_notify_allow_host shop.example "
+                     "hooks.example.org;\n");
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    c0 = (long) json_integer_value(json_object_get(receiver_stats(),
+                                                   "connections"));
+    checkout_paid_via(&own, &m, &p);
+
+    it = NULL;
+    for (i = 0; i < 50; i++) {
+        items = notifications_list(own.origin, &m, "status=failed");
+        if (json_array_size(items) == 1) {
+            it = json_array_get(items, 0);
+            break;
+        }
+        msleep(200);
+    }
+
+    cr_assert_not_null(it, "not dead-lettered at once");
+    cr_expect_eq(dint(it, "attempts"), 1, "%s", dump(it));
+    cr_expect_str_eq(dstr(it, "last_error"), "host_not_allowed", "%s",
+                     dump(it));
+    c1 = (long) json_integer_value(json_object_get(receiver_stats(),
+                                                   "connections"));
+    cr_expect_eq(c1, c0, "the receiver got %ld connections", c1 - c0);
+
+    /* the same endpoint's host listed: delivered */
+    gateway_stop(&own);
+    own_gateway_with("notify-again", "interval=200ms batch=32 timeout=2s "
+                     "connect_timeout=1s lease=5s disable_after=50 "
+                     "backoff_scale=1000 allow_loopback=on",
+                     "payments_notify_allow_host shop.example 127.0.0.1;\n");
+
+    cr_assert_eq(notification_replay(own.origin, &m, dstr(it, "id"))->status,
+                 202);
+    (void) receiver_wait(ep.name, "204", 1, 15);
+    (void) notification_wait(own.origin, &m, dstr(it, "id"), "DELIVERED", 10);
 }

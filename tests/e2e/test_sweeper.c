@@ -521,3 +521,150 @@ Test(solo_sweeper, an_adyen_session_paid_and_returned_without_a_webhook_is_booke
     cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS");
     expect_swept(&m, co_id, "sw_adyen", "SUCCESS");
 }
+
+
+/*
+ * Sealed PSP tokens (tests/e2e/test_sealed_tokens.c has the rest): the
+ * sweeper opens the stored token before it asks the PSP, finds the checkout
+ * by the token's candidates, and never asks with a ciphertext.  A suite of
+ * its own, solo for the lease like the one above.
+ */
+
+TestSuite(solo_sealed_tokens, .timeout = 90, .fini = stop_sweepers);
+
+
+static char *
+sealed_column(const merchant_t *m, const char *co_id, const char *column)
+{
+    return db_scalar(str_printf("SELECT %s FROM checkouts "
+                                "WHERE merchant_id = $1 AND checkout_id = $2",
+                                column),
+                     2, (const char *[]) { m->id, co_id });
+}
+
+
+Test(solo_sealed_tokens, the_sweeper_opens_a_sealed_token_and_resolves_it)
+{
+    char        *co_id, *token, *s, *ids;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-sealed");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    token = register_with(&sweepers[0], &m, co_id, "sw_stripe",
+                          "\"webhook_never\":true");
+
+    s = sealed_column(&m, co_id, "psp_token");
+    cr_assert(strncmp(s, "v1.", 3) == 0, "not sealed");
+    cr_assert_str_eq(psp_token_open(m.id, co_id, s), token);
+
+    mock_session(token, "pay");
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS");
+    expect_swept(&m, co_id, "sw_stripe", "SUCCESS");
+
+    /* the look-up's event id names the blind index, not the token */
+    ids = db_scalar("SELECT string_agg(event_id, ' ') FROM webhook_events "
+                    "WHERE merchant_id = $1 AND checkout_id = $2", 2,
+                    (const char *[]) { m.id, co_id });
+    cr_assert_not_null(ids);
+    cr_assert(strstr(ids, token) == NULL, "the token is in an event id");
+    cr_assert(strstr(ids, test_blind_index(0, "sw_stripe", token)) != NULL,
+              "event ids: %s", ids);
+}
+
+
+Test(solo_sealed_tokens, legacy_and_second_key_rows_are_resolved)
+{
+    char        *legacy, *second, *tl, *t2, *ad;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-rotated");
+    wait_leader(&sweepers[0]);
+
+    legacy = uid("co");
+    tl = register_with(&sweepers[0], &m, legacy, "sw_stripe",
+                       "\"webhook_never\":true");
+    second = uid("co");
+    t2 = register_with(&sweepers[0], &m, second, "sw_stripe",
+                       "\"webhook_never\":true");
+
+    /* as a gateway without a key wrote it */
+    db_exec("UPDATE checkouts SET psp_token = $3 "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 3,
+            (const char *[]) { m.id, legacy, tl });
+    db_exec("UPDATE psp_tokens SET psp_token = $3 "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 3,
+            (const char *[]) { m.id, legacy, tl });
+
+    /* as it was before the second key was moved down */
+    ad = nonce(&m, second);
+    db_exec("UPDATE checkouts SET psp_token = $3 "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 3,
+            (const char *[]) { m.id, second, test_seal(1, ad, t2) });
+    db_exec("UPDATE psp_tokens SET psp_token = $3 "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 3,
+            (const char *[]) { m.id, second,
+                               test_blind_index(1, "sw_stripe", t2) });
+
+    mock_session(tl, "pay");
+    mock_session(t2, "pay");
+
+    cr_assert_str_eq(wait_decided(&m, legacy, 15), "SUCCESS");
+    expect_swept(&m, legacy, "sw_stripe", "SUCCESS");
+    cr_assert_str_eq(wait_decided(&m, second, 15), "SUCCESS");
+    expect_swept(&m, second, "sw_stripe", "SUCCESS");
+}
+
+
+Test(solo_sealed_tokens, a_copied_ciphertext_is_never_sent_to_the_psp)
+{
+    int          i;
+    char        *a, *b, *ta, *tb, *answer;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-copied");
+    wait_leader(&sweepers[0]);
+
+    a = uid("co");
+    ta = register_with(&sweepers[0], &m, a, "sw_stripe",
+                       "\"webhook_never\":true");
+    b = uid("co");
+    tb = register_with(&sweepers[0], &m, b, "sw_stripe",
+                       "\"webhook_never\":true");
+
+    /* b's row gets a's sealed token; both sessions are paid */
+    db_exec("UPDATE checkouts SET psp_token = s.psp_token FROM checkouts s "
+            "WHERE s.merchant_id = $1 AND s.checkout_id = $2 "
+            "AND checkouts.merchant_id = $1 AND checkouts.checkout_id = $3",
+            3, (const char *[]) { m.id, a, b });
+    mock_session(ta, "pay");
+    mock_session(tb, "pay");
+
+    /* a is resolved; b is noted as a store error and left alone */
+    cr_assert_str_eq(wait_decided(&m, a, 15), "SUCCESS");
+
+    answer = NULL;
+
+    for (i = 0; i < 100; i++) {
+        answer = db_scalar("SELECT last_answer FROM checkout_sweeps "
+                           "WHERE merchant_id = $1 AND checkout_id = $2",
+                           2, (const char *[]) { m.id, b });
+        if (answer != NULL && strstr(answer, "sealed") != NULL) {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_str_eq(answer, "store error: sealed token does not open");
+    cr_assert_str_eq(checkout_status(&m, b), "EXECUTING");
+    cr_assert(file_contains(sweepers[0].error_log,
+                            str_printf("sealed token does not open "
+                                       "(checkout \"%s\")", b)),
+              "no log line for %s", b);
+}

@@ -1,0 +1,856 @@
+/*
+ * The notifications outbox's rules (sql/013_notifications.sql,
+ * doc/NOTIFICATIONS.md), proven against a real PostgreSQL through
+ * PAY_TEST_PG (a superuser; the tests skip without it).
+ *
+ * Solo, with the suite's gateway stopped: its notification workers claim
+ * due rows too (payments_notify on), and these tests lease rows themselves.
+ *
+ * Every test makes its own merchant and asserts only on that merchant's rows.
+ * pay_notify_claim takes every merchant's due rows, so the tests that claim
+ * (or that read attempts and leases) hold one advisory lock for their whole
+ * run: they never lease each other's rows, and each filters the claim's
+ * answer by its merchant.  Rows of the other tests that such a claim leases
+ * are never asserted on by their owners (those only count rows and read
+ * payloads).
+ */
+#include <criterion/criterion.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define CLAIM_LOCK  "SELECT pg_advisory_lock(4013013)"
+
+
+static void
+nsql_init(void)
+{
+    suite_gateway_stop();
+}
+
+
+static void
+nsql_fini(void)
+{
+    suite_gateway_start();
+}
+
+
+TestSuite(solo_notify_sql, .init = nsql_init, .fini = nsql_fini);
+
+static PGconn *
+ndb_connect(void)
+{
+    const char  *ci = getenv("PAY_TEST_PG");
+    PGconn      *c;
+
+    if (ci == NULL || *ci == '\0') {
+        cr_skip_test("PAY_TEST_PG is not set");
+    }
+    c = PQconnectdb(ci);
+    cr_assert(PQstatus(c) == CONNECTION_OK, "connect: %s", PQerrorMessage(c));
+    return c;
+}
+
+#define NARGS(...)  ((int) (sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)))
+#define ARGV(...)   ((const char *const []){__VA_ARGS__})
+
+static PGresult *
+nsql_ok(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult        *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType   st = PQresultStatus(r);
+
+    cr_assert(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK,
+              "%s\n-> %s", sql, PQresultErrorMessage(r));
+    return r;
+}
+
+static void
+nsql_fails(PGconn *c, const char *state, const char *sql, int n,
+    const char *const *params)
+{
+    PGresult    *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    const char  *got = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+    cr_assert(PQresultStatus(r) == PGRES_FATAL_ERROR,
+              "%s: expected SQLSTATE %s, but it succeeded", sql, state);
+    cr_assert(got != NULL && strcmp(got, state) == 0,
+              "%s: expected SQLSTATE %s, got %s: %s", sql, state,
+              got ? got : "(none)", PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+static const char *
+nsql_value(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    static char  ring[8][16384];
+    static int   next;
+    PGresult    *r = nsql_ok(c, sql, n, params);
+    char        *out;
+
+    cr_assert_eq(PQntuples(r), 1, "%s: %d rows, wanted 1", sql, PQntuples(r));
+    if (PQgetisnull(r, 0, 0)) {
+        PQclear(r);
+        return NULL;
+    }
+    cr_assert_lt(strlen(PQgetvalue(r, 0, 0)), sizeof(ring[0]));
+    out = ring[next++ % 8];
+    strcpy(out, PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return out;
+}
+
+#define OK(c, sql, ...)    PQclear(nsql_ok((c), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__)))
+#define OK0(c, sql)        PQclear(nsql_ok((c), (sql), 0, NULL))
+#define FAILS(c, st, sql, ...) \
+    nsql_fails((c), (st), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
+#define FAILS0(c, st, sql) nsql_fails((c), (st), (sql), 0, NULL)
+#define VAL(c, sql, ...)   nsql_value((c), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
+#define VAL0(c, sql)       nsql_value((c), (sql), 0, NULL)
+
+static void
+nrandom_hex(char *out, size_t nhex)
+{
+    unsigned char  b[32];
+    size_t         i;
+
+    cr_assert_leq(nhex, 2 * sizeof(b));
+    cr_assert_eq(getrandom(b, sizeof(b), 0), (ssize_t) sizeof(b));
+    for (i = 0; i < nhex; i++) {
+        out[i] = "0123456789abcdef"[(b[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
+    }
+    out[nhex] = '\0';
+}
+
+/* A fresh merchant "n_" + 18 hex. */
+static void
+nnew_merchant(PGconn *c, char id[24])
+{
+    id[0] = 'n';
+    id[1] = '_';
+    nrandom_hex(id + 2, 18);
+    OK(c, "INSERT INTO merchants (merchant_id, name, mode) VALUES ($1, 'test', 'test')", id);
+}
+
+/* An endpoint of m; events "{}" for every type.  ep gets its id. */
+static void
+new_endpoint(PGconn *c, const char *m, const char *events, char ep[28])
+{
+    strcpy(ep, "ep_");
+    nrandom_hex(ep + 3, 24);
+    OK(c, "INSERT INTO notify_endpoints (merchant_id, endpoint_id, url, host, event_types,"
+          " secret_sealed) VALUES ($1, $2, 'https://shop.example/hooks', 'shop.example',"
+          " $3::text[], 'v1.k.sealed-' || $2)", m, ep, events);
+}
+
+/* A checkout co of m, EXECUTING, orders <co>_1 (1000, line 1) and <co>_2
+ * (500, line 2), inserted line 2 first. */
+static void
+new_checkout(PGconn *c, const char *m, const char *co)
+{
+    OK(c, "INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency, amount_total,"
+          " success_url, cancel_url, status, psp_request, expires_at)"
+          " VALUES ($1, $2, 'mock', $1 || ':' || $2, 'EUR', 1500, 'https://shop.example/s',"
+          " 'https://shop.example/c', 'EXECUTING', 'r', now() + interval '1 hour')", m, co);
+    OK(c, "INSERT INTO payment_orders (merchant_id, payment_order_id, checkout_id, line_no,"
+          " seller_account, amount, currency, status)"
+          " VALUES ($1, $2 || '_2', $2, 2, 's1', 500, 'EUR', 'EXECUTING'),"
+          "        ($1, $2 || '_1', $2, 1, 's1', 1000, 'EUR', 'EXECUTING')", m, co);
+}
+
+/* The checkout paid as the webhook does it: the checkout row first (twice),
+ * then its orders, in one transaction. */
+static void
+pay_checkout(PGconn *c, const char *m, const char *co)
+{
+    OK0(c, "BEGIN");
+    OK(c, "UPDATE checkouts SET status = 'SUCCESS' WHERE merchant_id = $1 AND checkout_id = $2", m, co);
+    OK(c, "UPDATE checkouts SET updated_at = now() WHERE merchant_id = $1 AND checkout_id = $2", m, co);
+    OK(c, "UPDATE payment_orders SET status = 'SUCCESS', ledger_updated = true, wallet_updated = true"
+          " WHERE merchant_id = $1 AND checkout_id = $2", m, co);
+    OK0(c, "COMMIT");
+}
+
+static void
+new_refund(PGconn *c, const char *m, const char *co, char rf[28])
+{
+    strcpy(rf, "rf_");
+    nrandom_hex(rf + 3, 24);
+    OK(c, "INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id, psp, nonce,"
+          " amount, currency, status) VALUES ($1, $3, $2, $2 || '_1', 'mock', $1 || ':' || $3,"
+          " 100, 'EUR', 'PENDING')", m, co, rf);
+}
+
+static void
+new_dispute(PGconn *c, const char *m, const char *co, char dp[28])
+{
+    strcpy(dp, "dp_");
+    nrandom_hex(dp + 3, 24);
+    OK(c, "INSERT INTO disputes (merchant_id, dispute_id, psp, psp_dispute_ref, checkout_id,"
+          " amount, currency, status) VALUES ($1, $3, 'mock', 'ref_' || $3, $2, 200, 'EUR', 'OPEN')",
+       m, co, dp);
+}
+
+static void
+new_payout(PGconn *c, const char *m, char pyo[32])
+{
+    strcpy(pyo, "pyo_");
+    nrandom_hex(pyo + 4, 24);
+    OK(c, "INSERT INTO sellers (merchant_id, seller_account, psp, destination)"
+          " VALUES ($1, 's1', 'mock', 'acct_1') ON CONFLICT DO NOTHING", m);
+    OK(c, "SELECT wallet_add($1, 's1', 'EUR', 1000)", m);
+    OK(c, "INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination, nonce,"
+          " amount, currency, status) VALUES ($1, $2, 's1', 'mock', 'acct_1', $1 || ':' || $2,"
+          " 300, 'EUR', 'PENDING')", m, pyo);
+}
+
+static const char *
+count_of(PGconn *c, const char *m)
+{
+    return VAL(c, "SELECT count(*) FROM notifications WHERE merchant_id = $1", m);
+}
+
+/* How many of m's rows a claim by owner (limit 10000) leased. */
+static long
+claim_mine(PGconn *c, const char *owner, const char *lease_ms, const char *m)
+{
+    return atol(VAL(c, "SELECT count(*) FROM pay_notify_claim($1, 1000, $2::int, 1000) WHERE merchant_id = $3",
+                    owner, lease_ms, m));
+}
+
+/* ---- the outbox writes ---------------------------------------------------- */
+
+Test(solo_notify_sql, every_event_type_commits_its_notification,
+     .description = "each status change writes one notification per subscribed endpoint, with its payload")
+{
+    PGconn      *c = ndb_connect();
+    char         m[24], ep[28], ep2[28], rf[28], rf2[28], dp[28], dp2[28], pyo[32], pyo2[32];
+
+    nnew_merchant(c, m);
+    new_endpoint(c, m, "{}", ep);
+    new_endpoint(c, m, "{checkout.succeeded}", ep2);
+
+    new_checkout(c, m, "co_1");
+    pay_checkout(c, m, "co_1");
+    /* one per endpoint, once although the checkout row was updated twice,
+     * and the orders' final statuses in line order */
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM notifications WHERE merchant_id = $1"
+                            " AND event_type = 'checkout.succeeded'", m), "2");
+    cr_expect_str_eq(VAL(c, "SELECT count(DISTINCT payload) FROM notifications WHERE merchant_id = $1", m), "1");
+    cr_expect_str_eq(VAL(c, "SELECT payload::jsonb -> 'data' FROM notifications WHERE merchant_id = $1"
+                            " AND endpoint_id = $2", m, ep),
+                     VAL(c, "SELECT jsonb_build_object('checkout_id', 'co_1', 'status', 'SUCCESS',"
+                            " 'amount_total_minor', 1500, 'currency', 'EUR', 'merchant_id', $1::text, 'sequence', 1,"
+                            " 'payment_orders', jsonb_build_array("
+                            "  jsonb_build_object('payment_order_id', 'co_1_1', 'status', 'SUCCESS',"
+                            "                     'amount_minor', 1000, 'currency', 'EUR'),"
+                            "  jsonb_build_object('payment_order_id', 'co_1_2', 'status', 'SUCCESS',"
+                            "                     'amount_minor', 500, 'currency', 'EUR')))::text", m));
+    cr_expect_str_eq(VAL(c, "SELECT (payload::jsonb ->> 'type') || ' ' ||"
+                            " ((payload::jsonb ->> 'timestamp') ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$')"
+                            " FROM notifications WHERE merchant_id = $1 AND endpoint_id = $2", m, ep),
+                     "checkout.succeeded true");
+
+    /* checkout.failed */
+    new_checkout(c, m, "co_2");
+    OK0(c, "BEGIN");
+    OK(c, "UPDATE checkouts SET status = 'FAILED' WHERE merchant_id = $1 AND checkout_id = 'co_2'", m);
+    OK(c, "UPDATE payment_orders SET status = 'FAILED' WHERE merchant_id = $1 AND checkout_id = 'co_2'", m);
+    OK0(c, "COMMIT");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(o ->> 'status', ',') FROM notifications n,"
+                            " jsonb_array_elements(n.payload::jsonb -> 'data' -> 'payment_orders') o"
+                            " WHERE n.merchant_id = $1 AND n.event_type = 'checkout.failed'", m),
+                     "FAILED,FAILED");
+
+    /* refunds */
+    new_refund(c, m, "co_1", rf);
+    cr_expect_str_eq(count_of(c, m), "3");
+    OK(c, "UPDATE refunds SET status = 'SUCCEEDED', commission_part = 0 WHERE merchant_id = $1 AND refund_id = $2", m, rf);
+    cr_expect_str_eq(VAL(c, "SELECT checkout_id || ' ' || object_id || ' ' || (payload::jsonb -> 'data' ->> 'amount_minor')"
+                            " || ' ' || (payload::jsonb -> 'data' ->> 'payment_order_id')"
+                            " FROM notifications WHERE merchant_id = $1 AND event_type = 'refund.succeeded'", m),
+                     VAL(c, "SELECT 'co_1 ' || $1::text || ' 100 co_1_1'", rf));
+    new_refund(c, m, "co_1", rf2);
+    OK(c, "UPDATE refunds SET status = 'FAILED', failure = 'refused' WHERE merchant_id = $1 AND refund_id = $2", m, rf2);
+    cr_expect_str_eq(VAL(c, "SELECT payload::jsonb -> 'data' ->> 'failure' FROM notifications"
+                            " WHERE merchant_id = $1 AND event_type = 'refund.failed'", m), "refused");
+
+    /* disputes */
+    new_dispute(c, m, "co_1", dp);
+    cr_expect_str_eq(VAL(c, "SELECT object_id || ' ' || (payload::jsonb -> 'data' ->> 'status') FROM notifications"
+                            " WHERE merchant_id = $1 AND event_type = 'dispute.opened'", m),
+                     VAL(c, "SELECT $1::text || ' OPEN'", dp));
+    OK(c, "UPDATE disputes SET status = 'WON' WHERE merchant_id = $1 AND dispute_id = $2", m, dp);
+    new_dispute(c, m, "co_1", dp2);
+    OK(c, "UPDATE disputes SET status = 'LOST' WHERE merchant_id = $1 AND dispute_id = $2", m, dp2);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(event_type, ',' ORDER BY sequence) FROM notifications"
+                            " WHERE merchant_id = $1 AND event_type LIKE 'dispute.%'", m),
+                     "dispute.opened,dispute.won,dispute.opened,dispute.lost");
+
+    /* pay-outs: no checkout, their own sequence */
+    new_payout(c, m, pyo);
+    OK(c, "UPDATE payouts SET status = 'PAID' WHERE merchant_id = $1 AND payout_id = $2", m, pyo);
+    new_payout(c, m, pyo2);
+    OK(c, "UPDATE payouts SET status = 'FAILED', failure = 'closed' WHERE merchant_id = $1 AND payout_id = $2", m, pyo2);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(event_type || ':' || coalesce(checkout_id, '-') || ':' || sequence"
+                            " || ':' || (payload::jsonb -> 'data' ->> 'seller_account'), ',' ORDER BY event_type)"
+                            " FROM notifications WHERE merchant_id = $1 AND event_type LIKE 'payout.%'", m),
+                     "payout.failed:-:1:s1,payout.paid:-:1:s1");
+
+    /* only the all-types endpoint got the others */
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM notifications WHERE merchant_id = $1 AND endpoint_id = $2", m, ep2), "1");
+    cr_expect_str_eq(count_of(c, m), "11");
+    PQfinish(c);
+}
+
+Test(solo_notify_sql, sequence_counts_per_checkout_and_per_payout,
+     .description = "data.sequence is 1, 2, 3, ... per checkout across its refunds and disputes")
+{
+    PGconn      *c = ndb_connect();
+    char         m[24], ep[28], rf[28], dp[28], pyo[32];
+
+    nnew_merchant(c, m);
+    new_endpoint(c, m, "{}", ep);
+    new_checkout(c, m, "co_a");
+    new_checkout(c, m, "co_b");
+    pay_checkout(c, m, "co_a");
+    pay_checkout(c, m, "co_b");
+    new_refund(c, m, "co_a", rf);
+    OK(c, "UPDATE refunds SET status = 'SUCCEEDED', commission_part = 0 WHERE merchant_id = $1 AND refund_id = $2", m, rf);
+    new_dispute(c, m, "co_a", dp);
+    OK(c, "UPDATE disputes SET status = 'LOST' WHERE merchant_id = $1 AND dispute_id = $2", m, dp);
+    new_payout(c, m, pyo);
+    OK(c, "UPDATE payouts SET status = 'PAID' WHERE merchant_id = $1 AND payout_id = $2", m, pyo);
+
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(event_type || '=' || sequence || '/' || (payload::jsonb -> 'data' ->> 'sequence'),"
+                            " ',' ORDER BY sequence) FROM notifications WHERE merchant_id = $1 AND checkout_id = 'co_a'", m),
+                     "checkout.succeeded=1/1,refund.succeeded=2/2,dispute.opened=3/3,dispute.lost=4/4");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(sequence::text, ',') FROM notifications"
+                            " WHERE merchant_id = $1 AND checkout_id = 'co_b'", m), "1");
+    cr_expect_str_eq(VAL(c, "SELECT sequence::text FROM notifications WHERE merchant_id = $1 AND object_id = $2", m, pyo), "1");
+    PQfinish(c);
+}
+
+Test(solo_notify_sql, rollback_and_unsubscribed_write_nothing,
+     .description = "a rolled-back change, an unsubscribed type and a merchant without endpoints write no row")
+{
+    PGconn      *c = ndb_connect();
+    char         m[24], m2[24], ep[28], rf[28];
+
+    nnew_merchant(c, m);
+    new_endpoint(c, m, "{refund.succeeded}", ep);
+    new_checkout(c, m, "co_1");
+
+    /* rolled back: nothing, and no sequence taken */
+    OK0(c, "BEGIN");
+    OK(c, "UPDATE checkouts SET status = 'SUCCESS' WHERE merchant_id = $1", m);
+    OK(c, "UPDATE payment_orders SET status = 'SUCCESS', ledger_updated = true, wallet_updated = true"
+          " WHERE merchant_id = $1", m);
+    OK0(c, "ROLLBACK");
+    /* not subscribed to checkout.succeeded */
+    pay_checkout(c, m, "co_1");
+    cr_expect_str_eq(count_of(c, m), "0");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM notify_sequences WHERE merchant_id = $1", m), "0");
+
+    /* a subscribed type, rolled back, then committed */
+    new_refund(c, m, "co_1", rf);
+    OK0(c, "BEGIN");
+    OK(c, "UPDATE refunds SET status = 'SUCCEEDED', commission_part = 0 WHERE merchant_id = $1", m);
+    cr_expect_str_eq(count_of(c, m), "1");
+    OK0(c, "ROLLBACK");
+    cr_expect_str_eq(count_of(c, m), "0");
+    OK(c, "UPDATE refunds SET status = 'SUCCEEDED', commission_part = 0 WHERE merchant_id = $1", m);
+    cr_expect_str_eq(VAL(c, "SELECT event_type || ' ' || sequence FROM notifications WHERE merchant_id = $1", m),
+                     "refund.succeeded 1");
+
+    /* a merchant without endpoints */
+    nnew_merchant(c, m2);
+    new_checkout(c, m2, "co_1");
+    pay_checkout(c, m2, "co_1");
+    cr_expect_str_eq(count_of(c, m2), "0");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM notify_sequences WHERE merchant_id = $1", m2), "0");
+    PQfinish(c);
+}
+
+/* ---- claim, record ----------------------------------------------------------- */
+
+/* m with one endpoint (all types) and n due notifications (checkouts paid). */
+static void
+setup_due(PGconn *c, char m[24], char ep[28], int n)
+{
+    char  co[16];
+    int   i;
+
+    nnew_merchant(c, m);
+    new_endpoint(c, m, "{}", ep);
+    for (i = 1; i <= n; i++) {
+        snprintf(co, sizeof(co), "co_%d", i);
+        new_checkout(c, m, co);
+        pay_checkout(c, m, co);
+    }
+}
+
+Test(solo_notify_sql, concurrent_claimers_never_share_a_row,
+     .description = "two connections claiming at once get disjoint rows (SKIP LOCKED, then the lease)")
+{
+    PGconn      *a = ndb_connect(), *b = ndb_connect();
+    char         m[24], ep[28];
+
+    OK0(a, CLAIM_LOCK);
+    setup_due(a, m, ep, 6);
+
+    /* a claims 3 of them inside a transaction: they stay locked */
+    OK0(a, "BEGIN");
+    OK(a, "CREATE TEMP TABLE got_a ON COMMIT DROP AS"
+          " SELECT notification_id FROM pay_notify_claim('a', 1000, 60000, 1000) WHERE merchant_id = $1"
+          " ORDER BY notification_id LIMIT 3", m);
+    /* b, meanwhile, skips the locked rows: all six of a's claim's rows are
+     * locked (a leased every due row of m) */
+    cr_expect_eq(claim_mine(b, "b", "60000", m), 0);
+    OK0(a, "COMMIT");
+    /* committed: leased to a */
+    cr_expect_eq(claim_mine(b, "b", "60000", m), 0);
+    cr_expect_str_eq(VAL(a, "SELECT count(*) || ' ' || count(DISTINCT lease_owner) || ' ' || min(lease_owner)"
+                            " || ' ' || min(attempts) || ' ' || max(attempts)"
+                            " FROM notifications WHERE merchant_id = $1", m), "6 1 a 1 1");
+
+    /* a second merchant's rows claimed from both connections at once */
+    {
+        char     m2[24], ep2[28];
+        PGresult *ra, *rb;
+
+        setup_due(a, m2, ep2, 8);
+        OK0(a, "BEGIN");
+        OK0(b, "BEGIN");
+        /* a takes up to 4 of all due rows, b the rest */
+        cr_assert(PQsendQueryParams(a, "SELECT string_agg(notification_id, ',' ORDER BY notification_id)"
+                                       " FROM pay_notify_claim('a', 4, 60000, 1000) WHERE merchant_id = $1",
+                                    1, NULL, (const char *const []){ m2 }, NULL, NULL, 0));
+        cr_assert(PQsendQueryParams(b, "SELECT string_agg(notification_id, ',' ORDER BY notification_id)"
+                                       " FROM pay_notify_claim('b', 1000, 60000, 1000) WHERE merchant_id = $1",
+                                    1, NULL, (const char *const []){ m2 }, NULL, NULL, 0));
+        ra = PQgetResult(a);
+        rb = PQgetResult(b);
+        cr_assert_eq(PQresultStatus(ra), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(ra));
+        cr_assert_eq(PQresultStatus(rb), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(rb));
+        while (PQgetResult(a) != NULL) {}
+        while (PQgetResult(b) != NULL) {}
+        OK0(a, "COMMIT");
+        OK0(b, "COMMIT");
+        cr_log_info("a: %s / b: %s", PQgetvalue(ra, 0, 0), PQgetvalue(rb, 0, 0));
+        PQclear(ra);
+        PQclear(rb);
+        /* every row leased exactly once: one attempt each, one owner */
+        cr_expect_str_eq(VAL(a, "SELECT count(*) || ' ' || min(attempts) || ' ' || max(attempts)"
+                                " || ' ' || count(lease_owner) FROM notifications WHERE merchant_id = $1", m2),
+                         "8 1 1 8");
+    }
+    PQfinish(a);
+    PQfinish(b);
+}
+
+Test(solo_notify_sql, lease_blocks_a_second_claim_until_it_ends,
+     .description = "a leased row is not claimed again before its lease ends, and is after")
+{
+    PGconn      *c = ndb_connect();
+    char         m[24], ep[28];
+
+    OK0(c, CLAIM_LOCK);
+    setup_due(c, m, ep, 1);
+    cr_expect_eq(claim_mine(c, "w1", "1000", m), 1);
+    cr_expect_eq(claim_mine(c, "w2", "1000", m), 0);
+    usleep(1300 * 1000);
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FILTER (WHERE secret_sealed = 'v1.k.sealed-' || endpoint_id AND attempts = 2"
+                            " AND payload::jsonb ->> 'type' = 'checkout.succeeded' AND url = 'https://shop.example/hooks'"
+                            " AND host = 'shop.example' AND prev_secret_sealed IS NULL)"
+                            " FROM pay_notify_claim('w2', 1000, 60000, 1000) WHERE merchant_id = $1", m), "1");
+    cr_expect_str_eq(VAL(c, "SELECT lease_owner FROM notifications WHERE merchant_id = $1", m), "w2");
+
+    /* the previous secret only during its grace period */
+    OK(c, "UPDATE notify_endpoints SET prev_secret_sealed = 'v1.k.old', prev_until = now() + interval '1 hour'"
+          " WHERE merchant_id = $1", m);
+    OK(c, "UPDATE notifications SET lease_until = now() - interval '1 second' WHERE merchant_id = $1", m);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(prev_secret_sealed, ',') FROM pay_notify_claim('w3', 1000, 60000, 1000)"
+                            " WHERE merchant_id = $1", m), "v1.k.old");
+    OK(c, "UPDATE notify_endpoints SET prev_until = now() - interval '1 second' WHERE merchant_id = $1", m);
+    OK(c, "UPDATE notifications SET lease_until = now() - interval '1 second' WHERE merchant_id = $1", m);
+    cr_expect_str_eq(VAL(c, "SELECT count(*) || ' ' || count(prev_secret_sealed) FROM pay_notify_claim('w4', 1000, 60000, 1000)"
+                            " WHERE merchant_id = $1", m), "1 0");
+    PQfinish(c);
+}
+
+Test(solo_notify_sql, record_by_stale_owner_changes_nothing,
+     .description = "pay_notify_record by another owner answers STALE and changes nothing")
+{
+    PGconn      *c = ndb_connect();
+    char         m[24], ep[28];
+    char         id[40], before[4096];
+
+    OK0(c, CLAIM_LOCK);
+    setup_due(c, m, ep, 1);
+    cr_expect_eq(claim_mine(c, "w1", "60000", m), 1);
+    strcpy(id, VAL(c, "SELECT notification_id FROM notifications WHERE merchant_id = $1", m));
+    strcpy(before, VAL(c, "SELECT n::text FROM notifications n WHERE merchant_id = $1", m));
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || endpoint_disabled FROM"
+                            " pay_notify_record($1, $2, 'w2', true, 200, NULL, NULL, 1)", m, id), "STALE false");
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || endpoint_disabled FROM"
+                            " pay_notify_record($1, $2, 'w2', false, 500, 'HTTP 500', 0, 1)", m, id), "STALE false");
+    cr_expect_str_eq(VAL(c, "SELECT n::text FROM notifications n WHERE merchant_id = $1", m), before);
+    cr_expect_str_eq(VAL(c, "SELECT failures::text || coalesce(disabled_at::text, '-') FROM notify_endpoints"
+                            " WHERE merchant_id = $1", m), "0-");
+
+    /* the holder's record counts; a second one is stale */
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || endpoint_disabled FROM"
+                            " pay_notify_record($1, $2, 'w1', true, 204, NULL, NULL, 1)", m, id), "DELIVERED false");
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || (delivered_at IS NOT NULL) || ' ' || coalesce(lease_owner, '-')"
+                            " || ' ' || last_status FROM notifications WHERE merchant_id = $1", m), "DELIVERED true - 204");
+    cr_expect_str_eq(VAL(c, "SELECT status FROM pay_notify_record($1, $2, 'w1', true, 204, NULL, NULL, 1)", m, id),
+                     "STALE");
+    cr_expect_eq(claim_mine(c, "w3", "60000", m), 0);
+    PQfinish(c);
+}
+
+Test(solo_notify_sql, retry_then_dead_letter,
+     .description = "a failure with a retry delay stays PENDING until then; with none it is FAILED")
+{
+    PGconn      *c = ndb_connect();
+    char         m[24], ep[28];
+    char         id[40];
+
+    OK0(c, CLAIM_LOCK);
+    setup_due(c, m, ep, 1);
+    strcpy(id, VAL(c, "SELECT notification_id FROM notifications WHERE merchant_id = $1", m));
+    cr_expect_eq(claim_mine(c, "w1", "60000", m), 1);
+    cr_expect_str_eq(VAL(c, "SELECT status FROM pay_notify_record($1, $2, 'w1', false, 500, 'HTTP 500', 3600000, 0)",
+                         m, id), "PENDING");
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || attempts || ' ' || last_status || ' ' || last_error || ' '"
+                            " || (next_at > now() + interval '59 minutes') || ' ' || coalesce(lease_owner, '-')"
+                            " FROM notifications WHERE merchant_id = $1", m), "PENDING 1 500 HTTP 500 true -");
+    /* not due yet */
+    cr_expect_eq(claim_mine(c, "w1", "60000", m), 0);
+    OK(c, "UPDATE notifications SET next_at = now() - interval '1 second' WHERE merchant_id = $1", m);
+    cr_expect_eq(claim_mine(c, "w2", "60000", m), 1);
+    /* a long error is cut to 200 */
+    cr_expect_str_eq(VAL(c, "SELECT status FROM pay_notify_record($1, $2, 'w2', false, NULL, repeat('x', 300), NULL, 0)",
+                         m, id), "FAILED");
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || attempts || ' ' || coalesce(last_status::text, '-') || ' '"
+                            " || length(last_error) || ' ' || coalesce(lease_owner, '-')"
+                            " FROM notifications WHERE merchant_id = $1", m), "FAILED 2 - 200 -");
+    cr_expect_str_eq(VAL(c, "SELECT failures::text FROM notify_endpoints WHERE merchant_id = $1", m), "2");
+    cr_expect_eq(claim_mine(c, "w3", "60000", m), 0);
+    cr_expect_str_eq(VAL(c, "SELECT pay_notify_get($1, $2)::jsonb ->> 'status'", m, id), "FAILED");
+    PQfinish(c);
+}
+
+Test(solo_notify_sql, endpoint_disabled_after_n_failures,
+     .description = "the N-th consecutive failure disables the endpoint once; its rows wait; a success resets the count")
+{
+    PGconn      *c = ndb_connect();
+    char         m[24], ep[28];
+    PGresult    *r;
+
+    OK0(c, CLAIM_LOCK);
+    setup_due(c, m, ep, 4);
+    cr_expect_eq(claim_mine(c, "w1", "60000", m), 4);
+    r = nsql_ok(c, "SELECT notification_id FROM notifications WHERE merchant_id = $1 ORDER BY notification_id",
+                1, (const char *const []){ m });
+    cr_assert_eq(PQntuples(r), 4);
+    /* a success between failures resets the count */
+    cr_expect_str_eq(VAL(c, "SELECT endpoint_disabled::text FROM pay_notify_record($1, $2, 'w1', false, 500, 'e', 0, 2)",
+                         m, PQgetvalue(r, 0, 0)), "false");
+    cr_expect_str_eq(VAL(c, "SELECT endpoint_disabled::text FROM pay_notify_record($1, $2, 'w1', true, 200, NULL, NULL, 2)",
+                         m, PQgetvalue(r, 1, 0)), "false");
+    cr_expect_str_eq(VAL(c, "SELECT failures::text FROM notify_endpoints WHERE merchant_id = $1", m), "0");
+    cr_expect_str_eq(VAL(c, "SELECT endpoint_disabled::text FROM pay_notify_record($1, $2, 'w1', false, 500, 'e', 0, 2)",
+                         m, PQgetvalue(r, 2, 0)), "false");
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || endpoint_disabled FROM pay_notify_record($1, $2, 'w1', false, 500, 'e', 0, 2)",
+                         m, PQgetvalue(r, 3, 0)), "PENDING true");
+    cr_expect_str_eq(VAL(c, "SELECT failures || ' ' || (disabled_at IS NOT NULL) || ' ' || disabled_reason"
+                            " FROM notify_endpoints WHERE merchant_id = $1", m), "2 true failures");
+    /* due, but not claimed while the endpoint is disabled */
+    OK(c, "UPDATE notifications SET next_at = now() - interval '1 second' WHERE merchant_id = $1", m);
+    cr_expect_eq(claim_mine(c, "w2", "60000", m), 0);
+    /* a further failure (a lease taken before the disable) reports nothing new */
+    OK(c, "UPDATE notifications SET lease_owner = 'w9' WHERE merchant_id = $1 AND notification_id = $2",
+       m, PQgetvalue(r, 0, 0));
+    cr_expect_str_eq(VAL(c, "SELECT endpoint_disabled::text FROM pay_notify_record($1, $2, 'w9', false, 500, 'e', 0, 2)",
+                         m, PQgetvalue(r, 0, 0)), "false");
+    /* new notifications still wait in the outbox */
+    new_checkout(c, m, "co_9");
+    pay_checkout(c, m, "co_9");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM notifications WHERE merchant_id = $1 AND status = 'PENDING'", m), "4");
+    cr_expect_eq(claim_mine(c, "w2", "60000", m), 0);
+    /* enabled again (what enable-endpoint does): claimed */
+    OK(c, "UPDATE notify_endpoints SET disabled_at = NULL, disabled_reason = NULL, failures = 0 WHERE merchant_id = $1", m);
+    cr_expect_eq(claim_mine(c, "w2", "60000", m), 4);
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* ---- the merchant API's functions ---------------------------------------------- */
+
+Test(solo_notify_sql, list_get_replay,
+     .description = "list newest first with the documented items, get, replay (PY010 on a disabled endpoint)")
+{
+    PGconn      *c = ndb_connect();
+    char         m[24], m2[24], ep[28], ep2[28];
+    char         id[40];
+    const char  *first;
+
+    OK0(c, CLAIM_LOCK);
+    setup_due(c, m, ep, 3);
+    /* distinct creation times: co_1 oldest */
+    OK(c, "UPDATE notifications SET created_at = now() - (4 - substr(checkout_id, 4)::int) * interval '1 minute'"
+          " WHERE merchant_id = $1", m);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(x ->> 'checkout_id', ',') FROM json_array_elements(pay_notify_list($1, NULL, 50)::json) x", m),
+                     "co_3,co_2,co_1");
+    cr_expect_str_eq(VAL(c, "SELECT json_array_length(pay_notify_list($1, NULL, 2)::json)::text", m), "2");
+    cr_expect_str_eq(VAL(c, "SELECT pay_notify_list($1, 'FAILED', 50)::text", m), "[]");
+    first = VAL(c, "SELECT (SELECT string_agg(k, ',') FROM json_object_keys(pay_notify_list($1, 'PENDING', 1)::json -> 0) k)", m);
+    cr_expect_str_eq(first, "id,type,endpoint_id,status,attempts,last_status,last_error,created_at,"
+                            "next_attempt_at,delivered_at,checkout_id,object_id,sequence");
+
+    strcpy(id, VAL(c, "SELECT notification_id FROM notifications WHERE merchant_id = $1 AND checkout_id = 'co_1'", m));
+    cr_expect_str_eq(VAL(c, "SELECT concat_ws(' ', j ->> 'id' = $2, j ->> 'type', j ->> 'endpoint_id' = $3, j ->> 'status',"
+                            " j ->> 'attempts', coalesce(j ->> 'last_status', 'null'), (j ->> 'next_attempt_at') ~ 'Z$',"
+                            " coalesce(j ->> 'delivered_at', 'null'), j ->> 'checkout_id', j ->> 'object_id', j ->> 'sequence')"
+                            " FROM (SELECT pay_notify_get($1, $2)::jsonb AS j) s", m, id, ep),
+                     "t checkout.succeeded t PENDING 0 null t null co_1 co_1 1");
+    /* another merchant's id: nothing */
+    nnew_merchant(c, m2);
+    new_endpoint(c, m2, "{}", ep2);
+    cr_expect_null(VAL(c, "SELECT pay_notify_get($1, $2)::text", m2, id));
+    cr_expect_null(VAL(c, "SELECT pay_notify_replay($1, $2)::text", m2, id));
+    cr_expect_str_eq(VAL(c, "SELECT pay_notify_list($1, NULL, 50)::text", m2), "[]");
+
+    /* delivered, then replayed: from the start */
+    cr_expect_eq(claim_mine(c, "w1", "60000", m), 3);
+    cr_expect_str_eq(VAL(c, "SELECT status FROM pay_notify_record($1, $2, 'w1', true, 200, NULL, NULL, 0)", m, id), "DELIVERED");
+    cr_expect_str_eq(VAL(c, "SELECT (j ->> 'status') || ' ' || ((j ->> 'delivered_at') IS NOT NULL) || ' '"
+                            " || coalesce(j ->> 'next_attempt_at', 'null')"
+                            " FROM json_array_elements(pay_notify_list($1, 'DELIVERED', 50)::json) j", m),
+                     "DELIVERED true null");
+    cr_expect_str_eq(VAL(c, "SELECT concat_ws(' ', j ->> 'status', j ->> 'attempts', coalesce(j ->> 'delivered_at', 'null'))"
+                            " FROM (SELECT pay_notify_replay($1, $2)::jsonb AS j) s", m, id), "PENDING 0 null");
+    cr_expect_str_eq(VAL(c, "SELECT coalesce(lease_owner, '-') || ' ' || (next_at <= now()) FROM notifications"
+                            " WHERE merchant_id = $1 AND notification_id = $2", m, id), "- true");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM pay_notify_claim('w2', 1000, 60000, 1000) WHERE notification_id = $1", id), "1");
+
+    /* disabled endpoint: PY010, nothing changed */
+    OK(c, "UPDATE notify_endpoints SET disabled_at = now(), disabled_reason = 'operator' WHERE merchant_id = $1", m);
+    FAILS(c, "PY010", "SELECT pay_notify_replay($1, $2)", m, id);
+    cr_expect_str_eq(VAL(c, "SELECT lease_owner FROM notifications WHERE merchant_id = $1 AND notification_id = $2", m, id), "w2");
+    PQfinish(c);
+}
+
+Test(solo_notify_sql, stats_count_pending_failed_disabled,
+     .description = "pay_notify_stats counts what the gauges show")
+{
+    PGconn      *c = ndb_connect();
+    char         m[24], ep[28];
+    char         id[40];
+    long         pending0, failed0, disabled0, pending1, failed1, disabled1;
+
+    OK0(c, CLAIM_LOCK);
+    /* stats are over every merchant: compare before and after, other tests
+     * that run beside this one only add rows */
+    pending0 = atol(VAL0(c, "SELECT pending FROM pay_notify_stats()"));
+    setup_due(c, m, ep, 2);
+    OK(c, "UPDATE notifications SET created_at = now() - interval '1 hour' WHERE merchant_id = $1", m);
+    pending1 = atol(VAL0(c, "SELECT pending FROM pay_notify_stats()"));
+    cr_expect_geq(pending1, pending0 + 2);
+    cr_expect_geq(atol(VAL0(c, "SELECT oldest_pending_seconds FROM pay_notify_stats()")), 3600);
+
+    failed0 = atol(VAL0(c, "SELECT failed FROM pay_notify_stats()"));
+    disabled0 = atol(VAL0(c, "SELECT endpoints_disabled FROM pay_notify_stats()"));
+    cr_expect_eq(claim_mine(c, "w1", "60000", m), 2);
+    strcpy(id, VAL(c, "SELECT min(notification_id) FROM notifications WHERE merchant_id = $1", m));
+    cr_expect_str_eq(VAL(c, "SELECT endpoint_disabled::text FROM pay_notify_record($1, $2, 'w1', false, 500, 'e', NULL, 1)",
+                         m, id), "true");
+    failed1 = atol(VAL0(c, "SELECT failed FROM pay_notify_stats()"));
+    disabled1 = atol(VAL0(c, "SELECT endpoints_disabled FROM pay_notify_stats()"));
+    cr_expect_geq(failed1, failed0 + 1);
+    cr_expect_geq(disabled1, disabled0 + 1);
+    /* this process's own view */
+    cr_expect_str_eq(VAL0(c, "SELECT (pending >= 0 AND oldest_pending_seconds >= 0)::text FROM pay_notify_stats()"), "true");
+    PQfinish(c);
+}
+
+Test(solo_notify_sql, gateway_role_executes_only_the_functions,
+     .description = "payments_gateway cannot read or write the outbox tables, nor call its internals, but calls pay_notify_*")
+{
+    PGconn      *c = ndb_connect();
+    char         m[24], ep[28];
+
+    nnew_merchant(c, m);
+    new_endpoint(c, m, "{}", ep);
+    cr_expect_str_eq(VAL0(c, "SELECT bool_and(p.prosecdef AND p.proconfig @> '{\"search_path=public, pg_temp\"}')::text"
+                             " FROM pg_proc p WHERE p.proname LIKE 'pay\\_notify\\_%'"), "true");
+    OK0(c, "SET ROLE payments_gateway");
+    FAILS0(c, "42501", "SELECT * FROM notifications LIMIT 1");
+    FAILS0(c, "42501", "SELECT * FROM notify_endpoints LIMIT 1");
+    FAILS0(c, "42501", "SELECT * FROM notify_sequences LIMIT 1");
+    FAILS(c, "42501", "UPDATE notify_endpoints SET disabled_at = NULL WHERE merchant_id = $1", m);
+    FAILS(c, "42501", "SELECT notify_enqueue($1, 'checkout.succeeded', 'co_1', 'co_1', '{}')", m);
+    cr_expect_str_eq(VAL(c, "SELECT pay_notify_list($1, NULL, 10)::text", m), "[]");
+    cr_expect_null(VAL(c, "SELECT pay_notify_get($1, 'msg_000000000000000000000000')::text", m));
+    cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM pay_notify_stats()"), "1");
+    OK0(c, "RESET ROLE");
+    PQfinish(c);
+}
+
+/* ---- bin/payments-merchant's endpoint commands ------------------------------------
+ *
+ * They need build/payments-secrets (check-endpoint, new-secret); without it
+ * they skip.  The key file is a fresh one of the test's own. */
+
+#include "harness.h"
+
+static void
+cli_setup(merchant_t *m)
+{
+    char           path[64], line[128];
+    unsigned char  key[32];
+    FILE          *f;
+    char          *tool = NULL;
+    PGconn        *c = ndb_connect();
+
+    PQfinish(c);
+    cr_assert(asprintf(&tool, "%s/build/payments-secrets", getenv("PAY_TEST_ROOT") ? getenv("PAY_TEST_ROOT") : ".") > 0);
+    if (access(tool, X_OK) != 0) {
+        free(tool);
+        cr_skip_test("build/payments-secrets is not built");
+    }
+    free(tool);
+    cr_assert_eq(getrandom(key, sizeof(key), 0), (ssize_t) sizeof(key));
+    snprintf(path, sizeof(path), "/tmp/notify-key-%d", (int) getpid());
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    {
+        static const char  b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        size_t             i, o = 0;
+        uint32_t           v;
+
+        for (i = 0; i + 3 <= 30; i += 3) {
+            v = (uint32_t) key[i] << 16 | (uint32_t) key[i + 1] << 8 | key[i + 2];
+            line[o++] = b64[v >> 18 & 63]; line[o++] = b64[v >> 12 & 63];
+            line[o++] = b64[v >> 6 & 63];  line[o++] = b64[v & 63];
+        }
+        v = (uint32_t) key[30] << 16 | (uint32_t) key[31] << 8;
+        line[o++] = b64[v >> 18 & 63]; line[o++] = b64[v >> 12 & 63];
+        line[o++] = b64[v >> 6 & 63];  line[o++] = '=';
+        line[o] = '\0';
+    }
+    fprintf(f, "k1 %s\n", line);
+    fclose(f);
+    chmod(path, 0600);
+    setenv("PAYMENTS_KEY_FILE", path, 1);
+    merchant_new(m);
+}
+
+/* The whsec_ line of a tool's output, into secret. */
+static void
+secret_of(const char *out, char secret[128])
+{
+    const char  *p = strstr(out, "whsec_");
+    size_t       n;
+
+    cr_assert_not_null(p, "no whsec_ secret in: %s", out);
+    n = strcspn(p, "\n");
+    cr_assert_lt(n, 128);
+    memcpy(secret, p, n);
+    secret[n] = '\0';
+}
+
+Test(solo_notify_sql, cli_add_endpoint_seals_its_secret,
+     .description = "add-endpoint checks the URL and the types, prints the secret once and stores it sealed only")
+{
+    merchant_t   m;
+    PGconn      *c;
+    char        *out = NULL, secret[128], ep[32];
+
+    cli_setup(&m);
+    c = ndb_connect();
+    /* loopback refused without --allow-loopback; unknown types refused */
+    cr_expect_neq(merchant_toolv((const char *[]){ "add-endpoint", "--id", m.id, "--url",
+                                 "https://127.0.0.1:9/hooks", NULL }, &out), 0, "%s", out);
+    free(out);
+    cr_expect_neq(merchant_toolv((const char *[]){ "add-endpoint", "--id", m.id, "--url",
+                                 "https://127.0.0.1:9/hooks", "--allow-loopback", "--events",
+                                 "checkout.succeeded,checkout.paid", NULL }, &out), 0, "%s", out);
+    free(out);
+    cr_expect_neq(merchant_toolv((const char *[]){ "add-endpoint", "--id", m.id, "--url",
+                                 "http://127.0.0.1:9/hooks", "--allow-loopback", NULL }, &out), 0, "%s", out);
+    free(out);
+    cr_expect_str_eq(count_of(c, m.id), "0");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM notify_endpoints WHERE merchant_id = $1", m.id), "0");
+
+    cr_assert_eq(merchant_toolv((const char *[]){ "add-endpoint", "--id", m.id, "--url",
+                                "https://127.0.0.1:9/hooks", "--allow-loopback", "--events",
+                                "checkout.succeeded,refund.failed", NULL }, &out), 0, "%s", out);
+    secret_of(out, secret);
+    free(out);
+    strcpy(ep, VAL(c, "SELECT endpoint_id FROM notify_endpoints WHERE merchant_id = $1", m.id));
+    cr_expect_str_eq(VAL(c, "SELECT concat_ws(' ', host, event_types::text, secret_sealed LIKE 'v1.%',"
+                            " strpos(secret_sealed, $2) = 0, prev_secret_sealed IS NULL, failures)"
+                            " FROM notify_endpoints WHERE merchant_id = $1", m.id, secret + 6),
+                     "127.0.0.1 {checkout.succeeded,refund.failed} t t t 0");
+    /* listed, without any secret */
+    cr_assert_eq(merchant_toolv((const char *[]){ "list-endpoints", "--id", m.id, NULL }, &out), 0, "%s", out);
+    cr_expect_not_null(strstr(out, ep), "%s", out);
+    cr_expect_null(strstr(out, "whsec_"), "%s", out);
+    cr_expect_null(strstr(out, "v1."), "%s", out);
+    free(out);
+    PQfinish(c);
+}
+
+Test(solo_notify_sql, cli_rotate_disable_enable,
+     .description = "rotate-secret keeps the previous secret for the grace period; disable/enable-endpoint")
+{
+    merchant_t   m;
+    PGconn      *c;
+    char        *out = NULL, s1[128], s2[128], ep[32], sealed1[512];
+
+    cli_setup(&m);
+    c = ndb_connect();
+    cr_assert_eq(merchant_toolv((const char *[]){ "add-endpoint", "--id", m.id, "--url",
+                                "https://127.0.0.1:9/hooks", "--allow-loopback", NULL }, &out), 0, "%s", out);
+    secret_of(out, s1);
+    free(out);
+    strcpy(ep, VAL(c, "SELECT endpoint_id FROM notify_endpoints WHERE merchant_id = $1", m.id));
+    strcpy(sealed1, VAL(c, "SELECT secret_sealed FROM notify_endpoints WHERE merchant_id = $1", m.id));
+    cr_expect_str_eq(VAL(c, "SELECT event_types::text FROM notify_endpoints WHERE merchant_id = $1", m.id), "{}");
+
+    cr_expect_neq(merchant_toolv((const char *[]){ "rotate-secret", "--endpoint", ep, "--grace", "2d", NULL }, &out), 0);
+    free(out);
+    cr_assert_eq(merchant_toolv((const char *[]){ "rotate-secret", "--endpoint", ep, "--grace", "90m", NULL }, &out),
+                 0, "%s", out);
+    secret_of(out, s2);
+    free(out);
+    cr_expect_str_neq(s1, s2);
+    cr_expect_str_eq(VAL(c, "SELECT concat_ws(' ', prev_secret_sealed = $2, secret_sealed <> $2,"
+                            " prev_until BETWEEN now() + interval '89 minutes' AND now() + interval '91 minutes')"
+                            " FROM notify_endpoints WHERE merchant_id = $1", m.id, sealed1), "t t t");
+
+    OK(c, "UPDATE notify_endpoints SET failures = 7 WHERE merchant_id = $1", m.id);
+    cr_assert_eq(merchant_toolv((const char *[]){ "disable-endpoint", "--endpoint", ep, NULL }, &out), 0, "%s", out);
+    free(out);
+    cr_expect_str_eq(VAL(c, "SELECT concat_ws(' ', disabled_at IS NOT NULL, disabled_reason, failures)"
+                            " FROM notify_endpoints WHERE merchant_id = $1", m.id), "t operator 7");
+    cr_assert_eq(merchant_toolv((const char *[]){ "enable-endpoint", "--endpoint", ep, NULL }, &out), 0, "%s", out);
+    free(out);
+    cr_expect_str_eq(VAL(c, "SELECT concat_ws(' ', disabled_at IS NULL, failures)"
+                            " FROM notify_endpoints WHERE merchant_id = $1", m.id), "t 0");
+    cr_expect_neq(merchant_toolv((const char *[]){ "enable-endpoint", "--endpoint", "ep_000000000000000000000000", NULL },
+                                 &out), 0);
+    free(out);
+    PQfinish(c);
+}
