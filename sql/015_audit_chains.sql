@@ -1,7 +1,7 @@
 -- Several audit chains per merchant (issue 14).  004 kept one hash chain
 -- per merchant, its head row locked by every audited change until commit:
 -- one merchant's webhooks waited for each other on that row.  Now each
--- merchant has AUDIT_CHAINS + 1 chains:
+-- merchant has 65 chains:
 --
 --   chain 0       rows without a checkout (pay-outs, reconciliation fees)
 --                 and the "audit:chains_opened" row that names the others;
