@@ -168,7 +168,6 @@ DECLARE
     v_chain  smallint;
     v_prev   bytea;
     v_seq    bigint;
-    v_n      int := 0;      -- chains seen in the log
     v_opened int := 0;      -- chains named by chain 0's audit:chains_opened
     h        audit_heads%ROWTYPE;
 BEGIN
@@ -186,7 +185,6 @@ BEGIN
             v_chain := r.chain;
             v_prev := '\x'::bytea;
             v_seq := 0;
-            v_n := v_n + 1;
         END IF;
         IF r.seq <> v_seq + 1 OR r.prev_hash <> v_prev
            OR r.hash <> audit_row_hash(r.prev_hash, r.merchant_id, r.chain, r.seq, r.at,
@@ -251,7 +249,7 @@ GRANT EXECUTE ON FUNCTION pay_audit_verify(text) TO payments_gateway;
 -- the next webhook of the seller waits).
 
 -- 003's balance check in one query instead of two (it runs at commit for
--- every ledger row: four times per paid order).  Same rule: at least two
+-- every ledger row: three or four times per paid order).  Same rule: at least two
 -- entries, and zero in each currency.
 CREATE OR REPLACE FUNCTION ledger_balanced() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
