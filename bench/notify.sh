@@ -47,7 +47,6 @@ trap cleanup EXIT
 # bench/nginx.conf.in with the notification lines (loopback endpoints: the
 # receiver serves the gateway's own certificate)
 sed '/payments_pay_token_key/a\
-    payments_encryption_key @ENCRYPTION_KEY@;\
     payments_notify on '"$params"' allow_loopback=on ca=@NOTIFY_CA@;' \
     bench/nginx.conf.in >"$run/notify.conf.in"
 
@@ -144,7 +143,7 @@ echo "bench/notify.sh: no endpoint: $uniq_none webhooks/s; now with an endpoint 
 for i in $(seq "$nmerchants"); do
     mid=bench_n$i
     merchant "$mid"
-    outp=$(bin/payments-merchant --db "$PAY_TEST_PG" add-endpoint --id "$mid" \
+    outp=$(bin/payments-merchant --db "$PAY_TEST_PG" --key-file "$PAY_TEST_ENCRYPTION_KEY" add-endpoint --id "$mid" \
         --url "$PAY_TEST_RECEIVER/hooks/$mid" --allow-loopback 2>&1) ||
         { echo "bench/notify.sh: add-endpoint failed: $outp" >&2; exit 1; }
     secret=$(grep -oE 'whsec_[A-Za-z0-9+/=]+' <<<"$outp" | head -1)
