@@ -106,6 +106,7 @@ step build-mock build make -j2 mock mock-asan
 step build-module build make module
 step build-e2e build make "$build/e2e_tests"
 step build-reconcile build make reconcile
+step build-secrets build make secrets
 
 mapfile -t fuzz_src < <(ls tests/fuzz/fuzz_*.c 2>/dev/null || true)
 fuzz_bin=()
@@ -138,7 +139,7 @@ else
     step fuzz-smoke suite bash ci/fuzz.sh "$fuzz_seconds" "${fuzz_bin[@]}"
 fi
 
-skip_if_broken e2e build-module build-mock build-e2e build-reconcile ||
+skip_if_broken e2e build-module build-mock build-e2e build-reconcile build-secrets ||
     step e2e suite bash ci/e2e.sh
 
 # The Debian package (ci/deb-test.sh): make deb, lintian, apt-get install,
