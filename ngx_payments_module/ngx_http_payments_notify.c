@@ -594,7 +594,7 @@ ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
     size_t                            len;
     ngx_str_t                        *h;
     ngx_uint_t                        i, allowed;
-    const char                       *url, *host, *body, *why;
+    const char                       *url, *body, *why;
     char                              hdr[256], sig[2 * PAY_NOTIFY_SIG_MAX];
     char                              uhost[256];
     struct curl_slist                *l;
@@ -602,7 +602,6 @@ ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
     ngx_http_payments_notify_conf_t  *nc = d->nt->conf;
 
     url = PQgetvalue(res, row, 3);
-    host = PQgetvalue(res, row, 4);
     len = PQgetlength(res, row, 8);
 
     /* the URL's rules again (the row may predate them, or come from
@@ -645,8 +644,6 @@ ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
             return NGX_DECLINED;
         }
     }
-
-    (void) host;
 
     body = ngx_http_payments_strdup(d->pool, PQgetvalue(res, row, 8));
     if (body == NULL) {
