@@ -59,7 +59,7 @@ UNION ALL
 SELECT t.merchant_id, t.txn_id, 2, 'seller_payable:' || o.seller_account, -o.amount, o.currency
   FROM ledger_transactions t JOIN payment_orders o USING (merchant_id, payment_order_id)
  WHERE t.merchant_id = 'bench';
-INSERT INTO wallets (merchant_id, seller_account, currency, balance)
+INSERT INTO wallets_folded (merchant_id, seller_account, currency, balance)
 SELECT merchant_id, seller_account, currency, sum(amount)
   FROM payment_orders WHERE merchant_id = 'bench' AND status = 'SUCCESS'
  GROUP BY 1, 2, 3;

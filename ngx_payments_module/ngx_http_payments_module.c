@@ -43,6 +43,9 @@ static ngx_int_t ngx_http_payments_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_payments_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_payments_log_handler(ngx_http_request_t *r);
 static void ngx_http_payments_purge(ngx_event_t *ev);
+static void ngx_http_payments_fold(ngx_event_t *ev);
+static void ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
 static void ngx_http_payments_stats_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q,
@@ -246,6 +249,18 @@ static ngx_http_payments_pg_query_t  ngx_http_payments_purge_query;
 static ngx_http_payments_pg_query_t  ngx_http_payments_stats_query;
 static const char                   *ngx_http_payments_purge_params[1] = {
     "1000"
+};
+
+/* worker 0 folds the sellers' wallet credits into their balances
+ * (pay_wallets_fold, sql/016), a batch a second, at once again after a
+ * full batch */
+#define NGX_HTTP_PAYMENTS_FOLD_EVERY  1000
+#define NGX_HTTP_PAYMENTS_FOLD_BATCH  20000
+
+static ngx_event_t                   ngx_http_payments_fold_timer;
+static ngx_http_payments_pg_query_t  ngx_http_payments_fold_query;
+static const char                   *ngx_http_payments_fold_params[1] = {
+    ngx_value(NGX_HTTP_PAYMENTS_FOLD_BATCH)
 };
 
 
@@ -950,9 +965,65 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
         ngx_http_payments_purge_timer.cancelable = 1;
         ngx_add_timer(&ngx_http_payments_purge_timer,
                       NGX_HTTP_PAYMENTS_PURGE_EVERY);
+
+        ngx_memzero(&ngx_http_payments_fold_timer, sizeof(ngx_event_t));
+        ngx_http_payments_fold_timer.handler = ngx_http_payments_fold;
+        ngx_http_payments_fold_timer.log = cycle->log;
+        ngx_http_payments_fold_timer.cancelable = 1;
+        ngx_add_timer(&ngx_http_payments_fold_timer,
+                      NGX_HTTP_PAYMENTS_FOLD_EVERY);
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_fold(ngx_event_t *ev)
+{
+    ngx_http_payments_pg_query_t  *q = &ngx_http_payments_fold_query;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_memzero(q, sizeof(ngx_http_payments_pg_query_t));
+    q->sql = "SELECT pay_wallets_fold($1)";
+    q->nparams = 1;
+    q->values = ngx_http_payments_fold_params;
+    q->handler = ngx_http_payments_fold_done;
+    q->log = ev->log;
+
+    if (ngx_http_payments_pg_send(q) != NGX_OK) {
+        ngx_add_timer(ev, NGX_HTTP_PAYMENTS_FOLD_EVERY);
+    }
+}
+
+
+static void
+ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_int_t  n;
+
+    n = 0;
+
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        n = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                     PQgetlength(res, 0, 0));
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, q->log, 0,
+                       "payments: folded %i wallet credits", n);
+
+    } else if (res) {
+        ngx_log_error(NGX_LOG_ERR, q->log, 0,
+                      "payments: pay_wallets_fold: %s",
+                      PQresultErrorMessage(res));
+    }
+
+    /* a full batch: more are waiting, go on at once */
+    ngx_add_timer(&ngx_http_payments_fold_timer,
+                  n == NGX_HTTP_PAYMENTS_FOLD_BATCH
+                  ? 1 : NGX_HTTP_PAYMENTS_FOLD_EVERY);
 }
 
 

@@ -1591,8 +1591,8 @@ inv_canary(const inv_run_t *run)
             "SELECT $1, t.txn_id, v.n, v.account, v.amount, $6 FROM t, "
             "(VALUES (1, $4, 100), (2, $5, -99)) v(n, account, amount)",
             6, params);
-    db_exec("UPDATE wallets SET balance = balance + 1 WHERE merchant_id = $1 "
-            "AND seller_account = $2 AND currency = $3", 3,
+    db_exec("UPDATE wallets_folded SET balance = balance + 1 "
+            "WHERE merchant_id = $1 AND seller_account = $2 AND currency = $3", 3,
             (const char *[]) { params[0], params[6], params[5] });
     db_exec("INSERT INTO order_events (merchant_id, checkout_id, "
             "payment_order_id, from_status, to_status, source) "
