@@ -585,3 +585,71 @@ Test(reconcile, refused_reports_write_nothing, .timeout = 30)
                                    "WHERE file_name = $1", 1, p), "0");
     }
 }
+
+
+/* a report's sha256 (hex) from the test's unique text $2 */
+#define SHA_OF_2  "encode(sha256(convert_to($2, 'UTF8')), 'hex')"
+
+/* SQLSTATE of sql on c, or "" when it succeeded. */
+static char *
+state_of(PGconn *c, const char *sql, int n, const char *const *params)
+{
+    PGresult    *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    const char  *s = "";
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK
+        && PQresultStatus(r) != PGRES_COMMAND_OK)
+    {
+        s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    }
+    s = strdup(s ? s : "?");
+    PQclear(r);
+    return (char *) s;
+}
+
+
+Test(reconcile, two_runs_of_different_psps_take_turns, .timeout = 30,
+     .description = "a run holds every other run, of any PSP, until it "
+                    "commits: two runs could otherwise deadlock on one "
+                    "merchant's audit chains")
+{
+    PGconn      *c2 = PQconnectdb(env("PAY_TEST_PG"));
+    const char  *a[2], *b[2];
+    merchant_t   m;
+    const char  *co[2];
+
+    cr_assert(PQstatus(c2) == CONNECTION_OK, "%s", PQerrorMessage(c2));
+    /* a checkout of the held run's PSP, so that it is a known PSP even when
+     * this test runs alone */
+    merchant_new(&m);
+    co[0] = m.id;
+    co[1] = uid("co");
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, expires_at) VALUES ($1, $2, 'mock_generic',"
+            " $1 || ':' || $2, 'EUR', 100, 'https://shop.example/s',"
+            " 'https://shop.example/c', 'EXECUTING', 'r',"
+            " now() + interval '1 hour')", 2, co);
+    a[0] = "mock_generic";
+    a[1] = uid("sha-a");
+    b[0] = "mock_adyen";
+    b[1] = uid("sha-b");
+
+    db_exec("BEGIN", 0, NULL);
+    free(db_scalar("SELECT recon_begin($1, 'generic', " SHA_OF_2
+                   ", 'held', 0)", 2, a));
+
+    cr_assert_str_eq(state_of(c2, "SET lock_timeout = '1s'", 0, NULL), "");
+    cr_assert_str_eq(state_of(c2, "SELECT recon_begin($1, 'adyen', "
+                              SHA_OF_2 ", 'waits', 0)", 2, b), "55P03",
+                     "another PSP's run did not wait for the first");
+
+    db_exec("ROLLBACK", 0, NULL);
+    /* past the lock now: a report id, or PY011 if no checkout of that PSP
+     * exists yet in this shared database; never a lock time-out */
+    cr_assert_str_neq(state_of(c2, "BEGIN", 0, NULL), "?");
+    cr_assert_str_neq(state_of(c2, "SELECT recon_begin($1, 'adyen', "
+                               SHA_OF_2 ", 'goes', 0)", 2, b), "55P03");
+    state_of(c2, "ROLLBACK", 0, NULL);
+    PQfinish(c2);
+}
