@@ -67,6 +67,24 @@ worker_rss() {
 
 # wrk_rate LOG: requests/s from a wrk log
 wrk_rate() { awk '/^Requests\/sec/ { print $2 }' "$1"; }
+# pg_stat_statements around a short run of its own (PG_PRELOAD only): on,
+# with nested statements, and reset; then off, and its top 15 printed
+profile_on() {
+    psql "$PAY_TEST_PG" -XAtq -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+        -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
+    sleep 0.5
+    psql "$PAY_TEST_PG" -XAtq -c "SELECT pg_stat_statements_reset()" >/dev/null
+}
+profile_off() {   # profile_off WHAT
+    psql "$PAY_TEST_PG" -XAtq -c "ALTER SYSTEM SET pg_stat_statements.track = 'none'" \
+        -c "SELECT pg_reload_conf()" >/dev/null
+    say "pg_stat_statements over $1 (nested statements included; top 15 by total time):"
+    psql "$PAY_TEST_PG" -XAq -P pager=off -c "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms,
+        round(mean_exec_time::numeric, 3) AS mean_ms, rows,
+        shared_blks_hit + shared_blks_read AS blks, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'payments')
+        ORDER BY total_exec_time DESC LIMIT 15" | tee -a "$out"
+}
 wrk_tail() { grep -E '^p50=' "$1"; }
 
 say "ngx_payments benchmark, $(date -u), $(nproc) cores, ${secs}s runs, $conns connections"
@@ -119,6 +137,16 @@ pgbench -n -M extended -c 8 -j 2 -T "$secs" -U payments_gateway -D key_id="$kid"
     -f bench/registration.pgbench "$db" > "$run/pgbench.log" 2>&1
 pg=$(awk '/^tps = / { print $3; exit }' "$run/pgbench.log")
 say "pgbench (same SQL, 8 clients): $pg registrations/s"
+# where a registration's database time goes: the same pgbench for 3 s more
+# with pg_stat_statements tracking nested statements (not measured above:
+# the tracking costs time)
+if [ -n "${PG_PRELOAD:-}" ]; then
+    profile_on
+    pgbench -n -M extended -c 8 -j 2 -T 3 -U payments_gateway -D key_id="$kid" \
+        -f bench/registration.pgbench "$db" > "$run/pgbench-profile.log" 2>&1
+    profile_off "pgbench's registrations, 3 s, 8 clients ($(awk '/^tps = / { print $3; exit }' \
+        "$run/pgbench-profile.log")/s tracked)"
+fi
 say
 say "ratios: gateway/proxy = $(awk -v a="$gw" -v b="$px" 'BEGIN { printf "%.2f", a / b }')," \
     "gateway/pgbench = $(awk -v a="$gw" -v b="$pg" 'BEGIN { printf "%.2f", a / b }')"
@@ -234,21 +262,10 @@ say "registrations: db_floor reg.sql (8 clients) $freg/s; gateway's SQL (pgbench
 if [ -n "${PG_PRELOAD:-}" ]; then
     prepare "$PAY_TEST_MERCHANT_ID" "wr$tag" 4000
     sign "wr${tag}x%" "$run/whp.tsv"
-    psql "$PAY_TEST_PG" -XAtq -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
-        -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
-    sleep 0.5
-    psql "$PAY_TEST_PG" -XAtq -c "SELECT pg_stat_statements_reset()" >/dev/null
+    profile_on
     EVENTS=$run/whp.tsv wrk -t2 -c64 -d3s -s bench/webhooks.lua "$PAY_TEST_GW_PLAIN" \
         > "$run/whp.log" 2>&1
-    psql "$PAY_TEST_PG" -XAtq -c "ALTER SYSTEM SET pg_stat_statements.track = 'none'" \
-        -c "SELECT pg_reload_conf()" >/dev/null
-    say "pg_stat_statements over 3 s of 1-merchant webhooks ($(paid "wr${tag}x%") applied;" \
-        "nested statements included; top 15 by total time):"
-    psql "$PAY_TEST_PG" -XAq -P pager=off -c "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms,
-        round(mean_exec_time::numeric, 3) AS mean_ms, rows,
-        shared_blks_hit + shared_blks_read AS blks, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
-        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'payments')
-        ORDER BY total_exec_time DESC LIMIT 15" | tee -a "$out"
+    profile_off "3 s of 1-merchant webhooks ($(paid "wr${tag}x%") applied)"
 fi
 
 prepare "$PAY_TEST_MERCHANT_ID" "wp$tag" $(( nwh / 2 ))
@@ -267,6 +284,14 @@ say "pgbench (the gateway's webhook txn, 1 merchant, 8 clients): $pgw webhooks/s
 psql "$PAY_TEST_PG" -XAtq -c "SELECT 'ledger: ' || count(*) || ' transactions, ' ||
     count(*) FILTER (WHERE s <> 0) || ' unbalanced' FROM (SELECT sum(amount) s
     FROM ledger_entries GROUP BY merchant_id, txn_id, currency) x" | tee -a "$out"
+psql "$PAY_TEST_PG" -XAtq -c "SELECT pay_wallets_fold(1000000)" >/dev/null
+psql "$PAY_TEST_PG" -XAtq -c "SELECT 'wallets: ' || count(*) || ', ' ||
+    count(*) FILTER (WHERE w.balance IS DISTINCT FROM l.total) || ' off the ledger'
+    FROM wallets w FULL JOIN (SELECT merchant_id, substr(account, 16) AS seller, currency,
+                                     -sum(amount) AS total FROM ledger_entries
+                               WHERE account LIKE 'seller\\_payable:%' GROUP BY 1, 2, 3) l
+      ON l.merchant_id = w.merchant_id AND l.seller = w.seller_account AND l.currency = w.currency" \
+    | tee -a "$out"
 psql "$PAY_TEST_PG" -XAtq -c "SELECT 'audit chains: ' || count(*) FILTER (WHERE pay_audit_verify(m)) ||
     ' of ' || count(*) || ' verify' FROM (SELECT DISTINCT merchant_id m FROM audit_log) x" | tee -a "$out"
 
