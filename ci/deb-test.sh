@@ -142,6 +142,7 @@ check "the .deb holds the module, its load file, tools, man pages, sql, html, do
     deb_has usr/lib/nginx/modules/ngx_http_payments_module.so \
     usr/share/nginx/modules-available/mod-http-payments.conf \
     usr/bin/payments-migrate usr/bin/payments-merchant usr/bin/payments-reconcile \
+    usr/bin/payments-secrets \
     usr/share/man/man1/payments-migrate.1.gz usr/share/man/man1/payments-merchant.1.gz \
     usr/share/man/man1/payments-reconcile.1.gz \
     "usr/share/doc/$pkg/examples/payments-reconcile@.timer" \
@@ -221,6 +222,7 @@ check "a second run applies nothing" migrated 0 "$nsql"
     openssl rand -hex 32 | tr -d '\n' >"$run/conf/paytoken-2026-05.key"
     printf 'sk_test_%s' "$(openssl rand -hex 24)" >"$run/conf/stripe-api.key"
     printf 'whsec_%s' "$(openssl rand -hex 24)" >"$run/conf/stripe-whsec.key"
+    /usr/bin/payments-secrets new-key 2026-11 >"$run/conf/encryption.keys"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
         -days 2 -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" \
         -keyout "$run/conf/tls/privkey.pem" -out "$run/conf/tls/fullchain.pem" 2>/dev/null
@@ -328,6 +330,9 @@ wait_success() {
 check "GET /v1/checkouts/$co turns SUCCESS (the mock's signed webhook)" wait_success
 check "the database agrees: checkout SUCCESS" \
     test "$(psql "$pkgdb" -XAtq -c "SELECT status FROM checkouts WHERE checkout_id = '$co'")" = SUCCESS
+check "the example's payments_encryption_key seals the PSP token at rest" \
+    test "$(psql "$pkgdb" -XAtq -c "SELECT count(*) FROM checkouts WHERE checkout_id = '$co'
+        AND psp_token IS NOT NULL AND psp_token <> '$token'")" = 1
 rm -f "$run/conf/auth.hdr"
 stop_services
 
