@@ -198,6 +198,12 @@ Test(wallets, a_credit_without_its_folded_row_is_never_lost,
 }
 
 
+/* A pending pay-out of seller s1: $1 merchant, $2 payout id, $3 amount. */
+#define PAYOUT_SQL                                                            \
+    "INSERT INTO payouts (merchant_id, payout_id, seller_account, psp,"      \
+    " destination, nonce, amount, currency, status) VALUES ($1, $2, 's1',"   \
+    " 'mock', 'acct_1', $1 || ':' || $2, $3::bigint, 'EUR', 'PENDING')"
+
 Test(wallets, a_pay_out_counts_credits_not_yet_folded,
      .timeout = E2E_TIMEOUT,
      .description = "the pay-out check reads the folded balance plus the "
@@ -213,20 +219,13 @@ Test(wallets, a_pay_out_counts_credits_not_yet_folded,
     credit(m.id, "s1", "-100");
 
     /* 900 available: 600 then 300 fit, one more minor unit does not */
-    db_exec("INSERT INTO payouts (merchant_id, payout_id, seller_account,"
-            " psp, destination, nonce, amount, currency, status) VALUES"
-            " ($1, 'pyo_aaaaaaaaaaaaaaaaaaaaaaaa', 's1', 'mock', 'acct_1', $1 || ':pyo_aaaaaaaaaaaaaaaaaaaaaaaa', 600,"
-            " 'EUR', 'PENDING')", 1, (const char *[]) { m.id });
-    cr_assert_str_eq(try_on(db(), "INSERT INTO payouts (merchant_id,"
-                            " payout_id, seller_account, psp, destination,"
-                            " nonce, amount, currency, status) VALUES"
-                            " ($1, 'pyo_bbbbbbbbbbbbbbbbbbbbbbbb', 's1', 'mock', 'acct_1',"
-                            " $1 || ':pyo_bbbbbbbbbbbbbbbbbbbbbbbb', 301, 'EUR', 'PENDING')",
-                            1, (const char *[]) { m.id }), "PY008");
-    db_exec("INSERT INTO payouts (merchant_id, payout_id, seller_account,"
-            " psp, destination, nonce, amount, currency, status) VALUES"
-            " ($1, 'pyo_bbbbbbbbbbbbbbbbbbbbbbbb', 's1', 'mock', 'acct_1', $1 || ':pyo_bbbbbbbbbbbbbbbbbbbbbbbb', 300,"
-            " 'EUR', 'PENDING')", 1, (const char *[]) { m.id });
+    cr_assert_null(try_on(db(), PAYOUT_SQL, 3, (const char *[]) {
+                       m.id, "pyo_aaaaaaaaaaaaaaaaaaaaaaaa", "600" }));
+    cr_assert_str_eq(try_on(db(), PAYOUT_SQL, 3, (const char *[]) {
+                         m.id, "pyo_bbbbbbbbbbbbbbbbbbbbbbbb", "301" }),
+                     "PY008");
+    cr_assert_null(try_on(db(), PAYOUT_SQL, 3, (const char *[]) {
+                       m.id, "pyo_bbbbbbbbbbbbbbbbbbbbbbbb", "300" }));
 
     cr_assert_str_eq(db_scalar("SELECT available FROM seller_available($1,"
                                " 's1', 'EUR')", 1,
