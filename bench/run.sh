@@ -245,6 +245,10 @@ webhooks wh1 "wa${tag}x%"
 w1=$wh_rate; w1t=$wh_tail; w1s=$wh_sent; w1e=$wh_events
 webhooks wh4 "wb${tag}m%"
 w4=$wh_rate; w4t=$wh_tail; w4s=$wh_sent; w4e=$wh_events
+# what the gateway made of the events of both runs, by merchant
+psql "$PAY_TEST_PG" -XAtq -F ' ' -c "SELECT 'events of ' || coalesce(merchant_id, '(none)') || ': ' ||
+    string_agg(outcome || ' ' || n, ', ' ORDER BY outcome) FROM (SELECT merchant_id, coalesce(outcome, '?') AS outcome,
+    count(*) AS n FROM webhook_events GROUP BY 1, 2) x GROUP BY merchant_id ORDER BY 1" | tee -a "$out"
 floor hook.sql floor-hook-b; fb=$fl_rate
 floor reg.sql floor-reg; freg=$fl_rate
 fl=$(awk -v a="$fa" -v b="$fb" 'BEGIN { printf "%.0f", (a + b) / 2 }')

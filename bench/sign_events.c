@@ -3,6 +3,9 @@
  * webhook benchmark, one per line: "<Stripe-Signature value>\t<body>".
  * Input lines (stdin): "<merchant_id>\t<checkout_id>\t<psp token>\t<amount>".
  * The signatures are made now; replay them within the tolerance (300 s).
+ * Each event's id names its merchant and checkout, so the events of two
+ * sets signed in the same second never share an id (the gateway would
+ * answer the second set's as duplicates, without applying them).
  *
  *   sign_events WHSEC < checkouts.tsv > events.tsv
  */
@@ -19,7 +22,7 @@ main(int argc, char **argv)
 {
     char            line[1024], body[2048], payload[2200], hex[65];
     char           *m, *co, *tok, *amt, *save;
-    long            t, n;
+    long            t;
     unsigned int    len, i;
     unsigned char   mac[32];
 
@@ -29,7 +32,6 @@ main(int argc, char **argv)
     }
 
     t = (long) time(NULL);
-    n = 0;
 
     while (fgets(line, sizeof(line), stdin)) {
         line[strcspn(line, "\r\n")] = '\0';
@@ -44,13 +46,13 @@ main(int argc, char **argv)
         }
 
         snprintf(body, sizeof(body),
-                 "{\"id\":\"evt_bench_%ld_%ld\",\"object\":\"event\","
+                 "{\"id\":\"evt_bench_%s_%s\",\"object\":\"event\","
                  "\"type\":\"checkout.session.completed\",\"created\":%ld,"
                  "\"livemode\":false,\"data\":{\"object\":{\"id\":\"%s\","
                  "\"object\":\"checkout.session\",\"client_reference_id\":"
                  "\"%s:%s\",\"amount_total\":%s,\"currency\":\"usd\","
                  "\"payment_status\":\"paid\",\"status\":\"complete\"}}}",
-                 t, n++, t, tok, m, co, amt);
+                 m, co, t, tok, m, co, amt);
 
         snprintf(payload, sizeof(payload), "%ld.%s", t, body);
         HMAC(EVP_sha256(), argv[1], (int) strlen(argv[1]),
