@@ -505,6 +505,14 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         m->executing, m->executing_oldest);
 
     ngx_http_payments_out(
+        "# HELP payments_wallet_fold_last_success_timestamp_seconds When "
+        "this gateway last ran pay_wallets_fold (it folds, or another "
+        "gateway held the fold); 0: never.\n"
+        "# TYPE payments_wallet_fold_last_success_timestamp_seconds gauge\n"
+        "payments_wallet_fold_last_success_timestamp_seconds %uA\n",
+        m->wallet_fold_at);
+
+    ngx_http_payments_out(
         "# HELP payments_sweeper_lookups_total The stuck-checkout sweeper's "
         "session look-ups by answer (decided: paid or failed, applied).\n"
         "# TYPE payments_sweeper_lookups_total counter\n");

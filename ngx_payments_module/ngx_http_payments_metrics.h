@@ -145,6 +145,9 @@ typedef struct {
     ngx_atomic_t                    notify_oldest;      /* worker 0's */
     ngx_atomic_t                    notify_failed;      /* pay_notify_stats */
     ngx_atomic_t                    notify_disabled;
+    ngx_atomic_t                    wallet_fold_at;     /* unix seconds of
+                                                         * worker 0's last
+                                                         * pay_wallets_fold */
 } ngx_http_payments_metrics_t;
 
 

@@ -1014,6 +1014,11 @@ ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, q->log, 0,
                        "payments: folded %i wallet credits", n);
 
+        if (ngx_http_payments_metrics != NULL) {
+            ngx_http_payments_metrics->wallet_fold_at =
+                                                (ngx_atomic_uint_t) ngx_time();
+        }
+
     } else if (res) {
         ngx_log_error(NGX_LOG_ERR, q->log, 0,
                       "payments: pay_wallets_fold: %s",

@@ -68,6 +68,7 @@ Test(metrics, is_prometheus_text_with_every_family)
         "# TYPE payments_db_pool_waiting gauge",
         "# TYPE payments_checkouts_executing gauge",
         "# TYPE payments_checkouts_executing_oldest_seconds gauge",
+        "# TYPE payments_wallet_fold_last_success_timestamp_seconds gauge",
     };
 
     m = metrics();

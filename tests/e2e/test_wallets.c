@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 
@@ -256,4 +257,28 @@ Test(wallets, the_gateway_folds_on_its_own,
     }
     cr_assert_str_eq(left, "0", "not folded within 10 s");
     cr_assert_str_eq(balance(m.id, "s1"), "123");
+}
+
+
+Test(wallets, metrics_show_when_the_gateway_last_folded,
+     .timeout = E2E_TIMEOUT,
+     .description = "payments_wallet_fold_last_success_timestamp_seconds "
+                    "follows worker 0's folds (the PaymentsWalletFoldStalled "
+                    "alert reads it)")
+{
+    double  at = 0;
+    int     i;
+
+    /* worker 0 folds every second: the stamp is at most a few s old */
+    for (i = 0; i < 50; i++) {
+        at = metric_value(NULL,
+                          "payments_wallet_fold_last_success_timestamp_seconds");
+        if (at > 0 && (double) time(NULL) - at <= 3) {
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    cr_assert_gt(at, 0, "no fold was ever recorded");
+    cr_assert_leq((double) time(NULL) - at, 3,
+                  "the last fold is %.0f s old", (double) time(NULL) - at);
 }
