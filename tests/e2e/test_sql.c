@@ -776,8 +776,12 @@ Test(sql, a_merchants_audit_chains_each_verify,
                      "65");
     cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
 
-    /* as the owner, the guards off, each change rolled back */
+    /* as the owner, the guards off, each change rolled back.  Both tables
+     * locked first, in the order a registration takes them (the chain's
+     * head, then the log): ALTER TABLE's lock on audit_log alone, taken
+     * while another test's pay_claim held a head, deadlocked with it. */
     OK0(c, "BEGIN");
+    OK0(c, "LOCK TABLE audit_heads, audit_log IN SHARE ROW EXCLUSIVE MODE");
     OK0(c, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change");
     OK0(c, "ALTER TABLE audit_heads DISABLE TRIGGER audit_heads_forward");
     OK0(c, "SAVEPOINT s");
