@@ -9,7 +9,8 @@
  * and the error filters), _util.c (pool strings, configuration files),
  * _auth.c (API keys), _psp_conf.c (payments_psp), _register.c, _views.c,
  * _webhook.c, _limit*.c (the rate limits: directives, zones, hooks,
- * variables), _metrics.c, and the event-loop drivers _pg.c and _curl.c.
+ * variables), _metrics.c, _housekeeping.c (worker 0's timers), and the
+ * event-loop drivers _pg.c and _curl.c.
  */
 
 
@@ -42,14 +43,6 @@ static void ngx_http_payments_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_payments_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_payments_log_handler(ngx_http_request_t *r);
-static void ngx_http_payments_purge(ngx_event_t *ev);
-static void ngx_http_payments_fold(ngx_event_t *ev);
-static void ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
-static void ngx_http_payments_stats_done(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
-static void ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
 
 
 
@@ -241,27 +234,6 @@ ngx_module_t  ngx_http_payments_module = {
 
 
 
-/* worker 0 purges idempotency keys past their TTL, a batch a minute */
-#define NGX_HTTP_PAYMENTS_PURGE_EVERY  60000
-
-static ngx_event_t                   ngx_http_payments_purge_timer;
-static ngx_http_payments_pg_query_t  ngx_http_payments_purge_query;
-static ngx_http_payments_pg_query_t  ngx_http_payments_stats_query;
-static const char                   *ngx_http_payments_purge_params[1] = {
-    "1000"
-};
-
-/* worker 0 folds the sellers' wallet credits into their balances
- * (pay_wallets_fold, sql/016), a batch a second, at once again after a
- * full batch */
-#define NGX_HTTP_PAYMENTS_FOLD_EVERY  1000
-#define NGX_HTTP_PAYMENTS_FOLD_BATCH  20000
-
-static ngx_event_t                   ngx_http_payments_fold_timer;
-static ngx_http_payments_pg_query_t  ngx_http_payments_fold_query;
-static const char                   *ngx_http_payments_fold_params[1] = {
-    ngx_value(NGX_HTTP_PAYMENTS_FOLD_BATCH)
-};
 
 
 static void *
@@ -958,168 +930,9 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    if (ngx_worker == 0) {
-        ngx_memzero(&ngx_http_payments_purge_timer, sizeof(ngx_event_t));
-        ngx_http_payments_purge_timer.handler = ngx_http_payments_purge;
-        ngx_http_payments_purge_timer.log = cycle->log;
-        ngx_http_payments_purge_timer.cancelable = 1;
-        ngx_add_timer(&ngx_http_payments_purge_timer,
-                      NGX_HTTP_PAYMENTS_PURGE_EVERY);
-
-        ngx_memzero(&ngx_http_payments_fold_timer, sizeof(ngx_event_t));
-        ngx_http_payments_fold_timer.handler = ngx_http_payments_fold;
-        ngx_http_payments_fold_timer.log = cycle->log;
-        ngx_http_payments_fold_timer.cancelable = 1;
-        ngx_add_timer(&ngx_http_payments_fold_timer,
-                      NGX_HTTP_PAYMENTS_FOLD_EVERY);
-    }
+    ngx_http_payments_housekeeping_init(cycle);
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_payments_fold(ngx_event_t *ev)
-{
-    ngx_http_payments_pg_query_t  *q = &ngx_http_payments_fold_query;
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    ngx_memzero(q, sizeof(ngx_http_payments_pg_query_t));
-    q->sql = "SELECT pay_wallets_fold($1)";
-    q->nparams = 1;
-    q->values = ngx_http_payments_fold_params;
-    q->handler = ngx_http_payments_fold_done;
-    q->log = ev->log;
-
-    if (ngx_http_payments_pg_send(q) != NGX_OK) {
-        ngx_add_timer(ev, NGX_HTTP_PAYMENTS_FOLD_EVERY);
-    }
-}
-
-
-static void
-ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q, PGresult *res)
-{
-    ngx_int_t  n;
-
-    n = 0;
-
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-        n = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
-                     PQgetlength(res, 0, 0));
-
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, q->log, 0,
-                       "payments: folded %i wallet credits", n);
-
-        if (ngx_http_payments_metrics != NULL) {
-            ngx_http_payments_metrics->wallet_fold_at =
-                                                (ngx_atomic_uint_t) ngx_time();
-        }
-
-    } else if (res) {
-        ngx_log_error(NGX_LOG_ERR, q->log, 0,
-                      "payments: pay_wallets_fold: %s",
-                      PQresultErrorMessage(res));
-    }
-
-    /* a full batch: more are waiting, go on at once */
-    ngx_add_timer(&ngx_http_payments_fold_timer,
-                  n == NGX_HTTP_PAYMENTS_FOLD_BATCH
-                  ? 1 : NGX_HTTP_PAYMENTS_FOLD_EVERY);
-}
-
-
-static void
-ngx_http_payments_purge(ngx_event_t *ev)
-{
-    ngx_http_payments_pg_query_t  *q = &ngx_http_payments_purge_query;
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    ngx_memzero(q, sizeof(ngx_http_payments_pg_query_t));
-    q->sql = "SELECT pay_purge($1)";
-    q->nparams = 1;
-    q->values = ngx_http_payments_purge_params;
-    q->handler = ngx_http_payments_purge_done;
-    q->log = ev->log;
-
-    if (ngx_http_payments_pg_send(q) != NGX_OK) {
-        ngx_add_timer(ev, NGX_HTTP_PAYMENTS_PURGE_EVERY);
-    }
-}
-
-
-static void
-ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q, PGresult *res)
-{
-    ngx_int_t                      n;
-    ngx_http_payments_pg_query_t  *s;
-
-    n = 0;
-
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-        n = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
-                     PQgetlength(res, 0, 0));
-
-        if (n > 0) {
-            ngx_log_error(NGX_LOG_INFO, q->log, 0,
-                          "payments: purged %i expired idempotency keys", n);
-        }
-    }
-
-    /* a full batch: more are waiting, go on soon */
-    if (n == 1000) {
-        ngx_add_timer(&ngx_http_payments_purge_timer, 1000);
-        return;
-    }
-
-    /* then what /metrics reports of the checkouts still EXECUTING (a query
-     * of its own: q is still the driver's while this handler runs) */
-    s = &ngx_http_payments_stats_query;
-    ngx_memzero(s, sizeof(ngx_http_payments_pg_query_t));
-    s->sql = "SELECT executing, oldest_seconds FROM pay_executing_stats()";
-    s->handler = ngx_http_payments_stats_done;
-    s->log = q->log;
-
-    if (ngx_http_payments_pg_send(s) != NGX_OK) {
-        ngx_add_timer(&ngx_http_payments_purge_timer,
-                      NGX_HTTP_PAYMENTS_PURGE_EVERY);
-    }
-}
-
-
-static void
-ngx_http_payments_stats_done(ngx_http_payments_pg_query_t *q, PGresult *res)
-{
-    ngx_int_t  executing, oldest;
-
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
-        && ngx_http_payments_metrics != NULL)
-    {
-        executing = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
-                             PQgetlength(res, 0, 0));
-        oldest = ngx_atoi((u_char *) PQgetvalue(res, 0, 1),
-                          PQgetlength(res, 0, 1));
-
-        if (executing != NGX_ERROR && oldest != NGX_ERROR) {
-            ngx_http_payments_metrics->executing = (ngx_atomic_uint_t) executing;
-            ngx_http_payments_metrics->executing_oldest =
-                                                  (ngx_atomic_uint_t) oldest;
-        }
-
-    } else if (res) {
-        ngx_log_error(NGX_LOG_ERR, q->log, 0,
-                      "payments: pay_executing_stats: %s",
-                      PQresultErrorMessage(res));
-    }
-
-    ngx_add_timer(&ngx_http_payments_purge_timer,
-                  NGX_HTTP_PAYMENTS_PURGE_EVERY);
 }
 
 

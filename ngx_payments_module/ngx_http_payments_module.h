@@ -544,6 +544,10 @@ char *ngx_http_payments_notify_merge(ngx_conf_t *cf,
 ngx_int_t ngx_http_payments_notify_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);
 void ngx_http_payments_notify_exit(ngx_cycle_t *cycle);
+
+/* Worker 0's timers (_housekeeping.c): keys purged and the EXECUTING gauges
+ * read once a minute, wallet credits folded every second. */
+void ngx_http_payments_housekeeping_init(ngx_cycle_t *cycle);
 /* _notify_api.c: GET /v1/notifications, POST /v1/notifications/{id}/replay */
 void ngx_http_payments_list_notifications(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_replay_notification(ngx_http_payments_ctx_t *ctx);

@@ -1,0 +1,226 @@
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * Worker 0's housekeeping, on timers: idempotency keys past their TTL
+ * purged (pay_purge) and then the EXECUTING checkouts' gauges read
+ * (pay_executing_stats), once a minute; the sellers' wallet credits folded
+ * into their balances (pay_wallets_fold, sql/016), every second.  Each is
+ * one query through the driver (_pg.c); a store that is down only delays
+ * the next run.
+ */
+
+
+#include "ngx_http_payments_module.h"
+#include "ngx_http_payments_metrics.h"
+
+
+static void ngx_http_payments_housekeeping_send(ngx_event_t *ev,
+    ngx_http_payments_pg_query_t *q, const char *sql, int nparams,
+    const char **values, ngx_http_payments_pg_handler_pt handler,
+    ngx_msec_t retry);
+static void ngx_http_payments_housekeeping_timer(ngx_cycle_t *cycle,
+    ngx_event_t *ev, ngx_event_handler_pt handler, ngx_msec_t after);
+static void ngx_http_payments_purge(ngx_event_t *ev);
+static void ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_stats_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_fold(ngx_event_t *ev);
+static void ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+
+
+/* worker 0 purges idempotency keys past their TTL, a batch a minute */
+#define NGX_HTTP_PAYMENTS_PURGE_EVERY  60000
+
+static ngx_event_t                   ngx_http_payments_purge_timer;
+static ngx_http_payments_pg_query_t  ngx_http_payments_purge_query;
+static ngx_http_payments_pg_query_t  ngx_http_payments_stats_query;
+static const char                   *ngx_http_payments_purge_params[1] = {
+    "1000"
+};
+
+/* worker 0 folds the sellers' wallet credits into their balances
+ * (pay_wallets_fold, sql/016), a batch a second, at once again after a
+ * full batch */
+#define NGX_HTTP_PAYMENTS_FOLD_EVERY  1000
+#define NGX_HTTP_PAYMENTS_FOLD_BATCH  20000
+
+static ngx_event_t                   ngx_http_payments_fold_timer;
+static ngx_http_payments_pg_query_t  ngx_http_payments_fold_query;
+static const char                   *ngx_http_payments_fold_params[1] = {
+    ngx_value(NGX_HTTP_PAYMENTS_FOLD_BATCH)
+};
+
+
+void
+ngx_http_payments_housekeeping_init(ngx_cycle_t *cycle)
+{
+    if (ngx_worker != 0) {
+        return;
+    }
+
+    ngx_http_payments_housekeeping_timer(cycle, &ngx_http_payments_purge_timer,
+                                         ngx_http_payments_purge,
+                                         NGX_HTTP_PAYMENTS_PURGE_EVERY);
+    ngx_http_payments_housekeeping_timer(cycle, &ngx_http_payments_fold_timer,
+                                         ngx_http_payments_fold,
+                                         NGX_HTTP_PAYMENTS_FOLD_EVERY);
+}
+
+
+static void
+ngx_http_payments_housekeeping_timer(ngx_cycle_t *cycle, ngx_event_t *ev,
+    ngx_event_handler_pt handler, ngx_msec_t after)
+{
+    ngx_memzero(ev, sizeof(ngx_event_t));
+    ev->handler = handler;
+    ev->log = cycle->log;
+    ev->cancelable = 1;
+    ngx_add_timer(ev, after);
+}
+
+
+/* sql sent on q, the answer to handler; when the store cannot take it now,
+ * ev runs again after retry */
+static void
+ngx_http_payments_housekeeping_send(ngx_event_t *ev,
+    ngx_http_payments_pg_query_t *q, const char *sql, int nparams,
+    const char **values, ngx_http_payments_pg_handler_pt handler,
+    ngx_msec_t retry)
+{
+    ngx_memzero(q, sizeof(ngx_http_payments_pg_query_t));
+    q->sql = sql;
+    q->nparams = nparams;
+    q->values = values;
+    q->handler = handler;
+    q->log = ev->log;
+
+    if (ngx_http_payments_pg_send(q) != NGX_OK) {
+        ngx_add_timer(ev, retry);
+    }
+}
+
+
+static void
+ngx_http_payments_fold(ngx_event_t *ev)
+{
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_http_payments_housekeeping_send(ev, &ngx_http_payments_fold_query,
+                                        "SELECT pay_wallets_fold($1)", 1,
+                                        ngx_http_payments_fold_params,
+                                        ngx_http_payments_fold_done,
+                                        NGX_HTTP_PAYMENTS_FOLD_EVERY);
+}
+
+
+static void
+ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_int_t  n;
+
+    n = 0;
+
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        n = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                     PQgetlength(res, 0, 0));
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, q->log, 0,
+                       "payments: folded %i wallet credits", n);
+
+        if (ngx_http_payments_metrics != NULL) {
+            ngx_http_payments_metrics->wallet_fold_at =
+                                                (ngx_atomic_uint_t) ngx_time();
+        }
+
+    } else if (res) {
+        ngx_log_error(NGX_LOG_ERR, q->log, 0,
+                      "payments: pay_wallets_fold: %s",
+                      PQresultErrorMessage(res));
+    }
+
+    /* a full batch: more are waiting, go on at once */
+    ngx_add_timer(&ngx_http_payments_fold_timer,
+                  n == NGX_HTTP_PAYMENTS_FOLD_BATCH
+                  ? 1 : NGX_HTTP_PAYMENTS_FOLD_EVERY);
+}
+
+
+static void
+ngx_http_payments_purge(ngx_event_t *ev)
+{
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_http_payments_housekeeping_send(ev, &ngx_http_payments_purge_query,
+                                        "SELECT pay_purge($1)", 1,
+                                        ngx_http_payments_purge_params,
+                                        ngx_http_payments_purge_done,
+                                        NGX_HTTP_PAYMENTS_PURGE_EVERY);
+}
+
+
+static void
+ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_int_t  n;
+
+    n = 0;
+
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        n = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                     PQgetlength(res, 0, 0));
+
+        if (n > 0) {
+            ngx_log_error(NGX_LOG_INFO, q->log, 0,
+                          "payments: purged %i expired idempotency keys", n);
+        }
+    }
+
+    /* a full batch: more are waiting, go on soon */
+    if (n == 1000) {
+        ngx_add_timer(&ngx_http_payments_purge_timer, 1000);
+        return;
+    }
+
+    /* then what /metrics reports of the checkouts still EXECUTING (a query
+     * of its own: q is still the driver's while this handler runs) */
+    ngx_http_payments_housekeeping_send(&ngx_http_payments_purge_timer,
+        &ngx_http_payments_stats_query,
+        "SELECT executing, oldest_seconds FROM pay_executing_stats()", 0, NULL,
+        ngx_http_payments_stats_done, NGX_HTTP_PAYMENTS_PURGE_EVERY);
+}
+
+
+static void
+ngx_http_payments_stats_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_int_t  executing, oldest;
+
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+        && ngx_http_payments_metrics != NULL)
+    {
+        executing = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                             PQgetlength(res, 0, 0));
+        oldest = ngx_atoi((u_char *) PQgetvalue(res, 0, 1),
+                          PQgetlength(res, 0, 1));
+
+        if (executing != NGX_ERROR && oldest != NGX_ERROR) {
+            ngx_http_payments_metrics->executing = (ngx_atomic_uint_t) executing;
+            ngx_http_payments_metrics->executing_oldest =
+                                                  (ngx_atomic_uint_t) oldest;
+        }
+
+    } else if (res) {
+        ngx_log_error(NGX_LOG_ERR, q->log, 0,
+                      "payments: pay_executing_stats: %s",
+                      PQresultErrorMessage(res));
+    }
+
+    ngx_add_timer(&ngx_http_payments_purge_timer,
+                  NGX_HTTP_PAYMENTS_PURGE_EVERY);
+}
