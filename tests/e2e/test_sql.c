@@ -561,6 +561,61 @@ Test(sql, nonce_is_merchant_colon_checkout_within_64,
     PQfinish(c);
 }
 
+Test(sql, format_checks_hold_at_their_bounds,
+     .description = "the stored formats (019: lengths apart from the patterns) take a key of 1 to 255 printable characters, ids of 1 to 40, sellers of 1 to 64, a 64-digit lower-case fingerprint, and nothing past them (23514)")
+{
+    PGconn      *c = db_connect();
+    char         m[24], k255[256], k256[257], co40[41], co41[42];
+    char         fp_upper[65];
+    const char  *cols = "INSERT INTO payment_orders (merchant_id, payment_order_id,"
+                        " checkout_id, line_no, seller_account, amount, currency, status)"
+                        " VALUES ($1, $2, 'co_b', 9, $3, 1, 'USD', 'EXECUTING')";
+
+    new_merchant(c, m);
+    memset(k255, '~', 255);
+    k255[0] = ' ';
+    k255[255] = '\0';
+    memset(k256, 'k', 256);
+    k256[256] = '\0';
+    memset(co40, 'c', 40);
+    co40[40] = '\0';
+    memset(co41, 'c', 41);
+    co41[41] = '\0';
+    memset(fp_upper, 'A', 64);
+    fp_upper[64] = '\0';
+
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m, .key = k255,
+                                              .checkout = co40,
+                                              .orders = "[{\"payment_order_id\":\"po_a\","
+                                                        "\"seller_account\":\"seller_42\","
+                                                        "\"amount_minor\":1500}]" }).outcome,
+                     "claimed");
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m, .key = "k",
+                                              .checkout = "co_b" }).outcome, "claimed");
+    FAILS(c, "23514", claim_sql, m, k256, FP_A, "30", "86400", "co_c", "1500",
+          "r", "[]");
+    FAILS(c, "23514", claim_sql, m, "tab\there", FP_A, "30", "86400", "co_c", "1500",
+          "r", "[]");
+    FAILS(c, "23514", claim_sql, m, "", FP_A, "30", "86400", "co_c", "1500", "r", "[]");
+    FAILS(c, "23514", claim_sql, m, "k2", fp_upper, "30", "86400", "co_c", "1500",
+          "r", "[]");
+    FAILS(c, "23514", claim_sql, m, "k3", "abc", "30", "86400", "co_c", "1500",
+          "r", "[]");
+    FAILS(c, "23514", "UPDATE checkouts SET checkout_id = $2 WHERE merchant_id = $1"
+                      " AND checkout_id = 'co_b'", m, co41);
+    FAILS(c, "23514", "UPDATE checkouts SET checkout_id = 'co b' WHERE merchant_id = $1"
+                      " AND checkout_id = 'co_b'", m);
+    OK(c, cols, m, "po_x", "s.e-l_1");
+    FAILS(c, "23514", cols, m, "po_y", "s/1");
+    FAILS(c, "23514", cols, m, "po y", "s1");
+    FAILS(c, "23514", cols, m, co41, "s1");
+    FAILS(c, "23514", "UPDATE payment_orders SET seller_account = repeat('s', 65)"
+                      " WHERE merchant_id = $1 AND payment_order_id = 'po_x'", m);
+    OK(c, "UPDATE payment_orders SET seller_account = repeat('s', 64)"
+          " WHERE merchant_id = $1 AND payment_order_id = 'po_x'", m);
+    PQfinish(c);
+}
+
 Test(sql, claims_need_a_merchant_that_is_never_deleted,
      .description = "pay_claim refuses an unknown merchant (23503); merchants cannot be deleted or renamed (PY002), only disabled")
 {
