@@ -21,7 +21,8 @@
 # Environment: BENCH_SECONDS (10), BENCH_REQUESTS (50000), BENCH_CONNECTIONS
 # (256), BENCH_WEBHOOKS (20000 checkouts prepared for each webhook side),
 # BENCH_PARTS (which steps: "registrations webhooks reconcile"), PG_PRELOAD
-# (pg_stat_statements; empty: no profile).
+# (pg_stat_statements; empty: no profile), BENCH_DB_POOL (the gateway's
+# payments_database_pool; default: the machine's cores).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,6 +50,10 @@ trap cleanup EXIT
 
 # pg_stat_statements for the webhook profile (step 5); PG_PRELOAD= turns it off
 export PG_PRELOAD=${PG_PRELOAD-pg_stat_statements}
+# the gateway's connections to PostgreSQL (payments_database_pool): as many
+# as the machine has cores, the README's sizing rule (more only make the
+# backends take turns on the cores)
+export PAY_DB_POOL=${BENCH_DB_POOL:-$(nproc)}
 bash ci/services.sh start "$run" --template bench/nginx.conf.in --lease 30s \
     --mock-latency 200 --workers 1
 # shellcheck disable=SC1091

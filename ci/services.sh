@@ -354,6 +354,8 @@ do_start() {
         # notifications: the CA of the test endpoints (ci/receiver.sh
         # serves the gateway's own certificate)
         "NOTIFY_CA=$run/conf/tls.crt"
+        # the bench's pool per worker (bench/run.sh: BENCH_DB_POOL)
+        "DB_POOL=${PAY_DB_POOL:-4}"
     )
     render "$template" "${subst[@]}" >"$run/nginx.conf"
 
