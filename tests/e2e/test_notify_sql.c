@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "sqltest.h"
 
 #define CLAIM_LOCK  "SELECT pg_advisory_lock(4013013)"
 
@@ -45,98 +46,13 @@ nsql_fini(void)
 
 TestSuite(solo_notify_sql, .init = nsql_init, .fini = nsql_fini);
 
-static PGconn *
-ndb_connect(void)
-{
-    const char  *ci = getenv("PAY_TEST_PG");
-    PGconn      *c;
-
-    if (ci == NULL || *ci == '\0') {
-        cr_skip_test("PAY_TEST_PG is not set");
-    }
-    c = PQconnectdb(ci);
-    cr_assert(PQstatus(c) == CONNECTION_OK, "connect: %s", PQerrorMessage(c));
-    return c;
-}
-
-#define NARGS(...)  ((int) (sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)))
-#define ARGV(...)   ((const char *const []){__VA_ARGS__})
-
-static PGresult *
-nsql_ok(PGconn *c, const char *sql, int n, const char *const *params)
-{
-    PGresult        *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType   st = PQresultStatus(r);
-
-    cr_assert(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK,
-              "%s\n-> %s", sql, PQresultErrorMessage(r));
-    return r;
-}
-
-static void
-nsql_fails(PGconn *c, const char *state, const char *sql, int n,
-    const char *const *params)
-{
-    PGresult    *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-    const char  *got = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-
-    cr_assert(PQresultStatus(r) == PGRES_FATAL_ERROR,
-              "%s: expected SQLSTATE %s, but it succeeded", sql, state);
-    cr_assert(got != NULL && strcmp(got, state) == 0,
-              "%s: expected SQLSTATE %s, got %s: %s", sql, state,
-              got ? got : "(none)", PQresultErrorMessage(r));
-    PQclear(r);
-}
-
-static const char *
-nsql_value(PGconn *c, const char *sql, int n, const char *const *params)
-{
-    static char  ring[8][16384];
-    static int   next;
-    PGresult    *r = nsql_ok(c, sql, n, params);
-    char        *out;
-
-    cr_assert_eq(PQntuples(r), 1, "%s: %d rows, wanted 1", sql, PQntuples(r));
-    if (PQgetisnull(r, 0, 0)) {
-        PQclear(r);
-        return NULL;
-    }
-    cr_assert_lt(strlen(PQgetvalue(r, 0, 0)), sizeof(ring[0]));
-    out = ring[next++ % 8];
-    strcpy(out, PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return out;
-}
-
-#define OK(c, sql, ...)    PQclear(nsql_ok((c), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__)))
-#define OK0(c, sql)        PQclear(nsql_ok((c), (sql), 0, NULL))
-#define FAILS(c, st, sql, ...) \
-    nsql_fails((c), (st), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
-#define FAILS0(c, st, sql) nsql_fails((c), (st), (sql), 0, NULL)
-#define VAL(c, sql, ...)   nsql_value((c), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
-#define VAL0(c, sql)       nsql_value((c), (sql), 0, NULL)
-
-static void
-nrandom_hex(char *out, size_t nhex)
-{
-    unsigned char  b[32];
-    size_t         i;
-
-    cr_assert_leq(nhex, 2 * sizeof(b));
-    cr_assert_eq(getrandom(b, sizeof(b), 0), (ssize_t) sizeof(b));
-    for (i = 0; i < nhex; i++) {
-        out[i] = "0123456789abcdef"[(b[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
-    }
-    out[nhex] = '\0';
-}
-
 /* A fresh merchant "n_" + 18 hex. */
 static void
 nnew_merchant(PGconn *c, char id[24])
 {
     id[0] = 'n';
     id[1] = '_';
-    nrandom_hex(id + 2, 18);
+    sqlt_random_hex(id + 2, 18);
     OK(c, "INSERT INTO merchants (merchant_id, name, mode) VALUES ($1, 'test', 'test')", id);
 }
 
@@ -145,7 +61,7 @@ static void
 new_endpoint(PGconn *c, const char *m, const char *events, char ep[28])
 {
     strcpy(ep, "ep_");
-    nrandom_hex(ep + 3, 24);
+    sqlt_random_hex(ep + 3, 24);
     OK(c, "INSERT INTO notify_endpoints (merchant_id, endpoint_id, url, host, event_types,"
           " secret_sealed) VALUES ($1, $2, 'https://shop.example/hooks', 'shop.example',"
           " $3::text[], 'v1.k.sealed-' || $2)", m, ep, events);
@@ -183,7 +99,7 @@ static void
 new_refund(PGconn *c, const char *m, const char *co, char rf[28])
 {
     strcpy(rf, "rf_");
-    nrandom_hex(rf + 3, 24);
+    sqlt_random_hex(rf + 3, 24);
     OK(c, "INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id, psp, nonce,"
           " amount, currency, status) VALUES ($1, $3, $2, $2 || '_1', 'mock', $1 || ':' || $3,"
           " 100, 'EUR', 'PENDING')", m, co, rf);
@@ -193,7 +109,7 @@ static void
 new_dispute(PGconn *c, const char *m, const char *co, char dp[28])
 {
     strcpy(dp, "dp_");
-    nrandom_hex(dp + 3, 24);
+    sqlt_random_hex(dp + 3, 24);
     OK(c, "INSERT INTO disputes (merchant_id, dispute_id, psp, psp_dispute_ref, checkout_id,"
           " amount, currency, status) VALUES ($1, $3, 'mock', 'ref_' || $3, $2, 200, 'EUR', 'OPEN')",
        m, co, dp);
@@ -203,7 +119,7 @@ static void
 new_payout(PGconn *c, const char *m, char pyo[32])
 {
     strcpy(pyo, "pyo_");
-    nrandom_hex(pyo + 4, 24);
+    sqlt_random_hex(pyo + 4, 24);
     OK(c, "INSERT INTO sellers (merchant_id, seller_account, psp, destination)"
           " VALUES ($1, 's1', 'mock', 'acct_1') ON CONFLICT DO NOTHING", m);
     OK(c, "SELECT wallet_add($1, 's1', 'EUR', 1000)", m);
@@ -231,7 +147,7 @@ claim_mine(PGconn *c, const char *owner, const char *lease_ms, const char *m)
 Test(solo_notify_sql, every_event_type_commits_its_notification,
      .description = "each status change writes one notification per subscribed endpoint, with its payload")
 {
-    PGconn      *c = ndb_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], ep[28], ep2[28], rf[28], rf2[28], dp[28], dp2[28], pyo[32], pyo2[32];
 
     nnew_merchant(c, m);
@@ -314,7 +230,7 @@ Test(solo_notify_sql, every_event_type_commits_its_notification,
 Test(solo_notify_sql, sequence_counts_per_checkout_and_per_payout,
      .description = "data.sequence is 1, 2, 3, ... per checkout across its refunds and disputes")
 {
-    PGconn      *c = ndb_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], ep[28], rf[28], dp[28], pyo[32];
 
     nnew_merchant(c, m);
@@ -342,7 +258,7 @@ Test(solo_notify_sql, sequence_counts_per_checkout_and_per_payout,
 Test(solo_notify_sql, rollback_and_unsubscribed_write_nothing,
      .description = "a rolled-back change, an unsubscribed type and a merchant without endpoints write no row")
 {
-    PGconn      *c = ndb_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], m2[24], ep[28], rf[28];
 
     nnew_merchant(c, m);
@@ -401,7 +317,7 @@ setup_due(PGconn *c, char m[24], char ep[28], int n)
 Test(solo_notify_sql, concurrent_claimers_never_share_a_row,
      .description = "two connections claiming at once get disjoint rows (SKIP LOCKED, then the lease)")
 {
-    PGconn      *a = ndb_connect(), *b = ndb_connect();
+    PGconn      *a = sqlt_connect(), *b = sqlt_connect();
     char         m[24], ep[28];
 
     OK0(a, CLAIM_LOCK);
@@ -460,7 +376,7 @@ Test(solo_notify_sql, concurrent_claimers_never_share_a_row,
 Test(solo_notify_sql, lease_blocks_a_second_claim_until_it_ends,
      .description = "a leased row is not claimed again before its lease ends, and is after")
 {
-    PGconn      *c = ndb_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], ep[28];
 
     OK0(c, CLAIM_LOCK);
@@ -490,7 +406,7 @@ Test(solo_notify_sql, lease_blocks_a_second_claim_until_it_ends,
 Test(solo_notify_sql, record_by_stale_owner_changes_nothing,
      .description = "pay_notify_record by another owner answers STALE and changes nothing")
 {
-    PGconn      *c = ndb_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], ep[28];
     char         id[40], before[4096];
 
@@ -521,7 +437,7 @@ Test(solo_notify_sql, record_by_stale_owner_changes_nothing,
 Test(solo_notify_sql, retry_then_dead_letter,
      .description = "a failure with a retry delay stays PENDING until then; with none it is FAILED")
 {
-    PGconn      *c = ndb_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], ep[28];
     char         id[40];
 
@@ -553,14 +469,14 @@ Test(solo_notify_sql, retry_then_dead_letter,
 Test(solo_notify_sql, endpoint_disabled_after_n_failures,
      .description = "the N-th consecutive failure disables the endpoint once; its rows wait; a success resets the count")
 {
-    PGconn      *c = ndb_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], ep[28];
     PGresult    *r;
 
     OK0(c, CLAIM_LOCK);
     setup_due(c, m, ep, 4);
     cr_expect_eq(claim_mine(c, "w1", "60000", m), 4);
-    r = nsql_ok(c, "SELECT notification_id FROM notifications WHERE merchant_id = $1 ORDER BY notification_id",
+    r = sqlt_ok(c, "SELECT notification_id FROM notifications WHERE merchant_id = $1 ORDER BY notification_id",
                 1, (const char *const []){ m });
     cr_assert_eq(PQntuples(r), 4);
     /* a success between failures resets the count */
@@ -600,7 +516,7 @@ Test(solo_notify_sql, endpoint_disabled_after_n_failures,
 Test(solo_notify_sql, list_get_replay,
      .description = "list newest first with the documented items, get, replay (PY010 on a disabled endpoint)")
 {
-    PGconn      *c = ndb_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], m2[24], ep[28], ep2[28];
     char         id[40];
     const char  *first;
@@ -654,7 +570,7 @@ Test(solo_notify_sql, list_get_replay,
 Test(solo_notify_sql, stats_count_pending_failed_disabled,
      .description = "pay_notify_stats counts what the gauges show")
 {
-    PGconn      *c = ndb_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], ep[28];
     char         id[40];
     long         pending0, failed0, disabled0, pending1, failed1, disabled1;
@@ -687,7 +603,7 @@ Test(solo_notify_sql, stats_count_pending_failed_disabled,
 Test(solo_notify_sql, gateway_role_executes_only_the_functions,
      .description = "payments_gateway cannot read or write the outbox tables, nor call its internals, but calls pay_notify_*")
 {
-    PGconn      *c = ndb_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], ep[28];
 
     nnew_merchant(c, m);
@@ -721,7 +637,7 @@ cli_setup(merchant_t *m)
     unsigned char  key[32];
     FILE          *f;
     char          *tool = NULL;
-    PGconn        *c = ndb_connect();
+    PGconn        *c = sqlt_connect();
 
     PQfinish(c);
     cr_assert(asprintf(&tool, "%s/build/payments-secrets", getenv("PAY_TEST_ROOT") ? getenv("PAY_TEST_ROOT") : ".") > 0);
@@ -778,7 +694,7 @@ Test(solo_notify_sql, cli_add_endpoint_seals_its_secret,
     char        *out = NULL, secret[128], ep[32];
 
     cli_setup(&m);
-    c = ndb_connect();
+    c = sqlt_connect();
     /* loopback refused without --allow-loopback; unknown types refused */
     cr_expect_neq(merchant_toolv((const char *[]){ "add-endpoint", "--id", m.id, "--url",
                                  "https://127.0.0.1:9/hooks", NULL }, &out), 0, "%s", out);
@@ -820,7 +736,7 @@ Test(solo_notify_sql, cli_rotate_disable_enable,
     char        *out = NULL, s1[128], s2[128], ep[32], sealed1[512];
 
     cli_setup(&m);
-    c = ndb_connect();
+    c = sqlt_connect();
     cr_assert_eq(merchant_toolv((const char *[]){ "add-endpoint", "--id", m.id, "--url",
                                 "https://127.0.0.1:9/hooks", "--allow-loopback", NULL }, &out), 0, "%s", out);
     secret_of(out, s1);

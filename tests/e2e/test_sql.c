@@ -5,8 +5,8 @@
  *
  * Every test makes its own random merchant, so tests share the database but
  * never each other's rows, and can run in parallel (Criterion forks them).
- * The few helpers live here, static, so this file owes nothing to the e2e
- * harness and links beside it.
+ * The statement helpers are sqltest.h's (shared with test_notify_sql.c), so
+ * this file owes nothing to the e2e harness.
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -19,6 +19,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "sqltest.h"
+
 #define FP_A  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define FP_B  "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define EXPIRES_EPOCH  "1795341600"              /* 2026-11-22T10:00:00Z */
@@ -26,99 +28,7 @@
 #define DUP_BODY       "{\"code\":\"duplicate_order\",\"status\":409}"
 #define NTHREADS       20
 
-/* ---- helpers ------------------------------------------------------------ */
-
-static PGconn *
-db_connect(void)
-{
-    const char  *ci = getenv("PAY_TEST_PG");
-    PGconn      *c;
-
-    if (ci == NULL || *ci == '\0') {
-        cr_skip_test("PAY_TEST_PG is not set");
-    }
-    c = PQconnectdb(ci);
-    cr_assert(PQstatus(c) == CONNECTION_OK, "connect: %s", PQerrorMessage(c));
-    return c;
-}
-
-#define NARGS(...)  ((int) (sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)))
-#define ARGV(...)   ((const char *const []){__VA_ARGS__})
-
-/* A statement that must succeed; the result is the caller's to PQclear. */
-static PGresult *
-sql_ok(PGconn *c, const char *sql, int n, const char *const *params)
-{
-    PGresult        *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType   st = PQresultStatus(r);
-
-    cr_assert(st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK,
-              "%s\n-> %s", sql, PQresultErrorMessage(r));
-    return r;
-}
-
-/* A statement that must fail with exactly this SQLSTATE. */
-static void
-sql_fails(PGconn *c, const char *state, const char *sql, int n,
-    const char *const *params)
-{
-    PGresult    *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-    const char  *got = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-
-    cr_assert(PQresultStatus(r) == PGRES_FATAL_ERROR,
-              "%s: expected SQLSTATE %s, but it succeeded", sql, state);
-    cr_assert(got != NULL && strcmp(got, state) == 0,
-              "%s: expected SQLSTATE %s, got %s: %s", sql, state,
-              got ? got : "(none)", PQresultErrorMessage(r));
-    PQclear(r);
-}
-
-#define OK(c, sql, ...)    PQclear(sql_ok((c), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__)))
-#define OK0(c, sql)        PQclear(sql_ok((c), (sql), 0, NULL))
-#define FAILS(c, st, sql, ...) \
-    sql_fails((c), (st), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
-#define FAILS0(c, st, sql) sql_fails((c), (st), (sql), 0, NULL)
-
-/*
- * The first column of the only row (NULL for SQL NULL), copied into a small
- * ring of buffers so that a test can compare a few values without freeing.
- */
-static const char *
-sql_value(PGconn *c, const char *sql, int n, const char *const *params)
-{
-    static char  ring[8][8192];
-    static int   next;
-    PGresult    *r = sql_ok(c, sql, n, params);
-    char        *out;
-
-    cr_assert_eq(PQntuples(r), 1, "%s: %d rows, wanted 1", sql, PQntuples(r));
-    if (PQgetisnull(r, 0, 0)) {
-        PQclear(r);
-        return NULL;
-    }
-    cr_assert_lt(strlen(PQgetvalue(r, 0, 0)), sizeof(ring[0]));
-    out = ring[next++ % 8];
-    strcpy(out, PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return out;
-}
-
-#define VAL(c, sql, ...)  sql_value((c), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
-#define VAL0(c, sql)      sql_value((c), (sql), 0, NULL)
-
-static void
-random_hex(char *out, size_t nhex)
-{
-    unsigned char  b[32];
-    size_t         i;
-
-    cr_assert_leq(nhex, 2 * sizeof(b));
-    cr_assert_eq(getrandom(b, sizeof(b), 0), (ssize_t) sizeof(b));
-    for (i = 0; i < nhex; i++) {
-        out[i] = "0123456789abcdef"[(b[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
-    }
-    out[nhex] = '\0';
-}
+/* ---- helpers (and sqltest.h's) ---------------------------------------- */
 
 /* A fresh merchant "t_" + hex (len characters in all, 3..23) with one return
  * origin, so that no two tests (or runs) ever share rows. */
@@ -127,7 +37,7 @@ new_merchant_len(PGconn *c, char id[24], size_t len)
 {
     id[0] = 't';
     id[1] = '_';
-    random_hex(id + 2, len - 2);
+    sqlt_random_hex(id + 2, len - 2);
     OK(c, "INSERT INTO merchants (merchant_id, name, mode) VALUES ($1, 'test', 'test')", id);
     OK(c, "INSERT INTO merchant_return_origins (merchant_id, origin)"
           " VALUES ($1, 'https://shop.example')", id);
@@ -226,7 +136,7 @@ static const char *finish_sql =
 
 /* pay_finish with PSP token "<m>.<token>" and URL https://psp.example/pay/
  * <that token>, or NULL for both.  Returns the key's stored body (a ring
- * buffer of sql_value's). */
+ * buffer of sqlt_value's). */
 static const char *
 finish(PGconn *c, const char *m, const char *key, const char *lease,
     const char *co, const char *status, const char *token, const char *failure,
@@ -243,7 +153,7 @@ finish(PGconn *c, const char *m, const char *key, const char *lease,
         t = tok;
         u = url;
     }
-    r = sql_ok(c, finish_sql, 10,
+    r = sqlt_ok(c, finish_sql, 10,
                ARGV(m, key, lease, co, status, t, u, failure, resp_status, body));
     cr_assert_eq(PQntuples(r), 1);
     PQclear(r);
@@ -257,7 +167,7 @@ finish(PGconn *c, const char *m, const char *key, const char *lease,
 Test(sql, new_key_claims_checkout_orders_and_events,
      .description = "a new key claims: key in progress, checkout and orders EXECUTING, events from registration")
 {
-    PGconn   *c = db_connect();
+    PGconn   *c = sqlt_connect();
     char      m[24];
     claim_t   r;
 
@@ -292,7 +202,7 @@ Test(sql, new_key_claims_checkout_orders_and_events,
 Test(sql, live_lease_is_in_use_with_retry_after,
      .description = "same key and fingerprint while the lease is live: in_use, retry_after = seconds left")
 {
-    PGconn   *c = db_connect();
+    PGconn   *c = sqlt_connect();
     char      m[24];
     claim_t   r;
 
@@ -310,7 +220,7 @@ Test(sql, live_lease_is_in_use_with_retry_after,
 Test(sql, other_fingerprint_in_progress_is_reused,
      .description = "another fingerprint under an in-progress key: reused")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
 
     new_merchant(c, m);
@@ -322,7 +232,7 @@ Test(sql, other_fingerprint_in_progress_is_reused,
 Test(sql, done_key_replays_byte_for_byte,
      .description = "a finished key replays the stored status and body byte for byte")
 {
-    PGconn      *c = db_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24];
     claim_t      r;
     const char  *body = "{ \"checkout_id\" : \"co_1\",\n  \"note\": \"caf\xc3\xa9 \\u00e9\" }  ";
@@ -340,7 +250,7 @@ Test(sql, done_key_replays_byte_for_byte,
 Test(sql, other_fingerprint_done_is_reused,
      .description = "another fingerprint under a finished key: reused, not replayed")
 {
-    PGconn   *c = db_connect();
+    PGconn   *c = sqlt_connect();
     char      m[24];
     claim_t   r;
 
@@ -358,7 +268,7 @@ Test(sql, expired_lease_is_taken_over_with_stored_parameters,
      .description = "an expired lease is resumed with a new lease and the STORED request and expiry; the old lease cannot finish",
      .timeout = 30)
 {
-    PGconn   *c = db_connect();
+    PGconn   *c = sqlt_connect();
     char      m[24];
     claim_t   r;
 
@@ -385,7 +295,7 @@ Test(sql, expired_lease_with_other_fingerprint_is_reused,
      .description = "the fingerprint is checked before a take-over: an expired lease with another body is reused",
      .timeout = 30)
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
 
     new_merchant(c, m);
@@ -399,7 +309,7 @@ Test(sql, expired_lease_with_other_fingerprint_is_reused,
 Test(sql, release_lets_a_retry_resume_at_once,
      .description = "pay_release under the right lease ends it now; under another lease it changes nothing")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
 
     new_merchant(c, m);
@@ -417,7 +327,7 @@ Test(sql, done_key_past_ttl_counts_as_absent,
      .description = "a finished key past its TTL counts as absent: a new request under it is claimed",
      .timeout = 30)
 {
-    PGconn   *c = db_connect();
+    PGconn   *c = sqlt_connect();
     char      m[24];
     claim_t   r;
 
@@ -438,7 +348,7 @@ Test(sql, purge_deletes_only_done_keys_past_ttl,
      .description = "pay_purge deletes finished keys past their TTL and keeps in-progress and live ones",
      .timeout = 30)
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
 
     new_merchant(c, m);
@@ -459,7 +369,7 @@ Test(sql, purge_deletes_only_done_keys_past_ttl,
 Test(sql, checkout_id_under_another_key_is_duplicate,
      .description = "a checkout id already used under another key: duplicate, 409 stored under the new key, nothing inserted")
 {
-    PGconn   *c = db_connect();
+    PGconn   *c = sqlt_connect();
     char      m[24];
     claim_t   r;
     char      orders[] = "[{\"payment_order_id\":\"fresh_1\",\"seller_account\":\"s\",\"amount_minor\":1500}]";
@@ -487,7 +397,7 @@ Test(sql, checkout_id_under_another_key_is_duplicate,
 Test(sql, order_id_under_another_key_is_duplicate,
      .description = "a payment order id already used under another key: duplicate, and none of the new checkout stays")
 {
-    PGconn   *c = db_connect();
+    PGconn   *c = sqlt_connect();
     char      m[24];
     claim_t   r;
     char      orders[] = "[{\"payment_order_id\":\"co_2_1\",\"seller_account\":\"s\",\"amount_minor\":1000},"
@@ -510,7 +420,7 @@ Test(sql, order_id_under_another_key_is_duplicate,
 Test(sql, keys_and_ids_are_scoped_per_merchant,
      .description = "the same key, checkout id and order ids under two merchants are independent")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     a[24], b[24];
 
     new_merchant(c, a);
@@ -525,7 +435,7 @@ Test(sql, keys_and_ids_are_scoped_per_merchant,
 Test(sql, orders_not_summing_to_total_roll_back_everything,
      .description = "orders that do not sum to amount_total are an error and leave no key behind")
 {
-    PGconn      *c = db_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24];
     claim_req_t  q = { .total = "1501" };
     PGresult    *r;
@@ -544,7 +454,7 @@ Test(sql, orders_not_summing_to_total_roll_back_everything,
 Test(sql, nonce_is_merchant_colon_checkout_within_64,
      .description = "the nonce is <merchant_id>:<checkout_id>, 64 characters at the longest ids, and cannot be changed")
 {
-    PGconn      *c = db_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24];
     const char  *co = "C123456789012345678901234567890123456789";    /* 40 */
 
@@ -564,7 +474,7 @@ Test(sql, nonce_is_merchant_colon_checkout_within_64,
 Test(sql, format_checks_hold_at_their_bounds,
      .description = "the stored formats (019: lengths apart from the patterns) take a key of 1 to 255 printable characters, ids of 1 to 40, sellers of 1 to 64, a 64-digit lower-case fingerprint, and nothing past them (23514)")
 {
-    PGconn      *c = db_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], k255[256], k256[257], co40[41], co41[42];
     char         fp_upper[65];
     const char  *cols = "INSERT INTO payment_orders (merchant_id, payment_order_id,"
@@ -619,7 +529,7 @@ Test(sql, format_checks_hold_at_their_bounds,
 Test(sql, claims_need_a_merchant_that_is_never_deleted,
      .description = "pay_claim refuses an unknown merchant (23503); merchants cannot be deleted or renamed (PY002), only disabled")
 {
-    PGconn      *c = db_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24];
     PGresult    *r;
 
@@ -641,7 +551,7 @@ Test(sql, claims_need_a_merchant_that_is_never_deleted,
 Test(sql, finish_stores_once_then_returns_the_stored_answer,
      .description = "pay_finish stores token, url, lookup row and answer once; a second call changes nothing")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
     char     body1[] = "{\"status\":\"EXECUTING\"}";
     char     expect[160];
@@ -672,7 +582,7 @@ Test(sql, finish_stores_once_then_returns_the_stored_answer,
 Test(sql, finish_refuses_another_checkout_or_unknown_key,
      .description = "pay_finish refuses a key it does not know and a checkout that is not the key's (PY004)")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
 
     new_merchant(c, m);
@@ -691,7 +601,7 @@ Test(sql, finish_refuses_another_checkout_or_unknown_key,
 Test(sql, finish_failed_moves_checkout_and_orders_with_events,
      .description = "pay_finish FAILED: checkout and orders EXECUTING -> FAILED, events from registration, reason stored")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
 
     new_merchant(c, m);
@@ -727,7 +637,7 @@ Test(sql, finish_failed_moves_checkout_and_orders_with_events,
 Test(sql, registration_moves_reach_the_audit_chain,
      .description = "pay_claim's NOT_STARTED->EXECUTING and pay_finish's FAILED are audit rows of the same transactions; the chain verifies")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
 
     new_merchant(c, m);
@@ -767,7 +677,7 @@ Test(sql, registration_moves_reach_the_audit_chain,
 Test(sql, abandon_undoes_a_claim_so_the_ids_register_again,
      .description = "pay_abandon under the claim's lease removes the checkout, orders, events and key in one transaction; the ids register again; the audit chain keeps both")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
 
     new_merchant(c, m);
@@ -811,7 +721,7 @@ Test(sql, abandon_undoes_a_claim_so_the_ids_register_again,
 Test(sql, a_merchants_audit_chains_each_verify,
      .description = "015: a checkout's rows go to one of 64 chains (1 + sha256 byte mod 64), others to chain 0, which opens the 64 once; pay_audit_verify fails when a row is changed, moved to another chain, or a chain goes whole")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
 
     new_merchant(c, m);
@@ -862,7 +772,7 @@ Test(sql, refresh_stores_a_new_request_under_the_live_lease_only,
      .description = "pay_refresh replaces the stored request and expires_at under the live lease, audits it, and refuses a stale lease or a registered checkout (PY003)",
      .timeout = 30)
 {
-    PGconn   *c = db_connect();
+    PGconn   *c = sqlt_connect();
     char      m[24];
     claim_t   r;
 
@@ -900,7 +810,7 @@ Test(sql, refresh_stores_a_new_request_under_the_live_lease_only,
 Test(sql, status_only_moves_forward,
      .description = "the trigger refuses any status move that is not NOT_STARTED->EXECUTING->SUCCESS|FAILED; same->same is a no-op")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
     const char *upd = "UPDATE payment_orders SET status = $2::pay_status,"
                       " ledger_updated = ($2 = 'SUCCESS'),"
@@ -931,7 +841,7 @@ Test(sql, status_only_moves_forward,
 Test(sql, a_success_is_booked_or_refused,
      .description = "payment_orders: ledger_updated and wallet_updated are true exactly when the status is SUCCESS (23514 otherwise)")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
 
     new_merchant(c, m);
@@ -952,7 +862,7 @@ Test(sql, a_success_is_booked_or_refused,
 Test(sql, order_events_are_append_only,
      .description = "order_events refuses UPDATE, DELETE and TRUNCATE, even from the owner")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
 
     new_merchant(c, m);
@@ -987,7 +897,7 @@ Test(sql, order_events_are_append_only,
 Test(sql, gateway_role_executes_functions_but_touches_no_table,
      .description = "payments_gateway logs in, may EXECUTE pay_* functions only (the contract's eight among them), and has no table privilege")
 {
-    PGconn      *c = db_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24];
     const char  *tables[] = { "merchants", "api_keys", "merchant_return_origins",
                               "idempotency_keys", "checkouts", "payment_orders",
@@ -1038,21 +948,21 @@ Test(sql, gateway_role_executes_functions_but_touches_no_table,
 Test(sql, auth_answers_active_keys_of_enabled_merchants,
      .description = "pay_auth: merchant, hash, mode and sorted origins for an active key; nothing when revoked, disabled or unknown")
 {
-    PGconn      *c = db_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], kid[13], kid2[13];
     PGresult    *r;
     const char  *q = "SELECT merchant_id, key_hash, mode, origins FROM pay_auth($1)";
 
     new_merchant(c, m);
-    random_hex(kid, 12);
-    random_hex(kid2, 12);
+    sqlt_random_hex(kid, 12);
+    sqlt_random_hex(kid2, 12);
     OK(c, "INSERT INTO merchant_return_origins (merchant_id, origin) VALUES ($1, 'https://a.example:8443')", m);
     OK(c, "INSERT INTO api_keys (key_id, merchant_id, key_hash, mode) VALUES ($1, $2, $3, 'test')",
        kid, m, FP_B);
     OK(c, "INSERT INTO api_keys (key_id, merchant_id, key_hash, mode) VALUES ($1, $2, $3, 'test')",
        kid2, m, FP_A);
 
-    r = sql_ok(c, q, 1, ARGV(kid));
+    r = sqlt_ok(c, q, 1, ARGV(kid));
     cr_assert_eq(PQntuples(r), 1);
     cr_expect_str_eq(PQgetvalue(r, 0, 0), m);
     cr_expect_str_eq(PQgetvalue(r, 0, 1), FP_B);
@@ -1061,16 +971,16 @@ Test(sql, auth_answers_active_keys_of_enabled_merchants,
     PQclear(r);
 
     OK(c, "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1", kid);
-    r = sql_ok(c, q, 1, ARGV(kid));
+    r = sqlt_ok(c, q, 1, ARGV(kid));
     cr_expect_eq(PQntuples(r), 0, "a revoked key authenticates");
     PQclear(r);
 
     OK(c, "UPDATE merchants SET disabled = true WHERE merchant_id = $1", m);
-    r = sql_ok(c, q, 1, ARGV(kid2));
+    r = sqlt_ok(c, q, 1, ARGV(kid2));
     cr_expect_eq(PQntuples(r), 0, "a disabled merchant's key authenticates");
     PQclear(r);
 
-    r = sql_ok(c, q, 1, ARGV("nosuchkey000"));
+    r = sqlt_ok(c, q, 1, ARGV("nosuchkey000"));
     cr_expect_eq(PQntuples(r), 0);
     PQclear(r);
     PQfinish(c);
@@ -1079,14 +989,14 @@ Test(sql, auth_answers_active_keys_of_enabled_merchants,
 Test(sql, at_most_two_active_keys_per_merchant,
      .description = "a third active key is refused (PY005), by insert or by un-revoking; revoking makes room")
 {
-    PGconn      *c = db_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], k[3][13];
     const char  *ins = "INSERT INTO api_keys (key_id, merchant_id, key_hash, mode) VALUES ($1, $2, $3, 'test')";
     int          i;
 
     new_merchant(c, m);
     for (i = 0; i < 3; i++) {
-        random_hex(k[i], 12);
+        sqlt_random_hex(k[i], 12);
     }
     OK(c, ins, k[0], m, FP_A);
     OK(c, ins, k[1], m, FP_A);
@@ -1130,7 +1040,7 @@ load_json(const char *text)
 Test(sql, get_checkout_has_the_view_h_shape,
      .description = "pay_get_checkout: view.h fields, orders in request order, events in event_id order, RFC 3339 UTC times")
 {
-    PGconn      *c = db_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], other[24];
     json_t      *j, *orders, *events, *e;
     size_t       i;
@@ -1187,7 +1097,7 @@ Test(sql, get_checkout_has_the_view_h_shape,
 Test(sql, get_order_has_the_view_h_shape,
      .description = "pay_get_order: view.h fields with the checkout's psp and token; another merchant's order is NULL")
 {
-    PGconn      *c = db_connect();
+    PGconn      *c = sqlt_connect();
     char         m[24], other[24], expect[64];
     json_t      *j;
     size_t       i;
@@ -1227,7 +1137,7 @@ Test(sql, get_order_has_the_view_h_shape,
 Test(sql, pay_target_returns_psp_url_status_expiry,
      .description = "pay_pay_target: psp, hosted URL, status and expiry in epoch seconds; nothing for another merchant")
 {
-    PGconn    *c = db_connect();
+    PGconn    *c = sqlt_connect();
     char       m[24], other[24], url[96];
     PGresult  *r;
 
@@ -1235,7 +1145,7 @@ Test(sql, pay_target_returns_psp_url_status_expiry,
     new_merchant(c, other);
     claim(c, &(claim_req_t){ .merchant = m });
     finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_7", NULL, "201", "{}");
-    r = sql_ok(c, "SELECT psp, psp_url, status, expires_at FROM pay_pay_target($1, 'co_1')",
+    r = sqlt_ok(c, "SELECT psp, psp_url, status, expires_at FROM pay_pay_target($1, 'co_1')",
                1, ARGV(m));
     cr_assert_eq(PQntuples(r), 1);
     cr_expect_str_eq(PQgetvalue(r, 0, 0), "stripe");
@@ -1244,7 +1154,7 @@ Test(sql, pay_target_returns_psp_url_status_expiry,
     cr_expect_str_eq(PQgetvalue(r, 0, 2), "EXECUTING");
     cr_expect_str_eq(PQgetvalue(r, 0, 3), EXPIRES_EPOCH);
     PQclear(r);
-    r = sql_ok(c, "SELECT * FROM pay_pay_target($1, 'co_1')", 1, ARGV(other));
+    r = sqlt_ok(c, "SELECT * FROM pay_pay_target($1, 'co_1')", 1, ARGV(other));
     cr_expect_eq(PQntuples(r), 0);
     PQclear(r);
     PQfinish(c);
@@ -1324,7 +1234,7 @@ Test(sql, concurrent_claims_of_one_key_claim_once,
      .description = "20 connections claim the same key at once: exactly one claimed, 19 in_use",
      .timeout = 60)
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
     int      claimed, in_use, duplicate;
 
@@ -1341,7 +1251,7 @@ Test(sql, concurrent_keys_on_one_checkout_register_once,
      .description = "20 connections, 20 keys, one checkout id at once: one claimed, 19 duplicate",
      .timeout = 60)
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
     char     m[24];
     int      claimed, in_use, duplicate;
 
@@ -1360,7 +1270,7 @@ Test(sql, concurrent_keys_on_one_checkout_register_once,
 Test(sql, migrations_are_recorded,
      .description = "schema_migrations records each applied file once with its checksum")
 {
-    PGconn  *c = db_connect();
+    PGconn  *c = sqlt_connect();
 
     cr_expect_str_eq(VAL0(c, "SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations"
                              " WHERE version IN ('001_schema.sql', '002_registration.sql')"),
