@@ -18,6 +18,8 @@ static void ngx_http_payments_housekeeping_send(ngx_event_t *ev,
     ngx_http_payments_pg_query_t *q, const char *sql, int nparams,
     const char **values, ngx_http_payments_pg_handler_pt handler,
     ngx_msec_t retry);
+static ngx_int_t ngx_http_payments_housekeeping_count(
+    ngx_http_payments_pg_query_t *q, PGresult *res, const char *what);
 static void ngx_http_payments_housekeeping_timer(ngx_cycle_t *cycle,
     ngx_event_t *ev, ngx_event_handler_pt handler, ngx_msec_t after);
 static void ngx_http_payments_purge(ngx_event_t *ev);
@@ -30,14 +32,17 @@ static void ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 
 
-/* worker 0 purges idempotency keys past their TTL, a batch a minute */
+/* worker 0 purges idempotency keys past their TTL, a batch a minute, and
+ * again a second later after a full batch */
 #define NGX_HTTP_PAYMENTS_PURGE_EVERY  60000
+#define NGX_HTTP_PAYMENTS_PURGE_BATCH  1000
+#define NGX_HTTP_PAYMENTS_PURGE_SOON   1000
 
 static ngx_event_t                   ngx_http_payments_purge_timer;
 static ngx_http_payments_pg_query_t  ngx_http_payments_purge_query;
 static ngx_http_payments_pg_query_t  ngx_http_payments_stats_query;
 static const char                   *ngx_http_payments_purge_params[1] = {
-    "1000"
+    ngx_value(NGX_HTTP_PAYMENTS_PURGE_BATCH)
 };
 
 /* worker 0 folds the sellers' wallet credits into their balances
@@ -82,13 +87,17 @@ ngx_http_payments_housekeeping_timer(ngx_cycle_t *cycle, ngx_event_t *ev,
 
 
 /* sql sent on q, the answer to handler; when the store cannot take it now,
- * ev runs again after retry */
+ * ev runs again after retry; nothing new once the worker is exiting */
 static void
 ngx_http_payments_housekeeping_send(ngx_event_t *ev,
     ngx_http_payments_pg_query_t *q, const char *sql, int nparams,
     const char **values, ngx_http_payments_pg_handler_pt handler,
     ngx_msec_t retry)
 {
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
     ngx_memzero(q, sizeof(ngx_http_payments_pg_query_t));
     q->sql = sql;
     q->nparams = nparams;
@@ -102,13 +111,29 @@ ngx_http_payments_housekeeping_send(ngx_event_t *ev,
 }
 
 
+/* the one integer a pay_* function answered (what), or NGX_ERROR (after
+ * logging the store's error, if it sent one) */
+static ngx_int_t
+ngx_http_payments_housekeeping_count(ngx_http_payments_pg_query_t *q,
+    PGresult *res, const char *what)
+{
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        return ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                        PQgetlength(res, 0, 0));
+    }
+
+    if (res) {
+        ngx_log_error(NGX_LOG_ERR, q->log, 0, "payments: %s: %s", what,
+                      PQresultErrorMessage(res));
+    }
+
+    return NGX_ERROR;
+}
+
+
 static void
 ngx_http_payments_fold(ngx_event_t *ev)
 {
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
     ngx_http_payments_housekeeping_send(ev, &ngx_http_payments_fold_query,
                                         "SELECT pay_wallets_fold($1)", 1,
                                         ngx_http_payments_fold_params,
@@ -122,12 +147,9 @@ ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
     ngx_int_t  n;
 
-    n = 0;
+    n = ngx_http_payments_housekeeping_count(q, res, "pay_wallets_fold");
 
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-        n = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
-                     PQgetlength(res, 0, 0));
-
+    if (n != NGX_ERROR) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, q->log, 0,
                        "payments: folded %i wallet credits", n);
 
@@ -135,11 +157,6 @@ ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q, PGresult *res)
             ngx_http_payments_metrics->wallet_fold_at =
                                                 (ngx_atomic_uint_t) ngx_time();
         }
-
-    } else if (res) {
-        ngx_log_error(NGX_LOG_ERR, q->log, 0,
-                      "payments: pay_wallets_fold: %s",
-                      PQresultErrorMessage(res));
     }
 
     /* a full batch: more are waiting, go on at once */
@@ -152,10 +169,6 @@ ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 static void
 ngx_http_payments_purge(ngx_event_t *ev)
 {
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
     ngx_http_payments_housekeeping_send(ev, &ngx_http_payments_purge_query,
                                         "SELECT pay_purge($1)", 1,
                                         ngx_http_payments_purge_params,
@@ -169,21 +182,17 @@ ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
     ngx_int_t  n;
 
-    n = 0;
+    n = ngx_http_payments_housekeeping_count(q, res, "pay_purge");
 
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-        n = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
-                     PQgetlength(res, 0, 0));
-
-        if (n > 0) {
-            ngx_log_error(NGX_LOG_INFO, q->log, 0,
-                          "payments: purged %i expired idempotency keys", n);
-        }
+    if (n > 0) {
+        ngx_log_error(NGX_LOG_INFO, q->log, 0,
+                      "payments: purged %i expired idempotency keys", n);
     }
 
     /* a full batch: more are waiting, go on soon */
-    if (n == 1000) {
-        ngx_add_timer(&ngx_http_payments_purge_timer, 1000);
+    if (n == NGX_HTTP_PAYMENTS_PURGE_BATCH) {
+        ngx_add_timer(&ngx_http_payments_purge_timer,
+                      NGX_HTTP_PAYMENTS_PURGE_SOON);
         return;
     }
 
