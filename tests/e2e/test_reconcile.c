@@ -653,3 +653,46 @@ Test(reconcile, two_runs_of_different_psps_take_turns, .timeout = 30,
     state_of(c2, "ROLLBACK", 0, NULL);
     PQfinish(c2);
 }
+
+
+Test(reconcile, a_wallet_that_differs_from_its_ledger_is_flagged, .timeout = 60,
+     .description = "the internal check flags a wallet that is not the sum of "
+                    "its ledger entries, with the difference as the amount, "
+                    "instead of failing the run (sql/020)")
+{
+    merchant_t   m;
+    const char  *co[2], *a[2], *q[2];
+    char        *report;
+
+    merchant_new(&m);
+    co[0] = m.id;
+    co[1] = uid("co");
+    a[0] = "mock_generic";
+    a[1] = uid("sha-w");
+
+    /* all in one transaction, rolled back: the other suites share this
+     * database and must never see the wrong wallet */
+    db_exec("BEGIN", 0, NULL);
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, expires_at) VALUES ($1, $2, 'mock_generic',"
+            " $1 || ':' || $2, 'EUR', 100, 'https://shop.example/s',"
+            " 'https://shop.example/c', 'EXECUTING', 'r',"
+            " now() + interval '1 hour')", 2, co);
+    report = db_scalar("SELECT recon_begin($1, 'generic', " SHA_OF_2
+                       ", 'wallet-check', 0)", 2, a);
+    /* 2.50 in a wallet with no ledger entry behind it */
+    db_exec("SELECT wallet_add($1, 'seller_w', 'EUR', 250)", 1, co);
+
+    q[0] = report;
+    q[1] = m.id;
+    cr_assert_neq(atoi(db_scalar("SELECT recon_checks($1::bigint)", 1, q)), 0);
+    cr_assert_str_eq(db_scalar("SELECT string_agg(class || ' ' || currency"
+                               " || ' ' || amount || ' '"
+                               " || (evidence -> 'ours' ->> 'seller_account'), ',')"
+                               " FROM recon_mismatches WHERE report_id = $1::bigint"
+                               " AND merchant_id = $2"
+                               " AND kind = 'wallet_ledger_differs'", 2, q),
+                     "needs_person EUR 250 seller_w");
+    db_exec("ROLLBACK", 0, NULL);
+}
