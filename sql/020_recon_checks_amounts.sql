@@ -1,13 +1,15 @@
--- The internal check "every wallet equals its ledger" could not flag anything
--- (found with plpgsql_check).
+-- Two of the internal checks could not flag anything (found with
+-- plpgsql_check): "every wallet equals its ledger" and "refunds never exceed
+-- the capture".
 --
--- 012's recon_checks passed `x.wallet - x.ledger` as the mismatch's amount.
--- The ledger's side is -sum(bigint), a numeric, so the difference is numeric,
--- and recon_check_flag takes a bigint: PostgreSQL found no such function and
--- raised 42883.  That happened only when a wallet did differ from its ledger,
--- the one case the check is for, and it rolled the whole reconciliation back.
--- The body below is 012's with that amount cast to bigint (a wallet and its
--- ledger are both sums of bigint amounts; their difference is exact).
+-- 012's recon_checks passed `x.wallet - x.ledger` and `x.refunded - x.amount`
+-- as the mismatch's amount.  The ledger's side and the refunded total are
+-- sums of bigint, so numeric, and recon_check_flag takes a bigint: PostgreSQL
+-- found no such function and raised 42883.  That happened only when a wallet
+-- did differ from its ledger, or refunds did exceed a capture, the cases the
+-- checks are for, and it rolled the whole reconciliation back.  The body
+-- below is 012's with those two amounts cast to bigint (differences of sums
+-- of bigint amounts; exact).
 
 CREATE OR REPLACE FUNCTION recon_checks(p_report bigint)
 RETURNS int
@@ -78,7 +80,7 @@ BEGIN
         HAVING sum(f.amount) > o.amount
     LOOP
         PERFORM recon_check_flag(p_report, 'refunds_exceed_capture', x.merchant_id,
-            x.checkout_id, x.currency, x.refunded - x.amount,
+            x.checkout_id, x.currency, (x.refunded - x.amount)::bigint,
             jsonb_build_object('payment_order_id', x.payment_order_id,
                                'captured', x.amount, 'refunded', x.refunded));
         n := n + 1;
