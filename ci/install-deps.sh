@@ -40,6 +40,7 @@ if [ "$want_core" = 1 ]; then
     pkgs+=(
         nginx nginx-dev
         libpq-dev postgresql-15 postgresql-client-15
+        postgresql-15-plpgsql-check   # the e2e sql suite checks every PL/pgSQL function
         libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev
         libcriterion-dev libmicrohttpd-dev
         libcsv-dev   # payments-reconcile reads settlement reports with it
