@@ -3,15 +3,17 @@
 # run on this machine (see bench/README.md).
 #   1. the gateway: POST /v1/payments, every request its own key and checkout,
 #      the mock PSP answering after 200 ms, one nginx worker, 256 connections
-#      (plain HTTP on loopback, like the peer; then once more over TLS; then
-#      with the PSP failing every second call);
+#      (plain HTTP on loopback, like the peer, with the CPU each process
+#      used per registration; then once more over TLS; then with the PSP
+#      failing every second call);
 #   2. the peer: Debian's nginx proxying to a 200 ms upstream
 #      (bench/peer/plain_proxy_nginx.conf, unique_keys.lua);
 #   3. pgbench running the SQL one registration commits;
 #   4. the worker's memory before and after BENCH_REQUESTS registrations;
 #   5. webhooks: verified-and-committed Stripe events per second at 64
 #      connections (unique events for unique checkouts, signed in advance),
-#      for 1 merchant and for 4 merchants, interleaved with pgbench running
+#      for 1 merchant and for 4 merchants (each with the CPU per event of
+#      PostgreSQL, nginx and the rest), interleaved with pgbench running
 #      the database's floor (bench/peer/db_floor/hook.sql, then reg.sql, in
 #      database bench_floor of the same cluster); then pg_stat_statements
 #      over a short 1-merchant run, and pgbench running the gateway's own
@@ -65,6 +67,37 @@ mkdir -p "$(dirname "$out")"
 say() { echo "$*" | tee -a "$out"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 
+# ticks PID: CPU time (clock ticks, user + system) of PID and its children
+ticks() {
+    [ -n "$1" ] || { echo 0; return; }
+    awk -v p="$1" '{ pid = $1; sub(/^.*\) /, ""); if (pid == p || $2 == p) t += $12 + $13 }
+                   END { print t + 0 }' /proc/[0-9]*/stat 2>/dev/null
+}
+# busy: the machine's busy clock ticks, all cores (/proc/stat: user, nice,
+# system, irq, softirq; not idle, iowait or a hypervisor's steal)
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+# cpu_mark, then cpu_stop: the CPU time PostgreSQL, nginx and the mock PSP
+# (each with its children) and the whole machine used in between;
+# cpu_report N: that time per one of N events, and how busy the cores were
+cpu_now() {
+    local pm ng mk
+    pm=$(head -1 "$PAY_TEST_PGDATA/postmaster.pid")
+    ng=$(cat "$run/nginx.pid")
+    mk=$(sed -n 's/^MOCK_PID=//p' "$run/state")
+    echo "$(ticks "$pm") $(ticks "$ng") $(ticks "$mk") $(busy) $(date +%s%N)"
+}
+cpu_mark() { cpu_a=$(cpu_now); }
+cpu_stop() { cpu_b=$(cpu_now); }
+cpu_report() {
+    awk -v n="$1" -v a="$cpu_a" -v b="$cpu_b" -v hz="$(getconf CLK_TCK)" -v c="$(nproc)" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        if (n + 0 == 0) { print "n/a"; exit }
+        ms = 1000 / hz / n; s = (y[5] - x[5]) / 1e9
+        p = y[1] - x[1]; g = y[2] - x[2]; m = y[3] - x[3]; t = y[4] - x[4]
+        printf "cores %d%% busy; CPU per event: PostgreSQL %.2f ms, nginx %.2f ms, the mock PSP %.2f ms, the rest (wrk, the kernel) %.2f ms",
+            100 * t / hz / s / c, p * ms, g * ms, m * ms, (t - p - g - m) * ms }'
+}
+
 worker_rss() {
     local master
     master=$(cat "$run/nginx.pid")
@@ -104,10 +137,13 @@ if [[ $parts == *" registrations "* ]]; then
 export PAY_KEY=$PAY_TEST_MERCHANT_KEY PAY_PSP=$PAY_TEST_PSP
 wrk -t2 -c"$conns" -d3s -s bench/registrations.lua "$PAY_TEST_GW_PLAIN" >/dev/null  # warm-up
 rss0=$(worker_rss)
+cpu_mark
 wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua "$PAY_TEST_GW_PLAIN" \
     > "$run/gw.log" 2>&1
+cpu_stop
 gw=$(wrk_rate "$run/gw.log")
 say "gateway (plain HTTP)  : $gw registrations/s  $(wrk_tail "$run/gw.log")"
+say "    $(cpu_report "$(awk '/requests in/ { print $1 }' "$run/gw.log")")"
 wrk -t2 -c"$conns" -d"${secs}s" -s bench/registrations.lua "$PAY_TEST_GW" \
     > "$run/gw-tls.log" 2>&1
 say "gateway (TLS)         : $(wrk_rate "$run/gw-tls.log") registrations/s  $(wrk_tail "$run/gw-tls.log")"
@@ -208,12 +244,16 @@ paid() {   # paid LIKE: unique events committed (checkouts paid)
 }
 # webhooks NAME LIKE: wrk at 64 connections on the signed events of LIKE;
 # sets wh_rate (unique events committed per second, counted in the database)
+# and wh_cpu (where the cores went meanwhile, per event committed)
 webhooks() {
+    cpu_mark
     EVENTS=$run/$1.tsv wrk -t2 -c64 -d"${secs}s" --latency -s bench/webhooks.lua \
         "$PAY_TEST_GW_PLAIN" > "$run/$1.log" 2>&1
+    cpu_stop
     local n
     n=$(paid "$2")
     wh_rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
+    wh_cpu=$(cpu_report "$n")
     wh_tail=$(wrk_tail "$run/$1.log")
     wh_sent=$(awk '/requests in/ { print $1 }' "$run/$1.log")
     wh_events=$(wc -l < "$run/$1.tsv")
@@ -248,9 +288,9 @@ sign "wb${tag}m%" "$run/wh4.tsv"
 # interleaved, in one run: the floor, 1 merchant, 4 merchants, the floor again
 floor hook.sql floor-hook-a; fa=$fl_rate
 webhooks wh1 "wa${tag}x%"
-w1=$wh_rate; w1t=$wh_tail; w1s=$wh_sent; w1e=$wh_events
+w1=$wh_rate; w1t=$wh_tail; w1s=$wh_sent; w1e=$wh_events; w1c=$wh_cpu
 webhooks wh4 "wb${tag}m%"
-w4=$wh_rate; w4t=$wh_tail; w4s=$wh_sent; w4e=$wh_events
+w4=$wh_rate; w4t=$wh_tail; w4s=$wh_sent; w4e=$wh_events; w4c=$wh_cpu
 # what the gateway made of the events of both runs, by merchant
 psql "$PAY_TEST_PG" -XAtq -F ' ' -c "SELECT 'events of ' || coalesce(merchant_id, '(none)') || ': ' ||
     string_agg(outcome || ' ' || n, ', ' ORDER BY outcome) FROM (SELECT merchant_id, coalesce(outcome, '?') AS outcome,
@@ -260,7 +300,9 @@ floor reg.sql floor-reg; freg=$fl_rate
 fl=$(awk -v a="$fa" -v b="$fb" 'BEGIN { printf "%.0f", (a + b) / 2 }')
 say "webhooks, 64 connections, unique events committed per second (counted in the database):"
 say "  1 merchant  : $w1/s  $w1t ($w1s sent for $w1e unique events)"
+say "    $w1c"
 say "  4 merchants : $w4/s  $w4t ($w4s sent for $w4e unique events)"
+say "    $w4c"
 say "  db_floor hook.sql (8 clients): $fa/s before, $fb/s after (mean $fl/s)"
 say "  ratios: 1 merchant/floor = $(ratio "$w1" "$fl"), 4 merchants/floor = $(ratio "$w4" "$fl")," \
     "1 merchant/4 merchants = $(ratio "$w1" "$w4")"
