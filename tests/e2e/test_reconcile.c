@@ -608,6 +608,20 @@ state_of(PGconn *c, const char *sql, int n, const char *const *params)
 }
 
 
+/* An EXECUTING checkout co[1] of merchant co[0] at mock_generic, 1.00 EUR,
+ * written directly (no registration, no PSP call). */
+static void
+checkout_of_mock_generic(const char *const co[2])
+{
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, expires_at) VALUES ($1, $2, 'mock_generic',"
+            " $1 || ':' || $2, 'EUR', 100, 'https://shop.example/s',"
+            " 'https://shop.example/c', 'EXECUTING', 'r',"
+            " now() + interval '1 hour')", 2, co);
+}
+
+
 Test(reconcile, two_runs_of_different_psps_take_turns, .timeout = 30,
      .description = "a run holds every other run, of any PSP, until it "
                     "commits: two runs could otherwise deadlock on one "
@@ -624,12 +638,7 @@ Test(reconcile, two_runs_of_different_psps_take_turns, .timeout = 30,
     merchant_new(&m);
     co[0] = m.id;
     co[1] = uid("co");
-    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
-            " currency, amount_total, success_url, cancel_url, status,"
-            " psp_request, expires_at) VALUES ($1, $2, 'mock_generic',"
-            " $1 || ':' || $2, 'EUR', 100, 'https://shop.example/s',"
-            " 'https://shop.example/c', 'EXECUTING', 'r',"
-            " now() + interval '1 hour')", 2, co);
+    checkout_of_mock_generic(co);
     a[0] = "mock_generic";
     a[1] = uid("sha-a");
     b[0] = "mock_adyen";
@@ -676,12 +685,7 @@ Test(reconcile, internal_checks_flag_a_wrong_wallet_and_an_over_refund,
     /* all in one transaction, rolled back: the other suites share this
      * database and must never see the wrong wallet or refund */
     db_exec("BEGIN", 0, NULL);
-    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
-            " currency, amount_total, success_url, cancel_url, status,"
-            " psp_request, expires_at) VALUES ($1, $2, 'mock_generic',"
-            " $1 || ':' || $2, 'EUR', 100, 'https://shop.example/s',"
-            " 'https://shop.example/c', 'EXECUTING', 'r',"
-            " now() + interval '1 hour')", 2, co);
+    checkout_of_mock_generic(co);
     db_exec("INSERT INTO payment_orders (merchant_id, payment_order_id,"
             " checkout_id, line_no, seller_account, amount, currency, status)"
             " VALUES ($1, $3, $2, 1, 'seller_w', 100, 'EUR', 'EXECUTING')",
