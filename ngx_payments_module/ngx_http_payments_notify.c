@@ -10,7 +10,11 @@
  * row on the worker's libcurl multi handle.  Each delivery records its own
  * outcome (pay_notify_record), which counts only while this worker still
  * holds the lease; a worker that dies leaves its rows to the next claim
- * once their leases end.  Nothing here blocks: queries go through _pg.c,
+ * once their leases end.  A worker that stops gracefully (nginx -s quit,
+ * or the old workers of a reload) claims nothing more but finishes and
+ * records what it holds: a claim in flight and every delivery hold a timer
+ * that is not cancelable (nginx's graceful exit waits for those), bounded
+ * by the lease.  Nothing here blocks: queries go through _pg.c,
  * POSTs through _curl.c, and curl resolves names in its own thread.
  *
  * What a delivery may connect to is checked where the connection is made:
@@ -52,6 +56,8 @@ typedef struct {
     char                               *endpoint;
     ngx_uint_t                          attempts;
     ngx_http_payments_notify_outcome_e  outcome;
+    ngx_event_t                         hold;       /* a graceful exit
+                                                       waits for it */
     unsigned                            refused:1;  /* an address was */
     unsigned                            final:1;    /* no retry */
 } ngx_http_payments_delivery_t;
@@ -65,6 +71,7 @@ struct ngx_http_payments_notifier_s {
     ngx_http_payments_notify_conf_t    *conf;
 
     ngx_http_payments_pg_query_t        claim;
+    ngx_event_t                         claim_hold; /* while it runs */
     ngx_http_payments_pg_query_t        stats_query;
     const char                         *params[4];
     char                                limit[NGX_INT_T_LEN + 1];
@@ -99,6 +106,9 @@ static void ngx_http_payments_notify_record(ngx_http_payments_delivery_t *d,
 static void ngx_http_payments_notify_recorded(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_notify_done(ngx_http_payments_delivery_t *d);
+static void ngx_http_payments_notify_hold(ngx_event_t *ev,
+    ngx_http_payments_notifier_t *nt, void *data);
+static void ngx_http_payments_notify_held(ngx_event_t *ev);
 static void ngx_http_payments_notify_stats(ngx_event_t *ev);
 static void ngx_http_payments_notify_counted(ngx_http_payments_pg_query_t *q,
     PGresult *res);
@@ -380,7 +390,7 @@ ngx_http_payments_notify_init(ngx_cycle_t *cycle,
     ngx_queue_init(&nt->deliveries);
 
     /* the lease holder: this worker, on this host (a reload's new workers
-     * are new holders; the old rows come back when their leases end) */
+     * are new holders; the old ones finish and record the rows they hold) */
     p = ngx_snprintf((u_char *) nt->owner, sizeof(nt->owner) - 1, "%V:%P",
                      &cycle->hostname, ngx_pid);
     *p = '\0';
@@ -442,11 +452,21 @@ ngx_http_payments_notify_exit(ngx_cycle_t *cycle)
         ngx_del_timer(&nt->stats);
     }
 
-    /* the rows in flight come back to a claim when their leases end */
+    if (nt->claim_hold.timer_set) {
+        ngx_del_timer(&nt->claim_hold);
+    }
+
+    /* what is still in flight here (a fast stop, or worker_shutdown_timeout
+     * passed): the rows come back to a claim when their leases end */
     while (!ngx_queue_empty(&nt->deliveries)) {
         qu = ngx_queue_head(&nt->deliveries);
         ngx_queue_remove(qu);
         d = ngx_queue_data(qu, ngx_http_payments_delivery_t, queue);
+
+        if (d->hold.timer_set) {
+            ngx_del_timer(&d->hold);
+        }
+
         ngx_http_payments_fetch_cancel(&d->fetch);
         ngx_destroy_pool(d->pool);
     }
@@ -497,6 +517,34 @@ ngx_http_payments_notify_round(ngx_event_t *ev)
     }
 
     nt->claiming = 1;
+    ngx_http_payments_notify_hold(&nt->claim_hold, nt, nt);
+}
+
+
+/* A timer a graceful exit waits for (nginx exits a stopping worker once no
+ * timer but cancelable ones is left): set while a claim or a delivery is in
+ * flight, so that its rows are delivered and recorded, not left leased (an
+ * attempt spent, and the next one only after the lease).  It lasts the
+ * lease: after that the row may be another holder's anyway. */
+static void
+ngx_http_payments_notify_hold(ngx_event_t *ev,
+    ngx_http_payments_notifier_t *nt, void *data)
+{
+    ev->handler = ngx_http_payments_notify_held;
+    ev->data = data;
+    ev->log = nt->log;
+    ev->cancelable = 0;
+
+    ngx_add_timer(ev, nt->conf->lease);
+}
+
+
+static void
+ngx_http_payments_notify_held(ngx_event_t *ev)
+{
+    /* the lease is over: a stopping worker need not wait any longer (what
+     * is in flight goes on, and is recorded if it still may be) */
+    (void) ev;
 }
 
 
@@ -511,6 +559,10 @@ ngx_http_payments_notify_claimed(ngx_http_payments_pg_query_t *q,
 
     if (nt->pmcf == NULL) {
         return;
+    }
+
+    if (nt->claim_hold.timer_set) {
+        ngx_del_timer(&nt->claim_hold);
     }
 
     n = 0;
@@ -575,6 +627,10 @@ ngx_http_payments_notify_start(ngx_http_payments_notifier_t *nt,
 
     ngx_queue_insert_tail(&nt->deliveries, &d->queue);
     nt->inflight++;
+
+    /* even when the worker stops meanwhile: the row is claimed (its attempt
+     * counted), so it is delivered and recorded now */
+    ngx_http_payments_notify_hold(&d->hold, nt, d);
 
     if (ngx_http_payments_notify_post(d, res, row) == NGX_ERROR) {
         /* no memory: nothing was sent, the lease ends and the row is
@@ -941,6 +997,10 @@ ngx_http_payments_notify_done(ngx_http_payments_delivery_t *d)
 
     ngx_queue_remove(&d->queue);
     nt->inflight--;
+
+    if (d->hold.timer_set) {
+        ngx_del_timer(&d->hold);
+    }
 
     ngx_http_payments_fetch_cancel(&d->fetch);
     ngx_destroy_pool(d->pool);

@@ -23,6 +23,7 @@
 
 #include "harness.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -1104,6 +1105,67 @@ checkout_paid_via(const gateway_t *gw, merchant_t *m, paid_t *p)
     }
 
     cr_assert_fail("checkout %s not paid via %s", p->co, gw->origin);
+}
+
+
+/* nginx -s quit, and the old workers of every reload: the worker claims
+ * nothing more, but what it holds is delivered and recorded before it
+ * exits, not left leased (an attempt spent, the next one only after the
+ * lease). */
+Test(solo_notify, a_graceful_stop_delivers_and_records_what_is_in_flight)
+{
+    int          i;
+    pid_t        pid;
+    char        *st;
+    json_t      *ds;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m;
+    const char  *params[1];
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    /* in flight for 1.5 s */
+    receiver_mode(ep.name, "slow 1500", NULL);
+
+    own_gateway("notify-quit", "interval=100ms batch=32 timeout=5s "
+                "connect_timeout=1s lease=30s allow_loopback=on");
+    checkout_paid_via(&own, &m, &p);
+
+    params[0] = m.id;
+
+    for (i = 0; i < 100; i++) {
+        st = db_scalar("SELECT count(*) FROM notifications WHERE "
+                       "merchant_id = $1 AND lease_owner IS NOT NULL", 1,
+                       params);
+        if (st != NULL && strcmp(st, "1") == 0) {
+            break;
+        }
+        msleep(20);
+    }
+
+    cr_assert_lt(i, 100, "the notification was never claimed");
+
+    /* the row is claimed and its POST waits for the answer: stop */
+    pid = own.pid;
+    cr_assert_eq(kill(pid, SIGQUIT), 0);
+
+    for (i = 0; i < 150 && kill(pid, 0) == 0; i++) {
+        msleep(100);
+    }
+
+    cr_assert_eq(kill(pid, 0), -1, "the gateway did not exit in 15 s");
+    own.pid = 0;
+
+    st = db_scalar("SELECT status || ' ' || attempts || ' ' "
+                   "|| coalesce(lease_owner, '-') FROM notifications "
+                   "WHERE merchant_id = $1", 1, params);
+    cr_expect_str_eq(st, "DELIVERED 1 -");
+
+    ds = receiver_deliveries(ep.name);
+    cr_expect_eq(json_array_size(ds), 1, "%s", dump(ds));
+    cr_expect_str_eq(dstr(json_array_get(ds, 0), "answer"), "204", "%s",
+                     dump(ds));
 }
 
 
