@@ -340,6 +340,90 @@ Test(webhooks, a_success_without_amount_or_currency_books_nothing)
 }
 
 
+/* pay_event_apply as the gateway calls it for a paid Stripe session of
+ * 15.00 USD: ev = { psp, the token's blind index, the payment reference };
+ * its outcome. */
+static char *
+paid_event(const char *const *ev)
+{
+    return db_scalar("SELECT outcome FROM pay_event_apply($1, "
+                     "'evt_db_' || md5(random()::text), 'SUCCEEDED', "
+                     "'checkout.session.completed', $2, '', 1500, 'USD', $3, "
+                     "'', NULL::text[])", 3, ev);
+}
+
+
+/* sql/021: a webhook that pays a checkout writes its row once, the PSP's
+ * payment reference with the status (and its psp_payments row); a
+ * reference that comes with a later event is noted only when none was.
+ * pg_stat_xact_user_tables counts this transaction's own row writes (rolled
+ * back at the end: the suite shares the database). */
+Test(webhooks, a_paid_checkout_is_written_once_with_its_payment_reference)
+{
+    char        *ref, *first;
+    paid_t       p;
+    const char  *ev[3], *co[2], *pp[4];
+
+    register_checkout(&p);
+    ev[0] = env("PAY_TEST_PSP");
+    ev[1] = test_blind_index(0, env("PAY_TEST_PSP"), p.token);
+    co[0] = p.m.id;
+    co[1] = p.co;
+
+    first = uid("pi");
+    ev[2] = first;
+    db_exec("BEGIN", 0, NULL);
+    cr_assert_str_eq(paid_event(ev), "applied");
+    cr_expect_str_eq(db_scalar("SELECT n_tup_upd FROM pg_stat_xact_user_tables "
+                               "WHERE relid = 'checkouts'::regclass", 0, NULL),
+                     "1");
+    cr_expect_str_eq(db_scalar("SELECT status || ' ' || psp_payment_ref FROM "
+                               "checkouts WHERE merchant_id = $1 AND "
+                               "checkout_id = $2", 2, co),
+                     str_printf("SUCCESS %s", first));
+    pp[0] = ev[0];
+    pp[1] = first;
+    pp[2] = co[0];
+    pp[3] = co[1];
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM psp_payments WHERE "
+                               "psp = $1 AND payment_ref = $2 AND "
+                               "merchant_id = $3 AND checkout_id = $4", 4, pp),
+                     "1");
+
+    /* a later event with another reference: the first one stays */
+    ref = uid("pi");
+    ev[2] = ref;
+    cr_expect_str_eq(paid_event(ev), "already");
+    cr_expect_str_eq(db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2, co),
+                     first);
+    pp[1] = ref;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM psp_payments WHERE "
+                               "psp = $1 AND payment_ref = $2 AND "
+                               "merchant_id = $3 AND checkout_id = $4", 4, pp),
+                     "0");
+    db_exec("ROLLBACK", 0, NULL);
+
+    /* paid with no reference, then one comes: it is noted then */
+    db_exec("BEGIN", 0, NULL);
+    ev[2] = "";
+    cr_assert_str_eq(paid_event(ev), "applied");
+    cr_expect_str_eq(db_scalar("SELECT coalesce(psp_payment_ref, '-') FROM "
+                               "checkouts WHERE merchant_id = $1 AND "
+                               "checkout_id = $2", 2, co), "-");
+    ev[2] = ref;
+    cr_expect_str_eq(paid_event(ev), "already");
+    cr_expect_str_eq(db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2, co),
+                     ref);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM psp_payments WHERE "
+                               "psp = $1 AND payment_ref = $2 AND "
+                               "merchant_id = $3 AND checkout_id = $4", 4, pp),
+                     "1");
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
 /* The database's own rule, without the core in front of it: SUCCEEDED
  * with no amount (-1) or an inexact one (-2) is an amount_mismatch. */
 Test(webhooks, the_database_refuses_a_success_it_cannot_check)
