@@ -17,7 +17,7 @@
 #      the database's floor (bench/peer/db_floor/hook.sql, then reg.sql, in
 #      database bench_floor of the same cluster); then pg_stat_statements
 #      over a short 1-merchant run, and pgbench running the gateway's own
-#      pay_webhook_apply transaction;
+#      webhook transaction (pay_event_apply, with a payment reference);
 #   6. reconciliation: rows per second of payments-reconcile on a generated
 #      20,000-row report (bench/reconcile.sh, BENCH_RECON_ROWS).
 # Environment: BENCH_SECONDS (10), BENCH_REQUESTS (50000), BENCH_CONNECTIONS
@@ -346,6 +346,13 @@ psql "$PAY_TEST_PG" -XAtq -c "SELECT 'wallets: ' || count(*) || ', ' ||
                                WHERE account LIKE 'seller\\_payable:%' GROUP BY 1, 2, 3) l
       ON l.merchant_id = w.merchant_id AND l.seller = w.seller_account AND l.currency = w.currency" \
     | tee -a "$out"
+# every paid checkout has its payment reference and its psp_payments row
+psql "$PAY_TEST_PG" -XAtq -c "SELECT 'payment references: ' || count(*) || ' paid checkouts, ' ||
+    count(*) FILTER (WHERE c.psp_payment_ref IS NULL OR p.checkout_id IS NULL) || ' without'
+    FROM checkouts c LEFT JOIN psp_payments p ON p.psp = c.psp
+         AND p.payment_ref = c.psp_payment_ref AND p.merchant_id = c.merchant_id
+         AND p.checkout_id = c.checkout_id
+   WHERE c.status = 'SUCCESS'" | tee -a "$out"
 psql "$PAY_TEST_PG" -XAtq -c "SELECT 'audit chains: ' || count(*) FILTER (WHERE pay_audit_verify(m)) ||
     ' of ' || count(*) || ' verify' FROM (SELECT DISTINCT merchant_id m FROM audit_log) x" | tee -a "$out"
 

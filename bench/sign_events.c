@@ -51,8 +51,9 @@ main(int argc, char **argv)
                  "\"livemode\":false,\"data\":{\"object\":{\"id\":\"%s\","
                  "\"object\":\"checkout.session\",\"client_reference_id\":"
                  "\"%s:%s\",\"amount_total\":%s,\"currency\":\"usd\","
+                 "\"payment_intent\":\"pi_bench_%s_%s\","
                  "\"payment_status\":\"paid\",\"status\":\"complete\"}}}",
-                 m, co, t, tok, m, co, amt);
+                 m, co, t, tok, m, co, amt, m, co);
 
         snprintf(payload, sizeof(payload), "%ld.%s", t, body);
         HMAC(EVP_sha256(), argv[1], (int) strlen(argv[1]),
