@@ -32,8 +32,9 @@ static void ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 
 
-/* worker 0 purges idempotency keys past their TTL, a batch a minute, and
- * again a second later after a full batch */
+/* worker 0 purges idempotency keys past their TTL a second after it
+ * starts, then a batch a minute, and again a second later after a full
+ * batch */
 #define NGX_HTTP_PAYMENTS_PURGE_EVERY  60000
 #define NGX_HTTP_PAYMENTS_PURGE_BATCH  1000
 #define NGX_HTTP_PAYMENTS_PURGE_SOON   1000
@@ -67,7 +68,7 @@ ngx_http_payments_housekeeping_init(ngx_cycle_t *cycle)
 
     ngx_http_payments_housekeeping_timer(cycle, &ngx_http_payments_purge_timer,
                                          ngx_http_payments_purge,
-                                         NGX_HTTP_PAYMENTS_PURGE_EVERY);
+                                         NGX_HTTP_PAYMENTS_PURGE_SOON);
     ngx_http_payments_housekeeping_timer(cycle, &ngx_http_payments_fold_timer,
                                          ngx_http_payments_fold,
                                          NGX_HTTP_PAYMENTS_FOLD_EVERY);

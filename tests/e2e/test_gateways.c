@@ -116,6 +116,59 @@ Test(two_gateways, a_duplicate_key_storm_split_over_both_registers_once)
 }
 
 
+/* Worker 0 purges the keys past their TTL a second after it starts (then
+ * every minute); a key purged is a new request, and its checkout id still
+ * keeps the payment from a second session. */
+Test(two_gateways, a_starting_gateway_purges_the_keys_past_their_ttl)
+{
+    int          i;
+    char        *co_id, *expired, *live;
+    long         sessions, requests;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    co_id = uid("co");
+    expired = uid("key");
+    live = uid("key");
+    (void) register_ok(&m, expired, body_for(co_id));
+    (void) register_ok(&m, live, body_for(uid("co")));
+
+    p[0] = m.id;
+    p[1] = expired;
+    db_exec("UPDATE idempotency_keys SET expires_at = now() - interval '1 s' "
+            "WHERE merchant_id = $1 AND idem_key = $2", 2, p);
+
+    start_second();
+
+    for (i = 0; i < 100; i++) {
+        if (strcmp(db_scalar("SELECT count(*) FROM idempotency_keys WHERE "
+                             "merchant_id = $1 AND idem_key = $2", 2, p),
+                   "0") == 0)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_lt(i, 100, "the key past its TTL is still there after 10 s");
+
+    /* the key within its TTL stays */
+    p[1] = live;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM idempotency_keys WHERE "
+                               "merchant_id = $1 AND idem_key = $2", 2, p),
+                     "1");
+
+    /* the purged key again, same body: a new request, refused by the
+     * checkout id (no second session at the PSP) */
+    r = api_post(&m, expired, body_for(co_id));
+    cr_expect_eq(r->status, 409, "%ld %s", r->status, r->body);
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_expect_eq(sessions, 1, "sessions at the PSP: %ld", sessions);
+}
+
+
 Test(two_gateways, a_webhook_delivered_to_both_at_once_books_once)
 {
     size_t       i;
