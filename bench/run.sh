@@ -70,8 +70,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; 
 # ticks PID: CPU time (clock ticks, user + system) of PID and its children
 ticks() {
     [ -n "$1" ] || { echo 0; return; }
-    awk -v p="$1" '{ pid = $1; sub(/^.*\) /, ""); if (pid == p || $2 == p) t += $12 + $13 }
-                   END { print t + 0 }' /proc/[0-9]*/stat 2>/dev/null
+    # through cat: a process that exits between the glob and its read is
+    # skipped (awk reading the files itself stops at the first one gone)
+    cat /proc/[0-9]*/stat 2>/dev/null |
+        awk -v p="$1" '{ pid = $1; sub(/^.*\) /, ""); if (pid == p || $2 == p) t += $12 + $13 }
+                       END { print t + 0 }'
 }
 # busy: the machine's busy clock ticks, all cores (/proc/stat: user, nice,
 # system, irq, softirq; not idle, iowait or a hypervisor's steal)
@@ -90,8 +93,8 @@ cpu_mark() { cpu_a=$(cpu_now); }
 cpu_stop() { cpu_b=$(cpu_now); }
 cpu_report() {
     awk -v n="$1" -v a="$cpu_a" -v b="$cpu_b" -v hz="$(getconf CLK_TCK)" -v c="$(nproc)" 'BEGIN {
-        split(a, x, " "); split(b, y, " ")
-        if (n + 0 == 0) { print "n/a"; exit }
+        if (split(a, x, " ") != 5 || split(b, y, " ") != 5 || n + 0 == 0) {
+            print "CPU per event: n/a (a sample failed)"; exit }
         ms = 1000 / hz / n; s = (y[5] - x[5]) / 1e9
         p = y[1] - x[1]; g = y[2] - x[2]; m = y[3] - x[3]; t = y[4] - x[4]
         printf "cores %d%% busy; CPU per event: PostgreSQL %.2f ms, nginx %.2f ms, the mock PSP %.2f ms, the rest (wrk, the kernel) %.2f ms",
