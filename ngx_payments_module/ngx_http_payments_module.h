@@ -254,6 +254,8 @@ typedef struct ngx_http_payments_ctx_s {
     ngx_http_payments_pg_query_t    query;
     ngx_http_payments_fetch_t       fetch;
     ngx_event_t                     retry;
+    ngx_event_t                     hold;       /* a graceful stop waits
+                                                   for the request */
 
     /* the authenticated merchant */
     void                          (*auth_next)(

@@ -23,6 +23,10 @@ static ngx_int_t ngx_http_payments_tls_required(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx, ngx_uint_t browser);
 static ngx_uint_t ngx_http_payments_secure(ngx_http_request_t *r);
 static void ngx_http_payments_redact(ngx_http_request_t *r);
+static ngx_int_t ngx_http_payments_hold(ngx_http_request_t *r,
+    ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_held(ngx_event_t *ev);
+static void ngx_http_payments_unhold(void *data);
 
 
 static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
@@ -100,6 +104,59 @@ ngx_http_payments_redact(ngx_http_request_t *r)
 }
 
 
+/*
+ * nginx -s quit, and the old workers of every reload: a stopping worker
+ * exits once only cancelable timers are left, and a PSP call's timer is one
+ * (so is an idle worker's housekeeping).  Without a timer of its own, a
+ * registration waiting for the PSP was cut off: the shop got no answer and
+ * its retry found the key in progress until the lease ended.  This timer
+ * lasts as long as a request may (the PSP's budget and three database
+ * round trips, which the lease exceeds) and goes with the request's pool.
+ */
+static ngx_int_t
+ngx_http_payments_hold(ngx_http_request_t *r, ngx_http_payments_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->hold.handler = ngx_http_payments_held;
+    ctx->hold.data = ctx;
+    ctx->hold.log = r->connection->log;
+
+    ngx_add_timer(&ctx->hold, ctx->pmcf->request_timeout
+                              + 3 * ctx->pmcf->db_timeout);
+
+    cln->handler = ngx_http_payments_unhold;
+    cln->data = &ctx->hold;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_held(ngx_event_t *ev)
+{
+    /* the request's own deadlines end it; a stopping worker need not wait
+     * any longer */
+    (void) ev;
+}
+
+
+static void
+ngx_http_payments_unhold(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+}
+
+
 ngx_int_t
 ngx_http_payments_handler(ngx_http_request_t *r)
 {
@@ -120,6 +177,10 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->pmcf = pmcf;
     ngx_http_set_ctx(r, ctx, ngx_http_payments_module);
+
+    if (ngx_http_payments_hold(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ngx_http_payments_redact(r);
 

@@ -716,9 +716,30 @@ Test(solo_chaos, postgres_stopped_hard_and_restarted)
 
 /* -- nginx reloaded under load ---------------------------------------------- */
 
+/* nginx's "open socket #N left in connection" alerts in the suite's
+ * error log: a worker that exited with connections still open */
+static size_t
+ch_open_sockets_left(void)
+{
+    size_t       n;
+    const char  *p;
+    char        *log;
+
+    log = file_read(run_file("logs/error.log"), NULL);
+    n = 0;
+
+    for (p = log; p != NULL && (p = strstr(p, "open socket #")) != NULL; p++) {
+        n++;
+    }
+
+    return n;
+}
+
+
 Test(solo_chaos, nginx_reloaded_under_load)
 {
     int         rc;
+    size_t      left;
     char       *pid;
     chaos_t    *c;
     pthread_t   th;
@@ -735,6 +756,8 @@ Test(solo_chaos, nginx_reloaded_under_load)
     l.to = c->n;
     cr_assert_eq(pthread_create(&th, NULL, ch_load, &l), 0);
 
+    left = ch_open_sockets_left();
+
     msleep(500);
     pid = file_read(run_file("nginx.pid"), NULL);
     cr_assert_not_null(pid);
@@ -748,6 +771,13 @@ Test(solo_chaos, nginx_reloaded_under_load)
     ch_pay(c);
     ch_settle(c, 30);
     ch_check(c);
+
+    /* the old workers finish what is in flight before they exit: every
+     * registration answered 201 the first time, no connection cut off */
+    cr_expect_eq(c->first_2xx, c->n, "%zu of %zu answered 201 the first time",
+                 c->first_2xx, c->n);
+    cr_expect_eq(ch_open_sockets_left(), left,
+                 "an old worker exited with connections open (error.log)");
 }
 
 
