@@ -367,7 +367,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  libpq's accessors and the core (it bumps the metrics
  *                  zone's error counters, data, not a call).
  *   _util.c        leaf: pool strings, the signed links, files read at
- *                  configuration time.  Calls only nginx and the core.
+ *                  configuration time, the graceful stop's hold timer.
+ *                  Calls only nginx and the core.
  */
 
 
@@ -414,6 +415,11 @@ char *ngx_http_payments_link(ngx_pool_t *pool,
     const char *checkout, ngx_str_t *psp, pay_token_use_e use, int64_t exp);
 /* "SUCCEEDED", "FAILED", ...: pay_webhook_apply's p_kind */
 const char *ngx_http_payments_event_kind(pay_event_kind_e kind);
+/* a timer a graceful stop waits for, for at most ms (work in flight that
+ * must finish first); unhold deletes it (data: the ngx_event_t, so that it
+ * serves as a pool cleanup handler too) */
+void ngx_http_payments_hold(ngx_event_t *ev, ngx_log_t *log, ngx_msec_t ms);
+void ngx_http_payments_unhold(void *data);
 
 /* what ngx_http_payments_read_file() reads: a secret (at most 4k, mode
  * 0600), a public file (4k), a CA bundle (1m) */

@@ -106,9 +106,6 @@ static void ngx_http_payments_notify_record(ngx_http_payments_delivery_t *d,
 static void ngx_http_payments_notify_recorded(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_notify_done(ngx_http_payments_delivery_t *d);
-static void ngx_http_payments_notify_hold(ngx_event_t *ev,
-    ngx_http_payments_notifier_t *nt, void *data);
-static void ngx_http_payments_notify_held(ngx_event_t *ev);
 static void ngx_http_payments_notify_stats(ngx_event_t *ev);
 static void ngx_http_payments_notify_counted(ngx_http_payments_pg_query_t *q,
     PGresult *res);
@@ -452,9 +449,7 @@ ngx_http_payments_notify_exit(ngx_cycle_t *cycle)
         ngx_del_timer(&nt->stats);
     }
 
-    if (nt->claim_hold.timer_set) {
-        ngx_del_timer(&nt->claim_hold);
-    }
+    ngx_http_payments_unhold(&nt->claim_hold);
 
     /* what is still in flight here (a fast stop, or worker_shutdown_timeout
      * passed): the rows come back to a claim when their leases end */
@@ -463,9 +458,7 @@ ngx_http_payments_notify_exit(ngx_cycle_t *cycle)
         ngx_queue_remove(qu);
         d = ngx_queue_data(qu, ngx_http_payments_delivery_t, queue);
 
-        if (d->hold.timer_set) {
-            ngx_del_timer(&d->hold);
-        }
+        ngx_http_payments_unhold(&d->hold);
 
         ngx_http_payments_fetch_cancel(&d->fetch);
         ngx_destroy_pool(d->pool);
@@ -517,34 +510,12 @@ ngx_http_payments_notify_round(ngx_event_t *ev)
     }
 
     nt->claiming = 1;
-    ngx_http_payments_notify_hold(&nt->claim_hold, nt, nt);
-}
 
-
-/* A timer a graceful exit waits for (nginx exits a stopping worker once no
- * timer but cancelable ones is left): set while a claim or a delivery is in
- * flight, so that its rows are delivered and recorded, not left leased (an
- * attempt spent, and the next one only after the lease).  It lasts the
- * lease: after that the row may be another holder's anyway. */
-static void
-ngx_http_payments_notify_hold(ngx_event_t *ev,
-    ngx_http_payments_notifier_t *nt, void *data)
-{
-    ev->handler = ngx_http_payments_notify_held;
-    ev->data = data;
-    ev->log = nt->log;
-    ev->cancelable = 0;
-
-    ngx_add_timer(ev, nt->conf->lease);
-}
-
-
-static void
-ngx_http_payments_notify_held(ngx_event_t *ev)
-{
-    /* the lease is over: a stopping worker need not wait any longer (what
-     * is in flight goes on, and is recorded if it still may be) */
-    (void) ev;
+    /* a graceful stop waits for the claim and the deliveries it starts, so
+     * that their rows are delivered and recorded, not left leased (an
+     * attempt spent, the next one only after the lease); at most the
+     * lease, after which the rows may be another holder's anyway */
+    ngx_http_payments_hold(&nt->claim_hold, nt->log, nt->conf->lease);
 }
 
 
@@ -561,9 +532,7 @@ ngx_http_payments_notify_claimed(ngx_http_payments_pg_query_t *q,
         return;
     }
 
-    if (nt->claim_hold.timer_set) {
-        ngx_del_timer(&nt->claim_hold);
-    }
+    ngx_http_payments_unhold(&nt->claim_hold);
 
     n = 0;
 
@@ -630,7 +599,7 @@ ngx_http_payments_notify_start(ngx_http_payments_notifier_t *nt,
 
     /* even when the worker stops meanwhile: the row is claimed (its attempt
      * counted), so it is delivered and recorded now */
-    ngx_http_payments_notify_hold(&d->hold, nt, d);
+    ngx_http_payments_hold(&d->hold, nt->log, nt->conf->lease);
 
     if (ngx_http_payments_notify_post(d, res, row) == NGX_ERROR) {
         /* no memory: nothing was sent, the lease ends and the row is
@@ -998,9 +967,7 @@ ngx_http_payments_notify_done(ngx_http_payments_delivery_t *d)
     ngx_queue_remove(&d->queue);
     nt->inflight--;
 
-    if (d->hold.timer_set) {
-        ngx_del_timer(&d->hold);
-    }
+    ngx_http_payments_unhold(&d->hold);
 
     ngx_http_payments_fetch_cancel(&d->fetch);
     ngx_destroy_pool(d->pool);

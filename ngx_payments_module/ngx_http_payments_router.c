@@ -23,10 +23,8 @@ static ngx_int_t ngx_http_payments_tls_required(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx, ngx_uint_t browser);
 static ngx_uint_t ngx_http_payments_secure(ngx_http_request_t *r);
 static void ngx_http_payments_redact(ngx_http_request_t *r);
-static ngx_int_t ngx_http_payments_hold(ngx_http_request_t *r,
+static ngx_int_t ngx_http_payments_hold_request(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx);
-static void ngx_http_payments_held(ngx_event_t *ev);
-static void ngx_http_payments_unhold(void *data);
 
 
 static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
@@ -105,16 +103,16 @@ ngx_http_payments_redact(ngx_http_request_t *r)
 
 
 /*
- * nginx -s quit, and the old workers of every reload: a stopping worker
- * exits once only cancelable timers are left, and a PSP call's timer is one
- * (so is an idle worker's housekeeping).  Without a timer of its own, a
- * registration waiting for the PSP was cut off: the shop got no answer and
- * its retry found the key in progress until the lease ended.  This timer
- * lasts as long as a request may (the PSP's budget and three database
- * round trips, which the lease exceeds) and goes with the request's pool.
+ * A graceful stop or reload answers the requests in flight: without a hold
+ * (_util.c), a registration waiting for its PSP was cut off, the shop got
+ * no answer and its retry found the key in progress until the lease ended.
+ * The hold lasts as long as a request may (the PSP's budget and three
+ * database round trips, which the lease exceeds) and goes with the
+ * request's pool.
  */
 static ngx_int_t
-ngx_http_payments_hold(ngx_http_request_t *r, ngx_http_payments_ctx_t *ctx)
+ngx_http_payments_hold_request(ngx_http_request_t *r,
+    ngx_http_payments_ctx_t *ctx)
 {
     ngx_pool_cleanup_t  *cln;
 
@@ -123,37 +121,14 @@ ngx_http_payments_hold(ngx_http_request_t *r, ngx_http_payments_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    ctx->hold.handler = ngx_http_payments_held;
-    ctx->hold.data = ctx;
-    ctx->hold.log = r->connection->log;
-
-    ngx_add_timer(&ctx->hold, ctx->pmcf->request_timeout
-                              + 3 * ctx->pmcf->db_timeout);
+    ngx_http_payments_hold(&ctx->hold, r->connection->log,
+                           ctx->pmcf->request_timeout
+                           + 3 * ctx->pmcf->db_timeout);
 
     cln->handler = ngx_http_payments_unhold;
     cln->data = &ctx->hold;
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_payments_held(ngx_event_t *ev)
-{
-    /* the request's own deadlines end it; a stopping worker need not wait
-     * any longer */
-    (void) ev;
-}
-
-
-static void
-ngx_http_payments_unhold(void *data)
-{
-    ngx_event_t  *ev = data;
-
-    if (ev->timer_set) {
-        ngx_del_timer(ev);
-    }
 }
 
 
@@ -178,7 +153,7 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     ctx->pmcf = pmcf;
     ngx_http_set_ctx(r, ctx, ngx_http_payments_module);
 
-    if (ngx_http_payments_hold(r, ctx) != NGX_OK) {
+    if (ngx_http_payments_hold_request(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -11,6 +11,9 @@
 #include "ngx_http_payments_module.h"
 
 
+static void ngx_http_payments_held(ngx_event_t *ev);
+
+
 u_char *
 ngx_http_payments_cstr(ngx_pool_t *pool, ngx_str_t *s)
 {
@@ -460,4 +463,41 @@ ngx_http_payments_token_keys(ngx_pool_t *pool,
     *p = '\0';
 
     return NGX_OK;
+}
+
+
+/*
+ * A stopping worker (nginx -s quit, the old workers of every reload) exits
+ * once only cancelable timers are left; the drivers' own timers (curl's, a
+ * housekeeping round's) are cancelable.  Work that must finish first holds
+ * this timer, which expires harmlessly after ms.
+ */
+void
+ngx_http_payments_hold(ngx_event_t *ev, ngx_log_t *log, ngx_msec_t ms)
+{
+    ev->handler = ngx_http_payments_held;
+    ev->log = log;
+    ev->cancelable = 0;
+
+    ngx_add_timer(ev, ms);
+}
+
+
+static void
+ngx_http_payments_held(ngx_event_t *ev)
+{
+    /* past its bound, the work goes on, but the worker need not wait */
+    (void) ev;
+}
+
+
+/* its ngx_event_t, also as a pool cleanup handler */
+void
+ngx_http_payments_unhold(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
 }
