@@ -67,14 +67,16 @@ mkdir -p "$(dirname "$out")"
 say() { echo "$*" | tee -a "$out"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 
-# ticks PID: CPU time (clock ticks, user + system) of PID and its children
+# ticks PID...: the CPU time (clock ticks, user + system) of each PID with
+# its children ("-": none, 0), in one pass over /proc (one snapshot for all).
+# Through cat: a process that exits between the glob and its read is
+# skipped (awk reading the files itself stops at the first one gone).
 ticks() {
-    [ -n "$1" ] || { echo 0; return; }
-    # through cat: a process that exits between the glob and its read is
-    # skipped (awk reading the files itself stops at the first one gone)
     cat /proc/[0-9]*/stat 2>/dev/null |
-        awk -v p="$1" '{ pid = $1; sub(/^.*\) /, ""); if (pid == p || $2 == p) t += $12 + $13 }
-                       END { print t + 0 }'
+        awk -v pids="$*" 'BEGIN { n = split(pids, want, " ") }
+            { pid = $1; sub(/^.*\) /, ""); u = $12 + $13
+              for (i = 1; i <= n; i++) if (pid == want[i] || $2 == want[i]) t[i] += u }
+            END { for (i = 1; i <= n; i++) printf "%d%s", t[i], i < n ? " " : "\n" }'
 }
 # busy: the machine's busy clock ticks, all cores (/proc/stat: user, nice,
 # system, irq, softirq; not idle, iowait or a hypervisor's steal)
@@ -87,7 +89,7 @@ cpu_now() {
     pm=$(head -1 "$PAY_TEST_PGDATA/postmaster.pid")
     ng=$(cat "$run/nginx.pid")
     mk=$(sed -n 's/^MOCK_PID=//p' "$run/state")
-    echo "$(ticks "$pm") $(ticks "$ng") $(ticks "$mk") $(busy) $(date +%s%N)"
+    echo "$(ticks "${pm:--}" "${ng:--}" "${mk:--}") $(busy) $(date +%s%N)"
 }
 cpu_mark() { cpu_a=$(cpu_now); }
 cpu_stop() { cpu_b=$(cpu_now); }
