@@ -116,6 +116,15 @@ Test(two_gateways, a_duplicate_key_storm_split_over_both_registers_once)
 }
 
 
+/* mk = { merchant, Idempotency-Key }: its idempotency_keys rows */
+static char *
+key_rows(const char *const *mk)
+{
+    return db_scalar("SELECT count(*) FROM idempotency_keys WHERE "
+                     "merchant_id = $1 AND idem_key = $2", 2, mk);
+}
+
+
 /* Worker 0 purges the keys past their TTL a second after it starts (then
  * every minute); a key purged is a new request, and its checkout id still
  * keeps the payment from a second session. */
@@ -143,10 +152,7 @@ Test(two_gateways, a_starting_gateway_purges_the_keys_past_their_ttl)
     start_second();
 
     for (i = 0; i < 100; i++) {
-        if (strcmp(db_scalar("SELECT count(*) FROM idempotency_keys WHERE "
-                             "merchant_id = $1 AND idem_key = $2", 2, p),
-                   "0") == 0)
-        {
+        if (strcmp(key_rows(p), "0") == 0) {
             break;
         }
         msleep(100);
@@ -156,9 +162,7 @@ Test(two_gateways, a_starting_gateway_purges_the_keys_past_their_ttl)
 
     /* the key within its TTL stays */
     p[1] = live;
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM idempotency_keys WHERE "
-                               "merchant_id = $1 AND idem_key = $2", 2, p),
-                     "1");
+    cr_expect_str_eq(key_rows(p), "1");
 
     /* the purged key again, same body: a new request, refused by the
      * checkout id (no second session at the PSP) */

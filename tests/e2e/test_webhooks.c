@@ -353,6 +353,25 @@ paid_event(const char *const *ev)
 }
 
 
+/* co = { merchant, checkout }: its psp_payment_ref, "-" for none */
+static char *
+payment_ref_of(const char *const *co)
+{
+    return db_scalar("SELECT coalesce(psp_payment_ref, '-') FROM checkouts "
+                     "WHERE merchant_id = $1 AND checkout_id = $2", 2, co);
+}
+
+
+/* pp = { psp, reference, merchant, checkout }: its psp_payments rows */
+static char *
+psp_payments_of(const char *const *pp)
+{
+    return db_scalar("SELECT count(*) FROM psp_payments WHERE psp = $1 AND "
+                     "payment_ref = $2 AND merchant_id = $3 AND "
+                     "checkout_id = $4", 4, pp);
+}
+
+
 /* sql/021: a webhook that pays a checkout writes its row once, the PSP's
  * payment reference with the status (and its psp_payments row); a
  * reference that comes with a later event is noted only when none was.
@@ -385,41 +404,26 @@ Test(webhooks, a_paid_checkout_is_written_once_with_its_payment_reference)
     pp[1] = first;
     pp[2] = co[0];
     pp[3] = co[1];
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM psp_payments WHERE "
-                               "psp = $1 AND payment_ref = $2 AND "
-                               "merchant_id = $3 AND checkout_id = $4", 4, pp),
-                     "1");
+    cr_expect_str_eq(psp_payments_of(pp), "1");
 
     /* a later event with another reference: the first one stays */
     ref = uid("pi");
     ev[2] = ref;
     cr_expect_str_eq(paid_event(ev), "already");
-    cr_expect_str_eq(db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
-                               "merchant_id = $1 AND checkout_id = $2", 2, co),
-                     first);
+    cr_expect_str_eq(payment_ref_of(co), first);
     pp[1] = ref;
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM psp_payments WHERE "
-                               "psp = $1 AND payment_ref = $2 AND "
-                               "merchant_id = $3 AND checkout_id = $4", 4, pp),
-                     "0");
+    cr_expect_str_eq(psp_payments_of(pp), "0");
     db_exec("ROLLBACK", 0, NULL);
 
     /* paid with no reference, then one comes: it is noted then */
     db_exec("BEGIN", 0, NULL);
     ev[2] = "";
     cr_assert_str_eq(paid_event(ev), "applied");
-    cr_expect_str_eq(db_scalar("SELECT coalesce(psp_payment_ref, '-') FROM "
-                               "checkouts WHERE merchant_id = $1 AND "
-                               "checkout_id = $2", 2, co), "-");
+    cr_expect_str_eq(payment_ref_of(co), "-");
     ev[2] = ref;
     cr_expect_str_eq(paid_event(ev), "already");
-    cr_expect_str_eq(db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
-                               "merchant_id = $1 AND checkout_id = $2", 2, co),
-                     ref);
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM psp_payments WHERE "
-                               "psp = $1 AND payment_ref = $2 AND "
-                               "merchant_id = $3 AND checkout_id = $4", 4, pp),
-                     "1");
+    cr_expect_str_eq(payment_ref_of(co), ref);
+    cr_expect_str_eq(psp_payments_of(pp), "1");
     db_exec("ROLLBACK", 0, NULL);
 }
 
