@@ -42,11 +42,19 @@ make -s module mock
 run=$(mktemp -d /tmp/ngx-payments-bench.XXXXXX)
 chmod 755 "$run"
 peer=$run/peer
+# the run directory (its database is 1-2 GB after a full run) goes when the
+# run succeeds, as bench/notify.sh's does; the figures are in bench/results
 cleanup() {
+    local rc=$?
     if [ -f "$peer/nginx.pid" ]; then
         kill -QUIT "$(cat "$peer/nginx.pid")" 2>/dev/null || true
     fi
     bash ci/services.sh stop "$run" || true
+    if [ "$rc" -eq 0 ] && [ "${KEEP_RUN:-0}" != 1 ]; then
+        rm -rf "$run"
+    else
+        echo "bench/run.sh: run directory kept: $run" >&2
+    fi
 }
 trap cleanup EXIT
 
