@@ -1,9 +1,12 @@
 /*
  * End to end: the gateway through PgBouncer in transaction pooling mode
  * (issue 9, part 4).  Every query the gateway sends is one statement and
- * one transaction (unnamed extended-protocol statements, no session state:
- * the sweeper's payments.event_source is transaction-local), so PgBouncer
- * may hand each one to another server connection.  The test starts Debian's
+ * one transaction (no session state: the sweeper's payments.event_source is
+ * transaction-local), so PgBouncer may hand each one to another server
+ * connection.  The gateway prepares its statements (issue 14): a prepared
+ * statement sent to a server connection that does not have it is refused
+ * (26000) before it runs, and the gateway sends it again unnamed (one
+ * connection of its pool, unnamed from then on).  The test starts Debian's
  * pgbouncer on a free loopback port in front of the suite's PostgreSQL,
  * with pool_mode = transaction and fewer server connections than the
  * gateway's pool, and a second gateway whose payments_database is
