@@ -188,7 +188,7 @@ rm -f "$peer/nginx.pid"
 kid=${PAY_TEST_MERCHANT_KEY#mk_test_}
 kid=${kid%%_*}
 db=${PAY_TEST_PG% user=*}
-pgbench -n -M extended -c 8 -j 2 -T "$secs" -U payments_gateway -D key_id="$kid" \
+pgbench -n -M prepared -c 8 -j 2 -T "$secs" -U payments_gateway -D key_id="$kid" \
     -f bench/registration.pgbench "$db" > "$run/pgbench.log" 2>&1
 pg=$(awk '/^tps = / { print $3; exit }' "$run/pgbench.log")
 say "pgbench (same SQL, 8 clients): $pg registrations/s"
@@ -197,7 +197,7 @@ say "pgbench (same SQL, 8 clients): $pg registrations/s"
 # the tracking costs time)
 if [ -n "${PG_PRELOAD:-}" ]; then
     profile_on
-    pgbench -n -M extended -c 8 -j 2 -T 3 -U payments_gateway -D key_id="$kid" \
+    pgbench -n -M prepared -c 8 -j 2 -T 3 -U payments_gateway -D key_id="$kid" \
         -f bench/registration.pgbench "$db" > "$run/pgbench-profile.log" 2>&1
     profile_off "pgbench's registrations, 3 s, 8 clients ($(awk '/^tps = / { print $3; exit }' \
         "$run/pgbench-profile.log")/s tracked)"
@@ -343,7 +343,7 @@ psql "$PAY_TEST_PG" -XAtq -v ON_ERROR_STOP=1 -c "
     CREATE UNIQUE INDEX ON bench_webhook_queue (id);"
 # a fixed count (each client its share of the queue), not -T: a client that
 # ran past the queue's end would abort and fail the run
-pgbench -n -M extended -c 8 -j 2 -t $(( nwh / 2 / 8 )) -f bench/webhook.pgbench \
+pgbench -n -M prepared -c 8 -j 2 -t $(( nwh / 2 / 8 )) -f bench/webhook.pgbench \
     "$PAY_TEST_PG" > "$run/pgbench-webhooks.log" 2>&1
 pgw=$(awk '/^tps = / { print $3; exit }' "$run/pgbench-webhooks.log")
 say "pgbench (the gateway's webhook txn, 1 merchant, 8 clients): $pgw webhooks/s;" \
