@@ -24,7 +24,10 @@
  * 26000: PgBouncer sent it elsewhere, or someone ran DEALLOCATE) and a plan
  * whose result type changed under it (a migration replaced a function)
  * are refused before anything runs: the query is sent again unnamed, and
- * that connection sends unnamed statements until it is opened again.
+ * that connection sends unnamed statements until it is opened again.  A
+ * statement that fails to prepare (a function a migration has not created
+ * yet) is sent unnamed that once, for its own error, and prepared again the
+ * next time.
  */
 
 
@@ -89,7 +92,8 @@ static void ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc,
     const char *why);
 static void ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     ngx_http_payments_pg_query_t *q);
-static void ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc);
+static void ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
+    ngx_uint_t unnamed);
 static ngx_int_t ngx_http_payments_pg_prepared_done(
     ngx_http_payments_pg_conn_t *pc);
 static void ngx_http_payments_pg_dispatch(void);
@@ -287,7 +291,7 @@ ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     q->timer.log = q->log;
     ngx_add_timer(&q->timer, ngx_http_payments_pg_pool.pmcf->db_timeout);
 
-    ngx_http_payments_pg_execute(pc);
+    ngx_http_payments_pg_execute(pc, 0);
 }
 
 
@@ -309,12 +313,13 @@ ngx_http_payments_pg_statement_hash(const char *sql)
 
 /*
  * Send pc->query: by name when prepared on this connection, else prepare it
- * first (the query is sent again when the statement is there), else
- * unnamed.
+ * first (the query is sent again when the statement is there); unnamed when
+ * asked to, or when the connection no longer prepares.
  */
 
 static void
-ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc)
+ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
+    ngx_uint_t unnamed)
 {
     int                            rc, sent;
     char                           name[24];
@@ -325,7 +330,7 @@ ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc)
     pc->by_name = 0;
     h = 0;
 
-    if (!pc->unnamed) {
+    if (!pc->unnamed && !unnamed) {
         h = ngx_http_payments_pg_statement_hash(q->sql);
 
         for (i = 0; i < pc->nprepared; i++) {
@@ -384,6 +389,7 @@ ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc)
 static ngx_int_t
 ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc)
 {
+    ngx_uint_t                    unnamed = 0;
     const char                   *state, *msg;
     ExecStatusType                st;
     ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
@@ -403,11 +409,12 @@ ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc)
             pc->prepared[pc->nprepared++] = pc->preparing;
 
         } else {
-            ngx_log_error(NGX_LOG_WARN, pool->log, 0,
-                          "payments: database connection %ui: preparing a "
-                          "statement failed (%s): sending its statements "
-                          "unnamed", pc->index, state ? state : "no result");
-            pc->unnamed = 1;
+            /*
+             * E.g. a function that a migration has not created yet: the
+             * statement is sent unnamed this once, for its own error (and
+             * prepared again next time)
+             */
+            unnamed = 1;
         }
 
         pc->preparing = 0;
@@ -440,7 +447,7 @@ ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc)
         pc->result = NULL;
     }
 
-    ngx_http_payments_pg_execute(pc);
+    ngx_http_payments_pg_execute(pc, unnamed);
 
     return NGX_AGAIN;
 }

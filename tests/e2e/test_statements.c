@@ -22,20 +22,42 @@ static int        swapped;
 static int        logging;
 
 
+/* pay_get_balance moved aside (into schema e2e, renamed), and back */
+
+static void
+balance_aside(void)
+{
+    db_exec("CREATE SCHEMA IF NOT EXISTS e2e", 0, NULL);
+    db_exec("DO $$ BEGIN "
+            "ALTER FUNCTION pay_get_balance(text, text) "
+            "RENAME TO pay_get_balance_saved; "
+            "ALTER FUNCTION pay_get_balance_saved(text, text) SET SCHEMA e2e; "
+            "END $$", 0, NULL);
+    swapped = 1;
+}
+
+
+static void
+balance_back(void)
+{
+    db_exec("DO $$ BEGIN "
+            "DROP FUNCTION IF EXISTS public.pay_get_balance(text, text); "
+            "ALTER FUNCTION e2e.pay_get_balance_saved(text, text) "
+            "SET SCHEMA public; "
+            "ALTER FUNCTION pay_get_balance_saved(text, text) "
+            "RENAME TO pay_get_balance; "
+            "END $$", 0, NULL);
+    swapped = 0;
+}
+
+
 static void
 restore(void)
 {
     gateway_stop(&own);
 
     if (swapped) {
-        db_exec("DO $$ BEGIN "
-                "DROP FUNCTION pay_get_balance(text, text); "
-                "ALTER FUNCTION e2e.pay_get_balance_saved(text, text) "
-                "SET SCHEMA public; "
-                "ALTER FUNCTION pay_get_balance_saved(text, text) "
-                "RENAME TO pay_get_balance; "
-                "END $$", 0, NULL);
-        swapped = 0;
+        balance_back();
     }
 
     if (logging) {
@@ -80,17 +102,17 @@ lines_with(const char *text, const char *a, const char *b)
 }
 
 
-Test(solo_statements, each_statement_is_prepared_once_and_a_replaced_function_still_answers)
+Test(solo_statements, each_statement_is_prepared_once_and_a_missing_or_replaced_function_is_handled)
 {
     int          i;
     long         start;
-    char        *log, *pglog, *all, *seller;
+    char        *log, *pglog, *all, *balance;
     size_t       len;
     resp_t      *r;
     merchant_t   m;
 
     merchant_new(&m);
-    seller = uid("nobody");
+    balance = str_printf("/v1/sellers/%s/balance", uid("nobody"));
 
     pglog = str_printf("%s/postgres.log", env("PAY_TEST_PGDIR"));
     all = file_read(pglog, &len);
@@ -120,22 +142,27 @@ Test(solo_statements, each_statement_is_prepared_once_and_a_replaced_function_st
                                                       "psp_token")));
     }
 
-    r = gateway_send(&own, "GET", str_printf("/v1/sellers/%s/balance", seller),
-                     &m, NULL, NULL);
+    /*
+     * A function that is not there yet (a migration not applied): the
+     * statement fails to prepare, is sent unnamed for its own error, and is
+     * prepared again once the function is there.
+     */
+    balance_aside();
+    r = gateway_send(&own, "GET", balance, &m, NULL, NULL);
+    cr_assert_geq(r->status, 500, "%ld %s", r->status, r->body);
+    balance_back();
+
+    r = gateway_send(&own, "GET", balance, &m, NULL, NULL);
     expect_problem(r, 404, "not_found");
 
     /*
      * A migration replaces the function under the prepared statement with
-     * one of another result type (json, not text), as DROP and CREATE would:
-     * the old one is moved aside, renamed, and put back after the test.
+     * one of another result type (json, not text), as DROP and CREATE would.
      * PostgreSQL then refuses the prepared statement ("cached plan must not
      * change result type") before running anything.
      */
-    db_exec("CREATE SCHEMA IF NOT EXISTS e2e", 0, NULL);
+    balance_aside();
     db_exec("DO $d$ BEGIN "
-            "ALTER FUNCTION pay_get_balance(text, text) "
-            "RENAME TO pay_get_balance_saved; "
-            "ALTER FUNCTION pay_get_balance_saved(text, text) SET SCHEMA e2e; "
             "CREATE FUNCTION pay_get_balance(p_merchant text, p_seller text) "
             "RETURNS json LANGUAGE sql STABLE SECURITY DEFINER "
             "SET search_path = public, pg_temp AS "
@@ -145,10 +172,8 @@ Test(solo_statements, each_statement_is_prepared_once_and_a_replaced_function_st
             "GRANT EXECUTE ON FUNCTION pay_get_balance(text, text) "
             "TO payments_gateway; "
             "END $d$", 0, NULL);
-    swapped = 1;
 
-    r = gateway_send(&own, "GET", str_printf("/v1/sellers/%s/balance", seller),
-                     &m, NULL, NULL);
+    r = gateway_send(&own, "GET", balance, &m, NULL, NULL);
     expect_problem(r, 404, "not_found");
 
     cr_assert(file_contains(own.error_log,
@@ -176,7 +201,12 @@ Test(solo_statements, each_statement_is_prepared_once_and_a_replaced_function_st
     cr_assert_eq(lines_with(log, "execute ngxp_", "FROM pay_claim("), 3);
     cr_assert_eq(lines_with(log, "execute ngxp_", "FROM pay_finish("), 3);
 
-    /* the balance by name, then refused, then unnamed; so is what follows */
+    /*
+     * the balance: not prepared while its function was missing, prepared
+     * once it was back and run by name, then refused and run unnamed; so is
+     * what follows
+     */
+    cr_assert_eq(lines_with(log, "parse ngxp_", "pay_get_balance("), 1);
     cr_assert_eq(lines_with(log, "execute ngxp_", "pay_get_balance("), 1);
     cr_assert_eq(lines_with(log, "execute <unnamed>", "pay_get_balance("), 1);
     cr_assert_eq(lines_with(log, "execute <unnamed>", "FROM pay_claim("), 1);
