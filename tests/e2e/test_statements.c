@@ -1,8 +1,10 @@
 /*
  * End to end: the gateway prepares each statement once per connection and
  * executes it by name from then on (issue 14: PostgreSQL parses and plans a
- * registration's statements once, not on every call), and a prepared
- * statement that a migration invalidates is answered all the same.
+ * registration's statements once, not on every call); a statement whose
+ * function is missing (a migration not applied yet) is prepared once the
+ * function is there; a prepared statement that a migration invalidates is
+ * answered all the same.
  *
  * PostgreSQL logs every statement of the gateway's role for the length of
  * the test (ALTER ROLE ... SET log_min_duration_statement = 0, with no
