@@ -12,9 +12,10 @@
  * holds the lease; a worker that dies leaves its rows to the next claim
  * once their leases end.  A worker that stops gracefully (nginx -s quit,
  * or the old workers of a reload) claims nothing more but finishes and
- * records what it holds: a claim in flight and every delivery hold a timer
- * that is not cancelable (nginx's graceful exit waits for those), bounded
- * by the lease.  Nothing here blocks: queries go through _pg.c,
+ * records what it holds: every delivery holds a timer that is not
+ * cancelable (nginx's graceful exit waits for those), bounded by the lease,
+ * and a claim in flight holds its query's own (_pg.c), bounded by the
+ * database time-out.  Nothing here blocks: queries go through _pg.c,
  * POSTs through _curl.c, and curl resolves names in its own thread.
  *
  * What a delivery may connect to is checked where the connection is made:
@@ -71,7 +72,6 @@ struct ngx_http_payments_notifier_s {
     ngx_http_payments_notify_conf_t    *conf;
 
     ngx_http_payments_pg_query_t        claim;
-    ngx_event_t                         claim_hold; /* while it runs */
     ngx_http_payments_pg_query_t        stats_query;
     const char                         *params[4];
     char                                limit[NGX_INT_T_LEN + 1];
@@ -449,8 +449,6 @@ ngx_http_payments_notify_exit(ngx_cycle_t *cycle)
         ngx_del_timer(&nt->stats);
     }
 
-    ngx_http_payments_unhold(&nt->claim_hold);
-
     /* what is still in flight here (a fast stop, or worker_shutdown_timeout
      * passed): the rows come back to a claim when their leases end */
     while (!ngx_queue_empty(&nt->deliveries)) {
@@ -509,13 +507,11 @@ ngx_http_payments_notify_round(ngx_event_t *ev)
         return;
     }
 
+    /* a graceful stop waits for the claim (its query's timer is not
+     * cancelable, _pg.c) and for the deliveries it starts (each holds one),
+     * so that their rows are delivered and recorded, not left leased: an
+     * attempt spent, the next one only after the lease */
     nt->claiming = 1;
-
-    /* a graceful stop waits for the claim and the deliveries it starts, so
-     * that their rows are delivered and recorded, not left leased (an
-     * attempt spent, the next one only after the lease); at most the
-     * lease, after which the rows may be another holder's anyway */
-    ngx_http_payments_hold(&nt->claim_hold, nt->log, nt->conf->lease);
 }
 
 
@@ -531,8 +527,6 @@ ngx_http_payments_notify_claimed(ngx_http_payments_pg_query_t *q,
     if (nt->pmcf == NULL) {
         return;
     }
-
-    ngx_http_payments_unhold(&nt->claim_hold);
 
     n = 0;
 

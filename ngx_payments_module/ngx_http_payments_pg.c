@@ -11,7 +11,10 @@
  * PQgetResult while it is readable.  libpq owns the socket: the
  * ngx_connection_t wrapped around it is freed, never closed.  A query
  * timeout closes the connection (PQcancel would block) and the connection
- * is opened again after a back-off.
+ * is opened again after a back-off.  That timer is not cancelable: a
+ * graceful stop (nginx -s quit, the old workers of a reload) waits for
+ * every query in flight or queued, at most payments_database_timeout, and
+ * its handler is called before the worker exits.
  *
  * Prepared statements.  The first time a connection runs a statement it
  * prepares it (PQsendPrepare, one extra round trip), then executes it by
@@ -267,6 +270,7 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
     q->timer.handler = ngx_http_payments_pg_timeout;
     q->timer.data = q;
     q->timer.log = q->log;
+    q->timer.cancelable = 0;    /* a graceful stop waits for it (above) */
     ngx_add_timer(&q->timer, pool->pmcf->db_timeout);
 
     return NGX_OK;
@@ -289,6 +293,7 @@ ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     q->timer.handler = ngx_http_payments_pg_timeout;
     q->timer.data = q;
     q->timer.log = q->log;
+    q->timer.cancelable = 0;    /* a graceful stop waits for it (above) */
     ngx_add_timer(&q->timer, ngx_http_payments_pg_pool.pmcf->db_timeout);
 
     ngx_http_payments_pg_execute(pc, 0);

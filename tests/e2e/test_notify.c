@@ -1169,6 +1169,112 @@ Test(solo_notify, a_graceful_stop_delivers_and_records_what_is_in_flight)
 }
 
 
+/* One statement on conn, which must succeed. */
+
+static void
+lock_exec(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+    PGresult  *res;
+
+    res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s: %s", sql,
+                 PQerrorMessage(conn));
+    PQclear(res);
+}
+
+
+/*
+ * A claim that is still running when the gateway is told to stop: its rows
+ * are leased (their attempt counted) when it commits, so the worker must
+ * wait for it and deliver them.  What holds the worker is the claim query's
+ * own timer, which _pg.c makes not cancelable; with a cancelable one the
+ * gateway exits under the claim and the row stays "PENDING 1 <owner>"
+ * until its lease ends.
+ */
+Test(solo_notify, a_graceful_stop_waits_for_a_claim_in_flight)
+{
+    int          i;
+    pid_t        pid;
+    char        *st;
+    json_t      *ds;
+    paid_t       p;
+    PGconn      *holder;
+    endpoint_t   ep;
+    merchant_t   m;
+    const char  *params[2];
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    params[0] = m.id;
+    params[1] = ep.id;
+
+    /* disabled while the checkout is paid: its notification waits */
+    db_exec("UPDATE notify_endpoints SET disabled_at = now(), "
+            "disabled_reason = 'e2e' "
+            "WHERE merchant_id = $1 AND endpoint_id = $2", 2, params);
+
+    own_gateway("notify-quit-claim", "interval=100ms batch=32 timeout=5s "
+                "connect_timeout=1s lease=30s allow_loopback=on");
+    checkout_paid_via(&own, &m, &p);
+
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM notifications "
+                               "WHERE merchant_id = $1 AND attempts = 0 "
+                               "AND lease_owner IS NULL", 1, params), "1");
+
+    /*
+     * Enabled again by a transaction that holds every claim back: a claim
+     * plans its read of notify_endpoints, and waits for this lock.
+     */
+    holder = PQconnectdb(env("PAY_TEST_PG"));
+    cr_assert_eq(PQstatus(holder), CONNECTION_OK, "%s",
+                 PQerrorMessage(holder));
+    lock_exec(holder, "BEGIN", 0, NULL);
+    lock_exec(holder, "LOCK TABLE notify_endpoints IN ACCESS EXCLUSIVE MODE",
+              0, NULL);
+    lock_exec(holder, "UPDATE notify_endpoints SET disabled_at = NULL, "
+              "disabled_reason = NULL "
+              "WHERE merchant_id = $1 AND endpoint_id = $2", 2, params);
+
+    for (i = 0; i < 150; i++) {
+        st = db_scalar("SELECT count(*) FROM pg_stat_activity "
+                       "WHERE usename = 'payments_gateway' "
+                       "AND wait_event_type = 'Lock' "
+                       "AND query LIKE '%pay_notify_claim(%'", 0, NULL);
+        if (st != NULL && strcmp(st, "0") != 0) {
+            break;
+        }
+        msleep(20);
+    }
+
+    cr_assert_lt(i, 150, "no claim waited for the lock");
+
+    /* a claim in flight: stop; the gateway must wait for it */
+    pid = own.pid;
+    cr_assert_eq(kill(pid, SIGQUIT), 0);
+    msleep(1500);
+    cr_expect_eq(kill(pid, 0), 0, "the gateway exited under its claim");
+
+    lock_exec(holder, "COMMIT", 0, NULL);
+    PQfinish(holder);
+
+    for (i = 0; i < 150 && kill(pid, 0) == 0; i++) {
+        msleep(100);
+    }
+
+    cr_assert_eq(kill(pid, 0), -1, "the gateway did not exit in 15 s");
+    own.pid = 0;
+
+    /* what the claim took was delivered and recorded before the exit */
+    st = db_scalar("SELECT status || ' ' || attempts || ' ' "
+                   "|| coalesce(lease_owner, '-') FROM notifications "
+                   "WHERE merchant_id = $1", 1, params);
+    cr_expect_str_eq(st, "DELIVERED 1 -");
+
+    ds = receiver_deliveries(ep.name);
+    cr_expect_eq(json_array_size(ds), 1, "%s", dump(ds));
+}
+
+
 Test(solo_notify, a_gateway_without_allow_loopback_never_connects_to_loopback)
 {
     long         c0, c1;
