@@ -372,12 +372,27 @@ psp_payments_of(const char *const *pp)
 }
 
 
-/* sql/021: a webhook that pays a checkout writes its row once, the PSP's
+/* The same answer from the sweeper (pay_sweeper_apply, sql/008 and 022),
+ * as a session look-up the PSP answered "paid" applies it. */
+static char *
+swept_event(const char *const *ev)
+{
+    return db_scalar("SELECT outcome FROM pay_sweeper_apply($1, "
+                     "'sweep_db_' || md5(random()::text), 'SUCCEEDED', "
+                     "'checkout.session', $2, '', 1500, 'USD', $3, "
+                     "NULL::text[])", 3, ev);
+}
+
+
+/*
+ * A payment's answer that pays a checkout writes its row once, the PSP's
  * payment reference with the status (and its psp_payments row); a
- * reference that comes with a later event is noted only when none was.
+ * reference that comes with a later answer is noted only when none was.
  * pg_stat_xact_user_tables counts this transaction's own row writes (rolled
- * back at the end: the suite shares the database). */
-Test(webhooks, a_paid_checkout_is_written_once_with_its_payment_reference)
+ * back at the end: the suite shares the database).
+ */
+static void
+expect_paid_once_with_reference(char *(*apply)(const char *const *))
 {
     char        *ref, *first;
     paid_t       p;
@@ -392,7 +407,7 @@ Test(webhooks, a_paid_checkout_is_written_once_with_its_payment_reference)
     first = uid("pi");
     ev[2] = first;
     db_exec("BEGIN", 0, NULL);
-    cr_assert_str_eq(paid_event(ev), "applied");
+    cr_assert_str_eq(apply(ev), "applied");
     cr_expect_str_eq(db_scalar("SELECT n_tup_upd FROM pg_stat_xact_user_tables "
                                "WHERE relid = 'checkouts'::regclass", 0, NULL),
                      "1");
@@ -406,10 +421,10 @@ Test(webhooks, a_paid_checkout_is_written_once_with_its_payment_reference)
     pp[3] = co[1];
     cr_expect_str_eq(psp_payments_of(pp), "1");
 
-    /* a later event with another reference: the first one stays */
+    /* a later answer with another reference: the first one stays */
     ref = uid("pi");
     ev[2] = ref;
-    cr_expect_str_eq(paid_event(ev), "already");
+    cr_expect_str_eq(apply(ev), "already");
     cr_expect_str_eq(payment_ref_of(co), first);
     pp[1] = ref;
     cr_expect_str_eq(psp_payments_of(pp), "0");
@@ -418,13 +433,27 @@ Test(webhooks, a_paid_checkout_is_written_once_with_its_payment_reference)
     /* paid with no reference, then one comes: it is noted then */
     db_exec("BEGIN", 0, NULL);
     ev[2] = "";
-    cr_assert_str_eq(paid_event(ev), "applied");
+    cr_assert_str_eq(apply(ev), "applied");
     cr_expect_str_eq(payment_ref_of(co), "-");
     ev[2] = ref;
-    cr_expect_str_eq(paid_event(ev), "already");
+    cr_expect_str_eq(apply(ev), "already");
     cr_expect_str_eq(payment_ref_of(co), ref);
     cr_expect_str_eq(psp_payments_of(pp), "1");
     db_exec("ROLLBACK", 0, NULL);
+}
+
+
+/* sql/021 */
+Test(webhooks, a_paid_checkout_is_written_once_with_its_payment_reference)
+{
+    expect_paid_once_with_reference(paid_event);
+}
+
+
+/* sql/022 */
+Test(webhooks, a_checkout_the_sweeper_finds_paid_is_written_once_with_its_payment_reference)
+{
+    expect_paid_once_with_reference(swept_event);
 }
 
 
