@@ -48,6 +48,27 @@ write_file(const char *path, const char *text, mode_t mode)
 }
 
 
+/* the test's directories, removed after it (one run made 58) */
+static char        *conf_dirs[8];
+static size_t       conf_ndirs;
+
+
+static void
+conf_cleanup(void)
+{
+    while (conf_ndirs > 0) {
+        conf_ndirs--;
+        /* a mkdtemp() name: no character the shell would read */
+        if (system(str_printf("rm -rf '%s'", conf_dirs[conf_ndirs])) != 0) {
+            cr_log_warn("could not remove %s", conf_dirs[conf_ndirs]);
+        }
+    }
+}
+
+
+TestSuite(config, .fini = conf_cleanup);
+
+
 static void
 conf_init(conf_t *c)
 {
@@ -56,6 +77,8 @@ conf_init(conf_t *c)
     tmpl = strdup("/tmp/ngx-payments-conf.XXXXXX");
     c->dir = mkdtemp(tmpl);
     cr_assert_not_null(c->dir);
+    cr_assert_lt(conf_ndirs, sizeof(conf_dirs) / sizeof(conf_dirs[0]));
+    conf_dirs[conf_ndirs++] = c->dir;
     c->module = module_path();
 
     write_file(str_printf("%s/paytoken.key", c->dir),
