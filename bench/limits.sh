@@ -24,16 +24,7 @@ make -s module mock
 run=$(mktemp -d /tmp/ngx-payments-bench-limits.XXXXXX)
 chmod 755 "$run"
 # the run directory goes when the run succeeds (KEEP_RUN=1 keeps it)
-cleanup() {
-    local rc=$?
-    bash ci/services.sh stop "$run" || true
-    if [ "$rc" -eq 0 ] && [ "${KEEP_RUN:-0}" != 1 ]; then
-        rm -rf "$run"
-    else
-        echo "bench/limits.sh: run directory kept: $run" >&2
-    fi
-}
-trap cleanup EXIT
+trap 'bash ci/services.sh finish "$run" $? bench/limits.sh' EXIT
 
 bash ci/services.sh start "$run" --template bench/limits.conf.in --lease 30s --workers 1
 # shellcheck disable=SC1091

@@ -35,12 +35,7 @@ chmod 755 "$run"
 cleanup() {
     local rc=$?
     bash ci/receiver.sh stop "$run" || true
-    bash ci/services.sh stop "$run" || true
-    if [ "$rc" -eq 0 ]; then
-        rm -rf "$run"
-    else
-        echo "bench/notify.sh: failed; run directory kept: $run" >&2
-    fi
+    bash ci/services.sh finish "$run" "$rc" bench/notify.sh
 }
 trap cleanup EXIT
 

@@ -49,12 +49,7 @@ cleanup() {
     if [ -f "$peer/nginx.pid" ]; then
         kill -QUIT "$(cat "$peer/nginx.pid")" 2>/dev/null || true
     fi
-    bash ci/services.sh stop "$run" || true
-    if [ "$rc" -eq 0 ] && [ "${KEEP_RUN:-0}" != 1 ]; then
-        rm -rf "$run"
-    else
-        echo "bench/run.sh: run directory kept: $run" >&2
-    fi
+    bash ci/services.sh finish "$run" "$rc" bench/run.sh
 }
 trap cleanup EXIT
 

@@ -16,6 +16,9 @@
 #                            on it (else a free one): gateway 9443 (plain 9080,
 #                            limits 9444), mock PSP 9090, PostgreSQL 9432
 #   ci/services.sh stop RUN
+#   ci/services.sh finish RUN RC NAME
+#       stop, then remove RUN when RC is 0 (unless KEEP_RUN=1), else keep it
+#       and say so as NAME: the end of a run's trap (bench/)
 #
 # RUN gets conf/ (secrets, chmod 600; TLS certificate), logs/, tmp/,
 # nginx.conf, state (what stop needs) and env: the PAY_TEST_* variables of
@@ -49,6 +52,7 @@ usage() {
     echo "usage: $0 start RUN [--asan] [--workers N] [--lease D] [--template F]" \
         "[--mock-latency MS] [--public-origin O|self]" >&2
     echo "       $0 stop RUN" >&2
+    echo "       $0 finish RUN RC NAME (stop; remove RUN when RC is 0, unless KEEP_RUN=1)" >&2
     echo "       $0 port [DEFAULT] (prints DEFAULT when free, else a free loopback port)" >&2
     exit 2
 }
@@ -433,5 +437,14 @@ shift 2
 case $cmd in
 start) do_start "$run" "$@" ;;
 stop)  do_stop "$(cd "$run" 2>/dev/null && pwd || echo "$run")" ;;
+finish)
+    [ $# -eq 2 ] || usage
+    do_stop "$(cd "$run" 2>/dev/null && pwd || echo "$run")" || true
+    if [ "$1" -eq 0 ] && [ "${KEEP_RUN:-0}" != 1 ]; then
+        rm -rf "$run"
+    else
+        echo "$2: run directory kept: $run" >&2
+    fi
+    ;;
 *)     usage ;;
 esac
