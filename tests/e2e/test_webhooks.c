@@ -411,6 +411,18 @@ expect_paid_once_with_reference(char *(*apply)(const char *const *))
     cr_expect_str_eq(db_scalar("SELECT n_tup_upd FROM pg_stat_xact_user_tables "
                                "WHERE relid = 'checkouts'::regclass", 0, NULL),
                      "1");
+    /* sql/023: the event's row once, with its outcome; one head update and
+     * one row for its audit entry */
+    cr_expect_str_eq(db_scalar("SELECT n_tup_ins || ' ' || n_tup_upd FROM "
+                               "pg_stat_xact_user_tables WHERE relid = "
+                               "'webhook_events'::regclass", 0, NULL),
+                     "1 0");
+    cr_expect_str_eq(db_scalar("SELECT (SELECT n_tup_upd FROM "
+                               "pg_stat_xact_user_tables WHERE relid = "
+                               "'audit_heads'::regclass) || ' ' || "
+                               "(SELECT n_tup_ins FROM pg_stat_xact_user_tables "
+                               "WHERE relid = 'audit_log'::regclass)", 0, NULL),
+                     "1 1");
     cr_expect_str_eq(db_scalar("SELECT status || ' ' || psp_payment_ref FROM "
                                "checkouts WHERE merchant_id = $1 AND "
                                "checkout_id = $2", 2, co),
@@ -938,6 +950,37 @@ Test(audit, the_log_refuses_updates_and_deletes_even_by_its_owner)
     err = sql_error_of(str_printf("DELETE FROM ledger_entries WHERE "
                                   "merchant_id = '%s'", p.m.id));
     cr_assert(err && strstr(err, "append-only"), "%s", err ? err : "none");
+}
+
+
+/* sql/023: the head keeps the hash of the row before its last one, and
+ * the guard holds it to the hash the head had: a head cannot be moved on
+ * with another history behind it. */
+Test(audit, a_head_moves_on_only_from_the_hash_it_had)
+{
+    char        *err;
+    paid_t       p;
+    const char  *params[1];
+
+    register_checkout(&p);
+    params[0] = p.m.id;
+
+    /* the claim's row: the head names it, and the row before it */
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM audit_heads h JOIN "
+                               "audit_log a USING (merchant_id, chain, seq) "
+                               "WHERE h.merchant_id = $1 AND h.chain > 0 AND "
+                               "h.seq = 1 AND a.hash = h.hash AND "
+                               "a.prev_hash = h.prev_hash", 1, params),
+                     "1");
+
+    err = sql_error_of(str_printf("UPDATE audit_heads SET seq = seq + 1, "
+                                  "prev_hash = '\\x00', hash = '\\x01' "
+                                  "WHERE merchant_id = '%s' AND chain > 0 "
+                                  "AND seq = 1", p.m.id));
+    cr_assert(err && strstr(err, "only moves forward"), "%s",
+              err ? err : "none");
+    cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)", 1, params),
+                     "t");
 }
 
 
