@@ -13,7 +13,8 @@
 #      took to drain once the webhooks stopped.
 # One nginx worker (BENCH_WORKERS), payments_notify interval=100ms batch=64
 # (BENCH_NOTIFY_PARAMS).  Environment: BENCH_SECONDS (10), BENCH_WEBHOOKS
-# (20000 checkouts prepared for each side), BENCH_MERCHANTS (10),
+# (40000 checkouts prepared for each side; a run that commits them all
+# stops and says so), BENCH_MERCHANTS (10),
 # BENCH_NOTIFY_WAIT (300 s for the backlog).  Results are appended to
 # bench/results/notify-<time>.txt.
 set -euo pipefail
@@ -21,7 +22,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 secs=${BENCH_SECONDS:-10}
-nwh=${BENCH_WEBHOOKS:-20000}
+nwh=${BENCH_WEBHOOKS:-40000}
 nmerchants=${BENCH_MERCHANTS:-10}
 workers=${BENCH_WORKERS:-1}
 wait_max=${BENCH_NOTIFY_WAIT:-300}
@@ -119,6 +120,16 @@ events "nw${tag}x%" >"$run/events-warm.tsv"
 EVENTS=$run/events-warm.tsv wrk -t2 -c64 -d2s -s bench/webhooks.lua \
     "$PAY_TEST_GW_PLAIN" >/dev/null 2>&1
 
+# ran_out WHAT PAID FILE: every event of FILE committed before the run ended,
+# so PAID / secs would be the supply, not the gateway's rate: stop and say so
+ran_out() {
+    if [ "$2" -ge "$(wc -l < "$3")" ]; then
+        echo "bench/notify.sh: $1: all $2 events were committed before the ${secs} s run ended;" \
+            "the rate would be the supply, not the gateway's: raise BENCH_WEBHOOKS" >&2
+        exit 1
+    fi
+}
+
 # --- 1. no endpoint ----------------------------------------------------------------
 for i in $(seq "$nmerchants"); do
     merchant "bench_p$i"
@@ -131,6 +142,7 @@ rate_none=$(wrk_rate "$run/wh-none.log")
 # unique events committed per second (wrk's rate counts the duplicates sent
 # once every event was: BENCH_WEBHOOKS must exceed what a run sends)
 paid_none=$(paid "nn${tag}m%")
+ran_out "no endpoint" "$paid_none" "$run/events-none.tsv"
 uniq_none=$(awk -v n="$paid_none" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
 echo "bench/notify.sh: no endpoint: $uniq_none webhooks/s; now with an endpoint each" >&2
 
@@ -156,6 +168,7 @@ EVENTS=$run/events-sub.tsv wrk -t2 -c64 -d"${secs}s" -s bench/webhooks.lua \
 t1=$(now_ms)
 rate_sub=$(wrk_rate "$run/wh-sub.log")
 paid_sub=$(paid "ns${tag}m%")
+ran_out "with endpoints" "$paid_sub" "$run/events-sub.tsv"
 uniq_sub=$(awk -v n="$paid_sub" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')
 echo "bench/notify.sh: with endpoints: $uniq_sub webhooks/s; waiting for the deliveries" >&2
 
