@@ -1304,3 +1304,50 @@ Test(sql, migrations_are_recorded,
     cr_expect_str_eq(VAL0(c, "SELECT bool_and(checksum ~ '^[0-9a-f]{64}$') FROM schema_migrations"), "t");
     PQfinish(c);
 }
+
+
+/* ---- the token's look-up (sql/025) --------------------------------------- */
+
+static char  plan_notices[65536];
+
+static void
+plan_notice(void *arg, const char *msg)
+{
+    size_t  used = strlen(plan_notices);
+
+    (void) arg;
+    snprintf(plan_notices + used, sizeof(plan_notices) - used, "%s", msg);
+}
+
+/*
+ * An event's token is found by its candidates (a blind index per key), each
+ * by the whole primary key of psp_tokens, whatever plan PostgreSQL keeps:
+ * under a kept generic plan, "psp_token = ANY (p_tokens)" became a filter
+ * over all of the PSP's tokens for every event.  auto_explain, loaded in
+ * this session, hands the plans of the nested statements back as notices.
+ */
+Test(sql, the_token_lookup_reads_each_candidate_by_its_key_in_a_generic_plan)
+{
+    PGconn      *c = sqlt_connect();
+    const char  *scan;
+
+    PQsetNoticeProcessor(c, plan_notice, NULL);
+    OK0(c, "LOAD 'auto_explain'");
+    OK0(c, "SET auto_explain.log_min_duration = 0");
+    OK0(c, "SET auto_explain.log_nested_statements = on");
+    OK0(c, "SET auto_explain.log_level = notice");
+    OK0(c, "SET client_min_messages = notice");
+    OK0(c, "SET plan_cache_mode = force_generic_plan");
+
+    plan_notices[0] = '\0';
+    cr_assert_str_eq(VAL0(c, "SELECT psp_token_key('stripe', 'tok_x',"
+                             " ARRAY['no-such-1', 'no-such-2'])"), "tok_x");
+
+    scan = strstr(plan_notices, "on psp_tokens");
+    cr_assert(scan != NULL, "no plan of psp_tokens: %s", plan_notices);
+    cr_expect(strstr(plan_notices, "Index Cond: ((psp = $1) AND (psp_token = $") != NULL,
+              "not by the whole key: %s", plan_notices);
+    cr_expect(strstr(plan_notices, "ANY") == NULL && strstr(plan_notices, "Filter") == NULL
+              && strstr(plan_notices, "Bitmap") == NULL, "%s", plan_notices);
+    PQfinish(c);
+}
