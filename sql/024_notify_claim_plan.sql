@@ -9,8 +9,7 @@
 -- the primary key: every look-up read all of that merchant's
 -- notifications, 8,000 of them per claim.  In make bench-notify, a claim
 -- took 92-200 ms and half a million buffer reads with a backlog of a few
--- thousand, and took the cores from the webhooks (435 to 1,610 webhooks/s
--- with endpoints, from run to run).
+-- thousand (the webhooks' own slowdown in those runs was 025's).
 --
 -- Now the function plans its statement at every call (a claim runs a few
 -- times a second; planning it costs under a millisecond), so the planner
