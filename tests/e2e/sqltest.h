@@ -20,6 +20,10 @@ PGresult *sqlt_ok(PGconn *c, const char *sql, int n, const char *const *params);
 void sqlt_fails(PGconn *c, const char *state, const char *sql, int n,
     const char *const *params);
 
+/* The same, and the error must name exactly this constraint. */
+void sqlt_fails_as(PGconn *c, const char *state, const char *constraint,
+    const char *sql, int n, const char *const *params);
+
 /*
  * The first column of the only row (NULL for SQL NULL), copied into a ring
  * of eight buffers of 16 KiB, so that a test can compare a few values
@@ -39,6 +43,8 @@ void sqlt_random_hex(char *out, size_t nhex);
 #define FAILS(c, st, sql, ...) \
     sqlt_fails((c), (st), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
 #define FAILS0(c, st, sql) sqlt_fails((c), (st), (sql), 0, NULL)
+#define FAILS_AS(c, st, con, sql, ...) \
+    sqlt_fails_as((c), (st), (con), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
 #define VAL(c, sql, ...)   sqlt_value((c), (sql), NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
 #define VAL0(c, sql)       sqlt_value((c), (sql), 0, NULL)
 

@@ -527,6 +527,137 @@ Test(sql, format_checks_hold_at_their_bounds,
     PQfinish(c);
 }
 
+/* Each rule sql/026 moved into a table's <table>_row_checks function, with
+ * a statement that breaks it alone (the checkout, its orders and its key are
+ * pay_claim's; the other tables' rows are inserted whole, failing before
+ * their foreign keys are looked at). */
+static const struct {
+    const char  *constraint;
+    const char  *sql;               /* $1: the merchant */
+} moved_rules[] = {
+#define CO " WHERE merchant_id = $1 AND checkout_id = 'co_1'"
+#define PO " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'"
+#define IK " WHERE merchant_id = $1 AND idem_key = 'k1'"
+    { "checkouts_amount", "UPDATE checkouts SET amount_total = 0" CO },
+    { "checkouts_cancel_url", "UPDATE checkouts SET cancel_url = 'https:/'" CO },
+    { "checkouts_currency", "UPDATE checkouts SET currency = 'usd'" CO },
+    { "checkouts_email", "UPDATE checkouts SET buyer_email = repeat('e', 255)" CO },
+    { "checkouts_failure", "UPDATE checkouts SET failure = repeat('f', 1001)" CO },
+    { "checkouts_id_format",
+      "UPDATE checkouts SET checkout_id = 'co 1', nonce = $1 || ':co 1'" CO },
+    { "checkouts_nonce", "UPDATE checkouts SET nonce = 'other:co_1'" CO },
+    { "checkouts_psp_format", "UPDATE checkouts SET psp = 'str/pe'" CO },
+    { "checkouts_psp_payment_ref", "UPDATE checkouts SET psp_payment_ref = ''" CO },
+    { "checkouts_psp_token", "UPDATE checkouts SET psp_token = repeat('t', 256)" CO },
+    { "checkouts_psp_url", "UPDATE checkouts SET psp_url = ''" CO },
+    { "checkouts_success_url", "UPDATE checkouts SET success_url = 'x'" CO },
+    { "payment_orders_amount", "UPDATE payment_orders SET amount = 0" PO },
+    { "payment_orders_booked_iff_success",
+      "UPDATE payment_orders SET ledger_updated = true" PO },
+    { "payment_orders_commission", "UPDATE payment_orders SET commission = -1" PO },
+    { "payment_orders_currency", "UPDATE payment_orders SET currency = 'US'" PO },
+    { "payment_orders_id_format",
+      "UPDATE payment_orders SET payment_order_id = repeat('p', 41)" PO },
+    { "payment_orders_line_no", "UPDATE payment_orders SET line_no = 0" PO },
+    { "payment_orders_seller_format",
+      "UPDATE payment_orders SET seller_account = 'seller 42'" PO },
+    { "idempotency_keys_fingerprint_format",
+      "UPDATE idempotency_keys SET fingerprint = upper(fingerprint)" IK },
+    { "idempotency_keys_key_format",
+      "UPDATE idempotency_keys SET idem_key = 'k' || chr(10)" IK },
+    { "idempotency_keys_lease", "UPDATE idempotency_keys SET lease = 0" IK },
+    { "idempotency_keys_state", "UPDATE idempotency_keys SET state = 'gone'" IK },
+    { "idempotency_keys_state_fields",
+      "UPDATE idempotency_keys SET response_status = 201" IK },
+    { "idempotency_keys_status",
+      "UPDATE idempotency_keys SET state = 'done', lease_until = NULL,"
+      " response_status = 600, response_body = '{}'" IK },
+#define NT "INSERT INTO notifications (merchant_id, notification_id, endpoint_id," \
+           " event_type, object_id, sequence, payload, status, last_error) VALUES ($1, "
+    { "notifications_error", NT "'msg_' || repeat('a', 24), 'ep', 'checkout.succeeded',"
+                             " 'co_1', 1, '{}', 'PENDING', repeat('e', 201))" },
+    { "notifications_id_format", NT "'msg_' || repeat('A', 24), 'ep', 'checkout.succeeded',"
+                                 " 'co_1', 1, '{}', 'PENDING', NULL)" },
+    { "notifications_sequence", NT "'msg_' || repeat('a', 24), 'ep', 'checkout.succeeded',"
+                                " 'co_1', 0, '{}', 'PENDING', NULL)" },
+    { "notifications_status", NT "'msg_' || repeat('a', 24), 'ep', 'checkout.succeeded',"
+                              " 'co_1', 1, '{}', 'SENT', NULL)" },
+    { "notifications_type", NT "'msg_' || repeat('a', 24), 'ep', 'checkout.paid',"
+                            " 'co_1', 1, '{}', 'PENDING', NULL)" },
+#define WE "INSERT INTO webhook_events (psp, event_id, kind, type, outcome, merchant_id," \
+           " source) VALUES ('stripe', "
+    { "webhook_events_id", WE "'', 'SUCCEEDED', 't', 'applied', $1, 'webhook')" },
+    { "webhook_events_kind", WE "'evt_' || $1, 'PAID', 't', 'applied', $1, 'webhook')" },
+    { "webhook_events_source", WE "'evt_' || $1, 'SUCCEEDED', 't', 'applied', $1, 'psp')" },
+    { "webhook_events_type",
+      WE "'evt_' || $1, 'SUCCEEDED', repeat('t', 101), 'applied', $1, 'webhook')" },
+#define LE "INSERT INTO ledger_entries (merchant_id, txn_id, entry_no, account, amount," \
+           " currency) VALUES ($1, -1, 1, "
+    { "ledger_entries_account", LE "'', 100, 'USD')" },
+    { "ledger_entries_amount", LE "'psp_clearing:stripe', 0, 'USD')" },
+    { "ledger_entries_currency", LE "'psp_clearing:stripe', 100, 'usd')" },
+    { "ledger_transactions_kind",
+      "INSERT INTO ledger_transactions (merchant_id, checkout_id, payment_order_id, source,"
+      " kind) VALUES ($1, 'co_1', 'co_1_1', 's', 'gift')" },
+    { "ledger_transactions_owner",
+      "INSERT INTO ledger_transactions (merchant_id, checkout_id, payment_order_id, source,"
+      " kind) VALUES ($1, NULL, 'co_1_1', 's', 'payment')" },
+#define AL "INSERT INTO audit_log (merchant_id, chain, seq, at, checkout_id, action," \
+           " detail, prev_hash, hash) VALUES ($1, "
+    { "audit_log_action", AL "1, 1, now(), 'co_1', '', '{}', '\\x', '\\x')" },
+    { "audit_log_chain", AL "65, 1, now(), 'co_1', 'a', '{}', '\\x', '\\x')" },
+    { "wallet_credits_amount",
+      "INSERT INTO wallet_credits (merchant_id, seller_account, currency, amount)"
+      " VALUES ($1, 'seller_42', 'USD', 0)" },
+    { "wallet_credits_currency",
+      "INSERT INTO wallet_credits (merchant_id, seller_account, currency, amount)"
+      " VALUES ($1, 'seller_42', 'EURO', 5)" },
+#undef CO
+#undef PO
+#undef IK
+#undef NT
+#undef WE
+#undef LE
+#undef AL
+};
+
+Test(sql, each_rule_moved_into_a_row_check_still_refuses_under_its_own_name,
+     .description = "026 keeps the nine busiest tables' CHECK rules in one function each: every one of them still refuses a row that breaks it alone, with 23514 and the rule's own name as the constraint, and those tables have no other CHECK constraint left to prepare at every statement")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24];
+    const char  *left;
+    size_t       i, n = sizeof(moved_rules) / sizeof(moved_rules[0]);
+    char         want[8];
+
+    new_merchant(c, m);
+    cr_assert_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "claimed");
+    for (i = 0; i < n; i++) {
+        FAILS_AS(c, "23514", moved_rules[i].constraint, moved_rules[i].sql, m);
+    }
+    /* nothing was written: the claim's checkout reads as it was */
+    cr_expect_str_eq(VAL(c, "SELECT currency || amount_total || cancel_url FROM checkouts"
+                            " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
+                     "USD1500https://shop.example/cart");
+    /* no other CHECK on those tables, and the functions hold no rule more
+     * than those listed above */
+    left = VAL0(c, "SELECT string_agg(conrelid::regclass || '.' || conname, ', ')"
+                   "  FROM pg_constraint"
+                   " WHERE contype = 'c' AND conrelid::regclass::text IN ('checkouts',"
+                   "       'payment_orders', 'idempotency_keys', 'notifications',"
+                   "       'webhook_events', 'ledger_entries', 'ledger_transactions',"
+                   "       'audit_log', 'wallet_credits')"
+                   "   AND conname <> conrelid::regclass || '_row_checks'");
+    cr_expect_null(left, "CHECK constraints prepared at every statement: %s", left);
+    snprintf(want, sizeof(want), "%zu", n);
+    cr_expect_str_eq(VAL0(c, "SELECT sum((SELECT count(*) FROM regexp_matches(p.prosrc,"
+                             " 'CONSTRAINT = ', 'g')))::text FROM pg_proc p"
+                             " WHERE p.proname LIKE '%\\_row\\_checks'"
+                             "   AND p.pronamespace = 'public'::regnamespace"),
+                     want);
+    PQfinish(c);
+}
+
 Test(sql, every_plpgsql_function_passes_plpgsql_check,
      .description = "plpgsql_check finds no error in any PL/pgSQL function: a "
                     "call with the wrong argument types, or a RETURN QUERY whose "
