@@ -26,7 +26,10 @@
 # (256), BENCH_WEBHOOKS (50000 checkouts prepared for each webhook side),
 # BENCH_PARTS (which steps: "registrations webhooks reconcile"), PG_PRELOAD
 # (pg_stat_statements; empty: no profile), BENCH_DB_POOL (the gateway's
-# payments_database_pool; default: the machine's cores and one).
+# payments_database_pool; default: the machine's cores and one), PG_DURABLE
+# (1: the cluster runs with fsync, synchronous_commit and full_page_writes
+# on, as production must and as db_floor's README measured its figures;
+# default: off, ci/pg.sh's test settings, as every earlier run here).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -136,7 +139,13 @@ profile_off() {   # profile_off WHAT
 }
 wrk_tail() { grep -E '^p50=' "$1"; }
 
-say "ngx_payments benchmark, $(date -u), $(nproc) cores, ${secs}s runs, $conns connections"
+if [ "${PG_DURABLE:-0}" = 1 ]; then
+    durability="PostgreSQL durable (fsync, synchronous_commit, full_page_writes on)"
+else
+    durability="PostgreSQL with fsync, synchronous_commit and full_page_writes off"
+fi
+say "ngx_payments benchmark, $(date -u), $(nproc) cores, ${secs}s runs, $conns connections, $durability," \
+    "database pool $PAY_DB_POOL"
 say
 
 # BENCH_PARTS: which steps run (all by default)

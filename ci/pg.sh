@@ -18,6 +18,9 @@
 #
 # PG_PRELOAD: shared_preload_libraries for the cluster (bench/run.sh sets
 # pg_stat_statements); read when settings are written, at every start.
+# PG_DURABLE=1: fsync, synchronous_commit and full_page_writes on, as a
+# production cluster must run (README, Operations) and as the benchmark's
+# database floor (bench/peer/db_floor) is measured (PG_DURABLE=1 make bench).
 #
 # Layout: DIR/data (PGDATA), DIR/postgres.log, the unix socket in DIR.
 # DIR must be reachable by the postgres user (initdb refuses root): use a
@@ -28,8 +31,8 @@
 # server) comes back on the same port and socket.
 #
 # Durability is traded for speed: fsync, synchronous_commit and
-# full_page_writes are off.  Acceptable for a cluster that is thrown away
-# after the run; never do this with data you keep.
+# full_page_writes are off (unless PG_DURABLE=1).  Acceptable for a cluster
+# that is thrown away after the run; never do this with data you keep.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -83,6 +86,9 @@ log_min_duration_statement = -1
 log_min_error_statement = panic
 log_error_verbosity = terse
 EOF
+    if [ "${PG_DURABLE:-0}" = 1 ]; then
+        printf '%s\n' "fsync = on" "synchronous_commit = on" "full_page_writes = on" >>"$conf"
+    fi
     # PG_PRELOAD (e.g. pg_stat_statements, for make bench's profile)
     if [ -n "${PG_PRELOAD:-}" ]; then
         echo "shared_preload_libraries = '$PG_PRELOAD'" >>"$conf"
