@@ -16,18 +16,21 @@
 -- The function holds the same rules with the same texts (copied from
 -- pg_get_constraintdef), in the order PostgreSQL checked them (by name),
 -- and refuses with the same SQLSTATE (23514 check_violation), the same
--- message and the rule's own name as the error's constraint name.  As in a
--- CHECK, a rule that is NULL passes (IF NOT NULL does not raise).  PL/pgSQL
--- keeps each rule's prepared expression for the backend's life, and the
--- constraint's own expression is one function call: little to read back
--- per statement.  No row holds the values in the error (PostgreSQL's own
--- message carried the failing row, e-mails and tokens included).
+-- message and the rule's own name as the error's constraint name.  The
+-- rules are one CASE, its first broken rule named; as in a CHECK, a rule
+-- that is NULL passes (WHEN NOT NULL is not taken).  PL/pgSQL keeps that
+-- expression's plan for the backend's life, and the constraint's own
+-- expression is one function call: little to read back per statement.
+-- The error carries no values (PostgreSQL's own detail carried the whole
+-- failing row, e-mails and tokens included).
 --
--- Measured on the scratch cluster of make bench (2 cores, fsync off),
--- interleaved, three rounds each: the gateway's webhook transaction 2,389,
--- 2,718, 2,645/s before against 3,107, 3,071, 3,097/s after (+20%); its
--- registration (bench/registration.pgbench) 3,798, 3,716, 3,933 against
--- 4,239, 4,502, 4,183/s (+13%).
+-- Measured on a cluster as make bench runs it (2 cores, fsync off), the
+-- constraints swapped in turn on one database, three rounds each: the
+-- gateway's webhook transaction (bench/webhook.pgbench, 4 clients) 2,996,
+-- 3,103, 3,113/s before against 3,597, 3,594, 3,540/s after (+16%); its
+-- registration (bench/registration.pgbench) 4,170, 3,938, 3,775 against
+-- 4,758, 4,418, 4,379/s (+14%).  (A first version with an IF per rule:
+-- 3,429, 3,657, 3,511 webhooks/s.)
 --
 -- The functions set no search_path (a SET on a function costs a
 -- configuration change per call, per row here): they name nothing but
@@ -55,54 +58,27 @@ CREATE OR REPLACE FUNCTION checkouts_row_checks(
     psp_payment_ref text)
 RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_broken  text;
 BEGIN
-    IF NOT (amount_total > 0) THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "checkouts_amount"'
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = 'checkouts_amount';
-    END IF;
-    IF NOT ((length(cancel_url) >= 9) AND (length(cancel_url) <= 2048)) THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "checkouts_cancel_url"'
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = 'checkouts_cancel_url';
-    END IF;
-    IF NOT (currency ~ '^[A-Z]{3}$'::text) THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "checkouts_currency"'
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = 'checkouts_currency';
-    END IF;
-    IF NOT (length(buyer_email) <= 254) THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "checkouts_email"'
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = 'checkouts_email';
-    END IF;
-    IF NOT (length(failure) <= 1000) THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "checkouts_failure"'
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = 'checkouts_failure';
-    END IF;
-    IF NOT ((length(checkout_id) >= 1) AND (length(checkout_id) <= 40) AND (checkout_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "checkouts_id_format"'
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = 'checkouts_id_format';
-    END IF;
-    IF NOT ((nonce = ((merchant_id || ':'::text) || checkout_id)) AND (length(nonce) <= 64)) THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "checkouts_nonce"'
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = 'checkouts_nonce';
-    END IF;
-    IF NOT ((length(psp) >= 1) AND (length(psp) <= 32) AND (psp ~ '^[A-Za-z0-9_.-]*$'::text)) THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "checkouts_psp_format"'
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = 'checkouts_psp_format';
-    END IF;
-    IF NOT ((length(psp_payment_ref) >= 1) AND (length(psp_payment_ref) <= 128)) THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "checkouts_psp_payment_ref"'
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = 'checkouts_psp_payment_ref';
-    END IF;
-    IF NOT (((length(psp_token) >= 1) AND (length(psp_token) <= 255)) OR ((psp_token ~~ 'v1.%'::text) AND (length(psp_token) <= 600))) THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "checkouts_psp_token"'
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = 'checkouts_psp_token';
-    END IF;
-    IF NOT (((length(psp_url) >= 1) AND (length(psp_url) <= 2048)) OR ((psp_url ~~ 'v1.%'::text) AND (length(psp_url) <= 3000))) THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "checkouts_psp_url"'
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = 'checkouts_psp_url';
-    END IF;
-    IF NOT ((length(success_url) >= 9) AND (length(success_url) <= 2048)) THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "checkouts_success_url"'
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = 'checkouts_success_url';
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (amount_total > 0) THEN 'checkouts_amount'
+        WHEN NOT ((length(cancel_url) >= 9) AND (length(cancel_url) <= 2048)) THEN 'checkouts_cancel_url'
+        WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'checkouts_currency'
+        WHEN NOT (length(buyer_email) <= 254) THEN 'checkouts_email'
+        WHEN NOT (length(failure) <= 1000) THEN 'checkouts_failure'
+        WHEN NOT ((length(checkout_id) >= 1) AND (length(checkout_id) <= 40) AND (checkout_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'checkouts_id_format'
+        WHEN NOT ((nonce = ((merchant_id || ':'::text) || checkout_id)) AND (length(nonce) <= 64)) THEN 'checkouts_nonce'
+        WHEN NOT ((length(psp) >= 1) AND (length(psp) <= 32) AND (psp ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'checkouts_psp_format'
+        WHEN NOT ((length(psp_payment_ref) >= 1) AND (length(psp_payment_ref) <= 128)) THEN 'checkouts_psp_payment_ref'
+        WHEN NOT (((length(psp_token) >= 1) AND (length(psp_token) <= 255)) OR ((psp_token ~~ 'v1.%'::text) AND (length(psp_token) <= 600))) THEN 'checkouts_psp_token'
+        WHEN NOT (((length(psp_url) >= 1) AND (length(psp_url) <= 2048)) OR ((psp_url ~~ 'v1.%'::text) AND (length(psp_url) <= 3000))) THEN 'checkouts_psp_url'
+        WHEN NOT ((length(success_url) >= 9) AND (length(success_url) <= 2048)) THEN 'checkouts_success_url'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = v_broken;
     END IF;
     RETURN true;
 END
@@ -135,34 +111,22 @@ CREATE OR REPLACE FUNCTION payment_orders_row_checks(
     commission bigint)
 RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_broken  text;
 BEGIN
-    IF NOT (amount > 0) THEN
-        RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "payment_orders_amount"'
-            USING ERRCODE = 'check_violation', TABLE = 'payment_orders', CONSTRAINT = 'payment_orders_amount';
-    END IF;
-    IF NOT ((ledger_updated = (status = 'SUCCESS'::public.pay_status)) AND (wallet_updated = (status = 'SUCCESS'::public.pay_status))) THEN
-        RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "payment_orders_booked_iff_success"'
-            USING ERRCODE = 'check_violation', TABLE = 'payment_orders', CONSTRAINT = 'payment_orders_booked_iff_success';
-    END IF;
-    IF NOT ((commission >= 0) AND (commission <= amount)) THEN
-        RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "payment_orders_commission"'
-            USING ERRCODE = 'check_violation', TABLE = 'payment_orders', CONSTRAINT = 'payment_orders_commission';
-    END IF;
-    IF NOT (currency ~ '^[A-Z]{3}$'::text) THEN
-        RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "payment_orders_currency"'
-            USING ERRCODE = 'check_violation', TABLE = 'payment_orders', CONSTRAINT = 'payment_orders_currency';
-    END IF;
-    IF NOT ((length(payment_order_id) >= 1) AND (length(payment_order_id) <= 40) AND (payment_order_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN
-        RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "payment_orders_id_format"'
-            USING ERRCODE = 'check_violation', TABLE = 'payment_orders', CONSTRAINT = 'payment_orders_id_format';
-    END IF;
-    IF NOT (line_no > 0) THEN
-        RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "payment_orders_line_no"'
-            USING ERRCODE = 'check_violation', TABLE = 'payment_orders', CONSTRAINT = 'payment_orders_line_no';
-    END IF;
-    IF NOT ((length(seller_account) >= 1) AND (length(seller_account) <= 64) AND (seller_account ~ '^[A-Za-z0-9_.-]*$'::text)) THEN
-        RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "payment_orders_seller_format"'
-            USING ERRCODE = 'check_violation', TABLE = 'payment_orders', CONSTRAINT = 'payment_orders_seller_format';
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (amount > 0) THEN 'payment_orders_amount'
+        WHEN NOT ((ledger_updated = (status = 'SUCCESS'::public.pay_status)) AND (wallet_updated = (status = 'SUCCESS'::public.pay_status))) THEN 'payment_orders_booked_iff_success'
+        WHEN NOT ((commission >= 0) AND (commission <= amount)) THEN 'payment_orders_commission'
+        WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'payment_orders_currency'
+        WHEN NOT ((length(payment_order_id) >= 1) AND (length(payment_order_id) <= 40) AND (payment_order_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'payment_orders_id_format'
+        WHEN NOT (line_no > 0) THEN 'payment_orders_line_no'
+        WHEN NOT ((length(seller_account) >= 1) AND (length(seller_account) <= 64) AND (seller_account ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'payment_orders_seller_format'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'payment_orders', CONSTRAINT = v_broken;
     END IF;
     RETURN true;
 END
@@ -188,30 +152,21 @@ CREATE OR REPLACE FUNCTION idempotency_keys_row_checks(
     response_body text)
 RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_broken  text;
 BEGIN
-    IF NOT ((length(fingerprint) = 64) AND (fingerprint ~ '^[0-9a-f]*$'::text)) THEN
-        RAISE EXCEPTION 'new row for relation "idempotency_keys" violates check constraint "idempotency_keys_fingerprint_format"'
-            USING ERRCODE = 'check_violation', TABLE = 'idempotency_keys', CONSTRAINT = 'idempotency_keys_fingerprint_format';
-    END IF;
-    IF NOT ((length(idem_key) >= 1) AND (length(idem_key) <= 255) AND (idem_key ~ '^[ -~]*$'::text)) THEN
-        RAISE EXCEPTION 'new row for relation "idempotency_keys" violates check constraint "idempotency_keys_key_format"'
-            USING ERRCODE = 'check_violation', TABLE = 'idempotency_keys', CONSTRAINT = 'idempotency_keys_key_format';
-    END IF;
-    IF NOT (lease > 0) THEN
-        RAISE EXCEPTION 'new row for relation "idempotency_keys" violates check constraint "idempotency_keys_lease"'
-            USING ERRCODE = 'check_violation', TABLE = 'idempotency_keys', CONSTRAINT = 'idempotency_keys_lease';
-    END IF;
-    IF NOT (state = ANY (ARRAY['in_progress'::text, 'done'::text])) THEN
-        RAISE EXCEPTION 'new row for relation "idempotency_keys" violates check constraint "idempotency_keys_state"'
-            USING ERRCODE = 'check_violation', TABLE = 'idempotency_keys', CONSTRAINT = 'idempotency_keys_state';
-    END IF;
-    IF NOT (((state = 'in_progress'::text) AND (lease_until IS NOT NULL) AND (response_status IS NULL) AND (response_body IS NULL)) OR ((state = 'done'::text) AND (lease_until IS NULL) AND (response_status IS NOT NULL) AND (response_body IS NOT NULL))) THEN
-        RAISE EXCEPTION 'new row for relation "idempotency_keys" violates check constraint "idempotency_keys_state_fields"'
-            USING ERRCODE = 'check_violation', TABLE = 'idempotency_keys', CONSTRAINT = 'idempotency_keys_state_fields';
-    END IF;
-    IF NOT ((response_status >= 100) AND (response_status <= 599)) THEN
-        RAISE EXCEPTION 'new row for relation "idempotency_keys" violates check constraint "idempotency_keys_status"'
-            USING ERRCODE = 'check_violation', TABLE = 'idempotency_keys', CONSTRAINT = 'idempotency_keys_status';
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT ((length(fingerprint) = 64) AND (fingerprint ~ '^[0-9a-f]*$'::text)) THEN 'idempotency_keys_fingerprint_format'
+        WHEN NOT ((length(idem_key) >= 1) AND (length(idem_key) <= 255) AND (idem_key ~ '^[ -~]*$'::text)) THEN 'idempotency_keys_key_format'
+        WHEN NOT (lease > 0) THEN 'idempotency_keys_lease'
+        WHEN NOT (state = ANY (ARRAY['in_progress'::text, 'done'::text])) THEN 'idempotency_keys_state'
+        WHEN NOT (((state = 'in_progress'::text) AND (lease_until IS NOT NULL) AND (response_status IS NULL) AND (response_body IS NULL)) OR ((state = 'done'::text) AND (lease_until IS NULL) AND (response_status IS NOT NULL) AND (response_body IS NOT NULL))) THEN 'idempotency_keys_state_fields'
+        WHEN NOT ((response_status >= 100) AND (response_status <= 599)) THEN 'idempotency_keys_status'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "idempotency_keys" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'idempotency_keys', CONSTRAINT = v_broken;
     END IF;
     RETURN true;
 END
@@ -234,26 +189,20 @@ CREATE OR REPLACE FUNCTION notifications_row_checks(
     last_error text)
 RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_broken  text;
 BEGIN
-    IF NOT (length(last_error) <= 200) THEN
-        RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "notifications_error"'
-            USING ERRCODE = 'check_violation', TABLE = 'notifications', CONSTRAINT = 'notifications_error';
-    END IF;
-    IF NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN
-        RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "notifications_id_format"'
-            USING ERRCODE = 'check_violation', TABLE = 'notifications', CONSTRAINT = 'notifications_id_format';
-    END IF;
-    IF NOT (sequence > 0) THEN
-        RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "notifications_sequence"'
-            USING ERRCODE = 'check_violation', TABLE = 'notifications', CONSTRAINT = 'notifications_sequence';
-    END IF;
-    IF NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN
-        RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "notifications_status"'
-            USING ERRCODE = 'check_violation', TABLE = 'notifications', CONSTRAINT = 'notifications_status';
-    END IF;
-    IF NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN
-        RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "notifications_type"'
-            USING ERRCODE = 'check_violation', TABLE = 'notifications', CONSTRAINT = 'notifications_type';
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (length(last_error) <= 200) THEN 'notifications_error'
+        WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
+        WHEN NOT (sequence > 0) THEN 'notifications_sequence'
+        WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'notifications', CONSTRAINT = v_broken;
     END IF;
     RETURN true;
 END
@@ -274,22 +223,19 @@ CREATE OR REPLACE FUNCTION webhook_events_row_checks(
     source text)
 RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_broken  text;
 BEGIN
-    IF NOT ((length(event_id) >= 1) AND (length(event_id) <= 255)) THEN
-        RAISE EXCEPTION 'new row for relation "webhook_events" violates check constraint "webhook_events_id"'
-            USING ERRCODE = 'check_violation', TABLE = 'webhook_events', CONSTRAINT = 'webhook_events_id';
-    END IF;
-    IF NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text])) THEN
-        RAISE EXCEPTION 'new row for relation "webhook_events" violates check constraint "webhook_events_kind"'
-            USING ERRCODE = 'check_violation', TABLE = 'webhook_events', CONSTRAINT = 'webhook_events_kind';
-    END IF;
-    IF NOT (source = ANY (ARRAY['reconciliation'::text, 'webhook'::text, 'sweeper'::text])) THEN
-        RAISE EXCEPTION 'new row for relation "webhook_events" violates check constraint "webhook_events_source"'
-            USING ERRCODE = 'check_violation', TABLE = 'webhook_events', CONSTRAINT = 'webhook_events_source';
-    END IF;
-    IF NOT (length(type) <= 100) THEN
-        RAISE EXCEPTION 'new row for relation "webhook_events" violates check constraint "webhook_events_type"'
-            USING ERRCODE = 'check_violation', TABLE = 'webhook_events', CONSTRAINT = 'webhook_events_type';
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT ((length(event_id) >= 1) AND (length(event_id) <= 255)) THEN 'webhook_events_id'
+        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text])) THEN 'webhook_events_kind'
+        WHEN NOT (source = ANY (ARRAY['reconciliation'::text, 'webhook'::text, 'sweeper'::text])) THEN 'webhook_events_source'
+        WHEN NOT (length(type) <= 100) THEN 'webhook_events_type'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "webhook_events" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'webhook_events', CONSTRAINT = v_broken;
     END IF;
     RETURN true;
 END
@@ -308,18 +254,18 @@ CREATE OR REPLACE FUNCTION ledger_entries_row_checks(
     currency text)
 RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_broken  text;
 BEGIN
-    IF NOT ((length(account) >= 1) AND (length(account) <= 200)) THEN
-        RAISE EXCEPTION 'new row for relation "ledger_entries" violates check constraint "ledger_entries_account"'
-            USING ERRCODE = 'check_violation', TABLE = 'ledger_entries', CONSTRAINT = 'ledger_entries_account';
-    END IF;
-    IF NOT (amount <> 0) THEN
-        RAISE EXCEPTION 'new row for relation "ledger_entries" violates check constraint "ledger_entries_amount"'
-            USING ERRCODE = 'check_violation', TABLE = 'ledger_entries', CONSTRAINT = 'ledger_entries_amount';
-    END IF;
-    IF NOT (currency ~ '^[A-Z]{3}$'::text) THEN
-        RAISE EXCEPTION 'new row for relation "ledger_entries" violates check constraint "ledger_entries_currency"'
-            USING ERRCODE = 'check_violation', TABLE = 'ledger_entries', CONSTRAINT = 'ledger_entries_currency';
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT ((length(account) >= 1) AND (length(account) <= 200)) THEN 'ledger_entries_account'
+        WHEN NOT (amount <> 0) THEN 'ledger_entries_amount'
+        WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'ledger_entries_currency'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "ledger_entries" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'ledger_entries', CONSTRAINT = v_broken;
     END IF;
     RETURN true;
 END
@@ -338,14 +284,17 @@ CREATE OR REPLACE FUNCTION ledger_transactions_row_checks(
     object_id text)
 RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_broken  text;
 BEGIN
-    IF NOT (kind = ANY (ARRAY['payment'::text, 'refund'::text, 'dispute'::text, 'payout'::text, 'fee'::text])) THEN
-        RAISE EXCEPTION 'new row for relation "ledger_transactions" violates check constraint "ledger_transactions_kind"'
-            USING ERRCODE = 'check_violation', TABLE = 'ledger_transactions', CONSTRAINT = 'ledger_transactions_kind';
-    END IF;
-    IF NOT ((((kind = 'payout'::text) = (payment_order_id IS NULL)) OR (kind = 'fee'::text)) AND ((payment_order_id IS NULL) = (checkout_id IS NULL)) AND ((kind = 'payment'::text) OR (object_id IS NOT NULL))) THEN
-        RAISE EXCEPTION 'new row for relation "ledger_transactions" violates check constraint "ledger_transactions_owner"'
-            USING ERRCODE = 'check_violation', TABLE = 'ledger_transactions', CONSTRAINT = 'ledger_transactions_owner';
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (kind = ANY (ARRAY['payment'::text, 'refund'::text, 'dispute'::text, 'payout'::text, 'fee'::text])) THEN 'ledger_transactions_kind'
+        WHEN NOT ((((kind = 'payout'::text) = (payment_order_id IS NULL)) OR (kind = 'fee'::text)) AND ((payment_order_id IS NULL) = (checkout_id IS NULL)) AND ((kind = 'payment'::text) OR (object_id IS NOT NULL))) THEN 'ledger_transactions_owner'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "ledger_transactions" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'ledger_transactions', CONSTRAINT = v_broken;
     END IF;
     RETURN true;
 END
@@ -361,14 +310,17 @@ CREATE OR REPLACE FUNCTION audit_log_row_checks(
     chain smallint)
 RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_broken  text;
 BEGIN
-    IF NOT ((length(action) >= 1) AND (length(action) <= 100)) THEN
-        RAISE EXCEPTION 'new row for relation "audit_log" violates check constraint "audit_log_action"'
-            USING ERRCODE = 'check_violation', TABLE = 'audit_log', CONSTRAINT = 'audit_log_action';
-    END IF;
-    IF NOT ((chain >= 0) AND (chain <= 64)) THEN
-        RAISE EXCEPTION 'new row for relation "audit_log" violates check constraint "audit_log_chain"'
-            USING ERRCODE = 'check_violation', TABLE = 'audit_log', CONSTRAINT = 'audit_log_chain';
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT ((length(action) >= 1) AND (length(action) <= 100)) THEN 'audit_log_action'
+        WHEN NOT ((chain >= 0) AND (chain <= 64)) THEN 'audit_log_chain'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "audit_log" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'audit_log', CONSTRAINT = v_broken;
     END IF;
     RETURN true;
 END
@@ -384,14 +336,17 @@ CREATE OR REPLACE FUNCTION wallet_credits_row_checks(
     amount bigint)
 RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_broken  text;
 BEGIN
-    IF NOT (amount <> 0) THEN
-        RAISE EXCEPTION 'new row for relation "wallet_credits" violates check constraint "wallet_credits_amount"'
-            USING ERRCODE = 'check_violation', TABLE = 'wallet_credits', CONSTRAINT = 'wallet_credits_amount';
-    END IF;
-    IF NOT (currency ~ '^[A-Z]{3}$'::text) THEN
-        RAISE EXCEPTION 'new row for relation "wallet_credits" violates check constraint "wallet_credits_currency"'
-            USING ERRCODE = 'check_violation', TABLE = 'wallet_credits', CONSTRAINT = 'wallet_credits_currency';
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (amount <> 0) THEN 'wallet_credits_amount'
+        WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'wallet_credits_currency'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "wallet_credits" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'wallet_credits', CONSTRAINT = v_broken;
     END IF;
     RETURN true;
 END
