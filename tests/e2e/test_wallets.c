@@ -1,6 +1,7 @@
 /*
  * Sellers' wallets (sql/016_wallet_credits.sql, doc/MONEY.md "Wallets"):
- * a booking appends a credit row and locks no row of the seller, the
+ * a booking appends a credit row and waits for no lock on the seller (not
+ * a pay-out's, not a fold's: sql/028), the
  * wallets view is the folded balance plus the unfolded rows, a fold never
  * changes a balance, and pay-outs still see every credit.
  *
@@ -150,6 +151,60 @@ Test(wallets, a_credit_does_not_wait_for_a_pay_out_holding_the_wallet,
 
     db_exec("COMMIT", 0, NULL);
     cr_assert_str_eq(balance(m.id, "s1"), "570");
+    PQfinish(c2);
+}
+
+
+Test(wallets, a_credit_does_not_wait_for_a_fold_in_progress,
+     .timeout = E2E_TIMEOUT,
+     .description = "a fold that has updated the seller's folded row and "
+                    "not yet committed holds up no booking to that seller "
+                    "(028: the folded row is read, not inserted again)")
+{
+    merchant_t   m;
+    PGconn      *c2 = other_conn();
+    char        *n = NULL, *left = NULL, *ours = NULL;
+    int          i;
+
+    merchant_new(&m);
+    credit(m.id, "s_f", "1");               /* the folded row exists */
+
+    /* a fold of this seller's credit, held open; the gateway's own fold
+     * (every second) may take the lock or the credit first: again */
+    for (i = 0; i < 50; i++) {
+        credit(m.id, "s_f", "10");
+        db_exec("BEGIN", 0, NULL);
+        n = db_scalar("SELECT pay_wallets_fold(100000)", 0, NULL);
+        left = db_scalar("SELECT count(*) FROM wallet_credits WHERE merchant_id = $1",
+                         1, (const char *[]) { m.id });
+        /* the folded row's version is this transaction's: our fold wrote it */
+        ours = db_scalar("SELECT (xmin::text::bigint"
+                         "        = pg_current_xact_id()::text::bigint % 4294967296)::text"
+                         "  FROM wallets_folded WHERE merchant_id = $1"
+                         "   AND seller_account = 's_f'",
+                         1, (const char *[]) { m.id });
+        if (atoi(n) > 0 && strcmp(left, "0") == 0 && strcmp(ours, "true") == 0) {
+            break;
+        }
+        db_exec("ROLLBACK", 0, NULL);
+        free(n);
+        free(left);
+        free(ours);
+        n = left = ours = NULL;
+        usleep(20 * 1000);
+    }
+    cr_assert_lt(i, 50, "never folded the seller's credit in an open transaction");
+
+    /* before 028 this waited for the fold's COMMIT: 55P03 after lock_timeout */
+    cr_assert_null(try_on(c2, "SELECT wallet_add($1, 's_f', 'EUR', 250)",
+                          1, (const char *[]) { m.id }),
+                   "a credit waited for the fold in progress");
+
+    db_exec("COMMIT", 0, NULL);
+    cr_assert_str_eq(balance(m.id, "s_f"), "261");
+    free(n);
+    free(left);
+    free(ours);
     PQfinish(c2);
 }
 
