@@ -18,6 +18,10 @@
 #
 # PG_PRELOAD: shared_preload_libraries for the cluster (bench/run.sh sets
 # pg_stat_statements); read when settings are written, at every start.
+# PG_SETTINGS: more settings, "name=value" words separated by spaces (e.g.
+# "auto_explain.log_min_duration=20ms auto_explain.log_nested_statements=on"
+# with PG_PRELOAD=auto_explain, to see the plans of slow statements in
+# DIR/postgres.log).
 # PG_DURABLE=1: fsync, synchronous_commit and full_page_writes on, as a
 # production cluster must run (README, Operations) and as the benchmark's
 # database floor (bench/peer/db_floor) is measured (PG_DURABLE=1 make bench).
@@ -89,6 +93,13 @@ EOF
     if [ "${PG_DURABLE:-0}" = 1 ]; then
         printf '%s\n' "fsync = on" "synchronous_commit = on" "full_page_writes = on" >>"$conf"
     fi
+    local kv
+    for kv in ${PG_SETTINGS:-}; do
+        case $kv in
+            *=*) printf "%s = '%s'\n" "${kv%%=*}" "${kv#*=}" >>"$conf" ;;
+            *) echo "ci/pg.sh: PG_SETTINGS: '$kv' is not name=value" >&2; exit 2 ;;
+        esac
+    done
     # PG_PRELOAD (e.g. pg_stat_statements, for make bench's profile)
     if [ -n "${PG_PRELOAD:-}" ]; then
         echo "shared_preload_libraries = '$PG_PRELOAD'" >>"$conf"
