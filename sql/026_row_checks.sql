@@ -7,9 +7,10 @@
 -- The gateway's functions write a few rows per statement, so that work,
 -- not the checking, was the cost: perf of the backends under the gateway's
 -- webhook transaction (bench/webhook.pgbench) put 12-14% of their CPU in
--- ExecConstraints, most of it in stringToNode.  A paid webhook writes nine
--- tables with 45 such rules between them (checkouts alone has 12, and is
--- updated at every status move although none of its checked columns moves).
+-- ExecConstraints, most of it in stringToNode.  The tables a registration
+-- and a paid webhook write hold 45 such rules between them (checkouts alone
+-- has 12, and is updated at every status move although none of its checked
+-- columns moves).
 --
 -- Now each of the nine busiest tables has one CHECK constraint,
 -- <table>_row_checks, that calls a PL/pgSQL function of the checked columns.
