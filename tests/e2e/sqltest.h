@@ -20,7 +20,7 @@ PGresult *sqlt_ok(PGconn *c, const char *sql, int n, const char *const *params);
 void sqlt_fails(PGconn *c, const char *state, const char *sql, int n,
     const char *const *params);
 
-/* The same, and the error must name exactly this constraint. */
+/* The same, and the error must name exactly this constraint (NULL: any). */
 void sqlt_fails_as(PGconn *c, const char *state, const char *constraint,
     const char *sql, int n, const char *const *params);
 
