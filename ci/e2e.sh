@@ -87,6 +87,11 @@ finish() {
             echo "---- tail of postgres.log" >&2
             tail -n 30 "$run/pg/postgres.log" >&2
         fi
+        # last, so that a report showing only the end still names them
+        if grep -qE '^\[(----|FAIL)\]' "$run/logs/criterion.txt" 2>/dev/null; then
+            echo "---- what failed (Criterion's report, above in full)" >&2
+            grep -E '^\[(----|FAIL)\]' "$run/logs/criterion.txt" | head -40 >&2
+        fi
     elif [ "${KEEP_RUN:-0}" = 1 ]; then
         echo "e2e: run directory kept: $run"
     else
@@ -111,10 +116,14 @@ set +a
 # every answer of the gateway, for tests/openapi/validate.js (below)
 export PAY_TEST_RECORD=$run/logs/responses.jsonl
 
+# Criterion reports on stderr: kept in logs/criterion.txt as well
 if [ -n "${E2E_FILTER:-}" ]; then
-    "$bin" --jobs "$jobs" --filter "$E2E_FILTER" "$@" || rc=1
+    "$bin" --jobs "$jobs" --filter "$E2E_FILTER" "$@" \
+        2> >(tee -a "$run/logs/criterion.txt" >&2) || rc=1
 else
-    "$bin" --jobs "$jobs" --filter '!(solo_*)/*' "$@" || rc=1
-    "$bin" --jobs 1 --filter 'solo_*/*' "$@" || rc=1
+    "$bin" --jobs "$jobs" --filter '!(solo_*)/*' "$@" \
+        2> >(tee -a "$run/logs/criterion.txt" >&2) || rc=1
+    "$bin" --jobs 1 --filter 'solo_*/*' "$@" \
+        2> >(tee -a "$run/logs/criterion.txt" >&2) || rc=1
 fi
 exit "$rc"
