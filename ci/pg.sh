@@ -48,10 +48,13 @@ usage() {
     exit 2
 }
 
-# Runs a command as the cluster's owner: postgres when we are root.
+# Runs a command as the cluster's owner: postgres when we are root, from /
+# (the caller's directory may be closed to postgres: a root-owned clone in
+# /tmp, where PostgreSQL's tools warn that they cannot return to it).  Every
+# path given is absolute.
 as_owner() {
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@"
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
@@ -171,6 +174,7 @@ standby)
     port=${3:-}
     primary=${4:-}
     [[ $port =~ ^[0-9]+$ ]] && [ -n "$primary" ] || usage
+    case $primary in /*) ;; *) primary=$PWD/$primary ;; esac
     running "$primary" || { echo "pg.sh: no primary running in $primary" >&2; exit 1; }
     mkdir -p "$dir"
     [ "$(id -u)" -ne 0 ] || chown postgres: "$dir"
