@@ -196,6 +196,9 @@ void ngx_http_payments_pg_exit(ngx_cycle_t *cycle);
 /* NGX_OK: the handler will be called later; NGX_DECLINED: the store is
  * unavailable now (nothing will be called). */
 ngx_int_t ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q);
+/* The query's owner goes away: its handler will not be called, and the
+ * driver holds nothing of it any more (a no-op when it holds nothing). */
+void ngx_http_payments_pg_cancel(ngx_http_payments_pg_query_t *q);
 ngx_uint_t ngx_http_payments_pg_connected(void);
 
 

@@ -59,6 +59,9 @@ typedef struct {
     ngx_http_payments_pg_query_t       *query;
     PGresult                           *result;
     ngx_event_t                         reconnect;
+    ngx_event_t                         orphan;       /* bounds a running
+                                                         query whose request
+                                                         has gone */
     ngx_msec_t                          backoff;
     ngx_uint_t                          index;
 
@@ -83,6 +86,8 @@ typedef struct {
 
 static void ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc);
 static void ngx_http_payments_pg_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_payments_pg_orphan_handler(ngx_event_t *ev);
+static void ngx_http_payments_pg_orphan_done(ngx_http_payments_pg_conn_t *pc);
 static void ngx_http_payments_pg_event_handler(ngx_event_t *ev);
 static void ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc);
 static void ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc,
@@ -146,6 +151,10 @@ ngx_http_payments_pg_init(ngx_cycle_t *cycle,
         pool->conns[i].reconnect.data = &pool->conns[i];
         pool->conns[i].reconnect.log = cycle->log;
         pool->conns[i].reconnect.cancelable = 1;
+        pool->conns[i].orphan.handler = ngx_http_payments_pg_orphan_handler;
+        pool->conns[i].orphan.data = &pool->conns[i];
+        pool->conns[i].orphan.log = cycle->log;
+        pool->conns[i].orphan.cancelable = 1;   /* nobody waits for it */
 
         ngx_http_payments_pg_connect(&pool->conns[i]);
     }
@@ -168,6 +177,10 @@ ngx_http_payments_pg_exit(ngx_cycle_t *cycle)
 
         if (pc->reconnect.timer_set) {
             ngx_del_timer(&pc->reconnect);
+        }
+
+        if (pc->orphan.timer_set) {
+            ngx_del_timer(&pc->orphan);
         }
 
         ngx_http_payments_pg_unwrap(pc);
@@ -839,6 +852,13 @@ ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
         res = PQgetResult(pc->pg);
 
         if (res == NULL) {
+            if (pc->query == NULL) {
+                /* its request has gone (ngx_http_payments_pg_cancel) */
+                ngx_http_payments_pg_orphan_done(pc);
+                ngx_http_payments_pg_dispatch();
+                return;
+            }
+
             if ((pc->preparing || pc->by_name)
                 && ngx_http_payments_pg_prepared_done(pc) == NGX_AGAIN)
             {
@@ -893,6 +913,10 @@ ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
     q = pc->query;
     pc->query = NULL;
 
+    if (pc->orphan.timer_set) {
+        ngx_del_timer(&pc->orphan);
+    }
+
     if (pc->result) {
         PQclear(pc->result);
         pc->result = NULL;
@@ -937,6 +961,110 @@ ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
     }
 
     ngx_http_payments_pg_publish();
+}
+
+
+/*
+ * The query's owner is going away (a request's pool is being destroyed: the
+ * client broke its request off while the query waited or ran).  Nothing of
+ * the query may be touched after this: it leaves the queue, its timer and a
+ * failure already posted for it go, and a query already running is left to
+ * the server (its function commits or rolls back as a whole) while the
+ * connection reads its results and drops them, within db_timeout.  Its
+ * handler is never called.  A no-op for a query the driver does not hold.
+ */
+
+void
+ngx_http_payments_pg_cancel(ngx_http_payments_pg_query_t *q)
+{
+    ngx_http_payments_pg_conn_t  *pc;
+    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+
+    if (q->timer.timer_set) {
+        ngx_del_timer(&q->timer);
+    }
+
+    if (q->timer.posted) {
+        ngx_delete_posted_event(&q->timer);
+    }
+
+    if (q->queued) {
+        ngx_queue_remove(&q->queue);
+        pool->nwaiting--;
+        q->queued = 0;
+
+        ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
+                      "payments: a request went away while its database "
+                      "query waited for a connection: the query is "
+                      "withdrawn");
+    }
+
+    pc = q->conn;
+    q->conn = NULL;
+
+    if (pc != NULL && pc->query == q) {
+        pc->query = NULL;
+
+        ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
+                      "payments: database connection %ui: a request went "
+                      "away while its query ran: the answer will be dropped",
+                      pc->index);
+
+        if (pc->orphan.timer_set) {
+            ngx_del_timer(&pc->orphan);
+        }
+
+        ngx_add_timer(&pc->orphan, pool->pmcf->db_timeout);
+    }
+
+    ngx_http_payments_pg_publish();
+}
+
+
+/* The results of a query whose request has gone are all in: dropped. */
+
+static void
+ngx_http_payments_pg_orphan_done(ngx_http_payments_pg_conn_t *pc)
+{
+    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+
+    if (pc->orphan.timer_set) {
+        ngx_del_timer(&pc->orphan);
+    }
+
+    /* a statement it was preparing is there now, as for any query */
+    if (pc->preparing) {
+        if (pc->result && PQresultStatus(pc->result) == PGRES_COMMAND_OK) {
+            pc->prepared[pc->nprepared++] = pc->preparing;
+        }
+
+        pc->preparing = 0;
+    }
+
+    if (pc->result) {
+        PQclear(pc->result);
+        pc->result = NULL;
+    }
+
+    pc->state = NGX_HTTP_PAYMENTS_PG_IDLE;
+    ngx_http_payments_pg_publish();
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "payments: database connection %ui: a gone request's "
+                   "answer dropped", pc->index);
+}
+
+
+/* A gone request's query ran past db_timeout: as for any query, only
+ * closing the connection stops it without blocking. */
+
+static void
+ngx_http_payments_pg_orphan_handler(ngx_event_t *ev)
+{
+    ngx_http_payments_pg_conn_t  *pc = ev->data;
+
+    ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_TIMEOUTS]);
+    ngx_http_payments_pg_fail(pc, "query timed out (its request had gone)");
 }
 
 

@@ -132,10 +132,24 @@ ngx_http_payments_hold_request(ngx_http_request_t *r,
 }
 
 
+/*
+ * nginx may free a request while its query waits or runs: a client that
+ * breaks off a body being discarded (a bad chunk) has the request
+ * terminated whatever the module holds (r->count).  The driver must then
+ * forget the query, or answer into freed memory.
+ */
+static void
+ngx_http_payments_query_gone(void *data)
+{
+    ngx_http_payments_pg_cancel(data);
+}
+
+
 ngx_int_t
 ngx_http_payments_handler(ngx_http_request_t *r)
 {
     ngx_int_t                       rc;
+    ngx_pool_cleanup_t             *cln;
     ngx_uint_t                      route, method;
     pay_path_t                      path;
     const pay_route_t              *rt;
@@ -156,6 +170,15 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     if (ngx_http_payments_hold_request(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* the request's query goes with its pool (see _pg.c's cancel) */
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_payments_query_gone;
+    cln->data = &ctx->query;
 
     ngx_http_payments_redact(r);
 
