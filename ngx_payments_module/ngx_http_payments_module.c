@@ -546,7 +546,9 @@ ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     char                *err;
     u_char              *p;
     ngx_str_t           *value;
-    ngx_uint_t           has_hostaddr, has_socket, has_gss;
+    int                  entry;
+    ngx_uint_t           has_gss;
+    const char          *host, *hostaddr;
     PQconninfoOption    *opts, *o;
 
     if (pmcf->conninfo.len) {
@@ -567,8 +569,8 @@ ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    has_hostaddr = 0;
-    has_socket = 0;
+    host = NULL;
+    hostaddr = NULL;
     has_gss = 0;
 
     for (o = opts; o->keyword; o++) {
@@ -577,12 +579,10 @@ ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
-            has_hostaddr = 1;
+            hostaddr = o->val;
 
-        } else if (ngx_strcmp(o->keyword, "host") == 0
-                   && o->val[0] == '/')
-        {
-            has_socket = 1;
+        } else if (ngx_strcmp(o->keyword, "host") == 0) {
+            host = o->val;
 
         } else if (ngx_strcmp(o->keyword, "gssencmode") == 0) {
             has_gss = 1;
@@ -596,14 +596,21 @@ ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    /*
+     * A host name would be resolved on the worker's thread: refuse it, in
+     * every entry of a list (libpq tries them in turn); no host at all is
+     * libpq's default socket directory.
+     */
+    entry = pay_conninfo_lookup_entry(host, hostaddr);
     PQconninfoFree(opts);
 
-    /* a host name would be resolved on the worker's thread: refuse it */
-    if (!has_hostaddr && !has_socket) {
+    if (entry != 0 || (host == NULL && hostaddr == NULL)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"payments_database\" needs a numeric "
-                           "\"hostaddr=\" or a unix socket \"host=/dir\": "
-                           "resolving a host name would block nginx");
+                           "\"hostaddr=\" or a unix socket \"host=/dir\" "
+                           "for every server (entry %d has neither): "
+                           "resolving a host name would block nginx",
+                           entry ? entry : 1);
         return NGX_CONF_ERROR;
     }
 

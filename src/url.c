@@ -354,6 +354,49 @@ pay_origin_is_loopback(const pay_origin_t *o)
 }
 
 
+
+/* The length of a comma-separated list's current entry; *list moves past
+ * it (and its comma).  NULL or exhausted: 0, and *list is NULL. */
+static size_t
+conninfo_entry(const char **list, const char **entry)
+{
+    const char  *p = *list, *comma;
+    size_t       n;
+
+    *entry = p;
+
+    if (p == NULL) {
+        return 0;
+    }
+
+    comma = strchr(p, ',');
+    n = comma ? (size_t) (comma - p) : strlen(p);
+    *list = comma ? comma + 1 : NULL;
+
+    return n;
+}
+
+
+int
+pay_conninfo_lookup_entry(const char *host, const char *hostaddr)
+{
+    int          i;
+    size_t       hn, an;
+    const char  *h, *a;
+
+    for (i = 1; host != NULL || hostaddr != NULL; i++) {
+        hn = conninfo_entry(&host, &h);
+        an = conninfo_entry(&hostaddr, &a);
+
+        if (an == 0 && hn != 0 && h[0] != '/' && h[0] != '@') {
+            return i;
+        }
+    }
+
+    return 0;
+}
+
+
 int
 pay_url_base(const char *url, pay_origin_t *o, int allow_http,
     size_t *base_len)

@@ -49,6 +49,17 @@ int pay_origin_allowed(const char *url, const pay_origin_t *allowed,
 int pay_url_base(const char *url, pay_origin_t *o, int allow_http,
     size_t *base_len);
 
+/*
+ * libpq's host= and hostaddr= values (comma-separated lists, one entry per
+ * server to try; either may be NULL): the first entry libpq would resolve
+ * by name, counted from 1, or 0 when none would be.  An entry needs no
+ * look-up when its hostaddr is given (numeric), or its host is empty (the
+ * default socket directory) or a unix-socket directory ("/dir", "@name").
+ * libpq resolves names with getaddrinfo() on the caller's thread: in an
+ * nginx worker, a blocking call.
+ */
+int pay_conninfo_lookup_entry(const char *host, const char *hostaddr);
+
 
 /* The gateway's routes: one number each, for the router and /metrics. */
 typedef enum {

@@ -451,6 +451,15 @@ Test(config, refuses_a_database_host_name)
     p = good(&c);
     p.database = "payments_database \"host=db.example dbname=payments\";";
     expect_refused(&c, &p, "would block nginx");
+
+    /* in any entry of a list of servers: libpq tries each in turn */
+    p.database = "payments_database \"host=/run/postgresql,db.example "
+                 "dbname=payments\";";
+    expect_refused(&c, &p, "(entry 2 has neither): resolving a host name "
+                           "would block nginx");
+    p.database = "payments_database \"host=db1,db2 hostaddr=127.0.0.1, "
+                 "dbname=payments\";";
+    expect_refused(&c, &p, "(entry 2 has neither)");
 }
 
 

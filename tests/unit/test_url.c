@@ -633,3 +633,25 @@ Test(url_path, every_route_has_one_name_and_unknown_ones_are_other)
         }
     }
 }
+
+
+Test(url, a_database_host_libpq_would_resolve_by_name_is_found_in_its_list)
+{
+    /* none: numeric addresses, socket directories, the default socket */
+    cr_assert_eq(pay_conninfo_lookup_entry(NULL, "127.0.0.1"), 0);
+    cr_assert_eq(pay_conninfo_lookup_entry("/run/postgresql", NULL), 0);
+    cr_assert_eq(pay_conninfo_lookup_entry("@abstract", NULL), 0);
+    cr_assert_eq(pay_conninfo_lookup_entry("", NULL), 0);
+    cr_assert_eq(pay_conninfo_lookup_entry(NULL, NULL), 0);
+    cr_assert_eq(pay_conninfo_lookup_entry("db1,db2", "10.0.0.1,10.0.0.2"), 0);
+    cr_assert_eq(pay_conninfo_lookup_entry("/run/pg,", "10.0.0.1,10.0.0.2"), 0);
+    cr_assert_eq(pay_conninfo_lookup_entry(NULL, "10.0.0.1,::1"), 0);
+
+    /* a name, alone or after entries that need none */
+    cr_assert_eq(pay_conninfo_lookup_entry("db.example", NULL), 1);
+    cr_assert_eq(pay_conninfo_lookup_entry("127.0.0.1", NULL), 1);
+    cr_assert_eq(pay_conninfo_lookup_entry("/run/pg,db.example", NULL), 2);
+    cr_assert_eq(pay_conninfo_lookup_entry("db1,db2", "10.0.0.1,"), 2);
+    cr_assert_eq(pay_conninfo_lookup_entry("/a,/b,,db", NULL), 4);
+    cr_assert_eq(pay_conninfo_lookup_entry("db1,db2,db3", "10.0.0.1"), 2);
+}
