@@ -818,3 +818,68 @@ Test(solo_notify_sql, cli_rotate_disable_enable,
     free(out);
     PQfinish(c);
 }
+
+
+/* ---- lock order ------------------------------------------------------------ */
+
+/*
+ * A refund of an order holds the order (refund_event_apply locks it first)
+ * and then takes the checkout's notify_sequences row (refunds_notify).  A
+ * chargeback of the same checkout, applied meanwhile, must not hold that row
+ * while it waits for the order (before 029 it did: PostgreSQL failed it with
+ * 40P01 after deadlock_timeout).
+ */
+Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refund_of_its_order,
+     .timeout = 30)
+{
+    PGconn           *a = sqlt_connect(), *b = sqlt_connect();
+    PGresult         *res;
+    const char       *st;
+    char              m[24], ep[28], evt[40], ref[40];
+    const char *const params[3] = { m, evt, ref };
+
+    nnew_merchant(a, m);
+    new_endpoint(a, m, "{}", ep);
+    new_checkout(a, m, "co_1");
+    pay_checkout(a, m, "co_1");
+    strcpy(evt, "evt_");
+    sqlt_random_hex(evt + 4, 24);
+    strcpy(ref, "dp_ref_");
+    sqlt_random_hex(ref + 7, 24);
+
+    /* the refund's first lock */
+    OK0(a, "BEGIN");
+    OK(a, "SELECT 1 FROM payment_orders WHERE merchant_id = $1"
+          " AND payment_order_id = 'co_1_1' FOR UPDATE", m);
+
+    /* the chargeback's event: it comes to wait for that order */
+    cr_assert_eq(PQsendQueryParams(b,
+        "SELECT outcome FROM pay_event_apply('mock', $2, 'DISPUTE_OPENED',"
+        " 'charge.dispute.created', NULL, $1 || ':co_1', 200, 'EUR', NULL, $3)",
+        3, NULL, params, NULL, NULL, 0), 1, "%s", PQerrorMessage(b));
+    msleep(500);
+    cr_assert_eq(PQisBusy(b), 1, "the dispute did not wait for the order");
+
+    /* the refund's notification: the checkout's sequence row */
+    OK0(a, "SET LOCAL lock_timeout = '10s'");
+    OK(a, "SELECT notify_enqueue($1, 'refund.succeeded', 'co_1', 'rf_x', '{}'::jsonb)", m);
+    OK0(a, "COMMIT");
+
+    res = PQgetResult(b);
+    st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "the dispute failed: %s %s",
+                 st ? st : "", PQresultErrorMessage(res));
+    cr_assert_str_eq(PQgetvalue(res, 0, 0), "applied");
+    PQclear(res);
+    while ((res = PQgetResult(b)) != NULL) {
+        PQclear(res);
+    }
+
+    /* both notified, after the payment's, the refund's first */
+    cr_assert_str_eq(VAL(a, "SELECT string_agg(event_type || ' ' || sequence, ','"
+                            " ORDER BY sequence) FROM notifications"
+                            " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
+                     "checkout.succeeded 1,refund.succeeded 2,dispute.opened 3");
+    PQfinish(a);
+    PQfinish(b);
+}
