@@ -384,6 +384,7 @@ do_start() {
     {
         envline PAY_TEST_GW "$gw"
         envline PAY_TEST_GW_PLAIN "http://127.0.0.1:$plain_port"
+        envline PAY_TEST_WORKERS "$workers"
         envline PAY_TEST_GW_LIMITS "https://127.0.0.1:$limit_port"
         envline PAY_TEST_CA "$run/conf/tls.crt"
         envline PAY_TEST_PUBLIC_ORIGIN "$public_origin"

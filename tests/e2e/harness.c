@@ -24,6 +24,9 @@
 #include "harness.h"
 
 
+static int workers_up(const char *origin, int workers);
+
+
 /* -- environment and strings ---------------------------------------------- */
 
 const char *
@@ -1317,7 +1320,11 @@ gw_wait_ready(long want, int seconds)
         status = r->status;
         resp_free(r);
 
-        if (status == want) {
+        /* ready: in every worker (gateway_wait_ready) */
+        if (status == want
+            && (want != 200
+                || workers_up(env("PAY_TEST_GW"), atoi(env("PAY_TEST_WORKERS")))))
+        {
             return 1;
         }
 
@@ -2051,6 +2058,7 @@ gateway_start(gateway_t *gw, const char *name, int workers,
     const char  *run = env("PAY_TEST_RUN");
 
     memset(gw, 0, sizeof(gateway_t));
+    gw->workers = workers;
 
     port = free_port();
 
@@ -2250,6 +2258,32 @@ gateway_send(const gateway_t *gw, const char *method, const char *path,
 }
 
 
+/* 1 if the /metrics at origin show workers workers, each with a database
+ * connection up. */
+static int
+workers_up(const char *origin, int workers)
+{
+    int          i, up;
+    char        *line;
+    resp_t      *r;
+    const char  *p;
+
+    r = http_get(str_printf("%s/metrics", origin));
+    up = r->status == 200 && r->body != NULL;
+
+    for (i = 0; up && i < workers; i++) {
+        line = str_printf("\npayments_db_pool_connections{worker=\"%d\","
+                          "state=\"up\"} ", i);
+        p = strstr(r->body, line);
+        up = p != NULL && strtol(p + strlen(line), NULL, 10) >= 1;
+    }
+
+    resp_free(r);
+
+    return up;
+}
+
+
 void
 gateway_wait_ready(const gateway_t *gw, int seconds)
 {
@@ -2262,15 +2296,15 @@ gateway_wait_ready(const gateway_t *gw, int seconds)
         status = r->status;
         resp_free(r);
 
-        if (status == 200) {
+        if (status == 200 && workers_up(gw->origin, gw->workers)) {
             return;
         }
 
         msleep(100);
     }
 
-    cr_assert_fail("%s never became ready (see %s)", gw->origin,
-                   gw->error_log);
+    cr_assert_fail("%s never became ready in every worker (see %s)",
+                   gw->origin, gw->error_log);
 }
 
 

@@ -243,6 +243,7 @@ typedef struct {
     pid_t   pid;
     char   *origin;         /* https://127.0.0.1:port */
     char   *error_log;
+    int     workers;
 } gateway_t;
 
 void     gateway_start(gateway_t *gw, const char *name, int workers,
@@ -256,7 +257,9 @@ int      gateway_kill_workers(const gateway_t *gw);
 resp_t  *gateway_send(const gateway_t *gw, const char *method,
     const char *path, const merchant_t *m, const char *idem_key,
     const char *body);
-/* Polls the gateway's /readyz until 200 (its pool reached PostgreSQL);
+/* Polls the gateway's /readyz until 200, and /metrics until each of its
+ * workers has a database connection up (/readyz is one worker's answer; a
+ * request another worker takes while its pool still connects is a 503);
  * fails the test after seconds. */
 void     gateway_wait_ready(const gateway_t *gw, int seconds);
 /* GET path on the gateway, no credentials */
