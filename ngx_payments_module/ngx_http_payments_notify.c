@@ -109,6 +109,8 @@ static void ngx_http_payments_notify_done(ngx_http_payments_delivery_t *d);
 static void ngx_http_payments_notify_stats(ngx_event_t *ev);
 static void ngx_http_payments_notify_counted(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static int ngx_http_payments_notify_prereq(void *data, char *primary_ip,
+    char *local_ip, int primary_port, int local_port);
 static curl_socket_t ngx_http_payments_notify_socket(void *data,
     curlsocktype purpose, struct curl_sockaddr *address);
 static size_t ngx_http_payments_notify_discard(char *ptr, size_t size,
@@ -741,6 +743,9 @@ ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
     curl_easy_setopt(d->fetch.easy, CURLOPT_OPENSOCKETFUNCTION,
                      ngx_http_payments_notify_socket);
     curl_easy_setopt(d->fetch.easy, CURLOPT_OPENSOCKETDATA, d);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_PREREQFUNCTION,
+                     ngx_http_payments_notify_prereq);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_PREREQDATA, d);
     curl_easy_setopt(d->fetch.easy, CURLOPT_WRITEFUNCTION,
                      ngx_http_payments_notify_discard);
     curl_easy_setopt(d->fetch.easy, CURLOPT_WRITEDATA, d);
@@ -811,6 +816,32 @@ ngx_http_payments_notify_socket(void *data, curlsocktype purpose,
     }
 
     return socket(address->family, address->socktype, address->protocol);
+}
+
+
+/*
+ * Before each request, on a new connection or a reused one: the socket check
+ * above sees only connections this handle opens.  The worker's connection
+ * cache is shared with the PSP calls, and a PSP's connection to the same
+ * host, port and TLS settings (a PSP on an internal address) would be reused
+ * here without it.  The address is checked again, whoever opened it.
+ */
+static int
+ngx_http_payments_notify_prereq(void *data, char *primary_ip, char *local_ip,
+    int primary_port, int local_port)
+{
+    ngx_http_payments_delivery_t  *d = data;
+
+    (void) local_ip;
+    (void) primary_port;
+    (void) local_port;
+
+    if (pay_addr_text_forbidden(primary_ip, d->nt->conf->allow_loopback)) {
+        d->refused = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+
+    return CURL_PREREQFUNC_OK;
 }
 
 

@@ -344,6 +344,33 @@ pay_addr_forbidden(const struct sockaddr *sa, int allow_loopback)
 }
 
 
+int
+pay_addr_text_forbidden(const char *ip, int allow_loopback)
+{
+    struct sockaddr_in   in4;
+    struct sockaddr_in6  in6;
+
+    if (ip == NULL) {
+        return 1;
+    }
+
+    memset(&in4, 0, sizeof(in4));
+    memset(&in6, 0, sizeof(in6));
+
+    if (inet_pton(AF_INET, ip, &in4.sin_addr) == 1) {
+        in4.sin_family = AF_INET;
+        return pay_addr_forbidden((struct sockaddr *) &in4, allow_loopback);
+    }
+
+    if (inet_pton(AF_INET6, ip, &in6.sin6_addr) == 1) {
+        in6.sin6_family = AF_INET6;
+        return pay_addr_forbidden((struct sockaddr *) &in6, allow_loopback);
+    }
+
+    return 1;
+}
+
+
 static int
 lower(int c)
 {

@@ -64,6 +64,11 @@ int64_t pay_notify_backoff_ms(unsigned attempts, unsigned scale,
  * when forbidden, 0 when it may be reached. */
 int pay_addr_forbidden(const struct sockaddr *sa, int allow_loopback);
 
+/* The same for an address written as text (libcurl's CURLINFO_PRIMARY_IP:
+ * "203.0.113.7", "2001:db8::1"); text that is not an IPv4 or IPv6 address
+ * is forbidden. */
+int pay_addr_text_forbidden(const char *ip, int allow_loopback);
+
 /* An endpoint URL a merchant may register: "https://" host [":" port] path,
  * at most 2048 bytes, no user info, no fragment, no whitespace or control
  * characters; host a DNS name or an IP literal (an IP literal is checked

@@ -1366,6 +1366,76 @@ Test(solo_notify, a_gateway_without_allow_loopback_never_connects_to_loopback)
 
 
 /*
+ * The worker's connection cache is shared by the PSP calls and the
+ * deliveries.  A PSP whose API is at the receiver's address (as a PSP
+ * behind an internal egress host would be) leaves a kept-alive connection
+ * to 127.0.0.1 there; a delivery to an endpoint at the same address must not
+ * ride it past the address check that only a new connection goes through.
+ */
+Test(solo_notify, a_psp_connection_to_the_endpoints_address_is_not_reused_for_it)
+{
+    size_t       i, k, tried;
+    json_t      *co, *items, *it;
+    resp_t      *r;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m;
+    const char  *run = env("PAY_TEST_RUN"), *recv = env("PAY_TEST_RECEIVER");
+
+    own_gateway_with("notify-reuse", "interval=200ms batch=32 timeout=2s "
+                     "connect_timeout=1s lease=5s disable_after=50 "
+                     "backoff_scale=1000 allow_loopback=off",
+                     str_printf("payments_psp recv dialect=generic url=%s\n"
+                                "    secret_file=%s/conf/generic.secret\n"
+                                "    webhook_key=mock-es256:es256:%s/conf/generic_jwt.pub\n"
+                                "    hosted=%s ca_file=%s timeout=2s connect_timeout=1s"
+                                " retries=0;\n",
+                                recv, run, run, recv, env("PAY_TEST_RECEIVER_CA")));
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+
+    /* the PSP call: the receiver answers it 404 (the checkout fails, a
+     * notification of its own), on a connection it keeps */
+    co = checkout_new(uid("co"), 1);
+    json_object_set_new(co, "psp", json_string("recv"));
+    r = gateway_send(&own, "POST", PATH_PAYMENTS, &m, uid("key"), dump(co));
+    cr_assert(r->status == 201 && strstr(r->body, "(HTTP 404)") != NULL,
+              "the PSP call reached the receiver: %ld %s", r->status, r->body);
+
+    /* at once, a payment to notify about */
+    checkout_paid_via(&own, &m, &p);
+
+    items = NULL;
+    for (i = 0; i < 40; i++) {
+        msleep(100);
+        json_decref(items);
+        items = notifications_list(own.origin, &m, "limit=10");
+        tried = 0;
+        json_array_foreach(items, k, it) {
+            tried += dint(it, "attempts") >= 1;
+        }
+        if (tried >= 2) {
+            break;
+        }
+    }
+
+    cr_assert_eq(json_array_size(items), 2, "%s", dump(items));
+    json_array_foreach(items, k, it) {
+        cr_expect_geq(dint(it, "attempts"), 1, "never attempted: %s", dump(it));
+        cr_expect_str_neq(dstr(it, "status"), "DELIVERED", "%s", dump(it));
+        cr_expect(strstr(dstr(it, "last_error"), "forbidden") != NULL,
+                  "the refusal is recorded: %s", dump(it));
+    }
+    cr_expect_eq(json_array_size(receiver_deliveries(ep.name)), 0,
+                 "delivered to a loopback address over the PSP's connection");
+
+    /* out of the way of the suite's gateway when it comes back */
+    endpoint_command(&ep, "disable-endpoint");
+}
+
+
+/*
  * Killed between commit and delivery.  The gateway of the test's own
  * delivers with timeout=10s lease=12s, so that a hanging delivery is still
  * in flight (not yet a failure) when nginx dies, and disable_after=50: the

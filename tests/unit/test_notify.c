@@ -218,6 +218,25 @@ Test(notify, ipv6_and_ipv4_inside_ipv6_are_checked)
 }
 
 
+Test(notify, an_address_as_text_is_checked_by_the_same_rules)
+{
+    cr_expect_eq(pay_addr_text_forbidden("127.0.0.1", 0), 1);
+    cr_expect_eq(pay_addr_text_forbidden("127.0.0.1", 1), 0);
+    cr_expect_eq(pay_addr_text_forbidden("10.0.0.5", 1), 1);
+    cr_expect_eq(pay_addr_text_forbidden("169.254.169.254", 0), 1);
+    cr_expect_eq(pay_addr_text_forbidden("::ffff:10.0.0.1", 0), 1);
+    cr_expect_eq(pay_addr_text_forbidden("::1", 0), 1);
+    cr_expect_eq(pay_addr_text_forbidden("8.8.8.8", 0), 0);
+    cr_expect_eq(pay_addr_text_forbidden("2606:4700::1111", 0), 0);
+
+    /* not an address: refused */
+    cr_expect_eq(pay_addr_text_forbidden("", 1), 1);
+    cr_expect_eq(pay_addr_text_forbidden("localhost", 1), 1);
+    cr_expect_eq(pay_addr_text_forbidden("8.8.8.8.8", 0), 1);
+    cr_expect_eq(pay_addr_text_forbidden(NULL, 0), 1);
+}
+
+
 Test(notify, endpoint_url_rules)
 {
     char         host[256];
