@@ -354,7 +354,6 @@ pay_origin_is_loopback(const pay_origin_t *o)
 }
 
 
-
 /* The length of a comma-separated list's current entry; *list moves past
  * it (and its comma).  NULL or exhausted: 0, and *list is NULL. */
 static size_t
