@@ -6,9 +6,9 @@
  *
  * Nothing here blocks: connections are opened with PQconnectStart and
  * advanced by PQconnectPoll on socket events; queries are sent with
- * PQsendQueryPrepared (or PQsendQueryParams, below), flushed with PQflush
- * while the socket is writable and read with PQconsumeInput/PQisBusy/
- * PQgetResult while it is readable.  libpq owns the socket: the
+ * PQsendQueryPrepared or PQsendQueryParams (_pg_prepare.c), flushed with
+ * PQflush while the socket is writable and read with PQconsumeInput/
+ * PQisBusy/PQgetResult while it is readable.  libpq owns the socket: the
  * ngx_connection_t wrapped around it is freed, never closed.  A query
  * timeout closes the connection (PQcancel would block) and the connection
  * is opened again after a back-off.  That timer is not cancelable: a
@@ -16,72 +16,12 @@
  * every query in flight or queued, at most payments_database_timeout, and
  * its handler is called before the worker exits.
  *
- * Prepared statements.  The first time a connection runs a statement it
- * prepares it (PQsendPrepare, one extra round trip), then executes it by
- * name from then on: PostgreSQL parses and plans it once per connection,
- * not on every call.  The name is a hash of the SQL text ("ngxp_" and 16 hex
- * digits), so one name always means one text, in every worker and every
- * version of the module: behind a PgBouncer in transaction pooling, where
- * a name may reach a server connection prepared by another client, it is
- * the same statement.  A statement the server does not have (SQLSTATE
- * 26000: PgBouncer sent it elsewhere, or someone ran DEALLOCATE) and a plan
- * whose result type changed under it (a migration replaced a function)
- * are refused before anything runs: the query is sent again unnamed, and
- * that connection sends unnamed statements until it is opened again.  A
- * statement that fails to prepare (a function a migration has not created
- * yet) is sent unnamed that once, for its own error, and prepared again the
- * next time.
+ * Prepared statements: _pg_prepare.c.
  */
 
 
 #include "ngx_http_payments_module.h"
-
-
-#define NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN  250
-#define NGX_HTTP_PAYMENTS_PG_BACKOFF_MAX  5000
-
-/* statements prepared per connection; more are sent unnamed */
-#define NGX_HTTP_PAYMENTS_PG_STATEMENTS   64
-
-
-typedef enum {
-    NGX_HTTP_PAYMENTS_PG_DOWN = 0,
-    NGX_HTTP_PAYMENTS_PG_CONNECTING,
-    NGX_HTTP_PAYMENTS_PG_IDLE,
-    NGX_HTTP_PAYMENTS_PG_BUSY
-} ngx_http_payments_pg_state_e;
-
-
-typedef struct {
-    PGconn                             *pg;
-    ngx_connection_t                   *c;
-    ngx_http_payments_pg_state_e        state;
-    ngx_http_payments_pg_query_t       *query;
-    PGresult                           *result;
-    ngx_event_t                         reconnect;
-    ngx_event_t                         orphan;       /* bounds a running
-                                                         query whose request
-                                                         has gone */
-    ngx_msec_t                          backoff;
-    ngx_uint_t                          index;
-
-    /* the hashes of the statements prepared on this connection */
-    uint64_t                            prepared[NGX_HTTP_PAYMENTS_PG_STATEMENTS];
-    ngx_uint_t                          nprepared;
-    uint64_t                            preparing;    /* 0: none */
-    unsigned                            by_name:1;    /* sent prepared */
-    unsigned                            unnamed:1;    /* prepare no more */
-} ngx_http_payments_pg_conn_t;
-
-
-typedef struct {
-    ngx_http_payments_main_conf_t      *pmcf;
-    ngx_http_payments_pg_conn_t        *conns;
-    ngx_uint_t                          nconns;
-    ngx_queue_t                         waiting;
-    ngx_uint_t                          nwaiting;
-    ngx_log_t                          *log;
-} ngx_http_payments_pg_pool_t;
+#include "ngx_http_payments_pg_int.h"
 
 
 static void ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc);
@@ -94,16 +34,8 @@ static void ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc,
     ngx_uint_t writable);
 static ngx_int_t ngx_http_payments_pg_wrap(ngx_http_payments_pg_conn_t *pc);
 static void ngx_http_payments_pg_unwrap(ngx_http_payments_pg_conn_t *pc);
-static ngx_int_t ngx_http_payments_pg_events(ngx_http_payments_pg_conn_t *pc,
-    ngx_uint_t want_read, ngx_uint_t want_write);
-static void ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc,
-    const char *why);
 static void ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     ngx_http_payments_pg_query_t *q);
-static void ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
-    ngx_uint_t unnamed);
-static ngx_int_t ngx_http_payments_pg_prepared_done(
-    ngx_http_payments_pg_conn_t *pc);
 static void ngx_http_payments_pg_dispatch(void);
 static void ngx_http_payments_pg_publish(void);
 static void ngx_http_payments_pg_timeout(ngx_event_t *ev);
@@ -116,7 +48,7 @@ static void ngx_http_payments_pg_failure_handler(ngx_event_t *ev);
 
 
 /* One pool per worker process; set up in init_process. */
-static ngx_http_payments_pg_pool_t  ngx_http_payments_pg_pool;
+ngx_http_payments_pg_pool_t  ngx_http_payments_pg_pool;
 
 
 ngx_int_t
@@ -310,164 +242,6 @@ ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     ngx_add_timer(&q->timer, ngx_http_payments_pg_pool.pmcf->db_timeout);
 
     ngx_http_payments_pg_execute(pc, 0);
-}
-
-
-/* FNV-1a, 64 bits: a statement's name, never 0 */
-
-static uint64_t
-ngx_http_payments_pg_statement_hash(const char *sql)
-{
-    uint64_t  h = 0xcbf29ce484222325ULL;
-
-    while (*sql) {
-        h ^= (u_char) *sql++;
-        h *= 0x100000001b3ULL;
-    }
-
-    return h ? h : 1;
-}
-
-
-/*
- * Send pc->query: by name when prepared on this connection, else prepare it
- * first (the query is sent again when the statement is there); unnamed when
- * asked to, or when the connection no longer prepares.
- */
-
-static void
-ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
-    ngx_uint_t unnamed)
-{
-    int                            rc, sent;
-    char                           name[24];
-    uint64_t                       h;
-    ngx_uint_t                     i;
-    ngx_http_payments_pg_query_t  *q = pc->query;
-
-    pc->by_name = 0;
-    h = 0;
-
-    if (!pc->unnamed && !unnamed) {
-        h = ngx_http_payments_pg_statement_hash(q->sql);
-
-        for (i = 0; i < pc->nprepared; i++) {
-            if (pc->prepared[i] == h) {
-                pc->by_name = 1;
-                break;
-            }
-        }
-
-        if (!pc->by_name && pc->nprepared == NGX_HTTP_PAYMENTS_PG_STATEMENTS) {
-            h = 0;
-        }
-    }
-
-    if (h == 0) {
-        sent = PQsendQueryParams(pc->pg, q->sql, q->nparams, NULL, q->values,
-                                 NULL, NULL, 0);
-
-    } else {
-        ngx_sprintf((u_char *) name, "ngxp_%016xL%Z", h);
-
-        if (pc->by_name) {
-            sent = PQsendQueryPrepared(pc->pg, name, q->nparams, q->values,
-                                       NULL, NULL, 0);
-
-        } else {
-            pc->preparing = h;
-            sent = PQsendPrepare(pc->pg, name, q->sql, q->nparams, NULL);
-        }
-    }
-
-    if (!sent) {
-        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
-        return;
-    }
-
-    rc = PQflush(pc->pg);
-
-    if (rc == -1) {
-        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
-        return;
-    }
-
-    if (ngx_http_payments_pg_events(pc, 1, rc == 1) != NGX_OK) {
-        ngx_http_payments_pg_fail(pc, "event registration failed");
-    }
-}
-
-
-/*
- * pc->result has come for a prepare, or for a statement sent by name.
- * NGX_AGAIN: the query was sent again (pc->result is consumed); NGX_OK: the
- * result is the query's answer.
- */
-
-static ngx_int_t
-ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc)
-{
-    ngx_uint_t                    unnamed = 0;
-    const char                   *state, *msg;
-    ExecStatusType                st;
-    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
-
-    st = pc->result ? PQresultStatus(pc->result) : PGRES_FATAL_ERROR;
-    state = pc->result ? PQresultErrorField(pc->result, PG_DIAG_SQLSTATE)
-                       : NULL;
-    msg = pc->result ? PQresultErrorField(pc->result,
-                                          PG_DIAG_MESSAGE_PRIMARY)
-                     : NULL;
-
-    if (pc->preparing) {
-        /* 42P05: there already, under this name: the same text */
-        if (st == PGRES_COMMAND_OK
-            || (state && ngx_strcmp(state, "42P05") == 0))
-        {
-            pc->prepared[pc->nprepared++] = pc->preparing;
-
-        } else {
-            /*
-             * E.g. a function that a migration has not created yet: the
-             * statement is sent unnamed this once, for its own error (and
-             * prepared again next time)
-             */
-            unnamed = 1;
-        }
-
-        pc->preparing = 0;
-
-    } else if (pc->by_name && st == PGRES_FATAL_ERROR && state
-               && (ngx_strcmp(state, "26000") == 0
-                   || (ngx_strcmp(state, "0A000") == 0 && msg
-                       && ngx_strncmp(msg, "cached plan must not change",
-                                      sizeof("cached plan must not change")
-                                      - 1) == 0)))
-    {
-        /* refused before anything ran: send it again, unnamed */
-        ngx_log_error(NGX_LOG_WARN, pool->log, 0,
-                      "payments: database connection %ui: a prepared "
-                      "statement was refused (%s: %s): sending its "
-                      "statements unnamed until it reconnects", pc->index,
-                      state, state[0] == '2'
-                             ? "not there; a PgBouncer in transaction pooling "
-                               "sent it to another server connection"
-                             : "a migration changed a function's result type");
-        pc->unnamed = 1;
-        pc->nprepared = 0;
-
-    } else {
-        return NGX_OK;
-    }
-
-    if (pc->result) {
-        PQclear(pc->result);
-        pc->result = NULL;
-    }
-
-    ngx_http_payments_pg_execute(pc, unnamed);
-
-    return NGX_AGAIN;
 }
 
 
@@ -672,7 +446,7 @@ ngx_http_payments_pg_unwrap(ngx_http_payments_pg_conn_t *pc)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_payments_pg_events(ngx_http_payments_pg_conn_t *pc,
     ngx_uint_t want_read, ngx_uint_t want_write)
 {
@@ -892,7 +666,7 @@ ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
 }
 
 
-static void
+void
 ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
 {
     size_t                         len;
@@ -1034,11 +808,7 @@ ngx_http_payments_pg_orphan_done(ngx_http_payments_pg_conn_t *pc)
 
     /* a statement it was preparing is there now, as for any query */
     if (pc->preparing) {
-        if (pc->result && PQresultStatus(pc->result) == PGRES_COMMAND_OK) {
-            pc->prepared[pc->nprepared++] = pc->preparing;
-        }
-
-        pc->preparing = 0;
+        (void) ngx_http_payments_pg_prepare_end(pc);
     }
 
     if (pc->result) {

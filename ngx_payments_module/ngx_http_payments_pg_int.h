@@ -1,0 +1,79 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * The PostgreSQL pool's own types, shared by its files: _pg.c (the pool,
+ * its connections and their events) and _pg_prepare.c (how a query is sent:
+ * prepared statements).
+ */
+
+
+#ifndef _NGX_HTTP_PAYMENTS_PG_INT_H_INCLUDED_
+#define _NGX_HTTP_PAYMENTS_PG_INT_H_INCLUDED_
+
+
+#define NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN  250
+#define NGX_HTTP_PAYMENTS_PG_BACKOFF_MAX  5000
+
+/* statements prepared per connection; more are sent unnamed */
+#define NGX_HTTP_PAYMENTS_PG_STATEMENTS   64
+
+
+typedef enum {
+    NGX_HTTP_PAYMENTS_PG_DOWN = 0,
+    NGX_HTTP_PAYMENTS_PG_CONNECTING,
+    NGX_HTTP_PAYMENTS_PG_IDLE,
+    NGX_HTTP_PAYMENTS_PG_BUSY
+} ngx_http_payments_pg_state_e;
+
+
+typedef struct {
+    PGconn                             *pg;
+    ngx_connection_t                   *c;
+    ngx_http_payments_pg_state_e        state;
+    ngx_http_payments_pg_query_t       *query;
+    PGresult                           *result;
+    ngx_event_t                         reconnect;
+    ngx_event_t                         orphan;       /* bounds a running
+                                                         query whose request
+                                                         has gone */
+    ngx_msec_t                          backoff;
+    ngx_uint_t                          index;
+
+    /* the hashes of the statements prepared on this connection */
+    uint64_t                            prepared[NGX_HTTP_PAYMENTS_PG_STATEMENTS];
+    ngx_uint_t                          nprepared;
+    uint64_t                            preparing;    /* 0: none */
+    unsigned                            by_name:1;    /* sent prepared */
+    unsigned                            unnamed:1;    /* prepare no more */
+} ngx_http_payments_pg_conn_t;
+
+
+typedef struct {
+    ngx_http_payments_main_conf_t      *pmcf;
+    ngx_http_payments_pg_conn_t        *conns;
+    ngx_uint_t                          nconns;
+    ngx_queue_t                         waiting;
+    ngx_uint_t                          nwaiting;
+    ngx_log_t                          *log;
+} ngx_http_payments_pg_pool_t;
+
+
+/* One pool per worker process; set up in init_process (_pg.c). */
+extern ngx_http_payments_pg_pool_t  ngx_http_payments_pg_pool;
+
+
+/* _pg.c */
+void ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc,
+    const char *why);
+ngx_int_t ngx_http_payments_pg_events(ngx_http_payments_pg_conn_t *pc,
+    ngx_uint_t want_read, ngx_uint_t want_write);
+
+/* _pg_prepare.c */
+void ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
+    ngx_uint_t unnamed);
+ngx_int_t ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc);
+ngx_uint_t ngx_http_payments_pg_prepare_end(ngx_http_payments_pg_conn_t *pc);
+
+
+#endif /* _NGX_HTTP_PAYMENTS_PG_INT_H_INCLUDED_ */

@@ -1,0 +1,202 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * How the PostgreSQL pool (_pg.c) sends a query.
+ *
+ * Prepared statements.  The first time a connection runs a statement it
+ * prepares it (PQsendPrepare, one extra round trip), then executes it by
+ * name from then on: PostgreSQL parses and plans it once per connection,
+ * not on every call.  The name is a hash of the SQL text ("ngxp_" and 16 hex
+ * digits), so one name always means one text, in every worker and every
+ * version of the module: behind a PgBouncer in transaction pooling, where
+ * a name may reach a server connection prepared by another client, it is
+ * the same statement.  A statement the server does not have (SQLSTATE
+ * 26000: PgBouncer sent it elsewhere, or someone ran DEALLOCATE) and a plan
+ * whose result type changed under it (a migration replaced a function)
+ * are refused before anything runs: the query is sent again unnamed, and
+ * that connection sends unnamed statements until it is opened again.  A
+ * statement that fails to prepare (a function a migration has not created
+ * yet) is sent unnamed that once, for its own error, and prepared again the
+ * next time.
+ */
+
+
+#include "ngx_http_payments_module.h"
+#include "ngx_http_payments_pg_int.h"
+
+
+/* FNV-1a, 64 bits: a statement's name, never 0 */
+
+static uint64_t
+ngx_http_payments_pg_statement_hash(const char *sql)
+{
+    uint64_t  h = 0xcbf29ce484222325ULL;
+
+    while (*sql) {
+        h ^= (u_char) *sql++;
+        h *= 0x100000001b3ULL;
+    }
+
+    return h ? h : 1;
+}
+
+
+/*
+ * Send pc->query: by name when prepared on this connection, else prepare it
+ * first (the query is sent again when the statement is there); unnamed when
+ * asked to, or when the connection no longer prepares.
+ */
+
+void
+ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
+    ngx_uint_t unnamed)
+{
+    int                            rc, sent;
+    char                           name[24];
+    uint64_t                       h;
+    ngx_uint_t                     i;
+    ngx_http_payments_pg_query_t  *q = pc->query;
+
+    pc->by_name = 0;
+    h = 0;
+
+    if (!pc->unnamed && !unnamed) {
+        h = ngx_http_payments_pg_statement_hash(q->sql);
+
+        for (i = 0; i < pc->nprepared; i++) {
+            if (pc->prepared[i] == h) {
+                pc->by_name = 1;
+                break;
+            }
+        }
+
+        if (!pc->by_name && pc->nprepared == NGX_HTTP_PAYMENTS_PG_STATEMENTS) {
+            h = 0;
+        }
+    }
+
+    if (h == 0) {
+        sent = PQsendQueryParams(pc->pg, q->sql, q->nparams, NULL, q->values,
+                                 NULL, NULL, 0);
+
+    } else {
+        ngx_sprintf((u_char *) name, "ngxp_%016xL%Z", h);
+
+        if (pc->by_name) {
+            sent = PQsendQueryPrepared(pc->pg, name, q->nparams, q->values,
+                                       NULL, NULL, 0);
+
+        } else {
+            pc->preparing = h;
+            sent = PQsendPrepare(pc->pg, name, q->sql, q->nparams, NULL);
+        }
+    }
+
+    if (!sent) {
+        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+
+    rc = PQflush(pc->pg);
+
+    if (rc == -1) {
+        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+
+    if (ngx_http_payments_pg_events(pc, 1, rc == 1) != NGX_OK) {
+        ngx_http_payments_pg_fail(pc, "event registration failed");
+    }
+}
+
+
+/*
+ * pc->result has come for a prepare, or for a statement sent by name.
+ * NGX_AGAIN: the query was sent again (pc->result is consumed); NGX_OK: the
+ * result is the query's answer.
+ */
+
+ngx_int_t
+ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc)
+{
+    ngx_uint_t                    unnamed = 0;
+    const char                   *state, *msg;
+    ExecStatusType                st;
+    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+
+    st = pc->result ? PQresultStatus(pc->result) : PGRES_FATAL_ERROR;
+    state = pc->result ? PQresultErrorField(pc->result, PG_DIAG_SQLSTATE)
+                       : NULL;
+    msg = pc->result ? PQresultErrorField(pc->result,
+                                          PG_DIAG_MESSAGE_PRIMARY)
+                     : NULL;
+
+    if (pc->preparing) {
+        /*
+         * Not prepared: e.g. a function that a migration has not created
+         * yet; the statement is sent unnamed this once, for its own error
+         * (and prepared again next time)
+         */
+        unnamed = !ngx_http_payments_pg_prepare_end(pc);
+
+    } else if (pc->by_name && st == PGRES_FATAL_ERROR && state
+               && (ngx_strcmp(state, "26000") == 0
+                   || (ngx_strcmp(state, "0A000") == 0 && msg
+                       && ngx_strncmp(msg, "cached plan must not change",
+                                      sizeof("cached plan must not change")
+                                      - 1) == 0)))
+    {
+        /* refused before anything ran: send it again, unnamed */
+        ngx_log_error(NGX_LOG_WARN, pool->log, 0,
+                      "payments: database connection %ui: a prepared "
+                      "statement was refused (%s: %s): sending its "
+                      "statements unnamed until it reconnects", pc->index,
+                      state, state[0] == '2'
+                             ? "not there; a PgBouncer in transaction pooling "
+                               "sent it to another server connection"
+                             : "a migration changed a function's result type");
+        pc->unnamed = 1;
+        pc->nprepared = 0;
+
+    } else {
+        return NGX_OK;
+    }
+
+    if (pc->result) {
+        PQclear(pc->result);
+        pc->result = NULL;
+    }
+
+    ngx_http_payments_pg_execute(pc, unnamed);
+
+    return NGX_AGAIN;
+}
+
+
+/*
+ * The answer to a prepare (pc->result) has come: the statement is noted as
+ * this connection's when the server has it (42P05: there already, under
+ * this name, so the same text).  1 when it has it.
+ */
+
+ngx_uint_t
+ngx_http_payments_pg_prepare_end(ngx_http_payments_pg_conn_t *pc)
+{
+    ngx_uint_t   ok;
+    const char  *state;
+
+    state = pc->result ? PQresultErrorField(pc->result, PG_DIAG_SQLSTATE)
+                       : NULL;
+    ok = pc->result != NULL
+         && (PQresultStatus(pc->result) == PGRES_COMMAND_OK
+             || (state && ngx_strcmp(state, "42P05") == 0));
+
+    if (ok) {
+        pc->prepared[pc->nprepared++] = pc->preparing;
+    }
+
+    pc->preparing = 0;
+
+    return ok;
+}
