@@ -171,6 +171,37 @@ wait_log(const char *what, int seconds)
 }
 
 
+/* The gateway of the test up, a merchant it has never seen (its key is
+ * looked up), api_keys locked by this test's open transaction, and that
+ * merchant's request whose auth query runs held by the lock (running). */
+static void
+start_held(merchant_t *m, raw_t *running)
+{
+    start_gone();
+    merchant_new(m);
+
+    db_exec("BEGIN", 0, NULL);
+    db_exec("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE", 0, NULL);
+
+    open_held(running, m);
+    msleep(300);
+}
+
+
+/* The gateway answers m's next request, and no worker crashed. */
+static void
+expect_serving(const merchant_t *m)
+{
+    resp_t  *r;
+
+    r = gateway_send(&gone, "GET", "/v1/checkouts/co_gone", m, NULL, NULL);
+    cr_assert_eq(r->status, 404, "%ld %s", r->status, r->body);
+
+    cr_assert(!log_has(gone.error_log, "exited on signal"),
+              "a worker crashed (see %s)", gone.error_log);
+}
+
+
 Test(solo_request_gone,
      a_request_broken_off_while_its_query_waits_or_runs_is_forgotten,
      .description = "a client that breaks off a discarded body has its "
@@ -183,17 +214,8 @@ Test(solo_request_gone,
     resp_t      *r;
     merchant_t   m;
 
-    start_gone();
-
-    /* a merchant this gateway has never seen: its key is looked up */
-    merchant_new(&m);
-
-    db_exec("BEGIN", 0, NULL);
-    db_exec("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE", 0, NULL);
-
     /* 1. its auth query runs on the one connection, held by the lock */
-    open_held(&running, &m);
-    msleep(300);
+    start_held(&m, &running);
 
     /* 2. its query waits for that connection */
     raw_open(&waiting, &gone);
@@ -222,11 +244,7 @@ Test(solo_request_gone,
                      r->status, r->body ? r->body : "");
     }
 
-    r = gateway_send(&gone, "GET", "/v1/checkouts/co_gone", &m, NULL, NULL);
-    cr_assert_eq(r->status, 404, "%ld %s", r->status, r->body);
-
-    cr_assert(!log_has(gone.error_log, "exited on signal"),
-              "a worker crashed (see %s)", gone.error_log);
+    expect_serving(&m);
 }
 
 
@@ -237,17 +255,9 @@ Test(solo_request_gone,
                     "then the connection is closed and opened again")
 {
     raw_t        running;
-    resp_t      *r;
     merchant_t   m;
 
-    start_gone();
-    merchant_new(&m);
-
-    db_exec("BEGIN", 0, NULL);
-    db_exec("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE", 0, NULL);
-
-    open_held(&running, &m);
-    msleep(300);
+    start_held(&m, &running);
     break_off(&running);
 
     /* payments_database_timeout is 5 s */
@@ -260,9 +270,5 @@ Test(solo_request_gone,
 
     /* connected again (after its back-off): the gateway answers */
     gateway_wait_ready(&gone, 10);
-    r = gateway_send(&gone, "GET", "/v1/checkouts/co_gone", &m, NULL, NULL);
-    cr_assert_eq(r->status, 404, "%ld %s", r->status, r->body);
-
-    cr_assert(!log_has(gone.error_log, "exited on signal"),
-              "a worker crashed (see %s)", gone.error_log);
+    expect_serving(&m);
 }
