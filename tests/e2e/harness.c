@@ -24,9 +24,6 @@
 #include "harness.h"
 
 
-static int workers_up(const char *origin, int workers);
-
-
 /* -- environment and strings ---------------------------------------------- */
 
 const char *
@@ -1308,6 +1305,26 @@ pg_start(void)
 }
 
 
+/* 1 if the /metrics at origin show each of its workers workers with a
+ * database connection up. */
+static int
+workers_up(const char *origin, int workers)
+{
+    int  i;
+
+    for (i = 0; i < workers; i++) {
+        if (metric_value(origin, str_printf("payments_db_pool_connections"
+                                            "{worker=\"%d\",state=\"up\"}", i))
+            < 1)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 int
 gw_wait_ready(long want, int seconds)
 {
@@ -2255,32 +2272,6 @@ gateway_send(const gateway_t *gw, const char *method, const char *path,
     rq.len = (size_t) -1;
 
     return http(&rq);
-}
-
-
-/* 1 if the /metrics at origin show workers workers, each with a database
- * connection up. */
-static int
-workers_up(const char *origin, int workers)
-{
-    int          i, up;
-    char        *line;
-    resp_t      *r;
-    const char  *p;
-
-    r = http_get(str_printf("%s/metrics", origin));
-    up = r->status == 200 && r->body != NULL;
-
-    for (i = 0; up && i < workers; i++) {
-        line = str_printf("\npayments_db_pool_connections{worker=\"%d\","
-                          "state=\"up\"} ", i);
-        p = strstr(r->body, line);
-        up = p != NULL && strtol(p + strlen(line), NULL, 10) >= 1;
-    }
-
-    resp_free(r);
-
-    return up;
 }
 
 
