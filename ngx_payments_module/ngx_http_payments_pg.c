@@ -754,6 +754,13 @@ ngx_http_payments_pg_cancel(ngx_http_payments_pg_query_t *q)
     ngx_http_payments_pg_conn_t  *pc;
     ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
 
+    /* every request's pool runs this: most hold nothing by then */
+    if (!q->queued && q->conn == NULL && !q->timer.timer_set
+        && !q->timer.posted)
+    {
+        return;
+    }
+
     if (q->timer.timer_set) {
         ngx_del_timer(&q->timer);
     }
