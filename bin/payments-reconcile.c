@@ -9,7 +9,9 @@
  * cannot be read, then in ONE transaction: recon_begin (by the file's
  * sha256: the same bytes twice write nothing), COPY of the rows,
  * recon_run (match, fix, classify), recon_checks (the internal
- * checks).  Prints counts and amounts per class and currency, writes an
+ * checks).  A transaction that PostgreSQL aborts to break a deadlock (or a
+ * serialization failure) is rolled back whole and run again, ATTEMPTS
+ * times at most.  Prints counts and amounts per class and currency, writes an
  * HTML report of every mismatch and its evidence.
  *
  * Exit status: 0 nothing needs a person, 1 something does (needs_person or
@@ -30,6 +32,9 @@
 #include <payments/settlement.h>
 
 #define ME "payments-reconcile"
+
+/* runs of a report's transaction that lost a deadlock, at most */
+#define ATTEMPTS  5
 
 typedef struct {
     pay_sr_row_t  *rows;
@@ -168,23 +173,47 @@ copy_field(char **p, char *end, const char *s, int last)
 }
 
 
+/*
+ * sql's result; on another status the transaction is rolled back and the
+ * tool exits 2, except that when may_lose, a deadlock or a serialization
+ * failure (SQLSTATE 40P01, 40001) returns NULL: the transaction lost to
+ * another one, is rolled back and may run again.
+ */
+static PGresult *
+q_or_lost(PGconn *db, const char *sql, int n, const char *const *params,
+    ExecStatusType want, int may_lose)
+{
+    PGresult    *res;
+    const char  *state;
+
+    res = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == want) {
+        return res;
+    }
+
+    fprintf(stderr, ME ": %s", PQresultErrorMessage(res));
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (may_lose && state != NULL
+        && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0))
+    {
+        PQclear(res);
+        PQclear(PQexec(db, "ROLLBACK"));
+        return NULL;
+    }
+
+    PQclear(res);
+    PQclear(PQexec(db, "ROLLBACK"));
+    PQfinish(db);
+    fprintf(stderr, ME ": nothing was written\n");
+    exit(2);
+}
+
+
 static PGresult *
 q(PGconn *db, const char *sql, int n, const char *const *params,
     ExecStatusType want)
 {
-    PGresult  *res;
-
-    res = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != want) {
-        fprintf(stderr, ME ": %s", PQresultErrorMessage(res));
-        PQclear(res);
-        PQexec(db, "ROLLBACK");
-        PQfinish(db);
-        fprintf(stderr, ME ": nothing was written\n");
-        exit(2);
-    }
-
-    return res;
+    return q_or_lost(db, sql, n, params, want, 0);
 }
 
 
@@ -383,22 +412,144 @@ valid_psp(const char *s)
 }
 
 
+/*
+ * One attempt at writing the report, in one transaction: 0 when it
+ * committed or was reconciled before (*already), 1 when the transaction
+ * lost a deadlock or a serialization failure and was rolled back: nothing
+ * of it was written and it may run again.  Any other error exits 2.
+ */
+static int
+write_report(PGconn *db, const rows_t *rows, const char *psp,
+    const char *dialect, const char *sha, const char *path, char *report_id,
+    size_t id_size, int *already)
+{
+    PGresult    *res;
+    const char  *p[5];
+    char         nrows[32], *copy, *o;
+    size_t       i, cap;
+
+    PQclear(q(db, "BEGIN", 0, NULL, PGRES_COMMAND_OK));
+
+    snprintf(nrows, sizeof(nrows), "%zu", rows->n);
+    p[0] = psp;
+    p[1] = dialect;
+    p[2] = sha;
+    p[3] = path;
+    p[4] = nrows;
+    res = q_or_lost(db, "SELECT recon_begin($1, $2, $3, $4, $5::int)", 5, p,
+                    PGRES_TUPLES_OK, 1);
+    if (res == NULL) {
+        return 1;
+    }
+    *already = PQgetisnull(res, 0, 0);
+    snprintf(report_id, id_size, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    if (*already) {
+        PQclear(q(db, "ROLLBACK", 0, NULL, PGRES_COMMAND_OK));
+        p[0] = sha;
+        res = q(db, "SELECT recon_report_of($1)", 1, p, PGRES_TUPLES_OK);
+        snprintf(report_id, id_size, "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        printf(ME ": %s (sha256 %s) was reconciled before as report %s: "
+               "nothing done\n", path, sha, report_id);
+        return 0;
+    }
+
+    /* COPY the rows in */
+    PQclear(q(db, "COPY recon_rows (report_id, record, row_id, type, "
+              "psp_type, payment_ref, object_ref, reference, currency, "
+              "gross, fee, net, net_currency, booked_on) FROM STDIN",
+              0, NULL, PGRES_COPY_IN));
+
+    cap = 1 << 20;
+    copy = malloc(cap);
+    if (copy == NULL) {
+        die("out of memory");
+    }
+
+    for (i = 0; i < rows->n; i++) {
+        const pay_sr_row_t  *r = &rows->rows[i];
+        char                 num[4][32];
+
+        o = copy;
+        snprintf(num[0], sizeof(num[0]), "%ld", r->record);
+        snprintf(num[1], sizeof(num[1]), "%lld", (long long) r->gross);
+        snprintf(num[2], sizeof(num[2]), "%lld", (long long) r->fee);
+        snprintf(num[3], sizeof(num[3]), "%lld", (long long) r->net);
+        copy_field(&o, copy + cap, report_id, 0);
+        copy_field(&o, copy + cap, num[0], 0);
+        copy_field(&o, copy + cap, r->row_id, 0);
+        copy_field(&o, copy + cap, pay_sr_type_name(r->type), 0);
+        copy_field(&o, copy + cap, r->psp_type, 0);
+        copy_field(&o, copy + cap, r->payment_ref, 0);
+        copy_field(&o, copy + cap, r->object_ref, 0);
+        copy_field(&o, copy + cap, r->reference, 0);
+        copy_field(&o, copy + cap, r->currency, 0);
+        copy_field(&o, copy + cap, num[1], 0);
+        copy_field(&o, copy + cap, num[2], 0);
+        copy_field(&o, copy + cap, num[3], 0);
+        copy_field(&o, copy + cap, r->net_currency, 0);
+        copy_field(&o, copy + cap, r->date, 1);
+
+        if (PQputCopyData(db, copy, (int) (o - copy)) != 1) {
+            die("COPY: %s", PQerrorMessage(db));
+        }
+    }
+    free(copy);
+
+    if (PQputCopyEnd(db, NULL) != 1) {
+        die("COPY: %s", PQerrorMessage(db));
+    }
+    res = PQgetResult(db);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        die("COPY: %s", PQresultErrorMessage(res));
+    }
+    PQclear(res);
+    while ((res = PQgetResult(db)) != NULL) {
+        PQclear(res);
+    }
+
+    /* recon_run takes the rows' checkouts, orders, wallets and audit chains
+     * in the report's order, a webhook in its own: the two can deadlock,
+     * and PostgreSQL then aborts one of them */
+    p[0] = report_id;
+    res = q_or_lost(db, "SELECT recon_run($1)", 1, p, PGRES_TUPLES_OK, 1);
+    if (res == NULL) {
+        return 1;
+    }
+    PQclear(res);
+    res = q_or_lost(db, "SELECT recon_checks($1)", 1, p, PGRES_TUPLES_OK, 1);
+    if (res == NULL) {
+        return 1;
+    }
+    PQclear(res);
+    res = q_or_lost(db, "COMMIT", 0, NULL, PGRES_COMMAND_OK, 1);
+    if (res == NULL) {
+        return 1;
+    }
+    PQclear(res);
+
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
     const char     *conninfo, *psp, *dialect, *html, *path;
     pay_dialect_e   d;
-    char           *buf, err[512], sha[65], nrows[32], *copy, *o;
-    size_t          len, i, cap;
+    char           *buf, err[512], sha[65];
+    size_t          len;
     long            n;
     rows_t          rows;
     PGconn         *db;
     PGresult       *res, *summary;
     const char     *p[5];
     char            report_id[32];
-    int             opt, already, rc;
+    int             opt, already, rc, attempt;
     long long       open_items;
-    struct timespec t0, t1;
+    struct timespec t0, t1, nap;
     double          secs;
 
     static const struct option  opts[] = {
@@ -464,87 +615,22 @@ main(int argc, char **argv)
         die("cannot connect: %s", PQerrorMessage(db));
     }
 
-    PQclear(q(db, "BEGIN", 0, NULL, PGRES_COMMAND_OK));
-
-    snprintf(nrows, sizeof(nrows), "%ld", n);
-    p[0] = psp;
-    p[1] = dialect;
-    p[2] = sha;
-    p[3] = path;
-    p[4] = nrows;
-    res = q(db, "SELECT recon_begin($1, $2, $3, $4, $5::int)", 5, p,
-            PGRES_TUPLES_OK);
-    already = PQgetisnull(res, 0, 0);
-    snprintf(report_id, sizeof(report_id), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-
-    if (already) {
-        PQclear(q(db, "ROLLBACK", 0, NULL, PGRES_COMMAND_OK));
-        p[0] = sha;
-        res = q(db, "SELECT recon_report_of($1)", 1, p, PGRES_TUPLES_OK);
-        snprintf(report_id, sizeof(report_id), "%s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        printf(ME ": %s (sha256 %s) was reconciled before as report %s: "
-               "nothing done\n", path, sha, report_id);
-    } else {
-        /* COPY the rows in */
-        PQclear(q(db, "COPY recon_rows (report_id, record, row_id, type, "
-                  "psp_type, payment_ref, object_ref, reference, currency, "
-                  "gross, fee, net, net_currency, booked_on) FROM STDIN",
-                  0, NULL, PGRES_COPY_IN));
-
-        cap = 1 << 20;
-        copy = malloc(cap);
-        if (copy == NULL) {
-            die("out of memory");
+    for (attempt = 1; write_report(db, &rows, psp, dialect, sha, path,
+                                   report_id, sizeof(report_id), &already);
+         attempt++)
+    {
+        if (attempt == ATTEMPTS) {
+            PQfinish(db);
+            die("the report's transaction lost to other transactions %d "
+                "times; nothing was written: run it again", ATTEMPTS);
         }
-
-        for (i = 0; i < rows.n; i++) {
-            const pay_sr_row_t  *r = &rows.rows[i];
-            char                 num[4][32];
-
-            o = copy;
-            snprintf(num[0], sizeof(num[0]), "%ld", r->record);
-            snprintf(num[1], sizeof(num[1]), "%lld", (long long) r->gross);
-            snprintf(num[2], sizeof(num[2]), "%lld", (long long) r->fee);
-            snprintf(num[3], sizeof(num[3]), "%lld", (long long) r->net);
-            copy_field(&o, copy + cap, report_id, 0);
-            copy_field(&o, copy + cap, num[0], 0);
-            copy_field(&o, copy + cap, r->row_id, 0);
-            copy_field(&o, copy + cap, pay_sr_type_name(r->type), 0);
-            copy_field(&o, copy + cap, r->psp_type, 0);
-            copy_field(&o, copy + cap, r->payment_ref, 0);
-            copy_field(&o, copy + cap, r->object_ref, 0);
-            copy_field(&o, copy + cap, r->reference, 0);
-            copy_field(&o, copy + cap, r->currency, 0);
-            copy_field(&o, copy + cap, num[1], 0);
-            copy_field(&o, copy + cap, num[2], 0);
-            copy_field(&o, copy + cap, num[3], 0);
-            copy_field(&o, copy + cap, r->net_currency, 0);
-            copy_field(&o, copy + cap, r->date, 1);
-
-            if (PQputCopyData(db, copy, (int) (o - copy)) != 1) {
-                die("COPY: %s", PQerrorMessage(db));
-            }
-        }
-        free(copy);
-
-        if (PQputCopyEnd(db, NULL) != 1) {
-            die("COPY: %s", PQerrorMessage(db));
-        }
-        res = PQgetResult(db);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            die("COPY: %s", PQresultErrorMessage(res));
-        }
-        PQclear(res);
-        while ((res = PQgetResult(db)) != NULL) {
-            PQclear(res);
-        }
-
-        p[0] = report_id;
-        PQclear(q(db, "SELECT recon_run($1)", 1, p, PGRES_TUPLES_OK));
-        PQclear(q(db, "SELECT recon_checks($1)", 1, p, PGRES_TUPLES_OK));
-        PQclear(q(db, "COMMIT", 0, NULL, PGRES_COMMAND_OK));
+        /* 0.2 s, 0.4 s, ...: the gateway's transactions are short */
+        fprintf(stderr, ME ": the report's transaction lost a deadlock with "
+                "another transaction and was rolled back; running it again "
+                "(attempt %d of %d)\n", attempt + 1, ATTEMPTS);
+        nap.tv_sec = 0;
+        nap.tv_nsec = 200000000L * attempt;
+        nanosleep(&nap, NULL);
     }
 
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -171,16 +171,14 @@ mock_pay(const char *token)
 }
 
 
-/* Runs payments-reconcile; its exit status, its output in *out. */
-static int
-reconcile(const char *psp, const char *dialect, const char *csv,
-    const char *html, char **out)
+/* Starts payments-reconcile; its output is read by reconcile_end. */
+static FILE *
+reconcile_start(const char *psp, const char *dialect, const char *csv,
+    const char *html)
 {
     const char  *build;
-    char        *cmd, buf[4096];
-    size_t       n, len;
+    char        *cmd;
     FILE        *p;
-    int          st;
 
     build = getenv("BUILD") ? getenv("BUILD") : "build";
     cmd = str_printf("'%s%s%s/payments-reconcile' --db '%s' --psp '%s' "
@@ -192,17 +190,36 @@ reconcile(const char *psp, const char *dialect, const char *csv,
     p = popen(cmd, "r");
     cr_assert_not_null(p, "%s", cmd);
 
+    return p;
+}
+
+
+/* The exit status of a started payments-reconcile, its output in *out. */
+static int
+reconcile_end(FILE *p, char **out)
+{
+    char    buf[4096];
+    size_t  n;
+    int     st;
+
     *out = strdup("");
-    len = 0;
     while ((n = fread(buf, 1, sizeof(buf) - 1, p)) > 0) {
         buf[n] = '\0';
         *out = str_printf("%s%s", *out, buf);
-        len += n;
     }
     st = pclose(p);
-    cr_assert(WIFEXITED(st), "%s: %d", cmd, st);
+    cr_assert(WIFEXITED(st), "payments-reconcile: %d", st);
 
     return WEXITSTATUS(st);
+}
+
+
+/* Runs payments-reconcile; its exit status, its output in *out. */
+static int
+reconcile(const char *psp, const char *dialect, const char *csv,
+    const char *html, char **out)
+{
+    return reconcile_end(reconcile_start(psp, dialect, csv, html), out);
 }
 
 
@@ -715,4 +732,84 @@ Test(reconcile, internal_checks_flag_a_wrong_wallet_and_an_over_refund,
                      "refunds_exceed_capture needs_person EUR 50,"
                      "wallet_ledger_differs needs_person EUR 250");
     db_exec("ROLLBACK", 0, NULL);
+}
+
+
+Test(reconcile, a_run_that_loses_a_deadlock_runs_again, .timeout = 60,
+     .description = "a report's transaction that PostgreSQL aborts in a "
+                    "deadlock with another transaction is rolled back and "
+                    "run again, and then applies its rows; it used to fail "
+                    "the whole report with exit status 2")
+{
+    PGconn      *c2 = PQconnectdb(env("PAY_TEST_PG"));
+    merchant_t   m;
+    const char  *co[3], *a[2], *w[1];
+    char        *csv, *path, *out, *pid;
+    FILE        *run;
+    int          i, st;
+
+    cr_assert(PQstatus(c2) == CONNECTION_OK, "%s", PQerrorMessage(c2));
+    merchant_new(&m);
+    co[0] = m.id;
+    co[1] = uid("co");
+    co[2] = uid("po");
+    checkout_of_mock_generic(co);
+    db_exec("INSERT INTO payment_orders (merchant_id, payment_order_id,"
+            " checkout_id, line_no, seller_account, amount, currency, status)"
+            " VALUES ($1, $3, $2, 1, 'seller_d', 100, 'EUR', 'EXECUTING')",
+            3, co);
+
+    /* paid at the PSP, its webhook never came: the run applies it, which
+     * takes the checkout's row.  An old booking date: no checkout of the
+     * other suites falls into the report's days. */
+    csv = str_printf("reference,psp_ref,type,gross,fee,net,currency,date,"
+                     "payment_ref\n%s:%s,%s,payment,1.00,0.00,1.00,EUR,"
+                     "2026-01-02,\n", m.id, co[1], uid("pay"));
+    path = write_tmp(csv, strlen(csv));
+
+    /* c2 holds the checkout; only the run's side detects the deadlock */
+    cr_assert_str_eq(state_of(c2, "SET deadlock_timeout = '60s'", 0, NULL), "");
+    cr_assert_str_eq(state_of(c2, "BEGIN", 0, NULL), "");
+    cr_assert_str_eq(state_of(c2, "SELECT 1 FROM checkouts WHERE merchant_id"
+                              " = $1 AND checkout_id = $2 FOR UPDATE", 2, co),
+                     "");
+
+    run = reconcile_start("mock_generic", "generic", path, NULL);
+
+    /* the run holds the reconciliation lock and waits for the checkout */
+    pid = str_printf("%d", PQbackendPID(c2));
+    w[0] = pid;
+    for (i = 0; i < 1000; i++) {
+        if (strcmp(db_scalar("SELECT count(*) FROM pg_stat_activity"
+                             " WHERE $1::int = ANY (pg_blocking_pids(pid))"
+                             " AND query LIKE 'SELECT recon_run%'", 1, w),
+                   "1") == 0)
+        {
+            break;
+        }
+        msleep(10);
+    }
+    cr_assert_lt(i, 1000, "the run never waited for the held checkout");
+
+    /* ... and c2 now waits for the run's lock: a deadlock, which
+     * PostgreSQL breaks by aborting the run's transaction */
+    a[0] = "mock_generic";
+    a[1] = uid("sha-d");
+    cr_assert_str_eq(state_of(c2, "SELECT recon_begin($1, 'generic', "
+                              SHA_OF_2 ", 'deadlock', 0)", 2, a), "");
+    cr_assert_str_eq(state_of(c2, "ROLLBACK", 0, NULL), "");
+    PQfinish(c2);
+
+    st = reconcile_end(run, &out);
+    cr_assert_eq(st, 0, "exit %d: %s", st, out);
+    cr_assert_not_null(strstr(out, "deadlock detected"), "%s", out);
+    cr_assert_not_null(strstr(out, "running it again (attempt 2 of 5)"),
+                       "%s", out);
+    cr_assert_not_null(strstr(out, "auto_fixed 1"), "%s", out);
+    cr_assert_str_eq(db_scalar("SELECT status FROM checkouts WHERE"
+                               " merchant_id = $1 AND checkout_id = $2", 2, co),
+                     "SUCCESS");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM recon_mismatches"
+                               " WHERE merchant_id = $1 AND checkout_id = $2"
+                               " AND kind = 'webhook_missing'", 2, co), "1");
 }
