@@ -7,6 +7,7 @@
  */
 
 #include "harness.h"
+#include "sqltest.h"
 
 #include <pthread.h>
 
@@ -1025,6 +1026,43 @@ dispute_becomes(const paid_t *p, int order, const char *want)
 }
 
 
+/*
+ * Order 0 (10.00) of p, part of whose money a chargeback took: a refund of
+ * over says 422 with left as what is left, and the database refuses such a
+ * refund row itself (refunds_within_capture, sql/030), rolled back.
+ */
+static void
+expect_chargeback_caps_refunds(const paid_t *p, const char *over,
+    const char *left)
+{
+    resp_t      *r;
+    PGconn      *c;
+    const char  *a[3];
+
+    r = refund(p, 0, over, NULL);
+    expect_problem(r, 422, "refund_exceeds_captured");
+    cr_expect_not_null(strstr(r->body, str_printf("at most %s ", left)),
+                       "%s: %s left? %s", p->psp, left, r->body);
+
+    a[0] = p->m.id;
+    a[1] = p->po[0];
+    a[2] = over;
+    c = sqlt_connect();
+    PQclear(sqlt_ok(c, "BEGIN", 0, NULL));
+    sqlt_fails(c, "PY007",
+               "INSERT INTO refunds (merchant_id, refund_id, checkout_id,"
+               " payment_order_id, psp, nonce, amount, currency, status)"
+               " SELECT $1, 'rf_0123456789abcdef01234567', o.checkout_id, $2,"
+               " c.psp, $1 || ':rf_0123456789abcdef01234567',"
+               " ($3::numeric * 100)::bigint, o.currency, 'PENDING'"
+               " FROM payment_orders o JOIN checkouts c USING (merchant_id,"
+               " checkout_id) WHERE o.merchant_id = $1"
+               " AND o.payment_order_id = $2", 3, a);
+    PQclear(sqlt_ok(c, "ROLLBACK", 0, NULL));
+    PQfinish(c);
+}
+
+
 static void
 disputes_lost_and_won(size_t d)
 {
@@ -1050,10 +1088,13 @@ disputes_lost_and_won(size_t d)
     cr_expect_eq(wallet(&p.m, "seller_1"), 1000);
     expect_problem(payout(&p, "seller_1", "6.01", NULL), 422,
                    "insufficient_balance");
+    /* a refund may not give back what the chargeback took: 6.00 is left */
+    expect_chargeback_caps_refunds(&p, "6.01", "6.00");
 
     dispute_close(lost, "lost");
     (void) dispute_becomes(&p, 0, "LOST");
     (void) dispute_becomes(&p, 1, "LOST");
+    expect_chargeback_caps_refunds(&p, "6.01", "6.00");
     cr_expect_eq(wallet(&p.m, "seller_1"), 600, "%s", p.psp);
     cr_expect_eq(wallet(&p.m, "seller_2"), 300, "%s", p.psp);
     cr_expect_eq(ql("SELECT coalesce(sum(amount), 0) FROM ledger_entries "
@@ -1069,6 +1110,8 @@ disputes_lost_and_won(size_t d)
                     "merchant_id = $1 AND account LIKE 'psp\\_clearing:%'",
                     q.m.id, NULL), 0);
 
+    expect_chargeback_caps_refunds(&q, "0.01", "0.00");
+
     dispute_close(won, "won");
     (void) dispute_becomes(&q, 0, "WON");
     cr_expect_eq(wallet(&q.m, "seller_1"), 1000);
@@ -1076,6 +1119,11 @@ disputes_lost_and_won(size_t d)
     cr_expect_eq(ql("SELECT sum(amount) FROM ledger_entries WHERE "
                     "merchant_id = $1 AND account LIKE 'psp\\_clearing:%'",
                     q.m.id, NULL), 1500);
+    expect_books_balance(&q.m);
+
+    /* won: the money came back, the whole order is refundable again */
+    expect_refund_becomes(&q, 0, refund_ok(&q, 0, "10.00"), "SUCCEEDED");
+    cr_expect_eq(wallet(&q.m, "seller_1"), 0, "%s", q.psp);
     expect_books_balance(&q.m);
 }
 
