@@ -378,35 +378,100 @@ exec_ok(PGconn *db, const char *sql, int n, const char *const *v,
 }
 
 
-/* psp_tokens' row of a checkout: its token's blind index under the first
- * key (domain "psp_token:<psp>", as the gateway computes it) */
+/* Pipelined statements: sent one after another, their results read at
+ * the batch's end (one round trip per batch, not per row). */
+static void
+send_ok(PGconn *db, const char *sql, int n, const char *const *v)
+{
+    if (PQsendQueryParams(db, sql, n, NULL, v, NULL, NULL, 0) != 1) {
+        die("%s", PQerrorMessage(db));
+    }
+}
+
+
+/* The results of the pipeline up to its sync: every statement must have
+ * succeeded. */
+static void
+pipeline_end(PGconn *db)
+{
+    PGresult        *res;
+    ExecStatusType   st;
+
+    if (PQpipelineSync(db) != 1) {
+        die("%s", PQerrorMessage(db));
+    }
+
+    for ( ;; ) {
+        res = PQgetResult(db);
+        if (res == NULL) {
+            continue;           /* the end of one statement's results */
+        }
+        st = PQresultStatus(res);
+        PQclear(res);
+
+        if (st == PGRES_PIPELINE_SYNC) {
+            break;
+        }
+        if (st != PGRES_COMMAND_OK) {
+            die("%s", PQerrorMessage(db));
+        }
+    }
+
+    if (PQexitPipelineMode(db) != 1) {
+        die("%s", PQerrorMessage(db));
+    }
+}
+
+
+/*
+ * psp_tokens' row of a checkout: its token's blind index under the first
+ * key (domain "psp_token:<psp>", as the gateway computes it).  The row is
+ * found by its primary key, (psp, the token as it is stored now): the
+ * token itself (from before sealing) or its index under one of the keys.
+ * psp_tokens has no index by checkout, which registrations would pay for.
+ */
 static void
 rekey_index(PGconn *db, const pay_keyring_t *kr, const char *merchant,
     const char *checkout, const char *psp, const char *token, size_t len)
 {
-    char         domain[64], idx[PAY_BLIND_INDEX_LEN + 1];
-    const char  *v[3];
+    char         domain[64], sql[512], *o;
+    char         idx[PAY_SEAL_KEYS_MAX][PAY_BLIND_INDEX_LEN + 1];
+    const char  *v[4 + PAY_SEAL_KEYS_MAX];
+    size_t       i;
 
     snprintf(domain, sizeof(domain), "psp_token:%s", psp);
 
-    if (pay_blind_index(kr, 0, domain, token, len, idx) != 0) {
-        die("cannot compute a blind index");
+    for (i = 0; i < kr->n; i++) {
+        if (pay_blind_index(kr, i, domain, token, len, idx[i]) != 0) {
+            die("cannot compute a blind index");
+        }
+        v[4 + i] = idx[i];
     }
 
     v[0] = merchant;
     v[1] = checkout;
-    v[2] = idx;
+    v[2] = psp;
+    v[3] = token;
 
-    PQclear(exec_ok(db, "UPDATE psp_tokens SET psp_token = $3 "
-                        "WHERE merchant_id = $1 AND checkout_id = $2 "
-                        "AND psp_token <> $3", 3, v, PGRES_COMMAND_OK));
+    o = sql + snprintf(sql, sizeof(sql),
+                       "UPDATE psp_tokens SET psp_token = $5 "
+                       "WHERE psp = $3 AND psp_token IN ($4");
+    for (i = 0; i < kr->n; i++) {
+        o += snprintf(o, sizeof(sql) - (size_t) (o - sql), ", $%zu", 5 + i);
+    }
+    snprintf(o, sizeof(sql) - (size_t) (o - sql),
+             ") AND psp_token <> $5 AND merchant_id = $1 "
+             "AND checkout_id = $2");
+
+    send_ok(db, sql, 4 + (int) kr->n, v);
 }
 
 
 /* One batch of one column: up to REKEY_BATCH rows after *last (the key
- * order) not sealed under the first key, re-sealed in one transaction.  A
- * value that does not open is named on stderr, counted in *bad and left
- * as it is.  Returns the rows read; *last is the last row's key. */
+ * order) not sealed under the first key, re-sealed in one transaction, the
+ * updates pipelined.  A value that does not open is named on stderr,
+ * counted in *bad and left as it is.  Returns the rows read; *last is the
+ * last row's key. */
 static int
 rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
     const char *current, char *last[2], int *done, int *bad)
@@ -416,7 +481,7 @@ rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
     size_t       plen, cap;
     const char  *v[3];
     const char  *s;
-    PGresult    *res, *up;
+    PGresult    *res;
 
     PQclear(exec_ok(db, "BEGIN", 0, NULL, PGRES_COMMAND_OK));
 
@@ -437,6 +502,10 @@ rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
 
     snprintf(sql, sizeof(sql), "UPDATE %s SET %s = $3 WHERE (%s) = ($1, $2)",
              rc->table, rc->column, rc->key);
+
+    if (PQenterPipelineMode(db) != 1) {
+        die("%s", PQerrorMessage(db));
+    }
 
     for (i = 0; i < n; i++) {
         s = PQgetvalue(res, i, 3);
@@ -484,12 +553,14 @@ rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
 
         OPENSSL_clear_free(plain, plen + 1);
 
+        /* libpq has copied the parameters into its output buffer */
         v[2] = sealed;
-        up = exec_ok(db, sql, 3, v, PGRES_COMMAND_OK);
-        PQclear(up);
+        send_ok(db, sql, 3, v);
         free(sealed);
         (*done)++;
     }
+
+    pipeline_end(db);
 
     if (n > 0) {
         free(last[0]);

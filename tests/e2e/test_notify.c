@@ -1596,6 +1596,16 @@ Test(solo_notify, what_commits_while_no_gateway_delivers_is_delivered_later)
 }
 
 
+/* the checkout's row in psp_tokens: the key it is found by */
+static char *
+token_index_row(const merchant_t *m, const paid_t *p)
+{
+    return db_scalar("SELECT psp_token FROM psp_tokens WHERE merchant_id = $1"
+                     " AND checkout_id = $2", 2,
+                     (const char *[]) { m->id, p->co });
+}
+
+
 /* payments-secrets rekey's output and exit status */
 static char *
 rekey_run(const char *cmd, int *rc)
@@ -1642,14 +1652,27 @@ Test(solo_notify, a_new_first_key_and_rekey_reseal_everything_and_it_all_still_w
     int          rc;
     char        *cmd, *n, *out;
     const char  *build, *kf;
-    paid_t       before, after;
+    paid_t       before, after, waiting, legacy;
     endpoint_t   ep;
     merchant_t   m;
+    char        *idx[2];
 
     merchant_new(&m);
     endpoint_add(&m, NULL, &ep);
     checkout_paid(&m, &before);
     (void) wait_type(&ep, "checkout.succeeded", 15);
+
+    /* two checkouts awaiting their webhooks: one indexed under the old
+     * first key, one as a gateway without a key wrote it (plaintext) */
+    checkout_registered(&m, &waiting);
+    checkout_registered(&m, &legacy);
+    db_exec("UPDATE checkouts SET psp_token = $3 WHERE merchant_id = $1"
+            " AND checkout_id = $2", 3,
+            (const char *[]) { m.id, legacy.co, legacy.token });
+    db_exec("UPDATE psp_tokens SET psp_token = $3 WHERE merchant_id = $1"
+            " AND checkout_id = $2", 3,
+            (const char *[]) { m.id, legacy.co, legacy.token });
+    idx[0] = token_index_row(&m, &waiting);
 
     build = getenv("BUILD") ? getenv("BUILD") : "build";
     kf = env("PAY_TEST_ENCRYPTION_KEY");
@@ -1703,6 +1726,18 @@ Test(solo_notify, a_new_first_key_and_rekey_reseal_everything_and_it_all_still_w
 
         cr_expect_eq(again, 0, "the second run re-sealed some: %s", out);
     }
+
+    /* psp_tokens rewritten under the new first key (read only now: the
+     * test's key ring is the file as it is now), for the old index and
+     * for the plaintext alike; their webhooks find them */
+    idx[1] = token_index_row(&m, &waiting);
+    cr_expect_str_neq(idx[1], idx[0]);
+    cr_expect_str_eq(idx[1], test_blind_index(0, env("PAY_TEST_PSP"),
+                                              waiting.token));
+    cr_expect_str_eq(token_index_row(&m, &legacy),
+                     test_blind_index(0, env("PAY_TEST_PSP"), legacy.token));
+    checkout_pay(&waiting);
+    checkout_pay(&legacy);
 
     /* what was sealed before still opens: the first checkout's views */
     api_becomes(&m, str_printf("/v1/checkouts/%s", before.co), NULL, NULL,
