@@ -11,8 +11,8 @@
  * recon_run (match, fix, classify), recon_checks (the internal
  * checks).  A transaction that PostgreSQL aborts to break a deadlock (or a
  * serialization failure) is rolled back whole and run again, ATTEMPTS
- * times at most.  Prints counts and amounts per class and currency, writes an
- * HTML report of every mismatch and its evidence.
+ * times at most.  Prints counts and amounts per class and currency, writes
+ * an HTML report of every mismatch and its evidence.
  *
  * Exit status: 0 nothing needs a person, 1 something does (needs_person or
  * unclassified, still open), 2 error (nothing written).

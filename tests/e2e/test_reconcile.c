@@ -768,7 +768,8 @@ Test(reconcile, a_run_that_loses_a_deadlock_runs_again, .timeout = 60,
     path = write_tmp(csv, strlen(csv));
 
     /* c2 holds the checkout; only the run's side detects the deadlock */
-    cr_assert_str_eq(state_of(c2, "SET deadlock_timeout = '60s'", 0, NULL), "");
+    cr_assert_str_eq(state_of(c2, "SET deadlock_timeout = '60s'", 0, NULL),
+                     "");
     cr_assert_str_eq(state_of(c2, "BEGIN", 0, NULL), "");
     cr_assert_str_eq(state_of(c2, "SELECT 1 FROM checkouts WHERE merchant_id"
                               " = $1 AND checkout_id = $2 FOR UPDATE", 2, co),
@@ -807,8 +808,8 @@ Test(reconcile, a_run_that_loses_a_deadlock_runs_again, .timeout = 60,
                        "%s", out);
     cr_assert_not_null(strstr(out, "auto_fixed 1"), "%s", out);
     cr_assert_str_eq(db_scalar("SELECT status FROM checkouts WHERE"
-                               " merchant_id = $1 AND checkout_id = $2", 2, co),
-                     "SUCCESS");
+                               " merchant_id = $1 AND checkout_id = $2", 2,
+                               co), "SUCCESS");
     cr_assert_str_eq(db_scalar("SELECT count(*) FROM recon_mismatches"
                                " WHERE merchant_id = $1 AND checkout_id = $2"
                                " AND kind = 'webhook_missing'", 2, co), "1");
