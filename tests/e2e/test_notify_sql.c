@@ -280,6 +280,9 @@ Test(solo_notify_sql, rollback_and_unsubscribed_write_nothing,
     new_refund(c, m, "co_1", rf);
     OK0(c, "BEGIN");
     OK(c, "UPDATE refunds SET status = 'SUCCEEDED', commission_part = 0 WHERE merchant_id = $1", m);
+    /* written at the commit (sql/031); made to run now */
+    cr_expect_str_eq(count_of(c, m), "0");
+    OK0(c, "SET CONSTRAINTS refunds_notify IMMEDIATE");
     cr_expect_str_eq(count_of(c, m), "1");
     OK0(c, "ROLLBACK");
     cr_expect_str_eq(count_of(c, m), "0");
@@ -880,6 +883,77 @@ Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refund_of_its_order,
                             " ORDER BY sequence) FROM notifications"
                             " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
                      "checkout.succeeded 1,refund.succeeded 2,dispute.opened 3");
+    PQfinish(a);
+    PQfinish(b);
+}
+
+
+/*
+ * sql/031: a refund the PSP refused, written as pay_refund_finish writes it
+ * (the refund FAILED, then its audit row; no order locked), while a
+ * chargeback of the same checkout is applied and not yet committed.  The
+ * dispute holds the checkout's audit chain head; the refund's notification,
+ * run at once before 031, took the checkout's sequence row and waited for
+ * that head, and the dispute's, at its commit, waited for the row: 40P01.
+ */
+Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refused_refund,
+     .timeout = 30)
+{
+    PGconn           *a = sqlt_connect(), *b = sqlt_connect();
+    PGresult         *res;
+    const char       *st;
+    char              m[24], ep[28], rf[28], evt[40], ref[40], *sql;
+
+    nnew_merchant(a, m);
+    new_endpoint(a, m, "{}", ep);
+    new_checkout(a, m, "co_1");
+    pay_checkout(a, m, "co_1");
+    new_refund(a, m, "co_1", rf);
+    strcpy(evt, "evt_");
+    sqlt_random_hex(evt + 4, 24);
+    strcpy(ref, "dp_ref_");
+    sqlt_random_hex(ref + 7, 24);
+
+    /* the chargeback, applied, its transaction open */
+    OK0(b, "BEGIN");
+    cr_assert_str_eq(VAL(b, "SELECT outcome FROM pay_event_apply('mock', $2,"
+                            " 'DISPUTE_OPENED', 'charge.dispute.created', NULL,"
+                            " $1 || ':co_1', 200, 'EUR', NULL, $3)", m, evt, ref),
+                     "applied");
+
+    /* the refusal comes to wait for the dispute's chain head (the ids are
+     * hex: safe in the text) */
+    sql = str_printf("BEGIN; SET LOCAL lock_timeout = '10s';"
+                     " UPDATE refunds SET status = 'FAILED', failure = 'refused'"
+                     " WHERE merchant_id = '%s' AND refund_id = '%s';"
+                     " SELECT audit_append('%s', 'co_1', 'refund:refused',"
+                     " jsonb_build_object('refund_id', '%s')); COMMIT",
+                     m, rf, m, rf);
+    cr_assert_eq(PQsendQuery(a, sql), 1, "%s", PQerrorMessage(a));
+    msleep(500);
+    cr_assert_eq(PQconsumeInput(a), 1, "%s", PQerrorMessage(a));
+    cr_assert_eq(PQisBusy(a), 1, "the refusal did not wait for the dispute");
+
+    res = PQexec(b, "COMMIT");
+    st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "the dispute failed: %s %s",
+                 st ? st : "", PQresultErrorMessage(res));
+    PQclear(res);
+
+    while ((res = PQgetResult(a)) != NULL) {
+        st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        cr_assert(PQresultStatus(res) == PGRES_COMMAND_OK
+                  || PQresultStatus(res) == PGRES_TUPLES_OK,
+                  "the refusal failed: %s %s", st ? st : "",
+                  PQresultErrorMessage(res));
+        PQclear(res);
+    }
+
+    /* both notified, the dispute's first: it committed first */
+    cr_assert_str_eq(VAL(a, "SELECT string_agg(event_type || ' ' || sequence, ','"
+                            " ORDER BY sequence) FROM notifications"
+                            " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
+                     "checkout.succeeded 1,dispute.opened 2,refund.failed 3");
     PQfinish(a);
     PQfinish(b);
 }
