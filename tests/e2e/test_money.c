@@ -899,6 +899,104 @@ Test(money_failures, generic_a_failed_payout_gives_the_money_back,
 }
 
 
+/* A PSP's event for p's merchant, applied as the webhook handler applies a
+ * verified one (pay_event_apply); its outcome. */
+static char *
+event_apply(const paid_t *p, const char *kind, const char *type,
+    const char *object_id, const char *amount_minor)
+{
+    const char  *params[6];
+
+    params[0] = p->psp;
+    params[1] = uid("evt");
+    params[2] = kind;
+    params[3] = type;
+    params[4] = str_printf("%s:%s", p->m.id, object_id);
+    params[5] = amount_minor;
+
+    return db_scalar("SELECT outcome FROM pay_event_apply($1, $2, $3, $4, "
+                     "NULL, $5, $6::bigint, 'USD', NULL, NULL)", 6, params);
+}
+
+
+Test(money_failures, a_refund_failing_after_it_succeeded_is_given_back,
+     .timeout = 60,
+     .description = "Adyen's REFUND_FAILED after REFUND (Stripe's "
+                    "refund.failed): the refund's booking is undone, the "
+                    "seller's wallet and the commission get their shares "
+                    "back, and the amount is refundable again (sql/032)")
+{
+    char    *id;
+    long     commission;
+    paid_t   p;
+
+    paid_new(&p, money_psp(1), "1000", NULL);      /* 10% commission */
+    cr_assert_eq(wallet(&p.m, "seller_1"), 900);
+    commission = ql("SELECT sum(amount) FROM ledger_entries WHERE"
+                    " merchant_id = $1 AND account = 'platform_commission'",
+                    p.m.id, NULL);
+    id = refund_ok(&p, 0, "4.00");
+    expect_refund_becomes(&p, 0, id, "SUCCEEDED");
+    cr_assert_eq(wallet(&p.m, "seller_1"), 540, "%s", p.psp);
+
+    cr_assert_str_eq(event_apply(&p, "REFUND_FAILED", "REFUND_FAILED", id,
+                                 "400"), "applied");
+    expect_refund_becomes(&p, 0, id, "FAILED");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 900, "%s", p.psp);
+    cr_expect_eq(ql("SELECT sum(amount) FROM ledger_entries WHERE"
+                    " merchant_id = $1 AND account = 'platform_commission'",
+                    p.m.id, NULL), commission);
+    expect_books_balance(&p.m);
+
+    /* told again: nothing more */
+    cr_expect_str_eq(event_apply(&p, "REFUND_FAILED", "REFUND_FAILED", id,
+                                 "400"), "already");
+    /* the whole order is refundable again */
+    expect_refund_becomes(&p, 0, refund_ok(&p, 0, "10.00"), "SUCCEEDED");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 0, "%s", p.psp);
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_failures, a_payout_reversed_after_it_was_paid_is_given_back,
+     .timeout = 60,
+     .description = "Stripe's transfer.reversed after transfer.created "
+                    "(Adyen's returned after booked): the money is back in "
+                    "the seller's wallet and the pay-out FAILED (sql/032)")
+{
+    char    *id;
+    json_t  *b;
+    resp_t  *r;
+    paid_t   p;
+
+    paid_new(&p, money_psp(0), NULL, NULL);
+    seller_add(&p.m, "seller_1", p.psp, money_destination(0));
+    r = payout(&p, "seller_1", "7.50", NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "payout_id")));
+    (void) payout_becomes(&p, id, "PAID");
+    cr_assert_eq(wallet(&p.m, "seller_1"), 250);
+
+    cr_assert_str_eq(event_apply(&p, "PAYOUT_FAILED", "transfer.reversed",
+                                 id, "750"), "applied");
+    (void) payout_becomes(&p, id, "FAILED");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 1000, "%s", p.psp);
+    b = balance_usd(&p, "seller_1");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "available")),
+                     "10.00");
+    cr_expect_eq(ql("SELECT coalesce(sum(amount), 0) FROM ledger_entries"
+                    " WHERE merchant_id = $1 AND account LIKE"
+                    " 'psp\\_clearing:%'", p.m.id, NULL), 1500);
+    expect_books_balance(&p.m);
+
+    /* a reversal never comes back as paid */
+    cr_expect_str_eq(event_apply(&p, "PAYOUT_PAID", "transfer.created", id,
+                                 "750"), "late_contrary");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 1000);
+}
+
+
 Test(money_failures, the_psps_other_refund_events_settle_it_too,
      .timeout = 60)
 {
@@ -1128,6 +1226,39 @@ disputes_lost_and_won(size_t d)
 }
 
 
+Test(money_disputes, adyen_a_second_chargeback_after_a_win_is_the_sellers,
+     .timeout = 90,
+     .description = "CHARGEBACK, CHARGEBACK_REVERSED, then SECOND_CHARGEBACK: "
+                    "the money the win gave back is withdrawn again and the "
+                    "sellers bear it, as for a dispute lost at once (sql/032; "
+                    "late_contrary, nothing booked, before)")
+{
+    char    *id;
+    paid_t   p;
+
+    paid_new(&p, money_psp(1), NULL, NULL);
+    id = dispute_open(&p, 600);
+    (void) dispute_becomes(&p, 0, "OPEN");
+    dispute_close(id, "won");
+    (void) dispute_becomes(&p, 0, "WON");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 1000);
+
+    dispute_close(id, "lost");          /* the mock's SECOND_CHARGEBACK */
+    cr_expect_str_eq(dispute_becomes(&p, 0, "LOST"), "4.00");
+    cr_expect_str_eq(dispute_becomes(&p, 1, "LOST"), "2.00");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 600, "%s", p.psp);
+    cr_expect_eq(wallet(&p.m, "seller_2"), 300, "%s", p.psp);
+    cr_expect_eq(ql("SELECT coalesce(sum(amount), 0) FROM ledger_entries"
+                    " WHERE merchant_id = $1 AND account LIKE"
+                    " 'psp\\_clearing:%'", p.m.id, NULL), 900);
+    cr_expect_eq(ql("SELECT coalesce(sum(amount), 0) FROM ledger_entries"
+                    " WHERE merchant_id = $1 AND account LIKE 'disputes:%'",
+                    p.m.id, NULL), 0);
+    expect_books_balance(&p.m);
+    expect_chargeback_caps_refunds(&p, "6.01", "6.00");
+}
+
+
 Test(money_disputes, stripe_lost_then_won, .timeout = 90)
 {
     disputes_lost_and_won(0);
@@ -1147,6 +1278,71 @@ Test(money_disputes, generic_lost_then_won, .timeout = 90)
 
 
 /* --- the rules in SQL, against known values ------------------------------------- */
+
+/* The parts dispute_split gives a checkout's orders for a dispute of
+ * amount: "part,part,..." in line order.  The checkout is written and rolled
+ * back in one transaction; refunded[i] of order i SUCCEEDED before. */
+static char *
+split_of(const char *amounts, const char *refunded, const char *amount)
+{
+    char        *parts;
+    const char  *params[4];
+
+    params[0] = uid("m");
+    params[1] = amounts;
+    params[2] = refunded;
+    params[3] = amount;
+
+    db_exec("BEGIN", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, expires_at) SELECT $1, 'co', 'mock', $1 || ':co',"
+            " 'USD', sum(a), 'https://shop.example/s', 'https://shop.example/c',"
+            " 'SUCCESS', 'r', now() FROM unnest($2::bigint[]) a", 2, params);
+    db_exec("INSERT INTO payment_orders (merchant_id, payment_order_id,"
+            " checkout_id, line_no, seller_account, amount, currency, status)"
+            " SELECT $1, 'po' || i, 'co', i, 's' || i, a, 'USD', 'EXECUTING'"
+            " FROM unnest($2::bigint[]) WITH ORDINALITY x(a, i)", 2, params);
+    db_exec("UPDATE payment_orders SET status = 'SUCCESS', ledger_updated ="
+            " true, wallet_updated = true WHERE merchant_id = $1", 1, params);
+    db_exec("INSERT INTO refunds (merchant_id, refund_id, checkout_id,"
+            " payment_order_id, psp, nonce, amount, currency, status,"
+            " commission_part) SELECT $1, 'rf_' || lpad(i::text, 24, '0'),"
+            " 'co', 'po' || i, 'mock', $1 || ':rf_' || lpad(i::text, 24, '0'), r,"
+            " 'USD', 'SUCCEEDED',"
+            " 0 FROM unnest($2::bigint[]) WITH ORDINALITY x(r, i) WHERE r > 0",
+            2, (const char *[]) { params[0], params[2] });
+    parts = db_scalar("SELECT string_agg(part::text, ',' ORDER BY"
+                      " payment_order_id) FROM dispute_split($1, 'co',"
+                      " $2::bigint)", 2,
+                      (const char *[]) { params[0], params[3] });
+    db_exec("ROLLBACK", 0, NULL);
+
+    return parts;
+}
+
+
+Test(money_sql, a_dispute_is_split_within_what_each_order_has_left,
+     .timeout = 30,
+     .description = "dispute_split (sql/032): no order's part exceeds its "
+                    "amount less its refunds; only what exceeds every "
+                    "order's room is split by the amounts")
+{
+    /* the floors' remainder no longer lands on a 1-unit order (009 gave
+     * 332,332,2) */
+    cr_expect_str_eq(split_of("{333,333,1}", "{0,0,0}", "666"), "333,333,0");
+    cr_expect_str_eq(split_of("{333,333,1}", "{0,0,0}", "667"), "333,333,1");
+    /* in proportion when all fits */
+    cr_expect_str_eq(split_of("{1000,500}", "{0,0}", "600"), "400,200");
+    /* a fully refunded order takes none (009 gave 333,167) */
+    cr_expect_str_eq(split_of("{1000,500}", "{1000,0}", "500"), "0,500");
+    cr_expect_str_eq(split_of("{1000,500}", "{600,0}", "300"), "134,166");
+    /* more than is left anywhere: the rest by the amounts */
+    cr_expect_str_eq(split_of("{1000,500}", "{1000,500}", "300"), "200,100");
+    cr_expect_str_eq(split_of("{1000,500}", "{1000,0}", "800"), "200,600");
+}
+
 
 Test(money_sql, the_commission_rule_and_its_refund_parts, .timeout = 30)
 {
