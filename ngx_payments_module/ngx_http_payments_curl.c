@@ -7,7 +7,11 @@
  * and when to wake it (CURLMOPT_TIMERFUNCTION); nginx's events and one timer
  * call curl_multi_socket_action.  curl_easy_perform never runs here.
  * Debian's libcurl resolves names in its own thread, so a PSP host name does
- * not block the worker either.
+ * not block the worker either: and since a transfer that ends (a time-out,
+ * a request gone) while its lookup still runs would otherwise wait for that
+ * thread inside curl_multi_socket_action or curl_multi_remove_handle,
+ * CURLOPT_QUICK_EXIT lets it leave the thread behind (a DNS server that
+ * never answers held the worker 5-30 s per lookup before).
  */
 
 
@@ -136,6 +140,7 @@ ngx_http_payments_fetch_easy(ngx_pool_t *pool, ngx_http_payments_fetch_t *f)
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, f);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, f);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);

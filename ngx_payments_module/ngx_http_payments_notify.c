@@ -16,7 +16,8 @@
  * cancelable (nginx's graceful exit waits for those), bounded by the lease,
  * and a claim in flight holds its query's own (_pg.c), bounded by the
  * database time-out.  Nothing here blocks: queries go through _pg.c,
- * POSTs through _curl.c, and curl resolves names in its own thread.
+ * POSTs through _curl.c, and curl resolves names in its own thread, which
+ * a delivery that times out leaves behind (CURLOPT_QUICK_EXIT, _curl.c).
  *
  * What a delivery may connect to is checked where the connection is made:
  * CURLOPT_OPENSOCKETFUNCTION sees every address curl is about to connect

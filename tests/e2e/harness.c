@@ -2068,6 +2068,14 @@ void
 gateway_start(gateway_t *gw, const char *name, int workers,
     const char *http_conf)
 {
+    gateway_start_env(gw, name, workers, http_conf, NULL);
+}
+
+
+void
+gateway_start_env(gateway_t *gw, const char *name, int workers,
+    const char *http_conf, const char *env_words)
+{
     int     rc;
     long    port;
     char   *dir, *conf, *pid;
@@ -2121,7 +2129,8 @@ gateway_start(gateway_t *gw, const char *name, int workers,
     fputs(conf, f);
     fclose(f);
 
-    rc = system(str_printf("nginx -p %s/ -c %s/nginx.conf -e %s",
+    rc = system(str_printf("%s%snginx -p %s/ -c %s/nginx.conf -e %s",
+                           env_words ? env_words : "", env_words ? " " : "",
                            dir, dir, gw->error_log));
     cr_assert_eq(rc, 0, "nginx \"%s\" did not start (see %s)", name,
                  gw->error_log);

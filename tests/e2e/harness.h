@@ -248,6 +248,11 @@ typedef struct {
 
 void     gateway_start(gateway_t *gw, const char *name, int workers,
     const char *http_conf);
+/* The same, nginx started with env_words ("NAME=value ...", for the shell)
+ * in its environment: the master's, which its workers inherit as it is when
+ * they fork (an LD_PRELOAD library stays loaded in them). */
+void     gateway_start_env(gateway_t *gw, const char *name, int workers,
+    const char *http_conf, const char *env_words);
 /* SIGTERM, then waits up to 10 s; a no-op when not started */
 void     gateway_stop(gateway_t *gw);
 /* SIGKILL of the master and its workers: a gateway that dies */

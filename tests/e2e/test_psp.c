@@ -9,6 +9,9 @@
 
 #include "harness.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 TestSuite(psp, .timeout = E2E_TIMEOUT);
 
 /* Resets the mock: alone, after the others (ci/e2e.sh runs solo_* last). */
@@ -293,6 +296,73 @@ Test(psp, a_psp_whose_key_matches_no_pin_fails_closed)
     cr_assert_eq(requests, 0);
     cr_assert(file_contains(run_file("logs/error.log"),
                             "psp \"mock_wrong_pin\" failed the pin check"));
+}
+
+
+/*
+ * A PSP host whose DNS never answers: build/slow_dns.so makes the
+ * getaddrinfo() of psp.slow.test sleep 6 s in the gateway (curl's resolver
+ * thread), then creates a mark file.  The registration times out after 1 s;
+ * before CURLOPT_QUICK_EXIT libcurl then waited for the lookup's thread
+ * inside the worker's event loop, so the answer came after the lookup ended
+ * (the mark there) and the worker served nothing meanwhile.
+ */
+Test(psp, a_name_lookup_that_hangs_never_holds_the_worker, .timeout = 60)
+{
+    int           i;
+    char         *mark, *so;
+    const char   *build, *run = env("PAY_TEST_RUN");
+    json_t       *body;
+    resp_t       *r;
+    gateway_t     gw;
+    merchant_t    m;
+    struct stat   st;
+
+    build = getenv("BUILD") ? getenv("BUILD") : "build";
+    so = str_printf("%s%s%s/slow_dns.so", build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
+                    build[0] == '/' ? "" : "/", build);
+    cr_assert_eq(stat(so, &st), 0, "%s (make build/slow_dns.so)", so);
+    /* the worker may run as nobody: a directory it can write in */
+    mark = run_file(str_printf("dns-mark-%ld", (long) getpid()));
+    cr_assert_eq(mkdir(mark, 0777), 0, "%s", mark);
+    cr_assert_eq(chmod(mark, 0777), 0, "%s", mark);
+    mark = str_printf("%s/lookup.done", mark);
+
+    gateway_start_env(&gw, "slow-dns", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 1;\n"
+        "payments_sweeper off;\n"
+        "payments_psp slow_dns dialect=stripe url=https://psp.slow.test\n"
+        "    secret_file=%s/conf/psp.secret\n"
+        "    webhook_secret_file=%s/conf/webhook.secret\n"
+        "    hosted=https://psp.slow.test stripe_version=2024-06-20\n"
+        "    timeout=1s connect_timeout=1s retries=0;\n",
+        pg_gateway_conninfo(), run, run),
+        str_printf("SLOW_DNS_HOST=psp.slow.test SLOW_DNS_SECONDS=6 "
+                   "SLOW_DNS_MARK='%s' LD_PRELOAD='%s'", mark, so));
+    gateway_wait_ready(&gw, 10);
+
+    merchant_new(&m);
+    body = checkout_new(uid("co"), 1);
+    json_object_set_new(body, "psp", json_string("slow_dns"));
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, uid("key"), dump(body));
+    cr_expect(r->status == 502 || r->status == 504, "%ld %s", r->status,
+              r->body);
+    cr_expect_neq(stat(mark, &st), 0,
+                  "the answer waited for the name lookup to end");
+
+    /* and the worker serves meanwhile */
+    r = gateway_get(&gw, "/healthz");
+    cr_expect_eq(r->status, 200, "%s", r->body);
+    cr_expect_neq(stat(mark, &st), 0,
+                  "/healthz waited for the name lookup to end");
+    /* the lookup did run, and ended later */
+    for (i = 0; i < 100 && stat(mark, &st) != 0; i++) {
+        msleep(100);
+    }
+    cr_expect_eq(stat(mark, &st), 0, "the shim's lookup never ended");
+
+    gateway_stop(&gw);
 }
 
 
