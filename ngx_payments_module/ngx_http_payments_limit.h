@@ -60,7 +60,9 @@ ngx_int_t ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx,
 /*
  * pay_claim answered with outcome (NULL: no answer).  Only a fresh claim
  * keeps the amount reserved: a replay, a resumed registration or a refused
- * claim gives it back, so a retried request is counted once.
+ * claim gives it back, so a retried request is counted once.  A request that
+ * ends with no answer (the claim never sent, or gone with its request) gives
+ * it back then (a cleanup of its pool).
  */
 void ngx_http_payments_limit_claimed(ngx_http_payments_ctx_t *ctx,
     const char *outcome);

@@ -18,6 +18,8 @@
 #include <payments/money.h>
 
 
+static void ngx_http_payments_limit_reserve_end(void *data);
+
 
 /* keys */
 
@@ -511,6 +513,7 @@ ngx_int_t
 ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
 {
     u_char                               kbuf[256], *p;
+    ngx_pool_cleanup_t                  *cln;
     ngx_int_t                            busy;
     ngx_str_t                            key;
     ngx_uint_t                           i;
@@ -614,6 +617,19 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
             if (lctx->reserved_idx) {
                 lctx->reserved_zone = rule->zone;
                 lctx->reserved = ctx->co.total;
+
+                /* given back when the request ends unless a fresh claim
+                 * keeps it: the store down, the claim never sent, the
+                 * request gone while the claim ran */
+                cln = ngx_pool_cleanup_add(r->pool, 0);
+                if (cln == NULL) {
+                    ngx_http_payments_limit_claimed(ctx, NULL);
+                    *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+                    return NGX_DONE;
+                }
+
+                cln->handler = ngx_http_payments_limit_reserve_end;
+                cln->data = ctx;
             }
         }
     }
@@ -670,6 +686,7 @@ ngx_http_payments_limit_claimed(ngx_http_payments_ctx_t *ctx,
     }
 
     if (outcome && ngx_strcmp(outcome, "claimed") == 0) {
+        lctx->kept = 1;
         return;
     }
 
@@ -682,6 +699,23 @@ ngx_http_payments_limit_claimed(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_limit_unreserve(lctx->reserved_zone->data, &key,
                                       lctx->reserved, lctx->reserved_idx);
     lctx->reserved_zone = NULL;
+}
+
+
+/* The request ends (its pool's cleanup): an amount no fresh claim kept
+ * is given back. */
+static void
+ngx_http_payments_limit_reserve_end(void *data)
+{
+    ngx_http_payments_ctx_t        *ctx = data;
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    lctx = ngx_http_get_module_ctx(ctx->request,
+                                   ngx_http_payments_limit_module);
+
+    if (lctx != NULL && lctx->reserved_zone != NULL && !lctx->kept) {
+        ngx_http_payments_limit_claimed(ctx, NULL);
+    }
 }
 
 

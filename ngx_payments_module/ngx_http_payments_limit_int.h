@@ -117,6 +117,7 @@ typedef struct {
     ngx_shm_zone_t                 *reserved_zone;
     uint64_t                        reserved_idx;
     int64_t                         reserved;
+    unsigned                        kept:1;     /* pay_claim said claimed */
 } ngx_http_payments_limit_ctx_t;
 
 

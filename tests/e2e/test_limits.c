@@ -11,6 +11,7 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 
@@ -994,4 +995,107 @@ Test(solo_limits, state_survives_nginx_reload, .timeout = E2E_TIMEOUT)
     expect_rate_limited(r, 40, 60);
 
     cr_assert(gw_wait_ready(200, 10));
+}
+
+
+/* --- an amount the store never took ----------------------------------------- */
+
+typedef struct {
+    const gateway_t   *gw;
+    const merchant_t  *m;
+    resp_t            *r;
+} held_post_t;
+
+
+static void *
+held_post(void *arg)
+{
+    held_post_t  *h = arg;
+
+    h->r = gateway_send(h->gw, "POST", PATH_PAYMENTS, h->m, uid("key"),
+                        body_of_amount(uid("co"), "5.00"));
+    return NULL;
+}
+
+
+/*
+ * A registration answered 503 because its claim never reached the database
+ * (the gateway's one connection busy, its queue full) gives its reserved
+ * amount back: before, each such request kept it for the whole window, so
+ * a merchant retrying through an outage as the 503 says was refused with
+ * 429 for up to an hour after the store came back.  A gateway of the
+ * test's own: one connection, a queue of one, max=USD:40.00; its claims are
+ * held by a lock on idempotency_keys, which is why the suite runs alone.
+ */
+Test(solo_limits, an_amount_the_store_never_took_is_given_back,
+     .timeout = E2E_TIMEOUT)
+{
+    int           i, n503;
+    PGconn       *c;
+    PGresult     *res;
+    resp_t       *r;
+    gateway_t     gw;
+    merchant_t    m;
+    pthread_t     th[2];
+    held_post_t   h[2];
+
+    gateway_start(&gw, "limit-store", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 1;\n"
+        "payments_database_queue 1;\n"
+        "payments_sweeper off;\n"
+        "payments_auth_cache 60s;\n"
+        "payments_limit_amount store_amount size=1m window=1h"
+        " max=USD:40.00;\n"
+        "payments_limit amount=store_amount;\n"
+        "%s",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
+    gateway_wait_ready(&gw, 10);
+
+    /* 5.00 registered (and the key cached) */
+    merchant_new(&m);
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_of_amount(uid("co"), "5.00"));
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    /* two claims held (the connection's and the queue's), 5.00 each */
+    c = PQconnectdb(env("PAY_TEST_PG"));
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    PQclear(PQexec(c, "BEGIN"));
+    res = PQexec(c, "LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE");
+    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s",
+                 PQerrorMessage(c));
+    PQclear(res);
+
+    for (i = 0; i < 2; i++) {
+        h[i].gw = &gw;
+        h[i].m = &m;
+        h[i].r = NULL;
+        cr_assert_eq(pthread_create(&th[i], NULL, held_post, &h[i]), 0);
+        msleep(300);
+    }
+
+    /* six more find the store's queue full: 503, nothing stored */
+    n503 = 0;
+    for (i = 0; i < 6; i++) {
+        r = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                         body_of_amount(uid("co"), "5.00"));
+        n503 += (r->status == 503);
+        cr_expect(r->status == 503, "%ld %s", r->status, r->body);
+    }
+
+    PQclear(PQexec(c, "COMMIT"));
+    PQfinish(c);
+    for (i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(h[i].r->status, 201, "%s", h[i].r->body);
+    }
+
+    /* 15.00 stored: 25.00 more fits, exactly */
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_of_amount(uid("co"), "25.00"));
+    cr_expect_eq(r->status, 201, "after %d refused: %ld %s", n503, r->status,
+                 r->body);
+
+    gateway_stop(&gw);
 }
