@@ -186,36 +186,44 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
     }
 
     easy = f->easy;
-    l = NULL;
+
+    /*
+     * The list is the fetch's from its first header on, so that the
+     * cleanup frees what was appended; one append that fails fails the
+     * call (a request without its credentials must never go out).
+     */
 
     /* the credentials: added here, never stored with the request */
-    l = curl_slist_append(l, psp->auth_header);
+    if (ngx_http_payments_fetch_header(f, psp->auth_header) != NGX_OK) {
+        goto failed;
+    }
 
     if (body) {
         ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "Content-Type: %s%Z",
                      content_type);
-        l = curl_slist_append(l, hdr);
+        if (ngx_http_payments_fetch_header(f, hdr) != NGX_OK) {
+            goto failed;
+        }
     }
 
     if (idempotency_key) {
         ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1,
                      "Idempotency-Key: %s%Z", idempotency_key);
-        l = curl_slist_append(l, hdr);
+        if (ngx_http_payments_fetch_header(f, hdr) != NGX_OK) {
+            goto failed;
+        }
     }
 
-    if (psp->version_header) {
-        l = curl_slist_append(l, psp->version_header);
+    if ((psp->version_header
+         && ngx_http_payments_fetch_header(f, psp->version_header) != NGX_OK)
+        || ngx_http_payments_fetch_header(f, "Accept: application/json")
+           != NGX_OK
+        || ngx_http_payments_fetch_header(f, "Expect:") != NGX_OK)
+    {
+        goto failed;
     }
 
-    l = curl_slist_append(l, "Accept: application/json");
-    l = curl_slist_append(l, "Expect:");
-
-    if (l == NULL) {
-        ngx_http_payments_fetch_cancel(f);
-        return NGX_ERROR;
-    }
-
-    f->headers = l;
+    l = f->headers;
 
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, l);
@@ -248,6 +256,28 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
     }
 
     return ngx_http_payments_fetch_go(f);
+
+failed:
+
+    ngx_http_payments_fetch_cancel(f);
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_payments_fetch_header(ngx_http_payments_fetch_t *f,
+    const char *line)
+{
+    struct curl_slist  *l;
+
+    l = curl_slist_append(f->headers, line);
+    if (l == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->headers = l;
+
+    return NGX_OK;
 }
 
 

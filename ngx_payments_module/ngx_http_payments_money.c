@@ -173,6 +173,16 @@ ngx_http_payments_refund_info(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
+    /* test money never reaches a live PSP, nor live money a test one: the
+     * PSP's name may have been given another mode= since the payment */
+    if (ctx->key_live != ctx->psp->live) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_REFUNDABLE, 0,
+                                       "the order's PSP is configured in "
+                                       "another mode than the API key's"));
+        return;
+    }
+
     if (!pay_psp_amount_supported(ctx->psp->dialect, cur, op->rq.amount)) {
         ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
                                        PAY_ERR_INVALID_AMOUNT, 0,
@@ -547,7 +557,9 @@ ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
 
     pay_psp_request_free(&preq);
 
-    if (op->psp_path == NULL || op->psp_body == NULL) {
+    if (op->psp_path == NULL || op->psp_content_type == NULL
+        || op->psp_body == NULL)
+    {
         return NGX_ERROR;
     }
 

@@ -614,6 +614,7 @@ ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
 {
     int64_t                           ts;
     size_t                            len;
+    ngx_int_t                         rc;
     ngx_str_t                        *h;
     ngx_uint_t                        i, allowed;
     const char                       *url, *body, *why;
@@ -703,27 +704,29 @@ ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
         return NGX_ERROR;
     }
 
-    l = NULL;
-    l = curl_slist_append(l, "Content-Type: application/json");
+    /* one append that fails fails the delivery: never an unsigned one */
+    rc = ngx_http_payments_fetch_header(&d->fetch,
+                                        "Content-Type: application/json");
     ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "webhook-id: %s%Z", d->id);
-    l = curl_slist_append(l, hdr);
+    rc = (rc == NGX_OK) ? ngx_http_payments_fetch_header(&d->fetch, hdr) : rc;
     ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "webhook-timestamp: %L%Z",
                  ts);
-    l = curl_slist_append(l, hdr);
+    rc = (rc == NGX_OK) ? ngx_http_payments_fetch_header(&d->fetch, hdr) : rc;
     ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "webhook-signature: %s%Z",
                  sig);
-    l = curl_slist_append(l, hdr);
-    l = curl_slist_append(l, "Expect:");
+    rc = (rc == NGX_OK) ? ngx_http_payments_fetch_header(&d->fetch, hdr) : rc;
+    rc = (rc == NGX_OK) ? ngx_http_payments_fetch_header(&d->fetch, "Expect:")
+                        : rc;
 
     OPENSSL_cleanse(sig, sizeof(sig));
     OPENSSL_cleanse(hdr, sizeof(hdr));
 
-    if (l == NULL) {
+    if (rc != NGX_OK) {
         ngx_http_payments_fetch_cancel(&d->fetch);
         return NGX_ERROR;
     }
 
-    d->fetch.headers = l;
+    l = d->fetch.headers;
     d->fetch.handler = ngx_http_payments_notify_answered;
     d->fetch.data = d;
     d->fetch.log = d->nt->log;

@@ -672,7 +672,7 @@ ngx_http_payments_see_other(ngx_http_request_t *r, const char *url)
 static ngx_int_t
 ngx_http_payments_pending_page(ngx_http_payments_ctx_t *ctx)
 {
-    char                *tok;
+    char                *tok, *id;
     u_char              *p, *last;
     size_t               len;
     pay_token_key_t     *key;
@@ -681,10 +681,10 @@ ngx_http_payments_pending_page(ngx_http_payments_ctx_t *ctx)
     key = ctx->pmcf->token_keys->elts;
 
     /* the page's own token: it may only read this checkout's status */
-    tok = pay_token_sign(key, (char *) ctx->merchant.data,
-                         (char *) ngx_http_payments_cstr(r->pool,
-                                                         &ctx->object_id),
-                         PAY_TOKEN_STATUS, (int64_t) ngx_time() + 3600);
+    id = (char *) ngx_http_payments_cstr(r->pool, &ctx->object_id);
+    tok = (id == NULL) ? NULL
+          : pay_token_sign(key, (char *) ctx->merchant.data, id,
+                           PAY_TOKEN_STATUS, (int64_t) ngx_time() + 3600);
     if (tok == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

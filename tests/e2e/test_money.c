@@ -510,6 +510,37 @@ Test(money_refunds, what_cannot_be_refunded_is_refused_with_its_code,
                                  "{\"amount\":\"1.00\"}"),
                        404, "not_found");
     }
+
+    /* a live merchant's order at a PSP configured for test money (its
+     * mode= changed since the payment, written here in SQL): never
+     * refunded through it */
+    {
+        merchant_t   live;
+        const char  *a[3];
+
+        merchant_new_mode(&live, "live");
+        a[0] = live.id;
+        a[1] = uid("co");
+        a[2] = p.psp;
+        db_exec("BEGIN", 0, NULL);
+        db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+        db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+                " currency, amount_total, success_url, cancel_url, status,"
+                " psp_request, expires_at, psp_payment_ref) VALUES ($1, $2,"
+                " $3, $1 || ':' || $2, 'USD', 100, 'https://shop.example/s',"
+                " 'https://shop.example/c', 'SUCCESS', 'r', now(), 'pi_live')",
+                3, a);
+        db_exec("INSERT INTO payment_orders (merchant_id, payment_order_id,"
+                " checkout_id, line_no, seller_account, amount, currency,"
+                " status, ledger_updated, wallet_updated) VALUES ($1,"
+                " $2 || '_p1', $2, 1, 'seller_1', 100, 'USD', 'SUCCESS', true,"
+                " true)", 2, a);
+        db_exec("COMMIT", 0, NULL);
+        expect_problem(post_json(&live, str_printf("/v1/payments/%s_p1/"
+                                                   "refunds", a[1]),
+                                 uid("k"), "{\"amount\":\"1.00\"}"),
+                       409, "payment_not_refundable");
+    }
 }
 
 
