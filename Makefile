@@ -112,17 +112,18 @@ $(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(BUILD)/libpayments.a 
 # The core is linked in for seal.h: the suite opens what the gateway sealed
 # with the same key file (tests/e2e/harness.h, "secrets at rest"); libssl for
 # the requests a client breaks off by hand (test_request_gone.c).
-$(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h) $(BUILD)/libpayments.a
+$(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h) $(BUILD)/libpayments.a | $(BUILD)/slow_dns.so
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(E2E_SRC) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) -lssl -o $@
 
 # A getaddrinfo() that hangs for one host, preloaded into a test's own
-# gateway (test_psp.c: a name lookup never holds the worker).
+# gateway (test_psp.c: a name lookup never holds the worker); built with the
+# suite.
 $(BUILD)/slow_dns.so: tests/e2e/slow_dns.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -shared -fPIC $< -ldl -o $@
 
-e2e: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests $(BUILD)/payments-reconcile $(BUILD)/payments-secrets $(BUILD)/slow_dns.so
+e2e: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests $(BUILD)/payments-reconcile $(BUILD)/payments-secrets
 	BUILD=$(BUILD) bash ci/e2e.sh
 
 # The demo shop (HTTPS via libmicrohttpd + GnuTLS) and the browser journey:
