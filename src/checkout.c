@@ -402,17 +402,25 @@ pay_psp_name_valid(const char *s, size_t len)
 
 /*
  * An unknown key is named in the detail so that the client can find it,
- * but only when it looks like a field name: it has passed the card scan,
- * and anything else (long, odd characters) is not echoed.
+ * but only when it looks like a field name: short, of name characters,
+ * and with fewer than 12 digits (a card number has 13 or more).  The card
+ * scan it has passed reads only spaces and dashes as separators, so
+ * "4111.1111.1111.1111" or "4111_1111_1111_1111" passes it, and details
+ * reach responses and logs.
  */
 static int
 pay_unknown_field(pay_verdict_t *v, const char *where, const char *key)
 {
-    size_t  len;
+    size_t  len, i, digits;
 
     len = strlen(key);
+    digits = 0;
 
-    if (pay_chars_valid(key, len, 40, "_.-")) {
+    for (i = 0; i < len; i++) {
+        digits += (key[i] >= '0' && key[i] <= '9');
+    }
+
+    if (digits < 12 && pay_chars_valid(key, len, 40, "_.-")) {
         return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
                            "unknown field \"%s\"%s%s", key,
                            where[0] ? " in " : "", where);

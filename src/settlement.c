@@ -202,6 +202,12 @@ static const char *const  pay_sr_dialect_names[] = {
     "?", "stripe", "adyen", "generic"
 };
 
+/* A row id read, and its record: sorted after the parse to find repeats. */
+typedef struct {
+    char                *row_id;
+    long                 record;
+} pay_sr_seen_t;
+
 typedef struct {
     pay_dialect_e        d;
     const pay_sr_col_t  *cols;
@@ -218,6 +224,8 @@ typedef struct {
     size_t               vlen[C_COUNT];
 
     long                 rows;
+    pay_sr_seen_t       *seen;      /* every row's id, rows of them */
+    size_t               seen_size;
     int                  failed;
     char                *err;
     size_t               err_size;
@@ -440,6 +448,20 @@ pay_sr_sub(pay_sr_state_t *st, int64_t a, int64_t b, int64_t *out,
 }
 
 
+/* A part of a row id joined with ':': a ':' of its own could make two
+ * different rows one id. */
+static int
+pay_sr_no_colon(pay_sr_state_t *st, int col)
+{
+    if (memchr(st->val[col], ':', st->vlen[col]) != NULL) {
+        pay_sr_fail(st, "record %ld: column %s: a ':' in a part of the row "
+                    "id", st->record, pay_sr_colname(st, col));
+        return -1;
+    }
+    return 0;
+}
+
+
 static int
 pay_sr_stripe_row(pay_sr_state_t *st, pay_sr_row_t *r)
 {
@@ -636,6 +658,28 @@ pay_sr_adyen_row(pay_sr_state_t *st, pay_sr_row_t *r)
     }
     pay_sr_set(st, r->reference, sizeof(r->reference), "", mref);
 
+    /* two partial refunds (or two chargebacks) of one payment share Psp
+     * Reference and Type: only the modification's id tells them apart */
+    if ((r->type == PAY_SR_REFUND || r->type == PAY_SR_REFUND_FAILURE
+         || r->type == PAY_SR_DISPUTE || r->type == PAY_SR_DISPUTE_WON)
+        && mod[0] == '\0')
+    {
+        pay_sr_fail(st, "record %ld: a %s row without a Modification "
+                    "Reference", st->record, pay_sr_type_name(r->type));
+        return -1;
+    }
+
+    /* no part of the id holds a ':' of its own, so that two different
+     * rows never make one id; but the date (12:00:00): the only such part,
+     * between parts without, it still splits one way */
+    if (pay_sr_no_colon(st, C_PSP_REF) != 0
+        || pay_sr_no_colon(st, C_TYPE) != 0
+        || pay_sr_no_colon(st, C_MOD_REF) != 0
+        || (psp[0] == '\0' && pay_sr_no_colon(st, C_BATCH) != 0))
+    {
+        return -1;
+    }
+
     if (psp[0] != '\0') {
         pay_sr_put(st, r->row_id, sizeof(r->row_id), "%s:%s%s%s", psp, t,
                  mod[0] != '\0' ? ":" : "", mod);
@@ -654,6 +698,7 @@ pay_sr_adyen_row(pay_sr_state_t *st, pay_sr_row_t *r)
 static int
 pay_sr_generic_row(pay_sr_state_t *st, pay_sr_row_t *r)
 {
+    int64_t        net;
     pay_sr_type_e  t;
     const char    *w;
 
@@ -691,6 +736,24 @@ pay_sr_generic_row(pay_sr_state_t *st, pay_sr_row_t *r)
         || pay_sr_amount_col(st, r->currency, C_FEE, 0, &r->fee) != 0
         || pay_sr_amount_col(st, r->currency, C_NET, 0, &r->net) != 0)
     {
+        return -1;
+    }
+
+    /* the format's own rules (doc/RECONCILIATION.md): a fee is charged,
+     * and net is what is left of gross; a row breaking them is no row of
+     * this format, and its amounts cannot all be right */
+    if (r->fee < 0) {
+        pay_sr_fail(st, "record %ld: column fee: negative", st->record);
+        return -1;
+    }
+
+    if (pay_sr_sub(st, r->gross, r->fee, &net, "gross - fee") != 0) {
+        return -1;
+    }
+
+    if (r->net != net) {
+        pay_sr_fail(st, "record %ld: column net: not gross - fee",
+                    st->record);
         return -1;
     }
 
@@ -840,6 +903,89 @@ pay_sr_cb_field(void *s, size_t len, void *data)
 }
 
 
+/* Keeps a row's id for pay_sr_repeats(). */
+static int
+pay_sr_remember(pay_sr_state_t *st, const pay_sr_row_t *r)
+{
+    size_t          size;
+    pay_sr_seen_t  *seen;
+
+    if ((size_t) st->rows == st->seen_size) {
+        size = st->seen_size ? st->seen_size * 2 : 64;
+        seen = realloc(st->seen, size * sizeof(pay_sr_seen_t));
+        if (seen == NULL) {
+            pay_sr_fail(st, "out of memory");
+            return -1;
+        }
+        st->seen = seen;
+        st->seen_size = size;
+    }
+
+    st->seen[st->rows].row_id = strdup(r->row_id);
+    if (st->seen[st->rows].row_id == NULL) {
+        pay_sr_fail(st, "out of memory");
+        return -1;
+    }
+    st->seen[st->rows].record = r->record;
+
+    return 0;
+}
+
+
+static int
+pay_sr_seen_cmp(const void *a, const void *b)
+{
+    const pay_sr_seen_t  *x = a, *y = b;
+    int                   c;
+
+    c = strcmp(x->row_id, y->row_id);
+    if (c != 0) {
+        return c;
+    }
+
+    return (x->record > y->record) - (x->record < y->record);
+}
+
+
+/*
+ * recon_run books each (psp, row_id) once and skips a second row of an id
+ * unseen: a report that repeats a row id is refused whole.  The ids are
+ * sorted (reports run to tens of thousands of rows), and the first record
+ * that repeats an earlier one is named.
+ */
+static void
+pay_sr_repeats(pay_sr_state_t *st)
+{
+    size_t          i, n;
+    pay_sr_seen_t  *s, *dup;
+
+    n = (size_t) st->rows;
+    s = st->seen;
+
+    if (n < 2) {
+        return;
+    }
+
+    qsort(s, n, sizeof(pay_sr_seen_t), pay_sr_seen_cmp);
+
+    /* the second of a run of one id is the run's first repeat */
+    dup = NULL;
+
+    for (i = 1; i < n; i++) {
+        if (strcmp(s[i - 1].row_id, s[i].row_id) == 0
+            && (dup == NULL || s[i].record < dup->record))
+        {
+            dup = &s[i];
+        }
+    }
+
+    if (dup != NULL) {
+        pay_sr_fail(st, "record %ld: row id repeats record %ld",
+                    dup->record, dup[-1].record);
+    }
+}
+
+
 static void
 pay_sr_cb_record(int c, void *data)
 {
@@ -891,7 +1037,7 @@ pay_sr_cb_record(int c, void *data)
         break;
     }
 
-    if (rc == 0 && !st->failed) {
+    if (rc == 0 && !st->failed && pay_sr_remember(st, &row) == 0) {
         st->rows++;
         if (st->cb != NULL && st->cb(&row, st->ctx) != 0) {
             pay_sr_fail(st, "stopped at record %ld", st->record);
@@ -905,13 +1051,23 @@ pay_sr_cb_record(int c, void *data)
 }
 
 
+/* Nothing is a space: libcsv would trim spaces and tabs around unquoted
+ * fields, and " 10.00 " would read as 10.00, which the money rules refuse. */
+static int
+pay_sr_no_space(unsigned char c)
+{
+    (void) c;
+    return 0;
+}
+
+
 long
 pay_sr_parse(pay_dialect_e d, const char *buf, size_t len,
     pay_sr_row_pt cb, void *ctx, char *err, size_t err_size)
 {
     struct csv_parser  p;
     pay_sr_state_t    *st;
-    long               rows;
+    long               rows, i;
 
     if (err != NULL && err_size > 0) {
         err[0] = '\0';
@@ -957,6 +1113,8 @@ pay_sr_parse(pay_dialect_e d, const char *buf, size_t len,
         goto done;
     }
 
+    csv_set_space_func(&p, pay_sr_no_space);
+
     if (csv_parse(&p, buf, len, pay_sr_cb_field, pay_sr_cb_record, st) != len
         && !st->failed)
     {
@@ -977,9 +1135,18 @@ pay_sr_parse(pay_dialect_e d, const char *buf, size_t len,
         pay_sr_fail(st, "the report is empty: no header");
     }
 
+    if (!st->failed) {
+        pay_sr_repeats(st);
+    }
+
 done:
 
     rows = st->failed ? -1 : st->rows;
+
+    for (i = 0; i < st->rows; i++) {
+        free(st->seen[i].row_id);
+    }
+    free(st->seen);
     free(st);
 
     return rows;

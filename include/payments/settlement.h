@@ -28,20 +28,27 @@
  *            the fee when present (an empty cell is 0).  gross = credit -
  *            debit (GC), net = credit - debit (NC), fee = the sum of the
  *            four fee columns (NC).  row_id = Psp Reference ":" Type [":"
- *            Modification Reference].
+ *            Modification Reference], or without a Psp Reference Type ":"
+ *            Batch Number ":" Creation Date ":" Modification Reference; a
+ *            ':' in a part but the date refuses the report.  Refund,
+ *            refund_failure, dispute and dispute_won rows need a
+ *            Modification Reference.
  *   generic  This project's CSV (doc/RECONCILIATION.md).  Required:
  *            reference, psp_ref, type, gross, fee, net, currency, date;
  *            optional: payment_ref, description.  type is payment, refund,
  *            refund_failure, dispute, dispute_won, payout,
  *            payout_failure, fee or bank_payout; amounts
- *            are ISO decimals, signed ("-4.00"), net = gross - fee.
- *            row_id = psp_ref ":" type.
+ *            are ISO decimals, signed ("-4.00"), fee >= 0 and net =
+ *            gross - fee, else the report is refused.  row_id = psp_ref
+ *            ":" type.
  *
  * A UTF-8 byte order mark is skipped; lines end in LF or CRLF; fields may be
  * quoted ("a, ""b"""), quoted fields may hold line breaks; blank lines are
- * skipped.  Any row that cannot be read (a bad amount, an unknown currency,
- * a missing required value, too many fields) refuses the whole report: a
- * reconciliation never works on half a file.
+ * skipped; unquoted fields are not trimmed (" 1.00" is no amount).  Any row
+ * that cannot be read (a bad amount, an unknown currency, a missing
+ * required value, too many fields) refuses the whole report, as does a
+ * row_id two rows share (found after the last row: "record N: row id
+ * repeats record M"): a reconciliation never works on half a file.
  */
 #ifndef PAYMENTS_SETTLEMENT_H
 #define PAYMENTS_SETTLEMENT_H

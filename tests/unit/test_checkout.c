@@ -423,6 +423,36 @@ Test(checkout, unknown_field_with_odd_name_not_echoed)
 }
 
 
+/* The card scan reads only spaces and dashes as separators: a key with
+ * card-many digits is never echoed, whatever stands between them. */
+Test(checkout, unknown_field_with_12_digits_not_echoed)
+{
+    static const char *const  keys[] = {
+        "4111.1111.1111.1111", "4111_1111_1111_1111", "4111.1111_1111-1111",
+        "pan_411111111111", "1.2.3.4.5.6.7.8.9.0.1.2", NULL
+    };
+    const char *const  *k;
+    pay_checkout_t      co;
+    pay_verdict_t       v;
+    json_t             *root;
+
+    for (k = keys; *k != NULL; k++) {
+        root = base();
+        set_str(order(root, 0), *k, "x");
+        cr_assert_eq(run(root, &co, &v), -1, "%s", *k);
+        cr_assert_eq(v.err, PAY_ERR_INVALID_REQUEST, "%s: %s", *k, v.detail);
+        cr_assert_str_eq(v.detail, "unknown field in payment_orders[0]",
+                         "%s: %s", *k, v.detail);
+    }
+
+    /* 11 digits: still a field name */
+    root = base();
+    set_str(root, "field_12345678901", "x");
+    refused(root, PAY_ERR_INVALID_REQUEST,
+            "unknown field \"field_12345678901\"");
+}
+
+
 Test(checkout, required_fields_missing_refused_by_name)
 {
     static const char *const  names[] = {

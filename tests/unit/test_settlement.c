@@ -3,6 +3,7 @@
  */
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <criterion/criterion.h>
 #include <payments/settlement.h>
@@ -203,6 +204,60 @@ Test(settlement, quoted_fields_bom_and_crlf)
 }
 
 
+/* The money rules refuse whitespace; libcsv must not trim it first. */
+Test(settlement, whitespace_around_an_amount_refuses_the_report)
+{
+    static const char *const  bad[] = {
+        " 10.00 ", " 10.00", "10.00 ", "\t10.00", "10.00\t", NULL
+    };
+    const char *const  *b;
+    char                csv[1024], err[256];
+    sr_rows_t           r;
+
+    for (b = bad; *b != NULL; b++) {
+        snprintf(csv, sizeof(csv),
+            "balance_transaction_id,currency,gross,fee,net,reporting_category"
+            "\r\nt1,eur,%s,0.00,10.00,charge\r\n", *b);
+        cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE, csv, &r, err, sizeof(err)),
+                     -1, "stripe: \"%s\" accepted", *b);
+        cr_assert(strstr(err, "record 2: column gross") != NULL, "%s", err);
+
+        snprintf(csv, sizeof(csv), "reference,psp_ref,type,gross,fee,net,"
+                 "currency,date\r\nm1:co_1,pay_1,payment,10.00,0.00,%s,EUR,"
+                 "2026-11-20\r\n", *b);
+        cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, csv, &r, err,
+                              sizeof(err)), -1, "generic: \"%s\" accepted",
+                     *b);
+        cr_assert(strstr(err, "record 2: column net") != NULL, "%s", err);
+
+        snprintf(csv, sizeof(csv), "Psp Reference,Merchant Reference,Type,"
+                 "Gross Currency,Gross Debit (GC),Gross Credit (GC),"
+                 "Net Currency,Net Debit (NC),Net Credit (NC)\r\n"
+                 "881,m1:co_1,Settled,EUR,,%s,EUR,,10.00\r\n", *b);
+        cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, csv, &r, err, sizeof(err)),
+                     -1, "adyen: \"%s\" accepted", *b);
+        cr_assert(strstr(err, "Gross Credit (GC)") != NULL, "%s", err);
+    }
+
+    /* an Adyen cell of blanks is not an empty one */
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN,
+        "Psp Reference,Merchant Reference,Type,Gross Currency,"
+        "Gross Debit (GC),Gross Credit (GC),Net Currency,Net Debit (NC),"
+        "Net Credit (NC)\r\n"
+        "881,m1:co_1,Settled,EUR, ,10.00,EUR,,10.00\r\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "Gross Debit (GC)") != NULL, "%s", err);
+
+    /* CRLF after the header and the rows still reads */
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC,
+        "reference,psp_ref,type,gross,fee,net,currency,date\r\n"
+        "m1:co_1,pay_1,payment,10.00,0.30,9.70,EUR,2026-11-20 10:00:00\r\n"
+        "\r\n", &r, err, sizeof(err)), 1, "%s", err);
+    cr_assert_eq(r.rows[0].net, 970);
+    cr_assert_str_eq(r.rows[0].date, "2026-11-20 10:00:00");
+}
+
+
 Test(settlement, header_checks)
 {
     sr_rows_t  r;
@@ -363,6 +418,98 @@ Test(settlement, adyen_bad_rows)
 }
 
 
+/* Two partial refunds of one payment share Psp Reference and Type: their
+ * row ids differ by the Modification Reference alone. */
+Test(settlement, adyen_modifications_need_a_modification_reference)
+{
+    static const char *const  types[] = {
+        "Refunded", "RefundedReversed", "Chargeback", "ChargebackReversed",
+        NULL
+    };
+    static const char *const  want[] = {
+        "refund", "refund_failure", "dispute", "dispute_won"
+    };
+    const char *const  *t;
+    char                csv[2048], msg[128], err[256];
+    sr_rows_t           r;
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN,
+        ADYEN_HDR
+        "Co,MA,881,m1:rf_1,visa,,CET,Refunded,882,EUR,4.00,,1,EUR,4.00,,,,,,"
+        "visa,7\n"
+        "Co,MA,881,m1:rf_2,visa,,CET,Refunded,883,EUR,4.00,,1,EUR,4.00,,,,,,"
+        "visa,7\n",
+        &r, err, sizeof(err)), 2, "%s", err);
+    cr_assert_str_eq(r.rows[0].row_id, "881:Refunded:882");
+    cr_assert_str_eq(r.rows[1].row_id, "881:Refunded:883");
+
+    for (t = types; *t != NULL; t++) {
+        snprintf(csv, sizeof(csv), ADYEN_HDR
+                 "Co,MA,881,m1:co_1,visa,,CET,Settled,881,EUR,,10.00,1,EUR,,"
+                 "10.00,,,,,visa,7\n"
+                 "Co,MA,881,m1:x_1,visa,,CET,%s,,EUR,4.00,,1,EUR,4.00,,,,,,"
+                 "visa,7\n", *t);
+        cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, csv, &r, err, sizeof(err)),
+                     -1, "%s accepted", *t);
+        snprintf(msg, sizeof(msg), "record 3: a %s row without a "
+                 "Modification Reference", want[t - types]);
+        cr_assert_str_eq(err, msg);
+    }
+
+    /* a report without the column has none */
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN,
+        "Psp Reference,Merchant Reference,Type,Gross Currency,"
+        "Gross Debit (GC),Gross Credit (GC),Net Currency,Net Debit (NC),"
+        "Net Credit (NC)\n"
+        "881,m1:rf_1,Refunded,EUR,4.00,,EUR,4.00,\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "Modification Reference") != NULL, "%s", err);
+}
+
+
+/* Psp Reference "881", Type "Refunded", Modification Reference "a:b" and
+ * "881:Refunded", "a", "b" would both be 881:Refunded:a:b. */
+Test(settlement, adyen_a_colon_in_a_row_id_part_refuses_the_report)
+{
+    char       err[256];
+    sr_rows_t  r;
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, ADYEN_HDR
+        "Co,MA,881,m1:rf_1,visa,,CET,Refunded,a:b,EUR,4.00,,1,EUR,4.00,,,,,,"
+        "visa,7\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "record 2: column Modification Reference: a ':' "
+                     "in a part of the row id");
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, ADYEN_HDR
+        "Co,MA,881:Refunded,m1:rf_1,visa,,CET,a,b,EUR,4.00,,1,EUR,4.00,,,,,,"
+        "visa,7\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "record 2: column Psp Reference: a ':' in a part "
+                     "of the row id");
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, ADYEN_HDR
+        "Co,MA,881,m1:co_1,visa,,CET,Settled:x,,EUR,,1.00,1,EUR,,1.00,,,,,"
+        "visa,7\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "record 2: column Type: a ':' in a part of the "
+                     "row id");
+
+    /* no Psp Reference: Type, Batch Number, date and Modification
+     * Reference make the id; the date alone may hold ':' */
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, ADYEN_HDR
+        "Co,MA,,,,2026-11-21 12:00:00,CET,Fee,,,,,,EUR,0.12,,0.12,,,,,7:1\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "record 2: column Batch Number: a ':' in a part "
+                     "of the row id");
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, ADYEN_HDR
+        "Co,MA,,,,2026-11-21 12:00:00,CET,Fee,,,,,,EUR,0.12,,0.12,,,,,7\n",
+        &r, err, sizeof(err)), 1, "%s", err);
+    cr_assert_str_eq(r.rows[0].row_id, "Fee:7:2026-11-21 12:00:00:");
+}
+
+
 /* ------------------------------------------------------------- generic */
 
 #define GENERIC_HDR "reference,psp_ref,type,gross,fee,net,currency,date," \
@@ -436,6 +583,144 @@ Test(settlement, generic_bad_rows)
         cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, csv, &r, err,
                               sizeof(err)), -1);
     }
+}
+
+
+/* doc/RECONCILIATION.md: fee positive when charged, net = gross - fee */
+Test(settlement, generic_net_must_be_gross_minus_fee)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:co_1,pay_1,payment,10.00,0.30,9.77,EUR,2026-11-20,\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "record 2: column net: not gross - fee");
+
+    /* net = gross + fee is not it either */
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:co_1,pay_1,payment,10.00,0.30,10.30,EUR,2026-11-20,\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "record 2: column net: not gross - fee");
+
+    /* gross - fee below INT64_MIN: refused, not wrapped */
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:co_1,pay_1,dispute,-92233720368547758.07,0.02,"
+        "92233720368547758.07,EUR,2026-11-20,\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "record 2: gross - fee overflows");
+
+    /* a fee of 0, and the extremes exactly */
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:co_1,pay_1,payment,10.00,0.00,10.00,EUR,2026-11-20,\n"
+        "m1:co_2,pay_2,dispute,-92233720368547758.06,0.01,"
+        "-92233720368547758.07,EUR,2026-11-20,\n",
+        &r, err, sizeof(err)), 2, "%s", err);
+    cr_assert_eq(r.rows[1].net, -INT64_MAX);
+}
+
+
+Test(settlement, generic_fee_must_not_be_negative)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    /* net = gross - fee holds, but a fee is charged, never paid out */
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:co_1,pay_1,payment,10.00,-0.30,10.30,EUR,2026-11-20,\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "record 2: column fee: negative");
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:co_1,pay_1,payment,10.00,-0.00,10.00,EUR,2026-11-20,\n",
+        &r, err, sizeof(err)), 1, "%s", err);
+}
+
+
+/* ----------------------------------------------------------- row ids */
+
+/* recon_run books a (psp, row_id) once: a second row of an id would be
+ * skipped unseen, so the report is refused. */
+Test(settlement, a_repeated_row_id_refuses_the_report)
+{
+    sr_rows_t  r;
+    char       err[256];
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:rf_1,rfd_1,refund,-4.00,0,-4.00,EUR,2026-11-21,pay_1\n"
+        "m1:co_1,pay_1,payment,10.00,0.30,9.70,EUR,2026-11-20,\n"
+        "m1:rf_2,rfd_1,refund,-7.77,0,-7.77,EUR,2026-11-21,pay_1\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "record 4: row id repeats record 2");
+
+    /* one psp_ref of two types is two rows */
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:rf_1,rfd_1,refund,-4.00,0,-4.00,EUR,2026-11-21,pay_1\n"
+        "m1:rf_1,rfd_1,refund_failure,4.00,0,4.00,EUR,2026-11-22,pay_1\n",
+        &r, err, sizeof(err)), 2, "%s", err);
+
+    /* the first record, in the report's order, that repeats one */
+    cr_assert_eq(sr_parse(PAY_DIALECT_STRIPE,
+        "balance_transaction_id,currency,gross,fee,net,reporting_category\n"
+        "txn_a,eur,1.00,0.00,1.00,charge\n"
+        "txn_b,eur,2.00,0.00,2.00,charge\n"
+        "txn_b,eur,3.00,0.00,3.00,charge\n"
+        "txn_a,eur,4.00,0.00,4.00,charge\n"
+        "txn_b,eur,5.00,0.00,5.00,charge\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "record 4: row id repeats record 3");
+
+    cr_assert_eq(sr_parse(PAY_DIALECT_ADYEN, ADYEN_HDR
+        "Co,MA,881,m1:co_1,visa,,CET,Settled,881,EUR,,10.00,1,EUR,,10.00,"
+        ",,,,visa,7\n"
+        "Co,MA,881,m1:co_1,visa,,CET,Settled,881,EUR,,10.00,1,EUR,,10.00,"
+        ",,,,visa,8\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "record 3: row id repeats record 2");
+
+    /* a refusal for a bad row comes first */
+    cr_assert_eq(sr_parse(PAY_DIALECT_GENERIC, GENERIC_HDR
+        "m1:rf_1,rfd_1,refund,-4.00,0,-4.00,EUR,2026-11-21,pay_1\n"
+        "m1:rf_1,rfd_1,refund,-4.00,0,-4.00,EUR,2026-11-21,pay_1\n"
+        "m1:rf_1,rfd_2,refund,-4.00,0,-4.00,XXX,2026-11-21,pay_1\n",
+        &r, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "record 4: column currency") != NULL, "%s", err);
+}
+
+
+/* Sorted, not compared pairwise: a report of 60000 rows is read at once. */
+Test(settlement, a_repeated_row_id_is_found_in_a_long_report,
+     .timeout = 10)
+{
+    char    *csv, err[256];
+    size_t   size, off;
+    long     i, n;
+
+    n = 60000;
+    size = 64 + (size_t) n * 64;
+    csv = malloc(size);
+    cr_assert_not_null(csv);
+
+    off = (size_t) snprintf(csv, size, "reference,psp_ref,type,gross,fee,"
+                            "net,currency,date\n");
+    for (i = 0; i < n; i++) {
+        off += (size_t) snprintf(csv + off, size - off,
+                                 ",pay_%ld,payment,1.00,0,1.00,EUR,"
+                                 "2026-11-20\n", (i * 7919) % n);
+    }
+
+    cr_assert_eq(pay_sr_parse(PAY_DIALECT_GENERIC, csv, off, NULL, NULL, err,
+                              sizeof(err)), n, "%s", err);
+
+    /* the last row repeats the 1000th (record 1001) */
+    off += (size_t) snprintf(csv + off, size - off,
+                             ",pay_%ld,payment,1.00,0,1.00,EUR,2026-11-20\n",
+                             (999L * 7919) % n);
+    cr_assert_eq(pay_sr_parse(PAY_DIALECT_GENERIC, csv, off, NULL, NULL, err,
+                              sizeof(err)), -1);
+    cr_assert_str_eq(err, "record 60002: row id repeats record 1001");
+
+    free(csv);
 }
 
 
