@@ -32,6 +32,10 @@
 --    floors' remainder a unit at a time in line order to orders with room;
 --    only what exceeds every order's room (the PSP withdrew more than is
 --    left) is split by the orders' amounts as before.
+--
+-- 3. The three functions compared the event's amount with "<>", which a
+--    NULL amount skipped (the gateway passes -1 for "none"; only a direct
+--    SQL caller could): a missing amount is now an amount_mismatch.
 
 CREATE OR REPLACE FUNCTION money_status_forward() RETURNS trigger
 LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
@@ -165,7 +169,7 @@ BEGIN
     SELECT * INTO r FROM refunds rf
      WHERE rf.merchant_id = r.merchant_id AND rf.refund_id = r.refund_id FOR UPDATE;
 
-    IF p_amount <> r.amount OR upper(coalesce(p_currency, '')) <> r.currency THEN
+    IF p_amount IS DISTINCT FROM r.amount OR upper(coalesce(p_currency, '')) <> r.currency THEN
         outcome := 'amount_mismatch';
         RETURN;
     END IF;
@@ -272,7 +276,8 @@ BEGIN
     merchant_id := c.merchant_id;
     checkout_id := c.checkout_id;
 
-    IF p_amount <= 0 OR p_amount > c.amount_total OR upper(coalesce(p_currency, '')) <> c.currency THEN
+    IF p_amount IS NULL OR p_amount <= 0 OR p_amount > c.amount_total
+       OR upper(coalesce(p_currency, '')) <> c.currency THEN
         outcome := 'amount_mismatch';
         RETURN;
     END IF;
@@ -325,7 +330,7 @@ BEGIN
         outcome := 'late_contrary';
         RETURN;
     END IF;
-    IF d.amount <> p_amount THEN
+    IF d.amount IS DISTINCT FROM p_amount THEN
         outcome := 'amount_mismatch';
         RETURN;
     END IF;
@@ -393,7 +398,7 @@ BEGIN
     SELECT * INTO p FROM payouts po
      WHERE po.merchant_id = p.merchant_id AND po.payout_id = p.payout_id FOR UPDATE;
 
-    IF p_amount <> p.amount OR upper(coalesce(p_currency, '')) <> p.currency THEN
+    IF p_amount IS DISTINCT FROM p.amount OR upper(coalesce(p_currency, '')) <> p.currency THEN
         outcome := 'amount_mismatch';
         RETURN;
     END IF;

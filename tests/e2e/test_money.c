@@ -931,7 +931,8 @@ Test(money_failures, generic_a_failed_payout_gives_the_money_back,
 
 
 /* A PSP's event for p's merchant, applied as the webhook handler applies a
- * verified one (pay_event_apply); its outcome. */
+ * verified one (pay_event_apply); its outcome.  amount_minor NULL: SQL
+ * NULL. */
 static char *
 event_apply(const paid_t *p, const char *kind, const char *type,
     const char *object_id, const char *amount_minor)
@@ -970,6 +971,9 @@ Test(money_failures, a_refund_failing_after_it_succeeded_is_given_back,
     expect_refund_becomes(&p, 0, id, "SUCCEEDED");
     cr_assert_eq(wallet(&p.m, "seller_1"), 540, "%s", p.psp);
 
+    /* an event without an amount moves nothing (a NULL skipped the check) */
+    cr_expect_str_eq(event_apply(&p, "REFUND_FAILED", "REFUND_FAILED", id,
+                                 NULL), "amount_mismatch");
     cr_assert_str_eq(event_apply(&p, "REFUND_FAILED", "REFUND_FAILED", id,
                                  "400"), "applied");
     expect_refund_becomes(&p, 0, id, "FAILED");
@@ -1009,6 +1013,8 @@ Test(money_failures, a_payout_reversed_after_it_was_paid_is_given_back,
     (void) payout_becomes(&p, id, "PAID");
     cr_assert_eq(wallet(&p.m, "seller_1"), 250);
 
+    cr_expect_str_eq(event_apply(&p, "PAYOUT_FAILED", "transfer.reversed",
+                                 id, NULL), "amount_mismatch");
     cr_assert_str_eq(event_apply(&p, "PAYOUT_FAILED", "transfer.reversed",
                                  id, "750"), "applied");
     (void) payout_becomes(&p, id, "FAILED");
