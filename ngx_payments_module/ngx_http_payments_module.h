@@ -242,13 +242,13 @@ void ngx_http_payments_fetch_cancel(ngx_http_payments_fetch_t *f);
  * f->easy with the answer's buffer, no redirects, peer verification; the
  * caller sets the rest on f->easy (f->headers is freed with it), then
  * fetch_go hands it to the multi handle.  On NGX_ERROR nothing runs. */
+ngx_int_t ngx_http_payments_fetch_easy(ngx_pool_t *pool,
+    ngx_http_payments_fetch_t *f);
+ngx_int_t ngx_http_payments_fetch_go(ngx_http_payments_fetch_t *f);
 /* Appends a request header line to the fetch's list, which the fetch owns
  * from its first line on (freed with it).  NGX_ERROR: nothing appended. */
 ngx_int_t ngx_http_payments_fetch_header(ngx_http_payments_fetch_t *f,
     const char *line);
-ngx_int_t ngx_http_payments_fetch_easy(ngx_pool_t *pool,
-    ngx_http_payments_fetch_t *f);
-ngx_int_t ngx_http_payments_fetch_go(ngx_http_payments_fetch_t *f);
 
 
 /* Requests. */
