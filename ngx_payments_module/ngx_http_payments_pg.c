@@ -484,6 +484,28 @@ ngx_http_payments_pg_events(ngx_http_payments_pg_conn_t *pc,
 }
 
 
+ngx_int_t
+ngx_http_payments_pg_flush(ngx_http_payments_pg_conn_t *pc)
+{
+    int  rc;
+
+    rc = PQflush(pc->pg);
+
+    if (rc == -1) {
+        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
+        return NGX_ERROR;
+    }
+
+    /* writable again only while libpq still holds some of the query */
+    if (ngx_http_payments_pg_events(pc, 1, rc == 1) != NGX_OK) {
+        ngx_http_payments_pg_fail(pc, "event registration failed");
+        return NGX_ERROR;
+    }
+
+    return (rc == 1) ? NGX_AGAIN : NGX_OK;
+}
+
+
 static void
 ngx_http_payments_pg_event_handler(ngx_event_t *ev)
 {
@@ -581,27 +603,15 @@ ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
 static void
 ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
 {
-    int                            rc;
     PGresult                      *res;
     PGnotify                      *n;
     ngx_http_payments_pg_query_t  *q;
 
-    if (writable && pc->state == NGX_HTTP_PAYMENTS_PG_BUSY) {
-        rc = PQflush(pc->pg);
-
-        if (rc == -1) {
-            ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
-            return;
-        }
-
-        if (ngx_http_payments_pg_events(pc, 1, rc == 1) != NGX_OK) {
-            ngx_http_payments_pg_fail(pc, "event registration failed");
-            return;
-        }
-
-        if (rc == 1) {
-            return;
-        }
+    /* NGX_AGAIN: more of the query to send when writable again */
+    if (writable && pc->state == NGX_HTTP_PAYMENTS_PG_BUSY
+        && ngx_http_payments_pg_flush(pc) != NGX_OK)
+    {
+        return;
     }
 
     if (!PQconsumeInput(pc->pg)) {

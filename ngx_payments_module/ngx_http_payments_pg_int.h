@@ -68,6 +68,10 @@ void ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc,
     const char *why);
 ngx_int_t ngx_http_payments_pg_events(ngx_http_payments_pg_conn_t *pc,
     ngx_uint_t want_read, ngx_uint_t want_write);
+/* Sends what libpq holds of the query and sets the events for the rest:
+ * NGX_OK all sent, NGX_AGAIN some left (the socket is watched for writing),
+ * NGX_ERROR the connection has failed (pg_fail ran). */
+ngx_int_t ngx_http_payments_pg_flush(ngx_http_payments_pg_conn_t *pc);
 
 /* _pg_prepare.c */
 void ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,

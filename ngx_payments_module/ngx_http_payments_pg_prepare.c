@@ -52,7 +52,7 @@ void
 ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
     ngx_uint_t unnamed)
 {
-    int                            rc, sent;
+    int                            sent;
     char                           name[24];
     uint64_t                       h;
     ngx_uint_t                     i;
@@ -98,16 +98,7 @@ ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
         return;
     }
 
-    rc = PQflush(pc->pg);
-
-    if (rc == -1) {
-        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
-        return;
-    }
-
-    if (ngx_http_payments_pg_events(pc, 1, rc == 1) != NGX_OK) {
-        ngx_http_payments_pg_fail(pc, "event registration failed");
-    }
+    (void) ngx_http_payments_pg_flush(pc);
 }
 
 

@@ -825,6 +825,24 @@ Test(solo_notify_sql, cli_rotate_disable_enable,
 
 /* ---- lock order ------------------------------------------------------------ */
 
+/* The lock-order tests' start: m with an endpoint for every type, its
+ * checkout co_1 paid, and a chargeback's event id and PSP reference. */
+static void
+chargeback_ready(PGconn *c, char m[24], char evt[40], char ref[40])
+{
+    char  ep[28];
+
+    nnew_merchant(c, m);
+    new_endpoint(c, m, "{}", ep);
+    new_checkout(c, m, "co_1");
+    pay_checkout(c, m, "co_1");
+    strcpy(evt, "evt_");
+    sqlt_random_hex(evt + 4, 24);
+    strcpy(ref, "dp_ref_");
+    sqlt_random_hex(ref + 7, 24);
+}
+
+
 /*
  * A refund of an order holds the order (refund_event_apply locks it first)
  * and then takes the checkout's notify_sequences row (refunds_notify).  A
@@ -838,17 +856,10 @@ Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refund_of_its_order,
     PGconn           *a = sqlt_connect(), *b = sqlt_connect();
     PGresult         *res;
     const char       *st;
-    char              m[24], ep[28], evt[40], ref[40];
+    char              m[24], evt[40], ref[40];
     const char *const params[3] = { m, evt, ref };
 
-    nnew_merchant(a, m);
-    new_endpoint(a, m, "{}", ep);
-    new_checkout(a, m, "co_1");
-    pay_checkout(a, m, "co_1");
-    strcpy(evt, "evt_");
-    sqlt_random_hex(evt + 4, 24);
-    strcpy(ref, "dp_ref_");
-    sqlt_random_hex(ref + 7, 24);
+    chargeback_ready(a, m, evt, ref);
 
     /* the refund's first lock */
     OK0(a, "BEGIN");
@@ -902,17 +913,10 @@ Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refused_refund,
     PGconn           *a = sqlt_connect(), *b = sqlt_connect();
     PGresult         *res;
     const char       *st;
-    char              m[24], ep[28], rf[28], evt[40], ref[40], *sql;
+    char              m[24], rf[28], evt[40], ref[40], *sql;
 
-    nnew_merchant(a, m);
-    new_endpoint(a, m, "{}", ep);
-    new_checkout(a, m, "co_1");
-    pay_checkout(a, m, "co_1");
+    chargeback_ready(a, m, evt, ref);
     new_refund(a, m, "co_1", rf);
-    strcpy(evt, "evt_");
-    sqlt_random_hex(evt + 4, 24);
-    strcpy(ref, "dp_ref_");
-    sqlt_random_hex(ref + 7, 24);
 
     /* the chargeback, applied, its transaction open */
     OK0(b, "BEGIN");
