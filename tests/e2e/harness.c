@@ -745,16 +745,7 @@ merchant_toolv(const char *const *args, char **out)
         setenv("PAYMENTS_KEY_FILE", getenv("PAY_TEST_ENCRYPTION_KEY"), 1);
     }
 
-    {
-        const char  *build = getenv("BUILD") ? getenv("BUILD") : "build";
-        char        *tool;
-
-        tool = str_printf("%s%s%s/payments-secrets",
-                          build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
-                          build[0] == '/' ? "" : "/", build);
-        setenv("PAYMENTS_SECRETS", tool, 1);
-        free(tool);
-    }
+    setenv("PAYMENTS_SECRETS", build_file("payments-secrets"), 1);
 
     argv[0] = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
     argv[1] = (char *) "--db";
@@ -1438,6 +1429,19 @@ char *
 run_file(const char *rel)
 {
     return str_printf("%s/%s", env("PAY_TEST_RUN"), rel);
+}
+
+
+char *
+build_file(const char *rel)
+{
+    const char  *build = getenv("BUILD") ? getenv("BUILD") : "build";
+
+    if (build[0] == '/') {
+        return str_printf("%s/%s", build, rel);
+    }
+
+    return str_printf("%s/%s/%s", env("PAY_TEST_ROOT"), build, rel);
 }
 
 

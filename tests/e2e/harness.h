@@ -302,6 +302,10 @@ void     mock_reset(void);
 /* PAY_TEST_RUN "/" rel */
 char    *run_file(const char *rel);
 
+/* A file the build made: $BUILD (default "build", under PAY_TEST_ROOT unless
+ * absolute) "/" rel, e.g. "payments-secrets". */
+char    *build_file(const char *rel);
+
 /* The whole file, NUL-terminated, or NULL if it cannot be read. */
 char    *file_read(const char *path, size_t *len);
 

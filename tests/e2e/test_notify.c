@@ -1651,7 +1651,7 @@ Test(solo_notify, a_new_first_key_and_rekey_reseal_everything_and_it_all_still_w
 {
     int          rc;
     char        *cmd, *n, *out;
-    const char  *build, *kf;
+    const char  *kf;
     paid_t       before, after, waiting, legacy;
     endpoint_t   ep;
     merchant_t   m;
@@ -1674,23 +1674,18 @@ Test(solo_notify, a_new_first_key_and_rekey_reseal_everything_and_it_all_still_w
             (const char *[]) { m.id, legacy.co, legacy.token });
     idx[0] = token_index_row(&m, &waiting);
 
-    build = getenv("BUILD") ? getenv("BUILD") : "build";
     kf = env("PAY_TEST_ENCRYPTION_KEY");
-    cmd = str_printf("set -e; t='%s%s%s/payments-secrets'; f='%s'; "
+    cmd = str_printf("set -e; t='%s'; f='%s'; "
                      "umask 077; \"$t\" new-key e2e-k3 >\"$f.new\"; "
                      "cat \"$f\" >>\"$f.new\"; mv \"$f.new\" \"$f\"",
-                     build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
-                     build[0] == '/' ? "" : "/", build, kf);
+                     build_file("payments-secrets"), kf);
     cr_assert_eq(system(cmd), 0, "the new key file");
 
     suite_gateway_stop();
     suite_gateway_start();
 
-    cmd = str_printf("'%s%s%s/payments-secrets' rekey --db '%s' "
-                     "--key-file '%s' 2>/dev/null",
-                     build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
-                     build[0] == '/' ? "" : "/", build, env("PAY_TEST_PG"),
-                     kf);
+    cmd = str_printf("'%s' rekey --db '%s' --key-file '%s' 2>/dev/null",
+                     build_file("payments-secrets"), env("PAY_TEST_PG"), kf);
 
     /* 0, or 3: done, with values that do not open left as they are (the
      * sealed_tokens suite copies a ciphertext onto another checkout) */

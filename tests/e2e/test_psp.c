@@ -311,16 +311,14 @@ Test(psp, a_name_lookup_that_hangs_never_holds_the_worker, .timeout = 60)
 {
     int           i;
     char         *mark, *so;
-    const char   *build, *run = env("PAY_TEST_RUN");
+    const char   *run = env("PAY_TEST_RUN");
     json_t       *body;
     resp_t       *r;
     gateway_t     gw;
     merchant_t    m;
     struct stat   st;
 
-    build = getenv("BUILD") ? getenv("BUILD") : "build";
-    so = str_printf("%s%s%s/slow_dns.so", build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
-                    build[0] == '/' ? "" : "/", build);
+    so = build_file("slow_dns.so");
     cr_assert_eq(stat(so, &st), 0, "%s (make build/slow_dns.so)", so);
     /* the worker may run as nobody: a directory it can write in */
     mark = run_file(str_printf("dns-mark-%ld", (long) getpid()));

@@ -176,16 +176,13 @@ static FILE *
 reconcile_start(const char *psp, const char *dialect, const char *csv,
     const char *html)
 {
-    const char  *build;
-    char        *cmd;
-    FILE        *p;
+    char  *cmd;
+    FILE  *p;
 
-    build = getenv("BUILD") ? getenv("BUILD") : "build";
-    cmd = str_printf("'%s%s%s/payments-reconcile' --db '%s' --psp '%s' "
-                     "--dialect '%s' '%s'%s%s%s 2>&1",
-                     build[0] == '/' ? "" : env("PAY_TEST_ROOT"),
-                     build[0] == '/' ? "" : "/", build, env("PAY_TEST_PG"),
-                     psp, dialect, csv, html ? " --html '" : "",
+    cmd = str_printf("'%s' --db '%s' --psp '%s' --dialect '%s' '%s'%s%s%s "
+                     "2>&1", build_file("payments-reconcile"),
+                     env("PAY_TEST_PG"), psp, dialect, csv,
+                     html ? " --html '" : "",
                      html ? html : "", html ? "'" : "");
     p = popen(cmd, "r");
     cr_assert_not_null(p, "%s", cmd);
