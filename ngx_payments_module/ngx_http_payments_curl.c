@@ -179,7 +179,6 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
     char                       hdr[512];
     CURL                      *easy;
     struct curl_blob           blob;
-    struct curl_slist         *l;
 
     if (ngx_http_payments_fetch_easy(pool, f) != NGX_OK) {
         return NGX_ERROR;
@@ -223,10 +222,8 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
         goto failed;
     }
 
-    l = f->headers;
-
     curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, l);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, f->headers);
 
     if (body) {
         curl_easy_setopt(easy, CURLOPT_POST, 1L);

@@ -620,7 +620,6 @@ ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
     const char                       *url, *body, *why;
     char                              hdr[256], sig[2 * PAY_NOTIFY_SIG_MAX];
     char                              uhost[256];
-    struct curl_slist                *l;
     struct curl_blob                  blob;
     ngx_http_payments_notify_conf_t  *nc = d->nt->conf;
 
@@ -726,13 +725,13 @@ ngx_http_payments_notify_post(ngx_http_payments_delivery_t *d, PGresult *res,
         return NGX_ERROR;
     }
 
-    l = d->fetch.headers;
     d->fetch.handler = ngx_http_payments_notify_answered;
     d->fetch.data = d;
     d->fetch.log = d->nt->log;
 
     curl_easy_setopt(d->fetch.easy, CURLOPT_URL, url);
-    curl_easy_setopt(d->fetch.easy, CURLOPT_HTTPHEADER, l);
+    curl_easy_setopt(d->fetch.easy, CURLOPT_HTTPHEADER,
+                     d->fetch.headers);
     curl_easy_setopt(d->fetch.easy, CURLOPT_POST, 1L);
     curl_easy_setopt(d->fetch.easy, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(d->fetch.easy, CURLOPT_POSTFIELDSIZE_LARGE,
