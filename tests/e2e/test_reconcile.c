@@ -271,11 +271,12 @@ day_start(day_t *d, const char *psp, const char *dialect)
 
 /* The day's refunds and pay-outs through the gateway; the last of each
  * processed by the mock, its webhook never sent. */
+/* seller_1 of the day's merchant, with a destination at its PSP: pay-outs
+ * can go to it. */
 static void
-day_money(day_t *d)
+day_seller(const day_t *d)
 {
     char        *out;
-    int          i;
     const char  *dest = strcmp(d->dialect, "stripe") == 0 ? "acct_1MockSeller"
                         : strcmp(d->dialect, "adyen") == 0
                           ? "BA00000000000000000000001" : "payee_1";
@@ -284,6 +285,15 @@ day_money(day_t *d)
                             dest, NULL };
 
     cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+}
+
+
+static void
+day_money(day_t *d)
+{
+    int  i;
+
+    day_seller(d);
 
     d->rf[0] = refund_of(d, 0, 1, "1.00");
     d->rf[1] = refund_of(d, 2, 1, "2.00");
@@ -812,4 +822,165 @@ Test(reconcile, a_run_that_loses_a_deadlock_runs_again, .timeout = 60,
     cr_assert_str_eq(db_scalar("SELECT count(*) FROM recon_mismatches"
                                " WHERE merchant_id = $1 AND checkout_id = $2"
                                " AND kind = 'webhook_missing'", 2, co), "1");
+}
+
+
+/* A generic report's row of the day's refund or pay-out (table "refunds"
+ * or "payouts"), as the PSP writes it: our nonce, its id, type and gross. */
+static char *
+op_row(const day_t *d, const char *table, const char *id, const char *type,
+    const char *gross)
+{
+    const char  *p[2] = { d->m.id, id };
+    int          rf = table[0] == 'r';
+    char        *ids;
+
+    ids = db_scalar(str_printf("SELECT nonce || ',' || %s FROM %s WHERE "
+                               "merchant_id = $1 AND %s = $2",
+                               rf ? "psp_refund_id" : "psp_payout_id", table,
+                               rf ? "refund_id" : "payout_id"), 2, p);
+    cr_assert_not_null(ids, "%s %s has no PSP id", table, id);
+
+    return str_printf("%s,%s,%s,0.00,%s,USD,2026-11-25,\n", ids, type, gross,
+                      gross);
+}
+
+
+/* outcome:n of the rows of a report, read from the file it came from */
+static char *
+outcomes_of(const char *path)
+{
+    const char  *p[1] = { path };
+
+    return db_scalar("SELECT string_agg(outcome || ':' || n, ',' ORDER BY"
+                     " outcome) FROM (SELECT outcome, count(*) AS n FROM"
+                     " recon_rows JOIN recon_reports USING (report_id) WHERE"
+                     " file_name = $1 GROUP BY 1) x", 1, p);
+}
+
+
+Test(solo_reconcile, failed_refunds_and_payouts_match_their_failure_rows,
+     .timeout = 90,
+     .description = "a PSP reports a failed refund as a refund row and its "
+                    "refund_failure row (a pay-out likewise): together they "
+                    "match a refund FAILED here, in either order and across "
+                    "reports, and a failure whose webhook was lost is "
+                    "applied as the webhook would be; 012 flagged both rows "
+                    "for a person (sql/033).  Solo: the report's window of "
+                    "refunds must hold no other test's")
+{
+    day_t         d;
+    json_t       *body;
+    resp_t       *r;
+    char         *csv, *path, *path2, *out, *report;
+    int           rc, i;
+    const char   *amount[NOP] = { "1.00", "2.00", "3.00", "0.50" };
+    const char   *p[4];
+
+    memset(&d, 0, sizeof(d));
+    d.psp = "mock_generic";
+    d.dialect = "generic";
+    merchant_new(&d.m);
+    d.co[0] = uid("co");
+    body = checkout_new(d.co[0], 2);        /* 10.00 seller_1, 5.00 seller_2 */
+    json_object_set_new(body, "psp", json_string(d.psp));
+    r = register_ok(&d.m, uid("key"), dump(body));
+    mock_pay(json_string_value(json_object_get(resp_json(r), "psp_token")));
+    wait_status(&d.m, d.co[0], "SUCCESS", 20);
+    day_seller(&d);
+
+    d.po[0] = payout_of(&d, "3.00");
+    op_becomes(&d.m, "payouts", d.po[0], "PAID");
+    for (i = 0; i < NOP; i++) {
+        d.rf[i] = refund_of(&d, 0, 1, amount[i]);
+        op_becomes(&d.m, "refunds", d.rf[i], "SUCCEEDED");
+    }
+
+    /* rf[2] and rf[3] fail after they succeeded, and their webhooks say so */
+    for (i = 2; i < NOP; i++) {
+        p[0] = d.psp;
+        p[1] = uid("evt");
+        p[2] = str_printf("%s:%s", d.m.id, d.rf[i]);
+        p[3] = i == 2 ? "300" : "50";
+        cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_event_apply($1,"
+                                   " $2, 'REFUND_FAILED', 'REFUND_FAILED',"
+                                   " NULL, $3, $4::bigint, 'USD', NULL,"
+                                   " NULL)", 4, p), "applied");
+    }
+
+    /* the first report: rf[0] and rf[1] refunded and failed (their failures'
+     * webhooks lost), the failure before the refund for rf[1]; rf[2]'s
+     * refund without its failure; rf[3]'s failure without its refund; the
+     * pay-out paid and returned (that webhook lost too) */
+    csv = str_printf("reference,psp_ref,type,gross,fee,net,currency,date,"
+                     "payment_ref\n%s%s%s%s%s%s%s%s",
+                     op_row(&d, "refunds", d.rf[0], "refund", "-1.00"),
+                     op_row(&d, "refunds", d.rf[0], "refund_failure", "1.00"),
+                     op_row(&d, "refunds", d.rf[1], "refund_failure", "2.00"),
+                     op_row(&d, "refunds", d.rf[1], "refund", "-2.00"),
+                     op_row(&d, "refunds", d.rf[2], "refund", "-3.00"),
+                     op_row(&d, "refunds", d.rf[3], "refund_failure", "0.50"),
+                     op_row(&d, "payouts", d.po[0], "payout", "-3.00"),
+                     op_row(&d, "payouts", d.po[0], "payout_failure", "3.00"));
+    path = write_tmp(csv, strlen(csv));
+    rc = reconcile(d.psp, d.dialect, path, NULL, &out);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+
+    p[0] = str_printf("%s:%s", d.m.id, d.rf[0]);
+    report = db_scalar("SELECT max(report_id) FROM recon_rows "
+                       "WHERE reference = $1", 1, p);
+    cr_assert_not_null(report, "%s", out);
+    cr_assert_str_eq(kinds(&d, report),
+                     "payout_failure_webhook_missing:auto_fixed:1,"
+                     "refund_failed_here:needs_person:1,"
+                     "refund_failure_webhook_missing:auto_fixed:2", "%s", out);
+    cr_assert_str_eq(outcomes_of(path),
+                     "auto_fixed:3,matched:4,needs_person:1", "%s", out);
+    p[0] = report;
+    p[1] = d.m.id;
+    cr_assert_str_eq(db_scalar("SELECT object_id FROM recon_mismatches WHERE"
+                               " report_id = $1::bigint AND merchant_id = $2"
+                               " AND kind = 'refund_failed_here'", 2, p),
+                     d.rf[2]);
+
+    /* every refund and the pay-out FAILED, their money back in the wallet
+     * (10.00, the seller's part of the checkout), the books balanced */
+    for (i = 0; i < NOP; i++) {
+        op_becomes(&d.m, "refunds", d.rf[i], "FAILED");
+    }
+    op_becomes(&d.m, "payouts", d.po[0], "FAILED");
+    p[0] = d.m.id;
+    cr_assert_str_eq(db_scalar("SELECT balance FROM wallets WHERE merchant_id"
+                               " = $1 AND seller_account = 'seller_1'", 1, p),
+                     "1000");
+    cr_assert_str_eq(db_scalar("SELECT sum(amount) FROM ledger_entries WHERE"
+                               " merchant_id = $1", 1, p), "0");
+
+    /* the second report: rf[2]'s failure (the first report's flag was
+     * right after all: resolved), rf[3]'s refund (its failure in the first
+     * report), rf[0]'s refund again (seen before) */
+    csv = str_printf("reference,psp_ref,type,gross,fee,net,currency,date,"
+                     "payment_ref\n%s%s%s",
+                     op_row(&d, "refunds", d.rf[2], "refund_failure", "3.00"),
+                     op_row(&d, "refunds", d.rf[3], "refund", "-0.50"),
+                     op_row(&d, "refunds", d.rf[0], "refund", "-1.00"));
+    path2 = write_tmp(csv, strlen(csv));
+    rc = reconcile(d.psp, d.dialect, path2, NULL, &out);
+    cr_assert(rc == 0 || rc == 1, "exit %d: %s", rc, out);
+    cr_assert_str_eq(outcomes_of(path2), "matched:2,seen_before:1", "%s",
+                     out);
+    p[0] = path2;
+    report = db_scalar("SELECT report_id FROM recon_reports WHERE file_name"
+                       " = $1", 1, p);
+    p[0] = d.m.id;
+    cr_assert_str_eq(db_scalar("SELECT string_agg(kind || ':' || (resolved_at"
+                               " IS NOT NULL) || ':' || coalesce(resolution,"
+                               " ''), ',' ORDER BY kind) FROM"
+                               " recon_mismatches WHERE merchant_id = $1 AND"
+                               " class = 'needs_person'", 1, p),
+                     str_printf("refund_failed_here:true:its failure is in "
+                                "report %s", report), "%s", out);
+    cr_assert_str_eq(db_scalar("SELECT balance FROM wallets WHERE merchant_id"
+                               " = $1 AND seller_account = 'seller_1'", 1, p),
+                     "1000");
 }
