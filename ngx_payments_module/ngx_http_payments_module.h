@@ -515,13 +515,15 @@ ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);
  * counts it, tells the breaker; NGX_ERROR when the PSP failed its pin
  * (nothing was sent: fail closed).  retry_later: a failure that may heal
  * is retried (NGX_OK: handler is called from ctx->retry later), or
- * NGX_DECLINED (no retry left, or a 4xx that does not heal;
+ * NGX_DECLINED (no retry left, or a 4xx that does not heal, which
+ * key_in_use, the PSP's "an earlier attempt holds the key", is not;
  * ctx->fail_retry_after from the PSP's Retry-After), NGX_ERROR. */
 ngx_int_t ngx_http_payments_psp_answered(ngx_http_payments_psp_t *psp,
     ngx_http_payments_fetch_t *f, pay_psp_outcome_e outcome,
     ngx_uint_t probe);
 ngx_int_t ngx_http_payments_psp_retry_later(ngx_http_payments_ctx_t *ctx,
-    ngx_http_payments_fetch_t *f, ngx_event_handler_pt handler);
+    ngx_http_payments_fetch_t *f, ngx_uint_t key_in_use,
+    ngx_event_handler_pt handler);
 
 
 /* _breaker.c: each PSP's circuit breaker, in shared memory.  allow:

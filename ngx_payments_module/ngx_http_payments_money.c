@@ -674,7 +674,7 @@ ngx_http_payments_op_done(ngx_http_payments_fetch_t *f)
         break;
     }
 
-    switch (ngx_http_payments_psp_retry_later(ctx, f,
+    switch (ngx_http_payments_psp_retry_later(ctx, f, res.key_in_use,
                                               ngx_http_payments_op_retry))
     {
     case NGX_OK:

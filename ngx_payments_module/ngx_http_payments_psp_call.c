@@ -56,16 +56,18 @@ ngx_http_payments_psp_answered(ngx_http_payments_psp_t *psp,
 
 ngx_int_t
 ngx_http_payments_psp_retry_later(ngx_http_payments_ctx_t *ctx,
-    ngx_http_payments_fetch_t *f, ngx_event_handler_pt handler)
+    ngx_http_payments_fetch_t *f, ngx_uint_t key_in_use,
+    ngx_event_handler_pt handler)
 {
     ngx_msec_t           backoff;
     ngx_pool_cleanup_t  *cln;
     ngx_http_request_t  *r = ctx->request;
 
     /* a 4xx other than 408, 409 and 429 does not heal by sending the same
-     * bytes again (and a 3xx is never followed): no retry */
+     * bytes again (and a 3xx is never followed): no retry; but "an
+     * earlier attempt holds the key" (Adyen's 422 with 704) does */
     if (f->status >= 300 && f->status < 500 && f->status != 408
-        && f->status != 409 && f->status != 429)
+        && f->status != 409 && f->status != 429 && !key_in_use)
     {
         return NGX_DECLINED;
     }

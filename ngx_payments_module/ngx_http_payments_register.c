@@ -713,7 +713,7 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
     /* a timeout, a dropped answer or a 5xx may have made a session */
     ctx->psp_maybe = 1;
 
-    switch (ngx_http_payments_psp_retry_later(ctx, f,
+    switch (ngx_http_payments_psp_retry_later(ctx, f, res.key_in_use,
                                               ngx_http_payments_psp_retry))
     {
     case NGX_OK:

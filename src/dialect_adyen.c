@@ -152,6 +152,17 @@ pay_adyen_reason(const json_t *root)
 }
 
 
+/* errorCode 704, "request already processed or in progress": Adyen's
+ * answer to a request whose Idempotency-Key another request holds. */
+static int
+pay_adyen_key_in_use(const json_t *root)
+{
+    const char  *code = pay_json_str(root, "errorCode");
+
+    return code != NULL && strcmp(code, "704") == 0;
+}
+
+
 /* Does the body carry standard notifications?  Only to route: each way
  * verifies everything it reads. */
 static int
@@ -569,6 +580,7 @@ const pay_dialect_t  pay_dialect_adyen = {
     .return_session_param = "sessionResult",
     .lookup_snapshot = 1,
     .refusal_reason = pay_adyen_reason,
+    .key_in_use = pay_adyen_key_in_use,
     .webhook = pay_adyen_webhook,
     .webhook_answer = "[accepted]",
     .webhook_answer_type = "text/plain",

@@ -798,9 +798,18 @@ pay_psp_parse_registration_redact(pay_dialect_e d, int status,
     case 402:
     case 404:
     case 422:
-        res->outcome = PAY_PSP_REFUSED;
-
         root = pay_psp_json(body, len);
+
+        if (root != NULL && dl->key_in_use != NULL && dl->key_in_use(root)) {
+            json_decref(root);
+            res->key_in_use = 1;
+            snprintf(res->reason, sizeof(res->reason),
+                     "the PSP is still working on this idempotency key "
+                     "(HTTP %d)", status);
+            return;
+        }
+
+        res->outcome = PAY_PSP_REFUSED;
         v = root ? dl->refusal_reason(root) : NULL;
 
         if (v != NULL) {
@@ -1042,9 +1051,18 @@ pay_psp_parse_op_redact(const pay_dialect_t *d, int status,
     case 402:
     case 404:
     case 422:
-        res->outcome = PAY_PSP_REFUSED;
-
         root = pay_psp_json(body, len);
+
+        if (root != NULL && d->key_in_use != NULL && d->key_in_use(root)) {
+            json_decref(root);
+            res->key_in_use = 1;
+            snprintf(res->reason, sizeof(res->reason),
+                     "the PSP is still working on this idempotency key "
+                     "(HTTP %d)", status);
+            return;
+        }
+
+        res->outcome = PAY_PSP_REFUSED;
         v = root ? d->refusal_reason(root) : NULL;
 
         if (v != NULL) {

@@ -103,6 +103,7 @@ typedef struct {
     char               psp_ref[128];
     char               reason[256];   /* REFUSED: safe to show; our secret
                                          redacted (for logs otherwise) */
+    int                key_in_use;    /* RETRY: as pay_psp_result_t's */
 } pay_psp_op_result_t;
 
 
@@ -178,6 +179,13 @@ typedef struct {
      * it expired; 0: the PSP's answer is the session's state now */
     unsigned         lookup_snapshot:1;
     const json_t   *(*refusal_reason)(const json_t *root);
+    /* 1 when a 4xx answer only says that the PSP is still working on, or
+     * has already taken, a request under this Idempotency-Key (adyen:
+     * errorCode 704 with HTTP 422): not a refusal, for the first request
+     * may well succeed; the same key again finds out.  NULL: the dialect
+     * has no such answer (stripe and generic say it with 409, which is
+     * never a refusal). */
+    int            (*key_in_use)(const json_t *root);
 
     /* webhooks: verify over the raw bytes, then read the events */
     void           (*webhook)(const pay_webhook_conf_t *conf,

@@ -109,6 +109,10 @@ typedef struct {
     int64_t            expires_at;     /* PAY_PSP_CREATED, 0 if absent */
     char               reason[256];    /* PAY_PSP_REFUSED: the PSP's reason,
                                           safe to show the merchant */
+    int                key_in_use;     /* PAY_PSP_RETRY: a 4xx that only
+                                          says an earlier attempt holds the
+                                          key (dialect key_in_use): worth
+                                          another attempt at once */
 } pay_psp_result_t;
 
 /* Classifies an HTTP answer (status, body; status 0: no answer).  Never

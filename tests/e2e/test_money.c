@@ -1102,6 +1102,48 @@ Test(money_failures, a_psp_failing_then_answering_registers_the_refund_once,
 }
 
 
+Test(money_failures, adyen_a_refund_the_psp_is_still_making_is_never_failed,
+     .timeout = 90,
+     .description = "Adyen answers 422 with errorCode 704 to an attempt whose "
+                    "Idempotency-Key an earlier attempt still holds; that "
+                    "refund may well be made, so it stays PENDING (a FAILED "
+                    "refund's amount would be refundable again: refunded "
+                    "twice at the PSP) and its webhook makes it SUCCEEDED")
+{
+    char    *nonce, *id, *st;
+    long     sessions, requests;
+    resp_t  *a;
+    paid_t   p;
+
+    paid_new(&p, "mock_adyen", NULL, NULL);
+
+    /* the first attempt takes 1.5 s at the PSP, past the gateway's 1 s:
+     * the next ones find its key in progress */
+    (void) mock_fault(str_printf("{\"match\":\"%s:rf_\",\"latency_ms\":1500}",
+                                 p.m.id));
+    a = refund(&p, 0, "3.00", NULL);
+    cr_assert(a->status == 201 || a->status == 502 || a->status == 504,
+              "%ld %s", a->status, a->body);
+
+    id = q1("SELECT refund_id FROM refunds WHERE merchant_id = $1", p.m.id,
+            NULL);
+    nonce = q1("SELECT nonce FROM refunds WHERE merchant_id = $1", p.m.id,
+               NULL);
+    cr_assert_not_null(id);
+    st = q1("SELECT status FROM refunds WHERE merchant_id = $1", p.m.id,
+            NULL);
+    cr_assert_str_neq(st, "FAILED", "%s", a->body);
+
+    /* the first attempt's refund is made, once, and its webhook books it */
+    expect_refund_becomes(&p, 0, id, "SUCCEEDED");
+    mock_registrations(nonce, &sessions, &requests);
+    cr_expect_eq(sessions, 1, "one refund at the PSP for the nonce");
+    cr_expect_geq(requests, 2, "the gateway tried again");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 700);
+    expect_books_balance(&p.m);
+}
+
+
 /* --- disputes ------------------------------------------------------------------ */
 
 static char *

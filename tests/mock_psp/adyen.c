@@ -93,7 +93,9 @@ mock_adyen_refuse(struct MHD_Connection *c, mock_refusal_e what,
                                 "with another body for this idempotency key");
 
     case MOCK_REFUSE_KEY_IN_USE:
-        return mock_adyen_error(c, 409, "704", "validation",
+        /* Adyen answers 422 here too, with the same code: the caller must
+         * tell "in progress" from a refusal by the code */
+        return mock_adyen_error(c, 422, "704", "validation",
                                 "request already processed or in progress");
 
     case MOCK_REFUSE_FAIL:

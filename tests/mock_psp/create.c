@@ -122,7 +122,9 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
 
         idem = mock_store_claim(key, hash, &claim);
 
-        if (idem != MOCK_IDEM_CLAIMED) {
+        /* "in progress" is answered at once, as the PSPs do: the attempt
+         * holding the key is the one that takes its time */
+        if (idem != MOCK_IDEM_CLAIMED && idem != MOCK_IDEM_IN_USE) {
             if (mock_sleep_ms(latency) != 0) {
                 free(claim.body);
                 goto done;

@@ -771,6 +771,36 @@ Test(psp, other_statuses_are_retry)
 }
 
 
+Test(psp, adyen_key_in_use_is_retry_not_refused,
+     .description = "Adyen answers 422 with errorCode 704 to a request whose "
+                    "Idempotency-Key an earlier attempt still holds; that "
+                    "attempt may create the session, so this is no refusal "
+                    "(a FAILED checkout could then be paid)")
+{
+    pay_psp_result_t  r;
+
+    ps_parse(PAY_DIALECT_ADYEN, 422,
+             "{\"status\":422,\"errorCode\":\"704\",\"message\":"
+             "\"request already processed or in progress\","
+             "\"errorType\":\"validation\"}", &r);
+    cr_expect_eq(r.outcome, PAY_PSP_RETRY);
+    cr_expect_eq(r.key_in_use, 1, "retried at once, though a 4xx");
+    cr_expect_str_eq(r.reason, "the PSP is still working on this "
+                     "idempotency key (HTTP 422)");
+
+    /* another code is still a refusal; 704 means nothing to the others */
+    ps_parse(PAY_DIALECT_ADYEN, 422, "{\"errorCode\":\"7040\"}", &r);
+    cr_expect_eq(r.outcome, PAY_PSP_REFUSED);
+    cr_expect_eq(r.key_in_use, 0);
+    ps_parse(PAY_DIALECT_ADYEN, 422, "{\"errorCode\":704}", &r);
+    cr_expect_eq(r.outcome, PAY_PSP_REFUSED);
+    ps_parse(PAY_DIALECT_GENERIC, 422, "{\"errorCode\":\"704\"}", &r);
+    cr_expect_eq(r.outcome, PAY_PSP_REFUSED);
+    ps_parse(PAY_DIALECT_STRIPE, 400, "{\"errorCode\":\"704\"}", &r);
+    cr_expect_eq(r.outcome, PAY_PSP_REFUSED);
+}
+
+
 Test(psp, unknown_dialect_is_retry)
 {
     pay_psp_result_t  r;

@@ -515,6 +515,18 @@ Test(psp_ops, answer_4xx_is_refused_with_the_psps_reason)
     cr_expect_str_eq(res.reason,
                      "Original pspReference required for this operation");
 
+    /* Adyen's "request already processed or in progress": the refund
+     * or transfer an earlier attempt sent may well be done; never FAILED
+     * (its amount would be refundable or payable again) */
+    res = op_answer(&pay_dialect_adyen, 422,
+                    "{\"status\":422,\"errorCode\":\"704\",\"message\":"
+                    "\"request already processed or in progress\","
+                    "\"errorType\":\"validation\"}");
+    cr_expect_eq(res.outcome, PAY_PSP_RETRY);
+    cr_expect_eq(res.key_in_use, 1);
+    cr_expect_str_eq(res.reason, "the PSP is still working on this "
+                     "idempotency key (HTTP 422)");
+
     res = op_answer(&pay_dialect_generic, 422,
                     "{\"error\":{\"code\":\"insufficient_funds\","
                     "\"message\":\"not enough money\"}}");
