@@ -40,8 +40,19 @@ pay_breaker_allow(pay_breaker_t *b, const pay_breaker_conf_t *c, int64_t now,
 
     case PAY_BREAKER_HALF_OPEN:
     default:
-        /* one probe at a time; one that never reported is replaced (a
-         * clock that went back counts as a fresh probe) */
+        /* one probe at a time; one that never reported is replaced after
+         * probe_ms.  A now a little before probe_at is another worker's
+         * clock, read a little earlier than the probe's (each nginx
+         * worker reads the time once per turn of its event loop): the
+         * probe is out.  A clock that went back further than probe_ms
+         * counts as a fresh probe, so it never blocks for long. */
+        if (b->probe_at != 0 && now < b->probe_at
+            && b->probe_at - now <= c->probe_ms)
+        {
+            *wait_ms = c->probe_ms;
+            return 0;
+        }
+
         if (b->probe_at != 0 && now >= b->probe_at
             && now - b->probe_at < c->probe_ms)
         {

@@ -161,8 +161,31 @@ Test(breaker, a_clock_that_goes_back_never_blocks_for_longer_than_probe_ms)
 
     fail(&b, 3, 0);
     cr_assert_eq(pay_breaker_allow(&b, &conf, 10000, &probe, &wait), 1);
-    cr_assert_eq(pay_breaker_allow(&b, &conf, 9000, &probe, &wait), 1);
+    cr_assert_eq(pay_breaker_allow(&b, &conf, 4999, &probe, &wait), 1);
     cr_assert_eq(probe, 1);
+}
+
+
+Test(breaker, workers_whose_clocks_lag_the_probes_send_no_probe_of_their_own,
+     .description = "each nginx worker reads the time once per turn of its "
+                    "event loop, so another worker's now can be a few ms "
+                    "before the probe's: the probe is out, they wait (four "
+                    "workers used to send four probes)")
+{
+    int            probe;
+    int64_t        wait;
+    pay_breaker_t  b = { 0 };
+
+    fail(&b, 3, 0);
+    cr_assert_eq(pay_breaker_allow(&b, &conf, 10010, &probe, &wait), 1);
+    cr_assert_eq(probe, 1);
+
+    cr_assert_eq(pay_breaker_allow(&b, &conf, 10008, &probe, &wait), 0);
+    cr_assert_eq(probe, 0);
+    cr_assert_eq(wait, conf.probe_ms);
+    cr_assert_eq(pay_breaker_allow(&b, &conf, 10005, &probe, &wait), 0);
+    cr_assert_eq(pay_breaker_allow(&b, &conf, 10001, &probe, &wait), 0);
+    cr_assert_eq(b.probe_at, 10010, "the probe stays the first one");
 }
 
 
