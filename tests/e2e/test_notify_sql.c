@@ -301,6 +301,63 @@ Test(solo_notify_sql, rollback_and_unsubscribed_write_nothing,
 
 /* ---- claim, record ----------------------------------------------------------- */
 
+/* n notifications of m's endpoint ep, due since ago (an interval), written
+ * directly. */
+static void
+rows_due(PGconn *c, const char *m, const char *ep, const char *n,
+    const char *ago)
+{
+    OK(c, "INSERT INTO notifications (merchant_id, notification_id, endpoint_id, event_type,"
+          " checkout_id, object_id, sequence, payload, next_at)"
+          " SELECT $1, 'msg_' || substr(md5($2 || g), 1, 24), $2, 'checkout.succeeded',"
+          " 'co' || g, 'co' || g, 1, '{}', now() - $4::interval"
+          " FROM generate_series(1, $3::int) g", m, ep, n, ago);
+}
+
+Test(solo_notify_sql, one_endpoints_backlog_never_holds_the_others,
+     .description = "each enabled endpoint gets its share of a claim, however many rows "
+                    "another has due ahead of it, and a disabled endpoint's backlog is "
+                    "not read; 013's claim kept only the oldest 4 x limit due rows, so "
+                    "200 rows of one endpoint left the others nothing, and it read every "
+                    "row of a disabled one (sql/035)")
+{
+    PGconn      *c = sqlt_connect();
+    char         a[24], b[24], d[24], epa[28], epb[28], epd[28];
+    long         before, fetched;
+
+    OK0(c, CLAIM_LOCK);
+    /* rolled back at the end: nothing lingers for the gateway's notifier */
+    OK0(c, "BEGIN");
+    nnew_merchant(c, a);
+    new_endpoint(c, a, "{}", epa);
+    rows_due(c, a, epa, "200", "1 hour");
+    nnew_merchant(c, b);
+    new_endpoint(c, b, "{}", epb);
+    rows_due(c, b, epb, "5", "1 minute");
+    /* the oldest backlog of all, of an endpoint disabled */
+    nnew_merchant(c, d);
+    new_endpoint(c, d, "{}", epd);
+    rows_due(c, d, epd, "3000", "2 hours");
+    OK(c, "UPDATE notify_endpoints SET disabled_at = now() WHERE merchant_id = $1", d);
+
+    before = atol(VAL0(c, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables"
+                          " WHERE relid = 'notifications'::regclass"));
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FILTER (WHERE merchant_id = $1) || ' '"
+                            " || count(*) FILTER (WHERE merchant_id = $2) || ' '"
+                            " || count(*) FILTER (WHERE merchant_id = $3)"
+                            " FROM pay_notify_claim('fair', 32, 60000, 8)", a, b, d),
+                     "8 5 0", "a's 8 (per endpoint), all of b's, none of the disabled");
+    fetched = atol(VAL0(c, "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables"
+                           " WHERE relid = 'notifications'::regclass")) - before;
+    cr_expect(fetched < 1000, "a claim read %ld index entries", fetched);
+
+    /* a's endpoint holds its 8: the next claim takes no more of it */
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM pay_notify_claim('fair', 32, 60000, 8)"
+                            " WHERE merchant_id = $1", a), "0");
+    OK0(c, "ROLLBACK");
+    PQfinish(c);
+}
+
 /* m with one endpoint (all types) and n due notifications (checkouts paid). */
 static void
 setup_due(PGconn *c, char m[24], char ep[28], int n)
