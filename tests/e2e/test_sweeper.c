@@ -668,3 +668,58 @@ Test(solo_sealed_tokens, a_copied_ciphertext_is_never_sent_to_the_psp)
                                        "(checkout \"%s\")", b)),
               "no log line for %s", b);
 }
+
+
+Test(solo_sweeper, a_round_asks_first_about_what_it_asked_about_least_recently,
+     .description = "abandoned carts stay due until their sessions expire: "
+                    "with more due than a round's batch, 008 asked about the "
+                    "same oldest ones round after round and a newer paid "
+                    "checkout never came up; now the never asked come "
+                    "first, then the one asked longest ago (sql/036)")
+{
+    merchant_t   m;
+    char        *got;
+    const char  *p[2];
+
+    merchant_new(&m);
+    p[0] = m.id;
+
+    /* in one transaction, rolled back: the lease taken for the test, three
+     * checkouts of a PSP of its own, an hour old */
+    db_exec("BEGIN", 0, NULL);
+    db_exec("INSERT INTO sweeper_lease (id, owner, until) VALUES (1,"
+            " 'order-test', now() + interval '1 minute') ON CONFLICT (id)"
+            " DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until",
+            0, NULL);
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, psp_token, expires_at, created_at)"
+            " SELECT $1, 'co_' || g, 'mock_sweep_order', $1 || ':co_' || g,"
+            " 'EUR', 100, 'https://shop.example/s', 'https://shop.example/c',"
+            " 'EXECUTING', 'r', 'tok_' || g, now() + interval '1 hour',"
+            " now() - interval '1 hour' + g * interval '1 second'"
+            " FROM generate_series(1, 3) g", 1, p);
+
+    /* a round of two; then a minute passes (the transaction's now() stands
+     * still: the answers are made older instead) */
+#define ROUND(got)                                                           \
+    do {                                                                     \
+        got = db_scalar("SELECT string_agg(checkout_id, ',' ORDER BY"        \
+                        " checkout_id) FROM pay_sweeper_due('order-test',"   \
+                        " '{mock_sweep_order}', 60, 30, 2)", 0, NULL);       \
+        db_exec("UPDATE checkout_sweeps SET last_at = last_at"               \
+                " - interval '1 minute' WHERE merchant_id = $1", 1, p);      \
+    } while (0)
+
+    ROUND(got);
+    cr_assert_str_eq(got, "co_1,co_2", "the oldest two, never asked");
+    ROUND(got);
+    cr_assert_str_eq(got, "co_1,co_3", "co_3, never asked, then co_1, asked "
+                     "as long ago as co_2 but older (008: co_1,co_2 again)");
+    ROUND(got);
+    cr_assert_str_eq(got, "co_1,co_2", "co_2, asked two rounds ago, then "
+                     "co_1 and co_3, asked one round ago, the older first");
+#undef ROUND
+
+    db_exec("ROLLBACK", 0, NULL);
+}
