@@ -261,11 +261,12 @@ html_esc(FILE *f, const char *s)
 }
 
 
+/* The HTML report into f, opened (and so checked) before the report's
+ * transaction; a write error now comes after the commit and says so. */
 static void
-write_html(PGconn *db, const char *path, const char *report_id,
+write_html(PGconn *db, FILE *f, const char *path, const char *report_id,
     const char *psp, const char *file, PGresult *summary)
 {
-    FILE        *f;
     PGresult    *res;
     int          i;
     char         amt[64];
@@ -283,11 +284,6 @@ write_html(PGconn *db, const char *path, const char *report_id,
         " ORDER BY CASE m.class WHEN 'needs_person' THEN 1 "
         "          WHEN 'unclassified' THEN 2 ELSE 3 END, m.mismatch_id",
         1, p, PGRES_TUPLES_OK);
-
-    f = fopen(path, "w");
-    if (f == NULL) {
-        die("%s: %s", path, strerror(errno));
-    }
 
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
           "<title>Reconciliation report ", f);
@@ -364,8 +360,10 @@ write_html(PGconn *db, const char *path, const char *report_id,
 
     fputs("</table>\n</body></html>\n", f);
 
-    if (fclose(f) != 0) {
-        die("%s: write error", path);
+    if (ferror(f) || fclose(f) != 0) {
+        die("report %s is committed, but its HTML could not be written to "
+            "%s: run the same file again with --html to write it", report_id,
+            path);
     }
 
     PQclear(res);
@@ -537,6 +535,7 @@ write_report(PGconn *db, const rows_t *rows, const char *psp,
 int
 main(int argc, char **argv)
 {
+    FILE           *hf;
     const char     *conninfo, *psp, *dialect, *html, *path;
     pay_dialect_e   d;
     char           *buf, err[512], sha[65];
@@ -610,6 +609,15 @@ main(int argc, char **argv)
     }
     free(buf);
 
+    /* opened before anything is written: a bad path refuses the run */
+    hf = NULL;
+    if (html != NULL) {
+        hf = fopen(html, "w");
+        if (hf == NULL) {
+            die("--html %s: %s; nothing written", html, strerror(errno));
+        }
+    }
+
     db = PQconnectdb(conninfo);
     if (PQstatus(db) != CONNECTION_OK) {
         die("cannot connect: %s", PQerrorMessage(db));
@@ -661,7 +669,7 @@ main(int argc, char **argv)
     print_summary(summary);
 
     if (html != NULL) {
-        write_html(db, html, report_id, psp, path, summary);
+        write_html(db, hf, html, report_id, psp, path, summary);
         printf("  HTML: %s\n", html);
     }
 

@@ -646,6 +646,63 @@ checkout_of_mock_generic(const char *const co[2])
 }
 
 
+Test(reconcile, a_file_is_refused_for_another_psp_and_for_an_html_path_it_cannot_write,
+     .timeout = 30,
+     .description = "a bad --html path refuses the run before anything is "
+                    "written (the HTML was opened after the commit: exit 2 "
+                    "with the report committed); a file reconciled for one "
+                    "PSP is refused for another, naming the report, instead "
+                    "of a silent 'nothing done' (sql/037)")
+{
+    merchant_t   m;
+    char        *csv, *path, *out, *html;
+    int          rc;
+    const char  *co[2], *p[1];
+
+    /* both PSPs known to the database, however the suites run */
+    merchant_new(&m);
+    co[0] = m.id;
+    co[1] = uid("co");
+    checkout_of_mock_generic(co);
+    co[1] = uid("co");
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, expires_at) VALUES ($1, $2, 'mock_adyen',"
+            " $1 || ':' || $2, 'EUR', 100, 'https://shop.example/s',"
+            " 'https://shop.example/c', 'EXECUTING', 'r',"
+            " now() + interval '1 hour')", 2, co);
+
+    /* a payment nobody knows, on an old day: unclassified, exit 1 */
+    csv = str_printf("reference,psp_ref,type,gross,fee,net,currency,date\n"
+                     ",%s,payment,1.00,0.00,1.00,EUR,2026-01-02\n",
+                     uid("pay"));
+    path = write_tmp(csv, strlen(csv));
+    p[0] = path;
+
+    html = str_printf("%s/no-such-dir/report.html", env("PAY_TEST_RUN"));
+    rc = reconcile("mock_generic", "generic", path, html, &out);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert_not_null(strstr(out, "nothing written"), "%s", out);
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM recon_reports"
+                               " WHERE file_name = $1", 1, p), "0");
+
+    rc = reconcile("mock_generic", "generic", path, NULL, &out);
+    cr_assert_eq(rc, 1, "%s", out);
+
+    /* the same bytes for another PSP: refused, the first run named */
+    rc = reconcile("mock_adyen", "generic", path, NULL, &out);
+    cr_assert_eq(rc, 2, "%s", out);
+    cr_assert_not_null(strstr(out, "for PSP \"mock_generic\""), "%s", out);
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM recon_reports"
+                               " WHERE file_name = $1", 1, p), "1");
+
+    /* for its own PSP: seen before, as ever */
+    rc = reconcile("mock_generic", "generic", path, NULL, &out);
+    cr_assert_eq(rc, 1, "%s", out);
+    cr_assert_not_null(strstr(out, "nothing done"), "%s", out);
+}
+
+
 Test(reconcile, two_runs_of_different_psps_take_turns, .timeout = 30,
      .description = "a run holds every other run, of any PSP, until it "
                     "commits: two runs could otherwise deadlock on one "
