@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sqltest.h"
@@ -1439,6 +1441,89 @@ Test(sql, migrations_are_recorded,
                              " WHERE version IN ('001_schema.sql', '002_registration.sql')"),
                      "001_schema.sql,002_registration.sql");
     cr_expect_str_eq(VAL0(c, "SELECT bool_and(checksum ~ '^[0-9a-f]{64}$') FROM schema_migrations"), "t");
+    PQfinish(c);
+}
+
+
+/* Writes body to dir/name. */
+static void
+mig_file(const char *dir, const char *name, const char *body)
+{
+    char   path[1024];
+    FILE  *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(body, f);
+    fclose(f);
+}
+
+/* bin/payments-migrate with dir as its sql directory, on database db;
+ * its exit status, its output in out. */
+static int
+mig_run(const char *dir, const char *db, char *out, size_t size)
+{
+    char    cmd[4096];
+    size_t  n, used = 0;
+    FILE   *p;
+    int     st;
+
+    snprintf(cmd, sizeof(cmd), "PAYMENTS_SQL_DIR='%s' '%s/bin/payments-migrate'"
+             " '%s dbname=%s' 2>&1", dir, getenv("PAY_TEST_ROOT"),
+             getenv("PAY_TEST_PG"), db);
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    while (used + 1 < size && (n = fread(out + used, 1, size - used - 1, p)) > 0) {
+        used += n;
+    }
+    out[used] = '\0';
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(sql, migrate_runs_files_in_order_only_and_ignores_what_they_print,
+     .timeout = 60,
+     .description = "payments-migrate refuses a pending file that sorts before one "
+                    "already applied (it ran last, out of order, without a word), and a "
+                    "migration that prints rows (a backfill's SELECT) is applied and "
+                    "recorded, not 'unexpected output' after its commit")
+{
+    PGconn  *c = sqlt_connect();
+    char     hex[13], db[32], dir[1024], out[8192], sql[128], from[1100], to[1100];
+    int      rc;
+
+    sqlt_random_hex(hex, 12);
+    snprintf(db, sizeof(db), "mig_%s", hex);
+    snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
+    cr_assert_eq(mkdir(dir, 0755), 0, "%s", dir);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+    OK0(c, sql);
+
+    mig_file(dir, "001_a.sql", "CREATE TABLE a (x int);\n");
+    mig_file(dir, "003_c.sql", "CREATE TABLE c (x int);\n"
+                               "INSERT INTO c VALUES (1), (2);\n"
+                               "SELECT x AS backfilled FROM c;\n");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "2 applied, 0 already current") != NULL, "%s", out);
+
+    /* a file numbered between the applied ones */
+    mig_file(dir, "002_b.sql", "CREATE TABLE b (x int);\n");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "002_b.sql is not applied, but 003_c.sql") != NULL, "%s", out);
+
+    /* numbered after them, as the message says: applied */
+    snprintf(from, sizeof(from), "%s/002_b.sql", dir);
+    snprintf(to, sizeof(to), "%s/004_b.sql", dir);
+    cr_assert_eq(rename(from, to), 0);
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "1 applied, 2 already current") != NULL, "%s", out);
+
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
+    OK0(c, sql);
     PQfinish(c);
 }
 
