@@ -811,6 +811,12 @@ Test(solo_notify_sql, cli_add_endpoint_seals_its_secret,
                                  "https://127.0.0.1:9/hooks", "--allow-loopback", "--events",
                                  "checkout.succeeded,checkout.paid", NULL }, &out), 0, "%s", out);
     free(out);
+    /* two types with a space: stored as one type no event has, before */
+    cr_expect_neq(merchant_toolv((const char *[]){ "add-endpoint", "--id", m.id, "--url",
+                                 "https://127.0.0.1:9/hooks", "--allow-loopback", "--events",
+                                 "checkout.succeeded checkout.failed", NULL }, &out), 0, "%s", out);
+    cr_expect_not_null(strstr(out, "separated by commas"), "%s", out);
+    free(out);
     cr_expect_neq(merchant_toolv((const char *[]){ "add-endpoint", "--id", m.id, "--url",
                                  "http://127.0.0.1:9/hooks", "--allow-loopback", NULL }, &out), 0, "%s", out);
     free(out);
