@@ -295,6 +295,10 @@ typedef struct ngx_http_payments_ctx_s {
                                                        claim */
     unsigned                        probe:1;        /* this attempt is the
                                                        breaker's probe */
+    unsigned                        stale:1;        /* the stored request's
+                                                       expires_at is too
+                                                       close: rebuilt if the
+                                                       PSP refuses it */
     ngx_uint_t                      fail_status;
     time_t                          fail_retry_after;   /* s; 0: none */
     const char                     *fail_detail;

@@ -399,10 +399,13 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
                       "payments: resuming registration \"%s\" after an "
                       "expired lease", ctx->nonce);
 
-        if (ngx_http_payments_expires_too_soon(ctx)) {
-            ngx_http_payments_register_refresh(ctx);
-            return;
-        }
+        /* the stored bytes go first all the same: if an earlier attempt
+         * made the session, the PSP answers it again for these bytes and
+         * would refuse any others under the same key (Stripe: 400, the
+         * parameters differ), which would fail a checkout the shopper can
+         * still pay.  Refused (they fail validation now, which the PSPs
+         * do not keep under the key), they are rebuilt and sent again. */
+        ctx->stale = ngx_http_payments_expires_too_soon(ctx);
     }
 
     ngx_http_payments_psp_start(ctx);
@@ -457,9 +460,11 @@ ngx_http_payments_expires_too_soon(ngx_http_payments_ctx_t *ctx)
 
 
 /*
- * The stored request can only fail: rebuild it with a fresh expires_at (and
- * return links to match) under the same nonce, and store it before it is
- * sent, so that every later retry sends these bytes.
+ * The PSP refused the stored request of a resume whose expires_at was too
+ * close (so no earlier attempt had made a session from it): rebuild it
+ * with a fresh expires_at (and return links to match) under the same
+ * nonce, and store it before it is sent, so that every later retry sends
+ * these bytes.  The request's deadline stands (the lease covers it).
  */
 
 static void
@@ -509,12 +514,13 @@ ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
 
-    /* nothing was sent: the client's retry resumes again */
+    /* nothing new was sent: the client's retry resumes again */
     if (ngx_http_payments_pg_row(r, res, "pay_refresh") != NGX_OK) {
         return;
     }
 
-    ngx_http_payments_psp_start(ctx);
+    ctx->attempts = 0;
+    ngx_http_payments_psp_call(ctx);
 }
 
 
@@ -677,6 +683,16 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
         return;
 
     case PAY_PSP_REFUSED:
+        if (ctx->stale) {
+            ctx->stale = 0;
+            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                          "payments: psp \"%V\" refused the stored request "
+                          "of \"%s\" (HTTP %l), whose expires_at is too "
+                          "close", &ctx->psp->name, ctx->nonce, f->status);
+            ngx_http_payments_register_refresh(ctx);
+            return;
+        }
+
         ngx_http_payments_limit_refused(ctx);
 
         view.status = "FAILED";

@@ -598,7 +598,7 @@ Test(lease, takes_over_an_expired_lease_and_resumes_the_stored_request)
 
 /*
  * A resume long after the claim: the stored expires_at is now under
- * Stripe's 30 min floor (or past).  Resending those bytes can only be
+ * Stripe's 30 min floor (or past).  The stored bytes, sent first, are
  * refused; the gateway rebuilds the request with a fresh expires_at under
  * the same nonce, stores it, and registers (API.md: retries resume).
  */
@@ -672,6 +672,76 @@ Test(lease, a_resume_past_the_psps_expiry_floor_registers_with_a_fresh_expiry)
 
         cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)", 1, p), "t");
     }
+}
+
+
+/*
+ * The same, but the stored request had reached the PSP: its session exists
+ * (the answer was lost with the holder).  The stored bytes are sent first
+ * and the PSP answers that session again; rebuilt bytes under the same key
+ * are refused by Stripe (400 idempotency_error: other parameters), which
+ * stored the checkout FAILED although the shopper could still pay it.
+ */
+Test(lease, a_resume_whose_session_exists_gets_it_though_its_expiry_is_close)
+{
+    long         sessions, requests;
+    char        *key, *co_id, *body, *auth, *stored_body, *path, *ctype;
+    resp_t      *made, *r;
+    json_t      *stored;
+    const char  *token;
+    merchant_t   m;
+
+    merchant_new(&m);
+    key = uid("key");
+    co_id = uid("co");
+    body = body_for(co_id);
+
+    /* stored with an expiry 30 min and 10 s ahead: the PSP's floor is
+     * 30 min, the gateway's 30 min plus its 20 s lease */
+    (void) claim_directly_expiring(&m, key, co_id, body, "1", uid("mark"),
+                                   1810);
+
+    /* the holder had sent it: the session exists at the PSP */
+    {
+        const char  *p[] = { m.id, co_id };
+
+        stored = json_loads(db_scalar("SELECT psp_request FROM checkouts WHERE"
+                                      " merchant_id = $1 AND checkout_id = $2",
+                                      2, p), 0, NULL);
+    }
+    cr_assert_not_null(stored);
+    path = str_printf("%s%s", env("PAY_TEST_MOCK"),
+                      json_string_value(json_object_get(stored, "path")));
+    ctype = str_printf("Content-Type: %s", json_string_value(
+                           json_object_get(stored, "content_type")));
+    stored_body = strdup(json_string_value(json_object_get(stored, "body")));
+    auth = str_printf("Authorization: Bearer %s",
+                      file_read(run_file("conf/psp.secret"), NULL));
+    {
+        const char  *h[] = { auth, ctype,
+                             str_printf("Idempotency-Key: %s",
+                                        nonce(&m, co_id)), NULL };
+        req_t        rq = { "POST", path, h, stored_body, (size_t) -1 };
+
+        made = http(&rq);
+    }
+    cr_assert_eq(made->status, 200, "%s", made->body);
+    token = json_string_value(json_object_get(resp_json(made), "id"));
+    cr_assert_not_null(token);
+
+    msleep(1500);       /* the claim's 1 s lease runs out */
+    r = api_post(&m, key, body);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")),
+                     "EXECUTING", "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "psp_token")),
+                     token, "the session the PSP has");
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    cr_assert_eq(requests, 2, "the holder's, and the stored bytes again");
 }
 
 
