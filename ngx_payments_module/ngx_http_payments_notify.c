@@ -60,6 +60,10 @@ typedef struct {
     ngx_http_payments_notify_outcome_e  outcome;
     ngx_event_t                         hold;       /* a graceful exit
                                                        waits for it */
+    size_t                              answer_len; /* of the body read */
+    long                                answer_status;  /* the 2xx of an
+                                                           answer cut at
+                                                           its limit */
     unsigned                            refused:1;  /* an address was */
     unsigned                            final:1;    /* no retry */
 } ngx_http_payments_delivery_t;
@@ -848,12 +852,28 @@ ngx_http_payments_notify_prereq(void *data, char *primary_ip, char *local_ip,
 }
 
 
+/* The endpoint's answer is read up to NGX_HTTP_PAYMENTS_NOTIFY_ANSWER_MAX
+ * and dropped.  Past it the transfer stops (an endpoint that answers 200
+ * and goes on streaming would otherwise run into the time-out, be retried
+ * and counted as failing); its status, already read, stands. */
+
+#define NGX_HTTP_PAYMENTS_NOTIFY_ANSWER_MAX  4096
+
 static size_t
 ngx_http_payments_notify_discard(char *ptr, size_t size, size_t nmemb,
     void *userdata)
 {
+    ngx_http_payments_delivery_t  *d = userdata;
+
     (void) ptr;
-    (void) userdata;
+
+    d->answer_len += size * nmemb;
+
+    if (d->answer_len > NGX_HTTP_PAYMENTS_NOTIFY_ANSWER_MAX) {
+        curl_easy_getinfo(d->fetch.easy, CURLINFO_RESPONSE_CODE,
+                          &d->answer_status);
+        return 0;
+    }
 
     return size * nmemb;
 }
@@ -864,6 +884,13 @@ ngx_http_payments_notify_answered(ngx_http_payments_fetch_t *f)
 {
     const char                    *error;
     ngx_http_payments_delivery_t  *d = f->data;
+
+    if (f->status == 0 && f->result == CURLE_WRITE_ERROR
+        && d->answer_status >= 200 && d->answer_status < 300)
+    {
+        /* a 2xx whose body went on past the limit: delivered */
+        f->status = d->answer_status;
+    }
 
     if (f->status >= 200 && f->status < 300) {
         d->outcome = NGX_HTTP_PAYMENTS_NOTIFY_DELIVERED;

@@ -568,6 +568,39 @@ Test(notify, retried_after_a_500_a_hang_and_a_drop_then_delivered)
 }
 
 
+Test(notify, a_2xx_whose_body_never_ends_is_delivered_at_once,
+     .description = "the answer's body is read up to 4 KiB: an endpoint that "
+                    "answers 200 and goes on streaming is delivered when the "
+                    "limit is reached, not timed out, retried and counted as "
+                    "failing")
+{
+    long         took;
+    json_t      *ds, *d, *it;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m;
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    receiver_mode(ep.name, "stream", NULL);
+    checkout_paid(&m, &p);
+
+    ds = receiver_wait(ep.name, "200", 1, 15);
+    d = json_array_get(ds, 0);
+    it = notification_wait(NULL, &m, dstr(d, "webhook_id"), "DELIVERED", 10);
+    cr_expect_eq(dint(it, "attempts"), 1, "%s", dump(it));
+    cr_expect_eq(dint(it, "last_status"), 200, "%s", dump(it));
+
+    /* the gateway hung up long before its timeout=2s */
+    msleep(300);
+    d = json_array_get(receiver_deliveries(ep.name), 0);
+    took = dint(d, "gave_up_ms") - dint(d, "arrived_ms");
+    cr_expect(took >= 0 && took < 1000, "the stream was read for %ld ms: %s",
+              took, dump(d));
+    cr_expect_eq(json_array_size(receiver_deliveries(ep.name)), 1);
+}
+
+
 Test(notify, a_redirect_is_a_failure_and_is_not_followed)
 {
     json_t      *ds, *it;

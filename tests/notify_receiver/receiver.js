@@ -22,6 +22,8 @@
  *   redirect [U]  302 to U (default: this receiver, the path + "/redirected",
  *                 so that a client that followed it would be seen there)
  *   slow N        204 after N ms
+ *   stream        200, then a body that never ends (16 KiB every 10 ms)
+ *                 until the client closes
  * A path's "script" (a list of modes) is used first, one per verified
  * delivery, then its mode (default ok).
  *
@@ -143,7 +145,7 @@ function parseMode(m) {
         return null;
     }
     switch (word) {
-    case 'ok': case 'hang': case 'drop':
+    case 'ok': case 'hang': case 'drop': case 'stream':
         return arg === undefined ? { kind: word } : null;
     case 'status': {
         const n = Number(arg);
@@ -362,6 +364,25 @@ function answer(req, res, rec, mode) {
         rec.answer = 'drop';
         req.socket.destroy();
         break;
+    case 'stream': {
+        const chunk = Buffer.alloc(16384, 'x');
+        const timer = setInterval(() => {
+            if (res.destroyed || res.writableEnded) {
+                clearInterval(timer);
+                return;
+            }
+            res.write(chunk);
+        }, 10);
+        rec.answer = '200';
+        delivered(rec);
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write(chunk);
+        res.once('close', () => {
+            clearInterval(timer);
+            rec.gave_up_ms = Date.now();
+        });
+        break;
+    }
     case 'hang':
     default:
         rec.answer = 'hang';
