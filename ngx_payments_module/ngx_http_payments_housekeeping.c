@@ -187,11 +187,12 @@ ngx_http_payments_purge_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 
     if (n > 0) {
         ngx_log_error(NGX_LOG_INFO, q->log, 0,
-                      "payments: purged %i expired idempotency keys", n);
+                      "payments: purged %i expired idempotency keys and "
+                      "notifications delivered over 30 days ago", n);
     }
 
-    /* a full batch: more are waiting, go on soon */
-    if (n == NGX_HTTP_PAYMENTS_PURGE_BATCH) {
+    /* a full batch (of either kind): more may be waiting, go on soon */
+    if (n >= NGX_HTTP_PAYMENTS_PURGE_BATCH) {
         ngx_add_timer(&ngx_http_payments_purge_timer,
                       NGX_HTTP_PAYMENTS_PURGE_SOON);
         return;

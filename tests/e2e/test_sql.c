@@ -368,6 +368,36 @@ Test(sql, purge_deletes_only_done_keys_past_ttl,
     PQfinish(c);
 }
 
+Test(sql, purge_deletes_notifications_delivered_over_30_days_ago_only,
+     .description = "pay_purge deletes DELIVERED notifications delivered more than 30 days "
+                    "ago, and keeps newer ones, PENDING ones and the dead letters "
+                    "(nothing deleted a notification before sql/038)",
+     .timeout = 30)
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    OK(c, "INSERT INTO notify_endpoints (merchant_id, endpoint_id, url, host, event_types,"
+          " secret_sealed) VALUES ($1, 'ep_0000000000000000000000aa', 'https://shop.example/hooks',"
+          " 'shop.example', '{}', 'v1.k.sealed')", m);
+    /* delivered 31 and 29 days ago, pending and failed from 40 days ago */
+    OK(c, "INSERT INTO notifications (merchant_id, notification_id, endpoint_id, event_type,"
+          " checkout_id, object_id, sequence, payload, status, delivered_at, created_at)"
+          " SELECT $1, 'msg_' || lpad(g::text, 24, '0'), 'ep_0000000000000000000000aa', 'checkout.succeeded',"
+          " 'co' || g, 'co' || g, 1, '{}', s, d, now() - interval '40 days'"
+          " FROM (VALUES (1, 'DELIVERED', now() - interval '31 days'),"
+          "              (2, 'DELIVERED', now() - interval '29 days'),"
+          "              (3, 'PENDING', NULL::timestamptz),"
+          "              (4, 'FAILED', NULL)) v (g, s, d)", m);
+    cr_expect_geq(atoi(VAL0(c, "SELECT pay_purge(100000)")), 1);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(right(notification_id, 1) || status, ','"
+                            " ORDER BY notification_id) FROM notifications"
+                            " WHERE merchant_id = $1", m),
+                     "2DELIVERED,3PENDING,4FAILED");
+    PQfinish(c);
+}
+
 Test(sql, checkout_id_under_another_key_is_duplicate,
      .description = "a checkout id already used under another key: duplicate, 409 stored under the new key, nothing inserted")
 {
