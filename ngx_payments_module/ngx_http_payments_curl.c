@@ -234,6 +234,7 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     }
 
+    f->timeout = timeout;
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      (long) psp->connect_timeout);

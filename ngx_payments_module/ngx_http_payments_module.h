@@ -218,6 +218,10 @@ struct ngx_http_payments_fetch_s {
     long                                    status;     /* 0: no answer */
     CURLcode                                result;
     ngx_msec_t                              elapsed;
+    ngx_msec_t                              timeout;    /* this attempt's:
+                                                   under the PSP's own when
+                                                   the request's deadline
+                                                   cut it short */
     ngx_http_payments_fetch_handler_pt      handler;
     void                                   *data;
     ngx_log_t                              *log;

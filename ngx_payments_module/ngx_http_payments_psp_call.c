@@ -44,6 +44,14 @@ ngx_http_payments_psp_answered(ngx_http_payments_psp_t *psp,
         return NGX_ERROR;
     }
 
+    /* an attempt the request's deadline cut short of the PSP's timeout
+     * and that then timed out says nothing of the PSP: its breaker is not
+     * told (a last attempt with a few ms left failed for sure, and counted
+     * as the PSP failing) */
+    if (f->result == CURLE_OPERATION_TIMEDOUT && f->timeout < psp->timeout) {
+        return NGX_OK;
+    }
+
     /* any answer but a 5xx or a 429 says the PSP is up; no answer, a
      * timeout, a 5xx or a 429 is a transient failure */
     ngx_http_payments_breaker_result(psp, f->result == CURLE_OK

@@ -26,14 +26,16 @@ stop_br(void)
 static void
 start_br(void)
 {
-    char    *psp1, *psp2;
+    char    *psp1, *psp2, *psp3;
 
     psp1 = gw_psp_conf("br_stripe", "stripe");
     psp2 = gw_psp_conf("br_retry", "stripe");
+    psp3 = gw_psp_conf("br_cut", "stripe");
 
     /* the lines end "allow_http;\n": add the policy before the ';' */
     psp1[strlen(psp1) - 2] = '\0';
     psp2[strlen(psp2) - 2] = '\0';
+    psp3[strlen(psp3) - 2] = '\0';
 
     gateway_start(&br, "breaker", 2, str_printf(
         "payments_database \"%s\";\n"
@@ -42,8 +44,9 @@ start_br(void)
         "payments_request_timeout 2500ms;\n"
         "payments_idempotency_lease 20s;\n"
         "%s retries=0 breaker=3 breaker_open=2s;\n"
-        "%s retries=2 retry_base=100ms retry_max=400ms breaker=0;\n",
-        pg_gateway_conninfo(), psp1, psp2));
+        "%s retries=2 retry_base=100ms retry_max=400ms breaker=0;\n"
+        "%s retries=2 retry_base=100ms retry_max=200ms breaker=3;\n",
+        pg_gateway_conninfo(), psp1, psp2, psp3));
 
     gateway_wait_ready(&br, 10);
 }
@@ -151,6 +154,28 @@ Test(solo_breaker, failures_in_a_row_open_the_circuit_and_the_psp_gets_no_call)
     cr_assert(file_contains(br.error_log, "circuit open for 2000ms"));
     cr_assert(file_contains(br.error_log, "circuit closed, the probe "
                                           "succeeded"));
+}
+
+
+Test(solo_breaker, an_attempt_cut_short_by_the_requests_budget_is_not_a_psp_failure,
+     .description = "a PSP that hangs: two attempts of 1 s time out, the "
+                    "third has only what is left of the 2.5 s budget and "
+                    "times out too; two failures, not three (the breaker "
+                    "opens at three: it used to open on this one request)")
+{
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_br();
+
+    mock_fault(str_printf("{\"match\":\"%s:\",\"hang_ms\":3000}", m.id));
+
+    r = register_via(&m, uid("co"), "br_cut");
+    expect_problem(r, 504, "psp_unavailable");
+    resp_free(r);
+
+    cr_assert_eq(circuit_state("br_cut"), 0, "the cut attempt counted");
 }
 
 
