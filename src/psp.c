@@ -749,6 +749,22 @@ pay_json_reason(const json_t *root, const char *key, const char *alt)
 }
 
 
+/* A 4xx that only says an earlier attempt holds the Idempotency-Key (the
+ * dialect's key_in_use): no refusal.  1 with the reason set, else 0. */
+static int
+pay_psp_key_in_use(const pay_dialect_t *dl, const json_t *root, int status,
+    char *reason, size_t size)
+{
+    if (root == NULL || dl->key_in_use == NULL || !dl->key_in_use(root)) {
+        return 0;
+    }
+
+    snprintf(reason, size, "the PSP is still working on this idempotency "
+             "key (HTTP %d)", status);
+    return 1;
+}
+
+
 void
 pay_psp_parse_registration_redact(pay_dialect_e d, int status,
     const char *body, size_t len, const char *secret, size_t secret_len,
@@ -800,12 +816,11 @@ pay_psp_parse_registration_redact(pay_dialect_e d, int status,
     case 422:
         root = pay_psp_json(body, len);
 
-        if (root != NULL && dl->key_in_use != NULL && dl->key_in_use(root)) {
+        if (pay_psp_key_in_use(dl, root, status, res->reason,
+                               sizeof(res->reason)))
+        {
             json_decref(root);
             res->key_in_use = 1;
-            snprintf(res->reason, sizeof(res->reason),
-                     "the PSP is still working on this idempotency key "
-                     "(HTTP %d)", status);
             return;
         }
 
@@ -1053,12 +1068,11 @@ pay_psp_parse_op_redact(const pay_dialect_t *d, int status,
     case 422:
         root = pay_psp_json(body, len);
 
-        if (root != NULL && d->key_in_use != NULL && d->key_in_use(root)) {
+        if (pay_psp_key_in_use(d, root, status, res->reason,
+                               sizeof(res->reason)))
+        {
             json_decref(root);
             res->key_in_use = 1;
-            snprintf(res->reason, sizeof(res->reason),
-                     "the PSP is still working on this idempotency key "
-                     "(HTTP %d)", status);
             return;
         }
 

@@ -632,17 +632,19 @@ state_of(PGconn *c, const char *sql, int n, const char *const *params)
 }
 
 
-/* An EXECUTING checkout co[1] of merchant co[0] at mock_generic, 1.00 EUR,
+/* An EXECUTING checkout co[1] of merchant co[0] at the PSP psp, 1.00 EUR,
  * written directly (no registration, no PSP call). */
 static void
-checkout_of_mock_generic(const char *const co[2])
+checkout_at(const char *psp, const char *const co[2])
 {
+    const char  *p[3] = { co[0], co[1], psp };
+
     db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
             " currency, amount_total, success_url, cancel_url, status,"
-            " psp_request, expires_at) VALUES ($1, $2, 'mock_generic',"
+            " psp_request, expires_at) VALUES ($1, $2, $3,"
             " $1 || ':' || $2, 'EUR', 100, 'https://shop.example/s',"
             " 'https://shop.example/c', 'EXECUTING', 'r',"
-            " now() + interval '1 hour')", 2, co);
+            " now() + interval '1 hour')", 3, p);
 }
 
 
@@ -663,14 +665,9 @@ Test(reconcile, a_file_is_refused_for_another_psp_and_for_an_html_path_it_cannot
     merchant_new(&m);
     co[0] = m.id;
     co[1] = uid("co");
-    checkout_of_mock_generic(co);
+    checkout_at("mock_generic", co);
     co[1] = uid("co");
-    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
-            " currency, amount_total, success_url, cancel_url, status,"
-            " psp_request, expires_at) VALUES ($1, $2, 'mock_adyen',"
-            " $1 || ':' || $2, 'EUR', 100, 'https://shop.example/s',"
-            " 'https://shop.example/c', 'EXECUTING', 'r',"
-            " now() + interval '1 hour')", 2, co);
+    checkout_at("mock_adyen", co);
 
     /* a payment nobody knows, on an old day: unclassified, exit 1 */
     csv = str_printf("reference,psp_ref,type,gross,fee,net,currency,date\n"
@@ -719,7 +716,7 @@ Test(reconcile, two_runs_of_different_psps_take_turns, .timeout = 30,
     merchant_new(&m);
     co[0] = m.id;
     co[1] = uid("co");
-    checkout_of_mock_generic(co);
+    checkout_at("mock_generic", co);
     a[0] = "mock_generic";
     a[1] = uid("sha-a");
     b[0] = "mock_adyen";
@@ -766,7 +763,7 @@ Test(reconcile, internal_checks_flag_a_wrong_wallet_and_an_over_refund,
     /* all in one transaction, rolled back: the other suites share this
      * database and must never see the wrong wallet or refund */
     db_exec("BEGIN", 0, NULL);
-    checkout_of_mock_generic(co);
+    checkout_at("mock_generic", co);
     db_exec("INSERT INTO payment_orders (merchant_id, payment_order_id,"
             " checkout_id, line_no, seller_account, amount, currency, status)"
             " VALUES ($1, $3, $2, 1, 'seller_w', 100, 'EUR', 'EXECUTING')",
@@ -817,7 +814,7 @@ Test(reconcile, a_run_that_loses_a_deadlock_runs_again, .timeout = 60,
     co[0] = m.id;
     co[1] = uid("co");
     co[2] = uid("po");
-    checkout_of_mock_generic(co);
+    checkout_at("mock_generic", co);
     db_exec("INSERT INTO payment_orders (merchant_id, payment_order_id,"
             " checkout_id, line_no, seller_account, amount, currency, status)"
             " VALUES ($1, $3, $2, 1, 'seller_d', 100, 'EUR', 'EXECUTING')",
