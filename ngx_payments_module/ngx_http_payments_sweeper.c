@@ -54,6 +54,7 @@ typedef enum {
     NGX_HTTP_PAYMENTS_SWEEP_LEASE,
     NGX_HTTP_PAYMENTS_SWEEP_DUE,
     NGX_HTTP_PAYMENTS_SWEEP_ITEMS,
+    NGX_HTTP_PAYMENTS_SWEEP_RENEW,
     NGX_HTTP_PAYMENTS_SWEEP_OVERDUE
 } ngx_http_payments_sweep_state_e;
 
@@ -67,6 +68,9 @@ typedef struct {
 
     ngx_http_payments_sweep_state_e     state;
     ngx_uint_t                          leader;
+    ngx_msec_t                          leased_at;  /* the lease last taken
+                                                       or renewed */
+    char                               *ttl;        /* the lease's, s */
     ngx_array_t                        *items;      /* of sweep_item_t */
     ngx_uint_t                          current;
     ngx_http_payments_psp_t            *psp;        /* current's */
@@ -92,6 +96,8 @@ static ngx_int_t ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
 static void ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_sweep_due(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_sweep_renewed(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw);
 static void ngx_http_payments_sweep_expiry(ngx_http_payments_sweeper_t *sw,
@@ -363,6 +369,7 @@ ngx_http_payments_sweep_round(ngx_event_t *ev)
         return;
     }
 
+    sw->ttl = ttl;
     sw->params[0] = sw->owner;
     sw->params[1] = ttl;
     sw->state = NGX_HTTP_PAYMENTS_SWEEP_LEASE;
@@ -458,6 +465,7 @@ ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     sw->leader = (PQgetvalue(res, 0, 0)[0] == 't');
+    sw->leased_at = ngx_current_msec;
 
     if (ngx_http_payments_metrics) {
         ngx_http_payments_metrics->sweeper_leader = sw->leader;
@@ -497,6 +505,38 @@ ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q, PGresult *res)
     {
         ngx_http_payments_sweep_end(sw);
     }
+}
+
+
+/* The lease renewed mid-round: the round goes on; lost (another gateway
+ * took it: this one was too slow for it), the round ends here, and the
+ * checkouts it had not asked about yet wait for a later round. */
+static void
+ngx_http_payments_sweep_renewed(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_sweeper_t  *sw = q->data;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_lease") != NGX_OK
+        || PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't')
+    {
+        ngx_log_error(NGX_LOG_WARN, sw->log, 0,
+                      "payments: sweeper: the lease was not renewed "
+                      "mid-round; the round stops after %ui of %ui "
+                      "checkouts", sw->current, sw->items->nelts);
+        sw->leader = 0;
+
+        if (ngx_http_payments_metrics) {
+            ngx_http_payments_metrics->sweeper_leader = 0;
+        }
+
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    sw->leased_at = ngx_current_msec;
+    sw->state = NGX_HTTP_PAYMENTS_SWEEP_ITEMS;
+    ngx_post_event(&sw->next, &ngx_posted_events);
 }
 
 
@@ -584,6 +624,27 @@ ngx_http_payments_sweep_step(ngx_event_t *ev)
 
     if (sw->state == NGX_HTTP_PAYMENTS_SWEEP_ITEMS) {
         if (sw->items && sw->current < sw->items->nelts) {
+            /* a round of slow look-ups can outlast the lease (three
+             * intervals): renewed every interval, so that no other gateway
+             * takes it over mid-round and sweeps beside this one */
+            if (ngx_current_msec - sw->leased_at
+                >= sw->pmcf->sweeper.interval)
+            {
+                sw->state = NGX_HTTP_PAYMENTS_SWEEP_RENEW;
+                sw->params[0] = sw->owner;
+                sw->params[1] = sw->ttl;
+
+                if (ngx_http_payments_sweep_query(sw,
+                        "SELECT pay_sweeper_lease($1, $2)", 2,
+                        ngx_http_payments_sweep_renewed)
+                    != NGX_OK)
+                {
+                    ngx_http_payments_sweep_end(sw);
+                }
+
+                return;
+            }
+
             ngx_http_payments_sweep_item(sw);
             return;
         }

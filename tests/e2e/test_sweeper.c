@@ -18,7 +18,11 @@
 
 #include "harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 
@@ -722,4 +726,88 @@ Test(solo_sweeper, a_round_asks_first_about_what_it_asked_about_least_recently,
 #undef ROUND
 
     db_exec("ROLLBACK", 0, NULL);
+}
+
+
+/* A loopback port that accepts connections and never answers: a PSP whose
+ * every look-up runs into its timeout.  Its socket, and the port in *port. */
+static int
+silent_port(int *port)
+{
+    int                 s;
+    socklen_t           len;
+    struct sockaddr_in  sin;
+
+    s = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(s, 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(s, (struct sockaddr *) &sin, sizeof(sin)), 0);
+    cr_assert_eq(listen(s, 128), 0);
+    len = sizeof(sin);
+    cr_assert_eq(getsockname(s, (struct sockaddr *) &sin, &len), 0);
+    *port = ntohs(sin.sin_port);
+
+    return s;
+}
+
+
+Test(solo_sweeper, a_round_longer_than_the_lease_keeps_it_to_the_end,
+     .timeout = 60,
+     .description = "the lease lasts three intervals and 2 s and was taken "
+                    "only at a round's start: a round of slow look-ups "
+                    "outlasted it, another gateway took it over and swept "
+                    "beside the first; now it is renewed every interval "
+                    "mid-round")
+{
+    int          i, s, port;
+    long         other;
+    char        *conf, *psp, *at;
+    merchant_t   m;
+    const char  *p[2];
+
+    s = silent_port(&port);
+
+    /* sw_slow: the mock's Stripe API at that port instead */
+    psp = gw_psp_conf("sw_slow", "stripe");
+    at = strstr(psp, env("PAY_TEST_MOCK"));
+    cr_assert_not_null(at);
+    psp = str_printf("%.*shttp://127.0.0.1:%d%s", (int) (at - psp), psp, port,
+                     at + strlen(env("PAY_TEST_MOCK")));
+    conf = sweeper_conf(str_printf("%s" SWEEPER_CONF, psp));
+
+    /* eight checkouts at sw_slow, due at once: a round of 8 x 1 s, the
+     * lease 3 x 300 ms + 2 s */
+    merchant_new(&m);
+    p[0] = m.id;
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, psp_token, expires_at, created_at)"
+            " SELECT $1, 'co_' || g, 'sw_slow', $1 || ':co_' || g, 'EUR',"
+            " 100, 'https://shop.example/s', 'https://shop.example/c',"
+            " 'EXECUTING', 'r', 'cs_slow_' || g, now() + interval '1 hour',"
+            " now() - interval '1 minute' FROM generate_series(1, 8) g", 1, p);
+
+    gateway_start(&sweepers[0], "sweeper-long", 2, conf);
+    gateway_wait_ready(&sweepers[0], 10);
+    wait_leader(&sweepers[0]);
+    gateway_start(&sweepers[1], "sweeper-waits", 2, conf);
+    gateway_wait_ready(&sweepers[1], 10);
+
+    /* the round goes on for about 8 s; the other never gets the lease */
+    other = 0;
+    for (i = 0; i < 70; i++) {
+        other += gateway_metric(&sweepers[1], "payments_sweeper_leader");
+        msleep(100);
+    }
+
+    cr_expect_eq(other, 0, "the other gateway held the lease mid-round");
+    cr_expect_eq(gateway_metric(&sweepers[0], "payments_sweeper_leader"), 1);
+    cr_expect(!file_contains(sweepers[0].error_log, "was not renewed"));
+
+    stop_sweepers();
+    db_exec("UPDATE checkouts SET status = 'FAILED' WHERE merchant_id = $1",
+            1, p);
+    close(s);
 }
