@@ -18,6 +18,13 @@ chmod 755 "$run"
 stop() {
     bash ci/shop.sh stop "$run" || true
     bash ci/services.sh stop "$run" || true
+    # the database, keys and logs of this run go with it (KEEP_RUN=1 keeps
+    # them to read afterwards)
+    if [ "${KEEP_RUN:-0}" = 1 ]; then
+        echo "demo: run directory kept: $run" >&2
+    else
+        rm -rf "$run"
+    fi
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
@@ -33,6 +40,16 @@ case $shop in
     *) echo "demo: port 8443 is taken: the shop is on $shop this time" ;;
 esac
 
+# The demo merchant may send its shoppers back to the shop, and its sellers
+# have pay-out destinations at the mock PSP (doc/MONEY.md's pay-out works)
+for s in seller_42 seller_77; do
+    bin/payments-merchant --db "$PAY_TEST_PG" add-seller --id "$PAY_TEST_MERCHANT_ID" \
+        --seller "$s" --psp "$PAY_TEST_PSP" --destination acct_1MockSeller \
+        >>"$run/logs/services.log" 2>&1
+done
+bin/payments-merchant --db "$PAY_TEST_PG" add-origin --id "$PAY_TEST_MERCHANT_ID" \
+    --origin "$shop" >>"$run/logs/services.log" 2>&1
+
 id="demo$(date +%s)"
 body=$(cat <<JSON
 {"checkout_id": "co_$id",
@@ -40,8 +57,8 @@ body=$(cat <<JSON
  "payment_orders": [
    {"payment_order_id": "po_${id}_1", "seller_account": "seller_42", "amount": "10.00", "currency": "USD"},
    {"payment_order_id": "po_${id}_2", "seller_account": "seller_77", "amount": "5.00", "currency": "USD"}],
- "success_url": "https://shop.example/thanks",
- "cancel_url": "https://shop.example/cart",
+ "success_url": "$shop/thanks",
+ "cancel_url": "$shop/cart",
  "psp": "$PAY_TEST_PSP"}
 JSON
 )
@@ -73,9 +90,14 @@ curl -s --cacert $PAY_TEST_CA -i -X POST $PAY_TEST_GW/v1/payments \\
   -d '$(echo "$body" | tr -d '\n')'
 
 Then open the answer's pay_url in a browser (accept the certificate): it sends
-you to the mock PSP's hosted page.  Look the checkout up with
+you to the mock PSP's hosted page, and Pay (or Decline) back to the shop's
+thank-you (or cart) page.  Look the checkout up with
   curl -s --cacert $PAY_TEST_CA -H 'Authorization: Bearer $PAY_TEST_MERCHANT_KEY' $PAY_TEST_GW/v1/checkouts/co_$id
-Logs: $run/logs/.  Ctrl-C stops everything.
+
+bin/payments-merchant works on the demo's database with
+  export PAYMENTS_DB='$PAY_TEST_PG'
+Logs: $run/logs/.  Ctrl-C stops everything and removes them (KEEP_RUN=1
+keeps them).
 TXT
 
 # A walk through the money's life, printed as it happens (DEMO_WALK=0 skips
@@ -91,7 +113,7 @@ walk() {
     answer=$(api -X POST "$gw/v1/payments" -H "Idempotency-Key: $wid" \
         -H 'Content-Type: application/json' -d "{\"checkout_id\": \"co_$wid\",
  \"payment_orders\": [{\"payment_order_id\": \"po_${wid}_1\", \"seller_account\": \"seller_42\", \"amount\": \"10.00\", \"currency\": \"USD\"}],
- \"success_url\": \"https://shop.example/thanks\", \"cancel_url\": \"https://shop.example/cart\",
+ \"success_url\": \"$shop/thanks\", \"cancel_url\": \"$shop/cart\",
  \"psp\": \"$PAY_TEST_PSP\"}")
     echo "1. POST /v1/payments -> $answer"
     token=$(printf '%s' "$answer" | sed -n 's/.*"psp_token":"\([^"]*\)".*/\1/p')
