@@ -165,6 +165,12 @@ ngx_http_payments_send(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     r->headers_out.status = status;
+
+    if (status == 422) {
+        /* nginx 1.22 knows no reason phrase for 422: "HTTP/1.1 422 " */
+        ngx_str_set(&r->headers_out.status_line, "422 Unprocessable Entity");
+    }
+
     r->headers_out.content_type.len = ngx_strlen(content_type);
     r->headers_out.content_type.data = (u_char *) content_type;
     r->headers_out.content_type_len = r->headers_out.content_type.len;

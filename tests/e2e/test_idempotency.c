@@ -112,6 +112,30 @@ Test(idempotency, refuses_the_key_with_a_different_body_422)
 
     r = api_post(&m, key, other);
     expect_problem(r, 422, "idempotency_key_reused");
+
+    /* over HTTP/1.1 with its reason phrase, which nginx 1.22 leaves out */
+    {
+        char   line[256] = "";
+        char  *path, *cmd;
+        FILE  *f, *p;
+
+        path = str_printf("%s/body-%s.json", env("PAY_TEST_RUN"), uid("b"));
+        f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs(other, f);
+        fclose(f);
+        cmd = str_printf("curl -s -i --http1.1 --cacert '%s' -X POST '%s'"
+                         " -H 'Authorization: Bearer %s'"
+                         " -H 'Idempotency-Key: %s'"
+                         " -H 'Content-Type: application/json'"
+                         " --data-binary @'%s'", env("PAY_TEST_CA"),
+                         gw_url(PATH_PAYMENTS), m.key, key, path);
+        p = popen(cmd, "r");
+        cr_assert_not_null(p);
+        cr_assert_not_null(fgets(line, sizeof(line), p));
+        pclose(p);
+        cr_expect_str_eq(line, "HTTP/1.1 422 Unprocessable Entity\r\n");
+    }
 }
 
 
