@@ -440,8 +440,11 @@ ngx_http_payments_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_payments_log_handler;
 
-    /* bodies are read into memory by the module, never into a file */
-    ngx_http_payments_router_init(cf);
+    /* bodies are read into memory by the module, never into a file; the
+     * request line's tokens are cut out before anything may log it */
+    if (ngx_http_payments_router_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     /* nginx's own error answers on the module's routes get problem+json */
     ngx_http_payments_response_init(cf);

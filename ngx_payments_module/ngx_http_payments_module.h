@@ -578,10 +578,10 @@ void ngx_http_payments_list_notifications(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_replay_notification(ngx_http_payments_ctx_t *ctx);
 
 
-/* _router.c: the content handler; the request body filter, in
- * postconfiguration */
+/* _router.c: the content handler; the request body filter and the
+ * request line's redaction (post-read phase), in postconfiguration */
 ngx_int_t ngx_http_payments_handler(ngx_http_request_t *r);
-void ngx_http_payments_router_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_payments_router_init(ngx_conf_t *cf);
 
 
 /* payments_plain_http */

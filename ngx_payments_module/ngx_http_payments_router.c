@@ -32,73 +32,61 @@ static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
 
 
 /*
- * A browser token (t=) is a bearer credential: it must not reach the
- * access log ($request) or the error log's "request:" context, which both
- * print the request line.  The request line is replaced by a copy with the
- * value of every t= cut out; $args and $request_uri still carry it, so a
- * log_format must not use them (the README says so).
+ * A browser token (t=) is a bearer credential, and so is Adyen's sessionId
+ * on the way back (the PSP's token): neither may reach the access log
+ * ($request) or the error log's "request:" context, which both print the
+ * request line.  The request line is replaced by a copy with those values
+ * cut out (pay_redact_request_line, url.h), read from the line itself: over
+ * HTTP/2 nginx builds it apart from r->args.  It runs in the post-read
+ * phase, before limit_req, limit_conn or access can refuse the request and
+ * log it, for the module's paths (/v1/) once a payments location is
+ * configured; again, at no cost, in the content handler.  $args and
+ * $request_uri still carry the values, so a log_format must not use them
+ * (the README says so).
  */
 
 static void
 ngx_http_payments_redact(ngx_http_request_t *r)
 {
-    u_char  *line, *p, *q, *end, *args_end, *v;
+    u_char  *line;
+    size_t   n;
 
-    if (r->args.len == 0
-        || r->args.data < r->request_line.data
-        || r->args.data + r->args.len
-           > r->request_line.data + r->request_line.len)
+    if (r->request_line.len == 0
+        || ngx_strlchr(r->request_line.data,
+                       r->request_line.data + r->request_line.len, '?')
+           == NULL)
     {
         return;
     }
 
-    /* every "t=" value becomes "redacted", which is never longer than a
-     * token, except an empty or short one: reserve for it */
-    line = ngx_pnalloc(r->pool, r->request_line.len
-                                + r->args.len / 2 * sizeof("redacted"));
+    line = ngx_pnalloc(r->pool, PAY_REDACT_SIZE(r->request_line.len));
     if (line == NULL) {
         return;
     }
 
-    p = r->request_line.data;
-    end = r->request_line.data + r->request_line.len;
-    args_end = r->args.data + r->args.len;
+    n = pay_redact_request_line((char *) r->request_line.data,
+                                r->request_line.len, (char *) line);
+    if (n > 0) {
+        r->request_line.data = line;
+        r->request_line.len = n;
+    }
+}
 
-    q = ngx_cpymem(line, p, r->args.data - p);
-    p = r->args.data;
 
-    while (p < args_end) {
-        v = p;
+static ngx_int_t
+ngx_http_payments_redact_early(ngx_http_request_t *r)
+{
+    ngx_http_payments_main_conf_t  *pmcf;
 
-        /* ngx_http_arg(), which finds the token, ignores case: so does
-         * this ("T=" is a token too) */
-        if (args_end - p >= 2 && (p[0] == 't' || p[0] == 'T') && p[1] == '=')
-        {
-            *q++ = p[0];
-            q = ngx_cpymem(q, "=redacted", sizeof("=redacted") - 1);
-            p += 2;
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_payments_module);
 
-            while (p < args_end && *p != '&') {
-                p++;
-            }
-
-        } else {
-            while (p < args_end && *p != '&') {
-                p++;
-            }
-
-            q = ngx_cpymem(q, v, p - v);
-        }
-
-        if (p < args_end) {
-            *q++ = *p++;                /* the '&' */
-        }
+    if (pmcf != NULL && pmcf->conninfo.len > 0
+        && r->uri.len >= 4 && ngx_strncmp(r->uri.data, "/v1/", 4) == 0)
+    {
+        ngx_http_payments_redact(r);
     }
 
-    q = ngx_cpymem(q, args_end, end - args_end);
-
-    r->request_line.data = line;
-    r->request_line.len = q - line;
+    return NGX_DECLINED;
 }
 
 
@@ -718,11 +706,23 @@ ngx_http_payments_money_post(ngx_http_payments_ctx_t *ctx)
 
 
 
-void
+ngx_int_t
 ngx_http_payments_router_init(ngx_conf_t *cf)
 {
-    (void) cf;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
 
     ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
     ngx_http_top_request_body_filter = ngx_http_payments_request_body_filter;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_payments_redact_early;
+
+    return NGX_OK;
 }

@@ -581,3 +581,86 @@ pay_route_name(unsigned route)
 
     return "other";
 }
+
+
+/* --- request lines for the logs (url.h) ----------------------------------- */
+
+static int
+pay_redact_name(const char *p, size_t n)
+{
+    return (n == 1 && (p[0] == 't' || p[0] == 'T'))
+           || (n == 9 && memcmp(p, "sessionId", 9) == 0)
+           || (n == 13 && memcmp(p, "sessionResult", 13) == 0);
+}
+
+
+size_t
+pay_redact_request_line(const char *line, size_t len, char *out)
+{
+    size_t       n, vlen;
+    const char  *q, *args, *end, *last_sp, *p, *name, *eq, *amp;
+    char        *o;
+    int          cut;
+
+    q = memchr(line, '?', len);
+    if (q == NULL) {
+        return 0;
+    }
+
+    args = q + 1;
+    end = line + len;
+
+    /* the protocol after the last space, if it comes after the query */
+    last_sp = NULL;
+    for (p = end; p > args; p--) {
+        if (p[-1] == ' ') {
+            last_sp = p - 1;
+            break;
+        }
+    }
+
+    if (last_sp != NULL) {
+        end = last_sp;
+    }
+
+    o = out;
+    memcpy(o, line, (size_t) (args - line));
+    o += args - line;
+    cut = 0;
+
+    for (p = args; p < end; p = amp + 1) {
+        name = p;
+        amp = memchr(p, '&', (size_t) (end - p));
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = memchr(p, '=', (size_t) (amp - p));
+
+        if (eq != NULL && pay_redact_name(name, (size_t) (eq - name))) {
+            vlen = (size_t) (amp - eq - 1);
+            n = (size_t) (eq + 1 - name);
+            memcpy(o, name, n);
+            o += n;
+            memcpy(o, "redacted", 8);
+            o += 8;
+
+            if (vlen != 8 || memcmp(eq + 1, "redacted", 8) != 0) {
+                cut = 1;
+            }
+
+        } else {
+            memcpy(o, p, (size_t) (amp - p));
+            o += amp - p;
+        }
+
+        if (amp < end) {
+            *o++ = '&';
+        }
+    }
+
+    memcpy(o, end, (size_t) (line + len - end));
+    o += line + len - end;
+
+    return cut ? (size_t) (o - out) : 0;
+}

@@ -115,4 +115,19 @@ int pay_path_parse(const char *path, size_t len, pay_path_t *p);
  * number. */
 const char *pay_route_name(unsigned route);
 
+/*
+ * The bearer values a request line may carry, cut out before it reaches a
+ * log: in the query (after the first '?', up to the last ' ' when that
+ * comes after it, else to the end), the value of every parameter named t
+ * or T (a pay, return or status token), sessionId (Adyen's session, which
+ * is the PSP's token) or sessionResult becomes "redacted".  The line is
+ * read as it is, whatever the protocol (HTTP/2's request line is built by
+ * nginx from :method and :path).  out holds PAY_REDACT_SIZE(len) bytes.
+ * Returns the new length, or 0 when there was nothing to cut (a value
+ * already "redacted" counts as nothing).
+ */
+#define PAY_REDACT_SIZE(len)  ((len) + 9 * ((len) / 2 + 1))
+
+size_t pay_redact_request_line(const char *line, size_t len, char *out);
+
 #endif

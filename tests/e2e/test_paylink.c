@@ -341,3 +341,68 @@ Test(pay_link, an_upper_case_T_token_is_cut_out_of_the_access_log)
     cr_assert(!file_contains(run_file("logs/access.log"), p.token),
               "the token is in access.log");
 }
+
+
+/* Over HTTP/2 nginx builds the request line apart from r->args, which the
+ * redaction used to read the query through: nothing was cut out.  And a
+ * request limit_req refuses before the content handler was logged with its
+ * token.  A gateway of the test's own: HTTP/2 on its own port, limit_req
+ * on the return route, its access log to read. */
+
+Test(pay_link, tokens_are_cut_from_the_logs_over_http2_and_when_limit_req_refuses,
+     .timeout = 60)
+{
+    long        port;
+    char        cmd[2048], *log, *access, *tok, *sid, *path;
+    gateway_t   gw;
+    int         i, rc;
+
+    port = free_port();
+    gateway_start(&gw, "redact", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_sweeper off;\n"
+        "%s"
+        "limit_req_zone $binary_remote_addr zone=redact_rl:1m rate=1r/m;\n"
+        "server {\n"
+        "  listen 127.0.0.1:%ld ssl http2;\n"
+        "  ssl_certificate %s/conf/tls.crt;\n"
+        "  ssl_certificate_key %s/conf/tls.key;\n"
+        "  location /v1/return/ { limit_req zone=redact_rl nodelay; payments; }\n"
+        "  location / { payments; }\n"
+        "}\n",
+        pg_gateway_conninfo(), gw_psp_conf("redact_psp", "stripe"), port,
+        env("PAY_TEST_RUN"), env("PAY_TEST_RUN")));
+    gateway_wait_ready(&gw, 10);
+
+    tok = str_printf("eyJredact%s.aa.bb", uid("t"));
+    sid = str_printf("CSREDACT%s", uid("s"));
+    secret_used(tok);
+    secret_used(sid);
+
+    /* a pay link and, twice, a way back (the second refused by
+     * limit_req), all over HTTP/2 */
+    for (i = 0; i < 3; i++) {
+        path = i == 0 ? str_printf("/v1/checkouts/co_x/pay?t=%s", tok)
+                      : str_printf("/v1/return/redact_psp/co_x?t=%s"
+                                   "&sessionId=%s&sessionResult=Ab1", tok, sid);
+        snprintf(cmd, sizeof(cmd), "curl -s -o /dev/null -w '%%{http_version}'"
+                 " --http2 --cacert '%s' 'https://127.0.0.1:%ld%s'"
+                 " | grep -qx 2", env("PAY_TEST_CA"), port, path);
+        rc = system(cmd);
+        cr_assert_eq(rc, 0, "not answered over HTTP/2: %s", cmd);
+    }
+
+    msleep(300);
+    access = run_file("logs/redact-access.log");
+    log = file_read(access, NULL);
+    cr_assert_not_null(log);
+    cr_expect(strstr(log, "/pay?t=redacted HTTP/2.0") != NULL, "%s", log);
+    cr_expect(strstr(log, "?t=redacted&sessionId=redacted&sessionResult="
+                          "redacted HTTP/2.0\" 503") != NULL, "%s", log);
+    cr_expect(!file_contains(access, tok), "a token in the access log");
+    cr_expect(!file_contains(access, sid), "Adyen's session in the log");
+    cr_expect(file_contains(gw.error_log, "limiting requests"));
+    cr_expect(!file_contains(gw.error_log, tok), "a token in the error log");
+
+    gateway_stop(&gw);
+}
