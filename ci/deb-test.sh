@@ -289,6 +289,13 @@ static_same() {
         { cat "$run/logs/static.hdr"; printf '%s\n' "$got" | head -5; return 1; }
 }
 check "GET /v1/static/style.css is /usr/share/ngx-payments/html's" static_same style.css
+# the example's port 80 goes to the module: the API refuses plain HTTP
+plain_api() {
+    local got
+    got=$(curl -s -w ' %{http_code}' -X POST "http://127.0.0.1:$plain_port/v1/payments") || return 1
+    [[ $got == *'"code":"tls_required"'*' 403' ]] || { echo "$got"; return 1; }
+}
+check "POST /v1/payments over the example's plain HTTP: 403 tls_required" plain_api
 
 # A merchant, by the installed tool.
 key=$(/usr/bin/payments-merchant --db "$pkgdb" create --id debshop --name "Deb shop" \
