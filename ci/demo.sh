@@ -10,7 +10,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-bash ci/install-deps.sh
+bash ci/install-deps.sh --core     # not the browser suite's chromium
 make -s module mock demo-shop
 
 run=$(mktemp -d /tmp/ngx-payments-demo.XXXXXX)
