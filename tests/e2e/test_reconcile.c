@@ -364,6 +364,19 @@ kinds(const day_t *d, const char *report)
 }
 
 
+/* outcome:n of the rows of a report, read from the file it came from */
+static char *
+outcomes_of(const char *path)
+{
+    const char  *p[1] = { path };
+
+    return db_scalar("SELECT string_agg(outcome || ':' || n, ',' ORDER BY"
+                     " outcome) FROM (SELECT outcome, count(*) AS n FROM"
+                     " recon_rows JOIN recon_reports USING (report_id) WHERE"
+                     " file_name = $1 GROUP BY 1) x", 1, p);
+}
+
+
 static void
 reconcile_a_day(const char *psp, const char *dialect)
 {
@@ -539,13 +552,8 @@ reconcile_a_day(const char *psp, const char *dialect)
             "merchant_id = $1 AND kind LIKE '%missing_at_psp'", 1, p),
             "missing_at_psp:true,payout_missing_at_psp:true,"
             "refund_missing_at_psp:true", "%s", out);
-        p[0] = path2;
-        cr_assert_str_eq(db_scalar(
-            "SELECT string_agg(outcome || ':' || n, ',' ORDER BY outcome) "
-            "FROM (SELECT outcome, count(*) AS n FROM recon_rows r JOIN "
-            "recon_reports USING (report_id) WHERE file_name = $1 "
-            "GROUP BY 1) x", 1, p),
-            "auto_fixed:1,matched:2,seen_before:10", "%s", out);
+        cr_assert_str_eq(outcomes_of(path2),
+                         "auto_fixed:1,matched:2,seen_before:10", "%s", out);
     }
 }
 
@@ -897,19 +905,6 @@ op_row(const day_t *d, const char *table, const char *id, const char *type,
 
     return str_printf("%s,%s,%s,0.00,%s,USD,2026-11-25,\n", ids, type, gross,
                       gross);
-}
-
-
-/* outcome:n of the rows of a report, read from the file it came from */
-static char *
-outcomes_of(const char *path)
-{
-    const char  *p[1] = { path };
-
-    return db_scalar("SELECT string_agg(outcome || ':' || n, ',' ORDER BY"
-                     " outcome) FROM (SELECT outcome, count(*) AS n FROM"
-                     " recon_rows JOIN recon_reports USING (report_id) WHERE"
-                     " file_name = $1 GROUP BY 1) x", 1, p);
 }
 
 
