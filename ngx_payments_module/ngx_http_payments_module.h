@@ -559,13 +559,16 @@ ngx_int_t ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
 void ngx_http_payments_sweeper_exit(ngx_cycle_t *cycle);
 
 
-/* _notify.c: payments_notify, and every worker's delivery timer */
+/* _notify_conf.c: payments_notify and payments_notify_allow_host, their
+ * defaults and nginx -t's refusals */
 char *ngx_http_payments_notify_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_payments_notify_allow_host(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_payments_notify_merge(ngx_conf_t *cf,
     ngx_http_payments_main_conf_t *pmcf);
+
+/* _notify.c: every worker's delivery timer */
 ngx_int_t ngx_http_payments_notify_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);
 void ngx_http_payments_notify_exit(ngx_cycle_t *cycle);

@@ -1,0 +1,261 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * Merchant notifications: their directives (payments_notify,
+ * payments_notify_allow_host) and what nginx -t refuses of them.  The
+ * delivery itself is _notify.c's; the settings' meaning is
+ * doc/NOTIFICATIONS.md's.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+
+/* payments_notify on|off [interval= batch= timeout= connect_timeout= lease=
+ * disable_after= backoff_scale= allow_loopback= ca=] */
+char *
+ngx_http_payments_notify_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    ngx_str_t                        *value, v, name;
+    ngx_int_t                         n;
+    ngx_uint_t                        i;
+    ngx_msec_t                       *ms;
+    ngx_http_payments_notify_conf_t  *nc;
+
+    nc = &pmcf->notify;
+
+    if (nc->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        nc->enable = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        nc->enable = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\": on or off",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "batch=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n < 1 || n > 1000) {
+                goto invalid;
+            }
+
+            nc->batch = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "per_endpoint=", 13) == 0) {
+            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
+            if (n < 1 || n > 1000) {
+                goto invalid;
+            }
+
+            nc->per_endpoint = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "disable_after=", 14) == 0) {
+            n = ngx_atoi(value[i].data + 14, value[i].len - 14);
+            if (n < 0 || n > 1000000) {
+                goto invalid;
+            }
+
+            nc->disable_after = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "backoff_scale=", 14) == 0) {
+            n = ngx_atoi(value[i].data + 14, value[i].len - 14);
+            if (n < 1 || n > 100000) {
+                goto invalid;
+            }
+
+            nc->backoff_scale = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "allow_loopback=", 15) == 0) {
+            if (ngx_strcmp(value[i].data + 15, "on") == 0) {
+                nc->allow_loopback = 1;
+
+            } else if (ngx_strcmp(value[i].data + 15, "off") == 0) {
+                nc->allow_loopback = 0;
+
+            } else {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ca=", 3) == 0) {
+            name.data = value[i].data + 3;
+            name.len = value[i].len - 3;
+
+            if (name.len == 0
+                || ngx_http_payments_read_file(cf, &name, &cmd->name, 1,
+                                               NGX_HTTP_PAYMENTS_FILE_CA,
+                                               &nc->ca_pem)
+                   != NGX_OK)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "interval=", 9) == 0) {
+            ms = &nc->interval;
+            v.data = value[i].data + 9;
+            v.len = value[i].len - 9;
+
+        } else if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            ms = &nc->timeout;
+            v.data = value[i].data + 8;
+            v.len = value[i].len - 8;
+
+        } else if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            ms = &nc->connect_timeout;
+            v.data = value[i].data + 16;
+            v.len = value[i].len - 16;
+
+        } else if (ngx_strncmp(value[i].data, "lease=", 6) == 0) {
+            ms = &nc->lease;
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+        } else {
+            goto invalid;
+        }
+
+        *ms = ngx_parse_time(&v, 0);
+        if (*ms == (ngx_msec_t) NGX_ERROR || *ms < 50
+            || *ms > 3600 * 1000)
+        {
+            goto invalid;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* payments_notify_allow_host name ...: exact host names, lower case */
+char *
+ngx_http_payments_notify_allow_host(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    ngx_str_t   *value, *h;
+    ngx_uint_t   i, j;
+
+    if (pmcf->notify.allow_hosts == NULL) {
+        pmcf->notify.allow_hosts = ngx_array_create(cf->pool, 4,
+                                                    sizeof(ngx_str_t));
+        if (pmcf->notify.allow_hosts == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (value[i].len == 0 || value[i].len > 253) {
+            goto invalid;
+        }
+
+        for (j = 0; j < value[i].len; j++) {
+            u_char c = value[i].data[j];
+
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+                  || c == '.' || c == '-'))
+            {
+                goto invalid;
+            }
+        }
+
+        h = ngx_array_push(pmcf->notify.allow_hosts);
+        if (h == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *h = value[i];
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid host \"%V\" in \"%V\": a DNS name in lower "
+                       "case", &value[i], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* init_main_conf: the defaults, and what nginx -t refuses */
+char *
+ngx_http_payments_notify_merge(ngx_conf_t *cf,
+    ngx_http_payments_main_conf_t *pmcf)
+{
+    ngx_http_payments_notify_conf_t  *nc = &pmcf->notify;
+
+    ngx_conf_init_value(nc->enable, 0);
+    ngx_conf_init_msec_value(nc->interval, 1000);
+    ngx_conf_init_uint_value(nc->batch, 32);
+    ngx_conf_init_msec_value(nc->timeout, 10000);
+    ngx_conf_init_msec_value(nc->connect_timeout, 3000);
+    ngx_conf_init_msec_value(nc->lease, 60000);
+    ngx_conf_init_uint_value(nc->disable_after, 50);
+    ngx_conf_init_uint_value(nc->per_endpoint, 8);
+    ngx_conf_init_uint_value(nc->backoff_scale, 1);
+    ngx_conf_init_value(nc->allow_loopback, 0);
+
+    if (!nc->enable) {
+        return NGX_CONF_OK;
+    }
+
+    if (pmcf->keyring == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "payments_notify on needs payments_encryption_key:"
+                           " the endpoints' signing secrets are sealed "
+                           "with it");
+        return NGX_CONF_ERROR;
+    }
+
+    if (nc->lease <= nc->timeout + 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "payments_notify: lease=%M must exceed timeout=%M "
+                           "by more than 1s: a delivery may not outlive its "
+                           "claim", nc->lease, nc->timeout);
+        return NGX_CONF_ERROR;
+    }
+
+    if (nc->connect_timeout > nc->timeout) {
+        nc->connect_timeout = nc->timeout;
+    }
+
+    return NGX_CONF_OK;
+}
