@@ -39,8 +39,9 @@ static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
  * cut out (pay_redact_request_line, url.h), read from the line itself: over
  * HTTP/2 nginx builds it apart from r->args.  It runs in the post-read
  * phase, before limit_req, limit_conn or access can refuse the request and
- * log it, for the module's paths (/v1/) once a payments location is
- * configured; again, at no cost, in the content handler.  $args and
+ * log it, for a request line naming one of the module's paths (/v1/) once
+ * a payments location is configured; the content handler cuts the rest (a
+ * location that rewrote another path to a payments one).  $args and
  * $request_uri still carry the values, so a log_format must not use them
  * (the README says so).
  */
@@ -73,6 +74,15 @@ ngx_http_payments_redact(ngx_http_request_t *r)
 }
 
 
+/* the request line names one of the module's paths: cut in post-read */
+static ngx_uint_t
+ngx_http_payments_redact_early_path(ngx_http_request_t *r)
+{
+    return r->unparsed_uri.len >= 4
+           && ngx_strncmp(r->unparsed_uri.data, "/v1/", 4) == 0;
+}
+
+
 static ngx_int_t
 ngx_http_payments_redact_early(ngx_http_request_t *r)
 {
@@ -81,7 +91,7 @@ ngx_http_payments_redact_early(ngx_http_request_t *r)
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_payments_module);
 
     if (pmcf != NULL && pmcf->conninfo.len > 0
-        && r->uri.len >= 4 && ngx_strncmp(r->uri.data, "/v1/", 4) == 0)
+        && ngx_http_payments_redact_early_path(r))
     {
         ngx_http_payments_redact(r);
     }
@@ -168,7 +178,10 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     cln->handler = ngx_http_payments_query_gone;
     cln->data = &ctx->query;
 
-    ngx_http_payments_redact(r);
+    /* a payments location reached from another path: not cut yet */
+    if (!ngx_http_payments_redact_early_path(r)) {
+        ngx_http_payments_redact(r);
+    }
 
     if (ngx_http_payments_request_id(r, &ctx->request_id) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
