@@ -674,6 +674,25 @@ Test(solo_sealed_tokens, a_copied_ciphertext_is_never_sent_to_the_psp)
 }
 
 
+/* n EXECUTING checkouts co_1..co_n of m at psp, with session tokens,
+ * written directly an hour ago, a second apart (due to the sweeper), their
+ * sessions an hour ahead. */
+static void
+due_checkouts(const merchant_t *m, const char *psp, int n)
+{
+    const char  *p[3] = { m->id, psp, str_printf("%d", n) };
+
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, psp_token, expires_at, created_at)"
+            " SELECT $1, 'co_' || g, $2, $1 || ':co_' || g, 'EUR', 100,"
+            " 'https://shop.example/s', 'https://shop.example/c',"
+            " 'EXECUTING', 'r', 'tok_' || g, now() + interval '1 hour',"
+            " now() - interval '1 hour' + g * interval '1 second'"
+            " FROM generate_series(1, $3::int) g", 3, p);
+}
+
+
 Test(solo_sweeper, a_round_asks_first_about_what_it_asked_about_least_recently,
      .description = "abandoned carts stay due until their sessions expire: "
                     "with more due than a round's batch, 008 asked about the "
@@ -695,14 +714,7 @@ Test(solo_sweeper, a_round_asks_first_about_what_it_asked_about_least_recently,
             " 'order-test', now() + interval '1 minute') ON CONFLICT (id)"
             " DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until",
             0, NULL);
-    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
-            " currency, amount_total, success_url, cancel_url, status,"
-            " psp_request, psp_token, expires_at, created_at)"
-            " SELECT $1, 'co_' || g, 'mock_sweep_order', $1 || ':co_' || g,"
-            " 'EUR', 100, 'https://shop.example/s', 'https://shop.example/c',"
-            " 'EXECUTING', 'r', 'tok_' || g, now() + interval '1 hour',"
-            " now() - interval '1 hour' + g * interval '1 second'"
-            " FROM generate_series(1, 3) g", 1, p);
+    due_checkouts(&m, "mock_sweep_order", 3);
 
     /* a round of two; then a minute passes (the transaction's now() stands
      * still: the answers are made older instead) */
@@ -781,13 +793,7 @@ Test(solo_sweeper, a_round_longer_than_the_lease_keeps_it_to_the_end,
      * lease 3 x 300 ms + 2 s */
     merchant_new(&m);
     p[0] = m.id;
-    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
-            " currency, amount_total, success_url, cancel_url, status,"
-            " psp_request, psp_token, expires_at, created_at)"
-            " SELECT $1, 'co_' || g, 'sw_slow', $1 || ':co_' || g, 'EUR',"
-            " 100, 'https://shop.example/s', 'https://shop.example/c',"
-            " 'EXECUTING', 'r', 'cs_slow_' || g, now() + interval '1 hour',"
-            " now() - interval '1 minute' FROM generate_series(1, 8) g", 1, p);
+    due_checkouts(&m, "sw_slow", 8);
 
     gateway_start(&sweepers[0], "sweeper-long", 2, conf);
     gateway_wait_ready(&sweepers[0], 10);
