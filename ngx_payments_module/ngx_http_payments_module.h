@@ -549,11 +549,13 @@ void ngx_http_payments_breaker_state(ngx_uint_t psp, ngx_uint_t *state,
     uint64_t *opens);
 
 
-/* _sweeper.c: payments_sweeper, and worker 0's timer */
+/* _sweeper_conf.c: payments_sweeper, its defaults and nginx -t's refusals */
 char *ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
     ngx_http_payments_main_conf_t *pmcf);
+
+/* _sweeper.c: worker 0's sweeping timer */
 ngx_int_t ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);
 void ngx_http_payments_sweeper_exit(ngx_cycle_t *cycle);

@@ -1,0 +1,136 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * The stuck-checkout sweeper: its directive (payments_sweeper), the
+ * defaults and what nginx -t refuses of them.  The sweeping itself is
+ * _sweeper.c's; the settings' meaning is the README's.
+ */
+
+
+#include "ngx_http_payments_module.h"
+
+
+char *
+ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    time_t                             *t;
+    ngx_str_t                          *value, v;
+    ngx_int_t                           n;
+    ngx_uint_t                          i;
+    ngx_http_payments_sweeper_conf_t   *sc;
+
+    sc = &pmcf->sweeper;
+
+    if (sc->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        sc->enable = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        sc->enable = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\": on or off",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "batch=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n < 1 || n > 1000) {
+                goto invalid;
+            }
+
+            sc->batch = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "interval=", 9) == 0) {
+            v.data = value[i].data + 9;
+            v.len = value[i].len - 9;
+            sc->interval = ngx_parse_time(&v, 0);
+            if (sc->interval == (ngx_msec_t) NGX_ERROR
+                || sc->interval < 100)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "after=", 6) == 0) {
+            t = &sc->after;
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, "retry=", 6) == 0) {
+            t = &sc->retry;
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, "alert=", 6) == 0) {
+            t = &sc->alert;
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, "grace=", 6) == 0) {
+            t = &sc->grace;
+            v.data = value[i].data + 6;
+            v.len = value[i].len - 6;
+
+        } else {
+            goto invalid;
+        }
+
+        *t = ngx_parse_time(&v, 1);
+        if (*t == (time_t) NGX_ERROR || *t < 1 || *t > 30 * 86400) {
+            goto invalid;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\"",
+                       &value[i], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+/* init_main_conf: the defaults, and what nginx -t refuses */
+char *
+ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
+    ngx_http_payments_main_conf_t *pmcf)
+{
+    ngx_http_payments_sweeper_conf_t  *sc = &pmcf->sweeper;
+
+    ngx_conf_init_value(sc->enable, 1);
+    ngx_conf_init_msec_value(sc->interval, 60000);
+    ngx_conf_init_value(sc->after, 15 * 60);
+    ngx_conf_init_value(sc->retry, 5 * 60);
+    ngx_conf_init_value(sc->alert, 3600);
+    ngx_conf_init_value(sc->grace, 15 * 60);
+    ngx_conf_init_uint_value(sc->batch, 50);
+
+    if (sc->alert <= sc->after) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "payments_sweeper: alert=%T must be longer than "
+                           "after=%T: a checkout is alerted only once the "
+                           "sweeper has asked about it", sc->alert, sc->after);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
