@@ -98,7 +98,7 @@ for my $page (sort glob("doc/ngx_http_*_module.md")) {
         my $e = $entry{$name};
         if ($line =~ /^\s*Syntax:\s+(\S+)/) {
             my $w = $1;
-            $w =~ s/`//g;
+            $w =~ s/[`;]//g;
             $e->{syntax} = 1 if $w eq $name;
         } elsif ($line =~ /^\s*Default:\s+\S/) {
             $e->{default} = 1;
