@@ -27,7 +27,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb chaos notify-receiver-test
+.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb chaos notify-receiver-test doc-check
 
 all: core mock module reconcile secrets
 
@@ -184,6 +184,11 @@ bench-notify:
 # own deliveries signed with standardwebhooks' sign, every answer mode
 notify-receiver-test:
 	cd tests/notify_receiver && node --test selftest.test.js
+
+# the docs against the code: every directive in its module's reference page
+# (doc/ngx_http_*_module.md), README.md under 400 lines, links inside the tree
+doc-check:
+	bash ci/doc-check.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -61,7 +61,7 @@ trap cleanup EXIT
 # pg_stat_statements for the webhook profile (step 5); PG_PRELOAD= turns it off
 export PG_PRELOAD=${PG_PRELOAD-pg_stat_statements}
 # the gateway's connections to PostgreSQL (payments_database_pool): the
-# machine's cores and one, within the README's sizing rule (more only make
+# machine's cores and one, within doc/OPERATIONS.md's sizing rule (more only make
 # the backends take turns on the cores; fewer slow the registrations, whose
 # three round trips each hold a connection)
 export PAY_DB_POOL=${BENCH_DB_POOL:-$(( $(nproc) + 1 ))}

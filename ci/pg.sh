@@ -23,7 +23,7 @@
 # with PG_PRELOAD=auto_explain, to see the plans of slow statements in
 # DIR/postgres.log).
 # PG_DURABLE=1: fsync, synchronous_commit and full_page_writes on, as a
-# production cluster must run (README, Operations) and as the benchmark's
+# production cluster must run (doc/OPERATIONS.md) and as the benchmark's
 # database floor (bench/peer/db_floor) is measured (PG_DURABLE=1 make bench).
 #
 # Layout: DIR/data (PGDATA), DIR/postgres.log, the unix socket in DIR.
@@ -89,7 +89,7 @@ log_min_messages = warning
 log_line_prefix = '%m [%p] %d '
 log_min_duration_statement = -1
 # a failed statement's text and a constraint's failing row carry values
-# (e-mails, tokens): not in the log (README, Operations)
+# (e-mails, tokens): not in the log (doc/OPERATIONS.md, "The database")
 log_min_error_statement = panic
 log_error_verbosity = terse
 EOF

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything CI runs (`make test`, .ci/run): install dependencies, build,
 # then the suites: unit, unit under ASan/UBSan, the mock PSP's own tests,
-# a fuzz smoke run, end to end, the browser journeys.  Every suite runs even when an earlier one
+# a fuzz smoke run, end to end, the browser journeys, the docs against the code.  Every suite runs even when an earlier one
 # failed (a suite whose build failed is skipped); the exit status is
 # non-zero when anything failed.  The last line sums the suites:
 # "N passed, N failed".
@@ -35,7 +35,8 @@ criterion_counts() {
 
 # step NAME KIND CMD...: runs CMD, logs it, counts it.
 #   KIND build: only a failure counts (1 failed)
-#   KIND suite: Criterion syntheses, or fuzz.sh's "N passed, N failed", or
+#   KIND suite: Criterion syntheses, or a script's "NAME: N passed, N failed"
+#               (fuzz, browser, deb, prom, docs), or
 #               1 passed / 1 failed by exit status
 step() {
     local name=$1 kind=$2 log rc=0 start t p f line
@@ -55,7 +56,7 @@ step() {
         f=$((t - p))
         # a runner that died, or failed outside any test
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    elif line=$(grep -E '^(fuzz|browser|deb|prom): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
+    elif line=$(grep -E '^(fuzz|browser|deb|prom|docs): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
         p=$(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line")
         f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
@@ -98,6 +99,10 @@ fi
 # when they cannot be installed, this step fails, the other suites still run
 # and so does the browser suite, which then fails too.  Never a skip.
 step deps-browser build bash ci/install-deps.sh --browser
+
+# The docs against the code (ci/doc-check.sh, a second): every directive has
+# its reference entry, README.md stays a front door, no link leaves the tree.
+step docs suite bash ci/doc-check.sh
 
 # --- builds ----------------------------------------------------------------------
 step build-core build make -j2 core

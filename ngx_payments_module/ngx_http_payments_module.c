@@ -660,7 +660,7 @@ ngx_http_payments_public_origin(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    /* plain http only for a loopback test (see the README) */
+    /* plain http only for a loopback test (the directive's reference) */
     if (pay_url_base((char *) url, &o, 1, &len) != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"payments_public_origin\": \"%V\" is not an "

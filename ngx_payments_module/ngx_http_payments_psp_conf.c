@@ -638,8 +638,9 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "\"payments_psp\" %V: pin=\"%V\" is not sha256// "
-                       "and the base64 of a SHA-256 (44 characters); see "
-                       "the README for the openssl command that makes one",
+                       "and the base64 of a SHA-256 (44 characters); "
+                       "doc/ngx_http_payments_module.md, payments_psp, "
+                       "has the openssl command that makes one",
                        &psp->name, v);
     return NGX_CONF_ERROR;
 }

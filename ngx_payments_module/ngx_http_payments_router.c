@@ -43,7 +43,7 @@ static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
  * a payments location is configured; the content handler cuts the rest (a
  * location that rewrote another path to a payments one).  $args and
  * $request_uri still carry the values, so a log_format must not use them
- * (the README says so).
+ * (doc/OPERATIONS.md, "Logs", says so).
  */
 
 static void

@@ -4,7 +4,8 @@
  *
  * The stuck-checkout sweeper: its directive (payments_sweeper), the
  * defaults and what nginx -t refuses of them.  The sweeping itself is
- * _sweeper.c's; the settings' meaning is the README's.
+ * _sweeper.c's; the settings' meaning is in
+ * doc/ngx_http_payments_module.md.
  */
 
 

@@ -6,7 +6,7 @@
  * fields, and how its webhooks are verified and read.  The adapter looks a
  * dialect up by name and calls through the table; it names no dialect.
  *
- * Adding a PSP: README.md, "Adding a PSP".
+ * Adding a PSP: CONTRIBUTING.md, "Adding a PSP".
  */
 #ifndef PAYMENTS_DIALECT_H
 #define PAYMENTS_DIALECT_H

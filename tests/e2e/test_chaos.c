@@ -681,7 +681,7 @@ Test(solo_chaos, postgres_stopped_hard_and_restarted)
      * acknowledged: a claim the gateway then sent to the PSP is gone, the
      * retry claims again with a new expiry, and the PSP refuses the new
      * bytes under the old key.  A production database keeps
-     * synchronous_commit on (README, Operations): so does this scenario.
+     * synchronous_commit on (doc/OPERATIONS.md): so does this scenario.
      */
     db_exec("ALTER SYSTEM SET synchronous_commit = on", 0, NULL);
     db_scalar("SELECT pg_reload_conf()::text", 0, NULL);

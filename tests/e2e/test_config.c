@@ -865,7 +865,7 @@ Test(config, refuses_a_ca_file_that_cannot_be_read)
 }
 
 
-/* The README's production example (conf/nginx.production.conf) passes
+/* The production example (conf/nginx.production.conf, doc/OPERATIONS.md) passes
  * nginx -t as it is, its paths pointed at test files. */
 Test(config, the_production_example_passes_nginx_t, .timeout = 60)
 {
@@ -933,7 +933,8 @@ Test(config, the_production_example_passes_nginx_t, .timeout = 60)
 }
 
 
-/* payments_limit (README): zones and their use, checked at nginx -t */
+/* payments_limit (doc/ngx_http_payments_limit_module.md): zones and their
+ * use, checked at nginx -t */
 
 #define LIMIT_ZONES \
     "payments_limit_zone api size=1m rate=10r/s; " \

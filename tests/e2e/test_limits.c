@@ -1,5 +1,6 @@
 /*
- * End to end: the gateway's own limits (README, payments_limit).  Every
+ * End to end: the gateway's own limits (doc/ngx_http_payments_limit_module.md).
+ * Every
  * limit is configured on a server of its own (chosen by Host) on the port
  * PAY_TEST_GW_LIMITS, with low rates (1r/m), so that no other suite meets
  * them (tests/e2e/nginx.conf.in).  The limits keyed by merchant or buyer are

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Keeps the docs true to the code and inside the repository (`make
+# doc-check`, a suite of `make test`):
+#
+#   - every directive a module registers (its ngx_command_t table in
+#     ngx_payments_module/*.c) has its own entry, "### name", in that
+#     module's reference page (doc/ngx_http_payments_limit_module.md for the
+#     _limit files, doc/ngx_http_payments_module.md for the others), with a
+#     Syntax: line naming it, a Default: line and a Context: line equal to
+#     the contexts its NGX_HTTP_*_CONF flags allow; a page entry for a
+#     directive the code does not register fails too;
+#   - every variable the modules add ($payments_*) is listed under a
+#     "variables" heading of a reference page;
+#   - README.md is under 400 lines;
+#   - README.md, CONTRIBUTING.md, bench/RESULTS.md and doc/*.md link only
+#     to files of the repository that exist (and to headings that exist in
+#     them): no URL, no path leading out of the tree.
+#
+# Prints one line per failure and, last, "docs: N passed, N failed".
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+exec perl -e '
+use strict;
+use warnings;
+
+my ($passed, $failed) = (0, 0);
+
+sub ok   { $passed++; }
+sub fail { $failed++; print "FAIL: $_[0]\n"; }
+
+sub slurp {
+    my ($f) = @_;
+    open(my $fh, "<", $f) or return undef;
+    local $/;
+    my $t = <$fh>;
+    close $fh;
+    return $t;
+}
+
+# --- the code: directives, their contexts, variables ------------------------
+
+my (%directive, %variable);
+
+for my $c (sort glob("ngx_payments_module/*.c")) {
+    my @l = split /\n/, slurp($c);
+    my $page = $c =~ /_limit/ ? "doc/ngx_http_payments_limit_module.md"
+                              : "doc/ngx_http_payments_module.md";
+
+    for (my $i = 0; $i < @l; $i++) {
+        if ($l[$i] =~ /^\s*\{\s*ngx_string\("(payments\w*)"\),\s*$/) {
+            my ($name, $flags) = ($1, $l[$i + 1] // "");
+            my @ctx;
+            push @ctx, "http" if $flags =~ /NGX_HTTP_MAIN_CONF/;
+            push @ctx, "server" if $flags =~ /NGX_HTTP_SRV_CONF/;
+            push @ctx, "location" if $flags =~ /NGX_HTTP_LOC_CONF\b/;
+            $directive{$name} = { page => $page, ctx => join(", ", @ctx) };
+
+        } elsif ($l[$i] =~ /ngx_string\("(payments\w*)"\)/) {
+            $variable{$1} = 1;
+        }
+    }
+}
+
+fail("no directive found in ngx_payments_module/*.c") unless %directive;
+
+# --- the reference pages ---------------------------------------------------------
+
+my (%entry, %listed_var);
+
+for my $page (sort glob("doc/ngx_http_*_module.md")) {
+    my $text = slurp($page);
+    my ($name, $in_vars);
+
+    for my $line (split /\n/, $text) {
+        if ($line =~ /^#{1,3}\s+(.*)$/) {
+            my $h = $1;
+            $in_vars = $h =~ /variables/i;
+            undef $name;
+            if ($line =~ /^###\s+(payments\w*)\s*$/) {
+                $name = $1;
+                if ($entry{$name}) {
+                    fail("$page: \"$name\" has two entries");
+                }
+                $entry{$name} = { page => $page };
+            }
+            next;
+        }
+
+        if ($in_vars) {
+            $listed_var{$1} = 1 while $line =~ /\$(payments\w*)/g;
+        }
+
+        next unless defined $name;
+
+        my $e = $entry{$name};
+        if ($line =~ /^\s*Syntax:\s+(\S+)/) {
+            my $w = $1;
+            $w =~ s/[`;]//g;
+            $e->{syntax} = 1 if $w eq $name;
+        } elsif ($line =~ /^\s*Default:\s+\S/) {
+            $e->{default} = 1;
+        } elsif ($line =~ /^\s*Context:\s+(.+?)\s*$/) {
+            (my $c = $1) =~ s/`//g;
+            $e->{context} = $c;
+        }
+    }
+}
+
+for my $name (sort keys %directive) {
+    my $d = $directive{$name};
+    my $e = $entry{$name};
+    my $what = "directive $name ($d->{page})";
+
+    if (!$e) {
+        fail("$what: no \"### $name\" entry");
+    } elsif ($e->{page} ne $d->{page}) {
+        fail("$what: its entry is in $e->{page}");
+    } elsif (!$e->{syntax}) {
+        fail("$what: no \"Syntax: $name ...\" line");
+    } elsif (!$e->{default}) {
+        fail("$what: no \"Default:\" line");
+    } elsif (!defined $e->{context}) {
+        fail("$what: no \"Context:\" line");
+    } elsif ($e->{context} ne $d->{ctx}) {
+        fail("$what: Context: $e->{context}, the code allows $d->{ctx}");
+    } else {
+        ok();
+    }
+}
+
+for my $name (sort keys %entry) {
+    fail("$entry{$name}{page}: entry \"$name\" is not a directive of the code")
+        unless $directive{$name};
+}
+
+for my $v (sort keys %variable) {
+    if ($listed_var{$v}) {
+        ok();
+    } else {
+        fail("variable \$$v: not listed under a reference page\x27s "
+             . "\"variables\" heading");
+    }
+}
+
+# --- README.md: a front door --------------------------------------------------
+
+my $readme = slurp("README.md") // "";
+my $lines = () = $readme =~ /\n/g;
+if ($lines < 400) {
+    ok();
+} else {
+    fail("README.md has $lines lines: 400 or more");
+}
+
+# --- links ------------------------------------------------------------------------
+
+sub slugs {
+    my ($text) = @_;
+    my %s;
+    $text =~ s/^```.*?^```//msg;
+    for my $h ($text =~ /^#{1,6}\s+(.*?)\s*$/mg) {
+        my $s = lc $h;
+        $s =~ s/[^\w\- ]//g;
+        $s =~ s/ /-/g;
+        my $n = $s;
+        my $i = 0;
+        $n = $s . "-" . ++$i while $s{$n};
+        $s{$n} = 1;
+    }
+    return \%s;
+}
+
+my @docs = grep { -f } ("README.md", "CONTRIBUTING.md", "bench/RESULTS.md",
+                        sort glob("doc/*.md"));
+
+for my $doc (@docs) {
+    my $text = slurp($doc);
+    (my $dir = $doc) =~ s{[^/]*$}{};
+
+    $text =~ s/^```.*?^```//msg;       # fenced code
+    $text =~ s/`[^`\n]*`//g;            # code spans
+
+    my @targets;
+    push @targets, $1 while $text =~ /\]\(\s*<?([^)\s>]*)>?(?:\s+"[^"]*")?\s*\)/g;
+    push @targets, $1 while $text =~ /^\s*\[[^\]]+\]:\s*<?(\S+?)>?\s*$/mg;
+    push @targets, $1 while $text =~ /<((?:[a-z][a-z0-9+.-]*):[^>\s]+)>/gi;
+
+    for my $t (@targets) {
+        my $what = "$doc: link \"$t\"";
+
+        if ($t =~ /^[a-z][a-z0-9+.-]*:/i || $t =~ m{^//}) {
+            fail("$what leads out of the repository");
+            next;
+        }
+
+        my ($path, $frag) = split /#/, $t, 2;
+        my $file = $path eq "" ? $doc : $dir . $path;
+        my @parts;
+        my $out = 0;
+        for my $p (split m{/}, $file) {
+            next if $p eq "" || $p eq ".";
+            if ($p eq "..") {
+                if (@parts) { pop @parts; } else { $out = 1; }
+            } else {
+                push @parts, $p;
+            }
+        }
+        $file = join("/", @parts);
+
+        if ($path =~ m{^/} || $out) {
+            fail("$what leads out of the repository");
+        } elsif (!-e $file) {
+            fail("$what: no file $file");
+        } elsif (defined $frag && $frag ne "" && $file =~ /\.md$/
+                 && !slugs(slurp($file))->{$frag}) {
+            fail("$what: no heading #$frag in $file");
+        } else {
+            ok();
+        }
+    }
+}
+
+print "docs: $passed passed, $failed failed\n";
+exit($failed ? 1 : 0);
+'
