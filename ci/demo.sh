@@ -4,6 +4,9 @@
 # nginx with the module and the demo shop on loopback ports, and prints the
 # shop's address (the whole journey in a browser: shop -> gateway -> the mock
 # PSP's hosted page -> back to the shop) and a curl that creates a payment.
+# The demo merchant has a notification endpoint: a receiver that verifies
+# each signed notification (tests/notify_receiver), whose deliveries the
+# demo shows.
 # Runs until Ctrl-C (or DEMO_SECONDS), then stops it all.
 set -euo pipefail
 
@@ -11,11 +14,12 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 bash ci/install-deps.sh --core     # not the browser suite's chromium
-make -s module mock demo-shop
+make -s module mock demo-shop secrets
 
 run=$(mktemp -d /tmp/ngx-payments-demo.XXXXXX)
 chmod 755 "$run"
 stop() {
+    bash ci/receiver.sh stop "$run" || true
     bash ci/shop.sh stop "$run" || true
     bash ci/services.sh stop "$run" || true
     # the database, keys and logs of this run go with it (KEEP_RUN=1 keeps
@@ -49,6 +53,20 @@ for s in seller_42 seller_77; do
 done
 bin/payments-merchant --db "$PAY_TEST_PG" add-origin --id "$PAY_TEST_MERCHANT_ID" \
     --origin "$shop" >>"$run/logs/services.log" 2>&1
+
+# Notifications: the demo merchant's endpoint is a receiver on loopback that
+# checks each delivery's signature with the endpoint's secret.
+bash ci/receiver.sh start "$run" >>"$run/logs/services.log"
+# shellcheck disable=SC1091
+. "$run/receiver.env"
+endpoint_out=$(PAYMENTS_KEY_FILE=$PAY_TEST_ENCRYPTION_KEY bin/payments-merchant \
+    --db "$PAY_TEST_PG" add-endpoint --id "$PAY_TEST_MERCHANT_ID" \
+    --url "$PAY_TEST_RECEIVER/hooks/demo" --allow-loopback 2>&1) \
+    || { echo "demo: add-endpoint failed: $endpoint_out" >&2; exit 1; }
+endpoint_secret=$(grep -o 'whsec_[A-Za-z0-9+/=]*' <<<"$endpoint_out" | head -n 1)
+curl -sf -o /dev/null -X POST "$PAY_TEST_RECEIVER_CONTROL/_control/secrets" \
+    -d "{\"path\":\"/hooks/demo\",\"secrets\":[\"$endpoint_secret\"]}" \
+    || { echo "demo: the receiver did not take the endpoint's secret" >&2; exit 1; }
 
 id="demo$(date +%s)"
 body=$(cat <<JSON
@@ -94,8 +112,18 @@ you to the mock PSP's hosted page, and Pay (or Decline) back to the shop's
 thank-you (or cart) page.  Look the checkout up with
   curl -s --cacert $PAY_TEST_CA -H 'Authorization: Bearer $PAY_TEST_MERCHANT_KEY' $PAY_TEST_GW/v1/checkouts/co_$id
 
+Notifications (doc/NOTIFICATIONS.md) go to the demo's receiver, which
+verifies each signature; what it received:
+  curl -s $PAY_TEST_RECEIVER_CONTROL/_control/deliveries
+
 bin/payments-merchant works on the demo's database with
-  export PAYMENTS_DB='$PAY_TEST_PG'
+  export PAYMENTS_DB='$PAY_TEST_PG' PAYMENTS_KEY_FILE='$PAY_TEST_ENCRYPTION_KEY'
+An endpoint of your own on this machine (it prints the signing secret):
+  bin/payments-merchant add-endpoint --id $PAY_TEST_MERCHANT_ID --allow-loopback \\
+    --url https://127.0.0.1:PORT/hooks
+The demo gateway trusts only its own certificate for endpoints (payments_notify
+ca= in $run/nginx.conf): serve your endpoint with $run/conf/tls.crt and
+$run/conf/tls.key (made for 127.0.0.1 and localhost).
 Logs: $run/logs/.  Ctrl-C stops everything and removes them (KEEP_RUN=1
 keeps them).
 TXT
@@ -137,6 +165,18 @@ walk() {
     done
     echo "4. the PSP's refund webhook settles it: GET /v1/payments/po_${wid}_1 -> $order"
     echo "5. GET /v1/sellers/seller_42/balance -> $(api "$gw/v1/sellers/seller_42/balance")"
+    for i in $(seq 50); do
+        case $(curl -s "$PAY_TEST_RECEIVER_CONTROL/_control/deliveries?path=/hooks/demo") in
+            *refund.succeeded*) break ;;
+        esac
+        sleep 0.2
+    done
+    echo "6. the merchant's endpoint received, signed and verified:"
+    curl -s "$PAY_TEST_RECEIVER_CONTROL/_control/deliveries?path=/hooks/demo" |
+        node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{
+            for (const d of JSON.parse(s).deliveries)
+                console.log("   " + d.type + " " + (d.object_id || d.checkout_id) +
+                            " verified=" + d.verified + " answer=" + d.answer);})'
     echo
 }
 [ "${DEMO_WALK:-1}" = 0 ] || walk

@@ -56,7 +56,7 @@ step() {
         f=$((t - p))
         # a runner that died, or failed outside any test
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    elif line=$(grep -E '^(fuzz|browser|deb|prom|docs): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
+    elif line=$(grep -E '^(fuzz|browser|deb|prom|docs|demo): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
         p=$(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line")
         f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
@@ -163,6 +163,11 @@ step prom suite bash ci/prom-test.sh rules
 
 skip_if_broken browser build-module build-mock ||
     step browser suite bash tests/browser/run.sh
+
+# The README's demo command as a visitor runs it (ci/demo-check.sh, ~20 s):
+# its walk pays, refunds and shows both notifications verified.
+skip_if_broken demo build-module build-mock build-secrets ||
+    step demo suite bash ci/demo-check.sh
 
 # --- summary ----------------------------------------------------------------------
 echo

@@ -154,8 +154,27 @@ ngx_http_payments_auth_remember(ngx_http_payments_ctx_t *ctx,
 }
 
 
+/*
+ * What a 401 says: enough for an integrator to fix what was sent.  A
+ * well-formed key that is unknown, revoked, of the other mode or whose
+ * secret is wrong gets one detail for all four, so that the answer never
+ * tells which key ids exist.
+ */
+#define NGX_HTTP_PAYMENTS_AUTH_MISSING                                        \
+    "no Authorization header: send the API key as "                           \
+    "\"Authorization: Bearer mk_test_...\""
+#define NGX_HTTP_PAYMENTS_AUTH_SCHEME                                         \
+    "the Authorization header is not \"Bearer <API key>\""
+#define NGX_HTTP_PAYMENTS_AUTH_MALFORMED                                      \
+    "the bearer token is not an API key (mk_test_... or mk_live_..., as "    \
+    "payments-merchant printed it)"
+#define NGX_HTTP_PAYMENTS_AUTH_REFUSED                                        \
+    "the API key is unknown, revoked or wrong; use an active key of the "    \
+    "merchant (payments-merchant show lists them)"
+
+
 static void
-ngx_http_payments_unauthorized(ngx_http_request_t *r)
+ngx_http_payments_unauthorized(ngx_http_request_t *r, const char *detail)
 {
     if (ngx_http_payments_add_header(r, "WWW-Authenticate", "Bearer")
         != NGX_OK)
@@ -165,7 +184,7 @@ ngx_http_payments_unauthorized(ngx_http_request_t *r)
     }
 
     ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                   PAY_ERR_UNAUTHORIZED, 0, NULL));
+                                   PAY_ERR_UNAUTHORIZED, 0, detail));
 }
 
 
@@ -183,7 +202,7 @@ ngx_http_payments_authenticated(ngx_http_payments_ctx_t *ctx,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "payments: wrong secret for API key \"%s\"",
                       ctx->key_id);
-        ngx_http_payments_unauthorized(r);
+        ngx_http_payments_unauthorized(r, NGX_HTTP_PAYMENTS_AUTH_REFUSED);
         return;
     }
 
@@ -244,12 +263,22 @@ ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
 
     auth = r->headers_in.authorization;
 
-    if (auth == NULL
-        || pay_bearer_token((char *) auth->value.data, auth->value.len,
-                            &tok, &toklen) != 0
-        || pay_apikey_parse(tok, toklen, &key) != 0)
+    if (auth == NULL) {
+        ngx_http_payments_unauthorized(r, NGX_HTTP_PAYMENTS_AUTH_MISSING);
+        return NGX_ERROR;
+    }
+
+    if (pay_bearer_token((char *) auth->value.data, auth->value.len,
+                         &tok, &toklen) != 0)
     {
-        ngx_http_payments_unauthorized(r);
+        ngx_http_payments_unauthorized(r, NGX_HTTP_PAYMENTS_AUTH_SCHEME);
+        return NGX_ERROR;
+    }
+
+    if (pay_apikey_parse(tok, toklen, &key) != 0) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "payments: the bearer token is not an API key");
+        ngx_http_payments_unauthorized(r, NGX_HTTP_PAYMENTS_AUTH_MALFORMED);
         return NGX_ERROR;
     }
 
@@ -313,7 +342,7 @@ ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "payments: unknown or revoked API key \"%s\"",
                       ctx->key_id);
-        ngx_http_payments_unauthorized(r);
+        ngx_http_payments_unauthorized(r, NGX_HTTP_PAYMENTS_AUTH_REFUSED);
         return;
     }
 
@@ -325,7 +354,7 @@ ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q, PGresult *res)
                       "payments: API key \"%s\" is stored as %s but is "
                       "spelled otherwise; refused", ctx->key_id,
                       PQgetvalue(res, 0, 2));
-        ngx_http_payments_unauthorized(r);
+        ngx_http_payments_unauthorized(r, NGX_HTTP_PAYMENTS_AUTH_REFUSED);
         return;
     }
 

@@ -200,6 +200,9 @@ ngx_int_t ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q);
  * driver holds nothing of it any more (a no-op when it holds nothing). */
 void ngx_http_payments_pg_cancel(ngx_http_payments_pg_query_t *q);
 ngx_uint_t ngx_http_payments_pg_connected(void);
+/* While no connection is up and PostgreSQL refused the last login: what to
+ * look at (static text naming nothing of the configuration); else NULL. */
+const char *ngx_http_payments_pg_down_hint(void);
 
 
 /* PSPs: one HTTP exchange on the per-worker libcurl multi handle. */

@@ -4,7 +4,7 @@
  *
  * The merchant's side of its notifications (doc/NOTIFICATIONS.md):
  *
- *   GET  /v1/notifications?status=failed&limit=50   pay_notify_list
+ *   GET  /v1/notifications?status=FAILED&limit=50   pay_notify_list
  *   POST /v1/notifications/{id}/replay              pay_notify_replay
  *
  * Both run after the API key is checked (_auth.c) and only ever see the
@@ -57,20 +57,27 @@ ngx_http_payments_list_notifications(ngx_http_payments_ctx_t *ctx)
     status = NULL;
     limit = 50;
 
+    /* as the items spell it (PENDING); the lower case is taken too */
     if (ngx_http_arg(r, (u_char *) "status", 6, &v) == NGX_OK) {
-        if (v.len == 7 && ngx_strncmp(v.data, "pending", 7) == 0) {
+        if (v.len == 7 && ngx_strncasecmp(v.data, (u_char *) "pending", 7)
+                          == 0)
+        {
             status = "PENDING";
 
-        } else if (v.len == 9 && ngx_strncmp(v.data, "delivered", 9) == 0) {
+        } else if (v.len == 9
+                   && ngx_strncasecmp(v.data, (u_char *) "delivered", 9) == 0)
+        {
             status = "DELIVERED";
 
-        } else if (v.len == 6 && ngx_strncmp(v.data, "failed", 6) == 0) {
+        } else if (v.len == 6
+                   && ngx_strncasecmp(v.data, (u_char *) "failed", 6) == 0)
+        {
             status = "FAILED";
 
         } else {
             ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
                            PAY_ERR_INVALID_REQUEST, 0,
-                           "status is pending, delivered or failed"));
+                           "status is PENDING, DELIVERED or FAILED"));
             return;
         }
     }

@@ -23,6 +23,8 @@
 #include "ngx_http_payments_module.h"
 #include "ngx_http_payments_pg_int.h"
 
+#include <payments/pghint.h>
+
 
 static void ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc);
 static void ngx_http_payments_pg_reconnect_handler(ngx_event_t *ev);
@@ -170,6 +172,19 @@ ngx_http_payments_pg_connected(void)
     }
 
     return n;
+}
+
+
+/* what to look at while no connection is up and a login was refused */
+
+const char *
+ngx_http_payments_pg_down_hint(void)
+{
+    if (ngx_http_payments_pg_connected() > 0) {
+        return NULL;
+    }
+
+    return pay_pg_hint_text((pay_pg_hint_e) ngx_http_payments_pg_pool.hint);
 }
 
 
@@ -589,6 +604,7 @@ ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
 
         pc->state = NGX_HTTP_PAYMENTS_PG_IDLE;
         pc->backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
+        pool->hint = PAY_PG_HINT_NONE;
         ngx_http_payments_pg_publish();
         ngx_http_payments_pg_dispatch();
         return;
@@ -680,7 +696,7 @@ void
 ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
 {
     size_t                         len;
-    ngx_uint_t                     i, up;
+    ngx_uint_t                     i, up, hint;
     ngx_queue_t                   *qe;
     ngx_http_payments_pg_query_t  *q;
     ngx_http_payments_pg_pool_t   *pool = &ngx_http_payments_pg_pool;
@@ -690,9 +706,30 @@ ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
         len--;
     }
 
-    ngx_log_error(NGX_LOG_ERR, pool->log, 0,
-                  "payments: database connection %ui: %*s, retrying in %Mms",
-                  pc->index, len, why, pc->backoff);
+    /* a login refused: say what to look at, once per cause and worker */
+    hint = PAY_PG_HINT_NONE;
+
+    if (pc->state == NGX_HTTP_PAYMENTS_PG_CONNECTING
+        || pc->state == NGX_HTTP_PAYMENTS_PG_DOWN)
+    {
+        hint = pay_pg_connect_hint(why);
+    }
+
+    if (hint != PAY_PG_HINT_NONE && hint != pool->hint) {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "payments: database connection %ui: %*s, retrying in "
+                      "%Mms; likely cause: %s", pc->index, len, why,
+                      pc->backoff, pay_pg_hint_text(hint));
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "payments: database connection %ui: %*s, retrying in "
+                      "%Mms", pc->index, len, why, pc->backoff);
+    }
+
+    if (hint != PAY_PG_HINT_NONE) {
+        pool->hint = hint;
+    }
 
     q = pc->query;
     pc->query = NULL;

@@ -56,6 +56,8 @@ typedef struct {
     ngx_queue_t                         waiting;
     ngx_uint_t                          nwaiting;
     ngx_log_t                          *log;
+    /* the pay_pg_hint_e of the last login refused; NONE once one is up */
+    ngx_uint_t                          hint;
 } ngx_http_payments_pg_pool_t;
 
 

@@ -404,6 +404,10 @@ ngx_http_payments_view_open(ngx_http_payments_ctx_t *ctx, PGresult *res,
 }
 
 
+#define NGX_HTTP_PAYMENTS_LOGIN_REFUSED                                       \
+    "PostgreSQL refuses the gateway's login; likely cause: "
+
+
 ngx_int_t
 ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx)
 {
@@ -422,11 +426,35 @@ ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx)
 static void
 ngx_http_payments_readyz_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
+    u_char                   *detail;
+    const char               *hint;
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        hint = ngx_http_payments_pg_down_hint();
+
+        if (hint == NULL) {
+            ngx_http_payments_finalize(r,
+                                 ngx_http_payments_store_unavailable(r));
+            return;
+        }
+
+        /* the operator's probe: why the store is down, when it is known */
+        detail = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_PAYMENTS_LOGIN_REFUSED)
+                                      + ngx_strlen(hint));
+        if (detail == NULL
+            || ngx_http_payments_add_header(r, "Retry-After", "1") != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        (void) ngx_sprintf(detail, "%s%s%Z", NGX_HTTP_PAYMENTS_LOGIN_REFUSED,
+                           hint);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_STORE_UNAVAILABLE, 0,
+                                       (char *) detail));
         return;
     }
 

@@ -745,7 +745,8 @@ merchant_toolv(const char *const *args, char **out)
         setenv("PAYMENTS_KEY_FILE", getenv("PAY_TEST_ENCRYPTION_KEY"), 1);
     }
 
-    setenv("PAYMENTS_SECRETS", build_file("payments-secrets"), 1);
+    /* this build's, unless the test chose another */
+    setenv("PAYMENTS_SECRETS", build_file("payments-secrets"), 0);
 
     argv[0] = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
     argv[1] = (char *) "--db";

@@ -447,6 +447,9 @@ Test(notify, a_paid_checkout_is_notified_once_signed_and_listed)
                                                      "status=failed")), 0);
     cr_expect_eq(json_array_size(notifications_list(NULL, &m,
                                                      "status=pending")), 0);
+    /* the filter takes the status as the items spell it too */
+    cr_expect_eq(json_array_size(notifications_list(NULL, &m,
+                                                     "status=DELIVERED")), 1);
 }
 
 
@@ -1087,6 +1090,10 @@ Test(solo_notify, the_dead_letter_list_fills_after_the_schedule_and_a_replay_del
     failed = notifications_list(own.origin, &m, "status=failed");
     cr_expect_eq(json_array_size(failed), 1, "%s", dump(failed));
     cr_expect_str_eq(dstr(json_array_get(failed, 0), "id"), id);
+    cr_expect_str_eq(dstr(json_array_get(failed, 0), "status"), "FAILED");
+    /* the filter takes the status as the items spell it */
+    failed = notifications_list(own.origin, &m, "status=FAILED");
+    cr_expect_eq(json_array_size(failed), 1, "%s", dump(failed));
     cr_expect_geq(metric_value(own.origin, "payments_notify_deliveries_total"
                                "{outcome=\"failed\"}"), 1);
 

@@ -11,6 +11,7 @@
 TestSuite(ops, .timeout = E2E_TIMEOUT);
 TestSuite(request_id, .timeout = E2E_TIMEOUT);
 TestSuite(tls, .timeout = E2E_TIMEOUT);
+TestSuite(merchant_tool, .timeout = E2E_TIMEOUT);
 
 
 Test(ops, healthz_answers_200)
@@ -159,4 +160,38 @@ Test(tls, a_browser_page_over_plain_http_redirects_to_https)
     loc = resp_header(r, "Location");
     cr_assert(loc != NULL && strncmp(loc, "https://", 8) == 0, "Location %s", loc);
     expect_request_id(r);
+}
+
+
+/* Without payments-secrets the endpoint commands say so, once, and what to
+ * do; nothing is run in its place and nothing is stored. */
+Test(merchant_tool, add_endpoint_without_payments_secrets_says_what_is_missing)
+{
+    int          rc;
+    char        *out;
+    merchant_t   m;
+    const char  *args[] = { "add-endpoint", NULL, NULL, "--url",
+                            "https://hooks.example.com/payments",
+                            "--id", NULL, NULL };
+
+    merchant_new(&m);
+    setenv("PAYMENTS_SECRETS", "/nonexistent/payments-secrets", 1);
+    args[1] = "--id";
+    args[2] = m.id;
+    args[5] = NULL;
+
+    rc = merchant_toolv(args, &out);
+
+    cr_assert_neq(rc, 0, "add-endpoint succeeded without payments-secrets: %s",
+                  out);
+    cr_assert(strstr(out, "payments-secrets") != NULL, "%s", out);
+    cr_assert(strstr(out, "command not found") == NULL, "%s", out);
+    cr_assert(strstr(out, "make secrets") != NULL
+              || strstr(out, "PAYMENTS_SECRETS") != NULL, "%s", out);
+    {
+        const char  *p[] = { m.id };
+
+        cr_assert_str_eq(db_scalar("SELECT count(*) FROM notify_endpoints "
+                                   "WHERE merchant_id = $1", 1, p), "0");
+    }
 }

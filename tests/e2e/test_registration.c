@@ -178,13 +178,33 @@ Test(registration, accepts_a_currency_without_decimals)
 
 /* -- authentication (401) --------------------------------------------------- */
 
+/*
+ * A 401 says what is wrong with what was sent, so that an integrator can fix
+ * it: no header, a header that is not "Bearer <key>", a token that is not an
+ * API key.  A well-formed key that is unknown, revoked or whose secret is
+ * wrong gets one and the same detail: which key ids exist is not told.
+ */
+static void
+expect_401_saying(resp_t *r, const char *words)
+{
+    const char  *detail;
+
+    expect_problem(r, 401, "unauthorized");
+    detail = json_string_value(json_object_get(resp_json(r), "detail"));
+    cr_assert(detail != NULL, "401 without a detail: %s", r->body);
+    cr_assert(strstr(detail, words) != NULL, "detail \"%s\" does not say \"%s\"",
+              detail, words);
+    cr_assert_str_eq(resp_header(r, "WWW-Authenticate"), "Bearer");
+}
+
+
 Test(auth, refuses_a_request_without_authorization)
 {
     char    *co_id = uid("co");
     resp_t  *r;
 
     r = api_post(NULL, uid("key"), body_for(co_id));
-    expect_problem(r, 401, "unauthorized");
+    expect_401_saying(r, "no Authorization header");
 }
 
 
@@ -198,7 +218,7 @@ Test(auth, refuses_an_unknown_key)
     strcpy(m.key, "mk_test_ZZZZZZZZZZZZ_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
 
     r = api_post(&m, uid("key"), body_for(uid("co")));
-    expect_problem(r, 401, "unauthorized");
+    expect_401_saying(r, "unknown, revoked or wrong");
 }
 
 
@@ -213,7 +233,7 @@ Test(auth, refuses_a_known_key_id_with_a_wrong_secret)
     m.key[n - 1] = m.key[n - 1] == 'A' ? 'B' : 'A';
 
     r = api_post(&m, uid("key"), body_for(uid("co")));
-    expect_problem(r, 401, "unauthorized");
+    expect_401_saying(r, "unknown, revoked or wrong");
 }
 
 
@@ -226,7 +246,7 @@ Test(auth, refuses_a_malformed_bearer_token)
     strcpy(m.key, "not-a-key");
 
     r = api_post(&m, uid("key"), body_for(uid("co")));
-    expect_problem(r, 401, "unauthorized");
+    expect_401_saying(r, "not an API key");
 }
 
 
@@ -246,7 +266,7 @@ Test(auth, refuses_basic_authentication)
         r = api_post_raw(h, body_for(uid("co")), (size_t) -1);
     }
 
-    expect_problem(r, 401, "unauthorized");
+    expect_401_saying(r, "not \"Bearer");
 }
 
 
@@ -255,7 +275,7 @@ Test(auth, checks_the_key_before_the_idempotency_key)
     resp_t  *r;
 
     r = api_post(NULL, NULL, body_for(uid("co")));
-    expect_problem(r, 401, "unauthorized");
+    expect_401_saying(r, "no Authorization header");
 }
 
 

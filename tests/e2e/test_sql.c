@@ -1557,6 +1557,46 @@ Test(sql, migrate_runs_files_in_order_only_and_ignores_what_they_print,
     PQfinish(c);
 }
 
+Test(sql, migrate_finds_the_sql_beside_itself_and_says_which,
+     .timeout = 60,
+     .description = "a package unpacked elsewhere (dpkg -x) migrates with its own "
+                    "SQL, not the installed package's, and says which directory it read")
+{
+    PGconn  *c = sqlt_connect();
+    char     hex[13], db[32], root[1024], dir[1200], cmd[4096], out[8192], sql[128];
+    int      rc;
+    size_t   n;
+    FILE    *p;
+
+    sqlt_random_hex(hex, 12);
+    snprintf(db, sizeof(db), "mig_%s", hex);
+    snprintf(root, sizeof(root), "%s/unpacked_%s", getenv("PAY_TEST_RUN"), hex);
+    snprintf(dir, sizeof(dir), "%s/usr/share/ngx-payments/sql", root);
+    snprintf(cmd, sizeof(cmd), "mkdir -p '%s' '%s/usr/bin' && cp '%s/bin/payments-migrate' "
+             "'%s/usr/bin/'", dir, root, getenv("PAY_TEST_ROOT"), root);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    mig_file(dir, "001_a.sql", "CREATE TABLE a (x int);\n");
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+    OK0(c, sql);
+
+    snprintf(cmd, sizeof(cmd), "env -u PAYMENTS_SQL_DIR '%s/usr/bin/payments-migrate'"
+             " '%s dbname=%s' 2>&1", root, getenv("PAY_TEST_PG"), db);
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    rc = pclose(p);
+
+    cr_expect_eq(rc, 0, "%s", out);
+    snprintf(cmd, sizeof(cmd), "payments-migrate: SQL from %s\n", dir);
+    cr_expect(strstr(out, cmd) != NULL, "wanted \"%s\" in: %s", cmd, out);
+    cr_expect(strstr(out, "1 applied, 0 already current") != NULL, "%s", out);
+
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
+    OK0(c, sql);
+    PQfinish(c);
+}
+
 
 /* ---- the token's look-up (sql/025) --------------------------------------- */
 
