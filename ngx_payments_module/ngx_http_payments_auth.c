@@ -300,13 +300,17 @@ ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
         return NGX_OK;
     }
 
+    /* with the presented key's hash: the database notes the key's use,
+     * coarsely, when it is the key's own (the comparison that decides is
+     * still ours, in constant time) */
     ctx->params[0] = ctx->key_id;
+    ctx->params[1] = ctx->key_hash;
 
     if (ngx_http_payments_query(ctx,
                                 "SELECT merchant_id, key_hash, mode, "
                                 "array_to_string(origins, ' ') FROM "
-                                "pay_auth($1)",
-                                1, ngx_http_payments_auth_done)
+                                "pay_auth($1, $2)",
+                                2, ngx_http_payments_auth_done)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r,

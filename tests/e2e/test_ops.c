@@ -195,3 +195,30 @@ Test(merchant_tool, add_endpoint_without_payments_secrets_says_what_is_missing)
                                    "WHERE merchant_id = $1", 1, p), "0");
     }
 }
+
+
+/* show says when each key last authenticated a request: an operator sees a
+ * shop's move to its new key before revoking the old one. */
+Test(merchant_tool, show_says_when_each_key_was_last_used)
+{
+    int          rc;
+    char        *out;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *args[] = { "show", "--id", NULL, NULL };
+
+    merchant_new(&m);
+    args[2] = m.id;
+
+    rc = merchant_toolv(args, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "never used") != NULL, "%s", out);
+
+    r = api_get(&m, "/v1/checkouts/co_none");
+    cr_assert_eq(r->status, 404, "%ld %s", r->status, r->body);
+
+    rc = merchant_toolv(args, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "last used ") != NULL, "%s", out);
+    cr_assert(strstr(out, "never used") == NULL, "%s", out);
+}

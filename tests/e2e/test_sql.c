@@ -1181,6 +1181,53 @@ Test(sql, auth_answers_active_keys_of_enabled_merchants,
     PQfinish(c);
 }
 
+Test(sql, auth_notes_a_keys_use_at_most_once_an_hour_and_only_with_its_hash,
+     .description = "pay_auth(key, hash) notes the key's use when the hash is its own, "
+                    "then not again within the hour; a wrong hash or a revoked key notes nothing")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], kid[13];
+    PGresult    *r;
+    const char  *q = "SELECT merchant_id FROM pay_auth($1, $2)";
+    const char  *used = "SELECT coalesce(round(extract(epoch FROM now() - last_used_at))::text,"
+                        " 'never') FROM api_keys WHERE key_id = $1";
+
+    new_merchant(c, m);
+    sqlt_random_hex(kid, 12);
+    OK(c, "INSERT INTO api_keys (key_id, merchant_id, key_hash, mode) VALUES ($1, $2, $3, 'test')",
+       kid, m, FP_B);
+
+    /* a wrong secret: the row is answered (the gateway refuses it), no use */
+    r = sqlt_ok(c, q, 2, ARGV(kid, FP_A));
+    cr_expect_eq(PQntuples(r), 1);
+    PQclear(r);
+    cr_expect_str_eq(VAL(c, used, kid), "never");
+
+    r = sqlt_ok(c, q, 2, ARGV(kid, FP_B));
+    cr_expect_eq(PQntuples(r), 1);
+    cr_expect_str_eq(PQgetvalue(r, 0, 0), m);
+    PQclear(r);
+    cr_expect_str_eq(VAL(c, used, kid), "0");
+
+    /* within the hour: no write */
+    OK(c, "UPDATE api_keys SET last_used_at = now() - interval '59 minutes' WHERE key_id = $1", kid);
+    PQclear(sqlt_ok(c, q, 2, ARGV(kid, FP_B)));
+    cr_expect_str_eq(VAL(c, used, kid), "3540");
+
+    /* past it: noted again */
+    OK(c, "UPDATE api_keys SET last_used_at = now() - interval '61 minutes' WHERE key_id = $1", kid);
+    PQclear(sqlt_ok(c, q, 2, ARGV(kid, FP_B)));
+    cr_expect_str_eq(VAL(c, used, kid), "0");
+
+    /* a revoked key is never noted */
+    OK(c, "UPDATE api_keys SET revoked_at = now(), last_used_at = NULL WHERE key_id = $1", kid);
+    r = sqlt_ok(c, q, 2, ARGV(kid, FP_B));
+    cr_expect_eq(PQntuples(r), 0);
+    PQclear(r);
+    cr_expect_str_eq(VAL(c, used, kid), "never");
+    PQfinish(c);
+}
+
 Test(sql, at_most_two_active_keys_per_merchant,
      .description = "a third active key is refused (PY005), by insert or by un-revoking; revoking makes room")
 {
