@@ -15,7 +15,11 @@
  *   row) -> the PSP, with retries and the breaker -> finish (the answer
  *   stored under the key) -> 201.
  * A PSP that cannot be reached leaves the claim to be resumed: the retry
- * with the same key sends the same nonce and the same bytes.
+ * with the same key sends the same nonce and the same bytes, while the PSP
+ * still keeps its key (the dialect's key_window).  A claim its webhook
+ * settled meanwhile, or whose PSP id is known, is answered from its row
+ * (outcome "settled") and sent nowhere; one older than the key window is
+ * never sent again: a person looks it up at the PSP (an alert).
  */
 
 
@@ -36,6 +40,11 @@ typedef struct {
     int64_t                     amount;
     char                        currency[4];
     char                       *reason;
+    char                       *status;         /* settled: the row's */
+    char                       *psp_ref;        /* settled: the row's */
+    char                       *failure;        /* settled: the row's */
+    char                       *psp_name;       /* settled: the row's */
+    unsigned                    stale:1;        /* older than key_window */
     char                       *psp_path;
     char                       *psp_content_type;
     char                       *psp_body;
@@ -51,6 +60,8 @@ static void ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_int_t ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
     const char *outcome, PGresult *res);
+static void ngx_http_payments_op_settled(ngx_http_payments_ctx_t *ctx,
+    PGresult *res);
 static ngx_int_t ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_op_retry(ngx_event_t *ev);
@@ -305,13 +316,16 @@ ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx)
                                 ? "SELECT outcome, lease, retry_after, "
                                   "response_status, response_body, "
                                   "refund_id, psp, payment_ref, amount, "
-                                  "currency, reason, refundable FROM "
+                                  "currency, reason, refundable, "
+                                  "op_status, psp_ref, failure, claim_age "
+                                  "FROM "
                                   "pay_refund_claim($1, $2, $3, $4, $5, $6, "
                                   "$7, $8, $9, $10)"
                                 : "SELECT outcome, lease, retry_after, "
                                   "response_status, response_body, "
                                   "payout_id, psp, destination, amount, "
-                                  "currency, NULL, available FROM "
+                                  "currency, NULL, available, op_status, "
+                                  "psp_ref, failure, claim_age FROM "
                                   "pay_payout_claim($1, $2, $3, $4, $5, $6, "
                                   "$7, $8, $9, $10)",
                                 10, ngx_http_payments_op_claimed)
@@ -344,6 +358,11 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
     rc = ngx_http_payments_claim_answer(r, res);
     if (rc != NGX_DECLINED) {
         ngx_http_payments_finalize(r, rc);
+        return;
+    }
+
+    if (ngx_strcmp(outcome, "settled") == 0) {
+        ngx_http_payments_op_settled(ctx, res);
         return;
     }
 
@@ -416,6 +435,24 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
 
     ngx_sprintf((u_char *) ctx->nonce, "%V:%s%Z", &ctx->merchant, op->id);
 
+    /* the PSP may have forgotten the first attempt's key: sent again, the
+     * request could make a second refund or transfer */
+    if (outcome[0] == 'r'
+        && ngx_atoof((u_char *) PQgetvalue(res, 0, 15),
+                     PQgetlength(res, 0, 15))
+           > (off_t) ctx->psp->dl->key_window)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: %s \"%s\" got no answer from psp \"%V\" "
+                      "and is older than the PSP keeps its key: not sent "
+                      "again; look it up at the PSP by its reference",
+                      op->refund ? "refund" : "pay-out", ctx->nonce,
+                      &ctx->psp->name);
+        op->stale = 1;
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
     if (ngx_http_payments_op_build(ctx) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: %s \"%s\": the PSP request cannot be "
@@ -429,6 +466,63 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
     ctx->attempts = 0;
 
     ngx_http_payments_op_call(ctx);
+}
+
+
+/*
+ * A resumed claim whose operation was settled (its webhook came) or whose
+ * PSP id is known: its row is the answer, stored under the key as a
+ * finished request's, and the PSP is not asked again.
+ */
+
+static void
+ngx_http_payments_op_settled(ngx_http_payments_ctx_t *ctx, PGresult *res)
+{
+    char                    *p;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    ctx->lease = ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 1));
+    p = PQgetvalue(res, 0, 5);
+
+    if (ctx->lease == NULL || ngx_strlen(p) >= sizeof(op->id)) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    ngx_cpystrn((u_char *) op->id, (u_char *) p, sizeof(op->id));
+
+    op->amount = ngx_atoof((u_char *) PQgetvalue(res, 0, 8),
+                           PQgetlength(res, 0, 8));
+    ngx_cpystrn((u_char *) op->currency, (u_char *) PQgetvalue(res, 0, 9),
+                sizeof(op->currency));
+    op->reason = (op->refund && !PQgetisnull(res, 0, 10))
+                 ? ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 10))
+                 : NULL;
+    op->psp_name = ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 6));
+    op->status = ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 12));
+    op->psp_ref = PQgetisnull(res, 0, 13)
+                  ? NULL
+                  : ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 13));
+    op->failure = PQgetisnull(res, 0, 14)
+                  ? NULL
+                  : ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 14));
+
+    if (op->psp_name == NULL || op->status == NULL
+        || (!PQgetisnull(res, 0, 13) && op->psp_ref == NULL)
+        || (!PQgetisnull(res, 0, 14) && op->failure == NULL))
+    {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "payments: %s \"%V:%s\" is %s: answered from its row, "
+                  "not sent again", op->refund ? "refund" : "pay-out",
+                  &ctx->merchant, op->id, op->status);
+
+    ngx_http_payments_op_finish(ctx, ngx_strcmp(op->status, "FAILED") != 0,
+                                op->psp_ref, op->failure);
 }
 
 
@@ -494,7 +588,10 @@ ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
 
     if (ngx_strcmp(outcome, "insufficient_balance") == 0) {
         ngx_snprintf((u_char *) detail, sizeof(detail),
-                     "the seller's available balance is %s %s%Z", amount,
+                     ngx_http_payments_op(ctx)->refund
+                     ? "the seller's available balance is %s %s, less than "
+                       "its share of this refund%Z"
+                     : "the seller's available balance is %s %s%Z", amount,
                      cur ? cur->code : "");
         return ngx_http_payments_problem(r, PAY_ERR_INSUFFICIENT_BALANCE, 0,
                                          detail);
@@ -712,8 +809,10 @@ ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
     v.payment_order_id = (char *) ngx_http_payments_cstr(r->pool,
                                                          &ctx->object_id);
     v.seller_account = op->pq.seller_account;
-    v.psp = (char *) ngx_http_payments_cstr(r->pool, &ctx->psp->name);
-    v.status = registered ? "PENDING" : "FAILED";
+    v.psp = op->psp_name ? op->psp_name
+                         : (char *) ngx_http_payments_cstr(r->pool,
+                                                           &ctx->psp->name);
+    v.status = op->status ? op->status : (registered ? "PENDING" : "FAILED");
     v.amount = op->amount;
     v.currency = op->currency;
     v.reason = op->reason;
@@ -729,8 +828,8 @@ ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
     ctx->params[2] = ctx->lease;
     ctx->params[3] = op->id;
     ctx->params[4] = registered ? "true" : "false";
-    ctx->params[5] = registered ? ngx_http_payments_strdup(r->pool, psp_ref)
-                                : NULL;
+    ctx->params[5] = (registered && psp_ref)
+                     ? ngx_http_payments_strdup(r->pool, psp_ref) : NULL;
     ctx->params[6] = registered ? NULL
                                 : ngx_http_payments_strdup(r->pool,
                                                            v.failure);
@@ -739,8 +838,10 @@ ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
 
     free(body);
 
-    if (ctx->params[8] == NULL
-        || (registered ? ctx->params[5] == NULL : ctx->params[6] == NULL))
+    /* a settled row may have no PSP id (its webhook named none) */
+    if (ctx->params[8] == NULL || v.psp == NULL
+        || (registered ? (psp_ref && ctx->params[5] == NULL)
+                       : ctx->params[6] == NULL))
     {
         ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
         return;
@@ -829,8 +930,15 @@ ngx_http_payments_op_released(ngx_http_payments_pg_query_t *q,
 
     ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
                                    PAY_ERR_PSP_UNAVAILABLE, ctx->fail_status,
-                                   "the PSP did not complete the operation; "
-                                   "retry with the same Idempotency-Key"));
+                                   ngx_http_payments_op(ctx)->stale
+                                   ? "the PSP never answered this operation "
+                                     "and no longer keeps its request: it "
+                                     "is not sent again, and an operator "
+                                     "looks it up at the PSP; its state "
+                                     "comes with the PSP's webhook"
+                                   : "the PSP did not complete the "
+                                     "operation; retry with the same "
+                                     "Idempotency-Key"));
 }
 
 

@@ -65,6 +65,8 @@ static void ngx_http_payments_finish_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status);
+static const char *ngx_http_payments_register_detail(
+    ngx_http_payments_ctx_t *ctx, const char *what, const char *status);
 static void ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
@@ -267,7 +269,8 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     if (ngx_http_payments_query(ctx,
                                 "SELECT outcome, lease, retry_after, "
                                 "response_status, response_body, psp_request, "
-                                "expires_at FROM pay_claim($1, $2, $3, $4, "
+                                "expires_at, checkout_status, claim_age "
+                                "FROM pay_claim($1, $2, $3, $4, "
                                 "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
                                 "$15::jsonb, $16)",
                                 16, ngx_http_payments_claim_done)
@@ -365,6 +368,38 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
+    /* the same request after its key expired: the checkout it registered
+     * is kept as it is, and never registered again */
+    if (ngx_strcmp(outcome, "expired") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_DUPLICATE_ORDER, 0,
+                                       ngx_http_payments_register_detail(ctx,
+                                           "this Idempotency-Key expired "
+                                           "before this retry; the checkout "
+                                           "it registered is kept and not "
+                                           "registered again: GET "
+                                           "/v1/checkouts/", NULL)));
+        return;
+    }
+
+    /* a resumed registration whose checkout was paid or failed meanwhile
+     * (its webhook came): a new session would be a second way to pay */
+    if (ngx_strcmp(outcome, "decided") == 0) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "payments: registration \"%s\" is %s: not sent to "
+                      "the PSP again", ctx->nonce, PQgetvalue(res, 0, 7));
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_DUPLICATE_ORDER, 0,
+                                       ngx_http_payments_register_detail(ctx,
+                                           "the PSP's answer to this "
+                                           "registration was lost, and the "
+                                           "checkout was decided since; it "
+                                           "is not registered again: GET "
+                                           "/v1/checkouts/",
+                                           PQgetvalue(res, 0, 7))));
+        return;
+    }
+
     if (ngx_strcmp(outcome, "claimed") != 0
         && ngx_strcmp(outcome, "resumed") != 0)
     {
@@ -406,9 +441,56 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
          * still pay.  Refused (they fail validation now, which the PSPs
          * do not keep under the key), they are rebuilt and sent again. */
         ctx->stale = ngx_http_payments_expires_too_soon(ctx);
+
+        /* the PSP may have forgotten the first attempt's key: sent again,
+         * the request could open a second session */
+        if (ngx_atoof((u_char *) PQgetvalue(res, 0, 8),
+                      PQgetlength(res, 0, 8))
+            > (off_t) ctx->psp->dl->key_window)
+        {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "payments: registration \"%s\" got no answer "
+                          "from psp \"%V\" and is older than the PSP keeps "
+                          "its key: not sent again; look it up at the PSP "
+                          "by its reference", ctx->nonce, &ctx->psp->name);
+            ctx->fail_detail = "the PSP never answered this registration "
+                               "and no longer keeps its request: it is not "
+                               "sent again, and an operator looks it up at "
+                               "the PSP";
+            ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+            return;
+        }
     }
 
     ngx_http_payments_psp_start(ctx);
+}
+
+
+/* "<what><checkout_id>" and " (<status>)" when given: a problem's detail
+ * in the request's pool, or a generic one */
+
+static const char *
+ngx_http_payments_register_detail(ngx_http_payments_ctx_t *ctx,
+    const char *what, const char *status)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    len = ngx_strlen(what) + ngx_strlen(ctx->co.checkout_id)
+          + (status ? ngx_strlen(status) + sizeof(" (is )") : 0) + 1;
+
+    p = ngx_pnalloc(ctx->request->pool, len);
+    if (p == NULL) {
+        return "the checkout is kept and not registered again";
+    }
+
+    last = status ? ngx_snprintf(p, len - 1, "%s%s (is %s)", what,
+                                 ctx->co.checkout_id, status)
+                  : ngx_snprintf(p, len - 1, "%s%s", what,
+                                 ctx->co.checkout_id);
+    *last = '\0';
+
+    return (const char *) p;
 }
 
 

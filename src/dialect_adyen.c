@@ -590,4 +590,6 @@ const pay_dialect_t  pay_dialect_adyen = {
     .payout = pay_adyen_payout,
     .op_answer = pay_adyen_op_answer,
     .op_ref_fields = { "pspReference", "id", NULL },
+    /* Adyen keeps a key for at least 7 days */
+    .key_window = 7 * 86400,
 };

@@ -350,4 +350,6 @@ const pay_dialect_t  pay_dialect_generic = {
     .payout = pay_generic_payout,
     .op_answer = pay_generic_op_answer,
     .op_ref_fields = { "id", NULL, NULL },
+    /* unknown: the shortest of the others */
+    .key_window = 86400,
 };

@@ -463,4 +463,6 @@ const pay_dialect_t  pay_dialect_stripe = {
     .payout = pay_stripe_payout,
     .op_answer = pay_stripe_op_answer,
     .op_ref_fields = { "id", NULL, NULL },
+    /* Stripe keeps a key for at least 24 hours */
+    .key_window = 86400,
 };

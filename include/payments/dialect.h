@@ -249,6 +249,15 @@ typedef struct {
                                 pay_psp_op_result_t *res);
     /* the 2xx answer's id: the first of these that is present */
     const char      *op_ref_fields[3];
+
+    /*
+     * How long, in seconds, the PSP surely keeps an Idempotency-Key and
+     * answers a request sent again under it with what it did the first
+     * time.  A claim older than this is never sent again: the PSP could
+     * take it for a new request and make a second session, refund or
+     * transfer (doc/MONEY.md, "Resumed operations").
+     */
+    int64_t          key_window;
 } pay_dialect_t;
 
 

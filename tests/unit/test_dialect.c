@@ -25,6 +25,16 @@ Test(dialect, names_find_their_dialects_exactly)
 }
 
 
+Test(dialect, each_dialect_says_how_long_its_psp_keeps_a_key)
+{
+    /* Stripe documents 24 hours; Adyen at least 7 days; generic is taken
+     * as the shortest of them */
+    cr_expect_eq(pay_dialect_stripe.key_window, 86400);
+    cr_expect_eq(pay_dialect_adyen.key_window, 7 * 86400);
+    cr_expect_eq(pay_dialect_generic.key_window, 86400);
+}
+
+
 /* What the adapter relies on: nothing optional is missing. */
 Test(dialect, every_entry_is_complete)
 {

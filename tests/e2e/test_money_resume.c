@@ -1,0 +1,831 @@
+/*
+ * End to end: claims that outlive an answer the PSP never gave
+ * (doc/MONEY.md, "Resumed operations"), and the money a pending refund
+ * holds back from pay-outs (doc/MONEY.md, "Available balance").
+ *
+ * A refund, pay-out or registration whose PSP call got no answer is
+ * resumed by the client's retry with the same Idempotency-Key.  The mock's
+ * latency (longer than the gateway waits) stands in for the lost answer:
+ * the PSP makes the operation (and sends its webhook) after the gateway
+ * gave up.
+ * Whether a retry reached the PSP is read from the mock's per-nonce count
+ * of requests: a request sent again after the PSP forgot its key (Stripe:
+ * 24 hours) would be a second refund, transfer or session.
+ */
+
+#include "harness.h"
+
+#include <pthread.h>
+
+
+typedef struct {
+    const char  *psp;
+    merchant_t   m;
+    char        *co;
+    char        *po[2];         /* 10.00 seller_1, 5.00 seller_2 (USD) */
+} rs_paid_t;
+
+
+/* --- the mock and the database --------------------------------------------- */
+
+static void
+rs_mock_pay(const char *token)
+{
+    req_t        rq;
+    resp_t      *r;
+    const char  *h[] = { "Content-Type: application/json", NULL };
+
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/_control/sessions/%s/pay", token));
+    rq.headers = h;
+    rq.body = "";
+    rq.len = (size_t) -1;
+
+    r = http(&rq);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+}
+
+
+static char *
+rs_q1(const char *sql, const char *a, const char *b)
+{
+    const char  *params[] = { a, b };
+
+    return db_scalar(sql, b ? 2 : (a ? 1 : 0), params);
+}
+
+
+static long
+rs_ql(const char *sql, const char *a, const char *b)
+{
+    char  *s;
+
+    s = rs_q1(sql, a, b);
+    return s ? atol(s) : -1;
+}
+
+
+static long
+rs_requests(const char *nonce)
+{
+    long  requests;
+
+    mock_registrations(nonce, NULL, &requests);
+    return requests;
+}
+
+
+/* Every ledger transaction of the merchant sums to zero and every wallet
+ * equals its seller's ledger. */
+static void
+rs_books_balance(const merchant_t *m)
+{
+    cr_expect_eq(rs_ql("SELECT count(*) FROM (SELECT 1 FROM ledger_entries "
+                       "WHERE merchant_id = $1 GROUP BY txn_id, currency "
+                       "HAVING sum(amount) <> 0) x", m->id, NULL), 0,
+                 "unbalanced ledger transactions");
+    cr_expect_eq(rs_ql("SELECT count(*) FROM (SELECT seller_account, "
+                       "currency, balance FROM wallets WHERE merchant_id = "
+                       "$1) w FULL JOIN (SELECT substr(account, 16) AS "
+                       "seller_account, currency, -sum(amount) AS booked "
+                       "FROM ledger_entries WHERE merchant_id = $1 AND "
+                       "account LIKE 'seller\\_payable:%' GROUP BY 1, 2) l "
+                       "USING (seller_account, currency) WHERE "
+                       "coalesce(w.balance, 0) <> coalesce(l.booked, 0)",
+                       m->id, NULL), 0, "wallets off their ledger");
+}
+
+
+static long
+rs_wallet(const merchant_t *m, const char *seller)
+{
+    return rs_ql("SELECT coalesce((SELECT balance FROM wallets WHERE "
+                 "merchant_id = $1 AND seller_account = $2 AND currency = "
+                 "'USD'), 0)", m->id, seller);
+}
+
+
+/* A PSP's event about one of p's operations, applied as the webhook
+ * handler applies a verified one; its outcome. */
+static char *
+rs_event(const merchant_t *m, const char *psp, const char *kind,
+    const char *type, const char *object_id, const char *amount_minor,
+    const char *psp_object)
+{
+    const char  *params[7];
+
+    params[0] = psp;
+    params[1] = uid("evt");
+    params[2] = kind;
+    params[3] = type;
+    params[4] = str_printf("%s:%s", m->id, object_id);
+    params[5] = amount_minor;
+    params[6] = psp_object;
+
+    return db_scalar("SELECT outcome FROM pay_event_apply($1, $2, $3, $4, "
+                     "NULL, $5, $6::bigint, 'USD', NULL, $7)", 7, params);
+}
+
+
+/* --- the merchant API ------------------------------------------------------- */
+
+static resp_t *
+rs_post(const merchant_t *m, const char *path, const char *key,
+    const char *body)
+{
+    req_t        rq;
+    const char  *h[4];
+
+    h[0] = str_printf("Authorization: Bearer %s", m->key);
+    h[1] = str_printf("Idempotency-Key: %s", key);
+    h[2] = "Content-Type: application/json";
+    h[3] = NULL;
+
+    rq.method = "POST";
+    rq.url = gw_url(path);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+static char *
+rs_order_status(const rs_paid_t *p)
+{
+    resp_t  *r;
+
+    r = api_get(&p->m, str_printf("/v1/payments/%s", p->po[0]));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    return strdup(json_string_value(json_object_get(resp_json(r),
+                                                    "status")));
+}
+
+
+/* A checkout of two orders at the e2e configuration's Stripe PSP, paid
+ * through the mock's hosted page, with bps of commission (NULL: none). */
+static void
+rs_paid_new(rs_paid_t *p, const char *bps)
+{
+    int          i;
+    json_t      *body;
+    resp_t      *r;
+    char        *out;
+    const char  *args[] = { "set-commission", "--id", NULL, "--bps", bps,
+                            NULL };
+
+    memset(p, 0, sizeof(rs_paid_t));
+    p->psp = env("PAY_TEST_PSP");
+    merchant_new(&p->m);
+
+    if (bps != NULL) {
+        args[2] = p->m.id;
+        cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+    }
+
+    p->co = uid("co");
+    p->po[0] = str_printf("%s_p1", p->co);
+    p->po[1] = str_printf("%s_p2", p->co);
+
+    body = checkout_new(p->co, 2);
+    r = register_ok(&p->m, uid("key"), dump(body));
+    rs_mock_pay(json_string_value(json_object_get(resp_json(r),
+                                                  "psp_token")));
+
+    for (i = 0; i < 100; i++) {
+        if (strcmp(rs_order_status(p), "SUCCESS") == 0
+            && rs_ql("SELECT count(*) FROM checkouts WHERE merchant_id = $1 "
+                     "AND checkout_id = $2 AND psp_payment_ref IS NOT NULL",
+                     p->m.id, p->co) == 1)
+        {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("checkout %s not paid with a payment id", p->co);
+}
+
+
+static void
+rs_seller_add(const merchant_t *m, const char *seller, const char *psp)
+{
+    char        *out;
+    const char  *args[] = { "add-seller", "--id", m->id, "--seller", seller,
+                            "--psp", psp, "--destination", "acct_1MockSeller",
+                            NULL };
+
+    cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+}
+
+
+static resp_t *
+rs_refund(const rs_paid_t *p, const char *amount, const char *key)
+{
+    return rs_post(&p->m, str_printf("/v1/payments/%s/refunds", p->po[0]),
+                   key, str_printf("{\"amount\":\"%s\"}", amount));
+}
+
+
+static resp_t *
+rs_payout(const merchant_t *m, const char *psp, const char *seller,
+    const char *amount, const char *key)
+{
+    return rs_post(m, "/v1/payouts", key,
+                   str_printf("{\"seller_account\":\"%s\",\"amount\":\"%s\","
+                              "\"currency\":\"USD\",\"psp\":\"%s\"}", seller,
+                              amount, psp));
+}
+
+
+/* Waits until the operation's row is in status want. */
+static void
+rs_becomes(const char *table, const char *merchant, const char *want)
+{
+    int  i;
+
+    for (i = 0; i < 100; i++) {
+        if (rs_ql(str_printf("SELECT count(*) FROM %s WHERE merchant_id = $1 "
+                             "AND status = $2", table), merchant, want) == 1)
+        {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("%s of %s never %s", table, merchant, want);
+}
+
+
+static const char *
+rs_str(resp_t *r, const char *field)
+{
+    const char  *s;
+
+    s = json_string_value(json_object_get(resp_json(r), field));
+    return s ? s : "(none)";
+}
+
+
+/* --- resumed operations ----------------------------------------------------- */
+
+Test(money_resume, a_payout_paid_meanwhile_is_answered_from_its_row,
+     .timeout = 60,
+     .description = "the PSP's answer to a pay-out was lost and its webhook "
+                    "paid it: the retry with the key answers 201 PAID from "
+                    "the row and sends nothing to the PSP")
+{
+    char       *key, *nonce, *id;
+    long        before;
+    resp_t     *a, *b;
+    rs_paid_t   p;
+
+    rs_paid_new(&p, NULL);
+    rs_seller_add(&p.m, "seller_1", p.psp);
+    (void) mock_fault(str_printf("{\"match\":\"%s:pyo_\","
+                                 "\"latency_ms\":3000}", p.m.id));
+
+    key = uid("pk");
+    a = rs_payout(&p.m, p.psp, "seller_1", "7.00", key);
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+
+    /* made at the PSP all the same: its webhook pays it */
+    rs_becomes("payouts", p.m.id, "PAID");
+    nonce = rs_q1("SELECT nonce FROM payouts WHERE merchant_id = $1",
+                  p.m.id, NULL);
+    id = rs_q1("SELECT payout_id FROM payouts WHERE merchant_id = $1",
+               p.m.id, NULL);
+    before = rs_requests(nonce);
+
+    b = rs_payout(&p.m, p.psp, "seller_1", "7.00", key);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(rs_str(b, "status"), "PAID", "%s", b->body);
+    cr_expect_str_eq(rs_str(b, "payout_id"), id);
+    cr_expect_str_eq(rs_str(b, "psp_payout_id"),
+                     rs_q1("SELECT psp_payout_id FROM payouts WHERE "
+                           "merchant_id = $1", p.m.id, NULL));
+    cr_expect_eq(rs_requests(nonce), before,
+                 "the retry of a paid pay-out reached the PSP");
+
+    /* stored: the next retry replays it */
+    b = rs_payout(&p.m, p.psp, "seller_1", "7.00", key);
+    cr_expect_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(resp_header(b, "Idempotent-Replayed")
+                     ? resp_header(b, "Idempotent-Replayed") : "", "true");
+    cr_expect_str_eq(rs_str(b, "status"), "PAID");
+    cr_expect_eq(rs_wallet(&p.m, "seller_1"), 300);
+    rs_books_balance(&p.m);
+}
+
+
+Test(money_resume, a_refund_succeeded_meanwhile_is_answered_from_its_row,
+     .timeout = 60,
+     .description = "the PSP's answer to a refund was lost and its webhook "
+                    "settled it: the retry with the key answers 201 "
+                    "SUCCEEDED from the row and sends nothing to the PSP")
+{
+    char       *key, *nonce;
+    long        before;
+    resp_t     *a, *b;
+    rs_paid_t   p;
+
+    rs_paid_new(&p, NULL);
+    (void) mock_fault(str_printf("{\"match\":\"%s:rf_\","
+                                 "\"latency_ms\":3000}", p.m.id));
+
+    key = uid("rk");
+    a = rs_refund(&p, "4.00", key);
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+
+    rs_becomes("refunds", p.m.id, "SUCCEEDED");
+    nonce = rs_q1("SELECT nonce FROM refunds WHERE merchant_id = $1",
+                  p.m.id, NULL);
+    before = rs_requests(nonce);
+
+    b = rs_refund(&p, "4.00", key);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(rs_str(b, "status"), "SUCCEEDED", "%s", b->body);
+    cr_expect_eq(rs_requests(nonce), before,
+                 "the retry of a settled refund reached the PSP");
+    cr_expect_eq(rs_ql("SELECT count(*) FROM refunds WHERE merchant_id = $1",
+                       p.m.id, NULL), 1);
+    cr_expect_eq(rs_wallet(&p.m, "seller_1"), 600);
+    rs_books_balance(&p.m);
+}
+
+
+Test(money_resume, a_claim_older_than_the_psps_key_is_never_sent_again,
+     .timeout = 60,
+     .description = "a pay-out that got no answer for longer than the PSP "
+                    "keeps its Idempotency-Key (Stripe: 24 h) is not sent "
+                    "again: 502 saying so, an alert; once its webhook "
+                    "comes, the retry answers from the row")
+{
+    char       *key, *nonce, *id;
+    long        before;
+    resp_t     *a, *b;
+    rs_paid_t   p;
+
+    rs_paid_new(&p, NULL);
+    rs_seller_add(&p.m, "seller_1", p.psp);
+    (void) mock_fault(str_printf("{\"match\":\"%s:pyo_\","
+                                 "\"latency_ms\":3000,"
+                                 "\"webhook_never\":true}", p.m.id));
+
+    key = uid("pk");
+    a = rs_payout(&p.m, p.psp, "seller_1", "2.00", key);
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+
+    nonce = rs_q1("SELECT nonce FROM payouts WHERE merchant_id = $1",
+                  p.m.id, NULL);
+    id = rs_q1("SELECT payout_id FROM payouts WHERE merchant_id = $1",
+               p.m.id, NULL);
+    db_exec("UPDATE payouts SET created_at = now() - interval '25 hours' "
+            "WHERE merchant_id = $1", 1, (const char *[]) { p.m.id });
+    before = rs_requests(nonce);
+
+    b = rs_payout(&p.m, p.psp, "seller_1", "2.00", key);
+    expect_problem(b, 502, "psp_unavailable");
+    cr_expect_not_null(strstr(b->body, "not sent again"), "%s", b->body);
+    cr_expect_eq(rs_requests(nonce), before,
+                 "a claim older than the PSP's key window was sent again");
+    cr_expect_eq(rs_ql("SELECT count(*) FROM payouts WHERE merchant_id = $1 "
+                       "AND status = 'PENDING'", p.m.id, NULL), 1);
+
+    /* the PSP's event settles it; the retry then answers from the row */
+    cr_assert_str_eq(rs_event(&p.m, p.psp, "PAYOUT_PAID", "transfer.created",
+                              id, "200", NULL), "applied");
+    b = rs_payout(&p.m, p.psp, "seller_1", "2.00", key);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(rs_str(b, "status"), "PAID", "%s", b->body);
+    cr_expect_eq(rs_requests(nonce), before);
+    rs_books_balance(&p.m);
+}
+
+
+Test(money_resume, a_resume_keeps_the_keys_expiry,
+     .timeout = 60,
+     .description = "resuming an operation's claim does not make its "
+                    "Idempotency-Key younger")
+{
+    char       *key, *before;
+    resp_t     *a;
+    rs_paid_t   p;
+
+    rs_paid_new(&p, NULL);
+    (void) mock_fault(str_printf("{\"match\":\"%s:rf_\",\"fail_times\":6,"
+                                 "\"fail_status\":500}", p.m.id));
+
+    key = uid("rk");
+    a = rs_refund(&p, "1.00", key);
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+
+    db_exec("UPDATE idempotency_keys SET expires_at = now() + interval "
+            "'1 hour' WHERE merchant_id = $1 AND idem_key = $2", 2,
+            (const char *[]) { p.m.id, key });
+    before = rs_q1("SELECT expires_at::text FROM idempotency_keys WHERE "
+                   "merchant_id = $1 AND idem_key = $2", p.m.id, key);
+
+    a = rs_refund(&p, "1.00", key);
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+    cr_expect_str_eq(rs_q1("SELECT expires_at::text FROM idempotency_keys "
+                           "WHERE merchant_id = $1 AND idem_key = $2",
+                           p.m.id, key), before);
+}
+
+
+Test(money_resume, a_registration_paid_meanwhile_is_never_registered_again,
+     .timeout = 60,
+     .description = "a checkout whose registration got no answer and was "
+                    "paid by webhook: the retry with the key opens no "
+                    "second session (409 duplicate_order saying so)")
+{
+    char        *key, *co, *n, *total;
+    long         before;
+    json_t      *body;
+    resp_t      *a, *b;
+    merchant_t   m;
+    const char  *params[4];
+
+    merchant_new(&m);
+    co = uid("co");
+    n = nonce(&m, co);
+    (void) mock_fault(str_printf("{\"match\":\"%s\","
+                                 "\"latency_ms\":3000}", n));
+
+    body = checkout_new(co, 2);
+    key = uid("key");
+    a = api_post(&m, key, dump(body));
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+
+    /* the shopper paid the session the lost answer named: its webhook */
+    total = "1500";
+    params[0] = env("PAY_TEST_PSP");
+    params[1] = uid("evt");
+    params[2] = n;
+    params[3] = total;
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_event_apply($1, $2, "
+                               "'SUCCEEDED', 'checkout.session.completed', "
+                               "NULL, $3, $4::bigint, 'USD', 'pi_resume', "
+                               "NULL)", 4, params), "applied");
+    before = rs_requests(n);
+
+    b = api_post(&m, key, dump(body));
+    expect_problem(b, 409, "duplicate_order");
+    cr_expect_not_null(strstr(b->body, "SUCCESS"), "%s", b->body);
+    cr_expect_eq(rs_requests(n), before,
+                 "a paid checkout was registered again");
+    cr_expect_str_eq(rs_q1("SELECT status::text FROM checkouts WHERE "
+                           "merchant_id = $1 AND checkout_id = $2", m.id, co),
+                     "SUCCESS");
+}
+
+
+Test(money_resume, a_registration_older_than_the_psps_key_is_not_sent,
+     .timeout = 60,
+     .description = "a registration that got no answer for longer than the "
+                    "PSP keeps its key is not sent again: 502 saying so")
+{
+    char        *key, *co, *n;
+    long         before;
+    json_t      *body;
+    resp_t      *a, *b;
+    merchant_t   m;
+
+    merchant_new(&m);
+    co = uid("co");
+    n = nonce(&m, co);
+    (void) mock_fault(str_printf("{\"match\":\"%s\","
+                                 "\"latency_ms\":3000}", n));
+
+    body = checkout_new(co, 1);
+    key = uid("key");
+    a = api_post(&m, key, dump(body));
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+
+    db_exec("UPDATE checkouts SET created_at = now() - interval '25 hours' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2,
+            (const char *[]) { m.id, co });
+    before = rs_requests(n);
+
+    b = api_post(&m, key, dump(body));
+    expect_problem(b, 502, "psp_unavailable");
+    cr_expect_not_null(strstr(b->body, "not sent again"), "%s", b->body);
+    cr_expect_eq(rs_requests(n), before,
+                 "a registration older than the PSP's key window was sent "
+                 "again");
+}
+
+
+Test(money_resume, a_retry_after_the_key_expired_says_so,
+     .timeout = 60,
+     .description = "the same registration after its Idempotency-Key "
+                    "expired: 409 duplicate_order saying the key expired, "
+                    "not that another key was used")
+{
+    char        *key, *co;
+    json_t      *body;
+    resp_t      *b;
+    merchant_t   m;
+
+    merchant_new(&m);
+    co = uid("co");
+    body = checkout_new(co, 1);
+    key = uid("key");
+    (void) register_ok(&m, key, dump(body));
+
+    db_exec("UPDATE idempotency_keys SET expires_at = now() - interval "
+            "'1 second' WHERE merchant_id = $1 AND idem_key = $2", 2,
+            (const char *[]) { m.id, key });
+
+    b = api_post(&m, key, dump(body));
+    expect_problem(b, 409, "duplicate_order");
+    cr_expect_null(strstr(b->body, "another Idempotency-Key"), "%s", b->body);
+    cr_expect_not_null(strstr(b->body, "expired"), "%s", b->body);
+    cr_expect_not_null(strstr(b->body, co), "%s", b->body);
+
+    /* another key for the same checkout is still the other case */
+    b = api_post(&m, uid("key"), dump(body));
+    expect_problem(b, 409, "duplicate_order");
+    cr_expect_not_null(strstr(b->body, "another Idempotency-Key"), "%s",
+                       b->body);
+}
+
+
+Test(money_resume, a_second_transfer_under_a_payouts_nonce_is_alerted,
+     .timeout = 60,
+     .description = "a paid event naming another PSP transfer than the "
+                    "stored one is a mismatch (alerted), not already")
+{
+    char       *id;
+    resp_t     *a;
+    rs_paid_t   p;
+
+    rs_paid_new(&p, NULL);
+    rs_seller_add(&p.m, "seller_1", p.psp);
+
+    a = rs_payout(&p.m, p.psp, "seller_1", "3.00", uid("pk"));
+    cr_assert_eq(a->status, 201, "%s", a->body);
+    id = strdup(rs_str(a, "payout_id"));
+    rs_becomes("payouts", p.m.id, "PAID");
+
+    cr_expect_str_eq(rs_event(&p.m, p.psp, "PAYOUT_PAID", "transfer.created",
+                              id, "300", "tr_second_transfer"), "mismatch");
+    cr_expect_str_eq(rs_event(&p.m, p.psp, "PAYOUT_PAID", "transfer.created",
+                              id, "300",
+                              rs_q1("SELECT psp_payout_id FROM payouts WHERE "
+                                    "merchant_id = $1", p.m.id, NULL)),
+                     "already");
+    cr_expect_eq(rs_wallet(&p.m, "seller_1"), 700);
+    rs_books_balance(&p.m);
+}
+
+
+/* --- pending refunds and the available balance ------------------------------ */
+
+Test(money_resume, a_pending_refund_is_not_available_for_a_payout,
+     .timeout = 60,
+     .description = "the seller's share of a PENDING refund is held back "
+                    "from its available balance: a pay-out cannot spend "
+                    "it, and a refund cannot take what a pay-out took")
+{
+    char       *id;
+    json_t     *j;
+    resp_t     *a, *r;
+    rs_paid_t   p, q;
+    size_t      i;
+    json_t     *it;
+
+    rs_paid_new(&p, "1000");                      /* 10% commission */
+    rs_seller_add(&p.m, "seller_1", p.psp);
+    cr_assert_eq(rs_wallet(&p.m, "seller_1"), 900);
+    (void) mock_fault(str_printf("{\"match\":\"%s:rf_\","
+                                 "\"webhook_never\":true}", p.m.id));
+
+    a = rs_refund(&p, "10.00", uid("rk"));
+    cr_assert_eq(a->status, 201, "%s", a->body);
+    cr_assert_str_eq(rs_str(a, "status"), "PENDING");
+    id = strdup(rs_str(a, "refund_id"));
+
+    r = api_get(&p.m, "/v1/sellers/seller_1/balance");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    j = json_object_get(resp_json(r), "balances");
+    json_array_foreach(j, i, it) {
+        cr_expect_str_eq(json_string_value(json_object_get(it, "available")),
+                         "0.00", "%s", r->body);
+    }
+
+    a = rs_payout(&p.m, p.psp, "seller_1", "0.01", uid("pk"));
+    expect_problem(a, 422, "insufficient_balance");
+
+    /* the refund succeeds: the seller's 9.00 leave the wallet */
+    cr_assert_str_eq(rs_event(&p.m, p.psp, "REFUND_SUCCEEDED",
+                              "refund.updated", id, "1000", NULL),
+                     "applied");
+    cr_expect_eq(rs_wallet(&p.m, "seller_1"), 0);
+    rs_books_balance(&p.m);
+
+    /* the other way round: paid out first, the refund finds nothing */
+    rs_paid_new(&q, NULL);
+    rs_seller_add(&q.m, "seller_1", q.psp);
+    a = rs_payout(&q.m, q.psp, "seller_1", "10.00", uid("pk"));
+    cr_assert_eq(a->status, 201, "%s", a->body);
+    a = rs_refund(&q, "0.01", uid("rk"));
+    expect_problem(a, 422, "insufficient_balance");
+    cr_expect_not_null(strstr(a->body, "0.00 USD"), "%s", a->body);
+    rs_books_balance(&q.m);
+}
+
+
+/* --- refunds and pay-outs of one seller, racing ----------------------------- */
+
+#define RS_ORDERS   6           /* 10.00 each, 10% commission: 9.00 each */
+#define RS_PAYOUTS  12          /* of 9.00 each */
+
+
+static resp_t **
+rs_send(req_t *rqs, size_t n)
+{
+    int       round;
+    size_t    i;
+    resp_t  **rs, **again;
+
+    rs = http_many(rqs, n, 32);
+
+    /* the answers that may heal, again with the same keys, as a shop would */
+    for (round = 0; round < 10; round++) {
+        for (i = 0; i < n; i++) {
+            if (rs[i]->status == 502 || rs[i]->status == 503
+                || rs[i]->status == 504 || rs[i]->status == 409)
+            {
+                break;
+            }
+        }
+
+        if (i == n) {
+            break;
+        }
+
+        msleep(500);
+
+        for (i = 0; i < n; i++) {
+            if (rs[i]->status == 502 || rs[i]->status == 503
+                || rs[i]->status == 504 || rs[i]->status == 409)
+            {
+                again = http_many(&rqs[i], 1, 1);
+                rs[i] = again[0];
+            }
+        }
+    }
+
+    return rs;
+}
+
+
+static req_t
+rs_req(const merchant_t *m, const char *path, const char *body)
+{
+    req_t         rq;
+    const char  **h;
+
+    h = calloc(4, sizeof(char *));
+    cr_assert_not_null(h);
+    h[0] = str_printf("Authorization: Bearer %s", m->key);
+    h[1] = str_printf("Idempotency-Key: %s", uid("rsk"));
+    h[2] = "Content-Type: application/json";
+
+    rq.method = "POST";
+    rq.url = gw_url(path);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return rq;
+}
+
+
+Test(solo_money_invariants,
+     payouts_racing_pending_refunds_never_overspend_a_seller,
+     .timeout = 120,
+     .description = "full refunds (their webhooks held back) and pay-outs "
+                    "of one seller, all at once: together they never take "
+                    "more than the seller holds, its wallet never goes "
+                    "below zero, the ledger balances and the wallet equals "
+                    "it")
+{
+    int          i, k;
+    long         refunds, payouts, w;
+    char        *co[RS_ORDERS], *id, *out;
+    json_t      *body;
+    resp_t      *r, **rs;
+    req_t        rqs[RS_ORDERS + RS_PAYOUTS];
+    merchant_t   m;
+    const char  *psp = env("PAY_TEST_PSP");
+    const char  *args[] = { "set-commission", "--id", NULL, "--bps", "1000",
+                            NULL };
+
+    merchant_new(&m);
+    args[2] = m.id;
+    cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+    rs_seller_add(&m, "seller_1", psp);
+
+    for (i = 0; i < RS_ORDERS; i++) {
+        co[i] = uid("co");
+        body = checkout_new(co[i], 1);
+        r = register_ok(&m, uid("key"), dump(body));
+        rs_mock_pay(json_string_value(json_object_get(resp_json(r),
+                                                      "psp_token")));
+    }
+
+    for (i = 0; i < 100 && rs_ql("SELECT count(*) FROM checkouts WHERE "
+                                 "merchant_id = $1 AND status = 'SUCCESS' "
+                                 "AND psp_payment_ref IS NOT NULL", m.id,
+                                 NULL) < RS_ORDERS; i++)
+    {
+        msleep(100);
+    }
+
+    cr_assert_eq(rs_wallet(&m, "seller_1"), RS_ORDERS * 900);
+
+    /* the refunds stay PENDING until this test says they succeeded */
+    (void) mock_fault(str_printf("{\"match\":\"%s:rf_\","
+                                 "\"webhook_never\":true}", m.id));
+
+    /* interleaved: refund, pay-out, pay-out, refund, ... */
+    k = 0;
+
+    for (i = 0; i < RS_ORDERS + RS_PAYOUTS; i++) {
+        if (i % 3 == 0) {
+            rqs[i] = rs_req(&m, str_printf("/v1/payments/%s_p1/refunds",
+                                           co[k++]),
+                            "{\"amount\":\"10.00\"}");
+        } else {
+            rqs[i] = rs_req(&m, "/v1/payouts",
+                            str_printf("{\"seller_account\":\"seller_1\","
+                                       "\"amount\":\"9.00\",\"currency\":"
+                                       "\"USD\",\"psp\":\"%s\"}", psp));
+        }
+    }
+
+    rs = rs_send(rqs, RS_ORDERS + RS_PAYOUTS);
+    refunds = 0;
+    payouts = 0;
+
+    for (i = 0; i < RS_ORDERS + RS_PAYOUTS; i++) {
+        if (rs[i]->status == 201) {
+            if (i % 3 == 0) {
+                refunds++;
+            } else {
+                payouts++;
+            }
+            continue;
+        }
+
+        expect_problem(rs[i], 422, "insufficient_balance");
+    }
+
+    cr_expect_leq(refunds + payouts, RS_ORDERS, "%ld refunds and %ld "
+                  "pay-outs of 9.00 each accepted from a wallet of %d.00",
+                  refunds, payouts, RS_ORDERS * 9);
+    cr_expect_eq(rs_ql("SELECT available FROM seller_available($1, "
+                       "'seller_1', 'USD')", m.id, NULL),
+                 (RS_ORDERS - refunds - payouts) * 900);
+
+    /* the refunds succeed at the PSP; the pay-outs are paid */
+    for (i = 0; i < RS_ORDERS; i++) {
+        id = rs_q1("SELECT refund_id FROM refunds WHERE merchant_id = $1 AND "
+                   "checkout_id = $2 AND status = 'PENDING'", m.id, co[i]);
+        if (id != NULL) {
+            cr_expect_str_eq(rs_event(&m, psp, "REFUND_SUCCEEDED",
+                                      "refund.updated", id, "1000", NULL),
+                             "applied");
+        }
+    }
+
+    for (i = 0; i < 100 && rs_ql("SELECT count(*) FROM payouts WHERE "
+                                 "merchant_id = $1 AND status = 'PENDING'",
+                                 m.id, NULL) > 0; i++)
+    {
+        msleep(100);
+    }
+
+    w = rs_wallet(&m, "seller_1");
+    cr_expect_geq(w, 0, "the seller's wallet is %ld after its own refunds "
+                  "and pay-outs", w);
+    cr_expect_eq(w, (RS_ORDERS - refunds - payouts) * 900);
+    cr_expect_geq(rs_ql("SELECT available FROM seller_available($1, "
+                        "'seller_1', 'USD')", m.id, NULL), 0,
+                  "no seller paid beyond what it holds");
+    cr_expect_eq(rs_ql("SELECT count(*) FROM payouts WHERE merchant_id = $1 "
+                       "AND status = 'PAID'", m.id, NULL), payouts);
+    rs_books_balance(&m);
+}
