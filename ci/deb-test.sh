@@ -148,7 +148,10 @@ check "the .deb holds the module, its load file, tools, man pages, sql, html, do
     "usr/share/doc/$pkg/examples/payments-reconcile@.timer" \
     usr/share/ngx-payments/sql/001_schema.sql usr/share/ngx-payments/html/pending.js \
     "usr/share/doc/$pkg/copyright" "usr/share/doc/$pkg/changelog.Debian.gz" \
-    "usr/share/doc/$pkg/examples/nginx.production.conf"
+    "usr/share/doc/$pkg/examples/nginx.production.conf" \
+    "usr/share/doc/$pkg/examples/payments-alerts.yml" \
+    "usr/share/doc/$pkg/examples/payments-alerts.test.yml" \
+    "usr/share/doc/$pkg/examples/payments-dashboard.json"
 abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubstvars)
 check "Depends: the nginx ABI ($abi) and the libraries (libpq5, libcurl4, libjwt0, libcsv3)" \
     bash -c 'd=$(dpkg-deb -f "$1" Depends); echo "$d";
@@ -176,6 +179,9 @@ check "Debian's /etc/nginx passes nginx -t with the module" "$nginx" -t -q
 check "nginx -T: the module is loaded through modules-enabled" \
     bash -c '"$1" -T 2>/dev/null | grep -qx "load_module modules/ngx_http_payments_module.so;"' _ "$nginx"
 check "the man pages are found" bash -c 'man -w payments-migrate && man -w payments-merchant && man -w payments-reconcile'
+check "promtool checks the packaged alerting rules and passes their tests" \
+    bash -c 'cd "/usr/share/doc/$1/examples" && promtool check rules payments-alerts.yml &&
+             promtool test rules payments-alerts.test.yml' _ "$pkg"
 
 # --- 3. a gateway from the packaged example -------------------------------------
 

@@ -64,6 +64,10 @@ finish() {
         if ! bash "$top/ci/prom-test.sh" metrics "$run/logs/metrics.txt"; then
             rc=1
         fi
+        # and serves every metric the shipped dashboard and alerts name
+        if ! bash "$top/ci/prom-test.sh" names "$run/logs/metrics.txt"; then
+            rc=1
+        fi
         # every answer of the run, against doc/openapi.yaml
         bash "$top/ci/openapi-check.sh" "$run/logs/responses.jsonl" || rc=1
     fi

@@ -6,6 +6,9 @@
 #   ci/prom-test.sh rules          promtool check rules + test rules on
 #                                  conf/prometheus/ (the alerts and their
 #                                  unit tests)
+#   ci/prom-test.sh names FILE     every metric and label the shipped
+#                                  dashboard (conf/grafana/) and alerts name
+#                                  is in a /metrics body (ci/metric-names-check.js)
 #
 # Prints "prom: N passed, N failed" for the rules; exits non-zero on any
 # problem.
@@ -47,8 +50,14 @@ rules)
     echo "prom: $passed passed, $failed failed"
     [ "$failed" -eq 0 ]
     ;;
+names)
+    file=${2:?usage: $0 names FILE}
+    node "$top/ci/metric-names-check.js" "$file" \
+        "$top/conf/grafana/payments-dashboard.json" \
+        "$top/conf/prometheus/payments-alerts.yml"
+    ;;
 *)
-    echo "usage: $0 metrics FILE | rules" >&2
+    echo "usage: $0 metrics FILE | rules | names FILE" >&2
     exit 2
     ;;
 esac

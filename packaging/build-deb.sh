@@ -10,7 +10,8 @@
 #   /usr/bin/payments-reconcile (make reconcile, stripped), their man pages
 #   /usr/share/ngx-payments/sql, /usr/share/ngx-payments/html
 #   /usr/share/doc/libnginx-mod-http-payments/{copyright,changelog.Debian.gz,
-#       examples/nginx.production.conf}
+#       examples/nginx.production.conf, examples/payments-alerts.yml and
+#       its tests, examples/payments-dashboard.json}
 #
 # Depends: the nginx ABI the module was compiled against (nginx-dev's
 # libnginx-mod.abisubstvars, as dh_nginx reads it) and the libraries
@@ -104,6 +105,10 @@ find "$top/html" -maxdepth 1 -type f ! -name README.md -exec install -m 644 {} \
 install -m 644 "$deb/copyright" "$stage/usr/share/doc/$pkg/"
 gzip -9n <"$deb/changelog" >"$stage/usr/share/doc/$pkg/changelog.Debian.gz"
 install -m 644 "$top/conf/nginx.production.conf" "$stage/usr/share/doc/$pkg/examples/"
+# Prometheus' alerting rules with their unit tests, and a Grafana dashboard
+install -m 644 "$top/conf/prometheus/payments-alerts.yml" \
+    "$top/conf/prometheus/payments-alerts.test.yml" \
+    "$top/conf/grafana/payments-dashboard.json" "$stage/usr/share/doc/$pkg/examples/"
 install -d "$stage/usr/share/lintian/overrides"
 install -m 644 "$deb/lintian-overrides" "$stage/usr/share/lintian/overrides/$pkg"
 

@@ -1,0 +1,81 @@
+// Every metric the shipped dashboard and alerting rules name exists in a
+// /metrics body of the gateway, with every label their "by (...)" and
+// "{...}" clauses name (Prometheus' own "instance" and a histogram's "le"
+// aside).  A query on a metric the gateway does not serve would show an
+// empty panel, or an alert that can never fire.
+//
+//   node ci/metric-names-check.js METRICS_FILE DASHBOARD.json RULES.yml
+//
+// Prints "metric names: N passed, N failed"; exits 1 on a failure.
+'use strict';
+const fs = require('node:fs');
+
+const [metricsFile, dashFile, rulesFile] = process.argv.slice(2);
+if (!rulesFile) {
+    console.error('usage: node ci/metric-names-check.js METRICS DASHBOARD.json RULES.yml');
+    process.exit(2);
+}
+
+// name -> set of label names seen on its samples
+const served = new Map();
+for (const line of fs.readFileSync(metricsFile, 'utf8').split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s/.exec(line);
+    if (!m) continue;
+    const labels = served.get(m[1]) || new Set();
+    for (const l of (m[3] || '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g)) labels.add(l[1]);
+    served.set(m[1], labels);
+}
+
+const exprs = [];
+const dash = JSON.parse(fs.readFileSync(dashFile, 'utf8'));
+for (const p of dash.panels || []) {
+    for (const t of p.targets || []) exprs.push({where: `dashboard "${p.title}"`, expr: t.expr});
+}
+// the rules' expr: values, on one line or as a folded block (expr: >)
+let alert = '';
+const rules = fs.readFileSync(rulesFile, 'utf8').split('\n');
+for (let i = 0; i < rules.length; i++) {
+    const a = /^\s*- alert:\s*(\S+)/.exec(rules[i]);
+    if (a) alert = a[1];
+    const e = /^(\s*)expr:\s*(.+)$/.exec(rules[i]);
+    if (!e) continue;
+    let expr = e[2];
+    if (/^[>|][-+]?$/.test(expr)) {
+        const block = [];
+        while (i + 1 < rules.length
+               && (rules[i + 1].trim() === ''
+                   || rules[i + 1].search(/\S/) > e[1].length)) {
+            block.push(rules[++i].trim());
+        }
+        expr = block.join(' ').trim();
+    }
+    exprs.push({where: `alert ${alert}`, expr});
+}
+
+let passed = 0, failed = 0;
+const ignored = new Set(['instance', 'job', 'le']);
+for (const {where, expr} of exprs) {
+    const problems = [];
+    const names = [...new Set([...expr.matchAll(/\bpayments_[a-z0-9_]+/g)].map(m => m[0]))];
+    if (names.length === 0) problems.push('names no payments_ metric');
+    const grouped = [...expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)]
+        .flatMap(m => m[1].split(',').map(s => s.trim()).filter(Boolean));
+    const matched = [...expr.matchAll(/\{([^}]*)\}/g)]
+        .flatMap(m => [...m[1].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)/g)].map(x => x[1]));
+    const labelsOf = new Set();
+    for (const n of names) {
+        if (!served.has(n)) { problems.push(`${n} is not served`); continue; }
+        for (const l of served.get(n)) labelsOf.add(l);
+    }
+    for (const l of [...grouped, ...matched]) {
+        if (!ignored.has(l) && !labelsOf.has(l)) problems.push(`no metric of it has the label "${l}"`);
+    }
+    if (problems.length) {
+        failed++;
+        console.log(`FAIL: ${where}: ${expr}: ${problems.join('; ')}`);
+    } else {
+        passed++;
+    }
+}
+console.log(`metric names: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
