@@ -717,6 +717,48 @@ done:
  * 422.  NGX_DECLINED (nothing sent) for any other outcome.
  */
 
+/*
+ * Retry-After of a 409 idempotency_key_in_use: about the time the first
+ * request can still take, not its whole lease.  The database says when the
+ * lease ends (lease_left seconds); the first request began a lease earlier
+ * and is answered within payments_request_timeout of its start, so it ends
+ * lease - request_timeout before its lease does.  At least 1 s; never past
+ * the lease.
+ */
+
+static const char *
+ngx_http_payments_in_use_wait(ngx_http_request_t *r, const char *lease_left)
+{
+    u_char                         *buf;
+    ngx_int_t                       left, wait;
+    ngx_http_payments_main_conf_t  *pmcf;
+
+    left = ngx_atoi((u_char *) lease_left, ngx_strlen(lease_left));
+    if (left == NGX_ERROR || left < 1) {
+        return "1";
+    }
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_payments_module);
+
+    wait = left - pmcf->lease
+           + (ngx_int_t) ((pmcf->request_timeout + 999) / 1000);
+    wait = ngx_max(1, ngx_min(wait, left));
+
+    buf = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
+    if (buf == NULL) {
+        return "1";
+    }
+
+    *ngx_sprintf(buf, "%i", wait) = '\0';
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: key in use, lease ends in %is, retry after %is",
+                   left, wait);
+
+    return (const char *) buf;
+}
+
+
 ngx_int_t
 ngx_http_payments_claim_answer(ngx_http_request_t *r, PGresult *res)
 {
@@ -737,7 +779,8 @@ ngx_http_payments_claim_answer(ngx_http_request_t *r, PGresult *res)
         ngx_http_payments_count(idempotency[NGX_HTTP_PAYMENTS_IDEM_IN_USE]);
         p = PQgetvalue(res, 0, 2);
 
-        if (ngx_http_payments_add_header(r, "Retry-After", *p ? p : "1")
+        if (ngx_http_payments_add_header(r, "Retry-After",
+                                         ngx_http_payments_in_use_wait(r, p))
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
