@@ -507,7 +507,8 @@ ngx_http_payments_curl_done(void)
 
         f->retry_after = -1;
 
-        if (f->status == 429 || f->status == 503) {
+        /* a 429 or any 5xx: PSPs send it with a 500 as with a 503 */
+        if (f->status == 429 || f->status >= 500) {
             struct curl_header  *h;
 
             if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h)

@@ -263,6 +263,36 @@ Test(solo_breaker, a_retry_after_beyond_the_budget_fails_at_once_and_says_so)
 }
 
 
+/* A PSP's 500 with Retry-After is answered as its 503 is: the wait is kept
+ * within the budget, and the 502 passes the PSP's time on to the shop. */
+Test(solo_breaker, a_500_with_retry_after_is_passed_on_like_a_503s)
+{
+    long         sessions, requests;
+    char        *co_id;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_br();
+
+    co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":4,"
+                          "\"fail_status\":500,\"retry_after\":2}",
+                          nonce(&m, co_id)));
+
+    r = register_via(&m, co_id, "br_retry");
+    expect_problem(r, 502, "psp_unavailable");
+    cr_assert_not_null(resp_header(r, "Retry-After"),
+                       "the PSP's Retry-After was not passed on: %s", r->body);
+    cr_assert_str_eq(resp_header(r, "Retry-After"), "2");
+    resp_free(r);
+
+    /* it waited the PSP's 2 s before its one retry, then had no time left */
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(requests, 2, "the PSP's Retry-After was not waited for");
+}
+
+
 Test(solo_breaker, another_4xx_is_not_retried)
 {
     long         sessions, requests;
