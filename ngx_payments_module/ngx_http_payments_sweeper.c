@@ -25,7 +25,9 @@
  * Adyen's look-up needs the sessionResult its hosted page adds to the
  * shopper's way back (kept by pay_return_target).  A dialect that cannot ask
  * (Adyen when no shopper came back) fails the checkout once its session has
- * expired at the PSP, grace= later.
+ * expired at the PSP, grace= later, unless a payment is under way: the PSP
+ * answers so (PAY_LOOKUP_PENDING), or a signed PENDING event is on record
+ * (the database then refuses the expiry).
  * Nothing here blocks: every step is a query or a fetch whose handler posts
  * the next one.  A round's memory is one pool, destroyed when it ends.
  */
@@ -727,6 +729,14 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
         }
 
         what = "open at the psp";
+        break;
+
+    case PAY_LOOKUP_PENDING:
+        /* paid with a method that settles later: never failed by the
+         * session's expiry; past alert= the overdue line says so */
+        ngx_http_payments_metrics_sweep(psp->index,
+                                        NGX_HTTP_PAYMENTS_SWEEP_OPEN);
+        what = "payment pending at the psp";
         break;
 
     case PAY_LOOKUP_AUTH:
