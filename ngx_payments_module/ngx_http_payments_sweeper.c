@@ -847,9 +847,12 @@ ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
 
     ngx_http_payments_metrics_event(sw->psp->index, outcome);
 
+    /* "pending": an expiry held back, a payment is under way at the PSP
+     * (the overdue line alerts past alert=) */
     level = (ngx_strcmp(outcome, "applied") == 0
              || ngx_strcmp(outcome, "already") == 0
-             || ngx_strcmp(outcome, "duplicate") == 0)
+             || ngx_strcmp(outcome, "duplicate") == 0
+             || ngx_strcmp(outcome, "pending") == 0)
             ? NGX_LOG_NOTICE : NGX_LOG_ALERT;
 
     ngx_log_error(level, sw->log, 0,
