@@ -232,6 +232,90 @@ Test(late_events, a_signed_success_after_an_expiry_is_booked_and_paid,
 }
 
 
+/* POST /v1/payments/{po}/refunds of amount; the answer */
+static resp_t *
+late_refund(const late_t *l, const char *amount)
+{
+    req_t   rq;
+    char   *auth, *idem;
+
+    auth = str_printf("Authorization: Bearer %s", l->m.key);
+    idem = str_printf("Idempotency-Key: %s", uid("rk"));
+
+    {
+        const char  *h[] = { auth, idem, "Content-Type: application/json",
+                             NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(str_printf("/v1/payments/%s/refunds", l->po[0]));
+        rq.headers = h;
+        rq.body = str_printf("{\"amount\":\"%s\",\"reason\":\"returned\"}",
+                             amount);
+        rq.len = (size_t) -1;
+
+        return http(&rq);
+    }
+}
+
+
+Test(late_events, a_payment_booked_after_an_expiry_is_refundable,
+     .timeout = 60,
+     .description = "the expiry first, then the shopper pays at the PSP "
+                    "(its own signed success): the refund API takes it and "
+                    "the PSP's refund is booked")
+{
+    int      i;
+    late_t   l;
+    resp_t  *r;
+    char    *st, *rf;
+    req_t    rq;
+
+    late_register(&l);
+    r = late_deliver(late_stripe_event(uid("evt"), "checkout.session.expired",
+                                       &l, "unpaid", NULL));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(late_status(&l), "FAILED");
+
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/_control/sessions/%s/pay", l.token));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+
+    for (i = 0; i < 100; i++) {
+        if (strcmp(late_status(&l), "SUCCESS") == 0
+            && late_ql("SELECT count(*) FROM checkouts WHERE merchant_id = $1"
+                       " AND checkout_id = $2 AND psp_payment_ref IS NOT NULL",
+                       &l, NULL) == 1)
+        {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert_str_eq(late_status(&l), "SUCCESS");
+
+    r = late_refund(&l, "4.00");
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    rf = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "refund_id")));
+
+    st = NULL;
+    for (i = 0; i < 100; i++) {
+        st = late_q("SELECT status FROM refunds WHERE merchant_id = $1"
+                    " AND $2 <> '' AND refund_id = $3", &l, rf);
+        if (st != NULL && strcmp(st, "SUCCEEDED") == 0) {
+            break;
+        }
+        msleep(100);
+    }
+    cr_expect_str_eq(st, "SUCCEEDED");
+    late_books_balance(&l);
+}
+
+
 Test(late_events, the_database_moves_failed_to_success_only_for_the_psps_money,
      .description = "status_forward_guard: FAILED -> SUCCESS is refused to "
                     "a plain UPDATE (only a signed success takes it)")
