@@ -34,7 +34,7 @@ static const char  *ngx_http_payments_wh_reasons[] = {
 static const char  *ngx_http_payments_ev_outcomes[] = {
     "applied", "duplicate", "already", "pending", "ignored", "late_contrary",
     "unknown_checkout", "mismatch", "amount_mismatch", "unknown_refund",
-    "unknown_dispute", "unknown_payout", "other"
+    "unknown_dispute", "unknown_payout", "paid_after_failed", "other"
 };
 
 static const char  *ngx_http_payments_sweep_answers[] = {

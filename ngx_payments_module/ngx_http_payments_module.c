@@ -37,6 +37,9 @@ static char *ngx_http_payments_encryption_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static void ngx_http_payments_keyring_cleanup(void *data);
 
+static char *ngx_http_payments_keyring_rolled(ngx_conf_t *cf,
+    ngx_command_t *cmd, const pay_keyring_t *kr);
+
 static ngx_int_t ngx_http_payments_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_init_process(ngx_cycle_t *cycle);
 static void ngx_http_payments_exit_process(ngx_cycle_t *cycle);
@@ -44,6 +47,20 @@ static ngx_int_t ngx_http_payments_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_payments_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_payments_log_handler(ngx_http_request_t *r);
 
+
+
+/*
+ * The keys of the configuration this master runs, and of the one being
+ * read: fingerprints (a blind index of nothing under each key), never the
+ * keys.  A reload may make a key the sealing one only once the running
+ * configuration had it (ngx_http_payments_keyring_rolled).
+ */
+typedef char  ngx_http_payments_key_fp_t[PAY_BLIND_INDEX_LEN + 1];
+
+static ngx_http_payments_key_fp_t  ngx_http_payments_ring_fp[PAY_SEAL_KEYS_MAX];
+static size_t                      ngx_http_payments_ring_n;
+static ngx_http_payments_key_fp_t  ngx_http_payments_ring_next[PAY_SEAL_KEYS_MAX];
+static size_t                      ngx_http_payments_ring_next_n;
 
 
 static ngx_conf_enum_t  ngx_http_payments_plain_http[] = {
@@ -245,6 +262,9 @@ ngx_http_payments_create_main_conf(ngx_conf_t *cf)
     if (pmcf == NULL) {
         return NULL;
     }
+
+    /* no keyring unless this configuration names one */
+    ngx_http_payments_ring_next_n = 0;
 
     pmcf->pool_size = NGX_CONF_UNSET_UINT;
     pmcf->db_timeout = NGX_CONF_UNSET_MSEC;
@@ -813,9 +833,66 @@ ngx_http_payments_encryption_key(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_payments_keyring_rolled(cf, cmd, kr) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     pmcf->keyring = kr;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A key rotation across several gateways is two reloads on each: the new
+ * key added second (every gateway then opens and finds what any of them
+ * seals and indexes under it), then moved first.  A gateway sealing under a
+ * key another gateway lacks makes tokens that gateway cannot find or open.
+ * What one master can see is refused: a reload whose sealing key was not in
+ * the configuration it replaces.  A first start cannot tell.
+ */
+
+static char *
+ngx_http_payments_keyring_rolled(ngx_conf_t *cf, ngx_command_t *cmd,
+    const pay_keyring_t *kr)
+{
+    size_t       i;
+    ngx_str_t   *value;
+
+    for (i = 0; i < kr->n; i++) {
+        if (pay_blind_index(kr, i, "ngx_payments key fingerprint", "", 0,
+                            ngx_http_payments_ring_next[i])
+            != 0)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ngx_http_payments_ring_next_n = kr->n;
+
+    if (ngx_http_payments_ring_n == 0) {
+        return NGX_CONF_OK;
+    }
+
+    for (i = 0; i < ngx_http_payments_ring_n; i++) {
+        if (ngx_strcmp(ngx_http_payments_ring_fp[i],
+                       ngx_http_payments_ring_next[0])
+            == 0)
+        {
+            return NGX_CONF_OK;
+        }
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\": the first key of \"%V\" (kid \"%s\"), which "
+                       "seals, is not in the keys it replaces: add it "
+                       "second on every gateway and reload them all, then "
+                       "move it first and reload again",
+                       &cmd->name, &value[1], kr->keys[0].kid);
+
+    return NGX_CONF_ERROR;
 }
 
 
@@ -886,6 +963,11 @@ static ngx_int_t
 ngx_http_payments_init_module(ngx_cycle_t *cycle)
 {
     static ngx_uint_t  done;
+
+    /* this configuration runs now: the keys a reload is checked against */
+    ngx_memcpy(ngx_http_payments_ring_fp, ngx_http_payments_ring_next,
+               sizeof(ngx_http_payments_ring_fp));
+    ngx_http_payments_ring_n = ngx_http_payments_ring_next_n;
 
     if (!done) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -318,6 +318,10 @@ typedef struct ngx_http_payments_ctx_s {
     pay_event_t                    *events;
     size_t                          nevents;
     size_t                          next_event;
+    unsigned                        events_unknown:1;   /* one refers to
+                                                           what is not here
+                                                           yet: not recorded,
+                                                           delivered again */
 
     /* GET views */
     ngx_str_t                       return_psp;

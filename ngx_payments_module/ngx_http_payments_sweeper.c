@@ -25,7 +25,9 @@
  * Adyen's look-up needs the sessionResult its hosted page adds to the
  * shopper's way back (kept by pay_return_target).  A dialect that cannot ask
  * (Adyen when no shopper came back) fails the checkout once its session has
- * expired at the PSP, grace= later.
+ * expired at the PSP, grace= later, unless a payment is under way: the PSP
+ * answers so (PAY_LOOKUP_PENDING), or a signed PENDING event is on record
+ * (the database then refuses the expiry).
  * Nothing here blocks: every step is a query or a fetch whose handler posts
  * the next one.  A round's memory is one pool, destroyed when it ends.
  */
@@ -729,6 +731,14 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
         what = "open at the psp";
         break;
 
+    case PAY_LOOKUP_PENDING:
+        /* paid with a method that settles later: never failed by the
+         * session's expiry; past alert= the overdue line says so */
+        ngx_http_payments_metrics_sweep(psp->index,
+                                        NGX_HTTP_PAYMENTS_SWEEP_OPEN);
+        what = "payment pending at the psp";
+        break;
+
     case PAY_LOOKUP_AUTH:
         ngx_http_payments_metrics_sweep(psp->index,
                                         NGX_HTTP_PAYMENTS_SWEEP_AUTH);
@@ -837,9 +847,12 @@ ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
 
     ngx_http_payments_metrics_event(sw->psp->index, outcome);
 
+    /* "pending": an expiry held back, a payment is under way at the PSP
+     * (the overdue line alerts past alert=) */
     level = (ngx_strcmp(outcome, "applied") == 0
              || ngx_strcmp(outcome, "already") == 0
-             || ngx_strcmp(outcome, "duplicate") == 0)
+             || ngx_strcmp(outcome, "duplicate") == 0
+             || ngx_strcmp(outcome, "pending") == 0)
             ? NGX_LOG_NOTICE : NGX_LOG_ALERT;
 
     ngx_log_error(level, sw->log, 0,

@@ -7,7 +7,10 @@
  * (pay_webhook_apply: the event row unique per psp + event id, the status
  * moves, the ledger, the wallets, the audit rows).  2xx only after COMMIT;
  * anything else makes the PSP deliver again, and the event row makes a
- * second delivery change nothing.
+ * second delivery change nothing.  An event about what is not here yet (a
+ * checkout not found, a refund or dispute before its payment) is not
+ * recorded: the request is answered 404 once every event is applied, so
+ * that the PSP delivers it again.
  */
 
 
@@ -159,6 +162,15 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
     ngx_http_request_t  *r = ctx->request;
 
     if (ctx->next_event == ctx->nevents) {
+        if (ctx->events_unknown) {
+            /* the others are recorded: their next delivery is a duplicate */
+            ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                           PAY_ERR_NOT_FOUND, 0,
+                                           "an event refers to what is not "
+                                           "known yet; deliver it again"));
+            return;
+        }
+
         /* every event committed: the answer the PSP expects */
         ngx_http_payments_finalize(r, ngx_http_payments_send(r, NGX_HTTP_OK,
                                        ctx->psp->dl->webhook_answer_type,
@@ -240,6 +252,16 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
                   "payments: webhook psp \"%V\" event \"%s\" (%s) checkout "
                   "\"%s:%s\": %s", &ctx->psp->name, ev->event_id, ev->type,
                   PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), outcome);
+
+    /* not recorded by the database (a payment's event for no checkout
+     * here, a refund or dispute before its payment): delivered again */
+    if (ngx_strcmp(outcome, "unknown_refund") == 0
+        || ngx_strcmp(outcome, "unknown_dispute") == 0
+        || (ngx_strcmp(outcome, "unknown_checkout") == 0
+            && (ev->kind == PAY_EVT_SUCCEEDED || ev->kind == PAY_EVT_FAILED)))
+    {
+        ctx->events_unknown = 1;
+    }
 
     /* a failed payment counts for the card-testing guard; an expired
      * session is an abandoned one, not a declined card */

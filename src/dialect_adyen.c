@@ -344,7 +344,9 @@ pay_adyen_lookup_payment(const json_t *root, pay_event_t *ev)
  * {"id","status","reference",…}: "completed" pays; "expired", "canceled"
  * and "refused" fail (Adyen: a refused session is one refused too many
  * times, the shopper can no longer pay in it; a single refused attempt
- * leaves it "active"); "active" and "paymentPending" are open.  The answer
+ * leaves it "active"); "active" is open; "paymentPending" (a method that
+ * settles later: the shopper has paid, the money is on its way) is a
+ * payment under way, which no expiry of the session may fail.  The answer
  * carries no amount: ev->amount stays PAY_EVT_AMOUNT_ABSENT and currency
  * "", so the database, which refuses a SUCCEEDED without an amount from a
  * webhook, must take the checkout's own amount for a look-up's event.
@@ -381,12 +383,15 @@ pay_adyen_lookup_answer(const pay_psp_lookup_t *in, int status,
     {
         kind = PAY_EVT_FAILED;
 
-    } else if (strcmp(st, "active") == 0
-               || strcmp(st, "paymentPending") == 0)
-    {
+    } else if (strcmp(st, "active") == 0) {
         out = pay_lookup_open(ev, st);
         json_decref(root);
         return out;
+
+    } else if (strcmp(st, "paymentPending") == 0) {
+        (void) pay_lookup_open(ev, st);
+        json_decref(root);
+        return PAY_LOOKUP_PENDING;
 
     } else {
         json_decref(root);

@@ -174,10 +174,16 @@ pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
     } else if (strcmp(st, "failed") == 0 || strcmp(st, "expired") == 0) {
         kind = PAY_EVT_FAILED;
 
-    } else if (strcmp(st, "open") == 0 || strcmp(st, "pending") == 0) {
+    } else if (strcmp(st, "open") == 0) {
         out = pay_lookup_open(ev, st);
         json_decref(root);
         return out;
+
+    } else if (strcmp(st, "pending") == 0) {
+        /* paid with a method that settles later */
+        (void) pay_lookup_open(ev, st);
+        json_decref(root);
+        return PAY_LOOKUP_PENDING;
 
     } else {
         json_decref(root);

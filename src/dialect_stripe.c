@@ -281,13 +281,18 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
     } else if (strcmp(st, "expired") == 0) {
         kind = PAY_EVT_FAILED;
 
-    } else if (strcmp(st, "open") == 0
-               || (strcmp(st, "complete") == 0 && paid != NULL
-                   && strcmp(paid, "unpaid") == 0))
-    {
+    } else if (strcmp(st, "open") == 0) {
         out = pay_lookup_open(ev, st);
         json_decref(root);
         return out;
+
+    } else if (strcmp(st, "complete") == 0 && paid != NULL
+               && strcmp(paid, "unpaid") == 0)
+    {
+        /* an asynchronous method: paid, the money on its way */
+        (void) pay_lookup_open(ev, st);
+        json_decref(root);
+        return PAY_LOOKUP_PENDING;
 
     } else {
         json_decref(root);

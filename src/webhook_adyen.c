@@ -432,6 +432,18 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
             return -1;
         }
 
+    } else if (strcmp(code, "PENDING") == 0) {
+        /* A method that settles later: the shopper has paid, the money is
+         * on its way (the AUTHORISATION follows).  Recorded for the
+         * checkout, nothing moves, and the sweeper never fails it. */
+        ev->kind = PAY_EVT_PENDING;
+
+        if (pay_adyen_copy(ev->payment_ref, sizeof(ev->payment_ref), psp)
+            != 0)
+        {
+            return -1;
+        }
+
     } else if (strcmp(code, "AUTHORISATION") == 0
                && strcmp(success, "false") == 0)
     {

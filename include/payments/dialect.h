@@ -129,7 +129,12 @@ typedef enum {
     PAY_LOOKUP_UNKNOWN,      /* no answer we can trust (no answer, 404,
                                 4xx, 5xx, an unreadable or foreign
                                 answer): ask later */
-    PAY_LOOKUP_AUTH          /* 401/403: our credentials */
+    PAY_LOOKUP_AUTH,         /* 401/403: our credentials */
+    PAY_LOOKUP_PENDING       /* a payment in the session is under way (a
+                                method that settles later: Adyen's
+                                paymentPending, Stripe's complete but
+                                unpaid): ask later, and never fail the
+                                checkout because the session expired */
 } pay_lookup_outcome_e;
 
 /* A token longer than this is not looked up: "lookup:<token>:<status>"
@@ -212,8 +217,8 @@ typedef struct {
      * reference the answer's (our nonce) or else in->nonce, amount in ISO
      * minor units (converted from the dialect's) or
      * PAY_EVT_AMOUNT_ABSENT / _INEXACT, currency upper case or "",
-     * livemode -1, account "".  For OPEN, ev->kind is PAY_EVT_PENDING and
-     * ev->type the PSP's status, for the log; otherwise *ev is cleared
+     * livemode -1, account "".  For OPEN and PENDING, ev->kind is
+     * PAY_EVT_PENDING and ev->type the PSP's status, for the log; otherwise *ev is cleared
      * (kind 0, amount PAY_EVT_AMOUNT_ABSENT).  An answer about another
      * session than in->token is UNKNOWN.  now is not used by today's
      * dialects: a session is over when its PSP says so, never by our

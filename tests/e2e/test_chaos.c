@@ -20,6 +20,12 @@
  *              open came without a PSP call; counted in the table's
  *              "201 first" column as not 201
  *
+ * Two scenarios are about the webhooks rather than the registrations:
+ * asynchronous payments still pending at the PSP when their sessions
+ * expire here (each booked when its money comes, never failed first), and
+ * a key rotation rolled across two gateways while webhooks land on the one
+ * that lacks the new key (none lost).
+ *
  * A sweeper runs beside the suite's gateway (a gateway of the test's own,
  * the same PSP names, payments_sweeper with short times), so sessions whose
  * webhook never comes are found.  Each scenario appends its row to
@@ -31,9 +37,11 @@
 
 #include "harness.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <dirent.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -840,4 +848,281 @@ Test(solo_chaos, the_breaker_opens_while_the_psp_is_down_and_closes_after,
     ch_pay(c);
     ch_settle(c, 30);
     ch_check(c);
+}
+
+
+/* -- asynchronous payments still pending past the session's expiry ---------- */
+
+/* Adyen (even) and Stripe (odd): the shopper pays with a method that
+ * settles later; the PSP says "pending" at once and "paid" 6 s later. */
+static void
+ch_async_init(chaos_t *c)
+{
+    size_t   i;
+    json_t  *co;
+
+    ch_init(c, "async payments pending past expiry, paid", 18, 1,
+            NULL);
+
+    for (i = 0; i < c->n; i++) {
+        if (i % 2 == 0) {
+            c->co[i].psp = "mock_adyen";
+            co = checkout_new(c->co[i].co, 1 + i % 3);
+            json_object_set_new(co, "psp", json_string(c->co[i].psp));
+            c->co[i].body = dump(co);
+            json_decref(co);
+        }
+
+        mock_fault(str_printf("{\"match\":\"%s\",\"async_payment\":true,"
+                              "\"async_delay_ms\":6000}",
+                              nonce(&c->m, c->co[i].co)));
+    }
+}
+
+
+Test(solo_chaos, async_payments_pending_past_the_sessions_expiry_are_booked)
+{
+    size_t    i, pending;
+    time_t    end;
+    chaos_t  *c;
+
+    c = calloc(1, sizeof(chaos_t));
+    ch_start_sweeper();
+    ch_async_init(c);
+
+    ch_register(c, 0, c->n, 12);
+    ch_retry(c, 30);
+    ch_pay(c);
+
+    /* every paid session's first event ("pending") is on record... */
+    end = time(NULL) + 10;
+
+    do {
+        pending = 0;
+
+        for (i = 0; i < c->n; i++) {
+            if (c->co[i].paid
+                && ch_count(str_printf("SELECT count(*) FROM webhook_events "
+                                       "WHERE merchant_id = $1 AND "
+                                       "checkout_id = '%s'",
+                                       c->co[i].co),
+                            c->m.id) > 0)
+            {
+                pending++;
+            }
+        }
+
+        if (pending == c->n - CH_UNPAID) {
+            break;
+        }
+
+        msleep(200);
+
+    } while (time(NULL) < end);
+
+    cr_assert_eq(pending, c->n - CH_UNPAID, "%zu pending events", pending);
+
+    /* ...when the sessions expire: the sweeper's rounds (grace=1s) find
+     * them expired for 5 s before the money comes */
+    db_exec("UPDATE checkouts SET expires_at = now() - interval '1 minute' "
+            "WHERE merchant_id = $1", 1, (const char *[]) { c->m.id });
+
+    ch_settle(c, 40);
+    ch_check(c);
+
+    /* none of them failed on the way (ch_check's forward column too) */
+    cr_expect_eq(ch_count("SELECT count(*) FROM webhook_events WHERE "
+                          "merchant_id = $1 AND outcome IN "
+                          "('late_contrary', 'paid_after_failed')", c->m.id),
+                 0);
+}
+
+
+/* -- a key rotation rolled across two gateways under webhook load ----------- */
+
+static gateway_t  ch_keys_gw;
+
+
+static void
+ch_keys_stop(void)
+{
+    gateway_stop(&ch_keys_gw);
+    ch_stop();
+}
+
+
+static void
+ch_write(const char *path, const char *text)
+{
+    FILE  *f;
+
+    f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+    cr_assert_eq(chmod(path, 0600), 0);
+}
+
+
+/* the gateway's key file becomes text, then SIGHUP; waits for the new
+ * workers (a refusal fails the test) */
+static void
+ch_keys_reload(gateway_t *gw, const char *keys, const char *text)
+{
+    int      i;
+    char    *log;
+    size_t   from, len;
+
+    log = file_read(gw->error_log, &from);
+    cr_assert_not_null(log);
+    free(log);
+
+    ch_write(keys, text);
+    cr_assert_eq(kill(gw->pid, SIGHUP), 0);
+
+    for (i = 0; i < 50; i++) {
+        msleep(100);
+        log = file_read(gw->error_log, &len);
+        cr_assert_not_null(log);
+        cr_assert(len <= from
+                  || !mem_contains(log + from, len - from, "[emerg]"),
+                  "the reload was refused: %s", gw->error_log);
+
+        if (len > from
+            && mem_contains(log + from, len - from, "start worker process"))
+        {
+            free(log);
+            gateway_wait_ready(gw, 10);
+            return;
+        }
+
+        free(log);
+    }
+
+    cr_assert_fail("no reload in %s", gw->error_log);
+}
+
+
+/* The shopper pays sessions [from, to) that are not paid yet. */
+static void
+ch_pay_range(chaos_t *c, size_t from, size_t to)
+{
+    size_t   i;
+    req_t    rq;
+    resp_t  *r;
+
+    for (i = from; i < to; i++) {
+        if (c->co[i].paid) {
+            continue;
+        }
+
+        memset(&rq, 0, sizeof(req_t));
+        rq.method = "POST";
+        rq.url = mock_url(str_printf("/_control/sessions/%s/pay",
+                                     url_escape(c->co[i].token)));
+        rq.body = "";
+        rq.len = 0;
+
+        r = http(&rq);
+        cr_assert_eq(r->status, 200, "pay %s: %ld %s", c->co[i].token,
+                     r->status, r->body);
+        c->co[i].paid = 1;
+        resp_free(r);
+    }
+}
+
+
+/*
+ * Gateway A registers; every webhook lands on the suite's gateway, which
+ * keeps the old keys (the gateway a rolling change has not reached).  A
+ * adds a new key, then makes it its sealing key, between batches of
+ * payments whose webhooks are in flight (delayed 0.5-1.5 s).  The
+ * checkouts A registered after that have tokens sealed and indexed under a
+ * key the suite's gateway lacks: their webhooks must still be applied (the
+ * signed reference finds the checkout), none stored as an unknown
+ * checkout for good.
+ */
+Test(solo_chaos, a_key_rotation_rolled_across_two_gateways_loses_no_webhook,
+     .fini = ch_keys_stop)
+{
+    size_t    i, third;
+    char     *ring, *k3, *keys, *conf, *dir, *at, *b64;
+    size_t    len;
+    FILE     *f;
+    chaos_t  *c;
+    unsigned char  k[32];
+
+    c = calloc(1, sizeof(chaos_t));
+    ch_start_sweeper();
+
+    ring = file_read(env("PAY_TEST_ENCRYPTION_KEY"), &len);
+    cr_assert_not_null(ring);
+
+    f = fopen("/dev/urandom", "r");
+    cr_assert_not_null(f);
+    cr_assert_eq(fread(k, 1, sizeof(k), f), sizeof(k));
+    fclose(f);
+    b64 = calloc(1, 64);
+    cr_assert_not_null(b64);
+    EVP_EncodeBlock((unsigned char *) b64, k, sizeof(k));
+    k3 = str_printf("chaos-k3 %s\n", b64);
+
+    /* what ch_check opens the tokens with: every key a gateway had */
+    ch_write(env("PAY_TEST_ENCRYPTION_KEY"), str_printf("%s%s", ring, k3));
+    (void) test_keyring();
+    ch_write(env("PAY_TEST_ENCRYPTION_KEY"), ring);
+
+    keys = run_file(str_printf("chaos-keyfile-%ld", (long) getpid()));
+    ch_write(keys, ring);
+
+    gateway_start(&ch_keys_gw, "chaos-keys", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n%s%s%s",
+        pg_gateway_conninfo(),
+        gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+        gw_psp_conf("mock_adyen", "adyen"),
+        gw_psp_conf("mock_generic", "generic")));
+
+    /* gateway A reads its own copy of the key file */
+    dir = run_file(str_printf("chaos-keys-%ld", (long) getpid()));
+    conf = file_read(str_printf("%s/nginx.conf", dir), NULL);
+    cr_assert_not_null(conf);
+    at = strstr(conf, env("PAY_TEST_ENCRYPTION_KEY"));
+    cr_assert_not_null(at);
+    *at = '\0';
+    ch_write(str_printf("%s/nginx.conf", dir), str_printf("%s%s%s", conf,
+             keys, at + strlen(env("PAY_TEST_ENCRYPTION_KEY"))));
+    ch_keys_reload(&ch_keys_gw, keys, ring);
+
+    ch_init(c, "key rotation rolled across two gateways", 30, 3, NULL);
+    c->origin = ch_keys_gw.origin;
+
+    for (i = 0; i < c->n; i++) {
+        mock_fault(str_printf("{\"match\":\"%s\",\"webhook_delay_ms\":%zu}",
+                              nonce(&c->m, c->co[i].co), 500 + i % 3 * 500));
+    }
+
+    third = c->n / 3;
+
+    /* the old key seals; phase 1: the new key added; phase 2: promoted */
+    ch_register(c, 0, third, 8);
+    ch_pay_range(c, 0, third);
+    ch_keys_reload(&ch_keys_gw, keys, str_printf("%s%s", ring, k3));
+
+    ch_register(c, third, 2 * third, 8);
+    ch_pay_range(c, third, 2 * third);
+    ch_keys_reload(&ch_keys_gw, keys, str_printf("%s%s", k3, ring));
+
+    ch_register(c, 2 * third, c->n, 8);
+    ch_retry(c, 30);
+    ch_pay_range(c, 2 * third, c->n - CH_UNPAID);
+
+    ch_settle(c, 30);
+    ch_check(c);
+
+    cr_expect_eq(ch_count("SELECT count(*) FROM webhook_events WHERE "
+                          "outcome = 'unknown_checkout' AND received_at > "
+                          "now() - interval '5 minutes' AND $1 <> ''",
+                          c->m.id), 0, "webhooks stored as unknown");
 }

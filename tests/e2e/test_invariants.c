@@ -104,13 +104,14 @@ typedef enum {
     INV_UNKNOWN,
     INV_MISMATCH,
     INV_AMOUNT_MISMATCH,
+    INV_PAID_AFTER_FAILED,
     INV_NOUTCOMES
 } inv_outcome_e;
 
 
 static const char  *inv_outcomes[INV_NOUTCOMES] = {
     "applied", "already", "late_contrary", "pending", "ignored",
-    "unknown_checkout", "mismatch", "amount_mismatch"
+    "unknown_checkout", "mismatch", "amount_mismatch", "paid_after_failed"
 };
 
 
@@ -128,7 +129,9 @@ typedef struct {
     int            copies;      /* INV_DUPLICATED: 1 + webhook_duplicate */
     int            async;
     long           deliveries;  /* what the mock schedules for its story */
-    const char    *expect;      /* final status; NULL: either (a race) */
+    const char    *expect;      /* final status */
+    int            late;        /* the success came after a FAILED: booked,
+                                   each order FAILED -> SUCCESS too */
 
     /* the registration request */
     char          *body;
@@ -247,8 +250,11 @@ inv_plan(inv_payment_t *p, size_t i)
         break;
     case INV_OUT_OF_ORDER:
         p->deliveries = 2;
-        /* Adyen: a refused attempt, then the shopper pays: paid */
-        p->expect = p->psp == 1 ? "SUCCESS" : "FAILED";
+        /* Adyen: a refused attempt, then the shopper pays: paid.  Else a
+         * failure first, then the success: the money the PSP took is
+         * booked all the same */
+        p->expect = "SUCCESS";
+        p->late = p->psp != 1;
         break;
     case INV_AMOUNT_LIE:
         p->deliveries = 1;
@@ -266,7 +272,8 @@ inv_plan(inv_payment_t *p, size_t i)
         p->expect = "SUCCESS";
         break;
     case INV_RACE:
-        p->expect = NULL;
+        /* the success is booked whichever commits first */
+        p->expect = "SUCCESS";
         break;
     case INV_ASYNC_FAILED:
         p->expect = "FAILED";
@@ -897,8 +904,8 @@ inv_index(const char *const *names, int n, const char *name)
 }
 
 
-/* A race's end is whichever event committed first: read it.  Returns how
- * many races the success won. */
+/* A race's end is SUCCESS either way; which event committed first decides
+ * the outcomes: read it.  Returns how many races the success won. */
 static long
 inv_resolve_races(inv_run_t *run)
 {
@@ -918,13 +925,12 @@ inv_resolve_races(inv_run_t *run)
 
         params[0] = run->m[p->merchant].id;
         params[1] = p->co;
-        s = db_scalar("SELECT status FROM checkouts WHERE merchant_id = $1 "
-                      "AND checkout_id = $2", 2, params);
-        cr_assert(s != NULL && (strcmp(s, "SUCCESS") == 0
-                                || strcmp(s, "FAILED") == 0),
-                  "%s: a race ended in %s", p->co, s ? s : "nothing");
-        p->expect = strcmp(s, "SUCCESS") == 0 ? "SUCCESS" : "FAILED";
-        won += p->expect[0] == 'S';
+        s = db_scalar("SELECT count(*) FROM webhook_events WHERE "
+                      "merchant_id = $1 AND checkout_id = $2 AND "
+                      "outcome = 'paid_after_failed'", 2, params);
+        cr_assert_not_null(s);
+        p->late = atol(s) > 0;
+        won += !p->late;
         free(s);
     }
 
@@ -960,20 +966,20 @@ inv_expect(inv_run_t *run)
         case INV_ASYNC:
         case INV_ASYNC_FAILED:
             o[INV_APPLIED]++;
-            /* Stripe's unpaid completion is pending; Adyen's PENDING and
-             * the generic payment.pending are types the gateway does not
-             * act on (include/payments/webhook.h): ignored */
+            /* Stripe's unpaid completion and Adyen's PENDING are a
+             * payment under way: pending; the generic payment.pending is
+             * a type the gateway does not act on: ignored */
             if (p->async || p->story == INV_ASYNC_FAILED) {
-                o[p->psp == 0 ? INV_PENDING : INV_IGNORED]++;
+                o[p->psp == 2 ? INV_IGNORED : INV_PENDING]++;
             }
             break;
         case INV_OUT_OF_ORDER:
             o[INV_APPLIED]++;
-            o[p->psp == 1 ? INV_PENDING : INV_LATE_CONTRARY]++;
+            o[p->psp == 1 ? INV_PENDING : INV_PAID_AFTER_FAILED]++;
             break;
         case INV_RACE:
             o[INV_APPLIED]++;
-            o[INV_LATE_CONTRARY]++;
+            o[p->late ? INV_PAID_AFTER_FAILED : INV_LATE_CONTRARY]++;
             break;
         case INV_AMOUNT_LIE:
             o[INV_AMOUNT_MISMATCH]++;
@@ -983,7 +989,7 @@ inv_expect(inv_run_t *run)
         }
 
         if (strcmp(p->expect, "EXECUTING") != 0) {
-            run->terminal_orders[m] += (long) p->norders;
+            run->terminal_orders[m] += (long) p->norders * (1 + p->late);
         }
 
         if (strcmp(p->expect, "SUCCESS") != 0) {
@@ -1080,6 +1086,7 @@ static const char  inv_sql_history[] =
     "               ORDER BY event_id)),"
     " fin AS ("
     "  SELECT merchant_id, payment_order_id, count(*) AS n,"
+    "         count(*) FILTER (WHERE from_status = 'FAILED') AS late,"
     "         (array_agg(to_status ORDER BY rn DESC))[1] AS last_to"
     "    FROM e GROUP BY 1, 2)"
     "SELECT (SELECT count(*) FROM e"
@@ -1087,14 +1094,19 @@ static const char  inv_sql_history[] =
     "                            OR to_status <> 'EXECUTING'"
     "                            OR source <> 'registration'))"
     "            OR (rn > 1 AND (from_status IS DISTINCT FROM prev"
-    "                            OR from_status <> 'EXECUTING'"
-    "                            OR to_status NOT IN ('SUCCESS', 'FAILED')"
+    "                            OR NOT ((rn = 2 AND from_status = 'EXECUTING'"
+    "                                     AND to_status IN ('SUCCESS',"
+    "                                                       'FAILED'))"
+    "                                    OR (rn = 3 AND from_status = 'FAILED'"
+    "                                        AND to_status = 'SUCCESS'))"
     "                            OR NOT EXISTS ("
     "                 SELECT 1 FROM webhook_events we"
     "                  WHERE 'webhook:' || we.psp || ':' || we.event_id"
     "                        = e.source"
     "                    AND we.psp = split_part(e.source, ':', 2)"
-    "                    AND we.outcome = 'applied'"
+    "                    AND we.outcome = CASE WHEN e.rn = 3"
+    "                                          THEN 'paid_after_failed'"
+    "                                          ELSE 'applied' END"
     "                    AND we.merchant_id = e.merchant_id"
     "                    AND we.checkout_id = e.checkout_id))))"
     "     + (SELECT count(*) FROM payment_orders o"
@@ -1102,6 +1114,7 @@ static const char  inv_sql_history[] =
     "         WHERE o." INV_OURS
     "           AND (coalesce(l.n, 0) <> CASE WHEN o.status IN ('SUCCESS',"
     "                                     'FAILED') THEN 2 ELSE 1 END"
+    "                                   + coalesce(l.late, 0)"
     "                OR l.last_to IS DISTINCT FROM o.status))";
 
 
@@ -1488,7 +1501,8 @@ inv_check_views(inv_run_t *run)
             n += st == NULL || strcmp(st, want) != 0;
         }
 
-        /* per order: registration, then at most the one webhook move */
+        /* per order: registration, then at most the one webhook move
+         * (two when a success came after a failure) */
         for (j = 0; j < p->norders; j++) {
             po = str_printf("%s_p%zu", p->co, j + 1);
             nev = 0;
@@ -1510,8 +1524,14 @@ inv_check_views(inv_run_t *run)
                     n += strcmp(from, "NOT_STARTED") != 0
                          || strcmp(to, "EXECUTING") != 0
                          || strcmp(src, "registration") != 0;
+                } else if (nev == 1 && p->late) {
+                    n += strcmp(from, "EXECUTING") != 0
+                         || strcmp(to, "FAILED") != 0
+                         || strncmp(src, "webhook:", 8) != 0;
                 } else {
-                    n += nev > 1 || strcmp(from, "EXECUTING") != 0
+                    n += nev > 1u + (size_t) p->late
+                         || strcmp(from, p->late ? "FAILED" : "EXECUTING")
+                            != 0
                          || strcmp(to, want) != 0
                          || strncmp(src, "webhook:", 8) != 0;
                 }
@@ -1519,7 +1539,8 @@ inv_check_views(inv_run_t *run)
                 nev++;
             }
 
-            n += nev != (strcmp(want, "EXECUTING") == 0 ? 1u : 2u);
+            n += nev != (strcmp(want, "EXECUTING") == 0
+                         ? 1u : 2u + (size_t) p->late);
         }
 
         if (n > 0) {
@@ -1561,7 +1582,7 @@ inv_canary(const inv_run_t *run)
 
     for (i = 0; i < INV_CHECKOUTS; i++) {
         p = &run->p[i];
-        if (paid == NULL && strcmp(p->expect, "SUCCESS") == 0) {
+        if (paid == NULL && strcmp(p->expect, "SUCCESS") == 0 && !p->late) {
             paid = p;
         }
         if (unpaid == NULL && p->story == INV_NEVER_PAID) {

@@ -502,20 +502,6 @@ Test(webhooks, the_database_refuses_a_success_it_cannot_check)
 }
 
 
-Test(webhooks, an_unknown_checkout_is_recorded_and_answered_200)
-{
-    paid_t   p;
-    resp_t  *r;
-
-    merchant_new(&p.m);
-    p.co = uid("co");
-    p.token = uid("cs_test_unknown");
-    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", &p,
-                             1500, "paid", 0), time(NULL), webhook_secret());
-    cr_assert_eq(r->status, 200, "%s", r->body);
-}
-
-
 Test(webhooks, a_bad_signature_is_400_and_changes_nothing)
 {
     paid_t   p;

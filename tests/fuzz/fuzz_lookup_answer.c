@@ -159,6 +159,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fl_check_event(&ev, in.token);
         break;
     case PAY_LOOKUP_OPEN:
+    case PAY_LOOKUP_PENDING:
         if (ev.kind != PAY_EVT_PENDING || ev.event_id[0] != '\0') {
             abort();
         }

@@ -109,6 +109,27 @@ Test(events_adyen, authorisation_carries_its_psp_reference_as_payment_ref)
 }
 
 
+/* An asynchronous method: the payment is under way at the PSP.  PENDING,
+ * with its checkout's reference, so that the database holds the sweeper's
+ * expiry back (not IGNORED: that would let the checkout be failed). */
+Test(events_adyen, pending_is_a_payment_under_way_for_its_checkout)
+{
+    size_t       n;
+    pay_event_t  ev[PAY_WEBHOOK_MAX_ITEMS];
+    ea_item_t    it = { "PSPAUTH1", "", "m1:co_1", "EUR", "PENDING",
+                        "true", 1500 };
+
+    ea_keys();
+    cr_assert_eq(ea_verify(&it, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_PENDING);
+    cr_expect_str_eq(ev[0].type, "PENDING");
+    cr_expect_str_eq(ev[0].reference, "m1:co_1");
+    cr_expect_str_eq(ev[0].object_ref, "");
+    cr_expect_eq(ev[0].amount, 1500);
+}
+
+
 Test(events_adyen, refund_success_is_refund_succeeded_with_its_fields)
 {
     size_t       n;

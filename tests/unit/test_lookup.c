@@ -192,8 +192,9 @@ Test(lookup, stripe_open_is_open)
 }
 
 
-/* an asynchronous method (a bank debit) is still on its way */
-Test(lookup, stripe_complete_but_unpaid_is_open)
+/* an asynchronous method (a bank debit) is still on its way: a payment
+ * under way, never failed by the session's expiry */
+Test(lookup, stripe_complete_but_unpaid_is_a_payment_under_way)
 {
     pay_event_t       ev;
     pay_psp_lookup_t  in = lk("cs_1");
@@ -202,7 +203,7 @@ Test(lookup, stripe_complete_but_unpaid_is_open)
                         "{\"id\":\"cs_1\",\"status\":\"complete\","
                         "\"payment_status\":\"unpaid\","
                         "\"amount_total\":1500,\"currency\":\"usd\"}", &ev),
-                 PAY_LOOKUP_OPEN);
+                 PAY_LOOKUP_PENDING);
     cr_expect_eq(ev.kind, PAY_EVT_PENDING);
 }
 
@@ -483,7 +484,9 @@ Test(lookup, adyen_expired_canceled_and_refused_fail)
 }
 
 
-Test(lookup, adyen_active_and_payment_pending_are_open)
+/* paymentPending: the shopper paid with a method that settles later; the
+ * sweeper must never read it as an open session that expired */
+Test(lookup, adyen_active_is_open_and_payment_pending_is_under_way)
 {
     pay_event_t       ev;
     pay_psp_lookup_t  in = lk("CS1");
@@ -495,7 +498,7 @@ Test(lookup, adyen_active_and_payment_pending_are_open)
     cr_expect_eq(answer(&pay_dialect_adyen, &in, 200,
                         "{\"id\":\"CS1\",\"status\":\"paymentPending\"}",
                         &ev),
-                 PAY_LOOKUP_OPEN);
+                 PAY_LOOKUP_PENDING);
     cr_expect_str_eq(ev.type, "paymentPending");
     cr_expect_eq(ev.kind, PAY_EVT_PENDING);
     cr_expect_eq(answer(&pay_dialect_adyen, &in, 200,
@@ -619,7 +622,7 @@ Test(lookup, generic_failed_and_expired_fail)
 }
 
 
-Test(lookup, generic_open_and_pending_are_open)
+Test(lookup, generic_open_is_open_and_pending_is_under_way)
 {
     pay_event_t       ev;
     pay_psp_lookup_t  in = lk("gs_1");
@@ -631,7 +634,7 @@ Test(lookup, generic_open_and_pending_are_open)
     cr_expect_eq(answer(&pay_dialect_generic, &in, 200,
                         "{\"token\":\"gs_1\",\"status\":\"pending\","
                         "\"amount\":\"1.00\",\"currency\":\"EUR\"}", &ev),
-                 PAY_LOOKUP_OPEN);
+                 PAY_LOOKUP_PENDING);
     cr_expect_eq(answer(&pay_dialect_generic, &in, 200,
                         "{\"token\":\"gs_1\",\"status\":\"paid\"}", &ev),
                  PAY_LOOKUP_UNKNOWN);

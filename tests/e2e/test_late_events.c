@@ -1,0 +1,630 @@
+/*
+ * End to end: events that come late, early or to the "wrong" gateway.
+ *
+ *   - money the PSP says it took is booked whatever the checkout's state: a
+ *     signed success after a FAILED (an expiry that came first, a sweeper's
+ *     inference) books the ledger and the wallets, the checkout is SUCCESS,
+ *     the payment refundable;
+ *   - the sweeper never fails a checkout whose payment is under way at the
+ *     PSP (a signed PENDING on record);
+ *   - an event about something not known yet (a checkout whose token is
+ *     indexed under a key this gateway lacks, a dispute before its payment,
+ *     a refund before its row) is not recorded: the PSP delivers it again
+ *     and it applies then;
+ *   - a reload that makes a key the sealing key before it was in the ring
+ *     is refused (key rotation is two reloads).
+ */
+
+#include "harness.h"
+#include "sqltest.h"
+
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+
+typedef struct {
+    merchant_t   m;
+    char        *co;
+    char        *token;
+    char        *po[2];
+} late_t;
+
+
+static char *
+late_secret(void)
+{
+    size_t  len;
+    char   *s;
+
+    s = file_read(env("PAY_TEST_WEBHOOK_SECRET"), &len);
+    cr_assert_not_null(s);
+    return s;
+}
+
+
+/* A Stripe checkout.session event for l's session; payment_intent pi
+ * (NULL: none). */
+static char *
+late_stripe_event(const char *evt, const char *type, const late_t *l,
+    const char *payment_status, const char *pi)
+{
+    return str_printf("{\"id\":\"%s\",\"object\":\"event\",\"type\":\"%s\","
+                      "\"created\":%ld,\"livemode\":false,\"data\":{\"object\":"
+                      "{\"id\":\"%s\",\"object\":\"checkout.session\","
+                      "\"client_reference_id\":\"%s:%s\",\"amount_total\":1500,"
+                      "\"currency\":\"usd\",\"payment_status\":\"%s\","
+                      "\"payment_intent\":%s%s%s,"
+                      "\"status\":\"%s\"}}}",
+                      evt, type, (long) time(NULL), l->token, l->m.id, l->co,
+                      payment_status, pi ? "\"" : "", pi ? pi : "null",
+                      pi ? "\"" : "",
+                      strstr(type, "expired") ? "expired" : "complete");
+}
+
+
+static resp_t *
+late_deliver(const char *body)
+{
+    long     t = (long) time(NULL);
+    char    *sig;
+    req_t    rq;
+
+    sig = stripe_signature(late_secret(), t, body);
+
+    {
+        const char  *h[] = { "Content-Type: application/json", sig, NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(str_printf("/v1/webhooks/%s", env("PAY_TEST_PSP")));
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+
+        return http(&rq);
+    }
+}
+
+
+static void
+late_register(late_t *l)
+{
+    resp_t  *r;
+
+    merchant_new(&l->m);
+    l->co = uid("co");
+    l->po[0] = str_printf("%s_p1", l->co);
+    l->po[1] = str_printf("%s_p2", l->co);
+    r = register_ok(&l->m, uid("key"), body_for(l->co));
+    l->token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                        "psp_token")));
+}
+
+
+static char *
+late_q(const char *sql, const late_t *l, const char *a)
+{
+    const char  *params[] = { l->m.id, l->co, a };
+
+    return db_scalar(sql, a ? 3 : 2, params);
+}
+
+
+static long
+late_ql(const char *sql, const late_t *l, const char *a)
+{
+    char  *s;
+
+    s = late_q(sql, l, a);
+    return s ? atol(s) : -1;
+}
+
+
+static char *
+late_status(const late_t *l)
+{
+    return late_q("SELECT status::text FROM checkouts WHERE merchant_id = $1"
+                  " AND checkout_id = $2", l, NULL);
+}
+
+
+/* A verified event applied as the webhook handler applies it; outcome. */
+static char *
+late_apply(const late_t *l, const char *event_id, const char *kind,
+    const char *type, const char *token, const char *reference,
+    const char *amount, const char *payment_ref, const char *object_ref,
+    const char *tokens)
+{
+    const char  *params[] = { env("PAY_TEST_PSP"), event_id, kind, type,
+                              token, reference, amount, payment_ref,
+                              object_ref, tokens };
+
+    (void) l;
+
+    return db_scalar("SELECT outcome FROM pay_event_apply($1, $2, $3, $4, "
+                     "$5, $6, $7::bigint, 'USD', $8, $9, $10::text[])",
+                     10, params);
+}
+
+
+static long
+late_event_rows(const char *event_id)
+{
+    const char  *params[] = { env("PAY_TEST_PSP"), event_id };
+
+    return atol(db_scalar("SELECT count(*) FROM webhook_events WHERE psp = $1"
+                          " AND event_id = $2", 2, params));
+}
+
+
+static void
+late_books_balance(const late_t *l)
+{
+    cr_expect_eq(late_ql("SELECT count(*) FROM (SELECT 1 FROM ledger_entries"
+                         " WHERE merchant_id = $1 AND $2 <> ''"
+                         " GROUP BY txn_id, currency"
+                         " HAVING sum(amount) <> 0) x", l, NULL), 0,
+                 "unbalanced ledger transactions");
+    cr_expect_eq(late_ql("SELECT count(*) FROM (SELECT seller_account,"
+                         " currency, balance FROM wallets WHERE"
+                         " merchant_id = $1) w FULL JOIN (SELECT"
+                         " substr(account, 16) AS seller_account, currency,"
+                         " -sum(amount) AS booked FROM ledger_entries WHERE"
+                         " merchant_id = $1 AND $2 <> '' AND account LIKE"
+                         " 'seller\\_payable:%' GROUP BY 1, 2) b"
+                         " USING (seller_account, currency)"
+                         " WHERE coalesce(w.balance, 0) <>"
+                         " coalesce(b.booked, 0)", l, NULL), 0,
+                 "wallets off their ledger");
+}
+
+
+/* --- money the PSP took is booked -------------------------------------------- */
+
+Test(late_events, a_signed_success_after_an_expiry_is_booked_and_paid,
+     .description = "an expiry first, then the PSP's signed success: the "
+                    "ledger and the wallets book it, the checkout and its "
+                    "orders are SUCCESS, the event says paid_after_failed")
+{
+    late_t   l;
+    resp_t  *r;
+    char    *evt = uid("evt");
+
+    late_register(&l);
+    r = late_deliver(late_stripe_event(uid("evt"), "checkout.session.expired",
+                                       &l, "unpaid", NULL));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(late_status(&l), "FAILED");
+
+    r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
+                                       "paid", uid("pi")));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    cr_expect_str_eq(late_q("SELECT outcome FROM webhook_events WHERE"
+                            " merchant_id = $1 AND checkout_id = $2 AND"
+                            " event_id = $3", &l, evt), "paid_after_failed");
+    cr_assert_str_eq(late_status(&l), "SUCCESS");
+    cr_expect_eq(late_ql("SELECT count(*) FROM payment_orders WHERE"
+                         " merchant_id = $1 AND checkout_id = $2 AND"
+                         " status = 'SUCCESS' AND ledger_updated AND"
+                         " wallet_updated", &l, NULL), 2);
+    cr_expect_eq(late_ql("SELECT count(*) FROM ledger_transactions WHERE"
+                         " merchant_id = $1 AND checkout_id = $2", &l, NULL),
+                 2);
+    cr_expect_eq(late_ql("SELECT count(*) FROM order_events WHERE"
+                         " merchant_id = $1 AND checkout_id = $2 AND"
+                         " from_status = 'FAILED' AND to_status = 'SUCCESS'",
+                         &l, NULL), 2);
+    cr_expect_eq(late_ql("SELECT count(*) FROM psp_payments WHERE"
+                         " merchant_id = $1 AND checkout_id = $2", &l, NULL),
+                 1, "refundable: the PSP's payment id is on record");
+    late_books_balance(&l);
+
+    /* a FAILED after that never takes it back */
+    r = late_deliver(late_stripe_event(uid("evt"), "checkout.session.expired",
+                                       &l, "unpaid", NULL));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(late_status(&l), "SUCCESS");
+    cr_expect_eq(late_ql("SELECT count(*) FROM ledger_transactions WHERE"
+                         " merchant_id = $1 AND checkout_id = $2", &l, NULL),
+                 2);
+}
+
+
+/* POST /v1/payments/{po}/refunds of amount; the answer */
+static resp_t *
+late_refund(const late_t *l, const char *amount)
+{
+    req_t   rq;
+    char   *auth, *idem;
+
+    auth = str_printf("Authorization: Bearer %s", l->m.key);
+    idem = str_printf("Idempotency-Key: %s", uid("rk"));
+
+    {
+        const char  *h[] = { auth, idem, "Content-Type: application/json",
+                             NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(str_printf("/v1/payments/%s/refunds", l->po[0]));
+        rq.headers = h;
+        rq.body = str_printf("{\"amount\":\"%s\",\"reason\":\"returned\"}",
+                             amount);
+        rq.len = (size_t) -1;
+
+        return http(&rq);
+    }
+}
+
+
+Test(late_events, a_payment_booked_after_an_expiry_is_refundable,
+     .timeout = 60,
+     .description = "the expiry first, then the shopper pays at the PSP "
+                    "(its own signed success): the refund API takes it and "
+                    "the PSP's refund is booked")
+{
+    int      i;
+    late_t   l;
+    resp_t  *r;
+    char    *st, *rf;
+    req_t    rq;
+
+    late_register(&l);
+    r = late_deliver(late_stripe_event(uid("evt"), "checkout.session.expired",
+                                       &l, "unpaid", NULL));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_assert_str_eq(late_status(&l), "FAILED");
+
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/_control/sessions/%s/pay", l.token));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+
+    for (i = 0; i < 100; i++) {
+        if (strcmp(late_status(&l), "SUCCESS") == 0
+            && late_ql("SELECT count(*) FROM checkouts WHERE merchant_id = $1"
+                       " AND checkout_id = $2 AND psp_payment_ref IS NOT NULL",
+                       &l, NULL) == 1)
+        {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert_str_eq(late_status(&l), "SUCCESS");
+
+    r = late_refund(&l, "4.00");
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    rf = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "refund_id")));
+
+    st = NULL;
+    for (i = 0; i < 100; i++) {
+        st = late_q("SELECT status FROM refunds WHERE merchant_id = $1"
+                    " AND $2 <> '' AND refund_id = $3", &l, rf);
+        if (st != NULL && strcmp(st, "SUCCEEDED") == 0) {
+            break;
+        }
+        msleep(100);
+    }
+    cr_expect_str_eq(st, "SUCCEEDED");
+    late_books_balance(&l);
+}
+
+
+Test(late_events, the_database_moves_failed_to_success_only_for_the_psps_money,
+     .description = "status_forward_guard: FAILED -> SUCCESS is refused to "
+                    "a plain UPDATE (only a signed success takes it)")
+{
+    PGconn  *c = sqlt_connect();
+    late_t   l;
+    resp_t  *r;
+
+    late_register(&l);
+    r = late_deliver(late_stripe_event(uid("evt"), "checkout.session.expired",
+                                       &l, "unpaid", NULL));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    FAILS(c, "PY001", "UPDATE checkouts SET status = 'SUCCESS'"
+                      " WHERE merchant_id = $1", l.m.id);
+    PQfinish(c);
+}
+
+
+/* --- the sweeper and a payment under way --------------------------------------- */
+
+Test(late_events, the_sweeper_never_fails_a_checkout_with_a_signed_pending,
+     .description = "a signed PENDING (Adyen's, an asynchronous method) on "
+                    "record: the sweeper's session_expired moves nothing "
+                    "and is not recorded; the success then books it")
+{
+    late_t       l;
+    char        *nonce_s, *expired = uid("lookup:x");
+    const char  *params[4];
+
+    late_register(&l);
+    nonce_s = str_printf("%s:%s", l.m.id, l.co);
+
+    cr_assert_str_eq(late_apply(&l, uid("evt"), "PENDING", "PENDING", NULL,
+                                nonce_s, "1500", NULL, NULL, NULL),
+                     "pending");
+
+    params[0] = env("PAY_TEST_PSP");
+    params[1] = expired;
+    params[2] = nonce_s;
+    params[3] = NULL;
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_sweeper_apply($1, $2,"
+                               " 'FAILED', 'session_expired', NULL, $3, -1,"
+                               " '', NULL)", 3, params), "pending");
+    cr_expect_str_eq(late_status(&l), "EXECUTING");
+    cr_expect_eq(late_event_rows(expired), 0);
+
+    cr_assert_str_eq(late_apply(&l, uid("evt"), "SUCCEEDED", "AUTHORISATION",
+                                NULL, nonce_s, "1500", uid("psp"), NULL,
+                                NULL), "applied");
+    cr_expect_str_eq(late_status(&l), "SUCCESS");
+    late_books_balance(&l);
+}
+
+
+Test(late_events, a_refused_attempt_does_not_hold_the_expiry_back,
+     .description = "Adyen's AUTHORISATION success=false is PENDING too, but "
+                    "not a payment under way: the session still expires")
+{
+    late_t       l;
+    char        *nonce_s;
+    const char  *params[3];
+
+    late_register(&l);
+    nonce_s = str_printf("%s:%s", l.m.id, l.co);
+
+    cr_assert_str_eq(late_apply(&l, uid("evt"), "PENDING", "AUTHORISATION",
+                                NULL, nonce_s, "1500", NULL, NULL, NULL),
+                     "pending");
+    params[0] = env("PAY_TEST_PSP");
+    params[1] = uid("lookup:x");
+    params[2] = nonce_s;
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_sweeper_apply($1, $2,"
+                               " 'FAILED', 'session_expired', NULL, $3, -1,"
+                               " '', NULL)", 3, params), "applied");
+    cr_expect_str_eq(late_status(&l), "FAILED");
+}
+
+
+/* --- what is not known yet is delivered again ---------------------------------- */
+
+Test(late_events, a_token_indexed_under_another_key_is_found_by_its_reference,
+     .description = "a gateway without the key the token was indexed under: "
+                    "the event finds its checkout by the signed reference")
+{
+    late_t  l;
+
+    late_register(&l);
+    cr_assert_str_eq(late_apply(&l, uid("evt"), "SUCCEEDED",
+                                "checkout.session.completed", l.token,
+                                str_printf("%s:%s", l.m.id, l.co), "1500",
+                                uid("pi"), NULL,
+                                "{0000000000000000000000000000000000000000"
+                                "000000000000000000000000}"),
+                     "applied");
+    cr_expect_str_eq(late_status(&l), "SUCCESS");
+}
+
+
+Test(late_events, an_unknown_checkout_is_not_recorded_and_answered_404,
+     .description = "an authentic event for no checkout here: not recorded "
+                    "(the PSP delivers it again), answered 404")
+{
+    late_t   l;
+    resp_t  *r;
+    char    *evt = uid("evt");
+
+    merchant_new(&l.m);
+    l.co = uid("co");
+    l.token = uid("cs_test_unknown");
+    r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
+                                       "paid", NULL));
+    expect_problem(r, 404, "not_found");
+    cr_expect_eq(late_event_rows(evt), 0);
+
+    /* delivered again: the same answer, never a "duplicate" */
+    r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
+                                       "paid", NULL));
+    expect_problem(r, 404, "not_found");
+}
+
+
+static void
+late_dispute(int payment_first)
+{
+    late_t       l;
+    char        *pi = uid("pi"), *dp = uid("dp"), *evt = uid("evt"), *nonce_s;
+
+    late_register(&l);
+    nonce_s = str_printf("%s:%s", l.m.id, l.co);
+
+    if (payment_first) {
+        cr_assert_str_eq(late_apply(&l, uid("evt"), "SUCCEEDED",
+                                    "checkout.session.completed", NULL,
+                                    nonce_s, "1500", pi, NULL, NULL),
+                         "applied");
+    } else {
+        cr_assert_str_eq(late_apply(&l, evt, "DISPUTE_OPENED",
+                                    "charge.dispute.created", NULL, NULL,
+                                    "1500", pi, dp, NULL),
+                         "unknown_dispute");
+        cr_assert_eq(late_event_rows(evt), 0, "not recorded: retried");
+
+        cr_assert_str_eq(late_apply(&l, uid("evt"), "SUCCEEDED",
+                                    "checkout.session.completed", NULL,
+                                    nonce_s, "1500", pi, NULL, NULL),
+                         "applied");
+    }
+
+    cr_assert_str_eq(late_apply(&l, evt, "DISPUTE_OPENED",
+                                "charge.dispute.created", NULL, NULL, "1500",
+                                pi, dp, NULL), "applied");
+    cr_expect_eq(late_event_rows(evt), 1);
+    cr_expect_eq(late_ql("SELECT count(*) FROM disputes WHERE merchant_id = $1"
+                         " AND checkout_id = $2", &l, NULL), 1);
+    cr_expect_str_eq(late_apply(&l, evt, "DISPUTE_OPENED",
+                                "charge.dispute.created", NULL, NULL, "1500",
+                                pi, dp, NULL), "duplicate");
+    late_books_balance(&l);
+}
+
+
+Test(late_events, a_dispute_before_its_payment_applies_when_delivered_again,
+     .description = "the dispute first: unknown_dispute, not recorded; after "
+                    "the payment the same event applies")
+{
+    late_dispute(0);
+}
+
+
+Test(late_events, a_dispute_after_its_payment_applies_at_once)
+{
+    late_dispute(1);
+}
+
+
+Test(late_events, a_refund_event_before_its_refund_is_not_recorded,
+     .description = "unknown_refund: the event id is not recorded, so the "
+                    "PSP's next delivery is applied, not a duplicate")
+{
+    late_t   l;
+    char    *evt = uid("evt");
+
+    late_register(&l);
+    cr_assert_str_eq(late_apply(&l, evt, "REFUND_SUCCEEDED", "refund.updated",
+                                NULL, str_printf("%s:%s", l.m.id, uid("rf")),
+                                "500", uid("pi"), uid("re"), NULL),
+                     "unknown_refund");
+    cr_expect_eq(late_event_rows(evt), 0);
+}
+
+
+/* --- key rotation: two reloads ------------------------------------------------ */
+
+static char *
+late_key_line(const char *kid)
+{
+    int            i;
+    unsigned char  k[32];
+    char          *b64;
+    FILE          *f;
+
+    f = fopen("/dev/urandom", "r");
+    cr_assert_not_null(f);
+    cr_assert_eq(fread(k, 1, sizeof(k), f), sizeof(k));
+    fclose(f);
+
+    b64 = malloc(64);
+    cr_assert_not_null(b64);
+    i = EVP_EncodeBlock((unsigned char *) b64, k, sizeof(k));
+    b64[i] = '\0';
+
+    return str_printf("%s %s\n", kid, b64);
+}
+
+
+static void
+late_write(const char *path, const char *text)
+{
+    FILE  *f;
+
+    f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+    cr_assert_eq(chmod(path, 0600), 0);
+}
+
+
+/* The gateway's key file becomes text; SIGHUP; 1 if the error log then
+ * says the reload was refused for the key, 0 if new workers started. */
+static int
+late_reload(gateway_t *gw, const char *keys, const char *text)
+{
+    int      i;
+    char    *log;
+    size_t   from, len;
+
+    log = file_read(gw->error_log, &from);
+    cr_assert_not_null(log);
+    free(log);
+
+    late_write(keys, text);
+    cr_assert_eq(kill(gw->pid, SIGHUP), 0);
+
+    for (i = 0; i < 50; i++) {
+        msleep(100);
+
+        log = file_read(gw->error_log, &len);
+        cr_assert_not_null(log);
+
+        if (len > from
+            && mem_contains(log + from, len - from,
+                            "is not in the keys it replaces"))
+        {
+            return 1;
+        }
+
+        if (len > from
+            && mem_contains(log + from, len - from, "start worker process"))
+        {
+            msleep(300);
+            return 0;
+        }
+    }
+
+    cr_assert_fail("no sign of the reload in %s", gw->error_log);
+    return -1;
+}
+
+
+Test(late_events, a_new_sealing_key_is_refused_before_it_was_in_the_ring,
+     .timeout = 60,
+     .description = "a reload that puts a key first that the running "
+                    "configuration did not have is refused; added last, "
+                    "reloaded, then promoted, it is taken")
+{
+    char       *ring, *k3, *keys, *conf, *dir, *at;
+    size_t      len;
+    gateway_t   gw;
+
+    ring = file_read(env("PAY_TEST_ENCRYPTION_KEY"), &len);
+    cr_assert_not_null(ring);
+    k3 = late_key_line("late-k3");
+    keys = run_file(str_printf("late-keyfile-%ld", (long) getpid()));
+    late_write(keys, ring);
+
+    gateway_start(&gw, "late-keys", 1, str_printf(
+        "payments_database \"%s\";\n%s", pg_gateway_conninfo(),
+        gw_psp_conf("late_psp", "stripe")));
+
+    /* the harness's key file becomes this test's copy of it */
+    dir = run_file(str_printf("late-keys-%ld", (long) getpid()));
+    conf = file_read(str_printf("%s/nginx.conf", dir), NULL);
+    cr_assert_not_null(conf);
+    at = strstr(conf, env("PAY_TEST_ENCRYPTION_KEY"));
+    cr_assert_not_null(at);
+    *at = '\0';
+    late_write(str_printf("%s/nginx.conf", dir), str_printf("%s%s%s", conf,
+               keys, at + strlen(env("PAY_TEST_ENCRYPTION_KEY"))));
+    cr_assert_eq(late_reload(&gw, keys, ring), 0);
+
+    /* the new key first at once: refused, the old configuration serves */
+    cr_expect_eq(late_reload(&gw, keys, str_printf("%s%s", k3, ring)), 1);
+    gateway_wait_ready(&gw, 10);
+
+    /* two phases: added (last) everywhere, then first */
+    cr_expect_eq(late_reload(&gw, keys, str_printf("%s%s", ring, k3)), 0);
+    cr_expect_eq(late_reload(&gw, keys, str_printf("%s%s", k3, ring)), 0);
+    gateway_wait_ready(&gw, 10);
+
+    gateway_stop(&gw);
+}
