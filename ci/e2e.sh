@@ -7,7 +7,8 @@
 # Tests run two at a time (E2E_JOBS), except the suites named solo_*
 # (they stop PostgreSQL or reset the mock PSP), which run alone, last.  E2E_FILTER runs one Criterion
 # filter instead (e.g. E2E_FILTER='pay_link/*').  KEEP_RUN=1 keeps the run
-# directory (it is always kept when something failed).
+# directory (it is always kept when something failed).  The run directory
+# is made under $TMPDIR (default /tmp).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +25,7 @@ for f in "$bin" "$build/nginx/ngx_http_payments_module.so" "$build/mock_psp-asan
     fi
 done
 
-run=$(mktemp -d /tmp/ngx-payments-e2e.XXXXXX)
+run=$(mktemp -d "${TMPDIR:-/tmp}/ngx-payments-e2e.XXXXXX")
 rc=0
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
