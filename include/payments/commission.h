@@ -1,8 +1,9 @@
 /*
  * ngx_payments core: the platform's commission on an order, its share of
  * a refund, and a seller's available balance.  Integer minor units only;
- * the SQL (sql/009_money.sql) implements the same formulas and an e2e
- * test compares the two.
+ * the SQL implements the same formulas (commission_of, and
+ * commission_refund_share for a refund's part) and an e2e test compares
+ * them.
  *
  * Rounding rule (stated once, here):
  *
