@@ -38,19 +38,48 @@ int
 pay_commission_refund(int64_t amount, int64_t commission,
     int64_t refunded_before, int64_t refund, int64_t *commission_part)
 {
-    pay_i128_t  before, after;
-
-    if (commission_part == NULL || amount <= 0 || commission < 0
-        || commission > amount || refunded_before < 0 || refund < 0
-        || refunded_before > amount || refund > amount - refunded_before)
+    if (amount <= 0 || commission < 0 || commission > amount
+        || refunded_before < 0 || refunded_before > amount)
     {
         return -1;
     }
 
-    before = (pay_i128_t) refunded_before * commission / amount;
+    /* nothing undone: the refunds before booked their telescoped sum */
+    return pay_commission_refund_share(amount, commission, refunded_before,
+               (int64_t) ((pay_i128_t) refunded_before * commission / amount),
+               refund, commission_part);
+}
+
+
+int
+pay_commission_refund_share(int64_t amount, int64_t commission,
+    int64_t refunded_before, int64_t booked_before, int64_t refund,
+    int64_t *commission_part)
+{
+    pay_i128_t  after, c;
+
+    if (commission_part == NULL || amount <= 0 || commission < 0
+        || commission > amount || refunded_before < 0 || refund < 0
+        || refunded_before > amount || refund > amount - refunded_before
+        || booked_before < 0 || booked_before > commission)
+    {
+        return -1;
+    }
+
     after = (pay_i128_t) (refunded_before + refund) * commission / amount;
 
-    *commission_part = (int64_t) (after - before);
+    /* against what is booked: a refund undone leaves no unit behind;
+     * within [0, refund], so neither share of it is negative */
+    c = after - booked_before;
+
+    if (c < 0) {
+        c = 0;
+
+    } else if (c > refund) {
+        c = refund;
+    }
+
+    *commission_part = (int64_t) c;
 
     return 0;
 }

@@ -390,6 +390,32 @@ pay_stripe_transfer(json_t *tr, const char *type, pay_event_t *ev)
 }
 
 
+/*
+ * An event the gateway deliberately does not act on: IGNORED, about its
+ * object (its id, else the event's), so that it is recorded as ignored by
+ * its type and no checkout is looked for.
+ */
+static void
+pay_stripe_ignored(json_t *obj, pay_event_t *ev)
+{
+    size_t  len;
+
+    ev->kind = PAY_EVT_IGNORED;
+
+    if (pay_copy_id(ev->object_ref, sizeof(ev->object_ref),
+                    json_object_get(obj, "id"))
+        == 0)
+    {
+        return;
+    }
+
+    len = strlen(ev->event_id);
+    len = len < sizeof(ev->object_ref) - 1 ? len : sizeof(ev->object_ref) - 1;
+    memcpy(ev->object_ref, ev->event_id, len);
+    ev->object_ref[len] = '\0';
+}
+
+
 /* charge.refunded: one event per refund listed in the charge, with
  * event_id "<evt id>:<re id>"; none listed (the API versions that no
  * longer expand refunds) is one IGNORED event. */
@@ -413,7 +439,7 @@ pay_stripe_charge_refunded(json_t *ch, const pay_event_t *base,
 
     if (count == 0) {
         events[0] = *base;
-        events[0].kind = PAY_EVT_IGNORED;
+        pay_stripe_ignored(ch, &events[0]);
         *n = 1;
         return 0;
     }
@@ -507,7 +533,9 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
     *ev = base;
 
     if (strcmp(type, "refund.created") == 0
-        || strcmp(type, "refund.updated") == 0)
+        || strcmp(type, "refund.updated") == 0
+        || strcmp(type, "refund.failed") == 0
+        || strcmp(type, "charge.refund.updated") == 0)
     {
         rc = pay_stripe_refund(obj, NULL, ev);
         *nevents = 1;
@@ -535,6 +563,17 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
     {
         rc = pay_stripe_transfer(obj, type, ev);
         *nevents = 1;
+        goto done;
+    }
+
+    if (strncmp(type, "checkout.session.", 17) != 0) {
+        /* no session and nothing the gateway acts on: a charge's or a
+         * payment intent's news, a dispute's balance movements
+         * (charge.dispute.funds_withdrawn, funds_reinstated), a dispute's
+         * progress; recorded as ignored, it names no checkout of ours */
+        pay_stripe_ignored(obj, ev);
+        *nevents = 1;
+        rc = 0;
         goto done;
     }
 

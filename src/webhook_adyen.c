@@ -312,6 +312,44 @@ pay_adyen_event_id(pay_event_t *ev, const char *psp, const char *code,
 }
 
 
+/*
+ * The codes the gateway deliberately does not act on and that are about no
+ * session of ours (a report, a dispute's or a fraud case's progress, a
+ * capture of a payment already paid): recorded as ignored by their code,
+ * no checkout looked for.  Their merchantReference is a payment's, a
+ * refund's or none, and their amount a part: looked up as a session's
+ * event they were unknown_checkout or amount_mismatch, which page an
+ * operator.
+ */
+static const char  *pay_adyen_ignored_codes[] = {
+    "REPORT_AVAILABLE",
+    "REQUEST_FOR_INFORMATION",
+    "NOTIFICATION_OF_FRAUD",
+    "DISPUTE_DEFENSE_PERIOD_ENDED",
+    "INFORMATION_SUPPLIED",
+    "ISSUER_COMMENTS",
+    "ISSUER_RESPONSE_TIMEFRAME_EXPIRED",
+    "PREARBITRATION_WON",
+    "CAPTURE",
+    NULL
+};
+
+
+static int
+pay_adyen_ignored(const char *code)
+{
+    size_t  i;
+
+    for (i = 0; pay_adyen_ignored_codes[i] != NULL; i++) {
+        if (strcmp(code, pay_adyen_ignored_codes[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* The chargeback codes: 1 and *kind, or 0. */
 static int
 pay_adyen_dispute(const char *code, pay_event_kind_e *kind)
@@ -485,6 +523,14 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
 
     } else {
         ev->kind = PAY_EVT_IGNORED;
+
+        /* about no session, or naming none: about its pspReference */
+        if ((pay_adyen_ignored(code) || ev->reference[0] == '\0')
+            && pay_adyen_copy(ev->object_ref, sizeof(ev->object_ref), psp)
+               != 0)
+        {
+            return -1;
+        }
     }
 
     /* refunds and disputes move money: theirs must be readable */

@@ -702,6 +702,25 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
     } else {
         ev->kind = PAY_EVT_IGNORED;
         money = 0;
+
+        if (strncmp(ev->type, "payment.", 8) != 0) {
+            /* not a payment's: a refund's, a dispute's or a pay-out's
+             * progress, or news of no object of ours; recorded as ignored
+             * by its type, about its object (else the event), and no
+             * checkout looked for */
+            object = strncmp(ev->type, "refund.", 7) == 0 ? refund
+                     : strncmp(ev->type, "dispute.", 8) == 0 ? dispute
+                     : strncmp(ev->type, "payout.", 7) == 0 ? payout : NULL;
+
+            if (object == NULL || object[0] == '\0') {
+                object = NULL;
+                i = strlen(ev->event_id);
+                i = i < sizeof(ev->object_ref) - 1
+                    ? i : sizeof(ev->object_ref) - 1;
+                memcpy(ev->object_ref, ev->event_id, i);
+                ev->object_ref[i] = '\0';
+            }
+        }
     }
 
     if (object != NULL) {

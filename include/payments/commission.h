@@ -1,8 +1,9 @@
 /*
  * ngx_payments core: the platform's commission on an order, its share of
  * a refund, and a seller's available balance.  Integer minor units only;
- * the SQL (sql/009_money.sql) implements the same formulas and an e2e
- * test compares the two.
+ * the SQL implements the same formulas (commission_of, and
+ * commission_refund_share for a refund's part) and an e2e test compares
+ * them.
  *
  * Rounding rule (stated once, here):
  *
@@ -25,6 +26,19 @@
  * order, in any number of pieces of any size, gives back exactly C and
  * A - C, and no piece is ever negative (0 <= c <= r).
  *
+ * A refund can fail after it succeeded, and its booking is then undone:
+ * the parts of the refunds still standing are no longer the telescoped
+ * sum.  A part is therefore taken against what the standing refunds have
+ * booked (B), not against their amount alone:
+ *
+ *   refund of r, R_before refunded and B booked by the refunds standing:
+ *     commission part  c = min(r, max(0, floor(R_after * C / A) - B))
+ *
+ * which is the formula above when nothing was undone (B is then
+ * floor(R_before * C / A)).  Whatever was undone, the commission given
+ * back never exceeds C, the seller's share never exceeds A - C, and the
+ * refund that completes the order gives back exactly what is left of both.
+ *
  * Every product is computed in 128 bits: amounts up to INT64_MAX (far
  * beyond the 2^53 the JSON API carries) never overflow.
  */
@@ -46,6 +60,14 @@ int pay_commission(int64_t amount, int bps, int64_t fixed,
  * set, or -1 on bad input. */
 int pay_commission_refund(int64_t amount, int64_t commission,
     int64_t refunded_before, int64_t refund, int64_t *commission_part);
+
+/* c by the rule above, against booked_before (0..commission) booked by the
+ * refunds standing; the inputs otherwise as pay_commission_refund's.
+ * Returns 0 with *commission_part set (0 <= c <= refund), or -1 on bad
+ * input. */
+int pay_commission_refund_share(int64_t amount, int64_t commission,
+    int64_t refunded_before, int64_t booked_before, int64_t refund,
+    int64_t *commission_part);
 
 /* available = wallet - pending_payouts - open_disputes (may be negative;
  * a pay-out needs amount <= available).  pending and disputes >= 0.

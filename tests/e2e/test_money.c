@@ -10,6 +10,7 @@
 #include "sqltest.h"
 
 #include <pthread.h>
+#include <time.h>
 
 
 /* 0 stripe (the e2e configuration names it PAY_TEST_PSP), 1 adyen,
@@ -1471,6 +1472,489 @@ Test(money_sql, the_commission_rule_and_its_refund_parts, .timeout = 30)
 }
 
 
+/* --- refund events: parts, reversals, other objects; disputes racing refunds */
+
+/* A PENDING refund of amount on p's order, written as pay_refund_claim
+ * writes it (under the order's lock, refunds_within_capture): its id. */
+static char *
+rf_pending(const paid_t *p, int order, long amount)
+{
+    char        *id;
+    const char  *params[5];
+
+    id = q1("SELECT 'rf_' || encode(gen_random_bytes_compat(12), 'hex')",
+            NULL, NULL);
+    params[0] = p->m.id;
+    params[1] = id;
+    params[2] = p->co;
+    params[3] = p->po[order];
+    params[4] = str_printf("%ld", amount);
+
+    db_exec("INSERT INTO refunds (merchant_id, refund_id, checkout_id,"
+            " payment_order_id, psp, nonce, amount, currency, status)"
+            " SELECT $1, $2, $3, $4, psp, $1 || ':' || $2, $5::bigint, 'USD',"
+            " 'PENDING' FROM checkouts WHERE merchant_id = $1 AND"
+            " checkout_id = $3", 5, params);
+
+    return id;
+}
+
+
+/* The PSP's event about refund id (its object "re_<id>" unless object),
+ * applied as the webhook handler applies a verified one: its outcome. */
+static char *
+rf_event(const paid_t *p, const char *id, const char *kind, long amount,
+    const char *object)
+{
+    const char  *params[6];
+
+    params[0] = p->psp;
+    params[1] = uid("evt");
+    params[2] = kind;
+    params[3] = str_printf("%s:%s", p->m.id, id);
+    params[4] = str_printf("%ld", amount);
+    params[5] = object ? object : str_printf("re_%s", id + 3);
+
+    return db_scalar("SELECT outcome FROM pay_event_apply($1, $2, $3, $3,"
+                     " NULL, $4, $5::bigint, 'USD', NULL, $6)", 6, params);
+}
+
+
+/* What the order's SUCCEEDED refunds gave back of the commission, and of
+ * the seller's share, as "commission,seller". */
+static char *
+given_back(const paid_t *p, int order)
+{
+    return q1("SELECT coalesce(sum(commission_part), 0) || ',' ||"
+              " coalesce(sum(amount - commission_part), 0) FROM refunds"
+              " WHERE merchant_id = $1 AND payment_order_id = $2 AND"
+              " status = 'SUCCEEDED'", p->m.id, p->po[order]);
+}
+
+
+/* 0..n-1: xorshift64*, from a fixed seed, so that every run plays the
+ * same sequences */
+static long
+rf_rand(uint64_t *x, long n)
+{
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+
+    return (long) ((*x * 0x2545f4914f6cdd1dULL >> 11) % (uint64_t) n);
+}
+
+
+Test(money_refund_parts, refunds_undone_never_give_back_more_commission,
+     .timeout = 60,
+     .description = "a 10.00 order at 50%: six refunds of 0.01, the three "
+                    "whose part was 0 undone after they succeeded, three "
+                    "more: 0.03 of commission given back, as taken; the "
+                    "standing refunds' amounts alone gave 0.05")
+{
+    int      i;
+    char    *id[6], *back;
+    long     part;
+    paid_t   p;
+
+    paid_new(&p, money_psp(2), "5000", NULL);
+    cr_assert_eq(ql("SELECT commission FROM payment_orders WHERE"
+                    " merchant_id = $1 AND payment_order_id = $2", p.m.id,
+                    p.po[0]), 500);
+
+    for (i = 0; i < 6; i++) {
+        id[i] = rf_pending(&p, 0, 1);
+        cr_assert_str_eq(rf_event(&p, id[i], "REFUND_SUCCEEDED", 1, NULL),
+                         "applied");
+    }
+
+    cr_assert_str_eq(given_back(&p, 0), "3,3");
+
+    for (i = 0; i < 6; i++) {
+        part = ql("SELECT commission_part FROM refunds WHERE merchant_id ="
+                  " $1 AND refund_id = $2", p.m.id, id[i]);
+        if (part == 0) {
+            cr_assert_str_eq(rf_event(&p, id[i], "REFUND_FAILED", 1, NULL),
+                             "applied");
+        }
+    }
+
+    cr_assert_str_eq(given_back(&p, 0), "3,0");
+
+    for (i = 0; i < 3; i++) {
+        cr_assert_str_eq(rf_event(&p, rf_pending(&p, 0, 1),
+                                  "REFUND_SUCCEEDED", 1, NULL), "applied");
+    }
+
+    back = given_back(&p, 0);
+    cr_expect_str_eq(back, "3,3", "commission,seller given back of 6");
+
+    /* the rest of the order: exactly the commission and the seller's net */
+    cr_assert_str_eq(rf_event(&p, rf_pending(&p, 0, 994),
+                              "REFUND_SUCCEEDED", 994, NULL), "applied");
+    cr_expect_str_eq(given_back(&p, 0), "500,500");
+    cr_expect_eq(wallet(&p.m, "seller_1"), 0);
+    expect_books_balance(&p.m);
+}
+
+
+Test(money_refund_parts,
+     parts_over_random_refunds_failures_and_reversals_never_pass_the_commission,
+     .timeout = 120,
+     .description = "random sequences of refunds that succeed, refunds the "
+                    "PSP refuses and refunds undone after they succeeded, "
+                    "applied by refund_event_apply: the commission given "
+                    "back never exceeds the order's, the seller's share "
+                    "never its net, and refunding the rest gives back "
+                    "both exactly")
+{
+    int       round, step, n, k, undone;
+    long      r, left, c, a, part, sum;
+    char     *standing[64], *id, *back;
+    long      amt[64];
+    paid_t    p;
+    uint64_t  x = 0x9e3779b97f4a7c15ULL;
+
+    for (round = 0; round < 6; round++) {
+        paid_new(&p, money_psp(round % 3), round % 2 ? "3333" : "5000",
+                 round % 3 == 2 ? "USD:7" : NULL);
+        a = ql("SELECT amount FROM payment_orders WHERE merchant_id = $1 AND"
+               " payment_order_id = $2", p.m.id, p.po[1]);
+        c = ql("SELECT commission FROM payment_orders WHERE merchant_id = $1"
+               " AND payment_order_id = $2", p.m.id, p.po[1]);
+        n = 0;
+        undone = 0;
+        left = a;
+
+        for (step = 0; step < 60; step++) {
+            if (n > 0 && rf_rand(&x, 3) == 0) {
+                /* one that succeeded fails at the PSP after all */
+                k = (int) rf_rand(&x, n);
+                cr_assert_str_eq(rf_event(&p, standing[k], "REFUND_FAILED",
+                                          amt[k], NULL), "applied");
+                left += amt[k];
+                standing[k] = standing[n - 1];
+                amt[k] = amt[--n];
+                undone++;
+
+            } else if (left > 0 && n < 64) {
+                r = rf_rand(&x, 2) ? 1 : 1 + rf_rand(&x, left);
+                r = r > 40 ? 1 + r % 40 : r;
+                id = rf_pending(&p, 1, r);
+
+                if (rf_rand(&x, 4) == 0) {
+                    /* refused by the PSP: nothing booked */
+                    cr_assert_str_eq(rf_event(&p, id, "REFUND_FAILED", r,
+                                              NULL), "applied");
+                    continue;
+                }
+
+                cr_assert_str_eq(rf_event(&p, id, "REFUND_SUCCEEDED", r,
+                                          NULL), "applied");
+                standing[n] = id;
+                amt[n++] = r;
+                left -= r;
+            }
+
+            back = given_back(&p, 1);
+            part = atol(back);
+            sum = atol(strchr(back, ',') + 1);
+            cr_assert(part <= c && sum <= a - c, "%s: order %ld commission "
+                      "%ld, given back %s (step %d)", p.psp, a, c, back,
+                      step);
+        }
+
+        if (left > 0) {
+            cr_assert_str_eq(rf_event(&p, rf_pending(&p, 1, left),
+                                      "REFUND_SUCCEEDED", left, NULL),
+                             "applied");
+        }
+
+        cr_expect_str_eq(given_back(&p, 1), str_printf("%ld,%ld", c, a - c),
+                         "%s: %d refunds undone", p.psp, undone);
+        cr_expect_eq(wallet(&p.m, "seller_2"), 0, "%s", p.psp);
+        expect_books_balance(&p.m);
+    }
+}
+
+
+Test(money_refund_parts, a_refund_event_about_another_psp_refund_is_alerted,
+     .timeout = 60,
+     .description = "a refund event naming our nonce and another PSP refund "
+                    "than the one stored (the PSP made a second refund): "
+                    "object_mismatch, stored, nothing booked; never a "
+                    "silent already")
+{
+    char    *id, *evt;
+    long     w;
+    paid_t   p;
+
+    paid_new(&p, money_psp(1), "1000", NULL);
+    id = rf_pending(&p, 0, 400);
+    cr_assert_str_eq(rf_event(&p, id, "REFUND_SUCCEEDED", 400, "re_first"),
+                     "applied");
+    w = wallet(&p.m, "seller_1");
+
+    evt = uid("evt");
+    cr_expect_str_eq(db_scalar("SELECT outcome FROM pay_event_apply($1, $2,"
+                               " 'REFUND_SUCCEEDED', 'REFUND', NULL,"
+                               " $3, 400, 'USD', NULL, 're_second')", 3,
+                               (const char *[]) { p.psp, evt,
+                                   str_printf("%s:%s", p.m.id, id) }),
+                     "object_mismatch");
+    cr_expect_str_eq(q1("SELECT outcome FROM webhook_events WHERE psp = $1"
+                        " AND event_id = $2", p.psp, evt), "object_mismatch");
+    cr_expect_str_eq(rf_event(&p, id, "REFUND_FAILED", 400, "re_second"),
+                     "object_mismatch");
+
+    /* the one stored: as before */
+    cr_expect_str_eq(rf_event(&p, id, "REFUND_SUCCEEDED", 400, "re_first"),
+                     "already");
+    cr_expect_eq(wallet(&p.m, "seller_1"), w);
+    expect_books_balance(&p.m);
+}
+
+
+/* A refund of the whole first order, written and not yet committed on
+ * one connection, while the dispute of the checkout is applied on another
+ * (pay_event_apply, as a webhook): then the refund commits. */
+static char *
+dispute_while_refunding(const paid_t *p, long dispute, PGconn *rf,
+    PGconn *dp)
+{
+    char        *outcome;
+    PGresult    *res;
+    const char  *params[4];
+
+    OK0(rf, "BEGIN");
+    params[0] = p->m.id;
+    params[1] = q1("SELECT 'rf_' || encode(gen_random_bytes_compat(12),"
+                   " 'hex')", NULL, NULL);
+    params[2] = p->co;
+    params[3] = p->po[0];
+    OK(rf, "INSERT INTO refunds (merchant_id, refund_id, checkout_id,"
+       " payment_order_id, psp, nonce, amount, currency, status) SELECT $1,"
+       " $2, $3, $4, psp, $1 || ':' || $2, 1000, 'USD', 'PENDING' FROM"
+       " checkouts WHERE merchant_id = $1 AND checkout_id = $3",
+       params[0], params[1], params[2], params[3]);
+
+    {
+        const char  *dparams[4] = { p->psp, uid("evt"),
+                                    str_printf("%ld", dispute),
+                                    payment_ref_of(p) };
+
+        cr_assert(PQsendQueryParams(dp, "SELECT outcome FROM pay_event_apply"
+                                    "($1, $2, 'DISPUTE_OPENED', 'dispute',"
+                                    " NULL, NULL, $3::bigint, 'USD', $4,"
+                                    " 'du_' || $2)", 4, NULL, dparams, NULL,
+                                    NULL, 0) == 1, "%s",
+                  PQerrorMessage(dp));
+    }
+
+    msleep(500);
+    OK0(rf, "COMMIT");
+
+    res = PQgetResult(dp);
+    cr_assert(PQresultStatus(res) == PGRES_TUPLES_OK, "%s",
+              PQresultErrorMessage(res));
+    outcome = strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    while ((res = PQgetResult(dp)) != NULL) {
+        PQclear(res);
+    }
+
+    /* the refund the PSP never saw: failed, its amount free again */
+    cr_assert_str_eq(rf_event(p, params[1], "REFUND_FAILED", 1000, ""),
+                     "applied");
+
+    return outcome;
+}
+
+
+Test(money_refund_parts, a_dispute_racing_a_refund_never_lands_on_the_refunded_order,
+     .timeout = 60,
+     .description = "a dispute applied while a refund of a whole order "
+                    "commits: the split waits for the orders' locks and "
+                    "sees the refund, so the refunded order takes no part")
+{
+    PGconn  *a, *b;
+    paid_t   p;
+
+    paid_new(&p, money_psp(0), NULL, NULL);
+    a = sqlt_connect();
+    b = sqlt_connect();
+
+    cr_assert_str_eq(dispute_while_refunding(&p, 500, a, b), "applied");
+    cr_expect_str_eq(q1("SELECT string_agg(dp.amount::text, ',' ORDER BY"
+                        " dp.payment_order_id) FROM dispute_parts dp WHERE"
+                        " dp.merchant_id = $1", p.m.id, NULL), "0,500",
+                     "the parts of the dispute, first order refunded whole");
+    expect_books_balance(&p.m);
+
+    PQfinish(a);
+    PQfinish(b);
+}
+
+
+/* --- Stripe's current events: what the gateway ignores pages nobody ----- */
+
+/* A Stripe event of type about object (JSON), signed as Stripe signs it
+ * and posted to the gateway's webhook: its event id. */
+static char *
+stripe_event(const char *type, const char *object)
+{
+    char        *evt, *body;
+    resp_t      *r;
+    req_t        rq;
+    const char  *h[3];
+
+    evt = uid("evt");
+    body = str_printf("{\"id\":\"%s\",\"object\":\"event\",\"api_version\":"
+                      "\"2024-06-20\",\"type\":\"%s\",\"created\":%ld,"
+                      "\"livemode\":false,\"data\":{\"object\":%s}}", evt,
+                      type, (long) time(NULL), object);
+
+    h[0] = "Content-Type: application/json";
+    h[1] = stripe_signature(NULL, (long) time(NULL), body);
+    h[2] = NULL;
+
+    rq.method = "POST";
+    rq.url = gw_url(str_printf("/v1/webhooks/%s", money_psp(0)));
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    r = http(&rq);
+    cr_assert_eq(r->status, 200, "%s: %ld %s", type, r->status, r->body);
+
+    return evt;
+}
+
+
+/* The gateway's error log lines naming evt at a level in levels ("[alert]
+ * [error]"), joined, or NULL when there are none. */
+static char *
+log_lines_of(const char *evt, const char *const *levels)
+{
+    char        *log, *line, *save, *found;
+    size_t       i;
+
+    log = file_read(run_file("logs/error.log"), NULL);
+    cr_assert_not_null(log);
+    found = NULL;
+
+    for (line = strtok_r(log, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save))
+    {
+        if (strstr(line, evt) == NULL) {
+            continue;
+        }
+
+        for (i = 0; levels[i] != NULL; i++) {
+            if (strstr(line, levels[i]) != NULL) {
+                found = str_printf("%s%s\n", found ? found : "", line);
+            }
+        }
+    }
+
+    return found;
+}
+
+
+Test(money_events, a_stripe_refund_in_current_event_shapes_pages_nobody,
+     .timeout = 60,
+     .description = "a whole refund and a dispute's balance movements with "
+                    "Stripe's current events (charge.refunded without its "
+                    "refunds list, charge.dispute.funds_withdrawn and "
+                    "funds_reinstated, ...): recorded as ignored or "
+                    "already, no line at alert or error; a refund event "
+                    "about another Stripe refund is alerted")
+{
+    size_t       i;
+    char        *id, *re, *pi, *nonce_s, *refund_obj, *evt, *lines;
+    paid_t       p;
+    const char  *bad[] = { "[alert]", "[error]", NULL };
+    const char  *alert[] = { "[alert]", NULL };
+    struct {
+        const char  *type;
+        const char  *object;
+        const char  *outcome;
+        char        *evt;
+    } ev[8];
+
+    paid_new(&p, money_psp(0), NULL, NULL);
+    id = refund_ok(&p, 0, "10.00");
+    expect_refund_becomes(&p, 0, id, "SUCCEEDED");
+
+    re = q1("SELECT psp_refund_id FROM refunds WHERE merchant_id = $1 AND"
+            " refund_id = $2", p.m.id, id);
+    cr_assert_not_null(re);
+    pi = payment_ref_of(&p);
+    nonce_s = str_printf("%s:%s", p.m.id, id);
+    refund_obj = str_printf("{\"id\":\"%s\",\"object\":\"refund\",\"amount\":"
+                            "1000,\"currency\":\"usd\",\"payment_intent\":"
+                            "\"%s\",\"status\":\"succeeded\",\"metadata\":"
+                            "{\"nonce\":\"%s\"}}", re, pi, nonce_s);
+
+    i = 0;
+    ev[i++] = (typeof(ev[0])) { "refund.created", refund_obj, "already",
+                                NULL };
+    ev[i++] = (typeof(ev[0])) { "charge.refunded",
+        str_printf("{\"id\":\"ch_%s\",\"object\":\"charge\",\"amount\":1500,"
+                   "\"amount_refunded\":1000,\"currency\":\"usd\","
+                   "\"payment_intent\":\"%s\",\"refunded\":false}", p.co, pi),
+        "ignored", NULL };
+    ev[i++] = (typeof(ev[0])) { "refund.updated", refund_obj, "already",
+                                NULL };
+    ev[i++] = (typeof(ev[0])) { "charge.dispute.funds_withdrawn",
+        str_printf("{\"id\":\"du_%s\",\"object\":\"dispute\",\"amount\":500,"
+                   "\"currency\":\"usd\",\"payment_intent\":\"%s\","
+                   "\"status\":\"needs_response\"}", p.co, pi),
+        "ignored", NULL };
+    ev[i++] = (typeof(ev[0])) { "charge.dispute.updated",
+        str_printf("{\"id\":\"du_%s\",\"object\":\"dispute\",\"amount\":500,"
+                   "\"currency\":\"usd\",\"payment_intent\":\"%s\","
+                   "\"status\":\"under_review\"}", p.co, pi),
+        "ignored", NULL };
+    ev[i++] = (typeof(ev[0])) { "charge.dispute.funds_reinstated",
+        str_printf("{\"id\":\"du_%s\",\"object\":\"dispute\",\"amount\":500,"
+                   "\"currency\":\"usd\",\"payment_intent\":\"%s\","
+                   "\"status\":\"won\"}", p.co, pi),
+        "ignored", NULL };
+    ev[i++] = (typeof(ev[0])) { "payment_intent.succeeded",
+        str_printf("{\"id\":\"%s\",\"object\":\"payment_intent\",\"amount\":"
+                   "1500,\"currency\":\"usd\",\"status\":\"succeeded\"}", pi),
+        "ignored", NULL };
+
+    for (i = 0; i < 7; i++) {
+        ev[i].evt = stripe_event(ev[i].type, ev[i].object);
+    }
+
+    for (i = 0; i < 7; i++) {
+        cr_expect_str_eq(q1("SELECT outcome FROM webhook_events WHERE psp ="
+                            " $1 AND event_id = $2", p.psp, ev[i].evt),
+                         ev[i].outcome, "%s", ev[i].type);
+        lines = log_lines_of(ev[i].evt, bad);
+        cr_expect_null(lines, "%s: %s", ev[i].type, lines);
+    }
+
+    cr_expect_eq(wallet(&p.m, "seller_1"), 0);
+    expect_books_balance(&p.m);
+
+    /* another refund at Stripe under our nonce: alerted */
+    evt = stripe_event("refund.updated",
+        str_printf("{\"id\":\"%s_2\",\"object\":\"refund\",\"amount\":1000,"
+                   "\"currency\":\"usd\",\"payment_intent\":\"%s\","
+                   "\"status\":\"succeeded\",\"metadata\":{\"nonce\":"
+                   "\"%s\"}}", re, pi, nonce_s));
+    cr_expect_str_eq(q1("SELECT outcome FROM webhook_events WHERE psp = $1"
+                        " AND event_id = $2", p.psp, evt), "object_mismatch");
+    lines = log_lines_of(evt, alert);
+    cr_expect(lines != NULL && strstr(lines, "object_mismatch") != NULL,
+              "no alert for %s", evt);
+}
+
+
 /* --- the invariants over many payments ------------------------------------------ */
 
 #define MI_CHECKOUTS  500       /* a third per dialect, two orders each:
@@ -1833,6 +2317,370 @@ Test(solo_money_invariants,
                 "%ld pay-outs", MI_CHECKOUTS,
                 mi_count("SELECT count(*) FROM refunds WHERE merchant_id = "
                          "ANY($1::text[])", ids),
+                mi_count("SELECT count(*) FROM disputes WHERE merchant_id = "
+                         "ANY($1::text[])", ids),
+                mi_count("SELECT count(*) FROM payouts WHERE merchant_id = "
+                         "ANY($1::text[])", ids));
+}
+
+
+/* --- the invariants when refunds fail after they succeeded and disputes
+ * race refunds -------------------------------------------------------------- */
+
+#define MR_CHECKOUTS  60
+
+typedef struct {
+    char    **bodies;       /* the mock's dispute of each, NULL: none */
+    size_t    n;
+    long      opened;
+} mr_disputes_t;
+
+
+/* Every third checkout's dispute of 2.00, opened at the mock (which sends
+ * its webhook) while the refunds of its orders are being decided; the
+ * bodies are made before, only HTTP runs here. */
+static void *
+mr_open_disputes(void *data)
+{
+    size_t          i;
+    resp_t         *r;
+    mr_disputes_t  *d = data;
+
+    for (i = 0; i < d->n; i++) {
+        if (d->bodies[i] != NULL) {
+            r = mock_post("/_control/disputes", d->bodies[i]);
+            d->opened += (r->status == 200);
+        }
+    }
+
+    return NULL;
+}
+
+
+/* Each checkout's dispute closed at the mock ("<id>\n<body>"), while
+ * refunds of its orders are booked. */
+static void *
+mr_close_disputes(void *data)
+{
+    char           *nl;
+    size_t          i;
+    resp_t         *r;
+    mr_disputes_t  *d = data;
+
+    for (i = 0; i < d->n; i++) {
+        if (d->bodies[i] != NULL) {
+            nl = strchr(d->bodies[i], '\n');
+            *nl = '\0';
+            r = mock_post(str_printf("/_control/disputes/%s/close",
+                                     d->bodies[i]), nl + 1);
+            d->opened += (r->status == 200);
+        }
+    }
+
+    return NULL;
+}
+
+
+/* Refunds of every order of the checkouts, all at once: six of 0.01, one
+ * of 1.00 and one of the order's amount less 2.00 (which a dispute racing
+ * it may leave no room for). */
+static size_t
+mr_refunds(paid_t *ps, size_t n, req_t *rqs)
+{
+    size_t  i, k, j, nrq;
+    long    amount;
+
+    nrq = 0;
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < 2; k++) {
+            amount = ql("SELECT amount - 200 FROM payment_orders WHERE"
+                        " merchant_id = $1 AND payment_order_id = $2",
+                        ps[i].m.id, ps[i].po[k]);
+
+            for (j = 0; j < 8; j++) {
+                rqs[nrq++] = mi_req(&ps[i].m,
+                    str_printf("/v1/payments/%s/refunds", ps[i].po[k]),
+                    uid("mrr"),
+                    j < 6 ? "{\"amount\":\"0.01\"}"
+                    : j == 6 ? "{\"amount\":\"1.00\"}"
+                    : str_printf("{\"amount\":\"%ld.%02ld\"}", amount / 100,
+                                 amount % 100));
+            }
+        }
+    }
+
+    return nrq;
+}
+
+
+Test(solo_money_invariants,
+     refunds_failing_after_success_and_disputes_racing_refunds_keep_the_books,
+     .timeout = 300)
+{
+    size_t          i, k, n, nrq, ok;
+    char           *ids, *rf;
+    resp_t        **rs;
+    req_t          *rqs;
+    paid_t         *ps;
+    pthread_t       th;
+    mr_disputes_t   dd;
+    long            held[MR_CHECKOUTS][2];
+
+    ps = calloc(MR_CHECKOUTS, sizeof(paid_t));
+    rqs = calloc(MR_CHECKOUTS * 16, sizeof(req_t));
+    cr_assert(ps != NULL && rqs != NULL);
+
+    /* 1. checkouts of two orders (10.00, 5.00), a third per dialect, a
+     * commission of 33.33% + 0.03 */
+    for (i = 0; i < MR_CHECKOUTS; i++) {
+        paid_new(&ps[i], money_psp(i % 3), "3333", "USD:3");
+        for (k = 0; k < 2; k++) {
+            seller_add(&ps[i].m, str_printf("seller_%zu", k + 1),
+                       money_psp(i % 3), money_destination(i % 3));
+        }
+    }
+
+    ids = str_printf("{%s", ps[0].m.id);
+    for (i = 1; i < MR_CHECKOUTS; i++) {
+        ids = str_printf("%s,%s", ids, ps[i].m.id);
+    }
+    ids = str_printf("%s}", ids);
+
+    /* 2. the refunds, all at once, while disputes open on every third
+     * checkout */
+    nrq = mr_refunds(ps, MR_CHECKOUTS, rqs);
+    dd.bodies = calloc(MR_CHECKOUTS, sizeof(char *));
+    cr_assert(dd.bodies != NULL);
+    dd.n = MR_CHECKOUTS;
+    dd.opened = 0;
+    for (i = 0; i < MR_CHECKOUTS; i += 3) {
+        dd.bodies[i] = str_printf("{\"payment_ref\":\"%s\",\"amount\":200}",
+                                  payment_ref_of(&ps[i]));
+    }
+    cr_assert_eq(pthread_create(&th, NULL, mr_open_disputes, &dd), 0);
+    rs = mi_send(rqs, nrq);
+    pthread_join(th, NULL);
+    cr_assert_eq(dd.opened, (MR_CHECKOUTS + 2) / 3);
+
+    ok = 0;
+    for (i = 0; i < nrq; i++) {
+        if (rs[i]->status == 201) {
+            ok++;
+        } else {
+            expect_problem(rs[i], 422, "refund_exceeds_captured");
+        }
+    }
+    cr_expect_gt(ok, nrq / 2);
+
+    mi_settle(ids);
+    for (i = 0; i < 100 && mi_count("SELECT count(*) FROM disputes WHERE"
+                                    " merchant_id = ANY($1::text[])", ids)
+                           < (MR_CHECKOUTS + 2) / 3; i++)
+    {
+        msleep(100);
+    }
+
+    /* 3. half the refunds that succeeded fail after all (the shopper's
+     * bank sent the money back), as the PSPs' webhooks say it */
+    rf = q1("SELECT string_agg(merchant_id || ' ' || refund_id || ' ' ||"
+            " amount, ' ' ORDER BY refund_id) FROM refunds WHERE merchant_id"
+            " = ANY($1::text[]) AND status = 'SUCCEEDED'", ids, NULL);
+    cr_assert_not_null(rf);
+
+    {
+        char  *m, *id, *amount, *save;
+
+        n = 0;
+        for (m = strtok_r(rf, " ", &save); m != NULL;
+             m = strtok_r(NULL, " ", &save))
+        {
+            id = strtok_r(NULL, " ", &save);
+            amount = strtok_r(NULL, " ", &save);
+            if (n++ % 2) {
+                continue;
+            }
+
+            for (i = 0; i < MR_CHECKOUTS; i++) {
+                if (strcmp(ps[i].m.id, m) == 0) {
+                    cr_expect_str_eq(event_apply(&ps[i], "REFUND_FAILED",
+                                                 "refund.failed", id,
+                                                 amount), "applied");
+                    break;
+                }
+            }
+        }
+        cr_expect_gt(n, 100);
+    }
+
+    /* 4. what each first order has left (what failed is refundable
+     * again), refunded in one piece while the disputes close (the second
+     * orders keep what their sellers will be paid out).  The mock keeps no
+     * record of a refund failing after it succeeded (it would refuse the
+     * amount), so these refunds are written as the claim writes them and
+     * settled by the PSP's event, as the failures were */
+    dd.opened = 0;
+    for (i = 0; i < MR_CHECKOUTS; i++) {
+        dd.bodies[i] = NULL;
+        rf = q1("SELECT psp_dispute_ref FROM disputes WHERE merchant_id = $1",
+                ps[i].m.id, NULL);
+        if (rf != NULL) {
+            dd.bodies[i] = str_printf("%s\n{\"outcome\":\"%s\"}", rf,
+                                      (i / 3) % 2 ? "won" : "lost");
+        }
+    }
+    cr_assert_eq(pthread_create(&th, NULL, mr_close_disputes, &dd), 0);
+
+    for (i = 0; i < MR_CHECKOUTS; i++) {
+        for (k = 0; k < 1; k++) {
+            long  left;
+
+            left = ql("SELECT amount - order_given_back(merchant_id,"
+                      " payment_order_id, NULL) FROM payment_orders WHERE"
+                      " merchant_id = $1 AND payment_order_id = $2",
+                      ps[i].m.id, ps[i].po[k]);
+            if (left > 0) {
+                cr_expect_str_eq(rf_event(&ps[i], rf_pending(&ps[i], k, left),
+                                          "REFUND_SUCCEEDED", left, NULL),
+                                 "applied");
+            }
+        }
+    }
+
+    pthread_join(th, NULL);
+    cr_assert_eq(dd.opened, (MR_CHECKOUTS + 2) / 3);
+    mi_settle(ids);
+    for (i = 0; i < 100 && mi_count("SELECT count(*) FROM disputes WHERE"
+                                    " merchant_id = ANY($1::text[]) AND"
+                                    " status = 'OPEN'", ids) > 0; i++)
+    {
+        msleep(100);
+    }
+    cr_assert_eq(mi_count("SELECT count(*) FROM disputes WHERE merchant_id"
+                          " = ANY($1::text[]) AND status = 'OPEN'", ids), 0);
+
+    /* 5. pay-outs: each seller's whole available balance, and a cent more
+     * (a seller that bore a chargeback of refunded money may have none) */
+    nrq = 0;
+    for (i = 0; i < MR_CHECKOUTS; i++) {
+        for (k = 0; k < 2; k++) {
+            long  avail;
+
+            avail = ql("SELECT available FROM seller_available($1, $2,"
+                       " 'USD')", ps[i].m.id,
+                       str_printf("seller_%zu", k + 1));
+            held[i][k] = avail > 0 ? avail : 0;
+            if (avail <= 0) {
+                continue;
+            }
+            rqs[nrq++] = mi_req(&ps[i].m, "/v1/payouts", uid("mrp"),
+                str_printf("{\"seller_account\":\"seller_%zu\",\"amount\":"
+                           "\"%ld.%02ld\",\"currency\":\"USD\",\"psp\":"
+                           "\"%s\"}", k + 1, avail / 100, avail % 100,
+                           money_psp(i % 3)));
+            rqs[nrq++] = mi_req(&ps[i].m, "/v1/payouts", uid("mrp"),
+                str_printf("{\"seller_account\":\"seller_%zu\",\"amount\":"
+                           "\"0.01\",\"currency\":\"USD\",\"psp\":\"%s\"}",
+                           k + 1, money_psp(i % 3)));
+        }
+    }
+    rs = mi_send(rqs, nrq);
+    for (i = 0; i < nrq; i++) {
+        cr_expect(rs[i]->status == 201 || rs[i]->status == 422, "%ld %s",
+                  rs[i]->status, rs[i]->body);
+    }
+    mi_settle(ids);
+
+    /* the invariants */
+    cr_expect_eq(mi_count("SELECT count(*) FROM payment_orders o WHERE"
+                          " merchant_id = ANY($1::text[]) AND EXISTS (SELECT"
+                          " 1 FROM refunds r WHERE r.merchant_id ="
+                          " o.merchant_id AND r.payment_order_id ="
+                          " o.payment_order_id AND r.status = 'SUCCEEDED'"
+                          " HAVING sum(r.commission_part) > o.commission OR"
+                          " sum(r.amount - r.commission_part) > o.amount -"
+                          " o.commission)", ids), 0,
+                 "commission given back never more than taken, nor the "
+                 "seller's share more than its net");
+
+    cr_expect_gt(mi_count("SELECT count(*) FROM payment_orders o WHERE"
+                          " merchant_id = ANY($1::text[]) AND o.amount ="
+                          " (SELECT sum(r.amount) FROM refunds r WHERE"
+                          " r.merchant_id = o.merchant_id AND"
+                          " r.payment_order_id = o.payment_order_id AND"
+                          " r.status = 'SUCCEEDED')", ids), MR_CHECKOUTS / 2);
+    cr_expect_gt(mi_count("SELECT count(*) FROM payouts WHERE merchant_id ="
+                          " ANY($1::text[]) AND status = 'PAID'", ids),
+                 MR_CHECKOUTS / 2);
+    cr_expect_eq(mi_count("SELECT count(*) FROM payment_orders o WHERE"
+                          " merchant_id = ANY($1::text[]) AND o.amount ="
+                          " (SELECT sum(r.amount) FROM refunds r WHERE"
+                          " r.merchant_id = o.merchant_id AND"
+                          " r.payment_order_id = o.payment_order_id AND"
+                          " r.status = 'SUCCEEDED') AND o.commission <>"
+                          " (SELECT sum(r.commission_part) FROM refunds r"
+                          " WHERE r.merchant_id = o.merchant_id AND"
+                          " r.payment_order_id = o.payment_order_id AND"
+                          " r.status = 'SUCCEEDED')", ids), 0,
+                 "an order refunded whole gave back exactly its commission");
+
+    cr_expect_eq(mi_count("SELECT count(*) FROM payment_orders o WHERE"
+                          " merchant_id = ANY($1::text[]) AND o.amount <"
+                          " order_given_back(o.merchant_id,"
+                          " o.payment_order_id, NULL)", ids), 0,
+                 "no order's refunds and chargebacks beyond its capture");
+
+    cr_expect_eq(mi_count("SELECT count(*) FROM (SELECT 1 FROM ledger_entries"
+                          " WHERE merchant_id = ANY($1::text[]) GROUP BY "
+                          "merchant_id, txn_id, currency HAVING sum(amount) "
+                          "<> 0) x", ids), 0, "the ledger balances");
+
+    cr_expect_eq(mi_count("SELECT count(*) FROM (SELECT merchant_id, "
+                          "seller_account, currency, balance FROM wallets "
+                          "WHERE merchant_id = ANY($1::text[])) w FULL JOIN "
+                          "(SELECT merchant_id, substr(account, 16) AS "
+                          "seller_account, currency, -sum(amount) AS booked "
+                          "FROM ledger_entries WHERE merchant_id = "
+                          "ANY($1::text[]) AND account LIKE "
+                          "'seller\\_payable:%' GROUP BY 1, 2, 3) l USING "
+                          "(merchant_id, seller_account, currency) WHERE "
+                          "coalesce(w.balance, 0) <> coalesce(l.booked, 0)",
+                          ids), 0, "every wallet equals its ledger");
+
+    for (i = 0; i < MR_CHECKOUTS; i++) {
+        for (k = 0; k < 2; k++) {
+            cr_expect_leq(ql("SELECT coalesce(sum(amount), 0) FROM payouts"
+                             " WHERE merchant_id = $1 AND seller_account = $2"
+                             " AND status <> 'FAILED'", ps[i].m.id,
+                             str_printf("seller_%zu", k + 1)), held[i][k],
+                          "no seller paid beyond what it holds (%s %zu)",
+                          ps[i].m.id, k + 1);
+        }
+    }
+
+    cr_expect_eq(mi_count("SELECT (SELECT -coalesce(sum(amount), 0) FROM "
+                          "ledger_entries WHERE merchant_id = ANY($1::text[]) "
+                          "AND account = 'platform_commission') - ((SELECT "
+                          "sum(commission) FROM payment_orders WHERE "
+                          "merchant_id = ANY($1::text[])) - (SELECT "
+                          "coalesce(sum(commission_part), 0) FROM refunds "
+                          "WHERE merchant_id = ANY($1::text[]) AND status ="
+                          " 'SUCCEEDED'))", ids), 0,
+                 "the commission account is the orders' less the standing "
+                 "refunds'");
+
+    for (i = 0; i < MR_CHECKOUTS; i++) {
+        expect_books_balance(&ps[i].m);
+    }
+
+    cr_log_info("money invariants with reversals: %d checkouts, %ld refunds "
+                "(%ld failed after success), %ld disputes, %ld pay-outs",
+                MR_CHECKOUTS,
+                mi_count("SELECT count(*) FROM refunds WHERE merchant_id = "
+                         "ANY($1::text[])", ids),
+                mi_count("SELECT count(*) FROM refunds WHERE merchant_id = "
+                         "ANY($1::text[]) AND failure LIKE 'failed at the "
+                         "PSP after%'", ids),
                 mi_count("SELECT count(*) FROM disputes WHERE merchant_id = "
                          "ANY($1::text[])", ids),
                 mi_count("SELECT count(*) FROM payouts WHERE merchant_id = "

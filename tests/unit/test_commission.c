@@ -253,3 +253,128 @@ Test(commission, balance_property_over_random_movements)
         cr_assert_eq(v + p + d, w);
     }
 }
+
+
+/* Six refunds of 1 of an order of 6 with commission 3, the three whose
+ * part was 0 undone after they succeeded, three more of 1: the commission
+ * given back is 3, as taken (the standing refunds' amounts alone gave 5). */
+Test(commission, refunds_undone_never_give_back_more_than_c)
+{
+    int      i;
+    int64_t  part[6], booked, refunded;
+
+    booked = 0;
+    refunded = 0;
+
+    for (i = 0; i < 6; i++) {
+        cr_assert_eq(pay_commission_refund_share(6, 3, refunded, booked, 1,
+                                                 &part[i]), 0);
+        booked += part[i];
+        refunded += 1;
+    }
+
+    cr_assert_eq(booked, 3);
+
+    for (i = 0; i < 6; i++) {
+        if (part[i] == 0) {
+            booked -= part[i];
+            refunded -= 1;
+        }
+    }
+
+    for (i = 0; i < 3; i++) {
+        cr_assert_eq(pay_commission_refund_share(6, 3, refunded, booked, 1,
+                                                 &part[i]), 0);
+        booked += part[i];
+        refunded += 1;
+    }
+
+    cr_expect_eq(refunded, 6);
+    cr_expect_eq(booked, 3, "commission given back %lld of 3",
+                 (long long) booked);
+}
+
+
+#define CM_STANDING  64
+
+/* Random sequences of refunds that succeed, refunds the PSP refuses
+ * (nothing booked) and refunds undone after they succeeded: the
+ * commission given back never exceeds C, the seller's share never exceeds
+ * A - C, each part is within its refund, and refunding what is left gives
+ * back exactly C and A - C. */
+Test(commission, parts_over_refunds_failures_and_reversals_never_pass_c)
+{
+    int      i, step, k, n;
+    int64_t  a, c, r, part, booked, refunded;
+    int64_t  amt[CM_STANDING], got[CM_STANDING];
+
+    for (i = 0; i < 20000; i++) {
+        a = i % 2 ? 1 + (int64_t) (cm_rand() % 100) : cm_amount(CM_2_53);
+        cr_assert_eq(pay_commission(a, (int) (cm_rand() % 10001),
+                                    (int64_t) (cm_rand() % 50), &c), 0);
+
+        n = 0;
+        booked = 0;
+        refunded = 0;
+
+        for (step = 0; step < 40; step++) {
+            if (n > 0 && cm_rand() % 3 == 0) {
+                /* one standing refund fails after it succeeded: undone */
+                k = (int) (cm_rand() % (uint64_t) n);
+                refunded -= amt[k];
+                booked -= got[k];
+                amt[k] = amt[n - 1];
+                got[k] = got[n - 1];
+                n--;
+                continue;
+            }
+
+            if (refunded == a || n == CM_STANDING) {
+                continue;
+            }
+
+            r = cm_rand() % 2 ? 1
+                : 1 + (int64_t) (cm_rand() % (uint64_t) (a - refunded));
+
+            if (cm_rand() % 4 == 0) {
+                /* refused by the PSP: nothing booked */
+                continue;
+            }
+
+            cr_assert_eq(pay_commission_refund_share(a, c, refunded, booked,
+                                                     r, &part), 0);
+            cr_assert(part >= 0 && part <= r);
+
+            amt[n] = r;
+            got[n++] = part;
+            refunded += r;
+            booked += part;
+
+            cr_assert(booked <= c, "A %lld C %lld: %lld given back",
+                      (long long) a, (long long) c, (long long) booked);
+            cr_assert(refunded - booked <= a - c);
+        }
+
+        if (refunded < a) {
+            cr_assert_eq(pay_commission_refund_share(a, c, refunded, booked,
+                                                     a - refunded, &part), 0);
+            booked += part;
+            refunded = a;
+        }
+
+        cr_assert_eq(booked, c, "A %lld: %lld of C %lld given back",
+                     (long long) a, (long long) booked, (long long) c);
+    }
+}
+
+
+Test(commission, bad_share_inputs_are_refused)
+{
+    int64_t  c;
+
+    cr_expect_eq(pay_commission_refund_share(100, 10, 0, -1, 10, &c), -1);
+    cr_expect_eq(pay_commission_refund_share(100, 10, 0, 11, 10, &c), -1);
+    cr_expect_eq(pay_commission_refund_share(100, 10, 60, 0, 41, &c), -1);
+    cr_expect_eq(pay_commission_refund_share(0, 0, 0, 0, 0, &c), -1);
+    cr_expect_eq(pay_commission_refund_share(100, 10, 0, 0, 10, NULL), -1);
+}

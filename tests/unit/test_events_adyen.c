@@ -513,3 +513,56 @@ Test(events_adyen, unreadable_standard_notification_is_unreadable)
     cr_expect_eq(t.n, 0);
     free(b);
 }
+
+
+/* The codes the gateway deliberately ignores that are about no session
+ * (a report, a dispute's progress, a capture), and any code naming no
+ * merchantReference: IGNORED about their pspReference, so that they are
+ * recorded as ignored and no checkout is looked for (as a session's event
+ * they were unknown_checkout or amount_mismatch, both alerted). */
+Test(events_adyen, ignored_codes_are_about_their_psp_reference_not_a_checkout)
+{
+    size_t       i, n;
+    pay_event_t  ev[PAY_WEBHOOK_MAX_ITEMS];
+    ea_item_t    its[] = {
+        { "PSPRPT1", "", "", "", "REPORT_AVAILABLE", "true", -1 },
+        { "PSPRFI1", "PSPAUTH1", "m1:co_1", "EUR", "REQUEST_FOR_INFORMATION",
+          "true", 500 },
+        { "PSPNOF1", "PSPAUTH1", "m1:co_1", "EUR", "NOTIFICATION_OF_FRAUD",
+          "true", 1500 },
+        { "PSPDDP1", "PSPAUTH1", "m1:co_1", "EUR",
+          "DISPUTE_DEFENSE_PERIOD_ENDED", "true", 500 },
+        { "PSPCAP1", "PSPAUTH1", "m1:co_1", "EUR", "CAPTURE", "true", 700 },
+        { "PSPPAW1", "PSPAUTH1", "m1:co_1", "EUR", "PREARBITRATION_WON",
+          "true", 500 },
+        { "PSPXYZ1", "", "", "EUR", "SOME_NEW_CODE", "true", 1 },
+    };
+
+    ea_keys();
+
+    for (i = 0; i < sizeof(its) / sizeof(its[0]); i++) {
+        cr_assert_eq(ea_verify(&its[i], ev, &n), PAY_ERR_NONE, "%s",
+                     its[i].event);
+        cr_assert_eq(n, 1);
+        cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED, "%s", its[i].event);
+        cr_expect_str_eq(ev[0].object_ref, its[i].psp, "%s", its[i].event);
+        cr_expect_str_eq(ev[0].token, "");
+    }
+}
+
+
+/* A code about a session of ours keeps naming it: looked up by its
+ * merchantReference (an unknown one stays unknown_checkout). */
+Test(events_adyen, other_codes_naming_a_session_are_looked_up_by_it)
+{
+    size_t       n;
+    pay_event_t  ev[PAY_WEBHOOK_MAX_ITEMS];
+    ea_item_t    it = { "PSPOC1", "", "m1:co_1", "EUR", "OFFER_CLOSED",
+                        "true", 1500 };
+
+    ea_keys();
+    cr_assert_eq(ea_verify(&it, ev, &n), PAY_ERR_NONE);
+    cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev[0].reference, "m1:co_1");
+    cr_expect_str_eq(ev[0].object_ref, "");
+}

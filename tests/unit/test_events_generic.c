@@ -136,3 +136,39 @@ Test(events_generic, dispute_reference_is_optional)
     cr_expect_str_eq(ev.object_ref, "gd_1");
     cr_expect_eq(ev.amount, 1000);
 }
+
+
+/* A type the gateway does not act on that is not a payment's (a refund's,
+ * a dispute's or a pay-out's progress, or news of nothing of ours):
+ * IGNORED about its object (the id member of its kind, else the event),
+ * so that it is recorded as ignored and no checkout is looked for; a
+ * payment's other types still name the checkout. */
+Test(events_generic, ignored_types_are_about_their_object_not_a_checkout)
+{
+    pay_event_t  ev;
+
+    cr_assert_eq(eg_parse("{\"event_id\":\"e1\",\"type\":\"refund.pending\","
+                          "\"reference\":\"m1:rf_1\",\"refund_id\":\"gr_1\","
+                          "\"amount\":\"4.00\",\"currency\":\"EUR\"}", &ev),
+                 0);
+    cr_expect_eq(ev.kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev.object_ref, "gr_1");
+
+    cr_assert_eq(eg_parse("{\"event_id\":\"e2\",\"type\":"
+                          "\"dispute.funds_withdrawn\",\"dispute_id\":"
+                          "\"gd_1\",\"payment_id\":\"gp_1\"}", &ev), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev.object_ref, "gd_1");
+
+    cr_assert_eq(eg_parse("{\"event_id\":\"e3\",\"type\":\"report.ready\"}",
+                          &ev), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev.object_ref, "e3");
+
+    cr_assert_eq(eg_parse("{\"event_id\":\"e4\",\"type\":\"payment.pending\","
+                          "\"reference\":\"m1:co_1\",\"token\":\"gs_1\"}",
+                          &ev), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev.object_ref, "");
+    cr_expect_str_eq(ev.reference, "m1:co_1");
+}

@@ -500,3 +500,84 @@ Test(events_stripe, generic_and_adyen_lookups_carry_the_payment_id)
     cr_assert_eq(out, PAY_LOOKUP_DECIDED);
     cr_expect_str_eq(ev.payment_ref, "AUTH1");
 }
+
+
+/* What the gateway deliberately does not act on (Stripe's current
+ * charge.refunded without its refunds list, a dispute's balance movements
+ * and progress, a charge's or a payment intent's news): IGNORED about its
+ * object, so that it is recorded as ignored and no checkout is looked for
+ * (as a session's event it was unknown_checkout, alerted). */
+Test(events_stripe, ignored_types_are_about_their_object_not_a_checkout)
+{
+    char         body[1024];
+    size_t       i, n;
+    pay_event_t  ev[4];
+    const char  *types[][2] = {
+        { "charge.refunded", "ch_1" },
+        { "charge.dispute.funds_withdrawn", "du_1" },
+        { "charge.dispute.funds_reinstated", "du_1" },
+        { "charge.dispute.updated", "du_1" },
+        { "charge.succeeded", "ch_1" },
+        { "payment_intent.succeeded", "pi_1" },
+        { "customer.created", "cus_1" },
+    };
+
+    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"id\":\"evt_i%zu\",\"type\":\"%s\",\"livemode\":false,"
+                 "\"data\":{\"object\":{\"id\":\"%s\",\"amount\":500,"
+                 "\"currency\":\"usd\",\"payment_intent\":\"pi_1\"}}}", i,
+                 types[i][0], types[i][1]);
+        cr_assert_eq(es_parse(body, ev, 4, &n), 0, "%s", types[i][0]);
+        cr_assert_eq(n, 1);
+        cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED, "%s", types[i][0]);
+        cr_expect_str_eq(ev[0].object_ref, types[i][1], "%s", types[i][0]);
+        cr_expect_str_eq(ev[0].token, "", "%s", types[i][0]);
+    }
+
+    /* an object without an id: about the event */
+    cr_assert_eq(es_parse("{\"id\":\"evt_i9\",\"type\":\"charge.refunded\","
+                          "\"livemode\":false,\"data\":{\"object\":{}}}",
+                          ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev[0].object_ref, "evt_i9");
+}
+
+
+/* A session's other events still name the session: looked up by it. */
+Test(events_stripe, other_session_types_are_looked_up_by_the_session)
+{
+    size_t       n;
+    pay_event_t  ev[4];
+    const char   body[] =
+        "{\"id\":\"evt_s1\",\"type\":\"checkout.session.created\","
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"cs_1\","
+        "\"client_reference_id\":\"m1:co_1\"}}}";
+
+    cr_assert_eq(es_parse(body, ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev[0].token, "cs_1");
+    cr_expect_str_eq(ev[0].object_ref, "");
+}
+
+
+/* refund.failed and charge.refund.updated carry a refund, as
+ * refund.updated does. */
+Test(events_stripe, refund_failed_and_charge_refund_updated_carry_a_refund)
+{
+    char         body[1024];
+    size_t       n;
+    pay_event_t  ev[4];
+
+    snprintf(body, sizeof(body), es_refund_fmt, "refund.failed", "failed");
+    cr_assert_eq(es_parse(body, ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_REFUND_FAILED);
+    cr_expect_str_eq(ev[0].object_ref, "re_1");
+    cr_expect_str_eq(ev[0].reference, "m1:rf_0123456789abcdef01234567");
+
+    snprintf(body, sizeof(body), es_refund_fmt, "charge.refund.updated",
+             "succeeded");
+    cr_assert_eq(es_parse(body, ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_REFUND_SUCCEEDED);
+    cr_expect_str_eq(ev[0].object_ref, "re_1");
+}
