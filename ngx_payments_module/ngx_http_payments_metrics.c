@@ -34,7 +34,8 @@ static const char  *ngx_http_payments_wh_reasons[] = {
 static const char  *ngx_http_payments_ev_outcomes[] = {
     "applied", "duplicate", "already", "pending", "ignored", "late_contrary",
     "unknown_checkout", "mismatch", "amount_mismatch", "unknown_refund",
-    "unknown_dispute", "unknown_payout", "paid_after_failed", "other"
+    "unknown_dispute", "unknown_payout", "paid_after_failed",
+    "object_mismatch", "other"
 };
 
 static const char  *ngx_http_payments_sweep_answers[] = {

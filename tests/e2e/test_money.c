@@ -1872,6 +1872,7 @@ Test(money_events, a_stripe_refund_in_current_event_shapes_pages_nobody,
 {
     size_t       i;
     char        *id, *re, *pi, *nonce_s, *refund_obj, *evt, *lines;
+    double       mismatches;
     paid_t       p;
     const char  *bad[] = { "[alert]", "[error]", NULL };
     const char  *alert[] = { "[alert]", NULL };
@@ -1941,7 +1942,10 @@ Test(money_events, a_stripe_refund_in_current_event_shapes_pages_nobody,
     cr_expect_eq(wallet(&p.m, "seller_1"), 0);
     expect_books_balance(&p.m);
 
-    /* another refund at Stripe under our nonce: alerted */
+    /* another refund at Stripe under our nonce: alerted and counted */
+    mismatches = metric_value(NULL, str_printf("payments_webhook_events_total"
+                              "{psp=\"%s\",outcome=\"object_mismatch\"}",
+                              p.psp));
     evt = stripe_event("refund.updated",
         str_printf("{\"id\":\"%s_2\",\"object\":\"refund\",\"amount\":1000,"
                    "\"currency\":\"usd\",\"payment_intent\":\"%s\","
@@ -1952,6 +1956,10 @@ Test(money_events, a_stripe_refund_in_current_event_shapes_pages_nobody,
     lines = log_lines_of(evt, alert);
     cr_expect(lines != NULL && strstr(lines, "object_mismatch") != NULL,
               "no alert for %s", evt);
+    cr_expect_geq(metric_value(NULL, str_printf("payments_webhook_events_total"
+                               "{psp=\"%s\",outcome=\"object_mismatch\"}",
+                               p.psp)), (mismatches < 0 ? 0 : mismatches) + 1,
+                  "object_mismatch is not counted apart in /metrics");
 }
 
 
