@@ -146,7 +146,9 @@ check "the .deb holds the module, its load file, tools, man pages, sql, html, do
     usr/share/man/man1/payments-migrate.1.gz usr/share/man/man1/payments-merchant.1.gz \
     usr/share/man/man1/payments-reconcile.1.gz \
     "usr/share/doc/$pkg/examples/payments-reconcile@.timer" \
-    usr/share/ngx-payments/sql/001_schema.sql usr/share/ngx-payments/html/pending.js \
+    usr/share/ngx-payments/sql/migrations/001_schema.sql \
+    usr/share/ngx-payments/sql/functions/pay_claim.sql usr/share/ngx-payments/sql/schema.sql \
+    usr/share/ngx-payments/html/pending.js \
     "usr/share/doc/$pkg/copyright" "usr/share/doc/$pkg/changelog.Debian.gz" \
     "usr/share/doc/$pkg/examples/nginx.production.conf" \
     "usr/share/doc/$pkg/examples/payments-alerts.yml" \
@@ -207,18 +209,20 @@ check "PostgreSQL on 127.0.0.1:$pg_port" test -n "$super" || finish
 pkgdb="host=127.0.0.1 port=$pg_port dbname=payments_pkg user=postgres"
 psql "${super/dbname=payments/dbname=postgres}" -Xq -v ON_ERROR_STOP=1 \
     -c 'CREATE DATABASE payments_pkg' >/dev/null
-nsql=$(find /usr/share/ngx-payments/sql -name '*.sql' | wc -l)
+nsql=$(find /usr/share/ngx-payments/sql/migrations -name '*.sql' | wc -l)
+nfun=$(find /usr/share/ngx-payments/sql/functions -name '*.sql' | wc -l)
 # from /, without PAYMENTS_SQL_DIR: the installed tool finds its files
 migrate() { (cd / && env -u PAYMENTS_SQL_DIR /usr/bin/payments-migrate "$pkgdb"); }
 migrated() {
     local out
     out=$(migrate) || { echo "$out"; return 1; }
     echo "$out"
-    [ "$(tail -1 <<<"$out")" = "payments-migrate: $1 applied, $2 already current" ]
+    [ "$(tail -2 <<<"$out")" = "payments-migrate: $1 applied, $2 already current
+payments-migrate: $3 function files applied, $4 already current" ]
 }
-check "/usr/bin/payments-migrate applies the $nsql files of /usr/share/ngx-payments/sql" \
-    migrated "$nsql" 0
-check "a second run applies nothing" migrated 0 "$nsql"
+check "/usr/bin/payments-migrate applies the $nsql migrations and $nfun function files of /usr/share/ngx-payments/sql" \
+    migrated "$nsql" 0 "$nfun" 0
+check "a second run applies nothing" migrated 0 "$nsql" 0 "$nfun"
 
 # Secrets and the certificate, where the example wants them (under $run/conf
 # instead of /etc/payments).

@@ -97,7 +97,10 @@ gzip -9n <"$top/packaging/man/payments-secrets.1" \
     >"$stage/usr/share/man/man1/payments-secrets.1.gz"
 install -m 644 "$top/packaging/systemd/payments-reconcile@.service" \
     "$top/packaging/systemd/payments-reconcile@.timer" "$stage/usr/share/doc/$pkg/examples/"
-install -m 644 "$top"/sql/*.sql "$stage/usr/share/ngx-payments/sql/"
+install -d "$stage/usr/share/ngx-payments/sql/migrations" "$stage/usr/share/ngx-payments/sql/functions"
+install -m 644 "$top"/sql/migrations/*.sql "$stage/usr/share/ngx-payments/sql/migrations/"
+install -m 644 "$top"/sql/functions/*.sql "$stage/usr/share/ngx-payments/sql/functions/"
+install -m 644 "$top/sql/schema.sql" "$stage/usr/share/ngx-payments/sql/"
 # html/: what payments_html loads (its README is for developers)
 find "$top/html" -maxdepth 1 -type f ! -name README.md -exec install -m 644 {} \
     "$stage/usr/share/ngx-payments/html/" \;

@@ -358,7 +358,7 @@ Test(late_events, the_sweeper_never_fails_a_checkout_with_a_signed_pending,
     params[3] = NULL;
     cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_sweeper_apply($1, $2,"
                                " 'FAILED', 'session_expired', NULL, $3, -1,"
-                               " '', NULL)", 3, params), "pending");
+                               " '', NULL, NULL)", 3, params), "pending");
     cr_expect_str_eq(late_status(&l), "EXECUTING");
     cr_expect_eq(late_event_rows(expired), 0);
 
@@ -389,7 +389,7 @@ Test(late_events, a_refused_attempt_does_not_hold_the_expiry_back,
     params[2] = nonce_s;
     cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_sweeper_apply($1, $2,"
                                " 'FAILED', 'session_expired', NULL, $3, -1,"
-                               " '', NULL)", 3, params), "applied");
+                               " '', NULL, NULL)", 3, params), "applied");
     cr_expect_str_eq(late_status(&l), "FAILED");
 }
 

@@ -948,7 +948,7 @@ event_apply(const paid_t *p, const char *kind, const char *type,
     params[5] = amount_minor;
 
     return db_scalar("SELECT outcome FROM pay_event_apply($1, $2, $3, $4, "
-                     "NULL, $5, $6::bigint, 'USD', NULL, NULL)", 6, params);
+                     "NULL, $5, $6::bigint, 'USD', NULL, NULL, NULL)", 6, params);
 }
 
 
@@ -1516,7 +1516,7 @@ rf_event(const paid_t *p, const char *id, const char *kind, long amount,
     params[5] = object ? object : str_printf("re_%s", id + 3);
 
     return db_scalar("SELECT outcome FROM pay_event_apply($1, $2, $3, $3,"
-                     " NULL, $4, $5::bigint, 'USD', NULL, $6)", 6, params);
+                     " NULL, $4, $5::bigint, 'USD', NULL, $6, NULL)", 6, params);
 }
 
 
@@ -1698,7 +1698,7 @@ Test(money_refund_parts, a_refund_event_about_another_psp_refund_is_alerted,
     evt = uid("evt");
     cr_expect_str_eq(db_scalar("SELECT outcome FROM pay_event_apply($1, $2,"
                                " 'REFUND_SUCCEEDED', 'REFUND', NULL,"
-                               " $3, 400, 'USD', NULL, 're_second')", 3,
+                               " $3, 400, 'USD', NULL, 're_second', NULL)", 3,
                                (const char *[]) { p.psp, evt,
                                    str_printf("%s:%s", p.m.id, id) }),
                      "object_mismatch");
@@ -1746,8 +1746,8 @@ dispute_while_refunding(const paid_t *p, long dispute, PGconn *rf,
         cr_assert(PQsendQueryParams(dp, "SELECT outcome FROM pay_event_apply"
                                     "($1, $2, 'DISPUTE_OPENED', 'dispute',"
                                     " NULL, NULL, $3::bigint, 'USD', $4,"
-                                    " 'du_' || $2)", 4, NULL, dparams, NULL,
-                                    NULL, 0) == 1, "%s",
+                                    " 'du_' || $2, NULL)", 4, NULL, dparams,
+                                    NULL, NULL, 0) == 1, "%s",
                   PQerrorMessage(dp));
     }
 

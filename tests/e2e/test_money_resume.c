@@ -124,7 +124,7 @@ rs_event(const merchant_t *m, const char *psp, const char *kind,
     params[6] = psp_object;
 
     return db_scalar("SELECT outcome FROM pay_event_apply($1, $2, $3, $4, "
-                     "NULL, $5, $6::bigint, 'USD', NULL, $7)", 7, params);
+                     "NULL, $5, $6::bigint, 'USD', NULL, $7, NULL)", 7, params);
 }
 
 
@@ -475,7 +475,7 @@ Test(money_resume, a_registration_paid_meanwhile_is_never_registered_again,
     cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_event_apply($1, $2, "
                                "'SUCCEEDED', 'checkout.session.completed', "
                                "NULL, $3, $4::bigint, 'USD', 'pi_resume', "
-                               "NULL)", 4, params), "applied");
+                               "NULL, NULL)", 4, params), "applied");
     before = rs_requests(n);
 
     b = api_post(&m, key, dump(body));

@@ -932,7 +932,8 @@ Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refund_of_its_order,
     /* the chargeback's event: it comes to wait for that order */
     cr_assert_eq(PQsendQueryParams(b,
         "SELECT outcome FROM pay_event_apply('mock', $2, 'DISPUTE_OPENED',"
-        " 'charge.dispute.created', NULL, $1 || ':co_1', 200, 'EUR', NULL, $3)",
+        " 'charge.dispute.created', NULL, $1 || ':co_1', 200, 'EUR', NULL, $3,"
+        " NULL)",
         3, NULL, params, NULL, NULL, 0), 1, "%s", PQerrorMessage(b));
     msleep(500);
     cr_assert_eq(PQisBusy(b), 1, "the dispute did not wait for the order");
@@ -985,7 +986,8 @@ Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refused_refund,
     OK0(b, "BEGIN");
     cr_assert_str_eq(VAL(b, "SELECT outcome FROM pay_event_apply('mock', $2,"
                             " 'DISPUTE_OPENED', 'charge.dispute.created', NULL,"
-                            " $1 || ':co_1', 200, 'EUR', NULL, $3)", m, evt, ref),
+                            " $1 || ':co_1', 200, 'EUR', NULL, $3, NULL)", m, evt,
+                            ref),
                      "applied");
 
     /* the refusal comes to wait for the dispute's chain head (the ids are

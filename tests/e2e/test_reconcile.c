@@ -954,7 +954,7 @@ Test(solo_reconcile, failed_refunds_and_payouts_match_their_failure_rows,
         cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_event_apply($1,"
                                    " $2, 'REFUND_FAILED', 'REFUND_FAILED',"
                                    " NULL, $3, $4::bigint, 'USD', NULL,"
-                                   " NULL)", 4, p), "applied");
+                                   " NULL, NULL)", 4, p), "applied");
     }
 
     /* the first report: rf[0] and rf[1] refunded and failed (their failures'

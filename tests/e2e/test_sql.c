@@ -8,6 +8,7 @@
  * The statement helpers are sqltest.h's (shared with test_notify_sql.c), so
  * this file owes nothing to the e2e harness.
  */
+#include <errno.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -879,17 +880,17 @@ Test(sql, abandon_undoes_a_claim_so_the_ids_register_again,
     claim(c, &(claim_req_t){ .merchant = m });
 
     /* another lease, or an unknown key: nothing changes */
-    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k1', 7)", m), "f");
-    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'nope', 1)", m), "f");
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k1', 7, 'psp_refused_credentials')", m), "f");
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'nope', 1, 'psp_refused_credentials')", m), "f");
     cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1", m), "2");
 
-    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k1', 1)", m), "t");
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k1', 1, 'psp_refused_credentials')", m), "t");
     cr_expect_str_eq(VAL(c, "SELECT (SELECT count(*) FROM checkouts WHERE merchant_id = $1)"
                             " + (SELECT count(*) FROM payment_orders WHERE merchant_id = $1)"
                             " + (SELECT count(*) FROM order_events WHERE merchant_id = $1)"
                             " + (SELECT count(*) FROM idempotency_keys WHERE merchant_id = $1)",
                          m), "0");
-    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k1', 1)", m), "f");
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k1', 1, 'psp_refused_credentials')", m), "f");
 
     /* a new key registers the same checkout and order ids; so would k1 */
     cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m, .key = "k2" }).outcome,
@@ -905,10 +906,10 @@ Test(sql, abandon_undoes_a_claim_so_the_ids_register_again,
 
     /* a claim the PSP answered is never abandoned: FAILED, or registered */
     finish(c, m, "k2", "1", "co_1", "FAILED", NULL, "card_declined", "201", "{}");
-    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k2', 1)", m), "f");
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k2', 1, 'psp_refused_credentials')", m), "f");
     claim(c, &(claim_req_t){ .merchant = m, .key = "k3", .checkout = "co_3" });
     finish(c, m, "k3", "1", "co_3", "EXECUTING", "cs_3", NULL, "201", "{}");
-    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k3', 1)", m), "f");
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k3', 1, 'psp_refused_credentials')", m), "f");
     cr_expect_str_eq(VAL(c, "SELECT count(*) FROM order_events WHERE merchant_id = $1", m), "6");
     PQfinish(c);
 }
@@ -1536,6 +1537,19 @@ mig_file(const char *dir, const char *name, const char *body)
     fclose(f);
 }
 
+/* dir's migrations/ and functions/ */
+static void
+mig_dirs(const char *dir)
+{
+    char  path[1200];
+
+    cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST, "%s", dir);
+    snprintf(path, sizeof(path), "%s/migrations", dir);
+    cr_assert_eq(mkdir(path, 0755), 0, "%s", path);
+    snprintf(path, sizeof(path), "%s/functions", dir);
+    cr_assert_eq(mkdir(path, 0755), 0, "%s", path);
+}
+
 /* bin/payments-migrate with dir as its sql directory, on database db;
  * its exit status, its output in out. */
 static int
@@ -1573,12 +1587,12 @@ Test(sql, migrate_runs_files_in_order_only_and_ignores_what_they_print,
     sqlt_random_hex(hex, 12);
     snprintf(db, sizeof(db), "mig_%s", hex);
     snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
-    cr_assert_eq(mkdir(dir, 0755), 0, "%s", dir);
+    mig_dirs(dir);
     snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
     OK0(c, sql);
 
-    mig_file(dir, "001_a.sql", "CREATE TABLE a (x int);\n");
-    mig_file(dir, "003_c.sql", "CREATE TABLE c (x int);\n"
+    mig_file(dir, "migrations/001_a.sql", "CREATE TABLE a (x int);\n");
+    mig_file(dir, "migrations/003_c.sql", "CREATE TABLE c (x int);\n"
                                "INSERT INTO c VALUES (1), (2);\n"
                                "SELECT x AS backfilled FROM c;\n");
     rc = mig_run(dir, db, out, sizeof(out));
@@ -1586,19 +1600,90 @@ Test(sql, migrate_runs_files_in_order_only_and_ignores_what_they_print,
     cr_expect(strstr(out, "2 applied, 0 already current") != NULL, "%s", out);
 
     /* a file numbered between the applied ones */
-    mig_file(dir, "002_b.sql", "CREATE TABLE b (x int);\n");
+    mig_file(dir, "migrations/002_b.sql", "CREATE TABLE b (x int);\n");
     rc = mig_run(dir, db, out, sizeof(out));
     cr_expect_eq(rc, 1, "%s", out);
     cr_expect(strstr(out, "002_b.sql is not applied, but 003_c.sql") != NULL, "%s", out);
 
     /* numbered after them, as the message says: applied */
-    snprintf(from, sizeof(from), "%s/002_b.sql", dir);
-    snprintf(to, sizeof(to), "%s/004_b.sql", dir);
+    snprintf(from, sizeof(from), "%s/migrations/002_b.sql", dir);
+    snprintf(to, sizeof(to), "%s/migrations/004_b.sql", dir);
     cr_assert_eq(rename(from, to), 0);
     rc = mig_run(dir, db, out, sizeof(out));
     cr_expect_eq(rc, 0, "%s", out);
     cr_expect(strstr(out, "1 applied, 2 already current") != NULL, "%s", out);
 
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
+    OK0(c, sql);
+    PQfinish(c);
+}
+
+Test(sql, migrate_applies_a_function_file_again_only_when_it_changed_and_all_or_none,
+     .timeout = 60,
+     .description = "the functions step: every file applied on the first run, "
+                    "then only a changed one; a file that fails leaves every "
+                    "function as it was (one transaction), and the run says so")
+{
+    PGconn  *c = sqlt_connect();
+    char     hex[13], db[32], dir[1024], out[8192], sql[128], conn[512];
+    int      rc;
+    PGconn  *d;
+
+    sqlt_random_hex(hex, 12);
+    snprintf(db, sizeof(db), "mig_%s", hex);
+    snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
+    mig_dirs(dir);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+    OK0(c, sql);
+
+    mig_file(dir, "migrations/001_t.sql", "CREATE TABLE t (x int);\n");
+    /* b calls a, which sorts first: bodies are not checked at creation */
+    mig_file(dir, "functions/b_two.sql",
+             "CREATE OR REPLACE FUNCTION b_two() RETURNS int LANGUAGE sql\n"
+             "AS $$ SELECT a_one() + 1 $$;\n");
+    mig_file(dir, "functions/a_one.sql",
+             "CREATE OR REPLACE FUNCTION a_one() RETURNS int LANGUAGE sql\n"
+             "AS $$ SELECT 1 $$;\n");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "2 function files applied, 0 already current") != NULL,
+              "%s", out);
+
+    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
+    d = PQconnectdb(conn);
+    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    cr_expect_str_eq(VAL0(d, "SELECT b_two()"), "2");
+
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect(strstr(out, "0 function files applied, 2 already current") != NULL,
+              "%s", out);
+
+    /* a changed: applied alone */
+    mig_file(dir, "functions/a_one.sql",
+             "CREATE OR REPLACE FUNCTION a_one() RETURNS int LANGUAGE sql\n"
+             "AS $$ SELECT 10 $$;\n");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "1 function files applied, 1 already current") != NULL,
+              "%s", out);
+    cr_expect_str_eq(VAL0(d, "SELECT b_two()"), "11");
+
+    /* a changed again, b broken: neither is applied */
+    mig_file(dir, "functions/a_one.sql",
+             "CREATE OR REPLACE FUNCTION a_one() RETURNS int LANGUAGE sql\n"
+             "AS $$ SELECT 100 $$;\n");
+    mig_file(dir, "functions/b_two.sql",
+             "CREATE OR REPLACE FUNCTION b_two() RETURNS int LANGUAGE sql\n"
+             "AS $$ SELECT a_one( + 1 $$;\n");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "the functions failed; none of them was applied") != NULL,
+              "%s", out);
+    cr_expect_str_eq(VAL0(d, "SELECT b_two()"), "11");
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM schema_functions"
+                             " WHERE file = 'a_one.sql' AND applied_at IS NOT NULL"), "1");
+
+    PQfinish(d);
     snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
     OK0(c, sql);
     PQfinish(c);
@@ -1622,7 +1707,8 @@ Test(sql, migrate_finds_the_sql_beside_itself_and_says_which,
     snprintf(cmd, sizeof(cmd), "mkdir -p '%s' '%s/usr/bin' && cp '%s/bin/payments-migrate' "
              "'%s/usr/bin/'", dir, root, getenv("PAY_TEST_ROOT"), root);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
-    mig_file(dir, "001_a.sql", "CREATE TABLE a (x int);\n");
+    mig_dirs(dir);
+    mig_file(dir, "migrations/001_a.sql", "CREATE TABLE a (x int);\n");
     snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
     OK0(c, sql);
 

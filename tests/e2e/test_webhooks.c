@@ -372,7 +372,7 @@ psp_payments_of(const char *const *pp)
 }
 
 
-/* The same answer from the sweeper (pay_sweeper_apply, sql/008 and 022),
+/* The same answer from the sweeper (pay_sweeper_apply),
  * as a session look-up the PSP answered "paid" applies it. */
 static char *
 swept_event(const char *const *ev)
@@ -483,20 +483,23 @@ Test(webhooks, the_database_refuses_a_success_it_cannot_check)
     params[1] = test_blind_index(0, env("PAY_TEST_PSP"), p.token);
     params[2] = "-1";
     params[3] = "USD";
-    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_webhook_apply($1, "
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_event_apply($1, "
                                "'evt_db_' || md5(random()::text), "
-                               "'SUCCEEDED', 'x', $2, '', $3::bigint, $4)",
+                               "'SUCCEEDED', 'x', $2, '', $3::bigint, $4,"
+                               " NULL, NULL, NULL)",
                                4, params), "amount_mismatch");
     params[2] = "-2";
-    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_webhook_apply($1, "
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_event_apply($1, "
                                "'evt_db_' || md5(random()::text), "
-                               "'SUCCEEDED', 'x', $2, '', $3::bigint, $4)",
+                               "'SUCCEEDED', 'x', $2, '', $3::bigint, $4,"
+                               " NULL, NULL, NULL)",
                                4, params), "amount_mismatch");
     params[2] = "1500";
     params[3] = "";
-    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_webhook_apply($1, "
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_event_apply($1, "
                                "'evt_db_' || md5(random()::text), "
-                               "'SUCCEEDED', 'x', $2, '', $3::bigint, $4)",
+                               "'SUCCEEDED', 'x', $2, '', $3::bigint, $4,"
+                               " NULL, NULL, NULL)",
                                4, params), "amount_mismatch");
     cr_assert_str_eq(status_of(&p), "EXECUTING");
 }

@@ -1,0 +1,19 @@
+-- A chain's head moves only forward, one row at a time, within its chain:
+-- the previous hash it keeps must be the one it held.
+CREATE OR REPLACE FUNCTION audit_heads_forward()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+BEGIN
+    IF TG_OP <> 'UPDATE' OR NEW.merchant_id <> OLD.merchant_id
+       OR NEW.chain <> OLD.chain
+       OR NEW.seq <> OLD.seq + 1
+       OR NEW.prev_hash IS DISTINCT FROM OLD.hash THEN
+        RAISE EXCEPTION 'audit_heads only moves forward (% refused)', TG_OP
+            USING ERRCODE = 'PY002';
+    END IF;
+    RETURN NEW;
+END
+$function$;
+REVOKE ALL ON FUNCTION audit_heads_forward() FROM PUBLIC;

@@ -1,0 +1,22 @@
+-- audit_log: audit_log_action, audit_log_chain
+CREATE OR REPLACE FUNCTION audit_log_row_checks(action text, chain smallint)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT ((length(action) >= 1) AND (length(action) <= 100)) THEN 'audit_log_action'
+        WHEN NOT ((chain >= 0) AND (chain <= 64)) THEN 'audit_log_chain'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "audit_log" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'audit_log', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$function$;
+REVOKE ALL ON FUNCTION audit_log_row_checks(action text, chain smallint) FROM PUBLIC;

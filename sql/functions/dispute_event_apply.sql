@@ -1,0 +1,142 @@
+CREATE OR REPLACE FUNCTION dispute_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text)
+ RETURNS record
+ LANGUAGE plpgsql
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    n         record;
+    c         checkouts%ROWTYPE;
+    d         disputes%ROWTYPE;
+    o         record;
+    v_source  text := 'webhook:' || p_psp || ':' || p_event_id;
+    v_second  boolean := false;
+    v_target  text := CASE p_kind WHEN 'DISPUTE_WON' THEN 'WON'
+                                  WHEN 'DISPUTE_LOST' THEN 'LOST' END;
+BEGIN
+    IF coalesce(p_object_ref, '') = '' THEN
+        outcome := 'unknown_dispute';
+        RETURN;
+    END IF;
+
+    -- the checkout: by the PSP's payment id, else by our nonce
+    IF coalesce(p_payment_ref, '') <> '' THEN
+        SELECT ck.* INTO c FROM psp_payments pp
+          JOIN checkouts ck ON ck.merchant_id = pp.merchant_id AND ck.checkout_id = pp.checkout_id
+         WHERE pp.psp = p_psp AND pp.payment_ref = p_payment_ref;
+    END IF;
+    IF c.checkout_id IS NULL THEN
+        SELECT * INTO n FROM nonce_split(p_reference);
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = n.merchant_id AND ck.checkout_id = n.object_id AND ck.psp = p_psp;
+    END IF;
+    IF c.checkout_id IS NULL OR c.status <> 'SUCCESS' THEN
+        outcome := 'unknown_dispute';
+        RETURN;
+    END IF;
+    merchant_id := c.merchant_id;
+    checkout_id := c.checkout_id;
+
+    IF p_amount IS NULL OR p_amount <= 0 OR p_amount > c.amount_total
+       OR upper(coalesce(p_currency, '')) <> c.currency THEN
+        outcome := 'amount_mismatch';
+        RETURN;
+    END IF;
+
+    -- one dispute per PSP reference; the checkout's row lock serialises its events
+    PERFORM 1 FROM checkouts ck WHERE ck.merchant_id = c.merchant_id
+                                  AND ck.checkout_id = c.checkout_id FOR UPDATE;
+    SELECT * INTO d FROM disputes dd WHERE dd.psp = p_psp AND dd.psp_dispute_ref = p_object_ref
+       FOR UPDATE;
+
+    IF d.dispute_id IS NULL THEN
+        -- the orders' locks, in line order, before what they have left is
+        -- read: a refund of one of them deciding at this moment (under the
+        -- same lock) either commits first and is seen by the split, or
+        -- waits and sees the dispute's part
+        PERFORM 1 FROM payment_orders po
+         WHERE po.merchant_id = c.merchant_id AND po.checkout_id = c.checkout_id
+         ORDER BY po.line_no
+           FOR UPDATE;
+
+        -- opened (or closed before we saw it open: opened first, then closed)
+        INSERT INTO disputes (merchant_id, dispute_id, psp, psp_dispute_ref, checkout_id,
+                              amount, currency, status)
+        VALUES (c.merchant_id, 'dp_' || encode(gen_random_bytes_compat(12), 'hex'), p_psp,
+                p_object_ref, c.checkout_id, p_amount, c.currency, 'OPEN')
+        RETURNING * INTO d;
+
+        -- split over the orders within what each has left (dispute_split)
+        FOR o IN SELECT * FROM dispute_split(c.merchant_id, c.checkout_id, p_amount) x
+        LOOP
+            INSERT INTO dispute_parts (merchant_id, dispute_id, checkout_id, payment_order_id,
+                                       seller_account, amount, currency)
+            VALUES (c.merchant_id, d.dispute_id, c.checkout_id, o.payment_order_id,
+                    o.seller_account, o.part, c.currency);
+            IF o.part > 0 THEN
+                -- the PSP withdrew it: clearing to the disputes account
+                PERFORM ledger_book(c.merchant_id, c.checkout_id, o.payment_order_id, 'dispute',
+                    d.dispute_id, v_source, c.currency,
+                    ARRAY['disputes:' || p_psp, 'psp_clearing:' || p_psp],
+                    ARRAY[o.part, -o.part]);
+            END IF;
+        END LOOP;
+        outcome := 'applied';
+        IF v_target IS NULL THEN
+            RETURN;
+        END IF;
+    ELSIF v_target IS NULL THEN
+        outcome := 'already';       -- opened again (adyen: notice, then chargeback)
+        RETURN;
+    ELSIF d.status = v_target THEN
+        outcome := 'already';
+        RETURN;
+    ELSIF d.status = 'WON' AND v_target = 'LOST' THEN
+        -- a second chargeback after the first was reversed (Adyen's
+        -- SECOND_CHARGEBACK, PREARBITRATION_LOST after CHARGEBACK_REVERSED):
+        -- the money the win gave back is withdrawn again, for good
+        v_second := true;
+    ELSIF d.status <> 'OPEN' THEN
+        outcome := 'late_contrary';
+        RETURN;
+    END IF;
+    IF d.amount IS DISTINCT FROM p_amount THEN
+        outcome := 'amount_mismatch';
+        RETURN;
+    END IF;
+
+    UPDATE disputes dd SET status = v_target
+     WHERE dd.merchant_id = d.merchant_id AND dd.dispute_id = d.dispute_id;
+
+    FOR o IN SELECT dp.payment_order_id, dp.seller_account, dp.amount
+               FROM dispute_parts dp
+              WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
+                AND dp.amount > 0
+              ORDER BY dp.seller_account, dp.payment_order_id
+    LOOP
+        IF v_second THEN
+            -- lost after won: from the PSP balance, and the seller bears it
+            PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
+                d.dispute_id, v_source, d.currency,
+                ARRAY['seller_payable:' || o.seller_account, 'psp_clearing:' || p_psp],
+                ARRAY[o.amount, -o.amount]);
+            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
+        ELSIF v_target = 'WON' THEN
+            -- the money comes back to the PSP balance
+            PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
+                d.dispute_id, v_source, d.currency,
+                ARRAY['psp_clearing:' || p_psp, 'disputes:' || p_psp],
+                ARRAY[o.amount, -o.amount]);
+        ELSE
+            -- lost: the seller bears it
+            PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
+                d.dispute_id, v_source, d.currency,
+                ARRAY['seller_payable:' || o.seller_account, 'disputes:' || p_psp],
+                ARRAY[o.amount, -o.amount]);
+            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
+        END IF;
+    END LOOP;
+    outcome := 'applied';
+END
+$function$;
+REVOKE ALL ON FUNCTION dispute_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;

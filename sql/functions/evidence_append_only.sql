@@ -1,0 +1,22 @@
+-- Evidence is append-only: no UPDATE, DELETE or TRUNCATE, except the one
+-- write of a webhook event's outcome, checked on webhook_events alone (the
+-- only guarded table with an outcome).
+CREATE OR REPLACE FUNCTION evidence_append_only()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+BEGIN
+    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'webhook_events' THEN
+        IF OLD.outcome = 'received' AND NEW.outcome <> 'received'
+           AND NEW.psp = OLD.psp AND NEW.event_id = OLD.event_id
+           AND NEW.kind = OLD.kind AND NEW.type = OLD.type
+           AND NEW.received_at = OLD.received_at THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'PY002';
+END
+$function$;
+REVOKE ALL ON FUNCTION evidence_append_only() FROM PUBLIC;

@@ -1,0 +1,23 @@
+-- ledger_entries: ledger_entries_account, ledger_entries_amount, ledger_entries_currency
+CREATE OR REPLACE FUNCTION ledger_entries_row_checks(account text, amount bigint, currency text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT ((length(account) >= 1) AND (length(account) <= 200)) THEN 'ledger_entries_account'
+        WHEN NOT (amount <> 0) THEN 'ledger_entries_amount'
+        WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'ledger_entries_currency'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "ledger_entries" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'ledger_entries', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$function$;
+REVOKE ALL ON FUNCTION ledger_entries_row_checks(account text, amount bigint, currency text) FROM PUBLIC;

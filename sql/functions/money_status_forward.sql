@@ -1,0 +1,29 @@
+CREATE OR REPLACE FUNCTION money_status_forward()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE
+    v_from  text := CASE TG_TABLE_NAME WHEN 'disputes' THEN 'OPEN' ELSE 'PENDING' END;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION '% rows are never deleted', TG_TABLE_NAME USING ERRCODE = 'PY002';
+    END IF;
+    IF NEW.amount <> OLD.amount OR NEW.currency <> OLD.currency
+       OR NEW.merchant_id <> OLD.merchant_id THEN
+        RAISE EXCEPTION '%: amount, currency and merchant never change', TG_TABLE_NAME
+            USING ERRCODE = 'PY002';
+    END IF;
+    IF OLD.status IS DISTINCT FROM NEW.status AND OLD.status <> v_from
+       AND NOT (TG_TABLE_NAME = 'refunds' AND OLD.status = 'SUCCEEDED' AND NEW.status = 'FAILED')
+       AND NOT (TG_TABLE_NAME = 'payouts' AND OLD.status = 'PAID' AND NEW.status = 'FAILED')
+       AND NOT (TG_TABLE_NAME = 'disputes' AND OLD.status = 'WON' AND NEW.status = 'LOST')
+    THEN
+        RAISE EXCEPTION '%: status may not move from % to %', TG_TABLE_NAME, OLD.status, NEW.status
+            USING ERRCODE = 'PY009';
+    END IF;
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$function$;
+REVOKE ALL ON FUNCTION money_status_forward() FROM PUBLIC;

@@ -1,0 +1,25 @@
+-- notifications: notifications_error, notifications_id_format, notifications_sequence, notifications_status, notifications_type
+CREATE OR REPLACE FUNCTION notifications_row_checks(notification_id text, event_type text, sequence integer, status text, last_error text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (length(last_error) <= 200) THEN 'notifications_error'
+        WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
+        WHEN NOT (sequence > 0) THEN 'notifications_sequence'
+        WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'notifications', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$function$;
+REVOKE ALL ON FUNCTION notifications_row_checks(notification_id text, event_type text, sequence integer, status text, last_error text) FROM PUBLIC;

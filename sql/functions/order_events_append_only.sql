@@ -1,0 +1,21 @@
+-- The event log is evidence: nobody, the owner included, edits or deletes it.
+-- One exception: pay_abandon undoes a claim the PSP never saw and
+-- deletes that checkout's NOT_STARTED -> EXECUTING registration events,
+-- naming the checkout in a transaction-local setting first.
+CREATE OR REPLACE FUNCTION order_events_append_only()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+BEGIN
+    IF TG_OP = 'DELETE' AND OLD.source = 'registration'
+       AND OLD.from_status = 'NOT_STARTED' AND OLD.to_status = 'EXECUTING'
+       AND current_setting('payments.abandon_checkout', true)
+           = OLD.merchant_id || ':' || OLD.checkout_id THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'order_events is append-only (% refused)', TG_OP
+        USING ERRCODE = 'PY002';
+END
+$function$;
+REVOKE ALL ON FUNCTION order_events_append_only() FROM PUBLIC;

@@ -1,0 +1,228 @@
+CREATE OR REPLACE FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text)
+ RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    k             idempotency_keys%ROWTYPE;
+    v_lease       bigint;
+    v_now         timestamptz;
+    v_lease_for   interval := p_lease_seconds * interval '1 second';
+    v_ttl         interval := p_ttl_seconds * interval '1 second';
+    v_sum         numeric;
+    v_constraint  text;
+    v_request     text;
+    v_expires     timestamptz;
+    c             checkouts%ROWTYPE;
+BEGIN
+    -- Adapter bugs, not client errors: fail loudly rather than store them.
+    IF p_lease_seconds IS NULL OR p_lease_seconds < 1
+       OR p_ttl_seconds IS NULL OR p_ttl_seconds < 1 THEN
+        RAISE EXCEPTION 'pay_claim: lease and ttl must be at least 1 second'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(p_orders) IS DISTINCT FROM 'array' OR p_psp_request IS NULL
+       OR p_duplicate_body IS NULL OR p_expires_at IS NULL THEN
+        RAISE EXCEPTION 'pay_claim: p_orders must be an array; psp_request, duplicate body and expires_at are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- What a foreign key to merchants would check, without the KEY SHARE
+    -- lock on the merchant's row that such a check takes (concurrent
+    -- registrations of one merchant would turn it into MultiXacts).
+    PERFORM 1 FROM merchants m WHERE m.merchant_id = p_merchant;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_claim: no merchant %', p_merchant
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+
+    -- The key row is the one thing concurrent requests with the same key
+    -- serialise on: a second INSERT waits for the first transaction, then
+    -- either conflicts (it committed) or proceeds (it rolled back).  The loop
+    -- only repeats when pay_purge deleted the conflicting row in between.
+    FOR attempt IN 1..3 LOOP
+        INSERT INTO idempotency_keys AS ik
+               (merchant_id, idem_key, fingerprint, state, lease, lease_until,
+                checkout_id, created_at, expires_at)
+        VALUES (p_merchant, p_idem_key, p_fingerprint, 'in_progress', 1,
+                clock_timestamp() + v_lease_for, p_checkout_id, now(), now() + v_ttl)
+        ON CONFLICT (merchant_id, idem_key) DO NOTHING
+        RETURNING ik.lease INTO v_lease;
+        EXIT WHEN v_lease IS NOT NULL;
+
+        -- Under READ COMMITTED this statement sees the row that conflicted.
+        SELECT * INTO k FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           FOR UPDATE;
+        CONTINUE WHEN NOT FOUND;
+        v_now := clock_timestamp();
+
+        IF k.state = 'done' AND k.expires_at <= v_now
+           AND k.fingerprint = p_fingerprint AND k.checkout_id = p_checkout_id THEN
+            -- The same request after its key expired: the checkout it
+            -- registered is kept, and is never registered again.  Nothing
+            -- is stored: the caller says what happened.
+            RETURN QUERY SELECT 'expired'::text, NULL::bigint, NULL::int, NULL::int,
+                                NULL::text, NULL::text, NULL::bigint, NULL::text,
+                                NULL::bigint;
+            RETURN;
+        END IF;
+
+        IF k.state = 'done' AND k.expires_at <= v_now THEN
+            -- Past its TTL a done key counts as absent: claim the row afresh
+            -- (the lease counter keeps counting, so old holders stay fenced).
+            UPDATE idempotency_keys ik
+               SET fingerprint = p_fingerprint, state = 'in_progress',
+                   lease = ik.lease + 1, lease_until = v_now + v_lease_for,
+                   checkout_id = p_checkout_id, response_status = NULL,
+                   response_body = NULL, created_at = now(), expires_at = now() + v_ttl
+             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+            RETURNING ik.lease INTO v_lease;
+            EXIT;
+        END IF;
+
+        -- The fingerprint first: another body under this key is refused
+        -- whatever the key's state, so a lease take-over never resumes a
+        -- registration for a different request.
+        IF k.fingerprint <> p_fingerprint THEN
+            RETURN QUERY SELECT 'reused'::text, NULL::bigint, NULL::int,
+                                NULL::int, NULL::text, NULL::text, NULL::bigint,
+                                NULL::text, NULL::bigint;
+            RETURN;
+        END IF;
+
+        IF k.state = 'done' THEN
+            RETURN QUERY SELECT 'replay'::text, NULL::bigint, NULL::int,
+                                k.response_status, k.response_body, NULL::text, NULL::bigint,
+                                NULL::text, NULL::bigint;
+            RETURN;
+        END IF;
+
+        IF k.lease_until > v_now THEN
+            RETURN QUERY SELECT 'in_use'::text, NULL::bigint,
+                                GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int,
+                                NULL::int, NULL::text, NULL::text, NULL::bigint,
+                                NULL::text, NULL::bigint;
+            RETURN;
+        END IF;
+
+        -- In progress, lease expired, same request: the holder died.  A
+        -- checkout that was decided meanwhile (its webhook came, the
+        -- sweeper asked) is never registered again: the PSP may have
+        -- forgotten the key, and would open a second session, a second
+        -- way to pay.  The key is left as it is.
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = k.checkout_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pay_claim: in-progress key % of merchant % has no checkout',
+                p_idem_key, p_merchant USING ERRCODE = 'PY004';
+        END IF;
+        IF c.status <> 'EXECUTING' THEN
+            RETURN QUERY SELECT 'decided'::text, NULL::bigint, NULL::int, NULL::int,
+                                NULL::text, NULL::text, NULL::bigint, c.status::text,
+                                NULL::bigint;
+            RETURN;
+        END IF;
+
+        -- Take over with a new lease (the key's expiry stays) and hand back
+        -- what was fixed at claim time, so the PSP sees the same nonce and
+        -- byte-identical parameters; with the claim's age, which the
+        -- caller compares with how long its PSP keeps a key.
+        UPDATE idempotency_keys ik
+           SET lease = ik.lease + 1, lease_until = v_now + v_lease_for
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+        RETURNING ik.lease INTO v_lease;
+
+        RETURN QUERY SELECT 'resumed'::text, v_lease, NULL::int, NULL::int,
+                            NULL::text, c.psp_request, ts_epoch(c.expires_at),
+                            c.status::text,
+                            floor(date_part('epoch', v_now - c.created_at))::bigint;
+        RETURN;
+    END LOOP;
+
+    IF v_lease IS NULL THEN
+        -- Three rounds of insert-conflict-vanished: let the client retry.
+        RAISE EXCEPTION 'pay_claim: key % kept changing under us', p_idem_key
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+
+    -- A new key: the checkout, its orders (NOT_STARTED -> EXECUTING, written
+    -- as EXECUTING with the event that records the move) and the events.
+    -- The block is a subtransaction: if the checkout id or an order id is
+    -- already this merchant's (even one a concurrent transaction under
+    -- another key commits while we wait on its index entry), it is rolled
+    -- back and only the key remains, stored as a duplicate.
+    BEGIN
+        INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,
+                               amount_total, success_url, cancel_url, buyer_email,
+                               status, psp_request, expires_at)
+        VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
+                p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
+                'EXECUTING', p_psp_request, to_timestamp(p_expires_at));
+
+        WITH o AS (
+            SELECT e.value ->> 'payment_order_id' AS id,
+                   e.value ->> 'seller_account' AS seller,
+                   (e.value ->> 'amount_minor')::bigint AS amount,
+                   e.ord::int AS line_no
+              FROM jsonb_array_elements(p_orders) WITH ORDINALITY AS e(value, ord)
+        ), ins AS (
+            INSERT INTO payment_orders (merchant_id, payment_order_id, checkout_id,
+                                        line_no, seller_account, amount, currency, status)
+            SELECT p_merchant, o.id, p_checkout_id, o.line_no, o.seller, o.amount,
+                   p_currency, 'EXECUTING'
+              FROM o
+             -- Index entries are taken in id order, so two checkouts racing
+             -- on overlapping order ids wait for each other, never deadlock.
+             ORDER BY o.id
+            RETURNING payment_orders.payment_order_id, payment_orders.line_no,
+                      payment_orders.amount
+        ), ev AS (
+            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                      from_status, to_status, source)
+            SELECT p_merchant, p_checkout_id, ins.payment_order_id,
+                   'NOT_STARTED', 'EXECUTING', 'registration'
+              FROM ins ORDER BY ins.line_no
+        )
+        SELECT sum(ins.amount) INTO v_sum FROM ins;
+    EXCEPTION WHEN unique_violation THEN
+        GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+        IF v_constraint NOT IN ('checkouts_pkey', 'payment_orders_pkey',
+                                'payment_orders_checkout_order_key') THEN
+            RAISE;
+        END IF;
+        UPDATE idempotency_keys ik
+           SET state = 'done', lease_until = NULL, checkout_id = NULL,
+               response_status = 409, response_body = p_duplicate_body
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+        RETURN QUERY SELECT 'duplicate'::text, NULL::bigint, NULL::int,
+                            409, p_duplicate_body, NULL::text, NULL::bigint,
+                            NULL::text, NULL::bigint;
+        RETURN;
+    END;
+
+    -- The core sums the orders; a mismatch here is a bug, and the whole
+    -- transaction (key included) rolls back rather than store it.
+    IF v_sum IS DISTINCT FROM p_amount_total THEN
+        RAISE EXCEPTION 'pay_claim: orders sum to %, amount_total is %', v_sum, p_amount_total
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- The move NOT_STARTED -> EXECUTING reaches the merchant's audit chain
+    -- (audit_append) in the transaction that made it.
+    PERFORM audit_append(p_merchant, p_checkout_id, 'registration:claimed',
+        jsonb_build_object('from', 'NOT_STARTED', 'to', 'EXECUTING',
+                           'psp', p_psp, 'currency', p_currency,
+                           'amount_total', p_amount_total,
+                           'expires_at', p_expires_at,
+                           'payment_orders', (SELECT jsonb_agg(e.value -> 'payment_order_id')
+                                                FROM jsonb_array_elements(p_orders) e)));
+
+    RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
+                        p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) TO payments_gateway;

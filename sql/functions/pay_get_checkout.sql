@@ -1,0 +1,42 @@
+CREATE OR REPLACE FUNCTION pay_get_checkout(p_merchant text, p_checkout_id text)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+BEGIN
+    RETURN (
+        SELECT json_build_object(
+                   'checkout_id', c.checkout_id,
+                   'status', c.status,
+                   'psp', c.psp,
+                   'psp_token', c.psp_token,
+                   'expires_at', ts_rfc3339(c.expires_at),
+                   'failure', c.failure,
+                   'currency', c.currency,
+                   'payment_orders', COALESCE((
+                       SELECT json_agg(json_build_object(
+                                  'payment_order_id', o.payment_order_id,
+                                  'seller_account', o.seller_account,
+                                  'amount_minor', o.amount,
+                                  'currency', o.currency,
+                                  'status', o.status) ORDER BY o.line_no)
+                         FROM payment_orders o
+                        WHERE o.merchant_id = c.merchant_id AND o.checkout_id = c.checkout_id),
+                       '[]'::json),
+                   'events', COALESCE((
+                       SELECT json_agg(json_build_object(
+                                  'at', ts_rfc3339(e.at),
+                                  'payment_order_id', e.payment_order_id,
+                                  'from', e.from_status,
+                                  'to', e.to_status,
+                                  'source', e.source) ORDER BY e.event_id)
+                         FROM order_events e
+                        WHERE e.merchant_id = c.merchant_id AND e.checkout_id = c.checkout_id),
+                       '[]'::json))::text
+          FROM checkouts c
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id);
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_get_checkout(p_merchant text, p_checkout_id text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_get_checkout(p_merchant text, p_checkout_id text) TO payments_gateway;

@@ -1,0 +1,56 @@
+CREATE OR REPLACE FUNCTION pay_get_order(p_merchant text, p_order_id text)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+BEGIN
+    RETURN (
+        SELECT json_build_object(
+                   'payment_order_id', o.payment_order_id,
+                   'checkout_id', o.checkout_id,
+                   'status', o.status,
+                   'amount_minor', o.amount,
+                   'currency', o.currency,
+                   'seller_account', o.seller_account,
+                   'psp', c.psp,
+                   'psp_token', c.psp_token,
+                   'created_at', ts_rfc3339(o.created_at),
+                   'updated_at', ts_rfc3339(o.updated_at),
+                   'commission_minor', o.commission,
+                   'refunds', COALESCE((
+                       SELECT json_agg(json_build_object(
+                                  'refund_id', r.refund_id,
+                                  'status', r.status,
+                                  'amount_minor', r.amount,
+                                  'currency', r.currency,
+                                  'reason', r.reason,
+                                  'psp_refund_id', r.psp_refund_id,
+                                  'created_at', ts_rfc3339(r.created_at),
+                                  'updated_at', ts_rfc3339(r.updated_at))
+                                  ORDER BY r.created_at, r.refund_id)
+                         FROM refunds r
+                        WHERE r.merchant_id = o.merchant_id
+                          AND r.payment_order_id = o.payment_order_id), '[]'::json),
+                   'disputes', COALESCE((
+                       SELECT json_agg(json_build_object(
+                                  'dispute_id', d.dispute_id,
+                                  'status', d.status,
+                                  'amount_minor', dp.amount,
+                                  'currency', d.currency,
+                                  'psp_dispute_id', d.psp_dispute_ref,
+                                  'created_at', ts_rfc3339(d.created_at),
+                                  'updated_at', ts_rfc3339(d.updated_at))
+                                  ORDER BY d.created_at, d.dispute_id)
+                         FROM dispute_parts dp
+                         JOIN disputes d ON d.merchant_id = dp.merchant_id
+                                        AND d.dispute_id = dp.dispute_id
+                        WHERE dp.merchant_id = o.merchant_id
+                          AND dp.payment_order_id = o.payment_order_id), '[]'::json))::text
+          FROM payment_orders o
+          JOIN checkouts c ON c.merchant_id = o.merchant_id AND c.checkout_id = o.checkout_id
+         WHERE o.merchant_id = p_merchant AND o.payment_order_id = p_order_id);
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_get_order(p_merchant text, p_order_id text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_get_order(p_merchant text, p_order_id text) TO payments_gateway;

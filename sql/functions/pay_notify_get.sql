@@ -1,0 +1,12 @@
+CREATE OR REPLACE FUNCTION pay_notify_get(p_merchant text, p_id text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT notify_item(n)::text
+      FROM notifications n
+     WHERE n.merchant_id = p_merchant AND n.notification_id = p_id;
+$function$;
+REVOKE ALL ON FUNCTION pay_notify_get(p_merchant text, p_id text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_notify_get(p_merchant text, p_id text) TO payments_gateway;

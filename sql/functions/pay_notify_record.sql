@@ -1,0 +1,64 @@
+-- One attempt's outcome, recorded only by the lease's holder (anything
+-- else is STALE and changes nothing).  p_retry_ms NULL: no retry, the row
+-- is FAILED (the dead-letter list).  An endpoint failing p_disable_after
+-- times in a row is disabled; endpoint_disabled is true only on that move.
+CREATE OR REPLACE FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer)
+ RETURNS TABLE(status text, endpoint_disabled boolean)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE
+    v_endpoint  text;
+    v_status    text;
+    v_failures  int;
+    v_disabled  boolean := false;
+BEGIN
+    IF p_ok THEN
+        UPDATE notifications n
+           SET status = 'DELIVERED', delivered_at = now(), lease_owner = NULL,
+               lease_until = NULL, last_status = p_http_status, last_error = NULL,
+               updated_at = now()
+         WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
+           AND n.status = 'PENDING' AND n.lease_owner = p_owner
+        RETURNING n.endpoint_id, n.status INTO v_endpoint, v_status;
+    ELSE
+        UPDATE notifications n
+           SET status = CASE WHEN p_retry_ms IS NULL THEN 'FAILED' ELSE 'PENDING' END,
+               next_at = CASE WHEN p_retry_ms IS NULL THEN n.next_at
+                              ELSE now() + make_interval(secs => p_retry_ms / 1000.0) END,
+               lease_owner = NULL, lease_until = NULL,
+               last_status = p_http_status, last_error = left(p_error, 200),
+               updated_at = now()
+         WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
+           AND n.status = 'PENDING' AND n.lease_owner = p_owner
+        RETURNING n.endpoint_id, n.status INTO v_endpoint, v_status;
+    END IF;
+
+    IF v_endpoint IS NULL THEN
+        RETURN QUERY SELECT 'STALE'::text, false;
+        RETURN;
+    END IF;
+
+    IF p_ok THEN
+        UPDATE notify_endpoints e SET failures = 0
+         WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint AND e.failures <> 0;
+    ELSE
+        UPDATE notify_endpoints e SET failures = e.failures + 1, updated_at = now()
+         WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
+        RETURNING e.failures INTO v_failures;
+
+        IF p_disable_after > 0 AND v_failures >= p_disable_after THEN
+            UPDATE notify_endpoints e
+               SET disabled_at = now(), disabled_reason = 'failures', updated_at = now()
+             WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
+               AND e.disabled_at IS NULL;
+            v_disabled := FOUND;
+        END IF;
+    END IF;
+
+    RETURN QUERY SELECT v_status, v_disabled;
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) TO payments_gateway;

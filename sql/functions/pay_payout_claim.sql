@@ -1,0 +1,89 @@
+CREATE OR REPLACE FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text)
+ RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, payout_id text, psp text, destination text, amount bigint, currency text, available bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    k      record;
+    p      payouts%ROWTYPE;
+    s      sellers%ROWTYPE;
+    b      record;
+    v_err  text;
+    v_av   bigint;
+BEGIN
+    SELECT * INTO k FROM op_key_take(p_merchant, p_idem_key, p_fingerprint,
+                                     p_lease_seconds, p_ttl_seconds, p_payout_id);
+    IF k.outcome IN ('replay', 'in_use', 'reused') THEN
+        RETURN QUERY SELECT k.outcome, NULL::bigint, k.retry_after, k.response_status,
+                            k.response_body, NULL::text, NULL::text, NULL::text,
+                            NULL::bigint, NULL::text, NULL::bigint,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    IF k.outcome = 'resumed' THEN
+        SELECT * INTO p FROM payouts po
+         WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pay_payout_claim: in-progress key % has no pay-out', p_idem_key
+                USING ERRCODE = 'PY004';
+        END IF;
+        -- settled (its webhook came) or known to the PSP (its answer was
+        -- stored): answered from the row, the PSP is not asked again
+        RETURN QUERY SELECT CASE WHEN p.status <> 'PENDING' OR p.psp_payout_id IS NOT NULL
+                                 THEN 'settled' ELSE 'resumed' END,
+                            k.lease, NULL::int, NULL::int, NULL::text,
+                            p.payout_id, p.psp, p.destination, p.amount, p.currency,
+                            NULL::bigint, p.status, p.psp_payout_id, p.failure,
+                            floor(date_part('epoch', clock_timestamp() - p.created_at))::bigint;
+        RETURN;
+    END IF;
+
+    SELECT * INTO s FROM sellers sl
+     WHERE sl.merchant_id = p_merchant AND sl.seller_account = p_seller AND sl.psp = p_psp;
+    IF NOT FOUND THEN
+        v_err := 'seller_unknown';
+    ELSE
+        -- every pay-out of this seller in this currency passes here one at
+        -- a time, and one at a time with the refunds of the seller's
+        -- orders (pay_refund_claim takes the same lock; the trigger takes
+        -- it again)
+        PERFORM 1 FROM wallets w
+         WHERE w.merchant_id = p_merchant AND w.seller_account = p_seller
+           AND w.currency = p_currency FOR UPDATE;
+        SELECT * INTO b FROM seller_available(p_merchant, p_seller, p_currency);
+        v_av := b.available;
+        IF p_amount > v_av THEN
+            v_err := 'insufficient_balance';
+        END IF;
+    END IF;
+
+    IF v_err IS NOT NULL THEN
+        DELETE FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           AND ik.lease = k.lease AND ik.state = 'in_progress';
+        RETURN QUERY SELECT v_err, NULL::bigint, NULL::int, NULL::int, NULL::text,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            p_currency, v_av, NULL::text, NULL::text, NULL::text,
+                            NULL::bigint;
+        RETURN;
+    END IF;
+
+    INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination, nonce,
+                         amount, currency, status)
+    VALUES (p_merchant, p_payout_id, p_seller, p_psp, s.destination,
+            p_merchant || ':' || p_payout_id, p_amount, p_currency, 'PENDING');
+
+    PERFORM audit_append(p_merchant, NULL, 'payout:requested',
+        jsonb_build_object('payout_id', p_payout_id, 'seller_account', p_seller,
+                           'amount', p_amount, 'currency', p_currency, 'psp', p_psp));
+
+    RETURN QUERY SELECT 'new'::text, k.lease, NULL::int, NULL::int, NULL::text,
+                        p_payout_id, p_psp, s.destination, p_amount, p_currency,
+                        NULL::bigint, 'PENDING'::text, NULL::text, NULL::text, 0::bigint;
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text) TO payments_gateway;

@@ -1,0 +1,122 @@
+CREATE OR REPLACE FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text)
+ RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    k      record;
+    o      payment_orders%ROWTYPE;
+    c      checkouts%ROWTYPE;
+    r      refunds%ROWTYPE;
+    b      record;
+    v_sum  bigint;
+    v_s    bigint;
+    v_p    bigint;
+    v_av   bigint;
+    v_err  text;
+BEGIN
+    SELECT * INTO k FROM op_key_take(p_merchant, p_idem_key, p_fingerprint,
+                                     p_lease_seconds, p_ttl_seconds, p_refund_id);
+    IF k.outcome IN ('replay', 'in_use', 'reused') THEN
+        RETURN QUERY SELECT k.outcome, NULL::bigint, k.retry_after, k.response_status,
+                            k.response_body, NULL::text, NULL::text, NULL::text,
+                            NULL::bigint, NULL::text, NULL::text, NULL::bigint,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    IF k.outcome = 'resumed' THEN
+        SELECT * INTO r FROM refunds rf
+         WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pay_refund_claim: in-progress key % has no refund', p_idem_key
+                USING ERRCODE = 'PY004';
+        END IF;
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = r.checkout_id;
+        -- settled (its webhook came) or known to the PSP (its answer was
+        -- stored): answered from the row, the PSP is not asked again
+        RETURN QUERY SELECT CASE WHEN r.status <> 'PENDING' OR r.psp_refund_id IS NOT NULL
+                                 THEN 'settled' ELSE 'resumed' END,
+                            k.lease, NULL::int, NULL::int, NULL::text,
+                            r.refund_id, r.psp, c.psp_payment_ref, r.amount, r.currency,
+                            r.reason, NULL::bigint, r.status, r.psp_refund_id, r.failure,
+                            floor(date_part('epoch', clock_timestamp() - r.created_at))::bigint;
+        RETURN;
+    END IF;
+
+    -- A new refund: every refund of this order passes here one at a time,
+    -- and then, under the seller's wallet lock, one at a time with the
+    -- seller's pay-outs: a pay-out sees this refund held back from the
+    -- available balance, or this refund comes after the pay-out.
+    SELECT * INTO o FROM payment_orders po
+     WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id
+       FOR UPDATE;
+    IF FOUND THEN
+        PERFORM 1 FROM wallets w
+         WHERE w.merchant_id = p_merchant AND w.seller_account = o.seller_account
+           AND w.currency = o.currency FOR UPDATE;
+    END IF;
+    IF o.payment_order_id IS NULL THEN
+        v_err := 'not_found';
+    ELSE
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = o.checkout_id;
+        v_sum := order_given_back(p_merchant, p_order_id, NULL);
+        IF o.status <> 'SUCCESS' OR c.psp_payment_ref IS NULL THEN
+            v_err := 'not_refundable';
+        ELSIF p_currency <> o.currency THEN
+            v_err := 'currency_mismatch';
+        ELSIF v_sum + p_amount > o.amount THEN
+            v_err := 'exceeds_capture';
+        ELSE
+            -- the seller's share of it must be available: what a pay-out
+            -- already took, or a PENDING refund holds, is not
+            SELECT coalesce(sum(rf.amount) FILTER (WHERE rf.status = 'SUCCEEDED'), 0)::bigint,
+                   coalesce(sum(rf.amount) FILTER (WHERE rf.status = 'PENDING'), 0)::bigint
+              INTO v_s, v_p
+              FROM refunds rf
+             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id;
+            SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
+            IF refund_seller_share(o.amount, coalesce(o.commission, 0), v_s + v_p, p_amount)
+               > b.available THEN
+                v_err := 'insufficient_balance';
+                v_av := b.available;
+            END IF;
+        END IF;
+    END IF;
+
+    IF v_err IS NOT NULL THEN
+        -- nothing is kept: not even the key, so a corrected retry may use it
+        DELETE FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           AND ik.lease = k.lease AND ik.state = 'in_progress';
+        RETURN QUERY SELECT v_err, NULL::bigint, NULL::int, NULL::int, NULL::text,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            o.currency, NULL::text,
+                            CASE WHEN v_err = 'insufficient_balance' THEN v_av
+                                 WHEN o.amount IS NULL THEN NULL
+                                 ELSE greatest(o.amount - v_sum, 0) END,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id, psp, nonce,
+                         amount, currency, reason, status)
+    VALUES (p_merchant, p_refund_id, o.checkout_id, p_order_id, c.psp,
+            p_merchant || ':' || p_refund_id, p_amount, p_currency, p_reason, 'PENDING');
+
+    PERFORM audit_append(p_merchant, o.checkout_id, 'refund:requested',
+        jsonb_build_object('refund_id', p_refund_id, 'payment_order_id', p_order_id,
+                           'amount', p_amount, 'currency', p_currency));
+
+    RETURN QUERY SELECT 'new'::text, k.lease, NULL::int, NULL::int, NULL::text,
+                        p_refund_id, c.psp, c.psp_payment_ref, p_amount, p_currency,
+                        p_reason, NULL::bigint, 'PENDING'::text, NULL::text, NULL::text,
+                        0::bigint;
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) TO payments_gateway;

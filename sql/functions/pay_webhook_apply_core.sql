@@ -1,0 +1,202 @@
+CREATE OR REPLACE FUNCTION pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text)
+ RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    c          checkouts%ROWTYPE;
+    o          record;
+    v_m        text;
+    v_co       text;
+    v_ref_m    text;
+    v_ref_co   text;
+    v_outcome  text;
+    v_target   pay_status;
+    v_source   text;
+    v_comm     bigint;
+    v_sellers  text[] := '{}';
+    v_wcur     text[] := '{}';
+    v_wamount  bigint[] := '{}';
+    v_ref      text;
+    v_late     boolean := false;
+BEGIN
+    IF p_kind NOT IN ('SUCCEEDED', 'FAILED', 'PENDING', 'IGNORED') THEN
+        RAISE EXCEPTION 'pay_webhook_apply: unknown kind %', p_kind
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- The event's own lock, held to commit: a second delivery of it waits
+    -- here until the first commits, then finds its row (READ COMMITTED: a
+    -- statement sees what committed before it began).  The row itself is
+    -- written once, at the end, with its outcome.
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    SELECT we.merchant_id, we.checkout_id INTO v_m, v_co
+      FROM webhook_events we
+     WHERE we.psp = p_psp AND we.event_id = p_event_id;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'duplicate'::text, v_m, v_co;
+        RETURN;
+    END IF;
+
+    IF coalesce(p_token, '') <> '' THEN
+        SELECT t.merchant_id, t.checkout_id INTO v_m, v_co
+          FROM psp_tokens t
+         WHERE t.psp = p_psp AND t.psp_token = p_token;
+    END IF;
+
+    IF coalesce(p_reference, '') <> '' AND position(':' IN p_reference) > 0 THEN
+        v_ref_m := split_part(p_reference, ':', 1);
+        v_ref_co := substr(p_reference, length(v_ref_m) + 2);
+
+        -- no token, or one not found here (indexed under a key this
+        -- gateway lacks): the signed reference names the checkout
+        IF v_m IS NULL THEN
+            v_m := v_ref_m;
+            v_co := v_ref_co;
+        ELSIF v_m <> v_ref_m OR v_co <> v_ref_co THEN
+            v_outcome := 'mismatch';
+        END IF;
+    END IF;
+
+    IF v_outcome IS NULL THEN
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co AND ck.psp = p_psp
+           FOR UPDATE;
+
+        IF NOT FOUND THEN
+            v_outcome := 'unknown_checkout';
+            v_m := NULL;
+            v_co := NULL;
+            -- a payment's success or failure is not recorded: the PSP
+            -- delivers it again, and it applies once the checkout is found
+            IF p_kind IN ('SUCCEEDED', 'FAILED') THEN
+                RETURN QUERY SELECT v_outcome, v_m, v_co;
+                RETURN;
+            END IF;
+        ELSIF (p_amount <> -1 AND p_amount <> c.amount_total)
+              OR (coalesce(p_currency, '') <> '' AND upper(p_currency) <> c.currency)
+              OR (p_kind = 'SUCCEEDED'
+                  AND (p_amount = -1 OR coalesce(p_currency, '') = '')) THEN
+            v_outcome := 'amount_mismatch';
+        ELSIF p_kind = 'PENDING' THEN
+            v_outcome := 'pending';
+        ELSIF p_kind = 'IGNORED' THEN
+            v_outcome := 'ignored';
+        ELSE
+            v_target := CASE p_kind WHEN 'SUCCEEDED' THEN 'SUCCESS'::pay_status
+                                    ELSE 'FAILED'::pay_status END;
+            IF c.status = v_target THEN
+                v_outcome := 'already';
+            ELSIF c.status = 'SUCCESS'
+                  OR (c.status = 'FAILED' AND v_target = 'FAILED') THEN
+                v_outcome := 'late_contrary';
+            ELSIF v_target = 'FAILED' AND c.status = 'EXECUTING'
+                  AND coalesce(current_setting('payments.event_source', true), '') = 'sweeper'
+                  AND checkout_payment_under_way(p_psp, v_m, v_co) THEN
+                -- the sweeper's inference against the PSP's word that a
+                -- payment is under way: nothing moves, nothing recorded
+                RETURN QUERY SELECT 'pending'::text, v_m, v_co;
+                RETURN;
+            ELSE
+                -- EXECUTING -> either, or FAILED -> SUCCESS: the PSP holds
+                -- the money, so it is booked whatever was inferred before
+                v_late := (c.status = 'FAILED');
+                v_source := coalesce(nullif(current_setting('payments.event_source', true), ''),
+                                     'webhook') || ':' || p_psp || ':' || p_event_id;
+
+                -- the PSP's id of the payment, noted with the status (as
+                -- payment_ref_note does for a checkout paid before)
+                IF v_target = 'SUCCESS' AND c.psp_payment_ref IS NULL
+                   AND length(p_payment_ref) BETWEEN 1 AND 128 THEN
+                    v_ref := p_payment_ref;
+                END IF;
+
+                IF v_late THEN
+                    PERFORM set_config('payments.paid_after_failed', 'on', true);
+                END IF;
+
+                UPDATE checkouts ck
+                   SET status = v_target, updated_at = now(),
+                       psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref)
+                 WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
+
+                IF v_ref IS NOT NULL THEN
+                    INSERT INTO psp_payments (psp, payment_ref, merchant_id, checkout_id)
+                    VALUES (p_psp, v_ref, v_m, v_co)
+                    ON CONFLICT DO NOTHING;
+                END IF;
+
+                FOR o IN
+                    SELECT po.payment_order_id, po.seller_account, po.amount,
+                           po.currency, po.status
+                      FROM payment_orders po
+                     WHERE po.merchant_id = v_m AND po.checkout_id = v_co
+                     ORDER BY po.seller_account, po.line_no
+                       FOR UPDATE
+                LOOP
+                    v_comm := CASE WHEN v_target = 'SUCCESS'
+                                   THEN commission_of(o.amount, coalesce(c.commission_bps, 0),
+                                                       coalesce(c.commission_fixed, 0))
+                              END;
+
+                    UPDATE payment_orders po
+                       SET status = v_target,
+                           ledger_updated = (v_target = 'SUCCESS'),
+                           wallet_updated = (v_target = 'SUCCESS'),
+                           commission = v_comm,
+                           updated_at = now()
+                     WHERE po.merchant_id = v_m AND po.payment_order_id = o.payment_order_id;
+
+                    INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                              from_status, to_status, source)
+                    VALUES (v_m, v_co, o.payment_order_id, o.status, v_target, v_source);
+
+                    IF v_target = 'SUCCESS' THEN
+                        -- the PSP holds the money: clearing debited, the
+                        -- seller's net share and the commission credited
+                        PERFORM ledger_book(v_m, v_co, o.payment_order_id, 'payment', NULL,
+                            v_source, o.currency,
+                            ARRAY['psp_clearing:' || p_psp,
+                                  'seller_payable:' || o.seller_account,
+                                  'platform_commission'],
+                            ARRAY[o.amount, -(o.amount - v_comm), -v_comm]);
+                        v_sellers := v_sellers || o.seller_account;
+                        v_wcur := v_wcur || o.currency::text;
+                        v_wamount := v_wamount || (o.amount - v_comm);
+                    END IF;
+                END LOOP;
+
+                IF v_late THEN
+                    PERFORM set_config('payments.paid_after_failed', '', true);
+                END IF;
+
+                -- the wallets last, in the loop's (seller) order: a seller's
+                -- wallet row is the one row every payment of that seller
+                -- locks, so it is held for the least time
+                FOR i IN 1 .. coalesce(array_length(v_sellers, 1), 0) LOOP
+                    PERFORM wallet_add(v_m, v_sellers[i], v_wcur[i], v_wamount[i]);
+                END LOOP;
+
+                v_outcome := CASE WHEN v_late THEN 'paid_after_failed' ELSE 'applied' END;
+            END IF;
+        END IF;
+    END IF;
+
+    -- Another path recording this event id meanwhile (none takes the lock
+    -- above) makes this a unique violation: the whole event rolls back, and
+    -- the PSP's retry finds it recorded.
+    INSERT INTO webhook_events (psp, event_id, kind, type, outcome, merchant_id,
+                                checkout_id)
+    VALUES (p_psp, p_event_id, p_kind, left(coalesce(p_type, ''), 100), v_outcome,
+            v_m, v_co);
+
+    RETURN QUERY SELECT v_outcome, v_m, v_co;
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text) FROM PUBLIC;
+
+-- The signatures this one replaced, dropped in the transaction that
+-- changes its body, so no caller ever finds neither.
+DROP FUNCTION IF EXISTS pay_webhook_apply_core(text, text, text, text, text, text, bigint, text);

@@ -1,0 +1,196 @@
+CREATE OR REPLACE FUNCTION recon_money(p_report bigint, r recon_rows)
+ RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+ LANGUAGE plpgsql
+ SET search_path TO 'public', 'pg_temp'
+ SET enable_seqscan TO 'off'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    v_psp     text;
+    n         record;
+    f         refunds%ROWTYPE;
+    d         disputes%ROWTYPE;
+    p         payouts%ROWTYPE;
+    v_m       text;
+    v_co      text;
+    v_order   text;
+    v_obj     text;
+    v_j       jsonb;
+    v_kind    text;
+    v_class   text := 'needs_person';
+    v_amount  bigint := r.gross;
+    v_applied record;
+    v_event   text;
+    -- the amount the row says moved: out for a refund or pay-out, back for
+    -- its failure
+    v_moved   bigint := CASE WHEN r.type IN ('refund_failure', 'payout_failure')
+                             THEN r.gross ELSE -r.gross END;
+BEGIN
+    SELECT rp.psp INTO v_psp FROM recon_reports rp WHERE rp.report_id = p_report;
+    SELECT * INTO n FROM nonce_split(nullif(r.reference, ''));
+
+    IF r.type IN ('refund', 'refund_failure') THEN
+        IF n.merchant_id IS NOT NULL THEN
+            SELECT * INTO f FROM refunds rf
+             WHERE rf.merchant_id = n.merchant_id AND rf.refund_id = n.object_id
+               AND rf.psp = v_psp;
+        END IF;
+        IF f.refund_id IS NULL AND r.object_ref <> '' THEN
+            SELECT * INTO f FROM refunds rf
+             WHERE rf.psp = v_psp AND rf.psp_refund_id = r.object_ref;
+        END IF;
+
+        IF f.refund_id IS NULL THEN
+            -- refunded at the PSP, not here: the payment's checkout, if known
+            SELECT pp.merchant_id, pp.checkout_id INTO v_m, v_co FROM psp_payments pp
+             WHERE pp.psp = v_psp AND pp.payment_ref = nullif(r.payment_ref, '');
+            v_kind := r.type || '_unknown_here';
+        ELSE
+            v_m := f.merchant_id;
+            v_co := f.checkout_id;
+            v_order := f.payment_order_id;
+            v_obj := f.refund_id;
+            v_j := to_jsonb(f);
+            IF f.currency <> r.currency OR f.amount <> v_moved THEN
+                v_kind := 'refund_amount_differs';
+                v_amount := v_moved - f.amount;
+            ELSIF r.type = 'refund_failure' THEN
+                IF f.status <> 'FAILED' THEN
+                    v_event := 'REFUND_FAILED';
+                END IF;
+            ELSIF f.status = 'FAILED' THEN
+                IF NOT recon_failure_shown(p_report, 'refund_failure', f.psp_refund_id,
+                                           f.nonce, f.merchant_id, f.refund_id) THEN
+                    v_kind := 'refund_failed_here';
+                END IF;
+            ELSIF f.status = 'PENDING' THEN
+                v_event := 'REFUND_SUCCEEDED';
+            END IF;
+        END IF;
+
+    ELSIF r.type IN ('dispute', 'dispute_won') THEN
+        IF r.object_ref <> '' THEN
+            SELECT * INTO d FROM disputes dd
+             WHERE dd.psp = v_psp AND dd.psp_dispute_ref = r.object_ref;
+        END IF;
+        IF d.dispute_id IS NULL THEN
+            SELECT pp.merchant_id, pp.checkout_id INTO v_m, v_co FROM psp_payments pp
+             WHERE pp.psp = v_psp AND pp.payment_ref = nullif(r.payment_ref, '');
+            v_kind := 'dispute_unknown_here';
+        ELSE
+            v_m := d.merchant_id;
+            v_co := d.checkout_id;
+            v_obj := d.dispute_id;
+            v_j := to_jsonb(d);
+            IF d.currency <> r.currency OR d.amount <> abs(r.gross) THEN
+                v_kind := 'dispute_amount_differs';
+                v_amount := abs(r.gross) - d.amount;
+            ELSIF r.type = 'dispute_won' AND d.status <> 'WON' THEN
+                v_kind := 'dispute_status_differs';
+            END IF;
+        END IF;
+
+    ELSIF r.type IN ('payout', 'payout_failure') THEN
+        IF n.merchant_id IS NOT NULL THEN
+            SELECT * INTO p FROM payouts po
+             WHERE po.merchant_id = n.merchant_id AND po.payout_id = n.object_id
+               AND po.psp = v_psp;
+        END IF;
+        IF p.payout_id IS NULL AND r.object_ref <> '' THEN
+            SELECT * INTO p FROM payouts po
+             WHERE po.psp = v_psp AND po.psp_payout_id = r.object_ref;
+        END IF;
+
+        IF p.payout_id IS NULL THEN
+            v_kind := r.type || '_unknown_here';
+        ELSE
+            v_m := p.merchant_id;
+            v_obj := p.payout_id;
+            v_j := to_jsonb(p);
+            IF p.currency <> r.currency OR p.amount <> v_moved THEN
+                v_kind := 'payout_amount_differs';
+                v_amount := v_moved - p.amount;
+            ELSIF r.type = 'payout_failure' THEN
+                IF p.status <> 'FAILED' THEN
+                    v_event := 'PAYOUT_FAILED';
+                END IF;
+            ELSIF p.status = 'FAILED' THEN
+                IF NOT recon_failure_shown(p_report, 'payout_failure', p.psp_payout_id,
+                                           p.nonce, p.merchant_id, p.payout_id) THEN
+                    v_kind := 'payout_failed_here';
+                END IF;
+            ELSIF p.status = 'PENDING' THEN
+                v_event := 'PAYOUT_PAID';
+            END IF;
+        END IF;
+
+    ELSE
+        v_kind := r.type || '_reported';
+    END IF;
+
+    IF v_obj IS NOT NULL THEN
+        UPDATE recon_seen s SET object_id = v_obj
+         WHERE s.psp = v_psp AND s.row_id = r.row_id;
+        -- an earlier report's "missing at the PSP" of it was wrong
+        UPDATE recon_mismatches m
+           SET resolved_at = now(), resolution = 'found in report ' || p_report
+         WHERE m.psp = v_psp AND m.kind IN ('refund_missing_at_psp', 'payout_missing_at_psp')
+           AND m.resolved_at IS NULL AND m.merchant_id = v_m AND m.object_id = v_obj;
+    END IF;
+
+    -- done at the PSP, not yet here: its webhook was lost; applied exactly
+    -- as the webhook would be
+    IF v_event IS NOT NULL THEN
+        SELECT * INTO v_applied FROM pay_event_apply(v_psp, 'reconcile:' || r.row_id,
+            v_event, 'reconciliation', NULL,
+            CASE WHEN f.refund_id IS NOT NULL THEN f.nonce ELSE p.nonce END,
+            v_moved, r.currency, nullif(r.payment_ref, ''),
+            CASE WHEN f.refund_id IS NOT NULL
+                 THEN coalesce(f.psp_refund_id, nullif(r.object_ref, ''))
+                 ELSE coalesce(p.psp_payout_id, nullif(r.object_ref, '')) END,
+            NULL) x;
+        IF v_applied.outcome = 'applied' THEN
+            v_class := 'auto_fixed';
+            v_kind := r.type || '_webhook_missing';
+            v_j := v_j || jsonb_build_object('was', coalesce(f.status, p.status),
+                                             'event_id', 'reconcile:' || r.row_id);
+        ELSE
+            v_kind := r.type || '_webhook_apply_refused';
+            v_j := v_j || jsonb_build_object('outcome', v_applied.outcome);
+        END IF;
+    END IF;
+
+    -- the failure shown: a refund or pay-out flagged FAILED here by an
+    -- earlier report was right after all
+    IF r.type IN ('refund_failure', 'payout_failure') AND v_obj IS NOT NULL
+       AND (v_kind IS NULL OR v_class = 'auto_fixed') THEN
+        UPDATE recon_mismatches m
+           SET resolved_at = now(),
+               resolution = 'its failure is in report ' || p_report
+         WHERE m.psp = v_psp AND m.kind IN ('refund_failed_here', 'payout_failed_here')
+           AND m.resolved_at IS NULL AND m.merchant_id = v_m AND m.object_id = v_obj;
+    END IF;
+
+    IF v_kind IS NOT NULL THEN
+        PERFORM recon_flag(p_report, r, v_class, v_kind, v_m, v_co,
+            r.currency, v_amount, v_j);
+        UPDATE recon_mismatches m SET object_id = v_obj
+         WHERE m.report_id = p_report AND m.record = r.record AND m.kind = v_kind;
+    END IF;
+
+    IF v_class = 'needs_person' AND v_kind IS NOT NULL THEN
+        RETURN QUERY SELECT 'needs_person'::text, v_m, v_co;
+        RETURN;
+    END IF;
+
+    -- matched (or fixed): the PSP's fee of the row
+    IF r.type IN ('refund', 'refund_failure', 'payout', 'payout_failure',
+                  'dispute', 'dispute_won') THEN
+        PERFORM recon_book_fee(p_report, r, v_m, v_co, v_order);
+    END IF;
+
+    RETURN QUERY SELECT CASE WHEN v_class = 'auto_fixed' OR r.fee <> 0
+                             THEN 'auto_fixed' ELSE 'matched' END, v_m, v_co;
+END
+$function$;
+REVOKE ALL ON FUNCTION recon_money(p_report bigint, r recon_rows) FROM PUBLIC;

@@ -1,0 +1,25 @@
+CREATE OR REPLACE FUNCTION refunds_within_capture()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE
+    o      payment_orders%ROWTYPE;
+    v_sum  bigint;
+BEGIN
+    SELECT * INTO o FROM payment_orders po
+     WHERE po.merchant_id = NEW.merchant_id AND po.payment_order_id = NEW.payment_order_id
+       FOR UPDATE;
+    IF o.status <> 'SUCCESS' OR NEW.currency <> o.currency THEN
+        RAISE EXCEPTION 'refund %: order % is % in %', NEW.refund_id, o.payment_order_id,
+            o.status, o.currency USING ERRCODE = 'PY007';
+    END IF;
+    v_sum := order_given_back(NEW.merchant_id, NEW.payment_order_id, NEW.refund_id);
+    IF v_sum + NEW.amount > o.amount THEN
+        RAISE EXCEPTION 'refund %: % + % exceeds the % captured less its chargebacks',
+            NEW.refund_id, v_sum, NEW.amount, o.amount USING ERRCODE = 'PY007';
+    END IF;
+    RETURN NEW;
+END
+$function$;
+REVOKE ALL ON FUNCTION refunds_within_capture() FROM PUBLIC;

@@ -1,0 +1,24 @@
+-- webhook_events: webhook_events_id, webhook_events_kind, webhook_events_source, webhook_events_type
+CREATE OR REPLACE FUNCTION webhook_events_row_checks(event_id text, kind text, type text, source text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT ((length(event_id) >= 1) AND (length(event_id) <= 255)) THEN 'webhook_events_id'
+        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text])) THEN 'webhook_events_kind'
+        WHEN NOT (source = ANY (ARRAY['reconciliation'::text, 'webhook'::text, 'sweeper'::text])) THEN 'webhook_events_source'
+        WHEN NOT (length(type) <= 100) THEN 'webhook_events_type'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "webhook_events" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'webhook_events', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$function$;
+REVOKE ALL ON FUNCTION webhook_events_row_checks(event_id text, kind text, type text, source text) FROM PUBLIC;

@@ -1,0 +1,7045 @@
+--
+-- PostgreSQL database dump
+--
+
+
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+--
+-- Name: pay_status; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.pay_status AS ENUM (
+    'NOT_STARTED',
+    'EXECUTING',
+    'SUCCESS',
+    'FAILED'
+);
+
+
+--
+-- Name: api_keys_limit(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.api_keys_limit() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    n int;
+BEGIN
+    PERFORM 1 FROM merchants m WHERE m.merchant_id = NEW.merchant_id FOR UPDATE;
+    SELECT count(*) INTO n FROM api_keys k
+     WHERE k.merchant_id = NEW.merchant_id AND k.revoked_at IS NULL
+       AND k.key_id <> NEW.key_id;
+    IF n >= 2 THEN
+        RAISE EXCEPTION 'merchant % already has two active API keys', NEW.merchant_id
+            USING ERRCODE = 'PY005', HINT = 'revoke one of them first';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: audit_append(text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_append(p_merchant text, p_checkout text, p_action text, p_detail jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_chain  smallint := audit_chain_of(p_checkout);
+BEGIN
+    IF NOT audit_append_to(p_merchant, v_chain, p_checkout, p_action, p_detail) THEN
+        PERFORM audit_open_chains(p_merchant);
+        PERFORM audit_append_to(p_merchant, v_chain, p_checkout, p_action, p_detail);
+    END IF;
+END
+$$;
+
+
+--
+-- Name: audit_append_to(text, smallint, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_append_to(p_merchant text, p_chain smallint, p_checkout text, p_action text, p_detail jsonb) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_seq   bigint;
+    v_prev  bytea;
+    v_hash  bytea;
+    v_at    timestamptz := clock_timestamp();
+BEGIN
+    FOR attempt IN 1..2 LOOP
+        -- the chain's head row is the chain's only lock; a HOT update (no
+        -- indexed column changes)
+        UPDATE audit_heads h
+           SET seq = h.seq + 1, prev_hash = h.hash,
+               hash = audit_row_hash(h.hash, p_merchant, p_chain, h.seq + 1, v_at,
+                                     p_checkout, p_action, p_detail)
+         WHERE h.merchant_id = p_merchant AND h.chain = p_chain
+        RETURNING h.seq, h.prev_hash, h.hash INTO v_seq, v_prev, v_hash;
+        EXIT WHEN FOUND;
+        IF p_chain <> 0 OR attempt = 2 THEN
+            RETURN false;
+        END IF;
+        -- chain 0 is created on first use
+        INSERT INTO audit_heads AS h (merchant_id, chain, seq, hash)
+        VALUES (p_merchant, 0, 0, '\x'::bytea)
+        ON CONFLICT (merchant_id, chain) DO NOTHING;
+    END LOOP;
+
+    INSERT INTO audit_log (merchant_id, chain, seq, at, checkout_id, action, detail,
+                           prev_hash, hash)
+    VALUES (p_merchant, p_chain, v_seq, v_at, p_checkout, p_action, p_detail, v_prev,
+            v_hash);
+    RETURN true;
+END
+$$;
+
+
+--
+-- Name: audit_chain_of(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_chain_of(p_checkout text) RETURNS smallint
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN CASE WHEN p_checkout IS NULL THEN 0
+                ELSE 1 + get_byte(sha256(convert_to(p_checkout, 'UTF8')), 0) % 64
+           END::smallint;
+END
+$$;
+
+
+--
+-- Name: audit_heads_forward(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_heads_forward() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_OP <> 'UPDATE' OR NEW.merchant_id <> OLD.merchant_id
+       OR NEW.chain <> OLD.chain
+       OR NEW.seq <> OLD.seq + 1
+       OR NEW.prev_hash IS DISTINCT FROM OLD.hash THEN
+        RAISE EXCEPTION 'audit_heads only moves forward (% refused)', TG_OP
+            USING ERRCODE = 'PY002';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: audit_log_row_checks(text, smallint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_log_row_checks(action text, chain smallint) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT ((length(action) >= 1) AND (length(action) <= 100)) THEN 'audit_log_action'
+        WHEN NOT ((chain >= 0) AND (chain <= 64)) THEN 'audit_log_chain'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "audit_log" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'audit_log', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$$;
+
+
+--
+-- Name: audit_open_chains(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_open_chains(p_merchant text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    INSERT INTO audit_heads AS h (merchant_id, chain, seq, hash)
+    VALUES (p_merchant, 0, 0, '\x'::bytea)
+    ON CONFLICT (merchant_id, chain) DO NOTHING;
+    PERFORM 1 FROM audit_heads h WHERE h.merchant_id = p_merchant AND h.chain = 0
+       FOR UPDATE;
+    PERFORM 1 FROM audit_heads h WHERE h.merchant_id = p_merchant AND h.chain = 1;
+    IF FOUND THEN
+        RETURN;   -- another transaction opened them while we waited
+    END IF;
+    INSERT INTO audit_heads (merchant_id, chain, seq, hash)
+    SELECT p_merchant, g::smallint, 0, '\x'::bytea FROM generate_series(1, 64) g;
+    PERFORM audit_append_to(p_merchant, 0::smallint, NULL, 'audit:chains_opened',
+                            jsonb_build_object('chains', 64));
+END
+$$;
+
+
+--
+-- Name: audit_row_hash(bytea, text, bigint, timestamp with time zone, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) RETURNS bytea
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN sha256(p_prev || convert_to(
+        p_merchant || '|' || p_seq::text || '|'
+        || (extract(epoch FROM p_at) * 1000000)::bigint::text || '|'
+        || coalesce(p_checkout, '') || '|' || p_action || '|' || p_detail::text,
+        'UTF8'));
+END
+$$;
+
+
+--
+-- Name: audit_row_hash(bytea, text, smallint, bigint, timestamp with time zone, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) RETURNS bytea
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_chain = 0 THEN
+        RETURN audit_row_hash(p_prev, p_merchant, p_seq, p_at, p_checkout,
+                              p_action, p_detail);
+    END IF;
+    RETURN sha256(p_prev || convert_to(
+        p_merchant || '|' || p_chain::text || '/' || p_seq::text || '|'
+        || (extract(epoch FROM p_at) * 1000000)::bigint::text || '|'
+        || coalesce(p_checkout, '') || '|' || p_action || '|'
+        || p_detail::text,
+        'UTF8'));
+END
+$$;
+
+
+--
+-- Name: checkout_payment_under_way(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_payment_under_way(p_psp text, p_merchant text, p_checkout text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM webhook_events we
+         WHERE we.merchant_id = p_merchant AND we.checkout_id = p_checkout
+           AND we.kind = 'PENDING' AND we.psp = p_psp
+           AND we.type IN ('PENDING', 'checkout.session.completed'));
+$$;
+
+
+--
+-- Name: checkouts_commission_frozen(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkouts_commission_frozen() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'a checkout''s commission is frozen at registration'
+        USING ERRCODE = 'PY002';
+END
+$$;
+
+
+--
+-- Name: checkouts_freeze_commission(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkouts_freeze_commission() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    SELECT m.commission_bps INTO NEW.commission_bps
+      FROM merchants m WHERE m.merchant_id = NEW.merchant_id;
+    NEW.commission_bps := coalesce(NEW.commission_bps, 0);
+    SELECT f.amount INTO NEW.commission_fixed
+      FROM merchant_commission_fixed f
+     WHERE f.merchant_id = NEW.merchant_id AND f.currency = NEW.currency;
+    NEW.commission_fixed := coalesce(NEW.commission_fixed, 0);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: checkouts_notify(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkouts_notify() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_type  text := CASE NEW.status WHEN 'SUCCESS' THEN 'checkout.succeeded'
+                                    ELSE 'checkout.failed' END;
+BEGIN
+    -- notify_enqueue's own test of the endpoints, before the payload is made
+    PERFORM 1 FROM notify_endpoints e
+     WHERE e.merchant_id = NEW.merchant_id
+       AND (e.event_types = '{}' OR v_type = ANY (e.event_types))
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    PERFORM notify_enqueue(
+        NEW.merchant_id, v_type, NEW.checkout_id, NEW.checkout_id,
+        jsonb_build_object(
+            'checkout_id', NEW.checkout_id,
+            'status', NEW.status,
+            'amount_total_minor', NEW.amount_total,
+            'currency', NEW.currency,
+            'payment_orders', coalesce((
+                SELECT jsonb_agg(jsonb_build_object(
+                           'payment_order_id', o.payment_order_id,
+                           'status', o.status,
+                           'amount_minor', o.amount,
+                           'currency', o.currency) ORDER BY o.line_no)
+                  FROM payment_orders o
+                 WHERE o.merchant_id = NEW.merchant_id
+                   AND o.checkout_id = NEW.checkout_id), '[]'::jsonb)));
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: checkouts_row_checks(text, text, text, text, text, bigint, text, text, text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkouts_row_checks(merchant_id text, checkout_id text, psp text, nonce text, currency text, amount_total bigint, success_url text, cancel_url text, buyer_email text, psp_token text, psp_url text, failure text, psp_payment_ref text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (amount_total > 0) THEN 'checkouts_amount'
+        WHEN NOT ((length(cancel_url) >= 9) AND (length(cancel_url) <= 2048)) THEN 'checkouts_cancel_url'
+        WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'checkouts_currency'
+        WHEN NOT (length(buyer_email) <= 254) THEN 'checkouts_email'
+        WHEN NOT (length(failure) <= 1000) THEN 'checkouts_failure'
+        WHEN NOT ((length(checkout_id) >= 1) AND (length(checkout_id) <= 40) AND (checkout_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'checkouts_id_format'
+        WHEN NOT ((nonce = ((merchant_id || ':'::text) || checkout_id)) AND (length(nonce) <= 64)) THEN 'checkouts_nonce'
+        WHEN NOT ((length(psp) >= 1) AND (length(psp) <= 32) AND (psp ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'checkouts_psp_format'
+        WHEN NOT ((length(psp_payment_ref) >= 1) AND (length(psp_payment_ref) <= 128)) THEN 'checkouts_psp_payment_ref'
+        WHEN NOT (((length(psp_token) >= 1) AND (length(psp_token) <= 255)) OR ((psp_token ~~ 'v1.%'::text) AND (length(psp_token) <= 600))) THEN 'checkouts_psp_token'
+        WHEN NOT (((length(psp_url) >= 1) AND (length(psp_url) <= 2048)) OR ((psp_url ~~ 'v1.%'::text) AND (length(psp_url) <= 3000))) THEN 'checkouts_psp_url'
+        WHEN NOT ((length(success_url) >= 9) AND (length(success_url) <= 2048)) THEN 'checkouts_success_url'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$_$;
+
+
+--
+-- Name: commission_of(bigint, integer, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.commission_of(p_amount bigint, p_bps integer, p_fixed bigint) RETURNS bigint
+    LANGUAGE plpgsql IMMUTABLE STRICT
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN LEAST(p_amount::numeric,
+                 floor(p_amount::numeric * p_bps / 10000) + p_fixed)::bigint;
+END
+$$;
+
+
+--
+-- Name: commission_refund_part(bigint, bigint, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.commission_refund_part(p_amount bigint, p_commission bigint, p_refunded_before bigint, p_refund bigint) RETURNS bigint
+    LANGUAGE sql IMMUTABLE STRICT
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT (floor((p_refunded_before + p_refund)::numeric * p_commission / p_amount)
+            - floor(p_refunded_before::numeric * p_commission / p_amount))::bigint;
+$$;
+
+
+--
+-- Name: commission_refund_share(bigint, bigint, bigint, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.commission_refund_share(p_amount bigint, p_commission bigint, p_refunded_before bigint, p_booked_before bigint, p_refund bigint) RETURNS bigint
+    LANGUAGE sql IMMUTABLE STRICT
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT least(p_refund::numeric,
+                 greatest(0::numeric,
+                          floor((p_refunded_before + p_refund)::numeric * p_commission
+                                / p_amount) - p_booked_before))::bigint;
+$$;
+
+
+--
+-- Name: dispute_event_apply(text, text, text, text, bigint, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dispute_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    n         record;
+    c         checkouts%ROWTYPE;
+    d         disputes%ROWTYPE;
+    o         record;
+    v_source  text := 'webhook:' || p_psp || ':' || p_event_id;
+    v_second  boolean := false;
+    v_target  text := CASE p_kind WHEN 'DISPUTE_WON' THEN 'WON'
+                                  WHEN 'DISPUTE_LOST' THEN 'LOST' END;
+BEGIN
+    IF coalesce(p_object_ref, '') = '' THEN
+        outcome := 'unknown_dispute';
+        RETURN;
+    END IF;
+
+    -- the checkout: by the PSP's payment id, else by our nonce
+    IF coalesce(p_payment_ref, '') <> '' THEN
+        SELECT ck.* INTO c FROM psp_payments pp
+          JOIN checkouts ck ON ck.merchant_id = pp.merchant_id AND ck.checkout_id = pp.checkout_id
+         WHERE pp.psp = p_psp AND pp.payment_ref = p_payment_ref;
+    END IF;
+    IF c.checkout_id IS NULL THEN
+        SELECT * INTO n FROM nonce_split(p_reference);
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = n.merchant_id AND ck.checkout_id = n.object_id AND ck.psp = p_psp;
+    END IF;
+    IF c.checkout_id IS NULL OR c.status <> 'SUCCESS' THEN
+        outcome := 'unknown_dispute';
+        RETURN;
+    END IF;
+    merchant_id := c.merchant_id;
+    checkout_id := c.checkout_id;
+
+    IF p_amount IS NULL OR p_amount <= 0 OR p_amount > c.amount_total
+       OR upper(coalesce(p_currency, '')) <> c.currency THEN
+        outcome := 'amount_mismatch';
+        RETURN;
+    END IF;
+
+    -- one dispute per PSP reference; the checkout's row lock serialises its events
+    PERFORM 1 FROM checkouts ck WHERE ck.merchant_id = c.merchant_id
+                                  AND ck.checkout_id = c.checkout_id FOR UPDATE;
+    SELECT * INTO d FROM disputes dd WHERE dd.psp = p_psp AND dd.psp_dispute_ref = p_object_ref
+       FOR UPDATE;
+
+    IF d.dispute_id IS NULL THEN
+        -- the orders' locks, in line order, before what they have left is
+        -- read: a refund of one of them deciding at this moment (under the
+        -- same lock) either commits first and is seen by the split, or
+        -- waits and sees the dispute's part
+        PERFORM 1 FROM payment_orders po
+         WHERE po.merchant_id = c.merchant_id AND po.checkout_id = c.checkout_id
+         ORDER BY po.line_no
+           FOR UPDATE;
+
+        -- opened (or closed before we saw it open: opened first, then closed)
+        INSERT INTO disputes (merchant_id, dispute_id, psp, psp_dispute_ref, checkout_id,
+                              amount, currency, status)
+        VALUES (c.merchant_id, 'dp_' || encode(gen_random_bytes_compat(12), 'hex'), p_psp,
+                p_object_ref, c.checkout_id, p_amount, c.currency, 'OPEN')
+        RETURNING * INTO d;
+
+        -- split over the orders within what each has left (dispute_split)
+        FOR o IN SELECT * FROM dispute_split(c.merchant_id, c.checkout_id, p_amount) x
+        LOOP
+            INSERT INTO dispute_parts (merchant_id, dispute_id, checkout_id, payment_order_id,
+                                       seller_account, amount, currency)
+            VALUES (c.merchant_id, d.dispute_id, c.checkout_id, o.payment_order_id,
+                    o.seller_account, o.part, c.currency);
+            IF o.part > 0 THEN
+                -- the PSP withdrew it: clearing to the disputes account
+                PERFORM ledger_book(c.merchant_id, c.checkout_id, o.payment_order_id, 'dispute',
+                    d.dispute_id, v_source, c.currency,
+                    ARRAY['disputes:' || p_psp, 'psp_clearing:' || p_psp],
+                    ARRAY[o.part, -o.part]);
+            END IF;
+        END LOOP;
+        outcome := 'applied';
+        IF v_target IS NULL THEN
+            RETURN;
+        END IF;
+    ELSIF v_target IS NULL THEN
+        outcome := 'already';       -- opened again (adyen: notice, then chargeback)
+        RETURN;
+    ELSIF d.status = v_target THEN
+        outcome := 'already';
+        RETURN;
+    ELSIF d.status = 'WON' AND v_target = 'LOST' THEN
+        -- a second chargeback after the first was reversed (Adyen's
+        -- SECOND_CHARGEBACK, PREARBITRATION_LOST after CHARGEBACK_REVERSED):
+        -- the money the win gave back is withdrawn again, for good
+        v_second := true;
+    ELSIF d.status <> 'OPEN' THEN
+        outcome := 'late_contrary';
+        RETURN;
+    END IF;
+    IF d.amount IS DISTINCT FROM p_amount THEN
+        outcome := 'amount_mismatch';
+        RETURN;
+    END IF;
+
+    UPDATE disputes dd SET status = v_target
+     WHERE dd.merchant_id = d.merchant_id AND dd.dispute_id = d.dispute_id;
+
+    FOR o IN SELECT dp.payment_order_id, dp.seller_account, dp.amount
+               FROM dispute_parts dp
+              WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
+                AND dp.amount > 0
+              ORDER BY dp.seller_account, dp.payment_order_id
+    LOOP
+        IF v_second THEN
+            -- lost after won: from the PSP balance, and the seller bears it
+            PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
+                d.dispute_id, v_source, d.currency,
+                ARRAY['seller_payable:' || o.seller_account, 'psp_clearing:' || p_psp],
+                ARRAY[o.amount, -o.amount]);
+            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
+        ELSIF v_target = 'WON' THEN
+            -- the money comes back to the PSP balance
+            PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
+                d.dispute_id, v_source, d.currency,
+                ARRAY['psp_clearing:' || p_psp, 'disputes:' || p_psp],
+                ARRAY[o.amount, -o.amount]);
+        ELSE
+            -- lost: the seller bears it
+            PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
+                d.dispute_id, v_source, d.currency,
+                ARRAY['seller_payable:' || o.seller_account, 'disputes:' || p_psp],
+                ARRAY[o.amount, -o.amount]);
+            PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
+        END IF;
+    END LOOP;
+    outcome := 'applied';
+END
+$$;
+
+
+--
+-- Name: dispute_split(text, text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.dispute_split(p_merchant text, p_checkout text, p_amount bigint) RETURNS TABLE(payment_order_id text, seller_account text, part bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_id      text[];
+    v_seller  text[];
+    v_amount  bigint[];
+    v_room    bigint[];
+    v_part    bigint[];
+    v_rooms   bigint;
+    v_total   bigint;
+    v_fit     bigint;
+    v_left    bigint;
+    v_n       int;
+BEGIN
+    SELECT array_agg(po.payment_order_id ORDER BY po.line_no),
+           array_agg(po.seller_account ORDER BY po.line_no),
+           array_agg(po.amount ORDER BY po.line_no),
+           array_agg(greatest(po.amount - order_given_back(po.merchant_id,
+                                                           po.payment_order_id, NULL), 0)
+                     ORDER BY po.line_no)
+      INTO v_id, v_seller, v_amount, v_room
+      FROM payment_orders po
+     WHERE po.merchant_id = p_merchant AND po.checkout_id = p_checkout;
+    v_n := coalesce(array_length(v_id, 1), 0);
+    IF v_n = 0 THEN
+        RETURN;
+    END IF;
+
+    SELECT sum(x), 0 INTO v_rooms, v_left FROM unnest(v_room) x;
+    SELECT sum(x) INTO v_total FROM unnest(v_amount) x;
+    v_fit := least(p_amount, v_rooms);
+
+    -- within each order's room, in proportion to it (floor)
+    FOR i IN 1 .. v_n LOOP
+        v_part[i] := CASE WHEN v_rooms = 0 THEN 0
+                          ELSE floor(v_fit::numeric * v_room[i] / v_rooms)::bigint END;
+    END LOOP;
+    -- the floors' remainder (fewer units than orders), a unit each in line
+    -- order to the orders with room left
+    v_left := v_fit - (SELECT sum(x) FROM unnest(v_part) x);
+    FOR i IN 1 .. v_n LOOP
+        EXIT WHEN v_left = 0;
+        IF v_part[i] < v_room[i] THEN
+            v_part[i] := v_part[i] + 1;
+            v_left := v_left - 1;
+        END IF;
+    END LOOP;
+
+    -- more than every order has left: the rest by the orders' amounts, the
+    -- last order taking the floors' remainder
+    v_left := p_amount - v_fit;
+    IF v_left > 0 THEN
+        DECLARE
+            v_rest  bigint := v_left;
+            v_add   bigint;
+        BEGIN
+            FOR i IN 1 .. v_n LOOP
+                v_add := CASE WHEN i = v_n THEN v_rest
+                              ELSE floor(v_left::numeric * v_amount[i] / v_total)::bigint END;
+                v_part[i] := v_part[i] + v_add;
+                v_rest := v_rest - v_add;
+            END LOOP;
+        END;
+    END IF;
+
+    RETURN QUERY SELECT v_id[i], v_seller[i], v_part[i] FROM generate_series(1, v_n) i;
+END
+$$;
+
+
+--
+-- Name: disputes_notify(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.disputes_notify() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.status IS NOT DISTINCT FROM NEW.status THEN
+        RETURN NULL;
+    END IF;
+    PERFORM notify_enqueue(
+        NEW.merchant_id,
+        CASE NEW.status WHEN 'OPEN' THEN 'dispute.opened'
+                        WHEN 'WON' THEN 'dispute.won' ELSE 'dispute.lost' END,
+        NEW.checkout_id, NEW.dispute_id,
+        jsonb_build_object(
+            'dispute_id', NEW.dispute_id,
+            'checkout_id', NEW.checkout_id,
+            'status', NEW.status,
+            'amount_minor', NEW.amount,
+            'currency', NEW.currency));
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: evidence_append_only(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.evidence_append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'webhook_events' THEN
+        IF OLD.outcome = 'received' AND NEW.outcome <> 'received'
+           AND NEW.psp = OLD.psp AND NEW.event_id = OLD.event_id
+           AND NEW.kind = OLD.kind AND NEW.type = OLD.type
+           AND NEW.received_at = OLD.received_at THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'PY002';
+END
+$$;
+
+
+--
+-- Name: gen_random_bytes_compat(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.gen_random_bytes_compat(p_n integer) RETURNS bytea
+    LANGUAGE sql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT substr(decode(replace(gen_random_uuid()::text, '-', '')
+                         || replace(gen_random_uuid()::text, '-', ''), 'hex'), 1, p_n);
+$$;
+
+
+--
+-- Name: idempotency_keys_row_checks(text, text, text, bigint, timestamp with time zone, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.idempotency_keys_row_checks(idem_key text, fingerprint text, state text, lease bigint, lease_until timestamp with time zone, response_status integer, response_body text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT ((length(fingerprint) = 64) AND (fingerprint ~ '^[0-9a-f]*$'::text)) THEN 'idempotency_keys_fingerprint_format'
+        WHEN NOT ((length(idem_key) >= 1) AND (length(idem_key) <= 255) AND (idem_key ~ '^[ -~]*$'::text)) THEN 'idempotency_keys_key_format'
+        WHEN NOT (lease > 0) THEN 'idempotency_keys_lease'
+        WHEN NOT (state = ANY (ARRAY['in_progress'::text, 'done'::text])) THEN 'idempotency_keys_state'
+        WHEN NOT (((state = 'in_progress'::text) AND (lease_until IS NOT NULL) AND (response_status IS NULL) AND (response_body IS NULL)) OR ((state = 'done'::text) AND (lease_until IS NULL) AND (response_status IS NOT NULL) AND (response_body IS NOT NULL))) THEN 'idempotency_keys_state_fields'
+        WHEN NOT ((response_status >= 100) AND (response_status <= 599)) THEN 'idempotency_keys_status'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "idempotency_keys" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'idempotency_keys', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$_$;
+
+
+--
+-- Name: ledger_balanced(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_balanced() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_entries  int;
+    v_bad      text;
+BEGIN
+    SELECT coalesce(sum(x.n), 0), min(x.currency) FILTER (WHERE x.s <> 0)
+      INTO v_entries, v_bad
+      FROM (SELECT e.currency, count(*) AS n, sum(e.amount) AS s
+              FROM ledger_entries e
+             WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id
+             GROUP BY e.currency) x;
+
+    IF v_entries < 2 OR v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'ledger transaction %/% is not balanced (% entries, % off)',
+            NEW.merchant_id, NEW.txn_id, v_entries, coalesce(v_bad, '-')
+            USING ERRCODE = 'PY006';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: ledger_book(text, text, text, text, text, text, text, text[], bigint[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_book(p_merchant text, p_checkout text, p_order text, p_kind text, p_object text, p_source text, p_currency text, p_accounts text[], p_amounts bigint[]) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_txn  bigint;
+BEGIN
+    INSERT INTO ledger_transactions (merchant_id, checkout_id, payment_order_id, source,
+                                     kind, object_id)
+    VALUES (p_merchant, p_checkout, p_order, p_source, p_kind, p_object)
+    RETURNING txn_id INTO v_txn;
+    INSERT INTO ledger_entries (merchant_id, txn_id, entry_no, account, amount, currency)
+    SELECT p_merchant, v_txn, row_number() OVER (ORDER BY a.i), a.account, a.amount,
+           p_currency
+      FROM unnest(p_accounts, p_amounts) WITH ORDINALITY AS a (account, amount, i)
+     WHERE a.amount <> 0;
+    RETURN v_txn;
+END
+$$;
+
+
+--
+-- Name: ledger_entries_row_checks(text, bigint, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_entries_row_checks(account text, amount bigint, currency text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT ((length(account) >= 1) AND (length(account) <= 200)) THEN 'ledger_entries_account'
+        WHEN NOT (amount <> 0) THEN 'ledger_entries_amount'
+        WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'ledger_entries_currency'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "ledger_entries" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'ledger_entries', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$_$;
+
+
+--
+-- Name: ledger_transactions_row_checks(text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_transactions_row_checks(checkout_id text, payment_order_id text, kind text, object_id text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (kind = ANY (ARRAY['payment'::text, 'refund'::text, 'dispute'::text, 'payout'::text, 'fee'::text])) THEN 'ledger_transactions_kind'
+        WHEN NOT ((((kind = 'payout'::text) = (payment_order_id IS NULL)) OR (kind = 'fee'::text)) AND ((payment_order_id IS NULL) = (checkout_id IS NULL)) AND ((kind = 'payment'::text) OR (object_id IS NOT NULL))) THEN 'ledger_transactions_owner'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "ledger_transactions" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'ledger_transactions', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$$;
+
+
+--
+-- Name: merchants_keep(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.merchants_keep() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'merchants are never deleted (% refused); disable the merchant instead', TG_OP
+        USING ERRCODE = 'PY002';
+END
+$$;
+
+
+--
+-- Name: money_status_forward(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.money_status_forward() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_from  text := CASE TG_TABLE_NAME WHEN 'disputes' THEN 'OPEN' ELSE 'PENDING' END;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION '% rows are never deleted', TG_TABLE_NAME USING ERRCODE = 'PY002';
+    END IF;
+    IF NEW.amount <> OLD.amount OR NEW.currency <> OLD.currency
+       OR NEW.merchant_id <> OLD.merchant_id THEN
+        RAISE EXCEPTION '%: amount, currency and merchant never change', TG_TABLE_NAME
+            USING ERRCODE = 'PY002';
+    END IF;
+    IF OLD.status IS DISTINCT FROM NEW.status AND OLD.status <> v_from
+       AND NOT (TG_TABLE_NAME = 'refunds' AND OLD.status = 'SUCCEEDED' AND NEW.status = 'FAILED')
+       AND NOT (TG_TABLE_NAME = 'payouts' AND OLD.status = 'PAID' AND NEW.status = 'FAILED')
+       AND NOT (TG_TABLE_NAME = 'disputes' AND OLD.status = 'WON' AND NEW.status = 'LOST')
+    THEN
+        RAISE EXCEPTION '%: status may not move from % to %', TG_TABLE_NAME, OLD.status, NEW.status
+            USING ERRCODE = 'PY009';
+    END IF;
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: nonce_split(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.nonce_split(p_reference text, OUT merchant_id text, OUT object_id text) RETURNS record
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT CASE WHEN position(':' IN coalesce(p_reference, '')) > 0
+                THEN split_part(p_reference, ':', 1) END,
+           CASE WHEN position(':' IN coalesce(p_reference, '')) > 0
+                THEN substr(p_reference, length(split_part(p_reference, ':', 1)) + 2) END;
+$$;
+
+
+--
+-- Name: notifications_row_checks(text, text, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.notifications_row_checks(notification_id text, event_type text, sequence integer, status text, last_error text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (length(last_error) <= 200) THEN 'notifications_error'
+        WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
+        WHEN NOT (sequence > 0) THEN 'notifications_sequence'
+        WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'notifications', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$_$;
+
+
+--
+-- Name: notify_enqueue(text, text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.notify_enqueue(p_merchant text, p_type text, p_checkout text, p_object text, p_data jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_seq      int;
+    v_payload  text;
+BEGIN
+    PERFORM 1 FROM notify_endpoints e
+     WHERE e.merchant_id = p_merchant
+       AND (e.event_types = '{}' OR p_type = ANY (e.event_types))
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+
+    INSERT INTO notify_sequences AS s (merchant_id, subject, last)
+    VALUES (p_merchant, coalesce(p_checkout, p_object), 1)
+    ON CONFLICT (merchant_id, subject) DO UPDATE SET last = s.last + 1
+    RETURNING s.last INTO v_seq;
+
+    v_payload := jsonb_build_object(
+                     'type', p_type,
+                     'timestamp', ts_rfc3339(now()),
+                     'data', p_data || jsonb_build_object('merchant_id', p_merchant,
+                                                          'sequence', v_seq))::text;
+
+    INSERT INTO notifications (merchant_id, notification_id, endpoint_id, event_type,
+                               checkout_id, object_id, sequence, payload)
+    SELECT p_merchant, 'msg_' || encode(gen_random_bytes_compat(12), 'hex'), e.endpoint_id,
+           p_type, p_checkout, p_object, v_seq, v_payload
+      FROM notify_endpoints e
+     WHERE e.merchant_id = p_merchant
+       AND (e.event_types = '{}' OR p_type = ANY (e.event_types));
+END
+$$;
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: notifications; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.notifications (
+    merchant_id text NOT NULL,
+    notification_id text NOT NULL,
+    endpoint_id text NOT NULL,
+    event_type text NOT NULL,
+    checkout_id text,
+    object_id text NOT NULL,
+    sequence integer NOT NULL,
+    payload text NOT NULL,
+    status text DEFAULT 'PENDING'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_at timestamp with time zone DEFAULT now() NOT NULL,
+    lease_owner text,
+    lease_until timestamp with time zone,
+    last_status integer,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    delivered_at timestamp with time zone,
+    CONSTRAINT notifications_row_checks CHECK (public.notifications_row_checks(notification_id, event_type, sequence, status, last_error))
+);
+
+
+--
+-- Name: notify_item(public.notifications); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.notify_item(n public.notifications) RETURNS json
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT json_build_object(
+               'id', n.notification_id,
+               'type', n.event_type,
+               'endpoint_id', n.endpoint_id,
+               'status', n.status,
+               'attempts', n.attempts,
+               'last_status', n.last_status,
+               'last_error', n.last_error,
+               'created_at', ts_rfc3339(n.created_at),
+               'next_attempt_at', CASE WHEN n.status = 'PENDING' THEN ts_rfc3339(n.next_at) END,
+               'delivered_at', ts_rfc3339(n.delivered_at),
+               'checkout_id', n.checkout_id,
+               'object_id', n.object_id,
+               'sequence', n.sequence);
+$$;
+
+
+--
+-- Name: op_key_done(text, text, bigint, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.op_key_done(p_merchant text, p_idem_key text, p_lease bigint, p_status integer, p_body text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    UPDATE idempotency_keys ik
+       SET state = 'done', lease_until = NULL, response_status = p_status,
+           response_body = p_body
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       AND ik.state = 'in_progress' AND ik.lease = p_lease;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'op_key_done: the lease of key % was taken over', p_idem_key
+            USING ERRCODE = 'PY003';
+    END IF;
+END
+$$;
+
+
+--
+-- Name: op_key_take(text, text, text, integer, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.op_key_take(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_op_id text, OUT outcome text, OUT lease bigint, OUT retry_after integer, OUT response_status integer, OUT response_body text, OUT op_id text) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    k            idempotency_keys%ROWTYPE;
+    v_now        timestamptz;
+    v_lease_for  interval := p_lease_seconds * interval '1 second';
+    v_ttl        interval := p_ttl_seconds * interval '1 second';
+BEGIN
+    IF p_lease_seconds IS NULL OR p_lease_seconds < 1
+       OR p_ttl_seconds IS NULL OR p_ttl_seconds < 1 THEN
+        RAISE EXCEPTION 'op_key_take: lease and ttl must be at least 1 second'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM 1 FROM merchants m WHERE m.merchant_id = p_merchant;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'op_key_take: no merchant %', p_merchant
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+
+    FOR attempt IN 1..3 LOOP
+        INSERT INTO idempotency_keys AS ik
+               (merchant_id, idem_key, fingerprint, state, lease, lease_until,
+                checkout_id, created_at, expires_at)
+        VALUES (p_merchant, p_idem_key, p_fingerprint, 'in_progress', 1,
+                clock_timestamp() + v_lease_for, p_op_id, now(), now() + v_ttl)
+        ON CONFLICT (merchant_id, idem_key) DO NOTHING
+        RETURNING ik.lease INTO lease;
+        IF lease IS NOT NULL THEN
+            outcome := 'new';
+            op_id := p_op_id;
+            RETURN;
+        END IF;
+
+        SELECT * INTO k FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           FOR UPDATE;
+        CONTINUE WHEN NOT FOUND;
+        v_now := clock_timestamp();
+
+        IF k.state = 'done' AND k.expires_at <= v_now THEN
+            UPDATE idempotency_keys ik
+               SET fingerprint = p_fingerprint, state = 'in_progress',
+                   lease = ik.lease + 1, lease_until = v_now + v_lease_for,
+                   checkout_id = p_op_id, response_status = NULL,
+                   response_body = NULL, created_at = now(), expires_at = now() + v_ttl
+             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+            RETURNING ik.lease INTO lease;
+            outcome := 'new';
+            op_id := p_op_id;
+            RETURN;
+        END IF;
+
+        IF k.fingerprint <> p_fingerprint THEN
+            outcome := 'reused';
+            RETURN;
+        END IF;
+        IF k.state = 'done' THEN
+            outcome := 'replay';
+            response_status := k.response_status;
+            response_body := k.response_body;
+            RETURN;
+        END IF;
+        IF k.lease_until > v_now THEN
+            outcome := 'in_use';
+            retry_after := GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int;
+            RETURN;
+        END IF;
+
+        -- the holder died: a new lease, the same expiry (a resume never
+        -- makes a claim look younger than it is)
+        UPDATE idempotency_keys ik
+           SET lease = ik.lease + 1, lease_until = v_now + v_lease_for
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+        RETURNING ik.lease INTO lease;
+        outcome := 'resumed';
+        op_id := k.checkout_id;
+        RETURN;
+    END LOOP;
+
+    RAISE EXCEPTION 'op_key_take: key % kept changing under us', p_idem_key
+        USING ERRCODE = 'serialization_failure';
+END
+$$;
+
+
+--
+-- Name: order_events_append_only(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.order_events_append_only() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND OLD.source = 'registration'
+       AND OLD.from_status = 'NOT_STARTED' AND OLD.to_status = 'EXECUTING'
+       AND current_setting('payments.abandon_checkout', true)
+           = OLD.merchant_id || ':' || OLD.checkout_id THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'order_events is append-only (% refused)', TG_OP
+        USING ERRCODE = 'PY002';
+END
+$$;
+
+
+--
+-- Name: order_given_back(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.order_given_back(p_merchant text, p_order_id text, p_except text) RETURNS bigint
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT (SELECT coalesce(sum(rf.amount), 0) FROM refunds rf
+             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
+               AND rf.status IN ('PENDING', 'SUCCEEDED')
+               AND rf.refund_id IS DISTINCT FROM p_except)
+         + (SELECT coalesce(sum(dp.amount), 0) FROM dispute_parts dp
+              JOIN disputes d ON d.merchant_id = dp.merchant_id
+                             AND d.dispute_id = dp.dispute_id
+             WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
+               AND d.status IN ('OPEN', 'LOST'))::bigint;
+$$;
+
+
+--
+-- Name: pay_abandon(text, text, bigint, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_abandon(p_merchant text, p_idem_key text, p_lease bigint, p_reason text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    k         idempotency_keys%ROWTYPE;
+    v_orders  jsonb;
+BEGIN
+    IF p_reason NOT IN ('psp_refused_credentials', 'psp_circuit_open') THEN
+        RAISE EXCEPTION 'pay_abandon: unknown reason %', p_reason
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       FOR UPDATE;
+    IF NOT FOUND OR k.state <> 'in_progress' OR k.lease <> p_lease
+       OR k.checkout_id IS NULL THEN
+        RETURN false;
+    END IF;
+
+    PERFORM 1 FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = k.checkout_id
+       AND c.status = 'EXECUTING' AND c.psp_token IS NULL
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+
+    -- Locked in id order, as pay_claim inserts them.
+    PERFORM 1 FROM payment_orders o
+     WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id
+     ORDER BY o.payment_order_id FOR UPDATE;
+    IF EXISTS (SELECT 1 FROM payment_orders o
+                WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id
+                  AND o.status <> 'EXECUTING')
+       OR EXISTS (SELECT 1 FROM order_events e
+                   WHERE e.merchant_id = p_merchant AND e.checkout_id = k.checkout_id
+                     AND (e.source <> 'registration' OR e.from_status <> 'NOT_STARTED')) THEN
+        RETURN false;
+    END IF;
+
+    SELECT jsonb_agg(o.payment_order_id ORDER BY o.line_no) INTO v_orders
+      FROM payment_orders o
+     WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id;
+
+    -- order_events is append-only; its guard (order_events_append_only) lets this transaction
+    -- delete the claim's own registration events of this checkout only.
+    PERFORM set_config('payments.abandon_checkout', p_merchant || ':' || k.checkout_id, true);
+    DELETE FROM order_events e
+     WHERE e.merchant_id = p_merchant AND e.checkout_id = k.checkout_id;
+    PERFORM set_config('payments.abandon_checkout', '', true);
+
+    DELETE FROM psp_tokens t
+     WHERE t.merchant_id = p_merchant AND t.checkout_id = k.checkout_id;
+    DELETE FROM payment_orders o
+     WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id;
+    DELETE FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = k.checkout_id;
+    DELETE FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+
+    PERFORM audit_append(p_merchant, k.checkout_id, 'registration:abandoned',
+        jsonb_build_object('from', 'EXECUTING', 'to', 'NOT_STARTED',
+                           'reason', p_reason,
+                           'payment_orders', v_orders));
+    RETURN true;
+END
+$$;
+
+
+--
+-- Name: pay_audit_verify(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_audit_verify(p_merchant text) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    r        audit_log%ROWTYPE;
+    v_chain  smallint;
+    v_prev   bytea;
+    v_seq    bigint;
+    v_opened int := 0;      -- chains named by chain 0's audit:chains_opened
+    h        audit_heads%ROWTYPE;
+BEGIN
+    FOR r IN SELECT * FROM audit_log a WHERE a.merchant_id = p_merchant
+              ORDER BY a.chain, a.seq
+    LOOP
+        IF v_chain IS DISTINCT FROM r.chain THEN
+            IF v_chain IS NOT NULL THEN
+                SELECT * INTO h FROM audit_heads ah
+                 WHERE ah.merchant_id = p_merchant AND ah.chain = v_chain;
+                IF NOT FOUND OR h.seq <> v_seq OR h.hash <> v_prev THEN
+                    RETURN false;
+                END IF;
+            END IF;
+            v_chain := r.chain;
+            v_prev := '\x'::bytea;
+            v_seq := 0;
+        END IF;
+        IF r.seq <> v_seq + 1 OR r.prev_hash <> v_prev
+           OR r.hash <> audit_row_hash(r.prev_hash, r.merchant_id, r.chain, r.seq, r.at,
+                                       r.checkout_id, r.action, r.detail) THEN
+            RETURN false;
+        END IF;
+        IF r.chain = 0 AND r.action = 'audit:chains_opened' THEN
+            IF v_opened <> 0 THEN
+                RETURN false;
+            END IF;
+            v_opened := (r.detail ->> 'chains')::int;
+        END IF;
+        v_prev := r.hash;
+        v_seq := r.seq;
+    END LOOP;
+
+    IF v_chain IS NOT NULL THEN
+        SELECT * INTO h FROM audit_heads ah
+         WHERE ah.merchant_id = p_merchant AND ah.chain = v_chain;
+        IF NOT FOUND OR h.seq <> v_seq OR h.hash <> v_prev THEN
+            RETURN false;
+        END IF;
+    END IF;
+
+    -- no chain the log does not show: a head with rows was checked above;
+    -- an opened chain may still be empty (seq 0)
+    IF EXISTS (SELECT 1 FROM audit_heads ah
+                WHERE ah.merchant_id = p_merchant
+                  AND (ah.chain > v_opened
+                       OR (ah.seq > 0 AND NOT EXISTS (
+                               SELECT 1 FROM audit_log a
+                                WHERE a.merchant_id = p_merchant AND a.chain = ah.chain))))
+    THEN
+        RETURN false;
+    END IF;
+    -- every opened chain still has its head; rows only in chains 0..opened
+    IF (SELECT count(*) FROM audit_heads ah
+         WHERE ah.merchant_id = p_merchant AND ah.chain BETWEEN 1 AND v_opened) <> v_opened
+       OR EXISTS (SELECT 1 FROM audit_log a
+                   WHERE a.merchant_id = p_merchant AND a.chain > v_opened) THEN
+        RETURN false;
+    END IF;
+    RETURN true;
+END
+$$;
+
+
+--
+-- Name: pay_auth(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_auth(p_key_id text) RETURNS TABLE(merchant_id text, key_hash text, mode text, origins text[])
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    SELECT k.merchant_id, k.key_hash, k.mode,
+           ARRAY(SELECT o.origin FROM merchant_return_origins o
+                  WHERE o.merchant_id = k.merchant_id ORDER BY o.origin)
+      FROM api_keys k
+      JOIN merchants m ON m.merchant_id = k.merchant_id
+     WHERE k.key_id = p_key_id AND k.revoked_at IS NULL AND NOT m.disabled;
+END
+$$;
+
+
+--
+-- Name: pay_auth(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_auth(p_key_id text, p_key_hash text) RETURNS TABLE(merchant_id text, key_hash text, mode text, origins text[])
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    UPDATE api_keys k SET last_used_at = now()
+     WHERE k.key_id = p_key_id AND k.key_hash = p_key_hash
+       AND k.revoked_at IS NULL
+       AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 hour');
+
+    RETURN QUERY SELECT a.merchant_id, a.key_hash, a.mode, a.origins
+                   FROM pay_auth(p_key_id) a;
+END
+$$;
+
+
+--
+-- Name: pay_checkout_status(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_checkout_status(p_merchant text, p_checkout_id text) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT c.status::text
+      FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+$$;
+
+
+--
+-- Name: pay_claim(text, text, text, integer, integer, text, text, text, bigint, text, text, text, bigint, text, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    k             idempotency_keys%ROWTYPE;
+    v_lease       bigint;
+    v_now         timestamptz;
+    v_lease_for   interval := p_lease_seconds * interval '1 second';
+    v_ttl         interval := p_ttl_seconds * interval '1 second';
+    v_sum         numeric;
+    v_constraint  text;
+    v_request     text;
+    v_expires     timestamptz;
+    c             checkouts%ROWTYPE;
+BEGIN
+    -- Adapter bugs, not client errors: fail loudly rather than store them.
+    IF p_lease_seconds IS NULL OR p_lease_seconds < 1
+       OR p_ttl_seconds IS NULL OR p_ttl_seconds < 1 THEN
+        RAISE EXCEPTION 'pay_claim: lease and ttl must be at least 1 second'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(p_orders) IS DISTINCT FROM 'array' OR p_psp_request IS NULL
+       OR p_duplicate_body IS NULL OR p_expires_at IS NULL THEN
+        RAISE EXCEPTION 'pay_claim: p_orders must be an array; psp_request, duplicate body and expires_at are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- What a foreign key to merchants would check, without the KEY SHARE
+    -- lock on the merchant's row that such a check takes (concurrent
+    -- registrations of one merchant would turn it into MultiXacts).
+    PERFORM 1 FROM merchants m WHERE m.merchant_id = p_merchant;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_claim: no merchant %', p_merchant
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+
+    -- The key row is the one thing concurrent requests with the same key
+    -- serialise on: a second INSERT waits for the first transaction, then
+    -- either conflicts (it committed) or proceeds (it rolled back).  The loop
+    -- only repeats when pay_purge deleted the conflicting row in between.
+    FOR attempt IN 1..3 LOOP
+        INSERT INTO idempotency_keys AS ik
+               (merchant_id, idem_key, fingerprint, state, lease, lease_until,
+                checkout_id, created_at, expires_at)
+        VALUES (p_merchant, p_idem_key, p_fingerprint, 'in_progress', 1,
+                clock_timestamp() + v_lease_for, p_checkout_id, now(), now() + v_ttl)
+        ON CONFLICT (merchant_id, idem_key) DO NOTHING
+        RETURNING ik.lease INTO v_lease;
+        EXIT WHEN v_lease IS NOT NULL;
+
+        -- Under READ COMMITTED this statement sees the row that conflicted.
+        SELECT * INTO k FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           FOR UPDATE;
+        CONTINUE WHEN NOT FOUND;
+        v_now := clock_timestamp();
+
+        IF k.state = 'done' AND k.expires_at <= v_now
+           AND k.fingerprint = p_fingerprint AND k.checkout_id = p_checkout_id THEN
+            -- The same request after its key expired: the checkout it
+            -- registered is kept, and is never registered again.  Nothing
+            -- is stored: the caller says what happened.
+            RETURN QUERY SELECT 'expired'::text, NULL::bigint, NULL::int, NULL::int,
+                                NULL::text, NULL::text, NULL::bigint, NULL::text,
+                                NULL::bigint;
+            RETURN;
+        END IF;
+
+        IF k.state = 'done' AND k.expires_at <= v_now THEN
+            -- Past its TTL a done key counts as absent: claim the row afresh
+            -- (the lease counter keeps counting, so old holders stay fenced).
+            UPDATE idempotency_keys ik
+               SET fingerprint = p_fingerprint, state = 'in_progress',
+                   lease = ik.lease + 1, lease_until = v_now + v_lease_for,
+                   checkout_id = p_checkout_id, response_status = NULL,
+                   response_body = NULL, created_at = now(), expires_at = now() + v_ttl
+             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+            RETURNING ik.lease INTO v_lease;
+            EXIT;
+        END IF;
+
+        -- The fingerprint first: another body under this key is refused
+        -- whatever the key's state, so a lease take-over never resumes a
+        -- registration for a different request.
+        IF k.fingerprint <> p_fingerprint THEN
+            RETURN QUERY SELECT 'reused'::text, NULL::bigint, NULL::int,
+                                NULL::int, NULL::text, NULL::text, NULL::bigint,
+                                NULL::text, NULL::bigint;
+            RETURN;
+        END IF;
+
+        IF k.state = 'done' THEN
+            RETURN QUERY SELECT 'replay'::text, NULL::bigint, NULL::int,
+                                k.response_status, k.response_body, NULL::text, NULL::bigint,
+                                NULL::text, NULL::bigint;
+            RETURN;
+        END IF;
+
+        IF k.lease_until > v_now THEN
+            RETURN QUERY SELECT 'in_use'::text, NULL::bigint,
+                                GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int,
+                                NULL::int, NULL::text, NULL::text, NULL::bigint,
+                                NULL::text, NULL::bigint;
+            RETURN;
+        END IF;
+
+        -- In progress, lease expired, same request: the holder died.  A
+        -- checkout that was decided meanwhile (its webhook came, the
+        -- sweeper asked) is never registered again: the PSP may have
+        -- forgotten the key, and would open a second session, a second
+        -- way to pay.  The key is left as it is.
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = k.checkout_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pay_claim: in-progress key % of merchant % has no checkout',
+                p_idem_key, p_merchant USING ERRCODE = 'PY004';
+        END IF;
+        IF c.status <> 'EXECUTING' THEN
+            RETURN QUERY SELECT 'decided'::text, NULL::bigint, NULL::int, NULL::int,
+                                NULL::text, NULL::text, NULL::bigint, c.status::text,
+                                NULL::bigint;
+            RETURN;
+        END IF;
+
+        -- Take over with a new lease (the key's expiry stays) and hand back
+        -- what was fixed at claim time, so the PSP sees the same nonce and
+        -- byte-identical parameters; with the claim's age, which the
+        -- caller compares with how long its PSP keeps a key.
+        UPDATE idempotency_keys ik
+           SET lease = ik.lease + 1, lease_until = v_now + v_lease_for
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+        RETURNING ik.lease INTO v_lease;
+
+        RETURN QUERY SELECT 'resumed'::text, v_lease, NULL::int, NULL::int,
+                            NULL::text, c.psp_request, ts_epoch(c.expires_at),
+                            c.status::text,
+                            floor(date_part('epoch', v_now - c.created_at))::bigint;
+        RETURN;
+    END LOOP;
+
+    IF v_lease IS NULL THEN
+        -- Three rounds of insert-conflict-vanished: let the client retry.
+        RAISE EXCEPTION 'pay_claim: key % kept changing under us', p_idem_key
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+
+    -- A new key: the checkout, its orders (NOT_STARTED -> EXECUTING, written
+    -- as EXECUTING with the event that records the move) and the events.
+    -- The block is a subtransaction: if the checkout id or an order id is
+    -- already this merchant's (even one a concurrent transaction under
+    -- another key commits while we wait on its index entry), it is rolled
+    -- back and only the key remains, stored as a duplicate.
+    BEGIN
+        INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,
+                               amount_total, success_url, cancel_url, buyer_email,
+                               status, psp_request, expires_at)
+        VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
+                p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
+                'EXECUTING', p_psp_request, to_timestamp(p_expires_at));
+
+        WITH o AS (
+            SELECT e.value ->> 'payment_order_id' AS id,
+                   e.value ->> 'seller_account' AS seller,
+                   (e.value ->> 'amount_minor')::bigint AS amount,
+                   e.ord::int AS line_no
+              FROM jsonb_array_elements(p_orders) WITH ORDINALITY AS e(value, ord)
+        ), ins AS (
+            INSERT INTO payment_orders (merchant_id, payment_order_id, checkout_id,
+                                        line_no, seller_account, amount, currency, status)
+            SELECT p_merchant, o.id, p_checkout_id, o.line_no, o.seller, o.amount,
+                   p_currency, 'EXECUTING'
+              FROM o
+             -- Index entries are taken in id order, so two checkouts racing
+             -- on overlapping order ids wait for each other, never deadlock.
+             ORDER BY o.id
+            RETURNING payment_orders.payment_order_id, payment_orders.line_no,
+                      payment_orders.amount
+        ), ev AS (
+            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                      from_status, to_status, source)
+            SELECT p_merchant, p_checkout_id, ins.payment_order_id,
+                   'NOT_STARTED', 'EXECUTING', 'registration'
+              FROM ins ORDER BY ins.line_no
+        )
+        SELECT sum(ins.amount) INTO v_sum FROM ins;
+    EXCEPTION WHEN unique_violation THEN
+        GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+        IF v_constraint NOT IN ('checkouts_pkey', 'payment_orders_pkey',
+                                'payment_orders_checkout_order_key') THEN
+            RAISE;
+        END IF;
+        UPDATE idempotency_keys ik
+           SET state = 'done', lease_until = NULL, checkout_id = NULL,
+               response_status = 409, response_body = p_duplicate_body
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+        RETURN QUERY SELECT 'duplicate'::text, NULL::bigint, NULL::int,
+                            409, p_duplicate_body, NULL::text, NULL::bigint,
+                            NULL::text, NULL::bigint;
+        RETURN;
+    END;
+
+    -- The core sums the orders; a mismatch here is a bug, and the whole
+    -- transaction (key included) rolls back rather than store it.
+    IF v_sum IS DISTINCT FROM p_amount_total THEN
+        RAISE EXCEPTION 'pay_claim: orders sum to %, amount_total is %', v_sum, p_amount_total
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- The move NOT_STARTED -> EXECUTING reaches the merchant's audit chain
+    -- (audit_append) in the transaction that made it.
+    PERFORM audit_append(p_merchant, p_checkout_id, 'registration:claimed',
+        jsonb_build_object('from', 'NOT_STARTED', 'to', 'EXECUTING',
+                           'psp', p_psp, 'currency', p_currency,
+                           'amount_total', p_amount_total,
+                           'expires_at', p_expires_at,
+                           'payment_orders', (SELECT jsonb_agg(e.value -> 'payment_order_id')
+                                                FROM jsonb_array_elements(p_orders) e)));
+
+    RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
+                        p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;
+END
+$$;
+
+
+--
+-- Name: pay_event_apply(text, text, text, text, text, text, bigint, text, text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[]) RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v  record;
+BEGIN
+    IF p_kind IN ('SUCCEEDED', 'FAILED', 'PENDING', 'IGNORED') THEN
+        IF p_kind IN ('PENDING', 'IGNORED') AND coalesce(p_object_ref, '') <> '' THEN
+            -- authentic news of a refund, dispute or pay-out that moves nothing
+            INSERT INTO webhook_events AS we (psp, event_id, kind, type, outcome)
+            VALUES (p_psp, p_event_id, p_kind, left(coalesce(p_type, ''), 100),
+                    lower(p_kind))
+            ON CONFLICT (psp, event_id) DO NOTHING;
+            RETURN QUERY SELECT CASE WHEN FOUND THEN lower(p_kind) ELSE 'duplicate' END,
+                                NULL::text, NULL::text;
+            RETURN;
+        END IF;
+
+        SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
+            psp_token_key(p_psp, p_token, p_tokens), p_reference, p_amount, p_currency,
+            CASE WHEN p_kind = 'SUCCEEDED' THEN p_payment_ref END) x;
+
+        -- the audit row (a duplicate delivery changed nothing)
+        IF v.merchant_id IS NOT NULL AND v.outcome <> 'duplicate' THEN
+            PERFORM audit_append(v.merchant_id, v.checkout_id, 'webhook:' || v.outcome,
+                jsonb_build_object('psp', p_psp, 'event_id', p_event_id,
+                                   'kind', p_kind, 'type', p_type));
+        END IF;
+
+        IF p_kind = 'SUCCEEDED' AND v.outcome = 'already' THEN
+            PERFORM payment_ref_note(p_psp, v.merchant_id, v.checkout_id, p_payment_ref);
+        END IF;
+        RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
+        RETURN;
+    END IF;
+
+    IF p_kind NOT IN ('REFUND_SUCCEEDED', 'REFUND_FAILED', 'DISPUTE_OPENED', 'DISPUTE_WON',
+                      'DISPUTE_LOST', 'PAYOUT_PAID', 'PAYOUT_FAILED') THEN
+        RAISE EXCEPTION 'pay_event_apply: unknown kind %', p_kind
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    SELECT we.merchant_id, we.checkout_id INTO v
+      FROM webhook_events we WHERE we.psp = p_psp AND we.event_id = p_event_id;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id;
+        RETURN;
+    END IF;
+
+    IF p_kind LIKE 'REFUND_%' THEN
+        SELECT * INTO v FROM refund_event_apply(p_psp, p_event_id, p_kind, p_reference,
+                                                p_amount, p_currency, p_object_ref);
+    ELSIF p_kind LIKE 'DISPUTE_%' THEN
+        SELECT * INTO v FROM dispute_event_apply(p_psp, p_event_id, p_kind, p_reference,
+                                                 p_amount, p_currency, p_payment_ref,
+                                                 p_object_ref);
+    ELSE
+        SELECT * INTO v FROM payout_event_apply(p_psp, p_event_id, p_kind, p_reference,
+                                                p_amount, p_currency, p_object_ref);
+    END IF;
+
+    IF v.outcome IN ('unknown_refund', 'unknown_dispute') THEN
+        RETURN QUERY SELECT v.outcome, NULL::text, NULL::text;
+        RETURN;
+    END IF;
+
+    -- Another path recording this event id meanwhile (none takes the lock
+    -- above) makes this a unique violation: the whole event rolls back, and
+    -- the PSP's retry finds it recorded.
+    INSERT INTO webhook_events (psp, event_id, kind, type, outcome, merchant_id,
+                                checkout_id)
+    VALUES (p_psp, p_event_id, p_kind, left(coalesce(p_type, ''), 100), v.outcome,
+            v.merchant_id, v.checkout_id);
+
+    IF v.merchant_id IS NOT NULL THEN
+        PERFORM audit_append(v.merchant_id, v.checkout_id, 'webhook:' || v.outcome,
+            jsonb_build_object('psp', p_psp, 'event_id', p_event_id, 'kind', p_kind,
+                               'type', p_type, 'object', p_object_ref));
+    END IF;
+
+    RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
+END
+$$;
+
+
+--
+-- Name: pay_executing_stats(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_executing_stats() RETURNS TABLE(executing bigint, oldest_seconds bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT count(*),
+           coalesce(floor(extract(epoch FROM now() - min(c.created_at)))::bigint, 0)
+      FROM checkouts c
+     WHERE c.status = 'EXECUTING';
+$$;
+
+
+--
+-- Name: pay_finish(text, text, bigint, text, text, text, text, bigint, text, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_status text, p_psp_token text, p_psp_url text, p_psp_expires_at bigint, p_failure text, p_response_status integer, p_response_body text) RETURNS TABLE(response_status integer, response_body text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    k        idempotency_keys%ROWTYPE;
+    v_psp    text;
+    v_moved  jsonb;
+    v_valid  boolean := p_status IN ('EXECUTING', 'FAILED')
+                        AND (p_status = 'FAILED' OR (p_psp_token IS NOT NULL AND p_psp_url IS NOT NULL))
+                        AND p_response_status IS NOT NULL AND p_response_body IS NOT NULL;
+BEGIN
+    -- The usual case in one statement: our key, still in progress under our
+    -- lease, becomes done.  The row lock it takes also makes a concurrent
+    -- second pay_finish wait, then fall to the slow path and find it done.
+    UPDATE idempotency_keys ik
+       SET state = 'done', lease_until = NULL,
+           response_status = p_response_status, response_body = p_response_body,
+           -- the answer is kept for the whole TTL from when it is stored
+           expires_at = now() + (ik.expires_at - ik.created_at)
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       AND ik.state = 'in_progress' AND ik.lease = p_lease
+       AND ik.checkout_id = p_checkout_id AND v_valid;
+    IF NOT FOUND THEN
+        SELECT * INTO k FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pay_finish: no key % for merchant %', p_idem_key, p_merchant
+                USING ERRCODE = 'PY004';
+        END IF;
+        -- A done key answers what it stored, whatever this call carries.
+        IF k.state = 'done' THEN
+            RETURN QUERY SELECT k.response_status, k.response_body;
+            RETURN;
+        END IF;
+        IF v_valid IS NOT TRUE THEN
+            RAISE EXCEPTION 'pay_finish: EXECUTING needs a token and url; status and response are required'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF k.lease IS DISTINCT FROM p_lease THEN
+            RAISE EXCEPTION 'pay_finish: lease % of key % was taken over (now %)',
+                p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
+        END IF;
+        RAISE EXCEPTION 'pay_finish: key % belongs to checkout %, not %',
+            p_idem_key, k.checkout_id, p_checkout_id USING ERRCODE = 'PY004';
+    END IF;
+
+    -- The status only moves from EXECUTING: should anything have moved the
+    -- checkout already, the PSP's answer is still recorded but not applied.
+    UPDATE checkouts c
+       SET psp_token = p_psp_token, psp_url = p_psp_url,
+           expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
+           failure = p_failure,
+           status = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
+                         THEN 'FAILED'::pay_status ELSE c.status END,
+           updated_at = now()
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+    RETURNING c.psp INTO v_psp;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_finish: no checkout % for merchant %', p_checkout_id, p_merchant
+            USING ERRCODE = 'PY004';
+    END IF;
+
+    -- A token another checkout already holds is a unique violation: the PSP
+    -- answered inconsistently, and that must not be stored.
+    IF p_psp_token IS NOT NULL THEN
+        INSERT INTO psp_tokens (psp, psp_token, merchant_id, checkout_id)
+        VALUES (v_psp, p_psp_token, p_merchant, p_checkout_id);
+    END IF;
+
+    IF p_status = 'FAILED' THEN
+        WITH moved AS (
+            UPDATE payment_orders o
+               SET status = 'FAILED', updated_at = now()
+             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
+               AND o.status = 'EXECUTING'
+            RETURNING o.payment_order_id, o.line_no
+        ), ev AS (
+            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                      from_status, to_status, source)
+            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
+                   'EXECUTING', 'FAILED', 'registration'
+              FROM moved ORDER BY moved.line_no
+        )
+        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
+          INTO v_moved FROM moved;
+
+        -- the PSP's refusal, as the moves it made, on the audit chain
+        IF v_moved IS NOT NULL THEN
+            PERFORM audit_append(p_merchant, p_checkout_id, 'registration:failed',
+                jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
+                                   'psp', v_psp, 'failure', p_failure,
+                                   'payment_orders', v_moved));
+        END IF;
+    END IF;
+
+    RETURN QUERY SELECT p_response_status, p_response_body;
+END
+$$;
+
+
+--
+-- Name: pay_finish(text, text, bigint, text, text, text, text, bigint, text, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_status text, p_psp_token text, p_psp_url text, p_psp_expires_at bigint, p_failure text, p_response_status integer, p_response_body text, p_psp_token_index text) RETURNS TABLE(response_status integer, response_body text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    k        idempotency_keys%ROWTYPE;
+    v_psp    text;
+    v_moved  jsonb;
+    v_valid  boolean := p_status IN ('EXECUTING', 'FAILED')
+                        AND (p_status = 'FAILED' OR (p_psp_token IS NOT NULL AND p_psp_url IS NOT NULL))
+                        AND p_response_status IS NOT NULL AND p_response_body IS NOT NULL;
+BEGIN
+    -- The usual case in one statement: our key, still in progress under our
+    -- lease, becomes done.  The row lock it takes also makes a concurrent
+    -- second pay_finish wait, then fall to the slow path and find it done.
+    UPDATE idempotency_keys ik
+       SET state = 'done', lease_until = NULL,
+           response_status = p_response_status, response_body = p_response_body,
+           -- the answer is kept for the whole TTL from when it is stored
+           expires_at = now() + (ik.expires_at - ik.created_at)
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       AND ik.state = 'in_progress' AND ik.lease = p_lease
+       AND ik.checkout_id = p_checkout_id AND v_valid;
+    IF NOT FOUND THEN
+        SELECT * INTO k FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pay_finish: no key % for merchant %', p_idem_key, p_merchant
+                USING ERRCODE = 'PY004';
+        END IF;
+        -- A done key answers what it stored, whatever this call carries.
+        IF k.state = 'done' THEN
+            RETURN QUERY SELECT k.response_status, k.response_body;
+            RETURN;
+        END IF;
+        IF v_valid IS NOT TRUE THEN
+            RAISE EXCEPTION 'pay_finish: EXECUTING needs a token and url; status and response are required'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF k.lease IS DISTINCT FROM p_lease THEN
+            RAISE EXCEPTION 'pay_finish: lease % of key % was taken over (now %)',
+                p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
+        END IF;
+        RAISE EXCEPTION 'pay_finish: key % belongs to checkout %, not %',
+            p_idem_key, k.checkout_id, p_checkout_id USING ERRCODE = 'PY004';
+    END IF;
+
+    -- The status only moves from EXECUTING: should anything have moved the
+    -- checkout already, the PSP's answer is still recorded but not applied.
+    UPDATE checkouts c
+       SET psp_token = p_psp_token, psp_url = p_psp_url,
+           expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
+           failure = p_failure,
+           status = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
+                         THEN 'FAILED'::pay_status ELSE c.status END,
+           updated_at = now()
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+    RETURNING c.psp INTO v_psp;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_finish: no checkout % for merchant %', p_checkout_id, p_merchant
+            USING ERRCODE = 'PY004';
+    END IF;
+
+    -- A token another checkout already holds is a unique violation: the PSP
+    -- answered inconsistently, and that must not be stored.  The look-up
+    -- row holds the blind index when there is one, never the sealed text.
+    IF p_psp_token IS NOT NULL THEN
+        INSERT INTO psp_tokens (psp, psp_token, merchant_id, checkout_id)
+        VALUES (v_psp, coalesce(p_psp_token_index, p_psp_token), p_merchant, p_checkout_id);
+    END IF;
+
+    IF p_status = 'FAILED' THEN
+        WITH moved AS (
+            UPDATE payment_orders o
+               SET status = 'FAILED', updated_at = now()
+             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
+               AND o.status = 'EXECUTING'
+            RETURNING o.payment_order_id, o.line_no
+        ), ev AS (
+            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                      from_status, to_status, source)
+            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
+                   'EXECUTING', 'FAILED', 'registration'
+              FROM moved ORDER BY moved.line_no
+        )
+        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
+          INTO v_moved FROM moved;
+
+        -- the PSP's refusal, as the moves it made, on the audit chain
+        IF v_moved IS NOT NULL THEN
+            PERFORM audit_append(p_merchant, p_checkout_id, 'registration:failed',
+                jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
+                                   'psp', v_psp, 'failure', p_failure,
+                                   'payment_orders', v_moved));
+        END IF;
+    END IF;
+
+    RETURN QUERY SELECT p_response_status, p_response_body;
+END
+$$;
+
+
+--
+-- Name: pay_get_balance(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_get_balance(p_merchant text, p_seller text) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v  json;
+BEGIN
+    SELECT json_agg(json_build_object(
+               'currency', cur.currency,
+               'wallet_minor', b.wallet,
+               'pending_payouts_minor', b.pending,
+               'open_disputes_minor', b.disputed,
+               'available_minor', b.available) ORDER BY cur.currency)
+      INTO v
+      FROM (SELECT w.currency FROM wallets w
+             WHERE w.merchant_id = p_merchant AND w.seller_account = p_seller
+            UNION
+            SELECT p.currency FROM payouts p
+             WHERE p.merchant_id = p_merchant AND p.seller_account = p_seller) cur,
+           LATERAL seller_available(p_merchant, p_seller, cur.currency) b;
+
+    IF v IS NULL THEN
+        PERFORM 1 FROM sellers s WHERE s.merchant_id = p_merchant AND s.seller_account = p_seller;
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+
+    RETURN json_build_object('seller_account', p_seller,
+                             'balances', coalesce(v, '[]'::json))::text;
+END
+$$;
+
+
+--
+-- Name: pay_get_checkout(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_get_checkout(p_merchant text, p_checkout_id text) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN (
+        SELECT json_build_object(
+                   'checkout_id', c.checkout_id,
+                   'status', c.status,
+                   'psp', c.psp,
+                   'psp_token', c.psp_token,
+                   'expires_at', ts_rfc3339(c.expires_at),
+                   'failure', c.failure,
+                   'currency', c.currency,
+                   'payment_orders', COALESCE((
+                       SELECT json_agg(json_build_object(
+                                  'payment_order_id', o.payment_order_id,
+                                  'seller_account', o.seller_account,
+                                  'amount_minor', o.amount,
+                                  'currency', o.currency,
+                                  'status', o.status) ORDER BY o.line_no)
+                         FROM payment_orders o
+                        WHERE o.merchant_id = c.merchant_id AND o.checkout_id = c.checkout_id),
+                       '[]'::json),
+                   'events', COALESCE((
+                       SELECT json_agg(json_build_object(
+                                  'at', ts_rfc3339(e.at),
+                                  'payment_order_id', e.payment_order_id,
+                                  'from', e.from_status,
+                                  'to', e.to_status,
+                                  'source', e.source) ORDER BY e.event_id)
+                         FROM order_events e
+                        WHERE e.merchant_id = c.merchant_id AND e.checkout_id = c.checkout_id),
+                       '[]'::json))::text
+          FROM checkouts c
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id);
+END
+$$;
+
+
+--
+-- Name: pay_get_order(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_get_order(p_merchant text, p_order_id text) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN (
+        SELECT json_build_object(
+                   'payment_order_id', o.payment_order_id,
+                   'checkout_id', o.checkout_id,
+                   'status', o.status,
+                   'amount_minor', o.amount,
+                   'currency', o.currency,
+                   'seller_account', o.seller_account,
+                   'psp', c.psp,
+                   'psp_token', c.psp_token,
+                   'created_at', ts_rfc3339(o.created_at),
+                   'updated_at', ts_rfc3339(o.updated_at),
+                   'commission_minor', o.commission,
+                   'refunds', COALESCE((
+                       SELECT json_agg(json_build_object(
+                                  'refund_id', r.refund_id,
+                                  'status', r.status,
+                                  'amount_minor', r.amount,
+                                  'currency', r.currency,
+                                  'reason', r.reason,
+                                  'psp_refund_id', r.psp_refund_id,
+                                  'created_at', ts_rfc3339(r.created_at),
+                                  'updated_at', ts_rfc3339(r.updated_at))
+                                  ORDER BY r.created_at, r.refund_id)
+                         FROM refunds r
+                        WHERE r.merchant_id = o.merchant_id
+                          AND r.payment_order_id = o.payment_order_id), '[]'::json),
+                   'disputes', COALESCE((
+                       SELECT json_agg(json_build_object(
+                                  'dispute_id', d.dispute_id,
+                                  'status', d.status,
+                                  'amount_minor', dp.amount,
+                                  'currency', d.currency,
+                                  'psp_dispute_id', d.psp_dispute_ref,
+                                  'created_at', ts_rfc3339(d.created_at),
+                                  'updated_at', ts_rfc3339(d.updated_at))
+                                  ORDER BY d.created_at, d.dispute_id)
+                         FROM dispute_parts dp
+                         JOIN disputes d ON d.merchant_id = dp.merchant_id
+                                        AND d.dispute_id = dp.dispute_id
+                        WHERE dp.merchant_id = o.merchant_id
+                          AND dp.payment_order_id = o.payment_order_id), '[]'::json))::text
+          FROM payment_orders o
+          JOIN checkouts c ON c.merchant_id = o.merchant_id AND c.checkout_id = o.checkout_id
+         WHERE o.merchant_id = p_merchant AND o.payment_order_id = p_order_id);
+END
+$$;
+
+
+--
+-- Name: pay_get_payout(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT json_build_object(
+               'payout_id', p.payout_id,
+               'seller_account', p.seller_account,
+               'psp', p.psp,
+               'status', p.status,
+               'amount_minor', p.amount,
+               'currency', p.currency,
+               'psp_payout_id', p.psp_payout_id,
+               'failure', p.failure,
+               'created_at', ts_rfc3339(p.created_at),
+               'updated_at', ts_rfc3339(p.updated_at))::text
+      FROM payouts p
+     WHERE p.merchant_id = p_merchant AND p.payout_id = p_payout_id;
+$$;
+
+
+--
+-- Name: pay_notify_claim(text, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_claim(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer) RETURNS TABLE(notification_id text, merchant_id text, endpoint_id text, url text, host text, secret_sealed text, prev_secret_sealed text, attempts integer, payload text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
+    SET plan_cache_mode TO 'force_custom_plan'
+    SET enable_seqscan TO 'off'
+    SET enable_bitmapscan TO 'off'
+    AS $$
+BEGIN
+    IF p_limit < 1 OR p_limit > 1000 OR p_lease_ms < 1000 OR p_per_endpoint < 1
+       OR length(p_owner) NOT BETWEEN 1 AND 300
+    THEN
+        RAISE EXCEPTION 'pay_notify_claim: limit 1..1000, lease >= 1000 ms, per endpoint >= 1, an owner'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    RETURN QUERY
+    WITH RECURSIVE waiting AS (
+        -- every endpoint with a PENDING row: a skip scan, one index probe
+        -- per endpoint
+        (SELECT n.merchant_id, n.endpoint_id FROM notifications n
+          WHERE n.status = 'PENDING'
+          ORDER BY n.merchant_id, n.endpoint_id
+          LIMIT 1)
+        UNION ALL
+        SELECT x.merchant_id, x.endpoint_id
+          FROM waiting w,
+               LATERAL (SELECT n.merchant_id, n.endpoint_id FROM notifications n
+                         WHERE n.status = 'PENDING'
+                           AND (n.merchant_id, n.endpoint_id) > (w.merchant_id, w.endpoint_id)
+                         ORDER BY n.merchant_id, n.endpoint_id
+                         LIMIT 1) x
+    ), room AS (
+        -- what per_endpoint leaves each enabled one, with the rows leased
+        -- now (by any worker or gateway) counted
+        SELECT w.merchant_id, w.endpoint_id,
+               p_per_endpoint - (SELECT count(*) FROM notifications n
+                                  WHERE n.merchant_id = w.merchant_id
+                                    AND n.endpoint_id = w.endpoint_id
+                                    AND n.status = 'PENDING' AND n.lease_owner IS NOT NULL
+                                    AND n.lease_until >= clock_timestamp()) AS room
+          FROM waiting w
+          JOIN notify_endpoints e ON e.merchant_id = w.merchant_id
+                                 AND e.endpoint_id = w.endpoint_id
+         WHERE e.disabled_at IS NULL
+    ), candidates AS (
+        SELECT c.merchant_id, c.notification_id
+          FROM room r,
+               LATERAL (SELECT n.merchant_id, n.notification_id FROM notifications n
+                         WHERE n.merchant_id = r.merchant_id AND n.endpoint_id = r.endpoint_id
+                           AND n.status = 'PENDING' AND n.next_at <= now()
+                           AND (n.lease_until IS NULL OR n.lease_until < clock_timestamp())
+                         ORDER BY n.next_at
+                         LIMIT greatest(r.room, 0)) c
+    ), due AS (
+        SELECT n.merchant_id, n.notification_id
+          FROM notifications n
+         WHERE (n.merchant_id, n.notification_id) IN (
+                   SELECT c.merchant_id, c.notification_id FROM candidates c)
+           AND n.status = 'PENDING'
+           AND (n.lease_until IS NULL OR n.lease_until < clock_timestamp())
+         ORDER BY n.next_at
+         LIMIT p_limit
+           FOR UPDATE OF n SKIP LOCKED
+    ), claimed AS (
+        UPDATE notifications n
+           SET lease_owner = p_owner,
+               lease_until = clock_timestamp() + make_interval(secs => p_lease_ms / 1000.0),
+               attempts = n.attempts + 1,
+               updated_at = now()
+          FROM due
+         WHERE n.merchant_id = due.merchant_id AND n.notification_id = due.notification_id
+        RETURNING n.notification_id, n.merchant_id, n.endpoint_id, n.attempts, n.payload
+    )
+    SELECT c.notification_id, c.merchant_id, c.endpoint_id, e.url, e.host, e.secret_sealed,
+           CASE WHEN e.prev_until > now() THEN e.prev_secret_sealed END,
+           c.attempts, c.payload
+      FROM claimed c
+      JOIN notify_endpoints e ON e.merchant_id = c.merchant_id AND e.endpoint_id = c.endpoint_id;
+END
+$$;
+
+
+--
+-- Name: pay_notify_get(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_get(p_merchant text, p_id text) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT notify_item(n)::text
+      FROM notifications n
+     WHERE n.merchant_id = p_merchant AND n.notification_id = p_id;
+$$;
+
+
+--
+-- Name: pay_notify_list(text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_list(p_merchant text, p_status text, p_limit integer) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT coalesce(json_agg(notify_item(l) ORDER BY l.created_at DESC, l.notification_id DESC),
+                    '[]'::json)::text
+      FROM (SELECT n.*
+              FROM notifications n
+             WHERE n.merchant_id = p_merchant
+               AND (p_status IS NULL OR n.status = p_status)
+             ORDER BY n.created_at DESC, n.notification_id DESC
+             LIMIT greatest(1, least(p_limit, 100))) l;
+$$;
+
+
+--
+-- Name: pay_notify_record(text, text, text, boolean, integer, text, bigint, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) RETURNS TABLE(status text, endpoint_disabled boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_endpoint  text;
+    v_status    text;
+    v_failures  int;
+    v_disabled  boolean := false;
+BEGIN
+    IF p_ok THEN
+        UPDATE notifications n
+           SET status = 'DELIVERED', delivered_at = now(), lease_owner = NULL,
+               lease_until = NULL, last_status = p_http_status, last_error = NULL,
+               updated_at = now()
+         WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
+           AND n.status = 'PENDING' AND n.lease_owner = p_owner
+        RETURNING n.endpoint_id, n.status INTO v_endpoint, v_status;
+    ELSE
+        UPDATE notifications n
+           SET status = CASE WHEN p_retry_ms IS NULL THEN 'FAILED' ELSE 'PENDING' END,
+               next_at = CASE WHEN p_retry_ms IS NULL THEN n.next_at
+                              ELSE now() + make_interval(secs => p_retry_ms / 1000.0) END,
+               lease_owner = NULL, lease_until = NULL,
+               last_status = p_http_status, last_error = left(p_error, 200),
+               updated_at = now()
+         WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
+           AND n.status = 'PENDING' AND n.lease_owner = p_owner
+        RETURNING n.endpoint_id, n.status INTO v_endpoint, v_status;
+    END IF;
+
+    IF v_endpoint IS NULL THEN
+        RETURN QUERY SELECT 'STALE'::text, false;
+        RETURN;
+    END IF;
+
+    IF p_ok THEN
+        UPDATE notify_endpoints e SET failures = 0
+         WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint AND e.failures <> 0;
+    ELSE
+        UPDATE notify_endpoints e SET failures = e.failures + 1, updated_at = now()
+         WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
+        RETURNING e.failures INTO v_failures;
+
+        IF p_disable_after > 0 AND v_failures >= p_disable_after THEN
+            UPDATE notify_endpoints e
+               SET disabled_at = now(), disabled_reason = 'failures', updated_at = now()
+             WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
+               AND e.disabled_at IS NULL;
+            v_disabled := FOUND;
+        END IF;
+    END IF;
+
+    RETURN QUERY SELECT v_status, v_disabled;
+END
+$$;
+
+
+--
+-- Name: pay_notify_replay(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_replay(p_merchant text, p_id text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v  notifications;
+BEGIN
+    PERFORM 1
+       FROM notifications n
+       JOIN notify_endpoints e ON e.merchant_id = n.merchant_id AND e.endpoint_id = n.endpoint_id
+      WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
+        AND e.disabled_at IS NOT NULL;
+    IF FOUND THEN
+        RAISE EXCEPTION 'pay_notify_replay: the endpoint is disabled'
+            USING ERRCODE = 'PY010';
+    END IF;
+
+    UPDATE notifications n
+       SET status = 'PENDING', attempts = 0, next_at = now(), lease_owner = NULL,
+           lease_until = NULL, delivered_at = NULL, updated_at = now()
+     WHERE n.merchant_id = p_merchant AND n.notification_id = p_id
+    RETURNING n.* INTO v;
+
+    IF v.notification_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    RETURN notify_item(v)::text;
+END
+$$;
+
+
+--
+-- Name: pay_notify_stats(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_stats() RETURNS TABLE(pending bigint, oldest_pending_seconds bigint, failed bigint, endpoints_disabled bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT (SELECT count(*) FROM notifications n WHERE n.status = 'PENDING'),
+           (SELECT coalesce(ts_epoch(now()) - ts_epoch(min(n.created_at)), 0)
+              FROM notifications n WHERE n.status = 'PENDING'),
+           (SELECT count(*) FROM notifications n WHERE n.status = 'FAILED'),
+           (SELECT count(*) FROM notify_endpoints e WHERE e.disabled_at IS NOT NULL);
+$$;
+
+
+--
+-- Name: pay_op_release(text, text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_op_release(p_merchant text, p_idem_key text, p_lease bigint) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    UPDATE idempotency_keys ik
+       SET lease_until = now()
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       AND ik.state = 'in_progress' AND ik.lease = p_lease;
+$$;
+
+
+--
+-- Name: pay_order_refund_info(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_order_refund_info(p_merchant text, p_order_id text) RETURNS TABLE(currency text, psp text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT o.currency, c.psp
+      FROM payment_orders o
+      JOIN checkouts c ON c.merchant_id = o.merchant_id AND c.checkout_id = o.checkout_id
+     WHERE o.merchant_id = p_merchant AND o.payment_order_id = p_order_id;
+$$;
+
+
+--
+-- Name: pay_pay_target(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_pay_target(p_merchant text, p_checkout_id text) RETURNS TABLE(psp text, psp_url text, status text, expires_at bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    SELECT c.psp, c.psp_url, c.status::text, ts_epoch(c.expires_at)
+      FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+END
+$$;
+
+
+--
+-- Name: pay_payout_claim(text, text, text, integer, integer, text, text, bigint, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, payout_id text, psp text, destination text, amount bigint, currency text, available bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    k      record;
+    p      payouts%ROWTYPE;
+    s      sellers%ROWTYPE;
+    b      record;
+    v_err  text;
+    v_av   bigint;
+BEGIN
+    SELECT * INTO k FROM op_key_take(p_merchant, p_idem_key, p_fingerprint,
+                                     p_lease_seconds, p_ttl_seconds, p_payout_id);
+    IF k.outcome IN ('replay', 'in_use', 'reused') THEN
+        RETURN QUERY SELECT k.outcome, NULL::bigint, k.retry_after, k.response_status,
+                            k.response_body, NULL::text, NULL::text, NULL::text,
+                            NULL::bigint, NULL::text, NULL::bigint,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    IF k.outcome = 'resumed' THEN
+        SELECT * INTO p FROM payouts po
+         WHERE po.merchant_id = p_merchant AND po.payout_id = k.op_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pay_payout_claim: in-progress key % has no pay-out', p_idem_key
+                USING ERRCODE = 'PY004';
+        END IF;
+        -- settled (its webhook came) or known to the PSP (its answer was
+        -- stored): answered from the row, the PSP is not asked again
+        RETURN QUERY SELECT CASE WHEN p.status <> 'PENDING' OR p.psp_payout_id IS NOT NULL
+                                 THEN 'settled' ELSE 'resumed' END,
+                            k.lease, NULL::int, NULL::int, NULL::text,
+                            p.payout_id, p.psp, p.destination, p.amount, p.currency,
+                            NULL::bigint, p.status, p.psp_payout_id, p.failure,
+                            floor(date_part('epoch', clock_timestamp() - p.created_at))::bigint;
+        RETURN;
+    END IF;
+
+    SELECT * INTO s FROM sellers sl
+     WHERE sl.merchant_id = p_merchant AND sl.seller_account = p_seller AND sl.psp = p_psp;
+    IF NOT FOUND THEN
+        v_err := 'seller_unknown';
+    ELSE
+        -- every pay-out of this seller in this currency passes here one at
+        -- a time, and one at a time with the refunds of the seller's
+        -- orders (pay_refund_claim takes the same lock; the trigger takes
+        -- it again)
+        PERFORM 1 FROM wallets w
+         WHERE w.merchant_id = p_merchant AND w.seller_account = p_seller
+           AND w.currency = p_currency FOR UPDATE;
+        SELECT * INTO b FROM seller_available(p_merchant, p_seller, p_currency);
+        v_av := b.available;
+        IF p_amount > v_av THEN
+            v_err := 'insufficient_balance';
+        END IF;
+    END IF;
+
+    IF v_err IS NOT NULL THEN
+        DELETE FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           AND ik.lease = k.lease AND ik.state = 'in_progress';
+        RETURN QUERY SELECT v_err, NULL::bigint, NULL::int, NULL::int, NULL::text,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            p_currency, v_av, NULL::text, NULL::text, NULL::text,
+                            NULL::bigint;
+        RETURN;
+    END IF;
+
+    INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination, nonce,
+                         amount, currency, status)
+    VALUES (p_merchant, p_payout_id, p_seller, p_psp, s.destination,
+            p_merchant || ':' || p_payout_id, p_amount, p_currency, 'PENDING');
+
+    PERFORM audit_append(p_merchant, NULL, 'payout:requested',
+        jsonb_build_object('payout_id', p_payout_id, 'seller_account', p_seller,
+                           'amount', p_amount, 'currency', p_currency, 'psp', p_psp));
+
+    RETURN QUERY SELECT 'new'::text, k.lease, NULL::int, NULL::int, NULL::text,
+                        p_payout_id, p_psp, s.destination, p_amount, p_currency,
+                        NULL::bigint, 'PENDING'::text, NULL::text, NULL::text, 0::bigint;
+END
+$$;
+
+
+--
+-- Name: pay_payout_finish(text, text, bigint, text, boolean, text, text, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_payout_finish(p_merchant text, p_idem_key text, p_lease bigint, p_payout_id text, p_registered boolean, p_psp_payout_id text, p_failure text, p_response_status integer, p_response_body text) RETURNS TABLE(response_status integer, response_body text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    p  payouts%ROWTYPE;
+BEGIN
+    PERFORM op_key_done(p_merchant, p_idem_key, p_lease, p_response_status, p_response_body);
+
+    SELECT * INTO p FROM payouts po
+     WHERE po.merchant_id = p_merchant AND po.payout_id = p_payout_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_payout_finish: no pay-out %', p_payout_id USING ERRCODE = 'PY004';
+    END IF;
+
+    IF p_registered THEN
+        UPDATE payouts po SET psp_payout_id = coalesce(po.psp_payout_id, p_psp_payout_id)
+         WHERE po.merchant_id = p_merchant AND po.payout_id = p_payout_id;
+    ELSIF p.status = 'PENDING' THEN
+        UPDATE payouts po SET status = 'FAILED', failure = left(p_failure, 1000)
+         WHERE po.merchant_id = p_merchant AND po.payout_id = p_payout_id;
+        PERFORM audit_append(p_merchant, NULL, 'payout:refused',
+            jsonb_build_object('payout_id', p_payout_id));
+    END IF;
+
+    RETURN QUERY SELECT p_response_status, p_response_body;
+END
+$$;
+
+
+--
+-- Name: pay_purge(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_purge(p_limit integer) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    n  int;
+    d  int;
+BEGIN
+    -- done idempotency keys past their TTL
+    WITH victims AS (
+        SELECT ik.merchant_id, ik.idem_key
+          FROM idempotency_keys ik
+         WHERE ik.expires_at <= now() AND ik.state = 'done'
+         ORDER BY ik.expires_at
+         LIMIT GREATEST(COALESCE(p_limit, 0), 0)
+           FOR UPDATE SKIP LOCKED
+    )
+    DELETE FROM idempotency_keys ik
+     USING victims v
+     WHERE ik.merchant_id = v.merchant_id AND ik.idem_key = v.idem_key;
+    GET DIAGNOSTICS n = ROW_COUNT;
+
+    -- notifications delivered more than 30 days ago
+    WITH victims AS (
+        SELECT x.merchant_id, x.notification_id
+          FROM notifications x
+         WHERE x.status = 'DELIVERED'
+           AND x.delivered_at < now() - interval '30 days'
+         ORDER BY x.delivered_at
+         LIMIT GREATEST(COALESCE(p_limit, 0), 0)
+           FOR UPDATE SKIP LOCKED
+    )
+    DELETE FROM notifications x
+     USING victims v
+     WHERE x.merchant_id = v.merchant_id AND x.notification_id = v.notification_id;
+    GET DIAGNOSTICS d = ROW_COUNT;
+
+    RETURN n + d;
+END
+$$;
+
+
+--
+-- Name: pay_refresh(text, text, bigint, bigint, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_refresh(p_merchant text, p_idem_key text, p_lease bigint, p_expires_at bigint, p_psp_request text) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_checkout  text;
+    v_old       timestamptz;
+BEGIN
+    IF p_expires_at IS NULL OR p_psp_request IS NULL THEN
+        RAISE EXCEPTION 'pay_refresh: expires_at and psp_request are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT c.checkout_id, c.expires_at INTO v_checkout, v_old
+      FROM idempotency_keys ik
+      JOIN checkouts c ON c.merchant_id = ik.merchant_id AND c.checkout_id = ik.checkout_id
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       AND ik.state = 'in_progress' AND ik.lease = p_lease
+       AND ik.lease_until > clock_timestamp()
+       AND c.status = 'EXECUTING' AND c.psp_token IS NULL
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_refresh: key % of merchant % is not in progress under lease %',
+            p_idem_key, p_merchant, p_lease USING ERRCODE = 'PY003';
+    END IF;
+
+    UPDATE checkouts c
+       SET psp_request = p_psp_request, expires_at = to_timestamp(p_expires_at),
+           updated_at = now()
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = v_checkout;
+
+    PERFORM audit_append(p_merchant, v_checkout, 'registration:refreshed',
+        jsonb_build_object('expires_at_was', ts_epoch(v_old),
+                           'expires_at', p_expires_at));
+    RETURN ts_epoch(v_old);
+END
+$$;
+
+
+--
+-- Name: pay_refund_claim(text, text, text, integer, integer, text, text, bigint, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    k      record;
+    o      payment_orders%ROWTYPE;
+    c      checkouts%ROWTYPE;
+    r      refunds%ROWTYPE;
+    b      record;
+    v_sum  bigint;
+    v_s    bigint;
+    v_p    bigint;
+    v_av   bigint;
+    v_err  text;
+BEGIN
+    SELECT * INTO k FROM op_key_take(p_merchant, p_idem_key, p_fingerprint,
+                                     p_lease_seconds, p_ttl_seconds, p_refund_id);
+    IF k.outcome IN ('replay', 'in_use', 'reused') THEN
+        RETURN QUERY SELECT k.outcome, NULL::bigint, k.retry_after, k.response_status,
+                            k.response_body, NULL::text, NULL::text, NULL::text,
+                            NULL::bigint, NULL::text, NULL::text, NULL::bigint,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    IF k.outcome = 'resumed' THEN
+        SELECT * INTO r FROM refunds rf
+         WHERE rf.merchant_id = p_merchant AND rf.refund_id = k.op_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pay_refund_claim: in-progress key % has no refund', p_idem_key
+                USING ERRCODE = 'PY004';
+        END IF;
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = r.checkout_id;
+        -- settled (its webhook came) or known to the PSP (its answer was
+        -- stored): answered from the row, the PSP is not asked again
+        RETURN QUERY SELECT CASE WHEN r.status <> 'PENDING' OR r.psp_refund_id IS NOT NULL
+                                 THEN 'settled' ELSE 'resumed' END,
+                            k.lease, NULL::int, NULL::int, NULL::text,
+                            r.refund_id, r.psp, c.psp_payment_ref, r.amount, r.currency,
+                            r.reason, NULL::bigint, r.status, r.psp_refund_id, r.failure,
+                            floor(date_part('epoch', clock_timestamp() - r.created_at))::bigint;
+        RETURN;
+    END IF;
+
+    -- A new refund: every refund of this order passes here one at a time,
+    -- and then, under the seller's wallet lock, one at a time with the
+    -- seller's pay-outs: a pay-out sees this refund held back from the
+    -- available balance, or this refund comes after the pay-out.
+    SELECT * INTO o FROM payment_orders po
+     WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id
+       FOR UPDATE;
+    IF FOUND THEN
+        PERFORM 1 FROM wallets w
+         WHERE w.merchant_id = p_merchant AND w.seller_account = o.seller_account
+           AND w.currency = o.currency FOR UPDATE;
+    END IF;
+    IF o.payment_order_id IS NULL THEN
+        v_err := 'not_found';
+    ELSE
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = o.checkout_id;
+        v_sum := order_given_back(p_merchant, p_order_id, NULL);
+        IF o.status <> 'SUCCESS' OR c.psp_payment_ref IS NULL THEN
+            v_err := 'not_refundable';
+        ELSIF p_currency <> o.currency THEN
+            v_err := 'currency_mismatch';
+        ELSIF v_sum + p_amount > o.amount THEN
+            v_err := 'exceeds_capture';
+        ELSE
+            -- the seller's share of it must be available: what a pay-out
+            -- already took, or a PENDING refund holds, is not
+            SELECT coalesce(sum(rf.amount) FILTER (WHERE rf.status = 'SUCCEEDED'), 0)::bigint,
+                   coalesce(sum(rf.amount) FILTER (WHERE rf.status = 'PENDING'), 0)::bigint
+              INTO v_s, v_p
+              FROM refunds rf
+             WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id;
+            SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
+            IF refund_seller_share(o.amount, coalesce(o.commission, 0), v_s + v_p, p_amount)
+               > b.available THEN
+                v_err := 'insufficient_balance';
+                v_av := b.available;
+            END IF;
+        END IF;
+    END IF;
+
+    IF v_err IS NOT NULL THEN
+        -- nothing is kept: not even the key, so a corrected retry may use it
+        DELETE FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           AND ik.lease = k.lease AND ik.state = 'in_progress';
+        RETURN QUERY SELECT v_err, NULL::bigint, NULL::int, NULL::int, NULL::text,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            o.currency, NULL::text,
+                            CASE WHEN v_err = 'insufficient_balance' THEN v_av
+                                 WHEN o.amount IS NULL THEN NULL
+                                 ELSE greatest(o.amount - v_sum, 0) END,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id, psp, nonce,
+                         amount, currency, reason, status)
+    VALUES (p_merchant, p_refund_id, o.checkout_id, p_order_id, c.psp,
+            p_merchant || ':' || p_refund_id, p_amount, p_currency, p_reason, 'PENDING');
+
+    PERFORM audit_append(p_merchant, o.checkout_id, 'refund:requested',
+        jsonb_build_object('refund_id', p_refund_id, 'payment_order_id', p_order_id,
+                           'amount', p_amount, 'currency', p_currency));
+
+    RETURN QUERY SELECT 'new'::text, k.lease, NULL::int, NULL::int, NULL::text,
+                        p_refund_id, c.psp, c.psp_payment_ref, p_amount, p_currency,
+                        p_reason, NULL::bigint, 'PENDING'::text, NULL::text, NULL::text,
+                        0::bigint;
+END
+$$;
+
+
+--
+-- Name: pay_refund_finish(text, text, bigint, text, boolean, text, text, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_refund_finish(p_merchant text, p_idem_key text, p_lease bigint, p_refund_id text, p_registered boolean, p_psp_refund_id text, p_failure text, p_response_status integer, p_response_body text) RETURNS TABLE(response_status integer, response_body text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    r  refunds%ROWTYPE;
+BEGIN
+    PERFORM op_key_done(p_merchant, p_idem_key, p_lease, p_response_status, p_response_body);
+
+    SELECT * INTO r FROM refunds rf
+     WHERE rf.merchant_id = p_merchant AND rf.refund_id = p_refund_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_refund_finish: no refund %', p_refund_id USING ERRCODE = 'PY004';
+    END IF;
+
+    IF p_registered THEN
+        -- a webhook may have come first and set it already
+        UPDATE refunds rf SET psp_refund_id = coalesce(rf.psp_refund_id, p_psp_refund_id)
+         WHERE rf.merchant_id = p_merchant AND rf.refund_id = p_refund_id;
+    ELSIF r.status = 'PENDING' THEN
+        UPDATE refunds rf SET status = 'FAILED', failure = left(p_failure, 1000)
+         WHERE rf.merchant_id = p_merchant AND rf.refund_id = p_refund_id;
+        PERFORM audit_append(p_merchant, r.checkout_id, 'refund:refused',
+            jsonb_build_object('refund_id', p_refund_id));
+    END IF;
+
+    RETURN QUERY SELECT p_response_status, p_response_body;
+END
+$$;
+
+
+--
+-- Name: pay_release(text, text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lease bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    UPDATE idempotency_keys ik
+       SET lease_until = now()
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       AND ik.state = 'in_progress' AND ik.lease = p_lease;
+END
+$$;
+
+
+--
+-- Name: pay_return_target(text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) RETURNS TABLE(status text, success_url text, cancel_url text, psp_matches boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    IF coalesce(p_session_result, '') <> '' THEN
+        INSERT INTO checkout_sweeps AS s (merchant_id, checkout_id, session_result)
+        SELECT c.merchant_id, c.checkout_id, p_session_result
+          FROM checkouts c
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+           AND c.psp = p_psp AND c.status = 'EXECUTING'
+        ON CONFLICT (merchant_id, checkout_id) DO UPDATE
+            SET session_result = EXCLUDED.session_result;
+    END IF;
+
+    RETURN QUERY
+        SELECT c.status::text, c.success_url, c.cancel_url, c.psp = p_psp
+          FROM checkouts c
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+END
+$$;
+
+
+--
+-- Name: pay_sweeper_apply(text, text, text, text, text, text, bigint, text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]) RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v         record;
+    v_token   text := psp_token_key(p_psp, p_token, p_tokens);
+    v_amount  bigint := p_amount;
+    v_cur     text := p_currency;
+BEGIN
+    -- Adyen's session result carries no amount: a success without one is
+    -- checked against the checkout's own (the PSP's look-up found it by
+    -- our session, so its amount is the one we registered)
+    IF p_kind = 'SUCCEEDED' AND p_amount = -1 AND coalesce(p_currency, '') = ''
+       AND coalesce(v_token, '') <> '' THEN
+        SELECT c.amount_total, c.currency INTO v_amount, v_cur
+          FROM psp_tokens t
+          JOIN checkouts c
+            ON c.merchant_id = t.merchant_id AND c.checkout_id = t.checkout_id
+         WHERE t.psp = p_psp AND t.psp_token = v_token;
+        v_amount := coalesce(v_amount, -1);
+        v_cur := coalesce(v_cur, '');
+    END IF;
+
+    PERFORM set_config('payments.event_source', 'sweeper', true);
+
+    SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind,
+        p_type, v_token, p_reference, v_amount, v_cur,
+        CASE WHEN p_kind = 'SUCCEEDED' THEN p_payment_ref END) x;
+
+    PERFORM set_config('payments.event_source', '', true);
+
+    IF v.merchant_id IS NOT NULL AND v.outcome <> 'duplicate' THEN
+        IF NOT (p_kind = 'FAILED' AND v.outcome = 'pending') THEN
+            PERFORM audit_append(v.merchant_id, v.checkout_id, 'sweeper:' || v.outcome,
+                jsonb_build_object('psp', p_psp, 'event_id', p_event_id,
+                                   'kind', p_kind, 'type', p_type));
+        END IF;
+
+        UPDATE checkout_sweeps s SET last_answer = left(p_type || ': ' || v.outcome, 100)
+         WHERE s.merchant_id = v.merchant_id AND s.checkout_id = v.checkout_id;
+    END IF;
+
+    IF p_kind = 'SUCCEEDED' AND v.outcome = 'already' THEN
+        PERFORM payment_ref_note(p_psp, v.merchant_id, v.checkout_id, p_payment_ref);
+    END IF;
+
+    RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
+END
+$$;
+
+
+--
+-- Name: pay_sweeper_due(text, text[], integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM 1 FROM sweeper_lease l
+      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH due AS (
+        SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
+               ts_epoch(c.expires_at) AS expires_epoch,
+               floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
+               s.session_result, c.created_at
+          FROM checkouts c
+          LEFT JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+         WHERE c.status = 'EXECUTING'
+           AND c.created_at < now() - make_interval(secs => p_after)
+           AND c.psp = ANY (p_psps)
+           AND c.psp_token IS NOT NULL
+           AND (s.last_at IS NULL OR s.last_at < now() - make_interval(secs => p_every))
+         -- never asked first, then the one asked longest ago
+         ORDER BY s.last_at NULLS FIRST, c.created_at
+         LIMIT p_limit
+    ), asked AS (
+        INSERT INTO checkout_sweeps AS s (merchant_id, checkout_id, attempts, last_at)
+        SELECT d.merchant_id, d.checkout_id, 1, now() FROM due d
+        ON CONFLICT (merchant_id, checkout_id) DO UPDATE
+            SET attempts = s.attempts + 1, last_at = now()
+    )
+    SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
+           d.expires_epoch, d.age_seconds, d.session_result
+      FROM due d
+     ORDER BY d.created_at;
+END
+$$;
+
+
+--
+-- Name: pay_sweeper_lease(text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_lease(p_owner text, p_seconds integer) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_seconds < 1 THEN
+        RAISE EXCEPTION 'pay_sweeper_lease: % seconds', p_seconds
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    INSERT INTO sweeper_lease AS l (id, owner, until)
+    VALUES (1, p_owner, now() + make_interval(secs => p_seconds))
+    ON CONFLICT (id) DO UPDATE
+        SET owner = EXCLUDED.owner,
+            until = EXCLUDED.until,
+            taken = CASE WHEN l.owner = EXCLUDED.owner THEN l.taken ELSE now() END
+        WHERE l.owner = EXCLUDED.owner OR l.until <= now();
+
+    RETURN FOUND;
+END
+$$;
+
+
+--
+-- Name: pay_sweeper_note(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_note(p_merchant text, p_checkout_id text, p_answer text) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    UPDATE checkout_sweeps s SET last_answer = left(p_answer, 100)
+     WHERE s.merchant_id = p_merchant AND s.checkout_id = p_checkout_id;
+$$;
+
+
+--
+-- Name: pay_sweeper_overdue(text, text[], integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_overdue(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, age_seconds bigint, last_answer text, unresolved bigint, oldest_seconds bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_n       bigint;
+    v_oldest  bigint;
+BEGIN
+    SELECT count(*),
+           coalesce(floor(extract(epoch FROM now() - min(c.created_at)))::bigint, 0)
+      INTO v_n, v_oldest
+      FROM checkouts c
+     WHERE c.status = 'EXECUTING'
+       AND c.created_at < now() - make_interval(secs => p_alert_after)
+       AND c.psp = ANY (p_psps);
+
+    PERFORM 1 FROM sweeper_lease l
+      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
+    IF NOT FOUND OR v_n = 0 THEN
+        RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            NULL::text, v_n, v_oldest;
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH late AS (
+        SELECT c.merchant_id, c.checkout_id, c.psp,
+               floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
+               s.last_answer, c.created_at
+          FROM checkouts c
+          LEFT JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+         WHERE c.status = 'EXECUTING'
+           AND c.created_at < now() - make_interval(secs => p_alert_after)
+           AND c.psp = ANY (p_psps)
+           AND s.alerted_at IS NULL
+         ORDER BY c.created_at
+         LIMIT p_limit
+    ), marked AS (
+        INSERT INTO checkout_sweeps AS s (merchant_id, checkout_id, alerted_at)
+        SELECT l.merchant_id, l.checkout_id, now() FROM late l
+        ON CONFLICT (merchant_id, checkout_id) DO UPDATE SET alerted_at = now()
+    )
+    SELECT l.merchant_id, l.checkout_id, l.psp, l.age_seconds, l.last_answer,
+           v_n, v_oldest
+      FROM late l
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, NULL, v_n, v_oldest
+     WHERE NOT EXISTS (SELECT 1 FROM late);
+END
+$$;
+
+
+--
+-- Name: pay_wallets_fold(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_wallets_fold(p_limit integer) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET jit TO 'off'
+    AS $$
+DECLARE
+    n  int;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(7420118016) THEN
+        RETURN 0;
+    END IF;
+    WITH picked AS (
+        SELECT c.ctid AS id FROM wallet_credits c
+         LIMIT GREATEST(COALESCE(p_limit, 0), 0)
+    ), gone AS (
+        DELETE FROM wallet_credits c USING picked p
+         WHERE c.ctid = p.id
+        RETURNING c.merchant_id, c.seller_account, c.currency, c.amount
+    ), sums AS (
+        SELECT g.merchant_id, g.seller_account, g.currency, sum(g.amount) AS amount,
+               count(*) AS n
+          FROM gone g GROUP BY 1, 2, 3
+    ), folded AS (
+        INSERT INTO wallets_folded AS f (merchant_id, seller_account, currency, balance)
+        SELECT s.merchant_id, s.seller_account, s.currency, s.amount FROM sums s
+        ON CONFLICT ON CONSTRAINT wallets_folded_pkey
+        DO UPDATE SET balance = f.balance + EXCLUDED.balance, updated_at = now()
+    )
+    SELECT coalesce(sum(s.n), 0) INTO n FROM sums s;
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: pay_webhook_apply_core(text, text, text, text, text, text, bigint, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text) RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    c          checkouts%ROWTYPE;
+    o          record;
+    v_m        text;
+    v_co       text;
+    v_ref_m    text;
+    v_ref_co   text;
+    v_outcome  text;
+    v_target   pay_status;
+    v_source   text;
+    v_comm     bigint;
+    v_sellers  text[] := '{}';
+    v_wcur     text[] := '{}';
+    v_wamount  bigint[] := '{}';
+    v_ref      text;
+    v_late     boolean := false;
+BEGIN
+    IF p_kind NOT IN ('SUCCEEDED', 'FAILED', 'PENDING', 'IGNORED') THEN
+        RAISE EXCEPTION 'pay_webhook_apply: unknown kind %', p_kind
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- The event's own lock, held to commit: a second delivery of it waits
+    -- here until the first commits, then finds its row (READ COMMITTED: a
+    -- statement sees what committed before it began).  The row itself is
+    -- written once, at the end, with its outcome.
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    SELECT we.merchant_id, we.checkout_id INTO v_m, v_co
+      FROM webhook_events we
+     WHERE we.psp = p_psp AND we.event_id = p_event_id;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'duplicate'::text, v_m, v_co;
+        RETURN;
+    END IF;
+
+    IF coalesce(p_token, '') <> '' THEN
+        SELECT t.merchant_id, t.checkout_id INTO v_m, v_co
+          FROM psp_tokens t
+         WHERE t.psp = p_psp AND t.psp_token = p_token;
+    END IF;
+
+    IF coalesce(p_reference, '') <> '' AND position(':' IN p_reference) > 0 THEN
+        v_ref_m := split_part(p_reference, ':', 1);
+        v_ref_co := substr(p_reference, length(v_ref_m) + 2);
+
+        -- no token, or one not found here (indexed under a key this
+        -- gateway lacks): the signed reference names the checkout
+        IF v_m IS NULL THEN
+            v_m := v_ref_m;
+            v_co := v_ref_co;
+        ELSIF v_m <> v_ref_m OR v_co <> v_ref_co THEN
+            v_outcome := 'mismatch';
+        END IF;
+    END IF;
+
+    IF v_outcome IS NULL THEN
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co AND ck.psp = p_psp
+           FOR UPDATE;
+
+        IF NOT FOUND THEN
+            v_outcome := 'unknown_checkout';
+            v_m := NULL;
+            v_co := NULL;
+            -- a payment's success or failure is not recorded: the PSP
+            -- delivers it again, and it applies once the checkout is found
+            IF p_kind IN ('SUCCEEDED', 'FAILED') THEN
+                RETURN QUERY SELECT v_outcome, v_m, v_co;
+                RETURN;
+            END IF;
+        ELSIF (p_amount <> -1 AND p_amount <> c.amount_total)
+              OR (coalesce(p_currency, '') <> '' AND upper(p_currency) <> c.currency)
+              OR (p_kind = 'SUCCEEDED'
+                  AND (p_amount = -1 OR coalesce(p_currency, '') = '')) THEN
+            v_outcome := 'amount_mismatch';
+        ELSIF p_kind = 'PENDING' THEN
+            v_outcome := 'pending';
+        ELSIF p_kind = 'IGNORED' THEN
+            v_outcome := 'ignored';
+        ELSE
+            v_target := CASE p_kind WHEN 'SUCCEEDED' THEN 'SUCCESS'::pay_status
+                                    ELSE 'FAILED'::pay_status END;
+            IF c.status = v_target THEN
+                v_outcome := 'already';
+            ELSIF c.status = 'SUCCESS'
+                  OR (c.status = 'FAILED' AND v_target = 'FAILED') THEN
+                v_outcome := 'late_contrary';
+            ELSIF v_target = 'FAILED' AND c.status = 'EXECUTING'
+                  AND coalesce(current_setting('payments.event_source', true), '') = 'sweeper'
+                  AND checkout_payment_under_way(p_psp, v_m, v_co) THEN
+                -- the sweeper's inference against the PSP's word that a
+                -- payment is under way: nothing moves, nothing recorded
+                RETURN QUERY SELECT 'pending'::text, v_m, v_co;
+                RETURN;
+            ELSE
+                -- EXECUTING -> either, or FAILED -> SUCCESS: the PSP holds
+                -- the money, so it is booked whatever was inferred before
+                v_late := (c.status = 'FAILED');
+                v_source := coalesce(nullif(current_setting('payments.event_source', true), ''),
+                                     'webhook') || ':' || p_psp || ':' || p_event_id;
+
+                -- the PSP's id of the payment, noted with the status (as
+                -- payment_ref_note does for a checkout paid before)
+                IF v_target = 'SUCCESS' AND c.psp_payment_ref IS NULL
+                   AND length(p_payment_ref) BETWEEN 1 AND 128 THEN
+                    v_ref := p_payment_ref;
+                END IF;
+
+                IF v_late THEN
+                    PERFORM set_config('payments.paid_after_failed', 'on', true);
+                END IF;
+
+                UPDATE checkouts ck
+                   SET status = v_target, updated_at = now(),
+                       psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref)
+                 WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
+
+                IF v_ref IS NOT NULL THEN
+                    INSERT INTO psp_payments (psp, payment_ref, merchant_id, checkout_id)
+                    VALUES (p_psp, v_ref, v_m, v_co)
+                    ON CONFLICT DO NOTHING;
+                END IF;
+
+                FOR o IN
+                    SELECT po.payment_order_id, po.seller_account, po.amount,
+                           po.currency, po.status
+                      FROM payment_orders po
+                     WHERE po.merchant_id = v_m AND po.checkout_id = v_co
+                     ORDER BY po.seller_account, po.line_no
+                       FOR UPDATE
+                LOOP
+                    v_comm := CASE WHEN v_target = 'SUCCESS'
+                                   THEN commission_of(o.amount, coalesce(c.commission_bps, 0),
+                                                       coalesce(c.commission_fixed, 0))
+                              END;
+
+                    UPDATE payment_orders po
+                       SET status = v_target,
+                           ledger_updated = (v_target = 'SUCCESS'),
+                           wallet_updated = (v_target = 'SUCCESS'),
+                           commission = v_comm,
+                           updated_at = now()
+                     WHERE po.merchant_id = v_m AND po.payment_order_id = o.payment_order_id;
+
+                    INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                              from_status, to_status, source)
+                    VALUES (v_m, v_co, o.payment_order_id, o.status, v_target, v_source);
+
+                    IF v_target = 'SUCCESS' THEN
+                        -- the PSP holds the money: clearing debited, the
+                        -- seller's net share and the commission credited
+                        PERFORM ledger_book(v_m, v_co, o.payment_order_id, 'payment', NULL,
+                            v_source, o.currency,
+                            ARRAY['psp_clearing:' || p_psp,
+                                  'seller_payable:' || o.seller_account,
+                                  'platform_commission'],
+                            ARRAY[o.amount, -(o.amount - v_comm), -v_comm]);
+                        v_sellers := v_sellers || o.seller_account;
+                        v_wcur := v_wcur || o.currency::text;
+                        v_wamount := v_wamount || (o.amount - v_comm);
+                    END IF;
+                END LOOP;
+
+                IF v_late THEN
+                    PERFORM set_config('payments.paid_after_failed', '', true);
+                END IF;
+
+                -- the wallets last, in the loop's (seller) order: a seller's
+                -- wallet row is the one row every payment of that seller
+                -- locks, so it is held for the least time
+                FOR i IN 1 .. coalesce(array_length(v_sellers, 1), 0) LOOP
+                    PERFORM wallet_add(v_m, v_sellers[i], v_wcur[i], v_wamount[i]);
+                END LOOP;
+
+                v_outcome := CASE WHEN v_late THEN 'paid_after_failed' ELSE 'applied' END;
+            END IF;
+        END IF;
+    END IF;
+
+    -- Another path recording this event id meanwhile (none takes the lock
+    -- above) makes this a unique violation: the whole event rolls back, and
+    -- the PSP's retry finds it recorded.
+    INSERT INTO webhook_events (psp, event_id, kind, type, outcome, merchant_id,
+                                checkout_id)
+    VALUES (p_psp, p_event_id, p_kind, left(coalesce(p_type, ''), 100), v_outcome,
+            v_m, v_co);
+
+    RETURN QUERY SELECT v_outcome, v_m, v_co;
+END
+$$;
+
+
+--
+-- Name: payment_orders_row_checks(text, integer, text, bigint, text, public.pay_status, boolean, boolean, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status public.pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (amount > 0) THEN 'payment_orders_amount'
+        WHEN NOT ((ledger_updated = (status = 'SUCCESS'::public.pay_status)) AND (wallet_updated = (status = 'SUCCESS'::public.pay_status))) THEN 'payment_orders_booked_iff_success'
+        WHEN NOT ((commission >= 0) AND (commission <= amount)) THEN 'payment_orders_commission'
+        WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'payment_orders_currency'
+        WHEN NOT ((length(payment_order_id) >= 1) AND (length(payment_order_id) <= 40) AND (payment_order_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'payment_orders_id_format'
+        WHEN NOT (line_no > 0) THEN 'payment_orders_line_no'
+        WHEN NOT ((length(seller_account) >= 1) AND (length(seller_account) <= 64) AND (seller_account ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'payment_orders_seller_format'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'payment_orders', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$_$;
+
+
+--
+-- Name: payment_ref_note(text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.payment_ref_note(p_psp text, p_merchant text, p_checkout text, p_payment_ref text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF coalesce(p_payment_ref, '') = '' OR length(p_payment_ref) > 128 THEN
+        RETURN;
+    END IF;
+    UPDATE checkouts ck SET psp_payment_ref = p_payment_ref
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout
+       AND ck.psp = p_psp AND ck.status = 'SUCCESS' AND ck.psp_payment_ref IS NULL;
+    IF FOUND THEN
+        INSERT INTO psp_payments (psp, payment_ref, merchant_id, checkout_id)
+        VALUES (p_psp, p_payment_ref, p_merchant, p_checkout)
+        ON CONFLICT DO NOTHING;
+    END IF;
+END
+$$;
+
+
+--
+-- Name: payout_event_apply(text, text, text, text, bigint, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.payout_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    n  record;
+    p  payouts%ROWTYPE;
+BEGIN
+    SELECT * INTO n FROM nonce_split(p_reference);
+    SELECT * INTO p FROM payouts po
+     WHERE po.merchant_id = n.merchant_id AND po.payout_id = n.object_id AND po.psp = p_psp;
+    IF NOT FOUND AND coalesce(p_object_ref, '') <> '' THEN
+        SELECT * INTO p FROM payouts po WHERE po.psp = p_psp AND po.psp_payout_id = p_object_ref;
+    END IF;
+    IF p.payout_id IS NULL THEN
+        outcome := 'unknown_payout';
+        RETURN;
+    END IF;
+    merchant_id := p.merchant_id;
+
+    -- the seller's wallet first, as every pay-out of it does
+    PERFORM 1 FROM wallets w
+     WHERE w.merchant_id = p.merchant_id AND w.seller_account = p.seller_account
+       AND w.currency = p.currency FOR UPDATE;
+    SELECT * INTO p FROM payouts po
+     WHERE po.merchant_id = p.merchant_id AND po.payout_id = p.payout_id FOR UPDATE;
+
+    IF p_amount IS DISTINCT FROM p.amount OR upper(coalesce(p_currency, '')) <> p.currency THEN
+        outcome := 'amount_mismatch';
+        RETURN;
+    END IF;
+    -- the PSP's id of another transfer than the one stored: a second
+    -- transfer under our nonce (a key the PSP forgot), never "already"
+    IF coalesce(p_object_ref, '') <> '' AND p.psp_payout_id IS NOT NULL
+       AND p.psp_payout_id <> p_object_ref THEN
+        outcome := 'mismatch';
+        RETURN;
+    END IF;
+    IF (p_kind = 'PAYOUT_PAID' AND p.status = 'PAID')
+       OR (p_kind = 'PAYOUT_FAILED' AND p.status = 'FAILED') THEN
+        outcome := 'already';
+        RETURN;
+    END IF;
+    IF p.status = 'PAID' AND p_kind = 'PAYOUT_FAILED' THEN
+        -- reversed or returned after it was paid (Stripe's transfer.reversed
+        -- after transfer.created, Adyen's "returned" after "booked"): the
+        -- money is back on the platform's balance, so back in the wallet
+        UPDATE payouts po SET status = 'FAILED',
+                              failure = 'reversed at the PSP after it was paid',
+                              psp_payout_id = coalesce(po.psp_payout_id, nullif(p_object_ref, ''))
+         WHERE po.merchant_id = p.merchant_id AND po.payout_id = p.payout_id;
+        PERFORM ledger_book(p.merchant_id, NULL, NULL, 'payout', p.payout_id,
+            'webhook:' || p_psp || ':' || p_event_id, p.currency,
+            ARRAY['seller_payable:' || p.seller_account, 'psp_clearing:' || p_psp],
+            ARRAY[-p.amount, p.amount]);
+        PERFORM wallet_add(p.merchant_id, p.seller_account, p.currency, p.amount);
+        outcome := 'applied';
+        RETURN;
+    END IF;
+    IF p.status <> 'PENDING' THEN
+        outcome := 'late_contrary';
+        RETURN;
+    END IF;
+
+    IF p_kind = 'PAYOUT_FAILED' THEN
+        -- nothing was booked: the money was only held back, it is available again
+        UPDATE payouts po SET status = 'FAILED', failure = 'failed at the PSP',
+                              psp_payout_id = coalesce(po.psp_payout_id, nullif(p_object_ref, ''))
+         WHERE po.merchant_id = p.merchant_id AND po.payout_id = p.payout_id;
+    ELSE
+        UPDATE payouts po SET status = 'PAID',
+                              psp_payout_id = coalesce(po.psp_payout_id, nullif(p_object_ref, ''))
+         WHERE po.merchant_id = p.merchant_id AND po.payout_id = p.payout_id;
+        PERFORM ledger_book(p.merchant_id, NULL, NULL, 'payout', p.payout_id,
+            'webhook:' || p_psp || ':' || p_event_id, p.currency,
+            ARRAY['seller_payable:' || p.seller_account, 'psp_clearing:' || p_psp],
+            ARRAY[p.amount, -p.amount]);
+        PERFORM wallet_add(p.merchant_id, p.seller_account, p.currency, -p.amount);
+    END IF;
+    outcome := 'applied';
+END
+$$;
+
+
+--
+-- Name: payouts_notify(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.payouts_notify() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.status IS NOT DISTINCT FROM NEW.status THEN
+        RETURN NULL;
+    END IF;
+    PERFORM notify_enqueue(
+        NEW.merchant_id,
+        CASE NEW.status WHEN 'PAID' THEN 'payout.paid' ELSE 'payout.failed' END,
+        NULL, NEW.payout_id,
+        jsonb_strip_nulls(jsonb_build_object(
+            'payout_id', NEW.payout_id,
+            'seller_account', NEW.seller_account,
+            'status', NEW.status,
+            'amount_minor', NEW.amount,
+            'currency', NEW.currency,
+            'failure', NEW.failure)));
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: payouts_within_balance(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.payouts_within_balance() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    b  record;
+BEGIN
+    PERFORM 1 FROM wallets w
+     WHERE w.merchant_id = NEW.merchant_id AND w.seller_account = NEW.seller_account
+       AND w.currency = NEW.currency FOR UPDATE;
+    SELECT * INTO b FROM seller_available(NEW.merchant_id, NEW.seller_account, NEW.currency);
+    IF NEW.amount > b.available THEN
+        RAISE EXCEPTION 'pay-out %: % exceeds the seller''s available %', NEW.payout_id,
+            NEW.amount, b.available USING ERRCODE = 'PY008';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: psp_token_key(text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.psp_token_key(p_psp text, p_token text, p_tokens text[]) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_tok  text;
+BEGIN
+    IF coalesce(p_token, '') = '' OR coalesce(cardinality(p_tokens), 0) = 0 THEN
+        RETURN p_token;
+    END IF;
+    FOREACH v_tok IN ARRAY p_tokens LOOP
+        PERFORM 1 FROM psp_tokens t WHERE t.psp = p_psp AND t.psp_token = v_tok;
+        IF FOUND THEN
+            RETURN v_tok;
+        END IF;
+    END LOOP;
+    RETURN p_token;
+END
+$$;
+
+
+--
+-- Name: recon_begin(text, text, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_begin(p_psp text, p_dialect text, p_sha256 text, p_file text, p_rows integer) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_id  bigint;
+    v_r   recon_reports%ROWTYPE;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('payments-reconcile'));
+
+    IF NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.psp = p_psp) THEN
+        RAISE EXCEPTION 'unknown PSP "%": no checkout was ever registered with it', p_psp
+            USING ERRCODE = 'PY011';
+    END IF;
+
+    SELECT * INTO v_r FROM recon_reports r WHERE r.sha256 = p_sha256;
+    IF FOUND THEN
+        IF v_r.psp <> p_psp OR v_r.dialect <> p_dialect THEN
+            RAISE EXCEPTION 'this file was reconciled before as report % for PSP "%" (dialect %), not "%" (dialect %): nothing done',
+                v_r.report_id, v_r.psp, v_r.dialect, p_psp, p_dialect
+                USING ERRCODE = 'PY012';
+        END IF;
+        RETURN NULL;
+    END IF;
+
+    INSERT INTO recon_reports (psp, dialect, sha256, file_name, row_count)
+    VALUES (p_psp, p_dialect, p_sha256, left(coalesce(p_file, ''), 1000), p_rows)
+    RETURNING report_id INTO v_id;
+
+    RETURN v_id;
+END
+$$;
+
+
+--
+-- Name: recon_rows; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.recon_rows (
+    report_id bigint NOT NULL,
+    record integer NOT NULL,
+    row_id text NOT NULL,
+    type text NOT NULL,
+    psp_type text DEFAULT ''::text NOT NULL,
+    payment_ref text DEFAULT ''::text NOT NULL,
+    object_ref text DEFAULT ''::text NOT NULL,
+    reference text DEFAULT ''::text NOT NULL,
+    currency text NOT NULL,
+    gross bigint NOT NULL,
+    fee bigint NOT NULL,
+    net bigint NOT NULL,
+    net_currency text NOT NULL,
+    booked_on text DEFAULT ''::text NOT NULL,
+    outcome text,
+    merchant_id text,
+    checkout_id text,
+    CONSTRAINT recon_rows_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT recon_rows_net_currency CHECK ((net_currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT recon_rows_outcome CHECK ((outcome = ANY (ARRAY['matched'::text, 'auto_fixed'::text, 'needs_person'::text, 'unclassified'::text, 'seen_before'::text, 'not_ours'::text]))),
+    CONSTRAINT recon_rows_record CHECK ((record >= 2)),
+    CONSTRAINT recon_rows_row_id CHECK (((length(row_id) >= 1) AND (length(row_id) <= 255))),
+    CONSTRAINT recon_rows_type CHECK ((type = ANY (ARRAY['payment'::text, 'refund'::text, 'refund_failure'::text, 'dispute'::text, 'dispute_won'::text, 'payout'::text, 'payout_failure'::text, 'fee'::text, 'bank_payout'::text, 'other'::text])))
+);
+
+
+--
+-- Name: recon_book_fee(bigint, public.recon_rows, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_book_fee(p_report bigint, r public.recon_rows, p_merchant text, p_checkout text, p_order text DEFAULT NULL::text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    AS $$
+DECLARE
+    v_order  text := p_order;
+    v_txn    bigint;
+    v_psp    text;
+BEGIN
+    IF r.fee = 0 OR p_merchant IS NULL THEN
+        RETURN;
+    END IF;
+
+    SELECT rp.psp INTO v_psp FROM recon_reports rp WHERE rp.report_id = p_report;
+
+    IF v_order IS NULL AND p_checkout IS NOT NULL THEN
+        SELECT o.payment_order_id INTO v_order FROM payment_orders o
+         WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout
+         ORDER BY o.line_no LIMIT 1;
+    END IF;
+
+    INSERT INTO ledger_transactions (merchant_id, checkout_id, payment_order_id, source,
+                                     kind, object_id)
+    VALUES (p_merchant, CASE WHEN v_order IS NULL THEN NULL ELSE p_checkout END, v_order,
+            'reconciliation:' || v_psp || ':' || r.row_id || ':fee', 'fee', r.row_id)
+    RETURNING txn_id INTO v_txn;
+
+    INSERT INTO ledger_entries (merchant_id, txn_id, entry_no, account, amount, currency)
+    VALUES (p_merchant, v_txn, 1, 'psp_fees:' || v_psp, r.fee, r.net_currency),
+           (p_merchant, v_txn, 2, 'psp_clearing:' || v_psp, -r.fee, r.net_currency);
+
+    -- audited once per merchant and report at the end of recon_run
+    INSERT INTO recon_mismatches (report_id, record, psp, class, kind, merchant_id,
+                                  checkout_id, currency, amount, evidence)
+    VALUES (p_report, r.record, v_psp, 'auto_fixed', 'fee_booked', p_merchant,
+            p_checkout, r.net_currency, r.fee,
+            jsonb_build_object('report_row', recon_row_json(r),
+                'ours', jsonb_build_object('txn_id', v_txn,
+                                           'account', 'psp_fees:' || v_psp),
+                'ledger', jsonb_build_array(
+                    jsonb_build_object('txn_id', v_txn, 'entry_no', 1,
+                        'account', 'psp_fees:' || v_psp, 'amount', r.fee,
+                        'currency', r.net_currency),
+                    jsonb_build_object('txn_id', v_txn, 'entry_no', 2,
+                        'account', 'psp_clearing:' || v_psp, 'amount', -r.fee,
+                        'currency', r.net_currency))));
+END
+$$;
+
+
+--
+-- Name: recon_check_flag(bigint, text, text, text, text, bigint, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_check_flag(p_report bigint, p_kind text, p_merchant text, p_checkout text, p_currency text, p_amount bigint, p_ours jsonb) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    INSERT INTO recon_mismatches (report_id, record, psp, class, kind, merchant_id,
+                                  checkout_id, currency, amount, evidence)
+    SELECT p_report, NULL, rp.psp, 'needs_person', p_kind, p_merchant, p_checkout,
+           p_currency, p_amount,
+           jsonb_build_object('report_row', NULL, 'ours', p_ours,
+               'ledger', CASE WHEN p_checkout IS NULL THEN '[]'::jsonb
+                              ELSE recon_ledger_json(p_merchant, p_checkout) END)
+      FROM recon_reports rp WHERE rp.report_id = p_report;
+$$;
+
+
+--
+-- Name: recon_checkout_json(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_checkout_json(p_merchant text, p_checkout text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT jsonb_build_object('merchant_id', c.merchant_id, 'checkout_id', c.checkout_id,
+               'psp', c.psp, 'status', c.status, 'amount_total', c.amount_total,
+               'currency', c.currency, 'created_at', c.created_at,
+               'orders', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                              'payment_order_id', o.payment_order_id,
+                              'seller_account', o.seller_account, 'amount', o.amount,
+                              'currency', o.currency, 'status', o.status)
+                            ORDER BY o.line_no), '[]'::jsonb)
+                            FROM payment_orders o
+                           WHERE o.merchant_id = c.merchant_id AND o.checkout_id = c.checkout_id))
+      FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout;
+$$;
+
+
+--
+-- Name: recon_checks(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_checks(p_report bigint) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    x    record;
+    n    int := 0;
+BEGIN
+    -- every wallet equals its ledger sum (seller_payable is credited: negative)
+    FOR x IN
+        SELECT coalesce(w.merchant_id, l.merchant_id) AS merchant_id,
+               coalesce(w.seller_account, l.seller) AS seller,
+               coalesce(w.currency, l.currency) AS currency,
+               coalesce(w.balance, 0) AS wallet, coalesce(l.total, 0) AS ledger
+          FROM wallets w
+          FULL JOIN (SELECT e.merchant_id, substr(e.account, 16) AS seller, e.currency,
+                            -sum(e.amount) AS total
+                       FROM ledger_entries e
+                      WHERE e.account LIKE 'seller\_payable:%'
+                      GROUP BY 1, 2, 3) l
+            ON l.merchant_id = w.merchant_id AND l.seller = w.seller_account
+           AND l.currency = w.currency
+         WHERE coalesce(w.balance, 0) <> coalesce(l.total, 0)
+    LOOP
+        PERFORM recon_check_flag(p_report, 'wallet_ledger_differs', x.merchant_id, NULL,
+            x.currency, (x.wallet - x.ledger)::bigint,
+            jsonb_build_object('seller_account', x.seller, 'wallet', x.wallet,
+                               'ledger', x.ledger));
+        n := n + 1;
+    END LOOP;
+
+    FOR x IN
+        SELECT o.merchant_id, o.checkout_id, o.payment_order_id, o.status, o.amount,
+               o.currency, coalesce(t.payments, 0) AS payments, coalesce(t.total, 0) AS total
+          FROM payment_orders o
+          LEFT JOIN (SELECT lt.merchant_id, lt.payment_order_id,
+                            count(*) FILTER (WHERE lt.kind = 'payment'
+                                               AND lt.source NOT LIKE 'reconciliation:%:fee')
+                                AS payments,
+                            count(*) AS total
+                       FROM ledger_transactions lt
+                      WHERE lt.payment_order_id IS NOT NULL
+                      GROUP BY 1, 2) t
+            ON t.merchant_id = o.merchant_id AND t.payment_order_id = o.payment_order_id
+         WHERE (o.status = 'SUCCESS' AND coalesce(t.payments, 0) <> 1)
+            OR (o.status <> 'SUCCESS' AND coalesce(t.total, 0) > 0)
+    LOOP
+        PERFORM recon_check_flag(p_report,
+            CASE WHEN x.status <> 'SUCCESS' THEN 'ledger_on_unpaid_order'
+                 WHEN x.payments = 0 THEN 'success_order_without_ledger'
+                 ELSE 'payment_booked_twice' END,
+            x.merchant_id, x.checkout_id, x.currency, x.amount,
+            jsonb_build_object('payment_order_id', x.payment_order_id, 'status', x.status,
+                               'payment_transactions', x.payments,
+                               'transactions', x.total));
+        n := n + 1;
+    END LOOP;
+
+    -- refunds never exceed captures (the PENDING ones are reserved)
+    FOR x IN
+        SELECT o.merchant_id, o.checkout_id, o.payment_order_id, o.amount, o.currency,
+               sum(f.amount) AS refunded
+          FROM refunds f
+          JOIN payment_orders o ON o.merchant_id = f.merchant_id
+                               AND o.payment_order_id = f.payment_order_id
+         WHERE f.status IN ('SUCCEEDED', 'PENDING')
+         GROUP BY 1, 2, 3, 4, 5
+        HAVING sum(f.amount) > o.amount
+    LOOP
+        PERFORM recon_check_flag(p_report, 'refunds_exceed_capture', x.merchant_id,
+            x.checkout_id, x.currency, (x.refunded - x.amount)::bigint,
+            jsonb_build_object('payment_order_id', x.payment_order_id,
+                               'captured', x.amount, 'refunded', x.refunded));
+        n := n + 1;
+    END LOOP;
+
+    -- the audit chains verify
+    FOR x IN SELECT m.merchant_id FROM merchants m ORDER BY 1 LOOP
+        IF NOT pay_audit_verify(x.merchant_id) THEN
+            PERFORM recon_check_flag(p_report, 'audit_chain_broken', x.merchant_id,
+                NULL, NULL, NULL, jsonb_build_object('merchant_id', x.merchant_id));
+            n := n + 1;
+        END IF;
+    END LOOP;
+
+    RETURN n;
+END
+$$;
+
+
+--
+-- Name: recon_failure_shown(bigint, text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_failure_shown(p_report bigint, p_type text, p_psp_id text, p_nonce text, p_merchant text, p_object text) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM recon_rows rr
+                    WHERE rr.report_id = p_report
+                      AND rr.type IN ('refund_failure', 'payout_failure')
+                      AND rr.type = p_type
+                      AND ((p_psp_id <> '' AND rr.object_ref = p_psp_id)
+                           OR (p_nonce <> '' AND rr.reference = p_nonce)))
+        OR EXISTS (SELECT 1 FROM recon_seen s
+                     JOIN recon_rows rr ON rr.report_id = s.report_id
+                                       AND rr.record = s.record
+                    WHERE s.merchant_id = p_merchant AND s.object_id = p_object
+                      AND rr.type = p_type)
+$$;
+
+
+--
+-- Name: recon_flag(bigint, public.recon_rows, text, text, text, text, text, bigint, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_flag(p_report bigint, r public.recon_rows, p_class text, p_kind text, p_merchant text, p_checkout text, p_currency text, p_amount bigint, p_ours jsonb) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    INSERT INTO recon_mismatches (report_id, record, psp, class, kind, merchant_id,
+                                  checkout_id, currency, amount, evidence)
+    SELECT p_report, r.record, rp.psp, p_class, p_kind, p_merchant, p_checkout,
+           p_currency, p_amount,
+           jsonb_build_object(
+               'report_row', CASE WHEN r.record IS NULL THEN NULL ELSE recon_row_json(r) END,
+               'ours', p_ours,
+               'ledger', CASE WHEN p_checkout IS NULL THEN '[]'::jsonb
+                              ELSE recon_ledger_json(p_merchant, p_checkout) END)
+      FROM recon_reports rp WHERE rp.report_id = p_report;
+END
+$$;
+
+
+--
+-- Name: recon_ledger_json(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_ledger_json(p_merchant text, p_checkout text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'txn_id', t.txn_id, 'payment_order_id', t.payment_order_id,
+               'source', t.source, 'entry_no', e.entry_no, 'account', e.account,
+               'amount', e.amount, 'currency', e.currency)
+             ORDER BY t.txn_id, e.entry_no), '[]'::jsonb)
+      FROM ledger_transactions t
+      JOIN ledger_entries e ON e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id
+     WHERE t.merchant_id = p_merchant AND t.checkout_id = p_checkout;
+$$;
+
+
+--
+-- Name: recon_money(bigint, public.recon_rows); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_money(p_report bigint, r public.recon_rows) RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_psp     text;
+    n         record;
+    f         refunds%ROWTYPE;
+    d         disputes%ROWTYPE;
+    p         payouts%ROWTYPE;
+    v_m       text;
+    v_co      text;
+    v_order   text;
+    v_obj     text;
+    v_j       jsonb;
+    v_kind    text;
+    v_class   text := 'needs_person';
+    v_amount  bigint := r.gross;
+    v_applied record;
+    v_event   text;
+    -- the amount the row says moved: out for a refund or pay-out, back for
+    -- its failure
+    v_moved   bigint := CASE WHEN r.type IN ('refund_failure', 'payout_failure')
+                             THEN r.gross ELSE -r.gross END;
+BEGIN
+    SELECT rp.psp INTO v_psp FROM recon_reports rp WHERE rp.report_id = p_report;
+    SELECT * INTO n FROM nonce_split(nullif(r.reference, ''));
+
+    IF r.type IN ('refund', 'refund_failure') THEN
+        IF n.merchant_id IS NOT NULL THEN
+            SELECT * INTO f FROM refunds rf
+             WHERE rf.merchant_id = n.merchant_id AND rf.refund_id = n.object_id
+               AND rf.psp = v_psp;
+        END IF;
+        IF f.refund_id IS NULL AND r.object_ref <> '' THEN
+            SELECT * INTO f FROM refunds rf
+             WHERE rf.psp = v_psp AND rf.psp_refund_id = r.object_ref;
+        END IF;
+
+        IF f.refund_id IS NULL THEN
+            -- refunded at the PSP, not here: the payment's checkout, if known
+            SELECT pp.merchant_id, pp.checkout_id INTO v_m, v_co FROM psp_payments pp
+             WHERE pp.psp = v_psp AND pp.payment_ref = nullif(r.payment_ref, '');
+            v_kind := r.type || '_unknown_here';
+        ELSE
+            v_m := f.merchant_id;
+            v_co := f.checkout_id;
+            v_order := f.payment_order_id;
+            v_obj := f.refund_id;
+            v_j := to_jsonb(f);
+            IF f.currency <> r.currency OR f.amount <> v_moved THEN
+                v_kind := 'refund_amount_differs';
+                v_amount := v_moved - f.amount;
+            ELSIF r.type = 'refund_failure' THEN
+                IF f.status <> 'FAILED' THEN
+                    v_event := 'REFUND_FAILED';
+                END IF;
+            ELSIF f.status = 'FAILED' THEN
+                IF NOT recon_failure_shown(p_report, 'refund_failure', f.psp_refund_id,
+                                           f.nonce, f.merchant_id, f.refund_id) THEN
+                    v_kind := 'refund_failed_here';
+                END IF;
+            ELSIF f.status = 'PENDING' THEN
+                v_event := 'REFUND_SUCCEEDED';
+            END IF;
+        END IF;
+
+    ELSIF r.type IN ('dispute', 'dispute_won') THEN
+        IF r.object_ref <> '' THEN
+            SELECT * INTO d FROM disputes dd
+             WHERE dd.psp = v_psp AND dd.psp_dispute_ref = r.object_ref;
+        END IF;
+        IF d.dispute_id IS NULL THEN
+            SELECT pp.merchant_id, pp.checkout_id INTO v_m, v_co FROM psp_payments pp
+             WHERE pp.psp = v_psp AND pp.payment_ref = nullif(r.payment_ref, '');
+            v_kind := 'dispute_unknown_here';
+        ELSE
+            v_m := d.merchant_id;
+            v_co := d.checkout_id;
+            v_obj := d.dispute_id;
+            v_j := to_jsonb(d);
+            IF d.currency <> r.currency OR d.amount <> abs(r.gross) THEN
+                v_kind := 'dispute_amount_differs';
+                v_amount := abs(r.gross) - d.amount;
+            ELSIF r.type = 'dispute_won' AND d.status <> 'WON' THEN
+                v_kind := 'dispute_status_differs';
+            END IF;
+        END IF;
+
+    ELSIF r.type IN ('payout', 'payout_failure') THEN
+        IF n.merchant_id IS NOT NULL THEN
+            SELECT * INTO p FROM payouts po
+             WHERE po.merchant_id = n.merchant_id AND po.payout_id = n.object_id
+               AND po.psp = v_psp;
+        END IF;
+        IF p.payout_id IS NULL AND r.object_ref <> '' THEN
+            SELECT * INTO p FROM payouts po
+             WHERE po.psp = v_psp AND po.psp_payout_id = r.object_ref;
+        END IF;
+
+        IF p.payout_id IS NULL THEN
+            v_kind := r.type || '_unknown_here';
+        ELSE
+            v_m := p.merchant_id;
+            v_obj := p.payout_id;
+            v_j := to_jsonb(p);
+            IF p.currency <> r.currency OR p.amount <> v_moved THEN
+                v_kind := 'payout_amount_differs';
+                v_amount := v_moved - p.amount;
+            ELSIF r.type = 'payout_failure' THEN
+                IF p.status <> 'FAILED' THEN
+                    v_event := 'PAYOUT_FAILED';
+                END IF;
+            ELSIF p.status = 'FAILED' THEN
+                IF NOT recon_failure_shown(p_report, 'payout_failure', p.psp_payout_id,
+                                           p.nonce, p.merchant_id, p.payout_id) THEN
+                    v_kind := 'payout_failed_here';
+                END IF;
+            ELSIF p.status = 'PENDING' THEN
+                v_event := 'PAYOUT_PAID';
+            END IF;
+        END IF;
+
+    ELSE
+        v_kind := r.type || '_reported';
+    END IF;
+
+    IF v_obj IS NOT NULL THEN
+        UPDATE recon_seen s SET object_id = v_obj
+         WHERE s.psp = v_psp AND s.row_id = r.row_id;
+        -- an earlier report's "missing at the PSP" of it was wrong
+        UPDATE recon_mismatches m
+           SET resolved_at = now(), resolution = 'found in report ' || p_report
+         WHERE m.psp = v_psp AND m.kind IN ('refund_missing_at_psp', 'payout_missing_at_psp')
+           AND m.resolved_at IS NULL AND m.merchant_id = v_m AND m.object_id = v_obj;
+    END IF;
+
+    -- done at the PSP, not yet here: its webhook was lost; applied exactly
+    -- as the webhook would be
+    IF v_event IS NOT NULL THEN
+        SELECT * INTO v_applied FROM pay_event_apply(v_psp, 'reconcile:' || r.row_id,
+            v_event, 'reconciliation', NULL,
+            CASE WHEN f.refund_id IS NOT NULL THEN f.nonce ELSE p.nonce END,
+            v_moved, r.currency, nullif(r.payment_ref, ''),
+            CASE WHEN f.refund_id IS NOT NULL
+                 THEN coalesce(f.psp_refund_id, nullif(r.object_ref, ''))
+                 ELSE coalesce(p.psp_payout_id, nullif(r.object_ref, '')) END,
+            NULL) x;
+        IF v_applied.outcome = 'applied' THEN
+            v_class := 'auto_fixed';
+            v_kind := r.type || '_webhook_missing';
+            v_j := v_j || jsonb_build_object('was', coalesce(f.status, p.status),
+                                             'event_id', 'reconcile:' || r.row_id);
+        ELSE
+            v_kind := r.type || '_webhook_apply_refused';
+            v_j := v_j || jsonb_build_object('outcome', v_applied.outcome);
+        END IF;
+    END IF;
+
+    -- the failure shown: a refund or pay-out flagged FAILED here by an
+    -- earlier report was right after all
+    IF r.type IN ('refund_failure', 'payout_failure') AND v_obj IS NOT NULL
+       AND (v_kind IS NULL OR v_class = 'auto_fixed') THEN
+        UPDATE recon_mismatches m
+           SET resolved_at = now(),
+               resolution = 'its failure is in report ' || p_report
+         WHERE m.psp = v_psp AND m.kind IN ('refund_failed_here', 'payout_failed_here')
+           AND m.resolved_at IS NULL AND m.merchant_id = v_m AND m.object_id = v_obj;
+    END IF;
+
+    IF v_kind IS NOT NULL THEN
+        PERFORM recon_flag(p_report, r, v_class, v_kind, v_m, v_co,
+            r.currency, v_amount, v_j);
+        UPDATE recon_mismatches m SET object_id = v_obj
+         WHERE m.report_id = p_report AND m.record = r.record AND m.kind = v_kind;
+    END IF;
+
+    IF v_class = 'needs_person' AND v_kind IS NOT NULL THEN
+        RETURN QUERY SELECT 'needs_person'::text, v_m, v_co;
+        RETURN;
+    END IF;
+
+    -- matched (or fixed): the PSP's fee of the row
+    IF r.type IN ('refund', 'refund_failure', 'payout', 'payout_failure',
+                  'dispute', 'dispute_won') THEN
+        PERFORM recon_book_fee(p_report, r, v_m, v_co, v_order);
+    END IF;
+
+    RETURN QUERY SELECT CASE WHEN v_class = 'auto_fixed' OR r.fee <> 0
+                             THEN 'auto_fixed' ELSE 'matched' END, v_m, v_co;
+END
+$$;
+
+
+--
+-- Name: recon_open(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_open(p_report bigint) RETURNS bigint
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT count(*) FROM recon_mismatches m
+     WHERE m.report_id = p_report AND m.class <> 'auto_fixed' AND m.resolved_at IS NULL;
+$$;
+
+
+--
+-- Name: recon_payment(bigint, public.recon_rows); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_payment(p_report bigint, r public.recon_rows) RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_psp      text;
+    c          checkouts%ROWTYPE;
+    v_found    boolean := false;
+    v_applied  record;
+    v_round    bigint := 0;
+    v_txn      bigint;
+BEGIN
+    SELECT rp.psp INTO v_psp FROM recon_reports rp WHERE rp.report_id = p_report;
+
+    IF r.reference <> '' AND position(':' IN r.reference) > 0 THEN
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = split_part(r.reference, ':', 1)
+           AND ck.checkout_id = substr(r.reference,
+                                       length(split_part(r.reference, ':', 1)) + 2)
+           AND ck.nonce = r.reference AND ck.psp = v_psp;
+        v_found := FOUND;
+    END IF;
+
+    IF NOT v_found AND r.payment_ref <> '' THEN
+        SELECT ck.* INTO c FROM psp_payments pp
+          JOIN checkouts ck ON ck.merchant_id = pp.merchant_id
+                           AND ck.checkout_id = pp.checkout_id
+         WHERE pp.psp = v_psp AND pp.payment_ref = r.payment_ref;
+        v_found := FOUND;
+    END IF;
+
+    IF NOT v_found THEN
+        PERFORM recon_flag(p_report, r, 'unclassified', 'unknown_payment', NULL, NULL,
+            r.currency, r.gross, NULL);
+        RETURN QUERY SELECT 'unclassified'::text, NULL::text, NULL::text;
+        RETURN;
+    END IF;
+
+    IF r.currency <> c.currency THEN
+        PERFORM recon_flag(p_report, r, 'needs_person', 'currency_differs',
+            c.merchant_id, c.checkout_id, r.currency, r.gross,
+            recon_checkout_json(c.merchant_id, c.checkout_id));
+        RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
+        RETURN;
+    END IF;
+
+    -- one minor unit off: a rounding remainder (an FX conversion, a
+    -- per-line rounding at the PSP), booked and otherwise matched
+    IF abs(r.gross - c.amount_total) = 1 THEN
+        v_round := r.gross - c.amount_total;
+    ELSIF r.gross <> c.amount_total THEN
+        PERFORM recon_flag(p_report, r, 'needs_person', 'amount_differs',
+            c.merchant_id, c.checkout_id, r.currency, r.gross - c.amount_total,
+            recon_checkout_json(c.merchant_id, c.checkout_id));
+        RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
+        RETURN;
+    END IF;
+
+    IF c.status = 'FAILED' THEN
+        PERFORM recon_flag(p_report, r, 'needs_person', 'paid_but_failed_here',
+            c.merchant_id, c.checkout_id, r.currency, r.gross,
+            recon_checkout_json(c.merchant_id, c.checkout_id));
+        RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
+        RETURN;
+    END IF;
+
+    IF c.status <> 'SUCCESS' THEN
+        -- paid at the PSP, its webhook never arrived: applied exactly as the
+        -- webhook would be (pay_event_apply: the payment's id noted too),
+        -- the moves' source saying reconciliation
+        PERFORM set_config('payments.event_source', 'reconciliation', true);
+        SELECT * INTO v_applied FROM pay_event_apply(v_psp, 'reconcile:' || r.row_id,
+            'SUCCEEDED', 'reconciliation', NULL, c.nonce, c.amount_total, r.currency,
+            nullif(r.payment_ref, ''), NULL, NULL) x;
+        PERFORM set_config('payments.event_source', '', true);
+
+        IF v_applied.outcome = 'applied' THEN
+            PERFORM recon_flag(p_report, r, 'auto_fixed', 'webhook_missing',
+                c.merchant_id, c.checkout_id, r.currency, r.gross,
+                recon_checkout_json(c.merchant_id, c.checkout_id)
+                    || jsonb_build_object('was', c.status, 'event_id', 'reconcile:' || r.row_id));
+        ELSE
+            PERFORM recon_flag(p_report, r, 'needs_person', 'webhook_apply_refused',
+                c.merchant_id, c.checkout_id, r.currency, r.gross,
+                recon_checkout_json(c.merchant_id, c.checkout_id)
+                    || jsonb_build_object('outcome', v_applied.outcome));
+            RETURN QUERY SELECT 'needs_person'::text, c.merchant_id, c.checkout_id;
+            RETURN;
+        END IF;
+    END IF;
+
+    -- an earlier report's missing_at_psp for this checkout was wrong
+    UPDATE recon_mismatches m
+       SET resolved_at = now(), resolution = 'found in report ' || p_report
+     WHERE m.psp = v_psp AND m.kind = 'missing_at_psp' AND m.resolved_at IS NULL
+       AND m.merchant_id = c.merchant_id AND m.checkout_id = c.checkout_id;
+
+    IF v_round <> 0 THEN
+        v_txn := ledger_book(c.merchant_id, c.checkout_id,
+            (SELECT o.payment_order_id FROM payment_orders o
+              WHERE o.merchant_id = c.merchant_id AND o.checkout_id = c.checkout_id
+              ORDER BY o.line_no LIMIT 1),
+            'fee', r.row_id, 'reconciliation:' || v_psp || ':' || r.row_id || ':rounding',
+            r.currency, ARRAY['psp_clearing:' || v_psp, 'psp_rounding:' || v_psp],
+            ARRAY[v_round, -v_round]);
+        PERFORM recon_flag(p_report, r, 'auto_fixed', 'rounding_booked',
+            c.merchant_id, c.checkout_id, r.currency, v_round,
+            jsonb_build_object('txn_id', v_txn, 'account', 'psp_rounding:' || v_psp,
+                               'amount_total', c.amount_total));
+    END IF;
+
+    PERFORM recon_book_fee(p_report, r, c.merchant_id, c.checkout_id);
+
+    RETURN QUERY SELECT CASE WHEN c.status <> 'SUCCESS' OR r.fee <> 0 OR v_round <> 0
+                             THEN 'auto_fixed' ELSE 'matched' END,
+                        c.merchant_id, c.checkout_id;
+END
+$$;
+
+
+--
+-- Name: recon_report_of(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_report_of(p_sha256 text) RETURNS bigint
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT r.report_id FROM recon_reports r WHERE r.sha256 = p_sha256;
+$$;
+
+
+--
+-- Name: recon_row_json(public.recon_rows); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_row_json(r public.recon_rows) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT to_jsonb(r) - 'report_id' - 'outcome';
+$$;
+
+
+--
+-- Name: recon_run(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_run(p_report bigint) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
+    AS $$
+DECLARE
+    r       recon_rows%ROWTYPE;
+    v_psp   text;
+    v       record;
+    v_from  timestamptz;
+    v_to    timestamptz;
+    c       record;
+BEGIN
+    SELECT rp.psp INTO v_psp FROM recon_reports rp WHERE rp.report_id = p_report;
+
+    FOR r IN SELECT * FROM recon_rows rr WHERE rr.report_id = p_report ORDER BY rr.record LOOP
+        INSERT INTO recon_seen (psp, row_id, report_id, record)
+        VALUES (v_psp, r.row_id, p_report, r.record)
+        ON CONFLICT (psp, row_id) DO NOTHING;
+
+        IF NOT FOUND THEN
+            UPDATE recon_rows rr SET outcome = 'seen_before'
+             WHERE rr.report_id = p_report AND rr.record = r.record;
+            CONTINUE;
+        END IF;
+
+        IF r.type = 'payment' THEN
+            SELECT * INTO v FROM recon_payment(p_report, r) x;
+        ELSIF r.type IN ('refund', 'refund_failure', 'dispute', 'dispute_won',
+                         'payout', 'payout_failure') THEN
+            SELECT * INTO v FROM recon_money(p_report, r) x;
+        ELSIF r.type = 'bank_payout' THEN
+            SELECT 'not_ours'::text AS outcome, NULL::text AS merchant_id,
+                   NULL::text AS checkout_id INTO v;
+        ELSIF r.type = 'fee' THEN
+            PERFORM recon_flag(p_report, r, 'needs_person', 'fee_without_payment',
+                NULL, NULL, r.net_currency, r.fee, NULL);
+            SELECT 'needs_person'::text AS outcome, NULL::text AS merchant_id,
+                   NULL::text AS checkout_id INTO v;
+        ELSE
+            PERFORM recon_flag(p_report, r, 'unclassified', 'unknown_row_type',
+                NULL, NULL, r.currency, r.gross, NULL);
+            SELECT 'unclassified'::text AS outcome, NULL::text AS merchant_id,
+                   NULL::text AS checkout_id INTO v;
+        END IF;
+
+        UPDATE recon_rows rr
+           SET outcome = v.outcome, merchant_id = v.merchant_id, checkout_id = v.checkout_id
+         WHERE rr.report_id = p_report AND rr.record = r.record;
+        -- a checkout is "shown" by its payment's row only: a refund of a
+        -- payment the report left out does not hide the payment missing
+        UPDATE recon_seen s
+           SET merchant_id = v.merchant_id,
+               checkout_id = CASE WHEN r.type = 'payment' THEN v.checkout_id END
+         WHERE s.psp = v_psp AND s.row_id = r.row_id;
+    END LOOP;
+
+    -- Missing at the PSP: a checkout paid here, of this PSP, registered
+    -- between the first and the last checkout this report matched, that no
+    -- report (this one or an earlier one) ever showed.
+    SELECT min(ck.created_at), max(ck.created_at) INTO v_from, v_to
+      FROM recon_rows rr
+      JOIN checkouts ck ON ck.merchant_id = rr.merchant_id AND ck.checkout_id = rr.checkout_id
+     WHERE rr.report_id = p_report AND rr.type = 'payment';
+
+    IF v_from IS NOT NULL THEN
+        FOR c IN
+            SELECT ck.merchant_id, ck.checkout_id, ck.amount_total, ck.currency
+              FROM checkouts ck
+             WHERE ck.psp = v_psp AND ck.status = 'SUCCESS'
+               AND ck.created_at BETWEEN v_from AND v_to
+               AND NOT EXISTS (SELECT 1 FROM recon_seen s
+                                WHERE s.merchant_id = ck.merchant_id
+                                  AND s.checkout_id = ck.checkout_id)
+               AND NOT EXISTS (SELECT 1 FROM recon_mismatches m
+                                WHERE m.kind = 'missing_at_psp' AND m.resolved_at IS NULL
+                                  AND m.merchant_id = ck.merchant_id
+                                  AND m.checkout_id = ck.checkout_id)
+             ORDER BY ck.created_at, ck.merchant_id, ck.checkout_id
+        LOOP
+            INSERT INTO recon_mismatches (report_id, record, psp, class, kind, merchant_id,
+                                          checkout_id, currency, amount, evidence)
+            VALUES (p_report, NULL, v_psp, 'needs_person', 'missing_at_psp', c.merchant_id,
+                    c.checkout_id, c.currency, c.amount_total,
+                    jsonb_build_object('report_row', NULL,
+                        'ours', recon_checkout_json(c.merchant_id, c.checkout_id),
+                        'ledger', recon_ledger_json(c.merchant_id, c.checkout_id)));
+        END LOOP;
+    END IF;
+
+    -- Refunds missing at the PSP: SUCCEEDED here, of this PSP, created
+    -- between the first and the last refund this report matched, never in
+    -- a report.
+    SELECT min(f.created_at), max(f.created_at) INTO v_from, v_to
+      FROM recon_seen s
+      JOIN refunds f ON f.merchant_id = s.merchant_id AND f.refund_id = s.object_id
+     WHERE s.report_id = p_report AND s.psp = v_psp;
+
+    IF v_from IS NOT NULL THEN
+        FOR c IN
+            SELECT f.* FROM refunds f
+             WHERE f.psp = v_psp AND f.status = 'SUCCEEDED'
+               AND f.created_at BETWEEN v_from AND v_to
+               AND NOT EXISTS (SELECT 1 FROM recon_seen s
+                                WHERE s.merchant_id = f.merchant_id
+                                  AND s.object_id = f.refund_id)
+               AND NOT EXISTS (SELECT 1 FROM recon_mismatches m
+                                WHERE m.kind = 'refund_missing_at_psp' AND m.resolved_at IS NULL
+                                  AND m.merchant_id = f.merchant_id
+                                  AND m.object_id = f.refund_id)
+             ORDER BY f.created_at, f.merchant_id, f.refund_id
+        LOOP
+            INSERT INTO recon_mismatches (report_id, record, psp, class, kind, merchant_id,
+                                          checkout_id, object_id, currency, amount, evidence)
+            VALUES (p_report, NULL, v_psp, 'needs_person', 'refund_missing_at_psp',
+                    c.merchant_id, c.checkout_id, c.refund_id, c.currency, c.amount,
+                    jsonb_build_object('report_row', NULL, 'ours', to_jsonb(c),
+                        'ledger', recon_ledger_json(c.merchant_id, c.checkout_id)));
+        END LOOP;
+    END IF;
+
+    -- Pay-outs missing at the PSP: PAID here, likewise.
+    SELECT min(po.created_at), max(po.created_at) INTO v_from, v_to
+      FROM recon_seen s
+      JOIN payouts po ON po.merchant_id = s.merchant_id AND po.payout_id = s.object_id
+     WHERE s.report_id = p_report AND s.psp = v_psp;
+
+    IF v_from IS NOT NULL THEN
+        FOR c IN
+            SELECT po.* FROM payouts po
+             WHERE po.psp = v_psp AND po.status = 'PAID'
+               AND po.created_at BETWEEN v_from AND v_to
+               AND NOT EXISTS (SELECT 1 FROM recon_seen s
+                                WHERE s.merchant_id = po.merchant_id
+                                  AND s.object_id = po.payout_id)
+               AND NOT EXISTS (SELECT 1 FROM recon_mismatches m
+                                WHERE m.kind = 'payout_missing_at_psp' AND m.resolved_at IS NULL
+                                  AND m.merchant_id = po.merchant_id
+                                  AND m.object_id = po.payout_id)
+             ORDER BY po.created_at, po.merchant_id, po.payout_id
+        LOOP
+            INSERT INTO recon_mismatches (report_id, record, psp, class, kind, merchant_id,
+                                          checkout_id, object_id, currency, amount, evidence)
+            VALUES (p_report, NULL, v_psp, 'needs_person', 'payout_missing_at_psp',
+                    c.merchant_id, NULL, c.payout_id, c.currency, c.amount,
+                    jsonb_build_object('report_row', NULL, 'ours', to_jsonb(c),
+                        'ledger', '[]'::jsonb));
+        END LOOP;
+    END IF;
+
+    -- the fees booked, in each merchant's audit chain: one row per report
+    FOR c IN
+        SELECT m.merchant_id,
+               jsonb_agg(jsonb_build_object('currency', m.currency, 'count', m.n,
+                                            'amount', m.amount) ORDER BY m.currency) AS fees
+          FROM (SELECT mm.merchant_id, mm.currency, count(*) AS n, sum(mm.amount) AS amount
+                  FROM recon_mismatches mm
+                 WHERE mm.report_id = p_report AND mm.kind = 'fee_booked'
+                 GROUP BY 1, 2) m
+         GROUP BY 1 ORDER BY 1
+    LOOP
+        PERFORM audit_append(c.merchant_id, NULL, 'reconcile:fees_booked',
+            jsonb_build_object('psp', v_psp, 'report_id', p_report, 'fees', c.fees,
+                               'account', 'psp_fees:' || v_psp));
+    END LOOP;
+
+    UPDATE recon_reports rp SET finished_at = now() WHERE rp.report_id = p_report;
+END
+$$;
+
+
+--
+-- Name: recon_summary(bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_summary(p_report bigint) RETURNS TABLE(class text, kind text, currency text, n bigint, amount numeric)
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT m.class, m.kind, coalesce(m.currency, '-'), count(*), coalesce(sum(m.amount), 0)
+      FROM recon_mismatches m
+     WHERE m.report_id = p_report
+     GROUP BY 1, 2, 3
+     ORDER BY CASE m.class WHEN 'needs_person' THEN 1 WHEN 'unclassified' THEN 2 ELSE 3 END,
+              2, 3;
+$$;
+
+
+--
+-- Name: refund_event_apply(text, text, text, text, bigint, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.refund_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    n         record;
+    r         refunds%ROWTYPE;
+    o         payment_orders%ROWTYPE;
+    v_sum     bigint;
+    v_booked  bigint;
+    v_part    bigint;
+BEGIN
+    SELECT * INTO n FROM nonce_split(p_reference);
+    SELECT * INTO r FROM refunds rf
+     WHERE rf.merchant_id = n.merchant_id AND rf.refund_id = n.object_id AND rf.psp = p_psp;
+    IF NOT FOUND AND coalesce(p_object_ref, '') <> '' THEN
+        SELECT * INTO r FROM refunds rf WHERE rf.psp = p_psp AND rf.psp_refund_id = p_object_ref;
+    END IF;
+    IF r.refund_id IS NULL THEN
+        outcome := 'unknown_refund';
+        RETURN;
+    END IF;
+
+    merchant_id := r.merchant_id;
+    checkout_id := r.checkout_id;
+
+    -- the order first, as every refund of it does
+    SELECT * INTO o FROM payment_orders po
+     WHERE po.merchant_id = r.merchant_id AND po.payment_order_id = r.payment_order_id
+       FOR UPDATE;
+    SELECT * INTO r FROM refunds rf
+     WHERE rf.merchant_id = r.merchant_id AND rf.refund_id = r.refund_id FOR UPDATE;
+
+    IF p_amount IS DISTINCT FROM r.amount OR upper(coalesce(p_currency, '')) <> r.currency THEN
+        outcome := 'amount_mismatch';
+        RETURN;
+    END IF;
+    -- another refund at the PSP under our nonce: money moved that this
+    -- refund's booking does not cover
+    IF coalesce(p_object_ref, '') <> '' AND r.psp_refund_id IS NOT NULL
+       AND r.psp_refund_id <> p_object_ref THEN
+        outcome := 'object_mismatch';
+        RETURN;
+    END IF;
+
+    IF (p_kind = 'REFUND_SUCCEEDED' AND r.status = 'SUCCEEDED')
+       OR (p_kind = 'REFUND_FAILED' AND r.status = 'FAILED') THEN
+        outcome := 'already';
+        RETURN;
+    END IF;
+    IF r.status = 'SUCCEEDED' AND p_kind = 'REFUND_FAILED' THEN
+        -- failed after it succeeded (Adyen's REFUND_FAILED after REFUND,
+        -- Stripe's refund.failed after refund.succeeded: the bank sent the
+        -- money back): its booking is undone, the seller's wallet and the
+        -- platform's commission get their shares back, and the amount is
+        -- refundable again
+        UPDATE refunds rf SET status = 'FAILED', commission_part = NULL,
+                              failure = 'failed at the PSP after it had succeeded',
+                              psp_refund_id = coalesce(rf.psp_refund_id, nullif(p_object_ref, ''))
+         WHERE rf.merchant_id = r.merchant_id AND rf.refund_id = r.refund_id;
+        PERFORM ledger_book(r.merchant_id, r.checkout_id, r.payment_order_id, 'refund',
+            r.refund_id, 'webhook:' || p_psp || ':' || p_event_id, r.currency,
+            ARRAY['seller_payable:' || o.seller_account, 'platform_commission',
+                  'psp_clearing:' || p_psp],
+            ARRAY[-(r.amount - r.commission_part), -r.commission_part, r.amount]);
+        PERFORM wallet_add(r.merchant_id, o.seller_account, r.currency,
+                           r.amount - r.commission_part);
+        outcome := 'applied';
+        RETURN;
+    END IF;
+    IF r.status <> 'PENDING' THEN
+        outcome := 'late_contrary';
+        RETURN;
+    END IF;
+
+    IF p_kind = 'REFUND_FAILED' THEN
+        UPDATE refunds rf SET status = 'FAILED', failure = 'refused by the PSP',
+                              psp_refund_id = coalesce(rf.psp_refund_id, nullif(p_object_ref, ''))
+         WHERE rf.merchant_id = r.merchant_id AND rf.refund_id = r.refund_id;
+        outcome := 'applied';
+        RETURN;
+    END IF;
+
+    -- SUCCEEDED: the commission's part against what the refunds standing
+    -- have booked already (commission_refund_share), the seller's the rest
+    SELECT coalesce(sum(rf.amount), 0), coalesce(sum(rf.commission_part), 0)
+      INTO v_sum, v_booked
+      FROM refunds rf
+     WHERE rf.merchant_id = r.merchant_id AND rf.payment_order_id = r.payment_order_id
+       AND rf.status = 'SUCCEEDED';
+    v_part := commission_refund_share(o.amount, coalesce(o.commission, 0), v_sum, v_booked,
+                                      r.amount);
+
+    UPDATE refunds rf SET status = 'SUCCEEDED', commission_part = v_part,
+                          psp_refund_id = coalesce(rf.psp_refund_id, nullif(p_object_ref, ''))
+     WHERE rf.merchant_id = r.merchant_id AND rf.refund_id = r.refund_id;
+
+    PERFORM ledger_book(r.merchant_id, r.checkout_id, r.payment_order_id, 'refund', r.refund_id,
+        'webhook:' || p_psp || ':' || p_event_id, r.currency,
+        ARRAY['seller_payable:' || o.seller_account, 'platform_commission',
+              'psp_clearing:' || p_psp],
+        ARRAY[r.amount - v_part, v_part, -r.amount]);
+    PERFORM wallet_add(r.merchant_id, o.seller_account, r.currency, -(r.amount - v_part));
+    outcome := 'applied';
+END
+$$;
+
+
+--
+-- Name: refund_seller_share(bigint, bigint, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.refund_seller_share(p_amount bigint, p_commission bigint, p_before bigint, p_refund bigint) RETURNS bigint
+    LANGUAGE sql IMMUTABLE STRICT
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT (p_refund
+            - (floor((p_before + p_refund)::numeric * p_commission / p_amount)
+               - floor(p_before::numeric * p_commission / p_amount)))::bigint;
+$$;
+
+
+--
+-- Name: refunds_notify(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.refunds_notify() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.status IS NOT DISTINCT FROM NEW.status THEN
+        RETURN NULL;
+    END IF;
+    PERFORM notify_enqueue(
+        NEW.merchant_id,
+        CASE NEW.status WHEN 'SUCCEEDED' THEN 'refund.succeeded' ELSE 'refund.failed' END,
+        NEW.checkout_id, NEW.refund_id,
+        jsonb_strip_nulls(jsonb_build_object(
+            'refund_id', NEW.refund_id,
+            'checkout_id', NEW.checkout_id,
+            'payment_order_id', NEW.payment_order_id,
+            'status', NEW.status,
+            'amount_minor', NEW.amount,
+            'currency', NEW.currency,
+            'failure', NEW.failure)));
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: refunds_within_capture(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.refunds_within_capture() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    o      payment_orders%ROWTYPE;
+    v_sum  bigint;
+BEGIN
+    SELECT * INTO o FROM payment_orders po
+     WHERE po.merchant_id = NEW.merchant_id AND po.payment_order_id = NEW.payment_order_id
+       FOR UPDATE;
+    IF o.status <> 'SUCCESS' OR NEW.currency <> o.currency THEN
+        RAISE EXCEPTION 'refund %: order % is % in %', NEW.refund_id, o.payment_order_id,
+            o.status, o.currency USING ERRCODE = 'PY007';
+    END IF;
+    v_sum := order_given_back(NEW.merchant_id, NEW.payment_order_id, NEW.refund_id);
+    IF v_sum + NEW.amount > o.amount THEN
+        RAISE EXCEPTION 'refund %: % + % exceeds the % captured less its chargebacks',
+            NEW.refund_id, v_sum, NEW.amount, o.amount USING ERRCODE = 'PY007';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: seller_available(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.seller_available(p_merchant text, p_seller text, p_currency text, OUT wallet bigint, OUT pending bigint, OUT disputed bigint, OUT available bigint) RETURNS record
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_refunding  bigint;
+BEGIN
+    SELECT coalesce((SELECT w.balance FROM wallets w
+                      WHERE w.merchant_id = p_merchant AND w.seller_account = p_seller
+                        AND w.currency = p_currency), 0) INTO wallet;
+    SELECT coalesce(sum(p.amount), 0) INTO pending FROM payouts p
+     WHERE p.merchant_id = p_merchant AND p.seller_account = p_seller
+       AND p.currency = p_currency AND p.status = 'PENDING';
+    SELECT coalesce(sum(dp.amount), 0) INTO disputed
+      FROM dispute_parts dp
+      JOIN disputes d ON d.merchant_id = dp.merchant_id AND d.dispute_id = dp.dispute_id
+     WHERE dp.merchant_id = p_merchant AND dp.seller_account = p_seller
+       AND dp.currency = p_currency AND d.status = 'OPEN';
+    -- what the seller's PENDING refunds will take from the wallet, at
+    -- most: of an order, refunds of R in all give back R - floor(R * C / A)
+    -- of the seller's (the commission rule telescopes), which grows with
+    -- R, so its PENDING refunds take at most f(S + P) - f(S), S and P its
+    -- SUCCEEDED and PENDING refunds, f(x) = x - floor(x * C / A), whichever
+    -- of them succeed and in whatever order
+    SELECT coalesce(sum(refund_seller_share(x.a, x.c, x.s, x.p)), 0)
+      INTO v_refunding
+      FROM (SELECT o.amount AS a, coalesce(o.commission, 0) AS c,
+                   sum(rf.amount)::bigint AS p,
+                   (SELECT coalesce(sum(sr.amount), 0)::bigint FROM refunds sr
+                     WHERE sr.merchant_id = o.merchant_id
+                       AND sr.payment_order_id = o.payment_order_id
+                       AND sr.status = 'SUCCEEDED') AS s
+              FROM refunds rf
+              JOIN payment_orders o ON o.merchant_id = rf.merchant_id
+                                   AND o.payment_order_id = rf.payment_order_id
+             WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
+               AND o.seller_account = p_seller AND o.currency = p_currency
+             GROUP BY o.merchant_id, o.payment_order_id, o.amount, o.commission) x;
+    available := wallet - pending - disputed - v_refunding;
+END
+$$;
+
+
+--
+-- Name: status_forward_guard(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.status_forward_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- Only reached through the INSERT trigger's WHEN: a row born terminal.
+        RAISE EXCEPTION '%: a new row cannot start in status %', TG_TABLE_NAME, NEW.status
+            USING ERRCODE = 'PY001';
+    END IF;
+    IF NOT ((OLD.status = 'NOT_STARTED' AND NEW.status = 'EXECUTING')
+            OR (OLD.status = 'EXECUTING' AND NEW.status IN ('SUCCESS', 'FAILED'))
+            OR (OLD.status = 'FAILED' AND NEW.status = 'SUCCESS'
+                AND coalesce(current_setting('payments.paid_after_failed', true), '') = 'on')) THEN
+        RAISE EXCEPTION '%: status may not move from % to %', TG_TABLE_NAME, OLD.status, NEW.status
+            USING ERRCODE = 'PY001';
+    END IF;
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: ts_epoch(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ts_epoch(ts timestamp with time zone) RETURNS bigint
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT pg_catalog.floor(pg_catalog.date_part('epoch', ts))::bigint
+$$;
+
+
+--
+-- Name: ts_rfc3339(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ts_rfc3339(ts timestamp with time zone) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT pg_catalog.to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+$$;
+
+
+--
+-- Name: wallet_add(text, text, text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.wallet_add(p_merchant text, p_seller text, p_currency text, p_amount bigint) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM 1 FROM wallets_folded f
+     WHERE f.merchant_id = p_merchant AND f.seller_account = p_seller
+       AND f.currency = p_currency;
+    IF NOT FOUND THEN
+        INSERT INTO wallets_folded (merchant_id, seller_account, currency, balance)
+        VALUES (p_merchant, p_seller, p_currency, 0)
+        ON CONFLICT ON CONSTRAINT wallets_folded_pkey DO NOTHING;
+    END IF;
+    IF p_amount <> 0 THEN
+        INSERT INTO wallet_credits (merchant_id, seller_account, currency, amount)
+        VALUES (p_merchant, p_seller, p_currency, p_amount);
+    END IF;
+END
+$$;
+
+
+--
+-- Name: wallet_credits_row_checks(text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.wallet_credits_row_checks(currency text, amount bigint) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (amount <> 0) THEN 'wallet_credits_amount'
+        WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'wallet_credits_currency'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "wallet_credits" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'wallet_credits', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$_$;
+
+
+--
+-- Name: webhook_events_row_checks(text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.webhook_events_row_checks(event_id text, kind text, type text, source text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT ((length(event_id) >= 1) AND (length(event_id) <= 255)) THEN 'webhook_events_id'
+        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text])) THEN 'webhook_events_kind'
+        WHEN NOT (source = ANY (ARRAY['reconciliation'::text, 'webhook'::text, 'sweeper'::text])) THEN 'webhook_events_source'
+        WHEN NOT (length(type) <= 100) THEN 'webhook_events_type'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "webhook_events" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'webhook_events', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$$;
+
+
+--
+-- Name: api_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.api_keys (
+    key_id text NOT NULL,
+    merchant_id text NOT NULL,
+    key_hash text NOT NULL,
+    mode text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    last_used_at timestamp with time zone,
+    CONSTRAINT api_keys_hash_format CHECK (((length(key_hash) = 64) AND (key_hash ~ '^[0-9a-f]*$'::text))),
+    CONSTRAINT api_keys_id_format CHECK (((length(key_id) = 12) AND (key_id ~ '^[A-Za-z0-9]*$'::text))),
+    CONSTRAINT api_keys_mode CHECK ((mode = ANY (ARRAY['test'::text, 'live'::text])))
+);
+
+
+--
+-- Name: COLUMN api_keys.last_used_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.api_keys.last_used_at IS 'the last request this key authenticated, within an hour (NULL: never)';
+
+
+--
+-- Name: audit_heads; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.audit_heads (
+    merchant_id text NOT NULL,
+    seq bigint NOT NULL,
+    hash bytea NOT NULL,
+    chain smallint DEFAULT 0 NOT NULL,
+    prev_hash bytea
+);
+
+
+--
+-- Name: audit_log; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.audit_log (
+    merchant_id text NOT NULL,
+    seq bigint NOT NULL,
+    at timestamp with time zone NOT NULL,
+    checkout_id text,
+    action text NOT NULL,
+    detail jsonb NOT NULL,
+    prev_hash bytea NOT NULL,
+    hash bytea NOT NULL,
+    chain smallint DEFAULT 0 NOT NULL,
+    CONSTRAINT audit_log_row_checks CHECK (public.audit_log_row_checks(action, chain))
+);
+
+
+--
+-- Name: checkout_sweeps; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.checkout_sweeps (
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    last_at timestamp with time zone,
+    last_answer text,
+    alerted_at timestamp with time zone,
+    session_result text,
+    CONSTRAINT checkout_sweeps_answer CHECK ((length(last_answer) <= 100)),
+    CONSTRAINT checkout_sweeps_session_result CHECK ((((length(session_result) >= 1) AND (length(session_result) <= 4096)) AND (session_result ~ '^[\x21-\x7e]+$'::text)))
+);
+
+
+--
+-- Name: checkouts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.checkouts (
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    psp text NOT NULL,
+    nonce text NOT NULL,
+    currency text NOT NULL,
+    amount_total bigint NOT NULL,
+    success_url text NOT NULL,
+    cancel_url text NOT NULL,
+    buyer_email text,
+    status public.pay_status NOT NULL,
+    psp_request text NOT NULL,
+    psp_token text,
+    psp_url text,
+    expires_at timestamp with time zone NOT NULL,
+    failure text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    commission_bps integer,
+    commission_fixed bigint,
+    psp_payment_ref text,
+    CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
+)
+WITH (fillfactor='80');
+
+
+--
+-- Name: COLUMN checkouts.psp_token; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.psp_token IS 'the PSP session token: "v1." sealed text (associated data: nonce), or legacy plaintext';
+
+
+--
+-- Name: COLUMN checkouts.psp_url; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.psp_url IS 'the PSP hosted page: "v1." sealed text (associated data: ''psp_url:'' || nonce), or legacy plaintext';
+
+
+--
+-- Name: dispute_parts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.dispute_parts (
+    merchant_id text NOT NULL,
+    dispute_id text NOT NULL,
+    checkout_id text NOT NULL,
+    payment_order_id text NOT NULL,
+    seller_account text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    CONSTRAINT dispute_parts_amount CHECK ((amount >= 0))
+);
+
+
+--
+-- Name: disputes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.disputes (
+    merchant_id text NOT NULL,
+    dispute_id text NOT NULL,
+    psp text NOT NULL,
+    psp_dispute_ref text NOT NULL,
+    checkout_id text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    status text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT disputes_amount CHECK ((amount > 0)),
+    CONSTRAINT disputes_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT disputes_id_format CHECK (((length(dispute_id) = 27) AND (dispute_id ~ '^dp_[0-9a-f]*$'::text))),
+    CONSTRAINT disputes_ref CHECK (((length(psp_dispute_ref) >= 1) AND (length(psp_dispute_ref) <= 128))),
+    CONSTRAINT disputes_status CHECK ((status = ANY (ARRAY['OPEN'::text, 'WON'::text, 'LOST'::text])))
+);
+
+
+--
+-- Name: idempotency_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.idempotency_keys (
+    merchant_id text NOT NULL,
+    idem_key text NOT NULL,
+    fingerprint text NOT NULL,
+    state text NOT NULL,
+    lease bigint NOT NULL,
+    lease_until timestamp with time zone,
+    checkout_id text,
+    response_status integer,
+    response_body text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT idempotency_keys_row_checks CHECK (public.idempotency_keys_row_checks(idem_key, fingerprint, state, lease, lease_until, response_status, response_body))
+)
+WITH (fillfactor='80');
+
+
+--
+-- Name: ledger_accounts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.ledger_accounts (
+    account text NOT NULL,
+    description text NOT NULL,
+    CONSTRAINT ledger_accounts_name CHECK (((length(account) >= 1) AND (length(account) <= 200)))
+);
+
+
+--
+-- Name: ledger_entries; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.ledger_entries (
+    merchant_id text NOT NULL,
+    txn_id bigint NOT NULL,
+    entry_no integer NOT NULL,
+    account text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    CONSTRAINT ledger_entries_row_checks CHECK (public.ledger_entries_row_checks(account, amount, currency))
+);
+
+
+--
+-- Name: ledger_transactions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.ledger_transactions (
+    merchant_id text NOT NULL,
+    txn_id bigint NOT NULL,
+    checkout_id text,
+    payment_order_id text,
+    source text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    kind text DEFAULT 'payment'::text NOT NULL,
+    object_id text,
+    CONSTRAINT ledger_transactions_row_checks CHECK (public.ledger_transactions_row_checks(checkout_id, payment_order_id, kind, object_id))
+);
+
+
+--
+-- Name: ledger_transactions_txn_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.ledger_transactions_txn_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: ledger_transactions_txn_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.ledger_transactions_txn_id_seq OWNED BY public.ledger_transactions.txn_id;
+
+
+--
+-- Name: merchant_commission_fixed; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.merchant_commission_fixed (
+    merchant_id text NOT NULL,
+    currency text NOT NULL,
+    amount bigint NOT NULL,
+    CONSTRAINT merchant_commission_fixed_amount CHECK ((amount >= 0)),
+    CONSTRAINT merchant_commission_fixed_currency CHECK ((currency ~ '^[A-Z]{3}$'::text))
+);
+
+
+--
+-- Name: merchant_return_origins; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.merchant_return_origins (
+    merchant_id text NOT NULL,
+    origin text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT merchant_return_origins_format CHECK (((origin ~ '^https://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[1-9][0-9]{0,4})?$'::text) AND (length(origin) <= 300)))
+);
+
+
+--
+-- Name: merchants; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.merchants (
+    merchant_id text NOT NULL,
+    name text DEFAULT ''::text NOT NULL,
+    mode text NOT NULL,
+    disabled boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    commission_bps integer DEFAULT 0 NOT NULL,
+    CONSTRAINT merchants_commission_bps CHECK (((commission_bps >= 0) AND (commission_bps <= 10000))),
+    CONSTRAINT merchants_id_format CHECK ((((length(merchant_id) >= 1) AND (length(merchant_id) <= 23)) AND (merchant_id ~ '^[a-z0-9_]*$'::text))),
+    CONSTRAINT merchants_mode CHECK ((mode = ANY (ARRAY['test'::text, 'live'::text]))),
+    CONSTRAINT merchants_name_length CHECK ((length(name) <= 200))
+);
+
+
+--
+-- Name: notify_endpoints; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.notify_endpoints (
+    merchant_id text NOT NULL,
+    endpoint_id text NOT NULL,
+    url text NOT NULL,
+    host text NOT NULL,
+    event_types text[] DEFAULT '{}'::text[] NOT NULL,
+    secret_sealed text NOT NULL,
+    prev_secret_sealed text,
+    prev_until timestamp with time zone,
+    disabled_at timestamp with time zone,
+    disabled_reason text,
+    failures integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notify_endpoints_host CHECK (((host = lower(host)) AND ((length(host) >= 1) AND (length(host) <= 253)))),
+    CONSTRAINT notify_endpoints_id_format CHECK (((length(endpoint_id) = 27) AND (endpoint_id ~ '^ep_[0-9a-f]*$'::text))),
+    CONSTRAINT notify_endpoints_prev CHECK (((prev_secret_sealed IS NULL) = (prev_until IS NULL))),
+    CONSTRAINT notify_endpoints_prev_secret CHECK ((prev_secret_sealed ~~ 'v1.%'::text)),
+    CONSTRAINT notify_endpoints_reason CHECK ((length(disabled_reason) <= 200)),
+    CONSTRAINT notify_endpoints_secret CHECK ((secret_sealed ~~ 'v1.%'::text)),
+    CONSTRAINT notify_endpoints_url CHECK (((url ~ '^https://'::text) AND (length(url) <= 2048)))
+);
+
+
+--
+-- Name: notify_sequences; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.notify_sequences (
+    merchant_id text NOT NULL,
+    subject text NOT NULL,
+    last integer NOT NULL
+);
+
+
+--
+-- Name: order_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.order_events (
+    merchant_id text NOT NULL,
+    event_id bigint NOT NULL,
+    checkout_id text NOT NULL,
+    payment_order_id text NOT NULL,
+    from_status public.pay_status NOT NULL,
+    to_status public.pay_status NOT NULL,
+    source text NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT order_events_source CHECK (((length(source) >= 1) AND (length(source) <= 300)))
+);
+
+
+--
+-- Name: order_events_event_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.order_events_event_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: order_events_event_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.order_events_event_id_seq OWNED BY public.order_events.event_id;
+
+
+--
+-- Name: payment_orders; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.payment_orders (
+    merchant_id text NOT NULL,
+    payment_order_id text NOT NULL,
+    checkout_id text NOT NULL,
+    line_no integer NOT NULL,
+    seller_account text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    status public.pay_status NOT NULL,
+    ledger_updated boolean DEFAULT false NOT NULL,
+    wallet_updated boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    commission bigint,
+    CONSTRAINT payment_orders_row_checks CHECK (public.payment_orders_row_checks(payment_order_id, line_no, seller_account, amount, currency, status, ledger_updated, wallet_updated, commission))
+)
+WITH (fillfactor='80');
+
+
+--
+-- Name: payouts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.payouts (
+    merchant_id text NOT NULL,
+    payout_id text NOT NULL,
+    seller_account text NOT NULL,
+    psp text NOT NULL,
+    destination text NOT NULL,
+    nonce text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    status text NOT NULL,
+    psp_payout_id text,
+    failure text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payouts_amount CHECK ((amount > 0)),
+    CONSTRAINT payouts_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT payouts_failure CHECK ((length(failure) <= 1000)),
+    CONSTRAINT payouts_id_format CHECK (((length(payout_id) = 28) AND (payout_id ~ '^pyo_[0-9a-f]*$'::text))),
+    CONSTRAINT payouts_nonce CHECK ((nonce = ((merchant_id || ':'::text) || payout_id))),
+    CONSTRAINT payouts_psp_id CHECK (((length(psp_payout_id) >= 1) AND (length(psp_payout_id) <= 128))),
+    CONSTRAINT payouts_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'PAID'::text, 'FAILED'::text])))
+);
+
+
+--
+-- Name: psp_payments; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.psp_payments (
+    psp text NOT NULL,
+    payment_ref text NOT NULL,
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: psp_tokens; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.psp_tokens (
+    psp text NOT NULL,
+    psp_token text NOT NULL,
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: COLUMN psp_tokens.psp_token; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.psp_tokens.psp_token IS 'the blind index of the PSP token (64 hex, domain ''psp_token:'' || psp), or a legacy plaintext token';
+
+
+--
+-- Name: recon_mismatches; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.recon_mismatches (
+    mismatch_id bigint NOT NULL,
+    report_id bigint NOT NULL,
+    record integer,
+    psp text NOT NULL,
+    class text NOT NULL,
+    kind text NOT NULL,
+    merchant_id text,
+    checkout_id text,
+    currency text,
+    amount bigint,
+    evidence jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    resolved_at timestamp with time zone,
+    resolution text,
+    object_id text,
+    CONSTRAINT recon_mismatches_class CHECK ((class = ANY (ARRAY['auto_fixed'::text, 'needs_person'::text, 'unclassified'::text]))),
+    CONSTRAINT recon_mismatches_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT recon_mismatches_kind CHECK ((((length(kind) >= 1) AND (length(kind) <= 60)) AND (kind ~ '^[a-z_]*$'::text))),
+    CONSTRAINT recon_mismatches_resolution CHECK ((length(resolution) <= 1000))
+);
+
+
+--
+-- Name: recon_mismatches_mismatch_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.recon_mismatches_mismatch_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: recon_mismatches_mismatch_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.recon_mismatches_mismatch_id_seq OWNED BY public.recon_mismatches.mismatch_id;
+
+
+--
+-- Name: recon_reports; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.recon_reports (
+    report_id bigint NOT NULL,
+    psp text NOT NULL,
+    dialect text NOT NULL,
+    sha256 text NOT NULL,
+    file_name text NOT NULL,
+    row_count integer NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT recon_reports_dialect CHECK ((dialect = ANY (ARRAY['stripe'::text, 'adyen'::text, 'generic'::text]))),
+    CONSTRAINT recon_reports_file CHECK ((length(file_name) <= 1000)),
+    CONSTRAINT recon_reports_psp CHECK ((((length(psp) >= 1) AND (length(psp) <= 32)) AND (psp ~ '^[A-Za-z0-9_.-]*$'::text))),
+    CONSTRAINT recon_reports_rows CHECK ((row_count >= 0)),
+    CONSTRAINT recon_reports_sha256 CHECK (((length(sha256) = 64) AND (sha256 ~ '^[0-9a-f]*$'::text)))
+);
+
+
+--
+-- Name: recon_reports_report_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.recon_reports_report_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: recon_reports_report_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.recon_reports_report_id_seq OWNED BY public.recon_reports.report_id;
+
+
+--
+-- Name: recon_seen; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.recon_seen (
+    psp text NOT NULL,
+    row_id text NOT NULL,
+    report_id bigint NOT NULL,
+    record integer NOT NULL,
+    merchant_id text,
+    checkout_id text,
+    object_id text
+);
+
+
+--
+-- Name: refunds; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.refunds (
+    merchant_id text NOT NULL,
+    refund_id text NOT NULL,
+    checkout_id text NOT NULL,
+    payment_order_id text NOT NULL,
+    psp text NOT NULL,
+    nonce text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    reason text,
+    status text NOT NULL,
+    psp_refund_id text,
+    commission_part bigint,
+    failure text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT refunds_amount CHECK ((amount > 0)),
+    CONSTRAINT refunds_booked_iff_succeeded CHECK (((status = 'SUCCEEDED'::text) = (commission_part IS NOT NULL))),
+    CONSTRAINT refunds_commission_part CHECK ((commission_part >= 0)),
+    CONSTRAINT refunds_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT refunds_failure CHECK ((length(failure) <= 1000)),
+    CONSTRAINT refunds_id_format CHECK (((length(refund_id) = 27) AND (refund_id ~ '^rf_[0-9a-f]*$'::text))),
+    CONSTRAINT refunds_nonce CHECK ((nonce = ((merchant_id || ':'::text) || refund_id))),
+    CONSTRAINT refunds_psp_id CHECK (((length(psp_refund_id) >= 1) AND (length(psp_refund_id) <= 128))),
+    CONSTRAINT refunds_reason CHECK ((length(reason) <= 200)),
+    CONSTRAINT refunds_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'SUCCEEDED'::text, 'FAILED'::text])))
+);
+
+
+--
+-- Name: schema_functions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.schema_functions (
+    file text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: schema_migrations; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.schema_migrations (
+    version text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: sellers; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.sellers (
+    merchant_id text NOT NULL,
+    seller_account text NOT NULL,
+    psp text NOT NULL,
+    destination text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sellers_account_format CHECK ((((length(seller_account) >= 1) AND (length(seller_account) <= 64)) AND (seller_account ~ '^[A-Za-z0-9_.-]*$'::text))),
+    CONSTRAINT sellers_destination_format CHECK ((((length(destination) >= 1) AND (length(destination) <= 128)) AND (destination ~ '^[A-Za-z0-9_.:-]*$'::text))),
+    CONSTRAINT sellers_psp_format CHECK ((((length(psp) >= 1) AND (length(psp) <= 32)) AND (psp ~ '^[A-Za-z0-9_.-]*$'::text)))
+);
+
+
+--
+-- Name: sweeper_lease; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.sweeper_lease (
+    id integer NOT NULL,
+    owner text NOT NULL,
+    taken timestamp with time zone DEFAULT now() NOT NULL,
+    until timestamp with time zone NOT NULL,
+    CONSTRAINT sweeper_lease_one CHECK ((id = 1)),
+    CONSTRAINT sweeper_lease_owner CHECK (((length(owner) >= 1) AND (length(owner) <= 200)))
+);
+
+
+--
+-- Name: wallet_credits; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.wallet_credits (
+    merchant_id text NOT NULL,
+    seller_account text NOT NULL,
+    currency text NOT NULL,
+    amount bigint NOT NULL,
+    booked_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT wallet_credits_row_checks CHECK (public.wallet_credits_row_checks(currency, amount))
+)
+WITH (autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_threshold='20000');
+
+
+--
+-- Name: wallets_folded; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.wallets_folded (
+    merchant_id text NOT NULL,
+    seller_account text NOT NULL,
+    currency text NOT NULL,
+    balance bigint NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT wallets_folded_currency CHECK ((currency ~ '^[A-Z]{3}$'::text))
+);
+
+
+--
+-- Name: wallets; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.wallets AS
+ SELECT f.merchant_id,
+    f.seller_account,
+    f.currency,
+    (f.balance + (COALESCE(( SELECT sum(c.amount) AS sum
+           FROM public.wallet_credits c
+          WHERE ((c.merchant_id = f.merchant_id) AND (c.seller_account = f.seller_account) AND (c.currency = f.currency))), (0)::numeric))::bigint) AS balance,
+    f.updated_at
+   FROM public.wallets_folded f;
+
+
+--
+-- Name: webhook_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.webhook_events (
+    psp text NOT NULL,
+    event_id text NOT NULL,
+    kind text NOT NULL,
+    type text NOT NULL,
+    outcome text NOT NULL,
+    merchant_id text,
+    checkout_id text,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    source text DEFAULT COALESCE(NULLIF(current_setting('payments.event_source'::text, true), ''::text), 'webhook'::text) NOT NULL,
+    CONSTRAINT webhook_events_row_checks CHECK (public.webhook_events_row_checks(event_id, kind, type, source))
+);
+
+
+--
+-- Name: ledger_transactions txn_id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ledger_transactions ALTER COLUMN txn_id SET DEFAULT nextval('public.ledger_transactions_txn_id_seq'::regclass);
+
+
+--
+-- Name: order_events event_id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.order_events ALTER COLUMN event_id SET DEFAULT nextval('public.order_events_event_id_seq'::regclass);
+
+
+--
+-- Name: recon_mismatches mismatch_id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recon_mismatches ALTER COLUMN mismatch_id SET DEFAULT nextval('public.recon_mismatches_mismatch_id_seq'::regclass);
+
+
+--
+-- Name: recon_reports report_id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recon_reports ALTER COLUMN report_id SET DEFAULT nextval('public.recon_reports_report_id_seq'::regclass);
+
+
+--
+-- Name: api_keys api_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (key_id);
+
+
+--
+-- Name: audit_heads audit_heads_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.audit_heads
+    ADD CONSTRAINT audit_heads_pkey PRIMARY KEY (merchant_id, chain);
+
+
+--
+-- Name: audit_log audit_log_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.audit_log
+    ADD CONSTRAINT audit_log_pkey PRIMARY KEY (merchant_id, chain, seq);
+
+
+--
+-- Name: checkout_sweeps checkout_sweeps_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_sweeps
+    ADD CONSTRAINT checkout_sweeps_pkey PRIMARY KEY (merchant_id, checkout_id);
+
+
+--
+-- Name: checkouts checkouts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkouts
+    ADD CONSTRAINT checkouts_pkey PRIMARY KEY (merchant_id, checkout_id);
+
+
+--
+-- Name: dispute_parts dispute_parts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.dispute_parts
+    ADD CONSTRAINT dispute_parts_pkey PRIMARY KEY (merchant_id, dispute_id, payment_order_id);
+
+
+--
+-- Name: disputes disputes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.disputes
+    ADD CONSTRAINT disputes_pkey PRIMARY KEY (merchant_id, dispute_id);
+
+
+--
+-- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (merchant_id, idem_key);
+
+
+--
+-- Name: ledger_accounts ledger_accounts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ledger_accounts
+    ADD CONSTRAINT ledger_accounts_pkey PRIMARY KEY (account);
+
+
+--
+-- Name: ledger_entries ledger_entries_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ledger_entries
+    ADD CONSTRAINT ledger_entries_pkey PRIMARY KEY (merchant_id, txn_id, entry_no);
+
+
+--
+-- Name: ledger_transactions ledger_transactions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ledger_transactions
+    ADD CONSTRAINT ledger_transactions_pkey PRIMARY KEY (merchant_id, txn_id);
+
+
+--
+-- Name: merchant_commission_fixed merchant_commission_fixed_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.merchant_commission_fixed
+    ADD CONSTRAINT merchant_commission_fixed_pkey PRIMARY KEY (merchant_id, currency);
+
+
+--
+-- Name: merchant_return_origins merchant_return_origins_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.merchant_return_origins
+    ADD CONSTRAINT merchant_return_origins_pkey PRIMARY KEY (merchant_id, origin);
+
+
+--
+-- Name: merchants merchants_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.merchants
+    ADD CONSTRAINT merchants_pkey PRIMARY KEY (merchant_id);
+
+
+--
+-- Name: notifications notifications_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notifications
+    ADD CONSTRAINT notifications_pkey PRIMARY KEY (merchant_id, notification_id);
+
+
+--
+-- Name: notify_endpoints notify_endpoints_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notify_endpoints
+    ADD CONSTRAINT notify_endpoints_pkey PRIMARY KEY (merchant_id, endpoint_id);
+
+
+--
+-- Name: notify_sequences notify_sequences_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notify_sequences
+    ADD CONSTRAINT notify_sequences_pkey PRIMARY KEY (merchant_id, subject);
+
+
+--
+-- Name: order_events order_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.order_events
+    ADD CONSTRAINT order_events_pkey PRIMARY KEY (merchant_id, checkout_id, event_id);
+
+
+--
+-- Name: payment_orders payment_orders_checkout_order_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_orders
+    ADD CONSTRAINT payment_orders_checkout_order_key UNIQUE (merchant_id, checkout_id, payment_order_id);
+
+
+--
+-- Name: payment_orders payment_orders_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_orders
+    ADD CONSTRAINT payment_orders_pkey PRIMARY KEY (merchant_id, payment_order_id);
+
+
+--
+-- Name: payouts payouts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payouts
+    ADD CONSTRAINT payouts_pkey PRIMARY KEY (merchant_id, payout_id);
+
+
+--
+-- Name: psp_payments psp_payments_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.psp_payments
+    ADD CONSTRAINT psp_payments_pkey PRIMARY KEY (psp, payment_ref);
+
+
+--
+-- Name: psp_tokens psp_tokens_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.psp_tokens
+    ADD CONSTRAINT psp_tokens_pkey PRIMARY KEY (psp, psp_token);
+
+
+--
+-- Name: recon_mismatches recon_mismatches_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recon_mismatches
+    ADD CONSTRAINT recon_mismatches_pkey PRIMARY KEY (mismatch_id);
+
+
+--
+-- Name: recon_reports recon_reports_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recon_reports
+    ADD CONSTRAINT recon_reports_pkey PRIMARY KEY (report_id);
+
+
+--
+-- Name: recon_reports recon_reports_sha256_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recon_reports
+    ADD CONSTRAINT recon_reports_sha256_key UNIQUE (sha256);
+
+
+--
+-- Name: recon_rows recon_rows_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recon_rows
+    ADD CONSTRAINT recon_rows_pkey PRIMARY KEY (report_id, record);
+
+
+--
+-- Name: recon_seen recon_seen_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recon_seen
+    ADD CONSTRAINT recon_seen_pkey PRIMARY KEY (psp, row_id);
+
+
+--
+-- Name: refunds refunds_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_pkey PRIMARY KEY (merchant_id, refund_id);
+
+
+--
+-- Name: schema_functions schema_functions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.schema_functions
+    ADD CONSTRAINT schema_functions_pkey PRIMARY KEY (file);
+
+
+--
+-- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+
+--
+-- Name: sellers sellers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sellers
+    ADD CONSTRAINT sellers_pkey PRIMARY KEY (merchant_id, seller_account, psp);
+
+
+--
+-- Name: sweeper_lease sweeper_lease_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sweeper_lease
+    ADD CONSTRAINT sweeper_lease_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: wallets_folded wallets_folded_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.wallets_folded
+    ADD CONSTRAINT wallets_folded_pkey PRIMARY KEY (merchant_id, seller_account, currency);
+
+
+--
+-- Name: webhook_events webhook_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_events
+    ADD CONSTRAINT webhook_events_pkey PRIMARY KEY (psp, event_id);
+
+
+--
+-- Name: api_keys_merchant; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX api_keys_merchant ON public.api_keys USING btree (merchant_id);
+
+
+--
+-- Name: checkouts_executing_since; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checkouts_executing_since ON public.checkouts USING btree (created_at) WHERE (status = 'EXECUTING'::public.pay_status);
+
+
+--
+-- Name: dispute_parts_order; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX dispute_parts_order ON public.dispute_parts USING btree (merchant_id, payment_order_id);
+
+
+--
+-- Name: dispute_parts_seller; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX dispute_parts_seller ON public.dispute_parts USING btree (merchant_id, seller_account, currency);
+
+
+--
+-- Name: disputes_psp_ref; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX disputes_psp_ref ON public.disputes USING btree (psp, psp_dispute_ref);
+
+
+--
+-- Name: idempotency_keys_expiry; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idempotency_keys_expiry ON public.idempotency_keys USING btree (expires_at);
+
+
+--
+-- Name: ledger_transactions_checkout; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ledger_transactions_checkout ON public.ledger_transactions USING btree (merchant_id, checkout_id);
+
+
+--
+-- Name: notifications_delivered; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX notifications_delivered ON public.notifications USING btree (delivered_at) WHERE (status = 'DELIVERED'::text);
+
+
+--
+-- Name: notifications_failed; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX notifications_failed ON public.notifications USING btree (merchant_id, created_at DESC, notification_id DESC) WHERE (status = 'FAILED'::text);
+
+
+--
+-- Name: notifications_leased; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX notifications_leased ON public.notifications USING btree (merchant_id, endpoint_id) WHERE ((status = 'PENDING'::text) AND (lease_owner IS NOT NULL));
+
+
+--
+-- Name: notifications_list; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX notifications_list ON public.notifications USING btree (merchant_id, created_at DESC);
+
+
+--
+-- Name: notifications_pending_endpoint; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX notifications_pending_endpoint ON public.notifications USING btree (merchant_id, endpoint_id, next_at) WHERE (status = 'PENDING'::text);
+
+
+--
+-- Name: payouts_psp_created; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payouts_psp_created ON public.payouts USING btree (psp, created_at);
+
+
+--
+-- Name: payouts_psp_id; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX payouts_psp_id ON public.payouts USING btree (psp, psp_payout_id);
+
+
+--
+-- Name: payouts_seller; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payouts_seller ON public.payouts USING btree (merchant_id, seller_account, currency) WHERE (status = 'PENDING'::text);
+
+
+--
+-- Name: recon_mismatches_open; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recon_mismatches_open ON public.recon_mismatches USING btree (psp, kind, merchant_id, checkout_id) WHERE (resolved_at IS NULL);
+
+
+--
+-- Name: recon_mismatches_report; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recon_mismatches_report ON public.recon_mismatches USING btree (report_id, class);
+
+
+--
+-- Name: recon_rows_failures; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recon_rows_failures ON public.recon_rows USING btree (report_id) WHERE (type = ANY (ARRAY['refund_failure'::text, 'payout_failure'::text]));
+
+
+--
+-- Name: recon_seen_checkout; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recon_seen_checkout ON public.recon_seen USING btree (merchant_id, checkout_id);
+
+
+--
+-- Name: recon_seen_object; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX recon_seen_object ON public.recon_seen USING btree (merchant_id, object_id) WHERE (object_id IS NOT NULL);
+
+
+--
+-- Name: refunds_order; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refunds_order ON public.refunds USING btree (merchant_id, payment_order_id);
+
+
+--
+-- Name: refunds_pending; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refunds_pending ON public.refunds USING btree (merchant_id) WHERE (status = 'PENDING'::text);
+
+
+--
+-- Name: refunds_psp_created; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refunds_psp_created ON public.refunds USING btree (psp, created_at);
+
+
+--
+-- Name: refunds_psp_id; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX refunds_psp_id ON public.refunds USING btree (psp, psp_refund_id);
+
+
+--
+-- Name: wallet_credits_seller; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX wallet_credits_seller ON public.wallet_credits USING btree (merchant_id, seller_account, currency);
+
+
+--
+-- Name: webhook_events_pending; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX webhook_events_pending ON public.webhook_events USING btree (merchant_id, checkout_id) WHERE (kind = 'PENDING'::text);
+
+
+--
+-- Name: api_keys api_keys_limit; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER api_keys_limit BEFORE INSERT OR UPDATE OF revoked_at, merchant_id ON public.api_keys FOR EACH ROW WHEN ((new.revoked_at IS NULL)) EXECUTE FUNCTION public.api_keys_limit();
+
+
+--
+-- Name: audit_heads audit_heads_forward; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_heads_forward BEFORE DELETE OR UPDATE ON public.audit_heads FOR EACH ROW EXECUTE FUNCTION public.audit_heads_forward();
+
+
+--
+-- Name: audit_log audit_log_no_change; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_log_no_change BEFORE DELETE OR UPDATE ON public.audit_log FOR EACH ROW EXECUTE FUNCTION public.evidence_append_only();
+
+
+--
+-- Name: audit_log audit_log_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EACH STATEMENT EXECUTE FUNCTION public.evidence_append_only();
+
+
+--
+-- Name: checkouts checkouts_commission_frozen; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER checkouts_commission_frozen BEFORE UPDATE OF commission_bps, commission_fixed ON public.checkouts FOR EACH ROW WHEN (((old.commission_bps IS DISTINCT FROM new.commission_bps) OR (old.commission_fixed IS DISTINCT FROM new.commission_fixed))) EXECUTE FUNCTION public.checkouts_commission_frozen();
+
+
+--
+-- Name: checkouts checkouts_freeze_commission; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER checkouts_freeze_commission BEFORE INSERT ON public.checkouts FOR EACH ROW EXECUTE FUNCTION public.checkouts_freeze_commission();
+
+
+--
+-- Name: checkouts checkouts_notify; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER checkouts_notify AFTER UPDATE OF status ON public.checkouts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['SUCCESS'::public.pay_status, 'FAILED'::public.pay_status])))) EXECUTE FUNCTION public.checkouts_notify();
+
+
+--
+-- Name: checkouts checkouts_status_forward; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER checkouts_status_forward BEFORE UPDATE OF status ON public.checkouts FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION public.status_forward_guard();
+
+
+--
+-- Name: checkouts checkouts_status_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER checkouts_status_insert BEFORE INSERT ON public.checkouts FOR EACH ROW WHEN ((new.status <> ALL (ARRAY['NOT_STARTED'::public.pay_status, 'EXECUTING'::public.pay_status]))) EXECUTE FUNCTION public.status_forward_guard();
+
+
+--
+-- Name: disputes disputes_forward; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER disputes_forward BEFORE DELETE OR UPDATE ON public.disputes FOR EACH ROW EXECUTE FUNCTION public.money_status_forward();
+
+
+--
+-- Name: disputes disputes_notify; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER disputes_notify AFTER INSERT OR UPDATE OF status ON public.disputes DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.disputes_notify();
+
+
+--
+-- Name: ledger_entries ledger_entries_balanced; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER ledger_entries_balanced AFTER INSERT ON public.ledger_entries DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.ledger_balanced();
+
+
+--
+-- Name: ledger_entries ledger_entries_no_change; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER ledger_entries_no_change BEFORE DELETE OR UPDATE ON public.ledger_entries FOR EACH ROW EXECUTE FUNCTION public.evidence_append_only();
+
+
+--
+-- Name: ledger_entries ledger_entries_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON public.ledger_entries FOR EACH STATEMENT EXECUTE FUNCTION public.evidence_append_only();
+
+
+--
+-- Name: ledger_transactions ledger_transactions_balanced; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER ledger_transactions_balanced AFTER INSERT ON public.ledger_transactions DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.ledger_balanced();
+
+
+--
+-- Name: ledger_transactions ledger_transactions_no_change; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER ledger_transactions_no_change BEFORE DELETE OR UPDATE ON public.ledger_transactions FOR EACH ROW EXECUTE FUNCTION public.evidence_append_only();
+
+
+--
+-- Name: ledger_transactions ledger_transactions_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER ledger_transactions_no_truncate BEFORE TRUNCATE ON public.ledger_transactions FOR EACH STATEMENT EXECUTE FUNCTION public.evidence_append_only();
+
+
+--
+-- Name: merchants merchants_no_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER merchants_no_delete BEFORE DELETE ON public.merchants FOR EACH ROW EXECUTE FUNCTION public.merchants_keep();
+
+
+--
+-- Name: merchants merchants_no_rename; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER merchants_no_rename BEFORE UPDATE OF merchant_id ON public.merchants FOR EACH ROW WHEN ((old.merchant_id IS DISTINCT FROM new.merchant_id)) EXECUTE FUNCTION public.merchants_keep();
+
+
+--
+-- Name: merchants merchants_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER merchants_no_truncate BEFORE TRUNCATE ON public.merchants FOR EACH STATEMENT EXECUTE FUNCTION public.merchants_keep();
+
+
+--
+-- Name: order_events order_events_no_change; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER order_events_no_change BEFORE DELETE OR UPDATE ON public.order_events FOR EACH ROW EXECUTE FUNCTION public.order_events_append_only();
+
+
+--
+-- Name: order_events order_events_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER order_events_no_truncate BEFORE TRUNCATE ON public.order_events FOR EACH STATEMENT EXECUTE FUNCTION public.order_events_append_only();
+
+
+--
+-- Name: payment_orders payment_orders_status_forward; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payment_orders_status_forward BEFORE UPDATE OF status ON public.payment_orders FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION public.status_forward_guard();
+
+
+--
+-- Name: payment_orders payment_orders_status_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payment_orders_status_insert BEFORE INSERT ON public.payment_orders FOR EACH ROW WHEN ((new.status <> ALL (ARRAY['NOT_STARTED'::public.pay_status, 'EXECUTING'::public.pay_status]))) EXECUTE FUNCTION public.status_forward_guard();
+
+
+--
+-- Name: payouts payouts_forward; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payouts_forward BEFORE DELETE OR UPDATE ON public.payouts FOR EACH ROW EXECUTE FUNCTION public.money_status_forward();
+
+
+--
+-- Name: payouts payouts_notify; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER payouts_notify AFTER INSERT OR UPDATE OF status ON public.payouts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.status = ANY (ARRAY['PAID'::text, 'FAILED'::text]))) EXECUTE FUNCTION public.payouts_notify();
+
+
+--
+-- Name: payouts payouts_within_balance; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payouts_within_balance BEFORE INSERT ON public.payouts FOR EACH ROW EXECUTE FUNCTION public.payouts_within_balance();
+
+
+--
+-- Name: refunds refunds_forward; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER refunds_forward BEFORE DELETE OR UPDATE ON public.refunds FOR EACH ROW EXECUTE FUNCTION public.money_status_forward();
+
+
+--
+-- Name: refunds refunds_notify; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER refunds_notify AFTER INSERT OR UPDATE OF status ON public.refunds DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((new.status = ANY (ARRAY['SUCCEEDED'::text, 'FAILED'::text]))) EXECUTE FUNCTION public.refunds_notify();
+
+
+--
+-- Name: refunds refunds_within_capture; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER refunds_within_capture BEFORE INSERT ON public.refunds FOR EACH ROW EXECUTE FUNCTION public.refunds_within_capture();
+
+
+--
+-- Name: webhook_events webhook_events_no_change; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_events_no_change BEFORE DELETE OR UPDATE ON public.webhook_events FOR EACH ROW EXECUTE FUNCTION public.evidence_append_only();
+
+
+--
+-- Name: webhook_events webhook_events_no_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER webhook_events_no_truncate BEFORE TRUNCATE ON public.webhook_events FOR EACH STATEMENT EXECUTE FUNCTION public.evidence_append_only();
+
+
+--
+-- Name: api_keys api_keys_merchant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_merchant_id_fkey FOREIGN KEY (merchant_id) REFERENCES public.merchants(merchant_id);
+
+
+--
+-- Name: checkout_sweeps checkout_sweeps_merchant_id_checkout_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_sweeps
+    ADD CONSTRAINT checkout_sweeps_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id);
+
+
+--
+-- Name: dispute_parts dispute_parts_merchant_id_checkout_id_payment_order_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.dispute_parts
+    ADD CONSTRAINT dispute_parts_merchant_id_checkout_id_payment_order_id_fkey FOREIGN KEY (merchant_id, checkout_id, payment_order_id) REFERENCES public.payment_orders(merchant_id, checkout_id, payment_order_id);
+
+
+--
+-- Name: dispute_parts dispute_parts_merchant_id_dispute_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.dispute_parts
+    ADD CONSTRAINT dispute_parts_merchant_id_dispute_id_fkey FOREIGN KEY (merchant_id, dispute_id) REFERENCES public.disputes(merchant_id, dispute_id);
+
+
+--
+-- Name: disputes disputes_merchant_id_checkout_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.disputes
+    ADD CONSTRAINT disputes_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id);
+
+
+--
+-- Name: ledger_entries ledger_entries_merchant_id_txn_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ledger_entries
+    ADD CONSTRAINT ledger_entries_merchant_id_txn_id_fkey FOREIGN KEY (merchant_id, txn_id) REFERENCES public.ledger_transactions(merchant_id, txn_id);
+
+
+--
+-- Name: ledger_transactions ledger_transactions_merchant_id_checkout_id_payment_order__fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ledger_transactions
+    ADD CONSTRAINT ledger_transactions_merchant_id_checkout_id_payment_order__fkey FOREIGN KEY (merchant_id, checkout_id, payment_order_id) REFERENCES public.payment_orders(merchant_id, checkout_id, payment_order_id);
+
+
+--
+-- Name: merchant_commission_fixed merchant_commission_fixed_merchant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.merchant_commission_fixed
+    ADD CONSTRAINT merchant_commission_fixed_merchant_id_fkey FOREIGN KEY (merchant_id) REFERENCES public.merchants(merchant_id);
+
+
+--
+-- Name: merchant_return_origins merchant_return_origins_merchant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.merchant_return_origins
+    ADD CONSTRAINT merchant_return_origins_merchant_id_fkey FOREIGN KEY (merchant_id) REFERENCES public.merchants(merchant_id);
+
+
+--
+-- Name: notifications notifications_merchant_id_endpoint_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notifications
+    ADD CONSTRAINT notifications_merchant_id_endpoint_id_fkey FOREIGN KEY (merchant_id, endpoint_id) REFERENCES public.notify_endpoints(merchant_id, endpoint_id);
+
+
+--
+-- Name: order_events order_events_merchant_id_checkout_id_payment_order_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.order_events
+    ADD CONSTRAINT order_events_merchant_id_checkout_id_payment_order_id_fkey FOREIGN KEY (merchant_id, checkout_id, payment_order_id) REFERENCES public.payment_orders(merchant_id, checkout_id, payment_order_id);
+
+
+--
+-- Name: payment_orders payment_orders_merchant_id_checkout_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_orders
+    ADD CONSTRAINT payment_orders_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id);
+
+
+--
+-- Name: payouts payouts_merchant_id_seller_account_psp_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payouts
+    ADD CONSTRAINT payouts_merchant_id_seller_account_psp_fkey FOREIGN KEY (merchant_id, seller_account, psp) REFERENCES public.sellers(merchant_id, seller_account, psp);
+
+
+--
+-- Name: psp_payments psp_payments_merchant_id_checkout_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.psp_payments
+    ADD CONSTRAINT psp_payments_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id);
+
+
+--
+-- Name: psp_tokens psp_tokens_merchant_id_checkout_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.psp_tokens
+    ADD CONSTRAINT psp_tokens_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id);
+
+
+--
+-- Name: recon_mismatches recon_mismatches_report_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recon_mismatches
+    ADD CONSTRAINT recon_mismatches_report_id_fkey FOREIGN KEY (report_id) REFERENCES public.recon_reports(report_id);
+
+
+--
+-- Name: recon_rows recon_rows_report_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recon_rows
+    ADD CONSTRAINT recon_rows_report_id_fkey FOREIGN KEY (report_id) REFERENCES public.recon_reports(report_id);
+
+
+--
+-- Name: recon_seen recon_seen_report_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.recon_seen
+    ADD CONSTRAINT recon_seen_report_id_fkey FOREIGN KEY (report_id) REFERENCES public.recon_reports(report_id);
+
+
+--
+-- Name: refunds refunds_merchant_id_checkout_id_payment_order_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.refunds
+    ADD CONSTRAINT refunds_merchant_id_checkout_id_payment_order_id_fkey FOREIGN KEY (merchant_id, checkout_id, payment_order_id) REFERENCES public.payment_orders(merchant_id, checkout_id, payment_order_id);
+
+
+--
+-- Name: sellers sellers_merchant_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sellers
+    ADD CONSTRAINT sellers_merchant_id_fkey FOREIGN KEY (merchant_id) REFERENCES public.merchants(merchant_id);
+
+
+--
+-- Name: FUNCTION api_keys_limit(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.api_keys_limit() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION audit_append(p_merchant text, p_checkout text, p_action text, p_detail jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.audit_append(p_merchant text, p_checkout text, p_action text, p_detail jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION audit_append_to(p_merchant text, p_chain smallint, p_checkout text, p_action text, p_detail jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.audit_append_to(p_merchant text, p_chain smallint, p_checkout text, p_action text, p_detail jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION audit_chain_of(p_checkout text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.audit_chain_of(p_checkout text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION audit_heads_forward(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.audit_heads_forward() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION audit_log_row_checks(action text, chain smallint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.audit_log_row_checks(action text, chain smallint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION audit_open_chains(p_merchant text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.audit_open_chains(p_merchant text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION audit_row_hash(p_prev bytea, p_merchant text, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION audit_row_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkout_payment_under_way(p_psp text, p_merchant text, p_checkout text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_payment_under_way(p_psp text, p_merchant text, p_checkout text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkouts_commission_frozen(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkouts_commission_frozen() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkouts_freeze_commission(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkouts_freeze_commission() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkouts_notify(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkouts_notify() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkouts_row_checks(merchant_id text, checkout_id text, psp text, nonce text, currency text, amount_total bigint, success_url text, cancel_url text, buyer_email text, psp_token text, psp_url text, failure text, psp_payment_ref text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkouts_row_checks(merchant_id text, checkout_id text, psp text, nonce text, currency text, amount_total bigint, success_url text, cancel_url text, buyer_email text, psp_token text, psp_url text, failure text, psp_payment_ref text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION commission_of(p_amount bigint, p_bps integer, p_fixed bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.commission_of(p_amount bigint, p_bps integer, p_fixed bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION commission_refund_part(p_amount bigint, p_commission bigint, p_refunded_before bigint, p_refund bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.commission_refund_part(p_amount bigint, p_commission bigint, p_refunded_before bigint, p_refund bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION commission_refund_share(p_amount bigint, p_commission bigint, p_refunded_before bigint, p_booked_before bigint, p_refund bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.commission_refund_share(p_amount bigint, p_commission bigint, p_refunded_before bigint, p_booked_before bigint, p_refund bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION dispute_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.dispute_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION dispute_split(p_merchant text, p_checkout text, p_amount bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.dispute_split(p_merchant text, p_checkout text, p_amount bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION disputes_notify(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.disputes_notify() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION evidence_append_only(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.evidence_append_only() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION gen_random_bytes_compat(p_n integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.gen_random_bytes_compat(p_n integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION idempotency_keys_row_checks(idem_key text, fingerprint text, state text, lease bigint, lease_until timestamp with time zone, response_status integer, response_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.idempotency_keys_row_checks(idem_key text, fingerprint text, state text, lease bigint, lease_until timestamp with time zone, response_status integer, response_body text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION ledger_balanced(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.ledger_balanced() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION ledger_book(p_merchant text, p_checkout text, p_order text, p_kind text, p_object text, p_source text, p_currency text, p_accounts text[], p_amounts bigint[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.ledger_book(p_merchant text, p_checkout text, p_order text, p_kind text, p_object text, p_source text, p_currency text, p_accounts text[], p_amounts bigint[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION ledger_entries_row_checks(account text, amount bigint, currency text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.ledger_entries_row_checks(account text, amount bigint, currency text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION ledger_transactions_row_checks(checkout_id text, payment_order_id text, kind text, object_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.ledger_transactions_row_checks(checkout_id text, payment_order_id text, kind text, object_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION merchants_keep(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.merchants_keep() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION money_status_forward(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.money_status_forward() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION nonce_split(p_reference text, OUT merchant_id text, OUT object_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.nonce_split(p_reference text, OUT merchant_id text, OUT object_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION notifications_row_checks(notification_id text, event_type text, sequence integer, status text, last_error text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.notifications_row_checks(notification_id text, event_type text, sequence integer, status text, last_error text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION notify_enqueue(p_merchant text, p_type text, p_checkout text, p_object text, p_data jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.notify_enqueue(p_merchant text, p_type text, p_checkout text, p_object text, p_data jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION notify_item(n public.notifications); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.notify_item(n public.notifications) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION op_key_done(p_merchant text, p_idem_key text, p_lease bigint, p_status integer, p_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.op_key_done(p_merchant text, p_idem_key text, p_lease bigint, p_status integer, p_body text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION op_key_take(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_op_id text, OUT outcome text, OUT lease bigint, OUT retry_after integer, OUT response_status integer, OUT response_body text, OUT op_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.op_key_take(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_op_id text, OUT outcome text, OUT lease bigint, OUT retry_after integer, OUT response_status integer, OUT response_body text, OUT op_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION order_events_append_only(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.order_events_append_only() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION order_given_back(p_merchant text, p_order_id text, p_except text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.order_given_back(p_merchant text, p_order_id text, p_except text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION pay_abandon(p_merchant text, p_idem_key text, p_lease bigint, p_reason text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_abandon(p_merchant text, p_idem_key text, p_lease bigint, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_abandon(p_merchant text, p_idem_key text, p_lease bigint, p_reason text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_audit_verify(p_merchant text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_audit_verify(p_merchant text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_audit_verify(p_merchant text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_auth(p_key_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_auth(p_key_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_auth(p_key_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_auth(p_key_id text, p_key_hash text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_auth(p_key_id text, p_key_hash text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_auth(p_key_id text, p_key_hash text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_checkout_status(p_merchant text, p_checkout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_checkout_status(p_merchant text, p_checkout_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_checkout_status(p_merchant text, p_checkout_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[]) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_executing_stats(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_executing_stats() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_executing_stats() TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_status text, p_psp_token text, p_psp_url text, p_psp_expires_at bigint, p_failure text, p_response_status integer, p_response_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_status text, p_psp_token text, p_psp_url text, p_psp_expires_at bigint, p_failure text, p_response_status integer, p_response_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_status text, p_psp_token text, p_psp_url text, p_psp_expires_at bigint, p_failure text, p_response_status integer, p_response_body text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_status text, p_psp_token text, p_psp_url text, p_psp_expires_at bigint, p_failure text, p_response_status integer, p_response_body text, p_psp_token_index text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_status text, p_psp_token text, p_psp_url text, p_psp_expires_at bigint, p_failure text, p_response_status integer, p_response_body text, p_psp_token_index text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_status text, p_psp_token text, p_psp_url text, p_psp_expires_at bigint, p_failure text, p_response_status integer, p_response_body text, p_psp_token_index text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_get_balance(p_merchant text, p_seller text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_get_balance(p_merchant text, p_seller text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_get_balance(p_merchant text, p_seller text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_get_checkout(p_merchant text, p_checkout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_get_checkout(p_merchant text, p_checkout_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_get_checkout(p_merchant text, p_checkout_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_get_order(p_merchant text, p_order_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_get_order(p_merchant text, p_order_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_get_order(p_merchant text, p_order_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_get_payout(p_merchant text, p_payout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_notify_claim(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_notify_claim(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_notify_claim(p_owner text, p_limit integer, p_lease_ms integer, p_per_endpoint integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_notify_get(p_merchant text, p_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_notify_get(p_merchant text, p_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_notify_get(p_merchant text, p_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_notify_list(p_merchant text, p_status text, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_notify_list(p_merchant text, p_status text, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_notify_list(p_merchant text, p_status text, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_notify_replay(p_merchant text, p_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_notify_replay(p_merchant text, p_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_notify_replay(p_merchant text, p_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_notify_stats(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_notify_stats() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_notify_stats() TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_op_release(p_merchant text, p_idem_key text, p_lease bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_op_release(p_merchant text, p_idem_key text, p_lease bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_op_release(p_merchant text, p_idem_key text, p_lease bigint) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_order_refund_info(p_merchant text, p_order_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_order_refund_info(p_merchant text, p_order_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_order_refund_info(p_merchant text, p_order_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_pay_target(p_merchant text, p_checkout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_pay_target(p_merchant text, p_checkout_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_pay_target(p_merchant text, p_checkout_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_payout_finish(p_merchant text, p_idem_key text, p_lease bigint, p_payout_id text, p_registered boolean, p_psp_payout_id text, p_failure text, p_response_status integer, p_response_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_payout_finish(p_merchant text, p_idem_key text, p_lease bigint, p_payout_id text, p_registered boolean, p_psp_payout_id text, p_failure text, p_response_status integer, p_response_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_payout_finish(p_merchant text, p_idem_key text, p_lease bigint, p_payout_id text, p_registered boolean, p_psp_payout_id text, p_failure text, p_response_status integer, p_response_body text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_purge(p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_purge(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_purge(p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_refresh(p_merchant text, p_idem_key text, p_lease bigint, p_expires_at bigint, p_psp_request text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_refresh(p_merchant text, p_idem_key text, p_lease bigint, p_expires_at bigint, p_psp_request text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_refresh(p_merchant text, p_idem_key text, p_lease bigint, p_expires_at bigint, p_psp_request text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_refund_finish(p_merchant text, p_idem_key text, p_lease bigint, p_refund_id text, p_registered boolean, p_psp_refund_id text, p_failure text, p_response_status integer, p_response_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_refund_finish(p_merchant text, p_idem_key text, p_lease bigint, p_refund_id text, p_registered boolean, p_psp_refund_id text, p_failure text, p_response_status integer, p_response_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_refund_finish(p_merchant text, p_idem_key text, p_lease bigint, p_refund_id text, p_registered boolean, p_psp_refund_id text, p_failure text, p_response_status integer, p_response_body text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_release(p_merchant text, p_idem_key text, p_lease bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lease bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lease bigint) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_sweeper_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_sweeper_lease(p_owner text, p_seconds integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_lease(p_owner text, p_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_lease(p_owner text, p_seconds integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_sweeper_note(p_merchant text, p_checkout_id text, p_answer text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_note(p_merchant text, p_checkout_id text, p_answer text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_note(p_merchant text, p_checkout_id text, p_answer text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_sweeper_overdue(p_owner text, p_psps text[], p_alert_after integer, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_overdue(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_overdue(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_wallets_fold(p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_wallets_fold(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_wallets_fold(p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status public.pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status public.pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION payment_ref_note(p_psp text, p_merchant text, p_checkout text, p_payment_ref text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.payment_ref_note(p_psp text, p_merchant text, p_checkout text, p_payment_ref text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION payout_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.payout_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION payouts_notify(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.payouts_notify() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION payouts_within_balance(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.payouts_within_balance() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION psp_token_key(p_psp text, p_token text, p_tokens text[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.psp_token_key(p_psp text, p_token text, p_tokens text[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_begin(p_psp text, p_dialect text, p_sha256 text, p_file text, p_rows integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_begin(p_psp text, p_dialect text, p_sha256 text, p_file text, p_rows integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_book_fee(p_report bigint, r public.recon_rows, p_merchant text, p_checkout text, p_order text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_book_fee(p_report bigint, r public.recon_rows, p_merchant text, p_checkout text, p_order text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_check_flag(p_report bigint, p_kind text, p_merchant text, p_checkout text, p_currency text, p_amount bigint, p_ours jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_check_flag(p_report bigint, p_kind text, p_merchant text, p_checkout text, p_currency text, p_amount bigint, p_ours jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_checkout_json(p_merchant text, p_checkout text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_checkout_json(p_merchant text, p_checkout text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_checks(p_report bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_checks(p_report bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_failure_shown(p_report bigint, p_type text, p_psp_id text, p_nonce text, p_merchant text, p_object text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_failure_shown(p_report bigint, p_type text, p_psp_id text, p_nonce text, p_merchant text, p_object text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_flag(p_report bigint, r public.recon_rows, p_class text, p_kind text, p_merchant text, p_checkout text, p_currency text, p_amount bigint, p_ours jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_flag(p_report bigint, r public.recon_rows, p_class text, p_kind text, p_merchant text, p_checkout text, p_currency text, p_amount bigint, p_ours jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_ledger_json(p_merchant text, p_checkout text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_ledger_json(p_merchant text, p_checkout text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_money(p_report bigint, r public.recon_rows); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_money(p_report bigint, r public.recon_rows) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_open(p_report bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_open(p_report bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_payment(p_report bigint, r public.recon_rows); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_payment(p_report bigint, r public.recon_rows) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_report_of(p_sha256 text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_report_of(p_sha256 text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_row_json(r public.recon_rows); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_row_json(r public.recon_rows) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_run(p_report bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_run(p_report bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_summary(p_report bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_summary(p_report bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION refund_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.refund_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION refund_seller_share(p_amount bigint, p_commission bigint, p_before bigint, p_refund bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.refund_seller_share(p_amount bigint, p_commission bigint, p_before bigint, p_refund bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION refunds_notify(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.refunds_notify() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION refunds_within_capture(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.refunds_within_capture() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION seller_available(p_merchant text, p_seller text, p_currency text, OUT wallet bigint, OUT pending bigint, OUT disputed bigint, OUT available bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.seller_available(p_merchant text, p_seller text, p_currency text, OUT wallet bigint, OUT pending bigint, OUT disputed bigint, OUT available bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION status_forward_guard(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.status_forward_guard() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION ts_epoch(ts timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.ts_epoch(ts timestamp with time zone) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION ts_rfc3339(ts timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.ts_rfc3339(ts timestamp with time zone) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION wallet_add(p_merchant text, p_seller text, p_currency text, p_amount bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.wallet_add(p_merchant text, p_seller text, p_currency text, p_amount bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION wallet_credits_row_checks(currency text, amount bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.wallet_credits_row_checks(currency text, amount bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION webhook_events_row_checks(event_id text, kind text, type text, source text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.webhook_events_row_checks(event_id text, kind text, type text, source text) FROM PUBLIC;
+
+
+--
+-- PostgreSQL database dump complete
+--
+
+
