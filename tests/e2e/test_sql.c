@@ -1668,7 +1668,8 @@ Test(sql, migrate_applies_a_function_file_again_only_when_it_changed_and_all_or_
               "%s", out);
     cr_expect_str_eq(VAL0(d, "SELECT b_two()"), "11");
 
-    /* a changed again, b broken: neither is applied */
+    /* a changed again, b's body does not parse: neither is applied (the
+     * bodies are checked once every function exists) */
     mig_file(dir, "functions/a_one.sql",
              "CREATE OR REPLACE FUNCTION a_one() RETURNS int LANGUAGE sql\n"
              "AS $$ SELECT 100 $$;\n");
