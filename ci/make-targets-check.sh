@@ -27,12 +27,20 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ngx-payments-targets.XXXXXX")
 # shellcheck disable=SC2317  # invoked by the EXIT trap
-cleanup() { [ "${KEEP:-0}" = 1 ] && echo "make-targets: kept $work" || rm -rf "$work"; }
+cleanup() {
+    if [ "${KEEP:-0}" = 1 ]; then
+        echo "make-targets: kept $work"
+    else
+        rm -rf "$work"
+    fi
+}
 trap cleanup EXIT
 
 head=$(git -C "$top" rev-parse HEAD) || exit 1
-git clone -q "$top" "$work/clone" && git -C "$work/clone" checkout -q "$head" ||
-    { echo "make-targets: git clone failed" >&2; exit 1; }
+if ! git clone -q "$top" "$work/clone" || ! git -C "$work/clone" checkout -q "$head"; then
+    echo "make-targets: git clone failed" >&2
+    exit 1
+fi
 cd "$work/clone" || exit 1
 echo "make-targets: $(git log --oneline -1) in $work/clone"
 
