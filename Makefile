@@ -27,7 +27,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb chaos notify-receiver-test doc-check
+.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e e2e-deps fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb chaos notify-receiver-test doc-check
 
 all: core mock module reconcile secrets
 
@@ -123,7 +123,21 @@ $(BUILD)/slow_dns.so: tests/e2e/slow_dns.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -shared -fPIC $< -ldl -o $@
 
-e2e: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests $(BUILD)/payments-reconcile $(BUILD)/payments-secrets
+# Everything ci/e2e.sh runs (it checks the same list before it starts):
+# the module, the ASan mock, the suite and its preloaded library, the two
+# tools the suite calls, and the notification receiver's Node package
+# (npm ci from its package-lock.json, by ci/install-deps.sh --core).
+RECEIVER_NPM = tests/notify_receiver/node_modules/standardwebhooks/package.json
+E2E_DEPS     = $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests \
+               $(BUILD)/slow_dns.so $(BUILD)/payments-reconcile \
+               $(BUILD)/payments-secrets $(RECEIVER_NPM)
+
+e2e-deps: $(E2E_DEPS)
+
+$(RECEIVER_NPM):
+	bash ci/install-deps.sh --core
+
+e2e: $(E2E_DEPS)
 	BUILD=$(BUILD) bash ci/e2e.sh
 
 # The demo shop (HTTPS via libmicrohttpd + GnuTLS) and the browser journey:
@@ -164,8 +178,8 @@ bench:
 # the chaos suite alone (it also runs in `make test`'s e2e): PSP faults,
 # webhooks gone wrong, a worker killed, PostgreSQL killed and fail-over,
 # nginx reloaded, with the invariants checked after each; prints the table
-chaos: $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests
-	E2E_JOBS=1 E2E_FILTER='@(solo_chaos|solo_pg_failover|solo_sweeper)/*' bash ci/e2e.sh
+chaos: $(E2E_DEPS)
+	BUILD=$(BUILD) E2E_JOBS=1 E2E_FILTER='@(solo_chaos|solo_pg_failover|solo_sweeper)/*' bash ci/e2e.sh
 
 bench-limits:
 	bash bench/limits.sh
@@ -182,7 +196,7 @@ bench-notify:
 
 # the e2e suite's notification receiver alone (tests/notify_receiver): its
 # own deliveries signed with standardwebhooks' sign, every answer mode
-notify-receiver-test:
+notify-receiver-test: $(RECEIVER_NPM)
 	cd tests/notify_receiver && node --test selftest.test.js
 
 # the docs against the code: every directive in its module's reference page

@@ -2,7 +2,7 @@
  * payments-reconcile: a PSP's settlement report against the ledger.
  *
  *   payments-reconcile --db CONNINFO --psp NAME --dialect stripe|adyen|generic
- *                      REPORT.csv [--html OUT.html]
+ *                      REPORT.csv [--html OUT.html] [--dry-run]
  *
  * Reads the report with the core's parser (src/settlement.c: libcsv, the
  * core's money rules), refuses it before touching the database when it
@@ -11,11 +11,18 @@
  * recon_run (match, fix, classify), recon_checks (the internal
  * checks).  A transaction that PostgreSQL aborts to break a deadlock (or a
  * serialization failure) is rolled back whole and run again, ATTEMPTS
- * times at most.  Prints counts and amounts per class and currency, writes
- * an HTML report of every mismatch and its evidence.
+ * times at most.  Prints counts and amounts per class and currency and
+ * what it booked, writes an HTML report of every mismatch and its evidence.
+ *
+ * A report books money as a signed webhook would (lost webhooks applied,
+ * fees and rounding remainders booked).  --dry-run runs the very same
+ * transaction, reports from inside it what it did, and rolls it back:
+ * nothing is booked, the report is not recorded (a real run of the same
+ * file later is not "reconciled before").
  *
  * Exit status: 0 nothing needs a person, 1 something does (needs_person or
- * unclassified, still open), 2 error (nothing written).
+ * unclassified, still open), 2 error (nothing written); a dry run's is the
+ * status the real run would have.
  */
 
 #include <errno.h>
@@ -35,6 +42,9 @@
 
 /* runs of a report's transaction that lost a deadlock, at most */
 #define ATTEMPTS  5
+
+/* the bookings listed one per line, at most (--html lists every one) */
+#define BOOKED_LINES  50
 
 typedef struct {
     pay_sr_row_t  *rows;
@@ -63,10 +73,12 @@ usage(FILE *f)
 {
     fprintf(f,
         "usage: " ME " --db CONNINFO --psp NAME --dialect stripe|adyen|generic\n"
-        "       REPORT.csv [--html OUT.html]\n"
+        "       REPORT.csv [--html OUT.html] [--dry-run]\n"
         "\n"
         "Reconciles a PSP's settlement report with the ledger (see "
         "payments-reconcile(1)).\n"
+        "--dry-run: match everything and report what would be booked, "
+        "then roll it all back.\n"
         "CONNINFO defaults to $PAYMENTS_DB.  Exit status: 0 nothing needs a "
         "person,\n1 something does, 2 error (nothing written).\n");
 }
@@ -265,7 +277,7 @@ html_esc(FILE *f, const char *s)
  * transaction; a write error now comes after the commit and says so. */
 static void
 write_html(PGconn *db, FILE *f, const char *path, const char *report_id,
-    const char *psp, const char *file, PGresult *summary)
+    const char *psp, const char *file, PGresult *summary, int dry)
 {
     PGresult    *res;
     int          i;
@@ -296,7 +308,8 @@ write_html(PGconn *db, FILE *f, const char *path, const char *report_id,
           "white-space:pre-wrap}</style></head><body>\n<h1>Reconciliation "
           "report ", f);
     html_esc(f, report_id);
-    fputs("</h1>\n<p>PSP <b>", f);
+    fputs(dry ? " (dry run: nothing was booked; the report id is not "
+                "kept)</h1>\n<p>PSP <b>" : "</h1>\n<p>PSP <b>", f);
     html_esc(f, psp);
     fputs("</b>, file <code>", f);
     html_esc(f, file);
@@ -361,6 +374,9 @@ write_html(PGconn *db, FILE *f, const char *path, const char *report_id,
     fputs("</table>\n</body></html>\n", f);
 
     if (ferror(f) || fclose(f) != 0) {
+        if (dry) {
+            die("--html %s: write error; the dry run is rolled back", path);
+        }
         die("report %s is committed, but its HTML could not be written to "
             "%s: run the same file again with --html to write it", report_id,
             path);
@@ -393,6 +409,45 @@ print_summary(PGresult *summary)
 }
 
 
+/* What the run booked (or, dry, would book): its auto_fixed mismatches. */
+static void
+print_booked(PGconn *db, const char *report_id, int dry)
+{
+    PGresult    *res;
+    int          i, n;
+    char         amt[64];
+    const char  *p[1] = { report_id };
+
+    res = q(db,
+        "SELECT coalesce(record::text, '-'), kind, coalesce(merchant_id, '-'),"
+        "       coalesce(nullif(concat_ws(' ', checkout_id, object_id), ''),"
+        "                '-'),"
+        "       coalesce(amount::text, ''), coalesce(currency, '')"
+        "  FROM recon_mismatches"
+        " WHERE report_id = $1 AND class = 'auto_fixed'"
+        " ORDER BY mismatch_id", 1, p, PGRES_TUPLES_OK);
+
+    n = PQntuples(res);
+    printf("  %s: %d\n", dry ? "would book" : "booked", n);
+
+    for (i = 0; i < n && i < BOOKED_LINES; i++) {
+        money_str(PQgetvalue(res, i, 4), PQgetvalue(res, i, 5), amt,
+                  sizeof(amt));
+        printf("    record %s %s merchant %s %s %s %s\n",
+               PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+               PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), amt,
+               PQgetvalue(res, i, 5));
+    }
+
+    if (n > BOOKED_LINES) {
+        printf("    ... and %d more (--html lists every one)\n",
+               n - BOOKED_LINES);
+    }
+
+    PQclear(res);
+}
+
+
 static int
 valid_psp(const char *s)
 {
@@ -414,12 +469,14 @@ valid_psp(const char *s)
  * One attempt at writing the report, in one transaction: 0 when it
  * committed or was reconciled before (*already), 1 when the transaction
  * lost a deadlock or a serialization failure and was rolled back: nothing
- * of it was written and it may run again.  Any other error exits 2.
+ * of it was written and it may run again.  Any other error exits 2.  Dry,
+ * the transaction is left open (0) when it has run: the caller reports
+ * from inside it and rolls it back.
  */
 static int
 write_report(PGconn *db, const rows_t *rows, const char *psp,
     const char *dialect, const char *sha, const char *path, char *report_id,
-    size_t id_size, int *already)
+    size_t id_size, int *already, int dry)
 {
     PGresult    *res;
     const char  *p[5];
@@ -522,6 +579,11 @@ write_report(PGconn *db, const rows_t *rows, const char *psp,
         return 1;
     }
     PQclear(res);
+
+    if (dry) {
+        return 0;
+    }
+
     res = q_or_lost(db, "COMMIT", 0, NULL, PGRES_COMMAND_OK, 1);
     if (res == NULL) {
         return 1;
@@ -546,7 +608,7 @@ main(int argc, char **argv)
     PGresult       *res, *summary;
     const char     *p[5];
     char            report_id[32];
-    int             opt, already, rc, attempt;
+    int             opt, already, rc, attempt, dry;
     long long       open_items;
     struct timespec t0, t1, nap;
     double          secs;
@@ -556,6 +618,7 @@ main(int argc, char **argv)
         { "psp", required_argument, NULL, 'p' },
         { "dialect", required_argument, NULL, 'D' },
         { "html", required_argument, NULL, 'H' },
+        { "dry-run", no_argument, NULL, 'n' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -564,6 +627,7 @@ main(int argc, char **argv)
     psp = NULL;
     dialect = NULL;
     html = NULL;
+    dry = 0;
 
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
@@ -571,6 +635,7 @@ main(int argc, char **argv)
         case 'p': psp = optarg; break;
         case 'D': dialect = optarg; break;
         case 'H': html = optarg; break;
+        case 'n': dry = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -624,7 +689,8 @@ main(int argc, char **argv)
     }
 
     for (attempt = 1; write_report(db, &rows, psp, dialect, sha, path,
-                                   report_id, sizeof(report_id), &already);
+                                   report_id, sizeof(report_id), &already,
+                                   dry);
          attempt++)
     {
         if (attempt == ATTEMPTS) {
@@ -656,8 +722,15 @@ main(int argc, char **argv)
         res = q(db, "SELECT coalesce(outcome, '?'), count(*) FROM recon_rows "
                 "WHERE report_id = $1 GROUP BY 1 ORDER BY 1", 1, p,
                 PGRES_TUPLES_OK);
-        printf(ME ": report %s: %s, psp %s, %ld rows in %.3f s\n", report_id,
-               path, psp, n, secs);
+        if (dry) {
+            printf(ME ": dry run of %s, psp %s, %ld rows in %.3f s: "
+                   "nothing is booked, the transaction is rolled back\n",
+                   path, psp, n, secs);
+
+        } else {
+            printf(ME ": report %s: %s, psp %s, %ld rows in %.3f s\n",
+                   report_id, path, psp, n, secs);
+        }
         printf("  rows:");
         for (rc = 0; rc < PQntuples(res); rc++) {
             printf(" %s %s", PQgetvalue(res, rc, 0), PQgetvalue(res, rc, 1));
@@ -668,12 +741,21 @@ main(int argc, char **argv)
 
     print_summary(summary);
 
+    if (!already) {
+        print_booked(db, report_id, dry);
+    }
+
     if (html != NULL) {
-        write_html(db, hf, html, report_id, psp, path, summary);
+        write_html(db, hf, html, report_id, psp, path, summary, dry);
         printf("  HTML: %s\n", html);
     }
 
     printf("  open for a person: %lld\n", open_items);
+
+    if (dry && !already) {
+        PQclear(q(db, "ROLLBACK", 0, NULL, PGRES_COMMAND_OK));
+        printf("  dry run: rolled back, nothing was booked or recorded\n");
+    }
 
     PQclear(summary);
     PQfinish(db);

@@ -306,6 +306,23 @@ plain_api() {
     [[ $got == *'"code":"tls_required"'*' 403' ]] || { echo "$got"; return 1; }
 }
 check "POST /v1/payments over the example's plain HTTP: 403 tls_required" plain_api
+# /metrics on every listener of the example: loopback is not in its
+# allow-list (10.0.0.0/8), and plain HTTP never serves it; no metric in
+# the answer either way.  The health checks on port 80 are for the load
+# balancers' network only; https serves them (above).
+refused_metrics() {
+    local got
+    got=$(curl -s -w ' %{http_code}' "$@") || return 1
+    [[ $got == *' 403' && $got != *payments_* ]] || { printf '%s\n' "$got" | head -5; return 1; }
+}
+check "GET /metrics over the example's plain HTTP from a non-allowed address: 403, no metric" \
+    refused_metrics "http://127.0.0.1:$plain_port/metrics"
+check "GET /metrics over the example's plain HTTP with another Host: 403, no metric" \
+    refused_metrics -H 'Host: other.example' "http://127.0.0.1:$plain_port/metrics"
+check "GET /metrics over https from a non-allowed address: 403, no metric" \
+    refused_metrics --cacert "$ca" "$gw/metrics"
+check "GET /readyz over the example's plain HTTP from a non-allowed address: 403" \
+    refused_metrics "http://127.0.0.1:$plain_port/readyz"
 
 # A merchant, by the installed tool.
 key=$(/usr/bin/payments-merchant --db "$pkgdb" create --id debshop --name "Deb shop" \

@@ -8,7 +8,8 @@
 # (they stop PostgreSQL or reset the mock PSP), which run alone, last.  E2E_FILTER runs one Criterion
 # filter instead (e.g. E2E_FILTER='pay_link/*').  KEEP_RUN=1 keeps the run
 # directory (it is always kept when something failed).  The run directory
-# is made under $TMPDIR (default /tmp).
+# is made under $TMPDIR (default /tmp).  E2E_PREFLIGHT=1 only checks that
+# everything the suite runs is there (ci/make-targets-check.sh).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,10 +21,18 @@ jobs=${E2E_JOBS:-2}
 for f in "$bin" "$build/nginx/ngx_http_payments_module.so" "$build/mock_psp-asan" \
          "$build/payments-reconcile" "$build/payments-secrets" "$build/slow_dns.so"; do
     if [ ! -e "$f" ]; then
-        echo "e2e: $f is missing (make module mock-asan reconcile secrets $build/e2e_tests)" >&2
+        echo "e2e: $f is missing (make e2e-deps)" >&2
         exit 1
     fi
 done
+if [ ! -f tests/notify_receiver/node_modules/standardwebhooks/package.json ]; then
+    echo "e2e: tests/notify_receiver/node_modules is missing (make e2e-deps, or ci/install-deps.sh --core)" >&2
+    exit 1
+fi
+if [ "${E2E_PREFLIGHT:-0}" = 1 ]; then
+    echo "e2e: everything the suite runs is there"
+    exit 0
+fi
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/ngx-payments-e2e.XXXXXX")
 rc=0

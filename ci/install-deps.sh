@@ -48,6 +48,7 @@ if [ "$want_core" = 1 ]; then
         wrk openssl curl
         prometheus   # promtool: /metrics and the alerting rules are checked
         pgbouncer    # the e2e suite runs a gateway through it (transaction pooling)
+        locales      # de_DE.UTF-8, below
     )
 fi
 if [ "$want_core" = 1 ] || [ "$want_browser" = 1 ]; then
@@ -142,6 +143,23 @@ else
         exit 1
     fi
     say "packages installed"
+fi
+
+# --- A locale for PostgreSQL's translated messages ------------------------------
+# The statements suite (tests/e2e/test_statements.c) has the gateway's
+# connections speak German (lc_messages = 'de_DE.UTF-8'): the server can only
+# switch to a locale the system has, so it is generated here (in
+# /etc/locale.gen, so that a later locale-gen keeps it).
+if [ "$want_core" = 1 ] && ! locale -a 2>/dev/null | grep -qix 'de_DE\.utf-\?8'; then
+    say "generating the locale de_DE.UTF-8"
+    if grep -q '^# *de_DE\.UTF-8 UTF-8' /etc/locale.gen; then
+        "${sudo[@]}" sed -i 's/^# *\(de_DE\.UTF-8 UTF-8\)/\1/' /etc/locale.gen
+    elif ! grep -q '^de_DE\.UTF-8 UTF-8' /etc/locale.gen; then
+        echo 'de_DE.UTF-8 UTF-8' | "${sudo[@]}" tee -a /etc/locale.gen >/dev/null
+    fi
+    "${sudo[@]}" locale-gen >/dev/null
+    locale -a 2>/dev/null | grep -qix 'de_DE\.utf-\?8' ||
+        { echo "install-deps: the locale de_DE.UTF-8 could not be generated" >&2; exit 1; }
 fi
 
 # --- Node packages --------------------------------------------------------------

@@ -45,6 +45,7 @@ static ngx_int_t ngx_http_payments_init_process(ngx_cycle_t *cycle);
 static void ngx_http_payments_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_payments_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_payments_postconfiguration(ngx_conf_t *cf);
+static void ngx_http_payments_metrics_guard(ngx_conf_t *cf);
 static ngx_int_t ngx_http_payments_log_handler(ngx_http_request_t *r);
 
 
@@ -469,7 +470,262 @@ ngx_http_payments_postconfiguration(ngx_conf_t *cf)
     /* nginx's own error answers on the module's routes get problem+json */
     ngx_http_payments_response_init(cf);
 
+    ngx_http_payments_metrics_guard(cf);
+
     return NGX_OK;
+}
+
+
+/*
+ * /metrics without an access rule.  The module serves it on any listener,
+ * plain HTTP too (a scraper on a private network); what may read it is the
+ * configuration's to say.  nginx -t warns for each server whose location
+ * for "/metrics" (found as nginx finds it for a request) says "payments"
+ * and has no allow/deny rule, no auth_basic and no auth_request, set there
+ * or inherited.  A warning, not a refusal: the listener may be reachable
+ * from a private network only, which nginx cannot know.
+ */
+
+#define NGX_HTTP_PAYMENTS_METRICS  "/metrics"
+
+
+/* ngx_http_core_find_static_location() on a loc_conf, for one URI */
+
+static ngx_int_t
+ngx_http_payments_find_static(ngx_http_location_tree_node_t *node,
+    ngx_str_t *uri, void ***loc_conf)
+{
+    u_char     *u;
+    size_t      len, n;
+    ngx_int_t   rc, rv;
+
+    len = uri->len;
+    u = uri->data;
+    rv = NGX_DECLINED;
+
+    while (node != NULL) {
+        n = (len <= (size_t) node->len) ? len : node->len;
+
+        rc = ngx_filename_cmp(u, node->name, n);
+
+        if (rc != 0) {
+            node = (rc < 0) ? node->left : node->right;
+            continue;
+        }
+
+        if (len > (size_t) node->len) {
+            if (node->inclusive) {
+                *loc_conf = node->inclusive->loc_conf;
+                rv = NGX_AGAIN;
+                node = node->tree;
+                u += n;
+                len -= n;
+                continue;
+            }
+
+            node = node->right;
+            continue;
+        }
+
+        if (len == (size_t) node->len) {
+            if (node->exact) {
+                *loc_conf = node->exact->loc_conf;
+                return NGX_OK;
+            }
+
+            *loc_conf = node->inclusive->loc_conf;
+            return NGX_AGAIN;
+        }
+
+        if (len + 1 == (size_t) node->len && node->auto_redirect) {
+            *loc_conf = node->exact ? node->exact->loc_conf
+                                    : node->inclusive->loc_conf;
+            rv = NGX_DONE;
+        }
+
+        node = node->left;
+    }
+
+    return rv;
+}
+
+
+/* ngx_http_core_find_location() on a loc_conf: *loc_conf is the answer */
+
+static ngx_int_t
+ngx_http_payments_find_location(ngx_str_t *uri, void ***loc_conf)
+{
+    ngx_int_t                  rc;
+    ngx_http_core_loc_conf_t  *pclcf;
+#if (NGX_PCRE)
+    ngx_uint_t                 noregex;
+    ngx_http_core_loc_conf_t  *clcf, **clcfp;
+
+    noregex = 0;
+#endif
+
+    pclcf = (*loc_conf)[ngx_http_core_module.ctx_index];
+
+    rc = ngx_http_payments_find_static(pclcf->static_locations, uri,
+                                       loc_conf);
+
+    if (rc == NGX_AGAIN) {
+#if (NGX_PCRE)
+        clcf = (*loc_conf)[ngx_http_core_module.ctx_index];
+        noregex = clcf->noregex;
+#endif
+        rc = ngx_http_payments_find_location(uri, loc_conf);
+    }
+
+    if (rc == NGX_OK || rc == NGX_DONE) {
+        return rc;
+    }
+
+#if (NGX_PCRE)
+    if (noregex == 0 && pclcf->regex_locations) {
+        for (clcfp = pclcf->regex_locations; *clcfp; clcfp++) {
+            if (ngx_regex_exec((*clcfp)->regex->regex, uri, NULL, 0) >= 0) {
+                *loc_conf = (*clcfp)->loc_conf;
+                (void) ngx_http_payments_find_location(uri, loc_conf);
+                return NGX_OK;
+            }
+        }
+    }
+#endif
+
+    return rc;
+}
+
+
+/*
+ * The first fields of the loc_conf of nginx's access, auth_basic and
+ * auth_request modules, as nginx 1.x lays them out (the structures are
+ * private to their files).  The modules are found by name: a build without
+ * one has nothing of it to check.
+ */
+
+typedef struct {
+    ngx_array_t               *rules;
+#if (NGX_HAVE_INET6)
+    ngx_array_t               *rules6;
+#endif
+#if (NGX_HAVE_UNIX_DOMAIN)
+    ngx_array_t               *rules_un;
+#endif
+} ngx_http_payments_access_conf_t;
+
+typedef struct {
+    ngx_http_complex_value_t  *realm;
+} ngx_http_payments_auth_basic_conf_t;
+
+typedef struct {
+    ngx_str_t                  uri;
+} ngx_http_payments_auth_request_conf_t;
+
+
+static void *
+ngx_http_payments_loc_conf_of(ngx_conf_t *cf, void **loc_conf,
+    const char *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        if (cf->cycle->modules[i]->type == NGX_HTTP_MODULE
+            && ngx_strcmp(cf->cycle->modules[i]->name, name) == 0)
+        {
+            return loc_conf[cf->cycle->modules[i]->ctx_index];
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_uint_t
+ngx_http_payments_guarded(ngx_conf_t *cf, void **loc_conf)
+{
+    ngx_http_payments_access_conf_t        *acf;
+    ngx_http_payments_auth_basic_conf_t    *bcf;
+    ngx_http_payments_auth_request_conf_t  *rcf;
+
+    acf = ngx_http_payments_loc_conf_of(cf, loc_conf,
+                                        "ngx_http_access_module");
+    if (acf != NULL
+        && (acf->rules != NULL
+#if (NGX_HAVE_INET6)
+            || acf->rules6 != NULL
+#endif
+#if (NGX_HAVE_UNIX_DOMAIN)
+            || acf->rules_un != NULL
+#endif
+           ))
+    {
+        return 1;
+    }
+
+    /* "auth_basic off" is a realm that says "off" */
+    bcf = ngx_http_payments_loc_conf_of(cf, loc_conf,
+                                        "ngx_http_auth_basic_module");
+    if (bcf != NULL && bcf->realm != NULL
+        && bcf->realm != NGX_CONF_UNSET_PTR
+        && !(bcf->realm->lengths == NULL
+             && bcf->realm->value.len == 3
+             && ngx_strncmp(bcf->realm->value.data, "off", 3) == 0))
+    {
+        return 1;
+    }
+
+    /* "auth_request off" is an empty uri */
+    rcf = ngx_http_payments_loc_conf_of(cf, loc_conf,
+                                        "ngx_http_auth_request_module");
+    if (rcf != NULL && rcf->uri.len > 0) {
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_payments_metrics_guard(ngx_conf_t *cf)
+{
+    void                           **loc_conf;
+    ngx_str_t                        uri, *name;
+    ngx_uint_t                       s;
+    ngx_http_core_srv_conf_t       **cscfp;
+    ngx_http_core_main_conf_t       *cmcf;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_payments_loc_conf_t    *plcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    cscfp = cmcf->servers.elts;
+
+    ngx_str_set(&uri, NGX_HTTP_PAYMENTS_METRICS);
+
+    for (s = 0; s < cmcf->servers.nelts; s++) {
+        loc_conf = cscfp[s]->ctx->loc_conf;
+
+        if (ngx_http_payments_find_location(&uri, &loc_conf) == NGX_ERROR) {
+            continue;
+        }
+
+        plcf = loc_conf[ngx_http_payments_module.ctx_index];
+        if (plcf->enable != 1 || ngx_http_payments_guarded(cf, loc_conf)) {
+            continue;
+        }
+
+        clcf = loc_conf[ngx_http_core_module.ctx_index];
+        name = &cscfp[s]->server_name;
+
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "payments: " NGX_HTTP_PAYMENTS_METRICS " of the "
+                           "server \"%V\" is served by its location \"%V\", "
+                           "which has no access rule (allow and deny, "
+                           "auth_basic or auth_request): anyone who reaches "
+                           "that listener reads every metric; give "
+                           "\"location = " NGX_HTTP_PAYMENTS_METRICS "\" its "
+                           "allow and deny rules", name, &clcf->name);
+    }
 }
 
 

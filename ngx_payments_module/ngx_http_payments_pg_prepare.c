@@ -13,9 +13,15 @@
  * a name may reach a server connection prepared by another client, it is
  * the same statement.  A statement the server does not have (SQLSTATE
  * 26000: PgBouncer sent it elsewhere, or someone ran DEALLOCATE) and a plan
- * whose result type changed under it (a migration replaced a function)
- * are refused before anything runs: the query is sent again unnamed, and
- * that connection sends unnamed statements until it is opened again.  A
+ * whose result type changed under it (a migration replaced a function:
+ * 0A000, "cached plan must not change result type") are refused before
+ * anything runs: the query is sent again unnamed, and that connection
+ * sends unnamed statements until it is opened again.  Both are told by
+ * their SQLSTATE alone, never by the message, which is in the server's
+ * lc_messages language.  Another 0A000 of a statement sent by name (a
+ * feature the statement itself uses) fails as well sent unnamed: it costs
+ * one round trip and that connection's prepared statements, and the caller
+ * gets the unnamed statement's own error.  A
  * statement that fails to prepare (a function a migration has not created
  * yet) is sent unnamed that once, for its own error, and prepared again the
  * next time.
@@ -112,16 +118,13 @@ ngx_int_t
 ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc)
 {
     ngx_uint_t                    unnamed = 0;
-    const char                   *state, *msg;
+    const char                   *state;
     ExecStatusType                st;
     ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
 
     st = pc->result ? PQresultStatus(pc->result) : PGRES_FATAL_ERROR;
     state = pc->result ? PQresultErrorField(pc->result, PG_DIAG_SQLSTATE)
                        : NULL;
-    msg = pc->result ? PQresultErrorField(pc->result,
-                                          PG_DIAG_MESSAGE_PRIMARY)
-                     : NULL;
 
     if (pc->preparing) {
         /*
@@ -133,10 +136,7 @@ ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc)
 
     } else if (pc->by_name && st == PGRES_FATAL_ERROR && state
                && (ngx_strcmp(state, "26000") == 0
-                   || (ngx_strcmp(state, "0A000") == 0 && msg
-                       && ngx_strncmp(msg, "cached plan must not change",
-                                      sizeof("cached plan must not change")
-                                      - 1) == 0)))
+                   || ngx_strcmp(state, "0A000") == 0))
     {
         /* refused before anything ran: send it again, unnamed */
         ngx_log_error(NGX_LOG_WARN, pool->log, 0,

@@ -865,6 +865,59 @@ Test(config, refuses_a_ca_file_that_cannot_be_read)
 }
 
 
+/*
+ * /metrics served by a "payments" location without an access rule: nginx -t
+ * warns (and still passes); allow/deny there or inherited, auth_basic or a
+ * location of its own that denies stays quiet.  The location is the one
+ * nginx would pick for the request: exact, prefix or regular expression.
+ */
+
+#define METRICS_WARNING  "which has no access rule"
+
+static void
+expect_metrics_warning(const conf_t *c, const char *location, int warned)
+{
+    int        rc;
+    char      *out;
+    pieces_t   p;
+
+    p = good(c);
+    p.location = location;
+    rc = nginx_t(c, &p, &out);
+    cr_assert_eq(rc, 0, "%s\n%s", location, out);
+    cr_assert_eq(strstr(out, METRICS_WARNING) != NULL, warned,
+                 "%s:\n%s", location, out);
+}
+
+
+Test(config, warns_when_metrics_has_no_access_rule)
+{
+    conf_t  c;
+
+    conf_init(&c);
+
+    expect_metrics_warning(&c, "location / { payments; }", 1);
+    expect_metrics_warning(&c, "location = /metrics { payments; } "
+                               "location / { deny all; payments; }", 1);
+    expect_metrics_warning(&c, "location / { deny all; payments; } "
+                               "location ~ ^/metr { payments; }", 1);
+    expect_metrics_warning(&c, "location /v1/ { allow all; payments; } "
+                               "location / { auth_basic off; payments; }", 1);
+
+    expect_metrics_warning(&c, "location = /metrics { allow 127.0.0.1; "
+                               "deny all; payments; } "
+                               "location / { payments; }", 0);
+    expect_metrics_warning(&c, "allow 10.0.0.0/8; deny all; "
+                               "location / { payments; }", 0);
+    expect_metrics_warning(&c, "location = /metrics { deny all; } "
+                               "location / { payments; }", 0);
+    expect_metrics_warning(&c, "location / { payments; } "
+                               "location = /metrics { auth_basic metrics; "
+                               "auth_basic_user_file /dev/null; payments; }",
+                           0);
+}
+
+
 /* The production example (conf/nginx.production.conf, doc/OPERATIONS.md) passes
  * nginx -t as it is, its paths pointed at test files. */
 Test(config, the_production_example_passes_nginx_t, .timeout = 60)
@@ -930,6 +983,8 @@ Test(config, the_production_example_passes_nginx_t, .timeout = 60)
     cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "nginx -t:\n%s", out);
     /* the example seals tokens: no "stored in clear" warning */
     cr_assert(strstr(out, "in clear") == NULL, "nginx -t:\n%s", out);
+    /* and /metrics is guarded on every listener */
+    cr_assert(strstr(out, METRICS_WARNING) == NULL, "nginx -t:\n%s", out);
 }
 
 

@@ -324,20 +324,21 @@ day_money(day_t *d)
 
 /* The mock's report with one of each mismatch.  co2's and co3's rows
  * carry no nonce of ours (as Stripe's payment intents): they are matched
- * by the PSP's id of the payment alone. */
+ * by the PSP's id of the payment alone.  The unknown row (unknown=1) has
+ * the same id in every report: one test per PSP asks for it. */
 static char *
-day_report(const day_t *d, size_t *len)
+day_report(const day_t *d, int unknown, size_t *len)
 {
     resp_t  *r;
     char    *url;
 
     url = mock_url(str_printf(
         "/_control/reports/%s?sessions=%s,%s,%s,%s,%s&drop=%s&amount=%s:100"
-        "&refund=%s:500&unknown=1&paid=%s"
+        "&refund=%s:500&unknown=%d&paid=%s"
         "&merchant=%s&drop_op=%s&op_amount=%s:25&drop_op=%s&op_amount=%s:100"
         "&payout=700&amount=%s:1&nonce=%s&nonce=%s", d->dialect,
         d->token[0], d->token[1], d->token[2], d->token[3], d->token[4],
-        d->token[1], d->token[2], d->token[0], d->token[4],
+        d->token[1], d->token[2], d->token[0], unknown, d->token[4],
         d->m.id, d->rf[1], d->rf[2], d->po[1], d->po[2], d->token[3],
         d->token[2], d->token[3]));
     r = http_get(url);
@@ -388,7 +389,7 @@ reconcile_a_day(const char *psp, const char *dialect)
 
     day_start(&d, psp, dialect);
     day_money(&d);
-    csv = day_report(&d, &len);
+    csv = day_report(&d, 1, &len);
     path = write_tmp(csv, len);
     html = str_printf("%s.html", path);
 
@@ -1032,4 +1033,133 @@ Test(solo_reconcile, failed_refunds_and_payouts_match_their_failure_rows,
     cr_assert_str_eq(db_scalar("SELECT balance FROM wallets WHERE merchant_id"
                                " = $1 AND seller_account = 'seller_1'", 1, p),
                      "1000");
+}
+
+
+/* The merchant's money and the states of its objects, in one line. */
+static char *
+state_line(const day_t *d)
+{
+    const char  *p[1] = { d->m.id };
+
+    return db_scalar(
+        "SELECT (SELECT count(*) FROM ledger_transactions"
+        "         WHERE merchant_id = $1)"
+        " || '|' || (SELECT coalesce(sum(amount), 0) || ':' || count(*)"
+        "              FROM ledger_entries WHERE merchant_id = $1)"
+        " || '|' || (SELECT coalesce(string_agg(seller_account || ':'"
+        "                   || balance, ',' ORDER BY seller_account), '')"
+        "              FROM wallets WHERE merchant_id = $1)"
+        " || '|' || (SELECT string_agg(checkout_id || ':' || status, ','"
+        "                   ORDER BY checkout_id) FROM checkouts"
+        "             WHERE merchant_id = $1)"
+        " || '|' || (SELECT string_agg(checkout_id || line_no || ':' || status,"
+        "                   ',' ORDER BY checkout_id, line_no)"
+        "              FROM payment_orders WHERE merchant_id = $1)"
+        " || '|' || (SELECT string_agg(refund_id || ':' || status, ','"
+        "                   ORDER BY refund_id) FROM refunds"
+        "             WHERE merchant_id = $1)"
+        " || '|' || (SELECT string_agg(payout_id || ':' || status, ','"
+        "                   ORDER BY payout_id) FROM payouts"
+        "             WHERE merchant_id = $1)"
+        " || '|' || (SELECT count(*) FROM order_events WHERE merchant_id = $1)"
+        " || '|' || (SELECT count(*) FROM recon_mismatches"
+        "             WHERE merchant_id = $1)", 1, p);
+}
+
+
+/* the text of out from the line starting with from to the one with to */
+static char *
+lines_between(const char *out, const char *from, const char *to)
+{
+    const char  *s, *e;
+
+    s = strstr(out, from);
+    cr_assert_not_null(s, "no \"%s\" in:\n%s", from, out);
+    e = strstr(s, to);
+    cr_assert_not_null(e, "no \"%s\" in:\n%s", to, out);
+    return strndup(s, (size_t) (e - s));
+}
+
+
+/*
+ * A dry run of a report that books things (a lost payment webhook, a
+ * refund's and a pay-out's, fees, a rounding remainder): it prints what it
+ * would book and the mismatches, exits as the real run does, and leaves the
+ * database as it was; the real run after it is not "reconciled before" and
+ * reports the same.
+ */
+Test(reconcile, a_dry_run_lists_what_it_would_book_and_books_nothing,
+     .timeout = 120)
+{
+    day_t        d;
+    char        *csv, *path, *html, *out, *real, *before, *after, *h;
+    const char  *psp = env("PAY_TEST_PSP"), *p[1];
+    size_t       len, hl;
+    int          rc;
+
+    day_start(&d, psp, "stripe");
+    day_money(&d);
+    /* without the unknown row: stripe_day's, on the same PSP, at once */
+    csv = day_report(&d, 0, &len);
+    path = write_tmp(csv, len);
+    html = str_printf("%s.html", path);
+
+    before = state_line(&d);
+    {
+        char  *cmd;
+        FILE  *f;
+
+        cmd = str_printf("'%s' --dry-run --db '%s' --psp '%s' "
+                         "--dialect stripe '%s' --html '%s' 2>&1",
+                         build_file("payments-reconcile"), env("PAY_TEST_PG"),
+                         psp, path, html);
+        f = popen(cmd, "r");
+        cr_assert_not_null(f, "%s", cmd);
+        rc = reconcile_end(f, &out);
+    }
+    after = state_line(&d);
+
+    cr_assert_eq(rc, 1, "a dry run exits as the real run would: %d\n%s", rc,
+                 out);
+    cr_assert_str_eq(after, before, "the dry run changed the database:\n%s",
+                     out);
+    p[0] = path;
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM recon_reports "
+                               "WHERE file_name = $1", 1, p), "0",
+                     "the dry run recorded the report");
+
+    cr_assert(strstr(out, "dry run") != NULL, "%s", out);
+    cr_assert(strstr(out, "would book: 7\n") != NULL, "%s", out);
+    cr_assert(strstr(out, str_printf(" webhook_missing merchant %s %s 15.00 "
+                                     "USD", d.m.id, d.co[4])) != NULL,
+              "%s", out);
+    cr_assert(strstr(out, str_printf(" refund_webhook_missing merchant %s ",
+                                     d.m.id)) != NULL, "%s", out);
+    cr_assert(strstr(out, d.rf[3]) != NULL, "%s", out);
+    cr_assert(strstr(out, d.po[3]) != NULL, "%s", out);
+    cr_assert(strstr(out, " rounding_booked ") != NULL, "%s", out);
+    cr_assert(strstr(out, " fee_booked ") != NULL, "%s", out);
+    cr_assert(strstr(out, "needs_person") != NULL, "%s", out);
+
+    h = file_read(html, &hl);
+    cr_assert_not_null(h);
+    cr_assert(strstr(h, "dry run") != NULL);
+    cr_assert(strstr(h, "refund_unknown_here") != NULL);
+
+    /* nothing booked: the lost webhooks are still lost */
+    cr_assert_str_neq(status_of(&d.m, d.co[4]), "SUCCESS");
+
+    /* the real run: the same report, and now it books */
+    rc = reconcile(psp, "stripe", path, NULL, &real);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, real);
+    cr_assert(strstr(real, "nothing done") == NULL, "%s", real);
+    cr_assert(strstr(real, "booked: 7\n") != NULL, "%s", real);
+    cr_assert_str_eq(lines_between(real, "\n  class", "\n  booked:"),
+                     lines_between(out, "\n  class", "\n  would book:"),
+                     "the dry run's report differs from the real run's");
+    wait_status(&d.m, d.co[4], "SUCCESS", 1);
+    op_becomes(&d.m, "refunds", d.rf[3], "SUCCEEDED");
+    op_becomes(&d.m, "payouts", d.po[3], "PAID");
+    cr_assert_str_neq(state_line(&d), before);
 }

@@ -14,6 +14,11 @@
  * opens its connection after that, so every statement it sends is logged
  * and each is prepared at most once.  Solo: the role's settings and the
  * replaced function would reach the other suites' new connections.
+ *
+ * The refusal of a replaced function's plan is recognised by its SQLSTATE,
+ * whatever the language of the server's messages: a second test has the
+ * gateway's connections speak German (lc_messages = 'de_DE.UTF-8', the
+ * locale ci/install-deps.sh generates).
  */
 
 #include "harness.h"
@@ -22,6 +27,7 @@
 static gateway_t  own;
 static int        swapped;
 static int        logging;
+static int        german;
 
 
 /* pay_get_balance moved aside (into schema e2e, renamed), and back */
@@ -69,6 +75,35 @@ restore(void)
                 0, NULL);
         logging = 0;
     }
+
+    if (german) {
+        db_exec("ALTER ROLE payments_gateway RESET lc_messages", 0, NULL);
+        german = 0;
+    }
+}
+
+
+/*
+ * A migration replaces pay_get_balance with one of another result type
+ * (json, not text), as DROP and CREATE would.  PostgreSQL then refuses a
+ * statement prepared before ("cached plan must not change result type")
+ * before running anything.
+ */
+
+static void
+balance_replaced(void)
+{
+    balance_aside();
+    db_exec("DO $d$ BEGIN "
+            "CREATE FUNCTION pay_get_balance(p_merchant text, p_seller text) "
+            "RETURNS json LANGUAGE sql STABLE SECURITY DEFINER "
+            "SET search_path = public, pg_temp AS "
+            "$$ SELECT e2e.pay_get_balance_saved(p_merchant, p_seller)::json "
+            "$$; "
+            "REVOKE ALL ON FUNCTION pay_get_balance(text, text) FROM PUBLIC; "
+            "GRANT EXECUTE ON FUNCTION pay_get_balance(text, text) "
+            "TO payments_gateway; "
+            "END $d$", 0, NULL);
 }
 
 
@@ -157,23 +192,8 @@ Test(solo_statements, each_statement_is_prepared_once_and_a_missing_or_replaced_
     r = gateway_send(&own, "GET", balance, &m, NULL, NULL);
     expect_problem(r, 404, "not_found");
 
-    /*
-     * A migration replaces the function under the prepared statement with
-     * one of another result type (json, not text), as DROP and CREATE would.
-     * PostgreSQL then refuses the prepared statement ("cached plan must not
-     * change result type") before running anything.
-     */
-    balance_aside();
-    db_exec("DO $d$ BEGIN "
-            "CREATE FUNCTION pay_get_balance(p_merchant text, p_seller text) "
-            "RETURNS json LANGUAGE sql STABLE SECURITY DEFINER "
-            "SET search_path = public, pg_temp AS "
-            "$$ SELECT e2e.pay_get_balance_saved(p_merchant, p_seller)::json "
-            "$$; "
-            "REVOKE ALL ON FUNCTION pay_get_balance(text, text) FROM PUBLIC; "
-            "GRANT EXECUTE ON FUNCTION pay_get_balance(text, text) "
-            "TO payments_gateway; "
-            "END $d$", 0, NULL);
+    /* a migration replaces the function under the prepared statement */
+    balance_replaced();
 
     r = gateway_send(&own, "GET", balance, &m, NULL, NULL);
     expect_problem(r, 404, "not_found");
@@ -214,4 +234,68 @@ Test(solo_statements, each_statement_is_prepared_once_and_a_missing_or_replaced_
     cr_assert_eq(lines_with(log, "execute <unnamed>", "FROM pay_claim("), 1);
 
     free(all);
+}
+
+
+Test(solo_statements, a_replaced_function_is_handled_whatever_the_server_language)
+{
+    int          i;
+    char        *balance;
+    resp_t      *r;
+    PGconn      *c;
+    PGresult    *res;
+    merchant_t   m;
+    const char  *msg;
+
+    merchant_new(&m);
+    balance = str_printf("/v1/sellers/%s/balance", uid("nobody"));
+
+    german = 1;
+    db_exec("ALTER ROLE payments_gateway SET lc_messages = 'de_DE.UTF-8'",
+            0, NULL);
+
+    /* the gateway role's connections do get the server's German messages */
+    c = PQconnectdb(pg_gateway_conninfo());
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    res = PQexec(c, "SELECT 1/0");
+    msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    cr_assert(msg != NULL && strcmp(msg, "division by zero") != 0,
+              "the server still speaks English (%s): is the locale "
+              "de_DE.UTF-8 there (ci/install-deps.sh generates it)?",
+              msg ? msg : "(no message)");
+    PQclear(res);
+    PQfinish(c);
+
+    gateway_start(&own, "statements-de", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 1;\n"
+        "payments_sweeper off;\n%s",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
+    gateway_wait_ready(&own, 10);
+
+    /* prepared on the gateway's one connection, and run by name */
+    for (i = 0; i < 2; i++) {
+        r = gateway_send(&own, "GET", balance, &m, NULL, NULL);
+        expect_problem(r, 404, "not_found");
+    }
+
+    balance_replaced();
+
+    /* refused ("gecachter Plan darf den Ergebnistyp nicht ändern"), sent
+     * again unnamed: the same answer, every time */
+    for (i = 0; i < 3; i++) {
+        r = gateway_send(&own, "GET", balance, &m, NULL, NULL);
+        expect_problem(r, 404, "not_found");
+    }
+
+    cr_assert(file_contains(own.error_log,
+                            "a prepared statement was refused (0A000:"),
+              "no fallback in %s", own.error_log);
+
+    r = gateway_send(&own, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_for(uid("co")));
+    cr_assert_eq(r->status, 201, "after the fallback: %ld %s", r->status,
+                 r->body);
+    secret_used(json_string_value(json_object_get(resp_json(r),
+                                                  "psp_token")));
 }
