@@ -345,7 +345,7 @@ int      jwt_signature_matches(const char *token, const unsigned char *key,
 unsigned char *paytoken_key(size_t *len);
 
 
-/* -- secrets at rest (payments_encryption_key, sql/014_sealed_tokens.sql) --- */
+/* -- secrets at rest (payments_encryption_key, doc/NOTIFICATIONS.md) ------- */
 
 /* The gateway's keyring (PAY_TEST_ENCRYPTION_KEY: two keys), parsed by the
  * core as nginx parses it; keys[0] seals. */

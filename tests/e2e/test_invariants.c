@@ -94,7 +94,8 @@ static const struct {
 };
 
 
-/* pay_webhook_apply's outcomes (sql/003_webhooks.sql) */
+/* a payment event's outcomes (pay_event_apply; the decision is
+ * sql/functions/pay_webhook_apply_core.sql) */
 typedef enum {
     INV_APPLIED = 0,
     INV_ALREADY,
@@ -1328,7 +1329,7 @@ inv_check_statuses(const inv_run_t *run, int quiet)
 
 
 /* The webhook events recorded per merchant, by outcome, are what the
- * stories sent, and the audit log has one row for each (sql/004). */
+ * stories sent, and the audit log has one row for each (audit_append). */
 static long
 inv_check_outcomes(const inv_run_t *run, int quiet)
 {

@@ -957,7 +957,8 @@ Test(money_failures, a_refund_failing_after_it_succeeded_is_given_back,
      .description = "Adyen's REFUND_FAILED after REFUND (Stripe's "
                     "refund.failed): the refund's booking is undone, the "
                     "seller's wallet and the commission get their shares "
-                    "back, and the amount is refundable again (sql/032)")
+                    "back, and the amount is refundable again "
+                    "(sql/functions/refund_event_apply.sql)")
 {
     char    *id;
     long     commission;
@@ -998,7 +999,8 @@ Test(money_failures, a_payout_reversed_after_it_was_paid_is_given_back,
      .timeout = 60,
      .description = "Stripe's transfer.reversed after transfer.created "
                     "(Adyen's returned after booked): the money is back in "
-                    "the seller's wallet and the pay-out FAILED (sql/032)")
+                    "the seller's wallet and the pay-out FAILED "
+                    "(sql/functions/payout_event_apply.sql)")
 {
     char    *id;
     json_t  *b;
@@ -1207,7 +1209,7 @@ dispute_becomes(const paid_t *p, int order, const char *want)
 /*
  * Order 0 (10.00) of p, part of whose money a chargeback took: a refund of
  * over says 422 with left as what is left, and the database refuses such a
- * refund row itself (refunds_within_capture, sql/030), rolled back.
+ * refund row itself (sql/functions/refunds_within_capture.sql), rolled back.
  */
 static void
 expect_chargeback_caps_refunds(const paid_t *p, const char *over,
@@ -1310,8 +1312,8 @@ Test(money_disputes, adyen_a_second_chargeback_after_a_win_is_the_sellers,
      .timeout = 90,
      .description = "CHARGEBACK, CHARGEBACK_REVERSED, then SECOND_CHARGEBACK: "
                     "the money the win gave back is withdrawn again and the "
-                    "sellers bear it, as for a dispute lost at once (sql/032; "
-                    "late_contrary, nothing booked, before)")
+                    "sellers bear it, as for a dispute lost at once "
+                    "(sql/functions/dispute_event_apply.sql)")
 {
     char    *id;
     paid_t   p;
@@ -1405,17 +1407,17 @@ split_of(const char *amounts, const char *refunded, const char *amount)
 
 Test(money_sql, a_dispute_is_split_within_what_each_order_has_left,
      .timeout = 30,
-     .description = "dispute_split (sql/032): no order's part exceeds its "
+     .description = "dispute_split (sql/functions/dispute_split.sql): no "
+                    "order's part exceeds its "
                     "amount less its refunds; only what exceeds every "
                     "order's room is split by the amounts")
 {
-    /* the floors' remainder no longer lands on a 1-unit order (009 gave
-     * 332,332,2) */
+    /* the floors' remainder does not land on a 1-unit order */
     cr_expect_str_eq(split_of("{333,333,1}", "{0,0,0}", "666"), "333,333,0");
     cr_expect_str_eq(split_of("{333,333,1}", "{0,0,0}", "667"), "333,333,1");
     /* in proportion when all fits */
     cr_expect_str_eq(split_of("{1000,500}", "{0,0}", "600"), "400,200");
-    /* a fully refunded order takes none (009 gave 333,167) */
+    /* a fully refunded order takes none */
     cr_expect_str_eq(split_of("{1000,500}", "{1000,0}", "500"), "0,500");
     cr_expect_str_eq(split_of("{1000,500}", "{600,0}", "300"), "134,166");
     /* more than is left anywhere: the rest by the amounts */

@@ -1,5 +1,6 @@
 /*
- * The notifications outbox's rules (sql/013_notifications.sql,
+ * The notifications outbox's rules (sql/functions/notify_enqueue.sql,
+ * pay_notify_*.sql, the *_notify triggers in sql/schema.sql,
  * doc/NOTIFICATIONS.md), proven against a real PostgreSQL through
  * PAY_TEST_PG (a superuser; the tests skip without it).
  *
@@ -280,7 +281,7 @@ Test(solo_notify_sql, rollback_and_unsubscribed_write_nothing,
     new_refund(c, m, "co_1", rf);
     OK0(c, "BEGIN");
     OK(c, "UPDATE refunds SET status = 'SUCCEEDED', commission_part = 0 WHERE merchant_id = $1", m);
-    /* written at the commit (sql/031); made to run now */
+    /* written at the commit (the deferred refunds_notify); made to run now */
     cr_expect_str_eq(count_of(c, m), "0");
     OK0(c, "SET CONSTRAINTS refunds_notify IMMEDIATE");
     cr_expect_str_eq(count_of(c, m), "1");
@@ -317,9 +318,7 @@ rows_due(PGconn *c, const char *m, const char *ep, const char *n,
 Test(solo_notify_sql, one_endpoints_backlog_never_holds_the_others,
      .description = "each enabled endpoint gets its share of a claim, however many rows "
                     "another has due ahead of it, and a disabled endpoint's backlog is "
-                    "not read; 013's claim kept only the oldest 4 x limit due rows, so "
-                    "200 rows of one endpoint left the others nothing, and it read every "
-                    "row of a disabled one (sql/035)")
+                    "not read (sql/functions/pay_notify_claim.sql)")
 {
     PGconn      *c = sqlt_connect();
     char         a[24], b[24], d[24], epa[28], epb[28], epd[28];
@@ -464,12 +463,13 @@ Test(solo_notify_sql, lease_blocks_a_second_claim_until_it_ends,
 }
 
 /*
- * sql/024: a worker's connection plans the claim once and keeps the plan.
- * Planned before the table had statistics (a new database, before
- * autovacuum's first ANALYZE), it looked each row up through
- * notifications_list, reading every notification of the merchant per row:
- * 98 million index entries for a claim of 8 from a backlog of 3,000.  The
- * claim now reads about what it claims, however the statistics stand.
+ * A plan a worker's connection kept, made before the table had statistics
+ * (a new database, before autovacuum's first ANALYZE), would look each row
+ * up through notifications_list, reading every notification of the
+ * merchant per row: 98 million index entries for a claim of 8 from a
+ * backlog of 3,000.  The claim is planned afresh at every call with index
+ * scans only (sql/functions/pay_notify_claim.sql), so it reads about what
+ * it claims, however the statistics stand.
  */
 Test(solo_notify_sql, a_claim_planned_before_any_statistics_reads_what_it_claims,
      .description = "a claim planned on a never-analysed table still walks its indexes")
@@ -964,12 +964,13 @@ Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refund_of_its_order,
 
 
 /*
- * sql/031: a refund the PSP refused, written as pay_refund_finish writes it
- * (the refund FAILED, then its audit row; no order locked), while a
- * chargeback of the same checkout is applied and not yet committed.  The
- * dispute holds the checkout's audit chain head; the refund's notification,
- * run at once before 031, took the checkout's sequence row and waited for
- * that head, and the dispute's, at its commit, waited for the row: 40P01.
+ * The notifications written at commit: a refund the PSP refused, written
+ * as pay_refund_finish writes it (the refund FAILED, then its audit row; no
+ * order locked), while a chargeback of the same checkout is applied and not
+ * yet committed.  The dispute holds the checkout's audit chain head; a
+ * refund's notification taking the checkout's sequence row at once would
+ * wait for that head, and the dispute's, at its commit, for the row: 40P01.
+ * The deferred refunds_notify takes the row after the head, at commit.
  */
 Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refused_refund,
      .timeout = 30)

@@ -1,5 +1,5 @@
 /*
- * End to end: reconciliation (bin/payments-reconcile.c, sql/011_reconcile.sql)
+ * End to end: reconciliation (bin/payments-reconcile.c, sql/functions/recon_*.sql)
  * per dialect.  Checkouts are registered through the real gateway and paid
  * at the mock PSP (its signed webhooks book them); the mock writes its
  * settlement report (tests/mock_psp/report.c) with one mismatch of each
@@ -660,10 +660,9 @@ checkout_at(const char *psp, const char *const co[2])
 Test(reconcile, a_file_is_refused_for_another_psp_and_for_an_html_path_it_cannot_write,
      .timeout = 30,
      .description = "a bad --html path refuses the run before anything is "
-                    "written (the HTML was opened after the commit: exit 2 "
-                    "with the report committed); a file reconciled for one "
-                    "PSP is refused for another, naming the report, instead "
-                    "of a silent 'nothing done' (sql/037)")
+                    "written; a file reconciled for one PSP is refused for "
+                    "another, naming the report, instead of a silent "
+                    "'nothing done' (sql/functions/recon_begin.sql)")
 {
     merchant_t   m;
     char        *csv, *path, *out, *html;
@@ -756,7 +755,7 @@ Test(reconcile, internal_checks_flag_a_wrong_wallet_and_an_over_refund,
      .description = "the internal checks flag a wallet that is not the sum of "
                     "its ledger entries and refunds above the capture, with "
                     "the difference as the amount, instead of failing the run "
-                    "(sql/020)")
+                    "(sql/functions/recon_checks.sql)")
 {
     merchant_t   m;
     const char  *co[3], *a[2], *q[2];
@@ -915,8 +914,8 @@ Test(solo_reconcile, failed_refunds_and_payouts_match_their_failure_rows,
                     "refund_failure row (a pay-out likewise): together they "
                     "match a refund FAILED here, in either order and across "
                     "reports, and a failure whose webhook was lost is "
-                    "applied as the webhook would be; 012 flagged both rows "
-                    "for a person (sql/033).  Solo: the report's window of "
+                    "applied as the webhook would be "
+                    "(sql/functions/recon_money.sql).  Solo: the report's window of "
                     "refunds must hold no other test's")
 {
     day_t         d;

@@ -1,6 +1,6 @@
 /*
  * End to end: PSP session tokens sealed at rest (doc/NOTIFICATIONS.md
- * "Secrets at rest", sql/014_sealed_tokens.sql).  The suite's gateway has
+ * "Secrets at rest", sql/functions/psp_token_key.sql).  The suite's gateway has
  * payments_encryption_key with two keys (ci/services.sh): checkouts keeps
  * the token and the hosted page's URL sealed under the first key, psp_tokens
  * the token's blind index, and everything that reads or finds a token opens

@@ -372,7 +372,7 @@ Test(sql, purge_deletes_only_done_keys_past_ttl,
 Test(sql, purge_deletes_notifications_delivered_over_30_days_ago_only,
      .description = "pay_purge deletes DELIVERED notifications delivered more than 30 days "
                     "ago, and keeps newer ones, PENDING ones and the dead letters "
-                    "(nothing deleted a notification before sql/038)",
+                    "(sql/functions/pay_purge.sql)",
      .timeout = 30)
 {
     PGconn  *c = sqlt_connect();
@@ -560,7 +560,7 @@ Test(sql, format_checks_hold_at_their_bounds,
     PQfinish(c);
 }
 
-/* Each rule sql/026 moved into a table's <table>_row_checks function, with
+/* Each rule of a table's <table>_row_checks function, with
  * a statement that breaks it alone (the checkout, its orders and its key are
  * pay_claim's; the other tables' rows are inserted whole, failing before
  * their foreign keys are looked at). */
@@ -1732,7 +1732,7 @@ Test(sql, migrate_finds_the_sql_beside_itself_and_says_which,
 }
 
 
-/* ---- the token's look-up (sql/025) --------------------------------------- */
+/* ---- the token's look-up (sql/functions/psp_token_key.sql) -------------- */
 
 static char  plan_notices[65536];
 

@@ -695,10 +695,9 @@ due_checkouts(const merchant_t *m, const char *psp, int n)
 
 Test(solo_sweeper, a_round_asks_first_about_what_it_asked_about_least_recently,
      .description = "abandoned carts stay due until their sessions expire: "
-                    "with more due than a round's batch, 008 asked about the "
-                    "same oldest ones round after round and a newer paid "
-                    "checkout never came up; now the never asked come "
-                    "first, then the one asked longest ago (sql/036)")
+                    "with more due than a round's batch, the never asked come "
+                    "first, then the one asked longest ago, so a newer paid "
+                    "checkout comes up (sql/functions/pay_sweeper_due.sql)")
 {
     merchant_t   m;
     char        *got;

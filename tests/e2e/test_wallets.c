@@ -1,7 +1,8 @@
 /*
- * Sellers' wallets (sql/016_wallet_credits.sql, doc/MONEY.md "Wallets"):
+ * Sellers' wallets (sql/functions/wallet_add.sql, pay_wallets_fold.sql,
+ * doc/MONEY.md "Wallets"):
  * a booking appends a credit row and waits for no lock on the seller (not
- * a pay-out's, not a fold's: sql/028), the
+ * a pay-out's, not a fold's), the
  * wallets view is the folded balance plus the unfolded rows, a fold never
  * changes a balance, and pay-outs still see every credit.
  *

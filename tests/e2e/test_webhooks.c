@@ -411,7 +411,7 @@ expect_paid_once_with_reference(char *(*apply)(const char *const *))
     cr_expect_str_eq(db_scalar("SELECT n_tup_upd FROM pg_stat_xact_user_tables "
                                "WHERE relid = 'checkouts'::regclass", 0, NULL),
                      "1");
-    /* sql/023: the event's row once, with its outcome; one head update and
+    /* the event's row once, with its outcome; one head update and
      * one row for its audit entry */
     cr_expect_str_eq(db_scalar("SELECT n_tup_ins || ' ' || n_tup_upd FROM "
                                "pg_stat_xact_user_tables WHERE relid = "
@@ -455,14 +455,14 @@ expect_paid_once_with_reference(char *(*apply)(const char *const *))
 }
 
 
-/* sql/021 */
+/* pay_event_apply: one write of the checkout row */
 Test(webhooks, a_paid_checkout_is_written_once_with_its_payment_reference)
 {
     expect_paid_once_with_reference(paid_event);
 }
 
 
-/* sql/022 */
+/* pay_sweeper_apply: one write of the checkout row */
 Test(webhooks, a_checkout_the_sweeper_finds_paid_is_written_once_with_its_payment_reference)
 {
     expect_paid_once_with_reference(swept_event);
@@ -942,9 +942,9 @@ Test(audit, the_log_refuses_updates_and_deletes_even_by_its_owner)
 }
 
 
-/* sql/023: the head keeps the hash of the row before its last one, and
- * the guard holds it to the hash the head had: a head cannot be moved on
- * with another history behind it. */
+/* The audit chain (sql/functions/audit_append.sql): the head keeps the
+ * hash of the row before its last one, and the guard holds it to the hash
+ * the head had: a head cannot be moved on with another history behind it. */
 Test(audit, a_head_moves_on_only_from_the_hash_it_had)
 {
     char        *err;
