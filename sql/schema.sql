@@ -3062,7 +3062,7 @@ DECLARE
     v_late     boolean := false;
 BEGIN
     IF p_kind NOT IN ('SUCCEEDED', 'FAILED', 'PENDING', 'IGNORED') THEN
-        RAISE EXCEPTION 'pay_webhook_apply: unknown kind %', p_kind
+        RAISE EXCEPTION 'pay_webhook_apply_core: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
