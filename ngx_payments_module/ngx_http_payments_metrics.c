@@ -405,7 +405,7 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# TYPE payments_psp_circuit_state gauge\n");
 
     for (i = 0; i < n; i++) {
-        ngx_http_payments_breaker_state(psp[i].index, &state, &opens);
+        ngx_http_payments_breaker_state(&psp[i], &state, &opens);
         ngx_http_payments_out("payments_psp_circuit_state{psp=\"%V\"} %ui\n",
                               &psp[i].name, state);
     }
@@ -416,7 +416,7 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# TYPE payments_psp_circuit_opens_total counter\n");
 
     for (i = 0; i < n; i++) {
-        ngx_http_payments_breaker_state(psp[i].index, &state, &opens);
+        ngx_http_payments_breaker_state(&psp[i], &state, &opens);
         ngx_http_payments_out("payments_psp_circuit_opens_total{psp=\"%V\"} "
                               "%uL\n", &psp[i].name, opens);
     }

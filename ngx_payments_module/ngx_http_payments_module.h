@@ -54,6 +54,9 @@ typedef struct {
     ngx_uint_t                  breaker;        /* failures in a row that
                                                    open it; 0: never */
     ngx_msec_t                  breaker_open;   /* how long it stays open */
+    ngx_uint_t                  breaker_slot;   /* its slot in the
+                                                   breakers' zone, found
+                                                   by name (_breaker.c) */
     ngx_flag_t                  allow_http;
     char                       *auth_header;    /* NUL-terminated, secret */
     ngx_array_t                *webhook_secrets;    /* of pay_secret_t:
@@ -551,9 +554,10 @@ ngx_int_t ngx_http_payments_breaker_allow(ngx_http_payments_psp_t *psp,
     ngx_uint_t *probe, ngx_msec_t *wait);
 void ngx_http_payments_breaker_result(ngx_http_payments_psp_t *psp,
     ngx_uint_t success, ngx_uint_t probe);
-/* for /metrics: 0 closed, 1 open, 2 half-open; and how often it opened */
-void ngx_http_payments_breaker_state(ngx_uint_t psp, ngx_uint_t *state,
-    uint64_t *opens);
+/* for /metrics: the PSP's own breaker (found by its name): 0 closed,
+ * 1 open, 2 half-open; and how often it opened */
+void ngx_http_payments_breaker_state(ngx_http_payments_psp_t *psp,
+    ngx_uint_t *state, uint64_t *opens);
 
 
 /* _sweeper_conf.c: payments_sweeper, its defaults and nginx -t's refusals */
