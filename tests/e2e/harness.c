@@ -2150,6 +2150,29 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
 }
 
 
+/* how often needle occurs in the len bytes at haystack */
+static int
+mem_count(const char *haystack, size_t len, const char *needle)
+{
+    int          n;
+    size_t       nlen = strlen(needle);
+    const char  *p, *end = haystack + len;
+
+    n = 0;
+
+    for (p = haystack; (size_t) (end - p) >= nlen; p++) {
+        p = memmem(p, (size_t) (end - p), needle, nlen);
+        if (p == NULL) {
+            break;
+        }
+
+        n++;
+    }
+
+    return n;
+}
+
+
 void
 gateway_reload(const gateway_t *gw, const char *from, const char *to)
 {
@@ -2185,8 +2208,12 @@ gateway_reload(const gateway_t *gw, const char *from, const char *to)
                   || !mem_contains(log + start, len - start, "[emerg]"),
                   "the reload was refused: %s", gw->error_log);
 
+        /* the new workers started and every old one has stopped
+         * accepting (each says so as it closes its listening sockets) */
         if (len > start
-            && mem_contains(log + start, len - start, "start worker process"))
+            && mem_contains(log + start, len - start, "start worker process")
+            && mem_count(log + start, len - start, "gracefully shutting down")
+               >= gw->workers)
         {
             free(log);
             gateway_wait_ready(gw, 10);

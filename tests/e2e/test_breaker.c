@@ -514,3 +514,100 @@ Test(solo_breaker, a_reload_that_reorders_the_psps_keeps_each_breaker_with_its_p
     expect_problem(r, 503, "psp_unavailable");
     resp_free(r);
 }
+
+
+/*
+ * Reloads that each bring 31 new PSP names beside "br_keep": 4 x 31 names
+ * in all, more than the breakers' table holds at once.  Every reload is
+ * taken (slots of names no longer configured are reused), and br_keep's
+ * open circuit survives them all.
+ */
+
+static gateway_t  br_many;
+
+
+static void
+stop_br_many(void)
+{
+    gateway_stop(&br_many);
+}
+
+
+static char *
+many_psps(int generation)
+{
+    int    i;
+    char  *conf, *psp;
+
+    conf = strdup("");
+
+    for (i = 0; i < 31; i++) {
+        psp = gw_psp_conf(str_printf("br_g%d_%d", generation, i), "stripe");
+        conf = str_printf("%s%s", conf, psp);
+    }
+
+    return conf;
+}
+
+
+Test(solo_breaker, reloads_through_more_psp_names_than_the_table_holds_keep_each_breaker,
+     .timeout = 120, .fini = stop_br_many)
+{
+    int          g, i;
+    char        *keep, *gen;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    keep = gw_psp_conf("br_keep", "stripe");
+    keep[strlen(keep) - 2] = '\0';
+    keep = str_printf("%s retries=0 breaker=2 breaker_open=60s;\n", keep);
+
+    gen = many_psps(0);
+    gateway_start(&br_many, "breaker-many", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 1;\n"
+        "payments_sweeper off;\n"
+        "payments_request_timeout 2500ms;\n"
+        "payments_idempotency_lease 20s;\n"
+        "%s%s", pg_gateway_conninfo(), keep, gen));
+    gateway_wait_ready(&br_many, 10);
+
+    /* br_keep's circuit opens */
+    mock_fault(str_printf("{\"match\":\"%s:\",\"fail_times\":2,"
+                          "\"fail_status\":500}", m.id));
+
+    for (i = 0; i < 2; i++) {
+        r = register_at(&br_many, &m, "br_keep");
+        expect_problem(r, 502, "psp_unavailable");
+        resp_free(r);
+    }
+
+    cr_assert_eq(circuit_state_at(&br_many, "br_keep"), 1);
+
+    /* four generations of other names, each replacing the last */
+    for (g = 1; g <= 4; g++) {
+        char  *next = many_psps(g);
+
+        gateway_reload(&br_many, gen, next);
+        gen = next;
+
+        cr_assert_eq(circuit_state_at(&br_many, "br_keep"), 1,
+                     "br_keep's state lost at reload %d", g);
+        cr_assert_eq(circuit_state_at(&br_many,
+                                      str_printf("br_g%d_30", g)), 0,
+                     "a new PSP inherited a state at reload %d", g);
+    }
+
+    cr_assert(!file_contains(br_many.error_log, "no circuit breaker slot"));
+
+    /* still open: shed, the PSP not called; a new PSP answers */
+    r = register_at(&br_many, &m, "br_keep");
+    expect_problem(r, 503, "psp_unavailable");
+    resp_free(r);
+
+    r = register_at(&br_many, &m, "br_g4_7");
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+}
