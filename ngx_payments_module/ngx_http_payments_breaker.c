@@ -3,11 +3,30 @@
  * Copyright (C) ngx_payments authors
  *
  * A circuit breaker per PSP, shared by every worker: a shared memory zone
- * ("payments_breakers") holds one pay_breaker_t per payments_psp, in their
- * order, moved under the zone's mutex by the core's state machine
- * (src/breaker.c).  A reload with the same PSP list keeps the states; any
- * other list starts closed.  The registration path asks before each attempt
- * (ngx_http_payments_breaker_allow) and reports each attempt's end.
+ * ("payments_breakers") holds a table of slots, each a PSP's name and its
+ * pay_breaker_t, moved under the zone's mutex by the core's state machine
+ * (src/breaker.c).  The registration and money paths ask before each
+ * attempt (ngx_http_payments_breaker_allow) and report each attempt's end;
+ * so does the sweeper before and after each session look-up.
+ *
+ * Slots are found by the PSP's name, never by its position in the
+ * configuration.  A reload keeps the block: every PSP still configured
+ * keeps its slot and its state, whatever the order of the payments_psp
+ * lines, and the old cycle's workers, which go on finishing their calls
+ * after the reload, report to the slot of the PSP they called.  (A block
+ * re-laid in the new order was indexed by the old workers with their old
+ * positions: one PSP's failures opened another's breaker.)  One block kept
+ * by name rather than a block per configuration: the breaker is about the
+ * PSP, not about a configuration, so a reload neither forgets that a PSP
+ * is down nor lets the old and the new workers keep two opinions of it.
+ *
+ * The table has room for twice NGX_HTTP_PAYMENTS_MAX_PSPS: the names of
+ * the running configuration and of the one being loaded always fit.  A
+ * name in neither is forgotten when its slot is needed (a worker of an
+ * older cycle that still calls it finds no slot and calls without a
+ * breaker); so the table never fills up across reloads.  Each worker
+ * remembers its PSPs' slot numbers (psp->breaker_slot, set at init_zone)
+ * and checks the name under the mutex before using one.
  */
 
 
@@ -16,20 +35,44 @@
 #include <payments/breaker.h>
 
 
+#define NGX_HTTP_PAYMENTS_BREAKER_SLOTS   (2 * NGX_HTTP_PAYMENTS_MAX_PSPS)
+
+
 typedef struct {
-    ngx_uint_t          layout;
-    pay_breaker_t       b[NGX_HTTP_PAYMENTS_MAX_PSPS];
+    u_char              name[PAY_PSP_NAME_MAX];
+    size_t              len;                /* 0: a free slot */
+    pay_breaker_t       b;
+} ngx_http_payments_breaker_slot_t;
+
+
+typedef struct {
+    ngx_uint_t                         version;    /* the block's layout */
+    ngx_http_payments_breaker_slot_t   slot[NGX_HTTP_PAYMENTS_BREAKER_SLOTS];
 } ngx_http_payments_breakers_t;
+
+
+/* zone->data: a configuration's PSPs and the block they are in */
+typedef struct {
+    ngx_http_payments_main_conf_t     *pmcf;
+    ngx_http_payments_breakers_t      *sh;
+} ngx_http_payments_breaker_ctx_t;
+
+
+#define NGX_HTTP_PAYMENTS_BREAKER_VERSION                                     \
+    (0x62726b32 ^ sizeof(ngx_http_payments_breakers_t))
 
 
 static ngx_int_t ngx_http_payments_breaker_init_zone(ngx_shm_zone_t *zone,
     void *data);
+static ngx_int_t ngx_http_payments_breaker_configured(
+    ngx_http_payments_main_conf_t *pmcf, ngx_http_payments_breaker_slot_t *s);
+static ngx_http_payments_breaker_slot_t *ngx_http_payments_breaker_slot(
+    ngx_http_payments_breakers_t *sh, ngx_http_payments_psp_t *psp);
 static ngx_http_payments_breakers_t *ngx_http_payments_breakers_get(
     ngx_slab_pool_t **shpool);
 
 
-/* the zone of the cycle the worker runs (set at init_zone, read through
- * the PSP's conf) */
+/* the zone of the cycle the worker runs (set when the worker starts) */
 static ngx_shm_zone_t  *ngx_http_payments_breaker_shm;
 
 
@@ -37,11 +80,23 @@ ngx_int_t
 ngx_http_payments_breaker_zone(ngx_conf_t *cf,
     ngx_http_payments_main_conf_t *pmcf)
 {
-    uint32_t                  crc;
-    ngx_str_t                 name;
-    ngx_uint_t                i;
-    ngx_shm_zone_t           *zone;
-    ngx_http_payments_psp_t  *psp;
+    ngx_str_t                         name;
+    ngx_shm_zone_t                   *zone;
+    ngx_http_payments_breaker_ctx_t  *ctx;
+
+    if (pmcf->psps->nelts > NGX_HTTP_PAYMENTS_MAX_PSPS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "at most %d \"payments_psp\" are supported",
+                           NGX_HTTP_PAYMENTS_MAX_PSPS);
+        return NGX_ERROR;
+    }
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_payments_breaker_ctx_t));
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->pmcf = pmcf;
 
     ngx_str_set(&name, "payments_breakers");
 
@@ -51,19 +106,8 @@ ngx_http_payments_breaker_zone(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    /* the layout: the PSPs' names in their order */
-    psp = pmcf->psps->elts;
-    ngx_crc32_init(crc);
-
-    for (i = 0; i < pmcf->psps->nelts; i++) {
-        ngx_crc32_update(&crc, psp[i].name.data, psp[i].name.len);
-        ngx_crc32_update(&crc, (u_char *) "\n", 1);
-    }
-
-    ngx_crc32_final(crc);
-
     zone->init = ngx_http_payments_breaker_init_zone;
-    zone->data = (void *) (uintptr_t) (crc ^ sizeof(pay_breaker_t));
+    zone->data = ctx;
     zone->noreuse = 0;
 
     pmcf->breaker_zone = zone;
@@ -72,40 +116,106 @@ ngx_http_payments_breaker_zone(ngx_conf_t *cf,
 }
 
 
+/* 1 when the slot's name is one of the configuration's PSPs */
+static ngx_int_t
+ngx_http_payments_breaker_configured(ngx_http_payments_main_conf_t *pmcf,
+    ngx_http_payments_breaker_slot_t *s)
+{
+    if (pmcf == NULL || s->len == 0) {
+        return 0;
+    }
+
+    return ngx_http_payments_find_psp(pmcf, (char *) s->name, s->len) != NULL;
+}
+
+
 static ngx_int_t
 ngx_http_payments_breaker_init_zone(ngx_shm_zone_t *zone, void *data)
 {
-    ngx_uint_t                     layout;
-    ngx_slab_pool_t               *shpool;
-    ngx_http_payments_breakers_t  *bs, *old = data;
+    ngx_uint_t                         i, j, k;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_payments_psp_t           *psp;
+    ngx_http_payments_breakers_t      *sh;
+    ngx_http_payments_breaker_ctx_t   *ctx, *octx = data;
+    ngx_http_payments_breaker_slot_t  *s;
 
-    layout = (ngx_uint_t) (uintptr_t) zone->data;
+    ctx = zone->data;
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
 
-    if (old) {
-        /* another PSP list: the same block, every breaker closed (the old
-         * cycle's workers may still read it; they see closed breakers) */
-        if (old->layout != layout) {
-            ngx_shmtx_lock(&shpool->mutex);
-            ngx_memzero(old->b, sizeof(old->b));
-            old->layout = layout;
-            ngx_shmtx_unlock(&shpool->mutex);
+    /* a reload: the running configuration's block, when laid out as this
+     * code lays it (else a new one: the old cycle's workers keep theirs) */
+    if (octx && octx->sh
+        && octx->sh->version == NGX_HTTP_PAYMENTS_BREAKER_VERSION)
+    {
+        sh = octx->sh;
+
+    } else {
+        ngx_shmtx_lock(&shpool->mutex);
+        sh = ngx_slab_calloc_locked(shpool,
+                                    sizeof(ngx_http_payments_breakers_t));
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        if (sh == NULL) {
+            return NGX_ERROR;
         }
 
-        zone->data = old;
-        return NGX_OK;
+        sh->version = NGX_HTTP_PAYMENTS_BREAKER_VERSION;
+        octx = NULL;
     }
+
+    ctx->sh = sh;
+
+    psp = ctx->pmcf->psps->elts;
 
     ngx_shmtx_lock(&shpool->mutex);
-    bs = ngx_slab_calloc_locked(shpool, sizeof(ngx_http_payments_breakers_t));
-    ngx_shmtx_unlock(&shpool->mutex);
 
-    if (bs == NULL) {
-        return NGX_ERROR;
+    for (i = 0; i < ctx->pmcf->psps->nelts; i++) {
+
+        /* its own slot, kept with its state */
+        for (j = 0; j < NGX_HTTP_PAYMENTS_BREAKER_SLOTS; j++) {
+            s = &sh->slot[j];
+
+            if (s->len == psp[i].name.len
+                && ngx_memcmp(s->name, psp[i].name.data, s->len) == 0)
+            {
+                break;
+            }
+        }
+
+        /* else a free slot, or one whose name neither the running nor
+         * this configuration has (its state forgotten) */
+        for (k = 0; k < 2 && j == NGX_HTTP_PAYMENTS_BREAKER_SLOTS; k++) {
+            for (j = 0; j < NGX_HTTP_PAYMENTS_BREAKER_SLOTS; j++) {
+                s = &sh->slot[j];
+
+                if (k == 0 ? s->len == 0
+                    : (!ngx_http_payments_breaker_configured(ctx->pmcf, s)
+                       && !ngx_http_payments_breaker_configured(
+                              octx ? octx->pmcf : NULL, s)))
+                {
+                    ngx_memzero(s, sizeof(ngx_http_payments_breaker_slot_t));
+                    ngx_memcpy(s->name, psp[i].name.data, psp[i].name.len);
+                    s->len = psp[i].name.len;
+                    break;
+                }
+            }
+        }
+
+        if (j == NGX_HTTP_PAYMENTS_BREAKER_SLOTS) {
+            /* cannot happen: the two configurations have at most twice
+             * NGX_HTTP_PAYMENTS_MAX_PSPS names; refused, never shared */
+            ngx_shmtx_unlock(&shpool->mutex);
+            ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
+                          "payments: no circuit breaker slot left for psp "
+                          "\"%V\": restart nginx instead of reloading it",
+                          &psp[i].name);
+            return NGX_ERROR;
+        }
+
+        psp[i].breaker_slot = j;
     }
 
-    bs->layout = layout;
-    zone->data = bs;
+    ngx_shmtx_unlock(&shpool->mutex);
 
     return NGX_OK;
 }
@@ -121,15 +231,54 @@ ngx_http_payments_breaker_init_process(ngx_shm_zone_t *zone)
 static ngx_http_payments_breakers_t *
 ngx_http_payments_breakers_get(ngx_slab_pool_t **shpool)
 {
-    ngx_shm_zone_t  *zone = ngx_http_payments_breaker_shm;
+    ngx_shm_zone_t                   *zone = ngx_http_payments_breaker_shm;
+    ngx_http_payments_breaker_ctx_t  *ctx;
 
     if (zone == NULL || zone->data == NULL) {
         return NULL;
     }
 
+    ctx = zone->data;
     *shpool = (ngx_slab_pool_t *) zone->shm.addr;
 
-    return zone->data;
+    return ctx->sh;
+}
+
+
+/*
+ * The PSP's slot, under the mutex: the one init_zone gave it while it
+ * still bears its name, else found by name; NULL when a later reload gave
+ * it to another name (this worker's cycle is on its way out).
+ */
+static ngx_http_payments_breaker_slot_t *
+ngx_http_payments_breaker_slot(ngx_http_payments_breakers_t *sh,
+    ngx_http_payments_psp_t *psp)
+{
+    ngx_uint_t                         j;
+    ngx_http_payments_breaker_slot_t  *s;
+
+    if (psp->breaker_slot < NGX_HTTP_PAYMENTS_BREAKER_SLOTS) {
+        s = &sh->slot[psp->breaker_slot];
+
+        if (s->len == psp->name.len
+            && ngx_memcmp(s->name, psp->name.data, s->len) == 0)
+        {
+            return s;
+        }
+    }
+
+    for (j = 0; j < NGX_HTTP_PAYMENTS_BREAKER_SLOTS; j++) {
+        s = &sh->slot[j];
+
+        if (s->len == psp->name.len
+            && ngx_memcmp(s->name, psp->name.data, s->len) == 0)
+        {
+            psp->breaker_slot = j;
+            return s;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -149,30 +298,44 @@ ngx_int_t
 ngx_http_payments_breaker_allow(ngx_http_payments_psp_t *psp,
     ngx_uint_t *probe, ngx_msec_t *wait)
 {
-    int                            p, ok;
-    int64_t                        w;
-    ngx_slab_pool_t               *shpool;
-    pay_breaker_conf_t             c;
-    ngx_http_payments_breakers_t  *bs;
+    int                                p, ok;
+    int64_t                            w;
+    ngx_slab_pool_t                   *shpool;
+    pay_breaker_conf_t                 c;
+    ngx_http_payments_breakers_t      *sh;
+    ngx_http_payments_breaker_slot_t  *s;
 
     *probe = 0;
     *wait = 0;
 
-    bs = ngx_http_payments_breakers_get(&shpool);
+    sh = ngx_http_payments_breakers_get(&shpool);
 
-    /* no zone (nginx -t), or a breaker that never opens: calls go */
-    if (bs == NULL || psp->breaker == 0
-        || psp->index >= NGX_HTTP_PAYMENTS_MAX_PSPS)
-    {
+    /* no zone (the master, nginx -t), or a breaker that never opens:
+     * calls go */
+    if (sh == NULL || psp->breaker == 0) {
         return NGX_OK;
     }
 
     ngx_http_payments_breaker_conf(psp, &c);
 
+    p = 0;
+    w = 0;
+    ok = 1;
+
     ngx_shmtx_lock(&shpool->mutex);
-    ok = pay_breaker_allow(&bs->b[psp->index], &c,
-                           (int64_t) ngx_current_msec, &p, &w);
+
+    s = ngx_http_payments_breaker_slot(sh, psp);
+    if (s != NULL) {
+        ok = pay_breaker_allow(&s->b, &c, (int64_t) ngx_current_msec, &p,
+                               &w);
+    }
+
     ngx_shmtx_unlock(&shpool->mutex);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "payments: psp \"%V\" breaker: %s%s, wait %L ms",
+                   &psp->name, ok ? "allow" : "shed",
+                   s == NULL ? " (no slot)" : p ? " (probe)" : "", w);
 
     *probe = p;
     *wait = (ngx_msec_t) w;
@@ -185,32 +348,38 @@ void
 ngx_http_payments_breaker_result(ngx_http_payments_psp_t *psp,
     ngx_uint_t success, ngx_uint_t probe)
 {
-    uint64_t                       opens;
-    ngx_slab_pool_t               *shpool;
-    pay_breaker_t                 *b;
-    pay_breaker_conf_t             c;
-    pay_breaker_state_e            before;
-    ngx_http_payments_breakers_t  *bs;
+    uint64_t                           opens, after;
+    ngx_slab_pool_t                   *shpool;
+    pay_breaker_conf_t                 c;
+    pay_breaker_state_e                before;
+    ngx_http_payments_breakers_t      *sh;
+    ngx_http_payments_breaker_slot_t  *s;
 
-    bs = ngx_http_payments_breakers_get(&shpool);
+    sh = ngx_http_payments_breakers_get(&shpool);
 
-    if (bs == NULL || psp->breaker == 0
-        || psp->index >= NGX_HTTP_PAYMENTS_MAX_PSPS)
-    {
+    if (sh == NULL || psp->breaker == 0) {
         return;
     }
 
     ngx_http_payments_breaker_conf(psp, &c);
-    b = &bs->b[psp->index];
 
     ngx_shmtx_lock(&shpool->mutex);
-    before = b->state;
-    opens = b->opens;
-    pay_breaker_result(b, &c, (int) success, (int) probe,
+
+    s = ngx_http_payments_breaker_slot(sh, psp);
+    if (s == NULL) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return;
+    }
+
+    before = s->b.state;
+    opens = s->b.opens;
+    pay_breaker_result(&s->b, &c, (int) success, (int) probe,
                        (int64_t) ngx_current_msec);
+    after = s->b.opens;
+
     ngx_shmtx_unlock(&shpool->mutex);
 
-    if (b->opens != opens) {
+    if (after != opens) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "payments: psp \"%V\": circuit open for %Mms after "
                       "%ui failed attempts in a row%s", &psp->name,
@@ -227,23 +396,29 @@ ngx_http_payments_breaker_result(ngx_http_payments_psp_t *psp,
 
 
 void
-ngx_http_payments_breaker_state(ngx_uint_t psp, ngx_uint_t *state,
-    uint64_t *opens)
+ngx_http_payments_breaker_state(ngx_http_payments_psp_t *psp,
+    ngx_uint_t *state, uint64_t *opens)
 {
-    ngx_slab_pool_t               *shpool;
-    ngx_http_payments_breakers_t  *bs;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_payments_breakers_t      *sh;
+    ngx_http_payments_breaker_slot_t  *s;
 
     *state = 0;
     *opens = 0;
 
-    bs = ngx_http_payments_breakers_get(&shpool);
+    sh = ngx_http_payments_breakers_get(&shpool);
 
-    if (bs == NULL || psp >= NGX_HTTP_PAYMENTS_MAX_PSPS) {
+    if (sh == NULL) {
         return;
     }
 
     ngx_shmtx_lock(&shpool->mutex);
-    *state = bs->b[psp].state;
-    *opens = bs->b[psp].opens;
+
+    s = ngx_http_payments_breaker_slot(sh, psp);
+    if (s != NULL) {
+        *state = s->b.state;
+        *opens = s->b.opens;
+    }
+
     ngx_shmtx_unlock(&shpool->mutex);
 }

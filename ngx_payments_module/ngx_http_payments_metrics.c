@@ -39,7 +39,7 @@ static const char  *ngx_http_payments_ev_outcomes[] = {
 };
 
 static const char  *ngx_http_payments_sweep_answers[] = {
-    "decided", "open", "unknown", "auth", "cannot_ask"
+    "decided", "open", "unknown", "auth", "cannot_ask", "circuit_open"
 };
 
 static const char  *ngx_http_payments_idem_names[] = {
@@ -297,6 +297,7 @@ ngx_int_t
 ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
 {
     u_char                         *buf, *p, *last;
+    u_char                          owner[NGX_MAXHOSTNAMELEN + 64];
     size_t                          size;
     ngx_uint_t                      i, j, cum, n;
     ngx_http_payments_psp_t        *psp;
@@ -406,7 +407,7 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# TYPE payments_psp_circuit_state gauge\n");
 
     for (i = 0; i < n; i++) {
-        ngx_http_payments_breaker_state(psp[i].index, &state, &opens);
+        ngx_http_payments_breaker_state(&psp[i], &state, &opens);
         ngx_http_payments_out("payments_psp_circuit_state{psp=\"%V\"} %ui\n",
                               &psp[i].name, state);
     }
@@ -417,7 +418,7 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# TYPE payments_psp_circuit_opens_total counter\n");
 
     for (i = 0; i < n; i++) {
-        ngx_http_payments_breaker_state(psp[i].index, &state, &opens);
+        ngx_http_payments_breaker_state(&psp[i], &state, &opens);
         ngx_http_payments_out("payments_psp_circuit_opens_total{psp=\"%V\"} "
                               "%uL\n", &psp[i].name, opens);
     }
@@ -515,7 +516,8 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
 
     ngx_http_payments_out(
         "# HELP payments_sweeper_lookups_total The stuck-checkout sweeper's "
-        "session look-ups by answer (decided: paid or failed, applied).\n"
+        "session look-ups by answer (decided: paid or failed, applied; "
+        "circuit_open: not asked, the PSP's circuit breaker is open).\n"
         "# TYPE payments_sweeper_lookups_total counter\n");
 
     for (i = 0; i < n; i++) {
@@ -542,6 +544,16 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "payments_checkouts_unresolved_oldest_seconds %uA\n",
         m->sweeper_leader, m->sweeper_unresolved,
         m->sweeper_unresolved_oldest);
+
+    (void) ngx_http_payments_sweeper_owner((ngx_cycle_t *) ngx_cycle, owner,
+                                           sizeof(owner));
+
+    ngx_http_payments_out(
+        "# HELP payments_sweeper_owner_info The name this gateway takes the "
+        "sweeper lease under (host:master pid:instance id), as in the "
+        "database's sweeper_lease.owner.\n"
+        "# TYPE payments_sweeper_owner_info gauge\n"
+        "payments_sweeper_owner_info{owner=\"%s\"} 1\n", owner);
 
     ngx_http_payments_out(
         "# HELP payments_notify_deliveries_total Notification attempts to "

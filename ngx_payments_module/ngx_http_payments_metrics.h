@@ -105,6 +105,8 @@ typedef enum {
     NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN,        /* no usable answer */
     NGX_HTTP_PAYMENTS_SWEEP_AUTH,           /* 401/403 */
     NGX_HTTP_PAYMENTS_SWEEP_CANNOT,         /* the dialect cannot ask */
+    NGX_HTTP_PAYMENTS_SWEEP_CIRCUIT_OPEN,   /* not asked: its breaker is
+                                               open */
     NGX_HTTP_PAYMENTS_SWEEP__MAX
 } ngx_http_payments_sweep_answer_e;
 

@@ -54,6 +54,9 @@ typedef struct {
     ngx_uint_t                  breaker;        /* failures in a row that
                                                    open it; 0: never */
     ngx_msec_t                  breaker_open;   /* how long it stays open */
+    ngx_uint_t                  breaker_slot;   /* its slot in the
+                                                   breakers' zone, found
+                                                   by name (_breaker.c) */
     ngx_flag_t                  allow_http;
     char                       *auth_header;    /* NUL-terminated, secret */
     ngx_array_t                *webhook_secrets;    /* of pay_secret_t:
@@ -536,6 +539,10 @@ ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_psp_answered(ngx_http_payments_psp_t *psp,
     ngx_http_payments_fetch_t *f, pay_psp_outcome_e outcome,
     ngx_uint_t probe);
+/* tell_breaker: what a call's end says of the PSP's health, told to its
+ * breaker (answered does it; the sweeper's look-ups too) */
+void ngx_http_payments_psp_tell_breaker(ngx_http_payments_psp_t *psp,
+    ngx_http_payments_fetch_t *f, ngx_uint_t probe);
 ngx_int_t ngx_http_payments_psp_retry_later(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_fetch_t *f, ngx_uint_t key_in_use,
     ngx_event_handler_pt handler);
@@ -551,9 +558,10 @@ ngx_int_t ngx_http_payments_breaker_allow(ngx_http_payments_psp_t *psp,
     ngx_uint_t *probe, ngx_msec_t *wait);
 void ngx_http_payments_breaker_result(ngx_http_payments_psp_t *psp,
     ngx_uint_t success, ngx_uint_t probe);
-/* for /metrics: 0 closed, 1 open, 2 half-open; and how often it opened */
-void ngx_http_payments_breaker_state(ngx_uint_t psp, ngx_uint_t *state,
-    uint64_t *opens);
+/* for /metrics: the PSP's own breaker (found by its name): 0 closed,
+ * 1 open, 2 half-open; and how often it opened */
+void ngx_http_payments_breaker_state(ngx_http_payments_psp_t *psp,
+    ngx_uint_t *state, uint64_t *opens);
 
 
 /* _sweeper_conf.c: payments_sweeper, its defaults and nginx -t's refusals */
@@ -562,7 +570,13 @@ char *ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
     ngx_http_payments_main_conf_t *pmcf);
 
-/* _sweeper.c: worker 0's sweeping timer */
+/* _sweeper.c: worker 0's sweeping timer.  instance: the master's random
+ * instance id, made once (NGX_ERROR: no randomness); owner: the lease's
+ * owner, "hostname:master pid:instance id", NUL-terminated in buf (for
+ * /metrics and the logs; any process of the master's). */
+ngx_int_t ngx_http_payments_sweeper_instance(ngx_conf_t *cf);
+u_char *ngx_http_payments_sweeper_owner(ngx_cycle_t *cycle, u_char *buf,
+    size_t len);
 ngx_int_t ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);
 void ngx_http_payments_sweeper_exit(ngx_cycle_t *cycle);

@@ -44,12 +44,27 @@ ngx_http_payments_psp_answered(ngx_http_payments_psp_t *psp,
         return NGX_ERROR;
     }
 
+    ngx_http_payments_psp_tell_breaker(psp, f, probe);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_payments_psp_tell_breaker(ngx_http_payments_psp_t *psp,
+    ngx_http_payments_fetch_t *f, ngx_uint_t probe)
+{
+    /* a pin that failed: nothing was sent, nothing learnt */
+    if (f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+        return;
+    }
+
     /* an attempt the request's deadline cut short of the PSP's timeout
      * and that then timed out says nothing of the PSP: its breaker is not
      * told (a last attempt with a few ms left failed for sure, and counted
      * as the PSP failing) */
     if (f->result == CURLE_OPERATION_TIMEDOUT && f->timeout < psp->timeout) {
-        return NGX_OK;
+        return;
     }
 
     /* any answer but a 5xx or a 429 says the PSP is up; no answer, a
@@ -57,8 +72,6 @@ ngx_http_payments_psp_answered(ngx_http_payments_psp_t *psp,
     ngx_http_payments_breaker_result(psp, f->result == CURLE_OK
                                           && f->status < 500
                                           && f->status != 429, probe);
-
-    return NGX_OK;
 }
 
 

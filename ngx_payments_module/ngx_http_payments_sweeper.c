@@ -9,12 +9,18 @@
  * the database's sweeper lease (sql/008_sweeper.sql), so one worker of one
  * gateway sweeps however many gateways share the database.  A round:
  *
- *   pay_sweeper_lease   take or renew the lease (owner: host and master
- *                       pid, so a reload's new worker 0 keeps it);
+ *   pay_sweeper_lease   take or renew the lease (owner: host, master pid
+ *                       and the master's random instance id, so a
+ *                       reload's new worker 0 keeps it and two masters
+ *                       never share it, even with the same host name and
+ *                       pid, as containers running nginx as pid 1 have);
  *   pay_sweeper_due     the checkouts EXECUTING past after=, not asked
  *                       about in the last retry=, oldest first;
- *   for each one, one at a time: the dialect's session look-up through the
- *                       worker's libcurl multi handle, then
+ *   for each one, one at a time: the PSP's circuit breaker asked (open:
+ *                       no call, noted "circuit open"), the dialect's
+ *                       session look-up through the worker's libcurl
+ *                       multi handle, its end told to the breaker as a
+ *                       registration's is, then
  *   pay_sweeper_apply   a decided answer, applied as a verified webhook
  *                       would be (one transaction, the same ledger and
  *                       audit, source "sweeper"), or
@@ -34,6 +40,8 @@
 
 
 #include "ngx_http_payments_module.h"
+
+#include <openssl/rand.h>
 
 
 #define NGX_HTTP_PAYMENTS_SWEEP_FIRST   1000    /* ms after start */
@@ -76,6 +84,8 @@ typedef struct {
     ngx_array_t                        *items;      /* of sweep_item_t */
     ngx_uint_t                          current;
     ngx_http_payments_psp_t            *psp;        /* current's */
+    ngx_uint_t                          probe;      /* its look-up is the
+                                                       breaker's probe */
     pay_psp_lookup_t                    in;
     pay_event_t                         ev;
 
@@ -85,7 +95,7 @@ typedef struct {
     const char                         *params[10];
     ngx_http_payments_fetch_t           fetch;
 
-    char                                owner[NGX_MAXHOSTNAMELEN + 32];
+    char                                owner[NGX_MAXHOSTNAMELEN + 64];
     char                               *psps;       /* "{a,b}": ours */
 } ngx_http_payments_sweeper_t;
 
@@ -120,6 +130,52 @@ static ngx_int_t ngx_http_payments_sweep_ok(ngx_http_payments_sweeper_t *sw,
 
 /* worker 0's, set up in init_process: gone with the process */
 static ngx_http_payments_sweeper_t  ngx_http_payments_sweeper;
+
+/*
+ * The master's instance id, 16 hex digits, made at its first configuration
+ * and kept on purpose across reloads (a reload's new worker 0 must own
+ * the lease its predecessor took); a new master, a binary upgrade's too,
+ * makes another.
+ */
+static u_char  ngx_http_payments_sweeper_id[17];
+
+
+ngx_int_t
+ngx_http_payments_sweeper_instance(ngx_conf_t *cf)
+{
+    u_char  rnd[8];
+
+    if (ngx_http_payments_sweeper_id[0] != '\0') {
+        return NGX_OK;
+    }
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "payments_sweeper: RAND_bytes() failed: no "
+                           "instance id for the sweeper lease's owner");
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(ngx_http_payments_sweeper_id, rnd, sizeof(rnd));
+    ngx_http_payments_sweeper_id[16] = '\0';
+
+    return NGX_OK;
+}
+
+
+u_char *
+ngx_http_payments_sweeper_owner(ngx_cycle_t *cycle, u_char *buf, size_t len)
+{
+    u_char  *p;
+
+    /* in a worker ngx_parent is the master; in the master, itself */
+    p = ngx_snprintf(buf, len - 1, "%V:%P:%s", &cycle->hostname,
+                     ngx_process == NGX_PROCESS_WORKER ? ngx_parent : ngx_pid,
+                     ngx_http_payments_sweeper_id);
+    *p = '\0';
+
+    return p;
+}
 
 
 ngx_int_t
@@ -169,11 +225,9 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     sw->pmcf = pmcf;
     sw->log = cycle->log;
 
-    /* the master's pid: the reload's new worker 0 holds the same lease */
-    p = ngx_snprintf((u_char *) sw->owner, sizeof(sw->owner) - 1, "%V:%P",
-                     &cycle->hostname,
-                     ngx_parent > 0 ? ngx_parent : ngx_pid);
-    *p = '\0';
+    /* the master's: the reload's new worker 0 holds the same lease */
+    (void) ngx_http_payments_sweeper_owner(cycle, (u_char *) sw->owner,
+                                           sizeof(sw->owner));
 
     sw->timer.handler = ngx_http_payments_sweep_round;
     sw->timer.data = sw;
@@ -330,6 +384,7 @@ ngx_http_payments_sweep_ok(ngx_http_payments_sweeper_t *sw, PGresult *res,
 static void
 ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
+    ngx_uint_t                    leader;
     ngx_http_payments_sweeper_t  *sw = q->data;
     ngx_http_payments_sweeper_conf_t  *sc = &sw->pmcf->sweeper;
 
@@ -341,7 +396,18 @@ ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
-    sw->leader = (PQgetvalue(res, 0, 0)[0] == 't');
+    leader = (PQgetvalue(res, 0, 0)[0] == 't');
+
+    if (leader != sw->leader) {
+        ngx_log_error(NGX_LOG_NOTICE, sw->log, 0,
+                      leader ? "payments: sweeper: this gateway took the "
+                               "sweeper lease as \"%s\""
+                             : "payments: sweeper: this gateway (\"%s\") "
+                               "no longer holds the sweeper lease",
+                      sw->owner);
+    }
+
+    sw->leader = leader;
     sw->leased_at = ngx_current_msec;
 
     if (ngx_http_payments_metrics) {
@@ -568,6 +634,7 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
     char                            *url;
     size_t                           len;
     u_char                          *p;
+    ngx_msec_t                       wait;
     pay_psp_request_t                req;
     ngx_http_payments_psp_t         *psp;
     ngx_http_payments_sweep_item_t  *it;
@@ -638,6 +705,19 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
 
     pay_psp_request_free(&req);
 
+    /* an open circuit means the PSP gets no call, from the sweeper
+     * either: the checkout is asked about again retry= later */
+    if (ngx_http_payments_breaker_allow(psp, &sw->probe, &wait) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, sw->log, 0,
+                      "payments: sweeper: psp \"%V\" not asked about "
+                      "checkout \"%s\": its circuit is open for %M ms more",
+                      &psp->name, it->checkout_id, wait);
+        ngx_http_payments_metrics_sweep(psp->index,
+                                        NGX_HTTP_PAYMENTS_SWEEP_CIRCUIT_OPEN);
+        ngx_http_payments_sweep_note(sw, "circuit open: not asked");
+        return;
+    }
+
     sw->fetch.handler = ngx_http_payments_sweep_answer;
     sw->fetch.data = sw;
     sw->fetch.log = sw->log;
@@ -650,6 +730,7 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
                                 NULL, 0, psp->timeout)
         != NGX_OK)
     {
+        sw->probe = 0;
         ngx_http_payments_metrics_sweep(psp->index,
                                         NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN);
         ngx_http_payments_sweep_note(sw, "no request");
@@ -698,6 +779,10 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
     it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
     psp = sw->psp;
     status = (f->result == CURLE_OK) ? (int) f->status : 0;
+
+    /* the breaker learns from a look-up as from a registration */
+    ngx_http_payments_psp_tell_breaker(psp, f, sw->probe);
+    sw->probe = 0;
 
     ngx_memzero(&sw->ev, sizeof(pay_event_t));
 

@@ -115,6 +115,9 @@ char *
 ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
     ngx_http_payments_main_conf_t *pmcf)
 {
+    ngx_msec_t                         lease, most;
+    ngx_uint_t                         i;
+    ngx_http_payments_psp_t           *psp;
     ngx_http_payments_sweeper_conf_t  *sc = &pmcf->sweeper;
 
     ngx_conf_init_value(sc->enable, 1);
@@ -130,6 +133,45 @@ ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
                            "payments_sweeper: alert=%T must be longer than "
                            "after=%T: a checkout is alerted only once the "
                            "sweeper has asked about it", sc->alert, sc->after);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_payments_sweeper_instance(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (!sc->enable || pmcf->psps == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    /*
+     * The lease lasts 3 x interval + 2 s (_sweeper.c) and is renewed
+     * before a look-up once interval has passed since it was last taken:
+     * a look-up that starts just before that may end interval + timeout
+     * after it, and the queries around it want a second.  One that could
+     * end after the lease lets another gateway take it and sweep beside
+     * this one.  The look-up is one attempt, never retried.
+     */
+    lease = ((sc->interval * 3 + 999) / 1000 + 2) * 1000;
+    most = lease - sc->interval - 1000;
+    psp = pmcf->psps->elts;
+
+    for (i = 0; i < pmcf->psps->nelts; i++) {
+        if (psp[i].timeout <= most) {
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "payments_sweeper: a session look-up at psp "
+                           "\"%V\" may take its timeout=%Mms, longer than "
+                           "the sweeper's lease allows: the lease is "
+                           "3 x interval + 2 s = %Mms, renewed every "
+                           "interval=%Mms, so one look-up must end within "
+                           "%Mms; raise the sweeper's interval= to at least "
+                           "%Mms, or lower the psp's timeout= to at most "
+                           "%Mms", &psp[i].name, psp[i].timeout, lease,
+                           sc->interval, most, (psp[i].timeout + 1) / 2,
+                           most);
         return NGX_CONF_ERROR;
     }
 

@@ -2098,6 +2098,7 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
     /* the worker may run as nobody: the temp dirs must be reachable */
     cr_assert_eq(chmod(dir, 0755), 0);
 
+    gw->dir = dir;
     gw->error_log = str_printf("%s/logs/%s-error.log", run, name);
 
     conf = str_printf(
@@ -2146,6 +2147,83 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
     cr_assert(gw->pid > 1, "nginx.pid: %s", pid);
 
     gw->origin = str_printf("https://127.0.0.1:%ld", port);
+}
+
+
+/* how often needle occurs in the len bytes at haystack */
+static int
+mem_count(const char *haystack, size_t len, const char *needle)
+{
+    int          n;
+    size_t       nlen = strlen(needle);
+    const char  *p, *end = haystack + len;
+
+    n = 0;
+
+    for (p = haystack; (size_t) (end - p) >= nlen; p++) {
+        p = memmem(p, (size_t) (end - p), needle, nlen);
+        if (p == NULL) {
+            break;
+        }
+
+        n++;
+    }
+
+    return n;
+}
+
+
+void
+gateway_reload(const gateway_t *gw, const char *from, const char *to)
+{
+    int      i;
+    char    *log, *conf, *at, *path;
+    size_t   start, len;
+    FILE    *f;
+
+    log = file_read(gw->error_log, &start);
+    cr_assert_not_null(log);
+    free(log);
+
+    path = str_printf("%s/nginx.conf", gw->dir);
+    conf = file_read(path, NULL);
+    cr_assert_not_null(conf, "%s", path);
+    at = strstr(conf, from);
+    cr_assert_not_null(at, "\"%s\" is not in %s", from, path);
+    *at = '\0';
+
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s%s%s", conf, to, at + strlen(from));
+    fclose(f);
+    free(conf);
+
+    cr_assert_eq(kill(gw->pid, SIGHUP), 0);
+
+    for (i = 0; i < 100; i++) {
+        msleep(50);
+        log = file_read(gw->error_log, &len);
+        cr_assert_not_null(log);
+        cr_assert(len <= start
+                  || !mem_contains(log + start, len - start, "[emerg]"),
+                  "the reload was refused: %s", gw->error_log);
+
+        /* the new workers started and every old one has stopped
+         * accepting (each says so as it closes its listening sockets) */
+        if (len > start
+            && mem_contains(log + start, len - start, "start worker process")
+            && mem_count(log + start, len - start, "gracefully shutting down")
+               >= gw->workers)
+        {
+            free(log);
+            gateway_wait_ready(gw, 10);
+            return;
+        }
+
+        free(log);
+    }
+
+    cr_assert_fail("no reload in %s", gw->error_log);
 }
 
 

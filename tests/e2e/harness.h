@@ -243,6 +243,7 @@ typedef struct {
     pid_t   pid;
     char   *origin;         /* https://127.0.0.1:port */
     char   *error_log;
+    char   *dir;            /* RUN/<name>-<pid>: nginx.conf, nginx.pid */
     int     workers;
 } gateway_t;
 
@@ -253,6 +254,12 @@ void     gateway_start(gateway_t *gw, const char *name, int workers,
  * they fork (an LD_PRELOAD library stays loaded in them). */
 void     gateway_start_env(gateway_t *gw, const char *name, int workers,
     const char *http_conf, const char *env_words);
+/* The gateway's nginx.conf with the text from replaced by to (from must
+ * be in it), then SIGHUP: returns once the new workers have started and
+ * answer and every old worker has stopped accepting (a reload nginx
+ * refuses, an [emerg] in its log, fails the test).  The old workers may
+ * still be finishing what they had in flight. */
+void     gateway_reload(const gateway_t *gw, const char *from, const char *to);
 /* SIGTERM, then waits up to 10 s; a no-op when not started */
 void     gateway_stop(gateway_t *gw);
 /* SIGKILL of the master and its workers: a gateway that dies */

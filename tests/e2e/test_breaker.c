@@ -10,6 +10,7 @@
 
 #include "harness.h"
 
+#include <pthread.h>
 #include <time.h>
 
 
@@ -340,4 +341,273 @@ Test(solo_breaker, backoff_retries_resend_the_same_bytes_under_the_same_nonce)
     mock_registrations(nonce(&m, co_id), &sessions, &requests);
     cr_assert_eq(requests, 3);
     cr_assert_eq(sessions, 1);
+}
+
+
+/*
+ * A reload that reorders the PSPs while the old workers still have calls in
+ * flight: "br_pa" hangs (each call times out at 2 s), "br_pb" is well.  The
+ * old workers' failures of br_pa land after the reload, whose PSP list
+ * starts with br_pb: each breaker must stay with its PSP (a breaker kept
+ * by position opened br_pb's, and the new workers answered 503 for it).
+ */
+
+static gateway_t  br_reorder;
+
+
+static void
+stop_br_reorder(void)
+{
+    gateway_stop(&br_reorder);
+}
+
+
+static resp_t *
+register_at(const gateway_t *gw, const merchant_t *m, const char *psp)
+{
+    json_t  *co;
+
+    co = checkout_new(uid("co"), 1);
+    json_object_set_new(co, "psp", json_string(psp));
+
+    return gateway_send(gw, "POST", PATH_PAYMENTS, m, uid("key"), dump(co));
+}
+
+
+static long
+circuit_state_at(const gateway_t *gw, const char *psp)
+{
+    long         v;
+    char        *line;
+    resp_t      *r;
+    const char  *p;
+
+    r = gateway_get(gw, "/metrics");
+    cr_assert_eq(r->status, 200);
+
+    line = str_printf("payments_psp_circuit_state{psp=\"%s\"} ", psp);
+    p = strstr(r->body, line);
+    cr_assert_not_null(p, "no %s in /metrics", line);
+    v = strtol(p + strlen(line), NULL, 10);
+    resp_free(r);
+
+    return v;
+}
+
+
+/* the PSP's line for these tests: one attempt of 2 s, open at 3 failures */
+static char *
+reorder_psp(const char *name)
+{
+    char  *psp;
+
+    psp = gw_psp_conf(name, "stripe");
+    psp[strlen(psp) - 2] = '\0';
+
+    return str_printf("%s timeout=2s retries=0 breaker=3 breaker_open=30s;\n",
+                      psp);
+}
+
+
+typedef struct {
+    const merchant_t  *m;
+    size_t             n;
+    long               status[8];
+} reorder_load_t;
+
+
+static void *
+reorder_load(void *arg)
+{
+    size_t           i;
+    req_t            rqs[8];
+    json_t          *co;
+    resp_t         **rs;
+    const char     **h;
+    reorder_load_t  *l = arg;
+
+    for (i = 0; i < l->n; i++) {
+        h = calloc(4, sizeof(const char *));
+        cr_assert_not_null(h);
+        h[0] = str_printf("Authorization: Bearer %s", l->m->key);
+        h[1] = "Content-Type: application/json";
+        h[2] = str_printf("Idempotency-Key: %s", uid("key"));
+
+        co = checkout_new(uid("co"), 1);
+        json_object_set_new(co, "psp", json_string("br_pa"));
+
+        rqs[i].method = "POST";
+        rqs[i].url = str_printf("%s%s", br_reorder.origin, PATH_PAYMENTS);
+        rqs[i].headers = h;
+        rqs[i].body = dump(co);
+        rqs[i].len = (size_t) -1;
+    }
+
+    rs = http_many(rqs, l->n, l->n);
+
+    for (i = 0; i < l->n; i++) {
+        l->status[i] = rs[i]->status;
+    }
+
+    return NULL;
+}
+
+
+Test(solo_breaker, a_reload_that_reorders_the_psps_keeps_each_breaker_with_its_psp,
+     .fini = stop_br_reorder)
+{
+    int              i;
+    char            *pa, *pb;
+    resp_t          *r;
+    pthread_t        th;
+    merchant_t       ma, mb;
+    reorder_load_t   l;
+
+    merchant_new(&ma);
+    merchant_new(&mb);
+
+    pa = reorder_psp("br_pa");
+    pb = reorder_psp("br_pb");
+
+    gateway_start(&br_reorder, "breaker-reorder", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n"
+        "payments_request_timeout 5s;\n"
+        "payments_idempotency_lease 60s;\n"
+        "%s%s", pg_gateway_conninfo(), pa, pb));
+    gateway_wait_ready(&br_reorder, 10);
+
+    /* every call for ma hangs past br_pa's timeout */
+    mock_fault(str_printf("{\"match\":\"%s:\",\"hang_ms\":4000}", ma.id));
+
+    l.m = &ma;
+    l.n = 6;
+    cr_assert_eq(pthread_create(&th, NULL, reorder_load, &l), 0);
+
+    /* the six are in flight in the old workers: the lines swapped */
+    msleep(400);
+    gateway_reload(&br_reorder, str_printf("%s%s", pa, pb),
+                   str_printf("%s%s", pb, pa));
+
+    pthread_join(th, NULL);
+
+    for (i = 0; i < 6; i++) {
+        cr_assert_eq(l.status[i], 504, "br_pa's call %d: %ld", i,
+                     l.status[i]);
+    }
+
+    /* the old workers' six failures opened br_pa's breaker, not br_pb's */
+    cr_assert_eq(circuit_state_at(&br_reorder, "br_pa"), 1,
+                 "br_pa's breaker did not open");
+    cr_assert_eq(circuit_state_at(&br_reorder, "br_pb"), 0,
+                 "br_pb's breaker opened on br_pa's failures");
+
+    /* the new workers: br_pb answers, br_pa is shed */
+    for (i = 0; i < 4; i++) {
+        r = register_at(&br_reorder, &mb, "br_pb");
+        cr_assert_eq(r->status, 201, "br_pb: %ld %s", r->status, r->body);
+        resp_free(r);
+    }
+
+    r = register_at(&br_reorder, &ma, "br_pa");
+    expect_problem(r, 503, "psp_unavailable");
+    resp_free(r);
+}
+
+
+/*
+ * Reloads that each bring 31 new PSP names beside "br_keep": 4 x 31 names
+ * in all, more than the breakers' table holds at once.  Every reload is
+ * taken (slots of names no longer configured are reused), and br_keep's
+ * open circuit survives them all.
+ */
+
+static gateway_t  br_many;
+
+
+static void
+stop_br_many(void)
+{
+    gateway_stop(&br_many);
+}
+
+
+static char *
+many_psps(int generation)
+{
+    int    i;
+    char  *conf, *psp;
+
+    conf = strdup("");
+
+    for (i = 0; i < 31; i++) {
+        psp = gw_psp_conf(str_printf("br_g%d_%d", generation, i), "stripe");
+        conf = str_printf("%s%s", conf, psp);
+    }
+
+    return conf;
+}
+
+
+Test(solo_breaker, reloads_through_more_psp_names_than_the_table_holds_keep_each_breaker,
+     .timeout = 120, .fini = stop_br_many)
+{
+    int          g, i;
+    char        *keep, *gen;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    keep = gw_psp_conf("br_keep", "stripe");
+    keep[strlen(keep) - 2] = '\0';
+    keep = str_printf("%s retries=0 breaker=2 breaker_open=60s;\n", keep);
+
+    gen = many_psps(0);
+    gateway_start(&br_many, "breaker-many", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 1;\n"
+        "payments_sweeper off;\n"
+        "payments_request_timeout 2500ms;\n"
+        "payments_idempotency_lease 20s;\n"
+        "%s%s", pg_gateway_conninfo(), keep, gen));
+    gateway_wait_ready(&br_many, 10);
+
+    /* br_keep's circuit opens */
+    mock_fault(str_printf("{\"match\":\"%s:\",\"fail_times\":2,"
+                          "\"fail_status\":500}", m.id));
+
+    for (i = 0; i < 2; i++) {
+        r = register_at(&br_many, &m, "br_keep");
+        expect_problem(r, 502, "psp_unavailable");
+        resp_free(r);
+    }
+
+    cr_assert_eq(circuit_state_at(&br_many, "br_keep"), 1);
+
+    /* four generations of other names, each replacing the last */
+    for (g = 1; g <= 4; g++) {
+        char  *next = many_psps(g);
+
+        gateway_reload(&br_many, gen, next);
+        gen = next;
+
+        cr_assert_eq(circuit_state_at(&br_many, "br_keep"), 1,
+                     "br_keep's state lost at reload %d", g);
+        cr_assert_eq(circuit_state_at(&br_many,
+                                      str_printf("br_g%d_30", g)), 0,
+                     "a new PSP inherited a state at reload %d", g);
+    }
+
+    cr_assert(!file_contains(br_many.error_log, "no circuit breaker slot"));
+
+    /* still open: shed, the PSP not called; a new PSP answers */
+    r = register_at(&br_many, &m, "br_keep");
+    expect_problem(r, 503, "psp_unavailable");
+    resp_free(r);
+
+    r = register_at(&br_many, &m, "br_g4_7");
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
 }

@@ -20,6 +20,10 @@
  *              open came without a PSP call; counted in the table's
  *              "201 first" column as not 201
  *
+ * A reload that swaps two PSPs' lines while one of them fails under load
+ * checks that each circuit breaker stays with its PSP: the healthy PSP's
+ * checkouts are all answered 201 the first time.
+ *
  * Two scenarios are about the webhooks rather than the registrations:
  * asynchronous payments still pending at the PSP when their sessions
  * expire here (each booked when its money comes, never failed first), and
@@ -845,6 +849,140 @@ Test(solo_chaos, the_breaker_opens_while_the_psp_is_down_and_closes_after,
     ch_retry(c, 60);
     gateway_stop(&ch_breaker);
 
+    ch_pay(c);
+    ch_settle(c, 30);
+    ch_check(c);
+}
+
+
+/* -- a reload that reorders the PSPs under failing load ------------------- */
+
+static gateway_t  ch_reorder;
+
+
+static void
+ch_reorder_stop(void)
+{
+    gateway_stop(&ch_reorder);
+    ch_stop();
+}
+
+
+/* the first wave's generic checkouts hang once at the PSP (past the 2 s
+ * timeout, in the old workers); the second wave's are well */
+static const char *
+ch_reorder_fault(size_t i)
+{
+    return (i < 12 && i % 2 == 1) ? "\"hang_ms\":4000,\"hang_times\":1"
+                                  : NULL;
+}
+
+
+static void *
+ch_reorder_load(void *arg)
+{
+    chaos_t  *c = arg;
+
+    ch_register(c, 0, 12, 12);
+    return NULL;
+}
+
+
+/* the PSP's circuit state in the gateway's /metrics */
+static long
+ch_circuit(const gateway_t *gw, const char *psp)
+{
+    long         v;
+    char        *line;
+    resp_t      *r;
+    const char  *p;
+
+    r = gateway_get(gw, "/metrics");
+    cr_assert_eq(r->status, 200);
+    line = str_printf("payments_psp_circuit_state{psp=\"%s\"} ", psp);
+    p = strstr(r->body, line);
+    cr_assert_not_null(p, "no %s in /metrics", line);
+    v = strtol(p + strlen(line), NULL, 10);
+    resp_free(r);
+
+    return v;
+}
+
+
+/*
+ * A gateway of its own with the generic API first and Stripe second, each
+ * one attempt of 2 s, open at 3 failures for 5 s.  Twelve registrations go
+ * at once; the generic ones hang.  While they are in flight in the old
+ * workers, the two lines are swapped and nginx reloaded: their failures,
+ * reported after the reload, must open the generic API's breaker and leave
+ * Stripe's closed, so that a second wave's Stripe checkouts are all
+ * answered 201 the first time.
+ */
+Test(solo_chaos, a_reload_that_reorders_the_psps_under_failing_load,
+     .fini = ch_reorder_stop)
+{
+    size_t      i;
+    long        sessions, requests;
+    char       *sp, *gp;
+    const char *stripe;
+    chaos_t    *c;
+    pthread_t   th;
+
+    c = calloc(1, sizeof(chaos_t));
+    ch_start_sweeper();
+
+    stripe = env("PAY_TEST_PSP");
+    sp = gw_psp_conf(stripe, "stripe");
+    gp = gw_psp_conf("mock_generic", "generic");
+    sp[strlen(sp) - 2] = '\0';
+    gp[strlen(gp) - 2] = '\0';
+    sp = str_printf("%s timeout=2s retries=0 breaker=3 breaker_open=5s;\n",
+                    sp);
+    gp = str_printf("%s timeout=2s retries=0 breaker=3 breaker_open=5s;\n",
+                    gp);
+
+    gateway_start(&ch_reorder, "chaos-reorder", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n"
+        "payments_request_timeout 5s;\n"
+        "payments_idempotency_lease 60s;\n"
+        "%s%s", pg_gateway_conninfo(), gp, sp));
+    gateway_wait_ready(&ch_reorder, 10);
+
+    ch_init(c, "reload reordering PSPs: breakers follow them", 24, 2,
+            ch_reorder_fault);
+    c->origin = ch_reorder.origin;
+
+    cr_assert_eq(pthread_create(&th, NULL, ch_reorder_load, c), 0);
+    msleep(400);
+    gateway_reload(&ch_reorder, str_printf("%s%s", gp, sp),
+                   str_printf("%s%s", sp, gp));
+    pthread_join(th, NULL);
+
+    /* each breaker on its own PSP, whatever the lines' order */
+    cr_assert_eq(ch_circuit(&ch_reorder, "mock_generic"), 1,
+                 "the generic API's breaker did not open");
+    cr_assert_eq(ch_circuit(&ch_reorder, stripe), 0,
+                 "Stripe's breaker opened on the generic API's failures");
+
+    /* the second wave, in the new workers: Stripe answers, the generic
+     * API's checkouts are shed without a call until its probe */
+    ch_register(c, 12, c->n, 4);
+
+    for (i = 0; i < c->n; i++) {
+        if (strcmp(c->co[i].psp, stripe) == 0) {
+            cr_expect_eq(c->co[i].status, 201, "%s at Stripe: %ld",
+                         c->co[i].co, c->co[i].status);
+
+        } else if (c->co[i].status == 503) {
+            mock_registrations(nonce(&c->m, c->co[i].co), &sessions,
+                               &requests);
+            cr_assert_eq(requests, 0, "a 503 that called the PSP");
+        }
+    }
+
+    ch_retry(c, 60);
     ch_pay(c);
     ch_settle(c, 30);
     ch_check(c);

@@ -203,6 +203,45 @@ Test(config, the_good_configuration_passes_nginx_t)
 }
 
 
+/* The sweeper's lease (3 x interval + 2 s, renewed every interval) must
+ * outlast one session look-up started just before a renewal was due: a
+ * PSP's timeout of 5 s against a 300 ms interval (a 3 s lease) is
+ * refused, 1 s passes. */
+Test(config, refuses_a_psp_timeout_longer_than_the_sweeper_lease_allows)
+{
+    int        rc;
+    char      *out, *psp;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    psp = strdup(p.psp);
+    psp[strlen(psp) - 1] = '\0';
+
+    p.psp = str_printf("%s timeout=5s;", psp);
+    p.extra = "payments_sweeper on interval=300ms;";
+    expect_refused(&c, &p, "payments_sweeper: a session look-up at psp "
+                           "\"stripe\" may take its timeout=5000ms, longer "
+                           "than the sweeper's lease allows: the lease is "
+                           "3 x interval + 2 s = 3000ms, renewed every "
+                           "interval=300ms, so one look-up must end within "
+                           "1700ms; raise the sweeper's interval= to at "
+                           "least 2500ms, or lower the psp's timeout= to at "
+                           "most 1700ms");
+
+    /* the sweeper off: no look-ups, no lease */
+    p.extra = "payments_sweeper off interval=300ms;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+
+    p.psp = str_printf("%s timeout=1s;", psp);
+    p.extra = "payments_sweeper on interval=300ms;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
 Test(config, refuses_a_pay_token_key_readable_by_others)
 {
     conf_t     c;

@@ -19,6 +19,8 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
@@ -764,6 +766,26 @@ silent_port(int *port)
 }
 
 
+/* The mock's Stripe API as psp name at a loopback port instead, with the
+ * parameters extra. */
+static char *
+psp_at_port(const char *name, int port, const char *extra)
+{
+    char  *psp, *at;
+
+    psp = gw_psp_conf(name, "stripe");
+    at = strstr(psp, env("PAY_TEST_MOCK"));
+    cr_assert_not_null(at);
+    psp = str_printf("%.*shttp://127.0.0.1:%d%s", (int) (at - psp), psp, port,
+                     at + strlen(env("PAY_TEST_MOCK")));
+
+    /* the line ends ";\n" */
+    psp[strlen(psp) - 2] = '\0';
+
+    return str_printf("%s %s;\n", psp, extra);
+}
+
+
 Test(solo_sweeper, a_round_longer_than_the_lease_keeps_it_to_the_end,
      .timeout = 60,
      .description = "the lease lasts three intervals and 2 s and was taken "
@@ -774,18 +796,15 @@ Test(solo_sweeper, a_round_longer_than_the_lease_keeps_it_to_the_end,
 {
     int          i, s, port;
     long         other;
-    char        *conf, *psp, *at;
+    char        *conf, *psp;
     merchant_t   m;
     const char  *p[2];
 
     s = silent_port(&port);
 
-    /* sw_slow: the mock's Stripe API at that port instead */
-    psp = gw_psp_conf("sw_slow", "stripe");
-    at = strstr(psp, env("PAY_TEST_MOCK"));
-    cr_assert_not_null(at);
-    psp = str_printf("%.*shttp://127.0.0.1:%d%s", (int) (at - psp), psp, port,
-                     at + strlen(env("PAY_TEST_MOCK")));
+    /* sw_slow: the mock's Stripe API at that port instead; every look-up
+     * slow, and still asked: its breaker never opens */
+    psp = psp_at_port("sw_slow", port, "breaker=0");
     conf = sweeper_conf(str_printf("%s" SWEEPER_CONF, psp));
 
     /* eight checkouts at sw_slow, due at once: a round of 8 x 1 s, the
@@ -818,4 +837,178 @@ Test(solo_sweeper, a_round_longer_than_the_lease_keeps_it_to_the_end,
      * next test's gateways must not wait for it to run out */
     db_exec("UPDATE sweeper_lease SET until = now() WHERE id = 1", 0, NULL);
     close(s);
+}
+
+
+/* Connections a silent_port() socket has queued (and now takes), each one
+ * a look-up sent to it. */
+static long
+silent_calls(int s)
+{
+    int   fd;
+    long  n;
+
+    cr_assert_eq(fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK), 0);
+
+    for (n = 0; (fd = accept(s, NULL, NULL)) >= 0; n++) {
+        close(fd);
+    }
+
+    return n;
+}
+
+
+static char *
+metrics_of(const gateway_t *gw)
+{
+    char    *body;
+    resp_t  *r;
+
+    r = gateway_get(gw, "/metrics");
+    cr_assert_eq(r->status, 200);
+    body = strdup(r->body);
+    resp_free(r);
+
+    return body;
+}
+
+
+/* the value of a labelled series in the gateway's /metrics, or -1 */
+static long
+metric_of(const gateway_t *gw, const char *series)
+{
+    char        *body, *line;
+    const char  *p;
+
+    body = metrics_of(gw);
+    line = str_printf("%s ", series);
+    p = strstr(body, line);
+
+    return p ? strtol(p + strlen(line), NULL, 10) : -1;
+}
+
+
+Test(solo_sweeper, a_psps_failing_look_ups_open_its_circuit_and_then_it_gets_none,
+     .timeout = 60,
+     .description = "the sweeper's look-ups went around the circuit "
+                    "breaker: a PSP that was down got them all, and their "
+                    "failures never opened its circuit; now each look-up "
+                    "asks the breaker first and tells it how it ended")
+{
+    int          i, s, port;
+    long         calls, later;
+    char        *conf, *psp;
+    merchant_t   m;
+    const char  *p[2];
+
+    s = silent_port(&port);
+
+    /* sw_down: a PSP that accepts and never answers; open at 2 failures */
+    psp = psp_at_port("sw_down", port, "breaker=2 breaker_open=60s");
+    conf = sweeper_conf(str_printf("%s" SWEEPER_CONF, psp));
+
+    merchant_new(&m);
+    p[0] = m.id;
+    due_checkouts(&m, "sw_down", 6);
+
+    gateway_start(&sweepers[0], "sweeper-down", 2, conf);
+    gateway_wait_ready(&sweepers[0], 10);
+    wait_leader(&sweepers[0]);
+
+    /* two look-ups time out (1 s each): the circuit opens */
+    for (i = 0; i < 100; i++) {
+        if (metric_of(&sweepers[0],
+                      "payments_psp_circuit_state{psp=\"sw_down\"}") == 1)
+        {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_eq(metric_of(&sweepers[0],
+                           "payments_psp_circuit_state{psp=\"sw_down\"}"), 1,
+                 "the sweeper's failed look-ups did not open the circuit");
+
+    calls = silent_calls(s);
+    cr_assert_eq(calls, 2, "%ld look-ups before the circuit opened", calls);
+
+    /* open: rounds go on (retry=1s), the PSP gets no look-up */
+    msleep(3000);
+    later = silent_calls(s);
+    cr_assert_eq(later, 0, "%ld look-ups while the circuit was open", later);
+
+    cr_assert_gt(metric_of(&sweepers[0],
+                           "payments_sweeper_lookups_total{psp=\"sw_down\","
+                           "answer=\"circuit_open\"}"), 0);
+    cr_assert_neq(atol(db_scalar("SELECT count(*) FROM checkout_sweeps "
+                                 "WHERE merchant_id = $1 AND last_answer = "
+                                 "'circuit open: not asked'", 1, p)), 0);
+
+    stop_sweepers();
+    db_exec("UPDATE checkouts SET status = 'FAILED' WHERE merchant_id = $1",
+            1, p);
+    db_exec("UPDATE sweeper_lease SET until = now() WHERE id = 1", 0, NULL);
+    close(s);
+}
+
+
+/* The gateway's lease owner as its /metrics names it */
+static char *
+owner_of(const gateway_t *gw)
+{
+    char        *body;
+    const char  *p, *q, *name = "payments_sweeper_owner_info{owner=\"";
+
+    body = metrics_of(gw);
+    p = strstr(body, name);
+    cr_assert_not_null(p, "no payments_sweeper_owner_info in /metrics");
+    p += strlen(name);
+    q = strchr(p, '"');
+    cr_assert_not_null(q);
+
+    return strndup(p, (size_t) (q - p));
+}
+
+
+Test(solo_sweeper, the_lease_owner_carries_the_masters_random_instance_id,
+     .description = "the owner was host:master pid, which two containers "
+                    "running nginx as pid 1 under one host name share: "
+                    "both swept at once; now a random instance id of the "
+                    "master's follows")
+{
+    size_t   i;
+    char     host[256], *owner, *prefix, *other;
+
+    cr_assert_eq(gethostname(host, sizeof(host)), 0);
+    for (i = 0; host[i]; i++) {
+        host[i] = (char) tolower((unsigned char) host[i]);
+    }
+
+    start_sweeper(&sweepers[0], "sweeper-owner");
+    wait_leader(&sweepers[0]);
+
+    owner = db_scalar("SELECT owner FROM sweeper_lease WHERE id = 1", 0,
+                      NULL);
+    cr_assert_not_null(owner);
+
+    /* host:pid:16 hex digits */
+    prefix = str_printf("%s:%ld:", host, (long) sweepers[0].pid);
+    cr_assert(strncmp(owner, prefix, strlen(prefix)) == 0,
+              "owner \"%s\", not \"%s...\"", owner, prefix);
+    cr_assert_eq(strlen(owner + strlen(prefix)), 16, "owner \"%s\"", owner);
+    cr_assert_eq(strspn(owner + strlen(prefix), "0123456789abcdef"), 16,
+                 "owner \"%s\"", owner);
+
+    /* shown where an operator looks */
+    cr_assert_str_eq(owner_of(&sweepers[0]), owner);
+    cr_assert(file_contains(sweepers[0].error_log,
+                            str_printf("took the sweeper lease as \"%s\"",
+                                       owner)));
+
+    /* another master: another id */
+    start_sweeper(&sweepers[1], "sweeper-owner2");
+    other = owner_of(&sweepers[1]);
+    cr_assert_str_neq(strrchr(other, ':'), strrchr(owner, ':'),
+                      "two masters with one instance id");
 }
