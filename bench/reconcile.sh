@@ -10,7 +10,7 @@
 # them, 10 % still EXECUTING (their webhooks lost).  The report has a row
 # per checkout (fee 2.9 % + 0.30), 1 % of them with another amount, plus
 # 1 % unknown rows.  One run of the tool: every row matched, a fee booked
-# for each paid one, the lost webhooks applied through pay_webhook_apply,
+# for each paid one, the lost webhooks applied through pay_event_apply,
 # the rest classified, the internal checks; then the same file again (a
 # no-op).  Prints rows/s of the first run.
 set -euo pipefail

@@ -4,7 +4,7 @@
  * Worker 0's housekeeping, on timers: idempotency keys past their TTL
  * purged (pay_purge) and then the EXECUTING checkouts' gauges read
  * (pay_executing_stats), once a minute; the sellers' wallet credits folded
- * into their balances (pay_wallets_fold, sql/016), every second.  Each is
+ * into their balances (pay_wallets_fold), every second.  Each is
  * one query through the driver (_pg.c); a store that is down only delays
  * the next run.
  */
@@ -47,7 +47,7 @@ static const char                   *ngx_http_payments_purge_params[1] = {
 };
 
 /* worker 0 folds the sellers' wallet credits into their balances
- * (pay_wallets_fold, sql/016), a batch a second, at once again after a
+ * (pay_wallets_fold), a batch a second, at once again after a
  * full batch */
 #define NGX_HTTP_PAYMENTS_FOLD_EVERY  1000
 #define NGX_HTTP_PAYMENTS_FOLD_BATCH  20000

@@ -51,7 +51,7 @@ typedef enum {
 } ngx_http_payments_wh_reason_e;
 
 
-/* pay_webhook_apply's outcomes, in sql/003_webhooks.sql's words */
+/* pay_event_apply's outcomes, in its words (sql/functions/) */
 typedef enum {
     NGX_HTTP_PAYMENTS_EV_APPLIED = 0,
     NGX_HTTP_PAYMENTS_EV_DUPLICATE,
@@ -62,7 +62,7 @@ typedef enum {
     NGX_HTTP_PAYMENTS_EV_UNKNOWN_CHECKOUT,
     NGX_HTTP_PAYMENTS_EV_MISMATCH,
     NGX_HTTP_PAYMENTS_EV_AMOUNT_MISMATCH,
-    NGX_HTTP_PAYMENTS_EV_UNKNOWN_REFUND,        /* sql/009_money.sql */
+    NGX_HTTP_PAYMENTS_EV_UNKNOWN_REFUND,        /* the money after paid */
     NGX_HTTP_PAYMENTS_EV_UNKNOWN_DISPUTE,
     NGX_HTTP_PAYMENTS_EV_UNKNOWN_PAYOUT,
     NGX_HTTP_PAYMENTS_EV_PAID_AFTER_FAILED,

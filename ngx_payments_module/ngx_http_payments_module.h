@@ -438,7 +438,7 @@ char *ngx_http_payments_num(ngx_pool_t *pool, int64_t n);
 char *ngx_http_payments_link(ngx_pool_t *pool,
     ngx_http_payments_main_conf_t *pmcf, const char *merchant,
     const char *checkout, ngx_str_t *psp, pay_token_use_e use, int64_t exp);
-/* "SUCCEEDED", "FAILED", ...: pay_webhook_apply's p_kind */
+/* "SUCCEEDED", "FAILED", ...: pay_event_apply's p_kind */
 const char *ngx_http_payments_event_kind(pay_event_kind_e kind);
 /* a timer a graceful stop waits for, for at most ms (work in flight that
  * must finish first); unhold deletes it (data: the ngx_event_t, so that it
@@ -458,7 +458,7 @@ ngx_int_t ngx_http_payments_read_file(ngx_conf_t *cf,
 ngx_int_t ngx_http_payments_read_secret(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *directive, size_t min, ngx_str_t *secret);
 
-/* PSP tokens at rest (pmcf->keyring; sql/014_sealed_tokens.sql): what is
+/* PSP tokens at rest (pmcf->keyring; the psp_tokens table): what is
  * sealed, and its associated data: the token ("<merchant>:<checkout>", the
  * checkout's nonce), the PSP URL ("psp_url:<merchant>:<checkout>"), a
  * registration's stored answer ("response:<merchant>:<idempotency key>";

@@ -7,7 +7,8 @@
  * idempotency of POST /v1/payments), GET /v1/payouts/{id} and GET
  * /v1/sellers/{seller}/balance.  The rules live in the core
  * (payments/operation.h, the dialects' refund and payout) and in the
- * database (sql/009_money.sql); this file performs the I/O.
+ * database (sql/functions/pay_refund_claim.sql and its kin); this file
+ * performs the I/O.
  *
  * One request:
  *   body checked (core) -> [refund: the order's currency and PSP] ->

@@ -5,7 +5,7 @@
  * Merchant notifications: the outbox's delivery (doc/NOTIFICATIONS.md).
  *
  * Every worker runs a timer.  A round claims due rows with a lease
- * (pay_notify_claim, sql/013_notifications.sql: FOR UPDATE SKIP LOCKED, so
+ * (sql/functions/pay_notify_claim.sql: FOR UPDATE SKIP LOCKED, so
  * workers and gateways never hold one row at once) and starts one POST per
  * row on the worker's libcurl multi handle.  Each delivery records its own
  * outcome (pay_notify_record), which counts only while this worker still

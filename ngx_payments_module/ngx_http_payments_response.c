@@ -225,7 +225,7 @@ ngx_http_payments_send_stored(ngx_http_request_t *r, const char *status,
     /*
      * A registration's answer names the PSP's token: with a keyring it is
      * stored sealed, associated data "response:<merchant>:<idempotency
-     * key>" (sql/014_sealed_tokens.sql).  A JSON answer never starts so.
+     * key>" (the psp_tokens table).  A JSON answer never starts so.
      */
     if (len > 3 && ngx_strncmp(body, "v1.", 3) == 0) {
         ctx = ngx_http_get_module_ctx(r, ngx_http_payments_module);

@@ -6,7 +6,7 @@
  * webhook would stay EXECUTING for good; the sweeper asks the PSP.
  *
  * It runs from a timer in worker 0 only, and only while this gateway holds
- * the database's sweeper lease (sql/008_sweeper.sql), so one worker of one
+ * the database's sweeper lease (pay_sweeper_lease), so one worker of one
  * gateway sweeps however many gateways share the database.  A round:
  *
  *   pay_sweeper_lease   take or renew the lease (owner: host, master pid

@@ -254,7 +254,7 @@ ngx_http_payments_event_kind(pay_event_kind_e kind)
 
 
 /*
- * PSP tokens at rest (seal.h, sql/014_sealed_tokens.sql).  A checkout's
+ * PSP tokens at rest (seal.h, the psp_tokens table).  A checkout's
  * token is sealed with its nonce "<merchant>:<checkout>" as associated data,
  * its PSP URL with "psp_url:<merchant>:<checkout>", a registration's stored
  * answer (it names both) with "response:<merchant>:<idempotency key>"

@@ -4,7 +4,7 @@
  *
  * POST /v1/webhooks/{psp}: verify the signature over the raw body before
  * anything is parsed, then apply each event in its own transaction
- * (pay_webhook_apply: the event row unique per psp + event id, the status
+ * (pay_event_apply: the event row unique per psp + event id, the status
  * moves, the ledger, the wallets, the audit rows).  2xx only after COMMIT;
  * anything else makes the PSP deliver again, and the event row makes a
  * second delivery change nothing.  An event about what is not here yet (a

@@ -212,7 +212,7 @@ typedef struct {
      *
      * session_lookup_answer classifies the PSP's answer (status 0: none)
      * and never fails.  For DECIDED, *ev is the event to apply with
-     * pay_webhook_apply(): event_id "lookup:<token>:<status word>", type
+     * pay_sweeper_apply(): event_id "lookup:<token>:<status word>", type
      * the PSP's status, kind SUCCEEDED or FAILED, token in->token,
      * reference the answer's (our nonce) or else in->nonce, amount in ISO
      * minor units (converted from the dialect's) or
