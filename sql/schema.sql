@@ -993,6 +993,13 @@ CREATE TABLE public.notifications (
 
 
 --
+-- Name: TABLE notifications; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.notifications IS 'One row per notification and endpoint.';
+
+
+--
 -- Name: notify_item(public.notifications); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3525,6 +3532,13 @@ CREATE TABLE public.recon_rows (
 
 
 --
+-- Name: TABLE recon_rows; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.recon_rows IS 'One row per data row of a report, as the parser normalised it (amounts in ISO minor units).  outcome: what the run made of it.';
+
+
+--
 -- Name: recon_book_fee(bigint, public.recon_rows, text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4708,6 +4722,13 @@ CREATE TABLE public.api_keys (
 
 
 --
+-- Name: TABLE api_keys; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.api_keys IS 'Only the key id (public, the lookup) and SHA-256 of the whole key string are stored: a dump of this table does not let anyone call the API.';
+
+
+--
 -- Name: COLUMN api_keys.last_used_at; Type: COMMENT; Schema: public; Owner: -
 --
 
@@ -4725,6 +4746,13 @@ CREATE TABLE public.audit_heads (
     chain smallint DEFAULT 0 NOT NULL,
     prev_hash bytea
 );
+
+
+--
+-- Name: TABLE audit_heads; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.audit_heads IS 'The head of each audit chain: its last row''s sequence number and hash, so that an append reads one row and a verifier knows where a chain ends.';
 
 
 --
@@ -4746,6 +4774,13 @@ CREATE TABLE public.audit_log (
 
 
 --
+-- Name: TABLE audit_log; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.audit_log IS 'The hash-chained audit log, append-only: each row''s hash covers the previous row''s hash, so a changed or removed row breaks its chain (pay_audit_verify).';
+
+
+--
 -- Name: checkout_sweeps; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -4760,6 +4795,13 @@ CREATE TABLE public.checkout_sweeps (
     CONSTRAINT checkout_sweeps_answer CHECK ((length(last_answer) <= 100)),
     CONSTRAINT checkout_sweeps_session_result CHECK ((((length(session_result) >= 1) AND (length(session_result) <= 4096)) AND (session_result ~ '^[\x21-\x7e]+$'::text)))
 );
+
+
+--
+-- Name: TABLE checkout_sweeps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.checkout_sweeps IS 'What the sweeper did with each checkout it asked about: when it last asked, how often, and whether the "still unresolved" alert was raised.';
 
 
 --
@@ -4793,6 +4835,13 @@ WITH (fillfactor='80');
 
 
 --
+-- Name: TABLE checkouts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.checkouts IS 'One checkout = one PSP session.  psp_request is the exact request body sent to the PSP, fixed at claim time, so a resumed registration is byte-identical.';
+
+
+--
 -- Name: COLUMN checkouts.psp_token; Type: COMMENT; Schema: public; Owner: -
 --
 
@@ -4823,6 +4872,13 @@ CREATE TABLE public.dispute_parts (
 
 
 --
+-- Name: TABLE dispute_parts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.dispute_parts IS 'A dispute''s amount split over its checkout''s payment orders (dispute_split), so each order''s seller bears its part.';
+
+
+--
 -- Name: disputes; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -4843,6 +4899,13 @@ CREATE TABLE public.disputes (
     CONSTRAINT disputes_ref CHECK (((length(psp_dispute_ref) >= 1) AND (length(psp_dispute_ref) <= 128))),
     CONSTRAINT disputes_status CHECK ((status = ANY (ARRAY['OPEN'::text, 'WON'::text, 'LOST'::text])))
 );
+
+
+--
+-- Name: TABLE disputes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.disputes IS 'Disputes: one per PSP dispute; split over the checkout''s orders.';
 
 
 --
@@ -4867,6 +4930,13 @@ WITH (fillfactor='80');
 
 
 --
+-- Name: TABLE idempotency_keys; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.idempotency_keys IS 'Idempotency keys.  lease is a fencing counter per key (1 on the first claim, +1 on every take-over): a holder whose lease was taken over cannot finish. fillfactor leaves room on the page so that pay_finish''s update of the row (no indexed column changes) stays a HOT update. checkout_id has no foreign key on purpose: the key row is inserted first (it is what concurrent requests serialise on) and the checkout after it, and a ''duplicate'' key points at no checkout of its own. merchant_id has no foreign key either, here and in checkouts: a foreign key check takes a KEY SHARE lock on the merchant''s one row, and concurrent registrations of a merchant would turn it into MultiXacts (about five per registration with 8 clients: SLRU traffic on the hot path, wraparound vacuums within a day at payment volumes). pay_claim checks that the merchant exists with a plain read, and merchants are never deleted (merchants_keep), which together give the same guarantee.';
+
+
+--
 -- Name: ledger_accounts; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -4875,6 +4945,13 @@ CREATE TABLE public.ledger_accounts (
     description text NOT NULL,
     CONSTRAINT ledger_accounts_name CHECK (((length(account) >= 1) AND (length(account) <= 200)))
 );
+
+
+--
+-- Name: TABLE ledger_accounts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.ledger_accounts IS 'The fees account: ledger account names are ''psp_fees:<psp>'' (debited with the PSP''s fee, psp_clearing:<psp> credited).  This table names the accounts the reconciliation may post to, for the reports'' readers.';
 
 
 --
@@ -4893,6 +4970,13 @@ CREATE TABLE public.ledger_entries (
 
 
 --
+-- Name: TABLE ledger_entries; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.ledger_entries IS 'Signed amounts: a debit is positive, a credit negative.';
+
+
+--
 -- Name: ledger_transactions; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -4907,6 +4991,13 @@ CREATE TABLE public.ledger_transactions (
     object_id text,
     CONSTRAINT ledger_transactions_row_checks CHECK (public.ledger_transactions_row_checks(checkout_id, payment_order_id, kind, object_id))
 );
+
+
+--
+-- Name: TABLE ledger_transactions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.ledger_transactions IS 'Double-entry ledger transactions, append-only; their entries (ledger_entries) sum to zero in each currency (ledger_balanced, at commit).';
 
 
 --
@@ -4942,6 +5033,13 @@ CREATE TABLE public.merchant_commission_fixed (
 
 
 --
+-- Name: TABLE merchant_commission_fixed; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.merchant_commission_fixed IS 'A merchant''s fixed commission per currency, in that currency''s minor units, beside its rate in merchants.';
+
+
+--
 -- Name: merchant_return_origins; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -4951,6 +5049,13 @@ CREATE TABLE public.merchant_return_origins (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT merchant_return_origins_format CHECK (((origin ~ '^https://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[1-9][0-9]{0,4})?$'::text) AND (length(origin) <= 300)))
 );
+
+
+--
+-- Name: TABLE merchant_return_origins; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.merchant_return_origins IS 'Origins in the canonical form the CLI writes: https, lower-case host without a trailing dot, the port only when it is not 443, nothing after it.  The adapter parses them with pay_origin_parse and compares by component.';
 
 
 --
@@ -4969,6 +5074,13 @@ CREATE TABLE public.merchants (
     CONSTRAINT merchants_mode CHECK ((mode = ANY (ARRAY['test'::text, 'live'::text]))),
     CONSTRAINT merchants_name_length CHECK ((length(name) <= 200))
 );
+
+
+--
+-- Name: TABLE merchants; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.merchants IS 'merchant_id is at most 23 characters so that the PSP nonce "<merchant_id>:<checkout_id>" (checkout ids are at most 40) fits in 64.';
 
 
 --
@@ -5000,6 +5112,13 @@ CREATE TABLE public.notify_endpoints (
 
 
 --
+-- Name: TABLE notify_endpoints; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.notify_endpoints IS 'The merchants'' endpoints, written by the operator (payments-merchant).';
+
+
+--
 -- Name: notify_sequences; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5008,6 +5127,13 @@ CREATE TABLE public.notify_sequences (
     subject text NOT NULL,
     last integer NOT NULL
 );
+
+
+--
+-- Name: TABLE notify_sequences; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.notify_sequences IS 'The sequence of each checkout (its refunds and disputes count under it) and of each pay-out: the row lock of the upsert orders concurrent changes of one subject.';
 
 
 --
@@ -5025,6 +5151,13 @@ CREATE TABLE public.order_events (
     at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT order_events_source CHECK (((length(source) >= 1) AND (length(source) <= 300)))
 );
+
+
+--
+-- Name: TABLE order_events; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.order_events IS 'Every status move of an order, append-only.  event_id orders the events of one checkout: moves of one checkout''s orders are serialised by the orders'' row locks, so a later move always draws a larger event_id.';
 
 
 --
@@ -5070,6 +5203,13 @@ WITH (fillfactor='80');
 
 
 --
+-- Name: TABLE payment_orders; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.payment_orders IS 'A payment order belongs to exactly one checkout; the primary key makes one registration per order.  line_no keeps the request''s order of the line items (the PSP sees them in that order, and the GET views list them the same way). The (merchant, checkout, order) unique key serves "orders of a checkout" and is what order_events references, so an event can never name an order of another checkout.';
+
+
+--
 -- Name: payouts; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5098,6 +5238,13 @@ CREATE TABLE public.payouts (
 
 
 --
+-- Name: TABLE payouts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.payouts IS 'Pay-outs from a seller''s wallet to its PSP destination.';
+
+
+--
 -- Name: psp_payments; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5111,6 +5258,13 @@ CREATE TABLE public.psp_payments (
 
 
 --
+-- Name: TABLE psp_payments; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.psp_payments IS 'The narrow PSP-facing look-up of a paid checkout by the PSP''s payment id: disputes and refunds name the payment, not the session.';
+
+
+--
 -- Name: psp_tokens; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5121,6 +5275,13 @@ CREATE TABLE public.psp_tokens (
     checkout_id text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL
 );
+
+
+--
+-- Name: TABLE psp_tokens; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.psp_tokens IS 'The narrow PSP-facing lookup: a webhook names a PSP token, not a merchant.';
 
 
 --
@@ -5155,6 +5316,13 @@ CREATE TABLE public.recon_mismatches (
     CONSTRAINT recon_mismatches_kind CHECK ((((length(kind) >= 1) AND (length(kind) <= 60)) AND (kind ~ '^[a-z_]*$'::text))),
     CONSTRAINT recon_mismatches_resolution CHECK ((length(resolution) <= 1000))
 );
+
+
+--
+-- Name: TABLE recon_mismatches; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.recon_mismatches IS 'Every difference a reconciliation run found between a settlement report and the ledger, with its class and what was done.';
 
 
 --
@@ -5198,6 +5366,13 @@ CREATE TABLE public.recon_reports (
 
 
 --
+-- Name: TABLE recon_reports; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.recon_reports IS 'One row per settlement report reconciled: the file''s hash, its PSP and its totals; a file is reconciled once.';
+
+
+--
 -- Name: recon_reports_report_id_seq; Type: SEQUENCE; Schema: public; Owner: -
 --
 
@@ -5232,6 +5407,13 @@ CREATE TABLE public.recon_seen (
 
 
 --
+-- Name: TABLE recon_seen; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.recon_seen IS 'The first report that reconciled each PSP row.';
+
+
+--
 -- Name: refunds; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5262,6 +5444,13 @@ CREATE TABLE public.refunds (
     CONSTRAINT refunds_reason CHECK ((length(reason) <= 200)),
     CONSTRAINT refunds_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'SUCCEEDED'::text, 'FAILED'::text])))
 );
+
+
+--
+-- Name: TABLE refunds; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.refunds IS 'Refunds: one row per refund request, PENDING until the PSP''s webhook.';
 
 
 --
@@ -5303,6 +5492,13 @@ CREATE TABLE public.sellers (
 
 
 --
+-- Name: TABLE sellers; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.sellers IS 'Sellers and their PSP destinations (bin/payments-merchant add-seller).';
+
+
+--
 -- Name: sweeper_lease; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5314,6 +5510,13 @@ CREATE TABLE public.sweeper_lease (
     CONSTRAINT sweeper_lease_one CHECK ((id = 1)),
     CONSTRAINT sweeper_lease_owner CHECK (((length(owner) >= 1) AND (length(owner) <= 200)))
 );
+
+
+--
+-- Name: TABLE sweeper_lease; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.sweeper_lease IS 'One row: who sweeps, until when.  A gateway takes it when it is free or expired and keeps it by renewing it each round; another gateway''s worker finds it held and does nothing.';
 
 
 --
@@ -5332,6 +5535,13 @@ WITH (autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_threshold='20000');
 
 
 --
+-- Name: TABLE wallet_credits; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.wallet_credits IS 'Credits to sellers'' wallets, appended without locking the wallet row and folded into wallets by pay_wallets_fold.';
+
+
+--
 -- Name: wallets_folded; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5343,6 +5553,13 @@ CREATE TABLE public.wallets_folded (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT wallets_folded_currency CHECK ((currency ~ '^[A-Z]{3}$'::text))
 );
+
+
+--
+-- Name: TABLE wallets_folded; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.wallets_folded IS 'A seller''s wallet as of the last fold, from its first credit; its row lock orders a seller''s pay-outs and refunds.';
 
 
 --
@@ -5361,6 +5578,13 @@ CREATE VIEW public.wallets AS
 
 
 --
+-- Name: VIEW wallets; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON VIEW public.wallets IS 'A seller''s balance: its folded row plus the credits not folded yet.';
+
+
+--
 -- Name: webhook_events; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5376,6 +5600,13 @@ CREATE TABLE public.webhook_events (
     source text DEFAULT COALESCE(NULLIF(current_setting('payments.event_source'::text, true), ''::text), 'webhook'::text) NOT NULL,
     CONSTRAINT webhook_events_row_checks CHECK (public.webhook_events_row_checks(event_id, kind, type, source))
 );
+
+
+--
+-- Name: TABLE webhook_events; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.webhook_events IS 'Every verified PSP event, once per PSP and event id, with the outcome of applying it; append-only but for that outcome''s one write.';
 
 
 --
