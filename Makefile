@@ -22,6 +22,8 @@ ASAN_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core-asan/%.o)
 UNIT_SRC  = $(wildcard tests/unit/*.c)
 E2E_SRC   = $(filter-out tests/e2e/slow_dns.c,$(wildcard tests/e2e/*.c))
 MOCK_SRC  = $(filter-out tests/mock_psp/test_%.c,$(wildcard tests/mock_psp/*.c))
+# Adyen's OpenAPI documents the mock checks Adyen requests against
+MOCK_DEFS = -DMOCK_SPEC_DIR='"$(CURDIR)/tests/mock_psp/specs"'
 FUZZ_SRC  = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
@@ -82,11 +84,11 @@ mock: $(BUILD)/mock_psp
 
 $(BUILD)/mock_psp: $(MOCK_SRC) $(wildcard tests/mock_psp/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
+	$(CC) $(CFLAGS) $(MOCK_DEFS) $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
 
 $(BUILD)/mock_psp-asan: $(MOCK_SRC) $(wildcard tests/mock_psp/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN) $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
+	$(CC) $(CFLAGS) $(SAN) $(MOCK_DEFS) $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
 
 mock-asan: $(BUILD)/mock_psp-asan
 

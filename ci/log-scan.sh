@@ -32,7 +32,8 @@ needles=$(mktemp)
 trap 'rm -f "$needles"' EXIT
 
 # kind<TAB>value, one per line
-for f in psp.secret psp_live.secret webhook.secret paytoken.key adyen.secret adyen.hmac generic.secret; do
+for f in psp.secret psp_live.secret webhook.secret paytoken.key adyen.secret adyen_transfers.secret \
+         adyen.hmac generic.secret; do
     if [ -s "$run/conf/$f" ]; then
         printf 'secret file %s\t%s\n' "$f" "$(tr -d '\n' <"$run/conf/$f")" >>"$needles"
     fi

@@ -233,9 +233,11 @@ do_start() {
     starting=$run
     trap on_start_exit EXIT
 
-    local pg_port mock_port gw_port plain_port limit_port
+    local pg_port mock_port transfers_port gw_port plain_port limit_port
     pg_port=$(pick_port ${stable:+9432})
     mock_port=$(pick_port ${stable:+9090})
+    # Adyen's Transfers API: another host at Adyen, another port here
+    transfers_port=$(pick_port ${stable:+9091})
     gw_port=$(pick_port ${stable:+9443})
     plain_port=$(pick_port ${stable:+9080})
     limit_port=$(pick_port ${stable:+9444})
@@ -266,6 +268,8 @@ do_start() {
         # Adyen: the API key and the notifications' HMAC key (64 hex digits);
         # generic: the API key and the EC key pair of its webhooks' JWTs
         printf 'AQE%s' "$(openssl rand -hex 24)" >"$run/conf/adyen.secret"
+        # the Transfers API's own key (pay-outs), not the Checkout one
+        printf 'AQE%s' "$(openssl rand -hex 24)" >"$run/conf/adyen_transfers.secret"
         openssl rand -hex 32 | tr -d '\n' | tr a-f A-F >"$run/conf/adyen.hmac"
         printf 'gk_%s' "$(openssl rand -hex 24)" >"$run/conf/generic.secret"
         openssl ecparam -name prime256v1 -genkey -noout \
@@ -283,7 +287,8 @@ do_start() {
     chmod 600 "$run/conf/encryption.key"
     chmod 600 "$run/conf/paytoken.key" "$run/conf/psp.secret" "$run/conf/psp_live.secret" \
         "$run/conf/webhook.secret" \
-        "$run/conf/adyen.secret" "$run/conf/adyen.hmac" "$run/conf/generic.secret" \
+        "$run/conf/adyen.secret" "$run/conf/adyen_transfers.secret" \
+        "$run/conf/adyen.hmac" "$run/conf/generic.secret" \
         "$run/conf/generic_jwt.key"
     chmod 644 "$run/conf/generic_jwt.pub"
     # The gateway's TLS certificate (self-signed, for 127.0.0.1).
@@ -296,6 +301,7 @@ do_start() {
 
     # The mock PSP.
     local mock_url=http://127.0.0.1:$mock_port
+    local transfers_url=http://127.0.0.1:$transfers_port
     # Every flag below is the mock's own (tests/mock_psp/README.md): a mock
     # that lacks one fails to start, loudly, rather than running without it.
     local mock_args=(--port "$mock_port" --listen 127.0.0.1
@@ -311,6 +317,9 @@ do_start() {
         --adyen-secret "$(cat "$run/conf/adyen.secret")"
         --adyen-hmac-key "$(cat "$run/conf/adyen.hmac")"
         --adyen-webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/mock_adyen"
+        # Adyen's Transfers API on its own port and key, as Adyen serves it
+        --adyen-transfers-port "$transfers_port"
+        --adyen-transfers-secret "$(cat "$run/conf/adyen_transfers.secret")"
         --generic-secret "$(cat "$run/conf/generic.secret")"
         --generic-jwt-key "$run/conf/generic_jwt.key" --generic-jwt-kid mock-es256
         --generic-webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/mock_generic")
@@ -353,6 +362,7 @@ do_start() {
         "PSP_LIVE_SECRET=$run/conf/psp_live.secret"
         "WEBHOOK_SECRET=$run/conf/webhook.secret"
         "MOCK_URL=$mock_url" "LEASE=$lease"
+        "MOCK_TRANSFERS_URL=$transfers_url"
         "TLS_CERT=$run/conf/tls.crt" "TLS_KEY=$run/conf/tls.key"
         "TLS_PIN=$tls_pin"
         # notifications: the CA of the test endpoints (ci/receiver.sh
@@ -389,6 +399,7 @@ do_start() {
         envline PAY_TEST_CA "$run/conf/tls.crt"
         envline PAY_TEST_PUBLIC_ORIGIN "$public_origin"
         envline PAY_TEST_MOCK "$mock_url"
+        envline PAY_TEST_MOCK_TRANSFERS "$transfers_url"
         envline PAY_TEST_PSP "$psp_name"
         envline PAY_TEST_PG "$pg"
         envline PAY_TEST_PGDIR "$pgdir"
@@ -407,7 +418,7 @@ do_start() {
     trap - EXIT
     echo "services.sh: up in $run"
     echo "  gateway  $gw (plain http://127.0.0.1:$plain_port)"
-    echo "  mock PSP $mock_url"
+    echo "  mock PSP $mock_url (Adyen Transfers $transfers_url)"
     echo "  postgres $pg"
 }
 

@@ -172,11 +172,11 @@ ngx_http_payments_fetch_go(ngx_http_payments_fetch_t *f)
 
 ngx_int_t
 ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
-    ngx_http_payments_psp_t *psp, const char *url, const char *content_type,
-    const char *idempotency_key, const char *body, size_t len,
-    ngx_msec_t timeout)
+    ngx_http_payments_psp_t *psp, pay_psp_api_e api, const char *url,
+    const char *content_type, const char *idempotency_key, const char *body,
+    size_t len, ngx_msec_t timeout)
 {
-    char                       hdr[512];
+    char                       hdr[512], *auth;
     CURL                      *easy;
     struct curl_blob           blob;
 
@@ -192,8 +192,13 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
      * call (a request without its credentials must never go out).
      */
 
-    /* the credentials: added here, never stored with the request */
-    if (ngx_http_payments_fetch_header(f, psp->auth_header) != NGX_OK) {
+    /* the credentials of the API the request goes to: added here, never
+     * stored with the request; an API the PSP has no credential for is
+     * never called */
+    auth = api == PAY_PSP_API_TRANSFERS ? psp->transfers_auth_header
+                                        : psp->auth_header;
+
+    if (auth == NULL || ngx_http_payments_fetch_header(f, auth) != NGX_OK) {
         goto failed;
     }
 

@@ -76,6 +76,13 @@ typedef struct {
     ngx_str_t                   ca_pem;         /* CURLOPT_CAINFO_BLOB, or
                                                    empty: the system's
                                                    store */
+    ngx_str_t                   transfers_url;  /* adyen: the Transfers
+                                                   API's base, no trailing
+                                                   slash; empty: the PSP
+                                                   does not pay out */
+    ngx_str_t                   transfers_secret;
+    char                       *transfers_auth_header;  /* secret */
+    char                       *balance_account;    /* adyen, or NULL */
 } ngx_http_payments_psp_t;
 
 
@@ -245,8 +252,9 @@ void ngx_http_payments_curl_exit(ngx_cycle_t *cycle);
  * live in pool; a pool cleanup stops it if the pool goes first. */
 ngx_int_t ngx_http_payments_fetch(ngx_pool_t *pool,
     ngx_http_payments_fetch_t *f, ngx_http_payments_psp_t *psp,
-    const char *url, const char *content_type, const char *idempotency_key,
-    const char *body, size_t len, ngx_msec_t timeout);
+    pay_psp_api_e api, const char *url, const char *content_type,
+    const char *idempotency_key, const char *body, size_t len,
+    ngx_msec_t timeout);
 void ngx_http_payments_fetch_cancel(ngx_http_payments_fetch_t *f);
 /* The parts of a fetch that are not a PSP's: fetch_easy resets f and makes
  * f->easy with the answer's buffer, no redirects, peer verification; the

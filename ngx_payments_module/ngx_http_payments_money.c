@@ -244,7 +244,12 @@ ngx_http_payments_payout_start(ngx_http_payments_ctx_t *ctx)
     ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, op->pq.psp,
                                           ngx_strlen(op->pq.psp));
 
-    if (ctx->psp == NULL || ctx->psp->dl->payout == NULL) {
+    /* a PSP whose pay-outs go to an API it has no URL for does not pay
+     * out (Adyen without transfers_url=) */
+    if (ctx->psp == NULL || ctx->psp->dl->payout == NULL
+        || (ctx->psp->dl->payout_api == PAY_PSP_API_TRANSFERS
+            && ctx->psp->transfers_url.len == 0))
+    {
         ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
                                        PAY_ERR_INVALID_REQUEST, 0,
                                        "psp: no PSP of that name that pays "
@@ -640,6 +645,7 @@ ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
         pin.merchant_account = ctx->psp->merchant_account.len
                                ? (char *) ctx->psp->merchant_account.data
                                : NULL;
+        pin.source_account = ctx->psp->balance_account;
         rc = ctx->psp->dl->payout ? ctx->psp->dl->payout(&pin, &preq) : -1;
     }
 
@@ -670,8 +676,10 @@ ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx)
 {
     u_char                  *url, *last;
     size_t                   len;
+    ngx_str_t               *base;
     ngx_uint_t               probe;
     ngx_msec_t               left, wait;
+    pay_psp_api_e            api;
     ngx_http_request_t      *r = ctx->request;
     ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
 
@@ -686,7 +694,13 @@ ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx)
 
     ctx->probe = probe;
 
-    len = ctx->psp->url.len + ngx_strlen(op->psp_path) + 1;
+    /* a pay-out goes to the API the dialect names (Adyen: Transfers, on
+     * another host than Checkout's, with its own key) */
+    api = op->refund ? PAY_PSP_API_MAIN : ctx->psp->dl->payout_api;
+    base = api == PAY_PSP_API_TRANSFERS ? &ctx->psp->transfers_url
+                                        : &ctx->psp->url;
+
+    len = base->len + ngx_strlen(op->psp_path) + 1;
 
     url = ngx_pnalloc(r->pool, len);
     if (url == NULL) {
@@ -694,7 +708,7 @@ ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
-    last = ngx_snprintf(url, len, "%V%s", &ctx->psp->url, op->psp_path);
+    last = ngx_snprintf(url, len, "%V%s", base, op->psp_path);
     *last = '\0';
 
     left = ctx->deadline > ngx_current_msec
@@ -705,7 +719,8 @@ ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx)
     ctx->fetch.data = ctx;
     ctx->fetch.log = r->connection->log;
 
-    if (ngx_http_payments_fetch(r->pool, &ctx->fetch, ctx->psp, (char *) url,
+    if (ngx_http_payments_fetch(r->pool, &ctx->fetch, ctx->psp, api,
+                                (char *) url,
                                 op->psp_content_type, ctx->nonce,
                                 op->psp_body, op->psp_body_len,
                                 ngx_min(left, ctx->psp->timeout))
@@ -726,14 +741,20 @@ ngx_http_payments_op_retry(ngx_event_t *ev)
 static void
 ngx_http_payments_op_done(ngx_http_payments_fetch_t *f)
 {
+    ngx_str_t                *secret;
     pay_psp_op_result_t       res;
     ngx_http_payments_ctx_t  *ctx = f->data;
     ngx_http_request_t       *r = ctx->request;
     ngx_http_payments_op_t   *op = ngx_http_payments_op(ctx);
 
+    /* the credential the request went with, taken out of the reason */
+    secret = (!op->refund && ctx->psp->dl->payout_api
+                             == PAY_PSP_API_TRANSFERS)
+             ? &ctx->psp->transfers_secret : &ctx->psp->secret;
+
     pay_psp_parse_op_redact(ctx->psp->dl, (int) f->status, (char *) f->body,
-                            f->len, (char *) ctx->psp->secret.data,
-                            ctx->psp->secret.len, &res);
+                            f->len, (char *) secret->data, secret->len,
+                            &res);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "payments: psp \"%V\" %s \"%s\" attempt %ui: HTTP %l, %s, "
@@ -763,8 +784,10 @@ ngx_http_payments_op_done(ngx_http_payments_fetch_t *f)
     case PAY_PSP_AUTH:
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: psp \"%V\" refused the gateway's "
-                      "credentials (HTTP %l): check its secret_file",
-                      &ctx->psp->name, f->status);
+                      "credentials (HTTP %l): check its %s",
+                      &ctx->psp->name, f->status,
+                      secret == &ctx->psp->secret ? "secret_file"
+                                                  : "transfers_secret_file");
         ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
         return;
 

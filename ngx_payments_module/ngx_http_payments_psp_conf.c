@@ -23,6 +23,10 @@ static char *ngx_http_payments_psp_params(ngx_conf_t *cf,
 static const char *ngx_http_payments_dialects_taking(ngx_conf_t *cf,
     unsigned bit);
 static const char *ngx_http_payments_dialect_names(ngx_conf_t *cf);
+static char *ngx_http_payments_psp_transfers(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, ngx_str_t *secret_file, ngx_str_t *cmd);
+static char *ngx_http_payments_psp_auth(ngx_conf_t *cf,
+    ngx_http_payments_psp_t *psp, ngx_str_t *secret);
 
 
 
@@ -34,12 +38,12 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                   *url, *p;
     size_t                    len;
-    ngx_str_t                *value, v, secret_file;
+    ngx_str_t                *value, v, secret_file, transfers_secret_file;
     ngx_int_t                 n;
     unsigned                  given;
-    const char               *fmt, *msg;
+    const char               *msg;
     ngx_uint_t                i;
-    pay_origin_t              base, *ho;
+    pay_origin_t              base, tbase, *ho;
     ngx_http_payments_psp_t  *psp;
 
     value = cf->args->elts;
@@ -82,6 +86,8 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     psp->breaker_open = 30000;
     psp->webhook_tolerance = 300;
     ngx_str_null(&secret_file);
+    ngx_str_null(&transfers_secret_file);
+    ngx_memzero(&tbase, sizeof(pay_origin_t));
     given = 0;
 
     psp->webhook_secrets = ngx_array_create(cf->pool, 2,
@@ -162,6 +168,55 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         } else if (ngx_http_payments_param("secret_file")) {
             secret_file = v;
+
+        } else if (ngx_http_payments_param("transfers_url")) {
+            given |= PAY_PSP_P_TRANSFERS;
+            url = ngx_http_payments_cstr(cf->pool, &v);
+            if (url == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            /* the rules of url=: https, or http to a loopback mock */
+            if (pay_url_base((char *) url, &tbase, psp->allow_http, &len)
+                != 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"payments_psp\" %V: transfers_url "
+                                   "\"%V\" is not an https URL%s",
+                                   &psp->name, &v,
+                                   psp->allow_http
+                                   ? ", or an http one that is not on a "
+                                     "loopback address (allow_http is for "
+                                     "a mock on this machine only)"
+                                   : " (http needs allow_http)");
+                return NGX_CONF_ERROR;
+            }
+
+            v.len = len;
+            psp->transfers_url = v;
+
+        } else if (ngx_http_payments_param("transfers_secret_file")) {
+            given |= PAY_PSP_P_TRANSFERS;
+            transfers_secret_file = v;
+
+        } else if (ngx_http_payments_param("balance_account")) {
+            given |= PAY_PSP_P_TRANSFERS;
+            /* an Adyen id: [A-Za-z0-9], as the dialect sends it */
+            if (v.len > 64) {
+                goto invalid;
+            }
+
+            for (n = 0; n < (ngx_int_t) v.len; n++) {
+                if (!isalnum(v.data[n])) {
+                    goto invalid;
+                }
+            }
+
+            psp->balance_account =
+                (char *) ngx_http_payments_cstr(cf->pool, &v);
+            if (psp->balance_account == NULL) {
+                return NGX_CONF_ERROR;
+            }
 
         } else if (ngx_http_payments_param("hosted")) {
             url = ngx_http_payments_cstr(cf->pool, &v);
@@ -353,6 +408,14 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "with pin= needs an https url=";
     }
 
+    if (psp->pins && psp->transfers_url.len
+        && ngx_strcmp(tbase.scheme, "https") != 0)
+    {
+        return "with pin= needs an https transfers_url= (the pins are "
+               "checked on every call of the PSP: list the keys of both "
+               "hosts)";
+    }
+
     if (secret_file.len == 0) {
         return "needs secret_file= (the PSP API key)";
     }
@@ -375,21 +438,17 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    /* the dialect's "Name: prefix%s": the key in place of %s */
-    fmt = psp->dl->auth_header;
-    p = (u_char *) ngx_strstr(fmt, "%s");
-    if (p == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    len = ngx_strlen(fmt) - 2 + psp->secret.len + 1;
-    psp->auth_header = ngx_pnalloc(cf->pool, len);
+    psp->auth_header = ngx_http_payments_psp_auth(cf, psp, &psp->secret);
     if (psp->auth_header == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_snprintf((u_char *) psp->auth_header, len, "%*s%V%s%Z",
-                 (size_t) (p - (u_char *) fmt), fmt, &psp->secret, p + 2);
+    if (ngx_http_payments_psp_transfers(cf, psp, &transfers_secret_file,
+                                        &cmd->name)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     /* what the webhook verifier is given, once */
     psp->wconf.secrets = psp->webhook_secrets->elts;
@@ -457,6 +516,8 @@ static const struct {
       "needs merchant_account= (the PSP's merchant account)" },
     { PAY_PSP_P_VERSION, "stripe_version=", NULL },
     { PAY_PSP_P_TOLERANCE, "webhook_tolerance=", NULL },
+    { PAY_PSP_P_TRANSFERS,
+      "transfers_url=, transfers_secret_file= and balance_account=", NULL },
 };
 
 
@@ -579,6 +640,94 @@ ngx_http_payments_psp_params(ngx_conf_t *cf, ngx_http_payments_psp_t *psp,
         if (psp->webhook_header.len == 0) {
             ngx_str_set(&psp->webhook_header, "Payments-Verification");
         }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the dialect's "Name: prefix%s" with the key in place of %s (a secret:
+ * never logged), or NULL */
+
+static char *
+ngx_http_payments_psp_auth(ngx_conf_t *cf, ngx_http_payments_psp_t *psp,
+    ngx_str_t *secret)
+{
+    char        *header;
+    size_t       len;
+    const char  *fmt, *p;
+
+    fmt = psp->dl->auth_header;
+    p = ngx_strstr(fmt, "%s");
+    if (p == NULL) {
+        return NULL;
+    }
+
+    len = ngx_strlen(fmt) - 2 + secret->len + 1;
+    header = ngx_pnalloc(cf->pool, len);
+    if (header == NULL) {
+        return NULL;
+    }
+
+    ngx_snprintf((u_char *) header, len, "%*s%V%s%Z", (size_t) (p - fmt),
+                 fmt, secret, p + 2);
+
+    return header;
+}
+
+
+/*
+ * transfers_url=, transfers_secret_file=, balance_account= (a dialect
+ * whose pay-outs go to an API of their own: Adyen's Transfers API, on the
+ * balance platform's host, with an API credential of its own).  All three
+ * or none: without them the PSP does not pay out, with only some of them
+ * every pay-out would fail at the PSP.
+ */
+
+static char *
+ngx_http_payments_psp_transfers(ngx_conf_t *cf, ngx_http_payments_psp_t *psp,
+    ngx_str_t *secret_file, ngx_str_t *cmd)
+{
+    if (psp->dl->payout_api != PAY_PSP_API_TRANSFERS) {
+        return NGX_CONF_OK;
+    }
+
+    if (psp->transfers_url.len == 0 && secret_file->len == 0
+        && psp->balance_account == NULL)
+    {
+        return NGX_CONF_OK;
+    }
+
+    if (psp->transfers_url.len == 0 || secret_file->len == 0
+        || psp->balance_account == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_psp\" %V: pay-outs with dialect=%s "
+                           "need transfers_url= (the Transfers API: "
+                           "https://balanceplatform-api-live.adyen.com/btl/v4"
+                           ", -test for test), transfers_secret_file= (its "
+                           "own API key, not secret_file=) and "
+                           "balance_account= (the platform's balance "
+                           "account they are paid from); %s missing",
+                           &psp->name, psp->dl->name,
+                           psp->transfers_url.len == 0 ? "transfers_url= is"
+                           : secret_file->len == 0
+                             ? "transfers_secret_file= is"
+                             : "balance_account= is");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_payments_read_secret(cf, secret_file, cmd, 8,
+                                      &psp->transfers_secret)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    psp->transfers_auth_header = ngx_http_payments_psp_auth(cf, psp,
+                                                  &psp->transfers_secret);
+    if (psp->transfers_auth_header == NULL) {
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

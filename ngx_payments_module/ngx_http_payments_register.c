@@ -681,7 +681,8 @@ ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx)
     ctx->fetch.data = ctx;
     ctx->fetch.log = r->connection->log;
 
-    if (ngx_http_payments_fetch(r->pool, &ctx->fetch, ctx->psp, (char *) url,
+    if (ngx_http_payments_fetch(r->pool, &ctx->fetch, ctx->psp,
+                                PAY_PSP_API_MAIN, (char *) url,
                                 ctx->psp_content_type, ctx->nonce,
                                 ctx->psp_body, ngx_strlen(ctx->psp_body),
                                 ngx_min(left, ctx->psp->timeout))

@@ -726,8 +726,9 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
                    "payments: sweeper asks psp \"%V\" about checkout "
                    "\"%s\" (%L s old)", &psp->name, it->checkout_id, it->age);
 
-    if (ngx_http_payments_fetch(sw->pool, &sw->fetch, psp, url, NULL, NULL,
-                                NULL, 0, psp->timeout)
+    if (ngx_http_payments_fetch(sw->pool, &sw->fetch, psp,
+                                PAY_PSP_API_MAIN, url, NULL, NULL, NULL, 0,
+                                psp->timeout)
         != NGX_OK)
     {
         sw->probe = 0;

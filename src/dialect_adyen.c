@@ -501,13 +501,53 @@ pay_adyen_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
 }
 
 
-/* POST /btl/v4/transfers: an internal transfer to the seller's balance
- * account, from the platform's when given. */
+/*
+ * The characters Adyen takes in a transfer's description (Transfers API
+ * v4, TransferInfo.description): [a-zA-Z0-9] and / - ? : ( ) . , ' + and
+ * the space.  Any other byte becomes '-', so that a nonce's '_' still
+ * reads as a separator; at most PAY_ADYEN_DESCRIPTION_MAX characters.
+ */
+void
+pay_adyen_description(const char *in, char *out, size_t size)
+{
+    size_t         i;
+    unsigned char  c;
+
+    if (size == 0) {
+        return;
+    }
+
+    for (i = 0; in[i] != '\0' && i + 1 < size
+                && i < PAY_ADYEN_DESCRIPTION_MAX; i++)
+    {
+        c = (unsigned char) in[i];
+        out[i] = pay_adyen_description_ok(c) ? (char) c : '-';
+    }
+
+    out[i] = '\0';
+}
+
+
+int
+pay_adyen_description_ok(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9')
+           || (c != '\0' && strchr("/-?:().,'+ ", c) != NULL);
+}
+
+
+/*
+ * POST {transfers_url}/transfers: an internal transfer from the
+ * platform's balance account (when given) to the seller's.  The path is
+ * relative to the Transfers API's base (payout_api TRANSFERS), which is
+ * another host than Checkout's, with its own credential.
+ */
 static int
 pay_adyen_payout(const pay_psp_payout_t *in, pay_psp_request_t *req)
 {
     int      failed;
-    char     description[80];
+    char     text[80], description[80];
     json_t  *root, *amount, *counterparty;
 
     memset(req, 0, sizeof(*req));
@@ -535,7 +575,8 @@ pay_adyen_payout(const pay_psp_payout_t *in, pay_psp_request_t *req)
     }
 
     failed = 0;
-    snprintf(description, sizeof(description), "payout %s", in->nonce);
+    snprintf(text, sizeof(text), "payout %s", in->nonce);
+    pay_adyen_description(text, description, sizeof(description));
 
     pay_json_set(counterparty, "balanceAccountId",
                  json_string(in->destination), &failed);
@@ -551,7 +592,7 @@ pay_adyen_payout(const pay_psp_payout_t *in, pay_psp_request_t *req)
                      json_string(in->source_account), &failed);
     }
 
-    return pay_op_request(req, "/btl/v4/transfers", "application/json",
+    return pay_op_request(req, "/transfers", "application/json",
                           pay_json_dump(root, failed));
 }
 
@@ -570,7 +611,8 @@ pay_adyen_op_answer(int status, const char *body, size_t len,
 const pay_dialect_t  pay_dialect_adyen = {
     .name = "adyen",
     .id = PAY_DIALECT_ADYEN,
-    .params = PAY_PSP_P_WEBHOOK_SECRET | PAY_PSP_P_MERCHANT_ACCOUNT,
+    .params = PAY_PSP_P_WEBHOOK_SECRET | PAY_PSP_P_MERCHANT_ACCOUNT
+              | PAY_PSP_P_TRANSFERS,
     .required = PAY_PSP_P_WEBHOOK_SECRET | PAY_PSP_P_MERCHANT_ACCOUNT,
     .auth_header = "X-API-Key: %s",
     .credential_check = NULL,
@@ -593,6 +635,7 @@ const pay_dialect_t  pay_dialect_adyen = {
     .session_lookup_answer = pay_adyen_lookup_answer,
     .refund = pay_adyen_refund,
     .payout = pay_adyen_payout,
+    .payout_api = PAY_PSP_API_TRANSFERS,
     .op_answer = pay_adyen_op_answer,
     .op_ref_fields = { "pspReference", "id", NULL },
     /* Adyen keeps a key for at least 7 days */

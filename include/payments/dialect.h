@@ -27,6 +27,21 @@
 #define PAY_PSP_P_MERCHANT_ACCOUNT  0x04    /* merchant_account= */
 #define PAY_PSP_P_VERSION           0x08    /* stripe_version= */
 #define PAY_PSP_P_TOLERANCE         0x10    /* webhook_tolerance= */
+#define PAY_PSP_P_TRANSFERS         0x20    /* transfers_url=,
+                                               transfers_secret_file=,
+                                               balance_account= */
+
+/*
+ * Which of a PSP's APIs a request goes to.  MAIN: url= with the key of
+ * secret_file=.  TRANSFERS: transfers_url= with the key of
+ * transfers_secret_file= (Adyen serves its Transfers API on the balance
+ * platform's host, with a credential of its own); a PSP configured
+ * without them does not pay out.
+ */
+typedef enum {
+    PAY_PSP_API_MAIN = 0,
+    PAY_PSP_API_TRANSFERS
+} pay_psp_api_e;
 
 
 /* Why a webhook was refused before anything was applied. */
@@ -94,7 +109,8 @@ typedef struct {
     const char *currency;
     const char *merchant_account; /* adyen (unused by the transfer body) */
     const char *source_account;   /* adyen: the platform's balance account
-                                     (balanceAccountId), may be NULL */
+                                     (balanceAccountId, balance_account=),
+                                     may be NULL */
 } pay_psp_payout_t;
 
 typedef struct {
@@ -250,6 +266,9 @@ typedef struct {
                              pay_psp_request_t *req);
     int            (*payout)(const pay_psp_payout_t *in,
                              pay_psp_request_t *req);
+    /* the API the payout request's path is relative to (stripe, generic:
+     * MAIN; adyen: TRANSFERS, whose base is .../btl/v4) */
+    pay_psp_api_e    payout_api;
     void           (*op_answer)(int status, const char *body, size_t len,
                                 pay_psp_op_result_t *res);
     /* the 2xx answer's id: the first of these that is present */
@@ -289,5 +308,18 @@ extern const pay_dialect_t *const  pay_dialects[];
 extern const pay_dialect_t  pay_dialect_stripe;
 extern const pay_dialect_t  pay_dialect_adyen;
 extern const pay_dialect_t  pay_dialect_generic;
+
+
+/* Adyen's advice for a transfer's description: at most 140 characters */
+#define PAY_ADYEN_DESCRIPTION_MAX  140
+
+/* in as a transfer's description: every byte Adyen does not take
+ * (pay_adyen_description_ok) as '-', cut to size - 1 and to
+ * PAY_ADYEN_DESCRIPTION_MAX characters; always terminated (size > 0). */
+void pay_adyen_description(const char *in, char *out, size_t size);
+
+/* 1 when c is one of [a-zA-Z0-9/-?:().,'+ ], which Adyen takes in a
+ * transfer's description; 0 otherwise. */
+int pay_adyen_description_ok(unsigned char c);
 
 #endif

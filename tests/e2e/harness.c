@@ -2054,8 +2054,12 @@ gw_psp_conf(const char *name, const char *dialect)
             "    secret_file=%s/conf/adyen.secret\n"
             "    webhook_secret_file=%s/conf/adyen.hmac\n"
             "    merchant_account=TestMerchant\n"
+            "    transfers_url=%s/btl/v4\n"
+            "    transfers_secret_file=%s/conf/adyen_transfers.secret\n"
+            "    balance_account=BAPLATFORM00000000001\n"
             "    hosted=%s timeout=1s connect_timeout=1s allow_http;\n",
-            name, mock, run, run, mock);
+            name, mock, run, run, env("PAY_TEST_MOCK_TRANSFERS"), run,
+            mock);
     }
 
     cr_assert_str_eq(dialect, "generic");

@@ -692,6 +692,144 @@ Test(config, an_adyen_psp_with_its_hmac_key_passes)
 }
 
 
+/* the Transfers API of an Adyen PSP that pays out: its URL, its own key
+ * (file name in the test's directory) and the platform's balance account */
+static const char *
+adyen_transfers(const conf_t *c, const char *url, const char *key_file,
+    const char *account)
+{
+    return str_printf("merchant_account=TestMerchant%s%s%s%s%s%s",
+                      url ? " transfers_url=" : "", url ? url : "",
+                      key_file ? " transfers_secret_file=" : "",
+                      key_file ? str_printf("%s/%s", c->dir, key_file) : "",
+                      account ? " balance_account=" : "",
+                      account ? account : "");
+}
+
+
+Test(config, an_adyen_psp_that_pays_out_through_the_transfers_api_passes)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    write_file(str_printf("%s/adyen.hmac", c.dir), ADYEN_HMAC_HEX "\n", 0600);
+    write_file(str_printf("%s/transfers.secret", c.dir),
+               "AQE_transfers_0123456789abcdef", 0600);
+    p = good(&c);
+    p.psp = adyen_psp(&c, str_printf("%s/adyen.hmac", c.dir),
+                      adyen_transfers(&c,
+                          "https://balanceplatform-api-test.adyen.example/"
+                          "btl/v4", "transfers.secret", "BA3227C223222B5"));
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
+/* Adyen serves Transfers on the balance platform's host with a key of its
+ * own: a pay-out configuration without one of them would fail at Adyen */
+Test(config, refuses_adyen_payouts_without_the_transfers_api_or_its_key)
+{
+    conf_t       c;
+    pieces_t     p;
+    const char  *hmac, *url;
+
+    conf_init(&c);
+    hmac = str_printf("%s/adyen.hmac", c.dir);
+    url = "https://balanceplatform-api-test.adyen.example/btl/v4";
+    write_file(hmac, ADYEN_HMAC_HEX "\n", 0600);
+    write_file(str_printf("%s/transfers.secret", c.dir),
+               "AQE_transfers_0123456789abcdef", 0600);
+    write_file(str_printf("%s/open_transfers.secret", c.dir),
+               "AQE_transfers_0123456789abcdef", 0644);
+    p = good(&c);
+
+    p.psp = adyen_psp(&c, hmac, adyen_transfers(&c, NULL, "transfers.secret",
+                                                "BA1"));
+    expect_refused(&c, &p, "pay-outs with dialect=adyen need transfers_url= "
+                           "(the Transfers API");
+    expect_refused(&c, &p, "transfers_url= is missing");
+
+    p.psp = adyen_psp(&c, hmac, adyen_transfers(&c, url, NULL, "BA1"));
+    expect_refused(&c, &p, "transfers_secret_file= is missing");
+
+    p.psp = adyen_psp(&c, hmac, adyen_transfers(&c, url, "transfers.secret",
+                                                NULL));
+    expect_refused(&c, &p, "balance_account= is missing");
+
+    /* read like secret_file: never readable by others */
+    p.psp = adyen_psp(&c, hmac, adyen_transfers(&c, url,
+                                                "open_transfers.secret",
+                                                "BA1"));
+    expect_refused(&c, &p, "readable by group or others");
+
+    /* an Adyen id, as the dialect sends it */
+    p.psp = adyen_psp(&c, hmac, adyen_transfers(&c, url, "transfers.secret",
+                                                "BA_1"));
+    expect_refused(&c, &p, "invalid parameter \"balance_account=BA_1\"");
+}
+
+
+Test(config, refuses_a_transfers_url_that_url_would_refuse)
+{
+    conf_t       c;
+    pieces_t     p;
+    const char  *hmac;
+
+    conf_init(&c);
+    hmac = str_printf("%s/adyen.hmac", c.dir);
+    write_file(hmac, ADYEN_HMAC_HEX "\n", 0600);
+    write_file(str_printf("%s/transfers.secret", c.dir),
+               "AQE_transfers_0123456789abcdef", 0600);
+    p = good(&c);
+
+    p.psp = adyen_psp(&c, hmac, adyen_transfers(&c,
+                          "http://balanceplatform-api-test.adyen.example/"
+                          "btl/v4", "transfers.secret", "BA1"));
+    expect_refused(&c, &p, "transfers_url \"http://balanceplatform-api-test."
+                           "adyen.example/btl/v4\" is not an https URL");
+
+    /* allow_http admits a loopback mock, never with pins */
+    p.psp = adyen_psp(&c, hmac, str_printf("%s allow_http pin=sha256//"
+                          "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                          adyen_transfers(&c, "http://127.0.0.1:9/btl/v4",
+                                          "transfers.secret", "BA1")));
+    expect_refused(&c, &p, "with pin= needs an https transfers_url=");
+}
+
+
+Test(config, refuses_transfers_parameters_on_a_stripe_psp)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "transfers_url=https://balanceplatform-api-test."
+                       "adyen.example/btl/v4 "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    expect_refused(&c, &p, "transfers_url=, transfers_secret_file= and "
+                           "balance_account=: not a parameter of "
+                           "dialect=stripe (only of dialect=adyen)");
+
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "balance_account=BA1 "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    expect_refused(&c, &p, "not a parameter of dialect=stripe");
+}
+
+
 Test(config, refuses_an_adyen_hmac_key_that_is_not_64_hex_digits)
 {
     conf_t     c;

@@ -769,6 +769,42 @@ Test(money_payouts, generic_paid_and_over_the_balance_refused, .timeout = 60)
 }
 
 
+/* An Adyen PSP without the Transfers API's URL and key does not pay out:
+ * refused before anything is claimed, rather than sent to the Checkout
+ * host, which has no transfers */
+Test(money_payouts, an_adyen_psp_without_the_transfers_api_pays_nothing_out,
+     .timeout = 60)
+{
+    resp_t      *r;
+    gateway_t    gw;
+    merchant_t   m;
+    const char  *run = env("PAY_TEST_RUN"), *mock = env("PAY_TEST_MOCK");
+
+    merchant_new(&m);
+    gateway_start(&gw, "adyen-nopay", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_sweeper off;\n"
+        "payments_psp adyen_nopay dialect=adyen url=%s\n"
+        "    secret_file=%s/conf/adyen.secret\n"
+        "    webhook_secret_file=%s/conf/adyen.hmac\n"
+        "    merchant_account=TestMerchant\n"
+        "    hosted=%s timeout=1s connect_timeout=1s allow_http;\n",
+        pg_gateway_conninfo(), mock, run, run, mock));
+    gateway_wait_ready(&gw, 10);
+
+    r = gateway_send(&gw, "POST", "/v1/payouts", &m, uid("pk"),
+                     "{\"seller_account\":\"seller_1\",\"amount\":\"1.00\","
+                     "\"currency\":\"USD\",\"psp\":\"adyen_nopay\"}");
+    expect_problem(r, 400, "invalid_request");
+    cr_expect_not_null(strstr(r->body, "pays out"), "%s", r->body);
+
+    cr_expect_eq(ql("SELECT count(*) FROM payouts WHERE merchant_id = $1",
+                    m.id, NULL), 0);
+
+    gateway_stop(&gw);
+}
+
+
 static void
 payouts_fifty_at_once(size_t d)
 {

@@ -56,8 +56,27 @@ mock_adyen_authorized(struct MHD_Connection *c)
 }
 
 
+/* The Transfers API's own credential (another host, another key) */
+static int
+mock_adyen_transfers_authorized(struct MHD_Connection *c)
+{
+    size_t       len;
+    const char  *key;
+
+    key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
+    if (key == NULL || mock_conf.adyen_transfers_secret == NULL) {
+        return 0;
+    }
+
+    len = strlen(mock_conf.adyen_transfers_secret);
+
+    return strlen(key) == len
+           && CRYPTO_memcmp(key, mock_conf.adyen_transfers_secret, len) == 0;
+}
+
+
 /* Adyen's service exception: {"status","errorCode","message","errorType"} */
-static enum MHD_Result
+enum MHD_Result
 mock_adyen_error(struct MHD_Connection *c, unsigned status, const char *code,
     const char *type, const char *message)
 {
@@ -801,7 +820,8 @@ mock_adyen_webhook_transfer(json_t *data, const char *subject,
 }
 
 
-/* POST /v71/payments/{ref}/refunds and POST /btl/v4/transfers */
+/* POST /v71/payments/{ref}/refunds (Checkout, the main port) and POST
+ * /btl/v4/transfers (Transfers, its own port and key) */
 
 static const mock_api_t  mock_adyen_refund_api = {
     "adyen refund", MOCK_ADYEN_KEY_MAX, "application/json", 201,
@@ -811,7 +831,7 @@ static const mock_api_t  mock_adyen_refund_api = {
 
 static const mock_api_t  mock_adyen_transfer_api = {
     "adyen transfer", MOCK_ADYEN_KEY_MAX, "application/json", 200,
-    mock_adyen_authorized, mock_adyen_refuse, mock_money_adyen_transfer_build,
+    mock_adyen_transfers_authorized, mock_adyen_refuse, mock_money_adyen_transfer_build,
     mock_money_committed
 };
 

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "mock_psp.h"
@@ -30,12 +31,21 @@
 #define MOCK_IDLE_TIMEOUT      120
 #define MOCK_STOP_BOUND        5
 
+/* Adyen's OpenAPI documents (spec.c), unless --adyen-specs says */
+#ifndef MOCK_SPEC_DIR
+#define MOCK_SPEC_DIR          "tests/mock_psp/specs"
+#endif
+
 
 static void mock_usage(FILE *f);
 static int mock_parse_long(const char *s, long min, long max, long *out);
 static int mock_parse_args(int argc, char **argv);
 static void mock_raise_fd_limit(void);
-static int mock_sockaddr(struct sockaddr_storage *ss, unsigned *flags);
+static int mock_sockaddr(struct sockaddr_storage *ss, unsigned *flags,
+    unsigned port);
+static struct MHD_Daemon *mock_listen(unsigned port, void *cls,
+    unsigned *bound);
+static void mock_url(char *url, size_t size, unsigned port);
 static void *mock_watchdog(void *arg);
 static void mock_mhd_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
@@ -44,11 +54,20 @@ static enum MHD_Result mock_handler(void *cls, struct MHD_Connection *c,
     const char *upload_data, size_t *upload_data_size, void **con_cls);
 static enum MHD_Result mock_route(struct MHD_Connection *c,
     mock_request_t *r, const char *url, const char *method);
+static enum MHD_Result mock_route_transfers(struct MHD_Connection *c,
+    mock_request_t *r, const char *url, const char *method);
+static int mock_adyen_spec(struct MHD_Connection *c, mock_spec_api_e api,
+    mock_request_t *r, const char *url, const char *method,
+    enum MHD_Result *rc);
 static void mock_completed(void *cls, struct MHD_Connection *c,
     void **con_cls, enum MHD_RequestTerminationCode toe);
 
 
 mock_conf_t  mock_conf;
+
+/* the transfers listener's cls: Adyen's Transfers API, on a host (here a
+ * port) of its own */
+static int  mock_transfers_listener;
 
 static atomic_int  mock_stopped;
 
@@ -102,7 +121,9 @@ mock_usage(FILE *f)
         "                [--webhook-url URL --stripe-webhook-secret S]\n"
         "                [--webhook-ca FILE] [--webhook-retry-ms N]\n"
         "                [--adyen-secret K --adyen-hmac-key HEX64\n"
-        "                 [--adyen-webhook-url URL]]\n"
+        "                 [--adyen-webhook-url URL] [--adyen-specs DIR]\n"
+        "                 [--adyen-transfers-port N\n"
+        "                  --adyen-transfers-secret K]]\n"
         "                [--generic-secret K --generic-jwt-key PEM\n"
         "                 [--generic-jwt-kid KID] [--generic-jwt-iss ISS]\n"
         "                 [--generic-jwt-aud AUD] [--generic-jwt-header NAME]\n"
@@ -126,6 +147,13 @@ mock_usage(FILE *f)
         "  --adyen-hmac-key HEX  the 64-hex-digit key notifications are\n"
         "                      signed with\n"
         "  --adyen-webhook-url URL  where Adyen notifications go\n"
+        "  --adyen-specs DIR   Adyen's OpenAPI documents every Adyen request\n"
+        "                      is checked against (" MOCK_SPEC_DIR ")\n"
+        "  --adyen-transfers-port N  serve Adyen's Transfers API\n"
+        "                      (POST /btl/v4/transfers) on this port, as\n"
+        "                      Adyen serves it on a host of its own; 0 picks\n"
+        "                      a free one (the second stdout line names it)\n"
+        "  --adyen-transfers-secret K  the X-API-Key the Transfers API takes\n"
         "  --generic-secret K  serve POST /sessions; Bearer K\n"
         "  --generic-jwt-key PEM  EC P-256 private key for the webhooks' ES256\n"
         "                      JWT (Payments-Verification)\n"
@@ -187,6 +215,9 @@ mock_parse_args(int argc, char **argv)
         { "adyen-secret",  required_argument, NULL, 'A' },
         { "adyen-hmac-key", required_argument, NULL, 'H' },
         { "adyen-webhook-url", required_argument, NULL, 'a' },
+        { "adyen-specs",   required_argument, NULL, 'O' },
+        { "adyen-transfers-port", required_argument, NULL, 'T' },
+        { "adyen-transfers-secret", required_argument, NULL, 't' },
         { "generic-secret", required_argument, NULL, 'G' },
         { "generic-jwt-key", required_argument, NULL, 'K' },
         { "generic-jwt-kid", required_argument, NULL, 'k' },
@@ -199,6 +230,7 @@ mock_parse_args(int argc, char **argv)
     };
 
     mock_conf.listen = "127.0.0.1";
+    mock_conf.adyen_specs = MOCK_SPEC_DIR;
     mock_conf.webhook_retry_ms = 500;
     mock_conf.generic_jwt_kid = "mock-es256";
     mock_conf.generic_jwt_header = "Payments-Verification";
@@ -273,6 +305,24 @@ mock_parse_args(int argc, char **argv)
 
         case 'A':
             mock_conf.adyen_secret = optarg;
+            break;
+
+        case 'O':
+            mock_conf.adyen_specs = optarg;
+            break;
+
+        case 'T':
+            if (mock_parse_long(optarg, 0, 65535, &v) != 0) {
+                fprintf(stderr, "mock_psp: bad --adyen-transfers-port "
+                        "\"%s\"\n", optarg);
+                return -1;
+            }
+            mock_conf.adyen_transfers_port = (unsigned) v;
+            mock_conf.adyen_transfers = 1;
+            break;
+
+        case 't':
+            mock_conf.adyen_transfers_secret = optarg;
             break;
 
         case 'H':
@@ -375,6 +425,17 @@ mock_parse_args(int argc, char **argv)
         return -1;
     }
 
+    /* the Transfers API takes its own key, and is Adyen's */
+    if (mock_conf.adyen_transfers
+        && (mock_conf.adyen_secret == NULL
+            || mock_conf.adyen_transfers_secret == NULL
+            || mock_conf.adyen_transfers_secret[0] == '\0'))
+    {
+        fprintf(stderr, "mock_psp: --adyen-transfers-port needs "
+                "--adyen-secret and --adyen-transfers-secret\n");
+        return -1;
+    }
+
     if (mock_conf.webhook_ca != NULL
         && access(mock_conf.webhook_ca, R_OK) != 0)
     {
@@ -431,7 +492,7 @@ mock_raise_fd_limit(void)
 
 
 static int
-mock_sockaddr(struct sockaddr_storage *ss, unsigned *flags)
+mock_sockaddr(struct sockaddr_storage *ss, unsigned *flags, unsigned port)
 {
     struct sockaddr_in   *sin;
     struct sockaddr_in6  *sin6;
@@ -441,14 +502,14 @@ mock_sockaddr(struct sockaddr_storage *ss, unsigned *flags)
     sin = (struct sockaddr_in *) ss;
     if (inet_pton(AF_INET, mock_conf.listen, &sin->sin_addr) == 1) {
         sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t) mock_conf.port);
+        sin->sin_port = htons((uint16_t) port);
         return 0;
     }
 
     sin6 = (struct sockaddr_in6 *) ss;
     if (inet_pton(AF_INET6, mock_conf.listen, &sin6->sin6_addr) == 1) {
         sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t) mock_conf.port);
+        sin6->sin6_port = htons((uint16_t) port);
         *flags |= MHD_USE_IPv6;
         return 0;
     }
@@ -484,21 +545,14 @@ mock_watchdog(void *arg)
 }
 
 
-int
-main(int argc, char **argv)
+/* One listener; cls tells mock_handler which: NULL the main one. */
+static struct MHD_Daemon *
+mock_listen(unsigned port, void *cls, unsigned *bound)
 {
-    int                       sig;
-    unsigned                  flags, port;
-    sigset_t                  set;
-    pthread_t                 tid;
-    struct MHD_Daemon        *d;
-    struct sockaddr_storage   ss;
-    const union MHD_DaemonInfo  *info;
-    char                      url[128];
-
-    if (mock_parse_args(argc, argv) != 0) {
-        return 2;
-    }
+    unsigned                      flags;
+    struct MHD_Daemon            *d;
+    struct sockaddr_storage       ss;
+    const union MHD_DaemonInfo   *info;
 
     flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD
             /* poll(), not select(): descriptors above FD_SETSIZE work */
@@ -506,7 +560,64 @@ main(int argc, char **argv)
             | MHD_USE_ITC
             | MHD_USE_ERROR_LOG;
 
-    if (mock_sockaddr(&ss, &flags) != 0) {
+    if (mock_sockaddr(&ss, &flags, port) != 0) {
+        return NULL;
+    }
+
+    d = MHD_start_daemon(flags, (uint16_t) port, NULL, NULL,
+                         mock_handler, cls,
+                         /* first, or MHD logs some messages its own way */
+                         MHD_OPTION_EXTERNAL_LOGGER, mock_mhd_log, NULL,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
+                         MHD_OPTION_CONNECTION_LIMIT,
+                             (unsigned) MOCK_CONNECTION_LIMIT,
+                         MHD_OPTION_CONNECTION_TIMEOUT,
+                             (unsigned) MOCK_IDLE_TIMEOUT,
+                         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned) 4096,
+                         MHD_OPTION_THREAD_STACK_SIZE,
+                             (size_t) MOCK_STACK_SIZE,
+                         MHD_OPTION_NOTIFY_COMPLETED, mock_completed, NULL,
+                         MHD_OPTION_END);
+    if (d == NULL) {
+        mock_log("cannot listen on %s port %u", mock_conf.listen, port);
+        return NULL;
+    }
+
+    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    *bound = (info != NULL) ? info->port : port;
+
+    return d;
+}
+
+
+static void
+mock_url(char *url, size_t size, unsigned port)
+{
+    if (strchr(mock_conf.listen, ':') != NULL) {
+        snprintf(url, size, "http://[%s]:%u",
+                 strcmp(mock_conf.listen, "::") == 0 ? "::1"
+                                                     : mock_conf.listen,
+                 port);
+    } else {
+        snprintf(url, size, "http://%s:%u",
+                 strcmp(mock_conf.listen, "0.0.0.0") == 0 ? "127.0.0.1"
+                                                          : mock_conf.listen,
+                 port);
+    }
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int                       sig;
+    unsigned                  port, tport;
+    sigset_t                  set;
+    pthread_t                 tid;
+    struct MHD_Daemon        *d, *td;
+    char                      url[128], turl[128];
+
+    if (mock_parse_args(argc, argv) != 0) {
         return 2;
     }
 
@@ -515,6 +626,17 @@ main(int argc, char **argv)
     {
         mock_log("cannot initialise");
         return 1;
+    }
+
+    /* Adyen's requests are checked against its own documents: without
+     * them there would be nothing to check against */
+    if (mock_conf.adyen_secret != NULL
+        && mock_spec_load(mock_conf.adyen_specs) != 0)
+    {
+        mock_log("cannot load Adyen's OpenAPI documents from %s",
+                 mock_conf.adyen_specs);
+        mock_store_destroy();
+        return 2;
     }
 
     mock_raise_fd_limit();
@@ -529,46 +651,34 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    d = MHD_start_daemon(flags, (uint16_t) mock_conf.port, NULL, NULL,
-                         mock_handler, NULL,
-                         /* first, or MHD logs some messages its own way */
-                         MHD_OPTION_EXTERNAL_LOGGER, mock_mhd_log, NULL,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
-                         MHD_OPTION_CONNECTION_LIMIT,
-                             (unsigned) MOCK_CONNECTION_LIMIT,
-                         MHD_OPTION_CONNECTION_TIMEOUT,
-                             (unsigned) MOCK_IDLE_TIMEOUT,
-                         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned) 4096,
-                         MHD_OPTION_THREAD_STACK_SIZE,
-                             (size_t) MOCK_STACK_SIZE,
-                         MHD_OPTION_NOTIFY_COMPLETED, mock_completed, NULL,
-                         MHD_OPTION_END);
+    td = NULL;
+    d = mock_listen(mock_conf.port, NULL, &port);
+
+    if (d != NULL && mock_conf.adyen_transfers) {
+        td = mock_listen(mock_conf.adyen_transfers_port,
+                         &mock_transfers_listener, &tport);
+        if (td == NULL) {
+            MHD_stop_daemon(d);
+            d = NULL;
+        }
+    }
+
     if (d == NULL) {
-        mock_log("cannot listen on %s port %u", mock_conf.listen,
-                 mock_conf.port);
+        mock_spec_free();
         mock_store_destroy();
         return 1;
     }
 
-    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    port = (info != NULL) ? info->port : mock_conf.port;
-
-    if (strchr(mock_conf.listen, ':') != NULL) {
-        snprintf(url, sizeof(url), "http://[%s]:%u",
-                 strcmp(mock_conf.listen, "::") == 0 ? "::1"
-                                                     : mock_conf.listen,
-                 port);
-    } else {
-        snprintf(url, sizeof(url), "http://%s:%u",
-                 strcmp(mock_conf.listen, "0.0.0.0") == 0 ? "127.0.0.1"
-                                                          : mock_conf.listen,
-                 port);
-    }
+    mock_url(url, sizeof(url), port);
 
     if (mock_conf.public_url == NULL) {
         mock_conf.public_url = strdup(url);
         if (mock_conf.public_url == NULL) {
             MHD_stop_daemon(d);
+            if (td != NULL) {
+                MHD_stop_daemon(td);
+            }
+            mock_spec_free();
             mock_store_destroy();
             return 1;
         }
@@ -576,6 +686,14 @@ main(int argc, char **argv)
 
     /* Harnesses started with --port 0 read the port from this line. */
     printf("mock_psp listening on %s\n", url);
+
+    if (td != NULL) {
+        mock_url(turl, sizeof(turl), tport);
+        printf("mock_psp adyen transfers listening on %s\n", turl);
+        mock_log("Adyen Transfers API: POST %s/transfers on %s",
+                 mock_spec_base(MOCK_SPEC_TRANSFERS), turl);
+    }
+
     fflush(stdout);
 
     mock_log("listening on %s, public url %s, latency %ld ms", url,
@@ -622,11 +740,15 @@ main(int argc, char **argv)
     mock_sleep_interrupt();
     mock_webhook_shutdown();
     MHD_stop_daemon(d);
+    if (td != NULL) {
+        MHD_stop_daemon(td);
+    }
     /* after the daemon: no connection can start a delivery any more */
     mock_webhook_wait();
     atomic_store(&mock_stopped, 1);
 
     mock_store_destroy();
+    mock_spec_free();
     free(mock_conf.public_url);
     EVP_PKEY_free(mock_conf.generic_jwt_key);
 
@@ -644,7 +766,6 @@ mock_handler(void *cls, struct MHD_Connection *c, const char *url,
     char            *p;
     mock_request_t  *r;
 
-    (void) cls;
     (void) version;
 
     r = *con_cls;
@@ -688,7 +809,9 @@ mock_handler(void *cls, struct MHD_Connection *c, const char *url,
         return MHD_YES;
     }
 
-    return mock_route(c, r, url, method);
+    return cls == &mock_transfers_listener
+           ? mock_route_transfers(c, r, url, method)
+           : mock_route(c, r, url, method);
 }
 
 
@@ -748,6 +871,25 @@ mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
 
     if (strncmp(url, "/pay/", 5) == 0) {
         return mock_hosted(c, method, url + 5);
+    }
+
+    /* Adyen: Checkout's paths against its document; the Transfers API is
+     * on another host (here: --adyen-transfers-port), never this one */
+    if (mock_conf.adyen_secret != NULL && strncmp(url, "/btl/", 5) == 0) {
+        mock_log("adyen: %s %s on the Checkout port: 404 (the Transfers "
+                 "API is on its own port)", method, url);
+        return mock_adyen_error(c, MHD_HTTP_NOT_FOUND, "000", "validation",
+                                "Not Found");
+    }
+
+    if (mock_conf.adyen_secret != NULL && strncmp(url, "/v71/", 5) == 0) {
+        enum MHD_Result  rc;
+
+        if (mock_adyen_spec(c, MOCK_SPEC_CHECKOUT, r, url, method, &rc)
+            != 0)
+        {
+            return rc;
+        }
     }
 
     {
@@ -818,4 +960,117 @@ mock_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         free(r);
         *con_cls = NULL;
     }
+}
+
+
+/* The X-API-Key is the API's (constant time); 0 when not. */
+static int
+mock_adyen_key_is(struct MHD_Connection *c, const char *secret)
+{
+    size_t       len;
+    const char  *key;
+
+    key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
+    if (key == NULL || secret == NULL) {
+        return 0;
+    }
+
+    len = strlen(secret);
+
+    return strlen(key) == len && CRYPTO_memcmp(key, secret, len) == 0;
+}
+
+
+/*
+ * The request against Adyen's document of the API (spec.c): 0 when it
+ * passes, else 1 with the answer sent (*rc): 404, 405, or 422 errorCode
+ * 702 with the rule, as Adyen refuses a request it cannot take.  A
+ * request without the API's key, or whose body is not JSON by its type,
+ * is not checked: the API's own handler answers it (401, 415) first.
+ */
+static int
+mock_adyen_spec(struct MHD_Connection *c, mock_spec_api_e api,
+    mock_request_t *r, const char *url, const char *method,
+    enum MHD_Result *rc)
+{
+    int          status;
+    size_t       n;
+    const char  *ctype;
+    char         why[512], message[640];
+
+    if (!mock_adyen_key_is(c, api == MOCK_SPEC_TRANSFERS
+                              ? mock_conf.adyen_transfers_secret
+                              : mock_conf.adyen_secret))
+    {
+        return 0;
+    }
+
+    /* a body that is not JSON by its type: the handler's 415 */
+    ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                        MHD_HTTP_HEADER_CONTENT_TYPE);
+    n = sizeof("application/json") - 1;
+
+    if (r->len != 0
+        && (ctype == NULL || strncasecmp(ctype, "application/json", n) != 0
+            || (ctype[n] != '\0' && ctype[n] != ';')))
+    {
+        return 0;
+    }
+
+    status = mock_spec_check(api, c, method, url, r->body, r->len, why,
+                             sizeof(why));
+    if (status == 0) {
+        return 0;
+    }
+
+    mock_log("adyen: %s %s refused by Adyen's document: %d %s", method, url,
+             status, why);
+
+    snprintf(message, sizeof(message), "%s (Adyen's OpenAPI document)",
+             why);
+
+    *rc = mock_adyen_error(c, (unsigned) status,
+                           status == 422 ? "702" : "000", "validation",
+                           message);
+    return 1;
+}
+
+
+/*
+ * The transfers listener: Adyen's Transfers API alone (its own host at
+ * Adyen, its own key), every request checked against its document.
+ */
+static enum MHD_Result
+mock_route_transfers(struct MHD_Connection *c, mock_request_t *r,
+    const char *url, const char *method)
+{
+    enum MHD_Result  rc;
+
+    if (r->body == NULL) {
+        r->body = calloc(1, 1);
+        if (r->body == NULL) {
+            return MHD_NO;
+        }
+        r->cap = 1;
+    }
+
+    if (r->too_large) {
+        return mock_adyen_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "000",
+                                "validation", "Request body too large");
+    }
+
+    if (mock_adyen_spec(c, MOCK_SPEC_TRANSFERS, r, url, method, &rc) != 0) {
+        return rc;
+    }
+
+    if (strcmp(method, "POST") == 0 && strcmp(url, "/btl/v4/transfers") == 0)
+    {
+        return mock_adyen_transfer(c, r);
+    }
+
+    mock_log("adyen transfers: %s %s: 404 (not served by the mock)", method,
+             url);
+
+    return mock_adyen_error(c, MHD_HTTP_NOT_FOUND, "000", "validation",
+                            "Not Found");
 }

@@ -47,6 +47,11 @@ typedef struct {
     const char           *webhook_ca;        /* NULL: the system store */
     long                  webhook_retry_ms;
     const char           *adyen_secret;      /* X-API-Key; NULL: no Adyen */
+    const char           *adyen_transfers_secret;   /* the Transfers API's
+                                                       X-API-Key */
+    unsigned              adyen_transfers_port;
+    unsigned              adyen_transfers:1;        /* a port was given */
+    const char           *adyen_specs;       /* Adyen's OpenAPI documents */
     unsigned char         adyen_hmac_key[32];
     unsigned              adyen_hmac_set:1;
     const char           *adyen_webhook_url;
@@ -279,8 +284,29 @@ enum MHD_Result mock_stripe_error(struct MHD_Connection *c, unsigned status,
 enum MHD_Result mock_adyen_create(struct MHD_Connection *c,
     mock_request_t *r);
 enum MHD_Result mock_adyen_lookup(struct MHD_Connection *c, const char *id);
+/* Adyen's error answer {"status","errorCode","message","errorType"} */
+enum MHD_Result mock_adyen_error(struct MHD_Connection *c, unsigned status,
+    const char *code, const char *type, const char *message);
 void mock_adyen_webhook(const json_t *session, int paid,
     const mock_webhook_fault_t *wf);
+
+/* spec.c: requests to Adyen checked against its OpenAPI documents */
+typedef enum {
+    MOCK_SPEC_CHECKOUT = 0,     /* CheckoutService-v71.json, main port */
+    MOCK_SPEC_TRANSFERS         /* TransferService-v4.json, its own port */
+} mock_spec_api_e;
+
+/* loads the documents from dir: 0, or -1 (said on stderr) */
+int mock_spec_load(const char *dir);
+void mock_spec_free(void);
+/* the server URL's path of the document: "/v71", "/btl/v4" */
+const char *mock_spec_base(mock_spec_api_e api);
+/* 0 when the request is one the document's server takes; otherwise the
+ * status to answer (404 no such path, 405 no such operation, 422 a rule
+ * broken) and in why which rule */
+int mock_spec_check(mock_spec_api_e api, struct MHD_Connection *c,
+    const char *method, const char *url, const char *body, size_t len,
+    char *why, size_t size);
 
 /* generic.c: POST /sessions and JWT-signed webhooks */
 enum MHD_Result mock_generic_create(struct MHD_Connection *c,

@@ -3,7 +3,7 @@
  *
  *   Stripe   POST /v1/refunds, POST /v1/transfers (form)
  *   Adyen    POST /v71/payments/{pspReference}/refunds,
- *            POST /btl/v4/transfers (JSON)
+ *            POST /btl/v4/transfers (JSON, on the transfers port)
  *   generic  POST /refunds, POST /payouts (JSON)
  *
  * They go through mock_create() like the sessions: the same
@@ -845,10 +845,6 @@ mock_money_route(struct MHD_Connection *c, const char *method,
     }
 
     if (mock_conf.adyen_secret != NULL) {
-        if (strcmp(url, "/btl/v4/transfers") == 0) {
-            return mock_adyen_transfer(c, r);
-        }
-
         n = strlen(url);
 
         if (strncmp(url, "/v71/payments/", 14) == 0 && n > 14 + 8

@@ -56,6 +56,7 @@ typedef struct {
 
 static pid_t  mock_pid;
 static char   mock_url[128];
+static char   mock_transfers_url[128];     /* --adyen-transfers-port */
 static char   mock_log_path[512];
 
 
@@ -63,9 +64,9 @@ static char   mock_log_path[512];
 static void
 mock_start_with(const char *const *extra)
 {
-    int          out[2];
-    char         line[256], *p;
-    size_t       n;
+    int          out[2], lines;
+    char         line[512], *p, *q;
+    size_t       n, e;
     ssize_t      got;
     const char  *bin, *logs;
     struct pollfd  pfd;
@@ -129,12 +130,28 @@ mock_start_with(const char *const *extra)
 
     close(out[1]);
 
-    /* the first stdout line names the URL: "mock_psp listening on URL" */
+    /* the first stdout line names the URL: "mock_psp listening on URL";
+     * with --adyen-transfers-port a second one names the Transfers API's */
+    lines = 1;
+    for (e = 0; extra != NULL && extra[e] != NULL; e++) {
+        if (strcmp(extra[e], "--adyen-transfers-port") == 0) {
+            lines = 2;
+        }
+    }
+
     n = 0;
     pfd.fd = out[0];
     pfd.events = POLLIN;
+    line[0] = '\0';
+    mock_transfers_url[0] = '\0';
 
-    while (n < sizeof(line) - 1 && memchr(line, '\n', n) == NULL) {
+    while (n < sizeof(line) - 1
+           && (memchr(line, '\n', n) == NULL
+               || (lines == 2
+                   && (q = memchr(line, '\n', n)) != NULL
+                   && memchr(q + 1, '\n', n - (size_t) (q + 1 - line))
+                      == NULL)))
+    {
         cr_assert_gt(poll(&pfd, 1, 10000), 0, "mock_psp did not start");
         got = read(out[0], line + n, sizeof(line) - 1 - n);
         cr_assert_gt(got, 0, "mock_psp exited at start, see %s",
@@ -144,6 +161,14 @@ mock_start_with(const char *const *extra)
 
     close(out[0]);
     line[n] = '\0';
+
+    if (lines == 2) {
+        q = strstr(line, "adyen transfers listening on ");
+        cr_assert_not_null(q, "no transfers line: %s", line);
+        q += strlen("adyen transfers listening on ");
+        snprintf(mock_transfers_url, sizeof(mock_transfers_url), "%.*s",
+                 (int) strcspn(q, "\n"), q);
+    }
 
     p = strstr(line, " on ");
     cr_assert_not_null(p, "unexpected first line: %s", line);
@@ -4414,9 +4439,12 @@ DIALECT_TEST(adyen_session_result_lookup, dl_start)
     resp_free(&r);
     adyen_expect_status(id, result, "m1:co_al1", "active");
 
-    /* Adyen answers only with the sessionResult, and only its own */
+    /* Adyen answers only with the sessionResult, and only its own; the
+     * parameter is required by Adyen's document (422 with the rule) */
     adyen_lookup(&r, id, NULL);
-    adyen_expect_error(&r, 400, "validation");
+    adyen_expect_error(&r, 422, "validation");
+    cr_assert_not_null(strstr(str(&r, "message"), "sessionResult"), "%s",
+                       r.body);
     resp_free(&r);
     adyen_lookup(&r, id, "");
     adyen_expect_error(&r, 400, "validation");
@@ -4755,5 +4783,160 @@ MOCK_TEST(disputes_are_opened_on_paid_payments_and_closed_won_or_lost)
     control(&r, "POST", "/_control/disputes",
             "{\"payment_ref\":\"pi_nobody\"}");
     cr_assert_eq(r.status, 404);
+    resp_free(&r);
+}
+
+
+/* --- Adyen: the Transfers API on its own port, Adyen's documents -------- */
+
+#define ADYEN_TRANSFERS_KEY  "AQE_mock_transfers_key"
+
+#define ADYEN_TRANSFER(extra, description)                                   \
+    "{\"amount\":{\"value\":2500,\"currency\":\"EUR\"},"                   \
+    "\"category\":\"internal\","                                            \
+    "\"counterparty\":{\"balanceAccountId\":\"BA32272223222B5CTDQPM6W2H\"},"\
+    "\"reference\":\"m1:pyo_1\",\"description\":\"" description "\","       \
+    "\"balanceAccountId\":\"BAPLATFORM1\"" extra "}"
+
+
+static void
+tr_start(void)
+{
+    static const char *const  more[] = {
+        "--adyen-transfers-port", "0",
+        "--adyen-transfers-secret", ADYEN_TRANSFERS_KEY, NULL
+    };
+
+    dl_launch(0, more);
+    cr_assert_neq(mock_transfers_url[0], '\0');
+}
+
+
+/* POST to the transfers port: mock_url stands for it meanwhile */
+static void
+tr_post(resp_t *r, const char *path, const char *auth, const char *key,
+    const char *body)
+{
+    char  main_url[sizeof(mock_url)];
+
+    memcpy(main_url, mock_url, sizeof(mock_url));
+    memcpy(mock_url, mock_transfers_url, sizeof(mock_url));
+    dl_post(r, path, auth, key, "application/json", body);
+    memcpy(mock_url, main_url, sizeof(mock_url));
+}
+
+
+/* Adyen serves Transfers on the balance platform's host with its own key:
+ * the Checkout host (the main port) has no /btl/ at all */
+DIALECT_TEST(adyen_transfers_only_on_their_own_port_with_their_own_key,
+             tr_start)
+{
+    resp_t  r;
+
+    dl_post(&r, "/btl/v4/transfers", "X-API-Key: " ADYEN_TRANSFERS_KEY,
+            "m1:pyo_1", "application/json",
+            ADYEN_TRANSFER("", "payout m1:pyo-1"));
+    adyen_expect_error(&r, 404, "validation");
+    resp_free(&r);
+
+    /* the Checkout key is not the Transfers API's */
+    tr_post(&r, "/btl/v4/transfers", "X-API-Key: " ADYEN_KEY, "m1:pyo_1",
+            ADYEN_TRANSFER("", "payout m1:pyo-1"));
+    adyen_expect_error(&r, 401, "security");
+    resp_free(&r);
+
+    tr_post(&r, "/btl/v4/transfers", "X-API-Key: " ADYEN_TRANSFERS_KEY,
+            "m1:pyo_1", ADYEN_TRANSFER("", "payout m1:pyo-1"));
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(str(&r, "reference"), "m1:pyo_1");
+    resp_free(&r);
+
+    /* and the Checkout API is not on the transfers port */
+    tr_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_TRANSFERS_KEY,
+            "m1:co_1", "{}");
+    adyen_expect_error(&r, 404, "validation");
+    resp_free(&r);
+}
+
+
+/* What Adyen's documents refuse is answered 422 with the rule, and is not
+ * registered: the same key goes through with the body fixed */
+DIALECT_TEST(adyen_requests_are_checked_against_adyens_documents, tr_start)
+{
+    size_t       i;
+    resp_t       r;
+    const char  *msg;
+
+    static const struct {
+        const char  *body;
+        const char  *rule;
+    } bad[] = {
+        { ADYEN_TRANSFER(",\"payout\":true", "payout m1:pyo-1"),
+          "unknown field \"payout\"" },
+        { "{\"amount\":{\"value\":2500,\"currency\":\"EUR\"},"
+          "\"category\":\"payout\",\"counterparty\":{\"balanceAccountId\":"
+          "\"BA1\"}}", "category: not one of its enum's" },
+        { "{\"amount\":{\"value\":2500,\"currency\":\"EUR\"},"
+          "\"category\":\"internal\"}",
+          "required field \"counterparty\" missing" },
+        { ADYEN_TRANSFER("", "payout m1:pyo_1"),
+          "description: character '_'" },
+        { ADYEN_TRANSFER(",\"counterpartyX\":{}", "payout m1:pyo-1"),
+          "unknown field \"counterpartyX\"" },
+        { "{\"amount\":{\"value\":\"2500\",\"currency\":\"EUR\"},"
+          "\"category\":\"internal\",\"counterparty\":{}}",
+          "amount.value: not of type integer" },
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tr_post(&r, "/btl/v4/transfers", "X-API-Key: " ADYEN_TRANSFERS_KEY,
+                "m1:pyo_9", bad[i].body);
+        adyen_expect_error(&r, 422, "validation");
+        msg = str(&r, "message");
+        cr_assert_not_null(strstr(msg, bad[i].rule), "%zu: %s", i, msg);
+        resp_free(&r);
+    }
+
+    tr_post(&r, "/btl/v4/transfers", "X-API-Key: " ADYEN_TRANSFERS_KEY,
+            "m1:pyo_9", ADYEN_TRANSFER("", "payout m1:pyo-9"));
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+
+    /* Checkout: a session with a field Adyen does not know, a bad enum */
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, "m1:co_s1",
+            "application/json", "{\"merchantAccount\":\"TestMerchant\","
+            "\"amount\":{\"value\":1,\"currency\":\"EUR\"},"
+            "\"reference\":\"m1:co_s1\",\"returnUrl\":\"https://x.example/\","
+            "\"mode\":\"popup\"}");
+    adyen_expect_error(&r, 422, "validation");
+    cr_assert_not_null(strstr(str(&r, "message"), "mode: not one of"), "%s",
+                       r.body);
+    resp_free(&r);
+
+    dl_post(&r, "/v71/payments/ABC123/refunds", "X-API-Key: " ADYEN_KEY,
+            "m1:rf_s1", "application/json",
+            "{\"merchantAccount\":\"TestMerchant\",\"amount\":{\"value\":1,"
+            "\"currency\":\"EUR\"},\"reference\":\"m1:rf_s1\","
+            "\"refundReason\":\"x\"}");
+    adyen_expect_error(&r, 422, "validation");
+    cr_assert_not_null(strstr(str(&r, "message"),
+                              "unknown field \"refundReason\""), "%s",
+                       r.body);
+    resp_free(&r);
+
+    dl_post(&r, "/v71/payments/ABC123/refunds", "X-API-Key: " ADYEN_KEY,
+            "m1:rf_s2", "application/json",
+            "{\"merchantAccount\":\"TestMerchant\",\"amount\":{\"value\":1,"
+            "\"currency\":\"EUR\"},\"reference\":\"m1:rf_s2\","
+            "\"merchantRefundReason\":\"BORED\"}");
+    adyen_expect_error(&r, 422, "validation");
+    cr_assert_not_null(strstr(str(&r, "message"), "merchantRefundReason"),
+                       "%s", r.body);
+    resp_free(&r);
+
+    /* a path Checkout does not have */
+    dl_post(&r, "/v71/payouts", "X-API-Key: " ADYEN_KEY, "m1:x",
+            "application/json", "{}");
+    adyen_expect_error(&r, 404, "validation");
     resp_free(&r);
 }

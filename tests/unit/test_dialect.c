@@ -65,6 +65,11 @@ Test(dialect, every_entry_is_complete)
         cr_expect_not_null(d->payout, "%s", d->name);
         cr_expect_not_null(d->op_answer, "%s", d->name);
         cr_expect_not_null(d->op_ref_fields[0], "%s", d->name);
+        /* pay-outs to an API of their own: the PSP takes its URL and key
+         * (transfers_url=, transfers_secret_file=), and only then */
+        cr_expect_eq(d->payout_api == PAY_PSP_API_TRANSFERS,
+                     (d->params & PAY_PSP_P_TRANSFERS) != 0, "%s", d->name);
+        cr_expect_eq(d->required & PAY_PSP_P_TRANSFERS, 0u, "%s", d->name);
         /* a way to verify webhooks is required, whichever it is */
         cr_expect(d->required & (PAY_PSP_P_WEBHOOK_SECRET
                                  | PAY_PSP_P_WEBHOOK_KEY), "%s", d->name);

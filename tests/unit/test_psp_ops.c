@@ -5,6 +5,7 @@
  * reason shown to merchants.
  */
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 
 #define OP_NONCE   "m1:rf_0123456789abcdef01234567"
 #define OP_PNONCE  "m1:pyo_0123456789abcdef01234567"
+/* the nonce as Adyen takes it in a transfer's description: no '_' */
+#define OP_PDESC   "m1:pyo-0123456789abcdef01234567"
 
 
 static pay_psp_refund_t
@@ -151,13 +154,15 @@ Test(psp_ops, adyen_payout_request_exact)
 
     p.destination = "BA32272223222B5CTDQPM6W2H";
     cr_assert_eq(pay_dialect_adyen.payout(&p, &req), 0);
-    op_expect(&req, "/btl/v4/transfers", "application/json",
+    /* relative to transfers_url= (…/btl/v4), not to the Checkout url= */
+    cr_expect_eq(pay_dialect_adyen.payout_api, PAY_PSP_API_TRANSFERS);
+    op_expect(&req, "/transfers", "application/json",
               "{\"amount\":{\"value\":2500,\"currency\":\"EUR\"},"
               "\"category\":\"internal\","
               "\"counterparty\":{\"balanceAccountId\":"
               "\"BA32272223222B5CTDQPM6W2H\"},"
               "\"reference\":\"" OP_PNONCE "\","
-              "\"description\":\"payout " OP_PNONCE "\"}");
+              "\"description\":\"payout " OP_PDESC "\"}");
     pay_psp_request_free(&req);
 
     p.source_account = "BA00000000000000PLATFORM";
@@ -168,7 +173,7 @@ Test(psp_ops, adyen_payout_request_exact)
               "\"counterparty\":{\"balanceAccountId\":"
               "\"BA32272223222B5CTDQPM6W2H\"},"
               "\"reference\":\"" OP_PNONCE "\","
-              "\"description\":\"payout " OP_PNONCE "\","
+              "\"description\":\"payout " OP_PDESC "\","
               "\"balanceAccountId\":\"BA00000000000000PLATFORM\"}");
     pay_psp_request_free(&req);
 }
@@ -358,6 +363,37 @@ Test(psp_ops, adyen_payment_ref_must_fit_a_path_segment)
     r.payment_ref = "PSP1";
     r.merchant_account = NULL;
     cr_expect_eq(pay_dialect_adyen.refund(&r, &req), -1);
+}
+
+
+/* Transfers API v4, TransferInfo.description: "Supported characters:
+ * [a-z] [A-Z] [0-9] / - ? : ( ) . , ' + Space" */
+Test(psp_ops, adyen_description_keeps_only_adyens_characters)
+{
+    int   c;
+    char  in[2], out[8], body[300], *expect;
+
+    for (c = 1; c < 256; c++) {
+        in[0] = (char) c;
+        in[1] = '\0';
+        pay_adyen_description(in, out, sizeof(out));
+
+        expect = (isalnum(c) && c < 128) || strchr("/-?:().,'+ ", c) != NULL
+                 ? in : "-";
+        cr_expect_str_eq(out, expect, "byte 0x%02x", c);
+        cr_expect_eq(pay_adyen_description_ok((unsigned char) c),
+                     expect == in, "byte 0x%02x", c);
+    }
+
+    cr_expect_eq(pay_adyen_description_ok('\0'), 0);
+
+    /* cut to Adyen's 140 characters, and to the buffer */
+    memset(body, 'a', sizeof(body) - 1);
+    body[sizeof(body) - 1] = '\0';
+    pay_adyen_description(body, body, sizeof(body));
+    cr_expect_eq(strlen(body), (size_t) PAY_ADYEN_DESCRIPTION_MAX);
+    pay_adyen_description("payout m1:pyo_1", out, sizeof(out));
+    cr_expect_str_eq(out, "payout ");
 }
 
 
