@@ -502,3 +502,101 @@ Test(solo_metrics,
     cr_assert_eq(w.pb_drop, -1, "mt_pb's count went from %ld back to %ld",
                  w.pb_drop, w.pb_to);
 }
+
+
+/*
+ * Reloads that each bring 31 new PSP names beside "mt_keep": more names
+ * in all than the metrics' table holds at once.  Every reload is taken
+ * (slots of names no longer configured are reused), mt_keep's counts
+ * survive them all, and a new name starts from zero.
+ */
+
+static gateway_t  mt_many;
+
+
+static void
+stop_mt_many(void)
+{
+    gateway_stop(&mt_many);
+}
+
+
+static char *
+mt_generation(int g)
+{
+    int    i;
+    char  *conf;
+
+    conf = strdup("");
+
+    for (i = 0; i < 31; i++) {
+        conf = str_printf("%s%s", conf,
+                          gw_psp_conf(str_printf("mt_g%d_%d", g, i),
+                                      "stripe"));
+    }
+
+    return conf;
+}
+
+
+Test(solo_metrics, reloads_through_more_psp_names_than_the_table_holds_keep_a_psps_counts,
+     .timeout = 120, .fini = stop_mt_many)
+{
+    int          g, i;
+    char        *gen, *next;
+    json_t      *co;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    gen = mt_generation(0);
+    gateway_start(&mt_many, "metrics-many", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 1;\n"
+        "payments_sweeper off;\n"
+        "%s%s", pg_gateway_conninfo(), gw_psp_conf("mt_keep", "stripe"),
+        gen));
+    gateway_wait_ready(&mt_many, 10);
+
+    for (i = 0; i < 2; i++) {
+        co = checkout_new(uid("co"), 1);
+        json_object_set_new(co, "psp", json_string("mt_keep"));
+        r = gateway_send(&mt_many, "POST", PATH_PAYMENTS, &m, uid("key"),
+                         dump(co));
+        cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+        resp_free(r);
+    }
+
+    cr_assert_eq(metric_value(mt_many.origin, "payments_psp_requests_total"
+                              "{psp=\"mt_keep\",result=\"created\"}"), 2);
+
+    /* four generations of other names, each replacing the last */
+    for (g = 1; g <= 4; g++) {
+        next = mt_generation(g);
+        gateway_reload(&mt_many, gen, next);
+        gen = next;
+
+        cr_assert_eq(metric_value(mt_many.origin,
+                                  "payments_psp_requests_total"
+                                  "{psp=\"mt_keep\",result=\"created\"}"),
+                     2, "mt_keep's count lost at reload %d", g);
+        cr_assert_eq(metric_value(mt_many.origin, str_printf(
+                                  "payments_psp_requests_total"
+                                  "{psp=\"mt_g%d_30\",result=\"created\"}",
+                                  g)),
+                     0, "a new PSP inherited counts at reload %d", g);
+    }
+
+    cr_assert(!file_contains(mt_many.error_log, "no metrics slot"));
+
+    co = checkout_new(uid("co"), 1);
+    json_object_set_new(co, "psp", json_string("mt_keep"));
+    r = gateway_send(&mt_many, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     dump(co));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+
+    cr_assert_eq(metric_value(mt_many.origin, "payments_psp_requests_total"
+                              "{psp=\"mt_keep\",result=\"created\"}"), 3);
+}
