@@ -3,8 +3,26 @@
  * Copyright (C) ngx_payments authors
  *
  * Metrics (ngx_http_payments_metrics.h): one block of atomic counters in a
- * shared memory zone that every worker adds to, kept across reloads while
- * the PSPs stay the same, and GET /metrics.
+ * shared memory zone that every worker adds to, kept across reloads, and
+ * GET /metrics.
+ *
+ * Each PSP's counters are a slot of the block that carries the PSP's
+ * name, found by that name, never by the position of its payments_psp
+ * line, as the circuit breakers' are (_breaker.c).  A reload keeps the
+ * block: every PSP still configured keeps its slot and its counts,
+ * whatever the order of the lines (a Prometheus counter never goes back
+ * for a PSP that stays), and the old cycle's workers, which go on
+ * finishing their calls after the reload, count into the slot of the PSP
+ * they called.  (A block re-laid at each change of the PSP list was
+ * indexed by the old workers with their old positions: one PSP's calls
+ * were counted to another, and every count started again from zero.)
+ *
+ * The table has room for twice NGX_HTTP_PAYMENTS_MAX_PSPS: the names of
+ * the running configuration and of the one being loaded always fit.  A
+ * name in neither loses its slot, and its counts, when the slot is
+ * needed; a worker of an older cycle that still calls it counts nothing.
+ * Slots change hands under the zone's mutex, and a count is added under
+ * it, after the slot's name is checked.
  */
 
 
@@ -12,12 +30,29 @@
 #include "ngx_http_payments_limit.h"
 
 
+/* zone->data: a configuration's PSPs and the block they count in */
+typedef struct {
+    ngx_array_t                     *psps;
+    ngx_http_payments_metrics_t     *m;
+} ngx_http_payments_metrics_ctx_t;
+
+
+#define NGX_HTTP_PAYMENTS_METRICS_VERSION                                     \
+    (0x6d747232 ^ sizeof(ngx_http_payments_metrics_t))
+
+
 ngx_http_payments_metrics_t  *ngx_http_payments_metrics;
+
+/* the zone's slab pool, for its mutex (set with the pointer above) */
+static ngx_slab_pool_t       *ngx_http_payments_metrics_pool;
 
 
 static ngx_int_t ngx_http_payments_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-
+static ngx_int_t ngx_http_payments_metrics_configured(ngx_array_t *psps,
+    ngx_http_payments_psp_slot_t *s);
+static ngx_http_payments_psp_stats_t *ngx_http_payments_metrics_slot(
+    ngx_http_payments_metrics_t *m, ngx_http_payments_psp_t *psp);
 
 
 static const char  *ngx_http_payments_psp_results[] = {
@@ -65,50 +100,33 @@ static const char  *ngx_http_payments_psp_le[] = {
 };
 
 
-/* The layout: the block's size and the PSPs' names in their order. */
-
-static ngx_uint_t
-ngx_http_payments_metrics_layout(ngx_conf_t *cf)
-{
-    uint32_t                        crc;
-    ngx_uint_t                      i;
-    ngx_http_payments_psp_t        *psp;
-    ngx_http_payments_main_conf_t  *pmcf;
-
-    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_payments_module);
-    psp = pmcf->psps->elts;
-
-    ngx_crc32_init(crc);
-    ngx_crc32_update(&crc, (u_char *) "v1", 2);
-
-    for (i = 0; i < pmcf->psps->nelts; i++) {
-        ngx_crc32_update(&crc, psp[i].name.data, psp[i].name.len);
-        ngx_crc32_update(&crc, (u_char *) "\n", 1);
-    }
-
-    ngx_crc32_final(crc);
-
-    return (ngx_uint_t) crc ^ sizeof(ngx_http_payments_metrics_t);
-}
-
-
 ngx_shm_zone_t *
-ngx_http_payments_metrics_zone(ngx_conf_t *cf, ngx_uint_t npsps)
+ngx_http_payments_metrics_zone(ngx_conf_t *cf, ngx_array_t *psps)
 {
-    ngx_str_t        name;
-    ngx_shm_zone_t  *zone;
+    ngx_str_t                         name;
+    ngx_shm_zone_t                   *zone;
+    ngx_http_payments_metrics_ctx_t  *ctx;
 
-    if (npsps > NGX_HTTP_PAYMENTS_MAX_PSPS) {
+    if (psps->nelts > NGX_HTTP_PAYMENTS_MAX_PSPS) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "at most %d \"payments_psp\" are supported",
                            NGX_HTTP_PAYMENTS_MAX_PSPS);
         return NULL;
     }
 
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_payments_metrics_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->psps = psps;
+
     ngx_str_set(&name, "payments_metrics");
 
+    /* room for a second block: one of another layout (another build of
+     * the module) is made beside the old workers' */
     zone = ngx_shared_memory_add(cf, &name,
-                                 sizeof(ngx_http_payments_metrics_t)
+                                 2 * sizeof(ngx_http_payments_metrics_t)
                                  + 8 * ngx_pagesize,
                                  &ngx_http_payments_module);
     if (zone == NULL) {
@@ -116,7 +134,7 @@ ngx_http_payments_metrics_zone(ngx_conf_t *cf, ngx_uint_t npsps)
     }
 
     zone->init = ngx_http_payments_metrics_init_zone;
-    zone->data = (void *) ngx_http_payments_metrics_layout(cf);
+    zone->data = ctx;
     zone->noreuse = 0;
 
     return zone;
@@ -126,39 +144,173 @@ ngx_http_payments_metrics_zone(ngx_conf_t *cf, ngx_uint_t npsps)
 void
 ngx_http_payments_metrics_init_process(ngx_shm_zone_t *zone)
 {
-    ngx_http_payments_metrics = zone ? zone->data : NULL;
+    ngx_http_payments_metrics_ctx_t  *ctx;
+
+    ngx_http_payments_metrics = NULL;
+    ngx_http_payments_metrics_pool = NULL;
+
+    if (zone == NULL || zone->data == NULL) {
+        return;
+    }
+
+    ctx = zone->data;
+    ngx_http_payments_metrics = ctx->m;
+    ngx_http_payments_metrics_pool = (ngx_slab_pool_t *) zone->shm.addr;
+}
+
+
+/* 1 when the slot's name is one of the configuration's PSPs */
+static ngx_int_t
+ngx_http_payments_metrics_configured(ngx_array_t *psps,
+    ngx_http_payments_psp_slot_t *s)
+{
+    ngx_uint_t                i;
+    ngx_http_payments_psp_t  *psp;
+
+    if (psps == NULL || s->len == 0) {
+        return 0;
+    }
+
+    psp = psps->elts;
+
+    for (i = 0; i < psps->nelts; i++) {
+        if (psp[i].name.len == s->len
+            && ngx_memcmp(psp[i].name.data, s->name, s->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
 static ngx_int_t
 ngx_http_payments_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_uint_t                    layout;
-    ngx_slab_pool_t              *shpool;
-    ngx_http_payments_metrics_t  *m, *old = data;
+    ngx_uint_t                        i, j, k;
+    ngx_slab_pool_t                  *shpool;
+    ngx_http_payments_psp_t          *psp;
+    ngx_http_payments_metrics_t      *m;
+    ngx_http_payments_psp_slot_t     *s;
+    ngx_http_payments_metrics_ctx_t  *ctx, *octx = data;
 
-    layout = (ngx_uint_t) shm_zone->data;
+    ctx = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    /* a reload with the same PSPs keeps counting where it was */
-    if (old && old->layout == layout) {
-        shm_zone->data = old;
-        return NGX_OK;
+    /* a reload: the running configuration's block, when laid out as this
+     * code lays it (else a new one: the old cycle's workers keep theirs,
+     * never freed under them) */
+    if (octx && octx->m
+        && octx->m->version == NGX_HTTP_PAYMENTS_METRICS_VERSION)
+    {
+        m = octx->m;
+
+    } else {
+        m = ngx_slab_calloc(shpool, sizeof(ngx_http_payments_metrics_t));
+        if (m == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "payments: no room for the metrics' block: "
+                          "restart nginx instead of reloading it");
+            return NGX_ERROR;
+        }
+
+        m->version = NGX_HTTP_PAYMENTS_METRICS_VERSION;
+        octx = NULL;
     }
 
-    if (old) {
-        ngx_slab_free(shpool, old);
+    ctx->m = m;
+
+    psp = ctx->psps->elts;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < ctx->psps->nelts; i++) {
+
+        /* its own slot, kept with its counts */
+        for (j = 0; j < NGX_HTTP_PAYMENTS_PSP_SLOTS; j++) {
+            s = &m->psps[j];
+
+            if (s->len == psp[i].name.len
+                && ngx_memcmp(s->name, psp[i].name.data, s->len) == 0)
+            {
+                break;
+            }
+        }
+
+        /* else a free slot, or one whose name neither the running nor
+         * this configuration has (its counts forgotten) */
+        for (k = 0; k < 2 && j == NGX_HTTP_PAYMENTS_PSP_SLOTS; k++) {
+            for (j = 0; j < NGX_HTTP_PAYMENTS_PSP_SLOTS; j++) {
+                s = &m->psps[j];
+
+                if (k == 0 ? s->len == 0
+                    : (!ngx_http_payments_metrics_configured(ctx->psps, s)
+                       && !ngx_http_payments_metrics_configured(
+                              octx ? octx->psps : NULL, s)))
+                {
+                    ngx_memzero(s, sizeof(ngx_http_payments_psp_slot_t));
+                    ngx_memcpy(s->name, psp[i].name.data, psp[i].name.len);
+                    s->len = psp[i].name.len;
+                    break;
+                }
+            }
+        }
+
+        if (j == NGX_HTTP_PAYMENTS_PSP_SLOTS) {
+            /* cannot happen: the two configurations have at most twice
+             * NGX_HTTP_PAYMENTS_MAX_PSPS names; refused, never shared */
+            ngx_shmtx_unlock(&shpool->mutex);
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "payments: no metrics slot left for psp \"%V\": "
+                          "restart nginx instead of reloading it",
+                          &psp[i].name);
+            return NGX_ERROR;
+        }
+
+        psp[i].metrics_slot = j;
     }
 
-    m = ngx_slab_calloc(shpool, sizeof(ngx_http_payments_metrics_t));
-    if (m == NULL) {
-        return NGX_ERROR;
-    }
-
-    m->layout = layout;
-    shm_zone->data = m;
+    ngx_shmtx_unlock(&shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/*
+ * The PSP's counters, under the mutex: the slot init_zone gave it while it
+ * still bears its name, else found by name; NULL when a later reload gave
+ * it to another name (this worker's cycle is on its way out).
+ */
+static ngx_http_payments_psp_stats_t *
+ngx_http_payments_metrics_slot(ngx_http_payments_metrics_t *m,
+    ngx_http_payments_psp_t *psp)
+{
+    ngx_uint_t                     j;
+    ngx_http_payments_psp_slot_t  *s;
+
+    if (psp->metrics_slot < NGX_HTTP_PAYMENTS_PSP_SLOTS) {
+        s = &m->psps[psp->metrics_slot];
+
+        if (s->len == psp->name.len
+            && ngx_memcmp(s->name, psp->name.data, s->len) == 0)
+        {
+            return &s->stats;
+        }
+    }
+
+    for (j = 0; j < NGX_HTTP_PAYMENTS_PSP_SLOTS; j++) {
+        s = &m->psps[j];
+
+        if (s->len == psp->name.len
+            && ngx_memcmp(s->name, psp->name.data, s->len) == 0)
+        {
+            psp->metrics_slot = j;
+            return &s->stats;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -184,19 +336,17 @@ ngx_http_payments_metrics_request(ngx_uint_t route, ngx_uint_t status)
 
 
 void
-ngx_http_payments_metrics_psp(ngx_uint_t psp,
+ngx_http_payments_metrics_psp(ngx_http_payments_psp_t *psp,
     ngx_http_payments_psp_result_e result, ngx_msec_t elapsed)
 {
     ngx_uint_t                      b;
     ngx_http_payments_psp_stats_t  *s;
 
-    if (ngx_http_payments_metrics == NULL
-        || psp >= NGX_HTTP_PAYMENTS_MAX_PSPS)
+    if (ngx_http_payments_metrics == NULL || psp == NULL
+        || result >= NGX_HTTP_PAYMENTS_PSP__MAX)
     {
         return;
     }
-
-    s = &ngx_http_payments_metrics->psps[psp];
 
     for (b = 0; b < NGX_HTTP_PAYMENTS_PSP_BUCKETS; b++) {
         if (elapsed <= ngx_http_payments_psp_bounds[b]) {
@@ -204,20 +354,27 @@ ngx_http_payments_metrics_psp(ngx_uint_t psp,
         }
     }
 
-    (void) ngx_atomic_fetch_add(&s->latency[b], 1);
-    (void) ngx_atomic_fetch_add(&s->latency_ms_sum, elapsed);
-    (void) ngx_atomic_fetch_add(&s->results[result], 1);
+    ngx_shmtx_lock(&ngx_http_payments_metrics_pool->mutex);
+
+    s = ngx_http_payments_metrics_slot(ngx_http_payments_metrics, psp);
+    if (s != NULL) {
+        (void) ngx_atomic_fetch_add(&s->latency[b], 1);
+        (void) ngx_atomic_fetch_add(&s->latency_ms_sum, elapsed);
+        (void) ngx_atomic_fetch_add(&s->results[result], 1);
+    }
+
+    ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
 }
 
 
 void
-ngx_http_payments_metrics_event(ngx_uint_t psp, const char *outcome)
+ngx_http_payments_metrics_event(ngx_http_payments_psp_t *psp,
+    const char *outcome)
 {
-    ngx_uint_t  i;
+    ngx_uint_t                      i;
+    ngx_http_payments_psp_stats_t  *s;
 
-    if (ngx_http_payments_metrics == NULL
-        || psp >= NGX_HTTP_PAYMENTS_MAX_PSPS)
-    {
+    if (ngx_http_payments_metrics == NULL || psp == NULL) {
         return;
     }
 
@@ -227,24 +384,60 @@ ngx_http_payments_metrics_event(ngx_uint_t psp, const char *outcome)
         }
     }
 
-    (void) ngx_atomic_fetch_add(
-               &ngx_http_payments_metrics->psps[psp].events[i], 1);
+    ngx_shmtx_lock(&ngx_http_payments_metrics_pool->mutex);
+
+    s = ngx_http_payments_metrics_slot(ngx_http_payments_metrics, psp);
+    if (s != NULL) {
+        (void) ngx_atomic_fetch_add(&s->events[i], 1);
+    }
+
+    ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
 }
 
 
 void
-ngx_http_payments_metrics_sweep(ngx_uint_t psp,
+ngx_http_payments_metrics_webhook_refused(ngx_http_payments_psp_t *psp,
+    ngx_http_payments_wh_reason_e reason)
+{
+    ngx_http_payments_psp_stats_t  *s;
+
+    if (ngx_http_payments_metrics == NULL || psp == NULL
+        || reason >= NGX_HTTP_PAYMENTS_WH__MAX)
+    {
+        return;
+    }
+
+    ngx_shmtx_lock(&ngx_http_payments_metrics_pool->mutex);
+
+    s = ngx_http_payments_metrics_slot(ngx_http_payments_metrics, psp);
+    if (s != NULL) {
+        (void) ngx_atomic_fetch_add(&s->wh_refused[reason], 1);
+    }
+
+    ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
+}
+
+
+void
+ngx_http_payments_metrics_sweep(ngx_http_payments_psp_t *psp,
     ngx_http_payments_sweep_answer_e answer)
 {
-    if (ngx_http_payments_metrics == NULL
-        || psp >= NGX_HTTP_PAYMENTS_MAX_PSPS
+    ngx_http_payments_psp_stats_t  *s;
+
+    if (ngx_http_payments_metrics == NULL || psp == NULL
         || answer >= NGX_HTTP_PAYMENTS_SWEEP__MAX)
     {
         return;
     }
 
-    (void) ngx_atomic_fetch_add(
-               &ngx_http_payments_metrics->psps[psp].sweeps[answer], 1);
+    ngx_shmtx_lock(&ngx_http_payments_metrics_pool->mutex);
+
+    s = ngx_http_payments_metrics_slot(ngx_http_payments_metrics, psp);
+    if (s != NULL) {
+        (void) ngx_atomic_fetch_add(&s->sweeps[answer], 1);
+    }
+
+    ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
 }
 
 
@@ -299,13 +492,12 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     u_char                         *buf, *p, *last;
     u_char                          owner[NGX_MAXHOSTNAMELEN + 64];
     size_t                          size;
-    ngx_uint_t                      i, j, cum, n;
+    uint64_t                        opens;
+    ngx_uint_t                      i, j, cum, n, state;
     ngx_http_payments_psp_t        *psp;
     ngx_http_payments_metrics_t    *m;
-    ngx_http_payments_psp_stats_t  *s;
+    ngx_http_payments_psp_stats_t  *s, *stats, **ps;
     ngx_http_payments_db_slot_t    *w;
-    uint64_t                        opens;
-    ngx_uint_t                      state;
 
     m = ngx_http_payments_metrics;
     if (m == NULL) {
@@ -316,13 +508,30 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     size = 24576 + n * 8192;
 
     buf = ngx_pnalloc(r->pool, size);
-    if (buf == NULL) {
+    stats = ngx_pcalloc(r->pool, (n + 1) * sizeof(*stats));
+    ps = ngx_pcalloc(r->pool, (n + 1) * sizeof(*ps));
+    if (buf == NULL || stats == NULL || ps == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = buf;
     last = buf + size;
     psp = psps->elts;
+
+    /* each PSP's counters as of one moment, from the slot that bears its
+     * name; ps[i] NULL: its slot went to another name (a worker of an old
+     * cycle), no series rather than a count gone back to zero */
+    ngx_shmtx_lock(&ngx_http_payments_metrics_pool->mutex);
+
+    for (i = 0; i < n; i++) {
+        s = ngx_http_payments_metrics_slot(m, &psp[i]);
+        if (s != NULL) {
+            stats[i] = *s;
+            ps[i] = &stats[i];
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
 
     ngx_http_payments_out(
         "# HELP payments_requests_total Requests by route and status class.\n"
@@ -365,7 +574,11 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# TYPE payments_psp_request_duration_seconds histogram\n");
 
     for (i = 0; i < n; i++) {
-        s = &m->psps[i];
+        s = ps[i];
+        if (s == NULL) {
+            continue;
+        }
+
         cum = 0;
 
         for (j = 0; j < NGX_HTTP_PAYMENTS_PSP_BUCKETS; j++) {
@@ -392,11 +605,15 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# TYPE payments_psp_requests_total counter\n");
 
     for (i = 0; i < n; i++) {
+        if (ps[i] == NULL) {
+            continue;
+        }
+
         for (j = 0; j < NGX_HTTP_PAYMENTS_PSP__MAX; j++) {
             ngx_http_payments_out(
                 "payments_psp_requests_total{psp=\"%V\",result=\"%s\"} %uA\n",
                 &psp[i].name, ngx_http_payments_psp_results[j],
-                m->psps[i].results[j]);
+                ps[i]->results[j]);
         }
     }
 
@@ -429,11 +646,15 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# TYPE payments_webhook_refused_total counter\n");
 
     for (i = 0; i < n; i++) {
+        if (ps[i] == NULL) {
+            continue;
+        }
+
         for (j = 0; j < NGX_HTTP_PAYMENTS_WH__MAX; j++) {
             ngx_http_payments_out(
                 "payments_webhook_refused_total{psp=\"%V\",reason=\"%s\"} "
                 "%uA\n", &psp[i].name, ngx_http_payments_wh_reasons[j],
-                m->psps[i].wh_refused[j]);
+                ps[i]->wh_refused[j]);
         }
     }
 
@@ -444,11 +665,15 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# TYPE payments_webhook_events_total counter\n");
 
     for (i = 0; i < n; i++) {
+        if (ps[i] == NULL) {
+            continue;
+        }
+
         for (j = 0; j < NGX_HTTP_PAYMENTS_EV__MAX; j++) {
             ngx_http_payments_out(
                 "payments_webhook_events_total{psp=\"%V\",outcome=\"%s\"} "
                 "%uA\n", &psp[i].name, ngx_http_payments_ev_outcomes[j],
-                m->psps[i].events[j]);
+                ps[i]->events[j]);
         }
     }
 
@@ -521,11 +746,15 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# TYPE payments_sweeper_lookups_total counter\n");
 
     for (i = 0; i < n; i++) {
+        if (ps[i] == NULL) {
+            continue;
+        }
+
         for (j = 0; j < NGX_HTTP_PAYMENTS_SWEEP__MAX; j++) {
             ngx_http_payments_out(
                 "payments_sweeper_lookups_total{psp=\"%V\",answer=\"%s\"} "
                 "%uA\n", &psp[i].name, ngx_http_payments_sweep_answers[j],
-                m->psps[i].sweeps[j]);
+                ps[i]->sweeps[j]);
         }
     }
 

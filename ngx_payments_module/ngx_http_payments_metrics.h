@@ -18,12 +18,16 @@
 #include <ngx_http.h>
 
 #include <payments/error.h>
+#include <payments/checkout.h>
 #include <payments/url.h>
 
 
 #define NGX_HTTP_PAYMENTS_MAX_PSPS      32
 #define NGX_HTTP_PAYMENTS_MAX_WORKERS   64
 #define NGX_HTTP_PAYMENTS_PSP_BUCKETS   9       /* and +Inf */
+
+/* the names of the running configuration and of the one being loaded */
+#define NGX_HTTP_PAYMENTS_PSP_SLOTS     (2 * NGX_HTTP_PAYMENTS_MAX_PSPS)
 
 
 /* one PSP attempt (registration) */
@@ -131,14 +135,22 @@ typedef struct {
 } ngx_http_payments_psp_stats_t;
 
 
+/* a PSP's counters under its name, found by that name (_metrics.c) */
 typedef struct {
-    ngx_uint_t                      layout;     /* reused only if equal */
+    u_char                          name[PAY_PSP_NAME_MAX];
+    size_t                          len;        /* 0: a free slot */
+    ngx_http_payments_psp_stats_t   stats;
+} ngx_http_payments_psp_slot_t;
+
+
+typedef struct {
+    ngx_uint_t                      version;    /* the block's layout */
     ngx_atomic_t                    requests[PAY_ROUTE__MAX][6];
     ngx_atomic_t                    errors[PAY_ERR__MAX];
     ngx_atomic_t                    idempotency[NGX_HTTP_PAYMENTS_IDEM__MAX];
     ngx_atomic_t                    db[NGX_HTTP_PAYMENTS_DB__MAX];
     ngx_http_payments_db_slot_t     db_workers[NGX_HTTP_PAYMENTS_MAX_WORKERS];
-    ngx_http_payments_psp_stats_t   psps[NGX_HTTP_PAYMENTS_MAX_PSPS];
+    ngx_http_payments_psp_slot_t    psps[NGX_HTTP_PAYMENTS_PSP_SLOTS];
     ngx_atomic_t                    executing;          /* checkouts */
     ngx_atomic_t                    executing_oldest;   /* seconds */
     ngx_atomic_t                    sweeper_leader;     /* holds the lease */
@@ -171,15 +183,23 @@ extern ngx_http_payments_metrics_t  *ngx_http_payments_metrics;
     }
 
 
+typedef struct ngx_http_payments_psp_s  ngx_http_payments_psp_t;
+
+
 ngx_shm_zone_t *ngx_http_payments_metrics_zone(ngx_conf_t *cf,
-    ngx_uint_t npsps);
+    ngx_array_t *psps);
 void ngx_http_payments_metrics_init_process(ngx_shm_zone_t *zone);
 void ngx_http_payments_metrics_request(ngx_uint_t route, ngx_uint_t status);
-void ngx_http_payments_metrics_psp(ngx_uint_t psp,
+/* Per PSP: counted in the slot that bears the PSP's name (not counted
+ * when a later reload gave it to another name, or psp is NULL: a PSP no
+ * longer configured). */
+void ngx_http_payments_metrics_psp(ngx_http_payments_psp_t *psp,
     ngx_http_payments_psp_result_e result, ngx_msec_t elapsed);
-void ngx_http_payments_metrics_event(ngx_uint_t psp, const char *outcome);
-/* psp NGX_HTTP_PAYMENTS_MAX_PSPS: a PSP no longer configured (not counted) */
-void ngx_http_payments_metrics_sweep(ngx_uint_t psp,
+void ngx_http_payments_metrics_event(ngx_http_payments_psp_t *psp,
+    const char *outcome);
+void ngx_http_payments_metrics_webhook_refused(ngx_http_payments_psp_t *psp,
+    ngx_http_payments_wh_reason_e reason);
+void ngx_http_payments_metrics_sweep(ngx_http_payments_psp_t *psp,
     ngx_http_payments_sweep_answer_e answer);
 void ngx_http_payments_metrics_db_slot(ngx_uint_t up, ngx_uint_t busy,
     ngx_uint_t waiting, ngx_uint_t size);

@@ -415,8 +415,7 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    pmcf->metrics_zone = ngx_http_payments_metrics_zone(cf,
-                                                        pmcf->psps->nelts);
+    pmcf->metrics_zone = ngx_http_payments_metrics_zone(cf, pmcf->psps);
     if (pmcf->metrics_zone == NULL) {
         return NGX_CONF_ERROR;
     }

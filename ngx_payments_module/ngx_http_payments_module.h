@@ -34,9 +34,9 @@
 #include "ngx_http_payments_metrics.h"
 
 
-typedef struct {
+/* typedef'd in ngx_http_payments_metrics.h */
+struct ngx_http_payments_psp_s {
     ngx_str_t                   name;
-    ngx_uint_t                  index;          /* in payments_psp order */
     pay_dialect_e               dialect;
     const pay_dialect_t        *dl;             /* its table entry */
     pay_webhook_conf_t          wconf;          /* what its webhook
@@ -57,6 +57,9 @@ typedef struct {
     ngx_uint_t                  breaker_slot;   /* its slot in the
                                                    breakers' zone, found
                                                    by name (_breaker.c) */
+    ngx_uint_t                  metrics_slot;   /* its counters' slot in
+                                                   the metrics zone, by
+                                                   name (_metrics.c) */
     ngx_flag_t                  allow_http;
     char                       *auth_header;    /* NUL-terminated, secret */
     ngx_array_t                *webhook_secrets;    /* of pay_secret_t:
@@ -83,7 +86,7 @@ typedef struct {
     ngx_str_t                   transfers_secret;
     char                       *transfers_auth_header;  /* secret */
     char                       *balance_account;    /* adyen, or NULL */
-} ngx_http_payments_psp_t;
+};
 
 
 typedef struct ngx_http_payments_auth_cache_s  ngx_http_payments_auth_cache_t;

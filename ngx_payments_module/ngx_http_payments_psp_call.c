@@ -23,7 +23,7 @@ ngx_http_payments_psp_answered(ngx_http_payments_psp_t *psp,
     ngx_http_payments_fetch_t *f, pay_psp_outcome_e outcome,
     ngx_uint_t probe)
 {
-    ngx_http_payments_metrics_psp(psp->index,
+    ngx_http_payments_metrics_psp(psp,
         f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH
             ? NGX_HTTP_PAYMENTS_PSP_PIN
         : f->result == CURLE_OPERATION_TIMEDOUT

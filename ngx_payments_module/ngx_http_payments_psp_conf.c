@@ -76,7 +76,6 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(psp, sizeof(ngx_http_payments_psp_t));
     psp->name = value[1];
-    psp->index = pmcf->psps->nelts - 1;
     psp->timeout = 10000;
     psp->connect_timeout = 3000;
     psp->retries = 2;

@@ -644,7 +644,7 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
     psp = ngx_http_payments_find_psp(sw->pmcf, it->psp, ngx_strlen(it->psp));
     if (psp == NULL) {
         /* registered through a PSP this gateway no longer configures */
-        ngx_http_payments_metrics_sweep(NGX_HTTP_PAYMENTS_MAX_PSPS,
+        ngx_http_payments_metrics_sweep(NULL,
                                         NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
         ngx_http_payments_sweep_note(sw, "psp not configured");
         return;
@@ -659,7 +659,7 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
                                  &it->token)
         != NGX_OK)
     {
-        ngx_http_payments_metrics_sweep(psp->index,
+        ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
         ngx_http_payments_sweep_note(sw, "store error: sealed token does "
                                          "not open");
@@ -681,7 +681,7 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
     {
         pay_psp_request_free(&req);
 
-        ngx_http_payments_metrics_sweep(psp->index,
+        ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
 
         /* the PSP cannot be asked: its session ends at expires_at */
@@ -712,7 +712,7 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
                       "payments: sweeper: psp \"%V\" not asked about "
                       "checkout \"%s\": its circuit is open for %M ms more",
                       &psp->name, it->checkout_id, wait);
-        ngx_http_payments_metrics_sweep(psp->index,
+        ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_CIRCUIT_OPEN);
         ngx_http_payments_sweep_note(sw, "circuit open: not asked");
         return;
@@ -732,7 +732,7 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
         != NGX_OK)
     {
         sw->probe = 0;
-        ngx_http_payments_metrics_sweep(psp->index,
+        ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN);
         ngx_http_payments_sweep_note(sw, "no request");
     }
@@ -798,13 +798,13 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
     switch (outcome) {
 
     case PAY_LOOKUP_DECIDED:
-        ngx_http_payments_metrics_sweep(psp->index,
+        ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_DECIDED);
         ngx_http_payments_sweep_apply(sw);
         return;
 
     case PAY_LOOKUP_OPEN:
-        ngx_http_payments_metrics_sweep(psp->index,
+        ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_OPEN);
 
         /* a snapshot (adyen's session result) stays "open" after the
@@ -820,13 +820,13 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
     case PAY_LOOKUP_PENDING:
         /* paid with a method that settles later: never failed by the
          * session's expiry; past alert= the overdue line says so */
-        ngx_http_payments_metrics_sweep(psp->index,
+        ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_OPEN);
         what = "payment pending at the psp";
         break;
 
     case PAY_LOOKUP_AUTH:
-        ngx_http_payments_metrics_sweep(psp->index,
+        ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_AUTH);
         ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
                       "payments: sweeper: psp \"%V\" refused our credentials "
@@ -836,7 +836,7 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
         break;
 
     default:
-        ngx_http_payments_metrics_sweep(psp->index,
+        ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN);
         ngx_log_error(NGX_LOG_ERR, sw->log, 0,
                       "payments: sweeper: psp \"%V\" gave no usable answer "
@@ -931,7 +931,7 @@ ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
 
     outcome = PQgetvalue(res, 0, 0);
 
-    ngx_http_payments_metrics_event(sw->psp->index, outcome);
+    ngx_http_payments_metrics_event(sw->psp, outcome);
 
     /* "pending": an expiry held back, a payment is under way at the PSP
      * (the overdue line alerts past alert=) */

@@ -67,8 +67,8 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
     ctx->psp = psp;
 
     if (ctx->body_too_large) {
-        ngx_http_payments_count(
-            psps[psp->index].wh_refused[NGX_HTTP_PAYMENTS_WH_TOO_LARGE]);
+        ngx_http_payments_metrics_webhook_refused(psp,
+                                            NGX_HTTP_PAYMENTS_WH_TOO_LARGE);
         ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
                                        PAY_ERR_PAYLOAD_TOO_LARGE, 0, NULL));
         return;
@@ -94,8 +94,8 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
 
     case PAY_WH_UNREADABLE:
         /* authentic, yet not an event we can read: the PSP should know */
-        ngx_http_payments_count(
-            psps[psp->index].wh_refused[NGX_HTTP_PAYMENTS_WH_UNREADABLE]);
+        ngx_http_payments_metrics_webhook_refused(psp,
+                                            NGX_HTTP_PAYMENTS_WH_UNREADABLE);
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: webhook from psp \"%V\" is signed but is "
                       "not a readable event", &psp->name);
@@ -107,9 +107,9 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
     case PAY_WH_LIVEMODE:
     case PAY_WH_ACCOUNT:
         /* authentic, but not this PSP's money: a configuration to fix */
-        ngx_http_payments_count(psps[psp->index].wh_refused[
+        ngx_http_payments_metrics_webhook_refused(psp,
             v.reason == PAY_WH_LIVEMODE ? NGX_HTTP_PAYMENTS_WH_LIVEMODE
-                                        : NGX_HTTP_PAYMENTS_WH_ACCOUNT]);
+                                        : NGX_HTTP_PAYMENTS_WH_ACCOUNT);
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: webhook for psp \"%V\" is signed for "
                       "other money (%s)", &psp->name, v.why);
@@ -138,9 +138,9 @@ ngx_http_payments_webhook_refuse(ngx_http_payments_ctx_t *ctx, pay_err_e err,
 {
     ngx_http_request_t  *r = ctx->request;
 
-    ngx_http_payments_count(psps[ctx->psp->index].wh_refused[
+    ngx_http_payments_metrics_webhook_refused(ctx->psp,
         err == PAY_ERR_STALE_WEBHOOK ? NGX_HTTP_PAYMENTS_WH_STALE
-                                     : NGX_HTTP_PAYMENTS_WH_BAD_SIGNATURE]);
+                                     : NGX_HTTP_PAYMENTS_WH_BAD_SIGNATURE);
 
     /* the sender's failure, not the PSP's; livemode's was signed */
     if (ngx_strcmp(why, "livemode") != 0) {
@@ -238,7 +238,7 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
                    "payments: webhook event \"%s\" of psp \"%V\": %s",
                    ev->event_id, &ctx->psp->name, outcome);
 
-    ngx_http_payments_metrics_event(ctx->psp->index, outcome);
+    ngx_http_payments_metrics_event(ctx->psp, outcome);
 
     /* authentic but not applicable: recorded by the database, alerted here */
     level = (ngx_strcmp(outcome, "applied") == 0

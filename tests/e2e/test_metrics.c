@@ -6,6 +6,7 @@
 
 #include "harness.h"
 
+#include <pthread.h>
 #include <time.h>
 
 
@@ -214,4 +215,388 @@ Test(metrics, executing_stats_count_the_checkouts_waiting_for_a_psp)
     cr_assert_str_eq(db_scalar("SELECT has_function_privilege("
                                "'payments_gateway', 'pay_executing_stats()', "
                                "'EXECUTE')::text", 0, NULL), "true");
+}
+
+
+/*
+ * A reload that swaps two PSPs' lines while the old workers still have
+ * calls to one of them in flight: "mt_pa" hangs for one merchant (each
+ * call times out at 2 s), "mt_pb" is well.  Each PSP's
+ * payments_psp_requests_total counts its own calls only, and never goes
+ * back, whichever workers (the old cycle's or the new) answer /metrics.
+ * A gateway of the test's own; a solo suite for its timings.
+ */
+
+static gateway_t  mt_gw;
+
+
+static void
+stop_mt_gw(void)
+{
+    gateway_stop(&mt_gw);
+}
+
+
+TestSuite(solo_metrics, .timeout = 60, .fini = stop_mt_gw);
+
+
+/* one attempt of 2 s, no breaker: every call is counted, none shed */
+static char *
+mt_psp(const char *name)
+{
+    char  *psp;
+
+    psp = gw_psp_conf(name, "stripe");
+    psp[strlen(psp) - 2] = '\0';
+
+    return str_printf("%s timeout=2s retries=0 breaker=0;\n", psp);
+}
+
+
+/* The PSP's registration attempts, every result summed, from one
+ * /metrics answer's body; -1 when it has no such series. */
+static long
+mt_calls(const char *body, const char *psp)
+{
+    long         sum;
+    char        *prefix;
+    const char  *p;
+
+    prefix = str_printf("\npayments_psp_requests_total{psp=\"%s\",result=\"",
+                        psp);
+    sum = -1;
+
+    for (p = strstr(body, prefix); p != NULL; p = strstr(p + 1, prefix)) {
+        p = strchr(p + 1, ' ');
+        if (p == NULL) {
+            break;
+        }
+
+        sum = (sum < 0 ? 0 : sum) + strtol(p + 1, NULL, 10);
+    }
+
+    free(prefix);
+
+    return sum;
+}
+
+
+/* both PSPs' counts from one answer of the gateway's /metrics */
+static void
+mt_counts(long *pa, long *pb)
+{
+    resp_t  *r;
+
+    r = gateway_get(&mt_gw, "/metrics");
+    cr_assert_eq(r->status, 200, "/metrics: %ld", r->status);
+    *pa = mt_calls(r->body, "mt_pa");
+    *pb = mt_calls(r->body, "mt_pb");
+    resp_free(r);
+}
+
+
+static resp_t *
+mt_register(const merchant_t *m, const char *psp)
+{
+    json_t  *co;
+
+    co = checkout_new(uid("co"), 1);
+    json_object_set_new(co, "psp", json_string(psp));
+
+    return gateway_send(&mt_gw, "POST", PATH_PAYMENTS, m, uid("key"),
+                        dump(co));
+}
+
+
+typedef struct {
+    const merchant_t  *m;
+    long               status[6];
+} mt_load_t;
+
+
+/* six registrations through mt_pa at once */
+static void *
+mt_load(void *arg)
+{
+    size_t        i;
+    req_t         rqs[6];
+    json_t       *co;
+    resp_t      **rs;
+    const char  **h;
+    mt_load_t    *l = arg;
+
+    for (i = 0; i < 6; i++) {
+        h = calloc(4, sizeof(const char *));
+        if (h == NULL) {
+            abort();
+        }
+
+        h[0] = str_printf("Authorization: Bearer %s", l->m->key);
+        h[1] = "Content-Type: application/json";
+        h[2] = str_printf("Idempotency-Key: %s", uid("key"));
+
+        co = checkout_new(uid("co"), 1);
+        json_object_set_new(co, "psp", json_string("mt_pa"));
+
+        rqs[i].method = "POST";
+        rqs[i].url = str_printf("%s%s", mt_gw.origin, PATH_PAYMENTS);
+        rqs[i].headers = h;
+        rqs[i].body = dump(co);
+        rqs[i].len = (size_t) -1;
+    }
+
+    rs = http_many(rqs, 6, 6);
+
+    for (i = 0; i < 6; i++) {
+        l->status[i] = rs[i]->status;
+    }
+
+    return NULL;
+}
+
+
+/* /metrics read over and over while the reload happens: the lowest
+ * count seen after a higher one, per PSP (no assertion off the main
+ * thread) */
+typedef struct {
+    volatile int   stop;
+    long           pa_max, pb_max;
+    long           pa_drop, pb_drop;    /* -1: never went back */
+    long           pa_to, pb_to;        /* where it went back to */
+    int            reads;
+} mt_watch_t;
+
+
+static void *
+mt_watch(void *arg)
+{
+    long         pa, pb;
+    resp_t      *r;
+    mt_watch_t  *w = arg;
+
+    while (!w->stop) {
+        r = http_get(str_printf("%s/metrics", mt_gw.origin));
+
+        if (r->status == 200) {
+            pa = mt_calls(r->body, "mt_pa");
+            pb = mt_calls(r->body, "mt_pb");
+            w->reads++;
+
+            if (pa < w->pa_max && w->pa_drop < 0) {
+                w->pa_drop = w->pa_max;
+                w->pa_to = pa;
+            }
+
+            if (pb < w->pb_max && w->pb_drop < 0) {
+                w->pb_drop = w->pb_max;
+                w->pb_to = pb;
+            }
+
+            w->pa_max = pa > w->pa_max ? pa : w->pa_max;
+            w->pb_max = pb > w->pb_max ? pb : w->pb_max;
+        }
+
+        resp_free(r);
+        msleep(20);
+    }
+
+    return NULL;
+}
+
+
+Test(solo_metrics,
+     a_reload_that_swaps_two_psps_keeps_each_psps_counters_with_it)
+{
+    int          i;
+    long         pa, pb;
+    char        *a, *b;
+    resp_t      *r;
+    pthread_t    th, wt;
+    merchant_t   mh, mw;
+    mt_load_t    l;
+    mt_watch_t   w;
+
+    merchant_new(&mh);
+    merchant_new(&mw);
+
+    a = mt_psp("mt_pa");
+    b = mt_psp("mt_pb");
+
+    gateway_start(&mt_gw, "metrics-swap", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n"
+        "payments_request_timeout 5s;\n"
+        "payments_idempotency_lease 60s;\n"
+        "%s%s", pg_gateway_conninfo(), a, b));
+    gateway_wait_ready(&mt_gw, 10);
+
+    /* before: two calls to mt_pa, three to mt_pb, all answered */
+    for (i = 0; i < 5; i++) {
+        r = mt_register(&mw, i < 2 ? "mt_pa" : "mt_pb");
+        cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+        resp_free(r);
+    }
+
+    mt_counts(&pa, &pb);
+    cr_assert_eq(pa, 2, "mt_pa before the reload: %ld", pa);
+    cr_assert_eq(pb, 3, "mt_pb before the reload: %ld", pb);
+
+    /* every call for mh hangs past mt_pa's timeout */
+    mock_fault(str_printf("{\"match\":\"%s:\",\"hang_ms\":4000}", mh.id));
+
+    memset(&w, 0, sizeof(w));
+    w.pa_max = pa;
+    w.pb_max = pb;
+    w.pa_drop = -1;
+    w.pb_drop = -1;
+    cr_assert_eq(pthread_create(&wt, NULL, mt_watch, &w), 0);
+
+    l.m = &mh;
+    cr_assert_eq(pthread_create(&th, NULL, mt_load, &l), 0);
+
+    /* the six are in flight in the old workers: the lines swapped */
+    msleep(400);
+    gateway_reload(&mt_gw, str_printf("%s%s", a, b),
+                   str_printf("%s%s", b, a));
+
+    /* the old workers' calls still hang: nothing counted has gone */
+    mt_counts(&pa, &pb);
+    cr_assert_geq(pa, 2, "mt_pa's count went back at the reload: %ld", pa);
+    cr_assert_eq(pb, 3, "mt_pb's count changed at the reload: %ld", pb);
+
+    pthread_join(th, NULL);
+
+    for (i = 0; i < 6; i++) {
+        cr_assert_eq(l.status[i], 504, "mt_pa's call %d: %ld", i,
+                     l.status[i]);
+    }
+
+    /* the old workers counted their six timeouts to mt_pa, not to the
+     * PSP that took its place in the list */
+    mt_counts(&pa, &pb);
+    cr_assert_eq(pa, 8, "mt_pa after its calls ended: %ld", pa);
+    cr_assert_eq(pb, 3, "mt_pb after mt_pa's calls ended: %ld", pb);
+    cr_assert_eq(metric_value(mt_gw.origin, "payments_psp_requests_total"
+                              "{psp=\"mt_pa\",result=\"timeout\"}"), 6);
+
+    /* the new workers count into the same series */
+    r = mt_register(&mw, "mt_pb");
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+
+    r = mt_register(&mw, "mt_pa");
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+
+    mt_counts(&pa, &pb);
+    cr_assert_eq(pa, 9, "mt_pa after the reload: %ld", pa);
+    cr_assert_eq(pb, 4, "mt_pb after the reload: %ld", pb);
+
+    w.stop = 1;
+    pthread_join(wt, NULL);
+
+    cr_assert_gt(w.reads, 0);
+    cr_assert_eq(w.pa_drop, -1, "mt_pa's count went from %ld back to %ld",
+                 w.pa_drop, w.pa_to);
+    cr_assert_eq(w.pb_drop, -1, "mt_pb's count went from %ld back to %ld",
+                 w.pb_drop, w.pb_to);
+}
+
+
+/*
+ * Reloads that each bring 31 new PSP names beside "mt_keep": more names
+ * in all than the metrics' table holds at once.  Every reload is taken
+ * (slots of names no longer configured are reused), mt_keep's counts
+ * survive them all, and a new name starts from zero.
+ */
+
+static gateway_t  mt_many;
+
+
+static void
+stop_mt_many(void)
+{
+    gateway_stop(&mt_many);
+}
+
+
+static char *
+mt_generation(int g)
+{
+    int    i;
+    char  *conf;
+
+    conf = strdup("");
+
+    for (i = 0; i < 31; i++) {
+        conf = str_printf("%s%s", conf,
+                          gw_psp_conf(str_printf("mt_g%d_%d", g, i),
+                                      "stripe"));
+    }
+
+    return conf;
+}
+
+
+Test(solo_metrics, reloads_through_more_psp_names_than_the_table_holds_keep_a_psps_counts,
+     .timeout = 120, .fini = stop_mt_many)
+{
+    int          g, i;
+    char        *gen, *next;
+    json_t      *co;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    gen = mt_generation(0);
+    gateway_start(&mt_many, "metrics-many", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 1;\n"
+        "payments_sweeper off;\n"
+        "%s%s", pg_gateway_conninfo(), gw_psp_conf("mt_keep", "stripe"),
+        gen));
+    gateway_wait_ready(&mt_many, 10);
+
+    for (i = 0; i < 2; i++) {
+        co = checkout_new(uid("co"), 1);
+        json_object_set_new(co, "psp", json_string("mt_keep"));
+        r = gateway_send(&mt_many, "POST", PATH_PAYMENTS, &m, uid("key"),
+                         dump(co));
+        cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+        resp_free(r);
+    }
+
+    cr_assert_eq(metric_value(mt_many.origin, "payments_psp_requests_total"
+                              "{psp=\"mt_keep\",result=\"created\"}"), 2);
+
+    /* four generations of other names, each replacing the last */
+    for (g = 1; g <= 4; g++) {
+        next = mt_generation(g);
+        gateway_reload(&mt_many, gen, next);
+        gen = next;
+
+        cr_assert_eq(metric_value(mt_many.origin,
+                                  "payments_psp_requests_total"
+                                  "{psp=\"mt_keep\",result=\"created\"}"),
+                     2, "mt_keep's count lost at reload %d", g);
+        cr_assert_eq(metric_value(mt_many.origin, str_printf(
+                                  "payments_psp_requests_total"
+                                  "{psp=\"mt_g%d_30\",result=\"created\"}",
+                                  g)),
+                     0, "a new PSP inherited counts at reload %d", g);
+    }
+
+    cr_assert(!file_contains(mt_many.error_log, "no metrics slot"));
+
+    co = checkout_new(uid("co"), 1);
+    json_object_set_new(co, "psp", json_string("mt_keep"));
+    r = gateway_send(&mt_many, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     dump(co));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+
+    cr_assert_eq(metric_value(mt_many.origin, "payments_psp_requests_total"
+                              "{psp=\"mt_keep\",result=\"created\"}"), 3);
 }
