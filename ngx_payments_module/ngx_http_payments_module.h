@@ -362,7 +362,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _auth.c        API keys and the worker's key cache; the router calls
  *                  it before a merchant's route.  Calls _pg.c and the
  *                  leaves.
- *   _register.c, _money.c, _views.c, _webhook.c, _metrics.c (GET
+ *   _register.c, _money.c, _read.c, _webhook.c, _metrics.c (GET
  *                  /metrics)
  *                  the route handlers.  Call the limits' hooks (_metrics.c
  *                  their zones' lines), the drivers, _psp_conf.c and the
@@ -378,7 +378,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  POSTs through _curl.c; _metrics.c's counters, _util.c.
  *                  Only _module.c calls it.
  *   _notify_api.c  GET /v1/notifications and POST .../replay: a route
- *                  handler like _views.c.
+ *                  handler like _read.c.
  *   _psp_call.c    what every PSP call does with its answer (metrics,
  *                  the breaker, retries): _register.c and _money.c call
  *                  it; it calls _metrics.c's counters and _breaker.c.
@@ -512,7 +512,7 @@ ngx_int_t ngx_http_payments_auth_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);
 
 
-/* the route handlers: _register.c, _webhook.c, _views.c */
+/* the route handlers: _register.c, _webhook.c, _read.c */
 void ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_order(ngx_http_payments_ctx_t *ctx);
