@@ -444,6 +444,10 @@ const char *ngx_http_payments_event_kind(pay_event_kind_e kind);
  * must finish first); unhold deletes it (data: the ngx_event_t, so that it
  * serves as a pool cleanup handler too) */
 void ngx_http_payments_hold(ngx_event_t *ev, ngx_log_t *log, ngx_msec_t ms);
+/* the data of a timer that has no connection: nginx's debug build logs
+ * ev->data's fd as it adds a timer (ngx_event_ident), as its cache
+ * manager's dumb connection does */
+void ngx_http_payments_timer_data(ngx_event_t *ev);
 void ngx_http_payments_unhold(void *data);
 
 /* what ngx_http_payments_read_file() reads: a secret (at most 4k, mode
