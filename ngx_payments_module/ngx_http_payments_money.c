@@ -889,8 +889,8 @@ ngx_http_payments_op_finished(ngx_http_payments_pg_query_t *q,
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "payments: pay_*_finish \"%s\": answer %s", ctx->nonce,
-                   PQgetvalue(res, 0, 0));
+                   "payments: pay_*_finish \"%s\": answer %s",
+                   ngx_http_payments_op(ctx)->id, PQgetvalue(res, 0, 0));
 
     ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
                                    PQgetvalue(res, 0, 0),
