@@ -29,7 +29,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e e2e-deps fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb chaos notify-receiver-test doc-check
+.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb chaos notify-receiver-test doc-check
 
 all: core mock module reconcile secrets
 
@@ -141,6 +141,15 @@ $(RECEIVER_NPM):
 
 e2e: $(E2E_DEPS)
 	BUILD=$(BUILD) bash ci/e2e.sh
+
+# A representative part of the e2e suite with every gateway at
+# `error_log ... debug`, then the log scan (ci/log-scan-test.sh checks the
+# scan itself): the module's debug lines hold no secret.
+E2E_DEBUG_SUITES = @(registration|webhooks|money_*|notify)/*
+
+e2e-debug: $(E2E_DEPS)
+	bash ci/log-scan-test.sh
+	BUILD=$(BUILD) E2E_DEBUG_LOG=1 E2E_FILTER='$(E2E_DEBUG_SUITES)' bash ci/e2e.sh
 
 # The demo shop (HTTPS via libmicrohttpd + GnuTLS) and the browser journey:
 # a real Chromium through shop, gateway, mock PSP and back (tests/browser/).

@@ -10,6 +10,9 @@
 # directory (it is always kept when something failed).  The run directory
 # is made under $TMPDIR (default /tmp).  E2E_PREFLIGHT=1 only checks that
 # everything the suite runs is there (ci/make-targets-check.sh).
+# E2E_DEBUG_LOG=1 runs every gateway with `error_log ... debug` and ends
+# with the log scan even under E2E_FILTER: the module's debug lines must
+# be there (the route of every request) and hold no secret (`make e2e-debug`).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,7 +69,19 @@ finish() {
         cat "$run/logs/chaos.txt"
     fi
 
-    # Nothing secret in any log line (issue #4): after the whole suite.
+    # Nothing secret in any log line: after the whole suite, or after a
+    # debug run of some suites (the module's debug lines searched as well).
+    if [ "${E2E_DEBUG_LOG:-0}" = 1 ]; then
+        # a debug run with no debug line of the module's proves nothing
+        if ! grep -q '\[debug\] [0-9]*#[0-9]*: \*[0-9]* payments: route ' \
+                "$run/logs/error.log" 2>/dev/null; then
+            echo "e2e: E2E_DEBUG_LOG=1 but error.log has no debug line of the module's" >&2
+            rc=1
+        fi
+        if [ -n "${E2E_FILTER:-}" ]; then
+            bash "$top/ci/log-scan.sh" "$run" || rc=1
+        fi
+    fi
     if [ -z "${E2E_FILTER:-}" ]; then
         bash "$top/ci/log-scan.sh" "$run" || rc=1
         # /metrics after the whole suite (every family has shown up) is
@@ -116,7 +131,9 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-bash "$top/ci/services.sh" start "$run" --asan --workers 2
+log_level=notice
+[ "${E2E_DEBUG_LOG:-0}" = 1 ] && log_level=debug
+bash "$top/ci/services.sh" start "$run" --asan --workers 2 --error-log-level "$log_level"
 # The merchants' endpoint for the notifications suite (tests/e2e/test_notify.c):
 # PAY_TEST_RECEIVER, PAY_TEST_RECEIVER_CONTROL, PAY_TEST_RECEIVER_CA.
 bash "$top/ci/receiver.sh" start "$run"

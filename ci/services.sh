@@ -12,6 +12,8 @@
 #       --public-origin O    payments_public_origin (default https://gw.test.example,
 #                            which tests map to the gateway; "self": the gateway's
 #                            own https://127.0.0.1:PORT, for a browser)
+#       --error-log-level L  nginx's error_log level (default notice; debug
+#                            for the e2e suite's debug run, E2E_DEBUG_LOG=1)
 #       --stable-ports       make demo's fixed ports, each when nothing listens
 #                            on it (else a free one): gateway 9443 (plain 9080,
 #                            limits 9444), mock PSP 9090, PostgreSQL 9432
@@ -33,6 +35,8 @@
 #   PAY_TEST_PGDIR             ci/pg.sh's DIR (PGDATA is its data/)
 #   PAY_TEST_MERCHANT_KEY      a demo merchant's API key (origin https://shop.example)
 #   PAY_TEST_MERCHANT_ID       its merchant id
+#   PAY_TEST_ERROR_LOG_LEVEL   --error-log-level (the harness's own gateways
+#                              log at it too)
 # Source it: `. RUN/env`.
 #
 # A start that fails half-way stops what it started.  Environment:
@@ -50,7 +54,7 @@ die() { echo "services.sh: $*" >&2; exit 1; }
 
 usage() {
     echo "usage: $0 start RUN [--asan] [--workers N] [--lease D] [--template F]" \
-        "[--mock-latency MS] [--public-origin O|self]" >&2
+        "[--mock-latency MS] [--public-origin O|self] [--error-log-level L]" >&2
     echo "       $0 stop RUN" >&2
     echo "       $0 finish RUN RC NAME (stop; remove RUN when RC is 0, unless KEEP_RUN=1)" >&2
     echo "       $0 port [DEFAULT] (prints DEFAULT when free, else a free loopback port)" >&2
@@ -192,7 +196,7 @@ do_start() {
     local run=$1
     shift
     local asan=0 workers=1 lease=20s latency=0 public_origin=https://gw.test.example
-    local stable=''
+    local stable='' log_level=notice
     local template=$top/tests/e2e/nginx.conf.in
     while [ $# -gt 0 ]; do
         case $1 in
@@ -203,6 +207,7 @@ do_start() {
         --mock-latency) latency=$2; shift ;;
         --public-origin) public_origin=$2; shift ;;
         --stable-ports) stable=1 ;;
+        --error-log-level) log_level=$2; shift ;;
         *) usage ;;
         esac
         shift
@@ -354,7 +359,7 @@ do_start() {
     local subst=(
         "RUN=$run" "ROOT=$top" "MODULE=$module" "WORKERS=$workers"
         "USER_DIRECTIVE=$user" "GW_PORT=$gw_port" "PLAIN_PORT=$plain_port"
-        "LIMIT_PORT=$limit_port"
+        "LIMIT_PORT=$limit_port" "ERROR_LOG_LEVEL=$log_level"
         "PG_PORT=$pg_port" "DATABASE=$conninfo" "PUBLIC_ORIGIN=$public_origin"
         "PAYTOKEN_KEY=$run/conf/paytoken.key" "PAYTOKEN_KID=$kid"
         "ENCRYPTION_KEY=$run/conf/encryption.key"
@@ -412,6 +417,7 @@ do_start() {
         envline PAY_TEST_WEBHOOK_SECRET "$run/conf/webhook.secret"
         envline PAY_TEST_MERCHANT_KEY "$key"
         envline PAY_TEST_MERCHANT_ID "$mid"
+        envline PAY_TEST_ERROR_LOG_LEVEL "$log_level"
     } >"$run/env"
     chmod 600 "$run/env"
 

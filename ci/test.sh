@@ -56,7 +56,7 @@ step() {
         f=$((t - p))
         # a runner that died, or failed outside any test
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    elif line=$(grep -E '^(fuzz|browser|deb|prom|docs|demo): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
+    elif line=$(grep -E '^(fuzz|browser|deb|prom|docs|demo|logscan): [0-9]+ passed, [0-9]+ failed' "$log" | tail -1) && [ -n "$line" ]; then
         p=$(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line")
         f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
@@ -151,6 +151,14 @@ fi
 
 skip_if_broken e2e build-module build-mock build-e2e build-reconcile build-secrets ||
     step e2e suite bash ci/e2e.sh
+
+# The log scan against planted logs (a token in a debug line of the
+# module's is found; nginx's own debug lines are not searched), then the
+# registration, webhook, money and notification suites again with every
+# gateway at `error_log ... debug` and the scan after them (~1 min).
+step log-scan-test suite bash ci/log-scan-test.sh
+skip_if_broken e2e-debug build-module build-mock build-e2e build-reconcile build-secrets ||
+    step e2e-debug suite make e2e-debug
 
 # The Debian package (ci/deb-test.sh): make deb, lintian, apt-get install,
 # Debian's nginx on the packaged example with one payment, purge.

@@ -72,6 +72,14 @@ static ngx_http_payments_breakers_t *ngx_http_payments_breakers_get(
     ngx_slab_pool_t **shpool);
 
 
+#if (NGX_DEBUG)
+/* in pay_breaker_state_e order, for the debug log */
+static const char  *ngx_http_payments_breaker_states[] = {
+    "closed", "open", "half-open"
+};
+#endif
+
+
 /* the zone of the cycle the worker runs (set when the worker starts) */
 static ngx_shm_zone_t  *ngx_http_payments_breaker_shm;
 
@@ -352,6 +360,10 @@ ngx_http_payments_breaker_result(ngx_http_payments_psp_t *psp,
     ngx_slab_pool_t                   *shpool;
     pay_breaker_conf_t                 c;
     pay_breaker_state_e                before;
+#if (NGX_DEBUG)
+    uint32_t                           failures;
+    pay_breaker_state_e                state;
+#endif
     ngx_http_payments_breakers_t      *sh;
     ngx_http_payments_breaker_slot_t  *s;
 
@@ -376,8 +388,20 @@ ngx_http_payments_breaker_result(ngx_http_payments_psp_t *psp,
     pay_breaker_result(&s->b, &c, (int) success, (int) probe,
                        (int64_t) ngx_current_msec);
     after = s->b.opens;
+#if (NGX_DEBUG)
+    state = s->b.state;
+    failures = s->b.failures;
+#endif
 
     ngx_shmtx_unlock(&shpool->mutex);
+
+    ngx_log_debug6(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "payments: psp \"%V\" breaker told %s%s: %s -> %s, "
+                   "%uD failures in a row",
+                   &psp->name, success ? "success" : "failure",
+                   probe ? " (probe)" : "",
+                   ngx_http_payments_breaker_states[before],
+                   ngx_http_payments_breaker_states[state], failures);
 
     if (after != opens) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,

@@ -258,6 +258,12 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
         curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, psp->pins);
     }
 
+    /* never the URL (a session's id) nor a header (the credentials) */
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, f->log, 0,
+                   "payments: psp \"%V\" %s, %uz bytes, timeout %M ms",
+                   &psp->name, body ? "POST" : "GET", body ? len : 0,
+                   timeout);
+
     return ngx_http_payments_fetch_go(f);
 
 failed:
@@ -525,6 +531,13 @@ ngx_http_payments_curl_done(void)
                                                     * 1000);
             }
         }
+
+        ngx_log_debug5(NGX_LOG_DEBUG_HTTP, f->log, 0,
+                       "payments: fetch done: %s, status %l, %uz bytes, "
+                       "%M ms, Retry-After %L ms",
+                       f->result == CURLE_OK ? "answered"
+                                             : curl_easy_strerror(f->result),
+                       f->status, f->len, f->elapsed, f->retry_after);
 
         ngx_http_payments_fetch_cancel(f);
 

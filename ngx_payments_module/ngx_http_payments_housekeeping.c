@@ -80,6 +80,7 @@ ngx_http_payments_housekeeping_timer(ngx_cycle_t *cycle, ngx_event_t *ev,
     ngx_event_handler_pt handler, ngx_msec_t after)
 {
     ngx_memzero(ev, sizeof(ngx_event_t));
+    ngx_http_payments_timer_data(ev);
     ev->handler = handler;
     ev->log = cycle->log;
     ev->cancelable = 1;

@@ -20,6 +20,16 @@
 
 static void ngx_http_payments_limit_reserve_end(void *data);
 
+#if (NGX_DEBUG)
+static void ngx_http_payments_limit_debug(ngx_http_request_t *r,
+    ngx_uint_t scope, ngx_shm_zone_t *zone, ngx_str_t *key, ngx_int_t rc,
+    ngx_msec_t wait);
+#define ngx_http_payments_limit_verdict(r, scope, zone, key, rc, wait)       \
+    ngx_http_payments_limit_debug(r, scope, zone, key, rc, wait)
+#else
+#define ngx_http_payments_limit_verdict(r, scope, zone, key, rc, wait)
+#endif
+
 
 /* keys */
 
@@ -255,6 +265,46 @@ ngx_http_payments_limit_reject(ngx_http_request_t *r, ngx_uint_t scope,
 }
 
 
+#if (NGX_DEBUG)
+
+/*
+ * The verdict at debug level, as limit_req logs its own: the scope, the
+ * zone and the bucket's key (bytes outside printable ASCII as \xNN: an
+ * address, a buyer's salted hash; never an e-mail, which is hashed first).
+ */
+
+static void
+ngx_http_payments_limit_debug(ngx_http_request_t *r, ngx_uint_t scope,
+    ngx_shm_zone_t *zone, ngx_str_t *key, ngx_int_t rc, ngx_msec_t wait)
+{
+    u_char      text[256], *p, *last;
+    ngx_uint_t  i;
+
+    p = text;
+    last = text + sizeof(text) - 5;
+
+    for (i = 0; i < key->len && p < last; i++) {
+        if (key->data[i] > 0x20 && key->data[i] < 0x7f
+            && key->data[i] != '"' && key->data[i] != '\\')
+        {
+            *p++ = key->data[i];
+
+        } else {
+            p = ngx_sprintf(p, "\\x%02xd", key->data[i]);
+        }
+    }
+
+    ngx_log_debug6(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: limit %s zone \"%V\" key \"%*s\": %s, wait "
+                   "%M ms", ngx_http_payments_limit_scopes[scope].what,
+                   &zone->shm.name, (size_t) (p - text), text,
+                   rc == NGX_BUSY ? "refused" : "fits",
+                   rc == NGX_BUSY ? wait : 0);
+}
+
+#endif
+
+
 /* hooks */
 
 
@@ -273,7 +323,7 @@ ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
     ngx_int_t                        rc;
     ngx_str_t                        key;
     ngx_uint_t                       scope;
-    ngx_msec_t                       wait;
+    ngx_msec_t                       wait = 0;
     ngx_http_request_t              *r = ctx->request;
     ngx_http_payments_psp_t         *psp;
     ngx_http_payments_limit_rule_t  *rule;
@@ -299,6 +349,9 @@ ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
         rc = ngx_http_payments_limit_failures_locked(z, &key, &wait);
         ngx_shmtx_unlock(&z->shpool->mutex);
 
+        ngx_http_payments_limit_verdict(r, scope, rule->zone, &key, rc,
+                                        wait);
+
         if (rc == NGX_BUSY) {
             goto reject;
         }
@@ -309,9 +362,16 @@ ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
 
     if (rule->zone == NULL
         || ngx_http_payments_limit_sender_key(r, &psp->name, 'h', 0, &key)
-           != NGX_OK
-        || ngx_http_payments_limit_rate(rule, &key, 1, &wait) != NGX_BUSY)
+           != NGX_OK)
     {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_payments_limit_rate(rule, &key, 1, &wait);
+
+    ngx_http_payments_limit_verdict(r, scope, rule->zone, &key, rc, wait);
+
+    if (rc != NGX_BUSY) {
         return NGX_DECLINED;
     }
 
@@ -365,7 +425,7 @@ ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what)
     ngx_int_t                           rc;
     ngx_str_t                           key;
     ngx_uint_t                          html;
-    ngx_msec_t                          wait;
+    ngx_msec_t                          wait = 0;
     ngx_http_request_t                 *r = ctx->request;
     ngx_http_payments_limit_rule_t     *rule;
     ngx_http_payments_limit_zone_t     *z;
@@ -399,6 +459,9 @@ ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what)
             rc = ngx_http_payments_limit_failures_locked(z, &key, &wait);
             ngx_shmtx_unlock(&z->shpool->mutex);
 
+            ngx_http_payments_limit_verdict(r, NGX_HTTP_PAYMENTS_LIMIT_FAILED,
+                                            rule->zone, &key, rc, wait);
+
             if (rc == NGX_BUSY) {
                 rc = ngx_http_discard_request_body(r);
                 if (rc != NGX_OK) {
@@ -421,9 +484,16 @@ ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what)
     key.data = addr;
     key.len = ngx_http_payments_limit_addr(r, addr);
 
-    if (key.len == 0
-        || ngx_http_payments_limit_rate(rule, &key, 1, &wait) != NGX_BUSY)
-    {
+    if (key.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_payments_limit_rate(rule, &key, 1, &wait);
+
+    ngx_http_payments_limit_verdict(r, NGX_HTTP_PAYMENTS_LIMIT_PAGES,
+                                    rule->zone, &key, rc, wait);
+
+    if (rc != NGX_BUSY) {
         return NGX_DECLINED;
     }
 
@@ -443,9 +513,10 @@ ngx_int_t
 ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
 {
     u_char                               addr[16];
+    ngx_int_t                            busy;
     ngx_str_t                            keys[2];
     ngx_uint_t                           i, n, scope[2];
-    ngx_msec_t                           wait;
+    ngx_msec_t                           wait = 0;
     ngx_http_request_t                  *r = ctx->request;
     ngx_http_payments_limit_rule_t      *rules[2];
     ngx_http_payments_limit_loc_conf_t  *lcf;
@@ -486,10 +557,13 @@ ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
      */
 
     for (i = 0; i < n; i++) {
-        if (ngx_http_payments_limit_rate(rules[i], &keys[i], i == n - 1,
-                                         &wait)
-            == NGX_BUSY)
-        {
+        busy = ngx_http_payments_limit_rate(rules[i], &keys[i], i == n - 1,
+                                            &wait);
+
+        ngx_http_payments_limit_verdict(r, scope[i], rules[i]->zone,
+                                        &keys[i], busy, wait);
+
+        if (busy == NGX_BUSY) {
             *rc = ngx_http_payments_limit_reject(r, scope[i],
                       rules[i]->zone, 0, wait,
                       scope[i] == NGX_HTTP_PAYMENTS_LIMIT_CREATE_MERCHANT
@@ -517,7 +591,7 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
     ngx_int_t                            busy;
     ngx_str_t                            key;
     ngx_uint_t                           i;
-    ngx_msec_t                           wait;
+    ngx_msec_t                           wait = 0;
     ngx_http_request_t                  *r = ctx->request;
     ngx_http_payments_limit_ctx_t       *lctx;
     ngx_http_payments_limit_max_t       *m;
@@ -569,6 +643,9 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
             busy = ngx_http_payments_limit_failures_locked(z, &key, &wait);
             ngx_shmtx_unlock(&z->shpool->mutex);
 
+            ngx_http_payments_limit_verdict(r, NGX_HTTP_PAYMENTS_LIMIT_FAILED,
+                                            rule->zone, &key, busy, wait);
+
             if (busy == NGX_BUSY) {
                 *rc = ngx_http_payments_limit_reject(r,
                           NGX_HTTP_PAYMENTS_LIMIT_FAILED, rule->zone, 0, wait,
@@ -599,11 +676,15 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
             key.data = kbuf;
             key.len = p - kbuf;
 
-            if (ngx_http_payments_limit_amount(z, &key, ctx->co.total,
-                                               m[i].max, &lctx->reserved_idx,
-                                               &wait)
-                == NGX_BUSY)
-            {
+            busy = ngx_http_payments_limit_amount(z, &key, ctx->co.total,
+                                                  m[i].max,
+                                                  &lctx->reserved_idx, &wait);
+
+            ngx_http_payments_limit_verdict(r,
+                                            NGX_HTTP_PAYMENTS_LIMIT_AMOUNTS,
+                                            rule->zone, &key, busy, wait);
+
+            if (busy == NGX_BUSY) {
                 *rc = ngx_http_payments_limit_reject(r,
                           NGX_HTTP_PAYMENTS_LIMIT_AMOUNTS, rule->zone, 0,
                           wait, ctx->co.total > m[i].max

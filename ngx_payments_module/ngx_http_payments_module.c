@@ -7,7 +7,7 @@
  * rest, one concern a file (who calls whom: ngx_http_payments_module.h):
  * _router.c (the content handler), _response.c (answers, the request id
  * and the error filters), _util.c (pool strings, configuration files),
- * _auth.c (API keys), _psp_conf.c (payments_psp), _register.c, _views.c,
+ * _auth.c (API keys), _psp_conf.c (payments_psp), _register.c, _read.c,
  * _webhook.c, _limit*.c (the rate limits: directives, zones, hooks,
  * variables), _metrics.c, _housekeeping.c (worker 0's timers), and the
  * event-loop drivers _pg.c and _curl.c.

@@ -373,7 +373,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _auth.c        API keys and the worker's key cache; the router calls
  *                  it before a merchant's route.  Calls _pg.c and the
  *                  leaves.
- *   _register.c, _money.c, _views.c, _webhook.c, _metrics.c (GET
+ *   _register.c, _money.c, _read.c, _webhook.c, _metrics.c (GET
  *                  /metrics)
  *                  the route handlers.  Call the limits' hooks (_metrics.c
  *                  their zones' lines), the drivers, _psp_conf.c and the
@@ -389,7 +389,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  POSTs through _curl.c; _metrics.c's counters, _util.c.
  *                  Only _module.c calls it.
  *   _notify_api.c  GET /v1/notifications and POST .../replay: a route
- *                  handler like _views.c.
+ *                  handler like _read.c.
  *   _psp_call.c    what every PSP call does with its answer (metrics,
  *                  the breaker, retries): _register.c and _money.c call
  *                  it; it calls _metrics.c's counters and _breaker.c.
@@ -455,6 +455,10 @@ const char *ngx_http_payments_event_kind(pay_event_kind_e kind);
  * must finish first); unhold deletes it (data: the ngx_event_t, so that it
  * serves as a pool cleanup handler too) */
 void ngx_http_payments_hold(ngx_event_t *ev, ngx_log_t *log, ngx_msec_t ms);
+/* the data of a timer that has no connection: nginx's debug build logs
+ * ev->data's fd as it adds a timer (ngx_event_ident), as its cache
+ * manager's dumb connection does */
+void ngx_http_payments_timer_data(ngx_event_t *ev);
 void ngx_http_payments_unhold(void *data);
 
 /* what ngx_http_payments_read_file() reads: a secret (at most 4k, mode
@@ -523,7 +527,7 @@ ngx_int_t ngx_http_payments_auth_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);
 
 
-/* the route handlers: _register.c, _webhook.c, _views.c */
+/* the route handlers: _register.c, _webhook.c, _read.c */
 void ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_order(ngx_http_payments_ctx_t *ctx);

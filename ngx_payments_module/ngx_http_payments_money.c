@@ -360,6 +360,13 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
 
     outcome = PQgetvalue(res, 0, 0);
 
+    /* the money checks' verdict (new, resumed, settled, replay, in_use,
+     * exceeds_capture, insufficient_balance, ...) */
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: %s of \"%V\": %s",
+                   op->refund ? "pay_refund_claim" : "pay_payout_claim",
+                   &ctx->object_id, outcome);
+
     /* replay, in_use, reused: answered from the row */
     rc = ngx_http_payments_claim_answer(r, res);
     if (rc != NGX_DECLINED) {
@@ -771,6 +778,11 @@ ngx_http_payments_op_done(ngx_http_payments_fetch_t *f)
         return;
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: psp \"%V\" %s attempt %ui: outcome %d",
+                   &ctx->psp->name, op->refund ? "refund" : "pay-out",
+                   ctx->attempts, (int) res.outcome);
+
     switch (res.outcome) {
 
     case PAY_PSP_CREATED:
@@ -900,6 +912,10 @@ ngx_http_payments_op_finished(ngx_http_payments_pg_query_t *q,
         return;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: pay_*_finish \"%s\": answer %s",
+                   ngx_http_payments_op(ctx)->id, PQgetvalue(res, 0, 0));
+
     ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
                                    PQgetvalue(res, 0, 0),
                                    PQgetvalue(res, 0, 1),
@@ -939,6 +955,11 @@ ngx_http_payments_op_released(ngx_http_payments_pg_query_t *q,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "payments: pay_op_release failed; the lease ends by "
                       "itself");
+
+    } else {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "payments: pay_op_release: lease ended, answer %ui",
+                       ctx->fail_status);
     }
 
     if (ctx->fail_retry_after > 0) {

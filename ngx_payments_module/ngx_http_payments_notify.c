@@ -291,6 +291,11 @@ ngx_http_payments_notify_claimed(ngx_http_payments_pg_query_t *q,
     if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == 9) {
         n = PQntuples(res);
 
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, nt->log, 0,
+                       "payments: pay_notify_claim: %d notifications, %ui "
+                       "in flight, batch %ui", n, nt->inflight,
+                       nt->conf->batch);
+
         for (i = 0; i < n; i++) {
             ngx_http_payments_notify_start(nt, res, i);
         }
@@ -348,6 +353,11 @@ ngx_http_payments_notify_start(ngx_http_payments_notifier_t *nt,
 
     ngx_queue_insert_tail(&nt->deliveries, &d->queue);
     nt->inflight++;
+
+    /* never the URL: a merchant may put a credential in it */
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, nt->log, 0,
+                   "payments: notification %s to endpoint %s: attempt %ui",
+                   d->id, d->endpoint, d->attempts);
 
     /* even when the worker stops meanwhile: the row is claimed (its attempt
      * counted), so it is delivered and recorded now */
@@ -644,6 +654,10 @@ ngx_http_payments_notify_answered(ngx_http_payments_fetch_t *f)
     }
 
     if (f->status >= 200 && f->status < 300) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, d->nt->log, 0,
+                       "payments: notification %s delivered: HTTP %l in "
+                       "%M ms", d->id, f->status, f->elapsed);
+
         d->outcome = NGX_HTTP_PAYMENTS_NOTIFY_DELIVERED;
         ngx_http_payments_notify_record(d, 1, f->status, NULL);
         return;
@@ -695,6 +709,11 @@ ngx_http_payments_notify_record(ngx_http_payments_delivery_t *d,
                      ? NGX_HTTP_PAYMENTS_NOTIFY_REFUSED
                      : NGX_HTTP_PAYMENTS_NOTIFY_FAILED;
     }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, nt->log, 0,
+                   "payments: notification %s: pay_notify_record %s, %s, "
+                   "next attempt in %L ms (-1: none)", d->id,
+                   ok ? "delivered" : "failed", error ? error : "-", retry);
 
     d->params[0] = d->merchant;
     d->params[1] = d->id;
@@ -748,6 +767,10 @@ ngx_http_payments_notify_recorded(ngx_http_payments_pg_query_t *q,
                       "outcome was recorded", d->id);
 
     } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, d->nt->log, 0,
+                       "payments: notification %s recorded: %s", d->id,
+                       PQgetvalue(res, 0, 0));
+
         if (ngx_http_payments_metrics) {
             (void) ngx_atomic_fetch_add(
                            &ngx_http_payments_metrics->notify[d->outcome], 1);

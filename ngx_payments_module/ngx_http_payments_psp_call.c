@@ -64,6 +64,10 @@ ngx_http_payments_psp_tell_breaker(ngx_http_payments_psp_t *psp,
      * told (a last attempt with a few ms left failed for sure, and counted
      * as the PSP failing) */
     if (f->result == CURLE_OPERATION_TIMEDOUT && f->timeout < psp->timeout) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, f->log, 0,
+                       "payments: psp \"%V\" timed out after %M ms, cut "
+                       "short by the deadline: the breaker is not told",
+                       &psp->name, f->timeout);
         return;
     }
 
@@ -90,6 +94,9 @@ ngx_http_payments_psp_retry_later(ngx_http_payments_ctx_t *ctx,
     if (f->status >= 300 && f->status < 500 && f->status != 408
         && f->status != 409 && f->status != 429 && !key_in_use)
     {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "payments: psp \"%V\" answered %l: no retry",
+                       &ctx->psp->name, f->status);
         return NGX_DECLINED;
     }
 
@@ -112,6 +119,13 @@ ngx_http_payments_psp_retry_later(ngx_http_payments_ctx_t *ctx,
             ctx->fail_retry_after = (time_t) ((f->retry_after + 999) / 1000);
         }
 
+        ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "payments: psp \"%V\" attempt %ui failed, no retry: "
+                       "%ui retries allowed, the next in %M ms, %i ms left",
+                       &ctx->psp->name, ctx->attempts, ctx->psp->retries,
+                       backoff,
+                       (ngx_int_t) (ngx_msec_int_t)
+                                   (ctx->deadline - ngx_current_msec));
         return NGX_DECLINED;
     }
 
@@ -130,6 +144,11 @@ ngx_http_payments_psp_retry_later(ngx_http_payments_ctx_t *ctx,
     ctx->retry.data = ctx;
     ctx->retry.log = r->connection->log;
     ngx_add_timer(&ctx->retry, backoff);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: psp \"%V\" attempt %ui failed: retry in %M ms "
+                   "(Retry-After %L ms, -1: none)", &ctx->psp->name,
+                   ctx->attempts, backoff, f->retry_after);
 
     return NGX_OK;
 }

@@ -848,6 +848,10 @@ ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
 
     created = (res->outcome == PAY_PSP_CREATED);
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: registration \"%s\": %s after %ui attempts, "
+                   "pay_finish", ctx->nonce, status, ctx->attempts);
+
     ctx->params[0] = (char *) ctx->merchant.data;
     ctx->params[1] = ctx->idem_key;
     ctx->params[2] = ctx->lease;
@@ -916,6 +920,10 @@ ngx_http_payments_finish_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: pay_finish \"%s\": answer %s", ctx->nonce,
+                   PQgetvalue(res, 0, 0));
+
     ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
                                    PQgetvalue(res, 0, 0),
                                    PQgetvalue(res, 0, 1),
@@ -960,6 +968,11 @@ ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "payments: pay_release failed; the lease ends by "
                       "itself");
+
+    } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "payments: pay_release \"%s\": lease ended, answer "
+                       "%ui", ctx->nonce, ctx->fail_status);
     }
 
     ngx_http_payments_finalize(r, ngx_http_payments_psp_problem(ctx,
@@ -1040,6 +1053,10 @@ ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
         ngx_http_payments_register_release(ctx, ctx->fail_status);
         return;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: pay_abandon \"%s\": claim undone, answer %ui",
+                   ctx->nonce, ctx->fail_status);
 
     /* nothing is stored, so nothing stays reserved either */
     ngx_http_payments_limit_claimed(ctx, NULL);

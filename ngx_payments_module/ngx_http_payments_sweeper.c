@@ -751,6 +751,11 @@ ngx_http_payments_sweep_expiry(ngx_http_payments_sweeper_t *sw,
         return;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sw->log, 0,
+                   "payments: sweeper: checkout \"%s\" expired %T s ago "
+                   "and its grace is over: failed", it->checkout_id,
+                   (time_t) (ngx_time() - it->expires));
+
     ngx_memzero(&sw->ev, sizeof(pay_event_t));
     ngx_snprintf((u_char *) sw->ev.event_id, sizeof(sw->ev.event_id) - 1,
                  "lookup:%s:expired%Z", it->token);
@@ -959,6 +964,10 @@ ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
     ngx_http_payments_sweep_item_t  *it;
 
     it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sw->log, 0,
+                   "payments: sweeper: checkout \"%s\" left as it is: %s",
+                   it->checkout_id, answer);
 
     sw->params[0] = it->merchant_id;
     sw->params[1] = it->checkout_id;

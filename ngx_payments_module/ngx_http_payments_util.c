@@ -475,11 +475,22 @@ ngx_http_payments_token_keys(ngx_pool_t *pool,
 void
 ngx_http_payments_hold(ngx_event_t *ev, ngx_log_t *log, ngx_msec_t ms)
 {
+    ngx_http_payments_timer_data(ev);
     ev->handler = ngx_http_payments_held;
     ev->log = log;
     ev->cancelable = 0;
 
     ngx_add_timer(ev, ms);
+}
+
+
+void
+ngx_http_payments_timer_data(ngx_event_t *ev)
+{
+    static ngx_connection_t  dumb;
+
+    dumb.fd = (ngx_socket_t) -1;
+    ev->data = &dumb;
 }
 
 

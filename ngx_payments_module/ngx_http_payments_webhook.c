@@ -123,6 +123,10 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: webhook from psp \"%V\" verified: %uz bytes, "
+                   "%uz events", &psp->name, ctx->body.len, n);
+
     ctx->nevents = n;
     ctx->next_event = 0;
 

@@ -2089,7 +2089,7 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
     long    port;
     char   *dir, *conf, *pid;
     FILE   *f;
-    const char  *run = env("PAY_TEST_RUN");
+    const char  *level, *run = env("PAY_TEST_RUN");
 
     memset(gw, 0, sizeof(gateway_t));
     gw->workers = workers;
@@ -2105,11 +2105,17 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
     gw->dir = dir;
     gw->error_log = str_printf("%s/logs/%s-error.log", run, name);
 
+    /* the suite's own gateway's level (ci/services.sh --error-log-level) */
+    level = getenv("PAY_TEST_ERROR_LOG_LEVEL");
+    if (level == NULL || level[0] == '\0') {
+        level = "notice";
+    }
+
     conf = str_printf(
         "load_module %s;\n"
         "worker_processes %d;\n"
         "pid %s/nginx.pid;\n"
-        "error_log %s notice;\n"
+        "error_log %s %s;\n"
         "events { worker_connections 256; }\n"
         "http {\n"
         "  access_log %s/logs/%s-access.log;\n"
@@ -2127,7 +2133,7 @@ gateway_start_env(gateway_t *gw, const char *name, int workers,
         "    location / { payments; }\n"
         "  }\n"
         "}\n",
-        gateway_module(), workers, dir, gw->error_log, run, name,
+        gateway_module(), workers, dir, gw->error_log, level, run, name,
         dir, dir, dir, dir, dir,
         env("PAY_TEST_PUBLIC_ORIGIN"), env("PAY_TEST_PAYTOKEN_KEY"),
         env("PAY_TEST_PAYTOKEN_KID"), env("PAY_TEST_ENCRYPTION_KEY"),

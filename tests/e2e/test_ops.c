@@ -222,3 +222,43 @@ Test(merchant_tool, show_says_when_each_key_was_last_used)
     cr_assert(strstr(out, "last used ") != NULL, "%s", out);
     cr_assert(strstr(out, "never used") == NULL, "%s", out);
 }
+
+
+/* A gateway at `error_log ... debug`: nginx's debug build names each timer's
+ * connection as it sets it, so a timer of the module's must carry one. */
+
+static gateway_t  debug_gw;
+
+
+static void
+stop_debug_gw(void)
+{
+    gateway_stop(&debug_gw);
+}
+
+
+TestSuite(debug_log, .timeout = E2E_TIMEOUT, .fini = stop_debug_gw);
+
+
+Test(debug_log, every_worker_serves_and_the_module_logs_the_route)
+{
+    resp_t  *r;
+
+    cr_assert_eq(setenv("PAY_TEST_ERROR_LOG_LEVEL", "debug", 1), 0);
+
+    gateway_start(&debug_gw, "debug", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n%s",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
+
+    gateway_wait_ready(&debug_gw, 10);
+
+    r = gateway_get(&debug_gw, "/healthz");
+    cr_assert_eq(r->status, 200, "%ld (%s) %s", r->status, r->error, r->body);
+
+    cr_assert(!file_contains(debug_gw.error_log, "exited on signal"),
+              "a worker crashed at debug level (see %s)", debug_gw.error_log);
+    cr_assert(file_contains(debug_gw.error_log, "payments: route readyz"),
+              "no debug line of the module's in %s", debug_gw.error_log);
+}

@@ -1,5 +1,5 @@
 /*
- * Unit tests: Stripe webhooks (src/stripe_webhook.c) against PSP_FACTS.md,
+ * Unit tests: Stripe webhooks (src/webhook_stripe.c) against PSP_FACTS.md,
  * one rule per test.  Signatures other than the documented vector are made
  * here with OpenSSL's HMAC so that each hostile header is valid except for
  * the one thing its test is about.

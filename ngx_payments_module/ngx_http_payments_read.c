@@ -2,9 +2,10 @@
 /*
  * Copyright (C) ngx_payments authors
  *
- * Reads: GET /v1/payments/{id}, GET /v1/checkouts/{id} (merchant API),
- * GET /v1/checkouts/{id}/pay?t=... (the shopper's browser), GET /readyz.
- * Status comes from PostgreSQL only.
+ * The GET routes: GET /v1/payments/{id}, GET /v1/checkouts/{id} (merchant
+ * API); GET /v1/checkouts/{id}/pay?t=..., GET /v1/return/{psp}/{id}?t=...,
+ * GET /v1/checkouts/{id}/status?t=... and /v1/static/ (the shopper's
+ * browser); GET /readyz.  Status comes from PostgreSQL only.
  */
 
 
