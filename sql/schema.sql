@@ -2195,6 +2195,20 @@ $$;
 
 
 --
+-- Name: pay_notify_heartbeat(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_heartbeat(p_host text) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    INSERT INTO notify_deliverers AS d (host, seen_at) VALUES (p_host, now())
+    ON CONFLICT (host) DO UPDATE SET seen_at = now();
+    DELETE FROM notify_deliverers d WHERE d.seen_at < now() - interval '7 days';
+$$;
+
+
+--
 -- Name: pay_notify_list(text, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4972,6 +4986,24 @@ CREATE TABLE public.merchants (
 
 
 --
+-- Name: notify_deliverers; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.notify_deliverers (
+    host text NOT NULL,
+    seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notify_deliverers_host_check CHECK (((length(host) >= 1) AND (length(host) <= 255)))
+);
+
+
+--
+-- Name: TABLE notify_deliverers; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.notify_deliverers IS 'hosts whose gateways deliver notifications, and when each was last seen';
+
+
+--
 -- Name: notify_endpoints; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5524,6 +5556,14 @@ ALTER TABLE ONLY public.merchants
 
 ALTER TABLE ONLY public.notifications
     ADD CONSTRAINT notifications_pkey PRIMARY KEY (merchant_id, notification_id);
+
+
+--
+-- Name: notify_deliverers notify_deliverers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notify_deliverers
+    ADD CONSTRAINT notify_deliverers_pkey PRIMARY KEY (host);
 
 
 --
@@ -6637,6 +6677,14 @@ GRANT ALL ON FUNCTION public.pay_notify_claim(p_owner text, p_limit integer, p_l
 
 REVOKE ALL ON FUNCTION public.pay_notify_get(p_merchant text, p_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_notify_get(p_merchant text, p_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_notify_heartbeat(p_host text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_notify_heartbeat(p_host text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_notify_heartbeat(p_host text) TO payments_gateway;
 
 
 --
