@@ -2810,6 +2810,19 @@ $$;
 
 
 --
+-- Name: pay_schema_version(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_schema_version() RETURNS integer
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT coalesce(max(substr(m.version, 1, 3)::integer), 0)
+      FROM schema_migrations m WHERE m.version ~ '^[0-9]{3}_';
+$$;
+
+
+--
 -- Name: pay_sweeper_apply(text, text, text, text, text, text, bigint, text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -6805,6 +6818,14 @@ GRANT ALL ON FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lea
 
 REVOKE ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_schema_version(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_schema_version() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_schema_version() TO payments_gateway;
 
 
 --
