@@ -70,7 +70,7 @@ usage(FILE *f)
 
 
 /* What to do when the key file cannot be opened: the usual causes on a
- * Debian install (the file is root's, mode 0600, or its group's, 0640). */
+ * Debian install: the file is its owner's alone (mode 0600). */
 static const char *
 keyfile_advice(int err)
 {
@@ -92,7 +92,7 @@ keyfile_advice(int err)
 
 
 /* The key file, refused unless it is a regular file of mode 0600 or
- * stricter (0640: a group that may read keys), like nginx refuses it; "-"
+ * stricter, like nginx refuses it; "-"
  * reads it from standard input (a pipe from whoever may read the file). */
 static void
 keyring_load(const char *path, pay_keyring_t *kr)
@@ -127,9 +127,9 @@ keyring_load(const char *path, pay_keyring_t *kr)
                 path);
         }
 
-        if (st.st_mode & 037) {
-            die("the key file %s is readable by others (mode %03o): "
-                "chmod 600 (or 640 with a group that may read keys)",
+        if (st.st_mode & 077) {
+            die("the key file %s is readable by group or others (mode "
+                "%03o): chmod 600, as nginx requires",
                 path, (unsigned) (st.st_mode & 0777));
         }
     }
