@@ -8,6 +8,9 @@
  *   payments-secrets check-endpoint [--allow-loopback] URL
  *   payments-secrets rekey --db CONNINFO --key-file F
  *
+ * --key-file - reads the key file on standard input (but for seal, whose
+ * standard input is the plaintext).
+ *
  * An offline tool: it blocks (getaddrinfo, libpq) as a command line does.
  * It prints a key only in new-key's line and a secret only in new-secret's
  * first line; errors never quote one.
@@ -60,64 +63,133 @@ usage(FILE *f)
           "       " ME " new-secret --key-file FILE --ad ID\n"
           "       " ME " seal --key-file FILE --ad ID   < plaintext\n"
           "       " ME " check-endpoint [--allow-loopback] URL\n"
-          "       " ME " rekey --db CONNINFO --key-file FILE\n", f);
+          "       " ME " rekey --db CONNINFO --key-file FILE\n"
+          "FILE - reads the key file on standard input (not with seal).\n",
+          f);
+}
+
+
+/* What to do when the key file cannot be opened: the usual causes on a
+ * Debian install: the file is its owner's alone (mode 0600). */
+static const char *
+keyfile_advice(int err)
+{
+    switch (err) {
+    case EACCES:
+    case EPERM:
+        return "run this as the key file's owner or a member of its group "
+               "(doc/OPERATIONS.md, \"Install\"), or give the file on "
+               "standard input: --key-file - < FILE";
+    case ENOENT:
+        return "check the path: nginx's payments_encryption_key names it";
+    case ELOOP:
+        return "the key file may not be a symbolic link: name the file "
+               "itself, or give it on standard input: --key-file - < FILE";
+    default:
+        return "check the path and its permissions";
+    }
 }
 
 
 /* The key file, refused unless it is a regular file of mode 0600 or
- * stricter, like nginx refuses it. */
+ * stricter, like nginx refuses it; "-"
+ * reads it from standard input (a pipe from whoever may read the file). */
 static void
 keyring_load(const char *path, pay_keyring_t *kr)
 {
-    int          fd;
+    int          fd, err;
     char        *buf;
-    size_t       bad;
+    size_t       bad, got;
     ssize_t      n;
     struct stat  st;
 
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        die("cannot open the key file %s: %s", path, strerror(errno));
+    if (strcmp(path, "-") == 0) {
+        fd = STDIN_FILENO;
+        path = "on standard input";
+
+    } else {
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            err = errno;
+            die("cannot open the key file %s: %s; %s", path, strerror(err),
+                keyfile_advice(err));
+        }
+
+        if (fstat(fd, &st) != 0) {
+            err = errno;
+            die("the key file %s: %s; %s", path, strerror(err),
+                keyfile_advice(err));
+        }
+
+        if (!S_ISREG(st.st_mode)) {
+            die("the key file %s is not a regular file: name the file "
+                "itself, or give it on standard input: --key-file - < FILE",
+                path);
+        }
+
+        if (st.st_mode & 077) {
+            die("the key file %s is readable by group or others (mode "
+                "%03o): chmod 600, as nginx requires",
+                path, (unsigned) (st.st_mode & 0777));
+        }
     }
 
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        die("the key file %s is not a regular file", path);
-    }
-
-    if (st.st_mode & 077) {
-        die("the key file %s is readable by others (mode %03o): chmod 600",
-            path, (unsigned) (st.st_mode & 0777));
-    }
-
-    if (st.st_size <= 0 || st.st_size > KEYFILE_MAX) {
-        die("the key file %s is empty or larger than %d bytes", path,
-            KEYFILE_MAX);
-    }
-
-    buf = OPENSSL_malloc((size_t) st.st_size);
+    buf = OPENSSL_malloc(KEYFILE_MAX + 1);
     if (buf == NULL) {
         die("out of memory");
     }
 
-    n = read(fd, buf, (size_t) st.st_size);
-    close(fd);
+    got = 0;
 
-    if (n != st.st_size) {
-        die("cannot read the key file %s", path);
+    for ( ;; ) {
+        n = read(fd, buf + got, KEYFILE_MAX + 1 - got);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+
+        if (n < 0) {
+            err = errno;
+            die("cannot read the key file %s: %s; %s", path, strerror(err),
+                keyfile_advice(err));
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        got += (size_t) n;
+
+        if (got > KEYFILE_MAX) {
+            break;
+        }
     }
 
-    if (pay_keyring_parse(kr, buf, (size_t) n, &bad) != 0) {
-        OPENSSL_clear_free(buf, (size_t) st.st_size);
+    if (fd != STDIN_FILENO) {
+        close(fd);
+    }
+
+    if (got == 0 || got > KEYFILE_MAX) {
+        OPENSSL_clear_free(buf, KEYFILE_MAX + 1);
+        die("the key file %s is empty or larger than %d bytes: give the "
+            "file that nginx's payments_encryption_key names", path,
+            KEYFILE_MAX);
+    }
+
+    if (pay_keyring_parse(kr, buf, got, &bad) != 0) {
+        OPENSSL_clear_free(buf, KEYFILE_MAX + 1);
 
         if (bad) {
             die("the key file %s: line %zu is not \"<kid> <base64 of 32 "
-                "bytes>\" (or repeats a kid, or is the ninth key)", path, bad);
+                "bytes>\" (or repeats a kid, or is the ninth key); "
+                "payments-secrets new-key KID makes a line", path, bad);
         }
 
-        die("the key file %s holds no key", path);
+        die("the key file %s holds no key; payments-secrets new-key KID "
+            "makes one", path);
     }
 
-    OPENSSL_clear_free(buf, (size_t) st.st_size);
+    OPENSSL_clear_free(buf, KEYFILE_MAX + 1);
 }
 
 
@@ -234,6 +306,12 @@ cmd_seal(int argc, char **argv)
     pay_keyring_t  kr;
 
     key_and_ad(argc, argv, &file, &ad);
+
+    if (strcmp(file, "-") == 0) {
+        die("seal reads the plaintext on standard input: give the key file "
+            "by its path (--key-file FILE)");
+    }
+
     keyring_load(file, &kr);
 
     n = fread(in, 1, sizeof(in), stdin);

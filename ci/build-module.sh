@@ -19,8 +19,10 @@ src=/usr/share/nginx/src
 # configure writes into its tree: work on a private copy of Debian's.
 tree="$out/nginx-src"
 [ -f "$tree/configure" ] || { rm -rf "$tree"; cp -r "$src" "$tree"; }
-# Reconfigure when the list of sources changes (config globs them).
-srclist=$( (cd "$top" && ls config ngx_payments_module/*.[ch] src/*.c include/payments/*.h; echo "$core_lib") | md5sum)
+# Reconfigure when the list of sources changes (config globs them), or the
+# version or the migrations.
+# config also writes the version and the schema (VERSION, the last migration)
+srclist=$( (cd "$top" && ls config ngx_payments_module/*.[ch] src/*.c include/payments/*.h sql/migrations; cat VERSION; echo "$core_lib") | md5sum)
 if [ ! -f "$out/objs/Makefile" ] || [ "$srclist" != "$(cat "$out/.srclist" 2>/dev/null)" ]; then
     (cd "$tree" && bash -c '. ./conf_flags; ./configure "${NGX_CONF_FLAGS[@]}" --with-compat \
         --add-dynamic-module="$0" --builddir="$1"' "$top" "$out/objs") >"$out/configure.log" 2>&1 \

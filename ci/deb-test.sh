@@ -15,6 +15,10 @@
 #      from /usr/share/ngx-payments/sql, with a merchant made by the
 #      installed /usr/bin/payments-merchant; one payment: registered, paid
 #      through the mock's control API, SUCCESS by its signed webhook
+#   3b. an upgrade: payments_build_info names the version; a newer package
+#      (a copy of this tree, VERSION bumped) installed over it says to run
+#      `service nginx upgrade`; a reload keeps the old module, the
+#      documented command loads the new one (payments_build_info says so)
 #   4. apt-get remove (link disabled, nginx -t still passes), install again
 #      (link back), apt-get purge: no file, no link of the package left
 #
@@ -35,6 +39,10 @@ nginx=/usr/sbin/nginx
 
 passed=0
 failed=0
+# the example's and Debian's: `service nginx upgrade` signals the master
+# whose pid is there
+pidfile=/run/nginx.pid
+pid_ours=0
 run=''
 pgdir=''
 mock_pid=''
@@ -66,8 +74,8 @@ finish() {
 
 stop_services() {
     local pid
-    if [ -n "$run" ] && [ -f "$run/nginx.pid" ]; then
-        pid=$(cat "$run/nginx.pid" 2>/dev/null || true)
+    if [ -n "$run" ] && [ -f "$pidfile" ] && [ "$pid_ours" = 1 ]; then
+        pid=$(cat "$pidfile" 2>/dev/null || true)
         if [ -n "$pid" ]; then
             kill -QUIT "$pid" 2>/dev/null || true
             for _ in $(seq 100); do
@@ -76,7 +84,7 @@ stop_services() {
             done
             kill -KILL "$pid" 2>/dev/null || true
         fi
-        rm -f "$run/nginx.pid"
+        rm -f "$pidfile"
     fi
     if [ -n "$mock_pid" ]; then
         kill -TERM "$mock_pid" 2>/dev/null || true
@@ -266,7 +274,6 @@ check "the mock PSP on $mock" wait_http "$mock/_control/health" || finish
 # in Debian's prefix, /usr/share/nginx/modules -> /usr/lib/nginx/modules.
 sed -e "s|/etc/payments|$run/conf|g" \
     -e "s|/var/log/nginx|$run/logs|g" \
-    -e "s|^pid .*|pid $run/nginx.pid;|" \
     -e "s|payments_database  *\"[^\"]*\"|payments_database \"hostaddr=127.0.0.1 port=$pg_port dbname=payments_pkg user=payments_gateway\"|" \
     -e "s|payments_public_origin .*|payments_public_origin $gw;|" \
     -e "s|url=https://api.stripe.com|url=$mock|" \
@@ -288,6 +295,11 @@ check "the derived configuration keeps the example's module, user and html, and 
 
 ngx=("$nginx" -c "$run/nginx.conf" -e "$run/logs/error.log")
 check "Debian's nginx -t on the derived example" "${ngx[@]}" -t -q
+# its pid in /run/nginx.pid, as the example says: no other nginx may be
+# using it (Debian's service is not running)
+check "no nginx holds $pidfile" \
+    bash -c '[ ! -s "$1" ] || ! kill -0 "$(cat "$1")" 2>/dev/null' _ "$pidfile" || finish
+pid_ours=1
 check "Debian's nginx starts it" "${ngx[@]}"
 check "GET $gw/healthz" wait_http "$gw/healthz" --cacert "$ca" ||
     tail -20 "$run/logs/error.log"
@@ -368,7 +380,68 @@ check "the example's payments_encryption_key seals the PSP token at rest" \
     test "$(psql "$pkgdb" -XAtq -c "SELECT count(*) FROM checkouts WHERE checkout_id = '$co'
         AND psp_token IS NOT NULL AND psp_token <> '$token'")" = 1
 rm -f "$run/conf/auth.hdr"
+
+# --- 3b. an upgrade ---------------------------------------------------------------
+
+# /metrics from loopback from now on (the example allows 10.0.0.0/8 only)
+sed -i 's|allow 10.0.0.0/8;|allow 10.0.0.0/8; allow 127.0.0.1;|' "$run/nginx.conf"
+build_info() {
+    curl -s --cacert "$ca" "$gw/metrics" | grep '^payments_build_info{'
+}
+wait_build_info() {
+    local got=''
+    for _ in $(seq 100); do
+        got=$(build_info)
+        [[ $got == *"version=\"$1\""* ]] && return 0
+        sleep 0.1
+    done
+    echo "payments_build_info: ${got:-none}, not version $1"
+    return 1
+}
+upstream=$(tr -d ' \n' <VERSION)
+schema=$(find sql/migrations -name '[0-9][0-9][0-9]_*.sql' -printf '%f\n' | sort | tail -1 | cut -c1-3)
+check "nginx -s reload; payments_build_info{version=\"$upstream\",schema=\"$schema\"} 1" \
+    bash -c '"$@" -s reload' _ "${ngx[@]}"
+check "payments_build_info names $upstream" wait_build_info "$upstream"
+check "the error log's notice names $upstream and schema $schema" \
+    grep -q "\[notice\].*payments: ngx_payments $upstream (schema $schema)" "$run/logs/error.log"
+
+# A newer package: this tree copied, its version bumped, built alone.
+newer=$upstream+up1
+copy=$run/newer
+mkdir -p "$copy"
+git ls-files -z --cached --others --exclude-standard | grep -zv '^tests/.*/node_modules/' |
+    tar -c --null -T - -f - | tar -x -C "$copy" -f -
+printf '%s\n' "$newer" >"$copy/VERSION"
+{
+    printf 'libnginx-mod-http-payments (%s-1) bookworm; urgency=medium\n\n  * A test build (ci/deb-test.sh).\n\n -- ngx_payments developers <dev@ngx-payments.example.org>  %s\n\n' \
+        "$newer" "$(date -R)"
+    cat packaging/debian/changelog
+} >"$copy/packaging/debian/changelog"
+newdeb=$copy/build/${pkg}_${newer}-1_${arch}.deb
+check "make deb of a copy at version $newer" \
+    bash -c 'make -s -C "$1" BUILD="$1/build" deb >"$1/make.log" 2>&1 && [ -f "$2" ] ||
+             { tail -20 "$1/make.log"; exit 1; }' _ "$copy" "$newdeb"
+upgrade_out=$run/logs/upgrade.log
+check "apt-get install of $newer over $version" \
+    bash -c 'DEBIAN_FRONTEND=noninteractive apt-get -q -y install "$1" >"$2" 2>&1 || { tail "$2"; exit 1; }' \
+    _ "$newdeb" "$upgrade_out"
+check "the install says to run service nginx upgrade" \
+    grep -q "run 'service nginx upgrade'" "$upgrade_out"
+check "NEWS.Debian says service nginx upgrade" \
+    bash -c 'zcat "/usr/share/doc/$1/NEWS.Debian.gz" | grep -q "service nginx upgrade"' _ "$pkg"
+# a reload keeps the module the master loaded
+check "after nginx -s reload the old module still runs ($upstream)" \
+    bash -c '"$@" -s reload' _ "${ngx[@]}"
+sleep 1
+check "payments_build_info still names $upstream" wait_build_info "$upstream"
+# the documented command, on the master whose pid is in /run/nginx.pid
+check "service nginx upgrade" service nginx upgrade
+check "payments_build_info names $newer: the new module runs" wait_build_info "$newer"
+check "GET /readyz after the upgrade" wait_http "$gw/readyz" --cacert "$ca"
 stop_services
+# what is installed now: the newer package
+[ -f "$newdeb" ] && debfile=$newdeb
 
 # --- 4. remove, reinstall, purge ------------------------------------------------
 

@@ -534,6 +534,13 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
 
     ngx_http_payments_out(
+        "# HELP payments_build_info The module this worker runs: its version "
+        "and the schema (last migration) it was built for.\n"
+        "# TYPE payments_build_info gauge\n"
+        "payments_build_info{version=\"%s\",schema=\"%s\"} 1\n",
+        NGX_HTTP_PAYMENTS_VERSION, NGX_HTTP_PAYMENTS_SCHEMA);
+
+    ngx_http_payments_out(
         "# HELP payments_requests_total Requests by route and status class.\n"
         "# TYPE payments_requests_total counter\n");
 

@@ -1224,6 +1224,12 @@ ngx_http_payments_init_module(ngx_cycle_t *cycle)
                sizeof(ngx_http_payments_ring_fp));
     ngx_http_payments_ring_n = ngx_http_payments_ring_next_n;
 
+    /* at every start and reload: which module runs (a reload after an
+     * upgrade keeps the one already loaded: `service nginx upgrade`) */
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "payments: ngx_payments " NGX_HTTP_PAYMENTS_VERSION
+                  " (schema " NGX_HTTP_PAYMENTS_SCHEMA ")");
+
     if (!done) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,

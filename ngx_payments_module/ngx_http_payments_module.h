@@ -17,6 +17,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+/* the version and the schema this build is for (config writes it) */
+#include <ngx_http_payments_build.h>
+
 #include <libpq-fe.h>
 #include <curl/curl.h>
 

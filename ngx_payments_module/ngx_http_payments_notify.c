@@ -26,7 +26,15 @@
  * no socket.  No proxy, no redirects, https only.
  *
  * Logs name the notification and the endpoint, the status or curl's error:
- * never a secret, a signature, a URL's query or a body.
+ * never a secret, a signature, a URL's query or a body.  A failed attempt
+ * is a warning: a receiver that fails is the merchant's to hear about.
+ *
+ * The gauges of /metrics (worker 0, pay_notify_stats) are read by every
+ * gateway with a database, delivering or not: the backlog is the
+ * database's, and a gateway that does not deliver is the one most likely
+ * to be asked about it.  Worker 0 of a delivering gateway also notes its
+ * host in notify_deliverers about once a minute (pay_notify_heartbeat), so
+ * that the tools can tell when no gateway delivers.
  */
 
 
@@ -40,6 +48,7 @@
 
 #define NGX_HTTP_PAYMENTS_NOTIFY_FIRST   500     /* ms after start */
 #define NGX_HTTP_PAYMENTS_NOTIFY_SECRET  256     /* an opened whsec_ */
+#define NGX_HTTP_PAYMENTS_NOTIFY_BEAT    60      /* s between heartbeats */
 
 
 typedef struct ngx_http_payments_notifier_s  ngx_http_payments_notifier_t;
@@ -78,7 +87,11 @@ struct ngx_http_payments_notifier_s {
 
     ngx_http_payments_pg_query_t        claim;
     ngx_http_payments_pg_query_t        stats_query;
+    ngx_http_payments_pg_query_t        beat_query;
     const char                         *params[4];
+    const char                         *beat_params[1];
+    char                                host[NGX_MAXHOSTNAMELEN + 1];
+    time_t                              beat_at;    /* the last one sent */
     char                                limit[NGX_INT_T_LEN + 1];
     char                                lease[NGX_INT_T_LEN + 1];
     char                                owner[NGX_MAXHOSTNAMELEN + 32];
@@ -90,6 +103,8 @@ struct ngx_http_payments_notifier_s {
     ngx_msec_t                          stats_every;
     unsigned                            claiming:1;
     unsigned                            counting:1;
+    unsigned                            beating:1;
+    unsigned                            delivers:1; /* payments_notify on */
     unsigned                            more:1;     /* the last claim was
                                                        full */
 };
@@ -114,6 +129,9 @@ static void ngx_http_payments_notify_done(ngx_http_payments_delivery_t *d);
 static void ngx_http_payments_notify_stats(ngx_event_t *ev);
 static void ngx_http_payments_notify_counted(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static void ngx_http_payments_notify_beat(ngx_http_payments_notifier_t *nt);
+static void ngx_http_payments_notify_beaten(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
 static int ngx_http_payments_notify_prereq(void *data, char *primary_ip,
     char *local_ip, int primary_port, int local_port);
 static curl_socket_t ngx_http_payments_notify_socket(void *data,
@@ -135,14 +153,36 @@ ngx_http_payments_notify_init(ngx_cycle_t *cycle,
 
     ngx_memzero(nt, sizeof(ngx_http_payments_notifier_t));
 
-    if (!pmcf->notify.enable || pmcf->conninfo.len == 0) {
+    if (pmcf->conninfo.len == 0) {
         return NGX_OK;
     }
 
     nt->pmcf = pmcf;
     nt->conf = &pmcf->notify;
     nt->log = cycle->log;
+    nt->delivers = pmcf->notify.enable ? 1 : 0;
     ngx_queue_init(&nt->deliveries);
+
+    /* the gauges: every five rounds, between 1 s and 10 s (interval= has
+     * its default when payments_notify is off) */
+    nt->stats_every = ngx_max(1000, ngx_min(10000, 5 * nt->conf->interval));
+
+    if (ngx_worker == 0) {
+        p = ngx_cpymem(nt->host, cycle->hostname.data,
+                       ngx_min(cycle->hostname.len, NGX_MAXHOSTNAMELEN));
+        *p = '\0';
+
+        nt->stats.handler = ngx_http_payments_notify_stats;
+        nt->stats.data = nt;
+        nt->stats.log = cycle->log;
+        nt->stats.cancelable = 1;
+
+        ngx_add_timer(&nt->stats, NGX_HTTP_PAYMENTS_NOTIFY_FIRST);
+    }
+
+    if (!nt->delivers) {
+        return NGX_OK;
+    }
 
     /* the lease holder: this worker, on this host (a reload's new workers
      * are new holders; the old ones finish and record the rows they hold) */
@@ -164,9 +204,6 @@ ngx_http_payments_notify_init(ngx_cycle_t *cycle,
                      nt->conf->disable_after);
     *p = '\0';
 
-    /* the gauges: every five rounds, between 1 s and 10 s */
-    nt->stats_every = ngx_max(1000, ngx_min(10000, 5 * nt->conf->interval));
-
     nt->timer.handler = ngx_http_payments_notify_round;
     nt->timer.data = nt;
     nt->timer.log = cycle->log;
@@ -174,15 +211,6 @@ ngx_http_payments_notify_init(ngx_cycle_t *cycle,
 
     ngx_add_timer(&nt->timer, NGX_HTTP_PAYMENTS_NOTIFY_FIRST
                               + ngx_worker * 37 % 250);
-
-    if (ngx_worker == 0) {
-        nt->stats.handler = ngx_http_payments_notify_stats;
-        nt->stats.data = nt;
-        nt->stats.log = cycle->log;
-        nt->stats.cancelable = 1;
-
-        ngx_add_timer(&nt->stats, NGX_HTTP_PAYMENTS_NOTIFY_FIRST);
-    }
 
     return NGX_OK;
 }
@@ -679,7 +707,7 @@ ngx_http_payments_notify_answered(ngx_http_payments_fetch_t *f)
                                                                   f->result);
     }
 
-    ngx_log_error(NGX_LOG_INFO, d->nt->log, 0,
+    ngx_log_error(NGX_LOG_WARN, d->nt->log, 0,
                   "payments: notification %s to endpoint %s failed "
                   "(attempt %ui): %s %l", d->id, d->endpoint, d->attempts,
                   error, f->status);
@@ -882,7 +910,59 @@ ngx_http_payments_notify_counted(ngx_http_payments_pg_query_t *q,
                       PQresultErrorMessage(res));
     }
 
-    if (!(ngx_exiting || ngx_terminate || ngx_quit)) {
-        ngx_add_timer(&nt->stats, nt->stats_every);
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (nt->delivers && !nt->beating
+        && ngx_time() - nt->beat_at >= NGX_HTTP_PAYMENTS_NOTIFY_BEAT)
+    {
+        ngx_http_payments_notify_beat(nt);
+    }
+
+    ngx_add_timer(&nt->stats, nt->stats_every);
+}
+
+
+/* worker 0 of a delivering gateway: "this host delivers", about once a
+ * minute; a failure is tried again at the next round of the gauges */
+
+static void
+ngx_http_payments_notify_beat(ngx_http_payments_notifier_t *nt)
+{
+    ngx_memzero(&nt->beat_query, sizeof(ngx_http_payments_pg_query_t));
+    nt->beat_params[0] = nt->host;
+    nt->beat_query.sql = "SELECT pay_notify_heartbeat($1)";
+    nt->beat_query.nparams = 1;
+    nt->beat_query.values = nt->beat_params;
+    nt->beat_query.handler = ngx_http_payments_notify_beaten;
+    nt->beat_query.data = nt;
+    nt->beat_query.log = nt->log;
+
+    if (ngx_http_payments_pg_send(&nt->beat_query) == NGX_OK) {
+        nt->beating = 1;
+    }
+}
+
+
+static void
+ngx_http_payments_notify_beaten(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_notifier_t  *nt = q->data;
+
+    nt->beating = 0;
+
+    if (nt->pmcf == NULL) {
+        return;
+    }
+
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
+        nt->beat_at = ngx_time();
+
+    } else if (res) {
+        ngx_log_error(NGX_LOG_ERR, nt->log, 0,
+                      "payments: pay_notify_heartbeat: %s",
+                      PQresultErrorMessage(res));
     }
 }

@@ -409,10 +409,67 @@ ngx_http_payments_view_open(ngx_http_payments_ctx_t *ctx, PGresult *res,
     "PostgreSQL refuses the gateway's login; likely cause: "
 
 
+#define NGX_HTTP_PAYMENTS_SCHEMA_OLD                                          \
+    "the database schema is older than this module's: run payments-migrate "  \
+    "of this release (doc/OPERATIONS.md, Upgrading)"
+
+
+/* 1 when the database's schema is older than the one this module was built
+ * for: pay_schema_version() is lower, or missing (it came with a later
+ * migration than the database has); the alert at most once a minute */
+
+static ngx_uint_t
+ngx_http_payments_schema_old(ngx_http_request_t *r, PGresult *res)
+{
+    char           *state, db[16];
+    ngx_int_t       have, want;
+    static time_t   said;
+
+    want = ngx_atoi((u_char *) NGX_HTTP_PAYMENTS_SCHEMA,
+                    sizeof(NGX_HTTP_PAYMENTS_SCHEMA) - 1);
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+            return 0;
+        }
+
+        have = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                        PQgetlength(res, 0, 0));
+
+        if (have == NGX_ERROR || have >= want) {
+            return 0;
+        }
+
+        (void) ngx_snprintf((u_char *) db, sizeof(db), "%03i%Z", have);
+
+    } else {
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+        if (state == NULL || ngx_strcmp(state, "42883") != 0) {
+            return 0;
+        }
+
+        (void) ngx_cpystrn((u_char *) db, (u_char *) "unknown", sizeof(db));
+    }
+
+    if (ngx_time() - said >= 60) {
+        said = ngx_time();
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: the database schema is %s, older than %s "
+                      "that this module (" NGX_HTTP_PAYMENTS_VERSION ") was "
+                      "built for: /readyz says 503 until payments-migrate "
+                      "of this release has run", db,
+                      NGX_HTTP_PAYMENTS_SCHEMA);
+    }
+
+    return 1;
+}
+
+
 ngx_int_t
 ngx_http_payments_readyz(ngx_http_payments_ctx_t *ctx)
 {
-    if (ngx_http_payments_query(ctx, "SELECT 1", 0,
+    if (ngx_http_payments_query(ctx, "SELECT pay_schema_version()", 0,
                                 ngx_http_payments_readyz_done)
         != NGX_OK)
     {
@@ -431,6 +488,18 @@ ngx_http_payments_readyz_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     const char               *hint;
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
+
+    if (res != NULL && ngx_http_payments_schema_old(r, res)) {
+        if (ngx_http_payments_add_header(r, "Retry-After", "10") != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_STORE_UNAVAILABLE, 0,
+                                       NGX_HTTP_PAYMENTS_SCHEMA_OLD));
+        return;
+    }
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         hint = ngx_http_payments_pg_down_hint();

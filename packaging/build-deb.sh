@@ -107,6 +107,7 @@ find "$top/html" -maxdepth 1 -type f ! -name README.md -exec install -m 644 {} \
 
 install -m 644 "$deb/copyright" "$stage/usr/share/doc/$pkg/"
 gzip -9n <"$deb/changelog" >"$stage/usr/share/doc/$pkg/changelog.Debian.gz"
+gzip -9n <"$deb/NEWS" >"$stage/usr/share/doc/$pkg/NEWS.Debian.gz"
 install -m 644 "$top/conf/nginx.production.conf" "$stage/usr/share/doc/$pkg/examples/"
 # Prometheus' alerting rules with their unit tests, and a Grafana dashboard
 install -m 644 "$top/conf/prometheus/payments-alerts.yml" \

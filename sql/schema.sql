@@ -2202,6 +2202,20 @@ $$;
 
 
 --
+-- Name: pay_notify_heartbeat(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_heartbeat(p_host text) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    INSERT INTO notify_deliverers AS d (host, seen_at) VALUES (p_host, now())
+    ON CONFLICT (host) DO UPDATE SET seen_at = now();
+    DELETE FROM notify_deliverers d WHERE d.seen_at < now() - interval '7 days';
+$$;
+
+
+--
 -- Name: pay_notify_list(text, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2799,6 +2813,19 @@ BEGIN
           FROM checkouts c
          WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
 END
+$$;
+
+
+--
+-- Name: pay_schema_version(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_schema_version() RETURNS integer
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT coalesce(max(substr(m.version, 1, 3)::integer), 0)
+      FROM schema_migrations m WHERE m.version ~ '^[0-9]{3}_';
 $$;
 
 
@@ -5084,6 +5111,24 @@ COMMENT ON TABLE public.merchants IS 'merchant_id is at most 23 characters so th
 
 
 --
+-- Name: notify_deliverers; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.notify_deliverers (
+    host text NOT NULL,
+    seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notify_deliverers_host_check CHECK (((length(host) >= 1) AND (length(host) <= 255)))
+);
+
+
+--
+-- Name: TABLE notify_deliverers; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.notify_deliverers IS 'hosts whose gateways deliver notifications, and when each was last seen';
+
+
+--
 -- Name: notify_endpoints; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5755,6 +5800,14 @@ ALTER TABLE ONLY public.merchants
 
 ALTER TABLE ONLY public.notifications
     ADD CONSTRAINT notifications_pkey PRIMARY KEY (merchant_id, notification_id);
+
+
+--
+-- Name: notify_deliverers notify_deliverers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notify_deliverers
+    ADD CONSTRAINT notify_deliverers_pkey PRIMARY KEY (host);
 
 
 --
@@ -6871,6 +6924,14 @@ GRANT ALL ON FUNCTION public.pay_notify_get(p_merchant text, p_id text) TO payme
 
 
 --
+-- Name: FUNCTION pay_notify_heartbeat(p_host text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_notify_heartbeat(p_host text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_notify_heartbeat(p_host text) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_notify_list(p_merchant text, p_status text, p_limit integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -6988,6 +7049,14 @@ GRANT ALL ON FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lea
 
 REVOKE ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_schema_version(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_schema_version() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_schema_version() TO payments_gateway;
 
 
 --

@@ -1043,6 +1043,35 @@ two_attempted_undelivered(const merchant_t *m)
 }
 
 
+/* 1 if a line of the log file has both level ("[warn]") and text */
+static int
+log_has_line(const char *path, const char *level, const char *text)
+{
+    char    *all, *line, *next;
+    size_t   len;
+
+    all = file_read(path, &len);
+    if (all == NULL) {
+        return 0;
+    }
+
+    for (line = all; line != NULL && *line != '\0'; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL) {
+            *next++ = '\0';
+        }
+
+        if (strstr(line, level) != NULL && strstr(line, text) != NULL) {
+            free(all);
+            return 1;
+        }
+    }
+
+    free(all);
+    return 0;
+}
+
+
 Test(solo_notify, the_dead_letter_list_fills_after_the_schedule_and_a_replay_delivers)
 {
     size_t       i;
@@ -1096,6 +1125,13 @@ Test(solo_notify, the_dead_letter_list_fills_after_the_schedule_and_a_replay_del
     cr_expect_eq(json_array_size(failed), 1, "%s", dump(failed));
     cr_expect_geq(metric_value(own.origin, "payments_notify_deliveries_total"
                                "{outcome=\"failed\"}"), 1);
+    /* each failed attempt is a warning in the error log, naming the
+     * notification, its endpoint and the status (the tenth: this
+     * gateway's; the first ones were the suite gateway's) */
+    cr_expect(log_has_line(own.error_log, "[warn]", str_printf(
+                  "notification %s to endpoint %s failed (attempt 10): "
+                  "http_status 500", id, ep.id)),
+              "no [warn] line for the failed attempt in %s", own.error_log);
 
     /* another merchant cannot replay it */
     r = notification_replay(own.origin, &other, id);
@@ -1599,12 +1635,18 @@ Test(solo_notify, workers_killed_hard_between_commit_and_delivery_lose_nothing)
  * delivered by the one that starts later. */
 Test(solo_notify, what_commits_while_no_gateway_delivers_is_delivered_later)
 {
+    int          rc;
+    char        *out;
+    double       depth, oldest;
     size_t       k, n;
     paid_t       p[4];
     endpoint_t   ep;
     merchant_t   m;
 
     suite_gateway_stop();
+    /* the suite's gateway delivered until now: as if long ago */
+    db_exec("UPDATE notify_deliverers SET seen_at = now() - interval '1 hour'",
+            0, NULL);
     gateway_start(&own, "notify-off", 1, str_printf(
         "payments_database \"%s\";\n"
         "payments_database_pool 4;\n"
@@ -1628,11 +1670,54 @@ Test(solo_notify, what_commits_while_no_gateway_delivers_is_delivered_later)
     cr_expect_eq(json_array_size(notifications_list(own.origin, &m,
                                                      "status=pending")), n);
 
+    /* the backlog shows in this gateway's gauges, delivery off or not */
+    depth = oldest = -1;
+    for (k = 0; k < 60; k++) {
+        depth = metric_value(own.origin, "payments_notify_queue_depth");
+        oldest = metric_value(own.origin,
+                              "payments_notify_oldest_pending_seconds");
+        if (depth >= (double) n && oldest >= 1) {
+            break;
+        }
+        msleep(250);
+    }
+
+    cr_expect_geq(depth, (double) n, "payments_notify_queue_depth %g with %zu"
+                  " pending and payments_notify off", depth, n);
+    cr_expect_geq(oldest, 1, "payments_notify_oldest_pending_seconds %g",
+                  oldest);
+
+    /* no gateway delivers: add-endpoint says so, and adds the endpoint */
+    rc = endpoint_add_raw(&m, receiver_url(uid("h")),
+                          (const char *[]) { "--allow-loopback", NULL },
+                          &out);
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "warning: no gateway has delivered notifications")
+              != NULL, "add-endpoint did not warn: %s", out);
+
     /* the gateway stopped hard; one that delivers comes up */
     gateway_kill(&own);
     own_gateway("notify-own", KILL_PARAMS);
 
     expect_each_delivered_once(&ep, &m, p, n, own.origin);
+
+    /* it notes its host, and add-endpoint no longer warns */
+    for (k = 0; k < 40; k++) {
+        if (strcmp(db_scalar("SELECT count(*) FROM notify_deliverers WHERE "
+                             "seen_at > now() - interval '1 minute'", 0,
+                             NULL), "0") != 0)
+        {
+            break;
+        }
+        msleep(250);
+    }
+
+    rc = endpoint_add_raw(&m, receiver_url(uid("h")),
+                          (const char *[]) { "--allow-loopback", NULL },
+                          &out);
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "warning:") == NULL,
+              "add-endpoint warned with a gateway delivering: %s", out);
 }
 
 

@@ -3,8 +3,11 @@
  * TLS required, unknown methods.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -261,4 +264,147 @@ Test(debug_log, every_worker_serves_and_the_module_logs_the_route)
               "a worker crashed at debug level (see %s)", debug_gw.error_log);
     cr_assert(file_contains(debug_gw.error_log, "payments: route readyz"),
               "no debug line of the module's in %s", debug_gw.error_log);
+}
+
+
+/* A shell command's standard output and error, and its exit status. */
+static char *
+shell(const char *cmd, int *rc)
+{
+    int      st;
+    char     buf[8192];
+    size_t   n;
+    FILE    *p;
+
+    p = popen(str_printf("%s 2>&1", cmd), "r");
+    cr_assert_not_null(p, "%s", cmd);
+    n = fread(buf, 1, sizeof(buf) - 1, p);
+    buf[n] = '\0';
+    st = pclose(p);
+    *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+
+    return strdup(buf);
+}
+
+
+/* --key-file - reads the key file on standard input, in payments-secrets
+ * and in payments-merchant's endpoint commands: whoever may read the file
+ * pipes it to a tool run by whoever may reach the database. */
+Test(merchant_tool, key_file_dash_reads_standard_input)
+{
+    int          rc;
+    char        *out, *secrets, *tool, *keys, *ep;
+    merchant_t   m;
+
+    secrets = build_file("payments-secrets");
+    tool = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
+    keys = (char *) env("PAY_TEST_ENCRYPTION_KEY");
+
+    out = shell(str_printf("'%s' new-secret --key-file - --ad ep_x < '%s'",
+                           secrets, keys), &rc);
+    cr_expect_eq(rc, 0, "new-secret --key-file -: %s", out);
+    cr_expect(strncmp(out, "whsec_", 6) == 0 && strstr(out, "\nv1.") != NULL,
+              "new-secret --key-file - printed no secret");
+
+    /* seal's standard input is the plaintext: refused, and said why */
+    out = shell(str_printf("echo x | '%s' seal --key-file - --ad ep_x",
+                           secrets), &rc);
+    cr_expect_neq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "--key-file FILE") != NULL, "%s", out);
+
+    merchant_new(&m);
+    ep = receiver_url(uid("h"));
+    out = shell(str_printf("cat '%s' | env -u PAYMENTS_KEY_FILE "
+                           "PAYMENTS_SECRETS='%s' '%s' --db '%s' add-endpoint "
+                           "--id %s --url '%s' --allow-loopback --key-file -",
+                           keys, secrets, tool, env("PAY_TEST_PG"), m.id, ep),
+                &rc);
+    cr_expect_eq(rc, 0, "add-endpoint --key-file -: %s", out);
+    cr_expect(strstr(out, "whsec_") != NULL, "no secret: %s", out);
+    {
+        const char  *p[] = { m.id };
+
+        cr_expect_str_eq(db_scalar("SELECT count(*) FROM notify_endpoints "
+                                   "WHERE merchant_id = $1", 1, p), "1");
+    }
+}
+
+
+/* A key file that cannot be opened: the OS's reason, and what to do. */
+Test(merchant_tool, a_key_file_that_cannot_be_opened_is_named_with_the_reason)
+{
+    int          rc;
+    char        *out, *secrets, *tool, *link;
+    merchant_t   m;
+
+    secrets = build_file("payments-secrets");
+    tool = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
+
+    out = shell(str_printf("'%s' new-secret --key-file /nonexistent/keys "
+                           "--ad ep_x", secrets), &rc);
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "No such file or directory") != NULL, "%s", out);
+    cr_expect(strstr(out, "payments_encryption_key") != NULL, "%s", out);
+
+    /* a symbolic link (/dev/stdin is one) is refused, and the way out
+     * named */
+    link = str_printf("%s/keys-link-%d", env("PAY_TEST_RUN"), (int) getpid());
+    (void) unlink(link);
+    cr_assert_eq(symlink(env("PAY_TEST_ENCRYPTION_KEY"), link), 0);
+    out = shell(str_printf("'%s' new-secret --key-file '%s' --ad ep_x",
+                           secrets, link), &rc);
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "Too many levels of symbolic links") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "--key-file -") != NULL, "%s", out);
+    (void) unlink(link);
+
+    merchant_new(&m);
+    out = shell(str_printf("PAYMENTS_SECRETS='%s' '%s' --db '%s' add-endpoint "
+                           "--id %s --url https://127.0.0.1:9/x "
+                           "--allow-loopback --key-file /nonexistent/keys",
+                           secrets, tool, env("PAY_TEST_PG"), m.id), &rc);
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "No such file or directory") != NULL, "%s", out);
+    cr_expect(strstr(out, "payments_encryption_key") != NULL, "%s", out);
+}
+
+
+/* status: one read-only look at what an operator asks first */
+Test(merchant_tool, status_shows_schema_sweeper_backlogs_and_keys)
+{
+    int          rc;
+    char        *out, *schema;
+    endpoint_t   ep;
+    merchant_t   m;
+    const char  *args[] = { "status", NULL };
+    const char  *dis[] = { "disable-endpoint", "--endpoint", NULL, NULL };
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    dis[2] = ep.id;
+    cr_assert_eq(merchant_toolv(dis, &out), 0, "%s", out);
+
+    rc = merchant_toolv(args, &out);
+    cr_assert_eq(rc, 0, "status: %s", out);
+
+    schema = db_scalar("SELECT lpad(max(substr(version, 1, 3)), 3, '0') "
+                       "FROM schema_migrations WHERE version ~ '^[0-9]{3}_'",
+                       0, NULL);
+    cr_expect(strstr(out, str_printf("schema: %s (last migration %s", schema,
+                                     schema)) != NULL, "%s", out);
+    cr_expect(strstr(out, "sweeper leader: ") != NULL, "%s", out);
+    cr_expect(strstr(out, "checkouts executing: ") != NULL, "%s", out);
+    cr_expect(strstr(out, "notifications: ") != NULL, "%s", out);
+    cr_expect(strstr(out, str_printf("endpoint %s of %s: 0 pending, 0 dead "
+                                     "letters, disabled", ep.id, m.id))
+              != NULL, "the disabled endpoint is not listed: %s", out);
+    cr_expect(strstr(out, "notification deliverers (last 5 minutes): ")
+              != NULL, "%s", out);
+    /* the suite's endpoints are sealed under the suite's key */
+    cr_expect(strstr(out, "encryption key ids in use: ") != NULL
+              && strstr(out, "encryption key ids in use: none") == NULL,
+              "%s", out);
+    cr_expect(strstr(out, "api keys: ") != NULL, "%s", out);
+    cr_expect(strstr(out, "ERROR") == NULL, "%s", out);
 }
