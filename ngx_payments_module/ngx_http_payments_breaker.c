@@ -39,9 +39,8 @@
 
 
 typedef struct {
-    u_char              name[PAY_PSP_NAME_MAX];
-    size_t              len;                /* 0: a free slot */
-    pay_breaker_t       b;
+    ngx_http_payments_slot_name_t   id;     /* first: a named slot */
+    pay_breaker_t                   b;
 } ngx_http_payments_breaker_slot_t;
 
 
@@ -64,8 +63,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_payments_breaker_init_zone(ngx_shm_zone_t *zone,
     void *data);
-static ngx_int_t ngx_http_payments_breaker_configured(
-    ngx_http_payments_main_conf_t *pmcf, ngx_http_payments_breaker_slot_t *s);
 static ngx_http_payments_breaker_slot_t *ngx_http_payments_breaker_slot(
     ngx_http_payments_breakers_t *sh, ngx_http_payments_psp_t *psp);
 static ngx_http_payments_breakers_t *ngx_http_payments_breakers_get(
@@ -124,28 +121,14 @@ ngx_http_payments_breaker_zone(ngx_conf_t *cf,
 }
 
 
-/* 1 when the slot's name is one of the configuration's PSPs */
-static ngx_int_t
-ngx_http_payments_breaker_configured(ngx_http_payments_main_conf_t *pmcf,
-    ngx_http_payments_breaker_slot_t *s)
-{
-    if (pmcf == NULL || s->len == 0) {
-        return 0;
-    }
-
-    return ngx_http_payments_find_psp(pmcf, (char *) s->name, s->len) != NULL;
-}
-
-
 static ngx_int_t
 ngx_http_payments_breaker_init_zone(ngx_shm_zone_t *zone, void *data)
 {
-    ngx_uint_t                         i, j, k;
+    ngx_uint_t                         i, j;
     ngx_slab_pool_t                   *shpool;
     ngx_http_payments_psp_t           *psp;
     ngx_http_payments_breakers_t      *sh;
     ngx_http_payments_breaker_ctx_t   *ctx, *octx = data;
-    ngx_http_payments_breaker_slot_t  *s;
 
     ctx = zone->data;
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
@@ -179,35 +162,10 @@ ngx_http_payments_breaker_init_zone(ngx_shm_zone_t *zone, void *data)
 
     for (i = 0; i < ctx->pmcf->psps->nelts; i++) {
 
-        /* its own slot, kept with its state */
-        for (j = 0; j < NGX_HTTP_PAYMENTS_BREAKER_SLOTS; j++) {
-            s = &sh->slot[j];
-
-            if (s->len == psp[i].name.len
-                && ngx_memcmp(s->name, psp[i].name.data, s->len) == 0)
-            {
-                break;
-            }
-        }
-
-        /* else a free slot, or one whose name neither the running nor
-         * this configuration has (its state forgotten) */
-        for (k = 0; k < 2 && j == NGX_HTTP_PAYMENTS_BREAKER_SLOTS; k++) {
-            for (j = 0; j < NGX_HTTP_PAYMENTS_BREAKER_SLOTS; j++) {
-                s = &sh->slot[j];
-
-                if (k == 0 ? s->len == 0
-                    : (!ngx_http_payments_breaker_configured(ctx->pmcf, s)
-                       && !ngx_http_payments_breaker_configured(
-                              octx ? octx->pmcf : NULL, s)))
-                {
-                    ngx_memzero(s, sizeof(ngx_http_payments_breaker_slot_t));
-                    ngx_memcpy(s->name, psp[i].name.data, psp[i].name.len);
-                    s->len = psp[i].name.len;
-                    break;
-                }
-            }
-        }
+        j = ngx_http_payments_slot_assign(sh->slot,
+                sizeof(ngx_http_payments_breaker_slot_t),
+                NGX_HTTP_PAYMENTS_BREAKER_SLOTS, &psp[i].name,
+                ctx->pmcf->psps, octx ? octx->pmcf->psps : NULL);
 
         if (j == NGX_HTTP_PAYMENTS_BREAKER_SLOTS) {
             /* cannot happen: the two configurations have at most twice
@@ -262,31 +220,10 @@ static ngx_http_payments_breaker_slot_t *
 ngx_http_payments_breaker_slot(ngx_http_payments_breakers_t *sh,
     ngx_http_payments_psp_t *psp)
 {
-    ngx_uint_t                         j;
-    ngx_http_payments_breaker_slot_t  *s;
-
-    if (psp->breaker_slot < NGX_HTTP_PAYMENTS_BREAKER_SLOTS) {
-        s = &sh->slot[psp->breaker_slot];
-
-        if (s->len == psp->name.len
-            && ngx_memcmp(s->name, psp->name.data, s->len) == 0)
-        {
-            return s;
-        }
-    }
-
-    for (j = 0; j < NGX_HTTP_PAYMENTS_BREAKER_SLOTS; j++) {
-        s = &sh->slot[j];
-
-        if (s->len == psp->name.len
-            && ngx_memcmp(s->name, psp->name.data, s->len) == 0)
-        {
-            psp->breaker_slot = j;
-            return s;
-        }
-    }
-
-    return NULL;
+    return ngx_http_payments_slot_find(sh->slot,
+                                       sizeof(ngx_http_payments_breaker_slot_t),
+                                       NGX_HTTP_PAYMENTS_BREAKER_SLOTS,
+                                       &psp->name, &psp->breaker_slot);
 }
 
 

@@ -49,8 +49,6 @@ static ngx_slab_pool_t       *ngx_http_payments_metrics_pool;
 
 static ngx_int_t ngx_http_payments_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static ngx_int_t ngx_http_payments_metrics_configured(ngx_array_t *psps,
-    ngx_http_payments_psp_slot_t *s);
 static ngx_http_payments_psp_stats_t *ngx_http_payments_metrics_slot(
     ngx_http_payments_metrics_t *m, ngx_http_payments_psp_t *psp);
 
@@ -159,40 +157,13 @@ ngx_http_payments_metrics_init_process(ngx_shm_zone_t *zone)
 }
 
 
-/* 1 when the slot's name is one of the configuration's PSPs */
-static ngx_int_t
-ngx_http_payments_metrics_configured(ngx_array_t *psps,
-    ngx_http_payments_psp_slot_t *s)
-{
-    ngx_uint_t                i;
-    ngx_http_payments_psp_t  *psp;
-
-    if (psps == NULL || s->len == 0) {
-        return 0;
-    }
-
-    psp = psps->elts;
-
-    for (i = 0; i < psps->nelts; i++) {
-        if (psp[i].name.len == s->len
-            && ngx_memcmp(psp[i].name.data, s->name, s->len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
 static ngx_int_t
 ngx_http_payments_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_uint_t                        i, j, k;
+    ngx_uint_t                        i, j;
     ngx_slab_pool_t                  *shpool;
     ngx_http_payments_psp_t          *psp;
     ngx_http_payments_metrics_t      *m;
-    ngx_http_payments_psp_slot_t     *s;
     ngx_http_payments_metrics_ctx_t  *ctx, *octx = data;
 
     ctx = shm_zone->data;
@@ -227,35 +198,10 @@ ngx_http_payments_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     for (i = 0; i < ctx->psps->nelts; i++) {
 
-        /* its own slot, kept with its counts */
-        for (j = 0; j < NGX_HTTP_PAYMENTS_PSP_SLOTS; j++) {
-            s = &m->psps[j];
-
-            if (s->len == psp[i].name.len
-                && ngx_memcmp(s->name, psp[i].name.data, s->len) == 0)
-            {
-                break;
-            }
-        }
-
-        /* else a free slot, or one whose name neither the running nor
-         * this configuration has (its counts forgotten) */
-        for (k = 0; k < 2 && j == NGX_HTTP_PAYMENTS_PSP_SLOTS; k++) {
-            for (j = 0; j < NGX_HTTP_PAYMENTS_PSP_SLOTS; j++) {
-                s = &m->psps[j];
-
-                if (k == 0 ? s->len == 0
-                    : (!ngx_http_payments_metrics_configured(ctx->psps, s)
-                       && !ngx_http_payments_metrics_configured(
-                              octx ? octx->psps : NULL, s)))
-                {
-                    ngx_memzero(s, sizeof(ngx_http_payments_psp_slot_t));
-                    ngx_memcpy(s->name, psp[i].name.data, psp[i].name.len);
-                    s->len = psp[i].name.len;
-                    break;
-                }
-            }
-        }
+        j = ngx_http_payments_slot_assign(m->psps,
+                sizeof(ngx_http_payments_psp_slot_t),
+                NGX_HTTP_PAYMENTS_PSP_SLOTS, &psp[i].name, ctx->psps,
+                octx ? octx->psps : NULL);
 
         if (j == NGX_HTTP_PAYMENTS_PSP_SLOTS) {
             /* cannot happen: the two configurations have at most twice
@@ -286,31 +232,14 @@ static ngx_http_payments_psp_stats_t *
 ngx_http_payments_metrics_slot(ngx_http_payments_metrics_t *m,
     ngx_http_payments_psp_t *psp)
 {
-    ngx_uint_t                     j;
     ngx_http_payments_psp_slot_t  *s;
 
-    if (psp->metrics_slot < NGX_HTTP_PAYMENTS_PSP_SLOTS) {
-        s = &m->psps[psp->metrics_slot];
+    s = ngx_http_payments_slot_find(m->psps,
+                                    sizeof(ngx_http_payments_psp_slot_t),
+                                    NGX_HTTP_PAYMENTS_PSP_SLOTS, &psp->name,
+                                    &psp->metrics_slot);
 
-        if (s->len == psp->name.len
-            && ngx_memcmp(s->name, psp->name.data, s->len) == 0)
-        {
-            return &s->stats;
-        }
-    }
-
-    for (j = 0; j < NGX_HTTP_PAYMENTS_PSP_SLOTS; j++) {
-        s = &m->psps[j];
-
-        if (s->len == psp->name.len
-            && ngx_memcmp(s->name, psp->name.data, s->len) == 0)
-        {
-            psp->metrics_slot = j;
-            return &s->stats;
-        }
-    }
-
-    return NULL;
+    return s != NULL ? &s->stats : NULL;
 }
 
 

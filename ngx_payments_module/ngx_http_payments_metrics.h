@@ -137,8 +137,7 @@ typedef struct {
 
 /* a PSP's counters under its name, found by that name (_metrics.c) */
 typedef struct {
-    u_char                          name[PAY_PSP_NAME_MAX];
-    size_t                          len;        /* 0: a free slot */
+    ngx_http_payments_slot_name_t   id;         /* first: a named slot */
     ngx_http_payments_psp_stats_t   stats;
 } ngx_http_payments_psp_slot_t;
 

@@ -34,6 +34,13 @@
 #include <payments/time.h>
 #include <payments/seal.h>
 
+/* the head of a slot a PSP owns by name in a shared table (below) */
+typedef struct {
+    u_char                      name[PAY_PSP_NAME_MAX];
+    size_t                      len;            /* 0: a free slot */
+} ngx_http_payments_slot_name_t;
+
+
 #include "ngx_http_payments_metrics.h"
 
 
@@ -514,6 +521,26 @@ char *ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_payments_psp_t *ngx_http_payments_find_psp(
     ngx_http_payments_main_conf_t *pmcf, const char *name, size_t len);
+
+
+/*
+ * Tables in shared memory whose slots belong to PSPs by name (the circuit
+ * breakers, the per-PSP metrics).  A reload keeps the table, so a PSP keeps
+ * its slot whatever the order of the payments_psp lines, and the old
+ * cycle's workers, draining, still find the slot of the PSP they called.
+ * A table is n slots of size bytes, each starting with this (_util.c).
+ */
+/* ngx_http_payments_slot_name_t: above, before the metrics */
+
+/* name's slot: its own, else a free one, else one whose name neither psps
+ * nor old_psps (NULL: none) has, cleared; n when none is left.  Under the
+ * zone's mutex, at init_zone. */
+ngx_uint_t ngx_http_payments_slot_assign(void *table, size_t size,
+    ngx_uint_t n, ngx_str_t *name, ngx_array_t *psps, ngx_array_t *old_psps);
+/* the slot bearing name: *hint's first, else searched (and *hint set);
+ * NULL when a later reload gave it to another name */
+void *ngx_http_payments_slot_find(void *table, size_t size, ngx_uint_t n,
+    ngx_str_t *name, ngx_uint_t *hint);
 
 
 /* _pg.c: sends sql with ctx->params[0 .. nparams - 1]; as pg_send. */

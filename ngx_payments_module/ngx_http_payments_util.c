@@ -512,3 +512,104 @@ ngx_http_payments_unhold(void *data)
         ngx_del_timer(ev);
     }
 }
+
+
+/* named slots: ngx_http_payments_slot_name_t */
+
+static ngx_int_t
+ngx_http_payments_slot_named(ngx_http_payments_slot_name_t *id,
+    ngx_str_t *name)
+{
+    return id->len == name->len
+           && ngx_memcmp(id->name, name->data, id->len) == 0;
+}
+
+
+static ngx_int_t
+ngx_http_payments_slot_configured(ngx_http_payments_slot_name_t *id,
+    ngx_array_t *psps)
+{
+    ngx_uint_t                i;
+    ngx_http_payments_psp_t  *psp;
+
+    if (psps == NULL || id->len == 0) {
+        return 0;
+    }
+
+    psp = psps->elts;
+
+    for (i = 0; i < psps->nelts; i++) {
+        if (ngx_http_payments_slot_named(id, &psp[i].name)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_uint_t
+ngx_http_payments_slot_assign(void *table, size_t size, ngx_uint_t n,
+    ngx_str_t *name, ngx_array_t *psps, ngx_array_t *old_psps)
+{
+    ngx_uint_t                      j, k;
+    ngx_http_payments_slot_name_t  *id;
+
+    for (j = 0; j < n; j++) {
+        id = (ngx_http_payments_slot_name_t *) ((u_char *) table + j * size);
+
+        if (ngx_http_payments_slot_named(id, name)) {
+            return j;
+        }
+    }
+
+    /* a free slot first, then one whose PSP neither configuration has
+     * (what it held is forgotten) */
+    for (k = 0; k < 2; k++) {
+        for (j = 0; j < n; j++) {
+            id = (ngx_http_payments_slot_name_t *)
+                     ((u_char *) table + j * size);
+
+            if (k == 0 ? id->len == 0
+                : (!ngx_http_payments_slot_configured(id, psps)
+                   && !ngx_http_payments_slot_configured(id, old_psps)))
+            {
+                ngx_memzero(id, size);
+                ngx_memcpy(id->name, name->data, name->len);
+                id->len = name->len;
+                return j;
+            }
+        }
+    }
+
+    return n;
+}
+
+
+void *
+ngx_http_payments_slot_find(void *table, size_t size, ngx_uint_t n,
+    ngx_str_t *name, ngx_uint_t *hint)
+{
+    ngx_uint_t                      j;
+    ngx_http_payments_slot_name_t  *id;
+
+    if (*hint < n) {
+        id = (ngx_http_payments_slot_name_t *)
+                 ((u_char *) table + *hint * size);
+
+        if (ngx_http_payments_slot_named(id, name)) {
+            return id;
+        }
+    }
+
+    for (j = 0; j < n; j++) {
+        id = (ngx_http_payments_slot_name_t *) ((u_char *) table + j * size);
+
+        if (ngx_http_payments_slot_named(id, name)) {
+            *hint = j;
+            return id;
+        }
+    }
+
+    return NULL;
+}

@@ -1127,6 +1127,8 @@ Test(config, the_production_example_passes_nginx_t, .timeout = 60)
     write_file(str_printf("%s/adyen-api.key", c.dir), "AQEyhmfxK0123456789",
                0600);
     write_file(str_printf("%s/adyen-hmac.key", c.dir), ADYEN_HMAC_HEX, 0600);
+    write_file(str_printf("%s/adyen-transfers.key", c.dir),
+               "AQEyhmfxTransfers0123456789", 0600);
     write_file(str_printf("%s/adyen-webhook.htpasswd", c.dir),
                "adyen:$apr1$e2etest$S6A4VpFdxzZAPMEU7N2YQ/\n", 0644);
     write_file(str_printf("%s/encryption.keys", c.dir),
