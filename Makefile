@@ -20,6 +20,7 @@ CORE_HDR  = $(wildcard include/payments/*.h) $(wildcard src/*.h)
 CORE_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core/%.o)
 ASAN_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core-asan/%.o)
 UNIT_SRC  = $(wildcard tests/unit/*.c)
+# the harness (harness.c, the core, and harness_<area>.c) and the test files
 E2E_SRC   = $(filter-out tests/e2e/slow_dns.c,$(wildcard tests/e2e/*.c))
 MOCK_SRC  = $(filter-out tests/mock_psp/test_%.c,$(wildcard tests/mock_psp/*.c))
 # Adyen's OpenAPI documents the mock checks Adyen requests against
@@ -112,7 +113,7 @@ $(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(BUILD)/libpayments.a 
 	bash ci/build-module.sh $(BUILD)/nginx $(BUILD)/libpayments.a
 
 # The core is linked in for seal.h: the suite opens what the gateway sealed
-# with the same key file (tests/e2e/harness.h, "secrets at rest"); libssl for
+# with the same key file (tests/e2e/harness_tokens.h, "secrets at rest"); libssl for
 # the requests a client breaks off by hand (test_request_gone.c).
 $(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h) $(BUILD)/libpayments.a | $(BUILD)/slow_dns.so
 	@mkdir -p $(@D)
