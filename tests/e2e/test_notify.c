@@ -28,9 +28,7 @@
 #include <time.h>
 
 
-/* --- the merchants' endpoint: the receiver, endpoints ------------------- */
-
-/* -- notifications (doc/NOTIFICATIONS.md) ------------------------------------
+/* --- the merchants' endpoint: the receiver (doc/NOTIFICATIONS.md) ----------
  *
  * The merchants' endpoint is ci/receiver.sh's receiver (tests/notify_receiver):
  * HTTPS on loopback, every delivery checked with the standardwebhooks
