@@ -20,8 +20,15 @@ CORE_HDR  = $(wildcard include/payments/*.h) $(wildcard src/*.h)
 CORE_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core/%.o)
 ASAN_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core-asan/%.o)
 UNIT_SRC  = $(wildcard tests/unit/*.c)
+# the harness (harness.c, the core, and harness_<area>.c) and the test files
 E2E_SRC   = $(filter-out tests/e2e/slow_dns.c,$(wildcard tests/e2e/*.c))
-MOCK_SRC  = $(filter-out tests/mock_psp/test_%.c,$(wildcard tests/mock_psp/*.c))
+# The mock's own tests: a client, a webhook receiver, the dialects' helpers
+# (mock_*.c) and a test file per area (test_mock_*.c)
+MOCK_TEST_SRC = $(wildcard tests/mock_psp/test_mock_*.c) tests/mock_psp/mock_client.c \
+                tests/mock_psp/mock_receiver.c tests/mock_psp/mock_dialects.c
+MOCK_TEST_HDR = tests/mock_psp/mock_client.h tests/mock_psp/mock_receiver.h \
+                tests/mock_psp/mock_dialects.h
+MOCK_SRC  = $(filter-out $(MOCK_TEST_SRC),$(wildcard tests/mock_psp/*.c))
 # Adyen's OpenAPI documents the mock checks Adyen requests against
 MOCK_DEFS = -DMOCK_SPEC_DIR='"$(CURDIR)/tests/mock_psp/specs"'
 FUZZ_SRC  = $(wildcard tests/fuzz/fuzz_*.c)
@@ -82,11 +89,11 @@ unit-asan: $(BUILD)/unit_tests-asan
 
 mock: $(BUILD)/mock_psp
 
-$(BUILD)/mock_psp: $(MOCK_SRC) $(wildcard tests/mock_psp/*.h)
+$(BUILD)/mock_psp: $(MOCK_SRC) $(filter-out $(MOCK_TEST_HDR),$(wildcard tests/mock_psp/*.h))
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(MOCK_DEFS) $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
 
-$(BUILD)/mock_psp-asan: $(MOCK_SRC) $(wildcard tests/mock_psp/*.h)
+$(BUILD)/mock_psp-asan: $(MOCK_SRC) $(filter-out $(MOCK_TEST_HDR),$(wildcard tests/mock_psp/*.h))
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) $(MOCK_DEFS) $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
 
@@ -96,7 +103,7 @@ mock-asan: $(BUILD)/mock_psp-asan
 # stops it with SIGTERM and fails on any sanitizer report in its stderr.
 .PHONY: mock-test
 # adyen_hmac.c is linked in too: the tests check it against Adyen's vectors.
-$(BUILD)/mock_psp_tests: tests/mock_psp/test_mock_psp.c tests/mock_psp/adyen_hmac.c tests/mock_psp/adyen_hmac.h
+$(BUILD)/mock_psp_tests: $(MOCK_TEST_SRC) $(MOCK_TEST_HDR) tests/mock_psp/adyen_hmac.c tests/mock_psp/adyen_hmac.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(filter %.c,$^) -lcriterion -lcurl -ljansson -lmicrohttpd -lcrypto -lpthread -o $@
 
@@ -112,7 +119,7 @@ $(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(BUILD)/libpayments.a 
 	bash ci/build-module.sh $(BUILD)/nginx $(BUILD)/libpayments.a
 
 # The core is linked in for seal.h: the suite opens what the gateway sealed
-# with the same key file (tests/e2e/harness.h, "secrets at rest"); libssl for
+# with the same key file (tests/e2e/harness_tokens.h, "secrets at rest"); libssl for
 # the requests a client breaks off by hand (test_request_gone.c).
 $(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h) $(BUILD)/libpayments.a | $(BUILD)/slow_dns.so
 	@mkdir -p $(@D)

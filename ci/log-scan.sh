@@ -2,7 +2,7 @@
 # Searches the gateway's logs (and its /metrics at the end) of a finished run for every secret the run
 # used: the files under RUN/conf that hold secrets, every API key, pay token
 # and PSP token the tests recorded (RUN/secrets-used, see secret_used() in
-# tests/e2e/harness.h), the buyer e-mail the tests send, and the card
+# tests/e2e/harness_merchants.h), the buyer e-mail the tests send, and the card
 # numbers the card-data tests try.  The mock PSP's own log is not ours and
 # is left out.  Prints what kind of value was found where, never the value.
 #

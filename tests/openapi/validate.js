@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Validates doc/openapi.yaml as an OpenAPI 3.1 document, then every answer
-// the e2e suite recorded (tests/e2e/harness.c, PAY_TEST_RECORD: one JSON
+// the e2e suite recorded (tests/e2e/harness_http.c, PAY_TEST_RECORD: one JSON
 // line per answer of the gateway's listeners) against it:
 //   - the path and method are documented (an undocumented path must be a
 //     404 problem, an undocumented method a 404 or 405 problem);

@@ -1,0 +1,58 @@
+/*
+ * The e2e harness's core: the environment, strings and ids, processes,
+ * files.
+ */
+#ifndef E2E_HARNESS_CORE_H
+#define E2E_HARNESS_CORE_H
+
+#include <stddef.h>
+
+
+/* -- environment and strings ---------------------------------------------- */
+
+/* The variable's value; fails the test when it is unset or empty. */
+const char *env(const char *name);
+
+/* printf into a fresh string. */
+char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Whether haystack (len bytes, not NUL-terminated) contains needle. */
+int mem_contains(const char *haystack, size_t len, const char *needle);
+
+/*
+ * A fresh id: prefix "_" pid "_" counter "_" clock, the numbers in fixed
+ * width so that no id is a substring of another (mock fault rules match by
+ * substring).  At most 32 characters for a prefix of at most 6.
+ */
+char *uid(const char *prefix);
+
+void msleep(long ms);
+
+
+/* -- processes --------------------------------------------------------------- */
+
+/*
+ * Runs argv (no shell), stdin from /dev/null; its stdout and stderr are
+ * returned when out is not NULL (else inherited).  Returns the exit
+ * status, or -1.
+ */
+int      run(char *const argv[], char **out);
+
+
+/* -- files ------------------------------------------------------------------- */
+
+/* PAY_TEST_RUN "/" rel */
+char    *run_file(const char *rel);
+
+/* A file the build made: $BUILD (default "build", under PAY_TEST_ROOT unless
+ * absolute) "/" rel, e.g. "payments-secrets". */
+char    *build_file(const char *rel);
+
+/* The whole file, NUL-terminated, or NULL if it cannot be read. */
+char    *file_read(const char *path, size_t *len);
+
+/* 1 if the file contains needle (0 if absent or unreadable). */
+int      file_contains(const char *path, const char *needle);
+
+
+#endif

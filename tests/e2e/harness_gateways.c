@@ -1,0 +1,583 @@
+/*
+ * End-to-end test harness: gateways of a test's own and the suite's nginx.
+ * What it offers: harness_gateways.h.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+
+/* -- more gateways ---------------------------------------------------------- */
+
+long
+free_port(void)
+{
+    long   port;
+    char   buf[32];
+    FILE  *f;
+
+    f = popen(str_printf("bash %s/ci/services.sh port",
+                         env("PAY_TEST_ROOT")), "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(buf, sizeof(buf), f));
+    cr_assert_eq(pclose(f), 0);
+    port = strtol(buf, NULL, 10);
+    cr_assert(port > 0 && port < 65536, "port %s", buf);
+
+    return port;
+}
+
+
+long
+pg_port(void)
+{
+    long         port;
+    const char  *p;
+
+    p = strstr(env("PAY_TEST_PG"), "port=");
+    cr_assert_not_null(p, "no port in PAY_TEST_PG");
+    port = strtol(p + 5, NULL, 10);
+    cr_assert(port > 1 && port < 65536, "PAY_TEST_PG port %ld", port);
+
+    return port;
+}
+
+
+char *
+pg_gateway_conninfo(void)
+{
+    return str_printf("hostaddr=127.0.0.1 port=%ld dbname=payments "
+                      "user=payments_gateway", pg_port());
+}
+
+
+/* the module the suite's own nginx loaded */
+static char *
+gateway_module(void)
+{
+    char  *conf, *p, *end;
+
+    conf = file_read(run_file("nginx.conf"), NULL);
+    cr_assert_not_null(conf);
+    p = strstr(conf, "load_module ");
+    cr_assert_not_null(p);
+    p += strlen("load_module ");
+    end = strchr(p, ';');
+    cr_assert_not_null(end);
+
+    return strndup(p, (size_t) (end - p));
+}
+
+
+char *
+gw_psp_conf(const char *name, const char *dialect)
+{
+    const char  *run = env("PAY_TEST_RUN"), *mock = env("PAY_TEST_MOCK");
+
+    if (strcmp(dialect, "stripe") == 0) {
+        return str_printf(
+            "payments_psp %s dialect=stripe url=%s\n"
+            "    secret_file=%s/conf/psp.secret\n"
+            "    webhook_secret_file=%s/conf/webhook.secret\n"
+            "    hosted=%s stripe_version=2024-06-20\n"
+            "    timeout=1s connect_timeout=1s allow_http;\n",
+            name, mock, run, run, mock);
+    }
+
+    if (strcmp(dialect, "adyen") == 0) {
+        return str_printf(
+            "payments_psp %s dialect=adyen url=%s\n"
+            "    secret_file=%s/conf/adyen.secret\n"
+            "    webhook_secret_file=%s/conf/adyen.hmac\n"
+            "    merchant_account=TestMerchant\n"
+            "    transfers_url=%s/btl/v4\n"
+            "    transfers_secret_file=%s/conf/adyen_transfers.secret\n"
+            "    balance_account=BAPLATFORM00000000001\n"
+            "    hosted=%s timeout=1s connect_timeout=1s allow_http;\n",
+            name, mock, run, run, env("PAY_TEST_MOCK_TRANSFERS"), run,
+            mock);
+    }
+
+    cr_assert_str_eq(dialect, "generic");
+
+    return str_printf(
+        "payments_psp %s dialect=generic url=%s\n"
+        "    secret_file=%s/conf/generic.secret\n"
+        "    webhook_key=mock-es256:es256:%s/conf/generic_jwt.pub\n"
+        "    hosted=%s timeout=1s connect_timeout=1s allow_http;\n",
+        name, mock, run, run, mock);
+}
+
+
+void
+gateway_start(gateway_t *gw, const char *name, int workers,
+    const char *http_conf)
+{
+    gateway_start_env(gw, name, workers, http_conf, NULL);
+}
+
+
+void
+gateway_start_env(gateway_t *gw, const char *name, int workers,
+    const char *http_conf, const char *env_words)
+{
+    int     rc;
+    long    port;
+    char   *dir, *conf, *pid;
+    FILE   *f;
+    const char  *level, *run = env("PAY_TEST_RUN");
+
+    memset(gw, 0, sizeof(gateway_t));
+    gw->workers = workers;
+
+    port = free_port();
+
+    dir = run_file(str_printf("%s-%ld", name, (long) getpid()));
+    cr_assert_eq(mkdir(dir, 0755), 0, "%s", dir);
+
+    /* the worker may run as nobody: the temp dirs must be reachable */
+    cr_assert_eq(chmod(dir, 0755), 0);
+
+    gw->dir = dir;
+    gw->error_log = str_printf("%s/logs/%s-error.log", run, name);
+
+    /* the suite's own gateway's level (ci/services.sh --error-log-level) */
+    level = getenv("PAY_TEST_ERROR_LOG_LEVEL");
+    if (level == NULL || level[0] == '\0') {
+        level = "notice";
+    }
+
+    conf = str_printf(
+        "load_module %s;\n"
+        "worker_processes %d;\n"
+        "pid %s/nginx.pid;\n"
+        "error_log %s %s;\n"
+        "events { worker_connections 256; }\n"
+        "http {\n"
+        "  access_log %s/logs/%s-access.log;\n"
+        "  client_body_temp_path %s/cb; proxy_temp_path %s/p;\n"
+        "  fastcgi_temp_path %s/f; uwsgi_temp_path %s/u; scgi_temp_path %s/s;\n"
+        "  payments_public_origin %s;\n"
+        "  payments_pay_token_key %s kid=%s;\n"
+        "  payments_encryption_key %s;\n"
+        "  payments_html %s/html;\n"
+        "%s\n"
+        "  server {\n"
+        "    listen 127.0.0.1:%ld ssl;\n"
+        "    ssl_certificate %s/conf/tls.crt;\n"
+        "    ssl_certificate_key %s/conf/tls.key;\n"
+        "    location / { payments; }\n"
+        "  }\n"
+        "}\n",
+        gateway_module(), workers, dir, gw->error_log, level, run, name,
+        dir, dir, dir, dir, dir,
+        env("PAY_TEST_PUBLIC_ORIGIN"), env("PAY_TEST_PAYTOKEN_KEY"),
+        env("PAY_TEST_PAYTOKEN_KID"), env("PAY_TEST_ENCRYPTION_KEY"),
+        env("PAY_TEST_ROOT"), http_conf,
+        port, run, run);
+
+    f = fopen(str_printf("%s/nginx.conf", dir), "w");
+    cr_assert_not_null(f);
+    fputs(conf, f);
+    fclose(f);
+
+    rc = system(str_printf("%s%snginx -p %s/ -c %s/nginx.conf -e %s",
+                           env_words ? env_words : "", env_words ? " " : "",
+                           dir, dir, gw->error_log));
+    cr_assert_eq(rc, 0, "nginx \"%s\" did not start (see %s)", name,
+                 gw->error_log);
+
+    pid = file_read(str_printf("%s/nginx.pid", dir), NULL);
+    cr_assert_not_null(pid);
+    gw->pid = (pid_t) strtol(pid, NULL, 10);
+    cr_assert(gw->pid > 1, "nginx.pid: %s", pid);
+
+    gw->origin = str_printf("https://127.0.0.1:%ld", port);
+}
+
+
+/* how often needle occurs in the len bytes at haystack */
+static int
+mem_count(const char *haystack, size_t len, const char *needle)
+{
+    int          n;
+    size_t       nlen = strlen(needle);
+    const char  *p, *end = haystack + len;
+
+    n = 0;
+
+    for (p = haystack; (size_t) (end - p) >= nlen; p++) {
+        p = memmem(p, (size_t) (end - p), needle, nlen);
+        if (p == NULL) {
+            break;
+        }
+
+        n++;
+    }
+
+    return n;
+}
+
+
+void
+gateway_reload(const gateway_t *gw, const char *from, const char *to)
+{
+    int      i;
+    char    *log, *conf, *at, *path;
+    size_t   start, len;
+    FILE    *f;
+
+    log = file_read(gw->error_log, &start);
+    cr_assert_not_null(log);
+    free(log);
+
+    path = str_printf("%s/nginx.conf", gw->dir);
+    conf = file_read(path, NULL);
+    cr_assert_not_null(conf, "%s", path);
+    at = strstr(conf, from);
+    cr_assert_not_null(at, "\"%s\" is not in %s", from, path);
+    *at = '\0';
+
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s%s%s", conf, to, at + strlen(from));
+    fclose(f);
+    free(conf);
+
+    cr_assert_eq(kill(gw->pid, SIGHUP), 0);
+
+    for (i = 0; i < 100; i++) {
+        msleep(50);
+        log = file_read(gw->error_log, &len);
+        cr_assert_not_null(log);
+        cr_assert(len <= start
+                  || !mem_contains(log + start, len - start, "[emerg]"),
+                  "the reload was refused: %s", gw->error_log);
+
+        /* the new workers started and every old one has stopped
+         * accepting (each says so as it closes its listening sockets) */
+        if (len > start
+            && mem_contains(log + start, len - start, "start worker process")
+            && mem_count(log + start, len - start, "gracefully shutting down")
+               >= gw->workers)
+        {
+            free(log);
+            gateway_wait_ready(gw, 10);
+            return;
+        }
+
+        free(log);
+    }
+
+    cr_assert_fail("no reload in %s", gw->error_log);
+}
+
+
+void
+gateway_stop(gateway_t *gw)
+{
+    int  i;
+
+    if (gw->pid <= 0) {
+        return;
+    }
+
+    kill(gw->pid, SIGTERM);
+
+    for (i = 0; i < 100 && kill(gw->pid, 0) == 0; i++) {
+        msleep(100);
+    }
+
+    gw->pid = 0;
+}
+
+
+/* A command's standard output, NUL-terminated (malloc'd), or NULL. */
+static char *
+file_read_cmd(const char *cmd)
+{
+    char    buf[4096];
+    FILE   *f;
+    size_t  n;
+
+    f = popen(cmd, "r");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    pclose(f);
+
+    return strdup(buf);
+}
+
+
+void
+gateway_kill(gateway_t *gw)
+{
+    long   pid;
+    char  *workers, *p, *end;
+
+    if (gw->pid <= 0) {
+        return;
+    }
+
+    /*
+     * The workers' pids first, then the master (so that it cannot start
+     * new workers when the old ones die), then the workers it left.
+     */
+    workers = file_read_cmd(str_printf("pgrep -P %ld", (long) gw->pid));
+    kill(gw->pid, SIGKILL);
+
+    for (p = workers; p && *p; ) {
+        pid = strtol(p, &end, 10);
+        if (end == p) {
+            break;
+        }
+
+        if (pid > 1) {
+            kill((pid_t) pid, SIGKILL);
+        }
+
+        p = end;
+    }
+
+    gw->pid = 0;
+}
+
+
+int
+gateway_kill_workers(const gateway_t *gw)
+{
+    int    i, n;
+    long   w;
+    char  *workers, *p, *end;
+
+    cr_assert(gw->pid > 0, "the gateway does not run");
+
+    /* a master that just started may not have forked yet */
+    workers = NULL;
+    for (i = 0; i < 20; i++) {
+        free(workers);
+        workers = file_read_cmd(str_printf("pgrep -P %ld", (long) gw->pid));
+        if (workers != NULL && workers[0] != '\0') {
+            break;
+        }
+        msleep(100);
+    }
+
+    n = 0;
+
+    for (p = workers; p && *p; p = end) {
+        w = strtol(p, &end, 10);
+        if (end == p) {
+            break;
+        }
+
+        if (w > 1 && kill((pid_t) w, SIGKILL) == 0) {
+            n++;
+        }
+    }
+
+    free(workers);
+    return n;
+}
+
+
+resp_t *
+gateway_send(const gateway_t *gw, const char *method, const char *path,
+    const merchant_t *m, const char *idem_key, const char *body)
+{
+    req_t        rq;
+    const char  *h[4];
+    size_t       n;
+
+    n = 0;
+    h[n++] = str_printf("Authorization: Bearer %s", m->key);
+
+    if (body != NULL) {
+        h[n++] = "Content-Type: application/json";
+        h[n++] = str_printf("Idempotency-Key: %s", idem_key);
+    }
+
+    h[n] = NULL;
+
+    rq.method = method;
+    rq.url = str_printf("%s%s", gw->origin, path);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+void
+gateway_wait_ready(const gateway_t *gw, int seconds)
+{
+    int      i;
+    long     status;
+    resp_t  *r;
+
+    for (i = 0; i < seconds * 10; i++) {
+        r = gateway_get(gw, "/readyz");
+        status = r->status;
+        resp_free(r);
+
+        if (status == 200 && workers_up(gw->origin, gw->workers)) {
+            return;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("%s never became ready in every worker (see %s)",
+                   gw->origin, gw->error_log);
+}
+
+
+resp_t *
+gateway_get(const gateway_t *gw, const char *path)
+{
+    return http_get(str_printf("%s%s", gw->origin, path));
+}
+
+
+long
+gateway_metric(const gateway_t *gw, const char *name)
+{
+    long         v;
+    char        *line;
+    resp_t      *r;
+    const char  *p;
+
+    r = gateway_get(gw, "/metrics");
+    if (r->status != 200 || r->body == NULL) {
+        resp_free(r);
+        return -1;
+    }
+
+    line = str_printf("\n%s ", name);
+    p = strstr(r->body, line);
+    v = p ? strtol(p + strlen(line), NULL, 10) : -1;
+    resp_free(r);
+
+    return v;
+}
+
+
+double
+metric_value(const char *origin, const char *series)
+{
+    double       v;
+    char        *line;
+    resp_t      *r;
+    const char  *p;
+
+    r = http_get(str_printf("%s/metrics", origin != NULL ? origin
+                                                          : env("PAY_TEST_GW")));
+    if (r->status != 200) {
+        resp_free(r);
+        return -1;
+    }
+
+    line = str_printf("\n%s ", series);
+    p = strstr(r->body, line);
+    v = p != NULL ? strtod(p + strlen(line), NULL) : -1;
+
+    free(line);
+    resp_free(r);
+
+    return v;
+}
+
+
+/* -- the suite's own nginx ------------------------------------------------------ */
+
+static pid_t
+suite_gateway_pid(void)
+{
+    long   pid;
+    char  *s;
+
+    s = file_read(run_file("nginx.pid"), NULL);
+    if (s == NULL) {
+        return 0;
+    }
+
+    pid = strtol(s, NULL, 10);
+    free(s);
+
+    return pid > 1 && kill((pid_t) pid, 0) == 0 ? (pid_t) pid : 0;
+}
+
+
+static void suite_gateway_kill(void);
+
+
+void
+suite_gateway_stop(void)
+{
+    int    i;
+    pid_t  pid;
+
+    pid = suite_gateway_pid();
+    if (pid == 0) {
+        return;
+    }
+
+    kill(pid, SIGQUIT);
+
+    for (i = 0; i < 150 && kill(pid, 0) == 0; i++) {
+        msleep(100);
+    }
+
+    if (kill(pid, 0) == 0) {
+        suite_gateway_kill();
+    }
+}
+
+
+static void
+suite_gateway_kill(void)
+{
+    gateway_t  gw;
+
+    memset(&gw, 0, sizeof(gw));
+    gw.pid = suite_gateway_pid();
+
+    if (gw.pid != 0) {
+        gateway_kill(&gw);
+        msleep(300);
+    }
+}
+
+
+void
+suite_gateway_start(void)
+{
+    int          rc;
+    const char  *run;
+
+    if (suite_gateway_pid() == 0) {
+        run = env("PAY_TEST_RUN");
+        rc = system(str_printf("nginx -p %s/ -c %s/nginx.conf -e "
+                               "%s/logs/error.log 2>>%s/logs/error.log",
+                               run, run, run, run));
+        cr_assert_eq(rc, 0, "the suite's nginx did not start again (see "
+                     "%s/logs/error.log)", run);
+    }
+
+    cr_assert(gw_wait_ready(200, 20), "the suite's nginx is not ready");
+}

@@ -1,0 +1,94 @@
+/*
+ * The e2e harness: gateways of a test's own (gateway_start), their
+ * metrics, and the suite's own nginx (solo_* suites).
+ */
+#ifndef E2E_HARNESS_GATEWAYS_H
+#define E2E_HARNESS_GATEWAYS_H
+
+#include <sys/types.h>
+
+#include "harness_http.h"
+#include "harness_merchants.h"
+
+
+/* -- more gateways ---------------------------------------------------------- */
+
+/*
+ * A gateway of the test's own beside the suite's: nginx with the module the
+ * suite's nginx loaded, one worker unless http_conf's caller says more, in
+ * its own directory RUN/<name>-<pid>, logging to RUN/logs/<name>-error.log
+ * (which ci/log-scan.sh searches).  http_conf goes into http {} as is: the
+ * payments_database, payments_psp, payments_sweeper... lines; the server
+ * (TLS on a free loopback port, "location / { payments; }"), the public
+ * origin, the pay-token key and the html are added.  gw_psp_conf() gives the
+ * suite's mock PSP lines under other names.
+ */
+typedef struct {
+    pid_t   pid;
+    char   *origin;         /* https://127.0.0.1:port */
+    char   *error_log;
+    char   *dir;            /* RUN/<name>-<pid>: nginx.conf, nginx.pid */
+    int     workers;
+} gateway_t;
+
+void     gateway_start(gateway_t *gw, const char *name, int workers,
+    const char *http_conf);
+/* The same, nginx started with env_words ("NAME=value ...", for the shell)
+ * in its environment: the master's, which its workers inherit as it is when
+ * they fork (an LD_PRELOAD library stays loaded in them). */
+void     gateway_start_env(gateway_t *gw, const char *name, int workers,
+    const char *http_conf, const char *env_words);
+/* The gateway's nginx.conf with the text from replaced by to (from must
+ * be in it), then SIGHUP: returns once the new workers have started and
+ * answer and every old worker has stopped accepting (a reload nginx
+ * refuses, an [emerg] in its log, fails the test).  The old workers may
+ * still be finishing what they had in flight. */
+void     gateway_reload(const gateway_t *gw, const char *from, const char *to);
+/* SIGTERM, then waits up to 10 s; a no-op when not started */
+void     gateway_stop(gateway_t *gw);
+/* SIGKILL of the master and its workers: a gateway that dies */
+void     gateway_kill(gateway_t *gw);
+/* SIGKILL of its workers only (the master starts new ones): how many */
+int      gateway_kill_workers(const gateway_t *gw);
+resp_t  *gateway_send(const gateway_t *gw, const char *method,
+    const char *path, const merchant_t *m, const char *idem_key,
+    const char *body);
+/* Polls the gateway's /readyz until 200, and /metrics until each of its
+ * workers has a database connection up (/readyz is one worker's answer; a
+ * request another worker takes while its pool still connects is a 503);
+ * fails the test after seconds. */
+void     gateway_wait_ready(const gateway_t *gw, int seconds);
+/* GET path on the gateway, no credentials */
+resp_t  *gateway_get(const gateway_t *gw, const char *path);
+/* the value of an unlabelled metric in the gateway's /metrics, or -1 */
+long     gateway_metric(const gateway_t *gw, const char *name);
+
+/* payments_psp lines for the suite's mock: dialect stripe, adyen or
+ * generic, under the name given. */
+char    *gw_psp_conf(const char *name, const char *dialect);
+
+/* The suite's PostgreSQL port, and the gateway role's conninfo there. */
+long     pg_port(void);
+char    *pg_gateway_conninfo(void);
+
+/* A free loopback port (ci/services.sh port). */
+long     free_port(void);
+
+
+/* The value of one series in GET origin/metrics (NULL: the suite's
+ * gateway): name with its labels as written, e.g.
+ * payments_notify_deliveries_total{outcome="delivered"}; -1 if absent. */
+double   metric_value(const char *origin, const char *series);
+
+
+/* -- the suite's own nginx (solo_* suites only) ----------------------------- */
+
+/* SIGQUIT and wait (its workers finish what they hold; SIGKILL after
+ * 15 s). */
+void     suite_gateway_stop(void);
+/* nginx -p RUN/ -c RUN/nginx.conf, as ci/services.sh started it, when it
+ * does not run; waits for /readyz 200. */
+void     suite_gateway_start(void);
+
+
+#endif

@@ -1,0 +1,202 @@
+/*
+ * End-to-end test harness: the suite's PostgreSQL.
+ * What it offers: harness_pg.h.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+
+/* -- PostgreSQL ------------------------------------------------------------- */
+
+static PGconn  *conn;
+
+
+PGconn *
+db(void)
+{
+    if (conn != NULL && PQstatus(conn) != CONNECTION_OK) {
+        PQfinish(conn);
+        conn = NULL;
+    }
+
+    if (conn == NULL) {
+        conn = PQconnectdb(env("PAY_TEST_PG"));
+        cr_assert_eq(PQstatus(conn), CONNECTION_OK, "PostgreSQL: %s",
+                     PQerrorMessage(conn));
+    }
+
+    return conn;
+}
+
+
+static PGresult *
+db_query(const char *sql, int nparams, const char *const *params)
+{
+    PGresult  *res;
+
+    res = PQexecParams(db(), sql, nparams, NULL, params, NULL, NULL, 0);
+
+    cr_assert(PQresultStatus(res) == PGRES_TUPLES_OK
+              || PQresultStatus(res) == PGRES_COMMAND_OK,
+              "SQL failed: %s\n%s", PQerrorMessage(conn), sql);
+
+    return res;
+}
+
+
+char *
+db_scalar(const char *sql, int nparams, const char *const *params)
+{
+    char      *v;
+    PGresult  *res;
+
+    res = db_query(sql, nparams, params);
+
+    v = NULL;
+    if (PQntuples(res) > 0 && PQnfields(res) > 0
+        && !PQgetisnull(res, 0, 0))
+    {
+        v = strdup(PQgetvalue(res, 0, 0));
+    }
+
+    PQclear(res);
+    return v;
+}
+
+
+void
+db_exec(const char *sql, int nparams, const char *const *params)
+{
+    PQclear(db_query(sql, nparams, params));
+}
+
+
+static int
+pg_ctl_run(const char *action)
+{
+    int          rc;
+    char        *ctl, *log, *out;
+    const char  *data;
+
+    if (conn != NULL) {
+        PQfinish(conn);
+        conn = NULL;
+    }
+
+    data = env("PAY_TEST_PGDATA");
+    ctl = str_printf("%s/pg_ctl",
+                     getenv("PGBIN") ? getenv("PGBIN")
+                                     : "/usr/lib/postgresql/15/bin");
+    log = str_printf("%s/postgres.log", env("PAY_TEST_PGDIR"));
+
+    if (geteuid() == 0) {
+        /* pg_ctl refuses root */
+        char *const  argv[] = {
+            (char *) "runuser", (char *) "-u", (char *) "postgres", (char *) "--",
+            ctl, (char *) "-D", (char *) data, (char *) "-l", log,
+            (char *) "-m", (char *) "fast", (char *) "-w",
+            (char *) "-t", (char *) "60", (char *) action, NULL
+        };
+
+        rc = run(argv, &out);
+
+    } else {
+        char *const  argv[] = {
+            ctl, (char *) "-D", (char *) data, (char *) "-l", log,
+            (char *) "-m", (char *) "fast", (char *) "-w",
+            (char *) "-t", (char *) "60", (char *) action, NULL
+        };
+
+        rc = run(argv, &out);
+    }
+
+    free(out);
+    free(ctl);
+    free(log);
+
+    return rc;
+}
+
+
+int
+pg_running(void)
+{
+    /* pg_ctl status: 0 running, 3 not running */
+    return pg_ctl_run("status") == 0;
+}
+
+
+void
+pg_stop(void)
+{
+    int  rc;
+
+    rc = pg_ctl_run("stop");
+    cr_assert_eq(rc, 0, "pg_ctl stop failed (%d)", rc);
+}
+
+
+void
+pg_start(void)
+{
+    int  rc;
+
+    if (pg_running()) {
+        return;
+    }
+
+    rc = pg_ctl_run("start");
+    cr_assert_eq(rc, 0, "pg_ctl start failed (%d)", rc);
+}
+
+
+/* 1 if the /metrics at origin show each of its workers workers with a
+ * database connection up. */
+int
+workers_up(const char *origin, int workers)
+{
+    int  i;
+
+    for (i = 0; i < workers; i++) {
+        if (metric_value(origin, str_printf("payments_db_pool_connections"
+                                            "{worker=\"%d\",state=\"up\"}", i))
+            < 1)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+gw_wait_ready(long want, int seconds)
+{
+    int      i;
+    long     status;
+    resp_t  *r;
+
+    for (i = 0; i < seconds * 5; i++) {
+        r = gw_get("/readyz");
+        status = r->status;
+        resp_free(r);
+
+        /* ready: in every worker (gateway_wait_ready) */
+        if (status == want
+            && (want != 200
+                || workers_up(env("PAY_TEST_GW"), atoi(env("PAY_TEST_WORKERS")))))
+        {
+            return 1;
+        }
+
+        msleep(200);
+    }
+
+    return 0;
+}

@@ -1,0 +1,149 @@
+/*
+ * The mock PSP after "paid": refunds, transfers, disputes.
+ */
+
+#include "mock_client.h"
+
+
+/* --- after "paid": refunds, transfers, disputes -------------------------- */
+
+/* A paid session's payment intent (static buffer). */
+static const char *
+paid_intent(const char *key, long amount)
+{
+    resp_t       r;
+    char         path[256];
+    const char  *id;
+    static char  pi[64];
+
+    id = create_ok(key, amount);
+
+    snprintf(path, sizeof(path), "/_control/sessions/%s/pay", id);
+    control(&r, "POST", path, NULL);
+    cr_assert(r.status >= 200 && r.status < 300, "pay: %ld %s", r.status,
+              r.body);
+    resp_free(&r);
+
+    snprintf(path, sizeof(path), "/v1/checkout/sessions/%s", id);
+    request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(str(&r, "payment_intent"), "%s", r.body);
+    snprintf(pi, sizeof(pi), "%s", str(&r, "payment_intent"));
+    resp_free(&r);
+
+    cr_assert_eq(strncmp(pi, "pi_", 3), 0, "%s", pi);
+    return pi;
+}
+
+
+MOCK_TEST(stripe_refunds_a_paid_payment_once_per_key_never_beyond_it)
+{
+    resp_t       a, b, r;
+    char         body[512], pi[64];
+    long long    created, requests;
+
+    /* 1000 + 2 x 500 in the session */
+    snprintf(pi, sizeof(pi), "%s", paid_intent("m1:co_rf", 1000));
+
+    snprintf(body, sizeof(body), "payment_intent=%s&amount=1500"
+             "&metadata%%5Bnonce%%5D=m1:rf_1", pi);
+    request(&a, "POST", "/v1/refunds", AUTH_GOOD, "m1:rf_1",
+            "application/x-www-form-urlencoded", body);
+    cr_assert_eq(a.status, 200, "%s", a.body);
+    cr_assert_eq(strncmp(str(&a, "id"), "re_", 3), 0);
+    cr_assert_str_eq(str(&a, "status"), "pending");
+    cr_assert_str_eq(str(&a, "payment_intent"), pi);
+    cr_assert_eq(json_integer_value(json_object_get(a.json, "amount")), 1500);
+
+    /* the same key and body: the same refund, not a second one */
+    request(&b, "POST", "/v1/refunds", AUTH_GOOD, "m1:rf_1",
+            "application/x-www-form-urlencoded", body);
+    cr_assert_eq(b.status, 200);
+    cr_assert(b.replayed);
+    cr_assert_str_eq(str(&b, "id"), str(&a, "id"));
+    registrations("m1:rf_1", &created, &requests);
+    cr_assert_eq(created, 1);
+    resp_free(&b);
+
+    /* 1500 of 2000 refunded: 501 more is refused, 500 is not */
+    snprintf(body, sizeof(body), "payment_intent=%s&amount=501", pi);
+    request(&r, "POST", "/v1/refunds", AUTH_GOOD, "m1:rf_2",
+            "application/x-www-form-urlencoded", body);
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    cr_assert_str_eq(error_field(&r, "code"), "amount_too_large");
+    resp_free(&r);
+
+    snprintf(body, sizeof(body), "payment_intent=%s&amount=500", pi);
+    request(&r, "POST", "/v1/refunds", AUTH_GOOD, "m1:rf_3",
+            "application/x-www-form-urlencoded", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+
+    /* an unknown payment, and no credentials */
+    request(&r, "POST", "/v1/refunds", AUTH_GOOD, "m1:rf_4",
+            "application/x-www-form-urlencoded",
+            "payment_intent=pi_nobody&amount=1");
+    cr_assert_eq(r.status, 400);
+    cr_assert_str_eq(error_field(&r, "code"), "resource_missing");
+    resp_free(&r);
+
+    request(&r, "POST", "/v1/refunds", AUTH_BAD, "m1:rf_5",
+            "application/x-www-form-urlencoded", body);
+    cr_assert_eq(r.status, 401);
+    resp_free(&r);
+
+    resp_free(&a);
+}
+
+
+MOCK_TEST(stripe_transfers_need_a_connected_account)
+{
+    resp_t  r;
+
+    request(&r, "POST", "/v1/transfers", AUTH_GOOD, "m1:pyo_1",
+            "application/x-www-form-urlencoded",
+            "amount=700&currency=usd&destination=ba_1"
+            "&metadata%5Bnonce%5D=m1:pyo_1");
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    cr_assert_str_eq(error_field(&r, "code"), "resource_missing");
+    resp_free(&r);
+
+    request(&r, "POST", "/v1/transfers", AUTH_GOOD, "m1:pyo_2",
+            "application/x-www-form-urlencoded",
+            "amount=700&currency=usd&destination=acct_1X"
+            "&metadata%5Bnonce%5D=m1:pyo_2&transfer_group=m1:pyo_2");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(strncmp(str(&r, "id"), "tr_", 3), 0);
+    cr_assert_str_eq(str(&r, "destination"), "acct_1X");
+    cr_assert_eq(json_integer_value(json_object_get(r.json, "amount")), 700);
+    resp_free(&r);
+}
+
+
+MOCK_TEST(disputes_are_opened_on_paid_payments_and_closed_won_or_lost)
+{
+    resp_t  r;
+    char    body[256], path[256], id[64];
+
+    snprintf(body, sizeof(body), "{\"payment_ref\":\"%s\",\"amount\":300}",
+             paid_intent("m1:co_dp", 1000));
+    control(&r, "POST", "/_control/disputes", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(id, sizeof(id), "%s", str(&r, "id"));
+    cr_assert_eq(strncmp(id, "dp_", 3), 0, "%s", id);
+    resp_free(&r);
+
+    snprintf(path, sizeof(path), "/_control/disputes/%s/close", id);
+    control(&r, "POST", path, "{\"outcome\":\"maybe\"}");
+    cr_assert_eq(r.status, 400);
+    resp_free(&r);
+
+    control(&r, "POST", path, "{\"outcome\":\"lost\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+
+    control(&r, "POST", "/_control/disputes",
+            "{\"payment_ref\":\"pi_nobody\"}");
+    cr_assert_eq(r.status, 404);
+    resp_free(&r);
+}
