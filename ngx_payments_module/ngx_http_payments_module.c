@@ -488,111 +488,75 @@ ngx_http_payments_postconfiguration(ngx_conf_t *cf)
 #define NGX_HTTP_PAYMENTS_METRICS  "/metrics"
 
 
-/* ngx_http_core_find_static_location() on a loc_conf, for one URI */
+/*
+ * The location of a server that serves uri, as nginx picks it: an exact
+ * location of that name, else the longest prefix location the uri starts
+ * with, unless a regex location of the server matches and that prefix is
+ * not "^~".  Found by visiting every static location of the server's tree
+ * (nested ones too: their names are whole URIs, longer than their
+ * parent's) and comparing names; NULL when none serves it.
+ */
 
-static ngx_int_t
-ngx_http_payments_find_static(ngx_http_location_tree_node_t *node,
-    ngx_str_t *uri, void ***loc_conf)
+static void
+ngx_http_payments_visit_static(ngx_http_location_tree_node_t *node,
+    ngx_str_t *uri, ngx_http_core_loc_conf_t **exact,
+    ngx_http_core_loc_conf_t **prefix)
 {
-    u_char     *u;
-    size_t      len, n;
-    ngx_int_t   rc, rv;
+    ngx_http_core_loc_conf_t  *clcf;
 
-    len = uri->len;
-    u = uri->data;
-    rv = NGX_DECLINED;
+    for ( /* void */ ; node != NULL; node = node->right) {
 
-    while (node != NULL) {
-        n = (len <= (size_t) node->len) ? len : node->len;
-
-        rc = ngx_filename_cmp(u, node->name, n);
-
-        if (rc != 0) {
-            node = (rc < 0) ? node->left : node->right;
-            continue;
+        clcf = node->exact;
+        if (clcf != NULL && clcf->name.len == uri->len
+            && ngx_strncmp(clcf->name.data, uri->data, uri->len) == 0)
+        {
+            *exact = clcf;
         }
 
-        if (len > (size_t) node->len) {
-            if (node->inclusive) {
-                *loc_conf = node->inclusive->loc_conf;
-                rv = NGX_AGAIN;
-                node = node->tree;
-                u += n;
-                len -= n;
-                continue;
-            }
-
-            node = node->right;
-            continue;
+        clcf = node->inclusive;
+        if (clcf != NULL && clcf->name.len <= uri->len
+            && ngx_strncmp(clcf->name.data, uri->data, clcf->name.len) == 0
+            && (*prefix == NULL || clcf->name.len > (*prefix)->name.len))
+        {
+            *prefix = clcf;
         }
 
-        if (len == (size_t) node->len) {
-            if (node->exact) {
-                *loc_conf = node->exact->loc_conf;
-                return NGX_OK;
-            }
-
-            *loc_conf = node->inclusive->loc_conf;
-            return NGX_AGAIN;
-        }
-
-        if (len + 1 == (size_t) node->len && node->auto_redirect) {
-            *loc_conf = node->exact ? node->exact->loc_conf
-                                    : node->inclusive->loc_conf;
-            rv = NGX_DONE;
-        }
-
-        node = node->left;
+        ngx_http_payments_visit_static(node->left, uri, exact, prefix);
+        ngx_http_payments_visit_static(node->tree, uri, exact, prefix);
     }
-
-    return rv;
 }
 
 
-/* ngx_http_core_find_location() on a loc_conf: *loc_conf is the answer */
-
-static ngx_int_t
-ngx_http_payments_find_location(ngx_str_t *uri, void ***loc_conf)
+static ngx_http_core_loc_conf_t *
+ngx_http_payments_serving_location(ngx_http_core_loc_conf_t *srv,
+    ngx_str_t *uri)
 {
-    ngx_int_t                  rc;
-    ngx_http_core_loc_conf_t  *pclcf;
+    ngx_http_core_loc_conf_t  *exact, *prefix;
 #if (NGX_PCRE)
-    ngx_uint_t                 noregex;
-    ngx_http_core_loc_conf_t  *clcf, **clcfp;
-
-    noregex = 0;
+    ngx_http_core_loc_conf_t  **re;
 #endif
 
-    pclcf = (*loc_conf)[ngx_http_core_module.ctx_index];
+    exact = NULL;
+    prefix = NULL;
 
-    rc = ngx_http_payments_find_static(pclcf->static_locations, uri,
-                                       loc_conf);
+    ngx_http_payments_visit_static(srv->static_locations, uri, &exact,
+                                   &prefix);
 
-    if (rc == NGX_AGAIN) {
-#if (NGX_PCRE)
-        clcf = (*loc_conf)[ngx_http_core_module.ctx_index];
-        noregex = clcf->noregex;
-#endif
-        rc = ngx_http_payments_find_location(uri, loc_conf);
-    }
-
-    if (rc == NGX_OK || rc == NGX_DONE) {
-        return rc;
+    if (exact != NULL) {
+        return exact;
     }
 
 #if (NGX_PCRE)
-    if (noregex == 0 && pclcf->regex_locations) {
-        for (clcfp = pclcf->regex_locations; *clcfp; clcfp++) {
-            if (ngx_regex_exec((*clcfp)->regex->regex, uri, NULL, 0) >= 0) {
-                *loc_conf = (*clcfp)->loc_conf;
-                (void) ngx_http_payments_find_location(uri, loc_conf);
-                return NGX_OK;
+    if ((prefix == NULL || !prefix->noregex) && srv->regex_locations) {
+        for (re = srv->regex_locations; *re != NULL; re++) {
+            if (ngx_regex_exec((*re)->regex->regex, uri, NULL, 0) >= 0) {
+                return *re;
             }
         }
     }
 #endif
 
-    return rc;
+    return prefix;
 }
 
 
@@ -702,18 +666,20 @@ ngx_http_payments_metrics_guard(ngx_conf_t *cf)
     ngx_str_set(&uri, NGX_HTTP_PAYMENTS_METRICS);
 
     for (s = 0; s < cmcf->servers.nelts; s++) {
-        loc_conf = cscfp[s]->ctx->loc_conf;
-
-        if (ngx_http_payments_find_location(&uri, &loc_conf) == NGX_ERROR) {
+        clcf = ngx_http_payments_serving_location(
+                   cscfp[s]->ctx->loc_conf[ngx_http_core_module.ctx_index],
+                   &uri);
+        if (clcf == NULL) {
             continue;
         }
+
+        loc_conf = clcf->loc_conf;
 
         plcf = loc_conf[ngx_http_payments_module.ctx_index];
         if (plcf->enable != 1 || ngx_http_payments_guarded(cf, loc_conf)) {
             continue;
         }
 
-        clcf = loc_conf[ngx_http_core_module.ctx_index];
         name = &cscfp[s]->server_name;
 
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
