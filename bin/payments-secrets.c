@@ -77,9 +77,10 @@ keyfile_advice(int err)
     switch (err) {
     case EACCES:
     case EPERM:
-        return "run this as the key file's owner or a member of its group "
-               "(doc/OPERATIONS.md, \"Install\"), or give the file on "
-               "standard input: --key-file - < FILE";
+        return "run this as root or the key file's owner (no group may "
+               "read it: nginx refuses such a file; doc/OPERATIONS.md, "
+               "\"Install checklist\"), or give the file on standard "
+               "input: --key-file - < FILE";
     case ENOENT:
         return "check the path: nginx's payments_encryption_key names it";
     case ELOOP:

@@ -2,30 +2,48 @@
 # Checks run functions and bash -c snippets through check():
 # shellcheck disable=SC2317,SC2016
 # The Debian package end to end, on this machine (root: it installs and
-# purges libnginx-mod-http-payments with apt-get):
+# purges libnginx-mod-http-payments with apt-get, and sets the machine up as
+# doc/OPERATIONS.md's install checklist says, then puts it back):
 #
 #   1. make deb; lintian (warnings fail); the .deb's file list
 #   2. apt-get install ./build/libnginx-mod-http-payments_*.deb: the
 #      modules-enabled symlink, and Debian's own /etc/nginx passes nginx -t
 #      with the module loaded
-#   3. Debian's /usr/sbin/nginx runs a configuration derived from the
-#      packaged example (examples/nginx.production.conf: loopback ports, a
-#      self-signed certificate, fresh secrets, the mock PSP), against a test
-#      PostgreSQL database migrated by the installed /usr/bin/payments-migrate
-#      from /usr/share/ngx-payments/sql, with a merchant made by the
-#      installed /usr/bin/payments-merchant; one payment: registered, paid
-#      through the mock's control API, SUCCESS by its signed webhook
+#   3. the install checklist's ```sh blocks, extracted from OPERATIONS.md
+#      and run as written (by root; as the users payments, postgres,
+#      www-data and payments-reconcile where they say so), step by step,
+#      with the checks of what each made: Debian's PostgreSQL 15 cluster
+#      "main" (started by the checklist's `service postgresql start`), the
+#      roles, the peer map, the keys, the reconciliation (its unit's
+#      command as its user: no systemd here, so `systemctl` lines are left
+#      out), the example's files in /etc/nginx under Debian's stock
+#      nginx.conf, started by `service nginx restart`, the backups, and
+#      the smoke test's payment paid through the mock PSP.  What the
+#      operator does by hand is done between the blocks: the PSP's secrets
+#      (the mock's), a self-signed certificate, the edits of step 7
+#      (loopback ports, the mock instead of Stripe, no Adyen); the
+#      example's origin https://pay.example.com becomes this run's.
 #   3b. an upgrade: payments_build_info names the version; a newer package
 #      (a copy of this tree, VERSION bumped) installed over it says to run
 #      `service nginx upgrade`; a reload keeps the old module, the
 #      documented command loads the new one (payments_build_info says so)
-#   4. apt-get remove (link disabled, nginx -t still passes), install again
-#      (link back), apt-get purge: no file, no link of the package left
+#   4. apt-get remove: the link disabled, the removal names the files
+#      still using payments directives, nginx -t fails until the
+#      checklist's "Removing the package" block has run, then passes;
+#      install again (link back), apt-get purge: no file, no link of the
+#      package left, and what the docs say purge leaves is there
+#
+# The machine must not have an install of its own: no /etc/payments, no
+# users payments or payments-reconcile, no such roles or database in the
+# cluster 15/main.  At exit everything the checklist made is taken away,
+# pg_hba.conf and pg_ident.conf restored, the cluster stopped again if it
+# was, Debian's default site enabled again if it was.
 #
 # Prints "deb: N passed, N failed" last (counted by ci/test.sh); exit status
-# non-zero when anything failed.  Everything listens on loopback ports picked
-# at run time.  Environment: BUILD (default build), DEB_TEST_KEEP=1 keeps the
-# run directory (/tmp/ngx-payments-deb.*).
+# non-zero when anything failed.  The mock PSP and the gateway listen on
+# loopback ports picked at run time; PostgreSQL on the cluster's own 5432.
+# Environment: BUILD (default build), DEB_TEST_KEEP=1 keeps the run
+# directory (/tmp/ngx-payments-deb.*).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,7 +52,6 @@ build=${BUILD:-build}
 case $build in /*) ;; *) build=$top/$build ;; esac
 pkg=libnginx-mod-http-payments
 link=/etc/nginx/modules-enabled/50-mod-http-payments.conf
-example=/usr/share/doc/$pkg/examples/nginx.production.conf
 nginx=/usr/sbin/nginx
 
 passed=0
@@ -44,7 +61,9 @@ failed=0
 pidfile=/run/nginx.pid
 pid_ours=0
 run=''
-pgdir=''
+touched_system=0
+pg_was=''
+default_site=0
 mock_pid=''
 installed_by_us=0
 
@@ -91,17 +110,43 @@ stop_services() {
         wait "$mock_pid" 2>/dev/null || true
         mock_pid=''
     fi
-    if [ -n "$pgdir" ] && [ -d "$pgdir" ]; then
-        bash "$top/ci/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true
-        cp "$pgdir/postgres.log" "$run/logs/" 2>/dev/null || true
-        rm -rf "$pgdir"
-        pgdir=''
+}
+
+# What the checklist made, taken away; what it changed, put back.
+restore_system() {
+    local u
+    [ "$touched_system" = 1 ] || return 0
+    rm -f /etc/nginx/conf.d/payments.conf /etc/nginx/conf.d/payments.conf.disabled \
+        /etc/nginx/sites-available/payments /etc/nginx/sites-enabled/payments \
+        /etc/systemd/system/payments-reconcile@.service \
+        /etc/systemd/system/payments-reconcile@.timer \
+        /root/shop1.key /var/log/nginx/payments.log
+    if [ "$default_site" = 1 ] && [ ! -e /etc/nginx/sites-enabled/default ]; then
+        ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default
     fi
+    rm -rf /etc/payments /var/lib/ngx-payments /var/backups/payments
+    if pg_lsclusters -h 15 main 2>/dev/null | grep -q ' online '; then
+        runuser -u postgres -- dropdb --if-exists payments 2>/dev/null
+        for u in payments-reconcile payments_gateway payments; do
+            runuser -u postgres -- dropuser --if-exists "$u" 2>/dev/null
+        done
+    fi
+    cp -p "$run/pg_hba.conf" "$run/pg_ident.conf" /etc/postgresql/15/main/ 2>/dev/null
+    if [ "$pg_was" = down ]; then
+        pg_ctlcluster 15 main stop 2>/dev/null
+    else
+        pg_ctlcluster 15 main reload 2>/dev/null
+    fi
+    for u in payments payments-reconcile; do
+        id "$u" >/dev/null 2>&1 && userdel "$u"
+    done
+    touched_system=0
 }
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     stop_services
+    restore_system
     # a run that stopped half-way leaves no package behind
     if [ "$installed_by_us" = 1 ] && dpkg-query -W "$pkg" >/dev/null 2>&1; then
         DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "$pkg" >/dev/null 2>&1 || true
@@ -158,7 +203,8 @@ check "the .deb holds the module, its load file, tools, man pages, sql, html, do
     usr/share/ngx-payments/sql/functions/pay_claim.sql usr/share/ngx-payments/sql/schema.sql \
     usr/share/ngx-payments/html/pending.js \
     "usr/share/doc/$pkg/copyright" "usr/share/doc/$pkg/changelog.Debian.gz" \
-    "usr/share/doc/$pkg/examples/nginx.production.conf" \
+    "usr/share/doc/$pkg/examples/nginx/conf.d/payments.conf" \
+    "usr/share/doc/$pkg/examples/nginx/sites-available/payments" \
     "usr/share/doc/$pkg/examples/payments-alerts.yml" \
     "usr/share/doc/$pkg/examples/payments-alerts.test.yml" \
     "usr/share/doc/$pkg/examples/payments-dashboard.json"
@@ -193,67 +239,163 @@ check "promtool checks the packaged alerting rules and passes their tests" \
     bash -c 'cd "/usr/share/doc/$1/examples" && promtool check rules payments-alerts.yml &&
              promtool test rules payments-alerts.test.yml' _ "$pkg"
 
-# --- 3. a gateway from the packaged example -------------------------------------
+# --- 3. the install checklist, as written -----------------------------------------
+
+# doc/OPERATIONS.md's "Install checklist": every ```sh block of its numbered
+# steps (and of "Removing the package"), as "STEP<TAB>N<TAB>line".
+doc_blocks() {
+    awk '
+        /^## Install checklist/ { sec = 1; next }
+        sec && /^## / { sec = 0 }
+        !sec { next }
+        /^### Removing the package/ { step = "remove"; n = 0; next }
+        !inblock && /^[0-9]+\. / { step = $1; sub(/\./, "", step); n = 0 }
+        /^ *```sh$/ { inblock = 1; n++; next }
+        inblock && /^ *```$/ { inblock = 0; next }
+        inblock { line = $0; sub(/^   /, "", line); print step "\t" n "\t" line }
+    ' "$top/doc/OPERATIONS.md"
+}
+block() {
+    doc_blocks | awk -F '\t' -v s="$1" -v n="$2" \
+        '$1 == s && $2 == n { sub(/^[^\t]*\t[^\t]*\t/, ""); print }'
+}
+# run_block STEP N: that block, as root, by bash -e, from the run
+# directory (it holds the .deb); the example's origin is this run's, and
+# curl trusts this run's certificate.  Lines starting with a word of
+# $skip_re are left out (and said so).
+skip_re='^$'
+run_block() {
+    local text
+    text=$(block "$1" "$2")
+    [ -n "$text" ] || { echo "OPERATIONS.md has no block $2 in step $1"; return 1; }
+    text=${text//https:\/\/pay.example.com/$gw}
+    grep -E "$skip_re" <<<"$text" | sed 's/^/skipped: /'
+    text=$(grep -vE "$skip_re" <<<"$text")
+    (cd "$run" && APT_CONFIG=$run/apt.conf DEBIAN_FRONTEND=noninteractive \
+        CURL_CA_BUNDLE=$ca bash -e -o pipefail -c "$text")
+}
+# step_check STEP N DESCRIPTION: a counted check that runs the block and
+# keeps its output in $run/logs/step-STEP-N.out
+step_check() {
+    local s=$1 n=$2
+    shift 2
+    check "checklist step $s${n:+ (block $n)}: $*" \
+        bash -c 'out=$1; shift; "$@" >"$out" 2>&1; rc=$?; cat "$out"; exit $rc' \
+        _ "$run/logs/step-$s-$n.out" run_block "$s" "$n"
+}
+export -f doc_blocks block run_block
+export top
 
 run=$(mktemp -d /tmp/ngx-payments-deb.XXXXXX)
 chmod 755 "$run"
-mkdir -p "$run/conf/tls" "$run/logs" "$run/tmp"
-chmod 700 "$run/conf"
+mkdir -p "$run/logs"
+export run
+printf '%s\n' 'APT::Get::Assume-Yes "true";' \
+    'Dpkg::Options { "--force-confdef"; "--force-confold"; };' >"$run/apt.conf"
+cp "$debfile" "$run/"
 
 ports=()
-while [ ${#ports[@]} -lt 4 ]; do
+while [ ${#ports[@]} -lt 3 ]; do
     p=$(bash ci/services.sh port)
     case " ${ports[*]} " in *" $p "*) ;; *) ports+=("$p") ;; esac
 done
-pg_port=${ports[0]} mock_port=${ports[1]} gw_port=${ports[2]} plain_port=${ports[3]}
+mock_port=${ports[0]} gw_port=${ports[1]} plain_port=${ports[2]}
 gw=https://127.0.0.1:$gw_port
 mock=http://127.0.0.1:$mock_port
+ca=/etc/payments/tls/fullchain.pem
+export gw ca skip_re
 
-# PostgreSQL: ci/pg.sh's cluster; the gateway's database is a second one,
-# migrated only by the installed tool.
-pgdir=$(mktemp -d /tmp/ngx-payments-debpg.XXXXXX)
-super=$(bash ci/pg.sh start "$pgdir" "$pg_port" | tail -1)
-check "PostgreSQL on 127.0.0.1:$pg_port" test -n "$super" || finish
-pkgdb="host=127.0.0.1 port=$pg_port dbname=payments_pkg user=postgres"
-psql "${super/dbname=payments/dbname=postgres}" -Xq -v ON_ERROR_STOP=1 \
-    -c 'CREATE DATABASE payments_pkg' >/dev/null
-nsql=$(find /usr/share/ngx-payments/sql/migrations -name '*.sql' | wc -l)
-nfun=$(find /usr/share/ngx-payments/sql/functions -name '*.sql' | wc -l)
-# from /, without PAYMENTS_SQL_DIR: the installed tool finds its files
-migrate() { (cd / && env -u PAYMENTS_SQL_DIR /usr/bin/payments-migrate "$pkgdb"); }
-migrated() {
-    local out
-    out=$(migrate) || { echo "$out"; return 1; }
-    echo "$out"
-    [ "$(tail -2 <<<"$out")" = "payments-migrate: $1 applied, $2 already current
-payments-migrate: $3 function files applied, $4 already current" ]
+# The checklist sets up the whole machine: nothing of it may be here yet.
+# What it changes is put back at the end (restore_system).
+pg_conf=/etc/postgresql/15/main
+fresh_machine() {
+    local n=0 u
+    for f in /etc/payments /var/lib/ngx-payments /var/backups/payments \
+        /etc/nginx/conf.d/payments.conf /etc/nginx/sites-available/payments; do
+        [ ! -e "$f" ] || { echo "$f exists"; n=1; }
+    done
+    for u in payments payments-reconcile; do
+        ! id "$u" >/dev/null 2>&1 || { echo "user $u exists"; n=1; }
+    done
+    [ -f "$pg_conf/pg_hba.conf" ] || { echo "no Debian cluster 15/main"; n=1; }
+    return "$n"
 }
-check "/usr/bin/payments-migrate applies the $nsql migrations and $nfun function files of /usr/share/ngx-payments/sql" \
-    migrated "$nsql" 0 "$nfun" 0
-check "a second run applies nothing" migrated 0 "$nsql" 0 "$nfun"
+check "this machine has no install of the checklist's (no /etc/payments, users, ...)" \
+    fresh_machine || finish
+pg_was=$(pg_lsclusters -h 15 main | awk '{ print $4 }')
+cp -p "$pg_conf/pg_hba.conf" "$pg_conf/pg_ident.conf" "$run/"
+default_site=0
+[ -L /etc/nginx/sites-enabled/default ] && default_site=1
+touched_system=1
 
-# Secrets and the certificate, where the example wants them (under $run/conf
-# instead of /etc/payments).
+check "checklist step 1: apt-get install nginx postgresql ./${debfile##*/}; service postgresql start" \
+    run_block 1 1 || finish
+check "Debian's cluster 15/main is online" \
+    bash -c 'pg_lsclusters -h 15 main | grep -q " online "' || finish
+pg_roles() {
+    runuser -u postgres -- psql -XAtq -c "SELECT string_agg(rolname, ',' ORDER BY rolname COLLATE \"C\")
+        FROM pg_roles WHERE rolname IN ('payments', 'payments_gateway', 'payments-reconcile')"
+}
+check "the cluster has no payments role and no database payments" \
+    bash -c '[ -z "$(pg_roles)" ] && ! runuser -u postgres -- psql -XAtq -l | grep -q "^payments|"' \
+    || finish
+export -f pg_roles
+step_check 2 1 "users payments and payments-reconcile, /etc/payments" || finish
+check "/etc/payments root 755, tls root 700, reconcile root:payments-reconcile 750" \
+    test "$(stat -c '%U:%G %a' /etc/payments /etc/payments/tls /etc/payments/reconcile | tr '\n' ' ')" \
+    = "root:root 755 root:root 700 root:payments-reconcile 750 "
+step_check 3 1 "roles and database; payments-migrate as payments" || finish
+check "payments-migrate ran as payments: 0 already current, functions applied" \
+    grep -q 'payments-migrate: [1-9][0-9]* applied, 0 already current' "$run/logs/step-3-1.out"
+sql_as() { runuser -u "$1" -- psql -XAtq -v ON_ERROR_STOP=1 "${3:-dbname=payments}" -c "$2"; }
+export -f sql_as
+schema_roles() {
+    local got
+    got=$(sql_as payments "SELECT tableowner FROM pg_tables WHERE tablename = 'checkouts'")
+    [ "$got" = payments ] || { echo "checkouts owned by $got"; return 1; }
+    got=$(sql_as payments "SELECT count(*) FROM pg_roles WHERE rolsuper
+        AND rolname IN ('payments', 'payments_gateway', 'payments-reconcile')")
+    [ "$got" = 0 ] || { echo "$got superusers among them"; return 1; }
+    got=$(sql_as payments-reconcile "SELECT pg_has_role('payments', 'USAGE')")
+    [ "$got" = t ] || { echo "payments-reconcile has not the privileges of payments: $got"; return 1; }
+}
+check "the schema belongs to payments, no superuser; payments-reconcile has its privileges" \
+    schema_roles
+step_check 4 1 "pg_ident map for www-data, log settings" || finish
+check "www-data logs in as payments_gateway by peer authentication" \
+    test "$(tail -1 "$run/logs/step-4-1.out")" = payments_gateway
+check "the database logs no failed statement's text (log_min_error_statement panic, terse)" \
+    test "$(sql_as payments 'SHOW log_min_error_statement'; sql_as payments 'SHOW log_error_verbosity')" \
+    = "panic
+terse"
+step_check 5 1 "keys by payments-secrets and openssl, www-data's alone" || finish
+check "the key files are www-data's, mode 600" \
+    bash -c 'cd /etc/payments && for f in encryption.keys paytoken-2026-11.key stripe-api.key stripe-whsec.key; do
+                 [ "$(stat -c "%U %a" "$f")" = "www-data 600" ] || { ls -l "$f"; exit 1; }; done'
+# What step 5 leaves to the operator: the PSP's secrets (the mock's here)
+# and a certificate.
+printf 'sk_test_%s' "$(openssl rand -hex 24)" >/etc/payments/stripe-api.key
+printf 'whsec_%s' "$(openssl rand -hex 24)" >/etc/payments/stripe-whsec.key
 (
     umask 077
-    openssl rand -hex 32 | tr -d '\n' >"$run/conf/paytoken-2026-11.key"
-    openssl rand -hex 32 | tr -d '\n' >"$run/conf/paytoken-2026-05.key"
-    printf 'sk_test_%s' "$(openssl rand -hex 24)" >"$run/conf/stripe-api.key"
-    printf 'whsec_%s' "$(openssl rand -hex 24)" >"$run/conf/stripe-whsec.key"
-    /usr/bin/payments-secrets new-key 2026-11 >"$run/conf/encryption.keys"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
         -days 2 -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" \
-        -keyout "$run/conf/tls/privkey.pem" -out "$run/conf/tls/fullchain.pem" 2>/dev/null
+        -keyout /etc/payments/tls/privkey.pem -out /etc/payments/tls/fullchain.pem 2>/dev/null
 )
-cp "$run/conf/tls/fullchain.pem" "$run/conf/tls/chain.pem"
-ca=$run/conf/tls/fullchain.pem
+check "a secret written into a key file keeps its owner and mode" \
+    test "$(stat -c '%U %a' /etc/payments/stripe-api.key)" = "www-data 600"
 
+# Step 6 without systemctl: no systemd runs here (PID 1 is not systemd).
+# What the timer would start is run below as the service does.
+[ "$(ps -p 1 -o comm=)" = systemd ] || skip_re='^systemctl '
+step_check 6 1 "the reconciliation timer's environment, report directory and units" || finish
+skip_re='^$'
 # The mock PSP: Stripe's API and hosted page; its signed webhooks go to the
 # gateway over TLS.
 "$build/mock_psp" --port "$mock_port" --listen 127.0.0.1 --public-url "$mock" \
-    --stripe-secret "$(cat "$run/conf/stripe-api.key")" \
+    --stripe-secret "$(cat /etc/payments/stripe-api.key)" \
     --webhook-url "$gw/v1/webhooks/stripe" \
-    --stripe-webhook-secret "$(cat "$run/conf/stripe-whsec.key")" \
+    --stripe-webhook-secret "$(cat /etc/payments/stripe-whsec.key)" \
     --webhook-ca "$ca" </dev/null >"$run/logs/mock.log" 2>&1 &
 mock_pid=$!
 wait_http() {
@@ -267,43 +409,33 @@ wait_http() {
 }
 check "the mock PSP on $mock" wait_http "$mock/_control/health" || finish
 
-# The packaged example with: loopback ports, this run's files and database,
-# the mock instead of Stripe (mode=test, allow_http), no Adyen (the mock's
-# Adyen would need more keys; the Stripe path is the one paid here), temp
-# files under the run.  Its load_module line stays as packaged: it resolves
-# in Debian's prefix, /usr/share/nginx/modules -> /usr/lib/nginx/modules.
-sed -e "s|/etc/payments|$run/conf|g" \
-    -e "s|/var/log/nginx|$run/logs|g" \
-    -e "s|payments_database  *\"[^\"]*\"|payments_database \"hostaddr=127.0.0.1 port=$pg_port dbname=payments_pkg user=payments_gateway\"|" \
-    -e "s|payments_public_origin .*|payments_public_origin $gw;|" \
+step_check 7 1 "the example's conf.d snippet and site in /etc/nginx" || finish
+# The operator's edits of step 7: this run's origin and ports, the mock
+# instead of Stripe (mode=test, allow_http), no Adyen.
+snippet=/etc/nginx/conf.d/payments.conf
+site=/etc/nginx/sites-available/payments
+sed -i -e "s|payments_public_origin .*|payments_public_origin $gw;|" \
     -e "s|url=https://api.stripe.com|url=$mock|" \
     -e "s|hosted=https://checkout.stripe.com|hosted=$mock|" \
     -e "s|mode=live$|mode=test allow_http|" \
-    -e '/payments_psp adyen/,/;$/d' \
-    -e '/location = \/v1\/webhooks\/adyen/,/}/d' \
+    -e '/^payments_psp adyen/,/;$/d' "$snippet"
+sed -i -e '/location = \/v1\/webhooks\/adyen/,/}/d' \
     -e "s|listen 80;|listen 127.0.0.1:$plain_port;|" \
-    -e "s|listen 443 ssl|listen 127.0.0.1:$gw_port ssl|" \
-    -e "s|^http {|http {\n    client_body_temp_path $run/tmp/body;\n    proxy_temp_path $run/tmp/proxy;\n    fastcgi_temp_path $run/tmp/fastcgi;\n    uwsgi_temp_path $run/tmp/uwsgi;\n    scgi_temp_path $run/tmp/scgi;|" \
-    "$example" >"$run/nginx.conf"
-chown www-data: "$run/tmp"
-check "the derived configuration keeps the example's module, user and html, and nothing of /etc/payments, Adyen or ports 80/443" \
-    bash -c 'c=$1; grep -qx "load_module modules/ngx_http_payments_module.so;" "$c" &&
-             grep -qx "user www-data;" "$c" &&
-             grep -q "payments_html  *$2;" "$c" &&
-             ! grep -qE "/etc/payments|adyen|listen (80|443)" "$c"' \
-    _ "$run/nginx.conf" /usr/share/ngx-payments/html
-
-ngx=("$nginx" -c "$run/nginx.conf" -e "$run/logs/error.log")
-check "Debian's nginx -t on the derived example" "${ngx[@]}" -t -q
-# its pid in /run/nginx.pid, as the example says: no other nginx may be
-# using it (Debian's service is not running)
+    -e "s|listen 443 ssl|listen 127.0.0.1:$gw_port ssl|" "$site"
+check "the edited files: no load_module, no Adyen, ports 80/443 or origin left" \
+    bash -c '! grep -qE "^ *(load_module|payments_psp adyen|location = /v1/webhooks/adyen|listen (80|443)|payments_public_origin https://pay)" "$1" "$2" &&
+             [ "$(readlink /etc/nginx/sites-enabled/payments)" = ../sites-available/payments ]' \
+    _ "$snippet" "$site"
+check "Debian's stock nginx.conf is the package's (unchanged)" \
+    bash -c 'dpkg --verify nginx-common 2>&1 | grep -q "/etc/nginx/nginx.conf$" && exit 1; true'
 check "no nginx holds $pidfile" \
     bash -c '[ ! -s "$1" ] || ! kill -0 "$(cat "$1")" 2>/dev/null' _ "$pidfile" || finish
 pid_ours=1
-check "Debian's nginx starts it" "${ngx[@]}"
+step_check 7 2 "nginx -t; service nginx restart" || finish
 check "GET $gw/healthz" wait_http "$gw/healthz" --cacert "$ca" ||
-    tail -20 "$run/logs/error.log"
-check "GET /readyz (the module reaches payments_pkg)" wait_http "$gw/readyz" --cacert "$ca"
+    tail -20 /var/log/nginx/error.log
+check "GET /readyz (www-data reaches the database as payments_gateway)" \
+    wait_http "$gw/readyz" --cacert "$ca"
 static_same() {
     local got
     got=$(curl -s --cacert "$ca" -D "$run/logs/static.hdr" "$gw/v1/static/$1") || return 1
@@ -320,8 +452,7 @@ plain_api() {
 check "POST /v1/payments over the example's plain HTTP: 403 tls_required" plain_api
 # /metrics on every listener of the example: loopback is not in its
 # allow-list (10.0.0.0/8), and plain HTTP never serves it; no metric in
-# the answer either way.  The health checks on port 80 are for the load
-# balancers' network only; https serves them (above).
+# the answer either way.
 refused_metrics() {
     local got
     got=$(curl -s -w ' %{http_code}' "$@") || return 1
@@ -336,55 +467,62 @@ check "GET /metrics over https from a non-allowed address: 403, no metric" \
 check "GET /readyz over the example's plain HTTP from a non-allowed address: 403" \
     refused_metrics "http://127.0.0.1:$plain_port/readyz"
 
-# A merchant, by the installed tool.
-key=$(/usr/bin/payments-merchant --db "$pkgdb" create --id debshop --name "Deb shop" \
-    --origin https://shop.example 2>/dev/null | tail -1)
-check "/usr/bin/payments-merchant creates a merchant and prints its key" \
-    bash -c '[[ $1 =~ ^mk_test_[A-Za-z0-9]{12}_ ]]' _ "$key"
+step_check 8 1 "backups of the keys and the database" || finish
+check "the dump lists table data; the key files are copied" \
+    bash -c '[ "$(tail -1 "$1")" -gt 10 ] && cmp /etc/payments/encryption.keys /var/backups/payments/encryption.keys' \
+    _ "$run/logs/step-8-1.out"
 
-# One payment.
-co=co_deb$(date +%s)
-body=$(printf '{"checkout_id":"%s","buyer_info":{"email":"ann@example.com"},"payment_orders":[{"payment_order_id":"po_%s_1","seller_account":"seller_42","amount":"10.00","currency":"USD"}],"success_url":"https://shop.example/thanks","cancel_url":"https://shop.example/cart","psp":"stripe"}' "$co" "$co")
-# the key travels in a header file, not on curl's command line (ps)
-printf 'Authorization: Bearer %s\n' "$key" >"$run/conf/auth.hdr"
-answer=$(curl -s --cacert "$ca" -w '\n%{http_code}' -X POST "$gw/v1/payments" \
-    -H @"$run/conf/auth.hdr" -H "Idempotency-Key: \"deb-$co\"" \
-    -H 'Content-Type: application/json' -d "$body")
-code=${answer##*$'\n'}
-answer=${answer%$'\n'*}
-check "POST /v1/payments: 201 with a psp_token" \
-    bash -c '[ "$1" = 201 ] && grep -q "\"psp_token\": *\"[^\"]" <<<"$2" || { echo "$1 $2"; exit 1; }' \
-    _ "$code" "$answer"
+step_check 9 1 "a merchant and one checkout" || finish
+answer=$(cat "$run/logs/step-9-1.out")
+check "POST /v1/payments answered with a psp_token" \
+    bash -c 'grep -q "\"psp_token\": *\"[^\"]" <<<"$1" || { echo "$1"; exit 1; }' _ "$answer"
 token=$(grep -o '"psp_token": *"[^"]*"' <<<"$answer" | sed 's/.*"\([^"]*\)"$/\1/')
-check "the mock pays session $token (POST /_control/sessions/{token}/pay)" \
+check "the mock pays session $token (what the operator's browser does)" \
     curl -sf -o /dev/null -X POST "$mock/_control/sessions/$token/pay"
-status_of() {
-    curl -s --cacert "$ca" -H @"$run/conf/auth.hdr" "$gw/v1/checkouts/$co" |
-        grep -o '"status": *"[A-Z_]*"' | head -1 | sed 's/.*"\([A-Z_]*\)"$/\1/'
-}
 wait_success() {
     local s=''
-    for _ in $(seq 150); do
-        s=$(status_of)
-        [ "$s" = SUCCESS ] && return 0
-        sleep 0.1
+    for _ in $(seq 100); do
+        s=$(run_block 9 2 2>&1 | grep -o '"status": *"[A-Z_]*"' | head -1)
+        [[ $s == *SUCCESS* ]] && return 0
+        sleep 0.2
     done
-    echo "GET /v1/checkouts/$co: status $s after 15 s"
+    echo "checklist step 9, block 2: $s after 20 s"
     tail -5 "$run/logs/mock.log"
     return 1
 }
-check "GET /v1/checkouts/$co turns SUCCESS (the mock's signed webhook)" wait_success
-check "the database agrees: checkout SUCCESS" \
-    test "$(psql "$pkgdb" -XAtq -c "SELECT status FROM checkouts WHERE checkout_id = '$co'")" = SUCCESS
-check "the example's payments_encryption_key seals the PSP token at rest" \
-    test "$(psql "$pkgdb" -XAtq -c "SELECT count(*) FROM checkouts WHERE checkout_id = '$co'
-        AND psp_token IS NOT NULL AND psp_token <> '$token'")" = 1
-rm -f "$run/conf/auth.hdr"
+check "checklist step 9 (block 2): GET /v1/checkouts/smoke-1 turns SUCCESS (the mock's signed webhook)" \
+    wait_success
+check "the database agrees: checkout SUCCESS, its PSP token sealed at rest" \
+    test "$(sql_as payments "SELECT status || ' ' || (psp_token <> '$token') FROM checkouts
+        WHERE checkout_id = 'smoke-1'")" = "SUCCESS true"
+check "payments-merchant status as payments" \
+    runuser -u payments -- payments-merchant --db dbname=payments status
+
+# What the timer of step 6 starts (its PSP now known to the database)
+day=$(date -d yesterday +%F)
+reports=/var/lib/ngx-payments/reports/stripe
+reconcile_as_the_unit() {
+    local envs
+    runuser -u payments-reconcile -- sh -c 'printf "%s\n" \
+        balance_transaction_id,currency,gross,fee,net,reporting_category >"$1"' _ "$reports/$day.csv" &&
+    mapfile -t envs < <(grep -v '^#' /etc/payments/reconcile/stripe.env)
+    runuser -u payments-reconcile -- env "${envs[@]}" \
+        sh -c 'exec /usr/bin/payments-reconcile --psp stripe --dialect "$DIALECT" \
+            --html "$REPORT_DIR/$1.html" "$REPORT_DIR/$1.csv"' _ "$day" &&
+    [ -s "$reports/$day.html" ]
+}
+check "the unit's command as payments-reconcile, on a report of no rows (peer login, a member of payments): exit 0, its HTML report" \
+    reconcile_as_the_unit
+check "the unit reads /etc/payments/reconcile and writes /var/lib/ngx-payments/reports" \
+    bash -c 'grep -qx "EnvironmentFile=/etc/payments/reconcile/%i.env" "$1" &&
+             grep -qx "ReadWritePaths=/var/lib/ngx-payments/reports" "$1" &&
+             grep -qx "User=payments-reconcile" "$1"' _ "/etc/systemd/system/payments-reconcile@.service"
+
 
 # --- 3b. an upgrade ---------------------------------------------------------------
 
 # /metrics from loopback from now on (the example allows 10.0.0.0/8 only)
-sed -i 's|allow 10.0.0.0/8;|allow 10.0.0.0/8; allow 127.0.0.1;|' "$run/nginx.conf"
+sed -i 's|allow 10.0.0.0/8;|allow 10.0.0.0/8; allow 127.0.0.1;|' "$site"
 build_info() {
     curl -s --cacert "$ca" "$gw/metrics" | grep '^payments_build_info{'
 }
@@ -398,13 +536,12 @@ wait_build_info() {
     echo "payments_build_info: ${got:-none}, not version $1"
     return 1
 }
+export -f build_info wait_build_info
 upstream=$(tr -d ' \n' <VERSION)
 schema=$(find sql/migrations -name '[0-9][0-9][0-9]_*.sql' -printf '%f\n' | sort | tail -1 | cut -c1-3)
-check "nginx -s reload; payments_build_info{version=\"$upstream\",schema=\"$schema\"} 1" \
-    bash -c '"$@" -s reload' _ "${ngx[@]}"
-check "payments_build_info names $upstream" wait_build_info "$upstream"
-check "the error log's notice names $upstream and schema $schema" \
-    grep -q "\[notice\].*payments: ngx_payments $upstream (schema $schema)" "$run/logs/error.log"
+check "nginx -s reload" "$nginx" -s reload
+check "payments_build_info{version=\"$upstream\",schema=\"$schema\"} 1" \
+    bash -c 'wait_build_info "$1" && build_info | grep -qF "schema=\"$2\"} 1"' _ "$upstream" "$schema"
 
 # A newer package: this tree copied, its version bumped, built alone.
 newer=$upstream+up1
@@ -431,24 +568,32 @@ check "the install says to run service nginx upgrade" \
 check "NEWS.Debian says service nginx upgrade" \
     bash -c 'zcat "/usr/share/doc/$1/NEWS.Debian.gz" | grep -q "service nginx upgrade"' _ "$pkg"
 # a reload keeps the module the master loaded
-check "after nginx -s reload the old module still runs ($upstream)" \
-    bash -c '"$@" -s reload' _ "${ngx[@]}"
+check "after nginx -s reload the old module still runs ($upstream)" "$nginx" -s reload
 sleep 1
 check "payments_build_info still names $upstream" wait_build_info "$upstream"
 # the documented command, on the master whose pid is in /run/nginx.pid
 check "service nginx upgrade" service nginx upgrade
 check "payments_build_info names $newer: the new module runs" wait_build_info "$newer"
 check "GET /readyz after the upgrade" wait_http "$gw/readyz" --cacert "$ca"
-stop_services
 # what is installed now: the newer package
 [ -f "$newdeb" ] && debfile=$newdeb
 
 # --- 4. remove, reinstall, purge ------------------------------------------------
 
 mapfile -t files < <(dpkg -L "$pkg" | while read -r f; do [ -f "$f" ] && echo "$f"; done)
-check "apt-get remove" apt remove "$pkg"
+remove_out=$run/logs/remove.log
+check "apt-get remove" bash -c 'apt-get -q -y remove "$1" >"$2" 2>&1 || { tail "$2"; exit 1; }' \
+    _ "$pkg" "$remove_out"
 check "prerm/postrm: the link is disabled (kept as .removed, as dh_nginx does)" \
     bash -c '[ ! -e "$1" ] && [ ! -L "$1" ] && [ -L "$1.removed" ]' _ "$link"
+check "the removal names the files that still use payments directives" \
+    bash -c 'out=$(tr -d "\r" <"$1")   # dpkg writes through apt'"'"'s pty
+             grep -q "WARNING: nginx no longer loads the payments" <<<"$out" &&
+             grep -qx "/etc/nginx/conf.d/payments.conf" <<<"$out" &&
+             grep -qx "/etc/nginx/sites-enabled/payments" <<<"$out" || { echo "$out"; exit 1; }' _ "$remove_out"
+check "with them, nginx -t fails (unknown directive)" \
+    bash -c '! out=$("$1" -t 2>&1) && grep -q "unknown directive \"payments" <<<"$out"' _ "$nginx"
+step_check remove 1 "the files out of use; nginx -t; service nginx restart"
 check "Debian's nginx -t passes without the module" "$nginx" -t -q
 check "apt-get install again enables the module again" \
     bash -c 'apt-get install -y -q "$1" >/dev/null 2>&1 && [ -L "$2" ] && [ ! -e "$2.removed" ]' \
@@ -461,6 +606,16 @@ check "no modules-enabled link, no .removed" \
 check "none of its ${#files[@]} files is left" \
     bash -c 'n=0; for f in "$@"; do [ -e "$f" ] && { echo "left: $f"; n=1; }; done; [ "$n" = 0 ]' \
     _ "${files[@]}"
+# OPERATIONS.md, "Removing the package": what purge leaves
+check "purge leaves what the docs say: the keys, the units, reports, backups, the nginx files, users, database" \
+    bash -c 'for f in /etc/payments/encryption.keys /etc/systemd/system/payments-reconcile@.timer \
+                 /var/lib/ngx-payments/reports/stripe /var/backups/payments/payments.dump \
+                 /etc/nginx/sites-available/payments /etc/nginx/conf.d/payments.conf.disabled; do
+                 [ -e "$f" ] || { echo "gone: $f"; exit 1; }; done
+             id payments && id payments-reconcile &&
+             grep -q "map=payments" /etc/postgresql/15/main/pg_hba.conf &&
+             [ "$(pg_roles)" = "payments,payments-reconcile,payments_gateway" ] &&
+             [ "$(sql_as payments "SELECT count(*) FROM checkouts")" = 1 ]'
 check "Debian's nginx -t passes after the purge" "$nginx" -t -q
 
 finish

@@ -10,8 +10,11 @@
 #   /usr/bin/payments-reconcile (make reconcile, stripped), their man pages
 #   /usr/share/ngx-payments/sql, /usr/share/ngx-payments/html
 #   /usr/share/doc/libnginx-mod-http-payments/{copyright,changelog.Debian.gz,
-#       examples/nginx.production.conf, examples/payments-alerts.yml and
-#       its tests, examples/payments-dashboard.json}
+#       examples/nginx/conf.d/payments.conf and
+#       examples/nginx/sites-available/payments (the production example in
+#       Debian's layout, copied to /etc/nginx by the install checklist),
+#       examples/payments-alerts.yml and its tests,
+#       examples/payments-dashboard.json}
 #
 # Depends: the nginx ABI the module was compiled against (nginx-dev's
 # libnginx-mod.abisubstvars, as dh_nginx reads it) and the libraries
@@ -108,7 +111,13 @@ find "$top/html" -maxdepth 1 -type f ! -name README.md -exec install -m 644 {} \
 install -m 644 "$deb/copyright" "$stage/usr/share/doc/$pkg/"
 gzip -9n <"$deb/changelog" >"$stage/usr/share/doc/$pkg/changelog.Debian.gz"
 gzip -9n <"$deb/NEWS" >"$stage/usr/share/doc/$pkg/NEWS.Debian.gz"
-install -m 644 "$top/conf/nginx.production.conf" "$stage/usr/share/doc/$pkg/examples/"
+# the example in Debian's layout, at the paths it is copied to under /etc/nginx
+install -d "$stage/usr/share/doc/$pkg/examples/nginx/conf.d" \
+    "$stage/usr/share/doc/$pkg/examples/nginx/sites-available"
+install -m 644 "$top/conf/nginx/conf.d/payments.conf" \
+    "$stage/usr/share/doc/$pkg/examples/nginx/conf.d/"
+install -m 644 "$top/conf/nginx/sites-available/payments" \
+    "$stage/usr/share/doc/$pkg/examples/nginx/sites-available/"
 # Prometheus' alerting rules with their unit tests, and a Grafana dashboard
 install -m 644 "$top/conf/prometheus/payments-alerts.yml" \
     "$top/conf/prometheus/payments-alerts.test.yml" \

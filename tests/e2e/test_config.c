@@ -1095,12 +1095,15 @@ Test(config, warns_when_metrics_has_no_access_rule)
 }
 
 
-/* The production example (conf/nginx.production.conf, doc/OPERATIONS.md) passes
- * nginx -t as it is, its paths pointed at test files. */
+/* The production example (conf/nginx/conf.d/payments.conf and
+ * conf/nginx/sites-available/payments, doc/OPERATIONS.md) passes nginx -t as
+ * it is, in Debian's layout: included inside the http block of a copy of
+ * Debian's stock nginx.conf, the module loaded by its own load_module line
+ * (the package's modules-enabled file), its paths pointed at test files. */
 Test(config, the_production_example_passes_nginx_t, .timeout = 60)
 {
     int          rc;
-    char        *text, *cmd, *out, buf[4096];
+    char        *text, *cmd, *sed, *out, buf[4096];
     const char  *root;
     FILE        *f;
     size_t       n;
@@ -1118,8 +1121,6 @@ Test(config, the_production_example_passes_nginx_t, .timeout = 60)
                            c.dir, c.dir));
     write_file(str_printf("%s/paytoken-2026-11.key", c.dir),
                "0123456789abcdef0123456789abcdef-2026-11", 0600);
-    write_file(str_printf("%s/paytoken-2026-05.key", c.dir),
-               "0123456789abcdef0123456789abcdef-2026-05", 0600);
     write_file(str_printf("%s/stripe-api.key", c.dir),
                "sk_live_0123456789abcdef", 0600);
     write_file(str_printf("%s/stripe-whsec.key", c.dir),
@@ -1128,26 +1129,51 @@ Test(config, the_production_example_passes_nginx_t, .timeout = 60)
                0600);
     write_file(str_printf("%s/adyen-hmac.key", c.dir), ADYEN_HMAC_HEX, 0600);
     write_file(str_printf("%s/adyen-transfers.key", c.dir),
-               "AQEyhmfxTransfers0123456789", 0600);
+               "AQE_transfers_0123456789abcdef", 0600);
     write_file(str_printf("%s/adyen-webhook.htpasswd", c.dir),
                "adyen:$apr1$e2etest$S6A4VpFdxzZAPMEU7N2YQ/\n", 0644);
     write_file(str_printf("%s/encryption.keys", c.dir),
                "2026-11 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", 0600);
 
-    /* the example, with its paths moved under c.dir */
-    cmd = str_printf("sed -e 's|^load_module .*|load_module %s;|' "
-                     "-e 's|/etc/payments|%s|g' -e 's|/var/log/nginx|%s|g' "
-                     "-e 's|/run/nginx.pid|%s/nginx.pid|' "
-                     "-e 's|/usr/share/ngx-payments/html|%s/html|' "
-                     "-e 's|^user www-data;|%s|' "
-                     "%s/conf/nginx.production.conf > %s/prod.conf",
-                     c.module, c.dir, c.dir, c.dir, root,
-                     getuid() == 0 ? "user nobody nogroup;" : "",
-                     root, c.dir);
+    /* the two files, with their paths moved under c.dir */
+    sed = str_printf("sed -e 's|/etc/payments|%s|g' -e 's|/var/log/nginx|%s|g' "
+                     "-e 's|/usr/share/ngx-payments/html|%s/html|'",
+                     c.dir, c.dir, root);
+    cmd = str_printf("%s %s/conf/nginx/conf.d/payments.conf > %s/payments.conf "
+                     "&& %s %s/conf/nginx/sites-available/payments > %s/site",
+                     sed, root, c.dir, sed, root, c.dir);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
-    text = file_read(str_printf("%s/prod.conf", c.dir), NULL);
+    text = file_read(str_printf("%s/payments.conf", c.dir), NULL);
     cr_assert_not_null(text);
     cr_assert(strstr(text, "/etc/payments") == NULL);
+    cr_assert(strstr(text, "load_module") == NULL,
+              "the module is loaded by modules-enabled, not the example");
+
+    /* Debian's stock nginx.conf (bookworm), its includes of
+     * modules-enabled, conf.d and sites-enabled pointed at the three */
+    write_file(str_printf("%s/prod.conf", c.dir),
+               str_printf("%s\n"
+                          "worker_processes auto;\n"
+                          "pid %s/nginx.pid;\n"
+                          "error_log %s/error.log;\n"
+                          "load_module %s;\n"
+                          "events { worker_connections 768; }\n"
+                          "http {\n"
+                          "    sendfile on;\n"
+                          "    tcp_nopush on;\n"
+                          "    types_hash_max_size 2048;\n"
+                          "    default_type application/octet-stream;\n"
+                          "    ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;\n"
+                          "    ssl_prefer_server_ciphers on;\n"
+                          "    access_log %s/access.log;\n"
+                          "    gzip on;\n"
+                          "    include %s/payments.conf;\n"
+                          "    include %s/site;\n"
+                          "}\n",
+                          getuid() == 0 ? "user nobody nogroup;"
+                                        : "# user www-data;",
+                          c.dir, c.dir, c.module, c.dir, c.dir, c.dir),
+               0600);
 
     cmd = str_printf("nginx -t -p %s/ -c %s/prod.conf -e %s/error.log 2>&1",
                      c.dir, c.dir, c.dir);
