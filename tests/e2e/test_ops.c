@@ -313,7 +313,7 @@ Test(merchant_tool, key_file_dash_reads_standard_input)
     cr_expect(strstr(out, "--key-file FILE") != NULL, "%s", out);
 
     merchant_new(&m);
-    ep = receiver_url(uid("h"));
+    ep = str_printf("%s/hooks/%s", env("PAY_TEST_RECEIVER"), uid("h"));
     out = shell(str_printf("cat '%s' | env -u PAYMENTS_KEY_FILE "
                            "PAYMENTS_SECRETS='%s' '%s' --db '%s' add-endpoint "
                            "--id %s --url '%s' --allow-loopback --key-file -",
@@ -367,44 +367,4 @@ Test(merchant_tool, a_key_file_that_cannot_be_opened_is_named_with_the_reason)
     cr_expect_eq(rc, 1, "%s", out);
     cr_expect(strstr(out, "No such file or directory") != NULL, "%s", out);
     cr_expect(strstr(out, "payments_encryption_key") != NULL, "%s", out);
-}
-
-
-/* status: one read-only look at what an operator asks first */
-Test(merchant_tool, status_shows_schema_sweeper_backlogs_and_keys)
-{
-    int          rc;
-    char        *out, *schema;
-    endpoint_t   ep;
-    merchant_t   m;
-    const char  *args[] = { "status", NULL };
-    const char  *dis[] = { "disable-endpoint", "--endpoint", NULL, NULL };
-
-    merchant_new(&m);
-    endpoint_add(&m, NULL, &ep);
-    dis[2] = ep.id;
-    cr_assert_eq(merchant_toolv(dis, &out), 0, "%s", out);
-
-    rc = merchant_toolv(args, &out);
-    cr_assert_eq(rc, 0, "status: %s", out);
-
-    schema = db_scalar("SELECT lpad(max(substr(version, 1, 3)), 3, '0') "
-                       "FROM schema_migrations WHERE version ~ '^[0-9]{3}_'",
-                       0, NULL);
-    cr_expect(strstr(out, str_printf("schema: %s (last migration %s", schema,
-                                     schema)) != NULL, "%s", out);
-    cr_expect(strstr(out, "sweeper leader: ") != NULL, "%s", out);
-    cr_expect(strstr(out, "checkouts executing: ") != NULL, "%s", out);
-    cr_expect(strstr(out, "notifications: ") != NULL, "%s", out);
-    cr_expect(strstr(out, str_printf("endpoint %s of %s: 0 pending, 0 dead "
-                                     "letters, disabled", ep.id, m.id))
-              != NULL, "the disabled endpoint is not listed: %s", out);
-    cr_expect(strstr(out, "notification deliverers (last 5 minutes): ")
-              != NULL, "%s", out);
-    /* the suite's endpoints are sealed under the suite's key */
-    cr_expect(strstr(out, "encryption key ids in use: ") != NULL
-              && strstr(out, "encryption key ids in use: none") == NULL,
-              "%s", out);
-    cr_expect(strstr(out, "api keys: ") != NULL, "%s", out);
-    cr_expect(strstr(out, "ERROR") == NULL, "%s", out);
 }
