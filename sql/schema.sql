@@ -16,6 +16,18 @@ SET client_min_messages = warning;
 SET row_security = off;
 
 --
+-- Name: pay_failure_code; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.pay_failure_code AS ENUM (
+    'declined',
+    'expired',
+    'cancelled',
+    'registration_refused'
+);
+
+
+--
 -- Name: pay_status; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -241,6 +253,41 @@ $$;
 
 
 --
+-- Name: checkout_failure(public.pay_failure_code, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_failure(p_code public.pay_failure_code, p_failure text) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT CASE WHEN p_code IS NOT NULL THEN
+           jsonb_build_object(
+               'code', p_code::text,
+               'message', CASE p_code
+                   WHEN 'declined' THEN 'the PSP declined the payment'
+                   WHEN 'expired' THEN 'the payment session expired before the shopper paid'
+                   WHEN 'cancelled' THEN 'the payment session was cancelled at the PSP'
+                   ELSE coalesce(nullif(p_failure, ''), 'the PSP refused the checkout')
+               END)
+           END
+$$;
+
+
+--
+-- Name: checkout_failure_code(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_failure_code(p_type text) RETURNS public.pay_failure_code
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT (CASE
+                WHEN p_type ILIKE '%expire%' THEN 'expired'
+                WHEN p_type ILIKE '%cancel%' THEN 'cancelled'
+                ELSE 'declined'
+            END)::public.pay_failure_code
+$$;
+
+
+--
 -- Name: checkout_payment_under_way(text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -328,7 +375,12 @@ BEGIN
                            'currency', o.currency) ORDER BY o.line_no)
                   FROM payment_orders o
                  WHERE o.merchant_id = NEW.merchant_id
-                   AND o.checkout_id = NEW.checkout_id), '[]'::jsonb)));
+                   AND o.checkout_id = NEW.checkout_id), '[]'::jsonb))
+        -- why it failed, on checkout.failed only
+        || CASE WHEN NEW.status = 'FAILED' AND NEW.failure_code IS NOT NULL
+                THEN jsonb_build_object('failure',
+                         checkout_failure(NEW.failure_code, NEW.failure))
+                ELSE '{}'::jsonb END);
     RETURN NULL;
 END
 $$;
@@ -1774,6 +1826,8 @@ BEGIN
        SET psp_token = p_psp_token, psp_url = p_psp_url,
            expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
            failure = p_failure,
+           failure_code = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
+                               THEN 'registration_refused' ELSE c.failure_code END,
            status = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
                          THEN 'FAILED'::pay_status ELSE c.status END,
            updated_at = now()
@@ -1880,6 +1934,8 @@ BEGIN
        SET psp_token = p_psp_token, psp_url = p_psp_url,
            expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
            failure = p_failure,
+           failure_code = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
+                               THEN 'registration_refused' ELSE c.failure_code END,
            status = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
                          THEN 'FAILED'::pay_status ELSE c.status END,
            updated_at = now()
@@ -1983,7 +2039,7 @@ BEGIN
                    'psp', c.psp,
                    'psp_token', c.psp_token,
                    'expires_at', ts_rfc3339(c.expires_at),
-                   'failure', c.failure,
+                   'failure', checkout_failure(c.failure_code, c.failure),
                    'currency', c.currency,
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(
@@ -3158,7 +3214,10 @@ BEGIN
 
                 UPDATE checkouts ck
                    SET status = v_target, updated_at = now(),
-                       psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref)
+                       psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
+                       failure_code = CASE WHEN v_target = 'FAILED'
+                                           THEN checkout_failure_code(p_type)
+                                           ELSE ck.failure_code END
                  WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
 
                 IF v_ref IS NOT NULL THEN
@@ -4787,6 +4846,7 @@ CREATE TABLE public.checkouts (
     commission_bps integer,
     commission_fixed bigint,
     psp_payment_ref text,
+    failure_code public.pay_failure_code,
     CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
 )
 WITH (fillfactor='80');
@@ -4804,6 +4864,13 @@ COMMENT ON COLUMN public.checkouts.psp_token IS 'the PSP session token: "v1." se
 --
 
 COMMENT ON COLUMN public.checkouts.psp_url IS 'the PSP hosted page: "v1." sealed text (associated data: ''psp_url:'' || nonce), or legacy plaintext';
+
+
+--
+-- Name: COLUMN checkouts.failure_code; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.failure_code IS 'why the checkout failed: declined, expired, cancelled, registration_refused (NULL: it never failed)';
 
 
 --
@@ -6313,6 +6380,20 @@ REVOKE ALL ON FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_se
 --
 
 REVOKE ALL ON FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkout_failure(p_code public.pay_failure_code, p_failure text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_failure(p_code public.pay_failure_code, p_failure text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkout_failure_code(p_type text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_failure_code(p_type text) FROM PUBLIC;
 
 
 --

@@ -32,7 +32,12 @@ BEGIN
                            'currency', o.currency) ORDER BY o.line_no)
                   FROM payment_orders o
                  WHERE o.merchant_id = NEW.merchant_id
-                   AND o.checkout_id = NEW.checkout_id), '[]'::jsonb)));
+                   AND o.checkout_id = NEW.checkout_id), '[]'::jsonb))
+        -- why it failed, on checkout.failed only
+        || CASE WHEN NEW.status = 'FAILED' AND NEW.failure_code IS NOT NULL
+                THEN jsonb_build_object('failure',
+                         checkout_failure(NEW.failure_code, NEW.failure))
+                ELSE '{}'::jsonb END);
     RETURN NULL;
 END
 $function$;

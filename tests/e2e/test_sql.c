@@ -1305,7 +1305,10 @@ Test(sql, get_checkout_has_the_view_h_shape,
     cr_expect_str_eq(json_string_value(json_object_get(j, "psp")), "stripe");
     cr_expect(json_is_null(json_object_get(j, "psp_token")));
     cr_expect_str_eq(json_string_value(json_object_get(j, "expires_at")), EXPIRES_RFC);
-    cr_expect_str_eq(json_string_value(json_object_get(j, "failure")), "declined");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "failure"), "code")),
+                     "registration_refused");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "failure"), "message")),
+                     "declined");
     cr_expect_str_eq(json_string_value(json_object_get(j, "currency")), "USD");
 
     orders = json_object_get(j, "payment_orders");

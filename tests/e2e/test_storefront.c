@@ -1,0 +1,259 @@
+/*
+ * End to end: the contract as a storefront engineer reads it
+ * (doc/API.md, doc/NOTIFICATIONS.md, doc/QUICKSTART.md):
+ *
+ *   - a failed checkout says why (`failure` {code, message}) in
+ *     GET /v1/checkouts/{id}, in the 201 and in checkout.failed: declined,
+ *     expired, refused at registration and cancelled each its own code;
+ *   - a payment that arrived after a failure is visible: its own
+ *     notification type, the checkout's `paid_after_failure` and its events,
+ *     and it is refundable through the API;
+ *   - registration refuses a seller the merchant has not registered, when
+ *     it has registered any;
+ *   - return URLs keep the shop's query string and substitute
+ *     {CHECKOUT_ID};
+ *   - unknown routes and wrong methods answer problem+json.
+ */
+
+#include "harness.h"
+
+#include <time.h>
+
+
+typedef struct {
+    merchant_t   m;
+    char        *co;
+    char        *token;
+    char        *po[2];
+} sf_t;
+
+
+static char *
+sf_secret(void)
+{
+    size_t  len;
+    char   *s;
+
+    s = file_read(env("PAY_TEST_WEBHOOK_SECRET"), &len);
+    cr_assert_not_null(s);
+    return s;
+}
+
+
+/* A Stripe checkout.session event for the checkout's session. */
+static char *
+sf_stripe_event(const sf_t *s, const char *type, const char *payment_status,
+    const char *pi)
+{
+    return str_printf("{\"id\":\"%s\",\"object\":\"event\",\"type\":\"%s\","
+                      "\"created\":%ld,\"livemode\":false,\"data\":{\"object\":"
+                      "{\"id\":\"%s\",\"object\":\"checkout.session\","
+                      "\"client_reference_id\":\"%s:%s\",\"amount_total\":1500,"
+                      "\"currency\":\"usd\",\"payment_status\":\"%s\","
+                      "\"payment_intent\":%s%s%s,"
+                      "\"status\":\"%s\"}}}",
+                      uid("evt"), type, (long) time(NULL), s->token, s->m.id,
+                      s->co, payment_status, pi ? "\"" : "",
+                      pi ? pi : "null", pi ? "\"" : "",
+                      strstr(type, "expired") ? "expired" : "complete");
+}
+
+
+static void
+sf_deliver(const char *body)
+{
+    long     t = (long) time(NULL);
+    char    *sig;
+    req_t    rq;
+    resp_t  *r;
+
+    sig = stripe_signature(sf_secret(), t, body);
+
+    {
+        const char  *h[] = { "Content-Type: application/json", sig, NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(str_printf("/v1/webhooks/%s", env("PAY_TEST_PSP")));
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+
+        r = http(&rq);
+    }
+
+    cr_assert_eq(r->status, 200, "webhook: %ld %s", r->status, r->body);
+    resp_free(r);
+}
+
+
+/* A checkout of m (merchant_new'd when m->id is empty) registered. */
+static void
+sf_register(sf_t *s)
+{
+    resp_t  *r;
+
+    if (s->m.id[0] == '\0') {
+        merchant_new(&s->m);
+    }
+
+    s->co = uid("co");
+    s->po[0] = str_printf("%s_p1", s->co);
+    s->po[1] = str_printf("%s_p2", s->co);
+    r = register_ok(&s->m, uid("key"), body_for(s->co));
+    s->token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                        "psp_token")));
+    resp_free(r);
+}
+
+
+static json_t *
+sf_checkout(const sf_t *s)
+{
+    resp_t  *r;
+    json_t  *j;
+
+    r = api_get(&s->m, str_printf("/v1/checkouts/%s", s->co));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    j = json_incref(resp_json(r));
+    resp_free(r);
+    return j;
+}
+
+
+static const char *
+sf_str(const json_t *j, const char *key)
+{
+    const char  *v;
+
+    v = json_string_value(json_object_get(j, key));
+    return v != NULL ? v : "";
+}
+
+
+/* failure.code of j, after checking failure is {code, message} */
+static const char *
+sf_failure_code(const json_t *j)
+{
+    json_t  *f;
+
+    f = json_object_get(j, "failure");
+    cr_assert(json_is_object(f), "failure is not an object: %s", dump(j));
+    cr_expect(json_string_length(json_object_get(f, "message")) > 0,
+              "failure has no message: %s", dump(j));
+    return sf_str(f, "code");
+}
+
+
+/* The first delivery of that type to ep about checkout co, answered 204. */
+static json_t *
+sf_delivery(const endpoint_t *ep, const char *type, const char *co)
+{
+    int      i;
+    size_t   k;
+    json_t  *ds, *d;
+
+    ds = NULL;
+
+    for (i = 0; i < 150; i++) {
+        json_decref(ds);
+        ds = receiver_deliveries(ep->name);
+
+        json_array_foreach(ds, k, d) {
+            if (strcmp(sf_str(d, "type"), type) == 0
+                && strcmp(sf_str(d, "answer"), "204") == 0
+                && strcmp(sf_str(json_object_get(d, "data"), "checkout_id"),
+                          co) == 0)
+            {
+                return json_incref(d);
+            }
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("%s: no %s for %s: %s", ep->path, type, co, dump(ds));
+    return NULL;
+}
+
+
+/* --- failure reasons -------------------------------------------------------- */
+
+TestSuite(storefront, .timeout = E2E_TIMEOUT);
+
+
+Test(storefront, a_failed_checkout_says_why_in_the_api_and_its_notification,
+     .description = "declined, expired, cancelled and refused at "
+                    "registration: each its failure.code in GET "
+                    "/v1/checkouts/{id} and in checkout.failed")
+{
+    sf_t         d, e, c, f;
+    json_t      *j, *n;
+    resp_t      *r;
+    char        *co;
+    endpoint_t   ep;
+    const char  *params[3];
+
+    memset(&d, 0, sizeof(d));
+    merchant_new(&d.m);
+    endpoint_add(&d.m, NULL, &ep);
+
+    /* declined: Stripe's asynchronous payment failed */
+    sf_register(&d);
+    sf_deliver(sf_stripe_event(&d, "checkout.session.async_payment_failed",
+                               "unpaid", NULL));
+    j = sf_checkout(&d);
+    cr_expect_str_eq(sf_str(j, "status"), "FAILED");
+    cr_expect_str_eq(sf_failure_code(j), "declined", "%s", dump(j));
+    n = json_object_get(sf_delivery(&ep, "checkout.failed", d.co), "data");
+    cr_expect_str_eq(sf_failure_code(n), "declined", "%s", dump(n));
+
+    /* expired: the session's time ran out */
+    e = d;
+    sf_register(&e);
+    sf_deliver(sf_stripe_event(&e, "checkout.session.expired", "unpaid",
+                               NULL));
+    j = sf_checkout(&e);
+    cr_expect_str_eq(sf_failure_code(j), "expired", "%s", dump(j));
+    n = json_object_get(sf_delivery(&ep, "checkout.failed", e.co), "data");
+    cr_expect_str_eq(sf_failure_code(n), "expired", "%s", dump(n));
+
+    /* cancelled: the PSP's session look-up says so (Adyen's "canceled") */
+    c = d;
+    sf_register(&c);
+    params[0] = env("PAY_TEST_PSP");
+    params[1] = uid("lookup:x");
+    params[2] = str_printf("%s:%s", c.m.id, c.co);
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_sweeper_apply($1, $2,"
+                               " 'FAILED', 'canceled', NULL, $3, -1, '', NULL,"
+                               " NULL)", 3, params), "applied");
+    j = sf_checkout(&c);
+    cr_expect_str_eq(sf_failure_code(j), "cancelled", "%s", dump(j));
+    n = json_object_get(sf_delivery(&ep, "checkout.failed", c.co), "data");
+    cr_expect_str_eq(sf_failure_code(n), "cancelled", "%s", dump(n));
+
+    /* refused at registration: in the 201, the view and the notification,
+     * the PSP's reason as its message */
+    f = d;
+    co = uid("co");
+    f.co = co;
+    mock_fault(str_printf("{\"match\":\"%s\",\"refuse_status\":402}",
+                          nonce(&f.m, co)));
+    r = api_post(&f.m, uid("key"), body_for(co));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(sf_failure_code(resp_json(r)), "registration_refused",
+                     "%s", r->body);
+    resp_free(r);
+    j = sf_checkout(&f);
+    cr_expect_str_eq(sf_failure_code(j), "registration_refused", "%s",
+                     dump(j));
+    n = json_object_get(sf_delivery(&ep, "checkout.failed", co), "data");
+    cr_expect_str_eq(sf_failure_code(n), "registration_refused", "%s",
+                     dump(n));
+
+    /* a checkout not failed has no failure */
+    memset(&c, 0, sizeof(c));
+    c.m = d.m;
+    sf_register(&c);
+    j = sf_checkout(&c);
+    cr_expect_null(json_object_get(j, "failure"), "%s", dump(j));
+}
