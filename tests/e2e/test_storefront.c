@@ -257,3 +257,76 @@ Test(storefront, a_failed_checkout_says_why_in_the_api_and_its_notification,
     j = sf_checkout(&c);
     cr_expect_null(json_object_get(j, "failure"), "%s", dump(j));
 }
+
+
+/* --- sellers ------------------------------------------------------------------ */
+
+static void
+sf_add_seller(const merchant_t *m, const char *seller)
+{
+    int          rc;
+    char        *out;
+    const char  *args[] = { "add-seller", "--id", m->id, "--seller", seller,
+                            "--psp", env("PAY_TEST_PSP"), "--destination",
+                            "acct_1MockSeller", NULL };
+
+    rc = merchant_toolv(args, &out);
+    cr_assert_eq(rc, 0, "add-seller: %s", out);
+}
+
+
+static long
+sf_count(const char *sql, const char *a, const char *b)
+{
+    const char  *params[] = { a, b };
+
+    return atol(db_scalar(sql, b ? 2 : 1, params));
+}
+
+
+Test(storefront, an_unknown_seller_is_refused_at_registration_once_sellers_exist,
+     .description = "a merchant with registered sellers: an order for "
+                    "another seller is 422 seller_not_registered, nothing "
+                    "stored, the same key then registers the fixed body; "
+                    "a merchant without sellers registers any")
+{
+    char        *co, *key, *body;
+    resp_t      *r;
+    json_t      *j;
+    merchant_t   m, free_m;
+
+    merchant_new(&free_m);
+    r = api_post(&free_m, uid("key"), body_for(uid("co")));
+    cr_expect_eq(r->status, 201, "no sellers registered: any is taken: %ld %s",
+                 r->status, r->body);
+    resp_free(r);
+
+    merchant_new(&m);
+    sf_add_seller(&m, "seller_1");
+
+    co = uid("co");
+    key = uid("key");
+    r = api_post(&m, key, body_for(co));     /* seller_1 and seller_2 */
+    expect_problem(r, 422, "seller_not_registered");
+    cr_expect(strstr(r->body, "seller_2") != NULL,
+              "the detail names the seller: %s", r->body);
+    cr_expect(strstr(r->body, "seller_1") == NULL, "%s", r->body);
+    resp_free(r);
+
+    cr_expect_eq(sf_count("SELECT count(*) FROM checkouts WHERE merchant_id"
+                          " = $1 AND checkout_id = $2", m.id, co), 0,
+                 "nothing stored");
+    cr_expect_eq(sf_count("SELECT count(*) FROM idempotency_keys WHERE"
+                          " merchant_id = $1 AND idem_key = $2", m.id, key),
+                 0, "the key is not claimed");
+
+    /* the body fixed, the same key: registered */
+    j = checkout_new(co, 2);
+    json_object_set_new(json_array_get(json_object_get(j, "payment_orders"),
+                                       1),
+                        "seller_account", json_string("seller_1"));
+    body = dump(j);
+    r = api_post(&m, key, body);
+    cr_expect_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+}
