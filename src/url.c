@@ -664,3 +664,53 @@ pay_redact_request_line(const char *line, size_t len, char *out)
 
     return cut ? (size_t) (o - out) : 0;
 }
+
+
+int
+pay_url_checkout_id(const char *url, const char *id, char *buf, size_t size)
+{
+    size_t       n, idlen, skip;
+    const char  *p;
+
+    static const char  brace[] = "{CHECKOUT_ID}";
+    static const char  enc[] = "%7BCHECKOUT_ID%7D";
+
+    if (url == NULL || id == NULL || buf == NULL || size == 0) {
+        return -1;
+    }
+
+    idlen = strlen(id);
+    n = 0;
+
+    for (p = url; *p != '\0'; p += skip) {
+        if (strncmp(p, brace, sizeof(brace) - 1) == 0) {
+            skip = sizeof(brace) - 1;
+
+        } else if (strncasecmp(p, enc, 3) == 0
+                   && strncmp(p + 3, enc + 3, sizeof("CHECKOUT_ID") - 1) == 0
+                   && strncasecmp(p + 14, enc + 14, 3) == 0)
+        {
+            skip = sizeof(enc) - 1;
+
+        } else {
+            if (n + 1 >= size) {
+                return -1;
+            }
+
+            buf[n++] = *p;
+            skip = 1;
+            continue;
+        }
+
+        if (n + idlen >= size) {
+            return -1;
+        }
+
+        memcpy(buf + n, id, idlen);
+        n += idlen;
+    }
+
+    buf[n] = '\0';
+
+    return (int) n;
+}

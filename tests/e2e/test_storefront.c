@@ -330,3 +330,77 @@ Test(storefront, an_unknown_seller_is_refused_at_registration_once_sellers_exist
     cr_expect_eq(r->status, 201, "%ld %s", r->status, r->body);
     resp_free(r);
 }
+
+
+/* --- return URLs ---------------------------------------------------------------- */
+
+/* The gateway's return link the PSP was given (param: "success_url" or
+ * "cancel_url" of the mock's session), as a URL of the test's gateway. */
+static char *
+sf_return_link(const sf_t *s, const char *param)
+{
+    char    *auth;
+    req_t    rq;
+    resp_t  *r;
+    json_t  *j;
+
+    auth = str_printf("Authorization: Bearer %s",
+                      file_read(run_file("conf/psp.secret"), NULL));
+
+    {
+        const char  *h[] = { auth, NULL };
+
+        rq.method = "GET";
+        rq.url = mock_url(str_printf("/v1/checkout/sessions/%s", s->token));
+        rq.headers = h;
+        rq.body = NULL;
+        rq.len = 0;
+        r = http(&rq);
+    }
+
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    j = resp_json(r);
+
+    return gw_url_for(json_string_value(json_object_get(j, param)));
+}
+
+
+Test(storefront, return_urls_keep_the_query_and_substitute_the_checkout_id,
+     .description = "success_url and cancel_url come back with the shop's "
+                    "query string as registered and {CHECKOUT_ID} (or its "
+                    "percent-encoded form) replaced by the checkout's id")
+{
+    sf_t         s;
+    json_t      *co;
+    resp_t      *r;
+
+    memset(&s, 0, sizeof(s));
+    merchant_new(&s.m);
+    s.co = uid("co");
+    co = checkout_new(s.co, 2);
+    json_object_set_new(co, "success_url", json_string(
+        SHOP_ORIGIN "/thanks?order={CHECKOUT_ID}&lang=de&q=a%20b"));
+    json_object_set_new(co, "cancel_url", json_string(
+        SHOP_ORIGIN "/cart/%7BCHECKOUT_ID%7D?x=1#top"));
+    r = register_ok(&s.m, uid("key"), dump(co));
+    s.token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                       "psp_token")));
+    resp_free(r);
+
+    /* cancel: back to the cart, nothing changes */
+    r = http_get(sf_return_link(&s, "cancel_url"));
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(resp_header(r, "Location"),
+                     str_printf(SHOP_ORIGIN "/cart/%s?x=1#top", s.co));
+    resp_free(r);
+
+    /* paid: the success URL, its query as the shop wrote it */
+    sf_deliver(sf_stripe_event(&s, "checkout.session.completed", "paid",
+                               uid("pi")));
+    r = http_get(sf_return_link(&s, "success_url"));
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(resp_header(r, "Location"),
+                     str_printf(SHOP_ORIGIN "/thanks?order=%s&lang=de&q=a%%20b",
+                                s.co));
+    resp_free(r);
+}
