@@ -404,3 +404,81 @@ Test(storefront, return_urls_keep_the_query_and_substitute_the_checkout_id,
                                 s.co));
     resp_free(r);
 }
+
+
+/* --- routes ------------------------------------------------------------------- */
+
+static resp_t *
+sf_send(const merchant_t *m, const char *method, const char *path)
+{
+    req_t   rq;
+    char   *auth;
+
+    auth = str_printf("Authorization: Bearer %s", m->key);
+
+    {
+        const char  *h[] = { auth, "Content-Type: application/json",
+                             "Idempotency-Key: k1", NULL };
+
+        memset(&rq, 0, sizeof(rq));
+        rq.method = method;
+        rq.url = gw_url(path);
+        rq.headers = h;
+        rq.body = strcmp(method, "GET") == 0 ? NULL : "{}";
+        rq.len = rq.body ? (size_t) -1 : 0;
+
+        return http(&rq);
+    }
+}
+
+
+Test(storefront, unknown_routes_and_wrong_methods_answer_problem_json,
+     .description = "404 not_found for a path no route has, 405 "
+                    "method_not_allowed with Allow for a method the route "
+                    "does not take: problem+json either way")
+{
+    size_t       i;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *allow;
+
+    static const char  *unknown[] = {
+        "/v1/nope", "/v1/payments/po_1/nope", "/v1/checkouts", "/v2/payments",
+        "/v1/webhooks", "/v1/notifications/msg_1/nope"
+    };
+
+    static const struct { const char *method, *path, *allow; }  wrong[] = {
+        { "DELETE", "/v1/payments", "POST" },
+        { "GET", "/v1/payments", "POST" },
+        { "PUT", "/v1/payments/po_1", "GET" },
+        { "POST", "/v1/checkouts/co_1", "GET" },
+        { "GET", "/v1/payouts", "POST" },
+        { "GET", "/v1/webhooks/stripe", "POST" },
+        { "DELETE", "/v1/notifications", "GET" },
+    };
+
+    merchant_new(&m);
+
+    for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+        r = sf_send(&m, "GET", unknown[i]);
+        expect_problem(r, 404, "not_found");
+        resp_free(r);
+    }
+
+    for (i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+        r = sf_send(&m, wrong[i].method, wrong[i].path);
+        cr_expect_eq(r->status, 405, "%s %s: %ld %s", wrong[i].method,
+                     wrong[i].path, r->status, r->body);
+        cr_expect(strncmp(resp_header(r, "Content-Type")
+                          ? resp_header(r, "Content-Type") : "",
+                          "application/problem+json", 24) == 0,
+                  "%s %s: %s", wrong[i].method, wrong[i].path, r->body);
+        cr_expect(strstr(r->body, "\"method_not_allowed\"") != NULL,
+                  "%s %s: %s", wrong[i].method, wrong[i].path, r->body);
+        allow = resp_header(r, "Allow");
+        cr_expect(allow != NULL && strstr(allow, wrong[i].allow) != NULL,
+                  "%s %s: Allow %s", wrong[i].method, wrong[i].path,
+                  allow ? allow : "(none)");
+        resp_free(r);
+    }
+}
