@@ -348,8 +348,13 @@ CREATE FUNCTION public.checkouts_notify() RETURNS trigger
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
-    v_type  text := CASE NEW.status WHEN 'SUCCESS' THEN 'checkout.succeeded'
-                                    ELSE 'checkout.failed' END;
+    -- money the PSP took after the checkout had failed here (its signed
+    -- success after an expiry, a decline or the sweeper's inference) has a
+    -- type of its own: the shop was told it failed
+    v_type  text := CASE WHEN NEW.status = 'SUCCESS' AND OLD.status = 'FAILED'
+                         THEN 'checkout.paid_after_failure'
+                         WHEN NEW.status = 'SUCCESS' THEN 'checkout.succeeded'
+                         ELSE 'checkout.failed' END;
 BEGIN
     -- notify_enqueue's own test of the endpoints, before the payload is made
     PERFORM 1 FROM notify_endpoints e
@@ -376,9 +381,14 @@ BEGIN
                   FROM payment_orders o
                  WHERE o.merchant_id = NEW.merchant_id
                    AND o.checkout_id = NEW.checkout_id), '[]'::jsonb))
-        -- why it failed, on checkout.failed only
-        || CASE WHEN NEW.status = 'FAILED' AND NEW.failure_code IS NOT NULL
+        -- why it failed, on checkout.failed; the failure it came after, on
+        -- checkout.paid_after_failure
+        || CASE WHEN NEW.failure_code IS NULL THEN '{}'::jsonb
+                WHEN NEW.status = 'FAILED'
                 THEN jsonb_build_object('failure',
+                         checkout_failure(NEW.failure_code, NEW.failure))
+                WHEN OLD.status = 'FAILED'
+                THEN jsonb_build_object('after_failure',
                          checkout_failure(NEW.failure_code, NEW.failure))
                 ELSE '{}'::jsonb END);
     RETURN NULL;
@@ -960,7 +970,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -1451,6 +1461,7 @@ DECLARE
     v_request     text;
     v_expires     timestamptz;
     c             checkouts%ROWTYPE;
+    v_unknown     text;
 BEGIN
     -- Adapter bugs, not client errors: fail loudly rather than store them.
     IF p_lease_seconds IS NULL OR p_lease_seconds < 1
@@ -1581,6 +1592,28 @@ BEGIN
         -- Three rounds of insert-conflict-vanished: let the client retry.
         RAISE EXCEPTION 'pay_claim: key % kept changing under us', p_idem_key
             USING ERRCODE = 'serialization_failure';
+    END IF;
+
+    -- A merchant that registered sellers (payments-merchant add-seller)
+    -- registers orders for those only: an order for another would be paid
+    -- and never paid out.  Nothing is stored, the key included, so the
+    -- fixed body can come with the same key.
+    SELECT o.value ->> 'seller_account' INTO v_unknown
+      FROM jsonb_array_elements(p_orders) WITH ORDINALITY AS o(value, ord)
+     WHERE EXISTS (SELECT 1 FROM sellers s WHERE s.merchant_id = p_merchant)
+       AND NOT EXISTS (SELECT 1 FROM sellers s
+                        WHERE s.merchant_id = p_merchant
+                          AND s.seller_account = o.value ->> 'seller_account')
+     ORDER BY o.ord
+     LIMIT 1;
+    IF v_unknown IS NOT NULL THEN
+        DELETE FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           AND ik.lease = v_lease;
+        RETURN QUERY SELECT 'unknown_seller'::text, NULL::bigint, NULL::int,
+                            NULL::int, v_unknown, NULL::text, NULL::bigint,
+                            NULL::text, NULL::bigint;
+        RETURN;
     END IF;
 
     -- A new key: the checkout, its orders (NOT_STARTED -> EXECUTING, written
@@ -2040,6 +2073,8 @@ BEGIN
                    'psp_token', c.psp_token,
                    'expires_at', ts_rfc3339(c.expires_at),
                    'failure', checkout_failure(c.failure_code, c.failure),
+                   -- paid after it had failed: the PSP's success came last
+                   'paid_after_failure', c.status = 'SUCCESS' AND c.failure_code IS NOT NULL,
                    'currency', c.currency,
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(

@@ -525,6 +525,19 @@ pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
         }
     }
 
+    /* paid after it had failed (the PSP's success came last): said only
+     * when so, beside its FAILED -> SUCCESS events */
+    v = json_object_get(db, "paid_after_failure");
+
+    if (v != NULL && !json_is_null(v) && !json_is_boolean(v)) {
+        vw.failed = 1;
+
+    } else if (json_is_true(v) && status != NULL
+               && strcmp(status, "SUCCESS") == 0)
+    {
+        pay_view_set(&vw, root, "paid_after_failure", json_true());
+    }
+
     pay_view_set(&vw, root, "payment_orders",
                  pay_db_checkout_orders(&vw, db));
     pay_view_set(&vw, root, "events", pay_db_checkout_events(&vw, db));

@@ -1288,7 +1288,8 @@ Test(sql, get_checkout_has_the_view_h_shape,
     json_t      *j, *orders, *events, *e;
     size_t       i;
     const char  *keys[] = { "checkout_id", "status", "psp", "psp_token", "expires_at",
-                            "failure", "currency", "payment_orders", "events" };
+                            "failure", "paid_after_failure", "currency", "payment_orders",
+                            "events" };
 
     new_merchant(c, m);
     new_merchant(c, other);

@@ -482,3 +482,133 @@ Test(storefront, unknown_routes_and_wrong_methods_answer_problem_json,
         resp_free(r);
     }
 }
+
+
+/* --- a payment after a failure ------------------------------------------------- */
+
+static void
+sf_mock_pay(const sf_t *s)
+{
+    req_t    rq;
+    resp_t  *r;
+
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/_control/sessions/%s/pay", s->token));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+    resp_free(r);
+}
+
+
+/* POST path with a fresh Idempotency-Key and body. */
+static resp_t *
+sf_post(const merchant_t *m, const char *path, const char *body)
+{
+    req_t   rq;
+    char   *auth, *idem;
+
+    auth = str_printf("Authorization: Bearer %s", m->key);
+    idem = str_printf("Idempotency-Key: %s", uid("k"));
+
+    {
+        const char  *h[] = { auth, idem, "Content-Type: application/json",
+                             NULL };
+
+        memset(&rq, 0, sizeof(rq));
+        rq.method = "POST";
+        rq.url = gw_url(path);
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+
+        return http(&rq);
+    }
+}
+
+
+Test(storefront, a_payment_after_a_failure_is_notified_shown_and_refundable,
+     .timeout = 60,
+     .description = "expired, then the shopper pays at the PSP: "
+                    "checkout.paid_after_failure (with the failure it came "
+                    "after), GET /v1/checkouts/{id} SUCCESS with "
+                    "paid_after_failure and the FAILED -> SUCCESS events, "
+                    "and a refund through the API is notified")
+{
+    int          i;
+    sf_t         s;
+    size_t       k, moved;
+    json_t      *d, *data, *j, *ev;
+    resp_t      *r;
+    endpoint_t   ep;
+
+    memset(&s, 0, sizeof(s));
+    merchant_new(&s.m);
+    endpoint_add(&s.m, NULL, &ep);
+    sf_register(&s);
+
+    sf_deliver(sf_stripe_event(&s, "checkout.session.expired", "unpaid",
+                               NULL));
+    (void) sf_delivery(&ep, "checkout.failed", s.co);
+
+    sf_mock_pay(&s);
+
+    d = sf_delivery(&ep, "checkout.paid_after_failure", s.co);
+    data = json_object_get(d, "data");
+    cr_expect_str_eq(sf_str(data, "status"), "SUCCESS", "%s", dump(d));
+    cr_expect_eq(json_integer_value(json_object_get(data,
+                                                    "amount_total_minor")),
+                 1500, "%s", dump(d));
+    cr_expect_str_eq(sf_str(json_object_get(data, "after_failure"), "code"),
+                     "expired", "%s", dump(d));
+
+    /* and not a plain checkout.succeeded as well */
+    msleep(500);
+    j = receiver_deliveries(ep.name);
+    json_array_foreach(j, k, ev) {
+        cr_expect_str_neq(sf_str(ev, "type"), "checkout.succeeded", "%s",
+                          dump(j));
+    }
+
+    j = NULL;
+    for (i = 0; i < 100; i++) {
+        json_decref(j);
+        j = sf_checkout(&s);
+        if (strcmp(sf_str(j, "status"), "SUCCESS") == 0) {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert_str_eq(sf_str(j, "status"), "SUCCESS", "%s", dump(j));
+    cr_expect(json_is_true(json_object_get(j, "is_payment_done")));
+    cr_expect(json_is_true(json_object_get(j, "paid_after_failure")),
+              "%s", dump(j));
+    cr_expect_null(json_object_get(j, "failure"), "%s", dump(j));
+
+    moved = 0;
+    json_array_foreach(json_object_get(j, "events"), k, ev) {
+        if (strcmp(sf_str(ev, "from"), "FAILED") == 0
+            && strcmp(sf_str(ev, "to"), "SUCCESS") == 0)
+        {
+            moved++;
+        }
+    }
+    cr_expect_eq(moved, 2, "each order FAILED -> SUCCESS: %s", dump(j));
+
+    /* refundable through the API, and the refund notified */
+    for (i = 0; i < 100; i++) {
+        r = sf_post(&s.m, str_printf("/v1/payments/%s/refunds", s.po[0]),
+                    "{\"amount\":\"4.00\",\"reason\":\"returned\"}");
+        if (r->status != 409) {
+            break;
+        }
+        resp_free(r);
+        msleep(100);        /* the PSP's payment id arrives with its event */
+    }
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+    (void) sf_delivery(&ep, "refund.succeeded", s.co);
+}

@@ -538,3 +538,26 @@ Test(view, status_view_for_pending_page)
     cr_expect_null(pay_status_view_json("co_1", "paid"));
     cr_expect_null(pay_status_view_json(NULL, "SUCCESS"));
 }
+
+
+Test(view, checkout_paid_after_failure_only_when_true_and_paid)
+{
+    char  *s;
+
+    s = vw_checkout(VW_CHECKOUT("SUCCESS",
+                                "{\"code\":\"expired\",\"message\":\"m\"},"
+                                "\"paid_after_failure\":true", "[]"), NULL);
+    cr_assert_not_null(s);
+    cr_expect_not_null(strstr(s, "\"paid_after_failure\":true"), "%s", s);
+    cr_expect_null(strstr(s, "failure\":{"), "%s", s);
+    free(s);
+
+    s = vw_checkout(VW_CHECKOUT("SUCCESS", "null", "[]"), NULL);
+    cr_assert_not_null(s);
+    cr_expect_null(strstr(s, "paid_after_failure"), "%s", s);
+    free(s);
+
+    cr_expect_null(vw_checkout(VW_CHECKOUT("SUCCESS",
+                                           "null,\"paid_after_failure\":1",
+                                           "[]"), NULL));
+}
