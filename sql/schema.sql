@@ -1002,7 +1002,7 @@ BEGIN
     END IF;
 
     INSERT INTO notify_sequences AS s (merchant_id, subject, last)
-    VALUES (p_merchant, coalesce(p_checkout, p_object), 1)
+    VALUES (p_merchant, split_part(p_type, '.', 1) || ':' || p_object, 1)
     ON CONFLICT (merchant_id, subject) DO UPDATE SET last = s.last + 1
     RETURNING s.last INTO v_seq;
 
@@ -5110,6 +5110,13 @@ CREATE TABLE public.notify_sequences (
     subject text NOT NULL,
     last integer NOT NULL
 );
+
+
+--
+-- Name: COLUMN notify_sequences.subject; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.notify_sequences.subject IS '<object>:<id>, object one of checkout, refund, dispute, payout: what data.sequence counts';
 
 
 --

@@ -208,9 +208,10 @@ Test(solo_notify_sql, every_event_type_commits_its_notification,
     OK(c, "UPDATE disputes SET status = 'WON' WHERE merchant_id = $1 AND dispute_id = $2", m, dp);
     new_dispute(c, m, "co_1", dp2);
     OK(c, "UPDATE disputes SET status = 'LOST' WHERE merchant_id = $1 AND dispute_id = $2", m, dp2);
-    cr_expect_str_eq(VAL(c, "SELECT string_agg(event_type, ',' ORDER BY sequence) FROM notifications"
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(event_type || '=' || sequence, ',' ORDER BY created_at)"
+                            " FROM notifications"
                             " WHERE merchant_id = $1 AND event_type LIKE 'dispute.%'", m),
-                     "dispute.opened,dispute.won,dispute.opened,dispute.lost");
+                     "dispute.opened=1,dispute.won=2,dispute.opened=1,dispute.lost=2");
 
     /* pay-outs: no checkout, their own sequence */
     new_payout(c, m, pyo);
@@ -228,8 +229,8 @@ Test(solo_notify_sql, every_event_type_commits_its_notification,
     PQfinish(c);
 }
 
-Test(solo_notify_sql, sequence_counts_per_checkout_and_per_payout,
-     .description = "data.sequence is 1, 2, 3, ... per checkout across its refunds and disputes")
+Test(solo_notify_sql, sequence_counts_per_object,
+     .description = "data.sequence is 1, 2, 3, ... per object: a checkout, each refund, each dispute, each pay-out")
 {
     PGconn      *c = sqlt_connect();
     char         m[24], ep[28], rf[28], dp[28], pyo[32];
@@ -248,8 +249,11 @@ Test(solo_notify_sql, sequence_counts_per_checkout_and_per_payout,
     OK(c, "UPDATE payouts SET status = 'PAID' WHERE merchant_id = $1 AND payout_id = $2", m, pyo);
 
     cr_expect_str_eq(VAL(c, "SELECT string_agg(event_type || '=' || sequence || '/' || (payload::jsonb -> 'data' ->> 'sequence'),"
-                            " ',' ORDER BY sequence) FROM notifications WHERE merchant_id = $1 AND checkout_id = 'co_a'", m),
-                     "checkout.succeeded=1/1,refund.succeeded=2/2,dispute.opened=3/3,dispute.lost=4/4");
+                            " ',' ORDER BY created_at) FROM notifications WHERE merchant_id = $1 AND checkout_id = 'co_a'", m),
+                     "checkout.succeeded=1/1,refund.succeeded=1/1,dispute.opened=1/1,dispute.lost=2/2");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(subject || '=' || last, ',' ORDER BY subject)"
+                            " FROM notify_sequences WHERE merchant_id = $1 AND subject LIKE 'checkout:%'", m),
+                     "checkout:co_a=1,checkout:co_b=1");
     cr_expect_str_eq(VAL(c, "SELECT string_agg(sequence::text, ',') FROM notifications"
                             " WHERE merchant_id = $1 AND checkout_id = 'co_b'", m), "1");
     cr_expect_str_eq(VAL(c, "SELECT sequence::text FROM notifications WHERE merchant_id = $1 AND object_id = $2", m, pyo), "1");
@@ -908,7 +912,7 @@ chargeback_ready(PGconn *c, char m[24], char evt[40], char ref[40])
 
 /*
  * A refund of an order holds the order (refund_event_apply locks it first)
- * and then takes the checkout's notify_sequences row (refunds_notify).  A
+ * and then takes a notify_sequences row (refunds_notify).  A
  * chargeback of the same checkout, applied meanwhile, must not hold that row
  * while it waits for the order (before 029 it did: PostgreSQL failed it with
  * 40P01 after deadlock_timeout).
@@ -953,11 +957,11 @@ Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refund_of_its_order,
         PQclear(res);
     }
 
-    /* both notified, after the payment's, the refund's first */
+    /* both notified, each the first of its object */
     cr_assert_str_eq(VAL(a, "SELECT string_agg(event_type || ' ' || sequence, ','"
-                            " ORDER BY sequence) FROM notifications"
+                            " ORDER BY event_type) FROM notifications"
                             " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
-                     "checkout.succeeded 1,refund.succeeded 2,dispute.opened 3");
+                     "checkout.succeeded 1,dispute.opened 1,refund.succeeded 1");
     PQfinish(a);
     PQfinish(b);
 }
@@ -1019,11 +1023,11 @@ Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refused_refund,
         PQclear(res);
     }
 
-    /* both notified, the dispute's first: it committed first */
+    /* both notified, each the first of its object */
     cr_assert_str_eq(VAL(a, "SELECT string_agg(event_type || ' ' || sequence, ','"
-                            " ORDER BY sequence) FROM notifications"
+                            " ORDER BY event_type) FROM notifications"
                             " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
-                     "checkout.succeeded 1,dispute.opened 2,refund.failed 3");
+                     "checkout.succeeded 1,dispute.opened 1,refund.failed 1");
     PQfinish(a);
     PQfinish(b);
 }

@@ -612,3 +612,126 @@ Test(storefront, a_payment_after_a_failure_is_notified_shown_and_refundable,
     resp_free(r);
     (void) sf_delivery(&ep, "refund.succeeded", s.co);
 }
+
+
+/* --- sequence per object ---------------------------------------------------------- */
+
+/* The sequences of the deliveries of type about object id, in arrival
+ * order, as "1,2": the receiver's object_id is the refund's, the dispute's
+ * or the checkout's own id. */
+static char *
+sf_sequences(const endpoint_t *ep, const char *prefix, const char *id)
+{
+    size_t   k;
+    json_t  *ds, *d;
+    char    *out;
+
+    out = strdup("");
+    ds = receiver_deliveries(ep->name);
+
+    json_array_foreach(ds, k, d) {
+        if (strncmp(sf_str(d, "type"), prefix, strlen(prefix)) == 0
+            && strcmp(sf_str(d, "object_id"), id) == 0
+            && strcmp(sf_str(d, "answer"), "204") == 0)
+        {
+            out = str_printf("%s%s%lld", out, out[0] ? "," : "",
+                             (long long) json_integer_value(
+                                 json_object_get(json_object_get(d, "data"),
+                                                 "sequence")));
+        }
+    }
+
+    return out;
+}
+
+
+Test(storefront, sequence_counts_each_object_on_its_own, .timeout = 60,
+     .description = "a checkout's, each refund's and each dispute's "
+                    "notifications are numbered 1, 2, ... each on their "
+                    "own: a refund does not move its checkout's sequence")
+{
+    int          i;
+    sf_t         s;
+    char        *rf1, *rf2, *ref, *dp;
+    resp_t      *r;
+    json_t      *d;
+    endpoint_t   ep;
+
+    memset(&s, 0, sizeof(s));
+    merchant_new(&s.m);
+    endpoint_add(&s.m, NULL, &ep);
+    sf_register(&s);
+    sf_mock_pay(&s);
+    (void) sf_delivery(&ep, "checkout.succeeded", s.co);
+
+    r = sf_post(&s.m, str_printf("/v1/payments/%s/refunds", s.po[0]),
+                "{\"amount\":\"1.00\"}");
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    rf1 = strdup(sf_str(resp_json(r), "refund_id"));
+    resp_free(r);
+    (void) sf_delivery(&ep, "refund.succeeded", s.co);
+
+    r = sf_post(&s.m, str_printf("/v1/payments/%s/refunds", s.po[1]),
+                "{\"amount\":\"1.00\"}");
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    rf2 = strdup(sf_str(resp_json(r), "refund_id"));
+    resp_free(r);
+
+    ref = db_scalar("SELECT psp_payment_ref FROM checkouts WHERE merchant_id"
+                    " = $1 AND checkout_id = $2", 2,
+                    (const char *[]) { s.m.id, s.co });
+    cr_assert_not_null(ref);
+    {
+        req_t        rq;
+        const char  *h[] = { "Content-Type: application/json", NULL };
+
+        memset(&rq, 0, sizeof(rq));
+        rq.method = "POST";
+        rq.url = mock_url("/_control/disputes");
+        rq.headers = h;
+        rq.body = str_printf("{\"payment_ref\":\"%s\",\"amount\":300}", ref);
+        rq.len = (size_t) -1;
+        r = http(&rq);
+        cr_assert_eq(r->status, 200, "%s", r->body);
+        dp = strdup(sf_str(resp_json(r), "id"));
+        resp_free(r);
+
+        rq.url = mock_url(str_printf("/_control/disputes/%s/close", dp));
+        rq.body = "{\"outcome\":\"lost\"}";
+        r = http(&rq);
+        cr_assert_eq(r->status, 200, "%s", r->body);
+        resp_free(r);
+    }
+
+    d = NULL;
+    for (i = 0; i < 150; i++) {
+        json_decref(d);
+        d = receiver_deliveries(ep.name);
+        if (deliveries_count(d, "204", "dispute.lost") == 1
+            && deliveries_count(d, "204", "refund.succeeded") == 2)
+        {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert_eq(deliveries_count(d, "204", "dispute.lost"), 1, "%s",
+                 dump(d));
+
+    cr_expect_str_eq(sf_sequences(&ep, "checkout.", s.co), "1");
+    cr_expect_str_eq(sf_sequences(&ep, "refund.", rf1), "1");
+    cr_expect_str_eq(sf_sequences(&ep, "refund.", rf2), "1");
+
+    {
+        size_t       k;
+        json_t      *it;
+        const char  *dispute = NULL;
+
+        json_array_foreach(d, k, it) {
+            if (strcmp(sf_str(it, "type"), "dispute.opened") == 0) {
+                dispute = sf_str(it, "object_id");
+            }
+        }
+        cr_assert_not_null(dispute, "%s", dump(d));
+        cr_expect_str_eq(sf_sequences(&ep, "dispute.", dispute), "1,2");
+    }
+}
