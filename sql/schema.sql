@@ -371,12 +371,14 @@ BEGIN
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
             'amount_total_minor', NEW.amount_total,
+            'amount_total', money_decimal(NEW.amount_total, NEW.currency),
             'currency', NEW.currency,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,
                            'status', o.status,
                            'amount_minor', o.amount,
+                           'amount', money_decimal(o.amount, o.currency),
                            'currency', o.currency) ORDER BY o.line_no)
                   FROM payment_orders o
                  WHERE o.merchant_id = NEW.merchant_id
@@ -718,6 +720,7 @@ BEGIN
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
             'amount_minor', NEW.amount,
+            'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency));
     RETURN NULL;
 END
@@ -903,6 +906,25 @@ BEGIN
     RAISE EXCEPTION 'merchants are never deleted (% refused); disable the merchant instead', TG_OP
         USING ERRCODE = 'PY002';
 END
+$$;
+
+
+--
+-- Name: money_decimal(bigint, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.money_decimal(p_minor bigint, p_currency text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT round(p_minor::numeric / (10::numeric ^ e), e)::text
+      FROM (SELECT CASE
+                       WHEN p_currency IN ('BIF', 'CLP', 'DJF', 'GNF', 'ISK', 'JPY', 'KMF',
+                                           'KRW', 'PYG', 'RWF', 'UGX', 'UYI', 'VND', 'VUV',
+                                           'XAF', 'XOF', 'XPF') THEN 0
+                       WHEN p_currency IN ('BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND') THEN 3
+                       WHEN p_currency IN ('CLF', 'UYW') THEN 4
+                       ELSE 2
+                   END AS e) x
 $$;
 
 
@@ -3493,6 +3515,7 @@ BEGIN
             'seller_account', NEW.seller_account,
             'status', NEW.status,
             'amount_minor', NEW.amount,
+            'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency,
             'failure', NEW.failure)));
     RETURN NULL;
@@ -4576,6 +4599,7 @@ BEGIN
             'payment_order_id', NEW.payment_order_id,
             'status', NEW.status,
             'amount_minor', NEW.amount,
+            'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency,
             'failure', NEW.failure)));
     RETURN NULL;
@@ -6569,6 +6593,13 @@ REVOKE ALL ON FUNCTION public.ledger_transactions_row_checks(checkout_id text, p
 --
 
 REVOKE ALL ON FUNCTION public.merchants_keep() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION money_decimal(p_minor bigint, p_currency text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.money_decimal(p_minor bigint, p_currency text) FROM PUBLIC;
 
 
 --

@@ -28,12 +28,14 @@ BEGIN
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
             'amount_total_minor', NEW.amount_total,
+            'amount_total', money_decimal(NEW.amount_total, NEW.currency),
             'currency', NEW.currency,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,
                            'status', o.status,
                            'amount_minor', o.amount,
+                           'amount', money_decimal(o.amount, o.currency),
                            'currency', o.currency) ORDER BY o.line_no)
                   FROM payment_orders o
                  WHERE o.merchant_id = NEW.merchant_id

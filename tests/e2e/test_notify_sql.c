@@ -165,12 +165,13 @@ Test(solo_notify_sql, every_event_type_commits_its_notification,
     cr_expect_str_eq(VAL(c, "SELECT payload::jsonb -> 'data' FROM notifications WHERE merchant_id = $1"
                             " AND endpoint_id = $2", m, ep),
                      VAL(c, "SELECT jsonb_build_object('checkout_id', 'co_1', 'status', 'SUCCESS',"
-                            " 'amount_total_minor', 1500, 'currency', 'EUR', 'merchant_id', $1::text, 'sequence', 1,"
+                            " 'amount_total_minor', 1500, 'amount_total', '15.00', 'currency', 'EUR',"
+                            " 'merchant_id', $1::text, 'sequence', 1,"
                             " 'payment_orders', jsonb_build_array("
                             "  jsonb_build_object('payment_order_id', 'co_1_1', 'status', 'SUCCESS',"
-                            "                     'amount_minor', 1000, 'currency', 'EUR'),"
+                            "                     'amount_minor', 1000, 'amount', '10.00', 'currency', 'EUR'),"
                             "  jsonb_build_object('payment_order_id', 'co_1_2', 'status', 'SUCCESS',"
-                            "                     'amount_minor', 500, 'currency', 'EUR')))::text", m));
+                            "                     'amount_minor', 500, 'amount', '5.00', 'currency', 'EUR')))::text", m));
     cr_expect_str_eq(VAL(c, "SELECT (payload::jsonb ->> 'type') || ' ' ||"
                             " ((payload::jsonb ->> 'timestamp') ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$')"
                             " FROM notifications WHERE merchant_id = $1 AND endpoint_id = $2", m, ep),

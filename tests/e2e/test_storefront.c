@@ -17,6 +17,7 @@
 
 #include "harness.h"
 
+#include <payments/money.h>
 #include <time.h>
 
 
@@ -734,4 +735,51 @@ Test(storefront, sequence_counts_each_object_on_its_own, .timeout = 60,
         cr_assert_not_null(dispute, "%s", dump(d));
         cr_expect_str_eq(sf_sequences(&ep, "dispute.", dispute), "1,2");
     }
+}
+
+
+/* --- decimal amounts in notifications ------------------------------------------- */
+
+Test(storefront, notifications_carry_the_decimal_amount_as_the_api_writes_it,
+     .description = "money_decimal (the notifications' amount) gives every "
+                    "currency the gateway knows its own ISO 4217 decimals, "
+                    "as the API's amounts have them")
+{
+    char                   code[4], *codes, *want, *frac;
+    const char            *params[1];
+    const pay_currency_t  *cur;
+
+    codes = strdup("{");
+    want = strdup("");
+
+    for (code[0] = 'A'; code[0] <= 'Z'; code[0]++) {
+        for (code[1] = 'A'; code[1] <= 'Z'; code[1]++) {
+            for (code[2] = 'A'; code[2] <= 'Z'; code[2]++) {
+                code[3] = '\0';
+                cur = pay_currency_find(code, 3);
+                if (cur == NULL) {
+                    continue;
+                }
+
+                /* 123456 minor units and -5 */
+                frac = cur->exponent == 0 ? strdup("123456")
+                       : str_printf("%.*s.%s", 6 - cur->exponent, "123456",
+                                    "123456" + 6 - cur->exponent);
+                codes = str_printf("%s%s%s", codes, codes[1] ? "," : "",
+                                   code);
+                want = str_printf("%s%s%s=%s/%s", want, want[0] ? "," : "",
+                                  code, frac,
+                                  cur->exponent == 0 ? "-5"
+                                  : str_printf("-0.%0*d", cur->exponent, 5));
+            }
+        }
+    }
+
+    codes = str_printf("%s}", codes);
+    params[0] = codes;
+    cr_expect_str_eq(db_scalar("SELECT string_agg(c || '=' ||"
+                               " money_decimal(123456, c) || '/' ||"
+                               " money_decimal(-5, c), ',' ORDER BY c)"
+                               " FROM unnest($1::text[]) c", 1, params),
+                     want);
 }
