@@ -105,8 +105,8 @@ typedef struct {
     ngx_msec_t                  lease;          /* a claim's hold */
     ngx_uint_t                  per_endpoint;   /* leased at once, over
                                                    every gateway */
-    ngx_uint_t                  disable_after;  /* failures in a row; 0:
-                                                   never */
+    ngx_msec_t                  disable_after;  /* failing this long
+                                                   disables; 0: never */
     ngx_uint_t                  backoff_scale;  /* divides the schedule */
     ngx_flag_t                  allow_loopback; /* test rigs */
     ngx_str_t                   ca_pem;         /* ca=, or the system's */

@@ -2331,6 +2331,19 @@ $$;
 --
 
 CREATE FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) RETURNS TABLE(status text, endpoint_disabled boolean)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT * FROM pay_notify_record(p_merchant, p_id, p_owner, p_ok, p_http_status,
+                                    p_error, p_retry_ms, p_disable_after, 0::bigint)
+$$;
+
+
+--
+-- Name: pay_notify_record(text, text, text, boolean, integer, text, bigint, integer, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint) RETURNS TABLE(status text, endpoint_disabled boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -2338,6 +2351,7 @@ DECLARE
     v_endpoint  text;
     v_status    text;
     v_failures  int;
+    v_since     timestamptz;
     v_disabled  boolean := false;
 BEGIN
     IF p_ok THEN
@@ -2367,14 +2381,20 @@ BEGIN
     END IF;
 
     IF p_ok THEN
-        UPDATE notify_endpoints e SET failures = 0
-         WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint AND e.failures <> 0;
-    ELSE
-        UPDATE notify_endpoints e SET failures = e.failures + 1, updated_at = now()
+        UPDATE notify_endpoints e SET failures = 0, failing_since = NULL
          WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
-        RETURNING e.failures INTO v_failures;
+           AND (e.failures <> 0 OR e.failing_since IS NOT NULL);
+    ELSE
+        UPDATE notify_endpoints e
+           SET failures = e.failures + 1,
+               failing_since = coalesce(e.failing_since, now()),
+               updated_at = now()
+         WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
+        RETURNING e.failures, e.failing_since INTO v_failures, v_since;
 
-        IF p_disable_after > 0 AND v_failures >= p_disable_after THEN
+        IF (p_disable_after > 0 AND v_failures >= p_disable_after)
+           OR (p_disable_failing_ms > 0
+               AND v_since <= now() - make_interval(secs => p_disable_failing_ms / 1000.0)) THEN
             UPDATE notify_endpoints e
                SET disabled_at = now(), disabled_reason = 'failures', updated_at = now()
              WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
@@ -5115,6 +5135,7 @@ CREATE TABLE public.notify_endpoints (
     failures integer DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    failing_since timestamp with time zone,
     CONSTRAINT notify_endpoints_host CHECK (((host = lower(host)) AND ((length(host) >= 1) AND (length(host) <= 253)))),
     CONSTRAINT notify_endpoints_id_format CHECK (((length(endpoint_id) = 27) AND (endpoint_id ~ '^ep_[0-9a-f]*$'::text))),
     CONSTRAINT notify_endpoints_prev CHECK (((prev_secret_sealed IS NULL) = (prev_until IS NULL))),
@@ -5123,6 +5144,13 @@ CREATE TABLE public.notify_endpoints (
     CONSTRAINT notify_endpoints_secret CHECK ((secret_sealed ~~ 'v1.%'::text)),
     CONSTRAINT notify_endpoints_url CHECK (((url ~ '^https://'::text) AND (length(url) <= 2048)))
 );
+
+
+--
+-- Name: COLUMN notify_endpoints.failing_since; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.notify_endpoints.failing_since IS 'the first failed delivery since the last one that succeeded (NULL: none)';
 
 
 --
@@ -6807,6 +6835,14 @@ GRANT ALL ON FUNCTION public.pay_notify_list(p_merchant text, p_status text, p_l
 
 REVOKE ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint) TO payments_gateway;
 
 
 --

@@ -783,3 +783,53 @@ Test(storefront, notifications_carry_the_decimal_amount_as_the_api_writes_it,
                                " FROM unnest($1::text[]) c", 1, params),
                      want);
 }
+
+
+/* --- endpoints disabled on time spent failing ------------------------------------ */
+
+Test(storefront, many_failures_in_a_short_outage_do_not_disable_an_endpoint,
+     .timeout = 60,
+     .description = "a busy shop's short deploy: a dozen deliveries fail "
+                    "within seconds (more than any count would allow), the "
+                    "endpoint stays enabled because it has not been failing "
+                    "for disable_after= (the suite's 9 s), and everything "
+                    "is delivered once it answers again")
+{
+    int          i, n = 12;
+    sf_t         s[12];
+    json_t      *ds;
+    endpoint_t   ep;
+    merchant_t   m;
+    const char  *params[2];
+
+    merchant_new(&m);
+    endpoint_add(&m, "checkout.succeeded", &ep);
+    receiver_mode(ep.name, "status 503", NULL);
+
+    for (i = 0; i < n; i++) {
+        memset(&s[i], 0, sizeof(sf_t));
+        s[i].m = m;
+        sf_register(&s[i]);
+        sf_mock_pay(&s[i]);
+    }
+
+    ds = receiver_wait(ep.name, "503", (size_t) n + 2, 20);
+    cr_assert_geq(deliveries_count(ds, "503", NULL), (size_t) n + 2);
+
+    params[0] = m.id;
+    params[1] = ep.id;
+    cr_expect_str_eq(db_scalar("SELECT (disabled_at IS NULL)::text || ' ' ||"
+                               " (failures > 5)::text FROM notify_endpoints"
+                               " WHERE merchant_id = $1 AND endpoint_id = $2",
+                               2, params), "true true",
+                     "many failures, but not failing long: not disabled");
+
+    /* the deploy is over */
+    receiver_mode(ep.name, "ok", NULL);
+    ds = receiver_wait(ep.name, "204", (size_t) n, 30);
+    cr_expect_eq(deliveries_distinct(ds, "204"), (size_t) n, "%s", dump(ds));
+    cr_expect_str_eq(db_scalar("SELECT (disabled_at IS NULL)::text || ' ' ||"
+                               " (failing_since IS NULL)::text FROM"
+                               " notify_endpoints WHERE merchant_id = $1 AND"
+                               " endpoint_id = $2", 2, params), "true true");
+}
