@@ -18,6 +18,7 @@
 #include "harness.h"
 
 #include <payments/money.h>
+#include <sys/wait.h>
 #include <time.h>
 
 
@@ -832,4 +833,62 @@ Test(storefront, many_failures_in_a_short_outage_do_not_disable_an_endpoint,
                                " (failing_since IS NULL)::text FROM"
                                " notify_endpoints WHERE merchant_id = $1 AND"
                                " endpoint_id = $2", 2, params), "true true");
+}
+
+
+/* --- the quickstart's shop ---------------------------------------------------------- */
+
+/*
+ * tests/shop_quickstart/shop.js, written from doc/QUICKSTART.md alone,
+ * against the suite's gateway: it pays, refunds, has its endpoint down for
+ * 5 s (more failures than any count would allow, shorter than the suite's
+ * disable_after=9s, as two minutes are to the default three days) and is
+ * not disabled, and rebuilds its state from notifications.
+ */
+Test(storefront, the_quickstart_shop_pays_refunds_survives_an_outage_and_rebuilds,
+     .timeout = 150)
+{
+    int          rc;
+    long         port;
+    char        *out, *secret, *end, *cmd, *log, *text;
+    merchant_t   m;
+    const char  *params[1];
+    const char  *extra[] = { "--allow-loopback", NULL };
+
+    merchant_new(&m);
+    port = free_port();
+    rc = endpoint_add_raw(&m, str_printf("https://127.0.0.1:%ld/hooks", port),
+                          extra, &out);
+    cr_assert_eq(rc, 0, "add-endpoint: %s", out);
+    secret = strstr(out, "whsec_");
+    cr_assert_not_null(secret, "no secret printed: %s", out);
+    secret = strdup(secret);
+    end = strpbrk(secret, " \t\r\n");
+    if (end != NULL) {
+        *end = '\0';
+    }
+    secret_used(secret);
+
+    log = run_file(str_printf("logs/shop_quickstart.%s.log", m.id));
+    cmd = str_printf("SHOP_GW='%s' SHOP_PUBLIC='%s' SHOP_CA='%s' "
+                     "SHOP_CERT='%s' SHOP_KEY='%s' SHOP_PORT=%ld "
+                     "SHOP_API_KEY='%s' SHOP_WHSEC='%s' SHOP_PSP='%s' "
+                     "SHOP_ORIGIN='%s' SHOP_MOCK='%s' SHOP_OUTAGE_MS=5000 "
+                     "node '%s/tests/shop_quickstart/shop.js' >'%s' 2>&1",
+                     env("PAY_TEST_GW"), env("PAY_TEST_PUBLIC_ORIGIN"),
+                     env("PAY_TEST_CA"), run_file("conf/tls.crt"),
+                     run_file("conf/tls.key"), port, m.key, secret,
+                     env("PAY_TEST_PSP"), SHOP_ORIGIN, env("PAY_TEST_MOCK"),
+                     env("PAY_TEST_ROOT"), log);
+    rc = system(cmd);
+    text = file_read(log, NULL);
+    cr_assert(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0,
+              "the quickstart shop failed (%d): %s", rc, text ? text : "");
+    cr_expect(text != NULL && strstr(text, "shop: ok") != NULL, "%s", text);
+
+    params[0] = m.id;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FILTER (WHERE disabled_at IS"
+                               " NULL) || '/' || count(*) FROM notify_endpoints"
+                               " WHERE merchant_id = $1", 1, params), "1/1",
+                     "the endpoint was never disabled");
 }
