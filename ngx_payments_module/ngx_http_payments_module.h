@@ -602,6 +602,8 @@ void ngx_http_payments_housekeeping_init(ngx_cycle_t *cycle);
 /* _notify_api.c: GET /v1/notifications, POST /v1/notifications/{id}/replay */
 void ngx_http_payments_list_notifications(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_replay_notification(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_list_endpoints(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_set_endpoint(ngx_http_payments_ctx_t *ctx);
 
 
 /* _router.c: the content handler; the request body filter and the

@@ -1003,6 +1003,68 @@ END
 $_$;
 
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: notify_endpoints; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.notify_endpoints (
+    merchant_id text NOT NULL,
+    endpoint_id text NOT NULL,
+    url text NOT NULL,
+    host text NOT NULL,
+    event_types text[] DEFAULT '{}'::text[] NOT NULL,
+    secret_sealed text NOT NULL,
+    prev_secret_sealed text,
+    prev_until timestamp with time zone,
+    disabled_at timestamp with time zone,
+    disabled_reason text,
+    failures integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    failing_since timestamp with time zone,
+    CONSTRAINT notify_endpoints_host CHECK (((host = lower(host)) AND ((length(host) >= 1) AND (length(host) <= 253)))),
+    CONSTRAINT notify_endpoints_id_format CHECK (((length(endpoint_id) = 27) AND (endpoint_id ~ '^ep_[0-9a-f]*$'::text))),
+    CONSTRAINT notify_endpoints_prev CHECK (((prev_secret_sealed IS NULL) = (prev_until IS NULL))),
+    CONSTRAINT notify_endpoints_prev_secret CHECK ((prev_secret_sealed ~~ 'v1.%'::text)),
+    CONSTRAINT notify_endpoints_reason CHECK ((length(disabled_reason) <= 200)),
+    CONSTRAINT notify_endpoints_secret CHECK ((secret_sealed ~~ 'v1.%'::text)),
+    CONSTRAINT notify_endpoints_url CHECK (((url ~ '^https://'::text) AND (length(url) <= 2048)))
+);
+
+
+--
+-- Name: COLUMN notify_endpoints.failing_since; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.notify_endpoints.failing_since IS 'the first failed delivery since the last one that succeeded (NULL: none)';
+
+
+--
+-- Name: notify_endpoint_item(public.notify_endpoints); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.notify_endpoint_item(e public.notify_endpoints) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT jsonb_build_object(
+               'id', e.endpoint_id,
+               'url', e.url,
+               'events', CASE WHEN e.event_types = '{}' THEN to_jsonb(ARRAY['*'])
+                              ELSE to_jsonb(e.event_types) END,
+               'status', CASE WHEN e.disabled_at IS NULL THEN 'enabled' ELSE 'disabled' END,
+               'disabled_at', ts_rfc3339(e.disabled_at),
+               'disabled_reason', e.disabled_reason,
+               'failing_since', ts_rfc3339(e.failing_since),
+               'previous_secret_until', ts_rfc3339(e.prev_until),
+               'created_at', ts_rfc3339(e.created_at))
+$$;
+
+
 --
 -- Name: notify_enqueue(text, text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
@@ -1044,10 +1106,6 @@ BEGIN
 END
 $$;
 
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
 
 --
 -- Name: notifications; Type: TABLE; Schema: public; Owner: -
@@ -1712,6 +1770,62 @@ BEGIN
 
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;
+END
+$$;
+
+
+--
+-- Name: pay_endpoint_list(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_endpoint_list(p_merchant text) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT coalesce(jsonb_agg(notify_endpoint_item(e) ORDER BY e.created_at, e.endpoint_id),
+                    '[]'::jsonb)::text
+      FROM notify_endpoints e
+     WHERE e.merchant_id = p_merchant
+$$;
+
+
+--
+-- Name: pay_endpoint_set(text, text, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_endpoint_set(p_merchant text, p_endpoint text, p_enable boolean) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    e  notify_endpoints%ROWTYPE;
+BEGIN
+    SELECT * INTO e FROM notify_endpoints ne
+     WHERE ne.merchant_id = p_merchant AND ne.endpoint_id = p_endpoint
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    IF p_enable AND e.disabled_at IS NOT NULL THEN
+        UPDATE notify_endpoints ne
+           SET disabled_at = NULL, disabled_reason = NULL, failures = 0,
+               failing_since = NULL, updated_at = now()
+         WHERE ne.merchant_id = p_merchant AND ne.endpoint_id = p_endpoint
+        RETURNING * INTO e;
+        PERFORM audit_append(p_merchant, NULL, 'endpoint:enabled',
+                             jsonb_build_object('endpoint_id', p_endpoint, 'by', 'merchant'));
+
+    ELSIF NOT p_enable AND e.disabled_at IS NULL THEN
+        UPDATE notify_endpoints ne
+           SET disabled_at = now(), disabled_reason = 'merchant', updated_at = now()
+         WHERE ne.merchant_id = p_merchant AND ne.endpoint_id = p_endpoint
+        RETURNING * INTO e;
+        PERFORM audit_append(p_merchant, NULL, 'endpoint:disabled',
+                             jsonb_build_object('endpoint_id', p_endpoint, 'by', 'merchant'));
+    END IF;
+
+    RETURN notify_endpoint_item(e)::text;
 END
 $$;
 
@@ -5118,42 +5232,6 @@ CREATE TABLE public.merchants (
 
 
 --
--- Name: notify_endpoints; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.notify_endpoints (
-    merchant_id text NOT NULL,
-    endpoint_id text NOT NULL,
-    url text NOT NULL,
-    host text NOT NULL,
-    event_types text[] DEFAULT '{}'::text[] NOT NULL,
-    secret_sealed text NOT NULL,
-    prev_secret_sealed text,
-    prev_until timestamp with time zone,
-    disabled_at timestamp with time zone,
-    disabled_reason text,
-    failures integer DEFAULT 0 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    failing_since timestamp with time zone,
-    CONSTRAINT notify_endpoints_host CHECK (((host = lower(host)) AND ((length(host) >= 1) AND (length(host) <= 253)))),
-    CONSTRAINT notify_endpoints_id_format CHECK (((length(endpoint_id) = 27) AND (endpoint_id ~ '^ep_[0-9a-f]*$'::text))),
-    CONSTRAINT notify_endpoints_prev CHECK (((prev_secret_sealed IS NULL) = (prev_until IS NULL))),
-    CONSTRAINT notify_endpoints_prev_secret CHECK ((prev_secret_sealed ~~ 'v1.%'::text)),
-    CONSTRAINT notify_endpoints_reason CHECK ((length(disabled_reason) <= 200)),
-    CONSTRAINT notify_endpoints_secret CHECK ((secret_sealed ~~ 'v1.%'::text)),
-    CONSTRAINT notify_endpoints_url CHECK (((url ~ '^https://'::text) AND (length(url) <= 2048)))
-);
-
-
---
--- Name: COLUMN notify_endpoints.failing_since; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.notify_endpoints.failing_since IS 'the first failed delivery since the last one that succeeded (NULL: none)';
-
-
---
 -- Name: notify_sequences; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -6652,6 +6730,13 @@ REVOKE ALL ON FUNCTION public.notifications_row_checks(notification_id text, eve
 
 
 --
+-- Name: FUNCTION notify_endpoint_item(e public.notify_endpoints); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.notify_endpoint_item(e public.notify_endpoints) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION notify_enqueue(p_merchant text, p_type text, p_checkout text, p_object text, p_data jsonb); Type: ACL; Schema: public; Owner: -
 --
 
@@ -6739,6 +6824,22 @@ GRANT ALL ON FUNCTION public.pay_checkout_status(p_merchant text, p_checkout_id 
 
 REVOKE ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_endpoint_list(p_merchant text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_endpoint_list(p_merchant text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_endpoint_list(p_merchant text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_endpoint_set(p_merchant text, p_endpoint text, p_enable boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_endpoint_set(p_merchant text, p_endpoint text, p_enable boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_endpoint_set(p_merchant text, p_endpoint text, p_enable boolean) TO payments_gateway;
 
 
 --

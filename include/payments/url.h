@@ -92,6 +92,9 @@ typedef enum {
     PAY_ROUTE_BALANCE,              /* GET /v1/sellers/{id}/balance */
     PAY_ROUTE_NOTIFICATIONS,        /* GET /v1/notifications */
     PAY_ROUTE_NOTIFICATION_REPLAY,  /* POST /v1/notifications/{id}/replay */
+    PAY_ROUTE_ENDPOINTS,            /* GET /v1/webhook_endpoints */
+    PAY_ROUTE_ENDPOINT_ENABLE,      /* POST /v1/webhook_endpoints/{id}/enable */
+    PAY_ROUTE_ENDPOINT_DISABLE,     /* POST /v1/webhook_endpoints/{id}/disable */
     PAY_ROUTE__MAX
 } pay_route_e;
 

@@ -892,3 +892,88 @@ Test(storefront, the_quickstart_shop_pays_refunds_survives_an_outage_and_rebuild
                                " WHERE merchant_id = $1", 1, params), "1/1",
                      "the endpoint was never disabled");
 }
+
+
+/* --- /v1/webhook_endpoints ------------------------------------------------------------ */
+
+static json_t *
+sf_endpoint_of(const json_t *list, const char *id)
+{
+    size_t   k;
+    json_t  *it;
+
+    json_array_foreach(list, k, it) {
+        if (strcmp(sf_str(it, "id"), id) == 0) {
+            return it;
+        }
+    }
+
+    return NULL;
+}
+
+
+Test(storefront, a_merchant_lists_disables_and_enables_its_endpoints,
+     .description = "GET /v1/webhook_endpoints lists the merchant's own "
+                    "endpoints (never a secret); POST .../disable and "
+                    ".../enable move one, audited; another merchant's id "
+                    "is 404")
+{
+    resp_t      *r;
+    json_t      *j, *it;
+    endpoint_t   ep;
+    merchant_t   m, other;
+    const char  *params[2];
+
+    merchant_new(&m);
+    merchant_new(&other);
+    endpoint_add(&m, "checkout.succeeded,refund.succeeded", &ep);
+
+    r = api_get(&m, "/v1/webhook_endpoints");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    j = resp_json(r);
+    cr_assert(json_is_array(j), "%s", r->body);
+    cr_assert_eq(json_array_size(j), 1, "%s", r->body);
+    it = sf_endpoint_of(j, ep.id);
+    cr_assert_not_null(it, "%s", r->body);
+    cr_expect_str_eq(sf_str(it, "url"), ep.url);
+    cr_expect_str_eq(sf_str(it, "status"), "enabled");
+    cr_expect_eq(json_array_size(json_object_get(it, "events")), 2, "%s",
+                 r->body);
+    cr_expect(strstr(r->body, "whsec_") == NULL && strstr(r->body, ep.secret)
+              == NULL, "no secret in the list: %s", r->body);
+    resp_free(r);
+
+    /* another merchant sees none of it, and cannot move it */
+    r = api_get(&other, "/v1/webhook_endpoints");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect_eq(json_array_size(resp_json(r)), 0, "%s", r->body);
+    resp_free(r);
+    r = sf_post(&other, str_printf("/v1/webhook_endpoints/%s/disable", ep.id),
+                "{}");
+    expect_problem(r, 404, "not_found");
+    resp_free(r);
+
+    r = sf_post(&m, str_printf("/v1/webhook_endpoints/%s/disable", ep.id),
+                "{}");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(sf_str(resp_json(r), "status"), "disabled", "%s",
+                     r->body);
+    cr_expect_str_eq(sf_str(resp_json(r), "disabled_reason"), "merchant",
+                     "%s", r->body);
+    resp_free(r);
+
+    r = sf_post(&m, str_printf("/v1/webhook_endpoints/%s/enable", ep.id),
+                "{}");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(sf_str(resp_json(r), "status"), "enabled", "%s",
+                     r->body);
+    resp_free(r);
+
+    /* both moves are on the merchant's audit chain */
+    params[0] = m.id;
+    params[1] = ep.id;
+    cr_expect_str_eq(db_scalar("SELECT string_agg(action, ',' ORDER BY seq)"
+                               " FROM audit_log WHERE merchant_id = $1 AND"
+                               " detail ->> 'endpoint_id' = $2", 2, params),
+                     "endpoint:disabled,endpoint:enabled");
+}
