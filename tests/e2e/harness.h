@@ -473,7 +473,7 @@ void     endpoint_command(const endpoint_t *ep, const char *command);
  * "payments_notify on <params> ca=<the receiver's CA>"; params NULL: the
  * suite's own (NOTIFY_SUITE_PARAMS). */
 #define NOTIFY_SUITE_PARAMS  "interval=200ms batch=32 timeout=2s " \
-    "connect_timeout=1s lease=5s disable_after=9s backoff_scale=1000 " \
+    "connect_timeout=1s lease=5s disable_after=8s backoff_scale=1000 " \
     "allow_loopback=on"
 char    *notify_conf(const char *params);
 

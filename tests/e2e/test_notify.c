@@ -7,7 +7,7 @@
  * moves money through the mock PSP as test_money.c does, and reads what
  * arrived.  The suite's gateway delivers with the compressed schedule of
  * tests/e2e/nginx.conf.in (backoff_scale=1000: 5 ms, 300 ms, 1.8 s, 7.2 s,
- * ...; disable_after=9s: an endpoint failing for 9 s is disabled at its
+ * ...; disable_after=8s: an endpoint failing for 8 s is disabled at its
  * next failure, the fifth of one notification).
  *
  *   notify          beside the other suites: exactly once per event, in
@@ -818,7 +818,8 @@ Test(notify, an_endpoint_failing_disable_after_times_is_disabled_until_enabled)
     checkout_paid(&m, &p);
 
     /* 5 ms, 300 ms, 1.8 s, 7.2 s: the fifth failure, 9.3 s after the
-     * first, is past disable_after=9s and disables */
+     * first (less 10% jitter at most), is past disable_after=8s and
+     * disables */
     ds = receiver_wait(ep.name, "500", 5, 25);
     id = strdup(dstr(json_array_get(ds, 0), "webhook_id"));
 
@@ -1485,7 +1486,7 @@ Test(solo_notify, a_psp_connection_to_the_endpoints_address_is_not_reused_for_it
  * Killed between commit and delivery.  The gateway of the test's own
  * delivers with timeout=10s lease=12s, so that a hanging delivery is still
  * in flight (not yet a failure) when nginx dies, and disable_after=1h: the
- * suite's disable_after=9s would count the time-outs of the other
+ * suite's disable_after=8s would count the time-outs of the other
  * notifications.  The receiver hangs, so every notification is claimed and
  * in flight at the kill; after the restart (and the leases' end) each is
  * delivered, with exactly one 204.

@@ -793,7 +793,7 @@ Test(storefront, many_failures_in_a_short_outage_do_not_disable_an_endpoint,
      .description = "a busy shop's short deploy: a dozen deliveries fail "
                     "within seconds (more than any count would allow), the "
                     "endpoint stays enabled because it has not been failing "
-                    "for disable_after= (the suite's 9 s), and everything "
+                    "for disable_after= (the suite's 8 s), and everything "
                     "is delivered once it answers again")
 {
     int          i, n = 12;
@@ -842,7 +842,7 @@ Test(storefront, many_failures_in_a_short_outage_do_not_disable_an_endpoint,
  * tests/shop_quickstart/shop.js, written from doc/QUICKSTART.md alone,
  * against the suite's gateway: it pays, refunds, has its endpoint down for
  * 5 s (more failures than any count would allow, shorter than the suite's
- * disable_after=9s, as two minutes are to the default three days) and is
+ * disable_after=8s, as two minutes are to the default three days) and is
  * not disabled, and rebuilds its state from notifications.
  */
 Test(storefront, the_quickstart_shop_pays_refunds_survives_an_outage_and_rebuilds,
