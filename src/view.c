@@ -152,7 +152,7 @@ pay_registration_json(const pay_registration_view_t *v)
         pay_view_set(&vw, root, "pay_url", json_string(v->pay_url));
     }
 
-    /* as GET /v1/checkouts/{id} shows it (sql/functions/checkout_failure.sql) */
+    /* as GET /v1/checkouts/{id} shows it (checkout_failure.sql) */
     if (strcmp(v->status, "FAILED") == 0) {
         pay_view_set(&vw, root, "failure",
                      json_pack("{s:s, s:s}", "code", "registration_refused",
