@@ -93,8 +93,10 @@ finish() {
         if ! bash "$top/ci/prom-test.sh" names "$run/logs/metrics.txt"; then
             rc=1
         fi
-        # every answer of the run, against doc/openapi.yaml
-        bash "$top/ci/openapi-check.sh" "$run/logs/responses.jsonl" || rc=1
+        # every answer of the run and every notification the receiver
+        # verified, against doc/openapi.yaml (its paths and its webhooks)
+        bash "$top/ci/openapi-check.sh" "$run/logs/responses.jsonl" \
+            "$run/logs/notifications.jsonl" || rc=1
     fi
 
     # The mock runs under ASan/UBSan: a report there fails the suite.
@@ -136,7 +138,7 @@ log_level=notice
 bash "$top/ci/services.sh" start "$run" --asan --workers 2 --error-log-level "$log_level"
 # The merchants' endpoint for the notifications suite (tests/e2e/test_notify.c):
 # PAY_TEST_RECEIVER, PAY_TEST_RECEIVER_CONTROL, PAY_TEST_RECEIVER_CA.
-bash "$top/ci/receiver.sh" start "$run"
+bash "$top/ci/receiver.sh" start "$run" --record "$run/logs/notifications.jsonl"
 
 set -a
 # shellcheck disable=SC1091

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every answer the e2e suite recorded, checked against doc/openapi.yaml
-# (tests/openapi/validate.js; the document itself is validated first).
-#   ci/openapi-check.sh RESPONSES.jsonl
+# (tests/openapi/validate.js; the document itself is validated first), and
+# every notification body the e2e receiver verified against its webhook's
+# schema (the document's webhooks: section).
+#   ci/openapi-check.sh RESPONSES.jsonl [NOTIFICATIONS.jsonl]
 # Installs the validator from tests/openapi/package-lock.json (npm ci) when
 # tests/openapi/node_modules lacks it.
 set -euo pipefail
@@ -17,4 +19,4 @@ if [ ! -d "$dir/node_modules/@seriousme/openapi-schema-validator" ]; then
         { echo "openapi: npm ci in tests/openapi failed" >&2; exit 1; }
 fi
 
-node "$dir/validate.js" "$top/doc/openapi.yaml" "$rec"
+node "$dir/validate.js" "$top/doc/openapi.yaml" "$rec" ${2:+"$2"}

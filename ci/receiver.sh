@@ -9,6 +9,10 @@
 #       PAY_TEST_RECEIVER          https://127.0.0.1:PORT (deliveries: /hooks/<name>)
 #       PAY_TEST_RECEIVER_CONTROL  http://127.0.0.1:PORT (/_control/...)
 #       PAY_TEST_RECEIVER_CA       the CA that signs its certificate
+#   ci/receiver.sh start RUN --record FILE
+#       the same, and every verified delivery's body appended to FILE (one
+#       JSON line each: path, webhook_id, body), which ci/openapi-check.sh
+#       checks against doc/openapi.yaml's webhooks
 #   ci/receiver.sh stop RUN
 #
 # Its log is RUN/logs/receiver.log (one line; it never prints a secret or a
@@ -21,7 +25,11 @@ here=$top/tests/notify_receiver
 die() { echo "receiver.sh: $*" >&2; exit 1; }
 
 do_start() {
-    local run=$1 port control pid
+    local run=$1 port control pid record=()
+    if [ "${2:-}" = --record ]; then
+        [ -n "${3:-}" ] || die "--record needs a file"
+        record=(--record "$3")
+    fi
     if [ ! -f "$run/conf/tls.crt" ] || [ ! -f "$run/conf/tls.key" ]; then
         die "$run/conf/tls.crt is missing: ci/services.sh start $run first"
     fi
@@ -40,7 +48,7 @@ do_start() {
 
     mkdir -p "$run/logs"
     nohup node "$here/receiver.js" --port "$port" --control-port "$control" \
-        --cert "$run/conf/tls.crt" --key "$run/conf/tls.key" \
+        --cert "$run/conf/tls.crt" --key "$run/conf/tls.key" "${record[@]}" \
         </dev/null >>"$run/logs/receiver.log" 2>&1 &
     pid=$!
     echo "$pid" >"$run/receiver.pid"
@@ -80,7 +88,7 @@ do_stop() {
 }
 
 case ${1:-} in
-start) [ -n "${2:-}" ] || die "usage: $0 start|stop RUN"; do_start "$2" ;;
+start) [ -n "${2:-}" ] || die "usage: $0 start|stop RUN"; do_start "$2" "${3:-}" "${4:-}" ;;
 stop)  [ -n "${2:-}" ] || die "usage: $0 start|stop RUN"; do_stop "$2" ;;
 *)     echo "usage: $0 start|stop RUN" >&2; exit 2 ;;
 esac

@@ -743,7 +743,7 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# TYPE payments_notify_dead_letters gauge\n"
         "payments_notify_dead_letters %uA\n"
         "# HELP payments_notify_endpoints_disabled Endpoints disabled after "
-        "failing disable_after= times in a row.\n"
+        "failing for disable_after=.\n"
         "# TYPE payments_notify_endpoints_disabled gauge\n"
         "payments_notify_endpoints_disabled %uA\n",
         m->notify[NGX_HTTP_PAYMENTS_NOTIFY_DELIVERED],

@@ -290,7 +290,7 @@ ngx_http_payments_create_main_conf(ngx_conf_t *cf)
     pmcf->notify.timeout = NGX_CONF_UNSET_MSEC;
     pmcf->notify.connect_timeout = NGX_CONF_UNSET_MSEC;
     pmcf->notify.lease = NGX_CONF_UNSET_MSEC;
-    pmcf->notify.disable_after = NGX_CONF_UNSET_UINT;
+    pmcf->notify.disable_after = NGX_CONF_UNSET_MSEC;
     pmcf->notify.per_endpoint = NGX_CONF_UNSET_UINT;
     pmcf->notify.backoff_scale = NGX_CONF_UNSET_UINT;
     pmcf->notify.allow_loopback = NGX_CONF_UNSET;

@@ -125,8 +125,8 @@ typedef struct {
     ngx_msec_t                  lease;          /* a claim's hold */
     ngx_uint_t                  per_endpoint;   /* leased at once, over
                                                    every gateway */
-    ngx_uint_t                  disable_after;  /* failures in a row; 0:
-                                                   never */
+    ngx_msec_t                  disable_after;  /* failing this long
+                                                   disables; 0: never */
     ngx_uint_t                  backoff_scale;  /* divides the schedule */
     ngx_flag_t                  allow_loopback; /* test rigs */
     ngx_str_t                   ca_pem;         /* ca=, or the system's */
@@ -647,6 +647,8 @@ void ngx_http_payments_housekeeping_init(ngx_cycle_t *cycle);
 /* _notify_api.c: GET /v1/notifications, POST /v1/notifications/{id}/replay */
 void ngx_http_payments_list_notifications(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_replay_notification(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_list_endpoints(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_set_endpoint(ngx_http_payments_ctx_t *ctx);
 
 
 /* _router.c: the content handler; the request body filter and the

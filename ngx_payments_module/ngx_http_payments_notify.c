@@ -60,7 +60,7 @@ typedef struct {
     ngx_http_payments_notifier_t       *nt;
     ngx_http_payments_fetch_t           fetch;
     ngx_http_payments_pg_query_t        query;
-    const char                         *params[8];
+    const char                         *params[9];
 
     char                               *id;
     char                               *merchant;
@@ -200,7 +200,7 @@ ngx_http_payments_notify_init(ngx_cycle_t *cycle,
     *p = '\0';
 
     p = ngx_snprintf((u_char *) nt->disable_after,
-                     sizeof(nt->disable_after) - 1, "%ui",
+                     sizeof(nt->disable_after) - 1, "%M",
                      nt->conf->disable_after);
     *p = '\0';
 
@@ -750,12 +750,14 @@ ngx_http_payments_notify_record(ngx_http_payments_delivery_t *d,
     d->params[4] = status ? ngx_http_payments_num(d->pool, status) : NULL;
     d->params[5] = error;
     d->params[6] = retry >= 0 ? ngx_http_payments_num(d->pool, retry) : NULL;
-    d->params[7] = nt->disable_after;
+    d->params[7] = "0";                 /* no count: time spent failing */
+    d->params[8] = nt->disable_after;
 
     ngx_memzero(&d->query, sizeof(ngx_http_payments_pg_query_t));
     d->query.sql = "SELECT status, endpoint_disabled FROM "
-                   "pay_notify_record($1, $2, $3, $4, $5, $6, $7, $8)";
-    d->query.nparams = 8;
+                   "pay_notify_record($1, $2, $3, $4, $5, $6, $7, $8, "
+                   "$9::bigint)";
+    d->query.nparams = 9;
     d->query.values = d->params;
     d->query.handler = ngx_http_payments_notify_recorded;
     d->query.data = d;
@@ -806,8 +808,8 @@ ngx_http_payments_notify_recorded(ngx_http_payments_pg_query_t *q,
 
         if (PQgetvalue(res, 0, 1)[0] == 't') {
             ngx_log_error(NGX_LOG_WARN, d->nt->log, 0,
-                          "payments: endpoint %s of merchant %s disabled "
-                          "after %s failed deliveries in a row",
+                          "payments: endpoint %s of merchant %s disabled: "
+                          "its deliveries failed for %s ms",
                           d->endpoint, d->merchant, d->nt->disable_after);
         }
     }

@@ -6,6 +6,9 @@
  *
  *   GET  /v1/notifications?status=FAILED&limit=50   pay_notify_list
  *   POST /v1/notifications/{id}/replay              pay_notify_replay
+ *   GET  /v1/webhook_endpoints                      pay_endpoint_list
+ *   POST /v1/webhook_endpoints/{id}/enable          pay_endpoint_set
+ *   POST /v1/webhook_endpoints/{id}/disable         pay_endpoint_set
  *
  * Both run after the API key is checked (_auth.c) and only ever see the
  * authenticated merchant's rows: the merchant is the functions' first
@@ -21,6 +24,8 @@
 
 
 static void ngx_http_payments_notify_api_answer(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_endpoint_answer(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 
 
@@ -172,6 +177,101 @@ ngx_http_payments_notify_api_answer(ngx_http_payments_pg_query_t *q,
     ngx_http_payments_finalize(r, ngx_http_payments_send(r,
                                ctx->route == PAY_ROUTE_NOTIFICATIONS
                                ? NGX_HTTP_OK : NGX_HTTP_ACCEPTED,
+                               "application/json",
+                               (u_char *) PQgetvalue(res, 0, 0),
+                               PQgetlength(res, 0, 0)));
+}
+
+
+/* ep_ and 24 lower-case hex digits */
+static ngx_uint_t
+ngx_http_payments_endpoint_id_valid(ngx_str_t *id)
+{
+    ngx_uint_t  i;
+
+    if (id->len != 27 || ngx_strncmp(id->data, "ep_", 3) != 0) {
+        return 0;
+    }
+
+    for (i = 3; i < id->len; i++) {
+        if (!((id->data[i] >= '0' && id->data[i] <= '9')
+              || (id->data[i] >= 'a' && id->data[i] <= 'f')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+void
+ngx_http_payments_list_endpoints(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+
+    if (ngx_http_payments_query(ctx, "SELECT pay_endpoint_list($1)", 1,
+                                ngx_http_payments_endpoint_answer)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+void
+ngx_http_payments_set_endpoint(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    if (!ngx_http_payments_endpoint_id_valid(&ctx->object_id)) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_FOUND, 0,
+                                       "no endpoint with this id"));
+        return;
+    }
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = (char *) ngx_http_payments_cstr(r->pool,
+                                                     &ctx->object_id);
+    ctx->params[2] = ctx->route == PAY_ROUTE_ENDPOINT_ENABLE ? "t" : "f";
+
+    if (ctx->params[1] == NULL
+        || ngx_http_payments_query(ctx,
+                                   "SELECT pay_endpoint_set($1, $2, $3)", 3,
+                                   ngx_http_payments_endpoint_answer)
+           != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_endpoint_answer(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (ngx_http_payments_pg_row(r, res, ctx->route == PAY_ROUTE_ENDPOINTS
+                                         ? "pay_endpoint_list"
+                                         : "pay_endpoint_set")
+        != NGX_OK)
+    {
+        return;
+    }
+
+    if (PQgetisnull(res, 0, 0)) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_FOUND, 0,
+                                       "no endpoint with this id"));
+        return;
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_send(r, NGX_HTTP_OK,
                                "application/json",
                                (u_char *) PQgetvalue(res, 0, 0),
                                PQgetlength(res, 0, 0)));

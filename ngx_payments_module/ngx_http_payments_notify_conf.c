@@ -19,10 +19,10 @@ ngx_http_payments_notify_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_payments_main_conf_t *pmcf = conf;
 
-    ngx_str_t                        *value, v, name;
+    ngx_str_t                        *value, v, name, s;
     ngx_int_t                         n;
     ngx_uint_t                        i;
-    ngx_msec_t                       *ms;
+    ngx_msec_t                       *ms, t;
     ngx_http_payments_notify_conf_t  *nc;
 
     nc = &pmcf->notify;
@@ -68,13 +68,36 @@ ngx_http_payments_notify_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        /* a time spent failing (3d), or 0 or off: never; a bare count,
+         * its meaning before, is refused rather than read as seconds */
         if (ngx_strncmp(value[i].data, "disable_after=", 14) == 0) {
-            n = ngx_atoi(value[i].data + 14, value[i].len - 14);
-            if (n < 0 || n > 1000000) {
+            s.data = value[i].data + 14;
+            s.len = value[i].len - 14;
+
+            if ((s.len == 1 && s.data[0] == '0')
+                || (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0))
+            {
+                nc->disable_after = 0;
+                continue;
+            }
+
+            if (s.len == 0 || s.data[s.len - 1] < 'a'
+                || s.data[s.len - 1] > 'z')
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": disable_after= is the time an "
+                                   "endpoint's deliveries fail before it is "
+                                   "disabled, with its unit (3d, 12h), or "
+                                   "off", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            t = ngx_parse_time(&s, 0);
+            if (t == (ngx_msec_t) NGX_ERROR || t == 0) {
                 goto invalid;
             }
 
-            nc->disable_after = (ngx_uint_t) n;
+            nc->disable_after = t;
             continue;
         }
 
@@ -228,7 +251,7 @@ ngx_http_payments_notify_merge(ngx_conf_t *cf,
     ngx_conf_init_msec_value(nc->timeout, 10000);
     ngx_conf_init_msec_value(nc->connect_timeout, 3000);
     ngx_conf_init_msec_value(nc->lease, 60000);
-    ngx_conf_init_uint_value(nc->disable_after, 50);
+    ngx_conf_init_msec_value(nc->disable_after, 3 * 86400 * 1000);
     ngx_conf_init_uint_value(nc->per_endpoint, 8);
     ngx_conf_init_uint_value(nc->backoff_scale, 1);
     ngx_conf_init_value(nc->allow_loopback, 0);

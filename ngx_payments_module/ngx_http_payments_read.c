@@ -548,7 +548,7 @@ static void ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q,
 static ngx_int_t ngx_http_payments_pending_page(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_status_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
-static ngx_int_t ngx_http_payments_see_other(ngx_http_request_t *r,
+static ngx_int_t ngx_http_payments_see_other(ngx_http_payments_ctx_t *ctx,
     const char *url);
 
 
@@ -735,13 +735,13 @@ ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 
     /* the cancel path changes nothing: the PSP session stays open */
     if (ctx->cancel_path || ngx_strcmp(status, "FAILED") == 0) {
-        ngx_http_payments_finalize(r, ngx_http_payments_see_other(r,
+        ngx_http_payments_finalize(r, ngx_http_payments_see_other(ctx,
                                        PQgetvalue(res, 0, 2)));
         return;
     }
 
     if (ngx_strcmp(status, "SUCCESS") == 0) {
-        ngx_http_payments_finalize(r, ngx_http_payments_see_other(r,
+        ngx_http_payments_finalize(r, ngx_http_payments_see_other(ctx,
                                        PQgetvalue(res, 0, 1)));
         return;
     }
@@ -751,11 +751,35 @@ ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 
 
 static ngx_int_t
-ngx_http_payments_see_other(ngx_http_request_t *r, const char *url)
+ngx_http_payments_see_other(ngx_http_payments_ctx_t *ctx, const char *url)
 {
-    /* the merchant's registered URL; its origin was checked at registration
-     * and the core's parser refused control characters in it */
-    if (ngx_http_payments_add_header(r, "Location", url) != NGX_OK
+    int                  n;
+    char                *loc, *id;
+    size_t               size;
+    ngx_http_request_t  *r = ctx->request;
+
+    /* the merchant's registered URL, its query string as it is, with
+     * {CHECKOUT_ID} replaced; its origin was checked at registration and
+     * the core's parser refused control characters in it */
+    id = (char *) ngx_http_payments_cstr(r->pool, &ctx->object_id);
+    if (id == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the placeholder is 13 bytes at least and the id at most 40 */
+    size = ngx_strlen(url) * 4 + 1;
+
+    loc = ngx_pnalloc(r->pool, size);
+    if (loc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = pay_url_checkout_id(url, id, loc, size);
+    if (n < 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_payments_add_header(r, "Location", loc) != NGX_OK
         || ngx_http_payments_add_header(r, "Referrer-Policy", "no-referrer")
            != NGX_OK)
     {

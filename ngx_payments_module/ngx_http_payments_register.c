@@ -67,6 +67,8 @@ static void ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status);
 static const char *ngx_http_payments_register_detail(
     ngx_http_payments_ctx_t *ctx, const char *what, const char *status);
+static const char *ngx_http_payments_seller_detail(ngx_http_request_t *r,
+    const char *seller);
 static void ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
@@ -382,6 +384,16 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
+    /* an order for a seller the merchant has not registered, when it has
+     * registered any: nothing was stored, the key included */
+    if (ngx_strcmp(outcome, "unknown_seller") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_SELLER_UNKNOWN, 0,
+                                       ngx_http_payments_seller_detail(r,
+                                           PQgetvalue(res, 0, 4))));
+        return;
+    }
+
     /* a resumed registration whose checkout was paid or failed meanwhile
      * (its webhook came): a new session would be a second way to pay */
     if (ngx_strcmp(outcome, "decided") == 0) {
@@ -488,6 +500,35 @@ ngx_http_payments_register_detail(ngx_http_payments_ctx_t *ctx,
                                  ctx->co.checkout_id, status)
                   : ngx_snprintf(p, len - 1, "%s%s", what,
                                  ctx->co.checkout_id);
+    *last = '\0';
+
+    return (const char *) p;
+}
+
+
+/* The detail of an order for a seller not registered, naming it (the
+ * seller's account is the merchant's own identifier, never secret). */
+
+static const char *
+ngx_http_payments_seller_detail(ngx_http_request_t *r, const char *seller)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    len = sizeof("seller_account \"\" is not one of this merchant's "
+                 "registered sellers (payments-merchant add-seller); "
+                 "nothing was stored") + ngx_strlen(seller);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return "a seller_account is not one of this merchant's registered "
+               "sellers";
+    }
+
+    last = ngx_snprintf(p, len - 1, "seller_account \"%s\" is not one of "
+                        "this merchant's registered sellers "
+                        "(payments-merchant add-seller); nothing was stored",
+                        seller);
     *last = '\0';
 
     return (const char *) p;

@@ -367,6 +367,17 @@ ngx_http_payments_handler(ngx_http_request_t *r)
                                        ngx_http_payments_replay_notification);
         return NGX_DONE;
 
+    case PAY_ROUTE_ENDPOINTS:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_list_endpoints);
+        return NGX_DONE;
+
+    case PAY_ROUTE_ENDPOINT_ENABLE:
+    case PAY_ROUTE_ENDPOINT_DISABLE:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_set_endpoint);
+        return NGX_DONE;
+
     default: /* PAY_ROUTE_CHECKOUT */
         r->main->count++;
         ngx_http_payments_authenticate(ctx, ngx_http_payments_get_checkout);

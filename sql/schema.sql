@@ -16,6 +16,18 @@ SET client_min_messages = warning;
 SET row_security = off;
 
 --
+-- Name: pay_failure_code; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.pay_failure_code AS ENUM (
+    'declined',
+    'expired',
+    'cancelled',
+    'registration_refused'
+);
+
+
+--
 -- Name: pay_status; Type: TYPE; Schema: public; Owner: -
 --
 
@@ -241,6 +253,41 @@ $$;
 
 
 --
+-- Name: checkout_failure(public.pay_failure_code, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_failure(p_code public.pay_failure_code, p_failure text) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT CASE WHEN p_code IS NOT NULL THEN
+           jsonb_build_object(
+               'code', p_code::text,
+               'message', CASE p_code
+                   WHEN 'declined' THEN 'the PSP declined the payment'
+                   WHEN 'expired' THEN 'the payment session expired before the shopper paid'
+                   WHEN 'cancelled' THEN 'the payment session was cancelled at the PSP'
+                   ELSE coalesce(nullif(p_failure, ''), 'the PSP refused the checkout')
+               END)
+           END
+$$;
+
+
+--
+-- Name: checkout_failure_code(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_failure_code(p_type text) RETURNS public.pay_failure_code
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT (CASE
+                WHEN p_type ILIKE '%expire%' THEN 'expired'
+                WHEN p_type ILIKE '%cancel%' THEN 'cancelled'
+                ELSE 'declined'
+            END)::public.pay_failure_code
+$$;
+
+
+--
 -- Name: checkout_payment_under_way(text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -301,8 +348,13 @@ CREATE FUNCTION public.checkouts_notify() RETURNS trigger
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
-    v_type  text := CASE NEW.status WHEN 'SUCCESS' THEN 'checkout.succeeded'
-                                    ELSE 'checkout.failed' END;
+    -- money the PSP took after the checkout had failed here (its signed
+    -- success after an expiry, a decline or the sweeper's inference) has a
+    -- type of its own: the shop was told it failed
+    v_type  text := CASE WHEN NEW.status = 'SUCCESS' AND OLD.status = 'FAILED'
+                         THEN 'checkout.paid_after_failure'
+                         WHEN NEW.status = 'SUCCESS' THEN 'checkout.succeeded'
+                         ELSE 'checkout.failed' END;
 BEGIN
     -- notify_enqueue's own test of the endpoints, before the payload is made
     PERFORM 1 FROM notify_endpoints e
@@ -319,16 +371,28 @@ BEGIN
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
             'amount_total_minor', NEW.amount_total,
+            'amount_total', money_decimal(NEW.amount_total, NEW.currency),
             'currency', NEW.currency,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,
                            'status', o.status,
                            'amount_minor', o.amount,
+                           'amount', money_decimal(o.amount, o.currency),
                            'currency', o.currency) ORDER BY o.line_no)
                   FROM payment_orders o
                  WHERE o.merchant_id = NEW.merchant_id
-                   AND o.checkout_id = NEW.checkout_id), '[]'::jsonb)));
+                   AND o.checkout_id = NEW.checkout_id), '[]'::jsonb))
+        -- why it failed, on checkout.failed; the failure it came after, on
+        -- checkout.paid_after_failure
+        || CASE WHEN NEW.failure_code IS NULL THEN '{}'::jsonb
+                WHEN NEW.status = 'FAILED'
+                THEN jsonb_build_object('failure',
+                         checkout_failure(NEW.failure_code, NEW.failure))
+                WHEN OLD.status = 'FAILED'
+                THEN jsonb_build_object('after_failure',
+                         checkout_failure(NEW.failure_code, NEW.failure))
+                ELSE '{}'::jsonb END);
     RETURN NULL;
 END
 $$;
@@ -656,6 +720,7 @@ BEGIN
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
             'amount_minor', NEW.amount,
+            'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency));
     RETURN NULL;
 END
@@ -845,6 +910,25 @@ $$;
 
 
 --
+-- Name: money_decimal(bigint, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.money_decimal(p_minor bigint, p_currency text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT round(p_minor::numeric / (10::numeric ^ e), e)::text
+      FROM (SELECT CASE
+                       WHEN p_currency IN ('BIF', 'CLP', 'DJF', 'GNF', 'ISK', 'JPY', 'KMF',
+                                           'KRW', 'PYG', 'RWF', 'UGX', 'UYI', 'VND', 'VUV',
+                                           'XAF', 'XOF', 'XPF') THEN 0
+                       WHEN p_currency IN ('BHD', 'IQD', 'JOD', 'KWD', 'LYD', 'OMR', 'TND') THEN 3
+                       WHEN p_currency IN ('CLF', 'UYW') THEN 4
+                       ELSE 2
+                   END AS e) x
+$$;
+
+
+--
 -- Name: money_status_forward(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -908,7 +992,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -917,6 +1001,75 @@ BEGIN
     RETURN true;
 END
 $_$;
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: notify_endpoints; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.notify_endpoints (
+    merchant_id text NOT NULL,
+    endpoint_id text NOT NULL,
+    url text NOT NULL,
+    host text NOT NULL,
+    event_types text[] DEFAULT '{}'::text[] NOT NULL,
+    secret_sealed text NOT NULL,
+    prev_secret_sealed text,
+    prev_until timestamp with time zone,
+    disabled_at timestamp with time zone,
+    disabled_reason text,
+    failures integer DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    failing_since timestamp with time zone,
+    CONSTRAINT notify_endpoints_host CHECK (((host = lower(host)) AND ((length(host) >= 1) AND (length(host) <= 253)))),
+    CONSTRAINT notify_endpoints_id_format CHECK (((length(endpoint_id) = 27) AND (endpoint_id ~ '^ep_[0-9a-f]*$'::text))),
+    CONSTRAINT notify_endpoints_prev CHECK (((prev_secret_sealed IS NULL) = (prev_until IS NULL))),
+    CONSTRAINT notify_endpoints_prev_secret CHECK ((prev_secret_sealed ~~ 'v1.%'::text)),
+    CONSTRAINT notify_endpoints_reason CHECK ((length(disabled_reason) <= 200)),
+    CONSTRAINT notify_endpoints_secret CHECK ((secret_sealed ~~ 'v1.%'::text)),
+    CONSTRAINT notify_endpoints_url CHECK (((url ~ '^https://'::text) AND (length(url) <= 2048)))
+);
+
+
+--
+-- Name: TABLE notify_endpoints; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.notify_endpoints IS 'The merchants'' endpoints, written by the operator (payments-merchant).';
+
+
+--
+-- Name: COLUMN notify_endpoints.failing_since; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.notify_endpoints.failing_since IS 'the first failed delivery since the last one that succeeded (NULL: none)';
+
+
+--
+-- Name: notify_endpoint_item(public.notify_endpoints); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.notify_endpoint_item(e public.notify_endpoints) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT jsonb_build_object(
+               'id', e.endpoint_id,
+               'url', e.url,
+               'events', CASE WHEN e.event_types = '{}' THEN to_jsonb(ARRAY['*'])
+                              ELSE to_jsonb(e.event_types) END,
+               'status', CASE WHEN e.disabled_at IS NULL THEN 'enabled' ELSE 'disabled' END,
+               'disabled_at', ts_rfc3339(e.disabled_at),
+               'disabled_reason', e.disabled_reason,
+               'failing_since', ts_rfc3339(e.failing_since),
+               'previous_secret_until', ts_rfc3339(e.prev_until),
+               'created_at', ts_rfc3339(e.created_at))
+$$;
 
 
 --
@@ -940,7 +1093,7 @@ BEGIN
     END IF;
 
     INSERT INTO notify_sequences AS s (merchant_id, subject, last)
-    VALUES (p_merchant, coalesce(p_checkout, p_object), 1)
+    VALUES (p_merchant, split_part(p_type, '.', 1) || ':' || p_object, 1)
     ON CONFLICT (merchant_id, subject) DO UPDATE SET last = s.last + 1
     RETURNING s.last INTO v_seq;
 
@@ -960,10 +1113,6 @@ BEGIN
 END
 $$;
 
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
 
 --
 -- Name: notifications; Type: TABLE; Schema: public; Owner: -
@@ -1406,6 +1555,7 @@ DECLARE
     v_request     text;
     v_expires     timestamptz;
     c             checkouts%ROWTYPE;
+    v_unknown     text;
 BEGIN
     -- Adapter bugs, not client errors: fail loudly rather than store them.
     IF p_lease_seconds IS NULL OR p_lease_seconds < 1
@@ -1538,6 +1688,28 @@ BEGIN
             USING ERRCODE = 'serialization_failure';
     END IF;
 
+    -- A merchant that registered sellers (payments-merchant add-seller)
+    -- registers orders for those only: an order for another would be paid
+    -- and never paid out.  Nothing is stored, the key included, so the
+    -- fixed body can come with the same key.
+    SELECT o.value ->> 'seller_account' INTO v_unknown
+      FROM jsonb_array_elements(p_orders) WITH ORDINALITY AS o(value, ord)
+     WHERE EXISTS (SELECT 1 FROM sellers s WHERE s.merchant_id = p_merchant)
+       AND NOT EXISTS (SELECT 1 FROM sellers s
+                        WHERE s.merchant_id = p_merchant
+                          AND s.seller_account = o.value ->> 'seller_account')
+     ORDER BY o.ord
+     LIMIT 1;
+    IF v_unknown IS NOT NULL THEN
+        DELETE FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           AND ik.lease = v_lease;
+        RETURN QUERY SELECT 'unknown_seller'::text, NULL::bigint, NULL::int,
+                            NULL::int, v_unknown, NULL::text, NULL::bigint,
+                            NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
     -- A new key: the checkout, its orders (NOT_STARTED -> EXECUTING, written
     -- as EXECUTING with the event that records the move) and the events.
     -- The block is a subtransaction: if the checkout id or an order id is
@@ -1612,6 +1784,62 @@ BEGIN
 
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;
+END
+$$;
+
+
+--
+-- Name: pay_endpoint_list(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_endpoint_list(p_merchant text) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT coalesce(jsonb_agg(notify_endpoint_item(e) ORDER BY e.created_at, e.endpoint_id),
+                    '[]'::jsonb)::text
+      FROM notify_endpoints e
+     WHERE e.merchant_id = p_merchant
+$$;
+
+
+--
+-- Name: pay_endpoint_set(text, text, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_endpoint_set(p_merchant text, p_endpoint text, p_enable boolean) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    e  notify_endpoints%ROWTYPE;
+BEGIN
+    SELECT * INTO e FROM notify_endpoints ne
+     WHERE ne.merchant_id = p_merchant AND ne.endpoint_id = p_endpoint
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    IF p_enable AND e.disabled_at IS NOT NULL THEN
+        UPDATE notify_endpoints ne
+           SET disabled_at = NULL, disabled_reason = NULL, failures = 0,
+               failing_since = NULL, updated_at = now()
+         WHERE ne.merchant_id = p_merchant AND ne.endpoint_id = p_endpoint
+        RETURNING * INTO e;
+        PERFORM audit_append(p_merchant, NULL, 'endpoint:enabled',
+                             jsonb_build_object('endpoint_id', p_endpoint, 'by', 'merchant'));
+
+    ELSIF NOT p_enable AND e.disabled_at IS NULL THEN
+        UPDATE notify_endpoints ne
+           SET disabled_at = now(), disabled_reason = 'merchant', updated_at = now()
+         WHERE ne.merchant_id = p_merchant AND ne.endpoint_id = p_endpoint
+        RETURNING * INTO e;
+        PERFORM audit_append(p_merchant, NULL, 'endpoint:disabled',
+                             jsonb_build_object('endpoint_id', p_endpoint, 'by', 'merchant'));
+    END IF;
+
+    RETURN notify_endpoint_item(e)::text;
 END
 $$;
 
@@ -1781,6 +2009,8 @@ BEGIN
        SET psp_token = p_psp_token, psp_url = p_psp_url,
            expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
            failure = p_failure,
+           failure_code = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
+                               THEN 'registration_refused' ELSE c.failure_code END,
            status = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
                          THEN 'FAILED'::pay_status ELSE c.status END,
            updated_at = now()
@@ -1887,6 +2117,8 @@ BEGIN
        SET psp_token = p_psp_token, psp_url = p_psp_url,
            expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
            failure = p_failure,
+           failure_code = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
+                               THEN 'registration_refused' ELSE c.failure_code END,
            status = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
                          THEN 'FAILED'::pay_status ELSE c.status END,
            updated_at = now()
@@ -1990,7 +2222,9 @@ BEGIN
                    'psp', c.psp,
                    'psp_token', c.psp_token,
                    'expires_at', ts_rfc3339(c.expires_at),
-                   'failure', c.failure,
+                   'failure', checkout_failure(c.failure_code, c.failure),
+                   -- paid after it had failed: the PSP's success came last
+                   'paid_after_failure', c.status = 'SUCCESS' AND c.failure_code IS NOT NULL,
                    'currency', c.currency,
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(
@@ -2239,6 +2473,19 @@ $$;
 --
 
 CREATE FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) RETURNS TABLE(status text, endpoint_disabled boolean)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT * FROM pay_notify_record(p_merchant, p_id, p_owner, p_ok, p_http_status,
+                                    p_error, p_retry_ms, p_disable_after, 0::bigint)
+$$;
+
+
+--
+-- Name: pay_notify_record(text, text, text, boolean, integer, text, bigint, integer, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint) RETURNS TABLE(status text, endpoint_disabled boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -2246,6 +2493,7 @@ DECLARE
     v_endpoint  text;
     v_status    text;
     v_failures  int;
+    v_since     timestamptz;
     v_disabled  boolean := false;
 BEGIN
     IF p_ok THEN
@@ -2275,14 +2523,20 @@ BEGIN
     END IF;
 
     IF p_ok THEN
-        UPDATE notify_endpoints e SET failures = 0
-         WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint AND e.failures <> 0;
-    ELSE
-        UPDATE notify_endpoints e SET failures = e.failures + 1, updated_at = now()
+        UPDATE notify_endpoints e SET failures = 0, failing_since = NULL
          WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
-        RETURNING e.failures INTO v_failures;
+           AND (e.failures <> 0 OR e.failing_since IS NOT NULL);
+    ELSE
+        UPDATE notify_endpoints e
+           SET failures = e.failures + 1,
+               failing_since = coalesce(e.failing_since, now()),
+               updated_at = now()
+         WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
+        RETURNING e.failures, e.failing_since INTO v_failures, v_since;
 
-        IF p_disable_after > 0 AND v_failures >= p_disable_after THEN
+        IF (p_disable_after > 0 AND v_failures >= p_disable_after)
+           OR (p_disable_failing_ms > 0
+               AND v_since <= now() - make_interval(secs => p_disable_failing_ms / 1000.0)) THEN
             UPDATE notify_endpoints e
                SET disabled_at = now(), disabled_reason = 'failures', updated_at = now()
              WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
@@ -3192,7 +3446,10 @@ BEGIN
 
                 UPDATE checkouts ck
                    SET status = v_target, updated_at = now(),
-                       psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref)
+                       psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
+                       failure_code = CASE WHEN v_target = 'FAILED'
+                                           THEN checkout_failure_code(p_type)
+                                           ELSE ck.failure_code END
                  WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
 
                 IF v_ref IS NOT NULL THEN
@@ -3433,6 +3690,7 @@ BEGIN
             'seller_account', NEW.seller_account,
             'status', NEW.status,
             'amount_minor', NEW.amount,
+            'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency,
             'failure', NEW.failure)));
     RETURN NULL;
@@ -4523,6 +4781,7 @@ BEGIN
             'payment_order_id', NEW.payment_order_id,
             'status', NEW.status,
             'amount_minor', NEW.amount,
+            'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency,
             'failure', NEW.failure)));
     RETURN NULL;
@@ -4856,6 +5115,7 @@ CREATE TABLE public.checkouts (
     commission_bps integer,
     commission_fixed bigint,
     psp_payment_ref text,
+    failure_code public.pay_failure_code,
     CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
 )
 WITH (fillfactor='80');
@@ -4880,6 +5140,13 @@ COMMENT ON COLUMN public.checkouts.psp_token IS 'the PSP session token: "v1." se
 --
 
 COMMENT ON COLUMN public.checkouts.psp_url IS 'the PSP hosted page: "v1." sealed text (associated data: ''psp_url:'' || nonce), or legacy plaintext';
+
+
+--
+-- Name: COLUMN checkouts.failure_code; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.failure_code IS 'why the checkout failed: declined, expired, cancelled, registration_refused (NULL: it never failed)';
 
 
 --
@@ -5129,41 +5396,6 @@ COMMENT ON TABLE public.notify_deliverers IS 'hosts whose gateways deliver notif
 
 
 --
--- Name: notify_endpoints; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.notify_endpoints (
-    merchant_id text NOT NULL,
-    endpoint_id text NOT NULL,
-    url text NOT NULL,
-    host text NOT NULL,
-    event_types text[] DEFAULT '{}'::text[] NOT NULL,
-    secret_sealed text NOT NULL,
-    prev_secret_sealed text,
-    prev_until timestamp with time zone,
-    disabled_at timestamp with time zone,
-    disabled_reason text,
-    failures integer DEFAULT 0 NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT notify_endpoints_host CHECK (((host = lower(host)) AND ((length(host) >= 1) AND (length(host) <= 253)))),
-    CONSTRAINT notify_endpoints_id_format CHECK (((length(endpoint_id) = 27) AND (endpoint_id ~ '^ep_[0-9a-f]*$'::text))),
-    CONSTRAINT notify_endpoints_prev CHECK (((prev_secret_sealed IS NULL) = (prev_until IS NULL))),
-    CONSTRAINT notify_endpoints_prev_secret CHECK ((prev_secret_sealed ~~ 'v1.%'::text)),
-    CONSTRAINT notify_endpoints_reason CHECK ((length(disabled_reason) <= 200)),
-    CONSTRAINT notify_endpoints_secret CHECK ((secret_sealed ~~ 'v1.%'::text)),
-    CONSTRAINT notify_endpoints_url CHECK (((url ~ '^https://'::text) AND (length(url) <= 2048)))
-);
-
-
---
--- Name: TABLE notify_endpoints; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.notify_endpoints IS 'The merchants'' endpoints, written by the operator (payments-merchant).';
-
-
---
 -- Name: notify_sequences; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5179,6 +5411,13 @@ CREATE TABLE public.notify_sequences (
 --
 
 COMMENT ON TABLE public.notify_sequences IS 'The sequence of each checkout (its refunds and disputes count under it) and of each pay-out: the row lock of the upsert orders concurrent changes of one subject.';
+
+
+--
+-- Name: COLUMN notify_sequences.subject; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.notify_sequences.subject IS '<object>:<id>, object one of checkout, refund, dispute, payout: what data.sequence counts';
 
 
 --
@@ -6600,6 +6839,20 @@ REVOKE ALL ON FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_ch
 
 
 --
+-- Name: FUNCTION checkout_failure(p_code public.pay_failure_code, p_failure text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_failure(p_code public.pay_failure_code, p_failure text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkout_failure_code(p_type text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_failure_code(p_type text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION checkout_payment_under_way(p_psp text, p_merchant text, p_checkout text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -6733,6 +6986,13 @@ REVOKE ALL ON FUNCTION public.merchants_keep() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION money_decimal(p_minor bigint, p_currency text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.money_decimal(p_minor bigint, p_currency text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION money_status_forward(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -6751,6 +7011,13 @@ REVOKE ALL ON FUNCTION public.nonce_split(p_reference text, OUT merchant_id text
 --
 
 REVOKE ALL ON FUNCTION public.notifications_row_checks(notification_id text, event_type text, sequence integer, status text, last_error text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION notify_endpoint_item(e public.notify_endpoints); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.notify_endpoint_item(e public.notify_endpoints) FROM PUBLIC;
 
 
 --
@@ -6841,6 +7108,22 @@ GRANT ALL ON FUNCTION public.pay_checkout_status(p_merchant text, p_checkout_id 
 
 REVOKE ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_endpoint_list(p_merchant text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_endpoint_list(p_merchant text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_endpoint_list(p_merchant text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_endpoint_set(p_merchant text, p_endpoint text, p_enable boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_endpoint_set(p_merchant text, p_endpoint text, p_enable boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_endpoint_set(p_merchant text, p_endpoint text, p_enable boolean) TO payments_gateway;
 
 
 --
@@ -6945,6 +7228,14 @@ GRANT ALL ON FUNCTION public.pay_notify_list(p_merchant text, p_status text, p_l
 
 REVOKE ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint) TO payments_gateway;
 
 
 --

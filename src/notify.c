@@ -23,6 +23,7 @@
 const char *const  pay_notify_event_types[] = {
     "checkout.succeeded",
     "checkout.failed",
+    "checkout.paid_after_failure",
     "refund.succeeded",
     "refund.failed",
     "dispute.opened",

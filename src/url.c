@@ -463,6 +463,12 @@ static const pay_path_route_t  pay_routes[] = {
       PAY_PATH_EXACT, "/v1/notifications", NULL },
     { { PAY_ROUTE_NOTIFICATION_REPLAY, "replay_notification", 1, 0, 0 },
       PAY_PATH_ID, "/v1/notifications/", "/replay" },
+    { { PAY_ROUTE_ENDPOINTS, "list_webhook_endpoints", 0, 0, 0 },
+      PAY_PATH_EXACT, "/v1/webhook_endpoints", NULL },
+    { { PAY_ROUTE_ENDPOINT_ENABLE, "enable_webhook_endpoint", 1, 0, 0 },
+      PAY_PATH_ID, "/v1/webhook_endpoints/", "/enable" },
+    { { PAY_ROUTE_ENDPOINT_DISABLE, "disable_webhook_endpoint", 1, 0, 0 },
+      PAY_PATH_ID, "/v1/webhook_endpoints/", "/disable" },
     { { PAY_ROUTE_WEBHOOK, "webhook", 1, 0, 0 },
       PAY_PATH_ID, "/v1/webhooks/", "" },
     { { PAY_ROUTE_PAY, "pay", 0, 0, 1 },
@@ -663,4 +669,54 @@ pay_redact_request_line(const char *line, size_t len, char *out)
     o += line + len - end;
 
     return cut ? (size_t) (o - out) : 0;
+}
+
+
+int
+pay_url_checkout_id(const char *url, const char *id, char *buf, size_t size)
+{
+    size_t       n, idlen, skip;
+    const char  *p;
+
+    static const char  brace[] = "{CHECKOUT_ID}";
+    static const char  enc[] = "%7BCHECKOUT_ID%7D";
+
+    if (url == NULL || id == NULL || buf == NULL || size == 0) {
+        return -1;
+    }
+
+    idlen = strlen(id);
+    n = 0;
+
+    for (p = url; *p != '\0'; p += skip) {
+        if (strncmp(p, brace, sizeof(brace) - 1) == 0) {
+            skip = sizeof(brace) - 1;
+
+        } else if (strncasecmp(p, enc, 3) == 0
+                   && strncmp(p + 3, enc + 3, sizeof("CHECKOUT_ID") - 1) == 0
+                   && strncasecmp(p + 14, enc + 14, 3) == 0)
+        {
+            skip = sizeof(enc) - 1;
+
+        } else {
+            if (n + 1 >= size) {
+                return -1;
+            }
+
+            buf[n++] = *p;
+            skip = 1;
+            continue;
+        }
+
+        if (n + idlen >= size) {
+            return -1;
+        }
+
+        memcpy(buf + n, id, idlen);
+        n += idlen;
+    }
+
+    buf[n] = '\0';
+
+    return (int) n;
 }

@@ -152,8 +152,13 @@ pay_registration_json(const pay_registration_view_t *v)
         pay_view_set(&vw, root, "pay_url", json_string(v->pay_url));
     }
 
-    if (strcmp(v->status, "FAILED") == 0 && v->failure != NULL) {
-        pay_view_set(&vw, root, "failure", json_string(v->failure));
+    /* as GET /v1/checkouts/{id} shows it (checkout_failure.sql) */
+    if (strcmp(v->status, "FAILED") == 0) {
+        pay_view_set(&vw, root, "failure",
+                     json_pack("{s:s, s:s}", "code", "registration_refused",
+                               "message",
+                               v->failure != NULL && v->failure[0] != '\0'
+                               ? v->failure : "the PSP refused the checkout"));
     }
 
     orders = json_array();
@@ -500,19 +505,37 @@ pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
         pay_view_set(&vw, root, "pay_url", json_string(pay_url));
     }
 
-    /* the PSP's refusal, as in the 201; a failure recorded for a checkout
-     * that is not FAILED is not shown */
+    /* why it failed, {code, message}, as in the 201 and checkout.failed;
+     * a failure recorded for a checkout that is not FAILED (paid after
+     * it) is not shown */
     v = json_object_get(db, "failure");
 
     if (v != NULL && !json_is_null(v)) {
-        if (!json_is_string(v)) {
+        if (!json_is_object(v)
+            || json_string_length(json_object_get(v, "code")) == 0
+            || !json_is_string(json_object_get(v, "message")))
+        {
             vw.failed = 1;
 
-        } else if (status != NULL && strcmp(status, "FAILED") == 0
-                   && json_string_length(v) > 0)
-        {
-            pay_db_opt_str(&vw, db, "failure", root, "failure", 0);
+        } else if (status != NULL && strcmp(status, "FAILED") == 0) {
+            pay_view_set(&vw, root, "failure",
+                         json_pack("{s:O, s:O}",
+                                   "code", json_object_get(v, "code"),
+                                   "message", json_object_get(v, "message")));
         }
+    }
+
+    /* paid after it had failed (the PSP's success came last): said only
+     * when so, beside its FAILED -> SUCCESS events */
+    v = json_object_get(db, "paid_after_failure");
+
+    if (v != NULL && !json_is_null(v) && !json_is_boolean(v)) {
+        vw.failed = 1;
+
+    } else if (json_is_true(v) && status != NULL
+               && strcmp(status, "SUCCESS") == 0)
+    {
+        pay_view_set(&vw, root, "paid_after_failure", json_true());
     }
 
     pay_view_set(&vw, root, "payment_orders",

@@ -50,6 +50,17 @@ int pay_url_base(const char *url, pay_origin_t *o, int allow_http,
     size_t *base_len);
 
 /*
+ * A shop's return URL with every "{CHECKOUT_ID}" (or its percent-encoded
+ * form "%7BCHECKOUT_ID%7D", either case of the hex digits) replaced by id;
+ * everything else, the query string included, is kept byte for byte.  id
+ * is an [A-Za-z0-9_-] checkout id, which needs no escaping anywhere in a
+ * URL.  Writes a NUL-terminated URL to buf; returns its length, or -1 when
+ * it does not fit in size bytes.
+ */
+int pay_url_checkout_id(const char *url, const char *id, char *buf,
+    size_t size);
+
+/*
  * libpq's host= and hostaddr= values (comma-separated lists, one entry per
  * server to try; either may be NULL): the first entry libpq would resolve
  * by name, counted from 1, or 0 when none would be.  An entry needs no
@@ -81,6 +92,9 @@ typedef enum {
     PAY_ROUTE_BALANCE,              /* GET /v1/sellers/{id}/balance */
     PAY_ROUTE_NOTIFICATIONS,        /* GET /v1/notifications */
     PAY_ROUTE_NOTIFICATION_REPLAY,  /* POST /v1/notifications/{id}/replay */
+    PAY_ROUTE_ENDPOINTS,            /* GET /v1/webhook_endpoints */
+    PAY_ROUTE_ENDPOINT_ENABLE,      /* POST /v1/webhook_endpoints/{id}/enable */
+    PAY_ROUTE_ENDPOINT_DISABLE,     /* POST /v1/webhook_endpoints/{id}/disable */
     PAY_ROUTE__MAX
 } pay_route_e;
 

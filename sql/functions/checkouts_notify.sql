@@ -5,8 +5,13 @@ CREATE OR REPLACE FUNCTION checkouts_notify()
  SET search_path TO 'public', 'pg_temp'
 AS $function$
 DECLARE
-    v_type  text := CASE NEW.status WHEN 'SUCCESS' THEN 'checkout.succeeded'
-                                    ELSE 'checkout.failed' END;
+    -- money the PSP took after the checkout had failed here (its signed
+    -- success after an expiry, a decline or the sweeper's inference) has a
+    -- type of its own: the shop was told it failed
+    v_type  text := CASE WHEN NEW.status = 'SUCCESS' AND OLD.status = 'FAILED'
+                         THEN 'checkout.paid_after_failure'
+                         WHEN NEW.status = 'SUCCESS' THEN 'checkout.succeeded'
+                         ELSE 'checkout.failed' END;
 BEGIN
     -- notify_enqueue's own test of the endpoints, before the payload is made
     PERFORM 1 FROM notify_endpoints e
@@ -23,16 +28,28 @@ BEGIN
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
             'amount_total_minor', NEW.amount_total,
+            'amount_total', money_decimal(NEW.amount_total, NEW.currency),
             'currency', NEW.currency,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,
                            'status', o.status,
                            'amount_minor', o.amount,
+                           'amount', money_decimal(o.amount, o.currency),
                            'currency', o.currency) ORDER BY o.line_no)
                   FROM payment_orders o
                  WHERE o.merchant_id = NEW.merchant_id
-                   AND o.checkout_id = NEW.checkout_id), '[]'::jsonb)));
+                   AND o.checkout_id = NEW.checkout_id), '[]'::jsonb))
+        -- why it failed, on checkout.failed; the failure it came after, on
+        -- checkout.paid_after_failure
+        || CASE WHEN NEW.failure_code IS NULL THEN '{}'::jsonb
+                WHEN NEW.status = 'FAILED'
+                THEN jsonb_build_object('failure',
+                         checkout_failure(NEW.failure_code, NEW.failure))
+                WHEN OLD.status = 'FAILED'
+                THEN jsonb_build_object('after_failure',
+                         checkout_failure(NEW.failure_code, NEW.failure))
+                ELSE '{}'::jsonb END);
     RETURN NULL;
 END
 $function$;

@@ -18,6 +18,7 @@ BEGIN
             'checkout_id', NEW.checkout_id,
             'status', NEW.status,
             'amount_minor', NEW.amount,
+            'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency));
     RETURN NULL;
 END

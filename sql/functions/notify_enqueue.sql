@@ -1,6 +1,10 @@
 -- One change: nothing when no endpoint of the merchant wants the type (one
--- index probe), else the subject's next sequence number and one row per
--- endpoint that wants it (a disabled one too: its rows wait for it).
+-- index probe), else the object's next sequence number and one row per
+-- endpoint that wants it (a disabled one too: its rows wait for it).  Each
+-- object counts on its own: a checkout, each refund, each dispute and each
+-- pay-out, keyed by the type's object ("checkout", "refund", ...) and its
+-- id, so that a shop keeps the notification with the largest sequence of
+-- one object as that object's state.
 CREATE OR REPLACE FUNCTION notify_enqueue(p_merchant text, p_type text, p_checkout text, p_object text, p_data jsonb)
  RETURNS void
  LANGUAGE plpgsql
@@ -19,7 +23,7 @@ BEGIN
     END IF;
 
     INSERT INTO notify_sequences AS s (merchant_id, subject, last)
-    VALUES (p_merchant, coalesce(p_checkout, p_object), 1)
+    VALUES (p_merchant, split_part(p_type, '.', 1) || ':' || p_object, 1)
     ON CONFLICT (merchant_id, subject) DO UPDATE SET last = s.last + 1
     RETURNING s.last INTO v_seq;
 

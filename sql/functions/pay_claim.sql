@@ -16,6 +16,7 @@ DECLARE
     v_request     text;
     v_expires     timestamptz;
     c             checkouts%ROWTYPE;
+    v_unknown     text;
 BEGIN
     -- Adapter bugs, not client errors: fail loudly rather than store them.
     IF p_lease_seconds IS NULL OR p_lease_seconds < 1
@@ -146,6 +147,28 @@ BEGIN
         -- Three rounds of insert-conflict-vanished: let the client retry.
         RAISE EXCEPTION 'pay_claim: key % kept changing under us', p_idem_key
             USING ERRCODE = 'serialization_failure';
+    END IF;
+
+    -- A merchant that registered sellers (payments-merchant add-seller)
+    -- registers orders for those only: an order for another would be paid
+    -- and never paid out.  Nothing is stored, the key included, so the
+    -- fixed body can come with the same key.
+    SELECT o.value ->> 'seller_account' INTO v_unknown
+      FROM jsonb_array_elements(p_orders) WITH ORDINALITY AS o(value, ord)
+     WHERE EXISTS (SELECT 1 FROM sellers s WHERE s.merchant_id = p_merchant)
+       AND NOT EXISTS (SELECT 1 FROM sellers s
+                        WHERE s.merchant_id = p_merchant
+                          AND s.seller_account = o.value ->> 'seller_account')
+     ORDER BY o.ord
+     LIMIT 1;
+    IF v_unknown IS NOT NULL THEN
+        DELETE FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           AND ik.lease = v_lease;
+        RETURN QUERY SELECT 'unknown_seller'::text, NULL::bigint, NULL::int,
+                            NULL::int, v_unknown, NULL::text, NULL::bigint,
+                            NULL::text, NULL::bigint;
+        RETURN;
     END IF;
 
     -- A new key: the checkout, its orders (NOT_STARTED -> EXECUTING, written

@@ -54,6 +54,8 @@ BEGIN
        SET psp_token = p_psp_token, psp_url = p_psp_url,
            expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
            failure = p_failure,
+           failure_code = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
+                               THEN 'registration_refused' ELSE c.failure_code END,
            status = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
                          THEN 'FAILED'::pay_status ELSE c.status END,
            updated_at = now()
@@ -159,6 +161,8 @@ BEGIN
        SET psp_token = p_psp_token, psp_url = p_psp_url,
            expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
            failure = p_failure,
+           failure_code = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
+                               THEN 'registration_refused' ELSE c.failure_code END,
            status = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
                          THEN 'FAILED'::pay_status ELSE c.status END,
            updated_at = now()

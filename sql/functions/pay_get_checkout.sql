@@ -12,7 +12,9 @@ BEGIN
                    'psp', c.psp,
                    'psp_token', c.psp_token,
                    'expires_at', ts_rfc3339(c.expires_at),
-                   'failure', c.failure,
+                   'failure', checkout_failure(c.failure_code, c.failure),
+                   -- paid after it had failed: the PSP's success came last
+                   'paid_after_failure', c.status = 'SUCCESS' AND c.failure_code IS NOT NULL,
                    'currency', c.currency,
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(

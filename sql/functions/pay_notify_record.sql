@@ -1,8 +1,11 @@
 -- One attempt's outcome, recorded only by the lease's holder (anything
 -- else is STALE and changes nothing).  p_retry_ms NULL: no retry, the row
--- is FAILED (the dead-letter list).  An endpoint failing p_disable_after
--- times in a row is disabled; endpoint_disabled is true only on that move.
-CREATE OR REPLACE FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer)
+-- is FAILED (the dead-letter list).  An endpoint is disabled once its
+-- deliveries have been failing for p_disable_failing_ms (0: never), counted
+-- from the first failure since its last success; p_disable_after (a count
+-- of failures in a row, 0: never) is the rule of the previous release.
+-- endpoint_disabled is true only on that move.
+CREATE OR REPLACE FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint)
  RETURNS TABLE(status text, endpoint_disabled boolean)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -12,6 +15,7 @@ DECLARE
     v_endpoint  text;
     v_status    text;
     v_failures  int;
+    v_since     timestamptz;
     v_disabled  boolean := false;
 BEGIN
     IF p_ok THEN
@@ -41,14 +45,20 @@ BEGIN
     END IF;
 
     IF p_ok THEN
-        UPDATE notify_endpoints e SET failures = 0
-         WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint AND e.failures <> 0;
-    ELSE
-        UPDATE notify_endpoints e SET failures = e.failures + 1, updated_at = now()
+        UPDATE notify_endpoints e SET failures = 0, failing_since = NULL
          WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
-        RETURNING e.failures INTO v_failures;
+           AND (e.failures <> 0 OR e.failing_since IS NOT NULL);
+    ELSE
+        UPDATE notify_endpoints e
+           SET failures = e.failures + 1,
+               failing_since = coalesce(e.failing_since, now()),
+               updated_at = now()
+         WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
+        RETURNING e.failures, e.failing_since INTO v_failures, v_since;
 
-        IF p_disable_after > 0 AND v_failures >= p_disable_after THEN
+        IF (p_disable_after > 0 AND v_failures >= p_disable_after)
+           OR (p_disable_failing_ms > 0
+               AND v_since <= now() - make_interval(secs => p_disable_failing_ms / 1000.0)) THEN
             UPDATE notify_endpoints e
                SET disabled_at = now(), disabled_reason = 'failures', updated_at = now()
              WHERE e.merchant_id = p_merchant AND e.endpoint_id = v_endpoint
@@ -59,6 +69,19 @@ BEGIN
 
     RETURN QUERY SELECT v_status, v_disabled;
 END
+$function$;
+REVOKE ALL ON FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer, p_disable_failing_ms bigint) TO payments_gateway;
+
+-- The previous release's signature: a count of failures in a row only.
+CREATE OR REPLACE FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer)
+ RETURNS TABLE(status text, endpoint_disabled boolean)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT * FROM pay_notify_record(p_merchant, p_id, p_owner, p_ok, p_http_status,
+                                    p_error, p_retry_ms, p_disable_after, 0::bigint)
 $function$;
 REVOKE ALL ON FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_notify_record(p_merchant text, p_id text, p_owner text, p_ok boolean, p_http_status integer, p_error text, p_retry_ms bigint, p_disable_after integer) TO payments_gateway;

@@ -119,7 +119,10 @@ BEGIN
 
                 UPDATE checkouts ck
                    SET status = v_target, updated_at = now(),
-                       psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref)
+                       psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
+                       failure_code = CASE WHEN v_target = 'FAILED'
+                                           THEN checkout_failure_code(p_type)
+                                           ELSE ck.failure_code END
                  WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
 
                 IF v_ref IS NOT NULL THEN

@@ -17,6 +17,7 @@ BEGIN
             'seller_account', NEW.seller_account,
             'status', NEW.status,
             'amount_minor', NEW.amount,
+            'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency,
             'failure', NEW.failure)));
     RETURN NULL;

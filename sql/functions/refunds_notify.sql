@@ -18,6 +18,7 @@ BEGIN
             'payment_order_id', NEW.payment_order_id,
             'status', NEW.status,
             'amount_minor', NEW.amount,
+            'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency,
             'failure', NEW.failure)));
     RETURN NULL;

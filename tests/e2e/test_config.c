@@ -1464,3 +1464,39 @@ Test(config, refuses_a_retry_policy_or_breaker_out_of_range)
     p.psp = psp_with(&c, "retry_base=2s retry_max=1s");
     expect_refused(&c, &p, "needs retry_base= at most retry_max=");
 }
+
+
+Test(config, notify_disable_after_is_a_time_and_a_bare_count_is_refused)
+{
+    int          rc;
+    size_t       i;
+    char        *out, *key;
+    conf_t       c;
+    pieces_t     p;
+
+    static const struct { const char *value; int ok; }  cases[] = {
+        { "3d", 1 }, { "12h", 1 }, { "90s", 1 }, { "off", 1 }, { "0", 1 },
+        { "50", 0 }, { "5", 0 }, { "", 0 }, { "3x", 0 },
+    };
+
+    conf_init(&c);
+    p = good(&c);
+    key = encryption_key(&c, "enc.key", "k1 " ENC_K1 "\n", 0600);
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        p.extra = str_printf("%s payments_notify on disable_after=%s;", key,
+                             cases[i].value);
+        rc = nginx_t(&c, &p, &out);
+
+        if (cases[i].ok) {
+            cr_expect_eq(rc, 0, "disable_after=%s: %s", cases[i].value, out);
+
+        } else {
+            cr_expect_neq(rc, 0, "disable_after=%s accepted", cases[i].value);
+        }
+    }
+
+    p.extra = str_printf("%s payments_notify on disable_after=50;", key);
+    rc = nginx_t(&c, &p, &out);
+    cr_expect(strstr(out, "with its unit") != NULL, "%s", out);
+}

@@ -165,12 +165,13 @@ Test(solo_notify_sql, every_event_type_commits_its_notification,
     cr_expect_str_eq(VAL(c, "SELECT payload::jsonb -> 'data' FROM notifications WHERE merchant_id = $1"
                             " AND endpoint_id = $2", m, ep),
                      VAL(c, "SELECT jsonb_build_object('checkout_id', 'co_1', 'status', 'SUCCESS',"
-                            " 'amount_total_minor', 1500, 'currency', 'EUR', 'merchant_id', $1::text, 'sequence', 1,"
+                            " 'amount_total_minor', 1500, 'amount_total', '15.00', 'currency', 'EUR',"
+                            " 'merchant_id', $1::text, 'sequence', 1,"
                             " 'payment_orders', jsonb_build_array("
                             "  jsonb_build_object('payment_order_id', 'co_1_1', 'status', 'SUCCESS',"
-                            "                     'amount_minor', 1000, 'currency', 'EUR'),"
+                            "                     'amount_minor', 1000, 'amount', '10.00', 'currency', 'EUR'),"
                             "  jsonb_build_object('payment_order_id', 'co_1_2', 'status', 'SUCCESS',"
-                            "                     'amount_minor', 500, 'currency', 'EUR')))::text", m));
+                            "                     'amount_minor', 500, 'amount', '5.00', 'currency', 'EUR')))::text", m));
     cr_expect_str_eq(VAL(c, "SELECT (payload::jsonb ->> 'type') || ' ' ||"
                             " ((payload::jsonb ->> 'timestamp') ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$')"
                             " FROM notifications WHERE merchant_id = $1 AND endpoint_id = $2", m, ep),
@@ -208,9 +209,10 @@ Test(solo_notify_sql, every_event_type_commits_its_notification,
     OK(c, "UPDATE disputes SET status = 'WON' WHERE merchant_id = $1 AND dispute_id = $2", m, dp);
     new_dispute(c, m, "co_1", dp2);
     OK(c, "UPDATE disputes SET status = 'LOST' WHERE merchant_id = $1 AND dispute_id = $2", m, dp2);
-    cr_expect_str_eq(VAL(c, "SELECT string_agg(event_type, ',' ORDER BY sequence) FROM notifications"
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(event_type || '=' || sequence, ',' ORDER BY created_at)"
+                            " FROM notifications"
                             " WHERE merchant_id = $1 AND event_type LIKE 'dispute.%'", m),
-                     "dispute.opened,dispute.won,dispute.opened,dispute.lost");
+                     "dispute.opened=1,dispute.won=2,dispute.opened=1,dispute.lost=2");
 
     /* pay-outs: no checkout, their own sequence */
     new_payout(c, m, pyo);
@@ -228,8 +230,8 @@ Test(solo_notify_sql, every_event_type_commits_its_notification,
     PQfinish(c);
 }
 
-Test(solo_notify_sql, sequence_counts_per_checkout_and_per_payout,
-     .description = "data.sequence is 1, 2, 3, ... per checkout across its refunds and disputes")
+Test(solo_notify_sql, sequence_counts_per_object,
+     .description = "data.sequence is 1, 2, 3, ... per object: a checkout, each refund, each dispute, each pay-out")
 {
     PGconn      *c = sqlt_connect();
     char         m[24], ep[28], rf[28], dp[28], pyo[32];
@@ -248,8 +250,11 @@ Test(solo_notify_sql, sequence_counts_per_checkout_and_per_payout,
     OK(c, "UPDATE payouts SET status = 'PAID' WHERE merchant_id = $1 AND payout_id = $2", m, pyo);
 
     cr_expect_str_eq(VAL(c, "SELECT string_agg(event_type || '=' || sequence || '/' || (payload::jsonb -> 'data' ->> 'sequence'),"
-                            " ',' ORDER BY sequence) FROM notifications WHERE merchant_id = $1 AND checkout_id = 'co_a'", m),
-                     "checkout.succeeded=1/1,refund.succeeded=2/2,dispute.opened=3/3,dispute.lost=4/4");
+                            " ',' ORDER BY created_at) FROM notifications WHERE merchant_id = $1 AND checkout_id = 'co_a'", m),
+                     "checkout.succeeded=1/1,refund.succeeded=1/1,dispute.opened=1/1,dispute.lost=2/2");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(subject || '=' || last, ',' ORDER BY subject)"
+                            " FROM notify_sequences WHERE merchant_id = $1 AND subject LIKE 'checkout:%'", m),
+                     "checkout:co_a=1,checkout:co_b=1");
     cr_expect_str_eq(VAL(c, "SELECT string_agg(sequence::text, ',') FROM notifications"
                             " WHERE merchant_id = $1 AND checkout_id = 'co_b'", m), "1");
     cr_expect_str_eq(VAL(c, "SELECT sequence::text FROM notifications WHERE merchant_id = $1 AND object_id = $2", m, pyo), "1");
@@ -908,7 +913,7 @@ chargeback_ready(PGconn *c, char m[24], char evt[40], char ref[40])
 
 /*
  * A refund of an order holds the order (refund_event_apply locks it first)
- * and then takes the checkout's notify_sequences row (refunds_notify).  A
+ * and then takes a notify_sequences row (refunds_notify).  A
  * chargeback of the same checkout, applied meanwhile, must not hold that row
  * while it waits for the order (before 029 it did: PostgreSQL failed it with
  * 40P01 after deadlock_timeout).
@@ -953,11 +958,11 @@ Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refund_of_its_order,
         PQclear(res);
     }
 
-    /* both notified, after the payment's, the refund's first */
+    /* both notified, each the first of its object */
     cr_assert_str_eq(VAL(a, "SELECT string_agg(event_type || ' ' || sequence, ','"
-                            " ORDER BY sequence) FROM notifications"
+                            " ORDER BY event_type) FROM notifications"
                             " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
-                     "checkout.succeeded 1,refund.succeeded 2,dispute.opened 3");
+                     "checkout.succeeded 1,dispute.opened 1,refund.succeeded 1");
     PQfinish(a);
     PQfinish(b);
 }
@@ -1019,11 +1024,11 @@ Test(solo_notify_sql, a_dispute_does_not_deadlock_with_a_refused_refund,
         PQclear(res);
     }
 
-    /* both notified, the dispute's first: it committed first */
+    /* both notified, each the first of its object */
     cr_assert_str_eq(VAL(a, "SELECT string_agg(event_type || ' ' || sequence, ','"
-                            " ORDER BY sequence) FROM notifications"
+                            " ORDER BY event_type) FROM notifications"
                             " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
-                     "checkout.succeeded 1,dispute.opened 2,refund.failed 3");
+                     "checkout.succeeded 1,dispute.opened 1,refund.failed 1");
     PQfinish(a);
     PQfinish(b);
 }

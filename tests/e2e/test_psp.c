@@ -187,8 +187,12 @@ Test(psp, a_refusal_402_is_a_201_failed_with_the_reason)
     cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "FAILED");
     cr_assert(json_is_false(json_object_get(j, "is_payment_done")));
 
-    failure = json_string_value(json_object_get(j, "failure"));
+    failure = json_string_value(json_object_get(json_object_get(j, "failure"),
+                                                "message"));
     cr_assert(failure != NULL && failure[0] != '\0', "no failure: %s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(j, "failure"), "code")),
+                     "registration_refused", "%s", r->body);
 
     pay_url = json_object_get(j, "pay_url");
     cr_assert(pay_url == NULL || json_is_null(pay_url),

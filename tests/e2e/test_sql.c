@@ -1288,7 +1288,8 @@ Test(sql, get_checkout_has_the_view_h_shape,
     json_t      *j, *orders, *events, *e;
     size_t       i;
     const char  *keys[] = { "checkout_id", "status", "psp", "psp_token", "expires_at",
-                            "failure", "currency", "payment_orders", "events" };
+                            "failure", "paid_after_failure", "currency", "payment_orders",
+                            "events" };
 
     new_merchant(c, m);
     new_merchant(c, other);
@@ -1305,7 +1306,10 @@ Test(sql, get_checkout_has_the_view_h_shape,
     cr_expect_str_eq(json_string_value(json_object_get(j, "psp")), "stripe");
     cr_expect(json_is_null(json_object_get(j, "psp_token")));
     cr_expect_str_eq(json_string_value(json_object_get(j, "expires_at")), EXPIRES_RFC);
-    cr_expect_str_eq(json_string_value(json_object_get(j, "failure")), "declined");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "failure"), "code")),
+                     "registration_refused");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "failure"), "message")),
+                     "declined");
     cr_expect_str_eq(json_string_value(json_object_get(j, "currency")), "USD");
 
     orders = json_object_get(j, "payment_orders");

@@ -67,7 +67,8 @@ function usage(msg) {
         process.stderr.write(`notify-receiver: ${msg}\n`);
     }
     process.stderr.write('usage: node receiver.js --port P --cert C --key K '
-        + '--control-port Q [--listen ADDR] [--secret whsec_...]...\n');
+        + '--control-port Q [--listen ADDR] [--secret whsec_...]... '
+        + '[--record FILE]\n');
     process.exit(2);
 }
 
@@ -83,6 +84,7 @@ function parseArgs(argv) {
         case '--key': o.key = v; i++; break;
         case '--listen': o.listen = v; i++; break;
         case '--secret': o.secrets.push(v); i++; break;
+        case '--record': o.record = v; i++; break;
         case '-h': case '--help': usage(); break;
         default: usage(`unknown argument ${a}`);
         }
@@ -114,6 +116,17 @@ function freshStats() {
 function statsNow() {
     return { ...state.stats, hung: state.hung.size,
              delivered_ids: state.delivered.size };
+}
+
+/* --record FILE: every verified body, one JSON line each, for the
+ * OpenAPI check of the notifications (tests/openapi/validate.js). */
+function record(path, id, body) {
+    if (!opts.record) {
+        return;
+    }
+    fs.appendFileSync(opts.record, JSON.stringify({
+        path, webhook_id: id, body: body.toString('utf8'),
+    }) + '\n');
 }
 
 /* A verified delivery answered 2xx. */
@@ -305,6 +318,7 @@ function onDelivery(req, res) {
 
         state.stats.verified++;
         rec.verified = true;
+        record(p, id, body);
         rec.verified_by = v.ok;
         rec.secret_fp = v.ok.map((i) => fingerprint(secrets[i]));
         const j = v.payload || {};

@@ -8,7 +8,12 @@
 //   - the documented required headers are there;
 //   - the Content-Type is one the response documents, and a JSON body
 //     matches its schema (JSON Schema 2020-12, as OpenAPI 3.1 has it).
+// With a third argument, every notification body the e2e receiver verified
+// (tests/notify_receiver --record: one JSON line each, {path, webhook_id,
+// body}) is checked against the schema of its type's entry in the
+// document's webhooks: section; a type the section lacks is a failure.
 // Usage: node validate.js doc/openapi.yaml RUN/logs/responses.jsonl
+//            [RUN/logs/notifications.jsonl]
 // Prints "openapi: N passed, N failed"; exits 1 on any failure.
 'use strict';
 
@@ -23,7 +28,7 @@ function pointer(parts) {
 }
 
 async function main() {
-  const [docPath, recPath] = process.argv.slice(2);
+  const [docPath, recPath, notePath] = process.argv.slice(2);
   if (!docPath || !recPath) {
     console.error('usage: validate.js OPENAPI.yaml RESPONSES.jsonl');
     process.exit(2);
@@ -142,6 +147,44 @@ async function main() {
     }
 
     if (ok) passed++;
+  }
+
+  // the notifications the receiver verified, each against its webhook
+  let notes = 0;
+  const seen = new Map();
+  if (notePath) {
+    const nlines = fs.existsSync(notePath)
+      ? fs.readFileSync(notePath, 'utf8').split('\n').filter(Boolean) : [];
+    for (const line of nlines) {
+      const rec = JSON.parse(line);
+      const where = { url: `notification ${rec.webhook_id} to ${rec.path}`, body: rec.body };
+      let body;
+      try { body = JSON.parse(rec.body); } catch (e) { body = undefined; }
+      const type = body && typeof body.type === 'string' ? body.type : '(none)';
+      const hook = (doc.webhooks || {})[type];
+      const media = hook && hook.post && hook.post.requestBody
+        && hook.post.requestBody.content && hook.post.requestBody.content['application/json'];
+      notes++;
+      if (!media || !media.schema) {
+        fail(`notification type not in webhooks: ${type}`, where);
+        continue;
+      }
+      const ref = pointer(['webhooks', type, 'post', 'requestBody', 'content',
+                           'application/json', 'schema']).slice(1);
+      let validate = compiled.get(ref);
+      if (!validate) {
+        validate = ajv.compile({ $ref: 'openapi' + '#' + ref });
+        compiled.set(ref, validate);
+      }
+      if (!validate(body)) {
+        fail(`notification does not match its schema: ${type}: ${ajv.errorsText(validate.errors)}`, where);
+        continue;
+      }
+      seen.set(type, (seen.get(type) || 0) + 1);
+      passed++;
+    }
+    console.log(`openapi: ${notes} notifications checked against their webhooks (`
+      + [...seen.entries()].sort().map(([t, n]) => `${t} ${n}`).join(', ') + ')');
   }
 
   let failed = 0;

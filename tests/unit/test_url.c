@@ -703,3 +703,32 @@ Test(redact, nothing_to_cut_is_said_so)
     cr_expect_null(redact("GET /p?t=redacted&sessionId=redacted HTTP/2.0"),
                    "already cut: nothing to do again");
 }
+
+
+Test(url, the_checkout_id_placeholder_is_substituted_and_the_rest_kept)
+{
+    char  buf[128];
+
+    cr_expect_eq(pay_url_checkout_id("https://shop.example/t?o={CHECKOUT_ID}"
+                                     "&q=a%20b#x", "co_1", buf, sizeof(buf)),
+                 (int) strlen("https://shop.example/t?o=co_1&q=a%20b#x"));
+    cr_expect_str_eq(buf, "https://shop.example/t?o=co_1&q=a%20b#x");
+
+    pay_url_checkout_id("https://shop.example/%7BCHECKOUT_ID%7D/%7bCHECKOUT_ID"
+                        "%7d", "co-2", buf, sizeof(buf));
+    cr_expect_str_eq(buf, "https://shop.example/co-2/co-2");
+
+    /* not the placeholder: kept as it is */
+    pay_url_checkout_id("https://shop.example/{checkout_id}/{CHECKOUT_ID"
+                        "/%7BCHECKOUT_ID", "co_3", buf, sizeof(buf));
+    cr_expect_str_eq(buf, "https://shop.example/{checkout_id}/{CHECKOUT_ID"
+                          "/%7BCHECKOUT_ID");
+
+    /* too long for buf: -1, never a cut URL */
+    cr_expect_eq(pay_url_checkout_id("https://shop.example/{CHECKOUT_ID}",
+                                     "co_4", buf, 22), -1);
+    cr_expect_eq(pay_url_checkout_id("https://shop.example/x", "co_4", buf,
+                                     22), -1);
+    cr_expect_eq(pay_url_checkout_id("https://shop.example/x", "co_4", buf,
+                                     23), 22);
+}

@@ -115,7 +115,8 @@ Test(view, registration_failed_has_failure)
         "{\"checkout_id\":\"co_7f3a\",\"status\":\"FAILED\","
         "\"is_payment_done\":false,\"psp\":\"stripe\","
         "\"expires_at\":\"2026-11-22T10:00:00Z\","
-        "\"failure\":\"Amount must be at least $0.50 usd\","
+        "\"failure\":{\"code\":\"registration_refused\","
+        "\"message\":\"Amount must be at least $0.50 usd\"},"
         "\"payment_orders\":["
         "{\"payment_order_id\":\"po_1\",\"seller_account\":\"seller_42\","
         "\"amount\":\"10.00\",\"currency\":\"USD\",\"status\":\"FAILED\"},"
@@ -419,15 +420,16 @@ Test(view, checkout_failure_only_when_failed)
 {
     char  *s;
 
-    s = vw_checkout(VW_CHECKOUT("FAILED", "\"card_declined\"", "[]"), NULL);
+    s = vw_checkout(VW_CHECKOUT("FAILED", "{\"code\":\"declined\",\"message\":\"m\"}", "[]"), NULL);
     cr_assert_not_null(s);
     cr_expect_null(strstr(s, "pay_url"), "%s", s);
     cr_expect_not_null(strstr(s, "\"expires_at\":\"2026-11-22T10:00:00Z\","
-                                 "\"failure\":\"card_declined\","
+                                 "\"failure\":{\"code\":\"declined\","
+                                 "\"message\":\"m\"},"
                                  "\"payment_orders\""), "%s", s);
     free(s);
 
-    s = vw_checkout(VW_CHECKOUT("SUCCESS", "\"card_declined\"", "[]"), NULL);
+    s = vw_checkout(VW_CHECKOUT("SUCCESS", "{\"code\":\"expired\",\"message\":\"m\"}", "[]"), NULL);
     cr_assert_not_null(s);
     cr_expect_null(strstr(s, "failure"), "%s", s);
     free(s);
@@ -440,7 +442,8 @@ Test(view, checkout_null_token_omitted_as_in_201)
 
     s = vw_checkout("{\"checkout_id\":\"co_1\",\"status\":\"FAILED\","
                     "\"psp\":\"stripe\",\"psp_token\":null,"
-                    "\"expires_at\":1795341600,\"failure\":\"no\","
+                    "\"expires_at\":1795341600,"
+                    "\"failure\":{\"code\":\"expired\",\"message\":\"no\"},"
                     "\"currency\":\"USD\",\"payment_orders\":["
                     "{\"payment_order_id\":\"po_1\",\"seller_account\":\"s\","
                     "\"amount_minor\":1,\"currency\":\"USD\","
@@ -449,7 +452,8 @@ Test(view, checkout_null_token_omitted_as_in_201)
     cr_expect_str_eq(s,
         "{\"checkout_id\":\"co_1\",\"status\":\"FAILED\","
         "\"is_payment_done\":false,\"psp\":\"stripe\","
-        "\"expires_at\":\"2026-11-22T10:00:00Z\",\"failure\":\"no\","
+        "\"expires_at\":\"2026-11-22T10:00:00Z\","
+        "\"failure\":{\"code\":\"expired\",\"message\":\"no\"},"
         "\"payment_orders\":[{\"payment_order_id\":\"po_1\","
         "\"seller_account\":\"s\",\"amount\":\"0.01\",\"currency\":\"USD\","
         "\"status\":\"FAILED\"}],\"events\":[]}");
@@ -464,6 +468,8 @@ Test(view, checkout_unexpected_shape_is_null)
         "", "[]", "{}",
         VW_CHECKOUT("PAID", "null", "[]"),
         VW_CHECKOUT("SUCCESS", "3", "[]"),
+        VW_CHECKOUT("FAILED", "\"declined\"", "[]"),
+        VW_CHECKOUT("FAILED", "{\"message\":\"m\"}", "[]"),
         VW_CHECKOUT("SUCCESS", "null", "{}"),
         VW_CHECKOUT("SUCCESS", "null", "[1]"),
         VW_CHECKOUT("SUCCESS", "null",
@@ -531,4 +537,27 @@ Test(view, status_view_for_pending_page)
 
     cr_expect_null(pay_status_view_json("co_1", "paid"));
     cr_expect_null(pay_status_view_json(NULL, "SUCCESS"));
+}
+
+
+Test(view, checkout_paid_after_failure_only_when_true_and_paid)
+{
+    char  *s;
+
+    s = vw_checkout(VW_CHECKOUT("SUCCESS",
+                                "{\"code\":\"expired\",\"message\":\"m\"},"
+                                "\"paid_after_failure\":true", "[]"), NULL);
+    cr_assert_not_null(s);
+    cr_expect_not_null(strstr(s, "\"paid_after_failure\":true"), "%s", s);
+    cr_expect_null(strstr(s, "failure\":{"), "%s", s);
+    free(s);
+
+    s = vw_checkout(VW_CHECKOUT("SUCCESS", "null", "[]"), NULL);
+    cr_assert_not_null(s);
+    cr_expect_null(strstr(s, "paid_after_failure"), "%s", s);
+    free(s);
+
+    cr_expect_null(vw_checkout(VW_CHECKOUT("SUCCESS",
+                                           "null,\"paid_after_failure\":1",
+                                           "[]"), NULL));
 }

@@ -1,0 +1,21 @@
+-- A failed checkout's `failure` as the API and checkout.failed show it:
+-- {"code", "message"}; the message of a refusal at registration is the
+-- PSP's reason as the gateway stored it (cleaned of anything secret).
+-- NULL when there is no code.
+CREATE OR REPLACE FUNCTION checkout_failure(p_code pay_failure_code, p_failure text)
+ RETURNS jsonb
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+    SELECT CASE WHEN p_code IS NOT NULL THEN
+           jsonb_build_object(
+               'code', p_code::text,
+               'message', CASE p_code
+                   WHEN 'declined' THEN 'the PSP declined the payment'
+                   WHEN 'expired' THEN 'the payment session expired before the shopper paid'
+                   WHEN 'cancelled' THEN 'the payment session was cancelled at the PSP'
+                   ELSE coalesce(nullif(p_failure, ''), 'the PSP refused the checkout')
+               END)
+           END
+$function$;
+REVOKE ALL ON FUNCTION checkout_failure(p_code pay_failure_code, p_failure text) FROM PUBLIC;
