@@ -43,5 +43,6 @@
 #include "harness_mock.h"
 #include "harness_tokens.h"
 #include "harness_notify.h"
+#include "harness_receiver.h"
 
 #endif

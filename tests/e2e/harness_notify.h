@@ -1,6 +1,6 @@
 /*
  * The e2e harness: the gateway's notifications API (doc/NOTIFICATIONS.md).
- * The merchants' endpoint (the receiver) is test_notify.c's.
+ * The merchants' endpoint (the receiver) is harness_receiver.h's.
  */
 #ifndef E2E_HARNESS_NOTIFY_H
 #define E2E_HARNESS_NOTIFY_H
