@@ -648,8 +648,8 @@ ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx)
 
 
 /*
- * What every POST that moves money checks after 401, in the contract's
- * order: the Idempotency-Key (400), the create= limits (429; payments,
+ * What every POST that moves money (and the two that make an endpoint's
+ * secret) checks after 401, in the contract's order: the Idempotency-Key (400), the create= limits (429; payments,
  * refunds and pay-outs alike), the body's size (413) and its type (415).
  * Nothing is stored: the client may fix the request and retry with the
  * same key.  Then the route's own handler.
