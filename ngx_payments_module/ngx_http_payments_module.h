@@ -649,6 +649,8 @@ void ngx_http_payments_list_notifications(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_replay_notification(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_list_endpoints(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_set_endpoint(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_create_endpoint(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_rotate_endpoint(ngx_http_payments_ctx_t *ctx);
 
 
 /* _router.c: the content handler; the request body filter and the

@@ -150,7 +150,7 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     ngx_pool_cleanup_t             *cln;
     ngx_uint_t                      route, method;
     pay_path_t                      path;
-    const pay_route_t              *rt;
+    const pay_route_t              *rt, *twin;
     ngx_http_payments_ctx_t        *ctx;
     ngx_http_payments_main_conf_t  *pmcf;
 
@@ -190,6 +190,12 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     (void) pay_path_parse((char *) r->uri.data, r->uri.len, &path);
 
     rt = path.route;
+    twin = pay_route_post_twin(rt);
+
+    if (twin != NULL && r->method == NGX_HTTP_POST) {
+        rt = twin;
+    }
+
     route = rt ? rt->route : PAY_ROUTE_NONE;
     method = (rt && rt->post) ? NGX_HTTP_POST : NGX_HTTP_GET;
 
@@ -213,8 +219,9 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         }
 
         if (ngx_http_payments_add_header(r, "Allow",
-                                         method == NGX_HTTP_GET ? "GET, HEAD"
-                                                                : "POST")
+                                         twin != NULL ? "GET, HEAD, POST"
+                                         : method == NGX_HTTP_GET ? "GET, HEAD"
+                                         : "POST")
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -270,7 +277,9 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     if (route == PAY_ROUTE_PAYMENTS
         || route == PAY_ROUTE_WEBHOOK
         || route == PAY_ROUTE_REFUNDS
-        || route == PAY_ROUTE_PAYOUTS)
+        || route == PAY_ROUTE_PAYOUTS
+        || route == PAY_ROUTE_ENDPOINT_CREATE
+        || route == PAY_ROUTE_ENDPOINT_ROTATE)
     {
         /* never buffer more than the limit: 413 comes after 401 and 400 */
         if (r->headers_in.content_length_n > (off_t) pmcf->max_body) {
@@ -639,8 +648,8 @@ ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx)
 
 
 /*
- * What every POST that moves money checks after 401, in the contract's
- * order: the Idempotency-Key (400), the create= limits (429; payments,
+ * What every POST that moves money (and the two that make an endpoint's
+ * secret) checks after 401, in the contract's order: the Idempotency-Key (400), the create= limits (429; payments,
  * refunds and pay-outs alike), the body's size (413) and its type (415).
  * Nothing is stored: the client may fix the request and retry with the
  * same key.  Then the route's own handler.
@@ -720,6 +729,14 @@ ngx_http_payments_money_post(ngx_http_payments_ctx_t *ctx)
 
     case PAY_ROUTE_PAYOUTS:
         ngx_http_payments_payout_start(ctx);
+        return;
+
+    case PAY_ROUTE_ENDPOINT_CREATE:
+        ngx_http_payments_create_endpoint(ctx);
+        return;
+
+    case PAY_ROUTE_ENDPOINT_ROTATE:
+        ngx_http_payments_rotate_endpoint(ctx);
         return;
 
     default: /* PAY_ROUTE_PAYMENTS */

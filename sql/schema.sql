@@ -1026,6 +1026,8 @@ CREATE TABLE public.notify_endpoints (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     failing_since timestamp with time zone,
+    created_idem_key text,
+    rotated_idem_key text,
     CONSTRAINT notify_endpoints_host CHECK (((host = lower(host)) AND ((length(host) >= 1) AND (length(host) <= 253)))),
     CONSTRAINT notify_endpoints_id_format CHECK (((length(endpoint_id) = 27) AND (endpoint_id ~ '^ep_[0-9a-f]*$'::text))),
     CONSTRAINT notify_endpoints_prev CHECK (((prev_secret_sealed IS NULL) = (prev_until IS NULL))),
@@ -1048,6 +1050,20 @@ COMMENT ON TABLE public.notify_endpoints IS 'The merchants'' endpoints, written 
 --
 
 COMMENT ON COLUMN public.notify_endpoints.failing_since IS 'the first failed delivery since the last one that succeeded (NULL: none)';
+
+
+--
+-- Name: COLUMN notify_endpoints.created_idem_key; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.notify_endpoints.created_idem_key IS 'the Idempotency-Key of POST /v1/webhook_endpoints that created it (NULL: payments-merchant add-endpoint)';
+
+
+--
+-- Name: COLUMN notify_endpoints.rotated_idem_key; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.notify_endpoints.rotated_idem_key IS 'the Idempotency-Key of its last POST /v1/webhook_endpoints/{id}/rotate_secret (NULL: none, or payments-merchant rotate-secret)';
 
 
 --
@@ -1789,6 +1805,46 @@ $$;
 
 
 --
+-- Name: pay_endpoint_create(text, text, text, text, text, text[], text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_endpoint_create(p_merchant text, p_idem_key text, p_endpoint text, p_url text, p_host text, p_events text[], p_sealed text, OUT outcome text, OUT item text) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    e  notify_endpoints%ROWTYPE;
+BEGIN
+    INSERT INTO notify_endpoints (merchant_id, endpoint_id, url, host, event_types,
+                                  secret_sealed, created_idem_key)
+    VALUES (p_merchant, p_endpoint, p_url, p_host, p_events, p_sealed, p_idem_key)
+    ON CONFLICT (merchant_id, created_idem_key) WHERE created_idem_key IS NOT NULL
+    DO NOTHING
+    RETURNING * INTO e;
+
+    IF FOUND THEN
+        PERFORM audit_append(p_merchant, NULL, 'endpoint:created',
+                             jsonb_build_object('endpoint_id', p_endpoint, 'url', p_url,
+                                                'events', p_events, 'by', 'merchant'));
+        outcome := 'created';
+        item := notify_endpoint_item(e)::text;
+        RETURN;
+    END IF;
+
+    SELECT * INTO STRICT e FROM notify_endpoints ne
+     WHERE ne.merchant_id = p_merchant AND ne.created_idem_key = p_idem_key;
+
+    IF e.url = p_url AND e.event_types = p_events THEN
+        outcome := 'replayed';
+        item := notify_endpoint_item(e)::text;
+    ELSE
+        outcome := 'reused';
+    END IF;
+END
+$$;
+
+
+--
 -- Name: pay_endpoint_list(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1800,6 +1856,46 @@ CREATE FUNCTION public.pay_endpoint_list(p_merchant text) RETURNS text
                     '[]'::jsonb)::text
       FROM notify_endpoints e
      WHERE e.merchant_id = p_merchant
+$$;
+
+
+--
+-- Name: pay_endpoint_rotate(text, text, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_endpoint_rotate(p_merchant text, p_endpoint text, p_idem_key text, p_sealed text, p_grace integer, OUT outcome text, OUT item text) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    e  notify_endpoints%ROWTYPE;
+BEGIN
+    SELECT * INTO e FROM notify_endpoints ne
+     WHERE ne.merchant_id = p_merchant AND ne.endpoint_id = p_endpoint
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+
+    IF e.rotated_idem_key = p_idem_key THEN
+        outcome := 'replayed';
+        item := notify_endpoint_item(e)::text;
+        RETURN;
+    END IF;
+
+    UPDATE notify_endpoints ne
+       SET prev_secret_sealed = CASE WHEN p_grace > 0 THEN ne.secret_sealed END,
+           prev_until = CASE WHEN p_grace > 0 THEN now() + make_interval(secs => p_grace) END,
+           secret_sealed = p_sealed, rotated_idem_key = p_idem_key, updated_at = now()
+     WHERE ne.merchant_id = p_merchant AND ne.endpoint_id = p_endpoint
+    RETURNING * INTO e;
+
+    PERFORM audit_append(p_merchant, NULL, 'endpoint:secret_rotated',
+                         jsonb_build_object('endpoint_id', p_endpoint,
+                                            'grace_seconds', p_grace, 'by', 'merchant'));
+    outcome := 'rotated';
+    item := notify_endpoint_item(e)::text;
+END
 $$;
 
 
@@ -6294,6 +6390,13 @@ CREATE INDEX notifications_pending_endpoint ON public.notifications USING btree 
 
 
 --
+-- Name: notify_endpoints_created_idem_key; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX notify_endpoints_created_idem_key ON public.notify_endpoints USING btree (merchant_id, created_idem_key) WHERE (created_idem_key IS NOT NULL);
+
+
+--
 -- Name: payouts_psp_created; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -7111,11 +7214,27 @@ GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_finge
 
 
 --
+-- Name: FUNCTION pay_endpoint_create(p_merchant text, p_idem_key text, p_endpoint text, p_url text, p_host text, p_events text[], p_sealed text, OUT outcome text, OUT item text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_endpoint_create(p_merchant text, p_idem_key text, p_endpoint text, p_url text, p_host text, p_events text[], p_sealed text, OUT outcome text, OUT item text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_endpoint_create(p_merchant text, p_idem_key text, p_endpoint text, p_url text, p_host text, p_events text[], p_sealed text, OUT outcome text, OUT item text) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_endpoint_list(p_merchant text); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.pay_endpoint_list(p_merchant text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_endpoint_list(p_merchant text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_endpoint_rotate(p_merchant text, p_endpoint text, p_idem_key text, p_sealed text, p_grace integer, OUT outcome text, OUT item text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_endpoint_rotate(p_merchant text, p_endpoint text, p_idem_key text, p_sealed text, p_grace integer, OUT outcome text, OUT item text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_endpoint_rotate(p_merchant text, p_endpoint text, p_idem_key text, p_sealed text, p_grace integer, OUT outcome text, OUT item text) TO payments_gateway;
 
 
 --

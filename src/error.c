@@ -90,6 +90,8 @@ static const pay_err_info_t  pay_err_info[] = {
                                        "Seller not registered" },
     [PAY_ERR_ENDPOINT_DISABLED]    = { 409, "endpoint_disabled",
                                        "Endpoint disabled" },
+    [PAY_ERR_NOT_CONFIGURED]       = { 503, "not_configured",
+                                       "Not configured" },
 };
 
 _Static_assert(sizeof(pay_err_info) / sizeof(pay_err_info[0]) == PAY_ERR__MAX,

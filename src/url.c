@@ -469,6 +469,8 @@ static const pay_path_route_t  pay_routes[] = {
       PAY_PATH_ID, "/v1/webhook_endpoints/", "/enable" },
     { { PAY_ROUTE_ENDPOINT_DISABLE, "disable_webhook_endpoint", 1, 0, 0 },
       PAY_PATH_ID, "/v1/webhook_endpoints/", "/disable" },
+    { { PAY_ROUTE_ENDPOINT_ROTATE, "rotate_webhook_endpoint_secret", 1, 0, 0 },
+      PAY_PATH_ID, "/v1/webhook_endpoints/", "/rotate_secret" },
     { { PAY_ROUTE_WEBHOOK, "webhook", 1, 0, 0 },
       PAY_PATH_ID, "/v1/webhooks/", "" },
     { { PAY_ROUTE_PAY, "pay", 0, 0, 1 },
@@ -482,6 +484,12 @@ static const pay_path_route_t  pay_routes[] = {
     { { PAY_ROUTE_CHECKOUT, "get_checkout", 0, 0, 0 },
       PAY_PATH_ID, "/v1/checkouts/", "" },
 };
+
+
+/* POST on a GET route's path: never matched by pay_path_parse (the GET
+ * route comes first), found by pay_route_post_twin */
+static const pay_route_t  pay_route_endpoint_create =
+    { PAY_ROUTE_ENDPOINT_CREATE, "create_webhook_endpoint", 1, 0, 0 };
 
 
 /* a segment: at least one byte, no '/' */
@@ -574,10 +582,25 @@ pay_path_parse(const char *path, size_t len, pay_path_t *p)
 }
 
 
+const pay_route_t *
+pay_route_post_twin(const pay_route_t *rt)
+{
+    if (rt != NULL && rt->route == PAY_ROUTE_ENDPOINTS) {
+        return &pay_route_endpoint_create;
+    }
+
+    return NULL;
+}
+
+
 const char *
 pay_route_name(unsigned route)
 {
     size_t  i;
+
+    if (route == PAY_ROUTE_ENDPOINT_CREATE) {
+        return pay_route_endpoint_create.name;
+    }
 
     for (i = 0; i < sizeof(pay_routes) / sizeof(pay_routes[0]); i++) {
         if ((unsigned) pay_routes[i].r.route == route) {

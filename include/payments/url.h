@@ -95,6 +95,9 @@ typedef enum {
     PAY_ROUTE_ENDPOINTS,            /* GET /v1/webhook_endpoints */
     PAY_ROUTE_ENDPOINT_ENABLE,      /* POST /v1/webhook_endpoints/{id}/enable */
     PAY_ROUTE_ENDPOINT_DISABLE,     /* POST /v1/webhook_endpoints/{id}/disable */
+    PAY_ROUTE_ENDPOINT_CREATE,      /* POST /v1/webhook_endpoints */
+    PAY_ROUTE_ENDPOINT_ROTATE,      /* POST /v1/webhook_endpoints/{id}/
+                                       rotate_secret */
     PAY_ROUTE__MAX
 } pay_route_e;
 
@@ -124,6 +127,10 @@ typedef struct {
  * segments) when no route has this path.
  */
 int pay_path_parse(const char *path, size_t len, pay_path_t *p);
+
+/* The route that answers POST on the path of GET route rt (POST
+ * /v1/webhook_endpoints), or NULL when that path takes GET only. */
+const pay_route_t *pay_route_post_twin(const pay_route_t *rt);
 
 /* The route's name in /metrics; "other" for PAY_ROUTE_NONE or any unknown
  * number. */

@@ -1988,3 +1988,241 @@ Test(merchant_tool, status_shows_schema_sweeper_backlogs_and_keys)
     cr_expect(strstr(out, "api keys: ") != NULL, "%s", out);
     cr_expect(strstr(out, "ERROR") == NULL, "%s", out);
 }
+
+
+/* --- endpoints created and rotated through the API ------------------------ */
+
+/* POST path as m under that Idempotency-Key (NULL: none). */
+static resp_t *
+ep_post(const merchant_t *m, const char *path, const char *idem,
+    const char *body)
+{
+    req_t        rq;
+    const char  *h[4];
+
+    h[0] = str_printf("Authorization: Bearer %s", m->key);
+    h[1] = "Content-Type: application/json";
+    h[2] = idem ? str_printf("Idempotency-Key: %s", idem) : NULL;
+    h[3] = NULL;
+
+    memset(&rq, 0, sizeof(rq));
+    rq.method = "POST";
+    rq.url = gw_url(path);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+/* The secret of a 201/200 answer (registered with the log scan), into out. */
+static void
+ep_secret_of(resp_t *r, char *out, size_t size)
+{
+    const char  *s;
+
+    s = json_string_value(json_object_get(resp_json(r), "secret"));
+    cr_assert(s != NULL && strncmp(s, "whsec_", 6) == 0 && strlen(s) < size,
+              "no secret in the answer: %s", r->body);
+    secret_used(s);
+    snprintf(out, size, "%s", s);
+}
+
+
+/* An endpoint of m on the receiver's /hooks/<fresh name>, created by POST
+ * /v1/webhook_endpoints under idem; the receiver is given its secret. */
+static void
+ep_create(const merchant_t *m, const char *idem, const char *events,
+    endpoint_t *ep)
+{
+    resp_t  *r;
+
+    memset(ep, 0, sizeof(endpoint_t));
+    ep->name = uid("api");
+    ep->path = str_printf("/hooks/%s", ep->name);
+    ep->url = receiver_url(ep->name);
+
+    r = ep_post(m, "/v1/webhook_endpoints", idem,
+                str_printf("{\"url\":\"%s\"%s%s%s}", ep->url,
+                           events ? ",\"enabled_events\":" : "",
+                           events ? events : "", ""));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    snprintf(ep->id, sizeof(ep->id), "%s",
+             dstr(resp_json(r), "id"));
+    cr_assert_eq(strncmp(ep->id, "ep_", 3), 0, "%s", r->body);
+    ep_secret_of(r, ep->secret, sizeof(ep->secret));
+    cr_expect_str_eq(dstr(resp_json(r), "url"), ep->url);
+    cr_expect_str_eq(dstr(resp_json(r), "status"), "enabled");
+    resp_free(r);
+
+    receiver_secrets(ep->name, (const char *[]) { ep->secret, NULL });
+}
+
+
+Test(notify, an_endpoint_created_through_the_api_gets_its_deliveries,
+     .description = "POST /v1/webhook_endpoints: 201 with the secret once, "
+                    "sealed at rest, audited; the same Idempotency-Key "
+                    "again answers the endpoint without a secret (another "
+                    "body: 422); a paid checkout is delivered and verifies "
+                    "with the secret answered")
+{
+    char        *idem;
+    json_t      *d;
+    resp_t      *r;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m;
+
+    merchant_new(&m);
+    idem = uid("ek");
+    ep_create(&m, idem, "[\"checkout.succeeded\"]", &ep);
+
+    /* the replay: the same endpoint, no secret, nothing new stored */
+    r = ep_post(&m, "/v1/webhook_endpoints", idem,
+                str_printf("{\"url\":\"%s\",\"enabled_events\":"
+                           "[\"checkout.succeeded\"]}", ep.url));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(dstr(resp_json(r), "id"), ep.id);
+    cr_expect(strstr(r->body, "whsec_") == NULL
+              && json_object_get(resp_json(r), "secret") == NULL,
+              "a replay shows no secret: %s", r->body);
+    resp_free(r);
+
+    r = ep_post(&m, "/v1/webhook_endpoints", idem,
+                str_printf("{\"url\":\"%s/other\"}", ep.url));
+    expect_problem(r, 422, "idempotency_key_reused");
+    resp_free(r);
+
+    cr_expect_str_eq(q1("SELECT count(*) || ':' || bool_and(secret_sealed"
+                        " LIKE 'v1.%' AND strpos(secret_sealed, $2) = 0)"
+                        " FROM notify_endpoints WHERE merchant_id = $1",
+                        m.id, ep.secret), "1:true");
+    cr_expect_str_eq(q1("SELECT count(*) FROM idempotency_keys WHERE"
+                        " merchant_id = $1", m.id, NULL), "0",
+                     "no answer (and so no secret) kept under the key");
+    cr_expect_str_eq(q1("SELECT string_agg(action, ',') FROM audit_log WHERE"
+                        " merchant_id = $1 AND detail ->> 'endpoint_id' = $2",
+                        m.id, ep.id), "endpoint:created");
+
+    checkout_paid(&m, &p);
+    d = wait_type(&ep, "checkout.succeeded", 15);
+    cr_expect_eq(json_array_size(json_object_get(d, "verified_by")), 1,
+                 "%s", dump(d));
+}
+
+
+Test(notify, a_secret_rotated_through_the_api_signs_beside_the_old_for_its_grace,
+     .timeout = 60,
+     .description = "POST /v1/webhook_endpoints/{id}/rotate_secret: a new "
+                    "secret once; both verify for grace_seconds, then only "
+                    "the new; a replay rotates nothing; another merchant's "
+                    "endpoint is 404")
+{
+    char         fresh[128], *idem;
+    json_t      *d, *vb;
+    resp_t      *r;
+    paid_t       p;
+    endpoint_t   ep;
+    merchant_t   m, other;
+
+    merchant_new(&m);
+    merchant_new(&other);
+    ep_create(&m, uid("ek"), NULL, &ep);
+    checkout_paid(&m, &p);
+    (void) wait_type(&ep, "checkout.succeeded", 15);
+
+    r = ep_post(&other, str_printf("/v1/webhook_endpoints/%s/rotate_secret",
+                                   ep.id), uid("rk"), "{}");
+    expect_problem(r, 404, "not_found");
+    resp_free(r);
+
+    r = ep_post(&m, str_printf("/v1/webhook_endpoints/%s/rotate_secret",
+                               ep.id), uid("rk"),
+                "{\"grace_seconds\":99999999}");
+    expect_problem(r, 400, "invalid_request");
+    resp_free(r);
+
+    idem = uid("rk");
+    r = ep_post(&m, str_printf("/v1/webhook_endpoints/%s/rotate_secret",
+                               ep.id), idem, "{\"grace_seconds\":3}");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    ep_secret_of(r, fresh, sizeof(fresh));
+    cr_assert_str_neq(fresh, ep.secret);
+    cr_expect(json_is_string(json_object_get(resp_json(r),
+                                             "previous_secret_until")),
+              "%s", r->body);
+    resp_free(r);
+
+    /* the same key again: nothing rotates, no secret */
+    r = ep_post(&m, str_printf("/v1/webhook_endpoints/%s/rotate_secret",
+                               ep.id), idem, "{\"grace_seconds\":3}");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect(strstr(r->body, "whsec_") == NULL, "%s", r->body);
+    resp_free(r);
+
+    /* [old, new]: during the grace each verifies */
+    receiver_secrets(ep.name, (const char *[]) { ep.secret, fresh, NULL });
+    (void) refund_settled(&p, "2.00");
+    d = wait_type(&ep, "refund.succeeded", 15);
+    vb = json_object_get(d, "verified_by");
+    cr_expect_eq(json_array_size(vb), 2, "%s", dump(d));
+
+    /* after it only the new one signs */
+    msleep(3500);
+    (void) refund_settled(&p, "1.00");
+    d = receiver_wait(ep.name, "204", 3, 15);
+    d = json_array_get(d, 2);
+    cr_expect_eq(dint(d, "signatures"), 1, "%s", dump(d));
+    vb = json_object_get(d, "verified_by");
+    cr_expect_eq(json_array_size(vb), 1, "%s", dump(d));
+    cr_expect_eq(json_integer_value(json_array_get(vb, 0)), 1, "%s", dump(d));
+
+    cr_expect_str_eq(q1("SELECT string_agg(action, ',' ORDER BY seq) FROM"
+                        " audit_log WHERE merchant_id = $1 AND"
+                        " detail ->> 'endpoint_id' = $2", m.id, ep.id),
+                     "endpoint:created,endpoint:secret_rotated");
+}
+
+
+Test(notify, bad_endpoint_urls_and_bodies_are_refused_and_nothing_is_stored)
+{
+    size_t       i;
+    resp_t      *r;
+    merchant_t   m;
+
+    static const char  *bad[] = {
+        "{\"url\":\"http://example.com/hooks\"}",
+        "{\"url\":\"https://10.1.2.3/hooks\"}",
+        "{\"url\":\"https://169.254.169.254/latest\"}",
+        "{\"url\":\"https://[fd00::1]/hooks\"}",
+        "{\"url\":\"https://user@example.com/hooks\"}",
+        "{\"url\":\"https://example.com/hooks#x\"}",
+        "{\"url\":\"ftp://example.com/\"}",
+        "{\"url\":42}",
+        "{}",
+        "[]",
+        "{\"url\":\"https://example.com/h\",\"enabled_events\":[\"nope\"]}",
+        "{\"url\":\"https://example.com/h\",\"enabled_events\":\"*\"}",
+        "{\"url\":\"https://example.com/h\",\"secret\":\"whsec_AAAA\"}",
+    };
+
+    merchant_new(&m);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = ep_post(&m, "/v1/webhook_endpoints", uid("ek"), bad[i]);
+        expect_problem(r, 400, "invalid_request");
+        cr_expect(strstr(r->body, "whsec_") == NULL, "%s", r->body);
+        resp_free(r);
+    }
+
+    r = ep_post(&m, "/v1/webhook_endpoints", NULL,
+                "{\"url\":\"https://example.com/h\"}");
+    expect_problem(r, 400, "idempotency_key_missing");
+    resp_free(r);
+
+    cr_expect_str_eq(q1("SELECT count(*) FROM notify_endpoints WHERE"
+                        " merchant_id = $1", m.id, NULL), "0");
+    cr_expect_str_eq(q1("SELECT count(*) FROM audit_log WHERE merchant_id = $1"
+                        " AND action LIKE 'endpoint:%'", m.id, NULL), "0");
+}

@@ -607,6 +607,22 @@ Test(url_path, the_money_routes_name_their_object)
     cr_assert_eq(pay_path_parse("/v1/payouts/pyo_1", 17, &p), 0);
     cr_expect_eq(p.route->route, PAY_ROUTE_PAYOUT);
 
+    /* the endpoints' list is GET, its POST twin creates one */
+    cr_assert_eq(pay_path_parse("/v1/webhook_endpoints", 21, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_ENDPOINTS);
+    cr_expect_eq(p.route->post, 0);
+    cr_assert_not_null(pay_route_post_twin(p.route));
+    cr_expect_eq(pay_route_post_twin(p.route)->route,
+                 PAY_ROUTE_ENDPOINT_CREATE);
+    cr_expect_eq(pay_route_post_twin(p.route)->post, 1);
+
+    cr_assert_eq(pay_path_parse("/v1/webhook_endpoints/ep_1/rotate_secret",
+                                40, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_ENDPOINT_ROTATE);
+    cr_expect_eq(p.route->post, 1);
+    cr_expect_eq(p.id_len, 4);
+    cr_expect_null(pay_route_post_twin(p.route));
+
     /* no empty object, no deeper path */
     cr_expect_eq(pay_path_parse("/v1/payments//refunds", 21, &p), -1);
     cr_expect_eq(pay_path_parse("/v1/payments/a/b/refunds", 24, &p), -1);
