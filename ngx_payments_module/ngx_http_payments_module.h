@@ -211,6 +211,10 @@ struct ngx_http_payments_pg_query_s {
     ngx_event_t                         timer;
     void                               *conn;
     unsigned                            queued:1;
+    unsigned                            background:1;   /* an idle
+                                                   connection or nothing:
+                                                   never a request's place
+                                                   in the queue */
 };
 
 ngx_int_t ngx_http_payments_pg_init(ngx_cycle_t *cycle,

@@ -862,6 +862,7 @@ ngx_http_payments_notify_stats(ngx_event_t *ev)
     nt->stats_query.handler = ngx_http_payments_notify_counted;
     nt->stats_query.data = nt;
     nt->stats_query.log = nt->log;
+    nt->stats_query.background = 1;
 
     if (ngx_http_payments_pg_send(&nt->stats_query) != NGX_OK) {
         ngx_add_timer(&nt->stats, nt->stats_every);
@@ -940,6 +941,7 @@ ngx_http_payments_notify_beat(ngx_http_payments_notifier_t *nt)
     nt->beat_query.handler = ngx_http_payments_notify_beaten;
     nt->beat_query.data = nt;
     nt->beat_query.log = nt->log;
+    nt->beat_query.background = 1;
 
     if (ngx_http_payments_pg_send(&nt->beat_query) == NGX_OK) {
         nt->beating = 1;

@@ -210,6 +210,12 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
         }
     }
 
+    /* a background query (a gauge's poll) yields to the requests: it
+     * waits for its next round rather than for a connection */
+    if (q->background) {
+        return NGX_DECLINED;
+    }
+
     /*
      * Fail fast when no connection is up: a request must not wait on a
      * database that is down (503 store_unavailable, Retry-After).  Queries
