@@ -187,7 +187,10 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    (void) pay_path_parse((char *) r->uri.data, r->uri.len, &path);
+    /* GET /v1/payments lists, POST /v1/payments creates */
+    (void) pay_path_parse_method((char *) r->uri.data, r->uri.len,
+                                 !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)),
+                                 &path);
 
     rt = path.route;
     route = rt ? rt->route : PAY_ROUTE_NONE;
@@ -370,6 +373,19 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     case PAY_ROUTE_ENDPOINTS:
         r->main->count++;
         ngx_http_payments_authenticate(ctx, ngx_http_payments_list_endpoints);
+        return NGX_DONE;
+
+    case PAY_ROUTE_LIST_CHECKOUTS:
+    case PAY_ROUTE_LIST_PAYMENTS:
+    case PAY_ROUTE_LIST_REFUNDS:
+    case PAY_ROUTE_LIST_PAYOUTS:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_list);
+        return NGX_DONE;
+
+    case PAY_ROUTE_EVENTS:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_list_events);
         return NGX_DONE;
 
     case PAY_ROUTE_ENDPOINT_ENABLE:
