@@ -506,7 +506,7 @@ CREATE FUNCTION public.checkouts_page(p_merchant text, p_status text, p_gte time
        FROM checkouts x
       WHERE NOT p_newer
         AND x.merchant_id = p_merchant
-        AND (p_status IS NULL OR x.status::text = p_status)
+        AND (p_status IS NULL OR x.status = p_status::pay_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
         AND (p_at IS NULL OR (x.created_at, x.checkout_id) < (p_at, p_id))
@@ -517,7 +517,7 @@ CREATE FUNCTION public.checkouts_page(p_merchant text, p_status text, p_gte time
        FROM checkouts x
       WHERE p_newer
         AND x.merchant_id = p_merchant
-        AND (p_status IS NULL OR x.status::text = p_status)
+        AND (p_status IS NULL OR x.status = p_status::pay_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
         AND (p_at IS NULL OR (x.created_at, x.checkout_id) > (p_at, p_id))
@@ -4032,7 +4032,7 @@ CREATE FUNCTION public.payment_orders_page(p_merchant text, p_status text, p_gte
        FROM payment_orders x
       WHERE NOT p_newer
         AND x.merchant_id = p_merchant
-        AND (p_status IS NULL OR x.status::text = p_status)
+        AND (p_status IS NULL OR x.status = p_status::pay_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
         AND (p_at IS NULL OR (x.created_at, x.payment_order_id) < (p_at, p_id))
@@ -4043,7 +4043,7 @@ CREATE FUNCTION public.payment_orders_page(p_merchant text, p_status text, p_gte
        FROM payment_orders x
       WHERE p_newer
         AND x.merchant_id = p_merchant
-        AND (p_status IS NULL OR x.status::text = p_status)
+        AND (p_status IS NULL OR x.status = p_status::pay_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
         AND (p_at IS NULL OR (x.created_at, x.payment_order_id) > (p_at, p_id))

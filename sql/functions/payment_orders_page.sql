@@ -2,7 +2,8 @@
 -- payment_orders_list (merchant_id, created_at, payment_order_id): without p_newer the
 -- p_limit newest before the cursor (p_at, p_id; NULL: from the newest),
 -- newest first; with p_newer the p_limit oldest after it, oldest first.
--- The status and creation-time filters are conditions on the same scan.  A
+-- The status and creation-time filters are conditions on the same scan
+-- (the status is one the caller checked).  A
 -- plain SQL function (no SET clause, not SECURITY DEFINER) so that the
 -- planner inlines it: called with constants, its plan is the scan's (the
 -- e2e suite EXPLAINs it).
@@ -15,7 +16,7 @@ AS $function$
        FROM payment_orders x
       WHERE NOT p_newer
         AND x.merchant_id = p_merchant
-        AND (p_status IS NULL OR x.status::text = p_status)
+        AND (p_status IS NULL OR x.status = p_status::pay_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
         AND (p_at IS NULL OR (x.created_at, x.payment_order_id) < (p_at, p_id))
@@ -26,7 +27,7 @@ AS $function$
        FROM payment_orders x
       WHERE p_newer
         AND x.merchant_id = p_merchant
-        AND (p_status IS NULL OR x.status::text = p_status)
+        AND (p_status IS NULL OR x.status = p_status::pay_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
         AND (p_at IS NULL OR (x.created_at, x.payment_order_id) > (p_at, p_id))

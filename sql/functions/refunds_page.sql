@@ -2,7 +2,8 @@
 -- refunds_list (merchant_id, created_at, refund_id): without p_newer the
 -- p_limit newest before the cursor (p_at, p_id; NULL: from the newest),
 -- newest first; with p_newer the p_limit oldest after it, oldest first.
--- The status and creation-time filters are conditions on the same scan.  A
+-- The status and creation-time filters are conditions on the same scan
+-- (the status is one the caller checked).  A
 -- plain SQL function (no SET clause, not SECURITY DEFINER) so that the
 -- planner inlines it: called with constants, its plan is the scan's (the
 -- e2e suite EXPLAINs it).
