@@ -149,7 +149,8 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     ngx_int_t                       rc;
     ngx_pool_cleanup_t             *cln;
     ngx_uint_t                      route, method;
-    pay_path_t                      path;
+    pay_path_t                      path, other;
+    const char                     *allow;
     const pay_route_t              *rt;
     ngx_http_payments_ctx_t        *ctx;
     ngx_http_payments_main_conf_t  *pmcf;
@@ -215,10 +216,17 @@ ngx_http_payments_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        if (ngx_http_payments_add_header(r, "Allow",
-                                         method == NGX_HTTP_GET ? "GET, HEAD"
-                                                                : "POST")
-            != NGX_OK)
+        /* a path with a route of each method takes both */
+        allow = (method == NGX_HTTP_GET) ? "GET, HEAD" : "POST";
+
+        if (pay_path_parse_method((char *) r->uri.data, r->uri.len,
+                                  !rt->post, &other) == 0
+            && other.route->post != rt->post)
+        {
+            allow = "GET, HEAD, POST";
+        }
+
+        if (ngx_http_payments_add_header(r, "Allow", allow) != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
