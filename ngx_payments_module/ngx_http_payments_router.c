@@ -226,8 +226,7 @@ ngx_http_payments_handler(ngx_http_request_t *r)
             allow = "GET, HEAD, POST";
         }
 
-        if (ngx_http_payments_add_header(r, "Allow", allow) != NGX_OK)
-        {
+        if (ngx_http_payments_add_header(r, "Allow", allow) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
