@@ -656,6 +656,11 @@ void ngx_http_payments_set_endpoint(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_create_endpoint(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_rotate_endpoint(ngx_http_payments_ctx_t *ctx);
 
+/* _list.c: GET /v1/checkouts, /v1/payments, /v1/refunds, /v1/payouts (by
+ * ctx->route) and GET /v1/events */
+void ngx_http_payments_list(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_list_events(ngx_http_payments_ctx_t *ctx);
+
 
 /* _router.c: the content handler; the request body filter and the
  * request line's redaction (post-read phase), in postconfiguration */

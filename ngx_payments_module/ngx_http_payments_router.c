@@ -149,8 +149,9 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     ngx_int_t                       rc;
     ngx_pool_cleanup_t             *cln;
     ngx_uint_t                      route, method;
-    pay_path_t                      path;
-    const pay_route_t              *rt, *twin;
+    pay_path_t                      path, other;
+    const char                     *allow;
+    const pay_route_t              *rt;
     ngx_http_payments_ctx_t        *ctx;
     ngx_http_payments_main_conf_t  *pmcf;
 
@@ -187,14 +188,12 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    (void) pay_path_parse((char *) r->uri.data, r->uri.len, &path);
+    /* GET /v1/payments lists, POST /v1/payments creates */
+    (void) pay_path_parse_method((char *) r->uri.data, r->uri.len,
+                                 !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)),
+                                 &path);
 
     rt = path.route;
-    twin = pay_route_post_twin(rt);
-
-    if (twin != NULL && r->method == NGX_HTTP_POST) {
-        rt = twin;
-    }
 
     route = rt ? rt->route : PAY_ROUTE_NONE;
     method = (rt && rt->post) ? NGX_HTTP_POST : NGX_HTTP_GET;
@@ -218,12 +217,17 @@ ngx_http_payments_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        if (ngx_http_payments_add_header(r, "Allow",
-                                         twin != NULL ? "GET, HEAD, POST"
-                                         : method == NGX_HTTP_GET ? "GET, HEAD"
-                                         : "POST")
-            != NGX_OK)
+        /* a path with a route of each method takes both */
+        allow = (method == NGX_HTTP_GET) ? "GET, HEAD" : "POST";
+
+        if (pay_path_parse_method((char *) r->uri.data, r->uri.len,
+                                  !rt->post, &other) == 0
+            && other.route->post != rt->post)
         {
+            allow = "GET, HEAD, POST";
+        }
+
+        if (ngx_http_payments_add_header(r, "Allow", allow) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -379,6 +383,19 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     case PAY_ROUTE_ENDPOINTS:
         r->main->count++;
         ngx_http_payments_authenticate(ctx, ngx_http_payments_list_endpoints);
+        return NGX_DONE;
+
+    case PAY_ROUTE_LIST_CHECKOUTS:
+    case PAY_ROUTE_LIST_PAYMENTS:
+    case PAY_ROUTE_LIST_REFUNDS:
+    case PAY_ROUTE_LIST_PAYOUTS:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_list);
+        return NGX_DONE;
+
+    case PAY_ROUTE_EVENTS:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_list_events);
         return NGX_DONE;
 
     case PAY_ROUTE_ENDPOINT_ENABLE:

@@ -432,6 +432,100 @@ END
 $_$;
 
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: checkouts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.checkouts (
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    psp text NOT NULL,
+    nonce text NOT NULL,
+    currency text NOT NULL,
+    amount_total bigint NOT NULL,
+    success_url text NOT NULL,
+    cancel_url text NOT NULL,
+    buyer_email text,
+    status public.pay_status NOT NULL,
+    psp_request text NOT NULL,
+    psp_token text,
+    psp_url text,
+    expires_at timestamp with time zone NOT NULL,
+    failure text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    commission_bps integer,
+    commission_fixed bigint,
+    psp_payment_ref text,
+    failure_code public.pay_failure_code,
+    CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
+)
+WITH (fillfactor='80');
+
+
+--
+-- Name: TABLE checkouts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.checkouts IS 'One checkout = one PSP session.  psp_request is the exact request body sent to the PSP, fixed at claim time, so a resumed registration is byte-identical.';
+
+
+--
+-- Name: COLUMN checkouts.psp_token; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.psp_token IS 'the PSP session token: "v1." sealed text (associated data: nonce), or legacy plaintext';
+
+
+--
+-- Name: COLUMN checkouts.psp_url; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.psp_url IS 'the PSP hosted page: "v1." sealed text (associated data: ''psp_url:'' || nonce), or legacy plaintext';
+
+
+--
+-- Name: COLUMN checkouts.failure_code; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.failure_code IS 'why the checkout failed: declined, expired, cancelled, registration_refused (NULL: it never failed)';
+
+
+--
+-- Name: checkouts_page(text, text, timestamp with time zone, timestamp with time zone, timestamp with time zone, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkouts_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer) RETURNS SETOF public.checkouts
+    LANGUAGE sql STABLE
+    AS $$
+    (SELECT x.*
+       FROM checkouts x
+      WHERE NOT p_newer
+        AND x.merchant_id = p_merchant
+        AND (p_status IS NULL OR x.status = p_status::pay_status)
+        AND (p_gte IS NULL OR x.created_at >= p_gte)
+        AND (p_lt IS NULL OR x.created_at < p_lt)
+        AND (p_at IS NULL OR (x.created_at, x.checkout_id) < (p_at, p_id))
+      ORDER BY x.merchant_id DESC, x.created_at DESC, x.checkout_id DESC
+      LIMIT p_limit)
+    UNION ALL
+    (SELECT x.*
+       FROM checkouts x
+      WHERE p_newer
+        AND x.merchant_id = p_merchant
+        AND (p_status IS NULL OR x.status = p_status::pay_status)
+        AND (p_gte IS NULL OR x.created_at >= p_gte)
+        AND (p_lt IS NULL OR x.created_at < p_lt)
+        AND (p_at IS NULL OR (x.created_at, x.checkout_id) > (p_at, p_id))
+      ORDER BY x.merchant_id, x.created_at, x.checkout_id
+      LIMIT p_limit);
+$$;
+
+
 --
 -- Name: commission_of(bigint, integer, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
@@ -1003,9 +1097,66 @@ END
 $_$;
 
 
-SET default_tablespace = '';
+--
+-- Name: notifications; Type: TABLE; Schema: public; Owner: -
+--
 
-SET default_table_access_method = heap;
+CREATE TABLE public.notifications (
+    merchant_id text NOT NULL,
+    notification_id text NOT NULL,
+    endpoint_id text NOT NULL,
+    event_type text NOT NULL,
+    checkout_id text,
+    object_id text NOT NULL,
+    sequence integer NOT NULL,
+    payload text NOT NULL,
+    status text DEFAULT 'PENDING'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_at timestamp with time zone DEFAULT now() NOT NULL,
+    lease_owner text,
+    lease_until timestamp with time zone,
+    last_status integer,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    delivered_at timestamp with time zone,
+    in_feed boolean DEFAULT false NOT NULL,
+    CONSTRAINT notifications_row_checks CHECK (public.notifications_row_checks(notification_id, event_type, sequence, status, last_error))
+);
+
+
+--
+-- Name: TABLE notifications; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.notifications IS 'One row per notification and endpoint.';
+
+
+--
+-- Name: COLUMN notifications.in_feed; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.notifications.in_feed IS 'the event''s row in GET /v1/events: one per event (the first endpoint''s), whatever the number of endpoints';
+
+
+--
+-- Name: notifications_feed_page(text, text, timestamp with time zone, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.notifications_feed_page(p_merchant text, p_type text, p_at timestamp with time zone, p_id text, p_limit integer) RETURNS SETOF public.notifications
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT n.*
+      FROM notifications n
+     WHERE n.in_feed
+       AND n.merchant_id = p_merchant
+       AND n.created_at >= now() - interval '30 days'
+       AND (p_type IS NULL OR n.event_type = p_type)
+       AND (p_at IS NULL OR (n.created_at, n.notification_id) > (p_at, p_id))
+     ORDER BY n.merchant_id, n.created_at, n.notification_id
+     LIMIT p_limit;
+$$;
+
 
 --
 -- Name: notify_endpoints; Type: TABLE; Schema: public; Owner: -
@@ -1120,48 +1271,15 @@ BEGIN
                                                           'sequence', v_seq))::text;
 
     INSERT INTO notifications (merchant_id, notification_id, endpoint_id, event_type,
-                               checkout_id, object_id, sequence, payload)
+                               checkout_id, object_id, sequence, payload, in_feed)
     SELECT p_merchant, 'msg_' || encode(gen_random_bytes_compat(12), 'hex'), e.endpoint_id,
-           p_type, p_checkout, p_object, v_seq, v_payload
+           p_type, p_checkout, p_object, v_seq, v_payload,
+           row_number() OVER (ORDER BY e.created_at, e.endpoint_id) = 1
       FROM notify_endpoints e
      WHERE e.merchant_id = p_merchant
        AND (e.event_types = '{}' OR p_type = ANY (e.event_types));
 END
 $$;
-
-
---
--- Name: notifications; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.notifications (
-    merchant_id text NOT NULL,
-    notification_id text NOT NULL,
-    endpoint_id text NOT NULL,
-    event_type text NOT NULL,
-    checkout_id text,
-    object_id text NOT NULL,
-    sequence integer NOT NULL,
-    payload text NOT NULL,
-    status text DEFAULT 'PENDING'::text NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
-    next_at timestamp with time zone DEFAULT now() NOT NULL,
-    lease_owner text,
-    lease_until timestamp with time zone,
-    last_status integer,
-    last_error text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    delivered_at timestamp with time zone,
-    CONSTRAINT notifications_row_checks CHECK (public.notifications_row_checks(notification_id, event_type, sequence, status, last_error))
-);
-
-
---
--- Name: TABLE notifications; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.notifications IS 'One row per notification and endpoint.';
 
 
 --
@@ -2431,6 +2549,323 @@ $$;
 
 
 --
+-- Name: pay_list_checkouts(text, text, bigint, bigint, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_list_checkouts(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+DECLARE
+    v_at     timestamptz;
+    v_id     text;
+    v_newer  boolean := p_before IS NOT NULL;
+    v_limit  int := greatest(1, least(p_limit, 100));
+    v_items  jsonb;
+    v_n      bigint;
+BEGIN
+    IF p_status IS NOT NULL AND NOT (p_status = ANY (enum_range(NULL::pay_status)::text[])) THEN
+        RAISE EXCEPTION 'no checkout has the status %', p_status USING ERRCODE = 'PY013';
+    END IF;
+
+    IF p_after IS NOT NULL OR p_before IS NOT NULL THEN
+        SELECT c.created_at, c.checkout_id INTO v_at, v_id
+          FROM checkouts c
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = coalesce(p_after, p_before);
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no such checkout' USING ERRCODE = 'PY014';
+        END IF;
+    END IF;
+
+    -- one more than asked: whether another page follows; n counts from the
+    -- cursor in the page's direction
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+                              'checkout_id', x.checkout_id,
+                              'status', x.status,
+                              'psp', x.psp,
+                              'amount', money_decimal(x.amount_total, x.currency),
+                              'currency', x.currency,
+                              'expires_at', ts_rfc3339(x.expires_at),
+                              'created_at', ts_rfc3339(x.created_at),
+                              'updated_at', ts_rfc3339(x.updated_at))
+                          || CASE WHEN x.status = 'FAILED' AND x.failure_code IS NOT NULL
+                                  THEN jsonb_build_object('failure', checkout_failure(x.failure_code, x.failure))
+                                  ELSE '{}'::jsonb END
+                              ORDER BY x.created_at DESC, x.checkout_id DESC)
+                        FILTER (WHERE x.n <= v_limit), '[]'::jsonb),
+           count(*)
+      INTO v_items, v_n
+      FROM (SELECT p.*,
+                   CASE WHEN v_newer
+                        THEN row_number() OVER (ORDER BY p.created_at, p.checkout_id)
+                        ELSE row_number() OVER (ORDER BY p.created_at DESC, p.checkout_id DESC)
+                   END AS n
+              FROM checkouts_page(p_merchant, p_status,
+                            to_timestamp(p_gte), to_timestamp(p_lt),
+                            v_at, v_id, v_newer, v_limit + 1) p) x;
+
+    RETURN jsonb_build_object('object', 'list',
+                              'data', v_items,
+                              'has_more', v_n > v_limit)::text;
+END
+$$;
+
+
+--
+-- Name: pay_list_events(text, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_list_events(p_merchant text, p_type text, p_after text, p_limit integer) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+DECLARE
+    v_at     timestamptz;
+    v_id     text;
+    v_limit  int := greatest(1, least(p_limit, 100));
+    v_items  jsonb;
+    v_n      bigint;
+    v_c      notifications%ROWTYPE;
+BEGIN
+    IF p_type IS NOT NULL THEN
+        BEGIN
+            -- the types the table takes, as its own check says them
+            PERFORM notifications_row_checks('msg_000000000000000000000000', p_type, 1,
+                                             'PENDING', NULL);
+        EXCEPTION WHEN check_violation THEN
+            RAISE EXCEPTION 'no event has the type %', p_type USING ERRCODE = 'PY013';
+        END;
+    END IF;
+
+    IF p_after IS NOT NULL THEN
+        SELECT * INTO v_c FROM notifications c
+         WHERE c.merchant_id = p_merchant AND c.notification_id = p_after;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no such event' USING ERRCODE = 'PY014';
+        END IF;
+
+        -- the event's own row: its copies share the transaction's time
+        SELECT f.created_at, f.notification_id INTO v_at, v_id
+          FROM notifications f
+         WHERE f.in_feed
+           AND f.merchant_id = p_merchant
+           AND f.created_at = v_c.created_at
+           AND f.event_type = v_c.event_type
+           AND f.object_id = v_c.object_id
+           AND f.sequence = v_c.sequence;
+        IF NOT FOUND THEN
+            v_at := v_c.created_at;
+            v_id := v_c.notification_id;
+        END IF;
+    END IF;
+
+    SELECT coalesce(jsonb_agg(jsonb_build_object('id', x.notification_id) || x.payload::jsonb
+                              ORDER BY x.created_at, x.notification_id)
+                        FILTER (WHERE x.n <= v_limit), '[]'::jsonb),
+           count(*)
+      INTO v_items, v_n
+      FROM (SELECT p.*,
+                   row_number() OVER (ORDER BY p.created_at, p.notification_id) AS n
+              FROM notifications_feed_page(p_merchant, p_type, v_at, v_id, v_limit + 1) p) x;
+
+    RETURN jsonb_build_object('object', 'list',
+                              'data', v_items,
+                              'has_more', v_n > v_limit)::text;
+END
+$$;
+
+
+--
+-- Name: pay_list_payment_orders(text, text, bigint, bigint, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_list_payment_orders(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+DECLARE
+    v_at     timestamptz;
+    v_id     text;
+    v_newer  boolean := p_before IS NOT NULL;
+    v_limit  int := greatest(1, least(p_limit, 100));
+    v_items  jsonb;
+    v_n      bigint;
+BEGIN
+    IF p_status IS NOT NULL AND NOT (p_status = ANY (enum_range(NULL::pay_status)::text[])) THEN
+        RAISE EXCEPTION 'no payment order has the status %', p_status USING ERRCODE = 'PY013';
+    END IF;
+
+    IF p_after IS NOT NULL OR p_before IS NOT NULL THEN
+        SELECT c.created_at, c.payment_order_id INTO v_at, v_id
+          FROM payment_orders c
+         WHERE c.merchant_id = p_merchant AND c.payment_order_id = coalesce(p_after, p_before);
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no such payment order' USING ERRCODE = 'PY014';
+        END IF;
+    END IF;
+
+    -- one more than asked: whether another page follows; n counts from the
+    -- cursor in the page's direction
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+                              'payment_order_id', x.payment_order_id,
+                              'checkout_id', x.checkout_id,
+                              'status', x.status,
+                              'amount', money_decimal(x.amount, x.currency),
+                              'currency', x.currency,
+                              'seller_account', x.seller_account,
+                              'created_at', ts_rfc3339(x.created_at),
+                              'updated_at', ts_rfc3339(x.updated_at))
+                              ORDER BY x.created_at DESC, x.payment_order_id DESC)
+                        FILTER (WHERE x.n <= v_limit), '[]'::jsonb),
+           count(*)
+      INTO v_items, v_n
+      FROM (SELECT p.*,
+                   CASE WHEN v_newer
+                        THEN row_number() OVER (ORDER BY p.created_at, p.payment_order_id)
+                        ELSE row_number() OVER (ORDER BY p.created_at DESC, p.payment_order_id DESC)
+                   END AS n
+              FROM payment_orders_page(p_merchant, p_status,
+                            to_timestamp(p_gte), to_timestamp(p_lt),
+                            v_at, v_id, v_newer, v_limit + 1) p) x;
+
+    RETURN jsonb_build_object('object', 'list',
+                              'data', v_items,
+                              'has_more', v_n > v_limit)::text;
+END
+$$;
+
+
+--
+-- Name: pay_list_payouts(text, text, bigint, bigint, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_list_payouts(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+DECLARE
+    v_at     timestamptz;
+    v_id     text;
+    v_newer  boolean := p_before IS NOT NULL;
+    v_limit  int := greatest(1, least(p_limit, 100));
+    v_items  jsonb;
+    v_n      bigint;
+BEGIN
+    IF p_status IS NOT NULL AND NOT (p_status IN ('PENDING', 'PAID', 'FAILED')) THEN
+        RAISE EXCEPTION 'no pay-out has the status %', p_status USING ERRCODE = 'PY013';
+    END IF;
+
+    IF p_after IS NOT NULL OR p_before IS NOT NULL THEN
+        SELECT c.created_at, c.payout_id INTO v_at, v_id
+          FROM payouts c
+         WHERE c.merchant_id = p_merchant AND c.payout_id = coalesce(p_after, p_before);
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no such pay-out' USING ERRCODE = 'PY014';
+        END IF;
+    END IF;
+
+    -- one more than asked: whether another page follows; n counts from the
+    -- cursor in the page's direction
+    SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                              'payout_id', x.payout_id,
+                              'seller_account', x.seller_account,
+                              'psp', x.psp,
+                              'status', x.status,
+                              'amount', money_decimal(x.amount, x.currency),
+                              'currency', x.currency,
+                              'failure', x.failure,
+                              'created_at', ts_rfc3339(x.created_at),
+                              'updated_at', ts_rfc3339(x.updated_at)))
+                          || jsonb_build_object('psp_payout_id', x.psp_payout_id)
+                              ORDER BY x.created_at DESC, x.payout_id DESC)
+                        FILTER (WHERE x.n <= v_limit), '[]'::jsonb),
+           count(*)
+      INTO v_items, v_n
+      FROM (SELECT p.*,
+                   CASE WHEN v_newer
+                        THEN row_number() OVER (ORDER BY p.created_at, p.payout_id)
+                        ELSE row_number() OVER (ORDER BY p.created_at DESC, p.payout_id DESC)
+                   END AS n
+              FROM payouts_page(p_merchant, p_status,
+                            to_timestamp(p_gte), to_timestamp(p_lt),
+                            v_at, v_id, v_newer, v_limit + 1) p) x;
+
+    RETURN jsonb_build_object('object', 'list',
+                              'data', v_items,
+                              'has_more', v_n > v_limit)::text;
+END
+$$;
+
+
+--
+-- Name: pay_list_refunds(text, text, bigint, bigint, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_list_refunds(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
+    AS $$
+DECLARE
+    v_at     timestamptz;
+    v_id     text;
+    v_newer  boolean := p_before IS NOT NULL;
+    v_limit  int := greatest(1, least(p_limit, 100));
+    v_items  jsonb;
+    v_n      bigint;
+BEGIN
+    IF p_status IS NOT NULL AND NOT (p_status IN ('PENDING', 'SUCCEEDED', 'FAILED')) THEN
+        RAISE EXCEPTION 'no refund has the status %', p_status USING ERRCODE = 'PY013';
+    END IF;
+
+    IF p_after IS NOT NULL OR p_before IS NOT NULL THEN
+        SELECT c.created_at, c.refund_id INTO v_at, v_id
+          FROM refunds c
+         WHERE c.merchant_id = p_merchant AND c.refund_id = coalesce(p_after, p_before);
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no such refund' USING ERRCODE = 'PY014';
+        END IF;
+    END IF;
+
+    -- one more than asked: whether another page follows; n counts from the
+    -- cursor in the page's direction
+    SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                              'refund_id', x.refund_id,
+                              'payment_order_id', x.payment_order_id,
+                              'checkout_id', x.checkout_id,
+                              'status', x.status,
+                              'amount', money_decimal(x.amount, x.currency),
+                              'currency', x.currency,
+                              'reason', x.reason,
+                              'failure', x.failure,
+                              'created_at', ts_rfc3339(x.created_at),
+                              'updated_at', ts_rfc3339(x.updated_at)))
+                          || jsonb_build_object('psp_refund_id', x.psp_refund_id)
+                              ORDER BY x.created_at DESC, x.refund_id DESC)
+                        FILTER (WHERE x.n <= v_limit), '[]'::jsonb),
+           count(*)
+      INTO v_items, v_n
+      FROM (SELECT p.*,
+                   CASE WHEN v_newer
+                        THEN row_number() OVER (ORDER BY p.created_at, p.refund_id)
+                        ELSE row_number() OVER (ORDER BY p.created_at DESC, p.refund_id DESC)
+                   END AS n
+              FROM refunds_page(p_merchant, p_status,
+                            to_timestamp(p_gte), to_timestamp(p_lt),
+                            v_at, v_id, v_newer, v_limit + 1) p) x;
+
+    RETURN jsonb_build_object('object', 'list',
+                              'data', v_items,
+                              'has_more', v_n > v_limit)::text;
+END
+$$;
+
+
+--
 -- Name: pay_notify_claim(text, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3653,6 +4088,67 @@ $_$;
 
 
 --
+-- Name: payment_orders; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.payment_orders (
+    merchant_id text NOT NULL,
+    payment_order_id text NOT NULL,
+    checkout_id text NOT NULL,
+    line_no integer NOT NULL,
+    seller_account text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    status public.pay_status NOT NULL,
+    ledger_updated boolean DEFAULT false NOT NULL,
+    wallet_updated boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    commission bigint,
+    CONSTRAINT payment_orders_row_checks CHECK (public.payment_orders_row_checks(payment_order_id, line_no, seller_account, amount, currency, status, ledger_updated, wallet_updated, commission))
+)
+WITH (fillfactor='80');
+
+
+--
+-- Name: TABLE payment_orders; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.payment_orders IS 'A payment order belongs to exactly one checkout; the primary key makes one registration per order.  line_no keeps the request''s order of the line items (the PSP sees them in that order, and the GET views list them the same way). The (merchant, checkout, order) unique key serves "orders of a checkout" and is what order_events references, so an event can never name an order of another checkout.';
+
+
+--
+-- Name: payment_orders_page(text, text, timestamp with time zone, timestamp with time zone, timestamp with time zone, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.payment_orders_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer) RETURNS SETOF public.payment_orders
+    LANGUAGE sql STABLE
+    AS $$
+    (SELECT x.*
+       FROM payment_orders x
+      WHERE NOT p_newer
+        AND x.merchant_id = p_merchant
+        AND (p_status IS NULL OR x.status = p_status::pay_status)
+        AND (p_gte IS NULL OR x.created_at >= p_gte)
+        AND (p_lt IS NULL OR x.created_at < p_lt)
+        AND (p_at IS NULL OR (x.created_at, x.payment_order_id) < (p_at, p_id))
+      ORDER BY x.merchant_id DESC, x.created_at DESC, x.payment_order_id DESC
+      LIMIT p_limit)
+    UNION ALL
+    (SELECT x.*
+       FROM payment_orders x
+      WHERE p_newer
+        AND x.merchant_id = p_merchant
+        AND (p_status IS NULL OR x.status = p_status::pay_status)
+        AND (p_gte IS NULL OR x.created_at >= p_gte)
+        AND (p_lt IS NULL OR x.created_at < p_lt)
+        AND (p_at IS NULL OR (x.created_at, x.payment_order_id) > (p_at, p_id))
+      ORDER BY x.merchant_id, x.created_at, x.payment_order_id
+      LIMIT p_limit);
+$$;
+
+
+--
 -- Name: payment_ref_note(text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3791,6 +4287,72 @@ BEGIN
             'failure', NEW.failure)));
     RETURN NULL;
 END
+$$;
+
+
+--
+-- Name: payouts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.payouts (
+    merchant_id text NOT NULL,
+    payout_id text NOT NULL,
+    seller_account text NOT NULL,
+    psp text NOT NULL,
+    destination text NOT NULL,
+    nonce text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    status text NOT NULL,
+    psp_payout_id text,
+    failure text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payouts_amount CHECK ((amount > 0)),
+    CONSTRAINT payouts_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT payouts_failure CHECK ((length(failure) <= 1000)),
+    CONSTRAINT payouts_id_format CHECK (((length(payout_id) = 28) AND (payout_id ~ '^pyo_[0-9a-f]*$'::text))),
+    CONSTRAINT payouts_nonce CHECK ((nonce = ((merchant_id || ':'::text) || payout_id))),
+    CONSTRAINT payouts_psp_id CHECK (((length(psp_payout_id) >= 1) AND (length(psp_payout_id) <= 128))),
+    CONSTRAINT payouts_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'PAID'::text, 'FAILED'::text])))
+);
+
+
+--
+-- Name: TABLE payouts; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.payouts IS 'Pay-outs from a seller''s wallet to its PSP destination.';
+
+
+--
+-- Name: payouts_page(text, text, timestamp with time zone, timestamp with time zone, timestamp with time zone, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.payouts_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer) RETURNS SETOF public.payouts
+    LANGUAGE sql STABLE
+    AS $$
+    (SELECT x.*
+       FROM payouts x
+      WHERE NOT p_newer
+        AND x.merchant_id = p_merchant
+        AND (p_status IS NULL OR x.status = p_status)
+        AND (p_gte IS NULL OR x.created_at >= p_gte)
+        AND (p_lt IS NULL OR x.created_at < p_lt)
+        AND (p_at IS NULL OR (x.created_at, x.payout_id) < (p_at, p_id))
+      ORDER BY x.merchant_id DESC, x.created_at DESC, x.payout_id DESC
+      LIMIT p_limit)
+    UNION ALL
+    (SELECT x.*
+       FROM payouts x
+      WHERE p_newer
+        AND x.merchant_id = p_merchant
+        AND (p_status IS NULL OR x.status = p_status)
+        AND (p_gte IS NULL OR x.created_at >= p_gte)
+        AND (p_lt IS NULL OR x.created_at < p_lt)
+        AND (p_at IS NULL OR (x.created_at, x.payout_id) > (p_at, p_id))
+      ORDER BY x.merchant_id, x.created_at, x.payout_id
+      LIMIT p_limit);
 $$;
 
 
@@ -4886,6 +5448,77 @@ $$;
 
 
 --
+-- Name: refunds; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.refunds (
+    merchant_id text NOT NULL,
+    refund_id text NOT NULL,
+    checkout_id text NOT NULL,
+    payment_order_id text NOT NULL,
+    psp text NOT NULL,
+    nonce text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    reason text,
+    status text NOT NULL,
+    psp_refund_id text,
+    commission_part bigint,
+    failure text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT refunds_amount CHECK ((amount > 0)),
+    CONSTRAINT refunds_booked_iff_succeeded CHECK (((status = 'SUCCEEDED'::text) = (commission_part IS NOT NULL))),
+    CONSTRAINT refunds_commission_part CHECK ((commission_part >= 0)),
+    CONSTRAINT refunds_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT refunds_failure CHECK ((length(failure) <= 1000)),
+    CONSTRAINT refunds_id_format CHECK (((length(refund_id) = 27) AND (refund_id ~ '^rf_[0-9a-f]*$'::text))),
+    CONSTRAINT refunds_nonce CHECK ((nonce = ((merchant_id || ':'::text) || refund_id))),
+    CONSTRAINT refunds_psp_id CHECK (((length(psp_refund_id) >= 1) AND (length(psp_refund_id) <= 128))),
+    CONSTRAINT refunds_reason CHECK ((length(reason) <= 200)),
+    CONSTRAINT refunds_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'SUCCEEDED'::text, 'FAILED'::text])))
+);
+
+
+--
+-- Name: TABLE refunds; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.refunds IS 'Refunds: one row per refund request, PENDING until the PSP''s webhook.';
+
+
+--
+-- Name: refunds_page(text, text, timestamp with time zone, timestamp with time zone, timestamp with time zone, text, boolean, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.refunds_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer) RETURNS SETOF public.refunds
+    LANGUAGE sql STABLE
+    AS $$
+    (SELECT x.*
+       FROM refunds x
+      WHERE NOT p_newer
+        AND x.merchant_id = p_merchant
+        AND (p_status IS NULL OR x.status = p_status)
+        AND (p_gte IS NULL OR x.created_at >= p_gte)
+        AND (p_lt IS NULL OR x.created_at < p_lt)
+        AND (p_at IS NULL OR (x.created_at, x.refund_id) < (p_at, p_id))
+      ORDER BY x.merchant_id DESC, x.created_at DESC, x.refund_id DESC
+      LIMIT p_limit)
+    UNION ALL
+    (SELECT x.*
+       FROM refunds x
+      WHERE p_newer
+        AND x.merchant_id = p_merchant
+        AND (p_status IS NULL OR x.status = p_status)
+        AND (p_gte IS NULL OR x.created_at >= p_gte)
+        AND (p_lt IS NULL OR x.created_at < p_lt)
+        AND (p_at IS NULL OR (x.created_at, x.refund_id) > (p_at, p_id))
+      ORDER BY x.merchant_id, x.created_at, x.refund_id
+      LIMIT p_limit);
+$$;
+
+
+--
 -- Name: refunds_within_capture(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -5184,65 +5817,6 @@ CREATE TABLE public.checkout_sweeps (
 --
 
 COMMENT ON TABLE public.checkout_sweeps IS 'What the sweeper did with each checkout it asked about: when it last asked, how often, and whether the "still unresolved" alert was raised.';
-
-
---
--- Name: checkouts; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.checkouts (
-    merchant_id text NOT NULL,
-    checkout_id text NOT NULL,
-    psp text NOT NULL,
-    nonce text NOT NULL,
-    currency text NOT NULL,
-    amount_total bigint NOT NULL,
-    success_url text NOT NULL,
-    cancel_url text NOT NULL,
-    buyer_email text,
-    status public.pay_status NOT NULL,
-    psp_request text NOT NULL,
-    psp_token text,
-    psp_url text,
-    expires_at timestamp with time zone NOT NULL,
-    failure text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    commission_bps integer,
-    commission_fixed bigint,
-    psp_payment_ref text,
-    failure_code public.pay_failure_code,
-    CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
-)
-WITH (fillfactor='80');
-
-
---
--- Name: TABLE checkouts; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.checkouts IS 'One checkout = one PSP session.  psp_request is the exact request body sent to the PSP, fixed at claim time, so a resumed registration is byte-identical.';
-
-
---
--- Name: COLUMN checkouts.psp_token; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.checkouts.psp_token IS 'the PSP session token: "v1." sealed text (associated data: nonce), or legacy plaintext';
-
-
---
--- Name: COLUMN checkouts.psp_url; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.checkouts.psp_url IS 'the PSP hosted page: "v1." sealed text (associated data: ''psp_url:'' || nonce), or legacy plaintext';
-
-
---
--- Name: COLUMN checkouts.failure_code; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.checkouts.failure_code IS 'why the checkout failed: declined, expired, cancelled, registration_refused (NULL: it never failed)';
 
 
 --
@@ -5560,71 +6134,6 @@ ALTER SEQUENCE public.order_events_event_id_seq OWNED BY public.order_events.eve
 
 
 --
--- Name: payment_orders; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.payment_orders (
-    merchant_id text NOT NULL,
-    payment_order_id text NOT NULL,
-    checkout_id text NOT NULL,
-    line_no integer NOT NULL,
-    seller_account text NOT NULL,
-    amount bigint NOT NULL,
-    currency text NOT NULL,
-    status public.pay_status NOT NULL,
-    ledger_updated boolean DEFAULT false NOT NULL,
-    wallet_updated boolean DEFAULT false NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    commission bigint,
-    CONSTRAINT payment_orders_row_checks CHECK (public.payment_orders_row_checks(payment_order_id, line_no, seller_account, amount, currency, status, ledger_updated, wallet_updated, commission))
-)
-WITH (fillfactor='80');
-
-
---
--- Name: TABLE payment_orders; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.payment_orders IS 'A payment order belongs to exactly one checkout; the primary key makes one registration per order.  line_no keeps the request''s order of the line items (the PSP sees them in that order, and the GET views list them the same way). The (merchant, checkout, order) unique key serves "orders of a checkout" and is what order_events references, so an event can never name an order of another checkout.';
-
-
---
--- Name: payouts; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.payouts (
-    merchant_id text NOT NULL,
-    payout_id text NOT NULL,
-    seller_account text NOT NULL,
-    psp text NOT NULL,
-    destination text NOT NULL,
-    nonce text NOT NULL,
-    amount bigint NOT NULL,
-    currency text NOT NULL,
-    status text NOT NULL,
-    psp_payout_id text,
-    failure text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT payouts_amount CHECK ((amount > 0)),
-    CONSTRAINT payouts_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
-    CONSTRAINT payouts_failure CHECK ((length(failure) <= 1000)),
-    CONSTRAINT payouts_id_format CHECK (((length(payout_id) = 28) AND (payout_id ~ '^pyo_[0-9a-f]*$'::text))),
-    CONSTRAINT payouts_nonce CHECK ((nonce = ((merchant_id || ':'::text) || payout_id))),
-    CONSTRAINT payouts_psp_id CHECK (((length(psp_payout_id) >= 1) AND (length(psp_payout_id) <= 128))),
-    CONSTRAINT payouts_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'PAID'::text, 'FAILED'::text])))
-);
-
-
---
--- Name: TABLE payouts; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.payouts IS 'Pay-outs from a seller''s wallet to its PSP destination.';
-
-
---
 -- Name: psp_payments; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -5791,46 +6300,6 @@ CREATE TABLE public.recon_seen (
 --
 
 COMMENT ON TABLE public.recon_seen IS 'The first report that reconciled each PSP row.';
-
-
---
--- Name: refunds; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.refunds (
-    merchant_id text NOT NULL,
-    refund_id text NOT NULL,
-    checkout_id text NOT NULL,
-    payment_order_id text NOT NULL,
-    psp text NOT NULL,
-    nonce text NOT NULL,
-    amount bigint NOT NULL,
-    currency text NOT NULL,
-    reason text,
-    status text NOT NULL,
-    psp_refund_id text,
-    commission_part bigint,
-    failure text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT refunds_amount CHECK ((amount > 0)),
-    CONSTRAINT refunds_booked_iff_succeeded CHECK (((status = 'SUCCEEDED'::text) = (commission_part IS NOT NULL))),
-    CONSTRAINT refunds_commission_part CHECK ((commission_part >= 0)),
-    CONSTRAINT refunds_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
-    CONSTRAINT refunds_failure CHECK ((length(failure) <= 1000)),
-    CONSTRAINT refunds_id_format CHECK (((length(refund_id) = 27) AND (refund_id ~ '^rf_[0-9a-f]*$'::text))),
-    CONSTRAINT refunds_nonce CHECK ((nonce = ((merchant_id || ':'::text) || refund_id))),
-    CONSTRAINT refunds_psp_id CHECK (((length(psp_refund_id) >= 1) AND (length(psp_refund_id) <= 128))),
-    CONSTRAINT refunds_reason CHECK ((length(reason) <= 200)),
-    CONSTRAINT refunds_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'SUCCEEDED'::text, 'FAILED'::text])))
-);
-
-
---
--- Name: TABLE refunds; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.refunds IS 'Refunds: one row per refund request, PENDING until the PSP''s webhook.';
 
 
 --
@@ -6320,6 +6789,13 @@ CREATE INDEX checkouts_executing_since ON public.checkouts USING btree (created_
 
 
 --
+-- Name: checkouts_list; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checkouts_list ON public.checkouts USING btree (merchant_id, created_at, checkout_id);
+
+
+--
 -- Name: dispute_parts_order; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -6369,6 +6845,13 @@ CREATE INDEX notifications_failed ON public.notifications USING btree (merchant_
 
 
 --
+-- Name: notifications_feed; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX notifications_feed ON public.notifications USING btree (merchant_id, created_at, notification_id) WHERE in_feed;
+
+
+--
 -- Name: notifications_leased; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -6394,6 +6877,20 @@ CREATE INDEX notifications_pending_endpoint ON public.notifications USING btree 
 --
 
 CREATE UNIQUE INDEX notify_endpoints_created_idem_key ON public.notify_endpoints USING btree (merchant_id, created_idem_key) WHERE (created_idem_key IS NOT NULL);
+
+
+--
+-- Name: payment_orders_list; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payment_orders_list ON public.payment_orders USING btree (merchant_id, created_at, payment_order_id);
+
+
+--
+-- Name: payouts_list; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payouts_list ON public.payouts USING btree (merchant_id, created_at, payout_id);
 
 
 --
@@ -6450,6 +6947,13 @@ CREATE INDEX recon_seen_checkout ON public.recon_seen USING btree (merchant_id, 
 --
 
 CREATE INDEX recon_seen_object ON public.recon_seen USING btree (merchant_id, object_id) WHERE (object_id IS NOT NULL);
+
+
+--
+-- Name: refunds_list; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX refunds_list ON public.refunds USING btree (merchant_id, created_at, refund_id);
 
 
 --
@@ -6991,6 +7495,13 @@ REVOKE ALL ON FUNCTION public.checkouts_row_checks(merchant_id text, checkout_id
 
 
 --
+-- Name: FUNCTION checkouts_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkouts_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION commission_of(p_amount bigint, p_bps integer, p_fixed bigint); Type: ACL; Schema: public; Owner: -
 --
 
@@ -7114,6 +7625,13 @@ REVOKE ALL ON FUNCTION public.nonce_split(p_reference text, OUT merchant_id text
 --
 
 REVOKE ALL ON FUNCTION public.notifications_row_checks(notification_id text, event_type text, sequence integer, status text, last_error text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION notifications_feed_page(p_merchant text, p_type text, p_at timestamp with time zone, p_id text, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.notifications_feed_page(p_merchant text, p_type text, p_at timestamp with time zone, p_id text, p_limit integer) FROM PUBLIC;
 
 
 --
@@ -7307,6 +7825,46 @@ GRANT ALL ON FUNCTION public.pay_get_order(p_merchant text, p_order_id text) TO 
 
 REVOKE ALL ON FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_list_checkouts(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_list_checkouts(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_list_checkouts(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_list_events(p_merchant text, p_type text, p_after text, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_list_events(p_merchant text, p_type text, p_after text, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_list_events(p_merchant text, p_type text, p_after text, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_list_payment_orders(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_list_payment_orders(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_list_payment_orders(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_list_payouts(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_list_payouts(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_list_payouts(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_list_refunds(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_list_refunds(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_list_refunds(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) TO payments_gateway;
 
 
 --
@@ -7532,6 +8090,13 @@ REVOKE ALL ON FUNCTION public.payment_orders_row_checks(payment_order_id text, l
 
 
 --
+-- Name: FUNCTION payment_orders_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.payment_orders_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION payment_ref_note(p_psp text, p_merchant text, p_checkout text, p_payment_ref text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -7550,6 +8115,13 @@ REVOKE ALL ON FUNCTION public.payout_event_apply(p_psp text, p_event_id text, p_
 --
 
 REVOKE ALL ON FUNCTION public.payouts_notify() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION payouts_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.payouts_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer) FROM PUBLIC;
 
 
 --
@@ -7690,6 +8262,13 @@ REVOKE ALL ON FUNCTION public.refund_seller_share(p_amount bigint, p_commission 
 --
 
 REVOKE ALL ON FUNCTION public.refunds_notify() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION refunds_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.refunds_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer) FROM PUBLIC;
 
 
 --

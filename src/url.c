@@ -439,7 +439,8 @@ typedef struct {
 } pay_path_route_t;
 
 
-/* Matched in this order: the first route whose shape fits wins. */
+/* Matched in this order: the first route whose shape fits wins (the first
+ * of the request's method, pay_path_parse_method). */
 static const pay_path_route_t  pay_routes[] = {
     { { PAY_ROUTE_HEALTHZ, "healthz", 0, 1, 0 },
       PAY_PATH_EXACT, "/healthz", NULL },
@@ -449,11 +450,21 @@ static const pay_path_route_t  pay_routes[] = {
       PAY_PATH_EXACT, "/metrics", NULL },
     { { PAY_ROUTE_PAYMENTS, "create_payment", 1, 0, 0 },
       PAY_PATH_EXACT, "/v1/payments", NULL },
+    { { PAY_ROUTE_LIST_PAYMENTS, "list_payments", 0, 0, 0 },
+      PAY_PATH_EXACT, "/v1/payments", NULL },
+    { { PAY_ROUTE_LIST_CHECKOUTS, "list_checkouts", 0, 0, 0 },
+      PAY_PATH_EXACT, "/v1/checkouts", NULL },
+    { { PAY_ROUTE_LIST_REFUNDS, "list_refunds", 0, 0, 0 },
+      PAY_PATH_EXACT, "/v1/refunds", NULL },
+    { { PAY_ROUTE_EVENTS, "list_events", 0, 0, 0 },
+      PAY_PATH_EXACT, "/v1/events", NULL },
     { { PAY_ROUTE_REFUNDS, "create_refund", 1, 0, 0 },
       PAY_PATH_ID, "/v1/payments/", "/refunds" },
     { { PAY_ROUTE_PAYMENT, "get_payment", 0, 0, 0 },
       PAY_PATH_ID, "/v1/payments/", "" },
     { { PAY_ROUTE_PAYOUTS, "create_payout", 1, 0, 0 },
+      PAY_PATH_EXACT, "/v1/payouts", NULL },
+    { { PAY_ROUTE_LIST_PAYOUTS, "list_payouts", 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/payouts", NULL },
     { { PAY_ROUTE_PAYOUT, "get_payout", 0, 0, 0 },
       PAY_PATH_ID, "/v1/payouts/", "" },
@@ -464,6 +475,8 @@ static const pay_path_route_t  pay_routes[] = {
     { { PAY_ROUTE_NOTIFICATION_REPLAY, "replay_notification", 1, 0, 0 },
       PAY_PATH_ID, "/v1/notifications/", "/replay" },
     { { PAY_ROUTE_ENDPOINTS, "list_webhook_endpoints", 0, 0, 0 },
+      PAY_PATH_EXACT, "/v1/webhook_endpoints", NULL },
+    { { PAY_ROUTE_ENDPOINT_CREATE, "create_webhook_endpoint", 1, 0, 0 },
       PAY_PATH_EXACT, "/v1/webhook_endpoints", NULL },
     { { PAY_ROUTE_ENDPOINT_ENABLE, "enable_webhook_endpoint", 1, 0, 0 },
       PAY_PATH_ID, "/v1/webhook_endpoints/", "/enable" },
@@ -486,12 +499,6 @@ static const pay_path_route_t  pay_routes[] = {
 };
 
 
-/* POST on a GET route's path: never matched by pay_path_parse (the GET
- * route comes first), found by pay_route_post_twin */
-static const pay_route_t  pay_route_endpoint_create =
-    { PAY_ROUTE_ENDPOINT_CREATE, "create_webhook_endpoint", 1, 0, 0 };
-
-
 /* a segment: at least one byte, no '/' */
 static int
 pay_segment(const char *s, size_t len)
@@ -500,12 +507,81 @@ pay_segment(const char *s, size_t len)
 }
 
 
-int
-pay_path_parse(const char *path, size_t len, pay_path_t *p)
+/* the route's shape against the path: 0 with p's segments set, or -1 */
+static int
+pay_path_match(const pay_path_route_t *rt, const char *path, size_t len,
+    pay_path_t *p)
 {
-    size_t                   i, plen, slen;
-    const char              *seg, *slash;
-    const pay_path_route_t  *rt;
+    size_t       plen, slen;
+    const char  *seg, *slash;
+
+    memset(p, 0, sizeof(pay_path_t));
+
+    plen = strlen(rt->prefix);
+
+    if (len < plen || memcmp(path, rt->prefix, plen) != 0) {
+        return -1;
+    }
+
+    seg = path + plen;
+
+    switch (rt->shape) {
+
+    case PAY_PATH_EXACT:
+        if (len != plen) {
+            return -1;
+        }
+
+        break;
+
+    case PAY_PATH_ID:
+        slen = strlen(rt->suffix);
+
+        if (len < plen + slen
+            || memcmp(path + len - slen, rt->suffix, slen) != 0
+            || !pay_segment(seg, len - plen - slen))
+        {
+            return -1;
+        }
+
+        p->id = seg;
+        p->id_len = len - plen - slen;
+
+        if (rt->r.route == PAY_ROUTE_WEBHOOK) {
+            p->psp = p->id;
+            p->psp_len = p->id_len;
+        }
+
+        break;
+
+    default: /* PAY_PATH_RETURN */
+        slash = memchr(seg, '/', len - plen);
+
+        if (slash == NULL
+            || !pay_segment(seg, (size_t) (slash - seg))
+            || !pay_segment(slash + 1, (size_t) (path + len - slash - 1)))
+        {
+            return -1;
+        }
+
+        p->psp = seg;
+        p->psp_len = (size_t) (slash - seg);
+        p->id = slash + 1;
+        p->id_len = (size_t) (path + len - p->id);
+        break;
+    }
+
+    p->route = &rt->r;
+
+    return 0;
+}
+
+
+/* post: 1 or 0 for a method, -1 for the first route whatever its method */
+static int
+pay_path_find(const char *path, size_t len, int post, pay_path_t *p)
+{
+    size_t  i, first;
 
     if (p == NULL) {
         return -1;
@@ -517,79 +593,43 @@ pay_path_parse(const char *path, size_t len, pay_path_t *p)
         return -1;
     }
 
-    for (i = 0; i < sizeof(pay_routes) / sizeof(pay_routes[0]); i++) {
-        rt = &pay_routes[i];
-        plen = strlen(rt->prefix);
+    first = (size_t) -1;
 
-        if (len < plen || memcmp(path, rt->prefix, plen) != 0) {
+    for (i = 0; i < sizeof(pay_routes) / sizeof(pay_routes[0]); i++) {
+        if (pay_path_match(&pay_routes[i], path, len, p) != 0) {
             continue;
         }
 
-        seg = path + plen;
-
-        switch (rt->shape) {
-
-        case PAY_PATH_EXACT:
-            if (len != plen) {
-                continue;
-            }
-
-            break;
-
-        case PAY_PATH_ID:
-            slen = strlen(rt->suffix);
-
-            if (len < plen + slen
-                || memcmp(path + len - slen, rt->suffix, slen) != 0
-                || !pay_segment(seg, len - plen - slen))
-            {
-                continue;
-            }
-
-            p->id = seg;
-            p->id_len = len - plen - slen;
-
-            if (rt->r.route == PAY_ROUTE_WEBHOOK) {
-                p->psp = p->id;
-                p->psp_len = p->id_len;
-            }
-
-            break;
-
-        default: /* PAY_PATH_RETURN */
-            slash = memchr(seg, '/', len - plen);
-
-            if (slash == NULL
-                || !pay_segment(seg, (size_t) (slash - seg))
-                || !pay_segment(slash + 1, (size_t) (path + len - slash - 1)))
-            {
-                continue;
-            }
-
-            p->psp = seg;
-            p->psp_len = (size_t) (slash - seg);
-            p->id = slash + 1;
-            p->id_len = (size_t) (path + len - p->id);
-            break;
+        if (post < 0 || (int) pay_routes[i].r.post == post) {
+            return 0;
         }
 
-        p->route = &rt->r;
-
-        return 0;
+        if (first == (size_t) -1) {
+            first = i;
+        }
     }
+
+    if (first != (size_t) -1) {
+        return pay_path_match(&pay_routes[first], path, len, p);
+    }
+
+    memset(p, 0, sizeof(pay_path_t));
 
     return -1;
 }
 
 
-const pay_route_t *
-pay_route_post_twin(const pay_route_t *rt)
+int
+pay_path_parse(const char *path, size_t len, pay_path_t *p)
 {
-    if (rt != NULL && rt->route == PAY_ROUTE_ENDPOINTS) {
-        return &pay_route_endpoint_create;
-    }
+    return pay_path_find(path, len, -1, p);
+}
 
-    return NULL;
+
+int
+pay_path_parse_method(const char *path, size_t len, int post, pay_path_t *p)
+{
+    return pay_path_find(path, len, post ? 1 : 0, p);
 }
 
 
@@ -597,10 +637,6 @@ const char *
 pay_route_name(unsigned route)
 {
     size_t  i;
-
-    if (route == PAY_ROUTE_ENDPOINT_CREATE) {
-        return pay_route_endpoint_create.name;
-    }
 
     for (i = 0; i < sizeof(pay_routes) / sizeof(pay_routes[0]); i++) {
         if ((unsigned) pay_routes[i].r.route == route) {

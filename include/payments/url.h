@@ -98,6 +98,11 @@ typedef enum {
     PAY_ROUTE_ENDPOINT_CREATE,      /* POST /v1/webhook_endpoints */
     PAY_ROUTE_ENDPOINT_ROTATE,      /* POST /v1/webhook_endpoints/{id}/
                                        rotate_secret */
+    PAY_ROUTE_LIST_CHECKOUTS,       /* GET /v1/checkouts */
+    PAY_ROUTE_LIST_PAYMENTS,        /* GET /v1/payments */
+    PAY_ROUTE_LIST_REFUNDS,         /* GET /v1/refunds */
+    PAY_ROUTE_LIST_PAYOUTS,         /* GET /v1/payouts */
+    PAY_ROUTE_EVENTS,               /* GET /v1/events */
     PAY_ROUTE__MAX
 } pay_route_e;
 
@@ -128,9 +133,15 @@ typedef struct {
  */
 int pay_path_parse(const char *path, size_t len, pay_path_t *p);
 
-/* The route that answers POST on the path of GET route rt (POST
- * /v1/webhook_endpoints), or NULL when that path takes GET only. */
-const pay_route_t *pay_route_post_twin(const pay_route_t *rt);
+/*
+ * As pay_path_parse(), for a request of that method: a path with a route
+ * of each method (POST /v1/payments creates, GET /v1/payments lists) is
+ * the route of the request's method (post: 1 for POST, 0 for GET and
+ * HEAD); a path with a route of the other method only is that route (the
+ * caller answers 405).
+ */
+int pay_path_parse_method(const char *path, size_t len, int post,
+    pay_path_t *p);
 
 /* The route's name in /metrics; "other" for PAY_ROUTE_NONE or any unknown
  * number. */

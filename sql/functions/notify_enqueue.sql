@@ -4,7 +4,8 @@
 -- object counts on its own: a checkout, each refund, each dispute and each
 -- pay-out, keyed by the type's object ("checkout", "refund", ...) and its
 -- id, so that a shop keeps the notification with the largest sequence of
--- one object as that object's state.
+-- one object as that object's state.  The first endpoint's row (by
+-- creation) is the event's row in the events feed (in_feed).
 CREATE OR REPLACE FUNCTION notify_enqueue(p_merchant text, p_type text, p_checkout text, p_object text, p_data jsonb)
  RETURNS void
  LANGUAGE plpgsql
@@ -34,9 +35,10 @@ BEGIN
                                                           'sequence', v_seq))::text;
 
     INSERT INTO notifications (merchant_id, notification_id, endpoint_id, event_type,
-                               checkout_id, object_id, sequence, payload)
+                               checkout_id, object_id, sequence, payload, in_feed)
     SELECT p_merchant, 'msg_' || encode(gen_random_bytes_compat(12), 'hex'), e.endpoint_id,
-           p_type, p_checkout, p_object, v_seq, v_payload
+           p_type, p_checkout, p_object, v_seq, v_payload,
+           row_number() OVER (ORDER BY e.created_at, e.endpoint_id) = 1
       FROM notify_endpoints e
      WHERE e.merchant_id = p_merchant
        AND (e.event_types = '{}' OR p_type = ANY (e.event_types));

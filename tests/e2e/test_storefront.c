@@ -445,16 +445,20 @@ Test(storefront, unknown_routes_and_wrong_methods_answer_problem_json,
     const char  *allow;
 
     static const char  *unknown[] = {
-        "/v1/nope", "/v1/payments/po_1/nope", "/v1/checkouts", "/v2/payments",
+        "/v1/nope", "/v1/payments/po_1/nope", "/v1/checkout", "/v2/payments",
         "/v1/webhooks", "/v1/notifications/msg_1/nope"
     };
 
     static const struct { const char *method, *path, *allow; }  wrong[] = {
-        { "DELETE", "/v1/payments", "POST" },
-        { "GET", "/v1/payments", "POST" },
+        /* GET lists, POST creates */
+        { "DELETE", "/v1/payments", "GET, HEAD, POST" },
+        { "PUT", "/v1/payouts", "GET, HEAD, POST" },
         { "PUT", "/v1/payments/po_1", "GET" },
         { "POST", "/v1/checkouts/co_1", "GET" },
-        { "GET", "/v1/payouts", "POST" },
+        { "POST", "/v1/checkouts", "GET" },
+        { "POST", "/v1/refunds", "GET" },
+        { "POST", "/v1/events", "GET" },
+        { "GET", "/v1/payments/po_1/refunds", "POST" },
         { "GET", "/v1/webhooks/stripe", "POST" },
         { "DELETE", "/v1/notifications", "GET" },
     };

@@ -557,6 +557,54 @@ Test(url_path, the_length_is_the_path_not_the_nul)
 }
 
 
+Test(url_path, a_path_with_a_route_of_each_method_is_the_requests)
+{
+    size_t      i;
+    pay_path_t  p;
+
+    static const struct {
+        const char   *path;
+        pay_route_e   post, get;
+    } both[] = {
+        { "/v1/payments", PAY_ROUTE_PAYMENTS, PAY_ROUTE_LIST_PAYMENTS },
+        { "/v1/payouts", PAY_ROUTE_PAYOUTS, PAY_ROUTE_LIST_PAYOUTS },
+        /* one method only: that route, for the 405 */
+        { "/v1/checkouts", PAY_ROUTE_LIST_CHECKOUTS,
+          PAY_ROUTE_LIST_CHECKOUTS },
+        { "/v1/refunds", PAY_ROUTE_LIST_REFUNDS, PAY_ROUTE_LIST_REFUNDS },
+        { "/v1/events", PAY_ROUTE_EVENTS, PAY_ROUTE_EVENTS },
+        { "/v1/payments/ord_1/refunds", PAY_ROUTE_REFUNDS,
+          PAY_ROUTE_REFUNDS },
+        { "/v1/payments/ord_1", PAY_ROUTE_PAYMENT, PAY_ROUTE_PAYMENT },
+    };
+
+    for (i = 0; i < sizeof(both) / sizeof(both[0]); i++) {
+        cr_assert_eq(pay_path_parse_method(both[i].path,
+                                           strlen(both[i].path), 1, &p), 0);
+        cr_expect_eq(p.route->route, both[i].post, "POST %s", both[i].path);
+
+        cr_assert_eq(pay_path_parse_method(both[i].path,
+                                           strlen(both[i].path), 0, &p), 0);
+        cr_expect_eq(p.route->route, both[i].get, "GET %s", both[i].path);
+    }
+
+    /* the segments are the matched route's */
+    cr_assert_eq(pay_path_parse_method("/v1/payments/ord_1", 18, 1, &p), 0);
+    cr_expect_eq(p.id_len, 5);
+
+    cr_expect_eq(pay_path_parse_method("/v1/nothing", 11, 0, &p), -1);
+    cr_expect_null(p.route);
+
+    /* without a method: the first, as the table lists them */
+    cr_assert_eq(pay_path_parse("/v1/payments", 12, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_PAYMENTS);
+
+    cr_expect_str_eq(pay_route_name(PAY_ROUTE_LIST_PAYMENTS),
+                     "list_payments");
+    cr_expect_str_eq(pay_route_name(PAY_ROUTE_EVENTS), "list_events");
+}
+
+
 Test(url_path, methods_plain_http_and_pages)
 {
     size_t      i;
@@ -607,21 +655,19 @@ Test(url_path, the_money_routes_name_their_object)
     cr_assert_eq(pay_path_parse("/v1/payouts/pyo_1", 17, &p), 0);
     cr_expect_eq(p.route->route, PAY_ROUTE_PAYOUT);
 
-    /* the endpoints' list is GET, its POST twin creates one */
-    cr_assert_eq(pay_path_parse("/v1/webhook_endpoints", 21, &p), 0);
+    /* the endpoints' list is GET; POST on its path creates one */
+    cr_assert_eq(pay_path_parse_method("/v1/webhook_endpoints", 21, 0, &p), 0);
     cr_expect_eq(p.route->route, PAY_ROUTE_ENDPOINTS);
     cr_expect_eq(p.route->post, 0);
-    cr_assert_not_null(pay_route_post_twin(p.route));
-    cr_expect_eq(pay_route_post_twin(p.route)->route,
-                 PAY_ROUTE_ENDPOINT_CREATE);
-    cr_expect_eq(pay_route_post_twin(p.route)->post, 1);
+    cr_assert_eq(pay_path_parse_method("/v1/webhook_endpoints", 21, 1, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_ENDPOINT_CREATE);
+    cr_expect_eq(p.route->post, 1);
 
     cr_assert_eq(pay_path_parse("/v1/webhook_endpoints/ep_1/rotate_secret",
                                 40, &p), 0);
     cr_expect_eq(p.route->route, PAY_ROUTE_ENDPOINT_ROTATE);
     cr_expect_eq(p.route->post, 1);
     cr_expect_eq(p.id_len, 4);
-    cr_expect_null(pay_route_post_twin(p.route));
 
     /* no empty object, no deeper path */
     cr_expect_eq(pay_path_parse("/v1/payments//refunds", 21, &p), -1);
