@@ -111,6 +111,32 @@ pay_view_time(int64_t t)
 }
 
 
+/* metadata as the answers show it: a copy of an object of strings, {}
+ * when absent or null; NULL (the view fails) for anything else */
+static json_t *
+pay_view_metadata(const json_t *md)
+{
+    const char  *key;
+    json_t      *val;
+
+    if (md == NULL || json_is_null(md)) {
+        return json_object();
+    }
+
+    if (!json_is_object(md)) {
+        return NULL;
+    }
+
+    json_object_foreach((json_t *) md, key, val) {
+        if (!json_is_string(val)) {
+            return NULL;
+        }
+    }
+
+    return json_deep_copy(md);
+}
+
+
 char *
 pay_registration_json(const pay_registration_view_t *v)
 {
@@ -176,6 +202,7 @@ pay_registration_json(const pay_registration_view_t *v)
         pay_view_append(&vw, orders, o);
     }
 
+    pay_view_set(&vw, root, "metadata", pay_view_metadata(co->metadata));
     pay_view_set(&vw, root, "payment_orders", orders);
 
     return pay_view_dump(&vw, root);
@@ -538,6 +565,8 @@ pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
         pay_view_set(&vw, root, "paid_after_failure", json_true());
     }
 
+    pay_view_set(&vw, root, "metadata",
+                 pay_view_metadata(json_object_get(db, "metadata")));
     pay_view_set(&vw, root, "payment_orders",
                  pay_db_checkout_orders(&vw, db));
     pay_view_set(&vw, root, "events", pay_db_checkout_events(&vw, db));
