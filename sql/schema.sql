@@ -2300,6 +2300,7 @@ BEGIN
                                   'amount_minor', r.amount,
                                   'currency', r.currency,
                                   'reason', r.reason,
+                                  'metadata', r.metadata,
                                   'psp_refund_id', r.psp_refund_id,
                                   'created_at', ts_rfc3339(r.created_at),
                                   'updated_at', ts_rfc3339(r.updated_at))
@@ -2346,6 +2347,7 @@ CREATE FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) RETURNS
                'currency', p.currency,
                'psp_payout_id', p.psp_payout_id,
                'failure', p.failure,
+               'metadata', p.metadata,
                'created_at', ts_rfc3339(p.created_at),
                'updated_at', ts_rfc3339(p.updated_at))::text
       FROM payouts p
@@ -2674,6 +2676,18 @@ $$;
 --
 
 CREATE FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, payout_id text, psp text, destination text, amount bigint, currency text, available bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT * FROM pay_payout_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_payout_id, p_seller, p_amount, p_currency, p_psp, '{}'::jsonb);
+$$;
+
+
+--
+-- Name: pay_payout_claim(text, text, text, integer, integer, text, text, bigint, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, payout_id text, psp text, destination text, amount bigint, currency text, available bigint, op_status text, psp_ref text, failure text, claim_age bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -2745,9 +2759,10 @@ BEGIN
     END IF;
 
     INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination, nonce,
-                         amount, currency, status)
+                         amount, currency, status, metadata)
     VALUES (p_merchant, p_payout_id, p_seller, p_psp, s.destination,
-            p_merchant || ':' || p_payout_id, p_amount, p_currency, 'PENDING');
+            p_merchant || ':' || p_payout_id, p_amount, p_currency, 'PENDING',
+            COALESCE(p_metadata, '{}'));
 
     PERFORM audit_append(p_merchant, NULL, 'payout:requested',
         jsonb_build_object('payout_id', p_payout_id, 'seller_account', p_seller,
@@ -2889,6 +2904,18 @@ $$;
 --
 
 CREATE FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT * FROM pay_refund_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_refund_id, p_order_id, p_amount, p_currency, p_reason, '{}'::jsonb);
+$$;
+
+
+--
+-- Name: pay_refund_claim(text, text, text, integer, integer, text, text, bigint, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -2992,9 +3019,10 @@ BEGIN
     END IF;
 
     INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id, psp, nonce,
-                         amount, currency, reason, status)
+                         amount, currency, reason, status, metadata)
     VALUES (p_merchant, p_refund_id, o.checkout_id, p_order_id, c.psp,
-            p_merchant || ':' || p_refund_id, p_amount, p_currency, p_reason, 'PENDING');
+            p_merchant || ':' || p_refund_id, p_amount, p_currency, p_reason, 'PENDING',
+            COALESCE(p_metadata, '{}'));
 
     PERFORM audit_append(p_merchant, o.checkout_id, 'refund:requested',
         jsonb_build_object('refund_id', p_refund_id, 'payment_order_id', p_order_id,
@@ -3711,6 +3739,7 @@ BEGIN
             'amount_minor', NEW.amount,
             'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency,
+            'metadata', NEW.metadata,
             'failure', NEW.failure)));
     RETURN NULL;
 END
@@ -4802,6 +4831,7 @@ BEGIN
             'amount_minor', NEW.amount,
             'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency,
+            'metadata', NEW.metadata,
             'failure', NEW.failure)));
     RETURN NULL;
 END
@@ -7341,6 +7371,14 @@ GRANT ALL ON FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, 
 
 
 --
+-- Name: FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_payout_finish(p_merchant text, p_idem_key text, p_lease bigint, p_payout_id text, p_registered boolean, p_psp_payout_id text, p_failure text, p_response_status integer, p_response_body text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -7370,6 +7408,14 @@ GRANT ALL ON FUNCTION public.pay_refresh(p_merchant text, p_idem_key text, p_lea
 
 REVOKE ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb) TO payments_gateway;
 
 
 --

@@ -342,6 +342,13 @@ pay_json_has_card(json_t *j, int in_metadata)
 }
 
 
+int
+pay_json_contains_card(json_t *j)
+{
+    return pay_json_has_card(j, 1);
+}
+
+
 /* Ids ---------------------------------------------------------------------- */
 
 static int

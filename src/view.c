@@ -746,6 +746,9 @@ pay_db_refund(pay_view_t *vw, const json_t *in)
         vw->failed = 1;
     }
 
+    pay_view_set(vw, o, "metadata",
+                 pay_view_metadata(json_object_get(in, "metadata")));
+
     pay_view_set(vw, o, "created_at", pay_db_time(in, "created_at"));
     pay_view_set(vw, o, "updated_at", pay_db_time(in, "updated_at"));
 
@@ -823,6 +826,9 @@ pay_payout_view_json(const char *db_json, size_t len)
         vw.failed = 1;
     }
 
+    pay_view_set(&vw, root, "metadata",
+                 pay_view_metadata(json_object_get(db, "metadata")));
+
     pay_view_set(&vw, root, "created_at", pay_db_time(db, "created_at"));
     pay_view_set(&vw, root, "updated_at", pay_db_time(db, "updated_at"));
 
@@ -879,7 +885,7 @@ pay_balance_view_json(const char *db_json, size_t len)
 char *
 pay_operation_json(const pay_operation_view_t *v)
 {
-    json_t      *root;
+    json_t      *root, *md;
     pay_view_t   vw;
 
     if (v == NULL || v->kind == NULL || v->id == NULL || v->status == NULL
@@ -909,6 +915,12 @@ pay_operation_json(const pay_operation_view_t *v)
     if (v->reason != NULL && v->reason[0] != '\0') {
         pay_view_set(&vw, root, "reason", json_string(v->reason));
     }
+
+    md = v->metadata != NULL ? json_loads(v->metadata, 0, NULL) : NULL;
+    pay_view_set(&vw, root, "metadata",
+                 v->metadata != NULL && md == NULL ? NULL
+                                                   : pay_view_metadata(md));
+    json_decref(md);
 
     pay_view_set(&vw, root, v->kind[0] == 'r' ? "psp_refund_id"
                                               : "psp_payout_id",

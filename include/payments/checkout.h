@@ -80,6 +80,10 @@ char *pay_checkout_orders_json(const pay_checkout_t *co);
  */
 int pay_metadata_check(const json_t *md, pay_verdict_t *v);
 
+/* Card data anywhere in j (keys, strings, integers, at any depth), every
+ * string by the free-text rule.  1 or 0. */
+int pay_json_contains_card(json_t *j);
+
 /*
  * Card data: any run of 13-19 digits (single spaces or dashes allowed
  * between digits) passing the Luhn check.  Returns 1 if s contains one.
