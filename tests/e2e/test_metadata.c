@@ -354,3 +354,214 @@ Test(metadata, notifications_carry_it)
                                          "metadata"), md),
               "delivered %s", dump(d));
 }
+
+
+/* --- refunds and pay-outs ------------------------------------------------ */
+
+static resp_t *
+post_json(const merchant_t *m, const char *path, const char *body)
+{
+    char  *auth, *idem;
+
+    auth = str_printf("Authorization: Bearer %s", m->key);
+    idem = str_printf("Idempotency-Key: %s", uid("k"));
+
+    {
+        const char  *h[] = { auth, idem, "Content-Type: application/json",
+                             NULL };
+        req_t        rq = { "POST", gw_url(path), h, body, (size_t) -1 };
+
+        return http(&rq);
+    }
+}
+
+
+/* a paid checkout of the suite's Stripe, with an endpoint for every type */
+static void
+paid_new(reg_t *g, endpoint_t *ep)
+{
+    int          i;
+    resp_t      *r;
+    const char  *params[2];
+
+    register_meta(g, env("PAY_TEST_PSP"), json_object());
+    endpoint_add(&g->m, NULL, ep);
+
+    r = http(&(req_t) {
+        "POST", mock_url(str_printf("/_control/sessions/%s/pay",
+                                    json_string_value(json_object_get(
+                                        g->created, "psp_token")))),
+        (const char *[]) { "Content-Type: application/json", NULL }, "",
+        (size_t) -1 });
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+
+    params[0] = g->m.id;
+    params[1] = g->co;
+
+    for (i = 0; i < 100; i++) {
+        if (strcmp(db_scalar("SELECT count(*) FROM checkouts WHERE "
+                             "merchant_id = $1 AND checkout_id = $2 AND "
+                             "status = 'SUCCESS' AND psp_payment_ref IS NOT "
+                             "NULL", 2, params), "1") == 0)
+        {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("checkout %s not paid", g->co);
+}
+
+
+/* the first delivery to ep of that type, waiting for it */
+static json_t *
+delivery_of(const endpoint_t *ep, const char *type)
+{
+    int      i;
+    size_t   k;
+    json_t  *ds, *d;
+
+    for (i = 0; i < 150; i++) {
+        ds = receiver_deliveries(ep->name);
+
+        json_array_foreach(ds, k, d) {
+            if (strcmp(json_string_value(json_object_get(d, "type")), type)
+                == 0 && strcmp(json_string_value(json_object_get(d, "answer")),
+                               "204") == 0)
+            {
+                return d;
+            }
+        }
+
+        msleep(200);
+    }
+
+    cr_assert_fail("no %s delivered to %s", type, ep->name);
+    return NULL;
+}
+
+
+Test(metadata, refund_round_trip)
+{
+    char        *po, *id;
+    reg_t        g;
+    json_t      *md, *rf, *it;
+    resp_t      *r;
+    size_t       k;
+    endpoint_t   ep;
+
+    paid_new(&g, &ep);
+    po = str_printf("%s_p1", g.co);
+    md = json_pack("{s:s, s:s}", "rma", "R-9", "note", "box dented");
+
+    r = post_json(&g.m, str_printf("/v1/payments/%s/refunds", po),
+                  "{\"amount\":\"1.00\",\"metadata\":{\"rma\":\"R-9\","
+                  "\"note\":\"box dented\"}}");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    cr_expect(json_equal(json_object_get(resp_json(r), "metadata"), md),
+              "201: %s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "refund_id")));
+
+    r = api_get(&g.m, str_printf("/v1/payments/%s", po));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    rf = NULL;
+
+    json_array_foreach(json_object_get(resp_json(r), "refunds"), k, it) {
+        if (strcmp(json_string_value(json_object_get(it, "refund_id")), id)
+            == 0)
+        {
+            rf = it;
+        }
+    }
+
+    cr_assert_not_null(rf, "%s", r->body);
+    cr_expect(json_equal(json_object_get(rf, "metadata"), md), "GET: %s",
+              r->body);
+
+    it = delivery_of(&ep, "refund.succeeded");
+    cr_expect(json_equal(json_object_get(json_object_get(it, "data"),
+                                         "metadata"), md),
+              "delivered %s", dump(it));
+}
+
+
+Test(metadata, payout_round_trip)
+{
+    char        *out, *id;
+    reg_t        g;
+    json_t      *md, *it;
+    resp_t      *r;
+    endpoint_t   ep;
+    const char  *args[] = { "add-seller", "--id", NULL, "--seller",
+                            "seller_1", "--psp", NULL, "--destination",
+                            "acct_1MockSeller", NULL };
+
+    paid_new(&g, &ep);
+    args[2] = g.m.id;
+    args[6] = env("PAY_TEST_PSP");
+    cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+
+    md = json_pack("{s:s}", "run", "w47");
+    r = post_json(&g.m, "/v1/payouts",
+                  str_printf("{\"seller_account\":\"seller_1\",\"amount\":"
+                             "\"1.00\",\"currency\":\"USD\",\"psp\":\"%s\","
+                             "\"metadata\":{\"run\":\"w47\"}}",
+                             env("PAY_TEST_PSP")));
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    cr_expect(json_equal(json_object_get(resp_json(r), "metadata"), md),
+              "201: %s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "payout_id")));
+
+    r = api_get(&g.m, str_printf("/v1/payouts/%s", id));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect(json_equal(json_object_get(resp_json(r), "metadata"), md),
+              "GET: %s", r->body);
+
+    it = delivery_of(&ep, "payout.paid");
+    cr_expect(json_equal(json_object_get(json_object_get(it, "data"),
+                                         "metadata"), md),
+              "delivered %s", dump(it));
+}
+
+
+Test(metadata, refund_and_payout_refusals_store_nothing)
+{
+    char        *po;
+    reg_t        g;
+    resp_t      *r;
+    endpoint_t   ep;
+    const char  *params[1];
+
+    paid_new(&g, &ep);
+    po = str_printf("%s_p1", g.co);
+
+    r = post_json(&g.m, str_printf("/v1/payments/%s/refunds", po),
+                  "{\"amount\":\"1.00\",\"metadata\":{\"n\":1}}");
+    expect_problem(r, 400, "invalid_request");
+    cr_expect_not_null(strstr(r->body, "values must be strings"), "%s",
+                       r->body);
+
+    r = post_json(&g.m, str_printf("/v1/payments/%s/refunds", po),
+                  "{\"amount\":\"1.00\",\"metadata\":{\"c\":"
+                  "\"4111-1111-1111-1111\"}}");
+    expect_problem(r, 400, "card_data_forbidden");
+    cr_expect_null(strstr(r->body, "4111"), "%s", r->body);
+
+    r = post_json(&g.m, "/v1/payouts",
+                  str_printf("{\"seller_account\":\"seller_1\",\"amount\":"
+                             "\"1.00\",\"currency\":\"USD\",\"psp\":\"%s\","
+                             "\"metadata\":{\"a_key_of_forty_one_characters"
+                             "_is_too_long\":\"x\"}}", env("PAY_TEST_PSP")));
+    expect_problem(r, 400, "invalid_request");
+    cr_expect_not_null(strstr(r->body, "at most 40 characters"), "%s",
+                       r->body);
+
+    params[0] = g.m.id;
+    cr_expect_str_eq(db_scalar("SELECT (SELECT count(*) FROM refunds "
+                               "WHERE merchant_id = $1) + (SELECT count(*) "
+                               "FROM payouts WHERE merchant_id = $1)",
+                               1, params), "0");
+}
