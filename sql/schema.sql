@@ -5166,7 +5166,6 @@ CREATE TABLE public.checkouts (
     psp_payment_ref text,
     failure_code public.pay_failure_code,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    CONSTRAINT checkouts_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
 )
 WITH (fillfactor='80');
