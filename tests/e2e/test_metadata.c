@@ -154,10 +154,27 @@ Test(metadata, stripe_over_its_50_keys_sends_none)
 
 Test(metadata, adyen_round_trip)
 {
+    char    *e80;
     reg_t    g;
+    size_t   i;
     json_t  *md;
 
     md = meta_of(20, 80);
+    register_meta(&g, ADYEN_PSP, md);
+    expect_kept(&g, md);
+    cr_expect(json_equal(json_object_get(g.session, "metadata"), md),
+              "adyen got %s", dump(json_object_get(g.session, "metadata")));
+
+    /* Adyen counts characters: 80 two-byte ones fit */
+    e80 = calloc(1, 161);
+    cr_assert_not_null(e80);
+
+    for (i = 0; i < 80; i++) {
+        memcpy(e80 + 2 * i, "\xc3\xa9", 2);
+    }
+
+    md = json_pack("{s:s}", "\xc3\xa9t\xc3\xa9", e80);
+    free(e80);
     register_meta(&g, ADYEN_PSP, md);
     expect_kept(&g, md);
     cr_expect(json_equal(json_object_get(g.session, "metadata"), md),

@@ -163,6 +163,20 @@ mock_adyen_time(const char *s)
 }
 
 
+
+/* characters (UTF-8 code points), as Adyen counts its limits */
+static size_t
+mock_adyen_chars(const char *s)
+{
+    size_t  n;
+
+    for (n = 0; *s; s++) {
+        n += (((unsigned char) *s) & 0xc0) != 0x80;
+    }
+
+    return n;
+}
+
 static json_t *
 mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
     mock_invalid_t *inv, char **response)
@@ -297,8 +311,8 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
         ok = json_is_object(md) && json_object_size(md) <= 20;
 
         json_object_foreach(md, mkey, mval) {
-            ok = ok && strlen(mkey) <= 20 && json_is_string(mval)
-                 && json_string_length(mval) <= 80;
+            ok = ok && mock_adyen_chars(mkey) <= 20 && json_is_string(mval)
+                 && mock_adyen_chars(json_string_value(mval)) <= 80;
         }
 
         if (!ok) {
