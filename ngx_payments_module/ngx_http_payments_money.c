@@ -41,6 +41,7 @@ typedef struct {
     int64_t                     amount;
     char                        currency[4];
     char                       *reason;
+    char                       *metadata;       /* the request's, JSON */
     char                       *status;         /* settled: the row's */
     char                       *psp_ref;        /* settled: the row's */
     char                       *failure;        /* settled: the row's */
@@ -127,6 +128,14 @@ ngx_http_payments_refund_start(ngx_http_payments_ctx_t *ctx)
                                        v.err == PAY_ERR_NOT_FOUND
                                        ? "no payment order with this id"
                                        : v.detail));
+        return;
+    }
+
+    op->metadata = ngx_http_payments_strdup(r->pool, op->rq.metadata);
+    pay_op_request_free(&op->rq.metadata);
+
+    if (op->metadata == NULL) {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -241,6 +250,14 @@ ngx_http_payments_payout_start(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
+    op->metadata = ngx_http_payments_strdup(r->pool, op->pq.metadata);
+    pay_op_request_free(&op->pq.metadata);
+
+    if (op->metadata == NULL) {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, op->pq.psp,
                                           ngx_strlen(op->pq.psp));
 
@@ -310,8 +327,13 @@ ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx)
     ctx->params[9] = op->refund
                      ? (op->rq.reason[0] ? op->rq.reason : NULL)
                      : op->pq.psp;
+    ctx->params[10] = op->metadata;
 
-    for (i = 0; i < 9; i++) {
+    for (i = 0; i < 11; i++) {
+        if (i == 9) {
+            continue;               /* a refund's reason may be NULL */
+        }
+
         if (ctx->params[i] == NULL) {
             ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -326,15 +348,15 @@ ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx)
                                   "op_status, psp_ref, failure, claim_age "
                                   "FROM "
                                   "pay_refund_claim($1, $2, $3, $4, $5, $6, "
-                                  "$7, $8, $9, $10)"
+                                  "$7, $8, $9, $10, $11::jsonb)"
                                 : "SELECT outcome, lease, retry_after, "
                                   "response_status, response_body, "
                                   "payout_id, psp, destination, amount, "
                                   "currency, NULL, available, op_status, "
                                   "psp_ref, failure, claim_age FROM "
                                   "pay_payout_claim($1, $2, $3, $4, $5, $6, "
-                                  "$7, $8, $9, $10)",
-                                10, ngx_http_payments_op_claimed)
+                                  "$7, $8, $9, $10, $11::jsonb)",
+                                11, ngx_http_payments_op_claimed)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
@@ -852,6 +874,7 @@ ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
     v.amount = op->amount;
     v.currency = op->currency;
     v.reason = op->reason;
+    v.metadata = op->metadata;
     v.psp_ref = registered ? psp_ref : NULL;
     v.failure = registered ? NULL
                            : (failure && failure[0] ? failure

@@ -197,7 +197,7 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
 static void
 ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 {
-    char                *dup, *req, *orders, fp[65];
+    char                *dup, *req, *orders, *meta, fp[65];
     size_t               i;
     ngx_http_request_t  *r = ctx->request;
 
@@ -230,11 +230,15 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 
     orders = pay_checkout_orders_json(&ctx->co);
 
+    meta = ctx->co.metadata != NULL
+           ? json_dumps(ctx->co.metadata, JSON_COMPACT | JSON_PRESERVE_ORDER)
+           : strdup("{}");
+
     dup = pay_problem_json(PAY_ERR_DUPLICATE_ORDER, 0,
                            "checkout_id or a payment_order_id was already "
                            "used with another Idempotency-Key");
 
-    if (req == NULL || orders == NULL || dup == NULL) {
+    if (req == NULL || orders == NULL || dup == NULL || meta == NULL) {
         goto failed;
     }
 
@@ -259,7 +263,9 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 
     ctx->params[15] = ngx_http_payments_strdup(r->pool, dup);
 
-    for (i = 0; i < 16; i++) {
+    ctx->params[16] = ngx_http_payments_strdup(r->pool, meta);
+
+    for (i = 0; i < 17; i++) {
         if (ctx->params[i] == NULL && i != 11) {
             goto failed;
         }
@@ -267,6 +273,7 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 
     free(dup);
     free(orders);
+    free(meta);
 
     if (ngx_http_payments_query(ctx,
                                 "SELECT outcome, lease, retry_after, "
@@ -274,8 +281,8 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
                                 "expires_at, checkout_status, claim_age "
                                 "FROM pay_claim($1, $2, $3, $4, "
                                 "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-                                "$15::jsonb, $16)",
-                                16, ngx_http_payments_claim_done)
+                                "$15::jsonb, $16, $17::jsonb)",
+                                17, ngx_http_payments_claim_done)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
@@ -287,6 +294,7 @@ failed:
 
     free(dup);
     free(orders);
+    free(meta);
 
     ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
 }

@@ -373,6 +373,7 @@ BEGIN
             'amount_total_minor', NEW.amount_total,
             'amount_total', money_decimal(NEW.amount_total, NEW.currency),
             'currency', NEW.currency,
+            'metadata', NEW.metadata,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,
@@ -462,6 +463,7 @@ CREATE TABLE public.checkouts (
     commission_fixed bigint,
     psp_payment_ref text,
     failure_code public.pay_failure_code,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
 )
 WITH (fillfactor='80');
@@ -493,6 +495,13 @@ COMMENT ON COLUMN public.checkouts.psp_url IS 'the PSP hosted page: "v1." sealed
 --
 
 COMMENT ON COLUMN public.checkouts.failure_code IS 'why the checkout failed: declined, expired, cancelled, registration_refused (NULL: it never failed)';
+
+
+--
+-- Name: COLUMN checkouts.metadata; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.metadata IS 'the merchant''s metadata: a JSON object of strings, {} when none';
 
 
 --
@@ -1674,6 +1683,22 @@ $$;
 --
 
 CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT * FROM pay_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds,
+                            p_ttl_seconds, p_checkout_id, p_psp, p_currency,
+                            p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
+                            p_expires_at, p_psp_request, p_orders, p_duplicate_body,
+                            '{}'::jsonb);
+$$;
+
+
+--
+-- Name: pay_claim(text, text, text, integer, integer, text, text, text, bigint, text, text, text, bigint, text, jsonb, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -1698,8 +1723,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF jsonb_typeof(p_orders) IS DISTINCT FROM 'array' OR p_psp_request IS NULL
+       OR jsonb_typeof(p_metadata) IS DISTINCT FROM 'object'
        OR p_duplicate_body IS NULL OR p_expires_at IS NULL THEN
-        RAISE EXCEPTION 'pay_claim: p_orders must be an array; psp_request, duplicate body and expires_at are required'
+        RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object; psp_request, duplicate body and expires_at are required'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -1853,10 +1879,10 @@ BEGIN
     BEGIN
         INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,
                                amount_total, success_url, cancel_url, buyer_email,
-                               status, psp_request, expires_at)
+                               status, psp_request, expires_at, metadata)
         VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
                 p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
-                'EXECUTING', p_psp_request, to_timestamp(p_expires_at));
+                'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata);
 
         WITH o AS (
             SELECT e.value ->> 'payment_order_id' AS id,
@@ -2440,6 +2466,7 @@ BEGIN
                    -- paid after it had failed: the PSP's success came last
                    'paid_after_failure', c.status = 'SUCCESS' AND c.failure_code IS NOT NULL,
                    'currency', c.currency,
+                   'metadata', c.metadata,
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(
                                   'payment_order_id', o.payment_order_id,
@@ -2495,6 +2522,7 @@ BEGIN
                                   'amount_minor', r.amount,
                                   'currency', r.currency,
                                   'reason', r.reason,
+                                  'metadata', r.metadata,
                                   'psp_refund_id', r.psp_refund_id,
                                   'created_at', ts_rfc3339(r.created_at),
                                   'updated_at', ts_rfc3339(r.updated_at))
@@ -2541,6 +2569,7 @@ CREATE FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) RETURNS
                'currency', p.currency,
                'psp_payout_id', p.psp_payout_id,
                'failure', p.failure,
+               'metadata', p.metadata,
                'created_at', ts_rfc3339(p.created_at),
                'updated_at', ts_rfc3339(p.updated_at))::text
       FROM payouts p
@@ -3186,6 +3215,18 @@ $$;
 --
 
 CREATE FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, payout_id text, psp text, destination text, amount bigint, currency text, available bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT * FROM pay_payout_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_payout_id, p_seller, p_amount, p_currency, p_psp, '{}'::jsonb);
+$$;
+
+
+--
+-- Name: pay_payout_claim(text, text, text, integer, integer, text, text, bigint, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, payout_id text, psp text, destination text, amount bigint, currency text, available bigint, op_status text, psp_ref text, failure text, claim_age bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -3257,9 +3298,10 @@ BEGIN
     END IF;
 
     INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination, nonce,
-                         amount, currency, status)
+                         amount, currency, status, metadata)
     VALUES (p_merchant, p_payout_id, p_seller, p_psp, s.destination,
-            p_merchant || ':' || p_payout_id, p_amount, p_currency, 'PENDING');
+            p_merchant || ':' || p_payout_id, p_amount, p_currency, 'PENDING',
+            COALESCE(p_metadata, '{}'));
 
     PERFORM audit_append(p_merchant, NULL, 'payout:requested',
         jsonb_build_object('payout_id', p_payout_id, 'seller_account', p_seller,
@@ -3401,6 +3443,18 @@ $$;
 --
 
 CREATE FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT * FROM pay_refund_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds, p_ttl_seconds, p_refund_id, p_order_id, p_amount, p_currency, p_reason, '{}'::jsonb);
+$$;
+
+
+--
+-- Name: pay_refund_claim(text, text, text, integer, integer, text, text, bigint, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -3504,9 +3558,10 @@ BEGIN
     END IF;
 
     INSERT INTO refunds (merchant_id, refund_id, checkout_id, payment_order_id, psp, nonce,
-                         amount, currency, reason, status)
+                         amount, currency, reason, status, metadata)
     VALUES (p_merchant, p_refund_id, o.checkout_id, p_order_id, c.psp,
-            p_merchant || ':' || p_refund_id, p_amount, p_currency, p_reason, 'PENDING');
+            p_merchant || ':' || p_refund_id, p_amount, p_currency, p_reason, 'PENDING',
+            COALESCE(p_metadata, '{}'));
 
     PERFORM audit_append(p_merchant, o.checkout_id, 'refund:requested',
         jsonb_build_object('refund_id', p_refund_id, 'payment_order_id', p_order_id,
@@ -4284,6 +4339,7 @@ BEGIN
             'amount_minor', NEW.amount,
             'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency,
+            'metadata', NEW.metadata,
             'failure', NEW.failure)));
     RETURN NULL;
 END
@@ -4308,10 +4364,12 @@ CREATE TABLE public.payouts (
     failure text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     CONSTRAINT payouts_amount CHECK ((amount > 0)),
     CONSTRAINT payouts_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
     CONSTRAINT payouts_failure CHECK ((length(failure) <= 1000)),
     CONSTRAINT payouts_id_format CHECK (((length(payout_id) = 28) AND (payout_id ~ '^pyo_[0-9a-f]*$'::text))),
+    CONSTRAINT payouts_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT payouts_nonce CHECK ((nonce = ((merchant_id || ':'::text) || payout_id))),
     CONSTRAINT payouts_psp_id CHECK (((length(psp_payout_id) >= 1) AND (length(psp_payout_id) <= 128))),
     CONSTRAINT payouts_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'PAID'::text, 'FAILED'::text])))
@@ -4323,6 +4381,13 @@ CREATE TABLE public.payouts (
 --
 
 COMMENT ON TABLE public.payouts IS 'Pay-outs from a seller''s wallet to its PSP destination.';
+
+
+--
+-- Name: COLUMN payouts.metadata; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payouts.metadata IS 'the merchant''s metadata: a JSON object of strings, {} when none';
 
 
 --
@@ -5441,6 +5506,7 @@ BEGIN
             'amount_minor', NEW.amount,
             'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency,
+            'metadata', NEW.metadata,
             'failure', NEW.failure)));
     RETURN NULL;
 END
@@ -5467,12 +5533,14 @@ CREATE TABLE public.refunds (
     failure text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     CONSTRAINT refunds_amount CHECK ((amount > 0)),
     CONSTRAINT refunds_booked_iff_succeeded CHECK (((status = 'SUCCEEDED'::text) = (commission_part IS NOT NULL))),
     CONSTRAINT refunds_commission_part CHECK ((commission_part >= 0)),
     CONSTRAINT refunds_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
     CONSTRAINT refunds_failure CHECK ((length(failure) <= 1000)),
     CONSTRAINT refunds_id_format CHECK (((length(refund_id) = 27) AND (refund_id ~ '^rf_[0-9a-f]*$'::text))),
+    CONSTRAINT refunds_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
     CONSTRAINT refunds_nonce CHECK ((nonce = ((merchant_id || ':'::text) || refund_id))),
     CONSTRAINT refunds_psp_id CHECK (((length(psp_refund_id) >= 1) AND (length(psp_refund_id) <= 128))),
     CONSTRAINT refunds_reason CHECK ((length(reason) <= 200)),
@@ -5485,6 +5553,13 @@ CREATE TABLE public.refunds (
 --
 
 COMMENT ON TABLE public.refunds IS 'Refunds: one row per refund request, PENDING until the PSP''s webhook.';
+
+
+--
+-- Name: COLUMN refunds.metadata; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.refunds.metadata IS 'the merchant''s metadata: a JSON object of strings, {} when none';
 
 
 --
@@ -7732,6 +7807,14 @@ GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_finge
 
 
 --
+-- Name: FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_endpoint_create(p_merchant text, p_idem_key text, p_endpoint text, p_url text, p_host text, p_events text[], p_sealed text, OUT outcome text, OUT item text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -7964,6 +8047,14 @@ GRANT ALL ON FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, 
 
 
 --
+-- Name: FUNCTION pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_payout_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_payout_id text, p_seller text, p_amount bigint, p_currency text, p_psp text, p_metadata jsonb) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_payout_finish(p_merchant text, p_idem_key text, p_lease bigint, p_payout_id text, p_registered boolean, p_psp_payout_id text, p_failure text, p_response_status integer, p_response_body text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -7993,6 +8084,14 @@ GRANT ALL ON FUNCTION public.pay_refresh(p_merchant text, p_idem_key text, p_lea
 
 REVOKE ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_refund_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_refund_id text, p_order_id text, p_amount bigint, p_currency text, p_reason text, p_metadata jsonb) TO payments_gateway;
 
 
 --

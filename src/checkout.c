@@ -276,7 +276,7 @@ pay_key_is_identifier(const char *key)
  * recursion.
  */
 static int
-pay_json_has_card(json_t *j)
+pay_json_has_card(json_t *j, int in_metadata)
 {
     char          buf[32];
     int           n;
@@ -298,7 +298,7 @@ pay_json_has_card(json_t *j)
 
     case JSON_ARRAY:
         for (i = 0; i < json_array_size(j); i++) {
-            if (pay_json_has_card(json_array_get(j, i))) {
+            if (pay_json_has_card(json_array_get(j, i), in_metadata)) {
                 return 1;
             }
         }
@@ -314,7 +314,9 @@ pay_json_has_card(json_t *j)
             /* an identifier may be numeric: only a brand-shaped card
              * number is card data there (two random 16-digit ids in three
              * hold a Luhn-valid window) */
-            if (json_is_string(val) && pay_key_is_identifier(key)) {
+            if (!in_metadata && json_is_string(val)
+                && pay_key_is_identifier(key))
+            {
                 if (pay_id_contains_card_number(json_string_value(val),
                                                 json_string_length(val)))
                 {
@@ -324,7 +326,10 @@ pay_json_has_card(json_t *j)
                 continue;
             }
 
-            if (pay_json_has_card(val)) {
+            /* the merchant's own keys are free text, "id" too */
+            if (pay_json_has_card(val,
+                                  in_metadata || strcmp(key, "metadata") == 0))
+            {
                 return 1;
             }
         }
@@ -334,6 +339,13 @@ pay_json_has_card(json_t *j)
     default:
         return 0;
     }
+}
+
+
+int
+pay_json_contains_card(json_t *j)
+{
+    return pay_json_has_card(j, 1);
 }
 
 
@@ -687,6 +699,79 @@ pay_check_url(json_t *root, const char *name, const char **out,
 }
 
 
+/* Metadata ----------------------------------------------------------------- */
+
+/* UTF-8 code points in s (jansson has checked the encoding). */
+static size_t
+pay_utf8_chars(const char *s, size_t len)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        n += (((unsigned char) s[i]) & 0xc0) != 0x80;
+    }
+
+    return n;
+}
+
+
+int
+pay_metadata_check(const json_t *md, pay_verdict_t *v)
+{
+    size_t       len;
+    const char  *key;
+    json_t      *val;
+
+    if (!json_is_object(md)) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "metadata must be an object of string values");
+    }
+
+    if (json_object_size(md) > PAY_METADATA_KEYS_MAX) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "metadata holds at most %d keys",
+                           PAY_METADATA_KEYS_MAX);
+    }
+
+    json_object_foreach((json_t *) md, key, val) {
+        len = strlen(key);
+
+        if (len == 0) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "metadata keys must not be empty");
+        }
+
+        if (pay_utf8_chars(key, len) > PAY_METADATA_KEY_MAX) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "metadata keys are at most %d characters",
+                               PAY_METADATA_KEY_MAX);
+        }
+
+        if (strpbrk(key, "[]") != NULL) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "metadata keys must not contain '[' or ']'");
+        }
+
+        if (!json_is_string(val)) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "metadata values must be strings");
+        }
+
+        if (pay_utf8_chars(json_string_value(val), json_string_length(val))
+            > PAY_METADATA_VALUE_MAX)
+        {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "metadata values are at most %d characters",
+                               PAY_METADATA_VALUE_MAX);
+        }
+    }
+
+    return 0;
+}
+
+
 /* The body ----------------------------------------------------------------- */
 
 static int
@@ -694,7 +779,7 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
 {
     static const char *const  known[] = {
         "checkout_id", "buyer_info", "payment_orders", "success_url",
-        "cancel_url", "psp", NULL
+        "cancel_url", "psp", "metadata", NULL
     };
     static const char *const  strings[] = {
         "checkout_id", "success_url", "cancel_url", "psp", NULL
@@ -757,6 +842,16 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
         && pay_check_buyer(val, &co->buyer_email, &co->buyer_id, v) != 0)
     {
         return -1;
+    }
+
+    val = json_object_get(root, "metadata");
+
+    if (val != NULL) {
+        if (pay_metadata_check(val, v) != 0) {
+            return -1;
+        }
+
+        co->metadata = json_object_size(val) > 0 ? val : NULL;
     }
 
     /* ids */
@@ -946,7 +1041,7 @@ pay_checkout_parse(const char *body, size_t len, pay_checkout_t *co,
 
     /* Card data first, whatever else is wrong with the body: that error
      * is the one that must reach the merchant (and the alerting). */
-    if (pay_json_has_card(co->root)) {
+    if (pay_json_has_card(co->root, 0)) {
         pay_checkout_free(co);
         return pay_verdict(v, PAY_ERR_CARD_DATA,
                            "the body contains what looks like a card "

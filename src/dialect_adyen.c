@@ -72,6 +72,54 @@ pay_adyen_secret_decode(const unsigned char *in, size_t len,
 }
 
 
+/*
+ * Adyen's session metadata: at most 20 entries, keys of 20 characters,
+ * values of 80 (CheckoutService v71).  The merchant's metadata goes as it
+ * is when it fits, else none of it: Adyen would refuse the session.
+ */
+#define PAY_ADYEN_METADATA_MAX    20
+#define PAY_ADYEN_METADATA_KEY    20
+#define PAY_ADYEN_METADATA_VALUE  80
+
+static size_t
+pay_adyen_chars(const char *s)
+{
+    size_t  n;
+
+    for (n = 0; *s; s++) {
+        n += (((unsigned char) *s) & 0xc0) != 0x80;
+    }
+
+    return n;
+}
+
+
+static int
+pay_adyen_metadata_fits(const json_t *md)
+{
+    json_t      *val;
+    const char  *key;
+
+    if (md == NULL || json_object_size(md) == 0
+        || json_object_size(md) > PAY_ADYEN_METADATA_MAX)
+    {
+        return 0;
+    }
+
+    json_object_foreach((json_t *) md, key, val) {
+        if (pay_adyen_chars(key) > PAY_ADYEN_METADATA_KEY
+            || !json_is_string(val)
+            || pay_adyen_chars(json_string_value(val))
+               > PAY_ADYEN_METADATA_VALUE)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 static char *
 pay_adyen_body(const pay_psp_registration_t *r, int64_t total)
 {
@@ -139,6 +187,10 @@ pay_adyen_body(const pay_psp_registration_t *r, int64_t total)
     pay_json_set(root, "expiresAt", json_string(when), &failed);
     pay_json_set(root, "mode", json_string("hosted"), &failed);
     pay_json_set(root, "lineItems", items, &failed);
+
+    if (pay_adyen_metadata_fits(co->metadata)) {
+        pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);
+    }
 
     return pay_json_dump(root, failed);
 }

@@ -96,13 +96,19 @@ pay_stripe_credential_check(const char *key, size_t len, int live)
 }
 
 
+/* Stripe's metadata: at most 50 keys per object */
+#define PAY_STRIPE_METADATA_MAX  50
+
+
 static char *
 pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
 {
-    char                   name[80], cur[4];
+    char                   name[256], cur[4];
     size_t                 i;
     int64_t                unit;
+    json_t                *val;
     pay_buf_t              b;
+    const char            *key;
     const pay_checkout_t  *co;
 
     (void) total;
@@ -123,6 +129,21 @@ pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
     pay_form_field_int(&b, "expires_at", r->expires_at);
     pay_form_field(&b, "metadata[merchant_id]", r->merchant_id);
     pay_form_field(&b, "metadata[checkout_id]", co->checkout_id);
+
+    /* the merchant's metadata beside the gateway's two keys, when it fits
+     * Stripe's 50 and takes neither name; else none of it (it is kept and
+     * answered by the gateway all the same) */
+    if (co->metadata != NULL
+        && json_object_size(co->metadata) <= PAY_STRIPE_METADATA_MAX - 2
+        && json_object_get(co->metadata, "merchant_id") == NULL
+        && json_object_get(co->metadata, "checkout_id") == NULL)
+    {
+        json_object_foreach(co->metadata, key, val) {
+            /* key: 1-40 characters without brackets (pay_metadata_check) */
+            snprintf(name, sizeof(name), "metadata[%s]", key);
+            pay_form_field(&b, name, json_string_value(val));
+        }
+    }
 
     for (i = 0; i < co->norders; i++) {
         snprintf(name, sizeof(name), "line_items[%zu][price_data][currency]",

@@ -3,6 +3,7 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -14,7 +15,9 @@
 #include <payments/operation.h>
 
 
-#define PAY_OP_BODY_MAX  4096
+/* metadata's 50 values of 500 characters included; the module's
+ * payments_max_body (64k by default) bounds it too */
+#define PAY_OP_BODY_MAX  (64 * 1024)
 
 
 /* A JSON object of at most PAY_OP_BODY_MAX bytes, no duplicate keys, and
@@ -65,6 +68,44 @@ pay_op_load(const char *body, size_t len, const char *const *allowed,
     }
 
     return root;
+}
+
+
+/* "metadata" (optional): checked as on a checkout, card data first, and
+ * kept as compact JSON ("{}" when absent).  0, or -1 with *v. */
+static int
+pay_op_metadata(json_t *root, char **out, pay_verdict_t *v)
+{
+    json_t  *md;
+
+    *out = NULL;
+    md = json_object_get(root, "metadata");
+
+    if (md != NULL && pay_json_contains_card(md)) {
+        return pay_verdict(v, PAY_ERR_CARD_DATA, "metadata holds what looks "
+                           "like a card number");
+    }
+
+    if (md != NULL && pay_metadata_check(md, v) != 0) {
+        return -1;
+    }
+
+    *out = md != NULL ? json_dumps(md, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                      : strdup("{}");
+
+    if (*out == NULL) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST, "out of memory");
+    }
+
+    return 0;
+}
+
+
+void
+pay_op_request_free(char **metadata)
+{
+    free(*metadata);
+    *metadata = NULL;
 }
 
 
@@ -151,7 +192,7 @@ pay_refund_request_parse(const char *body, size_t len, const char *order_id,
     json_t  *root;
 
     static const char *const  allowed[] = { "amount", "currency", "reason",
-                                            NULL };
+                                            "metadata", NULL };
 
     memset(rq, 0, sizeof(pay_refund_request_t));
 
@@ -165,6 +206,11 @@ pay_refund_request_parse(const char *body, size_t len, const char *order_id,
     }
 
     rc = -1;
+
+    /* card data first, whatever else is wrong */
+    if (pay_op_metadata(root, &rq->metadata, v) != 0) {
+        goto done;
+    }
 
     if (pay_op_str(root, "amount", rq->amount_text,
                    sizeof(rq->amount_text) - 1, 0) < 0)
@@ -213,6 +259,10 @@ pay_refund_request_parse(const char *body, size_t len, const char *order_id,
 
 done:
 
+    if (rc != 0) {
+        pay_op_request_free(&rq->metadata);
+    }
+
     json_decref(root);
 
     return rc;
@@ -242,7 +292,8 @@ pay_payout_request_parse(const char *body, size_t len,
     json_t  *root;
 
     static const char *const  allowed[] = { "seller_account", "amount",
-                                            "currency", "psp", NULL };
+                                            "currency", "psp", "metadata",
+                                            NULL };
 
     memset(rq, 0, sizeof(pay_payout_request_t));
 
@@ -252,6 +303,10 @@ pay_payout_request_parse(const char *body, size_t len,
     }
 
     rc = -1;
+
+    if (pay_op_metadata(root, &rq->metadata, v) != 0) {
+        goto done;
+    }
 
     if (pay_op_str(root, "seller_account", rq->seller_account, 64, 0) < 0
         || !pay_seller_valid(rq->seller_account, strlen(rq->seller_account)))
@@ -293,6 +348,10 @@ pay_payout_request_parse(const char *body, size_t len,
     rc = 0;
 
 done:
+
+    if (rc != 0) {
+        pay_op_request_free(&rq->metadata);
+    }
 
     json_decref(root);
 

@@ -111,6 +111,32 @@ pay_view_time(int64_t t)
 }
 
 
+/* metadata as the answers show it: a copy of an object of strings, {}
+ * when absent or null; NULL (the view fails) for anything else */
+static json_t *
+pay_view_metadata(const json_t *md)
+{
+    const char  *key;
+    json_t      *val;
+
+    if (md == NULL || json_is_null(md)) {
+        return json_object();
+    }
+
+    if (!json_is_object(md)) {
+        return NULL;
+    }
+
+    json_object_foreach((json_t *) md, key, val) {
+        if (!json_is_string(val)) {
+            return NULL;
+        }
+    }
+
+    return json_deep_copy(md);
+}
+
+
 char *
 pay_registration_json(const pay_registration_view_t *v)
 {
@@ -176,6 +202,7 @@ pay_registration_json(const pay_registration_view_t *v)
         pay_view_append(&vw, orders, o);
     }
 
+    pay_view_set(&vw, root, "metadata", pay_view_metadata(co->metadata));
     pay_view_set(&vw, root, "payment_orders", orders);
 
     return pay_view_dump(&vw, root);
@@ -538,6 +565,8 @@ pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
         pay_view_set(&vw, root, "paid_after_failure", json_true());
     }
 
+    pay_view_set(&vw, root, "metadata",
+                 pay_view_metadata(json_object_get(db, "metadata")));
     pay_view_set(&vw, root, "payment_orders",
                  pay_db_checkout_orders(&vw, db));
     pay_view_set(&vw, root, "events", pay_db_checkout_events(&vw, db));
@@ -717,6 +746,9 @@ pay_db_refund(pay_view_t *vw, const json_t *in)
         vw->failed = 1;
     }
 
+    pay_view_set(vw, o, "metadata",
+                 pay_view_metadata(json_object_get(in, "metadata")));
+
     pay_view_set(vw, o, "created_at", pay_db_time(in, "created_at"));
     pay_view_set(vw, o, "updated_at", pay_db_time(in, "updated_at"));
 
@@ -794,6 +826,9 @@ pay_payout_view_json(const char *db_json, size_t len)
         vw.failed = 1;
     }
 
+    pay_view_set(&vw, root, "metadata",
+                 pay_view_metadata(json_object_get(db, "metadata")));
+
     pay_view_set(&vw, root, "created_at", pay_db_time(db, "created_at"));
     pay_view_set(&vw, root, "updated_at", pay_db_time(db, "updated_at"));
 
@@ -850,7 +885,7 @@ pay_balance_view_json(const char *db_json, size_t len)
 char *
 pay_operation_json(const pay_operation_view_t *v)
 {
-    json_t      *root;
+    json_t      *root, *md;
     pay_view_t   vw;
 
     if (v == NULL || v->kind == NULL || v->id == NULL || v->status == NULL
@@ -880,6 +915,12 @@ pay_operation_json(const pay_operation_view_t *v)
     if (v->reason != NULL && v->reason[0] != '\0') {
         pay_view_set(&vw, root, "reason", json_string(v->reason));
     }
+
+    md = v->metadata != NULL ? json_loads(v->metadata, 0, NULL) : NULL;
+    pay_view_set(&vw, root, "metadata",
+                 v->metadata != NULL && md == NULL ? NULL
+                                                   : pay_view_metadata(md));
+    json_decref(md);
 
     pay_view_set(&vw, root, v->kind[0] == 'r' ? "psp_refund_id"
                                               : "psp_payout_id",

@@ -16,6 +16,11 @@
 #define PAY_URL_MAX         2048
 #define PAY_EMAIL_MAX       254
 
+/* metadata: Stripe's limits (characters are UTF-8 code points) */
+#define PAY_METADATA_KEYS_MAX   50
+#define PAY_METADATA_KEY_MAX    40
+#define PAY_METADATA_VALUE_MAX  500
+
 typedef struct {
     char     id[PAY_ID_MAX + 1];
     char     seller[PAY_SELLER_MAX + 1];
@@ -35,6 +40,8 @@ typedef struct {
     const char   *cancel_url;       /* borrowed from root */
     const char   *buyer_email;      /* borrowed from root; may be NULL */
     const char   *buyer_id;         /* borrowed from root; may be NULL */
+    json_t       *metadata;         /* borrowed from root; NULL when absent
+                                       or empty */
     size_t        norders;
     pay_order_t  *orders;           /* owned, malloc'd */
 } pay_checkout_t;
@@ -62,6 +69,20 @@ int pay_checkout_fingerprint(const pay_checkout_t *co, const char *method,
  * {"payment_order_id", "seller_account", "amount_minor"}, compact,
  * malloc'd, or NULL. */
 char *pay_checkout_orders_json(const pay_checkout_t *co);
+
+/*
+ * A "metadata" member (checkouts, refunds, pay-outs): a JSON object of at
+ * most PAY_METADATA_KEYS_MAX members, each key 1 to PAY_METADATA_KEY_MAX
+ * characters without '[' or ']' (Stripe's form fields name them), each
+ * value a string of at most PAY_METADATA_VALUE_MAX characters.  Card data
+ * is the body scan's (every key and value, by the text rule).  Returns 0,
+ * or -1 with *v (invalid_request naming the rule; never the key or value).
+ */
+int pay_metadata_check(const json_t *md, pay_verdict_t *v);
+
+/* Card data anywhere in j (keys, strings, integers, at any depth), every
+ * string by the free-text rule.  1 or 0. */
+int pay_json_contains_card(json_t *j);
 
 /*
  * Card data: any run of 13-19 digits (single spaces or dashes allowed

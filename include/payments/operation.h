@@ -22,11 +22,15 @@ typedef struct {
     int64_t  amount;                    /* minor units, after _amount */
     char     currency[4];               /* "" when not sent */
     char     reason[PAY_REASON_MAX + 1];    /* "" when not sent */
+    char    *metadata;                  /* compact JSON object, malloc'd;
+                                           "{}" when not sent */
     char     fingerprint[65];           /* method, path and the body */
 } pay_refund_request_t;
 
 /* 0, or -1 with *v (400 invalid_request, invalid_amount,
- * unsupported_currency or card_data_forbidden).  order_id is the path's. */
+ * unsupported_currency or card_data_forbidden).  order_id is the path's.
+ * "metadata" (optional) as on a checkout (checkout.h pay_metadata_check).
+ * On 0, free rq->metadata (pay_op_request_free); on -1 nothing to free. */
 int pay_refund_request_parse(const char *body, size_t len,
     const char *order_id, pay_refund_request_t *rq, pay_verdict_t *v);
 
@@ -37,18 +41,23 @@ int pay_refund_amount(pay_refund_request_t *rq, const char *order_currency,
 
 /*
  * POST /v1/payouts: {"seller_account","amount","currency","psp"}, all
- * required.
+ * required; "metadata" optional, as on a refund.
  */
 typedef struct {
     char     seller_account[65];
     int64_t  amount;
     char     currency[4];
     char     psp[33];
+    char    *metadata;                  /* as the refund's */
     char     fingerprint[65];
 } pay_payout_request_t;
 
 int pay_payout_request_parse(const char *body, size_t len,
     pay_payout_request_t *rq, pay_verdict_t *v);
+
+/* Frees a parsed request's metadata (NULL: nothing); *metadata is NULL
+ * after. */
+void pay_op_request_free(char **metadata);
 
 /* A new operation's id: prefix ("rf_", "pyo_") and 24 lower-case hex
  * digits from 12 random bytes (OpenSSL's RAND_bytes).  out holds 32.

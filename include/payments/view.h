@@ -81,6 +81,7 @@ typedef struct {
     const char  *reason;            /* refund; NULL or "": left out */
     const char  *psp_ref;           /* the PSP's id; NULL: null */
     const char  *failure;           /* FAILED: the PSP's reason; else NULL */
+    const char  *metadata;          /* a JSON object of strings; NULL: {} */
 } pay_operation_view_t;
 
 char *pay_operation_json(const pay_operation_view_t *v);

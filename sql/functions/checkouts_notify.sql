@@ -30,6 +30,7 @@ BEGIN
             'amount_total_minor', NEW.amount_total,
             'amount_total', money_decimal(NEW.amount_total, NEW.currency),
             'currency', NEW.currency,
+            'metadata', NEW.metadata,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,

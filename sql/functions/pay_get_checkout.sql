@@ -16,6 +16,7 @@ BEGIN
                    -- paid after it had failed: the PSP's success came last
                    'paid_after_failure', c.status = 'SUCCESS' AND c.failure_code IS NOT NULL,
                    'currency', c.currency,
+                   'metadata', c.metadata,
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(
                                   'payment_order_id', o.payment_order_id,

@@ -25,6 +25,7 @@ BEGIN
                                   'amount_minor', r.amount,
                                   'currency', r.currency,
                                   'reason', r.reason,
+                                  'metadata', r.metadata,
                                   'psp_refund_id', r.psp_refund_id,
                                   'created_at', ts_rfc3339(r.created_at),
                                   'updated_at', ts_rfc3339(r.updated_at))

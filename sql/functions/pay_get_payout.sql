@@ -13,6 +13,7 @@ AS $function$
                'currency', p.currency,
                'psp_payout_id', p.psp_payout_id,
                'failure', p.failure,
+               'metadata', p.metadata,
                'created_at', ts_rfc3339(p.created_at),
                'updated_at', ts_rfc3339(p.updated_at))::text
       FROM payouts p

@@ -20,6 +20,7 @@ BEGIN
             'amount_minor', NEW.amount,
             'amount', money_decimal(NEW.amount, NEW.currency),
             'currency', NEW.currency,
+            'metadata', NEW.metadata,
             'failure', NEW.failure)));
     RETURN NULL;
 END

@@ -1288,8 +1288,8 @@ Test(sql, get_checkout_has_the_view_h_shape,
     json_t      *j, *orders, *events, *e;
     size_t       i;
     const char  *keys[] = { "checkout_id", "status", "psp", "psp_token", "expires_at",
-                            "failure", "paid_after_failure", "currency", "payment_orders",
-                            "events" };
+                            "failure", "paid_after_failure", "currency", "metadata",
+                            "payment_orders", "events" };
 
     new_merchant(c, m);
     new_merchant(c, other);
@@ -1780,4 +1780,33 @@ Test(sql, the_token_lookup_reads_each_candidate_by_its_key_in_a_generic_plan)
     cr_expect(strstr(plan_notices, "ANY") == NULL && strstr(plan_notices, "Filter") == NULL
               && strstr(plan_notices, "Bitmap") == NULL, "%s", plan_notices);
     PQfinish(c);
+}
+
+
+Test(sql, claim_stores_metadata_an_object_only,
+     .description = "pay_claim with p_metadata stores it on the checkout and pay_get_checkout answers it; anything but an object is refused (22023) with nothing stored; the signature without it stores {}")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24];
+    const char  *sql =
+        "SELECT outcome FROM pay_claim($1, $2, repeat('a', 64), 30, 86400, $3, 'stripe', 'USD', 1000,"
+        " 'https://shop.example/thanks', 'https://shop.example/cart', NULL,"
+        " " EXPIRES_EPOCH ", 'req', ('[{\"payment_order_id\":\"' || $3 || '_1\","
+        "\"seller_account\":\"s\",\"amount_minor\":1000}]')::jsonb, 'dup', $4::jsonb)";
+
+    new_merchant(c, m);
+    cr_expect_str_eq(VAL(c, sql, m, "mk1", "co_m1", "{\"order_ref\":\"A-17\"}"),
+                     "claimed");
+    cr_expect_str_eq(VAL(c, "SELECT (pay_get_checkout($1, 'co_m1')::jsonb)"
+                            " -> 'metadata' ->> 'order_ref'", m), "A-17");
+
+    FAILS(c, "22023", sql, m, "mk2", "co_m2", "[\"x\"]");
+    FAILS(c, "22023", sql, m, "mk3", "co_m3", "\"x\"");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM checkouts WHERE merchant_id = $1",
+                         m), "1");
+
+    claim(c, &(claim_req_t){ .merchant = m });
+    cr_expect_str_eq(VAL(c, "SELECT metadata::text FROM checkouts"
+                            " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
+                     "{}");
 }

@@ -163,6 +163,20 @@ mock_adyen_time(const char *s)
 }
 
 
+
+/* characters (UTF-8 code points), as Adyen counts its limits */
+static size_t
+mock_adyen_chars(const char *s)
+{
+    size_t  n;
+
+    for (n = 0; *s; s++) {
+        n += (((unsigned char) *s) & 0xc0) != 0x80;
+    }
+
+    return n;
+}
+
 static json_t *
 mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
     mock_invalid_t *inv, char **response)
@@ -171,7 +185,9 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
     char          ret[MOCK_ADYEN_URL_MAX + 128], when[32];
     size_t        i, frag;
     int64_t       now, expires, sum;
-    json_t       *req, *amount, *items, *it, *s, *ans, *mode;
+    int           ok;
+    const char   *mkey;
+    json_t       *req, *amount, *items, *it, *s, *ans, *mode, *md, *mval;
     json_int_t    value, n, q;
     const char   *account, *currency, *reference, *return_url, *exp;
     json_error_t  jerr;
@@ -287,6 +303,26 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
+    /* metadata: Adyen's limits (20 entries, keys of 20 characters,
+     * values of 80), strings only */
+    md = json_object_get(req, "metadata");
+
+    if (md != NULL) {
+        ok = json_is_object(md) && json_object_size(md) <= 20;
+
+        json_object_foreach(md, mkey, mval) {
+            ok = ok && mock_adyen_chars(mkey) <= 20 && json_is_string(mval)
+                 && mock_adyen_chars(json_string_value(mval)) <= 80;
+        }
+
+        if (!ok) {
+            mock_invalid(inv, "702", "metadata", "Invalid metadata: at most "
+                         "20 entries, keys of 20 characters, string values "
+                         "of 80.");
+            goto done;
+        }
+    }
+
     memcpy(id, "CS", 2);
     memcpy(data, "Ab02b4c0!", 9);
     if (mock_random_alnum(id + 2, 16) != 0
@@ -334,6 +370,10 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
                   "url", url,
                   "merchant_account", account,
                   "session_result", data + 9);
+
+    if (s != NULL && md != NULL) {
+        json_object_set(s, "metadata", md);
+    }
 
     ans = json_pack("{s{sIss} ss ss ss ss ss ss ss ss}",
                     "amount", "value", value, "currency", currency,

@@ -350,7 +350,7 @@ mock_control_webhooks(struct MHD_Connection *c)
  * POST /_control/sessions/{id}/pay and .../decline: what the hosted page's
  * buttons do, for harnesses without a browser; .../expire: the session's
  * time runs out now (no webhook, as a natural expiry).  path follows
- * "sessions/".
+ * "sessions/".  GET /_control/sessions/{id}: the stored session.
  */
 static enum MHD_Result
 mock_control_session(struct MHD_Connection *c, const char *method,
@@ -366,6 +366,23 @@ mock_control_session(struct MHD_Connection *c, const char *method,
 
     len = strcspn(path, "/");
     action = path + len;
+
+    /* GET /_control/sessions/{id}: the session as the mock stored it,
+     * with what it was sent (metadata) */
+    if (len > 0 && len < sizeof(id) && action[0] == '\0'
+        && strcmp(method, "GET") == 0)
+    {
+        memcpy(id, path, len);
+        id[len] = '\0';
+
+        if (mock_session_get(id, &s) == MOCK_SESSION_NOT_FOUND) {
+            json_decref(s);
+            return mock_control_error(c, MHD_HTTP_NOT_FOUND,
+                                      "no such session");
+        }
+
+        return mock_send_json(c, MHD_HTTP_OK, s);
+    }
 
     if (len == 0 || len >= sizeof(id)
         || (strcmp(action, "/pay") != 0 && strcmp(action, "/decline") != 0

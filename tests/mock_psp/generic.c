@@ -172,10 +172,11 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
     mock_invalid_t *inv, char **response)
 {
     char          token[32], url[MOCK_GENERIC_URL_MAX + 128];
+    int           ok;
     int64_t       now;
-    json_t       *req, *s, *exp, *ans;
+    json_t       *req, *s, *exp, *ans, *md, *mval;
     json_int_t    amount, expires;
-    const char   *reference, *currency, *ret, *cancel;
+    const char   *reference, *currency, *ret, *cancel, *mkey;
     json_error_t  jerr;
 
     req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -236,6 +237,20 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
+    /* metadata (optional): an object of strings */
+    md = json_object_get(req, "metadata");
+    ok = md == NULL || json_is_object(md);
+
+    json_object_foreach(md, mkey, mval) {
+        ok = ok && json_is_string(mval);
+    }
+
+    if (!ok) {
+        mock_invalid(inv, "invalid_metadata", "metadata",
+                     "metadata: an object of string values");
+        goto done;
+    }
+
     memcpy(token, "gs_", 3);
     if (mock_random_alnum(token + 3, 24) != 0) {
         mock_invalid(inv, NULL, NULL, "No randomness.");
@@ -261,6 +276,10 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
                   "payment_status", "unpaid",
                   "livemode", 0,
                   "url", url);
+
+    if (s != NULL && md != NULL) {
+        json_object_set(s, "metadata", md);
+    }
 
     ans = json_pack("{ss ss sI}", "token", token, "url", url,
                     "expires_at", expires);

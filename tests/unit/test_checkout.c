@@ -1138,3 +1138,179 @@ Test(checkout, orders_json_is_what_pay_claim_takes)
     cr_expect_null(pay_checkout_orders_json(&co));
     cr_expect_null(pay_checkout_orders_json(NULL));
 }
+
+
+/* metadata */
+
+static json_t *
+meta_n(size_t n, size_t keylen, size_t vallen)
+{
+    char     key[64], *val;
+    size_t   i;
+    json_t  *md;
+
+    md = json_object();
+    val = malloc(vallen + 1);
+    cr_assert(md != NULL && val != NULL && keylen < sizeof(key) && keylen > 3);
+    memset(val, 'v', vallen);
+    val[vallen] = '\0';
+
+    for (i = 0; i < n; i++) {
+        memset(key, 'k', keylen);
+        key[keylen] = '\0';
+        snprintf(key, keylen + 1, "%03zu", i);
+        key[3] = 'k';
+        cr_assert_eq(json_object_set_new(md, key, json_string(val)), 0);
+    }
+
+    free(val);
+
+    return md;
+}
+
+
+Test(checkout, metadata_accepted_at_the_limits)
+{
+    pay_checkout_t  co;
+    pay_verdict_t   v;
+    json_t         *root = base();
+
+    json_object_set_new(root, "metadata", meta_n(50, 40, 500));
+    cr_assert_eq(run(root, &co, &v), 0, "%s", v.detail);
+    cr_assert_not_null(co.metadata);
+    cr_expect_eq(json_object_size(co.metadata), 50);
+    pay_checkout_free(&co);
+
+    /* characters, not bytes: 40 two-byte and 500 three-byte characters */
+    root = base();
+    json_object_set_new(root, "metadata",
+        json_pack("{s:s}",
+                  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                  "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "x"));
+    cr_assert_eq(run(root, &co, &v), 0, "%s", v.detail);
+    pay_checkout_free(&co);
+
+    /* absent or empty: none */
+    root = base();
+    json_object_set_new(root, "metadata", json_object());
+    cr_assert_eq(run(root, &co, &v), 0, "%s", v.detail);
+    cr_expect_null(co.metadata);
+    pay_checkout_free(&co);
+
+    cr_assert_eq(run(base(), &co, &v), 0, "%s", v.detail);
+    cr_expect_null(co.metadata);
+    pay_checkout_free(&co);
+}
+
+
+Test(checkout, metadata_over_the_limits_refused)
+{
+    json_t  *root;
+
+    root = base();
+    json_object_set_new(root, "metadata", meta_n(51, 8, 1));
+    refused(root, PAY_ERR_INVALID_REQUEST, "at most 50 keys");
+
+    root = base();
+    json_object_set_new(root, "metadata", meta_n(1, 41, 1));
+    refused(root, PAY_ERR_INVALID_REQUEST, "at most 40 characters");
+
+    root = base();
+    json_object_set_new(root, "metadata", meta_n(1, 8, 501));
+    refused(root, PAY_ERR_INVALID_REQUEST, "at most 500 characters");
+
+    root = base();
+    json_object_set_new(root, "metadata", json_pack("{s:s}", "", "x"));
+    refused(root, PAY_ERR_INVALID_REQUEST, "must not be empty");
+
+    root = base();
+    json_object_set_new(root, "metadata", json_pack("{s:s}", "a[b]", "x"));
+    refused(root, PAY_ERR_INVALID_REQUEST, "'['");
+}
+
+
+Test(checkout, metadata_types_refused)
+{
+    json_t  *root;
+
+    root = base();
+    json_object_set_new(root, "metadata", json_pack("{s:i}", "n", 1));
+    refused(root, PAY_ERR_INVALID_REQUEST, "values must be strings");
+
+    root = base();
+    json_object_set_new(root, "metadata", json_pack("{s:n}", "n"));
+    refused(root, PAY_ERR_INVALID_REQUEST, "values must be strings");
+
+    root = base();
+    json_object_set_new(root, "metadata", json_pack("{s:{}}", "n"));
+    refused(root, PAY_ERR_INVALID_REQUEST, "values must be strings");
+
+    root = base();
+    json_object_set_new(root, "metadata", json_pack("[s]", "x"));
+    refused(root, PAY_ERR_INVALID_REQUEST, "metadata must be an object");
+
+    root = base();
+    set_str(root, "metadata", "x");
+    refused(root, PAY_ERR_INVALID_REQUEST, "metadata must be an object");
+}
+
+
+/* Card data in metadata: keys and values by the free-text rule, a key
+ * named like an identifier included; the detail never quotes it. */
+Test(checkout, metadata_card_data_refused)
+{
+    pay_checkout_t  co;
+    pay_verdict_t   v;
+    json_t         *root;
+
+    root = base();
+    json_object_set_new(root, "metadata",
+                        json_pack("{s:s}", "note", "card 4111 1111 1111 1111"));
+    refused(root, PAY_ERR_CARD_DATA, NULL);
+
+    root = base();
+    json_object_set_new(root, "metadata",
+                        json_pack("{s:s}", "4111111111111111", "x"));
+    refused(root, PAY_ERR_CARD_DATA, NULL);
+
+    /* Luhn-valid, no brand's shape: an identifier, but not in metadata */
+    root = base();
+    json_object_set_new(root, "metadata",
+                        json_pack("{s:s}", "id", "1000000000000008"));
+    cr_assert_eq(run(root, &co, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_CARD_DATA);
+    cr_expect_null(strstr(v.detail, "1000000000000008"));
+
+    /* card data wins over the limits */
+    root = base();
+    json_object_set_new(root, "metadata",
+                        json_pack("{s:I}", "n", (json_int_t) 4111111111111111));
+    refused(root, PAY_ERR_CARD_DATA, NULL);
+}
+
+
+Test(checkout, metadata_is_in_the_fingerprint)
+{
+    char            a[65], b[65];
+    pay_checkout_t  co;
+    pay_verdict_t   v;
+    json_t         *root;
+
+    root = base();
+    json_object_set_new(root, "metadata", json_pack("{s:s}", "k", "1"));
+    cr_assert_eq(run(root, &co, &v), 0, "%s", v.detail);
+    cr_assert_eq(pay_checkout_fingerprint(&co, "POST", "/v1/payments", a), 0);
+    pay_checkout_free(&co);
+
+    root = base();
+    json_object_set_new(root, "metadata", json_pack("{s:s}", "k", "2"));
+    cr_assert_eq(run(root, &co, &v), 0, "%s", v.detail);
+    cr_assert_eq(pay_checkout_fingerprint(&co, "POST", "/v1/payments", b), 0);
+    pay_checkout_free(&co);
+
+    cr_expect_str_neq(a, b);
+}

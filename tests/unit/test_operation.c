@@ -245,12 +245,14 @@ Test(money_view, the_201_of_a_refund_and_of_a_refused_payout)
     v.currency = "EUR";
     v.reason = "damaged";
     v.psp_ref = "re_9";
+    v.metadata = "{\"rma\":\"R-9\"}";
 
     s = pay_operation_json(&v);
     cr_assert_not_null(s);
     cr_expect_str_eq(s, "{\"refund_id\":\"rf_1\",\"payment_order_id\":"
         "\"po_1\",\"status\":\"PENDING\",\"amount\":\"4.00\",\"currency\":"
-        "\"EUR\",\"reason\":\"damaged\",\"psp_refund_id\":\"re_9\"}");
+        "\"EUR\",\"reason\":\"damaged\",\"metadata\":{\"rma\":\"R-9\"},"
+        "\"psp_refund_id\":\"re_9\"}");
     free(s);
 
     memset(&v, 0, sizeof(v));
@@ -267,7 +269,88 @@ Test(money_view, the_201_of_a_refund_and_of_a_refused_payout)
     cr_assert_not_null(s);
     cr_expect_str_eq(s, "{\"payout_id\":\"pyo_1\",\"seller_account\":\"s1\","
         "\"psp\":\"stripe\",\"status\":\"FAILED\",\"amount\":\"25.00\","
-        "\"currency\":\"EUR\",\"psp_payout_id\":null,"
+        "\"currency\":\"EUR\",\"metadata\":{},\"psp_payout_id\":null,"
         "\"failure\":\"No such destination\"}");
     free(s);
+}
+
+
+/* metadata on refunds and pay-outs: as on a checkout */
+Test(refund_request, metadata_kept_checked_and_in_the_fingerprint)
+{
+    char                  fp[65];
+    pay_verdict_t         v;
+    pay_refund_request_t  rq;
+
+    cr_assert_eq(pay_refund_request_parse(S("{\"amount\":\"4.00\","
+                                            "\"metadata\":{\"rma\":\"R-9\"}}"),
+                                          "po_1", &rq, &v), 0, "%s",
+                 v.detail);
+    cr_expect_str_eq(rq.metadata, "{\"rma\":\"R-9\"}");
+    memcpy(fp, rq.fingerprint, sizeof(fp));
+    pay_op_request_free(&rq.metadata);
+    cr_expect_null(rq.metadata);
+
+    cr_assert_eq(pay_refund_request_parse(S("{\"amount\":\"4.00\","
+                                            "\"metadata\":{\"rma\":\"R-8\"}}"),
+                                          "po_1", &rq, &v), 0);
+    cr_expect_str_neq(rq.fingerprint, fp);
+    pay_op_request_free(&rq.metadata);
+
+    cr_assert_eq(pay_refund_request_parse(S("{\"amount\":\"4.00\"}"),
+                                          "po_1", &rq, &v), 0);
+    cr_expect_str_eq(rq.metadata, "{}");
+    pay_op_request_free(&rq.metadata);
+
+    cr_expect_eq(pay_refund_request_parse(S("{\"amount\":\"4.00\","
+                                            "\"metadata\":{\"n\":1}}"),
+                                          "po_1", &rq, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_REQUEST);
+    cr_expect_not_null(strstr(v.detail, "values must be strings"));
+    cr_expect_null(rq.metadata);
+
+    /* card data first, even beside a bad amount */
+    cr_expect_eq(pay_refund_request_parse(S("{\"amount\":\"x\","
+                                            "\"metadata\":{\"id\":"
+                                            "\"1000000000000008\"}}"),
+                                          "po_1", &rq, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_CARD_DATA);
+    cr_expect_null(strstr(v.detail, "1000"));
+}
+
+
+Test(payout_request, metadata_kept_and_checked)
+{
+    char                  body[2048];
+    size_t                n;
+    pay_verdict_t         v;
+    pay_payout_request_t  rq;
+
+    cr_assert_eq(pay_payout_request_parse(S("{\"seller_account\":\"s1\","
+                                            "\"amount\":\"25.50\","
+                                            "\"currency\":\"EUR\","
+                                            "\"psp\":\"stripe\","
+                                            "\"metadata\":{\"run\":\"w47\"}}"),
+                                          &rq, &v), 0, "%s", v.detail);
+    cr_expect_str_eq(rq.metadata, "{\"run\":\"w47\"}");
+    pay_op_request_free(&rq.metadata);
+
+    /* a key of 41 characters */
+    n = (size_t) snprintf(body, sizeof(body), "{\"seller_account\":\"s1\","
+                          "\"amount\":\"1\",\"currency\":\"EUR\","
+                          "\"psp\":\"stripe\",\"metadata\":{\"%s\":\"x\"}}",
+                          "abcdefghijabcdefghijabcdefghijabcdefghijk");
+    cr_expect_eq(pay_payout_request_parse(body, n, &rq, &v), -1);
+    cr_expect_not_null(strstr(v.detail, "at most 40 characters"), "%s",
+                       v.detail);
+    cr_expect_null(rq.metadata);
+
+    cr_expect_eq(pay_payout_request_parse(S("{\"seller_account\":\"s1\","
+                                            "\"amount\":\"1\","
+                                            "\"currency\":\"EUR\","
+                                            "\"psp\":\"stripe\","
+                                            "\"metadata\":{\"c\":"
+                                            "\"5555 5555 5555 4444\"}}"),
+                                          &rq, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_CARD_DATA);
 }

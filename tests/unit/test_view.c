@@ -73,7 +73,7 @@ Test(view, registration_field_order_as_api)
         "\"is_payment_done\":false,\"psp\":\"stripe\","
         "\"psp_token\":\"cs_test_a1\",\"expires_at\":\"2026-11-22T10:00:00Z\","
         "\"pay_url\":\"https://gw.example/v1/checkouts/co_7f3a/pay?t=x.y.z\","
-        "\"payment_orders\":["
+        "\"metadata\":{},\"payment_orders\":["
         "{\"payment_order_id\":\"po_1\",\"seller_account\":\"seller_42\","
         "\"amount\":\"10.00\",\"currency\":\"USD\",\"status\":\"EXECUTING\"},"
         "{\"payment_order_id\":\"po_2\",\"seller_account\":\"seller_77\","
@@ -117,7 +117,7 @@ Test(view, registration_failed_has_failure)
         "\"expires_at\":\"2026-11-22T10:00:00Z\","
         "\"failure\":{\"code\":\"registration_refused\","
         "\"message\":\"Amount must be at least $0.50 usd\"},"
-        "\"payment_orders\":["
+        "\"metadata\":{},\"payment_orders\":["
         "{\"payment_order_id\":\"po_1\",\"seller_account\":\"seller_42\","
         "\"amount\":\"10.00\",\"currency\":\"USD\",\"status\":\"FAILED\"},"
         "{\"payment_order_id\":\"po_2\",\"seller_account\":\"seller_77\","
@@ -368,7 +368,7 @@ Test(view, checkout_as_201_plus_events)
         "\"is_payment_done\":true,\"psp\":\"stripe\","
         "\"psp_token\":\"cs_test_a1\",\"expires_at\":\"2026-11-22T10:00:00Z\","
         "\"pay_url\":\"https://gw.example/v1/checkouts/co_7f3a/pay?t=x\","
-        "\"payment_orders\":["
+        "\"metadata\":{},\"payment_orders\":["
         "{\"payment_order_id\":\"po_1\",\"seller_account\":\"seller_42\","
         "\"amount\":\"10.00\",\"currency\":\"USD\",\"status\":\"SUCCESS\"},"
         "{\"payment_order_id\":\"po_2\",\"seller_account\":\"seller_77\","
@@ -426,7 +426,7 @@ Test(view, checkout_failure_only_when_failed)
     cr_expect_not_null(strstr(s, "\"expires_at\":\"2026-11-22T10:00:00Z\","
                                  "\"failure\":{\"code\":\"declined\","
                                  "\"message\":\"m\"},"
-                                 "\"payment_orders\""), "%s", s);
+                                 "\"metadata\":{},\"payment_orders\""), "%s", s);
     free(s);
 
     s = vw_checkout(VW_CHECKOUT("SUCCESS", "{\"code\":\"expired\",\"message\":\"m\"}", "[]"), NULL);
@@ -454,7 +454,7 @@ Test(view, checkout_null_token_omitted_as_in_201)
         "\"is_payment_done\":false,\"psp\":\"stripe\","
         "\"expires_at\":\"2026-11-22T10:00:00Z\","
         "\"failure\":{\"code\":\"expired\",\"message\":\"no\"},"
-        "\"payment_orders\":[{\"payment_order_id\":\"po_1\","
+        "\"metadata\":{},\"payment_orders\":[{\"payment_order_id\":\"po_1\","
         "\"seller_account\":\"s\",\"amount\":\"0.01\",\"currency\":\"USD\","
         "\"status\":\"FAILED\"}],\"events\":[]}");
     free(s);
@@ -560,4 +560,52 @@ Test(view, checkout_paid_after_failure_only_when_true_and_paid)
     cr_expect_null(vw_checkout(VW_CHECKOUT("SUCCESS",
                                            "null,\"paid_after_failure\":1",
                                            "[]"), NULL));
+}
+
+
+/* metadata: the stored object as it is; {} when none; anything but an
+ * object of strings is a malformed row */
+Test(view, checkout_metadata_copied)
+{
+    char        *s;
+    const char  *db;
+
+    db = "{\"checkout_id\":\"co_1\",\"status\":\"EXECUTING\",\"psp\":\"stripe\","
+         "\"currency\":\"USD\",\"metadata\":{\"order\":\"A-17\",\"x\":\"\"},"
+         "\"payment_orders\":[{\"payment_order_id\":\"po_1\","
+         "\"seller_account\":\"s\",\"amount_minor\":1,\"currency\":\"USD\","
+         "\"status\":\"EXECUTING\"}],\"events\":[]}";
+    s = vw_checkout(db, NULL);
+    cr_assert_not_null(s);
+    cr_expect_not_null(strstr(s, "\"metadata\":{\"order\":\"A-17\","
+                                 "\"x\":\"\"},\"payment_orders\""), "%s", s);
+    free(s);
+
+    db = "{\"checkout_id\":\"co_1\",\"status\":\"EXECUTING\",\"psp\":\"stripe\","
+         "\"currency\":\"USD\",\"metadata\":{\"n\":1},"
+         "\"payment_orders\":[],\"events\":[]}";
+    cr_expect_null(vw_checkout(db, NULL));
+
+    db = "{\"checkout_id\":\"co_1\",\"status\":\"EXECUTING\",\"psp\":\"stripe\","
+         "\"currency\":\"USD\",\"metadata\":[],"
+         "\"payment_orders\":[],\"events\":[]}";
+    cr_expect_null(vw_checkout(db, NULL));
+}
+
+
+Test(view, registration_metadata_shown)
+{
+    char          *s;
+    json_t        *md;
+    vw_fixture_t   f;
+
+    vw_fixture(&f, "USD", 2);
+    md = json_pack("{s:s}", "order", "A-17");
+    f.co.metadata = md;
+    s = pay_registration_json(&f.v);
+    cr_assert_not_null(s);
+    cr_expect_not_null(strstr(s, "\"metadata\":{\"order\":\"A-17\"},"
+                                 "\"payment_orders\""), "%s", s);
+    free(s);
+    json_decref(md);
 }
