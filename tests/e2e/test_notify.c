@@ -1026,9 +1026,14 @@ two_attempted_undelivered(const merchant_t *m)
         json_decref(items);
         items = notifications_list(own.origin, m, "limit=100");
 
+        /* an attempt counts once its end is recorded: "attempts" is
+         * counted when the delivery is claimed, before it is made */
         tried = 0;
         json_array_foreach(items, k, it) {
-            tried += dint(it, "attempts") >= 1;
+            tried += dint(it, "attempts") >= 1
+                     && (!json_is_null(json_object_get(it, "last_error"))
+                         || !json_is_null(json_object_get(it,
+                                                          "last_status")));
         }
 
         if (tried >= 2) {
