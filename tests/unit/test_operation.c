@@ -34,6 +34,7 @@ Test(refund_request, amount_waits_for_the_orders_currency)
     /* the same text in a zero-decimal currency is not a valid amount */
     cr_expect_eq(pay_refund_amount(&rq, "JPY", &v), -1);
     cr_expect_eq(v.err, PAY_ERR_INVALID_AMOUNT);
+    pay_op_request_free(&rq.metadata);
 }
 
 
@@ -49,6 +50,7 @@ Test(refund_request, a_named_currency_must_be_the_orders)
     cr_expect_eq(pay_refund_amount(&rq, "USD", &v), -1);
     cr_expect_eq(v.err, PAY_ERR_CURRENCY_MISMATCH);
     cr_expect_eq(pay_refund_amount(&rq, "EUR", &v), 0);
+    pay_op_request_free(&rq.metadata);
 }
 
 
@@ -111,6 +113,10 @@ Test(refund_request, the_fingerprint_covers_the_order_and_the_body)
     cr_expect_str_eq(a.fingerprint, b.fingerprint);
     cr_expect_str_neq(a.fingerprint, c.fingerprint);
     cr_expect_str_neq(a.fingerprint, d.fingerprint);
+    pay_op_request_free(&a.metadata);
+    pay_op_request_free(&b.metadata);
+    pay_op_request_free(&c.metadata);
+    pay_op_request_free(&d.metadata);
 }
 
 
@@ -143,6 +149,7 @@ Test(payout_request, every_member_is_required_and_checked)
     cr_expect_str_eq(rq.currency, "EUR");
     cr_expect_str_eq(rq.psp, "stripe");
     cr_expect_eq(strlen(rq.fingerprint), 64);
+    pay_op_request_free(&rq.metadata);
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_expect_eq(pay_payout_request_parse(bad[i], strlen(bad[i]), &rq,
