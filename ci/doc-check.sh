@@ -212,6 +212,9 @@ for my $doc (@docs) {
 
         if ($path =~ m{^/} || $out) {
             fail("$what leads out of the repository");
+        } elsif ($doc =~ m{^doc/} && $file !~ m{^doc/}) {
+            # the package installs doc/ alone: name such a file as text
+            fail("$what leaves doc/, which is all the package installs");
         } elsif (!-e $file) {
             fail("$what: no file $file");
         } elsif (defined $frag && $frag ne "" && $file =~ /\.md$/
