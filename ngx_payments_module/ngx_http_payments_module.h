@@ -523,6 +523,10 @@ ngx_int_t ngx_http_payments_token_keys(ngx_pool_t *pool,
 /* _psp_conf.c */
 char *ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+/* nginx -t: warns for each server whose /metrics has no access rule
+ * (_metrics_guard.c) */
+void ngx_http_payments_metrics_guard(ngx_conf_t *cf);
+
 ngx_http_payments_psp_t *ngx_http_payments_find_psp(
     ngx_http_payments_main_conf_t *pmcf, const char *name, size_t len);
 
