@@ -523,6 +523,15 @@ ngx_int_t ngx_http_payments_token_keys(ngx_pool_t *pool,
 /* _psp_conf.c */
 char *ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+/* the key directives and the key ring's reload rule (_keys_conf.c):
+ * reading() when a configuration starts, running() once it runs */
+char *ngx_http_payments_pay_token_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_payments_encryption_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_payments_keys_reading(void);
+void ngx_http_payments_keys_running(void);
+
 /* nginx -t: warns for each server whose /metrics has no access rule
  * (_metrics_guard.c) */
 void ngx_http_payments_metrics_guard(ngx_conf_t *cf);
