@@ -1,0 +1,60 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * A refund's or a pay-out's operation, shared by the request's side
+ * (ngx_http_payments_money.c: the body, the claim, a settled or refused
+ * claim's answer, the GET views) and the PSP's side
+ * (ngx_http_payments_money_call.c: the request, the call with its retries
+ * and the breaker, the finish or release of the claim).
+ */
+
+
+#ifndef NGX_HTTP_PAYMENTS_MONEY_H_INCLUDED_
+#define NGX_HTTP_PAYMENTS_MONEY_H_INCLUDED_
+
+
+#include "ngx_http_payments_module.h"
+
+#include <payments/operation.h>
+
+
+typedef struct {
+    unsigned                    refund:1;
+    pay_refund_request_t        rq;
+    pay_payout_request_t        pq;
+    char                        id[32];         /* rf_… / pyo_… */
+    char                       *payment_ref;    /* refund */
+    char                       *destination;    /* payout */
+    int64_t                     amount;
+    char                        currency[4];
+    char                       *reason;
+    char                       *metadata;       /* the request's, JSON */
+    char                       *status;         /* settled: the row's */
+    char                       *psp_ref;        /* settled: the row's */
+    char                       *failure;        /* settled: the row's */
+    char                       *psp_name;       /* settled: the row's */
+    unsigned                    stale:1;        /* older than key_window */
+    char                       *psp_path;
+    char                       *psp_content_type;
+    char                       *psp_body;
+    size_t                      psp_body_len;
+} ngx_http_payments_op_t;
+
+#define ngx_http_payments_op(ctx)  ((ngx_http_payments_op_t *) (ctx)->op)
+
+
+/* the dialect's request for the operation (the same input, the same
+ * bytes): NGX_OK, or an answer already sent */
+ngx_int_t ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx);
+/* the PSP call, its retries and the breaker, then finish or release */
+void ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx);
+/* the claim finished with the PSP's answer (registered or refused) */
+void ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t registered, const char *psp_ref, const char *failure);
+/* the claim's lease given back (the PSP could not be reached): status */
+void ngx_http_payments_op_release(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status);
+
+
+#endif /* NGX_HTTP_PAYMENTS_MONEY_H_INCLUDED_ */

@@ -1,0 +1,395 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * A refund's or a pay-out's PSP side (ngx_http_payments_money.h): the
+ * dialect's request, the call through libcurl multi with its retries and
+ * the breaker, then the claim finished with the answer, or released when
+ * the PSP could not be reached (the retry with the same key resumes it).
+ */
+
+
+#include "ngx_http_payments_module.h"
+#include "ngx_http_payments_money.h"
+
+#include <payments/view.h>
+#include <payments/breaker.h>
+
+
+static void ngx_http_payments_op_retry(ngx_event_t *ev);
+static void ngx_http_payments_op_done(ngx_http_payments_fetch_t *f);
+static void ngx_http_payments_op_finished(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_op_released(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+
+
+/* The dialect's request for the operation: the same input, the same bytes */
+
+ngx_int_t
+ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
+{
+    int                      rc;
+    pay_psp_request_t        preq;
+    pay_psp_refund_t         rin;
+    pay_psp_payout_t         pin;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    ngx_memzero(&preq, sizeof(pay_psp_request_t));
+
+    if (op->refund) {
+        ngx_memzero(&rin, sizeof(pay_psp_refund_t));
+        rin.nonce = ctx->nonce;
+        rin.payment_ref = op->payment_ref;
+        rin.amount = op->amount;
+        rin.currency = op->currency;
+        rin.reason = op->reason;
+        rin.merchant_account = ctx->psp->merchant_account.len
+                               ? (char *) ctx->psp->merchant_account.data
+                               : NULL;
+        rc = ctx->psp->dl->refund ? ctx->psp->dl->refund(&rin, &preq) : -1;
+
+    } else {
+        ngx_memzero(&pin, sizeof(pay_psp_payout_t));
+        pin.nonce = ctx->nonce;
+        pin.destination = op->destination;
+        pin.amount = op->amount;
+        pin.currency = op->currency;
+        pin.merchant_account = ctx->psp->merchant_account.len
+                               ? (char *) ctx->psp->merchant_account.data
+                               : NULL;
+        pin.source_account = ctx->psp->balance_account;
+        rc = ctx->psp->dl->payout ? ctx->psp->dl->payout(&pin, &preq) : -1;
+    }
+
+    if (rc != 0) {
+        return NGX_ERROR;
+    }
+
+    op->psp_path = ngx_http_payments_strdup(r->pool, preq.path);
+    op->psp_content_type = ngx_http_payments_strdup(r->pool,
+                                                    preq.content_type);
+    op->psp_body = ngx_http_payments_strdup(r->pool, preq.body);
+    op->psp_body_len = preq.body ? preq.body_len : 0;
+
+    pay_psp_request_free(&preq);
+
+    if (op->psp_path == NULL || op->psp_content_type == NULL
+        || op->psp_body == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx)
+{
+    u_char                  *url, *last;
+    size_t                   len;
+    ngx_str_t               *base;
+    ngx_uint_t               probe;
+    ngx_msec_t               left, wait;
+    pay_psp_api_e            api;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    if (ngx_http_payments_breaker_allow(ctx->psp, &probe, &wait) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: psp \"%V\": circuit open, \"%s\" not sent",
+                      &ctx->psp->name, ctx->nonce);
+        ctx->fail_retry_after = (time_t) ((wait + 999) / 1000);
+        ngx_http_payments_op_release(ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    ctx->probe = probe;
+
+    /* a pay-out goes to the API the dialect names (Adyen: Transfers, on
+     * another host than Checkout's, with its own key) */
+    api = op->refund ? PAY_PSP_API_MAIN : ctx->psp->dl->payout_api;
+    base = api == PAY_PSP_API_TRANSFERS ? &ctx->psp->transfers_url
+                                        : &ctx->psp->url;
+
+    len = base->len + ngx_strlen(op->psp_path) + 1;
+
+    url = ngx_pnalloc(r->pool, len);
+    if (url == NULL) {
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    last = ngx_snprintf(url, len, "%V%s", base, op->psp_path);
+    *last = '\0';
+
+    left = ctx->deadline > ngx_current_msec
+           ? ctx->deadline - ngx_current_msec : 1;
+
+    ctx->attempts++;
+    ctx->fetch.handler = ngx_http_payments_op_done;
+    ctx->fetch.data = ctx;
+    ctx->fetch.log = r->connection->log;
+
+    if (ngx_http_payments_fetch(r->pool, &ctx->fetch, ctx->psp, api,
+                                (char *) url,
+                                op->psp_content_type, ctx->nonce,
+                                op->psp_body, op->psp_body_len,
+                                ngx_min(left, ctx->psp->timeout))
+        != NGX_OK)
+    {
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+    }
+}
+
+
+static void
+ngx_http_payments_op_retry(ngx_event_t *ev)
+{
+    ngx_http_payments_op_call(ev->data);
+}
+
+
+static void
+ngx_http_payments_op_done(ngx_http_payments_fetch_t *f)
+{
+    ngx_str_t                *secret;
+    pay_psp_op_result_t       res;
+    ngx_http_payments_ctx_t  *ctx = f->data;
+    ngx_http_request_t       *r = ctx->request;
+    ngx_http_payments_op_t   *op = ngx_http_payments_op(ctx);
+
+    /* the credential the request went with, taken out of the reason */
+    secret = (!op->refund && ctx->psp->dl->payout_api
+                             == PAY_PSP_API_TRANSFERS)
+             ? &ctx->psp->transfers_secret : &ctx->psp->secret;
+
+    pay_psp_parse_op_redact(ctx->psp->dl, (int) f->status, (char *) f->body,
+                            f->len, (char *) secret->data, secret->len,
+                            &res);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "payments: psp \"%V\" %s \"%s\" attempt %ui: HTTP %l, %s, "
+                  "%Mms", &ctx->psp->name, op->refund ? "refund" : "pay-out",
+                  ctx->nonce, ctx->attempts, f->status,
+                  f->result == CURLE_OK ? "answered"
+                                        : curl_easy_strerror(f->result),
+                  f->elapsed);
+
+    if (ngx_http_payments_psp_answered(ctx->psp, f, res.outcome, ctx->probe)
+        != NGX_OK)
+    {
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: psp \"%V\" %s attempt %ui: outcome %d",
+                   &ctx->psp->name, op->refund ? "refund" : "pay-out",
+                   ctx->attempts, (int) res.outcome);
+
+    switch (res.outcome) {
+
+    case PAY_PSP_CREATED:
+        ngx_http_payments_op_finish(ctx, 1, res.psp_ref, NULL);
+        return;
+
+    case PAY_PSP_REFUSED:
+        ngx_http_payments_op_finish(ctx, 0, NULL, res.reason);
+        return;
+
+    case PAY_PSP_AUTH:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: psp \"%V\" refused the gateway's "
+                      "credentials (HTTP %l): check its %s",
+                      &ctx->psp->name, f->status,
+                      secret == &ctx->psp->secret ? "secret_file"
+                                                  : "transfers_secret_file");
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+
+    default: /* PAY_PSP_RETRY */
+        break;
+    }
+
+    switch (ngx_http_payments_psp_retry_later(ctx, f, res.key_in_use,
+                                              ngx_http_payments_op_retry))
+    {
+    case NGX_OK:
+        return;
+
+    case NGX_ERROR:
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+
+    default: /* NGX_DECLINED: no retry left */
+        break;
+    }
+
+    ngx_http_payments_op_release(ctx, f->result == CURLE_OPERATION_TIMEDOUT
+                                      ? NGX_HTTP_GATEWAY_TIME_OUT
+                                      : NGX_HTTP_BAD_GATEWAY);
+}
+
+
+/* The PSP answered for good: the 201 is stored under the key with the
+ * operation's state, in one transaction. */
+
+void
+ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t registered, const char *psp_ref, const char *failure)
+{
+    char                    *body;
+    pay_operation_view_t     v;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
+
+    ngx_memzero(&v, sizeof(pay_operation_view_t));
+    v.kind = op->refund ? "refund" : "payout";
+    v.id = op->id;
+    v.payment_order_id = (char *) ngx_http_payments_cstr(r->pool,
+                                                         &ctx->object_id);
+    v.seller_account = op->pq.seller_account;
+    v.psp = op->psp_name ? op->psp_name
+                         : (char *) ngx_http_payments_cstr(r->pool,
+                                                           &ctx->psp->name);
+    v.status = op->status ? op->status : (registered ? "PENDING" : "FAILED");
+    v.amount = op->amount;
+    v.currency = op->currency;
+    v.reason = op->reason;
+    v.metadata = op->metadata;
+    v.psp_ref = registered ? psp_ref : NULL;
+    v.failure = registered ? NULL
+                           : (failure && failure[0] ? failure
+                                                    : "refused by the PSP");
+
+    body = pay_operation_json(&v);
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = op->id;
+    ctx->params[4] = registered ? "true" : "false";
+    ctx->params[5] = (registered && psp_ref)
+                     ? ngx_http_payments_strdup(r->pool, psp_ref) : NULL;
+    ctx->params[6] = registered ? NULL
+                                : ngx_http_payments_strdup(r->pool,
+                                                           v.failure);
+    ctx->params[7] = "201";
+    ctx->params[8] = ngx_http_payments_strdup(r->pool, body);
+
+    free(body);
+
+    /* a settled row may have no PSP id (its webhook named none) */
+    if (ctx->params[8] == NULL || v.psp == NULL
+        || (registered ? (psp_ref && ctx->params[5] == NULL)
+                       : ctx->params[6] == NULL))
+    {
+        ngx_http_payments_op_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    if (ngx_http_payments_query(ctx, op->refund
+                                ? "SELECT response_status, response_body "
+                                  "FROM pay_refund_finish($1, $2, $3, $4, "
+                                  "$5, $6, $7, $8, $9)"
+                                : "SELECT response_status, response_body "
+                                  "FROM pay_payout_finish($1, $2, $3, $4, "
+                                  "$5, $6, $7, $8, $9)",
+                                9, ngx_http_payments_op_finished)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_op_finished(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    /* without its row the commit is unknown: the retry with the same key
+     * finds a replay, or resumes (the PSP answers the same nonce with the
+     * same operation) */
+    if (ngx_http_payments_pg_row(r, res, "pay_*_finish") != NGX_OK) {
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: pay_*_finish \"%s\": answer %s",
+                   ngx_http_payments_op(ctx)->id, PQgetvalue(res, 0, 0));
+
+    ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
+                                   PQgetvalue(res, 0, 0),
+                                   PQgetvalue(res, 0, 1),
+                                   PQgetlength(res, 0, 1), 0));
+}
+
+
+/* No answer we can store: the lease ends, the retry resumes at once. */
+
+void
+ngx_http_payments_op_release(ngx_http_payments_ctx_t *ctx, ngx_uint_t status)
+{
+    ctx->fail_status = status;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+
+    if (ngx_http_payments_query(ctx, "SELECT pay_op_release($1, $2, $3)", 3,
+                                ngx_http_payments_op_released)
+        != NGX_OK)
+    {
+        ngx_http_payments_op_released(&ctx->query, NULL);
+    }
+}
+
+
+static void
+ngx_http_payments_op_released(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    u_char                    ra[NGX_TIME_T_LEN + 1];
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: pay_op_release failed; the lease ends by "
+                      "itself");
+
+    } else {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "payments: pay_op_release: lease ended, answer %ui",
+                       ctx->fail_status);
+    }
+
+    if (ctx->fail_retry_after > 0) {
+        *ngx_sprintf(ra, "%T", ctx->fail_retry_after) = '\0';
+
+        if (ngx_http_payments_add_header(r, "Retry-After", (char *) ra)
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_PSP_UNAVAILABLE, ctx->fail_status,
+                                   ngx_http_payments_op(ctx)->stale
+                                   ? "the PSP never answered this operation "
+                                     "and no longer keeps its request: it "
+                                     "is not sent again, and an operator "
+                                     "looks it up at the PSP; its state "
+                                     "comes with the PSP's webhook"
+                                   : "the PSP did not complete the "
+                                     "operation; retry with the same "
+                                     "Idempotency-Key"));
+}
