@@ -1,0 +1,28 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * POST /v1/payments in two files: the request's side
+ * (ngx_http_payments_register.c: validation, the claim, a refreshed
+ * resume) and the PSP's (ngx_http_payments_register_psp.c: the call with
+ * its retries, shedding and breaker, then finish, release or abandon).
+ */
+
+
+#ifndef NGX_HTTP_PAYMENTS_REGISTER_H_INCLUDED_
+#define NGX_HTTP_PAYMENTS_REGISTER_H_INCLUDED_
+
+
+#include "ngx_http_payments_module.h"
+
+
+/* the PSP's side: start (the breaker asked), one call, the lease given back */
+void ngx_http_payments_psp_start(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status);
+/* the request's side: a resume's request rebuilt with a fresh expires_at */
+void ngx_http_payments_register_refresh(ngx_http_payments_ctx_t *ctx);
+
+
+#endif /* NGX_HTTP_PAYMENTS_REGISTER_H_INCLUDED_ */

@@ -1,0 +1,497 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * POST /v1/payments, the PSP's side (ngx_http_payments_register.h): one
+ * hosted session registered through libcurl multi, retried inside the
+ * request's budget, shed or refused by the breaker; then the claim
+ * finished with the token and URL, released when the PSP could not be
+ * reached, or abandoned when it refused our credentials.
+ */
+
+
+#include "ngx_http_payments_module.h"
+#include "ngx_http_payments_register.h"
+#include "ngx_http_payments_limit.h"
+
+#include <payments/breaker.h>
+#include <payments/view.h>
+
+
+static void ngx_http_payments_psp_shed(ngx_http_payments_ctx_t *ctx,
+    ngx_msec_t wait);
+static void ngx_http_payments_psp_retry(ngx_event_t *ev);
+static void ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f);
+static void ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
+    const char *status, pay_psp_result_t *res, int64_t expires_at,
+    char *body);
+static void ngx_http_payments_finish_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
+    const char *detail);
+static void ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status);
+static void ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+
+
+void
+ngx_http_payments_psp_start(ngx_http_payments_ctx_t *ctx)
+{
+    ctx->deadline = ngx_current_msec + ctx->pmcf->request_timeout;
+    ctx->attempts = 0;
+
+    ngx_http_payments_psp_call(ctx);
+}
+
+
+/*
+ * The PSP's circuit is open: this request does not call it.  A claim the
+ * PSP cannot have seen is undone (nothing stored), one it may have seen is
+ * released (the retry resumes it); either way 503 with Retry-After.
+ */
+
+static void
+ngx_http_payments_psp_shed(ngx_http_payments_ctx_t *ctx, ngx_msec_t wait)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "payments: psp \"%V\": circuit open, registration "
+                  "\"%s\" not sent", &ctx->psp->name, ctx->nonce);
+
+    ctx->fail_retry_after = (time_t) ((wait + 999) / 1000);
+    ctx->fail_detail = "the PSP is failing and is not called for a while; "
+                       "retry after Retry-After seconds with the same "
+                       "Idempotency-Key";
+
+    if (ctx->psp_maybe) {
+        ngx_http_payments_register_release(ctx,
+                                           NGX_HTTP_SERVICE_UNAVAILABLE);
+
+    } else {
+        ngx_http_payments_register_abandon(ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+void
+ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx)
+{
+    u_char              *url, *last;
+    size_t               len;
+    ngx_uint_t           probe;
+    ngx_msec_t           left, wait;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ngx_http_payments_breaker_allow(ctx->psp, &probe, &wait) != NGX_OK) {
+        ngx_http_payments_psp_shed(ctx, wait);
+        return;
+    }
+
+    ctx->probe = probe;
+
+    len = ctx->psp->url.len + ngx_strlen(ctx->psp_path) + 1;
+
+    url = ngx_pnalloc(r->pool, len);
+    if (url == NULL) {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    last = ngx_snprintf(url, len, "%V%s", &ctx->psp->url, ctx->psp_path);
+    *last = '\0';
+
+    left = ctx->deadline > ngx_current_msec
+           ? ctx->deadline - ngx_current_msec : 1;
+
+    ctx->attempts++;
+    ctx->fetch.handler = ngx_http_payments_psp_done;
+    ctx->fetch.data = ctx;
+    ctx->fetch.log = r->connection->log;
+
+    if (ngx_http_payments_fetch(r->pool, &ctx->fetch, ctx->psp,
+                                PAY_PSP_API_MAIN, (char *) url,
+                                ctx->psp_content_type, ctx->nonce,
+                                ctx->psp_body, ngx_strlen(ctx->psp_body),
+                                ngx_min(left, ctx->psp->timeout))
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: psp \"%V\": could not start a request",
+                      &ctx->psp->name);
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+    }
+}
+
+
+static void
+ngx_http_payments_psp_retry(ngx_event_t *ev)
+{
+    ngx_http_payments_psp_call(ev->data);
+}
+
+
+static void
+ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
+{
+    char                     *body;
+    int64_t                   exp;
+    pay_psp_result_t          res;
+    ngx_http_request_t       *r;
+    ngx_http_payments_ctx_t  *ctx = f->data;
+    pay_registration_view_t   view;
+
+    r = ctx->request;
+
+    /* the reason may be shown to the merchant: our key is cut out of it */
+    pay_psp_parse_registration_redact(ctx->psp->dialect, (int) f->status,
+                                      (char *) f->body, f->len,
+                                      (char *) ctx->psp->secret.data,
+                                      ctx->psp->secret.len, &res);
+
+    /* never the body: it may carry the PSP's view of the shopper */
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "payments: psp \"%V\" registration \"%s\" attempt %ui: "
+                  "HTTP %l, %s, %Mms", &ctx->psp->name, ctx->nonce,
+                  ctx->attempts, f->status,
+                  f->result == CURLE_OK ? "answered"
+                                        : curl_easy_strerror(f->result),
+                  f->elapsed);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: psp \"%V\" attempt %ui: outcome %d",
+                   &ctx->psp->name, ctx->attempts, (int) res.outcome);
+
+    /* counted, the breaker told; a key that matches no pin: fail closed */
+    if (ngx_http_payments_psp_answered(ctx->psp, f, res.outcome, ctx->probe)
+        != NGX_OK)
+    {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ngx_memzero(&view, sizeof(pay_registration_view_t));
+    view.co = &ctx->co;
+
+    switch (res.outcome) {
+
+    case PAY_PSP_CREATED:
+        exp = res.expires_at ? res.expires_at : ctx->expires_at;
+
+        view.status = "EXECUTING";
+        view.psp_token = res.token;
+        view.expires_at = exp;
+        view.pay_url = ngx_http_payments_link(r->pool, ctx->pmcf,
+                           (char *) ctx->merchant.data, ctx->co.checkout_id,
+                           NULL, PAY_TOKEN_PAY, exp);
+        if (view.pay_url == NULL) {
+            ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+            return;
+        }
+
+        body = pay_registration_json(&view);
+        ngx_http_payments_register_finish(ctx, "EXECUTING", &res, exp, body);
+        return;
+
+    case PAY_PSP_REFUSED:
+        if (ctx->stale) {
+            ctx->stale = 0;
+            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                          "payments: psp \"%V\" refused the stored request "
+                          "of \"%s\" (HTTP %l), whose expires_at is too "
+                          "close", &ctx->psp->name, ctx->nonce, f->status);
+            ngx_http_payments_register_refresh(ctx);
+            return;
+        }
+
+        ngx_http_payments_limit_refused(ctx);
+
+        view.status = "FAILED";
+        view.expires_at = ctx->expires_at;
+        view.failure = res.reason;
+
+        body = pay_registration_json(&view);
+        ngx_http_payments_register_finish(ctx, "FAILED", &res,
+                                          ctx->expires_at, body);
+        return;
+
+    case PAY_PSP_AUTH:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: psp \"%V\" refused the gateway's "
+                      "credentials (HTTP %l): check its secret_file",
+                      &ctx->psp->name, f->status);
+
+        if (ctx->psp_maybe) {
+            /* a session of this claim may exist: keep it resumable */
+            ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+
+        } else {
+            ctx->fail_detail = "the PSP refused the gateway's credentials; "
+                               "nothing was stored";
+            ngx_http_payments_register_abandon(ctx, NGX_HTTP_BAD_GATEWAY);
+        }
+
+        return;
+
+    default: /* PAY_PSP_RETRY */
+        break;
+    }
+
+    /* a timeout, a dropped answer or a 5xx may have made a session */
+    ctx->psp_maybe = 1;
+
+    switch (ngx_http_payments_psp_retry_later(ctx, f, res.key_in_use,
+                                              ngx_http_payments_psp_retry))
+    {
+    case NGX_OK:
+        return;
+
+    case NGX_ERROR:
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+
+    default: /* NGX_DECLINED: no retry left */
+        break;
+    }
+
+    ngx_http_payments_register_release(ctx,
+                                       f->result == CURLE_OPERATION_TIMEDOUT
+                                       ? NGX_HTTP_GATEWAY_TIME_OUT
+                                       : NGX_HTTP_BAD_GATEWAY);
+}
+
+
+static void
+ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
+    const char *status, pay_psp_result_t *res, int64_t expires_at,
+    char *body)
+{
+    ngx_uint_t           created;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (body == NULL) {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    created = (res->outcome == PAY_PSP_CREATED);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: registration \"%s\": %s after %ui attempts, "
+                   "pay_finish", ctx->nonce, status, ctx->attempts);
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = ctx->co.checkout_id;
+    ctx->params[4] = status;
+    /* sealed at rest with a keyring, and found through its blind index */
+    ctx->params[5] = created ? ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                   NGX_HTTP_PAYMENTS_SEALED_TOKEN,
+                                   (char *) ctx->merchant.data,
+                                   ctx->co.checkout_id, res->token)
+                             : NULL;
+    ctx->params[6] = created ? ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                   NGX_HTTP_PAYMENTS_SEALED_URL,
+                                   (char *) ctx->merchant.data,
+                                   ctx->co.checkout_id, res->url)
+                             : NULL;
+    ctx->params[11] = (created && ctx->pmcf->keyring)
+                      ? ngx_http_payments_token_index(r->pool, ctx->pmcf,
+                                                      &ctx->psp->name,
+                                                      res->token)
+                      : NULL;
+    ctx->params[7] = ngx_http_payments_num(r->pool, expires_at);
+    ctx->params[8] = created ? NULL
+                             : ngx_http_payments_strdup(r->pool, res->reason);
+    ctx->params[9] = "201";
+    /* the answer names the token and the pay link: sealed as well */
+    ctx->params[10] = ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                             NGX_HTTP_PAYMENTS_SEALED_RESPONSE,
+                                             (char *) ctx->merchant.data,
+                                             ctx->idem_key, body);
+
+    free(body);
+
+    if ((created && (ctx->params[5] == NULL || ctx->params[6] == NULL
+                     || (ctx->pmcf->keyring && ctx->params[11] == NULL)))
+        || ctx->params[7] == NULL || ctx->params[10] == NULL)
+    {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT response_status, response_body FROM "
+                                "pay_finish($1, $2, $3, $4, $5, $6, $7, $8, "
+                                "$9, $10, $11, $12)",
+                                12, ngx_http_payments_finish_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_finish_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    /*
+     * Without its row the commit may or may not have happened; the retry with
+     * the same key finds out (a replay, or a resume once the lease ends,
+     * which the PSP answers with the same session).
+     */
+    if (ngx_http_payments_pg_row(r, res, "pay_finish") != NGX_OK) {
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: pay_finish \"%s\": answer %s", ctx->nonce,
+                   PQgetvalue(res, 0, 0));
+
+    ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
+                                   PQgetvalue(res, 0, 0),
+                                   PQgetvalue(res, 0, 1),
+                                   PQgetlength(res, 0, 1), 0));
+}
+
+
+/*
+ * The PSP could not be reached or refused our credentials: store nothing
+ * final, end the lease so that the client's retry resumes at once, answer
+ * 502 or 504.  The answer waits for the release: the query lives in the
+ * request's pool.
+ */
+
+void
+ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    ctx->fail_status = status;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+
+    if (ngx_http_payments_query(ctx, "SELECT pay_release($1, $2, $3)",
+                                3, ngx_http_payments_release_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_release_done(&ctx->query, NULL);
+    }
+}
+
+
+static void
+ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: pay_release failed; the lease ends by "
+                      "itself");
+
+    } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "payments: pay_release \"%s\": lease ended, answer "
+                       "%ui", ctx->nonce, ctx->fail_status);
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_psp_problem(ctx,
+                                   "the PSP did not complete the "
+                                   "registration; retry with the same "
+                                   "Idempotency-Key"));
+}
+
+
+/* 502, 503 or 504 psp_unavailable, with Retry-After when it is known */
+
+static ngx_int_t
+ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
+    const char *detail)
+{
+    char                *p;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ctx->fail_retry_after > 0) {
+        p = ngx_http_payments_num(r->pool, (int64_t) ctx->fail_retry_after);
+
+        if (p == NULL
+            || ngx_http_payments_add_header(r, "Retry-After", p) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_payments_problem(r, PAY_ERR_PSP_UNAVAILABLE,
+                                     ctx->fail_status,
+                                     ctx->fail_detail ? ctx->fail_detail
+                                                      : detail);
+}
+
+
+/*
+ * The PSP refused our credentials and cannot hold a session of this claim:
+ * undo the claim (API.md: 502, nothing stored), so that a retry, with this
+ * key or another, registers the same ids afresh.
+ */
+
+static void
+ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    ctx->fail_status = status;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+
+    ctx->params[3] = (status == NGX_HTTP_SERVICE_UNAVAILABLE)
+                     ? "psp_circuit_open" : "psp_refused_credentials";
+
+    if (ngx_http_payments_query(ctx, "SELECT pay_abandon($1, $2, $3, $4)",
+                                4, ngx_http_payments_abandon_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_register_release(ctx, status);
+    }
+}
+
+
+static void
+ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't')
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: pay_abandon did not undo registration "
+                      "\"%s\"%s%s; releasing its lease", ctx->nonce,
+                      res ? ": " : "", res ? PQresultErrorMessage(res) : "");
+        ngx_http_payments_register_release(ctx, ctx->fail_status);
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: pay_abandon \"%s\": claim undone, answer %ui",
+                   ctx->nonce, ctx->fail_status);
+
+    /* nothing is stored, so nothing stays reserved either */
+    ngx_http_payments_limit_claimed(ctx, NULL);
+
+    ngx_http_payments_finalize(r, ngx_http_payments_psp_problem(ctx,
+                                   "nothing was stored"));
+}
