@@ -36,7 +36,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb chaos notify-receiver-test doc-check
+.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock chaos notify-receiver-test doc-check
 
 all: core mock module reconcile secrets
 
@@ -98,6 +98,13 @@ $(BUILD)/mock_psp-asan: $(MOCK_SRC) $(filter-out $(MOCK_TEST_HDR),$(wildcard tes
 	$(CC) $(CFLAGS) $(SAN) $(MOCK_DEFS) $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
 
 mock-asan: $(BUILD)/mock_psp-asan
+
+# The mock as the ngx-payments-mock-psp package installs it: the same
+# sources, Adyen's documents read from the package's place.
+MOCK_PKG_SPECS = /usr/share/ngx-payments-mock-psp/specs
+$(BUILD)/pkg/ngx-payments-mock-psp: $(MOCK_SRC) $(filter-out $(MOCK_TEST_HDR),$(wildcard tests/mock_psp/*.h))
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DMOCK_SPEC_DIR='"$(MOCK_PKG_SPECS)"' $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
 
 # The mock's own tests run against the ASan build; each test starts a mock,
 # stops it with SIGTERM and fails on any sanitizer report in its stderr.
@@ -186,6 +193,11 @@ test:
 # (packaging/build-deb.sh; ci/deb-test.sh installs and exercises it).
 deb: $(MODULE) $(BUILD)/payments-reconcile $(BUILD)/payments-secrets
 	bash packaging/build-deb.sh $(BUILD)
+
+# The mock PSP as its own package, $(BUILD)/ngx-payments-mock-psp_<VERSION>-1_<arch>.deb
+# (packaging/build-mock-deb.sh), for shops' own test suites.
+deb-mock: $(BUILD)/pkg/ngx-payments-mock-psp
+	bash packaging/build-mock-deb.sh $(BUILD)
 
 demo:
 	bash ci/demo.sh

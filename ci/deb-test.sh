@@ -66,6 +66,7 @@ pg_was=''
 default_site=0
 mock_pid=''
 installed_by_us=0
+mock_installed_by_us=0
 
 say() { echo "deb-test: $*"; }
 
@@ -150,6 +151,9 @@ cleanup() {
     # a run that stopped half-way leaves no package behind
     if [ "$installed_by_us" = 1 ] && dpkg-query -W "$pkg" >/dev/null 2>&1; then
         DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "$pkg" >/dev/null 2>&1 || true
+    fi
+    if [ "$mock_installed_by_us" = 1 ] && dpkg-query -W ngx-payments-mock-psp >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get purge -y -q ngx-payments-mock-psp >/dev/null 2>&1 || true
     fi
     if [ -n "$run" ] && [ "${DEB_TEST_KEEP:-0}" != 1 ]; then
         rm -rf "$run"
@@ -617,5 +621,90 @@ check "purge leaves what the docs say: the keys, the units, reports, backups, th
              [ "$(pg_roles)" = "payments,payments-reconcile,payments_gateway" ] &&
              [ "$(sql_as payments "SELECT count(*) FROM checkouts")" = 1 ]'
 check "Debian's nginx -t passes after the purge" "$nginx" -t -q
+
+# --- 5. the mock PSP's package ---------------------------------------------------
+# ngx-payments-mock-psp, for shops' own CI (doc/MOCK_PSP.md): built, clean
+# under lintian, installed, the installed binary serving Stripe and Adyen
+# (Adyen's documents read from the package's place) with the flags the
+# package's /etc/default file ships, the unit checked, then purged.
+
+mpkg=ngx-payments-mock-psp
+mdeb_out=$(make -s BUILD="$build" deb-mock 2>&1) || true
+mdeb=$(printf '%s\n' "$mdeb_out" | tail -1)
+check "make deb-mock builds ${mpkg}_${version}_${arch}.deb" \
+    test "$mdeb" = "$build/${mpkg}_${version}_${arch}.deb" -a -f "$mdeb" ||
+    { printf '%s\n' "$mdeb_out" | tail -20; finish; }
+check "lintian: the mock's package, no error or warning" lintian --fail-on warning "$mdeb"
+check "the mock's .deb holds the binary, man page, unit, defaults, Adyen's documents, docs" \
+    bash -c 'list=$(dpkg-deb -c "$1" | awk "{ print \$6 }")
+             for f in usr/bin/ngx-payments-mock-psp usr/share/man/man1/ngx-payments-mock-psp.1.gz \
+                      lib/systemd/system/ngx-payments-mock-psp.service \
+                      etc/default/ngx-payments-mock-psp \
+                      usr/share/ngx-payments-mock-psp/specs/CheckoutService-v71.json \
+                      usr/share/ngx-payments-mock-psp/specs/TransferService-v4.json \
+                      usr/share/doc/ngx-payments-mock-psp/TESTING.md \
+                      usr/share/doc/ngx-payments-mock-psp/reference.md.gz \
+                      usr/share/doc/ngx-payments-mock-psp/copyright; do
+                 grep -qxF "./$f" <<<"$list" || { echo "missing $f"; exit 1; }; done' _ "$mdeb"
+if dpkg-query -W -f='${db:Status-Status}' "$mpkg" 2>/dev/null | grep -q .; then
+    say "$mpkg is on this machine already: purging it first"
+    apt purge "$mpkg" >/dev/null 2>&1 || true
+fi
+mock_installed_by_us=1
+check "apt-get install ./${mdeb#"$top"/}" apt install "$mdeb" || finish
+check "the mock's man page is found" man -w ngx-payments-mock-psp
+check "systemd-analyze verifies the mock's unit" \
+    bash -c '! command -v systemd-analyze >/dev/null ||
+             systemd-analyze verify /lib/systemd/system/ngx-payments-mock-psp.service'
+
+# the installed mock, with the packaged defaults' flags on a free port, and
+# Adyen switched on: it must find Adyen's documents where the package put them
+mock_pkg_run() {
+    local out=$run/logs/mock-pkg.out err=$run/logs/mock-pkg.err pid url sid
+    (
+        # shellcheck disable=SC1091
+        . /etc/default/ngx-payments-mock-psp
+        # shellcheck disable=SC2086  # the flags, split as systemd splits $VAR
+        exec /usr/bin/ngx-payments-mock-psp $MOCK_PSP_OPTIONS --port 0 \
+            --adyen-secret adyen_pkg_key \
+            --adyen-hmac-key 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+    ) >"$out" 2>"$err" &
+    pid=$!
+    for _ in $(seq 50); do
+        url=$(sed -n 's/^mock_psp listening on //p' "$out")
+        [ -n "$url" ] && break
+        sleep 0.1
+    done
+    [ -n "$url" ] || { cat "$err"; kill "$pid"; return 1; }
+    sid=$(curl -fsS -H 'Authorization: Bearer sk_test_mock' -H 'Idempotency-Key: pkg:co_1' \
+        -d mode=payment -d client_reference_id=pkg:co_1 \
+        -d success_url=https://shop.example/ok -d cancel_url=https://shop.example/no \
+        -d 'line_items[0][price_data][currency]=usd' \
+        -d 'line_items[0][price_data][unit_amount]=2000' \
+        -d 'line_items[0][price_data][product_data][name]=order' \
+        -d 'line_items[0][quantity]=1' "$url/v1/checkout/sessions" |
+        grep -o '"id": *"cs_[^"]*"' | head -1 | sed 's/.*"\(cs_[^"]*\)"/\1/')
+    [ -n "$sid" ] || { echo "no Stripe session"; cat "$err"; kill "$pid"; return 1; }
+    curl -fsS -X POST "$url/_control/sessions/$sid/pay" | grep -q '"payment_status":"paid"' ||
+        { echo "the session was not paid"; kill "$pid"; return 1; }
+    # an Adyen request that breaks Adyen's documents is refused with the rule
+    curl -sS -H 'X-API-Key: adyen_pkg_key' -H 'Content-Type: application/json' \
+        -d '{"merchantAccount":"M","amount":{"value":100,"currency":"EUR"},"returnUrl":"https://shop.example/r","reference":"r1","unknownField":1}' \
+        "$url/v71/sessions" | grep -q unknownField ||
+        { echo "Adyen's documents were not applied"; cat "$err"; kill "$pid"; return 1; }
+    kill -TERM "$pid"
+    wait "$pid"
+}
+check "the installed mock reads Adyen's documents from the package, not from a source tree" \
+    bash -c '/usr/bin/ngx-payments-mock-psp --help | grep -q "(/usr/share/ngx-payments-mock-psp/specs)"'
+check "the installed mock serves Stripe, checks Adyen against the packaged documents, stops on SIGTERM" \
+    mock_pkg_run
+mock_files=()
+mapfile -t mock_files < <(dpkg -L "$mpkg" | while read -r f; do [ -f "$f" ] && echo "$f"; done)
+check "apt-get purge $mpkg" apt purge "$mpkg"
+mock_installed_by_us=0
+check "none of the mock package's ${#mock_files[@]} files is left, /etc/default's included" \
+    bash -c 'n=0; for f in "$@"; do [ -e "$f" ] && { echo "left: $f"; n=1; }; done; [ "$n" = 0 ]' \
+    _ "${mock_files[@]}"
 
 finish
