@@ -30,6 +30,7 @@ ngx_int_t
 ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
 {
     int                      rc;
+    json_t                  *md;
     pay_psp_request_t        preq;
     pay_psp_refund_t         rin;
     pay_psp_payout_t         pin;
@@ -38,6 +39,17 @@ ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
 
     ngx_memzero(&preq, sizeof(pay_psp_request_t));
 
+    /* the request's metadata, as the core's parser left it (the stored
+     * operation's too: the fingerprint covers it) */
+    md = NULL;
+
+    if (op->metadata != NULL) {
+        md = json_loads(op->metadata, JSON_REJECT_DUPLICATES, NULL);
+        if (md == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
     if (op->refund) {
         ngx_memzero(&rin, sizeof(pay_psp_refund_t));
         rin.nonce = ctx->nonce;
@@ -45,6 +57,7 @@ ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
         rin.amount = op->amount;
         rin.currency = op->currency;
         rin.reason = op->reason;
+        rin.metadata = md;
         rin.merchant_account = ctx->psp->merchant_account.len
                                ? (char *) ctx->psp->merchant_account.data
                                : NULL;
@@ -60,8 +73,11 @@ ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
                                ? (char *) ctx->psp->merchant_account.data
                                : NULL;
         pin.source_account = ctx->psp->balance_account;
+        pin.metadata = md;
         rc = ctx->psp->dl->payout ? ctx->psp->dl->payout(&pin, &preq) : -1;
     }
+
+    json_decref(md);
 
     if (rc != 0) {
         return NGX_ERROR;

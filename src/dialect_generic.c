@@ -250,7 +250,8 @@ pay_generic_op_amount(const char *currency, int64_t iso, char *out,
 }
 
 
-/* POST /refunds {"reference","payment_id","amount","currency","reason"} */
+/* POST /refunds {"reference","payment_id","amount","currency","reason",
+ * "metadata"} (reason and metadata when given) */
 static int
 pay_generic_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
 {
@@ -285,12 +286,17 @@ pay_generic_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
         pay_json_set(root, "reason", json_string(in->reason), &failed);
     }
 
+    if (in->metadata != NULL && json_object_size(in->metadata) > 0) {
+        pay_json_set(root, "metadata", json_deep_copy(in->metadata), &failed);
+    }
+
     return pay_op_request(req, "/refunds", "application/json",
                           pay_json_dump(root, failed));
 }
 
 
-/* POST /payouts {"reference","destination","amount","currency"} */
+/* POST /payouts {"reference","destination","amount","currency","metadata"}
+ * (metadata when given) */
 static int
 pay_generic_payout(const pay_psp_payout_t *in, pay_psp_request_t *req)
 {
@@ -320,6 +326,10 @@ pay_generic_payout(const pay_psp_payout_t *in, pay_psp_request_t *req)
                  &failed);
     pay_json_set(root, "amount", json_string(amount), &failed);
     pay_json_set(root, "currency", json_string(in->currency), &failed);
+
+    if (in->metadata != NULL && json_object_size(in->metadata) > 0) {
+        pay_json_set(root, "metadata", json_deep_copy(in->metadata), &failed);
+    }
 
     return pay_op_request(req, "/payouts", "application/json",
                           pay_json_dump(root, failed));

@@ -100,15 +100,46 @@ pay_stripe_credential_check(const char *key, size_t len, int live)
 #define PAY_STRIPE_METADATA_MAX  50
 
 
+/*
+ * The merchant's metadata as metadata[KEY] fields beside the gateway's own
+ * keys (mine, mine2: NULL when fewer), when it fits Stripe's 50 and takes
+ * none of their names; else none of it (the gateway keeps and answers it
+ * all the same).  Keys are 1-40 characters without brackets
+ * (pay_metadata_check).
+ */
+static void
+pay_stripe_metadata(pay_buf_t *b, const json_t *md, const char *mine,
+    const char *mine2)
+{
+    char         name[64];
+    size_t       ours;
+    json_t      *val;
+    const char  *key;
+
+    ours = (mine != NULL) + (mine2 != NULL);
+
+    if (md == NULL || json_object_size(md) == 0
+        || json_object_size(md) > PAY_STRIPE_METADATA_MAX - ours
+        || (mine != NULL && json_object_get(md, mine) != NULL)
+        || (mine2 != NULL && json_object_get(md, mine2) != NULL))
+    {
+        return;
+    }
+
+    json_object_foreach((json_t *) md, key, val) {
+        snprintf(name, sizeof(name), "metadata[%s]", key);
+        pay_form_field(b, name, json_string_value(val));
+    }
+}
+
+
 static char *
 pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
 {
     char                   name[256], cur[4];
     size_t                 i;
     int64_t                unit;
-    json_t                *val;
     pay_buf_t              b;
-    const char            *key;
     const pay_checkout_t  *co;
 
     (void) total;
@@ -130,20 +161,8 @@ pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
     pay_form_field(&b, "metadata[merchant_id]", r->merchant_id);
     pay_form_field(&b, "metadata[checkout_id]", co->checkout_id);
 
-    /* the merchant's metadata beside the gateway's two keys, when it fits
-     * Stripe's 50 and takes neither name; else none of it (it is kept and
-     * answered by the gateway all the same) */
-    if (co->metadata != NULL
-        && json_object_size(co->metadata) <= PAY_STRIPE_METADATA_MAX - 2
-        && json_object_get(co->metadata, "merchant_id") == NULL
-        && json_object_get(co->metadata, "checkout_id") == NULL)
-    {
-        json_object_foreach(co->metadata, key, val) {
-            /* key: 1-40 characters without brackets (pay_metadata_check) */
-            snprintf(name, sizeof(name), "metadata[%s]", key);
-            pay_form_field(&b, name, json_string_value(val));
-        }
-    }
+    /* the merchant's metadata beside the gateway's two keys */
+    pay_stripe_metadata(&b, co->metadata, "merchant_id", "checkout_id");
 
     for (i = 0; i < co->norders; i++) {
         snprintf(name, sizeof(name), "line_items[%zu][price_data][currency]",
@@ -366,13 +385,14 @@ pay_stripe_lower(const char *cur, char out[4])
 /*
  * POST /v1/refunds: payment_intent, amount (Stripe's units),
  * metadata[nonce]; Stripe's own reasons as reason=, any other text as
- * metadata[reason].
+ * metadata[reason]; the merchant's metadata beside them.
  */
 static int
 pay_stripe_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
 {
-    int64_t    unit;
-    pay_buf_t  b;
+    int64_t      unit;
+    pay_buf_t    b;
+    const char  *reason_key;
 
     memset(req, 0, sizeof(*req));
 
@@ -390,6 +410,7 @@ pay_stripe_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
     pay_form_field(&b, "payment_intent", in->payment_ref);
     pay_form_field_int(&b, "amount", unit);
     pay_form_field(&b, "metadata[nonce]", in->nonce);
+    reason_key = NULL;
 
     if (in->reason != NULL && in->reason[0] != '\0') {
         if (strcmp(in->reason, "duplicate") == 0
@@ -400,8 +421,11 @@ pay_stripe_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
 
         } else {
             pay_form_field(&b, "metadata[reason]", in->reason);
+            reason_key = "reason";
         }
     }
+
+    pay_stripe_metadata(&b, in->metadata, "nonce", reason_key);
 
     if (b.failed) {
         free(b.data);
@@ -414,7 +438,7 @@ pay_stripe_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
 
 
 /* POST /v1/transfers to a connected account acct_…, grouped under the
- * nonce. */
+ * nonce; the merchant's metadata beside metadata[nonce]. */
 static int
 pay_stripe_payout(const pay_psp_payout_t *in, pay_psp_request_t *req)
 {
@@ -442,6 +466,7 @@ pay_stripe_payout(const pay_psp_payout_t *in, pay_psp_request_t *req)
     pay_form_field(&b, "destination", in->destination);
     pay_form_field(&b, "metadata[nonce]", in->nonce);
     pay_form_field(&b, "transfer_group", in->nonce);
+    pay_stripe_metadata(&b, in->metadata, "nonce", NULL);
 
     if (b.failed) {
         free(b.data);

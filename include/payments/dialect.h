@@ -99,6 +99,9 @@ typedef struct {
     const char *reason;           /* NULL or free text (<= 200 bytes of
                                      UTF-8, no control characters) */
     const char *merchant_account; /* adyen */
+    const json_t *metadata;       /* the merchant's (pay_metadata_check),
+                                     NULL: none; sent where the dialect's
+                                     API takes it (doc/PSPS.md) */
 } pay_psp_refund_t;
 
 typedef struct {
@@ -111,6 +114,7 @@ typedef struct {
     const char *source_account;   /* adyen: the platform's balance account
                                      (balanceAccountId, balance_account=),
                                      may be NULL */
+    const json_t *metadata;       /* as the refund's */
 } pay_psp_payout_t;
 
 typedef struct {

@@ -459,6 +459,30 @@ delivery_of(const endpoint_t *ep, const char *type)
 }
 
 
+/*
+ * What the PSP was sent with a refund or pay-out: the mock's stored
+ * operation (its PSP id, from the row), whose Stripe object echoes every
+ * metadata[KEY] field it got.
+ */
+static json_t *
+psp_op_metadata(const char *table, const char *id_col, const char *psp_col,
+    const merchant_t *m, const char *id)
+{
+    json_t      *op;
+    const char  *params[2] = { m->id, id };
+    const char  *psp_id;
+
+    psp_id = db_scalar(str_printf("SELECT %s FROM %s WHERE merchant_id = $1 "
+                                  "AND %s = $2", psp_col, table, id_col),
+                       2, params);
+    cr_assert(psp_id != NULL && psp_id[0] != '\0', "no PSP id for %s", id);
+
+    op = mock_session(psp_id);
+
+    return json_object_get(json_object_get(op, "object"), "metadata");
+}
+
+
 Test(metadata, refund_round_trip)
 {
     char        *po, *id;
@@ -501,6 +525,12 @@ Test(metadata, refund_round_trip)
     cr_expect(json_equal(json_object_get(json_object_get(it, "data"),
                                          "metadata"), md),
               "delivered %s", dump(it));
+
+    /* Stripe was sent it beside the gateway's nonce */
+    json_object_set_new(md, "nonce", json_string(str_printf("%s:%s", g.m.id,
+                                                            id)));
+    it = psp_op_metadata("refunds", "refund_id", "psp_refund_id", &g.m, id);
+    cr_expect(json_equal(it, md), "sent to the PSP: %s", dump(it));
 }
 
 
@@ -541,6 +571,11 @@ Test(metadata, payout_round_trip)
     cr_expect(json_equal(json_object_get(json_object_get(it, "data"),
                                          "metadata"), md),
               "delivered %s", dump(it));
+
+    json_object_set_new(md, "nonce", json_string(str_printf("%s:%s", g.m.id,
+                                                            id)));
+    it = psp_op_metadata("payouts", "payout_id", "psp_payout_id", &g.m, id);
+    cr_expect(json_equal(it, md), "sent to the PSP: %s", dump(it));
 }
 
 

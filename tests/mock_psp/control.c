@@ -368,15 +368,17 @@ mock_control_session(struct MHD_Connection *c, const char *method,
     action = path + len;
 
     /* GET /_control/sessions/{id}: the session as the mock stored it,
-     * with what it was sent (metadata) */
+     * with what it was sent (metadata); a refund's or transfer's id
+     * gives the operation as stored (its PSP object and what it was
+     * sent) */
     if (len > 0 && len < sizeof(id) && action[0] == '\0'
         && strcmp(method, "GET") == 0)
     {
         memcpy(id, path, len);
         id[len] = '\0';
 
-        if (mock_session_get(id, &s) == MOCK_SESSION_NOT_FOUND) {
-            json_decref(s);
+        s = mock_record_get(id);
+        if (s == NULL) {
             return mock_control_error(c, MHD_HTTP_NOT_FOUND,
                                       "no such session");
         }

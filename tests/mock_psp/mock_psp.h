@@ -194,6 +194,9 @@ json_t *mock_fault_list(void);
 void mock_store_registrations(const char *key, uint64_t *sessions_created,
     uint64_t *requests);
 mock_session_state_e mock_session_get(const char *id, json_t **copy);
+/* any record kept under id, a session or an operation (a copy; NULL:
+ * none) */
+json_t *mock_record_get(const char *id);
 mock_session_state_e mock_session_pay(const char *id, json_t **copy,
     mock_webhook_fault_t *wf);
 mock_session_state_e mock_session_decline(const char *id, json_t **copy,

@@ -237,6 +237,58 @@ mock_op_stored(json_t *obj, const char *kind, const char *dialect,
 }
 
 
+/* Stripe's metadata[KEY] fields of a form, as the object it echoes back */
+static json_t *
+mock_form_metadata(const mock_form_t *form)
+{
+    size_t   i, n;
+    json_t  *md;
+
+    md = json_object();
+
+    for (i = 0; md != NULL && i < form->n; i++) {
+        n = strlen(form->pairs[i].key);
+
+        if (n > 10 && strncmp(form->pairs[i].key, "metadata[", 9) == 0
+            && form->pairs[i].key[n - 1] == ']')
+        {
+            json_object_setn_new(md, form->pairs[i].key + 9, n - 10,
+                                 json_string(form->pairs[i].value));
+        }
+    }
+
+    return md;
+}
+
+
+/*
+ * The generic dialect's optional "metadata": an object of strings, kept
+ * with the operation (what it was sent).  Returns -1 (and inv) otherwise.
+ */
+static int
+mock_generic_op_metadata(json_t *root, mock_invalid_t *inv)
+{
+    int          ok;
+    json_t      *md, *val;
+    const char  *key;
+
+    md = json_object_get(root, "metadata");
+    ok = md == NULL || json_is_object(md);
+
+    json_object_foreach(md, key, val) {
+        ok = ok && json_is_string(val);
+    }
+
+    if (!ok) {
+        mock_invalid(inv, "invalid_metadata", "metadata",
+                     "metadata: an object of string values");
+        return -1;
+    }
+
+    return 0;
+}
+
+
 json_t *
 mock_money_stripe_refund_build(const char *body, size_t len,
     const mock_fault_t *fault, mock_invalid_t *inv, char **response)
@@ -279,11 +331,11 @@ mock_money_stripe_refund_build(const char *body, size_t len,
     cur = json_string_value(json_object_get(pay, "currency"));
     id = mock_id("re_", 24);
 
-    obj = id ? json_pack("{ss ss sI ss ss ss s{ss}}", "id", id,
+    obj = id ? json_pack("{ss ss sI ss ss ss so}", "id", id,
                          "object", "refund", "amount", amount,
                          "currency", cur, "payment_intent", pi,
                          "status", "pending",
-                         "metadata", "nonce", nonce ? nonce : "")
+                         "metadata", mock_form_metadata(&form))
              : NULL;
     free(id);
 
@@ -355,11 +407,11 @@ mock_money_stripe_transfer_build(const char *body, size_t len,
     }
 
     id = mock_id("tr_", 24);
-    obj = id ? json_pack("{ss ss sI ss ss ss s{ss}}", "id", id,
+    obj = id ? json_pack("{ss ss sI ss ss ss so}", "id", id,
                          "object", "transfer", "amount", amount,
                          "currency", cur, "destination", dest,
                          "transfer_group", group ? group : "",
-                         "metadata", "nonce", nonce ? nonce : "")
+                         "metadata", mock_form_metadata(&form))
              : NULL;
     free(id);
 
@@ -573,6 +625,10 @@ mock_money_generic_refund_build(const char *body, size_t len,
         goto done;
     }
 
+    if (mock_generic_op_metadata(root, inv) != 0) {
+        goto done;
+    }
+
     pay = mock_paid_payment(payment, cur, amount, inv, "payment_id");
     if (pay == NULL) {
         goto done;
@@ -585,6 +641,10 @@ mock_money_generic_refund_build(const char *body, size_t len,
     stored = obj ? mock_op_stored(obj, "refund", "generic", reference,
                                   payment, amount, cur, pay, response)
                  : NULL;
+
+    if (stored != NULL && json_object_get(root, "metadata") != NULL) {
+        json_object_set(stored, "metadata", json_object_get(root, "metadata"));
+    }
 
     if (stored == NULL) {
         mock_refund_unreserve(payment, amount);
@@ -631,6 +691,10 @@ mock_money_generic_payout_build(const char *body, size_t len,
         goto done;
     }
 
+    if (mock_generic_op_metadata(root, inv) != 0) {
+        goto done;
+    }
+
     id = mock_id("gpo_", 20);
     obj = id ? json_pack("{ss ss}", "id", id, "status", "pending") : NULL;
     free(id);
@@ -638,6 +702,10 @@ mock_money_generic_payout_build(const char *body, size_t len,
     stored = obj ? mock_op_stored(obj, "transfer", "generic", reference,
                                   NULL, amount, cur, NULL, response)
                  : NULL;
+
+    if (stored != NULL && json_object_get(root, "metadata") != NULL) {
+        json_object_set(stored, "metadata", json_object_get(root, "metadata"));
+    }
     if (stored == NULL) {
         mock_invalid(inv, NULL, "", "out of memory");
     }

@@ -886,13 +886,21 @@ mock_fault_list(void)
 }
 
 
-/* Called with the lock held.  An open session past expires_at expires. */
+/*
+ * Called with the lock held.  An open session past expires_at expires.
+ * A refund or transfer kept in the same map (mock_op_stored: no "status"
+ * of its own) is no session: NOT_FOUND for every session path.
+ */
 static mock_session_state_e
 mock_session_state(json_t *session)
 {
     const char  *status;
 
     status = json_string_value(json_object_get(session, "status"));
+
+    if (status == NULL) {
+        return MOCK_SESSION_NOT_FOUND;
+    }
 
     if (strcmp(status, "open") == 0) {
         if ((json_int_t) time(NULL)
@@ -1055,11 +1063,28 @@ mock_session_get(const char *id, json_t **copy)
     }
 
     state = mock_session_state(s->json);
-    *copy = json_deep_copy(s->json);
+    *copy = state == MOCK_SESSION_NOT_FOUND ? NULL : json_deep_copy(s->json);
 
     pthread_mutex_unlock(&mock_lock);
 
     return state;
+}
+
+
+json_t *
+mock_record_get(const char *id)
+{
+    json_t          *copy;
+    mock_session_t  *s;
+
+    pthread_mutex_lock(&mock_lock);
+
+    s = mock_session_find(id);
+    copy = s != NULL ? json_deep_copy(s->json) : NULL;
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return copy;
 }
 
 

@@ -96,6 +96,51 @@ MOCK_TEST(stripe_refunds_a_paid_payment_once_per_key_never_beyond_it)
 }
 
 
+MOCK_TEST(a_refund_keeps_its_metadata_and_is_no_session)
+{
+    resp_t       a, r;
+    char         body[512], path[256], pi[64];
+    json_t      *md;
+
+    snprintf(pi, sizeof(pi), "%s", paid_intent("m1:co_rfmd", 1000));
+
+    snprintf(body, sizeof(body), "payment_intent=%s&amount=100"
+             "&metadata%%5Bnonce%%5D=m1:rf_md&metadata%%5Brma%%5D=R-9", pi);
+    request(&a, "POST", "/v1/refunds", AUTH_GOOD, "m1:rf_md",
+            "application/x-www-form-urlencoded", body);
+    cr_assert_eq(a.status, 200, "%s", a.body);
+
+    /* echoed as Stripe does: every metadata[k] it was sent */
+    md = json_object_get(a.json, "metadata");
+    cr_assert_str_eq(json_string_value(json_object_get(md, "nonce")),
+                     "m1:rf_md", "%s", a.body);
+    cr_assert_str_eq(json_string_value(json_object_get(md, "rma")), "R-9",
+                     "%s", a.body);
+
+    /* the control API shows the refund as kept */
+    snprintf(path, sizeof(path), "/_control/sessions/%s", str(&a, "id"));
+    control(&r, "GET", path, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
+        json_object_get(r.json, "object"), "metadata"), "rma")), "R-9",
+        "%s", r.body);
+    resp_free(&r);
+
+    /* and no session path takes it for one (it has no status of its own) */
+    snprintf(path, sizeof(path), "/v1/checkout/sessions/%s", str(&a, "id"));
+    request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
+
+    snprintf(path, sizeof(path), "/_control/sessions/%s/pay", str(&a, "id"));
+    control(&r, "POST", path, NULL);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
+
+    resp_free(&a);
+}
+
+
 MOCK_TEST(stripe_transfers_need_a_connected_account)
 {
     resp_t  r;

@@ -210,6 +210,144 @@ Test(psp_ops, generic_refund_and_payout_requests_exact)
 }
 
 
+/* --- the merchant's metadata -------------------------------------------- */
+
+Test(psp_ops, stripe_refund_and_transfer_carry_the_merchants_metadata)
+{
+    json_t             *md;
+    pay_psp_request_t   req;
+    pay_psp_refund_t    r = op_refund();
+    pay_psp_payout_t    p = op_payout();
+
+    md = json_pack("{ss ss}", "order", "4711", "note", "a b&c");
+    cr_assert_not_null(md);
+    r.metadata = md;
+    p.metadata = md;
+
+    cr_assert_eq(pay_dialect_stripe.refund(&r, &req), 0);
+    cr_expect_str_eq(req.body,
+                     "payment_intent=pi_3AbC&amount=400"
+                     "&metadata[nonce]=m1%3Arf_0123456789abcdef01234567"
+                     "&metadata[order]=4711&metadata[note]=a%20b%26c");
+    pay_psp_request_free(&req);
+
+    /* a reason Stripe has no word for is metadata[reason] too */
+    r.reason = "broken on arrival";
+    cr_assert_eq(pay_dialect_stripe.refund(&r, &req), 0);
+    cr_expect_str_eq(req.body,
+                     "payment_intent=pi_3AbC&amount=400"
+                     "&metadata[nonce]=m1%3Arf_0123456789abcdef01234567"
+                     "&metadata[reason]=broken%20on%20arrival"
+                     "&metadata[order]=4711&metadata[note]=a%20b%26c");
+    pay_psp_request_free(&req);
+
+    cr_assert_eq(pay_dialect_stripe.payout(&p, &req), 0);
+    cr_expect_str_eq(req.body,
+                     "amount=2500&currency=eur&destination=acct_1Seller"
+                     "&metadata[nonce]=m1%3Apyo_0123456789abcdef01234567"
+                     "&transfer_group=m1%3Apyo_0123456789abcdef01234567"
+                     "&metadata[order]=4711&metadata[note]=a%20b%26c");
+    pay_psp_request_free(&req);
+
+    json_decref(md);
+}
+
+
+Test(psp_ops, stripe_leaves_out_metadata_that_would_take_our_keys_or_pass_50)
+{
+    int                 i;
+    char                key[16];
+    json_t             *md;
+    pay_psp_request_t   req;
+    pay_psp_refund_t    r = op_refund();
+
+    /* "nonce" is the gateway's: the merchant's would overwrite it */
+    md = json_pack("{ss ss}", "nonce", "theirs", "order", "4711");
+    r.metadata = md;
+    cr_assert_eq(pay_dialect_stripe.refund(&r, &req), 0);
+    cr_expect_str_eq(req.body,
+                     "payment_intent=pi_3AbC&amount=400"
+                     "&metadata[nonce]=m1%3Arf_0123456789abcdef01234567");
+    pay_psp_request_free(&req);
+    json_decref(md);
+
+    /* 49 keys and the nonce are Stripe's 50; with metadata[reason], 51 */
+    md = json_object();
+    for (i = 0; i < 49; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        json_object_set_new(md, key, json_string("v"));
+    }
+    r.metadata = md;
+    cr_assert_eq(pay_dialect_stripe.refund(&r, &req), 0);
+    cr_expect(strstr(req.body, "&metadata[k48]=v") != NULL, "%s", req.body);
+    pay_psp_request_free(&req);
+
+    r.reason = "broken on arrival";
+    cr_assert_eq(pay_dialect_stripe.refund(&r, &req), 0);
+    cr_expect(strstr(req.body, "metadata[k0]") == NULL, "%s", req.body);
+    cr_expect(strstr(req.body, "&metadata[reason]=broken") != NULL);
+    pay_psp_request_free(&req);
+    json_decref(md);
+}
+
+
+Test(psp_ops, generic_refund_and_payout_carry_the_merchants_metadata)
+{
+    json_t             *md;
+    pay_psp_request_t   req;
+    pay_psp_refund_t    r = op_refund();
+    pay_psp_payout_t    p = op_payout();
+
+    md = json_pack("{ss}", "order", "4711");
+    r.payment_ref = "gp_1";
+    r.metadata = md;
+    p.destination = "payee-7";
+    p.metadata = md;
+
+    cr_assert_eq(pay_dialect_generic.refund(&r, &req), 0);
+    cr_expect_str_eq(req.body,
+              "{\"reference\":\"" OP_NONCE "\",\"payment_id\":\"gp_1\","
+              "\"amount\":\"4.00\",\"currency\":\"EUR\","
+              "\"metadata\":{\"order\":\"4711\"}}");
+    pay_psp_request_free(&req);
+
+    cr_assert_eq(pay_dialect_generic.payout(&p, &req), 0);
+    cr_expect_str_eq(req.body,
+              "{\"reference\":\"" OP_PNONCE "\",\"destination\":\"payee-7\","
+              "\"amount\":\"25.00\",\"currency\":\"EUR\","
+              "\"metadata\":{\"order\":\"4711\"}}");
+    pay_psp_request_free(&req);
+
+    /* an empty object is no metadata */
+    json_decref(md);
+    md = json_object();
+    r.metadata = md;
+    cr_assert_eq(pay_dialect_generic.refund(&r, &req), 0);
+    cr_expect(strstr(req.body, "metadata") == NULL, "%s", req.body);
+    pay_psp_request_free(&req);
+    json_decref(md);
+}
+
+
+Test(psp_ops, adyen_operations_have_no_place_for_metadata)
+{
+    json_t             *md;
+    pay_psp_request_t   req, plain;
+    pay_psp_refund_t    r = op_refund();
+
+    r.payment_ref = "8835511210681234";
+    cr_assert_eq(pay_dialect_adyen.refund(&r, &plain), 0);
+
+    md = json_pack("{ss}", "order", "4711");
+    r.metadata = md;
+    cr_assert_eq(pay_dialect_adyen.refund(&r, &req), 0);
+    cr_expect_str_eq(req.body, plain.body);
+    pay_psp_request_free(&req);
+    pay_psp_request_free(&plain);
+    json_decref(md);
+}
+
+
 Test(psp_ops, amounts_go_in_each_dialects_units)
 {
     pay_psp_request_t  req;
