@@ -221,6 +221,22 @@ done < <(q "$ci" -F ' ' -c "
 [ -z "$misplaced" ] && ok "every trigger and every CHECK calling a function is made in that function's file" \
     || bad "made elsewhere than their function's file: $misplaced"
 
+# a signature kept for the previous release's workers (every overload the
+# gateway may call but one) is a wrapper: one SQL statement calling the
+# current signature, never a second body
+twice=$(q "$ci" -c "SELECT string_agg(proname, ' ') FROM (
+    SELECT p.proname FROM pg_proc p
+      JOIN pg_namespace n ON n.oid = p.pronamespace
+      JOIN pg_language l ON l.oid = p.prolang
+     WHERE n.nspname = 'public'
+       AND has_function_privilege('payments_gateway', p.oid, 'EXECUTE')
+     GROUP BY p.proname
+    HAVING count(*) FILTER (WHERE NOT (l.lanname = 'sql'
+               AND p.prosrc ~ ('^\\s*SELECT\\s.*\\m' || p.proname || '\\s*\\(')
+               AND p.prosrc !~ ';\\s*\\S')) > 1) t")
+[ -z "$twice" ] && ok "every kept signature is a wrapper of the current one" \
+    || bad "functions with more than one body the gateway may call (make the old signatures one-statement wrappers): $twice"
+
 # 5. no CREATE FUNCTION in any migration
 late=""
 for f in "$top"/sql/migrations/*.sql; do
