@@ -21,8 +21,8 @@ END
 $function$;
 REVOKE ALL ON FUNCTION audit_log_row_checks(action text, chain smallint) FROM PUBLIC;
 
--- The CHECK that runs it on every row of audit_log written, added when the table
--- does not have it yet (a table made before this file was applied, or a
+-- The CHECK that runs it on every row of audit_log written, added when the
+-- table does not have it yet (a table made before this file was applied, or a
 -- migration that dropped it to change its columns).
 DO $$
 BEGIN

@@ -56,8 +56,8 @@ END
 $function$;
 REVOKE ALL ON FUNCTION checkouts_notify() FROM PUBLIC;
 
--- The trigger that runs it at commit, when a checkout's status becomes final.  A constraint
--- trigger cannot be replaced: it is created when absent.
+-- The trigger that runs it at commit, when a checkout's status becomes
+-- final.  A constraint trigger cannot be replaced: it is created when absent.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger

@@ -25,8 +25,9 @@ END
 $function$;
 REVOKE ALL ON FUNCTION disputes_notify() FROM PUBLIC;
 
--- The trigger that runs it at commit, when a dispute is stored or its status changes.  A constraint
--- trigger cannot be replaced: it is created when absent.
+-- The trigger that runs it at commit, when a dispute is stored or its status
+-- changes.  A constraint trigger cannot be replaced: it is created when
+-- absent.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger

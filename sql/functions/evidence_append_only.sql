@@ -21,7 +21,8 @@ END
 $function$;
 REVOKE ALL ON FUNCTION evidence_append_only() FROM PUBLIC;
 
--- The triggers that run it, on the evidence tables: the audit log, the ledger and the webhook events.
+-- The triggers that run it, on the evidence tables: the audit log, the ledger
+-- and the webhook events.
 CREATE OR REPLACE TRIGGER audit_log_no_change BEFORE DELETE OR UPDATE
     ON audit_log FOR EACH ROW
     EXECUTE FUNCTION evidence_append_only();

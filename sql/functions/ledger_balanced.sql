@@ -28,8 +28,8 @@ END
 $function$;
 REVOKE ALL ON FUNCTION ledger_balanced() FROM PUBLIC;
 
--- The triggers that run it at commit, on every ledger row stored.  A constraint
--- trigger cannot be replaced: each is created when absent.
+-- The triggers that run it at commit, on every ledger row stored.  A
+-- constraint trigger cannot be replaced: each is created when absent.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger

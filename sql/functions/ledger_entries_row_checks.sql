@@ -22,9 +22,9 @@ END
 $function$;
 REVOKE ALL ON FUNCTION ledger_entries_row_checks(account text, amount bigint, currency text) FROM PUBLIC;
 
--- The CHECK that runs it on every row of ledger_entries written, added when the table
--- does not have it yet (a table made before this file was applied, or a
--- migration that dropped it to change its columns).
+-- The CHECK that runs it on every row of ledger_entries written, added when
+-- the table does not have it yet (a table made before this file was applied,
+-- or a migration that dropped it to change its columns).
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_constraint

@@ -21,9 +21,9 @@ END
 $function$;
 REVOKE ALL ON FUNCTION ledger_transactions_row_checks(checkout_id text, payment_order_id text, kind text, object_id text) FROM PUBLIC;
 
--- The CHECK that runs it on every row of ledger_transactions written, added when the table
--- does not have it yet (a table made before this file was applied, or a
--- migration that dropped it to change its columns).
+-- The CHECK that runs it on every row of ledger_transactions written, added
+-- when the table does not have it yet (a table made before this file was
+-- applied, or a migration that dropped it to change its columns).
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_constraint

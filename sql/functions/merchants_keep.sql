@@ -12,7 +12,8 @@ END
 $function$;
 REVOKE ALL ON FUNCTION merchants_keep() FROM PUBLIC;
 
--- The triggers that run it, on every DELETE, rename and TRUNCATE of merchants.
+-- The triggers that run it, on every DELETE, rename and TRUNCATE of
+-- merchants.
 CREATE OR REPLACE TRIGGER merchants_no_delete BEFORE DELETE
     ON merchants FOR EACH ROW
     EXECUTE FUNCTION merchants_keep();

@@ -28,7 +28,8 @@ END
 $function$;
 REVOKE ALL ON FUNCTION money_status_forward() FROM PUBLIC;
 
--- The triggers that run it, on every change of a refund's, pay-out's or dispute's row.
+-- The triggers that run it, on every change of a refund's, pay-out's or
+-- dispute's row.
 CREATE OR REPLACE TRIGGER disputes_forward BEFORE DELETE OR UPDATE
     ON disputes FOR EACH ROW
     EXECUTE FUNCTION money_status_forward();

@@ -26,8 +26,9 @@ END
 $function$;
 REVOKE ALL ON FUNCTION payouts_notify() FROM PUBLIC;
 
--- The trigger that runs it at commit, when a pay-out is stored paid or failed, or becomes so.  A constraint
--- trigger cannot be replaced: it is created when absent.
+-- The trigger that runs it at commit, when a pay-out is stored paid or
+-- failed, or becomes so.  A constraint trigger cannot be replaced: it is
+-- created when absent.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger

@@ -27,8 +27,9 @@ END
 $function$;
 REVOKE ALL ON FUNCTION refunds_notify() FROM PUBLIC;
 
--- The trigger that runs it at commit, when a refund is stored succeeded or failed, or becomes so.  A constraint
--- trigger cannot be replaced: it is created when absent.
+-- The trigger that runs it at commit, when a refund is stored succeeded or
+-- failed, or becomes so.  A constraint trigger cannot be replaced: it is
+-- created when absent.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger

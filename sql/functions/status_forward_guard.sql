@@ -22,7 +22,8 @@ END
 $function$;
 REVOKE ALL ON FUNCTION status_forward_guard() FROM PUBLIC;
 
--- The triggers that run it, on every change of a checkout's or order's status, and on a row stored with a terminal one.
+-- The triggers that run it, on every change of a checkout's or order's
+-- status, and on a row stored with a terminal one.
 CREATE OR REPLACE TRIGGER checkouts_status_forward BEFORE UPDATE OF status
     ON checkouts FOR EACH ROW
     WHEN ((old.status IS DISTINCT FROM new.status))
