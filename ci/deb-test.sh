@@ -203,7 +203,8 @@ check "the .deb holds the module, its load file, tools, man pages, sql, html, do
     usr/share/man/man1/payments-migrate.1.gz usr/share/man/man1/payments-merchant.1.gz \
     usr/share/man/man1/payments-reconcile.1.gz \
     "usr/share/doc/$pkg/examples/payments-reconcile@.timer" \
-    usr/share/ngx-payments/sql/migrations/001_schema.sql \
+    usr/share/ngx-payments/sql/migrations/038_baseline.sql \
+    usr/share/ngx-payments/sql/migrations/history.txt \
     usr/share/ngx-payments/sql/functions/pay_claim.sql usr/share/ngx-payments/sql/schema.sql \
     usr/share/ngx-payments/html/pending.js \
     "usr/share/doc/$pkg/copyright" "usr/share/doc/$pkg/changelog.Debian.gz" \

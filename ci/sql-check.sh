@@ -3,21 +3,35 @@
 #
 #   1. sql/schema.sql is what a fresh payments-migrate makes (pg_dump
 #      --schema-only); `ci/sql-check.sh --write` writes it anew.
-#   2. A database migrated by the previous layout (every versioned migration
-#      of baseline 001..044 applied and recorded, with the functions they
-#      defined) is brought by payments-migrate to exactly the same schema.
-#   3. Every function in the database has its file sql/functions/<name>.sql,
-#      every such file names a function that exists, and a file defines
-#      only functions of its own name.
-#   4. No versioned migration after the baseline (044) creates a function:
-#      functions live in sql/functions/ only.
-#   5. No function can be executed by PUBLIC (each file revokes it).
+#   2. The fold: the migrations that replace the history (the baseline and
+#      the function-free files after it, up to the last one of $fold_ref)
+#      make what $fold_ref's migrations made, but for the functions, their
+#      triggers and the CHECKs that call them (sorted pg_dump, both sides
+#      without those).
+#   3. Upgrades: a database migrated by an earlier layout, then by
+#      payments-migrate, has exactly a fresh migrate's schema, and a second
+#      run has nothing to do and nothing to warn about.  Two earlier
+#      layouts: $flat_ref's (sql/NNN_*.sql, every file creating its
+#      functions, recorded by checksum) and $fold_ref's (migrations 001 to
+#      its last, function files in schema_functions), each migrated by its
+#      own files and payments-migrate.
+#   4. Every function in the database has its file sql/functions/<name>.sql,
+#      every such file names a function that exists, a file defines only
+#      functions of its own name, and every trigger, and every CHECK that
+#      calls a function, is made in that function's file.
+#   5. No versioned migration creates a function: functions live in
+#      sql/functions/ only.
+#   6. No function can be executed by PUBLIC (each file revokes it).
 #
+# Checks 2 and 3 read the earlier layouts from git: run it in a clone.
 # Prints "sql: N passed, N failed"; exit 1 when any failed.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-baseline_last=044
+# the last commit of the flat layout, and the last before the fold: fixed
+# points of history, they stay as later migrations are added
+flat_ref=3e398ee
+fold_ref=cc3e8de
 
 write=0
 [ "${1:-}" = --write ] && write=1
@@ -32,12 +46,30 @@ port=$(bash "$top/ci/services.sh" port)
 ci=$(bash "$top/ci/pg.sh" start "$pg" "$port")
 other=${ci/dbname=payments/dbname=postgres}
 q() { psql -X -At -v ON_ERROR_STOP=1 "$@"; }
+db() { echo "${ci/dbname=payments/dbname=$1}"; }
+newdb() { q "$other" -c "CREATE DATABASE $1" >/dev/null; }
 
 # a schema dump that depends on neither the server's minor version nor the
 # dump's random \restrict key
 dump() {
-    pg_dump --schema-only --no-owner "${ci/dbname=payments/dbname=$1}" |
+    pg_dump --schema-only --no-owner "$(db "$1")" |
         grep -v -e '^-- Dumped from' -e '^-- Dumped by' -e '^\\restrict' -e '^\\unrestrict'
+}
+# the same without functions, triggers and the CHECKs that call a function,
+# its lines sorted, with no trailing comma (a CHECK left out of a CREATE
+# TABLE moves the comma)
+dump_tables() {
+    dump "$1" | awk '
+        /^-- Name: / { skip = ($0 ~ /Type: (FUNCTION|TRIGGER);/ ||
+                               $0 ~ /^-- Name: FUNCTION .*Type: (ACL|COMMENT);/) }
+        !skip' |
+        grep -v -E '^    CONSTRAINT [a-z0-9_]+ CHECK \(public\.[a-z0-9_]+\(' |
+        sed -e 's/,$//' | grep -v -e '^--' -e '^SET ' -e '^$' | LC_ALL=C sort
+}
+# REV's files under sql/ (and bin/payments-migrate) into DIR
+checkout() {
+    mkdir -p "$2"
+    git -C "$top" archive "$1" sql bin/payments-migrate | tar -x -C "$2"
 }
 
 passed=0 failed=0
@@ -57,34 +89,87 @@ else
     bad "sql/schema.sql differs from a fresh migrate (ci/sql-check.sh --write, and read the diff)"
 fi
 
-# 2. the upgrade from the previous layout: its tool applied sql/NNN_*.sql in
-# order, each recorded in schema_migrations with its checksum, and nothing else
-q "$other" -c "CREATE DATABASE upgraded" >/dev/null
-up=${ci/dbname=payments/dbname=upgraded}
-q "$up" -c "CREATE TABLE schema_migrations (version text PRIMARY KEY,
-    checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())" >/dev/null
-for f in "$top"/sql/migrations/*.sql; do
-    name=${f##*/}
-    [ "${name%%_*}" -le "$baseline_last" ] || continue
-    sum=$(sha256sum <"$f") && sum=${sum%% *}
-    (cd "$top/sql/migrations" && PGOPTIONS="-c client_min_messages=warning" q "$up" -1 -q -o /dev/null -f "$name" \
-        -c "INSERT INTO schema_migrations VALUES ('$name', '$sum')") \
-        || { bad "the previous layout's $name does not apply"; break; }
+history=1
+for rev in "$flat_ref" "$fold_ref"; do
+    git -C "$top" cat-file -e "$rev^{commit}" 2>/dev/null ||
+        { bad "no commit $rev here: checks 2 and 3 read the earlier layouts from git"; history=0; }
 done
-if out=$(PAYMENTS_SQL_DIR="$top/sql" "$top/bin/payments-migrate" "$up" 2>&1); then
-    dump upgraded >"$run/upgraded.sql"
-    if diff -u "$run/fresh.sql" "$run/upgraded.sql" >"$run/upgrade.diff"; then
-        ok "a database of the previous layout upgrades to the fresh schema ($(tail -1 <<<"$out" | sed 's/^payments-migrate: //'))"
+
+# a database named $1 that $2 (a directory with bin/ and sql/) migrated
+old_migrate() {
+    newdb "$1"
+    PAYMENTS_SQL_DIR="$2/sql" "$2/bin/payments-migrate" "$(db "$1")" >"$run/$1.old.log" 2>&1 ||
+        { cat "$run/$1.old.log"; return 1; }
+}
+
+# 2. the fold: migrations only, on both sides
+if [ "$history" = 1 ]; then
+    checkout "$fold_ref" "$run/fold_ref"
+    last=$(ls "$run/fold_ref/sql/migrations" | LC_ALL=C sort | tail -1) && last=${last%%_*}
+    mkdir -p "$run/folded/sql/migrations" "$run/folded/sql/functions" "$run/folded/bin"
+    cp "$top/bin/payments-migrate" "$run/folded/bin/"
+    cp "$top/sql/migrations/history.txt" "$run/folded/sql/migrations/" 2>/dev/null || true
+    for f in "$top"/sql/migrations/*.sql; do
+        name=${f##*/}
+        [[ ! "${name%%_*}" > "$last" ]] && cp "$f" "$run/folded/sql/migrations/"
+    done
+    mkdir -p "$run/history/bin" "$run/history/sql/functions"
+    cp -r "$run/fold_ref/sql/migrations" "$run/history/sql/"
+    cp "$run/fold_ref/bin/payments-migrate" "$run/history/bin/"
+    if old_migrate hist_tables "$run/history" && old_migrate fold_tables "$run/folded"; then
+        if diff -u <(dump_tables hist_tables) <(dump_tables fold_tables) >"$run/fold.diff"; then
+            ok "the migrations up to $last make what $fold_ref's did, but for functions, triggers and their CHECKs"
+        else
+            head -60 "$run/fold.diff"
+            bad "the migrations up to $last make other tables than $fold_ref's (- theirs, + ours)"
+        fi
     else
-        head -60 "$run/upgrade.diff"
-        bad "the upgraded schema differs from a fresh one"
+        bad "the migrations up to $last do not apply alone (functions only, or $fold_ref's)"
     fi
-else
-    echo "$out"
-    bad "payments-migrate failed on a database of the previous layout"
 fi
 
-# 3. one file per function
+# 3. upgrades from the earlier layouts
+upgrade() {   # DATABASE WHAT
+    local out
+    if ! out=$(PAYMENTS_SQL_DIR="$top/sql" "$top/bin/payments-migrate" "$(db "$1")" 2>&1); then
+        echo "$out"
+        bad "payments-migrate failed on a database of $2"
+        return
+    fi
+    dump "$1" >"$run/$1.sql"
+    if diff -u "$run/fresh.sql" "$run/$1.sql" >"$run/$1.diff"; then
+        ok "a database of $2 upgrades to the fresh schema ($(grep -c ': applied$' <<<"$out") migrations, $(tail -1 <<<"$out" | sed 's/^payments-migrate: //'))"
+    else
+        head -60 "$run/$1.diff"
+        bad "a database of $2, upgraded, differs from a fresh one"
+        return
+    fi
+    out=$(PAYMENTS_SQL_DIR="$top/sql" "$top/bin/payments-migrate" "$(db "$1")" 2>&1) || true
+    if grep -q ' 0 applied, ' <<<"$out" && grep -q ' 0 function files applied' <<<"$out" &&
+       ! grep -q -i 'warning' <<<"$out"; then
+        ok "a database of $2, upgraded, is current (nothing applied, nothing warned)"
+    else
+        echo "$out"
+        bad "a database of $2, upgraded, is not current at the second run"
+    fi
+}
+if [ "$history" = 1 ]; then
+    # $flat_ref's tool applied sql/NNN_*.sql in order, each recorded in
+    # schema_migrations with its checksum, and nothing else
+    checkout "$flat_ref" "$run/flat"
+    if old_migrate flat "$run/flat"; then
+        upgrade flat "$flat_ref's layout"
+    else
+        bad "$flat_ref's migrations do not apply"
+    fi
+    if old_migrate folding "$run/fold_ref"; then
+        upgrade folding "$fold_ref's layout"
+    else
+        bad "$fold_ref's migrations do not apply"
+    fi
+fi
+
+# 4. one file per function
 q "$ci" -c "SELECT DISTINCT p.proname FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace
    WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_depend d
@@ -109,17 +194,58 @@ done
 [ -z "$strays" ] && ok "each function file defines its own function only" \
     || bad "$strays"
 
-# 4. no CREATE FUNCTION in a migration after the baseline
+# a trigger, and a CHECK that calls a function, is made in its function's file
+misplaced=""
+while read -r what name fn; do
+    [ -n "$what" ] || continue
+    if [ "$what" = trigger ]; then
+        pat="TRIGGER[[:space:]]+$name([[:space:]]|\$)"
+    else
+        pat="ADD[[:space:]]+CONSTRAINT[[:space:]]+$name([[:space:]]|\$)"
+    fi
+    grep -qE "$pat" "$top/sql/functions/$fn.sql" 2>/dev/null || misplaced+="$what $name (in $fn.sql); "
+done < <(q "$ci" -F ' ' -c "
+    SELECT 'trigger', t.tgname, p.proname FROM pg_trigger t
+      JOIN pg_proc p ON p.oid = t.tgfoid
+      JOIN pg_class c ON c.oid = t.tgrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE NOT t.tgisinternal AND n.nspname = 'public'
+    UNION ALL
+    SELECT DISTINCT 'check', c.conname, p.proname FROM pg_constraint c
+      JOIN pg_depend d ON d.classid = 'pg_constraint'::regclass AND d.objid = c.oid
+                      AND d.refclassid = 'pg_proc'::regclass
+      JOIN pg_proc p ON p.oid = d.refobjid
+      JOIN pg_namespace n ON n.oid = c.connamespace
+     WHERE c.contype = 'c' AND n.nspname = 'public'
+     ORDER BY 1, 2")
+[ -z "$misplaced" ] && ok "every trigger and every CHECK calling a function is made in that function's file" \
+    || bad "made elsewhere than their function's file: $misplaced"
+
+# a signature kept for the previous release's workers (every overload the
+# gateway may call but one) is a wrapper: one SQL statement calling the
+# current signature, never a second body
+twice=$(q "$ci" -c "SELECT string_agg(proname, ' ') FROM (
+    SELECT p.proname FROM pg_proc p
+      JOIN pg_namespace n ON n.oid = p.pronamespace
+      JOIN pg_language l ON l.oid = p.prolang
+     WHERE n.nspname = 'public'
+       AND has_function_privilege('payments_gateway', p.oid, 'EXECUTE')
+     GROUP BY p.proname
+    HAVING count(*) FILTER (WHERE NOT (l.lanname = 'sql'
+               AND p.prosrc ~ ('^\\s*SELECT\\s.*\\m' || p.proname || '\\s*\\(')
+               AND p.prosrc !~ ';\\s*\\S')) > 1) t")
+[ -z "$twice" ] && ok "every kept signature is a wrapper of the current one" \
+    || bad "functions with more than one body the gateway may call (make the old signatures one-statement wrappers): $twice"
+
+# 5. no CREATE FUNCTION in any migration
 late=""
 for f in "$top"/sql/migrations/*.sql; do
-    name=${f##*/}
-    [ "${name%%_*}" -gt "$baseline_last" ] || continue
-    grep -qiE 'CREATE[[:space:]]+(OR[[:space:]]+REPLACE[[:space:]]+)?FUNCTION' "$f" && late+="$name "
+    grep -qiE 'CREATE[[:space:]]+(OR[[:space:]]+REPLACE[[:space:]]+)?FUNCTION' "$f" && late+="${f##*/} "
 done
-[ -z "$late" ] && ok "no migration after $baseline_last creates a function" \
+[ -z "$late" ] && ok "no migration creates a function" \
     || bad "migrations that create functions (put them in sql/functions/): $late"
 
-# 5. PUBLIC executes nothing
+# 6. PUBLIC executes nothing
 open=$(q "$ci" -c "SELECT string_agg(p.oid::regprocedure::text, ', ') FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace
    WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_depend d

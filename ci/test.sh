@@ -104,9 +104,11 @@ step deps-browser build bash ci/install-deps.sh --browser
 # its reference entry, README.md stays a front door, no link leaves the tree.
 step docs suite bash ci/doc-check.sh
 
-# The SQL's layout (ci/sql-check.sh, about 20 s on a PostgreSQL of its own):
-# sql/schema.sql is a fresh migrate's, a database of the previous layout
-# upgrades to it, one file per function, none executable by PUBLIC.
+# The SQL's layout (ci/sql-check.sh, about 25 s on a PostgreSQL of its own):
+# sql/schema.sql is a fresh migrate's, the baseline makes what the history
+# it folds made, databases of the earlier layouts upgrade to it, one file
+# per function with its triggers, no function in a migration, none
+# executable by PUBLIC.
 step sql-layout suite bash ci/sql-check.sh
 
 # --- builds ----------------------------------------------------------------------

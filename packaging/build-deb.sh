@@ -101,7 +101,8 @@ gzip -9n <"$top/packaging/man/payments-secrets.1" \
 install -m 644 "$top/packaging/systemd/payments-reconcile@.service" \
     "$top/packaging/systemd/payments-reconcile@.timer" "$stage/usr/share/doc/$pkg/examples/"
 install -d "$stage/usr/share/ngx-payments/sql/migrations" "$stage/usr/share/ngx-payments/sql/functions"
-install -m 644 "$top"/sql/migrations/*.sql "$stage/usr/share/ngx-payments/sql/migrations/"
+install -m 644 "$top"/sql/migrations/*.sql "$top/sql/migrations/history.txt" \
+    "$stage/usr/share/ngx-payments/sql/migrations/"
 install -m 644 "$top"/sql/functions/*.sql "$stage/usr/share/ngx-payments/sql/functions/"
 install -m 644 "$top/sql/schema.sql" "$stage/usr/share/ngx-payments/sql/"
 # html/: what payments_html loads (its README is for developers)

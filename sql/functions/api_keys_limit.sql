@@ -22,3 +22,9 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION api_keys_limit() FROM PUBLIC;
+
+-- The trigger that runs it, on every key added or taken back into use.
+CREATE OR REPLACE TRIGGER api_keys_limit BEFORE INSERT OR UPDATE OF revoked_at, merchant_id
+    ON api_keys FOR EACH ROW
+    WHEN ((new.revoked_at IS NULL))
+    EXECUTE FUNCTION api_keys_limit();

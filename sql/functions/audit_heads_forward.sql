@@ -17,3 +17,8 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION audit_heads_forward() FROM PUBLIC;
+
+-- The trigger that runs it, on every change of a chain head.
+CREATE OR REPLACE TRIGGER audit_heads_forward BEFORE DELETE OR UPDATE
+    ON audit_heads FOR EACH ROW
+    EXECUTE FUNCTION audit_heads_forward();

@@ -20,3 +20,16 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION audit_log_row_checks(action text, chain smallint) FROM PUBLIC;
+
+-- The CHECK that runs it on every row of audit_log written, added when the
+-- table does not have it yet (a table made before this file was applied, or a
+-- migration that dropped it to change its columns).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.audit_log'::regclass AND conname = 'audit_log_row_checks') THEN
+        ALTER TABLE audit_log ADD CONSTRAINT audit_log_row_checks
+            CHECK (audit_log_row_checks(action, chain));
+    END IF;
+END
+$$;

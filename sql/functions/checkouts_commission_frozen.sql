@@ -9,3 +9,9 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION checkouts_commission_frozen() FROM PUBLIC;
+
+-- The trigger that runs it, on every change of a checkout's commission.
+CREATE OR REPLACE TRIGGER checkouts_commission_frozen BEFORE UPDATE OF commission_bps, commission_fixed
+    ON checkouts FOR EACH ROW
+    WHEN (((old.commission_bps IS DISTINCT FROM new.commission_bps) OR (old.commission_fixed IS DISTINCT FROM new.commission_fixed)))
+    EXECUTE FUNCTION checkouts_commission_frozen();

@@ -17,3 +17,8 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION checkouts_freeze_commission() FROM PUBLIC;
+
+-- The trigger that runs it, on every checkout stored.
+CREATE OR REPLACE TRIGGER checkouts_freeze_commission BEFORE INSERT
+    ON checkouts FOR EACH ROW
+    EXECUTE FUNCTION checkouts_freeze_commission();

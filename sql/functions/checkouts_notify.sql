@@ -55,3 +55,17 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION checkouts_notify() FROM PUBLIC;
+
+-- The trigger that runs it at commit, when a checkout's status becomes
+-- final.  A constraint trigger cannot be replaced: it is created when absent.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                    WHERE tgrelid = 'public.checkouts'::regclass AND tgname = 'checkouts_notify') THEN
+        CREATE CONSTRAINT TRIGGER checkouts_notify AFTER UPDATE OF status
+            ON checkouts DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['SUCCESS'::pay_status, 'FAILED'::pay_status]))))
+            EXECUTE FUNCTION checkouts_notify();
+    END IF;
+END
+$$;

@@ -30,3 +30,16 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION checkouts_row_checks(merchant_id text, checkout_id text, psp text, nonce text, currency text, amount_total bigint, success_url text, cancel_url text, buyer_email text, psp_token text, psp_url text, failure text, psp_payment_ref text) FROM PUBLIC;
+
+-- The CHECK that runs it on every row of checkouts written, added when the
+-- table does not have it yet (a table made before this file was applied, or a
+-- migration that dropped it to change its columns).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.checkouts'::regclass AND conname = 'checkouts_row_checks') THEN
+        ALTER TABLE checkouts ADD CONSTRAINT checkouts_row_checks
+            CHECK (checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref));
+    END IF;
+END
+$$;

@@ -24,3 +24,18 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION disputes_notify() FROM PUBLIC;
+
+-- The trigger that runs it at commit, when a dispute is stored or its status
+-- changes.  A constraint trigger cannot be replaced: it is created when
+-- absent.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                    WHERE tgrelid = 'public.disputes'::regclass AND tgname = 'disputes_notify') THEN
+        CREATE CONSTRAINT TRIGGER disputes_notify AFTER INSERT OR UPDATE OF status
+            ON disputes DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW
+            EXECUTE FUNCTION disputes_notify();
+    END IF;
+END
+$$;

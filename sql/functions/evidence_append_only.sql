@@ -20,3 +20,30 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION evidence_append_only() FROM PUBLIC;
+
+-- The triggers that run it, on the evidence tables: the audit log, the ledger
+-- and the webhook events.
+CREATE OR REPLACE TRIGGER audit_log_no_change BEFORE DELETE OR UPDATE
+    ON audit_log FOR EACH ROW
+    EXECUTE FUNCTION evidence_append_only();
+CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE
+    ON audit_log FOR EACH STATEMENT
+    EXECUTE FUNCTION evidence_append_only();
+CREATE OR REPLACE TRIGGER ledger_entries_no_change BEFORE DELETE OR UPDATE
+    ON ledger_entries FOR EACH ROW
+    EXECUTE FUNCTION evidence_append_only();
+CREATE OR REPLACE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE
+    ON ledger_entries FOR EACH STATEMENT
+    EXECUTE FUNCTION evidence_append_only();
+CREATE OR REPLACE TRIGGER ledger_transactions_no_change BEFORE DELETE OR UPDATE
+    ON ledger_transactions FOR EACH ROW
+    EXECUTE FUNCTION evidence_append_only();
+CREATE OR REPLACE TRIGGER ledger_transactions_no_truncate BEFORE TRUNCATE
+    ON ledger_transactions FOR EACH STATEMENT
+    EXECUTE FUNCTION evidence_append_only();
+CREATE OR REPLACE TRIGGER webhook_events_no_change BEFORE DELETE OR UPDATE
+    ON webhook_events FOR EACH ROW
+    EXECUTE FUNCTION evidence_append_only();
+CREATE OR REPLACE TRIGGER webhook_events_no_truncate BEFORE TRUNCATE
+    ON webhook_events FOR EACH STATEMENT
+    EXECUTE FUNCTION evidence_append_only();

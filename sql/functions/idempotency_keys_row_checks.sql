@@ -24,3 +24,16 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION idempotency_keys_row_checks(idem_key text, fingerprint text, state text, lease bigint, lease_until timestamp with time zone, response_status integer, response_body text) FROM PUBLIC;
+
+-- The CHECK that runs it on every row of idempotency_keys written, added when
+-- the table does not have it yet (a table made before this file was applied,
+-- or a migration that dropped it to change its columns).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.idempotency_keys'::regclass AND conname = 'idempotency_keys_row_checks') THEN
+        ALTER TABLE idempotency_keys ADD CONSTRAINT idempotency_keys_row_checks
+            CHECK (idempotency_keys_row_checks(idem_key, fingerprint, state, lease, lease_until, response_status, response_body));
+    END IF;
+END
+$$;

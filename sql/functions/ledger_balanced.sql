@@ -27,3 +27,24 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION ledger_balanced() FROM PUBLIC;
+
+-- The triggers that run it at commit, on every ledger row stored.  A
+-- constraint trigger cannot be replaced: each is created when absent.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                    WHERE tgrelid = 'public.ledger_entries'::regclass AND tgname = 'ledger_entries_balanced') THEN
+        CREATE CONSTRAINT TRIGGER ledger_entries_balanced AFTER INSERT
+            ON ledger_entries DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW
+            EXECUTE FUNCTION ledger_balanced();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                    WHERE tgrelid = 'public.ledger_transactions'::regclass AND tgname = 'ledger_transactions_balanced') THEN
+        CREATE CONSTRAINT TRIGGER ledger_transactions_balanced AFTER INSERT
+            ON ledger_transactions DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW
+            EXECUTE FUNCTION ledger_balanced();
+    END IF;
+END
+$$;

@@ -21,3 +21,16 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION ledger_entries_row_checks(account text, amount bigint, currency text) FROM PUBLIC;
+
+-- The CHECK that runs it on every row of ledger_entries written, added when
+-- the table does not have it yet (a table made before this file was applied,
+-- or a migration that dropped it to change its columns).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.ledger_entries'::regclass AND conname = 'ledger_entries_row_checks') THEN
+        ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_row_checks
+            CHECK (ledger_entries_row_checks(account, amount, currency));
+    END IF;
+END
+$$;

@@ -20,3 +20,16 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION ledger_transactions_row_checks(checkout_id text, payment_order_id text, kind text, object_id text) FROM PUBLIC;
+
+-- The CHECK that runs it on every row of ledger_transactions written, added
+-- when the table does not have it yet (a table made before this file was
+-- applied, or a migration that dropped it to change its columns).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.ledger_transactions'::regclass AND conname = 'ledger_transactions_row_checks') THEN
+        ALTER TABLE ledger_transactions ADD CONSTRAINT ledger_transactions_row_checks
+            CHECK (ledger_transactions_row_checks(checkout_id, payment_order_id, kind, object_id));
+    END IF;
+END
+$$;

@@ -11,3 +11,16 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION merchants_keep() FROM PUBLIC;
+
+-- The triggers that run it, on every DELETE, rename and TRUNCATE of
+-- merchants.
+CREATE OR REPLACE TRIGGER merchants_no_delete BEFORE DELETE
+    ON merchants FOR EACH ROW
+    EXECUTE FUNCTION merchants_keep();
+CREATE OR REPLACE TRIGGER merchants_no_rename BEFORE UPDATE OF merchant_id
+    ON merchants FOR EACH ROW
+    WHEN ((old.merchant_id IS DISTINCT FROM new.merchant_id))
+    EXECUTE FUNCTION merchants_keep();
+CREATE OR REPLACE TRIGGER merchants_no_truncate BEFORE TRUNCATE
+    ON merchants FOR EACH STATEMENT
+    EXECUTE FUNCTION merchants_keep();

@@ -27,3 +27,15 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION money_status_forward() FROM PUBLIC;
+
+-- The triggers that run it, on every change of a refund's, pay-out's or
+-- dispute's row.
+CREATE OR REPLACE TRIGGER disputes_forward BEFORE DELETE OR UPDATE
+    ON disputes FOR EACH ROW
+    EXECUTE FUNCTION money_status_forward();
+CREATE OR REPLACE TRIGGER payouts_forward BEFORE DELETE OR UPDATE
+    ON payouts FOR EACH ROW
+    EXECUTE FUNCTION money_status_forward();
+CREATE OR REPLACE TRIGGER refunds_forward BEFORE DELETE OR UPDATE
+    ON refunds FOR EACH ROW
+    EXECUTE FUNCTION money_status_forward();

@@ -23,3 +23,16 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION notifications_row_checks(notification_id text, event_type text, sequence integer, status text, last_error text) FROM PUBLIC;
+
+-- The CHECK that runs it on every row of notifications written, added when
+-- the table does not have it yet (a table made before this file was applied,
+-- or a migration that dropped it to change its columns).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.notifications'::regclass AND conname = 'notifications_row_checks') THEN
+        ALTER TABLE notifications ADD CONSTRAINT notifications_row_checks
+            CHECK (notifications_row_checks(notification_id, event_type, sequence, status, last_error));
+    END IF;
+END
+$$;

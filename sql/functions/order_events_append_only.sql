@@ -19,3 +19,11 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION order_events_append_only() FROM PUBLIC;
+
+-- The triggers that run it, on every change of the event log.
+CREATE OR REPLACE TRIGGER order_events_no_change BEFORE DELETE OR UPDATE
+    ON order_events FOR EACH ROW
+    EXECUTE FUNCTION order_events_append_only();
+CREATE OR REPLACE TRIGGER order_events_no_truncate BEFORE TRUNCATE
+    ON order_events FOR EACH STATEMENT
+    EXECUTE FUNCTION order_events_append_only();

@@ -1,31 +1,9 @@
 -- ---------------------------------------------------------------------------
 -- Authentication: the key's owner, hash (compared in constant time in C), mode
--- and the merchant's return origins, in one round trip.
-CREATE OR REPLACE FUNCTION pay_auth(p_key_id text)
- RETURNS TABLE(merchant_id text, key_hash text, mode text, origins text[])
- LANGUAGE plpgsql
- STABLE SECURITY DEFINER
- SET search_path TO 'public', 'pg_temp'
-AS $function$
-#variable_conflict use_column
-BEGIN
-    RETURN QUERY
-    SELECT k.merchant_id, k.key_hash, k.mode,
-           ARRAY(SELECT o.origin FROM merchant_return_origins o
-                  WHERE o.merchant_id = k.merchant_id ORDER BY o.origin)
-      FROM api_keys k
-      JOIN merchants m ON m.merchant_id = k.merchant_id
-     WHERE k.key_id = p_key_id AND k.revoked_at IS NULL AND NOT m.disabled;
-END
-$function$;
-REVOKE ALL ON FUNCTION pay_auth(p_key_id text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pay_auth(p_key_id text) TO payments_gateway;
-
--- pay_auth with the hash of the key presented: the key row as pay_auth(text)
--- gives it, and the use noted when the hash is the key's own.  The gateway
--- still compares the hash itself, in constant time; this comparison only
--- decides whether to note the use.  pay_auth(text) stays for a worker of the
--- previous release during an upgrade.
+-- and the merchant's return origins, in one round trip, and the key's use
+-- noted when the hash presented is the key's own.  The gateway still
+-- compares the hash itself, in constant time; this comparison only decides
+-- whether to note the use, at most once an hour.
 CREATE OR REPLACE FUNCTION pay_auth(p_key_id text, p_key_hash text)
  RETURNS TABLE(merchant_id text, key_hash text, mode text, origins text[])
  LANGUAGE plpgsql
@@ -39,9 +17,27 @@ BEGIN
        AND k.revoked_at IS NULL
        AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 hour');
 
-    RETURN QUERY SELECT a.merchant_id, a.key_hash, a.mode, a.origins
-                   FROM pay_auth(p_key_id) a;
+    RETURN QUERY
+    SELECT k.merchant_id, k.key_hash, k.mode,
+           ARRAY(SELECT o.origin FROM merchant_return_origins o
+                  WHERE o.merchant_id = k.merchant_id ORDER BY o.origin)
+      FROM api_keys k
+      JOIN merchants m ON m.merchant_id = k.merchant_id
+     WHERE k.key_id = p_key_id AND k.revoked_at IS NULL AND NOT m.disabled;
 END
 $function$;
 REVOKE ALL ON FUNCTION pay_auth(p_key_id text, p_key_hash text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_auth(p_key_id text, p_key_hash text) TO payments_gateway;
+
+-- The previous release's signature, without the hash: the key row alone,
+-- no use noted.  Kept for that release's workers during an upgrade.
+CREATE OR REPLACE FUNCTION pay_auth(p_key_id text)
+ RETURNS TABLE(merchant_id text, key_hash text, mode text, origins text[])
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT * FROM pay_auth(p_key_id, NULL::text)
+$function$;
+REVOKE ALL ON FUNCTION pay_auth(p_key_id text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_auth(p_key_id text) TO payments_gateway;

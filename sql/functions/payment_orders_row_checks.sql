@@ -25,3 +25,16 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint) FROM PUBLIC;
+
+-- The CHECK that runs it on every row of payment_orders written, added when
+-- the table does not have it yet (a table made before this file was applied,
+-- or a migration that dropped it to change its columns).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.payment_orders'::regclass AND conname = 'payment_orders_row_checks') THEN
+        ALTER TABLE payment_orders ADD CONSTRAINT payment_orders_row_checks
+            CHECK (payment_orders_row_checks(payment_order_id, line_no, seller_account, amount, currency, status, ledger_updated, wallet_updated, commission));
+    END IF;
+END
+$$;

@@ -25,3 +25,18 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION payouts_notify() FROM PUBLIC;
+
+-- The trigger that runs it at commit, when a pay-out is stored paid or
+-- failed, or becomes so.  A constraint trigger cannot be replaced: it is
+-- created when absent.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                    WHERE tgrelid = 'public.payouts'::regclass AND tgname = 'payouts_notify') THEN
+        CREATE CONSTRAINT TRIGGER payouts_notify AFTER INSERT OR UPDATE OF status
+            ON payouts DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW WHEN ((new.status = ANY (ARRAY['PAID'::text, 'FAILED'::text])))
+            EXECUTE FUNCTION payouts_notify();
+    END IF;
+END
+$$;

@@ -20,3 +20,8 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION payouts_within_balance() FROM PUBLIC;
+
+-- The trigger that runs it, on every pay-out stored.
+CREATE OR REPLACE TRIGGER payouts_within_balance BEFORE INSERT
+    ON payouts FOR EACH ROW
+    EXECUTE FUNCTION payouts_within_balance();

@@ -26,3 +26,18 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION refunds_notify() FROM PUBLIC;
+
+-- The trigger that runs it at commit, when a refund is stored succeeded or
+-- failed, or becomes so.  A constraint trigger cannot be replaced: it is
+-- created when absent.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                    WHERE tgrelid = 'public.refunds'::regclass AND tgname = 'refunds_notify') THEN
+        CREATE CONSTRAINT TRIGGER refunds_notify AFTER INSERT OR UPDATE OF status
+            ON refunds DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW WHEN ((new.status = ANY (ARRAY['SUCCEEDED'::text, 'FAILED'::text])))
+            EXECUTE FUNCTION refunds_notify();
+    END IF;
+END
+$$;

@@ -23,3 +23,8 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION refunds_within_capture() FROM PUBLIC;
+
+-- The trigger that runs it, on every refund stored.
+CREATE OR REPLACE TRIGGER refunds_within_capture BEFORE INSERT
+    ON refunds FOR EACH ROW
+    EXECUTE FUNCTION refunds_within_capture();

@@ -21,3 +21,22 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION status_forward_guard() FROM PUBLIC;
+
+-- The triggers that run it, on every change of a checkout's or order's
+-- status, and on a row stored with a terminal one.
+CREATE OR REPLACE TRIGGER checkouts_status_forward BEFORE UPDATE OF status
+    ON checkouts FOR EACH ROW
+    WHEN ((old.status IS DISTINCT FROM new.status))
+    EXECUTE FUNCTION status_forward_guard();
+CREATE OR REPLACE TRIGGER checkouts_status_insert BEFORE INSERT
+    ON checkouts FOR EACH ROW
+    WHEN ((new.status <> ALL (ARRAY['NOT_STARTED'::pay_status, 'EXECUTING'::pay_status])))
+    EXECUTE FUNCTION status_forward_guard();
+CREATE OR REPLACE TRIGGER payment_orders_status_forward BEFORE UPDATE OF status
+    ON payment_orders FOR EACH ROW
+    WHEN ((old.status IS DISTINCT FROM new.status))
+    EXECUTE FUNCTION status_forward_guard();
+CREATE OR REPLACE TRIGGER payment_orders_status_insert BEFORE INSERT
+    ON payment_orders FOR EACH ROW
+    WHEN ((new.status <> ALL (ARRAY['NOT_STARTED'::pay_status, 'EXECUTING'::pay_status])))
+    EXECUTE FUNCTION status_forward_guard();

@@ -20,3 +20,16 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION wallet_credits_row_checks(currency text, amount bigint) FROM PUBLIC;
+
+-- The CHECK that runs it on every row of wallet_credits written, added when
+-- the table does not have it yet (a table made before this file was applied,
+-- or a migration that dropped it to change its columns).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.wallet_credits'::regclass AND conname = 'wallet_credits_row_checks') THEN
+        ALTER TABLE wallet_credits ADD CONSTRAINT wallet_credits_row_checks
+            CHECK (wallet_credits_row_checks(currency, amount));
+    END IF;
+END
+$$;

@@ -22,3 +22,16 @@ BEGIN
 END
 $function$;
 REVOKE ALL ON FUNCTION webhook_events_row_checks(event_id text, kind text, type text, source text) FROM PUBLIC;
+
+-- The CHECK that runs it on every row of webhook_events written, added when
+-- the table does not have it yet (a table made before this file was applied,
+-- or a migration that dropped it to change its columns).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                    WHERE conrelid = 'public.webhook_events'::regclass AND conname = 'webhook_events_row_checks') THEN
+        ALTER TABLE webhook_events ADD CONSTRAINT webhook_events_row_checks
+            CHECK (webhook_events_row_checks(event_id, kind, type, source));
+    END IF;
+END
+$$;

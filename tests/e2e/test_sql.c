@@ -706,6 +706,10 @@ Test(sql, every_plpgsql_function_passes_plpgsql_check,
     PGconn      *c = sqlt_connect();
     const char  *errors;
 
+    /* A trigger function is checked on one of its tables: the one its body
+     * names (a branch for that table alone, as evidence_append_only's for
+     * webhook_events' outcome), else the first by name, whatever the order
+     * the triggers were made in. */
     OK0(c, "CREATE EXTENSION IF NOT EXISTS plpgsql_check");
     errors = sqlt_value(c,
         "SELECT string_agg(format('%s line %s: %s %s', p.oid::regprocedure,"
@@ -715,7 +719,9 @@ Test(sql, every_plpgsql_function_passes_plpgsql_check,
         "  JOIN pg_language l ON l.oid = p.prolang AND l.lanname = 'plpgsql'"
         "  CROSS JOIN LATERAL plpgsql_check_function_tb(p.oid,"
         "      coalesce((SELECT t.tgrelid FROM pg_trigger t"
-        "                 WHERE t.tgfoid = p.oid LIMIT 1), 0)) e"
+        "                 WHERE t.tgfoid = p.oid"
+        "                 ORDER BY strpos(p.prosrc, quote_literal(t.tgrelid::regclass::text)) > 0 DESC,"
+        "                          t.tgrelid::regclass::text LIMIT 1), 0)) e"
         " WHERE p.pronamespace = 'public'::regnamespace AND e.level = 'error'",
         0, NULL);
     cr_expect_null(errors, "%s", errors);
@@ -1520,8 +1526,11 @@ Test(sql, migrations_are_recorded,
     PGconn  *c = sqlt_connect();
 
     cr_expect_str_eq(VAL0(c, "SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations"
-                             " WHERE version IN ('001_schema.sql', '002_registration.sql')"),
-                     "001_schema.sql,002_registration.sql");
+                             " WHERE version IN ('038_baseline.sql', '039_resume_and_balance.sql')"),
+                     "038_baseline.sql,039_resume_and_balance.sql");
+    /* the history the baseline stands for is not recorded */
+    cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM schema_migrations WHERE version < '038_baseline.sql'"),
+                     "0");
     cr_expect_str_eq(VAL0(c, "SELECT bool_and(checksum ~ '^[0-9a-f]{64}$') FROM schema_migrations"), "t");
     PQfinish(c);
 }
@@ -1691,6 +1700,159 @@ Test(sql, migrate_applies_a_function_file_again_only_when_it_changed_and_all_or_
     PQfinish(d);
     snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
     OK0(c, sql);
+    PQfinish(c);
+}
+
+/* a database dbname with the rows of schema_migrations given ("version
+ * checksum" pairs) and the SQL given, as an earlier layout left it */
+static void
+mig_earlier(PGconn *c, const char *db, const char *rows, const char *sql)
+{
+    char       q[256], conn[512];
+    PGconn    *d;
+    PGresult  *r;
+
+    snprintf(q, sizeof(q), "CREATE DATABASE %s", db);
+    OK0(c, q);
+    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
+    d = PQconnectdb(conn);
+    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    OK0(d, "CREATE TABLE schema_migrations (version text PRIMARY KEY,"
+           " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+    snprintf(q, sizeof(q), "INSERT INTO schema_migrations (version, checksum) %s", rows);
+    OK0(d, q);
+    r = PQexec(d, sql);     /* several statements */
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(d);
+}
+
+static void
+mig_drop(PGconn *c, const char *db)
+{
+    char  q[128];
+
+    snprintf(q, sizeof(q), "DROP DATABASE %s", db);
+    OK0(c, q);
+}
+
+Test(sql, migrate_folds_a_whole_history_into_its_baseline_and_refuses_a_partial_one,
+     .timeout = 60,
+     .description = "a database that recorded every migration a baseline folds "
+                    "(whatever their checksums) records the baseline instead and "
+                    "runs nothing of it; one that recorded only some is refused "
+                    "(partial history) and left as it was")
+{
+    PGconn  *c = sqlt_connect();
+    char     hex[13], whole[32], part[32], fresh[32], dir[1024], out[8192], conn[512];
+    PGconn  *d;
+    int      rc;
+
+    sqlt_random_hex(hex, 12);
+    snprintf(whole, sizeof(whole), "mig_w%s", hex);
+    snprintf(part, sizeof(part), "mig_p%s", hex);
+    snprintf(fresh, sizeof(fresh), "mig_f%s", hex);
+    snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
+    mig_dirs(dir);
+    mig_file(dir, "migrations/history.txt",
+             "# earlier layouts\n"
+             "fold 002_base.sql 001_a.sql\n"
+             "fold 002_base.sql 002_b.sql\n");
+    /* run on a database that has a and b, it fails: a second a */
+    mig_file(dir, "migrations/002_base.sql", "CREATE TABLE a (x int);\nCREATE TABLE b (x int);\n");
+    mig_file(dir, "migrations/003_c.sql", "CREATE TABLE c (x int);\n");
+
+    mig_earlier(c, whole, "VALUES ('001_a.sql', 'x'), ('002_b.sql', 'y')",
+                "CREATE TABLE a (x int); CREATE TABLE b (x int);");
+    rc = mig_run(dir, whole, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "002_base.sql recorded for the 2 migrations it replaces") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "1 applied, 1 already current") != NULL, "%s", out);
+    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), whole);
+    d = PQconnectdb(conn);
+    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(version, ',' ORDER BY version)"
+                             " FROM schema_migrations"), "002_base.sql,003_c.sql");
+    PQfinish(d);
+    rc = mig_run(dir, whole, out, sizeof(out));
+    cr_expect(rc == 0 && strstr(out, "0 applied, 2 already current") != NULL
+              && strstr(out, "recorded for") == NULL && strstr(out, "warning") == NULL,
+              "%s", out);
+
+    /* a alone: nothing done, and said why */
+    mig_earlier(c, part, "VALUES ('001_a.sql', 'x')", "CREATE TABLE a (x int);");
+    rc = mig_run(dir, part, out, sizeof(out));
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "partial history: the database recorded 1 of the 2 migrations "
+                          "002_base.sql replaces (missing: 002_b.sql)") != NULL, "%s", out);
+    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), part);
+    d = PQconnectdb(conn);
+    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(version, ',') FROM schema_migrations"),
+                     "001_a.sql");
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM pg_tables WHERE tablename = 'c'"), "0");
+    PQfinish(d);
+
+    /* a new database: the baseline runs */
+    mig_earlier(c, fresh, "SELECT 'none', 'none' WHERE false", "CREATE TABLE unrelated (x int)");
+    rc = mig_run(dir, fresh, out, sizeof(out));
+    cr_expect(rc == 0 && strstr(out, "2 applied, 0 already current") != NULL, "%s", out);
+
+    mig_drop(c, whole);
+    mig_drop(c, part);
+    mig_drop(c, fresh);
+    PQfinish(c);
+}
+
+Test(sql, migrate_takes_a_listed_earlier_checksum_as_current_and_warns_of_others,
+     .timeout = 60,
+     .description = "an applied migration whose recorded checksum is one history.txt "
+                    "lists (the file lost its functions since) is current, not run "
+                    "again, and recorded with today's checksum; another checksum is "
+                    "still warned about, and not run either")
+{
+    PGconn  *c = sqlt_connect();
+    char     hex[13], db[32], dir[1024], out[8192], conn[512], rows[1200];
+    char     sum[65] = "";
+    PGconn  *d;
+    FILE    *p;
+    int      rc;
+
+    sqlt_random_hex(hex, 12);
+    snprintf(db, sizeof(db), "mig_%s", hex);
+    snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
+    mig_dirs(dir);
+    /* run again, it fails: t exists */
+    mig_file(dir, "migrations/001_t.sql", "CREATE TABLE t (x int);\n");
+    mig_file(dir, "migrations/002_u.sql", "CREATE TABLE u (x int);\n");
+    mig_file(dir, "migrations/history.txt",
+             "was 001_t.sql 1111111111111111111111111111111111111111111111111111111111111111\n");
+    snprintf(rows, sizeof(rows), "sha256sum < '%s/migrations/001_t.sql'", dir);
+    p = popen(rows, "r");
+    cr_assert_not_null(p);
+    cr_assert_eq(fscanf(p, "%64s", sum), 1);
+    pclose(p);
+
+    mig_earlier(c, db, "VALUES ('001_t.sql', '1111111111111111111111111111111111111111111111111111111111111111'),"
+                       " ('002_u.sql', '2222222222222222222222222222222222222222222222222222222222222222')",
+                "CREATE TABLE t (x int); CREATE TABLE u (x int);");
+    rc = mig_run(dir, db, out, sizeof(out));
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "0 applied, 2 already current") != NULL, "%s", out);
+    cr_expect(strstr(out, "001_t.sql changed") == NULL, "%s", out);
+    cr_expect(strstr(out, "warning: 002_u.sql changed since it was applied") != NULL, "%s", out);
+
+    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
+    d = PQconnectdb(conn);
+    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    cr_expect_str_eq(VAL0(d, "SELECT checksum FROM schema_migrations WHERE version = '001_t.sql'"),
+                     sum);
+    cr_expect_str_eq(VAL0(d, "SELECT checksum FROM schema_migrations WHERE version = '002_u.sql'"),
+                     "2222222222222222222222222222222222222222222222222222222222222222");
+    PQfinish(d);
+
+    mig_drop(c, db);
     PQfinish(c);
 }
 
