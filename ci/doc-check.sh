@@ -17,7 +17,8 @@
 #     doc/CONTRACTS.md: a line starting "name(" whose parameter list has as
 #     many parameters as the call passes; and every such entry names a
 #     function of sql/functions/<name>.sql with those parameters' names, in
-#     that order (one of its forms when it has several);
+#     that order, and what it RETURNS (one of its forms when it has
+#     several);
 #   - README.md is under 400 lines;
 #   - README.md, CONTRIBUTING.md, bench/RESULTS.md and doc/*.md link only
 #     to files of the repository that exist (and to headings that exist in
@@ -191,18 +192,49 @@ sub inside {
     return undef;
 }
 
-# the functions of sql/functions/<name>.sql: the parameter names of each form
+# a signature: its parameter list (the text after "name("), read as the
+# parameter names (OUT parameters left out) and what it RETURNS, written
+# alike ("TABLE(a integer, b text)", "integer"), or "" when it says none
+sub signature {
+    my ($text) = @_;
+    my $list = inside($text) // return undef;
+    my $rest = substr($text, length($list) + 1);
+    ($rest) = $rest =~ /^([^\n]*(?:\n[ \t]+[^\n]*)*)/;
+    $rest =~ s{/\*.*?\*/}{}gs;
+    $rest =~ s/--[^\n]*//g;
+    my $ret = "";
+    if ($rest =~ /^\s*RETURNS\s+(TABLE\s*\([^)]*\)|SETOF\s+\S+|[\w\[\]]+)/i) {
+        $ret = lc $1;
+        $ret =~ s/\s+/ /g;
+        $ret =~ s/\s*([(),])\s*/$1/g;
+        $ret =~ s/,/, /g;
+        $ret =~ s/\bint\b/integer/g;
+        $ret =~ s/\bbool\b/boolean/g;
+        $ret =~ s/^table/TABLE/;
+        $ret =~ s/^setof/SETOF/;
+    }
+    return { params => [ map { (split /\s+/)[0] // "" }
+                         grep { !/^OUT\s/i } params($list) ],
+             returns => $ret };
+}
+
+# the functions of sql/functions/<name>.sql: the signature of each form
 sub sql_forms {
     my ($name) = @_;
     my $sql = slurp("sql/functions/$name.sql") // return undef;
     my @forms;
     while ($sql =~ /CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(?:public\.)?
                     \Q$name\E\s*\(/gix) {
-        my $list = inside(substr($sql, pos($sql))) // next;
-        push @forms, [ map { (split /\s+/)[0] // "" }
-                       grep { !/^OUT\s/i } params($list) ];
+        my $f = signature(substr($sql, pos($sql))) // next;
+        push @forms, $f;
     }
     return \@forms;
+}
+
+sub show {
+    my ($name, $f) = @_;
+    return "$name(" . join(", ", @{ $f->{params} }) . ")"
+           . ($f->{returns} ne "" ? " RETURNS $f->{returns}" : "");
 }
 
 # what the code calls: name => { number of arguments => "file" }
@@ -236,17 +268,16 @@ my ($section) = $contracts =~ /^##\s+1\.[^\n]*\n(.*?)(?=^##\s|\z)/ms;
 $section //= "";
 fail("doc/CONTRACTS.md: no section \"## 1.\"") if $section eq "";
 
-# the entries of the section: name => [ [parameter names], ... ]
+# the entries of the section: name => [ signature, ... ]
 my %sqlentry;
 while ($section =~ /^([a-z_][a-z0-9_]*)\(/mg) {
     my $name = $1;
-    my $list = inside(substr($section, pos($section)));
-    if (!defined $list) {
+    my $e = signature(substr($section, pos($section)));
+    if (!defined $e) {
         fail("doc/CONTRACTS.md: entry $name( has no closing parenthesis");
         next;
     }
-    push @{ $sqlentry{$name} },
-         [ map { (split /\s+/)[0] // "" } grep { !/^OUT\s/i } params($list) ];
+    push @{ $sqlentry{$name} }, $e;
 }
 
 for my $name (sort keys %call) {
@@ -255,9 +286,10 @@ for my $name (sort keys %call) {
                    . ($n == 1 ? "argument" : "arguments") . ")";
         if (!$sqlentry{$name}) {
             fail("$what: no entry \"$name(\" in doc/CONTRACTS.md section 1");
-        } elsif (!grep { @$_ == $n } @{ $sqlentry{$name} }) {
+        } elsif (!grep { @{ $_->{params} } == $n } @{ $sqlentry{$name} }) {
             fail("$what: its entry in doc/CONTRACTS.md section 1 has "
-                 . join(" or ", map { scalar @$_ } @{ $sqlentry{$name} })
+                 . join(" or ", map { scalar @{ $_->{params} } }
+                                @{ $sqlentry{$name} })
                  . " parameter(s)");
         } else {
             ok();
@@ -268,13 +300,13 @@ for my $name (sort keys %call) {
 for my $name (sort keys %sqlentry) {
     my $forms = sql_forms($name);
     for my $e (@{ $sqlentry{$name} }) {
-        my $sig = "$name(" . join(", ", @$e) . ")";
+        my $sig = show($name, $e);
         if (!$forms) {
             fail("doc/CONTRACTS.md: entry $sig: no sql/functions/$name.sql");
-        } elsif (!grep { "@$_" eq "@$e" } @$forms) {
+        } elsif (!grep { "@{ $_->{params} }" eq "@{ $e->{params} }"
+                         && $_->{returns} eq $e->{returns} } @$forms) {
             fail("doc/CONTRACTS.md: entry $sig: sql/functions/$name.sql has "
-                 . join(" or ", map { "$name(" . join(", ", @$_) . ")" }
-                                @$forms));
+                 . join(" or ", map { show($name, $_) } @$forms));
         } else {
             ok();
         }
