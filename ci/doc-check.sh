@@ -11,6 +11,14 @@
 #     directive the code does not register fails too;
 #   - every variable the modules add ($payments_*) is listed under a
 #     "variables" heading of a reference page;
+#   - every SQL function the query strings of ngx_payments_module/*.c and
+#     bin/*.c (payments-reconcile) call, a pay_* or recon_* name or one
+#     with a file sql/functions/<name>.sql, has an entry in section 1 of
+#     doc/CONTRACTS.md: a line starting "name(" whose parameter list has as
+#     many parameters as the call passes; and every such entry names a
+#     function of sql/functions/<name>.sql with those parameters' names, in
+#     that order, and what it RETURNS (one of its forms when it has
+#     several);
 #   - README.md is under 400 lines;
 #   - README.md, CONTRIBUTING.md, bench/RESULTS.md and doc/*.md link only
 #     to files of the repository that exist (and to headings that exist in
@@ -142,6 +150,166 @@ for my $v (sort keys %variable) {
     } else {
         fail("variable \$$v: not listed under a reference page\x27s "
              . "\"variables\" heading");
+    }
+}
+
+# --- doc/CONTRACTS.md section 1: the SQL functions the glue calls ---------
+
+# a parameter list (the text between the parentheses): its parameters,
+# split at the commas outside parentheses and brackets
+sub params {
+    my ($list) = @_;
+    $list =~ s{/\*.*?\*/}{}gs;
+    $list =~ s/--[^\n]*//g;
+    return () if $list =~ /^\s*$/;
+    my (@p, $depth, $cur);
+    ($depth, $cur) = (0, "");
+    for my $ch (split //, $list) {
+        $depth++ if $ch eq "(" || $ch eq "[";
+        $depth-- if $ch eq ")" || $ch eq "]";
+        if ($ch eq "," && $depth == 0) {
+            push @p, $cur;
+            $cur = "";
+        } else {
+            $cur .= $ch;
+        }
+    }
+    push @p, $cur;
+    s/^\s+|\s+$//g for @p;
+    return @p;
+}
+
+# the text after an opening parenthesis up to its matching one, or undef
+sub inside {
+    my ($text) = @_;
+    my $depth = 1;
+    for (my $i = 0; $i < length $text; $i++) {
+        my $ch = substr($text, $i, 1);
+        $depth++ if $ch eq "(";
+        $depth-- if $ch eq ")";
+        return substr($text, 0, $i) if $depth == 0;
+    }
+    return undef;
+}
+
+# a signature: its parameter list (the text after "name("), read as the
+# parameter names (OUT parameters left out) and what it RETURNS, written
+# alike ("TABLE(a integer, b text)", "integer"), or "" when it says none
+sub signature {
+    my ($text) = @_;
+    my $list = inside($text) // return undef;
+    my $rest = substr($text, length($list) + 1);
+    ($rest) = $rest =~ /^([^\n]*(?:\n[ \t]+[^\n]*)*)/;
+    $rest =~ s{/\*.*?\*/}{}gs;
+    $rest =~ s/--[^\n]*//g;
+    my $ret = "";
+    if ($rest =~ /^\s*RETURNS\s+(TABLE\s*\([^)]*\)|SETOF\s+\S+|[\w\[\]]+)/i) {
+        $ret = lc $1;
+        $ret =~ s/\s+/ /g;
+        $ret =~ s/\s*([(),])\s*/$1/g;
+        $ret =~ s/,/, /g;
+        $ret =~ s/\bint\b/integer/g;
+        $ret =~ s/\bbool\b/boolean/g;
+        $ret =~ s/^table/TABLE/;
+        $ret =~ s/^setof/SETOF/;
+    }
+    return { params => [ map { (split /\s+/)[0] // "" }
+                         grep { !/^OUT\s/i } params($list) ],
+             returns => $ret };
+}
+
+# the functions of sql/functions/<name>.sql: the signature of each form
+sub sql_forms {
+    my ($name) = @_;
+    my $sql = slurp("sql/functions/$name.sql") // return undef;
+    my @forms;
+    while ($sql =~ /CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(?:public\.)?
+                    \Q$name\E\s*\(/gix) {
+        my $f = signature(substr($sql, pos($sql))) // next;
+        push @forms, $f;
+    }
+    return \@forms;
+}
+
+sub show {
+    my ($name, $f) = @_;
+    return "$name(" . join(", ", @{ $f->{params} }) . ")"
+           . ($f->{returns} ne "" ? " RETURNS $f->{returns}" : "");
+}
+
+# what the code calls: name => { number of arguments => "file" }
+my %call;
+
+for my $c (sort(glob("ngx_payments_module/*.c"), glob("bin/*.c"))) {
+    my $text = slurp($c);
+    $text =~ s{/\*.*?\*/}{ }gs;
+    while ($text =~ /((?:"(?:[^"\\\n]|\\.)*"\s*)+)/g) {
+        my $q = join "", $1 =~ /"((?:[^"\\\n]|\\.)*)"/g;
+        next unless $q =~ /\bSELECT\b/;
+        while ($q =~ /\b([a-z_][a-z0-9_]*)\s*\(/gi) {
+            my $name = $1;
+            next unless $name =~ /^(?:pay|recon)_/
+                        || -f "sql/functions/$name.sql";
+            my $args = inside(substr($q, pos($q)));
+            my $n = -1;
+            if (defined $args) {
+                my @a = params($args);
+                $n = @a;
+            }
+            $call{$name}{$n} //= $c;
+        }
+    }
+}
+
+fail("no SQL function call found in ngx_payments_module/*.c") unless %call;
+
+my $contracts = slurp("doc/CONTRACTS.md") // "";
+my ($section) = $contracts =~ /^##\s+1\.[^\n]*\n(.*?)(?=^##\s|\z)/ms;
+$section //= "";
+fail("doc/CONTRACTS.md: no section \"## 1.\"") if $section eq "";
+
+# the entries of the section: name => [ signature, ... ]
+my %sqlentry;
+while ($section =~ /^([a-z_][a-z0-9_]*)\(/mg) {
+    my $name = $1;
+    my $e = signature(substr($section, pos($section)));
+    if (!defined $e) {
+        fail("doc/CONTRACTS.md: entry $name( has no closing parenthesis");
+        next;
+    }
+    push @{ $sqlentry{$name} }, $e;
+}
+
+for my $name (sort keys %call) {
+    for my $n (sort { $a <=> $b } keys %{ $call{$name} }) {
+        my $what = "SQL function $name ($call{$name}{$n} passes $n "
+                   . ($n == 1 ? "argument" : "arguments") . ")";
+        if (!$sqlentry{$name}) {
+            fail("$what: no entry \"$name(\" in doc/CONTRACTS.md section 1");
+        } elsif (!grep { @{ $_->{params} } == $n } @{ $sqlentry{$name} }) {
+            fail("$what: its entry in doc/CONTRACTS.md section 1 has "
+                 . join(" or ", map { scalar @{ $_->{params} } }
+                                @{ $sqlentry{$name} })
+                 . " parameter(s)");
+        } else {
+            ok();
+        }
+    }
+}
+
+for my $name (sort keys %sqlentry) {
+    my $forms = sql_forms($name);
+    for my $e (@{ $sqlentry{$name} }) {
+        my $sig = show($name, $e);
+        if (!$forms) {
+            fail("doc/CONTRACTS.md: entry $sig: no sql/functions/$name.sql");
+        } elsif (!grep { "@{ $_->{params} }" eq "@{ $e->{params} }"
+                         && $_->{returns} eq $e->{returns} } @$forms) {
+            fail("doc/CONTRACTS.md: entry $sig: sql/functions/$name.sql has "
+                 . join(" or ", map { show($name, $_) } @$forms));
+        } else {
+            ok();
+        }
     }
 }
 

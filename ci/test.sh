@@ -101,7 +101,8 @@ fi
 step deps-browser build bash ci/install-deps.sh --browser
 
 # The docs against the code (ci/doc-check.sh, a second): every directive has
-# its reference entry, README.md stays a front door, no link leaves the tree.
+# its reference entry, every SQL function the code calls its entry in
+# doc/CONTRACTS.md, README.md stays a front door, no link leaves the tree.
 step docs suite bash ci/doc-check.sh
 
 # The SQL's layout (ci/sql-check.sh, about 25 s on a PostgreSQL of its own):
