@@ -14,16 +14,18 @@ passed=0
 failed=0
 
 # case NAME WANT(pass|fail) LINE...: a run whose error.log holds the lines
+# (LOG=name.log: that log instead, beside an empty error.log)
 case_() {
-    local name=$1 want=$2 run rc=0
+    local name=$1 want=$2 run rc=0 log=${LOG:-error.log}
     shift 2
     run=$tmp/$name
     mkdir -p "$run/logs"
-    printf '%s\n' "$@" >"$run/logs/error.log"
+    : >"$run/logs/error.log"
+    printf '%s\n' "$@" >"$run/logs/$log"
     echo "$token" >"$run/secrets-used"
     bash "$top/ci/log-scan.sh" "$run" >"$run/out" 2>&1 || rc=$?
     if { [ "$want" = pass ] && [ "$rc" -eq 0 ]; } ||
-       { [ "$want" = fail ] && [ "$rc" -ne 0 ] && grep -q 'found in error.log' "$run/out"; }; then
+       { [ "$want" = fail ] && [ "$rc" -ne 0 ] && grep -q "found in $log" "$run/out"; }; then
         passed=$((passed + 1))
     else
         echo "logscan: $name: expected the scan to $want (exit $rc):" >&2
@@ -45,6 +47,14 @@ case_ module_cycle_debug_line fail \
     "$d [debug] 4242#4242: payments: sweeper asks about \"$token\""
 case_ notice_line fail "$d [notice] 4242#4242: *7 payments: key $token"
 case_ error_line fail "$d [error] 4242#4242: *7 upstream said $token"
+# every gateway a test starts logs under its own name; the mock's log is not
+# ours (it is sent the PSP's secrets)
+LOG=breaker-a-error.log case_ other_gateways_error_log fail \
+    "$d [warn] 4242#4242: *7 payments: key $token"
+LOG=notify2-access.log case_ other_gateways_access_log fail \
+    "127.0.0.1 - - [01/Jan/2025:12:00:00 +0000] \"GET /v1/x/pay?t=$token HTTP/1.1\" 303 0"
+LOG=limits.log case_ limits_log fail "127.0.0.1 rid=1 key=$token"
+LOG=mock.log case_ mock_log_is_not_ours pass "mock_psp: Bearer $token"
 
 echo "logscan: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -17,15 +17,13 @@ set -euo pipefail
 
 run=${1:?usage: $0 RUN}
 logs=()
-# failover-*.log: the second gateway tests/e2e/test_failover.c starts;
-# receiver.log: the merchants' endpoint (ci/receiver.sh), which must not
-# print what it checks
-for f in error.log access.log postgres.log services.log nginx-t.log metrics.txt \
-         failover-error.log failover-access.log receiver.log; do
-    [ -f "$run/logs/$f" ] && logs+=("$run/logs/$f")
-done
-# the gateways tests/e2e/test_notify.c starts (notify2, notify-own, ...)
-for f in "$run"/logs/notify*-error.log "$run"/logs/notify*-access.log; do
+# every log of the run but the mock PSP's: the gateway's (error.log,
+# access.log, limits.log), every other gateway a test starts
+# (<name>-error.log, <name>-access.log: tests/e2e/harness_gateways.c),
+# PostgreSQL's, the services' and the merchants' endpoint (receiver.log,
+# which must not print what it checks), and /metrics at the end
+for f in "$run"/logs/*.log "$run/logs/metrics.txt"; do
+    case ${f##*/} in mock*.log) continue ;; esac
     [ -f "$f" ] && logs+=("$f")
 done
 [ -f "$run/pg/postgres.log" ] && logs+=("$run/pg/postgres.log")
@@ -77,13 +75,13 @@ for log in "${logs[@]}"; do
         "$log" >"$searched"
     # every value at once (a debug log is large), then which ones
     grep -oF -f "$values" "$searched" | sort -u >"$searched.hits" || true
-    while IFS=$'\t' read -r kind value; do
-        [ ${#value} -ge 8 ] || continue
-        if grep -qxF -- "$value" "$searched.hits"; then
-            echo "log-scan: $kind found in $(basename "$log")" >&2
-            found=$((found + 1))
-        fi
-    done <"$needles"
+    [ -s "$searched.hits" ] || continue
+    while IFS= read -r kind; do
+        echo "log-scan: $kind found in $(basename "$log")" >&2
+        found=$((found + 1))
+    done < <(awk -F'\t' 'NR == FNR { hit[$0] = 1; next }
+                         length($2) >= 8 && ($2 in hit) { print $1 }' \
+                 "$searched.hits" "$needles")
 done
 
 if [ "$found" -ne 0 ]; then
