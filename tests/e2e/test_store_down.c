@@ -108,3 +108,58 @@ Test(solo_store_down, registrations_work_again_once_postgres_is_back)
     cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
     resp_free(r);
 }
+
+
+/*
+ * Every route a merchant calls, reads and writes alike, answers 503
+ * store_unavailable with Retry-After while PostgreSQL is down: none of
+ * them passes a request through, answers from a cache, or hangs.
+ */
+Test(solo_store_down, every_merchant_route_is_503_store_unavailable)
+{
+    size_t        i;
+    resp_t       *r;
+    merchant_t    m;
+    const char   *h[4];
+    static const struct { const char *method, *path, *body; } routes[] = {
+        { "GET",  "/v1/checkouts", NULL },
+        { "GET",  "/v1/payments", NULL },
+        { "GET",  "/v1/refunds", NULL },
+        { "GET",  "/v1/payouts", NULL },
+        { "GET",  "/v1/events", NULL },
+        { "GET",  "/v1/notifications", NULL },
+        { "GET",  "/v1/webhook_endpoints", NULL },
+        { "POST", "/v1/webhook_endpoints",
+          "{\"url\":\"https://shop.example/hooks\"}" },
+        { "GET",  "/v1/sellers/seller_1/balance", NULL },
+        { "GET",  "/v1/payments/po_down", NULL },
+        { "GET",  "/v1/payouts/pyo_down", NULL },
+        { "POST", "/v1/notifications/msg_down/replay", "{}" },
+        { "POST", "/v1/webhook_endpoints/we_down/disable", "{}" },
+        { "POST", "/v1/webhook_endpoints/we_down/rotate_secret", "{}" },
+        { "POST", "/v1/payments/po_down/refunds", "{\"amount\":\"1.00\"}" },
+        { "POST", "/v1/payouts",
+          "{\"seller_account\":\"seller_1\",\"amount\":\"1.00\","
+          "\"currency\":\"USD\",\"psp\":\"stripe\"}" },
+    };
+
+    merchant_new(&m);
+    pg_stop();
+
+    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        h[0] = str_printf("Authorization: Bearer %s", m.key);
+        h[1] = "Content-Type: application/json";
+        h[2] = str_printf("Idempotency-Key: %s", uid("key"));
+        h[3] = NULL;
+
+        r = http(&(req_t) { routes[i].method, gw_url(routes[i].path), h,
+                            routes[i].body, (size_t) -1 });
+        cr_expect_eq(r->status, 503, "%s %s: %ld %s", routes[i].method,
+                     routes[i].path, r->status, r->body);
+        if (r->status == 503) {
+            expect_problem(r, 503, "store_unavailable");
+            cr_expect_not_null(resp_header(r, "Retry-After"), "%s %s",
+                               routes[i].method, routes[i].path);
+        }
+    }
+}
