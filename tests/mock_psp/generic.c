@@ -172,11 +172,10 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
     mock_invalid_t *inv, char **response)
 {
     char          token[32], url[MOCK_GENERIC_URL_MAX + 128];
-    int           ok;
     int64_t       now;
-    json_t       *req, *s, *exp, *ans, *md, *mval;
+    json_t       *req, *s, *exp, *ans, *md;
     json_int_t    amount, expires;
-    const char   *reference, *currency, *ret, *cancel, *mkey;
+    const char   *reference, *currency, *ret, *cancel;
     json_error_t  jerr;
 
     req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -237,19 +236,11 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
-    /* metadata (optional): an object of strings */
-    md = json_object_get(req, "metadata");
-    ok = md == NULL || json_is_object(md);
-
-    json_object_foreach(md, mkey, mval) {
-        ok = ok && json_is_string(mval);
-    }
-
-    if (!ok) {
-        mock_invalid(inv, "invalid_metadata", "metadata",
-                     "metadata: an object of string values");
+    if (mock_generic_metadata_ok(req, inv) != 0) {
         goto done;
     }
+
+    md = json_object_get(req, "metadata");
 
     memcpy(token, "gs_", 3);
     if (mock_random_alnum(token + 3, 24) != 0) {
@@ -794,4 +785,33 @@ int
 mock_generic_decimal(const char *s, const char *currency, json_int_t *out)
 {
     return mock_parse_decimal(s, currency, out);
+}
+
+
+/*
+ * A generic request's optional "metadata": an object of strings (a
+ * session's, a refund's, a pay-out's).  Returns -1, with inv set,
+ * otherwise.
+ */
+int
+mock_generic_metadata_ok(json_t *req, mock_invalid_t *inv)
+{
+    int          ok;
+    json_t      *md, *val;
+    const char  *key;
+
+    md = json_object_get(req, "metadata");
+    ok = md == NULL || json_is_object(md);
+
+    json_object_foreach(md, key, val) {
+        ok = ok && json_is_string(val);
+    }
+
+    if (!ok) {
+        mock_invalid(inv, "invalid_metadata", "metadata",
+                     "metadata: an object of string values");
+        return -1;
+    }
+
+    return 0;
 }

@@ -232,6 +232,10 @@ typedef struct {
     char                  message[512];
 } mock_invalid_t;
 
+/* generic.c: a generic request's optional "metadata" is an object of
+ * strings; -1 (and inv) otherwise */
+int mock_generic_metadata_ok(json_t *req, mock_invalid_t *inv);
+
 typedef enum {
     MOCK_REFUSE_UNAUTHORIZED = 0,
     MOCK_REFUSE_KEY_INVALID,

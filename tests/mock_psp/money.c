@@ -261,34 +261,6 @@ mock_form_metadata(const mock_form_t *form)
 }
 
 
-/*
- * The generic dialect's optional "metadata": an object of strings, kept
- * with the operation (what it was sent).  Returns -1 (and inv) otherwise.
- */
-static int
-mock_generic_op_metadata(json_t *root, mock_invalid_t *inv)
-{
-    int          ok;
-    json_t      *md, *val;
-    const char  *key;
-
-    md = json_object_get(root, "metadata");
-    ok = md == NULL || json_is_object(md);
-
-    json_object_foreach(md, key, val) {
-        ok = ok && json_is_string(val);
-    }
-
-    if (!ok) {
-        mock_invalid(inv, "invalid_metadata", "metadata",
-                     "metadata: an object of string values");
-        return -1;
-    }
-
-    return 0;
-}
-
-
 json_t *
 mock_money_stripe_refund_build(const char *body, size_t len,
     const mock_fault_t *fault, mock_invalid_t *inv, char **response)
@@ -625,7 +597,7 @@ mock_money_generic_refund_build(const char *body, size_t len,
         goto done;
     }
 
-    if (mock_generic_op_metadata(root, inv) != 0) {
+    if (mock_generic_metadata_ok(root, inv) != 0) {
         goto done;
     }
 
@@ -691,7 +663,7 @@ mock_money_generic_payout_build(const char *body, size_t len,
         goto done;
     }
 
-    if (mock_generic_op_metadata(root, inv) != 0) {
+    if (mock_generic_metadata_ok(root, inv) != 0) {
         goto done;
     }
 

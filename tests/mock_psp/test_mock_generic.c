@@ -169,7 +169,8 @@ DIALECT_TEST(generic_registration_validates, dl_start)
 
     static const struct {
         const char  *field;
-        int          kind;                   /* 0 delete, 1 string, 2 int */
+        int          kind;                   /* 0 delete, 1 string, 2 int,
+                                                3 {"k": 1} */
         const char  *value;
         long long    offset;                 /* kind 2: now + offset */
         const char  *code;
@@ -187,6 +188,8 @@ DIALECT_TEST(generic_registration_validates, dl_start)
         { "expires_at", 2, NULL, -5, "invalid_expires_at" },
         { "expires_at", 2, NULL, 25 * 3600, "invalid_expires_at" },
         { "expires_at", 1, "1800000000", 0, "invalid_expires_at" },
+        { "metadata", 1, "order=4711", 0, "invalid_metadata" },
+        { "metadata", 3, NULL, 0, "invalid_metadata" },
     };
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -197,6 +200,8 @@ DIALECT_TEST(generic_registration_validates, dl_start)
         } else if (cases[i].kind == 1) {
             json_object_set_new(j, cases[i].field,
                                 json_string(cases[i].value));
+        } else if (cases[i].kind == 3) {
+            json_object_set_new(j, cases[i].field, json_pack("{si}", "k", 1));
         } else {
             json_object_set_new(j, cases[i].field,
                                 json_integer(time(NULL) + cases[i].offset));
