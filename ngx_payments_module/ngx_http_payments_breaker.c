@@ -27,6 +27,10 @@
  * breaker); so the table never fills up across reloads.  Each worker
  * remembers its PSPs' slot numbers (psp->breaker_slot, set at init_zone)
  * and checks the name under the mutex before using one.
+ *
+ * A slot holds a breaker per API of the PSP: Adyen's Transfers API is on
+ * another host than its Checkout API, and pay-outs failing there must not
+ * shed the PSP's registrations (nor a Checkout outage its pay-outs).
  */
 
 
@@ -40,7 +44,10 @@
 
 typedef struct {
     ngx_http_payments_slot_name_t   id;     /* first: a named slot */
-    pay_breaker_t                   b;
+    pay_breaker_t                   b;      /* PAY_PSP_API_MAIN */
+    pay_breaker_t                   bt;     /* PAY_PSP_API_TRANSFERS: a host
+                                               of its own, a breaker of its
+                                               own */
 } ngx_http_payments_breaker_slot_t;
 
 
@@ -243,6 +250,40 @@ ngx_int_t
 ngx_http_payments_breaker_allow(ngx_http_payments_psp_t *psp,
     ngx_uint_t *probe, ngx_msec_t *wait)
 {
+    return ngx_http_payments_breaker_allow_api(psp, PAY_PSP_API_MAIN, probe,
+                                               wait);
+}
+
+
+void
+ngx_http_payments_breaker_result(ngx_http_payments_psp_t *psp,
+    ngx_uint_t success, ngx_uint_t probe)
+{
+    ngx_http_payments_breaker_result_api(psp, PAY_PSP_API_MAIN, success,
+                                         probe);
+}
+
+
+void
+ngx_http_payments_breaker_state(ngx_http_payments_psp_t *psp,
+    ngx_uint_t *state, uint64_t *opens)
+{
+    ngx_http_payments_breaker_state_api(psp, PAY_PSP_API_MAIN, state, opens);
+}
+
+
+static pay_breaker_t *
+ngx_http_payments_breaker_of(ngx_http_payments_breaker_slot_t *s,
+    pay_psp_api_e api)
+{
+    return api == PAY_PSP_API_TRANSFERS ? &s->bt : &s->b;
+}
+
+
+ngx_int_t
+ngx_http_payments_breaker_allow_api(ngx_http_payments_psp_t *psp,
+    pay_psp_api_e api, ngx_uint_t *probe, ngx_msec_t *wait)
+{
     int                                p, ok;
     int64_t                            w;
     ngx_slab_pool_t                   *shpool;
@@ -271,15 +312,17 @@ ngx_http_payments_breaker_allow(ngx_http_payments_psp_t *psp,
 
     s = ngx_http_payments_breaker_slot(sh, psp);
     if (s != NULL) {
-        ok = pay_breaker_allow(&s->b, &c, (int64_t) ngx_current_msec, &p,
-                               &w);
+        ok = pay_breaker_allow(ngx_http_payments_breaker_of(s, api), &c,
+                               (int64_t) ngx_current_msec, &p, &w);
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "payments: psp \"%V\" breaker: %s%s, wait %L ms",
-                   &psp->name, ok ? "allow" : "shed",
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "payments: psp \"%V\"%s breaker: %s%s, wait %L ms",
+                   &psp->name,
+                   api == PAY_PSP_API_TRANSFERS ? " transfers" : "",
+                   ok ? "allow" : "shed",
                    s == NULL ? " (no slot)" : p ? " (probe)" : "", w);
 
     *probe = p;
@@ -290,10 +333,11 @@ ngx_http_payments_breaker_allow(ngx_http_payments_psp_t *psp,
 
 
 void
-ngx_http_payments_breaker_result(ngx_http_payments_psp_t *psp,
-    ngx_uint_t success, ngx_uint_t probe)
+ngx_http_payments_breaker_result_api(ngx_http_payments_psp_t *psp,
+    pay_psp_api_e api, ngx_uint_t success, ngx_uint_t probe)
 {
     uint64_t                           opens, after;
+    pay_breaker_t                     *b;
     ngx_slab_pool_t                   *shpool;
     pay_breaker_conf_t                 c;
     pay_breaker_state_e                before;
@@ -320,46 +364,54 @@ ngx_http_payments_breaker_result(ngx_http_payments_psp_t *psp,
         return;
     }
 
-    before = s->b.state;
-    opens = s->b.opens;
-    pay_breaker_result(&s->b, &c, (int) success, (int) probe,
+    b = ngx_http_payments_breaker_of(s, api);
+    before = b->state;
+    opens = b->opens;
+    pay_breaker_result(b, &c, (int) success, (int) probe,
                        (int64_t) ngx_current_msec);
-    after = s->b.opens;
+    after = b->opens;
 #if (NGX_DEBUG)
-    state = s->b.state;
-    failures = s->b.failures;
+    state = b->state;
+    failures = b->failures;
 #endif
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    ngx_log_debug6(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "payments: psp \"%V\" breaker told %s%s: %s -> %s, "
+    ngx_log_debug7(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "payments: psp \"%V\"%s breaker told %s%s: %s -> %s, "
                    "%uD failures in a row",
-                   &psp->name, success ? "success" : "failure",
+                   &psp->name,
+                   api == PAY_PSP_API_TRANSFERS ? " transfers" : "",
+                   success ? "success" : "failure",
                    probe ? " (probe)" : "",
                    ngx_http_payments_breaker_states[before],
                    ngx_http_payments_breaker_states[state], failures);
 
     if (after != opens) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "payments: psp \"%V\": circuit open for %Mms after "
+                      "payments: psp \"%V\"%s: circuit open for %Mms after "
                       "%ui failed attempts in a row%s", &psp->name,
+                      api == PAY_PSP_API_TRANSFERS
+                      ? " (its transfers API)" : "",
                       psp->breaker_open, psp->breaker,
                       before == PAY_BREAKER_HALF_OPEN
                       ? " (the probe failed)" : "");
 
     } else if (before != PAY_BREAKER_CLOSED && success) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                      "payments: psp \"%V\": circuit closed, the probe "
-                      "succeeded", &psp->name);
+                      "payments: psp \"%V\"%s: circuit closed, the probe "
+                      "succeeded", &psp->name,
+                      api == PAY_PSP_API_TRANSFERS
+                      ? " (its transfers API)" : "");
     }
 }
 
 
 void
-ngx_http_payments_breaker_state(ngx_http_payments_psp_t *psp,
-    ngx_uint_t *state, uint64_t *opens)
+ngx_http_payments_breaker_state_api(ngx_http_payments_psp_t *psp,
+    pay_psp_api_e api, ngx_uint_t *state, uint64_t *opens)
 {
+    pay_breaker_t                     *b;
     ngx_slab_pool_t                   *shpool;
     ngx_http_payments_breakers_t      *sh;
     ngx_http_payments_breaker_slot_t  *s;
@@ -377,8 +429,9 @@ ngx_http_payments_breaker_state(ngx_http_payments_psp_t *psp,
 
     s = ngx_http_payments_breaker_slot(sh, psp);
     if (s != NULL) {
-        *state = s->b.state;
-        *opens = s->b.opens;
+        b = ngx_http_payments_breaker_of(s, api);
+        *state = b->state;
+        *opens = b->opens;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);

@@ -185,6 +185,7 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
     }
 
     easy = f->easy;
+    f->api = api;
 
     /*
      * The list is the fetch's from its first header on, so that the

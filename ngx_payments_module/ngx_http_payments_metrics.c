@@ -422,7 +422,7 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     u_char                          owner[NGX_MAXHOSTNAMELEN + 64];
     size_t                          size;
     uint64_t                        opens;
-    ngx_uint_t                      i, j, cum, n, state;
+    ngx_uint_t                      i, j, k, cum, n, state;
     ngx_http_payments_psp_t        *psp;
     ngx_http_payments_metrics_t    *m;
     ngx_http_payments_psp_stats_t  *s, *stats, **ps;
@@ -574,6 +574,50 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         ngx_http_payments_breaker_state(&psp[i], &state, &opens);
         ngx_http_payments_out("payments_psp_circuit_opens_total{psp=\"%V\"} "
                               "%uL\n", &psp[i].name, opens);
+    }
+
+    /* the breakers of a second API on a host of its own (Adyen's
+     * Transfers: pay-outs), for the PSPs that have one */
+    for (i = 0, k = 0; i < n; i++) {
+        k += psp[i].transfers_url.len > 0;
+    }
+
+    if (k > 0) {
+        ngx_http_payments_out(
+            "# HELP payments_psp_transfers_circuit_state The circuit breaker "
+            "of each PSP's transfers API (its pay-outs, on a host of its "
+            "own): 0 closed, 1 open (pay-outs answer 503 without calling "
+            "it), 2 half-open.\n"
+            "# TYPE payments_psp_transfers_circuit_state gauge\n");
+
+        for (i = 0; i < n; i++) {
+            if (psp[i].transfers_url.len == 0) {
+                continue;
+            }
+
+            ngx_http_payments_breaker_state_api(&psp[i], PAY_PSP_API_TRANSFERS,
+                                                &state, &opens);
+            ngx_http_payments_out(
+                "payments_psp_transfers_circuit_state{psp=\"%V\"} %ui\n",
+                &psp[i].name, state);
+        }
+
+        ngx_http_payments_out(
+            "# HELP payments_psp_transfers_circuit_opens_total How often the "
+            "circuit breaker of each PSP's transfers API opened.\n"
+            "# TYPE payments_psp_transfers_circuit_opens_total counter\n");
+
+        for (i = 0; i < n; i++) {
+            if (psp[i].transfers_url.len == 0) {
+                continue;
+            }
+
+            ngx_http_payments_breaker_state_api(&psp[i], PAY_PSP_API_TRANSFERS,
+                                                &state, &opens);
+            ngx_http_payments_out(
+                "payments_psp_transfers_circuit_opens_total{psp=\"%V\"} "
+                "%uL\n", &psp[i].name, opens);
+        }
     }
 
     ngx_http_payments_out(

@@ -259,6 +259,8 @@ struct ngx_http_payments_fetch_s {
     int64_t                                 retry_after;  /* ms, from a
                                                    429 or 503's Retry-After;
                                                    -1: none */
+    pay_psp_api_e                           api;        /* which of the
+                                                   PSP's APIs (its breaker) */
     unsigned                                running:1;
 };
 
@@ -624,6 +626,16 @@ void ngx_http_payments_breaker_result(ngx_http_payments_psp_t *psp,
  * 1 open, 2 half-open; and how often it opened */
 void ngx_http_payments_breaker_state(ngx_http_payments_psp_t *psp,
     ngx_uint_t *state, uint64_t *opens);
+/* The same for one of the PSP's APIs: a PSP whose API lives on a host of
+ * its own (Adyen's Transfers) has a breaker for it beside its main one, so
+ * that pay-outs failing never shed its registrations, nor the reverse.
+ * The functions above are PAY_PSP_API_MAIN's. */
+ngx_int_t ngx_http_payments_breaker_allow_api(ngx_http_payments_psp_t *psp,
+    pay_psp_api_e api, ngx_uint_t *probe, ngx_msec_t *wait);
+void ngx_http_payments_breaker_result_api(ngx_http_payments_psp_t *psp,
+    pay_psp_api_e api, ngx_uint_t success, ngx_uint_t probe);
+void ngx_http_payments_breaker_state_api(ngx_http_payments_psp_t *psp,
+    pay_psp_api_e api, ngx_uint_t *state, uint64_t *opens);
 
 
 /* _sweeper_conf.c: payments_sweeper, its defaults and nginx -t's refusals */

@@ -113,10 +113,18 @@ ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx)
     ngx_http_request_t      *r = ctx->request;
     ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
 
-    if (ngx_http_payments_breaker_allow(ctx->psp, &probe, &wait) != NGX_OK) {
+    /* a pay-out goes to the API the dialect names (Adyen: Transfers, on
+     * another host than Checkout's, with its own key and its own breaker) */
+    api = op->refund ? PAY_PSP_API_MAIN : ctx->psp->dl->payout_api;
+
+    if (ngx_http_payments_breaker_allow_api(ctx->psp, api, &probe, &wait)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "payments: psp \"%V\": circuit open, \"%s\" not sent",
-                      &ctx->psp->name, ctx->nonce);
+                      "payments: psp \"%V\"%s: circuit open, \"%s\" not "
+                      "sent", &ctx->psp->name,
+                      api == PAY_PSP_API_TRANSFERS ? " transfers" : "",
+                      ctx->nonce);
         ctx->fail_retry_after = (time_t) ((wait + 999) / 1000);
         ngx_http_payments_op_release(ctx, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
@@ -124,9 +132,6 @@ ngx_http_payments_op_call(ngx_http_payments_ctx_t *ctx)
 
     ctx->probe = probe;
 
-    /* a pay-out goes to the API the dialect names (Adyen: Transfers, on
-     * another host than Checkout's, with its own key) */
-    api = op->refund ? PAY_PSP_API_MAIN : ctx->psp->dl->payout_api;
     base = api == PAY_PSP_API_TRANSFERS ? &ctx->psp->transfers_url
                                         : &ctx->psp->url;
 

@@ -73,9 +73,10 @@ ngx_http_payments_psp_tell_breaker(ngx_http_payments_psp_t *psp,
 
     /* any answer but a 5xx or a 429 says the PSP is up; no answer, a
      * timeout, a 5xx or a 429 is a transient failure */
-    ngx_http_payments_breaker_result(psp, f->result == CURLE_OK
-                                          && f->status < 500
-                                          && f->status != 429, probe);
+    ngx_http_payments_breaker_result_api(psp, f->api,
+                                         f->result == CURLE_OK
+                                         && f->status < 500
+                                         && f->status != 429, probe);
 }
 
 

@@ -27,16 +27,18 @@ stop_br(void)
 static void
 start_br(void)
 {
-    char    *psp1, *psp2, *psp3;
+    char    *psp1, *psp2, *psp3, *psp4;
 
     psp1 = gw_psp_conf("br_stripe", "stripe");
     psp2 = gw_psp_conf("br_retry", "stripe");
     psp3 = gw_psp_conf("br_cut", "stripe");
+    psp4 = gw_psp_conf("br_adyen", "adyen");
 
     /* the lines end "allow_http;\n": add the policy before the ';' */
     psp1[strlen(psp1) - 2] = '\0';
     psp2[strlen(psp2) - 2] = '\0';
     psp3[strlen(psp3) - 2] = '\0';
+    psp4[strlen(psp4) - 2] = '\0';
 
     gateway_start(&br, "breaker", 2, str_printf(
         "payments_database \"%s\";\n"
@@ -46,8 +48,9 @@ start_br(void)
         "payments_idempotency_lease 20s;\n"
         "%s retries=0 breaker=3 breaker_open=2s;\n"
         "%s retries=2 retry_base=100ms retry_max=400ms breaker=0;\n"
-        "%s retries=2 retry_base=100ms retry_max=200ms breaker=3;\n",
-        pg_gateway_conninfo(), psp1, psp2, psp3));
+        "%s retries=2 retry_base=100ms retry_max=200ms breaker=3;\n"
+        "%s retries=0 breaker=2 breaker_open=30s;\n",
+        pg_gateway_conninfo(), psp1, psp2, psp3, psp4));
 
     gateway_wait_ready(&br, 10);
 }
@@ -66,7 +69,7 @@ register_via(const merchant_t *m, const char *co_id, const char *psp)
 
 
 static long
-circuit_state(const char *psp)
+metric_of(const char *family, const char *psp)
 {
     long         v;
     char        *line;
@@ -76,13 +79,20 @@ circuit_state(const char *psp)
     r = gateway_get(&br, "/metrics");
     cr_assert_eq(r->status, 200);
 
-    line = str_printf("payments_psp_circuit_state{psp=\"%s\"} ", psp);
+    line = str_printf("%s{psp=\"%s\"} ", family, psp);
     p = strstr(r->body, line);
     cr_assert_not_null(p, "no %s in /metrics", line);
     v = strtol(p + strlen(line), NULL, 10);
     resp_free(r);
 
     return v;
+}
+
+
+static long
+circuit_state(const char *psp)
+{
+    return metric_of("payments_psp_circuit_state", psp);
 }
 
 
@@ -610,4 +620,100 @@ Test(solo_breaker, reloads_through_more_psp_names_than_the_table_holds_keep_each
     r = register_at(&br_many, &m, "br_g4_7");
     cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
     resp_free(r);
+}
+
+
+/*
+ * Adyen's pay-outs go to its Transfers API, on another host than its
+ * Checkout API: the two have a breaker each.  Pay-outs failing open the
+ * transfers breaker and shed the next pay-out without calling; the PSP's
+ * registrations go on (one breaker for both answered them 503 too).
+ */
+Test(solo_breaker, pay_outs_failing_at_a_transfers_api_never_shed_registrations,
+     .timeout = 90)
+{
+    int          i;
+    long         sessions, requests;
+    char        *co_id, *out;
+    json_t      *body;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *args[] = { "add-seller", "--id", NULL, "--seller", "seller_1",
+                            "--psp", "br_adyen", "--destination",
+                            "BA00000000000000000000001", NULL };
+    const char  *params[2];
+
+    merchant_new(&m);
+    start_br();
+
+    /* 10.00 USD in seller_1's wallet: a checkout paid at the suite's Adyen
+     * (the main gateway's: the mock's notifications go there) */
+    co_id = uid("co");
+    body = checkout_new(co_id, 1);
+    json_object_set_new(body, "psp", json_string("mock_adyen"));
+    r = register_ok(&m, uid("key"), dump(body));
+    r = http(&(req_t) {
+        "POST", mock_url(str_printf("/_control/sessions/%s/pay",
+                                    json_string_value(json_object_get(
+                                        resp_json(r), "psp_token")))),
+        NULL, "", (size_t) -1 });
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+
+    params[0] = m.id;
+    params[1] = co_id;
+
+    for (i = 0; i < 100; i++) {
+        if (strcmp(db_scalar("SELECT count(*) FROM checkouts WHERE "
+                             "merchant_id = $1 AND checkout_id = $2 AND "
+                             "status = 'SUCCESS'", 2, params), "1") == 0)
+        {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert_lt(i, 100, "checkout %s not paid", co_id);
+
+    args[2] = m.id;
+    cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+
+    /* every transfer of this merchant fails at the PSP: two in a row open
+     * the transfers breaker (breaker=2) */
+    mock_fault(str_printf("{\"match\":\"%s:pyo_\",\"fail_times\":100,"
+                          "\"fail_status\":500}", m.id));
+
+    for (i = 0; i < 2; i++) {
+        r = gateway_send(&br, "POST", "/v1/payouts", &m, uid("pk"),
+                         "{\"seller_account\":\"seller_1\",\"amount\":"
+                         "\"1.00\",\"currency\":\"USD\",\"psp\":"
+                         "\"br_adyen\"}");
+        cr_assert(r->status >= 500, "pay-out %d: %ld %s", i, r->status,
+                  r->body);
+        expect_problem(r, r->status, "psp_unavailable");
+        resp_free(r);
+    }
+
+    /* the next pay-out is shed: 503 at once, the PSP never asked */
+    r = gateway_send(&br, "POST", "/v1/payouts", &m, uid("pk"),
+                     "{\"seller_account\":\"seller_1\",\"amount\":"
+                     "\"1.00\",\"currency\":\"USD\",\"psp\":"
+                     "\"br_adyen\"}");
+    expect_problem(r, 503, "psp_unavailable");
+    cr_assert_not_null(resp_header(r, "Retry-After"));
+    cr_assert(r->seconds < 0.5, "not at once: %.2f s", r->seconds);
+    resp_free(r);
+
+    /* and the same PSP's registrations go on */
+    co_id = uid("co");
+    r = register_via(&m, co_id, "br_adyen");
+    cr_assert_eq(r->status, 201, "a registration at br_adyen: %ld %s",
+                 r->status, r->body);
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    resp_free(r);
+
+    cr_assert_eq(metric_of("payments_psp_transfers_circuit_state",
+                           "br_adyen"), 1, "the transfers circuit is open");
+    cr_assert_eq(circuit_state("br_adyen"), 0,
+                 "the PSP's own circuit stays closed");
 }
