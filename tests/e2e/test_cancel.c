@@ -740,3 +740,36 @@ Test(cancel, stripe_session_expires_when_the_caller_said, .timeout = 30)
     cr_assert_eq(json_integer_value(json_object_get(resp_json(r),
                                                     "expires_at")), at);
 }
+
+
+/* The PSP's expiry webhook of a session whose cancel was claimed (Stripe
+ * sends checkout.session.expired for the expire call, and it may land
+ * before the cancel's own answer is stored) ends the checkout as the
+ * merchant's cancel, and notifies it so. */
+Test(cancel, the_expiry_webhook_of_a_claimed_cancel_ends_it_as_canceled,
+     .timeout = 30)
+{
+    reg_t        g;
+    const char  *claim[] = { NULL, NULL, NULL };
+    const char  *apply[] = { NULL, NULL, NULL };
+
+    register_with(&g, NULL);
+
+    claim[0] = g.m.id;
+    claim[1] = uid("ck");
+    claim[2] = g.co;
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_cancel_claim($1, $2, "
+                               "repeat('a', 64), 20, 86400, $3, '{}', "
+                               "'{}')", 3, claim), "new");
+
+    apply[0] = g.psp;
+    apply[1] = uid("evt");
+    apply[2] = g.nonce;
+    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_webhook_apply_core("
+                               "$1, $2, 'FAILED', "
+                               "'checkout.session.expired', '', $3, -1, '', "
+                               "NULL)", 3, apply), "applied");
+
+    expect_canceled(checkout_of(&g));
+    expect_notified(&g, "checkout.canceled");
+}
