@@ -622,12 +622,18 @@ ngx_http_payments_cancel_answer(ngx_http_payments_ctx_t *ctx,
     ngx_http_request_t  *r = ctx->request;
 
     if (ngx_strcmp(status, "200") == 0) {
-        if (replayed
-            && ngx_http_payments_add_header(r, "Idempotent-Replayed", "true")
-               != NGX_OK)
-        {
-            ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+        if (replayed) {
+            ngx_http_payments_count(
+                idempotency[NGX_HTTP_PAYMENTS_IDEM_REPLAYED]);
+
+            if (ngx_http_payments_add_header(r, "Idempotent-Replayed",
+                                             "true")
+                != NGX_OK)
+            {
+                ngx_http_payments_finalize(r,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
         }
 
         ngx_http_payments_get_checkout(ctx);

@@ -15,8 +15,9 @@
  *
  * Two exceptions to "the stored request, byte for byte":
  * - a resume whose stored expires_at the PSP would now refuse (closer than
- *   its dialect's session_min: Stripe 30 min) rebuilds the request with a fresh expires_at under
- *   the same nonce and stores it first (pay_refresh): the old bytes can
+ *   its dialect's session_min: Stripe 30 min) rebuilds the request with a
+ *   fresh expires_at (payments_session_lifetime from then) under the same
+ *   nonce and stores it first (pay_refresh): the old bytes can
  *   only fail, and should the PSP hold a session of the old bytes, it
  *   refuses the new ones under the same Idempotency-Key, so it never makes
  *   two sessions;

@@ -726,6 +726,7 @@ ngx_http_payments_money_post(ngx_http_payments_ctx_t *ctx)
         ngx_http_payments_cancel_start(ctx);
         return;
     }
+
     len = ct ? r->headers_in.content_type->value.len : 0;
 
     while (len && ct[len - 1] == ' ') {

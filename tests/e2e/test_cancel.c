@@ -236,7 +236,7 @@ expect_notified(const reg_t *g, const char *type)
 }
 
 
-/* --- cancel before payment, per dialect ------------------------------------ */
+/* --- cancel before payment, per dialect ----------------------------------- */
 
 static void
 cancel_before_payment(const char *psp, int expirable)
@@ -288,7 +288,7 @@ Test(cancel, adyen_before_payment_cancels_at_the_gateway_alone,
 }
 
 
-/* --- a cancel racing the shopper's payment --------------------------------- */
+/* --- a cancel racing the shopper's payment -------------------------------- */
 
 /* paid first: the cancel is refused, the payment stands and is booked once
  * (whether its webhook lands before or after the cancel) */
@@ -389,7 +389,7 @@ Test(cancel, adyen_a_payment_after_the_cancel_is_booked_as_paid_after_failure,
 }
 
 
-/* --- idempotency ------------------------------------------------------------- */
+/* --- idempotency ---------------------------------------------------------- */
 
 Test(cancel, the_same_key_replays_and_another_key_answers_canceled,
      .timeout = 30)
@@ -465,7 +465,7 @@ Test(cancel, two_cancels_at_once_cancel_once, .timeout = 30)
 }
 
 
-/* --- the PSP failing ----------------------------------------------------------- */
+/* --- the PSP failing ------------------------------------------------------ */
 
 /* The expire call times out on every attempt of the first request: 504,
  * nothing decided; the retry with the same key resumes and cancels. */
@@ -544,7 +544,7 @@ Test(cancel, a_psp_failing_every_attempt_leaves_the_checkout_open,
 }
 
 
-/* --- decided checkouts and bad input ------------------------------------------ */
+/* --- decided checkouts and bad input -------------------------------------- */
 
 Test(cancel, a_failed_checkout_is_not_cancelable, .timeout = 30)
 {
@@ -623,7 +623,7 @@ Test(cancel, bad_input_is_refused_and_stores_nothing, .timeout = 30)
 }
 
 
-/* --- expires_at ------------------------------------------------------------------ */
+/* --- expires_at ----------------------------------------------------------- */
 
 static resp_t *
 register_expiring(merchant_t *m, const char *psp, const char *co,
