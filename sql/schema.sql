@@ -1678,10 +1678,10 @@ $$;
 
 
 --
--- Name: pay_cancel_claim(text, text, text, integer, integer, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: pay_cancel_claim(text, text, text, integer, integer, text, text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp text, psp_token text, nonce text, claim_age bigint)
+CREATE FUNCTION public.pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[]) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp text, psp_token text, nonce text, claim_age bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -1694,7 +1694,8 @@ DECLARE
     v_age     bigint;
 BEGIN
     PERFORM 1 FROM checkouts ck
-     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout
+       AND ck.psp <> ALL (coalesce(p_other_mode, '{}'));
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'not_found'::text, NULL::bigint, NULL::int, NULL::int,
                             NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint;
@@ -7975,11 +7976,11 @@ GRANT ALL ON FUNCTION public.pay_auth(p_key_id text, p_key_hash text) TO payment
 
 
 --
--- Name: FUNCTION pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[]); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text) TO payments_gateway;
+REVOKE ALL ON FUNCTION public.pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[]) TO payments_gateway;
 
 
 --

@@ -1,6 +1,10 @@
 -- POST /v1/checkouts/{id}/cancel, the claim (one transaction): the
 -- Idempotency-Key (op_key_take), then the checkout, locked.
---   not_found                another merchant's or no checkout: nothing stored
+--   not_found                another merchant's or no checkout, or one whose
+--                            PSP is in p_other_mode (configured in the
+--                            other mode than the API key's: test money never
+--                            reaches a live PSP, nor the reverse): nothing
+--                            stored
 --   replay, reused, in_use   as op_key_take says
 --   decided                  the checkout is decided already: SUCCESS is
 --                            p_paid_problem (409), FAILED by a cancel 200,
@@ -13,7 +17,7 @@
 --                            age in seconds
 -- A 200 stores {"checkout_id","status"}: its answer is the checkout as GET
 -- /v1/checkouts/{id} shows it.
-CREATE OR REPLACE FUNCTION pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text)
+CREATE OR REPLACE FUNCTION pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[])
  RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp text, psp_token text, nonce text, claim_age bigint)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -28,7 +32,8 @@ DECLARE
     v_age     bigint;
 BEGIN
     PERFORM 1 FROM checkouts ck
-     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout
+       AND ck.psp <> ALL (coalesce(p_other_mode, '{}'));
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'not_found'::text, NULL::bigint, NULL::int, NULL::int,
                             NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint;
@@ -82,5 +87,9 @@ BEGIN
                         c.psp, c.psp_token, c.nonce, coalesce(v_age, 0);
 END
 $function$;
-REVOKE ALL ON FUNCTION pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text) TO payments_gateway;
+REVOKE ALL ON FUNCTION pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[]) TO payments_gateway;
+
+-- The signature this one replaced, dropped in the transaction that changes
+-- its body, so no caller ever finds neither.
+DROP FUNCTION IF EXISTS pay_cancel_claim(text, text, text, integer, integer, text, text, text);

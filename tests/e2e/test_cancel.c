@@ -759,7 +759,7 @@ Test(cancel, the_expiry_webhook_of_a_claimed_cancel_ends_it_as_canceled,
     claim[1] = uid("ck");
     claim[2] = g.co;
     cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_cancel_claim($1, $2, "
-                               "repeat('a', 64), 20, 86400, $3, '{}', "
+                               "repeat('a', 64), 20, 86400, $3, '{}', '{}', "
                                "'{}')", 3, claim), "new");
 
     apply[0] = g.psp;
@@ -772,4 +772,42 @@ Test(cancel, the_expiry_webhook_of_a_claimed_cancel_ends_it_as_canceled,
 
     expect_canceled(checkout_of(&g));
     expect_notified(&g, "checkout.canceled");
+}
+
+
+/* A live merchant's checkout at a PSP configured for test money (its mode=
+ * changed since, written here in SQL): never canceled through it, and
+ * nothing stored under the key. */
+Test(cancel, a_checkout_of_a_psp_in_the_other_mode_is_not_found,
+     .timeout = 30)
+{
+    char         *key;
+    merchant_t    live;
+    const char   *a[3];
+    const char   *k[2];
+
+    merchant_new_mode(&live, "live");
+    a[0] = live.id;
+    a[1] = uid("co");
+    a[2] = env("PAY_TEST_PSP");
+    db_exec("BEGIN", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, expires_at) VALUES ($1, $2, $3, $1 || ':' || $2,"
+            " 'USD', 100, 'https://shop.example/s', 'https://shop.example/c',"
+            " 'EXECUTING', 'r', now() + interval '1 hour')", 3, a);
+    db_exec("COMMIT", 0, NULL);
+
+    key = uid("ck");
+    expect_problem(cancel_raw(&live, a[1], key, NULL), 404, "not_found");
+
+    k[0] = live.id;
+    k[1] = key;
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM idempotency_keys "
+                               "WHERE merchant_id = $1 AND idem_key = $2",
+                               2, k), "0");
+    cr_assert_str_eq(db_scalar("SELECT status FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2, a),
+                     "EXECUTING");
 }
