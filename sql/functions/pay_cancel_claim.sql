@@ -90,6 +90,3 @@ $function$;
 REVOKE ALL ON FUNCTION pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[]) TO payments_gateway;
 
--- The signature this one replaced, dropped in the transaction that changes
--- its body, so no caller ever finds neither.
-DROP FUNCTION IF EXISTS pay_cancel_claim(text, text, text, integer, integer, text, text, text);
