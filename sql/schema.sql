@@ -514,7 +514,7 @@ COMMENT ON COLUMN public.checkouts.metadata IS 'the merchant''s metadata: a JSON
 -- Name: COLUMN checkouts.cancel_requested_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.checkouts.cancel_requested_at IS 'when the merchant first asked to cancel it (POST /v1/checkouts/{id}/cancel); NULL: never, or the PSP answered that it was paid';
+COMMENT ON COLUMN public.checkouts.cancel_requested_at IS 'when the merchant asked to cancel it (POST /v1/checkouts/{id}/cancel), while that cancel is undecided; NULL: none, or decided (canceled, or the PSP answered that it was paid)';
 
 
 --
@@ -1794,7 +1794,8 @@ BEGIN
         v_source := 'cancel:' || c.psp || ':' || p_result;
 
         UPDATE checkouts ck
-           SET status = 'FAILED', failure_code = 'canceled', updated_at = now()
+           SET status = 'FAILED', failure_code = 'canceled',
+               cancel_requested_at = NULL, updated_at = now()
          WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
 
         FOR o IN
@@ -1821,6 +1822,16 @@ BEGIN
         v_status := 200;
 
     ELSIF c.status = 'FAILED' AND c.failure_code = 'canceled' THEN
+        -- the PSP's expiry webhook of this cancel failed it first: the
+        -- cancel is decided now, and audited once (a cancel under another
+        -- key that finished first found it undecided and did both)
+        IF c.cancel_requested_at IS NOT NULL THEN
+            UPDATE checkouts ck SET cancel_requested_at = NULL
+             WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
+            PERFORM audit_append(p_merchant, p_checkout, 'cancel:canceled',
+                jsonb_build_object('psp', c.psp, 'result', p_result,
+                                   'failed_by', 'webhook'));
+        END IF;
         v_status := 200;
 
     ELSIF c.status = 'SUCCESS' THEN

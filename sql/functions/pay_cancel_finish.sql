@@ -8,7 +8,9 @@
 --            under way: the payment stands, its webhook books it
 -- An EXECUTING checkout closed or canceled here fails, with its orders, as
 -- `canceled` (notified as checkout.canceled, audited); one decided since
--- the claim (its webhook came first) is answered as it is.  The answer is
+-- the claim (its webhook came first) is answered as it is.  Either way the
+-- cancel is decided: cancel_requested_at goes back to NULL, and the
+-- cancel is audited (cancel:canceled) by the finish that decides it.  The answer is
 -- stored under the key: 200 {"checkout_id","status"} (the caller answers
 -- with the checkout's view), or 409 p_paid_problem /
 -- p_not_cancelable_problem.
@@ -53,7 +55,8 @@ BEGIN
         v_source := 'cancel:' || c.psp || ':' || p_result;
 
         UPDATE checkouts ck
-           SET status = 'FAILED', failure_code = 'canceled', updated_at = now()
+           SET status = 'FAILED', failure_code = 'canceled',
+               cancel_requested_at = NULL, updated_at = now()
          WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
 
         FOR o IN
@@ -80,6 +83,16 @@ BEGIN
         v_status := 200;
 
     ELSIF c.status = 'FAILED' AND c.failure_code = 'canceled' THEN
+        -- the PSP's expiry webhook of this cancel failed it first: the
+        -- cancel is decided now, and audited once (a cancel under another
+        -- key that finished first found it undecided and did both)
+        IF c.cancel_requested_at IS NOT NULL THEN
+            UPDATE checkouts ck SET cancel_requested_at = NULL
+             WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
+            PERFORM audit_append(p_merchant, p_checkout, 'cancel:canceled',
+                jsonb_build_object('psp', c.psp, 'result', p_result,
+                                   'failed_by', 'webhook'));
+        END IF;
         v_status := 200;
 
     ELSIF c.status = 'SUCCESS' THEN

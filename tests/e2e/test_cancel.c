@@ -750,17 +750,21 @@ Test(cancel, the_expiry_webhook_of_a_claimed_cancel_ends_it_as_canceled,
      .timeout = 30)
 {
     reg_t        g;
+    char        *lease;
     const char  *claim[] = { NULL, NULL, NULL };
     const char  *apply[] = { NULL, NULL, NULL };
+    const char  *finish[] = { NULL, NULL, NULL, NULL };
 
     register_with(&g, NULL);
 
     claim[0] = g.m.id;
     claim[1] = uid("ck");
     claim[2] = g.co;
-    cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_cancel_claim($1, $2, "
-                               "repeat('a', 64), 20, 86400, $3, '{}', '{}', "
-                               "'{}')", 3, claim), "new");
+    lease = db_scalar("SELECT outcome || ' ' || lease FROM pay_cancel_claim("
+                      "$1, $2, repeat('a', 64), 20, 86400, $3, '{}', '{}', "
+                      "'{}')", 3, claim);
+    cr_assert_eq(strncmp(lease, "new ", 4), 0, "%s", lease);
+    lease += 4;
 
     apply[0] = g.psp;
     apply[1] = uid("evt");
@@ -771,6 +775,22 @@ Test(cancel, the_expiry_webhook_of_a_claimed_cancel_ends_it_as_canceled,
                                "NULL)", 3, apply), "applied");
 
     expect_canceled(checkout_of(&g));
+
+    /* the cancel's own answer then finds it decided: 200, audited once */
+    finish[0] = g.m.id;
+    finish[1] = claim[1];
+    finish[2] = lease;
+    finish[3] = g.co;
+    cr_assert_str_eq(db_scalar("SELECT response_status FROM "
+                               "pay_cancel_finish($1, $2, $3, $4, 'closed', "
+                               "'{}', '{}')", 4, finish), "200");
+    cr_assert_eq(audited(&g, "cancel:requested"), 1);
+    cr_assert_eq(audited(&g, "cancel:canceled"), 1);
+
+    /* and a cancel under another key answers the same, auditing nothing */
+    cr_assert_eq(cancel(&g, uid("ck"))->status, 200);
+    cr_assert_eq(audited(&g, "cancel:canceled"), 1);
+
     expect_notified(&g, "checkout.canceled");
 }
 
