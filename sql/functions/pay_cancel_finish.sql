@@ -10,9 +10,9 @@
 -- `canceled` (notified as checkout.canceled, audited); one decided since
 -- the claim (its webhook came first) is answered as it is.  Either way the
 -- cancel is decided: cancel_requested_at goes back to NULL, and the
--- cancel is audited (cancel:canceled) by the finish that decides it.  The answer is
--- stored under the key: 200 {"checkout_id","status"} (the caller answers
--- with the checkout's view), or 409 p_paid_problem /
+-- cancel is audited (cancel:canceled) by the finish that decides it.  The
+-- answer is stored under the key: 200 {"checkout_id","status"} (the
+-- caller answers with the checkout's view), or 409 p_paid_problem /
 -- p_not_cancelable_problem.
 CREATE OR REPLACE FUNCTION pay_cancel_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout text, p_result text, p_paid_problem text, p_not_cancelable_problem text)
  RETURNS TABLE(response_status integer, response_body text)
