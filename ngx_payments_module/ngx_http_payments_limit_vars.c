@@ -80,6 +80,7 @@ ngx_http_payments_limit_uri(ngx_http_request_t *r, ngx_str_t *psp,
     case PAY_ROUTE_PAY:
     case PAY_ROUTE_STATUS:
     case PAY_ROUTE_CHECKOUT:
+    case PAY_ROUTE_CANCEL:
         if (pay_id_valid(path.id, path.id_len)) {
             checkout->data = (u_char *) path.id;
             checkout->len = path.id_len;

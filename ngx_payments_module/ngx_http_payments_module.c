@@ -367,23 +367,35 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     /*
-     * Stripe refuses an expires_at less than 30 min ahead when the request
-     * reaches it, and a claim's request may be sent up to a lease after
-     * expires_at was fixed.
+     * Each PSP refuses an expires_at closer than its dialect's shortest
+     * session (Stripe: 30 min) when the request reaches it, or further
+     * than its longest, and a claim's request may be sent up to a lease
+     * after expires_at was fixed.
      */
     psp = pmcf->psps->elts;
 
     for (i = 0; i < pmcf->psps->nelts; i++) {
-        if (psp[i].dialect == PAY_DIALECT_STRIPE
-            && pmcf->session_lifetime < 1800 + pmcf->lease)
-        {
+        if (pmcf->session_lifetime < psp[i].dl->session_min + pmcf->lease) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"payments_session_lifetime\" %Ts leaves "
-                               "the stripe PSP \"%V\" less than its 30m "
+                               "the %s PSP \"%V\" less than its %Tm "
                                "minimum once \"payments_idempotency_lease\" "
                                "%Ts has passed: raise it to at least %Ts",
-                               pmcf->session_lifetime, &psp[i].name,
-                               pmcf->lease, 1800 + pmcf->lease);
+                               pmcf->session_lifetime, psp[i].dl->name,
+                               &psp[i].name,
+                               (time_t) (psp[i].dl->session_min / 60),
+                               pmcf->lease,
+                               (time_t) psp[i].dl->session_min + pmcf->lease);
+            return NGX_CONF_ERROR;
+        }
+
+        if (pmcf->session_lifetime > psp[i].dl->session_max) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_session_lifetime\" %Ts is longer "
+                               "than the %s PSP \"%V\" keeps a session "
+                               "(%Ts)", pmcf->session_lifetime,
+                               psp[i].dl->name, &psp[i].name,
+                               (time_t) psp[i].dl->session_max);
             return NGX_CONF_ERROR;
         }
     }

@@ -14,9 +14,10 @@
  * is released and the client's retry resumes the same registration.
  *
  * Two exceptions to "the stored request, byte for byte":
- * - a resume whose stored expires_at the PSP would now refuse (Stripe: less
- *   than 30 min ahead) rebuilds the request with a fresh expires_at under
- *   the same nonce and stores it first (pay_refresh): the old bytes can
+ * - a resume whose stored expires_at the PSP would now refuse (closer than
+ *   its dialect's session_min: Stripe 30 min) rebuilds the request with a
+ *   fresh expires_at (payments_session_lifetime from then) under the same
+ *   nonce and stores it first (pay_refresh): the old bytes can
  *   only fail, and should the PSP hold a session of the old bytes, it
  *   refuses the new ones under the same Idempotency-Key, so it never makes
  *   two sessions;
@@ -42,6 +43,8 @@
 
 static ngx_int_t ngx_http_payments_register_validate(
     ngx_http_payments_ctx_t *ctx, ngx_int_t *rc);
+static ngx_int_t ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx,
+    ngx_int_t *rc);
 static void ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx);
 static char *ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
@@ -149,6 +152,10 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
         return NGX_DONE;
     }
 
+    if (ngx_http_payments_expires_ok(ctx, rc) != NGX_OK) {
+        return NGX_DONE;
+    }
+
     for (i = 0; i < ctx->co.norders; i++) {
         if (!pay_psp_amount_supported(ctx->psp->dialect, ctx->co.currency,
                                       ctx->co.orders[i].amount))
@@ -168,6 +175,41 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A caller's expires_at within the PSP's window when the request arrives:
+ * at least the dialect's session_min plus a lease ahead (a claim's request
+ * may reach the PSP up to a lease later), at most its session_max.
+ * Checked before the claim, as every field: outside, nothing is stored.
+ */
+
+static ngx_int_t
+ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
+{
+    int64_t         now, lo, hi;
+    pay_verdict_t   v;
+
+    if (ctx->co.expires_at == 0) {
+        return NGX_OK;
+    }
+
+    now = (int64_t) ngx_time();
+    lo = now + ctx->psp->dl->session_min + ctx->pmcf->lease;
+    hi = now + ctx->psp->dl->session_max;
+
+    if (ctx->co.expires_at >= lo && ctx->co.expires_at <= hi) {
+        return NGX_OK;
+    }
+
+    pay_verdict(&v, PAY_ERR_INVALID_EXPIRES_AT,
+                "expires_at: this PSP takes %lld to %lld seconds ahead",
+                (long long) (lo - now), (long long) (hi - now));
+
+    *rc = ngx_http_payments_problem(ctx->request, v.err, 0, v.detail);
+
+    return NGX_DONE;
 }
 
 
@@ -199,7 +241,10 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
      * claim; a retry reads it back instead of building it again.
      */
 
-    ctx->expires_at = (int64_t) ngx_time() + ctx->pmcf->session_lifetime;
+    /* the caller's, checked; else the configured lifetime */
+    ctx->expires_at = ctx->co.expires_at
+                      ? ctx->co.expires_at
+                      : (int64_t) ngx_time() + ctx->pmcf->session_lifetime;
 
     req = ngx_http_payments_register_build(ctx);
     if (req == NULL) {
@@ -554,8 +599,8 @@ ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
 
 /*
  * Whether the PSP could refuse the stored expires_at by the time this
- * request's attempts reach it (a lease covers them): Stripe wants it at
- * least 30 min ahead, the others in the future.
+ * request's attempts reach it (a lease covers them): at least the
+ * dialect's session_min ahead (Stripe: 30 min).
  */
 
 static ngx_uint_t
@@ -563,7 +608,7 @@ ngx_http_payments_expires_too_soon(ngx_http_payments_ctx_t *ctx)
 {
     time_t  floor;
 
-    floor = (ctx->psp->dialect == PAY_DIALECT_STRIPE) ? 1800 : 0;
+    floor = (time_t) ctx->psp->dl->session_min;
 
     return ctx->expires_at < (int64_t) ngx_time() + floor + ctx->pmcf->lease;
 }

@@ -282,6 +282,7 @@ ngx_http_payments_handler(ngx_http_request_t *r)
         || route == PAY_ROUTE_WEBHOOK
         || route == PAY_ROUTE_REFUNDS
         || route == PAY_ROUTE_PAYOUTS
+        || route == PAY_ROUTE_CANCEL
         || route == PAY_ROUTE_ENDPOINT_CREATE
         || route == PAY_ROUTE_ENDPOINT_ROTATE)
     {
@@ -718,6 +719,14 @@ ngx_http_payments_money_post(ngx_http_payments_ctx_t *ctx)
 
     ct = r->headers_in.content_type ? r->headers_in.content_type->value.data
                                     : NULL;
+
+    /* a cancel takes no body, and an empty one needs no type (clients
+     * label an empty POST as a form) */
+    if (ctx->route == PAY_ROUTE_CANCEL && ctx->body.len == 0) {
+        ngx_http_payments_cancel_start(ctx);
+        return;
+    }
+
     len = ct ? r->headers_in.content_type->value.len : 0;
 
     while (len && ct[len - 1] == ' ') {
@@ -746,6 +755,10 @@ ngx_http_payments_money_post(ngx_http_payments_ctx_t *ctx)
 
     case PAY_ROUTE_PAYOUTS:
         ngx_http_payments_payout_start(ctx);
+        return;
+
+    case PAY_ROUTE_CANCEL:
+        ngx_http_payments_cancel_start(ctx);
         return;
 
     case PAY_ROUTE_ENDPOINT_CREATE:

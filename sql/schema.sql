@@ -23,7 +23,8 @@ CREATE TYPE public.pay_failure_code AS ENUM (
     'declined',
     'expired',
     'cancelled',
-    'registration_refused'
+    'registration_refused',
+    'canceled'
 );
 
 
@@ -266,6 +267,7 @@ CREATE FUNCTION public.checkout_failure(p_code public.pay_failure_code, p_failur
                    WHEN 'declined' THEN 'the PSP declined the payment'
                    WHEN 'expired' THEN 'the payment session expired before the shopper paid'
                    WHEN 'cancelled' THEN 'the payment session was cancelled at the PSP'
+                   WHEN 'canceled' THEN 'the merchant canceled the checkout before it was paid'
                    ELSE coalesce(nullif(p_failure, ''), 'the PSP refused the checkout')
                END)
            END
@@ -354,6 +356,9 @@ DECLARE
     v_type  text := CASE WHEN NEW.status = 'SUCCESS' AND OLD.status = 'FAILED'
                          THEN 'checkout.paid_after_failure'
                          WHEN NEW.status = 'SUCCESS' THEN 'checkout.succeeded'
+                         -- the merchant's own cancel (POST .../cancel)
+                         WHEN NEW.failure_code::text = 'canceled'
+                         THEN 'checkout.canceled'
                          ELSE 'checkout.failed' END;
 BEGIN
     -- notify_enqueue's own test of the endpoints, before the payload is made
@@ -384,8 +389,8 @@ BEGIN
                   FROM payment_orders o
                  WHERE o.merchant_id = NEW.merchant_id
                    AND o.checkout_id = NEW.checkout_id), '[]'::jsonb))
-        -- why it failed, on checkout.failed; the failure it came after, on
-        -- checkout.paid_after_failure
+        -- why it failed, on checkout.failed and checkout.canceled; the
+        -- failure it came after, on checkout.paid_after_failure
         || CASE WHEN NEW.failure_code IS NULL THEN '{}'::jsonb
                 WHEN NEW.status = 'FAILED'
                 THEN jsonb_build_object('failure',
@@ -464,6 +469,7 @@ CREATE TABLE public.checkouts (
     psp_payment_ref text,
     failure_code public.pay_failure_code,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    cancel_requested_at timestamp with time zone,
     CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
 )
 WITH (fillfactor='80');
@@ -494,7 +500,7 @@ COMMENT ON COLUMN public.checkouts.psp_url IS 'the PSP hosted page: "v1." sealed
 -- Name: COLUMN checkouts.failure_code; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.checkouts.failure_code IS 'why the checkout failed: declined, expired, cancelled, registration_refused (NULL: it never failed)';
+COMMENT ON COLUMN public.checkouts.failure_code IS 'why the checkout failed: declined, expired, cancelled (at the PSP), canceled (by the merchant), registration_refused (NULL: it never failed)';
 
 
 --
@@ -502,6 +508,13 @@ COMMENT ON COLUMN public.checkouts.failure_code IS 'why the checkout failed: dec
 --
 
 COMMENT ON COLUMN public.checkouts.metadata IS 'the merchant''s metadata: a JSON object of strings, {} when none';
+
+
+--
+-- Name: COLUMN checkouts.cancel_requested_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.cancel_requested_at IS 'when the merchant asked to cancel it (POST /v1/checkouts/{id}/cancel), while that cancel is undecided; NULL: none, or decided (canceled, or the PSP answered that it was paid)';
 
 
 --
@@ -1095,7 +1108,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -1656,6 +1669,184 @@ BEGIN
       FROM api_keys k
       JOIN merchants m ON m.merchant_id = k.merchant_id
      WHERE k.key_id = p_key_id AND k.revoked_at IS NULL AND NOT m.disabled;
+END
+$$;
+
+
+--
+-- Name: pay_cancel_claim(text, text, text, integer, integer, text, text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[]) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp text, psp_token text, nonce text, claim_age bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    c         checkouts%ROWTYPE;
+    t         record;
+    v_status  int;
+    v_body    text;
+    v_age     bigint;
+BEGIN
+    PERFORM 1 FROM checkouts ck
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout
+       AND ck.psp <> ALL (coalesce(p_other_mode, '{}'));
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'not_found'::text, NULL::bigint, NULL::int, NULL::int,
+                            NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    SELECT * INTO t FROM op_key_take(p_merchant, p_idem_key, p_fingerprint,
+                                     p_lease_seconds, p_ttl_seconds, p_checkout) x;
+    IF t.outcome NOT IN ('new', 'resumed') THEN
+        RETURN QUERY SELECT t.outcome, t.lease, t.retry_after, t.response_status,
+                            t.response_body, NULL::text, NULL::text, NULL::text,
+                            NULL::bigint;
+        RETURN;
+    END IF;
+
+    SELECT * INTO c FROM checkouts ck
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout
+       FOR UPDATE;
+
+    IF c.status = 'SUCCESS' THEN
+        v_status := 409;
+        v_body := p_paid_problem;
+    ELSIF c.status = 'FAILED' AND c.failure_code = 'canceled' THEN
+        v_status := 200;
+        v_body := jsonb_build_object('checkout_id', c.checkout_id,
+                                     'status', c.status)::text;
+    ELSIF c.status = 'FAILED' THEN
+        v_status := 409;
+        v_body := p_not_cancelable_problem;
+    END IF;
+
+    IF v_status IS NOT NULL THEN
+        PERFORM op_key_done(p_merchant, p_idem_key, t.lease, v_status, v_body);
+        RETURN QUERY SELECT 'decided'::text, NULL::bigint, NULL::int, v_status,
+                            v_body, c.psp, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    IF c.cancel_requested_at IS NULL THEN
+        UPDATE checkouts ck SET cancel_requested_at = now()
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
+        PERFORM audit_append(p_merchant, p_checkout, 'cancel:requested',
+            jsonb_build_object('psp', c.psp));
+    END IF;
+
+    SELECT floor(extract(epoch FROM now() - ik.created_at))::bigint INTO v_age
+      FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+
+    RETURN QUERY SELECT t.outcome, t.lease, NULL::int, NULL::int, NULL::text,
+                        c.psp, c.psp_token, c.nonce, coalesce(v_age, 0);
+END
+$$;
+
+
+--
+-- Name: pay_cancel_finish(text, text, bigint, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_cancel_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout text, p_result text, p_paid_problem text, p_not_cancelable_problem text) RETURNS TABLE(response_status integer, response_body text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    c         checkouts%ROWTYPE;
+    o         record;
+    v_status  int;
+    v_body    text;
+    v_source  text;
+BEGIN
+    IF p_result NOT IN ('closed', 'gateway', 'paid') THEN
+        RAISE EXCEPTION 'pay_cancel_finish: unknown result %', p_result
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO c FROM checkouts ck
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_cancel_finish: no checkout %', p_checkout
+            USING ERRCODE = 'no_data_found';
+    END IF;
+
+    IF p_result = 'paid' THEN
+        -- the PSP took the payment before the cancel: a later failure of
+        -- it (an asynchronous method declined) is no cancel
+        UPDATE checkouts ck SET cancel_requested_at = NULL
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
+        PERFORM audit_append(p_merchant, p_checkout, 'cancel:refused_paid',
+            jsonb_build_object('psp', c.psp, 'status', c.status));
+        v_status := 409;
+        v_body := p_paid_problem;
+
+    ELSIF c.status = 'EXECUTING' THEN
+        v_source := 'cancel:' || c.psp || ':' || p_result;
+
+        UPDATE checkouts ck
+           SET status = 'FAILED', failure_code = 'canceled',
+               cancel_requested_at = NULL, updated_at = now()
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
+
+        FOR o IN
+            SELECT po.payment_order_id, po.status
+              FROM payment_orders po
+             WHERE po.merchant_id = p_merchant AND po.checkout_id = p_checkout
+             ORDER BY po.seller_account, po.line_no
+               FOR UPDATE
+        LOOP
+            UPDATE payment_orders po
+               SET status = 'FAILED', ledger_updated = false,
+                   wallet_updated = false, updated_at = now()
+             WHERE po.merchant_id = p_merchant
+               AND po.payment_order_id = o.payment_order_id;
+
+            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                      from_status, to_status, source)
+            VALUES (p_merchant, p_checkout, o.payment_order_id, o.status,
+                    'FAILED', v_source);
+        END LOOP;
+
+        PERFORM audit_append(p_merchant, p_checkout, 'cancel:canceled',
+            jsonb_build_object('psp', c.psp, 'result', p_result));
+        v_status := 200;
+
+    ELSIF c.status = 'FAILED' AND c.failure_code = 'canceled' THEN
+        -- the PSP's expiry webhook of this cancel failed it first: the
+        -- cancel is decided now, and audited once (a cancel under another
+        -- key that finished first found it undecided and did both)
+        IF c.cancel_requested_at IS NOT NULL THEN
+            UPDATE checkouts ck SET cancel_requested_at = NULL
+             WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
+            PERFORM audit_append(p_merchant, p_checkout, 'cancel:canceled',
+                jsonb_build_object('psp', c.psp, 'result', p_result,
+                                   'failed_by', 'webhook'));
+        END IF;
+        v_status := 200;
+
+    ELSIF c.status = 'SUCCESS' THEN
+        v_status := 409;
+        v_body := p_paid_problem;
+
+    ELSE
+        v_status := 409;
+        v_body := p_not_cancelable_problem;
+    END IF;
+
+    IF v_status = 200 THEN
+        v_body := jsonb_build_object('checkout_id', p_checkout,
+                                     'status', 'FAILED')::text;
+    END IF;
+
+    PERFORM op_key_done(p_merchant, p_idem_key, p_lease, v_status, v_body);
+
+    RETURN QUERY SELECT v_status, v_body;
 END
 $$;
 
@@ -3935,9 +4126,14 @@ BEGIN
                 UPDATE checkouts ck
                    SET status = v_target, updated_at = now(),
                        psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
-                       failure_code = CASE WHEN v_target = 'FAILED'
-                                           THEN checkout_failure_code(p_type)
-                                           ELSE ck.failure_code END
+                       -- a session that ends after the merchant asked to
+                       -- cancel it (the expiry its expire call causes)
+                       -- ends as the merchant's cancel
+                       failure_code = CASE WHEN v_target <> 'FAILED'
+                                           THEN ck.failure_code
+                                           WHEN ck.cancel_requested_at IS NOT NULL
+                                           THEN 'canceled'::pay_failure_code
+                                           ELSE checkout_failure_code(p_type) END
                  WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
 
                 IF v_ref IS NOT NULL THEN
@@ -7690,6 +7886,22 @@ GRANT ALL ON FUNCTION public.pay_auth(p_key_id text) TO payments_gateway;
 
 REVOKE ALL ON FUNCTION public.pay_auth(p_key_id text, p_key_hash text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_auth(p_key_id text, p_key_hash text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_cancel_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout text, p_paid_problem text, p_not_cancelable_problem text, p_other_mode text[]) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_cancel_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout text, p_result text, p_paid_problem text, p_not_cancelable_problem text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_cancel_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout text, p_result text, p_paid_problem text, p_not_cancelable_problem text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_cancel_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout text, p_result text, p_paid_problem text, p_not_cancelable_problem text) TO payments_gateway;
 
 
 --

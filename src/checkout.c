@@ -779,7 +779,7 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
 {
     static const char *const  known[] = {
         "checkout_id", "buyer_info", "payment_orders", "success_url",
-        "cancel_url", "psp", "metadata", NULL
+        "cancel_url", "psp", "metadata", "expires_at", NULL
     };
     static const char *const  strings[] = {
         "checkout_id", "success_url", "cancel_url", "psp", NULL
@@ -852,6 +852,20 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
         }
 
         co->metadata = json_object_size(val) > 0 ? val : NULL;
+    }
+
+    /* a positive integer of epoch seconds; the PSP's window is the
+     * adapter's to check */
+    val = json_object_get(root, "expires_at");
+
+    if (val != NULL) {
+        if (!json_is_integer(val) || json_integer_value(val) <= 0) {
+            return pay_verdict(v, PAY_ERR_INVALID_EXPIRES_AT,
+                               "expires_at must be a positive integer of "
+                               "epoch seconds");
+        }
+
+        co->expires_at = (int64_t) json_integer_value(val);
     }
 
     /* ids */

@@ -140,6 +140,28 @@ pay_generic_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
 }
 
 
+/* POST /sessions/{token}/expire, {}: the session as GET /sessions/{token}
+ * answers it, after the call (doc/PSPS.md, "The generic dialect") */
+static int
+pay_generic_expire(const pay_psp_lookup_t *in, pay_psp_request_t *req)
+{
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_lookup_token_ok(in->token, 0)) {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+    pay_buf_str(&b, "/sessions/");
+    pay_buf_escape(&b, in->token);
+    pay_buf_str(&b, "/expire");
+
+    return pay_expire_request(&b, req, "application/json", "{}");
+}
+
+
 /*
  * {"token","reference","status","amount" (decimal string in the
  * currency's ISO exponent, as the webhooks'),"currency"}: "succeeded"
@@ -373,4 +395,9 @@ const pay_dialect_t  pay_dialect_generic = {
     .op_ref_fields = { "id", NULL, NULL },
     /* unknown: the shortest of the others */
     .key_window = 86400,
+    /* expires_at: in the future, at most 24 h ahead (doc/PSPS.md) */
+    .session_min = 60,
+    .session_max = 86400,
+    .session_expirable = 1,
+    .session_expire = pay_generic_expire,
 };

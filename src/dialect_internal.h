@@ -91,6 +91,10 @@ void pay_buf_escape(pay_buf_t *b, const char *s);
 /* *req as a GET of the path in b (taken); returns 0, or -1 with *req
  * empty (b failed or out of memory). */
 int pay_lookup_request(pay_buf_t *b, pay_psp_request_t *req);
+/* b as the path of a POST with body (copied) of type: 0, or -1 with *req
+ * empty (b freed either way) */
+int pay_expire_request(pay_buf_t *b, pay_psp_request_t *req,
+    const char *type, const char *body);
 
 /*
  * What every dialect does first: clears *ev; an HTTP status other than

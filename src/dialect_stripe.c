@@ -280,6 +280,29 @@ pay_stripe_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
 }
 
 
+/* POST /v1/checkout/sessions/{id}/expire, an empty form: the session, now
+ * "expired", or 400 when it was no longer open */
+static int
+pay_stripe_expire(const pay_psp_lookup_t *in, pay_psp_request_t *req)
+{
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_lookup_token_ok(in->token, 1)) {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+    pay_buf_str(&b, "/v1/checkout/sessions/");
+    pay_buf_str(&b, in->token);
+    pay_buf_str(&b, "/expire");
+
+    return pay_expire_request(&b, req, "application/x-www-form-urlencoded",
+                              "");
+}
+
+
 /*
  * The Checkout Session: status "complete" with payment_status "paid" or
  * "no_payment_required" pays, "expired" fails, "open" (and "complete"
@@ -516,4 +539,9 @@ const pay_dialect_t  pay_dialect_stripe = {
     .op_ref_fields = { "id", NULL, NULL },
     /* Stripe keeps a key for at least 24 hours */
     .key_window = 86400,
+    /* expires_at: 30 min to 24 h ahead */
+    .session_min = 1800,
+    .session_max = 86400,
+    .session_expirable = 1,
+    .session_expire = pay_stripe_expire,
 };

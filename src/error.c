@@ -92,6 +92,12 @@ static const pay_err_info_t  pay_err_info[] = {
                                        "Endpoint disabled" },
     [PAY_ERR_NOT_CONFIGURED]       = { 503, "not_configured",
                                        "Not configured" },
+    [PAY_ERR_INVALID_EXPIRES_AT]   = { 400, "invalid_expires_at",
+                                       "Invalid expires_at" },
+    [PAY_ERR_ALREADY_PAID]         = { 409, "checkout_already_paid",
+                                       "Checkout already paid" },
+    [PAY_ERR_NOT_CANCELABLE]       = { 409, "checkout_not_cancelable",
+                                       "Checkout not cancelable" },
 };
 
 _Static_assert(sizeof(pay_err_info) / sizeof(pay_err_info[0]) == PAY_ERR__MAX,

@@ -94,6 +94,31 @@ pay_lookup_request(pay_buf_t *b, pay_psp_request_t *req)
 }
 
 
+int
+pay_expire_request(pay_buf_t *b, pay_psp_request_t *req, const char *type,
+    const char *body)
+{
+    memset(req, 0, sizeof(*req));
+
+    if (b->failed || b->data == NULL) {
+        free(b->data);
+        return -1;
+    }
+
+    req->path = b->data;
+    req->content_type = strdup(type);
+    req->body = strdup(body);
+    req->body_len = strlen(body);
+
+    if (req->content_type == NULL || req->body == NULL) {
+        pay_psp_request_free(req);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 pay_lookup_outcome_e
 pay_lookup_unknown(pay_event_t *ev)
 {

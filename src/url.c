@@ -486,6 +486,8 @@ static const pay_path_route_t  pay_routes[] = {
       PAY_PATH_ID, "/v1/webhook_endpoints/", "/rotate_secret" },
     { { PAY_ROUTE_WEBHOOK, "webhook", 1, 0, 0 },
       PAY_PATH_ID, "/v1/webhooks/", "" },
+    { { PAY_ROUTE_CANCEL, "cancel_checkout", 1, 0, 0 },
+      PAY_PATH_ID, "/v1/checkouts/", "/cancel" },
     { { PAY_ROUTE_PAY, "pay", 0, 0, 1 },
       PAY_PATH_ID, "/v1/checkouts/", "/pay" },
     { { PAY_ROUTE_STATUS, "status", 0, 0, 0 },

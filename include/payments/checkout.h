@@ -42,6 +42,9 @@ typedef struct {
     const char   *buyer_id;         /* borrowed from root; may be NULL */
     json_t       *metadata;         /* borrowed from root; NULL when absent
                                        or empty */
+    int64_t       expires_at;       /* epoch seconds the caller asked the
+                                       session to end at; 0: absent (the
+                                       PSP's limits are the adapter's) */
     size_t        norders;
     pay_order_t  *orders;           /* owned, malloc'd */
 } pay_checkout_t;

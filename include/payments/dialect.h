@@ -286,6 +286,32 @@ typedef struct {
      * transfer (doc/MONEY.md, "Resumed operations").
      */
     int64_t          key_window;
+
+    /*
+     * The session's lifetime the PSP takes: a registration's expires_at at
+     * least session_min and at most session_max seconds after the request
+     * reaches the PSP (a caller's expires_at and payments_session_lifetime
+     * are checked against them, with a lease's room for a resumed claim).
+     */
+    int64_t          session_min;
+    int64_t          session_max;
+
+    /*
+     * A checkout's cancel.  session_expirable 1: the PSP expires an open
+     * session on demand, and session_expire builds that request (a POST,
+     * sent under the cancel's own Idempotency-Key) for in->token, taken as
+     * session_lookup takes it; returns 0, or -1 with *req empty.  Its 2xx
+     * answer is the session as it is after the call, which
+     * session_lookup_answer reads (an expired session: FAILED; a paid one:
+     * SUCCEEDED or PENDING); a 4xx other than 401, 403 and 404 says the
+     * session was not open (Stripe), and the session look-up says why.
+     * 0: the PSP cannot expire a session (adyen's /sessions): a cancel is
+     * the gateway's alone, and the session lapses at its expiry
+     * (doc/API.md, "Cancel a checkout").
+     */
+    unsigned         session_expirable:1;
+    int            (*session_expire)(const pay_psp_lookup_t *in,
+                                     pay_psp_request_t *req);
 } pay_dialect_t;
 
 

@@ -38,6 +38,9 @@ typedef enum {
     PAY_ERR_SELLER_UNKNOWN,         /* 422 seller_not_registered */
     PAY_ERR_ENDPOINT_DISABLED,      /* 409 endpoint_disabled */
     PAY_ERR_NOT_CONFIGURED,         /* 503 not_configured */
+    PAY_ERR_INVALID_EXPIRES_AT,     /* 400 invalid_expires_at */
+    PAY_ERR_ALREADY_PAID,           /* 409 checkout_already_paid */
+    PAY_ERR_NOT_CANCELABLE,         /* 409 checkout_not_cancelable */
     PAY_ERR__MAX
 } pay_err_e;
 

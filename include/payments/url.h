@@ -103,6 +103,7 @@ typedef enum {
     PAY_ROUTE_LIST_REFUNDS,         /* GET /v1/refunds */
     PAY_ROUTE_LIST_PAYOUTS,         /* GET /v1/payouts */
     PAY_ROUTE_EVENTS,               /* GET /v1/events */
+    PAY_ROUTE_CANCEL,               /* POST /v1/checkouts/{id}/cancel */
     PAY_ROUTE__MAX
 } pay_route_e;
 

@@ -1,4 +1,5 @@
--- A failed checkout's `failure` as the API and checkout.failed show it:
+-- A failed checkout's `failure` as the API, checkout.failed and
+-- checkout.canceled show it:
 -- {"code", "message"}; the message of a refusal at registration is the
 -- PSP's reason as the gateway stored it (cleaned of anything secret).
 -- NULL when there is no code.
@@ -14,6 +15,7 @@ AS $function$
                    WHEN 'declined' THEN 'the PSP declined the payment'
                    WHEN 'expired' THEN 'the payment session expired before the shopper paid'
                    WHEN 'cancelled' THEN 'the payment session was cancelled at the PSP'
+                   WHEN 'canceled' THEN 'the merchant canceled the checkout before it was paid'
                    ELSE coalesce(nullif(p_failure, ''), 'the PSP refused the checkout')
                END)
            END

@@ -11,6 +11,9 @@ DECLARE
     v_type  text := CASE WHEN NEW.status = 'SUCCESS' AND OLD.status = 'FAILED'
                          THEN 'checkout.paid_after_failure'
                          WHEN NEW.status = 'SUCCESS' THEN 'checkout.succeeded'
+                         -- the merchant's own cancel (POST .../cancel)
+                         WHEN NEW.failure_code::text = 'canceled'
+                         THEN 'checkout.canceled'
                          ELSE 'checkout.failed' END;
 BEGIN
     -- notify_enqueue's own test of the endpoints, before the payload is made
@@ -41,8 +44,8 @@ BEGIN
                   FROM payment_orders o
                  WHERE o.merchant_id = NEW.merchant_id
                    AND o.checkout_id = NEW.checkout_id), '[]'::jsonb))
-        -- why it failed, on checkout.failed; the failure it came after, on
-        -- checkout.paid_after_failure
+        -- why it failed, on checkout.failed and checkout.canceled; the
+        -- failure it came after, on checkout.paid_after_failure
         || CASE WHEN NEW.failure_code IS NULL THEN '{}'::jsonb
                 WHEN NEW.status = 'FAILED'
                 THEN jsonb_build_object('failure',

@@ -120,9 +120,14 @@ BEGIN
                 UPDATE checkouts ck
                    SET status = v_target, updated_at = now(),
                        psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
-                       failure_code = CASE WHEN v_target = 'FAILED'
-                                           THEN checkout_failure_code(p_type)
-                                           ELSE ck.failure_code END
+                       -- a session that ends after the merchant asked to
+                       -- cancel it (the expiry its expire call causes)
+                       -- ends as the merchant's cancel
+                       failure_code = CASE WHEN v_target <> 'FAILED'
+                                           THEN ck.failure_code
+                                           WHEN ck.cancel_requested_at IS NOT NULL
+                                           THEN 'canceled'::pay_failure_code
+                                           ELSE checkout_failure_code(p_type) END
                  WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
 
                 IF v_ref IS NOT NULL THEN

@@ -12,7 +12,11 @@
  * (Stripe, Adyen, generic).  Most stories then go through the mock's
  * control API, 96 sessions in flight: it pays or declines each session and
  * sends its own signed webhooks, with fault rules for duplicated,
- * out-of-order, async and lying deliveries.  The rest are Stripe events
+ * out-of-order, async and lying deliveries.  The shop cancels some
+ * checkouts before any payment (POST /v1/checkouts/{id}/cancel: FAILED,
+ * canceled, whether Stripe's expiry webhook or the cancel's answer came
+ * first) and some right after the shopper paid, with the payment's
+ * webhook in flight (409 checkout_already_paid: booked once).  The rest are Stripe events
  * this test signs itself: one event posted twice at the same instant, a
  * success racing its contrary event, an async payment that fails.  When
  * every delivery the mock scheduled has been answered with a 2xx
@@ -69,6 +73,9 @@ typedef enum {
     INV_AMOUNT_LIE,         /* every event names another amount */
     INV_ASYNC,              /* pending first, the money 150 ms later */
     INV_NEVER_PAID,
+    /* the shop cancels (POST /v1/checkouts/{id}/cancel) */
+    INV_CANCELED,           /* before any payment: FAILED, canceled */
+    INV_PAID_CANCELED,      /* right after the shopper paid: refused, 409 */
     /* Stripe events this test signs */
     INV_TWICE_AT_ONCE,      /* one completed event, posted twice at once */
     INV_RACE,               /* completed and expired, posted at once */
@@ -81,13 +88,15 @@ static const struct {
     const char  *name;
     size_t       count;
 } inv_stories[INV_NSTORIES] = {
-    { "paid", 470 },
+    { "paid", 400 },
     { "declined", 100 },
     { "duplicated", 80 },
     { "out of order", 60 },
     { "amount mismatch", 50 },
     { "async", 60 },
     { "never paid", 80 },
+    { "canceled", 40 },
+    { "paid, then a cancel refused", 30 },
     { "signed: twice at once", 40 },
     { "signed: success races expiry", 30 },
     { "signed: async then failed", 30 }
@@ -133,6 +142,10 @@ typedef struct {
     const char    *expect;      /* final status */
     int            late;        /* the success came after a FAILED: booked,
                                    each order FAILED -> SUCCESS too */
+    int            expired_first;   /* INV_CANCELED on Stripe: the expiry
+                                       webhook the expire call set off
+                                       failed it before the cancel's own
+                                       answer was stored */
 
     /* the registration request */
     char          *body;
@@ -204,6 +217,13 @@ inv_plan(inv_payment_t *p, size_t i)
     p->merchant = h % INV_MERCHANTS;
     p->currency = (h >> 8) % INV_CURRENCIES;
     p->psp = p->story >= INV_TWICE_AT_ONCE ? 0 : (h >> 16) % INV_PSPS;
+
+    /* Adyen's session cannot be ended: its cancel right after a payment
+     * is the gateway's alone, and whether the payment's webhook came first
+     * decides 409 or paid after the failure; the canceled story covers it */
+    if (p->story == INV_PAID_CANCELED && p->psp == 1) {
+        p->psp = 2;
+    }
     p->norders = 1 + (h >> 24) % 3;
 
     for (j = 0; j < p->norders; j++) {
@@ -268,6 +288,16 @@ inv_plan(inv_payment_t *p, size_t i)
         break;
     case INV_NEVER_PAID:
         p->expect = "EXECUTING";
+        break;
+    case INV_CANCELED:
+        /* Stripe says so with checkout.session.expired; the others send
+         * nothing (Adyen's session is left to lapse) */
+        p->deliveries = p->psp == 0;
+        p->expect = "FAILED";
+        break;
+    case INV_PAID_CANCELED:
+        p->deliveries = 1;
+        p->expect = "SUCCESS";
         break;
     case INV_TWICE_AT_ONCE:
         p->expect = "SUCCESS";
@@ -778,6 +808,102 @@ inv_poll(inv_run_t *run, size_t *todo, size_t *ntodo, time_t deadline)
 
 
 /*
+ * POST /v1/checkouts/{id}/cancel for each of the n checkouts of which
+ * whose story is story, INV_AT_ONCE at a time: each answers want (200
+ * canceled, or 409 checkout_already_paid).
+ */
+static void
+inv_cancel(const inv_run_t *run, const size_t *which, size_t n,
+    inv_story_e story, long want)
+{
+    size_t                k, m;
+    req_t                *rqs;
+    resp_t              **rs;
+    const char          **h;
+    const inv_payment_t  *p;
+
+    rqs = calloc(n + 1, sizeof(req_t));
+    cr_assert_not_null(rqs);
+
+    for (k = 0, m = 0; k < n; k++) {
+        p = &run->p[which[k]];
+        if (p->story != story) {
+            continue;
+        }
+
+        h = calloc(3, sizeof(char *));
+        cr_assert_not_null(h);
+        h[0] = p->auth;
+        h[1] = str_printf("Idempotency-Key: inv-cancel-%s", p->co);
+        rqs[m].method = "POST";
+        rqs[m].url = gw_url(str_printf("/v1/checkouts/%s/cancel", p->co));
+        rqs[m].headers = h;
+        rqs[m].body = "";
+        rqs[m].len = 0;
+        m++;
+    }
+
+    if (m == 0) {
+        free(rqs);
+        return;
+    }
+
+    rs = http_many(rqs, m, INV_AT_ONCE);
+
+    for (k = 0; k < m; k++) {
+        if (want == 200) {
+            cr_assert_eq(rs[k]->status, 200, "%s: %ld %s", rqs[k].url,
+                         rs[k]->status, rs[k]->body);
+        } else {
+            expect_problem(rs[k], want, "checkout_already_paid");
+        }
+        resp_free(rs[k]);
+    }
+
+    free(rs);
+    free(rqs);
+}
+
+
+/*
+ * The shop cancels the INV_CANCELED checkouts, then waits until every
+ * delivery the mock scheduled for them (Stripe's expiry) is answered.
+ */
+static long
+inv_cancels(inv_run_t *run)
+{
+    long     retried;
+    size_t   i, n, *todo;
+    time_t   deadline;
+
+    todo = calloc(INV_CHECKOUTS, sizeof(size_t));
+    cr_assert_not_null(todo);
+
+    for (i = 0, n = 0; i < INV_CHECKOUTS; i++) {
+        if (run->p[i].story == INV_CANCELED) {
+            todo[n++] = i;
+        }
+    }
+
+    inv_cancel(run, todo, n, INV_CANCELED, 200);
+
+    retried = 0;
+    deadline = time(NULL) + INV_SETTLE_S;
+
+    while (n > 0) {
+        retried += inv_poll(run, todo, &n, deadline);
+        if (n > 0) {
+            msleep(50);
+        }
+    }
+
+    free(todo);
+
+    return retried;
+}
+
+
+/*
  * The shoppers pay or decline on the mock, at most INV_WINDOW sessions
  * whose webhooks are not all delivered at any time: concurrent enough for
  * the races (duplicates at once, a merchant's wallets and audit head hot),
@@ -802,7 +928,9 @@ inv_shoppers(inv_run_t *run)
     for (i = 0, n = 0; i < INV_CHECKOUTS; i++) {
         p = &run->p[i];
 
-        if (p->story == INV_NEVER_PAID || p->story >= INV_TWICE_AT_ONCE) {
+        if (p->story == INV_NEVER_PAID || p->story == INV_CANCELED
+            || p->story >= INV_TWICE_AT_ONCE)
+        {
             continue;
         }
 
@@ -822,6 +950,9 @@ inv_shoppers(inv_run_t *run)
 
         if (len > 0) {
             inv_control(paths + next, NULL, len);
+            /* the shop cancels what was just paid, its webhook in flight:
+             * the PSP says paid, the cancel is refused */
+            inv_cancel(run, acting + next, len, INV_PAID_CANCELED, 409);
             memcpy(flight + nflight, acting + next, len * sizeof(size_t));
             nflight += len;
             next += len;
@@ -920,6 +1051,20 @@ inv_resolve_races(inv_run_t *run)
 
     for (i = 0; i < INV_CHECKOUTS; i++) {
         p = &run->p[i];
+
+        /* a cancel on Stripe: its expiry webhook applied, or already */
+        if (p->story == INV_CANCELED && p->psp == 0) {
+            params[0] = run->m[p->merchant].id;
+            params[1] = p->co;
+            s = db_scalar("SELECT count(*) FROM webhook_events WHERE "
+                          "merchant_id = $1 AND checkout_id = $2 AND "
+                          "outcome = 'applied'", 2, params);
+            cr_assert_not_null(s);
+            p->expired_first = atol(s) > 0;
+            free(s);
+            continue;
+        }
+
         if (p->story != INV_RACE) {
             continue;
         }
@@ -984,6 +1129,14 @@ inv_expect(inv_run_t *run)
             break;
         case INV_AMOUNT_LIE:
             o[INV_AMOUNT_MISMATCH]++;
+            break;
+        case INV_CANCELED:
+            if (p->psp == 0) {
+                o[p->expired_first ? INV_APPLIED : INV_ALREADY]++;
+            }
+            break;
+        case INV_PAID_CANCELED:
+            o[INV_APPLIED]++;
             break;
         default:
             break;
@@ -1076,8 +1229,9 @@ static const char  inv_sql_not_once[] =
 /*
  * Order histories that are not NOT_STARTED -> EXECUTING (registration),
  * then at most one EXECUTING -> SUCCESS | FAILED by an applied webhook
- * event of that checkout, ending in the order's status: every event that
- * breaks the chain, and every order whose history does not end where it is.
+ * event of that checkout (or EXECUTING -> FAILED by the checkout's audited
+ * cancel), ending in the order's status: every event that breaks the
+ * chain, and every order whose history does not end where it is.
  */
 static const char  inv_sql_history[] =
     "WITH e AS ("
@@ -1100,7 +1254,7 @@ static const char  inv_sql_history[] =
     "                                                       'FAILED'))"
     "                                    OR (rn = 3 AND from_status = 'FAILED'"
     "                                        AND to_status = 'SUCCESS'))"
-    "                            OR NOT EXISTS ("
+    "                            OR (NOT EXISTS ("
     "                 SELECT 1 FROM webhook_events we"
     "                  WHERE 'webhook:' || we.psp || ':' || we.event_id"
     "                        = e.source"
@@ -1109,7 +1263,14 @@ static const char  inv_sql_history[] =
     "                                          THEN 'paid_after_failed'"
     "                                          ELSE 'applied' END"
     "                    AND we.merchant_id = e.merchant_id"
-    "                    AND we.checkout_id = e.checkout_id))))"
+    "                    AND we.checkout_id = e.checkout_id)"
+    "                AND NOT (e.rn = 2 AND e.to_status = 'FAILED'"
+    "                    AND e.source LIKE 'cancel:%'"
+    "                    AND EXISTS ("
+    "                 SELECT 1 FROM audit_log a"
+    "                  WHERE a.merchant_id = e.merchant_id"
+    "                    AND a.checkout_id = e.checkout_id"
+    "                    AND a.action = 'cancel:canceled'))))))"
     "     + (SELECT count(*) FROM payment_orders o"
     "          LEFT JOIN fin l USING (merchant_id, payment_order_id)"
     "         WHERE o." INV_OURS
@@ -1502,6 +1663,13 @@ inv_check_views(inv_run_t *run)
             n += st == NULL || strcmp(st, want) != 0;
         }
 
+        /* a canceled checkout says so, whoever failed it first */
+        if (p->story == INV_CANCELED) {
+            st = json_string_value(json_object_get(
+                     json_object_get(v, "failure"), "code"));
+            n += st == NULL || strcmp(st, "canceled") != 0;
+        }
+
         /* per order: registration, then at most the one webhook move
          * (two when a success came after a failure) */
         for (j = 0; j < p->norders; j++) {
@@ -1534,7 +1702,9 @@ inv_check_views(inv_run_t *run)
                          || strcmp(from, p->late ? "FAILED" : "EXECUTING")
                             != 0
                          || strcmp(to, want) != 0
-                         || strncmp(src, "webhook:", 8) != 0;
+                         || (strncmp(src, "webhook:", 8) != 0
+                             && (p->story != INV_CANCELED
+                                 || strncmp(src, "cancel:", 7) != 0));
                 }
 
                 nev++;
@@ -1717,6 +1887,7 @@ Test(invariants, a_thousand_mixed_payments_keep_the_books_right,
     /* 2. the fault rules, then the shoppers act on the mock */
     inv_faults(run);
     retried = inv_shoppers(run);
+    retried += inv_cancels(run);
     t_shop = inv_now();
 
     /* 3. the events this test signs */

@@ -395,6 +395,14 @@ mock_generic_lookup(struct MHD_Connection *c, const char *token)
 }
 
 
+enum MHD_Result
+mock_generic_expire_call(struct MHD_Connection *c, const char *token)
+{
+    return mock_generic_expire(c, token, mock_generic_authorized,
+                               mock_generic_error);
+}
+
+
 /* --- webhooks ------------------------------------------------------------- */
 
 int

@@ -844,6 +844,51 @@ mock_header_name(const char *s)
 }
 
 
+/* url is prefix "/" id "/expire", id one non-empty segment */
+static int
+mock_expire_path(const char *url, const char *prefix)
+{
+    size_t       n, len;
+    const char  *id;
+
+    n = strlen(prefix);
+    len = strlen(url);
+
+    if (strncmp(url, prefix, n) != 0 || url[n] != '/'
+        || len < n + 1 + sizeof("/expire")
+        || strcmp(url + len - (sizeof("/expire") - 1), "/expire") != 0)
+    {
+        return 0;
+    }
+
+    id = url + n + 1;
+
+    return memchr(id, '/', (size_t) (url + len - (sizeof("/expire") - 1)
+                                     - id)) == NULL;
+}
+
+
+/* the id of an expire path, in a static buffer (one per thread) */
+static const char *
+mock_expire_id(const char *url, const char *prefix)
+{
+    static __thread char  id[512];
+    size_t                n;
+
+    url += strlen(prefix) + 1;
+    n = strlen(url) - (sizeof("/expire") - 1);
+
+    if (n >= sizeof(id)) {
+        n = sizeof(id) - 1;
+    }
+
+    memcpy(id, url, n);
+    id[n] = '\0';
+
+    return id;
+}
+
+
 static enum MHD_Result
 mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
     const char *method)
@@ -916,6 +961,17 @@ mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
         && mock_conf.generic_secret != NULL)
     {
         return mock_generic_create(c, r);
+    }
+
+    /* a session ended on demand: .../{id}/expire */
+    if (strcmp(method, "POST") == 0 && mock_expire_path(url, sessions)) {
+        return mock_stripe_expire_call(c, mock_expire_id(url, sessions));
+    }
+
+    if (strcmp(method, "POST") == 0 && mock_conf.generic_secret != NULL
+        && mock_expire_path(url, "/sessions"))
+    {
+        return mock_generic_expire_call(c, mock_expire_id(url, "/sessions"));
     }
 
     if (strncmp(url, sessions, sizeof(sessions) - 1) == 0

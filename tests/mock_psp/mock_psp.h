@@ -281,6 +281,9 @@ enum MHD_Result mock_stripe_create(struct MHD_Connection *c,
     mock_request_t *r);
 enum MHD_Result mock_stripe_retrieve(struct MHD_Connection *c,
     const char *id);
+/* POST /v1/checkout/sessions/{id}/expire (expire.c) */
+enum MHD_Result mock_stripe_expire_call(struct MHD_Connection *c,
+    const char *id);
 /* Stripe's integers: ^(0|[1-9][0-9]*)$ within int64: 0, or -1 */
 int mock_parse_int64(const char *s, int64_t *out);
 enum MHD_Result mock_stripe_error(struct MHD_Connection *c, unsigned status,
@@ -320,9 +323,21 @@ enum MHD_Result mock_generic_create(struct MHD_Connection *c,
     mock_request_t *r);
 enum MHD_Result mock_generic_lookup(struct MHD_Connection *c,
     const char *token);
+/* POST /sessions/{token}/expire (expire.c) */
+enum MHD_Result mock_generic_expire_call(struct MHD_Connection *c,
+    const char *token);
 void mock_generic_webhook(const json_t *session, int paid,
     const mock_webhook_fault_t *wf);
 int mock_generic_load_key(const char *path);
+
+/* expire.c: a session ended on demand, with the API's credentials check
+ * and error answer */
+enum MHD_Result mock_stripe_expire(struct MHD_Connection *c, const char *id,
+    int (*authorized)(struct MHD_Connection *c));
+enum MHD_Result mock_generic_expire(struct MHD_Connection *c,
+    const char *token, int (*authorized)(struct MHD_Connection *c),
+    enum MHD_Result (*error)(struct MHD_Connection *c, unsigned status,
+                             const char *code, const char *message));
 
 /* hosted.c */
 int mock_currency_exponent(const char *currency);

@@ -856,6 +856,13 @@ mock_stripe_retrieve(struct MHD_Connection *c, const char *id)
 }
 
 
+enum MHD_Result
+mock_stripe_expire_call(struct MHD_Connection *c, const char *id)
+{
+    return mock_stripe_expire(c, id, mock_authorized);
+}
+
+
 /* POST /v1/refunds and POST /v1/transfers (money.c builds them) */
 
 static const mock_api_t  mock_stripe_refund_api = {

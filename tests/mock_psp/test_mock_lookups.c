@@ -452,3 +452,128 @@ MOCK_TEST(lookups_are_off_without_their_secrets)
     cr_assert_eq(r.status, 404, "%s", r.body);
     resp_free(&r);
 }
+
+
+/* --- a session ended on demand (a checkout's cancel) ------------------------ */
+
+static void
+stripe_expire(resp_t *r, const char *id, int auth, const char *key)
+{
+    char  path[256];
+
+    snprintf(path, sizeof(path), "/v1/checkout/sessions/%s/expire", id);
+    request(r, "POST", path, auth, key, "application/x-www-form-urlencoded",
+            "");
+}
+
+
+MOCK_TEST(stripe_expire_ends_an_open_session_and_refuses_one_not_open)
+{
+    char    open[64], paid[64], path[256];
+    resp_t  r;
+
+    snprintf(open, sizeof(open), "%s", create_ok("m1:co_ex1", 1000));
+    snprintf(paid, sizeof(paid), "%s", create_ok("m1:co_ex2", 1000));
+    session_post(paid, "pay", 200);
+
+    stripe_expire(&r, open, AUTH_GOOD, "m1:co_ex1:cancel");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(str(&r, "id"), open);
+    cr_assert_str_eq(str(&r, "status"), "expired");
+    resp_free(&r);
+    stripe_state(open, "expired", "unpaid");
+
+    /* no longer open: Stripe's 400, whether expired or paid */
+    stripe_expire(&r, open, AUTH_GOOD, "m1:co_ex1:cancel");
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    cr_assert_str_eq(error_field(&r, "type"), "invalid_request_error");
+    resp_free(&r);
+    stripe_expire(&r, paid, AUTH_GOOD, "m1:co_ex2:cancel");
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+    stripe_state(paid, "complete", "paid");
+
+    /* the hosted page refuses the ended session */
+    snprintf(path, sizeof(path), "/_control/sessions/%s/pay", open);
+    control(&r, "POST", path, NULL);
+    cr_assert_eq(r.status, 410, "%s", r.body);
+    resp_free(&r);
+
+    stripe_expire(&r, open, AUTH_BAD, NULL);
+    cr_assert_eq(r.status, 401, "%s", r.body);
+    resp_free(&r);
+    stripe_expire(&r, "cs_test_unknown", AUTH_GOOD, NULL);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
+}
+
+
+MOCK_TEST(stripe_expire_takes_the_fault_rules_of_its_key)
+{
+    char    id[64];
+    resp_t  r;
+
+    snprintf(id, sizeof(id), "%s", create_ok("m1:co_ex3", 1000));
+
+    /* one rule (the first that matches applies): a 503, then the session
+     * ends and the answer is dropped */
+    fault("{\"match\":\"co_ex3:cancel\",\"fail_times\":1,"
+          "\"fail_status\":503,\"drop_after_register\":1}");
+    stripe_expire(&r, id, AUTH_GOOD, "m1:co_ex3:cancel");
+    cr_assert_eq(r.status, 503, "%s", r.body);
+    resp_free(&r);
+    stripe_state(id, "open", "unpaid");
+
+    stripe_expire(&r, id, AUTH_GOOD, "m1:co_ex3:cancel");
+    cr_assert_eq(r.status, 0, "%s", r.body);
+    resp_free(&r);
+    stripe_state(id, "expired", "unpaid");
+}
+
+
+DIALECT_TEST(generic_expire_answers_the_session_after_the_call, dl_start)
+{
+    char    open[64], paid[64], ad[64], path[256];
+    resp_t  r;
+
+    generic_create("m1:co_gx1", "15.00", "USD", open);
+    generic_create("m1:co_gx2", "5.00", "EUR", paid);
+    adyen_create("m1:co_gx3", 1500, ad);
+    json_decref(session_act(paid, "pay", 200));
+
+    snprintf(path, sizeof(path), "/sessions/%s/expire", open);
+    dl_post(&r, path, "Authorization: Bearer " GEN_KEY, "m1:co_gx1:cancel",
+            "application/json", "{}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(str(&r, "status"), "expired", "%s", r.body);
+    cr_assert_str_eq(str(&r, "token"), open);
+    resp_free(&r);
+
+    /* again: the same answer */
+    dl_post(&r, path, "Authorization: Bearer " GEN_KEY, "m1:co_gx1:cancel",
+            "application/json", "{}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(str(&r, "status"), "expired", "%s", r.body);
+    resp_free(&r);
+    generic_expect_status(open, "m1:co_gx1", "expired", "15.00", "USD");
+
+    /* paid: it stands */
+    snprintf(path, sizeof(path), "/sessions/%s/expire", paid);
+    dl_post(&r, path, "Authorization: Bearer " GEN_KEY, "m1:co_gx2:cancel",
+            "application/json", "{}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(str(&r, "status"), "succeeded", "%s", r.body);
+    resp_free(&r);
+
+    dl_post(&r, path, "Authorization: Bearer wrong", NULL,
+            "application/json", "{}");
+    cr_assert_eq(r.status, 401, "%s", r.body);
+    resp_free(&r);
+
+    /* another dialect's session is unknown here */
+    snprintf(path, sizeof(path), "/sessions/%s/expire", ad);
+    dl_post(&r, path, "Authorization: Bearer " GEN_KEY, NULL,
+            "application/json", "{}");
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
+}

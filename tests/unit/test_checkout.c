@@ -1314,3 +1314,40 @@ Test(checkout, metadata_is_in_the_fingerprint)
 
     cr_expect_str_neq(a, b);
 }
+
+
+/* expires_at: epoch seconds, the PSP's window the adapter's to check */
+
+Test(checkout, expires_at_is_read_when_given_and_zero_when_absent)
+{
+    json_t          *root = base();
+    pay_checkout_t   co;
+    pay_verdict_t    v;
+
+    cr_assert_eq(run(base(), &co, &v), 0, "%s", v.detail);
+    cr_expect_eq(co.expires_at, 0);
+    pay_checkout_free(&co);
+
+    json_object_set_new(root, "expires_at", json_integer(1900000000));
+    cr_assert_eq(run(root, &co, &v), 0, "%s", v.detail);
+    cr_expect_eq(co.expires_at, 1900000000);
+    pay_checkout_free(&co);
+}
+
+
+Test(checkout, expires_at_that_is_not_a_positive_integer_is_refused)
+{
+    json_t  *root;
+    size_t   i;
+
+    json_t  *bad[] = {
+        json_integer(0), json_integer(-5), json_real(1900000000.5),
+        json_string("1900000000"), json_null(), json_true(),
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        root = base();
+        json_object_set_new(root, "expires_at", bad[i]);
+        refused(root, PAY_ERR_INVALID_EXPIRES_AT, "expires_at");
+    }
+}

@@ -35,6 +35,27 @@ Test(dialect, each_dialect_says_how_long_its_psp_keeps_a_key)
 }
 
 
+Test(dialect, each_dialect_says_its_session_lifetimes_and_whether_it_ends_one)
+{
+    /* Stripe: expires_at 30 min to 24 h ahead; Adyen and generic: in the
+     * future, at most 24 h */
+    cr_expect_eq(pay_dialect_stripe.session_min, 1800);
+    cr_expect_eq(pay_dialect_stripe.session_max, 86400);
+    cr_expect_eq(pay_dialect_adyen.session_min, 60);
+    cr_expect_eq(pay_dialect_adyen.session_max, 86400);
+    cr_expect_eq(pay_dialect_generic.session_min, 60);
+    cr_expect_eq(pay_dialect_generic.session_max, 86400);
+
+    /* Adyen's /sessions cannot be ended on demand */
+    cr_expect(pay_dialect_stripe.session_expirable);
+    cr_expect_not_null(pay_dialect_stripe.session_expire);
+    cr_expect(pay_dialect_generic.session_expirable);
+    cr_expect_not_null(pay_dialect_generic.session_expire);
+    cr_expect_not(pay_dialect_adyen.session_expirable);
+    cr_expect_null(pay_dialect_adyen.session_expire);
+}
+
+
 /* What the adapter relies on: nothing optional is missing. */
 Test(dialect, every_entry_is_complete)
 {

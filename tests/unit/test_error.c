@@ -44,6 +44,9 @@ static const struct {
     { PAY_ERR_SELLER_UNKNOWN,       "seller_not_registered",   422 },
     { PAY_ERR_ENDPOINT_DISABLED,    "endpoint_disabled",       409 },
     { PAY_ERR_NOT_CONFIGURED,       "not_configured",          503 },
+    { PAY_ERR_INVALID_EXPIRES_AT,   "invalid_expires_at",      400 },
+    { PAY_ERR_ALREADY_PAID,         "checkout_already_paid",   409 },
+    { PAY_ERR_NOT_CANCELABLE,       "checkout_not_cancelable", 409 },
 };
 
 #define API_N  (sizeof(api_table) / sizeof(api_table[0]))

@@ -823,6 +823,64 @@ Test(lookup, stripe_and_adyen_refuse_tokens_outside_their_alphabet)
 }
 
 
+/* --- a cancel's expire call ------------------------------------------ */
+
+static void
+expect_expire(const pay_dialect_t *d, const char *token, const char *path,
+    const char *type, const char *body)
+{
+    pay_psp_lookup_t   in = lk(token);
+    pay_psp_request_t  req;
+
+    cr_assert_eq(d->session_expire(&in, &req), 0, "%s", token);
+    cr_expect_str_eq(req.path, path);
+    cr_expect_str_eq(req.content_type, type);
+    cr_expect_str_eq(req.body, body);
+    cr_expect_eq(req.body_len, strlen(body));
+    pay_psp_request_free(&req);
+}
+
+
+Test(lookup, stripe_expires_the_session_with_an_empty_post)
+{
+    expect_expire(&pay_dialect_stripe, "cs_test_a1",
+                  "/v1/checkout/sessions/cs_test_a1/expire",
+                  "application/x-www-form-urlencoded", "");
+}
+
+
+Test(lookup, generic_expires_the_session_with_an_empty_object)
+{
+    expect_expire(&pay_dialect_generic, "gs_AbC123",
+                  "/sessions/gs_AbC123/expire", "application/json", "{}");
+
+    /* the token is escaped as the look-up's */
+    expect_expire(&pay_dialect_generic, "a/b?c",
+                  "/sessions/a%2Fb%3Fc/expire", "application/json", "{}");
+}
+
+
+Test(lookup, expire_refuses_tokens_the_lookup_refuses)
+{
+    size_t             i;
+    pay_psp_lookup_t   in;
+    pay_psp_request_t  req;
+
+    for (i = 0; i < sizeof(hostile_tokens) / sizeof(hostile_tokens[0]); i++)
+    {
+        in = lk(hostile_tokens[i]);
+        cr_expect_eq(pay_dialect_stripe.session_expire(&in, &req), -1);
+        cr_expect_null(req.path);
+    }
+
+    cr_expect_eq(pay_dialect_stripe.session_expire(NULL, &req), -1);
+    cr_expect_eq(pay_dialect_generic.session_expire(NULL, &req), -1);
+
+    in = lk("..");
+    cr_expect_eq(pay_dialect_generic.session_expire(&in, &req), -1);
+}
+
+
 /* the generic dialect escapes instead: its tokens are any visible ASCII */
 Test(lookup, generic_escapes_every_token_byte_that_could_leave_the_segment)
 {

@@ -576,6 +576,7 @@ Test(url_path, a_path_with_a_route_of_each_method_is_the_requests)
         { "/v1/payments/ord_1/refunds", PAY_ROUTE_REFUNDS,
           PAY_ROUTE_REFUNDS },
         { "/v1/payments/ord_1", PAY_ROUTE_PAYMENT, PAY_ROUTE_PAYMENT },
+        { "/v1/checkouts/co_1/cancel", PAY_ROUTE_CANCEL, PAY_ROUTE_CANCEL },
     };
 
     for (i = 0; i < sizeof(both) / sizeof(both[0]); i++) {
@@ -602,6 +603,7 @@ Test(url_path, a_path_with_a_route_of_each_method_is_the_requests)
     cr_expect_str_eq(pay_route_name(PAY_ROUTE_LIST_PAYMENTS),
                      "list_payments");
     cr_expect_str_eq(pay_route_name(PAY_ROUTE_EVENTS), "list_events");
+    cr_expect_str_eq(pay_route_name(PAY_ROUTE_CANCEL), "cancel_checkout");
 }
 
 
