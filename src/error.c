@@ -92,6 +92,8 @@ static const pay_err_info_t  pay_err_info[] = {
                                        "Endpoint disabled" },
     [PAY_ERR_NOT_CONFIGURED]       = { 503, "not_configured",
                                        "Not configured" },
+    [PAY_ERR_RISK_DECLINED]        = { 403, "risk_declined",
+                                       "Declined by the risk check" },
 };
 
 _Static_assert(sizeof(pay_err_info) / sizeof(pay_err_info[0]) == PAY_ERR__MAX,

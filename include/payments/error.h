@@ -38,6 +38,7 @@ typedef enum {
     PAY_ERR_SELLER_UNKNOWN,         /* 422 seller_not_registered */
     PAY_ERR_ENDPOINT_DISABLED,      /* 409 endpoint_disabled */
     PAY_ERR_NOT_CONFIGURED,         /* 503 not_configured */
+    PAY_ERR_RISK_DECLINED,          /* 403 risk_declined */
     PAY_ERR__MAX
 } pay_err_e;
 
