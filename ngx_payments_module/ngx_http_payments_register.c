@@ -461,7 +461,8 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         }
     }
 
-    ngx_http_payments_psp_start(ctx);
+    /* the risk check first, when one is configured for this checkout */
+    ngx_http_payments_risk_start(ctx);
 }
 
 

@@ -23,7 +23,9 @@ CREATE TYPE public.pay_failure_code AS ENUM (
     'declined',
     'expired',
     'cancelled',
-    'registration_refused'
+    'registration_refused',
+    'risk_declined',
+    'risk_rejected'
 );
 
 
@@ -35,7 +37,8 @@ CREATE TYPE public.pay_status AS ENUM (
     'NOT_STARTED',
     'EXECUTING',
     'SUCCESS',
-    'FAILED'
+    'FAILED',
+    'REVIEW'
 );
 
 
@@ -266,6 +269,10 @@ CREATE FUNCTION public.checkout_failure(p_code public.pay_failure_code, p_failur
                    WHEN 'declined' THEN 'the PSP declined the payment'
                    WHEN 'expired' THEN 'the payment session expired before the shopper paid'
                    WHEN 'cancelled' THEN 'the payment session was cancelled at the PSP'
+                   WHEN 'risk_declined' THEN 'the risk check declined the checkout ('
+                                             || coalesce(nullif(p_failure, ''), 'declined') || ')'
+                   WHEN 'risk_rejected' THEN 'the checkout was rejected in review ('
+                                             || coalesce(nullif(p_failure, ''), 'rejected') || ')'
                    ELSE coalesce(nullif(p_failure, ''), 'the PSP refused the checkout')
                END)
            END
@@ -2467,6 +2474,14 @@ BEGIN
                    'paid_after_failure', c.status = 'SUCCESS' AND c.failure_code IS NOT NULL,
                    'currency', c.currency,
                    'metadata', c.metadata,
+                   -- the risk check's verdict, when one was asked
+                   'risk', (SELECT json_build_object(
+                                'verdict', rk.verdict, 'score', rk.score,
+                                'reason', rk.reason, 'source', rk.source,
+                                'review', rk.reviewed)
+                              FROM checkout_risk rk
+                             WHERE rk.merchant_id = c.merchant_id
+                               AND rk.checkout_id = c.checkout_id),
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(
                                   'payment_order_id', o.payment_order_id,
@@ -3652,6 +3667,125 @@ BEGIN
         SELECT c.status::text, c.success_url, c.cancel_url, c.psp = p_psp
           FROM checkouts c
          WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+END
+$$;
+
+
+--
+-- Name: pay_risk_record(text, text, bigint, text, text, integer, text, text, integer, integer, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_risk_record(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer) RETURNS TABLE(outcome text, response_status integer, response_body text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    k        idempotency_keys%ROWTYPE;
+    v_old    text;
+    v_status pay_status;
+    v_moved  jsonb;
+BEGIN
+    IF p_verdict IS NULL OR p_verdict NOT IN ('allow', 'deny', 'review')
+       OR (p_verdict <> 'allow'
+           AND (p_response_status IS NULL OR p_response_body IS NULL))
+       OR (p_verdict = 'review' AND coalesce(p_review_seconds, 0) < 1)
+       OR coalesce(p_lease_seconds, 0) < 1 THEN
+        RAISE EXCEPTION 'pay_risk_record: a verdict of allow, deny or review; deny and review need the answer, review its deadline; a lease of 1 s at least'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_risk_record: no key % for merchant %', p_idem_key, p_merchant
+            USING ERRCODE = 'PY004';
+    END IF;
+    IF k.state = 'done' THEN
+        RETURN QUERY SELECT 'replay'::text, k.response_status, k.response_body;
+        RETURN;
+    END IF;
+    IF k.lease IS DISTINCT FROM p_lease THEN
+        RAISE EXCEPTION 'pay_risk_record: lease % of key % was taken over (now %)',
+            p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
+    END IF;
+    IF k.checkout_id IS DISTINCT FROM p_checkout_id THEN
+        RAISE EXCEPTION 'pay_risk_record: key % belongs to checkout %, not %',
+            p_idem_key, k.checkout_id, p_checkout_id USING ERRCODE = 'PY004';
+    END IF;
+
+    SELECT r.verdict INTO v_old FROM checkout_risk r
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id;
+    IF FOUND THEN
+        RETURN QUERY SELECT v_old, NULL::int, NULL::text;
+        RETURN;
+    END IF;
+
+    SELECT c.status INTO v_status FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+       FOR UPDATE;
+    IF v_status IS DISTINCT FROM 'EXECUTING' THEN
+        RAISE EXCEPTION 'pay_risk_record: checkout % is %, not EXECUTING',
+            p_checkout_id, v_status USING ERRCODE = 'PY004';
+    END IF;
+
+    INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score, reason,
+                               source, review_until)
+    VALUES (p_merchant, p_checkout_id, p_verdict, p_score, p_reason, p_source,
+            CASE WHEN p_verdict = 'review'
+                 THEN now() + p_review_seconds * interval '1 second' END);
+
+    IF p_verdict = 'deny' THEN
+        UPDATE checkouts c
+           SET status = 'FAILED', failure_code = 'risk_declined',
+               failure = coalesce(p_reason, 'declined'), updated_at = now()
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+
+        WITH moved AS (
+            UPDATE payment_orders o
+               SET status = 'FAILED', updated_at = now()
+             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
+               AND o.status = 'EXECUTING'
+            RETURNING o.payment_order_id, o.line_no
+        ), ev AS (
+            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                      from_status, to_status, source)
+            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
+                   'EXECUTING', 'FAILED', 'risk'
+              FROM moved ORDER BY moved.line_no
+        )
+        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
+          INTO v_moved FROM moved;
+
+    ELSIF p_verdict = 'review' THEN
+        UPDATE checkouts c
+           SET status = 'REVIEW', updated_at = now()
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+    END IF;
+
+    PERFORM audit_append(p_merchant, p_checkout_id, 'risk:' || p_verdict,
+        jsonb_strip_nulls(jsonb_build_object(
+            'verdict', p_verdict, 'score', p_score, 'reason', p_reason,
+            'source', p_source,
+            'to', CASE p_verdict WHEN 'deny' THEN 'FAILED'
+                                 WHEN 'review' THEN 'REVIEW' END,
+            'payment_orders', v_moved)));
+
+    IF p_verdict = 'allow' THEN
+        UPDATE idempotency_keys ik
+           SET lease_until = clock_timestamp() + p_lease_seconds * interval '1 second'
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+    ELSE
+        UPDATE idempotency_keys ik
+           SET state = 'done', lease_until = NULL,
+               response_status = p_response_status,
+               response_body = p_response_body,
+               expires_at = now() + (ik.expires_at - ik.created_at)
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+    END IF;
+
+    RETURN QUERY SELECT p_verdict, p_response_status, p_response_body;
 END
 $$;
 
@@ -5685,6 +5819,12 @@ BEGIN
     END IF;
     IF NOT ((OLD.status = 'NOT_STARTED' AND NEW.status = 'EXECUTING')
             OR (OLD.status = 'EXECUTING' AND NEW.status IN ('SUCCESS', 'FAILED'))
+            -- a checkout held for a person's review (the risk check), then
+            -- approved (registered at its PSP) or rejected
+            OR (TG_TABLE_NAME = 'checkouts' AND OLD.status = 'EXECUTING'
+                AND NEW.status = 'REVIEW')
+            OR (TG_TABLE_NAME = 'checkouts' AND OLD.status = 'REVIEW'
+                AND NEW.status IN ('EXECUTING', 'FAILED'))
             OR (OLD.status = 'FAILED' AND NEW.status = 'SUCCESS'
                 AND coalesce(current_setting('payments.paid_after_failed', true), '') = 'on')) THEN
         RAISE EXCEPTION '%: status may not move from % to %', TG_TABLE_NAME, OLD.status, NEW.status
@@ -5868,6 +6008,72 @@ CREATE TABLE public.audit_log (
 --
 
 COMMENT ON TABLE public.audit_log IS 'The hash-chained audit log, append-only: each row''s hash covers the previous row''s hash, so a changed or removed row breaks its chain (pay_audit_verify).';
+
+
+--
+-- Name: checkout_risk; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.checkout_risk (
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    verdict text NOT NULL,
+    score integer,
+    reason text,
+    source text NOT NULL,
+    decided_at timestamp with time zone DEFAULT now() NOT NULL,
+    review_until timestamp with time zone,
+    reviewed text,
+    reviewed_at timestamp with time zone,
+    CONSTRAINT checkout_risk_reason CHECK ((reason ~ '^[a-z0-9_.-]{1,64}$'::text)),
+    CONSTRAINT checkout_risk_review CHECK ((((verdict = 'review'::text) = (review_until IS NOT NULL)) AND ((reviewed IS NULL) OR (verdict = 'review'::text)))),
+    CONSTRAINT checkout_risk_reviewed CHECK ((((reviewed = ANY (ARRAY['approved'::text, 'rejected'::text, 'expired'::text])) AND (reviewed_at IS NOT NULL)) OR ((reviewed IS NULL) AND (reviewed_at IS NULL)))),
+    CONSTRAINT checkout_risk_score CHECK (((score >= 0) AND (score <= 1000))),
+    CONSTRAINT checkout_risk_source CHECK ((source = ANY (ARRAY['provider'::text, 'on_error'::text]))),
+    CONSTRAINT checkout_risk_verdict CHECK ((verdict = ANY (ARRAY['allow'::text, 'deny'::text, 'review'::text])))
+);
+
+
+--
+-- Name: TABLE checkout_risk; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.checkout_risk IS 'the risk check''s verdict on a checkout before any PSP call (doc/RISK.md)';
+
+
+--
+-- Name: COLUMN checkout_risk.verdict; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.verdict IS 'allow, deny or review: the provider''s, or the on_error= policy''s when source is on_error';
+
+
+--
+-- Name: COLUMN checkout_risk.score; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.score IS 'the provider''s score, 0..1000 (NULL: none given)';
+
+
+--
+-- Name: COLUMN checkout_risk.reason; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.reason IS 'the provider''s reason code, or what failed (timeout, unavailable, malformed, signature) when source is on_error';
+
+
+--
+-- Name: COLUMN checkout_risk.review_until; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.review_until IS 'a review''s deadline: undecided then, the checkout fails (risk_rejected)';
+
+
+--
+-- Name: COLUMN checkout_risk.reviewed; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.reviewed IS 'a review''s outcome: approved, rejected or expired (NULL: undecided, or not a review)';
 
 
 --
@@ -6586,6 +6792,14 @@ ALTER TABLE ONLY public.audit_log
 
 
 --
+-- Name: checkout_risk checkout_risk_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_risk
+    ADD CONSTRAINT checkout_risk_pkey PRIMARY KEY (merchant_id, checkout_id);
+
+
+--
 -- Name: checkout_sweeps checkout_sweeps_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -6854,6 +7068,13 @@ ALTER TABLE ONLY public.webhook_events
 --
 
 CREATE INDEX api_keys_merchant ON public.api_keys USING btree (merchant_id);
+
+
+--
+-- Name: checkout_risk_open_reviews; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checkout_risk_open_reviews ON public.checkout_risk USING btree (review_until) WHERE ((verdict = 'review'::text) AND (reviewed IS NULL));
 
 
 --
@@ -7303,6 +7524,14 @@ CREATE TRIGGER webhook_events_no_truncate BEFORE TRUNCATE ON public.webhook_even
 
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_merchant_id_fkey FOREIGN KEY (merchant_id) REFERENCES public.merchants(merchant_id);
+
+
+--
+-- Name: checkout_risk checkout_risk_merchant_id_checkout_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_risk
+    ADD CONSTRAINT checkout_risk_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id) ON DELETE CASCADE;
 
 
 --
@@ -8116,6 +8345,14 @@ GRANT ALL ON FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lea
 
 REVOKE ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_risk_record(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_risk_record(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_risk_record(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer) TO payments_gateway;
 
 
 --

@@ -1,6 +1,7 @@
 -- A failed checkout's `failure` as the API and checkout.failed show it:
 -- {"code", "message"}; the message of a refusal at registration is the
--- PSP's reason as the gateway stored it (cleaned of anything secret).
+-- PSP's reason as the gateway stored it (cleaned of anything secret);
+-- a risk check's names its reason code.
 -- NULL when there is no code.
 CREATE OR REPLACE FUNCTION checkout_failure(p_code pay_failure_code, p_failure text)
  RETURNS jsonb
@@ -14,6 +15,10 @@ AS $function$
                    WHEN 'declined' THEN 'the PSP declined the payment'
                    WHEN 'expired' THEN 'the payment session expired before the shopper paid'
                    WHEN 'cancelled' THEN 'the payment session was cancelled at the PSP'
+                   WHEN 'risk_declined' THEN 'the risk check declined the checkout ('
+                                             || coalesce(nullif(p_failure, ''), 'declined') || ')'
+                   WHEN 'risk_rejected' THEN 'the checkout was rejected in review ('
+                                             || coalesce(nullif(p_failure, ''), 'rejected') || ')'
                    ELSE coalesce(nullif(p_failure, ''), 'the PSP refused the checkout')
                END)
            END
