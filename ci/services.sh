@@ -283,6 +283,8 @@ do_start() {
         # the provider's own, its answers' (payments_risk)
         printf 'rk_%s' "$(openssl rand -hex 24)" >"$run/conf/risk.secret"
         printf 'rka_%s' "$(openssl rand -hex 24)" >"$run/conf/risk_answer.secret"
+        # the review API's admin key (payments_admin_key_file)
+        printf 'adm_%s' "$(openssl rand -hex 24)" >"$run/conf/admin.key"
         printf 'gk_%s' "$(openssl rand -hex 24)" >"$run/conf/generic.secret"
         openssl ecparam -name prime256v1 -genkey -noout \
             -out "$run/conf/generic_jwt.key" 2>/dev/null
@@ -301,7 +303,7 @@ do_start() {
         "$run/conf/webhook.secret" \
         "$run/conf/adyen.secret" "$run/conf/adyen_transfers.secret" \
         "$run/conf/adyen.hmac" "$run/conf/generic.secret" \
-        "$run/conf/risk.secret" "$run/conf/risk_answer.secret" \
+        "$run/conf/risk.secret" "$run/conf/risk_answer.secret" "$run/conf/admin.key" \
         "$run/conf/generic_jwt.key"
     chmod 644 "$run/conf/generic_jwt.pub"
     # The gateway's TLS certificate (self-signed, for 127.0.0.1).
@@ -385,6 +387,7 @@ do_start() {
         "RISK_URL=http://127.0.0.1:$risk_port/risk"
         "RISK_SECRET=$run/conf/risk.secret"
         "RISK_ANSWER_SECRET=$run/conf/risk_answer.secret"
+        "ADMIN_KEY=$run/conf/admin.key"
         "TLS_CERT=$run/conf/tls.crt" "TLS_KEY=$run/conf/tls.key"
         "TLS_PIN=$tls_pin"
         # notifications: the CA of the test endpoints (ci/receiver.sh
@@ -423,6 +426,7 @@ do_start() {
         envline PAY_TEST_MOCK "$mock_url"
         envline PAY_TEST_MOCK_TRANSFERS "$transfers_url"
         envline PAY_TEST_RISK "http://127.0.0.1:$risk_port"
+        envline PAY_TEST_ADMIN_KEY "$run/conf/admin.key"
         envline PAY_TEST_PSP "$psp_name"
         envline PAY_TEST_PG "$pg"
         envline PAY_TEST_PGDIR "$pgdir"

@@ -283,6 +283,13 @@ ngx_http_payments_metrics_risk_error(ngx_uint_t error)
 
 
 void
+ngx_http_payments_metrics_risk_expired(void)
+{
+    ngx_http_payments_count(risk_reviews_expired);
+}
+
+
+void
 ngx_http_payments_metrics_risk_latency(ngx_msec_t elapsed)
 {
     ngx_uint_t  b;
@@ -832,9 +839,13 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     ngx_http_payments_out(
         "payments_risk_request_duration_seconds_bucket{le=\"+Inf\"} %ui\n"
         "payments_risk_request_duration_seconds_sum %uA.%03uA\n"
-        "payments_risk_request_duration_seconds_count %ui\n",
+        "payments_risk_request_duration_seconds_count %ui\n"
+        "# HELP payments_risk_reviews_expired_total Reviews left undecided "
+        "past their deadline, failed by the sweeper.\n"
+        "# TYPE payments_risk_reviews_expired_total counter\n"
+        "payments_risk_reviews_expired_total %uA\n",
         cum, m->risk_latency_ms_sum / 1000, m->risk_latency_ms_sum % 1000,
-        cum);
+        cum, m->risk_reviews_expired);
 
     p = ngx_http_payments_limit_metrics(p, last);
 

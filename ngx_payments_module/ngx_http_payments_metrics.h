@@ -180,6 +180,7 @@ typedef struct {
     ngx_atomic_t                    risk_latency[NGX_HTTP_PAYMENTS_PSP_BUCKETS
                                                  + 1];
     ngx_atomic_t                    risk_latency_ms_sum;
+    ngx_atomic_t                    risk_reviews_expired;
 } ngx_http_payments_metrics_t;
 
 
@@ -222,6 +223,7 @@ void ngx_http_payments_metrics_sweep(ngx_http_payments_psp_t *psp,
 void ngx_http_payments_metrics_risk_decision(ngx_uint_t verdict);
 void ngx_http_payments_metrics_risk_error(ngx_uint_t error);
 void ngx_http_payments_metrics_risk_latency(ngx_msec_t elapsed);
+void ngx_http_payments_metrics_risk_expired(void);
 void ngx_http_payments_metrics_db_slot(ngx_uint_t up, ngx_uint_t busy,
     ngx_uint_t waiting, ngx_uint_t size);
 void ngx_http_payments_metrics_worker_exit(void);

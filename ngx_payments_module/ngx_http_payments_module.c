@@ -164,6 +164,13 @@ static ngx_command_t  ngx_http_payments_commands[] = {
       offsetof(ngx_http_payments_main_conf_t, auth_cache),
       NULL },
 
+    { ngx_string("payments_admin_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_payments_admin_key_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("payments_risk"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_payments_risk_conf,

@@ -180,6 +180,10 @@ typedef struct {
                                                    opens none) */
     ngx_http_payments_sweeper_conf_t  sweeper;
     ngx_http_payments_notify_conf_t   notify;
+    char                       *admin_key_hash; /* payments_admin_key_file:
+                                                   the hex SHA-256 of the
+                                                   review API's key, or
+                                                   NULL: no review API */
 } ngx_http_payments_main_conf_t;
 
 
@@ -454,6 +458,8 @@ extern ngx_module_t  ngx_http_payments_module;
 char *ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx);
+char *ngx_http_payments_admin_key_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 /* _response.c: answers */

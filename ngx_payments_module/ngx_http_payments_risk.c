@@ -22,6 +22,7 @@
 #include "ngx_http_payments_module.h"
 #include "ngx_http_payments_register.h"
 
+#include <payments/apikey.h>
 #include <payments/view.h>
 
 
@@ -385,7 +386,9 @@ ngx_http_payments_risk_record(ngx_http_payments_ctx_t *ctx,
     ctx->params[4] = pay_risk_verdict_name(verdict);
     ctx->params[5] = score >= 0 ? ngx_http_payments_num(r->pool, score)
                                 : NULL;
-    ctx->params[6] = reason;
+    /* the answer's reason lives on the caller's stack: copied */
+    ctx->params[6] = reason ? ngx_http_payments_strdup(r->pool, reason)
+                            : NULL;
     ctx->params[7] = source;
     ctx->params[8] = ngx_http_payments_num(r->pool, ctx->risk->review);
     ctx->params[10] = body ? ngx_http_payments_strdup(r->pool, body) : NULL;
@@ -394,6 +397,7 @@ ngx_http_payments_risk_record(ngx_http_payments_ctx_t *ctx,
     free(body);
 
     if (ctx->params[8] == NULL || ctx->params[11] == NULL
+        || (reason != NULL && ctx->params[6] == NULL)
         || (score >= 0 && ctx->params[5] == NULL)
         || (verdict != PAY_RISK_ALLOW && ctx->params[10] == NULL))
     {
@@ -802,4 +806,39 @@ invalid:
                        "\"payments_risk\": pin=\"%V\" is not sha256// and "
                        "the base64 of a SHA-256 (44 characters)", v);
     return NGX_CONF_ERROR;
+}
+
+
+/* payments_admin_key_file FILE: the review API's key (32 bytes at least,
+ * mode 0600); only its SHA-256 is kept */
+
+char *
+ngx_http_payments_admin_key_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    ngx_str_t  *value, key;
+
+    if (pmcf->admin_key_hash != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_payments_read_secret(cf, &value[1], &cmd->name, 32, &key)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf->admin_key_hash = ngx_pnalloc(cf->pool, 65);
+    if (pmcf->admin_key_hash == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    pay_apikey_hash((char *) key.data, key.len, pmcf->admin_key_hash);
+    ngx_explicit_memzero(key.data, key.len);
+
+    return NGX_CONF_OK;
 }

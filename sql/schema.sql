@@ -3672,6 +3672,267 @@ $$;
 
 
 --
+-- Name: pay_review_approve(text, text, text, bigint, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) RETURNS TABLE(outcome text, idem_key text, lease bigint, psp_request text, expires_at bigint, response_status integer, response_body text, retry_after integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    c        checkouts%ROWTYPE;
+    rk       checkout_risk%ROWTYPE;
+    k        idempotency_keys%ROWTYPE;
+    v_now    timestamptz := clock_timestamp();
+    v_lease  bigint;
+BEGIN
+    IF p_psp_request IS NULL OR p_expires_at IS NULL
+       OR coalesce(p_lease_seconds, 0) < 1 THEN
+        RAISE EXCEPTION 'pay_review_approve: psp_request, expires_at and a lease are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO c FROM checkouts ck
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id
+       FOR UPDATE;
+    SELECT * INTO rk FROM checkout_risk r
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id
+       FOR UPDATE;
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout_id
+       FOR UPDATE;
+
+    IF c.checkout_id IS NULL OR rk.verdict IS DISTINCT FROM 'review'
+       OR k.idem_key IS NULL
+       OR NOT (c.status = 'REVIEW' AND rk.reviewed IS NULL
+               OR c.status = 'EXECUTING' AND rk.reviewed = 'approved') THEN
+        RETURN QUERY SELECT 'decided'::text, NULL::text, NULL::bigint, NULL::text,
+                            NULL::bigint, NULL::int, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+
+    IF c.status = 'EXECUTING' THEN
+        IF k.state = 'done' THEN
+            RETURN QUERY SELECT 'replay'::text, k.idem_key, NULL::bigint, NULL::text,
+                                NULL::bigint, k.response_status, k.response_body, NULL::int;
+            RETURN;
+        END IF;
+        IF k.lease_until > v_now THEN
+            RETURN QUERY SELECT 'in_use'::text, k.idem_key, NULL::bigint, NULL::text,
+                                NULL::bigint, NULL::int, NULL::text,
+                                GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int;
+            RETURN;
+        END IF;
+        UPDATE idempotency_keys ik
+           SET lease = ik.lease + 1,
+               lease_until = v_now + p_lease_seconds * interval '1 second'
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = k.idem_key
+        RETURNING ik.lease INTO v_lease;
+        RETURN QUERY SELECT 'resumed'::text, k.idem_key, v_lease, c.psp_request,
+                            ts_epoch(c.expires_at), NULL::int, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+
+    UPDATE idempotency_keys ik
+       SET state = 'in_progress', lease = ik.lease + 1,
+           lease_until = v_now + p_lease_seconds * interval '1 second',
+           response_status = NULL, response_body = NULL
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = k.idem_key
+    RETURNING ik.lease INTO v_lease;
+
+    UPDATE checkouts ck
+       SET status = 'EXECUTING', psp_request = p_psp_request,
+           expires_at = to_timestamp(p_expires_at), updated_at = now()
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id;
+
+    UPDATE checkout_risk r
+       SET reviewed = 'approved', reviewed_at = now()
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id;
+
+    PERFORM audit_append(p_merchant, p_checkout_id, 'risk:approved',
+        jsonb_build_object('from', 'REVIEW', 'to', 'EXECUTING',
+                           'expires_at', p_expires_at));
+
+    RETURN QUERY SELECT 'approved'::text, k.idem_key, v_lease, p_psp_request,
+                        p_expires_at, NULL::int, NULL::text, NULL::int;
+END
+$$;
+
+
+--
+-- Name: pay_review_expire(integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_review_expire(p_limit integer, p_response_body text) RETURNS TABLE(nonce text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    r  record;
+BEGIN
+    FOR r IN SELECT rk.merchant_id, rk.checkout_id FROM checkout_risk rk
+              WHERE rk.verdict = 'review' AND rk.reviewed IS NULL
+                AND rk.review_until <= now()
+              ORDER BY rk.review_until
+              LIMIT greatest(1, least(coalesce(p_limit, 50), 1000))
+                FOR UPDATE SKIP LOCKED
+    LOOP
+        IF pay_review_reject(r.merchant_id, r.checkout_id, 'expired',
+                             p_response_body) THEN
+            nonce := r.merchant_id || ':' || r.checkout_id;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$$;
+
+
+--
+-- Name: pay_review_get(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_review_get(p_merchant text, p_checkout_id text) RETURNS TABLE(status text, reviewed text, psp text, body text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    SELECT c.status::text, rk.reviewed, c.psp,
+           jsonb_strip_nulls(jsonb_build_object(
+               'checkout_id', c.checkout_id,
+               'psp', c.psp,
+               'success_url', c.success_url,
+               'cancel_url', c.cancel_url,
+               'buyer_info', CASE WHEN c.buyer_email IS NOT NULL
+                                  THEN jsonb_build_object('email', c.buyer_email) END,
+               'metadata', nullif(c.metadata, '{}'::jsonb),
+               'payment_orders', (
+                   SELECT jsonb_agg(jsonb_build_object(
+                              'payment_order_id', o.payment_order_id,
+                              'seller_account', o.seller_account,
+                              'amount', money_decimal(o.amount, o.currency),
+                              'currency', o.currency) ORDER BY o.line_no)
+                     FROM payment_orders o
+                    WHERE o.merchant_id = c.merchant_id
+                      AND o.checkout_id = c.checkout_id)))::text
+      FROM checkouts c
+      JOIN checkout_risk rk ON rk.merchant_id = c.merchant_id
+                           AND rk.checkout_id = c.checkout_id
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+       AND rk.verdict = 'review';
+END
+$$;
+
+
+--
+-- Name: pay_review_list(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_review_list(p_limit integer) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN json_build_object('reviews', COALESCE((
+        SELECT json_agg(json_build_object(
+                   'nonce', c.nonce,
+                   'merchant_id', c.merchant_id,
+                   'checkout_id', c.checkout_id,
+                   'psp', c.psp,
+                   'currency', c.currency,
+                   'amount_total_minor', c.amount_total,
+                   'amount_total', money_decimal(c.amount_total, c.currency),
+                   'score', rk.score,
+                   'reason', rk.reason,
+                   'source', rk.source,
+                   'held_at', ts_rfc3339(rk.decided_at),
+                   'review_until', ts_rfc3339(rk.review_until))
+                 ORDER BY rk.review_until, c.nonce)
+          FROM (SELECT * FROM checkout_risk r
+                 WHERE r.verdict = 'review' AND r.reviewed IS NULL
+                 ORDER BY r.review_until
+                 LIMIT greatest(1, least(coalesce(p_limit, 100), 1000))) rk
+          JOIN checkouts c ON c.merchant_id = rk.merchant_id
+                          AND c.checkout_id = rk.checkout_id), '[]'::json))::text;
+END
+$$;
+
+
+--
+-- Name: pay_review_reject(text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_review_reject(p_merchant text, p_checkout_id text, p_outcome text, p_response_body text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_reason  text;
+    v_moved   jsonb;
+BEGIN
+    IF p_outcome IS NULL OR p_outcome NOT IN ('rejected', 'expired')
+       OR p_response_body IS NULL THEN
+        RAISE EXCEPTION 'pay_review_reject: rejected or expired, and the answer, are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    PERFORM 1 FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+       AND c.status = 'REVIEW'
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+
+    UPDATE checkout_risk r
+       SET reviewed = p_outcome, reviewed_at = now()
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id
+       AND r.verdict = 'review' AND r.reviewed IS NULL
+    RETURNING r.reason INTO v_reason;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+
+    UPDATE checkouts c
+       SET status = 'FAILED', failure_code = 'risk_rejected',
+           failure = coalesce(v_reason, p_outcome), updated_at = now()
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+
+    WITH moved AS (
+        UPDATE payment_orders o
+           SET status = 'FAILED', updated_at = now()
+         WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
+           AND o.status = 'EXECUTING'
+        RETURNING o.payment_order_id, o.line_no
+    ), ev AS (
+        INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                  from_status, to_status, source)
+        SELECT p_merchant, p_checkout_id, moved.payment_order_id,
+               'EXECUTING', 'FAILED', 'review:' || p_outcome
+          FROM moved ORDER BY moved.line_no
+    )
+    SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
+      INTO v_moved FROM moved;
+
+    UPDATE idempotency_keys ik
+       SET response_status = 403, response_body = p_response_body
+     WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout_id
+       AND ik.state = 'done';
+
+    PERFORM audit_append(p_merchant, p_checkout_id, 'risk:' || p_outcome,
+        jsonb_strip_nulls(jsonb_build_object(
+            'from', 'REVIEW', 'to', 'FAILED', 'reason', v_reason,
+            'payment_orders', v_moved)));
+
+    RETURN true;
+END
+$$;
+
+
+--
 -- Name: pay_risk_record(text, text, bigint, text, text, integer, text, text, integer, integer, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3715,7 +3976,9 @@ BEGIN
             p_idem_key, k.checkout_id, p_checkout_id USING ERRCODE = 'PY004';
     END IF;
 
-    SELECT r.verdict INTO v_old FROM checkout_risk r
+    -- an approved review counts as allow: its claim goes on to the PSP
+    SELECT CASE WHEN r.reviewed = 'approved' THEN 'allow' ELSE r.verdict END
+      INTO v_old FROM checkout_risk r
      WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id;
     IF FOUND THEN
         RETURN QUERY SELECT v_old, NULL::int, NULL::text;
@@ -8345,6 +8608,46 @@ GRANT ALL ON FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lea
 
 REVOKE ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_review_expire(p_limit integer, p_response_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_review_expire(p_limit integer, p_response_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_review_expire(p_limit integer, p_response_body text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_review_get(p_merchant text, p_checkout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_review_get(p_merchant text, p_checkout_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_review_get(p_merchant text, p_checkout_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_review_list(p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_review_list(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_review_list(p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_review_reject(p_merchant text, p_checkout_id text, p_outcome text, p_response_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_review_reject(p_merchant text, p_checkout_id text, p_outcome text, p_response_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_review_reject(p_merchant text, p_checkout_id text, p_outcome text, p_response_body text) TO payments_gateway;
 
 
 --

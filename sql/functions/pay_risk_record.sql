@@ -9,7 +9,8 @@
 -- An allow renews the claim's lease for the PSP's part (the caller's
 -- lease, from now), as pay_claim gave it for the whole.
 -- A checkout that already has a verdict (a resumed claim) keeps it: the
--- outcome is that verdict, and nothing is written.  Each verdict reaches
+-- outcome is that verdict (allow for an approved review), and nothing is
+-- written.  Each verdict reaches
 -- the merchant's audit chain with the moves it made.
 CREATE OR REPLACE FUNCTION pay_risk_record(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer)
  RETURNS TABLE(outcome text, response_status integer, response_body text)
@@ -53,7 +54,9 @@ BEGIN
             p_idem_key, k.checkout_id, p_checkout_id USING ERRCODE = 'PY004';
     END IF;
 
-    SELECT r.verdict INTO v_old FROM checkout_risk r
+    -- an approved review counts as allow: its claim goes on to the PSP
+    SELECT CASE WHEN r.reviewed = 'approved' THEN 'allow' ELSE r.verdict END
+      INTO v_old FROM checkout_risk r
      WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id;
     IF FOUND THEN
         RETURN QUERY SELECT v_old, NULL::int, NULL::text;

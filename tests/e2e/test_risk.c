@@ -454,3 +454,256 @@ Test(risk, metrics_count_verdicts_and_errors)
                                    "count 0\n"));
     resp_free(r);
 }
+
+
+/* -- the review queue ------------------------------------------------------ */
+
+/* a review API request with this bearer key (NULL: the admin key) */
+static resp_t *
+rk_admin(const char *method, const char *path, const char *key)
+{
+    req_t        rq;
+    const char  *h[3];
+
+    if (key == NULL) {
+        key = file_read(env("PAY_TEST_ADMIN_KEY"), NULL);
+        secret_used(key);
+    }
+
+    h[0] = str_printf("Authorization: Bearer %s", key);
+    h[1] = strcmp(method, "POST") == 0 ? "Content-Length: 0" : NULL;
+    h[2] = NULL;
+
+    rq.method = method;
+    rq.url = gw_url(path);
+    rq.headers = h;
+    rq.body = strcmp(method, "POST") == 0 ? "" : NULL;
+    rq.len = 0;
+
+    return http(&rq);
+}
+
+
+/* a checkout held for review: its id and Idempotency-Key */
+static void
+rk_held(const merchant_t *m, char **id, char **key, char **body)
+{
+    resp_t  *r;
+
+    *id = uid("co_rv");
+    *key = uid("key");
+    *body = rk_body(*id, "risk-review@example.com");
+
+    r = rk_post(HOST_DENY, m, *key, *body);
+    cr_assert_eq(r->status, 202, "%ld %s", r->status, r->body);
+    resp_free(r);
+}
+
+
+static char *
+rk_status(const merchant_t *m, const char *id)
+{
+    char    *s;
+    json_t  *co;
+
+    co = rk_checkout(m, id);
+    s = strdup(json_string_value(json_object_get(co, "status")));
+    json_decref(co);
+
+    return s;
+}
+
+
+Test(risk, the_review_api_takes_the_admin_key_only)
+{
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    r = rk_admin("GET", "/v1/reviews", m.key);
+    expect_problem(r, 401, "unauthorized");
+    resp_free(r);
+
+    r = rk_admin("POST", "/v1/reviews/x:y/approve",
+                 "adm_0000000000000000000000000000000000000000000000000");
+    expect_problem(r, 401, "unauthorized");
+    resp_free(r);
+
+    r = rk_admin("GET", "/v1/reviews", NULL);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert(json_is_array(json_object_get(resp_json(r), "reviews")));
+    resp_free(r);
+
+    /* nothing held under that name */
+    r = rk_admin("POST", str_printf("/v1/reviews/%s:co_none/approve", m.id),
+                 NULL);
+    expect_problem(r, 404, "not_found");
+    resp_free(r);
+}
+
+
+Test(risk, approval_registers_one_session_and_the_shopper_pays)
+{
+    int          i, listed;
+    char        *id, *key, *body, *n, *pay_url;
+    long         sessions, requests;
+    size_t       j;
+    json_t      *list, *it;
+    resp_t      *r, *again, *shop;
+    merchant_t   m;
+
+    merchant_new(&m);
+    rk_held(&m, &id, &key, &body);
+    n = nonce(&m, id);
+
+    /* in the queue, with its provider's score */
+    r = rk_admin("GET", "/v1/reviews", NULL);
+    cr_assert_eq(r->status, 200);
+    list = json_object_get(resp_json(r), "reviews");
+    listed = 0;
+    json_array_foreach(list, j, it) {
+        if (strcmp(json_string_value(json_object_get(it, "nonce")), n) == 0) {
+            listed = 1;
+            cr_assert_eq(json_integer_value(json_object_get(it, "score")),
+                         500);
+            cr_assert_str_eq(json_string_value(json_object_get(it,
+                                                  "amount_total")), "15.00");
+        }
+    }
+    cr_assert(listed, "not in the review queue: %s", r->body);
+    resp_free(r);
+
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")),
+                     "EXECUTING");
+    pay_url = strdup(json_string_value(json_object_get(resp_json(r),
+                                                       "pay_url")));
+
+    mock_registrations(n, &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+
+    /* approving again registers nothing more */
+    again = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    cr_assert_eq(again->status, 201, "%ld %s", again->status, again->body);
+    cr_assert_str_eq(again->body, r->body);
+    mock_registrations(n, &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    cr_assert_eq(requests, 1);
+    resp_free(again);
+
+    /* the shop's own retry with its key now replays the registration */
+    shop = rk_post(HOST_DENY, &m, key, body);
+    cr_assert_eq(shop->status, 201, "%ld %s", shop->status, shop->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(shop),
+                                                       "pay_url")), pay_url);
+    cr_assert_eq(rk_asked(id), 1);
+    resp_free(shop);
+
+    /* the pay link takes the shopper to the session, who pays */
+    shop = http_get(gw_url_for(pay_url));
+    cr_assert_eq(shop->status, 303, "%ld %s", shop->status, shop->body);
+    resp_free(shop);
+
+    {
+        req_t  rq;
+
+        memset(&rq, 0, sizeof(req_t));
+        rq.method = "POST";
+        rq.url = mock_url(str_printf("/_control/sessions/%s/pay",
+                                     json_string_value(json_object_get(
+                                         resp_json(r), "psp_token"))));
+        rq.body = "";
+        rq.len = 0;
+        shop = http(&rq);
+        cr_assert(shop->status >= 200 && shop->status < 300, "mock pay: "
+                  "%ld %s", shop->status, shop->body);
+        resp_free(shop);
+    }
+
+    for (i = 0; i < 100 && strcmp(rk_status(&m, id), "SUCCESS") != 0; i++) {
+        msleep(100);
+    }
+    cr_assert_str_eq(rk_status(&m, id), "SUCCESS");
+    cr_assert_str_eq(rk_audit(&m, id),
+                     "risk:review:mock.review:provider,risk:approved::");
+
+    resp_free(r);
+}
+
+
+Test(risk, rejection_fails_the_checkout_without_a_psp)
+{
+    char        *id, *key, *body, *n;
+    json_t      *co;
+    resp_t      *r, *again;
+    merchant_t   m;
+
+    merchant_new(&m);
+    rk_held(&m, &id, &key, &body);
+    n = nonce(&m, id);
+
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/reject", n), NULL);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    resp_free(r);
+
+    co = rk_checkout(&m, id);
+    cr_assert_str_eq(json_string_value(json_object_get(co, "status")),
+                     "FAILED");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(co, "failure"), "code")),
+                     "risk_rejected");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(co, "risk"), "review")),
+                     "rejected");
+    json_decref(co);
+
+    /* decided: neither approved nor rejected again */
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    expect_problem(r, 404, "not_found");
+    resp_free(r);
+
+    /* the shop's key now replays a refusal */
+    again = rk_post(HOST_DENY, &m, key, body);
+    expect_problem(again, 403, "risk_declined");
+    resp_free(again);
+
+    cr_assert_eq(rk_psp_requests(&m, id), 0);
+    cr_assert_str_eq(rk_audit(&m, id),
+                     "risk:review:mock.review:provider,"
+                     "risk:rejected:mock.review:");
+}
+
+
+Test(risk, a_review_past_its_deadline_fails_by_itself)
+{
+    char        *id, *key, *body;
+    const char  *p[2];
+    json_t      *co;
+    merchant_t   m;
+
+    merchant_new(&m);
+    rk_held(&m, &id, &key, &body);
+    p[0] = m.id;
+    p[1] = id;
+
+    /* its deadline passed (review= is 24 h here) */
+    db_exec("UPDATE checkout_risk SET review_until = now() - interval '1 s'"
+            " WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+
+    /* the sweeper's step, as its round runs it */
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM pay_review_expire(1000,"
+                               " '{}') WHERE nonce = $1 || ':' || $2", 2, p),
+                     "1");
+
+    co = rk_checkout(&m, id);
+    cr_assert_str_eq(json_string_value(json_object_get(co, "status")),
+                     "FAILED");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(co, "risk"), "review")),
+                     "expired");
+    json_decref(co);
+    cr_assert_eq(rk_psp_requests(&m, id), 0);
+}
