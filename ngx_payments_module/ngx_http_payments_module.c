@@ -518,7 +518,7 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* the risk check runs inside the claim's lease: the rest of pay_claim,
      * the provider's timeout, pay_risk_record waiting and running (which
      * renews the lease for the PSP's part, checked in init_main_conf) */
-    if (conf->risk != NULL && conf->risk != prev->risk) {
+    if (conf->risk != NULL) {
         pmcf = ngx_http_conf_get_module_main_conf(cf,
                                                   ngx_http_payments_module);
 
@@ -533,6 +533,18 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                "the lease or lower the timeouts",
                                pmcf->lease, conf->risk->timeout,
                                pmcf->db_timeout);
+            return NGX_CONF_ERROR;
+        }
+
+        /* a review's approval claims the registration's key again: it must
+         * still be there (pay_purge takes it a TTL after the 202) */
+        if (conf->risk->review >= pmcf->ttl) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_risk\" review= %Ts is not "
+                               "shorter than \"payments_idempotency_ttl\" "
+                               "%Ts: an approval would find the checkout's "
+                               "Idempotency-Key gone", conf->risk->review,
+                               pmcf->ttl);
             return NGX_CONF_ERROR;
         }
     }

@@ -515,7 +515,7 @@ ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rk->timeout = 2000;
     rk->connect_timeout = 1000;
     rk->on_error = PAY_RISK_DENY;
-    rk->review = 86400;
+    rk->review = 43200;
     ngx_str_null(&secret_file);
     ngx_str_null(&answer_file);
     ngx_str_null(&url);
