@@ -1102,7 +1102,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.approved'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -3753,6 +3753,28 @@ BEGIN
     PERFORM audit_append(p_merchant, p_checkout_id, 'risk:approved',
         jsonb_build_object('from', 'REVIEW', 'to', 'EXECUTING',
                            'expires_at', p_expires_at));
+
+    -- the merchant hears of it (the outbox, in this transaction); the
+    -- shop's Idempotency-Key replays the registration with its pay_url
+    PERFORM notify_enqueue(
+        p_merchant, 'checkout.approved', p_checkout_id, p_checkout_id,
+        jsonb_build_object(
+            'checkout_id', p_checkout_id,
+            'status', 'EXECUTING',
+            'amount_total_minor', c.amount_total,
+            'amount_total', money_decimal(c.amount_total, c.currency),
+            'currency', c.currency,
+            'metadata', c.metadata,
+            'payment_orders', coalesce((
+                SELECT jsonb_agg(jsonb_build_object(
+                           'payment_order_id', o.payment_order_id,
+                           'status', o.status,
+                           'amount_minor', o.amount,
+                           'amount', money_decimal(o.amount, o.currency),
+                           'currency', o.currency) ORDER BY o.line_no)
+                  FROM payment_orders o
+                 WHERE o.merchant_id = p_merchant
+                   AND o.checkout_id = p_checkout_id), '[]'::jsonb)));
 
     RETURN QUERY SELECT 'approved'::text, k.idem_key, v_lease, p_psp_request,
                         p_expires_at, NULL::int, NULL::text, NULL::int;

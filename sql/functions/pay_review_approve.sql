@@ -4,7 +4,8 @@
 -- under this nonce), and the registration's Idempotency-Key is claimed
 -- again under a new lease, so that the caller registers the PSP session
 -- through the registration's own path (pay_finish stores the 201, which
--- the shop's retry with its key then replays).
+-- the shop's retry with its key then replays); checkout.approved tells the
+-- merchant.
 --   approved  the above; psp_request and expires_at are the caller's
 --   resumed   approved before, the PSP did not answer, the lease ran out:
 --             taken again, with the request stored then (byte for byte:
@@ -92,6 +93,28 @@ BEGIN
     PERFORM audit_append(p_merchant, p_checkout_id, 'risk:approved',
         jsonb_build_object('from', 'REVIEW', 'to', 'EXECUTING',
                            'expires_at', p_expires_at));
+
+    -- the merchant hears of it (the outbox, in this transaction); the
+    -- shop's Idempotency-Key replays the registration with its pay_url
+    PERFORM notify_enqueue(
+        p_merchant, 'checkout.approved', p_checkout_id, p_checkout_id,
+        jsonb_build_object(
+            'checkout_id', p_checkout_id,
+            'status', 'EXECUTING',
+            'amount_total_minor', c.amount_total,
+            'amount_total', money_decimal(c.amount_total, c.currency),
+            'currency', c.currency,
+            'metadata', c.metadata,
+            'payment_orders', coalesce((
+                SELECT jsonb_agg(jsonb_build_object(
+                           'payment_order_id', o.payment_order_id,
+                           'status', o.status,
+                           'amount_minor', o.amount,
+                           'amount', money_decimal(o.amount, o.currency),
+                           'currency', o.currency) ORDER BY o.line_no)
+                  FROM payment_orders o
+                 WHERE o.merchant_id = p_merchant
+                   AND o.checkout_id = p_checkout_id), '[]'::jsonb)));
 
     RETURN QUERY SELECT 'approved'::text, k.idem_key, v_lease, p_psp_request,
                         p_expires_at, NULL::int, NULL::text, NULL::int;

@@ -549,11 +549,13 @@ Test(risk, approval_registers_one_session_and_the_shopper_pays)
     char        *id, *key, *body, *n, *pay_url;
     long         sessions, requests;
     size_t       j;
-    json_t      *list, *it;
+    json_t      *list, *it, *ds;
     resp_t      *r, *again, *shop;
+    endpoint_t   ep;
     merchant_t   m;
 
     merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
     rk_held(&m, &id, &key, &body);
     n = nonce(&m, id);
 
@@ -630,6 +632,12 @@ Test(risk, approval_registers_one_session_and_the_shopper_pays)
     cr_assert_str_eq(rk_audit(&m, id),
                      "risk:review:mock.review:provider,risk:approved::");
 
+    /* the merchant was told: approved, then paid */
+    ds = receiver_wait(ep.name, "204", 2, 20);
+    cr_assert_eq(deliveries_count(ds, "204", "checkout.approved"), 1);
+    cr_assert_eq(deliveries_count(ds, "204", "checkout.succeeded"), 1);
+    json_decref(ds);
+
     resp_free(r);
 }
 
@@ -637,11 +645,14 @@ Test(risk, approval_registers_one_session_and_the_shopper_pays)
 Test(risk, rejection_fails_the_checkout_without_a_psp)
 {
     char        *id, *key, *body, *n;
-    json_t      *co;
+    json_t      *co, *ds, *d;
+    size_t       j;
     resp_t      *r, *again;
+    endpoint_t   ep;
     merchant_t   m;
 
     merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
     rk_held(&m, &id, &key, &body);
     n = nonce(&m, id);
 
@@ -674,6 +685,16 @@ Test(risk, rejection_fails_the_checkout_without_a_psp)
     cr_assert_str_eq(rk_audit(&m, id),
                      "risk:review:mock.review:provider,"
                      "risk:rejected:mock.review:");
+
+    /* the merchant was told why */
+    ds = receiver_wait(ep.name, "204", 1, 20);
+    cr_assert_eq(deliveries_count(ds, "204", "checkout.failed"), 1);
+    json_array_foreach(ds, j, d) {
+        cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
+                             json_object_get(d, "data"), "failure"), "code")),
+                         "risk_rejected");
+    }
+    json_decref(ds);
 }
 
 
