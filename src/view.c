@@ -80,23 +80,28 @@ pay_status_valid(const char *s)
 }
 
 
-/* the stored risk verdict as the checkout's view shows it: its string and
- * integer members, nulls left out */
+/* the stored risk verdict as the checkout's view shows it: verdict,
+ * score, reason, source and review, nulls and any other member left out */
 
 static json_t *
 pay_view_risk(json_t *in)
 {
+    size_t       i;
     json_t      *out, *v;
-    const char  *k;
+
+    static const char  *keys[] = { "verdict", "score", "reason", "source",
+                                   "review" };
 
     out = json_object();
     if (out == NULL) {
         return NULL;
     }
 
-    json_object_foreach(in, k, v) {
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        v = json_object_get(in, keys[i]);
+
         if ((json_is_string(v) || json_is_integer(v))
-            && json_object_set(out, k, v) != 0)
+            && json_object_set(out, keys[i], v) != 0)
         {
             json_decref(out);
             return NULL;
