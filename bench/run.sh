@@ -5,7 +5,8 @@
 #      the mock PSP answering after 200 ms, one nginx worker, 256 connections
 #      (plain HTTP on loopback, like the peer, with the CPU each process
 #      used per registration; then once more over TLS; then with the PSP
-#      failing every second call);
+#      failing every second call; then with a risk provider answering
+#      after 20 ms before every PSP call, BENCH_RISK_LATENCY_MS);
 #   2. the peer: Debian's nginx proxying to a 200 ms upstream
 #      (bench/peer/plain_proxy_nginx.conf, unique_keys.lua);
 #   3. pgbench running the SQL one registration commits;
@@ -65,6 +66,8 @@ export PG_PRELOAD=${PG_PRELOAD-pg_stat_statements}
 # the backends take turns on the cores; fewer slow the registrations, whose
 # three round trips each hold a connection)
 export PAY_DB_POOL=${BENCH_DB_POOL:-$(( $(nproc) + 1 ))}
+# the risk provider of step 1c answers after 20 ms (the mock's --risk-latency-ms)
+export PAY_RISK_LATENCY_MS=${BENCH_RISK_LATENCY_MS:-20}
 bash ci/services.sh start "$run" --template bench/nginx.conf.in --lease 30s \
     --mock-latency 200 --workers 1
 # shellcheck disable=SC1091
@@ -177,6 +180,19 @@ curl -s -X POST "$PAY_TEST_MOCK/_control/reset" >/dev/null
 say "gateway, PSP failing half its calls: $(wrk_rate "$run/gw-half.log") registrations/s" \
     "$(wrk_tail "$run/gw-half.log") (healthy: $gw/s, ratio" \
     "$(awk -v a="$(wrk_rate "$run/gw-half.log")" -v b="$gw" 'BEGIN { printf "%.2f", a / b }'))"
+
+# 1c. the same registrations with a risk check before each PSP call, the
+# provider answering after 20 ms: its cost should be the provider's latency
+# (the call waits on the event loop beside the others), not the worker's CPU
+risk_gw=http://127.0.0.1:${PAY_TEST_GW_LIMITS##*:}
+wrk -t2 -c"$conns" -d3s -s bench/registrations.lua "$risk_gw" >/dev/null  # warm-up
+cpu_mark
+wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua "$risk_gw" \
+    > "$run/gw-risk.log" 2>&1
+cpu_stop
+say "gateway, ${PAY_RISK_LATENCY_MS} ms risk provider: $(wrk_rate "$run/gw-risk.log") registrations/s" \
+    "$(wrk_tail "$run/gw-risk.log") (without: $gw/s, ratio $(ratio "$(wrk_rate "$run/gw-risk.log")" "$gw"))"
+say "    $(cpu_report "$(awk '/requests in/ { print $1 }' "$run/gw-risk.log")")"
 
 # 2. the peer
 mkdir -p "$peer/logs" "$peer/tmp"

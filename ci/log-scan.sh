@@ -39,7 +39,7 @@ trap 'rm -f "$needles" "$values" "$searched" "$searched.hits"' EXIT
 
 # kind<TAB>value, one per line
 for f in psp.secret psp_live.secret webhook.secret paytoken.key adyen.secret adyen_transfers.secret \
-         adyen.hmac generic.secret; do
+         adyen.hmac generic.secret risk.secret risk_answer.secret admin.key; do
     if [ -s "$run/conf/$f" ]; then
         printf 'secret file %s\t%s\n' "$f" "$(tr -d '\n' <"$run/conf/$f")" >>"$needles"
     fi

@@ -243,6 +243,9 @@ do_start() {
     mock_port=$(pick_port ${stable:+9090})
     # Adyen's Transfers API: another host at Adyen, another port here
     transfers_port=$(pick_port ${stable:+9091})
+    # the mock's risk provider (tests/mock_psp/risk.c): a host of its own
+    local risk_port
+    risk_port=$(pick_port ${stable:+9092})
     gw_port=$(pick_port ${stable:+9443})
     plain_port=$(pick_port ${stable:+9080})
     limit_port=$(pick_port ${stable:+9444})
@@ -276,6 +279,12 @@ do_start() {
         # the Transfers API's own key (pay-outs), not the Checkout one
         printf 'AQE%s' "$(openssl rand -hex 24)" >"$run/conf/adyen_transfers.secret"
         openssl rand -hex 32 | tr -d '\n' | tr a-f A-F >"$run/conf/adyen.hmac"
+        # the risk provider: the secret our requests are signed with, and
+        # the provider's own, its answers' (payments_risk)
+        printf 'rk_%s' "$(openssl rand -hex 24)" >"$run/conf/risk.secret"
+        printf 'rka_%s' "$(openssl rand -hex 24)" >"$run/conf/risk_answer.secret"
+        # the review API's admin key (payments_admin_key_file)
+        printf 'adm_%s' "$(openssl rand -hex 24)" >"$run/conf/admin.key"
         printf 'gk_%s' "$(openssl rand -hex 24)" >"$run/conf/generic.secret"
         openssl ecparam -name prime256v1 -genkey -noout \
             -out "$run/conf/generic_jwt.key" 2>/dev/null
@@ -294,6 +303,7 @@ do_start() {
         "$run/conf/webhook.secret" \
         "$run/conf/adyen.secret" "$run/conf/adyen_transfers.secret" \
         "$run/conf/adyen.hmac" "$run/conf/generic.secret" \
+        "$run/conf/risk.secret" "$run/conf/risk_answer.secret" "$run/conf/admin.key" \
         "$run/conf/generic_jwt.key"
     chmod 644 "$run/conf/generic_jwt.pub"
     # The gateway's TLS certificate (self-signed, for 127.0.0.1).
@@ -327,7 +337,13 @@ do_start() {
         --adyen-transfers-secret "$(cat "$run/conf/adyen_transfers.secret")"
         --generic-secret "$(cat "$run/conf/generic.secret")"
         --generic-jwt-key "$run/conf/generic_jwt.key" --generic-jwt-kid mock-es256
-        --generic-webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/mock_generic")
+        --generic-webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/mock_generic"
+        # the risk provider of tests/e2e/nginx.conf.in's risk servers
+        --risk-port "$risk_port" --risk-secret "$(cat "$run/conf/risk.secret")"
+        --risk-answer-secret "$(cat "$run/conf/risk_answer.secret")")
+    # the bench's slow provider (bench/run.sh)
+    [ "${PAY_RISK_LATENCY_MS:-0}" = 0 ] ||
+        mock_args+=(--risk-latency-ms "$PAY_RISK_LATENCY_MS")
     [ "$latency" = 0 ] || mock_args+=(--latency-ms "$latency")
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
@@ -368,6 +384,10 @@ do_start() {
         "WEBHOOK_SECRET=$run/conf/webhook.secret"
         "MOCK_URL=$mock_url" "LEASE=$lease"
         "MOCK_TRANSFERS_URL=$transfers_url"
+        "RISK_URL=http://127.0.0.1:$risk_port/risk"
+        "RISK_SECRET=$run/conf/risk.secret"
+        "RISK_ANSWER_SECRET=$run/conf/risk_answer.secret"
+        "ADMIN_KEY=$run/conf/admin.key"
         "TLS_CERT=$run/conf/tls.crt" "TLS_KEY=$run/conf/tls.key"
         "TLS_PIN=$tls_pin"
         # notifications: the CA of the test endpoints (ci/receiver.sh
@@ -405,6 +425,8 @@ do_start() {
         envline PAY_TEST_PUBLIC_ORIGIN "$public_origin"
         envline PAY_TEST_MOCK "$mock_url"
         envline PAY_TEST_MOCK_TRANSFERS "$transfers_url"
+        envline PAY_TEST_RISK "http://127.0.0.1:$risk_port"
+        envline PAY_TEST_ADMIN_KEY "$run/conf/admin.key"
         envline PAY_TEST_PSP "$psp_name"
         envline PAY_TEST_PG "$pg"
         envline PAY_TEST_PGDIR "$pgdir"

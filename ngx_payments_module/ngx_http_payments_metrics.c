@@ -265,6 +265,54 @@ ngx_http_payments_metrics_request(ngx_uint_t route, ngx_uint_t status)
 
 
 void
+ngx_http_payments_metrics_risk_decision(ngx_uint_t verdict)
+{
+    if (verdict < 3) {
+        ngx_http_payments_count(risk_decisions[verdict]);
+    }
+}
+
+
+void
+ngx_http_payments_metrics_risk_error(ngx_uint_t error)
+{
+    if (error < NGX_HTTP_PAYMENTS_RISKE__MAX) {
+        ngx_http_payments_count(risk_errors[error]);
+    }
+}
+
+
+void
+ngx_http_payments_metrics_risk_expired(void)
+{
+    ngx_http_payments_count(risk_reviews_expired);
+}
+
+
+void
+ngx_http_payments_metrics_risk_latency(ngx_msec_t elapsed)
+{
+    ngx_uint_t  b;
+
+    if (ngx_http_payments_metrics == NULL) {
+        return;
+    }
+
+    for (b = 0; b < NGX_HTTP_PAYMENTS_PSP_BUCKETS; b++) {
+        if (elapsed <= ngx_http_payments_psp_bounds[b]) {
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_payments_metrics->risk_latency[b],
+                                1);
+    (void) ngx_atomic_fetch_add(
+                         &ngx_http_payments_metrics->risk_latency_ms_sum,
+                         elapsed);
+}
+
+
+void
 ngx_http_payments_metrics_psp(ngx_http_payments_psp_t *psp,
     ngx_http_payments_psp_result_e result, ngx_msec_t elapsed)
 {
@@ -796,6 +844,52 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         m->notify[NGX_HTTP_PAYMENTS_NOTIFY_REFUSED],
         m->notify_pending, m->notify_oldest, m->notify_failed,
         m->notify_disabled);
+
+    ngx_http_payments_out(
+        "# HELP payments_risk_decisions_total Risk verdicts recorded before "
+        "a PSP call (the provider's, or on_error='s).\n"
+        "# TYPE payments_risk_decisions_total counter\n"
+        "payments_risk_decisions_total{verdict=\"allow\"} %uA\n"
+        "payments_risk_decisions_total{verdict=\"deny\"} %uA\n"
+        "payments_risk_decisions_total{verdict=\"review\"} %uA\n"
+        "# HELP payments_risk_errors_total Risk checks without a usable "
+        "answer, decided by on_error=.\n"
+        "# TYPE payments_risk_errors_total counter\n"
+        "payments_risk_errors_total{reason=\"timeout\"} %uA\n"
+        "payments_risk_errors_total{reason=\"unavailable\"} %uA\n"
+        "payments_risk_errors_total{reason=\"status\"} %uA\n"
+        "payments_risk_errors_total{reason=\"malformed\"} %uA\n"
+        "payments_risk_errors_total{reason=\"signature\"} %uA\n"
+        "# HELP payments_risk_request_duration_seconds Risk provider "
+        "calls.\n"
+        "# TYPE payments_risk_request_duration_seconds histogram\n",
+        m->risk_decisions[0], m->risk_decisions[1], m->risk_decisions[2],
+        m->risk_errors[NGX_HTTP_PAYMENTS_RISKE_TIMEOUT],
+        m->risk_errors[NGX_HTTP_PAYMENTS_RISKE_NETWORK],
+        m->risk_errors[NGX_HTTP_PAYMENTS_RISKE_STATUS],
+        m->risk_errors[NGX_HTTP_PAYMENTS_RISKE_MALFORMED],
+        m->risk_errors[NGX_HTTP_PAYMENTS_RISKE_SIGNATURE]);
+
+    cum = 0;
+
+    for (j = 0; j < NGX_HTTP_PAYMENTS_PSP_BUCKETS; j++) {
+        cum += m->risk_latency[j];
+        ngx_http_payments_out(
+            "payments_risk_request_duration_seconds_bucket{le=\"%s\"} %ui\n",
+            ngx_http_payments_psp_le[j], cum);
+    }
+
+    cum += m->risk_latency[NGX_HTTP_PAYMENTS_PSP_BUCKETS];
+    ngx_http_payments_out(
+        "payments_risk_request_duration_seconds_bucket{le=\"+Inf\"} %ui\n"
+        "payments_risk_request_duration_seconds_sum %uA.%03uA\n"
+        "payments_risk_request_duration_seconds_count %ui\n"
+        "# HELP payments_risk_reviews_expired_total Reviews left undecided "
+        "past their deadline, failed by the sweeper.\n"
+        "# TYPE payments_risk_reviews_expired_total counter\n"
+        "payments_risk_reviews_expired_total %uA\n",
+        cum, m->risk_latency_ms_sum / 1000, m->risk_latency_ms_sum % 1000,
+        cum, m->risk_reviews_expired);
 
     p = ngx_http_payments_limit_metrics(p, last);
 

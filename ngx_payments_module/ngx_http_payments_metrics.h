@@ -125,6 +125,17 @@ typedef enum {
 } ngx_http_payments_notify_outcome_e;
 
 
+/* a risk check without a usable answer (the on_error= policy decided) */
+typedef enum {
+    NGX_HTTP_PAYMENTS_RISKE_TIMEOUT = 0,
+    NGX_HTTP_PAYMENTS_RISKE_NETWORK,        /* no answer */
+    NGX_HTTP_PAYMENTS_RISKE_STATUS,         /* not a 200 */
+    NGX_HTTP_PAYMENTS_RISKE_MALFORMED,
+    NGX_HTTP_PAYMENTS_RISKE_SIGNATURE,      /* unsigned or forged */
+    NGX_HTTP_PAYMENTS_RISKE__MAX
+} ngx_http_payments_risk_error_e;
+
+
 typedef struct {
     ngx_atomic_t    latency[NGX_HTTP_PAYMENTS_PSP_BUCKETS + 1];
     ngx_atomic_t    latency_ms_sum;
@@ -163,6 +174,13 @@ typedef struct {
     ngx_atomic_t                    wallet_fold_at;     /* unix seconds of
                                                          * worker 0's last
                                                          * pay_wallets_fold */
+    ngx_atomic_t                    risk_decisions[3];  /* allow, deny,
+                                                           review */
+    ngx_atomic_t                    risk_errors[NGX_HTTP_PAYMENTS_RISKE__MAX];
+    ngx_atomic_t                    risk_latency[NGX_HTTP_PAYMENTS_PSP_BUCKETS
+                                                 + 1];
+    ngx_atomic_t                    risk_latency_ms_sum;
+    ngx_atomic_t                    risk_reviews_expired;
 } ngx_http_payments_metrics_t;
 
 
@@ -200,6 +218,12 @@ void ngx_http_payments_metrics_webhook_refused(ngx_http_payments_psp_t *psp,
     ngx_http_payments_wh_reason_e reason);
 void ngx_http_payments_metrics_sweep(ngx_http_payments_psp_t *psp,
     ngx_http_payments_sweep_answer_e answer);
+/* the risk check: a verdict recorded (pay_risk_verdict_e), an answer
+ * that could not be used, the provider's time */
+void ngx_http_payments_metrics_risk_decision(ngx_uint_t verdict);
+void ngx_http_payments_metrics_risk_error(ngx_uint_t error);
+void ngx_http_payments_metrics_risk_latency(ngx_msec_t elapsed);
+void ngx_http_payments_metrics_risk_expired(void);
 void ngx_http_payments_metrics_db_slot(ngx_uint_t up, ngx_uint_t busy,
     ngx_uint_t waiting, ngx_uint_t size);
 void ngx_http_payments_metrics_worker_exit(void);

@@ -164,6 +164,20 @@ static ngx_command_t  ngx_http_payments_commands[] = {
       offsetof(ngx_http_payments_main_conf_t, auth_cache),
       NULL },
 
+    { ngx_string("payments_admin_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_payments_admin_key_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("payments_risk"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_payments_risk_conf,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("payments_sweeper"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_payments_sweeper_conf,
@@ -494,6 +508,7 @@ ngx_http_payments_create_loc_conf(ngx_conf_t *cf)
 
     plcf->enable = NGX_CONF_UNSET;
     plcf->plain_http = NGX_CONF_UNSET_UINT;
+    plcf->risk = NGX_CONF_UNSET_PTR;
 
     return plcf;
 }
@@ -505,9 +520,46 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_payments_loc_conf_t *prev = parent;
     ngx_http_payments_loc_conf_t *conf = child;
 
+    ngx_http_payments_main_conf_t  *pmcf;
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_uint_value(conf->plain_http, prev->plain_http,
                               NGX_HTTP_PAYMENTS_PLAIN_OFF);
+    ngx_conf_merge_ptr_value(conf->risk, prev->risk, NULL);
+
+    /* the risk check runs inside the claim's lease: the rest of pay_claim,
+     * the provider's timeout, pay_risk_record waiting and running (which
+     * renews the lease for the PSP's part, checked in init_main_conf) */
+    if (conf->risk != NULL) {
+        pmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_payments_module);
+
+        if ((ngx_msec_t) pmcf->lease * 1000
+            < conf->risk->timeout + 3 * pmcf->db_timeout)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_idempotency_lease\" %Ts is "
+                               "shorter than \"payments_risk\" timeout= "
+                               "%Mms plus 3 times "
+                               "\"payments_database_timeout\" %Mms: raise "
+                               "the lease or lower the timeouts",
+                               pmcf->lease, conf->risk->timeout,
+                               pmcf->db_timeout);
+            return NGX_CONF_ERROR;
+        }
+
+        /* a review's approval claims the registration's key again: it must
+         * still be there (pay_purge takes it a TTL after the 202) */
+        if (conf->risk->review >= pmcf->ttl) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_risk\" review= %Ts is not "
+                               "shorter than \"payments_idempotency_ttl\" "
+                               "%Ts: an approval would find the checkout's "
+                               "Idempotency-Key gone", conf->risk->review,
+                               pmcf->ttl);
+            return NGX_CONF_ERROR;
+        }
+    }
 
     return NGX_CONF_OK;
 }

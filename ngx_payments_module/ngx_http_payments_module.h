@@ -33,6 +33,7 @@
 #include <payments/dialect.h>
 #include <payments/time.h>
 #include <payments/seal.h>
+#include <payments/risk.h>
 
 /* the head of a slot a PSP owns by name in a shared table (below) */
 typedef struct {
@@ -179,12 +180,38 @@ typedef struct {
                                                    opens none) */
     ngx_http_payments_sweeper_conf_t  sweeper;
     ngx_http_payments_notify_conf_t   notify;
+    char                       *admin_key_hash; /* payments_admin_key_file:
+                                                   the hex SHA-256 of the
+                                                   review API's key, or
+                                                   NULL: no review API */
 } ngx_http_payments_main_conf_t;
+
+
+/* payments_risk (ngx_http_payments_risk.c) */
+typedef struct {
+    char                       *url;            /* NUL-terminated */
+    ngx_str_t                   secret;         /* signs our requests */
+    ngx_str_t                   answer_secret;  /* verifies its answers;
+                                                   empty: unsigned */
+    ngx_msec_t                  timeout;
+    ngx_msec_t                  connect_timeout;
+    pay_risk_verdict_e          on_error;       /* the verdict when there
+                                                   is no usable answer */
+    ngx_array_t                *merchants;      /* of ngx_str_t, or NULL:
+                                                   every merchant */
+    ngx_array_t                *currencies;     /* of ngx_str_t, or NULL */
+    int64_t                     min_amount;     /* minor units */
+    time_t                      review;         /* a review's deadline */
+    ngx_flag_t                  allow_http;
+    char                       *pins;           /* as a PSP's, or NULL */
+    ngx_str_t                   ca_pem;
+} ngx_http_payments_risk_t;
 
 
 typedef struct {
     ngx_flag_t                  enable;
     ngx_uint_t                  plain_http;
+    ngx_http_payments_risk_t   *risk;           /* NULL: no risk check */
 } ngx_http_payments_loc_conf_t;
 
 
@@ -340,6 +367,10 @@ typedef struct ngx_http_payments_ctx_s {
     time_t                          fail_retry_after;   /* s; 0: none */
     const char                     *fail_detail;
     ngx_msec_t                      deadline;
+    ngx_http_payments_risk_t       *risk;           /* asked, or NULL */
+    char                           *risk_sig;       /* its answer's
+                                                       Payments-Signature */
+    char                           *risk_body;      /* our request */
 
     /* POST /v1/payments/{id}/refunds, POST /v1/payouts (_money.c) */
     void                           *op;
@@ -422,6 +453,15 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  configuration time, the graceful stop's hold timer.
  *                  Calls only nginx and the core.
  */
+
+
+/* _risk.c: payments_risk, and the check between the claim and the PSP
+ * (it calls ngx_http_payments_psp_start when the checkout may go on) */
+char *ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx);
+char *ngx_http_payments_admin_key_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 /* _response.c: answers */

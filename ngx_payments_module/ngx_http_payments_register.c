@@ -46,11 +46,8 @@ static ngx_int_t ngx_http_payments_register_validate(
 static ngx_int_t ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx,
     ngx_int_t *rc);
 static void ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx);
-static char *ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
-static ngx_int_t ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
-    const char *stored);
 static ngx_uint_t ngx_http_payments_expires_too_soon(
     ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
@@ -329,7 +326,7 @@ failed:
  * "content_type", "body"} in the request's pool, or NULL.
  */
 
-static char *
+char *
 ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
 {
     char                    *s, *out;
@@ -506,7 +503,8 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         }
     }
 
-    ngx_http_payments_psp_start(ctx);
+    /* the risk check first, when one is configured for this checkout */
+    ngx_http_payments_risk_start(ctx);
 }
 
 
@@ -569,7 +567,7 @@ ngx_http_payments_seller_detail(ngx_http_request_t *r, const char *seller)
 
 /* ctx->psp_path, psp_content_type and psp_body from a stored request */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
     const char *stored)
 {

@@ -23,6 +23,15 @@ void ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status);
 /* the request's side: a resume's request rebuilt with a fresh expires_at */
 void ngx_http_payments_register_refresh(ngx_http_payments_ctx_t *ctx);
+/* the PSP request of ctx->co for ctx->expires_at, as stored (in the
+ * request's pool), or NULL; and ctx->psp_* from a stored one */
+char *ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx);
+ngx_int_t ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
+    const char *stored);
+/* _review.c: the review queue's admin API (GET /v1/reviews, POST
+ * /v1/reviews/{nonce}/approve and /reject); an approval registers through
+ * the PSP's side above */
+void ngx_http_payments_review(ngx_http_payments_ctx_t *ctx);
 
 
 #endif /* NGX_HTTP_PAYMENTS_REGISTER_H_INCLUDED_ */

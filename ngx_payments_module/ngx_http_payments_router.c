@@ -10,6 +10,7 @@
 
 
 #include "ngx_http_payments_module.h"
+#include "ngx_http_payments_register.h"
 #include "ngx_http_payments_limit.h"
 
 
@@ -397,6 +398,14 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     case PAY_ROUTE_EVENTS:
         r->main->count++;
         ngx_http_payments_authenticate(ctx, ngx_http_payments_list_events);
+        return NGX_DONE;
+
+    case PAY_ROUTE_REVIEWS:
+    case PAY_ROUTE_REVIEW_APPROVE:
+    case PAY_ROUTE_REVIEW_REJECT:
+        /* the admin key, not a merchant's */
+        r->main->count++;
+        ngx_http_payments_review(ctx);
         return NGX_DONE;
 
     case PAY_ROUTE_ENDPOINT_ENABLE:

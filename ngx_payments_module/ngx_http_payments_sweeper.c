@@ -26,7 +26,9 @@
  *                       audit, source "sweeper"), or
  *   pay_sweeper_note    what the PSP said when nothing moved;
  *   pay_sweeper_overdue checkouts still EXECUTING past alert=: a log line
- *                       each (once) and the /metrics gauges.
+ *                       each (once) and the /metrics gauges;
+ *   pay_review_expire   the risk check's reviews undecided past their
+ *                       deadline: FAILED, a warning each.
  *
  * Adyen's look-up needs the sessionResult its hosted page adds to the
  * shopper's way back (kept by pay_return_target).  A dialect that cannot ask
@@ -121,6 +123,9 @@ static void ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
 static void ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
     const char *answer);
 static void ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_sweep_reviews(ngx_http_payments_sweeper_t *sw);
+static void ngx_http_payments_sweep_expired(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
     PGresult *res);
@@ -1027,6 +1032,58 @@ ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
                           PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
                           PQgetisnull(res, i, 4) ? "none"
                                                  : PQgetvalue(res, i, 4));
+        }
+    }
+
+    ngx_http_payments_sweep_reviews(sw);
+}
+
+
+/* pay_review_expire: the risk check's reviews left past their deadline
+ * fail as rejected ones do (doc/RISK.md), with a warning each */
+
+static void
+ngx_http_payments_sweep_reviews(ngx_http_payments_sweeper_t *sw)
+{
+    char  *body;
+
+    body = pay_problem_json(PAY_ERR_RISK_DECLINED, 0,
+                            "the checkout's review was not decided in time; "
+                            "it is FAILED and was sent to no PSP");
+
+    sw->params[0] = ngx_http_payments_num(sw->pool,
+                                          (int64_t) sw->pmcf->sweeper.batch);
+    sw->params[1] = ngx_http_payments_strdup(sw->pool, body);
+    free(body);
+
+    if (sw->params[0] == NULL || sw->params[1] == NULL
+        || ngx_http_payments_sweep_query(sw,
+                                         "SELECT nonce FROM "
+                                         "pay_review_expire($1, $2)",
+                                         2, ngx_http_payments_sweep_expired)
+           != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_expired(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    int                           i, n;
+    ngx_http_payments_sweeper_t  *sw = q->data;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_review_expire") == NGX_OK) {
+        n = PQntuples(res);
+
+        for (i = 0; i < n; i++) {
+            ngx_http_payments_metrics_risk_expired();
+            ngx_log_error(NGX_LOG_WARN, sw->log, 0,
+                          "payments: sweeper: the review of checkout \"%s\" "
+                          "was not decided before its deadline: FAILED "
+                          "(risk_rejected)", PQgetvalue(res, i, 0));
         }
     }
 

@@ -24,7 +24,9 @@ CREATE TYPE public.pay_failure_code AS ENUM (
     'expired',
     'cancelled',
     'registration_refused',
-    'canceled'
+    'canceled',
+    'risk_declined',
+    'risk_rejected'
 );
 
 
@@ -36,7 +38,8 @@ CREATE TYPE public.pay_status AS ENUM (
     'NOT_STARTED',
     'EXECUTING',
     'SUCCESS',
-    'FAILED'
+    'FAILED',
+    'REVIEW'
 );
 
 
@@ -268,6 +271,10 @@ CREATE FUNCTION public.checkout_failure(p_code public.pay_failure_code, p_failur
                    WHEN 'expired' THEN 'the payment session expired before the shopper paid'
                    WHEN 'cancelled' THEN 'the payment session was cancelled at the PSP'
                    WHEN 'canceled' THEN 'the merchant canceled the checkout before it was paid'
+                   WHEN 'risk_declined' THEN 'the risk check declined the checkout ('
+                                             || coalesce(nullif(p_failure, ''), 'declined') || ')'
+                   WHEN 'risk_rejected' THEN 'the checkout was rejected in review ('
+                                             || coalesce(nullif(p_failure, ''), 'rejected') || ')'
                    ELSE coalesce(nullif(p_failure, ''), 'the PSP refused the checkout')
                END)
            END
@@ -1108,7 +1115,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -2560,6 +2567,14 @@ BEGIN
                    'paid_after_failure', c.status = 'SUCCESS' AND c.failure_code IS NOT NULL,
                    'currency', c.currency,
                    'metadata', c.metadata,
+                   -- the risk check's verdict, when one was asked
+                   'risk', (SELECT json_build_object(
+                                'verdict', rk.verdict, 'score', rk.score,
+                                'reason', rk.reason, 'source', rk.source,
+                                'review', rk.reviewed)
+                              FROM checkout_risk rk
+                             WHERE rk.merchant_id = c.merchant_id
+                               AND rk.checkout_id = c.checkout_id),
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(
                                   'payment_order_id', o.payment_order_id,
@@ -3745,6 +3760,410 @@ BEGIN
         SELECT c.status::text, c.success_url, c.cancel_url, c.psp = p_psp
           FROM checkouts c
          WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+END
+$$;
+
+
+--
+-- Name: pay_review_approve(text, text, text, bigint, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) RETURNS TABLE(outcome text, idem_key text, lease bigint, psp_request text, expires_at bigint, response_status integer, response_body text, retry_after integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    c        checkouts%ROWTYPE;
+    rk       checkout_risk%ROWTYPE;
+    k        idempotency_keys%ROWTYPE;
+    v_now    timestamptz := clock_timestamp();
+    v_lease  bigint;
+BEGIN
+    IF p_psp_request IS NULL OR p_expires_at IS NULL
+       OR coalesce(p_lease_seconds, 0) < 1 THEN
+        RAISE EXCEPTION 'pay_review_approve: psp_request, expires_at and a lease are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO c FROM checkouts ck
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id
+       FOR UPDATE;
+    SELECT * INTO rk FROM checkout_risk r
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id
+       FOR UPDATE;
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout_id
+       FOR UPDATE;
+
+    IF c.checkout_id IS NULL OR rk.verdict IS DISTINCT FROM 'review'
+       OR k.idem_key IS NULL
+       OR NOT (c.status = 'REVIEW' AND rk.reviewed IS NULL
+               OR c.status = 'EXECUTING' AND rk.reviewed = 'approved') THEN
+        RETURN QUERY SELECT 'decided'::text, NULL::text, NULL::bigint, NULL::text,
+                            NULL::bigint, NULL::int, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+
+    IF c.status = 'EXECUTING' THEN
+        IF k.state = 'done' THEN
+            RETURN QUERY SELECT 'replay'::text, k.idem_key, NULL::bigint, NULL::text,
+                                NULL::bigint, k.response_status, k.response_body, NULL::int;
+            RETURN;
+        END IF;
+        IF k.lease_until > v_now THEN
+            RETURN QUERY SELECT 'in_use'::text, k.idem_key, NULL::bigint, NULL::text,
+                                NULL::bigint, NULL::int, NULL::text,
+                                GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int;
+            RETURN;
+        END IF;
+        UPDATE idempotency_keys ik
+           SET lease = ik.lease + 1,
+               lease_until = v_now + p_lease_seconds * interval '1 second'
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = k.idem_key
+        RETURNING ik.lease INTO v_lease;
+        RETURN QUERY SELECT 'resumed'::text, k.idem_key, v_lease, c.psp_request,
+                            ts_epoch(c.expires_at), NULL::int, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+
+    UPDATE idempotency_keys ik
+       SET state = 'in_progress', lease = ik.lease + 1,
+           lease_until = v_now + p_lease_seconds * interval '1 second',
+           response_status = NULL, response_body = NULL
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = k.idem_key
+    RETURNING ik.lease INTO v_lease;
+
+    UPDATE checkouts ck
+       SET status = 'EXECUTING', psp_request = p_psp_request,
+           expires_at = to_timestamp(p_expires_at), updated_at = now()
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id;
+
+    UPDATE checkout_risk r
+       SET reviewed = 'approved', reviewed_at = now()
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id;
+
+    PERFORM audit_append(p_merchant, p_checkout_id, 'risk:approved',
+        jsonb_build_object('from', 'REVIEW', 'to', 'EXECUTING',
+                           'expires_at', p_expires_at));
+
+    -- the merchant hears of it (the outbox, in this transaction); the
+    -- shop's Idempotency-Key replays the registration with its pay_url
+    PERFORM notify_enqueue(
+        p_merchant, 'checkout.approved', p_checkout_id, p_checkout_id,
+        jsonb_build_object(
+            'checkout_id', p_checkout_id,
+            'status', 'EXECUTING',
+            'amount_total_minor', c.amount_total,
+            'amount_total', money_decimal(c.amount_total, c.currency),
+            'currency', c.currency,
+            'metadata', c.metadata,
+            'payment_orders', coalesce((
+                SELECT jsonb_agg(jsonb_build_object(
+                           'payment_order_id', o.payment_order_id,
+                           'status', o.status,
+                           'amount_minor', o.amount,
+                           'amount', money_decimal(o.amount, o.currency),
+                           'currency', o.currency) ORDER BY o.line_no)
+                  FROM payment_orders o
+                 WHERE o.merchant_id = p_merchant
+                   AND o.checkout_id = p_checkout_id), '[]'::jsonb)));
+
+    RETURN QUERY SELECT 'approved'::text, k.idem_key, v_lease, p_psp_request,
+                        p_expires_at, NULL::int, NULL::text, NULL::int;
+END
+$$;
+
+
+--
+-- Name: pay_review_expire(integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_review_expire(p_limit integer, p_response_body text) RETURNS TABLE(nonce text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    r  record;
+BEGIN
+    FOR r IN SELECT rk.merchant_id, rk.checkout_id FROM checkout_risk rk
+              WHERE rk.verdict = 'review' AND rk.reviewed IS NULL
+                AND rk.review_until <= now()
+              ORDER BY rk.review_until
+              LIMIT greatest(1, least(coalesce(p_limit, 50), 1000))
+                FOR UPDATE SKIP LOCKED
+    LOOP
+        IF pay_review_reject(r.merchant_id, r.checkout_id, 'expired',
+                             p_response_body) THEN
+            nonce := r.merchant_id || ':' || r.checkout_id;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$$;
+
+
+--
+-- Name: pay_review_get(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_review_get(p_merchant text, p_checkout_id text) RETURNS TABLE(status text, reviewed text, psp text, body text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    SELECT c.status::text, rk.reviewed, c.psp,
+           jsonb_strip_nulls(jsonb_build_object(
+               'checkout_id', c.checkout_id,
+               'psp', c.psp,
+               'success_url', c.success_url,
+               'cancel_url', c.cancel_url,
+               'buyer_info', CASE WHEN c.buyer_email IS NOT NULL
+                                  THEN jsonb_build_object('email', c.buyer_email) END,
+               'metadata', nullif(c.metadata, '{}'::jsonb),
+               'payment_orders', (
+                   SELECT jsonb_agg(jsonb_build_object(
+                              'payment_order_id', o.payment_order_id,
+                              'seller_account', o.seller_account,
+                              'amount', money_decimal(o.amount, o.currency),
+                              'currency', o.currency) ORDER BY o.line_no)
+                     FROM payment_orders o
+                    WHERE o.merchant_id = c.merchant_id
+                      AND o.checkout_id = c.checkout_id)))::text
+      FROM checkouts c
+      JOIN checkout_risk rk ON rk.merchant_id = c.merchant_id
+                           AND rk.checkout_id = c.checkout_id
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+       AND rk.verdict = 'review';
+END
+$$;
+
+
+--
+-- Name: pay_review_list(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_review_list(p_limit integer) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN json_build_object('reviews', COALESCE((
+        SELECT json_agg(json_build_object(
+                   'nonce', c.nonce,
+                   'merchant_id', c.merchant_id,
+                   'checkout_id', c.checkout_id,
+                   'psp', c.psp,
+                   'currency', c.currency,
+                   'amount_total_minor', c.amount_total,
+                   'amount_total', money_decimal(c.amount_total, c.currency),
+                   'score', rk.score,
+                   'reason', rk.reason,
+                   'source', rk.source,
+                   'held_at', ts_rfc3339(rk.decided_at),
+                   'review_until', ts_rfc3339(rk.review_until))
+                 ORDER BY rk.review_until, c.nonce)
+          FROM (SELECT * FROM checkout_risk r
+                 WHERE r.verdict = 'review' AND r.reviewed IS NULL
+                 ORDER BY r.review_until
+                 LIMIT greatest(1, least(coalesce(p_limit, 100), 1000))) rk
+          JOIN checkouts c ON c.merchant_id = rk.merchant_id
+                          AND c.checkout_id = rk.checkout_id), '[]'::json))::text;
+END
+$$;
+
+
+--
+-- Name: pay_review_reject(text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_review_reject(p_merchant text, p_checkout_id text, p_outcome text, p_response_body text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_reason  text;
+    v_moved   jsonb;
+BEGIN
+    IF p_outcome IS NULL OR p_outcome NOT IN ('rejected', 'expired')
+       OR p_response_body IS NULL THEN
+        RAISE EXCEPTION 'pay_review_reject: rejected or expired, and the answer, are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    PERFORM 1 FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+       AND c.status = 'REVIEW'
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+
+    UPDATE checkout_risk r
+       SET reviewed = p_outcome, reviewed_at = now()
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id
+       AND r.verdict = 'review' AND r.reviewed IS NULL
+    RETURNING r.reason INTO v_reason;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+
+    UPDATE checkouts c
+       SET status = 'FAILED', failure_code = 'risk_rejected',
+           failure = coalesce(v_reason, p_outcome), updated_at = now()
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+
+    WITH moved AS (
+        UPDATE payment_orders o
+           SET status = 'FAILED', updated_at = now()
+         WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
+           AND o.status = 'EXECUTING'
+        RETURNING o.payment_order_id, o.line_no
+    ), ev AS (
+        INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                  from_status, to_status, source)
+        SELECT p_merchant, p_checkout_id, moved.payment_order_id,
+               'EXECUTING', 'FAILED', 'review:' || p_outcome
+          FROM moved ORDER BY moved.line_no
+    )
+    SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
+      INTO v_moved FROM moved;
+
+    UPDATE idempotency_keys ik
+       SET response_status = 403, response_body = p_response_body
+     WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout_id
+       AND ik.state = 'done';
+
+    PERFORM audit_append(p_merchant, p_checkout_id, 'risk:' || p_outcome,
+        jsonb_strip_nulls(jsonb_build_object(
+            'from', 'REVIEW', 'to', 'FAILED', 'reason', v_reason,
+            'payment_orders', v_moved)));
+
+    RETURN true;
+END
+$$;
+
+
+--
+-- Name: pay_risk_record(text, text, bigint, text, text, integer, text, text, integer, integer, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_risk_record(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer) RETURNS TABLE(outcome text, response_status integer, response_body text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    k        idempotency_keys%ROWTYPE;
+    v_old    text;
+    v_status pay_status;
+    v_moved  jsonb;
+BEGIN
+    IF p_verdict IS NULL OR p_verdict NOT IN ('allow', 'deny', 'review')
+       OR (p_verdict <> 'allow'
+           AND (p_response_status IS NULL OR p_response_body IS NULL))
+       OR (p_verdict = 'review' AND coalesce(p_review_seconds, 0) < 1)
+       OR coalesce(p_lease_seconds, 0) < 1 THEN
+        RAISE EXCEPTION 'pay_risk_record: a verdict of allow, deny or review; deny and review need the answer, review its deadline; a lease of 1 s at least'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_risk_record: no key % for merchant %', p_idem_key, p_merchant
+            USING ERRCODE = 'PY004';
+    END IF;
+    IF k.state = 'done' THEN
+        RETURN QUERY SELECT 'replay'::text, k.response_status, k.response_body;
+        RETURN;
+    END IF;
+    IF k.lease IS DISTINCT FROM p_lease THEN
+        RAISE EXCEPTION 'pay_risk_record: lease % of key % was taken over (now %)',
+            p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
+    END IF;
+    IF k.checkout_id IS DISTINCT FROM p_checkout_id THEN
+        RAISE EXCEPTION 'pay_risk_record: key % belongs to checkout %, not %',
+            p_idem_key, k.checkout_id, p_checkout_id USING ERRCODE = 'PY004';
+    END IF;
+
+    -- an approved review counts as allow: its claim goes on to the PSP
+    SELECT CASE WHEN r.reviewed = 'approved' THEN 'allow' ELSE r.verdict END
+      INTO v_old FROM checkout_risk r
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id;
+    IF FOUND THEN
+        RETURN QUERY SELECT v_old, NULL::int, NULL::text;
+        RETURN;
+    END IF;
+
+    SELECT c.status INTO v_status FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+       FOR UPDATE;
+    IF v_status IS DISTINCT FROM 'EXECUTING' THEN
+        RAISE EXCEPTION 'pay_risk_record: checkout % is %, not EXECUTING',
+            p_checkout_id, v_status USING ERRCODE = 'PY004';
+    END IF;
+
+    INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score, reason,
+                               source, review_until)
+    VALUES (p_merchant, p_checkout_id, p_verdict, p_score, p_reason, p_source,
+            CASE WHEN p_verdict = 'review'
+                 THEN now() + p_review_seconds * interval '1 second' END);
+
+    IF p_verdict = 'deny' THEN
+        UPDATE checkouts c
+           SET status = 'FAILED', failure_code = 'risk_declined',
+               failure = coalesce(p_reason, 'declined'), updated_at = now()
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+
+        WITH moved AS (
+            UPDATE payment_orders o
+               SET status = 'FAILED', updated_at = now()
+             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
+               AND o.status = 'EXECUTING'
+            RETURNING o.payment_order_id, o.line_no
+        ), ev AS (
+            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                      from_status, to_status, source)
+            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
+                   'EXECUTING', 'FAILED', 'risk'
+              FROM moved ORDER BY moved.line_no
+        )
+        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
+          INTO v_moved FROM moved;
+
+    ELSIF p_verdict = 'review' THEN
+        UPDATE checkouts c
+           SET status = 'REVIEW', updated_at = now()
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+    END IF;
+
+    PERFORM audit_append(p_merchant, p_checkout_id, 'risk:' || p_verdict,
+        jsonb_strip_nulls(jsonb_build_object(
+            'verdict', p_verdict, 'score', p_score, 'reason', p_reason,
+            'source', p_source,
+            'to', CASE p_verdict WHEN 'deny' THEN 'FAILED'
+                                 WHEN 'review' THEN 'REVIEW' END,
+            'payment_orders', v_moved)));
+
+    IF p_verdict = 'allow' THEN
+        UPDATE idempotency_keys ik
+           SET lease_until = clock_timestamp() + p_lease_seconds * interval '1 second'
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+    ELSE
+        UPDATE idempotency_keys ik
+           SET state = 'done', lease_until = NULL,
+               response_status = p_response_status,
+               response_body = p_response_body,
+               expires_at = now() + (ik.expires_at - ik.created_at)
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+    END IF;
+
+    RETURN QUERY SELECT p_verdict, p_response_status, p_response_body;
 END
 $$;
 
@@ -5783,6 +6202,12 @@ BEGIN
     END IF;
     IF NOT ((OLD.status = 'NOT_STARTED' AND NEW.status = 'EXECUTING')
             OR (OLD.status = 'EXECUTING' AND NEW.status IN ('SUCCESS', 'FAILED'))
+            -- a checkout held for a person's review (the risk check), then
+            -- approved (registered at its PSP) or rejected
+            OR (TG_TABLE_NAME = 'checkouts' AND OLD.status = 'EXECUTING'
+                AND NEW.status = 'REVIEW')
+            OR (TG_TABLE_NAME = 'checkouts' AND OLD.status = 'REVIEW'
+                AND NEW.status IN ('EXECUTING', 'FAILED'))
             OR (OLD.status = 'FAILED' AND NEW.status = 'SUCCESS'
                 AND coalesce(current_setting('payments.paid_after_failed', true), '') = 'on')) THEN
         RAISE EXCEPTION '%: status may not move from % to %', TG_TABLE_NAME, OLD.status, NEW.status
@@ -5966,6 +6391,72 @@ CREATE TABLE public.audit_log (
 --
 
 COMMENT ON TABLE public.audit_log IS 'The hash-chained audit log, append-only: each row''s hash covers the previous row''s hash, so a changed or removed row breaks its chain (pay_audit_verify).';
+
+
+--
+-- Name: checkout_risk; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.checkout_risk (
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    verdict text NOT NULL,
+    score integer,
+    reason text,
+    source text NOT NULL,
+    decided_at timestamp with time zone DEFAULT now() NOT NULL,
+    review_until timestamp with time zone,
+    reviewed text,
+    reviewed_at timestamp with time zone,
+    CONSTRAINT checkout_risk_reason CHECK ((reason ~ '^[a-z0-9_.-]{1,64}$'::text)),
+    CONSTRAINT checkout_risk_review CHECK ((((verdict = 'review'::text) = (review_until IS NOT NULL)) AND ((reviewed IS NULL) OR (verdict = 'review'::text)))),
+    CONSTRAINT checkout_risk_reviewed CHECK ((((reviewed = ANY (ARRAY['approved'::text, 'rejected'::text, 'expired'::text])) AND (reviewed_at IS NOT NULL)) OR ((reviewed IS NULL) AND (reviewed_at IS NULL)))),
+    CONSTRAINT checkout_risk_score CHECK (((score >= 0) AND (score <= 1000))),
+    CONSTRAINT checkout_risk_source CHECK ((source = ANY (ARRAY['provider'::text, 'on_error'::text]))),
+    CONSTRAINT checkout_risk_verdict CHECK ((verdict = ANY (ARRAY['allow'::text, 'deny'::text, 'review'::text])))
+);
+
+
+--
+-- Name: TABLE checkout_risk; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.checkout_risk IS 'the risk check''s verdict on a checkout before any PSP call (doc/RISK.md)';
+
+
+--
+-- Name: COLUMN checkout_risk.verdict; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.verdict IS 'allow, deny or review: the provider''s, or the on_error= policy''s when source is on_error';
+
+
+--
+-- Name: COLUMN checkout_risk.score; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.score IS 'the provider''s score, 0..1000 (NULL: none given)';
+
+
+--
+-- Name: COLUMN checkout_risk.reason; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.reason IS 'the provider''s reason code, or what failed (timeout, unavailable, malformed, signature) when source is on_error';
+
+
+--
+-- Name: COLUMN checkout_risk.review_until; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.review_until IS 'a review''s deadline: undecided then, the checkout fails (risk_rejected)';
+
+
+--
+-- Name: COLUMN checkout_risk.reviewed; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.reviewed IS 'a review''s outcome: approved, rejected or expired (NULL: undecided, or not a review)';
 
 
 --
@@ -6684,6 +7175,14 @@ ALTER TABLE ONLY public.audit_log
 
 
 --
+-- Name: checkout_risk checkout_risk_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_risk
+    ADD CONSTRAINT checkout_risk_pkey PRIMARY KEY (merchant_id, checkout_id);
+
+
+--
 -- Name: checkout_sweeps checkout_sweeps_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -6952,6 +7451,13 @@ ALTER TABLE ONLY public.webhook_events
 --
 
 CREATE INDEX api_keys_merchant ON public.api_keys USING btree (merchant_id);
+
+
+--
+-- Name: checkout_risk_open_reviews; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checkout_risk_open_reviews ON public.checkout_risk USING btree (review_until) WHERE ((verdict = 'review'::text) AND (reviewed IS NULL));
 
 
 --
@@ -7401,6 +7907,14 @@ CREATE TRIGGER webhook_events_no_truncate BEFORE TRUNCATE ON public.webhook_even
 
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_merchant_id_fkey FOREIGN KEY (merchant_id) REFERENCES public.merchants(merchant_id);
+
+
+--
+-- Name: checkout_risk checkout_risk_merchant_id_checkout_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_risk
+    ADD CONSTRAINT checkout_risk_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id) ON DELETE CASCADE;
 
 
 --
@@ -8230,6 +8744,54 @@ GRANT ALL ON FUNCTION public.pay_release(p_merchant text, p_idem_key text, p_lea
 
 REVOKE ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_review_expire(p_limit integer, p_response_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_review_expire(p_limit integer, p_response_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_review_expire(p_limit integer, p_response_body text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_review_get(p_merchant text, p_checkout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_review_get(p_merchant text, p_checkout_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_review_get(p_merchant text, p_checkout_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_review_list(p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_review_list(p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_review_list(p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_review_reject(p_merchant text, p_checkout_id text, p_outcome text, p_response_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_review_reject(p_merchant text, p_checkout_id text, p_outcome text, p_response_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_review_reject(p_merchant text, p_checkout_id text, p_outcome text, p_response_body text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_risk_record(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_risk_record(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_risk_record(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer) TO payments_gateway;
 
 
 --

@@ -98,6 +98,8 @@ static const pay_err_info_t  pay_err_info[] = {
                                        "Checkout already paid" },
     [PAY_ERR_NOT_CANCELABLE]       = { 409, "checkout_not_cancelable",
                                        "Checkout not cancelable" },
+    [PAY_ERR_RISK_DECLINED]        = { 403, "risk_declined",
+                                       "Declined by the risk check" },
 };
 
 _Static_assert(sizeof(pay_err_info) / sizeof(pay_err_info[0]) == PAY_ERR__MAX,

@@ -25,6 +25,7 @@ const char *const  pay_notify_event_types[] = {
     "checkout.failed",
     "checkout.paid_after_failure",
     "checkout.canceled",
+    "checkout.approved",
     "refund.succeeded",
     "refund.failed",
     "dispute.opened",

@@ -75,7 +75,40 @@ static int
 pay_status_valid(const char *s)
 {
     return strcmp(s, "NOT_STARTED") == 0 || strcmp(s, "EXECUTING") == 0
-           || strcmp(s, "SUCCESS") == 0 || strcmp(s, "FAILED") == 0;
+           || strcmp(s, "SUCCESS") == 0 || strcmp(s, "FAILED") == 0
+           || strcmp(s, "REVIEW") == 0;
+}
+
+
+/* the stored risk verdict as the checkout's view shows it: verdict,
+ * score, reason, source and review, nulls and any other member left out */
+
+static json_t *
+pay_view_risk(json_t *in)
+{
+    size_t       i;
+    json_t      *out, *v;
+
+    static const char  *keys[] = { "verdict", "score", "reason", "source",
+                                   "review" };
+
+    out = json_object();
+    if (out == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        v = json_object_get(in, keys[i]);
+
+        if ((json_is_string(v) || json_is_integer(v))
+            && json_object_set(out, keys[i], v) != 0)
+        {
+            json_decref(out);
+            return NULL;
+        }
+    }
+
+    return out;
 }
 
 
@@ -147,7 +180,8 @@ pay_registration_json(const pay_registration_view_t *v)
 
     if (v == NULL || v->co == NULL || v->status == NULL
         || (strcmp(v->status, "EXECUTING") != 0
-            && strcmp(v->status, "FAILED") != 0))
+            && strcmp(v->status, "FAILED") != 0
+            && strcmp(v->status, "REVIEW") != 0))
     {
         return NULL;
     }
@@ -565,6 +599,21 @@ pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
         pay_view_set(&vw, root, "paid_after_failure", json_true());
     }
 
+    /* the risk check's verdict: {verdict, score, reason, source, review},
+     * nulls left out */
+    v = json_object_get(db, "risk");
+
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_object(v)
+            || json_string_length(json_object_get(v, "verdict")) == 0)
+        {
+            vw.failed = 1;
+
+        } else {
+            pay_view_set(&vw, root, "risk", pay_view_risk(v));
+        }
+    }
+
     pay_view_set(&vw, root, "metadata",
                  pay_view_metadata(json_object_get(db, "metadata")));
     pay_view_set(&vw, root, "payment_orders",
@@ -596,7 +645,8 @@ pay_status_view_json(const char *checkout_id, const char *status)
         s = "failed";
 
     } else if (strcmp(status, "EXECUTING") == 0
-               || strcmp(status, "NOT_STARTED") == 0)
+               || strcmp(status, "NOT_STARTED") == 0
+               || strcmp(status, "REVIEW") == 0)
     {
         s = "pending";
 

@@ -41,6 +41,7 @@ typedef enum {
     PAY_ERR_INVALID_EXPIRES_AT,     /* 400 invalid_expires_at */
     PAY_ERR_ALREADY_PAID,           /* 409 checkout_already_paid */
     PAY_ERR_NOT_CANCELABLE,         /* 409 checkout_not_cancelable */
+    PAY_ERR_RISK_DECLINED,          /* 403 risk_declined */
     PAY_ERR__MAX
 } pay_err_e;
 

@@ -104,6 +104,9 @@ typedef enum {
     PAY_ROUTE_LIST_PAYOUTS,         /* GET /v1/payouts */
     PAY_ROUTE_EVENTS,               /* GET /v1/events */
     PAY_ROUTE_CANCEL,               /* POST /v1/checkouts/{id}/cancel */
+    PAY_ROUTE_REVIEWS,              /* GET /v1/reviews */
+    PAY_ROUTE_REVIEW_APPROVE,       /* POST /v1/reviews/{nonce}/approve */
+    PAY_ROUTE_REVIEW_REJECT,        /* POST /v1/reviews/{nonce}/reject */
     PAY_ROUTE__MAX
 } pay_route_e;
 

@@ -1,7 +1,8 @@
 -- A failed checkout's `failure` as the API, checkout.failed and
 -- checkout.canceled show it:
 -- {"code", "message"}; the message of a refusal at registration is the
--- PSP's reason as the gateway stored it (cleaned of anything secret).
+-- PSP's reason as the gateway stored it (cleaned of anything secret);
+-- a risk check's names its reason code.
 -- NULL when there is no code.
 CREATE OR REPLACE FUNCTION checkout_failure(p_code pay_failure_code, p_failure text)
  RETURNS jsonb
@@ -16,6 +17,10 @@ AS $function$
                    WHEN 'expired' THEN 'the payment session expired before the shopper paid'
                    WHEN 'cancelled' THEN 'the payment session was cancelled at the PSP'
                    WHEN 'canceled' THEN 'the merchant canceled the checkout before it was paid'
+                   WHEN 'risk_declined' THEN 'the risk check declined the checkout ('
+                                             || coalesce(nullif(p_failure, ''), 'declined') || ')'
+                   WHEN 'risk_rejected' THEN 'the checkout was rejected in review ('
+                                             || coalesce(nullif(p_failure, ''), 'rejected') || ')'
                    ELSE coalesce(nullif(p_failure, ''), 'the PSP refused the checkout')
                END)
            END

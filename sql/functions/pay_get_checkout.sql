@@ -17,6 +17,14 @@ BEGIN
                    'paid_after_failure', c.status = 'SUCCESS' AND c.failure_code IS NOT NULL,
                    'currency', c.currency,
                    'metadata', c.metadata,
+                   -- the risk check's verdict, when one was asked
+                   'risk', (SELECT json_build_object(
+                                'verdict', rk.verdict, 'score', rk.score,
+                                'reason', rk.reason, 'source', rk.source,
+                                'review', rk.reviewed)
+                              FROM checkout_risk rk
+                             WHERE rk.merchant_id = c.merchant_id
+                               AND rk.checkout_id = c.checkout_id),
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(
                                   'payment_order_id', o.payment_order_id,

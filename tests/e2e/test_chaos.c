@@ -71,6 +71,7 @@ typedef struct {
     const char  *name;
     const char  *origin;        /* where the shop registers; NULL: the
                                    suite's gateway */
+    const char  *host;          /* its Host header, or NULL */
     merchant_t   m;
     ch_co_t      co[CH_MAX];
     size_t       n;
@@ -172,11 +173,12 @@ ch_request(chaos_t *c, size_t i)
     req_t         rq;
     const char  **h;
 
-    h = calloc(4, sizeof(const char *));
+    h = calloc(5, sizeof(const char *));
     cr_assert_not_null(h);
     h[0] = str_printf("Authorization: Bearer %s", c->m.key);
     h[1] = "Content-Type: application/json";
     h[2] = str_printf("Idempotency-Key: %s", c->co[i].key);
+    h[3] = c->host ? str_printf("Host: %s", c->host) : NULL;
 
     rq.method = "POST";
     rq.url = c->origin ? str_printf("%s%s", c->origin, PATH_PAYMENTS)
@@ -410,13 +412,16 @@ static const char  ch_sql_history[] =
     "            OR (rn > 1 AND (from_status IS DISTINCT FROM prev"
     "                            OR from_status <> 'EXECUTING'"
     "                            OR to_status NOT IN ('SUCCESS', 'FAILED')"
-    "                            OR NOT EXISTS ("
+    /* a move by an applied event, or a failure by the risk check */
+    "                            OR (source NOT IN ('risk', 'review:rejected',"
+    "                                               'review:expired')"
+    "                                AND NOT EXISTS ("
     "                 SELECT 1 FROM webhook_events we"
     "                  WHERE we.source || ':' || we.psp || ':' || we.event_id"
     "                        = e.source"
     "                    AND we.outcome = 'applied'"
     "                    AND we.merchant_id = e.merchant_id"
-    "                    AND we.checkout_id = e.checkout_id))))"
+    "                    AND we.checkout_id = e.checkout_id)))))"
     "     + (SELECT count(*) FROM payment_orders o"
     "          LEFT JOIN fin l USING (payment_order_id)"
     "         WHERE o.merchant_id = $1"
@@ -1270,4 +1275,146 @@ Test(solo_chaos, a_key_rotation_rolled_across_two_gateways_loses_no_webhook,
                           "outcome = 'unknown_checkout' AND received_at > "
                           "now() - interval '5 minutes' AND $1 <> ''",
                           c->m.id), 0, "webhooks stored as unknown");
+}
+
+
+/* -- the risk provider fails every way the mock can ------------------------- */
+
+/* the buyer e-mail of the i-th checkout: the mock's knobs (risk.c), and
+ * plain ones the provider allows */
+static const char *
+ch_risk_email(size_t i)
+{
+    static const char  *knobs[] = {
+        "ann@example.com", "risk-slow@example.com", "risk-hang@example.com",
+        "risk-drop@example.com", "risk-500@example.com",
+        "risk-malformed@example.com", "risk-badsig@example.com",
+        "risk-unsigned@example.com", "risk-deny@example.com",
+        "bob@example.com"
+    };
+
+    return knobs[i % (sizeof(knobs) / sizeof(knobs[0]))];
+}
+
+
+/* Through a risk server (tests/e2e/nginx.conf.in): every checkout whose
+ * provider answered allow, or whose failure on_error=allow covers, is
+ * registered once and paid; every other one is refused 403 risk_declined,
+ * replays it, and never reached the PSP; and every checkout the PSP saw
+ * has an allow on record (the provider's or the policy's). */
+
+static void
+ch_risk(const char *name, const char *host, int on_error_allow)
+{
+    int       allowed, last;
+    char     *v, *src;
+    size_t    i;
+    long      sessions, requests, psp_without, refused_wrong;
+    req_t     rq;
+    json_t   *co;
+    resp_t   *r;
+    chaos_t  *c;
+
+    c = calloc(1, sizeof(chaos_t));
+    c->name = name;
+    c->origin = env("PAY_TEST_GW_LIMITS");
+    c->host = host;
+    c->n = 30;
+    merchant_new(&c->m);
+
+    for (i = 0; i < c->n; i++) {
+        c->co[i].co = uid("co");
+        c->co[i].key = uid("key");
+        c->co[i].psp = ch_psp(i, 3);
+
+        co = checkout_new(c->co[i].co, 1 + i % 3);
+        json_object_set_new(co, "psp", json_string(c->co[i].psp));
+        json_object_set_new(json_object_get(co, "buyer_info"), "email",
+                            json_string(ch_risk_email(i)));
+        c->co[i].body = dump(co);
+        json_decref(co);
+    }
+
+    ch_register(c, 0, c->n, 10);
+
+    psp_without = refused_wrong = 0;
+    last = -1;
+
+    for (i = 0; i < c->n; i++) {
+        allowed = strncmp(ch_risk_email(i), "risk-", 5) != 0
+                  || (on_error_allow
+                      && strcmp(ch_risk_email(i), "risk-deny@example.com")
+                         != 0);
+
+        /* a refusal replays, and is never retried into a registration */
+        if (c->co[i].status != 201) {
+            rq = ch_request(c, i);
+            r = http(&rq);
+            c->requests++;
+            refused_wrong += allowed || c->co[i].status != 403
+                             || r->status != 403
+                             || strstr(r->body, "risk_declined") == NULL;
+            resp_free(r);
+
+        } else {
+            refused_wrong += !allowed;
+            last = (int) i;
+        }
+
+        /* the PSP saw it only with an allow on record */
+        mock_registrations(nonce(&c->m, c->co[i].co), &sessions, &requests);
+        v = db_scalar("SELECT verdict FROM checkout_risk WHERE merchant_id = $1"
+                      " AND checkout_id = $2", 2,
+                      (const char *[]) { c->m.id, c->co[i].co });
+        src = db_scalar("SELECT source FROM checkout_risk WHERE merchant_id ="
+                        " $1 AND checkout_id = $2", 2,
+                        (const char *[]) { c->m.id, c->co[i].co });
+        psp_without += v == NULL || src == NULL
+                       || (requests > 0) != (strcmp(v, "allow") == 0)
+                       || (strncmp(ch_risk_email(i), "risk-", 5) == 0
+                           && strcmp(ch_risk_email(i),
+                                     "risk-deny@example.com") != 0
+                           && strcmp(src, "on_error") != 0);
+    }
+
+    /* the shopper pays every registered session but the last */
+    for (i = 0; i < c->n; i++) {
+        if (c->co[i].token == NULL || (int) i == last) {
+            continue;
+        }
+
+        memset(&rq, 0, sizeof(req_t));
+        rq.method = "POST";
+        rq.url = mock_url(str_printf("/_control/sessions/%s/pay",
+                                     url_escape(c->co[i].token)));
+        rq.body = "";
+        rq.len = 0;
+        r = http(&rq);
+        cr_assert_eq(r->status, 200, "pay %s: %ld %s", c->co[i].token,
+                     r->status, r->body);
+        c->co[i].paid = 1;
+        resp_free(r);
+    }
+
+    ch_settle(c, 30);
+    ch_check(c);
+
+    cr_assert_eq(refused_wrong, 0, "%s: answers other than the verdict or "
+                 "the policy", name);
+    cr_assert_eq(psp_without, 0, "%s: a PSP call without an allow on record, "
+                 "or an allow without it", name);
+}
+
+
+Test(solo_chaos, the_risk_provider_failing_every_way_denies_by_default)
+{
+    ch_start_sweeper();
+    ch_risk("risk provider failing, on_error=deny", "deny.risk.test", 0);
+}
+
+
+Test(solo_chaos, the_risk_provider_failing_every_way_with_on_error_allow)
+{
+    ch_start_sweeper();
+    ch_risk("risk provider failing, on_error=allow", "allow.risk.test", 1);
 }

@@ -1500,3 +1500,94 @@ Test(config, notify_disable_after_is_a_time_and_a_bare_count_is_refused)
     rc = nginx_t(&c, &p, &out);
     cr_expect(strstr(out, "with its unit") != NULL, "%s", out);
 }
+
+
+/* payments_risk: an incomplete or insecure provider is refused */
+Test(config, refuses_an_incomplete_or_insecure_risk_provider)
+{
+    int        rc;
+    char      *out, *rs, *ra;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    rs = str_printf("%s/risk.secret", c.dir);
+    ra = str_printf("%s/risk_answer.secret", c.dir);
+    write_file(rs, "rk_0123456789abcdef0123456789abcdef", 0600);
+    write_file(ra, "rka_0123456789abcdef0123456789abcdef", 0600);
+
+    /* a good one passes, in a location as in http{} */
+    p.location = str_printf("location / { payments; payments_risk "
+                            "url=https://risk.example/v1/check "
+                            "secret_file=%s answer_secret_file=%s "
+                            "on_error=review currencies=EUR,USD "
+                            "min_amount=1000; }", rs, ra);
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "nginx -t refused it:\n%s", out);
+
+    p.location = "location / { payments; }";
+
+    p.extra = str_printf("payments_risk secret_file=%s;", rs);
+    expect_refused(&c, &p, "needs url=");
+
+    p.extra = "payments_risk url=https://risk.example/check;";
+    expect_refused(&c, &p, "needs secret_file=");
+
+    /* http only to a loopback mock, with allow_http */
+    p.extra = str_printf("payments_risk url=http://risk.example/check "
+                         "secret_file=%s;", rs);
+    expect_refused(&c, &p, "is not an https URL (http needs allow_http)");
+
+    p.extra = str_printf("payments_risk url=http://risk.example/check "
+                         "secret_file=%s allow_http;", rs);
+    expect_refused(&c, &p, "not on a loopback address");
+
+    /* a short secret, one others can read */
+    p.extra = str_printf("payments_risk url=https://risk.example/check "
+                         "secret_file=%s/short.key;", c.dir);
+    expect_refused(&c, &p, "short.key");
+
+    p.extra = str_printf("payments_risk url=https://risk.example/check "
+                         "secret_file=%s/open.key;", c.dir);
+    expect_refused(&c, &p, "open.key");
+
+    /* the provider's answers signed with our own secret */
+    p.extra = str_printf("payments_risk url=https://risk.example/check "
+                         "secret_file=%s answer_secret_file=%s;", rs, rs);
+    expect_refused(&c, &p, "needs answer_secret_file= other than "
+                           "secret_file=");
+
+    p.extra = str_printf("payments_risk url=https://risk.example/check "
+                         "secret_file=%s on_error=maybe;", rs);
+    expect_refused(&c, &p, "invalid parameter \"on_error=maybe\"");
+
+    p.extra = str_printf("payments_risk url=https://risk.example/check "
+                         "secret_file=%s currencies=EURO;", rs);
+    expect_refused(&c, &p, "invalid parameter \"currencies=EURO\"");
+
+    p.extra = str_printf("payments_risk url=http://127.0.0.1:9/check "
+                         "secret_file=%s allow_http "
+                         "pin=sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=;",
+                         rs);
+    expect_refused(&c, &p, "with pin= needs an https url=");
+
+    /* the lease must hold the provider's timeout too */
+    p.extra = str_printf("payments_risk url=https://risk.example/check "
+                         "secret_file=%s timeout=20s;", rs);
+    expect_refused(&c, &p, "\"payments_idempotency_lease\" 30s is shorter "
+                           "than \"payments_risk\" timeout= 20000ms");
+
+    /* a review outliving the key an approval claims again */
+    p.extra = str_printf("payments_risk url=https://risk.example/check "
+                         "secret_file=%s review=2d;", rs);
+    expect_refused(&c, &p, "review= 172800s is not shorter than "
+                           "\"payments_idempotency_ttl\"");
+
+    /* the review API's key: 32 bytes at least, 0600 */
+    p.extra = str_printf("payments_admin_key_file %s/short.key;", c.dir);
+    expect_refused(&c, &p, "short.key");
+    p.extra = str_printf("payments_admin_key_file %s/open.key;", c.dir);
+    expect_refused(&c, &p, "open.key");
+}

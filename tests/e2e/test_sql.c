@@ -1295,7 +1295,7 @@ Test(sql, get_checkout_has_the_view_h_shape,
     size_t       i;
     const char  *keys[] = { "checkout_id", "status", "psp", "psp_token", "expires_at",
                             "failure", "paid_after_failure", "currency", "metadata",
-                            "payment_orders", "events" };
+                            "risk", "payment_orders", "events" };
 
     new_merchant(c, m);
     new_merchant(c, other);
@@ -1317,6 +1317,8 @@ Test(sql, get_checkout_has_the_view_h_shape,
     cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "failure"), "message")),
                      "declined");
     cr_expect_str_eq(json_string_value(json_object_get(j, "currency")), "USD");
+    /* no risk check was asked about it */
+    cr_expect(json_is_null(json_object_get(j, "risk")));
 
     orders = json_object_get(j, "payment_orders");
     cr_assert_eq(json_array_size(orders), 2);

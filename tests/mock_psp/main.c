@@ -68,6 +68,8 @@ mock_conf_t  mock_conf;
 /* the transfers listener's cls: Adyen's Transfers API, on a host (here a
  * port) of its own */
 static int  mock_transfers_listener;
+/* the risk provider's (risk.c), on a port of its own */
+static int  mock_risk_listener;
 
 static atomic_int  mock_stopped;
 
@@ -128,6 +130,8 @@ mock_usage(FILE *f)
         "                 [--generic-jwt-kid KID] [--generic-jwt-iss ISS]\n"
         "                 [--generic-jwt-aud AUD] [--generic-jwt-header NAME]\n"
         "                 [--generic-webhook-url URL]]\n"
+        "                [--risk-port N --risk-secret S\n"
+        "                 [--risk-answer-secret S] [--risk-latency-ms N]]\n"
         "  --port N            TCP port; 0 picks a free one\n"
         "  --listen ADDR       numeric IPv4 or IPv6 address (127.0.0.1)\n"
         "  --stripe-secret S   the Bearer secret Stripe requests must carry\n"
@@ -163,6 +167,12 @@ mock_usage(FILE *f)
         "  --generic-jwt-header NAME  the JWT's header\n"
         "                      (Payments-Verification)\n"
         "  --generic-webhook-url URL  where generic webhooks go\n"
+        "  --risk-port N       serve a risk provider (POST /risk, risk.c) on\n"
+        "                      this port; 0 picks a free one (a stdout line\n"
+        "                      names it)\n"
+        "  --risk-secret S     the secret the gateway signs requests with\n"
+        "  --risk-answer-secret S  sign answers with it (unsigned without)\n"
+        "  --risk-latency-ms N  delay before every risk answer (0)\n"
         "Each PSP's webhooks go to its own URL; without one its events are\n"
         "only logged.\n"
         "The first line on stdout is \"mock_psp listening on URL\".\n");
@@ -225,6 +235,10 @@ mock_parse_args(int argc, char **argv)
         { "generic-jwt-iss", required_argument, NULL, 'I' },
         { "generic-jwt-aud", required_argument, NULL, 'D' },
         { "generic-jwt-header", required_argument, NULL, 'N' },
+        { "risk-port",     required_argument, NULL, 'R' },
+        { "risk-secret",   required_argument, NULL, 'x' },
+        { "risk-answer-secret", required_argument, NULL, 'X' },
+        { "risk-latency-ms", required_argument, NULL, 'y' },
         { "help",          no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -387,6 +401,33 @@ mock_parse_args(int argc, char **argv)
             mock_conf.generic_jwt_header = optarg;
             break;
 
+        case 'R':
+            if (mock_parse_long(optarg, 0, 65535, &v) != 0) {
+                fprintf(stderr, "mock_psp: bad --risk-port \"%s\"\n",
+                        optarg);
+                return -1;
+            }
+            mock_conf.risk_port = (unsigned) v;
+            mock_conf.risk = 1;
+            break;
+
+        case 'x':
+            mock_conf.risk_secret = optarg;
+            break;
+
+        case 'X':
+            mock_conf.risk_answer_secret = optarg;
+            break;
+
+        case 'y':
+            if (mock_parse_long(optarg, 0, 60000, &v) != 0) {
+                fprintf(stderr, "mock_psp: bad --risk-latency-ms \"%s\"\n",
+                        optarg);
+                return -1;
+            }
+            mock_conf.risk_latency_ms = v;
+            break;
+
         case 'h':
             mock_usage(stdout);
             exit(0);
@@ -433,6 +474,14 @@ mock_parse_args(int argc, char **argv)
     {
         fprintf(stderr, "mock_psp: --adyen-transfers-port needs "
                 "--adyen-secret and --adyen-transfers-secret\n");
+        return -1;
+    }
+
+    /* the provider verifies every request: it needs the secret */
+    if (mock_conf.risk
+        && (mock_conf.risk_secret == NULL || mock_conf.risk_secret[0] == '\0'))
+    {
+        fprintf(stderr, "mock_psp: --risk-port needs --risk-secret\n");
         return -1;
     }
 
@@ -611,10 +660,10 @@ int
 main(int argc, char **argv)
 {
     int                       sig;
-    unsigned                  port, tport;
+    unsigned                  port, tport, rport;
     sigset_t                  set;
     pthread_t                 tid;
-    struct MHD_Daemon        *d, *td;
+    struct MHD_Daemon        *d, *td, *rd;
     char                      url[128], turl[128];
 
     if (mock_parse_args(argc, argv) != 0) {
@@ -652,7 +701,16 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     td = NULL;
+    rd = NULL;
     d = mock_listen(mock_conf.port, NULL, &port);
+
+    if (d != NULL && mock_conf.risk) {
+        rd = mock_listen(mock_conf.risk_port, &mock_risk_listener, &rport);
+        if (rd == NULL) {
+            MHD_stop_daemon(d);
+            d = NULL;
+        }
+    }
 
     if (d != NULL && mock_conf.adyen_transfers) {
         td = mock_listen(mock_conf.adyen_transfers_port,
@@ -660,6 +718,9 @@ main(int argc, char **argv)
         if (td == NULL) {
             MHD_stop_daemon(d);
             d = NULL;
+            if (rd != NULL) {
+                MHD_stop_daemon(rd);
+            }
         }
     }
 
@@ -692,6 +753,15 @@ main(int argc, char **argv)
         printf("mock_psp adyen transfers listening on %s\n", turl);
         mock_log("Adyen Transfers API: POST %s/transfers on %s",
                  mock_spec_base(MOCK_SPEC_TRANSFERS), turl);
+    }
+
+    if (rd != NULL) {
+        mock_url(turl, sizeof(turl), rport);
+        printf("mock_psp risk provider listening on %s\n", turl);
+        mock_log("risk provider: POST /risk on %s, answers %s, latency "
+                 "%ld ms", turl,
+                 mock_conf.risk_answer_secret ? "signed" : "unsigned",
+                 mock_conf.risk_latency_ms);
     }
 
     fflush(stdout);
@@ -743,6 +813,10 @@ main(int argc, char **argv)
     if (td != NULL) {
         MHD_stop_daemon(td);
     }
+    if (rd != NULL) {
+        MHD_stop_daemon(rd);
+    }
+    mock_risk_reset();
     /* after the daemon: no connection can start a delivery any more */
     mock_webhook_wait();
     atomic_store(&mock_stopped, 1);
@@ -807,6 +881,10 @@ mock_handler(void *cls, struct MHD_Connection *c, const char *url,
         r->body[r->len] = '\0';
         *upload_data_size = 0;
         return MHD_YES;
+    }
+
+    if (cls == &mock_risk_listener) {
+        return mock_risk_route(c, r, url, method);
     }
 
     return cls == &mock_transfers_listener

@@ -62,6 +62,12 @@ typedef struct {
     const char           *generic_jwt_aud;   /* NULL: no aud claim */
     const char           *generic_jwt_header;
     const char           *generic_webhook_url;
+    unsigned              risk_port;         /* --risk-port (risk.c) */
+    unsigned              risk:1;            /* a port was given */
+    const char           *risk_secret;       /* verifies our requests */
+    const char           *risk_answer_secret;   /* signs its answers;
+                                                   NULL: unsigned */
+    long                  risk_latency_ms;
 } mock_conf_t;
 
 
@@ -151,6 +157,11 @@ extern mock_conf_t  mock_conf;
 
 /* main.c */
 void mock_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* risk.c: the risk provider's listener */
+enum MHD_Result mock_risk_route(struct MHD_Connection *c, mock_request_t *r,
+    const char *url, const char *method);
+void mock_risk_reset(void);
 
 /* http.c */
 enum MHD_Result mock_send(struct MHD_Connection *c, unsigned status,

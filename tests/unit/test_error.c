@@ -47,6 +47,7 @@ static const struct {
     { PAY_ERR_INVALID_EXPIRES_AT,   "invalid_expires_at",      400 },
     { PAY_ERR_ALREADY_PAID,         "checkout_already_paid",   409 },
     { PAY_ERR_NOT_CANCELABLE,       "checkout_not_cancelable", 409 },
+    { PAY_ERR_RISK_DECLINED,        "risk_declined",           403 },
 };
 
 #define API_N  (sizeof(api_table) / sizeof(api_table[0]))

@@ -573,6 +573,11 @@ Test(url_path, a_path_with_a_route_of_each_method_is_the_requests)
           PAY_ROUTE_LIST_CHECKOUTS },
         { "/v1/refunds", PAY_ROUTE_LIST_REFUNDS, PAY_ROUTE_LIST_REFUNDS },
         { "/v1/events", PAY_ROUTE_EVENTS, PAY_ROUTE_EVENTS },
+        { "/v1/reviews", PAY_ROUTE_REVIEWS, PAY_ROUTE_REVIEWS },
+        { "/v1/reviews/m_1:co_1/approve", PAY_ROUTE_REVIEW_APPROVE,
+          PAY_ROUTE_REVIEW_APPROVE },
+        { "/v1/reviews/m_1:co_1/reject", PAY_ROUTE_REVIEW_REJECT,
+          PAY_ROUTE_REVIEW_REJECT },
         { "/v1/payments/ord_1/refunds", PAY_ROUTE_REFUNDS,
           PAY_ROUTE_REFUNDS },
         { "/v1/payments/ord_1", PAY_ROUTE_PAYMENT, PAY_ROUTE_PAYMENT },
@@ -604,6 +609,14 @@ Test(url_path, a_path_with_a_route_of_each_method_is_the_requests)
                      "list_payments");
     cr_expect_str_eq(pay_route_name(PAY_ROUTE_EVENTS), "list_events");
     cr_expect_str_eq(pay_route_name(PAY_ROUTE_CANCEL), "cancel_checkout");
+
+    /* a review's id is the checkout's nonce, one segment */
+    cr_assert_eq(pay_path_parse_method("/v1/reviews/m_1:co_1/approve", 28, 1,
+                                       &p), 0);
+    cr_expect_eq(p.id_len, 8);
+    cr_expect(p.route->post);
+    cr_expect_eq(pay_path_parse_method("/v1/reviews/m_1/co_1/approve", 28, 1,
+                                       &p), -1);
 }
 
 

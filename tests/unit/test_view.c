@@ -461,6 +461,34 @@ Test(view, checkout_null_token_omitted_as_in_201)
 }
 
 
+Test(view, checkout_in_review_shows_its_risk_verdict_and_nothing_else)
+{
+    char  *s;
+
+    s = vw_checkout("{\"checkout_id\":\"co_1\",\"status\":\"REVIEW\","
+                    "\"psp\":\"stripe\",\"psp_token\":null,"
+                    "\"expires_at\":1795341600,\"failure\":null,"
+                    "\"risk\":{\"verdict\":\"review\",\"score\":500,"
+                    "\"reason\":\"mock.review\",\"source\":\"provider\","
+                    "\"review\":null,\"internal\":\"x\"},"
+                    "\"currency\":\"USD\",\"payment_orders\":["
+                    "{\"payment_order_id\":\"po_1\",\"seller_account\":\"s\","
+                    "\"amount_minor\":1,\"currency\":\"USD\","
+                    "\"status\":\"EXECUTING\"}],\"events\":null}", NULL);
+    cr_assert_not_null(s);
+    cr_expect_str_eq(s,
+        "{\"checkout_id\":\"co_1\",\"status\":\"REVIEW\","
+        "\"is_payment_done\":false,\"psp\":\"stripe\","
+        "\"expires_at\":\"2026-11-22T10:00:00Z\","
+        "\"risk\":{\"verdict\":\"review\",\"score\":500,"
+        "\"reason\":\"mock.review\",\"source\":\"provider\"},"
+        "\"metadata\":{},\"payment_orders\":[{\"payment_order_id\":\"po_1\","
+        "\"seller_account\":\"s\",\"amount\":\"0.01\",\"currency\":\"USD\","
+        "\"status\":\"EXECUTING\"}],\"events\":[]}");
+    free(s);
+}
+
+
 Test(view, checkout_unexpected_shape_is_null)
 {
     size_t              i;

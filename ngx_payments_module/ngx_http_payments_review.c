@@ -1,0 +1,437 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * The review queue's admin API (doc/RISK.md, "Review"), behind its own key
+ * (payments_admin_key_file), never a merchant's: the risk check is the
+ * payment service's duty.  A review is named by its checkout's nonce,
+ * <merchant_id>:<checkout_id>.
+ *
+ *   GET  /v1/reviews                  pay_review_list
+ *   POST /v1/reviews/{nonce}/approve  pay_review_get, the PSP request
+ *                                     rebuilt with a fresh expires_at,
+ *                                     pay_review_approve (the checkout
+ *                                     EXECUTING, its key claimed again),
+ *                                     then the registration's PSP side
+ *                                     (_register_psp.c), which answers
+ *   POST /v1/reviews/{nonce}/reject   pay_review_reject
+ */
+
+
+#include "ngx_http_payments_module.h"
+#include "ngx_http_payments_register.h"
+
+#include <payments/apikey.h>
+#include <openssl/crypto.h>
+
+
+static ngx_int_t ngx_http_payments_review_auth(ngx_http_payments_ctx_t *ctx);
+static ngx_int_t ngx_http_payments_review_nonce(ngx_http_payments_ctx_t *ctx,
+    u_char **checkout);
+static void ngx_http_payments_review_listed(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_review_approved(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_review_rejected(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_payments_review_none(ngx_http_request_t *r);
+static void ngx_http_payments_review_cleanup(void *data);
+
+
+void
+ngx_http_payments_review(ngx_http_payments_ctx_t *ctx)
+{
+    char                *body;
+    u_char              *checkout;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ngx_http_payments_review_auth(ctx) != NGX_OK) {
+        return;
+    }
+
+    if (ctx->route == PAY_ROUTE_REVIEWS) {
+        ctx->params[0] = "100";
+
+        if (ngx_http_payments_query(ctx, "SELECT pay_review_list($1)", 1,
+                                    ngx_http_payments_review_listed)
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(r,
+                                       ngx_http_payments_store_unavailable(r));
+        }
+
+        return;
+    }
+
+    if (ngx_http_payments_review_nonce(ctx, &checkout) != NGX_OK) {
+        ngx_http_payments_finalize(r, ngx_http_payments_review_none(r));
+        return;
+    }
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = (char *) checkout;
+
+    if (ctx->route == PAY_ROUTE_REVIEW_REJECT) {
+        body = pay_problem_json(PAY_ERR_RISK_DECLINED, 0,
+                                "the checkout was rejected in review; it is "
+                                "FAILED and was sent to no PSP");
+        ctx->params[2] = "rejected";
+        ctx->params[3] = ngx_http_payments_strdup(r->pool, body);
+        free(body);
+
+        if (ctx->params[3] == NULL
+            || ngx_http_payments_query(ctx,
+                                       "SELECT pay_review_reject($1, $2, $3, "
+                                       "$4)",
+                                       4, ngx_http_payments_review_rejected)
+               != NGX_OK)
+        {
+            ngx_http_payments_finalize(r,
+                                       ngx_http_payments_store_unavailable(r));
+        }
+
+        return;
+    }
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT status, reviewed, psp, body FROM "
+                                "pay_review_get($1, $2)",
+                                2, ngx_http_payments_review_got)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+/* Authorization: Bearer <payments_admin_key_file's key>, compared by their
+ * SHA-256 in constant time; answers (and finalizes) when it is not */
+
+static ngx_int_t
+ngx_http_payments_review_auth(ngx_http_payments_ctx_t *ctx)
+{
+    char                 hash[65];
+    size_t               toklen;
+    const char          *tok;
+    ngx_table_elt_t     *auth;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ctx->pmcf->admin_key_hash == NULL) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_CONFIGURED, 0,
+                                       "no payments_admin_key_file is "
+                                       "configured: the review API is off"));
+        return NGX_ERROR;
+    }
+
+    auth = r->headers_in.authorization;
+
+    if (auth == NULL
+        || pay_bearer_token((char *) auth->value.data, auth->value.len,
+                            &tok, &toklen) != 0)
+    {
+        goto unauthorized;
+    }
+
+    pay_apikey_hash(tok, toklen, hash);
+
+    if (CRYPTO_memcmp(hash, ctx->pmcf->admin_key_hash, 64) != 0) {
+        goto unauthorized;
+    }
+
+    return NGX_OK;
+
+unauthorized:
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "payments: review API: missing or wrong admin key");
+
+    if (ngx_http_payments_add_header(r, "WWW-Authenticate", "Bearer")
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                   PAY_ERR_UNAUTHORIZED, 0,
+                                   "the review API takes the admin key "
+                                   "(payments_admin_key_file) as \"Bearer "
+                                   "<key>\""));
+    return NGX_ERROR;
+}
+
+
+/* {nonce}: ctx->merchant and the checkout id, both NUL-terminated copies */
+
+static ngx_int_t
+ngx_http_payments_review_nonce(ngx_http_payments_ctx_t *ctx,
+    u_char **checkout)
+{
+    u_char      *id, *colon;
+    ngx_uint_t   i;
+
+    id = ngx_http_payments_cstr(ctx->request->pool, &ctx->object_id);
+    if (id == NULL || ctx->object_id.len > 64) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ctx->object_id.len; i++) {
+        if (!(isalnum(id[i]) || id[i] == '_' || id[i] == '-'
+              || id[i] == ':'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    colon = (u_char *) ngx_strchr(id, ':');
+    if (colon == NULL || colon == id || colon[1] == '\0'
+        || ngx_strchr(colon + 1, ':') != NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    *colon = '\0';
+    ctx->merchant.data = id;
+    ctx->merchant.len = colon - id;
+    *checkout = colon + 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_payments_review_none(ngx_http_request_t *r)
+{
+    return ngx_http_payments_problem(r, PAY_ERR_NOT_FOUND, 0,
+                                     "no review of that checkout awaits a "
+                                     "decision (the id is "
+                                     "<merchant_id>:<checkout_id>)");
+}
+
+
+static void
+ngx_http_payments_review_listed(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (ngx_http_payments_pg_row(r, res, "pay_review_list") != NGX_OK) {
+        return;
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_send(r, NGX_HTTP_OK,
+                                   "application/json",
+                                   (u_char *) PQgetvalue(res, 0, 0),
+                                   PQgetlength(res, 0, 0)));
+}
+
+
+/* the held checkout: rebuild its PSP request, then pay_review_approve */
+
+static void
+ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    char                     *req, *body;
+    pay_verdict_t             v;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_http_payments_finalize(r, ngx_http_payments_review_none(r));
+        return;
+    }
+
+    body = PQgetvalue(res, 0, 3);
+
+    if (pay_checkout_parse(body, ngx_strlen(body), &ctx->co, &v) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: review of \"%V\": the stored checkout does "
+                      "not make a request: %s", &ctx->object_id, v.detail);
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        pay_checkout_free(&ctx->co);
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    cln->handler = ngx_http_payments_review_cleanup;
+    cln->data = &ctx->co;
+    ctx->co_valid = 1;
+
+    ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, ctx->co.psp,
+                                          ngx_strlen(ctx->co.psp));
+    if (ctx->psp == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: review of \"%V\": psp \"%s\" is not "
+                      "configured any more", &ctx->object_id, ctx->co.psp);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_PSP_UNAVAILABLE, 0,
+                                       "the checkout's PSP is not configured "
+                                       "on this gateway"));
+        return;
+    }
+
+    ctx->nonce = (char *) ngx_http_payments_cstr(r->pool, &ctx->object_id);
+    ctx->expires_at = (int64_t) ngx_time() + ctx->pmcf->session_lifetime;
+
+    req = ctx->nonce ? ngx_http_payments_register_build(ctx) : NULL;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->co.checkout_id;
+    ctx->params[2] = req;
+    ctx->params[3] = ngx_http_payments_num(r->pool, ctx->expires_at);
+    ctx->params[4] = ngx_http_payments_num(r->pool, ctx->pmcf->lease);
+
+    if (req == NULL || ctx->params[3] == NULL || ctx->params[4] == NULL) {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT outcome, idem_key, lease, "
+                                "psp_request, expires_at, response_status, "
+                                "response_body, retry_after FROM "
+                                "pay_review_approve($1, $2, $3, $4, $5)",
+                                5, ngx_http_payments_review_approved)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_review_approved(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                     *outcome;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (ngx_http_payments_pg_row(r, res, "pay_review_approve") != NGX_OK) {
+        return;
+    }
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "payments: review of \"%s\": %s", ctx->nonce, outcome);
+
+    if (ngx_strcmp(outcome, "decided") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_review_none(r));
+        return;
+    }
+
+    /* the registration's key: a stored answer is sealed under it */
+    if (PQgetlength(res, 0, 1) > PAY_IDEM_KEY_MAX) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    ngx_memcpy(ctx->idem_key, PQgetvalue(res, 0, 1), PQgetlength(res, 0, 1));
+    ctx->idem_key[PQgetlength(res, 0, 1)] = '\0';
+
+    if (ngx_strcmp(outcome, "replay") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
+                                       PQgetvalue(res, 0, 5),
+                                       PQgetvalue(res, 0, 6),
+                                       PQgetlength(res, 0, 6), 1));
+        return;
+    }
+
+    if (ngx_strcmp(outcome, "in_use") == 0) {
+        if (ngx_http_payments_add_header(r, "Retry-After",
+                                         PQgetvalue(res, 0, 7))
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_IDEM_IN_USE, 0,
+                                       "the approval's PSP registration is "
+                                       "under way; retry after Retry-After "
+                                       "seconds"));
+        return;
+    }
+
+    /* approved or resumed: the registration's PSP side from here on */
+
+    ctx->lease = ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 2));
+    ctx->expires_at = ngx_atoof((u_char *) PQgetvalue(res, 0, 4),
+                                PQgetlength(res, 0, 4));
+
+    if (ctx->lease == NULL || ctx->expires_at <= 0
+        || ngx_http_payments_request_load(ctx, PQgetvalue(res, 0, 3))
+           != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    /* never abandoned: the claim stays, whatever the PSP says, for a
+     * retry (approve again, or the shop's key) to resume */
+    ctx->psp_maybe = 1;
+
+    ngx_http_payments_psp_start(ctx);
+}
+
+
+static void
+ngx_http_payments_review_rejected(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    u_char                   *p, *last;
+    size_t                    len;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (ngx_http_payments_pg_row(r, res, "pay_review_reject") != NGX_OK) {
+        return;
+    }
+
+    if (PQgetvalue(res, 0, 0)[0] != 't') {
+        ngx_http_payments_finalize(r, ngx_http_payments_review_none(r));
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "payments: review of \"%V\": rejected", &ctx->object_id);
+
+    len = sizeof("{\"nonce\":\"\",\"status\":\"FAILED\",\"review\":"
+                 "\"rejected\"}") + ctx->object_id.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    last = ngx_snprintf(p, len, "{\"nonce\":\"%V\",\"status\":\"FAILED\","
+                        "\"review\":\"rejected\"}", &ctx->object_id);
+
+    ngx_http_payments_finalize(r, ngx_http_payments_send(r, NGX_HTTP_OK,
+                                   "application/json", p, last - p));
+}
+
+
+static void
+ngx_http_payments_review_cleanup(void *data)
+{
+    pay_checkout_free(data);
+}

@@ -1,0 +1,844 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * The risk check of POST /v1/payments (doc/RISK.md): between the claim
+ * (the checkout stored EXECUTING under its Idempotency-Key) and the first
+ * PSP call, the checkout's request is POSTed to the provider of
+ * payments_risk through the libcurl multi driver, signed with its secret;
+ * its answer (verified when answer_secret_file= is given, parsed strictly)
+ * or, when there is none usable, the on_error= policy gives the verdict,
+ * which pay_risk_record stores with the claim:
+ *   allow   the registration goes on to the PSP (_register_psp.c);
+ *   deny    the checkout FAILED (risk_declined), the key done with the 403
+ *           answer, so the same key replays it; no PSP is called;
+ *   review  the checkout in REVIEW, the key done with the 202 answer; no
+ *           PSP is called until a person decides.
+ * A resumed claim that already has a verdict keeps it (pay_risk_record
+ * says which): a checkout the PSP may have seen is never denied later.
+ */
+
+
+#include "ngx_http_payments_module.h"
+#include "ngx_http_payments_register.h"
+
+#include <payments/apikey.h>
+#include <payments/view.h>
+
+
+static ngx_uint_t ngx_http_payments_risk_applies(
+    ngx_http_payments_risk_t *rk, ngx_http_payments_ctx_t *ctx);
+static ngx_int_t ngx_http_payments_risk_call(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_risk_t *rk);
+static size_t ngx_http_payments_risk_header(char *buf, size_t size,
+    size_t n, void *userdata);
+static void ngx_http_payments_risk_done(ngx_http_payments_fetch_t *f);
+static void ngx_http_payments_risk_record(ngx_http_payments_ctx_t *ctx,
+    pay_risk_verdict_e verdict, int score, const char *reason,
+    const char *source);
+static void ngx_http_payments_risk_recorded(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static char *ngx_http_payments_risk_list(ngx_conf_t *cf, ngx_str_t *v,
+    ngx_array_t **list, ngx_uint_t currency);
+static char *ngx_http_payments_risk_pin(ngx_conf_t *cf,
+    ngx_http_payments_risk_t *rk, ngx_str_t *v);
+
+
+#define NGX_HTTP_PAYMENTS_RISK_SIG_HEADER  "Payments-Signature"
+
+
+void
+ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_request_t            *r = ctx->request;
+    ngx_http_payments_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_module);
+
+    if (plcf->risk == NULL
+        || !ngx_http_payments_risk_applies(plcf->risk, ctx))
+    {
+        ngx_http_payments_psp_start(ctx);
+        return;
+    }
+
+    ctx->risk = plcf->risk;
+
+    if (ngx_http_payments_risk_call(ctx, plcf->risk) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: risk check of \"%s\": could not start "
+                      "the request", ctx->nonce);
+        ngx_http_payments_metrics_risk_error(NGX_HTTP_PAYMENTS_RISKE_NETWORK);
+        ngx_http_payments_risk_record(ctx, plcf->risk->on_error, -1,
+                                      "unavailable", "on_error");
+    }
+}
+
+
+/* merchants=, currencies=, min_amount=: all that are given must match */
+
+static ngx_uint_t
+ngx_http_payments_risk_applies(ngx_http_payments_risk_t *rk,
+    ngx_http_payments_ctx_t *ctx)
+{
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    if (rk->merchants) {
+        s = rk->merchants->elts;
+
+        for (i = 0; i < rk->merchants->nelts; i++) {
+            if (s[i].len == ctx->merchant.len
+                && ngx_strncmp(s[i].data, ctx->merchant.data, s[i].len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == rk->merchants->nelts) {
+            return 0;
+        }
+    }
+
+    if (rk->currencies) {
+        s = rk->currencies->elts;
+
+        for (i = 0; i < rk->currencies->nelts; i++) {
+            if (ngx_strncmp(s[i].data, ctx->co.currency, 3) == 0) {
+                break;
+            }
+        }
+
+        if (i == rk->currencies->nelts) {
+            return 0;
+        }
+    }
+
+    return ctx->co.total >= rk->min_amount;
+}
+
+
+static ngx_int_t
+ngx_http_payments_risk_call(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_risk_t *rk)
+{
+    char                hdr[PAY_RISK_SIG_MAX + 64], sig[PAY_RISK_SIG_MAX];
+    char               *body;
+    size_t              len;
+    CURL               *easy;
+    struct curl_blob    blob;
+    ngx_http_request_t *r = ctx->request;
+
+    body = pay_risk_request(&ctx->co, (char *) ctx->merchant.data);
+    if (body == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(body);
+
+    /* the body lives as long as the transfer: in the request's pool */
+    ctx->risk_body = ngx_http_payments_strdup(r->pool, body);
+    free(body);
+
+    if (ctx->risk_body == NULL
+        || pay_risk_sign(rk->secret.data, rk->secret.len,
+                         (int64_t) ngx_time(), ctx->risk_body, len, sig,
+                         sizeof(sig))
+           != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->risk_sig = NULL;
+    ctx->fetch.handler = ngx_http_payments_risk_done;
+    ctx->fetch.data = ctx;
+    ctx->fetch.log = r->connection->log;
+
+    if (ngx_http_payments_fetch_easy(r->pool, &ctx->fetch) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    easy = ctx->fetch.easy;
+
+    ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "%s: %s%Z",
+                 NGX_HTTP_PAYMENTS_RISK_SIG_HEADER, sig);
+
+    if (ngx_http_payments_fetch_header(&ctx->fetch, hdr) != NGX_OK
+        || ngx_http_payments_fetch_header(&ctx->fetch,
+                                          "Content-Type: application/json")
+           != NGX_OK
+        || ngx_http_payments_fetch_header(&ctx->fetch,
+                                          "Accept: application/json")
+           != NGX_OK
+        || ngx_http_payments_fetch_header(&ctx->fetch, "Expect:") != NGX_OK)
+    {
+        ngx_http_payments_fetch_cancel(&ctx->fetch);
+        return NGX_ERROR;
+    }
+
+    /* the nonce: the provider may answer a repeated question the same */
+    ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "Idempotency-Key: %s%Z",
+                 ctx->nonce);
+
+    if (ngx_strlen(ctx->nonce) > sizeof(hdr) - 32
+        || ngx_http_payments_fetch_header(&ctx->fetch, hdr) != NGX_OK)
+    {
+        ngx_http_payments_fetch_cancel(&ctx->fetch);
+        return NGX_ERROR;
+    }
+
+    curl_easy_setopt(easy, CURLOPT_URL, rk->url);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, ctx->fetch.headers);
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, ctx->risk_body);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
+                     ngx_http_payments_risk_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, ctx);
+    ctx->fetch.timeout = rk->timeout;
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) rk->timeout);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long) rk->connect_timeout);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR,
+                     rk->allow_http ? "https,http" : "https");
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "ngx_payments/0.1");
+
+    if (rk->ca_pem.len) {
+        blob.data = rk->ca_pem.data;
+        blob.len = rk->ca_pem.len;
+        blob.flags = CURL_BLOB_NOCOPY;
+        curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob);
+    }
+
+    if (rk->pins) {
+        curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, rk->pins);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: risk check of \"%s\", %uz bytes", ctx->nonce,
+                   len);
+
+    return ngx_http_payments_fetch_go(&ctx->fetch);
+}
+
+
+/* keeps the answer's Payments-Signature (the last one: a provider sends
+ * one) for the verification */
+
+static size_t
+ngx_http_payments_risk_header(char *buf, size_t size, size_t n,
+    void *userdata)
+{
+    size_t                    len, name;
+    u_char                   *p, *last;
+    ngx_http_payments_ctx_t  *ctx = userdata;
+
+    len = size * n;
+    name = sizeof(NGX_HTTP_PAYMENTS_RISK_SIG_HEADER) - 1;
+
+    if (len > name + 1 && len < name + 1 + PAY_RISK_SIG_MAX + 8
+        && ngx_strncasecmp((u_char *) buf,
+                           (u_char *) NGX_HTTP_PAYMENTS_RISK_SIG_HEADER,
+                           name) == 0
+        && buf[name] == ':')
+    {
+        p = (u_char *) buf + name + 1;
+        last = (u_char *) buf + len;
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        while (last > p && (last[-1] == '\r' || last[-1] == '\n'
+                            || last[-1] == ' ' || last[-1] == '\t'))
+        {
+            last--;
+        }
+
+        ctx->risk_sig = ngx_pnalloc(ctx->request->pool, last - p + 1);
+        if (ctx->risk_sig != NULL) {
+            *ngx_cpymem(ctx->risk_sig, p, last - p) = '\0';
+        }
+    }
+
+    return len;
+}
+
+
+static void
+ngx_http_payments_risk_done(ngx_http_payments_fetch_t *f)
+{
+    const char                *why;
+    ngx_uint_t                 err;
+    pay_risk_answer_t          a;
+    ngx_http_request_t        *r;
+    ngx_http_payments_ctx_t   *ctx = f->data;
+    ngx_http_payments_risk_t  *rk;
+
+    r = ctx->request;
+    rk = ctx->risk;
+
+    ngx_http_payments_metrics_risk_latency(f->elapsed);
+
+    /* never the body: it names the buyer */
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "payments: risk check of \"%s\": HTTP %l, %s, %Mms",
+                  ctx->nonce, f->status,
+                  f->result == CURLE_OK ? "answered"
+                                        : curl_easy_strerror(f->result),
+                  f->elapsed);
+
+    if (f->status == 0) {
+        if (f->result == CURLE_OPERATION_TIMEDOUT) {
+            why = "timeout";
+            err = NGX_HTTP_PAYMENTS_RISKE_TIMEOUT;
+
+        } else {
+            why = "unavailable";
+            err = NGX_HTTP_PAYMENTS_RISKE_NETWORK;
+        }
+
+    } else if (f->status != 200) {
+        why = "unavailable";
+        err = NGX_HTTP_PAYMENTS_RISKE_STATUS;
+
+    } else if (rk->answer_secret.len
+               && (ctx->risk_sig == NULL
+                   || pay_risk_verify(rk->answer_secret.data,
+                                      rk->answer_secret.len, ctx->risk_sig,
+                                      ngx_strlen(ctx->risk_sig),
+                                      (char *) f->body, f->len,
+                                      (int64_t) ngx_time(), 300)
+                      != 0))
+    {
+        why = "signature";
+        err = NGX_HTTP_PAYMENTS_RISKE_SIGNATURE;
+
+    } else if (pay_risk_answer_parse((char *) f->body, f->len, &a) != 0) {
+        why = "malformed";
+        err = NGX_HTTP_PAYMENTS_RISKE_MALFORMED;
+
+    } else {
+        ngx_http_payments_risk_record(ctx, a.verdict, a.score,
+                                      a.reason[0] ? a.reason : NULL,
+                                      "provider");
+        return;
+    }
+
+    ngx_http_payments_metrics_risk_error(err);
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "payments: risk check of \"%s\": no usable answer (%s): "
+                  "on_error=%s", ctx->nonce, why,
+                  pay_risk_verdict_name(rk->on_error));
+
+    ngx_http_payments_risk_record(ctx, rk->on_error, -1, why, "on_error");
+}
+
+
+/* pay_risk_record with the answer a deny or a review stores */
+
+static void
+ngx_http_payments_risk_record(ngx_http_payments_ctx_t *ctx,
+    pay_risk_verdict_e verdict, int score, const char *reason,
+    const char *source)
+{
+    char                     *body, *detail;
+    u_char                   *last;
+    size_t                    len;
+    ngx_http_request_t       *r = ctx->request;
+    pay_registration_view_t   view;
+
+    body = NULL;
+    ctx->params[9] = NULL;
+
+    if (verdict == PAY_RISK_DENY) {
+        len = sizeof("the risk check declined this checkout (); it is FAILED "
+                     "and was sent to no PSP") + PAY_RISK_REASON_MAX;
+        detail = ngx_pnalloc(r->pool, len);
+        if (detail == NULL) {
+            goto failed;
+        }
+
+        last = ngx_snprintf((u_char *) detail, len - 1,
+                            "the risk check declined this checkout (%s); "
+                            "it is FAILED and was sent to no PSP",
+                            reason ? reason : "declined");
+        *last = '\0';
+
+        body = pay_problem_json(PAY_ERR_RISK_DECLINED, 0, detail);
+        ctx->params[9] = "403";
+
+    } else if (verdict == PAY_RISK_REVIEW) {
+        ngx_memzero(&view, sizeof(pay_registration_view_t));
+        view.co = &ctx->co;
+        view.status = "REVIEW";
+        view.expires_at = ctx->expires_at;
+
+        body = pay_registration_json(&view);
+        ctx->params[9] = "202";
+    }
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = ctx->co.checkout_id;
+    ctx->params[4] = pay_risk_verdict_name(verdict);
+    ctx->params[5] = score >= 0 ? ngx_http_payments_num(r->pool, score)
+                                : NULL;
+    /* the answer's reason lives on the caller's stack: copied */
+    ctx->params[6] = reason ? ngx_http_payments_strdup(r->pool, reason)
+                            : NULL;
+    ctx->params[7] = source;
+    ctx->params[8] = ngx_http_payments_num(r->pool, ctx->risk->review);
+    ctx->params[10] = body ? ngx_http_payments_strdup(r->pool, body) : NULL;
+    ctx->params[11] = ngx_http_payments_num(r->pool, ctx->pmcf->lease);
+
+    free(body);
+
+    if (ctx->params[8] == NULL || ctx->params[11] == NULL
+        || (reason != NULL && ctx->params[6] == NULL)
+        || (score >= 0 && ctx->params[5] == NULL)
+        || (verdict != PAY_RISK_ALLOW && ctx->params[10] == NULL))
+    {
+        goto failed;
+    }
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT outcome, response_status, "
+                                "response_body FROM pay_risk_record($1, $2, "
+                                "$3, $4, $5, $6, $7, $8, $9, $10, $11, "
+                                "$12)",
+                                12, ngx_http_payments_risk_recorded)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+
+    return;
+
+failed:
+
+    /* nothing was decided: the retry resumes the claim and asks again */
+    ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+}
+
+
+static void
+ngx_http_payments_risk_recorded(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                     *outcome;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    /* without its row nothing may have been stored: the client's retry
+     * with the same key finds out (a replay, or a resume that asks again) */
+    if (ngx_http_payments_pg_row(r, res, "pay_risk_record") != NGX_OK) {
+        return;
+    }
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "payments: risk verdict on \"%s\": %s", ctx->nonce,
+                  outcome);
+
+    if (ngx_strcmp(outcome, "allow") == 0) {
+        ngx_http_payments_metrics_risk_decision(PAY_RISK_ALLOW);
+        ngx_http_payments_psp_start(ctx);
+        return;
+    }
+
+    if (ngx_strcmp(outcome, "deny") == 0) {
+        ngx_http_payments_metrics_risk_decision(PAY_RISK_DENY);
+
+    } else if (ngx_strcmp(outcome, "review") == 0) {
+        ngx_http_payments_metrics_risk_decision(PAY_RISK_REVIEW);
+    }
+
+    /* deny, review, or a replay: the answer the key stored */
+    if (PQgetisnull(res, 0, 1) || PQgetisnull(res, 0, 2)) {
+        /* a verdict kept from an earlier attempt that was not allow
+         * leaves the key done: this cannot be reached, fail closed */
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: pay_risk_record \"%s\": %s without an "
+                      "answer", ctx->nonce, outcome);
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
+                                   PQgetvalue(res, 0, 1),
+                                   PQgetvalue(res, 0, 2),
+                                   PQgetlength(res, 0, 2),
+                                   outcome[0] == 'r' && outcome[2] == 'p'));
+}
+
+
+/*
+ * payments_risk url=URL secret_file=FILE [answer_secret_file=FILE]
+ *     [timeout=TIME] [connect_timeout=TIME] [on_error=deny|allow|review]
+ *     [merchants=ID,...] [currencies=CUR,...] [min_amount=MINOR]
+ *     [review=TIME] [pin=sha256//...] [ca_file=FILE] [allow_http]
+ */
+
+char *
+ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_payments_loc_conf_t *plcf = conf;
+
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                 *value, v, secret_file, answer_file, url;
+    ngx_int_t                  n;
+    ngx_uint_t                 i;
+    pay_origin_t               base;
+    ngx_http_payments_risk_t  *rk;
+
+    if (plcf->risk != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        plcf->risk = NULL;
+        return NGX_CONF_OK;
+    }
+
+    rk = ngx_pcalloc(cf->pool, sizeof(ngx_http_payments_risk_t));
+    if (rk == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rk->timeout = 2000;
+    rk->connect_timeout = 1000;
+    rk->on_error = PAY_RISK_DENY;
+    rk->review = 43200;
+    ngx_str_null(&secret_file);
+    ngx_str_null(&answer_file);
+    ngx_str_null(&url);
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_strcmp(value[i].data, "allow_http") == 0) {
+            rk->allow_http = 1;
+        }
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "allow_http") == 0) {
+            continue;
+        }
+
+        p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+        if (p == NULL) {
+            goto invalid;
+        }
+
+        len = p - value[i].data;
+        v.data = p + 1;
+        v.len = value[i].len - len - 1;
+
+        if (v.len == 0) {
+            goto invalid;
+        }
+
+#define ngx_http_payments_risk_param(name)                                   \
+        (len == sizeof(name) - 1 && ngx_strncmp(value[i].data, name, len) == 0)
+
+        if (ngx_http_payments_risk_param("url")) {
+            url = v;
+
+        } else if (ngx_http_payments_risk_param("secret_file")) {
+            secret_file = v;
+
+        } else if (ngx_http_payments_risk_param("answer_secret_file")) {
+            answer_file = v;
+
+        } else if (ngx_http_payments_risk_param("timeout")) {
+            rk->timeout = ngx_parse_time(&v, 0);
+            if (rk->timeout == (ngx_msec_t) NGX_ERROR || rk->timeout == 0) {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_risk_param("connect_timeout")) {
+            rk->connect_timeout = ngx_parse_time(&v, 0);
+            if (rk->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || rk->connect_timeout == 0)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_risk_param("review")) {
+            rk->review = ngx_parse_time(&v, 1);
+            if (rk->review == (time_t) NGX_ERROR || rk->review == 0) {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_risk_param("on_error")) {
+            if (v.len == 4 && ngx_strncmp(v.data, "deny", 4) == 0) {
+                rk->on_error = PAY_RISK_DENY;
+
+            } else if (v.len == 5 && ngx_strncmp(v.data, "allow", 5) == 0) {
+                rk->on_error = PAY_RISK_ALLOW;
+
+            } else if (v.len == 6 && ngx_strncmp(v.data, "review", 6) == 0) {
+                rk->on_error = PAY_RISK_REVIEW;
+
+            } else {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_risk_param("merchants")) {
+            if (ngx_http_payments_risk_list(cf, &v, &rk->merchants, 0)
+                != NGX_CONF_OK)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_risk_param("currencies")) {
+            if (ngx_http_payments_risk_list(cf, &v, &rk->currencies, 1)
+                != NGX_CONF_OK)
+            {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_risk_param("min_amount")) {
+            n = ngx_atoof(v.data, v.len);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            rk->min_amount = (int64_t) n;
+
+        } else if (ngx_http_payments_risk_param("pin")) {
+            if (ngx_http_payments_risk_pin(cf, rk, &v) != NGX_CONF_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (ngx_http_payments_risk_param("ca_file")) {
+            if (ngx_http_payments_read_file(cf, &v, &cmd->name, 1,
+                                            NGX_HTTP_PAYMENTS_FILE_CA,
+                                            &rk->ca_pem)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+        } else {
+            goto invalid;
+        }
+
+#undef ngx_http_payments_risk_param
+    }
+
+    if (url.len == 0) {
+        return "needs url= (the risk provider's endpoint)";
+    }
+
+    rk->url = (char *) ngx_http_payments_cstr(cf->pool, &url);
+    if (rk->url == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the rules of a PSP's url=: https, or http to a loopback mock */
+    if (pay_url_base(rk->url, &base, rk->allow_http, NULL) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_risk\": url \"%V\" is not an https "
+                           "URL%s", &url,
+                           rk->allow_http
+                           ? ", or an http one that is not on a loopback "
+                             "address (allow_http is for a mock on this "
+                             "machine only)"
+                           : " (http needs allow_http)");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rk->pins && ngx_strcmp(base.scheme, "https") != 0) {
+        return "with pin= needs an https url=";
+    }
+
+    if (secret_file.len == 0) {
+        return "needs secret_file= (the secret our requests are signed "
+               "with)";
+    }
+
+    /* 32 bytes at least: an HMAC-SHA256 key */
+    if (ngx_http_payments_read_secret(cf, &secret_file, &cmd->name, 32,
+                                      &rk->secret)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (answer_file.len
+        && ngx_http_payments_read_secret(cf, &answer_file, &cmd->name, 32,
+                                         &rk->answer_secret)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rk->answer_secret.len
+        && rk->answer_secret.len == rk->secret.len
+        && ngx_memcmp(rk->answer_secret.data, rk->secret.data,
+                      rk->secret.len) == 0)
+    {
+        return "needs answer_secret_file= other than secret_file= (an "
+               "answer signed with our own secret could be our request "
+               "played back)";
+    }
+
+    plcf->risk = rk;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" of \"payments_risk\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/* a comma-separated list: merchant ids, or currency codes ([A-Z]{3}) */
+
+static char *
+ngx_http_payments_risk_list(ngx_conf_t *cf, ngx_str_t *v, ngx_array_t **list,
+    ngx_uint_t currency)
+{
+    u_char     *p, *last, *comma;
+    ngx_str_t  *s;
+    ngx_uint_t  i;
+
+    if (*list == NULL) {
+        *list = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+        if (*list == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    p = v->data;
+    last = v->data + v->len;
+
+    while (p < last) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        if (comma == p || (currency && comma - p != 3)) {
+            return NGX_CONF_ERROR;
+        }
+
+        for (i = 0; i < (ngx_uint_t) (comma - p); i++) {
+            if (currency ? !(p[i] >= 'A' && p[i] <= 'Z')
+                         : !(isalnum(p[i]) || p[i] == '_' || p[i] == '-'))
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        s = ngx_array_push(*list);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        s->data = p;
+        s->len = comma - p;
+
+        p = comma + 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* pin=sha256//BASE64, as payments_psp's: any one of them must match */
+
+static char *
+ngx_http_payments_risk_pin(ngx_conf_t *cf, ngx_http_payments_risk_t *rk,
+    ngx_str_t *v)
+{
+    u_char      *p, *pins;
+    size_t       old;
+    ngx_uint_t   i;
+
+    if (v->len != 8 + 44 || ngx_strncmp(v->data, "sha256//", 8) != 0
+        || v->data[8 + 43] != '=')
+    {
+        goto invalid;
+    }
+
+    for (i = 8; i < 8 + 43; i++) {
+        if (!isalnum(v->data[i]) && v->data[i] != '+' && v->data[i] != '/') {
+            goto invalid;
+        }
+    }
+
+    old = rk->pins ? ngx_strlen(rk->pins) : 0;
+
+    pins = ngx_pnalloc(cf->pool, old + 1 + v->len + 1);
+    if (pins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = pins;
+
+    if (old) {
+        p = ngx_cpymem(p, rk->pins, old);
+        *p++ = ';';
+    }
+
+    p = ngx_cpymem(p, v->data, v->len);
+    *p = '\0';
+
+    rk->pins = (char *) pins;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"payments_risk\": pin=\"%V\" is not sha256// and "
+                       "the base64 of a SHA-256 (44 characters)", v);
+    return NGX_CONF_ERROR;
+}
+
+
+/* payments_admin_key_file FILE: the review API's key (32 bytes at least,
+ * mode 0600); only its SHA-256 is kept */
+
+char *
+ngx_http_payments_admin_key_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_payments_main_conf_t *pmcf = conf;
+
+    ngx_str_t  *value, key;
+
+    if (pmcf->admin_key_hash != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_payments_read_secret(cf, &value[1], &cmd->name, 32, &key)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf->admin_key_hash = ngx_pnalloc(cf->pool, 65);
+    if (pmcf->admin_key_hash == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    pay_apikey_hash((char *) key.data, key.len, pmcf->admin_key_hash);
+    ngx_explicit_memzero(key.data, key.len);
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,124 @@
+-- A person approved a checkout held for review: it goes back to EXECUTING
+-- with the PSP request the caller rebuilt (a fresh expires_at: a review
+-- may take longer than a session's lifetime; no PSP ever saw a request
+-- under this nonce), and the registration's Idempotency-Key is claimed
+-- again under a new lease, so that the caller registers the PSP session
+-- through the registration's own path (pay_finish stores the 201, which
+-- the shop's retry with its key then replays); checkout.approved tells the
+-- merchant.
+--   approved  the above; psp_request and expires_at are the caller's
+--   resumed   approved before, the PSP did not answer, the lease ran out:
+--             taken again, with the request stored then (byte for byte:
+--             the PSP may hold a session of it)
+--   replay    registered already: the key's stored answer
+--   in_use    an approval's PSP call is under way (retry_after seconds)
+--   decided   not held for review (rejected, expired, never)
+CREATE OR REPLACE FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer)
+ RETURNS TABLE(outcome text, idem_key text, lease bigint, psp_request text, expires_at bigint, response_status integer, response_body text, retry_after integer)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    c        checkouts%ROWTYPE;
+    rk       checkout_risk%ROWTYPE;
+    k        idempotency_keys%ROWTYPE;
+    v_now    timestamptz := clock_timestamp();
+    v_lease  bigint;
+BEGIN
+    IF p_psp_request IS NULL OR p_expires_at IS NULL
+       OR coalesce(p_lease_seconds, 0) < 1 THEN
+        RAISE EXCEPTION 'pay_review_approve: psp_request, expires_at and a lease are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO c FROM checkouts ck
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id
+       FOR UPDATE;
+    SELECT * INTO rk FROM checkout_risk r
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id
+       FOR UPDATE;
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout_id
+       FOR UPDATE;
+
+    IF c.checkout_id IS NULL OR rk.verdict IS DISTINCT FROM 'review'
+       OR k.idem_key IS NULL
+       OR NOT (c.status = 'REVIEW' AND rk.reviewed IS NULL
+               OR c.status = 'EXECUTING' AND rk.reviewed = 'approved') THEN
+        RETURN QUERY SELECT 'decided'::text, NULL::text, NULL::bigint, NULL::text,
+                            NULL::bigint, NULL::int, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+
+    IF c.status = 'EXECUTING' THEN
+        IF k.state = 'done' THEN
+            RETURN QUERY SELECT 'replay'::text, k.idem_key, NULL::bigint, NULL::text,
+                                NULL::bigint, k.response_status, k.response_body, NULL::int;
+            RETURN;
+        END IF;
+        IF k.lease_until > v_now THEN
+            RETURN QUERY SELECT 'in_use'::text, k.idem_key, NULL::bigint, NULL::text,
+                                NULL::bigint, NULL::int, NULL::text,
+                                GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int;
+            RETURN;
+        END IF;
+        UPDATE idempotency_keys ik
+           SET lease = ik.lease + 1,
+               lease_until = v_now + p_lease_seconds * interval '1 second'
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = k.idem_key
+        RETURNING ik.lease INTO v_lease;
+        RETURN QUERY SELECT 'resumed'::text, k.idem_key, v_lease, c.psp_request,
+                            ts_epoch(c.expires_at), NULL::int, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+
+    UPDATE idempotency_keys ik
+       SET state = 'in_progress', lease = ik.lease + 1,
+           lease_until = v_now + p_lease_seconds * interval '1 second',
+           response_status = NULL, response_body = NULL
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = k.idem_key
+    RETURNING ik.lease INTO v_lease;
+
+    UPDATE checkouts ck
+       SET status = 'EXECUTING', psp_request = p_psp_request,
+           expires_at = to_timestamp(p_expires_at), updated_at = now()
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id;
+
+    UPDATE checkout_risk r
+       SET reviewed = 'approved', reviewed_at = now()
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id;
+
+    PERFORM audit_append(p_merchant, p_checkout_id, 'risk:approved',
+        jsonb_build_object('from', 'REVIEW', 'to', 'EXECUTING',
+                           'expires_at', p_expires_at));
+
+    -- the merchant hears of it (the outbox, in this transaction); the
+    -- shop's Idempotency-Key replays the registration with its pay_url
+    PERFORM notify_enqueue(
+        p_merchant, 'checkout.approved', p_checkout_id, p_checkout_id,
+        jsonb_build_object(
+            'checkout_id', p_checkout_id,
+            'status', 'EXECUTING',
+            'amount_total_minor', c.amount_total,
+            'amount_total', money_decimal(c.amount_total, c.currency),
+            'currency', c.currency,
+            'metadata', c.metadata,
+            'payment_orders', coalesce((
+                SELECT jsonb_agg(jsonb_build_object(
+                           'payment_order_id', o.payment_order_id,
+                           'status', o.status,
+                           'amount_minor', o.amount,
+                           'amount', money_decimal(o.amount, o.currency),
+                           'currency', o.currency) ORDER BY o.line_no)
+                  FROM payment_orders o
+                 WHERE o.merchant_id = p_merchant
+                   AND o.checkout_id = p_checkout_id), '[]'::jsonb)));
+
+    RETURN QUERY SELECT 'approved'::text, k.idem_key, v_lease, p_psp_request,
+                        p_expires_at, NULL::int, NULL::text, NULL::int;
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer) TO payments_gateway;

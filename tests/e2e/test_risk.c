@@ -1,0 +1,730 @@
+/*
+ * End to end: the risk check before any PSP call (doc/RISK.md).  Each
+ * policy is configured on a server of its own (chosen by Host) on the port
+ * PAY_TEST_GW_LIMITS (tests/e2e/nginx.conf.in), in front of the mock's
+ * risk provider (tests/mock_psp/risk.c), which answers by the buyer's
+ * e-mail: risk-deny@, risk-review@, risk-slow@, risk-500@, ...
+ *
+ * Every test checks what reached the PSP (the mock's requests under the
+ * checkout's nonce) and what the provider was asked (its count per
+ * checkout), besides the answer and the stored checkout.
+ */
+
+#include "harness.h"
+
+
+#define HOST_DENY     "deny.risk.test"      /* on_error=deny (the default) */
+#define HOST_ALLOW    "allow.risk.test"     /* on_error=allow */
+#define HOST_REVIEW   "review.risk.test"    /* on_error=review */
+#define HOST_FILTER   "filter.risk.test"    /* currencies=EUR,JPY
+                                               min_amount=5000 */
+
+
+static resp_t *
+rk_post(const char *host, const merchant_t *m, const char *key,
+    const char *body)
+{
+    req_t        rq;
+    const char  *h[5];
+
+    h[0] = str_printf("Host: %s", host);
+    h[1] = str_printf("Authorization: Bearer %s", m->key);
+    h[2] = str_printf("Idempotency-Key: %s", key);
+    h[3] = "Content-Type: application/json";
+    h[4] = NULL;
+
+    rq.method = "POST";
+    rq.url = str_printf("%s%s", env("PAY_TEST_GW_LIMITS"), PATH_PAYMENTS);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+/* a checkout of the harness's body with this buyer e-mail */
+static char *
+rk_body(const char *checkout_id, const char *email)
+{
+    char    *s;
+    json_t  *co;
+
+    co = checkout_new(checkout_id, 2);
+    json_object_set_new(json_object_get(co, "buyer_info"), "email",
+                        json_string(email));
+    s = dump(co);
+    json_decref(co);
+
+    return s;
+}
+
+
+/* how many requests the provider got for the checkout */
+static long
+rk_asked(const char *checkout_id)
+{
+    long     n;
+    resp_t  *r;
+
+    r = http_get(str_printf("%s/_control/asked?checkout_id=%s",
+                            env("PAY_TEST_RISK"), checkout_id));
+    cr_assert_eq(r->status, 200, "the mock's risk control: %ld %s",
+                 r->status, r->body);
+    n = (long) json_integer_value(json_object_get(resp_json(r),
+                                                  "requests"));
+    resp_free(r);
+
+    return n;
+}
+
+
+/* what the PSP got under the checkout's nonce */
+static long
+rk_psp_requests(const merchant_t *m, const char *checkout_id)
+{
+    long  sessions, requests;
+
+    mock_registrations(nonce(m, checkout_id), &sessions, &requests);
+
+    return requests;
+}
+
+
+static json_t *
+rk_checkout(const merchant_t *m, const char *checkout_id)
+{
+    json_t  *j;
+    resp_t  *r;
+
+    r = api_get(m, str_printf("/v1/checkouts/%s", checkout_id));
+    cr_assert_eq(r->status, 200, "GET checkout: %ld %s", r->status, r->body);
+    j = json_incref(resp_json(r));
+    resp_free(r);
+
+    return j;
+}
+
+
+static char *
+rk_audit(const merchant_t *m, const char *checkout_id)
+{
+    const char  *p[] = { m->id, checkout_id };
+
+    return db_scalar("SELECT coalesce(string_agg(action || ':' || "
+                     "coalesce(detail->>'reason', '') || ':' || "
+                     "coalesce(detail->>'source', ''), ',' ORDER BY seq), "
+                     "'') FROM audit_log WHERE merchant_id = $1 AND "
+                     "checkout_id = $2 AND action LIKE 'risk:%'", 2, p);
+}
+
+
+/* a refusal by the deny policy, or by the provider: 403 risk_declined,
+ * nothing at the PSP, the checkout FAILED with the reason, replayed */
+static void
+rk_expect_denied(const char *host, const char *email, const char *reason,
+    const char *source)
+{
+    char        *id, *key, *body, *detail;
+    json_t      *co, *risk;
+    resp_t      *r, *again;
+    merchant_t   m;
+
+    merchant_new(&m);
+    id = uid("co_rk");
+    key = uid("key");
+    body = rk_body(id, email);
+
+    r = rk_post(host, &m, key, body);
+    expect_problem(r, 403, "risk_declined");
+    detail = str_printf("(%s)", reason);
+    cr_assert_not_null(strstr(json_string_value(json_object_get(resp_json(r),
+                                                                "detail")),
+                              detail),
+                       "the detail names the reason %s: %s", reason, r->body);
+
+    cr_assert_eq(rk_psp_requests(&m, id), 0, "the PSP was called");
+    cr_assert_eq(rk_asked(id), 1);
+
+    co = rk_checkout(&m, id);
+    cr_assert_str_eq(json_string_value(json_object_get(co, "status")),
+                     "FAILED");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(co, "failure"), "code")),
+                     "risk_declined");
+    risk = json_object_get(co, "risk");
+    cr_assert_str_eq(json_string_value(json_object_get(risk, "verdict")),
+                     "deny");
+    cr_assert_str_eq(json_string_value(json_object_get(risk, "reason")),
+                     reason);
+    cr_assert_str_eq(json_string_value(json_object_get(risk, "source")),
+                     source);
+    cr_assert_str_eq(rk_audit(&m, id),
+                     str_printf("risk:deny:%s:%s", reason, source));
+    json_decref(co);
+
+    /* the same key replays the refusal, without asking anyone again */
+    again = rk_post(host, &m, key, body);
+    cr_assert_eq(again->status, 403, "%ld %s", again->status, again->body);
+    cr_assert_str_eq(again->body, r->body);
+    cr_assert_eq(rk_asked(id), 1, "asked again on a replay");
+    cr_assert_eq(rk_psp_requests(&m, id), 0, "the PSP was called");
+
+    resp_free(again);
+    resp_free(r);
+}
+
+
+/* the on_error=allow or review policy in place of an answer */
+static void
+rk_expect_policy(const char *host, const char *email, long status,
+    const char *checkout_status, const char *verdict, const char *reason)
+{
+    char        *id;
+    json_t      *co, *risk;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    id = uid("co_rk");
+
+    r = rk_post(host, &m, uid("key"), rk_body(id, email));
+    cr_assert_eq(r->status, status, "%s: %ld %s", email, r->status,
+                 r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")),
+                     checkout_status);
+
+    cr_assert_eq(rk_psp_requests(&m, id), status == 201 ? 1 : 0);
+
+    co = rk_checkout(&m, id);
+    cr_assert_str_eq(json_string_value(json_object_get(co, "status")),
+                     checkout_status);
+    risk = json_object_get(co, "risk");
+    cr_assert_str_eq(json_string_value(json_object_get(risk, "verdict")),
+                     verdict);
+    cr_assert_str_eq(json_string_value(json_object_get(risk, "source")),
+                     "on_error");
+    cr_assert_str_eq(json_string_value(json_object_get(risk, "reason")),
+                     reason);
+    json_decref(co);
+    resp_free(r);
+}
+
+
+Test(risk, allow_registers_as_without_a_check)
+{
+    char        *id;
+    long         sessions, requests;
+    json_t      *co, *risk;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    id = uid("co_rk");
+
+    r = rk_post(HOST_DENY, &m, uid("key"), rk_body(id, "ann@example.com"));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")),
+                     "EXECUTING");
+    cr_assert_not_null(json_object_get(resp_json(r), "pay_url"));
+
+    mock_registrations(nonce(&m, id), &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    cr_assert_eq(rk_asked(id), 1);
+
+    co = rk_checkout(&m, id);
+    risk = json_object_get(co, "risk");
+    cr_assert_str_eq(json_string_value(json_object_get(risk, "verdict")),
+                     "allow");
+    cr_assert_eq(json_integer_value(json_object_get(risk, "score")), 10);
+    cr_assert_str_eq(json_string_value(json_object_get(risk, "source")),
+                     "provider");
+    cr_assert_str_eq(rk_audit(&m, id), "risk:allow::provider");
+    json_decref(co);
+    resp_free(r);
+}
+
+
+Test(risk, deny_answers_403_and_calls_no_psp)
+{
+    rk_expect_denied(HOST_DENY, "risk-deny@example.com", "mock.denied",
+                     "provider");
+}
+
+
+Test(risk, deny_by_amount)
+{
+    char        *id;
+    json_t      *co;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    id = uid("co_rk");
+
+    /* 6.66 USD: 666 minor units, the mock's deny by amount */
+    co = checkout_new(id, 1);
+    json_object_set_new(order_of(co, 0), "amount", json_string("6.66"));
+
+    r = rk_post(HOST_DENY, &m, uid("key"), dump(co));
+    expect_problem(r, 403, "risk_declined");
+    cr_assert_eq(rk_psp_requests(&m, id), 0);
+
+    json_decref(co);
+    resp_free(r);
+}
+
+
+Test(risk, a_slow_provider_is_denied_by_default)
+{
+    rk_expect_denied(HOST_DENY, "risk-slow@example.com", "timeout",
+                     "on_error");
+}
+
+
+Test(risk, a_hanging_provider_is_denied_by_default)
+{
+    rk_expect_denied(HOST_DENY, "risk-hang@example.com", "timeout",
+                     "on_error");
+}
+
+
+Test(risk, a_failing_provider_is_denied_by_default)
+{
+    rk_expect_denied(HOST_DENY, "risk-500@example.com", "unavailable",
+                     "on_error");
+}
+
+
+Test(risk, a_dropped_connection_is_denied_by_default)
+{
+    rk_expect_denied(HOST_DENY, "risk-drop@example.com", "unavailable",
+                     "on_error");
+}
+
+
+Test(risk, a_malformed_answer_is_denied_by_default)
+{
+    rk_expect_denied(HOST_DENY, "risk-malformed@example.com", "malformed",
+                     "on_error");
+}
+
+
+Test(risk, a_forged_answer_is_refused)
+{
+    rk_expect_denied(HOST_DENY, "risk-badsig@example.com", "signature",
+                     "on_error");
+}
+
+
+Test(risk, an_unsigned_answer_is_refused)
+{
+    rk_expect_denied(HOST_DENY, "risk-unsigned@example.com", "signature",
+                     "on_error");
+}
+
+
+Test(risk, on_error_allow_registers_without_a_verdict)
+{
+    rk_expect_policy(HOST_ALLOW, "risk-500@example.com", 201, "EXECUTING",
+                     "allow", "unavailable");
+}
+
+
+Test(risk, on_error_allow_still_obeys_a_deny)
+{
+    rk_expect_denied(HOST_ALLOW, "risk-deny@example.com", "mock.denied",
+                     "provider");
+}
+
+
+Test(risk, on_error_review_holds_the_checkout)
+{
+    rk_expect_policy(HOST_REVIEW, "risk-malformed@example.com", 202,
+                     "REVIEW", "review", "malformed");
+}
+
+
+Test(risk, review_answers_202_and_calls_no_psp)
+{
+    char        *id, *key, *body;
+    json_t      *co, *risk;
+    resp_t      *r, *again;
+    merchant_t   m;
+
+    merchant_new(&m);
+    id = uid("co_rk");
+    key = uid("key");
+    body = rk_body(id, "risk-review@example.com");
+
+    r = rk_post(HOST_DENY, &m, key, body);
+    cr_assert_eq(r->status, 202, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")),
+                     "REVIEW");
+    cr_assert_null(json_object_get(resp_json(r), "pay_url"));
+    cr_assert_eq(rk_psp_requests(&m, id), 0);
+
+    co = rk_checkout(&m, id);
+    cr_assert_str_eq(json_string_value(json_object_get(co, "status")),
+                     "REVIEW");
+    risk = json_object_get(co, "risk");
+    cr_assert_str_eq(json_string_value(json_object_get(risk, "verdict")),
+                     "review");
+    cr_assert_eq(json_integer_value(json_object_get(risk, "score")), 500);
+    json_decref(co);
+
+    again = rk_post(HOST_DENY, &m, key, body);
+    cr_assert_eq(again->status, 202);
+    cr_assert_str_eq(again->body, r->body);
+    cr_assert_eq(rk_asked(id), 1);
+    cr_assert_eq(rk_psp_requests(&m, id), 0);
+
+    resp_free(again);
+    resp_free(r);
+}
+
+
+Test(risk, only_the_configured_checkouts_are_checked)
+{
+    char        *usd, *small, *big;
+    json_t      *co;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    usd = uid("co_rk");
+    small = uid("co_rk");
+    big = uid("co_rk");
+
+    /* USD: not one of currencies= */
+    r = rk_post(HOST_FILTER, &m, uid("key"), body_for(usd));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    cr_assert_eq(rk_asked(usd), 0);
+    resp_free(r);
+
+    /* 15.00 EUR: under min_amount= 5000 minor units */
+    co = checkout_new(small, 2);
+    json_object_set_new(order_of(co, 0), "currency", json_string("EUR"));
+    json_object_set_new(order_of(co, 1), "currency", json_string("EUR"));
+    r = rk_post(HOST_FILTER, &m, uid("key"), dump(co));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    cr_assert_eq(rk_asked(small), 0);
+    json_decref(co);
+    resp_free(r);
+
+    /* 60.00 EUR: checked */
+    co = checkout_new(big, 2);
+    json_object_set_new(order_of(co, 0), "currency", json_string("EUR"));
+    json_object_set_new(order_of(co, 1), "currency", json_string("EUR"));
+    json_object_set_new(order_of(co, 0), "amount", json_string("55.00"));
+    r = rk_post(HOST_FILTER, &m, uid("key"), dump(co));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    cr_assert_eq(rk_asked(big), 1);
+    json_decref(co);
+    resp_free(r);
+}
+
+
+Test(risk, metrics_count_verdicts_and_errors)
+{
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    resp_free(rk_post(HOST_DENY, &m, uid("key"),
+                      rk_body(uid("co_rk"), "risk-deny@example.com")));
+    resp_free(rk_post(HOST_DENY, &m, uid("key"),
+                      rk_body(uid("co_rk"), "risk-malformed@example.com")));
+
+    r = gw_get("/metrics");
+    cr_assert_eq(r->status, 200);
+    cr_assert_not_null(strstr(r->body, "# TYPE payments_risk_decisions_total "
+                                       "counter"));
+    cr_assert_null(strstr(r->body, "payments_risk_decisions_total{verdict="
+                                   "\"deny\"} 0\n"),
+                   "no deny counted");
+    cr_assert_null(strstr(r->body, "payments_risk_errors_total{reason="
+                                   "\"malformed\"} 0\n"),
+                   "no malformed answer counted");
+    cr_assert_null(strstr(r->body, "payments_risk_request_duration_seconds_"
+                                   "count 0\n"));
+    resp_free(r);
+}
+
+
+/* -- the review queue ------------------------------------------------------ */
+
+/* a review API request with this bearer key (NULL: the admin key) */
+static resp_t *
+rk_admin(const char *method, const char *path, const char *key)
+{
+    req_t        rq;
+    const char  *h[3];
+
+    if (key == NULL) {
+        key = file_read(env("PAY_TEST_ADMIN_KEY"), NULL);
+        secret_used(key);
+    }
+
+    h[0] = str_printf("Authorization: Bearer %s", key);
+    h[1] = strcmp(method, "POST") == 0 ? "Content-Length: 0" : NULL;
+    h[2] = NULL;
+
+    rq.method = method;
+    rq.url = gw_url(path);
+    rq.headers = h;
+    rq.body = strcmp(method, "POST") == 0 ? "" : NULL;
+    rq.len = 0;
+
+    return http(&rq);
+}
+
+
+/* a checkout held for review: its id and Idempotency-Key */
+static void
+rk_held(const merchant_t *m, char **id, char **key, char **body)
+{
+    resp_t  *r;
+
+    *id = uid("co_rv");
+    *key = uid("key");
+    *body = rk_body(*id, "risk-review@example.com");
+
+    r = rk_post(HOST_DENY, m, *key, *body);
+    cr_assert_eq(r->status, 202, "%ld %s", r->status, r->body);
+    resp_free(r);
+}
+
+
+static char *
+rk_status(const merchant_t *m, const char *id)
+{
+    char    *s;
+    json_t  *co;
+
+    co = rk_checkout(m, id);
+    s = strdup(json_string_value(json_object_get(co, "status")));
+    json_decref(co);
+
+    return s;
+}
+
+
+Test(risk, the_review_api_takes_the_admin_key_only)
+{
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    r = rk_admin("GET", "/v1/reviews", m.key);
+    expect_problem(r, 401, "unauthorized");
+    resp_free(r);
+
+    r = rk_admin("POST", "/v1/reviews/x:y/approve",
+                 "adm_0000000000000000000000000000000000000000000000000");
+    expect_problem(r, 401, "unauthorized");
+    resp_free(r);
+
+    r = rk_admin("GET", "/v1/reviews", NULL);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert(json_is_array(json_object_get(resp_json(r), "reviews")));
+    resp_free(r);
+
+    /* nothing held under that name */
+    r = rk_admin("POST", str_printf("/v1/reviews/%s:co_none/approve", m.id),
+                 NULL);
+    expect_problem(r, 404, "not_found");
+    resp_free(r);
+}
+
+
+Test(risk, approval_registers_one_session_and_the_shopper_pays)
+{
+    int          i, listed;
+    char        *id, *key, *body, *n, *pay_url;
+    long         sessions, requests;
+    size_t       j;
+    json_t      *list, *it, *ds;
+    resp_t      *r, *again, *shop;
+    endpoint_t   ep;
+    merchant_t   m;
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    rk_held(&m, &id, &key, &body);
+    n = nonce(&m, id);
+
+    /* in the queue, with its provider's score */
+    r = rk_admin("GET", "/v1/reviews", NULL);
+    cr_assert_eq(r->status, 200);
+    list = json_object_get(resp_json(r), "reviews");
+    listed = 0;
+    json_array_foreach(list, j, it) {
+        if (strcmp(json_string_value(json_object_get(it, "nonce")), n) == 0) {
+            listed = 1;
+            cr_assert_eq(json_integer_value(json_object_get(it, "score")),
+                         500);
+            cr_assert_str_eq(json_string_value(json_object_get(it,
+                                                  "amount_total")), "15.00");
+        }
+    }
+    cr_assert(listed, "not in the review queue: %s", r->body);
+    resp_free(r);
+
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")),
+                     "EXECUTING");
+    pay_url = strdup(json_string_value(json_object_get(resp_json(r),
+                                                       "pay_url")));
+
+    mock_registrations(n, &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+
+    /* approving again registers nothing more */
+    again = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    cr_assert_eq(again->status, 201, "%ld %s", again->status, again->body);
+    cr_assert_str_eq(again->body, r->body);
+    mock_registrations(n, &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    cr_assert_eq(requests, 1);
+    resp_free(again);
+
+    /* the shop's own retry with its key now replays the registration */
+    shop = rk_post(HOST_DENY, &m, key, body);
+    cr_assert_eq(shop->status, 201, "%ld %s", shop->status, shop->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(shop),
+                                                       "pay_url")), pay_url);
+    cr_assert_eq(rk_asked(id), 1);
+    resp_free(shop);
+
+    /* the pay link takes the shopper to the session, who pays */
+    shop = http_get(gw_url_for(pay_url));
+    cr_assert_eq(shop->status, 303, "%ld %s", shop->status, shop->body);
+    resp_free(shop);
+
+    {
+        req_t  rq;
+
+        memset(&rq, 0, sizeof(req_t));
+        rq.method = "POST";
+        rq.url = mock_url(str_printf("/_control/sessions/%s/pay",
+                                     json_string_value(json_object_get(
+                                         resp_json(r), "psp_token"))));
+        rq.body = "";
+        rq.len = 0;
+        shop = http(&rq);
+        cr_assert(shop->status >= 200 && shop->status < 300, "mock pay: "
+                  "%ld %s", shop->status, shop->body);
+        resp_free(shop);
+    }
+
+    for (i = 0; i < 100 && strcmp(rk_status(&m, id), "SUCCESS") != 0; i++) {
+        msleep(100);
+    }
+    cr_assert_str_eq(rk_status(&m, id), "SUCCESS");
+    cr_assert_str_eq(rk_audit(&m, id),
+                     "risk:review:mock.review:provider,risk:approved::");
+
+    /* the merchant was told: approved, then paid */
+    ds = receiver_wait(ep.name, "204", 2, 20);
+    cr_assert_eq(deliveries_count(ds, "204", "checkout.approved"), 1);
+    cr_assert_eq(deliveries_count(ds, "204", "checkout.succeeded"), 1);
+    json_decref(ds);
+
+    resp_free(r);
+}
+
+
+Test(risk, rejection_fails_the_checkout_without_a_psp)
+{
+    char        *id, *key, *body, *n;
+    json_t      *co, *ds, *d;
+    size_t       j;
+    resp_t      *r, *again;
+    endpoint_t   ep;
+    merchant_t   m;
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    rk_held(&m, &id, &key, &body);
+    n = nonce(&m, id);
+
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/reject", n), NULL);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    resp_free(r);
+
+    co = rk_checkout(&m, id);
+    cr_assert_str_eq(json_string_value(json_object_get(co, "status")),
+                     "FAILED");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(co, "failure"), "code")),
+                     "risk_rejected");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(co, "risk"), "review")),
+                     "rejected");
+    json_decref(co);
+
+    /* decided: neither approved nor rejected again */
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    expect_problem(r, 404, "not_found");
+    resp_free(r);
+
+    /* the shop's key now replays a refusal */
+    again = rk_post(HOST_DENY, &m, key, body);
+    expect_problem(again, 403, "risk_declined");
+    resp_free(again);
+
+    cr_assert_eq(rk_psp_requests(&m, id), 0);
+    cr_assert_str_eq(rk_audit(&m, id),
+                     "risk:review:mock.review:provider,"
+                     "risk:rejected:mock.review:");
+
+    /* the merchant was told why */
+    ds = receiver_wait(ep.name, "204", 1, 20);
+    cr_assert_eq(deliveries_count(ds, "204", "checkout.failed"), 1);
+    json_array_foreach(ds, j, d) {
+        cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
+                             json_object_get(d, "data"), "failure"), "code")),
+                         "risk_rejected");
+    }
+    json_decref(ds);
+}
+
+
+Test(risk, a_review_past_its_deadline_fails_by_itself)
+{
+    char        *id, *key, *body;
+    const char  *p[2];
+    json_t      *co;
+    merchant_t   m;
+
+    merchant_new(&m);
+    rk_held(&m, &id, &key, &body);
+    p[0] = m.id;
+    p[1] = id;
+
+    /* its deadline passed (review= is 24 h here) */
+    db_exec("UPDATE checkout_risk SET review_until = now() - interval '1 s'"
+            " WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+
+    /* the sweeper's step, as its round runs it */
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM pay_review_expire(1000,"
+                               " '{}') WHERE nonce = $1 || ':' || $2", 2, p),
+                     "1");
+
+    co = rk_checkout(&m, id);
+    cr_assert_str_eq(json_string_value(json_object_get(co, "status")),
+                     "FAILED");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(co, "risk"), "review")),
+                     "expired");
+    json_decref(co);
+    cr_assert_eq(rk_psp_requests(&m, id), 0);
+}

@@ -1,0 +1,218 @@
+/*
+ * Unit tests: the risk check (src/risk.c): the request built from a
+ * checkout, its signature (doc/RISK.md's test vectors, computed with
+ * `openssl dgst -sha256 -hmac`), the answer's verification and its strict
+ * parser.
+ */
+
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include <payments/risk.h>
+
+
+#define REQ_SECRET  "risk_request_secret_0123456789abcdef"
+#define ANS_SECRET  "risk_answer_secret_fedcba9876543210"
+
+/* doc/RISK.md, "Test vectors" */
+#define REQ_BODY                                                             \
+    "{\"checkout_id\":\"co_1\",\"merchant_id\":\"m_1\",\"psp\":\"stripe\","  \
+    "\"currency\":\"EUR\",\"amount_total\":1250,\"payment_orders\":"         \
+    "[{\"payment_order_id\":\"po_1\",\"seller_account\":\"s_1\","            \
+    "\"amount_minor\":1250}],\"buyer\":{\"email\":\"a@example.com\"}}"
+#define REQ_SIG                                                              \
+    "t=1767225600,v1="                                                       \
+    "e021279d4e37fabc2be365a8fe1f7bf1531221d46a37c9fe119dbc4a6bb276cc"
+#define ANS_BODY                                                             \
+    "{\"verdict\":\"deny\",\"reason\":\"aml.sanctions\",\"score\":930}"
+#define ANS_SIG                                                              \
+    "t=1767225601,v1="                                                       \
+    "43ad862301ff3924ba57e174510909421eed124c259713601c45b45eba79b071"
+
+
+static const char  checkout[] =
+    "{\"checkout_id\": \"co_1\","
+    " \"buyer_info\": {\"email\": \"a@example.com\"},"
+    " \"payment_orders\": [{\"payment_order_id\": \"po_1\","
+    " \"seller_account\": \"s_1\", \"amount\": \"12.50\","
+    " \"currency\": \"EUR\"}],"
+    " \"success_url\": \"https://shop.example/thanks\","
+    " \"cancel_url\": \"https://shop.example/cart\","
+    " \"psp\": \"stripe\"}";
+
+
+static int
+verify(const char *secret, const char *sig, const char *body, int64_t now)
+{
+    return pay_risk_verify((const unsigned char *) secret, strlen(secret),
+                           sig, strlen(sig), body, strlen(body), now, 300);
+}
+
+
+static int
+parse(const char *body, pay_risk_answer_t *a)
+{
+    return pay_risk_answer_parse(body, strlen(body), a);
+}
+
+
+Test(risk, request_is_the_documented_json_without_urls_or_card_data)
+{
+    char            *req;
+    pay_verdict_t    v;
+    pay_checkout_t   co;
+
+    cr_assert_eq(pay_checkout_parse(checkout, strlen(checkout), &co, &v), 0);
+
+    req = pay_risk_request(&co, "m_1");
+    cr_assert_not_null(req);
+    cr_assert_str_eq(req, REQ_BODY);
+
+    /* the return URLs are the shop's business, not the provider's */
+    cr_assert_null(strstr(req, "shop.example"));
+
+    free(req);
+    pay_checkout_free(&co);
+}
+
+
+Test(risk, request_without_buyer_fields_has_an_empty_buyer)
+{
+    char            *req;
+    const char      *body;
+    pay_verdict_t    v;
+    pay_checkout_t   co;
+
+    body = "{\"checkout_id\": \"co_2\", \"payment_orders\": ["
+           "{\"payment_order_id\": \"po_1\", \"seller_account\": \"s\","
+           " \"amount\": \"100\", \"currency\": \"JPY\"}],"
+           " \"success_url\": \"https://shop.example/a\","
+           " \"cancel_url\": \"https://shop.example/b\", \"psp\": \"x\"}";
+
+    cr_assert_eq(pay_checkout_parse(body, strlen(body), &co, &v), 0);
+
+    req = pay_risk_request(&co, "m_2");
+    cr_assert_not_null(req);
+    cr_assert_not_null(strstr(req, "\"amount_total\":100,"));
+    cr_assert_not_null(strstr(req, "\"buyer\":{}"));
+
+    free(req);
+    pay_checkout_free(&co);
+}
+
+
+Test(risk, signature_matches_the_documented_vectors)
+{
+    char  sig[PAY_RISK_SIG_MAX];
+
+    cr_assert_eq(pay_risk_sign((const unsigned char *) REQ_SECRET,
+                               strlen(REQ_SECRET), 1767225600, REQ_BODY,
+                               strlen(REQ_BODY), sig, sizeof(sig)), 0);
+    cr_assert_str_eq(sig, REQ_SIG);
+
+    cr_assert_eq(pay_risk_sign((const unsigned char *) ANS_SECRET,
+                               strlen(ANS_SECRET), 1767225601, ANS_BODY,
+                               strlen(ANS_BODY), sig, sizeof(sig)), 0);
+    cr_assert_str_eq(sig, ANS_SIG);
+}
+
+
+Test(risk, verify_accepts_the_vector_and_refuses_every_change)
+{
+    char  sig[sizeof(ANS_SIG)];
+
+    cr_assert_eq(verify(ANS_SECRET, ANS_SIG, ANS_BODY, 1767225601), 0);
+    cr_assert_eq(verify(ANS_SECRET, ANS_SIG, ANS_BODY, 1767225601 + 300), 0);
+
+    /* another secret, another body, a stale or future timestamp */
+    cr_assert_eq(verify(REQ_SECRET, ANS_SIG, ANS_BODY, 1767225601), -1);
+    cr_assert_eq(verify(ANS_SECRET, ANS_SIG,
+                        "{\"verdict\":\"allow\"}", 1767225601), -1);
+    cr_assert_eq(verify(ANS_SECRET, ANS_SIG, ANS_BODY, 1767225601 + 301), -1);
+    cr_assert_eq(verify(ANS_SECRET, ANS_SIG, ANS_BODY, 1767225601 - 301), -1);
+
+    /* one digit of the MAC, the timestamp, the form */
+    memcpy(sig, ANS_SIG, sizeof(sig));
+    sig[sizeof(sig) - 2] = sig[sizeof(sig) - 2] == '1' ? '2' : '1';
+    cr_assert_eq(verify(ANS_SECRET, sig, ANS_BODY, 1767225601), -1);
+
+    cr_assert_eq(verify(ANS_SECRET, "t=1767225602,v1=43ad862301ff3924ba57e1"
+                        "74510909421eed124c259713601c45b45eba79b071",
+                        ANS_BODY, 1767225601), -1);
+    cr_assert_eq(verify(ANS_SECRET, "t=1767225601,v1=43AD862301FF3924BA57E1"
+                        "74510909421EED124C259713601C45B45EBA79B071",
+                        ANS_BODY, 1767225601), -1);
+    cr_assert_eq(verify(ANS_SECRET, "t=01767225601,v1=43ad862301ff3924ba57e"
+                        "174510909421eed124c259713601c45b45eba79b071",
+                        ANS_BODY, 1767225601), -1);
+    cr_assert_eq(verify(ANS_SECRET, ANS_SIG ",v1=00", ANS_BODY, 1767225601),
+                 -1);
+    cr_assert_eq(verify(ANS_SECRET, "", ANS_BODY, 1767225601), -1);
+    cr_assert_eq(pay_risk_verify((const unsigned char *) ANS_SECRET,
+                                 strlen(ANS_SECRET), NULL, 0, ANS_BODY,
+                                 strlen(ANS_BODY), 1767225601, 300), -1);
+}
+
+
+Test(risk, answer_parses_the_three_verdicts)
+{
+    pay_risk_answer_t  a;
+
+    cr_assert_eq(parse(ANS_BODY, &a), 0);
+    cr_assert_eq(a.verdict, PAY_RISK_DENY);
+    cr_assert_str_eq(a.reason, "aml.sanctions");
+    cr_assert_eq(a.score, 930);
+
+    cr_assert_eq(parse("{\"verdict\":\"allow\"}", &a), 0);
+    cr_assert_eq(a.verdict, PAY_RISK_ALLOW);
+    cr_assert_str_eq(a.reason, "");
+    cr_assert_eq(a.score, -1);
+
+    cr_assert_eq(parse(" {\"score\":0,\"verdict\":\"review\"} ", &a), 0);
+    cr_assert_eq(a.verdict, PAY_RISK_REVIEW);
+    cr_assert_eq(a.score, 0);
+
+    cr_assert_str_eq(pay_risk_verdict_name(PAY_RISK_ALLOW), "allow");
+    cr_assert_str_eq(pay_risk_verdict_name(PAY_RISK_DENY), "deny");
+    cr_assert_str_eq(pay_risk_verdict_name(PAY_RISK_REVIEW), "review");
+}
+
+
+Test(risk, answer_refuses_anything_malformed)
+{
+    size_t              i;
+    pay_risk_answer_t   a;
+    static const char  *bad[] = {
+        "",
+        "null",
+        "[]",
+        "\"allow\"",
+        "{}",
+        "{\"verdict\":\"ALLOW\"}",
+        "{\"verdict\":\"allowed\"}",
+        "{\"verdict\":\"allo\"}",
+        "{\"verdict\":true}",
+        "{\"verdict\":\"allow\",\"verdict\":\"deny\"}",
+        "{\"verdict\":\"deny\",\"reason\":\"\"}",
+        "{\"verdict\":\"deny\",\"reason\":\"Has Spaces\"}",
+        "{\"verdict\":\"deny\",\"reason\":\"a@b.c\"}",
+        "{\"verdict\":\"deny\",\"reason\":7}",
+        "{\"verdict\":\"deny\",\"reason\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+        "{\"verdict\":\"allow\",\"score\":-1}",
+        "{\"verdict\":\"allow\",\"score\":1001}",
+        "{\"verdict\":\"allow\",\"score\":1.5}",
+        "{\"verdict\":\"allow\",\"score\":\"5\"}",
+        "{\"verdict\":\"allow\",\"extra\":1}",
+        "{\"verdict\":\"allow\"} x",
+        "{\"verdict\":\"allow\"",
+        "{\"verdict\":\"al\\u0000low\"}",
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(parse(bad[i], &a), -1, "accepted: %s", bad[i]);
+    }
+
+    cr_assert_eq(pay_risk_answer_parse(NULL, 0, &a), -1);
+}
