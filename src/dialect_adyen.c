@@ -692,4 +692,7 @@ const pay_dialect_t  pay_dialect_adyen = {
     .op_ref_fields = { "pspReference", "id", NULL },
     /* Adyen keeps a key for at least 7 days */
     .key_window = 7 * 86400,
+    /* a 4xx validation error or a 429 is answered before the session is
+     * made; Adyen documents no 5xx as making nothing */
+    .no_session = PAY_NOSESSION_REFUSED | PAY_NOSESSION_THROTTLED,
 };

@@ -363,4 +363,7 @@ const pay_dialect_t  pay_dialect_generic = {
     .op_ref_fields = { "id", NULL, NULL },
     /* unknown: the shortest of the others */
     .key_window = 86400,
+    /* doc/PSPS.md, "generic": a refusal is {"error"} and makes nothing;
+     * a 5xx may have */
+    .no_session = PAY_NOSESSION_REFUSED | PAY_NOSESSION_THROTTLED,
 };

@@ -491,4 +491,7 @@ const pay_dialect_t  pay_dialect_stripe = {
     .op_ref_fields = { "id", NULL, NULL },
     /* Stripe keeps a key for at least 24 hours */
     .key_window = 86400,
+    /* Stripe saves no idempotent result for a request that failed
+     * validation or was rate limited: it never ran; a 5xx may have */
+    .no_session = PAY_NOSESSION_REFUSED | PAY_NOSESSION_THROTTLED,
 };

@@ -456,8 +456,7 @@ Test(checkout, unknown_field_with_12_digits_not_echoed)
 Test(checkout, required_fields_missing_refused_by_name)
 {
     static const char *const  names[] = {
-        "checkout_id", "payment_orders", "success_url", "cancel_url", "psp",
-        NULL
+        "checkout_id", "payment_orders", "success_url", "cancel_url", NULL
     };
     const char *const  *n;
     json_t             *root;
@@ -1313,4 +1312,19 @@ Test(checkout, metadata_is_in_the_fingerprint)
     pay_checkout_free(&co);
 
     cr_expect_str_neq(a, b);
+}
+
+
+/* psp may be left out: a payments_route then chooses the PSP */
+Test(checkout, psp_is_optional_and_empty_when_absent)
+{
+    json_t          *root;
+    pay_checkout_t   co;
+    pay_verdict_t    v;
+
+    root = base();
+    json_object_del(root, "psp");
+    cr_assert_eq(run(root, &co, &v), 0, "%s", v.detail);
+    cr_assert_str_eq(co.psp, "");
+    pay_checkout_free(&co);
 }
