@@ -86,7 +86,7 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
 
     memset(&claim, 0, sizeof(claim));
     memset(&inv, 0, sizeof(inv));
-    claim.epoch = mock_store_arrive(key, &fault);
+    claim.epoch = mock_store_arrive(key, api->name, &fault);
 
     if (fault.hang_ms > 0) {
         mock_log("fault %llu: hanging %ld ms, then closing without an answer",

@@ -176,7 +176,8 @@ void mock_html_escape(FILE *f, const char *s);
 int mock_store_init(void);
 void mock_store_destroy(void);
 void mock_store_reset(void);
-uint64_t mock_store_arrive(const char *key, mock_fault_t *fault);
+uint64_t mock_store_arrive(const char *key, const char *api,
+    mock_fault_t *fault);
 mock_idem_e mock_store_claim(const char *key, const unsigned char *hash,
     mock_claim_t *claim);
 void mock_store_release(const char *key, const mock_claim_t *claim);
@@ -190,6 +191,7 @@ uint64_t mock_fault_add(const char *match, long latency_ms, long fail_times,
     long drop_after_register, const char *hosted_url,
     const mock_webhook_fault_t *wf);
 void mock_fault_hang_times(uint64_t id, long n);
+void mock_fault_api(uint64_t id, const char *api);
 json_t *mock_fault_list(void);
 void mock_store_registrations(const char *key, uint64_t *sessions_created,
     uint64_t *requests);
