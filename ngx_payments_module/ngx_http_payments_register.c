@@ -363,6 +363,8 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 
     if (state != NULL && ngx_strcmp(state, "PY035") == 0) {
         if (ctx->route_conf != NULL && ctx->route_at + 1 < ctx->route_n) {
+            ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
+                                            "psp_not_allowed");
             ctx->route_at++;
             ctx->psp = ctx->route_psps[ctx->route_at];
             ngx_cpystrn((u_char *) ctx->co.psp, ctx->psp->name.data,
@@ -519,6 +521,9 @@ ngx_http_payments_route_first_done(ngx_http_payments_pg_query_t *q,
         ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
         return;
     }
+
+    ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
+                                    "first");
 
     ngx_http_payments_psp_start(ctx);
 }

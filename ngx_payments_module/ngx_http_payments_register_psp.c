@@ -571,6 +571,8 @@ ngx_http_payments_route_next(ngx_http_payments_ctx_t *ctx, const char *why)
                   ctx->nonce, &from->name, why, &ctx->route_conf->name,
                   &ctx->psp->name);
 
+    ngx_http_payments_metrics_route(from, &ctx->route_conf->name, why);
+
     ctx->route_why = why;
     ctx->route_at = at;
     ctx->fallback_from = from;
@@ -630,6 +632,9 @@ ngx_http_payments_route_moved(ngx_http_payments_pg_query_t *q,
             return;
         }
 
+        ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
+                                        "fallback");
+
         ctx->attempts = 0;
         ctx->psp_maybe = 0;
         ctx->psp_reached = 0;
@@ -643,6 +648,12 @@ ngx_http_payments_route_moved(ngx_http_payments_pg_query_t *q,
     if (ngx_strcmp(outcome, "not_allowed") == 0
         || ngx_strcmp(outcome, "tried") == 0)
     {
+        if (outcome[0] == 'n') {
+            ngx_http_payments_metrics_route(ctx->psp,
+                                            &ctx->route_conf->name,
+                                            "psp_not_allowed");
+        }
+
         ctx->psp = ctx->fallback_from;
 
         if (ngx_http_payments_route_next(ctx, ctx->route_why) == NGX_OK) {
