@@ -5,7 +5,8 @@
 #      the mock PSP answering after 200 ms, one nginx worker, 256 connections
 #      (plain HTTP on loopback, like the peer, with the CPU each process
 #      used per registration; then once more over TLS; then with the PSP
-#      failing every second call);
+#      failing every second call; then routed without "psp", healthy and
+#      with the route's first PSP's circuit open);
 #   2. the peer: Debian's nginx proxying to a 200 ms upstream
 #      (bench/peer/plain_proxy_nginx.conf, unique_keys.lua);
 #   3. pgbench running the SQL one registration commits;
@@ -177,6 +178,21 @@ curl -s -X POST "$PAY_TEST_MOCK/_control/reset" >/dev/null
 say "gateway, PSP failing half its calls: $(wrk_rate "$run/gw-half.log") registrations/s" \
     "$(wrk_tail "$run/gw-half.log") (healthy: $gw/s, ratio" \
     "$(awk -v a="$(wrk_rate "$run/gw-half.log")" -v b="$gw" 'BEGIN { printf "%.2f", a / b }'))"
+
+# 1c. routing (payments_route): checkouts sent without "psp", their route's
+# PSP chosen by the gateway: healthy (GBP: one PSP), then with the route's
+# first PSP down (EUR: its circuit opens at the first refused connection,
+# and every registration moves on to the next PSP in the same request)
+PAY_ROUTE_CURRENCY=GBP wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua \
+    "$PAY_TEST_GW_PLAIN" > "$run/gw-routed.log" 2>&1
+PAY_ROUTE_CURRENCY=EUR wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua \
+    "$PAY_TEST_GW_PLAIN" > "$run/gw-route-down.log" 2>&1
+say "gateway, routed       : $(wrk_rate "$run/gw-routed.log") registrations/s" \
+    "$(wrk_tail "$run/gw-routed.log")"
+say "gateway, routed, the first PSP's circuit open: $(wrk_rate "$run/gw-route-down.log")" \
+    "registrations/s $(wrk_tail "$run/gw-route-down.log") (healthy routed:" \
+    "$(wrk_rate "$run/gw-routed.log")/s, ratio" \
+    "$(ratio "$(wrk_rate "$run/gw-route-down.log")" "$(wrk_rate "$run/gw-routed.log")"))"
 
 # 2. the peer
 mkdir -p "$peer/logs" "$peer/tmp"

@@ -350,6 +350,24 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 
     r = ctx->request;
 
+    /* the merchant may not use this PSP (merchants.psps): nothing stored;
+     * a routed checkout is claimed again for its route's next PSP, its
+     * reserved amount still counted */
+    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    if (state != NULL && ngx_strcmp(state, "PY035") == 0
+        && ctx->route_conf != NULL && ctx->route_at + 1 < ctx->route_n)
+    {
+        ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
+                                        "psp_not_allowed");
+        ctx->route_at++;
+        ctx->psp = ctx->route_psps[ctx->route_at];
+        ngx_cpystrn((u_char *) ctx->co.psp, ctx->psp->name.data,
+                    ctx->psp->name.len + 1);
+        ngx_http_payments_register_claim(ctx);
+        return;
+    }
+
     /* a reserved amount stays counted only for a fresh claim */
     ngx_http_payments_limit_claimed(ctx,
                                     (res && PQresultStatus(res)
@@ -357,22 +375,7 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
                                      && PQntuples(res) == 1)
                                     ? PQgetvalue(res, 0, 0) : NULL);
 
-    /* the merchant may not use this PSP (merchants.psps): nothing stored;
-     * a routed checkout tries its route's next PSP */
-    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
     if (state != NULL && ngx_strcmp(state, "PY035") == 0) {
-        if (ctx->route_conf != NULL && ctx->route_at + 1 < ctx->route_n) {
-            ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
-                                            "psp_not_allowed");
-            ctx->route_at++;
-            ctx->psp = ctx->route_psps[ctx->route_at];
-            ngx_cpystrn((u_char *) ctx->co.psp, ctx->psp->name.data,
-                        ctx->psp->name.len + 1);
-            ngx_http_payments_register_claim(ctx);
-            return;
-        }
-
         ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
                                        PAY_ERR_INVALID_REQUEST, 0,
                                        "psp: this merchant may not use this "
