@@ -147,9 +147,11 @@ ngx_http_payments_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            rt->name.len = ngx_sprintf(rt->name.data, "route%ui",
+            /* NUL-terminated, as the arguments' names are: a query
+             * parameter */
+            rt->name.len = ngx_sprintf(rt->name.data, "route%ui%Z",
                                        pmcf->routes->nelts)
-                           - rt->name.data;
+                           - rt->name.data - 1;
         }
     }
 

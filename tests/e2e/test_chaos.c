@@ -916,7 +916,7 @@ Test(solo_chaos, two_psps_on_one_route_the_first_failing_every_way,
         "payments_database \"%s\";\n"
         "payments_database_pool 2;\n"
         "payments_sweeper off;\n"
-        "%s retries=2 retry_base=100ms retry_max=300ms breaker=4 "
+        "%s retries=2 retry_base=100ms retry_max=300ms breaker=6 "
         "breaker_open=1s;\n%s"
         "payments_route merchant=%s psps=%s,mock_adyen;\n",
         pg_gateway_conninfo(), stripe, adyen, c->m.id,
@@ -939,7 +939,7 @@ Test(solo_chaos, two_psps_on_one_route_the_first_failing_every_way,
         }
     }
 
-    ch_register(c, 0, c->n, 6);
+    ch_register(c, 0, c->n, 4);
     ch_retry(c, 60);
     gateway_stop(&ch_route);
 

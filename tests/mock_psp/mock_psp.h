@@ -181,8 +181,12 @@ uint64_t mock_store_arrive(const char *key, const char *api,
 mock_idem_e mock_store_claim(const char *key, const unsigned char *hash,
     mock_claim_t *claim);
 void mock_store_release(const char *key, const mock_claim_t *claim);
-int mock_store_commit(const char *key, const mock_claim_t *claim,
-    json_t *session, const char *response, unsigned status);
+/* key: the Idempotency-Key, under which sessions are counted; ikey: the
+ * key in its API's own table (create.c: "<api>|<key>"; each PSP keeps its
+ * own keys, so one nonce at two PSPs is two registrations) */
+int mock_store_commit(const char *key, const char *ikey,
+    const mock_claim_t *claim, json_t *session, const char *response,
+    unsigned status);
 unsigned mock_fault_take_fail(uint64_t id);
 int mock_fault_take_drop(uint64_t id);
 void mock_fault_free(mock_fault_t *fault);

@@ -541,8 +541,8 @@ mock_store_release(const char *key, const mock_claim_t *claim)
  * memory; nothing is stored then.
  */
 int
-mock_store_commit(const char *key, const mock_claim_t *claim,
-    json_t *session, const char *response,
+mock_store_commit(const char *key, const char *ikey,
+    const mock_claim_t *claim, json_t *session, const char *response,
     unsigned status)
 {
     char            *copy;
@@ -597,7 +597,7 @@ mock_store_commit(const char *key, const mock_claim_t *claim,
          * Our claim is still there: keys in progress are never evicted,
          * and a reset would have changed the epoch.
          */
-        n = mock_table_find(&mock_keys, key);
+        n = mock_table_find(&mock_keys, ikey);
         if (n != NULL) {
             e = n->value;
             if (!e->done && e->token == claim->token) {
