@@ -894,10 +894,12 @@ ch_route_fault(size_t i)
 Test(solo_chaos, two_psps_on_one_route_the_first_failing_every_way,
      .fini = ch_stop)
 {
-    size_t       i;
+    size_t       i, refunded;
+    req_t        rq;
     json_t      *co;
+    resp_t      *r;
     chaos_t     *c;
-    char        *stripe, *adyen;
+    char        *stripe, *adyen, *held;
     const char  *f;
 
     c = calloc(1, sizeof(chaos_t));
@@ -968,6 +970,53 @@ Test(solo_chaos, two_psps_on_one_route_the_first_failing_every_way,
         "SELECT count(*) FROM checkout_routes r WHERE r.merchant_id = $1"
         "   AND r.moved_on IS NOT NULL", 1, (const char *[]) { c->m.id })),
         0, "no checkout moved on: the scenario proved nothing");
+
+    /* the rest of the life follows the PSP that holds the session: the
+     * paid checkouts that moved on were booked from its webhooks (above),
+     * and a refund goes to it */
+    refunded = 0;
+
+    for (i = 0; i < c->n && refunded < 2; i++) {
+        held = c->co[i].paid
+               ? db_scalar("SELECT c.psp FROM checkouts c"
+                           " WHERE c.merchant_id = $1 AND c.checkout_id = $2"
+                           "   AND EXISTS (SELECT 1 FROM checkout_routes r"
+                           "     WHERE r.merchant_id = c.merchant_id"
+                           "       AND r.checkout_id = c.checkout_id"
+                           "       AND r.moved_on IS NOT NULL)", 2,
+                           (const char *[]) { c->m.id, c->co[i].co })
+               : NULL;
+        if (held == NULL) {
+            continue;
+        }
+
+        cr_assert_str_eq(held, "mock_adyen");
+
+        rq.method = "POST";
+        rq.url = gw_url(str_printf("/v1/payments/%s_p1/refunds",
+                                   c->co[i].co));
+        rq.headers = (const char *[]) {
+            str_printf("Authorization: Bearer %s", c->m.key),
+            str_printf("Idempotency-Key: %s", uid("rk")),
+            "Content-Type: application/json", NULL };
+        rq.body = "{\"amount\":\"1.00\"}";
+        rq.len = (size_t) -1;
+
+        r = http(&rq);
+        cr_assert_eq(r->status, 201, "refund of %s: %ld %s", c->co[i].co,
+                     r->status, r->body);
+        resp_free(r);
+
+        cr_assert_str_eq(db_scalar("SELECT psp FROM refunds"
+                                   " WHERE merchant_id = $1"
+                                   "   AND checkout_id = $2", 2,
+                                   (const char *[]) { c->m.id,
+                                                      c->co[i].co }),
+                         "mock_adyen");
+        refunded++;
+    }
+
+    cr_assert_eq(refunded, 2, "fewer than 2 paid checkouts moved on");
 }
 
 
