@@ -12,6 +12,8 @@
 
 #include "harness.h"
 
+#include <unistd.h>
+
 
 static gateway_t  rt;
 
@@ -262,7 +264,8 @@ Test(routing, a_70_30_split_over_1000_checkouts_and_retries_land_on_their_first_
 Test(routing, stripes_circuit_open_registers_at_adyen_in_the_same_request)
 {
     long         status, sessions, requests;
-    char        *co_id, *psp;
+    char        *co_id, *psp, *file, *out;
+    FILE        *f;
     json_t      *co;
     resp_t      *r;
     merchant_t   m;
@@ -304,6 +307,20 @@ Test(routing, stripes_circuit_open_registers_at_adyen_in_the_same_request)
                               "payments_route_decisions_total{route=\"route1\","
                               "psp=\"rt_adyen\",outcome=\"fallback\"}"),
                  1.0);
+
+    /* with routing's series, /metrics passes promtool check metrics */
+    r = gateway_get(&rt, "/metrics");
+    cr_assert_eq(r->status, 200);
+    file = run_file(str_printf("logs/metrics-routing-%d.txt", (int) getpid()));
+    f = fopen(file, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(r->body, 1, r->len, f), r->len);
+    fclose(f);
+    resp_free(r);
+    cr_assert_eq(run((char *const[]) {
+                         "bash", str_printf("%s/ci/prom-test.sh",
+                                            env("PAY_TEST_ROOT")),
+                         "metrics", file, NULL }, &out), 0, "%s", out);
     cr_assert_str_eq(db_scalar("SELECT detail->>'why' FROM audit_log "
                                "WHERE merchant_id = $1 AND checkout_id = $2 "
                                "AND action = 'registration:routed' "
