@@ -3734,7 +3734,10 @@ BEGIN
     UPDATE checkout_routes r SET moved_on = p_why
      WHERE r.merchant_id = p_merchant AND r.checkout_id = c.checkout_id
        AND r.psp = p_from AND r.moved_on IS NULL;
-    IF NOT FOUND THEN
+    IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM checkout_routes r
+                                  WHERE r.merchant_id = p_merchant
+                                    AND r.checkout_id = c.checkout_id
+                                    AND r.psp = p_from) THEN
         v_seq := v_seq + 1;
         INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp, moved_on)
         VALUES (p_merchant, c.checkout_id, v_seq, p_route, p_from, p_why);
