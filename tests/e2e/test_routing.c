@@ -11,6 +11,7 @@
  */
 
 #include "harness.h"
+#include "sqltest.h"
 
 #include <unistd.h>
 
@@ -453,4 +454,46 @@ Test(routing, a_merchant_restricted_to_some_psps_is_routed_among_them)
     expect_problem(r, 400, "invalid_request");
     resp_free(r);
     cr_assert_null(checkout_psp(&m, co_id));
+    cr_assert_eq(metric_value(rt.origin,
+                              "payments_route_decisions_total{route=\"route1\","
+                              "psp=\"rt_stripe\","
+                              "outcome=\"psp_not_allowed\"}"),
+                 1.0);
+}
+
+
+Test(routing, moving_on_passes_over_a_psp_the_merchant_may_not_use)
+{
+    long         status;
+    char        *co_id, *psp, *out;
+    PGconn      *c;
+    merchant_t   m;
+
+    merchant_new(&m);
+    cr_assert_eq(merchant_toolv((const char *const[]) {
+                     "set-psps", "--id", m.id, "--psps", "rt_dead,rt_adyen",
+                     NULL }, &out), 0, "%s", out);
+    start_rt(str_printf("payments_route merchant=%s "
+                        "psps=rt_dead,rt_stripe,rt_adyen;\n", m.id));
+
+    co_id = uid("co");
+    psp = register_routed(&m, uid("key"), routed_body(co_id, "10.00", "EUR"),
+                          &status);
+    cr_assert_eq(status, 201);
+    cr_assert_str_eq(psp, "rt_adyen");
+    cr_assert_str_eq(route_record(&m, co_id),
+                     "rt_dead:connect_refused,rt_stripe:psp_not_allowed,"
+                     "rt_adyen:");
+
+    /* and PostgreSQL refuses to bind it there, whoever asks; each PSP
+     * once per checkout */
+    c = sqlt_connect();
+    sqlt_fails(c, "PY035", "UPDATE checkouts SET psp = 'rt_stripe' "
+               "WHERE merchant_id = $1 AND checkout_id = $2", 2,
+               ARGV(m.id, co_id));
+    sqlt_fails_as(c, "23505", "checkout_routes_psp_once",
+                  "INSERT INTO checkout_routes (merchant_id, checkout_id, "
+                  "seq, route, psp) VALUES ($1, $2, 9, 'route1', "
+                  "'rt_adyen')", 2, ARGV(m.id, co_id));
+    PQfinish(c);
 }
