@@ -449,6 +449,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  zone (metrics_db_slot), nothing else.
  *   _psp_conf.c    payments_psp and the PSP list (find_psp).  Calls
  *                  _util.c.
+ *   _route.c       payments_route, its check at nginx -t and the route of
+ *                  a checkout (route_find); _module.c and _register.c
+ *                  call it.  Calls _psp_conf.c (find_psp).
  *   _response.c    leaf: every answer (JSON, problem+json, pages, stored
  *                  replays), the request id ($payments_request_id =
  *                  X-Request-Id) and the error filters.  Calls only nginx,

@@ -23,6 +23,13 @@
  * - a PSP that refuses our credentials on a claim it cannot have seen
  *   before undoes the claim (pay_abandon): nothing stays stored.
  *
+ * Without "psp" in the body, a payments_route chooses (_route.c): its
+ * PSPs in an order drawn from the nonce, the first stored by pay_claim and
+ * recorded by pay_route_bind before it is called.  The PSP's side moves
+ * the checkout on to the next, bound in PostgreSQL before that one is
+ * called, only after an outcome that proves the first made no session; a
+ * resume goes to the PSP the checkout is bound to (pay_route_state).
+ *
  * Transient failures (no answer, a timeout, 5xx, 429) are retried inside
  * the request's budget after a backoff with jitter (retry_base=, doubled,
  * retry_max=), or after the PSP's Retry-After when it fits.  Each PSP's

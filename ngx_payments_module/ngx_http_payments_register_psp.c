@@ -6,7 +6,9 @@
  * hosted session registered through libcurl multi, retried inside the
  * request's budget, shed or refused by the breaker; then the claim
  * finished with the token and URL, released when the PSP could not be
- * reached, or abandoned when it refused our credentials.
+ * reached, or abandoned when it refused our credentials.  A routed
+ * checkout whose PSP surely made no session moves on to its route's next
+ * PSP (route_next) instead.
  */
 
 
