@@ -267,6 +267,7 @@ Test(routing, stripes_circuit_open_registers_at_adyen_in_the_same_request)
     long         status, sessions, requests;
     char        *co_id, *psp, *file, *out;
     FILE        *f;
+    json_t      *j, *routing;
     json_t      *co;
     resp_t      *r;
     merchant_t   m;
@@ -298,6 +299,28 @@ Test(routing, stripes_circuit_open_registers_at_adyen_in_the_same_request)
 
     cr_assert_str_eq(route_record(&m, co_id),
                      "rt_stripe:circuit_open,rt_adyen:");
+
+    /* the checkout shows it: the PSP holding the session, and the way */
+    r = gateway_send(&rt, "GET", str_printf("/v1/checkouts/%s", co_id), &m,
+                     NULL, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "psp")),
+                     "rt_adyen");
+    routing = json_object_get(j, "routing");
+    cr_assert_str_eq(json_string_value(json_object_get(routing, "route")),
+                     "route1");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(routing, "psps"), 0),
+                         "moved_on")), "circuit_open");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(routing, "psps"), 1),
+                         "psp")), "rt_adyen");
+    cr_assert_null(json_object_get(
+                       json_array_get(json_object_get(routing, "psps"), 1),
+                       "moved_on"));
+    json_decref(j);
+    resp_free(r);
     cr_assert_eq(metric_value(rt.origin, "payments_route_fallbacks_total"),
                  1.0);
     cr_assert_eq(metric_value(rt.origin,
