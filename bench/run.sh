@@ -6,7 +6,8 @@
 #      (plain HTTP on loopback, like the peer, with the CPU each process
 #      used per registration; then once more over TLS; then with the PSP
 #      failing every second call; then with a risk provider answering
-#      after 20 ms before every PSP call, BENCH_RISK_LATENCY_MS);
+#      after 20 ms before every PSP call, BENCH_RISK_LATENCY_MS; then routed
+#      without "psp", healthy and with the route's first PSP's circuit open);
 #   2. the peer: Debian's nginx proxying to a 200 ms upstream
 #      (bench/peer/plain_proxy_nginx.conf, unique_keys.lua);
 #   3. pgbench running the SQL one registration commits;
@@ -193,6 +194,21 @@ cpu_stop
 say "gateway, ${PAY_RISK_LATENCY_MS} ms risk provider: $(wrk_rate "$run/gw-risk.log") registrations/s" \
     "$(wrk_tail "$run/gw-risk.log") (without: $gw/s, ratio $(ratio "$(wrk_rate "$run/gw-risk.log")" "$gw"))"
 say "    $(cpu_report "$(awk '/requests in/ { print $1 }' "$run/gw-risk.log")")"
+
+# 1d. routing (payments_route): checkouts sent without "psp", their route's
+# PSP chosen by the gateway: healthy (GBP: one PSP), then with the route's
+# first PSP down (EUR: its circuit opens at the first refused connection,
+# and every registration moves on to the next PSP in the same request)
+PAY_ROUTE_CURRENCY=GBP wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua \
+    "$PAY_TEST_GW_PLAIN" > "$run/gw-routed.log" 2>&1
+PAY_ROUTE_CURRENCY=EUR wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua \
+    "$PAY_TEST_GW_PLAIN" > "$run/gw-route-down.log" 2>&1
+say "gateway, routed       : $(wrk_rate "$run/gw-routed.log") registrations/s" \
+    "$(wrk_tail "$run/gw-routed.log")"
+say "gateway, routed, the first PSP's circuit open: $(wrk_rate "$run/gw-route-down.log")" \
+    "registrations/s $(wrk_tail "$run/gw-route-down.log") (healthy routed:" \
+    "$(wrk_rate "$run/gw-routed.log")/s, ratio" \
+    "$(ratio "$(wrk_rate "$run/gw-route-down.log")" "$(wrk_rate "$run/gw-routed.log")"))"
 
 # 2. the peer
 mkdir -p "$peer/logs" "$peer/tmp"

@@ -71,6 +71,12 @@ static const char  *ngx_http_payments_ev_outcomes[] = {
     "object_mismatch", "other"
 };
 
+/* in ngx_http_payments_route_outcome_e's order */
+static const char  *ngx_http_payments_route_outcomes[] = {
+    "first", "fallback", "circuit_open", "connect_refused", "refused",
+    "throttled", "psp_5xx_nothing_made", "psp_not_allowed"
+};
+
 static const char  *ngx_http_payments_sweep_answers[] = {
     "decided", "open", "unknown", "auth", "cannot_ask", "circuit_open"
 };
@@ -372,6 +378,65 @@ ngx_http_payments_metrics_event(ngx_http_payments_psp_t *psp,
 }
 
 
+/*
+ * Under the mutex: the PSP's entry for the route, found by name or taken
+ * when free; NULL when the PSP's slot has no room for another route name
+ * (a PSP in more than NGX_HTTP_PAYMENTS_PSP_ROUTES routes over the zone's
+ * life: those decisions are not counted).
+ */
+void
+ngx_http_payments_metrics_route(ngx_http_payments_psp_t *psp,
+    ngx_str_t *route, const char *outcome)
+{
+    ngx_uint_t                        i, o;
+    ngx_http_payments_psp_stats_t    *s;
+    ngx_http_payments_route_stats_t  *rs;
+
+    if (ngx_http_payments_metrics == NULL || psp == NULL
+        || route->len == 0 || route->len > sizeof(rs->name))
+    {
+        return;
+    }
+
+    for (o = 0; o < NGX_HTTP_PAYMENTS_RT__MAX; o++) {
+        if (ngx_strcmp(outcome, ngx_http_payments_route_outcomes[o]) == 0) {
+            break;
+        }
+    }
+
+    if (o == NGX_HTTP_PAYMENTS_RT__MAX) {
+        return;
+    }
+
+    ngx_shmtx_lock(&ngx_http_payments_metrics_pool->mutex);
+
+    s = ngx_http_payments_metrics_slot(ngx_http_payments_metrics, psp);
+
+    for (i = 0; s != NULL && i < NGX_HTTP_PAYMENTS_PSP_ROUTES; i++) {
+        rs = &s->routes[i];
+
+        if (rs->len == 0) {
+            ngx_memcpy(rs->name, route->data, route->len);
+            rs->len = route->len;
+        }
+
+        if (rs->len == route->len
+            && ngx_memcmp(rs->name, route->data, route->len) == 0)
+        {
+            (void) ngx_atomic_fetch_add(&rs->outcomes[o], 1);
+            break;
+        }
+    }
+
+    if (o == NGX_HTTP_PAYMENTS_RT_FALLBACK) {
+        (void) ngx_atomic_fetch_add(
+                   &ngx_http_payments_metrics->route_fallbacks, 1);
+    }
+
+    ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
+}
+
+
 void
 ngx_http_payments_metrics_webhook_refused(ngx_http_payments_psp_t *psp,
     ngx_http_payments_wh_reason_e reason)
@@ -474,6 +539,7 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     ngx_http_payments_psp_t        *psp;
     ngx_http_payments_metrics_t    *m;
     ngx_http_payments_psp_stats_t  *s, *stats, **ps;
+    ngx_http_payments_route_stats_t  *rs;
     ngx_http_payments_db_slot_t    *w;
 
     m = ngx_http_payments_metrics;
@@ -482,7 +548,7 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     }
 
     n = ngx_min(psps->nelts, NGX_HTTP_PAYMENTS_MAX_PSPS);
-    size = 24576 + n * 8192;
+    size = 24576 + n * (8192 + NGX_HTTP_PAYMENTS_PSP_ROUTES * 1536);
 
     buf = ngx_pnalloc(r->pool, size);
     stats = ngx_pcalloc(r->pool, (n + 1) * sizeof(*stats));
@@ -600,6 +666,41 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
                 ps[i]->results[j]);
         }
     }
+
+    ngx_http_payments_out(
+        "# HELP payments_route_decisions_total Routing decisions by route, "
+        "PSP and outcome: first (bound as the first choice), fallback "
+        "(bound after another PSP made no session), or why a checkout moved "
+        "on from the PSP.\n"
+        "# TYPE payments_route_decisions_total counter\n");
+
+    for (i = 0; i < n; i++) {
+        if (ps[i] == NULL) {
+            continue;
+        }
+
+        for (k = 0; k < NGX_HTTP_PAYMENTS_PSP_ROUTES; k++) {
+            rs = &ps[i]->routes[k];
+            if (rs->len == 0) {
+                continue;
+            }
+
+            for (j = 0; j < NGX_HTTP_PAYMENTS_RT__MAX; j++) {
+                ngx_http_payments_out(
+                    "payments_route_decisions_total{route=\"%*s\","
+                    "psp=\"%V\",outcome=\"%s\"} %uA\n", rs->len, rs->name,
+                    &psp[i].name, ngx_http_payments_route_outcomes[j],
+                    rs->outcomes[j]);
+            }
+        }
+    }
+
+    ngx_http_payments_out(
+        "# HELP payments_route_fallbacks_total Checkouts moved on to their "
+        "route's next PSP after an outcome that proved no session was "
+        "made.\n"
+        "# TYPE payments_route_fallbacks_total counter\n"
+        "payments_route_fallbacks_total %uA\n", m->route_fallbacks);
 
     ngx_http_payments_out(
         "# HELP payments_psp_circuit_state Each PSP's circuit breaker: 0 "

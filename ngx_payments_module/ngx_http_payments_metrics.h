@@ -134,6 +134,29 @@ typedef enum {
     NGX_HTTP_PAYMENTS_RISKE_SIGNATURE,      /* unsigned or forged */
     NGX_HTTP_PAYMENTS_RISKE__MAX
 } ngx_http_payments_risk_error_e;
+/* a routing decision about one PSP of a route (payments_route) */
+typedef enum {
+    NGX_HTTP_PAYMENTS_RT_FIRST = 0,         /* bound as the first choice */
+    NGX_HTTP_PAYMENTS_RT_FALLBACK,          /* bound after another moved
+                                               on */
+    NGX_HTTP_PAYMENTS_RT_CIRCUIT_OPEN,      /* moved on from it: why */
+    NGX_HTTP_PAYMENTS_RT_CONNECT_REFUSED,
+    NGX_HTTP_PAYMENTS_RT_REFUSED,
+    NGX_HTTP_PAYMENTS_RT_THROTTLED,
+    NGX_HTTP_PAYMENTS_RT_5XX_NOTHING_MADE,
+    NGX_HTTP_PAYMENTS_RT_NOT_ALLOWED,       /* passed over: the merchant
+                                               may not use it */
+    NGX_HTTP_PAYMENTS_RT__MAX
+} ngx_http_payments_route_outcome_e;
+
+/* the routes a PSP's slot counts decisions for, by route name */
+#define NGX_HTTP_PAYMENTS_PSP_ROUTES    16
+
+typedef struct {
+    u_char          name[32];
+    size_t          len;                /* 0: free */
+    ngx_atomic_t    outcomes[NGX_HTTP_PAYMENTS_RT__MAX];
+} ngx_http_payments_route_stats_t;
 
 
 typedef struct {
@@ -143,6 +166,7 @@ typedef struct {
     ngx_atomic_t    wh_refused[NGX_HTTP_PAYMENTS_WH__MAX];
     ngx_atomic_t    events[NGX_HTTP_PAYMENTS_EV__MAX];
     ngx_atomic_t    sweeps[NGX_HTTP_PAYMENTS_SWEEP__MAX];
+    ngx_http_payments_route_stats_t  routes[NGX_HTTP_PAYMENTS_PSP_ROUTES];
 } ngx_http_payments_psp_stats_t;
 
 
@@ -171,6 +195,10 @@ typedef struct {
     ngx_atomic_t                    notify_oldest;      /* worker 0's */
     ngx_atomic_t                    notify_failed;      /* pay_notify_stats */
     ngx_atomic_t                    notify_disabled;
+    ngx_atomic_t                    route_fallbacks;    /* checkouts
+                                                         * moved on to a
+                                                         * route's next
+                                                         * PSP */
     ngx_atomic_t                    wallet_fold_at;     /* unix seconds of
                                                          * worker 0's last
                                                          * pay_wallets_fold */
@@ -214,6 +242,11 @@ void ngx_http_payments_metrics_psp(ngx_http_payments_psp_t *psp,
     ngx_http_payments_psp_result_e result, ngx_msec_t elapsed);
 void ngx_http_payments_metrics_event(ngx_http_payments_psp_t *psp,
     const char *outcome);
+/* a routing decision: outcome "first", "fallback" or why the checkout
+ * moved on from the PSP (pay_dialect_no_session's words, "circuit_open",
+ * "psp_not_allowed"); route is payments_route's name= */
+void ngx_http_payments_metrics_route(ngx_http_payments_psp_t *psp,
+    ngx_str_t *route, const char *outcome);
 void ngx_http_payments_metrics_webhook_refused(ngx_http_payments_psp_t *psp,
     ngx_http_payments_wh_reason_e reason);
 void ngx_http_payments_metrics_sweep(ngx_http_payments_psp_t *psp,

@@ -115,6 +115,13 @@ static ngx_command_t  ngx_http_payments_commands[] = {
       0,
       NULL },
 
+    { ngx_string("payments_route"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_payments_route,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("payments_idempotency_lease"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -291,7 +298,11 @@ ngx_http_payments_create_main_conf(ngx_conf_t *cf)
     pmcf->token_keys = ngx_array_create(cf->pool, 2, sizeof(pay_token_key_t));
     pmcf->psps = ngx_array_create(cf->pool, 4,
                                   sizeof(ngx_http_payments_psp_t));
-    if (pmcf->token_keys == NULL || pmcf->psps == NULL) {
+    pmcf->routes = ngx_array_create(cf->pool, 2,
+                                    sizeof(ngx_http_payments_route_t));
+    if (pmcf->token_keys == NULL || pmcf->psps == NULL
+        || pmcf->routes == NULL)
+    {
         return NULL;
     }
 
@@ -412,6 +423,11 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
                                (time_t) psp[i].dl->session_max);
             return NGX_CONF_ERROR;
         }
+    }
+
+    /* every route's PSPs are configured and take its currencies */
+    if (ngx_http_payments_route_check(cf, pmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (pmcf->max_body < 1024 || pmcf->max_body > 1024 * 1024) {

@@ -34,6 +34,7 @@
 #include <payments/time.h>
 #include <payments/seal.h>
 #include <payments/risk.h>
+#include <payments/route.h>
 
 /* the head of a slot a PSP owns by name in a shared table (below) */
 typedef struct {
@@ -103,6 +104,25 @@ struct ngx_http_payments_psp_s {
 typedef struct ngx_http_payments_auth_cache_s  ngx_http_payments_auth_cache_t;
 
 
+/* payments_route (ngx_http_payments_route.c) */
+typedef struct {
+    ngx_str_t                   name;           /* name=, or "default" /
+                                                   "route<N>" */
+    ngx_array_t                *currencies;     /* of ngx_str_t; NULL: any */
+    ngx_array_t                *merchants;      /* of ngx_str_t; NULL: any */
+    int64_t                     amount_min;     /* the checkout's total in
+                                                   its minor units; -1:
+                                                   none */
+    int64_t                     amount_max;
+    ngx_uint_t                  npsps;
+    ngx_str_t                   psp_names[PAY_ROUTE_PSPS_MAX];
+    unsigned                    weights[PAY_ROUTE_PSPS_MAX];
+    ngx_uint_t                  psp_index[PAY_ROUTE_PSPS_MAX];  /* into
+                                                   psps, once checked */
+    ngx_uint_t                  line;           /* nginx.conf's, for -t */
+} ngx_http_payments_route_t;
+
+
 /* payments_sweeper (ngx_http_payments_sweeper.c) */
 typedef struct {
     ngx_flag_t                  enable;
@@ -156,6 +176,10 @@ typedef struct {
                                                    clear) */
 
     ngx_array_t                *psps;           /* of ngx_http_payments_psp_t */
+    ngx_array_t                *routes;         /* of
+                                                   ngx_http_payments_route_t,
+                                                   in order: the first that
+                                                   matches chooses */
 
     time_t                      lease;
     time_t                      ttl;
@@ -363,6 +387,20 @@ typedef struct ngx_http_payments_ctx_s {
                                                        expires_at is too
                                                        close: rebuilt if the
                                                        PSP refuses it */
+    /* routed (no psp in the body): the route and its PSPs in the order
+     * they are asked; route_at is the one bound now */
+    ngx_http_payments_route_t      *route_conf;
+    ngx_http_payments_psp_t        *route_psps[PAY_ROUTE_PSPS_MAX];
+    ngx_uint_t                      route_n;
+    ngx_uint_t                      route_at;
+    const char                     *route_why;      /* why it moves on */
+    ngx_http_payments_psp_t        *fallback_from;  /* the PSP it leaves */
+    unsigned                        psp_reached:1;  /* an attempt at this
+                                                       PSP may have reached
+                                                       it */
+    unsigned                        route_hold:1;   /* a resume: held at
+                                                       the bound PSP */
+    off_t                           claim_age;      /* s, of a resume */
     ngx_uint_t                      fail_status;
     time_t                          fail_retry_after;   /* s; 0: none */
     const char                     *fail_detail;
@@ -444,6 +482,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  zone (metrics_db_slot), nothing else.
  *   _psp_conf.c    payments_psp and the PSP list (find_psp).  Calls
  *                  _util.c.
+ *   _route.c       payments_route, its check at nginx -t and the route of
+ *                  a checkout (route_find); _module.c and _register.c
+ *                  call it.  Calls _psp_conf.c (find_psp).
  *   _response.c    leaf: every answer (JSON, problem+json, pages, stored
  *                  replays), the request id ($payments_request_id =
  *                  X-Request-Id) and the error filters.  Calls only nginx,
@@ -578,6 +619,15 @@ void ngx_http_payments_keys_running(void);
  * (_metrics_guard.c) */
 void ngx_http_payments_metrics_guard(ngx_conf_t *cf);
 
+/* _route.c: payments_route, its check at nginx -t, and the route of a
+ * checkout (NULL: none applies) */
+char *ngx_http_payments_route(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_payments_route_check(ngx_conf_t *cf,
+    ngx_http_payments_main_conf_t *pmcf);
+ngx_http_payments_route_t *ngx_http_payments_route_find(
+    ngx_http_payments_main_conf_t *pmcf, ngx_str_t *merchant,
+    const char *currency, int64_t total);
 ngx_http_payments_psp_t *ngx_http_payments_find_psp(
     ngx_http_payments_main_conf_t *pmcf, const char *name, size_t len);
 

@@ -24,6 +24,13 @@
  * - a PSP that refuses our credentials on a claim it cannot have seen
  *   before undoes the claim (pay_abandon): nothing stays stored.
  *
+ * Without "psp" in the body, a payments_route chooses (_route.c): its
+ * PSPs in an order drawn from the nonce, the first stored by pay_claim and
+ * recorded by pay_route_bind before it is called.  The PSP's side moves
+ * the checkout on to the next, bound in PostgreSQL before that one is
+ * called, only after an outcome that proves the first made no session; a
+ * resume goes to the PSP the checkout is bound to (pay_route_state).
+ *
  * Transient failures (no answer, a timeout, 5xx, 429) are retried inside
  * the request's budget after a backoff with jitter (retry_base=, doubled,
  * retry_max=), or after the PSP's Retry-After when it fits.  Each PSP's
@@ -57,6 +64,12 @@ static const char *ngx_http_payments_register_detail(
 static const char *ngx_http_payments_seller_detail(ngx_http_request_t *r,
     const char *seller);
 static void ngx_http_payments_checkout_cleanup(void *data);
+static ngx_int_t ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_register_resume(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_route_state_done(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_route_first_done(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
 
 
 void
@@ -111,8 +124,21 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
     cln->data = &ctx->co;
     ctx->co_valid = 1;
 
-    ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, ctx->co.psp,
-                                          ngx_strlen(ctx->co.psp));
+    /* without "psp" the first payments_route that matches chooses */
+    if (ctx->co.psp[0] == '\0') {
+        if (ngx_http_payments_route_choose(ctx) != NGX_OK) {
+            *rc = ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
+                                            "psp: required, as no "
+                                            "payments_route applies to this "
+                                            "checkout");
+            return NGX_DONE;
+        }
+
+    } else {
+        ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, ctx->co.psp,
+                                              ngx_strlen(ctx->co.psp));
+    }
+
     if (ctx->psp == NULL) {
         *rc = ngx_http_payments_problem(r, PAY_ERR_INVALID_REQUEST, 0,
                                         "psp: no PSP of that name is "
@@ -369,12 +395,30 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
 static void
 ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
-    char                     *outcome;
+    char                     *outcome, *state;
     ngx_int_t                 rc;
     ngx_http_request_t       *r;
     ngx_http_payments_ctx_t  *ctx = q->data;
 
     r = ctx->request;
+
+    /* the merchant may not use this PSP (merchants.psps): nothing stored;
+     * a routed checkout is claimed again for its route's next PSP, its
+     * reserved amount still counted */
+    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    if (state != NULL && ngx_strcmp(state, "PY035") == 0
+        && ctx->route_conf != NULL && ctx->route_at + 1 < ctx->route_n)
+    {
+        ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
+                                        "psp_not_allowed");
+        ctx->route_at++;
+        ctx->psp = ctx->route_psps[ctx->route_at];
+        ngx_cpystrn((u_char *) ctx->co.psp, ctx->psp->name.data,
+                    ctx->psp->name.len + 1);
+        ngx_http_payments_register_claim(ctx);
+        return;
+    }
 
     /* a reserved amount stays counted only for a fresh claim */
     ngx_http_payments_limit_claimed(ctx,
@@ -382,6 +426,15 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
                                             == PGRES_TUPLES_OK
                                      && PQntuples(res) == 1)
                                     ? PQgetvalue(res, 0, 0) : NULL);
+
+    if (state != NULL && ngx_strcmp(state, "PY035") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_INVALID_REQUEST, 0,
+                                       "psp: this merchant may not use this "
+                                       "PSP (payments-merchant set-psps); "
+                                       "nothing was stored"));
+        return;
+    }
 
     if (ngx_http_payments_pg_row(r, res, "pay_claim") != NGX_OK) {
         return;
@@ -470,37 +523,132 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     if (outcome[0] == 'r') {
         /* an earlier request's attempts may have reached the PSP */
         ctx->psp_maybe = 1;
+        ctx->claim_age = ngx_atoof((u_char *) PQgetvalue(res, 0, 8),
+                                   PQgetlength(res, 0, 8));
 
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "payments: resuming registration \"%s\" after an "
-                      "expired lease", ctx->nonce);
+        /* a routed checkout resumes at the PSP it is bound to, which an
+         * earlier request may have moved it on to */
+        if (ctx->route_conf != NULL) {
+            ctx->route_hold = 1;
+            ctx->params[0] = (char *) ctx->merchant.data;
+            ctx->params[1] = ctx->co.checkout_id;
 
-        /* the stored bytes go first all the same: if an earlier attempt
-         * made the session, the PSP answers it again for these bytes and
-         * would refuse any others under the same key (Stripe: 400, the
-         * parameters differ), which would fail a checkout the shopper can
-         * still pay.  Refused (they fail validation now, which the PSPs
-         * do not keep under the key), they are rebuilt and sent again. */
-        ctx->stale = ngx_http_payments_expires_too_soon(ctx);
+            if (ngx_http_payments_query(ctx,
+                                        "SELECT pay_route_state($1, $2)",
+                                        2, ngx_http_payments_route_state_done)
+                != NGX_OK)
+            {
+                ngx_http_payments_register_release(ctx,
+                                                   NGX_HTTP_BAD_GATEWAY);
+            }
 
-        /* the PSP may have forgotten the first attempt's key: sent again,
-         * the request could open a second session */
-        if (ngx_atoof((u_char *) PQgetvalue(res, 0, 8),
-                      PQgetlength(res, 0, 8))
-            > (off_t) ctx->psp->dl->key_window)
-        {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "payments: registration \"%s\" got no answer "
-                          "from psp \"%V\" and is older than the PSP keeps "
-                          "its key: not sent again; look it up at the PSP "
-                          "by its reference", ctx->nonce, &ctx->psp->name);
-            ctx->fail_detail = "the PSP never answered this registration "
-                               "and no longer keeps its request: it is not "
-                               "sent again, and an operator looks it up at "
-                               "the PSP";
-            ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
             return;
         }
+
+        ngx_http_payments_register_resume(ctx);
+        return;
+    }
+
+    /* a routed checkout's route and first PSP, recorded before the call */
+    if (ctx->route_conf != NULL) {
+        ngx_http_payments_route_bind(ctx, NULL, NULL, NULL,
+                                     ngx_http_payments_route_first_done);
+        return;
+    }
+
+    ngx_http_payments_psp_start(ctx);
+}
+
+
+static void
+ngx_http_payments_route_first_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+
+    if (ngx_http_payments_pg_row(ctx->request, res, "pay_route_bind")
+        != NGX_OK)
+    {
+        return;
+    }
+
+    if (ngx_strcmp(PQgetvalue(res, 0, 0), "bound") != 0) {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
+                                    "first");
+
+    ngx_http_payments_psp_start(ctx);
+}
+
+
+static void
+ngx_http_payments_route_state_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                     *name;
+    ngx_http_payments_psp_t  *psp;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (ngx_http_payments_pg_row(r, res, "pay_route_state") != NGX_OK) {
+        return;
+    }
+
+    name = PQgetvalue(res, 0, 0);
+    psp = ngx_http_payments_find_psp(ctx->pmcf, name, ngx_strlen(name));
+
+    if (psp == NULL || psp->live != ctx->key_live) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: registration \"%s\" is bound to psp "
+                      "\"%s\", which is not configured: not resumed",
+                      ctx->nonce, name);
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ctx->psp = psp;
+    ngx_cpystrn((u_char *) ctx->co.psp, psp->name.data, psp->name.len + 1);
+
+    ngx_http_payments_register_resume(ctx);
+}
+
+
+/* a resumed claim: its stored request goes to the PSP it is bound to */
+
+static void
+ngx_http_payments_register_resume(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "payments: resuming registration \"%s\" after an "
+                  "expired lease", ctx->nonce);
+
+    /* the stored bytes go first all the same: if an earlier attempt
+     * made the session, the PSP answers it again for these bytes and
+     * would refuse any others under the same key (Stripe: 400, the
+     * parameters differ), which would fail a checkout the shopper can
+     * still pay.  Refused (they fail validation now, which the PSPs
+     * do not keep under the key), they are rebuilt and sent again. */
+    ctx->stale = ngx_http_payments_expires_too_soon(ctx);
+
+    /* the PSP may have forgotten the first attempt's key: sent again,
+     * the request could open a second session */
+    if (ctx->claim_age > (off_t) ctx->psp->dl->key_window) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: registration \"%s\" got no answer "
+                      "from psp \"%V\" and is older than the PSP keeps "
+                      "its key: not sent again; look it up at the PSP "
+                      "by its reference", ctx->nonce, &ctx->psp->name);
+        ctx->fail_detail = "the PSP never answered this registration "
+                           "and no longer keeps its request: it is not "
+                           "sent again, and an operator looks it up at "
+                           "the PSP";
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
     }
 
     /* the risk check first, when one is configured for this checkout */
@@ -674,6 +822,67 @@ ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
 
     ctx->attempts = 0;
     ngx_http_payments_psp_call(ctx);
+}
+
+
+/*
+ * The route of a checkout registered without "psp": its PSPs of the API
+ * key's mode in the order they are asked (the first drawn by weight from
+ * the nonce, so every retry draws the same), the first bound.  NGX_DECLINED
+ * when no route applies or none of its PSPs is of the key's mode.
+ */
+
+static ngx_int_t
+ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx)
+{
+    u_char                     *key, *last;
+    size_t                      len, order[PAY_ROUTE_PSPS_MAX];
+    ngx_uint_t                  i;
+    ngx_http_payments_psp_t    *all, *psp;
+    ngx_http_payments_route_t  *rt;
+
+    rt = ngx_http_payments_route_find(ctx->pmcf, &ctx->merchant,
+                                      ctx->co.currency, ctx->co.total);
+    if (rt == NULL) {
+        return NGX_DECLINED;
+    }
+
+    len = ctx->merchant.len + 1 + ngx_strlen(ctx->co.checkout_id) + 1;
+
+    key = ngx_pnalloc(ctx->request->pool, len);
+    if (key == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_snprintf(key, len - 1, "%V:%s", &ctx->merchant,
+                        ctx->co.checkout_id);
+    *last = '\0';
+
+    pay_route_order(rt->weights, rt->npsps, (char *) key, order);
+
+    all = ctx->pmcf->psps->elts;
+    ctx->route_n = 0;
+
+    for (i = 0; i < rt->npsps; i++) {
+        psp = &all[rt->psp_index[order[i]]];
+
+        /* test money never reaches a live PSP, nor live money a test one */
+        if (psp->live == ctx->key_live) {
+            ctx->route_psps[ctx->route_n++] = psp;
+        }
+    }
+
+    if (ctx->route_n == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx->route_conf = rt;
+    ctx->route_at = 0;
+    ctx->psp = ctx->route_psps[0];
+    ngx_cpystrn((u_char *) ctx->co.psp, ctx->psp->name.data,
+                ctx->psp->name.len + 1);
+
+    return NGX_OK;
 }
 
 

@@ -23,11 +23,19 @@ void ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status);
 /* the request's side: a resume's request rebuilt with a fresh expires_at */
 void ngx_http_payments_register_refresh(ngx_http_payments_ctx_t *ctx);
-/* the PSP request of ctx->co for ctx->expires_at, as stored (in the
- * request's pool), or NULL; and ctx->psp_* from a stored one */
+/* the request's side: the PSP request for ctx->psp as stored (JSON), and
+ * a stored one loaded into ctx */
 char *ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
     const char *stored);
+/* the PSP's side: pay_route_bind (from NULL: the route's first PSP), and
+ * a routed checkout moved on to its route's next PSP after an outcome
+ * that proved the current one made no session (NGX_DECLINED: it holds) */
+void ngx_http_payments_route_bind(ngx_http_payments_ctx_t *ctx,
+    const char *from, const char *why, const char *req,
+    ngx_http_payments_pg_handler_pt handler);
+ngx_int_t ngx_http_payments_route_next(ngx_http_payments_ctx_t *ctx,
+    const char *why);
 /* _review.c: the review queue's admin API (GET /v1/reviews, POST
  * /v1/reviews/{nonce}/approve and /reject); an approval registers through
  * the PSP's side above */

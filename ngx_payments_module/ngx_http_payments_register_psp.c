@@ -6,7 +6,9 @@
  * hosted session registered through libcurl multi, retried inside the
  * request's budget, shed or refused by the breaker; then the claim
  * finished with the token and URL, released when the PSP could not be
- * reached, or abandoned when it refused our credentials.
+ * reached, or abandoned when it refused our credentials.  A routed
+ * checkout whose PSP surely made no session moves on to its route's next
+ * PSP (route_next) instead.
  */
 
 
@@ -35,6 +37,8 @@ static void ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status);
 static void ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static void ngx_http_payments_route_moved(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
 
 
 void
@@ -61,6 +65,11 @@ ngx_http_payments_psp_shed(ngx_http_payments_ctx_t *ctx, ngx_msec_t wait)
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "payments: psp \"%V\": circuit open, registration "
                   "\"%s\" not sent", &ctx->psp->name, ctx->nonce);
+
+    /* never called: the route's next PSP, if there is one */
+    if (ngx_http_payments_route_next(ctx, "circuit_open") == NGX_OK) {
+        return;
+    }
 
     ctx->fail_retry_after = (time_t) ((wait + 999) / 1000);
     ctx->fail_detail = "the PSP is failing and is not called for a while; "
@@ -139,6 +148,7 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
 {
     char                     *body;
     int64_t                   exp;
+    const char               *why;
     pay_psp_result_t          res;
     ngx_http_request_t       *r;
     ngx_http_payments_ctx_t  *ctx = f->data;
@@ -171,6 +181,25 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
     {
         ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
         return;
+    }
+
+    /* an outcome that proves no session was made lets a routed checkout
+     * move on; any other may have made one and holds it here */
+    why = pay_dialect_no_session(ctx->psp->dl,
+                                 f->result != CURLE_COULDNT_CONNECT
+                                 && f->result != CURLE_COULDNT_RESOLVE_HOST,
+                                 (int) f->status, res.outcome,
+                                 res.key_in_use);
+
+    if (why != NULL && !ctx->stale
+        && (res.outcome == PAY_PSP_REFUSED || res.outcome == PAY_PSP_RETRY)
+        && ngx_http_payments_route_next(ctx, why) == NGX_OK)
+    {
+        return;
+    }
+
+    if (why == NULL && res.outcome == PAY_PSP_RETRY) {
+        ctx->psp_reached = 1;
     }
 
     ngx_memzero(&view, sizeof(pay_registration_view_t));
@@ -494,4 +523,152 @@ ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
 
     ngx_http_payments_finalize(r, ngx_http_payments_psp_problem(ctx,
                                    "nothing was stored"));
+}
+
+
+/*
+ * Routing: the checkout is bound to the route's next PSP in PostgreSQL
+ * (pay_route_bind, with why the current one is left behind) before that
+ * PSP is called, so that a claim always knows which PSP holds or may hold
+ * its session.  Only a checkout whose current PSP surely made no session
+ * moves: none of this request's attempts may have reached it, and a
+ * resumed claim holds where it is bound.
+ */
+
+ngx_int_t
+ngx_http_payments_route_next(ngx_http_payments_ctx_t *ctx, const char *why)
+{
+    char                     *req;
+    ngx_uint_t                at;
+    ngx_http_payments_psp_t  *from;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (ctx->route_conf == NULL || ctx->route_hold || ctx->psp_maybe
+        || ctx->psp_reached)
+    {
+        return NGX_DECLINED;
+    }
+
+    from = ctx->psp;
+
+    for (at = ctx->route_at + 1; at < ctx->route_n; at++) {
+        ctx->psp = ctx->route_psps[at];
+
+        /* its request, as the claim stored the first PSP's; a PSP that
+         * cannot take these amounts is passed over */
+        req = ngx_http_payments_register_build(ctx);
+        if (req != NULL) {
+            break;
+        }
+    }
+
+    if (at >= ctx->route_n) {
+        ctx->psp = from;
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "payments: registration \"%s\": psp \"%V\" made no "
+                  "session (%s); route \"%V\" moves on to psp \"%V\"",
+                  ctx->nonce, &from->name, why, &ctx->route_conf->name,
+                  &ctx->psp->name);
+
+    ngx_http_payments_metrics_route(from, &ctx->route_conf->name, why);
+
+    ctx->route_why = why;
+    ctx->route_at = at;
+    ctx->fallback_from = from;
+
+    ngx_http_payments_route_bind(ctx, (char *) from->name.data, why, req,
+                                 ngx_http_payments_route_moved);
+    return NGX_OK;
+}
+
+
+void
+ngx_http_payments_route_bind(ngx_http_payments_ctx_t *ctx, const char *from,
+    const char *why, const char *req, ngx_http_payments_pg_handler_pt handler)
+{
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = (char *) ctx->route_conf->name.data;
+    ctx->params[4] = from;
+    ctx->params[5] = why;
+    ctx->params[6] = (char *) ctx->psp->name.data;
+    ctx->params[7] = req;
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT pay_route_bind($1, $2, $3, $4, $5, "
+                                "$6, $7, $8)",
+                                8, handler)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(ctx->request,
+                                   ngx_http_payments_store_unavailable(
+                                       ctx->request));
+    }
+}
+
+
+static void
+ngx_http_payments_route_moved(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                     *outcome;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (ngx_http_payments_pg_row(r, res, "pay_route_bind") != NGX_OK) {
+        return;
+    }
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    if (ngx_strcmp(outcome, "bound") == 0) {
+        ngx_cpystrn((u_char *) ctx->co.psp, ctx->psp->name.data,
+                    ctx->psp->name.len + 1);
+
+        if (ngx_http_payments_request_load(ctx, ctx->params[7]) != NGX_OK) {
+            ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+            return;
+        }
+
+        ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
+                                        "fallback");
+
+        ctx->attempts = 0;
+        ctx->psp_maybe = 0;
+        ctx->psp_reached = 0;
+        ctx->stale = 0;
+        ngx_http_payments_psp_call(ctx);
+        return;
+    }
+
+    /* not allowed for this merchant, or already tried: the one after,
+     * still from the PSP the checkout is bound to */
+    if (ngx_strcmp(outcome, "not_allowed") == 0
+        || ngx_strcmp(outcome, "tried") == 0)
+    {
+        if (outcome[0] == 'n') {
+            ngx_http_payments_metrics_route(ctx->psp,
+                                            &ctx->route_conf->name,
+                                            "psp_not_allowed");
+        }
+
+        ctx->psp = ctx->fallback_from;
+
+        if (ngx_http_payments_route_next(ctx, ctx->route_why) == NGX_OK) {
+            return;
+        }
+
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "payments: pay_route_bind \"%s\": %s", ctx->nonce,
+                  outcome);
+    ctx->psp = ctx->fallback_from;
+    ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
 }

@@ -782,7 +782,7 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
         "cancel_url", "psp", "metadata", "expires_at", NULL
     };
     static const char *const  strings[] = {
-        "checkout_id", "success_url", "cancel_url", "psp", NULL
+        "checkout_id", "success_url", "cancel_url", NULL
     };
 
     int                    first_mixed;
@@ -882,17 +882,26 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
 
     memcpy(co->checkout_id, s, len + 1);
 
+    /* psp is optional: without it a payments_route chooses (co->psp "") */
     val = json_object_get(root, "psp");
-    s = json_string_value(val);
-    len = json_string_length(val);
 
-    if (!pay_psp_name_valid(s, len)) {
-        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
-                           "psp must match [a-z0-9_-]{1,%d}",
-                           PAY_PSP_NAME_MAX);
+    if (val != NULL) {
+        if (!json_is_string(val)) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "psp must be a string");
+        }
+
+        s = json_string_value(val);
+        len = json_string_length(val);
+
+        if (!pay_psp_name_valid(s, len)) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "psp must match [a-z0-9_-]{1,%d}",
+                               PAY_PSP_NAME_MAX);
+        }
+
+        memcpy(co->psp, s, len + 1);
     }
-
-    memcpy(co->psp, s, len + 1);
 
     co->orders = calloc(n, sizeof(pay_order_t));
     if (co->orders == NULL) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <payments/dialect.h>
+#include <payments/psp.h>
 
 
 const pay_dialect_t *const  pay_dialects[] = {
@@ -49,4 +50,58 @@ pay_dialect_get(pay_dialect_e id)
     }
 
     return NULL;
+}
+
+
+const char *
+pay_dialect_no_session(const pay_dialect_t *d, int connected, int status,
+    pay_psp_outcome_e outcome, int key_in_use)
+{
+    size_t  i;
+
+    if (!connected) {
+        return "connect_refused";
+    }
+
+    if (d == NULL || key_in_use) {
+        return NULL;
+    }
+
+    if (outcome == PAY_PSP_REFUSED && (d->no_session & PAY_NOSESSION_REFUSED))
+    {
+        return "refused";
+    }
+
+    if (outcome != PAY_PSP_RETRY) {
+        return NULL;
+    }
+
+    if (status == 429 && (d->no_session & PAY_NOSESSION_THROTTLED)) {
+        return "throttled";
+    }
+
+    if (status >= 500) {
+        for (i = 0; i < sizeof(d->no_session_5xx) / sizeof(int); i++) {
+            if (d->no_session_5xx[i] == 0) {
+                break;
+            }
+
+            if (d->no_session_5xx[i] == status) {
+                return "psp_5xx_nothing_made";
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+pay_dialect_currency_exact(const pay_dialect_t *d, const char *currency)
+{
+    if (d == NULL || currency == NULL) {
+        return 0;
+    }
+
+    return pay_psp_amount_supported(d->id, currency, 1);
 }

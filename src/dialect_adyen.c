@@ -698,4 +698,7 @@ const pay_dialect_t  pay_dialect_adyen = {
     .session_max = 86400,
     .session_expirable = 0,
     .session_expire = NULL,
+    /* a 4xx validation error or a 429 is answered before the session is
+     * made; Adyen documents no 5xx as making nothing */
+    .no_session = PAY_NOSESSION_REFUSED | PAY_NOSESSION_THROTTLED,
 };

@@ -400,4 +400,7 @@ const pay_dialect_t  pay_dialect_generic = {
     .session_max = 86400,
     .session_expirable = 1,
     .session_expire = pay_generic_expire,
+    /* doc/PSPS.md, "generic": a refusal is {"error"} and makes nothing;
+     * a 5xx may have */
+    .no_session = PAY_NOSESSION_REFUSED | PAY_NOSESSION_THROTTLED,
 };

@@ -544,4 +544,7 @@ const pay_dialect_t  pay_dialect_stripe = {
     .session_max = 86400,
     .session_expirable = 1,
     .session_expire = pay_stripe_expire,
+    /* Stripe saves no idempotent result for a request that failed
+     * validation or was rate limited: it never ran; a 5xx may have */
+    .no_session = PAY_NOSESSION_REFUSED | PAY_NOSESSION_THROTTLED,
 };

@@ -455,6 +455,59 @@ pay_db_checkout_orders(pay_view_t *vw, const json_t *db)
 }
 
 
+/*
+ * A routed checkout's route and the PSPs it was bound to, in order:
+ * {"route", "psps": [{"psp", "moved_on" (why it left it; absent for the
+ * one that holds the session), "at"}]}; NULL when it was not routed.
+ */
+static json_t *
+pay_db_checkout_routing(pay_view_t *vw, const json_t *db)
+{
+    size_t   i;
+    json_t  *in, *list, *p, *out, *psps, *o;
+
+    in = json_object_get(db, "routing");
+
+    if (in == NULL || json_is_null(in)) {
+        return NULL;
+    }
+
+    list = json_object_get(in, "psps");
+
+    if (!json_is_object(in) || pay_db_str(in, "route") == NULL
+        || !json_is_array(list) || json_array_size(list) == 0)
+    {
+        vw->failed = 1;
+        return NULL;
+    }
+
+    psps = json_array();
+
+    json_array_foreach(list, i, p) {
+        if (!json_is_object(p) || pay_db_str(p, "psp") == NULL) {
+            vw->failed = 1;
+            break;
+        }
+
+        o = json_object();
+        pay_view_set(vw, o, "psp", pay_jstr(pay_db_str(p, "psp")));
+
+        if (pay_db_opt_str(vw, p, "moved_on", o, "moved_on", 0) < 0) {
+            vw->failed = 1;
+        }
+
+        pay_view_set(vw, o, "at", pay_db_time(p, "at"));
+        pay_view_append(vw, psps, o);
+    }
+
+    out = json_object();
+    pay_view_set(vw, out, "route", pay_jstr(pay_db_str(in, "route")));
+    pay_view_set(vw, out, "psps", psps);
+
+    return out;
+}
+
+
 static json_t *
 pay_db_checkout_events(pay_view_t *vw, const json_t *db)
 {
@@ -619,6 +672,12 @@ pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
     pay_view_set(&vw, root, "payment_orders",
                  pay_db_checkout_orders(&vw, db));
     pay_view_set(&vw, root, "events", pay_db_checkout_events(&vw, db));
+
+    /* routed: the route and each PSP tried, with why it moved on */
+    v = pay_db_checkout_routing(&vw, db);
+    if (v != NULL) {
+        pay_view_set(&vw, root, "routing", v);
+    }
 
     json_decref(db);
 

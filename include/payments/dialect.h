@@ -312,7 +312,43 @@ typedef struct {
     unsigned         session_expirable:1;
     int            (*session_expire)(const pay_psp_lookup_t *in,
                                      pay_psp_request_t *req);
+     * Routing (doc/DESIGN.md, "Routing"): which outcomes of a
+     * registration prove that the PSP made no session, so that the
+     * route's next PSP may be asked under the same nonce.  Not being
+     * called (its circuit open) and a connection never made prove it for
+     * every PSP; these say what else does.  An outcome not listed holds
+     * the checkout at the PSP.  The currencies a route may send a dialect
+     * are those it takes in exact minor units, every amount of them
+     * (pay_dialect_currency_exact: its exponent and amount_ok above).
+     */
+    unsigned         no_session;            /* PAY_NOSESSION_* */
+    /* 5xx statuses the PSP documents as answered before anything was
+     * made; 0 ends the list */
+    int              no_session_5xx[4];
 } pay_dialect_t;
+
+
+/* pay_dialect_t.no_session */
+#define PAY_NOSESSION_REFUSED    0x01   /* a refusal of the request itself
+                                           (REFUSED: 400/402/404/422, never
+                                           401/403, 409 or a key in use) */
+#define PAY_NOSESSION_THROTTLED  0x02   /* 429: turned away before it ran */
+
+
+/*
+ * Why a registration attempt's outcome proves that the PSP made no
+ * session: "connect_refused" (connected 0: no connection was ever made),
+ * "refused", "throttled", "psp_5xx_nothing_made"; NULL when it may have
+ * made one (a timeout, a dropped answer, a 5xx, 409, a key in use, a 2xx
+ * without an id) or it is the gateway's own credentials (AUTH).
+ */
+const char *pay_dialect_no_session(const pay_dialect_t *d, int connected,
+    int status, pay_psp_outcome_e outcome, int key_in_use);
+
+/* 1 when the dialect takes every amount of this ISO currency in exact
+ * minor units (pay_psp_amount_supported of 1 minor unit), 0 otherwise or
+ * for an unknown currency. */
+int pay_dialect_currency_exact(const pay_dialect_t *d, const char *currency);
 
 
 /*

@@ -44,7 +44,19 @@ BEGIN
                                   'source', e.source) ORDER BY e.event_id)
                          FROM order_events e
                         WHERE e.merchant_id = c.merchant_id AND e.checkout_id = c.checkout_id),
-                       '[]'::json))::text
+                       '[]'::json),
+                   -- routed (payments_route): the route and each PSP tried,
+                   -- with why it moved on; NULL when it was not routed
+                   'routing', (
+                       SELECT json_build_object(
+                                  'route', (array_agg(r.route ORDER BY r.seq))[1],
+                                  'psps', json_agg(json_build_object(
+                                              'psp', r.psp,
+                                              'moved_on', r.moved_on,
+                                              'at', ts_rfc3339(r.at)) ORDER BY r.seq))
+                         FROM checkout_routes r
+                        WHERE r.merchant_id = c.merchant_id AND r.checkout_id = c.checkout_id
+                       HAVING count(*) > 0))::text
           FROM checkouts c
          WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id);
 END

@@ -20,6 +20,11 @@
  *              open came without a PSP call; counted in the table's
  *              "201 first" column as not 201
  *
+ * Two PSPs on one route (payments_route), the first failing every way the
+ * mock can fail: the checkouts move on only when the first surely made
+ * nothing, so each holds at most one payable session over both PSPs, and
+ * every paid checkout is booked once.
+ *
  * A reload that swaps two PSPs' lines while one of them fails under load
  * checks that each circuit breaker stays with its PSP: the healthy PSP's
  * checkouts are all answered 201 the first time.
@@ -857,6 +862,166 @@ Test(solo_chaos, the_breaker_opens_while_the_psp_is_down_and_closes_after,
     ch_pay(c);
     ch_settle(c, 30);
     ch_check(c);
+}
+
+
+/* -- two PSPs on one route, the first failing every way it can ----------- */
+
+static gateway_t  ch_route;
+
+
+/* Stripe's faults (the mock's Stripe API only; Adyen stays well): each way
+ * the mock can fail, one per checkout, and the breaker opening on them */
+static const char *
+ch_route_fault(size_t i)
+{
+    switch (i % 9) {
+    case 1:
+        return "\"api\":\"stripe\",\"fail_times\":2,\"fail_status\":500";
+    case 2:
+        return "\"api\":\"stripe\",\"fail_times\":1,\"fail_status\":429";
+    case 3:
+        return "\"api\":\"stripe\",\"fail_times\":4,\"fail_status\":503";
+    case 4:
+        return "\"api\":\"stripe\",\"drop_after_register\":1";
+    case 5:
+        return "\"api\":\"stripe\",\"latency_ms\":700";
+    case 6:
+        return "\"api\":\"stripe\",\"hang_ms\":3000,\"hang_times\":3";
+    case 7:
+        return "\"api\":\"stripe\",\"refuse_status\":400";
+    default:
+        return NULL;
+    }
+}
+
+
+Test(solo_chaos, two_psps_on_one_route_the_first_failing_every_way,
+     .fini = ch_stop)
+{
+    size_t       i, refunded;
+    req_t        rq;
+    json_t      *co;
+    resp_t      *r;
+    chaos_t     *c;
+    char        *stripe, *adyen, *held;
+    const char  *f;
+
+    c = calloc(1, sizeof(chaos_t));
+    ch_start_sweeper();
+
+    ch_init(c, "2 PSPs on a route, the first failing every way", 36, 1,
+            NULL);
+
+    /* the suite's PSP names (webhooks and the sweeper find them), a route
+     * for this merchant over both, Stripe's breaker opening on its
+     * failures in a row */
+    stripe = gw_psp_conf(env("PAY_TEST_PSP"), "stripe");
+    stripe[strlen(stripe) - 2] = '\0';
+    adyen = gw_psp_conf("mock_adyen", "adyen");
+    gateway_start(&ch_route, "chaos-route", 2, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n"
+        "%s retries=2 retry_base=100ms retry_max=300ms breaker=6 "
+        "breaker_open=1s;\n%s"
+        "payments_route merchant=%s psps=%s,mock_adyen;\n",
+        pg_gateway_conninfo(), stripe, adyen, c->m.id,
+        env("PAY_TEST_PSP")));
+    gateway_wait_ready(&ch_route, 10);
+    c->origin = ch_route.origin;
+
+    /* routed: no psp in the body */
+    for (i = 0; i < c->n; i++) {
+        co = checkout_new(c->co[i].co, 1 + i % 3);
+        json_object_del(co, "psp");
+        c->co[i].body = dump(co);
+        json_decref(co);
+        c->co[i].psp = NULL;
+
+        f = ch_route_fault(i);
+        if (f) {
+            mock_fault(str_printf("{\"match\":\"%s\",%s}",
+                                  nonce(&c->m, c->co[i].co), f));
+        }
+    }
+
+    ch_register(c, 0, c->n, 4);
+    ch_retry(c, 60);
+    gateway_stop(&ch_route);
+
+    ch_pay(c);
+    ch_settle(c, 30);
+    ch_check(c);
+
+    /* at most one payable session per checkout over both PSPs: the mock's
+     * count per nonce (ch_check's "once") covers both APIs; here, each
+     * checkout holds at most one PSP, the one it is bound to, and every
+     * PSP it left proved it made nothing */
+    cr_assert_str_eq(db_scalar(
+        "SELECT count(*) FROM checkouts c WHERE c.merchant_id = $1"
+        "   AND (SELECT count(*) FROM checkout_routes r"
+        "         WHERE r.merchant_id = c.merchant_id"
+        "           AND r.checkout_id = c.checkout_id"
+        "           AND r.moved_on IS NULL) <> 1"
+        "    OR NOT EXISTS (SELECT 1 FROM checkout_routes r"
+        "         WHERE r.merchant_id = c.merchant_id"
+        "           AND r.checkout_id = c.checkout_id"
+        "           AND r.moved_on IS NULL AND r.psp = c.psp)", 1,
+        (const char *[]) { c->m.id }), "0",
+        "a checkout bound to no PSP, or to two");
+
+    cr_assert_neq(atol(db_scalar(
+        "SELECT count(*) FROM checkout_routes r WHERE r.merchant_id = $1"
+        "   AND r.moved_on IS NOT NULL", 1, (const char *[]) { c->m.id })),
+        0, "no checkout moved on: the scenario proved nothing");
+
+    /* the rest of the life follows the PSP that holds the session: the
+     * paid checkouts that moved on were booked from its webhooks (above),
+     * and a refund goes to it */
+    refunded = 0;
+
+    for (i = 0; i < c->n && refunded < 2; i++) {
+        held = c->co[i].paid
+               ? db_scalar("SELECT c.psp FROM checkouts c"
+                           " WHERE c.merchant_id = $1 AND c.checkout_id = $2"
+                           "   AND EXISTS (SELECT 1 FROM checkout_routes r"
+                           "     WHERE r.merchant_id = c.merchant_id"
+                           "       AND r.checkout_id = c.checkout_id"
+                           "       AND r.moved_on IS NOT NULL)", 2,
+                           (const char *[]) { c->m.id, c->co[i].co })
+               : NULL;
+        if (held == NULL) {
+            continue;
+        }
+
+        cr_assert_str_eq(held, "mock_adyen");
+
+        rq.method = "POST";
+        rq.url = gw_url(str_printf("/v1/payments/%s_p1/refunds",
+                                   c->co[i].co));
+        rq.headers = (const char *[]) {
+            str_printf("Authorization: Bearer %s", c->m.key),
+            str_printf("Idempotency-Key: %s", uid("rk")),
+            "Content-Type: application/json", NULL };
+        rq.body = "{\"amount\":\"1.00\"}";
+        rq.len = (size_t) -1;
+
+        r = http(&rq);
+        cr_assert_eq(r->status, 201, "refund of %s: %ld %s", c->co[i].co,
+                     r->status, r->body);
+        resp_free(r);
+
+        cr_assert_str_eq(db_scalar("SELECT psp FROM refunds"
+                                   " WHERE merchant_id = $1"
+                                   "   AND checkout_id = $2", 2,
+                                   (const char *[]) { c->m.id,
+                                                      c->co[i].co }),
+                         "mock_adyen");
+        refunded++;
+    }
+
+    cr_assert_eq(refunded, 2, "fewer than 2 paid checkouts moved on");
 }
 
 

@@ -1591,3 +1591,89 @@ Test(config, refuses_an_incomplete_or_insecure_risk_provider)
     p.extra = str_printf("payments_admin_key_file %s/open.key;", c.dir);
     expect_refused(&c, &p, "open.key");
 }
+
+
+/* payments_route: checked against the PSPs and their dialects' currencies */
+
+static char *
+route_psps(const conf_t *c)
+{
+    return str_printf("payments_psp stripe dialect=stripe "
+                      "url=https://api.stripe.example "
+                      "secret_file=%s/psp.secret "
+                      "webhook_secret_file=%s/webhook.secret "
+                      "hosted=https://checkout.stripe.example;\n"
+                      "  payments_psp stripe2 dialect=stripe "
+                      "url=https://api.stripe.example "
+                      "secret_file=%s/psp.secret "
+                      "webhook_secret_file=%s/webhook.secret "
+                      "hosted=https://checkout.stripe.example;",
+                      c->dir, c->dir, c->dir, c->dir);
+}
+
+
+Test(config, takes_routes_with_conditions_weights_and_a_default)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = route_psps(&c);
+    p.extra = "payments_route name=eu currency=EUR,GBP amount<=50000 "
+              "psps=stripe2,stripe;\n"
+              "  payments_route merchant=m_1,m_2 psps=stripe:70,stripe2:30;\n"
+              "  payments_route psps=stripe;";
+
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "nginx -t refused routes:\n%s", out);
+}
+
+
+Test(config, refuses_a_route_naming_an_unknown_psp)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.extra = "payments_route currency=EUR psps=stripe,adyen;";
+
+    expect_refused(&c, &p, "names \"adyen\", which no payments_psp defines");
+}
+
+
+Test(config, refuses_a_route_whose_psp_cannot_take_its_currency_exactly)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    /* Stripe takes KWD's three decimals in tens only */
+    p.extra = "payments_route currency=EUR,KWD psps=stripe;";
+
+    expect_refused(&c, &p, "the stripe dialect of \"stripe\" cannot take "
+                           "every KWD amount in exact minor units");
+}
+
+
+Test(config, refuses_a_route_after_the_default_and_a_psp_named_twice)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.psp = route_psps(&c);
+    p.extra = "payments_route psps=stripe;\n"
+              "  payments_route currency=EUR psps=stripe2;";
+
+    expect_refused(&c, &p, "comes after \"default\", which matches every "
+                           "checkout: it is never used");
+
+    p.extra = "payments_route psps=stripe,stripe2,stripe;";
+    expect_refused(&c, &p, "names \"stripe\" twice");
+}

@@ -1295,7 +1295,7 @@ Test(sql, get_checkout_has_the_view_h_shape,
     size_t       i;
     const char  *keys[] = { "checkout_id", "status", "psp", "psp_token", "expires_at",
                             "failure", "paid_after_failure", "currency", "metadata",
-                            "risk", "payment_orders", "events" };
+                            "risk", "payment_orders", "events", "routing" };
 
     new_merchant(c, m);
     new_merchant(c, other);
@@ -1311,6 +1311,8 @@ Test(sql, get_checkout_has_the_view_h_shape,
     cr_expect_str_eq(json_string_value(json_object_get(j, "status")), "FAILED");
     cr_expect_str_eq(json_string_value(json_object_get(j, "psp")), "stripe");
     cr_expect(json_is_null(json_object_get(j, "psp_token")));
+    /* named in its request, not routed */
+    cr_expect(json_is_null(json_object_get(j, "routing")));
     cr_expect_str_eq(json_string_value(json_object_get(j, "expires_at")), EXPIRES_RFC);
     cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "failure"), "code")),
                      "registration_refused");

@@ -64,7 +64,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
                           refuse_status, hang_ms, drop;
     json_t               *root, *v;
     uint64_t              id;
-    const char           *name, *match, *hosted_url;
+    const char           *name, *match, *hosted_url, *api;
     json_error_t          jerr;
     mock_webhook_fault_t  wf;
     char                  msg[256];
@@ -82,6 +82,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
     }
 
     match = "";
+    api = "";
     hosted_url = NULL;
     latency_ms = 0;
     fail_times = 0;
@@ -148,6 +149,17 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
             if (mock_json_long(v, 0, MOCK_MAX_MS, &hang_ms) != 0) {
                 goto invalid;
             }
+
+        } else if (strcmp(name, "api") == 0) {
+            if (!json_is_string(v)
+                || (strcmp(json_string_value(v), "stripe") != 0
+                    && strcmp(json_string_value(v), "adyen") != 0
+                    && strcmp(json_string_value(v), "generic") != 0))
+            {
+                goto invalid;
+            }
+
+            api = json_string_value(v);
 
         } else if (strcmp(name, "drop_after_register") == 0) {
             if (mock_json_long(v, 0, 1000000000L, &drop) != 0) {
@@ -258,6 +270,10 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
 
     if (hang_times > 0) {
         mock_fault_hang_times(id, hang_times);
+    }
+
+    if (api[0] != '\0') {
+        mock_fault_api(id, api);
     }
 
     mock_log("fault %llu added: match \"%s\" latency_ms %ld fail_times %ld "

@@ -73,6 +73,7 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
     json_t           *session, *stored;
     unsigned          status;
     size_t            n;
+    char             *ikey;
     const char       *key, *ctype;
     mock_idem_e       idem;
     mock_claim_t      claim;
@@ -84,14 +85,24 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
 
     key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
 
+    /* each PSP keeps its own Idempotency-Keys: the same nonce at Stripe
+     * and at Adyen is two requests, and may be two sessions */
+    ikey = NULL;
+    if (key != NULL
+        && asprintf(&ikey, "%s|%s", api->name, key) < 0)
+    {
+        return MHD_NO;
+    }
+
     memset(&claim, 0, sizeof(claim));
     memset(&inv, 0, sizeof(inv));
-    claim.epoch = mock_store_arrive(key, &fault);
+    claim.epoch = mock_store_arrive(key, api->name, &fault);
 
     if (fault.hang_ms > 0) {
         mock_log("fault %llu: hanging %ld ms, then closing without an answer",
                  (unsigned long long) fault.id, fault.hang_ms);
         (void) mock_sleep_ms(fault.hang_ms);
+        free(ikey);
         mock_fault_free(&fault);
         return MHD_NO;
     }
@@ -120,7 +131,7 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
             goto done;
         }
 
-        idem = mock_store_claim(key, hash, &claim);
+        idem = mock_store_claim(ikey, hash, &claim);
 
         /* "in progress" is answered at once, as the PSPs do: the attempt
          * holding the key is the one that takes its time */
@@ -201,7 +212,8 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
 
     stored = api->committed ? json_deep_copy(session) : NULL;
 
-    if (mock_store_commit(key, &claim, session, response, api->created)
+    if (mock_store_commit(key, ikey, &claim, session, response,
+                          api->created)
         != 0)
     {
         json_decref(stored);
@@ -233,11 +245,12 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
 release:
 
     if (key != NULL) {
-        mock_store_release(key, &claim);
+        mock_store_release(ikey, &claim);
     }
 
 done:
 
+    free(ikey);
     mock_fault_free(&fault);
     return rc;
 }

@@ -187,12 +187,17 @@ void mock_html_escape(FILE *f, const char *s);
 int mock_store_init(void);
 void mock_store_destroy(void);
 void mock_store_reset(void);
-uint64_t mock_store_arrive(const char *key, mock_fault_t *fault);
+uint64_t mock_store_arrive(const char *key, const char *api,
+    mock_fault_t *fault);
 mock_idem_e mock_store_claim(const char *key, const unsigned char *hash,
     mock_claim_t *claim);
 void mock_store_release(const char *key, const mock_claim_t *claim);
-int mock_store_commit(const char *key, const mock_claim_t *claim,
-    json_t *session, const char *response, unsigned status);
+/* key: the Idempotency-Key, under which sessions are counted; ikey: the
+ * key in its API's own table (create.c: "<api>|<key>"; each PSP keeps its
+ * own keys, so one nonce at two PSPs is two registrations) */
+int mock_store_commit(const char *key, const char *ikey,
+    const mock_claim_t *claim, json_t *session, const char *response,
+    unsigned status);
 unsigned mock_fault_take_fail(uint64_t id);
 int mock_fault_take_drop(uint64_t id);
 void mock_fault_free(mock_fault_t *fault);
@@ -201,6 +206,7 @@ uint64_t mock_fault_add(const char *match, long latency_ms, long fail_times,
     long drop_after_register, const char *hosted_url,
     const mock_webhook_fault_t *wf);
 void mock_fault_hang_times(uint64_t id, long n);
+void mock_fault_api(uint64_t id, const char *api);
 json_t *mock_fault_list(void);
 void mock_store_registrations(const char *key, uint64_t *sessions_created,
     uint64_t *requests);

@@ -70,6 +70,9 @@ struct mock_rule_s {
     mock_rule_t          *next;
     uint64_t              id;
     char                 *match;
+    char                  api[16];           /* "": every API's
+                                                registrations; else only
+                                                that one's (mock_api_t) */
     long                  latency_ms;
     long                  fail_times;        /* left */
     long                  fail_every;        /* every Nth attempt fails */
@@ -99,7 +102,7 @@ static int mock_idem_busy(const void *value);
 static mock_count_t *mock_count_get(const char *key);
 static void mock_rules_free(void);
 static mock_rule_t *mock_rule_find(uint64_t id);
-static mock_rule_t *mock_rule_match(const char *subject);
+static mock_rule_t *mock_rule_match(const char *subject, const char *api);
 static mock_session_t *mock_session_find(const char *id);
 static void mock_session_webhook_fault(const mock_session_t *s,
     mock_webhook_fault_t *wf);
@@ -396,7 +399,7 @@ mock_count_get(const char *key)
  * only the rules whose match is "".  Returns the store's epoch, for commit.
  */
 uint64_t
-mock_store_arrive(const char *key, mock_fault_t *fault)
+mock_store_arrive(const char *key, const char *api, mock_fault_t *fault)
 {
     uint64_t       epoch;
     mock_rule_t   *rule;
@@ -415,7 +418,7 @@ mock_store_arrive(const char *key, mock_fault_t *fault)
         }
     }
 
-    rule = mock_rule_match(key ? key : "");
+    rule = mock_rule_match(key ? key : "", api);
 
     if (rule != NULL) {
         fault->id = rule->id;
@@ -538,8 +541,8 @@ mock_store_release(const char *key, const mock_claim_t *claim)
  * memory; nothing is stored then.
  */
 int
-mock_store_commit(const char *key, const mock_claim_t *claim,
-    json_t *session, const char *response,
+mock_store_commit(const char *key, const char *ikey,
+    const mock_claim_t *claim, json_t *session, const char *response,
     unsigned status)
 {
     char            *copy;
@@ -594,7 +597,7 @@ mock_store_commit(const char *key, const mock_claim_t *claim,
          * Our claim is still there: keys in progress are never evicted,
          * and a reset would have changed the epoch.
          */
-        n = mock_table_find(&mock_keys, key);
+        n = mock_table_find(&mock_keys, ikey);
         if (n != NULL) {
             e = n->value;
             if (!e->done && e->token == claim->token) {
@@ -664,11 +667,17 @@ mock_rules_free(void)
  * subject ("" for a request without a key: only match "" then).
  */
 static mock_rule_t *
-mock_rule_match(const char *subject)
+mock_rule_match(const char *subject, const char *api)
 {
     mock_rule_t  *rule;
 
     for (rule = mock_rules; rule; rule = rule->next) {
+        if (api != NULL && rule->api[0] != '\0'
+            && strcmp(api, rule->api) != 0)
+        {
+            continue;
+        }
+
         if (strstr(subject, rule->match) != NULL) {
             return rule;
         }
@@ -763,6 +772,24 @@ mock_fault_hang_times(uint64_t id, long n)
     rule = mock_rule_find(id);
     if (rule != NULL) {
         rule->hang_times = n;
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+}
+
+
+/* The rule's registration faults only for that API's registrations
+ * ("stripe", "adyen", "generic"): one PSP failing beside another. */
+void
+mock_fault_api(uint64_t id, const char *api)
+{
+    mock_rule_t  *rule;
+
+    pthread_mutex_lock(&mock_lock);
+
+    rule = mock_rule_find(id);
+    if (rule != NULL) {
+        snprintf(rule->api, sizeof(rule->api), "%s", api);
     }
 
     pthread_mutex_unlock(&mock_lock);
@@ -952,7 +979,7 @@ mock_session_webhook_fault(const mock_session_t *s, mock_webhook_fault_t *wf)
                                                     "client_reference_id"));
     }
 
-    rule = mock_rule_match(subject ? subject : "");
+    rule = mock_rule_match(subject ? subject : "", NULL);
     if (rule != NULL) {
         *wf = rule->wf;
         wf->id = rule->id;
@@ -1035,7 +1062,7 @@ mock_store_webhook_fault(const char *subject, mock_webhook_fault_t *wf)
 
     pthread_mutex_lock(&mock_lock);
 
-    rule = mock_rule_match(subject ? subject : "");
+    rule = mock_rule_match(subject ? subject : "", NULL);
     if (rule != NULL) {
         *wf = rule->wf;
         wf->id = rule->id;

@@ -823,3 +823,45 @@ DIALECT_TEST(adyen_requests_are_checked_against_adyens_documents, tr_start)
     adyen_expect_error(&r, 404, "validation");
     resp_free(&r);
 }
+
+
+/* --- one nonce at two PSPs (routing) ------------------------------------- */
+
+/* Each PSP keeps its own Idempotency-Keys: the same nonce at Stripe and at
+ * Adyen is two registrations, two sessions, counted together under the
+ * key; and a fault rule with "api" fails that API's registrations only. */
+DIALECT_TEST(one_nonce_at_two_apis_is_two_sessions_and_a_fault_names_one,
+             dl_start)
+{
+    char        buf[4096], *body;
+    resp_t      r;
+    long long   created, requests;
+
+    fault("{\"match\":\"m1:co_two\",\"api\":\"stripe\",\"fail_times\":1,"
+          "\"fail_status\":503}");
+
+    form(buf, sizeof(buf), "m1:co_two", 1500, NULL);
+    create(&r, "m1:co_two", buf);
+    cr_assert_eq(r.status, 503, "%s", r.body);
+    resp_free(&r);
+
+    body = dump(adyen_json("m1:co_two", 1500, "EUR", ADYEN_RETURN));
+    dl_post(&r, "/v71/sessions", "X-API-Key: " ADYEN_KEY, "m1:co_two",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "not Stripe's fault: %s", r.body);
+    resp_free(&r);
+
+    /* Stripe's key is its own: not Adyen's body, a session of its own */
+    create(&r, "m1:co_two", buf);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+
+    registrations("m1:co_two", &created, &requests);
+    cr_assert_eq(created, 2);
+    cr_assert_eq(requests, 3);
+
+    /* a rule naming no API it knows is refused */
+    control(&r, "POST", "/_control/faults", "{\"api\":\"paypal\"}");
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+}

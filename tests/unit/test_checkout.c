@@ -456,8 +456,7 @@ Test(checkout, unknown_field_with_12_digits_not_echoed)
 Test(checkout, required_fields_missing_refused_by_name)
 {
     static const char *const  names[] = {
-        "checkout_id", "payment_orders", "success_url", "cancel_url", "psp",
-        NULL
+        "checkout_id", "payment_orders", "success_url", "cancel_url", NULL
     };
     const char *const  *n;
     json_t             *root;
@@ -1350,4 +1349,19 @@ Test(checkout, expires_at_that_is_not_a_positive_integer_is_refused)
         json_object_set_new(root, "expires_at", bad[i]);
         refused(root, PAY_ERR_INVALID_EXPIRES_AT, "expires_at");
     }
+}
+
+
+/* psp may be left out: a payments_route then chooses the PSP */
+Test(checkout, psp_is_optional_and_empty_when_absent)
+{
+    json_t          *root;
+    pay_checkout_t   co;
+    pay_verdict_t    v;
+
+    root = base();
+    json_object_del(root, "psp");
+    cr_assert_eq(run(root, &co, &v), 0, "%s", v.detail);
+    cr_assert_str_eq(co.psp, "");
+    pay_checkout_free(&co);
 }

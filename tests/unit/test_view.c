@@ -637,3 +637,45 @@ Test(view, registration_metadata_shown)
     free(s);
     json_decref(md);
 }
+
+
+/* A routed checkout: its route and each PSP it was bound to, with why it
+ * moved on; nothing for one that was not routed; a malformed record is
+ * never shown half. */
+Test(view, checkout_routing_as_recorded)
+{
+    char  *s;
+
+    s = vw_checkout(VW_CHECKOUT("EXECUTING", "null",
+                                "[],\"routing\":{\"route\":\"eu\",\"psps\":["
+                                "{\"psp\":\"stripe\","
+                                "\"moved_on\":\"circuit_open\","
+                                "\"at\":1795341000},"
+                                "{\"psp\":\"adyen\",\"moved_on\":null,"
+                                "\"at\":\"2026-11-22T09:50:01Z\"}]}"), NULL);
+    cr_assert_not_null(s);
+    cr_expect_not_null(strstr(s,
+        "\"events\":[],\"routing\":{\"route\":\"eu\",\"psps\":["
+        "{\"psp\":\"stripe\",\"moved_on\":\"circuit_open\","
+        "\"at\":\"2026-11-22T09:50:00Z\"},"
+        "{\"psp\":\"adyen\",\"at\":\"2026-11-22T09:50:01Z\"}]}}"), "%s", s);
+    free(s);
+
+    s = vw_checkout(VW_CHECKOUT("EXECUTING", "null",
+                                "[],\"routing\":null"), NULL);
+    cr_assert_not_null(s);
+    cr_expect_null(strstr(s, "routing"), "%s", s);
+    free(s);
+
+    cr_expect_null(vw_checkout(VW_CHECKOUT("EXECUTING", "null",
+                                           "[],\"routing\":{\"route\":\"eu\","
+                                           "\"psps\":[]}"), NULL));
+    cr_expect_null(vw_checkout(VW_CHECKOUT("EXECUTING", "null",
+                                           "[],\"routing\":{\"psps\":["
+                                           "{\"psp\":\"a\",\"at\":1}]}"),
+                               NULL));
+    cr_expect_null(vw_checkout(VW_CHECKOUT("EXECUTING", "null",
+                                           "[],\"routing\":{\"route\":\"eu\","
+                                           "\"psps\":[{\"psp\":7,"
+                                           "\"at\":1}]}"), NULL));
+}

@@ -1,0 +1,522 @@
+/*
+ * End to end: routing across PSPs (payments_route).  Each test starts a
+ * gateway of its own whose routes name the test's merchant: the mock's
+ * Stripe API as "rt_stripe" (one attempt per registration; its breaker
+ * opens at the first failure in the test of an open circuit only), its
+ * Adyen API as "rt_adyen", and "rt_dead", a Stripe PSP on a port nothing
+ * listens on.  A checkout moves on to the route's next PSP only after an
+ * outcome that proves no session was made; after any other it stays bound
+ * to its PSP, and a retry resumes there.  The mock counts registrations per Idempotency-Key (the nonce)
+ * over every API: "one session in all" is its count.
+ */
+
+#include "harness.h"
+#include "sqltest.h"
+
+#include <unistd.h>
+
+
+static gateway_t  rt;
+
+
+static void
+stop_rt(void)
+{
+    gateway_stop(&rt);
+}
+
+
+/* the suite's mock PSP lines, params added before the final ';' */
+static char *
+psp_line(const char *name, const char *dialect, const char *params)
+{
+    char  *s;
+
+    s = gw_psp_conf(name, dialect);
+    s[strlen(s) - 2] = '\0';
+
+    return str_printf("%s %s;\n", s, params);
+}
+
+
+static char *
+dead_psp_line(void)
+{
+    char        *s, *at, *dead;
+    const char  *mock = env("PAY_TEST_MOCK");
+
+    s = psp_line("rt_dead", "stripe", "retries=0 breaker=0");
+    dead = str_printf("http://127.0.0.1:%ld", free_port());
+
+    at = strstr(s, mock);
+    cr_assert_not_null(at);
+    *at = '\0';
+
+    /* the url only: hosted= keeps the mock's origin */
+    return str_printf("%s%s%s", s, dead, at + strlen(mock));
+}
+
+
+/* stripe: rt_stripe's retry and breaker policy */
+static void
+start_rt_with(const char *routes, const char *stripe)
+{
+    gateway_start(&rt, "routing", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n"
+        "payments_request_timeout 2500ms;\n"
+        "payments_idempotency_lease 20s;\n"
+        "%s%s%s%s",
+        pg_gateway_conninfo(),
+        psp_line("rt_stripe", "stripe", stripe),
+        psp_line("rt_adyen", "adyen", "retries=0 breaker=0"),
+        dead_psp_line(), routes));
+
+    gateway_wait_ready(&rt, 10);
+}
+
+
+static void
+start_rt(const char *routes)
+{
+    start_rt_with(routes, "retries=0 breaker=0");
+}
+
+
+/* a checkout of amount minor units in currency, without "psp" */
+static char *
+routed_body(const char *co_id, const char *amount, const char *currency)
+{
+    json_t  *co, *o;
+
+    co = checkout_new(co_id, 1);
+    json_object_del(co, "psp");
+
+    o = order_of(co, 0);
+    json_object_set_new(o, "amount", json_string(amount));
+    json_object_set_new(o, "currency", json_string(currency));
+
+    return dump(co);
+}
+
+
+/* POST /v1/payments; the answer's psp on 201 (else NULL), *status set */
+static char *
+register_routed(const merchant_t *m, const char *key, const char *body,
+    long *status)
+{
+    char    *psp;
+    json_t  *j;
+    resp_t  *r;
+
+    r = gateway_send(&rt, "POST", PATH_PAYMENTS, m, key, body);
+    *status = r->status;
+
+    if (r->status != 201) {
+        cr_log_info("%ld %s", r->status, r->body);
+        resp_free(r);
+        return NULL;
+    }
+
+    j = resp_json(r);
+    psp = strdup(json_string_value(json_object_get(j, "psp")));
+    json_decref(j);
+    resp_free(r);
+
+    return psp;
+}
+
+
+static char *
+checkout_psp(const merchant_t *m, const char *co_id)
+{
+    return db_scalar("SELECT psp FROM checkouts WHERE merchant_id = $1 "
+                     "AND checkout_id = $2", 2,
+                     (const char *[]) { m->id, co_id });
+}
+
+
+/* the checkout's route record: "psp:moved_on,psp:" in order */
+static char *
+route_record(const merchant_t *m, const char *co_id)
+{
+    return db_scalar("SELECT string_agg(psp || ':' || coalesce(moved_on, ''), "
+                     "',' ORDER BY seq) FROM checkout_routes "
+                     "WHERE merchant_id = $1 AND checkout_id = $2", 2,
+                     (const char *[]) { m->id, co_id });
+}
+
+
+TestSuite(routing, .timeout = 180, .fini = stop_rt);
+
+
+Test(routing, a_route_by_currency_and_amount_picks_its_psp)
+{
+    long         status;
+    char        *co_small, *co_big, *co_gbp, *psp;
+    resp_t      *r;
+    json_t      *j;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt(str_printf(
+        "payments_route name=small_eur currency=EUR amount<=5000 "
+        "merchant=%s psps=rt_adyen;\n"
+        "payments_route name=eur currency=EUR,GBP amount>=5001 "
+        "merchant=%s psps=rt_stripe;\n",
+        m.id, m.id));
+
+    co_small = uid("co");
+    psp = register_routed(&m, uid("key"), routed_body(co_small, "50.00",
+                                                       "EUR"), &status);
+    cr_assert_eq(status, 201);
+    cr_assert_str_eq(psp, "rt_adyen");
+
+    co_big = uid("co");
+    psp = register_routed(&m, uid("key"), routed_body(co_big, "50.01", "EUR"),
+                          &status);
+    cr_assert_eq(status, 201);
+    cr_assert_str_eq(psp, "rt_stripe");
+
+    cr_assert_str_eq(checkout_psp(&m, co_small), "rt_adyen");
+    cr_assert_str_eq(route_record(&m, co_small), "rt_adyen:");
+    cr_assert_str_eq(db_scalar("SELECT detail->>'route' FROM audit_log "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND action = 'registration:routed'", 2,
+                               (const char *[]) { m.id, co_big }),
+                     "eur");
+
+    /* GET /v1/checkouts/{id} names the PSP that holds the session */
+    r = gateway_send(&rt, "GET", str_printf("/v1/checkouts/%s", co_big), &m,
+                     NULL, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "psp")),
+                     "rt_stripe");
+    json_decref(j);
+    resp_free(r);
+
+    /* no route for USD, nor a psp: refused, nothing stored */
+    co_gbp = uid("co");
+    r = gateway_send(&rt, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     routed_body(co_gbp, "10.00", "USD"));
+    expect_problem(r, 400, "invalid_request");
+    cr_assert(strstr(r->body, "payments_route") != NULL, "%s", r->body);
+    resp_free(r);
+    cr_assert_null(checkout_psp(&m, co_gbp));
+}
+
+
+Test(routing, a_70_30_split_over_1000_checkouts_and_retries_land_on_their_first_choice)
+{
+    int          i, n, stripe;
+    long         status;
+    char        *co_id, *key, *body, *psp, *again;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt(str_printf("payments_route name=split merchant=%s "
+                        "psps=rt_stripe:70,rt_adyen:30;\n", m.id));
+
+    n = 1000;
+    stripe = 0;
+
+    for (i = 0; i < n; i++) {
+        co_id = uid("co");
+        key = uid("key");
+        body = routed_body(co_id, "10.00", "EUR");
+
+        psp = register_routed(&m, key, body, &status);
+        cr_assert_eq(status, 201);
+
+        if (strcmp(psp, "rt_stripe") == 0) {
+            stripe++;
+
+        } else {
+            cr_assert_str_eq(psp, "rt_adyen");
+        }
+
+        /* every tenth is sent again: the same answer, the same PSP */
+        if (i % 10 == 0) {
+            again = register_routed(&m, key, body, &status);
+            cr_assert_eq(status, 201);
+            cr_assert_str_eq(again, psp);
+        }
+    }
+
+    cr_log_info("rt_stripe %d of %d", stripe, n);
+    cr_assert_eq(metric_value(rt.origin,
+                              "payments_route_decisions_total{route=\"split\","
+                              "psp=\"rt_stripe\",outcome=\"first\"}"),
+                 (double) stripe);
+    cr_assert_eq(metric_value(rt.origin, "payments_route_fallbacks_total"),
+                 0.0);
+    cr_assert(stripe >= 650 && stripe <= 750,
+              "rt_stripe got %d of %d, not about 70%%", stripe, n);
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM checkout_routes "
+                               "WHERE merchant_id = $1 "
+                               "AND moved_on IS NOT NULL", 1,
+                               (const char *[]) { m.id }),
+                     "0", "a healthy route moved a checkout on");
+}
+
+
+Test(routing, stripes_circuit_open_registers_at_adyen_in_the_same_request)
+{
+    long         status, sessions, requests;
+    char        *co_id, *psp, *file, *out;
+    FILE        *f;
+    json_t      *j, *routing;
+    json_t      *co;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt_with(str_printf("payments_route merchant=%s "
+                             "psps=rt_stripe,rt_adyen;\n", m.id),
+                  "retries=0 breaker=1 breaker_open=60s");
+
+    /* one failure at Stripe opens its circuit (breaker=1) */
+    mock_fault(str_printf("{\"match\":\"%s:\",\"api\":\"stripe\","
+                          "\"fail_times\":1,\"fail_status\":500}", m.id));
+    co = checkout_new(uid("co"), 1);
+    json_object_set_new(co, "psp", json_string("rt_stripe"));
+    r = gateway_send(&rt, "POST", PATH_PAYMENTS, &m, uid("key"), dump(co));
+    expect_problem(r, 502, "psp_unavailable");
+    resp_free(r);
+
+    co_id = uid("co");
+    psp = register_routed(&m, uid("key"), routed_body(co_id, "10.00", "EUR"),
+                          &status);
+    cr_assert_eq(status, 201);
+    cr_assert_str_eq(psp, "rt_adyen");
+
+    /* Stripe never saw the nonce; one session in all */
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    cr_assert_eq(requests, 1);
+
+    cr_assert_str_eq(route_record(&m, co_id),
+                     "rt_stripe:circuit_open,rt_adyen:");
+
+    /* the checkout shows it: the PSP holding the session, and the way */
+    r = gateway_send(&rt, "GET", str_printf("/v1/checkouts/%s", co_id), &m,
+                     NULL, NULL);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "psp")),
+                     "rt_adyen");
+    routing = json_object_get(j, "routing");
+    cr_assert_str_eq(json_string_value(json_object_get(routing, "route")),
+                     "route1");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(routing, "psps"), 0),
+                         "moved_on")), "circuit_open");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(routing, "psps"), 1),
+                         "psp")), "rt_adyen");
+    cr_assert_null(json_object_get(
+                       json_array_get(json_object_get(routing, "psps"), 1),
+                       "moved_on"));
+    json_decref(j);
+    resp_free(r);
+    cr_assert_eq(metric_value(rt.origin, "payments_route_fallbacks_total"),
+                 1.0);
+    cr_assert_eq(metric_value(rt.origin,
+                              "payments_route_decisions_total{route=\"route1\","
+                              "psp=\"rt_stripe\",outcome=\"circuit_open\"}"),
+                 1.0);
+    cr_assert_eq(metric_value(rt.origin,
+                              "payments_route_decisions_total{route=\"route1\","
+                              "psp=\"rt_adyen\",outcome=\"fallback\"}"),
+                 1.0);
+
+    /* with routing's series, /metrics passes promtool check metrics */
+    r = gateway_get(&rt, "/metrics");
+    cr_assert_eq(r->status, 200);
+    file = run_file(str_printf("logs/metrics-routing-%d.txt", (int) getpid()));
+    f = fopen(file, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(r->body, 1, r->len, f), r->len);
+    fclose(f);
+    resp_free(r);
+    cr_assert_eq(run((char *const[]) {
+                         "bash", str_printf("%s/ci/prom-test.sh",
+                                            env("PAY_TEST_ROOT")),
+                         "metrics", file, NULL }, &out), 0, "%s", out);
+    cr_assert_str_eq(db_scalar("SELECT detail->>'why' FROM audit_log "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND action = 'registration:routed' "
+                               "AND detail ? 'from'", 2,
+                               (const char *[]) { m.id, co_id }),
+                     "circuit_open");
+}
+
+
+Test(routing, a_refused_connection_moves_on)
+{
+    long         status, sessions, requests;
+    char        *co_id, *psp;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt(str_printf("payments_route merchant=%s "
+                        "psps=rt_dead,rt_adyen;\n", m.id));
+
+    co_id = uid("co");
+    psp = register_routed(&m, uid("key"), routed_body(co_id, "10.00", "EUR"),
+                          &status);
+    cr_assert_eq(status, 201);
+    cr_assert_str_eq(psp, "rt_adyen");
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    cr_assert_str_eq(route_record(&m, co_id),
+                     "rt_dead:connect_refused,rt_adyen:");
+}
+
+
+Test(routing, a_timeout_holds_the_checkout_and_the_retry_resumes_at_stripe)
+{
+    long         status, sessions, requests;
+    char        *co_id, *key, *body, *psp;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt(str_printf("payments_route merchant=%s "
+                        "psps=rt_stripe,rt_adyen;\n", m.id));
+
+    co_id = uid("co");
+    key = uid("key");
+    body = routed_body(co_id, "10.00", "EUR");
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"api\":\"stripe\","
+                          "\"hang_ms\":3000,\"hang_times\":1}",
+                          nonce(&m, co_id)));
+
+    psp = register_routed(&m, key, body, &status);
+    cr_assert_null(psp);
+    cr_assert(status == 503 || status == 504, "answered %ld", status);
+
+    /* Adyen never asked: the checkout stays at Stripe */
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(requests, 1);
+    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_stripe");
+
+    psp = register_routed(&m, key, body, &status);
+    cr_assert_eq(status, 201);
+    cr_assert_str_eq(psp, "rt_stripe");
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:");
+}
+
+
+Test(routing, a_dropped_answer_after_the_session_holds_it_one_session_in_all)
+{
+    long         status, sessions, requests;
+    char        *co_id, *key, *body, *psp;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt(str_printf("payments_route merchant=%s "
+                        "psps=rt_stripe,rt_adyen;\n", m.id));
+
+    co_id = uid("co");
+    key = uid("key");
+    body = routed_body(co_id, "10.00", "EUR");
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"api\":\"stripe\","
+                          "\"drop_after_register\":1}", nonce(&m, co_id)));
+
+    psp = register_routed(&m, key, body, &status);
+    cr_assert_null(psp);
+    cr_assert_eq(status, 502);
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1, "Stripe made the session");
+    cr_assert_eq(requests, 1, "and Adyen was never asked");
+
+    psp = register_routed(&m, key, body, &status);
+    cr_assert_eq(status, 201);
+    cr_assert_str_eq(psp, "rt_stripe");
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1, "one session in all");
+}
+
+
+Test(routing, a_merchant_restricted_to_some_psps_is_routed_among_them)
+{
+    long         status;
+    char        *co_id, *psp, *out;
+    json_t      *co;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    cr_assert_eq(merchant_toolv((const char *const[]) {
+                     "set-psps", "--id", m.id, "--psps", "rt_adyen", NULL },
+                     &out), 0, "%s", out);
+    start_rt(str_printf("payments_route merchant=%s "
+                        "psps=rt_stripe,rt_adyen;\n", m.id));
+
+    co_id = uid("co");
+    psp = register_routed(&m, uid("key"), routed_body(co_id, "10.00", "EUR"),
+                          &status);
+    cr_assert_eq(status, 201);
+    cr_assert_str_eq(psp, "rt_adyen");
+
+    /* named in the request: refused, nothing stored */
+    co_id = uid("co");
+    co = checkout_new(co_id, 1);
+    json_object_set_new(co, "psp", json_string("rt_stripe"));
+    r = gateway_send(&rt, "POST", PATH_PAYMENTS, &m, uid("key"), dump(co));
+    expect_problem(r, 400, "invalid_request");
+    resp_free(r);
+    cr_assert_null(checkout_psp(&m, co_id));
+    cr_assert_eq(metric_value(rt.origin,
+                              "payments_route_decisions_total{route=\"route1\","
+                              "psp=\"rt_stripe\","
+                              "outcome=\"psp_not_allowed\"}"),
+                 1.0);
+}
+
+
+Test(routing, moving_on_passes_over_a_psp_the_merchant_may_not_use)
+{
+    long         status;
+    char        *co_id, *psp, *out;
+    PGconn      *c;
+    merchant_t   m;
+
+    merchant_new(&m);
+    cr_assert_eq(merchant_toolv((const char *const[]) {
+                     "set-psps", "--id", m.id, "--psps", "rt_dead,rt_adyen",
+                     NULL }, &out), 0, "%s", out);
+    start_rt(str_printf("payments_route merchant=%s "
+                        "psps=rt_dead,rt_stripe,rt_adyen;\n", m.id));
+
+    co_id = uid("co");
+    psp = register_routed(&m, uid("key"), routed_body(co_id, "10.00", "EUR"),
+                          &status);
+    cr_assert_eq(status, 201);
+    cr_assert_str_eq(psp, "rt_adyen");
+    cr_assert_str_eq(route_record(&m, co_id),
+                     "rt_dead:connect_refused,rt_stripe:psp_not_allowed,"
+                     "rt_adyen:");
+
+    /* and PostgreSQL refuses to bind it there, whoever asks; each PSP
+     * once per checkout */
+    c = sqlt_connect();
+    sqlt_fails(c, "PY035", "UPDATE checkouts SET psp = 'rt_stripe' "
+               "WHERE merchant_id = $1 AND checkout_id = $2", 2,
+               ARGV(m.id, co_id));
+    sqlt_fails_as(c, "23505", "checkout_routes_psp_once",
+                  "INSERT INTO checkout_routes (merchant_id, checkout_id, "
+                  "seq, route, psp) VALUES ($1, $2, 9, 'route1', "
+                  "'rt_adyen')", 2, ARGV(m.id, co_id));
+    PQfinish(c);
+}
