@@ -622,29 +622,45 @@ Test(storefront, a_payment_after_a_failure_is_notified_shown_and_refundable,
 
 /* --- sequence per object ---------------------------------------------------------- */
 
-/* The sequences of the deliveries of type about object id, in arrival
- * order, as "1,2": the receiver's object_id is the refund's, the dispute's
- * or the checkout's own id. */
+/* The sequences of the deliveries of type about object id, in increasing
+ * order, as "1,2" (deliveries may arrive out of order, doc/NOTIFICATIONS.md:
+ * the numbers are the contract, not the arrival): the receiver's object_id
+ * is the refund's, the dispute's or the checkout's own id. */
 static char *
 sf_sequences(const endpoint_t *ep, const char *prefix, const char *id)
 {
-    size_t   k;
-    json_t  *ds, *d;
-    char    *out;
+    size_t     k, n, i, j;
+    json_t    *ds, *d;
+    char      *out;
+    long long  seq[64], t;
 
-    out = strdup("");
+    n = 0;
     ds = receiver_deliveries(ep->name);
 
     json_array_foreach(ds, k, d) {
         if (strncmp(sf_str(d, "type"), prefix, strlen(prefix)) == 0
             && strcmp(sf_str(d, "object_id"), id) == 0
-            && strcmp(sf_str(d, "answer"), "204") == 0)
+            && strcmp(sf_str(d, "answer"), "204") == 0
+            && n < sizeof(seq) / sizeof(seq[0]))
         {
-            out = str_printf("%s%s%lld", out, out[0] ? "," : "",
-                             (long long) json_integer_value(
-                                 json_object_get(json_object_get(d, "data"),
-                                                 "sequence")));
+            seq[n++] = (long long) json_integer_value(
+                           json_object_get(json_object_get(d, "data"),
+                                           "sequence"));
         }
+    }
+
+    for (i = 1; i < n; i++) {
+        for (j = i; j > 0 && seq[j - 1] > seq[j]; j--) {
+            t = seq[j];
+            seq[j] = seq[j - 1];
+            seq[j - 1] = t;
+        }
+    }
+
+    out = strdup("");
+
+    for (i = 0; i < n; i++) {
+        out = str_printf("%s%s%lld", out, out[0] ? "," : "", seq[i]);
     }
 
     return out;
