@@ -556,6 +556,26 @@ $$;
 
 
 --
+-- Name: checkouts_psp_allowed(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkouts_psp_allowed() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM merchants m
+                WHERE m.merchant_id = NEW.merchant_id AND m.psps IS NOT NULL
+                  AND NOT NEW.psp = ANY (m.psps)) THEN
+        RAISE EXCEPTION 'psp % is not one of this merchant''s PSPs', NEW.psp
+            USING ERRCODE = 'PY035';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+
+--
 -- Name: commission_of(bigint, integer, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2594,7 +2614,19 @@ BEGIN
                                   'source', e.source) ORDER BY e.event_id)
                          FROM order_events e
                         WHERE e.merchant_id = c.merchant_id AND e.checkout_id = c.checkout_id),
-                       '[]'::json))::text
+                       '[]'::json),
+                   -- routed (payments_route): the route and each PSP tried,
+                   -- with why it moved on; NULL when it was not routed
+                   'routing', (
+                       SELECT json_build_object(
+                                  'route', (array_agg(r.route ORDER BY r.seq))[1],
+                                  'psps', json_agg(json_build_object(
+                                              'psp', r.psp,
+                                              'moved_on', r.moved_on,
+                                              'at', ts_rfc3339(r.at)) ORDER BY r.seq))
+                         FROM checkout_routes r
+                        WHERE r.merchant_id = c.merchant_id AND r.checkout_id = c.checkout_id
+                       HAVING count(*) > 0))::text
           FROM checkouts c
          WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id);
 END
@@ -4165,6 +4197,113 @@ BEGIN
 
     RETURN QUERY SELECT p_verdict, p_response_status, p_response_body;
 END
+$$;
+
+
+--
+-- Name: pay_route_bind(text, text, bigint, text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    k      idempotency_keys%ROWTYPE;
+    c      checkouts%ROWTYPE;
+    v_seq  int;
+BEGIN
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       FOR UPDATE;
+    IF NOT FOUND OR k.state <> 'in_progress' OR k.lease <> p_lease
+       OR k.checkout_id IS NULL THEN
+        RETURN 'lost';
+    END IF;
+
+    SELECT * INTO c FROM checkouts ck
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = k.checkout_id
+       FOR UPDATE;
+    IF NOT FOUND OR c.status <> 'EXECUTING' OR c.psp_token IS NOT NULL
+       OR c.psp <> coalesce(p_from, p_to) THEN
+        RETURN 'lost';
+    END IF;
+
+    SELECT coalesce(max(r.seq), 0) INTO v_seq FROM checkout_routes r
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = c.checkout_id;
+
+    IF p_from IS NULL THEN
+        IF v_seq = 0 THEN
+            INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp)
+            VALUES (p_merchant, c.checkout_id, 1, p_route, p_to);
+            PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
+                jsonb_build_object('route', p_route, 'psp', p_to));
+        END IF;
+        RETURN 'bound';
+    END IF;
+
+    IF p_why IS NULL OR p_psp_request IS NULL OR p_to = p_from THEN
+        RAISE EXCEPTION 'pay_route_bind: moving on needs a reason, another PSP and its request'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF EXISTS (SELECT 1 FROM checkout_routes r
+                WHERE r.merchant_id = p_merchant AND r.checkout_id = c.checkout_id
+                  AND r.psp = p_to) THEN
+        RETURN 'tried';
+    END IF;
+
+    -- the PSP left behind: why (its row is there unless the first bind
+    -- was lost with its connection)
+    UPDATE checkout_routes r SET moved_on = p_why
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = c.checkout_id
+       AND r.psp = p_from AND r.moved_on IS NULL;
+    IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM checkout_routes r
+                                  WHERE r.merchant_id = p_merchant
+                                    AND r.checkout_id = c.checkout_id
+                                    AND r.psp = p_from) THEN
+        v_seq := v_seq + 1;
+        INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp, moved_on)
+        VALUES (p_merchant, c.checkout_id, v_seq, p_route, p_from, p_why);
+    END IF;
+
+    v_seq := v_seq + 1;
+
+    IF EXISTS (SELECT 1 FROM merchants m
+                WHERE m.merchant_id = p_merchant AND m.psps IS NOT NULL
+                  AND NOT p_to = ANY (m.psps)) THEN
+        INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp, moved_on)
+        VALUES (p_merchant, c.checkout_id, v_seq, p_route, p_to, 'psp_not_allowed');
+        PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
+            jsonb_build_object('route', p_route, 'from', p_from, 'why', p_why,
+                               'skipped', p_to, 'skipped_why', 'psp_not_allowed'));
+        RETURN 'not_allowed';
+    END IF;
+
+    INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp)
+    VALUES (p_merchant, c.checkout_id, v_seq, p_route, p_to);
+
+    UPDATE checkouts ck SET psp = p_to, psp_request = p_psp_request
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = c.checkout_id;
+
+    PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
+        jsonb_build_object('route', p_route, 'from', p_from, 'why', p_why,
+                           'psp', p_to));
+    RETURN 'bound';
+END
+$$;
+
+
+--
+-- Name: pay_route_state(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_route_state(p_merchant text, p_checkout text) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT c.psp FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout;
 $$;
 
 
@@ -6460,6 +6599,30 @@ COMMENT ON COLUMN public.checkout_risk.reviewed IS 'a review''s outcome: approve
 
 
 --
+-- Name: checkout_routes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.checkout_routes (
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    seq integer NOT NULL,
+    route text NOT NULL,
+    psp text NOT NULL,
+    moved_on text,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT checkout_routes_moved_on CHECK (((moved_on IS NULL) OR (moved_on = ANY (ARRAY['circuit_open'::text, 'connect_refused'::text, 'refused'::text, 'throttled'::text, 'psp_5xx_nothing_made'::text, 'psp_not_allowed'::text])))),
+    CONSTRAINT checkout_routes_seq CHECK ((seq >= 1))
+);
+
+
+--
+-- Name: TABLE checkout_routes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.checkout_routes IS 'the PSPs a routed checkout was bound to, in order: moved_on says why it left one (an outcome proving no session was made); the row without it is the PSP that holds or may hold the session (checkouts.psp)';
+
+
+--
 -- Name: checkout_sweeps; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -6697,6 +6860,7 @@ CREATE TABLE public.merchants (
     disabled boolean DEFAULT false NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     commission_bps integer DEFAULT 0 NOT NULL,
+    psps text[],
     CONSTRAINT merchants_commission_bps CHECK (((commission_bps >= 0) AND (commission_bps <= 10000))),
     CONSTRAINT merchants_id_format CHECK ((((length(merchant_id) >= 1) AND (length(merchant_id) <= 23)) AND (merchant_id ~ '^[a-z0-9_]*$'::text))),
     CONSTRAINT merchants_mode CHECK ((mode = ANY (ARRAY['test'::text, 'live'::text]))),
@@ -6709,6 +6873,13 @@ CREATE TABLE public.merchants (
 --
 
 COMMENT ON TABLE public.merchants IS 'merchant_id is at most 23 characters so that the PSP nonce "<merchant_id>:<checkout_id>" (checkout ids are at most 40) fits in 64.';
+
+
+--
+-- Name: COLUMN merchants.psps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.merchants.psps IS 'the payments_psp names the merchant''s checkouts may use (payments-merchant set-psps); NULL: any';
 
 
 --
@@ -7180,6 +7351,22 @@ ALTER TABLE ONLY public.audit_log
 
 ALTER TABLE ONLY public.checkout_risk
     ADD CONSTRAINT checkout_risk_pkey PRIMARY KEY (merchant_id, checkout_id);
+
+
+--
+-- Name: checkout_routes checkout_routes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_routes
+    ADD CONSTRAINT checkout_routes_pkey PRIMARY KEY (merchant_id, checkout_id, seq);
+
+
+--
+-- Name: checkout_routes checkout_routes_psp_once; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_routes
+    ADD CONSTRAINT checkout_routes_psp_once UNIQUE (merchant_id, checkout_id, psp);
 
 
 --
@@ -7727,6 +7914,13 @@ CREATE CONSTRAINT TRIGGER checkouts_notify AFTER UPDATE OF status ON public.chec
 
 
 --
+-- Name: checkouts checkouts_psp_allowed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER checkouts_psp_allowed BEFORE INSERT OR UPDATE OF psp ON public.checkouts FOR EACH ROW EXECUTE FUNCTION public.checkouts_psp_allowed();
+
+
+--
 -- Name: checkouts checkouts_status_forward; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -7915,6 +8109,14 @@ ALTER TABLE ONLY public.api_keys
 
 ALTER TABLE ONLY public.checkout_risk
     ADD CONSTRAINT checkout_risk_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id) ON DELETE CASCADE;
+
+
+--
+-- Name: checkout_routes checkout_routes_checkout; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_routes
+    ADD CONSTRAINT checkout_routes_checkout FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id) ON DELETE CASCADE;
 
 
 --
@@ -8186,6 +8388,13 @@ REVOKE ALL ON FUNCTION public.checkouts_row_checks(merchant_id text, checkout_id
 --
 
 REVOKE ALL ON FUNCTION public.checkouts_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkouts_psp_allowed(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkouts_psp_allowed() FROM PUBLIC;
 
 
 --
@@ -8792,6 +9001,22 @@ GRANT ALL ON FUNCTION public.pay_review_reject(p_merchant text, p_checkout_id te
 
 REVOKE ALL ON FUNCTION public.pay_risk_record(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_risk_record(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_route_state(p_merchant text, p_checkout text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_route_state(p_merchant text, p_checkout text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_route_state(p_merchant text, p_checkout text) TO payments_gateway;
 
 
 --

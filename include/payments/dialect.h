@@ -312,6 +312,8 @@ typedef struct {
     unsigned         session_expirable:1;
     int            (*session_expire)(const pay_psp_lookup_t *in,
                                      pay_psp_request_t *req);
+
+    /*
      * Routing (doc/DESIGN.md, "Routing"): which outcomes of a
      * registration prove that the PSP made no session, so that the
      * route's next PSP may be asked under the same nonce.  Not being

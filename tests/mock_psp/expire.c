@@ -22,13 +22,14 @@
  * *fault), or -1: the connection is closed without an answer.
  */
 static int
-mock_expire_arrive(struct MHD_Connection *c, mock_fault_t *fault)
+mock_expire_arrive(struct MHD_Connection *c, const char *api,
+    mock_fault_t *fault)
 {
     const char  *key;
 
     key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
 
-    (void) mock_store_arrive(key, fault);
+    (void) mock_store_arrive(key, api, fault);
 
     if (fault->hang_ms > 0) {
         mock_log("fault %llu: expire hanging %ld ms, then closing without "
@@ -80,7 +81,7 @@ mock_stripe_expire(struct MHD_Connection *c, const char *id,
     mock_webhook_fault_t   wf;
     mock_session_state_e   state;
 
-    if (mock_expire_arrive(c, &fault) != 0) {
+    if (mock_expire_arrive(c, "stripe", &fault) != 0) {
         return MHD_NO;
     }
 
@@ -164,7 +165,7 @@ mock_generic_expire(struct MHD_Connection *c, const char *token,
     enum MHD_Result        rc;
     mock_session_state_e   state;
 
-    if (mock_expire_arrive(c, &fault) != 0) {
+    if (mock_expire_arrive(c, "generic", &fault) != 0) {
         return MHD_NO;
     }
 
