@@ -229,6 +229,8 @@ ngx_http_payments_event_kind(pay_event_kind_e kind)
     switch (kind) {
     case PAY_EVT_SUCCEEDED:
         return "SUCCEEDED";
+    case PAY_EVT_AUTHORIZED:
+        return "AUTHORIZED";
     case PAY_EVT_FAILED:
         return "FAILED";
     case PAY_EVT_PENDING:

@@ -262,7 +262,8 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
     if (ngx_strcmp(outcome, "unknown_refund") == 0
         || ngx_strcmp(outcome, "unknown_dispute") == 0
         || (ngx_strcmp(outcome, "unknown_checkout") == 0
-            && (ev->kind == PAY_EVT_SUCCEEDED || ev->kind == PAY_EVT_FAILED)))
+            && (ev->kind == PAY_EVT_SUCCEEDED || ev->kind == PAY_EVT_FAILED
+                || ev->kind == PAY_EVT_AUTHORIZED)))
     {
         ctx->events_unknown = 1;
     }

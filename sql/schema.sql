@@ -34,6 +34,7 @@ CREATE TYPE public.pay_failure_code AS ENUM (
 CREATE TYPE public.pay_status AS ENUM (
     'NOT_STARTED',
     'EXECUTING',
+    'AUTHORIZED',
     'SUCCESS',
     'FAILED'
 );
@@ -354,6 +355,8 @@ DECLARE
     v_type  text := CASE WHEN NEW.status = 'SUCCESS' AND OLD.status = 'FAILED'
                          THEN 'checkout.paid_after_failure'
                          WHEN NEW.status = 'SUCCESS' THEN 'checkout.succeeded'
+                         -- a hold: the money is not the merchant's yet
+                         WHEN NEW.status = 'AUTHORIZED' THEN 'checkout.authorized'
                          ELSE 'checkout.failed' END;
 BEGIN
     -- notify_enqueue's own test of the endpoints, before the payload is made
@@ -374,6 +377,7 @@ BEGIN
             'amount_total', money_decimal(NEW.amount_total, NEW.currency),
             'currency', NEW.currency,
             'metadata', NEW.metadata,
+            'capture', NEW.capture_method,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,
@@ -464,6 +468,8 @@ CREATE TABLE public.checkouts (
     psp_payment_ref text,
     failure_code public.pay_failure_code,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    capture_method text DEFAULT 'automatic'::text NOT NULL,
+    CONSTRAINT checkouts_capture_method CHECK ((capture_method = ANY (ARRAY['automatic'::text, 'manual'::text]))),
     CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
 )
 WITH (fillfactor='80');
@@ -502,6 +508,13 @@ COMMENT ON COLUMN public.checkouts.failure_code IS 'why the checkout failed: dec
 --
 
 COMMENT ON COLUMN public.checkouts.metadata IS 'the merchant''s metadata: a JSON object of strings, {} when none';
+
+
+--
+-- Name: COLUMN checkouts.capture_method; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.capture_method IS 'automatic: the PSP captures with the payment; manual: the payment is an authorization (a hold), captured or released later';
 
 
 --
@@ -1095,7 +1108,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.authorized'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -1690,7 +1703,7 @@ CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint
                             p_ttl_seconds, p_checkout_id, p_psp, p_currency,
                             p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                             p_expires_at, p_psp_request, p_orders, p_duplicate_body,
-                            '{}'::jsonb);
+                            '{}'::jsonb, 'automatic');
 $$;
 
 
@@ -1699,6 +1712,22 @@ $$;
 --
 
 CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT * FROM pay_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds,
+                            p_ttl_seconds, p_checkout_id, p_psp, p_currency,
+                            p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
+                            p_expires_at, p_psp_request, p_orders, p_duplicate_body,
+                            p_metadata, 'automatic');
+$$;
+
+
+--
+-- Name: pay_claim(text, text, text, integer, integer, text, text, text, bigint, text, text, text, bigint, text, jsonb, text, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -1720,6 +1749,11 @@ BEGIN
     IF p_lease_seconds IS NULL OR p_lease_seconds < 1
        OR p_ttl_seconds IS NULL OR p_ttl_seconds < 1 THEN
         RAISE EXCEPTION 'pay_claim: lease and ttl must be at least 1 second'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_capture_method IS DISTINCT FROM 'automatic'
+       AND p_capture_method IS DISTINCT FROM 'manual' THEN
+        RAISE EXCEPTION 'pay_claim: capture method must be automatic or manual'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF jsonb_typeof(p_orders) IS DISTINCT FROM 'array' OR p_psp_request IS NULL
@@ -1879,10 +1913,12 @@ BEGIN
     BEGIN
         INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,
                                amount_total, success_url, cancel_url, buyer_email,
-                               status, psp_request, expires_at, metadata)
+                               status, psp_request, expires_at, metadata,
+                               capture_method)
         VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
                 p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
-                'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata);
+                'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata,
+                p_capture_method);
 
         WITH o AS (
             SELECT e.value ->> 'payment_order_id' AS id,
@@ -1939,6 +1975,7 @@ BEGIN
                            'psp', p_psp, 'currency', p_currency,
                            'amount_total', p_amount_total,
                            'expires_at', p_expires_at,
+                           'capture', p_capture_method,
                            'payment_orders', (SELECT jsonb_agg(e.value -> 'payment_order_id')
                                                 FROM jsonb_array_elements(p_orders) e)));
 
@@ -2096,7 +2133,7 @@ CREATE FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text,
 DECLARE
     v  record;
 BEGIN
-    IF p_kind IN ('SUCCEEDED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         IF p_kind IN ('PENDING', 'IGNORED') AND coalesce(p_object_ref, '') <> '' THEN
             -- authentic news of a refund, dispute or pay-out that moves nothing
             INSERT INTO webhook_events AS we (psp, event_id, kind, type, outcome)
@@ -2110,7 +2147,7 @@ BEGIN
 
         SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
             psp_token_key(p_psp, p_token, p_tokens), p_reference, p_amount, p_currency,
-            CASE WHEN p_kind = 'SUCCEEDED' THEN p_payment_ref END) x;
+            CASE WHEN p_kind IN ('SUCCEEDED', 'AUTHORIZED') THEN p_payment_ref END) x;
 
         -- the audit row (a duplicate delivery changed nothing)
         IF v.merchant_id IS NOT NULL AND v.outcome <> 'duplicate' THEN
@@ -2424,14 +2461,26 @@ BEGIN
                'wallet_minor', b.wallet,
                'pending_payouts_minor', b.pending,
                'open_disputes_minor', b.disputed,
-               'available_minor', b.available) ORDER BY cur.currency)
+               'available_minor', b.available,
+               -- held for the seller by manual-capture authorizations: not
+               -- in the wallet, never paid out, until captured
+               'authorized_minor', coalesce(h.held, 0)) ORDER BY cur.currency)
       INTO v
       FROM (SELECT w.currency FROM wallets w
              WHERE w.merchant_id = p_merchant AND w.seller_account = p_seller
             UNION
             SELECT p.currency FROM payouts p
-             WHERE p.merchant_id = p_merchant AND p.seller_account = p_seller) cur,
-           LATERAL seller_available(p_merchant, p_seller, cur.currency) b;
+             WHERE p.merchant_id = p_merchant AND p.seller_account = p_seller
+            UNION
+            SELECT o.currency FROM payment_orders o
+             WHERE o.merchant_id = p_merchant AND o.seller_account = p_seller
+               AND o.status = 'AUTHORIZED') cur
+           CROSS JOIN LATERAL seller_available(p_merchant, p_seller, cur.currency) b
+           CROSS JOIN LATERAL (SELECT sum(o.amount)::bigint AS held FROM payment_orders o
+                                WHERE o.merchant_id = p_merchant
+                                  AND o.seller_account = p_seller
+                                  AND o.currency = cur.currency
+                                  AND o.status = 'AUTHORIZED') h;
 
     IF v IS NULL THEN
         PERFORM 1 FROM sellers s WHERE s.merchant_id = p_merchant AND s.seller_account = p_seller;
@@ -2467,6 +2516,7 @@ BEGIN
                    'paid_after_failure', c.status = 'SUCCESS' AND c.failure_code IS NOT NULL,
                    'currency', c.currency,
                    'metadata', c.metadata,
+                   'capture', c.capture_method,
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(
                                   'payment_order_id', o.payment_order_id,
@@ -3935,7 +3985,7 @@ DECLARE
     v_ref      text;
     v_late     boolean := false;
 BEGIN
-    IF p_kind NOT IN ('SUCCEEDED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    IF p_kind NOT IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         RAISE EXCEPTION 'pay_webhook_apply_core: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -3984,25 +4034,31 @@ BEGIN
             v_co := NULL;
             -- a payment's success or failure is not recorded: the PSP
             -- delivers it again, and it applies once the checkout is found
-            IF p_kind IN ('SUCCEEDED', 'FAILED') THEN
+            IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED') THEN
                 RETURN QUERY SELECT v_outcome, v_m, v_co;
                 RETURN;
             END IF;
         ELSIF (p_amount <> -1 AND p_amount <> c.amount_total)
               OR (coalesce(p_currency, '') <> '' AND upper(p_currency) <> c.currency)
-              OR (p_kind = 'SUCCEEDED'
+              OR (p_kind IN ('SUCCEEDED', 'AUTHORIZED')
                   AND (p_amount = -1 OR coalesce(p_currency, '') = '')) THEN
             v_outcome := 'amount_mismatch';
         ELSIF p_kind = 'PENDING' THEN
             v_outcome := 'pending';
-        ELSIF p_kind = 'IGNORED' THEN
+        ELSIF p_kind = 'IGNORED'
+              -- an automatic checkout's authorization: its capture follows
+              OR (p_kind = 'AUTHORIZED' AND c.capture_method <> 'manual') THEN
             v_outcome := 'ignored';
         ELSE
-            v_target := CASE p_kind WHEN 'SUCCEEDED' THEN 'SUCCESS'::pay_status
-                                    ELSE 'FAILED'::pay_status END;
+            -- a manual-capture checkout's payment is an authorization (a
+            -- hold), whatever the PSP calls it (Adyen's AUTHORISATION is
+            -- its success in either mode): nothing is booked for it
+            v_target := CASE WHEN p_kind = 'FAILED' THEN 'FAILED'::pay_status
+                             WHEN c.capture_method = 'manual' THEN 'AUTHORIZED'::pay_status
+                             ELSE 'SUCCESS'::pay_status END;
             IF c.status = v_target THEN
                 v_outcome := 'already';
-            ELSIF c.status = 'SUCCESS'
+            ELSIF c.status IN ('SUCCESS', 'AUTHORIZED')
                   OR (c.status = 'FAILED' AND v_target = 'FAILED') THEN
                 v_outcome := 'late_contrary';
             ELSIF v_target = 'FAILED' AND c.status = 'EXECUTING'
@@ -4013,15 +4069,16 @@ BEGIN
                 RETURN QUERY SELECT 'pending'::text, v_m, v_co;
                 RETURN;
             ELSE
-                -- EXECUTING -> either, or FAILED -> SUCCESS: the PSP holds
-                -- the money, so it is booked whatever was inferred before
+                -- EXECUTING -> any, or FAILED -> SUCCESS | AUTHORIZED: the
+                -- PSP holds the money, so it is booked (or held) whatever
+                -- was inferred before
                 v_late := (c.status = 'FAILED');
                 v_source := coalesce(nullif(current_setting('payments.event_source', true), ''),
                                      'webhook') || ':' || p_psp || ':' || p_event_id;
 
                 -- the PSP's id of the payment, noted with the status (as
                 -- payment_ref_note does for a checkout paid before)
-                IF v_target = 'SUCCESS' AND c.psp_payment_ref IS NULL
+                IF v_target IN ('SUCCESS', 'AUTHORIZED') AND c.psp_payment_ref IS NULL
                    AND length(p_payment_ref) BETWEEN 1 AND 128 THEN
                     v_ref := p_payment_ref;
                 END IF;
@@ -5684,8 +5741,10 @@ BEGIN
             USING ERRCODE = 'PY001';
     END IF;
     IF NOT ((OLD.status = 'NOT_STARTED' AND NEW.status = 'EXECUTING')
-            OR (OLD.status = 'EXECUTING' AND NEW.status IN ('SUCCESS', 'FAILED'))
-            OR (OLD.status = 'FAILED' AND NEW.status = 'SUCCESS'
+            OR (OLD.status = 'EXECUTING' AND NEW.status IN ('AUTHORIZED', 'SUCCESS', 'FAILED'))
+            -- a hold is captured (SUCCESS), or released or expired (FAILED)
+            OR (OLD.status = 'AUTHORIZED' AND NEW.status IN ('SUCCESS', 'FAILED'))
+            OR (OLD.status = 'FAILED' AND NEW.status IN ('AUTHORIZED', 'SUCCESS')
                 AND coalesce(current_setting('payments.paid_after_failed', true), '') = 'on')) THEN
         RAISE EXCEPTION '%: status may not move from % to %', TG_TABLE_NAME, OLD.status, NEW.status
             USING ERRCODE = 'PY001';
@@ -5780,7 +5839,7 @@ BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
     v_broken := CASE
         WHEN NOT ((length(event_id) >= 1) AND (length(event_id) <= 255)) THEN 'webhook_events_id'
-        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text])) THEN 'webhook_events_kind'
+        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text])) THEN 'webhook_events_kind'
         WHEN NOT (source = ANY (ARRAY['reconciliation'::text, 'webhook'::text, 'sweeper'::text])) THEN 'webhook_events_source'
         WHEN NOT (length(type) <= 100) THEN 'webhook_events_type'
     END;
@@ -7119,7 +7178,7 @@ CREATE TRIGGER checkouts_freeze_commission BEFORE INSERT ON public.checkouts FOR
 -- Name: checkouts checkouts_notify; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE CONSTRAINT TRIGGER checkouts_notify AFTER UPDATE OF status ON public.checkouts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['SUCCESS'::public.pay_status, 'FAILED'::public.pay_status])))) EXECUTE FUNCTION public.checkouts_notify();
+CREATE CONSTRAINT TRIGGER checkouts_notify AFTER UPDATE OF status ON public.checkouts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND ((new.status)::text = ANY (ARRAY['SUCCESS'::text, 'FAILED'::text, 'AUTHORIZED'::text])))) EXECUTE FUNCTION public.checkouts_notify();
 
 
 --
@@ -7812,6 +7871,14 @@ GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_finge
 
 REVOKE ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) TO payments_gateway;
 
 
 --

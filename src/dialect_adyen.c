@@ -188,6 +188,13 @@ pay_adyen_body(const pay_psp_registration_t *r, int64_t total)
     pay_json_set(root, "mode", json_string("hosted"), &failed);
     pay_json_set(root, "lineItems", items, &failed);
 
+    /* authorize now, capture later (Adyen's AUTHORISATION is then the
+     * hold, its CAPTURE the capture) */
+    if (co->manual_capture) {
+        pay_json_set(root, "additionalData",
+                     json_pack("{s:s}", "manualCapture", "true"), &failed);
+    }
+
     if (pay_adyen_metadata_fits(co->metadata)) {
         pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);
     }

@@ -49,6 +49,12 @@ pay_generic_body(const pay_psp_registration_t *r, int64_t total)
     pay_json_set(root, "cancel_url", json_string(r->return_cancel), &failed);
     pay_json_set(root, "expires_at", json_integer(r->expires_at), &failed);
 
+    /* "manual": the payment is an authorization, announced by the
+     * payment.authorized event (doc/PSPS.md) */
+    if (co->manual_capture) {
+        pay_json_set(root, "capture", json_string("manual"), &failed);
+    }
+
     /* the merchant's metadata as it is (doc/PSPS.md) */
     if (co->metadata != NULL && json_object_size(co->metadata) > 0) {
         pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);

@@ -130,6 +130,14 @@ pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
     pay_form_field(&b, "metadata[merchant_id]", r->merchant_id);
     pay_form_field(&b, "metadata[checkout_id]", co->checkout_id);
 
+    /* authorize now, capture later: the payment intent's authorization
+     * webhook (payment_intent.amount_capturable_updated) names our nonce
+     * in its metadata, as a refund's does */
+    if (co->manual_capture) {
+        pay_form_field(&b, "payment_intent_data[capture_method]", "manual");
+        pay_form_field(&b, "payment_intent_data[metadata][nonce]", r->nonce);
+    }
+
     /* the merchant's metadata beside the gateway's two keys, when it fits
      * Stripe's 50 and takes neither name; else none of it (it is kept and
      * answered by the gateway all the same) */

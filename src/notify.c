@@ -24,6 +24,7 @@ const char *const  pay_notify_event_types[] = {
     "checkout.succeeded",
     "checkout.failed",
     "checkout.paid_after_failure",
+    "checkout.authorized",
     "refund.succeeded",
     "refund.failed",
     "dispute.opened",

@@ -75,7 +75,8 @@ static int
 pay_status_valid(const char *s)
 {
     return strcmp(s, "NOT_STARTED") == 0 || strcmp(s, "EXECUTING") == 0
-           || strcmp(s, "SUCCESS") == 0 || strcmp(s, "FAILED") == 0;
+           || strcmp(s, "AUTHORIZED") == 0 || strcmp(s, "SUCCESS") == 0
+           || strcmp(s, "FAILED") == 0;
 }
 
 
@@ -167,6 +168,8 @@ pay_registration_json(const pay_registration_view_t *v)
     pay_view_set(&vw, root, "status", json_string(v->status));
     pay_view_set(&vw, root, "is_payment_done", json_false());
     pay_view_set(&vw, root, "psp", json_string(co->psp));
+    pay_view_set(&vw, root, "capture",
+                 json_string(co->manual_capture ? "manual" : "automatic"));
 
     if (v->psp_token != NULL) {
         pay_view_set(&vw, root, "psp_token", json_string(v->psp_token));
@@ -518,6 +521,22 @@ pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
                               && strcmp(status, "SUCCESS") == 0));
     pay_view_set(&vw, root, "psp", pay_jstr(pay_db_str(db, "psp")));
 
+    /* how it is captured; an older database's answer has no such field */
+    v = json_object_get(db, "capture");
+
+    if (v == NULL || json_is_null(v)) {
+        pay_view_set(&vw, root, "capture", json_string("automatic"));
+
+    } else if (json_is_string(v)
+               && (strcmp(json_string_value(v), "automatic") == 0
+                   || strcmp(json_string_value(v), "manual") == 0))
+    {
+        pay_view_set(&vw, root, "capture", json_string(json_string_value(v)));
+
+    } else {
+        vw.failed = 1;
+    }
+
     if (pay_db_opt_str(&vw, db, "psp_token", root, "psp_token", 0) < 0) {
         vw.failed = 1;
     }
@@ -588,8 +607,9 @@ pay_status_view_json(const char *checkout_id, const char *status)
         return NULL;
     }
 
-    /* the pending page learns the outcome and nothing else */
-    if (strcmp(status, "SUCCESS") == 0) {
+    /* the pending page learns the outcome and nothing else; an
+     * authorization (manual capture) is the shopper's payment done */
+    if (strcmp(status, "SUCCESS") == 0 || strcmp(status, "AUTHORIZED") == 0) {
         s = "paid";
 
     } else if (strcmp(status, "FAILED") == 0) {
@@ -852,6 +872,15 @@ pay_db_balance(pay_view_t *vw, const json_t *in)
     pay_db_signed(vw, in, "pending_payouts_minor", cur, o, "pending_payouts");
     pay_db_signed(vw, in, "open_disputes_minor", cur, o, "open_disputes");
     pay_db_signed(vw, in, "available_minor", cur, o, "available");
+
+    /* held by authorizations (manual capture): absent from an older
+     * database's answer, shown as 0 */
+    if (json_object_get(in, "authorized_minor") != NULL || cur == NULL) {
+        pay_db_signed(vw, in, "authorized_minor", cur, o, "authorized");
+
+    } else {
+        pay_view_set(vw, o, "authorized", pay_view_amount_signed(0, cur));
+    }
 
     return o;
 }

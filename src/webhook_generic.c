@@ -668,6 +668,10 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
     if (strcmp(ev->type, "payment.succeeded") == 0) {
         ev->kind = PAY_EVT_SUCCEEDED;
 
+    } else if (strcmp(ev->type, "payment.authorized") == 0) {
+        /* manual capture: the payment is held, not captured */
+        ev->kind = PAY_EVT_AUTHORIZED;
+
     } else if (strcmp(ev->type, "payment.failed") == 0) {
         ev->kind = PAY_EVT_FAILED;
 

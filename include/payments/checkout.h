@@ -42,6 +42,8 @@ typedef struct {
     const char   *buyer_id;         /* borrowed from root; may be NULL */
     json_t       *metadata;         /* borrowed from root; NULL when absent
                                        or empty */
+    unsigned      manual_capture:1; /* "capture": "manual": the payment is
+                                       an authorization, captured later */
     size_t        norders;
     pay_order_t  *orders;           /* owned, malloc'd */
 } pay_checkout_t;

@@ -25,11 +25,14 @@ typedef enum {
     PAY_EVT_DISPUTE_WON,
     PAY_EVT_DISPUTE_LOST,
     PAY_EVT_PAYOUT_PAID,
-    PAY_EVT_PAYOUT_FAILED
+    PAY_EVT_PAYOUT_FAILED,
+    /* the shopper's payment authorized, not captured (manual capture): a
+     * hold, nothing booked */
+    PAY_EVT_AUTHORIZED
 } pay_event_kind_e;
 
 /* The last kind, for range checks. */
-#define PAY_EVT_KIND_MAX  PAY_EVT_PAYOUT_FAILED
+#define PAY_EVT_KIND_MAX  PAY_EVT_AUTHORIZED
 
 typedef struct {
     char              event_id[256];  /* stripe: evt_…; adyen: pspReference

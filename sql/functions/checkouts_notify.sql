@@ -11,6 +11,8 @@ DECLARE
     v_type  text := CASE WHEN NEW.status = 'SUCCESS' AND OLD.status = 'FAILED'
                          THEN 'checkout.paid_after_failure'
                          WHEN NEW.status = 'SUCCESS' THEN 'checkout.succeeded'
+                         -- a hold: the money is not the merchant's yet
+                         WHEN NEW.status = 'AUTHORIZED' THEN 'checkout.authorized'
                          ELSE 'checkout.failed' END;
 BEGIN
     -- notify_enqueue's own test of the endpoints, before the payload is made
@@ -31,6 +33,7 @@ BEGIN
             'amount_total', money_decimal(NEW.amount_total, NEW.currency),
             'currency', NEW.currency,
             'metadata', NEW.metadata,
+            'capture', NEW.capture_method,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,

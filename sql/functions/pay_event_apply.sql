@@ -1,5 +1,5 @@
 -- A verified PSP event, in the dialect-neutral words of the gateway (kind
--- SUCCEEDED, FAILED, PENDING, IGNORED, or a refund's, dispute's or
+-- SUCCEEDED, AUTHORIZED, FAILED, PENDING, IGNORED, or a refund's, dispute's or
 -- pay-out's), applied in one transaction: the event recorded once per PSP
 -- and event id, the status moved forward, the money booked, the audit row.
 -- p_token is the PSP's session token as the event names it; p_tokens are its
@@ -14,7 +14,7 @@ AS $function$
 DECLARE
     v  record;
 BEGIN
-    IF p_kind IN ('SUCCEEDED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         IF p_kind IN ('PENDING', 'IGNORED') AND coalesce(p_object_ref, '') <> '' THEN
             -- authentic news of a refund, dispute or pay-out that moves nothing
             INSERT INTO webhook_events AS we (psp, event_id, kind, type, outcome)
@@ -28,7 +28,7 @@ BEGIN
 
         SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
             psp_token_key(p_psp, p_token, p_tokens), p_reference, p_amount, p_currency,
-            CASE WHEN p_kind = 'SUCCEEDED' THEN p_payment_ref END) x;
+            CASE WHEN p_kind IN ('SUCCEEDED', 'AUTHORIZED') THEN p_payment_ref END) x;
 
         -- the audit row (a duplicate delivery changed nothing)
         IF v.merchant_id IS NOT NULL AND v.outcome <> 'duplicate' THEN

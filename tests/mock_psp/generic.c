@@ -174,7 +174,7 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
     char          token[32], url[MOCK_GENERIC_URL_MAX + 128];
     int           ok;
     int64_t       now;
-    json_t       *req, *s, *exp, *ans, *md, *mval;
+    json_t       *req, *s, *exp, *ans, *md, *mval, *cap;
     json_int_t    amount, expires;
     const char   *reference, *currency, *ret, *cancel, *mkey;
     json_error_t  jerr;
@@ -251,6 +251,20 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
+    /* capture (optional): "automatic" or "manual" (authorize now,
+     * capture later: payment.authorized instead of payment.succeeded) */
+    cap = json_object_get(req, "capture");
+
+    if (cap != NULL
+        && (!json_is_string(cap)
+            || (strcmp(json_string_value(cap), "automatic") != 0
+                && strcmp(json_string_value(cap), "manual") != 0)))
+    {
+        mock_invalid(inv, "invalid_capture", "capture",
+                     "capture: \"automatic\" or \"manual\"");
+        goto done;
+    }
+
     memcpy(token, "gs_", 3);
     if (mock_random_alnum(token + 3, 24) != 0) {
         mock_invalid(inv, NULL, NULL, "No randomness.");
@@ -279,6 +293,10 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
 
     if (s != NULL && md != NULL) {
         json_object_set(s, "metadata", md);
+    }
+
+    if (s != NULL && cap != NULL) {
+        json_object_set(s, "capture", cap);
     }
 
     ans = json_pack("{ss ss sI}", "token", token, "url", url,
@@ -603,7 +621,8 @@ mock_generic_body(const mock_wh_event_t *ev, const json_t *session)
     }
 
     /* the payment a paid session made: refunds and disputes name it */
-    if (strcmp(ev->type, "payment.succeeded") == 0
+    if ((strcmp(ev->type, "payment.succeeded") == 0
+         || strcmp(ev->type, "payment.authorized") == 0)
         && json_is_string(json_object_get(session, "payment_ref")))
     {
         json_object_set(e, "payment_id",
@@ -680,8 +699,11 @@ mock_generic_webhook(const json_t *session, int paid,
         tail = &ev->next;
     }
 
-    ev = mock_generic_event(session, paid ? "payment.succeeded"
-                                          : "payment.failed", wf);
+    /* a manual-capture session's payment is an authorization */
+    ev = mock_generic_event(session, !paid ? "payment.failed"
+                                    : mock_session_manual(session)
+                                    ? "payment.authorized"
+                                    : "payment.succeeded", wf);
     if (ev == NULL) {
         goto failed;
     }

@@ -200,6 +200,8 @@ mock_session_state_e mock_session_decline(const char *id, json_t **copy,
     mock_webhook_fault_t *wf);
 mock_session_state_e mock_session_settle(const char *id, json_t **copy);
 mock_session_state_e mock_session_expire(const char *id, json_t **copy);
+/* 1 when the session was registered for manual capture (any dialect) */
+int mock_session_manual(const json_t *session);
 /* the paid session whose payment_ref is ref (a copy), or NULL */
 json_t *mock_session_by_payment(const char *ref);
 /* the webhook knobs of the rule matching subject (none: all zero) */
@@ -386,6 +388,7 @@ int mock_wh_send(mock_wh_event_t *chain);
 json_t *mock_wh_list(const char *session);
 
 /* webhook_stripe.c */
+json_t *mock_stripe_pi_object(const json_t *session);
 void mock_stripe_webhook_completed(const json_t *session,
     const mock_webhook_fault_t *wf);
 void mock_stripe_webhook_object(const char *type, json_t *obj,

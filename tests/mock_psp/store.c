@@ -952,6 +952,18 @@ mock_session_webhook_fault(const mock_session_t *s, mock_webhook_fault_t *wf)
 }
 
 
+/* 1 when the session was registered for manual capture (any dialect) */
+int
+mock_session_manual(const json_t *session)
+{
+    const char  *c;
+
+    c = json_string_value(json_object_get(session, "capture"));
+
+    return c != NULL && strcmp(c, "manual") == 0;
+}
+
+
 /*
  * The PSP's id of the payment a paid session made, in the dialect's shape:
  * Stripe a payment intent "pi_…" (also the session's payment_intent),
@@ -1093,10 +1105,21 @@ mock_session_pay(const char *id, json_t **copy, mock_webhook_fault_t *wf)
         mock_session_webhook_fault(s, wf);
 
         json_object_set_new(s->json, "status", json_string("complete"));
+        /* a manual-capture payment is authorized, not paid, until it is
+         * captured */
         json_object_set_new(s->json, "payment_status",
-                            json_string(wf->async_payment ? "unpaid"
-                                                          : "paid"));
+                            json_string(wf->async_payment
+                                        || mock_session_manual(s->json)
+                                        ? "unpaid" : "paid"));
         mock_session_payment_ref(s->json);
+
+        if (mock_session_manual(s->json)) {
+            json_object_set_new(s->json, "amount_capturable",
+                                json_integer(json_integer_value(
+                                    json_object_get(s->json,
+                                                    "amount_total"))));
+            json_object_set_new(s->json, "amount_captured", json_integer(0));
+        }
     }
 
     *copy = json_deep_copy(s->json);

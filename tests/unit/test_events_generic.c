@@ -172,3 +172,20 @@ Test(events_generic, ignored_types_are_about_their_object_not_a_checkout)
     cr_expect_str_eq(ev.object_ref, "");
     cr_expect_str_eq(ev.reference, "m1:co_1");
 }
+
+
+Test(events_generic, payment_authorized_is_a_hold_with_its_payment)
+{
+    pay_event_t  ev;
+    const char   body[] =
+        "{\"event_id\":\"e9\",\"type\":\"payment.authorized\","
+        "\"reference\":\"m1:co_1\",\"token\":\"gs_1\",\"amount\":\"12.34\","
+        "\"currency\":\"EUR\",\"payment_id\":\"gp_1\"}";
+
+    cr_assert_eq(eg_parse(body, &ev), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_AUTHORIZED);
+    cr_expect_str_eq(ev.payment_ref, "gp_1");
+    cr_expect_str_eq(ev.reference, "m1:co_1");
+    cr_expect_eq(ev.amount, 1234);
+    cr_expect_str_eq(ev.object_ref, "");
+}

@@ -177,7 +177,8 @@ Test(money_view, balances_show_any_sign_in_the_currencys_decimals)
     const char   db[] =
         "{\"seller_account\":\"s1\",\"balances\":[{\"currency\":\"USD\","
         "\"wallet_minor\":-250,\"pending_payouts_minor\":0,"
-        "\"open_disputes_minor\":7,\"available_minor\":-257},"
+        "\"open_disputes_minor\":7,\"available_minor\":-257,"
+        "\"authorized_minor\":1200},"
         "{\"currency\":\"JPY\",\"wallet_minor\":500,"
         "\"pending_payouts_minor\":100,\"open_disputes_minor\":0,"
         "\"available_minor\":400}],\"internal\":1}";
@@ -187,9 +188,11 @@ Test(money_view, balances_show_any_sign_in_the_currencys_decimals)
     cr_expect_str_eq(s,
         "{\"seller_account\":\"s1\",\"balances\":["
         "{\"currency\":\"USD\",\"wallet\":\"-2.50\",\"pending_payouts\":"
-        "\"0.00\",\"open_disputes\":\"0.07\",\"available\":\"-2.57\"},"
+        "\"0.00\",\"open_disputes\":\"0.07\",\"available\":\"-2.57\","
+        "\"authorized\":\"12.00\"},"
         "{\"currency\":\"JPY\",\"wallet\":\"500\",\"pending_payouts\":"
-        "\"100\",\"open_disputes\":\"0\",\"available\":\"400\"}]}");
+        "\"100\",\"open_disputes\":\"0\",\"available\":\"400\","
+        "\"authorized\":\"0\"}]}");
     free(s);
 
     /* a balance without a currency is a malformed row: no answer */
