@@ -586,6 +586,7 @@ void ngx_http_payments_status(ngx_http_payments_ctx_t *ctx);
 /* _money.c: refunds, pay-outs, balances */
 void ngx_http_payments_refund_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_payout_start(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_capture_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_payout(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_balance(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);

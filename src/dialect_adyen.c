@@ -561,6 +561,77 @@ pay_adyen_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
 
 
 /*
+ * POST /v71/payments/{pspReference}/captures {merchantAccount, amount,
+ * reference} and /cancels {merchantAccount, reference}: the reference is
+ * our nonce, which the CAPTURE and CANCELLATION notifications carry back
+ * as merchantReference.  Adyen takes several partial captures.
+ */
+static int
+pay_adyen_modification(const pay_psp_refund_t *in, pay_psp_request_t *req,
+    int capture)
+{
+    int      failed;
+    char     path[128];
+    json_t  *root, *amount;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || in->payment_ref == NULL || !pay_adyen_ref_ok(in->payment_ref)
+        || !pay_op_visible(in->merchant_account, 255))
+    {
+        return -1;
+    }
+
+    amount = NULL;
+
+    if (capture) {
+        amount = pay_adyen_amount(in->currency, in->amount);
+        if (amount == NULL) {
+            return -1;
+        }
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        json_decref(amount);
+        return -1;
+    }
+
+    failed = 0;
+
+    pay_json_set(root, "merchantAccount", json_string(in->merchant_account),
+                 &failed);
+
+    if (capture) {
+        pay_json_set(root, "amount", amount, &failed);
+    }
+
+    pay_json_set(root, "reference", json_string(in->nonce), &failed);
+
+    snprintf(path, sizeof(path), "/v71/payments/%s/%s", in->payment_ref,
+             capture ? "captures" : "cancels");
+
+    return pay_op_request(req, path, "application/json",
+                          pay_json_dump(root, failed));
+}
+
+
+static int
+pay_adyen_capture(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    return pay_adyen_modification(in, req, 1);
+}
+
+
+static int
+pay_adyen_cancel(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    return pay_adyen_modification(in, req, 0);
+}
+
+
+/*
  * The characters Adyen takes in a transfer's description (Transfers API
  * v4, TransferInfo.description): [a-zA-Z0-9] and / - ? : ( ) . , ' + and
  * the space.  Any other byte becomes '-', so that a nonce's '_' still
@@ -699,4 +770,6 @@ const pay_dialect_t  pay_dialect_adyen = {
     .op_ref_fields = { "pspReference", "id", NULL },
     /* Adyen keeps a key for at least 7 days */
     .key_window = 7 * 86400,
+    .capture = pay_adyen_capture,
+    .cancel = pay_adyen_cancel,
 };

@@ -296,6 +296,72 @@ pay_generic_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
 }
 
 
+/* POST /captures {"reference","payment_id","amount","currency"}: a part
+ * of an authorized payment; several may follow */
+static int
+pay_generic_capture(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    int      failed;
+    char     amount[32];
+    json_t  *root;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || !pay_op_visible(in->payment_ref, 127)
+        || pay_generic_op_amount(in->currency, in->amount, amount,
+                                 sizeof(amount)) != 0)
+    {
+        return -1;
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        return -1;
+    }
+
+    failed = 0;
+
+    pay_json_set(root, "reference", json_string(in->nonce), &failed);
+    pay_json_set(root, "payment_id", json_string(in->payment_ref), &failed);
+    pay_json_set(root, "amount", json_string(amount), &failed);
+    pay_json_set(root, "currency", json_string(in->currency), &failed);
+
+    return pay_op_request(req, "/captures", "application/json",
+                          pay_json_dump(root, failed));
+}
+
+
+/* POST /voids {"reference","payment_id"}: what is not captured released */
+static int
+pay_generic_cancel(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    int      failed;
+    json_t  *root;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || !pay_op_visible(in->payment_ref, 127))
+    {
+        return -1;
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        return -1;
+    }
+
+    failed = 0;
+
+    pay_json_set(root, "reference", json_string(in->nonce), &failed);
+    pay_json_set(root, "payment_id", json_string(in->payment_ref), &failed);
+
+    return pay_op_request(req, "/voids", "application/json",
+                          pay_json_dump(root, failed));
+}
+
+
 /* POST /payouts {"reference","destination","amount","currency"} */
 static int
 pay_generic_payout(const pay_psp_payout_t *in, pay_psp_request_t *req)
@@ -369,4 +435,6 @@ const pay_dialect_t  pay_dialect_generic = {
     .op_ref_fields = { "id", NULL, NULL },
     /* unknown: the shortest of the others */
     .key_window = 86400,
+    .capture = pay_generic_capture,
+    .cancel = pay_generic_cancel,
 };

@@ -421,6 +421,80 @@ pay_stripe_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
 }
 
 
+/*
+ * POST /v1/payment_intents/{pi}/capture: amount_to_capture (Stripe's
+ * units) and our nonce as metadata[capture], which the intent's
+ * payment_intent.succeeded carries back.  Stripe captures an intent once:
+ * the rest is released.
+ */
+static int
+pay_stripe_capture(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    char       path[192];
+    int64_t    unit;
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || !pay_op_id_ok(in->payment_ref, 127, 0)
+        || pay_op_amount(&pay_dialect_stripe, in->currency, in->amount,
+                         &unit) != 0)
+    {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+
+    pay_form_field_int(&b, "amount_to_capture", unit);
+    pay_form_field(&b, "metadata[capture]", in->nonce);
+
+    if (b.failed) {
+        free(b.data);
+        return -1;
+    }
+
+    snprintf(path, sizeof(path), "/v1/payment_intents/%s/capture",
+             in->payment_ref);
+
+    return pay_op_request(req, path, "application/x-www-form-urlencoded",
+                          b.data);
+}
+
+
+/* POST /v1/payment_intents/{pi}/cancel: the authorization released
+ * (payment_intent.canceled names the checkout's nonce) */
+static int
+pay_stripe_cancel(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    char       path[192];
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || !pay_op_id_ok(in->payment_ref, 127, 0))
+    {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+
+    pay_form_field(&b, "cancellation_reason", "requested_by_customer");
+
+    if (b.failed) {
+        free(b.data);
+        return -1;
+    }
+
+    snprintf(path, sizeof(path), "/v1/payment_intents/%s/cancel",
+             in->payment_ref);
+
+    return pay_op_request(req, path, "application/x-www-form-urlencoded",
+                          b.data);
+}
+
+
 /* POST /v1/transfers to a connected account acct_…, grouped under the
  * nonce. */
 static int
@@ -499,4 +573,7 @@ const pay_dialect_t  pay_dialect_stripe = {
     .op_ref_fields = { "id", NULL, NULL },
     /* Stripe keeps a key for at least 24 hours */
     .key_window = 86400,
+    .capture = pay_stripe_capture,
+    .cancel = pay_stripe_cancel,
+    .capture_once = 1,
 };

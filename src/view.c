@@ -931,6 +931,14 @@ pay_operation_json(const pay_operation_view_t *v)
         pay_view_set(&vw, root, "payment_order_id",
                      pay_jstr(v->payment_order_id));
 
+    } else if (strcmp(v->kind, "capture") == 0
+               || strcmp(v->kind, "void") == 0)
+    {
+        pay_view_set(&vw, root, "capture_id", json_string(v->id));
+        pay_view_set(&vw, root, "kind", json_string(v->kind));
+        pay_view_set(&vw, root, "payment_order_id",
+                     pay_jstr(v->payment_order_id));
+
     } else {
         pay_view_set(&vw, root, "payout_id", json_string(v->id));
         pay_view_set(&vw, root, "seller_account", pay_jstr(v->seller_account));
@@ -952,7 +960,8 @@ pay_operation_json(const pay_operation_view_t *v)
     json_decref(md);
 
     pay_view_set(&vw, root, v->kind[0] == 'r' ? "psp_refund_id"
-                                              : "psp_payout_id",
+                            : (v->kind[0] == 'c' || v->kind[0] == 'v')
+                            ? "psp_ref" : "psp_payout_id",
                  v->psp_ref != NULL && v->psp_ref[0] != '\0'
                  ? json_string(v->psp_ref) : json_null());
 

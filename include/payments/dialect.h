@@ -282,6 +282,23 @@ typedef struct {
      * transfer (doc/MONEY.md, "Resumed operations").
      */
     int64_t          key_window;
+
+    /*
+     * Manual capture (doc/API.md, "Manual capture").  capture builds the
+     * capture of in->amount of the authorized payment in->payment_ref,
+     * cancel the release of what is not captured (in->amount unused), each
+     * under in->nonce as its Idempotency-Key and reference (a POST; the
+     * same input gives the same bytes); 0, or -1 with *req empty on bad
+     * input.  The answer is read by op_answer.  NULL: the dialect does not
+     * capture later.  capture_once: the PSP captures an authorization
+     * once and releases the rest with it (Stripe), so a second capture of
+     * a checkout is refused before it is sent.
+     */
+    int            (*capture)(const pay_psp_refund_t *in,
+                              pay_psp_request_t *req);
+    int            (*cancel)(const pay_psp_refund_t *in,
+                             pay_psp_request_t *req);
+    unsigned         capture_once:1;
 } pay_dialect_t;
 
 

@@ -38,6 +38,8 @@ typedef enum {
     PAY_ERR_SELLER_UNKNOWN,         /* 422 seller_not_registered */
     PAY_ERR_ENDPOINT_DISABLED,      /* 409 endpoint_disabled */
     PAY_ERR_NOT_CONFIGURED,         /* 503 not_configured */
+    PAY_ERR_NOT_CAPTURABLE,         /* 409 payment_not_capturable */
+    PAY_ERR_CAPTURE_EXCEEDS,        /* 422 capture_exceeds_authorized */
     PAY_ERR__MAX
 } pay_err_e;
 

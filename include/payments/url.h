@@ -103,6 +103,8 @@ typedef enum {
     PAY_ROUTE_LIST_REFUNDS,         /* GET /v1/refunds */
     PAY_ROUTE_LIST_PAYOUTS,         /* GET /v1/payouts */
     PAY_ROUTE_EVENTS,               /* GET /v1/events */
+    PAY_ROUTE_CAPTURE,              /* POST /v1/payments/{id}/capture */
+    PAY_ROUTE_VOID,                 /* POST /v1/payments/{id}/void */
     PAY_ROUTE__MAX
 } pay_route_e;
 

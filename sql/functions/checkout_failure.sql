@@ -14,6 +14,8 @@ AS $function$
                    WHEN 'declined' THEN 'the PSP declined the payment'
                    WHEN 'expired' THEN 'the payment session expired before the shopper paid'
                    WHEN 'cancelled' THEN 'the payment session was cancelled at the PSP'
+                   WHEN 'voided' THEN 'the authorization was released before anything was captured'
+                   WHEN 'authorization_expired' THEN 'the authorization expired before anything was captured'
                    ELSE coalesce(nullif(p_failure, ''), 'the PSP refused the checkout')
                END)
            END

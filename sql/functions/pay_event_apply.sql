@@ -45,7 +45,8 @@ BEGIN
     END IF;
 
     IF p_kind NOT IN ('REFUND_SUCCEEDED', 'REFUND_FAILED', 'DISPUTE_OPENED', 'DISPUTE_WON',
-                      'DISPUTE_LOST', 'PAYOUT_PAID', 'PAYOUT_FAILED') THEN
+                      'DISPUTE_LOST', 'PAYOUT_PAID', 'PAYOUT_FAILED', 'CAPTURE_SUCCEEDED',
+                      'CAPTURE_FAILED', 'VOID_SUCCEEDED', 'VOID_FAILED') THEN
         RAISE EXCEPTION 'pay_event_apply: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -61,6 +62,10 @@ BEGIN
     IF p_kind LIKE 'REFUND_%' THEN
         SELECT * INTO v FROM refund_event_apply(p_psp, p_event_id, p_kind, p_reference,
                                                 p_amount, p_currency, p_object_ref);
+    ELSIF p_kind LIKE 'CAPTURE_%' OR p_kind LIKE 'VOID_%' THEN
+        SELECT * INTO v FROM capture_event_apply(p_psp, p_event_id, p_kind, p_reference,
+                                                 p_amount, p_currency, p_object_ref,
+                                                 p_payment_ref);
     ELSIF p_kind LIKE 'DISPUTE_%' THEN
         SELECT * INTO v FROM dispute_event_apply(p_psp, p_event_id, p_kind, p_reference,
                                                  p_amount, p_currency, p_payment_ref,
@@ -70,7 +75,7 @@ BEGIN
                                                 p_amount, p_currency, p_object_ref);
     END IF;
 
-    IF v.outcome IN ('unknown_refund', 'unknown_dispute') THEN
+    IF v.outcome IN ('unknown_refund', 'unknown_dispute', 'unknown_capture') THEN
         RETURN QUERY SELECT v.outcome, NULL::text, NULL::text;
         RETURN;
     END IF;

@@ -153,6 +153,9 @@ BEGIN
 
                     UPDATE payment_orders po
                        SET status = v_target,
+                           -- a hold: nothing of it captured yet
+                           amount_captured = CASE WHEN v_target = 'AUTHORIZED' THEN 0
+                                                  ELSE po.amount_captured END,
                            ledger_updated = (v_target = 'SUCCESS'),
                            wallet_updated = (v_target = 'SUCCESS'),
                            commission = v_comm,

@@ -28,3 +28,78 @@ CREATE CONSTRAINT TRIGGER checkouts_notify
     WHEN (OLD.status IS DISTINCT FROM NEW.status
           AND NEW.status::text IN ('SUCCESS', 'FAILED', 'AUTHORIZED'))
     EXECUTE FUNCTION checkouts_notify();
+
+-- What a manual-capture order has captured so far (NULL: an automatic
+-- order, captured whole with its payment).  Captured never exceeds what
+-- was authorized, the order's amount.
+ALTER TABLE payment_orders ADD COLUMN IF NOT EXISTS amount_captured bigint;
+ALTER TABLE payment_orders ADD CONSTRAINT payment_orders_captured_within
+    CHECK (amount_captured >= 0 AND amount_captured <= amount) NOT VALID;
+ALTER TABLE payment_orders VALIDATE CONSTRAINT payment_orders_captured_within;
+
+COMMENT ON COLUMN payment_orders.amount_captured IS
+    'manual capture: the part captured so far (at most amount, the authorized); NULL for an automatic order';
+
+-- The authorization's end: released (voided, or by the PSP) or expired;
+-- no capture after it.
+ALTER TABLE checkouts ADD COLUMN IF NOT EXISTS hold_closed_at timestamptz;
+
+COMMENT ON COLUMN checkouts.hold_closed_at IS
+    'manual capture: when the rest of the authorization was released (void, the PSP''s final capture, expiry); NULL while it may still be captured';
+
+-- A capture or a void of a manual-capture order, registered with the PSP
+-- under its own nonce "<merchant>:<capture_id>" as refunds are, settled by
+-- the PSP's webhook.  Only a SUCCEEDED capture is booked.
+CREATE TABLE IF NOT EXISTS captures (
+    merchant_id       text NOT NULL,
+    capture_id        text NOT NULL,
+    kind              text NOT NULL,
+    checkout_id       text NOT NULL,
+    payment_order_id  text NOT NULL,
+    psp               text NOT NULL,
+    nonce             text NOT NULL,
+    amount            bigint NOT NULL,
+    currency          text NOT NULL,
+    final             boolean NOT NULL,
+    status            text NOT NULL,
+    psp_ref           text,
+    commission_part   bigint,
+    failure           text,
+    metadata          jsonb NOT NULL DEFAULT '{}',
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (merchant_id, capture_id),
+    FOREIGN KEY (merchant_id, payment_order_id)
+        REFERENCES payment_orders (merchant_id, payment_order_id),
+    CONSTRAINT captures_kind CHECK (kind IN ('capture', 'void')),
+    CONSTRAINT captures_id_format
+        CHECK (capture_id ~ '^(cp|vd)_[0-9a-f]{24}$'
+               AND (kind = 'capture') = (capture_id LIKE 'cp\_%')),
+    CONSTRAINT captures_nonce CHECK (nonce = merchant_id || ':' || capture_id),
+    CONSTRAINT captures_amount CHECK (amount > 0),
+    CONSTRAINT captures_currency CHECK (currency ~ '^[A-Z]{3}$'),
+    CONSTRAINT captures_status CHECK (status IN ('PENDING', 'SUCCEEDED', 'FAILED')),
+    CONSTRAINT captures_psp_ref CHECK (length(psp_ref) BETWEEN 1 AND 128),
+    CONSTRAINT captures_booked_iff_captured
+        CHECK ((kind = 'capture' AND status = 'SUCCEEDED') = (commission_part IS NOT NULL)),
+    CONSTRAINT captures_commission_part CHECK (commission_part >= 0 AND commission_part <= amount),
+    CONSTRAINT captures_failure CHECK (length(failure) <= 1000),
+    CONSTRAINT captures_metadata_object CHECK (jsonb_typeof(metadata) = 'object')
+);
+
+CREATE INDEX IF NOT EXISTS captures_order
+    ON captures (merchant_id, payment_order_id);
+CREATE INDEX IF NOT EXISTS captures_checkout
+    ON captures (merchant_id, checkout_id);
+
+-- a capture moves PENDING -> SUCCEEDED | FAILED once, and is never deleted
+CREATE TRIGGER captures_forward BEFORE DELETE OR UPDATE ON captures
+    FOR EACH ROW EXECUTE FUNCTION money_status_forward();
+
+COMMENT ON TABLE captures IS
+    'captures and voids of manual-capture orders: each a PSP call under its own nonce, settled by the PSP''s webhook; a SUCCEEDED capture is booked (commission_part), nothing else is';
+
+-- why a manual-capture checkout failed: the merchant released the whole
+-- authorization, or it expired before anything was captured
+ALTER TYPE pay_failure_code ADD VALUE IF NOT EXISTS 'voided';
+ALTER TYPE pay_failure_code ADD VALUE IF NOT EXISTS 'authorization_expired';

@@ -4,9 +4,15 @@
  * its own words, the PSP's authorization webhook moves the checkout and
  * its orders to AUTHORIZED, and nothing is booked for the hold: no ledger
  * entry, no wallet credit, the seller's balance shows it apart
- * (authorized), and the checkout.authorized notification is sent.
+ * (authorized), and the checkout.authorized notification is sent.  Then
+ * POST /v1/payments/{id}/capture and /void: captures in parts (Adyen,
+ * generic) or one capture that releases the rest (Stripe), the remainder
+ * voided, each booked only when the PSP's webhook says it was captured;
+ * refunds of what was captured, never beyond; retries replayed; concurrent
+ * captures never beyond the authorization.
  */
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,6 +156,19 @@ static void
 held_new(held_t *h, size_t d)
 {
     held_new_notified(h, d, NULL);
+}
+
+
+/* no ledger entry, no wallet credit */
+static void
+expect_held_not_booked_ledger(const held_t *h)
+{
+    cr_expect_eq(ql("SELECT count(*) FROM ledger_entries WHERE "
+                    "merchant_id = $1", h->m.id, NULL), 0,
+                 "%s: a hold was booked", h->psp);
+    cr_expect_eq(ql("SELECT count(*) FROM wallets WHERE merchant_id = $1 "
+                    "AND balance <> 0", h->m.id, NULL), 0,
+                 "%s: a hold reached a wallet", h->psp);
 }
 
 
@@ -317,4 +336,415 @@ Test(capture, the_hold_is_notified)
                      "manual", "%s", dump(d));
     cr_expect_eq(deliveries_count(ds, NULL, "checkout.succeeded"), 0,
                  "a hold notified as paid: %s", dump(ds));
+}
+
+
+/* --- captures and voids ---------------------------------------------------- */
+
+static resp_t *
+post_op(const merchant_t *m, const char *path, const char *key,
+    const char *body)
+{
+    req_t        rq;
+    char        *auth, *idem;
+
+    auth = str_printf("Authorization: Bearer %s", m->key);
+    idem = str_printf("Idempotency-Key: %s", key);
+
+    {
+        const char  *h[] = { auth, idem, "Content-Type: application/json",
+                             NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(path);
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+
+        return http(&rq);
+    }
+}
+
+
+static char *
+order_id(const held_t *h, int i)
+{
+    return str_printf("%s_p%d", h->co, i + 1);
+}
+
+
+/* POST .../capture of amount (NULL: the rest) under key; its answer */
+static resp_t *
+capture(const held_t *h, int order, const char *amount, const char *key)
+{
+    return post_op(&h->m, str_printf("/v1/payments/%s/capture",
+                                     order_id(h, order)),
+                   key ? key : uid("ck"),
+                   amount ? str_printf("{\"amount\":\"%s\"}", amount) : "{}");
+}
+
+
+static resp_t *
+void_hold(const held_t *h, int order, const char *key)
+{
+    return post_op(&h->m, str_printf("/v1/payments/%s/void",
+                                     order_id(h, order)),
+                   key ? key : uid("vk"), "{}");
+}
+
+
+/* waits until the capture (or void) is want in the database */
+static void
+expect_op_becomes(const held_t *h, const char *id, const char *want)
+{
+    int    i;
+    char  *st;
+
+    st = NULL;
+
+    for (i = 0; i < 100; i++) {
+        const char  *params[] = { h->m.id, id };
+
+        st = db_scalar("SELECT status FROM captures WHERE merchant_id = $1 "
+                       "AND capture_id = $2", 2, params);
+        if (st != NULL && strcmp(st, want) == 0) {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("%s: %s is %s, not %s", h->psp, id, st ? st : "absent",
+                   want);
+}
+
+
+static char *
+capture_ok(const held_t *h, int order, const char *amount)
+{
+    resp_t  *r;
+    json_t  *j;
+    char    *id;
+
+    r = capture(h, order, amount, NULL);
+    cr_assert_eq(r->status, 201, "%s: capture %s: %ld %s", h->psp,
+                 amount ? amount : "(rest)", r->status, r->body);
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     "PENDING", "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "kind")),
+                     "capture", "%s", r->body);
+    id = strdup(json_string_value(json_object_get(j, "capture_id")));
+    expect_op_becomes(h, id, "SUCCEEDED");
+
+    return id;
+}
+
+
+static long
+captured(const held_t *h, int order)
+{
+    return ql("SELECT coalesce(amount_captured, -1) FROM payment_orders "
+              "WHERE merchant_id = $1 AND payment_order_id = $2", h->m.id,
+              order_id(h, order));
+}
+
+
+static const char *
+order_status(const held_t *h, int order)
+{
+    const char  *params[] = { h->m.id, order_id(h, order) };
+
+    return db_scalar("SELECT status FROM payment_orders WHERE merchant_id = "
+                     "$1 AND payment_order_id = $2", 2, params);
+}
+
+
+/* The ledger books what was captured, exactly: the PSP's clearing holds
+ * the captured sum, every transaction balances, every wallet equals its
+ * ledger, and the audit chains verify. */
+static void
+expect_books(const held_t *h, long want_clearing)
+{
+    cr_expect_eq(ql("SELECT coalesce(sum(amount), 0) FROM ledger_entries "
+                    "WHERE merchant_id = $1 AND account LIKE "
+                    "'psp\\_clearing:%'", h->m.id, NULL),
+                 want_clearing, "%s: clearing", h->psp);
+    cr_expect_eq(ql("SELECT count(*) FROM (SELECT 1 FROM ledger_entries "
+                    "WHERE merchant_id = $1 GROUP BY txn_id, currency "
+                    "HAVING sum(amount) <> 0) x", h->m.id, NULL), 0,
+                 "%s: unbalanced ledger transactions", h->psp);
+    cr_expect_eq(ql("SELECT count(*) FROM (SELECT seller_account, currency, "
+                    "balance FROM wallets WHERE merchant_id = $1) w FULL JOIN "
+                    "(SELECT substr(account, 16) AS seller_account, currency, "
+                    "-sum(amount) AS booked FROM ledger_entries WHERE "
+                    "merchant_id = $1 AND account LIKE 'seller\\_payable:%' "
+                    "GROUP BY 1, 2) l USING (seller_account, currency) WHERE "
+                    "coalesce(w.balance, 0) <> coalesce(l.booked, 0)",
+                    h->m.id, NULL), 0, "%s: wallets off their ledger",
+                 h->psp);
+    {
+        const char  *params[] = { h->m.id };
+
+        cr_expect_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1,
+                                   params), "true");
+    }
+}
+
+
+/* a refund of amount of the order: its answer */
+static resp_t *
+refund(const held_t *h, int order, const char *amount)
+{
+    return post_op(&h->m, str_printf("/v1/payments/%s/refunds",
+                                     order_id(h, order)),
+                   uid("rk"), str_printf("{\"amount\":\"%s\"}", amount));
+}
+
+
+/*
+ * Adyen and generic: 4.00 then 3.00 of the first order captured (two
+ * parts), the rest of the checkout voided (3.00 of it, 5.00 of the second
+ * order released: that order FAILED, the checkout SUCCESS), then a refund
+ * of 5.00 of what was captured and one of 3.00 beyond it refused.
+ */
+static void
+two_parts_then_void(size_t d)
+{
+    held_t   h;
+    resp_t  *r;
+    json_t  *j;
+    char    *id;
+
+    held_new(&h, d);
+
+    (void) capture_ok(&h, 0, "4.00");
+    cr_expect_eq(captured(&h, 0), 400);
+    cr_expect_str_eq(order_status(&h, 0), "SUCCESS");
+    cr_expect_str_eq(checkout_status(&h), "SUCCESS");
+    cr_expect_str_eq(order_status(&h, 1), "AUTHORIZED");
+
+    (void) capture_ok(&h, 0, "3.00");
+    cr_expect_eq(captured(&h, 0), 700);
+
+    /* beyond what is left of the order's authorization: refused, nothing
+     * stored */
+    r = capture(&h, 0, "3.01", NULL);
+    cr_expect_eq(r->status, 422, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "code")),
+                     "capture_exceeds_authorized", "%s", r->body);
+
+    r = void_hold(&h, 1, NULL);
+    cr_assert_eq(r->status, 201, "%s: void: %s", h.psp, r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "kind")), "void");
+    id = strdup(json_string_value(json_object_get(j, "capture_id")));
+    expect_op_becomes(&h, id, "SUCCEEDED");
+
+    cr_expect_str_eq(order_status(&h, 1), "FAILED");
+    cr_expect_str_eq(order_status(&h, 0), "SUCCESS");
+    cr_expect_str_eq(checkout_status(&h), "SUCCESS");
+    cr_expect_eq(captured(&h, 0), 700);
+    cr_expect_eq(captured(&h, 1), 0);
+
+    /* nothing more to capture once released */
+    r = capture(&h, 0, "1.00", NULL);
+    cr_expect_eq(r->status, 409, "%s", r->body);
+
+    expect_books(&h, 700);
+
+    r = refund(&h, 0, "5.00");
+    cr_expect_eq(r->status, 201, "%s: refund: %s", h.psp, r->body);
+    r = refund(&h, 0, "3.00");
+    cr_expect_eq(r->status, 422, "%s: refund beyond the capture: %s", h.psp,
+                 r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "code")),
+                     "refund_exceeds_captured", "%s", r->body);
+}
+
+
+Test(capture, adyen_two_parts_then_void)
+{
+    two_parts_then_void(1);
+}
+
+
+Test(capture, generic_two_parts_then_void)
+{
+    two_parts_then_void(2);
+}
+
+
+/* Stripe captures an intent once: 7.00 of the first order, the rest of the
+ * authorization released with it (the second order FAILED); a second
+ * capture refused; the refunds as above. */
+Test(capture, stripe_one_capture_releases_the_rest)
+{
+    held_t   h;
+    resp_t  *r;
+
+    held_new(&h, 0);
+
+    (void) capture_ok(&h, 0, "7.00");
+    cr_expect_eq(captured(&h, 0), 700);
+    cr_expect_str_eq(order_status(&h, 0), "SUCCESS");
+    cr_expect_str_eq(order_status(&h, 1), "FAILED");
+    cr_expect_str_eq(checkout_status(&h), "SUCCESS");
+
+    r = capture(&h, 1, "1.00", NULL);
+    cr_expect_eq(r->status, 409, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "code")),
+                     "payment_not_capturable", "%s", r->body);
+
+    expect_books(&h, 700);
+
+    r = refund(&h, 0, "5.00");
+    cr_expect_eq(r->status, 201, "%s", r->body);
+    r = refund(&h, 0, "3.00");
+    cr_expect_eq(r->status, 422, "%s", r->body);
+}
+
+
+/* A void before any capture: everything released, the checkout FAILED
+ * with failure.code voided, nothing booked. */
+Test(capture, a_void_before_any_capture_fails_the_checkout)
+{
+    size_t   d;
+    held_t   h;
+    resp_t  *r;
+    char    *id;
+
+    for (d = 0; d < 3; d++) {
+        held_new(&h, d);
+
+        r = void_hold(&h, 0, NULL);
+        cr_assert_eq(r->status, 201, "%s: %s", h.psp, r->body);
+        id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                      "capture_id")));
+        expect_op_becomes(&h, id, "SUCCEEDED");
+
+        cr_expect_str_eq(checkout_status(&h), "FAILED", "%s", h.psp);
+        cr_expect_str_eq(order_status(&h, 0), "FAILED");
+        cr_expect_str_eq(order_status(&h, 1), "FAILED");
+
+        r = api_get(&h.m, str_printf("/v1/checkouts/%s", h.co));
+        cr_expect_str_eq(json_string_value(json_object_get(
+                             json_object_get(resp_json(r), "failure"),
+                             "code")), "voided", "%s", r->body);
+        expect_books(&h, 0);
+        expect_held_not_booked_ledger(&h);
+    }
+}
+
+
+/* The same key again: the stored answer, replayed; one capture at the
+ * PSP.  Another body under the key: 422. */
+Test(capture, retries_with_the_same_key_replay)
+{
+    held_t   h;
+    resp_t  *a, *b;
+    char    *key;
+
+    held_new(&h, 2);
+    key = uid("ck");
+
+    a = capture(&h, 0, "2.00", key);
+    cr_assert_eq(a->status, 201, "%s", a->body);
+    b = capture(&h, 0, "2.00", key);
+    cr_expect_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(b->body, a->body);
+    cr_expect_str_eq(resp_header(b, "Idempotent-Replayed"), "true");
+
+    b = capture(&h, 0, "3.00", key);
+    cr_expect_eq(b->status, 422, "%s", b->body);
+
+    expect_op_becomes(&h, json_string_value(json_object_get(resp_json(a),
+                                                            "capture_id")),
+                      "SUCCEEDED");
+    cr_expect_eq(captured(&h, 0), 200);
+    cr_expect_eq(ql("SELECT count(*) FROM captures WHERE merchant_id = $1",
+                    h.m.id, NULL), 1);
+}
+
+
+typedef struct {
+    const char  *url;
+    const char  *auth;
+    const char  *idem;
+    long         status;
+} cc_call_t;
+
+
+static void *
+cc_post(void *data)
+{
+    req_t       rq;
+    cc_call_t  *c = data;
+
+    {
+        const char  *h[] = { c->auth, c->idem,
+                             "Content-Type: application/json", NULL };
+
+        rq.method = "POST";
+        rq.url = c->url;
+        rq.headers = h;
+        rq.body = "{\"amount\":\"3.00\"}";
+        rq.len = (size_t) -1;
+
+        c->status = http(&rq)->status;
+    }
+
+    return NULL;
+}
+
+
+/* Eight captures of 3.00 of a 10.00 order at once, each under its own
+ * key: at most three are taken, the others refused; what is captured never
+ * exceeds the authorization, in the database and at the PSP. */
+Test(capture, concurrent_captures_never_exceed_the_authorization)
+{
+    int         i, ok;
+    held_t      h;
+    pthread_t   th[8];
+    cc_call_t   calls[8];
+
+    held_new(&h, 1);
+
+    for (i = 0; i < 8; i++) {
+        calls[i].url = gw_url(str_printf("/v1/payments/%s/capture",
+                                         order_id(&h, 0)));
+        calls[i].auth = str_printf("Authorization: Bearer %s", h.m.key);
+        calls[i].idem = str_printf("Idempotency-Key: %s", uid("cc"));
+        calls[i].status = 0;
+    }
+
+    for (i = 0; i < 8; i++) {
+        cr_assert_eq(pthread_create(&th[i], NULL, cc_post, &calls[i]), 0);
+    }
+
+    ok = 0;
+
+    for (i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect(calls[i].status == 201 || calls[i].status == 422
+                  || calls[i].status == 409, "status %ld", calls[i].status);
+        ok += calls[i].status == 201;
+    }
+
+    cr_expect_eq(ok, 3, "%d captures taken", ok);
+
+    for (i = 0; i < 100; i++) {
+        if (ql("SELECT count(*) FROM captures WHERE merchant_id = $1 AND "
+               "status = 'PENDING'", h.m.id, NULL) == 0)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_expect_eq(captured(&h, 0), 900);
+    cr_expect_leq(captured(&h, 0), 1000);
+    expect_books(&h, 900);
 }

@@ -896,6 +896,27 @@ static const mock_api_t  mock_adyen_transfer_api = {
 };
 
 
+static const mock_api_t  mock_adyen_capture_api = {
+    "adyen capture", MOCK_ADYEN_KEY_MAX, "application/json", 201,
+    mock_adyen_authorized, mock_adyen_refuse,
+    mock_capture_adyen_capture_build, mock_capture_committed
+};
+
+static const mock_api_t  mock_adyen_cancel_api = {
+    "adyen cancel", MOCK_ADYEN_KEY_MAX, "application/json", 201,
+    mock_adyen_authorized, mock_adyen_refuse,
+    mock_capture_adyen_cancel_build, mock_capture_committed
+};
+
+
+enum MHD_Result
+mock_adyen_capture(struct MHD_Connection *c, mock_request_t *r, int capture)
+{
+    return mock_create(c, r, capture ? &mock_adyen_capture_api
+                                     : &mock_adyen_cancel_api);
+}
+
+
 enum MHD_Result
 mock_adyen_refund(struct MHD_Connection *c, mock_request_t *r)
 {

@@ -797,6 +797,28 @@ static const mock_api_t  mock_generic_payout_api = {
 };
 
 
+static const mock_api_t  mock_generic_capture_api = {
+    "generic capture", MOCK_GENERIC_KEY_MAX, "application/json", 201,
+    mock_generic_authorized, mock_generic_refuse,
+    mock_capture_generic_capture_build, mock_capture_committed
+};
+
+static const mock_api_t  mock_generic_cancel_api = {
+    "generic void", MOCK_GENERIC_KEY_MAX, "application/json", 201,
+    mock_generic_authorized, mock_generic_refuse,
+    mock_capture_generic_cancel_build, mock_capture_committed
+};
+
+
+enum MHD_Result
+mock_generic_capture(struct MHD_Connection *c, mock_request_t *r,
+    int capture)
+{
+    return mock_create(c, r, capture ? &mock_generic_capture_api
+                                     : &mock_generic_cancel_api);
+}
+
+
 enum MHD_Result
 mock_generic_refund(struct MHD_Connection *c, mock_request_t *r)
 {

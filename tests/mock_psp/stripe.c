@@ -902,6 +902,29 @@ static const mock_api_t  mock_stripe_transfer_api = {
 };
 
 
+/* POST /v1/payment_intents/{pi}/capture and /cancel (capture.c) */
+
+static const mock_api_t  mock_stripe_capture_api = {
+    "stripe capture", MOCK_MAX_KEY_LEN, "application/x-www-form-urlencoded",
+    MHD_HTTP_OK, mock_authorized, mock_stripe_refuse,
+    mock_capture_stripe_capture_build, mock_capture_committed
+};
+
+static const mock_api_t  mock_stripe_cancel_api = {
+    "stripe cancel", MOCK_MAX_KEY_LEN, "application/x-www-form-urlencoded",
+    MHD_HTTP_OK, mock_authorized, mock_stripe_refuse,
+    mock_capture_stripe_cancel_build, mock_capture_committed
+};
+
+
+enum MHD_Result
+mock_stripe_capture(struct MHD_Connection *c, mock_request_t *r, int capture)
+{
+    return mock_create(c, r, capture ? &mock_stripe_capture_api
+                                     : &mock_stripe_cancel_api);
+}
+
+
 enum MHD_Result
 mock_stripe_refund(struct MHD_Connection *c, mock_request_t *r)
 {

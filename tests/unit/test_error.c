@@ -44,6 +44,8 @@ static const struct {
     { PAY_ERR_SELLER_UNKNOWN,       "seller_not_registered",   422 },
     { PAY_ERR_ENDPOINT_DISABLED,    "endpoint_disabled",       409 },
     { PAY_ERR_NOT_CONFIGURED,       "not_configured",          503 },
+    { PAY_ERR_NOT_CAPTURABLE,       "payment_not_capturable",  409 },
+    { PAY_ERR_CAPTURE_EXCEEDS,      "capture_exceeds_authorized", 422 },
 };
 
 #define API_N  (sizeof(api_table) / sizeof(api_table[0]))
