@@ -604,6 +604,9 @@ Test(capture, stripe_one_capture_releases_the_rest)
     cr_expect_eq(r->status, 201, "%s", r->body);
     r = refund(&h, 0, "3.00");
     cr_expect_eq(r->status, 422, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "code")),
+                     "refund_exceeds_captured", "%s", r->body);
 }
 
 
