@@ -798,10 +798,46 @@ pay_db_dispute(pay_view_t *vw, const json_t *in)
 }
 
 
+static json_t *
+pay_db_capture(pay_view_t *vw, const json_t *in)
+{
+    json_t  *o;
+
+    static const char *const  kinds[] = { "capture", "void", NULL };
+
+    o = json_object();
+    pay_view_set(vw, o, "capture_id", pay_jstr(pay_db_str(in, "capture_id")));
+    pay_view_set(vw, o, "kind", pay_db_word(in, "kind", kinds));
+    pay_view_set(vw, o, "status",
+                 pay_db_word(in, "status", pay_refund_statuses));
+    pay_db_amount(vw, in, o);
+
+    if (pay_db_opt_str(vw, in, "psp_ref", o, "psp_ref", 1) < 0) {
+        vw->failed = 1;
+    }
+
+    pay_view_set(vw, o, "created_at", pay_db_time(in, "created_at"));
+    pay_view_set(vw, o, "updated_at", pay_db_time(in, "updated_at"));
+
+    return o;
+}
+
+
 static void
 pay_db_order_money(pay_view_t *vw, const json_t *db, json_t *root)
 {
     json_t  *v;
+
+    /* a manual-capture order: what is captured of it, and its captures
+     * and voids */
+    v = json_object_get(db, "captured_minor");
+
+    if (v != NULL && !json_is_null(v)) {
+        pay_db_signed(vw, db, "captured_minor", pay_db_str(db, "currency"),
+                      root, "captured");
+        pay_view_set(vw, root, "captures", pay_db_list(vw, db, "captures",
+                                                       pay_db_capture));
+    }
 
     /* booked with a SUCCESS: what the platform keeps of the order */
     v = json_object_get(db, "commission_minor");

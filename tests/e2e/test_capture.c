@@ -553,6 +553,15 @@ two_parts_then_void(size_t d)
 
     expect_books(&h, 700);
 
+    /* the order's view: what is captured, each capture */
+    r = api_get(&h.m, str_printf("/v1/payments/%s", order_id(&h, 0)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "captured")),
+                     "7.00", "%s", r->body);
+    cr_expect_eq(json_array_size(json_object_get(resp_json(r), "captures")),
+                 2, "%s", r->body);
+
     r = refund(&h, 0, "5.00");
     cr_expect_eq(r->status, 201, "%s: refund: %s", h.psp, r->body);
     r = refund(&h, 0, "3.00");
