@@ -124,8 +124,13 @@ BEGIN
                               psp_ref = coalesce(x.psp_ref, nullif(p_object_ref, ''))
          WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id;
 
-        -- the CHECK payment_orders_captured_within refuses anything beyond
-        -- the authorized amount
+        -- never beyond the authorized amount (the claims count what is
+        -- pending, so this is a bug's or a lying PSP's): nothing moves
+        IF v_new > o.amount THEN
+            RAISE EXCEPTION 'capture %: % captured of order % exceeds its authorized %',
+                cp.capture_id, v_new, o.payment_order_id, o.amount
+                USING ERRCODE = 'PY007';
+        END IF;
         UPDATE payment_orders po
            SET status = 'SUCCESS', amount_captured = v_new, commission = v_comm,
                ledger_updated = true, wallet_updated = true, updated_at = now()

@@ -248,9 +248,11 @@ BEGIN
                            'psp', p_psp, 'currency', p_currency,
                            'amount_total', p_amount_total,
                            'expires_at', p_expires_at,
-                           'capture', p_capture_method,
                            'payment_orders', (SELECT jsonb_agg(e.value -> 'payment_order_id')
-                                                FROM jsonb_array_elements(p_orders) e)));
+                                                FROM jsonb_array_elements(p_orders) e))
+        -- a manual capture says so; an automatic one as before
+        || CASE WHEN p_capture_method = 'manual'
+                THEN jsonb_build_object('capture', 'manual') ELSE '{}'::jsonb END);
 
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;
