@@ -661,6 +661,8 @@ CREATE TABLE public.checkouts (
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     capture_method text DEFAULT 'automatic'::text NOT NULL,
     hold_closed_at timestamp with time zone,
+    authorized_at timestamp with time zone,
+    hold_warned_at timestamp with time zone,
     CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
 )
 WITH (fillfactor='80');
@@ -713,6 +715,20 @@ COMMENT ON COLUMN public.checkouts.capture_method IS 'automatic: the PSP capture
 --
 
 COMMENT ON COLUMN public.checkouts.hold_closed_at IS 'manual capture: when the rest of the authorization was released (void, the PSP''s final capture, expiry); NULL while it may still be captured';
+
+
+--
+-- Name: COLUMN checkouts.authorized_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.authorized_at IS 'manual capture: when the PSP''s authorization came (NULL: none)';
+
+
+--
+-- Name: COLUMN checkouts.hold_warned_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.hold_warned_at IS 'manual capture: when the sweeper warned that the authorization expires soon';
 
 
 --
@@ -3074,6 +3090,78 @@ $$;
 
 
 --
+-- Name: pay_holds_sweep(text, text[], integer[], integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, action text, left_seconds bigint, expiring bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_n  bigint;
+    h    record;
+BEGIN
+    IF coalesce(array_length(p_psps, 1), 0) <> coalesce(array_length(p_windows, 1), 0) THEN
+        RAISE EXCEPTION 'pay_holds_sweep: one window per PSP'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT count(*) INTO v_n
+      FROM checkouts c
+      JOIN unnest(p_psps, p_windows) AS w(psp, secs) ON w.psp = c.psp
+     WHERE c.authorized_at IS NOT NULL AND c.hold_closed_at IS NULL
+       AND c.authorized_at + make_interval(secs => w.secs - p_warn_before) < now();
+
+    PERFORM 1 FROM sweeper_lease l
+      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
+    IF NOT FOUND OR v_n = 0 THEN
+        RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::text,
+                            NULL::bigint, v_n;
+        RETURN;
+    END IF;
+
+    FOR h IN
+        SELECT c.merchant_id AS m, c.checkout_id AS co, c.psp AS p,
+               floor(extract(epoch FROM c.authorized_at
+                                        + make_interval(secs => w.secs) - now()))::bigint
+                   AS left_s,
+               c.hold_warned_at AS warned
+          FROM checkouts c
+          JOIN unnest(p_psps, p_windows) AS w(psp, secs) ON w.psp = c.psp
+         WHERE c.authorized_at IS NOT NULL AND c.hold_closed_at IS NULL
+           AND c.authorized_at + make_interval(secs => w.secs - p_warn_before) < now()
+         ORDER BY c.authorized_at
+         LIMIT p_limit
+    LOOP
+        IF h.left_s <= 0 THEN
+            -- the orders in id order, as captures and voids lock them
+            PERFORM 1 FROM payment_orders po
+             WHERE po.merchant_id = h.m AND po.checkout_id = h.co
+             ORDER BY po.payment_order_id
+               FOR UPDATE;
+            PERFORM 1 FROM checkouts ck
+             WHERE ck.merchant_id = h.m AND ck.checkout_id = h.co
+               AND ck.hold_closed_at IS NULL
+               FOR UPDATE;
+            IF FOUND THEN
+                PERFORM hold_release(h.m, h.co, 'authorization_expired',
+                                     'sweeper:authorization_expired');
+                RETURN QUERY SELECT h.m, h.co, h.p, 'expired'::text, h.left_s, v_n;
+            END IF;
+        ELSIF h.warned IS NULL THEN
+            UPDATE checkouts ck SET hold_warned_at = now()
+             WHERE ck.merchant_id = h.m AND ck.checkout_id = h.co;
+            RETURN QUERY SELECT h.m, h.co, h.p, 'warning'::text, h.left_s, v_n;
+        END IF;
+    END LOOP;
+
+    RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint, v_n;
+END
+$$;
+
+
+--
 -- Name: pay_list_checkouts(text, text, bigint, bigint, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4538,6 +4626,8 @@ BEGIN
                 UPDATE checkouts ck
                    SET status = v_target, updated_at = now(),
                        psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
+                       authorized_at = CASE WHEN v_target = 'AUTHORIZED' THEN now()
+                                            ELSE ck.authorized_at END,
                        failure_code = CASE WHEN v_target = 'FAILED'
                                            THEN checkout_failure_code(p_type)
                                            ELSE ck.failure_code END
@@ -7452,6 +7542,13 @@ CREATE INDEX checkouts_executing_since ON public.checkouts USING btree (created_
 
 
 --
+-- Name: checkouts_holds_open; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checkouts_holds_open ON public.checkouts USING btree (authorized_at) WHERE ((authorized_at IS NOT NULL) AND (hold_closed_at IS NULL));
+
+
+--
 -- Name: checkouts_list; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -8549,6 +8646,14 @@ GRANT ALL ON FUNCTION public.pay_get_order(p_merchant text, p_order_id text) TO 
 
 REVOKE ALL ON FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) TO payments_gateway;
 
 
 --

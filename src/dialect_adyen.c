@@ -772,4 +772,7 @@ const pay_dialect_t  pay_dialect_adyen = {
     .key_window = 7 * 86400,
     .capture = pay_adyen_capture,
     .cancel = pay_adyen_cancel,
+    /* Adyen: the card scheme decides; 7 days, the shortest common one,
+     * is assumed (doc/PSPS.md) */
+    .auth_window = 7 * 86400,
 };

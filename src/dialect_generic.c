@@ -437,4 +437,6 @@ const pay_dialect_t  pay_dialect_generic = {
     .key_window = 86400,
     .capture = pay_generic_capture,
     .cancel = pay_generic_cancel,
+    /* generic: 7 days, assumed (doc/PSPS.md) */
+    .auth_window = 7 * 86400,
 };

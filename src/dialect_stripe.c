@@ -576,4 +576,6 @@ const pay_dialect_t  pay_dialect_stripe = {
     .capture = pay_stripe_capture,
     .cancel = pay_stripe_cancel,
     .capture_once = 1,
+    /* Stripe: 7 days for most card payments */
+    .auth_window = 7 * 86400,
 };

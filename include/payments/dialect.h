@@ -299,6 +299,10 @@ typedef struct {
     int            (*cancel)(const pay_psp_refund_t *in,
                              pay_psp_request_t *req);
     unsigned         capture_once:1;
+    /* How long, in seconds, an authorization is held before the card
+     * network releases it: the sweeper warns a day before and releases
+     * (books nothing of) a hold past it.  0: never swept. */
+    int64_t          auth_window;
 } pay_dialect_t;
 
 

@@ -127,6 +127,8 @@ BEGIN
                 UPDATE checkouts ck
                    SET status = v_target, updated_at = now(),
                        psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
+                       authorized_at = CASE WHEN v_target = 'AUTHORIZED' THEN now()
+                                            ELSE ck.authorized_at END,
                        failure_code = CASE WHEN v_target = 'FAILED'
                                            THEN checkout_failure_code(p_type)
                                            ELSE ck.failure_code END

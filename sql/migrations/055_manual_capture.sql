@@ -103,3 +103,18 @@ COMMENT ON TABLE captures IS
 -- authorization, or it expired before anything was captured
 ALTER TYPE pay_failure_code ADD VALUE IF NOT EXISTS 'voided';
 ALTER TYPE pay_failure_code ADD VALUE IF NOT EXISTS 'authorization_expired';
+
+-- Authorizations expire at the card network (the dialect table's
+-- auth_window): the sweeper warns before, and releases one that expired
+-- (never booked).  When it was authorized, and when its warning went out.
+ALTER TABLE checkouts ADD COLUMN IF NOT EXISTS authorized_at timestamptz;
+ALTER TABLE checkouts ADD COLUMN IF NOT EXISTS hold_warned_at timestamptz;
+
+CREATE INDEX IF NOT EXISTS checkouts_holds_open
+    ON checkouts (authorized_at)
+ WHERE authorized_at IS NOT NULL AND hold_closed_at IS NULL;
+
+COMMENT ON COLUMN checkouts.authorized_at IS
+    'manual capture: when the PSP''s authorization came (NULL: none)';
+COMMENT ON COLUMN checkouts.hold_warned_at IS
+    'manual capture: when the sweeper warned that the authorization expires soon';
