@@ -760,3 +760,95 @@ Test(capture, concurrent_captures_never_exceed_the_authorization)
     cr_expect_leq(captured(&h, 0), 1000);
     expect_books(&h, 900);
 }
+
+
+/* --- resumed captures (doc/MONEY.md, "Resumed operations") ----------------- */
+
+static long
+mock_requests(const char *nonce)
+{
+    long  sessions, requests;
+
+    mock_registrations(nonce, &sessions, &requests);
+
+    return requests;
+}
+
+
+/* The PSP's answer was lost and its webhook settled the capture: the
+ * retry with the key answers 201 SUCCEEDED from the row, and nothing is
+ * sent again. */
+Test(capture, a_lost_answer_settled_by_its_webhook_is_answered_from_the_row)
+{
+    held_t       h;
+    resp_t      *a, *b;
+    char        *key, *nonce;
+    long         before;
+    const char  *params[1];
+
+    held_new(&h, 2);
+    params[0] = h.m.id;
+    (void) mock_fault(str_printf("{\"match\":\"%s:cp_\","
+                                 "\"latency_ms\":3000}", h.m.id));
+
+    key = uid("ck");
+    a = capture(&h, 0, "4.00", key);
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+
+    nonce = db_scalar("SELECT nonce FROM captures WHERE merchant_id = $1", 1,
+                      params);
+    cr_assert_not_null(nonce);
+    expect_op_becomes(&h, strchr(nonce, ':') + 1, "SUCCEEDED");
+    before = mock_requests(nonce);
+
+    b = capture(&h, 0, "4.00", key);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(b),
+                                                       "status")),
+                     "SUCCEEDED", "%s", b->body);
+    cr_expect_eq(mock_requests(nonce), before,
+                 "the retry of a settled capture reached the PSP");
+    cr_expect_eq(captured(&h, 0), 400);
+    expect_books(&h, 400);
+}
+
+
+/* A capture that got no answer for longer than the PSP keeps its key is
+ * never sent again: 502 saying so; the PSP is not called. */
+Test(capture, a_claim_older_than_the_psps_key_is_never_sent_again)
+{
+    held_t       h;
+    resp_t      *a, *b;
+    char        *key, *nonce;
+    long         before;
+    const char  *params[1];
+
+    held_new(&h, 1);
+    params[0] = h.m.id;
+    (void) mock_fault(str_printf("{\"match\":\"%s:cp_\","
+                                 "\"latency_ms\":3000,"
+                                 "\"webhook_never\":true}", h.m.id));
+
+    key = uid("ck");
+    a = capture(&h, 0, "4.00", key);
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+
+    nonce = db_scalar("SELECT nonce FROM captures WHERE merchant_id = $1", 1,
+                      params);
+    cr_assert_not_null(nonce);
+    (void) db_scalar("UPDATE captures SET created_at = now() - interval "
+                     "'8 days' WHERE merchant_id = $1 RETURNING 1", 1,
+                     params);
+    before = mock_requests(nonce);
+
+    b = capture(&h, 0, "4.00", key);
+    cr_expect_eq(b->status, 502, "%s", b->body);
+    cr_expect_not_null(strstr(b->body, "not sent again"), "%s", b->body);
+    cr_expect_eq(mock_requests(nonce), before,
+                 "a claim older than the PSP's key window was sent again");
+    cr_expect_eq(captured(&h, 0), 0);
+    cr_expect_eq(ql("SELECT count(*) FROM ledger_entries WHERE "
+                    "merchant_id = $1", h.m.id, NULL), 0);
+}
