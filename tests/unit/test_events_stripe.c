@@ -622,3 +622,43 @@ Test(events_stripe, amount_capturable_updated_is_a_hold_of_our_nonce)
     cr_assert_eq(es_parse(body, ev, 4, &n), 0);
     cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
 }
+
+
+/* the intent captured (our capture's nonce in its metadata) or cancelled
+ * (the checkout's nonce): CAPTURE_SUCCEEDED of amount_received, or
+ * VOID_SUCCEEDED; an intent of no capture of ours is ignored */
+Test(events_stripe, intent_succeeded_and_canceled_end_a_hold)
+{
+    size_t       n;
+    pay_event_t  ev[4];
+
+    cr_assert_eq(es_parse("{\"id\":\"evt_c1\",\"type\":"
+                          "\"payment_intent.succeeded\",\"livemode\":false,"
+                          "\"data\":{\"object\":{\"id\":\"pi_9\","
+                          "\"amount_received\":700,\"currency\":\"usd\","
+                          "\"status\":\"succeeded\",\"metadata\":{\"nonce\":"
+                          "\"m1:co_1\",\"capture\":\"m1:cp_1\"}}}}",
+                          ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_CAPTURE_SUCCEEDED);
+    cr_expect_str_eq(ev[0].reference, "m1:cp_1");
+    cr_expect_str_eq(ev[0].object_ref, "pi_9");
+    cr_expect_eq(ev[0].amount, 700);
+
+    cr_assert_eq(es_parse("{\"id\":\"evt_c2\",\"type\":"
+                          "\"payment_intent.canceled\",\"livemode\":false,"
+                          "\"data\":{\"object\":{\"id\":\"pi_9\","
+                          "\"currency\":\"usd\",\"status\":\"canceled\","
+                          "\"metadata\":{\"nonce\":\"m1:co_1\"}}}}",
+                          ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_VOID_SUCCEEDED);
+    cr_expect_str_eq(ev[0].reference, "m1:co_1");
+
+    cr_assert_eq(es_parse("{\"id\":\"evt_c3\",\"type\":"
+                          "\"payment_intent.succeeded\",\"livemode\":false,"
+                          "\"data\":{\"object\":{\"id\":\"pi_8\","
+                          "\"amount_received\":700,\"currency\":\"usd\","
+                          "\"status\":\"succeeded\",\"metadata\":{}}}}",
+                          ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev[0].reference, "");
+}
