@@ -364,3 +364,40 @@ Test(payout_request, metadata_kept_and_checked)
                                           &rq, &v), -1);
     cr_expect_eq(v.err, PAY_ERR_CARD_DATA);
 }
+
+
+/* a capture's amount is optional (all that is left: 0); a void takes no
+ * amount; each has its own fingerprint path */
+Test(capture_request, amount_optional_void_takes_none)
+{
+    pay_verdict_t         v;
+    pay_refund_request_t  a, b;
+
+    cr_assert_eq(pay_capture_request_parse(S("{}"), "po_1", 0, &a, &v), 0);
+    cr_expect_str_eq(a.amount_text, "");
+    cr_assert_eq(pay_refund_amount(&a, "USD", &v), 0);
+    cr_expect_eq(a.amount, 0);
+    pay_op_request_free(&a.metadata);
+
+    cr_assert_eq(pay_capture_request_parse(S("{\"amount\":\"2.50\"}"), "po_1",
+                                           0, &a, &v), 0);
+    cr_assert_eq(pay_refund_amount(&a, "USD", &v), 0);
+    cr_expect_eq(a.amount, 250);
+
+    /* the same body as a void: refused (no amount there) */
+    cr_expect_eq(pay_capture_request_parse(S("{\"amount\":\"2.50\"}"), "po_1",
+                                           1, &b, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_REQUEST);
+
+    cr_assert_eq(pay_capture_request_parse(S("{}"), "po_1", 1, &b, &v), 0);
+    cr_assert_eq(pay_capture_request_parse(S("{}"), "po_1", 0, &a, &v), 0);
+    cr_expect_str_neq(a.fingerprint, b.fingerprint);
+    pay_op_request_free(&a.metadata);
+    pay_op_request_free(&b.metadata);
+
+    cr_expect_eq(pay_capture_request_parse(S("{\"amount\":4}"), "po_1", 0,
+                                           &a, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_AMOUNT);
+    cr_expect_eq(pay_capture_request_parse(S("{}"), "po/1", 0, &a, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_NOT_FOUND);
+}
