@@ -383,6 +383,7 @@ Test(capture_request, amount_optional_void_takes_none)
                                            0, &a, &v), 0);
     cr_assert_eq(pay_refund_amount(&a, "USD", &v), 0);
     cr_expect_eq(a.amount, 250);
+    pay_op_request_free(&a.metadata);
 
     /* the same body as a void: refused (no amount there) */
     cr_expect_eq(pay_capture_request_parse(S("{\"amount\":\"2.50\"}"), "po_1",
