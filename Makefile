@@ -53,10 +53,14 @@ $(BUILD)/core-asan/%.o: src/%.c $(CORE_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -c $< -o $@
 
+# made anew: "ar r" keeps the members of sources since removed or renamed,
+# and a stale one can win the link over the current file's
 $(BUILD)/libpayments.a: $(CORE_OBJ)
+	rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/libpayments-asan.a: $(ASAN_OBJ)
+	rm -f $@
 	ar rcs $@ $^
 
 # The operator's reconciliation tool (bin/payments-reconcile.c): the core's

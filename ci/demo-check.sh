@@ -27,6 +27,8 @@ check "the payment booked" '^   GET /v1/payments/po_walk[0-9]+_1 -> .*"status":"
 check "the refund settled" '^4\. .*"refunds":\[\{[^]]*"status":"SUCCEEDED"'
 check "the seller's balance" '^5\. .*"available":"6\.00"'
 check "checkout.succeeded notified and verified" '^   checkout\.succeeded co_walk[0-9]+ verified=true answer=204$'
+check "a manual-capture payment authorized" '^8\. .*"status":"AUTHORIZED"'
+check "and captured" '^10\. .*"status":"SUCCESS".*"captured":"10\.00"'
 check "refund.succeeded notified and verified" '^   refund\.succeeded rf_[0-9a-f]+ verified=true answer=204$'
 if [ "$failed" -ne 0 ]; then
     echo "---- the demo's output"

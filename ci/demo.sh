@@ -177,6 +177,34 @@ walk() {
             for (const d of JSON.parse(s).deliveries)
                 console.log("   " + d.type + " " + (d.object_id || d.checkout_id) +
                             " verified=" + d.verified + " answer=" + d.answer);})'
+    # authorize now, capture later (doc/API.md, "Manual capture")
+    local mid="m$wid"
+    answer=$(api -X POST "$gw/v1/payments" -H "Idempotency-Key: $mid" \
+        -H 'Content-Type: application/json' -d "{\"checkout_id\": \"co_$mid\",
+ \"payment_orders\": [{\"payment_order_id\": \"po_${mid}_1\", \"seller_account\": \"seller_42\", \"amount\": \"10.00\", \"currency\": \"USD\"}],
+ \"success_url\": \"$shop/thanks\", \"cancel_url\": \"$shop/cart\",
+ \"psp\": \"$PAY_TEST_PSP\", \"capture\": \"manual\"}")
+    echo "7. POST /v1/payments {\"capture\": \"manual\", ...} -> $answer"
+    token=$(printf '%s' "$answer" | sed -n 's/.*"psp_token":"\([^"]*\)".*/\1/p')
+    [ -n "$token" ] || { echo "walk: no session"; return 0; }
+    curl -s -X POST "$PAY_TEST_MOCK/_control/sessions/$token/pay" >/dev/null
+    for i in $(seq 50); do
+        order=$(api "$gw/v1/payments/po_${mid}_1")
+        case $order in *'"status":"AUTHORIZED"'*) break ;; esac
+        sleep 0.2
+    done
+    echo "8. the shopper pays: the PSP holds the money, nothing is booked: GET /v1/payments/po_${mid}_1 -> $order"
+    echo "   GET /v1/sellers/seller_42/balance -> $(api "$gw/v1/sellers/seller_42/balance")"
+    answer=$(api -X POST "$gw/v1/payments/po_${mid}_1/capture" \
+        -H "Idempotency-Key: c-$mid" -H 'Content-Type: application/json' \
+        -d '{"amount": "10.00"}')
+    echo "9. the shop ships: POST /v1/payments/po_${mid}_1/capture {\"amount\": \"10.00\"} -> $answer"
+    for i in $(seq 50); do
+        order=$(api "$gw/v1/payments/po_${mid}_1")
+        case $order in *'"captured":"10.00"'*) break ;; esac
+        sleep 0.2
+    done
+    echo "10. the PSP's capture webhook books it: GET /v1/payments/po_${mid}_1 -> $order"
     echo
 }
 [ "${DEMO_WALK:-1}" = 0 ] || walk

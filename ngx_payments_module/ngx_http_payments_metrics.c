@@ -899,9 +899,14 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# HELP payments_checkouts_unresolved_oldest_seconds Age of the "
         "oldest of them (0: none).\n"
         "# TYPE payments_checkouts_unresolved_oldest_seconds gauge\n"
-        "payments_checkouts_unresolved_oldest_seconds %uA\n",
+        "payments_checkouts_unresolved_oldest_seconds %uA\n"
+        "# HELP payments_authorizations_expiring Manual-capture "
+        "authorizations held whose end (the PSP's auth window) is less than "
+        "a day away or past, as of the sweeper's last round.\n"
+        "# TYPE payments_authorizations_expiring gauge\n"
+        "payments_authorizations_expiring %uA\n",
         m->sweeper_leader, m->sweeper_unresolved,
-        m->sweeper_unresolved_oldest);
+        m->sweeper_unresolved_oldest, m->holds_expiring);
 
     (void) ngx_http_payments_sweeper_owner((ngx_cycle_t *) ngx_cycle, owner,
                                            sizeof(owner));

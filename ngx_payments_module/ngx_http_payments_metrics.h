@@ -190,6 +190,7 @@ typedef struct {
     ngx_atomic_t                    sweeper_leader;     /* holds the lease */
     ngx_atomic_t                    sweeper_unresolved; /* past alert= */
     ngx_atomic_t                    sweeper_unresolved_oldest;
+    ngx_atomic_t                    holds_expiring;     /* within a day */
     ngx_atomic_t                    notify[NGX_HTTP_PAYMENTS_NOTIFY__MAX];
     ngx_atomic_t                    notify_pending;     /* gauges, from */
     ngx_atomic_t                    notify_oldest;      /* worker 0's */

@@ -680,6 +680,8 @@ void ngx_http_payments_refund_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_payout_start(ngx_http_payments_ctx_t *ctx);
 /* _cancel.c: POST /v1/checkouts/{id}/cancel */
 void ngx_http_payments_cancel_start(ngx_http_payments_ctx_t *ctx);
+/* _capture.c: POST /v1/payments/{id}/capture and /void */
+void ngx_http_payments_capture_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_payout(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_balance(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_static(ngx_http_payments_ctx_t *ctx);

@@ -153,9 +153,15 @@ ngx_http_payments_refund_info(ngx_http_payments_pg_query_t *q, PGresult *res)
 
     ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, psp, ngx_strlen(psp));
 
-    if (ctx->psp == NULL || ctx->psp->dl->refund == NULL) {
+    if (ctx->psp == NULL
+        || (op->capture ? (op->cancel ? ctx->psp->dl->cancel == NULL
+                                      : ctx->psp->dl->capture == NULL)
+                        : ctx->psp->dl->refund == NULL))
+    {
         ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_NOT_REFUNDABLE, 0,
+                                       op->capture ? PAY_ERR_NOT_CAPTURABLE
+                                                   : PAY_ERR_NOT_REFUNDABLE,
+                                       0,
                                        "the order's PSP is not configured "
                                        "on this gateway"));
         return;
@@ -165,9 +171,28 @@ ngx_http_payments_refund_info(ngx_http_payments_pg_query_t *q, PGresult *res)
      * PSP's name may have been given another mode= since the payment */
     if (ctx->key_live != ctx->psp->live) {
         ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_NOT_REFUNDABLE, 0,
+                                       op->capture ? PAY_ERR_NOT_CAPTURABLE
+                                                   : PAY_ERR_NOT_REFUNDABLE,
+                                       0,
                                        "the order's PSP is configured in "
                                        "another mode than the API key's"));
+        return;
+    }
+
+    if (op->capture && op->rq.amount == 0) {
+        /* all that is left: the database decides how much */
+        ngx_memcpy(op->currency, cur, 3);
+        op->amount = 0;
+
+        if (pay_operation_id(op->cancel ? "vd_" : "cp_", op->id,
+                             sizeof(op->id))
+            != 0)
+        {
+            ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_payments_op_claim(ctx);
         return;
     }
 
@@ -182,12 +207,78 @@ ngx_http_payments_refund_info(ngx_http_payments_pg_query_t *q, PGresult *res)
     ngx_memcpy(op->currency, cur, 3);
     op->amount = op->rq.amount;
 
-    if (pay_operation_id("rf_", op->id, sizeof(op->id)) != 0) {
+    if (pay_operation_id(op->capture ? "cp_" : "rf_", op->id, sizeof(op->id))
+        != 0)
+    {
         ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     ngx_http_payments_op_claim(ctx);
+}
+
+
+/*
+ * POST /v1/payments/{id}/capture and /void, after authentication: a
+ * refund's way (the order's currency and PSP, the claim, the PSP, the
+ * finish), with pay_capture_claim and the dialect's capture or cancel.
+ */
+
+void
+ngx_http_payments_capture_start(ngx_http_payments_ctx_t *ctx)
+{
+    char                    *order;
+    ngx_int_t                rc;
+    pay_verdict_t            v;
+    ngx_http_request_t      *r = ctx->request;
+    ngx_http_payments_op_t  *op;
+
+    rc = ngx_http_payments_op_common(ctx);
+    if (rc != NGX_OK) {
+        ngx_http_payments_finalize(r, rc);
+        return;
+    }
+
+    op = ngx_http_payments_op(ctx);
+    op->refund = 1;
+    op->capture = 1;
+    op->cancel = (ctx->route == PAY_ROUTE_VOID);
+
+    order = (char *) ngx_http_payments_cstr(r->pool, &ctx->object_id);
+    if (order == NULL) {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (pay_capture_request_parse((char *) ctx->body.data, ctx->body.len,
+                                  order, op->cancel, &op->rq, &v)
+        != 0)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r, v.err, 0,
+                                       v.err == PAY_ERR_NOT_FOUND
+                                       ? "no payment order with this id"
+                                       : v.detail));
+        return;
+    }
+
+    op->metadata = ngx_http_payments_strdup(r->pool, op->rq.metadata);
+    pay_op_request_free(&op->rq.metadata);
+
+    if (op->metadata == NULL) {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = order;
+
+    if (ngx_http_payments_query(ctx, "SELECT currency, psp FROM "
+                                "pay_order_refund_info($1, $2)", 2,
+                                ngx_http_payments_refund_info)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
 }
 
 
@@ -296,8 +387,16 @@ ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx)
                      : op->pq.psp;
     ctx->params[10] = op->metadata;
 
+    if (op->capture) {
+        /* no amount: all that is left; the kind; a PSP that captures an
+         * authorization once */
+        ctx->params[7] = op->amount > 0 ? ctx->params[7] : NULL;
+        ctx->params[9] = op->cancel ? "void" : "capture";
+        ctx->params[11] = ctx->psp->dl->capture_once ? "true" : "false";
+    }
+
     for (i = 0; i < 11; i++) {
-        if (i == 9) {
+        if (i == 9 || (i == 7 && op->capture && op->amount == 0)) {
             continue;               /* a refund's reason may be NULL */
         }
 
@@ -305,6 +404,26 @@ ngx_http_payments_op_claim(ngx_http_payments_ctx_t *ctx)
             ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
+    }
+
+    if (op->capture) {
+        if (ngx_http_payments_query(ctx,
+                                    "SELECT outcome, lease, retry_after, "
+                                    "response_status, response_body, "
+                                    "refund_id, psp, payment_ref, amount, "
+                                    "currency, reason, refundable, "
+                                    "op_status, psp_ref, failure, claim_age "
+                                    "FROM pay_capture_claim($1, $2, $3, $4, "
+                                    "$5, $6, $7, $8, $9, $10, $11::jsonb, "
+                                    "$12::boolean)",
+                                    12, ngx_http_payments_op_claimed)
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(r,
+                                       ngx_http_payments_store_unavailable(r));
+        }
+
+        return;
     }
 
     if (ngx_http_payments_query(ctx, op->refund
@@ -340,8 +459,9 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
     ngx_http_request_t       *r = ctx->request;
     ngx_http_payments_op_t   *op = ngx_http_payments_op(ctx);
 
-    if (ngx_http_payments_pg_row(r, res, op->refund ? "pay_refund_claim"
-                                                    : "pay_payout_claim")
+    if (ngx_http_payments_pg_row(r, res, op->capture ? "pay_capture_claim"
+                                         : op->refund ? "pay_refund_claim"
+                                                      : "pay_payout_claim")
         != NGX_OK)
     {
         return;
@@ -408,7 +528,12 @@ ngx_http_payments_op_claimed(ngx_http_payments_pg_query_t *q, PGresult *res)
     ngx_cpystrn((u_char *) op->currency, (u_char *) PQgetvalue(res, 0, 9),
                 sizeof(op->currency));
 
-    if (op->refund) {
+    if (op->capture) {
+        op->payment_ref = ngx_http_payments_strdup(r->pool,
+                                                   PQgetvalue(res, 0, 7));
+        op->reason = NULL;
+
+    } else if (op->refund) {
         op->payment_ref = ngx_http_payments_strdup(r->pool,
                                                    PQgetvalue(res, 0, 7));
         op->reason = PQgetisnull(res, 0, 10)
@@ -498,7 +623,7 @@ ngx_http_payments_op_settled(ngx_http_payments_ctx_t *ctx, PGresult *res)
                            PQgetlength(res, 0, 8));
     ngx_cpystrn((u_char *) op->currency, (u_char *) PQgetvalue(res, 0, 9),
                 sizeof(op->currency));
-    op->reason = (op->refund && !PQgetisnull(res, 0, 10))
+    op->reason = (op->refund && !op->capture && !PQgetisnull(res, 0, 10))
                  ? ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 10))
                  : NULL;
     op->psp_name = ngx_http_payments_strdup(r->pool, PQgetvalue(res, 0, 6));
@@ -578,6 +703,30 @@ ngx_http_payments_op_refusal(ngx_http_payments_ctx_t *ctx,
                      "at most %s %s of this order can still be refunded%Z",
                      amount, cur ? cur->code : "");
         return ngx_http_payments_problem(r, PAY_ERR_REFUND_EXCEEDS, 0,
+                                         detail);
+    }
+
+    if (ngx_strcmp(outcome, "not_capturable") == 0) {
+        return ngx_http_payments_problem(r, PAY_ERR_NOT_CAPTURABLE, 0,
+                                         "only a manual-capture order whose "
+                                         "authorization is held, nothing "
+                                         "refunded of it, can be captured "
+                                         "or voided (a PSP that captures "
+                                         "once: one capture)");
+    }
+
+    if (ngx_strcmp(outcome, "capture_in_progress") == 0) {
+        return ngx_http_payments_problem(r, PAY_ERR_NOT_CAPTURABLE, 0,
+                                         "a void or a final capture of this "
+                                         "checkout is under way; a void "
+                                         "waits for the captures under way");
+    }
+
+    if (ngx_strcmp(outcome, "exceeds_authorization") == 0) {
+        ngx_snprintf((u_char *) detail, sizeof(detail),
+                     "at most %s %s of this order can still be captured%Z",
+                     amount, cur ? cur->code : "");
+        return ngx_http_payments_problem(r, PAY_ERR_CAPTURE_EXCEEDS, 0,
                                          detail);
     }
 

@@ -20,7 +20,11 @@
 
 
 typedef struct {
-    unsigned                    refund:1;
+    unsigned                    refund:1;       /* on a payment order:
+                                                   a refund, a capture or
+                                                   a void */
+    unsigned                    capture:1;      /* a capture or a void */
+    unsigned                    cancel:1;       /* a void */
     pay_refund_request_t        rq;
     pay_payout_request_t        pq;
     char                        id[32];         /* rf_… / pyo_… */

@@ -61,7 +61,17 @@ ngx_http_payments_op_build(ngx_http_payments_ctx_t *ctx)
         rin.merchant_account = ctx->psp->merchant_account.len
                                ? (char *) ctx->psp->merchant_account.data
                                : NULL;
-        rc = ctx->psp->dl->refund ? ctx->psp->dl->refund(&rin, &preq) : -1;
+        if (op->capture) {
+            rc = op->cancel
+                 ? (ctx->psp->dl->cancel ? ctx->psp->dl->cancel(&rin, &preq)
+                                         : -1)
+                 : (ctx->psp->dl->capture ? ctx->psp->dl->capture(&rin, &preq)
+                                          : -1);
+
+        } else {
+            rc = ctx->psp->dl->refund ? ctx->psp->dl->refund(&rin, &preq)
+                                      : -1;
+        }
 
     } else {
         ngx_memzero(&pin, sizeof(pay_psp_payout_t));
@@ -268,7 +278,8 @@ ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_op_t  *op = ngx_http_payments_op(ctx);
 
     ngx_memzero(&v, sizeof(pay_operation_view_t));
-    v.kind = op->refund ? "refund" : "payout";
+    v.kind = op->capture ? (op->cancel ? "void" : "capture")
+             : op->refund ? "refund" : "payout";
     v.id = op->id;
     v.payment_order_id = (char *) ngx_http_payments_cstr(r->pool,
                                                          &ctx->object_id);
@@ -312,7 +323,11 @@ ngx_http_payments_op_finish(ngx_http_payments_ctx_t *ctx,
         return;
     }
 
-    if (ngx_http_payments_query(ctx, op->refund
+    if (ngx_http_payments_query(ctx, op->capture
+                                ? "SELECT response_status, response_body "
+                                  "FROM pay_capture_finish($1, $2, $3, $4, "
+                                  "$5, $6, $7, $8, $9)"
+                                : op->refund
                                 ? "SELECT response_status, response_body "
                                   "FROM pay_refund_finish($1, $2, $3, $4, "
                                   "$5, $6, $7, $8, $9)"

@@ -740,7 +740,10 @@ ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
-    if (ngx_strcmp(status, "SUCCESS") == 0) {
+    /* an authorization (manual capture) is the shopper's part done */
+    if (ngx_strcmp(status, "SUCCESS") == 0
+        || ngx_strcmp(status, "AUTHORIZED") == 0)
+    {
         ngx_http_payments_finalize(r, ngx_http_payments_see_other(ctx,
                                        PQgetvalue(res, 0, 1)));
         return;

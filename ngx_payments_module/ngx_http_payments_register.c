@@ -312,7 +312,9 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 
     ctx->params[16] = ngx_http_payments_strdup(r->pool, meta);
 
-    for (i = 0; i < 17; i++) {
+    ctx->params[17] = ctx->co.manual_capture ? "manual" : "automatic";
+
+    for (i = 0; i < 18; i++) {
         if (ctx->params[i] == NULL && i != 11) {
             goto failed;
         }
@@ -328,8 +330,8 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
                                 "expires_at, checkout_status, claim_age "
                                 "FROM pay_claim($1, $2, $3, $4, "
                                 "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-                                "$15::jsonb, $16, $17::jsonb)",
-                                17, ngx_http_payments_claim_done)
+                                "$15::jsonb, $16, $17::jsonb, $18)",
+                                18, ngx_http_payments_claim_done)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));

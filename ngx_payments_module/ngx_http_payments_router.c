@@ -282,6 +282,8 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     if (route == PAY_ROUTE_PAYMENTS
         || route == PAY_ROUTE_WEBHOOK
         || route == PAY_ROUTE_REFUNDS
+        || route == PAY_ROUTE_CAPTURE
+        || route == PAY_ROUTE_VOID
         || route == PAY_ROUTE_PAYOUTS
         || route == PAY_ROUTE_CANCEL
         || route == PAY_ROUTE_ENDPOINT_CREATE
@@ -768,6 +770,11 @@ ngx_http_payments_money_post(ngx_http_payments_ctx_t *ctx)
 
     case PAY_ROUTE_CANCEL:
         ngx_http_payments_cancel_start(ctx);
+        return;
+
+    case PAY_ROUTE_CAPTURE:
+    case PAY_ROUTE_VOID:
+        ngx_http_payments_capture_start(ctx);
         return;
 
     case PAY_ROUTE_ENDPOINT_CREATE:

@@ -27,6 +27,10 @@
  *   pay_sweeper_note    what the PSP said when nothing moved;
  *   pay_sweeper_overdue checkouts still EXECUTING past alert=: a log line
  *                       each (once) and the /metrics gauges;
+ *   pay_holds_sweep     manual-capture authorizations near their PSP's
+ *                       auth_window (a day before: a log line each, once)
+ *                       or past it (released, never booked: a log line),
+ *                       and the /metrics gauge;
  *   pay_review_expire   the risk check's reviews undecided past their
  *                       deadline: FAILED, a warning each.
  *
@@ -67,8 +71,12 @@ typedef enum {
     NGX_HTTP_PAYMENTS_SWEEP_DUE,
     NGX_HTTP_PAYMENTS_SWEEP_ITEMS,
     NGX_HTTP_PAYMENTS_SWEEP_RENEW,
-    NGX_HTTP_PAYMENTS_SWEEP_OVERDUE
+    NGX_HTTP_PAYMENTS_SWEEP_OVERDUE,
+    NGX_HTTP_PAYMENTS_SWEEP_HOLDS
 } ngx_http_payments_sweep_state_e;
+
+/* how long before an authorization's end the sweeper warns */
+#define NGX_HTTP_PAYMENTS_HOLD_WARN  86400
 
 
 typedef struct {
@@ -99,6 +107,9 @@ typedef struct {
 
     char                                owner[NGX_MAXHOSTNAMELEN + 64];
     char                               *psps;       /* "{a,b}": ours */
+    char                               *windows;    /* "{604800,…}": their
+                                                       auth_window, in
+                                                       psps' order */
 } ngx_http_payments_sweeper_t;
 
 
@@ -126,6 +137,8 @@ static void ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_sweep_reviews(ngx_http_payments_sweeper_t *sw);
 static void ngx_http_payments_sweep_expired(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_sweep_holds(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
     PGresult *res);
@@ -222,6 +235,23 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
         }
 
         p = ngx_cpymem(p, psp[i].name.data, psp[i].name.len);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    /* and how long each one holds an authorization */
+    sw->windows = ngx_pnalloc(cycle->pool,
+                              2 + pmcf->psps->nelts * (NGX_INT64_LEN + 1));
+    if (sw->windows == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = (u_char *) sw->windows;
+    *p++ = '{';
+
+    for (i = 0; i < pmcf->psps->nelts; i++) {
+        p = ngx_sprintf(p, "%s%L", i ? "," : "", psp[i].dl->auth_window);
     }
 
     *p++ = '}';
@@ -1032,6 +1062,70 @@ ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
                           PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
                           PQgetisnull(res, i, 4) ? "none"
                                                  : PQgetvalue(res, i, 4));
+        }
+    }
+
+    /* then the manual-capture authorizations near or past their end */
+    sw->state = NGX_HTTP_PAYMENTS_SWEEP_HOLDS;
+    sw->params[0] = sw->owner;
+    sw->params[1] = sw->psps;
+    sw->params[2] = sw->windows;
+    sw->params[3] = "86400";     /* NGX_HTTP_PAYMENTS_HOLD_WARN */
+    sw->params[4] = "100";
+
+    if (ngx_http_payments_sweep_query(sw,
+                                      "SELECT merchant_id, checkout_id, psp, "
+                                      "action, left_seconds, expiring "
+                                      "FROM pay_holds_sweep($1, $2, $3, $4, "
+                                      "$5)",
+                                      5, ngx_http_payments_sweep_holds)
+        != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_holds(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    int                           i, n;
+    ngx_http_payments_sweeper_t  *sw = q->data;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_holds_sweep") == NGX_OK
+        && (n = PQntuples(res)) > 0)
+    {
+        if (ngx_http_payments_metrics) {
+            ngx_http_payments_metrics->holds_expiring =
+                (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 5),
+                                              PQgetlength(res, 0, 5));
+        }
+
+        for (i = 0; i < n; i++) {
+            if (PQgetisnull(res, i, 0)) {
+                continue;
+            }
+
+            if (ngx_strcmp(PQgetvalue(res, i, 3), "expired") == 0) {
+                /* the PSP releases it too: nothing was booked of it */
+                ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
+                              "payments: sweeper: the authorization of "
+                              "checkout \"%s\" of merchant \"%s\" (psp "
+                              "\"%s\") expired: what was not captured is "
+                              "released, never booked",
+                              PQgetvalue(res, i, 1), PQgetvalue(res, i, 0),
+                              PQgetvalue(res, i, 2));
+                continue;
+            }
+
+            /* once per checkout: pay_holds_sweep marks it warned */
+            ngx_log_error(NGX_LOG_ERR, sw->log, 0,
+                          "payments: sweeper: the authorization of checkout "
+                          "\"%s\" of merchant \"%s\" (psp \"%s\") expires "
+                          "in %s s: capture or void it before",
+                          PQgetvalue(res, i, 1), PQgetvalue(res, i, 0),
+                          PQgetvalue(res, i, 2), PQgetvalue(res, i, 4));
         }
     }
 

@@ -229,6 +229,16 @@ ngx_http_payments_event_kind(pay_event_kind_e kind)
     switch (kind) {
     case PAY_EVT_SUCCEEDED:
         return "SUCCEEDED";
+    case PAY_EVT_AUTHORIZED:
+        return "AUTHORIZED";
+    case PAY_EVT_CAPTURE_SUCCEEDED:
+        return "CAPTURE_SUCCEEDED";
+    case PAY_EVT_CAPTURE_FAILED:
+        return "CAPTURE_FAILED";
+    case PAY_EVT_VOID_SUCCEEDED:
+        return "VOID_SUCCEEDED";
+    case PAY_EVT_VOID_FAILED:
+        return "VOID_FAILED";
     case PAY_EVT_FAILED:
         return "FAILED";
     case PAY_EVT_PENDING:

@@ -261,8 +261,10 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
      * here, a refund or dispute before its payment): delivered again */
     if (ngx_strcmp(outcome, "unknown_refund") == 0
         || ngx_strcmp(outcome, "unknown_dispute") == 0
+        || ngx_strcmp(outcome, "unknown_capture") == 0
         || (ngx_strcmp(outcome, "unknown_checkout") == 0
-            && (ev->kind == PAY_EVT_SUCCEEDED || ev->kind == PAY_EVT_FAILED)))
+            && (ev->kind == PAY_EVT_SUCCEEDED || ev->kind == PAY_EVT_FAILED
+                || ev->kind == PAY_EVT_AUTHORIZED)))
     {
         ctx->events_unknown = 1;
     }

@@ -25,6 +25,8 @@ CREATE TYPE public.pay_failure_code AS ENUM (
     'cancelled',
     'registration_refused',
     'canceled',
+    'voided',
+    'authorization_expired',
     'risk_declined',
     'risk_rejected'
 );
@@ -37,6 +39,7 @@ CREATE TYPE public.pay_failure_code AS ENUM (
 CREATE TYPE public.pay_status AS ENUM (
     'NOT_STARTED',
     'EXECUTING',
+    'AUTHORIZED',
     'SUCCESS',
     'FAILED',
     'REVIEW'
@@ -257,6 +260,193 @@ $$;
 
 
 --
+-- Name: capture_event_apply(text, text, text, text, bigint, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.capture_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, p_payment_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    n       record;
+    cp      captures%ROWTYPE;
+    c       checkouts%ROWTYPE;
+    o       payment_orders%ROWTYPE;
+    v_src   text := 'webhook:' || p_psp || ':' || p_event_id;
+    v_m     text;
+    v_co    text;
+    v_new   bigint;
+    v_comm  bigint;
+    v_part  bigint;
+BEGIN
+    IF p_kind NOT IN ('CAPTURE_SUCCEEDED', 'CAPTURE_FAILED', 'VOID_SUCCEEDED', 'VOID_FAILED') THEN
+        RAISE EXCEPTION 'capture_event_apply: unknown kind %', p_kind
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO n FROM nonce_split(p_reference);
+    SELECT * INTO cp FROM captures x
+     WHERE x.merchant_id = n.merchant_id AND x.capture_id = n.object_id AND x.psp = p_psp;
+    IF NOT FOUND AND coalesce(p_object_ref, '') <> '' THEN
+        SELECT * INTO cp FROM captures x WHERE x.psp = p_psp AND x.psp_ref = p_object_ref;
+    END IF;
+
+    IF cp.capture_id IS NULL AND p_kind LIKE 'VOID_%' THEN
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = n.merchant_id AND ck.checkout_id = n.object_id
+           AND ck.psp = p_psp;
+        IF NOT FOUND AND coalesce(p_payment_ref, '') <> '' THEN
+            SELECT ck.* INTO c FROM psp_payments pp
+              JOIN checkouts ck ON ck.merchant_id = pp.merchant_id
+                               AND ck.checkout_id = pp.checkout_id
+             WHERE pp.psp = p_psp AND pp.payment_ref = p_payment_ref;
+        END IF;
+        IF c.checkout_id IS NOT NULL THEN
+            SELECT * INTO cp FROM captures x
+             WHERE x.merchant_id = c.merchant_id AND x.checkout_id = c.checkout_id
+               AND x.kind = 'void' AND x.status = 'PENDING'
+             ORDER BY x.created_at DESC
+             LIMIT 1;
+        END IF;
+    END IF;
+
+    IF cp.capture_id IS NULL AND c.checkout_id IS NULL THEN
+        outcome := 'unknown_capture';
+        RETURN;
+    END IF;
+
+    v_m := coalesce(cp.merchant_id, c.merchant_id);
+    v_co := coalesce(cp.checkout_id, c.checkout_id);
+    merchant_id := v_m;
+    checkout_id := v_co;
+
+    -- the checkout's orders in id order (as the claim), then the rest
+    PERFORM 1 FROM payment_orders po
+     WHERE po.merchant_id = v_m AND po.checkout_id = v_co
+     ORDER BY po.payment_order_id
+       FOR UPDATE;
+    SELECT * INTO c FROM checkouts ck
+     WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co FOR UPDATE;
+    IF cp.capture_id IS NOT NULL THEN
+        SELECT * INTO cp FROM captures x
+         WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id FOR UPDATE;
+    END IF;
+
+    IF cp.capture_id IS NOT NULL
+       AND (cp.kind = 'capture') <> (p_kind LIKE 'CAPTURE_%') THEN
+        outcome := 'object_mismatch';
+        RETURN;
+    END IF;
+    IF coalesce(p_object_ref, '') <> '' AND cp.psp_ref IS NOT NULL
+       AND cp.psp_ref <> p_object_ref AND p_kind LIKE 'CAPTURE_%' THEN
+        outcome := 'object_mismatch';
+        RETURN;
+    END IF;
+
+    IF p_kind LIKE 'CAPTURE_%' THEN
+        IF p_amount IS DISTINCT FROM cp.amount
+           OR upper(coalesce(p_currency, '')) <> cp.currency THEN
+            outcome := 'amount_mismatch';
+            RETURN;
+        END IF;
+        IF (p_kind = 'CAPTURE_SUCCEEDED' AND cp.status = 'SUCCEEDED')
+           OR (p_kind = 'CAPTURE_FAILED' AND cp.status = 'FAILED') THEN
+            outcome := 'already';
+            RETURN;
+        END IF;
+        IF cp.status <> 'PENDING' THEN
+            outcome := 'late_contrary';
+            RETURN;
+        END IF;
+        IF p_kind = 'CAPTURE_FAILED' THEN
+            UPDATE captures x SET status = 'FAILED', failure = 'refused by the PSP',
+                                  psp_ref = coalesce(x.psp_ref, nullif(p_object_ref, ''))
+             WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id;
+            outcome := 'applied';
+            RETURN;
+        END IF;
+
+        SELECT * INTO o FROM payment_orders po
+         WHERE po.merchant_id = cp.merchant_id AND po.payment_order_id = cp.payment_order_id;
+        v_new := coalesce(o.amount_captured, 0) + cp.amount;
+        v_comm := commission_of(v_new, coalesce(c.commission_bps, 0),
+                                coalesce(c.commission_fixed, 0));
+        v_part := v_comm - coalesce(o.commission, 0);
+
+        UPDATE captures x SET status = 'SUCCEEDED', commission_part = v_part,
+                              psp_ref = coalesce(x.psp_ref, nullif(p_object_ref, ''))
+         WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id;
+
+        -- never beyond the authorized amount (the claims count what is
+        -- pending, so this is a bug's or a lying PSP's): nothing moves
+        IF v_new > o.amount THEN
+            RAISE EXCEPTION 'capture %: % captured of order % exceeds its authorized %',
+                cp.capture_id, v_new, o.payment_order_id, o.amount
+                USING ERRCODE = 'PY007';
+        END IF;
+        UPDATE payment_orders po
+           SET status = 'SUCCESS', amount_captured = v_new, commission = v_comm,
+               ledger_updated = true, wallet_updated = true, updated_at = now()
+         WHERE po.merchant_id = o.merchant_id AND po.payment_order_id = o.payment_order_id;
+        IF o.status = 'AUTHORIZED' THEN
+            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                      from_status, to_status, source)
+            VALUES (o.merchant_id, o.checkout_id, o.payment_order_id, 'AUTHORIZED',
+                    'SUCCESS', v_src);
+        END IF;
+
+        PERFORM ledger_book(o.merchant_id, o.checkout_id, o.payment_order_id, 'payment',
+            cp.capture_id, v_src, o.currency,
+            ARRAY['psp_clearing:' || p_psp, 'seller_payable:' || o.seller_account,
+                  'platform_commission'],
+            ARRAY[cp.amount, -(cp.amount - v_part), -v_part]);
+
+        IF c.status = 'AUTHORIZED' THEN
+            UPDATE checkouts ck SET status = 'SUCCESS', updated_at = now()
+             WHERE ck.merchant_id = c.merchant_id AND ck.checkout_id = c.checkout_id;
+        END IF;
+        IF cp.final THEN
+            PERFORM hold_release(c.merchant_id, c.checkout_id, 'voided', v_src);
+        END IF;
+
+        PERFORM wallet_add(o.merchant_id, o.seller_account, o.currency, cp.amount - v_part);
+        outcome := 'applied';
+        RETURN;
+    END IF;
+
+    -- a void
+    IF p_kind = 'VOID_FAILED' THEN
+        IF cp.capture_id IS NOT NULL AND cp.status = 'PENDING' THEN
+            UPDATE captures x SET status = 'FAILED', failure = 'refused by the PSP'
+             WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id;
+            outcome := 'applied';
+        ELSE
+            outcome := 'already';
+        END IF;
+        RETURN;
+    END IF;
+
+    IF cp.capture_id IS NOT NULL AND cp.status = 'PENDING' THEN
+        UPDATE captures x SET status = 'SUCCEEDED',
+                              psp_ref = coalesce(x.psp_ref, nullif(p_object_ref, ''))
+         WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id;
+    ELSIF c.hold_closed_at IS NOT NULL THEN
+        outcome := 'already';
+        RETURN;
+    END IF;
+
+    -- released by our void, or by the PSP itself (what it names no void of
+    -- ours for: its own expiry, a cancel at its dashboard)
+    PERFORM hold_release(c.merchant_id, c.checkout_id,
+                         CASE WHEN cp.capture_id IS NULL THEN 'authorization_expired'
+                              ELSE 'voided' END::pay_failure_code, v_src);
+    outcome := 'applied';
+END
+$$;
+
+
+--
 -- Name: checkout_failure(public.pay_failure_code, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -275,6 +465,8 @@ CREATE FUNCTION public.checkout_failure(p_code public.pay_failure_code, p_failur
                                              || coalesce(nullif(p_failure, ''), 'declined') || ')'
                    WHEN 'risk_rejected' THEN 'the checkout was rejected in review ('
                                              || coalesce(nullif(p_failure, ''), 'rejected') || ')'
+                   WHEN 'voided' THEN 'the authorization was released before anything was captured'
+                   WHEN 'authorization_expired' THEN 'the authorization expired before anything was captured'
                    ELSE coalesce(nullif(p_failure, ''), 'the PSP refused the checkout')
                END)
            END
@@ -366,6 +558,8 @@ DECLARE
                          -- the merchant's own cancel (POST .../cancel)
                          WHEN NEW.failure_code::text = 'canceled'
                          THEN 'checkout.canceled'
+                         -- a hold: the money is not the merchant's yet
+                         WHEN NEW.status = 'AUTHORIZED' THEN 'checkout.authorized'
                          ELSE 'checkout.failed' END;
 BEGIN
     -- notify_enqueue's own test of the endpoints, before the payload is made
@@ -386,6 +580,7 @@ BEGIN
             'amount_total', money_decimal(NEW.amount_total, NEW.currency),
             'currency', NEW.currency,
             'metadata', NEW.metadata,
+            'capture', NEW.capture_method,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,
@@ -477,6 +672,10 @@ CREATE TABLE public.checkouts (
     failure_code public.pay_failure_code,
     metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
     cancel_requested_at timestamp with time zone,
+    capture_method text DEFAULT 'automatic'::text NOT NULL,
+    hold_closed_at timestamp with time zone,
+    authorized_at timestamp with time zone,
+    hold_warned_at timestamp with time zone,
     CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
 )
 WITH (fillfactor='80');
@@ -522,6 +721,34 @@ COMMENT ON COLUMN public.checkouts.metadata IS 'the merchant''s metadata: a JSON
 --
 
 COMMENT ON COLUMN public.checkouts.cancel_requested_at IS 'when the merchant asked to cancel it (POST /v1/checkouts/{id}/cancel), while that cancel is undecided; NULL: none, or decided (canceled, or the PSP answered that it was paid)';
+
+
+--
+-- Name: COLUMN checkouts.capture_method; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.capture_method IS 'automatic: the PSP captures with the payment; manual: the payment is an authorization (a hold), captured or released later';
+
+
+--
+-- Name: COLUMN checkouts.hold_closed_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.hold_closed_at IS 'manual capture: when the rest of the authorization was released (void, the PSP''s final capture, expiry); NULL while it may still be captured';
+
+
+--
+-- Name: COLUMN checkouts.authorized_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.authorized_at IS 'manual capture: when the PSP''s authorization came (NULL: none)';
+
+
+--
+-- Name: COLUMN checkouts.hold_warned_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.hold_warned_at IS 'manual capture: when the sweeper warned that the authorization expires soon';
 
 
 --
@@ -907,6 +1134,46 @@ $$;
 
 
 --
+-- Name: hold_release(text, text, public.pay_failure_code, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.hold_release(p_merchant text, p_checkout text, p_code public.pay_failure_code, p_source text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    o  record;
+BEGIN
+    FOR o IN
+        SELECT po.payment_order_id, po.status
+          FROM payment_orders po
+         WHERE po.merchant_id = p_merchant AND po.checkout_id = p_checkout
+           AND po.status = 'AUTHORIZED'
+         ORDER BY po.line_no
+    LOOP
+        UPDATE payment_orders po SET status = 'FAILED', updated_at = now()
+         WHERE po.merchant_id = p_merchant AND po.payment_order_id = o.payment_order_id;
+        INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                  from_status, to_status, source)
+        VALUES (p_merchant, p_checkout, o.payment_order_id, 'AUTHORIZED', 'FAILED', p_source);
+    END LOOP;
+
+    UPDATE checkouts ck
+       SET hold_closed_at = coalesce(ck.hold_closed_at, now()),
+           status = CASE WHEN ck.status = 'AUTHORIZED' THEN 'FAILED'::pay_status
+                         ELSE ck.status END,
+           failure_code = CASE WHEN ck.status = 'AUTHORIZED' THEN p_code
+                               ELSE ck.failure_code END,
+           updated_at = now()
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
+
+    PERFORM audit_append(p_merchant, p_checkout, 'hold:released',
+        jsonb_build_object('code', p_code, 'source', p_source));
+END
+$$;
+
+
+--
 -- Name: idempotency_keys_row_checks(text, text, text, bigint, timestamp with time zone, integer, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1135,7 +1402,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -1879,6 +2146,191 @@ $$;
 
 
 --
+-- Name: pay_capture_claim(text, text, text, integer, integer, text, text, bigint, text, text, jsonb, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    k       record;
+    o       payment_orders%ROWTYPE;
+    c       checkouts%ROWTYPE;
+    cp      captures%ROWTYPE;
+    v_held  bigint;
+    v_left  bigint;
+    v_amt   bigint;
+    v_err   text;
+BEGIN
+    IF p_kind NOT IN ('capture', 'void') THEN
+        RAISE EXCEPTION 'pay_capture_claim: unknown kind %', p_kind
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO k FROM op_key_take(p_merchant, p_idem_key, p_fingerprint,
+                                     p_lease_seconds, p_ttl_seconds, p_capture_id);
+    IF k.outcome IN ('replay', 'in_use', 'reused') THEN
+        RETURN QUERY SELECT k.outcome, NULL::bigint, k.retry_after, k.response_status,
+                            k.response_body, NULL::text, NULL::text, NULL::text,
+                            NULL::bigint, NULL::text, NULL::text, NULL::bigint,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    IF k.outcome = 'resumed' THEN
+        SELECT * INTO cp FROM captures x
+         WHERE x.merchant_id = p_merchant AND x.capture_id = k.op_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pay_capture_claim: in-progress key % has no capture', p_idem_key
+                USING ERRCODE = 'PY004';
+        END IF;
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = cp.checkout_id;
+        -- settled, or known to the PSP: answered from the row, never sent
+        -- again
+        RETURN QUERY SELECT CASE WHEN cp.status <> 'PENDING' OR cp.psp_ref IS NOT NULL
+                                 THEN 'settled' ELSE 'resumed' END,
+                            k.lease, NULL::int, NULL::int, NULL::text,
+                            cp.capture_id, cp.psp, c.psp_payment_ref, cp.amount, cp.currency,
+                            cp.kind, NULL::bigint, cp.status, cp.psp_ref, cp.failure,
+                            floor(date_part('epoch', clock_timestamp() - cp.created_at))::bigint;
+        RETURN;
+    END IF;
+
+    -- A new one: the checkout's orders are locked in their order, so the
+    -- captures and voids of one authorization are decided one at a time,
+    -- and what is PENDING counts as taken
+    SELECT * INTO o FROM payment_orders po
+     WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
+    IF FOUND THEN
+        PERFORM 1 FROM payment_orders po
+         WHERE po.merchant_id = p_merchant AND po.checkout_id = o.checkout_id
+         ORDER BY po.payment_order_id
+           FOR UPDATE;
+        SELECT * INTO o FROM payment_orders po
+         WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = o.checkout_id;
+    END IF;
+
+    IF o.payment_order_id IS NULL THEN
+        v_err := 'not_found';
+    ELSIF c.capture_method <> 'manual' OR c.psp_payment_ref IS NULL
+          OR o.status NOT IN ('AUTHORIZED', 'SUCCESS') OR o.amount_captured IS NULL
+          OR c.hold_closed_at IS NOT NULL THEN
+        v_err := 'not_capturable';
+    ELSIF EXISTS (SELECT 1 FROM captures x
+                   WHERE x.merchant_id = p_merchant AND x.checkout_id = o.checkout_id
+                     AND x.status = 'PENDING'
+                     AND (x.kind = 'void' OR x.final OR p_kind = 'void')) THEN
+        -- a void or a final capture under way decides the rest: nothing
+        -- is taken beside it
+        v_err := 'capture_in_progress';
+    ELSIF p_kind = 'capture' AND p_final
+          AND EXISTS (SELECT 1 FROM captures x
+                       WHERE x.merchant_id = p_merchant AND x.checkout_id = o.checkout_id
+                         AND x.kind = 'capture' AND x.status <> 'FAILED') THEN
+        -- the PSP captures an authorization once
+        v_err := 'not_capturable';
+    ELSIF p_kind = 'capture' AND EXISTS (SELECT 1 FROM refunds rf
+                                          WHERE rf.merchant_id = p_merchant
+                                            AND rf.payment_order_id = p_order_id) THEN
+        -- refunds are shares of what was captured: captured first
+        v_err := 'not_capturable';
+    ELSIF p_currency IS NOT NULL AND p_currency <> o.currency THEN
+        v_err := 'currency_mismatch';
+    ELSE
+        SELECT coalesce(sum(x.amount), 0)::bigint INTO v_held FROM captures x
+         WHERE x.merchant_id = p_merchant AND x.payment_order_id = p_order_id
+           AND x.kind = 'capture' AND x.status = 'PENDING';
+        v_left := o.amount - o.amount_captured - v_held;
+        IF p_kind = 'capture' THEN
+            v_amt := coalesce(p_amount, v_left);
+            IF v_amt <= 0 OR v_amt > v_left THEN
+                v_err := 'exceeds_authorization';
+            END IF;
+        ELSE
+            -- a void releases every order's rest: its amount is the
+            -- checkout's uncaptured part, for the record
+            SELECT coalesce(sum(po.amount - po.amount_captured), 0)::bigint INTO v_amt
+              FROM payment_orders po
+             WHERE po.merchant_id = p_merchant AND po.checkout_id = o.checkout_id;
+            IF v_amt <= 0 THEN
+                v_err := 'not_capturable';
+            END IF;
+        END IF;
+    END IF;
+
+    IF v_err IS NOT NULL THEN
+        DELETE FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           AND ik.lease = k.lease AND ik.state = 'in_progress';
+        RETURN QUERY SELECT v_err, NULL::bigint, NULL::int, NULL::int, NULL::text,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            o.currency, NULL::text,
+                            CASE WHEN v_left IS NULL THEN NULL ELSE greatest(v_left, 0) END,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    INSERT INTO captures (merchant_id, capture_id, kind, checkout_id, payment_order_id, psp,
+                          nonce, amount, currency, final, status, metadata)
+    VALUES (p_merchant, p_capture_id, p_kind, o.checkout_id, p_order_id, c.psp,
+            p_merchant || ':' || p_capture_id, v_amt, o.currency,
+            p_kind = 'void' OR coalesce(p_final, false), 'PENDING',
+            coalesce(p_metadata, '{}'));
+
+    PERFORM audit_append(p_merchant, o.checkout_id, p_kind || ':requested',
+        jsonb_build_object('capture_id', p_capture_id, 'payment_order_id', p_order_id,
+                           'amount', v_amt, 'currency', o.currency));
+
+    RETURN QUERY SELECT 'new'::text, k.lease, NULL::int, NULL::int, NULL::text,
+                        p_capture_id, c.psp, c.psp_payment_ref, v_amt, o.currency,
+                        p_kind, NULL::bigint, 'PENDING'::text, NULL::text, NULL::text,
+                        0::bigint;
+END
+$$;
+
+
+--
+-- Name: pay_capture_finish(text, text, bigint, text, boolean, text, text, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_capture_finish(p_merchant text, p_idem_key text, p_lease bigint, p_capture_id text, p_registered boolean, p_psp_ref text, p_failure text, p_response_status integer, p_response_body text) RETURNS TABLE(response_status integer, response_body text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    cp  captures%ROWTYPE;
+BEGIN
+    PERFORM op_key_done(p_merchant, p_idem_key, p_lease, p_response_status, p_response_body);
+
+    SELECT * INTO cp FROM captures x
+     WHERE x.merchant_id = p_merchant AND x.capture_id = p_capture_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_capture_finish: no capture %', p_capture_id USING ERRCODE = 'PY004';
+    END IF;
+
+    IF p_registered THEN
+        -- a webhook may have come first and set it already
+        UPDATE captures x SET psp_ref = coalesce(x.psp_ref, p_psp_ref)
+         WHERE x.merchant_id = p_merchant AND x.capture_id = p_capture_id;
+    ELSIF cp.status = 'PENDING' THEN
+        UPDATE captures x SET status = 'FAILED', failure = left(p_failure, 1000)
+         WHERE x.merchant_id = p_merchant AND x.capture_id = p_capture_id;
+        PERFORM audit_append(p_merchant, cp.checkout_id, cp.kind || ':refused',
+            jsonb_build_object('capture_id', p_capture_id));
+    END IF;
+
+    RETURN QUERY SELECT p_response_status, p_response_body;
+END
+$$;
+
+
+--
 -- Name: pay_checkout_status(text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1904,7 +2356,7 @@ CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint
                             p_ttl_seconds, p_checkout_id, p_psp, p_currency,
                             p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                             p_expires_at, p_psp_request, p_orders, p_duplicate_body,
-                            '{}'::jsonb);
+                            '{}'::jsonb, 'automatic');
 $$;
 
 
@@ -1913,6 +2365,22 @@ $$;
 --
 
 CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT * FROM pay_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds,
+                            p_ttl_seconds, p_checkout_id, p_psp, p_currency,
+                            p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
+                            p_expires_at, p_psp_request, p_orders, p_duplicate_body,
+                            p_metadata, 'automatic');
+$$;
+
+
+--
+-- Name: pay_claim(text, text, text, integer, integer, text, text, text, bigint, text, text, text, bigint, text, jsonb, text, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -1934,6 +2402,11 @@ BEGIN
     IF p_lease_seconds IS NULL OR p_lease_seconds < 1
        OR p_ttl_seconds IS NULL OR p_ttl_seconds < 1 THEN
         RAISE EXCEPTION 'pay_claim: lease and ttl must be at least 1 second'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_capture_method IS DISTINCT FROM 'automatic'
+       AND p_capture_method IS DISTINCT FROM 'manual' THEN
+        RAISE EXCEPTION 'pay_claim: capture method must be automatic or manual'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF jsonb_typeof(p_orders) IS DISTINCT FROM 'array' OR p_psp_request IS NULL
@@ -2093,10 +2566,12 @@ BEGIN
     BEGIN
         INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,
                                amount_total, success_url, cancel_url, buyer_email,
-                               status, psp_request, expires_at, metadata)
+                               status, psp_request, expires_at, metadata,
+                               capture_method)
         VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
                 p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
-                'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata);
+                'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata,
+                p_capture_method);
 
         WITH o AS (
             SELECT e.value ->> 'payment_order_id' AS id,
@@ -2154,7 +2629,10 @@ BEGIN
                            'amount_total', p_amount_total,
                            'expires_at', p_expires_at,
                            'payment_orders', (SELECT jsonb_agg(e.value -> 'payment_order_id')
-                                                FROM jsonb_array_elements(p_orders) e)));
+                                                FROM jsonb_array_elements(p_orders) e))
+        -- a manual capture says so; an automatic one as before
+        || CASE WHEN p_capture_method = 'manual'
+                THEN jsonb_build_object('capture', 'manual') ELSE '{}'::jsonb END);
 
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;
@@ -2310,7 +2788,7 @@ CREATE FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text,
 DECLARE
     v  record;
 BEGIN
-    IF p_kind IN ('SUCCEEDED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         IF p_kind IN ('PENDING', 'IGNORED') AND coalesce(p_object_ref, '') <> '' THEN
             -- authentic news of a refund, dispute or pay-out that moves nothing
             INSERT INTO webhook_events AS we (psp, event_id, kind, type, outcome)
@@ -2324,7 +2802,7 @@ BEGIN
 
         SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
             psp_token_key(p_psp, p_token, p_tokens), p_reference, p_amount, p_currency,
-            CASE WHEN p_kind = 'SUCCEEDED' THEN p_payment_ref END) x;
+            CASE WHEN p_kind IN ('SUCCEEDED', 'AUTHORIZED') THEN p_payment_ref END) x;
 
         -- the audit row (a duplicate delivery changed nothing)
         IF v.merchant_id IS NOT NULL AND v.outcome <> 'duplicate' THEN
@@ -2341,7 +2819,8 @@ BEGIN
     END IF;
 
     IF p_kind NOT IN ('REFUND_SUCCEEDED', 'REFUND_FAILED', 'DISPUTE_OPENED', 'DISPUTE_WON',
-                      'DISPUTE_LOST', 'PAYOUT_PAID', 'PAYOUT_FAILED') THEN
+                      'DISPUTE_LOST', 'PAYOUT_PAID', 'PAYOUT_FAILED', 'CAPTURE_SUCCEEDED',
+                      'CAPTURE_FAILED', 'VOID_SUCCEEDED', 'VOID_FAILED') THEN
         RAISE EXCEPTION 'pay_event_apply: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -2357,6 +2836,10 @@ BEGIN
     IF p_kind LIKE 'REFUND_%' THEN
         SELECT * INTO v FROM refund_event_apply(p_psp, p_event_id, p_kind, p_reference,
                                                 p_amount, p_currency, p_object_ref);
+    ELSIF p_kind LIKE 'CAPTURE_%' OR p_kind LIKE 'VOID_%' THEN
+        SELECT * INTO v FROM capture_event_apply(p_psp, p_event_id, p_kind, p_reference,
+                                                 p_amount, p_currency, p_object_ref,
+                                                 p_payment_ref);
     ELSIF p_kind LIKE 'DISPUTE_%' THEN
         SELECT * INTO v FROM dispute_event_apply(p_psp, p_event_id, p_kind, p_reference,
                                                  p_amount, p_currency, p_payment_ref,
@@ -2366,7 +2849,7 @@ BEGIN
                                                 p_amount, p_currency, p_object_ref);
     END IF;
 
-    IF v.outcome IN ('unknown_refund', 'unknown_dispute') THEN
+    IF v.outcome IN ('unknown_refund', 'unknown_dispute', 'unknown_capture') THEN
         RETURN QUERY SELECT v.outcome, NULL::text, NULL::text;
         RETURN;
     END IF;
@@ -2544,14 +3027,26 @@ BEGIN
                'wallet_minor', b.wallet,
                'pending_payouts_minor', b.pending,
                'open_disputes_minor', b.disputed,
-               'available_minor', b.available) ORDER BY cur.currency)
+               'available_minor', b.available,
+               -- held for the seller by manual-capture authorizations: not
+               -- in the wallet, never paid out, until captured
+               'authorized_minor', coalesce(h.held, 0)) ORDER BY cur.currency)
       INTO v
       FROM (SELECT w.currency FROM wallets w
              WHERE w.merchant_id = p_merchant AND w.seller_account = p_seller
             UNION
             SELECT p.currency FROM payouts p
-             WHERE p.merchant_id = p_merchant AND p.seller_account = p_seller) cur,
-           LATERAL seller_available(p_merchant, p_seller, cur.currency) b;
+             WHERE p.merchant_id = p_merchant AND p.seller_account = p_seller
+            UNION
+            SELECT o.currency FROM payment_orders o
+             WHERE o.merchant_id = p_merchant AND o.seller_account = p_seller
+               AND o.status = 'AUTHORIZED') cur
+           CROSS JOIN LATERAL seller_available(p_merchant, p_seller, cur.currency) b
+           CROSS JOIN LATERAL (SELECT sum(o.amount)::bigint AS held FROM payment_orders o
+                                WHERE o.merchant_id = p_merchant
+                                  AND o.seller_account = p_seller
+                                  AND o.currency = cur.currency
+                                  AND o.status = 'AUTHORIZED') h;
 
     IF v IS NULL THEN
         PERFORM 1 FROM sellers s WHERE s.merchant_id = p_merchant AND s.seller_account = p_seller;
@@ -2595,6 +3090,7 @@ BEGIN
                               FROM checkout_risk rk
                              WHERE rk.merchant_id = c.merchant_id
                                AND rk.checkout_id = c.checkout_id),
+                   'capture', c.capture_method,
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(
                                   'payment_order_id', o.payment_order_id,
@@ -2655,6 +3151,22 @@ BEGIN
                    'created_at', ts_rfc3339(o.created_at),
                    'updated_at', ts_rfc3339(o.updated_at),
                    'commission_minor', o.commission,
+                   -- manual capture: NULL (left out) for an automatic order
+                   'captured_minor', o.amount_captured,
+                   'captures', CASE WHEN o.amount_captured IS NOT NULL THEN COALESCE((
+                       SELECT json_agg(json_build_object(
+                                  'capture_id', x.capture_id,
+                                  'kind', x.kind,
+                                  'status', x.status,
+                                  'amount_minor', x.amount,
+                                  'currency', x.currency,
+                                  'psp_ref', x.psp_ref,
+                                  'created_at', ts_rfc3339(x.created_at),
+                                  'updated_at', ts_rfc3339(x.updated_at))
+                                  ORDER BY x.created_at, x.capture_id)
+                         FROM captures x
+                        WHERE x.merchant_id = o.merchant_id
+                          AND x.payment_order_id = o.payment_order_id), '[]'::json) END,
                    'refunds', COALESCE((
                        SELECT json_agg(json_build_object(
                                   'refund_id', r.refund_id,
@@ -2714,6 +3226,78 @@ CREATE FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) RETURNS
                'updated_at', ts_rfc3339(p.updated_at))::text
       FROM payouts p
      WHERE p.merchant_id = p_merchant AND p.payout_id = p_payout_id;
+$$;
+
+
+--
+-- Name: pay_holds_sweep(text, text[], integer[], integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, action text, left_seconds bigint, expiring bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_n  bigint;
+    h    record;
+BEGIN
+    IF coalesce(array_length(p_psps, 1), 0) <> coalesce(array_length(p_windows, 1), 0) THEN
+        RAISE EXCEPTION 'pay_holds_sweep: one window per PSP'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT count(*) INTO v_n
+      FROM checkouts c
+      JOIN unnest(p_psps, p_windows) AS w(psp, secs) ON w.psp = c.psp
+     WHERE c.authorized_at IS NOT NULL AND c.hold_closed_at IS NULL
+       AND c.authorized_at + make_interval(secs => w.secs - p_warn_before) < now();
+
+    PERFORM 1 FROM sweeper_lease l
+      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
+    IF NOT FOUND OR v_n = 0 THEN
+        RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::text,
+                            NULL::bigint, v_n;
+        RETURN;
+    END IF;
+
+    FOR h IN
+        SELECT c.merchant_id AS m, c.checkout_id AS co, c.psp AS p,
+               floor(extract(epoch FROM c.authorized_at
+                                        + make_interval(secs => w.secs) - now()))::bigint
+                   AS left_s,
+               c.hold_warned_at AS warned
+          FROM checkouts c
+          JOIN unnest(p_psps, p_windows) AS w(psp, secs) ON w.psp = c.psp
+         WHERE c.authorized_at IS NOT NULL AND c.hold_closed_at IS NULL
+           AND c.authorized_at + make_interval(secs => w.secs - p_warn_before) < now()
+         ORDER BY c.authorized_at
+         LIMIT p_limit
+    LOOP
+        IF h.left_s <= 0 THEN
+            -- the orders in id order, as captures and voids lock them
+            PERFORM 1 FROM payment_orders po
+             WHERE po.merchant_id = h.m AND po.checkout_id = h.co
+             ORDER BY po.payment_order_id
+               FOR UPDATE;
+            PERFORM 1 FROM checkouts ck
+             WHERE ck.merchant_id = h.m AND ck.checkout_id = h.co
+               AND ck.hold_closed_at IS NULL
+               FOR UPDATE;
+            IF FOUND THEN
+                PERFORM hold_release(h.m, h.co, 'authorization_expired',
+                                     'sweeper:authorization_expired');
+                RETURN QUERY SELECT h.m, h.co, h.p, 'expired'::text, h.left_s, v_n;
+            END IF;
+        ELSIF h.warned IS NULL THEN
+            UPDATE checkouts ck SET hold_warned_at = now()
+             WHERE ck.merchant_id = h.m AND ck.checkout_id = h.co;
+            RETURN QUERY SELECT h.m, h.co, h.p, 'warning'::text, h.left_s, v_n;
+        END IF;
+    END LOOP;
+
+    RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint, v_n;
+END
 $$;
 
 
@@ -3663,7 +4247,7 @@ BEGIN
             v_err := 'not_refundable';
         ELSIF p_currency <> o.currency THEN
             v_err := 'currency_mismatch';
-        ELSIF v_sum + p_amount > o.amount THEN
+        ELSIF v_sum + p_amount > coalesce(o.amount_captured, o.amount) THEN
             v_err := 'exceeds_capture';
         ELSE
             -- the seller's share of it must be available: what a pay-out
@@ -3674,7 +4258,8 @@ BEGIN
               FROM refunds rf
              WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id;
             SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
-            IF refund_seller_share(o.amount, coalesce(o.commission, 0), v_s + v_p, p_amount)
+            IF refund_seller_share(coalesce(o.amount_captured, o.amount),
+                                   coalesce(o.commission, 0), v_s + v_p, p_amount)
                > b.available THEN
                 v_err := 'insufficient_balance';
                 v_av := b.available;
@@ -3692,7 +4277,8 @@ BEGIN
                             o.currency, NULL::text,
                             CASE WHEN v_err = 'insufficient_balance' THEN v_av
                                  WHEN o.amount IS NULL THEN NULL
-                                 ELSE greatest(o.amount - v_sum, 0) END,
+                                 ELSE greatest(coalesce(o.amount_captured, o.amount)
+                                               - v_sum, 0) END,
                             NULL::text, NULL::text, NULL::text, NULL::bigint;
         RETURN;
     END IF;
@@ -4586,7 +5172,7 @@ DECLARE
     v_ref      text;
     v_late     boolean := false;
 BEGIN
-    IF p_kind NOT IN ('SUCCEEDED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    IF p_kind NOT IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         RAISE EXCEPTION 'pay_webhook_apply_core: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -4635,25 +5221,31 @@ BEGIN
             v_co := NULL;
             -- a payment's success or failure is not recorded: the PSP
             -- delivers it again, and it applies once the checkout is found
-            IF p_kind IN ('SUCCEEDED', 'FAILED') THEN
+            IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED') THEN
                 RETURN QUERY SELECT v_outcome, v_m, v_co;
                 RETURN;
             END IF;
         ELSIF (p_amount <> -1 AND p_amount <> c.amount_total)
               OR (coalesce(p_currency, '') <> '' AND upper(p_currency) <> c.currency)
-              OR (p_kind = 'SUCCEEDED'
+              OR (p_kind IN ('SUCCEEDED', 'AUTHORIZED')
                   AND (p_amount = -1 OR coalesce(p_currency, '') = '')) THEN
             v_outcome := 'amount_mismatch';
         ELSIF p_kind = 'PENDING' THEN
             v_outcome := 'pending';
-        ELSIF p_kind = 'IGNORED' THEN
+        ELSIF p_kind = 'IGNORED'
+              -- an automatic checkout's authorization: its capture follows
+              OR (p_kind = 'AUTHORIZED' AND c.capture_method <> 'manual') THEN
             v_outcome := 'ignored';
         ELSE
-            v_target := CASE p_kind WHEN 'SUCCEEDED' THEN 'SUCCESS'::pay_status
-                                    ELSE 'FAILED'::pay_status END;
+            -- a manual-capture checkout's payment is an authorization (a
+            -- hold), whatever the PSP calls it (Adyen's AUTHORISATION is
+            -- its success in either mode): nothing is booked for it
+            v_target := CASE WHEN p_kind = 'FAILED' THEN 'FAILED'::pay_status
+                             WHEN c.capture_method = 'manual' THEN 'AUTHORIZED'::pay_status
+                             ELSE 'SUCCESS'::pay_status END;
             IF c.status = v_target THEN
                 v_outcome := 'already';
-            ELSIF c.status = 'SUCCESS'
+            ELSIF c.status IN ('SUCCESS', 'AUTHORIZED')
                   OR (c.status = 'FAILED' AND v_target = 'FAILED') THEN
                 v_outcome := 'late_contrary';
             ELSIF v_target = 'FAILED' AND c.status = 'EXECUTING'
@@ -4664,15 +5256,16 @@ BEGIN
                 RETURN QUERY SELECT 'pending'::text, v_m, v_co;
                 RETURN;
             ELSE
-                -- EXECUTING -> either, or FAILED -> SUCCESS: the PSP holds
-                -- the money, so it is booked whatever was inferred before
+                -- EXECUTING -> any, or FAILED -> SUCCESS | AUTHORIZED: the
+                -- PSP holds the money, so it is booked (or held) whatever
+                -- was inferred before
                 v_late := (c.status = 'FAILED');
                 v_source := coalesce(nullif(current_setting('payments.event_source', true), ''),
                                      'webhook') || ':' || p_psp || ':' || p_event_id;
 
                 -- the PSP's id of the payment, noted with the status (as
                 -- payment_ref_note does for a checkout paid before)
-                IF v_target = 'SUCCESS' AND c.psp_payment_ref IS NULL
+                IF v_target IN ('SUCCESS', 'AUTHORIZED') AND c.psp_payment_ref IS NULL
                    AND length(p_payment_ref) BETWEEN 1 AND 128 THEN
                     v_ref := p_payment_ref;
                 END IF;
@@ -4684,6 +5277,8 @@ BEGIN
                 UPDATE checkouts ck
                    SET status = v_target, updated_at = now(),
                        psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
+                       authorized_at = CASE WHEN v_target = 'AUTHORIZED' THEN now()
+                                            ELSE ck.authorized_at END,
                        -- a session that ends after the merchant asked to
                        -- cancel it (the expiry its expire call causes)
                        -- ends as the merchant's cancel
@@ -4715,6 +5310,9 @@ BEGIN
 
                     UPDATE payment_orders po
                        SET status = v_target,
+                           -- a hold: nothing of it captured yet
+                           amount_captured = CASE WHEN v_target = 'AUTHORIZED' THEN 0
+                                                  ELSE po.amount_captured END,
                            ledger_updated = (v_target = 'SUCCESS'),
                            wallet_updated = (v_target = 'SUCCESS'),
                            commission = v_comm,
@@ -4816,6 +5414,7 @@ CREATE TABLE public.payment_orders (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     commission bigint,
+    amount_captured bigint,
     CONSTRAINT payment_orders_row_checks CHECK (public.payment_orders_row_checks(payment_order_id, line_no, seller_account, amount, currency, status, ledger_updated, wallet_updated, commission))
 )
 WITH (fillfactor='80');
@@ -4826,6 +5425,13 @@ WITH (fillfactor='80');
 --
 
 COMMENT ON TABLE public.payment_orders IS 'A payment order belongs to exactly one checkout; the primary key makes one registration per order.  line_no keeps the request''s order of the line items (the PSP sees them in that order, and the GET views list them the same way). The (merchant, checkout, order) unique key serves "orders of a checkout" and is what order_events references, so an event can never name an order of another checkout.';
+
+
+--
+-- Name: COLUMN payment_orders.amount_captured; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_orders.amount_captured IS 'manual capture: the part captured so far (at most amount, the authorized); NULL for an automatic order';
 
 
 --
@@ -5347,7 +5953,16 @@ BEGIN
                       WHERE lt.payment_order_id IS NOT NULL
                       GROUP BY 1, 2) t
             ON t.merchant_id = o.merchant_id AND t.payment_order_id = o.payment_order_id
-         WHERE (o.status = 'SUCCESS' AND coalesce(t.payments, 0) <> 1)
+         -- an automatic order is booked once; a manual-capture one once
+         -- per capture that succeeded
+         WHERE (o.status = 'SUCCESS'
+                AND coalesce(t.payments, 0)
+                    <> CASE WHEN o.amount_captured IS NULL THEN 1
+                            ELSE (SELECT count(*) FROM captures cx
+                                   WHERE cx.merchant_id = o.merchant_id
+                                     AND cx.payment_order_id = o.payment_order_id
+                                     AND cx.kind = 'capture'
+                                     AND cx.status = 'SUCCEEDED') END)
             OR (o.status <> 'SUCCESS' AND coalesce(t.total, 0) > 0)
     LOOP
         PERFORM recon_check_flag(p_report,
@@ -5369,8 +5984,8 @@ BEGIN
           JOIN payment_orders o ON o.merchant_id = f.merchant_id
                                AND o.payment_order_id = f.payment_order_id
          WHERE f.status IN ('SUCCEEDED', 'PENDING')
-         GROUP BY 1, 2, 3, 4, 5
-        HAVING sum(f.amount) > o.amount
+         GROUP BY 1, 2, 3, 4, 5, o.amount_captured
+        HAVING sum(f.amount) > coalesce(o.amount_captured, o.amount)
     LOOP
         PERFORM recon_check_flag(p_report, 'refunds_exceed_capture', x.merchant_id,
             x.checkout_id, x.currency, (x.refunded - x.amount)::bigint,
@@ -6106,7 +6721,8 @@ BEGIN
       FROM refunds rf
      WHERE rf.merchant_id = r.merchant_id AND rf.payment_order_id = r.payment_order_id
        AND rf.status = 'SUCCEEDED';
-    v_part := commission_refund_share(o.amount, coalesce(o.commission, 0), v_sum, v_booked,
+    v_part := commission_refund_share(coalesce(o.amount_captured, o.amount),
+                                      coalesce(o.commission, 0), v_sum, v_booked,
                                       r.amount);
 
     UPDATE refunds rf SET status = 'SUCCEEDED', commission_part = v_part,
@@ -6269,9 +6885,11 @@ BEGIN
             o.status, o.currency USING ERRCODE = 'PY007';
     END IF;
     v_sum := order_given_back(NEW.merchant_id, NEW.payment_order_id, NEW.refund_id);
-    IF v_sum + NEW.amount > o.amount THEN
+    -- a manual-capture order: what was captured of it, not the authorized
+    IF v_sum + NEW.amount > coalesce(o.amount_captured, o.amount) THEN
         RAISE EXCEPTION 'refund %: % + % exceeds the % captured less its chargebacks',
-            NEW.refund_id, v_sum, NEW.amount, o.amount USING ERRCODE = 'PY007';
+            NEW.refund_id, v_sum, NEW.amount, coalesce(o.amount_captured, o.amount)
+            USING ERRCODE = 'PY007';
     END IF;
     RETURN NEW;
 END
@@ -6308,7 +6926,8 @@ BEGIN
     -- of them succeed and in whatever order
     SELECT coalesce(sum(refund_seller_share(x.a, x.c, x.s, x.p)), 0)
       INTO v_refunding
-      FROM (SELECT o.amount AS a, coalesce(o.commission, 0) AS c,
+      FROM (SELECT coalesce(o.amount_captured, o.amount) AS a,
+                   coalesce(o.commission, 0) AS c,
                    sum(rf.amount)::bigint AS p,
                    (SELECT coalesce(sum(sr.amount), 0)::bigint FROM refunds sr
                      WHERE sr.merchant_id = o.merchant_id
@@ -6319,7 +6938,8 @@ BEGIN
                                    AND o.payment_order_id = rf.payment_order_id
              WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
                AND o.seller_account = p_seller AND o.currency = p_currency
-             GROUP BY o.merchant_id, o.payment_order_id, o.amount, o.commission) x;
+             GROUP BY o.merchant_id, o.payment_order_id, o.amount, o.amount_captured,
+                      o.commission) x;
     available := wallet - pending - disputed - v_refunding;
 END
 $$;
@@ -6340,14 +6960,16 @@ BEGIN
             USING ERRCODE = 'PY001';
     END IF;
     IF NOT ((OLD.status = 'NOT_STARTED' AND NEW.status = 'EXECUTING')
-            OR (OLD.status = 'EXECUTING' AND NEW.status IN ('SUCCESS', 'FAILED'))
+            OR (OLD.status = 'EXECUTING' AND NEW.status IN ('AUTHORIZED', 'SUCCESS', 'FAILED'))
+            -- a hold is captured (SUCCESS), or released or expired (FAILED)
+            OR (OLD.status = 'AUTHORIZED' AND NEW.status IN ('SUCCESS', 'FAILED'))
             -- a checkout held for a person's review (the risk check), then
             -- approved (registered at its PSP) or rejected
             OR (TG_TABLE_NAME = 'checkouts' AND OLD.status = 'EXECUTING'
                 AND NEW.status = 'REVIEW')
             OR (TG_TABLE_NAME = 'checkouts' AND OLD.status = 'REVIEW'
                 AND NEW.status IN ('EXECUTING', 'FAILED'))
-            OR (OLD.status = 'FAILED' AND NEW.status = 'SUCCESS'
+            OR (OLD.status = 'FAILED' AND NEW.status IN ('AUTHORIZED', 'SUCCESS')
                 AND coalesce(current_setting('payments.paid_after_failed', true), '') = 'on')) THEN
         RAISE EXCEPTION '%: status may not move from % to %', TG_TABLE_NAME, OLD.status, NEW.status
             USING ERRCODE = 'PY001';
@@ -6442,7 +7064,7 @@ BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
     v_broken := CASE
         WHEN NOT ((length(event_id) >= 1) AND (length(event_id) <= 255)) THEN 'webhook_events_id'
-        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text])) THEN 'webhook_events_kind'
+        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text, 'CAPTURE_SUCCEEDED'::text, 'CAPTURE_FAILED'::text, 'VOID_SUCCEEDED'::text, 'VOID_FAILED'::text])) THEN 'webhook_events_kind'
         WHEN NOT (source = ANY (ARRAY['reconciliation'::text, 'webhook'::text, 'sweeper'::text])) THEN 'webhook_events_source'
         WHEN NOT (length(type) <= 100) THEN 'webhook_events_type'
     END;
@@ -6530,6 +7152,49 @@ CREATE TABLE public.audit_log (
 --
 
 COMMENT ON TABLE public.audit_log IS 'The hash-chained audit log, append-only: each row''s hash covers the previous row''s hash, so a changed or removed row breaks its chain (pay_audit_verify).';
+
+
+--
+-- Name: captures; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.captures (
+    merchant_id text NOT NULL,
+    capture_id text NOT NULL,
+    kind text NOT NULL,
+    checkout_id text NOT NULL,
+    payment_order_id text NOT NULL,
+    psp text NOT NULL,
+    nonce text NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    final boolean NOT NULL,
+    status text NOT NULL,
+    psp_ref text,
+    commission_part bigint,
+    failure text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT captures_amount CHECK ((amount > 0)),
+    CONSTRAINT captures_booked_iff_captured CHECK ((((kind = 'capture'::text) AND (status = 'SUCCEEDED'::text)) = (commission_part IS NOT NULL))),
+    CONSTRAINT captures_commission_part CHECK (((commission_part >= 0) AND (commission_part <= amount))),
+    CONSTRAINT captures_currency CHECK ((currency ~ '^[A-Z]{3}$'::text)),
+    CONSTRAINT captures_failure CHECK ((length(failure) <= 1000)),
+    CONSTRAINT captures_id_format CHECK (((capture_id ~ '^(cp|vd)_[0-9a-f]{24}$'::text) AND ((kind = 'capture'::text) = (capture_id ~~ 'cp\_%'::text)))),
+    CONSTRAINT captures_kind CHECK ((kind = ANY (ARRAY['capture'::text, 'void'::text]))),
+    CONSTRAINT captures_metadata_object CHECK ((jsonb_typeof(metadata) = 'object'::text)),
+    CONSTRAINT captures_nonce CHECK ((nonce = ((merchant_id || ':'::text) || capture_id))),
+    CONSTRAINT captures_psp_ref CHECK (((length(psp_ref) >= 1) AND (length(psp_ref) <= 128))),
+    CONSTRAINT captures_status CHECK ((status = ANY (ARRAY['PENDING'::text, 'SUCCEEDED'::text, 'FAILED'::text])))
+);
+
+
+--
+-- Name: TABLE captures; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.captures IS 'captures and voids of manual-capture orders: each a PSP call under its own nonce, settled by the PSP''s webhook; a SUCCEEDED capture is booked (commission_part), nothing else is';
 
 
 --
@@ -7346,6 +8011,14 @@ ALTER TABLE ONLY public.audit_log
 
 
 --
+-- Name: captures captures_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.captures
+    ADD CONSTRAINT captures_pkey PRIMARY KEY (merchant_id, capture_id);
+
+
+--
 -- Name: checkout_risk checkout_risk_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -7641,6 +8314,20 @@ CREATE INDEX api_keys_merchant ON public.api_keys USING btree (merchant_id);
 
 
 --
+-- Name: captures_checkout; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX captures_checkout ON public.captures USING btree (merchant_id, checkout_id);
+
+
+--
+-- Name: captures_order; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX captures_order ON public.captures USING btree (merchant_id, payment_order_id);
+
+
+--
 -- Name: checkout_risk_open_reviews; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -7652,6 +8339,13 @@ CREATE INDEX checkout_risk_open_reviews ON public.checkout_risk USING btree (rev
 --
 
 CREATE INDEX checkouts_executing_since ON public.checkouts USING btree (created_at) WHERE (status = 'EXECUTING'::public.pay_status);
+
+
+--
+-- Name: checkouts_holds_open; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checkouts_holds_open ON public.checkouts USING btree (authorized_at) WHERE ((authorized_at IS NOT NULL) AND (hold_closed_at IS NULL));
 
 
 --
@@ -7893,6 +8587,13 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON public.audit_log FOR EAC
 
 
 --
+-- Name: captures captures_forward; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER captures_forward BEFORE DELETE OR UPDATE ON public.captures FOR EACH ROW EXECUTE FUNCTION public.money_status_forward();
+
+
+--
 -- Name: checkouts checkouts_commission_frozen; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -7910,7 +8611,7 @@ CREATE TRIGGER checkouts_freeze_commission BEFORE INSERT ON public.checkouts FOR
 -- Name: checkouts checkouts_notify; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE CONSTRAINT TRIGGER checkouts_notify AFTER UPDATE OF status ON public.checkouts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['SUCCESS'::public.pay_status, 'FAILED'::public.pay_status])))) EXECUTE FUNCTION public.checkouts_notify();
+CREATE CONSTRAINT TRIGGER checkouts_notify AFTER UPDATE OF status ON public.checkouts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['SUCCESS'::public.pay_status, 'FAILED'::public.pay_status, 'AUTHORIZED'::public.pay_status])))) EXECUTE FUNCTION public.checkouts_notify();
 
 
 --
@@ -8101,6 +8802,14 @@ CREATE TRIGGER webhook_events_no_truncate BEFORE TRUNCATE ON public.webhook_even
 
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_merchant_id_fkey FOREIGN KEY (merchant_id) REFERENCES public.merchants(merchant_id);
+
+
+--
+-- Name: captures captures_merchant_id_payment_order_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.captures
+    ADD CONSTRAINT captures_merchant_id_payment_order_id_fkey FOREIGN KEY (merchant_id, payment_order_id) REFERENCES public.payment_orders(merchant_id, payment_order_id);
 
 
 --
@@ -8335,6 +9044,13 @@ REVOKE ALL ON FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_ch
 
 
 --
+-- Name: FUNCTION capture_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, p_payment_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.capture_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, p_payment_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION checkout_failure(p_code public.pay_failure_code, p_failure text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -8451,6 +9167,13 @@ REVOKE ALL ON FUNCTION public.evidence_append_only() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.gen_random_bytes_compat(p_n integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION hold_release(p_merchant text, p_checkout text, p_code public.pay_failure_code, p_source text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.hold_release(p_merchant text, p_checkout text, p_code public.pay_failure_code, p_source text) FROM PUBLIC;
 
 
 --
@@ -8628,6 +9351,22 @@ GRANT ALL ON FUNCTION public.pay_cancel_finish(p_merchant text, p_idem_key text,
 
 
 --
+-- Name: FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_capture_finish(p_merchant text, p_idem_key text, p_lease bigint, p_capture_id text, p_registered boolean, p_psp_ref text, p_failure text, p_response_status integer, p_response_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_capture_finish(p_merchant text, p_idem_key text, p_lease bigint, p_capture_id text, p_registered boolean, p_psp_ref text, p_failure text, p_response_status integer, p_response_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_capture_finish(p_merchant text, p_idem_key text, p_lease bigint, p_capture_id text, p_registered boolean, p_psp_ref text, p_failure text, p_response_status integer, p_response_body text) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_checkout_status(p_merchant text, p_checkout_id text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -8649,6 +9388,14 @@ GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_finge
 
 REVOKE ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) TO payments_gateway;
 
 
 --
@@ -8745,6 +9492,14 @@ GRANT ALL ON FUNCTION public.pay_get_order(p_merchant text, p_order_id text) TO 
 
 REVOKE ALL ON FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) TO payments_gateway;
 
 
 --

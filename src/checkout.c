@@ -779,7 +779,7 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
 {
     static const char *const  known[] = {
         "checkout_id", "buyer_info", "payment_orders", "success_url",
-        "cancel_url", "psp", "metadata", "expires_at", NULL
+        "cancel_url", "psp", "metadata", "expires_at", "capture", NULL
     };
     static const char *const  strings[] = {
         "checkout_id", "success_url", "cancel_url", NULL
@@ -866,6 +866,23 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
         }
 
         co->expires_at = (int64_t) json_integer_value(val);
+    }
+
+    /* "automatic" (the default) or "manual": authorize now, capture
+     * later */
+    val = json_object_get(root, "capture");
+
+    if (val != NULL) {
+        s = json_string_value(val);
+
+        if (s != NULL && strcmp(s, "manual") == 0) {
+            co->manual_capture = 1;
+
+        } else if (s == NULL || strcmp(s, "automatic") != 0) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "capture must be \"automatic\" or "
+                               "\"manual\"");
+        }
     }
 
     /* ids */

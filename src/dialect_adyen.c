@@ -188,6 +188,13 @@ pay_adyen_body(const pay_psp_registration_t *r, int64_t total)
     pay_json_set(root, "mode", json_string("hosted"), &failed);
     pay_json_set(root, "lineItems", items, &failed);
 
+    /* authorize now, capture later (Adyen's AUTHORISATION is then the
+     * hold, its CAPTURE the capture) */
+    if (co->manual_capture) {
+        pay_json_set(root, "additionalData",
+                     json_pack("{s:s}", "manualCapture", "true"), &failed);
+    }
+
     if (pay_adyen_metadata_fits(co->metadata)) {
         pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);
     }
@@ -554,6 +561,77 @@ pay_adyen_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
 
 
 /*
+ * POST /v71/payments/{pspReference}/captures {merchantAccount, amount,
+ * reference} and /cancels {merchantAccount, reference}: the reference is
+ * our nonce, which the CAPTURE and CANCELLATION notifications carry back
+ * as merchantReference.  Adyen takes several partial captures.
+ */
+static int
+pay_adyen_modification(const pay_psp_refund_t *in, pay_psp_request_t *req,
+    int capture)
+{
+    int      failed;
+    char     path[128];
+    json_t  *root, *amount;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || in->payment_ref == NULL || !pay_adyen_ref_ok(in->payment_ref)
+        || !pay_op_visible(in->merchant_account, 255))
+    {
+        return -1;
+    }
+
+    amount = NULL;
+
+    if (capture) {
+        amount = pay_adyen_amount(in->currency, in->amount);
+        if (amount == NULL) {
+            return -1;
+        }
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        json_decref(amount);
+        return -1;
+    }
+
+    failed = 0;
+
+    pay_json_set(root, "merchantAccount", json_string(in->merchant_account),
+                 &failed);
+
+    if (capture) {
+        pay_json_set(root, "amount", amount, &failed);
+    }
+
+    pay_json_set(root, "reference", json_string(in->nonce), &failed);
+
+    snprintf(path, sizeof(path), "/v71/payments/%s/%s", in->payment_ref,
+             capture ? "captures" : "cancels");
+
+    return pay_op_request(req, path, "application/json",
+                          pay_json_dump(root, failed));
+}
+
+
+static int
+pay_adyen_capture(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    return pay_adyen_modification(in, req, 1);
+}
+
+
+static int
+pay_adyen_cancel(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    return pay_adyen_modification(in, req, 0);
+}
+
+
+/*
  * The characters Adyen takes in a transfer's description (Transfers API
  * v4, TransferInfo.description): [a-zA-Z0-9] and / - ? : ( ) . , ' + and
  * the space.  Any other byte becomes '-', so that a nonce's '_' still
@@ -701,4 +779,9 @@ const pay_dialect_t  pay_dialect_adyen = {
     /* a 4xx validation error or a 429 is answered before the session is
      * made; Adyen documents no 5xx as making nothing */
     .no_session = PAY_NOSESSION_REFUSED | PAY_NOSESSION_THROTTLED,
+    .capture = pay_adyen_capture,
+    .cancel = pay_adyen_cancel,
+    /* Adyen: the card scheme decides; 7 days, the shortest common one,
+     * is assumed (doc/PSPS.md) */
+    .auth_window = 7 * 86400,
 };

@@ -49,6 +49,12 @@ pay_generic_body(const pay_psp_registration_t *r, int64_t total)
     pay_json_set(root, "cancel_url", json_string(r->return_cancel), &failed);
     pay_json_set(root, "expires_at", json_integer(r->expires_at), &failed);
 
+    /* "manual": the payment is an authorization, announced by the
+     * payment.authorized event (doc/PSPS.md) */
+    if (co->manual_capture) {
+        pay_json_set(root, "capture", json_string("manual"), &failed);
+    }
+
     /* the merchant's metadata as it is (doc/PSPS.md) */
     if (co->metadata != NULL && json_object_size(co->metadata) > 0) {
         pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);
@@ -317,6 +323,72 @@ pay_generic_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
 }
 
 
+/* POST /captures {"reference","payment_id","amount","currency"}: a part
+ * of an authorized payment; several may follow */
+static int
+pay_generic_capture(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    int      failed;
+    char     amount[32];
+    json_t  *root;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || !pay_op_visible(in->payment_ref, 127)
+        || pay_generic_op_amount(in->currency, in->amount, amount,
+                                 sizeof(amount)) != 0)
+    {
+        return -1;
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        return -1;
+    }
+
+    failed = 0;
+
+    pay_json_set(root, "reference", json_string(in->nonce), &failed);
+    pay_json_set(root, "payment_id", json_string(in->payment_ref), &failed);
+    pay_json_set(root, "amount", json_string(amount), &failed);
+    pay_json_set(root, "currency", json_string(in->currency), &failed);
+
+    return pay_op_request(req, "/captures", "application/json",
+                          pay_json_dump(root, failed));
+}
+
+
+/* POST /voids {"reference","payment_id"}: what is not captured released */
+static int
+pay_generic_cancel(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    int      failed;
+    json_t  *root;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || !pay_op_visible(in->payment_ref, 127))
+    {
+        return -1;
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        return -1;
+    }
+
+    failed = 0;
+
+    pay_json_set(root, "reference", json_string(in->nonce), &failed);
+    pay_json_set(root, "payment_id", json_string(in->payment_ref), &failed);
+
+    return pay_op_request(req, "/voids", "application/json",
+                          pay_json_dump(root, failed));
+}
+
+
 /* POST /payouts {"reference","destination","amount","currency","metadata"}
  * (metadata when given) */
 static int
@@ -403,4 +475,8 @@ const pay_dialect_t  pay_dialect_generic = {
     /* doc/PSPS.md, "generic": a refusal is {"error"} and makes nothing;
      * a 5xx may have */
     .no_session = PAY_NOSESSION_REFUSED | PAY_NOSESSION_THROTTLED,
+    .capture = pay_generic_capture,
+    .cancel = pay_generic_cancel,
+    /* generic: 7 days, assumed (doc/PSPS.md) */
+    .auth_window = 7 * 86400,
 };

@@ -161,6 +161,14 @@ pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
     pay_form_field(&b, "metadata[merchant_id]", r->merchant_id);
     pay_form_field(&b, "metadata[checkout_id]", co->checkout_id);
 
+    /* authorize now, capture later: the payment intent's authorization
+     * webhook (payment_intent.amount_capturable_updated) names our nonce
+     * in its metadata, as a refund's does */
+    if (co->manual_capture) {
+        pay_form_field(&b, "payment_intent_data[capture_method]", "manual");
+        pay_form_field(&b, "payment_intent_data[metadata][nonce]", r->nonce);
+    }
+
     /* the merchant's metadata beside the gateway's two keys */
     pay_stripe_metadata(&b, co->metadata, "merchant_id", "checkout_id");
 
@@ -460,6 +468,80 @@ pay_stripe_refund(const pay_psp_refund_t *in, pay_psp_request_t *req)
 }
 
 
+/*
+ * POST /v1/payment_intents/{pi}/capture: amount_to_capture (Stripe's
+ * units) and our nonce as metadata[capture], which the intent's
+ * payment_intent.succeeded carries back.  Stripe captures an intent once:
+ * the rest is released.
+ */
+static int
+pay_stripe_capture(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    char       path[192];
+    int64_t    unit;
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || !pay_op_id_ok(in->payment_ref, 127, 0)
+        || pay_op_amount(&pay_dialect_stripe, in->currency, in->amount,
+                         &unit) != 0)
+    {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+
+    pay_form_field_int(&b, "amount_to_capture", unit);
+    pay_form_field(&b, "metadata[capture]", in->nonce);
+
+    if (b.failed) {
+        free(b.data);
+        return -1;
+    }
+
+    snprintf(path, sizeof(path), "/v1/payment_intents/%s/capture",
+             in->payment_ref);
+
+    return pay_op_request(req, path, "application/x-www-form-urlencoded",
+                          b.data);
+}
+
+
+/* POST /v1/payment_intents/{pi}/cancel: the authorization released
+ * (payment_intent.canceled names the checkout's nonce) */
+static int
+pay_stripe_cancel(const pay_psp_refund_t *in, pay_psp_request_t *req)
+{
+    char       path[192];
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_op_nonce_ok(in->nonce)
+        || !pay_op_id_ok(in->payment_ref, 127, 0))
+    {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+
+    pay_form_field(&b, "cancellation_reason", "requested_by_customer");
+
+    if (b.failed) {
+        free(b.data);
+        return -1;
+    }
+
+    snprintf(path, sizeof(path), "/v1/payment_intents/%s/cancel",
+             in->payment_ref);
+
+    return pay_op_request(req, path, "application/x-www-form-urlencoded",
+                          b.data);
+}
+
+
 /* POST /v1/transfers to a connected account acct_…, grouped under the
  * nonce; the merchant's metadata beside metadata[nonce]. */
 static int
@@ -547,4 +629,9 @@ const pay_dialect_t  pay_dialect_stripe = {
     /* Stripe saves no idempotent result for a request that failed
      * validation or was rate limited: it never ran; a 5xx may have */
     .no_session = PAY_NOSESSION_REFUSED | PAY_NOSESSION_THROTTLED,
+    .capture = pay_stripe_capture,
+    .cancel = pay_stripe_cancel,
+    .capture_once = 1,
+    /* Stripe: 7 days for most card payments */
+    .auth_window = 7 * 86400,
 };

@@ -100,6 +100,11 @@ static const pay_err_info_t  pay_err_info[] = {
                                        "Checkout not cancelable" },
     [PAY_ERR_RISK_DECLINED]        = { 403, "risk_declined",
                                        "Declined by the risk check" },
+    [PAY_ERR_NOT_CAPTURABLE]       = { 409, "payment_not_capturable",
+                                       "Payment not capturable" },
+    [PAY_ERR_CAPTURE_EXCEEDS]      = { 422, "capture_exceeds_authorized",
+                                       "Capture exceeds the authorized "
+                                       "amount" },
 };
 
 _Static_assert(sizeof(pay_err_info) / sizeof(pay_err_info[0]) == PAY_ERR__MAX,

@@ -26,6 +26,7 @@ const char *const  pay_notify_event_types[] = {
     "checkout.paid_after_failure",
     "checkout.canceled",
     "checkout.approved",
+    "checkout.authorized",
     "refund.succeeded",
     "refund.failed",
     "dispute.opened",

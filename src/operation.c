@@ -270,6 +270,80 @@ done:
 
 
 int
+pay_capture_request_parse(const char *body, size_t len, const char *order_id,
+    int is_void, pay_refund_request_t *rq, pay_verdict_t *v)
+{
+    int      rc;
+    char     path[128];
+    json_t  *root;
+
+    static const char *const  capture[] = { "amount", "currency", "metadata",
+                                            NULL };
+    static const char *const  release[] = { "metadata", NULL };
+
+    memset(rq, 0, sizeof(pay_refund_request_t));
+
+    if (order_id == NULL || !pay_id_valid(order_id, strlen(order_id))) {
+        return pay_verdict(v, PAY_ERR_NOT_FOUND, NULL);
+    }
+
+    root = pay_op_load(body, len, is_void ? release : capture, v);
+    if (root == NULL) {
+        return -1;
+    }
+
+    rc = -1;
+
+    if (pay_op_metadata(root, &rq->metadata, v) != 0) {
+        goto done;
+    }
+
+    /* the amount is optional: none is all that is left to capture */
+    if (pay_op_str(root, "amount", rq->amount_text,
+                   sizeof(rq->amount_text) - 1, 1) < 0)
+    {
+        pay_verdict(v, PAY_ERR_INVALID_AMOUNT, "amount must be a decimal "
+                    "string, e.g. \"4.00\"");
+        goto done;
+    }
+
+    if (pay_op_str(root, "currency", rq->currency, 3, 1) < 0
+        || (rq->currency[0] != '\0' && pay_op_currency(rq->currency, v) < 0))
+    {
+        pay_verdict(v, PAY_ERR_UNSUPPORTED_CURRENCY, "currency must be an "
+                    "upper-case ISO 4217 code");
+        goto done;
+    }
+
+    if (rq->currency[0] != '\0' && rq->amount_text[0] != '\0'
+        && pay_op_amount(rq->amount_text, rq->currency, &rq->amount, v) < 0)
+    {
+        goto done;
+    }
+
+    snprintf(path, sizeof(path), "/v1/payments/%s/%s", order_id,
+             is_void ? "void" : "capture");
+
+    if (pay_fingerprint("POST", path, root, rq->fingerprint) != 0) {
+        pay_verdict(v, PAY_ERR_INVALID_REQUEST, NULL);
+        goto done;
+    }
+
+    rc = 0;
+
+done:
+
+    if (rc != 0) {
+        pay_op_request_free(&rq->metadata);
+    }
+
+    json_decref(root);
+
+    return rc;
+}
+
+
+int
 pay_refund_amount(pay_refund_request_t *rq, const char *order_currency,
     pay_verdict_t *v)
 {
@@ -277,6 +351,12 @@ pay_refund_amount(pay_refund_request_t *rq, const char *order_currency,
     {
         return pay_verdict(v, PAY_ERR_CURRENCY_MISMATCH, "the order is in %s",
                            order_currency);
+    }
+
+    /* a capture without an amount: the rest, decided by the database */
+    if (rq->amount_text[0] == '\0') {
+        rq->amount = 0;
+        return 0;
     }
 
     return pay_op_amount(rq->amount_text, order_currency, &rq->amount, v);

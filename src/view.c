@@ -75,8 +75,8 @@ static int
 pay_status_valid(const char *s)
 {
     return strcmp(s, "NOT_STARTED") == 0 || strcmp(s, "EXECUTING") == 0
-           || strcmp(s, "SUCCESS") == 0 || strcmp(s, "FAILED") == 0
-           || strcmp(s, "REVIEW") == 0;
+           || strcmp(s, "AUTHORIZED") == 0 || strcmp(s, "SUCCESS") == 0
+           || strcmp(s, "FAILED") == 0 || strcmp(s, "REVIEW") == 0;
 }
 
 
@@ -201,6 +201,8 @@ pay_registration_json(const pay_registration_view_t *v)
     pay_view_set(&vw, root, "status", json_string(v->status));
     pay_view_set(&vw, root, "is_payment_done", json_false());
     pay_view_set(&vw, root, "psp", json_string(co->psp));
+    pay_view_set(&vw, root, "capture",
+                 json_string(co->manual_capture ? "manual" : "automatic"));
 
     if (v->psp_token != NULL) {
         pay_view_set(&vw, root, "psp_token", json_string(v->psp_token));
@@ -605,6 +607,22 @@ pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
                               && strcmp(status, "SUCCESS") == 0));
     pay_view_set(&vw, root, "psp", pay_jstr(pay_db_str(db, "psp")));
 
+    /* how it is captured; an older database's answer has no such field */
+    v = json_object_get(db, "capture");
+
+    if (v == NULL || json_is_null(v)) {
+        pay_view_set(&vw, root, "capture", json_string("automatic"));
+
+    } else if (json_is_string(v)
+               && (strcmp(json_string_value(v), "automatic") == 0
+                   || strcmp(json_string_value(v), "manual") == 0))
+    {
+        pay_view_set(&vw, root, "capture", json_string(json_string_value(v)));
+
+    } else {
+        vw.failed = 1;
+    }
+
     if (pay_db_opt_str(&vw, db, "psp_token", root, "psp_token", 0) < 0) {
         vw.failed = 1;
     }
@@ -696,8 +714,9 @@ pay_status_view_json(const char *checkout_id, const char *status)
         return NULL;
     }
 
-    /* the pending page learns the outcome and nothing else */
-    if (strcmp(status, "SUCCESS") == 0) {
+    /* the pending page learns the outcome and nothing else; an
+     * authorization (manual capture) is the shopper's payment done */
+    if (strcmp(status, "SUCCESS") == 0 || strcmp(status, "AUTHORIZED") == 0) {
         s = "paid";
 
     } else if (strcmp(status, "FAILED") == 0) {
@@ -887,10 +906,46 @@ pay_db_dispute(pay_view_t *vw, const json_t *in)
 }
 
 
+static json_t *
+pay_db_capture(pay_view_t *vw, const json_t *in)
+{
+    json_t  *o;
+
+    static const char *const  kinds[] = { "capture", "void", NULL };
+
+    o = json_object();
+    pay_view_set(vw, o, "capture_id", pay_jstr(pay_db_str(in, "capture_id")));
+    pay_view_set(vw, o, "kind", pay_db_word(in, "kind", kinds));
+    pay_view_set(vw, o, "status",
+                 pay_db_word(in, "status", pay_refund_statuses));
+    pay_db_amount(vw, in, o);
+
+    if (pay_db_opt_str(vw, in, "psp_ref", o, "psp_ref", 1) < 0) {
+        vw->failed = 1;
+    }
+
+    pay_view_set(vw, o, "created_at", pay_db_time(in, "created_at"));
+    pay_view_set(vw, o, "updated_at", pay_db_time(in, "updated_at"));
+
+    return o;
+}
+
+
 static void
 pay_db_order_money(pay_view_t *vw, const json_t *db, json_t *root)
 {
     json_t  *v;
+
+    /* a manual-capture order: what is captured of it, and its captures
+     * and voids */
+    v = json_object_get(db, "captured_minor");
+
+    if (v != NULL && !json_is_null(v)) {
+        pay_db_signed(vw, db, "captured_minor", pay_db_str(db, "currency"),
+                      root, "captured");
+        pay_view_set(vw, root, "captures", pay_db_list(vw, db, "captures",
+                                                       pay_db_capture));
+    }
 
     /* booked with a SUCCESS: what the platform keeps of the order */
     v = json_object_get(db, "commission_minor");
@@ -962,6 +1017,15 @@ pay_db_balance(pay_view_t *vw, const json_t *in)
     pay_db_signed(vw, in, "open_disputes_minor", cur, o, "open_disputes");
     pay_db_signed(vw, in, "available_minor", cur, o, "available");
 
+    /* held by authorizations (manual capture): absent from an older
+     * database's answer, shown as 0 */
+    if (json_object_get(in, "authorized_minor") != NULL || cur == NULL) {
+        pay_db_signed(vw, in, "authorized_minor", cur, o, "authorized");
+
+    } else {
+        pay_view_set(vw, o, "authorized", pay_view_amount_signed(0, cur));
+    }
+
     return o;
 }
 
@@ -1011,6 +1075,14 @@ pay_operation_json(const pay_operation_view_t *v)
         pay_view_set(&vw, root, "payment_order_id",
                      pay_jstr(v->payment_order_id));
 
+    } else if (strcmp(v->kind, "capture") == 0
+               || strcmp(v->kind, "void") == 0)
+    {
+        pay_view_set(&vw, root, "capture_id", json_string(v->id));
+        pay_view_set(&vw, root, "kind", json_string(v->kind));
+        pay_view_set(&vw, root, "payment_order_id",
+                     pay_jstr(v->payment_order_id));
+
     } else {
         pay_view_set(&vw, root, "payout_id", json_string(v->id));
         pay_view_set(&vw, root, "seller_account", pay_jstr(v->seller_account));
@@ -1032,7 +1104,8 @@ pay_operation_json(const pay_operation_view_t *v)
     json_decref(md);
 
     pay_view_set(&vw, root, v->kind[0] == 'r' ? "psp_refund_id"
-                                              : "psp_payout_id",
+                            : (v->kind[0] == 'c' || v->kind[0] == 'v')
+                            ? "psp_ref" : "psp_payout_id",
                  v->psp_ref != NULL && v->psp_ref[0] != '\0'
                  ? json_string(v->psp_ref) : json_null());
 

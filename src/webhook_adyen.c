@@ -330,7 +330,6 @@ static const char  *pay_adyen_ignored_codes[] = {
     "ISSUER_COMMENTS",
     "ISSUER_RESPONSE_TIMEFRAME_EXPIRED",
     "PREARBITRATION_WON",
-    "CAPTURE",
     NULL
 };
 
@@ -396,7 +395,9 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
      * that failed is told apart from the same refund's success */
     if (psp[0] == '\0' || code[0] == '\0'
         || pay_adyen_event_id(ev, psp, code,
-                              strcmp(code, "REFUND") == 0
+                              (strcmp(code, "REFUND") == 0
+                               || strcmp(code, "CAPTURE") == 0
+                               || strcmp(code, "CANCELLATION") == 0)
                               && strcmp(success, "false") == 0)
            != 0)
     {
@@ -497,6 +498,30 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
                     && strcmp(success, "true") == 0)
                    ? PAY_EVT_REFUND_SUCCEEDED : PAY_EVT_REFUND_FAILED;
         money = 1;
+
+        if (pay_adyen_copy(ev->object_ref, sizeof(ev->object_ref), psp) != 0
+            || pay_adyen_copy(ev->payment_ref, sizeof(ev->payment_ref), orig)
+               != 0)
+        {
+            return -1;
+        }
+
+    } else if (strcmp(code, "CAPTURE") == 0
+               || strcmp(code, "CAPTURE_FAILED") == 0
+               || strcmp(code, "CANCELLATION") == 0)
+    {
+        /* a manual capture's modification: reference is its nonce,
+         * pspReference its own id, originalReference the payment */
+        if (code[2] == 'P') {
+            ev->kind = (strcmp(code, "CAPTURE") == 0
+                        && strcmp(success, "true") == 0)
+                       ? PAY_EVT_CAPTURE_SUCCEEDED : PAY_EVT_CAPTURE_FAILED;
+            money = 1;
+
+        } else {
+            ev->kind = strcmp(success, "true") == 0
+                       ? PAY_EVT_VOID_SUCCEEDED : PAY_EVT_VOID_FAILED;
+        }
 
         if (pay_adyen_copy(ev->object_ref, sizeof(ev->object_ref), psp) != 0
             || pay_adyen_copy(ev->payment_ref, sizeof(ev->payment_ref), orig)

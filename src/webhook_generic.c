@@ -614,7 +614,8 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
     size_t                 i;
     json_t                *root, *amount, *currency;
     const char            *s, *object;
-    char                   code[4], refund[128], dispute[128], payout[128];
+    char                   code[4], refund[128], dispute[128], payout[128],
+                           capture[128], cancel[128];
     const pay_currency_t  *cur;
 
     if (ev == NULL) {
@@ -657,7 +658,11 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
         || pay_generic_copy(dispute, sizeof(dispute),
                             json_object_get(root, "dispute_id"), 0) != 0
         || pay_generic_copy(payout, sizeof(payout),
-                            json_object_get(root, "payout_id"), 0) != 0)
+                            json_object_get(root, "payout_id"), 0) != 0
+        || pay_generic_copy(capture, sizeof(capture),
+                            json_object_get(root, "capture_id"), 0) != 0
+        || pay_generic_copy(cancel, sizeof(cancel),
+                            json_object_get(root, "void_id"), 0) != 0)
     {
         goto done;
     }
@@ -667,6 +672,10 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
 
     if (strcmp(ev->type, "payment.succeeded") == 0) {
         ev->kind = PAY_EVT_SUCCEEDED;
+
+    } else if (strcmp(ev->type, "payment.authorized") == 0) {
+        /* manual capture: the payment is held, not captured */
+        ev->kind = PAY_EVT_AUTHORIZED;
 
     } else if (strcmp(ev->type, "payment.failed") == 0) {
         ev->kind = PAY_EVT_FAILED;
@@ -699,6 +708,24 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
         ev->kind = PAY_EVT_PAYOUT_FAILED;
         object = payout;
 
+    } else if (strcmp(ev->type, "capture.succeeded") == 0
+               || strcmp(ev->type, "capture.failed") == 0)
+    {
+        /* reference: the capture's nonce; payment_id the authorization */
+        ev->kind = ev->type[8] == 's' ? PAY_EVT_CAPTURE_SUCCEEDED
+                                      : PAY_EVT_CAPTURE_FAILED;
+        object = capture;
+
+    } else if (strcmp(ev->type, "void.succeeded") == 0
+               || strcmp(ev->type, "void.failed") == 0)
+    {
+        /* reference: the void's nonce, or the checkout's for a release
+         * the PSP made by itself (an expired authorization) */
+        ev->kind = ev->type[5] == 's' ? PAY_EVT_VOID_SUCCEEDED
+                                      : PAY_EVT_VOID_FAILED;
+        object = cancel;
+        money = 0;
+
     } else {
         ev->kind = PAY_EVT_IGNORED;
         money = 0;
@@ -710,7 +737,9 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
              * checkout looked for */
             object = strncmp(ev->type, "refund.", 7) == 0 ? refund
                      : strncmp(ev->type, "dispute.", 8) == 0 ? dispute
-                     : strncmp(ev->type, "payout.", 7) == 0 ? payout : NULL;
+                     : strncmp(ev->type, "payout.", 7) == 0 ? payout
+                     : strncmp(ev->type, "capture.", 8) == 0 ? capture
+                     : strncmp(ev->type, "void.", 5) == 0 ? cancel : NULL;
 
             if (object == NULL || object[0] == '\0') {
                 object = NULL;

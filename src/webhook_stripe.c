@@ -326,6 +326,93 @@ pay_stripe_refund(json_t *re, json_t *pi, pay_event_t *ev)
 }
 
 
+static void pay_stripe_ignored(json_t *obj, pay_event_t *ev);
+
+
+/*
+ * payment_intent.amount_capturable_updated: a manual-capture payment
+ * intent {id, amount_capturable, currency, status, metadata:{nonce}} now
+ * holds the shopper's money (status requires_capture).  reference is our
+ * checkout nonce (the session's payment_intent_data[metadata][nonce]),
+ * payment_ref the intent, the amount what may be captured.  Any other
+ * status moves nothing.
+ */
+static int
+pay_stripe_authorized(json_t *pi, pay_event_t *ev)
+{
+    const char  *status;
+
+    status = json_string_value(json_object_get(pi, "status"));
+
+    if (status == NULL
+        || pay_copy_id(ev->payment_ref, sizeof(ev->payment_ref),
+                       json_object_get(pi, "id")) != 0
+        || pay_copy_opt(ev->reference, sizeof(ev->reference),
+                        json_object_get(json_object_get(pi, "metadata"),
+                                        "nonce")) != 0
+        || pay_stripe_money(pi, "amount_capturable", ev, 0) != 0)
+    {
+        return -1;
+    }
+
+    if (strcmp(status, "requires_capture") != 0 || ev->reference[0] == '\0')
+    {
+        /* not a hold of ours: recorded as ignored, about the intent */
+        ev->reference[0] = '\0';
+        ev->payment_ref[0] = '\0';
+        pay_stripe_ignored(pi, ev);
+        return 0;
+    }
+
+    ev->kind = PAY_EVT_AUTHORIZED;
+
+    return 0;
+}
+
+
+/*
+ * payment_intent.succeeded of a manual capture (metadata.capture: our
+ * capture's nonce, set by the capture): CAPTURE_SUCCEEDED of
+ * amount_received; payment_intent.canceled of an intent of ours
+ * (metadata.nonce): VOID_SUCCEEDED, the checkout's authorization released
+ * (by our cancel, or by Stripe when it expired).  Any other intent's news
+ * is ignored.
+ */
+static int
+pay_stripe_intent_end(json_t *pi, int succeeded, pay_event_t *ev)
+{
+    json_t  *md;
+
+    md = json_object_get(pi, "metadata");
+
+    if (pay_copy_id(ev->payment_ref, sizeof(ev->payment_ref),
+                    json_object_get(pi, "id")) != 0
+        || pay_copy_opt(ev->reference, sizeof(ev->reference),
+                        json_object_get(md, succeeded ? "capture" : "nonce"))
+           != 0)
+    {
+        return -1;
+    }
+
+    if (ev->reference[0] == '\0') {
+        ev->payment_ref[0] = '\0';
+        pay_stripe_ignored(pi, ev);
+        return 0;
+    }
+
+    memcpy(ev->object_ref, ev->payment_ref, strlen(ev->payment_ref) + 1);
+
+    if (succeeded) {
+        ev->kind = PAY_EVT_CAPTURE_SUCCEEDED;
+        return pay_stripe_money(pi, "amount_received", ev, 1);
+    }
+
+    ev->kind = PAY_EVT_VOID_SUCCEEDED;
+
+    return 0;
+}
+
+
 /* A dispute {id, amount, currency, payment_intent, status, reason}. */
 static int
 pay_stripe_dispute(json_t *dp, int closed, pay_event_t *ev)
@@ -538,6 +625,20 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
         || strcmp(type, "charge.refund.updated") == 0)
     {
         rc = pay_stripe_refund(obj, NULL, ev);
+        *nevents = 1;
+        goto done;
+    }
+
+    if (strcmp(type, "payment_intent.amount_capturable_updated") == 0) {
+        rc = pay_stripe_authorized(obj, ev);
+        *nevents = 1;
+        goto done;
+    }
+
+    if (strcmp(type, "payment_intent.succeeded") == 0
+        || strcmp(type, "payment_intent.canceled") == 0)
+    {
+        rc = pay_stripe_intent_end(obj, type[15] == 's', ev);
         *nevents = 1;
         goto done;
     }

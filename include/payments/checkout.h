@@ -45,6 +45,8 @@ typedef struct {
     int64_t       expires_at;       /* epoch seconds the caller asked the
                                        session to end at; 0: absent (the
                                        PSP's limits are the adapter's) */
+    unsigned      manual_capture:1; /* "capture": "manual": the payment is
+                                       an authorization, captured later */
     size_t        norders;
     pay_order_t  *orders;           /* owned, malloc'd */
 } pay_checkout_t;

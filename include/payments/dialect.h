@@ -327,6 +327,27 @@ typedef struct {
     /* 5xx statuses the PSP documents as answered before anything was
      * made; 0 ends the list */
     int              no_session_5xx[4];
+
+    /*
+     * Manual capture (doc/API.md, "Manual capture").  capture builds the
+     * capture of in->amount of the authorized payment in->payment_ref,
+     * cancel the release of what is not captured (in->amount unused), each
+     * under in->nonce as its Idempotency-Key and reference (a POST; the
+     * same input gives the same bytes); 0, or -1 with *req empty on bad
+     * input.  The answer is read by op_answer.  NULL: the dialect does not
+     * capture later.  capture_once: the PSP captures an authorization
+     * once and releases the rest with it (Stripe), so a second capture of
+     * a checkout is refused before it is sent.
+     */
+    int            (*capture)(const pay_psp_refund_t *in,
+                              pay_psp_request_t *req);
+    int            (*cancel)(const pay_psp_refund_t *in,
+                             pay_psp_request_t *req);
+    unsigned         capture_once:1;
+    /* How long, in seconds, an authorization is held before the card
+     * network releases it: the sweeper warns a day before and releases
+     * (books nothing of) a hold past it.  0: never swept. */
+    int64_t          auth_window;
 } pay_dialect_t;
 
 

@@ -42,6 +42,8 @@ typedef enum {
     PAY_ERR_ALREADY_PAID,           /* 409 checkout_already_paid */
     PAY_ERR_NOT_CANCELABLE,         /* 409 checkout_not_cancelable */
     PAY_ERR_RISK_DECLINED,          /* 403 risk_declined */
+    PAY_ERR_NOT_CAPTURABLE,         /* 409 payment_not_capturable */
+    PAY_ERR_CAPTURE_EXCEEDS,        /* 422 capture_exceeds_authorized */
     PAY_ERR__MAX
 } pay_err_e;
 

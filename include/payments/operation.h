@@ -34,8 +34,20 @@ typedef struct {
 int pay_refund_request_parse(const char *body, size_t len,
     const char *order_id, pay_refund_request_t *rq, pay_verdict_t *v);
 
+/*
+ * POST /v1/payments/{id}/capture: {"amount": "4.00" (optional: all that is
+ * left), "currency" (optional: the order's), "metadata" (optional)}; POST
+ * /v1/payments/{id}/void (is_void): {"metadata" (optional)}.  As a
+ * refund's; amount 0 after pay_refund_amount when none was sent.
+ */
+int pay_capture_request_parse(const char *body, size_t len,
+    const char *order_id, int is_void, pay_refund_request_t *rq,
+    pay_verdict_t *v);
+
 /* The amount in the order's currency: 0, or -1 with *v (invalid_amount,
- * or 422 currency_mismatch when the body named another currency). */
+ * or 422 currency_mismatch when the body named another currency).  A
+ * request without amount_text (a capture's "all that is left") is 0 with
+ * rq->amount 0. */
 int pay_refund_amount(pay_refund_request_t *rq, const char *order_currency,
     pay_verdict_t *v);
 

@@ -107,6 +107,8 @@ typedef enum {
     PAY_ROUTE_REVIEWS,              /* GET /v1/reviews */
     PAY_ROUTE_REVIEW_APPROVE,       /* POST /v1/reviews/{nonce}/approve */
     PAY_ROUTE_REVIEW_REJECT,        /* POST /v1/reviews/{nonce}/reject */
+    PAY_ROUTE_CAPTURE,              /* POST /v1/payments/{id}/capture */
+    PAY_ROUTE_VOID,                 /* POST /v1/payments/{id}/void */
     PAY_ROUTE__MAX
 } pay_route_e;
 

@@ -67,8 +67,9 @@ char *pay_checkout_view_json(const char *db_json, size_t len,
 char *pay_payout_view_json(const char *db_json, size_t len);
 char *pay_balance_view_json(const char *db_json, size_t len);
 
-/* The 201 of POST /v1/payments/{id}/refunds (kind "refund") and of POST
- * /v1/payouts ("payout"). */
+/* The 201 of POST /v1/payments/{id}/refunds (kind "refund"), of POST
+ * /v1/payouts ("payout") and of POST /v1/payments/{id}/capture and /void
+ * ("capture", "void": capture_id, kind, payment_order_id, psp_ref). */
 typedef struct {
     const char  *kind;
     const char  *id;                /* rf_… or pyo_… */

@@ -25,11 +25,21 @@ typedef enum {
     PAY_EVT_DISPUTE_WON,
     PAY_EVT_DISPUTE_LOST,
     PAY_EVT_PAYOUT_PAID,
-    PAY_EVT_PAYOUT_FAILED
+    PAY_EVT_PAYOUT_FAILED,
+    /* the shopper's payment authorized, not captured (manual capture): a
+     * hold, nothing booked */
+    PAY_EVT_AUTHORIZED,
+    /* a capture or a void of a manual-capture payment: reference is the
+     * operation's nonce (a void the PSP made by itself names the
+     * checkout's), object_ref the PSP's id of it, payment_ref the payment */
+    PAY_EVT_CAPTURE_SUCCEEDED,
+    PAY_EVT_CAPTURE_FAILED,
+    PAY_EVT_VOID_SUCCEEDED,
+    PAY_EVT_VOID_FAILED
 } pay_event_kind_e;
 
 /* The last kind, for range checks. */
-#define PAY_EVT_KIND_MAX  PAY_EVT_PAYOUT_FAILED
+#define PAY_EVT_KIND_MAX  PAY_EVT_VOID_FAILED
 
 typedef struct {
     char              event_id[256];  /* stripe: evt_…; adyen: pspReference

@@ -21,6 +21,8 @@ AS $function$
                                              || coalesce(nullif(p_failure, ''), 'declined') || ')'
                    WHEN 'risk_rejected' THEN 'the checkout was rejected in review ('
                                              || coalesce(nullif(p_failure, ''), 'rejected') || ')'
+                   WHEN 'voided' THEN 'the authorization was released before anything was captured'
+                   WHEN 'authorization_expired' THEN 'the authorization expired before anything was captured'
                    ELSE coalesce(nullif(p_failure, ''), 'the PSP refused the checkout')
                END)
            END

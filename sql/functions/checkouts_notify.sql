@@ -14,6 +14,8 @@ DECLARE
                          -- the merchant's own cancel (POST .../cancel)
                          WHEN NEW.failure_code::text = 'canceled'
                          THEN 'checkout.canceled'
+                         -- a hold: the money is not the merchant's yet
+                         WHEN NEW.status = 'AUTHORIZED' THEN 'checkout.authorized'
                          ELSE 'checkout.failed' END;
 BEGIN
     -- notify_enqueue's own test of the endpoints, before the payload is made
@@ -34,6 +36,7 @@ BEGIN
             'amount_total', money_decimal(NEW.amount_total, NEW.currency),
             'currency', NEW.currency,
             'metadata', NEW.metadata,
+            'capture', NEW.capture_method,
             'payment_orders', coalesce((
                 SELECT jsonb_agg(jsonb_build_object(
                            'payment_order_id', o.payment_order_id,
@@ -60,14 +63,16 @@ $function$;
 REVOKE ALL ON FUNCTION checkouts_notify() FROM PUBLIC;
 
 -- The trigger that runs it at commit, when a checkout's status becomes
--- final.  A constraint trigger cannot be replaced: it is created when absent.
+-- final, or AUTHORIZED (a manual capture's hold).  A constraint trigger
+-- cannot be replaced: it is created when absent (a migration that changes
+-- it drops it first).
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_trigger
                     WHERE tgrelid = 'public.checkouts'::regclass AND tgname = 'checkouts_notify') THEN
         CREATE CONSTRAINT TRIGGER checkouts_notify AFTER UPDATE OF status
             ON checkouts DEFERRABLE INITIALLY DEFERRED
-            FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['SUCCESS'::pay_status, 'FAILED'::pay_status]))))
+            FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['SUCCESS'::pay_status, 'FAILED'::pay_status, 'AUTHORIZED'::pay_status]))))
             EXECUTE FUNCTION checkouts_notify();
     END IF;
 END

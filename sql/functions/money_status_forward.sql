@@ -28,8 +28,8 @@ END
 $function$;
 REVOKE ALL ON FUNCTION money_status_forward() FROM PUBLIC;
 
--- The triggers that run it, on every change of a refund's, pay-out's or
--- dispute's row.
+-- The triggers that run it, on every change of a refund's, pay-out's,
+-- dispute's or capture's row.
 CREATE OR REPLACE TRIGGER disputes_forward BEFORE DELETE OR UPDATE
     ON disputes FOR EACH ROW
     EXECUTE FUNCTION money_status_forward();
@@ -38,4 +38,7 @@ CREATE OR REPLACE TRIGGER payouts_forward BEFORE DELETE OR UPDATE
     EXECUTE FUNCTION money_status_forward();
 CREATE OR REPLACE TRIGGER refunds_forward BEFORE DELETE OR UPDATE
     ON refunds FOR EACH ROW
+    EXECUTE FUNCTION money_status_forward();
+CREATE OR REPLACE TRIGGER captures_forward BEFORE DELETE OR UPDATE
+    ON captures FOR EACH ROW
     EXECUTE FUNCTION money_status_forward();

@@ -1,4 +1,4 @@
-CREATE OR REPLACE FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb)
+CREATE OR REPLACE FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text)
  RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -22,6 +22,11 @@ BEGIN
     IF p_lease_seconds IS NULL OR p_lease_seconds < 1
        OR p_ttl_seconds IS NULL OR p_ttl_seconds < 1 THEN
         RAISE EXCEPTION 'pay_claim: lease and ttl must be at least 1 second'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_capture_method IS DISTINCT FROM 'automatic'
+       AND p_capture_method IS DISTINCT FROM 'manual' THEN
+        RAISE EXCEPTION 'pay_claim: capture method must be automatic or manual'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF jsonb_typeof(p_orders) IS DISTINCT FROM 'array' OR p_psp_request IS NULL
@@ -181,10 +186,12 @@ BEGIN
     BEGIN
         INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,
                                amount_total, success_url, cancel_url, buyer_email,
-                               status, psp_request, expires_at, metadata)
+                               status, psp_request, expires_at, metadata,
+                               capture_method)
         VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
                 p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
-                'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata);
+                'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata,
+                p_capture_method);
 
         WITH o AS (
             SELECT e.value ->> 'payment_order_id' AS id,
@@ -242,11 +249,31 @@ BEGIN
                            'amount_total', p_amount_total,
                            'expires_at', p_expires_at,
                            'payment_orders', (SELECT jsonb_agg(e.value -> 'payment_order_id')
-                                                FROM jsonb_array_elements(p_orders) e)));
+                                                FROM jsonb_array_elements(p_orders) e))
+        -- a manual capture says so; an automatic one as before
+        || CASE WHEN p_capture_method = 'manual'
+                THEN jsonb_build_object('capture', 'manual') ELSE '{}'::jsonb END);
 
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;
 END
+$function$;
+REVOKE ALL ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) TO payments_gateway;
+
+-- The signature without a capture method, which the previous release's
+-- module calls during an upgrade: a checkout captured automatically.
+CREATE OR REPLACE FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb)
+ RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT * FROM pay_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds,
+                            p_ttl_seconds, p_checkout_id, p_psp, p_currency,
+                            p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
+                            p_expires_at, p_psp_request, p_orders, p_duplicate_body,
+                            p_metadata, 'automatic');
 $function$;
 REVOKE ALL ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) TO payments_gateway;
@@ -263,7 +290,7 @@ AS $function$
                             p_ttl_seconds, p_checkout_id, p_psp, p_currency,
                             p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                             p_expires_at, p_psp_request, p_orders, p_duplicate_body,
-                            '{}'::jsonb);
+                            '{}'::jsonb, 'automatic');
 $function$;
 REVOKE ALL ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) TO payments_gateway;

@@ -1,5 +1,5 @@
 -- A verified PSP event, in the dialect-neutral words of the gateway (kind
--- SUCCEEDED, FAILED, PENDING, IGNORED, or a refund's, dispute's or
+-- SUCCEEDED, AUTHORIZED, FAILED, PENDING, IGNORED, or a refund's, dispute's or
 -- pay-out's), applied in one transaction: the event recorded once per PSP
 -- and event id, the status moved forward, the money booked, the audit row.
 -- p_token is the PSP's session token as the event names it; p_tokens are its
@@ -14,7 +14,7 @@ AS $function$
 DECLARE
     v  record;
 BEGIN
-    IF p_kind IN ('SUCCEEDED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         IF p_kind IN ('PENDING', 'IGNORED') AND coalesce(p_object_ref, '') <> '' THEN
             -- authentic news of a refund, dispute or pay-out that moves nothing
             INSERT INTO webhook_events AS we (psp, event_id, kind, type, outcome)
@@ -28,7 +28,7 @@ BEGIN
 
         SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
             psp_token_key(p_psp, p_token, p_tokens), p_reference, p_amount, p_currency,
-            CASE WHEN p_kind = 'SUCCEEDED' THEN p_payment_ref END) x;
+            CASE WHEN p_kind IN ('SUCCEEDED', 'AUTHORIZED') THEN p_payment_ref END) x;
 
         -- the audit row (a duplicate delivery changed nothing)
         IF v.merchant_id IS NOT NULL AND v.outcome <> 'duplicate' THEN
@@ -45,7 +45,8 @@ BEGIN
     END IF;
 
     IF p_kind NOT IN ('REFUND_SUCCEEDED', 'REFUND_FAILED', 'DISPUTE_OPENED', 'DISPUTE_WON',
-                      'DISPUTE_LOST', 'PAYOUT_PAID', 'PAYOUT_FAILED') THEN
+                      'DISPUTE_LOST', 'PAYOUT_PAID', 'PAYOUT_FAILED', 'CAPTURE_SUCCEEDED',
+                      'CAPTURE_FAILED', 'VOID_SUCCEEDED', 'VOID_FAILED') THEN
         RAISE EXCEPTION 'pay_event_apply: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -61,6 +62,10 @@ BEGIN
     IF p_kind LIKE 'REFUND_%' THEN
         SELECT * INTO v FROM refund_event_apply(p_psp, p_event_id, p_kind, p_reference,
                                                 p_amount, p_currency, p_object_ref);
+    ELSIF p_kind LIKE 'CAPTURE_%' OR p_kind LIKE 'VOID_%' THEN
+        SELECT * INTO v FROM capture_event_apply(p_psp, p_event_id, p_kind, p_reference,
+                                                 p_amount, p_currency, p_object_ref,
+                                                 p_payment_ref);
     ELSIF p_kind LIKE 'DISPUTE_%' THEN
         SELECT * INTO v FROM dispute_event_apply(p_psp, p_event_id, p_kind, p_reference,
                                                  p_amount, p_currency, p_payment_ref,
@@ -70,7 +75,7 @@ BEGIN
                                                 p_amount, p_currency, p_object_ref);
     END IF;
 
-    IF v.outcome IN ('unknown_refund', 'unknown_dispute') THEN
+    IF v.outcome IN ('unknown_refund', 'unknown_dispute', 'unknown_capture') THEN
         RETURN QUERY SELECT v.outcome, NULL::text, NULL::text;
         RETURN;
     END IF;

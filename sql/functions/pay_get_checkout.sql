@@ -25,6 +25,7 @@ BEGIN
                               FROM checkout_risk rk
                              WHERE rk.merchant_id = c.merchant_id
                                AND rk.checkout_id = c.checkout_id),
+                   'capture', c.capture_method,
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(
                                   'payment_order_id', o.payment_order_id,

@@ -18,6 +18,22 @@ BEGIN
                    'created_at', ts_rfc3339(o.created_at),
                    'updated_at', ts_rfc3339(o.updated_at),
                    'commission_minor', o.commission,
+                   -- manual capture: NULL (left out) for an automatic order
+                   'captured_minor', o.amount_captured,
+                   'captures', CASE WHEN o.amount_captured IS NOT NULL THEN COALESCE((
+                       SELECT json_agg(json_build_object(
+                                  'capture_id', x.capture_id,
+                                  'kind', x.kind,
+                                  'status', x.status,
+                                  'amount_minor', x.amount,
+                                  'currency', x.currency,
+                                  'psp_ref', x.psp_ref,
+                                  'created_at', ts_rfc3339(x.created_at),
+                                  'updated_at', ts_rfc3339(x.updated_at))
+                                  ORDER BY x.created_at, x.capture_id)
+                         FROM captures x
+                        WHERE x.merchant_id = o.merchant_id
+                          AND x.payment_order_id = o.payment_order_id), '[]'::json) END,
                    'refunds', COALESCE((
                        SELECT json_agg(json_build_object(
                                   'refund_id', r.refund_id,

@@ -69,7 +69,7 @@ BEGIN
             v_err := 'not_refundable';
         ELSIF p_currency <> o.currency THEN
             v_err := 'currency_mismatch';
-        ELSIF v_sum + p_amount > o.amount THEN
+        ELSIF v_sum + p_amount > coalesce(o.amount_captured, o.amount) THEN
             v_err := 'exceeds_capture';
         ELSE
             -- the seller's share of it must be available: what a pay-out
@@ -80,7 +80,8 @@ BEGIN
               FROM refunds rf
              WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id;
             SELECT * INTO b FROM seller_available(p_merchant, o.seller_account, o.currency);
-            IF refund_seller_share(o.amount, coalesce(o.commission, 0), v_s + v_p, p_amount)
+            IF refund_seller_share(coalesce(o.amount_captured, o.amount),
+                                   coalesce(o.commission, 0), v_s + v_p, p_amount)
                > b.available THEN
                 v_err := 'insufficient_balance';
                 v_av := b.available;
@@ -98,7 +99,8 @@ BEGIN
                             o.currency, NULL::text,
                             CASE WHEN v_err = 'insufficient_balance' THEN v_av
                                  WHEN o.amount IS NULL THEN NULL
-                                 ELSE greatest(o.amount - v_sum, 0) END,
+                                 ELSE greatest(coalesce(o.amount_captured, o.amount)
+                                               - v_sum, 0) END,
                             NULL::text, NULL::text, NULL::text, NULL::bigint;
         RETURN;
     END IF;

@@ -22,7 +22,7 @@ DECLARE
     v_ref      text;
     v_late     boolean := false;
 BEGIN
-    IF p_kind NOT IN ('SUCCEEDED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    IF p_kind NOT IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         RAISE EXCEPTION 'pay_webhook_apply_core: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -71,25 +71,31 @@ BEGIN
             v_co := NULL;
             -- a payment's success or failure is not recorded: the PSP
             -- delivers it again, and it applies once the checkout is found
-            IF p_kind IN ('SUCCEEDED', 'FAILED') THEN
+            IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED') THEN
                 RETURN QUERY SELECT v_outcome, v_m, v_co;
                 RETURN;
             END IF;
         ELSIF (p_amount <> -1 AND p_amount <> c.amount_total)
               OR (coalesce(p_currency, '') <> '' AND upper(p_currency) <> c.currency)
-              OR (p_kind = 'SUCCEEDED'
+              OR (p_kind IN ('SUCCEEDED', 'AUTHORIZED')
                   AND (p_amount = -1 OR coalesce(p_currency, '') = '')) THEN
             v_outcome := 'amount_mismatch';
         ELSIF p_kind = 'PENDING' THEN
             v_outcome := 'pending';
-        ELSIF p_kind = 'IGNORED' THEN
+        ELSIF p_kind = 'IGNORED'
+              -- an automatic checkout's authorization: its capture follows
+              OR (p_kind = 'AUTHORIZED' AND c.capture_method <> 'manual') THEN
             v_outcome := 'ignored';
         ELSE
-            v_target := CASE p_kind WHEN 'SUCCEEDED' THEN 'SUCCESS'::pay_status
-                                    ELSE 'FAILED'::pay_status END;
+            -- a manual-capture checkout's payment is an authorization (a
+            -- hold), whatever the PSP calls it (Adyen's AUTHORISATION is
+            -- its success in either mode): nothing is booked for it
+            v_target := CASE WHEN p_kind = 'FAILED' THEN 'FAILED'::pay_status
+                             WHEN c.capture_method = 'manual' THEN 'AUTHORIZED'::pay_status
+                             ELSE 'SUCCESS'::pay_status END;
             IF c.status = v_target THEN
                 v_outcome := 'already';
-            ELSIF c.status = 'SUCCESS'
+            ELSIF c.status IN ('SUCCESS', 'AUTHORIZED')
                   OR (c.status = 'FAILED' AND v_target = 'FAILED') THEN
                 v_outcome := 'late_contrary';
             ELSIF v_target = 'FAILED' AND c.status = 'EXECUTING'
@@ -100,15 +106,16 @@ BEGIN
                 RETURN QUERY SELECT 'pending'::text, v_m, v_co;
                 RETURN;
             ELSE
-                -- EXECUTING -> either, or FAILED -> SUCCESS: the PSP holds
-                -- the money, so it is booked whatever was inferred before
+                -- EXECUTING -> any, or FAILED -> SUCCESS | AUTHORIZED: the
+                -- PSP holds the money, so it is booked (or held) whatever
+                -- was inferred before
                 v_late := (c.status = 'FAILED');
                 v_source := coalesce(nullif(current_setting('payments.event_source', true), ''),
                                      'webhook') || ':' || p_psp || ':' || p_event_id;
 
                 -- the PSP's id of the payment, noted with the status (as
                 -- payment_ref_note does for a checkout paid before)
-                IF v_target = 'SUCCESS' AND c.psp_payment_ref IS NULL
+                IF v_target IN ('SUCCESS', 'AUTHORIZED') AND c.psp_payment_ref IS NULL
                    AND length(p_payment_ref) BETWEEN 1 AND 128 THEN
                     v_ref := p_payment_ref;
                 END IF;
@@ -120,6 +127,8 @@ BEGIN
                 UPDATE checkouts ck
                    SET status = v_target, updated_at = now(),
                        psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
+                       authorized_at = CASE WHEN v_target = 'AUTHORIZED' THEN now()
+                                            ELSE ck.authorized_at END,
                        -- a session that ends after the merchant asked to
                        -- cancel it (the expiry its expire call causes)
                        -- ends as the merchant's cancel
@@ -151,6 +160,9 @@ BEGIN
 
                     UPDATE payment_orders po
                        SET status = v_target,
+                           -- a hold: nothing of it captured yet
+                           amount_captured = CASE WHEN v_target = 'AUTHORIZED' THEN 0
+                                                  ELSE po.amount_captured END,
                            ledger_updated = (v_target = 'SUCCESS'),
                            wallet_updated = (v_target = 'SUCCESS'),
                            commission = v_comm,

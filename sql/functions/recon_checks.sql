@@ -43,7 +43,16 @@ BEGIN
                       WHERE lt.payment_order_id IS NOT NULL
                       GROUP BY 1, 2) t
             ON t.merchant_id = o.merchant_id AND t.payment_order_id = o.payment_order_id
-         WHERE (o.status = 'SUCCESS' AND coalesce(t.payments, 0) <> 1)
+         -- an automatic order is booked once; a manual-capture one once
+         -- per capture that succeeded
+         WHERE (o.status = 'SUCCESS'
+                AND coalesce(t.payments, 0)
+                    <> CASE WHEN o.amount_captured IS NULL THEN 1
+                            ELSE (SELECT count(*) FROM captures cx
+                                   WHERE cx.merchant_id = o.merchant_id
+                                     AND cx.payment_order_id = o.payment_order_id
+                                     AND cx.kind = 'capture'
+                                     AND cx.status = 'SUCCEEDED') END)
             OR (o.status <> 'SUCCESS' AND coalesce(t.total, 0) > 0)
     LOOP
         PERFORM recon_check_flag(p_report,
@@ -65,8 +74,8 @@ BEGIN
           JOIN payment_orders o ON o.merchant_id = f.merchant_id
                                AND o.payment_order_id = f.payment_order_id
          WHERE f.status IN ('SUCCEEDED', 'PENDING')
-         GROUP BY 1, 2, 3, 4, 5
-        HAVING sum(f.amount) > o.amount
+         GROUP BY 1, 2, 3, 4, 5, o.amount_captured
+        HAVING sum(f.amount) > coalesce(o.amount_captured, o.amount)
     LOOP
         PERFORM recon_check_flag(p_report, 'refunds_exceed_capture', x.merchant_id,
             x.checkout_id, x.currency, (x.refunded - x.amount)::bigint,

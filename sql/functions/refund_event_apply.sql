@@ -90,7 +90,8 @@ BEGIN
       FROM refunds rf
      WHERE rf.merchant_id = r.merchant_id AND rf.payment_order_id = r.payment_order_id
        AND rf.status = 'SUCCEEDED';
-    v_part := commission_refund_share(o.amount, coalesce(o.commission, 0), v_sum, v_booked,
+    v_part := commission_refund_share(coalesce(o.amount_captured, o.amount),
+                                      coalesce(o.commission, 0), v_sum, v_booked,
                                       r.amount);
 
     UPDATE refunds rf SET status = 'SUCCEEDED', commission_part = v_part,

@@ -15,9 +15,11 @@ BEGIN
             o.status, o.currency USING ERRCODE = 'PY007';
     END IF;
     v_sum := order_given_back(NEW.merchant_id, NEW.payment_order_id, NEW.refund_id);
-    IF v_sum + NEW.amount > o.amount THEN
+    -- a manual-capture order: what was captured of it, not the authorized
+    IF v_sum + NEW.amount > coalesce(o.amount_captured, o.amount) THEN
         RAISE EXCEPTION 'refund %: % + % exceeds the % captured less its chargebacks',
-            NEW.refund_id, v_sum, NEW.amount, o.amount USING ERRCODE = 'PY007';
+            NEW.refund_id, v_sum, NEW.amount, coalesce(o.amount_captured, o.amount)
+            USING ERRCODE = 'PY007';
     END IF;
     RETURN NEW;
 END

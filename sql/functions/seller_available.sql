@@ -26,7 +26,8 @@ BEGIN
     -- of them succeed and in whatever order
     SELECT coalesce(sum(refund_seller_share(x.a, x.c, x.s, x.p)), 0)
       INTO v_refunding
-      FROM (SELECT o.amount AS a, coalesce(o.commission, 0) AS c,
+      FROM (SELECT coalesce(o.amount_captured, o.amount) AS a,
+                   coalesce(o.commission, 0) AS c,
                    sum(rf.amount)::bigint AS p,
                    (SELECT coalesce(sum(sr.amount), 0)::bigint FROM refunds sr
                      WHERE sr.merchant_id = o.merchant_id
@@ -37,7 +38,8 @@ BEGIN
                                    AND o.payment_order_id = rf.payment_order_id
              WHERE rf.merchant_id = p_merchant AND rf.status = 'PENDING'
                AND o.seller_account = p_seller AND o.currency = p_currency
-             GROUP BY o.merchant_id, o.payment_order_id, o.amount, o.commission) x;
+             GROUP BY o.merchant_id, o.payment_order_id, o.amount, o.amount_captured,
+                      o.commission) x;
     available := wallet - pending - disputed - v_refunding;
 END
 $function$;

@@ -10,14 +10,16 @@ BEGIN
             USING ERRCODE = 'PY001';
     END IF;
     IF NOT ((OLD.status = 'NOT_STARTED' AND NEW.status = 'EXECUTING')
-            OR (OLD.status = 'EXECUTING' AND NEW.status IN ('SUCCESS', 'FAILED'))
+            OR (OLD.status = 'EXECUTING' AND NEW.status IN ('AUTHORIZED', 'SUCCESS', 'FAILED'))
+            -- a hold is captured (SUCCESS), or released or expired (FAILED)
+            OR (OLD.status = 'AUTHORIZED' AND NEW.status IN ('SUCCESS', 'FAILED'))
             -- a checkout held for a person's review (the risk check), then
             -- approved (registered at its PSP) or rejected
             OR (TG_TABLE_NAME = 'checkouts' AND OLD.status = 'EXECUTING'
                 AND NEW.status = 'REVIEW')
             OR (TG_TABLE_NAME = 'checkouts' AND OLD.status = 'REVIEW'
                 AND NEW.status IN ('EXECUTING', 'FAILED'))
-            OR (OLD.status = 'FAILED' AND NEW.status = 'SUCCESS'
+            OR (OLD.status = 'FAILED' AND NEW.status IN ('AUTHORIZED', 'SUCCESS')
                 AND coalesce(current_setting('payments.paid_after_failed', true), '') = 'on')) THEN
         RAISE EXCEPTION '%: status may not move from % to %', TG_TABLE_NAME, OLD.status, NEW.status
             USING ERRCODE = 'PY001';

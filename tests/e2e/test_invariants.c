@@ -1951,3 +1951,215 @@ Test(invariants, a_thousand_mixed_payments_keep_the_books_right,
 
     cr_log_info("invariants: all checks done in %.1f s", inv_now() - t0);
 }
+
+
+/* -- manual captures ---------------------------------------------------------- */
+
+#define INV_HOLDS  30          /* 10 per dialect, 2 orders each */
+
+
+static resp_t *
+inv_hold_post(const merchant_t *m, const char *url, const char *body)
+{
+    req_t        rq;
+    char        *auth, *idem;
+
+    auth = str_printf("Authorization: Bearer %s", m->key);
+    idem = str_printf("Idempotency-Key: %s", uid("ih"));
+
+    {
+        const char  *h[] = { auth, idem, "Content-Type: application/json",
+                             NULL };
+
+        rq.method = "POST";
+        rq.url = url;
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+
+        return http(&rq);
+    }
+}
+
+
+static long
+inv_hold_count(const char *sql, const char *m)
+{
+    const char  *params[] = { m };
+
+    return atol(db_scalar(sql, 1, params));
+}
+
+
+/*
+ * Manual captures, partial captures and voids, per dialect, on checkouts
+ * of two orders (10.00 and 5.00): each authorized, then captured in one
+ * or two parts (Stripe: one, which releases the rest), voided, or left
+ * held; some captures ask for more than is left.  Then: nothing is booked
+ * for what was only authorized or released, each order's clearing is its
+ * captured part and never more than it authorized, each captured part is
+ * booked once, the books balance, the wallets match them, the audit
+ * chains verify.
+ */
+Test(invariants, manual_captures_and_voids_book_only_what_is_captured,
+     .timeout = 180)
+{
+    int          i, k, j;
+    long         n;
+    json_t      *body;
+    resp_t      *r;
+    merchant_t   m;
+    char        *co[INV_HOLDS], *token, *po;
+    const char  *psp, *st, *params[1];
+
+    merchant_new(&m);
+    params[0] = m.id;
+
+    for (i = 0; i < INV_HOLDS; i++) {
+        psp = i % 3 == 0 ? env("PAY_TEST_PSP")
+              : i % 3 == 1 ? "mock_adyen" : "mock_generic";
+        co[i] = uid("ih");
+        body = checkout_new(co[i], 2);
+        json_object_set_new(body, "psp", json_string(psp));
+        json_object_set_new(body, "capture", json_string("manual"));
+        r = register_ok(&m, uid("key"), dump(body));
+        token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                         "psp_token")));
+        r = http(&(req_t) {
+            "POST", mock_url(str_printf("/_control/sessions/%s/pay", token)),
+            (const char *[]) { "Content-Type: application/json", NULL }, "",
+            (size_t) -1 });
+        cr_assert(r->status >= 200 && r->status < 300, "%s", r->body);
+        free(token);
+    }
+
+    /* every one authorized */
+    for (k = 0; k < 150; k++) {
+        if (inv_hold_count("SELECT count(*) FROM checkouts WHERE merchant_id "
+                           "= $1 AND status = 'AUTHORIZED'", m.id)
+            == INV_HOLDS)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_eq(inv_hold_count("SELECT count(*) FROM checkouts WHERE "
+                                "merchant_id = $1 AND status = 'AUTHORIZED'",
+                                m.id), INV_HOLDS);
+    cr_expect_eq(inv_hold_count("SELECT count(*) FROM ledger_entries WHERE "
+                                "merchant_id = $1", m.id), 0,
+                 "an authorization was booked");
+
+    /* the stories: i / 3 picks one of ten */
+    for (i = 0; i < INV_HOLDS; i++) {
+        j = (i / 3) % 5;
+        po = str_printf("%s_p1", co[i]);
+
+        switch (j) {
+        case 0:     /* one part, then the rest released */
+            (void) inv_hold_post(&m, gw_url(str_printf(
+                "/v1/payments/%s/capture", po)), "{\"amount\":\"2.50\"}");
+            break;
+        case 1:     /* two parts (Stripe takes the first only) */
+            (void) inv_hold_post(&m, gw_url(str_printf(
+                "/v1/payments/%s/capture", po)), "{\"amount\":\"6.00\"}");
+            (void) inv_hold_post(&m, gw_url(str_printf(
+                "/v1/payments/%s/capture", po)), "{\"amount\":\"4.00\"}");
+            break;
+        case 2:     /* voided before anything */
+            (void) inv_hold_post(&m, gw_url(str_printf(
+                "/v1/payments/%s/void", po)), "{}");
+            break;
+        case 3:     /* more than authorized: refused; then all of it */
+            r = inv_hold_post(&m, gw_url(str_printf(
+                "/v1/payments/%s/capture", po)), "{\"amount\":\"10.01\"}");
+            cr_expect_eq(r->status, 422, "%s", r->body);
+            (void) inv_hold_post(&m, gw_url(str_printf(
+                "/v1/payments/%s/capture", po)), "{}");
+            break;
+        default:    /* left held */
+            break;
+        }
+    }
+
+    /* every capture and void settled */
+    for (k = 0; k < 150; k++) {
+        if (inv_hold_count("SELECT count(*) FROM captures WHERE merchant_id "
+                           "= $1 AND status = 'PENDING'", m.id) == 0)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_expect_eq(inv_hold_count("SELECT count(*) FROM captures WHERE "
+                                "merchant_id = $1 AND status = 'PENDING'",
+                                m.id), 0, "captures never settled");
+
+    /* voids release, and the rest void the holds left */
+    for (i = 0; i < INV_HOLDS; i++) {
+        if ((i / 3) % 5 == 0) {
+            (void) inv_hold_post(&m, gw_url(str_printf(
+                "/v1/payments/%s_p2/void", co[i])), "{}");
+        }
+    }
+
+    for (k = 0; k < 150; k++) {
+        if (inv_hold_count("SELECT count(*) FROM captures WHERE merchant_id "
+                           "= $1 AND status = 'PENDING'", m.id) == 0)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    /* nothing booked but what was captured: per order, the clearing is
+     * its captured part, and its SUCCEEDED captures add up to it */
+    n = inv_hold_count(
+        "SELECT count(*) FROM payment_orders o WHERE o.merchant_id = $1 AND "
+        "(coalesce(o.amount_captured, 0) <> coalesce((SELECT sum(e.amount) "
+        "   FROM ledger_entries e JOIN ledger_transactions t ON t.txn_id = "
+        "   e.txn_id WHERE t.merchant_id = o.merchant_id AND "
+        "   t.payment_order_id = o.payment_order_id AND e.account LIKE "
+        "   'psp\\_clearing:%'), 0) "
+        " OR coalesce(o.amount_captured, 0) <> coalesce((SELECT sum(x.amount) "
+        "   FROM captures x WHERE x.merchant_id = o.merchant_id AND "
+        "   x.payment_order_id = o.payment_order_id AND x.kind = 'capture' "
+        "   AND x.status = 'SUCCEEDED'), 0) "
+        " OR o.amount_captured > o.amount "
+        " OR (o.status <> 'SUCCESS' AND (o.ledger_updated OR o.wallet_updated))"
+        " OR (o.status = 'SUCCESS') <> (coalesce(o.amount_captured, 0) > 0))",
+        m.id);
+    cr_expect_eq(n, 0, "orders booked other than their captured part");
+
+    /* what the stories captured, to the minor unit: 2.50, 6.00 (+4.00
+     * at Adyen and generic), 0, 10.00, 0 per dialect and lap */
+    cr_expect_eq(inv_hold_count("SELECT coalesce(sum(amount_captured), 0) "
+                                "FROM payment_orders WHERE merchant_id = $1",
+                                m.id),
+                 2 * (250 + 600 + 1000) * 3 + 2 * 400 * 2);
+
+    /* holds left are held, nothing of them booked */
+    cr_expect_eq(inv_hold_count("SELECT count(*) FROM checkouts WHERE "
+                                "merchant_id = $1 AND status = 'AUTHORIZED'",
+                                m.id), 6);
+
+    cr_expect_eq(inv_hold_count("SELECT count(*) FROM (SELECT 1 FROM "
+                                "ledger_entries WHERE merchant_id = $1 GROUP "
+                                "BY txn_id, currency HAVING sum(amount) <> "
+                                "0) x", m.id), 0, "unbalanced transactions");
+    cr_expect_eq(inv_hold_count("SELECT count(*) FROM (SELECT seller_account,"
+                                " currency, balance FROM wallets WHERE "
+                                "merchant_id = $1) w FULL JOIN (SELECT "
+                                "substr(account, 16) AS seller_account, "
+                                "currency, -sum(amount) AS booked FROM "
+                                "ledger_entries WHERE merchant_id = $1 AND "
+                                "account LIKE 'seller\\_payable:%' GROUP BY "
+                                "1, 2) l USING (seller_account, currency) "
+                                "WHERE coalesce(w.balance, 0) <> "
+                                "coalesce(l.booked, 0)", m.id), 0,
+                 "wallets off their ledger");
+    st = db_scalar("SELECT pay_audit_verify($1)::text", 1, params);
+    cr_expect_str_eq(st, "true");
+}

@@ -1295,7 +1295,7 @@ Test(sql, get_checkout_has_the_view_h_shape,
     size_t       i;
     const char  *keys[] = { "checkout_id", "status", "psp", "psp_token", "expires_at",
                             "failure", "paid_after_failure", "currency", "metadata",
-                            "risk", "payment_orders", "events", "routing" };
+                            "risk", "capture", "payment_orders", "events", "routing" };
 
     new_merchant(c, m);
     new_merchant(c, other);
@@ -1361,7 +1361,7 @@ Test(sql, get_order_has_the_view_h_shape,
     const char  *keys[] = { "payment_order_id", "checkout_id", "status", "amount_minor",
                             "currency", "seller_account", "psp", "psp_token",
                             "created_at", "updated_at", "commission_minor",
-                            "refunds", "disputes" };
+                            "captured_minor", "captures", "refunds", "disputes" };
 
     new_merchant(c, m);
     new_merchant(c, other);

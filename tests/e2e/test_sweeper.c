@@ -1012,3 +1012,117 @@ Test(solo_sweeper, the_lease_owner_carries_the_masters_random_instance_id,
     cr_assert_str_neq(strrchr(other, ':'), strrchr(owner, ':'),
                       "two masters with one instance id");
 }
+
+
+/*
+ * Manual capture: an authorization the PSP holds for its dialect's
+ * auth_window (7 days here) is named a day before its end (a log line,
+ * once, and payments_authorizations_expiring), and released once past it:
+ * the checkout FAILED with failure.code authorization_expired, its orders
+ * FAILED, nothing booked, an alert line.  The hold is authorized through
+ * the suite's gateway (the mock's webhook reaches it); the sweeper's
+ * gateway serves the same PSP name.  Its age is moved in the database.
+ */
+Test(solo_sweeper, an_authorization_near_its_end_is_named_and_past_it_released)
+{
+    int           i;
+    char         *co_id, *token, *log, *body, *failure;
+    json_t       *co;
+    resp_t       *r;
+    merchant_t    m;
+    const char   *params[2];
+
+    merchant_new(&m);
+    co_id = uid("co");
+    params[0] = m.id;
+    params[1] = co_id;
+
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string("mock_generic"));
+    json_object_set_new(co, "capture", json_string("manual"));
+    r = register_ok(&m, uid("key"), dump(co));
+    token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                     "psp_token")));
+    mock_session(token, "pay");
+
+    for (i = 0; i < 100; i++) {
+        if (strcmp(checkout_status(&m, co_id), "AUTHORIZED") == 0) {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_str_eq(checkout_status(&m, co_id), "AUTHORIZED");
+
+    gateway_start(&sweepers[0], "sweeper-holds", 2,
+                  str_printf("payments_database \"%s\";\n"
+                             "payments_database_pool 2;\n%s%s",
+                             pg_gateway_conninfo(),
+                             gw_psp_conf("mock_generic", "generic"),
+                             SWEEPER_CONF));
+    gateway_wait_ready(&sweepers[0], 10);
+    wait_leader(&sweepers[0]);
+
+    /* a day before its end: named once, counted */
+    (void) db_scalar("UPDATE checkouts SET authorized_at = now() - "
+                     "interval '6 days 23 hours' WHERE merchant_id = $1 "
+                     "AND checkout_id = $2 RETURNING 1", 2, params);
+
+    for (i = 0; i < 100; i++) {
+        if (db_scalar("SELECT hold_warned_at FROM checkouts WHERE "
+                      "merchant_id = $1 AND checkout_id = $2", 2, params)
+            != NULL)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    log = str_printf("the authorization of checkout \"%s\" of merchant "
+                     "\"%s\" (psp \"mock_generic\") expires in", co_id, m.id);
+    for (i = 0; i < 50 && !file_contains(sweepers[0].error_log, log); i++) {
+        msleep(100);
+    }
+    cr_expect(file_contains(sweepers[0].error_log, log), "no warning: %s",
+              log);
+    cr_expect_geq(gateway_metric(&sweepers[0],
+                                 "payments_authorizations_expiring"), 1);
+    cr_expect_str_eq(checkout_status(&m, co_id), "AUTHORIZED");
+
+    /* past it: released, never booked */
+    (void) db_scalar("UPDATE checkouts SET authorized_at = now() - "
+                     "interval '8 days' WHERE merchant_id = $1 AND "
+                     "checkout_id = $2 RETURNING 1", 2, params);
+
+    for (i = 0; i < 150; i++) {
+        if (strcmp(checkout_status(&m, co_id), "FAILED") == 0) {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_str_eq(checkout_status(&m, co_id), "FAILED");
+
+    failure = db_scalar("SELECT failure_code::text FROM checkouts WHERE "
+                        "merchant_id = $1 AND checkout_id = $2", 2, params);
+    cr_expect_str_eq(failure, "authorization_expired");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_orders WHERE "
+                               "merchant_id = $1 AND checkout_id = $2 AND "
+                               "status = 'FAILED'", 2, params), "2");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_entries WHERE "
+                               "merchant_id = $1", 1, params), "0");
+
+    body = str_printf("checkout \"%s\" of merchant \"%s\" (psp "
+                      "\"mock_generic\") expired", co_id, m.id);
+    for (i = 0; i < 50 && !file_contains(sweepers[0].error_log, body); i++) {
+        msleep(100);
+    }
+    cr_expect(file_contains(sweepers[0].error_log, body), "no alert: %s",
+              body);
+
+    /* nothing left to capture */
+    r = gateway_send(&sweepers[0], "POST",
+                     str_printf("/v1/payments/%s_p1/capture", co_id), &m,
+                     uid("key"), "{}");
+    cr_expect_eq(r->status, 409, "%s", r->body);
+}

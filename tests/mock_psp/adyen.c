@@ -164,6 +164,18 @@ mock_adyen_time(const char *s)
 
 
 
+/* additionalData.manualCapture is "true" (Adyen's strings, any case) */
+static int
+mock_adyen_manual(const json_t *additional)
+{
+    const char  *v;
+
+    v = json_string_value(json_object_get(additional, "manualCapture"));
+
+    return v != NULL && strcasecmp(v, "true") == 0;
+}
+
+
 /* characters (UTF-8 code points), as Adyen counts its limits */
 static size_t
 mock_adyen_chars(const char *s)
@@ -373,6 +385,14 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
 
     if (s != NULL && md != NULL) {
         json_object_set(s, "metadata", md);
+    }
+
+    /* additionalData.manualCapture "true": the AUTHORISATION is a hold,
+     * captured or cancelled later */
+    if (s != NULL
+        && mock_adyen_manual(json_object_get(req, "additionalData")))
+    {
+        json_object_set_new(s, "capture", json_string("manual"));
     }
 
     ans = json_pack("{s{sIss} ss ss ss ss ss ss ss ss}",
@@ -874,6 +894,27 @@ static const mock_api_t  mock_adyen_transfer_api = {
     mock_adyen_transfers_authorized, mock_adyen_refuse, mock_money_adyen_transfer_build,
     mock_money_committed
 };
+
+
+static const mock_api_t  mock_adyen_capture_api = {
+    "adyen capture", MOCK_ADYEN_KEY_MAX, "application/json", 201,
+    mock_adyen_authorized, mock_adyen_refuse,
+    mock_capture_adyen_capture_build, mock_capture_committed
+};
+
+static const mock_api_t  mock_adyen_cancel_api = {
+    "adyen cancel", MOCK_ADYEN_KEY_MAX, "application/json", 201,
+    mock_adyen_authorized, mock_adyen_refuse,
+    mock_capture_adyen_cancel_build, mock_capture_committed
+};
+
+
+enum MHD_Result
+mock_adyen_capture(struct MHD_Connection *c, mock_request_t *r, int capture)
+{
+    return mock_create(c, r, capture ? &mock_adyen_capture_api
+                                     : &mock_adyen_cancel_api);
+}
 
 
 enum MHD_Result

@@ -173,7 +173,7 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
 {
     char          token[32], url[MOCK_GENERIC_URL_MAX + 128];
     int64_t       now;
-    json_t       *req, *s, *exp, *ans, *md;
+    json_t       *req, *s, *exp, *ans, *md, *cap;
     json_int_t    amount, expires;
     const char   *reference, *currency, *ret, *cancel;
     json_error_t  jerr;
@@ -240,6 +240,20 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
+    /* capture (optional): "automatic" or "manual" (authorize now,
+     * capture later: payment.authorized instead of payment.succeeded) */
+    cap = json_object_get(req, "capture");
+
+    if (cap != NULL
+        && (!json_is_string(cap)
+            || (strcmp(json_string_value(cap), "automatic") != 0
+                && strcmp(json_string_value(cap), "manual") != 0)))
+    {
+        mock_invalid(inv, "invalid_capture", "capture",
+                     "capture: \"automatic\" or \"manual\"");
+        goto done;
+    }
+
     md = json_object_get(req, "metadata");
 
     memcpy(token, "gs_", 3);
@@ -270,6 +284,10 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
 
     if (s != NULL && md != NULL) {
         json_object_set(s, "metadata", md);
+    }
+
+    if (s != NULL && cap != NULL) {
+        json_object_set(s, "capture", cap);
     }
 
     ans = json_pack("{ss ss sI}", "token", token, "url", url,
@@ -602,7 +620,8 @@ mock_generic_body(const mock_wh_event_t *ev, const json_t *session)
     }
 
     /* the payment a paid session made: refunds and disputes name it */
-    if (strcmp(ev->type, "payment.succeeded") == 0
+    if ((strcmp(ev->type, "payment.succeeded") == 0
+         || strcmp(ev->type, "payment.authorized") == 0)
         && json_is_string(json_object_get(session, "payment_ref")))
     {
         json_object_set(e, "payment_id",
@@ -679,8 +698,11 @@ mock_generic_webhook(const json_t *session, int paid,
         tail = &ev->next;
     }
 
-    ev = mock_generic_event(session, paid ? "payment.succeeded"
-                                          : "payment.failed", wf);
+    /* a manual-capture session's payment is an authorization */
+    ev = mock_generic_event(session, !paid ? "payment.failed"
+                                    : mock_session_manual(session)
+                                    ? "payment.authorized"
+                                    : "payment.succeeded", wf);
     if (ev == NULL) {
         goto failed;
     }
@@ -772,6 +794,28 @@ static const mock_api_t  mock_generic_payout_api = {
     mock_generic_authorized, mock_generic_refuse,
     mock_money_generic_payout_build, mock_money_committed
 };
+
+
+static const mock_api_t  mock_generic_capture_api = {
+    "generic capture", MOCK_GENERIC_KEY_MAX, "application/json", 201,
+    mock_generic_authorized, mock_generic_refuse,
+    mock_capture_generic_capture_build, mock_capture_committed
+};
+
+static const mock_api_t  mock_generic_cancel_api = {
+    "generic void", MOCK_GENERIC_KEY_MAX, "application/json", 201,
+    mock_generic_authorized, mock_generic_refuse,
+    mock_capture_generic_cancel_build, mock_capture_committed
+};
+
+
+enum MHD_Result
+mock_generic_capture(struct MHD_Connection *c, mock_request_t *r,
+    int capture)
+{
+    return mock_create(c, r, capture ? &mock_generic_capture_api
+                                     : &mock_generic_cancel_api);
+}
 
 
 enum MHD_Result

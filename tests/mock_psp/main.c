@@ -1019,6 +1019,11 @@ mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
         int              handled;
         enum MHD_Result  rc;
 
+        rc = mock_capture_route(c, method, url, r, &handled);
+        if (handled) {
+            return rc;
+        }
+
         rc = mock_money_route(c, method, url, r, &handled);
         if (handled) {
             return rc;

@@ -220,6 +220,8 @@ mock_session_state_e mock_session_decline(const char *id, json_t **copy,
     mock_webhook_fault_t *wf);
 mock_session_state_e mock_session_settle(const char *id, json_t **copy);
 mock_session_state_e mock_session_expire(const char *id, json_t **copy);
+/* 1 when the session was registered for manual capture (any dialect) */
+int mock_session_manual(const json_t *session);
 /* the paid session whose payment_ref is ref (a copy), or NULL */
 json_t *mock_session_by_payment(const char *ref);
 /* the webhook knobs of the rule matching subject (none: all zero) */
@@ -425,6 +427,7 @@ int mock_wh_send(mock_wh_event_t *chain);
 json_t *mock_wh_list(const char *session);
 
 /* webhook_stripe.c */
+json_t *mock_stripe_pi_object(const json_t *session);
 void mock_stripe_webhook_completed(const json_t *session,
     const mock_webhook_fault_t *wf);
 void mock_stripe_webhook_object(const char *type, json_t *obj,
@@ -439,6 +442,39 @@ void mock_adyen_webhook_transfer(json_t *data, const char *subject,
     const mock_webhook_fault_t *wf, long delay_ms);
 void mock_generic_webhook_json(const char *type, json_t *e,
     const char *subject, const mock_webhook_fault_t *wf, long delay_ms);
+
+/* capture.c: manual capture's captures and releases; the APIs live in
+ * the dialects' files, as the money's */
+json_t *mock_capture_stripe_capture_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+json_t *mock_capture_stripe_cancel_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+json_t *mock_capture_adyen_capture_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+json_t *mock_capture_adyen_cancel_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+json_t *mock_capture_generic_capture_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+json_t *mock_capture_generic_cancel_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+void mock_capture_committed(const json_t *stored, const char *key);
+enum MHD_Result mock_capture_route(struct MHD_Connection *c,
+    const char *method, const char *url, mock_request_t *r, int *handled);
+enum MHD_Result mock_stripe_capture(struct MHD_Connection *c,
+    mock_request_t *r, int capture);
+enum MHD_Result mock_adyen_capture(struct MHD_Connection *c,
+    mock_request_t *r, int capture);
+enum MHD_Result mock_generic_capture(struct MHD_Connection *c,
+    mock_request_t *r, int capture);
+/*
+ * store.c: on the authorized session whose payment is ref, a capture of
+ * amount (in currency when not NULL), or the release of the rest (amount
+ * 0); once: the rest is released with the capture (Stripe).  0 with *copy
+ * the session after, or 404 (no such payment) or 400 (not capturable so,
+ * err says why).
+ */
+int mock_session_capture(const char *ref, json_int_t amount,
+    const char *currency, int once, json_t **copy, char *err, size_t size);
 
 /* money.c: refunds, transfers, disputes; the APIs live in the dialects'
  * files (their authentication and errors), the rest in money.c */

@@ -182,7 +182,10 @@ mock_paid_payment(const char *ref, const char *currency, json_int_t amount,
         return NULL;
     }
 
-    total = json_integer_value(json_object_get(s, "amount_total"));
+    /* a manual capture's payment: what was captured of it */
+    total = json_integer_value(json_object_get(s,
+                                   json_object_get(s, "amount_captured")
+                                   ? "amount_captured" : "amount_total"));
 
     if (mock_refund_reserve(ref, amount, total, &before) != 0) {
         json_decref(s);

@@ -987,6 +987,18 @@ mock_session_webhook_fault(const mock_session_t *s, mock_webhook_fault_t *wf)
 }
 
 
+/* 1 when the session was registered for manual capture (any dialect) */
+int
+mock_session_manual(const json_t *session)
+{
+    const char  *c;
+
+    c = json_string_value(json_object_get(session, "capture"));
+
+    return c != NULL && strcmp(c, "manual") == 0;
+}
+
+
 /*
  * The PSP's id of the payment a paid session made, in the dialect's shape:
  * Stripe a payment intent "pi_…" (also the session's payment_intent),
@@ -1022,6 +1034,97 @@ mock_session_payment_ref(json_t *session)
     if (d == NULL) {
         json_object_set_new(session, "payment_intent", json_string(ref));
     }
+}
+
+
+int
+mock_session_capture(const char *ref, json_int_t amount,
+    const char *currency, int once, json_t **copy, char *err, size_t size)
+{
+    int              rc;
+    const char      *r, *cur;
+    json_int_t       capturable, captured;
+    mock_node_t     *n;
+    mock_session_t  *s;
+
+    *copy = NULL;
+    rc = 404;
+    snprintf(err, size, "No such payment: '%s'", ref ? ref : "");
+
+    pthread_mutex_lock(&mock_lock);
+
+    for (n = mock_sessions.newest; n != NULL && ref != NULL; n = n->older) {
+        s = n->value;
+        r = json_string_value(json_object_get(s->json, "payment_ref"));
+
+        if (r == NULL || strcmp(r, ref) != 0) {
+            continue;
+        }
+
+        rc = 400;
+        capturable = json_integer_value(json_object_get(s->json,
+                                                        "amount_capturable"));
+        captured = json_integer_value(json_object_get(s->json,
+                                                      "amount_captured"));
+        cur = json_string_value(json_object_get(s->json, "currency"));
+
+        if (!mock_session_manual(s->json)
+            || json_object_get(s->json, "amount_capturable") == NULL)
+        {
+            snprintf(err, size, "This payment was not authorized for a "
+                     "manual capture.");
+            break;
+        }
+
+        if (capturable == 0) {
+            snprintf(err, size, "This payment has nothing left to capture "
+                     "or release (captured %lld).", (long long) captured);
+            break;
+        }
+
+        if (currency != NULL && cur != NULL && strcasecmp(currency, cur) != 0)
+        {
+            snprintf(err, size, "The capture's currency is not the "
+                     "payment's.");
+            break;
+        }
+
+        if (amount > capturable) {
+            snprintf(err, size, "Amount to capture (%lld) is greater than "
+                     "the amount capturable (%lld).", (long long) amount,
+                     (long long) capturable);
+            break;
+        }
+
+        if (amount > 0) {
+            captured += amount;
+            capturable = once ? 0 : capturable - amount;
+            json_object_set_new(s->json, "amount_captured",
+                                json_integer(captured));
+            /* refunds may follow, of what was captured */
+            json_object_set_new(s->json, "payment_status",
+                                json_string("paid"));
+            json_object_set_new(s->json, "pi_status",
+                                json_string(capturable > 0
+                                            ? "requires_capture"
+                                            : "succeeded"));
+        } else {
+            capturable = 0;
+            json_object_set_new(s->json, "pi_status",
+                                json_string(captured > 0 ? "succeeded"
+                                                         : "canceled"));
+        }
+
+        json_object_set_new(s->json, "amount_capturable",
+                            json_integer(capturable));
+        *copy = json_deep_copy(s->json);
+        rc = *copy != NULL ? 0 : 400;
+        break;
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return rc;
 }
 
 
@@ -1145,10 +1248,21 @@ mock_session_pay(const char *id, json_t **copy, mock_webhook_fault_t *wf)
         mock_session_webhook_fault(s, wf);
 
         json_object_set_new(s->json, "status", json_string("complete"));
+        /* a manual-capture payment is authorized, not paid, until it is
+         * captured */
         json_object_set_new(s->json, "payment_status",
-                            json_string(wf->async_payment ? "unpaid"
-                                                          : "paid"));
+                            json_string(wf->async_payment
+                                        || mock_session_manual(s->json)
+                                        ? "unpaid" : "paid"));
         mock_session_payment_ref(s->json);
+
+        if (mock_session_manual(s->json)) {
+            json_object_set_new(s->json, "amount_capturable",
+                                json_integer(json_integer_value(
+                                    json_object_get(s->json,
+                                                    "amount_total"))));
+            json_object_set_new(s->json, "amount_captured", json_integer(0));
+        }
     }
 
     *copy = json_deep_copy(s->json);

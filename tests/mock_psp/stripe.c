@@ -42,6 +42,8 @@ typedef struct {
     const char           *client_reference_id;
     const char           *customer_email;
     const char           *expires_at;
+    const char           *capture_method;    /* payment_intent_data[…] */
+    const char           *pi_nonce;          /* …[metadata][nonce] */
     json_t               *metadata;
     mock_line_t           lines[MOCK_MAX_LINE_ITEMS];
     size_t                nlines;
@@ -215,7 +217,11 @@ mock_params_slot(mock_params_t *p, const char *key, const char ***slot,
         { "client_reference_id",
           offsetof(mock_params_t, client_reference_id) },
         { "customer_email", offsetof(mock_params_t, customer_email) },
-        { "expires_at", offsetof(mock_params_t, expires_at) }
+        { "expires_at", offsetof(mock_params_t, expires_at) },
+        { "payment_intent_data[capture_method]",
+          offsetof(mock_params_t, capture_method) },
+        { "payment_intent_data[metadata][nonce]",
+          offsetof(mock_params_t, pi_nonce) }
     };
 
     static const struct {
@@ -532,6 +538,18 @@ mock_session_build(mock_params_t *p, const mock_fault_t *fault,
         return NULL;
     }
 
+    if (p->capture_method != NULL
+        && strcmp(p->capture_method, "automatic") != 0
+        && strcmp(p->capture_method, "automatic_async") != 0
+        && strcmp(p->capture_method, "manual") != 0)
+    {
+        mock_invalid(inv, "parameter_invalid",
+                     "payment_intent_data[capture_method]",
+                     "Invalid payment_intent_data[capture_method]: must be "
+                     "one of automatic, automatic_async, or manual");
+        return NULL;
+    }
+
     if (p->customer_email != NULL
         && (strchr(p->customer_email, '@') == NULL
             || strpbrk(p->customer_email, " \t") != NULL))
@@ -611,6 +629,19 @@ mock_session_build(mock_params_t *p, const mock_fault_t *fault,
         json_decref(s);
         mock_invalid(inv, NULL, NULL, "Out of memory.");
         return NULL;
+    }
+
+    /* the mock's own: the payment intent's capture and metadata, which
+     * the session object does not show (its payment_intent does) */
+    if (p->capture_method != NULL
+        && strcmp(p->capture_method, "manual") == 0)
+    {
+        json_object_set_new(s, "capture", json_string("manual"));
+    }
+
+    if (p->pi_nonce != NULL) {
+        json_object_set_new(s, "payment_intent_metadata",
+                            json_pack("{ss}", "nonce", p->pi_nonce));
     }
 
     return s;
@@ -876,6 +907,29 @@ static const mock_api_t  mock_stripe_transfer_api = {
     MHD_HTTP_OK, mock_authorized, mock_stripe_refuse,
     mock_money_stripe_transfer_build, mock_money_committed
 };
+
+
+/* POST /v1/payment_intents/{pi}/capture and /cancel (capture.c) */
+
+static const mock_api_t  mock_stripe_capture_api = {
+    "stripe capture", MOCK_MAX_KEY_LEN, "application/x-www-form-urlencoded",
+    MHD_HTTP_OK, mock_authorized, mock_stripe_refuse,
+    mock_capture_stripe_capture_build, mock_capture_committed
+};
+
+static const mock_api_t  mock_stripe_cancel_api = {
+    "stripe cancel", MOCK_MAX_KEY_LEN, "application/x-www-form-urlencoded",
+    MHD_HTTP_OK, mock_authorized, mock_stripe_refuse,
+    mock_capture_stripe_cancel_build, mock_capture_committed
+};
+
+
+enum MHD_Result
+mock_stripe_capture(struct MHD_Connection *c, mock_request_t *r, int capture)
+{
+    return mock_create(c, r, capture ? &mock_stripe_capture_api
+                                     : &mock_stripe_cancel_api);
+}
 
 
 enum MHD_Result

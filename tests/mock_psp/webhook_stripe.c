@@ -165,6 +165,88 @@ mock_stripe_event(const char *type, const json_t *session,
 
 
 /*
+ * A manual-capture session's payment intent as Stripe's event shows it:
+ * {id, object, amount, amount_capturable, amount_received, capture_method,
+ * currency, metadata, status}, from the session as the mock keeps it
+ * (amount_capturable, amount_captured, payment_intent_metadata, and
+ * "status" of the intent in pi_status when it is no longer
+ * requires_capture).  NULL if out of memory.
+ */
+json_t *
+mock_stripe_pi_object(const json_t *session)
+{
+    json_t      *md, *o;
+    const char  *st;
+
+    md = json_object_get(session, "payment_intent_metadata");
+    st = json_string_value(json_object_get(session, "pi_status"));
+
+    o = json_pack("{sO ss sO sO* sO* ss sO ss sb}",
+                  "id", json_object_get(session, "payment_ref"),
+                  "object", "payment_intent",
+                  "amount", json_object_get(session, "amount_total"),
+                  "amount_capturable",
+                  json_object_get(session, "amount_capturable"),
+                  "amount_received",
+                  json_object_get(session, "amount_captured"),
+                  "capture_method", "manual",
+                  "currency", json_object_get(session, "currency"),
+                  "status", st != NULL ? st : "requires_capture",
+                  "livemode", 0);
+
+    if (o != NULL
+        && json_object_set_new(o, "metadata",
+                               md != NULL ? json_deep_copy(md)
+                                          : json_object()) != 0)
+    {
+        json_decref(o);
+        return NULL;
+    }
+
+    return o;
+}
+
+
+static mock_wh_event_t *
+mock_stripe_pi_event(const char *type, const json_t *session,
+    const mock_webhook_fault_t *wf)
+{
+    char              id[64];
+    json_t           *event, *obj;
+    const char       *sid;
+    mock_wh_event_t  *ev;
+
+    memcpy(id, "evt_", 4);
+    if (mock_random_alnum(id + 4, 24) != 0) {
+        return NULL;
+    }
+
+    sid = json_string_value(json_object_get(session, "id"));
+
+    ev = mock_wh_event_new(&mock_stripe_dialect, id, type, sid ? sid : "",
+                           wf);
+    if (ev == NULL) {
+        return NULL;
+    }
+
+    obj = mock_stripe_pi_object(session);
+    event = obj == NULL ? NULL
+            : json_pack("{ss ss ss sI sb s{so}}", "id", id, "object", "event",
+                        "type", type, "created", (json_int_t) time(NULL),
+                        "livemode", 0, "data", "object", obj);
+    ev->body = event != NULL ? json_dumps(event, JSON_COMPACT) : NULL;
+    json_decref(event);
+
+    if (ev->body == NULL) {
+        mock_wh_chain_free(ev);
+        return NULL;
+    }
+
+    return ev;
+}
+
+
+/*
  * The shopper paid.  The chain, in delivery order (each event starts when
  * every copy of the one before is delivered or given up):
  *   webhook_out_of_order: checkout.session.expired (status expired,
@@ -172,7 +254,9 @@ mock_stripe_event(const char *type, const json_t *session,
  *   checkout.session.completed (payment_status paid, or unpaid with
  *     async_payment);
  *   async_payment: after async_delay_ms more, the session turns paid and
- *     checkout.session.async_payment_succeeded follows.
+ *     checkout.session.async_payment_succeeded follows;
+ *   a manual-capture session: payment_intent.amount_capturable_updated
+ *     (the intent requires_capture) instead.
  * webhook_delay_ms comes before the first of them.
  */
 void
@@ -214,7 +298,18 @@ mock_stripe_webhook_completed(const json_t *session,
     *tail = ev;
     tail = &ev->next;
 
-    if (wf->async_payment) {
+    if (mock_session_manual(session)) {
+        /* the hold: the payment intent now requires capture */
+        ev = mock_stripe_pi_event("payment_intent.amount_capturable_updated",
+                                  session, wf);
+        if (ev == NULL) {
+            goto failed;
+        }
+
+        *tail = ev;
+        tail = &ev->next;
+
+    } else if (wf->async_payment) {
         ev = mock_stripe_event("checkout.session.async_payment_succeeded",
                                session, wf);
         if (ev == NULL) {

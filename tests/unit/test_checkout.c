@@ -1365,3 +1365,39 @@ Test(checkout, psp_is_optional_and_empty_when_absent)
     cr_assert_str_eq(co.psp, "");
     pay_checkout_free(&co);
 }
+
+
+/* "capture": "automatic" (the default) or "manual"; any other value or
+ * type is refused */
+Test(checkout, capture_is_automatic_or_manual)
+{
+    json_t          *root;
+    pay_verdict_t    v;
+    pay_checkout_t   co;
+
+    cr_assert_eq(run(base(), &co, &v), 0);
+    cr_expect_eq(co.manual_capture, 0);
+    pay_checkout_free(&co);
+
+    root = base();
+    set_str(root, "capture", "manual");
+    cr_assert_eq(run(root, &co, &v), 0);
+    cr_expect_eq(co.manual_capture, 1);
+    pay_checkout_free(&co);
+
+    root = base();
+    set_str(root, "capture", "automatic");
+    cr_assert_eq(run(root, &co, &v), 0);
+    cr_expect_eq(co.manual_capture, 0);
+    pay_checkout_free(&co);
+
+    root = base();
+    set_str(root, "capture", "Manual");
+    cr_expect_eq(run(root, &co, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_REQUEST);
+
+    root = base();
+    cr_assert_eq(json_object_set_new(root, "capture", json_true()), 0);
+    cr_expect_eq(run(root, &co, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_REQUEST);
+}

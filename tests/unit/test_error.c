@@ -48,6 +48,8 @@ static const struct {
     { PAY_ERR_ALREADY_PAID,         "checkout_already_paid",   409 },
     { PAY_ERR_NOT_CANCELABLE,       "checkout_not_cancelable", 409 },
     { PAY_ERR_RISK_DECLINED,        "risk_declined",           403 },
+    { PAY_ERR_NOT_CAPTURABLE,       "payment_not_capturable",  409 },
+    { PAY_ERR_CAPTURE_EXCEEDS,      "capture_exceeds_authorized", 422 },
 };
 
 #define API_N  (sizeof(api_table) / sizeof(api_table[0]))

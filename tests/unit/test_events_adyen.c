@@ -532,7 +532,6 @@ Test(events_adyen, ignored_codes_are_about_their_psp_reference_not_a_checkout)
           "true", 1500 },
         { "PSPDDP1", "PSPAUTH1", "m1:co_1", "EUR",
           "DISPUTE_DEFENSE_PERIOD_ENDED", "true", 500 },
-        { "PSPCAP1", "PSPAUTH1", "m1:co_1", "EUR", "CAPTURE", "true", 700 },
         { "PSPPAW1", "PSPAUTH1", "m1:co_1", "EUR", "PREARBITRATION_WON",
           "true", 500 },
         { "PSPXYZ1", "", "", "EUR", "SOME_NEW_CODE", "true", 1 },

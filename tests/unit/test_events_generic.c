@@ -172,3 +172,52 @@ Test(events_generic, ignored_types_are_about_their_object_not_a_checkout)
     cr_expect_str_eq(ev.object_ref, "");
     cr_expect_str_eq(ev.reference, "m1:co_1");
 }
+
+
+Test(events_generic, payment_authorized_is_a_hold_with_its_payment)
+{
+    pay_event_t  ev;
+    const char   body[] =
+        "{\"event_id\":\"e9\",\"type\":\"payment.authorized\","
+        "\"reference\":\"m1:co_1\",\"token\":\"gs_1\",\"amount\":\"12.34\","
+        "\"currency\":\"EUR\",\"payment_id\":\"gp_1\"}";
+
+    cr_assert_eq(eg_parse(body, &ev), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_AUTHORIZED);
+    cr_expect_str_eq(ev.payment_ref, "gp_1");
+    cr_expect_str_eq(ev.reference, "m1:co_1");
+    cr_expect_eq(ev.amount, 1234);
+    cr_expect_str_eq(ev.object_ref, "");
+}
+
+
+Test(events_generic, captures_and_voids_have_their_kinds_and_objects)
+{
+    pay_event_t  ev;
+
+    cr_assert_eq(eg_parse("{\"event_id\":\"e1\",\"type\":\"capture.succeeded\","
+                          "\"reference\":\"m1:cp_1\",\"capture_id\":\"gcp_1\","
+                          "\"payment_id\":\"gp_1\",\"amount\":\"4.00\","
+                          "\"currency\":\"EUR\"}", &ev), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_CAPTURE_SUCCEEDED);
+    cr_expect_str_eq(ev.object_ref, "gcp_1");
+    cr_expect_str_eq(ev.payment_ref, "gp_1");
+    cr_expect_eq(ev.amount, 400);
+
+    /* a capture moves money: its amount is required */
+    cr_expect_eq(eg_parse("{\"event_id\":\"e2\",\"type\":\"capture.failed\","
+                          "\"reference\":\"m1:cp_1\",\"capture_id\":\"gcp_1\"}",
+                          &ev), -1);
+
+    /* a void releases, it books nothing: no amount needed */
+    cr_assert_eq(eg_parse("{\"event_id\":\"e3\",\"type\":\"void.succeeded\","
+                          "\"reference\":\"m1:vd_1\",\"void_id\":\"gvd_1\","
+                          "\"payment_id\":\"gp_1\"}", &ev), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_VOID_SUCCEEDED);
+    cr_expect_str_eq(ev.object_ref, "gvd_1");
+
+    cr_assert_eq(eg_parse("{\"event_id\":\"e4\",\"type\":\"void.failed\","
+                          "\"reference\":\"m1:vd_1\",\"void_id\":\"gvd_1\"}",
+                          &ev), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_VOID_FAILED);
+}

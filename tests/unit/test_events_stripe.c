@@ -581,3 +581,84 @@ Test(events_stripe, refund_failed_and_charge_refund_updated_carry_a_refund)
     cr_expect_eq(ev[0].kind, PAY_EVT_REFUND_SUCCEEDED);
     cr_expect_str_eq(ev[0].object_ref, "re_1");
 }
+
+
+static const char  es_pi_fmt[] =
+    "{\"id\":\"evt_a1\",\"type\":\"payment_intent.amount_capturable_updated\","
+    "\"livemode\":false,\"data\":{\"object\":{\"id\":\"pi_9\","
+    "\"object\":\"payment_intent\",\"amount\":1500,"
+    "\"amount_capturable\":1500,\"amount_received\":0,"
+    "\"capture_method\":\"manual\",\"currency\":\"usd\",\"status\":\"%s\","
+    "\"metadata\":{%s}}}}";
+
+
+/* the intent holds the money: AUTHORIZED, found by the nonce on it */
+Test(events_stripe, amount_capturable_updated_is_a_hold_of_our_nonce)
+{
+    char         body[1024];
+    size_t       n;
+    pay_event_t  ev[4];
+
+    snprintf(body, sizeof(body), es_pi_fmt, "requires_capture",
+             "\"nonce\":\"m1:co_1\"");
+    cr_assert_eq(es_parse(body, ev, 4, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_AUTHORIZED);
+    cr_expect_str_eq(ev[0].reference, "m1:co_1");
+    cr_expect_str_eq(ev[0].payment_ref, "pi_9");
+    cr_expect_eq(ev[0].amount, 1500);
+    cr_expect_str_eq(ev[0].currency, "USD");
+    cr_expect_str_eq(ev[0].object_ref, "");
+
+    /* another status, or no nonce of ours: news of an intent, ignored */
+    snprintf(body, sizeof(body), es_pi_fmt, "succeeded",
+             "\"nonce\":\"m1:co_1\"");
+    cr_assert_eq(es_parse(body, ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev[0].reference, "");
+    cr_expect_str_eq(ev[0].object_ref, "pi_9");
+
+    snprintf(body, sizeof(body), es_pi_fmt, "requires_capture", "");
+    cr_assert_eq(es_parse(body, ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
+}
+
+
+/* the intent captured (our capture's nonce in its metadata) or cancelled
+ * (the checkout's nonce): CAPTURE_SUCCEEDED of amount_received, or
+ * VOID_SUCCEEDED; an intent of no capture of ours is ignored */
+Test(events_stripe, intent_succeeded_and_canceled_end_a_hold)
+{
+    size_t       n;
+    pay_event_t  ev[4];
+
+    cr_assert_eq(es_parse("{\"id\":\"evt_c1\",\"type\":"
+                          "\"payment_intent.succeeded\",\"livemode\":false,"
+                          "\"data\":{\"object\":{\"id\":\"pi_9\","
+                          "\"amount_received\":700,\"currency\":\"usd\","
+                          "\"status\":\"succeeded\",\"metadata\":{\"nonce\":"
+                          "\"m1:co_1\",\"capture\":\"m1:cp_1\"}}}}",
+                          ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_CAPTURE_SUCCEEDED);
+    cr_expect_str_eq(ev[0].reference, "m1:cp_1");
+    cr_expect_str_eq(ev[0].object_ref, "pi_9");
+    cr_expect_eq(ev[0].amount, 700);
+
+    cr_assert_eq(es_parse("{\"id\":\"evt_c2\",\"type\":"
+                          "\"payment_intent.canceled\",\"livemode\":false,"
+                          "\"data\":{\"object\":{\"id\":\"pi_9\","
+                          "\"currency\":\"usd\",\"status\":\"canceled\","
+                          "\"metadata\":{\"nonce\":\"m1:co_1\"}}}}",
+                          ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_VOID_SUCCEEDED);
+    cr_expect_str_eq(ev[0].reference, "m1:co_1");
+
+    cr_assert_eq(es_parse("{\"id\":\"evt_c3\",\"type\":"
+                          "\"payment_intent.succeeded\",\"livemode\":false,"
+                          "\"data\":{\"object\":{\"id\":\"pi_8\","
+                          "\"amount_received\":700,\"currency\":\"usd\","
+                          "\"status\":\"succeeded\",\"metadata\":{}}}}",
+                          ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
+    cr_expect_str_eq(ev[0].reference, "");
+}

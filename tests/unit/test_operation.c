@@ -177,7 +177,8 @@ Test(money_view, balances_show_any_sign_in_the_currencys_decimals)
     const char   db[] =
         "{\"seller_account\":\"s1\",\"balances\":[{\"currency\":\"USD\","
         "\"wallet_minor\":-250,\"pending_payouts_minor\":0,"
-        "\"open_disputes_minor\":7,\"available_minor\":-257},"
+        "\"open_disputes_minor\":7,\"available_minor\":-257,"
+        "\"authorized_minor\":1200},"
         "{\"currency\":\"JPY\",\"wallet_minor\":500,"
         "\"pending_payouts_minor\":100,\"open_disputes_minor\":0,"
         "\"available_minor\":400}],\"internal\":1}";
@@ -187,9 +188,11 @@ Test(money_view, balances_show_any_sign_in_the_currencys_decimals)
     cr_expect_str_eq(s,
         "{\"seller_account\":\"s1\",\"balances\":["
         "{\"currency\":\"USD\",\"wallet\":\"-2.50\",\"pending_payouts\":"
-        "\"0.00\",\"open_disputes\":\"0.07\",\"available\":\"-2.57\"},"
+        "\"0.00\",\"open_disputes\":\"0.07\",\"available\":\"-2.57\","
+        "\"authorized\":\"12.00\"},"
         "{\"currency\":\"JPY\",\"wallet\":\"500\",\"pending_payouts\":"
-        "\"100\",\"open_disputes\":\"0\",\"available\":\"400\"}]}");
+        "\"100\",\"open_disputes\":\"0\",\"available\":\"400\","
+        "\"authorized\":\"0\"}]}");
     free(s);
 
     /* a balance without a currency is a malformed row: no answer */
@@ -360,4 +363,42 @@ Test(payout_request, metadata_kept_and_checked)
                                             "\"5555 5555 5555 4444\"}}"),
                                           &rq, &v), -1);
     cr_expect_eq(v.err, PAY_ERR_CARD_DATA);
+}
+
+
+/* a capture's amount is optional (all that is left: 0); a void takes no
+ * amount; each has its own fingerprint path */
+Test(capture_request, amount_optional_void_takes_none)
+{
+    pay_verdict_t         v;
+    pay_refund_request_t  a, b;
+
+    cr_assert_eq(pay_capture_request_parse(S("{}"), "po_1", 0, &a, &v), 0);
+    cr_expect_str_eq(a.amount_text, "");
+    cr_assert_eq(pay_refund_amount(&a, "USD", &v), 0);
+    cr_expect_eq(a.amount, 0);
+    pay_op_request_free(&a.metadata);
+
+    cr_assert_eq(pay_capture_request_parse(S("{\"amount\":\"2.50\"}"), "po_1",
+                                           0, &a, &v), 0);
+    cr_assert_eq(pay_refund_amount(&a, "USD", &v), 0);
+    cr_expect_eq(a.amount, 250);
+    pay_op_request_free(&a.metadata);
+
+    /* the same body as a void: refused (no amount there) */
+    cr_expect_eq(pay_capture_request_parse(S("{\"amount\":\"2.50\"}"), "po_1",
+                                           1, &b, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_REQUEST);
+
+    cr_assert_eq(pay_capture_request_parse(S("{}"), "po_1", 1, &b, &v), 0);
+    cr_assert_eq(pay_capture_request_parse(S("{}"), "po_1", 0, &a, &v), 0);
+    cr_expect_str_neq(a.fingerprint, b.fingerprint);
+    pay_op_request_free(&a.metadata);
+    pay_op_request_free(&b.metadata);
+
+    cr_expect_eq(pay_capture_request_parse(S("{\"amount\":4}"), "po_1", 0,
+                                           &a, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_AMOUNT);
+    cr_expect_eq(pay_capture_request_parse(S("{}"), "po/1", 0, &a, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_NOT_FOUND);
 }

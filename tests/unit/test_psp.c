@@ -920,3 +920,49 @@ Test(psp, stored_request_must_be_three_strings)
     cr_expect_null(pay_psp_request_dump(&req));
     cr_expect_null(pay_psp_request_dump(NULL));
 }
+
+
+/* "capture": "manual" in each dialect's words; nothing of it otherwise */
+Test(psp, manual_capture_in_each_dialects_words)
+{
+    char          *body;
+    ps_fixture_t   f;
+
+    ps_fixture(&f, "USD", 2);
+    body = ps_build(PAY_DIALECT_STRIPE, &f);
+    cr_assert_not_null(body);
+    cr_expect_null(strstr(body, "payment_intent_data"), "%s", body);
+    free(body);
+
+    f.co.manual_capture = 1;
+    body = ps_build(PAY_DIALECT_STRIPE, &f);
+    cr_assert_not_null(body);
+    cr_expect_not_null(strstr(body,
+                              "&payment_intent_data[capture_method]=manual"
+                              "&payment_intent_data[metadata][nonce]="
+                              "m_1%3Aco_7f3a&"), "%s", body);
+    free(body);
+
+    body = ps_build(PAY_DIALECT_ADYEN, &f);
+    cr_assert_not_null(body);
+    cr_expect_not_null(strstr(body,
+                              "\"additionalData\":{\"manualCapture\":"
+                              "\"true\"}"), "%s", body);
+    free(body);
+
+    body = ps_build(PAY_DIALECT_GENERIC, &f);
+    cr_assert_not_null(body);
+    cr_expect_not_null(strstr(body, "\"capture\":\"manual\""), "%s", body);
+    free(body);
+
+    f.co.manual_capture = 0;
+    body = ps_build(PAY_DIALECT_ADYEN, &f);
+    cr_assert_not_null(body);
+    cr_expect_null(strstr(body, "manualCapture"), "%s", body);
+    free(body);
+
+    body = ps_build(PAY_DIALECT_GENERIC, &f);
+    cr_assert_not_null(body);
+    cr_expect_null(strstr(body, "\"capture\""), "%s", body);
+    free(body);
+}

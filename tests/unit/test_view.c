@@ -70,7 +70,7 @@ Test(view, registration_field_order_as_api)
     cr_assert_not_null(s);
     cr_expect_str_eq(s,
         "{\"checkout_id\":\"co_7f3a\",\"status\":\"EXECUTING\","
-        "\"is_payment_done\":false,\"psp\":\"stripe\","
+        "\"is_payment_done\":false,\"psp\":\"stripe\",\"capture\":\"automatic\","
         "\"psp_token\":\"cs_test_a1\",\"expires_at\":\"2026-11-22T10:00:00Z\","
         "\"pay_url\":\"https://gw.example/v1/checkouts/co_7f3a/pay?t=x.y.z\","
         "\"metadata\":{},\"payment_orders\":["
@@ -113,7 +113,7 @@ Test(view, registration_failed_has_failure)
     cr_assert_not_null(s);
     cr_expect_str_eq(s,
         "{\"checkout_id\":\"co_7f3a\",\"status\":\"FAILED\","
-        "\"is_payment_done\":false,\"psp\":\"stripe\","
+        "\"is_payment_done\":false,\"psp\":\"stripe\",\"capture\":\"automatic\","
         "\"expires_at\":\"2026-11-22T10:00:00Z\","
         "\"failure\":{\"code\":\"registration_refused\","
         "\"message\":\"Amount must be at least $0.50 usd\"},"
@@ -365,7 +365,7 @@ Test(view, checkout_as_201_plus_events)
     cr_assert_not_null(s);
     cr_expect_str_eq(s,
         "{\"checkout_id\":\"co_7f3a\",\"status\":\"SUCCESS\","
-        "\"is_payment_done\":true,\"psp\":\"stripe\","
+        "\"is_payment_done\":true,\"psp\":\"stripe\",\"capture\":\"automatic\","
         "\"psp_token\":\"cs_test_a1\",\"expires_at\":\"2026-11-22T10:00:00Z\","
         "\"pay_url\":\"https://gw.example/v1/checkouts/co_7f3a/pay?t=x\","
         "\"metadata\":{},\"payment_orders\":["
@@ -451,7 +451,7 @@ Test(view, checkout_null_token_omitted_as_in_201)
     cr_assert_not_null(s);
     cr_expect_str_eq(s,
         "{\"checkout_id\":\"co_1\",\"status\":\"FAILED\","
-        "\"is_payment_done\":false,\"psp\":\"stripe\","
+        "\"is_payment_done\":false,\"psp\":\"stripe\",\"capture\":\"automatic\","
         "\"expires_at\":\"2026-11-22T10:00:00Z\","
         "\"failure\":{\"code\":\"expired\",\"message\":\"no\"},"
         "\"metadata\":{},\"payment_orders\":[{\"payment_order_id\":\"po_1\","
@@ -479,6 +479,7 @@ Test(view, checkout_in_review_shows_its_risk_verdict_and_nothing_else)
     cr_expect_str_eq(s,
         "{\"checkout_id\":\"co_1\",\"status\":\"REVIEW\","
         "\"is_payment_done\":false,\"psp\":\"stripe\","
+        "\"capture\":\"automatic\","
         "\"expires_at\":\"2026-11-22T10:00:00Z\","
         "\"risk\":{\"verdict\":\"review\",\"score\":500,"
         "\"reason\":\"mock.review\",\"source\":\"provider\"},"

@@ -383,13 +383,52 @@ Test(webhook_adyen, other_event_codes_are_ignored)
     pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
 
     wa_keys(&k);
-    it.event = "CANCELLATION";
+    it.event = "OFFER_CLOSED";
     b = wa_body(&it, 1, k.k1);
 
     cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE);
     cr_assert_eq(ev[0].kind, PAY_EVT_IGNORED);
-    cr_assert_str_eq(ev[0].event_id, "7914073381342284:CANCELLATION");
+    cr_assert_str_eq(ev[0].event_id, "7914073381342284:OFFER_CLOSED");
     free(b);
+}
+
+
+/* manual capture's modifications: CAPTURE and CANCELLATION by success,
+ * CAPTURE_FAILED; our nonce as reference, the payment as originalReference */
+Test(webhook_adyen, capture_and_cancellation_are_read)
+{
+    char         *b;
+    size_t        n, i;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    static const struct {
+        const char        *code;
+        const char        *success;
+        pay_event_kind_e   kind;
+    } cases[] = {
+        { "CAPTURE", "true", PAY_EVT_CAPTURE_SUCCEEDED },
+        { "CAPTURE", "false", PAY_EVT_CAPTURE_FAILED },
+        { "CAPTURE_FAILED", "true", PAY_EVT_CAPTURE_FAILED },
+        { "CANCELLATION", "true", PAY_EVT_VOID_SUCCEEDED },
+        { "CANCELLATION", "false", PAY_EVT_VOID_FAILED },
+    };
+
+    wa_keys(&k);
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        it.event = cases[i].code;
+        it.success = cases[i].success;
+        b = wa_body(&it, 1, k.k1);
+
+        cr_assert_eq(wa_verify(b, k.keys, 1, ev, &n), PAY_ERR_NONE, "%s",
+                     cases[i].code);
+        cr_expect_eq(ev[0].kind, cases[i].kind, "%s %s", cases[i].code,
+                     cases[i].success);
+        cr_expect_str_eq(ev[0].object_ref, it.psp);
+        free(b);
+    }
 }
 
 

@@ -1,0 +1,156 @@
+-- A capture (p_kind 'capture': p_amount of the order, NULL for all it has
+-- left) or a void (p_kind 'void': the checkout's authorization released,
+-- what is not captured) of a manual-capture order: the key, the limits and
+-- the row, in one transaction, as pay_refund_claim does for a refund.  The
+-- answer's columns are pay_refund_claim's (refund_id is the capture's id,
+-- payment_ref the checkout's payment at the PSP, refundable what may still
+-- be captured).  p_final: the PSP releases the rest of the authorization
+-- with a capture (one capture per authorization: Stripe), so a second
+-- capture of the checkout is refused.
+CREATE OR REPLACE FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean)
+ RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, refund_id text, psp text, payment_ref text, amount bigint, currency text, reason text, refundable bigint, op_status text, psp_ref text, failure text, claim_age bigint)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    k       record;
+    o       payment_orders%ROWTYPE;
+    c       checkouts%ROWTYPE;
+    cp      captures%ROWTYPE;
+    v_held  bigint;
+    v_left  bigint;
+    v_amt   bigint;
+    v_err   text;
+BEGIN
+    IF p_kind NOT IN ('capture', 'void') THEN
+        RAISE EXCEPTION 'pay_capture_claim: unknown kind %', p_kind
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO k FROM op_key_take(p_merchant, p_idem_key, p_fingerprint,
+                                     p_lease_seconds, p_ttl_seconds, p_capture_id);
+    IF k.outcome IN ('replay', 'in_use', 'reused') THEN
+        RETURN QUERY SELECT k.outcome, NULL::bigint, k.retry_after, k.response_status,
+                            k.response_body, NULL::text, NULL::text, NULL::text,
+                            NULL::bigint, NULL::text, NULL::text, NULL::bigint,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    IF k.outcome = 'resumed' THEN
+        SELECT * INTO cp FROM captures x
+         WHERE x.merchant_id = p_merchant AND x.capture_id = k.op_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pay_capture_claim: in-progress key % has no capture', p_idem_key
+                USING ERRCODE = 'PY004';
+        END IF;
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = cp.checkout_id;
+        -- settled, or known to the PSP: answered from the row, never sent
+        -- again
+        RETURN QUERY SELECT CASE WHEN cp.status <> 'PENDING' OR cp.psp_ref IS NOT NULL
+                                 THEN 'settled' ELSE 'resumed' END,
+                            k.lease, NULL::int, NULL::int, NULL::text,
+                            cp.capture_id, cp.psp, c.psp_payment_ref, cp.amount, cp.currency,
+                            cp.kind, NULL::bigint, cp.status, cp.psp_ref, cp.failure,
+                            floor(date_part('epoch', clock_timestamp() - cp.created_at))::bigint;
+        RETURN;
+    END IF;
+
+    -- A new one: the checkout's orders are locked in their order, so the
+    -- captures and voids of one authorization are decided one at a time,
+    -- and what is PENDING counts as taken
+    SELECT * INTO o FROM payment_orders po
+     WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
+    IF FOUND THEN
+        PERFORM 1 FROM payment_orders po
+         WHERE po.merchant_id = p_merchant AND po.checkout_id = o.checkout_id
+         ORDER BY po.payment_order_id
+           FOR UPDATE;
+        SELECT * INTO o FROM payment_orders po
+         WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = o.checkout_id;
+    END IF;
+
+    IF o.payment_order_id IS NULL THEN
+        v_err := 'not_found';
+    ELSIF c.capture_method <> 'manual' OR c.psp_payment_ref IS NULL
+          OR o.status NOT IN ('AUTHORIZED', 'SUCCESS') OR o.amount_captured IS NULL
+          OR c.hold_closed_at IS NOT NULL THEN
+        v_err := 'not_capturable';
+    ELSIF EXISTS (SELECT 1 FROM captures x
+                   WHERE x.merchant_id = p_merchant AND x.checkout_id = o.checkout_id
+                     AND x.status = 'PENDING'
+                     AND (x.kind = 'void' OR x.final OR p_kind = 'void')) THEN
+        -- a void or a final capture under way decides the rest: nothing
+        -- is taken beside it
+        v_err := 'capture_in_progress';
+    ELSIF p_kind = 'capture' AND p_final
+          AND EXISTS (SELECT 1 FROM captures x
+                       WHERE x.merchant_id = p_merchant AND x.checkout_id = o.checkout_id
+                         AND x.kind = 'capture' AND x.status <> 'FAILED') THEN
+        -- the PSP captures an authorization once
+        v_err := 'not_capturable';
+    ELSIF p_kind = 'capture' AND EXISTS (SELECT 1 FROM refunds rf
+                                          WHERE rf.merchant_id = p_merchant
+                                            AND rf.payment_order_id = p_order_id) THEN
+        -- refunds are shares of what was captured: captured first
+        v_err := 'not_capturable';
+    ELSIF p_currency IS NOT NULL AND p_currency <> o.currency THEN
+        v_err := 'currency_mismatch';
+    ELSE
+        SELECT coalesce(sum(x.amount), 0)::bigint INTO v_held FROM captures x
+         WHERE x.merchant_id = p_merchant AND x.payment_order_id = p_order_id
+           AND x.kind = 'capture' AND x.status = 'PENDING';
+        v_left := o.amount - o.amount_captured - v_held;
+        IF p_kind = 'capture' THEN
+            v_amt := coalesce(p_amount, v_left);
+            IF v_amt <= 0 OR v_amt > v_left THEN
+                v_err := 'exceeds_authorization';
+            END IF;
+        ELSE
+            -- a void releases every order's rest: its amount is the
+            -- checkout's uncaptured part, for the record
+            SELECT coalesce(sum(po.amount - po.amount_captured), 0)::bigint INTO v_amt
+              FROM payment_orders po
+             WHERE po.merchant_id = p_merchant AND po.checkout_id = o.checkout_id;
+            IF v_amt <= 0 THEN
+                v_err := 'not_capturable';
+            END IF;
+        END IF;
+    END IF;
+
+    IF v_err IS NOT NULL THEN
+        DELETE FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+           AND ik.lease = k.lease AND ik.state = 'in_progress';
+        RETURN QUERY SELECT v_err, NULL::bigint, NULL::int, NULL::int, NULL::text,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            o.currency, NULL::text,
+                            CASE WHEN v_left IS NULL THEN NULL ELSE greatest(v_left, 0) END,
+                            NULL::text, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+
+    INSERT INTO captures (merchant_id, capture_id, kind, checkout_id, payment_order_id, psp,
+                          nonce, amount, currency, final, status, metadata)
+    VALUES (p_merchant, p_capture_id, p_kind, o.checkout_id, p_order_id, c.psp,
+            p_merchant || ':' || p_capture_id, v_amt, o.currency,
+            p_kind = 'void' OR coalesce(p_final, false), 'PENDING',
+            coalesce(p_metadata, '{}'));
+
+    PERFORM audit_append(p_merchant, o.checkout_id, p_kind || ':requested',
+        jsonb_build_object('capture_id', p_capture_id, 'payment_order_id', p_order_id,
+                           'amount', v_amt, 'currency', o.currency));
+
+    RETURN QUERY SELECT 'new'::text, k.lease, NULL::int, NULL::int, NULL::text,
+                        p_capture_id, c.psp, c.psp_payment_ref, v_amt, o.currency,
+                        p_kind, NULL::bigint, 'PENDING'::text, NULL::text, NULL::text,
+                        0::bigint;
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_capture_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_capture_id text, p_order_id text, p_amount bigint, p_currency text, p_kind text, p_metadata jsonb, p_final boolean) TO payments_gateway;

@@ -1,0 +1,79 @@
+-- The sweeper's round over manual-capture authorizations still held at
+-- p_psps, each PSP's authorization lasting p_windows[i] seconds (the
+-- dialect table's auth_window): one whose end is less than p_warn_before
+-- seconds away is named once (action 'warning', hold_warned_at), one past
+-- its end is released and never booked (action 'expired': hold_release,
+-- failure.code authorization_expired when nothing of it was captured).
+-- Every row carries how many holds end within p_warn_before (for
+-- /metrics); a row with a NULL checkout_id only says that.  Only the
+-- lease's owner acts.
+CREATE OR REPLACE FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer)
+ RETURNS TABLE(merchant_id text, checkout_id text, psp text, action text, left_seconds bigint, expiring bigint)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    v_n  bigint;
+    h    record;
+BEGIN
+    IF coalesce(array_length(p_psps, 1), 0) <> coalesce(array_length(p_windows, 1), 0) THEN
+        RAISE EXCEPTION 'pay_holds_sweep: one window per PSP'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT count(*) INTO v_n
+      FROM checkouts c
+      JOIN unnest(p_psps, p_windows) AS w(psp, secs) ON w.psp = c.psp
+     WHERE c.authorized_at IS NOT NULL AND c.hold_closed_at IS NULL
+       AND c.authorized_at + make_interval(secs => w.secs - p_warn_before) < now();
+
+    PERFORM 1 FROM sweeper_lease l
+      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
+    IF NOT FOUND OR v_n = 0 THEN
+        RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::text,
+                            NULL::bigint, v_n;
+        RETURN;
+    END IF;
+
+    FOR h IN
+        SELECT c.merchant_id AS m, c.checkout_id AS co, c.psp AS p,
+               floor(extract(epoch FROM c.authorized_at
+                                        + make_interval(secs => w.secs) - now()))::bigint
+                   AS left_s,
+               c.hold_warned_at AS warned
+          FROM checkouts c
+          JOIN unnest(p_psps, p_windows) AS w(psp, secs) ON w.psp = c.psp
+         WHERE c.authorized_at IS NOT NULL AND c.hold_closed_at IS NULL
+           AND c.authorized_at + make_interval(secs => w.secs - p_warn_before) < now()
+         ORDER BY c.authorized_at
+         LIMIT p_limit
+    LOOP
+        IF h.left_s <= 0 THEN
+            -- the orders in id order, as captures and voids lock them
+            PERFORM 1 FROM payment_orders po
+             WHERE po.merchant_id = h.m AND po.checkout_id = h.co
+             ORDER BY po.payment_order_id
+               FOR UPDATE;
+            PERFORM 1 FROM checkouts ck
+             WHERE ck.merchant_id = h.m AND ck.checkout_id = h.co
+               AND ck.hold_closed_at IS NULL
+               FOR UPDATE;
+            IF FOUND THEN
+                PERFORM hold_release(h.m, h.co, 'authorization_expired',
+                                     'sweeper:authorization_expired');
+                RETURN QUERY SELECT h.m, h.co, h.p, 'expired'::text, h.left_s, v_n;
+            END IF;
+        ELSIF h.warned IS NULL THEN
+            UPDATE checkouts ck SET hold_warned_at = now()
+             WHERE ck.merchant_id = h.m AND ck.checkout_id = h.co;
+            RETURN QUERY SELECT h.m, h.co, h.p, 'warning'::text, h.left_s, v_n;
+        END IF;
+    END LOOP;
+
+    RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint, v_n;
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) TO payments_gateway;

@@ -1,0 +1,885 @@
+/*
+ * End to end: authorize now, capture later (API.md, "Manual capture"), per
+ * dialect against the mock PSP: "capture": "manual" is sent to the PSP in
+ * its own words, the PSP's authorization webhook moves the checkout and
+ * its orders to AUTHORIZED, and nothing is booked for the hold: no ledger
+ * entry, no wallet credit, the seller's balance shows it apart
+ * (authorized), and the checkout.authorized notification is sent.  Then
+ * POST /v1/payments/{id}/capture and /void: captures in parts (Adyen,
+ * generic) or one capture that releases the rest (Stripe), the remainder
+ * voided, each booked only when the PSP's webhook says it was captured;
+ * refunds of what was captured, never beyond; retries replayed; concurrent
+ * captures never beyond the authorization.
+ */
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "harness_receiver.h"
+
+
+TestSuite(capture, .timeout = E2E_TIMEOUT);
+
+
+/* 0 stripe (the e2e configuration names it PAY_TEST_PSP), 1 adyen,
+ * 2 generic */
+static const char *
+capture_psp(size_t d)
+{
+    return d == 0 ? env("PAY_TEST_PSP") : d == 1 ? "mock_adyen"
+                                                 : "mock_generic";
+}
+
+
+typedef struct {
+    const char  *psp;
+    merchant_t   m;
+    char        *co;
+    char        *token;
+    json_t      *created;       /* the 201's body */
+    json_t      *session;       /* the mock's, as registered */
+} held_t;
+
+
+/* --- the mock ------------------------------------------------------------- */
+
+static resp_t *
+mock_post(const char *path, const char *json)
+{
+    req_t        rq;
+    const char  *h[] = { "Content-Type: application/json", NULL };
+
+    rq.method = "POST";
+    rq.url = mock_url(path);
+    rq.headers = h;
+    rq.body = json ? json : "";
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+static json_t *
+mock_session(const char *token)
+{
+    resp_t  *r;
+
+    r = http_get(mock_url(str_printf("/_control/sessions/%s", token)));
+    cr_assert_eq(r->status, 200, "mock session %s: %ld %s", token, r->status,
+                 r->body);
+
+    return resp_json(r);
+}
+
+
+/* --- the database ------------------------------------------------------------ */
+
+static long
+ql(const char *sql, const char *a, const char *b)
+{
+    char        *s;
+    const char  *params[] = { a, b };
+
+    s = db_scalar(sql, b ? 2 : (a ? 1 : 0), params);
+    return s ? atol(s) : -1;
+}
+
+
+/* --- the merchant API -------------------------------------------------------- */
+
+static const char *
+checkout_status(const held_t *h)
+{
+    resp_t  *r;
+
+    r = api_get(&h->m, str_printf("/v1/checkouts/%s", h->co));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    return json_string_value(json_object_get(resp_json(r), "status"));
+}
+
+
+/* A checkout of two orders (10.00 seller_1, 5.00 seller_2, USD) at the
+ * dialect's PSP registered with "capture": "manual", and paid at the
+ * mock: waits until the authorization has moved it. */
+static void
+held_new_notified(held_t *h, size_t d, endpoint_t *ep)
+{
+    int          i;
+    json_t      *body;
+    resp_t      *r;
+    const char  *st;
+
+    memset(h, 0, sizeof(held_t));
+    h->psp = capture_psp(d);
+    merchant_new(&h->m);
+    h->co = uid("co");
+
+    if (ep != NULL) {
+        endpoint_add(&h->m, NULL, ep);
+    }
+
+    body = checkout_new(h->co, 2);
+    json_object_set_new(body, "psp", json_string(h->psp));
+    json_object_set_new(body, "capture", json_string("manual"));
+
+    r = register_ok(&h->m, uid("key"), dump(body));
+    h->created = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(h->created,
+                                                       "capture")),
+                     "manual", "%s", r->body);
+    h->token = strdup(json_string_value(json_object_get(h->created,
+                                                        "psp_token")));
+    h->session = mock_session(h->token);
+
+    r = mock_post(str_printf("/_control/sessions/%s/pay", h->token), NULL);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+
+    st = "none";
+
+    for (i = 0; i < 100; i++) {
+        st = checkout_status(h);
+        if (strcmp(st, "EXECUTING") != 0) {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_str_eq(st, "AUTHORIZED", "%s: checkout %s", h->psp, h->co);
+}
+
+
+static void
+held_new(held_t *h, size_t d)
+{
+    held_new_notified(h, d, NULL);
+}
+
+
+/* no ledger entry, no wallet credit */
+static void
+expect_held_not_booked_ledger(const held_t *h)
+{
+    cr_expect_eq(ql("SELECT count(*) FROM ledger_entries WHERE "
+                    "merchant_id = $1", h->m.id, NULL), 0,
+                 "%s: a hold was booked", h->psp);
+    cr_expect_eq(ql("SELECT count(*) FROM wallets WHERE merchant_id = $1 "
+                    "AND balance <> 0", h->m.id, NULL), 0,
+                 "%s: a hold reached a wallet", h->psp);
+}
+
+
+/* Nothing booked for a hold: no ledger entry, no wallet credit, each
+ * order AUTHORIZED and unbooked, the PSP's payment noted for the capture */
+static void
+expect_held_not_booked(const held_t *h)
+{
+    size_t   i;
+    json_t  *orders, *o, *bal, *cur;
+    resp_t  *r;
+
+    cr_expect_eq(ql("SELECT count(*) FROM ledger_entries WHERE "
+                    "merchant_id = $1", h->m.id, NULL), 0,
+                 "%s: a hold was booked", h->psp);
+    cr_expect_eq(ql("SELECT count(*) FROM wallets WHERE merchant_id = $1 "
+                    "AND balance <> 0", h->m.id, NULL), 0,
+                 "%s: a hold reached a wallet", h->psp);
+    cr_expect_eq(ql("SELECT count(*) FROM payment_orders WHERE "
+                    "merchant_id = $1 AND checkout_id = $2 AND status = "
+                    "'AUTHORIZED' AND NOT ledger_updated AND NOT "
+                    "wallet_updated AND commission IS NULL", h->m.id, h->co),
+                 2, "%s: orders not held as such", h->psp);
+    cr_expect_eq(ql("SELECT count(*) FROM checkouts WHERE merchant_id = $1 "
+                    "AND checkout_id = $2 AND psp_payment_ref IS NOT NULL",
+                    h->m.id, h->co), 1,
+                 "%s: the PSP's payment id is not noted", h->psp);
+
+    r = api_get(&h->m, str_printf("/v1/checkouts/%s", h->co));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "capture")),
+                     "manual", "%s", r->body);
+    cr_expect(json_is_false(json_object_get(resp_json(r),
+                                            "is_payment_done")),
+              "%s", r->body);
+    orders = json_object_get(resp_json(r), "payment_orders");
+    json_array_foreach(orders, i, o) {
+        cr_expect_str_eq(json_string_value(json_object_get(o, "status")),
+                         "AUTHORIZED", "%s", r->body);
+    }
+
+    r = api_get(&h->m, "/v1/sellers/seller_1/balance");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    bal = json_object_get(resp_json(r), "balances");
+    cr_assert_eq(json_array_size(bal), 1, "%s", r->body);
+    cur = json_array_get(bal, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(cur, "authorized")),
+                     "10.00", "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(cur, "wallet")),
+                     "0.00", "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(cur, "available")),
+                     "0.00", "%s", r->body);
+}
+
+
+/* --- manual capture per dialect -------------------------------------------- */
+
+Test(capture, stripe_authorization_is_a_hold)
+{
+    held_t   h;
+    json_t  *sent;
+
+    held_new(&h, 0);
+
+    /* Stripe was asked for a manual capture, our nonce on the intent */
+    sent = json_object_get(h.session, "capture");
+    cr_expect_str_eq(json_string_value(sent), "manual", "%s",
+                     dump(h.session));
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_object_get(h.session,
+                                         "payment_intent_metadata"),
+                         "nonce")),
+                     str_printf("%s:%s", h.m.id, h.co), "%s",
+                     dump(h.session));
+
+    expect_held_not_booked(&h);
+}
+
+
+Test(capture, adyen_authorization_is_a_hold)
+{
+    held_t  h;
+
+    held_new(&h, 1);
+    cr_expect_str_eq(json_string_value(json_object_get(h.session,
+                                                       "capture")),
+                     "manual", "%s", dump(h.session));
+    expect_held_not_booked(&h);
+}
+
+
+Test(capture, generic_authorization_is_a_hold)
+{
+    held_t  h;
+
+    held_new(&h, 2);
+    cr_expect_str_eq(json_string_value(json_object_get(h.session,
+                                                       "capture")),
+                     "manual", "%s", dump(h.session));
+    expect_held_not_booked(&h);
+}
+
+
+/* The default is "automatic", and anything else is refused, storing
+ * nothing. */
+Test(capture, capture_defaults_to_automatic_and_refuses_other_words)
+{
+    merchant_t   m;
+    json_t      *body;
+    resp_t      *r;
+    char        *co;
+
+    merchant_new(&m);
+
+    co = uid("co");
+    body = checkout_new(co, 1);
+    r = register_ok(&m, uid("key"), dump(body));
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "capture")),
+                     "automatic", "%s", r->body);
+
+    co = uid("co");
+    body = checkout_new(co, 1);
+    json_object_set_new(body, "capture", json_string("later"));
+    r = api_post(&m, uid("key"), dump(body));
+    cr_expect_eq(r->status, 400, "%s", r->body);
+    cr_expect_eq(ql("SELECT count(*) FROM checkouts WHERE merchant_id = $1 "
+                    "AND checkout_id = $2", m.id, co), 0);
+
+    json_object_set_new(body, "capture", json_true());
+    r = api_post(&m, uid("key"), dump(body));
+    cr_expect_eq(r->status, 400, "%s", r->body);
+}
+
+
+/* The shop is told of the hold: checkout.authorized, its orders
+ * AUTHORIZED, the capture method said. */
+Test(capture, the_hold_is_notified)
+{
+    held_t       h;
+    json_t      *ds, *d, *data;
+    size_t       i;
+    endpoint_t   ep;
+
+    held_new_notified(&h, 2, &ep);
+
+    ds = receiver_wait(ep.name, "204", 1, 30);
+    d = NULL;
+
+    for (i = 0; i < json_array_size(ds); i++) {
+        if (strcmp(json_string_value(json_object_get(json_array_get(ds, i),
+                                                     "type")),
+                   "checkout.authorized") == 0)
+        {
+            d = json_array_get(ds, i);
+        }
+    }
+
+    cr_assert_not_null(d, "no checkout.authorized among %s", dump(ds));
+    data = json_object_get(d, "data");
+    cr_expect_str_eq(json_string_value(json_object_get(data, "status")),
+                     "AUTHORIZED", "%s", dump(d));
+    cr_expect_str_eq(json_string_value(json_object_get(data, "capture")),
+                     "manual", "%s", dump(d));
+    cr_expect_eq(deliveries_count(ds, NULL, "checkout.succeeded"), 0,
+                 "a hold notified as paid: %s", dump(ds));
+}
+
+
+/* --- captures and voids ---------------------------------------------------- */
+
+static resp_t *
+post_op(const merchant_t *m, const char *path, const char *key,
+    const char *body)
+{
+    req_t        rq;
+    char        *auth, *idem;
+
+    auth = str_printf("Authorization: Bearer %s", m->key);
+    idem = str_printf("Idempotency-Key: %s", key);
+
+    {
+        const char  *h[] = { auth, idem, "Content-Type: application/json",
+                             NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(path);
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+
+        return http(&rq);
+    }
+}
+
+
+static char *
+order_id(const held_t *h, int i)
+{
+    return str_printf("%s_p%d", h->co, i + 1);
+}
+
+
+/* POST .../capture of amount (NULL: the rest) under key; its answer */
+static resp_t *
+capture(const held_t *h, int order, const char *amount, const char *key)
+{
+    return post_op(&h->m, str_printf("/v1/payments/%s/capture",
+                                     order_id(h, order)),
+                   key ? key : uid("ck"),
+                   amount ? str_printf("{\"amount\":\"%s\"}", amount) : "{}");
+}
+
+
+static resp_t *
+void_hold(const held_t *h, int order, const char *key)
+{
+    return post_op(&h->m, str_printf("/v1/payments/%s/void",
+                                     order_id(h, order)),
+                   key ? key : uid("vk"), "{}");
+}
+
+
+/* waits until the capture (or void) is want in the database */
+static void
+expect_op_becomes(const held_t *h, const char *id, const char *want)
+{
+    int    i;
+    char  *st;
+
+    st = NULL;
+
+    for (i = 0; i < 100; i++) {
+        const char  *params[] = { h->m.id, id };
+
+        st = db_scalar("SELECT status FROM captures WHERE merchant_id = $1 "
+                       "AND capture_id = $2", 2, params);
+        if (st != NULL && strcmp(st, want) == 0) {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("%s: %s is %s, not %s", h->psp, id, st ? st : "absent",
+                   want);
+}
+
+
+static char *
+capture_ok(const held_t *h, int order, const char *amount)
+{
+    resp_t  *r;
+    json_t  *j;
+    char    *id;
+
+    r = capture(h, order, amount, NULL);
+    cr_assert_eq(r->status, 201, "%s: capture %s: %ld %s", h->psp,
+                 amount ? amount : "(rest)", r->status, r->body);
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     "PENDING", "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "kind")),
+                     "capture", "%s", r->body);
+    id = strdup(json_string_value(json_object_get(j, "capture_id")));
+    expect_op_becomes(h, id, "SUCCEEDED");
+
+    return id;
+}
+
+
+static long
+captured(const held_t *h, int order)
+{
+    return ql("SELECT coalesce(amount_captured, -1) FROM payment_orders "
+              "WHERE merchant_id = $1 AND payment_order_id = $2", h->m.id,
+              order_id(h, order));
+}
+
+
+static const char *
+order_status(const held_t *h, int order)
+{
+    const char  *params[] = { h->m.id, order_id(h, order) };
+
+    return db_scalar("SELECT status FROM payment_orders WHERE merchant_id = "
+                     "$1 AND payment_order_id = $2", 2, params);
+}
+
+
+/* The ledger books what was captured, exactly: the PSP's clearing holds
+ * the captured sum, every transaction balances, every wallet equals its
+ * ledger, and the audit chains verify. */
+static void
+expect_books(const held_t *h, long want_clearing)
+{
+    cr_expect_eq(ql("SELECT coalesce(sum(amount), 0) FROM ledger_entries "
+                    "WHERE merchant_id = $1 AND account LIKE "
+                    "'psp\\_clearing:%'", h->m.id, NULL),
+                 want_clearing, "%s: clearing", h->psp);
+    cr_expect_eq(ql("SELECT count(*) FROM (SELECT 1 FROM ledger_entries "
+                    "WHERE merchant_id = $1 GROUP BY txn_id, currency "
+                    "HAVING sum(amount) <> 0) x", h->m.id, NULL), 0,
+                 "%s: unbalanced ledger transactions", h->psp);
+    cr_expect_eq(ql("SELECT count(*) FROM (SELECT seller_account, currency, "
+                    "balance FROM wallets WHERE merchant_id = $1) w FULL JOIN "
+                    "(SELECT substr(account, 16) AS seller_account, currency, "
+                    "-sum(amount) AS booked FROM ledger_entries WHERE "
+                    "merchant_id = $1 AND account LIKE 'seller\\_payable:%' "
+                    "GROUP BY 1, 2) l USING (seller_account, currency) WHERE "
+                    "coalesce(w.balance, 0) <> coalesce(l.booked, 0)",
+                    h->m.id, NULL), 0, "%s: wallets off their ledger",
+                 h->psp);
+    {
+        const char  *params[] = { h->m.id };
+
+        cr_expect_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1,
+                                   params), "true");
+    }
+}
+
+
+/* The reconciliation's internal checks find nothing wrong with the
+ * merchant's books: an order captured in parts is booked once per part
+ * (in a transaction rolled back: the report row is the test's). */
+static void
+expect_reconciled(const held_t *h)
+{
+    char        *report, *flagged;
+    const char  *a[2], *q[2];
+
+    a[0] = h->psp;
+    a[1] = uid("sha-c");
+
+    db_exec("BEGIN", 0, NULL);
+    report = db_scalar("SELECT recon_begin($1, 'generic', "
+                       "encode(sha256(convert_to($2, 'UTF8')), 'hex'), "
+                       "'internal-checks', 0)", 2, a);
+    q[0] = report;
+    q[1] = h->m.id;
+    (void) db_scalar("SELECT recon_checks($1::bigint)", 1, q);
+    flagged = db_scalar("SELECT string_agg(kind, ',') FROM recon_mismatches "
+                        "WHERE report_id = $1::bigint AND merchant_id = $2",
+                        2, q);
+    db_exec("ROLLBACK", 0, NULL);
+
+    cr_expect_null(flagged, "%s: the reconciliation flags %s", h->psp,
+                   flagged);
+}
+
+
+/* a refund of amount of the order: its answer */
+static resp_t *
+refund(const held_t *h, int order, const char *amount)
+{
+    return post_op(&h->m, str_printf("/v1/payments/%s/refunds",
+                                     order_id(h, order)),
+                   uid("rk"), str_printf("{\"amount\":\"%s\"}", amount));
+}
+
+
+/*
+ * Adyen and generic: 4.00 then 3.00 of the first order captured (two
+ * parts), the rest of the checkout voided (3.00 of it, 5.00 of the second
+ * order released: that order FAILED, the checkout SUCCESS), then a refund
+ * of 5.00 of what was captured and one of 3.00 beyond it refused.
+ */
+static void
+two_parts_then_void(size_t d)
+{
+    held_t   h;
+    resp_t  *r;
+    json_t  *j;
+    char    *id;
+
+    held_new(&h, d);
+
+    (void) capture_ok(&h, 0, "4.00");
+    cr_expect_eq(captured(&h, 0), 400);
+    cr_expect_str_eq(order_status(&h, 0), "SUCCESS");
+    cr_expect_str_eq(checkout_status(&h), "SUCCESS");
+    cr_expect_str_eq(order_status(&h, 1), "AUTHORIZED");
+
+    (void) capture_ok(&h, 0, "3.00");
+    cr_expect_eq(captured(&h, 0), 700);
+
+    /* beyond what is left of the order's authorization: refused, nothing
+     * stored */
+    r = capture(&h, 0, "3.01", NULL);
+    cr_expect_eq(r->status, 422, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "code")),
+                     "capture_exceeds_authorized", "%s", r->body);
+
+    r = void_hold(&h, 1, NULL);
+    cr_assert_eq(r->status, 201, "%s: void: %s", h.psp, r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "kind")), "void");
+    id = strdup(json_string_value(json_object_get(j, "capture_id")));
+    expect_op_becomes(&h, id, "SUCCEEDED");
+
+    cr_expect_str_eq(order_status(&h, 1), "FAILED");
+    cr_expect_str_eq(order_status(&h, 0), "SUCCESS");
+    cr_expect_str_eq(checkout_status(&h), "SUCCESS");
+    cr_expect_eq(captured(&h, 0), 700);
+    cr_expect_eq(captured(&h, 1), 0);
+
+    /* nothing more to capture once released */
+    r = capture(&h, 0, "1.00", NULL);
+    cr_expect_eq(r->status, 409, "%s", r->body);
+
+    expect_books(&h, 700);
+
+    /* the order's view: what is captured, each capture */
+    r = api_get(&h.m, str_printf("/v1/payments/%s", order_id(&h, 0)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "captured")),
+                     "7.00", "%s", r->body);
+    cr_expect_eq(json_array_size(json_object_get(resp_json(r), "captures")),
+                 2, "%s", r->body);
+
+    expect_reconciled(&h);
+
+    r = refund(&h, 0, "5.00");
+    cr_expect_eq(r->status, 201, "%s: refund: %s", h.psp, r->body);
+    r = refund(&h, 0, "3.00");
+    cr_expect_eq(r->status, 422, "%s: refund beyond the capture: %s", h.psp,
+                 r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "code")),
+                     "refund_exceeds_captured", "%s", r->body);
+}
+
+
+Test(capture, adyen_two_parts_then_void)
+{
+    two_parts_then_void(1);
+}
+
+
+Test(capture, generic_two_parts_then_void)
+{
+    two_parts_then_void(2);
+}
+
+
+/* Stripe captures an intent once: 7.00 of the first order, the rest of the
+ * authorization released with it (the second order FAILED); a second
+ * capture refused; the refunds as above. */
+Test(capture, stripe_one_capture_releases_the_rest)
+{
+    held_t   h;
+    resp_t  *r;
+
+    held_new(&h, 0);
+
+    (void) capture_ok(&h, 0, "7.00");
+    cr_expect_eq(captured(&h, 0), 700);
+    cr_expect_str_eq(order_status(&h, 0), "SUCCESS");
+    cr_expect_str_eq(order_status(&h, 1), "FAILED");
+    cr_expect_str_eq(checkout_status(&h), "SUCCESS");
+
+    r = capture(&h, 1, "1.00", NULL);
+    cr_expect_eq(r->status, 409, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "code")),
+                     "payment_not_capturable", "%s", r->body);
+
+    expect_books(&h, 700);
+
+    r = refund(&h, 0, "5.00");
+    cr_expect_eq(r->status, 201, "%s", r->body);
+    r = refund(&h, 0, "3.00");
+    cr_expect_eq(r->status, 422, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "code")),
+                     "refund_exceeds_captured", "%s", r->body);
+}
+
+
+/* A void before any capture: everything released, the checkout FAILED
+ * with failure.code voided, nothing booked. */
+Test(capture, a_void_before_any_capture_fails_the_checkout)
+{
+    size_t   d;
+    held_t   h;
+    resp_t  *r;
+    char    *id;
+
+    for (d = 0; d < 3; d++) {
+        held_new(&h, d);
+
+        r = void_hold(&h, 0, NULL);
+        cr_assert_eq(r->status, 201, "%s: %s", h.psp, r->body);
+        id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                      "capture_id")));
+        expect_op_becomes(&h, id, "SUCCEEDED");
+
+        cr_expect_str_eq(checkout_status(&h), "FAILED", "%s", h.psp);
+        cr_expect_str_eq(order_status(&h, 0), "FAILED");
+        cr_expect_str_eq(order_status(&h, 1), "FAILED");
+
+        r = api_get(&h.m, str_printf("/v1/checkouts/%s", h.co));
+        cr_expect_str_eq(json_string_value(json_object_get(
+                             json_object_get(resp_json(r), "failure"),
+                             "code")), "voided", "%s", r->body);
+        expect_books(&h, 0);
+        expect_held_not_booked_ledger(&h);
+    }
+}
+
+
+/* The same key again: the stored answer, replayed; one capture at the
+ * PSP.  Another body under the key: 422. */
+Test(capture, retries_with_the_same_key_replay)
+{
+    held_t   h;
+    resp_t  *a, *b;
+    char    *key;
+
+    held_new(&h, 2);
+    key = uid("ck");
+
+    a = capture(&h, 0, "2.00", key);
+    cr_assert_eq(a->status, 201, "%s", a->body);
+    b = capture(&h, 0, "2.00", key);
+    cr_expect_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(b->body, a->body);
+    cr_expect_str_eq(resp_header(b, "Idempotent-Replayed"), "true");
+
+    b = capture(&h, 0, "3.00", key);
+    cr_expect_eq(b->status, 422, "%s", b->body);
+
+    expect_op_becomes(&h, json_string_value(json_object_get(resp_json(a),
+                                                            "capture_id")),
+                      "SUCCEEDED");
+    cr_expect_eq(captured(&h, 0), 200);
+    cr_expect_eq(ql("SELECT count(*) FROM captures WHERE merchant_id = $1",
+                    h.m.id, NULL), 1);
+}
+
+
+typedef struct {
+    const char  *url;
+    const char  *auth;
+    const char  *idem;
+    long         status;
+} cc_call_t;
+
+
+static void *
+cc_post(void *data)
+{
+    req_t       rq;
+    cc_call_t  *c = data;
+
+    {
+        const char  *h[] = { c->auth, c->idem,
+                             "Content-Type: application/json", NULL };
+
+        rq.method = "POST";
+        rq.url = c->url;
+        rq.headers = h;
+        rq.body = "{\"amount\":\"3.00\"}";
+        rq.len = (size_t) -1;
+
+        c->status = http(&rq)->status;
+    }
+
+    return NULL;
+}
+
+
+/* Eight captures of 3.00 of a 10.00 order at once, each under its own
+ * key: at most three are taken, the others refused; what is captured never
+ * exceeds the authorization, in the database and at the PSP. */
+Test(capture, concurrent_captures_never_exceed_the_authorization)
+{
+    int         i, ok;
+    held_t      h;
+    pthread_t   th[8];
+    cc_call_t   calls[8];
+
+    held_new(&h, 1);
+
+    for (i = 0; i < 8; i++) {
+        calls[i].url = gw_url(str_printf("/v1/payments/%s/capture",
+                                         order_id(&h, 0)));
+        calls[i].auth = str_printf("Authorization: Bearer %s", h.m.key);
+        calls[i].idem = str_printf("Idempotency-Key: %s", uid("cc"));
+        calls[i].status = 0;
+    }
+
+    for (i = 0; i < 8; i++) {
+        cr_assert_eq(pthread_create(&th[i], NULL, cc_post, &calls[i]), 0);
+    }
+
+    ok = 0;
+
+    for (i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect(calls[i].status == 201 || calls[i].status == 422
+                  || calls[i].status == 409, "status %ld", calls[i].status);
+        ok += calls[i].status == 201;
+    }
+
+    cr_expect_eq(ok, 3, "%d captures taken", ok);
+
+    for (i = 0; i < 100; i++) {
+        if (ql("SELECT count(*) FROM captures WHERE merchant_id = $1 AND "
+               "status = 'PENDING'", h.m.id, NULL) == 0)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_expect_eq(captured(&h, 0), 900);
+    cr_expect_leq(captured(&h, 0), 1000);
+    expect_books(&h, 900);
+}
+
+
+/* --- resumed captures (doc/MONEY.md, "Resumed operations") ----------------- */
+
+static long
+mock_requests(const char *nonce)
+{
+    long  sessions, requests;
+
+    mock_registrations(nonce, &sessions, &requests);
+
+    return requests;
+}
+
+
+/* The PSP's answer was lost and its webhook settled the capture: the
+ * retry with the key answers 201 SUCCEEDED from the row, and nothing is
+ * sent again. */
+Test(capture, a_lost_answer_settled_by_its_webhook_is_answered_from_the_row)
+{
+    held_t       h;
+    resp_t      *a, *b;
+    char        *key, *nonce;
+    long         before;
+    const char  *params[1];
+
+    held_new(&h, 2);
+    params[0] = h.m.id;
+    (void) mock_fault(str_printf("{\"match\":\"%s:cp_\","
+                                 "\"latency_ms\":3000}", h.m.id));
+
+    key = uid("ck");
+    a = capture(&h, 0, "4.00", key);
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+
+    nonce = db_scalar("SELECT nonce FROM captures WHERE merchant_id = $1", 1,
+                      params);
+    cr_assert_not_null(nonce);
+    expect_op_becomes(&h, strchr(nonce, ':') + 1, "SUCCEEDED");
+    before = mock_requests(nonce);
+
+    b = capture(&h, 0, "4.00", key);
+    cr_assert_eq(b->status, 201, "%s", b->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(b),
+                                                       "status")),
+                     "SUCCEEDED", "%s", b->body);
+    cr_expect_eq(mock_requests(nonce), before,
+                 "the retry of a settled capture reached the PSP");
+    cr_expect_eq(captured(&h, 0), 400);
+    expect_books(&h, 400);
+}
+
+
+/* A capture that got no answer for longer than the PSP keeps its key is
+ * never sent again: 502 saying so; the PSP is not called. */
+Test(capture, a_claim_older_than_the_psps_key_is_never_sent_again)
+{
+    held_t       h;
+    resp_t      *a, *b;
+    char        *key, *nonce;
+    long         before;
+    const char  *params[1];
+
+    held_new(&h, 1);
+    params[0] = h.m.id;
+    (void) mock_fault(str_printf("{\"match\":\"%s:cp_\","
+                                 "\"latency_ms\":3000,"
+                                 "\"webhook_never\":true}", h.m.id));
+
+    key = uid("ck");
+    a = capture(&h, 0, "4.00", key);
+    cr_assert(a->status == 502 || a->status == 504, "%ld %s", a->status,
+              a->body);
+
+    nonce = db_scalar("SELECT nonce FROM captures WHERE merchant_id = $1", 1,
+                      params);
+    cr_assert_not_null(nonce);
+    (void) db_scalar("UPDATE captures SET created_at = now() - interval "
+                     "'8 days' WHERE merchant_id = $1 RETURNING 1", 1,
+                     params);
+    before = mock_requests(nonce);
+
+    b = capture(&h, 0, "4.00", key);
+    cr_expect_eq(b->status, 502, "%s", b->body);
+    cr_expect_not_null(strstr(b->body, "not sent again"), "%s", b->body);
+    cr_expect_eq(mock_requests(nonce), before,
+                 "a claim older than the PSP's key window was sent again");
+    cr_expect_eq(captured(&h, 0), 0);
+    cr_expect_eq(ql("SELECT count(*) FROM ledger_entries WHERE "
+                    "merchant_id = $1", h.m.id, NULL), 0);
+}
