@@ -558,7 +558,8 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
-    ngx_http_payments_psp_start(ctx);
+    /* the risk check first, when one is configured for this checkout */
+    ngx_http_payments_risk_start(ctx);
 }
 
 
@@ -582,7 +583,8 @@ ngx_http_payments_route_first_done(ngx_http_payments_pg_query_t *q,
     ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
                                     "first");
 
-    ngx_http_payments_psp_start(ctx);
+    /* the risk check, then the PSP */
+    ngx_http_payments_risk_start(ctx);
 }
 
 
