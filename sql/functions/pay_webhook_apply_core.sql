@@ -120,28 +120,30 @@ BEGIN
                     PERFORM set_config('payments.paid_after_failed', 'on', true);
                 END IF;
 
-                UPDATE checkouts ck
-                   SET status = v_target, updated_at = now(),
-                       psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
-                       failure_code = CASE WHEN v_target = 'FAILED'
-                                           THEN checkout_failure_code(p_type)
-                                           ELSE ck.failure_code END
-                 WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
-
-                IF v_ref IS NOT NULL THEN
+                -- The checkout and every order of it in one statement: the
+                -- checkout moved (on SUCCESS with the PSP's id of the
+                -- payment and its psp_payments row), the orders locked in
+                -- (seller, line) order and moved, each with its order event
+                -- and, on SUCCESS, booked (the PSP holds the money: clearing
+                -- debited, the seller's net share and the commission
+                -- credited, the entries of nought left out, as ledger_book
+                -- writes them) and credited to its seller's wallet (as
+                -- wallet_add does: the wallet's folded row made first when
+                -- there is none).
+                WITH paid AS (
+                    UPDATE checkouts ck
+                       SET status = v_target, updated_at = now(),
+                           psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
+                           failure_code = CASE WHEN v_target = 'FAILED'
+                                               THEN checkout_failure_code(p_type)
+                                               ELSE ck.failure_code END
+                     WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co
+                ), payment AS (
                     INSERT INTO psp_payments (psp, payment_ref, merchant_id, checkout_id)
-                    VALUES (p_psp, v_ref, v_m, v_co)
-                    ON CONFLICT DO NOTHING;
-                END IF;
-
-                -- Every order of the checkout in one statement: locked in
-                -- (seller, line) order, moved with its order event and, on
-                -- SUCCESS, booked (the PSP holds the money: clearing debited,
-                -- the seller's net share and the commission credited, the
-                -- entries of nought left out, as ledger_book writes them)
-                -- and credited to its seller's wallet (as wallet_add does:
-                -- the wallet's folded row made first when there is none).
-                WITH o AS (
+                    SELECT p_psp, v_ref, v_m, v_co
+                     WHERE v_ref IS NOT NULL
+                    ON CONFLICT DO NOTHING
+                ), o AS (
                     SELECT po.payment_order_id, po.seller_account, po.amount,
                            po.currency, po.status, po.line_no,
                            CASE WHEN v_target = 'SUCCESS'
