@@ -2801,8 +2801,8 @@ BEGIN
         END IF;
 
         SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
-            psp_token_key(p_psp, p_token, p_tokens), p_reference, p_amount, p_currency,
-            CASE WHEN p_kind IN ('SUCCEEDED', 'AUTHORIZED') THEN p_payment_ref END) x;
+            p_token, p_reference, p_amount, p_currency,
+            CASE WHEN p_kind IN ('SUCCEEDED', 'AUTHORIZED') THEN p_payment_ref END, p_tokens) x;
 
         -- the audit row (a duplicate delivery changed nothing)
         IF v.merchant_id IS NOT NULL AND v.outcome <> 'duplicate' THEN
@@ -4939,7 +4939,7 @@ BEGIN
 
     SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind,
         p_type, v_token, p_reference, v_amount, v_cur,
-        CASE WHEN p_kind = 'SUCCEEDED' THEN p_payment_ref END) x;
+        CASE WHEN p_kind = 'SUCCEEDED' THEN p_payment_ref END, NULL) x;
 
     PERFORM set_config('payments.event_source', '', true);
 
@@ -5147,17 +5147,17 @@ $$;
 
 
 --
--- Name: pay_webhook_apply_core(text, text, text, text, text, text, bigint, text, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: pay_webhook_apply_core(text, text, text, text, text, text, bigint, text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text) RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
+CREATE FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]) RETURNS TABLE(outcome text, merchant_id text, checkout_id text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
 #variable_conflict use_column
 DECLARE
     c          checkouts%ROWTYPE;
-    o          record;
+    v_tok      text;
     v_m        text;
     v_co       text;
     v_ref_m    text;
@@ -5165,10 +5165,6 @@ DECLARE
     v_outcome  text;
     v_target   pay_status;
     v_source   text;
-    v_comm     bigint;
-    v_sellers  text[] := '{}';
-    v_wcur     text[] := '{}';
-    v_wamount  bigint[] := '{}';
     v_ref      text;
     v_late     boolean := false;
 BEGIN
@@ -5190,10 +5186,17 @@ BEGIN
         RETURN;
     END IF;
 
+    -- the checkout by its token: the first candidate psp_tokens holds, each
+    -- looked up by the whole primary key (the token's blind indexes under
+    -- each key of the ring, in order, then the token as sent: a row from
+    -- before a key file)
     IF coalesce(p_token, '') <> '' THEN
-        SELECT t.merchant_id, t.checkout_id INTO v_m, v_co
-          FROM psp_tokens t
-         WHERE t.psp = p_psp AND t.psp_token = p_token;
+        FOREACH v_tok IN ARRAY coalesce(p_tokens, '{}') || p_token LOOP
+            SELECT t.merchant_id, t.checkout_id INTO v_m, v_co
+              FROM psp_tokens t
+             WHERE t.psp = p_psp AND t.psp_token = v_tok;
+            EXIT WHEN FOUND;
+        END LOOP;
     END IF;
 
     IF coalesce(p_reference, '') <> '' AND position(':' IN p_reference) > 0 THEN
@@ -5274,40 +5277,48 @@ BEGIN
                     PERFORM set_config('payments.paid_after_failed', 'on', true);
                 END IF;
 
-                UPDATE checkouts ck
-                   SET status = v_target, updated_at = now(),
-                       psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
-                       authorized_at = CASE WHEN v_target = 'AUTHORIZED' THEN now()
-                                            ELSE ck.authorized_at END,
-                       -- a session that ends after the merchant asked to
-                       -- cancel it (the expiry its expire call causes)
-                       -- ends as the merchant's cancel
-                       failure_code = CASE WHEN v_target <> 'FAILED'
-                                           THEN ck.failure_code
-                                           WHEN ck.cancel_requested_at IS NOT NULL
-                                           THEN 'canceled'::pay_failure_code
-                                           ELSE checkout_failure_code(p_type) END
-                 WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
-
-                IF v_ref IS NOT NULL THEN
+                -- The checkout and every order of it in one statement: the
+                -- checkout moved (on SUCCESS with the PSP's id of the
+                -- payment and its psp_payments row), the orders locked in
+                -- (seller, line) order and moved, each with its order event
+                -- and, on SUCCESS, booked (the PSP holds the money: clearing
+                -- debited, the seller's net share and the commission
+                -- credited, the entries of nought left out, as ledger_book
+                -- writes them) and credited to its seller's wallet (as
+                -- wallet_add does: the wallet's folded row made first when
+                -- there is none).
+                WITH paid AS (
+                    UPDATE checkouts ck
+                       SET status = v_target, updated_at = now(),
+                           psp_payment_ref = coalesce(v_ref, ck.psp_payment_ref),
+                           authorized_at = CASE WHEN v_target = 'AUTHORIZED' THEN now()
+                                                ELSE ck.authorized_at END,
+                           -- a session that ends after the merchant asked to
+                           -- cancel it (the expiry its expire call causes)
+                           -- ends as the merchant's cancel
+                           failure_code = CASE WHEN v_target <> 'FAILED'
+                                               THEN ck.failure_code
+                                               WHEN ck.cancel_requested_at IS NOT NULL
+                                               THEN 'canceled'::pay_failure_code
+                                               ELSE checkout_failure_code(p_type) END
+                     WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co
+                ), payment AS (
                     INSERT INTO psp_payments (psp, payment_ref, merchant_id, checkout_id)
-                    VALUES (p_psp, v_ref, v_m, v_co)
-                    ON CONFLICT DO NOTHING;
-                END IF;
-
-                FOR o IN
+                    SELECT p_psp, v_ref, v_m, v_co
+                     WHERE v_ref IS NOT NULL
+                    ON CONFLICT DO NOTHING
+                ), o AS (
                     SELECT po.payment_order_id, po.seller_account, po.amount,
-                           po.currency, po.status
+                           po.currency, po.status, po.line_no,
+                           CASE WHEN v_target = 'SUCCESS'
+                                THEN commission_of(po.amount, coalesce(c.commission_bps, 0),
+                                                   coalesce(c.commission_fixed, 0))
+                           END AS comm
                       FROM payment_orders po
                      WHERE po.merchant_id = v_m AND po.checkout_id = v_co
                      ORDER BY po.seller_account, po.line_no
                        FOR UPDATE
-                LOOP
-                    v_comm := CASE WHEN v_target = 'SUCCESS'
-                                   THEN commission_of(o.amount, coalesce(c.commission_bps, 0),
-                                                       coalesce(c.commission_fixed, 0))
-                              END;
-
+                ), moved AS (
                     UPDATE payment_orders po
                        SET status = v_target,
                            -- a hold: nothing of it captured yet
@@ -5315,39 +5326,60 @@ BEGIN
                                                   ELSE po.amount_captured END,
                            ledger_updated = (v_target = 'SUCCESS'),
                            wallet_updated = (v_target = 'SUCCESS'),
-                           commission = v_comm,
+                           commission = o.comm,
                            updated_at = now()
-                     WHERE po.merchant_id = v_m AND po.payment_order_id = o.payment_order_id;
-
+                      FROM o
+                     WHERE po.merchant_id = v_m AND po.payment_order_id = o.payment_order_id
+                ), history AS (
                     INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
                                               from_status, to_status, source)
-                    VALUES (v_m, v_co, o.payment_order_id, o.status, v_target, v_source);
-
-                    IF v_target = 'SUCCESS' THEN
-                        -- the PSP holds the money: clearing debited, the
-                        -- seller's net share and the commission credited
-                        PERFORM ledger_book(v_m, v_co, o.payment_order_id, 'payment', NULL,
-                            v_source, o.currency,
-                            ARRAY['psp_clearing:' || p_psp,
-                                  'seller_payable:' || o.seller_account,
-                                  'platform_commission'],
-                            ARRAY[o.amount, -(o.amount - v_comm), -v_comm]);
-                        v_sellers := v_sellers || o.seller_account;
-                        v_wcur := v_wcur || o.currency::text;
-                        v_wamount := v_wamount || (o.amount - v_comm);
-                    END IF;
-                END LOOP;
+                    SELECT v_m, v_co, o.payment_order_id, o.status, v_target, v_source
+                      FROM o
+                     ORDER BY o.seller_account, o.line_no
+                ), txn AS (
+                    INSERT INTO ledger_transactions (merchant_id, checkout_id,
+                                                     payment_order_id, source, kind,
+                                                     object_id)
+                    SELECT v_m, v_co, o.payment_order_id, v_source, 'payment', NULL
+                      FROM o
+                     WHERE v_target = 'SUCCESS'
+                     ORDER BY o.seller_account, o.line_no
+                    RETURNING txn_id, payment_order_id
+                ), folded AS (
+                    INSERT INTO wallets_folded (merchant_id, seller_account, currency, balance)
+                    SELECT DISTINCT v_m, o.seller_account, o.currency, 0::bigint
+                      FROM o
+                     WHERE v_target = 'SUCCESS'
+                       AND NOT EXISTS (SELECT 1 FROM wallets_folded f
+                                        WHERE f.merchant_id = v_m
+                                          AND f.seller_account = o.seller_account
+                                          AND f.currency = o.currency)
+                    ON CONFLICT ON CONSTRAINT wallets_folded_pkey DO NOTHING
+                ), credits AS (
+                    INSERT INTO wallet_credits (merchant_id, seller_account, currency, amount)
+                    SELECT v_m, o.seller_account, o.currency, o.amount - o.comm
+                      FROM o
+                     WHERE v_target = 'SUCCESS' AND o.amount - o.comm <> 0
+                     ORDER BY o.seller_account, o.line_no
+                )
+                INSERT INTO ledger_entries (merchant_id, txn_id, entry_no, account, amount,
+                                            currency)
+                SELECT v_m, txn.txn_id,
+                       row_number() OVER (PARTITION BY txn.txn_id ORDER BY a.i),
+                       a.account, a.amount, o.currency
+                  FROM txn
+                  JOIN o ON o.payment_order_id = txn.payment_order_id
+                 CROSS JOIN LATERAL unnest(
+                           ARRAY['psp_clearing:' || p_psp,
+                                 'seller_payable:' || o.seller_account,
+                                 'platform_commission'],
+                           ARRAY[o.amount, -(o.amount - o.comm), -o.comm])
+                       WITH ORDINALITY AS a (account, amount, i)
+                 WHERE a.amount <> 0;
 
                 IF v_late THEN
                     PERFORM set_config('payments.paid_after_failed', '', true);
                 END IF;
-
-                -- the wallets last, in the loop's (seller) order: a seller's
-                -- wallet row is the one row every payment of that seller
-                -- locks, so it is held for the least time
-                FOR i IN 1 .. coalesce(array_length(v_sellers, 1), 0) LOOP
-                    PERFORM wallet_add(v_m, v_sellers[i], v_wcur[i], v_wamount[i]);
-                END LOOP;
 
                 v_outcome := CASE WHEN v_late THEN 'paid_after_failed' ELSE 'applied' END;
             END IF;
@@ -9831,10 +9863,10 @@ GRANT ALL ON FUNCTION public.pay_wallets_fold(p_limit integer) TO payments_gatew
 
 
 --
--- Name: FUNCTION pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]) FROM PUBLIC;
 
 
 --

@@ -27,8 +27,8 @@ BEGIN
         END IF;
 
         SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
-            psp_token_key(p_psp, p_token, p_tokens), p_reference, p_amount, p_currency,
-            CASE WHEN p_kind IN ('SUCCEEDED', 'AUTHORIZED') THEN p_payment_ref END) x;
+            p_token, p_reference, p_amount, p_currency,
+            CASE WHEN p_kind IN ('SUCCEEDED', 'AUTHORIZED') THEN p_payment_ref END, p_tokens) x;
 
         -- the audit row (a duplicate delivery changed nothing)
         IF v.merchant_id IS NOT NULL AND v.outcome <> 'duplicate' THEN

@@ -32,7 +32,7 @@ BEGIN
 
     SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind,
         p_type, v_token, p_reference, v_amount, v_cur,
-        CASE WHEN p_kind = 'SUCCEEDED' THEN p_payment_ref END) x;
+        CASE WHEN p_kind = 'SUCCEEDED' THEN p_payment_ref END, NULL) x;
 
     PERFORM set_config('payments.event_source', '', true);
 

@@ -772,7 +772,7 @@ Test(cancel, the_expiry_webhook_of_a_claimed_cancel_ends_it_as_canceled,
     cr_assert_str_eq(db_scalar("SELECT outcome FROM pay_webhook_apply_core("
                                "$1, $2, 'FAILED', "
                                "'checkout.session.expired', '', $3, -1, '', "
-                               "NULL)", 3, apply), "applied");
+                               "NULL, NULL)", 3, apply), "applied");
 
     expect_canceled(checkout_of(&g));
 

@@ -166,7 +166,7 @@ Test(solo_notify_sql, every_event_type_commits_its_notification,
                             " AND endpoint_id = $2", m, ep),
                      VAL(c, "SELECT jsonb_build_object('checkout_id', 'co_1', 'status', 'SUCCESS',"
                             " 'amount_total_minor', 1500, 'amount_total', '15.00', 'currency', 'EUR',"
-                            " 'merchant_id', $1::text, 'sequence', 1, 'metadata', '{}'::jsonb,"
+                            " 'merchant_id', $1::text, 'sequence', 1, 'metadata', '{}'::jsonb, 'capture', 'automatic',"
                             " 'payment_orders', jsonb_build_array("
                             "  jsonb_build_object('payment_order_id', 'co_1_1', 'status', 'SUCCESS',"
                             "                     'amount_minor', 1000, 'amount', '10.00', 'currency', 'EUR'),"

@@ -1949,6 +1949,60 @@ Test(sql, the_token_lookup_reads_each_candidate_by_its_key_in_a_generic_plan)
 }
 
 
+/*
+ * What a paid event costs the database: its token read once (the first
+ * candidate psp_tokens holds ends the look-up; it was read again after
+ * psp_token_key had found it), and its orders moved, booked and credited
+ * by one statement, not a ledger_book and a wallet_add call per order.
+ * The transaction's own statistics (pg_stat_xact_*) count what this
+ * session did; the booking still balances at commit.
+ */
+Test(sql, a_paid_event_reads_its_token_once_and_books_its_orders_in_one_statement)
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], tok[64], evt[48];
+    const char  *called;
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    snprintf(evt, sizeof(evt), "evt_%s", m);
+
+    OK0(c, "BEGIN");
+    OK0(c, "SET LOCAL track_functions = 'all'");
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                            " 'SUCCEEDED', 'checkout.session.completed', 'tok_sent',"
+                            " '', 1500, 'USD', 'pi_once', '', ARRAY[$2, 'no-such'])",
+                         evt, tok), "applied");
+    cr_expect_str_eq(VAL0(c, "SELECT idx_scan + seq_scan FROM pg_stat_xact_user_tables"
+                             " WHERE relname = 'psp_tokens'"), "1");
+    called = VAL0(c, "SELECT string_agg(funcname || ': ' || calls, ', '"
+                     " ORDER BY funcname) FROM pg_stat_xact_user_functions"
+                     " WHERE funcname IN ('psp_token_key', 'ledger_book', 'wallet_add')");
+    cr_expect_null(called, "called per event: %s", called);
+    OK0(c, "COMMIT");
+
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(t.payment_order_id || ' ' || e.account"
+                            " || ' ' || e.amount, ', ' ORDER BY t.payment_order_id,"
+                            " e.entry_no) FROM ledger_transactions t"
+                            " JOIN ledger_entries e USING (merchant_id, txn_id)"
+                            " WHERE t.merchant_id = $1", m),
+                     "co_1_1 psp_clearing:stripe 1000, co_1_1 seller_payable:seller_42 -1000, "
+                     "co_1_2 psp_clearing:stripe 500, co_1_2 seller_payable:seller_77 -500");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(seller_account || ' ' || amount, ', '"
+                            " ORDER BY seller_account) FROM wallet_credits"
+                            " WHERE merchant_id = $1", m),
+                     "seller_42 1000, seller_77 500");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || from_status"
+                            " || '>' || to_status, ', ' ORDER BY payment_order_id)"
+                            " FROM order_events WHERE merchant_id = $1"
+                            " AND to_status = 'SUCCESS'", m),
+                     "co_1_1 EXECUTING>SUCCESS, co_1_2 EXECUTING>SUCCESS");
+    PQfinish(c);
+}
+
+
 Test(sql, claim_stores_metadata_an_object_only,
      .description = "pay_claim with p_metadata stores it on the checkout and pay_get_checkout answers it; anything but an object is refused (22023) with nothing stored; the signature without it stores {}")
 {
