@@ -977,10 +977,14 @@ Test(solo_chaos, two_psps_on_one_route_the_first_failing_every_way,
         "           c.merchant_id AND r.checkout_id = c.checkout_id), 'none'),"
         "       '; ')"
         "  FROM checkouts c WHERE c.merchant_id = $1"
-        "   AND (SELECT count(*) FROM checkout_routes r"
-        "         WHERE r.merchant_id = c.merchant_id"
-        "           AND r.checkout_id = c.checkout_id"
-        "           AND r.moved_on IS NULL) <> 1", 1,
+        "   AND ((SELECT count(*) FROM checkout_routes r"
+        "          WHERE r.merchant_id = c.merchant_id"
+        "            AND r.checkout_id = c.checkout_id"
+        "            AND r.moved_on IS NULL) <> 1"
+        "        OR NOT EXISTS (SELECT 1 FROM checkout_routes r"
+        "          WHERE r.merchant_id = c.merchant_id"
+        "            AND r.checkout_id = c.checkout_id"
+        "            AND r.moved_on IS NULL AND r.psp = c.psp))", 1,
         (const char *[]) { c->m.id }));
 
     cr_assert_neq(atol(db_scalar(
