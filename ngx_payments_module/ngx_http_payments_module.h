@@ -469,6 +469,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _sweeper.c     worker 0's stuck-checkout sweeper (no request): calls
  *                  the drivers, _psp_conf.c (find_psp), _metrics.c's
  *                  counters and _util.c; only _module.c calls it.
+ *                  _sweeper_alerts.c ends its round (overdue checkouts,
+ *                  holds, reviews); the two share _sweeper.h.
  *   _notify.c      every worker's notification delivery (no request):
  *                  the outbox's claims and records through _pg.c, the
  *                  POSTs through _curl.c; _metrics.c's counters, _util.c.

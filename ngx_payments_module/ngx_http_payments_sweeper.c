@@ -25,14 +25,9 @@
  *                       would be (one transaction, the same ledger and
  *                       audit, source "sweeper"), or
  *   pay_sweeper_note    what the PSP said when nothing moved;
- *   pay_sweeper_overdue checkouts still EXECUTING past alert=: a log line
- *                       each (once) and the /metrics gauges;
- *   pay_holds_sweep     manual-capture authorizations near their PSP's
- *                       auth_window (a day before: a log line each, once)
- *                       or past it (released, never booked: a log line),
- *                       and the /metrics gauge;
- *   pay_review_expire   the risk check's reviews undecided past their
- *                       deadline: FAILED, a warning each.
+ *   then what needs a person (_sweeper_alerts.c): checkouts overdue,
+ *                       manual-capture holds near or past their end, risk
+ *                       reviews past their deadline.
  *
  * Adyen's look-up needs the sessionResult its hosted page adds to the
  * shopper's way back (kept by pay_return_target).  A dialect that cannot ask
@@ -46,6 +41,7 @@
 
 
 #include "ngx_http_payments_module.h"
+#include "ngx_http_payments_sweeper.h"
 
 #include <openssl/rand.h>
 
@@ -53,71 +49,8 @@
 #define NGX_HTTP_PAYMENTS_SWEEP_FIRST   1000    /* ms after start */
 
 
-typedef struct {
-    char                           *merchant_id;
-    char                           *checkout_id;
-    char                           *psp;
-    char                           *token;
-    char                           *nonce;
-    char                           *session_result;     /* NULL: none */
-    int64_t                         expires;     /* epoch seconds */
-    int64_t                         age;         /* seconds */
-} ngx_http_payments_sweep_item_t;
-
-
-typedef enum {
-    NGX_HTTP_PAYMENTS_SWEEP_IDLE = 0,
-    NGX_HTTP_PAYMENTS_SWEEP_LEASE,
-    NGX_HTTP_PAYMENTS_SWEEP_DUE,
-    NGX_HTTP_PAYMENTS_SWEEP_ITEMS,
-    NGX_HTTP_PAYMENTS_SWEEP_RENEW,
-    NGX_HTTP_PAYMENTS_SWEEP_OVERDUE,
-    NGX_HTTP_PAYMENTS_SWEEP_HOLDS
-} ngx_http_payments_sweep_state_e;
-
-/* how long before an authorization's end the sweeper warns */
-#define NGX_HTTP_PAYMENTS_HOLD_WARN  86400
-
-
-typedef struct {
-    ngx_event_t                         timer;      /* the next round */
-    ngx_event_t                         next;       /* posted: the next step */
-    ngx_log_t                          *log;
-    ngx_http_payments_main_conf_t      *pmcf;
-    ngx_pool_t                         *pool;       /* the round's */
-
-    ngx_http_payments_sweep_state_e     state;
-    ngx_uint_t                          leader;
-    ngx_msec_t                          leased_at;  /* the lease last taken
-                                                       or renewed */
-    char                               *ttl;        /* the lease's, s */
-    ngx_array_t                        *items;      /* of sweep_item_t */
-    ngx_uint_t                          current;
-    ngx_http_payments_psp_t            *psp;        /* current's */
-    ngx_uint_t                          probe;      /* its look-up is the
-                                                       breaker's probe */
-    pay_psp_lookup_t                    in;
-    pay_event_t                         ev;
-
-    /* two queries: a handler may not reuse the one it was called for */
-    ngx_http_payments_pg_query_t        queries[2];
-    ngx_uint_t                          nquery;
-    const char                         *params[10];
-    ngx_http_payments_fetch_t           fetch;
-
-    char                                owner[NGX_MAXHOSTNAMELEN + 64];
-    char                               *psps;       /* "{a,b}": ours */
-    char                               *windows;    /* "{604800,…}": their
-                                                       auth_window, in
-                                                       psps' order */
-} ngx_http_payments_sweeper_t;
-
-
 static void ngx_http_payments_sweep_round(ngx_event_t *ev);
 static void ngx_http_payments_sweep_step(ngx_event_t *ev);
-static void ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw);
-static ngx_int_t ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
-    const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler);
 static void ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_sweep_due(ngx_http_payments_pg_query_t *q,
@@ -135,15 +68,6 @@ static void ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
     const char *answer);
 static void ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q,
     PGresult *res);
-static void ngx_http_payments_sweep_reviews(ngx_http_payments_sweeper_t *sw);
-static void ngx_http_payments_sweep_expired(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
-static void ngx_http_payments_sweep_holds(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
-static void ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
-static ngx_int_t ngx_http_payments_sweep_ok(ngx_http_payments_sweeper_t *sw,
-    PGresult *res, const char *function);
 
 
 /* worker 0's, set up in init_process: gone with the process */
@@ -353,7 +277,7 @@ ngx_http_payments_sweep_round(ngx_event_t *ev)
 }
 
 
-static void
+void
 ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw)
 {
     ngx_http_payments_fetch_cancel(&sw->fetch);
@@ -373,7 +297,7 @@ ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
     const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler)
 {
@@ -394,7 +318,7 @@ ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
 
 
 /* a query's answer: NGX_OK with rows to read, else logged */
-static ngx_int_t
+ngx_int_t
 ngx_http_payments_sweep_ok(ngx_http_payments_sweeper_t *sw, PGresult *res,
     const char *function)
 {
@@ -635,23 +559,9 @@ ngx_http_payments_sweep_step(ngx_event_t *ev)
         return;
     }
 
-    sw->params[0] = sw->owner;
-    sw->params[1] = sw->psps;
-    sw->params[2] = ngx_http_payments_num(sw->pool, sw->pmcf->sweeper.alert);
-    sw->params[3] = "100";
-
-    if (sw->params[2] == NULL
-        || ngx_http_payments_sweep_query(sw,
-                                         "SELECT merchant_id, checkout_id, "
-                                         "psp, age_seconds, last_answer, "
-                                         "unresolved, oldest_seconds "
-                                         "FROM pay_sweeper_overdue($1, $2, "
-                                         "$3, $4)",
-                                         4, ngx_http_payments_sweep_overdue)
-           != NGX_OK)
-    {
-        ngx_http_payments_sweep_end(sw);
-    }
+    /* the round's end: what is overdue, holds, reviews
+     * (_sweeper_alerts.c) */
+    ngx_http_payments_sweep_alerts(sw);
 }
 
 
@@ -1026,160 +936,4 @@ ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q, PGresult *res)
     (void) ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_note");
 
     ngx_http_payments_sweep_next(sw);
-}
-
-
-static void
-ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    int                           i, n;
-    ngx_http_payments_sweeper_t  *sw = q->data;
-
-    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_overdue") == NGX_OK
-        && (n = PQntuples(res)) > 0)
-    {
-        if (ngx_http_payments_metrics) {
-            ngx_http_payments_metrics->sweeper_unresolved =
-                (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 5),
-                                              PQgetlength(res, 0, 5));
-            ngx_http_payments_metrics->sweeper_unresolved_oldest =
-                (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 6),
-                                              PQgetlength(res, 0, 6));
-        }
-
-        for (i = 0; i < n; i++) {
-            if (PQgetisnull(res, i, 0)) {
-                continue;
-            }
-
-            /* once per checkout: pay_sweeper_overdue marks it alerted */
-            ngx_log_error(NGX_LOG_ERR, sw->log, 0,
-                          "payments: sweeper: checkout \"%s\" of merchant "
-                          "\"%s\" (psp \"%s\") is EXECUTING for %s s and "
-                          "still unresolved; last psp answer: %s",
-                          PQgetvalue(res, i, 1), PQgetvalue(res, i, 0),
-                          PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-                          PQgetisnull(res, i, 4) ? "none"
-                                                 : PQgetvalue(res, i, 4));
-        }
-    }
-
-    /* then the manual-capture authorizations near or past their end */
-    sw->state = NGX_HTTP_PAYMENTS_SWEEP_HOLDS;
-    sw->params[0] = sw->owner;
-    sw->params[1] = sw->psps;
-    sw->params[2] = sw->windows;
-    sw->params[3] = "86400";     /* NGX_HTTP_PAYMENTS_HOLD_WARN */
-    sw->params[4] = "100";
-
-    if (ngx_http_payments_sweep_query(sw,
-                                      "SELECT merchant_id, checkout_id, psp, "
-                                      "action, left_seconds, expiring "
-                                      "FROM pay_holds_sweep($1, $2, $3, $4, "
-                                      "$5)",
-                                      5, ngx_http_payments_sweep_holds)
-        != NGX_OK)
-    {
-        ngx_http_payments_sweep_end(sw);
-    }
-}
-
-
-static void
-ngx_http_payments_sweep_holds(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    int                           i, n;
-    ngx_http_payments_sweeper_t  *sw = q->data;
-
-    if (ngx_http_payments_sweep_ok(sw, res, "pay_holds_sweep") == NGX_OK
-        && (n = PQntuples(res)) > 0)
-    {
-        if (ngx_http_payments_metrics) {
-            ngx_http_payments_metrics->holds_expiring =
-                (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 5),
-                                              PQgetlength(res, 0, 5));
-        }
-
-        for (i = 0; i < n; i++) {
-            if (PQgetisnull(res, i, 0)) {
-                continue;
-            }
-
-            if (ngx_strcmp(PQgetvalue(res, i, 3), "expired") == 0) {
-                /* the PSP releases it too: nothing was booked of it */
-                ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
-                              "payments: sweeper: the authorization of "
-                              "checkout \"%s\" of merchant \"%s\" (psp "
-                              "\"%s\") expired: what was not captured is "
-                              "released, never booked",
-                              PQgetvalue(res, i, 1), PQgetvalue(res, i, 0),
-                              PQgetvalue(res, i, 2));
-                continue;
-            }
-
-            /* once per checkout: pay_holds_sweep marks it warned */
-            ngx_log_error(NGX_LOG_ERR, sw->log, 0,
-                          "payments: sweeper: the authorization of checkout "
-                          "\"%s\" of merchant \"%s\" (psp \"%s\") expires "
-                          "in %s s: capture or void it before",
-                          PQgetvalue(res, i, 1), PQgetvalue(res, i, 0),
-                          PQgetvalue(res, i, 2), PQgetvalue(res, i, 4));
-        }
-    }
-
-    ngx_http_payments_sweep_reviews(sw);
-}
-
-
-/* pay_review_expire: the risk check's reviews left past their deadline
- * fail as rejected ones do (doc/RISK.md), with a warning each */
-
-static void
-ngx_http_payments_sweep_reviews(ngx_http_payments_sweeper_t *sw)
-{
-    char  *body;
-
-    body = pay_problem_json(PAY_ERR_RISK_DECLINED, 0,
-                            "the checkout's review was not decided in time; "
-                            "it is FAILED and was sent to no PSP");
-
-    sw->params[0] = ngx_http_payments_num(sw->pool,
-                                          (int64_t) sw->pmcf->sweeper.batch);
-    sw->params[1] = ngx_http_payments_strdup(sw->pool, body);
-    free(body);
-
-    if (sw->params[0] == NULL || sw->params[1] == NULL
-        || ngx_http_payments_sweep_query(sw,
-                                         "SELECT nonce FROM "
-                                         "pay_review_expire($1, $2)",
-                                         2, ngx_http_payments_sweep_expired)
-           != NGX_OK)
-    {
-        ngx_http_payments_sweep_end(sw);
-    }
-}
-
-
-static void
-ngx_http_payments_sweep_expired(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    int                           i, n;
-    ngx_http_payments_sweeper_t  *sw = q->data;
-
-    if (ngx_http_payments_sweep_ok(sw, res, "pay_review_expire") == NGX_OK) {
-        n = PQntuples(res);
-
-        for (i = 0; i < n; i++) {
-            ngx_http_payments_metrics_risk_expired();
-            ngx_log_error(NGX_LOG_WARN, sw->log, 0,
-                          "payments: sweeper: the review of checkout \"%s\" "
-                          "was not decided before its deadline: FAILED "
-                          "(risk_rejected)", PQgetvalue(res, i, 0));
-        }
-    }
-
-    ngx_http_payments_sweep_end(sw);
 }

@@ -1,0 +1,96 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * The sweeper's round, shared by its two files: _sweeper.c takes the
+ * lease, reads what is due and asks the PSPs one checkout at a time;
+ * _sweeper_alerts.c ends the round with what needs a person (checkouts
+ * overdue, manual-capture holds near or past their end, risk reviews past
+ * their deadline).  One round at a time, in worker 0 (_sweeper.c).
+ */
+
+
+#ifndef _NGX_HTTP_PAYMENTS_SWEEPER_H_INCLUDED_
+#define _NGX_HTTP_PAYMENTS_SWEEPER_H_INCLUDED_
+
+
+#include "ngx_http_payments_module.h"
+
+
+typedef struct {
+    char                           *merchant_id;
+    char                           *checkout_id;
+    char                           *psp;
+    char                           *token;
+    char                           *nonce;
+    char                           *session_result;     /* NULL: none */
+    int64_t                         expires;     /* epoch seconds */
+    int64_t                         age;         /* seconds */
+} ngx_http_payments_sweep_item_t;
+
+
+typedef enum {
+    NGX_HTTP_PAYMENTS_SWEEP_IDLE = 0,
+    NGX_HTTP_PAYMENTS_SWEEP_LEASE,
+    NGX_HTTP_PAYMENTS_SWEEP_DUE,
+    NGX_HTTP_PAYMENTS_SWEEP_ITEMS,
+    NGX_HTTP_PAYMENTS_SWEEP_RENEW,
+    NGX_HTTP_PAYMENTS_SWEEP_OVERDUE,
+    NGX_HTTP_PAYMENTS_SWEEP_HOLDS
+} ngx_http_payments_sweep_state_e;
+
+/* how long before an authorization's end the sweeper warns */
+#define NGX_HTTP_PAYMENTS_HOLD_WARN  86400
+
+
+typedef struct {
+    ngx_event_t                         timer;      /* the next round */
+    ngx_event_t                         next;       /* posted: the next step */
+    ngx_log_t                          *log;
+    ngx_http_payments_main_conf_t      *pmcf;
+    ngx_pool_t                         *pool;       /* the round's */
+
+    ngx_http_payments_sweep_state_e     state;
+    ngx_uint_t                          leader;
+    ngx_msec_t                          leased_at;  /* the lease last taken
+                                                       or renewed */
+    char                               *ttl;        /* the lease's, s */
+    ngx_array_t                        *items;      /* of sweep_item_t */
+    ngx_uint_t                          current;
+    ngx_http_payments_psp_t            *psp;        /* current's */
+    ngx_uint_t                          probe;      /* its look-up is the
+                                                       breaker's probe */
+    pay_psp_lookup_t                    in;
+    pay_event_t                         ev;
+
+    /* two queries: a handler may not reuse the one it was called for */
+    ngx_http_payments_pg_query_t        queries[2];
+    ngx_uint_t                          nquery;
+    const char                         *params[10];
+    ngx_http_payments_fetch_t           fetch;
+
+    char                                owner[NGX_MAXHOSTNAMELEN + 64];
+    char                               *psps;       /* "{a,b}": ours */
+    char                               *windows;    /* "{604800,…}": their
+                                                       auth_window, in
+                                                       psps' order */
+} ngx_http_payments_sweeper_t;
+
+
+/* the round's queries: two in turn (a handler may not reuse the one it was
+ * called for), sw->params as their values */
+ngx_int_t ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
+    const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler);
+/* a query's answer: NGX_OK with rows to read, else logged */
+ngx_int_t ngx_http_payments_sweep_ok(ngx_http_payments_sweeper_t *sw,
+    PGresult *res, const char *function);
+/* the round ends: its pool destroyed, the next one timed */
+void ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw);
+
+/* _sweeper_alerts.c: the round's last steps, after the look-ups:
+ * pay_sweeper_overdue, pay_holds_sweep, pay_review_expire, then
+ * ngx_http_payments_sweep_end */
+void ngx_http_payments_sweep_alerts(ngx_http_payments_sweeper_t *sw);
+
+
+#endif /* _NGX_HTTP_PAYMENTS_SWEEPER_H_INCLUDED_ */
