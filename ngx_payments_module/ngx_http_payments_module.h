@@ -734,6 +734,13 @@ void ngx_http_payments_breaker_state_api(ngx_http_payments_psp_t *psp,
     pay_psp_api_e api, ngx_uint_t *state, uint64_t *opens);
 
 
+/* _psp_conf.c: pin=sha256//BASE64 (a TLS public key's SHA-256, as curl's
+ * CURLOPT_PINNEDPUBLICKEY takes it) appended to *pins ("a;b"): NGX_OK,
+ * NGX_DECLINED when it is not one (the caller says so), NGX_ERROR */
+ngx_int_t ngx_http_payments_pin_add(ngx_conf_t *cf, char **pins,
+    ngx_str_t *v);
+
+
 /* _sweeper_conf.c: payments_sweeper, its defaults and nginx -t's refusals */
 char *ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

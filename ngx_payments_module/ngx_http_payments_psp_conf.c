@@ -743,54 +743,63 @@ static char *
 ngx_http_payments_psp_pin(ngx_conf_t *cf, ngx_http_payments_psp_t *psp,
     ngx_str_t *v)
 {
-    u_char      *p, *pins;
-    size_t       len, old;
+    ngx_int_t  rc;
+
+    rc = ngx_http_payments_pin_add(cf, &psp->pins, v);
+
+    if (rc == NGX_DECLINED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_psp\" %V: pin=\"%V\" is not sha256// "
+                           "and the base64 of a SHA-256 (44 characters); "
+                           "doc/ngx_http_payments_module.md, payments_psp, "
+                           "has the openssl command that makes one",
+                           &psp->name, v);
+    }
+
+    return rc == NGX_OK ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_payments_pin_add(ngx_conf_t *cf, char **pins, ngx_str_t *v)
+{
+    u_char      *p, *all;
+    size_t       old;
     ngx_uint_t   i;
 
     /* "sha256//" and base64 of 32 bytes: 43 characters and one "=" */
     if (v->len != 8 + 44 || ngx_strncmp(v->data, "sha256//", 8) != 0
         || v->data[8 + 43] != '=')
     {
-        goto invalid;
+        return NGX_DECLINED;
     }
 
     for (i = 8; i < 8 + 43; i++) {
         if (!isalnum(v->data[i]) && v->data[i] != '+' && v->data[i] != '/') {
-            goto invalid;
+            return NGX_DECLINED;
         }
     }
 
-    old = psp->pins ? ngx_strlen(psp->pins) : 0;
-    len = old + 1 + v->len + 1;
+    old = *pins ? ngx_strlen(*pins) : 0;
 
-    pins = ngx_pnalloc(cf->pool, len);
-    if (pins == NULL) {
-        return NGX_CONF_ERROR;
+    all = ngx_pnalloc(cf->pool, old + 1 + v->len + 1);
+    if (all == NULL) {
+        return NGX_ERROR;
     }
 
-    p = pins;
+    p = all;
 
     if (old) {
-        p = ngx_cpymem(p, psp->pins, old);
+        p = ngx_cpymem(p, *pins, old);
         *p++ = ';';
     }
 
     p = ngx_cpymem(p, v->data, v->len);
     *p = '\0';
 
-    psp->pins = (char *) pins;
+    *pins = (char *) all;
 
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"payments_psp\" %V: pin=\"%V\" is not sha256// "
-                       "and the base64 of a SHA-256 (44 characters); "
-                       "doc/ngx_http_payments_module.md, payments_psp, "
-                       "has the openssl command that makes one",
-                       &psp->name, v);
-    return NGX_CONF_ERROR;
+    return NGX_OK;
 }
 
 

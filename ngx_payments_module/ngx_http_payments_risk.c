@@ -763,49 +763,17 @@ static char *
 ngx_http_payments_risk_pin(ngx_conf_t *cf, ngx_http_payments_risk_t *rk,
     ngx_str_t *v)
 {
-    u_char      *p, *pins;
-    size_t       old;
-    ngx_uint_t   i;
+    ngx_int_t  rc;
 
-    if (v->len != 8 + 44 || ngx_strncmp(v->data, "sha256//", 8) != 0
-        || v->data[8 + 43] != '=')
-    {
-        goto invalid;
+    rc = ngx_http_payments_pin_add(cf, &rk->pins, v);
+
+    if (rc == NGX_DECLINED) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_risk\": pin=\"%V\" is not sha256// "
+                           "and the base64 of a SHA-256 (44 characters)", v);
     }
 
-    for (i = 8; i < 8 + 43; i++) {
-        if (!isalnum(v->data[i]) && v->data[i] != '+' && v->data[i] != '/') {
-            goto invalid;
-        }
-    }
-
-    old = rk->pins ? ngx_strlen(rk->pins) : 0;
-
-    pins = ngx_pnalloc(cf->pool, old + 1 + v->len + 1);
-    if (pins == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    p = pins;
-
-    if (old) {
-        p = ngx_cpymem(p, rk->pins, old);
-        *p++ = ';';
-    }
-
-    p = ngx_cpymem(p, v->data, v->len);
-    *p = '\0';
-
-    rk->pins = (char *) pins;
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"payments_risk\": pin=\"%V\" is not sha256// and "
-                       "the base64 of a SHA-256 (44 characters)", v);
-    return NGX_CONF_ERROR;
+    return rc == NGX_OK ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 
