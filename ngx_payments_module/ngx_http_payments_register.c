@@ -66,8 +66,6 @@ static const char *ngx_http_payments_seller_detail(ngx_http_request_t *r,
 static void ngx_http_payments_checkout_cleanup(void *data);
 static ngx_int_t ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_register_resume(ngx_http_payments_ctx_t *ctx);
-static void ngx_http_payments_route_resume_bound(
-    ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_route_state_done(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_route_first_done(
@@ -582,6 +580,12 @@ ngx_http_payments_route_first_done(ngx_http_payments_pg_query_t *q,
         return;
     }
 
+    /* a resumed claim, bound where it was: its stored request goes there */
+    if (ctx->route_hold) {
+        ngx_http_payments_register_resume(ctx);
+        return;
+    }
+
     ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
                                     "first");
 
@@ -623,28 +627,7 @@ ngx_http_payments_route_state_done(ngx_http_payments_pg_query_t *q,
      * has no binding yet (pay_route_bind from NULL records it once, and
      * is a no-op when it is there) */
     ngx_http_payments_route_bind(ctx, NULL, NULL, NULL,
-                                 ngx_http_payments_route_resume_bound);
-}
-
-
-static void
-ngx_http_payments_route_resume_bound(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    ngx_http_payments_ctx_t  *ctx = q->data;
-
-    if (ngx_http_payments_pg_row(ctx->request, res, "pay_route_bind")
-        != NGX_OK)
-    {
-        return;
-    }
-
-    if (ngx_strcmp(PQgetvalue(res, 0, 0), "bound") != 0) {
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
-        return;
-    }
-
-    ngx_http_payments_register_resume(ctx);
+                                 ngx_http_payments_route_first_done);
 }
 
 
