@@ -1573,6 +1573,12 @@ Test(config, refuses_an_incomplete_or_insecure_risk_provider)
                          rs);
     expect_refused(&c, &p, "with pin= needs an https url=");
 
+    /* a pin that is not one: refused as payments_psp's are */
+    p.extra = str_printf("payments_risk url=https://risk.example/check "
+                         "secret_file=%s pin=sha256//short=;", rs);
+    expect_refused(&c, &p, "\"payments_risk\": pin=\"sha256//short=\" is "
+                           "not sha256// and the base64 of a SHA-256");
+
     /* the lease must hold the provider's timeout too */
     p.extra = str_printf("payments_risk url=https://risk.example/check "
                          "secret_file=%s timeout=20s;", rs);
