@@ -46,8 +46,10 @@ fe_event_check(const pay_event_t *ev)
         abort();
     }
 
-    /* the money after "paid" is never read without its amount */
+    /* the money after "paid" is never read without its amount; a void
+     * releases what is left of a hold and names no amount */
     if (ev->kind >= PAY_EVT_REFUND_SUCCEEDED
+        && ev->kind != PAY_EVT_VOID_SUCCEEDED && ev->kind != PAY_EVT_VOID_FAILED
         && (ev->amount == PAY_EVT_AMOUNT_ABSENT
             || strlen(ev->currency) != 3))
     {
@@ -251,7 +253,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             == 0)
         {
             fe_event_check(&ev);
-            if (ev.kind != PAY_EVT_IGNORED
+            if (ev.kind != PAY_EVT_IGNORED && ev.kind != PAY_EVT_VOID_SUCCEEDED
+                && ev.kind != PAY_EVT_VOID_FAILED
                 && (ev.amount <= 0 || ev.currency[0] == '\0'))
             {
                 abort();
