@@ -960,14 +960,14 @@ Test(solo_chaos, two_psps_on_one_route_the_first_failing_every_way,
      * PSP it left proved it made nothing */
     cr_assert_str_eq(db_scalar(
         "SELECT count(*) FROM checkouts c WHERE c.merchant_id = $1"
-        "   AND (SELECT count(*) FROM checkout_routes r"
-        "         WHERE r.merchant_id = c.merchant_id"
-        "           AND r.checkout_id = c.checkout_id"
-        "           AND r.moved_on IS NULL) <> 1"
-        "    OR NOT EXISTS (SELECT 1 FROM checkout_routes r"
-        "         WHERE r.merchant_id = c.merchant_id"
-        "           AND r.checkout_id = c.checkout_id"
-        "           AND r.moved_on IS NULL AND r.psp = c.psp)", 1,
+        "   AND ((SELECT count(*) FROM checkout_routes r"
+        "          WHERE r.merchant_id = c.merchant_id"
+        "            AND r.checkout_id = c.checkout_id"
+        "            AND r.moved_on IS NULL) <> 1"
+        "        OR NOT EXISTS (SELECT 1 FROM checkout_routes r"
+        "          WHERE r.merchant_id = c.merchant_id"
+        "            AND r.checkout_id = c.checkout_id"
+        "            AND r.moved_on IS NULL AND r.psp = c.psp))", 1,
         (const char *[]) { c->m.id }), "0",
         "a checkout bound to no PSP, or to two: %s", db_scalar(
         "SELECT string_agg(c.checkout_id || ' ' || c.status || ' psp='"
