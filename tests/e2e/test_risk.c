@@ -79,6 +79,30 @@ rk_asked(const char *checkout_id)
 }
 
 
+/* The gateway asks once per checkout and never again on a replay. A
+ * dropped connection is the one exception the transport makes: libcurl
+ * sends a request once more, on a fresh connection, when a kept-alive one
+ * turns out closed before any byte of an answer (doc/RISK.md), so a
+ * provider that drops may be asked twice, never more. */
+static long
+rk_expect_asked(const char *checkout_id, const char *email)
+{
+    long  n;
+
+    n = rk_asked(checkout_id);
+
+    if (strncmp(email, "risk-drop", 9) == 0) {
+        cr_assert(n == 1 || n == 2, "a dropping provider asked %ld times "
+                  "(once, or twice by libcurl's resend)", n);
+        return n;
+    }
+
+    cr_assert_eq(n, 1, "the provider asked %ld times", n);
+
+    return n;
+}
+
+
 /* what the PSP got under the checkout's nonce */
 static long
 rk_psp_requests(const merchant_t *m, const char *checkout_id)
@@ -125,6 +149,7 @@ static void
 rk_expect_denied(const char *host, const char *email, const char *reason,
     const char *source)
 {
+    long         asked;
     char        *id, *key, *body, *detail;
     json_t      *co, *risk;
     resp_t      *r, *again;
@@ -144,7 +169,7 @@ rk_expect_denied(const char *host, const char *email, const char *reason,
                        "the detail names the reason %s: %s", reason, r->body);
 
     cr_assert_eq(rk_psp_requests(&m, id), 0, "the PSP was called");
-    cr_assert_eq(rk_asked(id), 1);
+    asked = rk_expect_asked(id, email);
 
     co = rk_checkout(&m, id);
     cr_assert_str_eq(json_string_value(json_object_get(co, "status")),
@@ -167,7 +192,7 @@ rk_expect_denied(const char *host, const char *email, const char *reason,
     again = rk_post(host, &m, key, body);
     cr_assert_eq(again->status, 403, "%ld %s", again->status, again->body);
     cr_assert_str_eq(again->body, r->body);
-    cr_assert_eq(rk_asked(id), 1, "asked again on a replay");
+    cr_assert_eq(rk_asked(id), asked, "asked again on a replay");
     cr_assert_eq(rk_psp_requests(&m, id), 0, "the PSP was called");
 
     resp_free(again);
