@@ -907,6 +907,17 @@ Test(solo_chaos, two_psps_on_one_route_the_first_failing_every_way,
     char        *stripe, *adyen, *held;
     const char  *f;
 
+    /* a checkout c bound to no PSP, or to two, or to another than its own */
+    static const char  unbound[] =
+        "((SELECT count(*) FROM checkout_routes r"
+        "   WHERE r.merchant_id = c.merchant_id"
+        "     AND r.checkout_id = c.checkout_id"
+        "     AND r.moved_on IS NULL) <> 1"
+        " OR NOT EXISTS (SELECT 1 FROM checkout_routes r"
+        "   WHERE r.merchant_id = c.merchant_id"
+        "     AND r.checkout_id = c.checkout_id"
+        "     AND r.moved_on IS NULL AND r.psp = c.psp))";
+
     c = calloc(1, sizeof(chaos_t));
     ch_start_sweeper();
 
@@ -958,33 +969,17 @@ Test(solo_chaos, two_psps_on_one_route_the_first_failing_every_way,
      * count per nonce (ch_check's "once") covers both APIs; here, each
      * checkout holds at most one PSP, the one it is bound to, and every
      * PSP it left proved it made nothing */
-    cr_assert_str_eq(db_scalar(
-        "SELECT count(*) FROM checkouts c WHERE c.merchant_id = $1"
-        "   AND ((SELECT count(*) FROM checkout_routes r"
-        "          WHERE r.merchant_id = c.merchant_id"
-        "            AND r.checkout_id = c.checkout_id"
-        "            AND r.moved_on IS NULL) <> 1"
-        "        OR NOT EXISTS (SELECT 1 FROM checkout_routes r"
-        "          WHERE r.merchant_id = c.merchant_id"
-        "            AND r.checkout_id = c.checkout_id"
-        "            AND r.moved_on IS NULL AND r.psp = c.psp))", 1,
-        (const char *[]) { c->m.id }), "0",
-        "a checkout bound to no PSP, or to two: %s", db_scalar(
+    cr_assert_str_eq(db_scalar(str_printf(
+        "SELECT count(*) FROM checkouts c WHERE c.merchant_id = $1 AND %s",
+        unbound), 1, (const char *[]) { c->m.id }), "0",
+        "a checkout bound to no PSP, or to two: %s", db_scalar(str_printf(
         "SELECT string_agg(c.checkout_id || ' ' || c.status || ' psp='"
         "       || c.psp || ' routes=' || coalesce((SELECT string_agg("
         "           r.psp || ':' || coalesce(r.moved_on, '-'), ',')"
         "           FROM checkout_routes r WHERE r.merchant_id ="
         "           c.merchant_id AND r.checkout_id = c.checkout_id), 'none'),"
         "       '; ')"
-        "  FROM checkouts c WHERE c.merchant_id = $1"
-        "   AND ((SELECT count(*) FROM checkout_routes r"
-        "          WHERE r.merchant_id = c.merchant_id"
-        "            AND r.checkout_id = c.checkout_id"
-        "            AND r.moved_on IS NULL) <> 1"
-        "        OR NOT EXISTS (SELECT 1 FROM checkout_routes r"
-        "          WHERE r.merchant_id = c.merchant_id"
-        "            AND r.checkout_id = c.checkout_id"
-        "            AND r.moved_on IS NULL AND r.psp = c.psp))", 1,
+        "  FROM checkouts c WHERE c.merchant_id = $1 AND %s", unbound), 1,
         (const char *[]) { c->m.id }));
 
     cr_assert_neq(atol(db_scalar(
