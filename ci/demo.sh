@@ -226,8 +226,10 @@ walk() {
         -X POST "$shop/buy-later")
     pay_url=${answer#* }
     co=$(printf '%s' "$pay_url" | sed -n 's|.*/v1/checkouts/\(co_[a-p]*\)/pay?.*|\1|p')
-    [ "${answer%% *}" = 303 ] && [ -n "$co" ] ||
-        { echo "walk: the shop's Buy now, ship later answered ${answer%% *}"; return 0; }
+    if [ "${answer%% *}" != 303 ] || [ -z "$co" ]; then
+        echo "walk: the shop's Buy now, ship later answered ${answer%% *}"
+        return 0
+    fi
     echo "11. POST $shop/buy-later -> ${answer%% *} to the gateway's pay link for $co"
     session=$(curl -s --cacert "$ca" -o /dev/null -w '%{redirect_url}' "$pay_url" |
         sed -n 's|.*/pay/\([^/?]*\).*|\1|p')
