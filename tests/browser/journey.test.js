@@ -234,6 +234,56 @@ async function paymentOrder(id) {
   return r.json;
 }
 
+// shop / -> Buy now, ship later -> the hosted page -> Pay -> back at the
+// shop's /held page, authorized.  Returns the checkout's and its one order's
+// ids.
+async function buyLaterPaid(page, log, name) {
+  const home = await page.goto(`${SHOP}/`);
+  assert.equal(home.status(), 200, 'the shop\'s product page');
+  const later = page.getByRole('button', { name: 'Buy now, ship later', exact: true });
+  await later.waitFor();
+  if (name === 'd') {
+    console.log(`# screenshot ${await shot(page, 'd-shop')}`);
+  }
+  await Promise.all([
+    page.waitForURL((u) => u.origin === MOCK && u.pathname.startsWith('/pay/'),
+      { timeout: 15000 }),
+    later.click(),
+  ]);
+  const hops = log.hops.map(pathOf);
+  const iBuy = hops.findIndex((h) => h.method === 'POST' && h.origin === SHOP
+    && h.pathname === '/buy-later');
+  const iPay = hops.findIndex((h) => h.origin === GW
+    && /^\/v1\/checkouts\/[A-Za-z0-9_-]+\/pay$/.test(h.pathname));
+  assert.ok(iBuy >= 0 && iPay > iBuy,
+    `shop /buy-later -> gateway pay link -> hosted page, got:\n    ${describe(log)}`);
+  const co = hops[iPay].pathname.split('/')[3];
+  await page.getByRole('button', { name: 'Pay' }).waitFor();
+  assert.match(await page.content(), /12\.00 USD/i, 'the hosted page shows the held amount');
+
+  // Pay: the authorization's webhook, then back to the shop's success_url.
+  await Promise.all([
+    page.waitForURL((u) => u.origin === SHOP && u.pathname === '/held',
+      { timeout: SETTLE_MS }),
+    page.getByRole('button', { name: 'Pay' }).click(),
+  ]);
+  assertThroughReturn(log, co);
+  assert.equal(new URL(page.url()).searchParams.get('order'), co,
+    'the gateway put the checkout id into the success_url');
+  await assert.doesNotReject(
+    page.getByRole('heading', { name: 'Order authorized: held, not charged' }).waitFor());
+  console.log(`# screenshot ${await shot(page, `${name}-held`)}`);
+
+  const c = await checkout(co);
+  assert.equal(c.capture, 'manual', `checkout ${co}: ${JSON.stringify(c)}`);
+  assert.equal(c.status, 'AUTHORIZED', `checkout ${co}: ${JSON.stringify(c)}`);
+  assert.equal(c.payment_orders.length, 1);
+  const po = c.payment_orders[0].payment_order_id;
+  assert.equal((await paymentOrder(po)).captured || '0.00', '0.00', 'nothing captured yet');
+
+  return { co, po };
+}
+
 // --- the browser ---------------------------------------------------------------
 
 function launch(sandbox) {
@@ -418,46 +468,7 @@ test('(d) Buy now, ship later, Pay: authorized at the shop, then Ship and captur
   const page = await context.newPage();
   const log = watch(page);
   try {
-    const home = await page.goto(`${SHOP}/`);
-    assert.equal(home.status(), 200, 'the shop\'s product page');
-    const later = page.getByRole('button', { name: 'Buy now, ship later', exact: true });
-    await later.waitFor();
-    console.log(`# screenshot ${await shot(page, 'd-shop')}`);
-    await Promise.all([
-      page.waitForURL((u) => u.origin === MOCK && u.pathname.startsWith('/pay/'),
-        { timeout: 15000 }),
-      later.click(),
-    ]);
-    const hops = log.hops.map(pathOf);
-    const iBuy = hops.findIndex((h) => h.method === 'POST' && h.origin === SHOP
-      && h.pathname === '/buy-later');
-    const iPay = hops.findIndex((h) => h.origin === GW
-      && /^\/v1\/checkouts\/[A-Za-z0-9_-]+\/pay$/.test(h.pathname));
-    assert.ok(iBuy >= 0 && iPay > iBuy,
-      `shop /buy-later -> gateway pay link -> hosted page, got:\n    ${describe(log)}`);
-    const co = hops[iPay].pathname.split('/')[3];
-    await page.getByRole('button', { name: 'Pay' }).waitFor();
-    assert.match(await page.content(), /12\.00 USD/i, 'the hosted page shows the held amount');
-
-    // Pay: the authorization's webhook, then back to the shop's success_url.
-    await Promise.all([
-      page.waitForURL((u) => u.origin === SHOP && u.pathname === '/held',
-        { timeout: SETTLE_MS }),
-      page.getByRole('button', { name: 'Pay' }).click(),
-    ]);
-    assertThroughReturn(log, co);
-    assert.equal(new URL(page.url()).searchParams.get('order'), co,
-      'the gateway put the checkout id into the success_url');
-    await assert.doesNotReject(
-      page.getByRole('heading', { name: 'Order authorized: held, not charged' }).waitFor());
-    console.log(`# screenshot ${await shot(page, 'd-held')}`);
-
-    const c = await checkout(co);
-    assert.equal(c.capture, 'manual', `checkout ${co}: ${JSON.stringify(c)}`);
-    assert.equal(c.status, 'AUTHORIZED', `checkout ${co}: ${JSON.stringify(c)}`);
-    assert.equal(c.payment_orders.length, 1);
-    const po = c.payment_orders[0].payment_order_id;
-    assert.equal((await paymentOrder(po)).captured || '0.00', '0.00', 'nothing captured yet');
+    const { co, po } = await buyLaterPaid(page, log, 'd');
 
     // The shop's orders page, from the gateway through the shop's server.
     await Promise.all([
@@ -488,6 +499,40 @@ test('(d) Buy now, ship later, Pay: authorized at the shop, then Ship and captur
     assert.deepEqual(o.captures.map((x) => [x.kind, x.status, x.amount]),
       [['capture', 'SUCCEEDED', '12.00']]);
     assert.ok(!(await page.content()).includes(API_KEY), 'the API key stays on the shop\'s server');
+    assertNoProblems(log);
+  } finally {
+    await page.close();
+  }
+});
+
+test('(e) Buy now, ship later, Pay, then Release on the shop\'s /orders: nothing charged', { timeout: 90000 }, async () => {
+  const page = await context.newPage();
+  const log = watch(page);
+  try {
+    const { co, po } = await buyLaterPaid(page, log, 'e');
+    await Promise.all([
+      page.waitForURL(`${SHOP}/orders`),
+      page.getByRole('link', { name: 'Your orders' }).click(),
+    ]);
+    const row = page.locator(`tr[data-order="${po}"]`);
+    await Promise.all([
+      page.waitForURL(`${SHOP}/orders`),
+      row.getByRole('button', { name: 'Release', exact: true }).click(),
+    ]);
+    // The PSP's void webhook releases the hold: the order FAILED, nothing
+    // captured, no button left.
+    await row.locator('td.status', { hasText: 'FAILED' }).waitFor({ timeout: SETTLE_MS });
+    assert.equal((await row.locator('td.captured').textContent()).trim(), '0.00 USD');
+    assert.match(await row.textContent(), /released/);
+    assert.equal(await row.getByRole('button').count(), 0, 'a released order offers nothing');
+    console.log(`# screenshot ${await shot(page, 'e-orders-released')}`);
+
+    const c = await checkout(co);
+    assert.equal(c.status, 'FAILED', `checkout ${co}: ${JSON.stringify(c)}`);
+    assert.equal(c.failure && c.failure.code, 'voided');
+    const o = await paymentOrder(po);
+    assert.equal(o.captured || '0.00', '0.00');
+    assert.deepEqual(o.captures.map((x) => [x.kind, x.status]), [['void', 'SUCCEEDED']]);
     assertNoProblems(log);
   } finally {
     await page.close();
