@@ -27,15 +27,18 @@
  *
  * Pages are plain HTML without any script and carry a CSP (/orders
  * refreshes itself with a meta refresh while a capture or release waits for
- * the PSP's webhook).  Nothing from a
- * request or from the gateway reaches a page unescaped.  The API key comes
- * from --api-key or $DEMO_SHOP_API_KEY (prefer the environment: a command
- * line is visible to every local user) and is never logged, nor is a
- * pay_url (its token is a bearer credential for the pay link).
+ * the PSP's webhook).  Nothing from a request or from the gateway reaches a
+ * page unescaped.  The API key comes from --api-key or $DEMO_SHOP_API_KEY
+ * (prefer the environment: a command line is visible to every local user),
+ * is sent only to the gateway, and is never logged, nor is a pay_url (its
+ * token is a bearer credential for the pay link).
  *
  * Note for real shops: /thanks here trusts the browser's arrival, which is
  * fine for a demo page; a real shop marks an order paid only after asking
- * the gateway (GET /v1/checkouts/{id}) or from its own records.
+ * the gateway (GET /v1/checkouts/{id}) or from its own records.  Its
+ * manual-capture orders live here in memory (a restart forgets them); a
+ * real shop keeps them in its database, and puts its staff's capture and
+ * release behind a login.
  */
 
 #include <curl/curl.h>
@@ -543,7 +546,8 @@ gateway_post(const char *path, const char *body, const char *idem,
         if (status == 409 && ans->data != NULL) {
             j = json_loads(ans->data, 0, NULL);
             code = json_string_value(json_object_get(j, "code"));
-            in_use = code != NULL && strcmp(code, "idempotency_key_in_use") == 0;
+            in_use = code != NULL
+                     && strcmp(code, "idempotency_key_in_use") == 0;
             json_decref(j);
         }
         if (status != 0 && status != 429 && status < 500 && !in_use) {
@@ -553,7 +557,8 @@ gateway_post(const char *path, const char *body, const char *idem,
             if (retry_after < 0 || retry_after > 2) {
                 retry_after = 1;
             }
-            usleep(retry_after == 0 ? 200000 : (useconds_t) retry_after * 1000000);
+            usleep(retry_after == 0 ? 200000
+                   : (useconds_t) retry_after * 1000000);
         }
     }
     return status;
@@ -661,30 +666,33 @@ shop_id_ok(const char *s, const char *prefix)
 }
 
 
-/* GET path from the gateway as JSON; NULL (detail says why) unless 200. */
+/*
+ * GET path from the gateway as JSON; NULL (detail says why) unless 200.
+ * *status gets the gateway's status (0: no answer).
+ */
 static json_t *
-gateway_get_json(const char *path, char *detail, size_t cap)
+gateway_get_json(const char *path, char *detail, size_t cap, long *status)
 {
     char         errbuf[CURL_ERROR_SIZE];
     shop_buf_t   ans = { 0 };
-    long         status, retry_after = -1;
+    long         retry_after = -1;
     json_t      *j = NULL;
 
-    status = gateway_call(path, NULL, NULL, &ans, &retry_after, errbuf);
+    *status = gateway_call(path, NULL, NULL, &ans, &retry_after, errbuf);
     if (ans.data != NULL) {
         j = json_loads(ans.data, 0, NULL);
     }
     free(ans.data);
-    if (status == 200 && json_is_object(j)) {
+    if (*status == 200 && json_is_object(j)) {
         return j;
     }
-    if (status == 0) {
+    if (*status == 0) {
         snprintf(detail, cap, "The payment gateway could not be reached "
                  "(%s).", errbuf);
     } else {
-        problem_detail(detail, cap, status, j);
+        problem_detail(detail, cap, *status, j);
     }
-    shop_log("GET %s: %ld", path, status);
+    shop_log("GET %s: %ld", path, *status);
     json_decref(j);
     return NULL;
 }
@@ -782,14 +790,20 @@ held_page(struct MHD_Connection *c)
 {
     const char  *co, *st, *amount, *currency;
     char         path[128], detail[1024], body[4096];
+    long         status;
     json_t      *j, *o;
+
+    /* escaped values get the body less 512 bytes: the fixed text after */
 
     co = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "order");
     if (!shop_id_ok(co, "co_")) {
         return send_error(c, 404, "Not found", "There is no such order.");
     }
     snprintf(path, sizeof(path), "/v1/checkouts/%s", co);
-    j = gateway_get_json(path, detail, sizeof(detail));
+    j = gateway_get_json(path, detail, sizeof(detail), &status);
+    if (j == NULL && status == 404) {
+        return send_error(c, 404, "Not found", "There is no such order.");
+    }
     if (j == NULL) {
         return send_error(c, 502, "Order status unavailable", detail);
     }
@@ -806,26 +820,26 @@ held_page(struct MHD_Connection *c)
     body[0] = '\0';
     if (strcmp(st, "AUTHORIZED") == 0) {
         strcat(body, "<h1>Order authorized: held, not charged</h1>\n<p>");
-        html_escape(body, sizeof(body), amount);
+        html_escape(body, sizeof(body) - 512, amount);
         strcat(body, " ");
-        html_escape(body, sizeof(body), currency);
+        html_escape(body, sizeof(body) - 512, currency);
         strcat(body, " is held on your card for order ");
-        html_escape(body, sizeof(body), co);
+        html_escape(body, sizeof(body) - 512, co);
         strcat(body, ". Nothing is charged until the order ships.</p>\n");
     } else if (strcmp(st, "SUCCESS") == 0) {
         strcat(body, "<h1>Order shipped and charged</h1>\n<p>Order ");
-        html_escape(body, sizeof(body), co);
+        html_escape(body, sizeof(body) - 512, co);
         strcat(body, " is captured.</p>\n");
     } else if (strcmp(st, "FAILED") == 0) {
         strcat(body, "<h1>Order not paid</h1>\n<p>Nothing is held or "
                "charged for order ");
-        html_escape(body, sizeof(body), co);
+        html_escape(body, sizeof(body) - 512, co);
         strcat(body, ".</p>\n");
     } else {
         strcat(body, "<h1>Order awaiting payment</h1>\n<p>Order ");
-        html_escape(body, sizeof(body), co);
+        html_escape(body, sizeof(body) - 512, co);
         strcat(body, " is ");
-        html_escape(body, sizeof(body), st);
+        html_escape(body, sizeof(body) - 512, st);
         strcat(body, ".</p>\n");
     }
     json_decref(j);
@@ -866,11 +880,12 @@ orders_row(shop_buf_t *b, const shop_held_t *h, int *pending)
     const char  *st, *amount, *currency, *captured, *kind, *cst;
     const char  *what = NULL;
     json_t      *j, *x;
+    long         status;
     size_t       i;
     int          voided = 0;
 
     snprintf(path, sizeof(path), "/v1/payments/%s", h->payment_order_id);
-    j = gateway_get_json(path, detail, sizeof(detail));
+    j = gateway_get_json(path, detail, sizeof(detail), &status);
 
     out_add(b, "<tr data-order=\"", 0);
     out_add(b, h->payment_order_id, 1);
