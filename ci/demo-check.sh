@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The README's demo command, run as a visitor would and checked: `make demo`'s
 # script (ci/demo.sh) for one second after its walk, which must show the
-# payment booked, the refund settled, and both notifications received and
-# verified by the demo merchant's endpoint.  Prints "demo: N passed, N failed".
+# payment booked, the refund settled, both notifications received and
+# verified by the demo merchant's endpoint, and the demo shop's own manual
+# capture over HTTP: Buy now, ship later, paid through the mock's control,
+# the shop's authorized page, its orders page, its Ship and capture form,
+# and the order captured there.  Prints "demo: N passed, N failed".
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 log=$(mktemp)
@@ -30,6 +33,11 @@ check "checkout.succeeded notified and verified" '^   checkout\.succeeded co_wal
 check "a manual-capture payment authorized" '^8\. .*"status":"AUTHORIZED"'
 check "and captured" '^10\. .*"status":"SUCCESS".*"captured":"10\.00"'
 check "refund.succeeded notified and verified" '^   refund\.succeeded rf_[0-9a-f]+ verified=true answer=204$'
+check "the shop's Buy now, ship later" '^11\. POST https://127\.0\.0\.1:[0-9]+/buy-later -> 303 to the gateway.s pay link for co_[a-p]{24}$'
+check "the shop shows it authorized" '^12\. .*GET https://127\.0\.0\.1:[0-9]+/held\?order=co_[a-p]{24} -> Order authorized: held, not charged'
+check "the shop's orders page: authorized" '^13\. GET https://127\.0\.0\.1:[0-9]+/orders -> co_[a-p]{24} po_[a-p]{24}_1 12\.00 USD AUTHORIZED 0\.00 USD'
+check "the shop's Ship and capture" '^14\. .*POST https://127\.0\.0\.1:[0-9]+/orders/po_[a-p]{24}_1/capture -> 303 /orders$'
+check "captured on the shop's orders page" '^15\. .*GET https://127\.0\.0\.1:[0-9]+/orders -> co_[a-p]{24} po_[a-p]{24}_1 12\.00 USD SUCCESS 12\.00 USD'
 if [ "$failed" -ne 0 ]; then
     echo "---- the demo's output"
     cat "$log"

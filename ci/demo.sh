@@ -3,7 +3,8 @@
 # module, the mock PSP and the demo shop, starts PostgreSQL, the mock PSP,
 # nginx with the module and the demo shop on loopback ports, and prints the
 # shop's address (the whole journey in a browser: shop -> gateway -> the mock
-# PSP's hosted page -> back to the shop) and a curl that creates a payment.
+# PSP's hosted page -> back to the shop; and the shop's manual capture from
+# its orders page) and a curl that creates a payment.
 # The demo merchant has a notification endpoint: a receiver that verifies
 # each signed notification (tests/notify_receiver), whose deliveries the
 # demo shows.
@@ -94,6 +95,14 @@ Buy -> the gateway -> the mock PSP's hosted page -> Pay (or Decline) -> the
 mock sends its signed webhook, the gateway books the money -> back to the
 shop's thank-you (or cart) page.
 
+Buy now, ship later (a manual capture) -> the same, but Pay only authorizes:
+back at the shop the order is held, not charged.  The shop's orders page,
+
+    $shop/orders
+
+has Ship and capture (the shop's server captures it; the PSP's webhook
+books it and the page shows it captured) and Release (a void).
+
   gateway   $PAY_TEST_GW   (self-signed certificate: $PAY_TEST_CA)
   mock PSP  $PAY_TEST_MOCK
   database  $PAY_TEST_PG
@@ -131,7 +140,9 @@ TXT
 # A walk through the money's life, printed as it happens (DEMO_WALK=0 skips
 # it): a payment, paid on the mock's hosted page by its control API, then a
 # partial refund that the mock's signed webhook settles, and the order with
-# its refund and the seller's balance.
+# its refund and the seller's balance; a manual capture by the API; then the
+# demo shop's own: Buy now, ship later, paid, and captured from its orders
+# page.
 walk() {
     local gw="$PAY_TEST_GW" ca="$PAY_TEST_CA" key="$PAY_TEST_MERCHANT_KEY"
     local wid="walk$(date +%s)" answer token i order
@@ -205,6 +216,48 @@ walk() {
         sleep 0.2
     done
     echo "10. the PSP's capture webhook books it: GET /v1/payments/po_${mid}_1 -> $order"
+    # the same from the demo shop, as its shopper and its staff would do it:
+    # Buy now, ship later; then the shop's own server captures, from its
+    # orders page's form
+    local page po pay_url session co row
+    echo
+    echo "== The demo shop's buy now, ship later: its server captures ($shop/orders)"
+    answer=$(curl -s --cacert "$ca" -o /dev/null -w '%{http_code} %{redirect_url}' \
+        -X POST "$shop/buy-later")
+    pay_url=${answer#* }
+    co=$(printf '%s' "$pay_url" | sed -n 's|.*/v1/checkouts/\(co_[a-p]*\)/pay?.*|\1|p')
+    if [ "${answer%% *}" != 303 ] || [ -z "$co" ]; then
+        echo "walk: the shop's Buy now, ship later answered ${answer%% *}"
+        return 0
+    fi
+    echo "11. POST $shop/buy-later -> ${answer%% *} to the gateway's pay link for $co"
+    session=$(curl -s --cacert "$ca" -o /dev/null -w '%{redirect_url}' "$pay_url" |
+        sed -n 's|.*/pay/\([^/?]*\).*|\1|p')
+    [ -n "$session" ] || { echo "walk: no hosted page"; return 0; }
+    curl -s -X POST "$PAY_TEST_MOCK/_control/sessions/$session/pay" >/dev/null
+    for i in $(seq 50); do
+        page=$(curl -s --cacert "$ca" "$shop/held?order=$co")
+        case $page in *'Order authorized'*) break ;; esac
+        sleep 0.2
+    done
+    echo "12. the shopper pays on the PSP's page and is back at the shop: GET $shop/held?order=$co -> $(printf '%s' "$page" |
+        sed -n 's/<[^>]*>//g; /^Order authorized/,/ships\./p' | tr '\n' ' ' | sed 's/ $//')"
+    shop_row() {
+        curl -s --cacert "$ca" "$shop/orders" | grep "data-order=\"$1\"" |
+            sed 's/<[^>]*>/ /g; s/  */ /g; s/^ //; s/ $//'
+    }
+    po=po_${co#co_}_1
+    echo "13. GET $shop/orders -> $(shop_row "$po")"
+    answer=$(curl -s --cacert "$ca" -o /dev/null -w '%{http_code} %header{location}' \
+        -X POST "$shop/orders/$po/capture")
+    echo "14. the shop ships: Ship and capture, its form's POST $shop/orders/$po/capture -> $answer"
+    echo "    (the shop's server: POST /v1/payments/$po/capture with its Idempotency-Key)"
+    for i in $(seq 50); do
+        row=$(shop_row "$po")
+        case $row in *' SUCCESS '*) break ;; esac
+        sleep 0.2
+    done
+    echo "15. the PSP's capture webhook books it: GET $shop/orders -> $row"
     echo
 }
 [ "${DEMO_WALK:-1}" = 0 ] || walk

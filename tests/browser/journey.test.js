@@ -1,6 +1,8 @@
 // The shopper's journey in a real browser (Debian's Chromium, headless):
 // demo shop -> Buy -> gateway pay link -> mock PSP hosted page -> Pay or
-// Decline -> gateway return endpoint (-> pending page) -> the shop.
+// Decline -> gateway return endpoint (-> pending page) -> the shop; and a
+// manual capture: Buy now, ship later -> Pay -> the shop's authorized page
+// -> its /orders -> Ship and capture -> captured.
 //
 // Run by tests/browser/run.sh, which starts the services and the shop and
 // sets the environment below.  `node --test journey.test.js`.
@@ -169,7 +171,7 @@ async function buyToHostedPage(page, log) {
   assert.equal(home.status(), 200, 'the shop\'s product page');
   assert.match(home.headers()['content-security-policy'] || '', /default-src 'none'/,
     'the shop\'s pages carry a CSP');
-  const buy = page.getByRole('button', { name: 'Buy' });
+  const buy = page.getByRole('button', { name: 'Buy', exact: true });
   await buy.waitFor();
   await Promise.all([
     page.waitForURL((u) => u.origin === MOCK && u.pathname.startsWith('/pay/'),
@@ -221,6 +223,65 @@ async function waitThanks(page, log, checkoutId, ms) {
 
 function assertNoProblems(log) {
   assert.deepEqual(log.problems, [], 'no script errors or CSP violations');
+}
+
+// The payment order as the gateway's merchant API sees it.
+async function paymentOrder(id) {
+  const r = await request(`${GW}/v1/payments/${encodeURIComponent(id)}`, {
+    headers: { Authorization: `Bearer ${API_KEY}`, Accept: 'application/json' },
+  });
+  assert.equal(r.status, 200, `GET /v1/payments/${id}: ${r.status} ${r.text}`);
+  return r.json;
+}
+
+// shop / -> Buy now, ship later -> the hosted page -> Pay -> back at the
+// shop's /held page, authorized.  Returns the checkout's and its one order's
+// ids.
+async function buyLaterPaid(page, log, name) {
+  const home = await page.goto(`${SHOP}/`);
+  assert.equal(home.status(), 200, 'the shop\'s product page');
+  const later = page.getByRole('button', { name: 'Buy now, ship later', exact: true });
+  await later.waitFor();
+  if (name === 'd') {
+    console.log(`# screenshot ${await shot(page, 'd-shop')}`);
+  }
+  await Promise.all([
+    page.waitForURL((u) => u.origin === MOCK && u.pathname.startsWith('/pay/'),
+      { timeout: 15000 }),
+    later.click(),
+  ]);
+  const hops = log.hops.map(pathOf);
+  const iBuy = hops.findIndex((h) => h.method === 'POST' && h.origin === SHOP
+    && h.pathname === '/buy-later');
+  const iPay = hops.findIndex((h) => h.origin === GW
+    && /^\/v1\/checkouts\/[A-Za-z0-9_-]+\/pay$/.test(h.pathname));
+  assert.ok(iBuy >= 0 && iPay > iBuy,
+    `shop /buy-later -> gateway pay link -> hosted page, got:\n    ${describe(log)}`);
+  const co = hops[iPay].pathname.split('/')[3];
+  await page.getByRole('button', { name: 'Pay' }).waitFor();
+  assert.match(await page.content(), /12\.00 USD/i, 'the hosted page shows the held amount');
+
+  // Pay: the authorization's webhook, then back to the shop's success_url.
+  await Promise.all([
+    page.waitForURL((u) => u.origin === SHOP && u.pathname === '/held',
+      { timeout: SETTLE_MS }),
+    page.getByRole('button', { name: 'Pay' }).click(),
+  ]);
+  assertThroughReturn(log, co);
+  assert.equal(new URL(page.url()).searchParams.get('order'), co,
+    'the gateway put the checkout id into the success_url');
+  await assert.doesNotReject(
+    page.getByRole('heading', { name: 'Order authorized: held, not charged' }).waitFor());
+  console.log(`# screenshot ${await shot(page, `${name}-held`)}`);
+
+  const c = await checkout(co);
+  assert.equal(c.capture, 'manual', `checkout ${co}: ${JSON.stringify(c)}`);
+  assert.equal(c.status, 'AUTHORIZED', `checkout ${co}: ${JSON.stringify(c)}`);
+  assert.equal(c.payment_orders.length, 1);
+  const po = c.payment_orders[0].payment_order_id;
+  assert.equal((await paymentOrder(po)).captured || '0.00', '0.00', 'nothing captured yet');
+
+  return { co, po };
 }
 
 // --- the browser ---------------------------------------------------------------
@@ -397,6 +458,81 @@ test(`(c) a webhook ${LATE_MS / 1000} s late: the pending page, then /thanks by 
     assert.equal(c.status, 'SUCCESS');
     assert.equal(c.is_payment_done, true);
     assert.deepEqual(c.payment_orders.map((o) => o.status), ['SUCCESS', 'SUCCESS']);
+    assertNoProblems(log);
+  } finally {
+    await page.close();
+  }
+});
+
+test('(d) Buy now, ship later, Pay: authorized at the shop, then Ship and capture on its /orders', { timeout: 90000 }, async () => {
+  const page = await context.newPage();
+  const log = watch(page);
+  try {
+    const { co, po } = await buyLaterPaid(page, log, 'd');
+
+    // The shop's orders page, from the gateway through the shop's server.
+    await Promise.all([
+      page.waitForURL(`${SHOP}/orders`),
+      page.getByRole('link', { name: 'Your orders' }).click(),
+    ]);
+    const row = page.locator(`tr[data-order="${po}"]`);
+    await row.waitFor();
+    assert.equal((await row.locator('td.status').textContent()).trim(), 'AUTHORIZED');
+    assert.equal((await row.locator('td.captured').textContent()).trim(), '0.00 USD');
+    console.log(`# screenshot ${await shot(page, 'd-orders-authorized')}`);
+
+    await Promise.all([
+      page.waitForURL(`${SHOP}/orders`),
+      row.getByRole('button', { name: 'Ship and capture', exact: true }).click(),
+    ]);
+    // The PSP's capture webhook settles it; the page refreshes itself while
+    // the capture is pending.
+    await row.locator('td.status', { hasText: 'SUCCESS' }).waitFor({ timeout: SETTLE_MS });
+    assert.equal((await row.locator('td.captured').textContent()).trim(), '12.00 USD');
+    assert.equal(await row.getByRole('button', { name: 'Ship and capture' }).count(), 0,
+      'a captured order offers no capture');
+    console.log(`# screenshot ${await shot(page, 'd-orders-captured')}`);
+
+    const o = await paymentOrder(po);
+    assert.equal(o.status, 'SUCCESS', `order ${po}: ${JSON.stringify(o)}`);
+    assert.equal(o.captured, '12.00');
+    assert.deepEqual(o.captures.map((x) => [x.kind, x.status, x.amount]),
+      [['capture', 'SUCCEEDED', '12.00']]);
+    assert.ok(!(await page.content()).includes(API_KEY), 'the API key stays on the shop\'s server');
+    assertNoProblems(log);
+  } finally {
+    await page.close();
+  }
+});
+
+test('(e) Buy now, ship later, Pay, then Release on the shop\'s /orders: nothing charged', { timeout: 90000 }, async () => {
+  const page = await context.newPage();
+  const log = watch(page);
+  try {
+    const { co, po } = await buyLaterPaid(page, log, 'e');
+    await Promise.all([
+      page.waitForURL(`${SHOP}/orders`),
+      page.getByRole('link', { name: 'Your orders' }).click(),
+    ]);
+    const row = page.locator(`tr[data-order="${po}"]`);
+    await Promise.all([
+      page.waitForURL(`${SHOP}/orders`),
+      row.getByRole('button', { name: 'Release', exact: true }).click(),
+    ]);
+    // The PSP's void webhook releases the hold: the order FAILED, nothing
+    // captured, no button left.
+    await row.locator('td.status', { hasText: 'FAILED' }).waitFor({ timeout: SETTLE_MS });
+    assert.equal((await row.locator('td.captured').textContent()).trim(), '0.00 USD');
+    assert.match(await row.textContent(), /released/);
+    assert.equal(await row.getByRole('button').count(), 0, 'a released order offers nothing');
+    console.log(`# screenshot ${await shot(page, 'e-orders-released')}`);
+
+    const c = await checkout(co);
+    assert.equal(c.status, 'FAILED', `checkout ${co}: ${JSON.stringify(c)}`);
+    assert.equal(c.failure && c.failure.code, 'voided');
+    const o = await paymentOrder(po);
+    assert.equal(o.captured || '0.00', '0.00');
+    assert.deepEqual(o.captures.map((x) => [x.kind, x.status]), [['void', 'SUCCEEDED']]);
     assertNoProblems(log);
   } finally {
     await page.close();

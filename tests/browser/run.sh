@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The browser journey (`make browser`, and the "browser" suite of ci/test.sh):
 # Debian's Chromium, headless, through the demo shop, the gateway, the mock
-# PSP's hosted page and back.  Installs what is missing (ci/install-deps.sh
+# PSP's hosted page and back, and on to the shop's orders page for its
+# manual captures.  Installs what is missing (ci/install-deps.sh
 # --browser: Chromium and Node from Debian, playwright-core from the lock
 # file; never a browser download), starts PostgreSQL + mock PSP + nginx
 # (ci/services.sh), a merchant whose return origin is the shop, the demo

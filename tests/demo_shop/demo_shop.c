@@ -4,22 +4,41 @@
  * server-side call to the gateway goes through libcurl and verifies the
  * gateway's certificate against --gateway-ca.
  *
- *   GET  /        a product and a "Buy" button (a form, POST /buy)
+ *   GET  /        a product and a "Buy" button (a form, POST /buy), and a
+ *                 made-to-order product with "Buy now, ship later"
+ *                 (POST /buy-later)
  *   POST /buy     POST /v1/payments with a fresh Idempotency-Key (retried
  *                 with the same key when the gateway says "try again"),
  *                 then 303 to the answer's pay_url
+ *   POST /buy-later  the same with "capture": "manual": the shopper's
+ *                 payment only authorizes (a hold); the shop remembers the
+ *                 order (in memory) for /orders
  *   GET  /thanks  the success_url: "Thank you, payment received"
+ *   GET  /held?order=CHECKOUT_ID  the manual checkout's success_url: the
+ *                 order as the gateway has it (authorized: held, not charged)
+ *   GET  /orders  the shop's manual-capture orders, each looked up with
+ *                 GET /v1/payments/{id}: status, captured amount, and the
+ *                 forms below while it is authorized
+ *   POST /orders/{payment_order_id}/capture  "Ship and capture": POST
+ *                 /v1/payments/{id}/capture (all of it), then 303 to /orders
+ *   POST /orders/{payment_order_id}/release  "Release": POST
+ *                 /v1/payments/{id}/void, then 303 to /orders
  *   GET  /cart    the cancel_url: "Payment cancelled"
  *
- * Pages are plain HTML without any script and carry a CSP.  Nothing from a
- * request or from the gateway reaches a page unescaped.  The API key comes
- * from --api-key or $DEMO_SHOP_API_KEY (prefer the environment: a command
- * line is visible to every local user) and is never logged, nor is a
- * pay_url (its token is a bearer credential for the pay link).
+ * Pages are plain HTML without any script and carry a CSP (/orders
+ * refreshes itself with a meta refresh while a capture or release waits for
+ * the PSP's webhook).  Nothing from a request or from the gateway reaches a
+ * page unescaped.  The API key comes from --api-key or $DEMO_SHOP_API_KEY
+ * (prefer the environment: a command line is visible to every local user),
+ * is sent only to the gateway, and is never logged, nor is a pay_url (its
+ * token is a bearer credential for the pay link).
  *
  * Note for real shops: /thanks here trusts the browser's arrival, which is
  * fine for a demo page; a real shop marks an order paid only after asking
- * the gateway (GET /v1/checkouts/{id}) or from its own records.
+ * the gateway (GET /v1/checkouts/{id}) or from its own records.  Its
+ * manual-capture orders live here in memory (a restart forgets them); a
+ * real shop keeps them in its database, and puts its staff's capture and
+ * release behind a login.
  */
 
 #include <curl/curl.h>
@@ -41,6 +60,8 @@
 
 #define SHOP_MAX_ANSWER   (256 * 1024)
 #define SHOP_ATTEMPTS     3
+#define SHOP_MAX_HELD     100    /* manual-capture orders remembered */
+#define SHOP_ORDERS_SHOWN 20     /* the newest, on /orders */
 #define SHOP_CSP          "default-src 'none'; img-src 'self'; " \
                           "base-uri 'none'; frame-ancestors 'none'"
 
@@ -74,10 +95,22 @@ typedef struct {
 } shop_req_t;
 
 
+/* A manual-capture order this shop registered (its records, in memory). */
+typedef struct {
+    char     checkout_id[48];
+    char     payment_order_id[48];
+} shop_held_t;
+
+
 static shop_conf_t  conf = {
     .listen = "127.0.0.1",
     .psp = "stripe",
 };
+
+static pthread_mutex_t  held_lock = PTHREAD_MUTEX_INITIALIZER;
+static shop_held_t      held[SHOP_MAX_HELD];
+static size_t           held_n;       /* entries in use */
+static size_t           held_next;    /* the slot the next one takes */
 
 
 static void
@@ -182,15 +215,22 @@ html_escape(char *out, size_t cap, const char *s)
 }
 
 
+/* refresh: seconds for a meta refresh (0: none); the CSP allows it. */
 static enum MHD_Result
-send_page(struct MHD_Connection *c, unsigned status, const char *title,
-    const char *body_html, const char *allow)
+send_page_ex(struct MHD_Connection *c, unsigned status, const char *title,
+    const char *body_html, const char *allow, unsigned refresh)
 {
     struct MHD_Response  *res;
     enum MHD_Result       rc;
     char                 *page;
     size_t                cap;
     int                   n;
+    char                  meta[64] = "";
+
+    if (refresh > 0) {
+        snprintf(meta, sizeof(meta),
+                 "<meta http-equiv=\"refresh\" content=\"%u\">", refresh);
+    }
 
     cap = strlen(title) + strlen(body_html) + 512;
     page = malloc(cap);
@@ -199,9 +239,10 @@ send_page(struct MHD_Connection *c, unsigned status, const char *title,
     }
     n = snprintf(page, cap,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<title>%s</title></head>\n<body>\n"
-        "<header><a href=\"/\">Demo shop</a></header>\n"
-        "<main>\n%s</main>\n</body></html>\n", title, body_html);
+        "%s<title>%s</title></head>\n<body>\n"
+        "<header><a href=\"/\">Demo shop</a> &middot; "
+        "<a href=\"/orders\">Your orders</a></header>\n"
+        "<main>\n%s</main>\n</body></html>\n", meta, title, body_html);
     if (n < 0 || (size_t) n >= cap) {
         free(page);
         return MHD_NO;
@@ -225,6 +266,14 @@ send_page(struct MHD_Connection *c, unsigned status, const char *title,
     rc = MHD_queue_response(c, status, res);
     MHD_destroy_response(res);
     return rc;
+}
+
+
+static enum MHD_Result
+send_page(struct MHD_Connection *c, unsigned status, const char *title,
+    const char *body_html, const char *allow)
+{
+    return send_page_ex(c, status, title, body_html, allow, 0);
 }
 
 
@@ -321,9 +370,14 @@ random_id(char *out, size_t bytes)
 }
 
 
-/* The checkout's body: two orders for two sellers, one currency. */
+/*
+ * The checkout's body: the set is two orders for two sellers, one currency;
+ * the made-to-order journal (manual) one order, authorized now and
+ * captured when it ships.  One order because a PSP may take one capture per
+ * authorization (Stripe), releasing the rest of the checkout with it.
+ */
 static char *
-checkout_body(const char *checkout_id)
+checkout_body(const char *checkout_id, int manual)
 {
     char     po1[64], po2[64], ok_url[256], cancel_url[256];
     json_t  *j;
@@ -331,21 +385,38 @@ checkout_body(const char *checkout_id)
 
     snprintf(po1, sizeof(po1), "po_%s_1", checkout_id + 3);
     snprintf(po2, sizeof(po2), "po_%s_2", checkout_id + 3);
-    snprintf(ok_url, sizeof(ok_url), "%s/thanks", conf.origin);
     snprintf(cancel_url, sizeof(cancel_url), "%s/cart", conf.origin);
 
-    j = json_pack("{s:s, s:{s:s}, s:[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}],"
-                  " s:s, s:s, s:s}",
-        "checkout_id", checkout_id,
-        "buyer_info", "email", "ann@example.com",
-        "payment_orders",
-            "payment_order_id", po1, "seller_account", "seller_42",
-            "amount", "10.00", "currency", "USD",
-            "payment_order_id", po2, "seller_account", "seller_77",
-            "amount", "5.00", "currency", "USD",
-        "success_url", ok_url,
-        "cancel_url", cancel_url,
-        "psp", conf.psp);
+    if (manual) {
+        /* the gateway puts the checkout's id in place of {CHECKOUT_ID} */
+        snprintf(ok_url, sizeof(ok_url), "%s/held?order={CHECKOUT_ID}",
+                 conf.origin);
+        j = json_pack("{s:s, s:{s:s}, s:[{s:s, s:s, s:s, s:s}],"
+                      " s:s, s:s, s:s, s:s}",
+            "checkout_id", checkout_id,
+            "buyer_info", "email", "ann@example.com",
+            "payment_orders",
+                "payment_order_id", po1, "seller_account", "seller_42",
+                "amount", "12.00", "currency", "USD",
+            "success_url", ok_url,
+            "cancel_url", cancel_url,
+            "psp", conf.psp,
+            "capture", "manual");
+    } else {
+        snprintf(ok_url, sizeof(ok_url), "%s/thanks", conf.origin);
+        j = json_pack("{s:s, s:{s:s}, s:[{s:s, s:s, s:s, s:s}, "
+                      "{s:s, s:s, s:s, s:s}], s:s, s:s, s:s}",
+            "checkout_id", checkout_id,
+            "buyer_info", "email", "ann@example.com",
+            "payment_orders",
+                "payment_order_id", po1, "seller_account", "seller_42",
+                "amount", "10.00", "currency", "USD",
+                "payment_order_id", po2, "seller_account", "seller_77",
+                "amount", "5.00", "currency", "USD",
+            "success_url", ok_url,
+            "cancel_url", cancel_url,
+            "psp", conf.psp);
+    }
     if (j == NULL) {
         return NULL;
     }
@@ -356,12 +427,14 @@ checkout_body(const char *checkout_id)
 
 
 /*
- * POST /v1/payments once.  Returns the HTTP status (0: no answer; errbuf
- * says why) and the body in *ans; *retry_after gets Retry-After's seconds.
+ * One call to the gateway's merchant API: a POST of body with idem_key, or a
+ * GET when body is NULL.  path is appended to the gateway's origin.  Returns
+ * the HTTP status (0: no answer; errbuf says why) and the body in *ans;
+ * *retry_after gets Retry-After's seconds.
  */
 static long
-post_payment(const char *body, const char *idem_key, shop_buf_t *ans,
-    long *retry_after, char *errbuf)
+gateway_call(const char *path, const char *body, const char *idem_key,
+    shop_buf_t *ans, long *retry_after, char *errbuf)
 {
     CURL               *h;
     CURLcode            cc;
@@ -375,15 +448,17 @@ post_payment(const char *body, const char *idem_key, shop_buf_t *ans,
         snprintf(errbuf, CURL_ERROR_SIZE, "curl_easy_init failed");
         return 0;
     }
-    snprintf(url, sizeof(url), "%s/v1/payments", conf.gateway);
+    snprintf(url, sizeof(url), "%s%s", conf.gateway, path);
     snprintf(line, sizeof(line), "Authorization: Bearer %s", conf.api_key);
     tmp = curl_slist_append(hdrs, line);
     if (tmp != NULL) { hdrs = tmp; }
-    snprintf(line, sizeof(line), "Idempotency-Key: \"%s\"", idem_key);
-    tmp = curl_slist_append(hdrs, line);
-    if (tmp != NULL) { hdrs = tmp; }
-    tmp = curl_slist_append(hdrs, "Content-Type: application/json");
-    if (tmp != NULL) { hdrs = tmp; }
+    if (body != NULL) {
+        snprintf(line, sizeof(line), "Idempotency-Key: \"%s\"", idem_key);
+        tmp = curl_slist_append(hdrs, line);
+        if (tmp != NULL) { hdrs = tmp; }
+        tmp = curl_slist_append(hdrs, "Content-Type: application/json");
+        if (tmp != NULL) { hdrs = tmp; }
+    }
     tmp = curl_slist_append(hdrs, "Accept: application/json");
     if (tmp != NULL) { hdrs = tmp; }
     tmp = curl_slist_append(hdrs, "Expect:");
@@ -393,8 +468,12 @@ post_payment(const char *body, const char *idem_key, shop_buf_t *ans,
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+    if (body != NULL) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+    } else {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    }
     curl_easy_setopt(h, CURLOPT_CAINFO, conf.gateway_ca);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -439,56 +518,214 @@ pay_url_ok(const char *u)
 }
 
 
-static enum MHD_Result
-buy(struct MHD_Connection *c)
+/*
+ * POST path with body under idem_key, up to SHOP_ATTEMPTS times: the same
+ * key and the same body on every attempt, so the gateway either replays
+ * its stored answer or resumes the same request, and a retry can never
+ * start a second payment or capture.  Retried: no answer, 429, 5xx, and a
+ * 409 that says the first attempt still runs.  Returns as gateway_call;
+ * the caller frees ans->data.
+ */
+static long
+gateway_post(const char *path, const char *body, const char *idem,
+    shop_buf_t *ans, char *errbuf)
 {
-    char             co[48], rnd[33], idem[48], errbuf[CURL_ERROR_SIZE];
-    char             detail[1024];
-    char            *body;
-    shop_buf_t       ans = { 0 };
-    long             status = 0, retry_after;
-    int              attempt;
-    json_t          *j = NULL;
-    json_error_t     jerr;
-    const char      *st, *pay_url, *code, *title;
-    enum MHD_Result  rc;
+    long      status = 0, retry_after;
+    int       attempt, in_use;
+    json_t   *j;
+    const char *code;
 
-    if (random_id(rnd, 12) != 0) {
-        return send_error(c, 500, "Something went wrong", "no randomness");
-    }
-    snprintf(co, sizeof(co), "co_%s", rnd);
-    if (random_id(rnd, 16) != 0) {
-        return send_error(c, 500, "Something went wrong", "no randomness");
-    }
-    snprintf(idem, sizeof(idem), "buy-%s", rnd);
-
-    body = checkout_body(co);
-    if (body == NULL) {
-        return send_error(c, 500, "Something went wrong", "cannot build the checkout");
-    }
-
-    /*
-     * The same key and the same body on every attempt: the gateway either
-     * replays its stored answer or resumes the same registration, so a
-     * retry can never start a second payment.
-     */
     for (attempt = 1; attempt <= SHOP_ATTEMPTS; attempt++) {
-        free(ans.data);
-        memset(&ans, 0, sizeof(ans));
+        free(ans->data);
+        memset(ans, 0, sizeof(*ans));
         retry_after = -1;
-        status = post_payment(body, idem, &ans, &retry_after, errbuf);
-        shop_log("POST /v1/payments %s attempt %d: %ld%s%s", co, attempt,
-                 status, status == 0 ? " " : "", status == 0 ? errbuf : "");
-        if (status != 0 && status != 409 && status != 429 && status < 500) {
+        status = gateway_call(path, body, idem, ans, &retry_after, errbuf);
+        shop_log("POST %s attempt %d: %ld%s%s", path, attempt, status,
+                 status == 0 ? " " : "", status == 0 ? errbuf : "");
+        in_use = 0;
+        if (status == 409 && ans->data != NULL) {
+            j = json_loads(ans->data, 0, NULL);
+            code = json_string_value(json_object_get(j, "code"));
+            in_use = code != NULL
+                     && strcmp(code, "idempotency_key_in_use") == 0;
+            json_decref(j);
+        }
+        if (status != 0 && status != 429 && status < 500 && !in_use) {
             break;
         }
         if (attempt < SHOP_ATTEMPTS) {
             if (retry_after < 0 || retry_after > 2) {
                 retry_after = 1;
             }
-            usleep(retry_after == 0 ? 200000 : (useconds_t) retry_after * 1000000);
+            usleep(retry_after == 0 ? 200000
+                   : (useconds_t) retry_after * 1000000);
         }
     }
+    return status;
+}
+
+
+/* A refusal's words for a page: "answered 409 code: detail". */
+static void
+problem_detail(char *out, size_t cap, long status, json_t *j)
+{
+    const char  *code, *title;
+
+    code = j != NULL ? json_string_value(json_object_get(j, "code")) : NULL;
+    title = j != NULL ? json_string_value(json_object_get(j, "detail")) : NULL;
+    if (title == NULL && j != NULL) {
+        title = json_string_value(json_object_get(j, "title"));
+    }
+    snprintf(out, cap, "The payment gateway answered %ld%s%s%s%s.",
+             status, code != NULL ? " " : "", code != NULL ? code : "",
+             title != NULL ? ": " : "", title != NULL ? title : "");
+}
+
+
+/* --- the shop's manual-capture orders ------------------------------------ */
+
+static void
+held_add(const char *checkout_id, const char *payment_order_id)
+{
+    shop_held_t  *h;
+
+    pthread_mutex_lock(&held_lock);
+    h = &held[held_next];
+    snprintf(h->checkout_id, sizeof(h->checkout_id), "%s", checkout_id);
+    snprintf(h->payment_order_id, sizeof(h->payment_order_id), "%s",
+             payment_order_id);
+    held_next = (held_next + 1) % SHOP_MAX_HELD;
+    if (held_n < SHOP_MAX_HELD) {
+        held_n++;
+    }
+    pthread_mutex_unlock(&held_lock);
+}
+
+
+/* Copies the newest (at most max) into out, newest first; returns how many. */
+static size_t
+held_newest(shop_held_t *out, size_t max)
+{
+    size_t  i, n;
+
+    pthread_mutex_lock(&held_lock);
+    n = held_n < max ? held_n : max;
+    for (i = 0; i < n; i++) {
+        out[i] = held[(held_next + SHOP_MAX_HELD - 1 - i) % SHOP_MAX_HELD];
+    }
+    pthread_mutex_unlock(&held_lock);
+    return n;
+}
+
+
+/* Finds one of ours by its payment order's id; 0 when it is not ours. */
+static int
+held_find(const char *payment_order_id, shop_held_t *out)
+{
+    size_t  i;
+    int     found = 0;
+
+    pthread_mutex_lock(&held_lock);
+    for (i = 0; i < held_n; i++) {
+        if (strcmp(held[i].payment_order_id, payment_order_id) == 0) {
+            *out = held[i];
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&held_lock);
+    return found;
+}
+
+
+/* Our own ids only: "co_" or "po_", letters a-p, an optional "_1". */
+static int
+shop_id_ok(const char *s, const char *prefix)
+{
+    size_t  i, n;
+
+    if (s == NULL || strncmp(s, prefix, 3) != 0) {
+        return 0;
+    }
+    n = strlen(s);
+    if (strcmp(prefix, "po_") == 0) {
+        if (n < 3 + 2 || strcmp(s + n - 2, "_1") != 0) {
+            return 0;
+        }
+        n -= 2;
+    }
+    if (n != 3 + 24) {
+        return 0;
+    }
+    for (i = 3; i < n; i++) {
+        if (s[i] < 'a' || s[i] > 'p') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+/*
+ * GET path from the gateway as JSON; NULL (detail says why) unless 200.
+ * *status gets the gateway's status (0: no answer).
+ */
+static json_t *
+gateway_get_json(const char *path, char *detail, size_t cap, long *status)
+{
+    char         errbuf[CURL_ERROR_SIZE];
+    shop_buf_t   ans = { 0 };
+    long         retry_after = -1;
+    json_t      *j = NULL;
+
+    *status = gateway_call(path, NULL, NULL, &ans, &retry_after, errbuf);
+    if (ans.data != NULL) {
+        j = json_loads(ans.data, 0, NULL);
+    }
+    free(ans.data);
+    if (*status == 200 && json_is_object(j)) {
+        return j;
+    }
+    if (*status == 0) {
+        snprintf(detail, cap, "The payment gateway could not be reached "
+                 "(%s).", errbuf);
+    } else {
+        problem_detail(detail, cap, *status, j);
+    }
+    shop_log("GET %s: %ld", path, *status);
+    json_decref(j);
+    return NULL;
+}
+
+
+static enum MHD_Result
+buy(struct MHD_Connection *c, int manual)
+{
+    char             co[48], po[48], rnd[33], idem[48];
+    char             errbuf[CURL_ERROR_SIZE], detail[1024];
+    char            *body;
+    shop_buf_t       ans = { 0 };
+    long             status;
+    json_t          *j = NULL;
+    json_error_t     jerr;
+    const char      *st, *pay_url, *code;
+    enum MHD_Result  rc;
+
+    if (random_id(rnd, 12) != 0) {
+        return send_error(c, 500, "Something went wrong", "no randomness");
+    }
+    snprintf(co, sizeof(co), "co_%s", rnd);
+    snprintf(po, sizeof(po), "po_%s_1", rnd);
+    if (random_id(rnd, 16) != 0) {
+        return send_error(c, 500, "Something went wrong", "no randomness");
+    }
+    snprintf(idem, sizeof(idem), "buy-%s", rnd);
+
+    body = checkout_body(co, manual);
+    if (body == NULL) {
+        return send_error(c, 500, "Something went wrong", "cannot build the checkout");
+    }
+    status = gateway_post("/v1/payments", body, idem, &ans, errbuf);
     free(body);
 
     if (status == 0) {
@@ -507,7 +744,11 @@ buy(struct MHD_Connection *c)
         st = json_string_value(json_object_get(j, "status"));
         pay_url = json_string_value(json_object_get(j, "pay_url"));
         if (st != NULL && strcmp(st, "EXECUTING") == 0 && pay_url_ok(pay_url)) {
-            shop_log("checkout %s registered: 303 to the gateway's pay link", co);
+            if (manual) {
+                held_add(co, po);
+            }
+            shop_log("checkout %s%s registered: 303 to the gateway's pay link",
+                     co, manual ? " (manual capture)" : "");
             rc = send_redirect(c, pay_url);
             json_decref(j);
             return rc;
@@ -533,17 +774,276 @@ buy(struct MHD_Connection *c)
         return send_error(c, 502, "Payment could not be started", detail);
     }
 
-    code = j != NULL ? json_string_value(json_object_get(j, "code")) : NULL;
-    title = j != NULL ? json_string_value(json_object_get(j, "detail")) : NULL;
-    if (title == NULL && j != NULL) {
-        title = json_string_value(json_object_get(j, "title"));
-    }
-    snprintf(detail, sizeof(detail), "The payment gateway answered %ld%s%s%s%s.",
-             status, code != NULL ? " " : "", code != NULL ? code : "",
-             title != NULL ? ": " : "", title != NULL ? title : "");
+    problem_detail(detail, sizeof(detail), status, j);
     shop_log("checkout %s refused: %s", co, detail);
     json_decref(j);
     return send_error(c, 502, "Payment could not be started", detail);
+}
+
+
+/*
+ * The manual checkout's success_url.  The query is only a hint of which
+ * order: what the page says comes from the gateway.
+ */
+static enum MHD_Result
+held_page(struct MHD_Connection *c)
+{
+    const char  *co, *st, *amount, *currency;
+    char         path[128], detail[1024], body[4096];
+    long         status;
+    json_t      *j, *o;
+
+    /* escaped values get the body less 512 bytes: the fixed text after */
+
+    co = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "order");
+    if (!shop_id_ok(co, "co_")) {
+        return send_error(c, 404, "Not found", "There is no such order.");
+    }
+    snprintf(path, sizeof(path), "/v1/checkouts/%s", co);
+    j = gateway_get_json(path, detail, sizeof(detail), &status);
+    if (j == NULL && status == 404) {
+        return send_error(c, 404, "Not found", "There is no such order.");
+    }
+    if (j == NULL) {
+        return send_error(c, 502, "Order status unavailable", detail);
+    }
+    st = json_string_value(json_object_get(j, "status"));
+    o = json_array_get(json_object_get(j, "payment_orders"), 0);
+    amount = json_string_value(json_object_get(o, "amount"));
+    currency = json_string_value(json_object_get(o, "currency"));
+    if (st == NULL || amount == NULL || currency == NULL) {
+        json_decref(j);
+        return send_error(c, 502, "Order status unavailable",
+                          "The gateway's answer is not a checkout.");
+    }
+
+    body[0] = '\0';
+    if (strcmp(st, "AUTHORIZED") == 0) {
+        strcat(body, "<h1>Order authorized: held, not charged</h1>\n<p>");
+        html_escape(body, sizeof(body) - 512, amount);
+        strcat(body, " ");
+        html_escape(body, sizeof(body) - 512, currency);
+        strcat(body, " is held on your card for order ");
+        html_escape(body, sizeof(body) - 512, co);
+        strcat(body, ". Nothing is charged until the order ships.</p>\n");
+    } else if (strcmp(st, "SUCCESS") == 0) {
+        strcat(body, "<h1>Order shipped and charged</h1>\n<p>Order ");
+        html_escape(body, sizeof(body) - 512, co);
+        strcat(body, " is captured.</p>\n");
+    } else if (strcmp(st, "FAILED") == 0) {
+        strcat(body, "<h1>Order not paid</h1>\n<p>Nothing is held or "
+               "charged for order ");
+        html_escape(body, sizeof(body) - 512, co);
+        strcat(body, ".</p>\n");
+    } else {
+        strcat(body, "<h1>Order awaiting payment</h1>\n<p>Order ");
+        html_escape(body, sizeof(body) - 512, co);
+        strcat(body, " is ");
+        html_escape(body, sizeof(body) - 512, st);
+        strcat(body, ".</p>\n");
+    }
+    json_decref(j);
+    strcat(body, "<p>The shop's orders page lists it.</p>\n");
+    return send_page(c, 200, "Your order", body, NULL);
+}
+
+
+/* Appends s to a growing buffer; returns -1 when out of memory. */
+static int
+out_add(shop_buf_t *b, const char *s, int escape)
+{
+    char    *p, tmp[2048];
+    size_t   n;
+
+    if (escape) {
+        tmp[0] = '\0';
+        html_escape(tmp, sizeof(tmp), s);
+        s = tmp;
+    }
+    n = strlen(s);
+    p = realloc(b->data, b->len + n + 1);
+    if (p == NULL) {
+        return -1;
+    }
+    b->data = p;
+    memcpy(b->data + b->len, s, n + 1);
+    b->len += n;
+    return 0;
+}
+
+
+/* One row of /orders; *pending is set while a capture or void waits. */
+static void
+orders_row(shop_buf_t *b, const shop_held_t *h, int *pending)
+{
+    char         path[128], detail[1024];
+    const char  *st, *amount, *currency, *captured, *kind, *cst;
+    const char  *what = NULL;
+    json_t      *j, *x;
+    long         status;
+    size_t       i;
+    int          voided = 0;
+
+    snprintf(path, sizeof(path), "/v1/payments/%s", h->payment_order_id);
+    j = gateway_get_json(path, detail, sizeof(detail), &status);
+
+    out_add(b, "<tr data-order=\"", 0);
+    out_add(b, h->payment_order_id, 1);
+    out_add(b, "\"><td>", 0);
+    out_add(b, h->checkout_id, 1);
+    out_add(b, "</td><td>", 0);
+    out_add(b, h->payment_order_id, 1);
+    out_add(b, "</td>", 0);
+
+    st = json_string_value(json_object_get(j, "status"));
+    amount = json_string_value(json_object_get(j, "amount"));
+    currency = json_string_value(json_object_get(j, "currency"));
+    if (st == NULL || amount == NULL || currency == NULL) {
+        out_add(b, "<td></td><td class=\"status\">unknown</td><td "
+                "class=\"captured\"></td><td>", 0);
+        out_add(b, j == NULL ? detail : "not an order", 1);
+        out_add(b, "</td></tr>\n", 0);
+        json_decref(j);
+        return;
+    }
+    captured = json_string_value(json_object_get(j, "captured"));
+    json_array_foreach(json_object_get(j, "captures"), i, x) {
+        kind = json_string_value(json_object_get(x, "kind"));
+        cst = json_string_value(json_object_get(x, "status"));
+        if (kind == NULL || cst == NULL) {
+            continue;
+        }
+        if (strcmp(cst, "PENDING") == 0) {
+            *pending = 1;
+            what = strcmp(kind, "void") == 0
+                   ? "release asked: waiting for the PSP"
+                   : "capture asked: waiting for the PSP";
+        } else if (strcmp(kind, "void") == 0 && strcmp(cst, "SUCCEEDED") == 0) {
+            voided = 1;
+        }
+    }
+    if (what == NULL) {
+        what = strcmp(st, "AUTHORIZED") == 0 ? "held, not charged"
+             : strcmp(st, "SUCCESS") == 0 ? "shipped and charged"
+             : strcmp(st, "FAILED") == 0 ? (voided ? "released" : "not paid")
+             : "awaiting payment";
+    }
+
+    out_add(b, "<td>", 0);
+    out_add(b, amount, 1);
+    out_add(b, " ", 0);
+    out_add(b, currency, 1);
+    out_add(b, "</td><td class=\"status\">", 0);
+    out_add(b, st, 1);
+    out_add(b, "</td><td class=\"captured\">", 0);
+    out_add(b, captured != NULL ? captured : "0.00", 1);
+    out_add(b, " ", 0);
+    out_add(b, currency, 1);
+    out_add(b, "</td><td>", 0);
+    out_add(b, what, 1);
+    if (strcmp(st, "AUTHORIZED") == 0 && !*pending) {
+        out_add(b, "<form method=\"post\" action=\"/orders/", 0);
+        out_add(b, h->payment_order_id, 1);
+        out_add(b, "/capture\"><button type=\"submit\">Ship and capture"
+                "</button></form><form method=\"post\" action=\"/orders/", 0);
+        out_add(b, h->payment_order_id, 1);
+        out_add(b, "/release\"><button type=\"submit\">Release</button>"
+                "</form>", 0);
+    }
+    out_add(b, "</td></tr>\n", 0);
+    json_decref(j);
+}
+
+
+static enum MHD_Result
+orders_page(struct MHD_Connection *c)
+{
+    shop_held_t      list[SHOP_ORDERS_SHOWN];
+    shop_buf_t       b = { 0 };
+    size_t           n, i;
+    int              pending = 0;
+    enum MHD_Result  rc;
+
+    n = held_newest(list, SHOP_ORDERS_SHOWN);
+    out_add(&b, "<h1>Your orders</h1>\n<p>Orders bought now and shipped "
+            "later: the card is authorized when you pay, and charged when "
+            "the order ships (Ship and capture), or the hold is released "
+            "(Release).</p>\n", 0);
+    if (n == 0) {
+        out_add(&b, "<p>No such orders yet.</p>\n", 0);
+    } else {
+        out_add(&b, "<table>\n<tr><th>order</th><th>payment</th><th>amount"
+                "</th><th>status</th><th>captured</th><th></th></tr>\n", 0);
+        for (i = 0; i < n; i++) {
+            orders_row(&b, &list[i], &pending);
+        }
+        out_add(&b, "</table>\n", 0);
+    }
+    if (b.data == NULL) {
+        return MHD_NO;
+    }
+    rc = send_page_ex(c, 200, "Your orders", b.data, NULL, pending ? 1 : 0);
+    free(b.data);
+    return rc;
+}
+
+
+/*
+ * "Ship and capture" (all that is authorized) or "Release" (a void) of one
+ * of our orders, then back to /orders, where the PSP's webhook shows.  The
+ * Idempotency-Key is the order's and the action's: a second click, or a
+ * resend of the form, replays the first answer and moves nothing twice.
+ */
+static enum MHD_Result
+order_action(struct MHD_Connection *c, const char *po, const char *action)
+{
+    char             path[128], idem[64], errbuf[CURL_ERROR_SIZE];
+    char             detail[1024];
+    const char      *st, *msg, *heading;
+    shop_buf_t       ans = { 0 };
+    shop_held_t      h;
+    long             status;
+    json_t          *j = NULL;
+    int              capture = strcmp(action, "capture") == 0;
+
+    heading = capture ? "The order could not be captured"
+                      : "The hold could not be released";
+    if (!shop_id_ok(po, "po_") || !held_find(po, &h)) {
+        return send_error(c, 404, "Not found", "There is no such order.");
+    }
+    snprintf(path, sizeof(path), "/v1/payments/%s/%s", po,
+             capture ? "capture" : "void");
+    snprintf(idem, sizeof(idem), "%s-%s", capture ? "ship" : "release", po);
+
+    status = gateway_post(path, "{}", idem, &ans, errbuf);
+    if (status == 0) {
+        free(ans.data);
+        snprintf(detail, sizeof(detail), "The payment gateway could not be "
+                 "reached (%s). Please try again.", errbuf);
+        return send_error(c, 502, heading, detail);
+    }
+    if (ans.data != NULL) {
+        j = json_loads(ans.data, 0, NULL);
+    }
+    free(ans.data);
+
+    st = json_string_value(json_object_get(j, "status"));
+    if (status == 201 && st != NULL && strcmp(st, "FAILED") != 0) {
+        shop_log("%s of %s asked: %s", action, po, st);
+        json_decref(j);
+        return send_redirect(c, "/orders");
+    }
+    if (status == 201) {
+        msg = json_string_value(json_object_get(
+                  json_object_get(j, "failure"), "message"));
+        snprintf(detail, sizeof(detail), "The payment provider refused it%s%s",
+                 msg != NULL ? ": " : ".", msg != NULL ? msg : "");
+    } else {
+        problem_detail(detail, sizeof(detail), status, j);
+    }
+    shop_log("%s of %s refused: %s", action, po, detail);
+    json_decref(j);
+    return send_error(c, 502, heading, detail);
 }
 
 
@@ -555,6 +1055,13 @@ static const char  product_html[] =
     "(5.00 USD, sold by seller_77): 15.00 USD in one payment.</p>\n"
     "<form method=\"post\" action=\"/buy\">\n"
     "<button type=\"submit\" id=\"buy\">Buy</button>\n"
+    "</form>\n"
+    "<h2>Travel journal, made to order</h2>\n"
+    "<p>A hand-bound journal (12.00 USD, sold by seller_42), made when you "
+    "order it. Buy now, ship later: paying authorizes your card (a hold); "
+    "it is charged only when the journal ships.</p>\n"
+    "<form method=\"post\" action=\"/buy-later\">\n"
+    "<button type=\"submit\" id=\"buy-later\">Buy now, ship later</button>\n"
     "</form>\n";
 
 static const char  thanks_html[] =
@@ -620,17 +1127,41 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
     post = strcmp(method, "POST") == 0;
     shop_log("%s %s", method, url);
 
-    if (strcmp(url, "/buy") == 0) {
+    if (strcmp(url, "/buy") == 0 || strcmp(url, "/buy-later") == 0) {
         if (!post) {
             return send_error_allow(c, 405, "Method not allowed",
                                     "Use the Buy button.", "POST");
         }
         if (!same_origin(c)) {
-            shop_log("POST /buy from another site: refused");
+            shop_log("POST %s from another site: refused", url);
             return send_error(c, 403, "Forbidden",
                               "This form was posted from another site.");
         }
-        return buy(c);
+        return buy(c, strcmp(url, "/buy-later") == 0);
+    }
+    if (strncmp(url, "/orders/", 8) == 0) {
+        char         po[48];
+        const char  *slash = strchr(url + 8, '/');
+        size_t       n = slash != NULL ? (size_t) (slash - (url + 8)) : 0;
+
+        if (slash == NULL || n == 0 || n >= sizeof(po)
+            || (strcmp(slash, "/capture") != 0
+                && strcmp(slash, "/release") != 0))
+        {
+            return send_error(c, 404, "Not found", "There is no such page.");
+        }
+        if (!post) {
+            return send_error_allow(c, 405, "Method not allowed",
+                                    "Use the orders page's buttons.", "POST");
+        }
+        if (!same_origin(c)) {
+            shop_log("POST %s from another site: refused", url);
+            return send_error(c, 403, "Forbidden",
+                              "This form was posted from another site.");
+        }
+        memcpy(po, url + 8, n);
+        po[n] = '\0';
+        return order_action(c, po, slash + 1);
     }
     if (!get) {
         return send_error_allow(c, 405, "Method not allowed", method,
@@ -641,6 +1172,12 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
     }
     if (strcmp(url, "/thanks") == 0) {
         return send_page(c, 200, "Thank you", thanks_html, NULL);
+    }
+    if (strcmp(url, "/held") == 0) {
+        return held_page(c);
+    }
+    if (strcmp(url, "/orders") == 0) {
+        return orders_page(c);
     }
     if (strcmp(url, "/cart") == 0) {
         return send_page(c, 200, "Payment cancelled", cart_html, NULL);
