@@ -22,7 +22,7 @@ SET row_security = off;
 CREATE TYPE public.pay_failure_code AS ENUM (
     'declined',
     'expired',
-    'cancelled',
+    'psp_canceled',
     'registration_refused',
     'canceled',
     'voided',
@@ -459,7 +459,7 @@ CREATE FUNCTION public.checkout_failure(p_code public.pay_failure_code, p_failur
                'message', CASE p_code
                    WHEN 'declined' THEN 'the PSP declined the payment'
                    WHEN 'expired' THEN 'the payment session expired before the shopper paid'
-                   WHEN 'cancelled' THEN 'the payment session was cancelled at the PSP'
+                   WHEN 'psp_canceled' THEN 'the PSP canceled the payment session'
                    WHEN 'canceled' THEN 'the merchant canceled the checkout before it was paid'
                    WHEN 'risk_declined' THEN 'the risk check declined the checkout ('
                                              || coalesce(nullif(p_failure, ''), 'declined') || ')'
@@ -482,7 +482,7 @@ CREATE FUNCTION public.checkout_failure_code(p_type text) RETURNS public.pay_fai
     AS $$
     SELECT (CASE
                 WHEN p_type ILIKE '%expire%' THEN 'expired'
-                WHEN p_type ILIKE '%cancel%' THEN 'cancelled'
+                WHEN p_type ILIKE '%cancel%' THEN 'psp_canceled'
                 ELSE 'declined'
             END)::public.pay_failure_code
 $$;
@@ -706,7 +706,7 @@ COMMENT ON COLUMN public.checkouts.psp_url IS 'the PSP hosted page: "v1." sealed
 -- Name: COLUMN checkouts.failure_code; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.checkouts.failure_code IS 'why the checkout failed: declined, expired, cancelled (at the PSP), canceled (by the merchant), registration_refused (NULL: it never failed)';
+COMMENT ON COLUMN public.checkouts.failure_code IS 'why the checkout failed: declined, expired, psp_canceled (the PSP canceled the session), canceled (the merchant did, POST /v1/checkouts/{id}/cancel), registration_refused, risk_declined, risk_rejected, voided, authorization_expired (NULL: it never failed)';
 
 
 --

@@ -15,7 +15,7 @@ AS $function$
                'message', CASE p_code
                    WHEN 'declined' THEN 'the PSP declined the payment'
                    WHEN 'expired' THEN 'the payment session expired before the shopper paid'
-                   WHEN 'cancelled' THEN 'the payment session was cancelled at the PSP'
+                   WHEN 'psp_canceled' THEN 'the PSP canceled the payment session'
                    WHEN 'canceled' THEN 'the merchant canceled the checkout before it was paid'
                    WHEN 'risk_declined' THEN 'the risk check declined the checkout ('
                                              || coalesce(nullif(p_failure, ''), 'declined') || ')'

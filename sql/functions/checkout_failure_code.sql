@@ -1,7 +1,7 @@
 -- Why a checkout failed, from the type of the PSP's event or session
 -- status that failed it (Stripe's checkout.session.expired, a look-up's
 -- "expired", "canceled", "refused", "failed", payment.failed, ...):
--- expired, cancelled, else declined.
+-- expired, psp_canceled, else declined.
 CREATE OR REPLACE FUNCTION checkout_failure_code(p_type text)
  RETURNS pay_failure_code
  LANGUAGE sql
@@ -9,7 +9,7 @@ CREATE OR REPLACE FUNCTION checkout_failure_code(p_type text)
 AS $function$
     SELECT (CASE
                 WHEN p_type ILIKE '%expire%' THEN 'expired'
-                WHEN p_type ILIKE '%cancel%' THEN 'cancelled'
+                WHEN p_type ILIKE '%cancel%' THEN 'psp_canceled'
                 ELSE 'declined'
             END)::public.pay_failure_code
 $function$;

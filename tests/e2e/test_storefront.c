@@ -4,7 +4,9 @@
  *
  *   - a failed checkout says why (`failure` {code, message}) in
  *     GET /v1/checkouts/{id}, in the 201 and in checkout.failed: declined,
- *     expired, refused at registration and cancelled each its own code;
+ *     expired, refused at registration and canceled at the PSP each its
+ *     own code (psp_canceled, never to be mistaken for the shop's own
+ *     cancel, canceled);
  *   - a payment that arrived after a failure is visible: its own
  *     notification type, the checkout's `paid_after_failure` and its events,
  *     and it is refundable through the API;
@@ -184,7 +186,7 @@ TestSuite(storefront, .timeout = E2E_TIMEOUT);
 
 
 Test(storefront, a_failed_checkout_says_why_in_the_api_and_its_notification,
-     .description = "declined, expired, cancelled and refused at "
+     .description = "declined, expired, canceled at the PSP and refused at "
                     "registration: each its failure.code in GET "
                     "/v1/checkouts/{id} and in checkout.failed")
 {
@@ -219,7 +221,7 @@ Test(storefront, a_failed_checkout_says_why_in_the_api_and_its_notification,
     n = json_object_get(sf_delivery(&ep, "checkout.failed", e.co), "data");
     cr_expect_str_eq(sf_failure_code(n), "expired", "%s", dump(n));
 
-    /* cancelled: the PSP's session look-up says so (Adyen's "canceled") */
+    /* psp_canceled: the PSP's session look-up says so (Adyen's "canceled") */
     c = d;
     sf_register(&c);
     params[0] = env("PAY_TEST_PSP");
@@ -229,9 +231,9 @@ Test(storefront, a_failed_checkout_says_why_in_the_api_and_its_notification,
                                " 'FAILED', 'canceled', NULL, $3, -1, '', NULL,"
                                " NULL)", 3, params), "applied");
     j = sf_checkout(&c);
-    cr_expect_str_eq(sf_failure_code(j), "cancelled", "%s", dump(j));
+    cr_expect_str_eq(sf_failure_code(j), "psp_canceled", "%s", dump(j));
     n = json_object_get(sf_delivery(&ep, "checkout.failed", c.co), "data");
-    cr_expect_str_eq(sf_failure_code(n), "cancelled", "%s", dump(n));
+    cr_expect_str_eq(sf_failure_code(n), "psp_canceled", "%s", dump(n));
 
     /* refused at registration: in the 201, the view and the notification,
      * the PSP's reason as its message */
