@@ -5400,10 +5400,10 @@ $$;
 
 
 --
--- Name: payment_orders_row_checks(text, integer, text, bigint, text, public.pay_status, boolean, boolean, bigint); Type: FUNCTION; Schema: public; Owner: -
+-- Name: payment_orders_row_checks(text, integer, text, bigint, text, public.pay_status, boolean, boolean, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status public.pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint) RETURNS boolean
+CREATE FUNCTION public.payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status public.pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint, amount_captured bigint) RETURNS boolean
     LANGUAGE plpgsql IMMUTABLE
     AS $_$
 DECLARE
@@ -5413,6 +5413,7 @@ BEGIN
     v_broken := CASE
         WHEN NOT (amount > 0) THEN 'payment_orders_amount'
         WHEN NOT ((ledger_updated = (status = 'SUCCESS'::public.pay_status)) AND (wallet_updated = (status = 'SUCCESS'::public.pay_status))) THEN 'payment_orders_booked_iff_success'
+        WHEN NOT ((amount_captured >= 0) AND (amount_captured <= amount)) THEN 'payment_orders_captured'
         WHEN NOT ((commission >= 0) AND (commission <= amount)) THEN 'payment_orders_commission'
         WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'payment_orders_currency'
         WHEN NOT ((length(payment_order_id) >= 1) AND (length(payment_order_id) <= 40) AND (payment_order_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'payment_orders_id_format'
@@ -5447,7 +5448,7 @@ CREATE TABLE public.payment_orders (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     commission bigint,
     amount_captured bigint,
-    CONSTRAINT payment_orders_row_checks CHECK (public.payment_orders_row_checks(payment_order_id, line_no, seller_account, amount, currency, status, ledger_updated, wallet_updated, commission))
+    CONSTRAINT payment_orders_row_checks CHECK (public.payment_orders_row_checks(payment_order_id, line_no, seller_account, amount, currency, status, ledger_updated, wallet_updated, commission, amount_captured))
 )
 WITH (fillfactor='80');
 
@@ -9870,10 +9871,10 @@ REVOKE ALL ON FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text
 
 
 --
--- Name: FUNCTION payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status public.pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status public.pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint, amount_captured bigint); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status public.pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status public.pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint, amount_captured bigint) FROM PUBLIC;
 
 
 --

@@ -587,6 +587,9 @@ static const struct {
     { "payment_orders_amount", "UPDATE payment_orders SET amount = 0" PO },
     { "payment_orders_booked_iff_success",
       "UPDATE payment_orders SET ledger_updated = true" PO },
+    /* a manual-capture order captures at most what it authorized */
+    { "payment_orders_captured",
+      "UPDATE payment_orders SET amount_captured = amount + 1" PO },
     { "payment_orders_commission", "UPDATE payment_orders SET commission = -1" PO },
     { "payment_orders_currency", "UPDATE payment_orders SET currency = 'US'" PO },
     { "payment_orders_id_format",
