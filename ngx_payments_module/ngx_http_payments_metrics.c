@@ -296,6 +296,15 @@ ngx_http_payments_metrics_risk_expired(void)
 
 
 void
+ngx_http_payments_metrics_risk_after(ngx_uint_t verdict)
+{
+    if (verdict < 4) {
+        ngx_http_payments_count(risk_after[verdict]);
+    }
+}
+
+
+void
 ngx_http_payments_metrics_risk_latency(ngx_msec_t elapsed)
 {
     ngx_uint_t  b;
@@ -993,9 +1002,18 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "# HELP payments_risk_reviews_expired_total Reviews left undecided "
         "past their deadline, failed by the sweeper.\n"
         "# TYPE payments_risk_reviews_expired_total counter\n"
-        "payments_risk_reviews_expired_total %uA\n",
+        "payments_risk_reviews_expired_total %uA\n"
+        "# HELP payments_risk_after_payment_total Risk verdicts recorded "
+        "after the payment (unchecked: no usable answer in time); money "
+        "is never moved by them.\n"
+        "# TYPE payments_risk_after_payment_total counter\n"
+        "payments_risk_after_payment_total{verdict=\"allow\"} %uA\n"
+        "payments_risk_after_payment_total{verdict=\"deny\"} %uA\n"
+        "payments_risk_after_payment_total{verdict=\"review\"} %uA\n"
+        "payments_risk_after_payment_total{verdict=\"unchecked\"} %uA\n",
         cum, m->risk_latency_ms_sum / 1000, m->risk_latency_ms_sum % 1000,
-        cum, m->risk_reviews_expired);
+        cum, m->risk_reviews_expired, m->risk_after[0], m->risk_after[1],
+        m->risk_after[2], m->risk_after[3]);
 
     p = ngx_http_payments_limit_metrics(p, last);
 

@@ -210,6 +210,10 @@ typedef struct {
                                                  + 1];
     ngx_atomic_t                    risk_latency_ms_sum;
     ngx_atomic_t                    risk_reviews_expired;
+    ngx_atomic_t                    risk_after[4];      /* after the
+                                                           payment: allow,
+                                                           deny, review,
+                                                           unchecked */
 } ngx_http_payments_metrics_t;
 
 
@@ -258,6 +262,9 @@ void ngx_http_payments_metrics_risk_decision(ngx_uint_t verdict);
 void ngx_http_payments_metrics_risk_error(ngx_uint_t error);
 void ngx_http_payments_metrics_risk_latency(ngx_msec_t elapsed);
 void ngx_http_payments_metrics_risk_expired(void);
+/* a verdict recorded after the payment: pay_risk_verdict_e, or 3 when the
+ * provider left it unchecked */
+void ngx_http_payments_metrics_risk_after(ngx_uint_t verdict);
 void ngx_http_payments_metrics_db_slot(ngx_uint_t up, ngx_uint_t busy,
     ngx_uint_t waiting, ngx_uint_t size);
 void ngx_http_payments_metrics_worker_exit(void);

@@ -536,6 +536,7 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_payments_loc_conf_t *prev = parent;
     ngx_http_payments_loc_conf_t *conf = child;
 
+    ngx_msec_t                      lease, most;
     ngx_http_payments_main_conf_t  *pmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
@@ -562,6 +563,33 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                pmcf->lease, conf->risk->timeout,
                                pmcf->db_timeout);
             return NGX_CONF_ERROR;
+        }
+
+        /* after the payment the sweeper asks: without it nobody would */
+        if (conf->risk->after_payment && !pmcf->sweeper.enable) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_risk\" after_payment=on needs "
+                               "\"payments_sweeper on\": the sweeper's "
+                               "round asks after the payment");
+            return NGX_CONF_ERROR;
+        }
+
+        /* and under its lease, as its session look-ups (_sweeper_conf.c) */
+        if (conf->risk->after_payment) {
+            lease = ((pmcf->sweeper.interval * 3 + 999) / 1000 + 2) * 1000;
+            most = lease - pmcf->sweeper.interval - 1000;
+
+            if (conf->risk->timeout > most) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"payments_risk\" after_payment=on: a "
+                                   "request may take its timeout=%Mms, "
+                                   "longer than the sweeper's lease allows "
+                                   "(one must end within %Mms): raise "
+                                   "\"payments_sweeper\" interval= or "
+                                   "lower timeout=", conf->risk->timeout,
+                                   most);
+                return NGX_CONF_ERROR;
+            }
         }
 
         /* a review's approval claims the registration's key again: it must

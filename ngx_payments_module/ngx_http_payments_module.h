@@ -123,6 +123,40 @@ typedef struct {
 } ngx_http_payments_route_t;
 
 
+/* payments_risk (ngx_http_payments_risk.c) */
+typedef struct {
+    char                       *url;            /* NUL-terminated */
+    ngx_str_t                   secret;         /* signs our requests */
+    ngx_str_t                   answer_secret;  /* verifies its answers;
+                                                   empty: unsigned */
+    ngx_msec_t                  timeout;
+    ngx_msec_t                  connect_timeout;
+    pay_risk_verdict_e          on_error;       /* the verdict when there
+                                                   is no usable answer */
+    ngx_array_t                *merchants;      /* of ngx_str_t, or NULL:
+                                                   every merchant */
+    ngx_array_t                *currencies;     /* of ngx_str_t, or NULL */
+    int64_t                     min_amount;     /* minor units */
+    time_t                      review;         /* a review's deadline */
+    ngx_flag_t                  allow_http;
+    char                       *pins;           /* as a PSP's, or NULL */
+    ngx_str_t                   ca_pem;
+    ngx_flag_t                  after_payment;  /* asked again once paid,
+                                                   by the sweeper */
+    time_t                      after_retry;    /* how long after the
+                                                   payment a provider
+                                                   without a usable answer
+                                                   is asked again */
+} ngx_http_payments_risk_t;
+
+
+/* a risk answer's Payments-Signature, kept by the header callback */
+typedef struct {
+    ngx_pool_t                 *pool;
+    char                       *value;          /* NULL: none */
+} ngx_http_payments_risk_sig_t;
+
+
 /* payments_sweeper (ngx_http_payments_sweeper.c) */
 typedef struct {
     ngx_flag_t                  enable;
@@ -204,32 +238,14 @@ typedef struct {
                                                    opens none) */
     ngx_http_payments_sweeper_conf_t  sweeper;
     ngx_http_payments_notify_conf_t   notify;
+    ngx_http_payments_risk_t   *risk_after;     /* the payments_risk
+                                                   with after_payment=on
+                                                   (one at most), or NULL */
     char                       *admin_key_hash; /* payments_admin_key_file:
                                                    the hex SHA-256 of the
                                                    review API's key, or
                                                    NULL: no review API */
 } ngx_http_payments_main_conf_t;
-
-
-/* payments_risk (ngx_http_payments_risk.c) */
-typedef struct {
-    char                       *url;            /* NUL-terminated */
-    ngx_str_t                   secret;         /* signs our requests */
-    ngx_str_t                   answer_secret;  /* verifies its answers;
-                                                   empty: unsigned */
-    ngx_msec_t                  timeout;
-    ngx_msec_t                  connect_timeout;
-    pay_risk_verdict_e          on_error;       /* the verdict when there
-                                                   is no usable answer */
-    ngx_array_t                *merchants;      /* of ngx_str_t, or NULL:
-                                                   every merchant */
-    ngx_array_t                *currencies;     /* of ngx_str_t, or NULL */
-    int64_t                     min_amount;     /* minor units */
-    time_t                      review;         /* a review's deadline */
-    ngx_flag_t                  allow_http;
-    char                       *pins;           /* as a PSP's, or NULL */
-    ngx_str_t                   ca_pem;
-} ngx_http_payments_risk_t;
 
 
 typedef struct {
@@ -406,7 +422,7 @@ typedef struct ngx_http_payments_ctx_s {
     const char                     *fail_detail;
     ngx_msec_t                      deadline;
     ngx_http_payments_risk_t       *risk;           /* asked, or NULL */
-    char                           *risk_sig;       /* its answer's
+    ngx_http_payments_risk_sig_t    risk_sig;       /* its answer's
                                                        Payments-Signature */
     char                           *risk_body;      /* our request */
 
@@ -503,6 +519,20 @@ extern ngx_module_t  ngx_http_payments_module;
 char *ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx);
+/* The provider asked: body (len bytes, living as long as f) signed and
+ * POSTed to rk's url with key as Idempotency-Key, the answer's signature
+ * kept in sig; f's handler, data and log set by the caller.  NGX_ERROR:
+ * nothing runs. */
+ngx_int_t ngx_http_payments_risk_ask(ngx_http_payments_risk_t *rk,
+    ngx_pool_t *pool, ngx_http_payments_fetch_t *f, const char *body,
+    size_t len, const char *key, ngx_http_payments_risk_sig_t *sig);
+/* The answer judged as doc/RISK.md says (status, signature when
+ * answer_secret_file= is set, the strict parser), counted in /metrics:
+ * NGX_OK and *a, or NGX_DECLINED and *why (timeout, unavailable,
+ * signature, malformed). */
+ngx_int_t ngx_http_payments_risk_judge(ngx_http_payments_risk_t *rk,
+    ngx_http_payments_fetch_t *f, ngx_http_payments_risk_sig_t *sig,
+    pay_risk_answer_t *a, const char **why);
 char *ngx_http_payments_admin_key_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -16,6 +16,8 @@
  *           PSP is called until a person decides.
  * A resumed claim that already has a verdict keeps it (pay_risk_record
  * says which): a checkout the PSP may have seen is never denied later.
+ * The request and the judging of its answer are shared with the check
+ * after the payment (_risk_after.c, from the sweeper's round).
  */
 
 
@@ -45,6 +47,10 @@ static char *ngx_http_payments_risk_pin(ngx_conf_t *cf,
 
 
 #define NGX_HTTP_PAYMENTS_RISK_SIG_HEADER  "Payments-Signature"
+
+/* after_payment_retry= at most: the sweeper's horizon (_risk_after.c) is
+ * a week of first checks */
+#define NGX_HTTP_PAYMENTS_RISK_AFTER_RETRY_MAX  86400
 
 
 void
@@ -122,12 +128,9 @@ static ngx_int_t
 ngx_http_payments_risk_call(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_risk_t *rk)
 {
-    char                hdr[PAY_RISK_SIG_MAX + 64], sig[PAY_RISK_SIG_MAX];
-    char               *body;
-    size_t              len;
-    CURL               *easy;
-    struct curl_blob    blob;
-    ngx_http_request_t *r = ctx->request;
+    char                *body;
+    size_t               len;
+    ngx_http_request_t  *r = ctx->request;
 
     body = pay_risk_request(&ctx->co, (char *) ctx->merchant.data);
     if (body == NULL) {
@@ -140,62 +143,83 @@ ngx_http_payments_risk_call(ngx_http_payments_ctx_t *ctx,
     ctx->risk_body = ngx_http_payments_strdup(r->pool, body);
     free(body);
 
-    if (ctx->risk_body == NULL
-        || pay_risk_sign(rk->secret.data, rk->secret.len,
-                         (int64_t) ngx_time(), ctx->risk_body, len, sig,
-                         sizeof(sig))
-           != 0)
-    {
+    if (ctx->risk_body == NULL) {
         return NGX_ERROR;
     }
 
-    ctx->risk_sig = NULL;
     ctx->fetch.handler = ngx_http_payments_risk_done;
     ctx->fetch.data = ctx;
     ctx->fetch.log = r->connection->log;
 
-    if (ngx_http_payments_fetch_easy(r->pool, &ctx->fetch) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    easy = ctx->fetch.easy;
-
-    ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "%s: %s%Z",
-                 NGX_HTTP_PAYMENTS_RISK_SIG_HEADER, sig);
-
-    if (ngx_http_payments_fetch_header(&ctx->fetch, hdr) != NGX_OK
-        || ngx_http_payments_fetch_header(&ctx->fetch,
-                                          "Content-Type: application/json")
-           != NGX_OK
-        || ngx_http_payments_fetch_header(&ctx->fetch,
-                                          "Accept: application/json")
-           != NGX_OK
-        || ngx_http_payments_fetch_header(&ctx->fetch, "Expect:") != NGX_OK)
-    {
-        ngx_http_payments_fetch_cancel(&ctx->fetch);
-        return NGX_ERROR;
-    }
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: risk check of \"%s\", %uz bytes", ctx->nonce,
+                   len);
 
     /* the nonce: the provider may answer a repeated question the same */
-    ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "Idempotency-Key: %s%Z",
-                 ctx->nonce);
+    return ngx_http_payments_risk_ask(rk, r->pool, &ctx->fetch,
+                                      ctx->risk_body, len, ctx->nonce,
+                                      &ctx->risk_sig);
+}
 
-    if (ngx_strlen(ctx->nonce) > sizeof(hdr) - 32
-        || ngx_http_payments_fetch_header(&ctx->fetch, hdr) != NGX_OK)
+
+ngx_int_t
+ngx_http_payments_risk_ask(ngx_http_payments_risk_t *rk, ngx_pool_t *pool,
+    ngx_http_payments_fetch_t *f, const char *body, size_t len,
+    const char *key, ngx_http_payments_risk_sig_t *sig)
+{
+    char               hdr[PAY_RISK_SIG_MAX + 64], mac[PAY_RISK_SIG_MAX];
+    CURL              *easy;
+    struct curl_blob   blob;
+
+    if (pay_risk_sign(rk->secret.data, rk->secret.len, (int64_t) ngx_time(),
+                      body, len, mac, sizeof(mac))
+        != 0)
     {
-        ngx_http_payments_fetch_cancel(&ctx->fetch);
+        return NGX_ERROR;
+    }
+
+    sig->pool = pool;
+    sig->value = NULL;
+
+    if (ngx_http_payments_fetch_easy(pool, f) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    easy = f->easy;
+
+    ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "%s: %s%Z",
+                 NGX_HTTP_PAYMENTS_RISK_SIG_HEADER, mac);
+
+    if (ngx_http_payments_fetch_header(f, hdr) != NGX_OK
+        || ngx_http_payments_fetch_header(f, "Content-Type: application/json")
+           != NGX_OK
+        || ngx_http_payments_fetch_header(f, "Accept: application/json")
+           != NGX_OK
+        || ngx_http_payments_fetch_header(f, "Expect:") != NGX_OK)
+    {
+        ngx_http_payments_fetch_cancel(f);
+        return NGX_ERROR;
+    }
+
+    ngx_snprintf((u_char *) hdr, sizeof(hdr) - 1, "Idempotency-Key: %s%Z",
+                 key);
+
+    if (ngx_strlen(key) > sizeof(hdr) - 32
+        || ngx_http_payments_fetch_header(f, hdr) != NGX_OK)
+    {
+        ngx_http_payments_fetch_cancel(f);
         return NGX_ERROR;
     }
 
     curl_easy_setopt(easy, CURLOPT_URL, rk->url);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, ctx->fetch.headers);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, f->headers);
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, ctx->risk_body);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
                      ngx_http_payments_risk_header);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, ctx);
-    ctx->fetch.timeout = rk->timeout;
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, sig);
+    f->timeout = rk->timeout;
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) rk->timeout);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      (long) rk->connect_timeout);
@@ -214,11 +238,7 @@ ngx_http_payments_risk_call(ngx_http_payments_ctx_t *ctx,
         curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, rk->pins);
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "payments: risk check of \"%s\", %uz bytes", ctx->nonce,
-                   len);
-
-    return ngx_http_payments_fetch_go(&ctx->fetch);
+    return ngx_http_payments_fetch_go(f);
 }
 
 
@@ -229,9 +249,9 @@ static size_t
 ngx_http_payments_risk_header(char *buf, size_t size, size_t n,
     void *userdata)
 {
-    size_t                    len, name;
-    u_char                   *p, *last;
-    ngx_http_payments_ctx_t  *ctx = userdata;
+    size_t                         len, name;
+    u_char                        *p, *last;
+    ngx_http_payments_risk_sig_t  *sig = userdata;
 
     len = size * n;
     name = sizeof(NGX_HTTP_PAYMENTS_RISK_SIG_HEADER) - 1;
@@ -255,9 +275,9 @@ ngx_http_payments_risk_header(char *buf, size_t size, size_t n,
             last--;
         }
 
-        ctx->risk_sig = ngx_pnalloc(ctx->request->pool, last - p + 1);
-        if (ctx->risk_sig != NULL) {
-            *ngx_cpymem(ctx->risk_sig, p, last - p) = '\0';
+        sig->value = ngx_pnalloc(sig->pool, last - p + 1);
+        if (sig->value != NULL) {
+            *ngx_cpymem(sig->value, p, last - p) = '\0';
         }
     }
 
@@ -269,7 +289,6 @@ static void
 ngx_http_payments_risk_done(ngx_http_payments_fetch_t *f)
 {
     const char                *why;
-    ngx_uint_t                 err;
     pay_risk_answer_t          a;
     ngx_http_request_t        *r;
     ngx_http_payments_ctx_t   *ctx = f->data;
@@ -277,8 +296,6 @@ ngx_http_payments_risk_done(ngx_http_payments_fetch_t *f)
 
     r = ctx->request;
     rk = ctx->risk;
-
-    ngx_http_payments_metrics_risk_latency(f->elapsed);
 
     /* never the body: it names the buyer */
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -288,44 +305,14 @@ ngx_http_payments_risk_done(ngx_http_payments_fetch_t *f)
                                         : curl_easy_strerror(f->result),
                   f->elapsed);
 
-    if (f->status == 0) {
-        if (f->result == CURLE_OPERATION_TIMEDOUT) {
-            why = "timeout";
-            err = NGX_HTTP_PAYMENTS_RISKE_TIMEOUT;
-
-        } else {
-            why = "unavailable";
-            err = NGX_HTTP_PAYMENTS_RISKE_NETWORK;
-        }
-
-    } else if (f->status != 200) {
-        why = "unavailable";
-        err = NGX_HTTP_PAYMENTS_RISKE_STATUS;
-
-    } else if (rk->answer_secret.len
-               && (ctx->risk_sig == NULL
-                   || pay_risk_verify(rk->answer_secret.data,
-                                      rk->answer_secret.len, ctx->risk_sig,
-                                      ngx_strlen(ctx->risk_sig),
-                                      (char *) f->body, f->len,
-                                      (int64_t) ngx_time(), 300)
-                      != 0))
+    if (ngx_http_payments_risk_judge(rk, f, &ctx->risk_sig, &a, &why)
+        == NGX_OK)
     {
-        why = "signature";
-        err = NGX_HTTP_PAYMENTS_RISKE_SIGNATURE;
-
-    } else if (pay_risk_answer_parse((char *) f->body, f->len, &a) != 0) {
-        why = "malformed";
-        err = NGX_HTTP_PAYMENTS_RISKE_MALFORMED;
-
-    } else {
         ngx_http_payments_risk_record(ctx, a.verdict, a.score,
                                       a.reason[0] ? a.reason : NULL,
                                       "provider");
         return;
     }
-
-    ngx_http_payments_metrics_risk_error(err);
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "payments: risk check of \"%s\": no usable answer (%s): "
@@ -333,6 +320,55 @@ ngx_http_payments_risk_done(ngx_http_payments_fetch_t *f)
                   pay_risk_verdict_name(rk->on_error));
 
     ngx_http_payments_risk_record(ctx, rk->on_error, -1, why, "on_error");
+}
+
+
+ngx_int_t
+ngx_http_payments_risk_judge(ngx_http_payments_risk_t *rk,
+    ngx_http_payments_fetch_t *f, ngx_http_payments_risk_sig_t *sig,
+    pay_risk_answer_t *a, const char **why)
+{
+    ngx_uint_t  err;
+
+    ngx_http_payments_metrics_risk_latency(f->elapsed);
+
+    if (f->status == 0) {
+        if (f->result == CURLE_OPERATION_TIMEDOUT) {
+            *why = "timeout";
+            err = NGX_HTTP_PAYMENTS_RISKE_TIMEOUT;
+
+        } else {
+            *why = "unavailable";
+            err = NGX_HTTP_PAYMENTS_RISKE_NETWORK;
+        }
+
+    } else if (f->status != 200) {
+        *why = "unavailable";
+        err = NGX_HTTP_PAYMENTS_RISKE_STATUS;
+
+    } else if (rk->answer_secret.len
+               && (sig->value == NULL
+                   || pay_risk_verify(rk->answer_secret.data,
+                                      rk->answer_secret.len, sig->value,
+                                      ngx_strlen(sig->value),
+                                      (char *) f->body, f->len,
+                                      (int64_t) ngx_time(), 300)
+                      != 0))
+    {
+        *why = "signature";
+        err = NGX_HTTP_PAYMENTS_RISKE_SIGNATURE;
+
+    } else if (pay_risk_answer_parse((char *) f->body, f->len, a) != 0) {
+        *why = "malformed";
+        err = NGX_HTTP_PAYMENTS_RISKE_MALFORMED;
+
+    } else {
+        return NGX_OK;
+    }
+
+    ngx_http_payments_metrics_risk_error(err);
+
+    return NGX_DECLINED;
 }
 
 
@@ -481,6 +517,7 @@ ngx_http_payments_risk_recorded(ngx_http_payments_pg_query_t *q,
  *     [timeout=TIME] [connect_timeout=TIME] [on_error=deny|allow|review]
  *     [merchants=ID,...] [currencies=CUR,...] [min_amount=MINOR]
  *     [review=TIME] [pin=sha256//...] [ca_file=FILE] [allow_http]
+ *     [after_payment=on|off] [after_payment_retry=TIME]
  */
 
 char *
@@ -495,6 +532,7 @@ ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_uint_t                 i;
     pay_origin_t               base;
     ngx_http_payments_risk_t  *rk;
+    ngx_http_payments_main_conf_t  *pmcf;
 
     if (plcf->risk != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -516,6 +554,7 @@ ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rk->connect_timeout = 1000;
     rk->on_error = PAY_RISK_DENY;
     rk->review = 43200;
+    rk->after_retry = NGX_CONF_UNSET;
     ngx_str_null(&secret_file);
     ngx_str_null(&answer_file);
     ngx_str_null(&url);
@@ -574,6 +613,26 @@ ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         } else if (ngx_http_payments_risk_param("review")) {
             rk->review = ngx_parse_time(&v, 1);
             if (rk->review == (time_t) NGX_ERROR || rk->review == 0) {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_risk_param("after_payment")) {
+            if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
+                rk->after_payment = 1;
+
+            } else if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
+                rk->after_payment = 0;
+
+            } else {
+                goto invalid;
+            }
+
+        } else if (ngx_http_payments_risk_param("after_payment_retry")) {
+            rk->after_retry = ngx_parse_time(&v, 1);
+            if (rk->after_retry == (time_t) NGX_ERROR
+                || rk->after_retry == 0
+                || rk->after_retry > NGX_HTTP_PAYMENTS_RISK_AFTER_RETRY_MAX)
+            {
                 goto invalid;
             }
 
@@ -689,6 +748,28 @@ ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "needs answer_secret_file= other than secret_file= (an "
                "answer signed with our own secret could be our request "
                "played back)";
+    }
+
+    if (rk->after_retry != NGX_CONF_UNSET && !rk->after_payment) {
+        return "with after_payment_retry= needs after_payment=on";
+    }
+
+    if (rk->after_retry == NGX_CONF_UNSET) {
+        rk->after_retry = 3600;
+    }
+
+    /* the sweeper asks after the payment, one provider for the whole
+     * configuration: it cannot tell which location a checkout came in by */
+    if (rk->after_payment) {
+        pmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_payments_module);
+
+        if (pmcf->risk_after != NULL) {
+            return "with after_payment=on is duplicate: one payments_risk "
+                   "at most asks after the payment (the sweeper asks it)";
+        }
+
+        pmcf->risk_after = rk;
     }
 
     plcf->risk = rk;

@@ -289,6 +289,7 @@ ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw)
     }
 
     sw->items = NULL;
+    sw->risk_items = NULL;
     sw->state = NGX_HTTP_PAYMENTS_SWEEP_IDLE;
 
     if (!(ngx_exiting || ngx_terminate || ngx_quit)) {

@@ -6,7 +6,9 @@
  * lease, reads what is due and asks the PSPs one checkout at a time;
  * _sweeper_alerts.c ends the round with what needs a person (checkouts
  * overdue, manual-capture holds near or past their end, risk reviews past
- * their deadline).  One round at a time, in worker 0 (_sweeper.c).
+ * their deadline); _risk_after.c then asks the risk provider again about
+ * the checkouts paid since (payments_risk after_payment=on).  One round at
+ * a time, in worker 0 (_sweeper.c).
  */
 
 
@@ -36,7 +38,8 @@ typedef enum {
     NGX_HTTP_PAYMENTS_SWEEP_ITEMS,
     NGX_HTTP_PAYMENTS_SWEEP_RENEW,
     NGX_HTTP_PAYMENTS_SWEEP_OVERDUE,
-    NGX_HTTP_PAYMENTS_SWEEP_HOLDS
+    NGX_HTTP_PAYMENTS_SWEEP_HOLDS,
+    NGX_HTTP_PAYMENTS_SWEEP_RISK_AFTER
 } ngx_http_payments_sweep_state_e;
 
 /* how long before an authorization's end the sweeper warns */
@@ -69,6 +72,11 @@ typedef struct {
     const char                         *params[10];
     ngx_http_payments_fetch_t           fetch;
 
+    /* the risk check after the payment (_risk_after.c) */
+    ngx_array_t                        *risk_items;
+    ngx_uint_t                          risk_current;
+    ngx_http_payments_risk_sig_t        risk_sig;
+
     char                                owner[NGX_MAXHOSTNAMELEN + 64];
     char                               *psps;       /* "{a,b}": ours */
     char                               *windows;    /* "{604800,…}": their
@@ -91,6 +99,11 @@ void ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw);
  * pay_sweeper_overdue, pay_holds_sweep, pay_review_expire, then
  * ngx_http_payments_sweep_end */
 void ngx_http_payments_sweep_alerts(ngx_http_payments_sweeper_t *sw);
+
+/* _risk_after.c: the round's very last step when this gateway holds the
+ * lease and a payments_risk has after_payment=on: the paid checkouts asked
+ * again, one at a time, then ngx_http_payments_sweep_end */
+void ngx_http_payments_sweep_risk_after(ngx_http_payments_sweeper_t *sw);
 
 
 #endif /* _NGX_HTTP_PAYMENTS_SWEEPER_H_INCLUDED_ */

@@ -12,7 +12,9 @@
  *                       or past it (released, never booked: a log line),
  *                       and the /metrics gauge;
  *   pay_review_expire   the risk check's reviews undecided past their
- *                       deadline: FAILED, a warning each.
+ *                       deadline: FAILED, a warning each;
+ * then, with payments_risk after_payment=on, the paid checkouts asked
+ * again (_risk_after.c).
  */
 
 
@@ -205,6 +207,12 @@ ngx_http_payments_sweep_expired(ngx_http_payments_pg_query_t *q,
                           "was not decided before its deadline: FAILED "
                           "(risk_rejected)", PQgetvalue(res, i, 0));
         }
+    }
+
+    /* the lease holder only: one gateway asks, as one sweeps */
+    if (sw->leader && sw->pmcf->risk_after != NULL) {
+        ngx_http_payments_sweep_risk_after(sw);
+        return;
     }
 
     ngx_http_payments_sweep_end(sw);

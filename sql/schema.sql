@@ -1402,7 +1402,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -3086,7 +3086,18 @@ BEGIN
                    'risk', (SELECT json_build_object(
                                 'verdict', rk.verdict, 'score', rk.score,
                                 'reason', rk.reason, 'source', rk.source,
-                                'review', rk.reviewed)
+                                'review', rk.reviewed,
+                                -- asked again once paid (after_payment=on)
+                                'after_payment', (
+                                    SELECT json_build_object(
+                                               'verdict', a.verdict,
+                                               'score', a.score,
+                                               'reason', a.reason,
+                                               'source', a.source,
+                                               'decided_at', ts_rfc3339(a.decided_at))
+                                      FROM checkout_risk_after a
+                                     WHERE a.merchant_id = rk.merchant_id
+                                       AND a.checkout_id = rk.checkout_id))
                               FROM checkout_risk rk
                              WHERE rk.merchant_id = c.merchant_id
                                AND rk.checkout_id = c.checkout_id),
@@ -4661,6 +4672,124 @@ BEGIN
             'payment_orders', v_moved)));
 
     RETURN true;
+END
+$$;
+
+
+--
+-- Name: pay_risk_after_due(integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_risk_after_due(p_limit integer, p_horizon_seconds integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, currency text, amount_total bigint, buyer_email text, psp_payment_ref text, orders text, paid_seconds bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    IF coalesce(p_horizon_seconds, 0) < 1 THEN
+        RAISE EXCEPTION 'pay_risk_after_due: a horizon of 1 s at least'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    RETURN QUERY
+    SELECT c.merchant_id, c.checkout_id, c.psp, c.currency, c.amount_total,
+           c.buyer_email, c.psp_payment_ref,
+           (SELECT json_agg(json_build_object(
+                       'payment_order_id', o.payment_order_id,
+                       'seller_account', o.seller_account,
+                       'amount_minor', o.amount) ORDER BY o.line_no)
+              FROM payment_orders o
+             WHERE o.merchant_id = c.merchant_id
+               AND o.checkout_id = c.checkout_id)::text,
+           greatest(0, floor(date_part('epoch', now() - coalesce(
+               (SELECT min(e.at) FROM order_events e
+                 WHERE e.merchant_id = c.merchant_id
+                   AND e.checkout_id = c.checkout_id
+                   AND e.to_status = 'SUCCESS'),
+               c.updated_at))))::bigint
+      FROM checkout_risk rk
+      JOIN checkouts c ON c.merchant_id = rk.merchant_id
+                      AND c.checkout_id = rk.checkout_id
+     WHERE rk.decided_at > now() - p_horizon_seconds * interval '1 second'
+       AND c.status = 'SUCCESS'
+       AND NOT EXISTS (SELECT 1 FROM checkout_risk_after a
+                        WHERE a.merchant_id = rk.merchant_id
+                          AND a.checkout_id = rk.checkout_id)
+     ORDER BY rk.decided_at
+     LIMIT greatest(1, least(coalesce(p_limit, 50), 1000));
+END
+$$;
+
+
+--
+-- Name: pay_risk_after_record(text, text, text, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_risk_after_record(p_merchant text, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    c  checkouts%ROWTYPE;
+BEGIN
+    IF p_verdict IS NULL
+       OR p_verdict NOT IN ('allow', 'deny', 'review', 'unchecked')
+       OR (p_verdict = 'unchecked') <> (p_source IS NOT DISTINCT FROM 'on_error') THEN
+        RAISE EXCEPTION 'pay_risk_after_record: a verdict of allow, deny or review from the provider, or unchecked on_error'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO c FROM checkouts ck
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id;
+    IF c.status IS DISTINCT FROM 'SUCCESS'
+       OR NOT EXISTS (SELECT 1 FROM checkout_risk rk
+                       WHERE rk.merchant_id = p_merchant
+                         AND rk.checkout_id = p_checkout_id) THEN
+        RETURN 'not_paid';
+    END IF;
+
+    INSERT INTO checkout_risk_after (merchant_id, checkout_id, verdict, score,
+                                     reason, source)
+    VALUES (p_merchant, p_checkout_id, p_verdict, p_score, p_reason, p_source)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN 'known';
+    END IF;
+
+    PERFORM audit_append(p_merchant, p_checkout_id, 'risk:after_' || p_verdict,
+        jsonb_strip_nulls(jsonb_build_object(
+            'phase', 'after_payment', 'verdict', p_verdict, 'score', p_score,
+            'reason', p_reason, 'source', p_source)));
+
+    -- the merchant decides: it may refund through the API
+    IF p_verdict IN ('deny', 'review') THEN
+        PERFORM notify_enqueue(
+            p_merchant, 'checkout.risk_flagged', p_checkout_id, p_checkout_id,
+            jsonb_build_object(
+                'checkout_id', p_checkout_id,
+                'status', c.status,
+                'amount_total_minor', c.amount_total,
+                'amount_total', money_decimal(c.amount_total, c.currency),
+                'currency', c.currency,
+                'metadata', c.metadata,
+                'risk', jsonb_strip_nulls(jsonb_build_object(
+                    'phase', 'after_payment', 'verdict', p_verdict,
+                    'score', p_score, 'reason', p_reason,
+                    'source', p_source)),
+                'payment_orders', coalesce((
+                    SELECT jsonb_agg(jsonb_build_object(
+                               'payment_order_id', o.payment_order_id,
+                               'status', o.status,
+                               'amount_minor', o.amount,
+                               'amount', money_decimal(o.amount, o.currency),
+                               'currency', o.currency) ORDER BY o.line_no)
+                      FROM payment_orders o
+                     WHERE o.merchant_id = p_merchant
+                       AND o.checkout_id = p_checkout_id), '[]'::jsonb)));
+    END IF;
+
+    RETURN 'recorded';
 END
 $$;
 
@@ -7297,6 +7426,46 @@ COMMENT ON COLUMN public.checkout_risk.reviewed IS 'a review''s outcome: approve
 
 
 --
+-- Name: checkout_risk_after; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.checkout_risk_after (
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    verdict text NOT NULL,
+    score integer,
+    reason text,
+    source text NOT NULL,
+    decided_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT checkout_risk_after_reason CHECK ((reason ~ '^[a-z0-9_.-]{1,64}$'::text)),
+    CONSTRAINT checkout_risk_after_score CHECK (((score >= 0) AND (score <= 1000))),
+    CONSTRAINT checkout_risk_after_source CHECK ((((source = 'provider'::text) AND (verdict <> 'unchecked'::text)) OR ((source = 'on_error'::text) AND (verdict = 'unchecked'::text) AND (score IS NULL) AND (reason IS NOT NULL)))),
+    CONSTRAINT checkout_risk_after_verdict CHECK ((verdict = ANY (ARRAY['allow'::text, 'deny'::text, 'review'::text, 'unchecked'::text])))
+);
+
+
+--
+-- Name: TABLE checkout_risk_after; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.checkout_risk_after IS 'the risk check asked again after the payment (after_payment=on): never reverses booked money (doc/RISK.md)';
+
+
+--
+-- Name: COLUMN checkout_risk_after.verdict; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk_after.verdict IS 'allow, deny or review: the provider''s; unchecked when it had no usable answer in the bounded time (source on_error)';
+
+
+--
+-- Name: COLUMN checkout_risk_after.reason; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk_after.reason IS 'the provider''s reason code, or what failed (timeout, unavailable, malformed, signature) when unchecked';
+
+
+--
 -- Name: checkout_routes; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -8052,6 +8221,14 @@ ALTER TABLE ONLY public.captures
 
 
 --
+-- Name: checkout_risk_after checkout_risk_after_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_risk_after
+    ADD CONSTRAINT checkout_risk_after_pkey PRIMARY KEY (merchant_id, checkout_id);
+
+
+--
 -- Name: checkout_risk checkout_risk_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -8358,6 +8535,13 @@ CREATE INDEX captures_checkout ON public.captures USING btree (merchant_id, chec
 --
 
 CREATE INDEX captures_order ON public.captures USING btree (merchant_id, payment_order_id);
+
+
+--
+-- Name: checkout_risk_decided; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checkout_risk_decided ON public.checkout_risk USING btree (decided_at);
 
 
 --
@@ -8843,6 +9027,14 @@ ALTER TABLE ONLY public.api_keys
 
 ALTER TABLE ONLY public.captures
     ADD CONSTRAINT captures_merchant_id_payment_order_id_fkey FOREIGN KEY (merchant_id, payment_order_id) REFERENCES public.payment_orders(merchant_id, payment_order_id);
+
+
+--
+-- Name: checkout_risk_after checkout_risk_after_merchant_id_checkout_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkout_risk_after
+    ADD CONSTRAINT checkout_risk_after_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkout_risk(merchant_id, checkout_id) ON DELETE CASCADE;
 
 
 --
@@ -9781,6 +9973,22 @@ GRANT ALL ON FUNCTION public.pay_review_list(p_limit integer) TO payments_gatewa
 
 REVOKE ALL ON FUNCTION public.pay_review_reject(p_merchant text, p_checkout_id text, p_outcome text, p_response_body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_review_reject(p_merchant text, p_checkout_id text, p_outcome text, p_response_body text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_risk_after_due(p_limit integer, p_horizon_seconds integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_risk_after_due(p_limit integer, p_horizon_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_risk_after_due(p_limit integer, p_horizon_seconds integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_risk_after_record(p_merchant text, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_risk_after_record(p_merchant text, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_risk_after_record(p_merchant text, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text) TO payments_gateway;
 
 
 --

@@ -27,6 +27,7 @@ const char *const  pay_notify_event_types[] = {
     "checkout.canceled",
     "checkout.approved",
     "checkout.authorized",
+    "checkout.risk_flagged",
     "refund.succeeded",
     "refund.failed",
     "dispute.opened",

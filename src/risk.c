@@ -31,59 +31,52 @@ pay_risk_verdict_name(pay_risk_verdict_e v)
 }
 
 
-char *
-pay_risk_request(const pay_checkout_t *co, const char *merchant_id)
+/*
+ * The body both phases share, in the documented order: the checkout, its
+ * orders (a JSON array of {"payment_order_id","seller_account",
+ * "amount_minor"}, stolen), the buyer, the phase, and after the payment
+ * the PSP's reference when known.
+ */
+
+static char *
+pay_risk_body(const char *merchant_id, const char *checkout_id,
+    const char *psp, const char *currency, int64_t total, json_t *orders,
+    const char *buyer_email, const char *buyer_id, const char *phase,
+    const char *psp_payment_ref)
 {
     char    *out;
-    size_t   i;
-    json_t  *root, *orders, *o, *buyer;
-
-    if (co == NULL || merchant_id == NULL) {
-        return NULL;
-    }
+    json_t  *root, *buyer;
 
     root = json_object();
-    orders = json_array();
     buyer = json_object();
-    if (root == NULL || orders == NULL || buyer == NULL) {
+    if (root == NULL || buyer == NULL || orders == NULL) {
         goto failed;
     }
 
     if (json_object_set_new(root, "checkout_id",
-                            json_string(co->checkout_id)) != 0
+                            json_string(checkout_id)) != 0
         || json_object_set_new(root, "merchant_id",
                                json_string(merchant_id)) != 0
-        || json_object_set_new(root, "psp", json_string(co->psp)) != 0
-        || json_object_set_new(root, "currency",
-                               json_string(co->currency)) != 0
+        || json_object_set_new(root, "psp", json_string(psp)) != 0
+        || json_object_set_new(root, "currency", json_string(currency)) != 0
         || json_object_set_new(root, "amount_total",
-                               json_integer((json_int_t) co->total)) != 0)
+                               json_integer((json_int_t) total)) != 0
+        || json_object_set(root, "payment_orders", orders) != 0)
     {
         goto failed;
     }
 
-    for (i = 0; i < co->norders; i++) {
-        o = json_pack("{s:s, s:s, s:I}",
-                      "payment_order_id", co->orders[i].id,
-                      "seller_account", co->orders[i].seller,
-                      "amount_minor", (json_int_t) co->orders[i].amount);
-        if (o == NULL || json_array_append_new(orders, o) != 0) {
-            goto failed;
-        }
-    }
-
-    if (json_object_set(root, "payment_orders", orders) != 0) {
-        goto failed;
-    }
-
     /* what the shop sent about its buyer, and nothing else */
-    if ((co->buyer_email
-         && json_object_set_new(buyer, "email",
-                                json_string(co->buyer_email)) != 0)
-        || (co->buyer_id
-            && json_object_set_new(buyer, "id",
-                                   json_string(co->buyer_id)) != 0)
-        || json_object_set(root, "buyer", buyer) != 0)
+    if ((buyer_email
+         && json_object_set_new(buyer, "email", json_string(buyer_email))
+            != 0)
+        || (buyer_id
+            && json_object_set_new(buyer, "id", json_string(buyer_id)) != 0)
+        || json_object_set(root, "buyer", buyer) != 0
+        || json_object_set_new(root, "phase", json_string(phase)) != 0
+        || (psp_payment_ref
+            && json_object_set_new(root, "psp_payment_ref",
+                                   json_string(psp_payment_ref)) != 0))
     {
         goto failed;
     }
@@ -101,6 +94,105 @@ failed:
     json_decref(orders);
     json_decref(buyer);
     json_decref(root);
+
+    return NULL;
+}
+
+
+char *
+pay_risk_request(const pay_checkout_t *co, const char *merchant_id)
+{
+    size_t   i;
+    json_t  *orders, *o;
+
+    if (co == NULL || merchant_id == NULL) {
+        return NULL;
+    }
+
+    orders = json_array();
+    if (orders == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < co->norders; i++) {
+        o = json_pack("{s:s, s:s, s:I}",
+                      "payment_order_id", co->orders[i].id,
+                      "seller_account", co->orders[i].seller,
+                      "amount_minor", (json_int_t) co->orders[i].amount);
+        if (o == NULL || json_array_append_new(orders, o) != 0) {
+            json_decref(orders);
+            return NULL;
+        }
+    }
+
+    return pay_risk_body(merchant_id, co->checkout_id, co->psp, co->currency,
+                         co->total, orders, co->buyer_email, co->buyer_id,
+                         "before_psp", NULL);
+}
+
+
+char *
+pay_risk_request_paid(const pay_risk_paid_t *p)
+{
+    size_t       i;
+    json_t      *stored, *orders, *o, *id, *seller, *amount;
+    json_int_t   sum;
+
+    if (p == NULL || p->merchant_id == NULL || p->checkout_id == NULL
+        || p->psp == NULL || p->currency == NULL || p->orders == NULL
+        || p->total <= 0)
+    {
+        return NULL;
+    }
+
+    stored = json_loads(p->orders, JSON_REJECT_DUPLICATES, NULL);
+    orders = json_array();
+
+    if (!json_is_array(stored) || json_array_size(stored) == 0
+        || orders == NULL)
+    {
+        goto failed;
+    }
+
+    sum = 0;
+
+    /* the members in the first request's order, whatever the database's */
+    for (i = 0; i < json_array_size(stored); i++) {
+        o = json_array_get(stored, i);
+        id = json_object_get(o, "payment_order_id");
+        seller = json_object_get(o, "seller_account");
+        amount = json_object_get(o, "amount_minor");
+
+        if (!json_is_string(id) || !json_is_string(seller)
+            || !json_is_integer(amount) || json_integer_value(amount) <= 0
+            || json_object_size(o) != 3)
+        {
+            goto failed;
+        }
+
+        sum += json_integer_value(amount);
+
+        o = json_pack("{s:O, s:O, s:O}", "payment_order_id", id,
+                      "seller_account", seller, "amount_minor", amount);
+        if (o == NULL || json_array_append_new(orders, o) != 0) {
+            goto failed;
+        }
+    }
+
+    if (sum != (json_int_t) p->total) {
+        goto failed;
+    }
+
+    json_decref(stored);
+
+    return pay_risk_body(p->merchant_id, p->checkout_id, p->psp, p->currency,
+                         p->total, orders, p->buyer_email, NULL,
+                         "after_payment", p->psp_payment_ref);
+
+failed:
+
+    json_decref(stored);
+    json_decref(orders);
 
     return NULL;
 }

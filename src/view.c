@@ -81,27 +81,62 @@ pay_status_valid(const char *s)
 
 
 /* the stored risk verdict as the checkout's view shows it: verdict,
- * score, reason, source and review, nulls and any other member left out */
+ * score, reason, source and review, and after_payment (the verdict asked
+ * again once paid: verdict, score, reason, source, decided_at) when there
+ * is one; nulls and any other member left out */
 
 static json_t *
-pay_view_risk(json_t *in)
+pay_view_risk_members(json_t *in, const char *const *keys, size_t n)
 {
-    size_t       i;
-    json_t      *out, *v;
-
-    static const char  *keys[] = { "verdict", "score", "reason", "source",
-                                   "review" };
+    size_t   i;
+    json_t  *out, *v;
 
     out = json_object();
     if (out == NULL) {
         return NULL;
     }
 
-    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    for (i = 0; i < n; i++) {
         v = json_object_get(in, keys[i]);
 
         if ((json_is_string(v) || json_is_integer(v))
             && json_object_set(out, keys[i], v) != 0)
+        {
+            json_decref(out);
+            return NULL;
+        }
+    }
+
+    return out;
+}
+
+
+static json_t *
+pay_view_risk(json_t *in)
+{
+    json_t  *out, *after, *v;
+
+    static const char  *keys[] = { "verdict", "score", "reason", "source",
+                                   "review" };
+    static const char  *after_keys[] = { "verdict", "score", "reason",
+                                         "source", "decided_at" };
+
+    out = pay_view_risk_members(in, keys, sizeof(keys) / sizeof(keys[0]));
+    if (out == NULL) {
+        return NULL;
+    }
+
+    v = json_object_get(in, "after_payment");
+
+    if (json_is_object(v)
+        && json_string_length(json_object_get(v, "verdict")) > 0)
+    {
+        after = pay_view_risk_members(v, after_keys,
+                                      sizeof(after_keys)
+                                      / sizeof(after_keys[0]));
+
+        if (after == NULL
+            || json_object_set_new(out, "after_payment", after) != 0)
         {
             json_decref(out);
             return NULL;

@@ -1,6 +1,6 @@
 /*
- * ngx_payments core: the risk check asked before a checkout reaches its PSP
- * (doc/RISK.md).
+ * ngx_payments core: the risk check asked before a checkout reaches its PSP,
+ * and again after its payment when so configured (doc/RISK.md).
  *
  * The request is JSON the gateway builds from the checkout (never card
  * data, which it never has), signed with the provider's shared secret:
@@ -39,13 +39,35 @@ typedef struct {
 const char *pay_risk_verdict_name(pay_risk_verdict_e v);
 
 /*
- * The request body for a checkout: compact JSON
+ * The request body for a checkout before its PSP: compact JSON
  * {"checkout_id","merchant_id","psp","currency","amount_total",
  *  "payment_orders":[{"payment_order_id","seller_account","amount_minor"}],
- *  "buyer":{"email","id"} (the fields the shop sent)}.
+ *  "buyer":{"email","id"} (the fields the shop sent),"phase":"before_psp"}.
  * malloc'd, or NULL.
  */
 char *pay_risk_request(const pay_checkout_t *co, const char *merchant_id);
+
+/* A paid checkout as the database keeps it, for the check after the
+ * payment; every pointer borrowed. */
+typedef struct {
+    const char  *merchant_id;
+    const char  *checkout_id;
+    const char  *psp;
+    const char  *currency;
+    int64_t      total;             /* minor units, the orders' sum */
+    const char  *orders;            /* a JSON array of {"payment_order_id",
+                                       "seller_account","amount_minor"} */
+    const char  *buyer_email;       /* NULL: none kept */
+    const char  *psp_payment_ref;   /* NULL: not known yet */
+} pay_risk_paid_t;
+
+/*
+ * The request after the payment: the first one's members (the buyer's id
+ * is not kept, so buyer holds its e-mail or nothing), "phase":
+ * "after_payment", then "psp_payment_ref" when known.  Orders that are no
+ * such array, or do not add up to total, are refused.  malloc'd, or NULL.
+ */
+char *pay_risk_request_paid(const pay_risk_paid_t *p);
 
 /*
  * "t=<ts>,v1=<hex>" over "<ts>." body with secret, NUL-terminated in out

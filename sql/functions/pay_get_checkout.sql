@@ -21,7 +21,18 @@ BEGIN
                    'risk', (SELECT json_build_object(
                                 'verdict', rk.verdict, 'score', rk.score,
                                 'reason', rk.reason, 'source', rk.source,
-                                'review', rk.reviewed)
+                                'review', rk.reviewed,
+                                -- asked again once paid (after_payment=on)
+                                'after_payment', (
+                                    SELECT json_build_object(
+                                               'verdict', a.verdict,
+                                               'score', a.score,
+                                               'reason', a.reason,
+                                               'source', a.source,
+                                               'decided_at', ts_rfc3339(a.decided_at))
+                                      FROM checkout_risk_after a
+                                     WHERE a.merchant_id = rk.merchant_id
+                                       AND a.checkout_id = rk.checkout_id))
                               FROM checkout_risk rk
                              WHERE rk.merchant_id = c.merchant_id
                                AND rk.checkout_id = c.checkout_id),

@@ -1599,6 +1599,67 @@ Test(config, refuses_an_incomplete_or_insecure_risk_provider)
 }
 
 
+/* payments_risk after_payment=: asked by the sweeper, one provider */
+Test(config, checks_the_risk_check_after_the_payment)
+{
+    int        rc;
+    char      *out, *rs, *risk, *psp;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    rs = str_printf("%s/risk.secret", c.dir);
+    write_file(rs, "rk_0123456789abcdef0123456789abcdef", 0600);
+    risk = str_printf("payments_risk url=https://risk.example/check "
+                      "secret_file=%s", rs);
+
+    p.extra = str_printf("%s after_payment=on after_payment_retry=2h;",
+                         risk);
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "nginx -t refused it:\n%s", out);
+
+    p.extra = str_printf("%s after_payment=off;", risk);
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "nginx -t refused it:\n%s", out);
+
+    p.extra = str_printf("%s after_payment=maybe;", risk);
+    expect_refused(&c, &p, "invalid parameter \"after_payment=maybe\"");
+
+    p.extra = str_printf("%s after_payment=on after_payment_retry=2d;", risk);
+    expect_refused(&c, &p, "invalid parameter \"after_payment_retry=2d\"");
+
+    p.extra = str_printf("%s after_payment_retry=2h;", risk);
+    expect_refused(&c, &p, "with after_payment_retry= needs "
+                           "after_payment=on");
+
+    p.extra = "payments_risk off after_payment=on;";
+    expect_refused(&c, &p, "invalid parameter \"off\"");
+
+    /* nobody would ask without the sweeper */
+    p.extra = str_printf("payments_sweeper off; %s after_payment=on;", risk);
+    expect_refused(&c, &p, "after_payment=on needs \"payments_sweeper on\"");
+
+    /* under the sweeper's lease: 3 x 300ms + 2 s, renewed every 300ms
+     * (the psp's look-ups fit it) */
+    psp = strdup(p.psp);
+    psp[strlen(psp) - 1] = '\0';
+    p.psp = str_printf("%s timeout=1s;", psp);
+    p.extra = str_printf("payments_sweeper on interval=300ms; %s "
+                         "after_payment=on timeout=2s;", risk);
+    expect_refused(&c, &p, "after_payment=on: a request may take its "
+                           "timeout=2000ms, longer than the sweeper's lease "
+                           "allows (one must end within 1700ms)");
+
+    /* the sweeper asks one provider */
+    p.extra = str_printf("%s after_payment=on;", risk);
+    p.location = str_printf("location / { payments; %s after_payment=on; }",
+                            risk);
+    expect_refused(&c, &p, "with after_payment=on is duplicate");
+}
+
+
 /* payments_route: checked against the PSPs and their dialects' currencies */
 
 static char *

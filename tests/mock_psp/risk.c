@@ -20,8 +20,20 @@
  *                        666 a deny (reason mock.amount)
  * and after --risk-latency-ms (the bench's provider).
  *
+ * A request with "phase":"after_payment" (the check after the payment)
+ * must carry Idempotency-Key <merchant_id>:<checkout_id>:after_payment
+ * (400 otherwise); its knobs answer the first check allow and only the
+ * second one otherwise:
+ *     risk-after-deny...    {"verdict":"deny","reason":"mock.after_denied",
+ *                           "score":880}
+ *     risk-after-review...  {"verdict":"review","reason":"mock.after_review"}
+ *     risk-after-500...     HTTP 500
+ *     amount 667            a deny (reason mock.after_amount)
+ * the other knobs answering as they do before the PSP.
+ *
  * GET /_control/asked?checkout_id=ID says how many requests (signed or
- * not) named that checkout.
+ * not) named that checkout; with &phase=after_payment, how many of them
+ * were after the payment.
  */
 
 #include "mock_psp.h"
@@ -109,8 +121,9 @@ mock_risk_verified(struct MHD_Connection *c, const mock_request_t *r)
 
 
 static void
-mock_risk_count(const char *checkout_id)
+mock_risk_count(const char *checkout_id, int after)
 {
+    char     key[300];
     json_t  *n;
 
     pthread_mutex_lock(&mock_risk_lock);
@@ -123,6 +136,16 @@ mock_risk_count(const char *checkout_id)
         n = json_object_get(mock_risk_asked, checkout_id);
         json_object_set_new(mock_risk_asked, checkout_id,
                             json_integer(n ? json_integer_value(n) + 1 : 1));
+
+        /* and apart, the questions after the payment */
+        snprintf(key, sizeof(key), "after_payment:%s", checkout_id);
+
+        if (after) {
+            n = json_object_get(mock_risk_asked, key);
+            json_object_set_new(mock_risk_asked, key,
+                                json_integer(n ? json_integer_value(n) + 1
+                                               : 1));
+        }
     }
 
     pthread_mutex_unlock(&mock_risk_lock);
@@ -158,9 +181,10 @@ mock_risk_answer(struct MHD_Connection *c, const char *body,
 static enum MHD_Result
 mock_risk_control(struct MHD_Connection *c)
 {
+    char         key[300];
     json_t      *n;
     json_int_t   asked;
-    const char  *id;
+    const char  *id, *phase;
 
     id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
                                      "checkout_id");
@@ -169,8 +193,13 @@ mock_risk_control(struct MHD_Connection *c)
                          "checkout_id is required\n", 24, NULL, 0);
     }
 
+    phase = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "phase");
+    snprintf(key, sizeof(key), "%s%s",
+             phase && strcmp(phase, "after_payment") == 0
+             ? "after_payment:" : "", id);
+
     pthread_mutex_lock(&mock_risk_lock);
-    n = mock_risk_asked ? json_object_get(mock_risk_asked, id) : NULL;
+    n = mock_risk_asked ? json_object_get(mock_risk_asked, key) : NULL;
     asked = n ? json_integer_value(n) : 0;
     pthread_mutex_unlock(&mock_risk_lock);
 
@@ -183,9 +212,11 @@ enum MHD_Result
 mock_risk_route(struct MHD_Connection *c, mock_request_t *r,
     const char *url, const char *method)
 {
+    int           after;
+    char          want[300];
     json_t       *req;
     json_int_t    amount;
-    const char   *email, *id, *answer;
+    const char   *email, *id, *answer, *phase, *merchant, *key;
     static const char  allow[] = "{\"verdict\":\"allow\",\"score\":10}";
 
     if (strcmp(method, "GET") == 0 && strcmp(url, "/_control/asked") == 0) {
@@ -204,9 +235,12 @@ mock_risk_route(struct MHD_Connection *c, mock_request_t *r,
     email = json_string_value(json_object_get(json_object_get(req, "buyer"),
                                               "email"));
     amount = json_integer_value(json_object_get(req, "amount_total"));
+    phase = json_string_value(json_object_get(req, "phase"));
+    merchant = json_string_value(json_object_get(req, "merchant_id"));
+    after = phase != NULL && strcmp(phase, "after_payment") == 0;
 
     if (id != NULL) {
-        mock_risk_count(id);
+        mock_risk_count(id, after);
     }
 
     if (!mock_risk_verified(c, r) || id == NULL) {
@@ -221,16 +255,60 @@ mock_risk_route(struct MHD_Connection *c, mock_request_t *r,
         mock_sleep_ms(mock_conf.risk_latency_ms);
     }
 
+    if (after) {
+        key = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                          "Idempotency-Key");
+        snprintf(want, sizeof(want), "%s:%s:after_payment",
+                 merchant ? merchant : "", id);
+
+        if (key == NULL || strcmp(key, want) != 0) {
+            mock_log("risk: checkout %s after the payment without its "
+                     "Idempotency-Key: 400", id);
+            json_decref(req);
+            return mock_send(c, MHD_HTTP_BAD_REQUEST, "application/json",
+                             "{\"error\":\"idempotency_key\"}", 27, NULL,
+                             0);
+        }
+    }
+
     if (email == NULL) {
         email = "";
     }
 
-    mock_log("risk: checkout %s, knob %.14s", id,
+    mock_log("risk: checkout %s, %s, knob %.17s", id,
+             after ? "after the payment" : "before its psp",
              strncmp(email, "risk-", 5) == 0 ? email : "(none)");
 
 #define mock_risk_knob(k)  (strncmp(email, "risk-" k, sizeof(k) + 4) == 0)
 
-    if (mock_risk_knob("deny")) {
+    if (mock_risk_knob("after-")) {
+        /* the first check allows; after the payment, the knob says */
+        if (!after) {
+            answer = allow;
+
+        } else if (mock_risk_knob("after-deny")) {
+            answer = "{\"verdict\":\"deny\",\"reason\":"
+                     "\"mock.after_denied\",\"score\":880}";
+
+        } else if (mock_risk_knob("after-review")) {
+            answer = "{\"verdict\":\"review\",\"reason\":"
+                     "\"mock.after_review\"}";
+
+        } else if (mock_risk_knob("after-500")) {
+            json_decref(req);
+            return mock_send(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                             "application/json", "{\"error\":\"mock\"}", 16,
+                             NULL, 0);
+
+        } else {
+            answer = allow;
+        }
+
+    } else if (after && amount == 667) {
+        answer = "{\"verdict\":\"deny\",\"reason\":\"mock.after_amount\","
+                 "\"score\":700}";
+
+    } else if (mock_risk_knob("deny")) {
         answer = "{\"verdict\":\"deny\",\"reason\":\"mock.denied\","
                  "\"score\":900}";
 

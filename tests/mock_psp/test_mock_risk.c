@@ -16,7 +16,8 @@
 #define RISK_ANSWER   "risk_answer_secret_fedcba9876543210"
 
 
-static char  risk_url[128];
+static char         risk_url[128];
+static const char  *risk_key;       /* Idempotency-Key to send, or NULL */
 
 
 /* a free loopback port, for --risk-port (the mock prints its URL on a
@@ -128,6 +129,12 @@ risk_post(const char *body, const char *header, char **answer, char *sig)
         free(line);
     }
 
+    if (risk_key) {
+        cr_assert_gt(asprintf(&line, "Idempotency-Key: %s", risk_key), 0);
+        hdrs = curl_slist_append(hdrs, line);
+        free(line);
+    }
+
     *answer = NULL;
     sig[0] = '\0';
 
@@ -151,7 +158,7 @@ risk_post(const char *body, const char *header, char **answer, char *sig)
 
 
 static long
-risk_asked(const char *checkout_id)
+risk_asked_in(const char *checkout_id, const char *phase)
 {
     long    n;
     CURL   *h;
@@ -160,8 +167,9 @@ risk_asked(const char *checkout_id)
 
     h = curl_easy_init();
     body = NULL;
-    snprintf(url, sizeof(url), "%s/_control/asked?checkout_id=%s", risk_url,
-             checkout_id);
+    snprintf(url, sizeof(url), "%s/_control/asked?checkout_id=%s%s%s",
+             risk_url, checkout_id, phase ? "&phase=" : "",
+             phase ? phase : "");
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, risk_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
@@ -175,6 +183,13 @@ risk_asked(const char *checkout_id)
     free(body);
 
     return n;
+}
+
+
+static long
+risk_asked(const char *checkout_id)
+{
+    return risk_asked_in(checkout_id, NULL);
 }
 
 
@@ -241,6 +256,86 @@ risk_test_answers(void)
     cr_assert_eq(risk_asked("co_x"), 3);
     cr_assert_eq(risk_asked("co_a"), 1);
     cr_assert_eq(risk_asked("co_none"), 0);
+}
+
+
+/* the same request after the payment, as the gateway's sweeper asks it */
+static const char *
+request_after(const char *checkout_id, const char *email, long amount)
+{
+    static char  buf[512];
+
+    snprintf(buf, sizeof(buf), "{\"checkout_id\":\"%s\",\"merchant_id\":"
+             "\"m_1\",\"psp\":\"stripe\",\"currency\":\"EUR\","
+             "\"amount_total\":%ld,\"payment_orders\":[],"
+             "\"buyer\":{\"email\":\"%s\"},\"phase\":\"after_payment\","
+             "\"psp_payment_ref\":\"pi_1\"}", checkout_id, amount, email);
+
+    return buf;
+}
+
+
+Test(mock_psp, the_risk_provider_answers_after_the_payment_by_its_knobs,
+     .init = risk_start, .fini = mock_kill, .timeout = 60)
+{
+    long         now;
+    char        *answer, sig[128];
+    const char  *body;
+
+    now = (long) time(NULL);
+
+    /* before the PSP the after- knobs allow */
+    body = request_for("co_ad", "risk-after-deny@example.com");
+    cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
+                 200);
+    cr_assert_str_eq(answer, "{\"verdict\":\"allow\",\"score\":10}");
+
+    /* after the payment: without its Idempotency-Key, a 400 */
+    body = request_after("co_ad", "risk-after-deny@example.com", 1250);
+    cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
+                 400);
+    risk_key = "m_1:co_ad";
+    cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
+                 400);
+
+    risk_key = "m_1:co_ad:after_payment";
+    cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
+                 200);
+    cr_assert_str_eq(answer, "{\"verdict\":\"deny\",\"reason\":"
+                             "\"mock.after_denied\",\"score\":880}");
+    cr_assert_str_eq(sig, sign(RISK_ANSWER, atol(sig + 2), answer));
+
+    risk_key = "m_1:co_ar:after_payment";
+    body = request_after("co_ar", "risk-after-review@example.com", 1250);
+    cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
+                 200);
+    cr_assert_not_null(strstr(answer, "\"review\""), "%s", answer);
+
+    risk_key = "m_1:co_a5:after_payment";
+    body = request_after("co_a5", "risk-after-500@example.com", 1250);
+    cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
+                 500);
+
+    risk_key = "m_1:co_am:after_payment";
+    body = request_after("co_am", "ann@example.com", 667);
+    cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
+                 200);
+    cr_assert_not_null(strstr(answer, "mock.after_amount"), "%s", answer);
+
+    risk_key = "m_1:co_aa:after_payment";
+    body = request_after("co_aa", "ann@example.com", 1250);
+    cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
+                 200);
+    cr_assert_str_eq(answer, "{\"verdict\":\"allow\",\"score\":10}");
+    risk_key = NULL;
+
+    /* counted in all, and apart after the payment */
+    cr_assert_eq(risk_asked("co_ad"), 4);
+    cr_assert_eq(risk_asked_in("co_ad", "after_payment"), 3);
+    cr_assert_eq(risk_asked_in("co_aa", "after_payment"), 1);
+    cr_assert_eq(risk_asked_in("co_none", "after_payment"), 0);
+
+    mock_stop();
 }
 
 

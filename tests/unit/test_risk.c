@@ -20,10 +20,21 @@
     "{\"checkout_id\":\"co_1\",\"merchant_id\":\"m_1\",\"psp\":\"stripe\","  \
     "\"currency\":\"EUR\",\"amount_total\":1250,\"payment_orders\":"         \
     "[{\"payment_order_id\":\"po_1\",\"seller_account\":\"s_1\","            \
-    "\"amount_minor\":1250}],\"buyer\":{\"email\":\"a@example.com\"}}"
+    "\"amount_minor\":1250}],\"buyer\":{\"email\":\"a@example.com\"},"     \
+    "\"phase\":\"before_psp\"}"
 #define REQ_SIG                                                              \
     "t=1767225600,v1="                                                       \
-    "e021279d4e37fabc2be365a8fe1f7bf1531221d46a37c9fe119dbc4a6bb276cc"
+    "4a0d1033a1dab2e20f4a71061f180325da30009b812068521279e6b8a605e610"
+/* the same checkout asked again once paid */
+#define PAID_BODY                                                            \
+    "{\"checkout_id\":\"co_1\",\"merchant_id\":\"m_1\",\"psp\":\"stripe\","  \
+    "\"currency\":\"EUR\",\"amount_total\":1250,\"payment_orders\":"         \
+    "[{\"payment_order_id\":\"po_1\",\"seller_account\":\"s_1\","            \
+    "\"amount_minor\":1250}],\"buyer\":{\"email\":\"a@example.com\"},"     \
+    "\"phase\":\"after_payment\",\"psp_payment_ref\":\"pi_1\"}"
+#define PAID_SIG                                                             \
+    "t=1767225600,v1="                                                       \
+    "6b2a809698025d1494e063f23dfa388e86f9573cb5341d387d0d2e9e7ab28e1e"
 #define ANS_BODY                                                             \
     "{\"verdict\":\"deny\",\"reason\":\"aml.sanctions\",\"score\":930}"
 #define ANS_SIG                                                              \
@@ -99,6 +110,74 @@ Test(risk, request_without_buyer_fields_has_an_empty_buyer)
 
     free(req);
     pay_checkout_free(&co);
+}
+
+
+Test(risk, request_after_payment_is_the_first_one_with_its_phase)
+{
+    char             *req, sig[PAY_RISK_SIG_MAX];
+    pay_risk_paid_t   p;
+
+    memset(&p, 0, sizeof(pay_risk_paid_t));
+    p.merchant_id = "m_1";
+    p.checkout_id = "co_1";
+    p.psp = "stripe";
+    p.currency = "EUR";
+    p.total = 1250;
+    /* as the database gives it: jsonb orders its members its own way */
+    p.orders = "[{\"amount_minor\": 1250, \"seller_account\": \"s_1\", "
+               "\"payment_order_id\": \"po_1\"}]";
+    p.buyer_email = "a@example.com";
+    p.psp_payment_ref = "pi_1";
+
+    req = pay_risk_request_paid(&p);
+    cr_assert_not_null(req);
+    cr_assert_str_eq(req, PAID_BODY);
+
+    cr_assert_eq(pay_risk_sign((const unsigned char *) REQ_SECRET,
+                               strlen(REQ_SECRET), 1767225600, req,
+                               strlen(req), sig, sizeof(sig)), 0);
+    cr_assert_str_eq(sig, PAID_SIG);
+    free(req);
+
+    /* no reference yet, no e-mail kept */
+    p.psp_payment_ref = NULL;
+    p.buyer_email = NULL;
+    req = pay_risk_request_paid(&p);
+    cr_assert_not_null(req);
+    cr_assert_not_null(strstr(req, "\"buyer\":{},\"phase\":"
+                                   "\"after_payment\"}"));
+    free(req);
+}
+
+
+Test(risk, request_after_payment_refuses_orders_that_do_not_add_up)
+{
+    pay_risk_paid_t  p;
+
+    memset(&p, 0, sizeof(pay_risk_paid_t));
+    p.merchant_id = "m_1";
+    p.checkout_id = "co_1";
+    p.psp = "stripe";
+    p.currency = "EUR";
+    p.total = 1250;
+
+    p.orders = "[{\"payment_order_id\":\"po_1\",\"seller_account\":\"s\","
+               "\"amount_minor\":1000}]";
+    cr_expect_null(pay_risk_request_paid(&p));
+
+    p.orders = "[]";
+    cr_expect_null(pay_risk_request_paid(&p));
+
+    p.orders = "[{\"payment_order_id\":\"po_1\",\"seller_account\":\"s\","
+               "\"amount_minor\":1250,\"card\":\"4242\"}]";
+    cr_expect_null(pay_risk_request_paid(&p));
+
+    p.orders = "{\"payment_order_id\":\"po_1\"}";
+    cr_expect_null(pay_risk_request_paid(&p));
+
+    p.orders = NULL;
+    cr_expect_null(pay_risk_request_paid(&p));
 }
 
 

@@ -490,6 +490,48 @@ Test(view, checkout_in_review_shows_its_risk_verdict_and_nothing_else)
 }
 
 
+Test(view, checkout_paid_shows_its_verdict_after_the_payment)
+{
+    char  *s;
+
+    s = vw_checkout("{\"checkout_id\":\"co_1\",\"status\":\"SUCCESS\","
+                    "\"psp\":\"stripe\",\"psp_token\":null,"
+                    "\"expires_at\":1795341600,\"failure\":null,"
+                    "\"risk\":{\"verdict\":\"allow\",\"score\":10,"
+                    "\"reason\":null,\"source\":\"provider\","
+                    "\"review\":null,\"after_payment\":{\"verdict\":"
+                    "\"deny\",\"score\":880,\"reason\":\"aml.hit\","
+                    "\"source\":\"provider\",\"decided_at\":"
+                    "\"2026-11-22T10:00:00Z\",\"internal\":\"x\"}},"
+                    "\"currency\":\"USD\",\"payment_orders\":["
+                    "{\"payment_order_id\":\"po_1\",\"seller_account\":\"s\","
+                    "\"amount_minor\":1,\"currency\":\"USD\","
+                    "\"status\":\"SUCCESS\"}],\"events\":null}", NULL);
+    cr_assert_not_null(s);
+    cr_expect_not_null(strstr(s,
+        "\"risk\":{\"verdict\":\"allow\",\"score\":10,"
+        "\"source\":\"provider\",\"after_payment\":{\"verdict\":\"deny\","
+        "\"score\":880,\"reason\":\"aml.hit\",\"source\":\"provider\","
+        "\"decided_at\":\"2026-11-22T10:00:00Z\"}},"), "%s", s);
+    free(s);
+
+    /* not asked yet: no after_payment at all */
+    s = vw_checkout("{\"checkout_id\":\"co_1\",\"status\":\"SUCCESS\","
+                    "\"psp\":\"stripe\",\"psp_token\":null,"
+                    "\"expires_at\":1795341600,\"failure\":null,"
+                    "\"risk\":{\"verdict\":\"allow\",\"score\":10,"
+                    "\"reason\":null,\"source\":\"provider\","
+                    "\"review\":null,\"after_payment\":null},"
+                    "\"currency\":\"USD\",\"payment_orders\":["
+                    "{\"payment_order_id\":\"po_1\",\"seller_account\":\"s\","
+                    "\"amount_minor\":1,\"currency\":\"USD\","
+                    "\"status\":\"SUCCESS\"}],\"events\":null}", NULL);
+    cr_assert_not_null(s);
+    cr_expect_null(strstr(s, "after_payment"), "%s", s);
+    free(s);
+}
+
+
 Test(view, checkout_unexpected_shape_is_null)
 {
     size_t              i;
