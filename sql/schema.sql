@@ -762,6 +762,7 @@ CREATE FUNCTION public.checkouts_page(p_merchant text, p_status text, p_gte time
        FROM checkouts x
       WHERE NOT p_newer
         AND x.merchant_id = p_merchant
+        AND x.created_at IS NOT NULL  -- the list index's predicate
         AND (p_status IS NULL OR x.status = p_status::pay_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
@@ -773,6 +774,7 @@ CREATE FUNCTION public.checkouts_page(p_merchant text, p_status text, p_gte time
        FROM checkouts x
       WHERE p_newer
         AND x.merchant_id = p_merchant
+        AND x.created_at IS NOT NULL  -- the list index's predicate
         AND (p_status IS NULL OR x.status = p_status::pay_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
@@ -5607,6 +5609,7 @@ CREATE FUNCTION public.payment_orders_page(p_merchant text, p_status text, p_gte
        FROM payment_orders x
       WHERE NOT p_newer
         AND x.merchant_id = p_merchant
+        AND x.created_at IS NOT NULL  -- the list index's predicate
         AND (p_status IS NULL OR x.status = p_status::pay_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
@@ -5618,6 +5621,7 @@ CREATE FUNCTION public.payment_orders_page(p_merchant text, p_status text, p_gte
        FROM payment_orders x
       WHERE p_newer
         AND x.merchant_id = p_merchant
+        AND x.created_at IS NOT NULL  -- the list index's predicate
         AND (p_status IS NULL OR x.status = p_status::pay_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
@@ -5825,6 +5829,7 @@ CREATE FUNCTION public.payouts_page(p_merchant text, p_status text, p_gte timest
        FROM payouts x
       WHERE NOT p_newer
         AND x.merchant_id = p_merchant
+        AND x.created_at IS NOT NULL  -- the list index's predicate
         AND (p_status IS NULL OR x.status = p_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
@@ -5836,6 +5841,7 @@ CREATE FUNCTION public.payouts_page(p_merchant text, p_status text, p_gte timest
        FROM payouts x
       WHERE p_newer
         AND x.merchant_id = p_merchant
+        AND x.created_at IS NOT NULL  -- the list index's predicate
         AND (p_status IS NULL OR x.status = p_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
@@ -7007,6 +7013,7 @@ CREATE FUNCTION public.refunds_page(p_merchant text, p_status text, p_gte timest
        FROM refunds x
       WHERE NOT p_newer
         AND x.merchant_id = p_merchant
+        AND x.created_at IS NOT NULL  -- the list index's predicate
         AND (p_status IS NULL OR x.status = p_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
@@ -7018,6 +7025,7 @@ CREATE FUNCTION public.refunds_page(p_merchant text, p_status text, p_gte timest
        FROM refunds x
       WHERE p_newer
         AND x.merchant_id = p_merchant
+        AND x.created_at IS NOT NULL  -- the list index's predicate
         AND (p_status IS NULL OR x.status = p_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
@@ -8569,7 +8577,7 @@ CREATE INDEX checkouts_holds_open ON public.checkouts USING btree (authorized_at
 -- Name: checkouts_list; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX checkouts_list ON public.checkouts USING btree (merchant_id, created_at, checkout_id);
+CREATE INDEX checkouts_list ON public.checkouts USING btree (merchant_id, created_at, checkout_id) WHERE (created_at IS NOT NULL);
 
 
 --
@@ -8660,14 +8668,14 @@ CREATE UNIQUE INDEX notify_endpoints_created_idem_key ON public.notify_endpoints
 -- Name: payment_orders_list; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX payment_orders_list ON public.payment_orders USING btree (merchant_id, created_at, payment_order_id);
+CREATE INDEX payment_orders_list ON public.payment_orders USING btree (merchant_id, created_at, payment_order_id) WHERE (created_at IS NOT NULL);
 
 
 --
 -- Name: payouts_list; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX payouts_list ON public.payouts USING btree (merchant_id, created_at, payout_id);
+CREATE INDEX payouts_list ON public.payouts USING btree (merchant_id, created_at, payout_id) WHERE (created_at IS NOT NULL);
 
 
 --
@@ -8730,7 +8738,7 @@ CREATE INDEX recon_seen_object ON public.recon_seen USING btree (merchant_id, ob
 -- Name: refunds_list; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX refunds_list ON public.refunds USING btree (merchant_id, created_at, refund_id);
+CREATE INDEX refunds_list ON public.refunds USING btree (merchant_id, created_at, refund_id) WHERE (created_at IS NOT NULL);
 
 
 --

@@ -7,6 +7,9 @@
 -- plain SQL function (no SET clause, not SECURITY DEFINER) so that the
 -- planner inlines it: called with constants, its plan is the scan's (the
 -- e2e suite EXPLAINs it).
+-- payouts_list is partial (created_at IS NOT NULL, true of every row) so that
+-- a foreign-key check, an equality on the whole key, can never be planned
+-- through it; each branch states the predicate so that the page can.
 CREATE OR REPLACE FUNCTION payouts_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer)
  RETURNS SETOF payouts
  LANGUAGE sql
@@ -16,6 +19,7 @@ AS $function$
        FROM payouts x
       WHERE NOT p_newer
         AND x.merchant_id = p_merchant
+        AND x.created_at IS NOT NULL  -- the list index's predicate
         AND (p_status IS NULL OR x.status = p_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
@@ -27,6 +31,7 @@ AS $function$
        FROM payouts x
       WHERE p_newer
         AND x.merchant_id = p_merchant
+        AND x.created_at IS NOT NULL  -- the list index's predicate
         AND (p_status IS NULL OR x.status = p_status)
         AND (p_gte IS NULL OR x.created_at >= p_gte)
         AND (p_lt IS NULL OR x.created_at < p_lt)
