@@ -229,25 +229,16 @@ ngx_http_payments_risk_after_renewed(ngx_http_payments_pg_query_t *q,
 {
     ngx_http_payments_sweeper_t  *sw = q->data;
 
-    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_lease") != NGX_OK
-        || PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't')
+    /* lost: another gateway holds it now, and asks the rest */
+    if (ngx_http_payments_sweep_lease_kept(sw, res,
+                                           "paid checkouts to ask about",
+                                           sw->risk_current,
+                                           sw->risk_items->nelts)
+        != NGX_OK)
     {
-        /* another gateway holds it now: it asks the rest */
-        ngx_log_error(NGX_LOG_WARN, sw->log, 0,
-                      "payments: sweeper: the lease was not renewed; the "
-                      "risk checks after payment stop after %ui of %ui "
-                      "checkouts", sw->risk_current, sw->risk_items->nelts);
-        sw->leader = 0;
-
-        if (ngx_http_payments_metrics) {
-            ngx_http_payments_metrics->sweeper_leader = 0;
-        }
-
-        ngx_http_payments_sweep_end(sw);
         return;
     }
 
-    sw->leased_at = ngx_current_msec;
     ngx_http_payments_risk_after_next(sw);
 }
 

@@ -411,33 +411,49 @@ ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q, PGresult *res)
 }
 
 
-/* The lease renewed mid-round: the round goes on; lost (another gateway
- * took it: this one was too slow for it), the round ends here, and the
- * checkouts it had not asked about yet wait for a later round. */
+/* A renewal of the lease mid-round: NGX_OK while this gateway holds it;
+ * lost (another gateway took it: this one was too slow for it), the round
+ * ends here, what of "what" it had not reached waits for a later round,
+ * and NGX_DECLINED. */
+ngx_int_t
+ngx_http_payments_sweep_lease_kept(ngx_http_payments_sweeper_t *sw,
+    PGresult *res, const char *what, ngx_uint_t done, ngx_uint_t total)
+{
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_lease") == NGX_OK
+        && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't')
+    {
+        sw->leased_at = ngx_current_msec;
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, sw->log, 0,
+                  "payments: sweeper: the lease was not renewed mid-round; "
+                  "the round stops after %ui of %ui %s", done, total, what);
+    sw->leader = 0;
+
+    if (ngx_http_payments_metrics) {
+        ngx_http_payments_metrics->sweeper_leader = 0;
+    }
+
+    ngx_http_payments_sweep_end(sw);
+    return NGX_DECLINED;
+}
+
+
+/* The lease renewed mid-round: the look-ups go on */
 static void
 ngx_http_payments_sweep_renewed(ngx_http_payments_pg_query_t *q,
     PGresult *res)
 {
     ngx_http_payments_sweeper_t  *sw = q->data;
 
-    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_lease") != NGX_OK
-        || PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't')
+    if (ngx_http_payments_sweep_lease_kept(sw, res, "checkouts", sw->current,
+                                           sw->items->nelts)
+        != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_WARN, sw->log, 0,
-                      "payments: sweeper: the lease was not renewed "
-                      "mid-round; the round stops after %ui of %ui "
-                      "checkouts", sw->current, sw->items->nelts);
-        sw->leader = 0;
-
-        if (ngx_http_payments_metrics) {
-            ngx_http_payments_metrics->sweeper_leader = 0;
-        }
-
-        ngx_http_payments_sweep_end(sw);
         return;
     }
 
-    sw->leased_at = ngx_current_msec;
     sw->state = NGX_HTTP_PAYMENTS_SWEEP_ITEMS;
     ngx_post_event(&sw->next, &ngx_posted_events);
 }

@@ -92,6 +92,10 @@ ngx_int_t ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
 /* a query's answer: NGX_OK with rows to read, else logged */
 ngx_int_t ngx_http_payments_sweep_ok(ngx_http_payments_sweeper_t *sw,
     PGresult *res, const char *function);
+/* a mid-round renewal's answer: NGX_OK while the lease is this gateway's,
+ * else the round logged as stopped after done of total what, and ended */
+ngx_int_t ngx_http_payments_sweep_lease_kept(ngx_http_payments_sweeper_t *sw,
+    PGresult *res, const char *what, ngx_uint_t done, ngx_uint_t total);
 /* the round ends: its pool destroyed, the next one timed */
 void ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw);
 
