@@ -262,7 +262,12 @@ ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     q->timer.cancelable = 0;    /* a graceful stop waits for it (above) */
     ngx_add_timer(&q->timer, ngx_http_payments_pg_pool.pmcf->db_timeout);
 
-    ngx_http_payments_pg_execute(pc, 0);
+    if (ngx_http_payments_pg_execute(pc, 0) != NGX_OK) {
+        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+
+    (void) ngx_http_payments_pg_flush(pc);
 }
 
 
@@ -625,6 +630,7 @@ ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
 static void
 ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
 {
+    ngx_int_t                      rc;
     PGresult                      *res;
     PGnotify                      *n;
     ngx_http_payments_pg_query_t  *q;
@@ -665,10 +671,19 @@ ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
                 return;
             }
 
-            if ((pc->preparing || pc->by_name)
-                && ngx_http_payments_pg_prepared_done(pc) == NGX_AGAIN)
-            {
-                return;
+            if (pc->preparing || pc->by_name) {
+                rc = ngx_http_payments_pg_prepared_done(pc);
+
+                if (rc == NGX_AGAIN) {
+                    /* sent again: unnamed, or prepared at last */
+                    (void) ngx_http_payments_pg_flush(pc);
+                    return;
+                }
+
+                if (rc == NGX_ERROR) {
+                    ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
+                    return;
+                }
             }
 
             /* the query is complete: hand the last result over */

@@ -75,8 +75,10 @@ ngx_int_t ngx_http_payments_pg_events(ngx_http_payments_pg_conn_t *pc,
  * NGX_ERROR the connection has failed (pg_fail ran). */
 ngx_int_t ngx_http_payments_pg_flush(ngx_http_payments_pg_conn_t *pc);
 
-/* _pg_prepare.c */
-void ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
+/* _pg_prepare.c, below _pg.c: it sends pc->query (by name, prepared, or
+ * unnamed) and says whether libpq took it, NGX_OK or NGX_ERROR; the
+ * driver flushes, or fails the connection */
+ngx_int_t ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
     ngx_uint_t unnamed);
 ngx_int_t ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc);
 ngx_uint_t ngx_http_payments_pg_prepare_end(ngx_http_payments_pg_conn_t *pc);

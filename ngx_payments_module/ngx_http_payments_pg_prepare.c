@@ -2,7 +2,9 @@
 /*
  * Copyright (C) ngx_payments authors
  *
- * How the PostgreSQL pool (_pg.c) sends a query.
+ * How the PostgreSQL pool (_pg.c) sends a query: a layer below the
+ * driver, which hands it a connection and its query and is told whether
+ * libpq took it; this file calls no other glue file.
  *
  * Prepared statements.  The first time a connection runs a statement it
  * prepares it (PQsendPrepare, one extra round trip), then executes it by
@@ -54,7 +56,7 @@ ngx_http_payments_pg_statement_hash(const char *sql)
  * asked to, or when the connection no longer prepares.
  */
 
-void
+ngx_int_t
 ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
     ngx_uint_t unnamed)
 {
@@ -99,19 +101,15 @@ ngx_http_payments_pg_execute(ngx_http_payments_pg_conn_t *pc,
         }
     }
 
-    if (!sent) {
-        ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
-        return;
-    }
-
-    (void) ngx_http_payments_pg_flush(pc);
+    return sent ? NGX_OK : NGX_ERROR;
 }
 
 
 /*
  * pc->result has come for a prepare, or for a statement sent by name.
- * NGX_AGAIN: the query was sent again (pc->result is consumed); NGX_OK: the
- * result is the query's answer.
+ * NGX_AGAIN: the query was sent again (pc->result is consumed; the driver
+ * flushes it); NGX_OK: the result is the query's answer; NGX_ERROR: libpq
+ * refused to send it again (the driver fails the connection).
  */
 
 ngx_int_t
@@ -159,7 +157,9 @@ ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc)
         pc->result = NULL;
     }
 
-    ngx_http_payments_pg_execute(pc, unnamed);
+    if (ngx_http_payments_pg_execute(pc, unnamed) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return NGX_AGAIN;
 }
