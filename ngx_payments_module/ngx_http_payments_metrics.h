@@ -2,8 +2,8 @@
 /*
  * Copyright (C) ngx_payments authors
  *
- * Counters in shared memory, summed over every worker, and GET /metrics in
- * Prometheus' text format.  No label value comes from a request: routes,
+ * Counters in shared memory, summed over every worker (_metrics.c), and
+ * GET /metrics in Prometheus' text format (_metrics_page.c).  No label value comes from a request: routes,
  * codes and outcomes are fixed sets and PSP names come from nginx.conf, so
  * no secret, token or e-mail can reach a metric.
  */
@@ -268,6 +268,18 @@ void ngx_http_payments_metrics_risk_after(ngx_uint_t verdict);
 void ngx_http_payments_metrics_db_slot(ngx_uint_t up, ngx_uint_t busy,
     ngx_uint_t waiting, ngx_uint_t size);
 void ngx_http_payments_metrics_worker_exit(void);
+
+/* what _metrics_page.c reads: a PSP's slot (under the zone's mutex, in
+ * its slab pool), the outcomes' names in their enums' order, the latency
+ * buckets' bounds */
+ngx_http_payments_psp_stats_t *ngx_http_payments_metrics_slot(
+    ngx_http_payments_metrics_t *m, ngx_http_payments_psp_t *psp);
+extern ngx_slab_pool_t        *ngx_http_payments_metrics_pool;
+extern const char             *ngx_http_payments_ev_outcomes[];
+extern const char             *ngx_http_payments_route_outcomes[];
+extern const ngx_msec_t        ngx_http_payments_psp_bounds[];
+
+/* _metrics_page.c: GET /metrics */
 ngx_int_t ngx_http_payments_metrics_handler(ngx_http_request_t *r,
     ngx_array_t *psps);
 

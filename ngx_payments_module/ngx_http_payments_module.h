@@ -589,6 +589,13 @@ void ngx_http_payments_hold(ngx_event_t *ev, ngx_log_t *log, ngx_msec_t ms);
  * manager's dumb connection does */
 void ngx_http_payments_timer_data(ngx_event_t *ev);
 void ngx_http_payments_unhold(void *data);
+/* the gateway's name.  make: the master's random instance id, once
+ * (NGX_ERROR: no randomness); owner: "hostname:master pid:instance id",
+ * NUL-terminated in buf, as the sweeper lease's owner and /metrics name it
+ * (any process of the master's) */
+ngx_int_t ngx_http_payments_instance_make(ngx_conf_t *cf);
+u_char *ngx_http_payments_instance_owner(ngx_cycle_t *cycle, u_char *buf,
+    size_t len);
 
 /* what ngx_http_payments_read_file() reads: a secret (at most 4k, mode
  * 0600), a public file (4k), a CA bundle (1m) */
@@ -777,13 +784,7 @@ char *ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
     ngx_http_payments_main_conf_t *pmcf);
 
-/* _sweeper.c: worker 0's sweeping timer.  instance: the master's random
- * instance id, made once (NGX_ERROR: no randomness); owner: the lease's
- * owner, "hostname:master pid:instance id", NUL-terminated in buf (for
- * /metrics and the logs; any process of the master's). */
-ngx_int_t ngx_http_payments_sweeper_instance(ngx_conf_t *cf);
-u_char *ngx_http_payments_sweeper_owner(ngx_cycle_t *cycle, u_char *buf,
-    size_t len);
+/* _sweeper.c: worker 0's sweeping timer */
 ngx_int_t ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);
 void ngx_http_payments_sweeper_exit(ngx_cycle_t *cycle);

@@ -43,7 +43,6 @@
 #include "ngx_http_payments_module.h"
 #include "ngx_http_payments_sweeper.h"
 
-#include <openssl/rand.h>
 
 
 #define NGX_HTTP_PAYMENTS_SWEEP_FIRST   1000    /* ms after start */
@@ -72,53 +71,6 @@ static void ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q,
 
 /* worker 0's, set up in init_process: gone with the process */
 static ngx_http_payments_sweeper_t  ngx_http_payments_sweeper;
-
-/*
- * The master's instance id, 16 hex digits, made at its first configuration
- * and kept on purpose across reloads (a reload's new worker 0 must own
- * the lease its predecessor took); a new master, a binary upgrade's too,
- * makes another.
- */
-static u_char  ngx_http_payments_sweeper_id[17];
-
-
-ngx_int_t
-ngx_http_payments_sweeper_instance(ngx_conf_t *cf)
-{
-    u_char  rnd[8];
-
-    if (ngx_http_payments_sweeper_id[0] != '\0') {
-        return NGX_OK;
-    }
-
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "payments_sweeper: RAND_bytes() failed: no "
-                           "instance id for the sweeper lease's owner");
-        return NGX_ERROR;
-    }
-
-    ngx_hex_dump(ngx_http_payments_sweeper_id, rnd, sizeof(rnd));
-    ngx_http_payments_sweeper_id[16] = '\0';
-
-    return NGX_OK;
-}
-
-
-u_char *
-ngx_http_payments_sweeper_owner(ngx_cycle_t *cycle, u_char *buf, size_t len)
-{
-    u_char  *p;
-
-    /* in a worker ngx_parent is the master; in the master, itself */
-    p = ngx_snprintf(buf, len - 1, "%V:%P:%s", &cycle->hostname,
-                     ngx_process == NGX_PROCESS_WORKER ? ngx_parent : ngx_pid,
-                     ngx_http_payments_sweeper_id);
-    *p = '\0';
-
-    return p;
-}
-
 
 ngx_int_t
 ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
@@ -185,7 +137,7 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     sw->log = cycle->log;
 
     /* the master's: the reload's new worker 0 holds the same lease */
-    (void) ngx_http_payments_sweeper_owner(cycle, (u_char *) sw->owner,
+    (void) ngx_http_payments_instance_owner(cycle, (u_char *) sw->owner,
                                            sizeof(sw->owner));
 
     sw->timer.handler = ngx_http_payments_sweep_round;

@@ -136,7 +136,7 @@ ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_payments_sweeper_instance(cf) != NGX_OK) {
+    if (ngx_http_payments_instance_make(cf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

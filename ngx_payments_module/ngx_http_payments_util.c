@@ -3,12 +3,15 @@
  * Copyright (C) ngx_payments authors
  *
  * Small helpers every glue file may use: strings in a pool, the gateway's
- * signed links, and files read at configuration time (secrets, public
- * files, CA bundles).  They call nothing but nginx and the core.
+ * signed links, files read at configuration time (secrets, public files,
+ * CA bundles) and the gateway's name (its instance id).  They call nothing
+ * but nginx, OpenSSL's RAND_bytes and the core.
  */
 
 
 #include "ngx_http_payments_module.h"
+
+#include <openssl/rand.h>
 
 
 static void ngx_http_payments_held(ngx_event_t *ev);
@@ -622,4 +625,51 @@ ngx_http_payments_slot_find(void *table, size_t size, ngx_uint_t n,
     }
 
     return NULL;
+}
+
+
+/*
+ * The gateway's name: the master's instance id, 16 hex digits, made at its
+ * first configuration and kept on purpose across reloads (a reload's new
+ * worker 0 must own the sweeper lease its predecessor took); a new master,
+ * a binary upgrade's too, makes another.
+ */
+static u_char  ngx_http_payments_instance_id[17];
+
+
+ngx_int_t
+ngx_http_payments_instance_make(ngx_conf_t *cf)
+{
+    u_char  rnd[8];
+
+    if (ngx_http_payments_instance_id[0] != '\0') {
+        return NGX_OK;
+    }
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "payments_sweeper: RAND_bytes() failed: no "
+                           "instance id for the sweeper lease's owner");
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(ngx_http_payments_instance_id, rnd, sizeof(rnd));
+    ngx_http_payments_instance_id[16] = '\0';
+
+    return NGX_OK;
+}
+
+
+u_char *
+ngx_http_payments_instance_owner(ngx_cycle_t *cycle, u_char *buf, size_t len)
+{
+    u_char  *p;
+
+    /* in a worker ngx_parent is the master; in the master, itself */
+    p = ngx_snprintf(buf, len - 1, "%V:%P:%s", &cycle->hostname,
+                     ngx_process == NGX_PROCESS_WORKER ? ngx_parent : ngx_pid,
+                     ngx_http_payments_instance_id);
+    *p = '\0';
+
+    return p;
 }

@@ -1,12 +1,12 @@
 /*
  * ngx_payments core: the dialect table (dialect.h).  A new PSP API is one
- * src/dialect_<name>.c and one line here.
+ * src/dialect_<name>.c and one line here.  The table is a leaf: it reads
+ * the entries and calls no other file of the core.
  */
 
 #include <string.h>
 
 #include <payments/dialect.h>
-#include <payments/psp.h>
 
 
 const pay_dialect_t *const  pay_dialects[] = {
@@ -95,13 +95,3 @@ pay_dialect_no_session(const pay_dialect_t *d, int connected, int status,
     return NULL;
 }
 
-
-int
-pay_dialect_currency_exact(const pay_dialect_t *d, const char *currency)
-{
-    if (d == NULL || currency == NULL) {
-        return 0;
-    }
-
-    return pay_psp_amount_supported(d->id, currency, 1);
-}

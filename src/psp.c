@@ -236,6 +236,17 @@ pay_psp_amount_supported(pay_dialect_e d, const char *currency,
 }
 
 
+int
+pay_dialect_currency_exact(const pay_dialect_t *d, const char *currency)
+{
+    if (d == NULL || currency == NULL) {
+        return 0;
+    }
+
+    return pay_psp_amount_supported(d->id, currency, 1);
+}
+
+
 static int
 pay_visible(const char *s, size_t min, size_t max)
 {
