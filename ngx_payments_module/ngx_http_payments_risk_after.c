@@ -196,7 +196,7 @@ ngx_http_payments_risk_after_next(ngx_http_payments_sweeper_t *sw)
         || sw->risk_items == NULL
         || sw->risk_current >= sw->risk_items->nelts)
     {
-        ngx_http_payments_sweep_end(sw);
+        ngx_http_payments_sweep_step_done(sw);
         return;
     }
 

@@ -27,7 +27,15 @@
  *   pay_sweeper_note    what the PSP said when nothing moved;
  *   then what needs a person (_sweeper_alerts.c): checkouts overdue,
  *                       manual-capture holds near or past their end, risk
- *                       reviews past their deadline.
+ *                       reviews past their deadline;
+ *   then the paid checkouts asked again (_risk_after.c).
+ *
+ * This file is the round's driver: the timer, the lease, and the steps in
+ * order (ngx_http_payments_sweep_steps); the look-ups are
+ * _sweeper_lookups.c.  Each step reports back through
+ * ngx_http_payments_sweep_step_done, and the services every step uses
+ * (its queries, the lease kept mid-round, the round's end) are below them
+ * all, in _sweeper_round.c: no step calls its driver or another step.
  *
  * Adyen's look-up needs the sessionResult its hosted page adds to the
  * shopper's way back (kept by pay_return_target).  A dialect that cannot ask
@@ -44,29 +52,36 @@
 #include "ngx_http_payments_sweeper.h"
 
 
-
 #define NGX_HTTP_PAYMENTS_SWEEP_FIRST   1000    /* ms after start */
 
 
 static void ngx_http_payments_sweep_round(ngx_event_t *ev);
-static void ngx_http_payments_sweep_step(ngx_event_t *ev);
 static void ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q,
     PGresult *res);
-static void ngx_http_payments_sweep_due(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
-static void ngx_http_payments_sweep_renewed(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
-static void ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw);
-static void ngx_http_payments_sweep_expiry(ngx_http_payments_sweeper_t *sw,
-    ngx_http_payments_sweep_item_t *it, const char *waiting);
-static void ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f);
-static void ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw);
-static void ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
-static void ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
-    const char *answer);
-static void ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
+static void ngx_http_payments_sweep_resume(ngx_http_payments_sweeper_t *sw);
+
+
+/*
+ * The round's steps, in order, each in the file of its concern; each one
+ * ends by ngx_http_payments_sweep_step_done (the next step) or
+ * ngx_http_payments_sweep_end (the round stops there).
+ */
+typedef struct {
+    ngx_http_payments_sweep_step_pt     run;
+    unsigned                            leader:1;       /* the lease
+                                                           holder's only */
+    unsigned                            risk_after:1;   /* with a
+                                                           payments_risk
+                                                           after_payment=on */
+} ngx_http_payments_sweep_step_t;
+
+static const ngx_http_payments_sweep_step_t  ngx_http_payments_sweep_steps[] = {
+    { ngx_http_payments_sweep_lookups, 1, 0 },      /* _sweeper_lookups.c */
+    { ngx_http_payments_sweep_overdue, 0, 0 },      /* _sweeper_alerts.c */
+    { ngx_http_payments_sweep_holds, 0, 0 },
+    { ngx_http_payments_sweep_reviews, 0, 0 },
+    { ngx_http_payments_sweep_risk_after, 1, 1 }    /* _risk_after.c */
+};
 
 
 /* worker 0's, set up in init_process: gone with the process */
@@ -145,9 +160,11 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     sw->timer.log = cycle->log;
     sw->timer.cancelable = 1;
 
-    sw->next.handler = ngx_http_payments_sweep_step;
+    /* the look-ups' posted steps (_sweeper_lookups.c sets the handler) */
     sw->next.data = sw;
     sw->next.log = cycle->log;
+
+    sw->resume = ngx_http_payments_sweep_resume;
 
     ngx_add_timer(&sw->timer, NGX_HTTP_PAYMENTS_SWEEP_FIRST);
 
@@ -215,6 +232,7 @@ ngx_http_payments_sweep_round(ngx_event_t *ev)
     sw->params[0] = sw->owner;
     sw->params[1] = ttl;
     sw->state = NGX_HTTP_PAYMENTS_SWEEP_LEASE;
+    sw->step = 0;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, sw->log, 0,
                    "payments: sweeper round, owner \"%s\"", sw->owner);
@@ -229,82 +247,18 @@ ngx_http_payments_sweep_round(ngx_event_t *ev)
 }
 
 
-void
-ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw)
-{
-    ngx_http_payments_fetch_cancel(&sw->fetch);
-    ngx_memzero(&sw->fetch, sizeof(ngx_http_payments_fetch_t));
-
-    if (sw->pool) {
-        ngx_destroy_pool(sw->pool);
-        sw->pool = NULL;
-    }
-
-    sw->items = NULL;
-    sw->risk_items = NULL;
-    sw->state = NGX_HTTP_PAYMENTS_SWEEP_IDLE;
-
-    if (!(ngx_exiting || ngx_terminate || ngx_quit)) {
-        ngx_add_timer(&sw->timer, sw->pmcf->sweeper.interval);
-    }
-}
-
-
-ngx_int_t
-ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
-    const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler)
-{
-    ngx_http_payments_pg_query_t  *q;
-
-    q = &sw->queries[sw->nquery++ % 2];
-
-    ngx_memzero(q, sizeof(ngx_http_payments_pg_query_t));
-    q->sql = sql;
-    q->nparams = nparams;
-    q->values = sw->params;
-    q->handler = handler;
-    q->data = sw;
-    q->log = sw->log;
-
-    return ngx_http_payments_pg_send(q);
-}
-
-
-/* a query's answer: NGX_OK with rows to read, else logged */
-ngx_int_t
-ngx_http_payments_sweep_ok(ngx_http_payments_sweeper_t *sw, PGresult *res,
-    const char *function)
-{
-    if (res == NULL) {
-        ngx_log_error(NGX_LOG_ERR, sw->log, 0,
-                      "payments: sweeper: %s: the database is unavailable",
-                      function);
-        return NGX_ERROR;
-    }
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ngx_log_error(NGX_LOG_ERR, sw->log, 0,
-                      "payments: sweeper: %s: %s", function,
-                      PQresultErrorMessage(res));
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 static void
 ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
     ngx_uint_t                    leader;
     ngx_http_payments_sweeper_t  *sw = q->data;
-    ngx_http_payments_sweeper_conf_t  *sc = &sw->pmcf->sweeper;
 
     if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_lease") != NGX_OK
         || PQntuples(res) != 1)
     {
-        sw->state = NGX_HTTP_PAYMENTS_SWEEP_OVERDUE;
-        ngx_post_event(&sw->next, &ngx_posted_events);
+        /* not known to hold it: no look-ups this round */
+        sw->step = 1;
+        ngx_http_payments_sweep_resume(sw);
         return;
     }
 
@@ -329,580 +283,40 @@ ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q, PGresult *res)
     if (!sw->leader) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, sw->log, 0,
                        "payments: sweeper lease held by another gateway");
-        sw->state = NGX_HTTP_PAYMENTS_SWEEP_OVERDUE;
-        ngx_post_event(&sw->next, &ngx_posted_events);
-        return;
     }
 
-    sw->params[0] = sw->owner;
-    sw->params[1] = sw->psps;
-    sw->params[2] = ngx_http_payments_num(sw->pool, sc->after);
-    sw->params[3] = ngx_http_payments_num(sw->pool, sc->retry);
-    sw->params[4] = ngx_http_payments_num(sw->pool, (int64_t) sc->batch);
-
-    if (sw->params[2] == NULL || sw->params[3] == NULL
-        || sw->params[4] == NULL)
-    {
-        ngx_http_payments_sweep_end(sw);
-        return;
-    }
-
-    sw->state = NGX_HTTP_PAYMENTS_SWEEP_DUE;
-
-    if (ngx_http_payments_sweep_query(sw,
-                                      "SELECT merchant_id, checkout_id, psp, "
-                                      "psp_token, nonce, expires_epoch, "
-                                      "age_seconds, session_result "
-                                      "FROM pay_sweeper_due($1, $2, $3, $4, "
-                                      "$5)",
-                                      5, ngx_http_payments_sweep_due)
-        != NGX_OK)
-    {
-        ngx_http_payments_sweep_end(sw);
-    }
+    ngx_http_payments_sweep_resume(sw);
 }
 
 
-/* A renewal of the lease mid-round: NGX_OK while this gateway holds it;
- * lost (another gateway took it: this one was too slow for it), the round
- * ends here, what of "what" it had not reached waits for a later round,
- * and NGX_DECLINED. */
-ngx_int_t
-ngx_http_payments_sweep_lease_kept(ngx_http_payments_sweeper_t *sw,
-    PGresult *res, const char *what, ngx_uint_t done, ngx_uint_t total)
-{
-    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_lease") == NGX_OK
-        && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't')
-    {
-        sw->leased_at = ngx_current_msec;
-        return NGX_OK;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, sw->log, 0,
-                  "payments: sweeper: the lease was not renewed mid-round; "
-                  "the round stops after %ui of %ui %s", done, total, what);
-    sw->leader = 0;
-
-    if (ngx_http_payments_metrics) {
-        ngx_http_payments_metrics->sweeper_leader = 0;
-    }
-
-    ngx_http_payments_sweep_end(sw);
-    return NGX_DECLINED;
-}
-
-
-/* The lease renewed mid-round: the look-ups go on */
-static void
-ngx_http_payments_sweep_renewed(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    ngx_http_payments_sweeper_t  *sw = q->data;
-
-    if (ngx_http_payments_sweep_lease_kept(sw, res, "checkouts", sw->current,
-                                           sw->items->nelts)
-        != NGX_OK)
-    {
-        return;
-    }
-
-    sw->state = NGX_HTTP_PAYMENTS_SWEEP_ITEMS;
-    ngx_post_event(&sw->next, &ngx_posted_events);
-}
-
-
-static char *
-ngx_http_payments_sweep_value(ngx_pool_t *pool, PGresult *res, int row,
-    int col)
-{
-    return ngx_http_payments_strdup(pool, PQgetvalue(res, row, col));
-}
-
+/* the round's next step that applies to this gateway, or its end */
 
 static void
-ngx_http_payments_sweep_due(ngx_http_payments_pg_query_t *q, PGresult *res)
+ngx_http_payments_sweep_resume(ngx_http_payments_sweeper_t *sw)
 {
-    int                              i, n;
-    ngx_http_payments_sweeper_t     *sw = q->data;
-    ngx_http_payments_sweep_item_t  *it;
-
-    sw->state = NGX_HTTP_PAYMENTS_SWEEP_OVERDUE;
-
-    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_due") != NGX_OK) {
-        ngx_post_event(&sw->next, &ngx_posted_events);
-        return;
-    }
-
-    n = PQntuples(res);
-
-    sw->items = ngx_array_create(sw->pool, n ? n : 1,
-                                 sizeof(ngx_http_payments_sweep_item_t));
-    if (sw->items == NULL) {
-        ngx_http_payments_sweep_end(sw);
-        return;
-    }
-
-    for (i = 0; i < n; i++) {
-        it = ngx_array_push(sw->items);
-        if (it == NULL) {
-            ngx_http_payments_sweep_end(sw);
-            return;
-        }
-
-        it->merchant_id = ngx_http_payments_sweep_value(sw->pool, res, i, 0);
-        it->checkout_id = ngx_http_payments_sweep_value(sw->pool, res, i, 1);
-        it->psp = ngx_http_payments_sweep_value(sw->pool, res, i, 2);
-        it->token = ngx_http_payments_sweep_value(sw->pool, res, i, 3);
-        it->nonce = ngx_http_payments_sweep_value(sw->pool, res, i, 4);
-        it->expires = ngx_atoof((u_char *) PQgetvalue(res, i, 5),
-                                PQgetlength(res, i, 5));
-        it->age = ngx_atoof((u_char *) PQgetvalue(res, i, 6),
-                            PQgetlength(res, i, 6));
-        it->session_result = PQgetisnull(res, i, 7)
-                             ? NULL
-                             : ngx_http_payments_sweep_value(sw->pool, res,
-                                                             i, 7);
-
-        if (it->merchant_id == NULL || it->checkout_id == NULL
-            || it->psp == NULL || it->token == NULL || it->nonce == NULL)
-        {
-            ngx_http_payments_sweep_end(sw);
-            return;
-        }
-    }
-
-    if (n > 0) {
-        ngx_log_error(NGX_LOG_INFO, sw->log, 0,
-                      "payments: sweeper: %d checkouts to ask about", n);
-    }
-
-    sw->state = NGX_HTTP_PAYMENTS_SWEEP_ITEMS;
-    sw->current = 0;
-    ngx_post_event(&sw->next, &ngx_posted_events);
-}
-
-
-/* the posted event: the next checkout, or the round's last query */
-static void
-ngx_http_payments_sweep_step(ngx_event_t *ev)
-{
-    ngx_http_payments_sweeper_t  *sw = ev->data;
+    const ngx_http_payments_sweep_step_t  *st;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         ngx_http_payments_sweep_end(sw);
         return;
     }
 
-    if (sw->state == NGX_HTTP_PAYMENTS_SWEEP_ITEMS) {
-        if (sw->items && sw->current < sw->items->nelts) {
-            /* a round of slow look-ups can outlast the lease (three
-             * intervals): renewed every interval, so that no other gateway
-             * takes it over mid-round and sweeps beside this one */
-            if (ngx_current_msec - sw->leased_at
-                >= sw->pmcf->sweeper.interval)
-            {
-                sw->state = NGX_HTTP_PAYMENTS_SWEEP_RENEW;
-                sw->params[0] = sw->owner;
-                sw->params[1] = sw->ttl;
+    while (sw->step < sizeof(ngx_http_payments_sweep_steps)
+                      / sizeof(ngx_http_payments_sweep_step_t))
+    {
+        st = &ngx_http_payments_sweep_steps[sw->step++];
 
-                if (ngx_http_payments_sweep_query(sw,
-                        "SELECT pay_sweeper_lease($1, $2)", 2,
-                        ngx_http_payments_sweep_renewed)
-                    != NGX_OK)
-                {
-                    ngx_http_payments_sweep_end(sw);
-                }
-
-                return;
-            }
-
-            ngx_http_payments_sweep_item(sw);
-            return;
+        if ((st->leader && !sw->leader)
+            || (st->risk_after && sw->pmcf->risk_after == NULL))
+        {
+            continue;
         }
 
-        sw->state = NGX_HTTP_PAYMENTS_SWEEP_OVERDUE;
-    }
-
-    if (sw->state != NGX_HTTP_PAYMENTS_SWEEP_OVERDUE) {
-        ngx_http_payments_sweep_end(sw);
+        st->run(sw);
         return;
     }
 
-    /* the round's end: what is overdue, holds, reviews
-     * (_sweeper_alerts.c) */
-    ngx_http_payments_sweep_alerts(sw);
+    ngx_http_payments_sweep_end(sw);
 }
 
 
-static void
-ngx_http_payments_sweep_next(ngx_http_payments_sweeper_t *sw)
-{
-    sw->current++;
-    ngx_post_event(&sw->next, &ngx_posted_events);
-}
-
-
-static void
-ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
-{
-    char                            *url;
-    size_t                           len;
-    u_char                          *p;
-    ngx_msec_t                       wait;
-    pay_psp_request_t                req;
-    ngx_http_payments_psp_t         *psp;
-    ngx_http_payments_sweep_item_t  *it;
-
-    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
-
-    psp = ngx_http_payments_find_psp(sw->pmcf, it->psp, ngx_strlen(it->psp));
-    if (psp == NULL) {
-        /* registered through a PSP this gateway no longer configures */
-        ngx_http_payments_metrics_sweep(NULL,
-                                        NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
-        ngx_http_payments_sweep_note(sw, "psp not configured");
-        return;
-    }
-
-    sw->psp = psp;
-
-    /* the stored token, opened: never a ciphertext to the PSP */
-    if (ngx_http_payments_unseal(sw->pool, sw->pmcf, sw->log,
-                                 NGX_HTTP_PAYMENTS_SEALED_TOKEN,
-                                 it->merchant_id, it->checkout_id, it->token,
-                                 &it->token)
-        != NGX_OK)
-    {
-        ngx_http_payments_metrics_sweep(psp,
-                                        NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
-        ngx_http_payments_sweep_note(sw, "store error: sealed token does "
-                                         "not open");
-        return;
-    }
-
-    ngx_memzero(&sw->in, sizeof(pay_psp_lookup_t));
-    sw->in.token = it->token;
-    sw->in.nonce = it->nonce;
-    sw->in.session_result = it->session_result;
-    sw->in.merchant_account = psp->merchant_account.len
-                              ? (const char *) psp->merchant_account.data
-                              : NULL;
-
-    ngx_memzero(&req, sizeof(pay_psp_request_t));
-
-    if (psp->dl->session_lookup == NULL
-        || psp->dl->session_lookup(&sw->in, &req) != 0)
-    {
-        pay_psp_request_free(&req);
-
-        ngx_http_payments_metrics_sweep(psp,
-                                        NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
-
-        /* the PSP cannot be asked: its session ends at expires_at */
-        ngx_http_payments_sweep_expiry(sw, it, "cannot ask: waiting for the "
-                                               "session to expire");
-        return;
-    }
-
-    len = psp->url.len + ngx_strlen(req.path);
-
-    url = ngx_pnalloc(sw->pool, len + 1);
-    if (url == NULL) {
-        pay_psp_request_free(&req);
-        ngx_http_payments_sweep_end(sw);
-        return;
-    }
-
-    p = ngx_cpymem(url, psp->url.data, psp->url.len);
-    p = ngx_cpymem(p, req.path, ngx_strlen(req.path));
-    *p = '\0';
-
-    pay_psp_request_free(&req);
-
-    /* an open circuit means the PSP gets no call, from the sweeper
-     * either: the checkout is asked about again retry= later */
-    if (ngx_http_payments_breaker_allow(psp, &sw->probe, &wait) != NGX_OK) {
-        ngx_log_error(NGX_LOG_INFO, sw->log, 0,
-                      "payments: sweeper: psp \"%V\" not asked about "
-                      "checkout \"%s\": its circuit is open for %M ms more",
-                      &psp->name, it->checkout_id, wait);
-        ngx_http_payments_metrics_sweep(psp,
-                                        NGX_HTTP_PAYMENTS_SWEEP_CIRCUIT_OPEN);
-        ngx_http_payments_sweep_note(sw, "circuit open: not asked");
-        return;
-    }
-
-    sw->fetch.handler = ngx_http_payments_sweep_answer;
-    sw->fetch.data = sw;
-    sw->fetch.log = sw->log;
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sw->log, 0,
-                   "payments: sweeper asks psp \"%V\" about checkout "
-                   "\"%s\" (%L s old)", &psp->name, it->checkout_id, it->age);
-
-    if (ngx_http_payments_fetch(sw->pool, &sw->fetch, psp,
-                                PAY_PSP_API_MAIN, url, NULL, NULL, NULL, 0,
-                                psp->timeout)
-        != NGX_OK)
-    {
-        sw->probe = 0;
-        ngx_http_payments_metrics_sweep(psp,
-                                        NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN);
-        ngx_http_payments_sweep_note(sw, "no request");
-    }
-}
-
-
-/* FAILED once the session has expired at the PSP (grace= later), else
- * noted as waiting */
-
-static void
-ngx_http_payments_sweep_expiry(ngx_http_payments_sweeper_t *sw,
-    ngx_http_payments_sweep_item_t *it, const char *waiting)
-{
-    if (ngx_time() < it->expires + sw->pmcf->sweeper.grace) {
-        ngx_http_payments_sweep_note(sw, waiting);
-        return;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sw->log, 0,
-                   "payments: sweeper: checkout \"%s\" expired %T s ago "
-                   "and its grace is over: failed", it->checkout_id,
-                   (time_t) (ngx_time() - it->expires));
-
-    ngx_memzero(&sw->ev, sizeof(pay_event_t));
-    ngx_snprintf((u_char *) sw->ev.event_id, sizeof(sw->ev.event_id) - 1,
-                 "lookup:%s:expired%Z", it->token);
-    ngx_cpystrn((u_char *) sw->ev.type, (u_char *) "session_expired",
-                sizeof(sw->ev.type));
-    sw->ev.kind = PAY_EVT_FAILED;
-    ngx_cpystrn((u_char *) sw->ev.token, (u_char *) it->token,
-                sizeof(sw->ev.token));
-    ngx_cpystrn((u_char *) sw->ev.reference, (u_char *) it->nonce,
-                sizeof(sw->ev.reference));
-    sw->ev.amount = PAY_EVT_AMOUNT_ABSENT;
-
-    ngx_http_payments_sweep_apply(sw);
-}
-
-
-static void
-ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
-{
-    int                              status;
-    const char                      *what;
-    pay_lookup_outcome_e             outcome;
-    ngx_http_payments_psp_t         *psp;
-    ngx_http_payments_sweeper_t     *sw = f->data;
-    ngx_http_payments_sweep_item_t  *it;
-
-    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
-    psp = sw->psp;
-    status = (f->result == CURLE_OK) ? (int) f->status : 0;
-
-    /* the breaker learns from a look-up as from a registration */
-    ngx_http_payments_psp_tell_breaker(psp, f, sw->probe);
-    sw->probe = 0;
-
-    ngx_memzero(&sw->ev, sizeof(pay_event_t));
-
-    outcome = psp->dl->session_lookup_answer(&sw->in, status,
-                                             (const char *) f->body, f->len,
-                                             (int64_t) ngx_time(), &sw->ev);
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sw->log, 0,
-                   "payments: sweeper: psp \"%V\" answered %d: outcome %d",
-                   &psp->name, status, (int) outcome);
-
-    switch (outcome) {
-
-    case PAY_LOOKUP_DECIDED:
-        ngx_http_payments_metrics_sweep(psp,
-                                        NGX_HTTP_PAYMENTS_SWEEP_DECIDED);
-        ngx_http_payments_sweep_apply(sw);
-        return;
-
-    case PAY_LOOKUP_OPEN:
-        ngx_http_payments_metrics_sweep(psp,
-                                        NGX_HTTP_PAYMENTS_SWEEP_OPEN);
-
-        /* a snapshot (adyen's session result) stays "open" after the
-         * session has ended */
-        if (psp->dl->lookup_snapshot) {
-            ngx_http_payments_sweep_expiry(sw, it, "open at the psp");
-            return;
-        }
-
-        what = "open at the psp";
-        break;
-
-    case PAY_LOOKUP_PENDING:
-        /* paid with a method that settles later: never failed by the
-         * session's expiry; past alert= the overdue line says so */
-        ngx_http_payments_metrics_sweep(psp,
-                                        NGX_HTTP_PAYMENTS_SWEEP_OPEN);
-        what = "payment pending at the psp";
-        break;
-
-    case PAY_LOOKUP_AUTH:
-        ngx_http_payments_metrics_sweep(psp,
-                                        NGX_HTTP_PAYMENTS_SWEEP_AUTH);
-        ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
-                      "payments: sweeper: psp \"%V\" refused our credentials "
-                      "(HTTP %d) when asked about checkout \"%s\"",
-                      &psp->name, status, it->checkout_id);
-        what = "credentials refused";
-        break;
-
-    default:
-        ngx_http_payments_metrics_sweep(psp,
-                                        NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN);
-        ngx_log_error(NGX_LOG_ERR, sw->log, 0,
-                      "payments: sweeper: psp \"%V\" gave no usable answer "
-                      "about checkout \"%s\" (HTTP %d)",
-                      &psp->name, it->checkout_id, status);
-        what = status ? "no usable answer" : "no answer";
-        break;
-    }
-
-    ngx_http_payments_sweep_note(sw, what);
-}
-
-
-static void
-ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw)
-{
-    char         *index;
-    size_t        tlen;
-    pay_event_t  *ev = &sw->ev;
-    u_char        id[sizeof(ev->event_id)];
-
-    /*
-     * "lookup:<token>:<status>" is kept in webhook_events and the audit
-     * chain: with a keyring the token's blind index stands for it there.
-     */
-    tlen = ngx_strlen(ev->token);
-
-    if (sw->pmcf->keyring != NULL && tlen
-        && ngx_strncmp(ev->event_id, "lookup:", 7) == 0
-        && ngx_strncmp(ev->event_id + 7, ev->token, tlen) == 0
-        && ev->event_id[7 + tlen] == ':')
-    {
-        index = ngx_http_payments_token_index(sw->pool, sw->pmcf,
-                                              &sw->psp->name, ev->token);
-        if (index == NULL) {
-            ngx_http_payments_sweep_end(sw);
-            return;
-        }
-
-        ngx_snprintf(id, sizeof(id) - 1, "lookup:%s%s%Z", index,
-                     ev->event_id + 7 + tlen);
-        ngx_cpystrn((u_char *) ev->event_id, id, sizeof(ev->event_id));
-    }
-
-    sw->params[0] = (char *) ngx_http_payments_cstr(sw->pool, &sw->psp->name);
-    sw->params[1] = ev->event_id;
-    sw->params[2] = ngx_http_payments_event_kind(ev->kind);
-    sw->params[3] = ev->type;
-    sw->params[4] = ev->token;
-    sw->params[5] = ev->reference;
-    sw->params[6] = ngx_http_payments_num(sw->pool, ev->amount);
-    sw->params[7] = ev->currency;
-    sw->params[8] = ev->payment_ref;
-
-    /* $10: the token's blind indexes under every key and its plaintext */
-    if (sw->params[0] == NULL || sw->params[6] == NULL
-        || ngx_http_payments_token_keys(sw->pool, sw->pmcf, &sw->psp->name,
-                                        ev->token,
-                                        (char **) &sw->params[9])
-           != NGX_OK
-        || ngx_http_payments_sweep_query(sw,
-                                         "SELECT outcome, merchant_id, "
-                                         "checkout_id FROM pay_sweeper_apply("
-                                         "$1, $2, $3, $4, $5, $6, $7, $8, "
-                                         "$9, $10)",
-                                         10, ngx_http_payments_sweep_applied)
-           != NGX_OK)
-    {
-        ngx_http_payments_sweep_end(sw);
-    }
-}
-
-
-static void
-ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    char                            *outcome;
-    ngx_uint_t                       level;
-    ngx_http_payments_sweeper_t     *sw = q->data;
-    ngx_http_payments_sweep_item_t  *it;
-
-    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
-
-    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_apply") != NGX_OK
-        || PQntuples(res) != 1)
-    {
-        /* not known to be committed: asked again retry= later */
-        ngx_http_payments_sweep_next(sw);
-        return;
-    }
-
-    outcome = PQgetvalue(res, 0, 0);
-
-    ngx_http_payments_metrics_event(sw->psp, outcome);
-
-    /* "pending": an expiry held back, a payment is under way at the PSP
-     * (the overdue line alerts past alert=) */
-    level = (ngx_strcmp(outcome, "applied") == 0
-             || ngx_strcmp(outcome, "already") == 0
-             || ngx_strcmp(outcome, "duplicate") == 0
-             || ngx_strcmp(outcome, "pending") == 0)
-            ? NGX_LOG_NOTICE : NGX_LOG_ALERT;
-
-    ngx_log_error(level, sw->log, 0,
-                  "payments: sweeper: checkout \"%s\" of merchant \"%s\": "
-                  "psp \"%V\" says %s (%s): %s",
-                  it->checkout_id, it->merchant_id, &sw->psp->name,
-                  sw->ev.type, sw->ev.kind == PAY_EVT_SUCCEEDED
-                               ? "paid" : "failed", outcome);
-
-    ngx_http_payments_sweep_next(sw);
-}
-
-
-static void
-ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
-    const char *answer)
-{
-    ngx_http_payments_sweep_item_t  *it;
-
-    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sw->log, 0,
-                   "payments: sweeper: checkout \"%s\" left as it is: %s",
-                   it->checkout_id, answer);
-
-    sw->params[0] = it->merchant_id;
-    sw->params[1] = it->checkout_id;
-    sw->params[2] = answer;
-
-    if (ngx_http_payments_sweep_query(sw,
-                                      "SELECT pay_sweeper_note($1, $2, $3)",
-                                      3, ngx_http_payments_sweep_noted)
-        != NGX_OK)
-    {
-        ngx_http_payments_sweep_end(sw);
-    }
-}
-
-
-static void
-ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q, PGresult *res)
-{
-    ngx_http_payments_sweeper_t  *sw = q->data;
-
-    (void) ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_note");
-
-    ngx_http_payments_sweep_next(sw);
-}

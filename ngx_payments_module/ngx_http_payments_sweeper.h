@@ -2,13 +2,15 @@
 /*
  * Copyright (C) ngx_payments authors
  *
- * The sweeper's round, shared by its two files: _sweeper.c takes the
- * lease, reads what is due and asks the PSPs one checkout at a time;
- * _sweeper_alerts.c ends the round with what needs a person (checkouts
- * overdue, manual-capture holds near or past their end, risk reviews past
- * their deadline); _risk_after.c then asks the risk provider again about
- * the checkouts paid since (payments_risk after_payment=on).  One round at
- * a time, in worker 0 (_sweeper.c).
+ * The sweeper's round, shared by its files: _sweeper.c, the driver, takes
+ * the lease and runs the round's steps in order; _sweeper_lookups.c asks
+ * the PSPs about the checkouts due, one at a time; _sweeper_alerts.c
+ * reports what needs a person (checkouts overdue, manual-capture holds
+ * near or past their end, risk reviews past their deadline); _risk_after.c
+ * asks the risk provider again about the checkouts paid since (payments_risk
+ * after_payment=on).  Every step reports back through
+ * ngx_http_payments_sweep_step_done; what they all use is _sweeper_round.c,
+ * below them.  One round at a time, in worker 0.
  */
 
 
@@ -46,7 +48,15 @@ typedef enum {
 #define NGX_HTTP_PAYMENTS_HOLD_WARN  86400
 
 
-typedef struct {
+typedef struct ngx_http_payments_sweeper_s  ngx_http_payments_sweeper_t;
+
+/* a step of the round: it runs, then ngx_http_payments_sweep_step_done or
+ * ngx_http_payments_sweep_end */
+typedef void (*ngx_http_payments_sweep_step_pt)(
+    ngx_http_payments_sweeper_t *sw);
+
+
+struct ngx_http_payments_sweeper_s {
     ngx_event_t                         timer;      /* the next round */
     ngx_event_t                         next;       /* posted: the next step */
     ngx_log_t                          *log;
@@ -82,11 +92,16 @@ typedef struct {
     char                               *windows;    /* "{604800,…}": their
                                                        auth_window, in
                                                        psps' order */
-} ngx_http_payments_sweeper_t;
+
+    ngx_uint_t                          step;       /* the driver's next */
+    ngx_http_payments_sweep_step_pt     resume;     /* the driver: the next
+                                                       step, or the end */
+};
 
 
-/* the round's queries: two in turn (a handler may not reuse the one it was
- * called for), sw->params as their values */
+/* _sweeper_round.c, below every step.  The round's queries: two in turn
+ * (a handler may not reuse the one it was called for), sw->params as their
+ * values */
 ngx_int_t ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
     const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler);
 /* a query's answer: NGX_OK with rows to read, else logged */
@@ -96,17 +111,21 @@ ngx_int_t ngx_http_payments_sweep_ok(ngx_http_payments_sweeper_t *sw,
  * else the round logged as stopped after done of total what, and ended */
 ngx_int_t ngx_http_payments_sweep_lease_kept(ngx_http_payments_sweeper_t *sw,
     PGresult *res, const char *what, ngx_uint_t done, ngx_uint_t total);
+/* a step has done its part: the driver's next step (sw->resume) */
+void ngx_http_payments_sweep_step_done(ngx_http_payments_sweeper_t *sw);
 /* the round ends: its pool destroyed, the next one timed */
 void ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw);
 
-/* _sweeper_alerts.c: the round's last steps, after the look-ups:
- * pay_sweeper_overdue, pay_holds_sweep, pay_review_expire, then
- * ngx_http_payments_sweep_end */
-void ngx_http_payments_sweep_alerts(ngx_http_payments_sweeper_t *sw);
-
-/* _risk_after.c: the round's very last step when this gateway holds the
- * lease and a payments_risk has after_payment=on: the paid checkouts asked
- * again, one at a time, then ngx_http_payments_sweep_end */
+/* The steps, in the driver's order (_sweeper.c) */
+/* _sweeper_lookups.c: the lease holder's look-ups of the checkouts due */
+void ngx_http_payments_sweep_lookups(ngx_http_payments_sweeper_t *sw);
+/* _sweeper_alerts.c: pay_sweeper_overdue, pay_holds_sweep,
+ * pay_review_expire */
+void ngx_http_payments_sweep_overdue(ngx_http_payments_sweeper_t *sw);
+void ngx_http_payments_sweep_holds(ngx_http_payments_sweeper_t *sw);
+void ngx_http_payments_sweep_reviews(ngx_http_payments_sweeper_t *sw);
+/* _risk_after.c: the lease holder's, with a payments_risk after_payment=on:
+ * the paid checkouts asked again, one at a time */
 void ngx_http_payments_sweep_risk_after(ngx_http_payments_sweeper_t *sw);
 
 

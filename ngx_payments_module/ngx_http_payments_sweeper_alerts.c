@@ -2,8 +2,9 @@
 /*
  * Copyright (C) ngx_payments authors
  *
- * The sweeper round's last steps, after the PSP look-ups: what needs a
- * person, each a query whose handler starts the next one:
+ * Three steps of the sweeper's round, after the PSP look-ups: what needs a
+ * person, each a query whose handler reports back to the driver
+ * (ngx_http_payments_sweep_step_done):
  *
  *   pay_sweeper_overdue checkouts still EXECUTING past alert=: a log line
  *                       each (once) and the /metrics gauges;
@@ -12,9 +13,7 @@
  *                       or past it (released, never booked: a log line),
  *                       and the /metrics gauge;
  *   pay_review_expire   the risk check's reviews undecided past their
- *                       deadline: FAILED, a warning each;
- * then, with payments_risk after_payment=on, the paid checkouts asked
- * again (_risk_after.c).
+ *                       deadline: FAILED, a warning each.
  */
 
 
@@ -22,17 +21,18 @@
 #include "ngx_http_payments_sweeper.h"
 
 
-static void ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
-static void ngx_http_payments_sweep_holds(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
-static void ngx_http_payments_sweep_reviews(ngx_http_payments_sweeper_t *sw);
+static void ngx_http_payments_sweep_overdue_read(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_sweep_holds_read(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_sweep_expired(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 
 
+/* pay_sweeper_overdue: the checkouts still EXECUTING past alert= */
+
 void
-ngx_http_payments_sweep_alerts(ngx_http_payments_sweeper_t *sw)
+ngx_http_payments_sweep_overdue(ngx_http_payments_sweeper_t *sw)
 {
     sw->state = NGX_HTTP_PAYMENTS_SWEEP_OVERDUE;
     sw->params[0] = sw->owner;
@@ -47,7 +47,8 @@ ngx_http_payments_sweep_alerts(ngx_http_payments_sweeper_t *sw)
                                          "unresolved, oldest_seconds "
                                          "FROM pay_sweeper_overdue($1, $2, "
                                          "$3, $4)",
-                                         4, ngx_http_payments_sweep_overdue)
+                                         4,
+                                         ngx_http_payments_sweep_overdue_read)
            != NGX_OK)
     {
         ngx_http_payments_sweep_end(sw);
@@ -56,7 +57,7 @@ ngx_http_payments_sweep_alerts(ngx_http_payments_sweeper_t *sw)
 
 
 static void
-ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
+ngx_http_payments_sweep_overdue_read(ngx_http_payments_pg_query_t *q,
     PGresult *res)
 {
     int                           i, n;
@@ -91,7 +92,16 @@ ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
         }
     }
 
-    /* then the manual-capture authorizations near or past their end */
+    ngx_http_payments_sweep_step_done(sw);
+}
+
+
+/* pay_holds_sweep: the manual-capture authorizations near or past their
+ * end */
+
+void
+ngx_http_payments_sweep_holds(ngx_http_payments_sweeper_t *sw)
+{
     sw->state = NGX_HTTP_PAYMENTS_SWEEP_HOLDS;
     sw->params[0] = sw->owner;
     sw->params[1] = sw->psps;
@@ -106,7 +116,8 @@ ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
                                          "psp, action, left_seconds, "
                                          "expiring FROM pay_holds_sweep($1, "
                                          "$2, $3, $4, $5)",
-                                         5, ngx_http_payments_sweep_holds)
+                                         5,
+                                         ngx_http_payments_sweep_holds_read)
            != NGX_OK)
     {
         ngx_http_payments_sweep_end(sw);
@@ -115,7 +126,7 @@ ngx_http_payments_sweep_overdue(ngx_http_payments_pg_query_t *q,
 
 
 static void
-ngx_http_payments_sweep_holds(ngx_http_payments_pg_query_t *q,
+ngx_http_payments_sweep_holds_read(ngx_http_payments_pg_query_t *q,
     PGresult *res)
 {
     int                           i, n;
@@ -157,14 +168,14 @@ ngx_http_payments_sweep_holds(ngx_http_payments_pg_query_t *q,
         }
     }
 
-    ngx_http_payments_sweep_reviews(sw);
+    ngx_http_payments_sweep_step_done(sw);
 }
 
 
 /* pay_review_expire: the risk check's reviews left past their deadline
  * fail as rejected ones do (doc/RISK.md), with a warning each */
 
-static void
+void
 ngx_http_payments_sweep_reviews(ngx_http_payments_sweeper_t *sw)
 {
     char  *body;
@@ -209,11 +220,5 @@ ngx_http_payments_sweep_expired(ngx_http_payments_pg_query_t *q,
         }
     }
 
-    /* the lease holder only: one gateway asks, as one sweeps */
-    if (sw->leader && sw->pmcf->risk_after != NULL) {
-        ngx_http_payments_sweep_risk_after(sw);
-        return;
-    }
-
-    ngx_http_payments_sweep_end(sw);
+    ngx_http_payments_sweep_step_done(sw);
 }

@@ -1,0 +1,112 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * What every step of the sweeper's round uses, below them all: its
+ * queries, the lease kept mid-round, a step's report (the driver's
+ * resume, through sw->resume) and the round's end.  Calls _pg.c, _curl.c
+ * (a fetch cancelled) and nothing above.
+ */
+
+
+#include "ngx_http_payments_module.h"
+#include "ngx_http_payments_sweeper.h"
+
+
+void
+ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw)
+{
+    ngx_http_payments_fetch_cancel(&sw->fetch);
+    ngx_memzero(&sw->fetch, sizeof(ngx_http_payments_fetch_t));
+
+    if (sw->pool) {
+        ngx_destroy_pool(sw->pool);
+        sw->pool = NULL;
+    }
+
+    sw->items = NULL;
+    sw->risk_items = NULL;
+    sw->state = NGX_HTTP_PAYMENTS_SWEEP_IDLE;
+
+    if (!(ngx_exiting || ngx_terminate || ngx_quit)) {
+        ngx_add_timer(&sw->timer, sw->pmcf->sweeper.interval);
+    }
+}
+
+ngx_int_t
+ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
+    const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler)
+{
+    ngx_http_payments_pg_query_t  *q;
+
+    q = &sw->queries[sw->nquery++ % 2];
+
+    ngx_memzero(q, sizeof(ngx_http_payments_pg_query_t));
+    q->sql = sql;
+    q->nparams = nparams;
+    q->values = sw->params;
+    q->handler = handler;
+    q->data = sw;
+    q->log = sw->log;
+
+    return ngx_http_payments_pg_send(q);
+}
+
+/* a query's answer: NGX_OK with rows to read, else logged */
+ngx_int_t
+ngx_http_payments_sweep_ok(ngx_http_payments_sweeper_t *sw, PGresult *res,
+    const char *function)
+{
+    if (res == NULL) {
+        ngx_log_error(NGX_LOG_ERR, sw->log, 0,
+                      "payments: sweeper: %s: the database is unavailable",
+                      function);
+        return NGX_ERROR;
+    }
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_log_error(NGX_LOG_ERR, sw->log, 0,
+                      "payments: sweeper: %s: %s", function,
+                      PQresultErrorMessage(res));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+/* A renewal of the lease mid-round: NGX_OK while this gateway holds it;
+ * lost (another gateway took it: this one was too slow for it), the round
+ * ends here, what of "what" it had not reached waits for a later round,
+ * and NGX_DECLINED. */
+ngx_int_t
+ngx_http_payments_sweep_lease_kept(ngx_http_payments_sweeper_t *sw,
+    PGresult *res, const char *what, ngx_uint_t done, ngx_uint_t total)
+{
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_lease") == NGX_OK
+        && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't')
+    {
+        sw->leased_at = ngx_current_msec;
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, sw->log, 0,
+                  "payments: sweeper: the lease was not renewed mid-round; "
+                  "the round stops after %ui of %ui %s", done, total, what);
+    sw->leader = 0;
+
+    if (ngx_http_payments_metrics) {
+        ngx_http_payments_metrics->sweeper_leader = 0;
+    }
+
+    ngx_http_payments_sweep_end(sw);
+    return NGX_DECLINED;
+}
+
+
+/* a step has done its part: the driver's next step, or the round's end */
+
+void
+ngx_http_payments_sweep_step_done(ngx_http_payments_sweeper_t *sw)
+{
+    sw->resume(sw);
+}
