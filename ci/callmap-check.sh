@@ -3,9 +3,12 @@
 # each object defines and the ones it leaves undefined, as nm lists them),
 # for the glue (ngx_payments_module/) and for the core (src/):
 #
-#   ci/callmap-check.sh            check: no cycle between files, and the
-#                                  glue's map in ngx_http_payments_module.h
-#                                  names exactly the calls the code makes
+#   ci/callmap-check.sh            check: no cycle between files but those
+#                                  ci/callmap-cycles.txt still lists (a
+#                                  listed one that is gone fails too: the
+#                                  list only shrinks), and the glue's map in
+#                                  ngx_http_payments_module.h names exactly
+#                                  the calls the code makes
 #   ci/callmap-check.sh --print    the calls as the code has them, in the
 #                                  map's own form (to paste), then the check
 #
@@ -109,10 +112,24 @@ if [ "$print" = 1 ]; then
 fi
 
 rc=0
+known=ci/callmap-cycles.txt
 for part in glue core; do
     awk '{ print $1, $2 }' "$work/$part.calls" | sort -u >"$work/$part.edges"
     cycles "$work/$part.edges" >"$work/$part.cycles"
-    if [ -s "$work/$part.cycles" ]; then
+    # the cycles still to break, listed: "<part>: <files, sorted>"
+    { grep "^$part: " "$known" 2>/dev/null || true; } | sed "s/^$part: //" |
+        sort >"$work/$part.known"
+    comm -13 "$work/$part.known" "$work/$part.cycles" >"$work/$part.new"
+    comm -23 "$work/$part.known" "$work/$part.cycles" >"$work/$part.gone"
+    if [ -s "$work/$part.gone" ]; then
+        rc=1
+        echo "callmap-check: $known lists a cycle of the $part that is gone (take it out):"
+        sed 's/^/  cycle: /' "$work/$part.gone"
+    fi
+    while read -r set; do
+        echo "callmap-check: still to break, listed in $known: $set"
+    done <"$work/$part.known"
+    if [ -s "$work/$part.new" ]; then
         rc=1
         echo "callmap-check: the $part's files call each other in a cycle:"
         while read -r set; do
@@ -126,7 +143,7 @@ for part in glue core; do
                                        print "" } }' "$work/$part.calls"
                 done
             done
-        done <"$work/$part.cycles"
+        done <"$work/$part.new"
     fi
 done
 
@@ -172,6 +189,6 @@ for f in $(awk '{ print $1 }' "$work/glue.sym" | sort -u); do
 done
 
 if [ "$rc" = 0 ]; then
-    echo "callmap-check: $(wc -l <"$work/glue.edges") calls between $(awk '{ print $1 }' "$work/glue.sym" | sort -u | wc -l) glue files and $(wc -l <"$work/core.edges") between the core's files, no cycle, the map true"
+    echo "callmap-check: $(wc -l <"$work/glue.edges") calls between $(awk '{ print $1 }' "$work/glue.sym" | sort -u | wc -l) glue files and $(wc -l <"$work/core.edges") between the core's files, no cycle but those listed, the map true"
 fi
 exit "$rc"

@@ -133,6 +133,9 @@ if [ ${#fuzz_bin[@]} -gt 0 ]; then
 fi
 
 # --- suites -----------------------------------------------------------------------
+# which file calls which: no cycle, the glue's map true (CONTRIBUTING.md)
+skip_if_broken callmap build-core build-module ||
+    step callmap suite bash ci/callmap-check.sh
 skip_if_broken unit build-core build-unit ||
     step unit suite make unit
 skip_if_broken unit-asan build-core build-unit ||

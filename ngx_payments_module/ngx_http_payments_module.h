@@ -459,9 +459,14 @@ extern ngx_module_t  ngx_http_payments_module;
 
 
 /*
- * The glue files and who calls whom.  There are no cycles: no file calls,
- * directly or not, back into one that calls it; the leaves call no other
- * glue file at all.
+ * The glue files and who calls whom.  Calls go one way, downwards: no file
+ * calls, directly or not, back into one that calls it; the leaves call no
+ * other glue file at all.  ci/callmap-check.sh reads the calls from the
+ * objects and fails on a cycle, or when the map at the end of this comment
+ * and the code disagree.  (One cycle is still listed in
+ * ci/callmap-cycles.txt: registration's steps, _register.c, _register_psp.c
+ * and _risk.c, which are to become one pipeline; the check fails when a
+ * new one appears or that one goes and the list keeps it.)
  *
  *   _module.c      the skeleton: directives, conf create/merge, worker
  *                  start and exit.  Calls the rest; nothing calls it.
@@ -469,48 +474,104 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  route (the core's pay_path_parse), TLS, the body, the
  *                  checks every POST that moves money shares
  *                  (Idempotency-Key, create= limits, size, type), then
- *                  dispatch.  Calls the handlers below, the limits' hooks
+ *                  dispatch.  Calls the route handlers, the limits' hooks
  *                  and the leaves; only _module.c calls it.
  *   _auth.c        API keys and the worker's key cache; the router calls
- *                  it before a merchant's route.  Calls _pg.c and the
- *                  leaves.
- *   _register.c, _money.c, _read.c, _webhook.c, _metrics.c (GET
- *                  /metrics)
- *                  the route handlers.  Call the limits' hooks (_metrics.c
- *                  their zones' lines), the drivers, _psp_conf.c and the
- *                  leaves; never the router, _auth.c or each other.
+ *                  it before a merchant's route.
+ *   _register.c, _register_psp.c, _risk.c, _review.c, _cancel.c,
+ *   _money.c, _read.c, _list.c, _notify_api.c, _webhook.c,
+ *   _metrics_page.c (GET /metrics)
+ *                  the route handlers.  Call the limits' hooks, the drivers,
+ *                  _psp_conf.c and the leaves; never the router or _auth.c.
+ *                  _money_call.c is _money.c's PSP call.
  *   _limit*.c      ngx_http_payments_limit_module: directives, zones,
- *                  hooks, variables.  Calls _psp_conf.c (find_psp) and
- *                  _response.c.
- *   _sweeper.c     worker 0's stuck-checkout sweeper (no request): calls
- *                  the drivers, _psp_conf.c (find_psp), _metrics.c's
- *                  counters and _util.c; only _module.c calls it.
- *                  _sweeper_alerts.c ends its round (overdue checkouts,
- *                  holds, reviews); the two share _sweeper.h.
+ *                  hooks, variables.
+ *   _sweeper.c     worker 0's sweeper (no request): the round's driver,
+ *                  its lease and its steps in order, each in the file of
+ *                  its concern (_sweeper_lookups.c, _sweeper_alerts.c,
+ *                  _risk_after.c) reporting back through
+ *                  _sweeper_round.c, which is below them all; only
+ *                  _module.c (and _sweeper_conf.c) call it.
  *   _notify.c      every worker's notification delivery (no request):
  *                  the outbox's claims and records through _pg.c, the
- *                  POSTs through _curl.c; _metrics.c's counters, _util.c.
- *                  Only _module.c calls it.
- *   _notify_api.c  GET /v1/notifications and POST .../replay: a route
- *                  handler like _read.c.
+ *                  POSTs through _curl.c.  Only _module.c calls it.
  *   _psp_call.c    what every PSP call does with its answer (metrics,
- *                  the breaker, retries): _register.c and _money.c call
- *                  it; it calls _metrics.c's counters and _breaker.c.
- *   _pg.c, _curl.c the event-loop drivers.  _pg.c counts in _metrics.c's
- *                  zone (metrics_db_slot), nothing else.
- *   _psp_conf.c    payments_psp and the PSP list (find_psp).  Calls
- *                  _util.c.
+ *                  the breaker, retries).
+ *   _pg.c, _curl.c the event-loop drivers; _pg_prepare.c is below _pg.c
+ *                  (it sends; the driver flushes or fails).
+ *   _metrics.c     the counters: data every file bumps, and what the
+ *                  sweeper and the pool publish; _metrics_page.c reads it.
+ *   _psp_conf.c    payments_psp and the PSP list (find_psp).
  *   _route.c       payments_route, its check at nginx -t and the route of
- *                  a checkout (route_find); _module.c and _register.c
- *                  call it.  Calls _psp_conf.c (find_psp).
+ *                  a checkout (route_find).
  *   _response.c    leaf: every answer (JSON, problem+json, pages, stored
  *                  replays), the request id ($payments_request_id =
  *                  X-Request-Id) and the error filters.  Calls only nginx,
  *                  libpq's accessors and the core (it bumps the metrics
  *                  zone's error counters, data, not a call).
  *   _util.c        leaf: pool strings, the signed links, files read at
- *                  configuration time, the graceful stop's hold timer.
- *                  Calls only nginx and the core.
+ *                  configuration time, the graceful stop's hold timer, the
+ *                  gateway's instance name.  Calls only nginx and the core.
+ *
+ * The map: each file and the glue files it calls ("-" for none), as
+ * ci/callmap-check.sh --print writes it.
+ *
+ *   _auth.c            -> _pg.c _response.c _util.c
+ *   _breaker.c         -> _util.c
+ *   _cancel.c          -> _breaker.c _curl.c _pg.c _psp_call.c _psp_conf.c
+ *   _cancel.c          -> _read.c _response.c _util.c
+ *   _curl.c            -> -
+ *   _housekeeping.c    -> _pg.c _util.c
+ *   _keys_conf.c       -> _util.c
+ *   _limit.c           -> _limit_vars.c _limit_zone.c
+ *   _limit_hooks.c     -> _limit_zone.c _psp_conf.c _response.c
+ *   _limit_vars.c      -> _psp_conf.c
+ *   _limit_zone.c      -> -
+ *   _list.c            -> _pg.c _response.c _util.c
+ *   _metrics.c         -> _util.c
+ *   _metrics_guard.c   -> -
+ *   _metrics_page.c    -> _breaker.c _limit_vars.c _metrics.c _response.c
+ *   _metrics_page.c    -> _util.c
+ *   _module.c          -> _auth.c _breaker.c _curl.c _housekeeping.c
+ *   _module.c          -> _keys_conf.c _metrics.c _metrics_guard.c _notify.c
+ *   _module.c          -> _notify_conf.c _pg.c _psp_conf.c _response.c _risk.c
+ *   _module.c          -> _route.c _router.c _sweeper.c _sweeper_conf.c
+ *   _module.c          -> _util.c
+ *   _money.c           -> _money_call.c _pg.c _psp_conf.c _response.c _util.c
+ *   _money_call.c      -> _breaker.c _curl.c _pg.c _psp_call.c _response.c
+ *   _money_call.c      -> _util.c
+ *   _notify.c          -> _curl.c _pg.c _util.c
+ *   _notify_api.c      -> _pg.c _response.c _util.c
+ *   _notify_conf.c     -> _util.c
+ *   _pg.c              -> _metrics.c _pg_prepare.c
+ *   _pg_prepare.c      -> -
+ *   _psp_call.c        -> _breaker.c _metrics.c
+ *   _psp_conf.c        -> _util.c
+ *   _read.c            -> _limit_hooks.c _pg.c _psp_conf.c _response.c _util.c
+ *   _register.c        -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
+ *   _register.c        -> _register_psp.c _response.c _risk.c _route.c _util.c
+ *   _register_psp.c    -> _breaker.c _curl.c _limit_hooks.c _metrics.c _pg.c
+ *   _register_psp.c    -> _psp_call.c _register.c _response.c _util.c
+ *   _response.c        -> -
+ *   _review.c          -> _pg.c _psp_conf.c _register.c _register_psp.c
+ *   _review.c          -> _response.c _util.c
+ *   _risk.c            -> _curl.c _metrics.c _pg.c _psp_conf.c _register_psp.c
+ *   _risk.c            -> _response.c _util.c
+ *   _risk_after.c      -> _metrics.c _risk.c _sweeper_round.c _util.c
+ *   _route.c           -> _psp_conf.c
+ *   _router.c          -> _auth.c _cancel.c _limit_hooks.c _list.c
+ *   _router.c          -> _metrics_page.c _money.c _notify_api.c _pg.c _read.c
+ *   _router.c          -> _register.c _response.c _review.c _util.c _webhook.c
+ *   _sweeper.c         -> _curl.c _risk_after.c _sweeper_alerts.c
+ *   _sweeper.c         -> _sweeper_lookups.c _sweeper_round.c _util.c
+ *   _sweeper_alerts.c  -> _metrics.c _sweeper_round.c _util.c
+ *   _sweeper_conf.c    -> _util.c
+ *   _sweeper_lookups.c -> _breaker.c _curl.c _metrics.c _psp_call.c
+ *   _sweeper_lookups.c -> _psp_conf.c _sweeper_round.c _util.c
+ *   _sweeper_round.c   -> _curl.c _pg.c
+ *   _util.c            -> -
+ *   _webhook.c         -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
+ *   _webhook.c         -> _response.c _util.c
  */
 
 
