@@ -3759,6 +3759,7 @@ CREATE FUNCTION public.pay_notify_list(p_merchant text, p_status text, p_limit i
       FROM (SELECT n.*
               FROM notifications n
              WHERE n.merchant_id = p_merchant
+               AND n.created_at IS NOT NULL    -- notifications_list's
                AND (p_status IS NULL OR n.status = p_status)
              ORDER BY n.created_at DESC, n.notification_id DESC
              LIMIT greatest(1, least(p_limit, 100))) l;
@@ -8257,7 +8258,7 @@ ALTER TABLE ONLY public.checkout_routes
 --
 
 ALTER TABLE ONLY public.checkout_routes
-    ADD CONSTRAINT checkout_routes_psp_once UNIQUE (merchant_id, checkout_id, psp);
+    ADD CONSTRAINT checkout_routes_psp_once UNIQUE (psp, merchant_id, checkout_id);
 
 
 --
@@ -8535,14 +8536,14 @@ CREATE INDEX api_keys_merchant ON public.api_keys USING btree (merchant_id);
 -- Name: captures_checkout; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX captures_checkout ON public.captures USING btree (merchant_id, checkout_id);
+CREATE INDEX captures_checkout ON public.captures USING btree (checkout_id, merchant_id);
 
 
 --
 -- Name: captures_order; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX captures_order ON public.captures USING btree (merchant_id, payment_order_id);
+CREATE INDEX captures_order ON public.captures USING btree (payment_order_id, merchant_id);
 
 
 --
@@ -8584,7 +8585,7 @@ CREATE INDEX checkouts_list ON public.checkouts USING btree (merchant_id, create
 -- Name: dispute_parts_order; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX dispute_parts_order ON public.dispute_parts USING btree (merchant_id, payment_order_id);
+CREATE UNIQUE INDEX dispute_parts_order ON public.dispute_parts USING btree (payment_order_id, merchant_id, dispute_id);
 
 
 --
@@ -8647,7 +8648,7 @@ CREATE INDEX notifications_leased ON public.notifications USING btree (merchant_
 -- Name: notifications_list; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX notifications_list ON public.notifications USING btree (merchant_id, created_at DESC);
+CREATE INDEX notifications_list ON public.notifications USING btree (merchant_id, created_at DESC) WHERE (created_at IS NOT NULL);
 
 
 --
@@ -8745,7 +8746,7 @@ CREATE INDEX refunds_list ON public.refunds USING btree (merchant_id, created_at
 -- Name: refunds_order; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX refunds_order ON public.refunds USING btree (merchant_id, payment_order_id);
+CREATE INDEX refunds_order ON public.refunds USING btree (payment_order_id, merchant_id);
 
 
 --

@@ -9,6 +9,7 @@ AS $function$
       FROM (SELECT n.*
               FROM notifications n
              WHERE n.merchant_id = p_merchant
+               AND n.created_at IS NOT NULL    -- notifications_list's
                AND (p_status IS NULL OR n.status = p_status)
              ORDER BY n.created_at DESC, n.notification_id DESC
              LIMIT greatest(1, least(p_limit, 100))) l;

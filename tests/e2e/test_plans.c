@@ -1,0 +1,256 @@
+/*
+ * Plans: every look-up of a row by its key (a primary key or a unique
+ * constraint) is planned as a scan of a unique index on that key, even
+ * when the plan is made while the table is empty, as a connection's first
+ * statements plan it and keep the plan for the connection's life.
+ *
+ * A plan made on a nearly empty table costs every index alike; an index
+ * that merely starts with the same columns (a list's (merchant_id,
+ * created_at, checkout_id)) could win, and then every look-up reads every
+ * entry of the merchant, growing with the table.  The foreign-key checks a
+ * registration's inserts make are such look-ups (SELECT 1 FROM ONLY t x
+ * WHERE <key> FOR KEY SHARE OF x), planned once per connection.
+ *
+ * The checks run in a database of their own, migrated by
+ * bin/payments-migrate and left empty, with generic plans forced
+ * (plan_cache_mode): the plan a connection keeps.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "sqltest.h"
+
+
+static char  plans_db[32];
+
+
+/* a fresh database with the schema, and a connection to it */
+static PGconn *
+plans_connect(void)
+{
+    char     hex[13], cmd[4096], conninfo[1024], sql[128];
+    PGconn  *c, *d;
+    int      st;
+
+    c = sqlt_connect();
+    sqlt_random_hex(hex, 12);
+    snprintf(plans_db, sizeof(plans_db), "plans_%s", hex);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", plans_db);
+    OK0(c, sql);
+    PQfinish(c);
+
+    snprintf(cmd, sizeof(cmd), "'%s/bin/payments-migrate' '%s dbname=%s' "
+             ">/dev/null 2>&1", getenv("PAY_TEST_ROOT"), getenv("PAY_TEST_PG"),
+             plans_db);
+    st = system(cmd);
+    cr_assert_eq(st, 0, "payments-migrate on %s: %d", plans_db, st);
+
+    snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", getenv("PAY_TEST_PG"),
+             plans_db);
+    d = PQconnectdb(conninfo);
+    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    OK0(d, "SET plan_cache_mode = force_generic_plan");
+
+    return d;
+}
+
+
+static void
+plans_drop(PGconn *d)
+{
+    char     sql[128];
+    PGconn  *c;
+
+    PQfinish(d);
+    c = sqlt_connect();
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s", plans_db);
+    OK0(c, sql);
+    PQfinish(c);
+}
+
+
+/*
+ * Every key of every table: its table, index, the look-up's parameter
+ * types and its WHERE clause ($1..$n on the key's columns), and the
+ * unique indexes whose columns are all among the key's (any of them
+ * serves the look-up).
+ */
+static const char  keys_sql[] =
+    "WITH k AS ("
+    "  SELECT i.indexrelid, i.indrelid, t.relname AS tbl,"
+    "         x.relname AS idx, i.indkey::int2[] AS cols"
+    "    FROM pg_index i"
+    "    JOIN pg_class t ON t.oid = i.indrelid"
+    "    JOIN pg_class x ON x.oid = i.indexrelid"
+    "    JOIN pg_namespace n ON n.oid = t.relnamespace"
+    "   WHERE n.nspname = 'public' AND i.indisunique"
+    "     AND i.indpred IS NULL AND i.indexprs IS NULL"
+    "     AND t.relkind = 'r')"
+    " SELECT k.tbl, k.idx,"
+    "        (SELECT string_agg(format_type(a.atttypid, a.atttypmod), ','"
+    "                           ORDER BY o.n)"
+    "           FROM unnest(k.cols) WITH ORDINALITY o(c, n)"
+    "           JOIN pg_attribute a ON a.attrelid = k.indrelid"
+    "                              AND a.attnum = o.c),"
+    "        (SELECT string_agg(format('%I = $%s', a.attname, o.n), ' AND '"
+    "                           ORDER BY o.n)"
+    "           FROM unnest(k.cols) WITH ORDINALITY o(c, n)"
+    "           JOIN pg_attribute a ON a.attrelid = k.indrelid"
+    "                              AND a.attnum = o.c),"
+    "        (SELECT string_agg(u.idx, ' ')"
+    "           FROM k u"
+    "          WHERE u.indrelid = k.indrelid AND u.cols::int2[] <@ k.cols),"
+    "        array_length(k.cols, 1)"
+    "   FROM k ORDER BY k.tbl, k.idx";
+
+
+/* the index the plan scans ("Index Scan using X on", "Index Only Scan
+ * using X on"), or "" when it scans none */
+static const char *
+plan_index(const char *plan, char *buf, size_t size)
+{
+    const char  *p, *e;
+
+    p = strstr(plan, " using ");
+    if (p == NULL || (strstr(plan, "Index Scan using ") == NULL
+                      && strstr(plan, "Index Only Scan using ") == NULL))
+    {
+        return "";
+    }
+
+    p += sizeof(" using ") - 1;
+    e = strchr(p, ' ');
+    if (e == NULL || (size_t) (e - p) >= size) {
+        return "";
+    }
+
+    memcpy(buf, p, e - p);
+    buf[e - p] = '\0';
+    return buf;
+}
+
+
+/* the look-ups of every key, planned generically on d: the number whose
+ * plan scans no unique index on the key, each named in bad */
+static int
+plans_check(PGconn *d, char *bad, size_t size, int *checked)
+{
+    int          i, j, n, nbad = 0, shapes;
+    char         sql[4096], name[64], idx[128], nulls[512], *plan;
+    size_t       used = 0;
+    PGresult    *keys, *res;
+    const char  *tbl, *types, *where, *good;
+
+    keys = sqlt_ok(d, keys_sql, 0, NULL);
+    n = PQntuples(keys);
+    cr_assert_gt(n, 40, "the schema's unique keys: %d", n);
+    bad[0] = '\0';
+    *checked = 0;
+
+    for (i = 0; i < n; i++) {
+        tbl = PQgetvalue(keys, i, 0);
+        types = PQgetvalue(keys, i, 2);
+        where = PQgetvalue(keys, i, 3);
+        good = PQgetvalue(keys, i, 4);
+
+        nulls[0] = '\0';
+        for (j = 0; j < atoi(PQgetvalue(keys, i, 5)); j++) {
+            strcat(nulls, j ? ",NULL" : "NULL");
+        }
+
+        /* the foreign-key check's shape, and a plain read by the key */
+        for (shapes = 0; shapes < 2; shapes++) {
+            snprintf(name, sizeof(name), "k%d_%d", i, shapes);
+            snprintf(sql, sizeof(sql),
+                     shapes == 0
+                     ? "PREPARE %s (%s) AS SELECT 1 FROM ONLY public.%s x "
+                       "WHERE %s FOR KEY SHARE OF x"
+                     : "PREPARE %s (%s) AS SELECT * FROM public.%s "
+                       "WHERE %s",
+                     name, types, tbl, where);
+            OK0(d, sql);
+
+            snprintf(sql, sizeof(sql), "EXPLAIN EXECUTE %s (%s)", name,
+                     nulls);
+            res = sqlt_ok(d, sql, 0, NULL);
+
+            plan = NULL;
+            for (j = 0; j < PQntuples(res); j++) {
+                if (strstr(PQgetvalue(res, j, 0), " using ") != NULL) {
+                    plan = PQgetvalue(res, j, 0);
+                    break;
+                }
+            }
+
+            idx[0] = '\0';
+            plan_index(plan ? plan : "", idx, sizeof(idx));
+            (*checked)++;
+
+            /* the index scanned must be one of the key's unique ones */
+            snprintf(sql, sizeof(sql), " %s ", good);
+            snprintf(name, sizeof(name), " %s ", idx);
+
+            if (idx[0] == '\0' || strstr(sql, name) == NULL) {
+                nbad++;
+                used += snprintf(bad + used, used < size ? size - used : 0,
+                                 "  %s (%s): %s\n", tbl, where,
+                                 plan ? plan : PQgetvalue(res, 0, 0));
+            }
+
+            PQclear(res);
+        }
+    }
+
+    PQclear(keys);
+    return nbad;
+}
+
+
+Test(plans, every_key_look_up_is_planned_on_a_unique_index_of_its_key,
+     .timeout = 120,
+     .description = "on an empty, freshly migrated schema with generic plans "
+                    "(what a connection keeps), every primary key's and "
+                    "unique constraint's look-up, as a foreign-key check "
+                    "and as a read, scans a unique index on that key")
+{
+    char     bad[16384];
+    int      nbad, checked;
+    PGconn  *d = plans_connect();
+
+    nbad = plans_check(d, bad, sizeof(bad), &checked);
+    cr_expect_eq(nbad, 0, "%d of %d key look-ups are not planned on their "
+                 "key's unique index:\n%s", nbad, checked, bad);
+
+    plans_drop(d);
+}
+
+
+Test(plans, a_key_look_up_planned_through_another_index_is_found,
+     .timeout = 120,
+     .description = "the check can fail: with checkouts' primary key made "
+                    "unusable to the planner and an index that merely starts "
+                    "with the merchant (the lists' shape before they were "
+                    "partial), in a transaction rolled back, the look-ups of "
+                    "checkouts are reported")
+{
+    char     bad[16384];
+    int      nbad, checked;
+    PGconn  *d = plans_connect();
+
+    OK0(d, "BEGIN");
+    OK0(d, "CREATE INDEX planted_list ON checkouts (merchant_id, created_at, "
+           "checkout_id)");
+    OK0(d, "UPDATE pg_index SET indisvalid = false "
+           "WHERE indexrelid = 'checkouts_pkey'::regclass");
+
+    nbad = plans_check(d, bad, sizeof(bad), &checked);
+    cr_expect_geq(nbad, 2, "%s", bad);
+    cr_expect(strstr(bad, "  checkouts (") != NULL, "%s", bad);
+    cr_expect(strstr(bad, "planted_list") != NULL, "%s", bad);
+
+    OK0(d, "ROLLBACK");
+    plans_drop(d);
+}
