@@ -10,7 +10,9 @@
 #                                  ngx_http_payments_module.h names exactly
 #                                  the calls the code makes
 #   ci/callmap-check.sh --print    the calls as the code has them, in the
-#                                  map's own form (to paste), then the check
+#                                  map's own form, then the check
+#   ci/callmap-check.sh --write    the header's map rewritten from the code
+#                                  (its entries only), then the check
 #
 # A call is a reference from one object to a function (nm type T) another
 # object defines.  References to data (the module's ngx_module_t, the
@@ -33,7 +35,9 @@ glue_objs=$build/nginx/objs/addon/ngx_payments_module
 core_lib=$build/libpayments.a
 map_header=ngx_payments_module/ngx_http_payments_module.h
 print=0
+write=0
 [ "${1:-}" = --print ] && print=1
+[ "${1:-}" = --write ] && write=1
 
 if ! ls "$glue_objs"/*.o >/dev/null 2>&1 || [ ! -f "$core_lib" ]; then
     echo "callmap-check: the objects are missing (make module core)" >&2
@@ -98,11 +102,40 @@ symbols "$work/core"/*.o >"$work/core.sym"
 calls "$work/glue.sym" >"$work/glue.calls"
 calls "$work/core.sym" >"$work/core.calls"
 
+# the map's entries: a file and what it calls, wrapped at 79 columns,
+# "-> -" for a file that calls no other glue file
+{
+    awk '{ print $1, $2 }' "$work/glue.calls" | sort -u
+    awk '{ print $1, "-" }' "$work/glue.sym" | sort -u
+} | awk '{ if ($2 != "-") to[$1] = to[$1] " " $2; else if (!($1 in to)) to[$1] = "" }
+         END { for (f in to) print f, (to[f] == "" ? " -" : to[f]) }' |
+    sort | awk '{
+        line = sprintf(" *   %-20s ->", $1)
+        for (i = 2; i <= NF; i++) {
+            if (length(line) + 1 + length($i) > 79) {
+                print line
+                line = sprintf(" *   %-20s ->", $1)
+            }
+            line = line " " $i
+        }
+        print line
+    }' >"$work/map.new"
+
+if [ "$write" = 1 ]; then
+    awk -v new="$work/map.new" '
+        /ci\/callmap-check\.sh/ { on = 1 }
+        on && /^ \*[ \t]+_[a-z_]+\.c[ \t]+->/ {
+            if (!done) { while ((getline l < new) > 0) print l; done = 1 }
+            next
+        }
+        on && /\*\// { on = 0 }
+        { print }' "$map_header" >"$work/header" && cat "$work/header" >"$map_header"
+    echo "callmap-check: $map_header's map written from the code"
+fi
+
 if [ "$print" = 1 ]; then
     echo "the glue's calls, as the map writes them:"
-    awk '{ print $1, $2 }' "$work/glue.calls" | sort -u |
-        awk '{ to[$1] = to[$1] " " $2 } END { for (f in to) print f, to[f] }' |
-        sort | awk '{ printf " *   %-20s ->", $1; for (i = 2; i <= NF; i++) printf " %s", $i; print "" }'
+    cat "$work/map.new"
     echo
     echo "the core's calls:"
     awk '{ print $1, $2 }' "$work/core.calls" | sort -u |
@@ -178,7 +211,7 @@ fi
 if [ -s "$work/extra" ]; then
     rc=1
     echo "callmap-check: calls the map names that the code does not make:"
-    sed 's/^/  /; s/ / -> /2' "$work/extra"
+    awk '{ print "  " $1 " -> " $2 }' "$work/extra"
 fi
 # every glue file has its entry, even one that calls no other file
 for f in $(awk '{ print $1 }' "$work/glue.sym" | sort -u); do

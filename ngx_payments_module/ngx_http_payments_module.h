@@ -422,6 +422,9 @@ typedef struct ngx_http_payments_ctx_s {
     const char                     *fail_detail;
     ngx_msec_t                      deadline;
     ngx_http_payments_risk_t       *risk;           /* asked, or NULL */
+    void                          (*risk_next)(struct ngx_http_payments_ctx_s
+                                               *ctx);  /* the step after
+                                                          an allow */
     ngx_http_payments_risk_sig_t    risk_sig;       /* its answer's
                                                        Payments-Signature */
     char                           *risk_body;      /* our request */
@@ -463,10 +466,7 @@ extern ngx_module_t  ngx_http_payments_module;
  * calls, directly or not, back into one that calls it; the leaves call no
  * other glue file at all.  ci/callmap-check.sh reads the calls from the
  * objects and fails on a cycle, or when the map at the end of this comment
- * and the code disagree.  (One cycle is still listed in
- * ci/callmap-cycles.txt: registration's steps, _register.c, _register_psp.c
- * and _risk.c, which are to become one pipeline; the check fails when a
- * new one appears or that one goes and the list keeps it.)
+ * and the code disagree (ci/callmap-check.sh --write rewrites the map).
  *
  *   _module.c      the skeleton: directives, conf create/merge, worker
  *                  start and exit.  Calls the rest; nothing calls it.
@@ -478,12 +478,19 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  and the leaves; only _module.c calls it.
  *   _auth.c        API keys and the worker's key cache; the router calls
  *                  it before a merchant's route.
- *   _register.c, _register_psp.c, _risk.c, _review.c, _cancel.c,
- *   _money.c, _read.c, _list.c, _notify_api.c, _webhook.c,
- *   _metrics_page.c (GET /metrics)
- *                  the route handlers.  Call the limits' hooks, the drivers,
- *                  _psp_conf.c and the leaves; never the router or _auth.c.
- *                  _money_call.c is _money.c's PSP call.
+ *   _register.c    POST /v1/payments, the registration's driver: it
+ *                  validates, claims, binds the route and decides each next
+ *                  step; the risk check (_risk.c) goes on with the step it
+ *                  is given (a function pointer, not a call back); the
+ *                  PSP's side (_register_psp.c) calls, retries, falls back
+ *                  and ends it; _register_request.c, below them all,
+ *                  builds the PSP request from the stored checkout, for
+ *                  every path (_review.c's approval too).
+ *   _review.c, _cancel.c, _money.c, _read.c, _list.c, _notify_api.c,
+ *   _webhook.c, _metrics_page.c (GET /metrics)
+ *                  the other route handlers.  Call the limits' hooks, the
+ *                  drivers, _psp_conf.c and the leaves; never the router
+ *                  or _auth.c.  _money_call.c is _money.c's PSP call.
  *   _limit*.c      ngx_http_payments_limit_module: directives, zones,
  *                  hooks, variables.
  *   _sweeper.c     worker 0's sweeper (no request): the round's driver,
@@ -514,72 +521,80 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  gateway's instance name.  Calls only nginx and the core.
  *
  * The map: each file and the glue files it calls ("-" for none), as
- * ci/callmap-check.sh --print writes it.
+ * ci/callmap-check.sh --write writes it.
  *
- *   _auth.c            -> _pg.c _response.c _util.c
- *   _breaker.c         -> _util.c
- *   _cancel.c          -> _breaker.c _curl.c _pg.c _psp_call.c _psp_conf.c
- *   _cancel.c          -> _read.c _response.c _util.c
- *   _curl.c            -> -
- *   _housekeeping.c    -> _pg.c _util.c
- *   _keys_conf.c       -> _util.c
- *   _limit.c           -> _limit_vars.c _limit_zone.c
- *   _limit_hooks.c     -> _limit_zone.c _psp_conf.c _response.c
- *   _limit_vars.c      -> _psp_conf.c
- *   _limit_zone.c      -> -
- *   _list.c            -> _pg.c _response.c _util.c
- *   _metrics.c         -> _util.c
- *   _metrics_guard.c   -> -
- *   _metrics_page.c    -> _breaker.c _limit_vars.c _metrics.c _response.c
- *   _metrics_page.c    -> _util.c
- *   _module.c          -> _auth.c _breaker.c _curl.c _housekeeping.c
- *   _module.c          -> _keys_conf.c _metrics.c _metrics_guard.c _notify.c
- *   _module.c          -> _notify_conf.c _pg.c _psp_conf.c _response.c _risk.c
- *   _module.c          -> _route.c _router.c _sweeper.c _sweeper_conf.c
- *   _module.c          -> _util.c
- *   _money.c           -> _money_call.c _pg.c _psp_conf.c _response.c _util.c
- *   _money_call.c      -> _breaker.c _curl.c _pg.c _psp_call.c _response.c
- *   _money_call.c      -> _util.c
- *   _notify.c          -> _curl.c _pg.c _util.c
- *   _notify_api.c      -> _pg.c _response.c _util.c
- *   _notify_conf.c     -> _util.c
- *   _pg.c              -> _metrics.c _pg_prepare.c
- *   _pg_prepare.c      -> -
- *   _psp_call.c        -> _breaker.c _metrics.c
- *   _psp_conf.c        -> _util.c
- *   _read.c            -> _limit_hooks.c _pg.c _psp_conf.c _response.c _util.c
- *   _register.c        -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
- *   _register.c        -> _register_psp.c _response.c _risk.c _route.c _util.c
- *   _register_psp.c    -> _breaker.c _curl.c _limit_hooks.c _metrics.c _pg.c
- *   _register_psp.c    -> _psp_call.c _register.c _response.c _util.c
- *   _response.c        -> -
- *   _review.c          -> _pg.c _psp_conf.c _register.c _register_psp.c
- *   _review.c          -> _response.c _util.c
- *   _risk.c            -> _curl.c _metrics.c _pg.c _psp_conf.c _register_psp.c
- *   _risk.c            -> _response.c _util.c
- *   _risk_after.c      -> _metrics.c _risk.c _sweeper_round.c _util.c
- *   _route.c           -> _psp_conf.c
- *   _router.c          -> _auth.c _cancel.c _limit_hooks.c _list.c
- *   _router.c          -> _metrics_page.c _money.c _notify_api.c _pg.c _read.c
- *   _router.c          -> _register.c _response.c _review.c _util.c _webhook.c
- *   _sweeper.c         -> _curl.c _risk_after.c _sweeper_alerts.c
- *   _sweeper.c         -> _sweeper_lookups.c _sweeper_round.c _util.c
- *   _sweeper_alerts.c  -> _metrics.c _sweeper_round.c _util.c
- *   _sweeper_conf.c    -> _util.c
- *   _sweeper_lookups.c -> _breaker.c _curl.c _metrics.c _psp_call.c
- *   _sweeper_lookups.c -> _psp_conf.c _sweeper_round.c _util.c
- *   _sweeper_round.c   -> _curl.c _pg.c
- *   _util.c            -> -
- *   _webhook.c         -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
- *   _webhook.c         -> _response.c _util.c
+ *   _auth.c              -> _pg.c _response.c _util.c
+ *   _breaker.c           -> _util.c
+ *   _cancel.c            -> _breaker.c _curl.c _pg.c _psp_call.c _psp_conf.c
+ *   _cancel.c            -> _read.c _response.c _util.c
+ *   _curl.c              -> -
+ *   _housekeeping.c      -> _pg.c _util.c
+ *   _keys_conf.c         -> _util.c
+ *   _limit.c             -> _limit_vars.c _limit_zone.c
+ *   _limit_hooks.c       -> _limit_zone.c _psp_conf.c _response.c
+ *   _limit_vars.c        -> _psp_conf.c
+ *   _limit_zone.c        -> -
+ *   _list.c              -> _pg.c _response.c _util.c
+ *   _metrics.c           -> _util.c
+ *   _metrics_guard.c     -> -
+ *   _metrics_page.c      -> _breaker.c _limit_vars.c _metrics.c _response.c
+ *   _metrics_page.c      -> _util.c
+ *   _module.c            -> _auth.c _breaker.c _curl.c _housekeeping.c
+ *   _module.c            -> _keys_conf.c _metrics.c _metrics_guard.c _notify.c
+ *   _module.c            -> _notify_conf.c _pg.c _psp_conf.c _response.c
+ *   _module.c            -> _risk.c _route.c _router.c _sweeper.c
+ *   _module.c            -> _sweeper_conf.c _util.c
+ *   _money.c             -> _money_call.c _pg.c _psp_conf.c _response.c
+ *   _money.c             -> _util.c
+ *   _money_call.c        -> _breaker.c _curl.c _pg.c _psp_call.c _response.c
+ *   _money_call.c        -> _util.c
+ *   _notify.c            -> _curl.c _pg.c _util.c
+ *   _notify_api.c        -> _pg.c _response.c _util.c
+ *   _notify_conf.c       -> _util.c
+ *   _pg.c                -> _metrics.c _pg_prepare.c
+ *   _pg_prepare.c        -> -
+ *   _psp_call.c          -> _breaker.c _metrics.c
+ *   _psp_conf.c          -> _util.c
+ *   _read.c              -> _limit_hooks.c _pg.c _psp_conf.c _response.c
+ *   _read.c              -> _util.c
+ *   _register.c          -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
+ *   _register.c          -> _register_psp.c _register_request.c _response.c
+ *   _register.c          -> _risk.c _route.c _util.c
+ *   _register_psp.c      -> _breaker.c _curl.c _limit_hooks.c _metrics.c _pg.c
+ *   _register_psp.c      -> _psp_call.c _register_request.c _response.c
+ *   _register_psp.c      -> _util.c
+ *   _register_request.c  -> _util.c
+ *   _response.c          -> -
+ *   _review.c            -> _pg.c _psp_conf.c _register_psp.c
+ *   _review.c            -> _register_request.c _response.c _util.c
+ *   _risk.c              -> _curl.c _metrics.c _pg.c _psp_conf.c
+ *   _risk.c              -> _register_psp.c _response.c _util.c
+ *   _risk_after.c        -> _metrics.c _risk.c _sweeper_round.c _util.c
+ *   _route.c             -> _psp_conf.c
+ *   _router.c            -> _auth.c _cancel.c _limit_hooks.c _list.c
+ *   _router.c            -> _metrics_page.c _money.c _notify_api.c _pg.c
+ *   _router.c            -> _read.c _register.c _response.c _review.c _util.c
+ *   _router.c            -> _webhook.c
+ *   _sweeper.c           -> _curl.c _risk_after.c _sweeper_alerts.c
+ *   _sweeper.c           -> _sweeper_lookups.c _sweeper_round.c _util.c
+ *   _sweeper_alerts.c    -> _metrics.c _sweeper_round.c _util.c
+ *   _sweeper_conf.c      -> _util.c
+ *   _sweeper_lookups.c   -> _breaker.c _curl.c _metrics.c _psp_call.c
+ *   _sweeper_lookups.c   -> _psp_conf.c _sweeper_round.c _util.c
+ *   _sweeper_round.c     -> _curl.c _pg.c
+ *   _util.c              -> -
+ *   _webhook.c           -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
+ *   _webhook.c           -> _response.c _util.c
  */
 
 
-/* _risk.c: payments_risk, and the check between the claim and the PSP
- * (it calls ngx_http_payments_psp_start when the checkout may go on) */
+/* _risk.c: payments_risk, and the check between the claim and the PSP: a
+ * step of the registration, which goes on with next (the PSP) when the
+ * checkout may go on and answers itself otherwise */
 char *ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-void ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx,
+    void (*next)(ngx_http_payments_ctx_t *ctx));
 /* The provider asked: body (len bytes, living as long as f) signed and
  * POSTed to rk's url with key as Idempotency-Key, the answer's signature
  * kept in sig; f's handler, data and log set by the caller.  NGX_ERROR:

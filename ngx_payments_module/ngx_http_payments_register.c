@@ -57,8 +57,6 @@ static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_uint_t ngx_http_payments_expires_too_soon(
     ngx_http_payments_ctx_t *ctx);
-static void ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
 static const char *ngx_http_payments_register_detail(
     ngx_http_payments_ctx_t *ctx, const char *what, const char *status);
 static const char *ngx_http_payments_seller_detail(ngx_http_request_t *r,
@@ -349,51 +347,6 @@ failed:
 }
 
 
-/*
- * The PSP request for ctx->expires_at, as stored: JSON {"path",
- * "content_type", "body"} in the request's pool, or NULL.
- */
-
-char *
-ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
-{
-    char                    *s, *out;
-    pay_psp_request_t        preq;
-    ngx_http_request_t      *r = ctx->request;
-    pay_psp_registration_t   reg;
-
-    ngx_memzero(&reg, sizeof(pay_psp_registration_t));
-    reg.merchant_id = (char *) ctx->merchant.data;
-    reg.nonce = ctx->nonce;
-    reg.co = &ctx->co;
-    reg.expires_at = ctx->expires_at;
-    reg.adyen_merchant_account = (char *) ctx->psp->merchant_account.data;
-
-    /* the shopper may come back a while after the session closed */
-    reg.return_success = ngx_http_payments_link(r->pool, ctx->pmcf,
-                             (char *) ctx->merchant.data, ctx->co.checkout_id,
-                             &ctx->psp->name, PAY_TOKEN_RETURN_SUCCESS,
-                             ctx->expires_at + 86400);
-    reg.return_cancel = ngx_http_payments_link(r->pool, ctx->pmcf,
-                             (char *) ctx->merchant.data, ctx->co.checkout_id,
-                             &ctx->psp->name, PAY_TOKEN_RETURN_CANCEL,
-                             ctx->expires_at + 86400);
-    if (reg.return_success == NULL || reg.return_cancel == NULL
-        || pay_psp_build_registration(ctx->psp->dialect, &reg, &preq) != 0)
-    {
-        return NULL;
-    }
-
-    s = pay_psp_request_dump(&preq);
-    pay_psp_request_free(&preq);
-
-    out = ngx_http_payments_strdup(r->pool, s);
-    free(s);
-
-    return out;
-}
-
-
 static void
 ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
@@ -558,8 +511,9 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
-    /* the risk check first, when one is configured for this checkout */
-    ngx_http_payments_risk_start(ctx);
+    /* the risk check first, when one is configured for this checkout;
+     * then the PSP */
+    ngx_http_payments_risk_start(ctx, ngx_http_payments_psp_start);
 }
 
 
@@ -590,7 +544,7 @@ ngx_http_payments_route_first_done(ngx_http_payments_pg_query_t *q,
                                     "first");
 
     /* the risk check, then the PSP */
-    ngx_http_payments_risk_start(ctx);
+    ngx_http_payments_risk_start(ctx, ngx_http_payments_psp_start);
 }
 
 
@@ -666,8 +620,9 @@ ngx_http_payments_register_resume(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
-    /* the risk check first, when one is configured for this checkout */
-    ngx_http_payments_risk_start(ctx);
+    /* the risk check first, when one is configured for this checkout;
+     * then the PSP */
+    ngx_http_payments_risk_start(ctx, ngx_http_payments_psp_start);
 }
 
 
@@ -728,36 +683,6 @@ ngx_http_payments_seller_detail(ngx_http_request_t *r, const char *seller)
 }
 
 
-/* ctx->psp_path, psp_content_type and psp_body from a stored request */
-
-ngx_int_t
-ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
-    const char *stored)
-{
-    pay_psp_request_t    preq;
-    ngx_http_request_t  *r = ctx->request;
-
-    if (pay_psp_request_load(stored, ngx_strlen(stored), &preq) != 0) {
-        return NGX_ERROR;
-    }
-
-    ctx->psp_path = ngx_http_payments_strdup(r->pool, preq.path);
-    ctx->psp_content_type = ngx_http_payments_strdup(r->pool,
-                                                     preq.content_type);
-    ctx->psp_body = ngx_http_payments_strdup(r->pool, preq.body);
-
-    pay_psp_request_free(&preq);
-
-    if (ctx->psp_path == NULL || ctx->psp_content_type == NULL
-        || ctx->psp_body == NULL)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 /*
  * Whether the PSP could refuse the stored expires_at by the time this
  * request's attempts reach it (a lease covers them): at least the
@@ -772,71 +697,6 @@ ngx_http_payments_expires_too_soon(ngx_http_payments_ctx_t *ctx)
     floor = (time_t) ctx->psp->dl->session_min;
 
     return ctx->expires_at < (int64_t) ngx_time() + floor + ctx->pmcf->lease;
-}
-
-
-/*
- * The PSP refused the stored request of a resume whose expires_at was too
- * close (so no earlier attempt had made a session from it): rebuild it
- * with a fresh expires_at (and return links to match) under the same
- * nonce, and store it before it is sent, so that every later retry sends
- * these bytes.  The request's deadline stands (the lease covers it).
- */
-
-void
-ngx_http_payments_register_refresh(ngx_http_payments_ctx_t *ctx)
-{
-    char                *req;
-    int64_t              old;
-    ngx_http_request_t  *r = ctx->request;
-
-    old = ctx->expires_at;
-    ctx->expires_at = (int64_t) ngx_time() + ctx->pmcf->session_lifetime;
-
-    req = ngx_http_payments_register_build(ctx);
-
-    ctx->params[0] = (char *) ctx->merchant.data;
-    ctx->params[1] = ctx->idem_key;
-    ctx->params[2] = ctx->lease;
-    ctx->params[3] = ngx_http_payments_num(r->pool, ctx->expires_at);
-    ctx->params[4] = req;
-
-    if (req == NULL || ctx->params[3] == NULL
-        || ngx_http_payments_request_load(ctx, req) != NGX_OK)
-    {
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "payments: registration \"%s\": the stored expires_at %L "
-                  "is too close for the PSP; resending with %L",
-                  ctx->nonce, old, ctx->expires_at);
-
-    if (ngx_http_payments_query(ctx,
-                                "SELECT pay_refresh($1, $2, $3, $4, $5)",
-                                5, ngx_http_payments_refresh_done)
-        != NGX_OK)
-    {
-        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
-    }
-}
-
-
-static void
-ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    ngx_http_payments_ctx_t  *ctx = q->data;
-    ngx_http_request_t       *r = ctx->request;
-
-    /* nothing new was sent: the client's retry resumes again */
-    if (ngx_http_payments_pg_row(r, res, "pay_refresh") != NGX_OK) {
-        return;
-    }
-
-    ctx->attempts = 0;
-    ngx_http_payments_psp_call(ctx);
 }
 
 

@@ -2,10 +2,13 @@
 /*
  * Copyright (C) ngx_payments authors
  *
- * POST /v1/payments in two files: the request's side
- * (ngx_http_payments_register.c: validation, the claim, a refreshed
- * resume) and the PSP's (ngx_http_payments_register_psp.c: the call with
- * its retries, shedding and breaker, then finish, release or abandon).
+ * POST /v1/payments, one step a file, driven from _register.c: the
+ * request's side (validation, the claim, the route bound, a resume's
+ * checks) decides what comes next; the risk check (_risk.c) goes on with
+ * the step it is given; the PSP's side (_register_psp.c: the call with its
+ * retries, shedding and breaker, a routed checkout's fallback, a stale
+ * resume's refresh, then finish, release or abandon) ends it.  The PSP
+ * request is built in one place, below them all (_register_request.c).
  */
 
 
@@ -21,10 +24,8 @@ void ngx_http_payments_psp_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status);
-/* the request's side: a resume's request rebuilt with a fresh expires_at */
-void ngx_http_payments_register_refresh(ngx_http_payments_ctx_t *ctx);
-/* the request's side: the PSP request for ctx->psp as stored (JSON), and
- * a stored one loaded into ctx */
+/* _register_request.c: the PSP request for ctx->psp from the checkout as
+ * stored (JSON), and a stored one loaded into ctx */
 char *ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
     const char *stored);

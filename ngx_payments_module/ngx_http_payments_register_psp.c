@@ -8,7 +8,8 @@
  * finished with the token and URL, released when the PSP could not be
  * reached, or abandoned when it refused our credentials.  A routed
  * checkout whose PSP surely made no session moves on to its route's next
- * PSP (route_next) instead.
+ * PSP (route_next) instead; a resume's stored request the PSP refused as
+ * too close to its expires_at is rebuilt, stored and sent again (refresh).
  */
 
 
@@ -38,6 +39,9 @@ static void ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
 static void ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_route_moved(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_register_refresh(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 
 
@@ -671,4 +675,69 @@ ngx_http_payments_route_moved(ngx_http_payments_pg_query_t *q,
                   outcome);
     ctx->psp = ctx->fallback_from;
     ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+}
+
+
+/*
+ * The PSP refused the stored request of a resume whose expires_at was too
+ * close (so no earlier attempt had made a session from it): rebuild it
+ * with a fresh expires_at (and return links to match) under the same
+ * nonce, and store it before it is sent, so that every later retry sends
+ * these bytes.  The request's deadline stands (the lease covers it).
+ */
+
+static void
+ngx_http_payments_register_refresh(ngx_http_payments_ctx_t *ctx)
+{
+    char                *req;
+    int64_t              old;
+    ngx_http_request_t  *r = ctx->request;
+
+    old = ctx->expires_at;
+    ctx->expires_at = (int64_t) ngx_time() + ctx->pmcf->session_lifetime;
+
+    req = ngx_http_payments_register_build(ctx);
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = ngx_http_payments_num(r->pool, ctx->expires_at);
+    ctx->params[4] = req;
+
+    if (req == NULL || ctx->params[3] == NULL
+        || ngx_http_payments_request_load(ctx, req) != NGX_OK)
+    {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "payments: registration \"%s\": the stored expires_at %L "
+                  "is too close for the PSP; resending with %L",
+                  ctx->nonce, old, ctx->expires_at);
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT pay_refresh($1, $2, $3, $4, $5)",
+                                5, ngx_http_payments_refresh_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+static void
+ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    /* nothing new was sent: the client's retry resumes again */
+    if (ngx_http_payments_pg_row(r, res, "pay_refresh") != NGX_OK) {
+        return;
+    }
+
+    ctx->attempts = 0;
+    ngx_http_payments_psp_call(ctx);
 }

@@ -54,17 +54,21 @@ static char *ngx_http_payments_risk_pin(ngx_conf_t *cf,
 
 
 void
-ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx)
+ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx,
+    void (*next)(ngx_http_payments_ctx_t *ctx))
 {
     ngx_http_request_t            *r = ctx->request;
     ngx_http_payments_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_module);
 
+    /* the registration's next step once the checkout may go on */
+    ctx->risk_next = next;
+
     if (plcf->risk == NULL
         || !ngx_http_payments_risk_applies(plcf->risk, ctx))
     {
-        ngx_http_payments_psp_start(ctx);
+        next(ctx);
         return;
     }
 
@@ -482,7 +486,7 @@ ngx_http_payments_risk_recorded(ngx_http_payments_pg_query_t *q,
 
     if (ngx_strcmp(outcome, "allow") == 0) {
         ngx_http_payments_metrics_risk_decision(PAY_RISK_ALLOW);
-        ngx_http_payments_psp_start(ctx);
+        ctx->risk_next(ctx);
         return;
     }
 
