@@ -2042,6 +2042,7 @@ Test(sql, a_capture_made_at_the_psp_is_split_over_the_orders_and_taken_back_whol
     char     m[24], tok[64], nonce[48], ev[4][48];
 
     new_merchant(c, m);
+    OK(c, "UPDATE merchants SET commission_bps = 1000 WHERE merchant_id = $1", m);
     claim(c, &(claim_req_t){ .merchant = m });
     finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
     OK(c, "UPDATE checkouts SET capture_method = 'manual' WHERE merchant_id = $1", m);
@@ -2071,6 +2072,17 @@ Test(sql, a_capture_made_at_the_psp_is_split_over_the_orders_and_taken_back_whol
                      "co_1_1 268 SUCCEEDED cap_dash, co_1_2 133 SUCCEEDED cap_dash");
     cr_expect_str_eq(VAL(c, "SELECT sum(amount) FROM ledger_entries WHERE merchant_id = $1"
                             " AND account = 'psp_clearing:stripe'", m), "401");
+    /* the commission's parts (10 %) booked and kept on the orders */
+    cr_expect_str_eq(VAL(c, "SELECT (SELECT -sum(amount) FROM ledger_entries"
+                            " WHERE merchant_id = $1 AND account = 'platform_commission')"
+                            " = (SELECT sum(commission) FROM payment_orders WHERE merchant_id = $1)"
+                            " AND (SELECT sum(commission) FROM payment_orders"
+                            " WHERE merchant_id = $1) = (SELECT sum(commission_part) FROM captures"
+                            " WHERE merchant_id = $1) AND (SELECT sum(commission_part) FROM captures"
+                            " WHERE merchant_id = $1) BETWEEN 39 AND 41", m), "t");
+    cr_expect_str_eq(VAL(c, "SELECT (SELECT sum(amount) FROM wallet_credits WHERE merchant_id = $1)"
+                            " + (SELECT sum(commission_part) FROM captures WHERE merchant_id = $1)",
+                         m), "401");
     cr_expect_str_eq(VAL(c, "SELECT status::text FROM checkouts WHERE merchant_id = $1", m),
                      "SUCCESS");
 
@@ -2095,8 +2107,8 @@ Test(sql, a_capture_made_at_the_psp_is_split_over_the_orders_and_taken_back_whol
                             " ORDER BY account) FROM (SELECT account, sum(amount) AS total"
                             " FROM ledger_entries WHERE merchant_id = $1"
                             " GROUP BY account) x", m),
-                     "psp_clearing:stripe 0, seller_payable:seller_42 0, "
-                     "seller_payable:seller_77 0");
+                     "platform_commission 0, psp_clearing:stripe 0, "
+                     "seller_payable:seller_42 0, seller_payable:seller_77 0");
     cr_expect_str_eq(VAL(c, "SELECT count(*) FROM (SELECT txn_id FROM ledger_entries"
                             " WHERE merchant_id = $1 GROUP BY txn_id"
                             " HAVING sum(amount) <> 0) x", m), "0");
