@@ -961,7 +961,8 @@ capture_reversed(size_t d)
     expect_op_becomes(&h, id, "SUCCEEDED");
     cr_expect_eq(captured(&h, 0), 400);
 
-    /* what the capture made available is paid out before the reversal */
+    /* what the capture made available is paid out before the reversal
+     * (the mock sends it 2 s after the capture's success) */
     b = seller_balance(&h, "seller_1");
     avail = strdup(json_string_value(json_object_get(b, "available")));
     r = post_op(&h.m, "/v1/payouts", uid("pk"),

@@ -27,7 +27,7 @@
 #define MOCK_CAPTURE_DELAY_MS  50
 
 /* a capture's reversal (webhook_capture_reversed) after its success */
-#define MOCK_CAPTURE_REVERSED_MS  800
+#define MOCK_CAPTURE_REVERSED_MS  2000
 
 
 /* the payment's id in the path (Stripe's intent, Adyen's pspReference) */
