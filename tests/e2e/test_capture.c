@@ -885,7 +885,7 @@ Test(capture, a_claim_older_than_the_psps_key_is_never_sent_again)
 }
 
 
-/* --- what the PSP says of a capture by itself ------------------------------ */
+/* --- what the PSP says of a capture by itself ---------------------------- */
 
 /* a seller destination at the PSP of capture_psp(d) (Adyen, generic) */
 static const char *
