@@ -57,7 +57,8 @@ const char  *ngx_http_payments_ev_outcomes[] = {
     "applied", "duplicate", "already", "pending", "ignored", "late_contrary",
     "unknown_checkout", "mismatch", "amount_mismatch", "unknown_refund",
     "unknown_dispute", "unknown_payout", "paid_after_failed",
-    "object_mismatch", "other"
+    "object_mismatch", "capture_reversed", "captured_after_release",
+    "captured_outside", "other"
 };
 
 /* in ngx_http_payments_route_outcome_e's order */

@@ -46,6 +46,9 @@ typedef enum {
 
 /* how long before an authorization's end the sweeper warns */
 #define NGX_HTTP_PAYMENTS_HOLD_WARN  86400
+/* a hold past its end this long, its release still postponed by a capture
+ * or void in flight, is logged at alert */
+#define NGX_HTTP_PAYMENTS_HOLD_STUCK  3600
 
 
 typedef struct ngx_http_payments_sweeper_s  ngx_http_payments_sweeper_t;

@@ -10,7 +10,9 @@
  *                       each (once) and the /metrics gauges;
  *   pay_holds_sweep     manual-capture authorizations near their PSP's
  *                       auth_window (a day before: a log line each, once)
- *                       or past it (released, never booked: a log line),
+ *                       or past it (released, never booked: a log line;
+ *                       with a capture or void in flight, postponed: a
+ *                       line each round, at alert an hour past the end),
  *                       and the /metrics gauge;
  *   pay_review_expire   the risk check's reviews undecided past their
  *                       deadline: FAILED, a warning each.
@@ -130,6 +132,8 @@ ngx_http_payments_sweep_holds_read(ngx_http_payments_pg_query_t *q,
     PGresult *res)
 {
     int                           i, n;
+    off_t                         left;
+    ngx_uint_t                    level;
     ngx_http_payments_sweeper_t  *sw = q->data;
 
     if (ngx_http_payments_sweep_ok(sw, res, "pay_holds_sweep") == NGX_OK
@@ -143,6 +147,27 @@ ngx_http_payments_sweep_holds_read(ngx_http_payments_pg_query_t *q,
 
         for (i = 0; i < n; i++) {
             if (PQgetisnull(res, i, 0)) {
+                continue;
+            }
+
+            if (ngx_strcmp(PQgetvalue(res, i, 3), "postponed") == 0) {
+                /* a capture or void of it still in flight: the PSP's word
+                 * on it comes first; past an hour it needs a person */
+                left = PQgetvalue(res, i, 4)[0] == '-'
+                       ? ngx_atoof((u_char *) PQgetvalue(res, i, 4) + 1,
+                                   PQgetlength(res, i, 4) - 1)
+                       : 0;
+                level = left >= NGX_HTTP_PAYMENTS_HOLD_STUCK
+                        ? NGX_LOG_ALERT : NGX_LOG_WARN;
+
+                ngx_log_error(level, sw->log, 0,
+                              "payments: sweeper: the authorization of "
+                              "checkout \"%s\" of merchant \"%s\" (psp "
+                              "\"%s\") is past its end with a capture or "
+                              "void in flight (%s s): not released until the "
+                              "psp settles it",
+                              PQgetvalue(res, i, 1), PQgetvalue(res, i, 0),
+                              PQgetvalue(res, i, 2), PQgetvalue(res, i, 4));
                 continue;
             }
 

@@ -269,16 +269,25 @@ CREATE FUNCTION public.capture_event_apply(p_psp text, p_event_id text, p_kind t
     AS $$
 #variable_conflict use_column
 DECLARE
-    n       record;
-    cp      captures%ROWTYPE;
-    c       checkouts%ROWTYPE;
-    o       payment_orders%ROWTYPE;
-    v_src   text := 'webhook:' || p_psp || ':' || p_event_id;
-    v_m     text;
-    v_co    text;
-    v_new   bigint;
-    v_comm  bigint;
-    v_part  bigint;
+    n        record;
+    cp       captures%ROWTYPE;
+    c        checkouts%ROWTYPE;
+    o        payment_orders%ROWTYPE;
+    x        record;
+    v_src    text := 'webhook:' || p_psp || ':' || p_event_id;
+    v_m      text;
+    v_co     text;
+    v_new    bigint;
+    v_comm   bigint;
+    v_part   bigint;
+    v_room   bigint;
+    v_left   bigint;
+    v_id     text;
+    v_ids    text[] := '{}';
+    v_final  boolean := false;
+    v_late   boolean := false;
+    v_out    text;
+    v_byref  boolean := false;
 BEGIN
     IF p_kind NOT IN ('CAPTURE_SUCCEEDED', 'CAPTURE_FAILED', 'VOID_SUCCEEDED', 'VOID_FAILED') THEN
         RAISE EXCEPTION 'capture_event_apply: unknown kind %', p_kind
@@ -289,10 +298,19 @@ BEGIN
     SELECT * INTO cp FROM captures x
      WHERE x.merchant_id = n.merchant_id AND x.capture_id = n.object_id AND x.psp = p_psp;
     IF NOT FOUND AND coalesce(p_object_ref, '') <> '' THEN
-        SELECT * INTO cp FROM captures x WHERE x.psp = p_psp AND x.psp_ref = p_object_ref;
+        -- the PSP's id of the capture: ours, or one made from an earlier
+        -- event (captured_outside), the one that stands first
+        SELECT * INTO cp FROM captures x
+         WHERE x.psp = p_psp AND x.psp_ref = p_object_ref
+           AND (x.kind = 'capture') = (p_kind LIKE 'CAPTURE_%')
+         ORDER BY x.status = 'FAILED', x.created_at
+         LIMIT 1;
+        v_byref := FOUND;
     END IF;
 
-    IF cp.capture_id IS NULL AND p_kind LIKE 'VOID_%' THEN
+    IF cp.capture_id IS NULL THEN
+        -- a release the PSP names by the checkout, or a capture naming no
+        -- capture of ours: the checkout, by its nonce or by the payment
         SELECT * INTO c FROM checkouts ck
          WHERE ck.merchant_id = n.merchant_id AND ck.checkout_id = n.object_id
            AND ck.psp = p_psp;
@@ -302,7 +320,7 @@ BEGIN
                                AND ck.checkout_id = pp.checkout_id
              WHERE pp.psp = p_psp AND pp.payment_ref = p_payment_ref;
         END IF;
-        IF c.checkout_id IS NOT NULL THEN
+        IF c.checkout_id IS NOT NULL AND p_kind LIKE 'VOID_%' THEN
             SELECT * INTO cp FROM captures x
              WHERE x.merchant_id = c.merchant_id AND x.checkout_id = c.checkout_id
                AND x.kind = 'void' AND x.status = 'PENDING'
@@ -344,8 +362,95 @@ BEGIN
         RETURN;
     END IF;
 
-    IF p_kind LIKE 'CAPTURE_%' THEN
-        IF p_amount IS DISTINCT FROM cp.amount
+    IF p_kind LIKE 'CAPTURE_%' AND cp.capture_id IS NULL THEN
+        -- a capture of the checkout that no capture of ours asked for
+        IF p_kind = 'CAPTURE_FAILED' THEN
+            -- nothing of ours was booked for it: authentic, recorded
+            outcome := 'ignored';
+            RETURN;
+        END IF;
+        IF c.capture_method <> 'manual' THEN
+            -- an automatic checkout's capture is its payment, booked by
+            -- the session's own event
+            outcome := 'ignored';
+            RETURN;
+        END IF;
+        IF c.authorized_at IS NULL THEN
+            -- before its authorization: delivered again until it is here
+            outcome := 'unknown_capture';
+            merchant_id := NULL;
+            checkout_id := NULL;
+            RETURN;
+        END IF;
+        IF upper(coalesce(p_currency, '')) <> c.currency OR coalesce(p_amount, 0) <= 0 THEN
+            outcome := 'amount_mismatch';
+            RETURN;
+        END IF;
+        SELECT coalesce(sum(po.amount - coalesce(po.amount_captured, 0)), 0)::bigint
+          INTO v_room
+          FROM payment_orders po
+         WHERE po.merchant_id = v_m AND po.checkout_id = v_co;
+        IF p_amount > v_room THEN
+            outcome := 'amount_mismatch';
+            RETURN;
+        END IF;
+
+        -- the amount over the orders as each holds what is not captured
+        -- (floor), the units left one each in line order; a capture row
+        -- each, as the PSP confirmed it
+        SELECT p_amount - coalesce(sum(floor(p_amount::numeric
+                                             * (po.amount - coalesce(po.amount_captured, 0))
+                                             / v_room)), 0)::bigint
+          INTO v_left
+          FROM payment_orders po
+         WHERE po.merchant_id = v_m AND po.checkout_id = v_co;
+        FOR x IN
+            SELECT po.payment_order_id, po.currency,
+                   po.amount - coalesce(po.amount_captured, 0) AS room,
+                   floor(p_amount::numeric * (po.amount - coalesce(po.amount_captured, 0))
+                         / v_room)::bigint AS share
+              FROM payment_orders po
+             WHERE po.merchant_id = v_m AND po.checkout_id = v_co
+             ORDER BY po.line_no
+        LOOP
+            v_part := x.share;
+            IF v_left > 0 AND x.room > v_part THEN
+                v_part := v_part + 1;
+                v_left := v_left - 1;
+            END IF;
+            CONTINUE WHEN v_part = 0;
+            v_id := 'cp_' || encode(gen_random_bytes_compat(12), 'hex');
+            INSERT INTO captures (merchant_id, capture_id, kind, checkout_id,
+                                  payment_order_id, psp, nonce, amount, currency, final,
+                                  status, psp_ref)
+            VALUES (v_m, v_id, 'capture', v_co, x.payment_order_id, p_psp,
+                    v_m || ':' || v_id, v_part, x.currency, false, 'PENDING',
+                    nullif(left(coalesce(p_object_ref, ''), 128), ''));
+            v_ids := v_ids || v_id;
+        END LOOP;
+        PERFORM audit_append(v_m, v_co, 'capture:outside',
+            jsonb_build_object('psp', p_psp, 'object', p_object_ref, 'amount', p_amount,
+                               'captures', to_jsonb(v_ids)));
+        -- the PSP's object is the payment itself: it captured the payment
+        -- once, and released the rest with it
+        v_final := coalesce(p_object_ref, '') <> '' AND p_object_ref = p_payment_ref;
+        v_out := 'captured_outside';
+
+    ELSIF p_kind LIKE 'CAPTURE_%' THEN
+        IF v_byref AND cp.kind = 'capture' THEN
+            -- by the PSP's id: every part it was booked in (a capture made
+            -- from an event is one row per order)
+            SELECT coalesce(sum(x.amount), 0)::bigint, array_agg(x.capture_id ORDER BY x.capture_id)
+              INTO v_room, v_ids
+              FROM captures x
+             WHERE x.merchant_id = cp.merchant_id AND x.checkout_id = cp.checkout_id
+               AND x.psp = p_psp AND x.psp_ref = p_object_ref AND x.kind = 'capture'
+               AND x.status = cp.status;
+        ELSE
+            v_room := cp.amount;
+            v_ids := ARRAY[cp.capture_id];
+        END IF;
+        IF p_amount IS DISTINCT FROM v_room
            OR upper(coalesce(p_currency, '')) <> cp.currency THEN
             outcome := 'amount_mismatch';
             RETURN;
@@ -353,6 +458,40 @@ BEGIN
         IF (p_kind = 'CAPTURE_SUCCEEDED' AND cp.status = 'SUCCEEDED')
            OR (p_kind = 'CAPTURE_FAILED' AND cp.status = 'FAILED') THEN
             outcome := 'already';
+            RETURN;
+        END IF;
+
+        IF p_kind = 'CAPTURE_FAILED' AND cp.status = 'SUCCEEDED' THEN
+            -- taken back after the PSP confirmed it: each part's booking
+            -- undone, the amount capturable again while the hold lasts
+            FOR x IN
+                SELECT * FROM captures y
+                 WHERE y.merchant_id = cp.merchant_id AND y.capture_id = ANY (v_ids)
+                 ORDER BY y.payment_order_id
+                   FOR UPDATE
+            LOOP
+                SELECT * INTO o FROM payment_orders po
+                 WHERE po.merchant_id = x.merchant_id
+                   AND po.payment_order_id = x.payment_order_id;
+                UPDATE captures y SET status = 'FAILED', commission_part = NULL,
+                                      failure = 'reversed by the PSP after it had been captured',
+                                      psp_ref = coalesce(y.psp_ref, nullif(p_object_ref, ''))
+                 WHERE y.merchant_id = x.merchant_id AND y.capture_id = x.capture_id;
+                UPDATE payment_orders po
+                   SET amount_captured = po.amount_captured - x.amount,
+                       commission = greatest(coalesce(po.commission, 0) - x.commission_part, 0),
+                       updated_at = now()
+                 WHERE po.merchant_id = o.merchant_id
+                   AND po.payment_order_id = o.payment_order_id;
+                PERFORM ledger_book(o.merchant_id, o.checkout_id, o.payment_order_id, 'payment',
+                    x.capture_id, v_src, o.currency,
+                    ARRAY['psp_clearing:' || p_psp, 'seller_payable:' || o.seller_account,
+                          'platform_commission'],
+                    ARRAY[-x.amount, x.amount - x.commission_part, x.commission_part]);
+                PERFORM wallet_add(o.merchant_id, o.seller_account, o.currency,
+                                   -(x.amount - x.commission_part));
+            END LOOP;
+            outcome := 'capture_reversed';
             RETURN;
         END IF;
         IF cp.status <> 'PENDING' THEN
@@ -366,52 +505,72 @@ BEGIN
             outcome := 'applied';
             RETURN;
         END IF;
+        v_final := cp.final;
+        v_out := 'applied';
+    END IF;
 
-        SELECT * INTO o FROM payment_orders po
-         WHERE po.merchant_id = cp.merchant_id AND po.payment_order_id = cp.payment_order_id;
-        v_new := coalesce(o.amount_captured, 0) + cp.amount;
-        v_comm := commission_of(v_new, coalesce(c.commission_bps, 0),
-                                coalesce(c.commission_fixed, 0));
-        v_part := v_comm - coalesce(o.commission, 0);
+    IF p_kind = 'CAPTURE_SUCCEEDED' THEN
+        -- each capture of v_ids booked, PENDING -> SUCCEEDED
+        FOR x IN
+            SELECT * FROM captures y
+             WHERE y.merchant_id = v_m AND y.capture_id = ANY (v_ids)
+             ORDER BY y.payment_order_id
+        LOOP
+            SELECT * INTO o FROM payment_orders po
+             WHERE po.merchant_id = x.merchant_id AND po.payment_order_id = x.payment_order_id;
+            v_new := coalesce(o.amount_captured, 0) + x.amount;
+            -- never beyond the authorized amount (the claims count what is
+            -- pending, so this is a bug's or a lying PSP's): nothing moves
+            IF v_new > o.amount THEN
+                RAISE EXCEPTION 'capture %: % captured of order % exceeds its authorized %',
+                    x.capture_id, v_new, o.payment_order_id, o.amount
+                    USING ERRCODE = 'PY007';
+            END IF;
+            v_comm := commission_of(v_new, coalesce(c.commission_bps, 0),
+                                    coalesce(c.commission_fixed, 0));
+            v_part := least(greatest(v_comm - coalesce(o.commission, 0), 0), x.amount);
 
-        UPDATE captures x SET status = 'SUCCEEDED', commission_part = v_part,
-                              psp_ref = coalesce(x.psp_ref, nullif(p_object_ref, ''))
-         WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id;
+            UPDATE captures y SET status = 'SUCCEEDED', commission_part = v_part,
+                                  psp_ref = coalesce(y.psp_ref, nullif(p_object_ref, ''))
+             WHERE y.merchant_id = x.merchant_id AND y.capture_id = x.capture_id;
 
-        -- never beyond the authorized amount (the claims count what is
-        -- pending, so this is a bug's or a lying PSP's): nothing moves
-        IF v_new > o.amount THEN
-            RAISE EXCEPTION 'capture %: % captured of order % exceeds its authorized %',
-                cp.capture_id, v_new, o.payment_order_id, o.amount
-                USING ERRCODE = 'PY007';
-        END IF;
-        UPDATE payment_orders po
-           SET status = 'SUCCESS', amount_captured = v_new, commission = v_comm,
-               ledger_updated = true, wallet_updated = true, updated_at = now()
-         WHERE po.merchant_id = o.merchant_id AND po.payment_order_id = o.payment_order_id;
-        IF o.status = 'AUTHORIZED' THEN
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            VALUES (o.merchant_id, o.checkout_id, o.payment_order_id, 'AUTHORIZED',
-                    'SUCCESS', v_src);
-        END IF;
+            -- released here before the PSP's word came (a hold the sweeper
+            -- released, the PSP's own release notice crossing the capture):
+            -- the PSP holds the money, so it is booked, FAILED -> SUCCESS
+            IF o.status = 'FAILED' OR c.status = 'FAILED' THEN
+                PERFORM set_config('payments.paid_after_failed', 'on', true);
+                v_late := true;
+            END IF;
+            UPDATE payment_orders po
+               SET status = 'SUCCESS', amount_captured = v_new,
+                   commission = coalesce(o.commission, 0) + v_part,
+                   ledger_updated = true, wallet_updated = true, updated_at = now()
+             WHERE po.merchant_id = o.merchant_id AND po.payment_order_id = o.payment_order_id;
+            IF o.status IN ('AUTHORIZED', 'FAILED') THEN
+                INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                          from_status, to_status, source)
+                VALUES (o.merchant_id, o.checkout_id, o.payment_order_id, o.status,
+                        'SUCCESS', v_src);
+            END IF;
 
-        PERFORM ledger_book(o.merchant_id, o.checkout_id, o.payment_order_id, 'payment',
-            cp.capture_id, v_src, o.currency,
-            ARRAY['psp_clearing:' || p_psp, 'seller_payable:' || o.seller_account,
-                  'platform_commission'],
-            ARRAY[cp.amount, -(cp.amount - v_part), -v_part]);
+            PERFORM ledger_book(o.merchant_id, o.checkout_id, o.payment_order_id, 'payment',
+                x.capture_id, v_src, o.currency,
+                ARRAY['psp_clearing:' || p_psp, 'seller_payable:' || o.seller_account,
+                      'platform_commission'],
+                ARRAY[x.amount, -(x.amount - v_part), -v_part]);
+            PERFORM wallet_add(o.merchant_id, o.seller_account, o.currency, x.amount - v_part);
+        END LOOP;
 
-        IF c.status = 'AUTHORIZED' THEN
+        IF c.status IN ('AUTHORIZED', 'FAILED') THEN
             UPDATE checkouts ck SET status = 'SUCCESS', updated_at = now()
              WHERE ck.merchant_id = c.merchant_id AND ck.checkout_id = c.checkout_id;
         END IF;
-        IF cp.final THEN
+        IF v_final AND c.hold_closed_at IS NULL THEN
             PERFORM hold_release(c.merchant_id, c.checkout_id, 'voided', v_src);
         END IF;
 
-        PERFORM wallet_add(o.merchant_id, o.seller_account, o.currency, cp.amount - v_part);
-        outcome := 'applied';
+        outcome := CASE WHEN v_out = 'applied' AND v_late THEN 'captured_after_release'
+                        ELSE v_out END;
         RETURN;
     END IF;
 
@@ -442,6 +601,36 @@ BEGIN
                          CASE WHEN cp.capture_id IS NULL THEN 'authorization_expired'
                               ELSE 'voided' END::pay_failure_code, v_src);
     outcome := 'applied';
+END
+$$;
+
+
+--
+-- Name: captures_notify(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.captures_notify() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF OLD.status IS NOT DISTINCT FROM NEW.status THEN
+        RETURN NULL;
+    END IF;
+    PERFORM notify_enqueue(
+        NEW.merchant_id, 'capture.failed', NEW.checkout_id, NEW.capture_id,
+        jsonb_strip_nulls(jsonb_build_object(
+            'capture_id', NEW.capture_id,
+            'checkout_id', NEW.checkout_id,
+            'payment_order_id', NEW.payment_order_id,
+            'status', NEW.status,
+            'amount_minor', NEW.amount,
+            'amount', money_decimal(NEW.amount, NEW.currency),
+            'currency', NEW.currency,
+            'metadata', NEW.metadata,
+            'failure', NEW.failure))
+        || jsonb_build_object('reversed', OLD.status = 'SUCCEEDED'));
+    RETURN NULL;
 END
 $$;
 
@@ -1361,6 +1550,8 @@ BEGIN
     END IF;
     IF OLD.status IS DISTINCT FROM NEW.status AND OLD.status <> v_from
        AND NOT (TG_TABLE_NAME = 'refunds' AND OLD.status = 'SUCCEEDED' AND NEW.status = 'FAILED')
+       -- a capture the PSP took back after confirming it (capture_event_apply)
+       AND NOT (TG_TABLE_NAME = 'captures' AND OLD.status = 'SUCCEEDED' AND NEW.status = 'FAILED')
        AND NOT (TG_TABLE_NAME = 'payouts' AND OLD.status = 'PAID' AND NEW.status = 'FAILED')
        AND NOT (TG_TABLE_NAME = 'disputes' AND OLD.status = 'WON' AND NEW.status = 'LOST')
     THEN
@@ -1404,7 +1595,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text, 'capture.failed'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -3297,7 +3488,13 @@ BEGIN
              WHERE ck.merchant_id = h.m AND ck.checkout_id = h.co
                AND ck.hold_closed_at IS NULL
                FOR UPDATE;
-            IF FOUND THEN
+            IF FOUND AND EXISTS (SELECT 1 FROM captures x
+                                  WHERE x.merchant_id = h.m AND x.checkout_id = h.co
+                                    AND x.status = 'PENDING') THEN
+                -- released under a capture the PSP then confirms, the
+                -- money would be booked after a failure: wait for it
+                RETURN QUERY SELECT h.m, h.co, h.p, 'postponed'::text, h.left_s, v_n;
+            ELSIF FOUND THEN
                 PERFORM hold_release(h.m, h.co, 'authorization_expired',
                                      'sweeper:authorization_expired');
                 RETURN QUERY SELECT h.m, h.co, h.p, 'expired'::text, h.left_s, v_n;
@@ -6115,7 +6312,14 @@ BEGIN
           FROM payment_orders o
           LEFT JOIN (SELECT lt.merchant_id, lt.payment_order_id,
                             count(*) FILTER (WHERE lt.kind = 'payment'
-                                               AND lt.source NOT LIKE 'reconciliation:%:fee')
+                                               AND lt.source NOT LIKE 'reconciliation:%:fee'
+                                               -- a capture the PSP took back: its
+                                               -- booking and the reversal net to nought
+                                               AND NOT EXISTS (
+                                                   SELECT 1 FROM captures cx
+                                                    WHERE cx.merchant_id = lt.merchant_id
+                                                      AND cx.capture_id = lt.object_id
+                                                      AND cx.status = 'FAILED'))
                                 AS payments,
                             count(*) AS total
                        FROM ledger_transactions lt
@@ -8820,6 +9024,13 @@ CREATE TRIGGER captures_forward BEFORE DELETE OR UPDATE ON public.captures FOR E
 
 
 --
+-- Name: captures captures_notify; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE CONSTRAINT TRIGGER captures_notify AFTER UPDATE OF status ON public.captures DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (((new.status = 'FAILED'::text) AND (new.kind = 'capture'::text))) EXECUTE FUNCTION public.captures_notify();
+
+
+--
 -- Name: checkouts checkouts_commission_frozen; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -9282,6 +9493,13 @@ REVOKE ALL ON FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_ch
 --
 
 REVOKE ALL ON FUNCTION public.capture_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, p_payment_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION captures_notify(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.captures_notify() FROM PUBLIC;
 
 
 --

@@ -372,7 +372,9 @@ pay_stripe_authorized(json_t *pi, pay_event_t *ev)
 
 /*
  * payment_intent.succeeded of a manual capture (metadata.capture: our
- * capture's nonce, set by the capture): CAPTURE_SUCCEEDED of
+ * capture's nonce, set by the capture; without it, metadata.nonce, the
+ * checkout's: an intent of ours captured at Stripe's dashboard, which the
+ * database books as a capture made outside the API): CAPTURE_SUCCEEDED of
  * amount_received; payment_intent.canceled of an intent of ours
  * (metadata.nonce): VOID_SUCCEEDED, the checkout's authorization released
  * (by our cancel, or by Stripe when it expired).  Any other intent's news
@@ -389,7 +391,10 @@ pay_stripe_intent_end(json_t *pi, int succeeded, pay_event_t *ev)
                     json_object_get(pi, "id")) != 0
         || pay_copy_opt(ev->reference, sizeof(ev->reference),
                         json_object_get(md, succeeded ? "capture" : "nonce"))
-           != 0)
+           != 0
+        || (succeeded && ev->reference[0] == '\0'
+            && pay_copy_opt(ev->reference, sizeof(ev->reference),
+                            json_object_get(md, "nonce")) != 0))
     {
         return -1;
     }

@@ -7,7 +7,30 @@
 -- of what is captured so far, less what earlier parts took), the wallet
 -- credited; the order becomes SUCCESS, and the checkout at its first
 -- capture.  A final capture, and a void, release the rest (hold_release).
--- 'unknown_capture' is not recorded: the PSP delivers it again.
+--
+-- What the PSP says of a capture by itself is its fact, and books follow
+-- it (each an outcome of its own, logged at alert by the module):
+--  * captured_after_release: a capture of ours confirmed after the hold was
+--    released here (FAILED orders and checkout): the PSP holds the money,
+--    so it is booked, FAILED -> SUCCESS, as a payment after a failure is;
+--  * capture_reversed: a capture that fails after it succeeded (Adyen's
+--    CAPTURE_FAILED after CAPTURE, the generic capture.failed after
+--    capture.succeeded): its booking is undone as a refund's that failed
+--    after it succeeded (the clearing, the seller's wallet, the
+--    commission's part, the order's captured), the capture FAILED, and the
+--    shop sent capture.failed (captures_notify); a wallet already paid out
+--    goes below zero, as after a lost chargeback.  Statuses only move
+--    forward: the order stays SUCCESS, its captured part less;
+--  * captured_outside: a capture the PSP confirms for one of our
+--    authorizations that no capture of ours asked for (made at its
+--    dashboard: the event names the checkout, not a capture nonce): booked
+--    as captures are, split over the checkout's orders as they hold what
+--    is not captured yet (floor, the units left one each in line order),
+--    one capture row each made from the event.  When the event's object is
+--    the payment itself (Stripe's intent) the PSP captured the payment
+--    once and the rest is released with it.
+-- 'unknown_capture' is not recorded: the PSP delivers it again (also a
+-- capture of a checkout whose authorization has not arrived yet).
 CREATE OR REPLACE FUNCTION capture_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, p_payment_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text)
  RETURNS record
  LANGUAGE plpgsql
@@ -15,16 +38,25 @@ CREATE OR REPLACE FUNCTION capture_event_apply(p_psp text, p_event_id text, p_ki
 AS $function$
 #variable_conflict use_column
 DECLARE
-    n       record;
-    cp      captures%ROWTYPE;
-    c       checkouts%ROWTYPE;
-    o       payment_orders%ROWTYPE;
-    v_src   text := 'webhook:' || p_psp || ':' || p_event_id;
-    v_m     text;
-    v_co    text;
-    v_new   bigint;
-    v_comm  bigint;
-    v_part  bigint;
+    n        record;
+    cp       captures%ROWTYPE;
+    c        checkouts%ROWTYPE;
+    o        payment_orders%ROWTYPE;
+    x        record;
+    v_src    text := 'webhook:' || p_psp || ':' || p_event_id;
+    v_m      text;
+    v_co     text;
+    v_new    bigint;
+    v_comm   bigint;
+    v_part   bigint;
+    v_room   bigint;
+    v_left   bigint;
+    v_id     text;
+    v_ids    text[] := '{}';
+    v_final  boolean := false;
+    v_late   boolean := false;
+    v_out    text;
+    v_byref  boolean := false;
 BEGIN
     IF p_kind NOT IN ('CAPTURE_SUCCEEDED', 'CAPTURE_FAILED', 'VOID_SUCCEEDED', 'VOID_FAILED') THEN
         RAISE EXCEPTION 'capture_event_apply: unknown kind %', p_kind
@@ -35,10 +67,19 @@ BEGIN
     SELECT * INTO cp FROM captures x
      WHERE x.merchant_id = n.merchant_id AND x.capture_id = n.object_id AND x.psp = p_psp;
     IF NOT FOUND AND coalesce(p_object_ref, '') <> '' THEN
-        SELECT * INTO cp FROM captures x WHERE x.psp = p_psp AND x.psp_ref = p_object_ref;
+        -- the PSP's id of the capture: ours, or one made from an earlier
+        -- event (captured_outside), the one that stands first
+        SELECT * INTO cp FROM captures x
+         WHERE x.psp = p_psp AND x.psp_ref = p_object_ref
+           AND (x.kind = 'capture') = (p_kind LIKE 'CAPTURE_%')
+         ORDER BY x.status = 'FAILED', x.created_at
+         LIMIT 1;
+        v_byref := FOUND;
     END IF;
 
-    IF cp.capture_id IS NULL AND p_kind LIKE 'VOID_%' THEN
+    IF cp.capture_id IS NULL THEN
+        -- a release the PSP names by the checkout, or a capture naming no
+        -- capture of ours: the checkout, by its nonce or by the payment
         SELECT * INTO c FROM checkouts ck
          WHERE ck.merchant_id = n.merchant_id AND ck.checkout_id = n.object_id
            AND ck.psp = p_psp;
@@ -48,7 +89,7 @@ BEGIN
                                AND ck.checkout_id = pp.checkout_id
              WHERE pp.psp = p_psp AND pp.payment_ref = p_payment_ref;
         END IF;
-        IF c.checkout_id IS NOT NULL THEN
+        IF c.checkout_id IS NOT NULL AND p_kind LIKE 'VOID_%' THEN
             SELECT * INTO cp FROM captures x
              WHERE x.merchant_id = c.merchant_id AND x.checkout_id = c.checkout_id
                AND x.kind = 'void' AND x.status = 'PENDING'
@@ -90,8 +131,95 @@ BEGIN
         RETURN;
     END IF;
 
-    IF p_kind LIKE 'CAPTURE_%' THEN
-        IF p_amount IS DISTINCT FROM cp.amount
+    IF p_kind LIKE 'CAPTURE_%' AND cp.capture_id IS NULL THEN
+        -- a capture of the checkout that no capture of ours asked for
+        IF p_kind = 'CAPTURE_FAILED' THEN
+            -- nothing of ours was booked for it: authentic, recorded
+            outcome := 'ignored';
+            RETURN;
+        END IF;
+        IF c.capture_method <> 'manual' THEN
+            -- an automatic checkout's capture is its payment, booked by
+            -- the session's own event
+            outcome := 'ignored';
+            RETURN;
+        END IF;
+        IF c.authorized_at IS NULL THEN
+            -- before its authorization: delivered again until it is here
+            outcome := 'unknown_capture';
+            merchant_id := NULL;
+            checkout_id := NULL;
+            RETURN;
+        END IF;
+        IF upper(coalesce(p_currency, '')) <> c.currency OR coalesce(p_amount, 0) <= 0 THEN
+            outcome := 'amount_mismatch';
+            RETURN;
+        END IF;
+        SELECT coalesce(sum(po.amount - coalesce(po.amount_captured, 0)), 0)::bigint
+          INTO v_room
+          FROM payment_orders po
+         WHERE po.merchant_id = v_m AND po.checkout_id = v_co;
+        IF p_amount > v_room THEN
+            outcome := 'amount_mismatch';
+            RETURN;
+        END IF;
+
+        -- the amount over the orders as each holds what is not captured
+        -- (floor), the units left one each in line order; a capture row
+        -- each, as the PSP confirmed it
+        SELECT p_amount - coalesce(sum(floor(p_amount::numeric
+                                             * (po.amount - coalesce(po.amount_captured, 0))
+                                             / v_room)), 0)::bigint
+          INTO v_left
+          FROM payment_orders po
+         WHERE po.merchant_id = v_m AND po.checkout_id = v_co;
+        FOR x IN
+            SELECT po.payment_order_id, po.currency,
+                   po.amount - coalesce(po.amount_captured, 0) AS room,
+                   floor(p_amount::numeric * (po.amount - coalesce(po.amount_captured, 0))
+                         / v_room)::bigint AS share
+              FROM payment_orders po
+             WHERE po.merchant_id = v_m AND po.checkout_id = v_co
+             ORDER BY po.line_no
+        LOOP
+            v_part := x.share;
+            IF v_left > 0 AND x.room > v_part THEN
+                v_part := v_part + 1;
+                v_left := v_left - 1;
+            END IF;
+            CONTINUE WHEN v_part = 0;
+            v_id := 'cp_' || encode(gen_random_bytes_compat(12), 'hex');
+            INSERT INTO captures (merchant_id, capture_id, kind, checkout_id,
+                                  payment_order_id, psp, nonce, amount, currency, final,
+                                  status, psp_ref)
+            VALUES (v_m, v_id, 'capture', v_co, x.payment_order_id, p_psp,
+                    v_m || ':' || v_id, v_part, x.currency, false, 'PENDING',
+                    nullif(left(coalesce(p_object_ref, ''), 128), ''));
+            v_ids := v_ids || v_id;
+        END LOOP;
+        PERFORM audit_append(v_m, v_co, 'capture:outside',
+            jsonb_build_object('psp', p_psp, 'object', p_object_ref, 'amount', p_amount,
+                               'captures', to_jsonb(v_ids)));
+        -- the PSP's object is the payment itself: it captured the payment
+        -- once, and released the rest with it
+        v_final := coalesce(p_object_ref, '') <> '' AND p_object_ref = p_payment_ref;
+        v_out := 'captured_outside';
+
+    ELSIF p_kind LIKE 'CAPTURE_%' THEN
+        IF v_byref AND cp.kind = 'capture' THEN
+            -- by the PSP's id: every part it was booked in (a capture made
+            -- from an event is one row per order)
+            SELECT coalesce(sum(x.amount), 0)::bigint, array_agg(x.capture_id ORDER BY x.capture_id)
+              INTO v_room, v_ids
+              FROM captures x
+             WHERE x.merchant_id = cp.merchant_id AND x.checkout_id = cp.checkout_id
+               AND x.psp = p_psp AND x.psp_ref = p_object_ref AND x.kind = 'capture'
+               AND x.status = cp.status;
+        ELSE
+            v_room := cp.amount;
+            v_ids := ARRAY[cp.capture_id];
+        END IF;
+        IF p_amount IS DISTINCT FROM v_room
            OR upper(coalesce(p_currency, '')) <> cp.currency THEN
             outcome := 'amount_mismatch';
             RETURN;
@@ -99,6 +227,40 @@ BEGIN
         IF (p_kind = 'CAPTURE_SUCCEEDED' AND cp.status = 'SUCCEEDED')
            OR (p_kind = 'CAPTURE_FAILED' AND cp.status = 'FAILED') THEN
             outcome := 'already';
+            RETURN;
+        END IF;
+
+        IF p_kind = 'CAPTURE_FAILED' AND cp.status = 'SUCCEEDED' THEN
+            -- taken back after the PSP confirmed it: each part's booking
+            -- undone, the amount capturable again while the hold lasts
+            FOR x IN
+                SELECT * FROM captures y
+                 WHERE y.merchant_id = cp.merchant_id AND y.capture_id = ANY (v_ids)
+                 ORDER BY y.payment_order_id
+                   FOR UPDATE
+            LOOP
+                SELECT * INTO o FROM payment_orders po
+                 WHERE po.merchant_id = x.merchant_id
+                   AND po.payment_order_id = x.payment_order_id;
+                UPDATE captures y SET status = 'FAILED', commission_part = NULL,
+                                      failure = 'reversed by the PSP after it had been captured',
+                                      psp_ref = coalesce(y.psp_ref, nullif(p_object_ref, ''))
+                 WHERE y.merchant_id = x.merchant_id AND y.capture_id = x.capture_id;
+                UPDATE payment_orders po
+                   SET amount_captured = po.amount_captured - x.amount,
+                       commission = greatest(coalesce(po.commission, 0) - x.commission_part, 0),
+                       updated_at = now()
+                 WHERE po.merchant_id = o.merchant_id
+                   AND po.payment_order_id = o.payment_order_id;
+                PERFORM ledger_book(o.merchant_id, o.checkout_id, o.payment_order_id, 'payment',
+                    x.capture_id, v_src, o.currency,
+                    ARRAY['psp_clearing:' || p_psp, 'seller_payable:' || o.seller_account,
+                          'platform_commission'],
+                    ARRAY[-x.amount, x.amount - x.commission_part, x.commission_part]);
+                PERFORM wallet_add(o.merchant_id, o.seller_account, o.currency,
+                                   -(x.amount - x.commission_part));
+            END LOOP;
+            outcome := 'capture_reversed';
             RETURN;
         END IF;
         IF cp.status <> 'PENDING' THEN
@@ -112,52 +274,72 @@ BEGIN
             outcome := 'applied';
             RETURN;
         END IF;
+        v_final := cp.final;
+        v_out := 'applied';
+    END IF;
 
-        SELECT * INTO o FROM payment_orders po
-         WHERE po.merchant_id = cp.merchant_id AND po.payment_order_id = cp.payment_order_id;
-        v_new := coalesce(o.amount_captured, 0) + cp.amount;
-        v_comm := commission_of(v_new, coalesce(c.commission_bps, 0),
-                                coalesce(c.commission_fixed, 0));
-        v_part := v_comm - coalesce(o.commission, 0);
+    IF p_kind = 'CAPTURE_SUCCEEDED' THEN
+        -- each capture of v_ids booked, PENDING -> SUCCEEDED
+        FOR x IN
+            SELECT * FROM captures y
+             WHERE y.merchant_id = v_m AND y.capture_id = ANY (v_ids)
+             ORDER BY y.payment_order_id
+        LOOP
+            SELECT * INTO o FROM payment_orders po
+             WHERE po.merchant_id = x.merchant_id AND po.payment_order_id = x.payment_order_id;
+            v_new := coalesce(o.amount_captured, 0) + x.amount;
+            -- never beyond the authorized amount (the claims count what is
+            -- pending, so this is a bug's or a lying PSP's): nothing moves
+            IF v_new > o.amount THEN
+                RAISE EXCEPTION 'capture %: % captured of order % exceeds its authorized %',
+                    x.capture_id, v_new, o.payment_order_id, o.amount
+                    USING ERRCODE = 'PY007';
+            END IF;
+            v_comm := commission_of(v_new, coalesce(c.commission_bps, 0),
+                                    coalesce(c.commission_fixed, 0));
+            v_part := least(greatest(v_comm - coalesce(o.commission, 0), 0), x.amount);
 
-        UPDATE captures x SET status = 'SUCCEEDED', commission_part = v_part,
-                              psp_ref = coalesce(x.psp_ref, nullif(p_object_ref, ''))
-         WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id;
+            UPDATE captures y SET status = 'SUCCEEDED', commission_part = v_part,
+                                  psp_ref = coalesce(y.psp_ref, nullif(p_object_ref, ''))
+             WHERE y.merchant_id = x.merchant_id AND y.capture_id = x.capture_id;
 
-        -- never beyond the authorized amount (the claims count what is
-        -- pending, so this is a bug's or a lying PSP's): nothing moves
-        IF v_new > o.amount THEN
-            RAISE EXCEPTION 'capture %: % captured of order % exceeds its authorized %',
-                cp.capture_id, v_new, o.payment_order_id, o.amount
-                USING ERRCODE = 'PY007';
-        END IF;
-        UPDATE payment_orders po
-           SET status = 'SUCCESS', amount_captured = v_new, commission = v_comm,
-               ledger_updated = true, wallet_updated = true, updated_at = now()
-         WHERE po.merchant_id = o.merchant_id AND po.payment_order_id = o.payment_order_id;
-        IF o.status = 'AUTHORIZED' THEN
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            VALUES (o.merchant_id, o.checkout_id, o.payment_order_id, 'AUTHORIZED',
-                    'SUCCESS', v_src);
-        END IF;
+            -- released here before the PSP's word came (a hold the sweeper
+            -- released, the PSP's own release notice crossing the capture):
+            -- the PSP holds the money, so it is booked, FAILED -> SUCCESS
+            IF o.status = 'FAILED' OR c.status = 'FAILED' THEN
+                PERFORM set_config('payments.paid_after_failed', 'on', true);
+                v_late := true;
+            END IF;
+            UPDATE payment_orders po
+               SET status = 'SUCCESS', amount_captured = v_new,
+                   commission = coalesce(o.commission, 0) + v_part,
+                   ledger_updated = true, wallet_updated = true, updated_at = now()
+             WHERE po.merchant_id = o.merchant_id AND po.payment_order_id = o.payment_order_id;
+            IF o.status IN ('AUTHORIZED', 'FAILED') THEN
+                INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                          from_status, to_status, source)
+                VALUES (o.merchant_id, o.checkout_id, o.payment_order_id, o.status,
+                        'SUCCESS', v_src);
+            END IF;
 
-        PERFORM ledger_book(o.merchant_id, o.checkout_id, o.payment_order_id, 'payment',
-            cp.capture_id, v_src, o.currency,
-            ARRAY['psp_clearing:' || p_psp, 'seller_payable:' || o.seller_account,
-                  'platform_commission'],
-            ARRAY[cp.amount, -(cp.amount - v_part), -v_part]);
+            PERFORM ledger_book(o.merchant_id, o.checkout_id, o.payment_order_id, 'payment',
+                x.capture_id, v_src, o.currency,
+                ARRAY['psp_clearing:' || p_psp, 'seller_payable:' || o.seller_account,
+                      'platform_commission'],
+                ARRAY[x.amount, -(x.amount - v_part), -v_part]);
+            PERFORM wallet_add(o.merchant_id, o.seller_account, o.currency, x.amount - v_part);
+        END LOOP;
 
-        IF c.status = 'AUTHORIZED' THEN
+        IF c.status IN ('AUTHORIZED', 'FAILED') THEN
             UPDATE checkouts ck SET status = 'SUCCESS', updated_at = now()
              WHERE ck.merchant_id = c.merchant_id AND ck.checkout_id = c.checkout_id;
         END IF;
-        IF cp.final THEN
+        IF v_final AND c.hold_closed_at IS NULL THEN
             PERFORM hold_release(c.merchant_id, c.checkout_id, 'voided', v_src);
         END IF;
 
-        PERFORM wallet_add(o.merchant_id, o.seller_account, o.currency, cp.amount - v_part);
-        outcome := 'applied';
+        outcome := CASE WHEN v_out = 'applied' AND v_late THEN 'captured_after_release'
+                        ELSE v_out END;
         RETURN;
     END IF;
 

@@ -16,6 +16,8 @@ BEGIN
     END IF;
     IF OLD.status IS DISTINCT FROM NEW.status AND OLD.status <> v_from
        AND NOT (TG_TABLE_NAME = 'refunds' AND OLD.status = 'SUCCEEDED' AND NEW.status = 'FAILED')
+       -- a capture the PSP took back after confirming it (capture_event_apply)
+       AND NOT (TG_TABLE_NAME = 'captures' AND OLD.status = 'SUCCEEDED' AND NEW.status = 'FAILED')
        AND NOT (TG_TABLE_NAME = 'payouts' AND OLD.status = 'PAID' AND NEW.status = 'FAILED')
        AND NOT (TG_TABLE_NAME = 'disputes' AND OLD.status = 'WON' AND NEW.status = 'LOST')
     THEN

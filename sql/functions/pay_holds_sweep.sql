@@ -3,7 +3,10 @@
 -- dialect table's auth_window): one whose end is less than p_warn_before
 -- seconds away is named once (action 'warning', hold_warned_at), one past
 -- its end is released and never booked (action 'expired': hold_release,
--- failure.code authorization_expired when nothing of it was captured).
+-- failure.code authorization_expired when nothing of it was captured),
+-- unless a capture or void of it is still in flight (PENDING): then the
+-- PSP's word on it decides first, and the release waits (action
+-- 'postponed', each round, left_seconds how long past its end).
 -- Every row carries how many holds end within p_warn_before (for
 -- /metrics); a row with a NULL checkout_id only says that.  Only the
 -- lease's owner acts.
@@ -60,7 +63,13 @@ BEGIN
              WHERE ck.merchant_id = h.m AND ck.checkout_id = h.co
                AND ck.hold_closed_at IS NULL
                FOR UPDATE;
-            IF FOUND THEN
+            IF FOUND AND EXISTS (SELECT 1 FROM captures x
+                                  WHERE x.merchant_id = h.m AND x.checkout_id = h.co
+                                    AND x.status = 'PENDING') THEN
+                -- released under a capture the PSP then confirms, the
+                -- money would be booked after a failure: wait for it
+                RETURN QUERY SELECT h.m, h.co, h.p, 'postponed'::text, h.left_s, v_n;
+            ELSIF FOUND THEN
                 PERFORM hold_release(h.m, h.co, 'authorization_expired',
                                      'sweeper:authorization_expired');
                 RETURN QUERY SELECT h.m, h.co, h.p, 'expired'::text, h.left_s, v_n;

@@ -36,7 +36,14 @@ BEGIN
           FROM payment_orders o
           LEFT JOIN (SELECT lt.merchant_id, lt.payment_order_id,
                             count(*) FILTER (WHERE lt.kind = 'payment'
-                                               AND lt.source NOT LIKE 'reconciliation:%:fee')
+                                               AND lt.source NOT LIKE 'reconciliation:%:fee'
+                                               -- a capture the PSP took back: its
+                                               -- booking and the reversal net to nought
+                                               AND NOT EXISTS (
+                                                   SELECT 1 FROM captures cx
+                                                    WHERE cx.merchant_id = lt.merchant_id
+                                                      AND cx.capture_id = lt.object_id
+                                                      AND cx.status = 'FAILED'))
                                 AS payments,
                             count(*) AS total
                        FROM ledger_transactions lt

@@ -883,3 +883,339 @@ Test(capture, a_claim_older_than_the_psps_key_is_never_sent_again)
     cr_expect_eq(ql("SELECT count(*) FROM ledger_entries WHERE "
                     "merchant_id = $1", h.m.id, NULL), 0);
 }
+
+
+/* --- what the PSP says of a capture by itself ---------------------------- */
+
+/* a seller destination at the PSP of capture_psp(d) (Adyen, generic) */
+static const char *
+capture_destination(size_t d)
+{
+    return d == 1 ? "BA00000000000000000000001" : "payee_1";
+}
+
+
+static json_t *
+seller_balance(const held_t *h, const char *seller)
+{
+    resp_t  *r;
+    json_t  *b;
+
+    r = api_get(&h->m, str_printf("/v1/sellers/%s/balance", seller));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    b = json_object_get(resp_json(r), "balances");
+    cr_assert_eq(json_array_size(b), 1, "%s", r->body);
+
+    return json_incref(json_array_get(b, 0));
+}
+
+
+static const char *
+webhook_outcome(const held_t *h, const char *kind)
+{
+    const char  *params[] = { h->m.id, h->co, kind };
+
+    return db_scalar("SELECT string_agg(outcome, ',' ORDER BY received_at) "
+                     "FROM webhook_events WHERE merchant_id = $1 AND "
+                     "checkout_id = $2 AND kind = $3", 3, params);
+}
+
+
+/*
+ * Adyen's CAPTURE_FAILED after its CAPTURE (generic: capture.failed after
+ * capture.succeeded): the capture's booking is undone, as a refund's that
+ * failed after it succeeded: the order's captured back to what it was,
+ * the PSP's clearing and the seller's wallet and the commission given
+ * back; the capture FAILED, alerted (outcome capture_reversed), and the
+ * shop is sent capture.failed.  A pay-out made from it meanwhile leaves
+ * the seller's wallet below zero, as a lost chargeback does.
+ */
+static void
+capture_reversed(size_t d)
+{
+    held_t       h;
+    resp_t      *r;
+    json_t      *b, *ds, *data;
+    char        *id, *out, *payout, *avail;
+    size_t       i;
+    long         paid;
+    endpoint_t   ep;
+    const char  *args[] = { "add-seller", "--id", NULL, "--seller",
+                            "seller_1", "--psp", NULL, "--destination",
+                            NULL, NULL };
+
+    held_new_notified(&h, d, &ep);
+    args[2] = h.m.id;
+    args[6] = h.psp;
+    args[8] = capture_destination(d);
+    cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+
+    (void) mock_fault(str_printf("{\"match\":\"%s:cp_\","
+                                 "\"webhook_capture_reversed\":true}",
+                                 h.m.id));
+
+    r = capture(&h, 0, "4.00", NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "capture_id")));
+    expect_op_becomes(&h, id, "SUCCEEDED");
+    cr_expect_eq(captured(&h, 0), 400);
+
+    /* what the capture made available is paid out before the reversal
+     * (the mock sends it 2 s after the capture's success) */
+    b = seller_balance(&h, "seller_1");
+    avail = strdup(json_string_value(json_object_get(b, "available")));
+    r = post_op(&h.m, "/v1/payouts", uid("pk"),
+                str_printf("{\"seller_account\":\"seller_1\",\"amount\":"
+                           "\"%s\",\"currency\":\"USD\",\"psp\":\"%s\"}",
+                           avail, h.psp));
+    cr_assert_eq(r->status, 201, "pay-out of %s: %s", avail, r->body);
+    payout = strdup(json_string_value(json_object_get(resp_json(r),
+                                                      "payout_id")));
+    paid = ql("SELECT amount FROM payouts WHERE merchant_id = $1 AND "
+              "payout_id = $2", h.m.id, payout);
+    cr_assert_gt(paid, 0);
+
+    for (i = 0; i < 100; i++) {
+        if (ql("SELECT count(*) FROM payouts WHERE merchant_id = $1 AND "
+               "payout_id = $2 AND status = 'PAID'", h.m.id, payout) == 1)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    /* the PSP takes the capture back */
+    expect_op_becomes(&h, id, "FAILED");
+
+    cr_expect_eq(captured(&h, 0), 0, "%s: the captured part stayed",
+                 h.psp);
+    cr_expect_str_eq(webhook_outcome(&h, "CAPTURE_FAILED"),
+                     "capture_reversed");
+    cr_expect_eq(ql("SELECT count(*) FROM captures WHERE merchant_id = $1 "
+                    "AND capture_id = $2 AND commission_part IS NULL AND "
+                    "failure IS NOT NULL", h.m.id, id), 1);
+
+    /* nothing of the capture booked any more: the clearing holds only
+     * the pay-out, the commission nothing, the wallet minus the pay-out */
+    expect_books(&h, -paid);
+    cr_expect_eq(ql("SELECT coalesce(sum(amount), 0) FROM ledger_entries "
+                    "WHERE merchant_id = $1 AND account = "
+                    "'platform_commission'", h.m.id, NULL), 0);
+    cr_expect_eq(ql("SELECT balance FROM wallets WHERE merchant_id = $1 "
+                    "AND seller_account = 'seller_1'", h.m.id, NULL), -paid,
+                 "%s: the seller keeps what the PSP took back", h.psp);
+    b = seller_balance(&h, "seller_1");
+    cr_expect_eq(json_string_value(json_object_get(b, "wallet"))[0], '-',
+                 "%s", dump(b));
+
+    expect_reconciled(&h);
+
+    /* the order keeps its history; nothing of it is captured */
+    cr_expect_str_eq(order_status(&h, 0), "SUCCESS");
+    r = api_get(&h.m, str_printf("/v1/payments/%s", order_id(&h, 0)));
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "captured")),
+                     "0.00", "%s", r->body);
+
+    /* the shop is told */
+    ds = receiver_wait(ep.name, "204", 2, 30);
+    for (i = 0; i < 50 && deliveries_count(ds, "204", "capture.failed") == 0;
+         i++)
+    {
+        msleep(100);
+        ds = receiver_deliveries(ep.name);
+    }
+    cr_assert_eq(deliveries_count(ds, "204", "capture.failed"), 1, "%s",
+                 dump(ds));
+    data = NULL;
+    for (i = 0; i < json_array_size(ds); i++) {
+        if (strcmp(json_string_value(json_object_get(json_array_get(ds, i),
+                                                     "type")),
+                   "capture.failed") == 0)
+        {
+            data = json_object_get(json_array_get(ds, i), "data");
+        }
+    }
+    cr_assert_not_null(data);
+    cr_expect_str_eq(json_string_value(json_object_get(data, "capture_id")),
+                     id, "%s", dump(data));
+    cr_expect_str_eq(json_string_value(json_object_get(data, "status")),
+                     "FAILED", "%s", dump(data));
+    cr_expect_str_eq(json_string_value(json_object_get(data, "amount")),
+                     "4.00", "%s", dump(data));
+    cr_expect(json_is_true(json_object_get(data, "reversed")), "%s",
+              dump(data));
+}
+
+
+Test(capture, adyen_a_capture_failed_after_it_succeeded_is_undone)
+{
+    capture_reversed(1);
+}
+
+
+Test(capture, generic_a_capture_failed_after_it_succeeded_is_undone)
+{
+    capture_reversed(2);
+}
+
+
+/*
+ * A capture made at the PSP itself (its dashboard, Adyen's Customer Area),
+ * not by POST .../capture: the PSP's event names the checkout and no
+ * capture of ours (Adyen CAPTURE with the checkout's merchantReference,
+ * Stripe payment_intent.succeeded without our capture's nonce, generic
+ * capture.succeeded with the checkout's reference).  It is booked as
+ * captures are: 6.00 of the checkout's 15.00, split over its orders as
+ * they hold (4.00 of the 10.00, 2.00 of the 5.00), a capture row each made
+ * from the event, the orders SUCCESS, the ledger and the wallets; alerted
+ * (outcome captured_outside).  Stripe captures an intent once: the rest
+ * is released with it.
+ */
+static void
+capture_at_the_dashboard(size_t d)
+{
+    int          i;
+    held_t       h;
+    resp_t      *r;
+    char        *ref;
+    const char  *params[2];
+
+    held_new(&h, d);
+    params[0] = h.m.id;
+    params[1] = h.co;
+    ref = db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
+                    "merchant_id = $1 AND checkout_id = $2", 2, params);
+    cr_assert_not_null(ref);
+
+    r = mock_post("/_control/captures",
+                  str_printf("{\"payment_ref\":\"%s\",\"amount\":600}",
+                             ref));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    for (i = 0; i < 100 && captured(&h, 1) != 200; i++) {
+        msleep(100);
+    }
+
+    cr_assert_eq(captured(&h, 1), 200, "%s: the capture at the PSP was "
+                 "never booked (%s)", h.psp,
+                 db_scalar("SELECT string_agg(kind || ':' || outcome, ',') "
+                           "FROM webhook_events WHERE merchant_id = $1 AND "
+                           "checkout_id = $2", 2, params));
+    cr_expect_eq(captured(&h, 0), 400);
+    cr_expect_str_eq(order_status(&h, 0), "SUCCESS");
+    cr_expect_str_eq(order_status(&h, 1), "SUCCESS");
+    cr_expect_str_eq(checkout_status(&h), "SUCCESS");
+    cr_expect_str_eq(webhook_outcome(&h, "CAPTURE_SUCCEEDED"),
+                     "captured_outside");
+    cr_expect_eq(ql("SELECT count(*) FROM captures WHERE merchant_id = $1 "
+                    "AND checkout_id = $2 AND kind = 'capture' AND status = "
+                    "'SUCCEEDED' AND psp_ref IS NOT NULL", h.m.id, h.co), 2);
+    expect_books(&h, 600);
+    expect_reconciled(&h);
+
+    if (d == 0) {
+        /* Stripe: the rest released with it */
+        cr_expect_eq(ql("SELECT count(*) FROM checkouts WHERE merchant_id = "
+                        "$1 AND checkout_id = $2 AND hold_closed_at IS NOT "
+                        "NULL", h.m.id, h.co), 1);
+        r = capture(&h, 0, "1.00", NULL);
+        cr_expect_eq(r->status, 409, "%s", r->body);
+
+    } else {
+        /* the rest may still be captured through the API */
+        (void) capture_ok(&h, 0, "6.00");
+        cr_expect_eq(captured(&h, 0), 1000);
+        expect_books(&h, 1200);
+    }
+
+    /* the order's view lists it */
+    r = api_get(&h.m, str_printf("/v1/payments/%s", order_id(&h, 0)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_eq(json_array_size(json_object_get(resp_json(r), "captures")),
+                 d == 0 ? 1 : 2, "%s", r->body);
+}
+
+
+Test(capture, stripe_a_capture_made_at_the_dashboard_is_booked)
+{
+    capture_at_the_dashboard(0);
+}
+
+
+Test(capture, adyen_a_capture_made_at_the_dashboard_is_booked)
+{
+    capture_at_the_dashboard(1);
+}
+
+
+Test(capture, generic_a_capture_made_at_the_dashboard_is_booked)
+{
+    capture_at_the_dashboard(2);
+}
+
+
+/*
+ * A capture the PSP confirms after the hold was released here (by an
+ * earlier sweeper that did not wait for it, or by the PSP's own release
+ * notice crossing it): the PSP holds the money, so it is booked, as a
+ * payment after a failure is: the order and the checkout FAILED ->
+ * SUCCESS, an order event from the webhook, alerted (outcome
+ * captured_after_release), the shop sent checkout.paid_after_failure.
+ * Never a refusal the PSP would meet on every delivery.
+ */
+Test(capture, a_capture_confirmed_after_the_hold_was_released_is_booked)
+{
+    int          i;
+    held_t       h;
+    resp_t      *r;
+    json_t      *ds;
+    char        *id;
+    endpoint_t   ep;
+    const char  *params[2];
+
+    held_new_notified(&h, 2, &ep);
+    params[0] = h.m.id;
+    params[1] = h.co;
+
+    (void) mock_fault(str_printf("{\"match\":\"%s:cp_\","
+                                 "\"webhook_delay_ms\":3000}", h.m.id));
+    r = capture(&h, 0, "4.00", NULL);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "capture_id")));
+
+    /* released while the capture is in flight */
+    (void) db_scalar("SELECT hold_release($1, $2, 'authorization_expired', "
+                     "'test:released') IS NULL", 2, params);
+    cr_assert_str_eq(checkout_status(&h), "FAILED");
+
+    expect_op_becomes(&h, id, "SUCCEEDED");
+    cr_expect_eq(captured(&h, 0), 400);
+    cr_expect_str_eq(order_status(&h, 0), "SUCCESS");
+    cr_expect_str_eq(order_status(&h, 1), "FAILED");
+    cr_expect_str_eq(checkout_status(&h), "SUCCESS");
+    cr_expect_str_eq(webhook_outcome(&h, "CAPTURE_SUCCEEDED"),
+                     "captured_after_release");
+    cr_expect_eq(ql("SELECT count(*) FROM order_events WHERE merchant_id = "
+                    "$1 AND checkout_id = $2 AND from_status = 'FAILED' AND "
+                    "to_status = 'SUCCESS' AND source LIKE 'webhook:%'",
+                    h.m.id, h.co), 1);
+    expect_books(&h, 400);
+
+    /* nothing more to capture: the hold is closed */
+    r = capture(&h, 0, "1.00", NULL);
+    cr_expect_eq(r->status, 409, "%s", r->body);
+
+    ds = receiver_wait(ep.name, "204", 3, 30);
+    for (i = 0; i < 50 && deliveries_count(ds, "204",
+                                           "checkout.paid_after_failure") == 0;
+         i++)
+    {
+        msleep(100);
+        ds = receiver_deliveries(ep.name);
+    }
+    cr_expect_eq(deliveries_count(ds, "204", "checkout.paid_after_failure"),
+                 1, "%s", dump(ds));
+}

@@ -2033,3 +2033,86 @@ Test(sql, claim_stores_metadata_an_object_only,
                             " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
                      "{}");
 }
+
+
+Test(sql, a_capture_made_at_the_psp_is_split_over_the_orders_and_taken_back_whole,
+     .description = "capture_event_apply: a CAPTURE_SUCCEEDED naming the checkout (no capture of ours) books 4.01 of a 10.00 + 5.00 hold as 2.68 + 1.33 (floor by what each holds, the unit left to the first line), a capture row each under the PSP's id, alerted captured_outside; again under another event id it is 'already'; its CAPTURE_FAILED undoes both parts (capture_reversed): nothing captured, the ledger back to nought, every transaction balanced")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], tok[64], nonce[48], ev[4][48];
+
+    new_merchant(c, m);
+    OK(c, "UPDATE merchants SET commission_bps = 1000 WHERE merchant_id = $1", m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    OK(c, "UPDATE checkouts SET capture_method = 'manual' WHERE merchant_id = $1", m);
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
+    for (int i = 0; i < 4; i++) {
+        snprintf(ev[i], sizeof(ev[i]), "evt_%d_%s", i, m);
+    }
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                            " 'AUTHORIZED', 'payment_intent.amount_capturable_updated',"
+                            " '', $2, 1500, 'USD', 'pi_held', '', ARRAY[$3])",
+                         ev[0], nonce, tok), "applied");
+    cr_assert_str_eq(VAL(c, "SELECT status::text FROM checkouts WHERE merchant_id = $1", m),
+                     "AUTHORIZED");
+
+    cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                            " 'CAPTURE_SUCCEEDED', 'capture.succeeded', '', $2, 401, 'USD',"
+                            " 'pi_held', 'cap_dash', '{}')", ev[1], nonce),
+                     "captured_outside");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || amount_captured"
+                            " || ' ' || status, ', ' ORDER BY line_no) FROM payment_orders"
+                            " WHERE merchant_id = $1", m),
+                     "co_1_1 268 SUCCESS, co_1_2 133 SUCCESS");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || amount || ' '"
+                            " || status || ' ' || psp_ref, ', ' ORDER BY payment_order_id)"
+                            " FROM captures WHERE merchant_id = $1", m),
+                     "co_1_1 268 SUCCEEDED cap_dash, co_1_2 133 SUCCEEDED cap_dash");
+    cr_expect_str_eq(VAL(c, "SELECT sum(amount) FROM ledger_entries WHERE merchant_id = $1"
+                            " AND account = 'psp_clearing:stripe'", m), "401");
+    /* the commission's parts (10 %) booked and kept on the orders */
+    cr_expect_str_eq(VAL(c, "SELECT (SELECT -sum(amount) FROM ledger_entries"
+                            " WHERE merchant_id = $1 AND account = 'platform_commission')"
+                            " = (SELECT sum(commission) FROM payment_orders WHERE merchant_id = $1)"
+                            " AND (SELECT sum(commission) FROM payment_orders"
+                            " WHERE merchant_id = $1) = (SELECT sum(commission_part) FROM captures"
+                            " WHERE merchant_id = $1) AND (SELECT sum(commission_part) FROM captures"
+                            " WHERE merchant_id = $1) BETWEEN 39 AND 41", m), "t");
+    cr_expect_str_eq(VAL(c, "SELECT (SELECT sum(amount) FROM wallet_credits WHERE merchant_id = $1)"
+                            " + (SELECT sum(commission_part) FROM captures WHERE merchant_id = $1)",
+                         m), "401");
+    cr_expect_str_eq(VAL(c, "SELECT status::text FROM checkouts WHERE merchant_id = $1", m),
+                     "SUCCESS");
+
+    /* the same capture again under another event id: nothing moves */
+    cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                            " 'CAPTURE_SUCCEEDED', 'capture.succeeded', '', $2, 401, 'USD',"
+                            " 'pi_held', 'cap_dash', '{}')", ev[2], nonce),
+                     "already");
+
+    /* taken back: both parts undone */
+    cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                            " 'CAPTURE_FAILED', 'capture.failed', '', $2, 401, 'USD',"
+                            " 'pi_held', 'cap_dash', '{}')", ev[3], nonce),
+                     "capture_reversed");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(payment_order_id || ' ' || amount_captured"
+                            " || ' ' || commission, ', ' ORDER BY line_no) FROM payment_orders"
+                            " WHERE merchant_id = $1", m),
+                     "co_1_1 0 0, co_1_2 0 0");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(status, ',') FROM captures"
+                            " WHERE merchant_id = $1", m), "FAILED,FAILED");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(account || ' ' || total, ', '"
+                            " ORDER BY account) FROM (SELECT account, sum(amount) AS total"
+                            " FROM ledger_entries WHERE merchant_id = $1"
+                            " GROUP BY account) x", m),
+                     "platform_commission 0, psp_clearing:stripe 0, "
+                     "seller_payable:seller_42 0, seller_payable:seller_77 0");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM (SELECT txn_id FROM ledger_entries"
+                            " WHERE merchant_id = $1 GROUP BY txn_id"
+                            " HAVING sum(amount) <> 0) x", m), "0");
+    cr_expect_str_eq(VAL(c, "SELECT coalesce(sum(amount), 0) FROM wallet_credits"
+                            " WHERE merchant_id = $1", m), "0");
+    PQfinish(c);
+}

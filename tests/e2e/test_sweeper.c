@@ -1126,3 +1126,112 @@ Test(solo_sweeper, an_authorization_near_its_end_is_named_and_past_it_released)
                      uid("key"), "{}");
     cr_expect_eq(r->status, 409, "%s", r->body);
 }
+
+
+/*
+ * A capture in flight at the authorization's end: the sweeper does not
+ * release the hold under it (postponed, a log line each round) but waits
+ * for the PSP's word; the capture's webhook, 6 s late, books it, and the
+ * next round releases only what was not captured.  The capture is never
+ * refused (no FAILED -> SUCCESS for the status guard to stop).
+ */
+Test(solo_sweeper, a_capture_in_flight_at_the_holds_end_postpones_its_release)
+{
+    int           i;
+    char         *co_id, *token, *log, *cap;
+    json_t       *co;
+    resp_t       *r;
+    merchant_t    m;
+    const char   *params[2];
+
+    merchant_new(&m);
+    co_id = uid("co");
+    params[0] = m.id;
+    params[1] = co_id;
+
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string("mock_generic"));
+    json_object_set_new(co, "capture", json_string("manual"));
+    r = register_ok(&m, uid("key"), dump(co));
+    token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                     "psp_token")));
+    mock_session(token, "pay");
+
+    for (i = 0; i < 100; i++) {
+        if (strcmp(checkout_status(&m, co_id), "AUTHORIZED") == 0) {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_str_eq(checkout_status(&m, co_id), "AUTHORIZED");
+
+    gateway_start(&sweepers[0], "sweeper-inflight", 2,
+                  str_printf("payments_database \"%s\";\n"
+                             "payments_database_pool 2;\n%s%s",
+                             pg_gateway_conninfo(),
+                             gw_psp_conf("mock_generic", "generic"),
+                             SWEEPER_CONF));
+    gateway_wait_ready(&sweepers[0], 10);
+    wait_leader(&sweepers[0]);
+
+    /* the capture's webhook comes 6 s after it */
+    mock_fault(str_printf("{\"match\":\"%s:cp_\",\"webhook_delay_ms\":6000}",
+                          m.id));
+    r = gateway_send(&sweepers[0], "POST",
+                     str_printf("/v1/payments/%s_p1/capture", co_id), &m,
+                     uid("key"), "{\"amount\":\"4.00\"}");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    cap = strdup(json_string_value(json_object_get(resp_json(r),
+                                                   "capture_id")));
+
+    /* past its end with the capture in flight: several rounds go by */
+    (void) db_scalar("UPDATE checkouts SET authorized_at = now() - "
+                     "interval '8 days' WHERE merchant_id = $1 AND "
+                     "checkout_id = $2 RETURNING 1", 2, params);
+    msleep(2000);
+
+    cr_assert_str_eq(checkout_status(&m, co_id), "AUTHORIZED",
+                     "the hold was released under a capture in flight");
+    cr_expect_null(db_scalar("SELECT hold_closed_at FROM checkouts WHERE "
+                             "merchant_id = $1 AND checkout_id = $2", 2,
+                             params));
+    log = str_printf("the authorization of checkout \"%s\" of merchant "
+                     "\"%s\" (psp \"mock_generic\") is past its end with a "
+                     "capture or void in flight", co_id, m.id);
+    cr_expect(file_contains(sweepers[0].error_log, log), "no line: %s", log);
+
+    /* the PSP's word: booked; then what was not captured is released */
+    for (i = 0; i < 150; i++) {
+        if (db_scalar("SELECT hold_closed_at FROM checkouts WHERE "
+                      "merchant_id = $1 AND checkout_id = $2", 2, params)
+            != NULL)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_str_eq(db_scalar("SELECT status FROM captures WHERE "
+                               "merchant_id = $1 AND capture_id = $2", 2,
+                               (const char *[]) { m.id, cap }),
+                     "SUCCEEDED");
+    cr_expect_str_eq(db_scalar("SELECT string_agg(outcome, ',') FROM "
+                               "webhook_events WHERE merchant_id = $1 AND "
+                               "checkout_id = $2 AND kind = "
+                               "'CAPTURE_SUCCEEDED'", 2, params), "applied");
+    cr_expect_str_eq(checkout_status(&m, co_id), "SUCCESS");
+    cr_expect_str_eq(db_scalar("SELECT string_agg(status::text || ':' || "
+                               "amount_captured, ',' ORDER BY line_no) FROM "
+                               "payment_orders WHERE merchant_id = $1 AND "
+                               "checkout_id = $2", 2, params),
+                     "SUCCESS:400,FAILED:0");
+    cr_expect_str_eq(db_scalar("SELECT coalesce(sum(amount), 0) FROM "
+                               "ledger_entries WHERE merchant_id = $1 AND "
+                               "account LIKE 'psp\\_clearing:%'", 1, params),
+                     "400");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM (SELECT 1 FROM "
+                               "ledger_entries WHERE merchant_id = $1 GROUP "
+                               "BY txn_id HAVING sum(amount) <> 0) x", 1,
+                               params), "0");
+}

@@ -26,6 +26,9 @@
 
 #define MOCK_CAPTURE_DELAY_MS  50
 
+/* a capture's reversal (webhook_capture_reversed) after its success */
+#define MOCK_CAPTURE_REVERSED_MS  2000
+
 
 /* the payment's id in the path (Stripe's intent, Adyen's pspReference) */
 __thread const char  *mock_capture_path_ref;
@@ -383,7 +386,7 @@ mock_capture_committed(const json_t *stored, const char *key)
     int                    capture, failed;
     char                   cur[4], amount[32];
     size_t                 i;
-    json_t                *obj;
+    json_t                *obj, *rev;
     json_int_t             value;
     const char            *dialect, *id, *nonce, *pref, *c;
     mock_webhook_fault_t   wf;
@@ -427,6 +430,15 @@ mock_capture_committed(const json_t *stored, const char *key)
             pref, json_string_value(json_object_get(stored, "account")),
             nonce, value, cur, !failed, nonce, &wf, MOCK_CAPTURE_DELAY_MS);
 
+        /* the scheme refused it after Adyen had confirmed it: the same
+         * modification's CAPTURE_FAILED, once the CAPTURE is delivered */
+        if (capture && !failed && wf.capture_reversed) {
+            mock_adyen_webhook_item("CAPTURE_FAILED", id, pref,
+                json_string_value(json_object_get(stored, "account")),
+                nonce, value, cur, 1, nonce, &wf,
+                MOCK_CAPTURE_REVERSED_MS);
+        }
+
     } else {
         obj = json_pack("{ss ss ss}", "reference", nonce,
                         capture ? "capture_id" : "void_id", id,
@@ -439,12 +451,152 @@ mock_capture_committed(const json_t *stored, const char *key)
             json_object_set_new(obj, "currency", json_string(cur));
         }
 
+        if (capture && !failed && wf.capture_reversed && obj != NULL) {
+            rev = json_deep_copy(obj);
+            mock_generic_webhook_json("capture.failed", rev, nonce, &wf,
+                                      MOCK_CAPTURE_REVERSED_MS);
+        }
+
         mock_generic_webhook_json(capture ? (failed ? "capture.failed"
                                                     : "capture.succeeded")
                                           : (failed ? "void.failed"
                                                     : "void.succeeded"),
                                   obj, nonce, &wf, MOCK_CAPTURE_DELAY_MS);
     }
+}
+
+
+/*
+ * POST /_control/captures {"payment_ref": "...", "amount": N (the PSP's
+ * minor units; default all that is capturable)} -> {"id": "..."}: a
+ * capture made at the PSP itself (its dashboard, Adyen's Customer Area),
+ * not through its API by the gateway: the session's payment is captured
+ * (Stripe: once, the rest released) and the dialect's event follows,
+ * naming the checkout's own reference and no capture nonce: Stripe
+ * payment_intent.succeeded without metadata.capture, Adyen CAPTURE with
+ * the session's merchantReference, generic capture.succeeded with the
+ * session's reference.
+ */
+enum MHD_Result
+mock_capture_control(struct MHD_Connection *c, const char *method,
+    mock_request_t *r)
+{
+    int                    stripe;
+    char                   err[256], cur[4], amount[32];
+    char                  *id;
+    size_t                 i;
+    json_t                *root, *pay, *s, *obj;
+    json_int_t             value;
+    const char            *ref, *dialect, *subject, *cc;
+    mock_webhook_fault_t   wf;
+
+    if (strcmp(method, "POST") != 0) {
+        return mock_send_json(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                              json_pack("{ss}", "error", "POST only"));
+    }
+
+    root = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
+    ref = json_string_value(json_object_get(root, "payment_ref"));
+    pay = ref ? mock_session_by_payment(ref) : NULL;
+
+    if (pay == NULL) {
+        json_decref(root);
+        return mock_send_json(c, MHD_HTTP_NOT_FOUND,
+                              json_pack("{ss}", "error", "no such payment"));
+    }
+
+    dialect = json_string_value(json_object_get(pay, "dialect"));
+    stripe = dialect == NULL || strcmp(dialect, "stripe") == 0;
+    value = json_is_integer(json_object_get(root, "amount"))
+            ? json_integer_value(json_object_get(root, "amount"))
+            : json_integer_value(json_object_get(pay, "amount_capturable"));
+
+    if (value <= 0
+        || mock_session_capture(ref, value, NULL, stripe, &s, err,
+                                sizeof(err)) != 0)
+    {
+        json_decref(pay);
+        json_decref(root);
+        return mock_send_json(c, MHD_HTTP_BAD_REQUEST,
+                              json_pack("{ss}", "error",
+                                        value <= 0 ? "nothing to capture"
+                                                   : err));
+    }
+
+    subject = json_string_value(json_object_get(s, "client_reference_id"));
+    cc = json_string_value(json_object_get(s, "currency"));
+
+    for (i = 0; cc != NULL && i < 3 && cc[i]; i++) {
+        cur[i] = (char) (cc[i] >= 'a' && cc[i] <= 'z' ? cc[i] - 'a' + 'A'
+                                                      : cc[i]);
+    }
+    cur[i] = '\0';
+
+    mock_store_webhook_fault(subject ? subject : "", &wf);
+    wf.op_failed = 0;
+    wf.capture_reversed = 0;
+
+    id = NULL;
+
+    if (stripe) {
+        /* the intent as the dashboard left it: our checkout's nonce in
+         * its metadata, no capture of ours */
+        obj = mock_stripe_pi_object(s);
+        id = strdup(ref);
+        mock_stripe_webhook_object("payment_intent.succeeded", obj,
+                                   subject ? subject : ref, &wf,
+                                   MOCK_CAPTURE_DELAY_MS);
+
+    } else if (strcmp(dialect, "adyen") == 0) {
+        id = malloc(17);
+        if (id != NULL && mock_random_digits(id, 16) != 0) {
+            free(id);
+            id = NULL;
+        }
+
+        if (id != NULL) {
+            mock_adyen_webhook_item("CAPTURE", id, ref,
+                json_string_value(json_object_get(s, "merchant_account")),
+                subject ? subject : "", value, cur, 1,
+                subject ? subject : ref, &wf, MOCK_CAPTURE_DELAY_MS);
+        }
+
+    } else {
+        id = mock_id("gcp_", 20);
+        obj = id ? json_pack("{ss ss ss}", "reference", subject ? subject : "",
+                             "capture_id", id, "payment_id", ref)
+                 : NULL;
+
+        if (obj != NULL
+            && mock_format_minor(amount, sizeof(amount), value, cur) == 0)
+        {
+            json_object_set_new(obj, "amount", json_string(amount));
+            json_object_set_new(obj, "currency", json_string(cur));
+            mock_generic_webhook_json("capture.succeeded", obj,
+                                      subject ? subject : ref, &wf,
+                                      MOCK_CAPTURE_DELAY_MS);
+
+        } else {
+            json_decref(obj);
+        }
+    }
+
+    mock_log("capture %s of payment %s made at the dashboard: %lld",
+             id ? id : "-", ref, (long long) value);
+
+    json_decref(s);
+    json_decref(pay);
+    json_decref(root);
+
+    if (id == NULL) {
+        return mock_send_json(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              json_pack("{ss}", "error", "out of memory"));
+    }
+
+    obj = json_pack("{ss sI}", "id", id, "amount", value);
+    free(id);
+
+    return mock_send_json(c, MHD_HTTP_OK, obj);
 }
 
 

@@ -207,6 +207,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
                    || strcmp(name, "webhook_op_failed") == 0
                    || strcmp(name, "webhook_charge_refunded") == 0
                    || strcmp(name, "webhook_refund_failed_code") == 0
+                   || strcmp(name, "webhook_capture_reversed") == 0
                    || strcmp(name, "webhook_bad_signature") == 0
                    || strcmp(name, "webhook_stale") == 0
                    || strcmp(name, "webhook_never") == 0
@@ -228,6 +229,8 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
                 wf.charge_refunded = json_is_true(v);
             } else if (strcmp(name, "webhook_refund_failed_code") == 0) {
                 wf.refund_failed_code = json_is_true(v);
+            } else if (strcmp(name, "webhook_capture_reversed") == 0) {
+                wf.capture_reversed = json_is_true(v);
             } else if (strcmp(name, "webhook_bad_signature") == 0) {
                 wf.bad_signature = json_is_true(v);
             } else {
@@ -568,6 +571,9 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
 
     } else if (strncmp(path, "disputes", 8) == 0) {
         return mock_money_control(c, method, path, r);
+
+    } else if (strcmp(path, "captures") == 0) {
+        return mock_capture_control(c, method, r);
 
     } else {
         return mock_control_error(c, MHD_HTTP_NOT_FOUND,

@@ -125,6 +125,11 @@ typedef struct {
     unsigned              refund_failed_code:1;  /* webhook_refund_failed_
                                                 code: Adyen's REFUND_FAILED
                                                 instead of REFUND false */
+    unsigned              capture_reversed:1;    /* webhook_capture_
+                                                reversed: the capture's
+                                                success, then its failure
+                                                (Adyen CAPTURE_FAILED,
+                                                generic capture.failed) */
 } mock_webhook_fault_t;
 
 
@@ -458,6 +463,9 @@ json_t *mock_capture_generic_capture_build(const char *body, size_t len,
 json_t *mock_capture_generic_cancel_build(const char *body, size_t len,
     const mock_fault_t *fault, mock_invalid_t *inv, char **response);
 void mock_capture_committed(const json_t *stored, const char *key);
+/* POST /_control/captures: a capture made at the PSP's own dashboard */
+enum MHD_Result mock_capture_control(struct MHD_Connection *c,
+    const char *method, mock_request_t *r);
 enum MHD_Result mock_capture_route(struct MHD_Connection *c,
     const char *method, const char *url, mock_request_t *r, int *handled);
 enum MHD_Result mock_stripe_capture(struct MHD_Connection *c,

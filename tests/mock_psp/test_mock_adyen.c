@@ -865,3 +865,100 @@ DIALECT_TEST(one_nonce_at_two_apis_is_two_sessions_and_a_fault_names_one,
     cr_assert_eq(r.status, 400, "%s", r.body);
     resp_free(&r);
 }
+
+
+/* --- Adyen: manual capture's reversal and a capture at the dashboard ---- */
+
+/*
+ * webhook_capture_reversed: the capture's CAPTURE (success "true"), then
+ * the same modification's CAPTURE_FAILED; a capture made at the
+ * dashboard (POST /_control/captures) is a CAPTURE naming the session's
+ * own merchantReference and the payment as originalReference.
+ */
+DIALECT_TEST(adyen_a_capture_reversed_and_one_made_at_the_dashboard,
+             dl_start)
+{
+    char         id[64], path[128], body[256], ref[17];
+    resp_t       r;
+    json_t      *j, *s, *item;
+    const char  *pay;
+
+    rx.answer = "[accepted]";
+
+    j = adyen_json("m1:co_c1", 1500, "EUR", ADYEN_RETURN);
+    json_object_set_new(j, "additionalData",
+                        json_pack("{ss}", "manualCapture", "true"));
+    adyen_post(&r, "m1:co_c1", j);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    snprintf(id, sizeof(id), "%s", str(&r, "id"));
+    resp_free(&r);
+
+    s = session_act(id, "pay", 200);
+    json_decref(s);
+    rx_wait(1, 5000);
+    item = adyen_item(&rx.hits[0]);
+    adyen_expect_item(item, "m1:co_c1", "AUTHORISATION", "true", 1500);
+    pay = item_str(item, "pspReference");
+    snprintf(ref, sizeof(ref), "%s", pay);
+
+    fault("{\"match\":\"m1:cp_r\",\"webhook_capture_reversed\":true}");
+
+    snprintf(path, sizeof(path), "/v71/payments/%s/captures", ref);
+    snprintf(body, sizeof(body), "{\"merchantAccount\":\"TestMerchant\","
+             "\"amount\":{\"value\":400,\"currency\":\"EUR\"},"
+             "\"reference\":\"m1:cp_r1\"}");
+    dl_post(&r, path, "X-API-Key: " ADYEN_KEY, "m1:cp_r1",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+
+    rx_wait(3, 5000);
+    item = adyen_item(&rx.hits[1]);
+    cr_assert_str_eq(item_str(item, "eventCode"), "CAPTURE");
+    cr_assert_str_eq(item_str(item, "success"), "true");
+    cr_assert_str_eq(item_str(item, "merchantReference"), "m1:cp_r1");
+    cr_assert_str_eq(item_str(item, "originalReference"), ref);
+    cr_assert_eq(item_value(item), 400);
+    cr_assert(adyen_signed(item));
+    snprintf(path, sizeof(path), "%s", item_str(item, "pspReference"));
+
+    item = adyen_item(&rx.hits[2]);
+    cr_assert_str_eq(item_str(item, "eventCode"), "CAPTURE_FAILED");
+    cr_assert_str_eq(item_str(item, "pspReference"), path);
+    cr_assert_str_eq(item_str(item, "merchantReference"), "m1:cp_r1");
+    cr_assert_str_eq(item_str(item, "originalReference"), ref);
+    cr_assert_eq(item_value(item), 400);
+    cr_assert(adyen_signed(item));
+
+    /* at the dashboard: the checkout's own reference, no capture nonce */
+    snprintf(body, sizeof(body), "{\"payment_ref\":\"%s\",\"amount\":300}",
+             ref);
+    control(&r, "POST", "/_control/captures", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(path, sizeof(path), "%s", str(&r, "id"));
+    resp_free(&r);
+
+    rx_wait(4, 5000);
+    item = adyen_item(&rx.hits[3]);
+    cr_assert_str_eq(item_str(item, "eventCode"), "CAPTURE");
+    cr_assert_str_eq(item_str(item, "success"), "true");
+    cr_assert_str_eq(item_str(item, "merchantReference"), "m1:co_c1");
+    cr_assert_str_eq(item_str(item, "originalReference"), ref);
+    cr_assert_str_eq(item_str(item, "pspReference"), path);
+    cr_assert_eq(item_value(item), 300);
+    cr_assert(adyen_signed(item));
+
+    /* more than is left: refused, nothing sent */
+    snprintf(body, sizeof(body), "{\"payment_ref\":\"%s\",\"amount\":900}",
+             ref);
+    control(&r, "POST", "/_control/captures", body);
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+    control(&r, "POST", "/_control/captures",
+            "{\"payment_ref\":\"0000000000000000\"}");
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
+
+    usleep(300 * 1000);
+    cr_assert_eq(rx_count(), 4);
+}

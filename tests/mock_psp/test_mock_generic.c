@@ -505,3 +505,71 @@ DIALECT_TEST(generic_without_a_webhook_url_only_logs, dl_start_no_urls)
     json_decref(events);
     cr_assert_eq(rx_count(), 0);
 }
+
+
+/* --- generic: manual capture's reversal and a capture at the dashboard -- */
+
+/*
+ * webhook_capture_reversed: capture.succeeded, then capture.failed of the
+ * same capture_id; a capture made at the dashboard (POST
+ * /_control/captures) is a capture.succeeded naming the session's own
+ * reference.
+ */
+DIALECT_TEST(generic_a_capture_reversed_and_one_made_at_the_dashboard,
+             dl_start)
+{
+    char         token[64], body[256], pay[64], cap[64];
+    resp_t       r;
+    json_t      *j, *s;
+
+    j = generic_json("m1:co_g1", "15.00", "USD");
+    json_object_set_new(j, "capture", json_string("manual"));
+    generic_post(&r, "m1:co_g1", j);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    snprintf(token, sizeof(token), "%s", str(&r, "token"));
+    resp_free(&r);
+
+    s = session_act(token, "pay", 200);
+    json_decref(s);
+    rx_wait(1, 5000);
+    cr_assert_str_eq(hit_str(&rx.hits[0], "type"), "payment.authorized");
+    snprintf(pay, sizeof(pay), "%s", hit_str(&rx.hits[0], "payment_id"));
+    cr_assert_eq(strncmp(pay, "pay_", 4), 0, "%s", rx.hits[0].body);
+
+    fault("{\"match\":\"m1:cp_g\",\"webhook_capture_reversed\":true}");
+
+    snprintf(body, sizeof(body), "{\"reference\":\"m1:cp_g1\","
+             "\"payment_id\":\"%s\",\"amount\":\"4.00\","
+             "\"currency\":\"USD\"}", pay);
+    dl_post(&r, "/captures", "Authorization: Bearer " GEN_KEY, "m1:cp_g1",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    snprintf(cap, sizeof(cap), "%s", str(&r, "id"));
+    resp_free(&r);
+
+    rx_wait(3, 5000);
+    cr_assert_str_eq(hit_str(&rx.hits[1], "type"), "capture.succeeded");
+    cr_assert_str_eq(hit_str(&rx.hits[2], "type"), "capture.failed");
+    cr_assert_str_eq(hit_str(&rx.hits[1], "capture_id"), cap);
+    cr_assert_str_eq(hit_str(&rx.hits[2], "capture_id"), cap);
+    cr_assert_str_eq(hit_str(&rx.hits[2], "reference"), "m1:cp_g1");
+    cr_assert_str_eq(hit_str(&rx.hits[2], "amount"), "4.00");
+    cr_assert_str_neq(hit_str(&rx.hits[1], "event_id"),
+                      hit_str(&rx.hits[2], "event_id"));
+
+    /* at the dashboard: the checkout's own reference */
+    snprintf(body, sizeof(body), "{\"payment_ref\":\"%s\",\"amount\":300}",
+             pay);
+    control(&r, "POST", "/_control/captures", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(cap, sizeof(cap), "%s", str(&r, "id"));
+    resp_free(&r);
+
+    rx_wait(4, 5000);
+    cr_assert_str_eq(hit_str(&rx.hits[3], "type"), "capture.succeeded");
+    cr_assert_str_eq(hit_str(&rx.hits[3], "reference"), "m1:co_g1");
+    cr_assert_str_eq(hit_str(&rx.hits[3], "capture_id"), cap);
+    cr_assert_str_eq(hit_str(&rx.hits[3], "payment_id"), pay);
+    cr_assert_str_eq(hit_str(&rx.hits[3], "amount"), "3.00");
+    cr_assert_str_eq(hit_str(&rx.hits[3], "currency"), "USD");
+}

@@ -624,9 +624,10 @@ Test(events_stripe, amount_capturable_updated_is_a_hold_of_our_nonce)
 }
 
 
-/* the intent captured (our capture's nonce in its metadata) or cancelled
- * (the checkout's nonce): CAPTURE_SUCCEEDED of amount_received, or
- * VOID_SUCCEEDED; an intent of no capture of ours is ignored */
+/* the intent captured (our capture's nonce in its metadata, else the
+ * checkout's) or cancelled (the checkout's nonce): CAPTURE_SUCCEEDED of
+ * amount_received, or VOID_SUCCEEDED; an intent of no checkout of ours is
+ * ignored */
 Test(events_stripe, intent_succeeded_and_canceled_end_a_hold)
 {
     size_t       n;
@@ -661,4 +662,18 @@ Test(events_stripe, intent_succeeded_and_canceled_end_a_hold)
                           ev, 4, &n), 0);
     cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
     cr_expect_str_eq(ev[0].reference, "");
+
+    /* captured at Stripe's dashboard: no capture of ours, the checkout's
+     * nonce; the database books it as a capture made outside the API */
+    cr_assert_eq(es_parse("{\"id\":\"evt_c4\",\"type\":"
+                          "\"payment_intent.succeeded\",\"livemode\":false,"
+                          "\"data\":{\"object\":{\"id\":\"pi_7\","
+                          "\"amount_received\":600,\"currency\":\"usd\","
+                          "\"status\":\"succeeded\",\"metadata\":{\"nonce\":"
+                          "\"m1:co_1\"}}}}", ev, 4, &n), 0);
+    cr_expect_eq(ev[0].kind, PAY_EVT_CAPTURE_SUCCEEDED);
+    cr_expect_str_eq(ev[0].reference, "m1:co_1");
+    cr_expect_str_eq(ev[0].object_ref, "pi_7");
+    cr_expect_str_eq(ev[0].payment_ref, "pi_7");
+    cr_expect_eq(ev[0].amount, 600);
 }
