@@ -29,9 +29,9 @@
 # BENCH_PARTS (which steps: "registrations webhooks reconcile"), PG_PRELOAD
 # (pg_stat_statements; empty: no profile), BENCH_DB_POOL (the gateway's
 # payments_database_pool; default: the machine's cores and one), PG_DURABLE
-# (1: the cluster runs with fsync, synchronous_commit and full_page_writes
-# on, as production must and as db_floor's README measured its figures;
-# default: off, ci/pg.sh's test settings, as every earlier run here).
+# (default 1: the cluster runs with fsync, synchronous_commit and
+# full_page_writes on, as production must, and every target is judged so;
+# 0: off, ci/pg.sh's test settings, as the runs before 2026-11-25 were).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +40,8 @@ peer_conf=$top/bench/peer
 secs=${BENCH_SECONDS:-10}
 total=${BENCH_REQUESTS:-50000}
 conns=${BENCH_CONNECTIONS:-256}
+# durable unless told otherwise (ci/pg.sh reads it when the cluster starts)
+export PG_DURABLE=${PG_DURABLE:-1}
 
 bash ci/install-deps.sh
 dpkg-query -W -f='${Status}' libnginx-mod-http-echo 2>/dev/null | grep -q "ok installed" ||
