@@ -357,6 +357,10 @@ struct ngx_http_payments_fetch_s {
                                                    -1: none */
     pay_psp_api_e                           api;        /* which of the
                                                    PSP's APIs (its breaker) */
+    char                                    errbuf[CURL_ERROR_SIZE];
+                                                /* curl's words for a
+                                                   failure (a TLS one's
+                                                   cause) */
     unsigned                                running:1;
 };
 
@@ -822,6 +826,12 @@ void ngx_http_payments_breaker_result_api(ngx_http_payments_psp_t *psp,
     pay_psp_api_e api, ngx_uint_t success, ngx_uint_t probe);
 void ngx_http_payments_breaker_state_api(ngx_http_payments_psp_t *psp,
     pay_psp_api_e api, ngx_uint_t *state, uint64_t *opens);
+/* A TLS failure of the PSP's api: 1 when it is the one to log, over every
+ * worker: the first since a call last succeeded, since the circuit last
+ * opened, or for breaker_open= (a pin's failure, which the breaker is not
+ * told of) */
+ngx_uint_t ngx_http_payments_breaker_tls_first(ngx_http_payments_psp_t *psp,
+    pay_psp_api_e api);
 
 
 /* _psp_conf.c: pin=sha256//BASE64 (a TLS public key's SHA-256, as curl's
