@@ -281,6 +281,10 @@ typedef struct {
     ngx_uint_t                  plain_http;
     ngx_http_payments_risk_t   *risk;           /* NULL: no risk check */
     ngx_http_payments_conf_at_t at;             /* its "payments" */
+    ngx_flag_t                  server_payments;    /* the server's own
+                                                   (not a location's): one
+                                                   of its locations says
+                                                   "payments" */
 } ngx_http_payments_loc_conf_t;
 
 

@@ -217,6 +217,7 @@ ngx_http_payments_tls_guard(ngx_conf_t *cf)
     u_char                        *server;
     ngx_uint_t                     s, any, tls;
     ngx_http_payments_conf_at_t   *closed, *first;
+    ngx_http_payments_loc_conf_t  *splcf;
     ngx_http_core_srv_conf_t   **cscfp;
     ngx_http_core_main_conf_t   *cmcf;
 
@@ -232,6 +233,11 @@ ngx_http_payments_tls_guard(ngx_conf_t *cf)
         if (!any) {
             continue;
         }
+
+        /* what nginx refuses there before any location is chosen is
+         * answered in problem+json (_response.c) */
+        splcf = cscfp[s]->ctx->loc_conf[ngx_http_payments_module.ctx_index];
+        splcf->server_payments = 1;
 
         if (!ngx_http_payments_server_tls(cmcf, cscfp[s])) {
             if (first == NULL) {
