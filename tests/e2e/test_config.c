@@ -1152,6 +1152,24 @@ Test(config, the_production_example_passes_nginx_t, .timeout = 60)
     cr_assert(strstr(text, "load_module") == NULL,
               "the module is loaded by modules-enabled, not the example");
 
+    /* the limits the module's page says it has: every scope applied, each
+     * to a zone the example declares (nginx -t below refuses an unknown
+     * zone) */
+    {
+        size_t       i;
+        const char  *scope[] = {
+            "payments_limit create_merchant=", "payments_limit create_address=",
+            "payments_limit pages=", "payments_limit webhook=",
+            "payments_limit webhook_failures=", "payments_limit amount=",
+            "payments_limit failures=",
+        };
+
+        for (i = 0; i < sizeof(scope) / sizeof(scope[0]); i++) {
+            cr_assert(strstr(text, scope[i]) != NULL,
+                      "the production example has no \"%s\"", scope[i]);
+        }
+    }
+
     /* Debian's stock nginx.conf (bookworm), its includes of
      * modules-enabled, conf.d and sites-enabled pointed at the three */
     write_file(str_printf("%s/prod.conf", c.dir),
