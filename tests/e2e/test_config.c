@@ -2104,3 +2104,23 @@ Test(config, refuses_user_info_in_a_psp_url_without_printing_it)
     cr_assert(strstr(out, "hunter2") == NULL, "the password printed:\n%s",
               out);
 }
+
+
+/* Every nginx configuration block of README.md and the doc/ pages passes
+ * nginx -t with this module, each fragment wrapped in the context its tag
+ * names, its files made with placeholder contents
+ * (ci/doc-nginx-check.sh). */
+Test(config, every_nginx_block_of_the_docs_passes_nginx_t, .timeout = 60)
+{
+    int      rc;
+    char    *out;
+    conf_t   c;
+
+    conf_init(&c);
+
+    rc = system(str_printf("bash %s/ci/doc-nginx-check.sh %s > %s/docs.out "
+                           "2>&1", env("PAY_TEST_ROOT"), c.module, c.dir));
+    out = file_read(str_printf("%s/docs.out", c.dir), NULL);
+    cr_assert_eq(rc, 0, "ci/doc-nginx-check.sh:\n%s", out ? out : "");
+    cr_assert(out != NULL && strstr(out, " 0 failed") != NULL, "%s", out);
+}
