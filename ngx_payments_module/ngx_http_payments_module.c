@@ -603,7 +603,7 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         if ((ngx_msec_t) pmcf->lease * 1000
             < conf->risk->timeout + 3 * pmcf->db_timeout)
         {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_http_payments_conf_log(NGX_LOG_EMERG, cf, &conf->risk->at,
                                "\"payments_idempotency_lease\" %Ts is "
                                "shorter than \"payments_risk\" timeout= "
                                "%Mms plus 3 times "
@@ -616,7 +616,7 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
         /* after the payment the sweeper asks: without it nobody would */
         if (conf->risk->after_payment && !pmcf->sweeper.enable) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_http_payments_conf_log(NGX_LOG_EMERG, cf, &conf->risk->at,
                                "\"payments_risk\" after_payment=on needs "
                                "\"payments_sweeper on\": the sweeper's "
                                "round asks after the payment");
@@ -629,7 +629,7 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             most = lease - pmcf->sweeper.interval - 1000;
 
             if (conf->risk->timeout > most) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                ngx_http_payments_conf_log(NGX_LOG_EMERG, cf, &conf->risk->at,
                                    "\"payments_risk\" after_payment=on: a "
                                    "request may take its timeout=%Mms, "
                                    "longer than the sweeper's lease allows "
@@ -644,7 +644,7 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         /* a review's approval claims the registration's key again: it must
          * still be there (pay_purge takes it a TTL after the 202) */
         if (conf->risk->review >= pmcf->ttl) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_http_payments_conf_log(NGX_LOG_EMERG, cf, &conf->risk->at,
                                "\"payments_risk\" review= %Ts is not "
                                "shorter than \"payments_idempotency_ttl\" "
                                "%Ts: an approval would find the checkout's "

@@ -174,6 +174,7 @@ typedef struct {
                                                    payment a provider
                                                    without a usable answer
                                                    is asked again */
+    ngx_http_payments_conf_at_t at;             /* its payments_risk */
 } ngx_http_payments_risk_t;
 
 

@@ -565,6 +565,7 @@ ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     rk->timeout = 2000;
+    ngx_http_payments_conf_at(cf, &rk->at);
     rk->connect_timeout = 1000;
     rk->on_error = PAY_RISK_DENY;
     rk->review = 43200;

@@ -1840,6 +1840,15 @@ Test(config, names_the_directive_line_of_a_check_made_after_http)
     p.psp = psp_with(&c, "timeout=130s");
     expect_at(&c, &p, 1, "longer than the sweeper's lease allows", 12);
 
+    /* the risk provider's, checked as each location is merged */
+    write_file(str_printf("%s/risk.secret", c.dir),
+               "rk_0123456789abcdef0123456789abcdef", 0600);
+    p.psp = psp_with(&c, "");
+    p.extra = str_printf("payments_risk url=https://risk.example/v1/check "
+                         "secret_file=%s/risk.secret review=2d;", c.dir);
+    expect_at(&c, &p, 1, "is not shorter than \"payments_idempotency_ttl\"",
+              13);
+
     /* the warnings: tokens in clear at the PSP's line, /metrics at the
      * "payments" of the location that serves it, the server named by its
      * place when it has no server_name */
