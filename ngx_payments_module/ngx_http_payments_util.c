@@ -125,12 +125,6 @@ ngx_http_payments_link(ngx_pool_t *pool, ngx_http_payments_main_conf_t *pmcf,
 }
 
 
-/*
- * Reads a secret from a file at configuration time.  The file must not be
- * readable by group or others; trailing white space is dropped.  The secret
- * itself is never logged.
- */
-
 /* the certificates of a PEM text; 0 when any of its blocks does not
  * parse, or there is none */
 static ngx_uint_t
@@ -167,6 +161,12 @@ ngx_http_payments_pem_certs(ngx_str_t *pem)
     return n;
 }
 
+
+/*
+ * Reads a secret from a file at configuration time.  The file must not be
+ * readable by group or others; trailing white space is dropped.  The secret
+ * itself is never logged.
+ */
 
 ngx_int_t
 ngx_http_payments_read_secret(ngx_conf_t *cf, ngx_str_t *name,

@@ -161,7 +161,8 @@ const char *pay_route_name(unsigned route);
  * is the PSP's token) or sessionResult becomes "redacted", each name read
  * percent-decoded ("%74" is "t") as a server on the way may read it.  The
  * line is read as it is, whatever the protocol (HTTP/2's request line is
- * built by nginx from :method and :path).  out holds PAY_REDACT_SIZE(len) bytes.
+ * built by nginx from :method and :path).  out holds PAY_REDACT_SIZE(len)
+ * bytes.
  * Returns the new length, or 0 when there was nothing to cut (a value
  * already "redacted" counts as nothing).
  */
