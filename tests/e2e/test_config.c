@@ -1896,14 +1896,32 @@ Test(config, an_invalid_parameter_says_its_allowed_range)
         { "", "payments_notify off allow_loopback=yes;",
           "invalid parameter \"allow_loopback=yes\" in \"payments_notify\":"
           " on or off" },
+        { "", "payments_limit_zone api size=1m rate=10r/s burst=3;",
+          "invalid parameter \"burst=3\": it takes size= and rate=" },
+        { "", "payments_limit_failures cards size=1m window=1h max=5 "
+              "rate=1r/s;",
+          "invalid parameter \"rate=1r/s\": it takes size=, window= and "
+          "max=" },
+        { "", "RISK on_error=maybe;",
+          "invalid parameter \"on_error=maybe\" of \"payments_risk\": "
+          "deny, allow or review" },
     };
 
     conf_init(&c);
     p = good(&c);
+    write_file(str_printf("%s/risk.secret", c.dir),
+               "rk_0123456789abcdef0123456789abcdef", 0600);
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         p.psp = psp_with(&c, bad[i].psp);
         p.extra = bad[i].extra;
+
+        if (strncmp(p.extra, "RISK ", 5) == 0) {
+            p.extra = str_printf("payments_risk url=https://risk.example/v1 "
+                                 "secret_file=%s/risk.secret %s", c.dir,
+                                 p.extra + 5);
+        }
+
         expect_refused(&c, &p, bad[i].message);
     }
 }
