@@ -431,6 +431,20 @@ check "the edited files: no load_module, no Adyen, ports 80/443 or origin left" 
     bash -c '! grep -qE "^ *(load_module|payments_psp adyen|location = /v1/webhooks/adyen|listen (80|443)|payments_public_origin https://pay)" "$1" "$2" &&
              [ "$(readlink /etc/nginx/sites-enabled/payments)" = ../sites-available/payments ]' \
     _ "$snippet" "$site"
+# The limits doc/ngx_http_payments_module.md says the example has: every
+# scope of payments_limit, each on a zone the example declares.
+example_limits() {
+    local f=$1 line zone
+    for line in create_merchant create_address pages webhook \
+                webhook_failures amount failures; do
+        zone=$(sed -n "s/^payments_limit $line=\([a-z_]*\).*/\1/p" "$f")
+        [ -n "$zone" ] || { echo "no payments_limit $line= in $f"; return 1; }
+        grep -qE "^payments_limit_(zone|amount|failures) +$zone " "$f" ||
+            { echo "payments_limit $line=$zone: no such zone in $f"; return 1; }
+    done
+}
+check "the example's rate limits: every scope, each on a declared zone" \
+    example_limits "$snippet"
 check "Debian's stock nginx.conf is the package's (unchanged)" \
     bash -c 'dpkg --verify nginx-common 2>&1 | grep -q "/etc/nginx/nginx.conf$" && exit 1; true'
 check "no nginx holds $pidfile" \

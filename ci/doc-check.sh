@@ -8,7 +8,8 @@
 #     _limit files, doc/ngx_http_payments_module.md for the others), with a
 #     Syntax: line naming it, a Default: line and a Context: line equal to
 #     the contexts its NGX_HTTP_*_CONF flags allow; a page entry for a
-#     directive the code does not register fails too;
+#     directive the code does not register fails too; and the page's
+#     contents (the list above its first "##" heading) link to the entry;
 #   - every variable the modules add ($payments_*) is listed under a
 #     "variables" heading of a reference page;
 #   - every SQL function the query strings of ngx_payments_module/*.c and
@@ -76,13 +77,19 @@ fail("no directive found in ngx_payments_module/*.c") unless %directive;
 
 # --- the reference pages ---------------------------------------------------------
 
-my (%entry, %listed_var);
+my (%entry, %listed_var, %contents);
 
 for my $page (sort glob("doc/ngx_http_*_module.md")) {
     my $text = slurp($page);
-    my ($name, $in_vars);
+    my ($name, $in_vars, $past_contents);
 
     for my $line (split /\n/, $text) {
+        $past_contents = 1 if $line =~ /^##\s/;
+        if (!$past_contents) {
+            $contents{$page}{$1} = 1
+                while $line =~ /\[(payments\w*)\]\(#\1\)/g;
+        }
+
         if ($line =~ /^#{1,3}\s+(.*)$/) {
             my $h = $1;
             $in_vars = $h =~ /variables/i;
@@ -134,6 +141,9 @@ for my $name (sort keys %directive) {
         fail("$what: no \"Context:\" line");
     } elsif ($e->{context} ne $d->{ctx}) {
         fail("$what: Context: $e->{context}, the code allows $d->{ctx}");
+    } elsif (!$contents{$e->{page}}{$name}) {
+        fail("$what: not in the contents of $e->{page} "
+             . "([$name](#$name))");
     } else {
         ok();
     }

@@ -48,6 +48,11 @@ typedef struct {
     pay_breaker_t                   bt;     /* PAY_PSP_API_TRANSFERS: a host
                                                of its own, a breaker of its
                                                own */
+    ngx_msec_t                      tls_at[2];      /* per API: when a TLS
+                                               failure was last logged;
+                                               0: none since a success */
+    uint64_t                        tls_opens[2];   /* the breaker's opens
+                                               then */
 } ngx_http_payments_breaker_slot_t;
 
 
@@ -369,6 +374,11 @@ ngx_http_payments_breaker_result_api(ngx_http_payments_psp_t *psp,
     opens = b->opens;
     pay_breaker_result(b, &c, (int) success, (int) probe,
                        (int64_t) ngx_current_msec);
+
+    if (success) {
+        /* the next TLS failure is news again */
+        s->tls_at[api == PAY_PSP_API_TRANSFERS] = 0;
+    }
     after = b->opens;
 #if (NGX_DEBUG)
     state = b->state;
@@ -404,6 +414,47 @@ ngx_http_payments_breaker_result_api(ngx_http_payments_psp_t *psp,
                       api == PAY_PSP_API_TRANSFERS
                       ? " (its transfers API)" : "");
     }
+}
+
+
+ngx_uint_t
+ngx_http_payments_breaker_tls_first(ngx_http_payments_psp_t *psp,
+    pay_psp_api_e api)
+{
+    ngx_uint_t                         i, first;
+    pay_breaker_t                     *b;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_payments_breakers_t      *sh;
+    ngx_http_payments_breaker_slot_t  *s;
+
+    sh = ngx_http_payments_breakers_get(&shpool);
+    if (sh == NULL) {
+        return 1;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    s = ngx_http_payments_breaker_slot(sh, psp);
+    if (s == NULL) {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return 1;
+    }
+
+    i = (api == PAY_PSP_API_TRANSFERS);
+    b = ngx_http_payments_breaker_of(s, api);
+
+    first = (s->tls_at[i] == 0
+             || s->tls_opens[i] != b->opens
+             || ngx_current_msec - s->tls_at[i] >= psp->breaker_open);
+
+    if (first) {
+        s->tls_at[i] = ngx_current_msec ? ngx_current_msec : 1;
+        s->tls_opens[i] = b->opens;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return first;
 }
 
 

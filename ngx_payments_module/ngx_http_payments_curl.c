@@ -19,6 +19,8 @@
 
 #include <payments/breaker.h>
 
+#include <openssl/err.h>
+
 
 #define NGX_HTTP_PAYMENTS_FETCH_MAX  (256 * 1024)
 
@@ -140,6 +142,8 @@ ngx_http_payments_fetch_easy(ngx_pool_t *pool, ngx_http_payments_fetch_t *f)
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, f);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, f);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    f->errbuf[0] = '\0';
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, f->errbuf);
     curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -539,6 +543,10 @@ ngx_http_payments_curl_done(void)
                        f->result == CURLE_OK ? "answered"
                                              : curl_easy_strerror(f->result),
                        f->status, f->len, f->elapsed, f->retry_after);
+
+        /* what curl's TLS left in this thread's OpenSSL error queue is not
+         * nginx's next handshake's: nginx would log it as "stale" */
+        ERR_clear_error();
 
         ngx_http_payments_fetch_cancel(f);
 

@@ -440,8 +440,13 @@ ngx_http_payments_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": invalid parameter \"%V\"", &cmd->name,
-                           &value[i]);
+                           "\"%V\": invalid parameter \"%V\": it takes %s",
+                           &cmd->name, &value[i],
+                           kind == NGX_HTTP_PAYMENTS_LIMIT_RATE
+                           ? "size= and rate="
+                           : kind == NGX_HTTP_PAYMENTS_LIMIT_AMOUNT
+                           ? "size=, window= and max=CUR:amount"
+                           : "size=, window= and max=");
         return NGX_CONF_ERROR;
     }
 
@@ -598,7 +603,8 @@ ngx_http_payments_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                "\"payments_limit\": invalid parameter "
                                "\"%V\"%s", &value[2],
                                z->kind == NGX_HTTP_PAYMENTS_LIMIT_RATE
-                               ? "" : ": burst= is for request rates only");
+                               ? ": burst=N is its only parameter"
+                               : ": burst= is for request rates only");
             return NGX_CONF_ERROR;
         }
 

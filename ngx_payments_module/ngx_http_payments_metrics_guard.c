@@ -185,7 +185,8 @@ void
 ngx_http_payments_metrics_guard(ngx_conf_t *cf)
 {
     void                           **loc_conf;
-    ngx_str_t                        uri, *name;
+    ngx_str_t                        uri;
+    u_char                          *server;
     ngx_uint_t                       s;
     ngx_http_core_srv_conf_t       **cscfp;
     ngx_http_core_main_conf_t       *cmcf;
@@ -212,15 +213,53 @@ ngx_http_payments_metrics_guard(ngx_conf_t *cf)
             continue;
         }
 
-        name = &cscfp[s]->server_name;
+        /* the server by its name, or by its place when it has none; the
+         * message at the "payments" that serves /metrics */
+        server = ngx_http_payments_server_name(cf->pool, cscfp[s]);
+        if (server == NULL) {
+            return;
+        }
 
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+        ngx_http_payments_conf_log(NGX_LOG_WARN, cf, &plcf->at,
                            "payments: " NGX_HTTP_PAYMENTS_METRICS " of the "
-                           "server \"%V\" is served by its location \"%V\", "
+                           "%s is served by its location \"%V\", "
                            "which has no access rule (allow and deny, "
                            "auth_basic or auth_request): anyone who reaches "
                            "that listener reads every metric; give "
                            "\"location = " NGX_HTTP_PAYMENTS_METRICS "\" its "
-                           "allow and deny rules", name, &clcf->name);
+                           "allow and deny rules", server, &clcf->name);
     }
+}
+
+
+/* 'server "name"', or "server at FILE:LINE" for one without server_name
+ * (nginx's default server_name is ""); a C string of pool */
+u_char *
+ngx_http_payments_server_name(ngx_pool_t *pool, ngx_http_core_srv_conf_t *cscf)
+{
+    size_t   len;
+    u_char  *p, *last;
+
+    len = sizeof("server at \"\":") + cscf->server_name.len
+          + (cscf->file_name ? ngx_strlen(cscf->file_name) : 0)
+          + NGX_INT_T_LEN;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    if (cscf->server_name.len) {
+        last = ngx_snprintf(p, len - 1, "server \"%V\"", &cscf->server_name);
+
+    } else {
+        last = ngx_snprintf(p, len - 1, "server at %s:%ui",
+                            cscf->file_name ? cscf->file_name
+                                            : (u_char *) "?",
+                            cscf->line);
+    }
+
+    *last = '\0';
+
+    return p;
 }

@@ -27,6 +27,8 @@ static char *ngx_http_payments(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_uint_t ngx_http_payments_conninfo_local(const char *list,
+    ngx_uint_t addrs);
 static char *ngx_http_payments_public_origin(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -50,6 +52,25 @@ static ngx_conf_enum_t  ngx_http_payments_plain_http[] = {
 };
 
 
+/* each keeps its directive's place for the checks after http{} */
+static ngx_http_payments_at_post_t  ngx_http_payments_at_pool =
+    { ngx_http_payments_at_post, NGX_HTTP_PAYMENTS_AT_POOL };
+static ngx_http_payments_at_post_t  ngx_http_payments_at_database_timeout =
+    { ngx_http_payments_at_post, NGX_HTTP_PAYMENTS_AT_DATABASE_TIMEOUT };
+static ngx_http_payments_at_post_t  ngx_http_payments_at_lease =
+    { ngx_http_payments_at_post, NGX_HTTP_PAYMENTS_AT_LEASE };
+static ngx_http_payments_at_post_t  ngx_http_payments_at_ttl =
+    { ngx_http_payments_at_post, NGX_HTTP_PAYMENTS_AT_TTL };
+static ngx_http_payments_at_post_t  ngx_http_payments_at_request_timeout =
+    { ngx_http_payments_at_post, NGX_HTTP_PAYMENTS_AT_REQUEST_TIMEOUT };
+static ngx_http_payments_at_post_t  ngx_http_payments_at_session_lifetime =
+    { ngx_http_payments_at_post, NGX_HTTP_PAYMENTS_AT_SESSION_LIFETIME };
+static ngx_http_payments_at_post_t  ngx_http_payments_at_max_body =
+    { ngx_http_payments_at_post, NGX_HTTP_PAYMENTS_AT_MAX_BODY };
+static ngx_http_payments_at_post_t  ngx_http_payments_at_auth_cache =
+    { ngx_http_payments_at_post, NGX_HTTP_PAYMENTS_AT_AUTH_CACHE };
+
+
 static ngx_command_t  ngx_http_payments_commands[] = {
 
     { ngx_string("payments"),
@@ -71,14 +92,14 @@ static ngx_command_t  ngx_http_payments_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_payments_main_conf_t, pool_size),
-      NULL },
+      &ngx_http_payments_at_pool },
 
     { ngx_string("payments_database_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_payments_main_conf_t, db_timeout),
-      NULL },
+      &ngx_http_payments_at_database_timeout },
 
     { ngx_string("payments_database_queue"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -127,35 +148,35 @@ static ngx_command_t  ngx_http_payments_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_payments_main_conf_t, lease),
-      NULL },
+      &ngx_http_payments_at_lease },
 
     { ngx_string("payments_idempotency_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_payments_main_conf_t, ttl),
-      NULL },
+      &ngx_http_payments_at_ttl },
 
     { ngx_string("payments_request_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_payments_main_conf_t, request_timeout),
-      NULL },
+      &ngx_http_payments_at_request_timeout },
 
     { ngx_string("payments_session_lifetime"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_payments_main_conf_t, session_lifetime),
-      NULL },
+      &ngx_http_payments_at_session_lifetime },
 
     { ngx_string("payments_max_body"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_payments_main_conf_t, max_body),
-      NULL },
+      &ngx_http_payments_at_max_body },
 
     { ngx_string("payments_html"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -169,7 +190,7 @@ static ngx_command_t  ngx_http_payments_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_payments_main_conf_t, auth_cache),
-      NULL },
+      &ngx_http_payments_at_auth_cache },
 
     { ngx_string("payments_admin_key_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -315,6 +336,7 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_uint_t                      i;
     ngx_http_payments_psp_t        *psp;
+    ngx_http_payments_conf_at_t    *at, *psp_at;
     ngx_http_payments_main_conf_t  *pmcf = conf;
 
     ngx_conf_init_uint_value(pmcf->pool_size, 4);
@@ -335,22 +357,30 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    at = pmcf->at;
+
     if (pmcf->auth_cache > 60000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"payments_auth_cache\" must be at most 60s: "
-                           "revocations must take effect within seconds");
+        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf,
+                                   &at[NGX_HTTP_PAYMENTS_AT_AUTH_CACHE],
+                                   "\"payments_auth_cache\" must be at most "
+                                   "60s: revocations must take effect "
+                                   "within seconds");
         return NGX_CONF_ERROR;
     }
 
     if (pmcf->pool_size == 0 || pmcf->pool_size > 256) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"payments_database_pool\" must be 1..256");
+        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf,
+                                   &at[NGX_HTTP_PAYMENTS_AT_POOL],
+                                   "\"payments_database_pool\" must be "
+                                   "1..256");
         return NGX_CONF_ERROR;
     }
 
     if (pmcf->lease < 1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"payments_idempotency_lease\" must be >= 1s");
+        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf,
+                                   &at[NGX_HTTP_PAYMENTS_AT_LEASE],
+                                   "\"payments_idempotency_lease\" must be "
+                                   ">= 1s");
         return NGX_CONF_ERROR;
     }
 
@@ -364,30 +394,36 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
     if ((ngx_msec_t) pmcf->lease * 1000
         < pmcf->request_timeout + 3 * pmcf->db_timeout)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"payments_idempotency_lease\" %Ts is shorter "
-                           "than \"payments_request_timeout\" %Mms plus 3 "
-                           "times \"payments_database_timeout\" %Mms: raise "
-                           "the lease to at least %Ms or lower the timeouts",
-                           pmcf->lease, pmcf->request_timeout,
-                           pmcf->db_timeout,
-                           (pmcf->request_timeout + 3 * pmcf->db_timeout
-                            + 999) / 1000);
+        /* the lease's line, else the timeout's that made it too short */
+        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf,
+            ngx_http_payments_conf_first(
+                &at[NGX_HTTP_PAYMENTS_AT_LEASE],
+                ngx_http_payments_conf_first(
+                    &at[NGX_HTTP_PAYMENTS_AT_REQUEST_TIMEOUT],
+                    &at[NGX_HTTP_PAYMENTS_AT_DATABASE_TIMEOUT])),
+            "\"payments_idempotency_lease\" %Ts is shorter than "
+            "\"payments_request_timeout\" %Mms plus 3 times "
+            "\"payments_database_timeout\" %Mms: raise the lease to at "
+            "least %Ms or lower the timeouts",
+            pmcf->lease, pmcf->request_timeout, pmcf->db_timeout,
+            (pmcf->request_timeout + 3 * pmcf->db_timeout + 999) / 1000);
         return NGX_CONF_ERROR;
     }
 
     if (pmcf->ttl < 24 * 3600) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"payments_idempotency_ttl\" must be at least "
-                           "24h: merchants retry for a day");
+        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf,
+                                   &at[NGX_HTTP_PAYMENTS_AT_TTL],
+                                   "\"payments_idempotency_ttl\" must be at "
+                                   "least 24h: merchants retry for a day");
         return NGX_CONF_ERROR;
     }
 
     /* Stripe: 30 min to 24 h; Adyen: at most 24 h */
     if (pmcf->session_lifetime < 1800 || pmcf->session_lifetime > 86400) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"payments_session_lifetime\" must be between "
-                           "30m and 24h (the PSPs' limits)");
+        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf,
+                                   &at[NGX_HTTP_PAYMENTS_AT_SESSION_LIFETIME],
+                                   "\"payments_session_lifetime\" must be "
+                                   "between 30m and 24h (the PSPs' limits)");
         return NGX_CONF_ERROR;
     }
 
@@ -400,8 +436,12 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
     psp = pmcf->psps->elts;
 
     for (i = 0; i < pmcf->psps->nelts; i++) {
+        /* the lifetime's line, else the PSP's */
+        psp_at = ngx_http_payments_conf_first(
+                     &at[NGX_HTTP_PAYMENTS_AT_SESSION_LIFETIME], &psp[i].at);
+
         if (pmcf->session_lifetime < psp[i].dl->session_min + pmcf->lease) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_http_payments_conf_log(NGX_LOG_EMERG, cf, psp_at,
                                "\"payments_session_lifetime\" %Ts leaves "
                                "the %s PSP \"%V\" less than its %Tm "
                                "minimum once \"payments_idempotency_lease\" "
@@ -415,7 +455,7 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
         }
 
         if (pmcf->session_lifetime > psp[i].dl->session_max) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_http_payments_conf_log(NGX_LOG_EMERG, cf, psp_at,
                                "\"payments_session_lifetime\" %Ts is longer "
                                "than the %s PSP \"%V\" keeps a session "
                                "(%Ts)", pmcf->session_lifetime,
@@ -431,8 +471,9 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (pmcf->max_body < 1024 || pmcf->max_body > 1024 * 1024) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"payments_max_body\" must be 1k..1m");
+        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf,
+                                   &at[NGX_HTTP_PAYMENTS_AT_MAX_BODY],
+                                   "\"payments_max_body\" must be 1k..1m");
         return NGX_CONF_ERROR;
     }
 
@@ -445,10 +486,12 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* at the first PSP, whose tokens would be stored so */
     if (pmcf->keyring == NULL && pmcf->psps->nelts) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "no \"payments_encryption_key\": PSP session "
-                           "tokens are stored in clear in the database");
+        ngx_http_payments_conf_log(NGX_LOG_WARN, cf, &psp[0].at,
+                                   "no \"payments_encryption_key\": PSP "
+                                   "session tokens are stored in clear in "
+                                   "the database");
     }
 
     return NGX_CONF_OK;
@@ -491,6 +534,8 @@ ngx_http_payments_postconfiguration(ngx_conf_t *cf)
     ngx_http_payments_response_init(cf);
 
     ngx_http_payments_metrics_guard(cf);
+
+    ngx_http_payments_tls_guard(cf);
 
     return NGX_OK;
 }
@@ -540,6 +585,10 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_payments_main_conf_t  *pmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    if (conf->at.line == 0) {
+        conf->at = prev->at;
+    }
     ngx_conf_merge_uint_value(conf->plain_http, prev->plain_http,
                               NGX_HTTP_PAYMENTS_PLAIN_OFF);
     ngx_conf_merge_ptr_value(conf->risk, prev->risk, NULL);
@@ -554,7 +603,7 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         if ((ngx_msec_t) pmcf->lease * 1000
             < conf->risk->timeout + 3 * pmcf->db_timeout)
         {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_http_payments_conf_log(NGX_LOG_EMERG, cf, &conf->risk->at,
                                "\"payments_idempotency_lease\" %Ts is "
                                "shorter than \"payments_risk\" timeout= "
                                "%Mms plus 3 times "
@@ -567,7 +616,7 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
         /* after the payment the sweeper asks: without it nobody would */
         if (conf->risk->after_payment && !pmcf->sweeper.enable) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_http_payments_conf_log(NGX_LOG_EMERG, cf, &conf->risk->at,
                                "\"payments_risk\" after_payment=on needs "
                                "\"payments_sweeper on\": the sweeper's "
                                "round asks after the payment");
@@ -580,7 +629,7 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             most = lease - pmcf->sweeper.interval - 1000;
 
             if (conf->risk->timeout > most) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                ngx_http_payments_conf_log(NGX_LOG_EMERG, cf, &conf->risk->at,
                                    "\"payments_risk\" after_payment=on: a "
                                    "request may take its timeout=%Mms, "
                                    "longer than the sweeper's lease allows "
@@ -595,7 +644,7 @@ ngx_http_payments_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         /* a review's approval claims the registration's key again: it must
          * still be there (pay_purge takes it a TTL after the 202) */
         if (conf->risk->review >= pmcf->ttl) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_http_payments_conf_log(NGX_LOG_EMERG, cf, &conf->risk->at,
                                "\"payments_risk\" review= %Ts is not "
                                "shorter than \"payments_idempotency_ttl\" "
                                "%Ts: an approval would find the checkout's "
@@ -642,6 +691,7 @@ ngx_http_payments(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     plcf->enable = 1;
     pmcf->used = 1;
+    ngx_http_payments_conf_at(cf, &plcf->at);
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_payments_handler;
@@ -659,7 +709,7 @@ ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u_char              *p;
     ngx_str_t           *value;
     int                  entry;
-    ngx_uint_t           has_gss;
+    ngx_uint_t           has_gss, no_tls;
     const char          *host, *hostaddr;
     PQconninfoOption    *opts, *o;
 
@@ -684,6 +734,7 @@ ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     host = NULL;
     hostaddr = NULL;
     has_gss = 0;
+    no_tls = 0;
 
     for (o = opts; o->keyword; o++) {
         if (o->val == NULL || o->val[0] == '\0') {
@@ -698,6 +749,9 @@ ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         } else if (ngx_strcmp(o->keyword, "gssencmode") == 0) {
             has_gss = 1;
+
+        } else if (ngx_strcmp(o->keyword, "sslmode") == 0) {
+            no_tls = (ngx_strcmp(o->val, "disable") == 0);
 
         } else if (ngx_strcmp(o->keyword, "password") == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -714,6 +768,19 @@ ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
      * libpq's default socket directory.
      */
     entry = pay_conninfo_lookup_entry(host, hostaddr);
+
+    /* the payments and the merchants' keys' hashes in clear on a network */
+    if (no_tls && entry == 0
+        && !ngx_http_payments_conninfo_local(hostaddr ? hostaddr : host,
+                                             hostaddr != NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"payments_database\": sslmode=disable to a "
+                           "server that is not on a loopback address or a "
+                           "unix socket: every query and answer crosses "
+                           "the network in clear; use sslmode=verify-full");
+    }
+
     PQconninfoFree(opts);
 
     if (entry != 0 || (host == NULL && hostaddr == NULL)) {
@@ -747,6 +814,46 @@ ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * Every entry of a libpq list (comma-separated) on this machine: a
+ * loopback hostaddr, or a host that is a unix socket's directory ("/dir",
+ * "@abstract").
+ */
+static ngx_uint_t
+ngx_http_payments_conninfo_local(const char *list, ngx_uint_t addrs)
+{
+    size_t       len;
+    const char  *p, *end;
+
+    if (list == NULL) {
+        /* libpq's default: its unix socket directory */
+        return 1;
+    }
+
+    for (p = list; *p; p = *end ? end + 1 : end) {
+        end = strchr(p, ',');
+        if (end == NULL) {
+            end = p + strlen(p);
+        }
+
+        len = end - p;
+
+        if (addrs) {
+            if (!((len >= 4 && ngx_strncmp(p, "127.", 4) == 0)
+                  || (len == 3 && ngx_strncmp(p, "::1", 3) == 0)))
+            {
+                return 0;
+            }
+
+        } else if (len == 0 || (p[0] != '/' && p[0] != '@')) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 static char *
 ngx_http_payments_public_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
@@ -754,7 +861,7 @@ ngx_http_payments_public_origin(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_payments_main_conf_t *pmcf = conf;
 
     size_t         len;
-    u_char        *url;
+    u_char        *url, *p;
     ngx_str_t     *value;
     pay_origin_t   o;
 
@@ -776,6 +883,28 @@ ngx_http_payments_public_origin(ngx_conf_t *cf, ngx_command_t *cmd,
                            "https origin (http only for a loopback host)",
                            &value[1]);
         return NGX_CONF_ERROR;
+    }
+
+    /*
+     * An origin, nothing after its host and port but a slash: the links are
+     * the origin and the gateway's own paths (/v1/checkouts/ID/pay), which
+     * nginx serves at the root; a path here would make every link one that
+     * nothing serves.
+     */
+    p = ngx_strlcasestrn(url, url + len, (u_char *) "://", 3 - 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (p += 3; p < url + len; p++) {
+        if (*p == '/' || *p == '?' || *p == '#') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"payments_public_origin\": \"%V\" has a "
+                               "path: give the origin alone "
+                               "(https://host[:port]); the gateway's links "
+                               "add their own paths to it", &value[1]);
+            return NGX_CONF_ERROR;
+        }
     }
 
     pmcf->public_origin.data = value[1].data;

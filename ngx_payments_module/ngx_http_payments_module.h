@@ -36,6 +36,32 @@
 #include <payments/risk.h>
 #include <payments/route.h>
 
+/*
+ * Where a directive was given (nginx.conf's file and line), kept when it is
+ * parsed for the checks made once http{} is read, which report it as
+ * nginx's own messages do; line 0: not given.
+ */
+typedef struct {
+    u_char                     *file;
+    ngx_uint_t                  line;
+} ngx_http_payments_conf_at_t;
+
+/* the main conf's directives whose checks come after http{} */
+enum {
+    NGX_HTTP_PAYMENTS_AT_DATABASE_TIMEOUT = 0,
+    NGX_HTTP_PAYMENTS_AT_LEASE,
+    NGX_HTTP_PAYMENTS_AT_TTL,
+    NGX_HTTP_PAYMENTS_AT_REQUEST_TIMEOUT,
+    NGX_HTTP_PAYMENTS_AT_SESSION_LIFETIME,
+    NGX_HTTP_PAYMENTS_AT_MAX_BODY,
+    NGX_HTTP_PAYMENTS_AT_AUTH_CACHE,
+    NGX_HTTP_PAYMENTS_AT_POOL,
+    NGX_HTTP_PAYMENTS_AT_SWEEPER,
+    NGX_HTTP_PAYMENTS_AT_NOTIFY,
+    NGX_HTTP_PAYMENTS_AT_N
+};
+
+
 /* the head of a slot a PSP owns by name in a shared table (below) */
 typedef struct {
     u_char                      name[PAY_PSP_NAME_MAX];
@@ -49,6 +75,7 @@ typedef struct {
 /* typedef'd in ngx_http_payments_metrics.h */
 struct ngx_http_payments_psp_s {
     ngx_str_t                   name;
+    ngx_http_payments_conf_at_t at;             /* its payments_psp */
     pay_dialect_e               dialect;
     const pay_dialect_t        *dl;             /* its table entry */
     pay_webhook_conf_t          wconf;          /* what its webhook
@@ -147,6 +174,7 @@ typedef struct {
                                                    payment a provider
                                                    without a usable answer
                                                    is asked again */
+    ngx_http_payments_conf_at_t at;             /* its payments_risk */
 } ngx_http_payments_risk_t;
 
 
@@ -241,6 +269,7 @@ typedef struct {
     ngx_http_payments_risk_t   *risk_after;     /* the payments_risk
                                                    with after_payment=on
                                                    (one at most), or NULL */
+    ngx_http_payments_conf_at_t at[NGX_HTTP_PAYMENTS_AT_N];
     char                       *admin_key_hash; /* payments_admin_key_file:
                                                    the hex SHA-256 of the
                                                    review API's key, or
@@ -252,6 +281,11 @@ typedef struct {
     ngx_flag_t                  enable;
     ngx_uint_t                  plain_http;
     ngx_http_payments_risk_t   *risk;           /* NULL: no risk check */
+    ngx_http_payments_conf_at_t at;             /* its "payments" */
+    ngx_flag_t                  server_payments;    /* the server's own
+                                                   (not a location's): one
+                                                   of its locations says
+                                                   "payments" */
 } ngx_http_payments_loc_conf_t;
 
 
@@ -328,6 +362,10 @@ struct ngx_http_payments_fetch_s {
                                                    -1: none */
     pay_psp_api_e                           api;        /* which of the
                                                    PSP's APIs (its breaker) */
+    char                                    errbuf[CURL_ERROR_SIZE];
+                                                /* curl's words for a
+                                                   failure (a TLS one's
+                                                   cause) */
     unsigned                                running:1;
 };
 
@@ -508,6 +546,10 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  (it sends; the driver flushes or fails).
  *   _metrics.c     the counters: data every file bumps, and what the
  *                  sweeper and the pool publish; _metrics_page.c reads it.
+ *   _metrics_guard.c, _tls_guard.c
+ *                  nginx -t's checks of the servers: who may read
+ *                  /metrics, the TLS listeners and settings of those that
+ *                  serve payments.  Only _module.c calls them.
  *   _psp_conf.c    payments_psp and the PSP list (find_psp).
  *   _route.c       payments_route, its check at nginx -t and the route of
  *                  a checkout (route_find).
@@ -536,14 +578,14 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _limit_zone.c        -> -
  *   _list.c              -> _pg.c _response.c _util.c
  *   _metrics.c           -> _util.c
- *   _metrics_guard.c     -> -
+ *   _metrics_guard.c     -> _util.c
  *   _metrics_page.c      -> _breaker.c _limit_vars.c _metrics.c _response.c
  *   _metrics_page.c      -> _util.c
  *   _module.c            -> _auth.c _breaker.c _curl.c _housekeeping.c
  *   _module.c            -> _keys_conf.c _metrics.c _metrics_guard.c _notify.c
  *   _module.c            -> _notify_conf.c _pg.c _psp_conf.c _response.c
  *   _module.c            -> _risk.c _route.c _router.c _sweeper.c
- *   _module.c            -> _sweeper_conf.c _util.c
+ *   _module.c            -> _sweeper_conf.c _tls_guard.c _util.c
  *   _money.c             -> _money_call.c _pg.c _psp_conf.c _response.c
  *   _money.c             -> _util.c
  *   _money_call.c        -> _breaker.c _curl.c _pg.c _psp_call.c _response.c
@@ -582,6 +624,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _sweeper_lookups.c   -> _breaker.c _curl.c _metrics.c _psp_call.c
  *   _sweeper_lookups.c   -> _psp_conf.c _sweeper_round.c _util.c
  *   _sweeper_round.c     -> _curl.c _pg.c
+ *   _tls_guard.c         -> _metrics_guard.c _util.c
  *   _util.c              -> -
  *   _webhook.c           -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
  *   _webhook.c           -> _response.c _util.c
@@ -733,6 +776,37 @@ void ngx_http_payments_keys_running(void);
 /* nginx -t: warns for each server whose /metrics has no access rule
  * (_metrics_guard.c) */
 void ngx_http_payments_metrics_guard(ngx_conf_t *cf);
+/* 'server "name"', or "server at FILE:LINE" without a server_name */
+u_char *ngx_http_payments_server_name(ngx_pool_t *pool,
+    ngx_http_core_srv_conf_t *cscf);
+/* nginx -t's warnings on the TLS of the servers that say "payments" */
+void ngx_http_payments_tls_guard(ngx_conf_t *cf);
+
+/* the directive being parsed: where it is */
+void ngx_http_payments_conf_at(ngx_conf_t *cf,
+    ngx_http_payments_conf_at_t *at);
+/* the first of ats that was given, or NULL */
+ngx_http_payments_conf_at_t *ngx_http_payments_conf_first(
+    ngx_http_payments_conf_at_t *a, ngx_http_payments_conf_at_t *b);
+/* a message about the directive at "at", ending " in FILE:LINE" as
+ * nginx's own do; at NULL or not given: at the place being parsed */
+void ngx_cdecl ngx_http_payments_conf_log(ngx_uint_t level, ngx_conf_t *cf,
+    ngx_http_payments_conf_at_t *at, const char *fmt, ...);
+/* what a directive's NAME= parameter takes, for "invalid parameter" */
+typedef struct {
+    const char                 *name;           /* "retries=", or NULL */
+    const char                 *range;          /* "0..10" */
+} ngx_http_payments_range_t;
+/* 1: the URL's authority has user info (user:password@) */
+ngx_uint_t ngx_http_payments_url_has_userinfo(ngx_str_t *url);
+const char *ngx_http_payments_param_range(ngx_str_t *param,
+    const ngx_http_payments_range_t *ranges);
+/* a conf slot's post handler that keeps the directive's place */
+typedef struct {
+    ngx_conf_post_handler_pt    post_handler;
+    ngx_uint_t                  at;             /* NGX_HTTP_PAYMENTS_AT_* */
+} ngx_http_payments_at_post_t;
+char *ngx_http_payments_at_post(ngx_conf_t *cf, void *post, void *data);
 
 /* _route.c: payments_route, its check at nginx -t, and the route of a
  * checkout (NULL: none applies) */
@@ -845,6 +919,12 @@ void ngx_http_payments_breaker_result_api(ngx_http_payments_psp_t *psp,
     pay_psp_api_e api, ngx_uint_t success, ngx_uint_t probe);
 void ngx_http_payments_breaker_state_api(ngx_http_payments_psp_t *psp,
     pay_psp_api_e api, ngx_uint_t *state, uint64_t *opens);
+/* A TLS failure of the PSP's api: 1 when it is the one to log, over every
+ * worker: the first since a call last succeeded, since the circuit last
+ * opened, or for breaker_open= (a pin's failure, which the breaker is not
+ * told of) */
+ngx_uint_t ngx_http_payments_breaker_tls_first(ngx_http_payments_psp_t *psp,
+    pay_psp_api_e api);
 
 
 /* _psp_conf.c: pin=sha256//BASE64 (a TLS public key's SHA-256, as curl's

@@ -12,6 +12,21 @@
 #include "ngx_http_payments_module.h"
 
 
+static ngx_http_payments_range_t  ngx_http_payments_notify_ranges[] = {
+    { "batch=", "1..1000" },
+    { "per_endpoint=", "1..1000" },
+    { "disable_after=", "a time above 0 with its unit, or off" },
+    { "backoff_scale=", "1..100000" },
+    { "allow_loopback=", "on or off" },
+    { "ca=", "a file of PEM certificates" },
+    { "interval=", "50ms..1h" },
+    { "timeout=", "50ms..1h" },
+    { "connect_timeout=", "50ms..1h" },
+    { "lease=", "50ms..1h" },
+    { NULL, NULL }
+};
+
+
 /* payments_notify on|off [interval= batch= timeout= connect_timeout= lease=
  * disable_after= backoff_scale= allow_loopback= ca=] */
 char *
@@ -32,6 +47,7 @@ ngx_http_payments_notify_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
+    ngx_http_payments_conf_at(cf, &pmcf->at[NGX_HTTP_PAYMENTS_AT_NOTIFY]);
 
     if (ngx_strcmp(value[1].data, "on") == 0) {
         nc->enable = 1;
@@ -178,8 +194,10 @@ ngx_http_payments_notify_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\"",
-                       &value[i], &cmd->name);
+                       "invalid parameter \"%V\" in \"%V\": %s",
+                       &value[i], &cmd->name,
+                       ngx_http_payments_param_range(
+                           &value[i], ngx_http_payments_notify_ranges));
     return NGX_CONF_ERROR;
 }
 
@@ -244,6 +262,9 @@ ngx_http_payments_notify_merge(ngx_conf_t *cf,
     ngx_http_payments_main_conf_t *pmcf)
 {
     ngx_http_payments_notify_conf_t  *nc = &pmcf->notify;
+    ngx_http_payments_conf_at_t      *at;
+
+    at = &pmcf->at[NGX_HTTP_PAYMENTS_AT_NOTIFY];
 
     ngx_conf_init_value(nc->enable, 0);
     ngx_conf_init_msec_value(nc->interval, 1000);
@@ -256,20 +277,31 @@ ngx_http_payments_notify_merge(ngx_conf_t *cf,
     ngx_conf_init_uint_value(nc->backoff_scale, 1);
     ngx_conf_init_value(nc->allow_loopback, 0);
 
+    /* a test rig's setting: a merchant's endpoint could then make the
+     * gateway post to services listening on this machine */
+    if (nc->allow_loopback) {
+        ngx_http_payments_conf_log(NGX_LOG_WARN, cf, at,
+                                   "payments_notify allow_loopback=on: "
+                                   "notifications may be delivered to this "
+                                   "machine's loopback addresses, which is "
+                                   "for tests only; a merchant's endpoint "
+                                   "could reach local services");
+    }
+
     if (!nc->enable) {
         return NGX_CONF_OK;
     }
 
     if (pmcf->keyring == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "payments_notify on needs payments_encryption_key:"
-                           " the endpoints' signing secrets are sealed "
-                           "with it");
+        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf, at,
+                                   "payments_notify on needs "
+                                   "payments_encryption_key: the endpoints' "
+                                   "signing secrets are sealed with it");
         return NGX_CONF_ERROR;
     }
 
     if (nc->lease <= nc->timeout + 1000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf, at,
                            "payments_notify: lease=%M must exceed timeout=%M "
                            "by more than 1s: a delivery may not outlive its "
                            "claim", nc->lease, nc->timeout);

@@ -34,19 +34,67 @@ ngx_http_payments_psp_answered(ngx_http_payments_psp_t *psp,
         : outcome == PAY_PSP_AUTH ? NGX_HTTP_PAYMENTS_PSP_AUTH
         : NGX_HTTP_PAYMENTS_PSP_RETRYABLE, f->elapsed);
 
+    ngx_http_payments_psp_tell_breaker(psp, f, probe);
+
     /* a key that matches no pin does not heal by retrying, and says
      * nothing of the PSP's health: fail closed, the breaker untold */
     if (f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
-        ngx_log_error(NGX_LOG_ALERT, f->log, 0,
-                      "payments: psp \"%V\" failed the pin check: its TLS "
-                      "public key matches none of its pin= values; nothing "
-                      "was sent", &psp->name);
         return NGX_ERROR;
     }
 
-    ngx_http_payments_psp_tell_breaker(psp, f, probe);
-
     return NGX_OK;
+}
+
+
+/*
+ * A call that failed in TLS (the PSP's certificate not verified, its key
+ * matching no pin, the handshake refused) fails every call until someone
+ * acts: logged at error with curl's words for the cause, once over every
+ * worker until a call succeeds or the circuit opens again (or, for a pin,
+ * which the breaker is not told of, once per breaker_open=), not per call.
+ */
+static void
+ngx_http_payments_psp_tls_failed(ngx_http_payments_psp_t *psp,
+    ngx_http_payments_fetch_t *f)
+{
+    const char  *api, *cause;
+
+    switch (f->result) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        break;
+
+    default:
+        return;
+    }
+
+    if (!ngx_http_payments_breaker_tls_first(psp, f->api)) {
+        return;
+    }
+
+    api = (f->api == PAY_PSP_API_TRANSFERS) ? " (its transfers API)" : "";
+    cause = f->errbuf[0] ? f->errbuf : curl_easy_strerror(f->result);
+
+    if (f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
+        ngx_log_error(NGX_LOG_ERR, f->log, 0,
+                      "payments: psp \"%V\"%s failed the pin check: its TLS "
+                      "public key matches none of its pin= values; nothing "
+                      "was sent (%s); logged again after breaker_open=%Mms",
+                      &psp->name, api, cause, psp->breaker_open);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, f->log, 0,
+                  "payments: psp \"%V\"%s: TLS failed: %s; its calls fail "
+                  "until that is fixed (logged again once a call succeeds "
+                  "or the circuit opens)", &psp->name, api, cause);
 }
 
 
@@ -54,6 +102,8 @@ void
 ngx_http_payments_psp_tell_breaker(ngx_http_payments_psp_t *psp,
     ngx_http_payments_fetch_t *f, ngx_uint_t probe)
 {
+    ngx_http_payments_psp_tls_failed(psp, f);
+
     /* a pin that failed: nothing was sent, nothing learnt */
     if (f->result == CURLE_SSL_PINNEDPUBKEYNOTMATCH) {
         return;

@@ -30,6 +30,25 @@ static char *ngx_http_payments_psp_auth(ngx_conf_t *cf,
 
 
 
+/* what each bounded parameter takes, said when one is refused */
+static ngx_http_payments_range_t  ngx_http_payments_psp_ranges[] = {
+    { "timeout=", "a time above 0 (10s)" },
+    { "connect_timeout=", "a time above 0 (3s)" },
+    { "webhook_tolerance=", "1s..1h" },
+    { "mode=", "live or test" },
+    { "retries=", "0..10" },
+    { "retry_base=", "1ms..60s" },
+    { "retry_max=", "1ms..60s" },
+    { "breaker_open=", "1s..1h" },
+    { "breaker=", "0..1000" },
+    { "balance_account=", "up to 64 letters and digits" },
+    { "webhook_header=", "a header name" },
+    { "dialect=", "a dialect's name" },
+    { "url=", "an https URL" },
+    { "hosted=", "an https origin" },
+    { NULL, NULL }
+};
+
 
 char *
 ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -76,6 +95,7 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(psp, sizeof(ngx_http_payments_psp_t));
     psp->name = value[1];
+    ngx_http_payments_conf_at(cf, &psp->at);
     psp->timeout = 10000;
     psp->connect_timeout = 3000;
     psp->retries = 2;
@@ -143,6 +163,10 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             psp->dialect = psp->dl->id;
 
         } else if (ngx_http_payments_param("url")) {
+            if (ngx_http_payments_url_has_userinfo(&v)) {
+                goto userinfo;
+            }
+
             url = ngx_http_payments_cstr(cf->pool, &v);
             if (url == NULL) {
                 return NGX_CONF_ERROR;
@@ -170,6 +194,10 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         } else if (ngx_http_payments_param("transfers_url")) {
             given |= PAY_PSP_P_TRANSFERS;
+            if (ngx_http_payments_url_has_userinfo(&v)) {
+                goto userinfo;
+            }
+
             url = ngx_http_payments_cstr(cf->pool, &v);
             if (url == NULL) {
                 return NGX_CONF_ERROR;
@@ -484,11 +512,23 @@ ngx_http_payments_psp(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return NGX_CONF_OK;
 
+userinfo:
+
+    /* the URL is not repeated: what precedes the "@" may be a password */
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"payments_psp\" %V: %*s has user info "
+                       "(user:password@ before the host): the PSP's "
+                       "credential goes in secret_file=, never in a URL",
+                       &value[1], len + 1, value[i].data);
+    return NGX_CONF_ERROR;
+
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"payments_psp\" %V: invalid parameter \"%V\"",
-                       &value[1], &value[i]);
+                       "\"payments_psp\" %V: invalid parameter \"%V\": %s",
+                       &value[1], &value[i],
+                       ngx_http_payments_param_range(
+                           &value[i], ngx_http_payments_psp_ranges));
     return NGX_CONF_ERROR;
 }
 

@@ -948,12 +948,7 @@ ngx_http_payments_static(ngx_http_payments_ctx_t *ctx)
         return ngx_http_payments_problem(r, PAY_ERR_NOT_FOUND, 0, NULL);
     }
 
-    if (ngx_http_payments_add_header(r, "X-Content-Type-Options", "nosniff")
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
+    /* nosniff: every answer's (ngx_http_payments_send) */
     return ngx_http_payments_send(r, NGX_HTTP_OK, type, file->data,
                                   file->len);
 }

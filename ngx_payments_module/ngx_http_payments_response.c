@@ -33,7 +33,9 @@ static size_t                            ngx_http_payments_rnd_left;
 static ngx_pid_t                         ngx_http_payments_rnd_pid;
 
 
-/* Every answer's own headers: X-Request-Id (when known) and no-store. */
+/* Every answer's own headers: X-Request-Id (when known), no-store, and
+ * nosniff (a JSON answer, a page or a file is never read by a browser as
+ * another type). */
 static ngx_int_t
 ngx_http_payments_answer_headers(ngx_http_request_t *r,
     ngx_http_payments_ctx_t *ctx)
@@ -49,6 +51,12 @@ ngx_http_payments_answer_headers(ngx_http_request_t *r,
         h->hash = 1;
         ngx_str_set(&h->key, "X-Request-Id");
         h->value = ctx->request_id;
+    }
+
+    if (ngx_http_payments_add_header(r, "X-Content-Type-Options", "nosniff")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return ngx_http_payments_add_header(r, "Cache-Control", "no-store");
@@ -309,7 +317,9 @@ ngx_http_payments_problem(ngx_http_request_t *r, pay_err_e err,
  * return code) is turned into problem+json with an X-Request-Id, like every
  * other answer.  Answers of nginx's access phase (limit_req, auth_basic,
  * allow/deny), given before the module saw the request, are left alone,
- * except the 413 of client_max_body_size on a "payments" location.
+ * except the 413 of client_max_body_size on a "payments" location, and the
+ * 400 of a request nginx could not read far enough to choose a location
+ * for, on a server with a "payments" location.
  */
 
 static ngx_int_t
@@ -318,7 +328,9 @@ ngx_http_payments_header_filter(ngx_http_request_t *r)
     char                          *json;
     ngx_uint_t                     status;
     pay_err_e                      err;
+    ngx_uint_t                     unrouted;
     ngx_http_payments_ctx_t       *ctx;
+    ngx_http_core_srv_conf_t      *cscf;
     ngx_http_payments_loc_conf_t  *plcf;
 
     status = r->err_status ? (ngx_uint_t) r->err_status
@@ -332,9 +344,18 @@ ngx_http_payments_header_filter(ngx_http_request_t *r)
 
     if (ctx == NULL) {
         plcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_module);
+        cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
 
-        if (status != NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
-            || plcf == NULL || plcf->enable != 1)
+        /* a 400 nginx gave before any location was chosen (a request line
+         * or a header it could not parse) on a server of the module's:
+         * the request still has the server's own configuration */
+        unrouted = (status == NGX_HTTP_BAD_REQUEST
+                    && plcf != NULL && plcf->server_payments
+                    && cscf != NULL && r->loc_conf == cscf->ctx->loc_conf);
+
+        if (!unrouted
+            && (status != NGX_HTTP_REQUEST_ENTITY_TOO_LARGE
+                || plcf == NULL || plcf->enable != 1))
         {
             return ngx_http_next_header_filter(r);
         }
@@ -474,9 +495,6 @@ ngx_http_payments_html_headers(ngx_http_request_t *r, ngx_uint_t script)
         || ngx_http_payments_add_header(r, "Referrer-Policy", "no-referrer")
            != NGX_OK
         || ngx_http_payments_add_header(r, "X-Frame-Options", "DENY")
-           != NGX_OK
-        || ngx_http_payments_add_header(r, "X-Content-Type-Options",
-                                        "nosniff")
            != NGX_OK)
     {
         return NGX_ERROR;

@@ -53,6 +53,20 @@ static char *ngx_http_payments_risk_pin(ngx_conf_t *cf,
 #define NGX_HTTP_PAYMENTS_RISK_AFTER_RETRY_MAX  86400
 
 
+static ngx_http_payments_range_t  ngx_http_payments_risk_ranges[] = {
+    { "timeout=", "a time above 0" },
+    { "connect_timeout=", "a time above 0" },
+    { "review=", "a time above 0" },
+    { "after_payment_retry=", "1s..1d" },
+    { "after_payment=", "on or off" },
+    { "on_error=", "deny, allow or review" },
+    { "merchants=", "a comma-separated list of merchant ids" },
+    { "currencies=", "a comma-separated list of ISO 4217 codes" },
+    { "min_amount=", "an amount in minor units, 0 or more" },
+    { NULL, NULL }
+};
+
+
 void
 ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx))
@@ -555,6 +569,7 @@ ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     rk->timeout = 2000;
+    ngx_http_payments_conf_at(cf, &rk->at);
     rk->connect_timeout = 1000;
     rk->on_error = PAY_RISK_DENY;
     rk->review = 43200;
@@ -783,8 +798,10 @@ ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" of \"payments_risk\"",
-                       &value[i]);
+                       "invalid parameter \"%V\" of \"payments_risk\": %s",
+                       &value[i],
+                       ngx_http_payments_param_range(
+                           &value[i], ngx_http_payments_risk_ranges));
     return NGX_CONF_ERROR;
 }
 

@@ -12,6 +12,17 @@
 #include "ngx_http_payments_module.h"
 
 
+static ngx_http_payments_range_t  ngx_http_payments_sweeper_ranges[] = {
+    { "batch=", "1..1000" },
+    { "interval=", "100ms or more" },
+    { "after=", "1s..30d" },
+    { "retry=", "1s..30d" },
+    { "alert=", "1s..30d" },
+    { "grace=", "1s..30d" },
+    { NULL, NULL }
+};
+
+
 char *
 ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -30,6 +41,7 @@ ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
+    ngx_http_payments_conf_at(cf, &pmcf->at[NGX_HTTP_PAYMENTS_AT_SWEEPER]);
 
     if (ngx_strcmp(value[1].data, "on") == 0) {
         sc->enable = 1;
@@ -104,8 +116,10 @@ ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" in \"%V\"",
-                       &value[i], &cmd->name);
+                       "invalid parameter \"%V\" in \"%V\": %s",
+                       &value[i], &cmd->name,
+                       ngx_http_payments_param_range(
+                           &value[i], ngx_http_payments_sweeper_ranges));
     return NGX_CONF_ERROR;
 }
 
@@ -129,10 +143,12 @@ ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
     ngx_conf_init_uint_value(sc->batch, 50);
 
     if (sc->alert <= sc->after) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "payments_sweeper: alert=%T must be longer than "
-                           "after=%T: a checkout is alerted only once the "
-                           "sweeper has asked about it", sc->alert, sc->after);
+        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf,
+                                   &pmcf->at[NGX_HTTP_PAYMENTS_AT_SWEEPER],
+                                   "payments_sweeper: alert=%T must be "
+                                   "longer than after=%T: a checkout is "
+                                   "alerted only once the sweeper has asked "
+                                   "about it", sc->alert, sc->after);
         return NGX_CONF_ERROR;
     }
 
@@ -161,7 +177,12 @@ ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+        /* the sweeper's line, else the PSP's (the sweeper is on by
+         * default) */
+        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf,
+                           ngx_http_payments_conf_first(
+                               &pmcf->at[NGX_HTTP_PAYMENTS_AT_SWEEPER],
+                               &psp[i].at),
                            "payments_sweeper: a session look-up at psp "
                            "\"%V\" may take its timeout=%Mms, longer than "
                            "the sweeper's lease allows: the lease is "

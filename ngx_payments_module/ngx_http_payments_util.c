@@ -12,6 +12,9 @@
 #include "ngx_http_payments_module.h"
 
 #include <openssl/rand.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 
 static void ngx_http_payments_held(ngx_event_t *ev);
@@ -124,6 +127,43 @@ ngx_http_payments_link(ngx_pool_t *pool, ngx_http_payments_main_conf_t *pmcf,
 }
 
 
+/* the certificates of a PEM text; 0 when any of its blocks does not
+ * parse, or there is none */
+static ngx_uint_t
+ngx_http_payments_pem_certs(ngx_str_t *pem)
+{
+    BIO            *bio;
+    X509           *x;
+    ngx_uint_t      n;
+    unsigned long   e;
+
+    bio = BIO_new_mem_buf(pem->data, (int) pem->len);
+    if (bio == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        X509_free(x);
+        n++;
+    }
+
+    /* the text's end is "no start line"; anything else is a bad block */
+    e = ERR_peek_last_error();
+    if (ERR_GET_LIB(e) != ERR_LIB_PEM
+        || ERR_GET_REASON(e) != PEM_R_NO_START_LINE)
+    {
+        n = 0;
+    }
+
+    ERR_clear_error();
+    BIO_free(bio);
+
+    return n;
+}
+
+
 /*
  * Reads a secret from a file at configuration time.  The file must not be
  * readable by group or others; trailing white space is dropped.  The secret
@@ -214,6 +254,19 @@ ngx_http_payments_read_file(ngx_conf_t *cf, ngx_str_t *name,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": secret in \"%V\" is shorter than %uz "
                            "bytes", directive, &path, min);
+        return NGX_ERROR;
+    }
+
+    /* a CA file is parsed now: one curl could not use would fail every
+     * handshake of the calls it is for, and only at run time */
+    if (kind == NGX_HTTP_PAYMENTS_FILE_CA
+        && ngx_http_payments_pem_certs(secret) == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": file \"%V\" holds no PEM certificate, "
+                           "or one that does not parse (a CA file is "
+                           "certificates in PEM, \"-----BEGIN "
+                           "CERTIFICATE-----\")", directive, &path);
         return NGX_ERROR;
     }
 
@@ -672,4 +725,110 @@ ngx_http_payments_instance_owner(ngx_cycle_t *cycle, u_char *buf, size_t len)
     *p = '\0';
 
     return p;
+}
+
+
+void
+ngx_http_payments_conf_at(ngx_conf_t *cf, ngx_http_payments_conf_at_t *at)
+{
+    /* the file's name lives as long as the cycle's configuration */
+    at->file = cf->conf_file->file.name.data;
+    at->line = cf->conf_file->line;
+}
+
+
+ngx_http_payments_conf_at_t *
+ngx_http_payments_conf_first(ngx_http_payments_conf_at_t *a,
+    ngx_http_payments_conf_at_t *b)
+{
+    if (a != NULL && a->line) {
+        return a;
+    }
+
+    if (b != NULL && b->line) {
+        return b;
+    }
+
+    return NULL;
+}
+
+
+void ngx_cdecl
+ngx_http_payments_conf_log(ngx_uint_t level, ngx_conf_t *cf,
+    ngx_http_payments_conf_at_t *at, const char *fmt, ...)
+{
+    u_char   buf[NGX_MAX_CONF_ERRSTR], *p;
+    va_list  args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + NGX_MAX_CONF_ERRSTR, fmt, args);
+    va_end(args);
+
+    if (at == NULL || at->line == 0) {
+        ngx_conf_log_error(level, cf, 0, "%*s", p - buf, buf);
+        return;
+    }
+
+    ngx_log_error(level, cf->log, 0, "%*s in %s:%ui", p - buf, buf,
+                  at->file, at->line);
+}
+
+
+char *
+ngx_http_payments_at_post(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_payments_at_post_t    *ap = post;
+    ngx_http_payments_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_payments_module);
+    ngx_http_payments_conf_at(cf, &pmcf->at[ap->at]);
+
+    return NGX_CONF_OK;
+}
+
+
+/* "scheme://user:password@host/": an authority with an "@" */
+ngx_uint_t
+ngx_http_payments_url_has_userinfo(ngx_str_t *url)
+{
+    u_char  *p, *end;
+
+    end = url->data + url->len;
+
+    p = ngx_strlcasestrn(url->data, end, (u_char *) "://", 3 - 1);
+    if (p == NULL) {
+        return 0;
+    }
+
+    for (p += 3; p < end; p++) {
+        if (*p == '/' || *p == '?' || *p == '#') {
+            return 0;
+        }
+
+        if (*p == '@') {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+const char *
+ngx_http_payments_param_range(ngx_str_t *param,
+    const ngx_http_payments_range_t *ranges)
+{
+    size_t  len;
+
+    for ( /* void */ ; ranges->name != NULL; ranges++) {
+        len = ngx_strlen(ranges->name);
+
+        if (param->len >= len
+            && ngx_strncmp(param->data, ranges->name, len) == 0)
+        {
+            return ranges->range;
+        }
+    }
+
+    return "not a parameter of the directive";
 }

@@ -663,11 +663,44 @@ pay_route_name(unsigned route)
 /* --- request lines for the logs (url.h) ----------------------------------- */
 
 static int
+pay_redact_hex(char c)
+{
+    return (c >= '0' && c <= '9') ? c - '0'
+           : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+           : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+}
+
+
+/* the name as whatever decodes the query reads it: "%74" is "t" */
+static int
 pay_redact_name(const char *p, size_t n)
 {
-    return (n == 1 && (p[0] == 't' || p[0] == 'T'))
-           || (n == 9 && memcmp(p, "sessionId", 9) == 0)
-           || (n == 13 && memcmp(p, "sessionResult", 13) == 0);
+    char    name[16];
+    size_t  i, k;
+    int     hi, lo;
+
+    for (i = 0, k = 0; i < n; k++) {
+        if (k == sizeof(name)) {
+            return 0;
+        }
+
+        if (p[i] == '%' && i + 2 < n) {
+            hi = pay_redact_hex(p[i + 1]);
+            lo = pay_redact_hex(p[i + 2]);
+
+            if (hi >= 0 && lo >= 0) {
+                name[k] = (char) (hi * 16 + lo);
+                i += 3;
+                continue;
+            }
+        }
+
+        name[k] = p[i++];
+    }
+
+    return (k == 1 && (name[0] == 't' || name[0] == 'T'))
+           || (k == 9 && memcmp(name, "sessionId", 9) == 0)
+           || (k == 13 && memcmp(name, "sessionResult", 13) == 0);
 }
 
 

@@ -158,9 +158,11 @@ const char *pay_route_name(unsigned route);
  * log: in the query (after the first '?', up to the last ' ' when that
  * comes after it, else to the end), the value of every parameter named t
  * or T (a pay, return or status token), sessionId (Adyen's session, which
- * is the PSP's token) or sessionResult becomes "redacted".  The line is
- * read as it is, whatever the protocol (HTTP/2's request line is built by
- * nginx from :method and :path).  out holds PAY_REDACT_SIZE(len) bytes.
+ * is the PSP's token) or sessionResult becomes "redacted", each name read
+ * percent-decoded ("%74" is "t") as a server on the way may read it.  The
+ * line is read as it is, whatever the protocol (HTTP/2's request line is
+ * built by nginx from :method and :path).  out holds PAY_REDACT_SIZE(len)
+ * bytes.
  * Returns the new length, or 0 when there was nothing to cut (a value
  * already "redacted" counts as nothing).
  */

@@ -104,6 +104,7 @@ typedef struct {
     const char  *token_key;
     const char  *psp;
     const char  *extra;
+    const char  *listen;
     const char  *location;
 } pieces_t;
 
@@ -125,6 +126,7 @@ good(const conf_t *c)
                        "hosted=https://checkout.stripe.example;",
                        c->dir, c->dir);
     p.extra = "";
+    p.listen = "listen 127.0.0.1:1;";
     p.location = "location / { payments; }";
 
     return p;
@@ -151,10 +153,11 @@ nginx_t(const conf_t *c, const pieces_t *p, char **out)
         "  fastcgi_temp_path %s/f; uwsgi_temp_path %s/u; scgi_temp_path %s/s;\n"
         "  access_log off;\n"
         "  %s\n  %s\n  %s\n  %s\n  %s\n"
-        "  server { listen 127.0.0.1:1; %s }\n"
+        "  server { %s %s }\n"
         "}\n",
         c->module, c->dir, c->dir, c->dir, c->dir, c->dir, c->dir, c->dir,
-        p->database, p->origin, p->token_key, p->psp, p->extra, p->location);
+        p->database, p->origin, p->token_key, p->psp, p->extra, p->listen,
+        p->location);
 
     write_file(str_printf("%s/nginx.conf", c->dir), conf, 0644);
 
@@ -1149,6 +1152,24 @@ Test(config, the_production_example_passes_nginx_t, .timeout = 60)
     cr_assert(strstr(text, "load_module") == NULL,
               "the module is loaded by modules-enabled, not the example");
 
+    /* the limits the module's page says it has: every scope applied, each
+     * to a zone the example declares (nginx -t below refuses an unknown
+     * zone) */
+    {
+        size_t       i;
+        const char  *scope[] = {
+            "payments_limit create_merchant=", "payments_limit create_address=",
+            "payments_limit pages=", "payments_limit webhook=",
+            "payments_limit webhook_failures=", "payments_limit amount=",
+            "payments_limit failures=",
+        };
+
+        for (i = 0; i < sizeof(scope) / sizeof(scope[0]); i++) {
+            cr_assert(strstr(text, scope[i]) != NULL,
+                      "the production example has no \"%s\"", scope[i]);
+        }
+    }
+
     /* Debian's stock nginx.conf (bookworm), its includes of
      * modules-enabled, conf.d and sites-enabled pointed at the three */
     write_file(str_printf("%s/prod.conf", c.dir),
@@ -1743,4 +1764,390 @@ Test(config, refuses_a_route_after_the_default_and_a_psp_named_twice)
 
     p.extra = "payments_route psps=stripe,stripe2,stripe;";
     expect_refused(&c, &p, "names \"stripe\" twice");
+}
+
+
+/* --- where nginx -t points, and what it warns of ----------------------- */
+
+/*
+ * The checks made once http{} is read name the line of the directive they
+ * are about, as nginx's own do ("... in /path/nginx.conf:13"), never the
+ * closing brace of http{} (line 15 of nginx_t's file).  Line 12 is the
+ * PSP's, 13 the extra directives', 14 the server's.
+ */
+
+static void
+expect_at(const conf_t *c, const pieces_t *p, int refused,
+    const char *message, unsigned line)
+{
+    int    rc;
+    char  *out, *m, *eol, *said;
+
+    rc = nginx_t(c, p, &out);
+    cr_assert_eq(rc != 0, refused, "nginx -t exited %d:\n%s", rc, out);
+
+    m = strstr(out, message);
+    cr_assert_not_null(m, "nginx -t said:\n%s\nexpected: %s", out, message);
+
+    /* the line of nginx's output that says it */
+    eol = strchr(m, '\n');
+    said = strndup(m, eol ? (size_t) (eol - m) : strlen(m));
+    cr_assert(strstr(said, str_printf(" in %s/nginx.conf:%u", c->dir, line))
+              != NULL, "nginx -t said:\n%s\nexpected \"%s\" at "
+              "nginx.conf:%u", out, message, line);
+}
+
+
+Test(config, names_the_directive_line_of_a_check_made_after_http)
+{
+    size_t       i;
+    conf_t       c;
+    pieces_t     p;
+    const char  *enc;
+    struct {
+        const char  *extra;
+        const char  *message;
+    } refused[] = {
+        { "payments_max_body 100;", "\"payments_max_body\" must be 1k..1m" },
+        { "payments_idempotency_ttl 1h;", "must be at least 24h" },
+        { "payments_idempotency_lease 20s;", "raise the lease to at least" },
+        { "payments_session_lifetime 10m;", "between 30m and 24h" },
+        { "payments_auth_cache 120s;", "must be at most 60s" },
+        { "payments_sweeper on after=1h alert=30m;",
+          "alert=1800 must be longer than after=3600" },
+        { "payments_notify on;",
+          "payments_notify on needs payments_encryption_key" },
+    };
+
+    conf_init(&c);
+    p = good(&c);
+
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        p.extra = refused[i].extra;
+        expect_at(&c, &p, 1, refused[i].message, 13);
+    }
+
+    /* a PSP's own limit: the lifetime's line when it is given, else the
+     * PSP's; the sweeper's lease against a PSP's timeout likewise */
+    p.extra = "payments_session_lifetime 1810s;";
+    expect_at(&c, &p, 1, "raise it to at least 1830", 13);
+
+    p.extra = "payments_sweeper on interval=300ms;";
+    p.psp = psp_with(&c, "timeout=5s");
+    expect_at(&c, &p, 1, "longer than the sweeper's lease allows", 13);
+
+    p.extra = "";
+    p.psp = psp_with(&c, "timeout=130s");
+    expect_at(&c, &p, 1, "longer than the sweeper's lease allows", 12);
+
+    /* the risk provider's, checked as each location is merged */
+    write_file(str_printf("%s/risk.secret", c.dir),
+               "rk_0123456789abcdef0123456789abcdef", 0600);
+    p.psp = psp_with(&c, "");
+    p.extra = str_printf("payments_risk url=https://risk.example/v1/check "
+                         "secret_file=%s/risk.secret review=2d;", c.dir);
+    expect_at(&c, &p, 1, "is not shorter than \"payments_idempotency_ttl\"",
+              13);
+
+    /* the warnings: tokens in clear at the PSP's line, /metrics at the
+     * "payments" of the location that serves it, the server named by its
+     * place when it has no server_name */
+    p = good(&c);
+    expect_at(&c, &p, 0, "PSP session tokens are stored in clear", 12);
+    expect_at(&c, &p, 0, METRICS_WARNING, 14);
+    expect_at(&c, &p, 0, str_printf("of the server at %s/nginx.conf:14",
+                                    c.dir), 14);
+
+    enc = encryption_key(&c, "enc.key", "k1 " ENC_K1 "\n", 0600);
+    p.extra = enc;
+    p.listen = "listen 127.0.0.1:1; server_name gw.example;";
+    expect_at(&c, &p, 0, "of the server \"gw.example\"", 14);
+}
+
+
+/* Every "invalid parameter" says what the parameter takes. */
+Test(config, an_invalid_parameter_says_its_allowed_range)
+{
+    size_t       i;
+    conf_t       c;
+    pieces_t     p;
+    struct {
+        const char  *psp;
+        const char  *extra;
+        const char  *message;
+    } bad[] = {
+        { "retries=11", "", "invalid parameter \"retries=11\": 0..10" },
+        { "webhook_tolerance=2h", "",
+          "invalid parameter \"webhook_tolerance=2h\": 1s..1h" },
+        { "breaker=1001", "", "invalid parameter \"breaker=1001\": 0..1000" },
+        { "breaker_open=2h", "",
+          "invalid parameter \"breaker_open=2h\": 1s..1h" },
+        { "retry_base=2m", "",
+          "invalid parameter \"retry_base=2m\": 1ms..60s" },
+        { "mode=prod", "", "invalid parameter \"mode=prod\": live or test" },
+        { "", "payments_sweeper on batch=0;",
+          "invalid parameter \"batch=0\" in \"payments_sweeper\": 1..1000" },
+        { "", "payments_sweeper on after=31d;",
+          "invalid parameter \"after=31d\" in \"payments_sweeper\": "
+          "1s..30d" },
+        { "", "payments_notify off interval=10ms;",
+          "invalid parameter \"interval=10ms\" in \"payments_notify\": "
+          "50ms..1h" },
+        { "", "payments_notify off allow_loopback=yes;",
+          "invalid parameter \"allow_loopback=yes\" in \"payments_notify\":"
+          " on or off" },
+        { "", "payments_limit_zone api size=1m rate=10r/s burst=3;",
+          "invalid parameter \"burst=3\": it takes size= and rate=" },
+        { "", "payments_limit_failures cards size=1m window=1h max=5 "
+              "rate=1r/s;",
+          "invalid parameter \"rate=1r/s\": it takes size=, window= and "
+          "max=" },
+        { "", "RISK on_error=maybe;",
+          "invalid parameter \"on_error=maybe\" of \"payments_risk\": "
+          "deny, allow or review" },
+    };
+
+    conf_init(&c);
+    p = good(&c);
+    write_file(str_printf("%s/risk.secret", c.dir),
+               "rk_0123456789abcdef0123456789abcdef", 0600);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        p.psp = psp_with(&c, bad[i].psp);
+        p.extra = bad[i].extra;
+
+        if (strncmp(p.extra, "RISK ", 5) == 0) {
+            p.extra = str_printf("payments_risk url=https://risk.example/v1 "
+                                 "secret_file=%s/risk.secret %s", c.dir,
+                                 p.extra + 5);
+        }
+
+        expect_refused(&c, &p, bad[i].message);
+    }
+}
+
+
+/* A CA file is read and parsed at nginx -t: one that holds no PEM
+ * certificate is refused there, not at the first handshake. */
+Test(config, refuses_a_ca_file_that_is_not_pem)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    write_file(str_printf("%s/not-a-ca.pem", c.dir), "hello\n", 0644);
+    write_file(str_printf("%s/half.pem", c.dir),
+               "-----BEGIN CERTIFICATE-----\nAAAA\n"
+               "-----END CERTIFICATE-----\n", 0644);
+
+    p.psp = psp_with(&c, str_printf("ca_file=%s/not-a-ca.pem", c.dir));
+    expect_refused(&c, &p, "holds no PEM certificate");
+
+    p.psp = psp_with(&c, str_printf("ca_file=%s/half.pem", c.dir));
+    expect_refused(&c, &p, "holds no PEM certificate");
+
+    p = good(&c);
+    p.extra = str_printf("payments_notify off ca=%s/not-a-ca.pem;", c.dir);
+    expect_refused(&c, &p, "holds no PEM certificate");
+
+    /* a real one passes */
+    openssl_run(str_printf("req -x509 -newkey ec -pkeyopt "
+                           "ec_paramgen_curve:prime256v1 -nodes -days 2 "
+                           "-subj /CN=ca.example -keyout %s/ca.key "
+                           "-out %s/ca.pem", c.dir, c.dir));
+    p.extra = "";
+    p.psp = psp_with(&c, str_printf("ca_file=%s/ca.pem", c.dir));
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
+static void
+expect_warning(const conf_t *c, const pieces_t *p, const char *warning,
+    int warned)
+{
+    int    rc;
+    char  *out;
+
+    rc = nginx_t(c, p, &out);
+    cr_assert_eq(rc, 0, "nginx -t refused it:\n%s", out);
+    cr_assert_eq(strstr(out, warning) != NULL, warned,
+                 "nginx -t said:\n%s\n%s: %s", out,
+                 warned ? "expected" : "did not expect", warning);
+}
+
+
+static const char *
+tls_listen(const conf_t *c, const char *more)
+{
+    if (access(str_printf("%s/tls.pem", c->dir), R_OK) != 0) {
+        openssl_run(str_printf("req -x509 -newkey ec -pkeyopt "
+                               "ec_paramgen_curve:prime256v1 -nodes -days 2 "
+                               "-subj /CN=gw.example -keyout %s/tls.key "
+                               "-out %s/tls.pem", c->dir, c->dir));
+    }
+
+    return str_printf("listen 127.0.0.1:1 ssl; ssl_certificate %s/tls.pem; "
+                      "ssl_certificate_key %s/tls.key; %s", c->dir, c->dir,
+                      more);
+}
+
+
+#define NO_TLS_WARNING  "no TLS listener serves \"payments\""
+
+/* The API on plain HTTP only answers 403 tls_required to every call:
+ * nginx -t says so beforehand. */
+Test(config, warns_when_no_tls_listener_serves_payments)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    expect_warning(&c, &p, NO_TLS_WARNING, 1);
+
+    p.listen = tls_listen(&c, "ssl_protocols TLSv1.2 TLSv1.3;");
+    expect_warning(&c, &p, NO_TLS_WARNING, 0);
+
+    /* a loopback test rig that says so */
+    p = good(&c);
+    p.location = "location / { payments_plain_http loopback; payments; }";
+    expect_warning(&c, &p, NO_TLS_WARNING, 0);
+}
+
+
+Test(config, warns_of_old_tls_protocols_and_non_aead_ciphers)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.listen = tls_listen(&c, "ssl_protocols TLSv1 TLSv1.2;");
+    expect_warning(&c, &p, "TLSv1 or TLSv1.1", 1);
+
+    p.listen = tls_listen(&c, "ssl_protocols TLSv1.1 TLSv1.2;");
+    expect_warning(&c, &p, "TLSv1 or TLSv1.1", 1);
+
+    p.listen = tls_listen(&c, "ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers "
+                              "ECDHE-ECDSA-AES128-GCM-SHA256:"
+                              "ECDHE-ECDSA-AES128-SHA;");
+    expect_warning(&c, &p, "ECDHE-ECDSA-AES128-SHA", 1);
+    expect_warning(&c, &p, "TLSv1 or TLSv1.1", 0);
+
+    /* the example's settings are quiet */
+    p.listen = tls_listen(&c, "ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers "
+                              "ECDHE-ECDSA-AES128-GCM-SHA256:"
+                              "ECDHE-ECDSA-CHACHA20-POLY1305;");
+    expect_warning(&c, &p, "non-AEAD", 0);
+    expect_warning(&c, &p, "TLSv1 or TLSv1.1", 0);
+}
+
+
+Test(config, warns_of_loopback_notifications_and_a_database_in_clear)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.extra = str_printf("%s payments_notify on allow_loopback=on;",
+                         encryption_key(&c, "enc.key", "k1 " ENC_K1 "\n",
+                                        0600));
+    expect_warning(&c, &p, "allow_loopback=on", 1);
+
+    p.extra = str_printf("%s payments_notify on;",
+                         encryption_key(&c, "enc.key", "k1 " ENC_K1 "\n",
+                                        0600));
+    expect_warning(&c, &p, "allow_loopback=on", 0);
+
+    p = good(&c);
+    p.database = "payments_database \"hostaddr=10.1.2.3 port=5 "
+                 "dbname=payments user=payments_gateway sslmode=disable\";";
+    expect_warning(&c, &p, "sslmode=disable", 1);
+
+    p.database = "payments_database \"hostaddr=127.0.0.1 port=5 "
+                 "dbname=payments user=payments_gateway sslmode=disable\";";
+    expect_warning(&c, &p, "sslmode=disable", 0);
+
+    p.database = "payments_database \"host=/run/postgresql "
+                 "dbname=payments user=payments_gateway sslmode=disable\";";
+    expect_warning(&c, &p, "sslmode=disable", 0);
+}
+
+
+/* Links are made of the origin and the gateway's own paths: an origin
+ * with a path would make every link one nginx does not serve. */
+Test(config, refuses_a_public_origin_with_a_path)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.origin = "payments_public_origin https://gw.example/pay;";
+    expect_refused(&c, &p, "has a path");
+
+    p.origin = "payments_public_origin https://gw.example/pay/;";
+    expect_refused(&c, &p, "has a path");
+
+    p.origin = "payments_public_origin https://gw.example/;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
+/* user:password@ in a PSP's URL is refused for what it is, and the
+ * password is not repeated in the message. */
+Test(config, refuses_user_info_in_a_psp_url_without_printing_it)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.psp = str_printf("payments_psp stripe dialect=stripe "
+                       "url=https://user:hunter2@api.stripe.example "
+                       "secret_file=%s/psp.secret "
+                       "webhook_secret_file=%s/webhook.secret "
+                       "hosted=https://checkout.stripe.example;",
+                       c.dir, c.dir);
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_assert(strstr(out, "has user info") != NULL, "%s", out);
+    cr_assert(strstr(out, "hunter2") == NULL, "the password printed:\n%s",
+              out);
+}
+
+
+/* Every nginx configuration block of README.md and the doc/ pages passes
+ * nginx -t with this module, each fragment wrapped in the context its tag
+ * names, its files made with placeholder contents
+ * (ci/doc-nginx-check.sh). */
+Test(config, every_nginx_block_of_the_docs_passes_nginx_t, .timeout = 60)
+{
+    int      rc;
+    char    *out;
+    conf_t   c;
+
+    conf_init(&c);
+
+    rc = system(str_printf("bash %s/ci/doc-nginx-check.sh %s > %s/docs.out "
+                           "2>&1", env("PAY_TEST_ROOT"), c.module, c.dir));
+    out = file_read(str_printf("%s/docs.out", c.dir), NULL);
+    cr_assert_eq(rc, 0, "ci/doc-nginx-check.sh:\n%s", out ? out : "");
+    cr_assert(out != NULL && strstr(out, " 0 failed") != NULL, "%s", out);
 }

@@ -570,3 +570,60 @@ Test(owasp, nginx_own_400_for_a_broken_chunked_body_is_problem_json)
     cr_assert(strstr(split + 4, "\"code\":\"invalid_request\"") != NULL,
               "%s", split + 4);
 }
+
+
+/* JSON answers, the module's and nginx's own turned into problem+json,
+ * say nosniff: a browser never reads one as a script or a page. */
+Test(owasp, json_answers_say_nosniff)
+{
+    const char  *v;
+    char        *co_id;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    co_id = uid("co");
+    r = register_ok(&m, uid("key"), dump(checkout_new(co_id, 1)));
+    v = resp_header(r, "X-Content-Type-Options");
+    cr_assert(v != NULL && strcmp(v, "nosniff") == 0, "201: %s", v);
+    resp_free(r);
+
+    r = api_get(&m, str_printf("/v1/checkouts/%s", co_id));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    v = resp_header(r, "X-Content-Type-Options");
+    cr_assert(v != NULL && strcmp(v, "nosniff") == 0, "200: %s", v);
+    resp_free(r);
+
+    r = api_get(&m, "/v1/checkouts/co_no_such_checkout");
+    cr_assert_eq(r->status, 404, "%s", r->body);
+    v = resp_header(r, "X-Content-Type-Options");
+    cr_assert(v != NULL && strcmp(v, "nosniff") == 0, "404: %s", v);
+    resp_free(r);
+}
+
+
+/* A request line nginx cannot parse never reaches a location: its 400
+ * was nginx's HTML page.  On a server with a "payments" location it is
+ * problem+json, as every other answer there. */
+Test(owasp, a_malformed_request_line_is_answered_in_problem_json)
+{
+    char  *answer, *split;
+
+    answer = raw_tls_exchange(
+        "GET /v1/pay ments HTTP/1.1 x\r\n"
+        "Host: gw.test.example\r\n"
+        "Connection: close\r\n"
+        "\r\n");
+
+    cr_assert(strncmp(answer, "HTTP/1.1 400 ", 13) == 0, "%s", answer);
+    split = strstr(answer, "\r\n\r\n");
+    cr_assert_not_null(split, "%s", answer);
+    *split = '\0';
+    cr_assert(strcasestr(answer, "\r\nContent-Type: application/problem+json")
+              != NULL, "%s", answer);
+    cr_assert(strcasestr(answer, "\r\nX-Content-Type-Options: nosniff")
+              != NULL, "%s", answer);
+    cr_assert(strstr(split + 4, "\"code\":\"invalid_request\"") != NULL,
+              "%s", split + 4);
+}

@@ -343,6 +343,30 @@ Test(pay_link, an_upper_case_T_token_is_cut_out_of_the_access_log)
 }
 
 
+/* A name percent-encoded ("%74" is "t") is a token to whatever decodes
+ * the query on its way (a proxy, a log reader): cut out as well. */
+
+Test(pay_link, a_percent_encoded_token_name_is_cut_out_of_the_access_log)
+{
+    paid_t   p;
+    resp_t  *r;
+    char    *logged;
+
+    register_checkout(&p, NULL);
+    secret_used(p.token);
+
+    r = gw_get(str_printf("/v1/checkouts/%s/pay?%%74=%s", p.co_id, p.token));
+    resp_free(r);
+
+    logged = str_printf("/v1/checkouts/%s/pay?%%74=redacted ", p.co_id);
+    msleep(300);
+    cr_assert(file_contains(run_file("logs/access.log"), logged),
+              "access.log has no \"%s\"", logged);
+    cr_assert(!file_contains(run_file("logs/access.log"), p.token),
+              "the token is in access.log");
+}
+
+
 /* Over HTTP/2 nginx builds the request line apart from r->args, which the
  * redaction used to read the query through: nothing was cut out.  And a
  * request limit_req refuses before the content handler was logged with its

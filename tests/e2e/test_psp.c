@@ -303,6 +303,104 @@ Test(psp, a_psp_whose_key_matches_no_pin_fails_closed)
 }
 
 
+static gateway_t  tls_gw;
+
+
+static void
+stop_tls_gw(void)
+{
+    gateway_stop(&tls_gw);
+}
+
+
+static int
+occurrences(const char *path, const char *needle)
+{
+    int          n;
+    char        *text;
+    const char  *p;
+
+    text = file_read(path, NULL);
+    cr_assert_not_null(text, "%s", path);
+
+    n = 0;
+    for (p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle)) {
+        n++;
+    }
+
+    return n;
+}
+
+
+/*
+ * A PSP whose certificate does not verify (the suite's TLS front of the
+ * mock, without its CA): every call fails, and why is at error in the
+ * log with curl's words, once until the circuit opens again rather than
+ * per call; nginx's "ignoring stale global SSL error" never follows.
+ */
+Test(psp, a_tls_failure_is_logged_with_its_cause_once_per_breaker_opening,
+     .timeout = 30, .fini = stop_tls_gw)
+{
+    int          i;
+    char        *co_id;
+    json_t      *body;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *run = env("PAY_TEST_RUN");
+
+    gateway_start(&tls_gw, "tlsfail", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_sweeper off;\n"
+        "payments_psp tls_unverified dialect=stripe url=%s/psp-tls\n"
+        "    secret_file=%s/conf/psp.secret\n"
+        "    webhook_secret_file=%s/conf/webhook.secret\n"
+        "    hosted=%s stripe_version=2024-06-20 allow_http\n"
+        "    timeout=1s connect_timeout=1s retries=0 breaker=2 "
+        "breaker_open=1s;\n",
+        pg_gateway_conninfo(), env("PAY_TEST_GW"), run, run,
+        env("PAY_TEST_MOCK")));
+    gateway_wait_ready(&tls_gw, 10);
+
+    merchant_new(&m);
+
+    /* two failures open the circuit, the next two are refused at once */
+    for (i = 0; i < 4; i++) {
+        co_id = uid("co");
+        body = checkout_new(co_id, 1);
+        json_object_set_new(body, "psp", json_string("tls_unverified"));
+        r = gateway_send(&tls_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                         dump(body));
+        cr_assert(r->status == 502 || r->status == 503, "%ld %s", r->status,
+                  r->body);
+        resp_free(r);
+    }
+
+    cr_assert_eq(occurrences(tls_gw.error_log, "TLS failed"), 1,
+                 "not logged once:\n%s", file_read(tls_gw.error_log, NULL));
+    cr_assert(file_contains(tls_gw.error_log, "[error]"));
+    cr_assert(file_contains(tls_gw.error_log, "psp \"tls_unverified\": TLS "
+                                              "failed: SSL certificate "
+                                              "problem"),
+              "%s", file_read(tls_gw.error_log, NULL));
+
+    /* the circuit's probe after breaker_open= fails the same way: logged
+     * again, once */
+    msleep(1200);
+    co_id = uid("co");
+    body = checkout_new(co_id, 1);
+    json_object_set_new(body, "psp", json_string("tls_unverified"));
+    r = gateway_send(&tls_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     dump(body));
+    cr_assert_eq(r->status, 502, "the probe: %ld %s", r->status, r->body);
+    resp_free(r);
+
+    cr_assert_eq(occurrences(tls_gw.error_log, "TLS failed"), 2,
+                 "%s", file_read(tls_gw.error_log, NULL));
+    cr_assert_eq(occurrences(tls_gw.error_log, "stale global SSL error"), 0,
+                 "%s", file_read(tls_gw.error_log, NULL));
+}
+
+
 /*
  * A PSP host whose DNS never answers: build/slow_dns.so makes the
  * getaddrinfo() of psp.slow.test sleep 6 s in the gateway (curl's resolver

@@ -773,6 +773,21 @@ Test(redact, every_bearer_value_of_the_query_is_cut_out_whatever_the_protocol,
 }
 
 
+Test(redact, a_percent_encoded_name_is_read_as_a_decoding_server_reads_it)
+{
+    cr_expect_str_eq(redact("GET /v1/checkouts/co_1/pay?%74=eyJ.a.b HTTP/1.1"),
+                     "GET /v1/checkouts/co_1/pay?%74=redacted HTTP/1.1");
+    cr_expect_str_eq(redact("GET /p?x=1&%54=eyJ&session%49d=CS1 HTTP/1.1"),
+                     "GET /p?x=1&%54=redacted&session%49d=redacted HTTP/1.1");
+    cr_expect_str_eq(redact("GET /p?%73%65%73%73%69%6f%6e%52%65%73%75%6c%74=A"
+                            " HTTP/1.1"),
+                     "GET /p?%73%65%73%73%69%6f%6e%52%65%73%75%6c%74=redacted"
+                     " HTTP/1.1");
+    /* not a name of them, decoded or not */
+    cr_expect_null(redact("GET /p?%7=1&%74t=2&%zz=3&%=4 HTTP/1.1"));
+}
+
+
 Test(redact, nothing_to_cut_is_said_so)
 {
     cr_expect_null(redact("GET /v1/payments HTTP/1.1"));
