@@ -717,6 +717,36 @@ pay_utf8_chars(const char *s, size_t len)
 }
 
 
+/*
+ * A key that goes into a form body's name as it is read back (Stripe's
+ * metadata[KEY]): no bracket, which no escape keeps out of Stripe's
+ * parse; no '%', '&' or '=', which would be a form's syntax if anything
+ * between us and the PSP ever forgot to escape them (psp.c escapes every
+ * key); no control character, C0, DEL or C1 (U+0080-U+009F), which no
+ * PSP promises to keep.  1 or 0.
+ */
+static int
+pay_metadata_key_plain(const char *key, size_t len)
+{
+    size_t         i;
+    unsigned char  c;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) key[i];
+
+        if (c < 0x20 || c == 0x7f || strchr("[]%&=", c) != NULL
+            || (c == 0xc2 && i + 1 < len
+                && (unsigned char) key[i + 1] >= 0x80
+                && (unsigned char) key[i + 1] <= 0x9f))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 int
 pay_metadata_check(const json_t *md, pay_verdict_t *v)
 {
@@ -749,9 +779,10 @@ pay_metadata_check(const json_t *md, pay_verdict_t *v)
                                PAY_METADATA_KEY_MAX);
         }
 
-        if (strpbrk(key, "[]") != NULL) {
+        if (!pay_metadata_key_plain(key, len)) {
             return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
-                               "metadata keys must not contain '[' or ']'");
+                               "metadata keys must not contain '[', ']', "
+                               "'%%', '&', '=' or control characters");
         }
 
         if (!json_is_string(val)) {

@@ -1232,6 +1232,45 @@ Test(checkout, metadata_over_the_limits_refused)
 }
 
 
+/* Keys must reach a form body (Stripe's metadata[KEY]) as one name: no
+ * '%', '&', '=', brackets or control characters (C0, DEL, C1). */
+Test(checkout, metadata_keys_with_form_syntax_or_controls_refused)
+{
+    size_t              i;
+    json_t             *root;
+    static const char  *bad[] = {
+        "a%5D=1&locale=fr&metadata%5Bb", "50%", "a&b", "a=b", "a[", "b]",
+        "tab\there", "nl\n", "del\x7f", "c1\xc2\x85", "\x01"
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        root = base();
+        json_object_set_new(root, "metadata", json_pack("{s:s}", bad[i], "x"));
+        refused(root, PAY_ERR_INVALID_REQUEST, "metadata keys must not "
+                "contain");
+    }
+}
+
+
+Test(checkout, metadata_keys_of_unusual_characters_accepted)
+{
+    pay_checkout_t  co;
+    pay_verdict_t   v;
+    json_t         *root;
+    /* 32 characters: the ASCII marks allowed, a space, two non-ASCII */
+    const char     *key = "a b+c/d:#?!~.*'(),;@$|\"\\^`{}<>"
+                          "\xc3\xa9\xe2\x82\xac";
+
+    root = base();
+    json_object_set_new(root, "metadata", json_pack("{s:s}", key, "x"));
+    cr_assert_eq(run(root, &co, &v), 0, "%s", v.detail);
+    cr_assert_not_null(co.metadata);
+    cr_expect_str_eq(json_string_value(json_object_get(co.metadata, key)),
+                     "x");
+    pay_checkout_free(&co);
+}
+
+
 Test(checkout, metadata_types_refused)
 {
     json_t  *root;
