@@ -342,6 +342,34 @@ Test(metadata, card_data_refused_never_stored)
 }
 
 
+/* the card rule reads a card number however it is spelt: any short run
+ * of marks between its groups, Unicode digits as the digits they are */
+Test(metadata, card_numbers_in_other_spellings_refused)
+{
+    size_t                    i;
+    static const char *const  spelt[] = {
+        "4111.1111.1111.1111",
+        "4111  1111  1111  1111",
+        "4111\xc2\xa0" "1111\xc2\xa0" "1111\xc2\xa0" "1111",
+        "4111/1111/1111/1111",
+        "4111_1111_1111_1111",
+        "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91",
+    };
+
+    for (i = 0; i < sizeof(spelt) / sizeof(spelt[0]); i++) {
+        expect_refused(json_pack("{s:s}", "note", spelt[i]),
+                       "card_data_forbidden", NULL);
+    }
+
+    /* as a key too */
+    expect_refused(json_pack("{s:s}", "4111.1111.1111.1111", "x"),
+                   "card_data_forbidden", NULL);
+}
+
+
 /* --- the fingerprint ----------------------------------------------------- */
 
 Test(metadata, same_key_other_metadata_is_reused)
