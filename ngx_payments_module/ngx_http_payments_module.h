@@ -178,10 +178,12 @@ typedef struct {
 } ngx_http_payments_risk_t;
 
 
-/* a risk answer's Payments-Signature, kept by the header callback */
+/* a risk answer's Payments-Signature, kept by the header callback, and
+ * the Idempotency-Key of the request it must answer */
 typedef struct {
     ngx_pool_t                 *pool;
     char                       *value;          /* NULL: none */
+    char                       *key;            /* the request's */
 } ngx_http_payments_risk_sig_t;
 
 

@@ -190,14 +190,22 @@ ngx_http_payments_risk_ask(ngx_http_payments_risk_t *rk, ngx_pool_t *pool,
     struct curl_blob   blob;
 
     if (pay_risk_sign(rk->secret.data, rk->secret.len, (int64_t) ngx_time(),
-                      body, len, mac, sizeof(mac))
+                      NULL, body, len, mac, sizeof(mac))
         != 0)
     {
         return NGX_ERROR;
     }
 
+    /* a signed answer is bound to this request's key (doc/RISK.md) */
     sig->pool = pool;
     sig->value = NULL;
+    sig->key = ngx_pnalloc(pool, ngx_strlen(key) + 1);
+
+    if (sig->key == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(sig->key, key, ngx_strlen(key) + 1);
 
     if (ngx_http_payments_fetch_easy(pool, f) != NGX_OK) {
         return NGX_ERROR;
@@ -368,7 +376,7 @@ ngx_http_payments_risk_judge(ngx_http_payments_risk_t *rk,
                && (sig->value == NULL
                    || pay_risk_verify(rk->answer_secret.data,
                                       rk->answer_secret.len, sig->value,
-                                      ngx_strlen(sig->value),
+                                      ngx_strlen(sig->value), sig->key,
                                       (char *) f->body, f->len,
                                       (int64_t) ngx_time(), 300)
                       != 0))

@@ -27,19 +27,366 @@
 /* Card numbers ------------------------------------------------------------ */
 
 /*
+ * The text is read as UTF-8 code points, each a digit (with its value), a
+ * mark or other.  Digits: ASCII, every block of ten of Unicode's decimal
+ * digits (category Nd, Unicode 14: Arabic-Indic, Devanagari, full-width,
+ * mathematical and the others: the zero of each below), and the
+ * compatibility digits NFKC maps to one ASCII digit (superscripts,
+ * subscripts, circled digits).  Marks, what is neither a letter nor a
+ * digit: every other ASCII character, and beyond ASCII the Latin-1
+ * punctuation and signs, the General Punctuation block (spaces, dashes,
+ * zero-width characters, dots, bullets), the supplemental punctuation,
+ * CJK and full-width punctuation and spaces, and a few operators used as
+ * dashes and dots.  Everything else (letters of any script, symbols, bytes
+ * that are not UTF-8) is other.
+ */
+
+static const uint32_t  pay_digit_zeros[] = {
+    0x0660, 0x06f0, 0x07c0, 0x0966, 0x09e6, 0x0a66, 0x0ae6, 0x0b66, 0x0be6,
+    0x0c66, 0x0ce6, 0x0d66, 0x0de6, 0x0e50, 0x0ed0, 0x0f20, 0x1040, 0x1090,
+    0x17e0, 0x1810, 0x1946, 0x19d0, 0x1a80, 0x1a90, 0x1b50, 0x1bb0, 0x1c40,
+    0x1c50, 0xa620, 0xa8d0, 0xa900, 0xa9d0, 0xa9f0, 0xaa50, 0xabf0, 0xff10,
+    0x104a0, 0x10d30, 0x11066, 0x110f0, 0x11136, 0x111d0, 0x112f0, 0x11450,
+    0x114d0, 0x11650, 0x116c0, 0x11730, 0x118e0, 0x11950, 0x11c50, 0x11d50,
+    0x11da0, 0x16a60, 0x16ac0, 0x16b50, 0x1d7ce, 0x1d7d8, 0x1d7e2, 0x1d7ec,
+    0x1d7f6, 0x1e140, 0x1e2f0, 0x1e950, 0x1fbf0
+};
+
+typedef struct {
+    uint32_t  lo;
+    uint32_t  hi;
+    int       first;        /* lo's digit; -1: a mark */
+} pay_cp_range_t;
+
+static const pay_cp_range_t  pay_cp_ranges[] = {
+    { 0x0080, 0x00a9, -1 },         /* C1, NBSP, Latin-1 signs ... */
+    { 0x00ab, 0x00b1, -1 },         /* ... but ª, µ, º and fractions */
+    { 0x00b2, 0x00b3, 2 },          /* superscript two, three */
+    { 0x00b4, 0x00b4, -1 },
+    { 0x00b6, 0x00b8, -1 },
+    { 0x00b9, 0x00b9, 1 },          /* superscript one */
+    { 0x00bb, 0x00bb, -1 },
+    { 0x00bf, 0x00bf, -1 },
+    { 0x00d7, 0x00d7, -1 },
+    { 0x00f7, 0x00f7, -1 },
+    { 0x1680, 0x1680, -1 },         /* Ogham space */
+    { 0x180e, 0x180e, -1 },         /* Mongolian vowel separator */
+    { 0x2000, 0x206f, -1 },         /* General Punctuation */
+    { 0x2070, 0x2070, 0 },          /* superscript zero */
+    { 0x2074, 0x2079, 4 },          /* superscripts four to nine */
+    { 0x2080, 0x2089, 0 },          /* subscripts */
+    { 0x2212, 0x2212, -1 },         /* minus */
+    { 0x2215, 0x2215, -1 },         /* division slash */
+    { 0x2219, 0x2219, -1 },         /* bullet operator */
+    { 0x2460, 0x2468, 1 },          /* circled one to nine */
+    { 0x24ea, 0x24ea, 0 },          /* circled zero */
+    { 0x2e00, 0x2e7f, -1 },         /* Supplemental Punctuation */
+    { 0x3000, 0x3003, -1 },         /* ideographic space, comma, stop */
+    { 0x3008, 0x3011, -1 },
+    { 0x3014, 0x301f, -1 },
+    { 0x30fb, 0x30fb, -1 },         /* katakana middle dot */
+    { 0xfe10, 0xfe19, -1 },         /* vertical forms */
+    { 0xfe30, 0xfe6b, -1 },         /* CJK compatibility, small forms */
+    { 0xfeff, 0xfeff, -1 },         /* zero-width no-break space */
+    { 0xff01, 0xff0f, -1 },         /* full-width ASCII punctuation */
+    { 0xff1a, 0xff20, -1 },
+    { 0xff3b, 0xff40, -1 },
+    { 0xff5b, 0xff65, -1 },
+};
+
+typedef enum {
+    PAY_CP_DIGIT,
+    PAY_CP_MARK,
+    PAY_CP_OTHER
+} pay_cp_class_e;
+
+#define PAY_CP_BAD  0x110000        /* a byte that is not UTF-8 */
+
+
+/* the code point at s[*i], *i moved past it */
+static uint32_t
+pay_utf8_next(const unsigned char *s, size_t len, size_t *i)
+{
+    size_t    n, k;
+    uint32_t  cp;
+
+    cp = s[*i];
+
+    if (cp < 0x80) {
+        (*i)++;
+        return cp;
+    }
+
+    if ((cp & 0xe0) == 0xc0) {
+        n = 1;
+        cp &= 0x1f;
+
+    } else if ((cp & 0xf0) == 0xe0) {
+        n = 2;
+        cp &= 0x0f;
+
+    } else if ((cp & 0xf8) == 0xf0) {
+        n = 3;
+        cp &= 0x07;
+
+    } else {
+        (*i)++;
+        return PAY_CP_BAD;
+    }
+
+    if (len - *i <= n) {
+        (*i)++;
+        return PAY_CP_BAD;
+    }
+
+    for (k = 1; k <= n; k++) {
+        if ((s[*i + k] & 0xc0) != 0x80) {
+            (*i)++;
+            return PAY_CP_BAD;
+        }
+
+        cp = (cp << 6) | (s[*i + k] & 0x3f);
+    }
+
+    *i += n + 1;
+
+    return cp;
+}
+
+
+static pay_cp_class_e
+pay_cp_class(uint32_t cp, int *digit)
+{
+    size_t  lo, hi, mid;
+
+    if (cp < 0x80) {
+        if (cp >= '0' && cp <= '9') {
+            *digit = (int) (cp - '0');
+            return PAY_CP_DIGIT;
+        }
+
+        return ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') ? PAY_CP_OTHER
+                                                          : PAY_CP_MARK;
+    }
+
+    /* the last zero at or below cp */
+    lo = 0;
+    hi = sizeof(pay_digit_zeros) / sizeof(pay_digit_zeros[0]);
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (pay_digit_zeros[mid] <= cp) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+
+    if (lo > 0 && cp - pay_digit_zeros[lo - 1] <= 9) {
+        *digit = (int) (cp - pay_digit_zeros[lo - 1]);
+        return PAY_CP_DIGIT;
+    }
+
+    for (lo = 0; lo < sizeof(pay_cp_ranges) / sizeof(pay_cp_ranges[0]);
+         lo++)
+    {
+        if (cp < pay_cp_ranges[lo].lo) {
+            break;
+        }
+
+        if (cp <= pay_cp_ranges[lo].hi) {
+            if (pay_cp_ranges[lo].first < 0) {
+                return PAY_CP_MARK;
+            }
+
+            *digit = pay_cp_ranges[lo].first
+                     + (int) (cp - pay_cp_ranges[lo].lo);
+            return PAY_CP_DIGIT;
+        }
+    }
+
+    return PAY_CP_OTHER;
+}
+
+
+/* the spaces, whatever their width: separators made only of them are
+ * alike */
+static int
+pay_cp_blank(uint32_t cp)
+{
+    return cp == '\t' || cp == ' ' || cp == 0xa0 || cp == 0x1680
+           || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x202f
+           || cp == 0x205f || cp == 0x3000;
+}
+
+
+static int pay_luhn(const int *d, size_t n);
+static int pay_card_brand_shaped(const int *d, size_t n);
+
+
+/*
+ * Card numbers written in groups: groups of 3 to 6 digits with the same
+ * separator between every two, a run of 1 to 3 marks (runs made only of
+ * blanks are alike), as "4111.1111.1111.1111", "4111  1111  1111 1111",
+ * "3782/822463/10005" are written.  Every sequence of whole groups of 13
+ * to 19 digits is judged: Luhn alone, or Luhn and a brand's shape for an
+ * identifier (id).  What bounds the false positives on ordinary text: it
+ * needs three groups at least, the same separator throughout, and no group
+ * of 1, 2 or 7 digits or more, so that dates, times, amounts, versions,
+ * addresses and phone numbers (groups of 1 or 2, mixed separators) pass;
+ * and the digits it joins, written without the separators, would be
+ * refused anyway.  Linear: a group ending looks at most 6 groups back.
+ */
+#define PAY_GROUP_MIN   3
+#define PAY_GROUP_MAX   6
+#define PAY_GROUPS_MAX  ((PAY_CARD_MAX + PAY_GROUP_MIN - 1) / PAY_GROUP_MIN)
+#define PAY_SEP_MAX     3
+
+typedef struct {
+    uint32_t  cp[PAY_SEP_MAX];
+    size_t    n;
+} pay_sep_t;
+
+
+static int
+pay_card_groups(const char *s, size_t len, int id)
+{
+    int             ring[PAY_CARD_MAX], d[PAY_CARD_MAX], digit, sep_ok, blank,
+                    end;
+    size_t          i, k, g, pos, glen, total, ngroups;
+    size_t          groups[PAY_GROUPS_MAX];
+    uint32_t        cp;
+    pay_sep_t       sep, cand;
+    pay_cp_class_e  cls;
+
+    pos = 0;
+    glen = 0;
+    ngroups = 0;
+    sep_ok = 0;
+    blank = 1;
+    sep.n = 0;
+    cand.n = 0;
+    i = 0;
+
+    for ( ;; ) {
+        end = i >= len;
+        cls = PAY_CP_OTHER;
+        cp = PAY_CP_BAD;
+        digit = 0;
+
+        if (!end) {
+            cp = pay_utf8_next((const unsigned char *) s, len, &i);
+            cls = pay_cp_class(cp, &digit);
+        }
+
+        if (cls == PAY_CP_DIGIT) {
+            if (glen == 0) {
+                /* a group begins: it continues the candidate after a
+                 * separator like the candidate's */
+                if (ngroups > 0 && sep_ok) {
+                    if (blank) {
+                        sep.n = 1;
+                        sep.cp[0] = ' ';
+                    }
+
+                    if (ngroups >= 2
+                        && (sep.n != cand.n
+                            || memcmp(sep.cp, cand.cp,
+                                      sep.n * sizeof(uint32_t)) != 0))
+                    {
+                        groups[0] = groups[ngroups - 1];
+                        ngroups = 1;
+                    }
+
+                    cand = sep;
+
+                } else {
+                    ngroups = 0;
+                }
+            }
+
+            ring[pos % PAY_CARD_MAX] = digit;
+            pos++;
+            glen++;
+            continue;
+        }
+
+        if (glen > 0) {
+            /* a group ends */
+            if (glen < PAY_GROUP_MIN || glen > PAY_GROUP_MAX) {
+                ngroups = 0;
+
+            } else {
+                if (ngroups == PAY_GROUPS_MAX) {
+                    memmove(groups, groups + 1,
+                            (PAY_GROUPS_MAX - 1) * sizeof(size_t));
+                    ngroups--;
+                }
+
+                groups[ngroups++] = glen;
+                total = 0;
+
+                for (g = ngroups; g > 0; g--) {
+                    total += groups[g - 1];
+
+                    if (total > PAY_CARD_MAX) {
+                        break;
+                    }
+
+                    if (total < PAY_CARD_MIN) {
+                        continue;
+                    }
+
+                    for (k = 0; k < total; k++) {
+                        d[k] = ring[(pos - total + k) % PAY_CARD_MAX];
+                    }
+
+                    if (pay_luhn(d, total)
+                        && (!id || pay_card_brand_shaped(d, total)))
+                    {
+                        return 1;
+                    }
+                }
+            }
+
+            glen = 0;
+            sep.n = 0;
+            blank = 1;
+            sep_ok = ngroups > 0;
+        }
+
+        if (end) {
+            return 0;
+        }
+
+        if (cls == PAY_CP_MARK && sep_ok && sep.n < PAY_SEP_MAX) {
+            sep.cp[sep.n++] = cp;
+            blank &= pay_cp_blank(cp);
+
+        } else {
+            sep_ok = 0;
+        }
+    }
+}
+
+
+/*
  * A run is digits where a single space or a single dash may stand between
  * two digits; anything else ends it.  Every window of 13 to 19 consecutive
  * digits of a run is a candidate, not only the whole run: a PAN glued to
  * other digits ("20-digit string") is still a PAN.  The last 19 digits are
  * kept in a ring, and each new digit closes 7 windows whose Luhn sums are
  * computed from that digit backwards, so the scan is linear in the input.
+ * Digits are any of pay_cp_class's; then the groups, pay_card_groups.
  */
 int
 pay_contains_card_number(const char *s, size_t len)
 {
-    int            ring[PAY_CARD_MAX], d, sum;
-    size_t         i, run, off, head;
-    unsigned char  c;
+    int             ring[PAY_CARD_MAX], d, sum, digit;
+    size_t          i, run, off, head;
+    uint32_t        cp;
+    pay_cp_class_e  cls;
     enum { PAY_SCAN_OTHER, PAY_SCAN_DIGIT, PAY_SCAN_SEP }  prev;
 
     if (s == NULL) {
@@ -49,11 +396,13 @@ pay_contains_card_number(const char *s, size_t len)
     run = 0;
     head = 0;
     prev = PAY_SCAN_OTHER;
+    i = 0;
 
-    for (i = 0; i < len; i++) {
-        c = (unsigned char) s[i];
+    while (i < len) {
+        cp = pay_utf8_next((const unsigned char *) s, len, &i);
+        cls = pay_cp_class(cp, &digit);
 
-        if (c >= '0' && c <= '9') {
+        if (cls == PAY_CP_DIGIT) {
             if (prev == PAY_SCAN_OTHER) {
                 run = 0;
             }
@@ -61,7 +410,7 @@ pay_contains_card_number(const char *s, size_t len)
             prev = PAY_SCAN_DIGIT;
 
             head = (head + 1) % PAY_CARD_MAX;
-            ring[head] = c - '0';
+            ring[head] = digit;
             run++;
 
             if (run < PAY_CARD_MIN) {
@@ -92,7 +441,7 @@ pay_contains_card_number(const char *s, size_t len)
             continue;
         }
 
-        if ((c == ' ' || c == '-') && prev == PAY_SCAN_DIGIT) {
+        if ((cp == ' ' || cp == '-') && prev == PAY_SCAN_DIGIT) {
             prev = PAY_SCAN_SEP;
             continue;
         }
@@ -102,7 +451,7 @@ pay_contains_card_number(const char *s, size_t len)
         prev = PAY_SCAN_OTHER;
     }
 
-    return 0;
+    return pay_card_groups(s, len, 0);
 }
 
 
@@ -210,10 +559,10 @@ pay_luhn(const int *d, size_t n)
 int
 pay_id_contains_card_number(const char *s, size_t len)
 {
-    int            d[PAY_CARD_MAX];
-    size_t         i, n;
-    unsigned char  c;
-    int            sep, over;
+    int             d[PAY_CARD_MAX], digit, sep, over, end;
+    size_t          i, n;
+    uint32_t        cp;
+    pay_cp_class_e  cls;
 
     if (s == NULL) {
         return 0;
@@ -223,13 +572,21 @@ pay_id_contains_card_number(const char *s, size_t len)
     n = 0;
     sep = 0;
     over = 0;
+    i = 0;
 
-    for (i = 0; i <= len; i++) {
-        c = i < len ? (unsigned char) s[i] : '\0';
+    for ( ;; ) {
+        end = i >= len;
+        cp = 0;
+        cls = PAY_CP_OTHER;
 
-        if (c >= '0' && c <= '9') {
+        if (!end) {
+            cp = pay_utf8_next((const unsigned char *) s, len, &i);
+            cls = pay_cp_class(cp, &digit);
+        }
+
+        if (cls == PAY_CP_DIGIT) {
             if (n < PAY_CARD_MAX) {
-                d[n] = c - '0';
+                d[n] = digit;
             }
 
             over |= n >= PAY_CARD_MAX;
@@ -238,7 +595,7 @@ pay_id_contains_card_number(const char *s, size_t len)
             continue;
         }
 
-        if ((c == ' ' || c == '-') && n > 0 && !sep && i < len) {
+        if ((cp == ' ' || cp == '-') && n > 0 && !sep && !end) {
             sep = 1;
             continue;
         }
@@ -249,12 +606,16 @@ pay_id_contains_card_number(const char *s, size_t len)
             return 1;
         }
 
+        if (end) {
+            break;
+        }
+
         n = 0;
         sep = 0;
         over = 0;
     }
 
-    return 0;
+    return pay_card_groups(s, len, 1);
 }
 
 
@@ -415,10 +776,9 @@ pay_psp_name_valid(const char *s, size_t len)
 /*
  * An unknown key is named in the detail so that the client can find it,
  * but only when it looks like a field name: short, of name characters,
- * and with fewer than 12 digits (a card number has 13 or more).  The card
- * scan it has passed reads only spaces and dashes as separators, so
- * "4111.1111.1111.1111" or "4111_1111_1111_1111" passes it, and details
- * reach responses and logs.
+ * and with fewer than 12 digits (a card number has 13 or more): details
+ * reach responses and logs, and a key is named only if it is plainly not
+ * card data, whatever the card scan it has passed made of it.
  */
 static int
 pay_unknown_field(pay_verdict_t *v, const char *where, const char *key)
@@ -717,6 +1077,36 @@ pay_utf8_chars(const char *s, size_t len)
 }
 
 
+/*
+ * A key that goes into a form body's name as it is read back (Stripe's
+ * metadata[KEY]): no bracket, which no escape keeps out of Stripe's
+ * parse; no '%', '&' or '=', which would be a form's syntax if anything
+ * between us and the PSP ever forgot to escape them (psp.c escapes every
+ * key); no control character, C0, DEL or C1 (U+0080-U+009F), which no
+ * PSP promises to keep.  1 or 0.
+ */
+static int
+pay_metadata_key_plain(const char *key, size_t len)
+{
+    size_t         i;
+    unsigned char  c;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) key[i];
+
+        if (c < 0x20 || c == 0x7f || strchr("[]%&=", c) != NULL
+            || (c == 0xc2 && i + 1 < len
+                && (unsigned char) key[i + 1] >= 0x80
+                && (unsigned char) key[i + 1] <= 0x9f))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 int
 pay_metadata_check(const json_t *md, pay_verdict_t *v)
 {
@@ -749,9 +1139,10 @@ pay_metadata_check(const json_t *md, pay_verdict_t *v)
                                PAY_METADATA_KEY_MAX);
         }
 
-        if (strpbrk(key, "[]") != NULL) {
+        if (!pay_metadata_key_plain(key, len)) {
             return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
-                               "metadata keys must not contain '[' or ']'");
+                               "metadata keys must not contain '[', ']', "
+                               "'%%', '&', '=' or control characters");
         }
 
         if (!json_is_string(val)) {

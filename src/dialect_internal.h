@@ -22,8 +22,14 @@ typedef struct {
 void pay_buf_add(pay_buf_t *b, const char *s, size_t n);
 void pay_buf_str(pay_buf_t *b, const char *s);
 
-/* application/x-www-form-urlencoded fields, in the order added */
+/* application/x-www-form-urlencoded fields, in the order added, written
+ * by one encoder (psp.c; dialect.h pay_form_encode): name is ours,
+ * "seg[seg]..." of [A-Za-z0-9_]; key, anyone's, is one more segment,
+ * escaped (name[key]).  A name of another shape, an empty key or a key
+ * with a bracket fails the buffer. */
 void pay_form_field(pay_buf_t *b, const char *name, const char *value);
+void pay_form_field_key(pay_buf_t *b, const char *name, const char *key,
+    const char *value);
 void pay_form_field_int(pay_buf_t *b, const char *name, int64_t value);
 
 /* json_object_set_new that remembers a failure (NULL value or OOM) */

@@ -104,14 +104,13 @@ pay_stripe_credential_check(const char *key, size_t len, int live)
  * The merchant's metadata as metadata[KEY] fields beside the gateway's own
  * keys (mine, mine2: NULL when fewer), when it fits Stripe's 50 and takes
  * none of their names; else none of it (the gateway keeps and answers it
- * all the same).  Keys are 1-40 characters without brackets
- * (pay_metadata_check).
+ * all the same).  Each key is one escaped segment (pay_form_field_key):
+ * whatever it holds, it adds, repeats or replaces no other parameter.
  */
 static void
 pay_stripe_metadata(pay_buf_t *b, const json_t *md, const char *mine,
     const char *mine2)
 {
-    char         name[64];
     size_t       ours;
     json_t      *val;
     const char  *key;
@@ -127,8 +126,7 @@ pay_stripe_metadata(pay_buf_t *b, const json_t *md, const char *mine,
     }
 
     json_object_foreach((json_t *) md, key, val) {
-        snprintf(name, sizeof(name), "metadata[%s]", key);
-        pay_form_field(b, name, json_string_value(val));
+        pay_form_field_key(b, "metadata", key, json_string_value(val));
     }
 }
 

@@ -73,12 +73,31 @@ pay_buf_str(pay_buf_t *b, const char *s)
 
 
 /*
- * application/x-www-form-urlencoded value: everything but the unreserved
- * characters ALPHA / DIGIT / "-" / "." / "_" / "~" is percent-encoded,
- * space as %20 (never "+", which some decoders leave alone).
+ * application/x-www-form-urlencoded, as Stripe reads it: a body is
+ * "name=value" pairs joined by '&'; the name and the value are each
+ * percent-decoded whole ('+' is a space) and only then is the name split
+ * at its brackets, "metadata[key]" into metadata / key.  So '&', '=',
+ * '%' and '+' in anything we were given must be escaped, and a bracket
+ * cannot be escaped at all: "%5B" is as much a bracket as "[".  This is
+ * the one place a form body is written (registrations, refunds, captures,
+ * cancels and transfers alike):
+ *
+ *   - a name is the gateway's own, "seg" or "seg[seg]...", every seg of
+ *     [A-Za-z0-9_]; its brackets are structure and go as they are (as
+ *     Stripe's own clients send them), which keeps stored requests
+ *     readable;
+ *   - a key (may be NULL) is anyone's, a merchant's metadata key: it
+ *     becomes one more "[key]" segment, escaped as a value is; an empty
+ *     key or one holding a bracket cannot be one segment and fails the
+ *     whole body (the API refuses both, pay_metadata_check);
+ *   - a value is escaped: everything but the unreserved characters
+ *     ALPHA / DIGIT / "-" / "." / "_" / "~" is percent-encoded, space as
+ *     %20 (never "+", which some decoders leave alone).
+ *
+ * Anything else fails the body (b->failed), never a field silently.
  */
 static void
-pay_buf_form_value(pay_buf_t *b, const char *s)
+pay_buf_form_escape(pay_buf_t *b, const char *s)
 {
     static const char  hex[] = "0123456789ABCDEF";
     char               esc[3];
@@ -111,21 +130,120 @@ pay_buf_form_value(pay_buf_t *b, const char *s)
 }
 
 
-/*
- * One field.  Names are our own constants and keep Stripe's literal
- * brackets (as Stripe's own clients send them; a form decoder treats "["
- * and "%5B" alike), which keeps stored requests readable.
- */
-void
-pay_form_field(pay_buf_t *b, const char *name, const char *value)
+/* seg ("[" seg "]")*, seg of [A-Za-z0-9_]: 1 or 0 */
+static int
+pay_form_name_ok(const char *name)
 {
+    size_t  seg;
+    int     open;
+
+    seg = 0;
+    open = 0;
+
+    for ( ;; name++) {
+        switch (*name) {
+
+        case '\0':
+            return seg > 0 && !open;
+
+        case '[':
+            if (seg == 0 || open) {
+                return 0;
+            }
+            open = 1;
+            seg = 0;
+            break;
+
+        case ']':
+            if (seg == 0 || !open) {
+                return 0;
+            }
+            open = 0;
+            /* the next is '[' or the end */
+            if (name[1] != '\0' && name[1] != '[') {
+                return 0;
+            }
+            break;
+
+        default:
+            if (!((*name >= 'A' && *name <= 'Z')
+                  || (*name >= 'a' && *name <= 'z')
+                  || (*name >= '0' && *name <= '9') || *name == '_'))
+            {
+                return 0;
+            }
+            seg++;
+        }
+    }
+}
+
+
+static void
+pay_form_write(pay_buf_t *b, const char *name, const char *key,
+    const char *value)
+{
+    if (name == NULL || value == NULL || !pay_form_name_ok(name)
+        || (key != NULL && (key[0] == '\0' || strpbrk(key, "[]") != NULL)))
+    {
+        b->failed = 1;
+        return;
+    }
+
     if (b->len > 0) {
         pay_buf_add(b, "&", 1);
     }
 
     pay_buf_str(b, name);
+
+    if (key != NULL) {
+        pay_buf_add(b, "[", 1);
+        pay_buf_form_escape(b, key);
+        pay_buf_add(b, "]", 1);
+    }
+
     pay_buf_add(b, "=", 1);
-    pay_buf_form_value(b, value);
+    pay_buf_form_escape(b, value);
+}
+
+
+void
+pay_form_field(pay_buf_t *b, const char *name, const char *value)
+{
+    pay_form_write(b, name, NULL, value);
+}
+
+
+void
+pay_form_field_key(pay_buf_t *b, const char *name, const char *key,
+    const char *value)
+{
+    pay_form_write(b, name, key, value);
+}
+
+
+char *
+pay_form_encode(const pay_form_field_t *fields, size_t n)
+{
+    size_t     i;
+    pay_buf_t  b;
+
+    memset(&b, 0, sizeof(b));
+
+    for (i = 0; i < n; i++) {
+        pay_form_write(&b, fields[i].name, fields[i].key, fields[i].value);
+    }
+
+    /* no field: an empty body, as an empty form is */
+    if (!b.failed && b.data == NULL) {
+        pay_buf_add(&b, "", 0);
+    }
+
+    if (b.failed) {
+        free(b.data);
+        return NULL;
+    }
+
+    return b.data;
 }
 
 

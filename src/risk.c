@@ -198,15 +198,21 @@ failed:
 }
 
 
-/* hex HMAC-SHA256 over "<ts>." body, 64 digits and a NUL in hex */
+/*
+ * hex HMAC-SHA256 over "<ts>." body, or "<ts>." key "." body when key is
+ * given (an answer, bound to the Idempotency-Key of the request it
+ * answers): 64 digits and a NUL in hex.  A key is 1..255 visible ASCII
+ * characters without '.', so that where it ends is never in doubt.
+ */
 
 static int
 pay_risk_mac(const unsigned char *secret, size_t slen, int64_t ts,
-    const char *body, size_t len, char hex[65])
+    const char *key, const char *body, size_t len, char hex[65])
 {
     int             n;
     char           *msg;
-    unsigned int    mlen, i;
+    size_t          klen, i;
+    unsigned int    mlen;
     unsigned char   mac[EVP_MAX_MD_SIZE], *ok;
 
     if (secret == NULL || slen == 0 || (body == NULL && len != 0)
@@ -215,7 +221,23 @@ pay_risk_mac(const unsigned char *secret, size_t slen, int64_t ts,
         return -1;
     }
 
-    msg = malloc(24 + len);
+    klen = 0;
+
+    if (key != NULL) {
+        klen = strlen(key);
+
+        if (klen == 0 || klen > 255) {
+            return -1;
+        }
+
+        for (i = 0; i < klen; i++) {
+            if (key[i] <= 0x20 || key[i] >= 0x7f || key[i] == '.') {
+                return -1;
+            }
+        }
+    }
+
+    msg = malloc(24 + klen + 1 + len);
     if (msg == NULL) {
         return -1;
     }
@@ -224,6 +246,12 @@ pay_risk_mac(const unsigned char *secret, size_t slen, int64_t ts,
     if (n <= 0 || n >= 24) {
         free(msg);
         return -1;
+    }
+
+    if (key != NULL) {
+        memcpy(msg + n, key, klen);
+        n += (int) klen;
+        msg[n++] = '.';
     }
 
     if (len) {
@@ -252,13 +280,13 @@ pay_risk_mac(const unsigned char *secret, size_t slen, int64_t ts,
 
 int
 pay_risk_sign(const unsigned char *secret, size_t slen, int64_t ts,
-    const char *body, size_t len, char *out, size_t cap)
+    const char *key, const char *body, size_t len, char *out, size_t cap)
 {
     int   n;
     char  hex[65];
 
     if (ts < 0 || out == NULL
-        || pay_risk_mac(secret, slen, ts, body, len, hex) != 0)
+        || pay_risk_mac(secret, slen, ts, key, body, len, hex) != 0)
     {
         return -1;
     }
@@ -271,8 +299,8 @@ pay_risk_sign(const unsigned char *secret, size_t slen, int64_t ts,
 
 int
 pay_risk_verify(const unsigned char *secret, size_t slen,
-    const char *header, size_t hlen, const char *body, size_t len,
-    int64_t now, int64_t tolerance)
+    const char *header, size_t hlen, const char *key, const char *body,
+    size_t len, int64_t now, int64_t tolerance)
 {
     char        hex[65];
     size_t      i;
@@ -322,7 +350,10 @@ pay_risk_verify(const unsigned char *secret, size_t slen,
         return -1;
     }
 
-    if (pay_risk_mac(secret, slen, ts, body, len, hex) != 0) {
+    /* an answer is always bound to its request */
+    if (key == NULL
+        || pay_risk_mac(secret, slen, ts, key, body, len, hex) != 0)
+    {
         return -1;
     }
 

@@ -91,14 +91,19 @@ int pay_json_contains_card(json_t *j);
 
 /*
  * Card data: any run of 13-19 digits (single spaces or dashes allowed
- * between digits) passing the Luhn check.  Returns 1 if s contains one.
+ * between digits) passing the Luhn check, or 13-19 digits in groups of 3
+ * to 6 with the same 1 to 3 non-alphanumerics between every two, whole
+ * groups passing it.  Digits are any Unicode decimal digit and the
+ * superscript, subscript and circled ones (src/checkout.c says which);
+ * s is read as UTF-8.  Returns 1 if s contains one.
  */
 int pay_contains_card_number(const char *s, size_t len);
 
 /*
  * Card data in an identifier (checkout_id, payment_order_id,
  * seller_account, buyer_info.id): a whole run of digits (single spaces or
- * dashes allowed between them) that passes the Luhn check AND has the
+ * dashes allowed between them), or a sequence of whole groups as above,
+ * that passes the Luhn check AND has the
  * length and issuer prefix of a card brand (Visa, Mastercard, American
  * Express, Discover, JCB, Diners Club, UnionPay, Maestro, Mir).  The text
  * rule above refuses about two random 16-digit ids in three (one of their

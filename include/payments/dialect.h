@@ -411,4 +411,25 @@ void pay_adyen_description(const char *in, char *out, size_t size);
  * transfer's description; 0 otherwise. */
 int pay_adyen_description_ok(unsigned char c);
 
+
+/*
+ * An application/x-www-form-urlencoded body (Stripe's), written by the one
+ * encoder every form request goes through (src/psp.c): fields in order,
+ * each name[key]=value.  name is the gateway's own, "seg" or
+ * "seg[seg]...", each seg of [A-Za-z0-9_] (its brackets are structure);
+ * key is NULL or anyone's (a merchant's metadata key), percent-encoded
+ * inside one more pair of brackets; value is percent-encoded.  A decoder
+ * that reads the body as Stripe does gets back exactly these fields.
+ * Returns the body (malloc'd; "" for none), or NULL when a name has
+ * another shape, a key is empty or holds '[' or ']' (no encoding keeps
+ * a bracket out of Stripe's parse), a value is NULL, or on no memory.
+ */
+typedef struct {
+    const char  *name;
+    const char  *key;
+    const char  *value;
+} pay_form_field_t;
+
+char *pay_form_encode(const pay_form_field_t *fields, size_t n);
+
 #endif

@@ -7,8 +7,9 @@
  *     Payments-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
  *                         "<t>." body)>
  * The answer is {"verdict":"allow|deny|review","reason":"...","score":n},
- * parsed strictly; a provider that signs its answers does so with the same
- * scheme and its own secret.
+ * parsed strictly; a provider that signs its answers does so with its own
+ * secret over "<t>." Idempotency-Key "." body: an answer is bound to the
+ * request it answers.
  */
 #ifndef PAYMENTS_RISK_H
 #define PAYMENTS_RISK_H
@@ -70,20 +71,25 @@ typedef struct {
 char *pay_risk_request_paid(const pay_risk_paid_t *p);
 
 /*
- * "t=<ts>,v1=<hex>" over "<ts>." body with secret, NUL-terminated in out
- * (cap >= PAY_RISK_SIG_MAX).  Returns 0, or -1.
+ * "t=<ts>,v1=<hex>" with secret over "<ts>." body (key NULL: a request),
+ * or over "<ts>." key "." body (an answer, key the Idempotency-Key of the
+ * request it answers: 1..255 visible ASCII characters without '.'),
+ * NUL-terminated in out (cap >= PAY_RISK_SIG_MAX).  Returns 0, or -1.
  */
 int pay_risk_sign(const unsigned char *secret, size_t slen, int64_t ts,
-    const char *body, size_t len, char *out, size_t cap);
+    const char *key, const char *body, size_t len, char *out, size_t cap);
 
 /*
- * Whether header (a Payments-Signature value) signs body with secret, its
- * t= within tolerance seconds of now.  Compared in constant time.
- * Returns 0 when it does, -1 otherwise (missing, malformed, stale, wrong).
+ * Whether header (a Payments-Signature value) signs, with secret, the
+ * answer body to the request whose Idempotency-Key is key (as
+ * pay_risk_sign with that key: an answer played back for another request
+ * does not verify), its t= within tolerance seconds of now.  Compared in
+ * constant time.  Returns 0 when it does, -1 otherwise (missing,
+ * malformed, stale, wrong, key NULL).
  */
 int pay_risk_verify(const unsigned char *secret, size_t slen,
-    const char *header, size_t hlen, const char *body, size_t len,
-    int64_t now, int64_t tolerance);
+    const char *header, size_t hlen, const char *key, const char *body,
+    size_t len, int64_t now, int64_t tolerance);
 
 /*
  * The provider's answer, strictly: a JSON object with "verdict" (required)

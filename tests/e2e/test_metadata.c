@@ -292,11 +292,80 @@ Test(metadata, refused_over_each_limit_nothing_stored)
 }
 
 
+/* A key with a form's syntax would have been written into Stripe's form
+ * names: the issue's key carried a top-level locale=fr into the session */
+Test(metadata, form_syntax_in_keys_refused_nothing_stored)
+{
+    expect_refused(json_pack("{s:s}", "a%5D=1&locale=fr&metadata%5Bb", "x"),
+                   "invalid_request", "metadata keys must not contain");
+    expect_refused(json_pack("{s:s}", "a&b", "x"), "invalid_request",
+                   "metadata keys must not contain");
+    expect_refused(json_pack("{s:s}", "a=b", "x"), "invalid_request",
+                   "metadata keys must not contain");
+    expect_refused(json_pack("{s:s}", "100%", "x"), "invalid_request",
+                   "metadata keys must not contain");
+    expect_refused(json_pack("{s:s}", "line\nfeed", "x"), "invalid_request",
+                   "metadata keys must not contain");
+}
+
+
+/* every ASCII mark the API allows in a key, a space and two non-ASCII
+ * characters, in 35 bytes (the mock takes Stripe's 40) */
+#define ODD_KEY  "a b+c/d:#?!~.*'(),;@$|\"\\^`{}<>\xc3\xa9\xe2\x82\xac"
+#define ODD_VAL  "v&w=x%y+z \xc3\xa9 metadata[nonce]=1"
+
+
+Test(metadata, stripe_unusual_key_arrives_intact)
+{
+    reg_t    g;
+    json_t  *md, *sent, *want;
+
+    md = json_pack("{s:s}", ODD_KEY, ODD_VAL);
+    register_meta(&g, env("PAY_TEST_PSP"), md);
+    expect_kept(&g, md);
+
+    sent = json_object_get(g.session, "metadata");
+    want = json_pack("{s:s, s:s, s:s}", "merchant_id", g.m.id,
+                     "checkout_id", g.co, ODD_KEY, ODD_VAL);
+    cr_expect(json_equal(sent, want), "stripe got %s", dump(sent));
+    cr_expect_null(json_object_get(g.session, "locale"), "%s",
+                   dump(g.session));
+}
+
+
 Test(metadata, card_data_refused_never_stored)
 {
     expect_refused(json_pack("{s:s}", "note", "4111 1111 1111 1111"),
                    "card_data_forbidden", NULL);
     expect_refused(json_pack("{s:s}", "4111111111111111", "x"),
+                   "card_data_forbidden", NULL);
+}
+
+
+/* the card rule reads a card number however it is spelt: any short run
+ * of marks between its groups, Unicode digits as the digits they are */
+Test(metadata, card_numbers_in_other_spellings_refused)
+{
+    size_t                    i;
+    static const char *const  spelt[] = {
+        "4111.1111.1111.1111",
+        "4111  1111  1111  1111",
+        "4111\xc2\xa0" "1111\xc2\xa0" "1111\xc2\xa0" "1111",
+        "4111/1111/1111/1111",
+        "4111_1111_1111_1111",
+        "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91",
+    };
+
+    for (i = 0; i < sizeof(spelt) / sizeof(spelt[0]); i++) {
+        expect_refused(json_pack("{s:s}", "note", spelt[i]),
+                       "card_data_forbidden", NULL);
+    }
+
+    /* as a key too */
+    expect_refused(json_pack("{s:s}", "4111.1111.1111.1111", "x"),
                    "card_data_forbidden", NULL);
 }
 
@@ -575,6 +644,45 @@ Test(metadata, payout_round_trip)
     json_object_set_new(md, "nonce", json_string(str_printf("%s:%s", g.m.id,
                                                             id)));
     it = psp_op_metadata("payouts", "payout_id", "psp_payout_id", &g.m, id);
+    cr_expect(json_equal(it, md), "sent to the PSP: %s", dump(it));
+}
+
+
+/* a refund's key with a form's syntax is refused; an unusual one arrives
+ * as itself beside the gateway's nonce, the amount sent once */
+Test(metadata, refund_keys_form_syntax_refused_unusual_intact)
+{
+    char        *po, *id, *body;
+    reg_t        g;
+    json_t      *md, *it;
+    resp_t      *r;
+    endpoint_t   ep;
+    const char  *params[1];
+
+    paid_new(&g, &ep);
+    po = str_printf("%s_p1", g.co);
+
+    r = post_json(&g.m, str_printf("/v1/payments/%s/refunds", po),
+                  "{\"amount\":\"1.00\",\"metadata\":{\"a%5D=1&amount="
+                  "99999&metadata%5Bb\":\"y\"}}");
+    expect_problem(r, 400, "invalid_request");
+    cr_expect_not_null(strstr(r->body, "metadata keys must not contain"),
+                       "%s", r->body);
+
+    params[0] = g.m.id;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM refunds "
+                               "WHERE merchant_id = $1", 1, params), "0");
+
+    md = json_pack("{s:s}", ODD_KEY, ODD_VAL);
+    body = dump(json_pack("{s:s, s:O}", "amount", "1.00", "metadata", md));
+    r = post_json(&g.m, str_printf("/v1/payments/%s/refunds", po), body);
+    cr_assert_eq(r->status, 201, "%s", r->body);
+    id = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "refund_id")));
+
+    json_object_set_new(md, "nonce", json_string(str_printf("%s:%s", g.m.id,
+                                                            id)));
+    it = psp_op_metadata("refunds", "refund_id", "psp_refund_id", &g.m, id);
     cr_expect(json_equal(it, md), "sent to the PSP: %s", dump(it));
 }
 

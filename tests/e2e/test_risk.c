@@ -351,6 +351,15 @@ Test(risk, an_unsigned_answer_is_refused)
 }
 
 
+/* a signed allow is bound to the request it answers: the answer to
+ * another checkout, played back, is no answer */
+Test(risk, an_answer_signed_for_another_request_is_refused)
+{
+    rk_expect_denied(HOST_DENY, "risk-replay@example.com", "signature",
+                     "on_error");
+}
+
+
 Test(risk, on_error_allow_registers_without_a_verdict)
 {
     rk_expect_policy(HOST_ALLOW, "risk-500@example.com", 201, "EXECUTING",

@@ -53,12 +53,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    /* a signature of our own over these bytes verifies */
+    /* a signature of our own over these bytes, as the answer to the
+     * request m_1:co_1, verifies for that request and no other */
     if (pay_risk_sign(fr_secret, sizeof(fr_secret) - 1, 1767225600,
-                      (const char *) data, size, sig, sizeof(sig)) != 0
+                      "m_1:co_1", (const char *) data, size, sig,
+                      sizeof(sig)) != 0
         || pay_risk_verify(fr_secret, sizeof(fr_secret) - 1, sig,
-                           strlen(sig), (const char *) data, size,
-                           1767225600, 300) != 0)
+                           strlen(sig), "m_1:co_1", (const char *) data,
+                           size, 1767225600, 300) != 0
+        || pay_risk_verify(fr_secret, sizeof(fr_secret) - 1, sig,
+                           strlen(sig), "m_1:co_2", (const char *) data,
+                           size, 1767225600, 300) == 0)
     {
         abort();
     }
@@ -68,8 +73,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nl != NULL) {
         hl = (size_t) (nl - (const char *) data);
         if (pay_risk_verify(fr_secret, sizeof(fr_secret) - 1,
-                            (const char *) data, hl, nl + 1, size - hl - 1,
-                            1767225600, 300) == 0)
+                            (const char *) data, hl, "m_1:co_1", nl + 1,
+                            size - hl - 1, 1767225600, 300) == 0)
         {
             abort();
         }

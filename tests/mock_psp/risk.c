@@ -1,7 +1,8 @@
 /*
  * The mock's risk provider (doc/RISK.md), on a port of its own
  * (--risk-port): POST /risk with the gateway's signed request, answered
- * with a verdict, signed with --risk-answer-secret when given.
+ * with a verdict, signed with --risk-answer-secret when given, over
+ * "<t>." Idempotency-Key "." body: bound to the request it answers.
  *
  * It verifies the request's Payments-Signature with --risk-secret (401
  * otherwise) and answers by the buyer's e-mail, whose local part names
@@ -15,14 +16,17 @@
  *     risk-malformed...  200 with a body that is no verdict
  *     risk-badsig...     allow, signed with another secret
  *     risk-unsigned...   allow, without a signature
+ *     risk-replay...     allow, signed for another request's
+ *                        Idempotency-Key (an answer played back)
  *     anything else      allow, score 10; by amount: amount_total of
  *                        999999 minor units or more is a review, exactly
  *                        666 a deny (reason mock.amount)
  * and after --risk-latency-ms (the bench's provider).
  *
- * A request with "phase":"after_payment" (the check after the payment)
- * must carry Idempotency-Key <merchant_id>:<checkout_id>:after_payment
- * (400 otherwise); its knobs answer the first check allow and only the
+ * Every request must carry an Idempotency-Key (400 otherwise); one with
+ * "phase":"after_payment" (the check after the payment) exactly
+ * <merchant_id>:<checkout_id>:after_payment; its knobs answer the first
+ * check allow and only the
  * second one otherwise:
  *     risk-after-deny...    {"verdict":"deny","reason":"mock.after_denied",
  *                           "score":880}
@@ -54,22 +58,34 @@ static pthread_mutex_t  mock_risk_lock = PTHREAD_MUTEX_INITIALIZER;
 static json_t          *mock_risk_asked;     /* checkout_id -> count */
 
 
-/* "t=<ts>,v1=<hex>" over "<ts>." body, in out (at least 96 bytes) */
+/* "t=<ts>,v1=<hex>" over "<ts>." body (a request: key NULL) or "<ts>."
+ * key "." body (an answer, bound to its request's Idempotency-Key), in
+ * out (at least 96 bytes) */
 static int
-mock_risk_sign(const char *secret, long long ts, const char *body,
-    size_t len, char *out, size_t cap)
+mock_risk_sign(const char *secret, long long ts, const char *key,
+    const char *body, size_t len, char *out, size_t cap)
 {
     int            n;
     char          *msg, hex[65];
+    size_t         klen;
     unsigned int   mlen, i;
     unsigned char  mac[EVP_MAX_MD_SIZE];
 
-    msg = malloc(32 + len);
+    klen = key != NULL ? strlen(key) : 0;
+
+    msg = malloc(32 + klen + 1 + len);
     if (msg == NULL) {
         return -1;
     }
 
     n = snprintf(msg, 32, "%lld.", ts);
+
+    if (key != NULL) {
+        memcpy(msg + n, key, klen);
+        n += (int) klen;
+        msg[n++] = '.';
+    }
+
     memcpy(msg + n, body, len);
 
     if (HMAC(EVP_sha256(), secret, (int) strlen(secret),
@@ -109,8 +125,8 @@ mock_risk_verified(struct MHD_Connection *c, const mock_request_t *r)
     comma = strchr(sig, ',');
 
     if (comma == NULL || ts <= 0 || llabs((long long) time(NULL) - ts) > 300
-        || mock_risk_sign(mock_conf.risk_secret, ts, r->body, r->len, want,
-                          sizeof(want)) != 0
+        || mock_risk_sign(mock_conf.risk_secret, ts, NULL, r->body, r->len,
+                          want, sizeof(want)) != 0
         || strlen(want) != strlen(sig))
     {
         return 0;
@@ -152,9 +168,11 @@ mock_risk_count(const char *checkout_id, int after)
 }
 
 
+/* body, signed with secret (NULL: unsigned) as the answer to the request
+ * whose Idempotency-Key is key */
 static enum MHD_Result
 mock_risk_answer(struct MHD_Connection *c, const char *body,
-    const char *secret)
+    const char *secret, const char *key)
 {
     char           sig[128];
     mock_header_t  h;
@@ -164,8 +182,8 @@ mock_risk_answer(struct MHD_Connection *c, const char *body,
                          strlen(body), NULL, 0);
     }
 
-    if (mock_risk_sign(secret, (long long) time(NULL), body, strlen(body),
-                       sig, sizeof(sig)) != 0)
+    if (mock_risk_sign(secret, (long long) time(NULL), key, body,
+                       strlen(body), sig, sizeof(sig)) != 0)
     {
         return MHD_NO;
     }
@@ -255,20 +273,19 @@ mock_risk_route(struct MHD_Connection *c, mock_request_t *r,
         mock_sleep_ms(mock_conf.risk_latency_ms);
     }
 
-    if (after) {
-        key = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                          "Idempotency-Key");
-        snprintf(want, sizeof(want), "%s:%s:after_payment",
-                 merchant ? merchant : "", id);
+    /* every request names itself (a signed answer is bound to it); after
+     * the payment, by <merchant_id>:<checkout_id>:after_payment exactly */
+    key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    snprintf(want, sizeof(want), "%s:%s:after_payment",
+             merchant ? merchant : "", id);
 
-        if (key == NULL || strcmp(key, want) != 0) {
-            mock_log("risk: checkout %s after the payment without its "
-                     "Idempotency-Key: 400", id);
-            json_decref(req);
-            return mock_send(c, MHD_HTTP_BAD_REQUEST, "application/json",
-                             "{\"error\":\"idempotency_key\"}", 27, NULL,
-                             0);
-        }
+    if (key == NULL || key[0] == '\0' || strchr(key, '.') != NULL
+        || (after && strcmp(key, want) != 0))
+    {
+        mock_log("risk: checkout %s without its Idempotency-Key: 400", id);
+        json_decref(req);
+        return mock_send(c, MHD_HTTP_BAD_REQUEST, "application/json",
+                         "{\"error\":\"idempotency_key\"}", 27, NULL, 0);
     }
 
     if (email == NULL) {
@@ -340,11 +357,19 @@ mock_risk_route(struct MHD_Connection *c, mock_request_t *r,
     } else if (mock_risk_knob("badsig")) {
         json_decref(req);
         return mock_risk_answer(c, allow,
-                                "not-the-provider-secret-0123456789abcdef");
+                                "not-the-provider-secret-0123456789abcdef",
+                                key);
 
     } else if (mock_risk_knob("unsigned")) {
         json_decref(req);
-        return mock_risk_answer(c, allow, NULL);
+        return mock_risk_answer(c, allow, NULL, key);
+
+    } else if (mock_risk_knob("replay")) {
+        /* an allow rightly signed, but for another request: the answer
+         * to another checkout, played back */
+        json_decref(req);
+        return mock_risk_answer(c, allow, mock_conf.risk_answer_secret,
+                                "m_other:co_other");
 
     } else if (amount == 666) {
         answer = "{\"verdict\":\"deny\",\"reason\":\"mock.amount\","
@@ -361,7 +386,7 @@ mock_risk_route(struct MHD_Connection *c, mock_request_t *r,
 
     json_decref(req);
 
-    return mock_risk_answer(c, answer, mock_conf.risk_answer_secret);
+    return mock_risk_answer(c, answer, mock_conf.risk_answer_secret, key);
 }
 
 

@@ -59,15 +59,20 @@ risk_start(void)
 }
 
 
-/* "t=<ts>,v1=<hex>" as doc/RISK.md says */
+/* "t=<ts>,v1=<hex>" as doc/RISK.md says: over "<ts>." body for a
+ * request, "<ts>." key "." body for the answer to the request key */
 static char *
-sign(const char *secret, long ts, const char *body)
+sign_for(const char *secret, long ts, const char *key, const char *body)
 {
     char           *msg, *out;
     unsigned int    len, i;
     unsigned char   mac[EVP_MAX_MD_SIZE];
 
-    cr_assert_gt(asprintf(&msg, "%ld.%s", ts, body), 0);
+    if (key != NULL) {
+        cr_assert_gt(asprintf(&msg, "%ld.%s.%s", ts, key, body), 0);
+    } else {
+        cr_assert_gt(asprintf(&msg, "%ld.%s", ts, body), 0);
+    }
     cr_assert_not_null(HMAC(EVP_sha256(), secret, (int) strlen(secret),
                             (unsigned char *) msg, strlen(msg), mac, &len));
     free(msg);
@@ -80,6 +85,13 @@ sign(const char *secret, long ts, const char *body)
     }
 
     return out;
+}
+
+
+static char *
+sign(const char *secret, long ts, const char *body)
+{
+    return sign_for(secret, ts, NULL, body);
 }
 
 
@@ -216,14 +228,23 @@ risk_test_answers(void)
 
     now = (long) time(NULL);
 
-    /* signed: a signed allow */
+    /* without an Idempotency-Key: 400 */
+    risk_key = NULL;
+    body = request_for("co_k", "ann@example.com");
+    cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
+                 400);
+
+    /* signed: a signed allow, bound to the request's key */
+    risk_key = "m_1:co_a";
     body = request_for("co_a", "ann@example.com");
     cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
                  200);
     cr_assert_str_eq(answer, "{\"verdict\":\"allow\",\"score\":10}");
     cr_assert_neq(sig[0], '\0', "the answer is not signed");
-    want = sign(RISK_ANSWER, atol(sig + 2), answer);
+    want = sign_for(RISK_ANSWER, atol(sig + 2), risk_key, answer);
     cr_assert_str_eq(sig, want);
+    cr_assert_str_neq(sig, sign_for(RISK_ANSWER, atol(sig + 2), "m_1:co_b",
+                                    answer));
 
     /* the knobs */
     body = request_for("co_d", "risk-deny@example.com");
@@ -239,7 +260,17 @@ risk_test_answers(void)
     body = request_for("co_f", "risk-badsig@example.com");
     cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
                  200);
-    cr_assert_str_neq(sig, sign(RISK_ANSWER, atol(sig + 2), answer));
+    cr_assert_str_neq(sig, sign_for(RISK_ANSWER, atol(sig + 2), risk_key,
+                                    answer));
+
+    /* an allow signed for another request */
+    body = request_for("co_r", "risk-replay@example.com");
+    cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
+                 200);
+    cr_assert_str_neq(sig, sign_for(RISK_ANSWER, atol(sig + 2), risk_key,
+                                    answer));
+    cr_assert_str_eq(sig, sign_for(RISK_ANSWER, atol(sig + 2),
+                                   "m_other:co_other", answer));
 
     body = request_for("co_5", "risk-500@example.com");
     cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
@@ -256,6 +287,7 @@ risk_test_answers(void)
     cr_assert_eq(risk_asked("co_x"), 3);
     cr_assert_eq(risk_asked("co_a"), 1);
     cr_assert_eq(risk_asked("co_none"), 0);
+    risk_key = NULL;
 }
 
 
@@ -285,12 +317,14 @@ Test(mock_psp, the_risk_provider_answers_after_the_payment_by_its_knobs,
     now = (long) time(NULL);
 
     /* before the PSP the after- knobs allow */
+    risk_key = "m_1:co_ad";
     body = request_for("co_ad", "risk-after-deny@example.com");
     cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
                  200);
     cr_assert_str_eq(answer, "{\"verdict\":\"allow\",\"score\":10}");
 
     /* after the payment: without its Idempotency-Key, a 400 */
+    risk_key = NULL;
     body = request_after("co_ad", "risk-after-deny@example.com", 1250);
     cr_assert_eq(risk_post(body, sign(RISK_SECRET, now, body), &answer, sig),
                  400);
@@ -303,7 +337,8 @@ Test(mock_psp, the_risk_provider_answers_after_the_payment_by_its_knobs,
                  200);
     cr_assert_str_eq(answer, "{\"verdict\":\"deny\",\"reason\":"
                              "\"mock.after_denied\",\"score\":880}");
-    cr_assert_str_eq(sig, sign(RISK_ANSWER, atol(sig + 2), answer));
+    cr_assert_str_eq(sig, sign_for(RISK_ANSWER, atol(sig + 2), risk_key,
+                                   answer));
 
     risk_key = "m_1:co_ar:after_payment";
     body = request_after("co_ar", "risk-after-review@example.com", 1250);

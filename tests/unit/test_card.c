@@ -16,6 +16,9 @@ card(const char *s)
 }
 
 
+static int id_card(const char *s);
+
+
 Test(card, visa_16_digits_caught)
 {
     cr_assert(card("4111111111111111"));
@@ -77,20 +80,126 @@ Test(card, mixed_single_separators_caught)
 }
 
 
-Test(card, double_space_splits_the_run)
+/*
+ * Between groups of 3 to 6 digits, any run of one to three marks (what is
+ * not a letter or a digit: ASCII punctuation, blanks and controls, and
+ * Unicode's spaces, dashes and punctuation), the same run between every
+ * group: Luhn still decides.
+ */
+Test(card, any_short_run_of_marks_between_groups_caught)
 {
-    cr_assert_not(card("4111  1111 1111 1111"));
-    cr_assert_not(card("4111--1111-1111-1111"));
-    cr_assert_not(card("4111 -1111-1111-1111"));
+    static const char *const  spelt[] = {
+        "4111.1111.1111.1111",
+        "4111_1111_1111_1111",
+        "4111/1111/1111/1111",
+        "4111  1111  1111  1111",                   /* double spaces */
+        "4111  1111 1111 1111",                     /* blanks alike */
+        "4111\xc2\xa0" "1111\xc2\xa0" "1111\xc2\xa0" "1111", /* NBSP */
+        "4111\xe2\x80\xaf" "1111\xe2\x80\xaf" "1111\xe2\x80\xaf" "1111",
+        "4111\t1111\t1111\t1111",
+        "4111 - 1111 - 1111 - 1111",
+        "4111--1111--1111--1111",
+        "4111 -1111 -1111 -1111",
+        "4111\xe2\x80\x93" "1111\xe2\x80\x93" "1111\xe2\x80\x93" "1111",
+        "4111*1111*1111*1111",
+        "card: 4111.1111.1111.1111, thanks",
+        "3782.822463.10005",                        /* Amex, 4-6-5 */
+        "4111.1111.1111.1111.110",                  /* 19: 4-4-4-4-3 */
+        "ref 12.4111.1111.1111.1111",
+    };
+    size_t  i;
+
+    for (i = 0; i < sizeof(spelt) / sizeof(spelt[0]); i++) {
+        cr_expect(card(spelt[i]), "\"%s\" not caught", spelt[i]);
+    }
+
+    /* Luhn decides */
+    cr_expect_not(card("4111.1111.1111.1112"));
+    cr_expect_not(card("4111  1111  1111  1112"));
 }
 
 
-Test(card, other_separators_split_the_run)
+/* Unicode decimal digits count as the digits they are: full-width,
+ * Arabic-Indic, Extended Arabic-Indic, Devanagari, mathematical, and the
+ * superscripts and circled digits NFKC maps to one digit. */
+Test(card, unicode_digits_normalised)
 {
-    cr_assert_not(card("4111.1111.1111.1111"));
-    cr_assert_not(card("4111_1111_1111_1111"));
-    cr_assert_not(card("4111\t1111\t1111\t1111"));
-    cr_assert_not(card("4111/1111/1111/1111"));
+    static const char *const  spelt[] = {
+        /* full-width, whole and grouped by an ideographic space */
+        "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91",
+        "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xe3\x80\x80"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xe3\x80\x80"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xe3\x80\x80"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91",
+        /* full-width digits and a full-width hyphen-minus */
+        "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x8d"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x8d"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x8d"
+        "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91",
+        /* Arabic-Indic 4111111111111111 */
+        "\xd9\xa4\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1"
+        "\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1\xd9\xa1"
+        "\xd9\xa1\xd9\xa1",
+        /* Extended Arabic-Indic (Persian) */
+        "\xdb\xb4\xdb\xb1\xdb\xb1\xdb\xb1\xdb\xb1\xdb\xb1\xdb\xb1"
+        "\xdb\xb1\xdb\xb1\xdb\xb1\xdb\xb1\xdb\xb1\xdb\xb1\xdb\xb1"
+        "\xdb\xb1\xdb\xb1",
+        /* Devanagari */
+        "\xe0\xa5\xaa\xe0\xa5\xa7\xe0\xa5\xa7\xe0\xa5\xa7"
+        "\xe0\xa5\xa7\xe0\xa5\xa7\xe0\xa5\xa7\xe0\xa5\xa7"
+        "\xe0\xa5\xa7\xe0\xa5\xa7\xe0\xa5\xa7\xe0\xa5\xa7"
+        "\xe0\xa5\xa7\xe0\xa5\xa7\xe0\xa5\xa7\xe0\xa5\xa7",
+        /* ASCII and full-width mixed */
+        "4111\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+        "11111111",
+        /* mathematical bold 4 (U+1D7D2), then ASCII */
+        "\xf0\x9d\x9f\x92" "111111111111111",
+        /* superscript one (U+00B9) and circled digit one (U+2460) */
+        "4\xc2\xb9" "1111111111111\xe2\x91\xa0",
+    };
+    size_t  i;
+
+    for (i = 0; i < sizeof(spelt) / sizeof(spelt[0]); i++) {
+        cr_expect(card(spelt[i]), "spelling %zu not caught", i);
+        cr_expect(id_card(spelt[i]), "spelling %zu not caught as an id", i);
+    }
+
+    /* Luhn decides: full-width 1234567812345678, no window of which
+     * passes (luhn_failure_not_caught) */
+    cr_expect_not(card("\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94"
+                       "\xef\xbc\x95\xef\xbc\x96\xef\xbc\x97\xef\xbc\x98"
+                       "\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94"
+                       "\xef\xbc\x95\xef\xbc\x96\xef\xbc\x97\xef\xbc\x98"));
+}
+
+
+/* What the wider separators must not catch: dates, times, phone numbers,
+ * versions, addresses and amounts, lists of short numbers. */
+Test(card, ordinary_text_not_caught)
+{
+    static const char *const  text[] = {
+        "2024-01-15 10:30:00.123456",
+        "15.01.2024 10:30:45, 16.01.2024 11:00:00",
+        "Call +1 (415) 555-2671 or (415) 555-2672",
+        "+49 (0) 30 1234 5678 / +49 (0) 40 8765 4321",
+        "v1.2.3.4 build 20240115.1030",
+        "192.168.100.200:8443 and 10.0.0.1:443",
+        "1,234,567.89 EUR",
+        "12.50 13.75 199.99 1000.00 45.10",
+        "ISBN 978-3-16-148410-0",
+        "10:30, 11:45, 13:00, 14:15, 15:30",
+        "Order 1234, see 5678; ship 9012/34",
+        "tracking 1Z 999 AA1 01 2345 678 4",
+        "\xe4\xbb\xa3\xe5\x8f\xb7 2024\xe5\xb9\xb4" "01\xe6\x9c\x88",
+    };
+    size_t  i;
+
+    for (i = 0; i < sizeof(text) / sizeof(text[0]); i++) {
+        cr_expect_not(card(text[i]), "\"%s\" caught", text[i]);
+    }
 }
 
 
@@ -180,7 +289,16 @@ naive_luhn(const int *d, size_t n)
 
 
 static int
-naive_card(const char *s, size_t len)
+naive_alnum(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+           || (c >= 'A' && c <= 'Z');
+}
+
+
+/* the old rule: digits with single spaces or dashes, every window */
+static int
+naive_runs(const char *s, size_t len)
 {
     int     digits[256];
     size_t  i, n, L, start;
@@ -220,9 +338,104 @@ naive_card(const char *s, size_t len)
 }
 
 
+/* two separators alike: the same bytes, or both only blanks */
+static int
+naive_same_sep(const char *a, size_t an, const char *b, size_t bn)
+{
+    return (an == bn && memcmp(a, b, an) == 0)
+           || (strspn(a, " \t") >= an && strspn(b, " \t") >= bn);
+}
+
+
+/* the grouped rule (ASCII): groups of 3-6 digits, separated by the same
+ * 1-3 non-alphanumerics; every sequence of whole groups of 13-19 digits */
+static int
+naive_groups(const char *s, size_t len)
+{
+    int          digits[64];
+    size_t       gs[64], gl[64], ss[64], sl[64], ng, i, j, k, a, b, n, t;
+    const char  *p;
+
+    /* groups: maximal digit runs; ss/sl: the text before each group,
+     * back to the previous group (or the start) */
+    ng = 0;
+    i = 0;
+    a = 0;
+    while (i < len && ng < 64) {
+        if (s[i] >= '0' && s[i] <= '9') {
+            gs[ng] = i;
+            while (i < len && s[i] >= '0' && s[i] <= '9') {
+                i++;
+            }
+            gl[ng] = i - gs[ng];
+            ss[ng] = a;
+            sl[ng] = gs[ng] - a;
+            a = i;
+            ng++;
+            continue;
+        }
+        i++;
+    }
+
+    for (i = 0; i < ng; i++) {
+        for (j = i; j < ng; j++) {
+            t = 0;
+            for (k = i; k <= j; k++) {
+                if (gl[k] < 3 || gl[k] > 6) {
+                    goto next_i;
+                }
+                if (k > i) {
+                    if (sl[k] < 1 || sl[k] > 3) {
+                        goto next_i;
+                    }
+                    for (b = 0; b < sl[k]; b++) {
+                        if (naive_alnum(s[ss[k] + b])) {
+                            goto next_i;
+                        }
+                    }
+                    if (k > i + 1
+                        && !naive_same_sep(s + ss[k], sl[k],
+                                           s + ss[i + 1], sl[i + 1]))
+                    {
+                        goto next_i;
+                    }
+                }
+                t += gl[k];
+            }
+
+            if (t < 13 || t > 19) {
+                continue;
+            }
+
+            n = 0;
+            for (k = i; k <= j; k++) {
+                for (p = s + gs[k]; p < s + gs[k] + gl[k]; p++) {
+                    digits[n++] = *p - '0';
+                }
+            }
+
+            if (naive_luhn(digits, n)) {
+                return 1;
+            }
+        }
+    next_i:
+        continue;
+    }
+
+    return 0;
+}
+
+
+static int
+naive_card(const char *s, size_t len)
+{
+    return naive_runs(s, len) || naive_groups(s, len);
+}
+
+
 Test(card, matches_naive_reference_on_random_strings)
 {
-    static const char  alphabet[] = "0123456789012345678901234567 - a";
+    static const char  alphabet[] = "0123456789012345678901234567 - a._\t";
     char               buf[64];
     size_t             len, k;
     int                iter, hits;
@@ -298,6 +511,9 @@ Test(card_id, every_brands_test_numbers_are_refused)
         "po-4111-1111-1111-1111",   /* separators, inside an id */
         "4111 1111 1111 1111",
         "order_5555555555554444_x",
+        "po_4111_1111_1111_1111",   /* other separators, between groups */
+        "4111.1111.1111.1111",
+        "3782-822463-10005",
     };
     size_t  i;
 

@@ -428,8 +428,8 @@ Test(checkout, unknown_field_with_odd_name_not_echoed)
 Test(checkout, unknown_field_with_12_digits_not_echoed)
 {
     static const char *const  keys[] = {
-        "4111.1111.1111.1111", "4111_1111_1111_1111", "4111.1111_1111-1111",
-        "pan_411111111111", "1.2.3.4.5.6.7.8.9.0.1.2", NULL
+        "4111.1111_1111-1111", "pan_411111111111", "1.2.3.4.5.6.7.8.9.0.1.2",
+        NULL
     };
     const char *const  *k;
     pay_checkout_t      co;
@@ -444,6 +444,15 @@ Test(checkout, unknown_field_with_12_digits_not_echoed)
         cr_assert_str_eq(v.detail, "unknown field in payment_orders[0]",
                          "%s: %s", *k, v.detail);
     }
+
+    /* a card number with other separators is card data, as a key too */
+    root = base();
+    set_str(order(root, 0), "4111.1111.1111.1111", "x");
+    refused(root, PAY_ERR_CARD_DATA, NULL);
+
+    root = base();
+    set_str(order(root, 0), "4111_1111_1111_1111", "x");
+    refused(root, PAY_ERR_CARD_DATA, NULL);
 
     /* 11 digits: still a field name */
     root = base();
@@ -1229,6 +1238,45 @@ Test(checkout, metadata_over_the_limits_refused)
     root = base();
     json_object_set_new(root, "metadata", json_pack("{s:s}", "a[b]", "x"));
     refused(root, PAY_ERR_INVALID_REQUEST, "'['");
+}
+
+
+/* Keys must reach a form body (Stripe's metadata[KEY]) as one name: no
+ * '%', '&', '=', brackets or control characters (C0, DEL, C1). */
+Test(checkout, metadata_keys_with_form_syntax_or_controls_refused)
+{
+    size_t              i;
+    json_t             *root;
+    static const char  *bad[] = {
+        "a%5D=1&locale=fr&metadata%5Bb", "50%", "a&b", "a=b", "a[", "b]",
+        "tab\there", "nl\n", "del\x7f", "c1\xc2\x85", "\x01"
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        root = base();
+        json_object_set_new(root, "metadata", json_pack("{s:s}", bad[i], "x"));
+        refused(root, PAY_ERR_INVALID_REQUEST, "metadata keys must not "
+                "contain");
+    }
+}
+
+
+Test(checkout, metadata_keys_of_unusual_characters_accepted)
+{
+    pay_checkout_t  co;
+    pay_verdict_t   v;
+    json_t         *root;
+    /* 32 characters: the ASCII marks allowed, a space, two non-ASCII */
+    const char     *key = "a b+c/d:#?!~.*'(),;@$|\"\\^`{}<>"
+                          "\xc3\xa9\xe2\x82\xac";
+
+    root = base();
+    json_object_set_new(root, "metadata", json_pack("{s:s}", key, "x"));
+    cr_assert_eq(run(root, &co, &v), 0, "%s", v.detail);
+    cr_assert_not_null(co.metadata);
+    cr_expect_str_eq(json_string_value(json_object_get(co.metadata, key)),
+                     "x");
+    pay_checkout_free(&co);
 }
 
 

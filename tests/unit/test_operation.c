@@ -285,6 +285,23 @@ Test(money_view, the_201_of_a_refund_and_of_a_refused_payout)
 }
 
 
+/* metadata keys on refunds and pay-outs: no form syntax, as a checkout's */
+Test(refund_request, metadata_keys_with_form_syntax_or_controls_refused)
+{
+    pay_verdict_t         v;
+    pay_refund_request_t  rq;
+
+    cr_expect_eq(pay_refund_request_parse(S("{\"amount\":\"4.00\","
+                                            "\"metadata\":{\"a%5D=1&amount="
+                                            "99999&metadata%5Bb\":\"y\"}}"),
+                                          "po_1", &rq, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_REQUEST);
+    cr_expect_not_null(strstr(v.detail, "metadata keys must not contain"),
+                       "%s", v.detail);
+    cr_expect_null(rq.metadata);
+}
+
+
 /* metadata on refunds and pay-outs: as on a checkout */
 Test(refund_request, metadata_kept_checked_and_in_the_fingerprint)
 {

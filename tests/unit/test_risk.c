@@ -35,11 +35,13 @@
 #define PAID_SIG                                                             \
     "t=1767225600,v1="                                                       \
     "6b2a809698025d1494e063f23dfa388e86f9573cb5341d387d0d2e9e7ab28e1e"
+/* the request's Idempotency-Key, which the answer's signature covers */
+#define ANS_KEY  "m_1:co_1"
 #define ANS_BODY                                                             \
     "{\"verdict\":\"deny\",\"reason\":\"aml.sanctions\",\"score\":930}"
 #define ANS_SIG                                                              \
     "t=1767225601,v1="                                                       \
-    "43ad862301ff3924ba57e174510909421eed124c259713601c45b45eba79b071"
+    "fc8b9cace43dbafb0a6968725c2f4422045d3d12399025f55cc6f6be2a869d29"
 
 
 static const char  checkout[] =
@@ -53,11 +55,13 @@ static const char  checkout[] =
     " \"psp\": \"stripe\"}";
 
 
+/* an answer to the request whose Idempotency-Key is ANS_KEY */
 static int
 verify(const char *secret, const char *sig, const char *body, int64_t now)
 {
     return pay_risk_verify((const unsigned char *) secret, strlen(secret),
-                           sig, strlen(sig), body, strlen(body), now, 300);
+                           sig, strlen(sig), ANS_KEY, body, strlen(body), now,
+                           300);
 }
 
 
@@ -135,7 +139,7 @@ Test(risk, request_after_payment_is_the_first_one_with_its_phase)
     cr_assert_str_eq(req, PAID_BODY);
 
     cr_assert_eq(pay_risk_sign((const unsigned char *) REQ_SECRET,
-                               strlen(REQ_SECRET), 1767225600, req,
+                               strlen(REQ_SECRET), 1767225600, NULL, req,
                                strlen(req), sig, sizeof(sig)), 0);
     cr_assert_str_eq(sig, PAID_SIG);
     free(req);
@@ -186,13 +190,15 @@ Test(risk, signature_matches_the_documented_vectors)
     char  sig[PAY_RISK_SIG_MAX];
 
     cr_assert_eq(pay_risk_sign((const unsigned char *) REQ_SECRET,
-                               strlen(REQ_SECRET), 1767225600, REQ_BODY,
-                               strlen(REQ_BODY), sig, sizeof(sig)), 0);
+                               strlen(REQ_SECRET), 1767225600, NULL,
+                               REQ_BODY, strlen(REQ_BODY), sig, sizeof(sig)),
+                 0);
     cr_assert_str_eq(sig, REQ_SIG);
 
     cr_assert_eq(pay_risk_sign((const unsigned char *) ANS_SECRET,
-                               strlen(ANS_SECRET), 1767225601, ANS_BODY,
-                               strlen(ANS_BODY), sig, sizeof(sig)), 0);
+                               strlen(ANS_SECRET), 1767225601, ANS_KEY,
+                               ANS_BODY, strlen(ANS_BODY), sig, sizeof(sig)),
+                 0);
     cr_assert_str_eq(sig, ANS_SIG);
 }
 
@@ -216,20 +222,53 @@ Test(risk, verify_accepts_the_vector_and_refuses_every_change)
     sig[sizeof(sig) - 2] = sig[sizeof(sig) - 2] == '1' ? '2' : '1';
     cr_assert_eq(verify(ANS_SECRET, sig, ANS_BODY, 1767225601), -1);
 
-    cr_assert_eq(verify(ANS_SECRET, "t=1767225602,v1=43ad862301ff3924ba57e1"
-                        "74510909421eed124c259713601c45b45eba79b071",
+    cr_assert_eq(verify(ANS_SECRET, "t=1767225602,v1=fc8b9cace43dbafb0a6968"
+                        "725c2f4422045d3d12399025f55cc6f6be2a869d29",
                         ANS_BODY, 1767225601), -1);
-    cr_assert_eq(verify(ANS_SECRET, "t=1767225601,v1=43AD862301FF3924BA57E1"
-                        "74510909421EED124C259713601C45B45EBA79B071",
+    cr_assert_eq(verify(ANS_SECRET, "t=1767225601,v1=FC8B9CACE43DBAFB0A6968"
+                        "725C2F4422045D3D12399025F55CC6F6BE2A869D29",
                         ANS_BODY, 1767225601), -1);
-    cr_assert_eq(verify(ANS_SECRET, "t=01767225601,v1=43ad862301ff3924ba57e"
-                        "174510909421eed124c259713601c45b45eba79b071",
+    cr_assert_eq(verify(ANS_SECRET, "t=01767225601,v1=fc8b9cace43dbafb0a696"
+                        "8725c2f4422045d3d12399025f55cc6f6be2a869d29",
                         ANS_BODY, 1767225601), -1);
     cr_assert_eq(verify(ANS_SECRET, ANS_SIG ",v1=00", ANS_BODY, 1767225601),
                  -1);
     cr_assert_eq(verify(ANS_SECRET, "", ANS_BODY, 1767225601), -1);
     cr_assert_eq(pay_risk_verify((const unsigned char *) ANS_SECRET,
-                                 strlen(ANS_SECRET), NULL, 0, ANS_BODY,
+                                 strlen(ANS_SECRET), NULL, 0, ANS_KEY,
+                                 ANS_BODY, strlen(ANS_BODY), 1767225601, 300),
+                 -1);
+}
+
+
+/* An answer is bound to its request's Idempotency-Key: a signed allow
+ * played back for another checkout, or for the same checkout's other
+ * question, does not verify. */
+Test(risk, answer_bound_to_its_requests_idempotency_key)
+{
+    static const char *const  others[] = {
+        "m_1:co_2", "m_2:co_1", "m_1:co_1:after_payment", "m_1:co_1x", ""
+    };
+    size_t                    i;
+
+    cr_assert_eq(pay_risk_verify((const unsigned char *) ANS_SECRET,
+                                 strlen(ANS_SECRET), ANS_SIG,
+                                 strlen(ANS_SIG), ANS_KEY, ANS_BODY,
+                                 strlen(ANS_BODY), 1767225601, 300), 0);
+
+    for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        cr_expect_eq(pay_risk_verify((const unsigned char *) ANS_SECRET,
+                                     strlen(ANS_SECRET), ANS_SIG,
+                                     strlen(ANS_SIG), others[i], ANS_BODY,
+                                     strlen(ANS_BODY), 1767225601, 300), -1,
+                     "the answer to %s verified for \"%s\"", ANS_KEY,
+                     others[i]);
+    }
+
+    /* an answer always names its request: no key, no answer */
+    cr_expect_eq(pay_risk_verify((const unsigned char *) ANS_SECRET,
+                                 strlen(ANS_SECRET), ANS_SIG,
+                                 strlen(ANS_SIG), NULL, ANS_BODY,
                                  strlen(ANS_BODY), 1767225601, 300), -1);
 }
 
