@@ -4753,6 +4753,8 @@ BEGIN
                'buyer_info', CASE WHEN c.buyer_email IS NOT NULL
                                   THEN jsonb_build_object('email', c.buyer_email) END,
                'metadata', nullif(c.metadata, '{}'::jsonb),
+               'capture', c.capture_method,
+               'expires_at', ts_epoch(c.expires_at),
                'payment_orders', (
                    SELECT jsonb_agg(jsonb_build_object(
                               'payment_order_id', o.payment_order_id,
