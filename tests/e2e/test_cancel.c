@@ -389,6 +389,63 @@ Test(cancel, adyen_a_payment_after_the_cancel_is_booked_as_paid_after_failure,
 }
 
 
+/* A manual capture's authorization after the cancel (Adyen): a hold,
+ * nothing booked, and the shop told checkout.authorized (it holds money
+ * to capture or release), never checkout.canceled again */
+Test(cancel, adyen_a_manual_hold_after_the_cancel_is_notified_authorized,
+     .timeout = 30)
+{
+    reg_t    g;
+    resp_t  *r;
+    json_t  *body, *data;
+    size_t   i, n;
+    json_t  *ds;
+
+    merchant_new(&g.m);
+    endpoint_add(&g.m, NULL, &g.ep);
+    g.psp = ADYEN_PSP;
+    g.co = uid("co");
+    g.nonce = nonce(&g.m, g.co);
+
+    body = checkout_new(g.co, 2);
+    json_object_set_new(body, "psp", json_string(g.psp));
+    json_object_set_new(body, "capture", json_string("manual"));
+    r = register_ok(&g.m, uid("key"), dump(body));
+    g.token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                       "psp_token")));
+    secret_used(g.token);
+
+    r = cancel(&g, uid("ck"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    (void) expect_notified(&g, "checkout.canceled");
+
+    cr_assert_eq(mock_pay(g.token), 200);
+    expect_status_within(&g, "AUTHORIZED", 15);
+    cr_assert_eq(ledger_txns(&g), 0, "a hold was booked");
+
+    data = expect_notified(&g, "checkout.authorized");
+    cr_assert_str_eq(json_string_value(json_object_get(data, "status")),
+                     "AUTHORIZED");
+
+    /* the cancel was told once, the hold not as a second cancel */
+    ds = receiver_deliveries(g.ep.name);
+    n = deliveries_count(ds, NULL, "checkout.canceled");
+    cr_assert_eq(n, 1, "%zu checkout.canceled: %s", n, dump(ds));
+    for (i = 0; i < json_array_size(ds); i++) {
+        data = json_object_get(json_array_get(ds, i), "data");
+        if (strcmp(json_string_value(json_object_get(json_array_get(ds, i),
+                                                     "type")),
+                   "checkout.canceled") == 0)
+        {
+            cr_assert_str_eq(json_string_value(json_object_get(data,
+                                                               "status")),
+                             "FAILED", "%s", dump(ds));
+        }
+    }
+    json_decref(ds);
+}
+
+
 /* --- idempotency ---------------------------------------------------------- */
 
 Test(cancel, the_same_key_replays_and_another_key_answers_canceled,
