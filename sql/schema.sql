@@ -5125,6 +5125,19 @@ $$;
 --
 
 CREATE FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text) RETURNS text
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT pay_route_bind(p_merchant, p_idem_key, p_lease, p_route, p_from, p_why,
+                          p_to, p_psp_request, NULL::text[])
+$$;
+
+
+--
+-- Name: pay_route_bind(text, text, bigint, text, text, text, text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[]) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -5132,6 +5145,7 @@ DECLARE
     k      idempotency_keys%ROWTYPE;
     c      checkouts%ROWTYPE;
     v_seq  int;
+    v_psp  text;
 BEGIN
     SELECT * INTO k FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
@@ -5154,8 +5168,23 @@ BEGIN
 
     IF p_from IS NULL THEN
         IF v_seq = 0 THEN
+            FOREACH v_psp IN ARRAY coalesce(p_passed_over, '{}') LOOP
+                -- the caller's word checked: only a PSP the merchant may
+                -- not use is recorded as passed over for that (set-psps
+                -- may have changed since pay_claim refused it)
+                CONTINUE WHEN v_psp = p_to OR NOT EXISTS (
+                    SELECT 1 FROM merchants m
+                     WHERE m.merchant_id = p_merchant AND m.psps IS NOT NULL
+                       AND NOT v_psp = ANY (m.psps));
+                v_seq := v_seq + 1;
+                INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp, moved_on)
+                VALUES (p_merchant, c.checkout_id, v_seq, p_route, v_psp, 'psp_not_allowed');
+                PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
+                    jsonb_build_object('route', p_route, 'skipped', v_psp,
+                                       'skipped_why', 'psp_not_allowed'));
+            END LOOP;
             INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp)
-            VALUES (p_merchant, c.checkout_id, 1, p_route, p_to);
+            VALUES (p_merchant, c.checkout_id, v_seq + 1, p_route, p_to);
             PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
                 jsonb_build_object('route', p_route, 'psp', p_to));
         END IF;
@@ -10237,6 +10266,14 @@ GRANT ALL ON FUNCTION public.pay_risk_record(p_merchant text, p_idem_key text, p
 
 REVOKE ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[]) TO payments_gateway;
 
 
 --
