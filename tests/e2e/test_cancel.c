@@ -9,6 +9,7 @@
 
 #include "harness.h"
 
+#include <pthread.h>
 #include <time.h>
 
 
@@ -443,6 +444,89 @@ Test(cancel, adyen_a_manual_hold_after_the_cancel_is_notified_authorized,
         }
     }
     json_decref(ds);
+}
+
+
+/* --- a cancel racing its checkout's registration ------------------------ */
+
+typedef struct {
+    const merchant_t  *m;
+    const char        *key;
+    const char        *body;
+    resp_t            *r;
+} race_reg_t;
+
+
+static void *
+race_register(void *arg)
+{
+    race_reg_t  *rr = arg;
+
+    rr->r = api_post(rr->m, rr->key, rr->body);
+
+    return NULL;
+}
+
+
+/* A cancel while the registration is at the PSP (its answer 800 ms away)
+ * is refused for now, nothing stored: the session the registration is
+ * making would otherwise outlive a cancel that never saw it, and be paid.
+ * Once registered, the same key cancels it, its session expired. */
+Test(cancel, a_cancel_while_the_registration_is_at_the_psp_waits_for_it,
+     .timeout = 30)
+{
+    reg_t        g;
+    char        *ckey;
+    json_t      *body;
+    resp_t      *r;
+    pthread_t    th;
+    race_reg_t   rr;
+    const char  *ra;
+
+    merchant_new(&g.m);
+    endpoint_add(&g.m, NULL, &g.ep);
+    g.psp = env("PAY_TEST_PSP");
+    g.co = uid("co");
+    g.nonce = nonce(&g.m, g.co);
+
+    (void) mock_fault(str_printf("{\"match\":\"%s\",\"latency_ms\":800}",
+                                 g.nonce));
+
+    body = checkout_new(g.co, 2);
+    rr.m = &g.m;
+    rr.key = uid("key");
+    rr.body = dump(body);
+    rr.r = NULL;
+    cr_assert_eq(pthread_create(&th, NULL, race_register, &rr), 0);
+
+    msleep(300);
+    ckey = uid("ck");
+    r = cancel(&g, ckey);
+    expect_problem(r, 409, "checkout_not_cancelable");
+    ra = resp_header(r, "Retry-After");
+    cr_assert_not_null(ra, "no Retry-After on the refused cancel");
+    cr_assert(atol(ra) >= 1, "Retry-After: %s", ra);
+    resp_free(r);
+
+    cr_assert_eq(pthread_join(th, NULL), 0);
+    cr_assert_eq(rr.r->status, 201, "registration: %ld %s", rr.r->status,
+                 rr.r->body);
+    g.token = strdup(json_string_value(json_object_get(resp_json(rr.r),
+                                                       "psp_token")));
+    secret_used(g.token);
+    secret_used(url_param(json_string_value(json_object_get(
+                              resp_json(rr.r), "pay_url")), "t"));
+    cr_assert_str_eq(mock_status(g.token), "open");
+    cr_assert_eq(audited(&g, "cancel:requested"), 0,
+                 "the refused cancel was recorded");
+
+    /* registered: the same key cancels it now, at the PSP too */
+    r = cancel(&g, ckey);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    expect_canceled(resp_json(r));
+    cr_assert_str_eq(mock_status(g.token), "expired");
+    cr_assert_neq(mock_pay(g.token), 200, "the canceled session was paid");
+    cr_assert_str_eq(status_of(&g), "FAILED");
 }
 
 
