@@ -3013,7 +3013,7 @@ CREATE FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text,
 DECLARE
     v  record;
 BEGIN
-    IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         IF p_kind IN ('PENDING', 'IGNORED') AND coalesce(p_object_ref, '') <> '' THEN
             -- authentic news of a refund, dispute or pay-out that moves nothing
             INSERT INTO webhook_events AS we (psp, event_id, kind, type, outcome)
@@ -3027,7 +3027,8 @@ BEGIN
 
         SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
             p_token, p_reference, p_amount, p_currency,
-            CASE WHEN p_kind IN ('SUCCEEDED', 'AUTHORIZED') THEN p_payment_ref END, p_tokens) x;
+            CASE WHEN p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') THEN p_payment_ref END,
+            p_tokens) x;
 
         -- the audit row (a duplicate delivery changed nothing)
         IF v.merchant_id IS NOT NULL AND v.outcome <> 'duplicate' THEN
@@ -3036,7 +3037,7 @@ BEGIN
                                    'kind', p_kind, 'type', p_type));
         END IF;
 
-        IF p_kind = 'SUCCEEDED' AND v.outcome = 'already' THEN
+        IF p_kind IN ('SUCCEEDED', 'CAPTURED') AND v.outcome = 'already' THEN
             PERFORM payment_ref_note(p_psp, v.merchant_id, v.checkout_id, p_payment_ref);
         END IF;
         RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
@@ -5559,8 +5560,12 @@ DECLARE
     v_source   text;
     v_ref      text;
     v_late     boolean := false;
+    v_manual   boolean := false;
 BEGIN
-    IF p_kind NOT IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    -- CAPTURED: a success the PSP says was captured (Stripe's session
+    -- "paid"); SUCCEEDED: a success that is a hold when the checkout is a
+    -- manual capture (Adyen's AUTHORISATION, the generic success)
+    IF p_kind NOT IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         RAISE EXCEPTION 'pay_webhook_apply_core: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -5616,13 +5621,13 @@ BEGIN
             v_co := NULL;
             -- a payment's success or failure is not recorded: the PSP
             -- delivers it again, and it applies once the checkout is found
-            IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED') THEN
+            IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED') THEN
                 RETURN QUERY SELECT v_outcome, v_m, v_co;
                 RETURN;
             END IF;
         ELSIF (p_amount <> -1 AND p_amount <> c.amount_total)
               OR (coalesce(p_currency, '') <> '' AND upper(p_currency) <> c.currency)
-              OR (p_kind IN ('SUCCEEDED', 'AUTHORIZED')
+              OR (p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED')
                   AND (p_amount = -1 OR coalesce(p_currency, '') = '')) THEN
             v_outcome := 'amount_mismatch';
         ELSIF p_kind = 'PENDING' THEN
@@ -5634,10 +5639,17 @@ BEGIN
         ELSE
             -- a manual-capture checkout's payment is an authorization (a
             -- hold), whatever the PSP calls it (Adyen's AUTHORISATION is
-            -- its success in either mode): nothing is booked for it
+            -- its success in either mode): nothing is booked for it.  But
+            -- money the PSP says it captured is paid and booked whatever
+            -- the stored mode (a session registered without the manual
+            -- capture): held here, the shop could never capture it, and it
+            -- would be released while the PSP keeps it; the disagreement
+            -- is the outcome captured_for_manual, alerted by the caller.
             v_target := CASE WHEN p_kind = 'FAILED' THEN 'FAILED'::pay_status
+                             WHEN p_kind = 'CAPTURED' THEN 'SUCCESS'::pay_status
                              WHEN c.capture_method = 'manual' THEN 'AUTHORIZED'::pay_status
                              ELSE 'SUCCESS'::pay_status END;
+            v_manual := (p_kind = 'CAPTURED' AND c.capture_method = 'manual');
             IF c.status = v_target THEN
                 v_outcome := 'already';
             ELSIF c.status IN ('SUCCESS', 'AUTHORIZED')
@@ -5773,7 +5785,9 @@ BEGIN
                     PERFORM set_config('payments.paid_after_failed', '', true);
                 END IF;
 
-                v_outcome := CASE WHEN v_late THEN 'paid_after_failed' ELSE 'applied' END;
+                v_outcome := CASE WHEN v_late THEN 'paid_after_failed'
+                                  WHEN v_manual THEN 'captured_for_manual'
+                                  ELSE 'applied' END;
             END IF;
         END IF;
     END IF;
@@ -7502,7 +7516,7 @@ BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
     v_broken := CASE
         WHEN NOT ((length(event_id) >= 1) AND (length(event_id) <= 255)) THEN 'webhook_events_id'
-        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text, 'CAPTURE_SUCCEEDED'::text, 'CAPTURE_FAILED'::text, 'VOID_SUCCEEDED'::text, 'VOID_FAILED'::text])) THEN 'webhook_events_kind'
+        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'CAPTURED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text, 'CAPTURE_SUCCEEDED'::text, 'CAPTURE_FAILED'::text, 'VOID_SUCCEEDED'::text, 'VOID_FAILED'::text])) THEN 'webhook_events_kind'
         WHEN NOT (source = ANY (ARRAY['reconciliation'::text, 'webhook'::text, 'sweeper'::text])) THEN 'webhook_events_source'
         WHEN NOT (length(type) <= 100) THEN 'webhook_events_type'
     END;
