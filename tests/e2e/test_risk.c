@@ -900,3 +900,35 @@ Test(risk, approval_keeps_manual_capture_and_metadata)
                           env("PAY_TEST_PSP")), 1000);
     cr_assert_str_eq(rk_status(&m, id), "SUCCESS");
 }
+
+
+/* A review that outlasted the checkout's expires_at as the PSP takes it
+ * (Stripe: 30 minutes ahead at least) is registered with a fresh one,
+ * payments_session_lifetime from the approval, as a late resume is. */
+Test(risk, an_approval_after_the_stored_expires_at_gets_a_fresh_one)
+{
+    char        *id, *key, *body, *n;
+    long         at;
+    const char  *p[2];
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    rk_held(&m, &id, &key, &body);
+    p[0] = m.id;
+    p[1] = id;
+
+    /* ten minutes left: too close for a Stripe session */
+    db_exec("UPDATE checkouts SET expires_at = now() + interval '10 min' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+
+    n = nonce(&m, id);
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    at = atol(db_scalar("SELECT ts_epoch(expires_at) - ts_epoch(now()) FROM "
+                        "checkouts WHERE merchant_id = $1 AND checkout_id = "
+                        "$2", 2, p));
+    cr_assert(at > 30 * 60, "the approved session ends %ld s from now", at);
+    resp_free(r);
+}
