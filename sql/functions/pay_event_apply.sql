@@ -1,8 +1,9 @@
 -- A verified PSP event, in the dialect-neutral words of the gateway (kind
 -- SUCCEEDED, CAPTURED (a success the PSP says was captured: paid whatever
 -- the stored capture mode), AUTHORIZED, FAILED, PENDING, IGNORED, or a
--- refund's, dispute's or pay-out's), applied in one transaction: the event recorded once per PSP
--- and event id, the status moved forward, the money booked, the audit row.
+-- refund's, dispute's or pay-out's), applied in one transaction: the
+-- event recorded once per PSP and event id, the status moved forward, the
+-- money booked, the audit row.
 -- p_token is the PSP's session token as the event names it; p_tokens are its
 -- blind indexes under each key of the ring (sealed tokens), tried in order.
 CREATE OR REPLACE FUNCTION pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[])
