@@ -13,7 +13,10 @@
  *   and the breaker (a 4xx "not open" answer: the session look-up says
  *   why) -> finish (pay_cancel_finish: the checkout and its orders FAILED
  *   `canceled`, or the payment stands; the answer stored under the key,
- *   one transaction) -> 200 with the checkout, or 409.
+ *   one transaction) -> 200 with the checkout, or 409.  A checkout whose
+ *   registration is still at its PSP is refused by the claim (409 with
+ *   Retry-After, nothing stored): the session being made would outlive a
+ *   cancel that cannot see it.
  *
  * The PSP decides a cancel that races the shopper's payment: a session it
  * expired can no longer be paid, and a session it says was paid is never
@@ -275,6 +278,28 @@ ngx_http_payments_cancel_claimed(ngx_http_payments_pg_query_t *q,
                                         PQgetvalue(res, 0, 4),
                                         PQgetlength(res, 0, 4),
                                         outcome[0] == 'r');
+        return;
+    }
+
+    /* its registration is at the PSP, which may be making the session
+     * this cancel has to end: refused for the rest of that lease, nothing
+     * stored, so that the same key cancels it once it is registered */
+    if (ngx_strcmp(outcome, "registering") == 0) {
+        if (ngx_http_payments_add_header(r, "Retry-After",
+                                         PQgetvalue(res, 0, 2))
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_CANCELABLE, 0,
+                                       "the checkout's registration with "
+                                       "its PSP is under way; retry after "
+                                       "Retry-After seconds (the same "
+                                       "Idempotency-Key may be used), once "
+                                       "it can be ended there"));
         return;
     }
 

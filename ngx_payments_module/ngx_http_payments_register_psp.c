@@ -38,6 +38,8 @@ static void ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status);
 static void ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static char *ngx_http_payments_route_passed_over(
+    ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_route_moved(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_register_refresh(ngx_http_payments_ctx_t *ctx);
@@ -589,6 +591,66 @@ ngx_http_payments_route_next(ngx_http_payments_ctx_t *ctx, const char *why)
 }
 
 
+/*
+ * The route's PSPs before the one bound first, each refused by pay_claim
+ * because the merchant may not use it, as a PostgreSQL array literal
+ * ({"name",...}) in the request's pool; NULL when there are none.
+ */
+
+static char *
+ngx_http_payments_route_passed_over(ngx_http_payments_ctx_t *ctx)
+{
+    u_char      *p, *s, *c;
+    size_t       len;
+    ngx_uint_t   i;
+
+    if (ctx->route_at == 0) {
+        return NULL;
+    }
+
+    len = sizeof("{}");
+
+    for (i = 0; i < ctx->route_at; i++) {
+        /* quoted, each character possibly escaped, and a comma */
+        len += 2 * ctx->route_psps[i]->name.len + 3;
+    }
+
+    s = ngx_pnalloc(ctx->request->pool, len);
+    if (s == NULL) {
+        return NULL;
+    }
+
+    p = s;
+    *p++ = '{';
+
+    for (i = 0; i < ctx->route_at; i++) {
+        if (i > 0) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+
+        for (c = ctx->route_psps[i]->name.data;
+             c < ctx->route_psps[i]->name.data + ctx->route_psps[i]->name.len;
+             c++)
+        {
+            if (*c == '"' || *c == '\\') {
+                *p++ = '\\';
+            }
+
+            *p++ = *c;
+        }
+
+        *p++ = '"';
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    return (char *) s;
+}
+
+
 void
 ngx_http_payments_route_bind(ngx_http_payments_ctx_t *ctx, const char *from,
     const char *why, const char *req, ngx_http_payments_pg_handler_pt handler)
@@ -602,10 +664,15 @@ ngx_http_payments_route_bind(ngx_http_payments_ctx_t *ctx, const char *from,
     ctx->params[6] = (char *) ctx->psp->name.data;
     ctx->params[7] = req;
 
+    /* the first bind records the route's PSPs passed over before it
+     * because the merchant may not use them (pay_claim refused each) */
+    ctx->params[8] = from == NULL
+                     ? ngx_http_payments_route_passed_over(ctx) : NULL;
+
     if (ngx_http_payments_query(ctx,
                                 "SELECT pay_route_bind($1, $2, $3, $4, $5, "
-                                "$6, $7, $8)",
-                                8, handler)
+                                "$6, $7, $8, $9::text[])",
+                                9, handler)
         != NGX_OK)
     {
         ngx_http_payments_finalize(ctx->request,

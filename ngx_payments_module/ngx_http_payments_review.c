@@ -8,8 +8,9 @@
  * <merchant_id>:<checkout_id>.
  *
  *   GET  /v1/reviews                  pay_review_list
- *   POST /v1/reviews/{nonce}/approve  pay_review_get, the PSP request
- *                                     rebuilt with a fresh expires_at,
+ *   POST /v1/reviews/{nonce}/approve  pay_review_get (the stored
+ *                                     checkout, whole), its PSP request
+ *                                     built as the first registration's,
  *                                     pay_review_approve (the checkout
  *                                     EXECUTING, its key claimed again),
  *                                     then the registration's PSP side
@@ -236,6 +237,7 @@ static void
 ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
     char                     *req, *body;
+    int64_t                   now;
     pay_verdict_t             v;
     ngx_pool_cleanup_t       *cln;
     ngx_http_payments_ctx_t  *ctx = q->data;
@@ -286,7 +288,24 @@ ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     ctx->nonce = (char *) ngx_http_payments_cstr(r->pool, &ctx->object_id);
-    ctx->expires_at = (int64_t) ngx_time() + ctx->pmcf->session_lifetime;
+
+    /* the request is the stored checkout's, built as its first
+     * registration built it (ngx_http_payments_register_build, from every
+     * field pay_review_get gives), with its stored expires_at while the
+     * PSP still takes it (as a resume keeps it); a review that outlasted
+     * it gets payments_session_lifetime from now, as a resume refused as
+     * too close does */
+    now = (int64_t) ngx_time();
+
+    if (ctx->co.expires_at >= now + (int64_t) ctx->psp->dl->session_min
+                              + (int64_t) ctx->pmcf->lease
+        && ctx->co.expires_at <= now + (int64_t) ctx->psp->dl->session_max)
+    {
+        ctx->expires_at = ctx->co.expires_at;
+
+    } else {
+        ctx->expires_at = now + ctx->pmcf->session_lifetime;
+    }
 
     req = ctx->nonce ? ngx_http_payments_register_build(ctx) : NULL;
 

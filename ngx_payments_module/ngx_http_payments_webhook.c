@@ -188,7 +188,10 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
     ctx->params[0] = (char *) ngx_http_payments_cstr(r->pool,
                                                      &ctx->psp->name);
     ctx->params[1] = ev->event_id;
-    ctx->params[2] = ngx_http_payments_event_kind(ev->kind);
+    /* a success the PSP says was captured is paid whatever the stored
+     * capture mode (pay_webhook_apply_core's CAPTURED) */
+    ctx->params[2] = (ev->kind == PAY_EVT_SUCCEEDED && ev->captured)
+                     ? "CAPTURED" : ngx_http_payments_event_kind(ev->kind);
     ctx->params[3] = ev->type;
     ctx->params[4] = ev->token;
     ctx->params[5] = ev->reference;

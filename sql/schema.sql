@@ -744,11 +744,14 @@ DECLARE
     v_type  text := CASE WHEN NEW.status = 'SUCCESS' AND OLD.status = 'FAILED'
                          THEN 'checkout.paid_after_failure'
                          WHEN NEW.status = 'SUCCESS' THEN 'checkout.succeeded'
+                         -- a hold: the money is not the merchant's yet,
+                         -- held all the same after a cancel (the PSP's
+                         -- authorization came after it) for the shop to
+                         -- capture or release
+                         WHEN NEW.status = 'AUTHORIZED' THEN 'checkout.authorized'
                          -- the merchant's own cancel (POST .../cancel)
                          WHEN NEW.failure_code::text = 'canceled'
                          THEN 'checkout.canceled'
-                         -- a hold: the money is not the merchant's yet
-                         WHEN NEW.status = 'AUTHORIZED' THEN 'checkout.authorized'
                          ELSE 'checkout.failed' END;
 BEGIN
     -- notify_enqueue's own test of the endpoints, before the payload is made
@@ -2175,6 +2178,7 @@ DECLARE
     v_status  int;
     v_body    text;
     v_age     bigint;
+    v_wait    int;
 BEGIN
     PERFORM 1 FROM checkouts ck
      WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout
@@ -2215,6 +2219,34 @@ BEGIN
         RETURN QUERY SELECT 'decided'::text, NULL::bigint, NULL::int, v_status,
                             v_body, c.psp, NULL::text, NULL::text, NULL::bigint;
         RETURN;
+    END IF;
+
+    -- its registration at the PSP: the key that made the checkout (in the
+    -- transaction that stored it, so no later than it; a cancel's key is
+    -- never that old), in progress under a live lease.  The checkout's
+    -- lock orders this with pay_finish, which stores the token there.
+    IF c.status = 'EXECUTING' AND c.psp_token IS NULL THEN
+        SELECT GREATEST(1, ceil(date_part('epoch',
+                   max(ik.lease_until) - clock_timestamp())))::int
+          INTO v_wait
+          FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout
+           AND ik.idem_key <> p_idem_key AND ik.created_at <= c.created_at
+           AND ik.state = 'in_progress' AND ik.lease_until > clock_timestamp();
+
+        IF v_wait IS NOT NULL THEN
+            IF t.outcome = 'new' THEN
+                DELETE FROM idempotency_keys ik
+                 WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+            ELSE
+                UPDATE idempotency_keys ik SET lease_until = now()
+                 WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+                   AND ik.state = 'in_progress' AND ik.lease = t.lease;
+            END IF;
+            RETURN QUERY SELECT 'registering'::text, NULL::bigint, v_wait, NULL::int,
+                                NULL::text, c.psp, NULL::text, NULL::text, NULL::bigint;
+            RETURN;
+        END IF;
     END IF;
 
     IF c.cancel_requested_at IS NULL THEN
@@ -2981,7 +3013,7 @@ CREATE FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind text,
 DECLARE
     v  record;
 BEGIN
-    IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         IF p_kind IN ('PENDING', 'IGNORED') AND coalesce(p_object_ref, '') <> '' THEN
             -- authentic news of a refund, dispute or pay-out that moves nothing
             INSERT INTO webhook_events AS we (psp, event_id, kind, type, outcome)
@@ -2995,7 +3027,8 @@ BEGIN
 
         SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
             p_token, p_reference, p_amount, p_currency,
-            CASE WHEN p_kind IN ('SUCCEEDED', 'AUTHORIZED') THEN p_payment_ref END, p_tokens) x;
+            CASE WHEN p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') THEN p_payment_ref END,
+            p_tokens) x;
 
         -- the audit row (a duplicate delivery changed nothing)
         IF v.merchant_id IS NOT NULL AND v.outcome <> 'duplicate' THEN
@@ -3004,7 +3037,7 @@ BEGIN
                                    'kind', p_kind, 'type', p_type));
         END IF;
 
-        IF p_kind = 'SUCCEEDED' AND v.outcome = 'already' THEN
+        IF p_kind IN ('SUCCEEDED', 'CAPTURED') AND v.outcome = 'already' THEN
             PERFORM payment_ref_note(p_psp, v.merchant_id, v.checkout_id, p_payment_ref);
         END IF;
         RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;
@@ -4753,6 +4786,8 @@ BEGIN
                'buyer_info', CASE WHEN c.buyer_email IS NOT NULL
                                   THEN jsonb_build_object('email', c.buyer_email) END,
                'metadata', nullif(c.metadata, '{}'::jsonb),
+               'capture', c.capture_method,
+               'expires_at', ts_epoch(c.expires_at),
                'payment_orders', (
                    SELECT jsonb_agg(jsonb_build_object(
                               'payment_order_id', o.payment_order_id,
@@ -5120,6 +5155,19 @@ $$;
 --
 
 CREATE FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text) RETURNS text
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT pay_route_bind(p_merchant, p_idem_key, p_lease, p_route, p_from, p_why,
+                          p_to, p_psp_request, NULL::text[])
+$$;
+
+
+--
+-- Name: pay_route_bind(text, text, bigint, text, text, text, text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[]) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -5127,6 +5175,7 @@ DECLARE
     k      idempotency_keys%ROWTYPE;
     c      checkouts%ROWTYPE;
     v_seq  int;
+    v_psp  text;
 BEGIN
     SELECT * INTO k FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
@@ -5149,8 +5198,23 @@ BEGIN
 
     IF p_from IS NULL THEN
         IF v_seq = 0 THEN
+            FOREACH v_psp IN ARRAY coalesce(p_passed_over, '{}') LOOP
+                -- the caller's word checked: only a PSP the merchant may
+                -- not use is recorded as passed over for that (set-psps
+                -- may have changed since pay_claim refused it)
+                CONTINUE WHEN v_psp = p_to OR NOT EXISTS (
+                    SELECT 1 FROM merchants m
+                     WHERE m.merchant_id = p_merchant AND m.psps IS NOT NULL
+                       AND NOT v_psp = ANY (m.psps));
+                v_seq := v_seq + 1;
+                INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp, moved_on)
+                VALUES (p_merchant, c.checkout_id, v_seq, p_route, v_psp, 'psp_not_allowed');
+                PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
+                    jsonb_build_object('route', p_route, 'skipped', v_psp,
+                                       'skipped_why', 'psp_not_allowed'));
+            END LOOP;
             INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp)
-            VALUES (p_merchant, c.checkout_id, 1, p_route, p_to);
+            VALUES (p_merchant, c.checkout_id, v_seq + 1, p_route, p_to);
             PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
                 jsonb_build_object('route', p_route, 'psp', p_to));
         END IF;
@@ -5496,8 +5560,12 @@ DECLARE
     v_source   text;
     v_ref      text;
     v_late     boolean := false;
+    v_manual   boolean := false;
 BEGIN
-    IF p_kind NOT IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    -- CAPTURED: a success the PSP says was captured (Stripe's session
+    -- "paid"); SUCCEEDED: a success that is a hold when the checkout is a
+    -- manual capture (Adyen's AUTHORISATION, the generic success)
+    IF p_kind NOT IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         RAISE EXCEPTION 'pay_webhook_apply_core: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -5553,13 +5621,13 @@ BEGIN
             v_co := NULL;
             -- a payment's success or failure is not recorded: the PSP
             -- delivers it again, and it applies once the checkout is found
-            IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED') THEN
+            IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED') THEN
                 RETURN QUERY SELECT v_outcome, v_m, v_co;
                 RETURN;
             END IF;
         ELSIF (p_amount <> -1 AND p_amount <> c.amount_total)
               OR (coalesce(p_currency, '') <> '' AND upper(p_currency) <> c.currency)
-              OR (p_kind IN ('SUCCEEDED', 'AUTHORIZED')
+              OR (p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED')
                   AND (p_amount = -1 OR coalesce(p_currency, '') = '')) THEN
             v_outcome := 'amount_mismatch';
         ELSIF p_kind = 'PENDING' THEN
@@ -5571,10 +5639,17 @@ BEGIN
         ELSE
             -- a manual-capture checkout's payment is an authorization (a
             -- hold), whatever the PSP calls it (Adyen's AUTHORISATION is
-            -- its success in either mode): nothing is booked for it
+            -- its success in either mode): nothing is booked for it.  But
+            -- money the PSP says it captured is paid and booked whatever
+            -- the stored mode (a session registered without the manual
+            -- capture): held here, the shop could never capture it, and it
+            -- would be released while the PSP keeps it; the disagreement
+            -- is the outcome captured_for_manual, alerted by the caller.
             v_target := CASE WHEN p_kind = 'FAILED' THEN 'FAILED'::pay_status
+                             WHEN p_kind = 'CAPTURED' THEN 'SUCCESS'::pay_status
                              WHEN c.capture_method = 'manual' THEN 'AUTHORIZED'::pay_status
                              ELSE 'SUCCESS'::pay_status END;
+            v_manual := (p_kind = 'CAPTURED' AND c.capture_method = 'manual');
             IF c.status = v_target THEN
                 v_outcome := 'already';
             ELSIF c.status IN ('SUCCESS', 'AUTHORIZED')
@@ -5710,7 +5785,9 @@ BEGIN
                     PERFORM set_config('payments.paid_after_failed', '', true);
                 END IF;
 
-                v_outcome := CASE WHEN v_late THEN 'paid_after_failed' ELSE 'applied' END;
+                v_outcome := CASE WHEN v_late THEN 'paid_after_failed'
+                                  WHEN v_manual THEN 'captured_for_manual'
+                                  ELSE 'applied' END;
             END IF;
         END IF;
     END IF;
@@ -7439,7 +7516,7 @@ BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
     v_broken := CASE
         WHEN NOT ((length(event_id) >= 1) AND (length(event_id) <= 255)) THEN 'webhook_events_id'
-        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text, 'CAPTURE_SUCCEEDED'::text, 'CAPTURE_FAILED'::text, 'VOID_SUCCEEDED'::text, 'VOID_FAILED'::text])) THEN 'webhook_events_kind'
+        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'CAPTURED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text, 'CAPTURE_SUCCEEDED'::text, 'CAPTURE_FAILED'::text, 'VOID_SUCCEEDED'::text, 'VOID_FAILED'::text])) THEN 'webhook_events_kind'
         WHEN NOT (source = ANY (ARRAY['reconciliation'::text, 'webhook'::text, 'sweeper'::text])) THEN 'webhook_events_source'
         WHEN NOT (length(type) <= 100) THEN 'webhook_events_type'
     END;
@@ -10232,6 +10309,14 @@ GRANT ALL ON FUNCTION public.pay_risk_record(p_merchant text, p_idem_key text, p
 
 REVOKE ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[]); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[]) TO payments_gateway;
 
 
 --

@@ -702,13 +702,18 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
     }
 
     if (strcmp(type, "checkout.session.completed") == 0) {
-        /* "unpaid": an asynchronous method is still on its way */
+        /* "unpaid": an asynchronous method is still on its way, or a
+         * manual capture's authorization (its intent's event says so);
+         * "paid": the money is captured, whatever mode the session was
+         * asked for */
         ev->kind = (status && strcmp(status, "paid") == 0)
                    ? PAY_EVT_SUCCEEDED : PAY_EVT_PENDING;
+        ev->captured = (ev->kind == PAY_EVT_SUCCEEDED);
 
     } else if (strcmp(type, "checkout.session.async_payment_succeeded") == 0)
     {
         ev->kind = PAY_EVT_SUCCEEDED;
+        ev->captured = 1;
 
     } else if (strcmp(type, "checkout.session.async_payment_failed") == 0
                || strcmp(type, "checkout.session.expired") == 0)

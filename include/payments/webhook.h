@@ -70,6 +70,14 @@ typedef struct {
                                          generic payment_id; "" if none */
     char              object_ref[128];  /* the PSP's id of the refund,
                                          dispute or transfer; "" */
+    int               captured;       /* 1 on a SUCCEEDED the PSP says
+                                         was captured in full (stripe:
+                                         payment_status "paid"), which is
+                                         paid whatever capture mode the
+                                         checkout was stored with; 0 when
+                                         its words leave it open (adyen's
+                                         AUTHORISATION, the generic
+                                         success) */
 } pay_event_t;
 
 /* A Stripe charge.refunded event gives one event per refund in

@@ -11,11 +11,14 @@ DECLARE
     v_type  text := CASE WHEN NEW.status = 'SUCCESS' AND OLD.status = 'FAILED'
                          THEN 'checkout.paid_after_failure'
                          WHEN NEW.status = 'SUCCESS' THEN 'checkout.succeeded'
+                         -- a hold: the money is not the merchant's yet,
+                         -- held all the same after a cancel (the PSP's
+                         -- authorization came after it) for the shop to
+                         -- capture or release
+                         WHEN NEW.status = 'AUTHORIZED' THEN 'checkout.authorized'
                          -- the merchant's own cancel (POST .../cancel)
                          WHEN NEW.failure_code::text = 'canceled'
                          THEN 'checkout.canceled'
-                         -- a hold: the money is not the merchant's yet
-                         WHEN NEW.status = 'AUTHORIZED' THEN 'checkout.authorized'
                          ELSE 'checkout.failed' END;
 BEGIN
     -- notify_enqueue's own test of the endpoints, before the payload is made

@@ -10,6 +10,15 @@
 --                            p_paid_problem (409), FAILED by a cancel 200,
 --                            FAILED otherwise p_not_cancelable_problem (409),
 --                            stored under the key and answered
+--   registering              the checkout is EXECUTING without a session
+--                            while its registration (or a review's
+--                            approval) holds its key's lease: its PSP call
+--                            may be making a session this cancel would not
+--                            see.  Nothing stored (this key freed); the
+--                            caller answers 409 with Retry-After
+--                            retry_after, the seconds left of that lease
+--                            (a registration never runs past it: nginx -t
+--                            holds the lease above the request's timeout)
 --   new, resumed             the checkout is EXECUTING: the cancel is noted
 --                            (cancel_requested_at, audited once) and the
 --                            caller asks the PSP with psp, psp_token (as
@@ -30,6 +39,7 @@ DECLARE
     v_status  int;
     v_body    text;
     v_age     bigint;
+    v_wait    int;
 BEGIN
     PERFORM 1 FROM checkouts ck
      WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout
@@ -70,6 +80,34 @@ BEGIN
         RETURN QUERY SELECT 'decided'::text, NULL::bigint, NULL::int, v_status,
                             v_body, c.psp, NULL::text, NULL::text, NULL::bigint;
         RETURN;
+    END IF;
+
+    -- its registration at the PSP: the key that made the checkout (in the
+    -- transaction that stored it, so no later than it; a cancel's key is
+    -- never that old), in progress under a live lease.  The checkout's
+    -- lock orders this with pay_finish, which stores the token there.
+    IF c.status = 'EXECUTING' AND c.psp_token IS NULL THEN
+        SELECT GREATEST(1, ceil(date_part('epoch',
+                   max(ik.lease_until) - clock_timestamp())))::int
+          INTO v_wait
+          FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout
+           AND ik.idem_key <> p_idem_key AND ik.created_at <= c.created_at
+           AND ik.state = 'in_progress' AND ik.lease_until > clock_timestamp();
+
+        IF v_wait IS NOT NULL THEN
+            IF t.outcome = 'new' THEN
+                DELETE FROM idempotency_keys ik
+                 WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+            ELSE
+                UPDATE idempotency_keys ik SET lease_until = now()
+                 WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+                   AND ik.state = 'in_progress' AND ik.lease = t.lease;
+            END IF;
+            RETURN QUERY SELECT 'registering'::text, NULL::bigint, v_wait, NULL::int,
+                                NULL::text, c.psp, NULL::text, NULL::text, NULL::bigint;
+            RETURN;
+        END IF;
     END IF;
 
     IF c.cancel_requested_at IS NULL THEN

@@ -1,7 +1,9 @@
 -- A verified PSP event, in the dialect-neutral words of the gateway (kind
--- SUCCEEDED, AUTHORIZED, FAILED, PENDING, IGNORED, or a refund's, dispute's or
--- pay-out's), applied in one transaction: the event recorded once per PSP
--- and event id, the status moved forward, the money booked, the audit row.
+-- SUCCEEDED, CAPTURED (a success the PSP says was captured: paid whatever
+-- the stored capture mode), AUTHORIZED, FAILED, PENDING, IGNORED, or a
+-- refund's, dispute's or pay-out's), applied in one transaction: the
+-- event recorded once per PSP and event id, the status moved forward, the
+-- money booked, the audit row.
 -- p_token is the PSP's session token as the event names it; p_tokens are its
 -- blind indexes under each key of the ring (sealed tokens), tried in order.
 CREATE OR REPLACE FUNCTION pay_event_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[])
@@ -14,7 +16,7 @@ AS $function$
 DECLARE
     v  record;
 BEGIN
-    IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         IF p_kind IN ('PENDING', 'IGNORED') AND coalesce(p_object_ref, '') <> '' THEN
             -- authentic news of a refund, dispute or pay-out that moves nothing
             INSERT INTO webhook_events AS we (psp, event_id, kind, type, outcome)
@@ -28,7 +30,8 @@ BEGIN
 
         SELECT * INTO v FROM pay_webhook_apply_core(p_psp, p_event_id, p_kind, p_type,
             p_token, p_reference, p_amount, p_currency,
-            CASE WHEN p_kind IN ('SUCCEEDED', 'AUTHORIZED') THEN p_payment_ref END, p_tokens) x;
+            CASE WHEN p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED') THEN p_payment_ref END,
+            p_tokens) x;
 
         -- the audit row (a duplicate delivery changed nothing)
         IF v.merchant_id IS NOT NULL AND v.outcome <> 'duplicate' THEN
@@ -37,7 +40,7 @@ BEGIN
                                    'kind', p_kind, 'type', p_type));
         END IF;
 
-        IF p_kind = 'SUCCEEDED' AND v.outcome = 'already' THEN
+        IF p_kind IN ('SUCCEEDED', 'CAPTURED') AND v.outcome = 'already' THEN
             PERFORM payment_ref_note(p_psp, v.merchant_id, v.checkout_id, p_payment_ref);
         END IF;
         RETURN QUERY SELECT v.outcome, v.merchant_id, v.checkout_id;

@@ -1,7 +1,8 @@
 -- A person approved a checkout held for review: it goes back to EXECUTING
--- with the PSP request the caller rebuilt (a fresh expires_at: a review
--- may take longer than a session's lifetime; no PSP ever saw a request
--- under this nonce), and the registration's Idempotency-Key is claimed
+-- with the PSP request the caller rebuilt from the whole stored checkout
+-- (pay_review_get), its expires_at the stored one or, when a review
+-- outlasted it, a fresh one (no PSP ever saw a request under this nonce),
+-- and the registration's Idempotency-Key is claimed
 -- again under a new lease, so that the caller registers the PSP session
 -- through the registration's own path (pay_finish stores the 201, which
 -- the shop's retry with its key then replays); checkout.approved tells the

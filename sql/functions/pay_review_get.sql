@@ -1,8 +1,13 @@
 -- A checkout held for review, as the approval rebuilds its PSP request
 -- from: its status, the review's outcome so far, its PSP, and the body of
--- POST /v1/payments that makes the same checkout (amounts as decimal
--- strings, as pay_checkout_parse reads them).  No row: no such checkout,
--- or it never was held for review.
+-- POST /v1/payments that makes the same checkout, every field the first
+-- registration built its PSP request from (orders with amounts as decimal
+-- strings, as pay_checkout_parse reads them; return URLs; buyer e-mail;
+-- metadata; capture; the stored expires_at, which the approval keeps
+-- while the PSP still takes it).  A field left out here would register
+-- another checkout than the one the shop asked for (a manual capture
+-- captured at once).  No row: no such checkout, or it never was held for
+-- review.
 CREATE OR REPLACE FUNCTION pay_review_get(p_merchant text, p_checkout_id text)
  RETURNS TABLE(status text, reviewed text, psp text, body text)
  LANGUAGE plpgsql
@@ -21,6 +26,8 @@ BEGIN
                'buyer_info', CASE WHEN c.buyer_email IS NOT NULL
                                   THEN jsonb_build_object('email', c.buyer_email) END,
                'metadata', nullif(c.metadata, '{}'::jsonb),
+               'capture', c.capture_method,
+               'expires_at', ts_epoch(c.expires_at),
                'payment_orders', (
                    SELECT jsonb_agg(jsonb_build_object(
                               'payment_order_id', o.payment_order_id,

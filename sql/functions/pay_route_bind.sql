@@ -2,7 +2,10 @@
 -- claim always knows which PSP holds or may hold its session.  Under the
 -- claim's lease (key in progress, checkout EXECUTING without a token):
 -- - p_from NULL: records the route and its first PSP (checkouts.psp, as
---   pay_claim stored it);
+--   pay_claim stored it), after the route's PSPs passed over before it
+--   because the merchant may not use them (p_passed_over, in the route's
+--   order: pay_claim refused each; each recorded as moved on,
+--   psp_not_allowed);
 -- - p_from the PSP the checkout is bound to: it moves on to p_to, for
 --   p_why, an outcome that proved p_from made no session (the caller's
 --   word: pay_dialect_no_session, doc/DESIGN.md "Routing"); p_to's request
@@ -12,7 +15,7 @@
 -- sees the nonce at most once); 'not_allowed' when the merchant may not
 -- use p_to (recorded as moved on: psp_not_allowed, nothing bound);
 -- 'lost' when the claim is no longer this caller's or not as described.
-CREATE OR REPLACE FUNCTION pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text)
+CREATE OR REPLACE FUNCTION pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[])
  RETURNS text
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -22,6 +25,7 @@ DECLARE
     k      idempotency_keys%ROWTYPE;
     c      checkouts%ROWTYPE;
     v_seq  int;
+    v_psp  text;
 BEGIN
     SELECT * INTO k FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
@@ -44,8 +48,23 @@ BEGIN
 
     IF p_from IS NULL THEN
         IF v_seq = 0 THEN
+            FOREACH v_psp IN ARRAY coalesce(p_passed_over, '{}') LOOP
+                -- the caller's word checked: only a PSP the merchant may
+                -- not use is recorded as passed over for that (set-psps
+                -- may have changed since pay_claim refused it)
+                CONTINUE WHEN v_psp = p_to OR NOT EXISTS (
+                    SELECT 1 FROM merchants m
+                     WHERE m.merchant_id = p_merchant AND m.psps IS NOT NULL
+                       AND NOT v_psp = ANY (m.psps));
+                v_seq := v_seq + 1;
+                INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp, moved_on)
+                VALUES (p_merchant, c.checkout_id, v_seq, p_route, v_psp, 'psp_not_allowed');
+                PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
+                    jsonb_build_object('route', p_route, 'skipped', v_psp,
+                                       'skipped_why', 'psp_not_allowed'));
+            END LOOP;
             INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp)
-            VALUES (p_merchant, c.checkout_id, 1, p_route, p_to);
+            VALUES (p_merchant, c.checkout_id, v_seq + 1, p_route, p_to);
             PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
                 jsonb_build_object('route', p_route, 'psp', p_to));
         END IF;
@@ -101,6 +120,21 @@ BEGIN
                            'psp', p_to));
     RETURN 'bound';
 END
+$function$;
+REVOKE ALL ON FUNCTION pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[]) TO payments_gateway;
+
+-- The previous release's signature, without the PSPs passed over before
+-- the first: none recorded.  Kept for that release's workers during an
+-- upgrade.
+CREATE OR REPLACE FUNCTION pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text)
+ RETURNS text
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT pay_route_bind(p_merchant, p_idem_key, p_lease, p_route, p_from, p_why,
+                          p_to, p_psp_request, NULL::text[])
 $function$;
 REVOKE ALL ON FUNCTION pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text) TO payments_gateway;

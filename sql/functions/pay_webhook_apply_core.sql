@@ -17,8 +17,12 @@ DECLARE
     v_source   text;
     v_ref      text;
     v_late     boolean := false;
+    v_manual   boolean := false;
 BEGIN
-    IF p_kind NOT IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
+    -- CAPTURED: a success the PSP says was captured (Stripe's session
+    -- "paid"); SUCCEEDED: a success that is a hold when the checkout is a
+    -- manual capture (Adyen's AUTHORISATION, the generic success)
+    IF p_kind NOT IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED', 'PENDING', 'IGNORED') THEN
         RAISE EXCEPTION 'pay_webhook_apply_core: unknown kind %', p_kind
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -74,13 +78,13 @@ BEGIN
             v_co := NULL;
             -- a payment's success or failure is not recorded: the PSP
             -- delivers it again, and it applies once the checkout is found
-            IF p_kind IN ('SUCCEEDED', 'AUTHORIZED', 'FAILED') THEN
+            IF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED', 'FAILED') THEN
                 RETURN QUERY SELECT v_outcome, v_m, v_co;
                 RETURN;
             END IF;
         ELSIF (p_amount <> -1 AND p_amount <> c.amount_total)
               OR (coalesce(p_currency, '') <> '' AND upper(p_currency) <> c.currency)
-              OR (p_kind IN ('SUCCEEDED', 'AUTHORIZED')
+              OR (p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED')
                   AND (p_amount = -1 OR coalesce(p_currency, '') = '')) THEN
             v_outcome := 'amount_mismatch';
         ELSIF p_kind = 'PENDING' THEN
@@ -92,10 +96,17 @@ BEGIN
         ELSE
             -- a manual-capture checkout's payment is an authorization (a
             -- hold), whatever the PSP calls it (Adyen's AUTHORISATION is
-            -- its success in either mode): nothing is booked for it
+            -- its success in either mode): nothing is booked for it.  But
+            -- money the PSP says it captured is paid and booked whatever
+            -- the stored mode (a session registered without the manual
+            -- capture): held here, the shop could never capture it, and it
+            -- would be released while the PSP keeps it; the disagreement
+            -- is the outcome captured_for_manual, alerted by the caller.
             v_target := CASE WHEN p_kind = 'FAILED' THEN 'FAILED'::pay_status
+                             WHEN p_kind = 'CAPTURED' THEN 'SUCCESS'::pay_status
                              WHEN c.capture_method = 'manual' THEN 'AUTHORIZED'::pay_status
                              ELSE 'SUCCESS'::pay_status END;
+            v_manual := (p_kind = 'CAPTURED' AND c.capture_method = 'manual');
             IF c.status = v_target THEN
                 v_outcome := 'already';
             ELSIF c.status IN ('SUCCESS', 'AUTHORIZED')
@@ -231,7 +242,9 @@ BEGIN
                     PERFORM set_config('payments.paid_after_failed', '', true);
                 END IF;
 
-                v_outcome := CASE WHEN v_late THEN 'paid_after_failed' ELSE 'applied' END;
+                v_outcome := CASE WHEN v_late THEN 'paid_after_failed'
+                                  WHEN v_manual THEN 'captured_for_manual'
+                                  ELSE 'applied' END;
             END IF;
         END IF;
     END IF;

@@ -10,7 +10,7 @@ BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
     v_broken := CASE
         WHEN NOT ((length(event_id) >= 1) AND (length(event_id) <= 255)) THEN 'webhook_events_id'
-        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text, 'CAPTURE_SUCCEEDED'::text, 'CAPTURE_FAILED'::text, 'VOID_SUCCEEDED'::text, 'VOID_FAILED'::text])) THEN 'webhook_events_kind'
+        WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'CAPTURED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text, 'CAPTURE_SUCCEEDED'::text, 'CAPTURE_FAILED'::text, 'VOID_SUCCEEDED'::text, 'VOID_FAILED'::text])) THEN 'webhook_events_kind'
         WHEN NOT (source = ANY (ARRAY['reconciliation'::text, 'webhook'::text, 'sweeper'::text])) THEN 'webhook_events_source'
         WHEN NOT (length(type) <= 100) THEN 'webhook_events_type'
     END;

@@ -1219,3 +1219,82 @@ Test(capture, a_capture_confirmed_after_the_hold_was_released_is_booked)
     cr_expect_eq(deliveries_count(ds, "204", "checkout.paid_after_failure"),
                  1, "%s", dump(ds));
 }
+
+
+/* The PSP's word on the money wins over the stored mode: a Stripe session
+ * that captured at payment (payment_status paid) for a checkout held here
+ * as a manual capture (a session registered without it) is booked as paid,
+ * never held as an authorization the shop could not capture, and alerted. */
+Test(capture, stripe_money_the_psp_captured_is_booked_whatever_the_mode)
+{
+    int          i;
+    char        *log, *line;
+    json_t      *body;
+    resp_t      *r;
+    held_t       h;
+    const char  *st;
+
+    memset(&h, 0, sizeof(held_t));
+    h.psp = capture_psp(0);
+    merchant_new(&h.m);
+    h.co = uid("co");
+
+    body = checkout_new(h.co, 2);
+    r = register_ok(&h.m, uid("key"), dump(body));
+    h.token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                       "psp_token")));
+    h.session = mock_session(h.token);
+    cr_assert_null(json_object_get(h.session, "capture"), "%s",
+                   dump(h.session));
+
+    /* the store says manual, the PSP's session captures */
+    {
+        const char  *p[] = { h.m.id, h.co };
+
+        db_exec("UPDATE checkouts SET capture_method = 'manual' WHERE "
+                "merchant_id = $1 AND checkout_id = $2", 2, p);
+    }
+
+    r = mock_post(str_printf("/_control/sessions/%s/pay", h.token), NULL);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+
+    st = "none";
+    for (i = 0; i < 100; i++) {
+        st = checkout_status(&h);
+        if (strcmp(st, "EXECUTING") != 0) {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_str_eq(st, "SUCCESS", "the captured money held as %s", st);
+    cr_expect_str_eq(order_status(&h, 0), "SUCCESS");
+    cr_expect_str_eq(order_status(&h, 1), "SUCCESS");
+    expect_books(&h, 1500);
+
+    /* nothing left to capture: the PSP took it all */
+    r = capture(&h, 0, NULL, NULL);
+    cr_expect_eq(r->status, 409, "%s", r->body);
+
+    /* the disagreement is alerted */
+    line = str_printf("checkout \"%s:%s\": captured_for_manual", h.m.id,
+                      h.co);
+    for (i = 0; i < 50; i++) {
+        log = file_read(run_file("logs/error.log"), NULL);
+        if (log != NULL && strstr(log, line) != NULL) {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert(log != NULL && strstr(log, line) != NULL,
+              "no line naming %s", line);
+    {
+        char  *at, *bol;
+
+        at = strstr(log, line);
+        for (bol = at; bol > log && bol[-1] != '\n'; bol--) { /* void */ }
+        *at = '\0';
+        cr_assert_not_null(strstr(bol, "[alert]"), "not an alert: %s", bol);
+    }
+}

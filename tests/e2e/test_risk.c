@@ -762,3 +762,182 @@ Test(risk, a_review_past_its_deadline_fails_by_itself)
     json_decref(co);
     cr_assert_eq(rk_psp_requests(&m, id), 0);
 }
+
+
+/* a POST of the merchant API on the suite's gateway, under its own key */
+static resp_t *
+rk_op(const merchant_t *m, const char *path)
+{
+    req_t        rq;
+    const char  *h[4];
+
+    h[0] = str_printf("Authorization: Bearer %s", m->key);
+    h[1] = str_printf("Idempotency-Key: %s", uid("op"));
+    h[2] = "Content-Type: application/json";
+    h[3] = NULL;
+
+    rq.method = "POST";
+    rq.url = gw_url(path);
+    rq.headers = h;
+    rq.body = "{}";
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+static long
+rk_count(const char *sql, const char *a, const char *b)
+{
+    const char  *p[] = { a, b };
+
+    return atol(db_scalar(sql, 2, p));
+}
+
+
+/* An approval registers the checkout the shop asked for, all of it: a
+ * manual capture stays manual at the PSP (else the PSP would capture what
+ * the gateway holds as an authorization), and the metadata goes with it.
+ * The shopper's payment is then a hold, which the shop captures. */
+Test(risk, approval_keeps_manual_capture_and_metadata)
+{
+    int          i;
+    char        *id, *key, *body, *n, *token, *st, *held_until;
+    json_t      *co, *session, *md;
+    resp_t      *r;
+    req_t        rq;
+    merchant_t   m;
+
+    merchant_new(&m);
+    id = uid("co_rv");
+    key = uid("key");
+
+    co = checkout_new(id, 1);
+    json_object_set_new(json_object_get(co, "buyer_info"), "email",
+                        json_string("risk-review@example.com"));
+    json_object_set_new(co, "capture", json_string("manual"));
+    json_object_set_new(co, "metadata",
+                        json_pack("{s:s, s:s}", "order_ref", "A-17",
+                                  "channel", "web"));
+    body = dump(co);
+    json_decref(co);
+
+    r = rk_post(HOST_DENY, &m, key, body);
+    cr_assert_eq(r->status, 202, "%ld %s", r->status, r->body);
+    held_until = strdup(json_string_value(json_object_get(resp_json(r),
+                                                          "expires_at")));
+    resp_free(r);
+
+    n = nonce(&m, id);
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    /* approved at once: the session ends when the checkout said */
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "expires_at")),
+                     held_until, "the approval's answer: %s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "capture")),
+                     "manual", "the approval's answer: %s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(
+                         resp_json(r), "metadata"), "order_ref")),
+                     "A-17", "the approval's answer: %s", r->body);
+    token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                     "psp_token")));
+    resp_free(r);
+
+    /* what the PSP was asked for */
+    r = http_get(mock_url(str_printf("/_control/sessions/%s", token)));
+    cr_assert_eq(r->status, 200, "mock session: %ld %s", r->status, r->body);
+    session = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(session, "capture")),
+                     "manual", "the approved session captures by itself: "
+                     "%s", r->body);
+    md = json_object_get(session, "metadata");
+    cr_assert_str_eq(json_string_value(json_object_get(md, "order_ref")),
+                     "A-17", "the session's metadata: %s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(md, "channel")),
+                     "web", "the session's metadata: %s", r->body);
+    resp_free(r);
+
+    /* the shopper pays: a hold, nothing booked */
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/_control/sessions/%s/pay", token));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+    resp_free(r);
+
+    st = NULL;
+    for (i = 0; i < 100; i++) {
+        st = rk_status(&m, id);
+        if (strcmp(st, "EXECUTING") != 0) {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert_str_eq(st, "AUTHORIZED");
+    cr_assert_eq(rk_count("SELECT count(*) FROM ledger_entries WHERE "
+                          "merchant_id = $1 AND $2::text IS NOT NULL",
+                          m.id, id), 0, "a hold was booked");
+
+    /* the shop captures it: booked */
+    r = rk_op(&m, str_printf("/v1/payments/%s_p1/capture", id));
+    cr_assert_eq(r->status, 201, "capture: %ld %s", r->status, r->body);
+    resp_free(r);
+
+    for (i = 0; i < 100; i++) {
+        if (rk_count("SELECT count(*) FROM payment_orders WHERE "
+                     "merchant_id = $1 AND checkout_id = $2 AND status = "
+                     "'SUCCESS' AND ledger_updated", m.id, id) == 1)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_eq(rk_count("SELECT count(*) FROM payment_orders WHERE "
+                          "merchant_id = $1 AND checkout_id = $2 AND status "
+                          "= 'SUCCESS' AND ledger_updated AND "
+                          "amount_captured = amount", m.id, id), 1,
+                 "the capture is not booked");
+    cr_assert_eq(rk_count("SELECT coalesce(sum(amount), 0) FROM "
+                          "ledger_entries WHERE merchant_id = $1 AND account "
+                          "= 'psp_clearing:' || $2", m.id,
+                          env("PAY_TEST_PSP")), 1000);
+    cr_assert_str_eq(rk_status(&m, id), "SUCCESS");
+}
+
+
+/* A review that outlasted the checkout's expires_at as the PSP takes it
+ * (Stripe: 30 minutes ahead at least) is registered with a fresh one,
+ * payments_session_lifetime from the approval, as a late resume is. */
+Test(risk, an_approval_after_the_stored_expires_at_gets_a_fresh_one)
+{
+    char        *id, *key, *body, *n;
+    long         at;
+    const char  *p[2];
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    rk_held(&m, &id, &key, &body);
+    p[0] = m.id;
+    p[1] = id;
+
+    /* ten minutes left: too close for a Stripe session */
+    db_exec("UPDATE checkouts SET expires_at = now() + interval '10 min' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+
+    n = nonce(&m, id);
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    at = atol(db_scalar("SELECT ts_epoch(expires_at) - ts_epoch(now()) FROM "
+                        "checkouts WHERE merchant_id = $1 AND checkout_id = "
+                        "$2", 2, p));
+    cr_assert(at > 30 * 60, "the approved session ends %ld s from now", at);
+    resp_free(r);
+}

@@ -452,7 +452,7 @@ Test(routing, a_merchant_restricted_to_some_psps_is_routed_among_them)
 {
     long         status;
     char        *co_id, *psp, *out;
-    json_t      *co;
+    json_t      *co, *routing;
     resp_t      *r;
     merchant_t   m;
 
@@ -468,6 +468,27 @@ Test(routing, a_merchant_restricted_to_some_psps_is_routed_among_them)
                           &status);
     cr_assert_eq(status, 201);
     cr_assert_str_eq(psp, "rt_adyen");
+
+    /* the PSP passed over is on the checkout's routing record, as moved
+     * on from for psp_not_allowed, and in its GET */
+    cr_assert_str_eq(route_record(&m, co_id),
+                     "rt_stripe:psp_not_allowed,rt_adyen:");
+    r = gateway_send(&rt, "GET", str_printf("/v1/checkouts/%s", co_id), &m,
+                     NULL, NULL);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    routing = json_object_get(json_object_get(resp_json(r), "routing"),
+                              "psps");
+    cr_assert_eq(json_array_size(routing), 2, "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(routing, 0), "psp")), "rt_stripe");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(routing, 0), "moved_on")),
+                     "psp_not_allowed");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(routing, 1), "psp")), "rt_adyen");
+    cr_assert_null(json_object_get(json_array_get(routing, 1), "moved_on"),
+                   "%s", r->body);
+    resp_free(r);
 
     /* named in the request: refused, nothing stored */
     co_id = uid("co");

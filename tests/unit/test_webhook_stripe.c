@@ -355,6 +355,8 @@ Test(webhook_stripe, completed_paid_is_succeeded_with_its_fields)
     cr_assert_str_eq(ev.event_id, "evt_1");
     cr_assert_str_eq(ev.type, "checkout.session.completed");
     cr_assert_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    /* paid: captured, whatever mode the session was asked for */
+    cr_assert_eq(ev.captured, 1);
     cr_assert_str_eq(ev.token, "cs_test_a1");
     cr_assert_str_eq(ev.reference, "m1:co_1");
     cr_assert_eq(ev.amount, 1999);
@@ -415,6 +417,7 @@ Test(webhook_stripe, completed_unpaid_is_pending)
     snprintf(body, sizeof(body), ws_completed, "unpaid");
     cr_assert_eq(pay_stripe_parse_event(body, strlen(body), &ev), 0);
     cr_assert_eq(ev.kind, PAY_EVT_PENDING);
+    cr_assert_eq(ev.captured, 0);
 }
 
 
@@ -425,6 +428,7 @@ Test(webhook_stripe, async_payment_succeeded_is_succeeded)
     cr_assert_eq(ws_parse_type("checkout.session.async_payment_succeeded",
                                &ev), 0);
     cr_assert_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_assert_eq(ev.captured, 1);
     cr_assert_eq(ev.livemode, 1);
 }
 
