@@ -484,7 +484,10 @@ ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw)
 
     sw->params[0] = (char *) ngx_http_payments_cstr(sw->pool, &sw->psp->name);
     sw->params[1] = ev->event_id;
-    sw->params[2] = ngx_http_payments_event_kind(ev->kind);
+    /* a success the PSP says was captured is paid whatever the stored
+     * capture mode, as the webhook's (pay_webhook_apply_core's CAPTURED) */
+    sw->params[2] = (ev->kind == PAY_EVT_SUCCEEDED && ev->captured)
+                    ? "CAPTURED" : ngx_http_payments_event_kind(ev->kind);
     sw->params[3] = ev->type;
     sw->params[4] = ev->token;
     sw->params[5] = ev->reference;

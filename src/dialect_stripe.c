@@ -376,6 +376,11 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
     /* the payment to refund later, as checkout.session.completed's */
     if (out == PAY_LOOKUP_DECIDED) {
         pay_lookup_payment_ref(ev, pay_json_str(root, "payment_intent"));
+
+        /* "paid": the money is captured, whatever mode the session was
+         * asked for, as checkout.session.completed's */
+        ev->captured = (kind == PAY_EVT_SUCCEEDED
+                        && strcmp(paid, "paid") == 0);
     }
 
     if (out == PAY_LOOKUP_DECIDED && pay_lookup_currency(ev, cur) == 0) {

@@ -255,6 +255,52 @@ Test(solo_sweeper, a_paid_stripe_session_whose_webhook_never_came_is_booked)
 }
 
 
+Test(solo_sweeper,
+     a_stripe_session_the_sweeper_finds_paid_is_booked_whatever_the_mode,
+     .description = "a look-up that finds the session paid (the PSP "
+                    "captured) books it SUCCESS on a checkout stored as "
+                    "manual, as the webhook would, and alerts the "
+                    "disagreement; it is never held as AUTHORIZED")
+{
+    char        *co_id, *token, *line, *log, *at, *bol, *eol;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-a");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    token = register_with(&sweepers[0], &m, co_id, "sw_stripe",
+                          "\"webhook_never\":true");
+
+    /* the store says manual, the PSP's session captures */
+    db_exec("UPDATE checkouts SET capture_method = 'manual' WHERE "
+            "merchant_id = $1 AND checkout_id = $2", 2,
+            (const char *[]) { m.id, co_id });
+
+    mock_session(token, "pay");
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS",
+                     "the captured money held as AUTHORIZED");
+    expect_swept(&m, co_id, "sw_stripe", "SUCCESS");
+
+    /* the disagreement alerted: a line of the sweeper's naming it */
+    line = str_printf("[alert]");
+    log = file_read(sweepers[0].error_log, NULL);
+    cr_assert_not_null(log);
+    at = strstr(log, str_printf("checkout \"%s\" of merchant \"%s\"",
+                                co_id, m.id));
+    cr_assert_not_null(at, "no line of the sweeper's names the checkout");
+    eol = strchr(at, '\n');
+    if (eol != NULL) {
+        *eol = '\0';
+    }
+    for (bol = at; bol > log && bol[-1] != '\n'; bol--) { /* void */ }
+    cr_expect(strstr(at, ": captured_for_manual") != NULL
+              && strstr(bol, line) != NULL, "%s", bol);
+}
+
+
 Test(solo_sweeper, a_paid_generic_session_whose_webhook_never_came_is_booked)
 {
     char        *co_id, *token;

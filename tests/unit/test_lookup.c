@@ -140,6 +140,8 @@ Test(lookup, stripe_complete_and_paid_succeeds_with_its_amount)
     cr_expect_str_eq(ev.currency, "USD");
     cr_expect_eq(ev.livemode, -1);
     cr_expect_str_eq(ev.account, "");
+    /* paid: captured, whatever the stored mode (the sweeper's CAPTURED) */
+    cr_expect_eq(ev.captured, 1);
 }
 
 
@@ -156,6 +158,7 @@ Test(lookup, stripe_no_payment_required_succeeds)
     cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
     cr_expect_eq(ev.amount, 0);
     cr_expect_str_eq(ev.currency, "EUR");
+    cr_expect_eq(ev.captured, 0);
 }
 
 
