@@ -74,6 +74,7 @@ typedef enum {
     NGX_HTTP_PAYMENTS_EV_CAPTURE_REVERSED,      /* a capture the PSP */
     NGX_HTTP_PAYMENTS_EV_CAPTURED_AFTER_RELEASE,    /* decided by itself */
     NGX_HTTP_PAYMENTS_EV_CAPTURED_OUTSIDE,
+    NGX_HTTP_PAYMENTS_EV_DISPUTE_EXCESS,
     NGX_HTTP_PAYMENTS_EV_OTHER,
     NGX_HTTP_PAYMENTS_EV__MAX
 } ngx_http_payments_ev_outcome_e;

@@ -1052,6 +1052,9 @@ DECLARE
     o         record;
     v_source  text := 'webhook:' || p_psp || ':' || p_event_id;
     v_second  boolean := false;
+    v_excess  boolean := false;
+    v_capt    bigint;
+    v_held    bigint;
     v_target  text := CASE p_kind WHEN 'DISPUTE_WON' THEN 'WON'
                                   WHEN 'DISPUTE_LOST' THEN 'LOST' END;
 BEGIN
@@ -1078,6 +1081,8 @@ BEGIN
     merchant_id := c.merchant_id;
     checkout_id := c.checkout_id;
 
+    -- never more than the checkout was authorized for; what was captured
+    -- of it bounds a new dispute below, under the orders' locks
     IF p_amount IS NULL OR p_amount <= 0 OR p_amount > c.amount_total
        OR upper(coalesce(p_currency, '')) <> c.currency THEN
         outcome := 'amount_mismatch';
@@ -1100,6 +1105,23 @@ BEGIN
          ORDER BY po.line_no
            FOR UPDATE;
 
+        -- what the PSP captured (a released or never captured order holds
+        -- nothing), and what the captured orders still hold of it
+        SELECT coalesce(sum(coalesce(po.amount_captured, po.amount)), 0),
+               coalesce(sum(greatest(coalesce(po.amount_captured, po.amount)
+                                     - order_given_back(po.merchant_id,
+                                                        po.payment_order_id, NULL),
+                                     0)), 0)
+          INTO v_capt, v_held
+          FROM payment_orders po
+         WHERE po.merchant_id = c.merchant_id AND po.checkout_id = c.checkout_id
+           AND po.status = 'SUCCESS';
+        IF p_amount > v_capt THEN
+            outcome := 'amount_mismatch';
+            RETURN;
+        END IF;
+        v_excess := p_amount > v_held;
+
         -- opened (or closed before we saw it open: opened first, then closed)
         INSERT INTO disputes (merchant_id, dispute_id, psp, psp_dispute_ref, checkout_id,
                               amount, currency, status)
@@ -1107,7 +1129,8 @@ BEGIN
                 p_object_ref, c.checkout_id, p_amount, c.currency, 'OPEN')
         RETURNING * INTO d;
 
-        -- split over the orders within what each has left (dispute_split)
+        -- split over the captured orders within what each still holds
+        -- (dispute_split)
         FOR o IN SELECT * FROM dispute_split(c.merchant_id, c.checkout_id, p_amount) x
         LOOP
             INSERT INTO dispute_parts (merchant_id, dispute_id, checkout_id, payment_order_id,
@@ -1122,7 +1145,9 @@ BEGIN
                     ARRAY[o.part, -o.part]);
             END IF;
         END LOOP;
-        outcome := 'applied';
+        -- more than the orders still hold: booked whole as the PSP says,
+        -- the excess charged by what each captured, and alerted
+        outcome := CASE WHEN v_excess THEN 'dispute_excess' ELSE 'applied' END;
         IF v_target IS NULL THEN
             RETURN;
         END IF;
@@ -1177,7 +1202,7 @@ BEGIN
             PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
         END IF;
     END LOOP;
-    outcome := 'applied';
+    outcome := CASE WHEN v_excess THEN 'dispute_excess' ELSE 'applied' END;
 END
 $$;
 
@@ -1192,33 +1217,39 @@ CREATE FUNCTION public.dispute_split(p_merchant text, p_checkout text, p_amount 
     AS $$
 #variable_conflict use_column
 DECLARE
-    v_id      text[];
-    v_seller  text[];
-    v_amount  bigint[];
-    v_room    bigint[];
-    v_part    bigint[];
-    v_rooms   bigint;
-    v_total   bigint;
-    v_fit     bigint;
-    v_left    bigint;
-    v_n       int;
+    v_id        text[];
+    v_seller    text[];
+    v_captured  bigint[];
+    v_room      bigint[];
+    v_part      bigint[];
+    v_rooms     bigint;
+    v_total     bigint;
+    v_fit       bigint;
+    v_left      bigint;
+    v_excess    bigint;
+    v_add       bigint;
+    v_n         int;
 BEGIN
-    SELECT array_agg(po.payment_order_id ORDER BY po.line_no),
-           array_agg(po.seller_account ORDER BY po.line_no),
-           array_agg(po.amount ORDER BY po.line_no),
-           array_agg(greatest(po.amount - order_given_back(po.merchant_id,
-                                                           po.payment_order_id, NULL), 0)
-                     ORDER BY po.line_no)
-      INTO v_id, v_seller, v_amount, v_room
-      FROM payment_orders po
-     WHERE po.merchant_id = p_merchant AND po.checkout_id = p_checkout;
+    SELECT array_agg(x.payment_order_id ORDER BY x.line_no),
+           array_agg(x.seller_account ORDER BY x.line_no),
+           array_agg(x.captured ORDER BY x.line_no),
+           array_agg(greatest(x.captured - order_given_back(p_merchant,
+                                                            x.payment_order_id, NULL), 0)
+                     ORDER BY x.line_no)
+      INTO v_id, v_seller, v_captured, v_room
+      FROM (SELECT po.payment_order_id, po.seller_account, po.line_no,
+                   coalesce(po.amount_captured, po.amount) AS captured
+              FROM payment_orders po
+             WHERE po.merchant_id = p_merchant AND po.checkout_id = p_checkout
+               AND po.status = 'SUCCESS') x
+     WHERE x.captured > 0;
     v_n := coalesce(array_length(v_id, 1), 0);
     IF v_n = 0 THEN
         RETURN;
     END IF;
 
-    SELECT sum(x), 0 INTO v_rooms, v_left FROM unnest(v_room) x;
-    SELECT sum(x) INTO v_total FROM unnest(v_amount) x;
+    SELECT sum(x) INTO v_rooms FROM unnest(v_room) x;
+    SELECT sum(x) INTO v_total FROM unnest(v_captured) x;
     v_fit := least(p_amount, v_rooms);
 
     -- within each order's room, in proportion to it (floor)
@@ -1237,21 +1268,21 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- more than every order has left: the rest by the orders' amounts, the
-    -- last order taking the floors' remainder
-    v_left := p_amount - v_fit;
-    IF v_left > 0 THEN
-        DECLARE
-            v_rest  bigint := v_left;
-            v_add   bigint;
-        BEGIN
-            FOR i IN 1 .. v_n LOOP
-                v_add := CASE WHEN i = v_n THEN v_rest
-                              ELSE floor(v_left::numeric * v_amount[i] / v_total)::bigint END;
-                v_part[i] := v_part[i] + v_add;
-                v_rest := v_rest - v_add;
-            END LOOP;
-        END;
+    -- more than every order still holds: the rest by what each captured
+    -- (floor), the floors' remainder a unit each in line order
+    v_excess := p_amount - v_fit;
+    IF v_excess > 0 THEN
+        v_left := v_excess;
+        FOR i IN 1 .. v_n LOOP
+            v_add := floor(v_excess::numeric * v_captured[i] / v_total)::bigint;
+            v_part[i] := v_part[i] + v_add;
+            v_left := v_left - v_add;
+        END LOOP;
+        FOR i IN 1 .. v_n LOOP
+            EXIT WHEN v_left = 0;
+            v_part[i] := v_part[i] + 1;
+            v_left := v_left - 1;
+        END LOOP;
     END IF;
 
     RETURN QUERY SELECT v_id[i], v_seller[i], v_part[i] FROM generate_series(1, v_n) i;
