@@ -1661,6 +1661,7 @@ CREATE TABLE public.notifications (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     delivered_at timestamp with time zone,
     in_feed boolean DEFAULT false NOT NULL,
+    feed_xact xid8 DEFAULT pg_current_xact_id() NOT NULL,
     CONSTRAINT notifications_row_checks CHECK (public.notifications_row_checks(notification_id, event_type, sequence, status, last_error))
 );
 
@@ -1680,20 +1681,29 @@ COMMENT ON COLUMN public.notifications.in_feed IS 'the event''s row in GET /v1/e
 
 
 --
--- Name: notifications_feed_page(text, text, timestamp with time zone, text, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: COLUMN notifications.feed_xact; Type: COMMENT; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.notifications_feed_page(p_merchant text, p_type text, p_at timestamp with time zone, p_id text, p_limit integer) RETURNS SETOF public.notifications
+COMMENT ON COLUMN public.notifications.feed_xact IS 'the id of the transaction that inserted the row (0: before it was kept): the events feed''s order, listed once every older transaction has ended';
+
+
+--
+-- Name: notifications_feed_page(text, text, xid8, xid8, timestamp with time zone, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.notifications_feed_page(p_merchant text, p_type text, p_horizon xid8, p_xact xid8, p_at timestamp with time zone, p_id text, p_limit integer) RETURNS SETOF public.notifications
     LANGUAGE sql STABLE
     AS $$
     SELECT n.*
       FROM notifications n
      WHERE n.in_feed
        AND n.merchant_id = p_merchant
+       AND n.feed_xact < p_horizon
        AND n.created_at >= now() - interval '30 days'
        AND (p_type IS NULL OR n.event_type = p_type)
-       AND (p_at IS NULL OR (n.created_at, n.notification_id) > (p_at, p_id))
-     ORDER BY n.merchant_id, n.created_at, n.notification_id
+       AND (p_at IS NULL
+            OR (n.feed_xact, n.created_at, n.notification_id) > (p_xact, p_at, p_id))
+     ORDER BY n.merchant_id, n.feed_xact, n.created_at, n.notification_id
      LIMIT p_limit;
 $$;
 
@@ -3616,8 +3626,12 @@ CREATE FUNCTION public.pay_list_events(p_merchant text, p_type text, p_after tex
     SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 DECLARE
-    v_at     timestamptz;
-    v_id     text;
+    v_at       timestamptz;
+    v_id       text;
+    v_xact     xid8;
+    -- the oldest transaction in flight, in the snapshot every query of
+    -- this (STABLE) function reads
+    v_horizon  xid8 := pg_snapshot_xmin(pg_current_snapshot());
     v_limit  int := greatest(1, least(p_limit, 100));
     v_items  jsonb;
     v_n      bigint;
@@ -3641,28 +3655,32 @@ BEGIN
         END IF;
 
         -- the event's own row: its copies share the transaction's time
-        SELECT f.created_at, f.notification_id INTO v_at, v_id
+        SELECT f.feed_xact, f.created_at, f.notification_id INTO v_xact, v_at, v_id
           FROM notifications f
          WHERE f.in_feed
            AND f.merchant_id = p_merchant
+           AND f.feed_xact = v_c.feed_xact
            AND f.created_at = v_c.created_at
            AND f.event_type = v_c.event_type
            AND f.object_id = v_c.object_id
            AND f.sequence = v_c.sequence;
         IF NOT FOUND THEN
+            v_xact := v_c.feed_xact;
             v_at := v_c.created_at;
             v_id := v_c.notification_id;
         END IF;
     END IF;
 
     SELECT coalesce(jsonb_agg(jsonb_build_object('id', x.notification_id) || x.payload::jsonb
-                              ORDER BY x.created_at, x.notification_id)
+                              ORDER BY x.feed_xact, x.created_at, x.notification_id)
                         FILTER (WHERE x.n <= v_limit), '[]'::jsonb),
            count(*)
       INTO v_items, v_n
       FROM (SELECT p.*,
-                   row_number() OVER (ORDER BY p.created_at, p.notification_id) AS n
-              FROM notifications_feed_page(p_merchant, p_type, v_at, v_id, v_limit + 1) p) x;
+                   row_number() OVER (ORDER BY p.feed_xact, p.created_at,
+                                               p.notification_id) AS n
+              FROM notifications_feed_page(p_merchant, p_type, v_horizon, v_xact, v_at,
+                                           v_id, v_limit + 1) p) x;
 
     RETURN jsonb_build_object('object', 'list',
                               'data', v_items,
@@ -8869,7 +8887,7 @@ CREATE INDEX notifications_failed ON public.notifications USING btree (merchant_
 -- Name: notifications_feed; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX notifications_feed ON public.notifications USING btree (merchant_id, created_at, notification_id) WHERE in_feed;
+CREATE INDEX notifications_feed ON public.notifications USING btree (merchant_id, feed_xact, created_at, notification_id) WHERE in_feed;
 
 
 --
@@ -9730,10 +9748,10 @@ REVOKE ALL ON FUNCTION public.notifications_row_checks(notification_id text, eve
 
 
 --
--- Name: FUNCTION notifications_feed_page(p_merchant text, p_type text, p_at timestamp with time zone, p_id text, p_limit integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION notifications_feed_page(p_merchant text, p_type text, p_horizon xid8, p_xact xid8, p_at timestamp with time zone, p_id text, p_limit integer); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.notifications_feed_page(p_merchant text, p_type text, p_at timestamp with time zone, p_id text, p_limit integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.notifications_feed_page(p_merchant text, p_type text, p_horizon xid8, p_xact xid8, p_at timestamp with time zone, p_id text, p_limit integer) FROM PUBLIC;
 
 
 --
