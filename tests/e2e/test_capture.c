@@ -1382,3 +1382,59 @@ Test(capture, generic_a_refunded_capture_takes_no_share_of_a_chargeback)
     cr_expect_eq(wallet_of(&h, "seller_2"), 0);
     expect_books(&h, 0);
 }
+
+
+/*
+ * Stripe: 4.00 of the first order captured (the rest released), then
+ * refunded whole; the PSP then withdraws 4.00 for a chargeback: it is
+ * booked as the PSP says, all of it the captured order's (its seller's
+ * wallet negative once lost), never the released one's, and the event is
+ * dispute_excess: counted apart in /metrics for the alert.
+ */
+Test(capture, stripe_a_chargeback_of_a_refunded_capture_is_booked_and_alerted)
+{
+    int          i;
+    held_t       h;
+    resp_t      *r;
+    char        *id;
+    double       before;
+    const char  *series;
+
+    held_new(&h, 0);
+    (void) capture_ok(&h, 0, "4.00");
+    cr_assert_str_eq(order_status(&h, 1), "FAILED");
+
+    r = refund(&h, 0, "4.00");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    for (i = 0; i < 100; i++) {
+        if (ql("SELECT count(*) FROM refunds WHERE merchant_id = $1 AND "
+               "status = 'SUCCEEDED'", h.m.id, NULL) == 1)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_eq(wallet_of(&h, "seller_1"), 0);
+
+    series = str_printf("payments_webhook_events_total{psp=\"%s\","
+                        "outcome=\"dispute_excess\"}", h.psp);
+    before = metric_value(NULL, series);
+
+    id = dispute_open(&h, 400);
+    cr_expect_str_eq(dispute_is(&h, "OPEN"), "seller_1 400");
+    cr_expect_eq(ql("SELECT count(*) FROM webhook_events WHERE merchant_id = "
+                    "$1 AND kind = 'DISPUTE_OPENED' AND outcome = "
+                    "'dispute_excess'", h.m.id, NULL), 1);
+    cr_expect_geq(metric_value(NULL, series), (before < 0 ? 0 : before) + 1,
+                  "dispute_excess is not counted apart in /metrics");
+
+    r = mock_post(str_printf("/_control/disputes/%s/close", id),
+                  "{\"outcome\":\"lost\"}");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(dispute_is(&h, "LOST"), "seller_1 400");
+    cr_expect_eq(wallet_of(&h, "seller_1"), -400);
+    cr_expect_eq(wallet_of(&h, "seller_2"), 0);
+    expect_books(&h, -400);
+}
