@@ -744,7 +744,7 @@ Test(lists, the_events_feed_is_what_the_endpoint_received_once_per_event)
 }
 
 
-/* --- the feed and transactions still open ------------------------------------ */
+/* --- the feed and transactions still open -------------------------------- */
 
 /* a connection of its own (PAY_TEST_PG, the superuser) for a transaction
  * the test holds open */
