@@ -58,7 +58,7 @@ const char  *ngx_http_payments_ev_outcomes[] = {
     "unknown_checkout", "mismatch", "amount_mismatch", "unknown_refund",
     "unknown_dispute", "unknown_payout", "paid_after_failed",
     "object_mismatch", "capture_reversed", "captured_after_release",
-    "captured_outside", "captured_for_manual", "other"
+    "captured_outside", "captured_for_manual", "dispute_excess", "other"
 };
 
 /* in ngx_http_payments_route_outcome_e's order */

@@ -1055,6 +1055,9 @@ DECLARE
     o         record;
     v_source  text := 'webhook:' || p_psp || ':' || p_event_id;
     v_second  boolean := false;
+    v_excess  boolean := false;
+    v_capt    bigint;
+    v_held    bigint;
     v_target  text := CASE p_kind WHEN 'DISPUTE_WON' THEN 'WON'
                                   WHEN 'DISPUTE_LOST' THEN 'LOST' END;
 BEGIN
@@ -1081,6 +1084,8 @@ BEGIN
     merchant_id := c.merchant_id;
     checkout_id := c.checkout_id;
 
+    -- never more than the checkout was authorized for; what was captured
+    -- of it bounds a new dispute below, under the orders' locks
     IF p_amount IS NULL OR p_amount <= 0 OR p_amount > c.amount_total
        OR upper(coalesce(p_currency, '')) <> c.currency THEN
         outcome := 'amount_mismatch';
@@ -1103,6 +1108,23 @@ BEGIN
          ORDER BY po.line_no
            FOR UPDATE;
 
+        -- what the PSP captured (a released or never captured order holds
+        -- nothing), and what the captured orders still hold of it
+        SELECT coalesce(sum(coalesce(po.amount_captured, po.amount)), 0),
+               coalesce(sum(greatest(coalesce(po.amount_captured, po.amount)
+                                     - order_given_back(po.merchant_id,
+                                                        po.payment_order_id, NULL),
+                                     0)), 0)
+          INTO v_capt, v_held
+          FROM payment_orders po
+         WHERE po.merchant_id = c.merchant_id AND po.checkout_id = c.checkout_id
+           AND po.status = 'SUCCESS';
+        IF p_amount > v_capt THEN
+            outcome := 'amount_mismatch';
+            RETURN;
+        END IF;
+        v_excess := p_amount > v_held;
+
         -- opened (or closed before we saw it open: opened first, then closed)
         INSERT INTO disputes (merchant_id, dispute_id, psp, psp_dispute_ref, checkout_id,
                               amount, currency, status)
@@ -1110,7 +1132,8 @@ BEGIN
                 p_object_ref, c.checkout_id, p_amount, c.currency, 'OPEN')
         RETURNING * INTO d;
 
-        -- split over the orders within what each has left (dispute_split)
+        -- split over the captured orders within what each still holds
+        -- (dispute_split)
         FOR o IN SELECT * FROM dispute_split(c.merchant_id, c.checkout_id, p_amount) x
         LOOP
             INSERT INTO dispute_parts (merchant_id, dispute_id, checkout_id, payment_order_id,
@@ -1125,7 +1148,9 @@ BEGIN
                     ARRAY[o.part, -o.part]);
             END IF;
         END LOOP;
-        outcome := 'applied';
+        -- more than the orders still hold: booked whole as the PSP says,
+        -- the excess charged by what each captured, and alerted
+        outcome := CASE WHEN v_excess THEN 'dispute_excess' ELSE 'applied' END;
         IF v_target IS NULL THEN
             RETURN;
         END IF;
@@ -1180,7 +1205,7 @@ BEGIN
             PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
         END IF;
     END LOOP;
-    outcome := 'applied';
+    outcome := CASE WHEN v_excess THEN 'dispute_excess' ELSE 'applied' END;
 END
 $$;
 
@@ -1195,33 +1220,39 @@ CREATE FUNCTION public.dispute_split(p_merchant text, p_checkout text, p_amount 
     AS $$
 #variable_conflict use_column
 DECLARE
-    v_id      text[];
-    v_seller  text[];
-    v_amount  bigint[];
-    v_room    bigint[];
-    v_part    bigint[];
-    v_rooms   bigint;
-    v_total   bigint;
-    v_fit     bigint;
-    v_left    bigint;
-    v_n       int;
+    v_id        text[];
+    v_seller    text[];
+    v_captured  bigint[];
+    v_room      bigint[];
+    v_part      bigint[];
+    v_rooms     bigint;
+    v_total     bigint;
+    v_fit       bigint;
+    v_left      bigint;
+    v_excess    bigint;
+    v_add       bigint;
+    v_n         int;
 BEGIN
-    SELECT array_agg(po.payment_order_id ORDER BY po.line_no),
-           array_agg(po.seller_account ORDER BY po.line_no),
-           array_agg(po.amount ORDER BY po.line_no),
-           array_agg(greatest(po.amount - order_given_back(po.merchant_id,
-                                                           po.payment_order_id, NULL), 0)
-                     ORDER BY po.line_no)
-      INTO v_id, v_seller, v_amount, v_room
-      FROM payment_orders po
-     WHERE po.merchant_id = p_merchant AND po.checkout_id = p_checkout;
+    SELECT array_agg(x.payment_order_id ORDER BY x.line_no),
+           array_agg(x.seller_account ORDER BY x.line_no),
+           array_agg(x.captured ORDER BY x.line_no),
+           array_agg(greatest(x.captured - order_given_back(p_merchant,
+                                                            x.payment_order_id, NULL), 0)
+                     ORDER BY x.line_no)
+      INTO v_id, v_seller, v_captured, v_room
+      FROM (SELECT po.payment_order_id, po.seller_account, po.line_no,
+                   coalesce(po.amount_captured, po.amount) AS captured
+              FROM payment_orders po
+             WHERE po.merchant_id = p_merchant AND po.checkout_id = p_checkout
+               AND po.status = 'SUCCESS') x
+     WHERE x.captured > 0;
     v_n := coalesce(array_length(v_id, 1), 0);
     IF v_n = 0 THEN
         RETURN;
     END IF;
 
-    SELECT sum(x), 0 INTO v_rooms, v_left FROM unnest(v_room) x;
-    SELECT sum(x) INTO v_total FROM unnest(v_amount) x;
+    SELECT sum(x) INTO v_rooms FROM unnest(v_room) x;
+    SELECT sum(x) INTO v_total FROM unnest(v_captured) x;
     v_fit := least(p_amount, v_rooms);
 
     -- within each order's room, in proportion to it (floor)
@@ -1240,21 +1271,21 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- more than every order has left: the rest by the orders' amounts, the
-    -- last order taking the floors' remainder
-    v_left := p_amount - v_fit;
-    IF v_left > 0 THEN
-        DECLARE
-            v_rest  bigint := v_left;
-            v_add   bigint;
-        BEGIN
-            FOR i IN 1 .. v_n LOOP
-                v_add := CASE WHEN i = v_n THEN v_rest
-                              ELSE floor(v_left::numeric * v_amount[i] / v_total)::bigint END;
-                v_part[i] := v_part[i] + v_add;
-                v_rest := v_rest - v_add;
-            END LOOP;
-        END;
+    -- more than every order still holds: the rest by what each captured
+    -- (floor), the floors' remainder a unit each in line order
+    v_excess := p_amount - v_fit;
+    IF v_excess > 0 THEN
+        v_left := v_excess;
+        FOR i IN 1 .. v_n LOOP
+            v_add := floor(v_excess::numeric * v_captured[i] / v_total)::bigint;
+            v_part[i] := v_part[i] + v_add;
+            v_left := v_left - v_add;
+        END LOOP;
+        FOR i IN 1 .. v_n LOOP
+            EXIT WHEN v_left = 0;
+            v_part[i] := v_part[i] + 1;
+            v_left := v_left - 1;
+        END LOOP;
     END IF;
 
     RETURN QUERY SELECT v_id[i], v_seller[i], v_part[i] FROM generate_series(1, v_n) i;
@@ -1633,6 +1664,7 @@ CREATE TABLE public.notifications (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     delivered_at timestamp with time zone,
     in_feed boolean DEFAULT false NOT NULL,
+    feed_xact xid8 DEFAULT pg_current_xact_id() NOT NULL,
     CONSTRAINT notifications_row_checks CHECK (public.notifications_row_checks(notification_id, event_type, sequence, status, last_error))
 );
 
@@ -1652,20 +1684,29 @@ COMMENT ON COLUMN public.notifications.in_feed IS 'the event''s row in GET /v1/e
 
 
 --
--- Name: notifications_feed_page(text, text, timestamp with time zone, text, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: COLUMN notifications.feed_xact; Type: COMMENT; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.notifications_feed_page(p_merchant text, p_type text, p_at timestamp with time zone, p_id text, p_limit integer) RETURNS SETOF public.notifications
+COMMENT ON COLUMN public.notifications.feed_xact IS 'the id of the transaction that inserted the row (0: before it was kept): the events feed''s order, listed once every older transaction has ended';
+
+
+--
+-- Name: notifications_feed_page(text, text, xid8, xid8, timestamp with time zone, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.notifications_feed_page(p_merchant text, p_type text, p_horizon xid8, p_xact xid8, p_at timestamp with time zone, p_id text, p_limit integer) RETURNS SETOF public.notifications
     LANGUAGE sql STABLE
     AS $$
     SELECT n.*
       FROM notifications n
      WHERE n.in_feed
        AND n.merchant_id = p_merchant
+       AND n.feed_xact < p_horizon
        AND n.created_at >= now() - interval '30 days'
        AND (p_type IS NULL OR n.event_type = p_type)
-       AND (p_at IS NULL OR (n.created_at, n.notification_id) > (p_at, p_id))
-     ORDER BY n.merchant_id, n.created_at, n.notification_id
+       AND (p_at IS NULL
+            OR (n.feed_xact, n.created_at, n.notification_id) > (p_xact, p_at, p_id))
+     ORDER BY n.merchant_id, n.feed_xact, n.created_at, n.notification_id
      LIMIT p_limit;
 $$;
 
@@ -3618,8 +3659,12 @@ CREATE FUNCTION public.pay_list_events(p_merchant text, p_type text, p_after tex
     SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 DECLARE
-    v_at     timestamptz;
-    v_id     text;
+    v_at       timestamptz;
+    v_id       text;
+    v_xact     xid8;
+    -- the oldest transaction in flight, in the snapshot every query of
+    -- this (STABLE) function reads
+    v_horizon  xid8 := pg_snapshot_xmin(pg_current_snapshot());
     v_limit  int := greatest(1, least(p_limit, 100));
     v_items  jsonb;
     v_n      bigint;
@@ -3643,28 +3688,32 @@ BEGIN
         END IF;
 
         -- the event's own row: its copies share the transaction's time
-        SELECT f.created_at, f.notification_id INTO v_at, v_id
+        SELECT f.feed_xact, f.created_at, f.notification_id INTO v_xact, v_at, v_id
           FROM notifications f
          WHERE f.in_feed
            AND f.merchant_id = p_merchant
+           AND f.feed_xact = v_c.feed_xact
            AND f.created_at = v_c.created_at
            AND f.event_type = v_c.event_type
            AND f.object_id = v_c.object_id
            AND f.sequence = v_c.sequence;
         IF NOT FOUND THEN
+            v_xact := v_c.feed_xact;
             v_at := v_c.created_at;
             v_id := v_c.notification_id;
         END IF;
     END IF;
 
     SELECT coalesce(jsonb_agg(jsonb_build_object('id', x.notification_id) || x.payload::jsonb
-                              ORDER BY x.created_at, x.notification_id)
+                              ORDER BY x.feed_xact, x.created_at, x.notification_id)
                         FILTER (WHERE x.n <= v_limit), '[]'::jsonb),
            count(*)
       INTO v_items, v_n
       FROM (SELECT p.*,
-                   row_number() OVER (ORDER BY p.created_at, p.notification_id) AS n
-              FROM notifications_feed_page(p_merchant, p_type, v_at, v_id, v_limit + 1) p) x;
+                   row_number() OVER (ORDER BY p.feed_xact, p.created_at,
+                                               p.notification_id) AS n
+              FROM notifications_feed_page(p_merchant, p_type, v_horizon, v_xact, v_at,
+                                           v_id, v_limit + 1) p) x;
 
     RETURN jsonb_build_object('object', 'list',
                               'data', v_items,
@@ -8915,7 +8964,7 @@ CREATE INDEX notifications_failed ON public.notifications USING btree (merchant_
 -- Name: notifications_feed; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX notifications_feed ON public.notifications USING btree (merchant_id, created_at, notification_id) WHERE in_feed;
+CREATE INDEX notifications_feed ON public.notifications USING btree (merchant_id, feed_xact, created_at, notification_id) WHERE in_feed;
 
 
 --
@@ -9776,10 +9825,10 @@ REVOKE ALL ON FUNCTION public.notifications_row_checks(notification_id text, eve
 
 
 --
--- Name: FUNCTION notifications_feed_page(p_merchant text, p_type text, p_at timestamp with time zone, p_id text, p_limit integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION notifications_feed_page(p_merchant text, p_type text, p_horizon xid8, p_xact xid8, p_at timestamp with time zone, p_id text, p_limit integer); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.notifications_feed_page(p_merchant text, p_type text, p_at timestamp with time zone, p_id text, p_limit integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.notifications_feed_page(p_merchant text, p_type text, p_horizon xid8, p_xact xid8, p_at timestamp with time zone, p_id text, p_limit integer) FROM PUBLIC;
 
 
 --

@@ -1,3 +1,12 @@
+-- A verified dispute event (DISPUTE_OPENED, DISPUTE_WON, DISPUTE_LOST) of a
+-- paid checkout, found by the PSP's payment id or our nonce.  Opened: split
+-- over the captured orders within what each still holds (dispute_split),
+-- each part moved psp_clearing -> disputes.  A dispute is bounded by what
+-- the PSP captured (the captured orders' total; beyond it amount_mismatch,
+-- nothing booked); within that the PSP's amount is the truth and is booked
+-- whole, and what exceeds what the orders still hold (a refunded payment
+-- charged back) is answered dispute_excess, which the gateway alerts.
+-- Won: back to psp_clearing.  Lost: the sellers bear their parts.
 CREATE OR REPLACE FUNCTION dispute_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text)
  RETURNS record
  LANGUAGE plpgsql
@@ -11,6 +20,9 @@ DECLARE
     o         record;
     v_source  text := 'webhook:' || p_psp || ':' || p_event_id;
     v_second  boolean := false;
+    v_excess  boolean := false;
+    v_capt    bigint;
+    v_held    bigint;
     v_target  text := CASE p_kind WHEN 'DISPUTE_WON' THEN 'WON'
                                   WHEN 'DISPUTE_LOST' THEN 'LOST' END;
 BEGIN
@@ -37,6 +49,8 @@ BEGIN
     merchant_id := c.merchant_id;
     checkout_id := c.checkout_id;
 
+    -- never more than the checkout was authorized for; what was captured
+    -- of it bounds a new dispute below, under the orders' locks
     IF p_amount IS NULL OR p_amount <= 0 OR p_amount > c.amount_total
        OR upper(coalesce(p_currency, '')) <> c.currency THEN
         outcome := 'amount_mismatch';
@@ -59,6 +73,23 @@ BEGIN
          ORDER BY po.line_no
            FOR UPDATE;
 
+        -- what the PSP captured (a released or never captured order holds
+        -- nothing), and what the captured orders still hold of it
+        SELECT coalesce(sum(coalesce(po.amount_captured, po.amount)), 0),
+               coalesce(sum(greatest(coalesce(po.amount_captured, po.amount)
+                                     - order_given_back(po.merchant_id,
+                                                        po.payment_order_id, NULL),
+                                     0)), 0)
+          INTO v_capt, v_held
+          FROM payment_orders po
+         WHERE po.merchant_id = c.merchant_id AND po.checkout_id = c.checkout_id
+           AND po.status = 'SUCCESS';
+        IF p_amount > v_capt THEN
+            outcome := 'amount_mismatch';
+            RETURN;
+        END IF;
+        v_excess := p_amount > v_held;
+
         -- opened (or closed before we saw it open: opened first, then closed)
         INSERT INTO disputes (merchant_id, dispute_id, psp, psp_dispute_ref, checkout_id,
                               amount, currency, status)
@@ -66,7 +97,8 @@ BEGIN
                 p_object_ref, c.checkout_id, p_amount, c.currency, 'OPEN')
         RETURNING * INTO d;
 
-        -- split over the orders within what each has left (dispute_split)
+        -- split over the captured orders within what each still holds
+        -- (dispute_split)
         FOR o IN SELECT * FROM dispute_split(c.merchant_id, c.checkout_id, p_amount) x
         LOOP
             INSERT INTO dispute_parts (merchant_id, dispute_id, checkout_id, payment_order_id,
@@ -81,7 +113,9 @@ BEGIN
                     ARRAY[o.part, -o.part]);
             END IF;
         END LOOP;
-        outcome := 'applied';
+        -- more than the orders still hold: booked whole as the PSP says,
+        -- the excess charged by what each captured, and alerted
+        outcome := CASE WHEN v_excess THEN 'dispute_excess' ELSE 'applied' END;
         IF v_target IS NULL THEN
             RETURN;
         END IF;
@@ -136,7 +170,7 @@ BEGIN
             PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
         END IF;
     END LOOP;
-    outcome := 'applied';
+    outcome := CASE WHEN v_excess THEN 'dispute_excess' ELSE 'applied' END;
 END
 $function$;
 REVOKE ALL ON FUNCTION dispute_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text) FROM PUBLIC;

@@ -1298,3 +1298,222 @@ Test(capture, stripe_money_the_psp_captured_is_booked_whatever_the_mode)
         cr_assert_not_null(strstr(bol, "[alert]"), "not an alert: %s", bol);
     }
 }
+
+
+/* --- disputes of a partly captured checkout (doc/MONEY.md, Disputes) ------ */
+
+static long
+wallet_of(const held_t *h, const char *seller)
+{
+    return ql("SELECT coalesce((SELECT balance FROM wallets WHERE "
+              "merchant_id = $1 AND seller_account = $2 AND currency = "
+              "'USD'), 0)", h->m.id, seller);
+}
+
+
+/* a dispute of amount opened at the mock for the checkout's payment: its
+ * id at the mock */
+static char *
+dispute_open(const held_t *h, long amount)
+{
+    char        *ref;
+    resp_t      *r;
+    const char  *params[] = { h->m.id, h->co };
+
+    ref = db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
+                    "merchant_id = $1 AND checkout_id = $2", 2, params);
+    cr_assert_not_null(ref);
+    r = mock_post("/_control/disputes",
+                  str_printf("{\"payment_ref\":\"%s\",\"amount\":%ld}", ref,
+                             amount));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    return strdup(json_string_value(json_object_get(resp_json(r), "id")));
+}
+
+
+/* waits until the checkout's dispute is want; its parts, "seller part"
+ * in line order */
+static char *
+dispute_is(const held_t *h, const char *want)
+{
+    int          i;
+    char        *parts;
+    const char  *params[] = { h->m.id, want };
+
+    for (i = 0; i < 100; i++) {
+        parts = db_scalar("SELECT string_agg(dp.seller_account || ' ' || "
+                          "dp.amount, ', ' ORDER BY dp.payment_order_id) "
+                          "FROM disputes d JOIN dispute_parts dp USING "
+                          "(merchant_id, dispute_id) WHERE d.merchant_id = "
+                          "$1 AND d.status = $2", 2, params);
+        if (parts != NULL) {
+            return parts;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("%s: no dispute %s", h->psp, want);
+    return NULL;
+}
+
+
+/*
+ * 10.00 (seller_1) and 5.00 (seller_2) authorized, 4.00 of the first
+ * captured, the second released with nothing captured: a 4.00 chargeback,
+ * lost, is all the first seller's; the second has no part of it and its
+ * wallet is untouched.
+ */
+static void
+chargeback_of_a_partial_capture(size_t d)
+{
+    held_t   h;
+    resp_t  *r;
+    char    *id;
+
+    held_new(&h, d);
+    (void) capture_ok(&h, 0, "4.00");
+
+    if (d != 0) {
+        /* Stripe's one capture released the rest; here a void does */
+        r = void_hold(&h, 1, NULL);
+        cr_assert_eq(r->status, 201, "%s: void: %s", h.psp, r->body);
+        expect_op_becomes(&h, json_string_value(json_object_get(
+                                  resp_json(r), "capture_id")), "SUCCEEDED");
+    }
+
+    cr_assert_str_eq(order_status(&h, 1), "FAILED");
+    cr_assert_eq(captured(&h, 1), 0);
+    cr_assert_eq(wallet_of(&h, "seller_1"), 400);
+
+    id = dispute_open(&h, 400);
+    cr_expect_str_eq(dispute_is(&h, "OPEN"), "seller_1 400", "%s", h.psp);
+    r = api_get(&h.m, "/v1/sellers/seller_1/balance");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(
+                         json_object_get(resp_json(r), "balances"), 0),
+                         "available")), "0.00", "%s", r->body);
+
+    r = mock_post(str_printf("/_control/disputes/%s/close", id),
+                  "{\"outcome\":\"lost\"}");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(dispute_is(&h, "LOST"), "seller_1 400", "%s", h.psp);
+
+    cr_expect_eq(wallet_of(&h, "seller_1"), 0, "%s", h.psp);
+    cr_expect_eq(wallet_of(&h, "seller_2"), 0, "%s: a seller who received "
+                 "nothing bore a chargeback", h.psp);
+    r = api_get(&h.m, str_printf("/v1/payments/%s", order_id(&h, 1)));
+    cr_expect_eq(json_array_size(json_object_get(resp_json(r), "disputes")),
+                 0, "%s", r->body);
+    expect_books(&h, 0);
+}
+
+
+Test(capture, stripe_a_chargeback_of_a_partial_capture_is_the_captured_sellers)
+{
+    chargeback_of_a_partial_capture(0);
+}
+
+
+Test(capture, generic_a_chargeback_of_a_partial_capture_is_the_captured_sellers)
+{
+    chargeback_of_a_partial_capture(2);
+}
+
+
+/*
+ * Generic: 4.00 of the first order captured and refunded whole, all 5.00
+ * of the second captured: a 5.00 chargeback is the second's alone.
+ */
+Test(capture, generic_a_refunded_capture_takes_no_share_of_a_chargeback)
+{
+    int      i;
+    held_t   h;
+    resp_t  *r;
+    char    *id;
+
+    held_new(&h, 2);
+    (void) capture_ok(&h, 0, "4.00");
+    (void) capture_ok(&h, 1, "5.00");
+
+    r = refund(&h, 0, "4.00");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    for (i = 0; i < 100; i++) {
+        if (ql("SELECT count(*) FROM refunds WHERE merchant_id = $1 AND "
+               "status = 'SUCCEEDED'", h.m.id, NULL) == 1)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_eq(wallet_of(&h, "seller_1"), 0);
+    cr_assert_eq(wallet_of(&h, "seller_2"), 500);
+
+    id = dispute_open(&h, 500);
+    cr_expect_str_eq(dispute_is(&h, "OPEN"), "seller_1 0, seller_2 500");
+    r = mock_post(str_printf("/_control/disputes/%s/close", id),
+                  "{\"outcome\":\"lost\"}");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(dispute_is(&h, "LOST"), "seller_1 0, seller_2 500");
+
+    cr_expect_eq(wallet_of(&h, "seller_1"), 0);
+    cr_expect_eq(wallet_of(&h, "seller_2"), 0);
+    expect_books(&h, 0);
+}
+
+
+/*
+ * Stripe: 4.00 of the first order captured (the rest released), then
+ * refunded whole; the PSP then withdraws 4.00 for a chargeback: it is
+ * booked as the PSP says, all of it the captured order's (its seller's
+ * wallet negative once lost), never the released one's, and the event is
+ * dispute_excess: counted apart in /metrics for the alert.
+ */
+Test(capture, stripe_a_chargeback_of_a_refunded_capture_is_booked_and_alerted)
+{
+    int          i;
+    held_t       h;
+    resp_t      *r;
+    char        *id;
+    double       before;
+    const char  *series;
+
+    held_new(&h, 0);
+    (void) capture_ok(&h, 0, "4.00");
+    cr_assert_str_eq(order_status(&h, 1), "FAILED");
+
+    r = refund(&h, 0, "4.00");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    for (i = 0; i < 100; i++) {
+        if (ql("SELECT count(*) FROM refunds WHERE merchant_id = $1 AND "
+               "status = 'SUCCEEDED'", h.m.id, NULL) == 1)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_eq(wallet_of(&h, "seller_1"), 0);
+
+    series = str_printf("payments_webhook_events_total{psp=\"%s\","
+                        "outcome=\"dispute_excess\"}", h.psp);
+    before = metric_value(NULL, series);
+
+    id = dispute_open(&h, 400);
+    cr_expect_str_eq(dispute_is(&h, "OPEN"), "seller_1 400");
+    cr_expect_eq(ql("SELECT count(*) FROM webhook_events WHERE merchant_id = "
+                    "$1 AND kind = 'DISPUTE_OPENED' AND outcome = "
+                    "'dispute_excess'", h.m.id, NULL), 1);
+    cr_expect_geq(metric_value(NULL, series), (before < 0 ? 0 : before) + 1,
+                  "dispute_excess is not counted apart in /metrics");
+
+    r = mock_post(str_printf("/_control/disputes/%s/close", id),
+                  "{\"outcome\":\"lost\"}");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(dispute_is(&h, "LOST"), "seller_1 400");
+    cr_expect_eq(wallet_of(&h, "seller_1"), -400);
+    cr_expect_eq(wallet_of(&h, "seller_2"), 0);
+    expect_books(&h, -400);
+}

@@ -359,9 +359,10 @@ Test(lists, each_list_query_is_an_index_scan)
         " '2026-01-01T01:00:00Z', 'x', false, 11)",
         "SELECT * FROM payouts_page(MID, 'PAID', NULL, NULL, NULL, NULL,"
         " true, 11)",
-        "SELECT * FROM notifications_feed_page(MID, NULL, NULL, NULL, 11)",
+        "SELECT * FROM notifications_feed_page(MID, NULL,"
+        " pg_snapshot_xmin(pg_current_snapshot()), NULL, NULL, NULL, 11)",
         "SELECT * FROM notifications_feed_page(MID, 'refund.succeeded',"
-        " '2026-01-01T01:00:00Z', 'msg_0', 11)",
+        " '4000000000', '700', '2026-01-01T01:00:00Z', 'msg_0', 11)",
     };
 
     static const char  *index[] = {
@@ -637,8 +638,18 @@ Test(lists, the_events_feed_is_what_the_endpoint_received_once_per_event)
     (void) delivered(&ep2, "payout.paid");
 
     /* the feed: the three events, oldest first, as the first endpoint got
-     * them (ids and bodies), once each though two endpoints got them */
-    pg = page_of(&m, "/v1/events");
+     * them (ids and bodies), once each though two endpoints got them; an
+     * event is listed once every transaction older than its own has ended
+     * (another test's, held open, holds it back) */
+    for (i = 0; i < 150; i++) {
+        pg = page_of(&m, "/v1/events");
+        if (json_array_size(json_object_get(pg, "data")) >= 3) {
+            break;
+        }
+        json_decref(pg);
+        msleep(100);
+    }
+
     data = json_object_get(pg, "data");
     cr_assert_eq(json_array_size(data), 3, "%s", dump(pg));
     cr_expect(json_is_false(json_object_get(pg, "has_more")));
@@ -730,4 +741,169 @@ Test(lists, the_events_feed_is_what_the_endpoint_received_once_per_event)
                                json_string_value(json_object_get(paid,
                                                  "webhook_id"))));
     refused(&other, str_printf("/v1/refunds?starting_after=%s", rf));
+}
+
+
+/* --- the feed and transactions still open -------------------------------- */
+
+/* a connection of its own (PAY_TEST_PG, the superuser) for a transaction
+ * the test holds open */
+static PGconn *
+held_conn(void)
+{
+    PGconn  *c;
+
+    c = PQconnectdb(env("PAY_TEST_PG"));
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+
+    return c;
+}
+
+
+static void
+held_exec(PGconn *c, const char *sql, const char *m, const char *obj)
+{
+    PGresult    *res;
+    const char  *params[] = { m, obj };
+
+    res = PQexecParams(c, sql, obj ? 2 : (m ? 1 : 0), NULL, params, NULL,
+                       NULL, 0);
+    cr_assert(PQresultStatus(res) == PGRES_COMMAND_OK
+              || PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", sql,
+              PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+
+/* an event of the refund obj, as a refund's notification trigger enqueues
+ * it */
+static void
+held_enqueue(PGconn *c, const char *m, const char *obj)
+{
+    held_exec(c, "SELECT notify_enqueue($1, 'refund.succeeded', 'co_x', $2,"
+                 " jsonb_build_object('refund_id', $2::text))", m, obj);
+}
+
+
+/* What a shop following its cursor has read: the page after *cursor (NULL:
+ * from the oldest) appended to seen (refund ids, comma-separated), the
+ * cursor moved to the page's last item. */
+static void
+feed_follow(const merchant_t *m, char **cursor, char **seen)
+{
+    size_t   i;
+    json_t  *pg, *it;
+    char    *t;
+
+    pg = page_of(m, *cursor ? str_printf("/v1/events?starting_after=%s",
+                                         *cursor)
+                            : "/v1/events");
+
+    json_array_foreach(json_object_get(pg, "data"), i, it) {
+        t = str_printf("%s%s%s", *seen, **seen ? "," : "",
+                       json_string_value(json_object_get(
+                           json_object_get(it, "data"), "refund_id")));
+        free(*seen);
+        *seen = t;
+        *cursor = strdup(json_string_value(json_object_get(it, "id")));
+    }
+
+    json_decref(pg);
+}
+
+
+/* The shop follows its cursor, as it polls, until it has read both events
+ * (another test's transaction held open may hold them back a while). */
+static void
+feed_until(const merchant_t *m, char **cursor, char **seen, const char *a,
+    const char *b)
+{
+    int  i;
+
+    for (i = 0; i < 100; i++) {
+        feed_follow(m, cursor, seen);
+        if (strstr(*seen, a) != NULL && strstr(*seen, b) != NULL) {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_expect_fail("the shop read %s, following its cursor: an event of the "
+                   "transaction held open skipped", *seen);
+}
+
+
+/*
+ * A transaction that enqueued an event and is still open, while a later
+ * one commits its own: a shop reading the feed meanwhile, and again after
+ * the first commits, following its cursor, reads both events.  Once for a
+ * transaction that wrote before the later one began and once for one that
+ * began before it but wrote after it.
+ */
+Test(lists, the_events_feed_never_skips_an_event_of_a_transaction_still_open)
+{
+    char        *cursor, *seen;
+    PGconn      *a, *b;
+    merchant_t   m;
+    endpoint_t   ep;
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    a = held_conn();
+    b = held_conn();
+    cursor = NULL;
+    seen = strdup("");
+
+    /* A enqueues and stays open; B enqueues and commits */
+    held_exec(a, "BEGIN", NULL, NULL);
+    held_enqueue(a, m.id, "rf_a1");
+    held_exec(b, "BEGIN", NULL, NULL);
+    held_enqueue(b, m.id, "rf_b1");
+    held_exec(b, "COMMIT", NULL, NULL);
+
+    feed_follow(&m, &cursor, &seen);
+    held_exec(a, "COMMIT", NULL, NULL);
+    feed_until(&m, &cursor, &seen, "rf_a1", "rf_b1");
+
+    /* A begins (its time is now()) and stays open before writing; B
+     * enqueues and commits; A enqueues and stays open */
+    held_exec(a, "BEGIN", NULL, NULL);
+    held_exec(a, "SELECT now()", NULL, NULL);
+    msleep(20);
+    held_exec(b, "BEGIN", NULL, NULL);
+    held_enqueue(b, m.id, "rf_b2");
+    held_exec(b, "COMMIT", NULL, NULL);
+    held_enqueue(a, m.id, "rf_a2");
+
+    feed_follow(&m, &cursor, &seen);
+    held_exec(a, "COMMIT", NULL, NULL);
+    feed_until(&m, &cursor, &seen, "rf_a2", "rf_b2");
+
+    /* each once, and the feed read whole says the same */
+    cr_expect_eq(strlen(seen), strlen("rf_a1,rf_b1,rf_a2,rf_b2"), "%s",
+                 seen);
+    cursor = NULL;
+    free(seen);
+    seen = strdup("");
+    feed_follow(&m, &cursor, &seen);
+    cr_expect_eq(strlen(seen), strlen("rf_a1,rf_b1,rf_a2,rf_b2"), "%s",
+                 seen);
+
+    /* an event of a transaction still open holds back every later one: B
+     * commits after A enqueued, and is not listed while A is open */
+    held_exec(a, "BEGIN", NULL, NULL);
+    held_enqueue(a, m.id, "rf_a3");
+    held_exec(b, "BEGIN", NULL, NULL);
+    held_enqueue(b, m.id, "rf_b3");
+    held_exec(b, "COMMIT", NULL, NULL);
+    feed_follow(&m, &cursor, &seen);
+    cr_expect(strstr(seen, "rf_b3") == NULL,
+              "listed while an older transaction is open: %s", seen);
+    held_exec(a, "ROLLBACK", NULL, NULL);
+    feed_until(&m, &cursor, &seen, "rf_b3", "rf_b3");
+    cr_expect(strstr(seen, "rf_a3") == NULL, "rolled back, listed: %s",
+              seen);
+
+    PQfinish(a);
+    PQfinish(b);
 }

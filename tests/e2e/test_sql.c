@@ -2116,3 +2116,127 @@ Test(sql, a_capture_made_at_the_psp_is_split_over_the_orders_and_taken_back_whol
                             " WHERE merchant_id = $1", m), "0");
     PQfinish(c);
 }
+
+
+/* ---- disputes of a partly captured checkout ----------------------------- */
+
+/* co_1 of m as a manual capture leaves it: 1000 authorized of seller_42
+ * with a captured of it (SUCCESS), 500 of seller_77 with b captured
+ * (SUCCESS, or FAILED when b is 0: released), a_refunded of the first
+ * refunded (SUCCEEDED).  Written as the capture's and refund's own
+ * functions leave the rows (their bookings are theirs, not this test's). */
+static void
+partly_captured(PGconn *c, const char *m, const char *a, const char *b,
+    const char *a_refunded)
+{
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+
+    OK0(c, "BEGIN");
+    OK0(c, "SET LOCAL session_replication_role = replica");
+    OK(c, "UPDATE checkouts SET status = 'SUCCESS', capture_method = 'manual',"
+          " authorized_at = now(), hold_closed_at = now()"
+          " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m);
+    OK(c, "UPDATE payment_orders SET amount_captured = CASE line_no WHEN 1"
+          " THEN $2::bigint ELSE $3::bigint END, status = CASE WHEN (CASE"
+          " line_no WHEN 1 THEN $2::bigint ELSE $3::bigint END) > 0 THEN"
+          " 'SUCCESS' ELSE 'FAILED' END::pay_status, commission = CASE WHEN"
+          " (CASE line_no WHEN 1 THEN $2::bigint ELSE $3::bigint END) > 0"
+          " THEN 0 END, ledger_updated = (CASE line_no WHEN 1 THEN $2::bigint"
+          " ELSE $3::bigint END) > 0, wallet_updated = (CASE line_no WHEN 1"
+          " THEN $2::bigint ELSE $3::bigint END) > 0"
+          " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m, a, b);
+    OK(c, "INSERT INTO refunds (merchant_id, refund_id, checkout_id,"
+          " payment_order_id, psp, nonce, amount, currency, status,"
+          " commission_part) SELECT $1, 'rf_000000000000000000000001', 'co_1',"
+          " 'co_1_1', 'stripe', $1 || ':rf_000000000000000000000001',"
+          " $2::bigint, 'USD', 'SUCCEEDED', 0 WHERE $2::bigint > 0",
+       m, a_refunded);
+    OK0(c, "COMMIT");
+}
+
+/* A dispute event of co_1 as the webhook applies it: its outcome. */
+static const char *
+dispute_event(PGconn *c, const char *m, const char *kind, const char *ref,
+    const char *amount)
+{
+    char  evt[80], nonce[40], dref[48];
+
+    /* a PSP's dispute id is the PSP's, across merchants */
+    snprintf(evt, sizeof(evt), "evt_%s_%s_%s", ref, kind, m);
+    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
+    snprintf(dref, sizeof(dref), "%s_%s", ref, m);
+
+    return VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1, $2,"
+                  " 'charge.dispute', '', $3, $4::bigint, 'USD', '', $5,"
+                  " ARRAY[]::text[])", evt, kind, nonce, amount, dref);
+}
+
+static const char *
+dispute_parts_of(PGconn *c, const char *m, const char *ref)
+{
+    return VAL(c, "SELECT string_agg(dp.seller_account || ' ' || dp.amount,"
+                  " ', ' ORDER BY dp.payment_order_id) FROM dispute_parts dp"
+                  " JOIN disputes d USING (merchant_id, dispute_id)"
+                  " WHERE dp.merchant_id = $1 AND d.psp_dispute_ref = $2 || '_' || $1",
+               m, ref);
+}
+
+static const char *
+dispute_wallets(PGconn *c, const char *m)
+{
+    return VAL(c, "SELECT string_agg(seller_account || ' ' || balance, ', '"
+                  " ORDER BY seller_account) FROM wallets WHERE merchant_id = $1"
+                  " AND balance <> 0", m);
+}
+
+Test(sql, a_chargeback_is_split_over_what_captured_orders_still_hold,
+     .description = "dispute_event_apply and dispute_split: a dispute of a manual checkout of 10.00 (seller_42, 4.00 captured) and 5.00 (seller_77, released, nothing captured) is all the first's, open and lost; the released order has no part and its seller's wallet is untouched (doc/MONEY.md, Disputes)")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    partly_captured(c, m, "400", "0", "0");
+
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_a", "400"), "applied");
+    cr_expect_str_eq(dispute_parts_of(c, m, "dp_a"), "seller_42 400");
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_LOST", "dp_a", "400"), "applied");
+    cr_expect_str_eq(dispute_wallets(c, m), "seller_42 -400");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(account || ' ' || s, ', ' ORDER BY account)"
+                            " FROM (SELECT account, sum(amount) AS s FROM ledger_entries"
+                            " WHERE merchant_id = $1 GROUP BY 1) l", m),
+                     "disputes:stripe 0, psp_clearing:stripe -400, seller_payable:seller_42 400");
+
+    /* beyond what was captured: no PSP can withdraw it; nothing booked */
+    cr_expect_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_b", "401"), "amount_mismatch");
+    cr_expect_null(dispute_parts_of(c, m, "dp_b"));
+    PQfinish(c);
+}
+
+Test(sql, a_fully_refunded_part_takes_no_share_of_a_chargeback,
+     .description = "4.00 of the first order captured and refunded, 5.00 of the second captured: a 5.00 dispute is all the second's; one beyond what is held (the PSP's word) is booked whole, what no order holds split by what each captured, and reported dispute_excess; one beyond the captured total is amount_mismatch")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    partly_captured(c, m, "400", "500", "400");
+
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_a", "500"), "applied");
+    cr_expect_str_eq(dispute_parts_of(c, m, "dp_a"), "seller_42 0, seller_77 500");
+
+    /* nothing is held any more: 100 by the captured 400 and 500, floor
+     * 44 and 55, the unit left to the first in line */
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_b", "100"),
+                     "dispute_excess");
+    cr_expect_str_eq(dispute_parts_of(c, m, "dp_b"), "seller_42 45, seller_77 55");
+    cr_expect_str_eq(VAL(c, "SELECT sum(amount) FROM ledger_entries"
+                            " WHERE merchant_id = $1 AND account = 'disputes:stripe'", m),
+                     "600");
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_LOST", "dp_b", "100"), "applied");
+    cr_expect_str_eq(dispute_wallets(c, m), "seller_42 -45, seller_77 -55");
+
+    cr_expect_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_c", "901"), "amount_mismatch");
+    PQfinish(c);
+}
