@@ -403,6 +403,13 @@ mock_capture_committed(const json_t *stored, const char *key)
     c = json_string_value(json_object_get(stored, "currency_code"));
     failed = wf.op_failed;
 
+    mock_books_op(stored, failed);
+
+    /* Stripe's one capture releases the rest */
+    if (capture && !failed && strcmp(dialect, "stripe") == 0) {
+        mock_books_release_rest(pref);
+    }
+
     for (i = 0; c != NULL && i < 3 && c[i]; i++) {
         cur[i] = (char) (c[i] >= 'a' && c[i] <= 'z' ? c[i] - 'a' + 'A'
                                                     : c[i]);
