@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -166,6 +167,8 @@ typedef enum {
     MC_OUTSIDE,         /* amount: captured from the PSP's dashboard */
     MC_REVERSE,         /* arg: the n-th capture of the checkout reversed */
     MC_PAYOUT,          /* order: the seller; arg: the dialect; amount */
+    MC_EXPIRE,          /* the authorization's window passes: the
+                           sweeper's round releases the hold */
     MC_NKINDS
 } mc_kind_e;
 
@@ -173,7 +176,8 @@ static const char  *mc_kind_names[MC_NKINDS] = {
     "register", "approve review", "shopper pays", "shopper declines",
     "shop cancels", "capture", "void", "refund", "PSP opens dispute",
     "PSP closes dispute", "PSP captures outside the gateway",
-    "PSP reverses capture", "pay-out"
+    "PSP reverses capture", "pay-out",
+    "8 days pass, the sweeper's round runs"
 };
 
 typedef struct {
@@ -182,6 +186,7 @@ typedef struct {
     int     order;
     int     arg;
     long    amount;
+    int     at_once;    /* the next step without waiting for quiet */
 } mc_step_t;
 
 /* the merchant's operations at the PSP: fault rules on their nonces */
@@ -367,7 +372,7 @@ mc_generate(mc_history_t *h, uint64_t seed)
         if (k < 10) {
             /* a pay-out of a seller of this checkout, at its PSP */
             mc_add(h, MC_PAYOUT, c, co->seller[o], co->dialect,
-                   1 + mc_below(&r, co->amount[o] / 2 + 1));
+                   mc_part(&r, co->currency, co->amount[o] / 2 + 10));
             continue;
         }
 
@@ -376,6 +381,12 @@ mc_generate(mc_history_t *h, uint64_t seed)
         }
 
         left = co->amount[o] - md->captured[o];
+
+        if (co->manual && !md->voided && k < 14) {
+            mc_add(h, MC_EXPIRE, c, 0, 0, 0);
+            md->voided = 1;
+            continue;
+        }
 
         if (co->manual && !md->voided && k < 45) {
             /* Stripe captures once, the rest released */
@@ -389,6 +400,12 @@ mc_generate(mc_history_t *h, uint64_t seed)
             mc_add(h, MC_CAPTURE, c, o, 0, a);
             md->captured[o] += a;
             md->captures++;
+            /* the window ends while the capture's webhook is on its way */
+            if (mc_chance(&r, 20)) {
+                h->steps[h->nsteps - 1].at_once = 1;
+                mc_add(h, MC_EXPIRE, c, 0, 0, 0);
+                md->voided = 1;
+            }
             continue;
         }
 
@@ -410,6 +427,7 @@ mc_generate(mc_history_t *h, uint64_t seed)
         if (co->manual && co->dialect != 0 && md->captures > 0 && k < 66) {
             mc_add(h, MC_REVERSE, c, 0, (int) mc_below(&r, md->captures),
                    0);
+            md->captures--;     /* the PSP's later captures move up one */
             continue;
         }
 
@@ -425,7 +443,9 @@ mc_generate(mc_history_t *h, uint64_t seed)
         left = mc_sum(md->captured, co->norders)
                - mc_sum(md->refunded, co->norders) - md->disputed;
 
-        if (left > 0 && md->disputes < 4) {
+        /* an Adyen payment is charged back once (its notifications name
+         * the payment, not the chargeback) */
+        if (left > 0 && md->disputes < (co->dialect == 1 ? 1 : 4)) {
             a = mc_part(&r, co->currency, left);
             mc_add(h, MC_DISPUTE, c, 0, md->disputes, a);
             md->disputed += a;
@@ -469,6 +489,15 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                 h->ops.refunds, h->ops.payouts);
 
     for (i = 0; i < h->nco; i++) {
+        int  j, used;
+
+        for (used = 0, j = 0; j < h->nsteps; j++) {
+            used |= h->steps[j].co == i && (keep == NULL || keep[j]);
+        }
+        if (!used) {
+            continue;
+        }
+
         co = &h->co[i];
         cr_log_info("  checkout %d: %s, %s, %s capture%s, PSP %s", i,
                     mc_dialects[co->dialect], mc_currencies[co->currency],
@@ -489,7 +518,7 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
         }
         s = &h->steps[i];
         co = &h->co[s->co];
-        cr_log_info("  step %2d: checkout %d: %s%s%s%s%s%s", i, s->co,
+        cr_log_info("  step %2d: checkout %d: %s%s%s%s%s%s%s", i, s->co,
                     mc_kind_names[s->kind],
                     s->kind == MC_CAPTURE || s->kind == MC_VOID
                     || s->kind == MC_REFUND
@@ -507,7 +536,8 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                                                       co->currency),
                                  mc_currencies[co->currency]) : "",
                     out != NULL && out[i] != NULL
-                    ? str_printf(" -> %s", out[i]) : "");
+                    ? str_printf(" -> %s", out[i]) : "",
+                    s->at_once ? " (the next step at once)" : "");
     }
 }
 
@@ -914,6 +944,54 @@ mc_capture_id(const mc_run_t *run, int c, int n)
 }
 
 
+/*
+ * The hold's window passes for this checkout alone (its authorized_at
+ * moved 8 days back, past every PSP's 7-day window), then one round of the
+ * sweeper's holds, as the sweeper runs it (pay_holds_sweep under the
+ * lease; nothing warned, so no other test's hold is touched).
+ */
+static char *
+mc_expire(const mc_run_t *run, int c)
+{
+    int          i;
+    char        *v, *owner;
+    const char  *p[3];
+
+    p[0] = run->m.id;
+    p[1] = run->co[c];
+
+    db_exec("BEGIN", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("UPDATE checkouts SET authorized_at = authorized_at - "
+            "interval '8 days' WHERE merchant_id = $1 AND checkout_id = $2 "
+            "AND authorized_at IS NOT NULL", 2, p);
+    db_exec("COMMIT", 0, NULL);
+
+    owner = str_printf("money_check:%d", (int) getpid());
+    p[0] = owner;
+    v = NULL;
+
+    for (i = 0; i < 30; i++) {
+        v = db_scalar("SELECT pay_sweeper_lease($1, 5)", 1, p);
+        if (v != NULL && strcmp(v, "t") == 0) {
+            break;
+        }
+        msleep(100);
+    }
+
+    if (v == NULL || strcmp(v, "t") != 0) {
+        return strdup("the sweeper's lease is another's");
+    }
+
+    p[1] = str_printf("{%s,mock_adyen,mock_generic}", mc_psp(0));
+    p[2] = "{604800,604800,604800}";
+    v = db_scalar("SELECT count(*) FROM pay_holds_sweep($1, $2::text[], "
+                  "$3::integer[], 0, 100) WHERE action = 'expired'", 3, p);
+
+    return str_printf("%s released", v ? v : "?");
+}
+
+
 static char *
 mc_step(mc_run_t *run, const mc_step_t *s)
 {
@@ -1015,6 +1093,9 @@ mc_step(mc_run_t *run, const mc_step_t *s)
                              : "{\"outcome\":\"lost\"}");
         return str_printf("%ld", r->status);
 
+    case MC_EXPIRE:
+        return mc_expire(run, s->co);
+
     case MC_REVERSE:
         id = mc_capture_id(run, s->co, s->arg);
         if (id == NULL) {
@@ -1074,10 +1155,10 @@ mc_pending(mc_run_t *run)
 
 
 /* events the mock scheduled for the run's subjects and that are neither
- * delivered nor given up (10 attempts); with list, every one not
- * delivered is logged */
+ * delivered nor given up (10 attempts; patient 0: 3 refused ones); with
+ * list, every one not delivered is logged */
 static long
-mc_undelivered(const mc_run_t *run, int list, int *gave_up)
+mc_undelivered(const mc_run_t *run, int list, int *gave_up, int patient)
 {
     size_t       i, k;
     long         n;
@@ -1098,7 +1179,9 @@ mc_undelivered(const mc_run_t *run, int list, int *gave_up)
             if (json_is_true(json_object_get(ev, "delivered"))) {
                 continue;
             }
-            if (json_integer_value(json_object_get(ev, "attempts")) >= 10) {
+            if (json_integer_value(json_object_get(ev, "attempts"))
+                >= (patient ? 10 : 3))
+            {
                 if (gave_up != NULL) {
                     (*gave_up)++;
                 }
@@ -1134,16 +1217,19 @@ mc_undelivered(const mc_run_t *run, int list, int *gave_up)
 }
 
 
-/* 1 when quiet within seconds */
+/* 1 when quiet within seconds; patient: an event the gateway refuses is
+ * waited for until the PSP gives it up, else until its third attempt */
 static int
-mc_quiet(mc_run_t *run, int seconds)
+mc_quiet(mc_run_t *run, int seconds, int patient)
 {
     time_t  end;
 
     end = time(NULL) + seconds;
 
     do {
-        if (mc_pending(run) == 0 && mc_undelivered(run, 0, NULL) == 0) {
+        if (mc_pending(run) == 0
+            && mc_undelivered(run, 0, NULL, patient) == 0)
+        {
             return 1;
         }
         msleep(100);
@@ -1569,16 +1655,18 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
             continue;
         }
         run->out[i] = mc_step(run, &h->steps[i]);
-        mc_quiet(run, MC_STEP_QUIET_S);
+        if (!h->steps[i].at_once) {
+            mc_quiet(run, MC_STEP_QUIET_S, 0);
+        }
     }
 
-    mc_quiet(run, MC_END_QUIET_S);
+    mc_quiet(run, MC_END_QUIET_S, 1);
 
     books = mc_books(run);
     mc_check(run, books, res, quiet);
 
     gave_up = 0;
-    if (mc_undelivered(run, !quiet, &gave_up) > 0 || gave_up > 0) {
+    if (mc_undelivered(run, !quiet, &gave_up, 1) > 0 || gave_up > 0) {
         res->n[MC_CHK_WEBHOOKS] += 1;
         if (!quiet) {
             cr_log_error("check webhooks: events the PSP sent were never "

@@ -366,10 +366,11 @@ mock_books_get(struct MHD_Connection *c)
 
 
 /* The capture webhook of a capture the PSP made by itself (dashboard),
- * or of one it reversed (failed 1). */
+ * or of one it reversed (reversed 1); nonce: the capture's reference as
+ * its first event named it ("": made outside, the session's) */
 static void
 mock_books_capture_event(const json_t *s, const char *id, json_int_t amount,
-    int reversed)
+    int reversed, const char *nonce)
 {
     char                   cur[4], minor[32];
     size_t                 i;
@@ -379,7 +380,9 @@ mock_books_capture_event(const json_t *s, const char *id, json_int_t amount,
 
     d = json_string_value(json_object_get(s, "dialect"));
     ref = json_string_value(json_object_get(s, "payment_ref"));
-    reference = json_string_value(json_object_get(s, "client_reference_id"));
+    reference = nonce != NULL && nonce[0] != '\0'
+                ? nonce
+                : json_string_value(json_object_get(s, "client_reference_id"));
     c = json_string_value(json_object_get(s, "currency"));
 
     for (i = 0; c != NULL && i < 3 && c[i]; i++) {
@@ -469,7 +472,7 @@ mock_books_outside(struct MHD_Connection *c, mock_request_t *r)
 
     mock_log("capture %s of %s (%lld) made outside the gateway", id, ref,
              (long long) amount);
-    mock_books_capture_event(s, id, amount, 0);
+    mock_books_capture_event(s, id, amount, 0, NULL);
 
     json_decref(root);
     json_decref(s);
@@ -518,9 +521,11 @@ mock_books_capture_find(const char *key, json_t **book)
 static enum MHD_Result
 mock_books_reverse(struct MHD_Connection *c, const char *key)
 {
-    char         ref[128], id[128];
+    char         ref[128], id[128], nonce[256];
     json_t      *b, *op, *s;
     json_int_t   amount;
+
+    nonce[0] = '\0';
 
     pthread_mutex_lock(&mock_books_lock);
     op = mock_books_capture_find(key, &b);
@@ -551,6 +556,8 @@ mock_books_reverse(struct MHD_Connection *c, const char *key)
         amount = mock_books_int(op, "amount");
         snprintf(id, sizeof(id), "%s",
                  json_string_value(json_object_get(op, "id")));
+        snprintf(nonce, sizeof(nonce), "%s",
+                 json_string_value(json_object_get(op, "nonce")));
         json_object_set_new(op, "state", json_string("reversed"));
         mock_books_add(b, "captured", -amount);
     }
@@ -563,7 +570,7 @@ mock_books_reverse(struct MHD_Connection *c, const char *key)
 
     mock_log("capture %s of %s (%lld) reversed after it succeeded", id, ref,
              (long long) amount);
-    mock_books_capture_event(s, id, amount, 1);
+    mock_books_capture_event(s, id, amount, 1, nonce);
     json_decref(s);
 
     return mock_send_json(c, MHD_HTTP_OK, json_pack("{ss}", "id", id));
