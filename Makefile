@@ -224,13 +224,13 @@ money-check: $(E2E_DEPS)
 	BUILD=$(BUILD) MONEY_CHECK=1 MONEY_SEED='$(SEED)' \
 	    MONEY_HISTORIES='$(HISTORIES)' MONEY_MINUTES='$(MINUTES)' \
 	    MONEY_SEED_BASE='$(SEED_BASE)' MONEY_SHRINK='$(SHRINK)' \
-	    E2E_FILTER='books_check/histories' bash ci/e2e.sh --verbose
+	    E2E_FILTER='books_check/histories' bash ci/e2e.sh
 
 # The seeds that found a defect not fixed yet: each must still fail.
 money-check-known: $(E2E_DEPS)
 	BUILD=$(BUILD) MONEY_KNOWN=1 \
 	    E2E_FILTER='books_check/known_defect_seeds_still_fail' \
-	    bash ci/e2e.sh --verbose
+	    bash ci/e2e.sh
 
 bench-limits:
 	bash bench/limits.sh

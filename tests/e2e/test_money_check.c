@@ -484,7 +484,7 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
     const mc_co_t    *co;
     const mc_step_t  *s;
 
-    cr_log_info("history of seed %" PRIu64 " (replay: make money-check "
+    cr_log_warn("history of seed %" PRIu64 " (replay: make money-check "
                 "SEED=%" PRIu64 "): merchant faults: captures %d, refunds "
                 "%d, pay-outs %d", h->seed, h->seed, h->ops.captures,
                 h->ops.refunds, h->ops.payouts);
@@ -500,13 +500,13 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
         }
 
         co = &h->co[i];
-        cr_log_info("  checkout %d: %s, %s, %s capture%s, PSP %s", i,
+        cr_log_warn("  checkout %d: %s, %s, %s capture%s, PSP %s", i,
                     mc_dialects[co->dialect], mc_currencies[co->currency],
                     co->manual ? "manual" : "automatic",
                     co->review ? ", held for review" : "",
                     mc_fault_names[co->fault]);
         for (o = 0; o < co->norders; o++) {
-            cr_log_info("    order %d: %s %s to seller %s", o,
+            cr_log_warn("    order %d: %s %s to seller %s", o,
                         mc_decimal(co->amount[o], co->currency),
                         mc_currencies[co->currency],
                         mc_sellers[co->seller[o]]);
@@ -519,7 +519,7 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
         }
         s = &h->steps[i];
         co = &h->co[s->co];
-        cr_log_info("  step %2d: checkout %d: %s%s%s%s%s%s%s", i, s->co,
+        cr_log_warn("  step %2d: checkout %d: %s%s%s%s%s%s%s", i, s->co,
                     mc_kind_names[s->kind],
                     s->kind == MC_CAPTURE || s->kind == MC_VOID
                     || s->kind == MC_REFUND
@@ -1737,7 +1737,7 @@ mc_shrink(const mc_history_t *h, int *keep, const mc_result_t *first)
                 && mc_same_failure(first, &res))
             {
                 changed = 1;
-                cr_log_info("shrink: without step %d it still fails (%s)", i,
+                cr_log_warn("shrink: without step %d it still fails (%s)", i,
                             mc_failed_checks(&res));
             } else {
                 keep[i] = 1;
@@ -1847,7 +1847,7 @@ Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
                          &ops) > 0;
     }
 
-    cr_log_info("books_check: %zu histories, %ld operations, %ld failed",
+    cr_log_warn("books_check: %zu histories, %ld operations, %ld failed",
                 i, ops, failed);
     cr_expect_eq(failed, 0, "%ld of the CI's seeds failed (their histories "
                  "above)", failed);
@@ -1878,7 +1878,7 @@ Test(books_check, histories, .disabled = 0)
     v = getenv("MONEY_SEED");
     if (v != NULL && v[0] != '\0') {
         failed = mc_one(strtoull(v, NULL, 10), shrink, &ops) > 0;
-        cr_log_info("money-check: seed %s, %ld operations, %s", v, ops,
+        cr_log_warn("money-check: seed %s, %ld operations, %s", v, ops,
                     failed ? "FAILED" : "passed");
         cr_expect_eq(failed, 0);
         return;
@@ -1891,14 +1891,14 @@ Test(books_check, histories, .disabled = 0)
     minutes = mc_env_int("MONEY_MINUTES", 0);
     end = time(NULL) + minutes * 60;
 
-    cr_log_info("money-check: seeds from %" PRIu64 " (MONEY_SEED_BASE)",
+    cr_log_warn("money-check: seeds from %" PRIu64 " (MONEY_SEED_BASE)",
                 base);
 
     for (n = 0; minutes > 0 ? time(NULL) < end : n < histories; n++) {
         failed += mc_one(base + (uint64_t) n, shrink, &ops) > 0;
     }
 
-    cr_log_info("money-check: %ld histories, %ld passed, %ld failed; "
+    cr_log_warn("money-check: %ld histories, %ld passed, %ld failed; "
                 "%ld operations", n, n - failed, failed, ops);
     cr_expect_eq(failed, 0, "%ld histories failed (seeds and histories "
                  "above)", failed);
