@@ -12,14 +12,12 @@
  * whether it was paid or failed.  Written where the PSP decides: the
  * payment (events.c), its settlement (webhook.c), an operation's outcome
  * (capture.c, money.c), a dispute (money.c), and the two contrary events
- * only the control API makes:
+ * the PSP decides by itself (capture.c: a capture at its dashboard,
+ * POST /_control/captures, and the webhook_capture_reversed knob), and
+ * one only the control API makes:
  *
- *   POST /_control/captures {"payment_ref", "amount"}: a capture made
- *        outside the gateway (the PSP's dashboard): captured now, and the
- *        dialect's capture webhook names the payment and the session's
- *        reference, not a capture of ours
  *   POST /_control/captures/{id}/fail: a capture that succeeded is
- *        reversed (Adyen's CAPTURE_FAILED after CAPTURE; generic
+ *        reversed now (Adyen's CAPTURE_FAILED after CAPTURE; generic
  *        capture.failed): no longer captured
  *
  *   GET /_control/books?reference=PREFIX: the books of every payment whose
@@ -365,12 +363,12 @@ mock_books_get(struct MHD_Connection *c)
 }
 
 
-/* The capture webhook of a capture the PSP made by itself (dashboard),
- * or of one it reversed (reversed 1); nonce: the capture's reference as
- * its first event named it ("": made outside, the session's) */
+/* The contrary webhook of a capture the PSP reversed; nonce: the
+ * capture's reference as its first event named it ("": made at the
+ * dashboard, the session's) */
 static void
 mock_books_capture_event(const json_t *s, const char *id, json_int_t amount,
-    int reversed, const char *nonce)
+    const char *nonce)
 {
     char                   cur[4], minor[32];
     size_t                 i;
@@ -397,7 +395,7 @@ mock_books_capture_event(const json_t *s, const char *id, json_int_t amount,
 
     if (d != NULL && strcmp(d, "adyen") == 0) {
         /* Adyen's CAPTURE_FAILED is sent with success true */
-        mock_adyen_webhook_item(reversed ? "CAPTURE_FAILED" : "CAPTURE", id,
+        mock_adyen_webhook_item("CAPTURE_FAILED", id,
             ref, json_string_value(json_object_get(s, "merchant_account")),
             reference, amount, cur, 1, reference, &wf, 50);
 
@@ -408,76 +406,8 @@ mock_books_capture_event(const json_t *s, const char *id, json_int_t amount,
         obj = json_pack("{ss ss ss ss ss}", "reference", reference,
                         "capture_id", id, "payment_id", ref,
                         "amount", minor, "currency", cur);
-        mock_generic_webhook_json(reversed ? "capture.failed"
-                                           : "capture.succeeded",
-                                  obj, reference, &wf, 50);
-
-    } else {
-        mock_stripe_webhook_object("payment_intent.succeeded",
-                                   mock_stripe_pi_object(s), reference, &wf,
-                                   50);
+        mock_generic_webhook_json("capture.failed", obj, reference, &wf, 50);
     }
-}
-
-
-/* POST /_control/captures {"payment_ref", "amount"} */
-static enum MHD_Result
-mock_books_outside(struct MHD_Connection *c, mock_request_t *r)
-{
-    int          rc, stripe;
-    char         err[256], id[40];
-    json_t      *root, *s, *stored;
-    json_int_t   amount;
-    const char  *ref, *d;
-
-    root = json_loadb(r->body ? r->body : "", r->len, 0, NULL);
-    ref = json_string_value(json_object_get(root, "payment_ref"));
-    amount = mock_books_int(root, "amount");
-
-    if (ref == NULL || amount <= 0) {
-        json_decref(root);
-        return mock_books_error(c, MHD_HTTP_BAD_REQUEST,
-                                "payment_ref and a positive amount");
-    }
-
-    s = mock_session_by_payment(ref);
-    d = s ? json_string_value(json_object_get(s, "dialect")) : NULL;
-    stripe = d == NULL;
-    json_decref(s);
-
-    rc = mock_session_capture(ref, amount, NULL, stripe, &s, err,
-                              sizeof(err));
-    if (rc != 0) {
-        json_decref(root);
-        return mock_books_error(c, rc, err);
-    }
-
-    snprintf(id, sizeof(id), "%s", stripe ? "pic_" : "");
-    if (mock_random_digits(id + strlen(id), 16) != 0) {
-        json_decref(root);
-        json_decref(s);
-        return mock_books_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "rng");
-    }
-
-    stored = json_pack("{ss ss ss sI ss}", "kind", "capture", "id", id,
-                       "nonce", "", "amount_value", amount,
-                       "payment_ref_of", ref);
-    if (stored != NULL) {
-        mock_books_op(stored, 0);
-        if (stripe) {
-            mock_books_release_rest(ref);
-        }
-    }
-    json_decref(stored);
-
-    mock_log("capture %s of %s (%lld) made outside the gateway", id, ref,
-             (long long) amount);
-    mock_books_capture_event(s, id, amount, 0, NULL);
-
-    json_decref(root);
-    json_decref(s);
-
-    return mock_send_json(c, MHD_HTTP_OK, json_pack("{ss}", "id", id));
 }
 
 
@@ -513,6 +443,23 @@ mock_books_capture_find(const char *key, json_t **book)
     }
 
     return NULL;
+}
+
+
+/* The capture id (or nonce) reversed in the books, its event sent by the
+ * caller (capture.c's webhook_capture_reversed). */
+void
+mock_books_capture_reversed(const char *key)
+{
+    json_t  *b, *op;
+
+    pthread_mutex_lock(&mock_books_lock);
+    op = key ? mock_books_capture_find(key, &b) : NULL;
+    if (op != NULL) {
+        json_object_set_new(op, "state", json_string("reversed"));
+        mock_books_add(b, "captured", -mock_books_int(op, "amount"));
+    }
+    pthread_mutex_unlock(&mock_books_lock);
 }
 
 
@@ -570,7 +517,7 @@ mock_books_reverse(struct MHD_Connection *c, const char *key)
 
     mock_log("capture %s of %s (%lld) reversed after it succeeded", id, ref,
              (long long) amount);
-    mock_books_capture_event(s, id, amount, 1, nonce);
+    mock_books_capture_event(s, id, amount, nonce);
     json_decref(s);
 
     return mock_send_json(c, MHD_HTTP_OK, json_pack("{ss}", "id", id));
@@ -579,7 +526,7 @@ mock_books_reverse(struct MHD_Connection *c, const char *key)
 
 enum MHD_Result
 mock_books_control(struct MHD_Connection *c, const char *method,
-    const char *path, mock_request_t *r)
+    const char *path)
 {
     size_t  n;
     char    key[128];
@@ -594,10 +541,6 @@ mock_books_control(struct MHD_Connection *c, const char *method,
 
     if (strcmp(method, "POST") != 0) {
         return mock_books_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only");
-    }
-
-    if (strcmp(path, "captures") == 0) {
-        return mock_books_outside(c, r);
     }
 
     n = strlen(path);

@@ -570,10 +570,10 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
     } else if (strncmp(path, "reports/", 8) == 0) {
         return mock_report(c, method, path + 8);
 
-    } else if (strcmp(path, "books") == 0 || strcmp(path, "captures") == 0
+    } else if (strcmp(path, "books") == 0
                || strncmp(path, "captures/", 9) == 0)
     {
-        return mock_books_control(c, method, path, r);
+        return mock_books_control(c, method, path);
 
     } else if (strncmp(path, "disputes", 8) == 0) {
         return mock_money_control(c, method, path, r);

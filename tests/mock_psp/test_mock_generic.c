@@ -572,6 +572,7 @@ DIALECT_TEST(generic_a_capture_reversed_and_one_made_at_the_dashboard,
     cr_assert_str_eq(hit_str(&rx.hits[3], "payment_id"), pay);
     cr_assert_str_eq(hit_str(&rx.hits[3], "amount"), "3.00");
     cr_assert_str_eq(hit_str(&rx.hits[3], "currency"), "USD");
+}
 
 
 /* --- generic: the PSP's books of a capture reversed, and one made outside - */
@@ -660,5 +661,17 @@ DIALECT_TEST(generic_books_a_capture_reversed_and_one_made_outside, dl_start)
     rx_wait(4, 5000);
     cr_assert_str_eq(wh_type(&rx.hits[3]), "capture.succeeded");
     cr_assert_str_eq(hit_str(&rx.hits[3], "reference"), "bk4:co_1");
+    cr_assert_eq(gen_book("bk4:", "captured", 300), 300);
+
+    /* the webhook_capture_reversed knob: reversed in the books as well */
+    fault("{\"match\":\"bk4:cp_2\",\"webhook_capture_reversed\":true}");
+    snprintf(body, sizeof(body), "{\"reference\":\"bk4:cp_2\",\"payment_id\":"
+             "\"%s\",\"amount\":\"2.00\",\"currency\":\"USD\"}", ref);
+    dl_post(&r, "/captures", "Authorization: Bearer " GEN_KEY, "bk4:cp_2",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+    rx_wait(6, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[5]), "capture.failed");
     cr_assert_eq(gen_book("bk4:", "captured", 300), 300);
 }
