@@ -499,6 +499,21 @@ mock_books_reverse(struct MHD_Connection *c, const char *key)
 
     pthread_mutex_lock(&mock_books_lock);
     op = mock_books_capture_find(key, &b);
+
+    /* a capture is reversed before what it captured is paid back or
+     * charged back, never after (the PSP would refuse the refund first) */
+    if (op != NULL
+        && mock_books_int(b, "captured") - mock_books_int(op, "amount")
+           < mock_books_int(b, "refunded")
+             + mock_books_int(b, "disputed_open")
+             + mock_books_int(b, "disputed_lost"))
+    {
+        pthread_mutex_unlock(&mock_books_lock);
+        json_decref(s);
+        return mock_books_error(c, MHD_HTTP_CONFLICT, "what it captured "
+                                "is refunded or disputed already");
+    }
+
     if (op != NULL) {
         amount = mock_books_int(op, "amount");
         snprintf(id, sizeof(id), "%s",
