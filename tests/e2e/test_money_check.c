@@ -15,13 +15,15 @@
  * cancel; then captures (partial, several), voids, refunds (partial,
  * full), disputes opened and closed won or lost, captures made outside
  * the gateway (the PSP's dashboard), captures the PSP reverses after
- * confirming them, pay-outs, with the merchant's captures, refunds and
- * pay-outs failing once, answered twice or delayed.  Every step is a
+ * confirming them, pay-outs, a hold's window passing (the sweeper's round,
+ * sometimes with a capture's webhook still on its way), with the
+ * merchant's captures, refunds and pay-outs failing once, answered twice
+ * or delayed.  Every step is a
  * readable line; the history runs one step at a time, each followed by a
  * wait for quiet (every webhook the mock scheduled answered, no operation
  * PENDING), with deadlines.
  *
- * Then, per checkout, order, seller and currency (money_check_books):
+ * Then, per checkout, order, seller and currency (mc_check):
  *   captured  the ledger's captures equal the PSP's
  *   refunded  the ledger's refunds equal the PSP's
  *   disputed  what the ledger holds for open disputes, and took for open
@@ -31,13 +33,15 @@
  *   payouts   the ledger's pay-outs equal the PSP's paid transfers, by
  *             nonce and in sum
  *   moved     every capture and refund the gateway says SUCCEEDED is one
- *             the PSP made and kept, of that amount
+ *             the PSP made and kept, of that amount (by our nonce, or by
+ *             the PSP's id for what it did by itself)
  *   once      the PSP made at most one session, capture, refund and
  *             transfer per nonce
  *   webhooks  every event the PSP sent was accepted in the end
  *   balanced, wallets, audit: the existing invariants (test_invariants.c)
- * Each check is shown able to fail (the canary test breaks the books on
- * purpose, inside a transaction rolled back, or in a copy of the PSP's).
+ * Each check is shown able to fail (every_check_sees_the_books_broken
+ * breaks the books on purpose, inside a transaction rolled back, or in a
+ * copy of the PSP's; webhooks is seen failing by the seeds of issue 40).
  *
  * A failure prints the seed and the history; the shrinker then drops
  * steps while the failure persists and prints the shortest history found.
