@@ -51,6 +51,7 @@
  */
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,24 @@ static const struct {
      * 3, 4 and 6 before their fixes are CI seeds now */
     { 0, NULL }
 };
+
+
+/* A line of the checker's own on stderr, whatever Criterion's verbosity
+ * (its warnings would fail a run that passed). */
+static void mc_say(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void
+mc_say(const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    fputs("[----] ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
 
 
 /* -- the PRNG: splitmix64 ---------------------------------------------------- */
@@ -499,7 +518,7 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
     const mc_co_t    *co;
     const mc_step_t  *s;
 
-    cr_log_warn("history of seed %" PRIu64 " (replay: make money-check "
+    mc_say("history of seed %" PRIu64 " (replay: make money-check "
                 "SEED=%" PRIu64 "): merchant faults: captures %d, refunds "
                 "%d, pay-outs %d", h->seed, h->seed, h->ops.captures,
                 h->ops.refunds, h->ops.payouts);
@@ -515,13 +534,13 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
         }
 
         co = &h->co[i];
-        cr_log_warn("  checkout %d: %s, %s, %s capture%s, PSP %s", i,
+        mc_say("  checkout %d: %s, %s, %s capture%s, PSP %s", i,
                     mc_dialects[co->dialect], mc_currencies[co->currency],
                     co->manual ? "manual" : "automatic",
                     co->review ? ", held for review" : "",
                     mc_fault_names[co->fault]);
         for (o = 0; o < co->norders; o++) {
-            cr_log_warn("    order %d: %s %s to seller %s", o,
+            mc_say("    order %d: %s %s to seller %s", o,
                         mc_decimal(co->amount[o], co->currency),
                         mc_currencies[co->currency],
                         mc_sellers[co->seller[o]]);
@@ -534,7 +553,7 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
         }
         s = &h->steps[i];
         co = &h->co[s->co];
-        cr_log_warn("  step %2d: checkout %d: %s%s%s%s%s%s%s", i, s->co,
+        mc_say("  step %2d: checkout %d: %s%s%s%s%s%s%s", i, s->co,
                     mc_kind_names[s->kind],
                     s->kind == MC_CAPTURE || s->kind == MC_VOID
                     || s->kind == MC_REFUND
@@ -1822,7 +1841,7 @@ mc_shrink(const mc_history_t *h, int *keep, const mc_result_t *first)
                 && mc_same_failure(first, &res))
             {
                 changed = 1;
-                cr_log_warn("shrink: without step %d it still fails (%s)", i,
+                mc_say("shrink: without step %d it still fails (%s)", i,
                             mc_failed_checks(&res));
             } else {
                 keep[i] = 1;
@@ -1932,7 +1951,7 @@ Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
                          &ops) > 0;
     }
 
-    cr_log_warn("books_check: %zu histories, %ld operations, %ld failed",
+    mc_say("books_check: %zu histories, %ld operations, %ld failed",
                 i, ops, failed);
     cr_expect_eq(failed, 0, "%ld of the CI's seeds failed (their histories "
                  "above)", failed);
@@ -1963,7 +1982,7 @@ Test(books_check, histories, .disabled = 0)
     v = getenv("MONEY_SEED");
     if (v != NULL && v[0] != '\0') {
         failed = mc_one(strtoull(v, NULL, 10), shrink, &ops) > 0;
-        cr_log_warn("money-check: seed %s, %ld operations, %s", v, ops,
+        mc_say("money-check: seed %s, %ld operations, %s", v, ops,
                     failed ? "FAILED" : "passed");
         cr_expect_eq(failed, 0);
         return;
@@ -1976,14 +1995,14 @@ Test(books_check, histories, .disabled = 0)
     minutes = mc_env_int("MONEY_MINUTES", 0);
     end = time(NULL) + minutes * 60;
 
-    cr_log_warn("money-check: seeds from %" PRIu64 " (MONEY_SEED_BASE)",
+    mc_say("money-check: seeds from %" PRIu64 " (MONEY_SEED_BASE)",
                 base);
 
     for (n = 0; minutes > 0 ? time(NULL) < end : n < histories; n++) {
         failed += mc_one(base + (uint64_t) n, shrink, &ops) > 0;
     }
 
-    cr_log_warn("money-check: %ld histories, %ld passed, %ld failed; "
+    mc_say("money-check: %ld histories, %ld passed, %ld failed; "
                 "%ld operations", n, n - failed, failed, ops);
     cr_expect_eq(failed, 0, "%ld histories failed (seeds and histories "
                  "above)", failed);
