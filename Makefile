@@ -36,7 +36,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock chaos notify-receiver-test doc-check callmap-check
+.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock chaos money-check money-check-known notify-receiver-test doc-check callmap-check
 
 all: core mock module reconcile secrets
 
@@ -214,6 +214,23 @@ bench:
 # nginx reloaded, with the invariants checked after each; prints the table
 chaos: $(E2E_DEPS)
 	BUILD=$(BUILD) E2E_JOBS=1 E2E_FILTER='@(solo_chaos|solo_pg_failover|solo_sweeper)/*' bash ci/e2e.sh
+
+# The money checker (tests/e2e/test_money_check.c; CONTRIBUTING.md, "The
+# money checker"): SEED=N replays one history exactly; otherwise
+# HISTORIES=N (default 20), or MINUTES=M, from SEED_BASE (default the
+# clock's, printed).  A failure prints its seed and history, then the
+# shrunk one (SHRINK=0: not shrunk).  make test runs the fixed seeds only.
+money-check: $(E2E_DEPS)
+	BUILD=$(BUILD) MONEY_CHECK=1 MONEY_SEED='$(SEED)' \
+	    MONEY_HISTORIES='$(HISTORIES)' MONEY_MINUTES='$(MINUTES)' \
+	    MONEY_SEED_BASE='$(SEED_BASE)' MONEY_SHRINK='$(SHRINK)' \
+	    E2E_FILTER='books_check/histories' bash ci/e2e.sh
+
+# The seeds that found a defect not fixed yet: each must still fail.
+money-check-known: $(E2E_DEPS)
+	BUILD=$(BUILD) MONEY_KNOWN=1 \
+	    E2E_FILTER='books_check/known_defect_seeds_still_fail' \
+	    bash ci/e2e.sh
 
 bench-limits:
 	bash bench/limits.sh

@@ -403,6 +403,20 @@ mock_capture_committed(const json_t *stored, const char *key)
     c = json_string_value(json_object_get(stored, "currency_code"));
     failed = wf.op_failed;
 
+    mock_books_op(stored, failed);
+
+    /* Stripe's one capture releases the rest */
+    if (capture && !failed && strcmp(dialect, "stripe") == 0) {
+        mock_books_release_rest(pref);
+    }
+
+    /* the reversal below is decided now: no longer captured */
+    if (capture && !failed && wf.capture_reversed
+        && strcmp(dialect, "stripe") != 0)
+    {
+        mock_books_capture_reversed(id);
+    }
+
     for (i = 0; c != NULL && i < 3 && c[i]; i++) {
         cur[i] = (char) (c[i] >= 'a' && c[i] <= 'z' ? c[i] - 'a' + 'A'
                                                     : c[i]);
@@ -583,6 +597,20 @@ mock_capture_control(struct MHD_Connection *c, const char *method,
 
     mock_log("capture %s of payment %s made at the dashboard: %lld",
              id ? id : "-", ref, (long long) value);
+
+    /* the PSP's books: captured, under no nonce of the gateway's */
+    if (id != NULL) {
+        obj = json_pack("{ss ss ss sI ss}", "kind", "capture", "id", id,
+                        "nonce", "", "amount_value", value,
+                        "payment_ref_of", ref);
+        if (obj != NULL) {
+            mock_books_op(obj, 0);
+            if (stripe) {
+                mock_books_release_rest(ref);
+            }
+        }
+        json_decref(obj);
+    }
 
     json_decref(s);
     json_decref(pay);

@@ -535,6 +535,7 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
             mock_store_reset();
             mock_webhook_reset();
             mock_money_reset();
+            mock_books_reset();
             mock_log("reset");
             return mock_send_json(c, MHD_HTTP_OK, json_pack("{sb}", "ok", 1));
         }
@@ -568,6 +569,11 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
 
     } else if (strncmp(path, "reports/", 8) == 0) {
         return mock_report(c, method, path + 8);
+
+    } else if (strcmp(path, "books") == 0
+               || strncmp(path, "captures/", 9) == 0)
+    {
+        return mock_books_control(c, method, path);
 
     } else if (strncmp(path, "disputes", 8) == 0) {
         return mock_money_control(c, method, path, r);

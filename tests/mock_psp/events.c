@@ -94,6 +94,11 @@ mock_event_pay(const char *id, json_t **copy)
 
     state = mock_session_pay(id, copy, &wf);
 
+    /* the PSP's books: authorized (and captured, unless manual or async) */
+    if (state == MOCK_SESSION_OPEN && *copy != NULL) {
+        mock_books_paid(*copy, wf.async_payment);
+    }
+
     if (state == MOCK_SESSION_OPEN && *copy != NULL
         && !mock_event_never("pay", *copy, &wf)
         && !mock_event_other_dialect(*copy, 1, &wf))

@@ -521,6 +521,19 @@ enum MHD_Result mock_money_route(struct MHD_Connection *c, const char *method,
 enum MHD_Result mock_money_control(struct MHD_Connection *c,
     const char *method, const char *path, mock_request_t *r);
 void mock_money_reset(void);
+
+/* books.c: the PSP's own books per payment and transfer, and the
+ * control API's GET /_control/books and POST /_control/captures/{id}/fail
+ * (a capture reversed now) */
+void mock_books_reset(void);
+void mock_books_paid(const json_t *session, int async);
+void mock_books_settled(const json_t *session);
+void mock_books_op(const json_t *stored, int failed);
+void mock_books_release_rest(const char *ref);
+void mock_books_dispute(const json_t *d, const char *state);
+void mock_books_capture_reversed(const char *key);
+enum MHD_Result mock_books_control(struct MHD_Connection *c,
+    const char *method, const char *path);
 void mock_stripe_webhook_expired(const json_t *session,
     const mock_webhook_fault_t *wf);
 

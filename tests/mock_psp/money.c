@@ -786,6 +786,8 @@ mock_money_committed(const json_t *stored, const char *key)
         mock_money_op_record(stored);
     }
 
+    mock_books_op(stored, failed);
+
     if (wf.never) {
         mock_log("%s %s: no webhook (webhook_never)",
                  refund ? "refund" : "transfer", id);
@@ -1075,6 +1077,7 @@ mock_money_control(struct MHD_Connection *c, const char *method,
                         json_string_value(json_object_get(d, "id")), d);
         pthread_mutex_unlock(&mock_money_lock);
 
+        mock_books_dispute(d, "opened");
         mock_dispute_send(d, "opened");
 
         root = json_pack("{sO}", "id", json_object_get(d, "id"));
@@ -1115,6 +1118,7 @@ mock_money_control(struct MHD_Connection *c, const char *method,
         return mock_money_error(c, MHD_HTTP_NOT_FOUND, "no such dispute");
     }
 
+    mock_books_dispute(d, outcome);
     mock_dispute_send(d, outcome);
     json_decref(d);
     json_decref(root);

@@ -573,3 +573,105 @@ DIALECT_TEST(generic_a_capture_reversed_and_one_made_at_the_dashboard,
     cr_assert_str_eq(hit_str(&rx.hits[3], "amount"), "3.00");
     cr_assert_str_eq(hit_str(&rx.hits[3], "currency"), "USD");
 }
+
+
+/* --- generic: the PSP's books of a capture reversed, and one made outside - */
+
+/* the payment's field in the PSP's books (GET /_control/books), polled
+ * until it is want */
+static long long
+gen_book(const char *prefix, const char *field, long long want)
+{
+    int         i;
+    resp_t      r;
+    char        path[256];
+    long long   v;
+
+    snprintf(path, sizeof(path), "/_control/books?reference=%s", prefix);
+    v = -1;
+
+    for (i = 0; i < 100; i++) {
+        control(&r, "GET", path, NULL);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        v = json_integer_value(json_object_get(json_array_get(
+                json_object_get(r.json, "payments"), 0), field));
+        resp_free(&r);
+        if (v == want) {
+            break;
+        }
+        usleep(20000);
+    }
+
+    return v;
+}
+
+
+DIALECT_TEST(generic_books_a_capture_reversed_and_one_made_outside, dl_start)
+{
+    char         ref[64], body[512];
+    json_t      *j, *s;
+    resp_t       r;
+
+    j = generic_json("bk4:co_1", "20.00", "USD");
+    json_object_set_new(j, "capture", json_string("manual"));
+    generic_post(&r, "bk4:co_1", j);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    s = session_act(str(&r, "token"), "pay", 200);
+    resp_free(&r);
+    snprintf(ref, sizeof(ref), "%s",
+             json_string_value(json_object_get(s, "payment_ref")));
+    json_decref(s);
+    rx_wait(1, 5000);
+    cr_assert_eq(gen_book("bk4:", "authorized", 2000), 2000);
+    cr_assert_eq(gen_book("bk4:", "captured", 0), 0);
+
+    /* the gateway's capture of 7.00: captured */
+    snprintf(body, sizeof(body), "{\"reference\":\"bk4:cp_1\",\"payment_id\":"
+             "\"%s\",\"amount\":\"7.00\",\"currency\":\"USD\"}", ref);
+    dl_post(&r, "/captures", "Authorization: Bearer " GEN_KEY, "bk4:cp_1",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+    rx_wait(2, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[1]), "capture.succeeded");
+    cr_assert_eq(gen_book("bk4:", "captured", 700), 700);
+
+    /* reversed after it succeeded: capture.failed naming our capture,
+     * and no longer captured in the PSP's books */
+    control(&r, "POST", "/_control/captures/bk4:cp_1/fail", NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    rx_wait(3, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[2]), "capture.failed");
+    cr_assert_str_eq(hit_str(&rx.hits[2], "reference"), "bk4:cp_1");
+    cr_assert_eq(gen_book("bk4:", "captured", 0), 0);
+
+    /* once only */
+    control(&r, "POST", "/_control/captures/bk4:cp_1/fail", NULL);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
+
+    /* captured outside the gateway: capture.succeeded naming the session's
+     * reference */
+    snprintf(body, sizeof(body), "{\"payment_ref\":\"%s\",\"amount\":300}",
+             ref);
+    control(&r, "POST", "/_control/captures", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    rx_wait(4, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[3]), "capture.succeeded");
+    cr_assert_str_eq(hit_str(&rx.hits[3], "reference"), "bk4:co_1");
+    cr_assert_eq(gen_book("bk4:", "captured", 300), 300);
+
+    /* the webhook_capture_reversed knob: reversed in the books as well */
+    fault("{\"match\":\"bk4:cp_2\",\"webhook_capture_reversed\":true}");
+    snprintf(body, sizeof(body), "{\"reference\":\"bk4:cp_2\",\"payment_id\":"
+             "\"%s\",\"amount\":\"2.00\",\"currency\":\"USD\"}", ref);
+    dl_post(&r, "/captures", "Authorization: Bearer " GEN_KEY, "bk4:cp_2",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+    rx_wait(6, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[5]), "capture.failed");
+    cr_assert_eq(gen_book("bk4:", "captured", 300), 300);
+}

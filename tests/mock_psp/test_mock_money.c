@@ -192,3 +192,159 @@ MOCK_TEST(disputes_are_opened_on_paid_payments_and_closed_won_or_lost)
     cr_assert_eq(r.status, 404);
     resp_free(&r);
 }
+
+
+/* --- the PSP's own books (GET /_control/books) ---------------------------- */
+
+/* the one payment of the books under prefix (a reference), polled until
+ * field is want: the outcomes are recorded as they are committed */
+static json_int_t
+book_field(const char *prefix, const char *field, json_int_t want)
+{
+    int          i;
+    resp_t       r;
+    char         path[256];
+    json_int_t   v;
+
+    snprintf(path, sizeof(path), "/_control/books?reference=%s", prefix);
+    v = -1;
+
+    for (i = 0; i < 100; i++) {
+        control(&r, "GET", path, NULL);
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        cr_assert_eq(json_array_size(json_object_get(r.json, "payments")), 1,
+                     "%s", r.body);
+        v = json_integer_value(json_object_get(json_array_get(
+                json_object_get(r.json, "payments"), 0), field));
+        resp_free(&r);
+        if (v == want) {
+            break;
+        }
+        usleep(20000);
+    }
+
+    return v;
+}
+
+
+MOCK_TEST(the_books_keep_what_the_psp_captured_refunded_and_disputed)
+{
+    resp_t  r;
+    char    body[512], pi[64], id[64], path[256];
+
+    /* 1000 + 2 x 500, captured when paid */
+    snprintf(pi, sizeof(pi), "%s", paid_intent("bk1:co_1", 1000));
+    cr_assert_eq(book_field("bk1:", "authorized", 2000), 2000);
+    cr_assert_eq(book_field("bk1:", "captured", 2000), 2000);
+
+    /* a refund that succeeded counts, one whose outcome failed does not */
+    fault("{\"match\":\"bk1:rf_2\",\"webhook_op_failed\":true}");
+    snprintf(body, sizeof(body), "payment_intent=%s&amount=300"
+             "&metadata%%5Bnonce%%5D=bk1:rf_1", pi);
+    request(&r, "POST", "/v1/refunds", AUTH_GOOD, "bk1:rf_1",
+            "application/x-www-form-urlencoded", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    snprintf(body, sizeof(body), "payment_intent=%s&amount=200"
+             "&metadata%%5Bnonce%%5D=bk1:rf_2", pi);
+    request(&r, "POST", "/v1/refunds", AUTH_GOOD, "bk1:rf_2",
+            "application/x-www-form-urlencoded", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    cr_assert_eq(book_field("bk1:", "refunded", 300), 300);
+
+    /* a dispute: open, then lost */
+    snprintf(body, sizeof(body), "{\"payment_ref\":\"%s\",\"amount\":500}",
+             pi);
+    control(&r, "POST", "/_control/disputes", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(id, sizeof(id), "%s", str(&r, "id"));
+    resp_free(&r);
+    cr_assert_eq(book_field("bk1:", "disputed_open", 500), 500);
+
+    snprintf(path, sizeof(path), "/_control/disputes/%s/close", id);
+    control(&r, "POST", path, "{\"outcome\":\"lost\"}");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    cr_assert_eq(book_field("bk1:", "disputed_open", 0), 0);
+    cr_assert_eq(book_field("bk1:", "disputed_lost", 500), 500);
+    cr_assert_eq(book_field("bk1:", "captured", 2000), 2000);
+
+    /* a transfer, by its key */
+    request(&r, "POST", "/v1/transfers", AUTH_GOOD, "bk1:pyo_1",
+            "application/x-www-form-urlencoded",
+            "amount=700&currency=usd&destination=acct_1X"
+            "&metadata%5Bnonce%5D=bk1:pyo_1");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+
+    control(&r, "GET", "/_control/books?reference=bk1:", NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "transfers")), 1,
+                 "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(
+        json_object_get(r.json, "transfers"), 0), "state")), "paid",
+        "%s", r.body);
+    resp_free(&r);
+
+    /* another prefix sees none of it; no prefix is refused */
+    control(&r, "GET", "/_control/books?reference=bk2:", NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "payments")), 0);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "transfers")), 0);
+    resp_free(&r);
+
+    control(&r, "GET", "/_control/books", NULL);
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+}
+
+
+MOCK_TEST(the_books_keep_a_hold_its_capture_and_one_made_outside)
+{
+    resp_t       r;
+    char         body[2048], path[256], pi[64];
+    const char  *id;
+
+    /* a manual-capture session: authorized, nothing captured */
+    form(body, sizeof(body), "bk3:co_1", 1000,
+         "&payment_intent_data%5Bcapture_method%5D=manual"
+         "&payment_intent_data%5Bmetadata%5D%5Bnonce%5D=bk3:co_1");
+    create(&r, "bk3:co_1", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(path, sizeof(path), "/_control/sessions/%s/pay", str(&r, "id"));
+    resp_free(&r);
+    control(&r, "POST", path, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    id = str(&r, "payment_intent");
+    cr_assert_not_null(id, "%s", r.body);
+    snprintf(pi, sizeof(pi), "%s", id);
+    resp_free(&r);
+
+    cr_assert_eq(book_field("bk3:", "authorized", 2000), 2000);
+    cr_assert_eq(book_field("bk3:", "captured", 0), 0);
+
+    /* captured from the PSP's dashboard: booked by the PSP, the rest of
+     * a Stripe hold released with it; Stripe has no contrary event */
+    snprintf(body, sizeof(body), "{\"payment_ref\":\"%s\",\"amount\":1200}",
+             pi);
+    control(&r, "POST", "/_control/captures", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(path, sizeof(path), "/_control/captures/%s/fail", str(&r, "id"));
+    resp_free(&r);
+    cr_assert_eq(book_field("bk3:", "captured", 1200), 1200);
+    cr_assert_eq(book_field("bk3:", "released", 800), 800);
+
+    control(&r, "POST", path, NULL);
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+    cr_assert_eq(book_field("bk3:", "captured", 1200), 1200);
+
+    /* nothing left to capture */
+    control(&r, "POST", "/_control/captures", body);
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+    control(&r, "POST", "/_control/captures/nothing/fail", NULL);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    resp_free(&r);
+}

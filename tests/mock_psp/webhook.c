@@ -810,6 +810,7 @@ mock_wh_prepare_settled(mock_wh_event_t *ev)
         return -1;
     }
 
+    mock_books_settled(s);
     ev->body = ev->rebuild(ev, s);
     json_decref(s);
 
