@@ -89,6 +89,11 @@ ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             v.data = value[i].data + 6;
             v.len = value[i].len - 6;
 
+        } else if (ngx_strncmp(value[i].data, "unmatched=", 10) == 0) {
+            t = &sc->unmatched;
+            v.data = value[i].data + 10;
+            v.len = value[i].len - 10;
+
         } else {
             goto invalid;
         }
@@ -126,6 +131,7 @@ ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
     ngx_conf_init_value(sc->retry, 5 * 60);
     ngx_conf_init_value(sc->alert, 3600);
     ngx_conf_init_value(sc->grace, 15 * 60);
+    ngx_conf_init_value(sc->unmatched, 3600);
     ngx_conf_init_uint_value(sc->batch, 50);
 
     if (sc->alert <= sc->after) {

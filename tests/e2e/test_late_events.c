@@ -9,8 +9,9 @@
  *     PSP (a signed PENDING on record);
  *   - an event about something not known yet (a checkout whose token is
  *     indexed under a key this gateway lacks, a dispute before its payment,
- *     a refund before its row) is not recorded: the PSP delivers it again
- *     and it applies then;
+ *     a refund before its row) is not recorded as applied: the inbox keeps
+ *     it pending and the PSP is answered 200; the sweeper's round applies
+ *     it once what it refers to is here (test_inbox.c);
  *   - a reload that makes a key the sealing key before it was in the ring
  *     is refused (key rotation is two reloads).
  */
@@ -414,26 +415,32 @@ Test(late_events, a_token_indexed_under_another_key_is_found_by_its_reference,
 }
 
 
-Test(late_events, an_unknown_checkout_is_not_recorded_and_answered_404,
-     .description = "an authentic event for no checkout here: not recorded "
-                    "(the PSP delivers it again), answered 404")
+Test(late_events, an_unknown_checkout_is_kept_pending_and_acknowledged,
+     .description = "an authentic event for no checkout here: not applied "
+                    "(no webhook_events row), kept pending in the inbox for "
+                    "the sweeper's retry, answered 200; delivered again, "
+                    "the same, kept once")
 {
     late_t   l;
     resp_t  *r;
     char    *evt = uid("evt");
+    const char  *p[] = { evt };
 
     merchant_new(&l.m);
     l.co = uid("co");
     l.token = uid("cs_test_unknown");
     r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
                                        "paid", NULL));
-    expect_problem(r, 404, "not_found");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
     cr_expect_eq(late_event_rows(evt), 0);
+    cr_expect_str_eq(db_scalar("SELECT string_agg(state, ',') FROM psp_events"
+                               " WHERE event_id = $1", 1, p), "pending");
 
-    /* delivered again: the same answer, never a "duplicate" */
     r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
                                        "paid", NULL));
-    expect_problem(r, 404, "not_found");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(db_scalar("SELECT string_agg(state, ',') FROM psp_events"
+                               " WHERE event_id = $1", 1, p), "pending");
 }
 
 
