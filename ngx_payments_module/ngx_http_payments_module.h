@@ -170,6 +170,8 @@ typedef struct {
                                                    pending this long is
                                                    unmatched, alerted */
     ngx_uint_t                  batch;          /* checkouts per round */
+    ngx_uint_t                  inbox_months;   /* the event inbox's
+                                                   retention, whole months */
 } ngx_http_payments_sweeper_conf_t;
 
 
@@ -443,7 +445,7 @@ typedef struct ngx_http_payments_ctx_s {
     pay_event_t                    *events;
     size_t                          nevents;
     size_t                          next_event;
-    /* what the inbox keeps of them (psp_event_keep): the header values
+    /* what the inbox keeps of them (pay_event_keep): the header values
      * the verifier read, the signed bytes as bytea hex, the verifying
      * key's id */
     ngx_str_t                       wh_hname[NGX_HTTP_PAYMENTS_WH_HEADERS];

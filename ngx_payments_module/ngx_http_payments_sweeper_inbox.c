@@ -4,15 +4,17 @@
  *
  * A step of the sweeper's round, the lease holder's: the event inbox.
  *
- *   psp_events_partitions_make  the inbox's monthly partitions made ahead
- *                               (this month and the next two), so that no
- *                               webhook makes one on its way;
- *   psp_events_retry            the events kept pending (what they refer
- *                               to was not here) applied again, oldest
- *                               first: each applied once what it refers to
- *                               is committed, or found unmatched once
- *                               pending for unmatched=: a log line at
- *                               alert, once, and the /metrics counter.
+ *   pay_inbox_partitions  the inbox's monthly partitions made ahead
+ *                         (this month and the next two), so that no
+ *                         webhook makes one on its way;
+ *   pay_inbox_drop_old    the partitions older than inbox_months= whole
+ *                         months dropped (retention: never a row deleted);
+ *   pay_inbox_retry       the events kept pending (what they refer to was
+ *                         not here) applied again, oldest first: each
+ *                         applied once what it refers to is committed, or
+ *                         found unmatched once pending for unmatched=: a
+ *                         log line at alert, once, and the /metrics
+ *                         counter.
  *
  * A timer rather than the referenced object's commit: a checkout, refund,
  * capture, dispute or pay-out is committed on many paths (registration,
@@ -34,6 +36,8 @@
 
 static void ngx_http_payments_sweep_inbox_made(
     ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_sweep_inbox_dropped(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_sweep_inbox_read(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 
@@ -45,7 +49,7 @@ ngx_http_payments_sweep_inbox(ngx_http_payments_sweeper_t *sw)
     sw->params[0] = NGX_HTTP_PAYMENTS_INBOX_AHEAD;
 
     if (ngx_http_payments_sweep_query(sw,
-                                      "SELECT psp_events_partitions_make($1)",
+                                      "SELECT pay_inbox_partitions($1)",
                                       1, ngx_http_payments_sweep_inbox_made)
         != NGX_OK)
     {
@@ -61,7 +65,7 @@ ngx_http_payments_sweep_inbox_made(ngx_http_payments_pg_query_t *q,
     ngx_http_payments_sweeper_t  *sw = q->data;
 
     /* logged when it failed; the retry is worth a try all the same */
-    if (ngx_http_payments_sweep_ok(sw, res, "psp_events_partitions_make")
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_inbox_partitions")
         == NGX_OK
         && PQntuples(res) == 1
         && ngx_strcmp(PQgetvalue(res, 0, 0), "0") != 0)
@@ -69,6 +73,37 @@ ngx_http_payments_sweep_inbox_made(ngx_http_payments_pg_query_t *q,
         ngx_log_error(NGX_LOG_NOTICE, sw->log, 0,
                       "payments: sweeper: %s event inbox partition(s) made",
                       PQgetvalue(res, 0, 0));
+    }
+
+    sw->params[0] = ngx_http_payments_num(sw->pool,
+                                          sw->pmcf->sweeper.inbox_months);
+
+    if (sw->params[0] == NULL
+        || ngx_http_payments_sweep_query(sw,
+                                         "SELECT pay_inbox_drop_old($1)", 1,
+                                         ngx_http_payments_sweep_inbox_dropped)
+           != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_inbox_dropped(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    int                           i;
+    ngx_http_payments_sweeper_t  *sw = q->data;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_inbox_drop_old") == NGX_OK) {
+        for (i = 0; i < PQntuples(res); i++) {
+            ngx_log_error(NGX_LOG_NOTICE, sw->log, 0,
+                          "payments: sweeper: event inbox partition \"%s\" "
+                          "dropped: older than inbox_months=%ui",
+                          PQgetvalue(res, i, 0),
+                          sw->pmcf->sweeper.inbox_months);
+        }
     }
 
     sw->params[0] = ngx_http_payments_num(sw->pool,
@@ -80,7 +115,7 @@ ngx_http_payments_sweep_inbox_made(ngx_http_payments_pg_query_t *q,
                                          "SELECT psp, event_id, kind, type, "
                                          "state, outcome, merchant_id, "
                                          "checkout_id, age_seconds "
-                                         "FROM psp_events_retry($1, $2)",
+                                         "FROM pay_inbox_retry($1, $2)",
                                          2,
                                          ngx_http_payments_sweep_inbox_read)
            != NGX_OK)
@@ -99,7 +134,7 @@ ngx_http_payments_sweep_inbox_read(ngx_http_payments_pg_query_t *q,
     ngx_http_payments_psp_t      *psp;
     ngx_http_payments_sweeper_t  *sw = q->data;
 
-    if (ngx_http_payments_sweep_ok(sw, res, "psp_events_retry") == NGX_OK) {
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_inbox_retry") == NGX_OK) {
         n = PQntuples(res);
 
         for (i = 0; i < n; i++) {

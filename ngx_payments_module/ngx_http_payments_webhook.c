@@ -4,7 +4,7 @@
  *
  * POST /v1/webhooks/{psp}: verify the signature over the raw body before
  * anything is parsed, then keep and apply each event in its own
- * transaction (psp_event_keep: the inbox row with the signed bytes, the
+ * transaction (pay_event_keep: the inbox row with the signed bytes, the
  * header values the verifier read and the id of the key that verified
  * them, written with pay_event_apply's outcome: the event row unique per
  * psp + event id, the status moves, the ledger, the wallets, the audit
@@ -362,7 +362,7 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
      * $12 to $14: what the inbox keeps */
     if (ngx_http_payments_query(ctx,
                                 "SELECT outcome, merchant_id, checkout_id, "
-                                "state FROM psp_event_keep($1, $2, $3, $4, "
+                                "state FROM pay_event_keep($1, $2, $3, $4, "
                                 "$5, $6, $7, $8, $9, $10, $11, $12, $13, "
                                 "$14)",
                                 14, ngx_http_payments_webhook_applied)
@@ -384,7 +384,7 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
     ngx_http_request_t       *r = ctx->request;
 
     /* not committed (or not known to be): the PSP delivers again */
-    if (ngx_http_payments_pg_row(r, res, "psp_event_keep") != NGX_OK) {
+    if (ngx_http_payments_pg_row(r, res, "pay_event_keep") != NGX_OK) {
         return;
     }
 

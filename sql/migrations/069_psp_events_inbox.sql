@@ -3,7 +3,7 @@
 -- that verified it) in the transaction that applies it, or alone while what
 -- it refers to is not here yet.  Partitioned by the month it was received,
 -- so that retention drops a month's partition instead of deleting rows one
--- by one; the partitions are made ahead by psp_events_partitions_make
+-- by one; the partitions are made ahead by pay_inbox_partitions
 -- (the sweeper's round, and the first event of a month that finds none).
 -- Its key holds received_at because a partitioned table's unique keys must
 -- hold the partition key; one row per PSP and event id is kept by the

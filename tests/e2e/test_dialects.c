@@ -51,6 +51,51 @@ register_with(reg_t *g, const char *psp)
 }
 
 
+/* The event inbox: g's merchant and checkout id chosen, the checkout not
+ * registered yet (register_now registers it under that id). */
+static void
+register_later(reg_t *g, const char *psp)
+{
+    g->psp = psp;
+    merchant_new(&g->m);
+    g->co = uid("co");
+    g->nonce = nonce(&g->m, g->co);
+    g->token = uid("tok_not_yet");
+}
+
+
+static void
+register_now(reg_t *g)
+{
+    json_t  *body;
+
+    body = checkout_new(g->co, 2);
+    json_object_set_new(body, "psp", json_string(g->psp));
+    (void) register_ok(&g->m, uid("key"), dump(body));
+}
+
+
+/* the inbox's state of g's PSP's event evt ("a,b" when kept twice) */
+static char *
+inbox_state(const reg_t *g, const char *evt)
+{
+    const char  *params[] = { g->psp, evt };
+
+    return db_scalar("SELECT string_agg(state, ',') FROM psp_events "
+                     "WHERE psp = $1 AND event_id = $2", 2, params);
+}
+
+
+/* what the sweeper's inbox step runs (the suite's gateway has no sweeper);
+ * how many events it moved */
+static long
+inbox_retry(void)
+{
+    return atol(db_scalar("SELECT count(*) FROM pay_inbox_retry(3600, 1000)",
+                          0, NULL));
+}
+
+
 static char *
 status_of(const reg_t *g)
 {
@@ -562,6 +607,44 @@ Test(generic, a_succeeded_event_books_the_ledger)
     r = generic_send(generic_event(&g, "payment.succeeded", "15.00"));
     cr_assert_eq(r->status, 200, "%s", r->body);
     expect_paid_books(&g);
+}
+
+
+Test(generic, an_event_before_its_checkout_is_kept_then_applied_once)
+{
+    reg_t        g;
+    resp_t      *r;
+    char        *body, *evt;
+    json_t      *j;
+    const char  *params[2];
+
+    register_later(&g, GENERIC_PSP);
+    body = generic_event(&g, "payment.succeeded", "15.00");
+    j = json_loads(body, 0, NULL);
+    cr_assert_not_null(j);
+    evt = strdup(json_string_value(json_object_get(j, "event_id")));
+
+    r = generic_send(body);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(inbox_state(&g, evt), "pending");
+
+    /* the JWT header kept, and the kid that verified it */
+    params[0] = GENERIC_PSP;
+    params[1] = evt;
+    cr_expect_str_eq(db_scalar("SELECT key_id || ' ' || (headers ? '"
+                               GENERIC_HDR "')::text FROM psp_events "
+                               "WHERE psp = $1 AND event_id = $2", 2, params),
+                     GENERIC_KID " true");
+
+    register_now(&g);
+    inbox_retry();
+    cr_assert_str_eq(inbox_state(&g, evt), "applied");
+    expect_paid_books(&g);
+
+    r = generic_send(body);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    inbox_retry();
+    cr_expect_eq(ledger_txns(&g), 2);
 }
 
 

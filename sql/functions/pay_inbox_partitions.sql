@@ -1,10 +1,10 @@
 -- The event inbox's monthly partitions (UTC months), from the current one
 -- to p_ahead months ahead, each made when missing: psp_events_yYYYYmMM.
--- Called by every round of the sweeper, and by psp_event_keep when an event
+-- Called by every round of the sweeper, and by pay_event_keep when an event
 -- finds no partition for its month (a gateway without a sweeper).  Making
 -- a partition locks the parent briefly; made ahead, it never happens on a
 -- webhook's path.  Returns how many it made.
-CREATE OR REPLACE FUNCTION psp_events_partitions_make(p_ahead integer)
+CREATE OR REPLACE FUNCTION pay_inbox_partitions(p_ahead integer)
  RETURNS integer
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -17,7 +17,7 @@ DECLARE
     v_made  integer := 0;
 BEGIN
     IF p_ahead IS NULL OR p_ahead < 0 OR p_ahead > 24 THEN
-        RAISE EXCEPTION 'psp_events_partitions_make: ahead must be 0 to 24 months'
+        RAISE EXCEPTION 'pay_inbox_partitions: ahead must be 0 to 24 months'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -27,11 +27,14 @@ BEGIN
         CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
 
         -- two makers at once (two gateways' first events of a month): one
-        -- at a time, the second finding it made
-        PERFORM pg_advisory_xact_lock(1437, 0);
+        -- at a time, the second finding it made.  A lock on the table, not
+        -- an advisory one: taking it reads the catalog's changes committed
+        -- meanwhile, which to_regclass then sees.  Inserts wait for it
+        -- only while a partition is being made.
+        LOCK TABLE psp_events IN SHARE ROW EXCLUSIVE MODE;
         CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
 
-        EXECUTE format('CREATE TABLE %I PARTITION OF psp_events FOR VALUES FROM (%L) TO (%L)',
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF psp_events FOR VALUES FROM (%L) TO (%L)',
                        v_name, v_from, v_from + interval '1 month');
         EXECUTE format('REVOKE ALL ON %I FROM PUBLIC', v_name);
         v_made := v_made + 1;
@@ -40,5 +43,5 @@ BEGIN
     RETURN v_made;
 END
 $function$;
-REVOKE ALL ON FUNCTION psp_events_partitions_make(p_ahead integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION psp_events_partitions_make(p_ahead integer) TO payments_gateway;
+REVOKE ALL ON FUNCTION pay_inbox_partitions(p_ahead integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_inbox_partitions(p_ahead integer) TO payments_gateway;

@@ -6,7 +6,7 @@
 -- p_unmatched_after seconds becomes 'unmatched' (alerted by the caller,
 -- once: only this change returns it).  Returns the events whose state
 -- changed, with their new state, outcome and age.
-CREATE OR REPLACE FUNCTION psp_events_retry(p_unmatched_after integer, p_limit integer)
+CREATE OR REPLACE FUNCTION pay_inbox_retry(p_unmatched_after integer, p_limit integer)
  RETURNS TABLE(psp text, event_id text, kind text, type text, reference text, state text, outcome text, merchant_id text, checkout_id text, age_seconds bigint)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -19,7 +19,7 @@ DECLARE
     v_state  text;
 BEGIN
     IF p_unmatched_after IS NULL OR p_unmatched_after < 1 OR p_limit IS NULL OR p_limit < 1 THEN
-        RAISE EXCEPTION 'psp_events_retry: invalid window or limit'
+        RAISE EXCEPTION 'pay_inbox_retry: invalid window or limit'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -41,7 +41,7 @@ BEGIN
                                                  e.payment_ref, e.object_ref, e.tokens) x;
             v_state := psp_event_state(e.psp, e.event_id, e.reference, a.outcome);
         EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'psp_events_retry: event % of psp %: %', e.event_id, e.psp, SQLERRM;
+            RAISE WARNING 'pay_inbox_retry: event % of psp %: %', e.event_id, e.psp, SQLERRM;
             v_state := 'pending';
         END;
 
@@ -68,5 +68,5 @@ BEGIN
     END LOOP;
 END
 $function$;
-REVOKE ALL ON FUNCTION psp_events_retry(p_unmatched_after integer, p_limit integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION psp_events_retry(p_unmatched_after integer, p_limit integer) TO payments_gateway;
+REVOKE ALL ON FUNCTION pay_inbox_retry(p_unmatched_after integer, p_limit integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_inbox_retry(p_unmatched_after integer, p_limit integer) TO payments_gateway;

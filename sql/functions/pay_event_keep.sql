@@ -4,12 +4,12 @@
 -- written with the outcome of pay_event_apply.  Its state:
 --   applied   pay_event_apply recorded it (whatever its outcome);
 --   pending   it refers to a checkout, refund, capture or dispute not here
---             yet: kept for the sweeper's retry (psp_events_retry);
+--             yet: kept for the sweeper's retry (pay_inbox_retry);
 --   foreign   not applicable, and its reference is not this gateway's
 --             nonce "<merchant_id>:<id>": another system's, kept, counted.
 -- A second delivery of a kept event changes nothing: 'duplicate', with the
 -- state it has.  Both run under the event's advisory lock (pay_event_apply's).
-CREATE OR REPLACE FUNCTION psp_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text)
+CREATE OR REPLACE FUNCTION pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text)
  RETURNS TABLE(outcome text, merchant_id text, checkout_id text, state text)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -23,7 +23,7 @@ DECLARE
 BEGIN
     -- this month's partition, when the sweeper has not made it ahead
     IF to_regclass('psp_events_' || to_char(now() AT TIME ZONE 'UTC', '"y"YYYY"m"MM')) IS NULL THEN
-        PERFORM psp_events_partitions_make(1);
+        PERFORM pay_inbox_partitions(1);
     END IF;
 
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
@@ -55,5 +55,5 @@ BEGIN
     RETURN QUERY SELECT a.outcome, a.merchant_id, a.checkout_id, v_state;
 END
 $function$;
-REVOKE ALL ON FUNCTION psp_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION psp_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) TO payments_gateway;
+REVOKE ALL ON FUNCTION pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) TO payments_gateway;
