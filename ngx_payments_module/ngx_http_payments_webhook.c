@@ -273,7 +273,7 @@ ngx_http_payments_webhook_evidence(ngx_http_payments_ctx_t *ctx)
     } else if (psp->wconf.nkeys) {
         ctx->wh_key_id = (char *) psp->wconf.keys[i].kid;
 
-    } else if (nkeys == 1 || i < nkeys) {
+    } else {
         SHA256(psp->wconf.secrets[i].data, psp->wconf.secrets[i].len, md);
 
         ctx->wh_key_id = ngx_pnalloc(r->pool, sizeof("sha256:") + 16);
