@@ -648,6 +648,53 @@ Test(generic, an_event_before_its_checkout_is_kept_then_applied_once)
 }
 
 
+Test(generic, a_dispute_before_its_payment_is_kept_then_applied_once)
+{
+    reg_t        g;
+    resp_t      *r;
+    char        *dispute, *evt = uid("gev_dp");
+    const char  *params[2];
+
+    register_with(&g, GENERIC_PSP);
+    dispute = str_printf("{\"event_id\":\"%s\",\"type\":\"dispute.opened\","
+                         "\"reference\":\"%s\",\"dispute_id\":\"%s\","
+                         "\"amount\":\"15.00\",\"currency\":\"USD\"}",
+                         evt, g.nonce, uid("dp"));
+
+    /* the checkout is not paid yet: acknowledged, kept pending */
+    r = generic_send(dispute);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(inbox_state(&g, evt), "pending");
+    inbox_retry();
+    cr_assert_str_eq(inbox_state(&g, evt), "pending");
+
+    r = generic_send(generic_event(&g, "payment.succeeded", "15.00"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    expect_paid_books(&g);
+
+    inbox_retry();
+    cr_assert_str_eq(inbox_state(&g, evt), "applied");
+    params[0] = g.m.id;
+    params[1] = g.co;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM disputes "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "1");
+
+    /* delivered and retried again: one dispute, one event row */
+    r = generic_send(dispute);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    inbox_retry();
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM disputes "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "1");
+    params[0] = GENERIC_PSP;
+    params[1] = evt;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM webhook_events "
+                               "WHERE psp = $1 AND event_id = $2", 2, params),
+                     "1");
+}
+
+
 Test(generic, a_failed_event_fails_the_checkout_without_ledger_rows)
 {
     reg_t    g;
