@@ -337,6 +337,78 @@ Test(adyen, an_authorisation_books_the_ledger_and_answers_accepted)
 }
 
 
+/* The event inbox: an authorisation before its checkout is acknowledged
+ * and kept pending, then applied once by the retry after the registration;
+ * a reference that is not a nonce is another system's: kept foreign. */
+Test(adyen, an_authorisation_before_its_checkout_is_kept_then_applied_once)
+{
+    reg_t          g;
+    resp_t        *r;
+    char          *body, *evt;
+    adyen_item_t   it;
+    const char    *params[2];
+
+    register_later(&g, ADYEN_PSP);
+    it = adyen_auth(&g, 1500, "true");
+    body = adyen_body(adyen_item(&it, 0));
+
+    r = adyen_send(body);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(r->body, "[accepted]");
+
+    /* the item's event id begins with its pspReference */
+    params[0] = ADYEN_PSP;
+    params[1] = it.psp_ref;
+    evt = db_scalar("SELECT string_agg(event_id, ',') FROM psp_events "
+                    "WHERE psp = $1 AND event_id LIKE $2 || '%'", 2, params);
+    cr_assert_not_null(evt);
+    cr_assert_str_eq(inbox_state(&g, evt), "pending");
+    params[1] = evt;
+    cr_expect_str_eq(db_scalar("SELECT (key_id LIKE 'sha256:%' AND "
+                               "convert_from(body, 'UTF8') LIKE "
+                               "'%hmacSignature%')::text FROM psp_events "
+                               "WHERE psp = $1 AND event_id = $2", 2, params),
+                     "true");
+
+    inbox_retry();
+    cr_expect_str_eq(inbox_state(&g, evt), "pending", "no checkout yet");
+
+    register_now(&g);
+    inbox_retry();
+    cr_assert_str_eq(inbox_state(&g, evt), "applied");
+    expect_paid_books(&g);
+
+    /* delivered again, retried again: nothing twice */
+    r = adyen_send(body);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    inbox_retry();
+    cr_expect_str_eq(inbox_state(&g, evt), "applied");
+    cr_expect_eq(ledger_txns(&g), 2);
+}
+
+
+Test(adyen, a_reference_not_ours_is_acknowledged_and_kept_foreign)
+{
+    reg_t          g;
+    resp_t        *r;
+    adyen_item_t   it;
+    const char    *params[2];
+
+    register_later(&g, ADYEN_PSP);
+    it = adyen_auth(&g, 1500, "true");
+    it.merchant_ref = uid("POS-till-7 order ");
+    r = adyen_send(adyen_body(adyen_item(&it, 0)));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(r->body, "[accepted]");
+
+    params[0] = ADYEN_PSP;
+    params[1] = it.psp_ref;
+    cr_assert_str_eq(db_scalar("SELECT string_agg(state, ',') FROM psp_events "
+                               "WHERE psp = $1 AND event_id LIKE $2 || '%'",
+                               2, params), "foreign");
+}
+
+
 /*
  * A refused attempt is not the end of an Adyen session: the shopper tries
  * another card and pays.  That payment must be booked (it was recorded as
