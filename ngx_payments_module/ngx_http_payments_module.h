@@ -510,7 +510,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _sweeper.c     worker 0's sweeper (no request): the round's driver,
  *                  its lease and its steps in order, each in the file of
  *                  its concern (_sweeper_lookups.c, _sweeper_alerts.c,
- *                  _risk_after.c) reporting back through
+ *                  _risk_after.c, _sweeper_inbox.c) reporting back through
  *                  _sweeper_round.c, which is below them all; only
  *                  _module.c (and _sweeper_conf.c) call it.
  *   _notify.c      every worker's notification delivery (no request):
