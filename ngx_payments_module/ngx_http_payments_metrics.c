@@ -61,6 +61,11 @@ const char  *ngx_http_payments_ev_outcomes[] = {
     "captured_outside", "captured_for_manual", "dispute_excess", "other"
 };
 
+/* in ngx_http_payments_inbox_state_e's order */
+const char  *ngx_http_payments_inbox_states[] = {
+    "pending", "foreign", "applied_late", "unmatched"
+};
+
 /* in ngx_http_payments_route_outcome_e's order */
 const char  *ngx_http_payments_route_outcomes[] = {
     "first", "fallback", "circuit_open", "connect_refused", "refused",
@@ -454,6 +459,29 @@ ngx_http_payments_metrics_sweep(ngx_http_payments_psp_t *psp,
     s = ngx_http_payments_metrics_slot(ngx_http_payments_metrics, psp);
     if (s != NULL) {
         (void) ngx_atomic_fetch_add(&s->sweeps[answer], 1);
+    }
+
+    ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
+}
+
+
+void
+ngx_http_payments_metrics_inbox(ngx_http_payments_psp_t *psp,
+    ngx_http_payments_inbox_state_e state)
+{
+    ngx_http_payments_psp_stats_t  *s;
+
+    if (ngx_http_payments_metrics == NULL || psp == NULL
+        || state >= NGX_HTTP_PAYMENTS_INBOX__MAX)
+    {
+        return;
+    }
+
+    ngx_shmtx_lock(&ngx_http_payments_metrics_pool->mutex);
+
+    s = ngx_http_payments_metrics_slot(ngx_http_payments_metrics, psp);
+    if (s != NULL) {
+        (void) ngx_atomic_fetch_add(&s->inbox[state], 1);
     }
 
     ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);

@@ -120,6 +120,17 @@ typedef enum {
 } ngx_http_payments_sweep_answer_e;
 
 
+/* the event inbox: a kept event's state as it was kept (pending, foreign)
+ * or as the sweeper's retry changed it (applied late, unmatched) */
+typedef enum {
+    NGX_HTTP_PAYMENTS_INBOX_PENDING = 0,
+    NGX_HTTP_PAYMENTS_INBOX_FOREIGN,
+    NGX_HTTP_PAYMENTS_INBOX_APPLIED_LATE,
+    NGX_HTTP_PAYMENTS_INBOX_UNMATCHED,
+    NGX_HTTP_PAYMENTS_INBOX__MAX
+} ngx_http_payments_inbox_state_e;
+
+
 /* one notification attempt's recorded outcome */
 typedef enum {
     NGX_HTTP_PAYMENTS_NOTIFY_DELIVERED = 0,
@@ -171,6 +182,7 @@ typedef struct {
     ngx_atomic_t    wh_refused[NGX_HTTP_PAYMENTS_WH__MAX];
     ngx_atomic_t    events[NGX_HTTP_PAYMENTS_EV__MAX];
     ngx_atomic_t    sweeps[NGX_HTTP_PAYMENTS_SWEEP__MAX];
+    ngx_atomic_t    inbox[NGX_HTTP_PAYMENTS_INBOX__MAX];
     ngx_http_payments_route_stats_t  routes[NGX_HTTP_PAYMENTS_PSP_ROUTES];
 } ngx_http_payments_psp_stats_t;
 
@@ -261,6 +273,8 @@ void ngx_http_payments_metrics_webhook_refused(ngx_http_payments_psp_t *psp,
     ngx_http_payments_wh_reason_e reason);
 void ngx_http_payments_metrics_sweep(ngx_http_payments_psp_t *psp,
     ngx_http_payments_sweep_answer_e answer);
+void ngx_http_payments_metrics_inbox(ngx_http_payments_psp_t *psp,
+    ngx_http_payments_inbox_state_e state);
 /* the risk check: a verdict recorded (pay_risk_verdict_e), an answer
  * that could not be used, the provider's time */
 void ngx_http_payments_metrics_risk_decision(ngx_uint_t verdict);
@@ -281,6 +295,7 @@ ngx_http_payments_psp_stats_t *ngx_http_payments_metrics_slot(
     ngx_http_payments_metrics_t *m, ngx_http_payments_psp_t *psp);
 extern ngx_slab_pool_t        *ngx_http_payments_metrics_pool;
 extern const char             *ngx_http_payments_ev_outcomes[];
+extern const char             *ngx_http_payments_inbox_states[];
 extern const char             *ngx_http_payments_route_outcomes[];
 extern const ngx_msec_t        ngx_http_payments_psp_bounds[];
 

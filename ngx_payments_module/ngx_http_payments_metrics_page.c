@@ -327,6 +327,26 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         }
     }
 
+    ngx_http_payments_out(
+        "# HELP payments_webhook_inbox_total Verified events kept pending "
+        "(what they refer to not here yet) or foreign (another system's "
+        "reference) when received, then applied late or found unmatched "
+        "by the sweeper.\n"
+        "# TYPE payments_webhook_inbox_total counter\n");
+
+    for (i = 0; i < n; i++) {
+        if (ps[i] == NULL) {
+            continue;
+        }
+
+        for (j = 0; j < NGX_HTTP_PAYMENTS_INBOX__MAX; j++) {
+            ngx_http_payments_out(
+                "payments_webhook_inbox_total{psp=\"%V\",state=\"%s\"} "
+                "%uA\n", &psp[i].name, ngx_http_payments_inbox_states[j],
+                ps[i]->inbox[j]);
+        }
+    }
+
     for (i = 0; i < NGX_HTTP_PAYMENTS_DB__MAX; i++) {
         ngx_http_payments_out("# HELP %s %s\n# TYPE %s counter\n%s %uA\n",
                               ngx_http_payments_db_names[i][0],

@@ -303,7 +303,9 @@ ngx_http_payments_create_main_conf(ngx_conf_t *cf)
     pmcf->sweeper.retry = NGX_CONF_UNSET;
     pmcf->sweeper.alert = NGX_CONF_UNSET;
     pmcf->sweeper.grace = NGX_CONF_UNSET;
+    pmcf->sweeper.unmatched = NGX_CONF_UNSET;
     pmcf->sweeper.batch = NGX_CONF_UNSET_UINT;
+    pmcf->sweeper.inbox_months = NGX_CONF_UNSET_UINT;
 
     pmcf->notify.enable = NGX_CONF_UNSET;
     pmcf->notify.interval = NGX_CONF_UNSET_MSEC;

@@ -196,7 +196,12 @@ typedef struct {
     time_t                      alert;          /* unresolved at this age */
     time_t                      grace;          /* cannot ask: failed this
                                                    long after expires_at */
+    time_t                      unmatched;      /* a kept event still
+                                                   pending this long is
+                                                   unmatched, alerted */
     ngx_uint_t                  batch;          /* checkouts per round */
+    ngx_uint_t                  inbox_months;   /* the event inbox's
+                                                   retention, whole months */
 } ngx_http_payments_sweeper_conf_t;
 
 
@@ -397,6 +402,10 @@ ngx_int_t ngx_http_payments_fetch_header(ngx_http_payments_fetch_t *f,
 
 /* Requests. */
 
+/* the header values a webhook verifier may read, kept with its events */
+#define NGX_HTTP_PAYMENTS_WH_HEADERS  4
+
+
 typedef struct ngx_http_payments_ctx_s {
     ngx_http_request_t             *request;
     ngx_http_payments_main_conf_t  *pmcf;
@@ -476,10 +485,15 @@ typedef struct ngx_http_payments_ctx_s {
     pay_event_t                    *events;
     size_t                          nevents;
     size_t                          next_event;
-    unsigned                        events_unknown:1;   /* one refers to
-                                                           what is not here
-                                                           yet: not recorded,
-                                                           delivered again */
+    /* what the inbox keeps of them (pay_event_keep): the header values
+     * the verifier read, the signed bytes as bytea hex, the verifying
+     * key's id */
+    ngx_str_t                       wh_hname[NGX_HTTP_PAYMENTS_WH_HEADERS];
+    ngx_str_t                       wh_hvalue[NGX_HTTP_PAYMENTS_WH_HEADERS];
+    ngx_uint_t                      wh_nheaders;
+    char                           *wh_headers;     /* a JSON object */
+    char                           *wh_body;
+    char                           *wh_key_id;
 
     /* GET views */
     ngx_str_t                       return_psp;
@@ -536,7 +550,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _sweeper.c     worker 0's sweeper (no request): the round's driver,
  *                  its lease and its steps in order, each in the file of
  *                  its concern (_sweeper_lookups.c, _sweeper_alerts.c,
- *                  _risk_after.c) reporting back through
+ *                  _risk_after.c, _sweeper_inbox.c) reporting back through
  *                  _sweeper_round.c, which is below them all; only
  *                  _module.c (and _sweeper_conf.c) call it.
  *   _notify.c      every worker's notification delivery (no request):
@@ -620,9 +634,11 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _router.c            -> _read.c _register.c _response.c _review.c _util.c
  *   _router.c            -> _webhook.c
  *   _sweeper.c           -> _curl.c _risk_after.c _sweeper_alerts.c
- *   _sweeper.c           -> _sweeper_lookups.c _sweeper_round.c _util.c
+ *   _sweeper.c           -> _sweeper_inbox.c _sweeper_lookups.c
+ *   _sweeper.c           -> _sweeper_round.c _util.c
  *   _sweeper_alerts.c    -> _metrics.c _sweeper_round.c _util.c
  *   _sweeper_conf.c      -> _util.c
+ *   _sweeper_inbox.c     -> _metrics.c _psp_conf.c _sweeper_round.c _util.c
  *   _sweeper_lookups.c   -> _breaker.c _curl.c _metrics.c _psp_call.c
  *   _sweeper_lookups.c   -> _psp_conf.c _sweeper_round.c _util.c
  *   _sweeper_round.c     -> _curl.c _pg.c

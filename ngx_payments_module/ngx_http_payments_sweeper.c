@@ -28,7 +28,9 @@
  *   then what needs a person (_sweeper_alerts.c): checkouts overdue,
  *                       manual-capture holds near or past their end, risk
  *                       reviews past their deadline;
- *   then the paid checkouts asked again (_risk_after.c).
+ *   then the paid checkouts asked again (_risk_after.c);
+ *   then the event inbox: its pending events applied again, those never
+ *                       matched alerted (_sweeper_inbox.c).
  *
  * This file is the round's driver: the timer, the lease, and the steps in
  * order (ngx_http_payments_sweep_steps); the look-ups are
@@ -80,7 +82,8 @@ static const ngx_http_payments_sweep_step_t  ngx_http_payments_sweep_steps[] = {
     { ngx_http_payments_sweep_overdue, 0, 0 },      /* _sweeper_alerts.c */
     { ngx_http_payments_sweep_holds, 0, 0 },
     { ngx_http_payments_sweep_reviews, 0, 0 },
-    { ngx_http_payments_sweep_risk_after, 1, 1 }    /* _risk_after.c */
+    { ngx_http_payments_sweep_risk_after, 1, 1 },   /* _risk_after.c */
+    { ngx_http_payments_sweep_inbox, 1, 0 }         /* _sweeper_inbox.c */
 };
 
 

@@ -8,7 +8,8 @@
  * reports what needs a person (checkouts overdue, manual-capture holds
  * near or past their end, risk reviews past their deadline); _risk_after.c
  * asks the risk provider again about the checkouts paid since (payments_risk
- * after_payment=on).  Every step reports back through
+ * after_payment=on); _sweeper_inbox.c applies the events the inbox keeps
+ * pending and alerts those never matched.  Every step reports back through
  * ngx_http_payments_sweep_step_done; what they all use is _sweeper_round.c,
  * below them.  One round at a time, in worker 0.
  */
@@ -41,7 +42,8 @@ typedef enum {
     NGX_HTTP_PAYMENTS_SWEEP_RENEW,
     NGX_HTTP_PAYMENTS_SWEEP_OVERDUE,
     NGX_HTTP_PAYMENTS_SWEEP_HOLDS,
-    NGX_HTTP_PAYMENTS_SWEEP_RISK_AFTER
+    NGX_HTTP_PAYMENTS_SWEEP_RISK_AFTER,
+    NGX_HTTP_PAYMENTS_SWEEP_INBOX
 } ngx_http_payments_sweep_state_e;
 
 /* how long before an authorization's end the sweeper warns */
@@ -130,6 +132,9 @@ void ngx_http_payments_sweep_reviews(ngx_http_payments_sweeper_t *sw);
 /* _risk_after.c: the lease holder's, with a payments_risk after_payment=on:
  * the paid checkouts asked again, one at a time */
 void ngx_http_payments_sweep_risk_after(ngx_http_payments_sweeper_t *sw);
+/* _sweeper_inbox.c: the lease holder's: the inbox's partitions made ahead,
+ * its pending events applied again or found unmatched */
+void ngx_http_payments_sweep_inbox(ngx_http_payments_sweeper_t *sw);
 
 
 #endif /* _NGX_HTTP_PAYMENTS_SWEEPER_H_INCLUDED_ */

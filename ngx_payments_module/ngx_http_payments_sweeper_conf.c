@@ -68,6 +68,16 @@ ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "inbox_months=", 13) == 0) {
+            n = ngx_atoi(value[i].data + 13, value[i].len - 13);
+            if (n < 1 || n > 1200) {
+                goto invalid;
+            }
+
+            sc->inbox_months = (ngx_uint_t) n;
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "interval=", 9) == 0) {
             v.data = value[i].data + 9;
             v.len = value[i].len - 9;
@@ -100,6 +110,11 @@ ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             t = &sc->grace;
             v.data = value[i].data + 6;
             v.len = value[i].len - 6;
+
+        } else if (ngx_strncmp(value[i].data, "unmatched=", 10) == 0) {
+            t = &sc->unmatched;
+            v.data = value[i].data + 10;
+            v.len = value[i].len - 10;
 
         } else {
             goto invalid;
@@ -140,7 +155,9 @@ ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
     ngx_conf_init_value(sc->retry, 5 * 60);
     ngx_conf_init_value(sc->alert, 3600);
     ngx_conf_init_value(sc->grace, 15 * 60);
+    ngx_conf_init_value(sc->unmatched, 3600);
     ngx_conf_init_uint_value(sc->batch, 50);
+    ngx_conf_init_uint_value(sc->inbox_months, 13);
 
     if (sc->alert <= sc->after) {
         ngx_http_payments_conf_log(NGX_LOG_EMERG, cf,

@@ -3,19 +3,24 @@
  * Copyright (C) ngx_payments authors
  *
  * POST /v1/webhooks/{psp}: verify the signature over the raw body before
- * anything is parsed, then apply each event in its own transaction
- * (pay_event_apply: the event row unique per psp + event id, the status
- * moves, the ledger, the wallets, the audit rows).  2xx only after COMMIT;
- * anything else makes the PSP deliver again, and the event row makes a
- * second delivery change nothing.  An event about what is not here yet (a
- * checkout not found, a refund or dispute before its payment) is not
- * recorded: the request is answered 404 once every event is applied, so
- * that the PSP delivers it again.
+ * anything is parsed, then keep and apply each event in its own
+ * transaction (pay_event_keep: the inbox row with the signed bytes, the
+ * header values the verifier read and the id of the key that verified
+ * them, written with pay_event_apply's outcome: the event row unique per
+ * psp + event id, the status moves, the ledger, the wallets, the audit
+ * rows).  2xx once every event is committed, whatever its outcome: an
+ * event about what is not here yet is kept pending (the sweeper's round
+ * applies it once that arrives), one with another system's reference is
+ * kept foreign.  Anything not committed is a 5xx, and the PSP delivers
+ * again; a kept event delivered again changes nothing.  What does not
+ * verify is never kept.
  */
 
 
 #include "ngx_http_payments_module.h"
 #include "ngx_http_payments_limit.h"
+
+#include <openssl/sha.h>
 
 
 static void ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx);
@@ -23,18 +28,22 @@ static void ngx_http_payments_webhook_applied(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_payments_webhook_refuse(ngx_http_payments_ctx_t *ctx,
     pay_err_e err, const char *why);
+static ngx_int_t ngx_http_payments_webhook_evidence(
+    ngx_http_payments_ctx_t *ctx);
 
 
-/* pay_header_pt over the request's headers (dialect.h) */
+/* pay_header_pt over the request's headers (dialect.h); each one found is
+ * noted, once, for the inbox: the values the verification needed */
 static const char *
 ngx_http_payments_webhook_header(void *data, const char *name, size_t *len,
     unsigned *count)
 {
-    ngx_uint_t           n;
-    ngx_table_elt_t     *h;
-    ngx_http_request_t  *r = data;
+    size_t                    nlen;
+    ngx_uint_t                n, i;
+    ngx_table_elt_t          *h;
+    ngx_http_payments_ctx_t  *ctx = data;
 
-    h = ngx_http_payments_header(r, name, &n);
+    h = ngx_http_payments_header(ctx->request, name, &n);
     *count = (unsigned) n;
 
     if (h == NULL) {
@@ -43,6 +52,24 @@ ngx_http_payments_webhook_header(void *data, const char *name, size_t *len,
     }
 
     *len = h->value.len;
+
+    nlen = ngx_strlen(name);
+
+    for (i = 0; i < ctx->wh_nheaders; i++) {
+        if (ctx->wh_hname[i].len == nlen
+            && ngx_strncasecmp(ctx->wh_hname[i].data, (u_char *) name, nlen)
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == ctx->wh_nheaders && i < NGX_HTTP_PAYMENTS_WH_HEADERS) {
+        ctx->wh_hname[i].data = (u_char *) name;
+        ctx->wh_hname[i].len = nlen;
+        ctx->wh_hvalue[i] = h->value;
+        ctx->wh_nheaders++;
+    }
 
     return (const char *) h->value.data;
 }
@@ -82,7 +109,7 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
     }
 
     /* verify over the raw bytes; nothing is parsed before this passes */
-    psp->dl->webhook(&psp->wconf, ngx_http_payments_webhook_header, r,
+    psp->dl->webhook(&psp->wconf, ngx_http_payments_webhook_header, ctx,
                      (char *) ctx->body.data, ctx->body.len,
                      (int64_t) ngx_time(), ctx->events, PAY_WEBHOOK_MAX_ITEMS,
                      &n, &v);
@@ -130,7 +157,136 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
     ctx->nevents = n;
     ctx->next_event = 0;
 
+    if (ngx_http_payments_webhook_evidence(ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     ngx_http_payments_webhook_apply(ctx);
+}
+
+
+/*
+ * What the inbox keeps besides the events: the signed bytes (as bytea's
+ * hex text), the header values the verifier read (a JSON object: signatures
+ * and timestamps, never a secret) and the id of the key that verified them:
+ * a generic key's kid, or "sha256:" and the first 16 hex digits of the
+ * SHA-256 of a shared secret (an id a key file can be matched against, not
+ * the secret).  With more than one key configured (a rotation), the one
+ * that verified is found by verifying again with each alone; none alone
+ * (an Adyen batch signed under two keys) is "ring".
+ */
+
+static ngx_int_t
+ngx_http_payments_webhook_evidence(ngx_http_payments_ctx_t *ctx)
+{
+    char                     *p, *out;
+    size_t                    n, nkeys, i;
+    u_char                    md[SHA256_DIGEST_LENGTH];
+    json_t                   *o;
+    pay_event_t              *scratch;
+    pay_wh_verdict_t          v;
+    pay_webhook_conf_t        one;
+    ngx_http_request_t       *r = ctx->request;
+    ngx_http_payments_psp_t  *psp = ctx->psp;
+
+    p = ngx_pnalloc(r->pool, 2 + 2 * ctx->body.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->wh_body = p;
+    p[0] = '\\';
+    p[1] = 'x';
+    *ngx_hex_dump((u_char *) p + 2, ctx->body.data, ctx->body.len) = '\0';
+
+    o = json_object();
+    if (o == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ctx->wh_nheaders; i++) {
+        if (json_object_set_new(o, (char *) ngx_http_payments_cstr(r->pool,
+                                                        &ctx->wh_hname[i]),
+                                json_stringn((char *) ctx->wh_hvalue[i].data,
+                                             ctx->wh_hvalue[i].len))
+            != 0)
+        {
+            json_decref(o);
+            return NGX_ERROR;
+        }
+    }
+
+    out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->wh_headers = ngx_pnalloc(r->pool, ngx_strlen(out) + 1);
+    if (ctx->wh_headers == NULL) {
+        free(out);
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn((u_char *) ctx->wh_headers, (u_char *) out,
+                ngx_strlen(out) + 1);
+    free(out);
+
+    nkeys = psp->wconf.nkeys ? psp->wconf.nkeys : psp->wconf.nsecrets;
+    i = 0;
+
+    if (nkeys > 1) {
+        scratch = ngx_palloc(r->pool,
+                             PAY_WEBHOOK_MAX_ITEMS * sizeof(pay_event_t));
+        if (scratch == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < nkeys; i++) {
+            one = psp->wconf;
+
+            if (psp->wconf.nkeys) {
+                one.keys = &psp->wconf.keys[i];
+                one.nkeys = 1;
+
+            } else {
+                one.secrets = &psp->wconf.secrets[i];
+                one.nsecrets = 1;
+            }
+
+            psp->dl->webhook(&one, ngx_http_payments_webhook_header, ctx,
+                             (char *) ctx->body.data, ctx->body.len,
+                             (int64_t) ngx_time(), scratch,
+                             PAY_WEBHOOK_MAX_ITEMS, &n, &v);
+
+            if (v.reason == PAY_WH_OK) {
+                break;
+            }
+        }
+    }
+
+    if (i == nkeys) {
+        ctx->wh_key_id = "ring";
+
+    } else if (psp->wconf.nkeys) {
+        ctx->wh_key_id = (char *) psp->wconf.keys[i].kid;
+
+    } else {
+        SHA256(psp->wconf.secrets[i].data, psp->wconf.secrets[i].len, md);
+
+        ctx->wh_key_id = ngx_pnalloc(r->pool, sizeof("sha256:") + 16);
+        if (ctx->wh_key_id == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = (char *) ngx_cpymem(ctx->wh_key_id, "sha256:",
+                                sizeof("sha256:") - 1);
+        *ngx_hex_dump((u_char *) p, md, 8) = '\0';
+    }
+
+    return NGX_OK;
 }
 
 
@@ -166,16 +322,8 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
     ngx_http_request_t  *r = ctx->request;
 
     if (ctx->next_event == ctx->nevents) {
-        if (ctx->events_unknown) {
-            /* the others are recorded: their next delivery is a duplicate */
-            ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                           PAY_ERR_NOT_FOUND, 0,
-                                           "an event refers to what is not "
-                                           "known yet; deliver it again"));
-            return;
-        }
-
-        /* every event committed: the answer the PSP expects */
+        /* every event kept and committed: the answer the PSP expects,
+         * whatever the outcomes */
         ngx_http_payments_finalize(r, ngx_http_payments_send(r, NGX_HTTP_OK,
                                        ctx->psp->dl->webhook_answer_type,
                                        (u_char *) ctx->psp->dl->webhook_answer,
@@ -199,6 +347,9 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
     ctx->params[7] = ev->currency;
     ctx->params[8] = ev->payment_ref;
     ctx->params[9] = ev->object_ref;
+    ctx->params[11] = ctx->wh_body;
+    ctx->params[12] = ctx->wh_headers;
+    ctx->params[13] = ctx->wh_key_id;
 
     if (ctx->params[0] == NULL || ctx->params[6] == NULL
         || ngx_http_payments_token_keys(r->pool, ctx->pmcf, &ctx->psp->name,
@@ -210,12 +361,14 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
-    /* $11: the token's blind indexes under every key and its plaintext */
+    /* $11: the token's blind indexes under every key and its plaintext;
+     * $12 to $14: what the inbox keeps */
     if (ngx_http_payments_query(ctx,
-                                "SELECT outcome, merchant_id, checkout_id "
-                                "FROM pay_event_apply($1, $2, $3, $4, $5, "
-                                "$6, $7, $8, $9, $10, $11)",
-                                11, ngx_http_payments_webhook_applied)
+                                "SELECT outcome, merchant_id, checkout_id, "
+                                "state FROM pay_event_keep($1, $2, $3, $4, "
+                                "$5, $6, $7, $8, $9, $10, $11, $12, $13, "
+                                "$14)",
+                                14, ngx_http_payments_webhook_applied)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
@@ -227,28 +380,44 @@ static void
 ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
     PGresult *res)
 {
-    char                     *outcome;
+    char                     *outcome, *state;
     ngx_uint_t                level;
     pay_event_t              *ev;
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
 
     /* not committed (or not known to be): the PSP delivers again */
-    if (ngx_http_payments_pg_row(r, res, "pay_event_apply") != NGX_OK) {
+    if (ngx_http_payments_pg_row(r, res, "pay_event_keep") != NGX_OK) {
         return;
     }
 
     ev = &ctx->events[ctx->next_event];
     outcome = PQgetvalue(res, 0, 0);
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "payments: webhook event \"%s\" of psp \"%V\": %s",
-                   ev->event_id, &ctx->psp->name, outcome);
+    state = PQgetvalue(res, 0, 3);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: webhook event \"%s\" of psp \"%V\": %s, %s",
+                   ev->event_id, &ctx->psp->name, outcome, state);
 
     ngx_http_payments_metrics_event(ctx->psp, outcome);
 
+    /* kept for later (pending) or another system's (foreign): counted,
+     * not alerted; the sweeper alerts a pending one never matched */
+    if (ngx_strcmp(outcome, "duplicate") != 0) {
+        if (ngx_strcmp(state, "pending") == 0) {
+            ngx_http_payments_metrics_inbox(ctx->psp,
+                                            NGX_HTTP_PAYMENTS_INBOX_PENDING);
+
+        } else if (ngx_strcmp(state, "foreign") == 0) {
+            ngx_http_payments_metrics_inbox(ctx->psp,
+                                            NGX_HTTP_PAYMENTS_INBOX_FOREIGN);
+        }
+    }
+
     /* authentic but not applicable: recorded by the database, alerted here */
-    level = (ngx_strcmp(outcome, "applied") == 0
+    level = (ngx_strcmp(state, "applied") != 0
+             || ngx_strcmp(outcome, "applied") == 0
              || ngx_strcmp(outcome, "duplicate") == 0
              || ngx_strcmp(outcome, "already") == 0
              || ngx_strcmp(outcome, "pending") == 0
@@ -257,20 +426,9 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
 
     ngx_log_error(level, r->connection->log, 0,
                   "payments: webhook psp \"%V\" event \"%s\" (%s) checkout "
-                  "\"%s:%s\": %s", &ctx->psp->name, ev->event_id, ev->type,
-                  PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), outcome);
-
-    /* not recorded by the database (a payment's event for no checkout
-     * here, a refund or dispute before its payment): delivered again */
-    if (ngx_strcmp(outcome, "unknown_refund") == 0
-        || ngx_strcmp(outcome, "unknown_dispute") == 0
-        || ngx_strcmp(outcome, "unknown_capture") == 0
-        || (ngx_strcmp(outcome, "unknown_checkout") == 0
-            && (ev->kind == PAY_EVT_SUCCEEDED || ev->kind == PAY_EVT_FAILED
-                || ev->kind == PAY_EVT_AUTHORIZED)))
-    {
-        ctx->events_unknown = 1;
-    }
+                  "\"%s:%s\": %s, kept %s", &ctx->psp->name, ev->event_id,
+                  ev->type, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+                  outcome, state);
 
     /* a failed payment counts for the card-testing guard; an expired
      * session is an abandoned one, not a declined card */

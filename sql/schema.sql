@@ -3141,6 +3141,56 @@ $$;
 
 
 --
+-- Name: pay_event_keep(text, text, text, text, text, text, bigint, text, text, text, text[], bytea, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) RETURNS TABLE(outcome text, merchant_id text, checkout_id text, state text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v        record;
+    a        record;
+    v_state  text;
+BEGIN
+    -- this month's partition, when the sweeper has not made it ahead
+    IF to_regclass('psp_events_' || to_char(now() AT TIME ZONE 'UTC', '"y"YYYY"m"MM')) IS NULL THEN
+        PERFORM pay_inbox_partitions(1);
+    END IF;
+
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    SELECT e.state, e.outcome, e.merchant_id, e.checkout_id INTO v
+      FROM psp_events e
+     WHERE e.psp = p_psp AND e.event_id = p_event_id
+     LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state;
+        RETURN;
+    END IF;
+
+    SELECT * INTO a FROM pay_event_apply(p_psp, p_event_id, p_kind, p_type, p_token,
+                                         p_reference, p_amount, p_currency, p_payment_ref,
+                                         p_object_ref, p_tokens) x;
+
+    v_state := psp_event_state(p_psp, p_event_id, p_reference, a.outcome);
+
+    INSERT INTO psp_events (psp, event_id, state, body, headers, key_id, kind, type,
+                            token, reference, amount, currency, payment_ref, object_ref,
+                            tokens, outcome, merchant_id, checkout_id, applied_at)
+    VALUES (p_psp, p_event_id, v_state, p_body, coalesce(p_headers, '{}'), p_key_id,
+            p_kind, left(coalesce(p_type, ''), 100), nullif(p_token, ''),
+            nullif(p_reference, ''), p_amount, nullif(p_currency, ''),
+            nullif(p_payment_ref, ''), nullif(p_object_ref, ''), p_tokens, a.outcome,
+            a.merchant_id, a.checkout_id,
+            CASE WHEN v_state = 'applied' THEN now() END);
+
+    RETURN QUERY SELECT a.outcome, a.merchant_id, a.checkout_id, v_state;
+END
+$$;
+
+
+--
 -- Name: pay_executing_stats(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3581,6 +3631,210 @@ BEGIN
     END LOOP;
 
     RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint, v_n;
+END
+$$;
+
+
+--
+-- Name: pay_inbox_drop_old(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_inbox_drop_old(p_keep_months integer) RETURNS SETOF text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET "TimeZone" TO 'UTC'
+    AS $_$
+DECLARE
+    v_cut   timestamptz;
+    v_part  record;
+BEGIN
+    IF p_keep_months IS NULL OR p_keep_months < 1 OR p_keep_months > 1200 THEN
+        RAISE EXCEPTION 'pay_inbox_drop_old: keep 1 to 1200 months'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    v_cut := date_trunc('month', now()) - make_interval(months => p_keep_months);
+
+    FOR v_part IN
+        SELECT c.relname
+          FROM pg_inherits i
+          JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'psp_events'::regclass
+           AND c.relname ~ '^psp_events_y[0-9]{4}m[0-9]{2}$'
+           AND to_timestamp(substr(c.relname, 13, 4) || substr(c.relname, 18, 2),
+                            'YYYYMM') + interval '1 month' <= v_cut
+         ORDER BY c.relname
+    LOOP
+        EXECUTE format('DROP TABLE %I', v_part.relname);
+        RETURN NEXT v_part.relname;
+    END LOOP;
+END
+$_$;
+
+
+--
+-- Name: pay_inbox_partitions(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_inbox_partitions(p_ahead integer) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    SET "TimeZone" TO 'UTC'
+    AS $$
+DECLARE
+    v_from  timestamptz;
+    v_name  text;
+    v_made  integer := 0;
+BEGIN
+    IF p_ahead IS NULL OR p_ahead < 0 OR p_ahead > 24 THEN
+        RAISE EXCEPTION 'pay_inbox_partitions: ahead must be 0 to 24 months'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    FOR i IN 0 .. p_ahead LOOP
+        v_from := date_trunc('month', now()) + make_interval(months => i);
+        v_name := 'psp_events_' || to_char(v_from, '"y"YYYY"m"MM');
+        CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
+
+        -- two makers at once (two gateways' first events of a month): one
+        -- at a time, the second finding it made.  A lock on the table, not
+        -- an advisory one: taking it reads the catalog's changes committed
+        -- meanwhile, which to_regclass then sees.  Inserts wait for it
+        -- only while a partition is being made.
+        LOCK TABLE psp_events IN SHARE ROW EXCLUSIVE MODE;
+        CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
+
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF psp_events FOR VALUES FROM (%L) TO (%L)',
+                       v_name, v_from, v_from + interval '1 month');
+        EXECUTE format('REVOKE ALL ON %I FROM PUBLIC', v_name);
+        v_made := v_made + 1;
+    END LOOP;
+
+    RETURN v_made;
+END
+$$;
+
+
+--
+-- Name: pay_inbox_replay(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_inbox_replay(p_psp text, p_event_id text, p_actor text) RETURNS TABLE(state_before text, state text, outcome text, merchant_id text, checkout_id text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    e        record;
+    a        record;
+    v_state  text;
+BEGIN
+    PERFORM set_config('payments.event_source', '', true);
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+
+    SELECT pe.* INTO e FROM psp_events pe
+     WHERE pe.psp = p_psp AND pe.event_id = p_event_id
+     ORDER BY pe.received_at
+     LIMIT 1
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_inbox_replay: no event % of psp % is kept', p_event_id, p_psp
+            USING ERRCODE = 'no_data_found';
+    END IF;
+
+    SELECT * INTO a FROM pay_event_apply(e.psp, e.event_id, e.kind, e.type, e.token,
+                                         e.reference, e.amount, e.currency,
+                                         e.payment_ref, e.object_ref, e.tokens) x;
+    v_state := psp_event_state(e.psp, e.event_id, e.reference, a.outcome);
+    IF v_state = 'pending' AND e.state = 'unmatched' THEN
+        v_state := 'unmatched';
+    END IF;
+
+    UPDATE psp_events pe
+       SET state = v_state,
+           outcome = CASE WHEN a.outcome = 'duplicate' THEN pe.outcome ELSE a.outcome END,
+           merchant_id = coalesce(a.merchant_id, pe.merchant_id),
+           checkout_id = coalesce(a.checkout_id, pe.checkout_id),
+           applied_at = CASE WHEN v_state = 'applied' THEN coalesce(pe.applied_at, now()) END
+     WHERE pe.psp = e.psp AND pe.event_id = e.event_id AND pe.received_at = e.received_at;
+
+    IF coalesce(a.merchant_id, e.merchant_id) IS NOT NULL THEN
+        PERFORM audit_append(coalesce(a.merchant_id, e.merchant_id),
+                             coalesce(a.checkout_id, e.checkout_id), 'inbox:replay',
+                             jsonb_build_object('psp', e.psp, 'event_id', e.event_id,
+                                                'actor', p_actor, 'before', e.state,
+                                                'after', v_state, 'outcome', a.outcome));
+    END IF;
+
+    RETURN QUERY SELECT e.state, v_state, a.outcome,
+                        coalesce(a.merchant_id, e.merchant_id),
+                        coalesce(a.checkout_id, e.checkout_id);
+END
+$$;
+
+
+--
+-- Name: pay_inbox_retry(integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_inbox_retry(p_unmatched_after integer, p_limit integer) RETURNS TABLE(psp text, event_id text, kind text, type text, reference text, state text, outcome text, merchant_id text, checkout_id text, age_seconds bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    e        record;
+    a        record;
+    v_state  text;
+BEGIN
+    IF p_unmatched_after IS NULL OR p_unmatched_after < 1 OR p_limit IS NULL OR p_limit < 1 THEN
+        RAISE EXCEPTION 'pay_inbox_retry: invalid window or limit'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- the PSP's words, applied as a webhook's
+    PERFORM set_config('payments.event_source', '', true);
+
+    FOR e IN
+        SELECT pe.* FROM psp_events pe
+         WHERE pe.state = 'pending'
+         ORDER BY pe.received_at
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    LOOP
+        a := NULL;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(1436, hashtext(e.psp || ' ' || e.event_id));
+            SELECT * INTO a FROM pay_event_apply(e.psp, e.event_id, e.kind, e.type, e.token,
+                                                 e.reference, e.amount, e.currency,
+                                                 e.payment_ref, e.object_ref, e.tokens) x;
+            v_state := psp_event_state(e.psp, e.event_id, e.reference, a.outcome);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pay_inbox_retry: event % of psp %: %', e.event_id, e.psp, SQLERRM;
+            v_state := 'pending';
+        END;
+
+        IF v_state = 'pending' THEN
+            CONTINUE WHEN e.received_at > now() - make_interval(secs => p_unmatched_after);
+            v_state := 'unmatched';
+        END IF;
+
+        UPDATE psp_events pe
+           SET state = v_state,
+               outcome = coalesce(a.outcome, pe.outcome),
+               merchant_id = coalesce(a.merchant_id, pe.merchant_id),
+               checkout_id = coalesce(a.checkout_id, pe.checkout_id),
+               applied_at = CASE WHEN v_state = 'applied' THEN now() END,
+               unmatched_at = CASE WHEN v_state = 'unmatched' THEN now() END
+         WHERE pe.psp = e.psp AND pe.event_id = e.event_id
+           AND pe.received_at = e.received_at;
+
+        RETURN QUERY SELECT e.psp, e.event_id, e.kind, e.type, e.reference, v_state,
+                            coalesce(a.outcome, e.outcome),
+                            coalesce(a.merchant_id, e.merchant_id),
+                            coalesce(a.checkout_id, e.checkout_id),
+                            extract(epoch FROM now() - e.received_at)::bigint;
+    END LOOP;
 END
 $$;
 
@@ -6200,6 +6454,27 @@ $$;
 
 
 --
+-- Name: psp_event_state(text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.psp_event_state(p_psp text, p_event_id text, p_reference text, p_outcome text) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+    SELECT CASE
+        WHEN p_outcome LIKE 'unknown\_%'
+             AND coalesce(p_reference, '') <> ''
+             AND p_reference !~ '^[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}$'
+            THEN 'foreign'
+        WHEN EXISTS (SELECT 1 FROM webhook_events we
+                      WHERE we.psp = p_psp AND we.event_id = p_event_id)
+            THEN 'applied'
+        ELSE 'pending'
+    END;
+$_$;
+
+
+--
 -- Name: psp_token_key(text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -8175,6 +8450,47 @@ ALTER SEQUENCE public.order_events_event_id_seq OWNED BY public.order_events.eve
 
 
 --
+-- Name: psp_events; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.psp_events (
+    psp text NOT NULL,
+    event_id text NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    state text NOT NULL,
+    body bytea NOT NULL,
+    headers jsonb DEFAULT '{}'::jsonb NOT NULL,
+    key_id text,
+    kind text NOT NULL,
+    type text DEFAULT ''::text NOT NULL,
+    token text,
+    reference text,
+    amount bigint,
+    currency text,
+    payment_ref text,
+    object_ref text,
+    tokens text[],
+    outcome text,
+    merchant_id text,
+    checkout_id text,
+    applied_at timestamp with time zone,
+    unmatched_at timestamp with time zone,
+    CONSTRAINT psp_events_applied CHECK (((state = 'applied'::text) = (applied_at IS NOT NULL))),
+    CONSTRAINT psp_events_sizes CHECK ((((length(psp) >= 1) AND (length(psp) <= 64)) AND ((length(event_id) >= 1) AND (length(event_id) <= 255)) AND (length(type) <= 100) AND (length(COALESCE(key_id, ''::text)) <= 128) AND (octet_length(body) <= 1048576))),
+    CONSTRAINT psp_events_state CHECK ((state = ANY (ARRAY['applied'::text, 'pending'::text, 'foreign'::text, 'unmatched'::text]))),
+    CONSTRAINT psp_events_unmatched CHECK (((state <> 'unmatched'::text) OR (unmatched_at IS NOT NULL)))
+)
+PARTITION BY RANGE (received_at);
+
+
+--
+-- Name: TABLE psp_events; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.psp_events IS 'Every verified PSP event as received (signed bytes, the verification''s header values, the verifying key''s id), partitioned by month, with its state: applied, pending, foreign or unmatched.';
+
+
+--
 -- Name: psp_payments; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -8744,6 +9060,14 @@ ALTER TABLE ONLY public.payouts
 
 
 --
+-- Name: psp_events psp_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.psp_events
+    ADD CONSTRAINT psp_events_pkey PRIMARY KEY (psp, event_id, received_at);
+
+
+--
 -- Name: psp_payments psp_payments_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -9028,6 +9352,20 @@ CREATE UNIQUE INDEX payouts_psp_id ON public.payouts USING btree (psp, psp_payou
 --
 
 CREATE INDEX payouts_seller ON public.payouts USING btree (merchant_id, seller_account, currency) WHERE (status = 'PENDING'::text);
+
+
+--
+-- Name: psp_events_checkout; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX psp_events_checkout ON ONLY public.psp_events USING btree (checkout_id, merchant_id) WHERE (checkout_id IS NOT NULL);
+
+
+--
+-- Name: psp_events_pending; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX psp_events_pending ON ONLY public.psp_events USING btree (received_at) WHERE (state = 'pending'::text);
 
 
 --
@@ -10017,6 +10355,14 @@ GRANT ALL ON FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind
 
 
 --
+-- Name: FUNCTION pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_executing_stats(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -10078,6 +10424,37 @@ GRANT ALL ON FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) T
 
 REVOKE ALL ON FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows integer[], p_warn_before integer, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_inbox_drop_old(p_keep_months integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_inbox_drop_old(p_keep_months integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_inbox_drop_old(p_keep_months integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_inbox_partitions(p_ahead integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_inbox_partitions(p_ahead integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_inbox_partitions(p_ahead integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_inbox_replay(p_psp text, p_event_id text, p_actor text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_inbox_replay(p_psp text, p_event_id text, p_actor text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION pay_inbox_retry(p_unmatched_after integer, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_inbox_retry(p_unmatched_after integer, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_inbox_retry(p_unmatched_after integer, p_limit integer) TO payments_gateway;
 
 
 --
@@ -10486,6 +10863,13 @@ REVOKE ALL ON FUNCTION public.payouts_page(p_merchant text, p_status text, p_gte
 --
 
 REVOKE ALL ON FUNCTION public.payouts_within_balance() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION psp_event_state(p_psp text, p_event_id text, p_reference text, p_outcome text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.psp_event_state(p_psp text, p_event_id text, p_reference text, p_outcome text) FROM PUBLIC;
 
 
 --

@@ -51,6 +51,51 @@ register_with(reg_t *g, const char *psp)
 }
 
 
+/* The event inbox: g's merchant and checkout id chosen, the checkout not
+ * registered yet (register_now registers it under that id). */
+static void
+register_later(reg_t *g, const char *psp)
+{
+    g->psp = psp;
+    merchant_new(&g->m);
+    g->co = uid("co");
+    g->nonce = nonce(&g->m, g->co);
+    g->token = uid("tok_not_yet");
+}
+
+
+static void
+register_now(reg_t *g)
+{
+    json_t  *body;
+
+    body = checkout_new(g->co, 2);
+    json_object_set_new(body, "psp", json_string(g->psp));
+    (void) register_ok(&g->m, uid("key"), dump(body));
+}
+
+
+/* the inbox's state of g's PSP's event evt ("a,b" when kept twice) */
+static char *
+inbox_state(const reg_t *g, const char *evt)
+{
+    const char  *params[] = { g->psp, evt };
+
+    return db_scalar("SELECT string_agg(state, ',') FROM psp_events "
+                     "WHERE psp = $1 AND event_id = $2", 2, params);
+}
+
+
+/* what the sweeper's inbox step runs (the suite's gateway has no sweeper);
+ * how many events it moved */
+static long
+inbox_retry(void)
+{
+    return atol(db_scalar("SELECT count(*) FROM pay_inbox_retry(3600, 1000)",
+                          0, NULL));
+}
+
+
 static char *
 status_of(const reg_t *g)
 {
@@ -289,6 +334,78 @@ Test(adyen, an_authorisation_books_the_ledger_and_answers_accepted)
     cr_assert_eq(r->status, 200, "%s", r->body);
     cr_assert_str_eq(r->body, "[accepted]");
     expect_paid_books(&g);
+}
+
+
+/* The event inbox: an authorisation before its checkout is acknowledged
+ * and kept pending, then applied once by the retry after the registration;
+ * a reference that is not a nonce is another system's: kept foreign. */
+Test(adyen, an_authorisation_before_its_checkout_is_kept_then_applied_once)
+{
+    reg_t          g;
+    resp_t        *r;
+    char          *body, *evt;
+    adyen_item_t   it;
+    const char    *params[2];
+
+    register_later(&g, ADYEN_PSP);
+    it = adyen_auth(&g, 1500, "true");
+    body = adyen_body(adyen_item(&it, 0));
+
+    r = adyen_send(body);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(r->body, "[accepted]");
+
+    /* the item's event id begins with its pspReference */
+    params[0] = ADYEN_PSP;
+    params[1] = it.psp_ref;
+    evt = db_scalar("SELECT string_agg(event_id, ',') FROM psp_events "
+                    "WHERE psp = $1 AND event_id LIKE $2 || '%'", 2, params);
+    cr_assert_not_null(evt);
+    cr_assert_str_eq(inbox_state(&g, evt), "pending");
+    params[1] = evt;
+    cr_expect_str_eq(db_scalar("SELECT (key_id LIKE 'sha256:%' AND "
+                               "convert_from(body, 'UTF8') LIKE "
+                               "'%hmacSignature%')::text FROM psp_events "
+                               "WHERE psp = $1 AND event_id = $2", 2, params),
+                     "true");
+
+    inbox_retry();
+    cr_expect_str_eq(inbox_state(&g, evt), "pending", "no checkout yet");
+
+    register_now(&g);
+    inbox_retry();
+    cr_assert_str_eq(inbox_state(&g, evt), "applied");
+    expect_paid_books(&g);
+
+    /* delivered again, retried again: nothing twice */
+    r = adyen_send(body);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    inbox_retry();
+    cr_expect_str_eq(inbox_state(&g, evt), "applied");
+    cr_expect_eq(ledger_txns(&g), 2);
+}
+
+
+Test(adyen, a_reference_not_ours_is_acknowledged_and_kept_foreign)
+{
+    reg_t          g;
+    resp_t        *r;
+    adyen_item_t   it;
+    const char    *params[2];
+
+    register_later(&g, ADYEN_PSP);
+    it = adyen_auth(&g, 1500, "true");
+    it.merchant_ref = uid("POS-till-7 order ");
+    r = adyen_send(adyen_body(adyen_item(&it, 0)));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(r->body, "[accepted]");
+
+    params[0] = ADYEN_PSP;
+    params[1] = it.psp_ref;
+    cr_assert_str_eq(db_scalar("SELECT string_agg(state, ',') FROM psp_events "
+                               "WHERE psp = $1 AND event_id LIKE $2 || '%'",
+                               2, params), "foreign");
 }
 
 
@@ -562,6 +679,91 @@ Test(generic, a_succeeded_event_books_the_ledger)
     r = generic_send(generic_event(&g, "payment.succeeded", "15.00"));
     cr_assert_eq(r->status, 200, "%s", r->body);
     expect_paid_books(&g);
+}
+
+
+Test(generic, an_event_before_its_checkout_is_kept_then_applied_once)
+{
+    reg_t        g;
+    resp_t      *r;
+    char        *body, *evt;
+    json_t      *j;
+    const char  *params[2];
+
+    register_later(&g, GENERIC_PSP);
+    body = generic_event(&g, "payment.succeeded", "15.00");
+    j = json_loads(body, 0, NULL);
+    cr_assert_not_null(j);
+    evt = strdup(json_string_value(json_object_get(j, "event_id")));
+
+    r = generic_send(body);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(inbox_state(&g, evt), "pending");
+
+    /* the JWT header kept, and the kid that verified it */
+    params[0] = GENERIC_PSP;
+    params[1] = evt;
+    cr_expect_str_eq(db_scalar("SELECT key_id || ' ' || (headers ? '"
+                               GENERIC_HDR "')::text FROM psp_events "
+                               "WHERE psp = $1 AND event_id = $2", 2, params),
+                     GENERIC_KID " true");
+
+    register_now(&g);
+    inbox_retry();
+    cr_assert_str_eq(inbox_state(&g, evt), "applied");
+    expect_paid_books(&g);
+
+    r = generic_send(body);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    inbox_retry();
+    cr_expect_eq(ledger_txns(&g), 2);
+}
+
+
+Test(generic, a_dispute_before_its_payment_is_kept_then_applied_once)
+{
+    reg_t        g;
+    resp_t      *r;
+    char        *dispute, *evt = uid("gev_dp");
+    const char  *params[2];
+
+    register_with(&g, GENERIC_PSP);
+    dispute = str_printf("{\"event_id\":\"%s\",\"type\":\"dispute.opened\","
+                         "\"reference\":\"%s\",\"dispute_id\":\"%s\","
+                         "\"amount\":\"15.00\",\"currency\":\"USD\"}",
+                         evt, g.nonce, uid("dp"));
+
+    /* the checkout is not paid yet: acknowledged, kept pending */
+    r = generic_send(dispute);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(inbox_state(&g, evt), "pending");
+    inbox_retry();
+    cr_assert_str_eq(inbox_state(&g, evt), "pending");
+
+    r = generic_send(generic_event(&g, "payment.succeeded", "15.00"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    expect_paid_books(&g);
+
+    inbox_retry();
+    cr_assert_str_eq(inbox_state(&g, evt), "applied");
+    params[0] = g.m.id;
+    params[1] = g.co;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM disputes "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "1");
+
+    /* delivered and retried again: one dispute, one event row */
+    r = generic_send(dispute);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    inbox_retry();
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM disputes "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "1");
+    params[0] = GENERIC_PSP;
+    params[1] = evt;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM webhook_events "
+                               "WHERE psp = $1 AND event_id = $2", 2, params),
+                     "1");
 }
 
 

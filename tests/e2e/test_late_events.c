@@ -9,8 +9,9 @@
  *     PSP (a signed PENDING on record);
  *   - an event about something not known yet (a checkout whose token is
  *     indexed under a key this gateway lacks, a dispute before its payment,
- *     a refund before its row) is not recorded: the PSP delivers it again
- *     and it applies then;
+ *     a refund before its row) is not recorded as applied: the inbox keeps
+ *     it pending and the PSP is answered 200; the sweeper's round applies
+ *     it once what it refers to is here (test_inbox.c);
  *   - a reload that makes a key the sealing key before it was in the ring
  *     is refused (key rotation is two reloads).
  */
@@ -414,26 +415,32 @@ Test(late_events, a_token_indexed_under_another_key_is_found_by_its_reference,
 }
 
 
-Test(late_events, an_unknown_checkout_is_not_recorded_and_answered_404,
-     .description = "an authentic event for no checkout here: not recorded "
-                    "(the PSP delivers it again), answered 404")
+Test(late_events, an_unknown_checkout_is_kept_pending_and_acknowledged,
+     .description = "an authentic event for no checkout here: not applied "
+                    "(no webhook_events row), kept pending in the inbox for "
+                    "the sweeper's retry, answered 200; delivered again, "
+                    "the same, kept once")
 {
     late_t   l;
     resp_t  *r;
     char    *evt = uid("evt");
+    const char  *p[] = { evt };
 
     merchant_new(&l.m);
     l.co = uid("co");
     l.token = uid("cs_test_unknown");
     r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
                                        "paid", NULL));
-    expect_problem(r, 404, "not_found");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
     cr_expect_eq(late_event_rows(evt), 0);
+    cr_expect_str_eq(db_scalar("SELECT string_agg(state, ',') FROM psp_events"
+                               " WHERE event_id = $1", 1, p), "pending");
 
-    /* delivered again: the same answer, never a "duplicate" */
     r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
                                        "paid", NULL));
-    expect_problem(r, 404, "not_found");
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(db_scalar("SELECT string_agg(state, ',') FROM psp_events"
+                               " WHERE event_id = $1", 1, p), "pending");
 }
 
 
@@ -627,4 +634,104 @@ Test(late_events, a_new_sealing_key_is_refused_before_it_was_in_the_ring,
     gateway_wait_ready(&gw, 10);
 
     gateway_stop(&gw);
+}
+
+
+/* bin/payments-events with args; its output in *out, its exit code */
+static int
+late_events_tool(const char *const *args, char **out)
+{
+    char    *argv[16];
+    size_t   n = 0, i;
+
+    argv[n++] = str_printf("%s/bin/payments-events", env("PAY_TEST_ROOT"));
+    argv[n++] = (char *) "--db";
+    argv[n++] = (char *) env("PAY_TEST_PG");
+
+    for (i = 0; args[i] != NULL && n < 15; i++) {
+        argv[n++] = (char *) args[i];
+    }
+
+    argv[n] = NULL;
+
+    return run(argv, out);
+}
+
+
+Test(late_events, payments_events_lists_shows_and_replays_once,
+     .description = "a pending event: a dry run changes nothing; a replay "
+                    "after its checkout registered applies it once and is "
+                    "audited; another replay changes nothing")
+{
+    late_t       l;
+    resp_t      *r;
+    char        *out, *evt = uid("evt"), *body;
+    const char  *p[] = { evt };
+
+    merchant_new(&l.m);
+    l.co = uid("co");
+    l.token = uid("cs_test_replay");
+    body = late_stripe_event(evt, "checkout.session.completed", &l, "paid",
+                             NULL);
+    r = late_deliver(body);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    cr_assert_eq(late_events_tool((const char *[]) { "list", "--state",
+                     "pending", "--checkout",
+                     str_printf("%s:%s", l.m.id, l.co), NULL }, &out), 0,
+                 "%s", out);
+    cr_expect(strstr(out, evt) == NULL,
+              "no checkout yet: none listed under it: %s", out);
+    cr_assert_eq(late_events_tool((const char *[]) { "show", "--psp",
+                     env("PAY_TEST_PSP"), "--event", evt, NULL }, &out), 0,
+                 "%s", out);
+    cr_expect(strstr(out, "pending") != NULL && strstr(out, l.token) != NULL
+              && strstr(out, "Stripe-Signature") != NULL, "%s", out);
+
+    /* its checkout registered (under the event's reference) */
+    l.po[0] = str_printf("%s_p1", l.co);
+    (void) register_ok(&l.m, uid("key"), body_for(l.co));
+
+    cr_assert_eq(late_events_tool((const char *[]) { "replay", "--psp",
+                     env("PAY_TEST_PSP"), "--event", evt, "--dry-run",
+                     NULL }, &out), 0, "%s", out);
+    cr_expect(strstr(out, "applied") != NULL
+              && strstr(out, "dry run") != NULL, "%s", out);
+    cr_expect_str_eq(db_scalar("SELECT state FROM psp_events "
+                               "WHERE event_id = $1", 1, p), "pending");
+    cr_expect_str_eq(late_status(&l), "EXECUTING");
+
+    cr_assert_eq(late_events_tool((const char *[]) { "replay", "--psp",
+                     env("PAY_TEST_PSP"), "--event", evt, NULL }, &out), 0,
+                 "%s", out);
+    cr_expect_str_eq(db_scalar("SELECT state || ' ' || outcome FROM "
+                               "psp_events WHERE event_id = $1", 1, p),
+                     "applied applied");
+    cr_expect_str_eq(late_status(&l), "SUCCESS");
+    cr_expect_eq(late_ql("SELECT count(*) FROM audit_log WHERE merchant_id"
+                         " = $1 AND checkout_id = $2 AND action = "
+                         "'inbox:replay'", &l, NULL), 1);
+
+    /* again: nothing twice */
+    cr_assert_eq(late_events_tool((const char *[]) { "replay", "--psp",
+                     env("PAY_TEST_PSP"), "--event", evt, NULL }, &out), 0,
+                 "%s", out);
+    cr_expect(strstr(out, "duplicate") != NULL, "%s", out);
+    cr_expect_eq(late_ql("SELECT count(*) - count(DISTINCT payment_order_id)"
+                         " FROM ledger_transactions WHERE merchant_id = $1 "
+                         "AND checkout_id = $2", &l, NULL), 0);
+    cr_expect_eq(late_ql("SELECT count(*) FROM ledger_transactions WHERE "
+                         "merchant_id = $1 AND checkout_id = $2", &l, NULL),
+                 2);
+
+    cr_assert_eq(late_events_tool((const char *[]) { "list", "--state",
+                     "applied", "--checkout",
+                     str_printf("%s:%s", l.m.id, l.co), NULL }, &out), 0,
+                 "%s", out);
+    cr_expect(strstr(out, evt) != NULL, "%s", out);
+
+    /* an event not kept: refused */
+    cr_expect_neq(late_events_tool((const char *[]) { "replay", "--psp",
+                      env("PAY_TEST_PSP"), "--event", uid("evt_none"),
+                      NULL }, &out), 0, "%s", out);
 }

@@ -2240,3 +2240,43 @@ Test(sql, a_fully_refunded_part_takes_no_share_of_a_chargeback,
     cr_expect_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_c", "901"), "amount_mismatch");
     PQfinish(c);
 }
+
+
+/* The event inbox's retention: whole monthly partitions dropped past
+ * p_keep_months whole months before the current one, the months inside it
+ * kept; partitions made ahead from the current month. */
+Test(sql, the_inbox_drops_whole_months_past_its_retention)
+{
+    PGconn  *c = sqlt_connect();
+
+    OK0(c, "SELECT pay_inbox_partitions(2)");
+    cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM generate_series(0, 2) i "
+                             "WHERE to_regclass('psp_events_' || to_char("
+                             "(now() AT TIME ZONE 'UTC') + make_interval("
+                             "months => i), '\"y\"YYYY\"m\"MM')) IS NOT NULL"),
+                     "3");
+
+    /* 14 and 13 whole months before this one (UTC) */
+    OK0(c, "DO $$ DECLARE m timestamptz; BEGIN FOR i IN 13 .. 14 LOOP "
+           "m := date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE "
+           "'UTC' - make_interval(months => i); "
+           "EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF "
+           "psp_events FOR VALUES FROM (%L) TO (%L)', 'psp_events_' || "
+           "to_char(m AT TIME ZONE 'UTC', '\"y\"YYYY\"m\"MM'), m, "
+           "m + interval '1 month'); END LOOP; END $$");
+
+    cr_expect_str_eq(VAL0(c, "SELECT string_agg(x, ',') FROM "
+                             "pay_inbox_drop_old(13) x"),
+                     VAL0(c, "SELECT 'psp_events_' || to_char((now() AT TIME "
+                             "ZONE 'UTC') - interval '14 months', "
+                             "'\"y\"YYYY\"m\"MM')"));
+    cr_expect_str_eq(VAL0(c, "SELECT (to_regclass('psp_events_' || to_char("
+                             "(now() AT TIME ZONE 'UTC') - interval "
+                             "'13 months', '\"y\"YYYY\"m\"MM')) IS NOT NULL)"
+                             "::text"), "true");
+    cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM pay_inbox_drop_old(13)"),
+                     "0");
+    /* and the 13th month goes with a shorter retention */
+    cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM pay_inbox_drop_old(12)"),
+                     "1");
+}

@@ -1,0 +1,62 @@
+-- An operator's replay of one kept event (payments-events replay): applied
+-- again by pay_event_apply from its kept fields, under the event's lock.
+-- Idempotent: an event pay_event_apply has recorded is 'duplicate' and
+-- changes nothing; a pending or unmatched one whose object is here now is
+-- applied, once.  An unmatched one still matching nothing stays unmatched.
+-- Audited (audit_append, action inbox:replay, with p_actor) when the event
+-- names a checkout.  SQLSTATE P0002 when no such event is kept.
+CREATE OR REPLACE FUNCTION pay_inbox_replay(p_psp text, p_event_id text, p_actor text)
+ RETURNS TABLE(state_before text, state text, outcome text, merchant_id text, checkout_id text)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    e        record;
+    a        record;
+    v_state  text;
+BEGIN
+    PERFORM set_config('payments.event_source', '', true);
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+
+    SELECT pe.* INTO e FROM psp_events pe
+     WHERE pe.psp = p_psp AND pe.event_id = p_event_id
+     ORDER BY pe.received_at
+     LIMIT 1
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_inbox_replay: no event % of psp % is kept', p_event_id, p_psp
+            USING ERRCODE = 'no_data_found';
+    END IF;
+
+    SELECT * INTO a FROM pay_event_apply(e.psp, e.event_id, e.kind, e.type, e.token,
+                                         e.reference, e.amount, e.currency,
+                                         e.payment_ref, e.object_ref, e.tokens) x;
+    v_state := psp_event_state(e.psp, e.event_id, e.reference, a.outcome);
+    IF v_state = 'pending' AND e.state = 'unmatched' THEN
+        v_state := 'unmatched';
+    END IF;
+
+    UPDATE psp_events pe
+       SET state = v_state,
+           outcome = CASE WHEN a.outcome = 'duplicate' THEN pe.outcome ELSE a.outcome END,
+           merchant_id = coalesce(a.merchant_id, pe.merchant_id),
+           checkout_id = coalesce(a.checkout_id, pe.checkout_id),
+           applied_at = CASE WHEN v_state = 'applied' THEN coalesce(pe.applied_at, now()) END
+     WHERE pe.psp = e.psp AND pe.event_id = e.event_id AND pe.received_at = e.received_at;
+
+    IF coalesce(a.merchant_id, e.merchant_id) IS NOT NULL THEN
+        PERFORM audit_append(coalesce(a.merchant_id, e.merchant_id),
+                             coalesce(a.checkout_id, e.checkout_id), 'inbox:replay',
+                             jsonb_build_object('psp', e.psp, 'event_id', e.event_id,
+                                                'actor', p_actor, 'before', e.state,
+                                                'after', v_state, 'outcome', a.outcome));
+    END IF;
+
+    RETURN QUERY SELECT e.state, v_state, a.outcome,
+                        coalesce(a.merchant_id, e.merchant_id),
+                        coalesce(a.checkout_id, e.checkout_id);
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_inbox_replay(p_psp text, p_event_id text, p_actor text) FROM PUBLIC;

@@ -1,0 +1,72 @@
+-- The sweeper's step over the inbox: up to p_limit pending events, oldest
+-- first, each applied again by pay_event_apply from its kept fields, in a
+-- subtransaction of its own (one event that fails stays pending and the
+-- others go on).  An event now recorded is 'applied' (once: pay_event_apply
+-- records an event id once, under its lock); one still pending past
+-- p_unmatched_after seconds becomes 'unmatched' (alerted by the caller,
+-- once: only this change returns it).  Returns the events whose state
+-- changed, with their new state, outcome and age.
+CREATE OR REPLACE FUNCTION pay_inbox_retry(p_unmatched_after integer, p_limit integer)
+ RETURNS TABLE(psp text, event_id text, kind text, type text, reference text, state text, outcome text, merchant_id text, checkout_id text, age_seconds bigint)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+DECLARE
+    e        record;
+    a        record;
+    v_state  text;
+BEGIN
+    IF p_unmatched_after IS NULL OR p_unmatched_after < 1 OR p_limit IS NULL OR p_limit < 1 THEN
+        RAISE EXCEPTION 'pay_inbox_retry: invalid window or limit'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- the PSP's words, applied as a webhook's
+    PERFORM set_config('payments.event_source', '', true);
+
+    FOR e IN
+        SELECT pe.* FROM psp_events pe
+         WHERE pe.state = 'pending'
+         ORDER BY pe.received_at
+         LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    LOOP
+        a := NULL;
+        BEGIN
+            PERFORM pg_advisory_xact_lock(1436, hashtext(e.psp || ' ' || e.event_id));
+            SELECT * INTO a FROM pay_event_apply(e.psp, e.event_id, e.kind, e.type, e.token,
+                                                 e.reference, e.amount, e.currency,
+                                                 e.payment_ref, e.object_ref, e.tokens) x;
+            v_state := psp_event_state(e.psp, e.event_id, e.reference, a.outcome);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'pay_inbox_retry: event % of psp %: %', e.event_id, e.psp, SQLERRM;
+            v_state := 'pending';
+        END;
+
+        IF v_state = 'pending' THEN
+            CONTINUE WHEN e.received_at > now() - make_interval(secs => p_unmatched_after);
+            v_state := 'unmatched';
+        END IF;
+
+        UPDATE psp_events pe
+           SET state = v_state,
+               outcome = coalesce(a.outcome, pe.outcome),
+               merchant_id = coalesce(a.merchant_id, pe.merchant_id),
+               checkout_id = coalesce(a.checkout_id, pe.checkout_id),
+               applied_at = CASE WHEN v_state = 'applied' THEN now() END,
+               unmatched_at = CASE WHEN v_state = 'unmatched' THEN now() END
+         WHERE pe.psp = e.psp AND pe.event_id = e.event_id
+           AND pe.received_at = e.received_at;
+
+        RETURN QUERY SELECT e.psp, e.event_id, e.kind, e.type, e.reference, v_state,
+                            coalesce(a.outcome, e.outcome),
+                            coalesce(a.merchant_id, e.merchant_id),
+                            coalesce(a.checkout_id, e.checkout_id),
+                            extract(epoch FROM now() - e.received_at)::bigint;
+    END LOOP;
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_inbox_retry(p_unmatched_after integer, p_limit integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_inbox_retry(p_unmatched_after integer, p_limit integer) TO payments_gateway;
