@@ -775,13 +775,29 @@ held_exec(PGconn *c, const char *sql, const char *m, const char *obj)
 }
 
 
-/* an event of the refund obj, as a refund's notification trigger enqueues
- * it */
+/* an event of the refund obj ("rf_a1": rf_ and 22 zeros before its two
+ * hex digits, a refund id's shape), as a refund's notification trigger
+ * enqueues it, with every field its schema asks: the endpoint delivers it
+ * and the suite checks each delivery against doc/openapi.yaml */
 static void
 held_enqueue(PGconn *c, const char *m, const char *obj)
 {
     held_exec(c, "SELECT notify_enqueue($1, 'refund.succeeded', 'co_x', $2,"
-                 " jsonb_build_object('refund_id', $2::text))", m, obj);
+                 " jsonb_build_object('refund_id', $2::text,"
+                 " 'checkout_id', 'co_x', 'payment_order_id', 'po_x',"
+                 " 'status', 'SUCCEEDED', 'amount_minor', 100,"
+                 " 'amount', '1.00', 'currency', 'EUR',"
+                 " 'metadata', '{}'::jsonb))",
+              m, str_printf("rf_0000000000000000000000%s", obj + 3));
+}
+
+
+/* "rf_a1" for a refund id of held_enqueue's */
+static const char *
+held_name(const char *id)
+{
+    return id != NULL && strlen(id) == 27 ? str_printf("rf_%s", id + 25)
+                                          : id;
 }
 
 
@@ -801,8 +817,8 @@ feed_follow(const merchant_t *m, char **cursor, char **seen)
 
     json_array_foreach(json_object_get(pg, "data"), i, it) {
         t = str_printf("%s%s%s", *seen, **seen ? "," : "",
-                       json_string_value(json_object_get(
-                           json_object_get(it, "data"), "refund_id")));
+                       held_name(json_string_value(json_object_get(
+                           json_object_get(it, "data"), "refund_id"))));
         free(*seen);
         *seen = t;
         *cursor = strdup(json_string_value(json_object_get(it, "id")));
