@@ -199,8 +199,9 @@ check "the .deb holds the module, its load file, tools, man pages, sql, html, do
     deb_has usr/lib/nginx/modules/ngx_http_payments_module.so \
     usr/share/nginx/modules-available/mod-http-payments.conf \
     usr/bin/payments-migrate usr/bin/payments-merchant usr/bin/payments-reconcile \
-    usr/bin/payments-secrets \
+    usr/bin/payments-secrets usr/bin/payments-events \
     usr/share/man/man1/payments-migrate.1.gz usr/share/man/man1/payments-merchant.1.gz \
+    usr/share/man/man1/payments-events.1.gz \
     usr/share/man/man1/payments-reconcile.1.gz \
     "usr/share/doc/$pkg/examples/payments-reconcile@.timer" \
     usr/share/ngx-payments/sql/migrations/038_baseline.sql \
@@ -239,7 +240,7 @@ check "postinst: $link -> modules-available" \
 check "Debian's /etc/nginx passes nginx -t with the module" "$nginx" -t -q
 check "nginx -T: the module is loaded through modules-enabled" \
     bash -c '"$1" -T 2>/dev/null | grep -qx "load_module modules/ngx_http_payments_module.so;"' _ "$nginx"
-check "the man pages are found" bash -c 'man -w payments-migrate && man -w payments-merchant && man -w payments-reconcile'
+check "the man pages are found" bash -c 'man -w payments-migrate && man -w payments-merchant && man -w payments-reconcile && man -w payments-events'
 check "promtool checks the packaged alerting rules and passes their tests" \
     bash -c 'cd "/usr/share/doc/$1/examples" && promtool check rules payments-alerts.yml &&
              promtool test rules payments-alerts.test.yml' _ "$pkg"
@@ -516,6 +517,9 @@ check "the database agrees: checkout SUCCESS, its PSP token sealed at rest" \
         WHERE checkout_id = 'smoke-1'")" = "SUCCESS true"
 check "payments-merchant status as payments" \
     runuser -u payments -- payments-merchant --db dbname=payments status
+check "payments-events lists the smoke payment's event, applied, as payments" \
+    bash -c 'out=$(runuser -u payments -- payments-events --db dbname=payments list --state applied) &&
+             grep -q "smoke-1" <<<"$out" || { echo "$out"; exit 1; }'
 
 # What the timer of step 6 starts (its PSP now known to the database)
 day=$(date -d yesterday +%F)

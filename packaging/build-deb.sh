@@ -7,7 +7,8 @@
 #   /etc/nginx/modules-enabled/50-mod-http-payments.conf  symlink, made by
 #       postinst, renamed to .removed by prerm, deleted on purge
 #   /usr/bin/payments-migrate, /usr/bin/payments-merchant,
-#   /usr/bin/payments-reconcile (make reconcile, stripped), their man pages
+#   /usr/bin/payments-events, /usr/bin/payments-reconcile (make reconcile,
+#   stripped), their man pages
 #   /usr/share/ngx-payments/sql, /usr/share/ngx-payments/html
 #   /usr/share/doc/libnginx-mod-http-payments/{copyright,changelog.Debian.gz,
 #       examples/nginx/conf.d/payments.conf and
@@ -81,7 +82,7 @@ strip --remove-section=.comment --remove-section=.note --strip-unneeded \
 install -m 644 "$deb/mod-http-payments.conf" "$stage/usr/share/nginx/modules-available/"
 
 # The tools; Debian policy wants a fixed interpreter, not /usr/bin/env.
-for tool in payments-migrate payments-merchant; do
+for tool in payments-migrate payments-merchant payments-events; do
     sed '1s|^#!/usr/bin/env bash$|#!/bin/bash|' "$top/bin/$tool" >"$stage/usr/bin/$tool"
     chmod 755 "$stage/usr/bin/$tool"
     gzip -9n <"$top/packaging/man/$tool.1" >"$stage/usr/share/man/man1/$tool.1.gz"
