@@ -279,7 +279,7 @@ pay_stripe_money(json_t *obj, const char *key, pay_event_t *ev,
  * pi: the charge's payment_intent when the refund has none, or NULL.
  */
 static int
-pay_stripe_refund(json_t *re, json_t *pi, pay_event_t *ev)
+pay_stripe_refund_event(json_t *re, json_t *pi, pay_event_t *ev)
 {
     const char  *status;
 
@@ -550,7 +550,7 @@ pay_stripe_charge_refunded(json_t *ch, const pay_event_t *base,
         *ev = *base;
         re = json_array_get(list, i);
 
-        if (pay_stripe_refund(re, pi, ev) != 0) {
+        if (pay_stripe_refund_event(re, pi, ev) != 0) {
             return -1;
         }
 
@@ -629,7 +629,7 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
         || strcmp(type, "refund.failed") == 0
         || strcmp(type, "charge.refund.updated") == 0)
     {
-        rc = pay_stripe_refund(obj, NULL, ev);
+        rc = pay_stripe_refund_event(obj, NULL, ev);
         *nevents = 1;
         goto done;
     }
