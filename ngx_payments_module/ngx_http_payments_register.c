@@ -449,6 +449,25 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
+    /* a resumed registration whose checkout the shop asked to cancel: a
+     * session made now would outlive the cancel, which ends only the one
+     * it saw */
+    if (ngx_strcmp(outcome, "canceling") == 0) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "payments: registration \"%s\" is being canceled: "
+                      "not sent to the PSP again", ctx->nonce);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_DUPLICATE_ORDER, 0,
+                                       ngx_http_payments_register_detail(ctx,
+                                           "the PSP's answer to this "
+                                           "registration was lost, and the "
+                                           "shop asked to cancel the "
+                                           "checkout since; it is not "
+                                           "registered again: GET "
+                                           "/v1/checkouts/", NULL)));
+        return;
+    }
+
     if (ngx_strcmp(outcome, "claimed") != 0
         && ngx_strcmp(outcome, "resumed") != 0)
     {

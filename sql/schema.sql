@@ -339,13 +339,14 @@ BEGIN
     merchant_id := v_m;
     checkout_id := v_co;
 
-    -- the checkout's orders in id order (as the claim), then the rest
+    -- the locks in the order every money function takes them (doc/MONEY.md,
+    -- "Lock order"): the checkout, its orders in id order, the capture
+    SELECT * INTO c FROM checkouts ck
+     WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co FOR UPDATE;
     PERFORM 1 FROM payment_orders po
      WHERE po.merchant_id = v_m AND po.checkout_id = v_co
      ORDER BY po.payment_order_id
        FOR UPDATE;
-    SELECT * INTO c FROM checkouts ck
-     WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co FOR UPDATE;
     IF cp.capture_id IS NOT NULL THEN
         SELECT * INTO cp FROM captures x
          WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id FOR UPDATE;
@@ -1092,22 +1093,23 @@ BEGIN
         RETURN;
     END IF;
 
-    -- one dispute per PSP reference; the checkout's row lock serialises its events
+    -- The locks in the order every money function takes them (doc/MONEY.md,
+    -- "Lock order"): the checkout (its row lock serialises its events: one
+    -- dispute per PSP reference), its orders in id order, the dispute.  The
+    -- orders are locked before what they have left is read: a refund of
+    -- one of them deciding at this moment (under the same lock) either
+    -- commits first and is seen by the split, or waits and sees the
+    -- dispute's part.
     PERFORM 1 FROM checkouts ck WHERE ck.merchant_id = c.merchant_id
                                   AND ck.checkout_id = c.checkout_id FOR UPDATE;
+    PERFORM 1 FROM payment_orders po
+     WHERE po.merchant_id = c.merchant_id AND po.checkout_id = c.checkout_id
+     ORDER BY po.payment_order_id
+       FOR UPDATE;
     SELECT * INTO d FROM disputes dd WHERE dd.psp = p_psp AND dd.psp_dispute_ref = p_object_ref
        FOR UPDATE;
 
     IF d.dispute_id IS NULL THEN
-        -- the orders' locks, in line order, before what they have left is
-        -- read: a refund of one of them deciding at this moment (under the
-        -- same lock) either commits first and is seen by the split, or
-        -- waits and sees the dispute's part
-        PERFORM 1 FROM payment_orders po
-         WHERE po.merchant_id = c.merchant_id AND po.checkout_id = c.checkout_id
-         ORDER BY po.line_no
-           FOR UPDATE;
-
         -- what the PSP captured (a released or never captured order holds
         -- nothing), and what the captured orders still hold of it
         SELECT coalesce(sum(coalesce(po.amount_captured, po.amount)), 0),
@@ -2266,14 +2268,18 @@ BEGIN
     -- transaction that stored it, so no later than it; a cancel's key is
     -- never that old), in progress under a live lease.  The checkout's
     -- lock orders this with pay_finish, which stores the token there.
+    -- (No live lease: no row, and no wait; GREATEST would make 1 of the
+    -- aggregate's NULL, so the wait is taken only from a row.)
     IF c.status = 'EXECUTING' AND c.psp_token IS NULL THEN
         SELECT GREATEST(1, ceil(date_part('epoch',
-                   max(ik.lease_until) - clock_timestamp())))::int
+                   ik.lease_until - clock_timestamp())))::int
           INTO v_wait
           FROM idempotency_keys ik
          WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout
            AND ik.idem_key <> p_idem_key AND ik.created_at <= c.created_at
-           AND ik.state = 'in_progress' AND ik.lease_until > clock_timestamp();
+           AND ik.state = 'in_progress' AND ik.lease_until > clock_timestamp()
+         ORDER BY ik.lease_until DESC
+         LIMIT 1;
 
         IF v_wait IS NOT NULL THEN
             IF t.outcome = 'new' THEN
@@ -2328,6 +2334,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- the checkout, then its orders in id order: the order every money
+    -- function takes them in (doc/MONEY.md, "Lock order")
     SELECT * INTO c FROM checkouts ck
      WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout
        FOR UPDATE;
@@ -2335,6 +2343,10 @@ BEGIN
         RAISE EXCEPTION 'pay_cancel_finish: no checkout %', p_checkout
             USING ERRCODE = 'no_data_found';
     END IF;
+    PERFORM 1 FROM payment_orders po
+     WHERE po.merchant_id = p_merchant AND po.checkout_id = p_checkout
+     ORDER BY po.payment_order_id
+       FOR UPDATE;
 
     IF p_result = 'paid' THEN
         -- the PSP took the payment before the cancel: a later failure of
@@ -2397,6 +2409,13 @@ BEGIN
     ELSE
         v_status := 409;
         v_body := p_not_cancelable_problem;
+    END IF;
+
+    -- refused (paid, held, in review): decided too, so that no later
+    -- registration or approval of the checkout counts it as under way
+    IF v_status = 409 AND p_result <> 'paid' AND c.cancel_requested_at IS NOT NULL THEN
+        UPDATE checkouts ck SET cancel_requested_at = NULL
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
     END IF;
 
     IF v_status = 200 THEN
@@ -2465,20 +2484,23 @@ BEGIN
         RETURN;
     END IF;
 
-    -- A new one: the checkout's orders are locked in their order, so the
-    -- captures and voids of one authorization are decided one at a time,
-    -- and what is PENDING counts as taken
+    -- A new one: the checkout and its orders are locked (in the order
+    -- every money function takes them, doc/MONEY.md "Lock order": the
+    -- checkout, then its orders in id order), so the captures and voids of
+    -- one authorization are decided one at a time, and what is PENDING
+    -- counts as taken
     SELECT * INTO o FROM payment_orders po
      WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
     IF FOUND THEN
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = o.checkout_id
+           FOR UPDATE;
         PERFORM 1 FROM payment_orders po
          WHERE po.merchant_id = p_merchant AND po.checkout_id = o.checkout_id
          ORDER BY po.payment_order_id
            FOR UPDATE;
         SELECT * INTO o FROM payment_orders po
          WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
-        SELECT * INTO c FROM checkouts ck
-         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = o.checkout_id;
     END IF;
 
     IF o.payment_order_id IS NULL THEN
@@ -2765,15 +2787,32 @@ BEGIN
         -- checkout that was decided meanwhile (its webhook came, the
         -- sweeper asked) is never registered again: the PSP may have
         -- forgotten the key, and would open a second session, a second
-        -- way to pay.  The key is left as it is.
+        -- way to pay.  The key is left as it is.  The checkout is locked
+        -- (after the key: the order every function takes them in,
+        -- doc/MONEY.md), so that a cancel claimed at this moment
+        -- (pay_cancel_claim, which locks it too) either commits first and
+        -- is seen here, or comes after this take-over and sees its live
+        -- lease.
         SELECT * INTO c FROM checkouts ck
-         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = k.checkout_id;
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = k.checkout_id
+           FOR UPDATE;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pay_claim: in-progress key % of merchant % has no checkout',
                 p_idem_key, p_merchant USING ERRCODE = 'PY004';
         END IF;
         IF c.status <> 'EXECUTING' THEN
             RETURN QUERY SELECT 'decided'::text, NULL::bigint, NULL::int, NULL::int,
+                                NULL::text, NULL::text, NULL::bigint, c.status::text,
+                                NULL::bigint;
+            RETURN;
+        END IF;
+        -- The shop asked to cancel it (its cancel is under way, or ended
+        -- without an answer and waits for its retry): a session registered
+        -- now would be payable after the cancel, which ends only the
+        -- session it saw.  Never registered again; the key is left as it
+        -- is.
+        IF c.cancel_requested_at IS NOT NULL THEN
+            RETURN QUERY SELECT 'canceling'::text, NULL::bigint, NULL::int, NULL::int,
                                 NULL::text, NULL::text, NULL::bigint, c.status::text,
                                 NULL::bigint;
             RETURN;
@@ -3567,8 +3606,9 @@ CREATE FUNCTION public.pay_holds_sweep(p_owner text, p_psps text[], p_windows in
     AS $$
 #variable_conflict use_column
 DECLARE
-    v_n  bigint;
-    h    record;
+    v_n     bigint;
+    v_open  boolean;
+    h       record;
 BEGIN
     IF coalesce(array_length(p_psps, 1), 0) <> coalesce(array_length(p_windows, 1), 0) THEN
         RAISE EXCEPTION 'pay_holds_sweep: one window per PSP'
@@ -3603,22 +3643,24 @@ BEGIN
          LIMIT p_limit
     LOOP
         IF h.left_s <= 0 THEN
-            -- the orders in id order, as captures and voids lock them
-            PERFORM 1 FROM payment_orders po
-             WHERE po.merchant_id = h.m AND po.checkout_id = h.co
-             ORDER BY po.payment_order_id
-               FOR UPDATE;
+            -- the checkout, then its orders in id order, as every money
+            -- function locks them (doc/MONEY.md, "Lock order")
             PERFORM 1 FROM checkouts ck
              WHERE ck.merchant_id = h.m AND ck.checkout_id = h.co
                AND ck.hold_closed_at IS NULL
                FOR UPDATE;
-            IF FOUND AND EXISTS (SELECT 1 FROM captures x
+            v_open := FOUND;
+            PERFORM 1 FROM payment_orders po
+             WHERE v_open AND po.merchant_id = h.m AND po.checkout_id = h.co
+             ORDER BY po.payment_order_id
+               FOR UPDATE;
+            IF v_open AND EXISTS (SELECT 1 FROM captures x
                                   WHERE x.merchant_id = h.m AND x.checkout_id = h.co
                                     AND x.status = 'PENDING') THEN
                 -- released under a capture the PSP then confirms, the
                 -- money would be booked after a failure: wait for it
                 RETURN QUERY SELECT h.m, h.co, h.p, 'postponed'::text, h.left_s, v_n;
-            ELSIF FOUND THEN
+            ELSIF v_open THEN
                 PERFORM hold_release(h.m, h.co, 'authorization_expired',
                                      'sweeper:authorization_expired');
                 RETURN QUERY SELECT h.m, h.co, h.p, 'expired'::text, h.left_s, v_n;
@@ -4944,6 +4986,7 @@ DECLARE
     k        idempotency_keys%ROWTYPE;
     v_now    timestamptz := clock_timestamp();
     v_lease  bigint;
+    v_key    text;
 BEGIN
     IF p_psp_request IS NULL OR p_expires_at IS NULL
        OR coalesce(p_lease_seconds, 0) < 1 THEN
@@ -4951,14 +4994,27 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- The registration's key, precisely: the one that made the checkout,
+    -- stored by pay_claim in the transaction that stored the checkout (so
+    -- at its created_at, the transaction's start).  A cancel's key names
+    -- the checkout too, and is always younger.  Then the locks in the
+    -- order every function takes them (doc/MONEY.md): the key, the
+    -- checkout, its risk row.
+    SELECT ik.idem_key INTO v_key
+      FROM checkouts ck
+      JOIN idempotency_keys ik ON ik.merchant_id = ck.merchant_id
+                              AND ik.checkout_id = ck.checkout_id
+                              AND ik.created_at = ck.created_at
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id;
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = v_key
+       AND ik.checkout_id = p_checkout_id
+       FOR UPDATE;
     SELECT * INTO c FROM checkouts ck
      WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id
        FOR UPDATE;
     SELECT * INTO rk FROM checkout_risk r
      WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id
-       FOR UPDATE;
-    SELECT * INTO k FROM idempotency_keys ik
-     WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout_id
        FOR UPDATE;
 
     IF c.checkout_id IS NULL OR rk.verdict IS DISTINCT FROM 'review'
@@ -4982,6 +5038,17 @@ BEGIN
                                 GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int;
             RETURN;
         END IF;
+    END IF;
+
+    -- a checkout the shop asked to cancel (its cancel under way) is never
+    -- sent to a PSP: the cancel ends only the session it saw
+    IF c.cancel_requested_at IS NOT NULL THEN
+        RETURN QUERY SELECT 'decided'::text, NULL::text, NULL::bigint, NULL::text,
+                            NULL::bigint, NULL::int, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+
+    IF c.status = 'EXECUTING' THEN
         UPDATE idempotency_keys ik
            SET lease = ik.lease + 1,
                lease_until = v_now + p_lease_seconds * interval '1 second'
@@ -5057,8 +5124,10 @@ BEGIN
                 AND rk.review_until <= now()
               ORDER BY rk.review_until
               LIMIT greatest(1, least(coalesce(p_limit, 50), 1000))
-                FOR UPDATE SKIP LOCKED
     LOOP
+        -- not locked here: pay_review_reject takes the key, the checkout
+        -- and then this row, in the order every function does, and finds
+        -- a review decided meanwhile (an approval) decided
         IF pay_review_reject(r.merchant_id, r.checkout_id, 'expired',
                              p_response_body) THEN
             nonce := r.merchant_id || ':' || r.checkout_id;
@@ -5154,6 +5223,7 @@ CREATE FUNCTION public.pay_review_reject(p_merchant text, p_checkout_id text, p_
 DECLARE
     v_reason  text;
     v_moved   jsonb;
+    v_key     text;
 BEGIN
     IF p_outcome IS NULL OR p_outcome NOT IN ('rejected', 'expired')
        OR p_response_body IS NULL THEN
@@ -5161,6 +5231,19 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- The locks in the order every function takes them (doc/MONEY.md):
+    -- the registration's key (the one stored with the checkout, at its
+    -- created_at: a cancel's key names the checkout too, and is younger),
+    -- the checkout, its risk row.
+    SELECT ik.idem_key INTO v_key
+      FROM checkouts c
+      JOIN idempotency_keys ik ON ik.merchant_id = c.merchant_id
+                              AND ik.checkout_id = c.checkout_id
+                              AND ik.created_at = c.created_at
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+    PERFORM 1 FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = v_key
+       FOR UPDATE;
     PERFORM 1 FROM checkouts c
      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
        AND c.status = 'REVIEW'
@@ -5201,8 +5284,8 @@ BEGIN
 
     UPDATE idempotency_keys ik
        SET response_status = 403, response_body = p_response_body
-     WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout_id
-       AND ik.state = 'done';
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = v_key
+       AND ik.checkout_id = p_checkout_id AND ik.state = 'done';
 
     PERFORM audit_append(p_merchant, p_checkout_id, 'risk:' || p_outcome,
         jsonb_strip_nulls(jsonb_build_object(
@@ -5987,8 +6070,8 @@ BEGIN
                 -- The checkout and every order of it in one statement: the
                 -- checkout moved (on SUCCESS with the PSP's id of the
                 -- payment and its psp_payments row), the orders locked in
-                -- (seller, line) order and moved, each with its order event
-                -- and, on SUCCESS, booked (the PSP holds the money: clearing
+                -- id order (doc/MONEY.md, "Lock order") and moved, each
+                -- with its order event and, on SUCCESS, booked (the PSP holds the money: clearing
                 -- debited, the seller's net share and the commission
                 -- credited, the entries of nought left out, as ledger_book
                 -- writes them) and credited to its seller's wallet (as
@@ -6023,7 +6106,7 @@ BEGIN
                            END AS comm
                       FROM payment_orders po
                      WHERE po.merchant_id = v_m AND po.checkout_id = v_co
-                     ORDER BY po.seller_account, po.line_no
+                     ORDER BY po.payment_order_id
                        FOR UPDATE
                 ), moved AS (
                     UPDATE payment_orders po

@@ -108,13 +108,14 @@ BEGIN
     merchant_id := v_m;
     checkout_id := v_co;
 
-    -- the checkout's orders in id order (as the claim), then the rest
+    -- the locks in the order every money function takes them (doc/MONEY.md,
+    -- "Lock order"): the checkout, its orders in id order, the capture
+    SELECT * INTO c FROM checkouts ck
+     WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co FOR UPDATE;
     PERFORM 1 FROM payment_orders po
      WHERE po.merchant_id = v_m AND po.checkout_id = v_co
      ORDER BY po.payment_order_id
        FOR UPDATE;
-    SELECT * INTO c FROM checkouts ck
-     WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co FOR UPDATE;
     IF cp.capture_id IS NOT NULL THEN
         SELECT * INTO cp FROM captures x
          WHERE x.merchant_id = cp.merchant_id AND x.capture_id = cp.capture_id FOR UPDATE;

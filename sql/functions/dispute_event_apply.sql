@@ -57,22 +57,23 @@ BEGIN
         RETURN;
     END IF;
 
-    -- one dispute per PSP reference; the checkout's row lock serialises its events
+    -- The locks in the order every money function takes them (doc/MONEY.md,
+    -- "Lock order"): the checkout (its row lock serialises its events: one
+    -- dispute per PSP reference), its orders in id order, the dispute.  The
+    -- orders are locked before what they have left is read: a refund of
+    -- one of them deciding at this moment (under the same lock) either
+    -- commits first and is seen by the split, or waits and sees the
+    -- dispute's part.
     PERFORM 1 FROM checkouts ck WHERE ck.merchant_id = c.merchant_id
                                   AND ck.checkout_id = c.checkout_id FOR UPDATE;
+    PERFORM 1 FROM payment_orders po
+     WHERE po.merchant_id = c.merchant_id AND po.checkout_id = c.checkout_id
+     ORDER BY po.payment_order_id
+       FOR UPDATE;
     SELECT * INTO d FROM disputes dd WHERE dd.psp = p_psp AND dd.psp_dispute_ref = p_object_ref
        FOR UPDATE;
 
     IF d.dispute_id IS NULL THEN
-        -- the orders' locks, in line order, before what they have left is
-        -- read: a refund of one of them deciding at this moment (under the
-        -- same lock) either commits first and is seen by the split, or
-        -- waits and sees the dispute's part
-        PERFORM 1 FROM payment_orders po
-         WHERE po.merchant_id = c.merchant_id AND po.checkout_id = c.checkout_id
-         ORDER BY po.line_no
-           FOR UPDATE;
-
         -- what the PSP captured (a released or never captured order holds
         -- nothing), and what the captured orders still hold of it
         SELECT coalesce(sum(coalesce(po.amount_captured, po.amount)), 0),

@@ -33,6 +33,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- the checkout, then its orders in id order: the order every money
+    -- function takes them in (doc/MONEY.md, "Lock order")
     SELECT * INTO c FROM checkouts ck
      WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout
        FOR UPDATE;
@@ -40,6 +42,10 @@ BEGIN
         RAISE EXCEPTION 'pay_cancel_finish: no checkout %', p_checkout
             USING ERRCODE = 'no_data_found';
     END IF;
+    PERFORM 1 FROM payment_orders po
+     WHERE po.merchant_id = p_merchant AND po.checkout_id = p_checkout
+     ORDER BY po.payment_order_id
+       FOR UPDATE;
 
     IF p_result = 'paid' THEN
         -- the PSP took the payment before the cancel: a later failure of
@@ -102,6 +108,13 @@ BEGIN
     ELSE
         v_status := 409;
         v_body := p_not_cancelable_problem;
+    END IF;
+
+    -- refused (paid, held, in review): decided too, so that no later
+    -- registration or approval of the checkout counts it as under way
+    IF v_status = 409 AND p_result <> 'paid' AND c.cancel_requested_at IS NOT NULL THEN
+        UPDATE checkouts ck SET cancel_requested_at = NULL
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout;
     END IF;
 
     IF v_status = 200 THEN

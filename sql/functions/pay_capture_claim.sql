@@ -59,20 +59,23 @@ BEGIN
         RETURN;
     END IF;
 
-    -- A new one: the checkout's orders are locked in their order, so the
-    -- captures and voids of one authorization are decided one at a time,
-    -- and what is PENDING counts as taken
+    -- A new one: the checkout and its orders are locked (in the order
+    -- every money function takes them, doc/MONEY.md "Lock order": the
+    -- checkout, then its orders in id order), so the captures and voids of
+    -- one authorization are decided one at a time, and what is PENDING
+    -- counts as taken
     SELECT * INTO o FROM payment_orders po
      WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
     IF FOUND THEN
+        SELECT * INTO c FROM checkouts ck
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = o.checkout_id
+           FOR UPDATE;
         PERFORM 1 FROM payment_orders po
          WHERE po.merchant_id = p_merchant AND po.checkout_id = o.checkout_id
          ORDER BY po.payment_order_id
            FOR UPDATE;
         SELECT * INTO o FROM payment_orders po
          WHERE po.merchant_id = p_merchant AND po.payment_order_id = p_order_id;
-        SELECT * INTO c FROM checkouts ck
-         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = o.checkout_id;
     END IF;
 
     IF o.payment_order_id IS NULL THEN

@@ -119,15 +119,32 @@ BEGIN
         -- checkout that was decided meanwhile (its webhook came, the
         -- sweeper asked) is never registered again: the PSP may have
         -- forgotten the key, and would open a second session, a second
-        -- way to pay.  The key is left as it is.
+        -- way to pay.  The key is left as it is.  The checkout is locked
+        -- (after the key: the order every function takes them in,
+        -- doc/MONEY.md), so that a cancel claimed at this moment
+        -- (pay_cancel_claim, which locks it too) either commits first and
+        -- is seen here, or comes after this take-over and sees its live
+        -- lease.
         SELECT * INTO c FROM checkouts ck
-         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = k.checkout_id;
+         WHERE ck.merchant_id = p_merchant AND ck.checkout_id = k.checkout_id
+           FOR UPDATE;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pay_claim: in-progress key % of merchant % has no checkout',
                 p_idem_key, p_merchant USING ERRCODE = 'PY004';
         END IF;
         IF c.status <> 'EXECUTING' THEN
             RETURN QUERY SELECT 'decided'::text, NULL::bigint, NULL::int, NULL::int,
+                                NULL::text, NULL::text, NULL::bigint, c.status::text,
+                                NULL::bigint;
+            RETURN;
+        END IF;
+        -- The shop asked to cancel it (its cancel is under way, or ended
+        -- without an answer and waits for its retry): a session registered
+        -- now would be payable after the cancel, which ends only the
+        -- session it saw.  Never registered again; the key is left as it
+        -- is.
+        IF c.cancel_requested_at IS NOT NULL THEN
+            RETURN QUERY SELECT 'canceling'::text, NULL::bigint, NULL::int, NULL::int,
                                 NULL::text, NULL::text, NULL::bigint, c.status::text,
                                 NULL::bigint;
             RETURN;

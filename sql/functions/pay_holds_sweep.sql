@@ -18,8 +18,9 @@ CREATE OR REPLACE FUNCTION pay_holds_sweep(p_owner text, p_psps text[], p_window
 AS $function$
 #variable_conflict use_column
 DECLARE
-    v_n  bigint;
-    h    record;
+    v_n     bigint;
+    v_open  boolean;
+    h       record;
 BEGIN
     IF coalesce(array_length(p_psps, 1), 0) <> coalesce(array_length(p_windows, 1), 0) THEN
         RAISE EXCEPTION 'pay_holds_sweep: one window per PSP'
@@ -54,22 +55,24 @@ BEGIN
          LIMIT p_limit
     LOOP
         IF h.left_s <= 0 THEN
-            -- the orders in id order, as captures and voids lock them
-            PERFORM 1 FROM payment_orders po
-             WHERE po.merchant_id = h.m AND po.checkout_id = h.co
-             ORDER BY po.payment_order_id
-               FOR UPDATE;
+            -- the checkout, then its orders in id order, as every money
+            -- function locks them (doc/MONEY.md, "Lock order")
             PERFORM 1 FROM checkouts ck
              WHERE ck.merchant_id = h.m AND ck.checkout_id = h.co
                AND ck.hold_closed_at IS NULL
                FOR UPDATE;
-            IF FOUND AND EXISTS (SELECT 1 FROM captures x
+            v_open := FOUND;
+            PERFORM 1 FROM payment_orders po
+             WHERE v_open AND po.merchant_id = h.m AND po.checkout_id = h.co
+             ORDER BY po.payment_order_id
+               FOR UPDATE;
+            IF v_open AND EXISTS (SELECT 1 FROM captures x
                                   WHERE x.merchant_id = h.m AND x.checkout_id = h.co
                                     AND x.status = 'PENDING') THEN
                 -- released under a capture the PSP then confirms, the
                 -- money would be booked after a failure: wait for it
                 RETURN QUERY SELECT h.m, h.co, h.p, 'postponed'::text, h.left_s, v_n;
-            ELSIF FOUND THEN
+            ELSIF v_open THEN
                 PERFORM hold_release(h.m, h.co, 'authorization_expired',
                                      'sweeper:authorization_expired');
                 RETURN QUERY SELECT h.m, h.co, h.p, 'expired'::text, h.left_s, v_n;

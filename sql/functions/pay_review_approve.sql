@@ -13,7 +13,8 @@
 --             the PSP may hold a session of it)
 --   replay    registered already: the key's stored answer
 --   in_use    an approval's PSP call is under way (retry_after seconds)
---   decided   not held for review (rejected, expired, never)
+--   decided   not held for review (rejected, expired, never), or the
+--             shop's cancel of it is under way
 CREATE OR REPLACE FUNCTION pay_review_approve(p_merchant text, p_checkout_id text, p_psp_request text, p_expires_at bigint, p_lease_seconds integer)
  RETURNS TABLE(outcome text, idem_key text, lease bigint, psp_request text, expires_at bigint, response_status integer, response_body text, retry_after integer)
  LANGUAGE plpgsql
@@ -27,6 +28,7 @@ DECLARE
     k        idempotency_keys%ROWTYPE;
     v_now    timestamptz := clock_timestamp();
     v_lease  bigint;
+    v_key    text;
 BEGIN
     IF p_psp_request IS NULL OR p_expires_at IS NULL
        OR coalesce(p_lease_seconds, 0) < 1 THEN
@@ -34,14 +36,27 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- The registration's key, precisely: the one that made the checkout,
+    -- stored by pay_claim in the transaction that stored the checkout (so
+    -- at its created_at, the transaction's start).  A cancel's key names
+    -- the checkout too, and is always younger.  Then the locks in the
+    -- order every function takes them (doc/MONEY.md): the key, the
+    -- checkout, its risk row.
+    SELECT ik.idem_key INTO v_key
+      FROM checkouts ck
+      JOIN idempotency_keys ik ON ik.merchant_id = ck.merchant_id
+                              AND ik.checkout_id = ck.checkout_id
+                              AND ik.created_at = ck.created_at
+     WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id;
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = v_key
+       AND ik.checkout_id = p_checkout_id
+       FOR UPDATE;
     SELECT * INTO c FROM checkouts ck
      WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout_id
        FOR UPDATE;
     SELECT * INTO rk FROM checkout_risk r
      WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout_id
-       FOR UPDATE;
-    SELECT * INTO k FROM idempotency_keys ik
-     WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout_id
        FOR UPDATE;
 
     IF c.checkout_id IS NULL OR rk.verdict IS DISTINCT FROM 'review'
@@ -65,6 +80,17 @@ BEGIN
                                 GREATEST(1, ceil(date_part('epoch', k.lease_until - v_now)))::int;
             RETURN;
         END IF;
+    END IF;
+
+    -- a checkout the shop asked to cancel (its cancel under way) is never
+    -- sent to a PSP: the cancel ends only the session it saw
+    IF c.cancel_requested_at IS NOT NULL THEN
+        RETURN QUERY SELECT 'decided'::text, NULL::text, NULL::bigint, NULL::text,
+                            NULL::bigint, NULL::int, NULL::text, NULL::int;
+        RETURN;
+    END IF;
+
+    IF c.status = 'EXECUTING' THEN
         UPDATE idempotency_keys ik
            SET lease = ik.lease + 1,
                lease_until = v_now + p_lease_seconds * interval '1 second'

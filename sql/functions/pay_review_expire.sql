@@ -17,8 +17,10 @@ BEGIN
                 AND rk.review_until <= now()
               ORDER BY rk.review_until
               LIMIT greatest(1, least(coalesce(p_limit, 50), 1000))
-                FOR UPDATE SKIP LOCKED
     LOOP
+        -- not locked here: pay_review_reject takes the key, the checkout
+        -- and then this row, in the order every function does, and finds
+        -- a review decided meanwhile (an approval) decided
         IF pay_review_reject(r.merchant_id, r.checkout_id, 'expired',
                              p_response_body) THEN
             nonce := r.merchant_id || ':' || r.checkout_id;

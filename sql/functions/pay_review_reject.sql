@@ -15,6 +15,7 @@ AS $function$
 DECLARE
     v_reason  text;
     v_moved   jsonb;
+    v_key     text;
 BEGIN
     IF p_outcome IS NULL OR p_outcome NOT IN ('rejected', 'expired')
        OR p_response_body IS NULL THEN
@@ -22,6 +23,19 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- The locks in the order every function takes them (doc/MONEY.md):
+    -- the registration's key (the one stored with the checkout, at its
+    -- created_at: a cancel's key names the checkout too, and is younger),
+    -- the checkout, its risk row.
+    SELECT ik.idem_key INTO v_key
+      FROM checkouts c
+      JOIN idempotency_keys ik ON ik.merchant_id = c.merchant_id
+                              AND ik.checkout_id = c.checkout_id
+                              AND ik.created_at = c.created_at
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+    PERFORM 1 FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = v_key
+       FOR UPDATE;
     PERFORM 1 FROM checkouts c
      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
        AND c.status = 'REVIEW'
@@ -62,8 +76,8 @@ BEGIN
 
     UPDATE idempotency_keys ik
        SET response_status = 403, response_body = p_response_body
-     WHERE ik.merchant_id = p_merchant AND ik.checkout_id = p_checkout_id
-       AND ik.state = 'done';
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = v_key
+       AND ik.checkout_id = p_checkout_id AND ik.state = 'done';
 
     PERFORM audit_append(p_merchant, p_checkout_id, 'risk:' || p_outcome,
         jsonb_strip_nulls(jsonb_build_object(

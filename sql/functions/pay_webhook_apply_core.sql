@@ -141,8 +141,8 @@ BEGIN
                 -- The checkout and every order of it in one statement: the
                 -- checkout moved (on SUCCESS with the PSP's id of the
                 -- payment and its psp_payments row), the orders locked in
-                -- (seller, line) order and moved, each with its order event
-                -- and, on SUCCESS, booked (the PSP holds the money: clearing
+                -- id order (doc/MONEY.md, "Lock order") and moved, each
+                -- with its order event and, on SUCCESS, booked (the PSP holds the money: clearing
                 -- debited, the seller's net share and the commission
                 -- credited, the entries of nought left out, as ledger_book
                 -- writes them) and credited to its seller's wallet (as
@@ -177,7 +177,7 @@ BEGIN
                            END AS comm
                       FROM payment_orders po
                      WHERE po.merchant_id = v_m AND po.checkout_id = v_co
-                     ORDER BY po.seller_account, po.line_no
+                     ORDER BY po.payment_order_id
                        FOR UPDATE
                 ), moved AS (
                     UPDATE payment_orders po

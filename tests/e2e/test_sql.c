@@ -326,6 +326,108 @@ Test(sql, release_lets_a_retry_resume_at_once,
     PQfinish(c);
 }
 
+/* A cancel of co_1 under key kc: pay_cancel_claim's outcome. */
+static const char *
+cancel_claim(PGconn *c, const char *m, const char *key)
+{
+    return VAL(c, "SELECT outcome FROM pay_cancel_claim($1, $2, '" FP_B "', 30,"
+                  " 86400, 'co_1', '{\"paid\":1}', '{\"not_cancelable\":1}',"
+                  " '{}')", m, key);
+}
+
+Test(sql, a_registration_is_not_resumed_once_a_cancel_was_requested,
+     .description = "a registration whose holder died (its lease run out) and whose checkout the shop then asked to cancel is never sent to the PSP again: canceling, the key and the checkout as they were; once the cancel decided it, decided")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+    claim_t  r;
+
+    new_merchant(c, m);
+    cr_assert_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "claimed");
+    /* its holder died: the lease ran out without the PSP's answer */
+    OK(c, "UPDATE idempotency_keys SET lease_until = clock_timestamp()"
+          " - interval '1 second' WHERE merchant_id = $1 AND idem_key = 'k1'", m);
+
+    /* the cancel, claimed (no live lease, no session): under way */
+    cr_assert_str_eq(cancel_claim(c, m, "kc"), "new");
+    cr_assert_str_eq(VAL(c, "SELECT (cancel_requested_at IS NOT NULL)::text"
+                            " FROM checkouts WHERE merchant_id = $1", m), "true");
+
+    r = claim(c, &(claim_req_t){ .merchant = m });
+    cr_expect_str_eq(r.outcome, "canceling");
+    cr_expect_str_eq(r.lease, "");
+    cr_expect_str_eq(r.psp_request, "");
+    cr_expect_str_eq(VAL(c, "SELECT state || ' ' || lease FROM idempotency_keys"
+                            " WHERE merchant_id = $1 AND idem_key = 'k1'", m),
+                     "in_progress 1");
+
+    /* the cancel ends at the gateway alone; the retry finds it decided */
+    cr_expect_str_eq(VAL(c, "SELECT response_status FROM pay_cancel_finish($1, 'kc',"
+                            " 1, 'co_1', 'gateway', '{\"paid\":1}',"
+                            " '{\"not_cancelable\":1}')", m), "200");
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "decided");
+    PQfinish(c);
+}
+
+/* co_1 of m held for review: claimed under k1, the risk check's review
+ * recorded (k1 done with the 202); then a cancel under "a-cancel", which
+ * sorts before k1, refused (409 stored under it): two keys name co_1. */
+static void
+held_with_a_cancel(PGconn *c, const char *m)
+{
+    cr_assert_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "claimed");
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_risk_record($1, 'k1', 1, 'co_1',"
+                            " 'review', 500, 'manual_check', 'provider', 3600, 202,"
+                            " '{\"review\":1}', 30)", m), "review");
+    cr_assert_str_eq(cancel_claim(c, m, "a-cancel"), "new");
+    cr_assert_str_eq(VAL(c, "SELECT response_status FROM pay_cancel_finish($1,"
+                            " 'a-cancel', 1, 'co_1', 'gateway', '{\"paid\":1}',"
+                            " '{\"not_cancelable\":1}')", m), "409");
+
+    /* the keys of the merchant read in key order, the cancel's first */
+    OK0(c, "SET enable_seqscan = off");
+    OK0(c, "SET enable_bitmapscan = off");
+}
+
+Test(sql, a_review_approval_takes_the_registrations_key_not_a_cancels,
+     .description = "pay_review_approve claims the key that registered the checkout, never a cancel's key that names the same checkout: the cancel's stored 409 stays; a refused cancel is decided (cancel_requested_at cleared), so the approval goes on")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    held_with_a_cancel(c, m);
+
+    cr_expect_str_eq(VAL(c, "SELECT outcome || ' ' || idem_key || ' ' || lease"
+                            " FROM pay_review_approve($1, 'co_1', 'approved-request',"
+                            " " EXPIRES_EPOCH ", 30)", m),
+                     "approved k1 2");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(idem_key || ' ' || state || ' '"
+                            " || coalesce(response_status::text, '-'), ', '"
+                            " ORDER BY idem_key) FROM idempotency_keys"
+                            " WHERE merchant_id = $1", m),
+                     "a-cancel done 409, k1 in_progress -");
+    PQfinish(c);
+}
+
+Test(sql, a_review_rejection_answers_under_the_registrations_key_only,
+     .description = "pay_review_reject stores its 403 under the key that registered the checkout; a cancel's key naming the same checkout keeps its own answer")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    held_with_a_cancel(c, m);
+
+    cr_expect_str_eq(VAL(c, "SELECT pay_review_reject($1, 'co_1', 'rejected',"
+                            " '{\"risk\":1}')::text", m), "true");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(idem_key || ' ' || response_status"
+                            " || ' ' || response_body, ', ' ORDER BY idem_key)"
+                            " FROM idempotency_keys WHERE merchant_id = $1", m),
+                     "a-cancel 409 {\"not_cancelable\":1}, k1 403 {\"risk\":1}");
+    PQfinish(c);
+}
+
 Test(sql, done_key_past_ttl_counts_as_absent,
      .description = "a finished key past its TTL counts as absent: a new request under it is claimed",
      .timeout = 30)
@@ -2238,6 +2340,113 @@ Test(sql, a_fully_refunded_part_takes_no_share_of_a_chargeback,
     cr_expect_str_eq(dispute_wallets(c, m), "seller_42 -45, seller_77 -55");
 
     cr_expect_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_c", "901"), "amount_mismatch");
+    PQfinish(c);
+}
+
+
+/* ---- the lock order of the money functions ------------------------------- */
+
+/* Waits (10 s at most) until the backend pid waits for a lock. */
+static void
+wait_for_lock(PGconn *c, int pid)
+{
+    char  p[16];
+    int   i;
+
+    snprintf(p, sizeof(p), "%d", pid);
+    for (i = 0; i < 1000; i++) {
+        if (strcmp(VAL(c, "SELECT coalesce(wait_event_type, '') FROM"
+                          " pg_stat_activity WHERE pid = $1::int", p), "Lock") == 0)
+        {
+            return;
+        }
+        usleep(10 * 1000);
+    }
+    cr_assert_fail("backend %d never waited for a lock", pid);
+}
+
+/* The answer of a statement sent with PQsendQueryParams: its one value, or
+ * "error <SQLSTATE>". */
+static const char *
+sent_result(PGconn *c, char *out, size_t size)
+{
+    PGresult  *r;
+
+    out[0] = '\0';
+    while ((r = PQgetResult(c)) != NULL) {
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+            snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
+        } else if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            snprintf(out, size, "error %s",
+                     PQresultErrorField(r, PG_DIAG_SQLSTATE));
+        }
+        PQclear(r);
+    }
+    return out;
+}
+
+Test(sql, a_dispute_and_a_capture_of_one_checkout_at_once_never_deadlock,
+     .description = "the money functions lock in one order (doc/MONEY.md, Lock order: the checkout, its orders in id order, then the rest): a capture's event held up at the checkout's second order while a dispute of the same checkout opens, then both let go, both apply (they deadlocked when the capture took the orders before the checkout and the dispute the checkout before the orders)",
+     .timeout = 60)
+{
+    PGconn      *c = sqlt_connect(), *blocker, *cap, *dis;
+    char         m[24], cp[40], ev_cap[64], ev_dis[64], nonce[64], dref[64];
+    char         r_cap[64], r_dis[64];
+    const char  *cap_sql, *dis_sql;
+
+    new_merchant(c, m);
+    /* a manual checkout: 4.00 of co_1_1 captured, co_1_2 released; a
+     * second capture of 1.00 of co_1_1 at the PSP */
+    partly_captured(c, m, "400", "0", "0");
+    snprintf(cp, sizeof(cp), "cp_");
+    sqlt_random_hex(cp + 3, 24);
+    OK(c, "INSERT INTO captures (merchant_id, capture_id, kind, checkout_id,"
+          " payment_order_id, psp, nonce, amount, currency, final, status)"
+          " VALUES ($1, $2, 'capture', 'co_1', 'co_1_1', 'stripe', $1 || ':' || $2,"
+          " 100, 'USD', false, 'PENDING')", m, cp);
+    snprintf(ev_cap, sizeof(ev_cap), "evt_cap_%s", m);
+    snprintf(ev_dis, sizeof(ev_dis), "evt_dis_%s", m);
+    snprintf(nonce, sizeof(nonce), "%s:%s", m, cp);
+    snprintf(dref, sizeof(dref), "dp_lock_%s", m);
+
+    cap_sql = "SELECT outcome FROM pay_event_apply('stripe', $1, 'CAPTURE_SUCCEEDED',"
+              " 'capture.succeeded', '', $2, 100, 'USD', '', '', '{}')";
+    dis_sql = "SELECT outcome FROM pay_event_apply('stripe', $1, 'DISPUTE_OPENED',"
+              " 'charge.dispute.created', '', $2, 400, 'USD', '', $3, '{}')";
+
+    blocker = sqlt_connect();
+    cap = sqlt_connect();
+    dis = sqlt_connect();
+
+    /* the checkout's second order held, as a refund of it would */
+    OK0(blocker, "BEGIN");
+    OK(blocker, "SELECT 1 FROM payment_orders WHERE merchant_id = $1"
+                " AND payment_order_id = 'co_1_2' FOR UPDATE", m);
+
+    /* the capture's event waits there, holding what it took before */
+    cr_assert_eq(PQsendQueryParams(cap, cap_sql, 2, NULL,
+                                   ARGV(ev_cap, nonce), NULL, NULL, 0), 1);
+    wait_for_lock(c, PQbackendPID(cap));
+
+    /* the dispute's event of the same checkout, meanwhile */
+    snprintf(nonce, sizeof(nonce), "%s:co_1", m);
+    cr_assert_eq(PQsendQueryParams(dis, dis_sql, 3, NULL,
+                                   ARGV(ev_dis, nonce, dref), NULL, NULL, 0), 1);
+    wait_for_lock(c, PQbackendPID(dis));
+
+    OK0(blocker, "COMMIT");
+
+    cr_expect_str_eq(sent_result(cap, r_cap, sizeof(r_cap)), "applied");
+    cr_expect_str_eq(sent_result(dis, r_dis, sizeof(r_dis)), "applied");
+    cr_expect_str_eq(VAL(c, "SELECT amount_captured FROM payment_orders"
+                            " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'", m),
+                     "500");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM disputes WHERE merchant_id = $1", m),
+                     "1");
+
+    PQfinish(blocker);
+    PQfinish(cap);
+    PQfinish(dis);
     PQfinish(c);
 }
 
