@@ -9284,6 +9284,13 @@ CREATE INDEX captures_order ON public.captures USING btree (payment_order_id, me
 
 
 --
+-- Name: captures_psp_ref; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX captures_psp_ref ON public.captures USING btree (psp, psp_ref) WHERE (psp_ref IS NOT NULL);
+
+
+--
 -- Name: checkout_risk_decided; Type: INDEX; Schema: public; Owner: -
 --
 

@@ -259,3 +259,119 @@ Test(plans, a_key_look_up_planned_through_another_index_is_found,
     OK0(d, "ROLLBACK");
     plans_drop(d);
 }
+
+
+/*
+ * The look-ups a PSP's event makes by the PSP's own id of an object (its
+ * way in: the webhook names its capture, refund, dispute, pay-out or
+ * payment by that id): each must scan an index that leads with its columns,
+ * unique or not (a capture the PSP made at its dashboard is one row per
+ * order under its one id).  Not a key of the table, so the keys' check
+ * above does not see them.
+ */
+static const struct {
+    const char  *tbl;
+    const char  *col;
+} psp_ids[] = {
+    { "captures", "psp_ref" },
+    { "refunds", "psp_refund_id" },
+    { "disputes", "psp_dispute_ref" },
+    { "payouts", "psp_payout_id" },
+    { "psp_payments", "payment_ref" },
+    { "psp_tokens", "psp_token" },
+};
+
+
+/* whether index $1's first two columns are psp and $2 */
+static const char  leads_sql[] =
+    "SELECT (SELECT array_agg(a.attname::text ORDER BY o.n)"
+    "          FROM pg_index i"
+    "         CROSS JOIN unnest(i.indkey::int2[]) WITH ORDINALITY o(c, n)"
+    "          JOIN pg_attribute a ON a.attrelid = i.indrelid"
+    "                             AND a.attnum = o.c"
+    "         WHERE i.indexrelid = to_regclass('public.' || $1) AND o.n <= 2)"
+    "       @> ARRAY['psp', $2]";
+
+
+/* the number of psp_ids whose look-up scans no index leading with (psp,
+ * col), each named in bad */
+static int
+psp_ids_check(PGconn *d, char *bad, size_t size)
+{
+    int          nbad = 0;
+    size_t       i, used = 0;
+    char         sql[1024], idx[128], *plan;
+    const char  *ok;
+    PGresult    *res;
+
+    bad[0] = '\0';
+
+    for (i = 0; i < sizeof(psp_ids) / sizeof(psp_ids[0]); i++) {
+        snprintf(sql, sizeof(sql),
+                 "PREPARE psp_id_%zu (text, text) AS SELECT * FROM public.%s "
+                 "WHERE psp = $1 AND %s = $2", i, psp_ids[i].tbl,
+                 psp_ids[i].col);
+        OK0(d, sql);
+        snprintf(sql, sizeof(sql), "EXPLAIN EXECUTE psp_id_%zu (NULL, NULL)",
+                 i);
+        res = sqlt_ok(d, sql, 0, NULL);
+
+        plan = PQgetvalue(res, 0, 0);
+        idx[0] = '\0';
+        if (strstr(plan, "Bitmap Heap Scan") != NULL && PQntuples(res) > 1) {
+            plan = PQgetvalue(res, 1, 0);
+        }
+        if (strstr(plan, "Bitmap Index Scan on ") != NULL) {
+            snprintf(idx, sizeof(idx), "%s",
+                     strstr(plan, "Bitmap Index Scan on ")
+                     + sizeof("Bitmap Index Scan on ") - 1);
+            idx[strcspn(idx, " ")] = '\0';
+        } else {
+            plan_index(plan, idx, sizeof(idx));
+        }
+
+        /* the index scanned leads with psp and the id, in either order */
+        ok = idx[0] ? VAL(d, leads_sql, idx, psp_ids[i].col) : NULL;
+
+        if (ok == NULL || strcmp(ok, "t") != 0) {
+            nbad++;
+            used += snprintf(bad + used, used < size ? size - used : 0,
+                             "  %s (psp, %s): %s\n", psp_ids[i].tbl,
+                             psp_ids[i].col, PQgetvalue(res, 0, 0));
+        }
+
+        PQclear(res);
+    }
+
+    return nbad;
+}
+
+
+Test(plans, every_look_up_by_a_psps_own_id_scans_an_index_of_it,
+     .timeout = 120,
+     .description = "on an empty, freshly migrated schema with generic plans, "
+                    "each look-up a PSP's event makes by the PSP's id of its "
+                    "object (a capture's psp_ref, a refund's, a dispute's, a "
+                    "pay-out's, a payment's, a session token) scans an index "
+                    "leading with (psp, that id); with the captures' index "
+                    "dropped (rolled back), the captures' look-up is "
+                    "reported")
+{
+    char     bad[4096];
+    int      nbad;
+    PGconn  *d = plans_connect();
+
+    nbad = psp_ids_check(d, bad, sizeof(bad));
+    cr_expect_eq(nbad, 0, "%d look-ups by a PSP's id scan no index of it:\n%s",
+                 nbad, bad);
+
+    OK0(d, "DEALLOCATE ALL");
+    OK0(d, "BEGIN");
+    OK0(d, "DROP INDEX captures_psp_ref");
+    nbad = psp_ids_check(d, bad, sizeof(bad));
+    cr_expect_eq(nbad, 1, "%s", bad);
+    cr_expect(strstr(bad, "  captures (psp, psp_ref)") != NULL, "%s", bad);
+    OK0(d, "ROLLBACK");
+
+    plans_drop(d);
+}
