@@ -33,8 +33,13 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    -- the checkout, then its orders in id order: the order every money
-    -- function takes them in (doc/MONEY.md, "Lock order")
+    -- the cancel's key (stored as done at the end), the checkout, then its
+    -- orders in id order: the order every money function takes them in
+    -- (doc/MONEY.md, "Lock order"), so a retry of this cancel resuming
+    -- its claim (key, then checkout) never waits on it in a cycle
+    PERFORM 1 FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       FOR UPDATE;
     SELECT * INTO c FROM checkouts ck
      WHERE ck.merchant_id = p_merchant AND ck.checkout_id = p_checkout
        FOR UPDATE;
