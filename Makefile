@@ -36,9 +36,9 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets unit unit-asan mock mock-asan module e2e e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock chaos money-check money-check-known notify-receiver-test doc-check callmap-check
+.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock chaos money-check money-check-known notify-receiver-test doc-check callmap-check
 
-all: core mock module reconcile secrets
+all: core mock module reconcile secrets events-verify
 
 deps:
 	bash ci/install-deps.sh
@@ -75,6 +75,13 @@ $(BUILD)/payments-reconcile: bin/payments-reconcile.c $(BUILD)/libpayments.a $(C
 secrets: $(BUILD)/payments-secrets
 
 $(BUILD)/payments-secrets: bin/payments-secrets.c $(BUILD)/libpayments.a $(CORE_HDR)
+	$(CC) $(CFLAGS) $< $(BUILD)/libpayments.a $(PKG_LIBS) -o $@
+
+# payments-events verify (bin/payments-events-verify.c): the dialects'
+# verifiers over the kept events, the keys of the gateway's configuration.
+events-verify: $(BUILD)/payments-events-verify
+
+$(BUILD)/payments-events-verify: bin/payments-events-verify.c $(BUILD)/libpayments.a $(CORE_HDR)
 	$(CC) $(CFLAGS) $< $(BUILD)/libpayments.a $(PKG_LIBS) -o $@
 
 $(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libpayments.a
@@ -150,7 +157,8 @@ $(BUILD)/slow_dns.so: tests/e2e/slow_dns.c
 RECEIVER_NPM = tests/notify_receiver/node_modules/standardwebhooks/package.json
 E2E_DEPS     = $(MODULE) $(BUILD)/mock_psp-asan $(BUILD)/e2e_tests \
                $(BUILD)/slow_dns.so $(BUILD)/payments-reconcile \
-               $(BUILD)/payments-secrets $(RECEIVER_NPM)
+               $(BUILD)/payments-secrets $(BUILD)/payments-events-verify \
+               $(RECEIVER_NPM)
 
 e2e-deps: $(E2E_DEPS)
 
@@ -195,7 +203,8 @@ test:
 
 # The Debian package, $(BUILD)/libnginx-mod-http-payments_<VERSION>-1_<arch>.deb
 # (packaging/build-deb.sh; ci/deb-test.sh installs and exercises it).
-deb: $(MODULE) $(BUILD)/payments-reconcile $(BUILD)/payments-secrets
+deb: $(MODULE) $(BUILD)/payments-reconcile $(BUILD)/payments-secrets \
+     $(BUILD)/payments-events-verify
 	bash packaging/build-deb.sh $(BUILD)
 
 # The mock PSP as its own package, $(BUILD)/ngx-payments-mock-psp_<VERSION>-1_<arch>.deb

@@ -128,7 +128,7 @@ restore_system() {
     rm -rf /etc/payments /var/lib/ngx-payments /var/backups/payments
     if pg_lsclusters -h 15 main 2>/dev/null | grep -q ' online '; then
         runuser -u postgres -- dropdb --if-exists payments 2>/dev/null
-        for u in payments-reconcile payments_gateway payments; do
+        for u in root payments-reconcile payments_gateway payments; do
             runuser -u postgres -- dropuser --if-exists "$u" 2>/dev/null
         done
     fi
@@ -200,6 +200,7 @@ check "the .deb holds the module, its load file, tools, man pages, sql, html, do
     usr/share/nginx/modules-available/mod-http-payments.conf \
     usr/bin/payments-migrate usr/bin/payments-merchant usr/bin/payments-reconcile \
     usr/bin/payments-secrets usr/bin/payments-events \
+    usr/lib/ngx-payments/payments-events-verify \
     usr/share/man/man1/payments-migrate.1.gz usr/share/man/man1/payments-merchant.1.gz \
     usr/share/man/man1/payments-events.1.gz \
     usr/share/man/man1/payments-reconcile.1.gz \
@@ -520,6 +521,19 @@ check "payments-merchant status as payments" \
 check "payments-events lists the smoke payment's event, applied, as payments" \
     bash -c 'out=$(runuser -u payments -- payments-events --db dbname=payments list --state applied) &&
              grep -q "smoke-1" <<<"$out" || { echo "$out"; exit 1; }'
+# verify reads the secrets (root) and psp_events (a role of root's name in
+# payments, by peer, as OPERATIONS.md says)
+events_verify() {
+    local out rc
+    runuser -u postgres -- createuser --role payments root || return 1
+    out=$(payments-events --db dbname=payments verify --since "$(date -d '1 hour ago' -Is)" 2>&1)
+    rc=$?
+    runuser -u postgres -- dropuser root
+    grep -q '^verified' <<<"$out" && grep -q ' 0 failed, 0 without' <<<"$out" &&
+        [ "$rc" = 0 ] || { echo "$out (exit $rc)"; return 1; }
+}
+check "payments-events verify, as root: the smoke payment's event verifies with the configured secret" \
+    events_verify
 
 # What the timer of step 6 starts (its PSP now known to the database)
 day=$(date -d yesterday +%F)

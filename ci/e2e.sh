@@ -22,7 +22,7 @@ bin=$build/e2e_tests
 jobs=${E2E_JOBS:-2}
 
 for f in "$bin" "$build/nginx/ngx_http_payments_module.so" "$build/mock_psp-asan" \
-         "$build/payments-reconcile" "$build/payments-secrets" "$build/slow_dns.so"; do
+         "$build/payments-reconcile" "$build/payments-secrets" "$build/payments-events-verify" "$build/slow_dns.so"; do
     if [ ! -e "$f" ]; then
         echo "e2e: $f is missing (make e2e-deps)" >&2
         exit 1

@@ -492,8 +492,9 @@ typedef struct ngx_http_payments_ctx_s {
     ngx_str_t                       wh_hvalue[NGX_HTTP_PAYMENTS_WH_HEADERS];
     ngx_uint_t                      wh_nheaders;
     char                           *wh_headers;     /* a JSON object */
-    char                           *wh_body;
-    char                           *wh_key_id;
+    char                           *wh_body;        /* the whole body's
+                                                       hex, once */
+    ngx_uint_t                      wh_key_i;       /* its key's index */
 
     /* GET views */
     ngx_str_t                       return_psp;

@@ -167,38 +167,19 @@ ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx)
 
 
 /*
- * What the inbox keeps besides the events: the signed bytes (as bytea's
- * hex text), the header values the verifier read (a JSON object: signatures
- * and timestamps, never a secret) and the id of the key that verified them:
- * a generic key's kid, or "sha256:" and the first 16 hex digits of the
- * SHA-256 of a shared secret (an id a key file can be matched against, not
- * the secret).  With more than one key configured (a rotation), the one
- * that verified is found by verifying again with each alone; none alone
- * (an Adyen batch signed under two keys) is "ring".
+ * What the inbox keeps besides the events, the same for each: the header
+ * values the verifier read (a JSON object: signatures and timestamps,
+ * never a secret).  Each event's own bytes and key id come with it
+ * (ngx_http_payments_webhook_event_evidence).
  */
 
 static ngx_int_t
 ngx_http_payments_webhook_evidence(ngx_http_payments_ctx_t *ctx)
 {
-    char                     *p, *out;
-    size_t                    n, nkeys, i;
-    u_char                    md[SHA256_DIGEST_LENGTH];
-    json_t                   *o;
-    pay_event_t              *scratch;
-    pay_wh_verdict_t          v;
-    pay_webhook_conf_t        one;
-    ngx_http_request_t       *r = ctx->request;
-    ngx_http_payments_psp_t  *psp = ctx->psp;
-
-    p = ngx_pnalloc(r->pool, 2 + 2 * ctx->body.len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->wh_body = p;
-    p[0] = '\\';
-    p[1] = 'x';
-    *ngx_hex_dump((u_char *) p + 2, ctx->body.data, ctx->body.len) = '\0';
+    char                *out;
+    json_t              *o;
+    ngx_uint_t           i;
+    ngx_http_request_t  *r = ctx->request;
 
     o = json_object();
     if (o == NULL) {
@@ -234,55 +215,156 @@ ngx_http_payments_webhook_evidence(ngx_http_payments_ctx_t *ctx)
                 ngx_strlen(out) + 1);
     free(out);
 
-    nkeys = psp->wconf.nkeys ? psp->wconf.nkeys : psp->wconf.nsecrets;
-    i = 0;
+    ctx->wh_body = NULL;
 
-    if (nkeys > 1) {
-        scratch = ngx_palloc(r->pool,
-                             PAY_WEBHOOK_MAX_ITEMS * sizeof(pay_event_t));
-        if (scratch == NULL) {
-            return NGX_ERROR;
+    return NGX_OK;
+}
+
+
+/*
+ * The index of the one configured key that verifies bytes alone (the
+ * dialect's evidence_verify, as payments-events verify will run it), or
+ * nkeys when none does.
+ */
+
+static ngx_uint_t
+ngx_http_payments_webhook_which_key(ngx_http_payments_ctx_t *ctx,
+    const char *bytes, size_t len)
+{
+    ngx_uint_t                i, nkeys;
+    pay_webhook_conf_t        one;
+    ngx_http_payments_psp_t  *psp = ctx->psp;
+
+    nkeys = psp->wconf.nkeys ? psp->wconf.nkeys : psp->wconf.nsecrets;
+
+    for (i = 0; i < nkeys; i++) {
+        one = psp->wconf;
+
+        if (psp->wconf.nkeys) {
+            one.keys = &psp->wconf.keys[i];
+            one.nkeys = 1;
+
+        } else {
+            one.secrets = &psp->wconf.secrets[i];
+            one.nsecrets = 1;
         }
 
-        for (i = 0; i < nkeys; i++) {
-            one = psp->wconf;
-
-            if (psp->wconf.nkeys) {
-                one.keys = &psp->wconf.keys[i];
-                one.nkeys = 1;
-
-            } else {
-                one.secrets = &psp->wconf.secrets[i];
-                one.nsecrets = 1;
-            }
-
-            psp->dl->webhook(&one, ngx_http_payments_webhook_header, ctx,
-                             (char *) ctx->body.data, ctx->body.len,
-                             (int64_t) ngx_time(), scratch,
-                             PAY_WEBHOOK_MAX_ITEMS, &n, &v);
-
-            if (v.reason == PAY_WH_OK) {
-                break;
-            }
+        if (psp->dl->evidence_verify(&one, ngx_http_payments_webhook_header,
+                                     ctx, bytes, len, (int64_t) ngx_time())
+            == PAY_ERR_NONE)
+        {
+            break;
         }
     }
 
-    if (i == nkeys) {
-        ctx->wh_key_id = "ring";
+    return i;
+}
+
+
+/*
+ * One event's evidence: the bytes the PSP signed for it (as bytea's hex
+ * text) in *body, the id of the key that verified them in *key_id: a
+ * generic key's kid, or "sha256:" and the first 16 hex digits of the
+ * SHA-256 of a shared secret (an id a key file can be matched against,
+ * not the secret).  An Adyen item is kept alone, its own bytes, which its
+ * HMAC verifies without the rest of the notification; other events keep
+ * the whole body their one signature covers.  Bytes kept alone are
+ * verified alone first (else the whole body is kept); with more than one
+ * key configured (a rotation), the one that verified is found by
+ * verifying with each alone; none alone is "ring".
+ */
+
+static ngx_int_t
+ngx_http_payments_webhook_event_evidence(ngx_http_payments_ctx_t *ctx,
+    pay_event_t *ev, char **body, char **key_id)
+{
+    char                     *p;
+    size_t                    len;
+    u_char                   *bytes;
+    u_char                    md[SHA256_DIGEST_LENGTH];
+    ngx_uint_t                i, nkeys;
+    ngx_http_request_t       *r = ctx->request;
+    ngx_http_payments_psp_t  *psp = ctx->psp;
+
+    nkeys = psp->wconf.nkeys ? psp->wconf.nkeys : psp->wconf.nsecrets;
+    i = 0;
+    bytes = NULL;
+
+    if (ev->evidence_len != 0
+        && ev->evidence_off + ev->evidence_len <= ctx->body.len)
+    {
+        bytes = ctx->body.data + ev->evidence_off;
+        len = ev->evidence_len;
+
+        i = ngx_http_payments_webhook_which_key(ctx, (char *) bytes, len);
+
+        if (i == nkeys) {
+            /* not verifiable alone: the whole body, as signed */
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "payments: webhook event \"%s\" of psp \"%V\" "
+                          "does not verify alone: its whole body is kept",
+                          ev->event_id, &psp->name);
+            len = 0;
+        }
+
+    } else {
+        len = 0;
+    }
+
+    if (len != 0) {
+        p = ngx_pnalloc(r->pool, 2 + 2 * len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        p[0] = '\\';
+        p[1] = 'x';
+        *ngx_hex_dump((u_char *) p + 2, bytes, len) = '\0';
+        *body = p;
+
+    } else {
+        if (ctx->wh_body == NULL) {
+            p = ngx_pnalloc(r->pool, 2 + 2 * ctx->body.len + 1);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            p[0] = '\\';
+            p[1] = 'x';
+            *ngx_hex_dump((u_char *) p + 2, ctx->body.data, ctx->body.len)
+                = '\0';
+            ctx->wh_body = p;
+
+            i = (nkeys > 1)
+                ? ngx_http_payments_webhook_which_key(ctx,
+                                                      (char *) ctx->body.data,
+                                                      ctx->body.len)
+                : 0;
+            ctx->wh_key_i = i;
+
+        } else {
+            i = ctx->wh_key_i;
+        }
+
+        *body = ctx->wh_body;
+    }
+
+    if (i >= nkeys) {
+        *key_id = "ring";
 
     } else if (psp->wconf.nkeys) {
-        ctx->wh_key_id = (char *) psp->wconf.keys[i].kid;
+        *key_id = (char *) psp->wconf.keys[i].kid;
 
     } else {
         SHA256(psp->wconf.secrets[i].data, psp->wconf.secrets[i].len, md);
 
-        ctx->wh_key_id = ngx_pnalloc(r->pool, sizeof("sha256:") + 16);
-        if (ctx->wh_key_id == NULL) {
+        p = ngx_pnalloc(r->pool, sizeof("sha256:") + 16);
+        if (p == NULL) {
             return NGX_ERROR;
         }
 
-        p = (char *) ngx_cpymem(ctx->wh_key_id, "sha256:",
-                                sizeof("sha256:") - 1);
+        *key_id = p;
+        p = (char *) ngx_cpymem(p, "sha256:", sizeof("sha256:") - 1);
         *ngx_hex_dump((u_char *) p, md, 8) = '\0';
     }
 
@@ -347,11 +429,13 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
     ctx->params[7] = ev->currency;
     ctx->params[8] = ev->payment_ref;
     ctx->params[9] = ev->object_ref;
-    ctx->params[11] = ctx->wh_body;
     ctx->params[12] = ctx->wh_headers;
-    ctx->params[13] = ctx->wh_key_id;
 
     if (ctx->params[0] == NULL || ctx->params[6] == NULL
+        || ngx_http_payments_webhook_event_evidence(ctx, ev,
+                                                    (char **) &ctx->params[11],
+                                                    (char **) &ctx->params[13])
+           != NGX_OK
         || ngx_http_payments_token_keys(r->pool, ctx->pmcf, &ctx->psp->name,
                                         ev->token,
                                         (char **) &ctx->params[10])

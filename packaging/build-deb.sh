@@ -8,7 +8,8 @@
 #       postinst, renamed to .removed by prerm, deleted on purge
 #   /usr/bin/payments-migrate, /usr/bin/payments-merchant,
 #   /usr/bin/payments-events, /usr/bin/payments-reconcile (make reconcile,
-#   stripped), their man pages
+#   stripped), their man pages; /usr/lib/ngx-payments/payments-events-verify
+#   (make events-verify, stripped: what payments-events verify runs)
 #   /usr/share/ngx-payments/sql, /usr/share/ngx-payments/html
 #   /usr/share/doc/libnginx-mod-http-payments/{copyright,changelog.Debian.gz,
 #       examples/nginx/conf.d/payments.conf and
@@ -45,6 +46,8 @@ reconcile=$build/payments-reconcile
 [ -f "$reconcile" ] || die "$reconcile is missing: make reconcile"
 secrets=$build/payments-secrets
 [ -f "$secrets" ] || die "$secrets is missing: make secrets"
+verifier=$build/payments-events-verify
+[ -f "$verifier" ] || die "$verifier is missing: make events-verify"
 
 upstream=$(tr -d ' \n' <"$top/VERSION")
 [[ $upstream =~ ^[0-9][0-9A-Za-z.+~]*$ ]] || die "VERSION: '$upstream' is not a version"
@@ -70,6 +73,7 @@ install -d "$stage/DEBIAN" \
     "$stage/usr/lib/nginx/modules" \
     "$stage/usr/share/nginx/modules-available" \
     "$stage/usr/bin" \
+    "$stage/usr/lib/ngx-payments" \
     "$stage/usr/share/man/man1" \
     "$stage/usr/share/ngx-payments/sql" \
     "$stage/usr/share/ngx-payments/html" \
@@ -99,6 +103,11 @@ strip --remove-section=.comment --remove-section=.note --strip-unneeded \
     "$stage/usr/bin/payments-secrets"
 gzip -9n <"$top/packaging/man/payments-secrets.1" \
     >"$stage/usr/share/man/man1/payments-secrets.1.gz"
+# payments-events verify's C half (bin/payments-events-verify.c), which
+# payments-events finds beside it in /usr/lib/ngx-payments
+install -m 755 "$verifier" "$stage/usr/lib/ngx-payments/payments-events-verify"
+strip --remove-section=.comment --remove-section=.note --strip-unneeded \
+    "$stage/usr/lib/ngx-payments/payments-events-verify"
 install -m 644 "$top/packaging/systemd/payments-reconcile@.service" \
     "$top/packaging/systemd/payments-reconcile@.timer" "$stage/usr/share/doc/$pkg/examples/"
 install -d "$stage/usr/share/ngx-payments/sql/migrations" "$stage/usr/share/ngx-payments/sql/functions"
@@ -136,6 +145,7 @@ printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$pkg" "$pkg" >"$shl/deb
 shlibs=$(cd "$shl" && dpkg-shlibdeps -O \
     "$stage/usr/lib/nginx/modules/ngx_http_payments_module.so" \
     "$stage/usr/bin/payments-reconcile" "$stage/usr/bin/payments-secrets" \
+    "$stage/usr/lib/ngx-payments/payments-events-verify" \
     2>"$shl/warnings" |
     sed -n 's/^shlibs:Depends=//p') ||
     { cat "$shl/warnings" >&2; die "dpkg-shlibdeps failed"; }

@@ -3160,7 +3160,10 @@ BEGIN
                                                 p_amount, p_currency, p_object_ref);
     END IF;
 
-    IF v.outcome IN ('unknown_refund', 'unknown_dispute', 'unknown_capture') THEN
+    -- not here yet: not recorded, so that pay_event_keep keeps it pending
+    -- and pay_inbox_retry applies it once it is
+    IF v.outcome IN ('unknown_refund', 'unknown_dispute', 'unknown_capture',
+                     'unknown_payout') THEN
         RETURN QUERY SELECT v.outcome, NULL::text, NULL::text;
         RETURN;
     END IF;

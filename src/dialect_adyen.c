@@ -282,6 +282,38 @@ pay_adyen_transfer_webhook(const pay_webhook_conf_t *conf, const char *sig,
 
 
 /*
+ * A kept event again: a transfer's HmacSignature over the bytes kept, or
+ * the kept notification item's own hmacSignature (a whole notification,
+ * as kept before items were kept alone: every item's).
+ */
+static pay_err_e
+pay_adyen_evidence(const pay_webhook_conf_t *conf, pay_header_pt header,
+    void *hdata, const char *bytes, size_t len, int64_t at)
+{
+    size_t       siglen;
+    unsigned     count;
+    const char  *sig;
+
+    (void) at;
+
+    count = 0;
+    siglen = 0;
+    sig = header(hdata, "HmacSignature", &siglen, &count);
+
+    if (sig != NULL && count == 1
+        && pay_adyen_transfer_verify(sig, siglen, bytes, len, conf->secrets,
+                                     conf->nsecrets)
+           == PAY_ERR_NONE)
+    {
+        return PAY_ERR_NONE;
+    }
+
+    return pay_adyen_evidence_verify(bytes, len, conf->secrets,
+                                     conf->nsecrets);
+}
+
+
+/*
  * Standard notifications: every item must verify or none is applied; only
  * the eight signed fields are read.  Adyen's "live" is not signed, so the
  * PSP's mode= says which money this is.  An HMAC key can be shared by a
@@ -759,6 +791,7 @@ const pay_dialect_t  pay_dialect_adyen = {
     .refusal_reason = pay_adyen_reason,
     .key_in_use = pay_adyen_key_in_use,
     .webhook = pay_adyen_webhook,
+    .evidence_verify = pay_adyen_evidence,
     .webhook_answer = "[accepted]",
     .webhook_answer_type = "text/plain",
     .session_lookup = pay_adyen_lookup,

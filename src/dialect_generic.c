@@ -125,6 +125,34 @@ pay_generic_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
 }
 
 
+/* A kept event again: the JWT of the kept header over the bytes kept, as
+ * of when it came (its exp and nbf then); iss and aud are the
+ * configuration's business, not the signature's. */
+static pay_err_e
+pay_generic_evidence(const pay_webhook_conf_t *conf, pay_header_pt header,
+    void *hdata, const char *bytes, size_t len, int64_t at)
+{
+    size_t       hlen;
+    unsigned     count;
+    pay_err_e    err;
+    const char  *h;
+
+    count = 0;
+    h = (conf->header != NULL) ? header(hdata, conf->header, &hlen, &count)
+                               : NULL;
+
+    if (h == NULL || count != 1) {
+        return PAY_ERR_BAD_SIGNATURE;
+    }
+
+    err = pay_generic_verify(h, hlen, bytes, len, conf->keys, conf->nkeys,
+                             NULL, NULL, at);
+
+    return (err == PAY_ERR_NONE || err == PAY_ERR_STALE_WEBHOOK)
+           ? PAY_ERR_NONE : PAY_ERR_BAD_SIGNATURE;
+}
+
+
 /* GET /sessions/{token}: the token percent-encoded, every byte but
  * [A-Za-z0-9_-] (a generic PSP's tokens are any visible ASCII). */
 static int
@@ -457,6 +485,7 @@ const pay_dialect_t  pay_dialect_generic = {
     .expires_field = "expires_at",
     .refusal_reason = pay_generic_reason,
     .webhook = pay_generic_webhook,
+    .evidence_verify = pay_generic_evidence,
     .webhook_answer = "{\"received\":true}",
     .webhook_answer_type = "application/json",
     .session_lookup = pay_generic_lookup,

@@ -266,6 +266,32 @@ pay_stripe_webhook(const pay_webhook_conf_t *conf, pay_header_pt header,
 }
 
 
+/* A kept event again: its Stripe-Signature over the bytes kept, as of
+ * when it came; one signed too long before is still Stripe's words. */
+static pay_err_e
+pay_stripe_evidence(const pay_webhook_conf_t *conf, pay_header_pt header,
+    void *hdata, const char *bytes, size_t len, int64_t at)
+{
+    size_t       hlen;
+    unsigned     count;
+    pay_err_e    err;
+    const char  *h;
+
+    count = 0;
+    h = header(hdata, "Stripe-Signature", &hlen, &count);
+
+    if (h == NULL || count != 1) {
+        return PAY_ERR_BAD_SIGNATURE;
+    }
+
+    err = pay_stripe_verify(h, hlen, bytes, len, conf->secrets,
+                            conf->nsecrets, at, conf->tolerance);
+
+    return (err == PAY_ERR_NONE || err == PAY_ERR_STALE_WEBHOOK)
+           ? PAY_ERR_NONE : PAY_ERR_BAD_SIGNATURE;
+}
+
+
 /* GET /v1/checkout/sessions/{id}: Stripe's ids are [A-Za-z0-9_]. */
 static int
 pay_stripe_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
@@ -614,6 +640,7 @@ const pay_dialect_t  pay_dialect_stripe = {
     .expires_field = "expires_at",
     .refusal_reason = pay_stripe_reason,
     .webhook = pay_stripe_webhook,
+    .evidence_verify = pay_stripe_evidence,
     .webhook_answer = "{\"received\":true}",
     .webhook_answer_type = "application/json",
     .session_lookup = pay_stripe_lookup,

@@ -569,6 +569,182 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
 }
 
 
+/* --- each item's own bytes ---------------------------------------------- */
+
+/*
+ * An item's HMAC covers that item alone, so the inbox keeps each item
+ * alone, as the PSP wrote it: its bytes are found in the raw body.  The
+ * body has already been parsed whole by jansson (strict JSON, no
+ * duplicate keys), so a scanner that follows strings and nesting sees the
+ * same structure; anything it does not expect leaves the spans unset (the
+ * whole body is kept instead).
+ */
+
+static size_t
+pay_json_ws(const char *p, size_t i, size_t n)
+{
+    while (i < n
+           && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+    {
+        i++;
+    }
+
+    return i;
+}
+
+
+/* one past the closing quote of the string at p[i] == '"', or 0 */
+static size_t
+pay_json_string_end(const char *p, size_t i, size_t n)
+{
+    for (i++; i < n; i++) {
+        if (p[i] == '\\') {
+            i++;
+
+        } else if (p[i] == '"') {
+            return i + 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* one past the value that starts at p[i], or 0 */
+static size_t
+pay_json_value_end(const char *p, size_t i, size_t n)
+{
+    size_t  depth, end;
+
+    if (i >= n) {
+        return 0;
+    }
+
+    if (p[i] == '"') {
+        return pay_json_string_end(p, i, n);
+    }
+
+    if (p[i] != '{' && p[i] != '[') {
+        /* a number, true, false or null */
+        while (i < n && p[i] != ',' && p[i] != ']' && p[i] != '}'
+               && p[i] != ' ' && p[i] != '\t' && p[i] != '\n'
+               && p[i] != '\r')
+        {
+            i++;
+        }
+
+        return i;
+    }
+
+    depth = 0;
+
+    for ( /* void */ ; i < n; i++) {
+        if (p[i] == '"') {
+            end = pay_json_string_end(p, i, n);
+            if (end == 0) {
+                return 0;
+            }
+
+            i = end - 1;
+
+        } else if (p[i] == '{' || p[i] == '[') {
+            depth++;
+
+        } else if (p[i] == '}' || p[i] == ']') {
+            if (--depth == 0) {
+                return i + 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/* events[0..n-1].evidence_off/_len: the n items of notificationItems */
+static int
+pay_adyen_item_spans(const char *body, size_t blen, pay_event_t *events,
+    size_t n)
+{
+    int      is_items, found;
+    size_t   i, k, end, count;
+    json_t  *key;
+
+    found = 0;
+
+    i = pay_json_ws(body, 0, blen);
+    if (i >= blen || body[i] != '{') {
+        return -1;
+    }
+
+    i = pay_json_ws(body, i + 1, blen);
+
+    while (i < blen && body[i] != '}') {
+        end = (body[i] == '"') ? pay_json_string_end(body, i, blen) : 0;
+        if (end == 0) {
+            return -1;
+        }
+
+        /* the key as jansson reads it: an escaped spelling is the same */
+        key = json_loadb(body + i, end - i, JSON_DECODE_ANY, NULL);
+        is_items = json_is_string(key)
+                   && json_string_length(key) == sizeof("notificationItems") - 1
+                   && strcmp(json_string_value(key), "notificationItems") == 0;
+        json_decref(key);
+
+        i = pay_json_ws(body, end, blen);
+        if (i >= blen || body[i] != ':') {
+            return -1;
+        }
+
+        i = pay_json_ws(body, i + 1, blen);
+
+        if (is_items) {
+            if (i >= blen || body[i] != '[') {
+                return -1;
+            }
+
+            count = 0;
+            k = pay_json_ws(body, i + 1, blen);
+
+            while (k < blen && body[k] != ']') {
+                end = pay_json_value_end(body, k, blen);
+                if (end == 0 || count == n) {
+                    return -1;
+                }
+
+                events[count].evidence_off = k;
+                events[count].evidence_len = end - k;
+                count++;
+
+                k = pay_json_ws(body, end, blen);
+                if (k < blen && body[k] == ',') {
+                    k = pay_json_ws(body, k + 1, blen);
+                }
+            }
+
+            if (count != n) {
+                return -1;
+            }
+
+            found = 1;
+        }
+
+        end = pay_json_value_end(body, i, blen);
+        if (end == 0) {
+            return -1;
+        }
+
+        i = pay_json_ws(body, end, blen);
+        if (i < blen && body[i] == ',') {
+            i = pay_json_ws(body, i + 1, blen);
+        }
+    }
+
+    return found ? 0 : -1;
+}
+
+
 pay_err_e
 pay_adyen_verify(const char *body, size_t blen, const pay_secret_t *keys,
     size_t nkeys, pay_event_t *events, size_t max, size_t *nevents)
@@ -627,6 +803,14 @@ pay_adyen_verify(const char *body, size_t blen, const pay_secret_t *keys,
         }
     }
 
+    /* each item's own bytes, for the inbox; none found: the whole body */
+    if (pay_adyen_item_spans(body, blen, events, n) != 0) {
+        for (i = 0; i < n; i++) {
+            events[i].evidence_off = 0;
+            events[i].evidence_len = 0;
+        }
+    }
+
     *nevents = n;
     rc = PAY_ERR_NONE;
 
@@ -636,6 +820,62 @@ done:
         /* nothing half-written is left for a caller that ignores rc */
         memset(events, 0, max * sizeof(pay_event_t));
     }
+
+    json_decref(root);
+
+    return rc;
+}
+
+
+pay_err_e
+pay_adyen_evidence_verify(const char *bytes, size_t len,
+    const pay_secret_t *keys, size_t nkeys)
+{
+    size_t             i, n;
+    json_t            *root, *items;
+    pay_err_e          rc;
+    pay_adyen_item_t   it;
+
+    if (bytes == NULL || len == 0 || keys == NULL || nkeys == 0) {
+        return PAY_ERR_BAD_SIGNATURE;
+    }
+
+    root = json_loadb(bytes, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return PAY_ERR_BAD_SIGNATURE;
+    }
+
+    rc = PAY_ERR_BAD_SIGNATURE;
+    items = json_object_get(root, "notificationItems");
+
+    if (items == NULL) {
+        /* one item, {"NotificationRequestItem":{…}} */
+        if (pay_adyen_item_read(root, &it) == 0
+            && pay_adyen_item_verify(&it, keys, nkeys) == 0)
+        {
+            rc = PAY_ERR_NONE;
+        }
+
+        goto done;
+    }
+
+    n = json_array_size(items);
+    if (!json_is_array(items) || n == 0 || n > PAY_WEBHOOK_MAX_ITEMS) {
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (pay_adyen_item_read(json_array_get(items, i), &it) != 0
+            || pay_adyen_item_verify(&it, keys, nkeys) != 0)
+        {
+            goto done;
+        }
+    }
+
+    rc = PAY_ERR_NONE;
+
+done:
 
     json_decref(root);
 

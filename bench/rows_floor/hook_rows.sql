@@ -1,12 +1,31 @@
 -- A paid two-order webhook's rows, in as few plain statements as they take
--- (schema.sql): the event, the token's look-up, the checkout locked and
+-- (schema.sql): the event kept raw in the inbox (a body of the size
+-- bench/sign_events.c signs, built without a literal colon, which pgbench
+-- would take for a variable; its Stripe-Signature, the key's id), the
+-- event, the token's look-up, the checkout locked and
 -- moved with its payment id, the payment's row, both orders moved, their
 -- two status events, a ledger transaction of three entries per order, a
--- wallet credit per seller, and the audit row with its chain head.  19 rows
+-- wallet credit per seller, and the audit row with its chain head.  20 rows
 -- written, against hook.sql's 5.
 \set k random(1, 2000000000)
 \set c random(1, 200000)
 BEGIN;
+INSERT INTO rw_psp_events (psp, event_id, state, body, headers, key_id, kind, type, token,
+                           reference, amount, currency, payment_ref, outcome, merchant_id,
+                           checkout_id, applied_at)
+VALUES ('stripe', 'evt_' || :client_id::text || '_' || :k::text, 'applied',
+        convert_to(json_build_object('id', 'evt_' || :client_id::text || '_' || :k::text,
+            'object', 'event', 'type', 'checkout.session.completed', 'created', 1764000000,
+            'livemode', false, 'data', json_build_object('object', json_build_object(
+                'id', 'cs_co' || :c::text, 'object', 'checkout.session',
+                'client_reference_id', 'm1' || chr(58) || 'co' || :c::text,
+                'amount_total', 1500, 'currency', 'usd',
+                'payment_intent', 'pi_' || :client_id::text || '_' || :k::text,
+                'payment_status', 'paid', 'status', 'complete')))::text, 'UTF8'),
+        jsonb_build_object('Stripe-Signature', 't=1764000000,v1=' || md5(:k::text) || md5(:c::text)),
+        'sha256' || chr(58) || '0123456789abcdef', 'CAPTURED', 'checkout.session.completed',
+        'cs_co' || :c::text, 'm1' || chr(58) || 'co' || :c::text, 1500, 'USD',
+        'pi_' || :client_id::text || '_' || :k::text, 'applied', 'm1', 'co' || :c::text, now());
 INSERT INTO rw_events (psp, event_id, kind, type, outcome, merchant_id, checkout_id)
 VALUES ('stripe', 'evt_' || :client_id::text || '_' || :k::text, 'SUCCEEDED', 'checkout.session.completed',
         'applied', 'm1', 'co' || :c::text) ON CONFLICT DO NOTHING;

@@ -4,6 +4,26 @@
 CREATE TABLE rw_events (psp text, event_id text, kind text, type text, outcome text,
     merchant_id text, checkout_id text, received_at timestamptz DEFAULT now(),
     PRIMARY KEY (psp, event_id));
+-- the event inbox's raw row (psp_events): partitioned by month, its key
+-- and its two partial indexes; the partitions around now made here
+CREATE TABLE rw_psp_events (psp text, event_id text, received_at timestamptz DEFAULT now(),
+    state text, body bytea, headers jsonb, key_id text, kind text, type text, token text,
+    reference text, amount bigint, currency text, payment_ref text, object_ref text,
+    tokens text[], outcome text, merchant_id text, checkout_id text,
+    applied_at timestamptz, unmatched_at timestamptz,
+    PRIMARY KEY (psp, event_id, received_at)) PARTITION BY RANGE (received_at);
+CREATE INDEX rw_psp_events_pending ON rw_psp_events (received_at) WHERE state = 'pending';
+CREATE INDEX rw_psp_events_checkout ON rw_psp_events (checkout_id, merchant_id)
+    WHERE checkout_id IS NOT NULL;
+DO $$
+DECLARE m timestamptz := date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+BEGIN
+    FOR i IN -1..1 LOOP
+        EXECUTE format('CREATE TABLE rw_psp_events_%s PARTITION OF rw_psp_events '
+                       'FOR VALUES FROM (%L) TO (%L)', i + 1,
+                       m + make_interval(months => i), m + make_interval(months => i + 1));
+    END LOOP;
+END $$;
 CREATE TABLE rw_tokens (psp text, psp_token text, merchant_id text, checkout_id text,
     PRIMARY KEY (psp, psp_token));
 CREATE TABLE rw_checkouts (merchant_id text, checkout_id text, status text,

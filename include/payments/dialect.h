@@ -219,6 +219,21 @@ typedef struct {
                               pay_event_t *events, size_t max,
                               size_t *nevents, pay_wh_verdict_t *v);
     const char      *webhook_answer;    /* the body a PSP expects */
+
+    /*
+     * A kept event's evidence verified again (payments-events verify):
+     * bytes as the inbox kept them (the event's pay_event_t.evidence_off
+     * and _len of its body), header the header values it kept, conf's
+     * secrets or keys those to try (its header= for the generic JWT; iss,
+     * aud, live and merchant_account are not read), at the time it was
+     * received.  Authenticity only: a signature too old by then is still
+     * the PSP's (no tolerance), nothing is parsed for events.  Returns
+     * PAY_ERR_NONE or PAY_ERR_BAD_SIGNATURE.
+     */
+    pay_err_e      (*evidence_verify)(const pay_webhook_conf_t *conf,
+                                      pay_header_pt header, void *hdata,
+                                      const char *bytes, size_t len,
+                                      int64_t at);
     const char      *webhook_answer_type;
 
     /*

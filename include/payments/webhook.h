@@ -78,6 +78,13 @@ typedef struct {
                                          its words leave it open (adyen's
                                          AUTHORISATION, the generic
                                          success) */
+    size_t            evidence_off;   /* the bytes of the body that are
+                                         this event's own signed words:
+                                         an Adyen notification item,
+                                         which its HMAC verifies alone */
+    size_t            evidence_len;   /* 0: the whole body (one signature
+                                         covers it: Stripe, generic, an
+                                         Adyen transfer) */
 } pay_event_t;
 
 /* A Stripe charge.refunded event gives one event per refund in
@@ -170,6 +177,17 @@ int pay_stripe_parse_event(const char *body, size_t blen, pay_event_t *ev);
 pay_err_e pay_adyen_verify(const char *body, size_t blen,
     const pay_secret_t *keys, size_t nkeys, pay_event_t *events, size_t max,
     size_t *nevents);
+
+/*
+ * The evidence of one kept Adyen notification item, verified again (an
+ * operator's re-verification, years later): bytes is the item as the PSP
+ * sent it, {"NotificationRequestItem":{…}} (pay_event_t.evidence_off/_len
+ * of its notification), or a whole notification, every item of which
+ * must verify.  Its hmacSignature against each of keys; only the eight
+ * signed fields are read.  Returns PAY_ERR_NONE or PAY_ERR_BAD_SIGNATURE.
+ */
+pay_err_e pay_adyen_evidence_verify(const char *bytes, size_t len,
+    const pay_secret_t *keys, size_t nkeys);
 
 #define PAY_ADYEN_KEY_LEN      32
 #define PAY_ADYEN_SIG_B64_LEN  44

@@ -1594,3 +1594,254 @@ Test(solo_chaos, the_risk_provider_failing_every_way_with_on_error_allow)
     ch_start_sweeper();
     ch_risk("risk provider failing, on_error=allow", "allow.risk.test", 1);
 }
+
+
+/* -- the event inbox: PostgreSQL stopped, workers killed mid-webhook -------- */
+
+/*
+ * Every authentic event ends applied, once, whatever happens between its
+ * delivery and its application: events kept pending (their checkouts not
+ * registered yet) survive PostgreSQL stopped hard and are applied by the
+ * sweeper's round once their checkouts commit; an event delivered while
+ * PostgreSQL is down is answered 5xx and kept at the PSP's next delivery;
+ * a webhook whose worker is killed while its transaction waits (the
+ * event's lock held by the test) is delivered again, as a PSP does
+ * without a 2xx, and kept once.  The PSP here delivers each event until
+ * it gets a 2xx, and every event is delivered once more at the end (a
+ * duplicate in the other order).
+ */
+
+#define CHIB_N  8
+
+
+typedef struct {
+    merchant_t   m;
+    char        *co[CHIB_N];
+    char        *evt[CHIB_N];
+    char        *body[CHIB_N];
+    long         tries[CHIB_N];
+} chib_t;
+
+
+/* one delivery of event i, signed now; its HTTP status (0: no answer) */
+static long
+chib_post(chib_t *t, size_t i)
+{
+    size_t       len;
+    char        *secret, *sig;
+    req_t        rq;
+    resp_t      *r;
+
+    secret = file_read(env("PAY_TEST_WEBHOOK_SECRET"), &len);
+    cr_assert_not_null(secret);
+    sig = stripe_signature(secret, (long) time(NULL), t->body[i]);
+
+    {
+        const char  *h[] = { "Content-Type: application/json", sig, NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(str_printf("/v1/webhooks/%s", env("PAY_TEST_PSP")));
+        rq.headers = h;
+        rq.body = t->body[i];
+        rq.len = (size_t) -1;
+        r = http(&rq);
+    }
+
+    t->tries[i]++;
+
+    return r->status;
+}
+
+
+/* as a PSP: delivered again until a 2xx, for up to seconds */
+static void
+chib_deliver(chib_t *t, size_t i, int seconds)
+{
+    int   k;
+    long  status = 0;
+
+    for (k = 0; k < seconds * 5; k++) {
+        status = chib_post(t, i);
+        if (status >= 200 && status < 300) {
+            return;
+        }
+
+        msleep(200);
+    }
+
+    cr_assert_fail("event %s never acknowledged (last %ld)", t->evt[i],
+                   status);
+}
+
+
+typedef struct {
+    chib_t  *t;
+    size_t   i;
+} chib_arg_t;
+
+
+static void *
+chib_deliver_thread(void *arg)
+{
+    chib_arg_t  *a = arg;
+
+    chib_deliver(a->t, a->i, 30);
+    return NULL;
+}
+
+
+static char *
+chib_q(const char *sql, const char *a, const char *b)
+{
+    const char  *p[] = { a, b };
+
+    return db_scalar(sql, b ? 2 : 1, p);
+}
+
+
+Test(solo_chaos, the_inbox_loses_no_event_to_postgres_stopped_or_workers_killed,
+     .timeout = 120)
+{
+    size_t      i, k;
+    char       *state;
+    long        status;
+    PGconn     *lock;
+    PGresult   *res;
+    pid_t       pids[16];
+    size_t      nw;
+    pthread_t   th;
+    chib_arg_t  a;
+    chib_t     *t;
+
+    t = calloc(1, sizeof(chib_t));
+    cr_assert_not_null(t);
+    ch_start_sweeper();
+    merchant_new(&t->m);
+
+    for (i = 0; i < CHIB_N; i++) {
+        t->co[i] = uid("co");
+        t->evt[i] = uid("evt_chib");
+        t->body[i] = str_printf(
+            "{\"id\":\"%s\",\"object\":\"event\",\"type\":"
+            "\"checkout.session.completed\",\"created\":%ld,\"livemode\":"
+            "false,\"data\":{\"object\":{\"id\":\"%s\",\"object\":"
+            "\"checkout.session\",\"client_reference_id\":\"%s\","
+            "\"amount_total\":1500,\"currency\":\"usd\",\"payment_status\":"
+            "\"paid\",\"payment_intent\":\"%s\",\"status\":\"complete\"}}}",
+            t->evt[i], (long) time(NULL), uid("cs_test_chib"),
+            nonce(&t->m, t->co[i]), uid("pi"));
+    }
+
+    /* as the PostgreSQL scenario: a production database's durability */
+    db_exec("ALTER SYSTEM SET synchronous_commit = on", 0, NULL);
+    db_scalar("SELECT pg_reload_conf()::text", 0, NULL);
+
+    /* half the events come before their checkouts: kept pending */
+    for (i = 0; i < CHIB_N / 2; i++) {
+        chib_deliver(t, i, 10);
+        cr_assert_str_eq(chib_q("SELECT string_agg(state, ',') FROM "
+                                "psp_events WHERE event_id = $1", t->evt[i],
+                                NULL), "pending");
+    }
+
+    /* PostgreSQL stopped hard between their storing and their applying */
+    cr_assert_eq(system(str_printf("bash %s/ci/pg.sh kill %s",
+                                   env("PAY_TEST_ROOT"),
+                                   env("PAY_TEST_PGDIR"))), 0);
+
+    /* one more event while it is down: not acknowledged */
+    status = chib_post(t, CHIB_N / 2);
+    cr_expect(status < 200 || status >= 300, "acknowledged with PostgreSQL "
+              "down: %ld", status);
+
+    msleep(500);
+    pg_start();
+    cr_assert(gw_wait_ready(200, 15));
+
+    for (i = 0; i < CHIB_N / 2; i++) {
+        cr_assert_str_eq(chib_q("SELECT string_agg(state, ',') FROM "
+                                "psp_events WHERE event_id = $1", t->evt[i],
+                                NULL), "pending", "lost by the stop");
+    }
+
+    chib_deliver(t, CHIB_N / 2, 15);
+
+    /* a webhook held mid-transaction (the event's lock taken here), its
+     * workers killed, then the lock let go; the PSP delivers again */
+    k = CHIB_N / 2 + 1;
+    lock = PQconnectdb(env("PAY_TEST_PG"));
+    cr_assert_eq(PQstatus(lock), CONNECTION_OK, "%s", PQerrorMessage(lock));
+    res = PQexec(lock, str_printf("BEGIN; SELECT pg_advisory_xact_lock(1436, "
+                                  "hashtext('%s %s'))", env("PAY_TEST_PSP"),
+                                  t->evt[k]));
+    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s",
+                 PQerrorMessage(lock));
+    PQclear(res);
+
+    a.t = t;
+    a.i = k;
+    cr_assert_eq(pthread_create(&th, NULL, chib_deliver_thread, &a), 0);
+    msleep(700);
+
+    nw = ch_workers(pids, 16);
+    cr_assert_geq(nw, 1, "no nginx worker found");
+    for (i = 0; i < nw; i++) {
+        cr_assert_eq(kill(pids[i], SIGKILL), 0);
+    }
+
+    msleep(300);
+    res = PQexec(lock, "COMMIT");
+    PQclear(res);
+    PQfinish(lock);
+
+    pthread_join(th, NULL);
+    cr_assert(gw_wait_ready(200, 10));
+    cr_expect_geq(t->tries[k], 2, "the held delivery was answered");
+
+    /* the rest as usual */
+    for (i = k + 1; i < CHIB_N; i++) {
+        chib_deliver(t, i, 10);
+    }
+
+    /* the checkouts committed now: the sweeper's round applies the
+     * pending ones; then every event delivered once more */
+    for (i = 0; i < CHIB_N; i++) {
+        (void) register_ok(&t->m, uid("key"), body_for(t->co[i]));
+    }
+
+    for (i = 0; i < CHIB_N; i++) {
+        chib_deliver(t, i, 10);
+    }
+
+    for (k = 0; k < 100; k++) {
+        state = chib_q("SELECT count(*) FROM psp_events WHERE reference "
+                       "LIKE $1 || ':%' AND state <> 'applied'", t->m.id,
+                       NULL);
+        if (state != NULL && strcmp(state, "0") == 0) {
+            break;
+        }
+
+        msleep(200);
+    }
+
+    db_exec("ALTER SYSTEM RESET synchronous_commit", 0, NULL);
+    db_scalar("SELECT pg_reload_conf()::text", 0, NULL);
+
+    for (i = 0; i < CHIB_N; i++) {
+        cr_expect_str_eq(chib_q("SELECT count(*) || ' ' || string_agg(state, "
+                                "',') FROM psp_events WHERE event_id = $1",
+                                t->evt[i], NULL), "1 applied",
+                         "event %zu (%s)", i, t->evt[i]);
+        cr_expect_str_eq(chib_q("SELECT count(*) FROM webhook_events "
+                                "WHERE event_id = $1", t->evt[i], NULL), "1",
+                         "event %zu applied once", i);
+        cr_expect_str_eq(chib_q("SELECT status::text FROM checkouts WHERE "
+                                "merchant_id = $1 AND checkout_id = $2",
+                                t->m.id, t->co[i]), "SUCCESS");
+        /* body_for's two orders: one payment transaction each, once */
+        cr_expect_str_eq(chib_q("SELECT count(*) FROM ledger_transactions "
+                                "WHERE merchant_id = $1 AND checkout_id = $2",
+                                t->m.id, t->co[i]), "2",
+                         "checkout %zu booked once", i);
+    }
+}

@@ -409,6 +409,132 @@ Test(adyen, a_reference_not_ours_is_acknowledged_and_kept_foreign)
 }
 
 
+/* payments-events verify with args, against the suite's configuration;
+ * its output in *out, its exit status returned */
+static int
+events_verify(const char *const *args, char **out)
+{
+    char    *argv[24];
+    size_t   n = 0, i;
+
+    argv[n++] = str_printf("%s/bin/payments-events", env("PAY_TEST_ROOT"));
+    argv[n++] = (char *) "--db";
+    argv[n++] = (char *) env("PAY_TEST_PG");
+    argv[n++] = (char *) "verify";
+    argv[n++] = (char *) "--conf";
+    argv[n++] = run_file("nginx.conf");
+
+    for (i = 0; args[i] != NULL && n < 23; i++) {
+        argv[n++] = (char *) args[i];
+    }
+
+    argv[n] = NULL;
+
+    return run(argv, out);
+}
+
+
+/* the line of verify's output about evt begins with want */
+static void
+expect_verified(const char *out, const char *evt, const char *want)
+{
+    const char  *line;
+
+    for (line = out; line != NULL && *line; line = strchr(line, '\n')) {
+        line += (*line == '\n');
+        if (strncmp(line, want, strlen(want)) == 0
+            && line[strlen(want)] == '\t')
+        {
+            const char  *eol = strchr(line, '\n');
+
+            if (mem_contains(line, eol ? (size_t) (eol - line)
+                                       : strlen(line), evt))
+            {
+                return;
+            }
+        }
+    }
+
+    cr_expect_fail("no \"%s\" line for %s in:\n%s", want, evt, out);
+}
+
+
+/* Each item of a batch is kept alone, as the PSP wrote it, verifies
+ * again alone with the key its row names, and one altered in the table is
+ * reported while its neighbour still verifies. */
+Test(adyen, each_item_of_a_batch_is_kept_alone_and_verifies_again)
+{
+    reg_t          g1, g2;
+    resp_t        *r;
+    char          *i1, *i2, *e1, *e2, *out, *since;
+    adyen_item_t   it1, it2;
+    const char    *params[3];
+
+    since = db_scalar("SELECT now()::text", 0, NULL);
+    register_with(&g1, ADYEN_PSP);
+    register_later(&g2, ADYEN_PSP);
+    it1 = adyen_auth(&g1, 1500, "true");
+    it2 = adyen_auth(&g2, 1500, "true");
+    i1 = adyen_item(&it1, 0);
+    i2 = adyen_item(&it2, 0);
+
+    r = adyen_send(str_printf("{\"live\":\"false\",\"notificationItems\":"
+                              "[\n  %s ,\n  %s\n]}", i1, i2));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    expect_paid_books(&g1);
+
+    params[0] = ADYEN_PSP;
+    params[1] = it1.psp_ref;
+    e1 = db_scalar("SELECT event_id FROM psp_events WHERE psp = $1 "
+                   "AND event_id LIKE $2 || '%'", 2, params);
+    params[1] = it2.psp_ref;
+    e2 = db_scalar("SELECT event_id FROM psp_events WHERE psp = $1 "
+                   "AND event_id LIKE $2 || '%'", 2, params);
+    cr_assert_not_null(e1);
+    cr_assert_not_null(e2);
+    cr_expect_str_eq(inbox_state(&g2, e2), "pending");
+
+    /* each row: its own item's bytes, not the batch's; its key by id */
+    params[1] = e1;
+    params[2] = i1;
+    cr_expect_str_eq(db_scalar("SELECT (convert_from(body, 'UTF8') = $3 "
+                               "AND key_id LIKE 'sha256:%')::text FROM "
+                               "psp_events WHERE psp = $1 AND event_id = $2",
+                               3, params), "true");
+    params[1] = e2;
+    params[2] = i2;
+    cr_expect_str_eq(db_scalar("SELECT (convert_from(body, 'UTF8') = $3)"
+                               "::text FROM psp_events WHERE psp = $1 AND "
+                               "event_id = $2", 3, params), "true");
+
+    cr_expect_eq(events_verify((const char *[]) { "--psp", ADYEN_PSP,
+                     "--event", e1, "--event", e2, NULL }, &out), 0, "%s",
+                 out);
+    expect_verified(out, e1, "verified");
+    expect_verified(out, e2, "verified");
+    cr_expect(strstr(out, "2 verified, 0 failed") != NULL, "%s", out);
+
+    /* the first item's amount altered in the table */
+    params[1] = e1;
+    db_exec("UPDATE psp_events SET body = convert_to(replace(convert_from("
+            "body, 'UTF8'), '\"value\":1500', '\"value\":150'), 'UTF8') "
+            "WHERE psp = $1 AND event_id = $2", 2, params);
+
+    cr_expect_eq(events_verify((const char *[]) { "--psp", ADYEN_PSP,
+                     "--event", e1, "--event", e2, NULL }, &out), 1, "%s",
+                 out);
+    expect_verified(out, e1, "FAILED");
+    expect_verified(out, e2, "verified");
+    cr_expect(strstr(out, "1 verified, 1 failed") != NULL, "%s", out);
+
+    /* and in a period's run */
+    cr_expect_eq(events_verify((const char *[]) { "--psp", ADYEN_PSP,
+                     "--since", since, NULL }, &out), 1, "%s", out);
+    expect_verified(out, e1, "FAILED");
+    expect_verified(out, e2, "verified");
+}
+
+
 /*
  * A refused attempt is not the end of an Adyen session: the shopper tries
  * another card and pays.  That payment must be booked (it was recorded as
@@ -764,6 +890,111 @@ Test(generic, a_dispute_before_its_payment_is_kept_then_applied_once)
     cr_expect_str_eq(db_scalar("SELECT count(*) FROM webhook_events "
                                "WHERE psp = $1 AND event_id = $2", 2, params),
                      "1");
+}
+
+
+/* A pay-out's event before (or without) its pay-out here: acknowledged,
+ * kept pending for the retry, not recorded as an unknown pay-out (which
+ * no later retry could apply). */
+Test(generic, a_payout_event_before_its_payout_is_kept_pending)
+{
+    reg_t        g;
+    resp_t      *r;
+    char        *body, *evt;
+    const char  *params[2];
+
+    register_later(&g, GENERIC_PSP);
+    evt = uid("gev");
+    body = str_printf("{\"event_id\":\"%s\",\"type\":\"payout.paid\","
+                      "\"reference\":\"%s\",\"token\":\"\",\"amount\":"
+                      "\"5.00\",\"currency\":\"USD\",\"payout_id\":\"%s\"}",
+                      evt, nonce(&g.m, uid("po")), uid("tr"));
+
+    r = generic_send(body);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(inbox_state(&g, evt), "pending");
+    params[0] = GENERIC_PSP;
+    params[1] = evt;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM webhook_events WHERE "
+                               "psp = $1 AND event_id = $2", 2, params), "0");
+    cr_expect_str_eq(db_scalar("SELECT outcome FROM psp_events WHERE "
+                               "psp = $1 AND event_id = $2", 2, params),
+                     "unknown_payout");
+
+    inbox_retry();
+    cr_expect_str_eq(inbox_state(&g, evt), "pending", "no pay-out yet");
+
+    /* delivered again: kept once */
+    r = generic_send(body);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(inbox_state(&g, evt), "pending");
+}
+
+
+/* A kept event verifies again with the key its row names; its body or
+ * its kept JWT altered in the table is reported; a configuration without
+ * its key says so. */
+Test(generic, a_kept_event_verifies_again_and_an_altered_one_is_reported)
+{
+    reg_t        g;
+    resp_t      *r;
+    char        *body, *evt, *out, *conf;
+    json_t      *j;
+    FILE        *f;
+    const char  *params[2];
+
+    register_with(&g, GENERIC_PSP);
+    body = generic_event(&g, "payment.succeeded", "15.00");
+    j = json_loads(body, 0, NULL);
+    cr_assert_not_null(j);
+    evt = strdup(json_string_value(json_object_get(j, "event_id")));
+
+    r = generic_send(body);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    params[0] = GENERIC_PSP;
+    params[1] = evt;
+    cr_expect_str_eq(db_scalar("SELECT key_id FROM psp_events WHERE psp = $1 "
+                               "AND event_id = $2", 2, params), GENERIC_KID);
+
+    cr_expect_eq(events_verify((const char *[]) { "--psp", GENERIC_PSP,
+                     "--event", evt, NULL }, &out), 0, "%s", out);
+    expect_verified(out, evt, "verified");
+
+    /* a configuration whose only key is another kid: not checked */
+    conf = run_file(str_printf("verify-%s.conf", evt));
+    f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "payments_psp " GENERIC_PSP " dialect=generic url=http://x\n"
+               "    webhook_key=other:es256:%s;\n",
+            run_file("conf/generic_jwt.pub"));
+    fclose(f);
+    {
+        const char  *a[] = { "--conf", conf, "--psp", GENERIC_PSP, "--event",
+                             evt, NULL };
+        char        *argv[16];
+        size_t       i, n = 0;
+
+        argv[n++] = str_printf("%s/bin/payments-events",
+                               env("PAY_TEST_ROOT"));
+        argv[n++] = (char *) "--db";
+        argv[n++] = (char *) env("PAY_TEST_PG");
+        argv[n++] = (char *) "verify";
+        for (i = 0; a[i] != NULL; i++) {
+            argv[n++] = (char *) a[i];
+        }
+        argv[n] = NULL;
+        cr_expect_eq(run(argv, &out), 1, "%s", out);
+        expect_verified(out, evt, "no key");
+    }
+
+    /* the body altered: the JWT's request_body_sha256 no longer matches */
+    db_exec("UPDATE psp_events SET body = convert_to(replace(convert_from("
+            "body, 'UTF8'), '15.00', '1.50'), 'UTF8') "
+            "WHERE psp = $1 AND event_id = $2", 2, params);
+    cr_expect_eq(events_verify((const char *[]) { "--psp", GENERIC_PSP,
+                     "--event", evt, NULL }, &out), 1, "%s", out);
+    expect_verified(out, evt, "FAILED");
+    cr_expect(strstr(out, "0 verified, 1 failed") != NULL, "%s", out);
 }
 
 

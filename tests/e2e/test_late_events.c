@@ -735,3 +735,64 @@ Test(late_events, payments_events_lists_shows_and_replays_once,
                       env("PAY_TEST_PSP"), "--event", uid("evt_none"),
                       NULL }, &out), 0, "%s", out);
 }
+
+
+Test(late_events, payments_events_verify_reports_a_row_altered_in_the_table,
+     .description = "a kept Stripe event verifies again with the gateway's "
+                    "configured secret (by the id its row names); its body "
+                    "or its kept Stripe-Signature altered is FAILED, exit 1")
+{
+    late_t       l;
+    resp_t      *r;
+    char        *out, *evt = uid("evt"), *conf = run_file("nginx.conf");
+    const char  *p[] = { evt };
+
+    merchant_new(&l.m);
+    l.co = uid("co");
+    l.token = uid("cs_test_verify");
+    r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
+                                       "paid", NULL));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    cr_assert_eq(late_events_tool((const char *[]) { "verify", "--conf", conf,
+                     "--psp", env("PAY_TEST_PSP"), "--event", evt, NULL },
+                     &out), 0, "%s", out);
+    cr_expect(strncmp(out, "verified\t", 9) == 0 && strstr(out, evt) != NULL
+              && strstr(out, "1 verified, 0 failed") != NULL, "%s", out);
+    cr_expect(strstr(out, db_scalar("SELECT key_id FROM psp_events WHERE "
+                                    "event_id = $1", 1, p)) != NULL,
+              "the key's id: %s", out);
+
+    /* the signature kept for it changed: one hex digit of its v1 */
+    db_exec("UPDATE psp_events SET headers = jsonb_set(headers, "
+            "'{Stripe-Signature}', to_jsonb(regexp_replace(headers->>"
+            "'Stripe-Signature', 'v1=(.)', 'v1=' || CASE WHEN substr("
+            "headers->>'Stripe-Signature', strpos(headers->>"
+            "'Stripe-Signature', 'v1=') + 3, 1) = '0' THEN '1' ELSE '0' END)))"
+            " WHERE event_id = $1", 1, p);
+    cr_expect_eq(late_events_tool((const char *[]) { "verify", "--conf", conf,
+                     "--psp", env("PAY_TEST_PSP"), "--event", evt, NULL },
+                     &out), 1, "%s", out);
+    cr_expect(strncmp(out, "FAILED\t", 7) == 0, "%s", out);
+
+    /* the event the PSP signed, then its body altered */
+    evt = uid("evt");
+    p[0] = evt;
+    r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
+                                       "paid", NULL));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    db_exec("UPDATE psp_events SET body = convert_to(replace(convert_from("
+            "body, 'UTF8'), '\"amount_total\":1500', '\"amount_total\":15'),"
+            " 'UTF8') WHERE event_id = $1", 1, p);
+    cr_expect_eq(late_events_tool((const char *[]) { "verify", "--conf", conf,
+                     "--psp", env("PAY_TEST_PSP"), "--event", evt, NULL },
+                     &out), 1, "%s", out);
+    cr_expect(strncmp(out, "FAILED\t", 7) == 0
+              && strstr(out, "0 verified, 1 failed") != NULL, "%s", out);
+
+    /* an event not kept: exit 1, said */
+    cr_expect_eq(late_events_tool((const char *[]) { "verify", "--conf", conf,
+                     "--psp", env("PAY_TEST_PSP"), "--event",
+                     uid("evt_none"), NULL }, &out), 1, "%s", out);
+    cr_expect(strstr(out, "no such event is kept") != NULL, "%s", out);
+}

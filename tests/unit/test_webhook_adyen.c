@@ -643,3 +643,123 @@ Test(webhook_adyen, key_decode_takes_64_hex_digits_only)
     bad[10] = 'g';
     cr_assert_eq(pay_adyen_key_decode(bad, 64, out), -1);
 }
+
+
+/* --- each item's own bytes, kept alone and verified again ------------------ */
+
+Test(webhook_adyen, each_item_is_found_as_the_psp_wrote_it)
+{
+    char         *sp, one[2048], data[256], sig[PAY_ADYEN_SIG_B64_LEN + 1];
+    size_t        n, i, len;
+    wa_keys_t     k;
+    wa_item_t     it[3];
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS];
+
+    wa_keys(&k);
+    it[0] = wa_vector1;
+    it[1] = wa_vector1;
+    it[1].psp = "8814073381342285";
+    it[1].reference = "m_1:co_\\\"x\\u0041[]{},";   /* escapes, brackets */
+    it[2] = wa_vector2;
+
+    /* signed as Adyen signs: the reference as decoded */
+    snprintf(data, sizeof(data), "%s::TestMerchant:%s:1130:EUR:"
+             "AUTHORISATION:true", it[1].psp, "m_1:co_\"xA[]{},");
+    cr_assert_eq(pay_adyen_hmac_b64(k.k1, PAY_ADYEN_KEY_LEN, data,
+                                    strlen(data), sig), 0);
+    it[1].sig = sig;
+
+    /* whitespace around the items, a key spelled with an escape before
+     * them, and a member after them with a key of the same name inside */
+    sp = malloc(8192);
+    cr_assert_not_null(sp);
+    len = (size_t) sprintf(sp, " {\"liv\\u0065\":\"false\",\n"
+                               "\"notificationItems\" : [\n\t");
+    for (i = 0; i < 3; i++) {
+        len += wa_item_json(sp + len, 8192 - len, &it[i], k.k1);
+        len += (size_t) sprintf(sp + len, i < 2 ? " ,\r\n " : " \n");
+    }
+    sprintf(sp + len, "] , \"x\" : [1, {\"notificationItems\":0}, \"]\"] }");
+
+    cr_assert_eq(wa_verify(sp, k.keys, 1, ev, &n), PAY_ERR_NONE, "%s", sp);
+    cr_assert_eq(n, 3);
+
+    for (i = 0; i < 3; i++) {
+        wa_item_json(one, sizeof(one), &it[i], k.k1);
+        cr_assert_eq(ev[i].evidence_len, strlen(one), "item %zu", i);
+        cr_expect(memcmp(sp + ev[i].evidence_off, one, strlen(one)) == 0,
+                  "item %zu: %.*s", i, (int) ev[i].evidence_len,
+                  sp + ev[i].evidence_off);
+
+        /* alone, under its key only */
+        cr_expect_eq(pay_adyen_evidence_verify(sp + ev[i].evidence_off,
+                                               ev[i].evidence_len, k.keys, 1),
+                     PAY_ERR_NONE);
+        cr_expect_eq(pay_adyen_evidence_verify(sp + ev[i].evidence_off,
+                                               ev[i].evidence_len,
+                                               &k.keys[1], 1),
+                     PAY_ERR_BAD_SIGNATURE);
+    }
+
+    free(sp);
+}
+
+
+Test(webhook_adyen, a_kept_item_altered_no_longer_verifies)
+{
+    char         one[2048], *p;
+    size_t        len;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+
+    wa_keys(&k);
+    len = wa_item_json(one, sizeof(one), &it, k.k2);
+
+    cr_assert_eq(pay_adyen_evidence_verify(one, len, k.keys, 2),
+                 PAY_ERR_NONE);
+
+    /* a signed field changed: refused; an unsigned one is not evidence
+     * of anything and changes nothing */
+    p = strstr(one, "\"value\":1130");
+    cr_assert_not_null(p);
+    p[8] = '2';
+    cr_expect_eq(pay_adyen_evidence_verify(one, len, k.keys, 2),
+                 PAY_ERR_BAD_SIGNATURE);
+    p[8] = '1';
+
+    p = strstr(one, "AUTHORISATION");
+    p[0] = 'B';
+    cr_expect_eq(pay_adyen_evidence_verify(one, len, k.keys, 2),
+                 PAY_ERR_BAD_SIGNATURE);
+    p[0] = 'A';
+
+    cr_expect_eq(pay_adyen_evidence_verify(one, len - 1, k.keys, 2),
+                 PAY_ERR_BAD_SIGNATURE, "truncated");
+    cr_expect_eq(pay_adyen_evidence_verify("{}", 2, k.keys, 2),
+                 PAY_ERR_BAD_SIGNATURE);
+    cr_expect_eq(pay_adyen_evidence_verify(one, len, NULL, 0),
+                 PAY_ERR_BAD_SIGNATURE);
+}
+
+
+Test(webhook_adyen, a_whole_notification_kept_verifies_every_item)
+{
+    char         *b, *p;
+    wa_keys_t     k;
+    wa_item_t     it[2];
+
+    wa_keys(&k);
+    it[0] = wa_vector1;
+    it[1] = wa_vector2;
+    b = wa_body(it, 2, k.k1);
+
+    cr_assert_eq(pay_adyen_evidence_verify(b, strlen(b), k.keys, 1),
+                 PAY_ERR_NONE);
+
+    p = strstr(b, "REFUND");
+    cr_assert_not_null(p);
+    p[0] = 'X';
+    cr_expect_eq(pay_adyen_evidence_verify(b, strlen(b), k.keys, 1),
+                 PAY_ERR_BAD_SIGNATURE);
+    free(b);
+}

@@ -1,0 +1,773 @@
+/*
+ * payments-events-verify: the kept PSP events' signatures checked again
+ * (payments-events verify; doc/OPERATIONS.md, "The event inbox").
+ *
+ *   payments-events-verify --db CONNINFO [--conf NGINX_CONF] [--psp NAME]
+ *                          [--event ID ...] [--since TIME] [--until TIME]
+ *
+ * Each event kept in psp_events is verified again from what the inbox
+ * kept: the bytes the PSP signed for it, the header values the
+ * verification read, and the key its row names by id, taken from the
+ * gateway's own configuration: the payments_psp lines of NGINX_CONF
+ * (default /etc/nginx/nginx.conf, its includes followed), whose
+ * webhook_secret_file= and webhook_key= files are read as the module reads
+ * them.  The check is the dialect's own (pay_dialect_t.evidence_verify,
+ * the core's verifiers), as of the time the event was received.  A row
+ * whose bytes or header values were altered after it was kept does not
+ * verify.
+ *
+ * One line per event: verified, FAILED, "no key" (the key its row names
+ * is not in the configuration: a key rotated out; point --conf at a
+ * configuration that still names it) or "no psp"; then the counts.  It
+ * prints key ids, never a key.
+ *
+ * Exit status: 0 every event selected verified; 1 one did not, could not
+ * be checked, or an --event is not kept; 2 error.
+ *
+ * An offline tool: libpq synchronously, in one read-only transaction,
+ * through a cursor (a month of events is not held in memory at once).
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <glob.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <payments/dialect.h>
+
+#define ME            "payments-events-verify"
+#define FETCH         500
+#define INCLUDE_DEPTH 16
+#define FILE_MAX      (64 * 1024)
+#define KEYS_MAX      16
+
+
+static void die(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+die(const char *fmt, ...)
+{
+    va_list  ap;
+
+    fprintf(stderr, ME ": ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+
+/* --- the gateway's configuration ---------------------------------------- */
+
+typedef struct {
+    char                  *name;
+    const pay_dialect_t   *dl;
+    pay_secret_t           secrets[KEYS_MAX];
+    char                   secret_id[KEYS_MAX][24];   /* sha256:<16 hex> */
+    size_t                 nsecrets;
+    pay_jwt_key_t          keys[KEYS_MAX];
+    size_t                 nkeys;
+    char                  *header;
+} psp_t;
+
+typedef struct {
+    psp_t   *psp;
+    size_t   n, cap;
+    char    *prefix;            /* relative paths are taken from here */
+} conf_t;
+
+
+static char *
+file_read(const char *path, size_t *len)
+{
+    FILE    *f;
+    char    *buf;
+    size_t   n;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        die("cannot read %s: %s (run as a user that can read the gateway's "
+            "configuration and secrets)", path, strerror(errno));
+    }
+
+    buf = malloc(FILE_MAX + 1);
+    if (buf == NULL) {
+        die("out of memory");
+    }
+
+    n = fread(buf, 1, FILE_MAX + 1, f);
+    if (ferror(f) || n > FILE_MAX) {
+        die("%s: unreadable or larger than 64k", path);
+    }
+
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+
+    return buf;
+}
+
+
+static char *
+full_path(const conf_t *c, const char *path)
+{
+    char  *p;
+
+    if (path[0] == '/') {
+        p = strdup(path);
+
+    } else if (asprintf(&p, "%s/%s", c->prefix, path) < 0) {
+        p = NULL;
+    }
+
+    if (p == NULL) {
+        die("out of memory");
+    }
+
+    return p;
+}
+
+
+/* nginx's configuration words: quotes, backslash escapes, # comments */
+typedef struct {
+    const char  *p, *end;
+    const char  *file;
+} lex_t;
+
+/* the next word in *out (malloc'd) or the one-character ";", "{", "}";
+ * 0 at the end */
+static int
+lex_next(lex_t *l, char **out)
+{
+    char    q, *w;
+    size_t  n;
+
+    for ( ;; ) {
+        while (l->p < l->end
+               && (*l->p == ' ' || *l->p == '\t' || *l->p == '\r'
+                   || *l->p == '\n'))
+        {
+            l->p++;
+        }
+
+        if (l->p < l->end && *l->p == '#') {
+            while (l->p < l->end && *l->p != '\n') {
+                l->p++;
+            }
+            continue;
+        }
+
+        break;
+    }
+
+    if (l->p >= l->end) {
+        return 0;
+    }
+
+    w = malloc((size_t) (l->end - l->p) + 2);
+    if (w == NULL) {
+        die("out of memory");
+    }
+
+    n = 0;
+
+    if (*l->p == ';' || *l->p == '{' || *l->p == '}') {
+        w[n++] = *l->p++;
+        w[n] = '\0';
+        *out = w;
+        return 1;
+    }
+
+    if (*l->p == '"' || *l->p == '\'') {
+        q = *l->p++;
+
+        while (l->p < l->end && *l->p != q) {
+            if (*l->p == '\\' && l->p + 1 < l->end) {
+                l->p++;
+            }
+            w[n++] = *l->p++;
+        }
+
+        if (l->p >= l->end) {
+            die("%s: a quote is not closed", l->file);
+        }
+
+        l->p++;
+
+    } else {
+        while (l->p < l->end && *l->p != ' ' && *l->p != '\t'
+               && *l->p != '\r' && *l->p != '\n' && *l->p != ';'
+               && *l->p != '{' && *l->p != '}')
+        {
+            if (*l->p == '\\' && l->p + 1 < l->end) {
+                l->p++;
+            }
+            w[n++] = *l->p++;
+        }
+    }
+
+    w[n] = '\0';
+    *out = w;
+
+    return 1;
+}
+
+
+/* a file's contents as the module reads a key file: trailing CR, LF and
+ * spaces taken off */
+static char *
+key_file(const conf_t *c, const char *path, size_t *len)
+{
+    char    *full, *buf;
+    size_t   n;
+
+    full = full_path(c, path);
+    buf = file_read(full, &n);
+    free(full);
+
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'
+                     || buf[n - 1] == ' '))
+    {
+        n--;
+    }
+
+    buf[n] = '\0';
+    *len = n;
+
+    return buf;
+}
+
+
+static void
+psp_secret(const conf_t *c, psp_t *psp, const char *path)
+{
+    char            *raw;
+    size_t           len, outlen, i;
+    unsigned char   *out, md[SHA256_DIGEST_LENGTH];
+    const char      *why = NULL;
+
+    if (psp->nsecrets == KEYS_MAX) {
+        die("payments_psp %s: more than %d webhook secrets", psp->name,
+            KEYS_MAX);
+    }
+
+    raw = key_file(c, path, &len);
+
+    if (psp->dl != NULL && psp->dl->secret_decode != NULL) {
+        out = malloc(len + 64);
+        if (out == NULL) {
+            die("out of memory");
+        }
+
+        outlen = len;
+        if (psp->dl->secret_decode((unsigned char *) raw, len, out, &outlen,
+                                   &why)
+            != 0)
+        {
+            die("payments_psp %s: webhook_secret_file %s: %s", psp->name,
+                path, why ? why : "not a secret of its dialect");
+        }
+
+        OPENSSL_cleanse(raw, len);
+        free(raw);
+
+    } else {
+        out = (unsigned char *) raw;
+        outlen = len;
+    }
+
+    SHA256(out, outlen, md);
+
+    i = psp->nsecrets++;
+    psp->secrets[i].data = out;
+    psp->secrets[i].len = outlen;
+    memcpy(psp->secret_id[i], "sha256:", 7);
+
+    for (len = 0; len < 8; len++) {
+        snprintf(psp->secret_id[i] + 7 + 2 * len, 3, "%02x", md[len]);
+    }
+}
+
+
+static void
+psp_key(const conf_t *c, psp_t *psp, const char *v)
+{
+    char            *kid, *alg, *file;
+    size_t           len;
+    pay_jwt_key_t   *k;
+
+    if (psp->nkeys == KEYS_MAX) {
+        die("payments_psp %s: more than %d webhook keys", psp->name,
+            KEYS_MAX);
+    }
+
+    kid = strdup(v);
+    if (kid == NULL) {
+        die("out of memory");
+    }
+
+    alg = strchr(kid, ':');
+    file = alg ? strchr(alg + 1, ':') : NULL;
+    if (file == NULL) {
+        die("payments_psp %s: webhook_key=%s is not KID:ALG:FILE", psp->name,
+            v);
+    }
+
+    *alg++ = '\0';
+    *file++ = '\0';
+
+    k = &psp->keys[psp->nkeys++];
+    k->kid = kid;
+    k->alg = strcasecmp(alg, "rs256") == 0 ? PAY_JWT_RS256 : PAY_JWT_ES256;
+    k->pem = key_file(c, file, &len);
+    k->pem_len = len;
+}
+
+
+static void conf_file(conf_t *c, const char *path, int depth);
+
+
+/* one directive: payments_psp and include matter, the rest is skipped */
+static void
+conf_directive(conf_t *c, char **w, size_t n, int depth)
+{
+    size_t    i, j;
+    char     *full;
+    psp_t    *psp;
+    glob_t    g;
+
+    if (strcmp(w[0], "include") == 0 && n == 2) {
+        full = full_path(c, w[1]);
+
+        if (glob(full, 0, NULL, &g) == 0) {
+            for (j = 0; j < g.gl_pathc; j++) {
+                conf_file(c, g.gl_pathv[j], depth + 1);
+            }
+            globfree(&g);
+        }
+
+        free(full);
+        return;
+    }
+
+    if (strcmp(w[0], "payments_psp") != 0 || n < 2) {
+        return;
+    }
+
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 8;
+        c->psp = realloc(c->psp, c->cap * sizeof(psp_t));
+        if (c->psp == NULL) {
+            die("out of memory");
+        }
+    }
+
+    psp = &c->psp[c->n++];
+    memset(psp, 0, sizeof(*psp));
+    psp->name = strdup(w[1]);
+    psp->header = (char *) "Payments-Verification";
+
+    /* the dialect first: it decides what a secret file holds */
+    for (i = 2; i < n; i++) {
+        if (strncmp(w[i], "dialect=", 8) == 0) {
+            psp->dl = pay_dialect_find(w[i] + 8, strlen(w[i] + 8));
+        }
+    }
+
+    if (psp->dl == NULL) {
+        die("payments_psp %s: no dialect= this tool knows", psp->name);
+    }
+
+    for (i = 2; i < n; i++) {
+        if (strncmp(w[i], "webhook_secret_file=", 20) == 0) {
+            psp_secret(c, psp, w[i] + 20);
+
+        } else if (strncmp(w[i], "webhook_key=", 12) == 0) {
+            psp_key(c, psp, w[i] + 12);
+
+        } else if (strncmp(w[i], "webhook_header=", 15) == 0) {
+            psp->header = strdup(w[i] + 15);
+        }
+    }
+}
+
+
+static void
+conf_file(conf_t *c, const char *path, int depth)
+{
+    char    *text, *tok, **w;
+    size_t   len, n, cap;
+    lex_t    l;
+
+    if (depth > INCLUDE_DEPTH) {
+        die("%s: includes nested too deep", path);
+    }
+
+    text = file_read(path, &len);
+    l.p = text;
+    l.end = text + len;
+    l.file = path;
+
+    cap = 64;
+    w = malloc(cap * sizeof(char *));
+    n = 0;
+
+    while (w != NULL && lex_next(&l, &tok)) {
+        if (strcmp(tok, ";") == 0 || strcmp(tok, "{") == 0
+            || strcmp(tok, "}") == 0)
+        {
+            if (n > 0 && tok[0] == ';') {
+                conf_directive(c, w, n, depth);
+            }
+
+            n = 0;
+            free(tok);
+            continue;
+        }
+
+        if (n == cap) {
+            cap *= 2;
+            w = realloc(w, cap * sizeof(char *));
+            if (w == NULL) {
+                break;
+            }
+        }
+
+        w[n++] = tok;
+    }
+
+    if (w == NULL) {
+        die("out of memory");
+    }
+
+    free(w);
+    free(text);
+}
+
+
+static psp_t *
+conf_psp(conf_t *c, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < c->n; i++) {
+        if (strcmp(c->psp[i].name, name) == 0) {
+            return &c->psp[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* --- the kept events ------------------------------------------------------ */
+
+/* pay_header_pt over the kept header values (a JSON object) */
+static const char *
+kept_header(void *data, const char *name, size_t *len, unsigned *count)
+{
+    json_t      *o = data, *v;
+    const char  *key;
+
+    *len = 0;
+    *count = 0;
+
+    json_object_foreach(o, key, v) {
+        if (strcasecmp(key, name) == 0 && json_is_string(v)) {
+            *len = json_string_length(v);
+            *count = 1;
+            return json_string_value(v);
+        }
+    }
+
+    return NULL;
+}
+
+
+typedef struct {
+    long  verified, failed, nokey, nopsp;
+} counts_t;
+
+
+/* one row: psp, event_id, received (text), received (epoch), headers,
+ * body (hex bytea), key_id */
+static void
+verify_row(conf_t *c, PGresult *res, int row, counts_t *n)
+{
+    int                  found;
+    size_t               blen, i;
+    json_t              *headers;
+    psp_t               *psp;
+    pay_err_e            err;
+    const char          *name, *evt, *at, *key_id, *result;
+    unsigned char       *body;
+    pay_webhook_conf_t   wc;
+
+    name = PQgetvalue(res, row, 0);
+    evt = PQgetvalue(res, row, 1);
+    at = PQgetvalue(res, row, 2);
+    key_id = PQgetvalue(res, row, 6);
+
+    psp = conf_psp(c, name);
+    if (psp == NULL) {
+        printf("no psp\t%s\t%s\t%s\t%s\n", at, name, evt, key_id);
+        n->nopsp++;
+        return;
+    }
+
+    memset(&wc, 0, sizeof(wc));
+    wc.header = psp->header;
+    wc.tolerance = 300;
+
+    /* the key the row names, alone; "ring" (or none named): any of them */
+    found = 0;
+
+    if (strcmp(key_id, "ring") == 0 || key_id[0] == '\0') {
+        wc.secrets = psp->secrets;
+        wc.nsecrets = psp->nsecrets;
+        wc.keys = psp->keys;
+        wc.nkeys = psp->nkeys;
+        found = (psp->nsecrets + psp->nkeys) > 0;
+
+    } else {
+        for (i = 0; i < psp->nsecrets && !found; i++) {
+            if (strcmp(psp->secret_id[i], key_id) == 0) {
+                wc.secrets = &psp->secrets[i];
+                wc.nsecrets = 1;
+                found = 1;
+            }
+        }
+
+        for (i = 0; i < psp->nkeys && !found; i++) {
+            if (strcmp(psp->keys[i].kid, key_id) == 0) {
+                wc.keys = &psp->keys[i];
+                wc.nkeys = 1;
+                found = 1;
+            }
+        }
+    }
+
+    if (!found) {
+        printf("no key\t%s\t%s\t%s\t%s\n", at, name, evt, key_id);
+        n->nokey++;
+        return;
+    }
+
+    headers = json_loads(PQgetvalue(res, row, 4), 0, NULL);
+    body = PQunescapeBytea((const unsigned char *) PQgetvalue(res, row, 5),
+                           &blen);
+
+    if (!json_is_object(headers) || body == NULL) {
+        err = PAY_ERR_BAD_SIGNATURE;
+
+    } else {
+        err = psp->dl->evidence_verify(&wc, kept_header, headers,
+                                       (const char *) body, blen,
+                                       strtoll(PQgetvalue(res, row, 3), NULL,
+                                               10));
+    }
+
+    json_decref(headers);
+    PQfreemem(body);
+
+    if (err == PAY_ERR_NONE) {
+        result = "verified";
+        n->verified++;
+
+    } else {
+        result = "FAILED";
+        n->failed++;
+    }
+
+    printf("%s\t%s\t%s\t%s\t%s\n", result, at, name, evt, key_id);
+}
+
+
+static PGresult *
+query(PGconn *db, const char *sql, int nparams, const char *const *params)
+{
+    PGresult  *res;
+
+    res = PQexecParams(db, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK
+        && PQresultStatus(res) != PGRES_COMMAND_OK)
+    {
+        die("%s", PQerrorMessage(db));
+    }
+
+    return res;
+}
+
+
+#define COLUMNS \
+    "SELECT psp, event_id, " \
+    "to_char(received_at AT TIME ZONE 'UTC', " \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " \
+    "extract(epoch FROM received_at)::bigint, headers::text, body, " \
+    "coalesce(key_id, '') FROM psp_events "
+
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+        "usage: " ME " --db CONNINFO [--conf NGINX_CONF] [--psp NAME]\n"
+        "       [--event ID ...] [--since TIME] [--until TIME]\n"
+        "\n"
+        "Verifies the kept PSP events' signatures again with the keys of\n"
+        "the gateway's configuration (payments-events(1), verify).\n");
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int          c, i, nev;
+    char        *db, *conf_path, *psp, *since, *until, **events, *dir;
+    conf_t       conf;
+    PGconn      *pg;
+    PGresult    *res;
+    counts_t     n;
+    long         missing;
+
+    static const struct option  opts[] = {
+        { "db", required_argument, NULL, 'd' },
+        { "conf", required_argument, NULL, 'c' },
+        { "psp", required_argument, NULL, 'p' },
+        { "event", required_argument, NULL, 'e' },
+        { "since", required_argument, NULL, 's' },
+        { "until", required_argument, NULL, 'u' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    db = getenv("PAYMENTS_DB");
+    conf_path = (char *) "/etc/nginx/nginx.conf";
+    psp = (char *) "";
+    since = (char *) "";
+    until = (char *) "";
+    events = calloc((size_t) argc, sizeof(char *));
+    nev = 0;
+
+    if (events == NULL) {
+        die("out of memory");
+    }
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'c': conf_path = optarg; break;
+        case 'p': psp = optarg; break;
+        case 'e': events[nev++] = optarg; break;
+        case 's': since = optarg; break;
+        case 'u': until = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    if (db == NULL || db[0] == '\0') {
+        die("no database: pass --db CONNINFO or set PAYMENTS_DB");
+    }
+
+    if (nev > 0 && psp[0] == '\0') {
+        die("--event needs --psp");
+    }
+
+    memset(&conf, 0, sizeof(conf));
+    dir = strdup(conf_path);
+    if (dir == NULL) {
+        die("out of memory");
+    }
+    conf.prefix = dirname(dir);
+    conf_file(&conf, conf_path, 0);
+
+    if (conf.n == 0) {
+        die("%s names no payments_psp", conf_path);
+    }
+
+    pg = PQconnectdb(db);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        die("%s", PQerrorMessage(pg));
+    }
+
+    PQclear(query(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
+                  NULL));
+    PQclear(query(pg, "SET LOCAL bytea_output = hex", 0, NULL));
+
+    memset(&n, 0, sizeof(n));
+    missing = 0;
+
+    if (nev > 0) {
+        for (i = 0; i < nev; i++) {
+            const char  *p[] = { psp, events[i] };
+
+            res = query(pg, COLUMNS "WHERE psp = $1 AND event_id = $2 "
+                        "ORDER BY received_at", 2, p);
+
+            if (PQntuples(res) == 0) {
+                fprintf(stderr, ME ": no such event is kept: %s %s\n", psp,
+                        events[i]);
+                missing++;
+            }
+
+            for (c = 0; c < PQntuples(res); c++) {
+                verify_row(&conf, res, c, &n);
+            }
+
+            PQclear(res);
+        }
+
+    } else {
+        const char  *p[] = { psp, since, until };
+
+        PQclear(query(pg, "DECLARE kept NO SCROLL CURSOR FOR " COLUMNS
+                      "WHERE ($1 = '' OR psp = $1) "
+                      "AND ($2 = '' OR received_at >= "
+                      "nullif($2, '')::timestamptz) "
+                      "AND ($3 = '' OR received_at < "
+                      "nullif($3, '')::timestamptz) "
+                      "ORDER BY received_at, psp, event_id", 3, p));
+
+        for ( ;; ) {
+            res = query(pg, "FETCH " "500" " FROM kept", 0, NULL);
+
+            for (c = 0; c < PQntuples(res); c++) {
+                verify_row(&conf, res, c, &n);
+            }
+
+            i = PQntuples(res);
+            PQclear(res);
+
+            if (i < FETCH) {
+                break;
+            }
+        }
+    }
+
+    PQclear(query(pg, "COMMIT", 0, NULL));
+    PQfinish(pg);
+
+    printf("%ld verified, %ld failed, %ld without their key, "
+           "%ld of a psp not configured\n", n.verified, n.failed, n.nokey,
+           n.nopsp);
+
+    return (n.failed || n.nokey || n.nopsp || missing) ? 1 : 0;
+}
