@@ -36,7 +36,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock chaos money-check money-check-known notify-receiver-test doc-check callmap-check
+.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check
 
 all: core mock module reconcile secrets events-verify
 
@@ -211,6 +211,13 @@ deb: $(MODULE) $(BUILD)/payments-reconcile $(BUILD)/payments-secrets \
 # (packaging/build-mock-deb.sh), for shops' own test suites.
 deb-mock: $(BUILD)/pkg/ngx-payments-mock-psp
 	bash packaging/build-mock-deb.sh $(BUILD)
+
+# A shop's test environment in one command, payments-testenv, as its own
+# package, $(BUILD)/ngx-payments-testenv_<VERSION>-1_all.deb
+# (packaging/build-testenv-deb.sh, doc/TESTING.md): it depends on the two
+# packages above.
+deb-testenv:
+	bash packaging/build-testenv-deb.sh $(BUILD)
 
 demo:
 	bash ci/demo.sh

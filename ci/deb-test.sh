@@ -33,6 +33,14 @@
 #      install again (link back), apt-get purge: no file, no link of the
 #      package left, and what the docs say purge leaves is there
 #
+#   5. the mock PSP's package (make deb-mock): lintian, installed, run with
+#      its packaged defaults, purged
+#   6. the test environment's package (make deb-testenv, doc/TESTING.md):
+#      lintian, installed with the gateway's and the mock's packages of this
+#      build, and the example shop suite (every row of the fault table in
+#      each dialect) run through `payments-testenv run` by an unprivileged
+#      user; nothing left running, then the three purged
+#
 # The machine must not have an install of its own: no /etc/payments, no
 # users payments or payments-reconcile, no such roles or database in the
 # cluster 15/main.  At exit everything the checklist made is taken away,
@@ -67,6 +75,7 @@ default_site=0
 mock_pid=''
 installed_by_us=0
 mock_installed_by_us=0
+testenv_installed_by_us=0
 
 say() { echo "deb-test: $*"; }
 
@@ -154,6 +163,10 @@ cleanup() {
     fi
     if [ "$mock_installed_by_us" = 1 ] && dpkg-query -W ngx-payments-mock-psp >/dev/null 2>&1; then
         DEBIAN_FRONTEND=noninteractive apt-get purge -y -q ngx-payments-mock-psp >/dev/null 2>&1 || true
+    fi
+    if [ "$testenv_installed_by_us" = 1 ] && dpkg-query -W ngx-payments-testenv >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get purge -y -q ngx-payments-testenv \
+            ngx-payments-mock-psp "$pkg" >/dev/null 2>&1 || true
     fi
     if [ -n "$run" ] && [ "${DEB_TEST_KEEP:-0}" != 1 ]; then
         rm -rf "$run"
@@ -739,5 +752,81 @@ mock_installed_by_us=0
 check "none of the mock package's ${#mock_files[@]} files is left, /etc/default's included" \
     bash -c 'n=0; for f in "$@"; do [ -e "$f" ] && { echo "left: $f"; n=1; }; done; [ "$n" = 0 ]' \
     _ "${mock_files[@]}"
+
+# --- 6. the test environment's package --------------------------------------------
+# ngx-payments-testenv (doc/TESTING.md): payments-testenv starts the whole
+# environment as an unprivileged user; the example suite runs through it
+# from the installed packages, as a shop's CI would.
+
+tpkg=ngx-payments-testenv
+tdeb_out=$(make -s BUILD="$build" deb-testenv 2>&1) || true
+tdeb=$(printf '%s\n' "$tdeb_out" | tail -1)
+check "make deb-testenv builds ${tpkg}_${version}_all.deb" \
+    test "$tdeb" = "$build/${tpkg}_${version}_all.deb" -a -f "$tdeb" ||
+    { printf '%s\n' "$tdeb_out" | tail -20; finish; }
+check "lintian: the test environment's package, no error or warning" \
+    lintian --fail-on warning "$tdeb"
+check "the test environment's .deb holds the command, what it runs, its man page, the page and the example" \
+    bash -c 'list=$(dpkg-deb -c "$1" | awk "{ print \$6 }")
+             for f in usr/bin/payments-testenv usr/share/man/man1/payments-testenv.1.gz \
+                      usr/share/ngx-payments-testenv/services-lib.sh \
+                      usr/share/ngx-payments-testenv/nginx.conf.in \
+                      usr/share/ngx-payments-testenv/pg.sh \
+                      usr/share/ngx-payments-testenv/receiver.js \
+                      usr/share/doc/ngx-payments-testenv/TESTING.md \
+                      usr/share/doc/ngx-payments-testenv/examples/shop.test.js \
+                      usr/share/doc/ngx-payments-testenv/copyright; do
+                 grep -qxF "./$f" <<<"$list" || { echo "missing $f"; exit 1; }; done' _ "$tdeb"
+check "it depends on the gateway's and the mock's packages of its version" \
+    bash -c 'd=$(dpkg-deb -f "$1" Depends); echo "$d"
+             grep -qF "libnginx-mod-http-payments (= $2)" <<<"$d" &&
+             grep -qF "ngx-payments-mock-psp (= $2)" <<<"$d"' _ "$tdeb" "$version"
+# the gateway's package of this build (the upgrade above installed a newer
+# copy, purged since)
+gdeb=$build/${pkg}_${version}_${arch}.deb
+testenv_installed_by_us=1
+check "apt-get install the gateway's, the mock's and the test environment's packages" \
+    apt install "$gdeb" "$mdeb" "$tdeb" || finish
+check "payments-testenv's man page is found" man -w payments-testenv
+check "payments-testenv refuses root" \
+    bash -c 'out=$(payments-testenv start 2>&1) && exit 1; grep -q "unprivileged user" <<<"$out" || { echo "$out"; exit 1; }'
+
+# As a shop's CI runs it: an ordinary user (nobody), a directory of its
+# own, the example suite from the package's documentation.
+tdir=$run/testenv
+mkdir -p "$tdir"
+chown nobody: "$tdir"
+testenv_suite() {
+    local out=$run/logs/testenv-suite.out rc
+    runuser -u nobody -- env -i PATH=/usr/bin:/bin HOME="$1" TMPDIR="$1" \
+        payments-testenv run --dir "$1/env" -- \
+        node --test --test-reporter=tap /usr/share/doc/ngx-payments-testenv/examples/shop.test.js \
+        >"$out" 2>&1
+    rc=$?
+    grep -E '^# (tests|pass|fail|duration_ms)' "$out"
+    grep -B2 -A12 '^not ok' "$out" | head -80
+    [ "$rc" -eq 0 ] && grep -qx '# fail 0' "$out" && grep -qE '^# pass [1-9]' "$out"
+}
+check "the example suite through payments-testenv run, as nobody: every test passes" \
+    testenv_suite "$tdir"
+check "after run: nothing of it left running, its directory gone" \
+    bash -c '[ ! -e "$1/env" ] || { ls "$1/env"; exit 1; }
+             ! pgrep -u nobody -f "payments-testenv|ngx-payments-mock-psp|receiver.js|postgres" ||
+             { pgrep -a -u nobody; exit 1; }' _ "$tdir"
+check "payments-testenv start, merchant, reset, stop as nobody" \
+    runuser -u nobody -- env -i PATH=/usr/bin:/bin HOME="$tdir" TMPDIR="$tdir" bash -c '
+        set -e
+        eval "$(payments-testenv start --dir "$1/env2")"
+        [ "$PAYMENTS_TEST_DIR" = "$1/env2" ]
+        curl -sf --cacert "$PAYMENTS_TEST_CA" "$PAYMENTS_TEST_GATEWAY/readyz" >/dev/null
+        [[ $PAYMENTS_TEST_KEY == mk_test_* && $PAYMENTS_TEST_NOTIFY_SECRET == whsec_* ]]
+        second=$(payments-testenv merchant)
+        grep -q "^export PAYMENTS_TEST_KEY=mk_test_" <<<"$second"
+        ! grep -qF "$PAYMENTS_TEST_KEY" <<<"$second"
+        payments-testenv reset
+        payments-testenv stop
+        [ ! -e "$1/env2" ]' _ "$tdir"
+check "apt-get purge the three packages" apt purge "$tpkg" ngx-payments-mock-psp "$pkg"
+testenv_installed_by_us=0
 
 finish

@@ -22,6 +22,8 @@
 # "auto_explain.log_min_duration=20ms auto_explain.log_nested_statements=on"
 # with PG_PRELOAD=auto_explain, to see the plans of slow statements in
 # DIR/postgres.log).
+# PAYMENTS_MIGRATE: the payments-migrate to run (default bin/payments-migrate
+# of this tree; payments-testenv, installed, passes /usr/bin's).
 # PG_DURABLE=1: fsync, synchronous_commit and full_page_writes on, as a
 # production cluster must run (doc/OPERATIONS.md) and as the benchmark's
 # database floor (bench/peer/db_floor) is measured (PG_DURABLE=1 make bench).
@@ -145,12 +147,13 @@ start)
         psql "${ci/dbname=payments/dbname=postgres}" -Xq -v ON_ERROR_STOP=1 \
             -c 'CREATE DATABASE payments'
     fi
-    if [ -x "$top/bin/payments-migrate" ]; then
+    migrate=${PAYMENTS_MIGRATE:-$top/bin/payments-migrate}
+    if [ -x "$migrate" ]; then
         PGHOST=127.0.0.1 PGPORT=$port PGDATABASE=payments PGUSER=postgres \
-            "$top/bin/payments-migrate" "$ci" >"$dir/migrate.log" 2>&1 ||
+            "$migrate" "$ci" >"$dir/migrate.log" 2>&1 ||
             { cat "$dir/migrate.log" >&2; exit 1; }
     else
-        echo "pg.sh: bin/payments-migrate is missing: database left empty" >&2
+        echo "pg.sh: $migrate is missing: database left empty" >&2
     fi
     echo "$ci"
     ;;

@@ -22,10 +22,13 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 here=$top/tests/notify_receiver
 
-die() { echo "receiver.sh: $*" >&2; exit 1; }
+svc_name=receiver.sh
+# shellcheck source=testenv/services-lib.sh
+. "$top/testenv/services-lib.sh"
+die() { svc_die "$@"; }
 
 do_start() {
-    local run=$1 port control pid record=()
+    local run=$1 record=()
     if [ "${2:-}" = --record ]; then
         [ -n "${3:-}" ] || die "--record needs a file"
         record=(--record "$3")
@@ -34,58 +37,22 @@ do_start() {
         die "$run/conf/tls.crt is missing: ci/services.sh start $run first"
     fi
     command -v node >/dev/null 2>&1 || die "no node: ci/install-deps.sh --core"
+    # the e2e suite verifies with the standardwebhooks package, which
+    # shares nothing with the gateway's code
     [ -f "$here/node_modules/standardwebhooks/package.json" ] ||
         die "tests/notify_receiver/node_modules is missing: ci/install-deps.sh --core"
-    if [ -f "$run/receiver.pid" ] && kill -0 "$(cat "$run/receiver.pid")" 2>/dev/null; then
-        die "$run already has a receiver (ci/receiver.sh stop $run first)"
-    fi
 
-    port=$(bash "$top/ci/services.sh" port)
-    control=$(bash "$top/ci/services.sh" port)
-    while [ "$control" = "$port" ]; do
-        control=$(bash "$top/ci/services.sh" port)
-    done
-
-    mkdir -p "$run/logs"
-    nohup node "$here/receiver.js" --port "$port" --control-port "$control" \
-        --cert "$run/conf/tls.crt" --key "$run/conf/tls.key" "${record[@]}" \
-        </dev/null >>"$run/logs/receiver.log" 2>&1 &
-    pid=$!
-    echo "$pid" >"$run/receiver.pid"
-
-    for _ in $(seq 100); do
-        if curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$control/_control/health"; then
-            {
-                printf 'export PAY_TEST_RECEIVER=%q\n' "https://127.0.0.1:$port"
-                printf 'export PAY_TEST_RECEIVER_CONTROL=%q\n' "http://127.0.0.1:$control"
-                printf 'export PAY_TEST_RECEIVER_CA=%q\n' "$run/conf/tls.crt"
-            } >"$run/receiver.env"
-            echo "receiver.sh: https://127.0.0.1:$port (control http://127.0.0.1:$control)"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-
-    tail -20 "$run/logs/receiver.log" >&2 || true
-    do_stop "$run"
-    die "the receiver did not come up"
+    svc_start_receiver "$here/receiver.js" "$run" "$run/conf/tls.crt" \
+        "$run/conf/tls.key" "${record[@]}"
+    {
+        svc_envline PAY_TEST_RECEIVER "$svc_receiver"
+        svc_envline PAY_TEST_RECEIVER_CONTROL "$svc_receiver_control"
+        svc_envline PAY_TEST_RECEIVER_CA "$run/conf/tls.crt"
+    } >"$run/receiver.env"
+    echo "receiver.sh: $svc_receiver (control $svc_receiver_control)"
 }
 
-do_stop() {
-    local run=$1 pid
-    [ -f "$run/receiver.pid" ] || return 0
-    pid=$(cat "$run/receiver.pid")
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$run/receiver.pid"
-}
+do_stop() { svc_stop_receiver "$1"; }
 
 case ${1:-} in
 start) [ -n "${2:-}" ] || die "usage: $0 start|stop RUN"; do_start "$2" "${3:-}" "${4:-}" ;;

@@ -50,7 +50,11 @@ nginx_bin=${NGINX:-nginx}
 psp_name=stripe
 kid=t1
 
-die() { echo "services.sh: $*" >&2; exit 1; }
+svc_name=services.sh
+svc_pg=$top/ci/pg.sh
+# shellcheck source=testenv/services-lib.sh
+. "$top/testenv/services-lib.sh"
+die() { svc_die "$@"; }
 
 usage() {
     echo "usage: $0 start RUN [--asan] [--workers N] [--lease D] [--template F]" \
@@ -61,122 +65,16 @@ usage() {
     exit 2
 }
 
-# --- ports ------------------------------------------------------------------
-
-picked=" "
-
-# No socket on the port (any state); without iproute2's ss, nothing listens.
-port_free() {
-    if command -v ss >/dev/null 2>&1; then
-        [ -z "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]
-    elif (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-        return 1
-    else
-        return 0
-    fi
-}
-
-# pick_port [DEFAULT]: DEFAULT when nothing listens on it (a stable port for
-# make demo; a TIME-WAIT left by the last run does not stop a bind), else a
-# loopback port nobody uses now, below Linux's ephemeral range so that
-# outgoing connections do not take it meanwhile.
-pick_port() {
-    local p i
-    if [ -n "${1:-}" ] && ! listening "$1"; then
-        picked="$picked$1 "
-        echo "$1"
-        return 0
-    fi
-    for i in $(seq 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM + i) % 12000))
-        case $picked in *" $p "*) continue ;; esac
-        if port_free "$p"; then
-            picked="$picked$p "
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-# Something listens on PORT.
-listening() {
-    if command -v ss >/dev/null 2>&1; then
-        [ -n "$(ss -Hltn "( sport = :$1 )" 2>/dev/null)" ]
-    else
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-    fi
-}
-
-# --- waiting ----------------------------------------------------------------
-
-# wait_http URL SECONDS [curl options...]: until URL answers 200.
-wait_http() {
-    local url=$1 secs=$2 i
-    shift 2
-    for i in $(seq $((secs * 10))); do
-        if curl -sf -o /dev/null --max-time 2 "$@" "$url"; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-
-# The pids whose parent is $1 (from /proc: procps may be absent).
-children_of() {
-    local parent=$1 d stat ppid
-    for d in /proc/[0-9]*; do
-        stat=$(cat "$d/stat" 2>/dev/null) || continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
-        read -r _ ppid _ <<<"${stat##*) }"
-        if [ "$ppid" = "$parent" ]; then
-            printf '%s ' "${d#/proc/}"
-        fi
-    done
-    return 0
-}
-
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
-
-# stop_pid PID SIGNAL SECONDS: signal, wait, then SIGKILL.
-stop_pid() {
-    local pid=$1 sig=$2 secs=$3 i
-    alive "$pid" || return 0
-    kill "-$sig" "$pid" 2>/dev/null || return 0
-    for i in $(seq $((secs * 10))); do
-        alive "$pid" || return 0
-        sleep 0.1
-    done
-    echo "services.sh: pid $pid ignored SIG$sig for ${secs}s: killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.2
-}
-
 # --- stop -------------------------------------------------------------------
 
 do_stop() {
-    local run=$1 NGINX_PID='' MOCK_PID='' PGDIR='' PGDIR_OWNED=0 WORKERS=''
+    local run=$1 MOCK_PID='' PGDIR='' PGDIR_OWNED=0
     [ -f "$run/state" ] || return 0
     # shellcheck disable=SC1091
     . "$run/state"
-    # nginx: graceful (QUIT); its workers leave with the master.
-    if [ -f "$run/nginx.pid" ]; then
-        NGINX_PID=$(cat "$run/nginx.pid" 2>/dev/null || true)
-    fi
-    if [ -n "$NGINX_PID" ]; then
-        WORKERS=$(children_of "$NGINX_PID")
-        stop_pid "$NGINX_PID" QUIT 10
-        for w in $WORKERS; do stop_pid "$w" KILL 2; done
-    fi
-    stop_pid "$MOCK_PID" TERM 5
-    if [ -n "$PGDIR" ] && [ -d "$PGDIR" ]; then
-        "$top/ci/pg.sh" stop "$PGDIR" || true
-        if [ "$PGDIR_OWNED" = 1 ]; then
-            cp "$PGDIR/postgres.log" "$run/logs/postgres.log" 2>/dev/null || true
-            rm -rf "$PGDIR"
-        fi
-    fi
+    svc_stop_nginx "$run/nginx.pid"
+    svc_stop_pid "$MOCK_PID" TERM 5
+    svc_stop_pg "$PGDIR" "$PGDIR_OWNED" "$run/logs"
     rm -f "$run/state"
 }
 
@@ -239,16 +137,16 @@ do_start() {
     trap on_start_exit EXIT
 
     local pg_port mock_port transfers_port gw_port plain_port limit_port
-    pg_port=$(pick_port ${stable:+9432})
-    mock_port=$(pick_port ${stable:+9090})
+    svc_pick_port_into pg_port ${stable:+9432}
+    svc_pick_port_into mock_port ${stable:+9090}
     # Adyen's Transfers API: another host at Adyen, another port here
-    transfers_port=$(pick_port ${stable:+9091})
+    svc_pick_port_into transfers_port ${stable:+9091}
     # the mock's risk provider (tests/mock_psp/risk.c): a host of its own
     local risk_port
-    risk_port=$(pick_port ${stable:+9092})
-    gw_port=$(pick_port ${stable:+9443})
-    plain_port=$(pick_port ${stable:+9080})
-    limit_port=$(pick_port ${stable:+9444})
+    svc_pick_port_into risk_port ${stable:+9092}
+    svc_pick_port_into gw_port ${stable:+9443}
+    svc_pick_port_into plain_port ${stable:+9080}
+    svc_pick_port_into limit_port ${stable:+9444}
 
     # PostgreSQL: its directory must be reachable by the postgres user.
     local pgdir owned=0
@@ -266,46 +164,20 @@ do_start() {
     pg=$("$top/ci/pg.sh" start "$pgdir" "$pg_port" | tail -1)
 
     # Secrets: git does not keep modes, and these are generated anyway.
+    svc_psp_secrets "$run/conf" e2e-k1 e2e-k2
     (
         umask 077
-        openssl rand -hex 32 | tr -d '\n' >"$run/conf/paytoken.key"
-        printf 'sk_test_%s' "$(openssl rand -hex 24)" >"$run/conf/psp.secret"
         # the live PSP in front of the mock needs a live key (nginx -t)
         printf 'sk_live_%s' "$(openssl rand -hex 24)" >"$run/conf/psp_live.secret"
-        printf 'whsec_%s' "$(openssl rand -hex 24)" >"$run/conf/webhook.secret"
-        # Adyen: the API key and the notifications' HMAC key (64 hex digits);
-        # generic: the API key and the EC key pair of its webhooks' JWTs
-        printf 'AQE%s' "$(openssl rand -hex 24)" >"$run/conf/adyen.secret"
-        # the Transfers API's own key (pay-outs), not the Checkout one
-        printf 'AQE%s' "$(openssl rand -hex 24)" >"$run/conf/adyen_transfers.secret"
-        openssl rand -hex 32 | tr -d '\n' | tr a-f A-F >"$run/conf/adyen.hmac"
         # the risk provider: the secret our requests are signed with, and
         # the provider's own, its answers' (payments_risk)
         printf 'rk_%s' "$(openssl rand -hex 24)" >"$run/conf/risk.secret"
         printf 'rka_%s' "$(openssl rand -hex 24)" >"$run/conf/risk_answer.secret"
         # the review API's admin key (payments_admin_key_file)
         printf 'adm_%s' "$(openssl rand -hex 24)" >"$run/conf/admin.key"
-        printf 'gk_%s' "$(openssl rand -hex 24)" >"$run/conf/generic.secret"
-        openssl ecparam -name prime256v1 -genkey -noout \
-            -out "$run/conf/generic_jwt.key" 2>/dev/null
-        openssl ec -in "$run/conf/generic_jwt.key" -pubout \
-            -out "$run/conf/generic_jwt.pub" 2>/dev/null
-        # secrets at rest: two keys, so rows under the second (a rotation
-        # under way) are exercised too
-        {
-            echo "# kid base64 of 32 random bytes"
-            printf 'e2e-k1 %s\n' "$(openssl rand -base64 32)"
-            printf 'e2e-k2 %s\n' "$(openssl rand -base64 32)"
-        } >"$run/conf/encryption.key"
     )
-    chmod 600 "$run/conf/encryption.key"
-    chmod 600 "$run/conf/paytoken.key" "$run/conf/psp.secret" "$run/conf/psp_live.secret" \
-        "$run/conf/webhook.secret" \
-        "$run/conf/adyen.secret" "$run/conf/adyen_transfers.secret" \
-        "$run/conf/adyen.hmac" "$run/conf/generic.secret" \
-        "$run/conf/risk.secret" "$run/conf/risk_answer.secret" "$run/conf/admin.key" \
-        "$run/conf/generic_jwt.key"
-    chmod 644 "$run/conf/generic_jwt.pub"
+    chmod 600 "$run/conf/psp_live.secret" "$run/conf/risk.secret" \
+        "$run/conf/risk_answer.secret" "$run/conf/admin.key"
     # The gateway's TLS certificate (self-signed, for 127.0.0.1).
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
         -days 2 -subj /CN=127.0.0.1 \
@@ -317,27 +189,17 @@ do_start() {
     # The mock PSP.
     local mock_url=http://127.0.0.1:$mock_port
     local transfers_url=http://127.0.0.1:$transfers_port
-    # Every flag below is the mock's own (tests/mock_psp/README.md): a mock
-    # that lacks one fails to start, loudly, rather than running without it.
-    local mock_args=(--port "$mock_port" --listen 127.0.0.1
-        --stripe-secret "$(cat "$run/conf/psp.secret")" --public-url "$mock_url"
+    # Every flag is the mock's own (tests/mock_psp/README.md): a mock that
+    # lacks one fails to start, loudly, rather than running without it.
+    # Webhooks go to the gateway over TLS, verified against its
+    # certificate; Adyen's and the generic PSP's to the PSPs mock_adyen and
+    # mock_generic of tests/e2e/nginx.conf.in.
+    svc_mock_flags "$run/conf" "$mock_port" "$transfers_port" \
+        "https://127.0.0.1:$gw_port" "$run/conf/tls.crt" \
+        "$psp_name" mock_adyen mock_generic
+    local mock_args=("${svc_mock_args[@]}"
         # the live PSP in front of the mock has a live key (nginx -t)
         --stripe-live-secret "$(cat "$run/conf/psp_live.secret")"
-        # webhooks go to the gateway over TLS, verified against its certificate
-        --webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/$psp_name"
-        --stripe-webhook-secret "$(cat "$run/conf/webhook.secret")"
-        --webhook-ca "$run/conf/tls.crt"
-        # Adyen's and the generic PSP's APIs and signed webhooks, to the PSPs
-        # mock_adyen and mock_generic of tests/e2e/nginx.conf.in
-        --adyen-secret "$(cat "$run/conf/adyen.secret")"
-        --adyen-hmac-key "$(cat "$run/conf/adyen.hmac")"
-        --adyen-webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/mock_adyen"
-        # Adyen's Transfers API on its own port and key, as Adyen serves it
-        --adyen-transfers-port "$transfers_port"
-        --adyen-transfers-secret "$(cat "$run/conf/adyen_transfers.secret")"
-        --generic-secret "$(cat "$run/conf/generic.secret")"
-        --generic-jwt-key "$run/conf/generic_jwt.key" --generic-jwt-kid mock-es256
-        --generic-webhook-url "https://127.0.0.1:$gw_port/v1/webhooks/mock_generic"
         # the risk provider of tests/e2e/nginx.conf.in's risk servers
         --risk-port "$risk_port" --risk-secret "$(cat "$run/conf/risk.secret")"
         --risk-answer-secret "$(cat "$run/conf/risk_answer.secret")")
@@ -345,13 +207,7 @@ do_start() {
     [ "${PAY_RISK_LATENCY_MS:-0}" = 0 ] ||
         mock_args+=(--risk-latency-ms "$PAY_RISK_LATENCY_MS")
     [ "$latency" = 0 ] || mock_args+=(--latency-ms "$latency")
-    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
-        UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-        nohup "$mock" "${mock_args[@]}" </dev/null >"$run/logs/mock.log" 2>&1 &
-    local mock_pid=$!
-    echo "MOCK_PID=$mock_pid" >>"$run/state"
-    wait_http "$mock_url/_control/health" 15 ||
-        { tail -20 "$run/logs/mock.log" >&2; die "the mock PSP did not come up"; }
+    svc_start_mock "$mock" "$run/logs/mock.log" "$mock_url" "$run/state" "${mock_args[@]}"
 
     # nginx.conf.  The worker user: nobody when it can read the repository
     # (html/), else root (a checkout under a 0700 home).
@@ -396,50 +252,40 @@ do_start() {
         # the bench's pool per worker (bench/run.sh: BENCH_DB_POOL)
         "DB_POOL=${PAY_DB_POOL:-4}"
     )
-    render "$template" "${subst[@]}" >"$run/nginx.conf"
+    svc_render "$template" "${subst[@]}" >"$run/nginx.conf"
 
-    local ngx=("$nginx_bin" -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log")
-    "${ngx[@]}" -t -q 2>"$run/logs/nginx-t.log" ||
-        { cat "$run/logs/nginx-t.log" >&2; die "nginx -t failed"; }
-    "${ngx[@]}" 2>>"$run/logs/error.log" ||
-        { tail -20 "$run/logs/error.log" >&2; die "nginx did not start"; }
-    wait_http "$gw/healthz" 15 --cacert "$run/conf/tls.crt" ||
-        { tail -20 "$run/logs/error.log" >&2; die "nginx did not answer /healthz"; }
+    svc_start_nginx "$run" "$gw/healthz" "$run/conf/tls.crt" "$nginx_bin"
 
     # A demo merchant.
     local key mid
-    key=$("$top/bin/payments-merchant" --db "$pg" create --id demo \
-        --name "Demo shop" --origin https://shop.example \
-        2>>"$run/logs/services.log" | tail -1)
-    [[ $key =~ ^mk_(test|live)_([A-Za-z0-9]{12})_ ]] ||
-        die "bin/payments-merchant printed no key"
-    mid=$(psql "$pg" -XAtq -v ON_ERROR_STOP=1 \
-        -c "SELECT merchant_id FROM pay_auth('${BASH_REMATCH[2]}')")
+    svc_merchant "$top/bin/payments-merchant" "$pg" demo "Demo shop" \
+        https://shop.example "$run/logs/services.log"
+    key=$svc_key mid=$svc_mid
 
     {
-        envline PAY_TEST_GW "$gw"
-        envline PAY_TEST_GW_PLAIN "http://127.0.0.1:$plain_port"
-        envline PAY_TEST_WORKERS "$workers"
-        envline PAY_TEST_GW_LIMITS "https://127.0.0.1:$limit_port"
-        envline PAY_TEST_CA "$run/conf/tls.crt"
-        envline PAY_TEST_PUBLIC_ORIGIN "$public_origin"
-        envline PAY_TEST_MOCK "$mock_url"
-        envline PAY_TEST_MOCK_TRANSFERS "$transfers_url"
-        envline PAY_TEST_RISK "http://127.0.0.1:$risk_port"
-        envline PAY_TEST_ADMIN_KEY "$run/conf/admin.key"
-        envline PAY_TEST_PSP "$psp_name"
-        envline PAY_TEST_PG "$pg"
-        envline PAY_TEST_PGDIR "$pgdir"
-        envline PAY_TEST_PGDATA "$pgdir/data"
-        envline PAY_TEST_RUN "$run"
-        envline PAY_TEST_ROOT "$top"
-        envline PAY_TEST_PAYTOKEN_KEY "$run/conf/paytoken.key"
-        envline PAY_TEST_ENCRYPTION_KEY "$run/conf/encryption.key"
-        envline PAY_TEST_PAYTOKEN_KID "$kid"
-        envline PAY_TEST_WEBHOOK_SECRET "$run/conf/webhook.secret"
-        envline PAY_TEST_MERCHANT_KEY "$key"
-        envline PAY_TEST_MERCHANT_ID "$mid"
-        envline PAY_TEST_ERROR_LOG_LEVEL "$log_level"
+        svc_envline PAY_TEST_GW "$gw"
+        svc_envline PAY_TEST_GW_PLAIN "http://127.0.0.1:$plain_port"
+        svc_envline PAY_TEST_WORKERS "$workers"
+        svc_envline PAY_TEST_GW_LIMITS "https://127.0.0.1:$limit_port"
+        svc_envline PAY_TEST_CA "$run/conf/tls.crt"
+        svc_envline PAY_TEST_PUBLIC_ORIGIN "$public_origin"
+        svc_envline PAY_TEST_MOCK "$mock_url"
+        svc_envline PAY_TEST_MOCK_TRANSFERS "$transfers_url"
+        svc_envline PAY_TEST_RISK "http://127.0.0.1:$risk_port"
+        svc_envline PAY_TEST_ADMIN_KEY "$run/conf/admin.key"
+        svc_envline PAY_TEST_PSP "$psp_name"
+        svc_envline PAY_TEST_PG "$pg"
+        svc_envline PAY_TEST_PGDIR "$pgdir"
+        svc_envline PAY_TEST_PGDATA "$pgdir/data"
+        svc_envline PAY_TEST_RUN "$run"
+        svc_envline PAY_TEST_ROOT "$top"
+        svc_envline PAY_TEST_PAYTOKEN_KEY "$run/conf/paytoken.key"
+        svc_envline PAY_TEST_ENCRYPTION_KEY "$run/conf/encryption.key"
+        svc_envline PAY_TEST_PAYTOKEN_KID "$kid"
+        svc_envline PAY_TEST_WEBHOOK_SECRET "$run/conf/webhook.secret"
+        svc_envline PAY_TEST_MERCHANT_KEY "$key"
+        svc_envline PAY_TEST_MERCHANT_ID "$mid"
+        svc_envline PAY_TEST_ERROR_LOG_LEVEL "$log_level"
     } >"$run/env"
     chmod 600 "$run/env"
 
@@ -450,28 +296,10 @@ do_start() {
     echo "  postgres $pg"
 }
 
-envline() { printf 'export %s=%q\n' "$1" "$2"; }
-
-# render TEMPLATE NAME=VALUE...: replaces every @NAME@.
-render() {
-    local text kv
-    # bash 5.2 would read "&" in a replacement as the matched text.
-    shopt -u patsub_replacement 2>/dev/null || true
-    text=$(cat "$1")
-    shift
-    for kv in "$@"; do
-        text=${text//@${kv%%=*}@/${kv#*=}}
-    done
-    if [[ $text =~ @[A-Z_]+@ ]]; then
-        die "$template: no value for ${BASH_REMATCH[0]}"
-    fi
-    printf '%s\n' "$text"
-}
-
 cmd=${1:-}
 run=${2:-}
 # "port [DEFAULT]": one free loopback port, for another service (ci/shop.sh)
-if [ "$cmd" = port ]; then pick_port "$run"; exit 0; fi
+if [ "$cmd" = port ]; then svc_pick_port "$run"; exit 0; fi
 if [ -z "$cmd" ] || [ -z "$run" ]; then usage; fi
 shift 2
 case $cmd in

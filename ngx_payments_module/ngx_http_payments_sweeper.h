@@ -46,6 +46,9 @@ typedef enum {
     NGX_HTTP_PAYMENTS_SWEEP_INBOX
 } ngx_http_payments_sweep_state_e;
 
+/* unusable answers remembered, so that each is logged at error once */
+#define NGX_HTTP_PAYMENTS_SWEEP_SEEN  1024
+
 /* how long before an authorization's end the sweeper warns */
 #define NGX_HTTP_PAYMENTS_HOLD_WARN  86400
 /* a hold past its end this long, its release still postponed by a capture
@@ -97,6 +100,13 @@ struct ngx_http_payments_sweeper_s {
     char                               *windows;    /* "{604800,…}": their
                                                        auth_window, in
                                                        psps' order */
+
+    /* the checkouts whose PSP gave no usable answer, logged at error
+     * once, then at info (a PSP that forgot a session would otherwise
+     * repeat the error every retry=); a ring of hashes of checkout and
+     * answer, lost on a reload, so the error comes once again then */
+    uint32_t                            unusable[NGX_HTTP_PAYMENTS_SWEEP_SEEN];
+    ngx_uint_t                          unusable_next;
 
     ngx_uint_t                          step;       /* the driver's next */
     ngx_http_payments_sweep_step_pt     resume;     /* the driver: the next

@@ -39,6 +39,9 @@ static void ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f);
 static void ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw);
 static void ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static ngx_uint_t ngx_http_payments_sweep_unusable(
+    ngx_http_payments_sweeper_t *sw, ngx_http_payments_sweep_item_t *it,
+    int status);
 static void ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
     const char *answer);
 static void ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q,
@@ -374,6 +377,7 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
 {
     int                              status;
     const char                      *what;
+    ngx_uint_t                       level;
     pay_lookup_outcome_e             outcome;
     ngx_http_payments_psp_t         *psp;
     ngx_http_payments_sweeper_t     *sw = f->data;
@@ -440,7 +444,9 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
     default:
         ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN);
-        ngx_log_error(NGX_LOG_ERR, sw->log, 0,
+        /* ngx_log_error() reads its level twice */
+        level = ngx_http_payments_sweep_unusable(sw, it, status);
+        ngx_log_error(level, sw->log, 0,
                       "payments: sweeper: psp \"%V\" gave no usable answer "
                       "about checkout \"%s\" (HTTP %d)",
                       &psp->name, it->checkout_id, status);
@@ -552,6 +558,43 @@ ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
                                ? "paid" : "failed", outcome);
 
     ngx_http_payments_sweep_next(sw);
+}
+
+/*
+ * The level of a "no usable answer" line: error the first time this
+ * checkout got this answer, info when it got it before (a PSP that has
+ * forgotten a session, a mock PSP reset by a test, answers 404 every
+ * retry=; the checkout stays EXECUTING and past alert= the overdue line
+ * says so once).
+ */
+static ngx_uint_t
+ngx_http_payments_sweep_unusable(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it, int status)
+{
+    uint32_t    h;
+    ngx_uint_t  i;
+
+    ngx_crc32_init(h);
+    ngx_crc32_update(&h, (u_char *) it->merchant_id,
+                     ngx_strlen(it->merchant_id) + 1);
+    ngx_crc32_update(&h, (u_char *) it->checkout_id,
+                     ngx_strlen(it->checkout_id) + 1);
+    ngx_crc32_update(&h, (u_char *) &status, sizeof(int));
+    ngx_crc32_final(h);
+
+    /* 0 marks an empty slot */
+    h |= 1;
+
+    for (i = 0; i < NGX_HTTP_PAYMENTS_SWEEP_SEEN; i++) {
+        if (sw->unusable[i] == h) {
+            return NGX_LOG_INFO;
+        }
+    }
+
+    sw->unusable[sw->unusable_next] = h;
+    sw->unusable_next = (sw->unusable_next + 1) % NGX_HTTP_PAYMENTS_SWEEP_SEEN;
+
+    return NGX_LOG_ERR;
 }
 
 static void

@@ -271,11 +271,14 @@ inv_plan(inv_payment_t *p, size_t i)
         break;
     case INV_OUT_OF_ORDER:
         p->deliveries = 2;
-        /* Adyen: a refused attempt, then the shopper pays: paid.  Else a
-         * failure first, then the success: the money the PSP took is
-         * booked all the same */
+        /* Adyen: a refused attempt, then the shopper pays: paid.  Stripe:
+         * an async payment's success before its unpaid completion (Stripe
+         * never expires a completed session).  generic: a failure first,
+         * then the success: the money the PSP took is booked all the
+         * same */
         p->expect = "SUCCESS";
-        p->late = p->psp != 1;
+        p->late = p->psp == 2;
+        p->async = p->psp == 0;
         break;
     case INV_AMOUNT_LIE:
         p->deliveries = 1;
@@ -499,8 +502,8 @@ inv_rule(const inv_run_t *run, const inv_payment_t *p)
         return str_printf("{\"match\":\"%s\",\"webhook_duplicate\":%d%s}", n,
                           p->copies - 1, extra);
     case INV_OUT_OF_ORDER:
-        return str_printf("{\"match\":\"%s\",\"webhook_out_of_order\":true}",
-                          n);
+        return str_printf("{\"match\":\"%s\",\"webhook_out_of_order\":true%s}",
+                          n, extra);
     case INV_AMOUNT_LIE:
         /* one unit more, one less (0 is allowed), or the decimals shifted */
         return str_printf("{\"match\":\"%s\",\"webhook_amount\":%ld}", n,
@@ -1121,7 +1124,9 @@ inv_expect(inv_run_t *run)
             break;
         case INV_OUT_OF_ORDER:
             o[INV_APPLIED]++;
-            o[p->psp == 1 ? INV_PENDING : INV_PAID_AFTER_FAILED]++;
+            /* Adyen's refused attempt and Stripe's unpaid completion are
+             * a payment under way */
+            o[p->psp == 2 ? INV_PAID_AFTER_FAILED : INV_PENDING]++;
             break;
         case INV_RACE:
             o[INV_APPLIED]++;

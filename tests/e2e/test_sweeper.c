@@ -447,6 +447,73 @@ Test(solo_sweeper, an_open_session_stays_executing_and_is_alerted_once)
 }
 
 
+/* How many times needle is in the file. */
+
+static int
+file_count(const char *path, const char *needle)
+{
+    int    n;
+    char  *log, *p;
+
+    log = file_read(path, NULL);
+    if (log == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    for (p = strstr(log, needle); p != NULL; p = strstr(p + 1, needle)) {
+        n++;
+    }
+
+    free(log);
+
+    return n;
+}
+
+
+Test(solo_sweeper, a_session_the_psp_forgot_is_logged_at_error_once,
+     .description = "a mock PSP reset by a test forgets the session: each "
+                    "look-up answers 404, the checkout stays EXECUTING, "
+                    "and the error is logged once, not every retry=")
+{
+    int          i;
+    char        *co_id, *line;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-forgot");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    (void) register_with(&sweepers[0], &m, co_id, "sw_stripe",
+                         "\"webhook_never\":true");
+
+    /* the suite runs alone: nobody else's sessions are forgotten */
+    mock_reset();
+
+    line = str_printf("gave no usable answer about checkout \"%s\"", co_id);
+
+    for (i = 0; i < 50 && file_count(sweepers[0].error_log, line) == 0; i++) {
+        msleep(100);
+    }
+
+    cr_assert_eq(file_count(sweepers[0].error_log, line), 1,
+                 "no error line for %s in %s", co_id, sweepers[0].error_log);
+
+    /* retry=1s: three more look-ups, each answered 404 */
+    msleep(3500);
+    cr_assert_geq(atol(db_scalar("SELECT attempts FROM checkout_sweeps "
+                                 "WHERE merchant_id = $1 "
+                                 "AND checkout_id = $2", 2,
+                                 (const char *[]) { m.id, co_id })), 3);
+    cr_assert_eq(file_count(sweepers[0].error_log, line), 1,
+                 "logged again at notice or above: %s",
+                 sweepers[0].error_log);
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING");
+}
+
+
 Test(solo_sweeper, two_gateways_sweep_one_at_a_time_and_the_other_takes_over)
 {
     int          i;
