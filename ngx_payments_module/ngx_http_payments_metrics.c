@@ -57,8 +57,9 @@ const char  *ngx_http_payments_ev_outcomes[] = {
     "applied", "duplicate", "already", "pending", "ignored", "late_contrary",
     "unknown_checkout", "mismatch", "amount_mismatch", "unknown_refund",
     "unknown_dispute", "unknown_payout", "paid_after_failed",
-    "object_mismatch", "capture_reversed", "captured_after_release",
-    "captured_outside", "captured_for_manual", "dispute_excess", "other"
+    "object_mismatch", "capture_reversed", "capture_reversed_refunded",
+    "captured_after_release", "captured_outside", "captured_for_manual",
+    "dispute_excess", "other"
 };
 
 /* in ngx_http_payments_inbox_state_e's order */

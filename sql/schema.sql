@@ -288,6 +288,15 @@ DECLARE
     v_late   boolean := false;
     v_out    text;
     v_byref  boolean := false;
+    v_held   bigint;
+    v_seller bigint;
+    v_kept   bigint;
+    v_owed   bigint;
+    v_take   bigint;
+    v_sp     bigint;
+    v_cp     bigint;
+    v_short  bigint := 0;
+    v_parts  jsonb := '[]';
 BEGIN
     IF p_kind NOT IN ('CAPTURE_SUCCEEDED', 'CAPTURE_FAILED', 'VOID_SUCCEEDED', 'VOID_FAILED') THEN
         RAISE EXCEPTION 'capture_event_apply: unknown kind %', p_kind
@@ -474,25 +483,79 @@ BEGIN
                 SELECT * INTO o FROM payment_orders po
                  WHERE po.merchant_id = x.merchant_id
                    AND po.payment_order_id = x.payment_order_id;
+
+                -- what the order holds at the clearing, what its seller
+                -- and the commission were credited for it, net (its
+                -- captures less its refunds and chargebacks, as booked)
+                SELECT coalesce(sum(e.amount) FILTER (
+                           WHERE e.account = 'psp_clearing:' || p_psp), 0),
+                       coalesce(-sum(e.amount) FILTER (
+                           WHERE e.account = 'seller_payable:' || o.seller_account), 0),
+                       coalesce(-sum(e.amount) FILTER (
+                           WHERE e.account = 'platform_commission'), 0)
+                  INTO v_held, v_seller, v_kept
+                  FROM ledger_transactions t
+                  JOIN ledger_entries e ON e.merchant_id = t.merchant_id
+                                       AND e.txn_id = t.txn_id
+                 WHERE t.merchant_id = o.merchant_id AND t.checkout_id = o.checkout_id
+                   AND t.payment_order_id = o.payment_order_id;
+                -- what will be taken of it yet: its PENDING refunds (the
+                -- PSP has them), and its OPEN chargebacks from the seller
+                SELECT coalesce(sum(r.amount), 0) INTO v_owed FROM refunds r
+                 WHERE r.merchant_id = o.merchant_id
+                   AND r.payment_order_id = o.payment_order_id AND r.status = 'PENDING';
+                v_held := v_held - v_owed;
+                SELECT v_owed + coalesce(sum(dp.amount), 0) INTO v_owed
+                  FROM dispute_parts dp
+                  JOIN disputes d ON d.merchant_id = dp.merchant_id
+                                 AND d.dispute_id = dp.dispute_id
+                 WHERE dp.merchant_id = o.merchant_id
+                   AND dp.payment_order_id = o.payment_order_id AND d.status = 'OPEN';
+
+                -- the order gives back what it holds, its seller at most
+                -- its share and what it holds, the commission the rest
+                -- (within what it holds: the order holds the two together)
+                v_take := least(x.amount, greatest(v_held, 0));
+                v_sp := least(x.amount - x.commission_part,
+                              greatest(v_seller - v_owed, 0), v_take);
+                v_cp := v_take - v_sp;
+                IF v_cp > greatest(v_kept, 0) THEN
+                    v_cp := greatest(v_kept, 0);
+                    v_sp := v_take - v_cp;
+                END IF;
+                IF v_take < x.amount THEN
+                    v_short := v_short + (x.amount - v_take);
+                    v_parts := v_parts || jsonb_build_object(
+                        'payment_order_id', o.payment_order_id, 'capture_id', x.capture_id,
+                        'reversed', x.amount, 'taken_back', v_take,
+                        'shortfall', x.amount - v_take);
+                END IF;
+
                 UPDATE captures y SET status = 'FAILED', commission_part = NULL,
                                       failure = 'reversed by the PSP after it had been captured',
                                       psp_ref = coalesce(y.psp_ref, nullif(p_object_ref, ''))
                  WHERE y.merchant_id = x.merchant_id AND y.capture_id = x.capture_id;
                 UPDATE payment_orders po
                    SET amount_captured = po.amount_captured - x.amount,
-                       commission = greatest(coalesce(po.commission, 0) - x.commission_part, 0),
+                       commission = greatest(coalesce(po.commission, 0) - v_cp, 0),
                        updated_at = now()
                  WHERE po.merchant_id = o.merchant_id
                    AND po.payment_order_id = o.payment_order_id;
                 PERFORM ledger_book(o.merchant_id, o.checkout_id, o.payment_order_id, 'payment',
                     x.capture_id, v_src, o.currency,
                     ARRAY['psp_clearing:' || p_psp, 'seller_payable:' || o.seller_account,
-                          'platform_commission'],
-                    ARRAY[-x.amount, x.amount - x.commission_part, x.commission_part]);
-                PERFORM wallet_add(o.merchant_id, o.seller_account, o.currency,
-                                   -(x.amount - x.commission_part));
+                          'platform_commission', 'psp_shortfall:' || p_psp],
+                    ARRAY[-x.amount, v_sp, v_cp, x.amount - v_take]);
+                PERFORM wallet_add(o.merchant_id, o.seller_account, o.currency, -v_sp);
             END LOOP;
-            outcome := 'capture_reversed';
+            IF v_short > 0 THEN
+                PERFORM audit_append(v_m, v_co, 'capture:shortfall',
+                    jsonb_build_object('psp', p_psp, 'object', p_object_ref,
+                                       'shortfall', v_short, 'orders', v_parts));
+                outcome := 'capture_reversed_refunded';
+            ELSE
+                outcome := 'capture_reversed';
+            END IF;
             RETURN;
         END IF;
         IF cp.status <> 'PENDING' THEN

@@ -1061,6 +1061,7 @@ Test(capture, generic_a_capture_failed_after_it_succeeded_is_undone)
 }
 
 
+
 /*
  * A capture made at the PSP itself (its dashboard, Adyen's Customer Area),
  * not by POST .../capture: the PSP's event names the checkout and no
@@ -1516,4 +1517,106 @@ Test(capture, stripe_a_chargeback_of_a_refunded_capture_is_booked_and_alerted)
     cr_expect_eq(wallet_of(&h, "seller_1"), -400);
     cr_expect_eq(wallet_of(&h, "seller_2"), 0);
     expect_books(&h, -400);
+}
+
+
+/*
+ * A capture the PSP reverses after part of it was refunded (the PSP keeps
+ * one payment's books: its refunds stay within what the payment's other
+ * captures hold, so it lets the reversal through): 4.00 of the first
+ * order captured, 5.00 of the second, 3.00 of the first refunded, then the
+ * first capture reversed.  The clearing follows the PSP (9.00 captured,
+ * 4.00 taken back, 3.00 refunded); the first order gives back only what it
+ * still held (1.00), its seller is never charged beyond what it was
+ * credited, and the 3.00 the shopper was refunded of a capture that never
+ * stood is booked to psp_shortfall:<psp> and alerted (outcome
+ * capture_reversed_refunded).  The order refunds no further.
+ */
+static void
+capture_reversed_after_refund(size_t d)
+{
+    int          i;
+    held_t       h;
+    resp_t      *r;
+    char        *id, *nonce;
+    const char  *params[2];
+
+    held_new(&h, d);
+    id = capture_ok(&h, 0, "4.00");
+    (void) capture_ok(&h, 1, "5.00");
+
+    r = refund(&h, 0, "3.00");
+    cr_assert_eq(r->status, 201, "%s", r->body);
+
+    for (i = 0; i < 100; i++) {
+        if (ql("SELECT count(*) FROM refunds WHERE merchant_id = $1 AND "
+               "status = 'SUCCEEDED'", h.m.id, NULL) == 1)
+        {
+            break;
+        }
+        msleep(100);
+    }
+    cr_assert_eq(ql("SELECT count(*) FROM refunds WHERE merchant_id = $1 AND "
+                    "status = 'SUCCEEDED'", h.m.id, NULL), 1);
+
+    params[0] = h.m.id;
+    params[1] = id;
+    nonce = db_scalar("SELECT nonce FROM captures WHERE merchant_id = $1 AND "
+                      "capture_id = $2", 2, params);
+    cr_assert_not_null(nonce);
+
+    r = mock_post(str_printf("/_control/captures/%s/fail", nonce), NULL);
+    cr_assert_eq(r->status, 200, "%s: the PSP refused the reversal: %s",
+                 h.psp, r->body);
+    expect_op_becomes(&h, id, "FAILED");
+
+    cr_expect_str_eq(webhook_outcome(&h, "CAPTURE_FAILED"),
+                     "capture_reversed_refunded");
+    cr_expect_eq(captured(&h, 0), 0);
+    cr_expect_eq(captured(&h, 1), 500);
+
+    /* the PSP's books: 5.00 captured, 3.00 refunded */
+    expect_books(&h, 200);
+    cr_expect_eq(ql("SELECT coalesce(sum(amount), 0) FROM ledger_entries "
+                    "WHERE merchant_id = $1 AND account = $2", h.m.id,
+                    str_printf("psp_shortfall:%s", h.psp)), 300,
+                 "%s: the shortfall is not booked apart", h.psp);
+
+    /* no seller charged beyond what it was credited, per order */
+    cr_expect_eq(wallet_of(&h, "seller_1"), 0);
+    cr_expect_eq(wallet_of(&h, "seller_2"), 500);
+    cr_expect_eq(ql("SELECT count(*) FROM (SELECT t.payment_order_id FROM "
+                    "ledger_transactions t JOIN ledger_entries e USING "
+                    "(merchant_id, txn_id) WHERE t.merchant_id = $1 AND "
+                    "e.account LIKE 'seller\\_payable:%' GROUP BY 1 "
+                    "HAVING sum(e.amount) > 0) x", h.m.id, NULL), 0,
+                 "%s: a seller is charged beyond its credit", h.psp);
+    cr_expect_eq(ql("SELECT coalesce(sum(e.amount), 0) FROM "
+                    "ledger_transactions t JOIN ledger_entries e USING "
+                    "(merchant_id, txn_id) WHERE t.merchant_id = $1 AND "
+                    "t.payment_order_id = $2 AND e.account = "
+                    "'platform_commission'", h.m.id, order_id(&h, 0)), 0,
+                 "%s: commission kept of a capture that never stood",
+                 h.psp);
+
+    /* the order refunds nothing more: nothing of it is captured */
+    r = refund(&h, 0, "0.01");
+    cr_expect_eq(r->status, 422, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "code")),
+                     "refund_exceeds_captured", "%s", r->body);
+
+    cr_expect_str_eq(order_status(&h, 0), "SUCCESS");
+}
+
+
+Test(capture, adyen_a_capture_reversed_after_a_refund_charges_no_seller)
+{
+    capture_reversed_after_refund(1);
+}
+
+
+Test(capture, generic_a_capture_reversed_after_a_refund_charges_no_seller)
+{
+    capture_reversed_after_refund(2);
 }

@@ -458,6 +458,10 @@ mock_books_capture_reversed(const char *key)
     if (op != NULL) {
         json_object_set_new(op, "state", json_string("reversed"));
         mock_books_add(b, "captured", -mock_books_int(op, "amount"));
+        /* decided with its success: nothing was refunded of it yet */
+        (void) mock_refund_capture_reversed(
+            json_string_value(json_object_get(b, "payment_ref")),
+            mock_books_int(op, "amount"), (json_int_t) 1 << 62);
     }
     pthread_mutex_unlock(&mock_books_lock);
 }
@@ -500,13 +504,21 @@ mock_books_reverse(struct MHD_Connection *c, const char *key)
     pthread_mutex_lock(&mock_books_lock);
     op = mock_books_capture_find(key, &b);
 
-    /* a capture is reversed before what it captured is paid back or
-     * charged back, never after (the PSP would refuse the refund first) */
+    /* the PSP keeps one book per payment: a capture is reversed only
+     * while what the payment's other captures hold covers its refunds
+     * (those paid and those under way) and its chargebacks; else what it
+     * captured is paid back or charged back already, and the PSP would
+     * have refused those first */
     if (op != NULL
-        && mock_books_int(b, "captured") - mock_books_int(op, "amount")
-           < mock_books_int(b, "refunded")
-             + mock_books_int(b, "disputed_open")
-             + mock_books_int(b, "disputed_lost"))
+        && (mock_books_int(b, "captured") - mock_books_int(op, "amount")
+            - mock_books_int(b, "disputed_open")
+            - mock_books_int(b, "disputed_lost")
+            < mock_books_int(b, "refunded")
+            || mock_refund_capture_reversed(ref, mock_books_int(op, "amount"),
+                   mock_books_int(b, "captured")
+                   - mock_books_int(op, "amount")
+                   - mock_books_int(b, "disputed_open")
+                   - mock_books_int(b, "disputed_lost")) != 0))
     {
         pthread_mutex_unlock(&mock_books_lock);
         json_decref(s);

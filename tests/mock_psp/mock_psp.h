@@ -532,6 +532,8 @@ void mock_books_op(const json_t *stored, int failed);
 void mock_books_release_rest(const char *ref);
 void mock_books_dispute(const json_t *d, const char *state);
 void mock_books_capture_reversed(const char *key);
+int mock_refund_capture_reversed(const char *ref, json_int_t amount,
+    json_int_t room);
 enum MHD_Result mock_books_control(struct MHD_Connection *c,
     const char *method, const char *path);
 void mock_stripe_webhook_expired(const json_t *session,

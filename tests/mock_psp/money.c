@@ -33,6 +33,8 @@
 
 static pthread_mutex_t  mock_money_lock = PTHREAD_MUTEX_INITIALIZER;
 static json_t          *mock_refunded;     /* payment_ref -> amount */
+static json_t          *mock_reversed;     /* payment_ref -> what the PSP
+                                            * reversed of its captures */
 static json_t          *mock_disputes;     /* id -> dispute */
 static json_t          *mock_ops;          /* the refunds and transfers the
                                             * mock processed, in order, for
@@ -45,9 +47,11 @@ mock_money_reset(void)
 {
     pthread_mutex_lock(&mock_money_lock);
     json_decref(mock_refunded);
+    json_decref(mock_reversed);
     json_decref(mock_disputes);
     json_decref(mock_ops);
     mock_refunded = NULL;
+    mock_reversed = NULL;
     mock_disputes = NULL;
     mock_ops = NULL;
     pthread_mutex_unlock(&mock_money_lock);
@@ -73,8 +77,47 @@ mock_refund_reserve(const char *ref, json_int_t amount, json_int_t total,
     *before = done;
     rc = -1;
 
+    /* what the PSP reversed of the payment's captures is not refundable */
+    total -= json_integer_value(json_object_get(mock_reversed, ref));
+
     if (amount > 0 && done + amount <= total) {
         json_object_set_new(mock_refunded, ref, json_integer(done + amount));
+        rc = 0;
+    }
+
+    pthread_mutex_unlock(&mock_money_lock);
+
+    return rc;
+}
+
+
+/*
+ * A capture of amount of the payment reversed, decided with its refunds:
+ * refused (-1) when what the payment's refunds took or are taking (those
+ * accepted and not failed) is more than room, what the payment would
+ * still hold captured, less its disputes; else recorded, and refunds are
+ * bounded by what stays captured from now on.
+ */
+int
+mock_refund_capture_reversed(const char *ref, json_int_t amount,
+    json_int_t room)
+{
+    int          rc;
+    json_int_t   done;
+
+    pthread_mutex_lock(&mock_money_lock);
+
+    if (mock_reversed == NULL) {
+        mock_reversed = json_object();
+    }
+
+    done = json_integer_value(json_object_get(mock_refunded, ref));
+    rc = -1;
+
+    if (ref != NULL && done <= room) {
+        json_object_set_new(mock_reversed, ref, json_integer(
+            json_integer_value(json_object_get(mock_reversed, ref))
+            + amount));
         rc = 0;
     }
 

@@ -675,3 +675,85 @@ DIALECT_TEST(generic_books_a_capture_reversed_and_one_made_outside, dl_start)
     cr_assert_str_eq(wh_type(&rx.hits[5]), "capture.failed");
     cr_assert_eq(gen_book("bk4:", "captured", 300), 300);
 }
+
+
+/*
+ * The PSP keeps one book per payment: a capture is reversed only while the
+ * payment's other captures cover its refunds (those accepted and not
+ * failed); after a reversal its refunds are bounded by what stays
+ * captured.
+ */
+DIALECT_TEST(generic_a_reversal_is_bounded_by_the_payments_refunds,
+             dl_start)
+{
+    char         ref[64], body[512];
+    json_t      *j, *s;
+    resp_t       r;
+
+    j = generic_json("bk5:co_1", "20.00", "USD");
+    json_object_set_new(j, "capture", json_string("manual"));
+    generic_post(&r, "bk5:co_1", j);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    s = session_act(str(&r, "token"), "pay", 200);
+    resp_free(&r);
+    snprintf(ref, sizeof(ref), "%s",
+             json_string_value(json_object_get(s, "payment_ref")));
+    json_decref(s);
+    rx_wait(1, 5000);
+
+    /* 7.00 and 5.00 captured, 6.00 of the payment refunded */
+    snprintf(body, sizeof(body), "{\"reference\":\"bk5:cp_a\",\"payment_id\":"
+             "\"%s\",\"amount\":\"7.00\",\"currency\":\"USD\"}", ref);
+    dl_post(&r, "/captures", "Authorization: Bearer " GEN_KEY, "bk5:cp_a",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+    snprintf(body, sizeof(body), "{\"reference\":\"bk5:cp_b\",\"payment_id\":"
+             "\"%s\",\"amount\":\"5.00\",\"currency\":\"USD\"}", ref);
+    dl_post(&r, "/captures", "Authorization: Bearer " GEN_KEY, "bk5:cp_b",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+    rx_wait(3, 5000);
+    cr_assert_eq(gen_book("bk5:", "captured", 1200), 1200);
+
+    snprintf(body, sizeof(body), "{\"reference\":\"bk5:rf_a\",\"payment_id\":"
+             "\"%s\",\"amount\":\"6.00\",\"currency\":\"USD\"}", ref);
+    dl_post(&r, "/refunds", "Authorization: Bearer " GEN_KEY, "bk5:rf_a",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+
+    /* 7.00 back would leave 5.00 captured for 6.00 refunded: refused,
+     * whether the refund's outcome is decided yet or not */
+    control(&r, "POST", "/_control/captures/bk5:cp_a/fail", NULL);
+    cr_assert_eq(r.status, 409, "%s", r.body);
+    resp_free(&r);
+    rx_wait(4, 5000);
+    cr_assert_eq(gen_book("bk5:", "refunded", 600), 600);
+    control(&r, "POST", "/_control/captures/bk5:cp_a/fail", NULL);
+    cr_assert_eq(r.status, 409, "%s", r.body);
+    resp_free(&r);
+
+    /* 5.00 back leaves 7.00 for them: reversed */
+    control(&r, "POST", "/_control/captures/bk5:cp_b/fail", NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    resp_free(&r);
+    rx_wait(5, 5000);
+    cr_assert_str_eq(wh_type(&rx.hits[4]), "capture.failed");
+    cr_assert_eq(gen_book("bk5:", "captured", 700), 700);
+
+    /* refunds are bounded by the 7.00 that stay captured */
+    snprintf(body, sizeof(body), "{\"reference\":\"bk5:rf_b\",\"payment_id\":"
+             "\"%s\",\"amount\":\"1.01\",\"currency\":\"USD\"}", ref);
+    dl_post(&r, "/refunds", "Authorization: Bearer " GEN_KEY, "bk5:rf_b",
+            "application/json", body);
+    cr_assert_eq(r.status, 400, "%s", r.body);
+    resp_free(&r);
+    snprintf(body, sizeof(body), "{\"reference\":\"bk5:rf_c\",\"payment_id\":"
+             "\"%s\",\"amount\":\"1.00\",\"currency\":\"USD\"}", ref);
+    dl_post(&r, "/refunds", "Authorization: Bearer " GEN_KEY, "bk5:rf_c",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+}
