@@ -4632,12 +4632,13 @@ DECLARE
     n  int;
     d  int;
 BEGIN
-    -- done idempotency keys past their TTL
+    -- done idempotency keys past their TTL, oldest first (created_at's
+    -- index: expires_at has none, so that pay_finish's update of it is HOT)
     WITH victims AS (
         SELECT ik.merchant_id, ik.idem_key
           FROM idempotency_keys ik
          WHERE ik.expires_at <= now() AND ik.state = 'done'
-         ORDER BY ik.expires_at
+         ORDER BY ik.created_at
          LIMIT GREATEST(COALESCE(p_limit, 0), 0)
            FOR UPDATE SKIP LOCKED
     )
@@ -7895,7 +7896,8 @@ CREATE TABLE public.audit_heads (
     hash bytea NOT NULL,
     chain smallint DEFAULT 0 NOT NULL,
     prev_hash bytea
-);
+)
+WITH (fillfactor='20');
 
 
 --
@@ -9257,10 +9259,10 @@ CREATE UNIQUE INDEX disputes_psp_ref ON public.disputes USING btree (psp, psp_di
 
 
 --
--- Name: idempotency_keys_expiry; Type: INDEX; Schema: public; Owner: -
+-- Name: idempotency_keys_created; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX idempotency_keys_expiry ON public.idempotency_keys USING btree (expires_at);
+CREATE INDEX idempotency_keys_created ON public.idempotency_keys USING btree (created_at);
 
 
 --
