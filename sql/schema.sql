@@ -7896,8 +7896,7 @@ CREATE TABLE public.audit_heads (
     hash bytea NOT NULL,
     chain smallint DEFAULT 0 NOT NULL,
     prev_hash bytea
-)
-WITH (fillfactor='20');
+);
 
 
 --

@@ -402,27 +402,6 @@ Test(sql, finish_updates_the_key_in_place,
     PQfinish(c);
 }
 
-Test(sql, audit_heads_move_in_place,
-     .description = "every audit entry moves its chain's head row: each of those updates "
-                    "stays on the head's page (HOT), even for a merchant whose 65 heads "
-                    "were just made, so that the head's look-up never steps over dead "
-                    "versions in other pages",
-     .timeout = 30)
-{
-    PGconn  *c = sqlt_connect();
-    char     m[24];
-
-    new_merchant(c, m);
-    OK0(c, "BEGIN");
-    OK(c, "SELECT audit_append($1, 'co_' || g, 'test:hot', '{}') FROM generate_series(1, 100) g",
-       m);
-    /* 100 entries over the 64 chains, and chain 0's for opening them */
-    cr_expect_str_eq(xact_updates(c, "audit_heads"), "101/101");
-    OK0(c, "COMMIT");
-    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)::text", m), "true");
-    PQfinish(c);
-}
-
 Test(sql, purge_deletes_notifications_delivered_over_30_days_ago_only,
      .description = "pay_purge deletes DELIVERED notifications delivered more than 30 days "
                     "ago, and keeps newer ones, PENDING ones and the dead letters "
