@@ -4632,13 +4632,12 @@ DECLARE
     n  int;
     d  int;
 BEGIN
-    -- done idempotency keys past their TTL, oldest first (created_at's
-    -- index: expires_at has none, so that pay_finish's update of it is HOT)
+    -- done idempotency keys past their TTL
     WITH victims AS (
         SELECT ik.merchant_id, ik.idem_key
           FROM idempotency_keys ik
          WHERE ik.expires_at <= now() AND ik.state = 'done'
-         ORDER BY ik.created_at
+         ORDER BY ik.expires_at
          LIMIT GREATEST(COALESCE(p_limit, 0), 0)
            FOR UPDATE SKIP LOCKED
     )
@@ -9258,10 +9257,10 @@ CREATE UNIQUE INDEX disputes_psp_ref ON public.disputes USING btree (psp, psp_di
 
 
 --
--- Name: idempotency_keys_created; Type: INDEX; Schema: public; Owner: -
+-- Name: idempotency_keys_expiry; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX idempotency_keys_created ON public.idempotency_keys USING btree (created_at);
+CREATE INDEX idempotency_keys_expiry ON public.idempotency_keys USING btree (expires_at);
 
 
 --

@@ -8,13 +8,12 @@ DECLARE
     n  int;
     d  int;
 BEGIN
-    -- done idempotency keys past their TTL, oldest first (created_at's
-    -- index: expires_at has none, so that pay_finish's update of it is HOT)
+    -- done idempotency keys past their TTL
     WITH victims AS (
         SELECT ik.merchant_id, ik.idem_key
           FROM idempotency_keys ik
          WHERE ik.expires_at <= now() AND ik.state = 'done'
-         ORDER BY ik.created_at
+         ORDER BY ik.expires_at
          LIMIT GREATEST(COALESCE(p_limit, 0), 0)
            FOR UPDATE SKIP LOCKED
     )

@@ -369,39 +369,6 @@ Test(sql, purge_deletes_only_done_keys_past_ttl,
     PQfinish(c);
 }
 
-/* The transaction's own counts of a table's updated rows, "n/hot": how many
- * it updated, and how many of those in place on their page (a HOT update:
- * no index entry written, nothing for an index scan to step over later). */
-static const char *
-xact_updates(PGconn *c, const char *table)
-{
-    return VAL(c, "SELECT pg_stat_get_xact_tuples_updated($1::regclass) || '/'"
-                  " || pg_stat_get_xact_tuples_hot_updated($1::regclass)", table);
-}
-
-Test(sql, finish_updates_the_key_in_place,
-     .description = "pay_finish's update of the idempotency key (done, with its answer and "
-                    "its TTL from now) changes no indexed column: a HOT update, as the "
-                    "registration's rows floor's is (bench/rows_floor/reg_rows.sql)",
-     .timeout = 30)
-{
-    PGconn  *c = sqlt_connect();
-    char     m[24];
-
-    new_merchant(c, m);
-    claim(c, &(claim_req_t){ .merchant = m, .key = "hot", .checkout = "co_1" });
-    usleep(10 * 1000);          /* now() moves on */
-    OK0(c, "BEGIN");
-    finish(c, m, "hot", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
-    cr_expect_str_eq(xact_updates(c, "idempotency_keys"), "1/1");
-    /* the answer is still kept for the TTL from when it was stored */
-    cr_expect_str_eq(VAL(c, "SELECT state || ' ' || (expires_at - now() = interval '1 day')"
-                            " FROM idempotency_keys WHERE merchant_id = $1", m),
-                     "done true");
-    OK0(c, "COMMIT");
-    PQfinish(c);
-}
-
 Test(sql, purge_deletes_notifications_delivered_over_30_days_ago_only,
      .description = "pay_purge deletes DELIVERED notifications delivered more than 30 days "
                     "ago, and keeps newer ones, PENDING ones and the dead letters "
