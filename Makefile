@@ -36,7 +36,7 @@ FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check
+.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-counts bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check
 
 all: core mock module reconcile secrets events-verify
 
@@ -247,6 +247,12 @@ money-check-known: $(E2E_DEPS)
 	BUILD=$(BUILD) MONEY_KNOWN=1 \
 	    E2E_FILTER='books_check/known_defect_seeds_still_fail' \
 	    bash ci/e2e.sh
+
+# what one registration costs the database in counts that do not depend on
+# the machine's load (statements, commits, WAL flushes and bytes, blocks),
+# the gateway's SQL beside its rows floor (bench/README.md); N=2000
+bench-counts:
+	bash bench/reg_counts.sh $(N)
 
 bench-limits:
 	bash bench/limits.sh

@@ -10,7 +10,8 @@
 #      without "psp", healthy and with the route's first PSP's circuit open);
 #   2. the peer: Debian's nginx proxying to a 200 ms upstream
 #      (bench/peer/plain_proxy_nginx.conf, unique_keys.lua);
-#   3. pgbench running the SQL one registration commits;
+#   3. pgbench running the SQL one registration commits, then the same rows
+#      in plain SQL (bench/rows_floor/reg_rows.sql, in database reg_floor);
 #   4. the worker's memory before and after BENCH_REQUESTS registrations;
 #   5. webhooks: verified-and-committed Stripe events per second at 64
 #      connections (unique events for unique checkouts, signed in advance),
@@ -232,6 +233,18 @@ pgbench -n -M prepared -c 8 -j 2 -T "$secs" -U payments_gateway -D key_id="$kid"
     -f bench/registration.pgbench "$db" > "$run/pgbench.log" 2>&1
 pg=$(awk '/^tps = / { print $3; exit }' "$run/pgbench.log")
 say "pgbench (same SQL, 8 clients): $pg registrations/s"
+# the rows a registration writes, in plain SQL (bench/rows_floor/reg_rows.sql:
+# the same rows, columns and indexes, 3 statements, 2 commits), in database
+# reg_floor of the same cluster: the gateway's SQL judged against it
+reg_db=${PAY_TEST_PG/dbname=payments/dbname=reg_floor}
+psql "${PAY_TEST_PG/dbname=payments/dbname=postgres}" -XAtq \
+    -c "DROP DATABASE IF EXISTS reg_floor" -c "CREATE DATABASE reg_floor"
+psql "$reg_db" -XAtq -v ON_ERROR_STOP=1 -f bench/rows_floor/reg_schema.sql >/dev/null
+pgbench -n -M prepared -c 8 -j 2 -T "$secs" -f bench/rows_floor/reg_rows.sql "$reg_db" \
+    > "$run/reg-rows.log" 2>&1
+regrows=$(awk '/^tps = / { print $3; exit }' "$run/reg-rows.log")
+say "the same rows in plain SQL, rows_floor/reg_rows.sql (8 clients): $regrows registrations/s;" \
+    "the gateway's SQL at $(ratio "$pg" "$regrows") of it"
 # where a registration's database time goes: the same pgbench for 3 s more
 # with pg_stat_statements tracking nested statements (not measured above:
 # the tracking costs time)
