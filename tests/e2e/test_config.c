@@ -1985,7 +1985,8 @@ Test(config, an_invalid_parameter_says_its_allowed_range)
           "invalid parameter \"allow_loopback=yes\" in \"payments_notify\":"
           " on or off" },
         { "", "payments_limit_zone api size=1m rate=10r/s burst=3;",
-          "invalid parameter \"burst=3\": it takes size= and rate=" },
+          "invalid parameter \"burst=3\": it takes size=, rate=, store=, "
+          "gateways= and on_error=" },
         { "", "payments_limit_failures cards size=1m window=1h max=5 "
               "rate=1r/s;",
           "invalid parameter \"rate=1r/s\": it takes size=, window= and "
