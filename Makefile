@@ -1,7 +1,7 @@
 # ngx_payments: one entry point.  `make test` is what CI runs.
 SHELL    := /bin/bash
 BUILD    ?= build
-PKGS      = libpq libcurl jansson libjwt libcrypto
+PKGS      = libpq libcurl jansson libjwt libcrypto hiredis
 # Evaluated on first use, once: `make demo` and `make deps` install the
 # packages before anything is compiled, so they must not ask pkg-config first.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $$(PKGS)))$(PKG_CFLAGS)

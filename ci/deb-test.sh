@@ -229,9 +229,9 @@ check "the .deb holds the module, its load file, tools, man pages, sql, html, do
     "usr/share/doc/$pkg/examples/payments-alerts.test.yml" \
     "usr/share/doc/$pkg/examples/payments-dashboard.json"
 abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubstvars)
-check "Depends: the nginx ABI ($abi) and the libraries (libpq5, libcurl4, libjwt0, libcsv3)" \
+check "Depends: the nginx ABI ($abi) and the libraries (libpq5, libcurl4, libjwt0, libcsv3, libhiredis0.14)" \
     bash -c 'd=$(dpkg-deb -f "$1" Depends); echo "$d";
-             for p in "$2" libpq5 libcurl4 libjansson4 libjwt0 libssl3 libc6 libcsv3; do
+             for p in "$2" libpq5 libcurl4 libjansson4 libjwt0 libssl3 libc6 libcsv3 libhiredis0.14; do
                  grep -q "\(^\|, \)$p\( \|,\|$\)" <<<"$d" || { echo "no $p"; exit 1; }; done' \
     _ "$debfile" "$abi"
 

@@ -48,6 +48,7 @@ if [ "$want_core" = 1 ]; then
         wrk openssl curl
         prometheus   # promtool: /metrics and the alerting rules are checked
         pgbouncer    # the e2e suite runs a gateway through it (transaction pooling)
+        redis-server libhiredis-dev   # limit zones shared by several gateways
         locales      # de_DE.UTF-8, below
     )
 fi
@@ -96,8 +97,9 @@ apt_q() {
 }
 
 install_missing() {
-    # We run our own nginx and PostgreSQL on loopback ports chosen at run
-    # time: Debian's default nginx service and "main" cluster are neither
+    # We run our own nginx, PostgreSQL and Redis on loopback ports chosen at
+    # run time: Debian's default nginx and Redis services and "main" cluster
+    # are neither
     # needed nor wanted.  policy-rc.d stops the packages' postinst from
     # starting services (exit 101 = "action forbidden"); a policy file we did
     # not write is kept.
@@ -125,7 +127,7 @@ install_missing() {
     # Where a service manager exists and started them anyway, stop and
     # disable them: nothing of ours talks to port 80 or 5432.
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-        for svc in nginx postgresql; do
+        for svc in nginx postgresql redis-server; do
             "${sudo[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
         done
     fi

@@ -43,6 +43,11 @@
 #include "ngx_http_payments_limit_int.h"
 
 
+static void *ngx_http_payments_limit_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_payments_limit_init_main_conf(ngx_conf_t *cf,
+    void *conf);
+static ngx_int_t ngx_http_payments_limit_init_process(ngx_cycle_t *cycle);
+static void ngx_http_payments_limit_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_payments_limit_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_payments_limit_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
@@ -103,6 +108,13 @@ static ngx_command_t  ngx_http_payments_limit_commands[] = {
       NGX_HTTP_PAYMENTS_LIMIT_FAILURES,
       NULL },
 
+    { ngx_string("payments_limit_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_payments_limit_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("payments_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_payments_limit,
@@ -118,8 +130,8 @@ static ngx_http_module_t  ngx_http_payments_limit_module_ctx = {
     ngx_http_payments_limit_add_variables, /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_payments_limit_create_main_conf, /* create main configuration */
+    ngx_http_payments_limit_init_main_conf,   /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -136,10 +148,10 @@ ngx_module_t  ngx_http_payments_limit_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_payments_limit_init_process,  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_payments_limit_exit_process,  /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -148,6 +160,77 @@ ngx_module_t  ngx_http_payments_limit_module = {
 
 
 /* configuration */
+
+
+static void *
+ngx_http_payments_limit_create_main_conf(ngx_conf_t *cf)
+{
+    /* set by ngx_pcalloc(): no Redis, no zone that needs it */
+
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_payments_limit_main_conf_t));
+}
+
+
+static char *
+ngx_http_payments_limit_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_payments_limit_main_conf_t *lmcf = conf;
+
+    ngx_uint_t                       i;
+    ngx_list_part_t                 *part;
+    ngx_shm_zone_t                  *shm_zone;
+    ngx_http_payments_limit_zone_t  *z;
+
+    if (lmcf->redis_zones == 0 || lmcf->redis != NULL) {
+        return NGX_CONF_OK;
+    }
+
+    part = &cf->cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].tag != &ngx_http_payments_limit_module) {
+            continue;
+        }
+
+        z = shm_zone[i].data;
+
+        if (z->redis) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "payments_limit_zone \"%V\" says store=redis, but "
+                          "no \"payments_limit_redis\" in the http block "
+                          "says where Redis is", &z->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_payments_limit_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_payments_limit_redis_init_process(cycle);
+}
+
+
+static void
+ngx_http_payments_limit_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_payments_limit_redis_exit_process(cycle);
+}
 
 
 static void *
@@ -277,7 +360,8 @@ ngx_http_payments_limit_parse_max(ngx_conf_t *cf, ngx_str_t *directive,
 
 
 /*
- * payments_limit_zone NAME size=SIZE rate=Nr/s|Nr/m;
+ * payments_limit_zone NAME size=SIZE rate=Nr/s|Nr/m
+ *     [store=local|redis [gateways=N] [on_error=local|deny]];
  * payments_limit_amount NAME size=SIZE window=TIME max=CUR:AMOUNT ...;
  * payments_limit_failures NAME size=SIZE window=TIME max=N;
  */
@@ -285,6 +369,8 @@ ngx_http_payments_limit_parse_max(ngx_conf_t *cf, ngx_str_t *directive,
 static char *
 ngx_http_payments_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_payments_limit_main_conf_t *lmcf = conf;
+
     u_char                          *p;
     size_t                           len;
     ssize_t                          size;
@@ -439,11 +525,67 @@ ngx_http_payments_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "store=", 6) == 0
+            || ngx_strncmp(value[i].data, "gateways=", 9) == 0
+            || ngx_strncmp(value[i].data, "on_error=", 9) == 0)
+        {
+            if (kind != NGX_HTTP_PAYMENTS_LIMIT_RATE) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": \"%V\": only request-rate zones "
+                                   "(payments_limit_zone) can be kept in "
+                                   "Redis; this zone counts per gateway",
+                                   &cmd->name, &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_strcmp(value[i].data, "store=redis") == 0) {
+                z->redis = 1;
+                continue;
+            }
+
+            if (ngx_strcmp(value[i].data, "store=local") == 0) {
+                z->redis = 0;
+                continue;
+            }
+
+            if (ngx_strcmp(value[i].data, "on_error=deny") == 0) {
+                z->deny = 1;
+                continue;
+            }
+
+            if (ngx_strcmp(value[i].data, "on_error=local") == 0) {
+                z->deny = 0;
+                continue;
+            }
+
+            if (value[i].data[0] == 'g') {
+                n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+
+                if (n < 1 || n > 1000) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "\"%V\": invalid \"%V\": the number "
+                                       "of gateways that share the zone in "
+                                       "Redis, 1 to 1000", &cmd->name,
+                                       &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+
+                z->gateways = (ngx_uint_t) n;
+                continue;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": invalid \"%V\": write store=local, "
+                               "store=redis, on_error=local or "
+                               "on_error=deny", &cmd->name, &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": invalid parameter \"%V\": it takes %s",
                            &cmd->name, &value[i],
                            kind == NGX_HTTP_PAYMENTS_LIMIT_RATE
-                           ? "size= and rate="
+                           ? "size=, rate=, store=, gateways= and on_error="
                            : kind == NGX_HTTP_PAYMENTS_LIMIT_AMOUNT
                            ? "size=, window= and max=CUR:amount"
                            : "size=, window= and max=");
@@ -465,6 +607,32 @@ ngx_http_payments_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                "\"%V\": zone \"%V\" needs a rate, e.g. "
                                "rate=10r/s", &cmd->name, &name);
             return NGX_CONF_ERROR;
+        }
+
+        if (!z->redis && (z->deny || z->gateways)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": zone \"%V\": gateways= and "
+                               "on_error= are for a zone with store=redis",
+                               &cmd->name, &name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (z->redis && !z->deny && z->gateways == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": zone \"%V\" with store=redis needs "
+                               "gateways=N, the number of gateways that "
+                               "share it (while Redis does not answer, each "
+                               "allows 1/N of the rate and burst), or "
+                               "on_error=deny", &cmd->name, &name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (z->gateways == 0) {
+            z->gateways = 1;
+        }
+
+        if (z->redis) {
+            lmcf->redis_zones++;
         }
 
         break;

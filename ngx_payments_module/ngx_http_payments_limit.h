@@ -36,19 +36,24 @@ extern ngx_module_t  ngx_http_payments_limit_module;
 
 /*
  * In the content handler, before the body is read, before any signature
- * check or query.  NGX_DECLINED: go on.  Anything else: the request was
- * answered (429, its body discarded) and this is the handler's return code.
+ * check or query.  NGX_DECLINED: go on.  NGX_AGAIN: a zone kept in Redis
+ * was asked; resume(ctx) runs from the event loop once it answered (or did
+ * not in time), and calls this again with the same arguments, which then
+ * goes on from there.  Anything else: the request was answered (429, or 503
+ * for a zone with on_error=deny, its body discarded) and this is the
+ * handler's return code.
  */
 ngx_int_t ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx,
-    ngx_uint_t what);
+    ngx_uint_t what, void (*resume)(ngx_http_payments_ctx_t *ctx));
 
 /*
  * POST /v1/payments once the merchant is authenticated and the
  * Idempotency-Key checked: per merchant and per source address.  NGX_OK: go
- * on; NGX_DONE: answered, *rc is the result of sending the answer.
+ * on; NGX_DONE: answered, *rc is the result of sending the answer;
+ * NGX_AGAIN: as above, resume(ctx) calls this again.
  */
 ngx_int_t ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx,
-    ngx_int_t *rc);
+    ngx_int_t *rc, void (*resume)(ngx_http_payments_ctx_t *ctx));
 
 /*
  * POST /v1/payments once the body is valid: the card-testing guard by buyer

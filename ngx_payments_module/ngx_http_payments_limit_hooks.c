@@ -19,6 +19,9 @@
 
 
 static void ngx_http_payments_limit_reserve_end(void *data);
+static void ngx_http_payments_limit_answered(void *data, ngx_int_t rc,
+    ngx_msec_t wait);
+static void ngx_http_payments_limit_ask_gone(void *data);
 
 #if (NGX_DEBUG)
 static void ngx_http_payments_limit_debug(ngx_http_request_t *r,
@@ -305,6 +308,194 @@ ngx_http_payments_limit_debug(ngx_http_request_t *r, ngx_uint_t scope,
 #endif
 
 
+/* zones kept in Redis */
+
+
+/*
+ * One request against a rate rule, wherever its zone keeps its buckets.
+ * NGX_OK, NGX_BUSY (*wait): as ngx_http_payments_limit_rate().  NGX_AGAIN:
+ * Redis was asked; once it answers or its timeout passes, resume(ctx) runs
+ * and calls the hook again, which calls this again for the same check and
+ * reads the answer.  NGX_ABORT: Redis did not answer and the zone says
+ * on_error=deny.  Without Redis (down, stalled, slow, an error) a zone
+ * with on_error=local counts in its own zone with 1/gateways of the rate
+ * and burst.
+ */
+
+static ngx_int_t
+ngx_http_payments_limit_rate_check(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_rule_t *rule, ngx_str_t *key, ngx_uint_t account,
+    void (*resume)(ngx_http_payments_ctx_t *ctx), ngx_msec_t *wait)
+{
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_request_t              *r = ctx->request;
+    ngx_http_payments_limit_ctx_t   *lctx;
+    ngx_http_payments_limit_zone_t  *z;
+
+    z = rule->zone->data;
+
+    if (!z->redis) {
+        return ngx_http_payments_limit_rate(rule, key, account, 1, wait);
+    }
+
+    lctx = ngx_http_payments_limit_get_ctx(r);
+    if (lctx == NULL) {
+        goto fallback;
+    }
+
+    if (lctx->answered) {
+        lctx->answered = 0;
+
+        if (lctx->verdict == NGX_OK) {
+            return NGX_OK;
+        }
+
+        if (lctx->verdict == NGX_BUSY) {
+            *wait = lctx->wait;
+            (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
+            return NGX_BUSY;
+        }
+
+        goto fallback;
+    }
+
+    if (!lctx->cleanup) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            goto fallback;
+        }
+
+        cln->handler = ngx_http_payments_limit_ask_gone;
+        cln->data = lctx;
+        lctx->cleanup = 1;
+    }
+
+    if (resume != NULL
+        && ngx_http_payments_limit_redis_rate(z, key, rule->burst, account,
+                                              ngx_http_payments_limit_answered,
+                                              ctx, r->connection->log,
+                                              &lctx->ask)
+           == NGX_OK)
+    {
+        lctx->resume = resume;
+        return NGX_AGAIN;
+    }
+
+fallback:
+
+    ngx_http_payments_limit_redis_fell_back(z);
+
+    if (z->deny) {
+        return NGX_ABORT;
+    }
+
+    return ngx_http_payments_limit_rate(rule, key, account, z->gateways,
+                                        wait);
+}
+
+
+/* Counts a request that another rule let through; nothing waits. */
+
+static void
+ngx_http_payments_limit_rate_count(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_rule_t *rule, ngx_str_t *key)
+{
+    ngx_msec_t                       wait;
+    ngx_http_payments_limit_zone_t  *z;
+
+    z = rule->zone->data;
+
+    if (!z->redis) {
+        (void) ngx_http_payments_limit_rate(rule, key, 1, 1, &wait);
+        return;
+    }
+
+    if (ngx_http_payments_limit_redis_rate(z, key, rule->burst, 1, NULL,
+                                           NULL, ctx->request->connection->log,
+                                           NULL)
+        == NGX_OK)
+    {
+        return;
+    }
+
+    ngx_http_payments_limit_redis_fell_back(z);
+
+    if (!z->deny) {
+        (void) ngx_http_payments_limit_rate(rule, key, 1, z->gateways, &wait);
+    }
+}
+
+
+/* Redis answered the request's check, or gave up: the hook goes on. */
+
+static void
+ngx_http_payments_limit_answered(void *data, ngx_int_t rc, ngx_msec_t wait)
+{
+    ngx_http_payments_ctx_t        *ctx = data;
+    ngx_connection_t               *c;
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    c = ctx->request->connection;
+    lctx = ngx_http_get_module_ctx(ctx->request,
+                                   ngx_http_payments_limit_module);
+
+    lctx->ask = NULL;
+    lctx->answered = 1;
+    lctx->verdict = rc;
+    lctx->wait = wait;
+
+    lctx->resume(ctx);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* The request's pool goes while its check waits: its answer is dropped. */
+
+static void
+ngx_http_payments_limit_ask_gone(void *data)
+{
+    ngx_http_payments_limit_ctx_t  *lctx = data;
+
+    if (lctx->ask) {
+        ngx_http_payments_limit_redis_forget(lctx->ask);
+        lctx->ask = NULL;
+    }
+}
+
+
+/*
+ * A zone with on_error=deny could not ask Redis: 503 store_unavailable (an
+ * outage of the gateway's own, not the client's excess: never a 429).
+ */
+
+static ngx_int_t
+ngx_http_payments_limit_unavailable(ngx_http_request_t *r, ngx_uint_t scope,
+    ngx_shm_zone_t *zone, ngx_uint_t html, const char *detail)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "payments: refusing %s: zone \"%V\" says on_error=deny "
+                  "and its Redis does not answer",
+                  ngx_http_payments_limit_scopes[scope].what,
+                  &zone->shm.name);
+
+    if (ngx_http_payments_add_header(r, "Retry-After", "1") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (html) {
+        return ngx_http_payments_page(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "Service unavailable",
+                                      "The payment service cannot take "
+                                      "this request right now. Please try "
+                                      "again in a moment.");
+    }
+
+    return ngx_http_payments_problem(r, PAY_ERR_STORE_UNAVAILABLE, 0,
+                                     detail);
+}
+
+
 /* hooks */
 
 
@@ -318,7 +509,8 @@ ngx_http_payments_limit_debug(ngx_http_request_t *r, ngx_uint_t scope,
 
 ngx_int_t
 ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
-    ngx_http_payments_limit_loc_conf_t *lcf)
+    ngx_http_payments_limit_loc_conf_t *lcf,
+    void (*resume)(ngx_http_payments_ctx_t *ctx))
 {
     ngx_int_t                        rc;
     ngx_str_t                        key;
@@ -367,9 +559,25 @@ ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_payments_limit_rate(rule, &key, 1, &wait);
+    rc = ngx_http_payments_limit_rate_check(ctx, rule, &key, 1, resume,
+                                            &wait);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
 
     ngx_http_payments_limit_verdict(r, scope, rule->zone, &key, rc, wait);
+
+    if (rc == NGX_ABORT) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_payments_limit_unavailable(r, scope, rule->zone, 0,
+                   "the gateway's rate limits are unavailable; deliver "
+                   "again later");
+    }
 
     if (rc != NGX_BUSY) {
         return NGX_DECLINED;
@@ -419,10 +627,11 @@ ngx_http_payments_limit_webhook_unverified(ngx_http_payments_ctx_t *ctx)
 
 
 ngx_int_t
-ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what)
+ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what,
+    void (*resume)(ngx_http_payments_ctx_t *ctx))
 {
     u_char                              addr[17];
-    ngx_int_t                           rc;
+    ngx_int_t                           rc, busy;
     ngx_str_t                           key;
     ngx_uint_t                          html;
     ngx_msec_t                          wait = 0;
@@ -438,7 +647,7 @@ ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what)
     }
 
     if (what == NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK) {
-        return ngx_http_payments_limit_webhook(ctx, lcf);
+        return ngx_http_payments_limit_webhook(ctx, lcf, resume);
     }
 
     html = (what != NGX_HTTP_PAYMENTS_LIMIT_STATUS);
@@ -488,18 +697,31 @@ ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what)
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_payments_limit_rate(rule, &key, 1, &wait);
+    rc = ngx_http_payments_limit_rate_check(ctx, rule, &key, 1, resume,
+                                            &wait);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
 
     ngx_http_payments_limit_verdict(r, NGX_HTTP_PAYMENTS_LIMIT_PAGES,
                                     rule->zone, &key, rc, wait);
 
-    if (rc != NGX_BUSY) {
+    if (rc != NGX_BUSY && rc != NGX_ABORT) {
         return NGX_DECLINED;
     }
+
+    busy = rc;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (busy == NGX_ABORT) {
+        return ngx_http_payments_limit_unavailable(r,
+                   NGX_HTTP_PAYMENTS_LIMIT_PAGES, rule->zone, html,
+                   "the gateway's rate limits are unavailable; retry later");
     }
 
     return ngx_http_payments_limit_reject(r, NGX_HTTP_PAYMENTS_LIMIT_PAGES,
@@ -510,7 +732,8 @@ ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what)
 
 
 ngx_int_t
-ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
+ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc,
+    void (*resume)(ngx_http_payments_ctx_t *ctx))
 {
     u_char                               addr[16];
     ngx_int_t                            busy;
@@ -518,6 +741,7 @@ ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
     ngx_uint_t                           i, n, scope[2];
     ngx_msec_t                           wait = 0;
     ngx_http_request_t                  *r = ctx->request;
+    ngx_http_payments_limit_ctx_t       *lctx;
     ngx_http_payments_limit_rule_t      *rules[2];
     ngx_http_payments_limit_loc_conf_t  *lcf;
 
@@ -553,17 +777,43 @@ ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
 
     /*
      * A request refused by one rule is counted by none: all but the last
-     * are looked at, the last is counted, then the others are.
+     * are looked at, the last is counted, then the others are.  A check
+     * that waits for Redis is taken up again at its step.
      */
 
-    for (i = 0; i < n; i++) {
-        busy = ngx_http_payments_limit_rate(rules[i], &keys[i], i == n - 1,
-                                            &wait);
+    lctx = NULL;
+
+    if (n) {
+        lctx = ngx_http_payments_limit_get_ctx(r);
+        if (lctx == NULL) {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DONE;
+        }
+    }
+
+    for (i = lctx ? lctx->step : 0; i < n; i++) {
+        busy = ngx_http_payments_limit_rate_check(ctx, rules[i], &keys[i],
+                                                  i == n - 1, resume, &wait);
+
+        if (busy == NGX_AGAIN) {
+            lctx->step = i;
+            return NGX_AGAIN;
+        }
 
         ngx_http_payments_limit_verdict(r, scope[i], rules[i]->zone,
                                         &keys[i], busy, wait);
 
+        if (busy == NGX_ABORT) {
+            lctx->step = 0;
+            *rc = ngx_http_payments_limit_unavailable(r, scope[i],
+                      rules[i]->zone, 0,
+                      "the gateway's rate limits are unavailable; retry "
+                      "later with the same Idempotency-Key");
+            return NGX_DONE;
+        }
+
         if (busy == NGX_BUSY) {
+            lctx->step = 0;
             *rc = ngx_http_payments_limit_reject(r, scope[i],
                       rules[i]->zone, 0, wait,
                       scope[i] == NGX_HTTP_PAYMENTS_LIMIT_CREATE_MERCHANT
@@ -575,8 +825,12 @@ ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
         }
     }
 
+    if (lctx) {
+        lctx->step = 0;
+    }
+
     for (i = 0; i + 1 < n; i++) {
-        (void) ngx_http_payments_limit_rate(rules[i], &keys[i], 1, &wait);
+        ngx_http_payments_limit_rate_count(ctx, rules[i], &keys[i]);
     }
 
     return NGX_OK;

@@ -50,6 +50,7 @@ typedef struct {
     ngx_msec_t                      window;
     ngx_atomic_t                    rejected;
     u_char                          salt[32];   /* keys the buyer hashes */
+    ngx_atomic_t                    fallbacks;  /* decided without Redis */
 } ngx_http_payments_limit_shctx_t;
 
 
@@ -69,7 +70,36 @@ typedef struct {
     ngx_msec_t                        slot;     /* window / 16 */
     int64_t                           max;      /* failures */
     ngx_array_t                      *maxes;    /* amounts, of _max_t */
+    ngx_uint_t                        redis;    /* store=redis */
+    ngx_uint_t                        deny;     /* on_error=deny */
+    ngx_uint_t                        gateways; /* the local share: 1/N */
 } ngx_http_payments_limit_zone_t;
+
+
+/* payments_limit_redis */
+typedef struct {
+    ngx_str_t                         name;     /* as configured */
+    ngx_str_t                         host;     /* an address, NUL-ended */
+    ngx_uint_t                        port;
+    ngx_str_t                         path;     /* unix socket, NUL-ended */
+    ngx_str_t                         password; /* a secret: never logged */
+    ngx_msec_t                        timeout;
+    ngx_str_t                         prefix;
+    char                              sha[41];  /* the script's */
+} ngx_http_payments_limit_redis_conf_t;
+
+
+typedef struct {
+    ngx_http_payments_limit_redis_conf_t  *redis;
+    ngx_uint_t                             redis_zones;
+} ngx_http_payments_limit_main_conf_t;
+
+
+/* a check sent to Redis, until its answer or its timer */
+typedef struct ngx_http_payments_limit_ask_s  ngx_http_payments_limit_ask_t;
+
+typedef void (*ngx_http_payments_limit_redis_pt)(void *data, ngx_int_t rc,
+    ngx_msec_t wait);
 
 
 /* starts at ngx_rbtree_node_t.color, as limit_req's nodes do */
@@ -117,7 +147,14 @@ typedef struct {
     ngx_shm_zone_t                 *reserved_zone;
     uint64_t                        reserved_idx;
     int64_t                         reserved;
+    ngx_http_payments_limit_ask_t  *ask;        /* waiting for Redis */
+    void                          (*resume)(ngx_http_payments_ctx_t *ctx);
+    ngx_uint_t                      step;       /* the check it waits for */
+    ngx_int_t                       verdict;    /* Redis's, once answered */
+    ngx_msec_t                      wait;
     unsigned                        kept:1;     /* pay_claim said claimed */
+    unsigned                        answered:1;
+    unsigned                        cleanup:1;  /* forgets the ask */
 } ngx_http_payments_limit_ctx_t;
 
 
@@ -148,13 +185,24 @@ ngx_int_t ngx_http_payments_limit_failures_locked(ngx_http_payments_limit_zone_t
 ngx_http_payments_limit_node_t * ngx_http_payments_limit_lookup(ngx_http_payments_limit_zone_t *z,
     ngx_str_t *key, size_t vlen, ngx_uint_t create);
 ngx_int_t ngx_http_payments_limit_rate(ngx_http_payments_limit_rule_t *rule,
-    ngx_str_t *key, ngx_uint_t account, ngx_msec_t *wait);
+    ngx_str_t *key, ngx_uint_t account, ngx_uint_t share, ngx_msec_t *wait);
 ngx_int_t ngx_http_payments_limit_reject(ngx_http_request_t *r, ngx_uint_t scope,
     ngx_shm_zone_t *zone, ngx_uint_t html, ngx_msec_t wait,
     const char *detail);
 void ngx_http_payments_limit_unreserve(ngx_http_payments_limit_zone_t *z,
     ngx_str_t *key, int64_t amount, uint64_t idx);
 ngx_int_t ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
-    ngx_http_payments_limit_loc_conf_t *lcf);
+    ngx_http_payments_limit_loc_conf_t *lcf,
+    void (*resume)(ngx_http_payments_ctx_t *ctx));
 ngx_http_payments_limit_ctx_t * ngx_http_payments_limit_get_ctx(ngx_http_request_t *r);
+char *ngx_http_payments_limit_redis_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_payments_limit_redis_rate(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, ngx_uint_t burst, ngx_uint_t account,
+    ngx_http_payments_limit_redis_pt handler, void *data, ngx_log_t *log,
+    ngx_http_payments_limit_ask_t **askp);
+void ngx_http_payments_limit_redis_forget(ngx_http_payments_limit_ask_t *ask);
+void ngx_http_payments_limit_redis_fell_back(ngx_http_payments_limit_zone_t *z);
+ngx_int_t ngx_http_payments_limit_redis_init_process(ngx_cycle_t *cycle);
+void ngx_http_payments_limit_redis_exit_process(ngx_cycle_t *cycle);
 #endif /* _NGX_HTTP_PAYMENTS_LIMIT_INT_H_INCLUDED_ */

@@ -18,6 +18,8 @@
 
 static ngx_int_t ngx_http_payments_limit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static u_char *ngx_http_payments_limit_metrics_of(u_char *p, u_char *last,
+    ngx_uint_t fallbacks);
 
 #define NGX_HTTP_PAYMENTS_VAR_MERCHANT    0
 #define NGX_HTTP_PAYMENTS_VAR_PSP         1
@@ -163,20 +165,40 @@ ngx_http_payments_limit_variable(ngx_http_request_t *r,
 }
 
 
-/* For GET /metrics: each zone's rejections, from every worker. */
+/* For GET /metrics: each zone's rejections, from every worker; and the
+ * checks of each zone kept in Redis that were decided without it. */
 
 u_char *
 ngx_http_payments_limit_metrics(u_char *p, u_char *last)
+{
+    p = ngx_http_payments_limit_metrics_of(p, last, 0);
+
+    return ngx_http_payments_limit_metrics_of(p, last, 1);
+}
+
+
+static u_char *
+ngx_http_payments_limit_metrics_of(u_char *p, u_char *last,
+    ngx_uint_t fallbacks)
 {
     ngx_uint_t                       i;
     ngx_list_part_t                 *part;
     ngx_shm_zone_t                  *shm;
     ngx_http_payments_limit_zone_t  *z;
 
-    p = ngx_slprintf(p, last,
-            "# HELP payments_rate_limited_total Requests refused with 429 "
-            "by each payments_limit zone.\n"
-            "# TYPE payments_rate_limited_total counter\n");
+    if (fallbacks) {
+        p = ngx_slprintf(p, last,
+                "# HELP payments_limit_store_fallbacks_total Checks of each "
+                "zone with store=redis decided without Redis (down, slow "
+                "or failing), as its on_error= says.\n"
+                "# TYPE payments_limit_store_fallbacks_total counter\n");
+
+    } else {
+        p = ngx_slprintf(p, last,
+                "# HELP payments_rate_limited_total Requests refused with "
+                "429 by each payments_limit zone.\n"
+                "# TYPE payments_rate_limited_total counter\n");
+    }
 
     part = &((ngx_cycle_t *) ngx_cycle)->shared_memory.part;
     shm = part->elts;
@@ -202,6 +224,17 @@ ngx_http_payments_limit_metrics(u_char *p, u_char *last)
         z = shm[i].data;
 
         if (z->sh == NULL) {
+            continue;
+        }
+
+        if (fallbacks) {
+            if (z->redis) {
+                p = ngx_slprintf(p, last,
+                                 "payments_limit_store_fallbacks_total"
+                                 "{zone=\"%V\"} %uA\n",
+                                 &z->name, z->sh->fallbacks);
+            }
+
             continue;
         }
 

@@ -271,15 +271,17 @@ ngx_http_payments_limit_lookup(ngx_http_payments_limit_zone_t *z,
  * One request against a rate rule.  NGX_OK: it fits (and was counted if
  * account); NGX_BUSY: it does not, *wait is the time in ms until one
  * request fits.  An unknown key fits: its first request starts its bucket.
+ * share > 1: this gateway's share of a zone kept in Redis, while Redis
+ * does not answer (rate and burst divided by the zone's gateways=).
  * The bucket's arithmetic: pay_rl_rate_* (src/ratelimit.c).
  */
 
 ngx_int_t
 ngx_http_payments_limit_rate(ngx_http_payments_limit_rule_t *rule,
-    ngx_str_t *key, ngx_uint_t account, ngx_msec_t *wait)
+    ngx_str_t *key, ngx_uint_t account, ngx_uint_t share, ngx_msec_t *wait)
 {
     int64_t                          excess;
-    uint64_t                         w;
+    uint64_t                         w, rate, burst;
     ngx_http_payments_limit_rate_t  *rt;
     ngx_http_payments_limit_node_t  *ln;
     ngx_http_payments_limit_zone_t  *z;
@@ -299,8 +301,14 @@ ngx_http_payments_limit_rate(ngx_http_payments_limit_rule_t *rule,
 
     rt = (ngx_http_payments_limit_rate_t *) ln->data;
 
-    if (pay_rl_rate_check(rt, z->rate, rule->burst, ngx_current_msec,
-                          &excess, &w))
+    rate = z->rate / share;
+    burst = rule->burst / share;
+
+    if (rate == 0) {
+        rate = 1;
+    }
+
+    if (pay_rl_rate_check(rt, rate, burst, ngx_current_msec, &excess, &w))
     {
         *wait = (ngx_msec_t) w;
         (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
@@ -312,7 +320,7 @@ ngx_http_payments_limit_rate(ngx_http_payments_limit_rule_t *rule,
         pay_rl_rate_take(rt, excess, ngx_current_msec);
 
         /* a new node would be no different after this */
-        ln->expire = (ngx_msec_t) pay_rl_rate_expire(rt, z->rate);
+        ln->expire = (ngx_msec_t) pay_rl_rate_expire(rt, rate);
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);

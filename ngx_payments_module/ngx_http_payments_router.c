@@ -17,6 +17,9 @@
 /* prototypes */
 static void ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_money_post(ngx_http_payments_ctx_t *ctx);
+static ngx_int_t ngx_http_payments_limit_route(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_limited(ngx_http_payments_ctx_t *ctx);
+static ngx_int_t ngx_http_payments_route_on(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_payments_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -254,30 +257,85 @@ ngx_http_payments_handler(ngx_http_request_t *r)
                    "payments: route %s \"%V\" object \"%V\"", rt->name,
                    &r->uri, &ctx->object_id);
 
-    /* rate limits that need no body, no signature check and no query */
-    switch (route) {
-    case PAY_ROUTE_PAY:
-        rc = ngx_http_payments_limit_early(ctx, NGX_HTTP_PAYMENTS_LIMIT_PAY);
-        break;
-    case PAY_ROUTE_RETURN:
-        rc = ngx_http_payments_limit_early(ctx,
-                                           NGX_HTTP_PAYMENTS_LIMIT_RETURN);
-        break;
-    case PAY_ROUTE_STATUS:
-        rc = ngx_http_payments_limit_early(ctx,
-                                           NGX_HTTP_PAYMENTS_LIMIT_STATUS);
-        break;
-    case PAY_ROUTE_WEBHOOK:
-        rc = ngx_http_payments_limit_early(ctx,
-                                           NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK);
-        break;
-    default:
-        rc = NGX_DECLINED;
+    rc = ngx_http_payments_limit_route(ctx);
+
+    if (rc == NGX_AGAIN) {
+        /* a limit kept in Redis was asked: _limited() goes on */
+        r->main->count++;
+        return NGX_DONE;
     }
 
     if (rc != NGX_DECLINED) {
         return rc;
     }
+
+    return ngx_http_payments_route_on(ctx);
+}
+
+
+/* rate limits that need no body, no signature check and no query */
+
+static ngx_int_t
+ngx_http_payments_limit_route(ngx_http_payments_ctx_t *ctx)
+{
+    switch (ctx->route) {
+    case PAY_ROUTE_PAY:
+        return ngx_http_payments_limit_early(ctx, NGX_HTTP_PAYMENTS_LIMIT_PAY,
+                                             ngx_http_payments_limited);
+    case PAY_ROUTE_RETURN:
+        return ngx_http_payments_limit_early(ctx,
+                                             NGX_HTTP_PAYMENTS_LIMIT_RETURN,
+                                             ngx_http_payments_limited);
+    case PAY_ROUTE_STATUS:
+        return ngx_http_payments_limit_early(ctx,
+                                             NGX_HTTP_PAYMENTS_LIMIT_STATUS,
+                                             ngx_http_payments_limited);
+    case PAY_ROUTE_WEBHOOK:
+        return ngx_http_payments_limit_early(ctx,
+                                             NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK,
+                                             ngx_http_payments_limited);
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+/*
+ * Redis answered a limit of the route (or did not in time): the handler
+ * goes on where it stopped, and its result finalizes the request, as the
+ * content phase would have.
+ */
+
+static void
+ngx_http_payments_limited(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_payments_limit_route(ctx);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_payments_route_on(ctx);
+    }
+
+    ngx_http_finalize_request(ctx->request, rc);
+}
+
+
+/* the route past its early limits: its body, then its handler */
+
+static ngx_int_t
+ngx_http_payments_route_on(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_int_t                       rc;
+    ngx_uint_t                      route;
+    ngx_http_request_t             *r = ctx->request;
+    ngx_http_payments_main_conf_t  *pmcf = ctx->pmcf;
+
+    route = ctx->route;
 
     if (route == PAY_ROUTE_PAYMENTS
         || route == PAY_ROUTE_WEBHOOK
@@ -715,7 +773,17 @@ ngx_http_payments_money_post(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
-    if (ngx_http_payments_limit_create(ctx, &rc) != NGX_OK) {
+    switch (ngx_http_payments_limit_create(ctx, &rc,
+                                           ngx_http_payments_money_post))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_AGAIN:
+        /* Redis was asked: this runs again once it answered */
+        return;
+
+    default:
         ngx_http_payments_finalize(r, rc);
         return;
     }

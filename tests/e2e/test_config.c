@@ -1328,6 +1328,94 @@ Test(config, refuses_an_amount_limit_without_a_valid_max)
 }
 
 
+/* zones kept in Redis: payments_limit_redis and store=redis */
+
+Test(config, accepts_zones_kept_in_redis)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+    p.extra = str_printf(
+        "payments_limit_zone api size=1m rate=10r/s store=redis "
+        "gateways=3; "
+        "payments_limit_zone strict size=1m rate=1r/s store=redis "
+        "on_error=deny; "
+        "payments_limit_zone mine size=1m rate=1r/s store=local; "
+        "payments_limit_redis [::1]:6379 password_file=%s/psp.secret "
+        "timeout=20ms prefix=gw.eu-1; "
+        "payments_limit create_merchant=api; payments_limit pages=strict;",
+        c.dir);
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+
+    p.extra = "payments_limit_redis unix:/run/redis/redis.sock; "
+              "payments_limit_zone api size=1m rate=10r/s store=redis "
+              "gateways=2;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
+Test(config, refuses_a_redis_zone_without_its_redis_or_its_share)
+{
+    expect_limit_refused("payments_limit_zone api size=1m rate=1r/s "
+                         "store=redis gateways=2;",
+                         "payments_limit_zone \"api\" says store=redis, but "
+                         "no \"payments_limit_redis\"");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379; "
+                         "payments_limit_zone api size=1m rate=1r/s "
+                         "store=redis;",
+                         "zone \"api\" with store=redis needs gateways=N");
+    expect_limit_refused("payments_limit_zone api size=1m rate=1r/s "
+                         "gateways=2;",
+                         "gateways= and on_error= are for a zone with "
+                         "store=redis");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379; "
+                         "payments_limit_zone api size=1m rate=1r/s "
+                         "store=redis gateways=0;", "invalid \"gateways=0\"");
+    expect_limit_refused("payments_limit_zone api size=1m rate=1r/s "
+                         "store=memcached;", "write store=local, store=redis");
+    expect_limit_refused("payments_limit_amount m size=1m window=1h "
+                         "max=USD:1 store=redis;",
+                         "only request-rate zones (payments_limit_zone) can "
+                         "be kept in Redis");
+}
+
+
+Test(config, refuses_a_redis_that_would_block_or_leak)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    expect_limit_refused("payments_limit_redis redis.internal:6379;",
+                         "\"redis.internal\" is not an IP address");
+    expect_limit_refused("payments_limit_redis 127.0.0.1;",
+                         "is not an address and port");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 tls;",
+                         "has no TLS");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 "
+                         "timeout=5s;", "1ms to 1s");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 "
+                         "prefix=a:b;", "invalid \"prefix=a:b\"");
+    expect_limit_refused("payments_limit_redis unix:run/redis.sock;",
+                         "a unix socket's path is absolute");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379; "
+                         "payments_limit_redis 127.0.0.1:6380;",
+                         "is duplicate");
+
+    /* the password file as every secret: not readable by others */
+    conf_init(&c);
+    p = good(&c);
+    p.extra = str_printf("payments_limit_redis 127.0.0.1:6379 "
+                         "password_file=%s/open.secret;", c.dir);
+    expect_refused(&c, &p, "readable by group or others");
+}
+
+
 Test(config, refuses_a_failures_guard_without_max)
 {
     expect_limit_refused("payments_limit_failures f size=1m window=10m;",
@@ -1897,7 +1985,8 @@ Test(config, an_invalid_parameter_says_its_allowed_range)
           "invalid parameter \"allow_loopback=yes\" in \"payments_notify\":"
           " on or off" },
         { "", "payments_limit_zone api size=1m rate=10r/s burst=3;",
-          "invalid parameter \"burst=3\": it takes size= and rate=" },
+          "invalid parameter \"burst=3\": it takes size=, rate=, store=, "
+          "gateways= and on_error=" },
         { "", "payments_limit_failures cards size=1m window=1h max=5 "
               "rate=1r/s;",
           "invalid parameter \"rate=1r/s\": it takes size=, window= and "

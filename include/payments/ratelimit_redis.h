@@ -1,0 +1,78 @@
+/*
+ * ngx_payments core: request-rate buckets kept in Redis, so that several
+ * gateways share them (doc/ngx_http_payments_limit_module.md,
+ * "payments_limit_redis").  The adapter sends one EVALSHA per check and
+ * reads its answer; this file builds the keys and the command's arguments
+ * and reads the answer (a redisReply that hiredis parsed).  It reads no
+ * clock and opens no connection.
+ *
+ * The script (pay_rl_redis_script) is the leaky bucket of ratelimit.h's
+ * pay_rl_rate_check/_take/_expire, done in Redis: one call reads the bucket,
+ * decides, stores it and sets its expiry, atomically (Redis runs a script
+ * alone).  Its clock is Redis's own (TIME), the same for every gateway;
+ * an argument "now" other than 0 replaces it (the tests compare the script
+ * with the C arithmetic at chosen times).
+ *
+ * A key is  prefix ":" zone ":r:" key-bytes  (binary-safe: an address's
+ * bytes, a merchant id, a PSP name and an address).
+ */
+#ifndef PAYMENTS_RATELIMIT_REDIS_H
+#define PAYMENTS_RATELIMIT_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#define PAY_RL_REDIS_KEY_MAX   1400     /* bytes of a key, at most */
+#define PAY_RL_REDIS_SHA_LEN   40       /* hex characters */
+#define PAY_RL_REDIS_ARGC      9
+
+extern const char  pay_rl_redis_script[];
+
+/* The script's SHA-1 in hex (what EVALSHA names), NUL-terminated. */
+void pay_rl_redis_script_sha(char out[PAY_RL_REDIS_SHA_LEN + 1]);
+
+/*
+ * prefix ":" zone ":r:" key into out (cap bytes).  Returns the length, or
+ * 0 when it does not fit, or prefix or zone is empty or holds a ':'.
+ */
+size_t pay_rl_redis_key(char *out, size_t cap, const char *prefix,
+    size_t plen, const char *zone, size_t zlen, const void *key,
+    size_t klen);
+
+/* The arguments of one check, for redisAsyncCommandArgv. */
+typedef struct {
+    int          argc;
+    const char  *argv[PAY_RL_REDIS_ARGC];
+    size_t       argvlen[PAY_RL_REDIS_ARGC];
+    char         nums[4][24];
+} pay_rl_redis_cmd_t;
+
+/*
+ * EVALSHA sha 1 key "rate" now rate burst account: one request against the
+ * bucket (rate: milli-requests a minute, > 0; burst: milli-requests;
+ * account 0: only look; now 0: Redis's clock).  cmd points into key and
+ * sha: they must outlive the call that sends it.
+ */
+void pay_rl_redis_rate_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
+    const char *key, size_t klen, uint64_t now, uint64_t rate,
+    uint64_t burst, int account);
+
+typedef enum {
+    PAY_RL_REDIS_FITS = 0,          /* the request fits (and was counted) */
+    PAY_RL_REDIS_BUSY,              /* it does not: *wait ms */
+    PAY_RL_REDIS_NOSCRIPT,          /* Redis lost the script: load it */
+    PAY_RL_REDIS_REFUSED,           /* an error reply (AUTH, OOM, ...) */
+    PAY_RL_REDIS_MALFORMED          /* anything else */
+} pay_rl_redis_rc_e;
+
+/*
+ * The script's answer: an array of two integers, {0, 0} (fits) or
+ * {1, wait} with 1 <= wait <= 31 days; anything else is not the script's.
+ * NULL (no answer: the connection went) is MALFORMED.
+ */
+pay_rl_redis_rc_e pay_rl_redis_answer(const redisReply *reply,
+    uint64_t *wait);
+
+#endif

@@ -1,0 +1,204 @@
+/*
+ * ngx_payments core: request-rate buckets in Redis (include/payments/
+ * ratelimit_redis.h).
+ */
+
+#include <payments/ratelimit_redis.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+
+#define PAY_RL_REDIS_WAIT_MAX  (31ULL * 86400000ULL)
+
+
+/*
+ * KEYS[1] the bucket; ARGV: "rate", now (ms, 0: Redis's TIME), rate
+ * (milli-requests a minute), burst (milli-requests), account (0 or 1).
+ * Lua's numbers are doubles: every product stays below 2^53 (the time
+ * that drains a bucket is capped at what drains it whole, as the C code's
+ * day), and numbers are stored with %.0f, never Lua's %.14g.
+ */
+const char  pay_rl_redis_script[] =
+    "local key = KEYS[1]\n"
+    "if ARGV[1] ~= 'rate' then\n"
+    "  return redis.error_reply('ERR payments: unknown operation')\n"
+    "end\n"
+    "local now = tonumber(ARGV[2])\n"
+    "if now == 0 then\n"
+    "  local t = redis.call('TIME')\n"
+    "  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "end\n"
+    "local rate = tonumber(ARGV[3])\n"
+    "local burst = tonumber(ARGV[4])\n"
+    "local s = redis.call('HMGET', key, 'e', 't')\n"
+    "local excess = tonumber(s[1])\n"
+    "local last = tonumber(s[2])\n"
+    "local e = 0\n"
+    "if last and excess then\n"
+    "  local ms = now - last\n"
+    "  if ms < 0 then ms = 0 end\n"
+    "  if ms > 86400000 then ms = 86400000 end\n"
+    "  local whole = math.floor((excess + 1000) * 60000 / rate) + 1\n"
+    "  if ms > whole then ms = whole end\n"
+    "  e = excess - math.floor(rate * ms / 60000) + 1000\n"
+    "  if e < 0 then e = 0 end\n"
+    "else\n"
+    "  last = nil\n"
+    "end\n"
+    "if e > burst then\n"
+    "  local d = (e - burst) * 60000\n"
+    "  local w = math.floor(d / rate)\n"
+    "  if d - w * rate > 0 then w = w + 1 end\n"
+    "  return {1, w}\n"
+    "end\n"
+    "if ARGV[5] == '1' then\n"
+    "  if last == nil or now > last then last = now end\n"
+    "  local ttl = last + math.floor((e + 1000) * 60000 / rate) + 1 - now\n"
+    "  if ttl < 1 then ttl = 1 end\n"
+    "  redis.call('HSET', key, 'e', string.format('%.0f', e),\n"
+    "             't', string.format('%.0f', last))\n"
+    "  redis.call('PEXPIRE', key, string.format('%.0f', ttl))\n"
+    "end\n"
+    "return {0, 0}\n";
+
+
+void
+pay_rl_redis_script_sha(char out[PAY_RL_REDIS_SHA_LEN + 1])
+{
+    unsigned char  md[SHA_DIGEST_LENGTH];
+    size_t         i;
+
+    SHA1((const unsigned char *) pay_rl_redis_script,
+         sizeof(pay_rl_redis_script) - 1, md);
+
+    for (i = 0; i < SHA_DIGEST_LENGTH; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+
+    out[PAY_RL_REDIS_SHA_LEN] = '\0';
+}
+
+
+size_t
+pay_rl_redis_key(char *out, size_t cap, const char *prefix, size_t plen,
+    const char *zone, size_t zlen, const void *key, size_t klen)
+{
+    size_t  len;
+
+    if (plen == 0 || zlen == 0 || memchr(prefix, ':', plen) != NULL
+        || memchr(zone, ':', zlen) != NULL)
+    {
+        return 0;
+    }
+
+    if (plen > PAY_RL_REDIS_KEY_MAX || zlen > PAY_RL_REDIS_KEY_MAX
+        || klen > PAY_RL_REDIS_KEY_MAX)
+    {
+        return 0;
+    }
+
+    len = plen + 1 + zlen + 3 + klen;
+
+    if (len > cap || len > PAY_RL_REDIS_KEY_MAX) {
+        return 0;
+    }
+
+    memcpy(out, prefix, plen);
+    out[plen] = ':';
+    memcpy(out + plen + 1, zone, zlen);
+    memcpy(out + plen + 1 + zlen, ":r:", 3);
+    memcpy(out + plen + 1 + zlen + 3, key, klen);
+
+    return len;
+}
+
+
+static void
+pay_rl_redis_arg(pay_rl_redis_cmd_t *cmd, const char *s, size_t len)
+{
+    cmd->argv[cmd->argc] = s;
+    cmd->argvlen[cmd->argc] = len;
+    cmd->argc++;
+}
+
+
+static void
+pay_rl_redis_num(pay_rl_redis_cmd_t *cmd, int i, uint64_t v)
+{
+    int  n;
+
+    n = snprintf(cmd->nums[i], sizeof(cmd->nums[i]), "%llu",
+                 (unsigned long long) v);
+    pay_rl_redis_arg(cmd, cmd->nums[i], (size_t) n);
+}
+
+
+void
+pay_rl_redis_rate_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
+    const char *key, size_t klen, uint64_t now, uint64_t rate,
+    uint64_t burst, int account)
+{
+    cmd->argc = 0;
+
+    pay_rl_redis_arg(cmd, "EVALSHA", 7);
+    pay_rl_redis_arg(cmd, sha, strlen(sha));
+    pay_rl_redis_arg(cmd, "1", 1);
+    pay_rl_redis_arg(cmd, key, klen);
+    pay_rl_redis_arg(cmd, "rate", 4);
+    pay_rl_redis_num(cmd, 0, now);
+    pay_rl_redis_num(cmd, 1, rate);
+    pay_rl_redis_num(cmd, 2, burst);
+    pay_rl_redis_arg(cmd, account ? "1" : "0", 1);
+}
+
+
+pay_rl_redis_rc_e
+pay_rl_redis_answer(const redisReply *reply, uint64_t *wait)
+{
+    const redisReply  *v, *w;
+
+    if (reply == NULL) {
+        return PAY_RL_REDIS_MALFORMED;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (reply->str != NULL && reply->len >= 8
+            && memcmp(reply->str, "NOSCRIPT", 8) == 0)
+        {
+            return PAY_RL_REDIS_NOSCRIPT;
+        }
+
+        return PAY_RL_REDIS_REFUSED;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element == NULL)
+    {
+        return PAY_RL_REDIS_MALFORMED;
+    }
+
+    v = reply->element[0];
+    w = reply->element[1];
+
+    if (v == NULL || w == NULL || v->type != REDIS_REPLY_INTEGER
+        || w->type != REDIS_REPLY_INTEGER)
+    {
+        return PAY_RL_REDIS_MALFORMED;
+    }
+
+    if (v->integer == 0 && w->integer == 0) {
+        return PAY_RL_REDIS_FITS;
+    }
+
+    if (v->integer == 1 && w->integer >= 1
+        && (unsigned long long) w->integer <= PAY_RL_REDIS_WAIT_MAX)
+    {
+        *wait = (uint64_t) w->integer;
+        return PAY_RL_REDIS_BUSY;
+    }
+
+    return PAY_RL_REDIS_MALFORMED;
+}
