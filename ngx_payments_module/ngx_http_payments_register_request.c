@@ -34,6 +34,10 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
     reg.co = &ctx->co;
     reg.expires_at = ctx->expires_at;
     reg.adyen_merchant_account = (char *) ctx->psp->merchant_account.data;
+    reg.customer_ref = ctx->customer_ref;
+    reg.charge_token = ctx->charge_token;
+    reg.psp_customer = ctx->charge_psp_customer;
+    reg.recurring = ctx->charge_recurring;
 
     /* the shopper may come back a while after the session closed */
     reg.return_success = ngx_http_payments_link(r->pool, ctx->pmcf,
@@ -53,7 +57,14 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
     s = pay_psp_request_dump(&preq);
     pay_psp_request_free(&preq);
 
-    out = ngx_http_payments_strdup(r->pool, s);
+    /* an off-session charge's request names the PSP's token: stored
+     * sealed, as the token is */
+    out = ctx->co.payment_method[0] != '\0'
+          ? ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                   NGX_HTTP_PAYMENTS_SEALED_REQUEST,
+                                   (char *) ctx->merchant.data,
+                                   ctx->co.checkout_id, s)
+          : ngx_http_payments_strdup(r->pool, s);
     free(s);
 
     return out;
@@ -66,10 +77,18 @@ ngx_int_t
 ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
     const char *stored)
 {
+    char                *plain;
     pay_psp_request_t    preq;
     ngx_http_request_t  *r = ctx->request;
 
-    if (pay_psp_request_load(stored, ngx_strlen(stored), &preq) != 0) {
+    /* sealed when it names a saved method's token; a plain one as is */
+    if (ngx_http_payments_unseal(r->pool, ctx->pmcf, r->connection->log,
+                                 NGX_HTTP_PAYMENTS_SEALED_REQUEST,
+                                 (char *) ctx->merchant.data,
+                                 ctx->co.checkout_id, stored, &plain)
+        != NGX_OK
+        || pay_psp_request_load(plain, ngx_strlen(plain), &preq) != 0)
+    {
         return NGX_ERROR;
     }
 
