@@ -54,7 +54,6 @@ static ngx_int_t ngx_http_payments_register_validate(
     ngx_http_payments_ctx_t *ctx, ngx_int_t *rc);
 static void ngx_http_payments_method_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
-static char *ngx_http_payments_customer_ref(ngx_http_payments_ctx_t *ctx);
 static char *ngx_http_payments_claim_options(ngx_http_payments_ctx_t *ctx);
 static ngx_int_t ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx,
     ngx_int_t *rc);
@@ -223,49 +222,6 @@ ngx_http_payments_method_done(ngx_http_payments_pg_query_t *q,
     }
 
     ngx_http_payments_register_claim(ctx);
-}
-
-
-/*
- * The gateway's reference for the shop's customer, sent to the PSP in its
- * place (Adyen's shopperReference, the generic customer): "cu_" and the
- * first 24 hex digits of a blind index of "<merchant>:<customer>" under
- * the sealing key, so the same customer is the same shopper at the PSP,
- * and nothing there names it.  NULL without a key or memory.
- */
-
-static char *
-ngx_http_payments_customer_ref(ngx_http_payments_ctx_t *ctx)
-{
-    char                 idx[PAY_BLIND_INDEX_LEN + 1], *who, *out;
-    u_char              *last;
-    size_t               len;
-    ngx_http_request_t  *r = ctx->request;
-
-    len = ctx->merchant.len + 1 + ngx_strlen(ctx->co.save_customer) + 1;
-    who = ngx_pnalloc(r->pool, len);
-    out = ngx_pnalloc(r->pool, sizeof("cu_") + 24);
-
-    if (who == NULL || out == NULL || ctx->pmcf->keyring == NULL) {
-        return NULL;
-    }
-
-    last = ngx_sprintf((u_char *) who, "%V:%s", &ctx->merchant,
-                       ctx->co.save_customer);
-    *last = '\0';
-
-    if (pay_blind_index(ctx->pmcf->keyring, 0, "customer_ref", who,
-                        ngx_strlen(who), idx)
-        != 0)
-    {
-        return NULL;
-    }
-
-    last = ngx_cpymem(out, "cu_", 3);
-    last = ngx_cpymem(last, idx, 24);
-    *last = '\0';
-
-    return out;
 }
 
 

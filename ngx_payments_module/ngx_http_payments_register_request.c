@@ -16,6 +16,49 @@
 
 
 /*
+ * The gateway's reference for the shop's customer, sent to the PSP in its
+ * place (Adyen's shopperReference, the generic customer): "cu_" and the
+ * first 24 hex digits of a blind index of "<merchant>:<customer>" under
+ * the sealing key, so the same customer is the same shopper at the PSP,
+ * and nothing there names it.  NULL without a key or memory.
+ */
+
+char *
+ngx_http_payments_customer_ref(ngx_http_payments_ctx_t *ctx)
+{
+    char                 idx[PAY_BLIND_INDEX_LEN + 1], *who, *out;
+    u_char              *last;
+    size_t               len;
+    ngx_http_request_t  *r = ctx->request;
+
+    len = ctx->merchant.len + 1 + ngx_strlen(ctx->co.save_customer) + 1;
+    who = ngx_pnalloc(r->pool, len);
+    out = ngx_pnalloc(r->pool, sizeof("cu_") + 24);
+
+    if (who == NULL || out == NULL || ctx->pmcf->keyring == NULL) {
+        return NULL;
+    }
+
+    last = ngx_sprintf((u_char *) who, "%V:%s", &ctx->merchant,
+                       ctx->co.save_customer);
+    *last = '\0';
+
+    if (pay_blind_index(ctx->pmcf->keyring, 0, "customer_ref", who,
+                        ngx_strlen(who), idx)
+        != 0)
+    {
+        return NULL;
+    }
+
+    last = ngx_cpymem(out, "cu_", 3);
+    last = ngx_cpymem(last, idx, 24);
+    *last = '\0';
+
+    return out;
+}
+
+
+/*
  * The PSP request for ctx->expires_at, as stored: JSON {"path",
  * "content_type", "body"} in the request's pool, or NULL.
  */
@@ -27,6 +70,15 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
     pay_psp_request_t        preq;
     ngx_http_request_t      *r = ctx->request;
     pay_psp_registration_t   reg;
+
+    /* a save (a review's approval rebuilds one too): our reference for
+     * the customer, the same every time */
+    if (ctx->co.save_usage != NULL && ctx->customer_ref == NULL) {
+        ctx->customer_ref = ngx_http_payments_customer_ref(ctx);
+        if (ctx->customer_ref == NULL) {
+            return NULL;
+        }
+    }
 
     ngx_memzero(&reg, sizeof(pay_psp_registration_t));
     reg.merchant_id = (char *) ctx->merchant.data;

@@ -647,7 +647,12 @@ CREATE FUNCTION public.checkout_failure(p_code public.pay_failure_code, p_failur
            jsonb_build_object(
                'code', p_code::text,
                'message', CASE p_code
+                   -- an off-session charge's decline names the PSP's code
                    WHEN 'declined' THEN 'the PSP declined the payment'
+                                        || coalesce(' (' || nullif(p_failure, '') || ')', '')
+                   WHEN 'authentication_required' THEN
+                       'the card''s issuer asked for the shopper to authenticate the '
+                       || 'off-session charge'
                    WHEN 'expired' THEN 'the payment session expired before the shopper paid'
                    WHEN 'psp_canceled' THEN 'the PSP canceled the payment session'
                    WHEN 'canceled' THEN 'the merchant canceled the checkout before it was paid'
@@ -871,8 +876,7 @@ CREATE TABLE public.checkouts (
     hold_warned_at timestamp with time zone,
     save_method jsonb,
     payment_method_id text,
-    CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref)),
-    CONSTRAINT checkouts_save_or_charge CHECK ((((save_method IS NULL) OR (payment_method_id IS NULL)) AND ((save_method IS NULL) OR ((jsonb_typeof(save_method) = 'object'::text) AND ((save_method ->> 'usage'::text) = ANY (ARRAY['off_session'::text, 'on_session'::text])) AND ((save_method ->> 'customer'::text) ~ '^[A-Za-z0-9_.-]{1,64}$'::text) AND ((save_method ->> 'customer_ref'::text) ~ '^cu_[0-9a-f]{24}$'::text) AND ((save_method ->> 'recurring'::text) = ANY (ARRAY['CardOnFile'::text, 'Subscription'::text, 'UnscheduledCardOnFile'::text]))))))
+    CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
 )
 WITH (fillfactor='80');
 
@@ -2782,7 +2786,7 @@ $$;
 CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text, p_options jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
-    AS $$
+    AS $_$
 #variable_conflict use_column
 DECLARE
     k             idempotency_keys%ROWTYPE;
@@ -2814,8 +2818,21 @@ BEGIN
     IF jsonb_typeof(p_orders) IS DISTINCT FROM 'array' OR p_psp_request IS NULL
        OR jsonb_typeof(p_metadata) IS DISTINCT FROM 'object'
        OR p_duplicate_body IS NULL OR p_expires_at IS NULL
-       OR (p_options IS NOT NULL AND jsonb_typeof(p_options) <> 'object') THEN
-        RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object; psp_request, duplicate body and expires_at are required'
+       OR (p_options IS NOT NULL AND jsonb_typeof(p_options) <> 'object')
+       -- a save and a charge of a saved method exclude each other; a save
+       -- names the customer, our reference for it, the usage and Adyen's
+       -- model (checkouts.save_method has no CHECK of its own)
+       OR (v_save IS NOT NULL AND v_method_id IS NOT NULL)
+       OR (v_save IS NOT NULL
+           AND (jsonb_typeof(v_save) IS DISTINCT FROM 'object'
+                OR v_save ->> 'usage' IS DISTINCT FROM 'off_session'
+                   AND v_save ->> 'usage' IS DISTINCT FROM 'on_session'
+                OR coalesce(v_save ->> 'customer', '') !~ '^[A-Za-z0-9_.-]{1,64}$'
+                OR coalesce(v_save ->> 'customer_ref', '') !~ '^cu_[0-9a-f]{24}$'
+                OR coalesce(v_save ->> 'recurring', '') NOT IN
+                   ('CardOnFile', 'Subscription', 'UnscheduledCardOnFile')))
+       OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$') THEN
+        RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object, p_options a save or a saved method; psp_request, duplicate body and expires_at are required'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -3072,7 +3089,7 @@ BEGIN
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;
 END
-$$;
+$_$;
 
 
 --
@@ -5459,6 +5476,17 @@ BEGIN
                'metadata', nullif(c.metadata, '{}'::jsonb),
                'capture', c.capture_method,
                'expires_at', ts_epoch(c.expires_at),
+               -- a save asked for, or a saved method charged off-session
+               'save_payment_method', CASE WHEN c.save_method IS NOT NULL THEN
+                   jsonb_build_object('customer', c.save_method -> 'customer',
+                                      'usage', c.save_method -> 'usage',
+                                      'schedule', CASE c.save_method ->> 'recurring'
+                                                      WHEN 'Subscription' THEN 'subscription'
+                                                      WHEN 'UnscheduledCardOnFile' THEN 'unscheduled'
+                                                  END,
+                                      'shopper_agreed', true) END,
+               'payment_method', c.payment_method_id,
+               'off_session', CASE WHEN c.payment_method_id IS NOT NULL THEN true END,
                'payment_orders', (
                    SELECT jsonb_agg(jsonb_build_object(
                               'payment_order_id', o.payment_order_id,

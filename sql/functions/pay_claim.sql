@@ -35,8 +35,21 @@ BEGIN
     IF jsonb_typeof(p_orders) IS DISTINCT FROM 'array' OR p_psp_request IS NULL
        OR jsonb_typeof(p_metadata) IS DISTINCT FROM 'object'
        OR p_duplicate_body IS NULL OR p_expires_at IS NULL
-       OR (p_options IS NOT NULL AND jsonb_typeof(p_options) <> 'object') THEN
-        RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object; psp_request, duplicate body and expires_at are required'
+       OR (p_options IS NOT NULL AND jsonb_typeof(p_options) <> 'object')
+       -- a save and a charge of a saved method exclude each other; a save
+       -- names the customer, our reference for it, the usage and Adyen's
+       -- model (checkouts.save_method has no CHECK of its own)
+       OR (v_save IS NOT NULL AND v_method_id IS NOT NULL)
+       OR (v_save IS NOT NULL
+           AND (jsonb_typeof(v_save) IS DISTINCT FROM 'object'
+                OR v_save ->> 'usage' IS DISTINCT FROM 'off_session'
+                   AND v_save ->> 'usage' IS DISTINCT FROM 'on_session'
+                OR coalesce(v_save ->> 'customer', '') !~ '^[A-Za-z0-9_.-]{1,64}$'
+                OR coalesce(v_save ->> 'customer_ref', '') !~ '^cu_[0-9a-f]{24}$'
+                OR coalesce(v_save ->> 'recurring', '') NOT IN
+                   ('CardOnFile', 'Subscription', 'UnscheduledCardOnFile')))
+       OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$') THEN
+        RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object, p_options a save or a saved method; psp_request, duplicate body and expires_at are required'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
