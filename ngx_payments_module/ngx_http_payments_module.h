@@ -477,6 +477,13 @@ typedef struct ngx_http_payments_ctx_s {
     ngx_http_payments_risk_sig_t    risk_sig;       /* its answer's
                                                        Payments-Signature */
     char                           *risk_body;      /* our request */
+    /* saved payment methods: a save's reference for the customer (sent to
+     * the PSP instead of the shop's id); an off-session charge's method:
+     * the PSP's token (opened), its customer there, Adyen's model */
+    char                           *customer_ref;
+    char                           *charge_token;
+    char                           *charge_psp_customer;
+    char                           *charge_recurring;
 
     /* POST /v1/payments/{id}/refunds, POST /v1/payouts (_money.c) */
     void                           *op;
@@ -542,7 +549,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  builds the PSP request from the stored checkout, for
  *                  every path (_review.c's approval too).
  *   _review.c, _cancel.c, _money.c, _read.c, _list.c, _notify_api.c,
- *   _webhook.c, _metrics_page.c (GET /metrics)
+ *   _webhook.c, _methods.c, _metrics_page.c (GET /metrics)
  *                  the other route handlers.  Call the limits' hooks, the
  *                  drivers, _psp_conf.c and the leaves; never the router
  *                  or _auth.c.  _money_call.c is _money.c's PSP call.
@@ -597,6 +604,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _limit_vars.c        -> _psp_conf.c
  *   _limit_zone.c        -> -
  *   _list.c              -> _pg.c _response.c _util.c
+ *   _methods.c           -> _pg.c _response.c _util.c
  *   _metrics.c           -> _util.c
  *   _metrics_guard.c     -> _util.c
  *   _metrics_page.c      -> _breaker.c _limit_vars.c _metrics.c _response.c
@@ -634,9 +642,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _risk_after.c        -> _metrics.c _risk.c _sweeper_round.c _util.c
  *   _route.c             -> _psp_conf.c
  *   _router.c            -> _auth.c _cancel.c _limit_hooks.c _list.c
- *   _router.c            -> _metrics_page.c _money.c _notify_api.c _pg.c
- *   _router.c            -> _read.c _register.c _response.c _review.c _util.c
- *   _router.c            -> _webhook.c
+ *   _router.c            -> _methods.c _metrics_page.c _money.c _notify_api.c
+ *   _router.c            -> _pg.c _read.c _register.c _response.c _review.c
+ *   _router.c            -> _util.c _webhook.c
  *   _sweeper.c           -> _curl.c _risk_after.c _sweeper_alerts.c
  *   _sweeper.c           -> _sweeper_inbox.c _sweeper_lookups.c
  *   _sweeper.c           -> _sweeper_round.c _util.c
@@ -758,6 +766,11 @@ ngx_int_t ngx_http_payments_read_secret(ngx_conf_t *cf,
 #define NGX_HTTP_PAYMENTS_SEALED_TOKEN     0
 #define NGX_HTTP_PAYMENTS_SEALED_URL       1
 #define NGX_HTTP_PAYMENTS_SEALED_RESPONSE  2
+/* a saved method's PSP token: "payment_method:<merchant>:<checkout it was
+ * saved in>"; an off-session charge's stored request, which carries it:
+ * "request:<merchant>:<checkout>" */
+#define NGX_HTTP_PAYMENTS_SEALED_METHOD    3
+#define NGX_HTTP_PAYMENTS_SEALED_REQUEST   4
 
 /* value sealed, in pool; value itself (a copy) without a keyring; NULL on
  * failure */
@@ -992,6 +1005,11 @@ void ngx_http_payments_list_endpoints(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_set_endpoint(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_create_endpoint(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_rotate_endpoint(ngx_http_payments_ctx_t *ctx);
+
+/* _methods.c: GET /v1/payment_methods, GET /v1/payment_methods/{id} and
+ * POST /v1/payment_methods/{id}/detach (by ctx->route) */
+void ngx_http_payments_list_methods(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_method(ngx_http_payments_ctx_t *ctx);
 
 /* _list.c: GET /v1/checkouts, /v1/payments, /v1/refunds, /v1/payouts (by
  * ctx->route) and GET /v1/events */

@@ -48,8 +48,13 @@
 #include <payments/view.h>
 
 
+static ngx_int_t ngx_http_payments_register_parse(
+    ngx_http_payments_ctx_t *ctx, ngx_int_t *rc);
 static ngx_int_t ngx_http_payments_register_validate(
     ngx_http_payments_ctx_t *ctx, ngx_int_t *rc);
+static void ngx_http_payments_method_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static char *ngx_http_payments_claim_options(ngx_http_payments_ctx_t *ctx);
 static ngx_int_t ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx,
     ngx_int_t *rc);
 static void ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx);
@@ -73,10 +78,49 @@ static void ngx_http_payments_route_first_done(
 void
 ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx)
 {
-    ngx_int_t  rc;
+    ngx_int_t            rc;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ngx_http_payments_register_parse(ctx, &rc) != NGX_OK) {
+        ngx_http_payments_finalize(r, rc);
+        return;
+    }
+
+    /* a saved method's token is kept sealed, and never without a key */
+    if ((ctx->co.save_usage != NULL || ctx->co.payment_method[0] != '\0')
+        && ctx->pmcf->keyring == NULL)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_CONFIGURED, 0,
+                                       "saved payment methods need "
+                                       "payments_encryption_key: their PSP "
+                                       "tokens are kept sealed"));
+        return;
+    }
+
+    /* an off-session charge: its saved method first (its PSP, its token),
+     * then the checks and the claim as for any checkout */
+    if (ctx->co.payment_method[0] != '\0') {
+        ctx->params[0] = (char *) ctx->merchant.data;
+        ctx->params[1] = ctx->co.payment_method;
+
+        if (ngx_http_payments_query(ctx,
+                                    "SELECT psp, token_sealed, checkout_id, "
+                                    "customer_ref, psp_customer, usage, "
+                                    "recurring, status FROM "
+                                    "pay_method_for_charge($1, $2)",
+                                    2, ngx_http_payments_method_done)
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(r,
+                                       ngx_http_payments_store_unavailable(r));
+        }
+
+        return;
+    }
 
     if (ngx_http_payments_register_validate(ctx, &rc) != NGX_OK) {
-        ngx_http_payments_finalize(ctx->request, rc);
+        ngx_http_payments_finalize(r, rc);
         return;
     }
 
@@ -85,19 +129,145 @@ ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx)
 
 
 /*
- * The checks after the router's (Idempotency-Key, create= limits, size and
- * type: ngx_http_payments_money_post), in the contract's order: the body
- * (400), business rules.  Nothing here is stored: the client may fix the
- * request and retry with the same key.
- * Returns NGX_OK when valid; otherwise NGX_DONE with the error answered and
- * *rc set to the result of sending it.
+ * The saved method an off-session charge names: the merchant's (else 404,
+ * never saying whose it is), still active (else 409), charged at its own
+ * PSP only (a "psp" naming another is 400; without one, the method's PSP,
+ * never a route's: the token is that PSP's alone).  Its token is opened
+ * here, for the request; it is never stored open.
+ */
+
+static void
+ngx_http_payments_method_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                     *psp, *token;
+    ngx_int_t                 rc;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_FOUND, 0,
+                                       "payment_method: no saved method of "
+                                       "this merchant has that id"));
+        return;
+    }
+
+    if (ngx_strcmp(PQgetvalue(res, 0, 7), "active") != 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_METHOD_UNUSABLE, 0,
+                                       "payment_method: the saved method "
+                                       "was detached and can no longer be "
+                                       "charged"));
+        return;
+    }
+
+    psp = PQgetvalue(res, 0, 0);
+
+    if (ctx->co.psp[0] != '\0' && ngx_strcmp(ctx->co.psp, psp) != 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_INVALID_REQUEST, 0,
+                                       "psp: a saved method is charged at "
+                                       "the PSP that saved it only; leave "
+                                       "psp out"));
+        return;
+    }
+
+    if (ngx_strlen(psp) >= sizeof(ctx->co.psp)
+        || ngx_http_payments_unseal(r->pool, ctx->pmcf, r->connection->log,
+                                    NGX_HTTP_PAYMENTS_SEALED_METHOD,
+                                    (char *) ctx->merchant.data,
+                                    PQgetvalue(res, 0, 2),
+                                    PQgetvalue(res, 0, 1), &token)
+           != NGX_OK
+        || ngx_strncmp(PQgetvalue(res, 0, 1), "v1.", 3) != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: saved method \"%s\" does not open: not "
+                      "charged", ctx->co.payment_method);
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    ngx_cpystrn((u_char *) ctx->co.psp, (u_char *) psp,
+                sizeof(ctx->co.psp));
+
+    /* in the request's pool: the token lives no longer than the request */
+    ctx->charge_token = ngx_http_payments_strdup(r->pool, token);
+    ctx->customer_ref = ngx_http_payments_strdup(r->pool,
+                                                 PQgetvalue(res, 0, 3));
+    ctx->charge_psp_customer = PQgetisnull(res, 0, 4)
+                               ? NULL
+                               : ngx_http_payments_strdup(r->pool,
+                                                    PQgetvalue(res, 0, 4));
+    ctx->charge_recurring = ngx_http_payments_strdup(r->pool,
+                                                     PQgetvalue(res, 0, 6));
+
+    if (ctx->charge_token == NULL || ctx->customer_ref == NULL
+        || ctx->charge_recurring == NULL
+        || (!PQgetisnull(res, 0, 4) && ctx->charge_psp_customer == NULL))
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ngx_http_payments_register_validate(ctx, &rc) != NGX_OK) {
+        ngx_http_payments_finalize(r, rc);
+        return;
+    }
+
+    ngx_http_payments_register_claim(ctx);
+}
+
+
+/* pay_claim's options: {"save": {...}} or {"payment_method": "pm_…"}, or
+ * NULL (SQL NULL) for neither; "" on no memory */
+
+static char *
+ngx_http_payments_claim_options(ngx_http_payments_ctx_t *ctx)
+{
+    char    *s, *out;
+    json_t  *o;
+
+    if (ctx->co.save_usage != NULL) {
+        o = json_pack("{s:{s:s, s:s, s:s, s:s}}", "save",
+                      "customer", ctx->co.save_customer,
+                      "customer_ref", ctx->customer_ref,
+                      "usage", ctx->co.save_usage,
+                      "recurring", ctx->co.save_recurring);
+
+    } else if (ctx->co.payment_method[0] != '\0') {
+        o = json_pack("{s:s}", "payment_method", ctx->co.payment_method);
+
+    } else {
+        return NULL;
+    }
+
+    s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(o);
+
+    out = s ? ngx_http_payments_strdup(ctx->request->pool, s) : NULL;
+    free(s);
+
+    return out ? out : "";
+}
+
+
+/*
+ * The body, parsed and kept for the request (the core's checks: JSON,
+ * card data, fields, ids, amounts, URLs).  NGX_DONE with the error
+ * answered and *rc set otherwise.
  */
 
 static ngx_int_t
-ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
+ngx_http_payments_register_parse(ngx_http_payments_ctx_t *ctx,
     ngx_int_t *rc)
 {
-    ngx_uint_t            i;
     pay_verdict_t         v;
     ngx_pool_cleanup_t   *cln;
     ngx_http_request_t   *r = ctx->request;
@@ -121,6 +291,27 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
     cln->handler = ngx_http_payments_checkout_cleanup;
     cln->data = &ctx->co;
     ctx->co_valid = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The checks after the router's (Idempotency-Key, create= limits, size and
+ * type: ngx_http_payments_money_post) and the body's, in the contract's
+ * order: business rules.  Nothing here is stored: the client may fix the
+ * request and retry with the same key.
+ * Returns NGX_OK when valid; otherwise NGX_DONE with the error answered and
+ * *rc set to the result of sending it.
+ */
+
+static ngx_int_t
+ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
+    ngx_int_t *rc)
+{
+    ngx_uint_t            i;
+    pay_verdict_t         v;
+    ngx_http_request_t   *r = ctx->request;
 
     /* without "psp" the first payments_route that matches chooses */
     if (ctx->co.psp[0] == '\0') {
@@ -262,6 +453,16 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
      * claim; a retry reads it back instead of building it again.
      */
 
+    /* a save: the PSP knows the shopper by our reference */
+    if (ctx->co.save_usage != NULL && ctx->customer_ref == NULL) {
+        ctx->customer_ref = ngx_http_payments_customer_ref(ctx);
+
+        if (ctx->customer_ref == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
     /* the caller's, checked; else the configured lifetime */
     ctx->expires_at = ctx->co.expires_at
                       ? ctx->co.expires_at
@@ -312,10 +513,17 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 
     ctx->params[17] = ctx->co.manual_capture ? "manual" : "automatic";
 
+    /* a save asked for, or the saved method charged (NULL: neither) */
+    ctx->params[18] = ngx_http_payments_claim_options(ctx);
+
     for (i = 0; i < 18; i++) {
         if (ctx->params[i] == NULL && i != 11) {
             goto failed;
         }
+    }
+
+    if (ctx->params[18] != NULL && ctx->params[18][0] == '\0') {
+        goto failed;
     }
 
     free(dup);
@@ -328,8 +536,9 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
                                 "expires_at, checkout_status, claim_age "
                                 "FROM pay_claim($1, $2, $3, $4, "
                                 "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-                                "$15::jsonb, $16, $17::jsonb, $18)",
-                                18, ngx_http_payments_claim_done)
+                                "$15::jsonb, $16, $17::jsonb, $18, "
+                                "$19::jsonb)",
+                                19, ngx_http_payments_claim_done)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
@@ -428,6 +637,17 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
                                        PAY_ERR_SELLER_UNKNOWN, 0,
                                        ngx_http_payments_seller_detail(r,
                                            PQgetvalue(res, 0, 4))));
+        return;
+    }
+
+    /* the saved method was detached (or is another PSP's) since it was
+     * looked up: nothing was stored, the key included */
+    if (ngx_strcmp(outcome, "method_unusable") == 0) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_METHOD_UNUSABLE, 0,
+                                       "payment_method: the saved method "
+                                       "can no longer be charged; nothing "
+                                       "was stored"));
         return;
     }
 

@@ -27,6 +27,10 @@ void ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
 /* _register_request.c: the PSP request for ctx->psp from the checkout as
  * stored (JSON), and a stored one loaded into ctx */
 char *ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx);
+/* A save's reference for the shop's customer, "cu_" and 24 hex digits of
+ * a blind index of "<merchant>:<customer>" (the same every time); NULL
+ * without a key or memory. */
+char *ngx_http_payments_customer_ref(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
     const char *stored);
 /* the PSP's side: pay_route_bind (from NULL: the route's first PSP), and

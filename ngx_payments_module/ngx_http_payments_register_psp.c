@@ -43,6 +43,11 @@ static char *ngx_http_payments_route_passed_over(
 static void ngx_http_payments_route_moved(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_register_refresh(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_charge_done(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fetch_t *f);
+static void ngx_http_payments_charge_finish(ngx_http_payments_ctx_t *ctx,
+    const char *outcome, pay_psp_charge_result_t *res, ngx_uint_t status,
+    char *body);
 static void ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 
@@ -161,6 +166,12 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
     pay_registration_view_t   view;
 
     r = ctx->request;
+
+    /* an off-session charge: the PSP's payment, decided at once */
+    if (ctx->co.payment_method[0] != '\0') {
+        ngx_http_payments_charge_done(ctx, f);
+        return;
+    }
 
     /* the reason may be shown to the merchant: our key is cut out of it */
     pay_psp_parse_registration_redact(ctx->psp->dialect, (int) f->status,
@@ -807,4 +818,204 @@ ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
 
     ctx->attempts = 0;
     ngx_http_payments_psp_call(ctx);
+}
+
+
+/*
+ * An off-session charge's answer.  Taken: 201 with the checkout EXECUTING
+ * and the PSP's payment id as its token (no pay link: no shopper), booked
+ * by the PSP's webhook as any payment.  Declined, or the issuer asking for
+ * the shopper: 402 problem+json (payment_declined with the PSP's
+ * decline_code, or authentication_required), the checkout FAILED with
+ * that failure, stored under the key: a retry replays it and never sends
+ * it again.  Our credentials, no answer, a 5xx: as a registration's, the
+ * same nonce again never charges twice.
+ */
+
+static void
+ngx_http_payments_charge_done(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fetch_t *f)
+{
+    char                     *body, *s;
+    json_t                   *o;
+    pay_err_e                 err;
+    pay_psp_charge_result_t   res;
+    pay_registration_view_t   view;
+    ngx_http_request_t       *r = ctx->request;
+
+    pay_psp_parse_charge_redact(ctx->psp->dl, (int) f->status,
+                                (char *) f->body, f->len,
+                                (char *) ctx->psp->secret.data,
+                                ctx->psp->secret.len, &res);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "payments: psp \"%V\" off-session charge \"%s\" attempt "
+                  "%ui: HTTP %l, %s, outcome %d, %Mms", &ctx->psp->name,
+                  ctx->nonce, ctx->attempts, f->status,
+                  f->result == CURLE_OK ? "answered"
+                                        : curl_easy_strerror(f->result),
+                  (int) res.outcome, f->elapsed);
+
+    if (ngx_http_payments_psp_answered(ctx->psp, f,
+            res.outcome == PAY_CHARGE_ACCEPTED ? PAY_PSP_CREATED
+            : res.outcome == PAY_CHARGE_AUTH ? PAY_PSP_AUTH
+            : res.outcome == PAY_CHARGE_RETRY ? PAY_PSP_RETRY
+            : PAY_PSP_REFUSED, ctx->probe)
+        != NGX_OK)
+    {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    switch (res.outcome) {
+
+    case PAY_CHARGE_ACCEPTED:
+        ngx_memzero(&view, sizeof(pay_registration_view_t));
+        view.co = &ctx->co;
+        view.status = "EXECUTING";
+        view.psp_token = res.psp_ref;
+        view.expires_at = ctx->expires_at;
+
+        ngx_http_payments_charge_finish(ctx, "accepted", &res, 201,
+                                        pay_registration_json(&view));
+        return;
+
+    case PAY_CHARGE_DECLINED:
+    case PAY_CHARGE_AUTH_REQUIRED:
+        ngx_http_payments_limit_refused(ctx);
+
+        err = res.outcome == PAY_CHARGE_DECLINED ? PAY_ERR_PAYMENT_DECLINED
+                                                 : PAY_ERR_AUTH_REQUIRED;
+
+        s = pay_problem_json(err, 0,
+                             res.outcome == PAY_CHARGE_DECLINED
+                             ? "the PSP declined the off-session charge; "
+                               "the checkout is FAILED: ask the shopper for "
+                               "another method"
+                             : "the card's issuer asks for the shopper to "
+                               "authenticate; the checkout is FAILED: "
+                               "charge again with the shopper present");
+        o = s ? json_loads(s, 0, NULL) : NULL;
+        free(s);
+
+        body = NULL;
+
+        if (o != NULL
+            && json_object_set_new(o, "checkout_id",
+                                   json_string(ctx->co.checkout_id)) == 0
+            && json_object_set_new(o, "decline_code",
+                                   json_string(res.decline_code)) == 0
+            && json_object_set_new(o, "psp_message",
+                                   json_string(res.reason)) == 0)
+        {
+            body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        }
+
+        json_decref(o);
+
+        ngx_http_payments_charge_finish(ctx,
+                                        res.outcome == PAY_CHARGE_DECLINED
+                                        ? "declined"
+                                        : "authentication_required",
+                                        &res, 402, body);
+        return;
+
+    case PAY_CHARGE_AUTH:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: psp \"%V\" refused the gateway's "
+                      "credentials (HTTP %l): check its secret_file",
+                      &ctx->psp->name, f->status);
+
+        /* the same claim may yet charge: kept resumable */
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+
+    default: /* PAY_CHARGE_RETRY */
+        break;
+    }
+
+    ctx->psp_maybe = 1;
+
+    switch (ngx_http_payments_psp_retry_later(ctx, f, res.key_in_use,
+                                              ngx_http_payments_psp_retry))
+    {
+    case NGX_OK:
+        return;
+
+    case NGX_ERROR:
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+
+    default: /* NGX_DECLINED: no retry left */
+        break;
+    }
+
+    ngx_http_payments_register_release(ctx,
+                                       f->result == CURLE_OPERATION_TIMEDOUT
+                                       ? NGX_HTTP_GATEWAY_TIME_OUT
+                                       : NGX_HTTP_BAD_GATEWAY);
+}
+
+
+static void
+ngx_http_payments_charge_finish(ngx_http_payments_ctx_t *ctx,
+    const char *outcome, pay_psp_charge_result_t *res, ngx_uint_t status,
+    char *body)
+{
+    ngx_uint_t           ref;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (body == NULL) {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ref = (res->psp_ref[0] != '\0');
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = ctx->co.checkout_id;
+    ctx->params[4] = outcome;
+    /* the PSP's payment id: sealed and found by its blind index, as a
+     * session's token */
+    ctx->params[5] = ref ? ngx_http_payments_seal(r->pool, ctx->pmcf,
+                               NGX_HTTP_PAYMENTS_SEALED_TOKEN,
+                               (char *) ctx->merchant.data,
+                               ctx->co.checkout_id, res->psp_ref)
+                         : NULL;
+    ctx->params[6] = ref ? ngx_http_payments_token_index(r->pool, ctx->pmcf,
+                                                         &ctx->psp->name,
+                                                         res->psp_ref)
+                         : NULL;
+    ctx->params[7] = res->outcome == PAY_CHARGE_ACCEPTED
+                     ? NULL
+                     : ngx_http_payments_strdup(r->pool,
+                                                res->decline_code[0]
+                                                ? res->decline_code
+                                                : res->reason);
+    ctx->params[8] = ngx_http_payments_num(r->pool, (int64_t) status);
+    ctx->params[9] = ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                            NGX_HTTP_PAYMENTS_SEALED_RESPONSE,
+                                            (char *) ctx->merchant.data,
+                                            ctx->idem_key, body);
+    free(body);
+
+    if ((ref && (ctx->params[5] == NULL || ctx->params[6] == NULL))
+        || ctx->params[8] == NULL || ctx->params[9] == NULL
+        || (res->outcome != PAY_CHARGE_ACCEPTED && ctx->params[7] == NULL))
+    {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT response_status, response_body FROM "
+                                "pay_charge_finish($1, $2, $3, $4, $5, $6, "
+                                "$7, $8, $9, $10)",
+                                10, ngx_http_payments_finish_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
 }

@@ -16,6 +16,49 @@
 
 
 /*
+ * The gateway's reference for the shop's customer, sent to the PSP in its
+ * place (Adyen's shopperReference, the generic customer): "cu_" and the
+ * first 24 hex digits of a blind index of "<merchant>:<customer>" under
+ * the sealing key, so the same customer is the same shopper at the PSP,
+ * and nothing there names it.  NULL without a key or memory.
+ */
+
+char *
+ngx_http_payments_customer_ref(ngx_http_payments_ctx_t *ctx)
+{
+    char                 idx[PAY_BLIND_INDEX_LEN + 1], *who, *out;
+    u_char              *last;
+    size_t               len;
+    ngx_http_request_t  *r = ctx->request;
+
+    len = ctx->merchant.len + 1 + ngx_strlen(ctx->co.save_customer) + 1;
+    who = ngx_pnalloc(r->pool, len);
+    out = ngx_pnalloc(r->pool, sizeof("cu_") + 24);
+
+    if (who == NULL || out == NULL || ctx->pmcf->keyring == NULL) {
+        return NULL;
+    }
+
+    last = ngx_sprintf((u_char *) who, "%V:%s", &ctx->merchant,
+                       ctx->co.save_customer);
+    *last = '\0';
+
+    if (pay_blind_index(ctx->pmcf->keyring, 0, "customer_ref", who,
+                        ngx_strlen(who), idx)
+        != 0)
+    {
+        return NULL;
+    }
+
+    last = ngx_cpymem(out, "cu_", 3);
+    last = ngx_cpymem(last, idx, 24);
+    *last = '\0';
+
+    return out;
+}
+
+
+/*
  * The PSP request for ctx->expires_at, as stored: JSON {"path",
  * "content_type", "body"} in the request's pool, or NULL.
  */
@@ -28,12 +71,25 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
     ngx_http_request_t      *r = ctx->request;
     pay_psp_registration_t   reg;
 
+    /* a save (a review's approval rebuilds one too): our reference for
+     * the customer, the same every time */
+    if (ctx->co.save_usage != NULL && ctx->customer_ref == NULL) {
+        ctx->customer_ref = ngx_http_payments_customer_ref(ctx);
+        if (ctx->customer_ref == NULL) {
+            return NULL;
+        }
+    }
+
     ngx_memzero(&reg, sizeof(pay_psp_registration_t));
     reg.merchant_id = (char *) ctx->merchant.data;
     reg.nonce = ctx->nonce;
     reg.co = &ctx->co;
     reg.expires_at = ctx->expires_at;
     reg.adyen_merchant_account = (char *) ctx->psp->merchant_account.data;
+    reg.customer_ref = ctx->customer_ref;
+    reg.charge_token = ctx->charge_token;
+    reg.psp_customer = ctx->charge_psp_customer;
+    reg.recurring = ctx->charge_recurring;
 
     /* the shopper may come back a while after the session closed */
     reg.return_success = ngx_http_payments_link(r->pool, ctx->pmcf,
@@ -53,7 +109,14 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
     s = pay_psp_request_dump(&preq);
     pay_psp_request_free(&preq);
 
-    out = ngx_http_payments_strdup(r->pool, s);
+    /* an off-session charge's request names the PSP's token: stored
+     * sealed, as the token is */
+    out = ctx->co.payment_method[0] != '\0'
+          ? ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                   NGX_HTTP_PAYMENTS_SEALED_REQUEST,
+                                   (char *) ctx->merchant.data,
+                                   ctx->co.checkout_id, s)
+          : ngx_http_payments_strdup(r->pool, s);
     free(s);
 
     return out;
@@ -66,10 +129,18 @@ ngx_int_t
 ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
     const char *stored)
 {
+    char                *plain;
     pay_psp_request_t    preq;
     ngx_http_request_t  *r = ctx->request;
 
-    if (pay_psp_request_load(stored, ngx_strlen(stored), &preq) != 0) {
+    /* sealed when it names a saved method's token; a plain one as is */
+    if (ngx_http_payments_unseal(r->pool, ctx->pmcf, r->connection->log,
+                                 NGX_HTTP_PAYMENTS_SEALED_REQUEST,
+                                 (char *) ctx->merchant.data,
+                                 ctx->co.checkout_id, stored, &plain)
+        != NGX_OK
+        || pay_psp_request_load(plain, ngx_strlen(plain), &preq) != 0)
+    {
         return NGX_ERROR;
     }
 

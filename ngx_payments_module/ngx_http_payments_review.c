@@ -274,6 +274,21 @@ ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q, PGresult *res)
     cln->data = &ctx->co;
     ctx->co_valid = 1;
 
+    /* an off-session charge's request needs its saved method's token,
+     * which this path does not open: never approved as something else */
+    if (ctx->co.payment_method[0] != '\0') {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: review of \"%V\": an off-session charge "
+                      "held for review is not approved by this release",
+                      &ctx->object_id);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_INVALID_REQUEST, 0,
+                                       "an off-session charge held for "
+                                       "review cannot be approved yet; "
+                                       "reject it"));
+        return;
+    }
+
     ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, ctx->co.psp,
                                           ngx_strlen(ctx->co.psp));
     if (ctx->psp == NULL) {

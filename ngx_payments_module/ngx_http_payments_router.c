@@ -474,6 +474,17 @@ ngx_http_payments_route_on(ngx_http_payments_ctx_t *ctx)
         ngx_http_payments_authenticate(ctx, ngx_http_payments_set_endpoint);
         return NGX_DONE;
 
+    case PAY_ROUTE_METHODS:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_list_methods);
+        return NGX_DONE;
+
+    case PAY_ROUTE_METHOD:
+    case PAY_ROUTE_METHOD_DETACH:
+        r->main->count++;
+        ngx_http_payments_authenticate(ctx, ngx_http_payments_method);
+        return NGX_DONE;
+
     default: /* PAY_ROUTE_CHECKOUT */
         r->main->count++;
         ngx_http_payments_authenticate(ctx, ngx_http_payments_get_checkout);

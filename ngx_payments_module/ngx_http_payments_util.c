@@ -325,7 +325,10 @@ ngx_http_payments_event_kind(pay_event_kind_e kind)
  * its PSP URL with "psp_url:<merchant>:<checkout>", a registration's stored
  * answer (it names both) with "response:<merchant>:<idempotency key>"
  * (opened by _response.c's send_stored); psp_tokens keeps the
- * token's blind index, domain "psp_token:<psp>".  A stored value that does
+ * token's blind index, domain "psp_token:<psp>".  A saved payment
+ * method's PSP token is sealed with "payment_method:<merchant>:<the
+ * checkout it was saved in>", an off-session charge's stored request
+ * (which names it) with "request:<merchant>:<checkout>".  A stored value that does
  * not start with "v1." is a legacy plaintext one.
  */
 
@@ -336,7 +339,7 @@ ngx_http_payments_sealed_ad(ngx_pool_t *pool, ngx_uint_t what,
     u_char  *p, *last;
     size_t   len;
 
-    len = sizeof("response:") + ngx_strlen(merchant) + 1
+    len = sizeof("payment_method:") + ngx_strlen(merchant) + 1
           + ngx_strlen(checkout);
 
     p = ngx_pnalloc(pool, len);
@@ -347,7 +350,11 @@ ngx_http_payments_sealed_ad(ngx_pool_t *pool, ngx_uint_t what,
     last = ngx_sprintf(p, "%s%s:%s",
                        what == NGX_HTTP_PAYMENTS_SEALED_URL ? "psp_url:"
                        : what == NGX_HTTP_PAYMENTS_SEALED_RESPONSE
-                       ? "response:" : "",
+                       ? "response:"
+                       : what == NGX_HTTP_PAYMENTS_SEALED_METHOD
+                       ? "payment_method:"
+                       : what == NGX_HTTP_PAYMENTS_SEALED_REQUEST
+                       ? "request:" : "",
                        merchant, checkout);
     *last = '\0';
 

@@ -30,6 +30,8 @@ static ngx_int_t ngx_http_payments_webhook_refuse(ngx_http_payments_ctx_t *ctx,
     pay_err_e err, const char *why);
 static ngx_int_t ngx_http_payments_webhook_evidence(
     ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_webhook_saved(ngx_http_payments_ctx_t *ctx,
+    pay_event_t *ev);
 
 
 /* pay_header_pt over the request's headers (dialect.h); each one found is
@@ -415,6 +417,12 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
 
     ev = &ctx->events[ctx->next_event];
 
+    /* a payment method the PSP stored: kept sealed, by its own function */
+    if (ev->kind == PAY_EVT_METHOD_SAVED) {
+        ngx_http_payments_webhook_saved(ctx, ev);
+        return;
+    }
+
     ctx->params[0] = (char *) ngx_http_payments_cstr(r->pool,
                                                      &ctx->psp->name);
     ctx->params[1] = ev->event_id;
@@ -453,6 +461,125 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
                                 "$5, $6, $7, $8, $9, $10, $11, $12, $13, "
                                 "$14)",
                                 14, ngx_http_payments_webhook_applied)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+/*
+ * METHOD_SAVED: the PSP's reusable token never reaches the database open
+ * nor a log line; it is sealed here with "payment_method:<our nonce>" as
+ * associated data (the checkout it was saved in) and indexed under the
+ * domain "payment_method:<psp>", and pay_method_event_keep keeps the
+ * event and the saved method in one transaction.  Without a key nothing
+ * can be kept sealed: a 500, and the PSP delivers again.
+ */
+
+static void
+ngx_http_payments_webhook_saved(ngx_http_payments_ctx_t *ctx,
+    pay_event_t *ev)
+{
+    char                *idx, *domain, *m, *co, *display;
+    u_char              *last;
+    json_t              *d;
+    ngx_http_request_t  *r = ctx->request;
+
+    idx = ngx_pnalloc(r->pool, PAY_BLIND_INDEX_LEN + 1);
+    domain = ngx_pnalloc(r->pool, sizeof("payment_method:")
+                                  + ctx->psp->name.len);
+    m = ngx_pnalloc(r->pool, sizeof(ev->reference));
+
+    if (idx == NULL || domain == NULL || m == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ctx->pmcf->keyring == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: webhook psp \"%V\" event \"%s\" saves a "
+                      "payment method, and without payments_encryption_key "
+                      "it cannot be kept sealed", &ctx->psp->name,
+                      ev->event_id);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    last = ngx_sprintf((u_char *) domain, "payment_method:%V",
+                       &ctx->psp->name);
+    *last = '\0';
+
+    /* the nonce "<merchant>:<checkout>", as the seal's associated data */
+    ngx_cpystrn((u_char *) m, (u_char *) ev->reference, sizeof(ev->reference));
+    co = ngx_strchr(m, ':');
+
+    if (co != NULL) {
+        *co++ = '\0';
+    }
+
+    if (pay_blind_index(ctx->pmcf->keyring, 0, domain, ev->method,
+                        ngx_strlen(ev->method), idx)
+        != 0)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    d = json_object();
+    if (d != NULL) {
+        if (ev->brand[0] != '\0') {
+            json_object_set_new(d, "brand", json_string(ev->brand));
+        }
+
+        if (ev->last4[0] != '\0') {
+            json_object_set_new(d, "last4", json_string(ev->last4));
+        }
+
+        if (ev->exp_month > 0) {
+            json_object_set_new(d, "exp_month", json_integer(ev->exp_month));
+        }
+
+        if (ev->exp_year > 0) {
+            json_object_set_new(d, "exp_year", json_integer(ev->exp_year));
+        }
+    }
+
+    display = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+
+    ctx->params[0] = (char *) ngx_http_payments_cstr(r->pool,
+                                                     &ctx->psp->name);
+    ctx->params[1] = ev->event_id;
+    ctx->params[2] = ev->type;
+    ctx->params[3] = ev->reference;
+    /* an unknown nonce shape seals under "" : it is kept foreign anyway */
+    ctx->params[4] = ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                            NGX_HTTP_PAYMENTS_SEALED_METHOD,
+                                            m, co ? co : "", ev->method);
+    ctx->params[5] = idx;
+    ctx->params[6] = ev->psp_customer;
+    ctx->params[7] = display ? ngx_http_payments_strdup(r->pool, display)
+                             : NULL;
+    ctx->params[8] = ctx->wh_body;
+    ctx->params[9] = ctx->wh_headers;
+    ctx->params[10] = ctx->wh_key_id;
+
+    free(display);
+
+    if (ctx->params[0] == NULL || ctx->params[4] == NULL
+        || ctx->params[7] == NULL)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT outcome, merchant_id, checkout_id, "
+                                "state FROM pay_method_event_keep($1, $2, "
+                                "$3, $4, $5, $6, $7, $8::jsonb, $9, "
+                                "$10::jsonb, $11)",
+                                11, ngx_http_payments_webhook_applied)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
@@ -505,6 +632,7 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
              || ngx_strcmp(outcome, "duplicate") == 0
              || ngx_strcmp(outcome, "already") == 0
              || ngx_strcmp(outcome, "pending") == 0
+             || ngx_strcmp(outcome, "saved") == 0
              || ngx_strcmp(outcome, "ignored") == 0)
             ? NGX_LOG_INFO : NGX_LOG_ALERT;
 

@@ -28,7 +28,8 @@ CREATE TYPE public.pay_failure_code AS ENUM (
     'voided',
     'authorization_expired',
     'risk_declined',
-    'risk_rejected'
+    'risk_rejected',
+    'authentication_required'
 );
 
 
@@ -710,7 +711,12 @@ CREATE FUNCTION public.checkout_failure(p_code public.pay_failure_code, p_failur
            jsonb_build_object(
                'code', p_code::text,
                'message', CASE p_code
+                   -- an off-session charge's decline names the PSP's code
                    WHEN 'declined' THEN 'the PSP declined the payment'
+                                        || coalesce(' (' || nullif(p_failure, '') || ')', '')
+                   WHEN 'authentication_required' THEN
+                       'the card''s issuer asked for the shopper to authenticate the '
+                       || 'off-session charge'
                    WHEN 'expired' THEN 'the payment session expired before the shopper paid'
                    WHEN 'psp_canceled' THEN 'the PSP canceled the payment session'
                    WHEN 'canceled' THEN 'the merchant canceled the checkout before it was paid'
@@ -932,6 +938,8 @@ CREATE TABLE public.checkouts (
     hold_closed_at timestamp with time zone,
     authorized_at timestamp with time zone,
     hold_warned_at timestamp with time zone,
+    save_method jsonb,
+    payment_method_id text,
     CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
 )
 WITH (fillfactor='80');
@@ -1005,6 +1013,20 @@ COMMENT ON COLUMN public.checkouts.authorized_at IS 'manual capture: when the PS
 --
 
 COMMENT ON COLUMN public.checkouts.hold_warned_at IS 'manual capture: when the sweeper warned that the authorization expires soon';
+
+
+--
+-- Name: COLUMN checkouts.save_method; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.save_method IS 'the shop asked to save the shopper''s method in this checkout: {customer, customer_ref, usage, recurring}; NULL otherwise';
+
+
+--
+-- Name: COLUMN checkouts.payment_method_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.payment_method_id IS 'an off-session charge of this saved method (no hosted page); NULL for a checkout the shopper pays';
 
 
 --
@@ -2687,6 +2709,105 @@ $$;
 
 
 --
+-- Name: pay_charge_finish(text, text, bigint, text, text, text, text, text, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_charge_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_outcome text, p_psp_ref text, p_psp_ref_index text, p_failure text, p_response_status integer, p_response_body text) RETURNS TABLE(response_status integer, response_body text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    k        idempotency_keys%ROWTYPE;
+    v_psp    text;
+    v_moved  jsonb;
+BEGIN
+    IF p_outcome IS NULL
+       OR p_outcome NOT IN ('accepted', 'declined', 'authentication_required')
+       OR (p_outcome = 'accepted' AND p_psp_ref IS NULL)
+       OR p_response_status IS NULL OR p_response_body IS NULL THEN
+        RAISE EXCEPTION 'pay_charge_finish: outcome, answer (and the PSP''s id when accepted) are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    UPDATE idempotency_keys ik
+       SET state = 'done', lease_until = NULL,
+           response_status = p_response_status, response_body = p_response_body,
+           expires_at = now() + (ik.expires_at - ik.created_at)
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       AND ik.state = 'in_progress' AND ik.lease = p_lease
+       AND ik.checkout_id = p_checkout_id;
+    IF NOT FOUND THEN
+        SELECT * INTO k FROM idempotency_keys ik
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'pay_charge_finish: no key % for merchant %', p_idem_key, p_merchant
+                USING ERRCODE = 'PY004';
+        END IF;
+        IF k.state = 'done' THEN
+            RETURN QUERY SELECT k.response_status, k.response_body;
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'pay_charge_finish: lease % of key % was taken over (now %)',
+            p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
+    END IF;
+
+    UPDATE checkouts c
+       SET psp_token = coalesce(p_psp_ref, c.psp_token),
+           failure = CASE WHEN p_outcome <> 'accepted' AND c.status = 'EXECUTING'
+                          THEN p_failure ELSE c.failure END,
+           failure_code = CASE WHEN p_outcome <> 'accepted' AND c.status = 'EXECUTING'
+                               THEN (CASE WHEN p_outcome = 'declined' THEN 'declined'
+                                          ELSE 'authentication_required' END)::pay_failure_code
+                               ELSE c.failure_code END,
+           status = CASE WHEN p_outcome <> 'accepted' AND c.status = 'EXECUTING'
+                         THEN 'FAILED'::pay_status ELSE c.status END,
+           updated_at = now()
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+       AND c.payment_method_id IS NOT NULL
+    RETURNING c.psp INTO v_psp;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_charge_finish: no off-session checkout % for merchant %',
+            p_checkout_id, p_merchant USING ERRCODE = 'PY004';
+    END IF;
+
+    IF p_psp_ref IS NOT NULL THEN
+        INSERT INTO psp_tokens (psp, psp_token, merchant_id, checkout_id)
+        VALUES (v_psp, coalesce(p_psp_ref_index, p_psp_ref), p_merchant, p_checkout_id)
+        ON CONFLICT DO NOTHING;
+    END IF;
+
+    IF p_outcome <> 'accepted' THEN
+        WITH moved AS (
+            UPDATE payment_orders o
+               SET status = 'FAILED', updated_at = now()
+             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
+               AND o.status = 'EXECUTING'
+            RETURNING o.payment_order_id, o.line_no
+        ), ev AS (
+            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                      from_status, to_status, source)
+            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
+                   'EXECUTING', 'FAILED', 'charge:' || p_outcome
+              FROM moved ORDER BY moved.line_no
+        )
+        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
+          INTO v_moved FROM moved;
+
+        IF v_moved IS NOT NULL THEN
+            PERFORM audit_append(p_merchant, p_checkout_id, 'charge:' || p_outcome,
+                jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
+                                   'psp', v_psp, 'failure', p_failure,
+                                   'payment_orders', v_moved));
+        END IF;
+    END IF;
+
+    RETURN QUERY SELECT p_response_status, p_response_body;
+END
+$$;
+
+
+--
 -- Name: pay_checkout_status(text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2712,7 +2833,7 @@ CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint
                             p_ttl_seconds, p_checkout_id, p_psp, p_currency,
                             p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                             p_expires_at, p_psp_request, p_orders, p_duplicate_body,
-                            '{}'::jsonb, 'automatic');
+                            '{}'::jsonb, 'automatic', NULL::jsonb);
 $$;
 
 
@@ -2728,7 +2849,7 @@ CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint
                             p_ttl_seconds, p_checkout_id, p_psp, p_currency,
                             p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                             p_expires_at, p_psp_request, p_orders, p_duplicate_body,
-                            p_metadata, 'automatic');
+                            p_metadata, 'automatic', NULL::jsonb);
 $$;
 
 
@@ -2737,9 +2858,25 @@ $$;
 --
 
 CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+    SELECT * FROM pay_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds,
+                            p_ttl_seconds, p_checkout_id, p_psp, p_currency,
+                            p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
+                            p_expires_at, p_psp_request, p_orders, p_duplicate_body,
+                            p_metadata, p_capture_method, NULL::jsonb);
+$$;
+
+
+--
+-- Name: pay_claim(text, text, text, integer, integer, text, text, text, bigint, text, text, text, bigint, text, jsonb, text, jsonb, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text, p_options jsonb) RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
 #variable_conflict use_column
 DECLARE
     k             idempotency_keys%ROWTYPE;
@@ -2753,6 +2890,9 @@ DECLARE
     v_expires     timestamptz;
     c             checkouts%ROWTYPE;
     v_unknown     text;
+    v_method      payment_methods%ROWTYPE;
+    v_method_id   text := p_options ->> 'payment_method';
+    v_save        jsonb := p_options -> 'save';
 BEGIN
     -- Adapter bugs, not client errors: fail loudly rather than store them.
     IF p_lease_seconds IS NULL OR p_lease_seconds < 1
@@ -2767,8 +2907,22 @@ BEGIN
     END IF;
     IF jsonb_typeof(p_orders) IS DISTINCT FROM 'array' OR p_psp_request IS NULL
        OR jsonb_typeof(p_metadata) IS DISTINCT FROM 'object'
-       OR p_duplicate_body IS NULL OR p_expires_at IS NULL THEN
-        RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object; psp_request, duplicate body and expires_at are required'
+       OR p_duplicate_body IS NULL OR p_expires_at IS NULL
+       OR (p_options IS NOT NULL AND jsonb_typeof(p_options) <> 'object')
+       -- a save and a charge of a saved method exclude each other; a save
+       -- names the customer, our reference for it, the usage and Adyen's
+       -- model (checkouts.save_method has no CHECK of its own)
+       OR (v_save IS NOT NULL AND v_method_id IS NOT NULL)
+       OR (v_save IS NOT NULL
+           AND (jsonb_typeof(v_save) IS DISTINCT FROM 'object'
+                OR v_save ->> 'usage' IS DISTINCT FROM 'off_session'
+                   AND v_save ->> 'usage' IS DISTINCT FROM 'on_session'
+                OR coalesce(v_save ->> 'customer', '') !~ '^[A-Za-z0-9_.-]{1,64}$'
+                OR coalesce(v_save ->> 'customer_ref', '') !~ '^cu_[0-9a-f]{24}$'
+                OR coalesce(v_save ->> 'recurring', '') NOT IN
+                   ('CardOnFile', 'Subscription', 'UnscheduledCardOnFile')))
+       OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$') THEN
+        RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object, p_options a save or a saved method; psp_request, duplicate body and expires_at are required'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -2930,6 +3084,29 @@ BEGIN
         RETURN;
     END IF;
 
+    -- An off-session charge names a saved method of this merchant, still
+    -- active, and of the PSP it is sent to (a saved token is its PSP's
+    -- alone: no route moves it elsewhere).  Otherwise nothing is stored,
+    -- the key included; the row stays locked until the checkout that
+    -- names it commits, so a detach waits for it or comes first.
+    IF v_method_id IS NOT NULL THEN
+        SELECT * INTO v_method FROM payment_methods pm
+         WHERE pm.merchant_id = p_merchant AND pm.method_id = v_method_id
+           FOR SHARE;
+        v_unknown := CASE WHEN NOT FOUND THEN 'missing'
+                          WHEN v_method.status <> 'active' THEN 'detached'
+                          WHEN v_method.psp <> p_psp THEN 'psp' END;
+        IF v_unknown IS NOT NULL THEN
+            DELETE FROM idempotency_keys ik
+             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+               AND ik.lease = v_lease;
+            RETURN QUERY SELECT 'method_unusable'::text, NULL::bigint, NULL::int,
+                                NULL::int, v_unknown,
+                                NULL::text, NULL::bigint, NULL::text, NULL::bigint;
+            RETURN;
+        END IF;
+    END IF;
+
     -- A new key: the checkout, its orders (NOT_STARTED -> EXECUTING, written
     -- as EXECUTING with the event that records the move) and the events.
     -- The block is a subtransaction: if the checkout id or an order id is
@@ -2940,11 +3117,11 @@ BEGIN
         INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,
                                amount_total, success_url, cancel_url, buyer_email,
                                status, psp_request, expires_at, metadata,
-                               capture_method)
+                               capture_method, save_method, payment_method_id)
         VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
                 p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                 'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata,
-                p_capture_method);
+                p_capture_method, v_save, v_method_id);
 
         WITH o AS (
             SELECT e.value ->> 'payment_order_id' AS id,
@@ -3005,12 +3182,21 @@ BEGIN
                                                 FROM jsonb_array_elements(p_orders) e))
         -- a manual capture says so; an automatic one as before
         || CASE WHEN p_capture_method = 'manual'
-                THEN jsonb_build_object('capture', 'manual') ELSE '{}'::jsonb END);
+                THEN jsonb_build_object('capture', 'manual') ELSE '{}'::jsonb END
+        -- a save asked for, or a saved method charged off-session
+        || CASE WHEN v_save IS NOT NULL
+                THEN jsonb_build_object('save_payment_method',
+                                        jsonb_build_object('customer_ref', v_save -> 'customer_ref',
+                                                           'usage', v_save -> 'usage'))
+                ELSE '{}'::jsonb END
+        || CASE WHEN v_method_id IS NOT NULL
+                THEN jsonb_build_object('payment_method', v_method_id, 'off_session', true)
+                ELSE '{}'::jsonb END);
 
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;
 END
-$$;
+$_$;
 
 
 --
@@ -4090,6 +4276,52 @@ $$;
 
 
 --
+-- Name: pay_list_methods(text, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_list_methods(p_merchant text, p_customer text, p_after text, p_limit integer) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_at     timestamptz;
+    v_id     text;
+    v_limit  int := greatest(1, least(p_limit, 100));
+    v_items  jsonb;
+    v_n      bigint;
+BEGIN
+    IF p_after IS NOT NULL THEN
+        SELECT p.created_at, p.method_id INTO v_at, v_id
+          FROM payment_methods p
+         WHERE p.merchant_id = p_merchant AND p.method_id = p_after
+           AND p.customer = p_customer;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no such payment method' USING ERRCODE = 'PY014';
+        END IF;
+    END IF;
+
+    SELECT coalesce(jsonb_agg(payment_method_json(x.pm)
+                              ORDER BY (x.pm).created_at DESC,
+                                       (x.pm).method_id DESC)
+                        FILTER (WHERE x.n <= v_limit), '[]'::jsonb),
+           count(*)
+      INTO v_items, v_n
+      FROM (SELECT q.p AS pm,
+                   row_number() OVER (ORDER BY (q.p).created_at DESC,
+                                               (q.p).method_id DESC) AS n
+              FROM (SELECT p FROM payment_methods p
+                     WHERE p.merchant_id = p_merchant AND p.customer = p_customer
+                       AND (v_at IS NULL OR (p.created_at, p.method_id) < (v_at, v_id))
+                     ORDER BY p.created_at DESC, p.method_id DESC
+                     LIMIT v_limit + 1) q) x;
+
+    RETURN jsonb_build_object('object', 'list', 'data', v_items,
+                              'has_more', v_n > v_limit)::text;
+END
+$$;
+
+
+--
 -- Name: pay_list_payment_orders(text, text, bigint, bigint, text, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4274,6 +4506,159 @@ BEGIN
                               'data', v_items,
                               'has_more', v_n > v_limit)::text;
 END
+$$;
+
+
+--
+-- Name: pay_method_detach(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_method_detach(p_merchant text, p_method text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    p  payment_methods%ROWTYPE;
+BEGIN
+    SELECT * INTO p FROM payment_methods x
+     WHERE x.merchant_id = p_merchant AND x.method_id = p_method
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    IF p.status = 'active' THEN
+        UPDATE payment_methods x
+           SET status = 'detached', detached_at = now(), updated_at = now()
+         WHERE x.merchant_id = p_merchant AND x.method_id = p_method
+        RETURNING * INTO p;
+
+        PERFORM audit_append(p_merchant, p.checkout_id, 'payment_method:detached',
+                             jsonb_build_object('payment_method', p.method_id,
+                                                'psp', p.psp));
+    END IF;
+
+    RETURN payment_method_json(p)::text;
+END
+$$;
+
+
+--
+-- Name: pay_method_event_keep(text, text, text, text, text, text, text, jsonb, bytea, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_method_event_keep(p_psp text, p_event_id text, p_type text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb, p_body bytea, p_headers jsonb, p_key_id text) RETURNS TABLE(outcome text, merchant_id text, checkout_id text, state text, method_id text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v        record;
+    c        checkouts%ROWTYPE;
+    v_out    text;
+    v_state  text := 'applied';
+    v_id     text;
+BEGIN
+    IF to_regclass('psp_events_' || to_char(now() AT TIME ZONE 'UTC', '"y"YYYY"m"MM')) IS NULL THEN
+        PERFORM pay_inbox_partitions(1);
+    END IF;
+
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    SELECT e.state, e.merchant_id, e.checkout_id INTO v
+      FROM psp_events e
+     WHERE e.psp = p_psp AND e.event_id = p_event_id
+     LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state,
+                            NULL::text;
+        RETURN;
+    END IF;
+
+    SELECT * INTO c FROM checkouts ck
+     WHERE ck.nonce = p_reference AND ck.psp = p_psp
+       AND ck.merchant_id = split_part(p_reference, ':', 1)
+       FOR UPDATE;
+
+    IF NOT FOUND THEN
+        v_out := 'unknown_checkout';
+        v_state := CASE WHEN coalesce(p_reference, '')
+                             ~ '^[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}$'
+                        THEN 'unmatched' ELSE 'foreign' END;
+    ELSIF c.save_method IS NULL THEN
+        v_out := 'not_asked';
+    ELSE
+        -- 96 random bits as letters a-p: an id with no digits is never
+        -- taken for a card number in the merchant's request
+        v_id := 'pm_' || translate(encode(gen_random_bytes_compat(12), 'hex'),
+                                   '0123456789abcdef', 'abcdefghijklmnop');
+
+        INSERT INTO payment_methods (merchant_id, method_id, customer, customer_ref,
+                                     psp, psp_customer, token_sealed, token_index,
+                                     usage, recurring, brand, last4, exp_month,
+                                     exp_year, checkout_id, event_id)
+        VALUES (c.merchant_id, v_id, c.save_method ->> 'customer',
+                c.save_method ->> 'customer_ref', p_psp, nullif(p_psp_customer, ''),
+                p_token_sealed, p_token_index, c.save_method ->> 'usage',
+                c.save_method ->> 'recurring',
+                nullif(lower(p_display ->> 'brand'), ''),
+                nullif(p_display ->> 'last4', ''),
+                (p_display ->> 'exp_month')::int, (p_display ->> 'exp_year')::int,
+                c.checkout_id, p_event_id)
+        ON CONFLICT DO NOTHING;
+
+        IF FOUND THEN
+            v_out := 'saved';
+            PERFORM audit_append(c.merchant_id, c.checkout_id, 'payment_method:saved',
+                                 jsonb_build_object('payment_method', v_id,
+                                                    'psp', p_psp,
+                                                    'usage', c.save_method ->> 'usage',
+                                                    'event', p_event_id));
+        ELSE
+            v_out := 'already';
+            v_id := NULL;
+        END IF;
+    END IF;
+
+    INSERT INTO psp_events (psp, event_id, state, body, headers, key_id, kind, type,
+                            reference, outcome, merchant_id, checkout_id, applied_at,
+                            unmatched_at)
+    VALUES (p_psp, p_event_id, v_state, p_body, coalesce(p_headers, '{}'), p_key_id,
+            'METHOD_SAVED', left(coalesce(p_type, ''), 100), nullif(p_reference, ''),
+            v_out, c.merchant_id, c.checkout_id,
+            CASE WHEN v_state = 'applied' THEN now() END,
+            CASE WHEN v_state = 'unmatched' THEN now() END);
+
+    RETURN QUERY SELECT v_out, c.merchant_id, c.checkout_id, v_state, v_id;
+END
+$_$;
+
+
+--
+-- Name: pay_method_for_charge(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_method_for_charge(p_merchant text, p_method text) RETURNS TABLE(psp text, token_sealed text, checkout_id text, customer_ref text, psp_customer text, usage text, recurring text, status text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT p.psp, p.token_sealed, p.checkout_id, p.customer_ref, p.psp_customer,
+           p.usage, p.recurring, p.status
+      FROM payment_methods p
+     WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
+$$;
+
+
+--
+-- Name: pay_method_get(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_method_get(p_merchant text, p_method text) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT payment_method_json(p)::text
+      FROM payment_methods p
+     WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
 $$;
 
 
@@ -5231,6 +5616,17 @@ BEGIN
                'metadata', nullif(c.metadata, '{}'::jsonb),
                'capture', c.capture_method,
                'expires_at', ts_epoch(c.expires_at),
+               -- a save asked for, or a saved method charged off-session
+               'save_payment_method', CASE WHEN c.save_method IS NOT NULL THEN
+                   jsonb_build_object('customer', c.save_method -> 'customer',
+                                      'usage', c.save_method -> 'usage',
+                                      'schedule', CASE c.save_method ->> 'recurring'
+                                                      WHEN 'Subscription' THEN 'subscription'
+                                                      WHEN 'UnscheduledCardOnFile' THEN 'unscheduled'
+                                                  END,
+                                      'shopper_agreed', true) END,
+               'payment_method', c.payment_method_id,
+               'off_session', CASE WHEN c.payment_method_id IS NOT NULL THEN true END,
                'payment_orders', (
                    SELECT jsonb_agg(jsonb_build_object(
                               'payment_order_id', o.payment_order_id,
@@ -6259,6 +6655,107 @@ BEGIN
 
     RETURN QUERY SELECT v_outcome, v_m, v_co;
 END
+$$;
+
+
+--
+-- Name: payment_methods; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.payment_methods (
+    merchant_id text NOT NULL,
+    method_id text NOT NULL,
+    customer text NOT NULL,
+    customer_ref text NOT NULL,
+    psp text NOT NULL,
+    psp_customer text,
+    token_sealed text NOT NULL,
+    token_index text NOT NULL,
+    usage text NOT NULL,
+    recurring text NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    brand text,
+    last4 text,
+    exp_month integer,
+    exp_year integer,
+    checkout_id text NOT NULL,
+    event_id text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    detached_at timestamp with time zone,
+    CONSTRAINT payment_methods_customer CHECK ((customer ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
+    CONSTRAINT payment_methods_customer_ref CHECK ((customer_ref ~ '^cu_[0-9a-f]{24}$'::text)),
+    CONSTRAINT payment_methods_detached CHECK (((status = 'detached'::text) = (detached_at IS NOT NULL))),
+    CONSTRAINT payment_methods_display CHECK ((((last4 IS NULL) OR (last4 ~ '^[0-9]{4}$'::text)) AND ((brand IS NULL) OR (brand ~ '^[a-z0-9_ -]{1,32}$'::text)) AND ((exp_month IS NULL) OR ((exp_month >= 1) AND (exp_month <= 12))) AND ((exp_year IS NULL) OR ((exp_year >= 2000) AND (exp_year <= 2200))))),
+    CONSTRAINT payment_methods_id CHECK ((method_id ~ '^pm_[a-p]{24}$'::text)),
+    CONSTRAINT payment_methods_index CHECK ((token_index ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT payment_methods_psp_customer CHECK (((psp_customer IS NULL) OR (psp_customer ~ '^[A-Za-z0-9_-]{1,128}$'::text))),
+    CONSTRAINT payment_methods_recurring CHECK ((recurring = ANY (ARRAY['CardOnFile'::text, 'Subscription'::text, 'UnscheduledCardOnFile'::text]))),
+    CONSTRAINT payment_methods_sealed CHECK ((token_sealed ~~ 'v1.%'::text)),
+    CONSTRAINT payment_methods_status CHECK ((status = ANY (ARRAY['active'::text, 'detached'::text]))),
+    CONSTRAINT payment_methods_usage CHECK ((usage = ANY (ARRAY['off_session'::text, 'on_session'::text])))
+);
+
+
+--
+-- Name: TABLE payment_methods; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.payment_methods IS 'Payment methods shoppers saved at a PSP (the token broker): the PSP''s reusable token sealed, the gateway''s pm_ id, the shop''s customer; charged off-session by checkouts naming them';
+
+
+--
+-- Name: COLUMN payment_methods.customer; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_methods.customer IS 'the shop''s id for the shopper, as it sent it; never sent to a PSP';
+
+
+--
+-- Name: COLUMN payment_methods.customer_ref; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_methods.customer_ref IS 'the gateway''s reference for (merchant, customer), sent to the PSP instead (Adyen shopperReference): an HMAC, never personal data';
+
+
+--
+-- Name: COLUMN payment_methods.token_sealed; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_methods.token_sealed IS 'the PSP''s reusable token (Stripe pm_, Adyen storedPaymentMethodId, generic), sealed: associated data "payment_method:<merchant>:<checkout_id>"';
+
+
+--
+-- Name: COLUMN payment_methods.recurring; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_methods.recurring IS 'Adyen''s recurringProcessingModel for its charges: CardOnFile (on_session), Subscription or UnscheduledCardOnFile';
+
+
+--
+-- Name: payment_method_json(public.payment_methods); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.payment_method_json(p public.payment_methods) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT jsonb_build_object(
+               'id', p.method_id,
+               'object', 'payment_method',
+               'customer', p.customer,
+               'psp', p.psp,
+               'usage', p.usage,
+               'recurring', p.recurring,
+               'status', p.status,
+               'checkout_id', p.checkout_id,
+               'card', CASE WHEN p.brand IS NULL AND p.last4 IS NULL
+                                 AND p.exp_month IS NULL THEN NULL
+                            ELSE jsonb_build_object('brand', p.brand, 'last4', p.last4,
+                                                    'exp_month', p.exp_month,
+                                                    'exp_year', p.exp_year) END,
+               'created_at', ts_rfc3339(p.created_at),
+               'detached_at', ts_rfc3339(p.detached_at));
 $$;
 
 
@@ -9190,6 +9687,38 @@ ALTER TABLE ONLY public.order_events
 
 
 --
+-- Name: payment_methods payment_methods_checkout_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_methods
+    ADD CONSTRAINT payment_methods_checkout_key UNIQUE (merchant_id, checkout_id);
+
+
+--
+-- Name: payment_methods payment_methods_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_methods
+    ADD CONSTRAINT payment_methods_pkey PRIMARY KEY (merchant_id, method_id);
+
+
+--
+-- Name: payment_methods payment_methods_psp_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_methods
+    ADD CONSTRAINT payment_methods_psp_key UNIQUE (merchant_id, method_id, psp);
+
+
+--
+-- Name: payment_methods payment_methods_token_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_methods
+    ADD CONSTRAINT payment_methods_token_key UNIQUE (psp, token_index);
+
+
+--
 -- Name: payment_orders payment_orders_checkout_order_key; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -9397,6 +9926,13 @@ CREATE INDEX checkouts_list ON public.checkouts USING btree (merchant_id, create
 
 
 --
+-- Name: checkouts_payment_method; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checkouts_payment_method ON public.checkouts USING btree (merchant_id, payment_method_id) WHERE (payment_method_id IS NOT NULL);
+
+
+--
 -- Name: dispute_parts_order; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -9478,6 +10014,13 @@ CREATE INDEX notifications_pending_endpoint ON public.notifications USING btree 
 --
 
 CREATE UNIQUE INDEX notify_endpoints_created_idem_key ON public.notify_endpoints USING btree (merchant_id, created_idem_key) WHERE (created_idem_key IS NOT NULL);
+
+
+--
+-- Name: payment_methods_customer_page; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payment_methods_customer_page ON public.payment_methods USING btree (merchant_id, customer, created_at DESC, method_id DESC);
 
 
 --
@@ -9907,6 +10450,14 @@ ALTER TABLE ONLY public.checkout_sweeps
 
 
 --
+-- Name: checkouts checkouts_payment_method_fk; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.checkouts
+    ADD CONSTRAINT checkouts_payment_method_fk FOREIGN KEY (merchant_id, payment_method_id, psp) REFERENCES public.payment_methods(merchant_id, method_id, psp);
+
+
+--
 -- Name: dispute_parts dispute_parts_merchant_id_checkout_id_payment_order_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -9976,6 +10527,14 @@ ALTER TABLE ONLY public.notifications
 
 ALTER TABLE ONLY public.order_events
     ADD CONSTRAINT order_events_merchant_id_checkout_id_payment_order_id_fkey FOREIGN KEY (merchant_id, checkout_id, payment_order_id) REFERENCES public.payment_orders(merchant_id, checkout_id, payment_order_id);
+
+
+--
+-- Name: payment_methods payment_methods_checkout_fk; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.payment_methods
+    ADD CONSTRAINT payment_methods_checkout_fk FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id);
 
 
 --
@@ -10444,6 +11003,14 @@ GRANT ALL ON FUNCTION public.pay_capture_finish(p_merchant text, p_idem_key text
 
 
 --
+-- Name: FUNCTION pay_charge_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_outcome text, p_psp_ref text, p_psp_ref_index text, p_failure text, p_response_status integer, p_response_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_charge_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_outcome text, p_psp_ref text, p_psp_ref_index text, p_failure text, p_response_status integer, p_response_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_charge_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_outcome text, p_psp_ref text, p_psp_ref_index text, p_failure text, p_response_status integer, p_response_body text) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_checkout_status(p_merchant text, p_checkout_id text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -10473,6 +11040,14 @@ GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_finge
 
 REVOKE ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text, p_options jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text, p_options jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text, p_options jsonb) TO payments_gateway;
 
 
 --
@@ -10635,6 +11210,14 @@ GRANT ALL ON FUNCTION public.pay_list_events(p_merchant text, p_type text, p_aft
 
 
 --
+-- Name: FUNCTION pay_list_methods(p_merchant text, p_customer text, p_after text, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_list_methods(p_merchant text, p_customer text, p_after text, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_list_methods(p_merchant text, p_customer text, p_after text, p_limit integer) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_list_payment_orders(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -10656,6 +11239,38 @@ GRANT ALL ON FUNCTION public.pay_list_payouts(p_merchant text, p_status text, p_
 
 REVOKE ALL ON FUNCTION public.pay_list_refunds(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_list_refunds(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_method_detach(p_merchant text, p_method text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_method_detach(p_merchant text, p_method text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_method_detach(p_merchant text, p_method text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_method_event_keep(p_psp text, p_event_id text, p_type text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb, p_body bytea, p_headers jsonb, p_key_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_method_event_keep(p_psp text, p_event_id text, p_type text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb, p_body bytea, p_headers jsonb, p_key_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_method_event_keep(p_psp text, p_event_id text, p_type text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb, p_body bytea, p_headers jsonb, p_key_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_method_for_charge(p_merchant text, p_method text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_method_for_charge(p_merchant text, p_method text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_method_for_charge(p_merchant text, p_method text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_method_get(p_merchant text, p_method text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_method_get(p_merchant text, p_method text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_method_get(p_merchant text, p_method text) TO payments_gateway;
 
 
 --
@@ -10975,6 +11590,13 @@ GRANT ALL ON FUNCTION public.pay_wallets_fold(p_limit integer) TO payments_gatew
 --
 
 REVOKE ALL ON FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION payment_method_json(p public.payment_methods); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.payment_method_json(p public.payment_methods) FROM PUBLIC;
 
 
 --

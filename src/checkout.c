@@ -626,6 +626,7 @@ pay_key_is_identifier(const char *key)
     return strcmp(key, "checkout_id") == 0
            || strcmp(key, "payment_order_id") == 0
            || strcmp(key, "seller_account") == 0
+           || strcmp(key, "customer") == 0
            || strcmp(key, "id") == 0;
 }
 
@@ -1163,6 +1164,148 @@ pay_metadata_check(const json_t *md, pay_verdict_t *v)
 }
 
 
+/* Saved payment methods ---------------------------------------------------- */
+
+int
+pay_method_id_valid(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (s == NULL || len != PAY_METHOD_ID_LEN || strncmp(s, "pm_", 3) != 0) {
+        return 0;
+    }
+
+    for (i = 3; i < len; i++) {
+        if (s[i] < 'a' || s[i] > 'p') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * "save_payment_method": {"customer", "usage", "schedule" (optional),
+ * "shopper_agreed": true}, or "payment_method" with "off_session": true;
+ * never both, and an off-session charge is captured with the payment.
+ */
+static int
+pay_check_saved_method(pay_checkout_t *co, json_t *root, pay_verdict_t *v)
+{
+    const char         *key, *s, *sched;
+    size_t              len;
+    json_t             *save, *val, *pm, *off;
+    static const char  *const known[] = {
+        "customer", "usage", "schedule", "shopper_agreed", NULL
+    };
+
+    save = json_object_get(root, "save_payment_method");
+    pm = json_object_get(root, "payment_method");
+    off = json_object_get(root, "off_session");
+
+    if (save != NULL) {
+        if (!json_is_object(save)) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "save_payment_method must be an object");
+        }
+
+        json_object_foreach(save, key, val) {
+            if (!pay_key_in(key, known)) {
+                return pay_unknown_field(v, "save_payment_method", key);
+            }
+        }
+
+        val = json_object_get(save, "customer");
+        s = json_string_value(val);
+        len = json_string_length(val);
+
+        if (!pay_chars_valid(s, len, PAY_CUSTOMER_MAX, "_.-")) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "save_payment_method.customer must match "
+                               "[A-Za-z0-9_.-]{1,%d}: the shop's id for the "
+                               "shopper, never an e-mail or a name",
+                               PAY_CUSTOMER_MAX);
+        }
+
+        memcpy(co->save_customer, s, len + 1);
+
+        s = json_string_value(json_object_get(save, "usage"));
+        sched = json_string_value(json_object_get(save, "schedule"));
+
+        if (json_object_get(save, "schedule") != NULL
+            && (sched == NULL || (strcmp(sched, "unscheduled") != 0
+                                  && strcmp(sched, "subscription") != 0)))
+        {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "save_payment_method.schedule must be "
+                               "\"unscheduled\" or \"subscription\"");
+        }
+
+        if (s != NULL && strcmp(s, "off_session") == 0) {
+            co->save_usage = "off_session";
+            co->save_recurring = (sched && strcmp(sched, "subscription") == 0)
+                                 ? "Subscription" : "UnscheduledCardOnFile";
+
+        } else if (s != NULL && strcmp(s, "on_session") == 0 && sched == NULL)
+        {
+            co->save_usage = "on_session";
+            co->save_recurring = "CardOnFile";
+
+        } else {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "save_payment_method.usage must be "
+                               "\"off_session\" or \"on_session\" (a "
+                               "schedule only with off_session)");
+        }
+
+        if (!json_is_true(json_object_get(save, "shopper_agreed"))) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "save_payment_method.shopper_agreed must be "
+                               "true: the shop has the shopper's agreement "
+                               "to save the method%s",
+                               co->save_usage[1] == 'f'
+                               ? " and to charge it without them" : "");
+        }
+    }
+
+    if (pm == NULL && off == NULL) {
+        return 0;
+    }
+
+    if (save != NULL) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "payment_method charges a saved method: not "
+                           "with save_payment_method");
+    }
+
+    s = json_string_value(pm);
+    len = json_string_length(pm);
+
+    if (!pay_method_id_valid(s, len)) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "payment_method must be a saved method's id "
+                           "(pm_ and 24 letters)");
+    }
+
+    if (!json_is_true(off)) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "off_session must be true with payment_method: "
+                           "a saved method is charged without the shopper");
+    }
+
+    if (co->manual_capture) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "capture: an off-session charge is captured "
+                           "with the payment (\"automatic\")");
+    }
+
+    memcpy(co->payment_method, s, len + 1);
+
+    return 0;
+}
+
+
 /* The body ----------------------------------------------------------------- */
 
 static int
@@ -1170,7 +1313,8 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
 {
     static const char *const  known[] = {
         "checkout_id", "buyer_info", "payment_orders", "success_url",
-        "cancel_url", "psp", "metadata", "expires_at", "capture", NULL
+        "cancel_url", "psp", "metadata", "expires_at", "capture",
+        "save_payment_method", "payment_method", "off_session", NULL
     };
     static const char *const  strings[] = {
         "checkout_id", "success_url", "cancel_url", NULL
@@ -1274,6 +1418,10 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
                                "capture must be \"automatic\" or "
                                "\"manual\"");
         }
+    }
+
+    if (pay_check_saved_method(co, root, v) != 0) {
+        return -1;
     }
 
     /* ids */

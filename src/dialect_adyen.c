@@ -195,11 +195,150 @@ pay_adyen_body(const pay_psp_registration_t *r, int64_t total)
                      json_pack("{s:s}", "manualCapture", "true"), &failed);
     }
 
+    /* save the shopper's method for later charges, for the shopper
+     * known by our reference (never the shop's id): its
+     * RECURRING_CONTRACT names the stored method */
+    if (co->save_usage != NULL) {
+        pay_json_set(root, "storePaymentMethodMode", json_string("enabled"),
+                     &failed);
+        pay_json_set(root, "shopperReference", json_string(r->customer_ref),
+                     &failed);
+        pay_json_set(root, "recurringProcessingModel",
+                     json_string(co->save_recurring), &failed);
+        pay_json_set(root, "shopperInteraction", json_string("Ecommerce"),
+                     &failed);
+    }
+
     if (pay_adyen_metadata_fits(co->metadata)) {
         pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);
     }
 
     return pay_json_dump(root, failed);
+}
+
+
+/*
+ * An off-session charge: POST /v71/payments with the stored method
+ * (paymentMethod.storedPaymentMethodId), the shopper's reference it was
+ * stored under, shopperInteraction ContAuth (the shopper is absent) and
+ * the recurringProcessingModel it was stored for; the total in Adyen's
+ * units, our nonce as reference, the gateway's return link (required by
+ * Adyen, used only should it send the shopper anywhere).
+ */
+static char *
+pay_adyen_charge_body(const pay_psp_registration_t *r, int64_t total)
+{
+    int                    failed;
+    json_t                *root;
+    const pay_checkout_t  *co = r->co;
+
+    if (r->customer_ref == NULL
+        || pay_dialect_to_psp(&pay_dialect_adyen, co->currency, total,
+                              &total) != 0)
+    {
+        return NULL;
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        return NULL;
+    }
+
+    failed = 0;
+
+    pay_json_set(root, "merchantAccount",
+                 json_string(r->adyen_merchant_account), &failed);
+    pay_json_set(root, "amount", json_pack("{s:I, s:s}", "value",
+                                           (json_int_t) total, "currency",
+                                           co->currency), &failed);
+    pay_json_set(root, "reference", json_string(r->nonce), &failed);
+    pay_json_set(root, "paymentMethod",
+                 json_pack("{s:s, s:s}", "type", "scheme",
+                           "storedPaymentMethodId", r->charge_token),
+                 &failed);
+    pay_json_set(root, "shopperReference", json_string(r->customer_ref),
+                 &failed);
+    pay_json_set(root, "shopperInteraction", json_string("ContAuth"),
+                 &failed);
+    pay_json_set(root, "recurringProcessingModel",
+                 json_string(r->recurring), &failed);
+    pay_json_set(root, "returnUrl", json_string(r->return_success), &failed);
+
+    if (pay_adyen_metadata_fits(co->metadata)) {
+        pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);
+    }
+
+    return pay_json_dump(root, failed);
+}
+
+
+/*
+ * The payment's resultCode: Authorised, Pending, Received (and Success)
+ * are taken; an action for the shopper (RedirectShopper, IdentifyShopper,
+ * ChallengeShopper, PresentToShopper) is authentication required; Refused,
+ * Cancelled and Error decline, refusalReason the reason.  A 4xx
+ * {"status","errorCode","message"} is a refusal of the request.
+ */
+static void
+pay_adyen_charge_answer(int status, const json_t *root,
+    pay_psp_charge_result_t *res)
+{
+    const char  *rc, *ref, *why;
+
+    if (status < 200 || status > 299) {
+        why = pay_json_str(root, "message");
+        res->outcome = PAY_CHARGE_DECLINED;
+        pay_charge_code(res, "refused");
+        snprintf(res->reason, sizeof(res->reason), "%s",
+                 why ? why : "Adyen refused the payment");
+        return;
+    }
+
+    rc = pay_json_str(root, "resultCode");
+    ref = pay_json_str(root, "pspReference");
+
+    if (ref != NULL && strlen(ref) < sizeof(res->psp_ref)) {
+        strcpy(res->psp_ref, ref);
+    }
+
+    if (rc == NULL) {
+        snprintf(res->reason, sizeof(res->reason), "no resultCode");
+        res->psp_ref[0] = '\0';
+        return;
+    }
+
+    if (strcmp(rc, "Authorised") == 0 || strcmp(rc, "Pending") == 0
+        || strcmp(rc, "Received") == 0 || strcmp(rc, "Success") == 0)
+    {
+        res->outcome = PAY_CHARGE_ACCEPTED;
+        return;
+    }
+
+    if (strcmp(rc, "RedirectShopper") == 0
+        || strcmp(rc, "IdentifyShopper") == 0
+        || strcmp(rc, "ChallengeShopper") == 0
+        || strcmp(rc, "PresentToShopper") == 0)
+    {
+        res->outcome = PAY_CHARGE_AUTH_REQUIRED;
+        pay_charge_code(res, "authentication_required");
+        snprintf(res->reason, sizeof(res->reason),
+                 "the card's issuer asks for the shopper (%s)", rc);
+        return;
+    }
+
+    if (strcmp(rc, "Refused") == 0 || strcmp(rc, "Cancelled") == 0
+        || strcmp(rc, "Error") == 0)
+    {
+        why = pay_json_str(root, "refusalReason");
+        res->outcome = PAY_CHARGE_DECLINED;
+        pay_charge_code(res, why ? why : rc);
+        snprintf(res->reason, sizeof(res->reason), "%s", why ? why : rc);
+        return;
+    }
+
+    /* a resultCode we do not know: ask again under the same key */
+    snprintf(res->reason, sizeof(res->reason), "resultCode %s", rc);
+    res->psp_ref[0] = '\0';
 }
 
 
@@ -817,4 +956,7 @@ const pay_dialect_t  pay_dialect_adyen = {
     /* Adyen: the card scheme decides; 7 days, the shortest common one,
      * is assumed (doc/PSPS.md) */
     .auth_window = 7 * 86400,
+    .charge_path = "/v71/payments",
+    .charge_body = pay_adyen_charge_body,
+    .charge_answer = pay_adyen_charge_answer,
 };

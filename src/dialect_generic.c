@@ -55,12 +55,121 @@ pay_generic_body(const pay_psp_registration_t *r, int64_t total)
         pay_json_set(root, "capture", json_string("manual"), &failed);
     }
 
+    /* save the shopper's method for later charges: the PSP knows the
+     * shopper by our reference, never the shop's id */
+    if (co->save_usage != NULL) {
+        pay_json_set(root, "save_payment_method",
+                     json_pack("{s:s, s:s}", "customer", r->customer_ref,
+                               "usage", co->save_usage), &failed);
+    }
+
     /* the merchant's metadata as it is (doc/PSPS.md) */
     if (co->metadata != NULL && json_object_size(co->metadata) > 0) {
         pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);
     }
 
     return pay_json_dump(root, failed);
+}
+
+
+/*
+ * An off-session charge: POST /payments {"reference", "payment_method"
+ * (the PSP's token), "customer" (our reference), "amount" (decimal
+ * string), "currency", "off_session": true, "metadata"}.
+ */
+static char *
+pay_generic_charge_body(const pay_psp_registration_t *r, int64_t total)
+{
+    char                   amount[32];
+    int                    failed;
+    json_t                *root;
+    const pay_checkout_t  *co = r->co;
+
+    if (r->customer_ref == NULL
+        || pay_amount_format(total, co->exponent, amount, sizeof(amount)) < 0)
+    {
+        return NULL;
+    }
+
+    root = json_object();
+    if (root == NULL) {
+        return NULL;
+    }
+
+    failed = 0;
+
+    pay_json_set(root, "reference", json_string(r->nonce), &failed);
+    pay_json_set(root, "payment_method", json_string(r->charge_token),
+                 &failed);
+    pay_json_set(root, "customer", json_string(r->customer_ref), &failed);
+    pay_json_set(root, "amount", json_string(amount), &failed);
+    pay_json_set(root, "currency", json_string(co->currency), &failed);
+    pay_json_set(root, "off_session", json_true(), &failed);
+
+    if (co->metadata != NULL && json_object_size(co->metadata) > 0) {
+        pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);
+    }
+
+    return pay_json_dump(root, failed);
+}
+
+
+/*
+ * 2xx {"payment_id", "status"}: succeeded or pending taken,
+ * requires_authentication the issuer asking for the shopper, declined
+ * ("decline_code") refused; a 4xx {"error": {"code", "message"}} refused.
+ */
+static void
+pay_generic_charge_answer(int status, const json_t *root,
+    pay_psp_charge_result_t *res)
+{
+    const char    *id, *st, *code, *msg;
+    const json_t  *err;
+
+    if (status < 200 || status > 299) {
+        err = json_object_get(root, "error");
+        code = pay_json_str(err, "code");
+        msg = pay_json_str(err, "message");
+        res->outcome = PAY_CHARGE_DECLINED;
+        pay_charge_code(res, code ? code : "refused");
+        snprintf(res->reason, sizeof(res->reason), "%s",
+                 msg ? msg : "the PSP refused the payment");
+        return;
+    }
+
+    id = pay_json_str(root, "payment_id");
+    st = pay_json_str(root, "status");
+
+    if (id != NULL && strlen(id) < sizeof(res->psp_ref)) {
+        strcpy(res->psp_ref, id);
+    }
+
+    if (st != NULL
+        && (strcmp(st, "succeeded") == 0 || strcmp(st, "pending") == 0))
+    {
+        res->outcome = PAY_CHARGE_ACCEPTED;
+        return;
+    }
+
+    if (st != NULL && strcmp(st, "requires_authentication") == 0) {
+        res->outcome = PAY_CHARGE_AUTH_REQUIRED;
+        pay_charge_code(res, "authentication_required");
+        snprintf(res->reason, sizeof(res->reason),
+                 "the card's issuer asks for the shopper");
+        return;
+    }
+
+    if (st != NULL && strcmp(st, "declined") == 0) {
+        code = pay_json_str(root, "decline_code");
+        res->outcome = PAY_CHARGE_DECLINED;
+        pay_charge_code(res, code ? code : "declined");
+        snprintf(res->reason, sizeof(res->reason), "the payment was "
+                 "declined (%s)", res->decline_code);
+        return;
+    }
+
+    snprintf(res->reason, sizeof(res->reason), "unknown status");
+    res->psp_ref[0] = '\0';
 }
 
 
@@ -508,4 +617,7 @@ const pay_dialect_t  pay_dialect_generic = {
     .cancel = pay_generic_cancel,
     /* generic: 7 days, assumed (doc/PSPS.md) */
     .auth_window = 7 * 86400,
+    .charge_path = "/payments",
+    .charge_body = pay_generic_charge_body,
+    .charge_answer = pay_generic_charge_answer,
 };

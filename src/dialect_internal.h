@@ -85,6 +85,11 @@ int pay_op_request(pay_psp_request_t *req, const char *path,
     const char *type, char *body);
 
 
+/* A PSP's decline reason as a code: lower case, every byte but [a-z0-9]
+ * as '_', cut to the field; "" for NULL. */
+void pay_charge_code(pay_psp_charge_result_t *res, const char *s);
+
+
 /* --- the session look-up (dialect.h), src/lookup.c ------------------- */
 
 /* The token as a path segment: 1..PAY_LOOKUP_TOKEN_MAX visible ASCII

@@ -167,6 +167,27 @@ pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
         pay_form_field(&b, "payment_intent_data[metadata][nonce]", r->nonce);
     }
 
+    /* save the shopper's method for later charges: the payment intent
+     * sets it up for the usage asked, on a Customer the session makes
+     * (or the PSP's own customer we already know); its
+     * payment_intent.succeeded names our nonce and the saved method */
+    if (co->save_usage != NULL) {
+        pay_form_field(&b, "payment_intent_data[setup_future_usage]",
+                       co->save_usage);
+
+        if (!co->manual_capture) {
+            pay_form_field(&b, "payment_intent_data[metadata][nonce]",
+                           r->nonce);
+        }
+
+        if (r->psp_customer != NULL) {
+            pay_form_field(&b, "customer", r->psp_customer);
+
+        } else {
+            pay_form_field(&b, "customer_creation", "always");
+        }
+    }
+
     /* the merchant's metadata beside the gateway's two keys */
     pay_stripe_metadata(&b, co->metadata, "merchant_id", "checkout_id");
 
@@ -202,6 +223,144 @@ pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
     }
 
     return b.data;
+}
+
+
+/*
+ * An off-session charge: POST /v1/payment_intents confirming the saved
+ * method (payment_method, on its customer) at once, without the shopper
+ * (off_session=true), for the checkout's total in Stripe's units; our
+ * nonce as metadata[charge], which its payment_intent.succeeded names
+ * back, and the merchant's metadata beside the gateway's keys.
+ */
+static char *
+pay_stripe_charge_body(const pay_psp_registration_t *r, int64_t total)
+{
+    char                   cur[4];
+    size_t                 i;
+    int64_t                amount;
+    pay_buf_t              b;
+    const pay_checkout_t  *co = r->co;
+
+    if (r->psp_customer == NULL
+        || pay_dialect_to_psp(&pay_dialect_stripe, co->currency, total,
+                              &amount) != 0)
+    {
+        return NULL;
+    }
+
+    for (i = 0; i < 3; i++) {
+        cur[i] = (char) (co->currency[i] | 0x20);
+    }
+    cur[3] = '\0';
+
+    memset(&b, 0, sizeof(b));
+
+    pay_form_field_int(&b, "amount", amount);
+    pay_form_field(&b, "currency", cur);
+    pay_form_field(&b, "customer", r->psp_customer);
+    pay_form_field(&b, "payment_method", r->charge_token);
+    pay_form_field(&b, "payment_method_types[0]", "card");
+    pay_form_field(&b, "off_session", "true");
+    pay_form_field(&b, "confirm", "true");
+    pay_form_field(&b, "metadata[charge]", r->nonce);
+    pay_form_field(&b, "metadata[merchant_id]", r->merchant_id);
+    pay_form_field(&b, "metadata[checkout_id]", co->checkout_id);
+
+    /* beside three keys of ours: at most 47 of the merchant's */
+    if (co->metadata != NULL && json_object_get(co->metadata, "charge") == NULL
+        && json_object_size(co->metadata) <= PAY_STRIPE_METADATA_MAX - 3)
+    {
+        pay_stripe_metadata(&b, co->metadata, "merchant_id", "checkout_id");
+    }
+
+    if (b.failed) {
+        free(b.data);
+        return NULL;
+    }
+
+    return b.data;
+}
+
+
+/*
+ * The payment intent, or Stripe's error: succeeded, processing (settles
+ * later) and requires_capture are taken; requires_action is the issuer
+ * asking for the shopper; requires_payment_method (and an error) a
+ * decline, its decline_code (else code) the reason.  An error with code
+ * authentication_required is the issuer asking for the shopper too.
+ */
+static void
+pay_stripe_charge_answer(int status, const json_t *root,
+    pay_psp_charge_result_t *res)
+{
+    const char    *id, *st, *code, *msg;
+    const json_t  *err, *pi, *last;
+
+    if (status >= 200 && status <= 299) {
+        id = pay_json_str(root, "id");
+        st = pay_json_str(root, "status");
+
+        if (id != NULL && strlen(id) < sizeof(res->psp_ref)) {
+            strcpy(res->psp_ref, id);
+        }
+
+        if (st == NULL) {
+            snprintf(res->reason, sizeof(res->reason),
+                     "the payment intent has no status");
+            res->psp_ref[0] = '\0';
+            return;
+        }
+
+        if (strcmp(st, "succeeded") == 0 || strcmp(st, "processing") == 0
+            || strcmp(st, "requires_capture") == 0)
+        {
+            res->outcome = PAY_CHARGE_ACCEPTED;
+            return;
+        }
+
+        if (strcmp(st, "requires_action") == 0
+            || strcmp(st, "requires_confirmation") == 0)
+        {
+            res->outcome = PAY_CHARGE_AUTH_REQUIRED;
+            pay_charge_code(res, "authentication_required");
+            snprintf(res->reason, sizeof(res->reason),
+                     "the card's issuer asks for the shopper");
+            return;
+        }
+
+        last = json_object_get(root, "last_payment_error");
+        code = pay_json_str(last, "decline_code");
+        res->outcome = PAY_CHARGE_DECLINED;
+        pay_charge_code(res, code ? code : pay_json_str(last, "code"));
+        msg = pay_json_str(last, "message");
+        snprintf(res->reason, sizeof(res->reason), "%s",
+                 msg ? msg : "the payment was declined");
+        return;
+    }
+
+    err = json_object_get(root, "error");
+    pi = json_object_get(err, "payment_intent");
+    id = pay_json_str(pi, "id");
+    code = pay_json_str(err, "code");
+    msg = pay_json_str(err, "message");
+
+    if (id != NULL && strlen(id) < sizeof(res->psp_ref)) {
+        strcpy(res->psp_ref, id);
+    }
+
+    snprintf(res->reason, sizeof(res->reason), "%s",
+             msg ? msg : "the PSP refused the payment");
+
+    if (code != NULL && strcmp(code, "authentication_required") == 0) {
+        res->outcome = PAY_CHARGE_AUTH_REQUIRED;
+        pay_charge_code(res, code);
+        return;
+    }
+
+    res->outcome = PAY_CHARGE_DECLINED;
+    pay_charge_code(res, pay_json_str(err, "decline_code")
+                         ? pay_json_str(err, "decline_code") : code);
 }
 
 
@@ -664,4 +823,7 @@ const pay_dialect_t  pay_dialect_stripe = {
     .capture_once = 1,
     /* Stripe: 7 days for most card payments */
     .auth_window = 7 * 86400,
+    .charge_path = "/v1/payment_intents",
+    .charge_body = pay_stripe_charge_body,
+    .charge_answer = pay_stripe_charge_answer,
 };

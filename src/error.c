@@ -105,6 +105,12 @@ static const pay_err_info_t  pay_err_info[] = {
     [PAY_ERR_CAPTURE_EXCEEDS]      = { 422, "capture_exceeds_authorized",
                                        "Capture exceeds the authorized "
                                        "amount" },
+    [PAY_ERR_PAYMENT_DECLINED]     = { 402, "payment_declined",
+                                       "Payment declined" },
+    [PAY_ERR_AUTH_REQUIRED]        = { 402, "authentication_required",
+                                       "Authentication required" },
+    [PAY_ERR_METHOD_UNUSABLE]      = { 409, "payment_method_unusable",
+                                       "Payment method unusable" },
 };
 
 _Static_assert(sizeof(pay_err_info) / sizeof(pay_err_info[0]) == PAY_ERR__MAX,

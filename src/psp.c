@@ -426,6 +426,21 @@ pay_psp_registration_valid(pay_dialect_e d, const pay_psp_registration_t *r,
         sum += co->orders[i].amount;
     }
 
+    /* an off-session charge needs the PSP's token; a save, our
+     * reference for the customer */
+    if (co->payment_method[0] != '\0'
+        && (r->charge_token == NULL || !pay_visible(r->charge_token, 1, 255)
+            || r->recurring == NULL || co->save_usage != NULL))
+    {
+        return -1;
+    }
+
+    if (co->save_usage != NULL
+        && (r->customer_ref == NULL || !pay_visible(r->customer_ref, 3, 64)))
+    {
+        return -1;
+    }
+
     if ((pay_dialect_get(d)->required & PAY_PSP_P_MERCHANT_ACCOUNT)
         && (r->adyen_merchant_account == NULL
             || !pay_visible(r->adyen_merchant_account, 1, 255)))
@@ -487,7 +502,12 @@ pay_psp_build_registration(pay_dialect_e d,
         return -1;
     }
 
-    body = dl->registration_body(reg, total);
+    if (reg->co->payment_method[0] != '\0' && dl->charge_body == NULL) {
+        return -1;
+    }
+
+    body = reg->co->payment_method[0] != '\0'
+           ? dl->charge_body(reg, total) : dl->registration_body(reg, total);
 
     if (body == NULL) {
         return -1;
@@ -495,7 +515,8 @@ pay_psp_build_registration(pay_dialect_e d,
 
     req->body = body;
     req->body_len = strlen(body);
-    req->path = strdup(dl->registration_path);
+    req->path = strdup(reg->co->payment_method[0] != '\0'
+                       ? dl->charge_path : dl->registration_path);
     req->content_type = strdup(dl->registration_type);
 
     if (req->path == NULL || req->content_type == NULL) {
@@ -1238,5 +1259,123 @@ pay_psp_parse_op_redact(const pay_dialect_t *d, int status,
         snprintf(res->reason, sizeof(res->reason),
                  "the PSP answered HTTP %d", status);
         return;
+    }
+}
+
+
+void
+pay_charge_code(pay_psp_charge_result_t *res, const char *s)
+{
+    size_t  i;
+
+    for (i = 0; s != NULL && s[i] != '\0'
+                && i < sizeof(res->decline_code) - 1; i++)
+    {
+        res->decline_code[i] = (s[i] >= 'A' && s[i] <= 'Z')
+                               ? (char) (s[i] | 0x20)
+                               : ((s[i] >= 'a' && s[i] <= 'z')
+                                  || (s[i] >= '0' && s[i] <= '9'))
+                                 ? s[i] : '_';
+    }
+
+    res->decline_code[i] = '\0';
+}
+
+
+void
+pay_psp_parse_charge_redact(const pay_dialect_t *d, int status,
+    const char *body, size_t len, const char *secret, size_t slen,
+    pay_psp_charge_result_t *res)
+{
+    char     raw[sizeof(res->reason)];
+    json_t  *root;
+
+    if (res == NULL) {
+        return;
+    }
+
+    memset(res, 0, sizeof(*res));
+    res->outcome = PAY_CHARGE_RETRY;
+
+    if (d == NULL || d->charge_answer == NULL) {
+        snprintf(res->reason, sizeof(res->reason), "unknown PSP dialect");
+        return;
+    }
+
+    switch (status) {
+
+    case 0:
+        snprintf(res->reason, sizeof(res->reason), "no answer from the PSP");
+        return;
+
+    case 401:
+    case 403:
+        /* never the PSP's text: it may quote the credential */
+        res->outcome = PAY_CHARGE_AUTH;
+        snprintf(res->reason, sizeof(res->reason),
+                 "the PSP refused our credentials (HTTP %d)", status);
+        return;
+
+    case 400:
+    case 402:
+    case 404:
+    case 422:
+        break;
+
+    default:
+        if (status >= 200 && status <= 299) {
+            break;
+        }
+
+        snprintf(res->reason, sizeof(res->reason),
+                 "the PSP answered HTTP %d", status);
+        return;
+    }
+
+    root = pay_psp_json(body, len);
+
+    if (status >= 400
+        && pay_psp_key_in_use(d, root, status, res->reason,
+                              sizeof(res->reason)))
+    {
+        json_decref(root);
+        res->key_in_use = 1;
+        return;
+    }
+
+    if (root == NULL) {
+        /* a 2xx we cannot read may have charged: the same nonce finds
+         * out; a 4xx we cannot read refused it */
+        if (status >= 400) {
+            res->outcome = PAY_CHARGE_DECLINED;
+            pay_charge_code(res, "refused");
+        }
+
+        snprintf(res->reason, sizeof(res->reason),
+                 "unreadable answer from the PSP (HTTP %d)", status);
+        return;
+    }
+
+    d->charge_answer(status, root, res);
+    json_decref(root);
+
+    memcpy(raw, res->reason, sizeof(raw));
+    raw[sizeof(raw) - 1] = '\0';
+    res->reason[0] = '\0';
+    pay_reason_set(res->reason, sizeof(res->reason), raw, strlen(raw),
+                   secret, slen);
+
+    if (res->outcome == PAY_CHARGE_DECLINED && res->decline_code[0] == '\0')
+    {
+        pay_charge_code(res, "declined");
+    }
+
+    if (res->outcome == PAY_CHARGE_ACCEPTED
+        && !pay_visible(res->psp_ref, 1, sizeof(res->psp_ref) - 1))
+    {
+        /* taken, yet no id to find its webhook by: ask again */
+        res->outcome = PAY_CHARGE_RETRY;
+        snprintf(res->reason, sizeof(res->reason),
+                 "the PSP's answer names no payment (HTTP %d)", status);
     }
 }

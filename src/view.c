@@ -274,6 +274,21 @@ pay_registration_json(const pay_registration_view_t *v)
     }
 
     pay_view_set(&vw, root, "metadata", pay_view_metadata(co->metadata));
+
+    /* a save asked for (the method shows in GET /v1/payment_methods once
+     * the PSP stored it), or a saved method charged off-session */
+    if (co->save_usage != NULL) {
+        pay_view_set(&vw, root, "save_payment_method",
+                     json_pack("{s:s, s:s}", "customer", co->save_customer,
+                               "usage", co->save_usage));
+    }
+
+    if (co->payment_method[0] != '\0') {
+        pay_view_set(&vw, root, "payment_method",
+                     json_string(co->payment_method));
+        pay_view_set(&vw, root, "off_session", json_true());
+    }
+
     pay_view_set(&vw, root, "payment_orders", orders);
 
     return pay_view_dump(&vw, root);

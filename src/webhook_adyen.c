@@ -530,6 +530,24 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
             return -1;
         }
 
+    } else if (strcmp(code, "RECURRING_CONTRACT") == 0
+               && strcmp(success, "true") == 0
+               && ev->reference[0] != '\0')
+    {
+        /* the shopper's method stored for later payments: its
+         * pspReference is the token (storedPaymentMethodId), the
+         * payment it was stored with originalReference, the session's
+         * merchantReference our nonce; all signed.  Adyen's unsigned
+         * additionalData (card summary, expiry) is not read. */
+        ev->kind = PAY_EVT_METHOD_SAVED;
+
+        if (pay_adyen_copy(ev->method, sizeof(ev->method), psp) != 0
+            || pay_adyen_copy(ev->payment_ref, sizeof(ev->payment_ref), orig)
+               != 0)
+        {
+            return -1;
+        }
+
     } else if (pay_adyen_dispute(code, &ev->kind)) {
         /* one dispute per payment: every stage names it the same way, and
          * the payment is how it is found */

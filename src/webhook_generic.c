@@ -607,6 +607,66 @@ pay_generic_copy(char *dst, size_t size, json_t *v, int required)
 }
 
 
+/* payment_method.saved's own members: 0, or -1 when one is malformed */
+static int
+pay_generic_saved(json_t *root, pay_event_t *ev)
+{
+    size_t       i;
+    json_t      *m, *y;
+    const char  *s;
+
+    ev->kind = PAY_EVT_METHOD_SAVED;
+
+    if (ev->reference[0] == '\0'
+        || pay_generic_copy(ev->method, sizeof(ev->method),
+                            json_object_get(root, "payment_method"), 1) != 0
+        || pay_generic_copy(ev->brand, sizeof(ev->brand),
+                            json_object_get(root, "brand"), 0) != 0
+        || pay_generic_copy(ev->last4, sizeof(ev->last4),
+                            json_object_get(root, "last4"), 0) != 0)
+    {
+        return -1;
+    }
+
+    /* display only, and only what the database takes */
+    s = ev->last4;
+    for (i = 0; s[i] != '\0'; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+    }
+
+    if (i != 0 && i != 4) {
+        return -1;
+    }
+
+    for (i = 0; ev->brand[i] != '\0'; i++) {
+        if (!((ev->brand[i] >= 'a' && ev->brand[i] <= 'z')
+              || (ev->brand[i] >= '0' && ev->brand[i] <= '9')
+              || ev->brand[i] == '_' || ev->brand[i] == '-'))
+        {
+            return -1;
+        }
+    }
+
+    m = json_object_get(root, "exp_month");
+    y = json_object_get(root, "exp_year");
+
+    if ((m != NULL && (!json_is_integer(m) || json_integer_value(m) < 1
+                       || json_integer_value(m) > 12))
+        || (y != NULL && (!json_is_integer(y) || json_integer_value(y) < 2000
+                          || json_integer_value(y) > 2200)))
+    {
+        return -1;
+    }
+
+    ev->exp_month = m ? (int) json_integer_value(m) : 0;
+    ev->exp_year = y ? (int) json_integer_value(y) : 0;
+
+    return 0;
+}
+
+
 int
 pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
 {
@@ -679,6 +739,17 @@ pay_generic_parse_event(const char *body, size_t blen, pay_event_t *ev)
 
     } else if (strcmp(ev->type, "payment.failed") == 0) {
         ev->kind = PAY_EVT_FAILED;
+
+    } else if (strcmp(ev->type, "payment_method.saved") == 0) {
+        /* the shopper's method stored for later payments: the PSP's
+         * token "payment_method", our nonce "reference", and what it
+         * tells for display ("brand", "last4", "exp_month",
+         * "exp_year"; each optional) */
+        if (pay_generic_saved(root, ev) != 0) {
+            goto done;
+        }
+
+        money = 0;
 
     } else if (strcmp(ev->type, "refund.succeeded") == 0) {
         ev->kind = PAY_EVT_REFUND_SUCCEEDED;

@@ -380,6 +380,85 @@ pay_stripe_authorized(json_t *pi, pay_event_t *ev)
  * (by our cancel, or by Stripe when it expired).  Any other intent's news
  * is ignored.
  */
+/*
+ * An off-session charge's payment intent (metadata.charge: our checkout's
+ * nonce, set by the charge): payment_intent.succeeded pays the checkout,
+ * captured, as a session's "paid" does (token and payment_ref the intent,
+ * amount_received); payment_intent.payment_failed fails it.
+ */
+static int
+pay_stripe_charge_event(json_t *pi, int succeeded, pay_event_t *ev)
+{
+    if (pay_copy_id(ev->payment_ref, sizeof(ev->payment_ref),
+                    json_object_get(pi, "id")) != 0
+        || pay_copy_id(ev->reference, sizeof(ev->reference),
+                       json_object_get(json_object_get(pi, "metadata"),
+                                       "charge")) != 0)
+    {
+        return -1;
+    }
+
+    memcpy(ev->token, ev->payment_ref, strlen(ev->payment_ref) + 1);
+
+    if (succeeded) {
+        ev->kind = PAY_EVT_SUCCEEDED;
+        ev->captured = 1;
+        return pay_stripe_money(pi, "amount_received", ev, 1);
+    }
+
+    ev->kind = PAY_EVT_FAILED;
+    (void) pay_stripe_money(pi, "amount", ev, 0);
+
+    return 0;
+}
+
+
+/*
+ * A payment intent of a session that saves the shopper's method
+ * (setup_future_usage set, metadata.nonce our checkout's nonce, its
+ * payment_method and customer ids): one more event, METHOD_SAVED, event id
+ * "<evt id>:payment_method", when there is room for it.  Stripe's event
+ * carries the method's id, not its card: no display fields.
+ */
+static void
+pay_stripe_saved(json_t *pi, const pay_event_t *base, pay_event_t *events,
+    size_t max, size_t *nevents)
+{
+    pay_event_t  *ev;
+
+    if (*nevents >= max
+        || !json_is_string(json_object_get(pi, "setup_future_usage"))
+        || !json_is_string(json_object_get(pi, "payment_method"))
+        || strlen(base->event_id) + sizeof(":payment_method")
+           > sizeof(base->event_id))
+    {
+        return;
+    }
+
+    ev = &events[*nevents];
+    *ev = *base;
+    strcat(ev->event_id, ":payment_method");
+
+    if (pay_copy_id(ev->reference, sizeof(ev->reference),
+                    json_object_get(json_object_get(pi, "metadata"),
+                                    "nonce")) != 0
+        || pay_copy_id(ev->method, sizeof(ev->method),
+                       json_object_get(pi, "payment_method")) != 0
+        || pay_copy_opt(ev->psp_customer, sizeof(ev->psp_customer),
+                        json_object_get(pi, "customer")) != 0
+        || pay_copy_opt(ev->payment_ref, sizeof(ev->payment_ref),
+                        json_object_get(pi, "id")) != 0)
+    {
+        memset(ev, 0, sizeof(*ev));
+        return;
+    }
+
+    ev->kind = PAY_EVT_METHOD_SAVED;
+    ev->amount = PAY_EVT_AMOUNT_ABSENT;
+    (*nevents)++;
+}
+
+
 static int
 pay_stripe_intent_end(json_t *pi, int succeeded, pay_event_t *ev)
 {
@@ -637,6 +716,22 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
     if (strcmp(type, "payment_intent.amount_capturable_updated") == 0) {
         rc = pay_stripe_authorized(obj, ev);
         *nevents = 1;
+
+        if (rc == 0) {
+            pay_stripe_saved(obj, &base, events, max, nevents);
+        }
+
+        goto done;
+    }
+
+    /* an off-session charge of ours names its checkout as "charge" */
+    if ((strcmp(type, "payment_intent.succeeded") == 0
+         || strcmp(type, "payment_intent.payment_failed") == 0)
+        && json_is_string(json_object_get(json_object_get(obj, "metadata"),
+                                          "charge")))
+    {
+        rc = pay_stripe_charge_event(obj, type[15] == 's', ev);
+        *nevents = 1;
         goto done;
     }
 
@@ -645,6 +740,11 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
     {
         rc = pay_stripe_intent_end(obj, type[15] == 's', ev);
         *nevents = 1;
+
+        if (rc == 0 && type[15] == 's') {
+            pay_stripe_saved(obj, &base, events, max, nevents);
+        }
+
         goto done;
     }
 

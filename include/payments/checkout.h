@@ -15,6 +15,8 @@
 #define PAY_ORDERS_MAX      100
 #define PAY_URL_MAX         2048
 #define PAY_EMAIL_MAX       254
+#define PAY_CUSTOMER_MAX    64      /* [A-Za-z0-9_.-]{1,64} */
+#define PAY_METHOD_ID_LEN   27      /* "pm_" and 24 letters a-p */
 
 /* metadata: Stripe's limits (characters are UTF-8 code points) */
 #define PAY_METADATA_KEYS_MAX   50
@@ -47,6 +49,20 @@ typedef struct {
                                        PSP's limits are the adapter's) */
     unsigned      manual_capture:1; /* "capture": "manual": the payment is
                                        an authorization, captured later */
+    /*
+     * "save_payment_method": the shopper's method is saved at the PSP for
+     * later charges.  save_customer is the shop's id for the shopper ("":
+     * no save); save_usage "off_session" or "on_session" (Stripe's
+     * setup_future_usage words); save_recurring Adyen's
+     * recurringProcessingModel it implies: CardOnFile (on_session),
+     * Subscription ("schedule": "subscription") or UnscheduledCardOnFile.
+     */
+    char          save_customer[PAY_CUSTOMER_MAX + 1];
+    const char   *save_usage;       /* static */
+    const char   *save_recurring;   /* static */
+    /* "payment_method": a saved method (pm_…) charged now without the
+     * shopper ("off_session": true); "" otherwise */
+    char          payment_method[PAY_METHOD_ID_LEN + 1];
     size_t        norders;
     pay_order_t  *orders;           /* owned, malloc'd */
 } pay_checkout_t;
@@ -117,5 +133,8 @@ int pay_id_contains_card_number(const char *s, size_t len);
 int pay_id_valid(const char *s, size_t len);
 /* [A-Za-z0-9_.-]{1,64} */
 int pay_seller_valid(const char *s, size_t len);
+/* "pm_" and 24 letters a-p: a saved method's id (no digits, so never
+ * taken for a card number) */
+int pay_method_id_valid(const char *s, size_t len);
 
 #endif

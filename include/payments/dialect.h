@@ -363,7 +363,32 @@ typedef struct {
      * network releases it: the sweeper warns a day before and releases
      * (books nothing of) a hold past it.  0: never swept. */
     int64_t          auth_window;
+
+    /*
+     * Saved payment methods (doc/API.md, "Saved payment methods").  A
+     * checkout with co->save_usage is registered by registration_body with
+     * the dialect's save fields; one with co->payment_method is an
+     * off-session charge: charge_body builds the PSP's merchant-initiated
+     * payment (POST charge_path, registration_type) from r->charge_token
+     * under the nonce, and charge_answer reads a 2xx, 400, 402, 404 or
+     * 422 answer's JSON (pay_psp_parse_charge_redact calls it: outcome,
+     * psp_ref, decline_code via pay_charge_code, reason unredacted).
+     * NULL: the dialect does not charge saved methods.
+     */
+    const char      *charge_path;
+    char           *(*charge_body)(const pay_psp_registration_t *r,
+                                   int64_t total);
+    void           (*charge_answer)(int status, const json_t *root,
+                                    pay_psp_charge_result_t *res);
 } pay_dialect_t;
+
+
+/* An off-session charge's answer (status 0: none) as d->charge_answer,
+ * every occurrence of secret taken out of res->reason; a NULL d or one
+ * without charge_answer is RETRY. */
+void pay_psp_parse_charge_redact(const pay_dialect_t *d, int status,
+    const char *body, size_t len, const char *secret, size_t slen,
+    pay_psp_charge_result_t *res);
 
 
 /* pay_dialect_t.no_session */

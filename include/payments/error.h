@@ -44,6 +44,9 @@ typedef enum {
     PAY_ERR_RISK_DECLINED,          /* 403 risk_declined */
     PAY_ERR_NOT_CAPTURABLE,         /* 409 payment_not_capturable */
     PAY_ERR_CAPTURE_EXCEEDS,        /* 422 capture_exceeds_authorized */
+    PAY_ERR_PAYMENT_DECLINED,       /* 402 payment_declined */
+    PAY_ERR_AUTH_REQUIRED,          /* 402 authentication_required */
+    PAY_ERR_METHOD_UNUSABLE,        /* 409 payment_method_unusable */
     PAY_ERR__MAX
 } pay_err_e;
 

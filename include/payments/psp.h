@@ -28,6 +28,15 @@ typedef struct {
     const char          *return_cancel;   /* gateway URL with its token */
     int64_t              expires_at;      /* epoch seconds */
     const char          *adyen_merchant_account;   /* adyen only */
+    /* a save (co->save_usage): the gateway's reference for (merchant,
+     * customer), sent instead of the shop's id ("cu_" and 24 hex) */
+    const char          *customer_ref;
+    /* an off-session charge (co->payment_method): the PSP's reusable
+     * token as the PSP gave it, the PSP's own customer (stripe cus_…;
+     * NULL for the others) and Adyen's recurringProcessingModel */
+    const char          *charge_token;
+    const char          *psp_customer;
+    const char          *recurring;
 } pay_psp_registration_t;
 
 /*
@@ -101,6 +110,31 @@ typedef enum {
     PAY_PSP_AUTH,           /* 401/403: our credentials: config alert */
     PAY_PSP_RETRY           /* 5xx, 409, 429, unparsable 2xx, other */
 } pay_psp_outcome_e;
+
+/*
+ * An off-session charge's answer (dialect.h charge_answer): the PSP
+ * decides at once.
+ */
+typedef enum {
+    PAY_CHARGE_ACCEPTED = 1,    /* taken (succeeded, authorised, or under
+                                   way): its webhook books it */
+    PAY_CHARGE_DECLINED,        /* refused for good; decline_code says why */
+    PAY_CHARGE_AUTH_REQUIRED,   /* the issuer wants the shopper (SCA) */
+    PAY_CHARGE_AUTH,            /* 401/403: our credentials */
+    PAY_CHARGE_RETRY            /* no answer, 409, 429, 5xx, unreadable */
+} pay_charge_outcome_e;
+
+typedef struct {
+    pay_charge_outcome_e  outcome;
+    char                  psp_ref[128];       /* the PSP's payment id
+                                                 (ACCEPTED; "" otherwise
+                                                 when absent) */
+    char                  decline_code[64];   /* [a-z0-9_], e.g.
+                                                 insufficient_funds */
+    char                  reason[256];        /* the PSP's words, for the
+                                                 merchant */
+    int                   key_in_use;         /* RETRY: as below */
+} pay_psp_charge_result_t;
 
 typedef struct {
     pay_psp_outcome_e  outcome;

@@ -109,6 +109,10 @@ typedef enum {
     PAY_ROUTE_REVIEW_REJECT,        /* POST /v1/reviews/{nonce}/reject */
     PAY_ROUTE_CAPTURE,              /* POST /v1/payments/{id}/capture */
     PAY_ROUTE_VOID,                 /* POST /v1/payments/{id}/void */
+    PAY_ROUTE_METHODS,              /* GET /v1/payment_methods */
+    PAY_ROUTE_METHOD,               /* GET /v1/payment_methods/{id} */
+    PAY_ROUTE_METHOD_DETACH,        /* POST /v1/payment_methods/{id}/
+                                       detach */
     PAY_ROUTE__MAX
 } pay_route_e;
 

@@ -35,11 +35,14 @@ typedef enum {
     PAY_EVT_CAPTURE_SUCCEEDED,
     PAY_EVT_CAPTURE_FAILED,
     PAY_EVT_VOID_SUCCEEDED,
-    PAY_EVT_VOID_FAILED
+    PAY_EVT_VOID_FAILED,
+    /* the PSP stored the shopper's payment method for later charges:
+     * method is its reusable token, reference the checkout's nonce */
+    PAY_EVT_METHOD_SAVED
 } pay_event_kind_e;
 
 /* The last kind, for range checks. */
-#define PAY_EVT_KIND_MAX  PAY_EVT_VOID_FAILED
+#define PAY_EVT_KIND_MAX  PAY_EVT_METHOD_SAVED
 
 typedef struct {
     char              event_id[256];  /* stripe: evt_…; adyen: pspReference
@@ -85,6 +88,16 @@ typedef struct {
     size_t            evidence_len;   /* 0: the whole body (one signature
                                          covers it: Stripe, generic, an
                                          Adyen transfer) */
+    /* METHOD_SAVED: the PSP's reusable token (stripe pm_…, adyen the
+     * RECURRING_CONTRACT's pspReference, generic payment_method), the
+     * PSP's customer (stripe cus_…, or ""), and what it tells for
+     * display: brand ("" absent), last four digits, expiry (0 absent) */
+    char              method[256];
+    char              psp_customer[128];
+    char              brand[33];
+    char              last4[5];
+    int               exp_month;
+    int               exp_year;
 } pay_event_t;
 
 /* A Stripe charge.refunded event gives one event per refund in

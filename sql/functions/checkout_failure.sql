@@ -2,7 +2,8 @@
 -- checkout.canceled show it:
 -- {"code", "message"}; the message of a refusal at registration is the
 -- PSP's reason as the gateway stored it (cleaned of anything secret);
--- a risk check's names its reason code.
+-- a risk check's names its reason code, an off-session charge's decline
+-- the PSP's decline code.
 -- NULL when there is no code.
 CREATE OR REPLACE FUNCTION checkout_failure(p_code pay_failure_code, p_failure text)
  RETURNS jsonb
@@ -13,7 +14,12 @@ AS $function$
            jsonb_build_object(
                'code', p_code::text,
                'message', CASE p_code
+                   -- an off-session charge's decline names the PSP's code
                    WHEN 'declined' THEN 'the PSP declined the payment'
+                                        || coalesce(' (' || nullif(p_failure, '') || ')', '')
+                   WHEN 'authentication_required' THEN
+                       'the card''s issuer asked for the shopper to authenticate the '
+                       || 'off-session charge'
                    WHEN 'expired' THEN 'the payment session expired before the shopper paid'
                    WHEN 'psp_canceled' THEN 'the PSP canceled the payment session'
                    WHEN 'canceled' THEN 'the merchant canceled the checkout before it was paid'

@@ -1,4 +1,4 @@
-CREATE OR REPLACE FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text)
+CREATE OR REPLACE FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text, p_options jsonb)
  RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
  LANGUAGE plpgsql
  SECURITY DEFINER
@@ -17,6 +17,9 @@ DECLARE
     v_expires     timestamptz;
     c             checkouts%ROWTYPE;
     v_unknown     text;
+    v_method      payment_methods%ROWTYPE;
+    v_method_id   text := p_options ->> 'payment_method';
+    v_save        jsonb := p_options -> 'save';
 BEGIN
     -- Adapter bugs, not client errors: fail loudly rather than store them.
     IF p_lease_seconds IS NULL OR p_lease_seconds < 1
@@ -31,8 +34,22 @@ BEGIN
     END IF;
     IF jsonb_typeof(p_orders) IS DISTINCT FROM 'array' OR p_psp_request IS NULL
        OR jsonb_typeof(p_metadata) IS DISTINCT FROM 'object'
-       OR p_duplicate_body IS NULL OR p_expires_at IS NULL THEN
-        RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object; psp_request, duplicate body and expires_at are required'
+       OR p_duplicate_body IS NULL OR p_expires_at IS NULL
+       OR (p_options IS NOT NULL AND jsonb_typeof(p_options) <> 'object')
+       -- a save and a charge of a saved method exclude each other; a save
+       -- names the customer, our reference for it, the usage and Adyen's
+       -- model (checkouts.save_method has no CHECK of its own)
+       OR (v_save IS NOT NULL AND v_method_id IS NOT NULL)
+       OR (v_save IS NOT NULL
+           AND (jsonb_typeof(v_save) IS DISTINCT FROM 'object'
+                OR v_save ->> 'usage' IS DISTINCT FROM 'off_session'
+                   AND v_save ->> 'usage' IS DISTINCT FROM 'on_session'
+                OR coalesce(v_save ->> 'customer', '') !~ '^[A-Za-z0-9_.-]{1,64}$'
+                OR coalesce(v_save ->> 'customer_ref', '') !~ '^cu_[0-9a-f]{24}$'
+                OR coalesce(v_save ->> 'recurring', '') NOT IN
+                   ('CardOnFile', 'Subscription', 'UnscheduledCardOnFile')))
+       OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$') THEN
+        RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object, p_options a save or a saved method; psp_request, duplicate body and expires_at are required'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -194,6 +211,29 @@ BEGIN
         RETURN;
     END IF;
 
+    -- An off-session charge names a saved method of this merchant, still
+    -- active, and of the PSP it is sent to (a saved token is its PSP's
+    -- alone: no route moves it elsewhere).  Otherwise nothing is stored,
+    -- the key included; the row stays locked until the checkout that
+    -- names it commits, so a detach waits for it or comes first.
+    IF v_method_id IS NOT NULL THEN
+        SELECT * INTO v_method FROM payment_methods pm
+         WHERE pm.merchant_id = p_merchant AND pm.method_id = v_method_id
+           FOR SHARE;
+        v_unknown := CASE WHEN NOT FOUND THEN 'missing'
+                          WHEN v_method.status <> 'active' THEN 'detached'
+                          WHEN v_method.psp <> p_psp THEN 'psp' END;
+        IF v_unknown IS NOT NULL THEN
+            DELETE FROM idempotency_keys ik
+             WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+               AND ik.lease = v_lease;
+            RETURN QUERY SELECT 'method_unusable'::text, NULL::bigint, NULL::int,
+                                NULL::int, v_unknown,
+                                NULL::text, NULL::bigint, NULL::text, NULL::bigint;
+            RETURN;
+        END IF;
+    END IF;
+
     -- A new key: the checkout, its orders (NOT_STARTED -> EXECUTING, written
     -- as EXECUTING with the event that records the move) and the events.
     -- The block is a subtransaction: if the checkout id or an order id is
@@ -204,11 +244,11 @@ BEGIN
         INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency,
                                amount_total, success_url, cancel_url, buyer_email,
                                status, psp_request, expires_at, metadata,
-                               capture_method)
+                               capture_method, save_method, payment_method_id)
         VALUES (p_merchant, p_checkout_id, p_psp, p_merchant || ':' || p_checkout_id,
                 p_currency, p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                 'EXECUTING', p_psp_request, to_timestamp(p_expires_at), p_metadata,
-                p_capture_method);
+                p_capture_method, v_save, v_method_id);
 
         WITH o AS (
             SELECT e.value ->> 'payment_order_id' AS id,
@@ -269,11 +309,38 @@ BEGIN
                                                 FROM jsonb_array_elements(p_orders) e))
         -- a manual capture says so; an automatic one as before
         || CASE WHEN p_capture_method = 'manual'
-                THEN jsonb_build_object('capture', 'manual') ELSE '{}'::jsonb END);
+                THEN jsonb_build_object('capture', 'manual') ELSE '{}'::jsonb END
+        -- a save asked for, or a saved method charged off-session
+        || CASE WHEN v_save IS NOT NULL
+                THEN jsonb_build_object('save_payment_method',
+                                        jsonb_build_object('customer_ref', v_save -> 'customer_ref',
+                                                           'usage', v_save -> 'usage'))
+                ELSE '{}'::jsonb END
+        || CASE WHEN v_method_id IS NOT NULL
+                THEN jsonb_build_object('payment_method', v_method_id, 'off_session', true)
+                ELSE '{}'::jsonb END);
 
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;
 END
+$function$;
+REVOKE ALL ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text, p_options jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text, p_options jsonb) TO payments_gateway;
+
+
+-- The signature without options (a save, an off-session charge), which
+-- the previous release's module calls during an upgrade: neither.
+CREATE OR REPLACE FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text)
+ RETURNS TABLE(outcome text, lease bigint, retry_after integer, response_status integer, response_body text, psp_request text, expires_at bigint, checkout_status text, claim_age bigint)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT * FROM pay_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds,
+                            p_ttl_seconds, p_checkout_id, p_psp, p_currency,
+                            p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
+                            p_expires_at, p_psp_request, p_orders, p_duplicate_body,
+                            p_metadata, p_capture_method, NULL::jsonb);
 $function$;
 REVOKE ALL ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb, p_capture_method text) TO payments_gateway;
@@ -290,7 +357,7 @@ AS $function$
                             p_ttl_seconds, p_checkout_id, p_psp, p_currency,
                             p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                             p_expires_at, p_psp_request, p_orders, p_duplicate_body,
-                            p_metadata, 'automatic');
+                            p_metadata, 'automatic', NULL::jsonb);
 $function$;
 REVOKE ALL ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text, p_metadata jsonb) TO payments_gateway;
@@ -307,7 +374,7 @@ AS $function$
                             p_ttl_seconds, p_checkout_id, p_psp, p_currency,
                             p_amount_total, p_success_url, p_cancel_url, p_buyer_email,
                             p_expires_at, p_psp_request, p_orders, p_duplicate_body,
-                            '{}'::jsonb, 'automatic');
+                            '{}'::jsonb, 'automatic', NULL::jsonb);
 $function$;
 REVOKE ALL ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_claim(p_merchant text, p_idem_key text, p_fingerprint text, p_lease_seconds integer, p_ttl_seconds integer, p_checkout_id text, p_psp text, p_currency text, p_amount_total bigint, p_success_url text, p_cancel_url text, p_buyer_email text, p_expires_at bigint, p_psp_request text, p_orders jsonb, p_duplicate_body text) TO payments_gateway;

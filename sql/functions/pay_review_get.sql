@@ -3,7 +3,8 @@
 -- POST /v1/payments that makes the same checkout, every field the first
 -- registration built its PSP request from (orders with amounts as decimal
 -- strings, as pay_checkout_parse reads them; return URLs; buyer e-mail;
--- metadata; capture; the stored expires_at, which the approval keeps
+-- metadata; capture; a save asked for or the saved method charged; the
+-- stored expires_at, which the approval keeps
 -- while the PSP still takes it).  A field left out here would register
 -- another checkout than the one the shop asked for (a manual capture
 -- captured at once).  No row: no such checkout, or it never was held for
@@ -28,6 +29,17 @@ BEGIN
                'metadata', nullif(c.metadata, '{}'::jsonb),
                'capture', c.capture_method,
                'expires_at', ts_epoch(c.expires_at),
+               -- a save asked for, or a saved method charged off-session
+               'save_payment_method', CASE WHEN c.save_method IS NOT NULL THEN
+                   jsonb_build_object('customer', c.save_method -> 'customer',
+                                      'usage', c.save_method -> 'usage',
+                                      'schedule', CASE c.save_method ->> 'recurring'
+                                                      WHEN 'Subscription' THEN 'subscription'
+                                                      WHEN 'UnscheduledCardOnFile' THEN 'unscheduled'
+                                                  END,
+                                      'shopper_agreed', true) END,
+               'payment_method', c.payment_method_id,
+               'off_session', CASE WHEN c.payment_method_id IS NOT NULL THEN true END,
                'payment_orders', (
                    SELECT jsonb_agg(jsonb_build_object(
                               'payment_order_id', o.payment_order_id,

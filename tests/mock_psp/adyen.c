@@ -387,6 +387,32 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
         json_object_set(s, "metadata", md);
     }
 
+    /* storePaymentMethodMode "enabled": the shopper's method is stored
+     * for the shopperReference when they pay (RECURRING_CONTRACT) */
+    if (s != NULL
+        && json_is_string(json_object_get(req, "storePaymentMethodMode"))
+        && strcmp(json_string_value(json_object_get(req,
+                                        "storePaymentMethodMode")),
+                  "enabled") == 0)
+    {
+        if (!json_is_string(json_object_get(req, "shopperReference"))
+            || !json_is_string(json_object_get(req,
+                                               "recurringProcessingModel")))
+        {
+            json_decref(s);
+            s = NULL;
+            mock_invalid(inv, "14_0030", "shopperReference", "A stored "
+                         "payment method needs shopperReference and "
+                         "recurringProcessingModel.");
+            goto done;
+        }
+
+        json_object_set(s, "save_usage",
+                        json_object_get(req, "recurringProcessingModel"));
+        json_object_set(s, "save_customer",
+                        json_object_get(req, "shopperReference"));
+    }
+
     /* additionalData.manualCapture "true": the AUTHORISATION is a hold,
      * captured or cancelled later */
     if (s != NULL
@@ -928,4 +954,21 @@ enum MHD_Result
 mock_adyen_transfer(struct MHD_Connection *c, mock_request_t *r)
 {
     return mock_create(c, r, &mock_adyen_transfer_api);
+}
+
+
+/* POST /v71/payments: an off-session charge of a stored method
+ * (vault.c) */
+
+static const mock_api_t  mock_adyen_charge_api = {
+    "adyen charge", MOCK_ADYEN_KEY_MAX, "application/json", 200,
+    mock_adyen_authorized, mock_adyen_refuse,
+    mock_vault_adyen_charge_build, mock_vault_committed
+};
+
+
+enum MHD_Result
+mock_adyen_charge(struct MHD_Connection *c, mock_request_t *r)
+{
+    return mock_create(c, r, &mock_adyen_charge_api);
 }

@@ -536,6 +536,7 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
             mock_webhook_reset();
             mock_money_reset();
             mock_books_reset();
+            mock_vault_reset();
             mock_log("reset");
             return mock_send_json(c, MHD_HTTP_OK, json_pack("{sb}", "ok", 1));
         }
@@ -580,6 +581,11 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
 
     } else if (strcmp(path, "captures") == 0) {
         return mock_capture_control(c, method, r);
+
+    } else if (strcmp(path, "charges") == 0
+               || strncmp(path, "payment_methods", 15) == 0)
+    {
+        return mock_vault_control(c, method, path, r);
 
     } else {
         return mock_control_error(c, MHD_HTTP_NOT_FOUND,

@@ -210,10 +210,19 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
         goto release;
     }
 
+    /* an answer of another status the API decided (a card declined at
+     * once: Stripe's 402), stored under the key as any answer */
+    status = api->created;
+
+    if (json_is_integer(json_object_get(session, "_answer_status"))) {
+        status = (unsigned) json_integer_value(json_object_get(session,
+                                                       "_answer_status"));
+        json_object_del(session, "_answer_status");
+    }
+
     stored = api->committed ? json_deep_copy(session) : NULL;
 
-    if (mock_store_commit(key, ikey, &claim, session, response,
-                          api->created)
+    if (mock_store_commit(key, ikey, &claim, session, response, status)
         != 0)
     {
         json_decref(stored);
@@ -236,7 +245,7 @@ mock_create(struct MHD_Connection *c, mock_request_t *r,
 
     headers[0].name = "Idempotency-Key";
     headers[0].value = key;
-    rc = mock_send(c, api->created, "application/json", response,
+    rc = mock_send(c, status, "application/json", response,
                    strlen(response), headers, key != NULL ? 1 : 0);
     free(response);
 

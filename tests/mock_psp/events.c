@@ -110,6 +110,11 @@ mock_event_pay(const char *id, json_t **copy)
         }
     }
 
+    /* a session that saves the method: the vault, and its event */
+    if (state == MOCK_SESSION_OPEN && *copy != NULL) {
+        mock_vault_paid(*copy, &wf);
+    }
+
     return state;
 }
 

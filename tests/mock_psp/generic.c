@@ -173,7 +173,7 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
 {
     char          token[32], url[MOCK_GENERIC_URL_MAX + 128];
     int64_t       now;
-    json_t       *req, *s, *exp, *ans, *md, *cap;
+    json_t       *req, *s, *exp, *ans, *md, *cap, *save;
     json_int_t    amount, expires;
     const char   *reference, *currency, *ret, *cancel;
     json_error_t  jerr;
@@ -254,6 +254,26 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
+    /* save_payment_method (optional): {"customer", "usage"}, the method
+     * stored when the shopper pays (payment_method.saved) */
+    save = json_object_get(req, "save_payment_method");
+
+    if (save != NULL
+        && (!json_is_object(save)
+            || !json_is_string(json_object_get(save, "customer"))
+            || !json_is_string(json_object_get(save, "usage"))
+            || (strcmp(json_string_value(json_object_get(save, "usage")),
+                       "off_session") != 0
+                && strcmp(json_string_value(json_object_get(save, "usage")),
+                          "on_session") != 0)))
+    {
+        mock_invalid(inv, "invalid_save_payment_method",
+                     "save_payment_method", "save_payment_method: "
+                     "{\"customer\", \"usage\": \"off_session\" or "
+                     "\"on_session\"}");
+        goto done;
+    }
+
     md = json_object_get(req, "metadata");
 
     memcpy(token, "gs_", 3);
@@ -288,6 +308,12 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
 
     if (s != NULL && cap != NULL) {
         json_object_set(s, "capture", cap);
+    }
+
+    if (s != NULL && save != NULL) {
+        json_object_set(s, "save_usage", json_object_get(save, "usage"));
+        json_object_set(s, "save_customer",
+                        json_object_get(save, "customer"));
     }
 
     ans = json_pack("{ss ss sI}", "token", token, "url", url,
@@ -866,4 +892,20 @@ mock_generic_metadata_ok(json_t *req, mock_invalid_t *inv)
     }
 
     return 0;
+}
+
+
+/* POST /payments: an off-session charge of a saved method (vault.c) */
+
+static const mock_api_t  mock_generic_charge_api = {
+    "generic charge", MOCK_GENERIC_KEY_MAX, "application/json", 201,
+    mock_generic_authorized, mock_generic_refuse,
+    mock_vault_generic_charge_build, mock_vault_committed
+};
+
+
+enum MHD_Result
+mock_generic_charge(struct MHD_Connection *c, mock_request_t *r)
+{
+    return mock_create(c, r, &mock_generic_charge_api);
 }

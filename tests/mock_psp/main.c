@@ -1034,6 +1034,24 @@ mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
         return mock_stripe_create(c, r);
     }
 
+    /* off-session charges of saved methods (vault.c) */
+    if (strcmp(url, "/v1/payment_intents") == 0 && strcmp(method, "POST") == 0)
+    {
+        return mock_stripe_charge(c, r);
+    }
+
+    if (strcmp(url, "/v71/payments") == 0 && strcmp(method, "POST") == 0
+        && mock_conf.adyen_secret != NULL)
+    {
+        return mock_adyen_charge(c, r);
+    }
+
+    if (strcmp(url, "/payments") == 0 && strcmp(method, "POST") == 0
+        && mock_conf.generic_secret != NULL)
+    {
+        return mock_generic_charge(c, r);
+    }
+
     if (strcmp(url, "/v71/sessions") == 0 && strcmp(method, "POST") == 0
         && mock_conf.adyen_secret != NULL)
     {

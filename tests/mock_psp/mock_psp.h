@@ -540,4 +540,25 @@ void mock_stripe_webhook_expired(const json_t *session,
     const mock_webhook_fault_t *wf);
 
 
+/* vault.c: saved payment methods and their off-session charges */
+void mock_vault_reset(void);
+json_t *mock_vault_save(const json_t *session);
+void mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf);
+json_t *mock_vault_stripe_charge_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+json_t *mock_vault_adyen_charge_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+json_t *mock_vault_generic_charge_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response);
+void mock_vault_committed(const json_t *stored, const char *key);
+enum MHD_Result mock_vault_control(struct MHD_Connection *c,
+    const char *method, const char *path, mock_request_t *r);
+enum MHD_Result mock_stripe_charge(struct MHD_Connection *c,
+    mock_request_t *r);
+enum MHD_Result mock_adyen_charge(struct MHD_Connection *c,
+    mock_request_t *r);
+enum MHD_Result mock_generic_charge(struct MHD_Connection *c,
+    mock_request_t *r);
+
+
 #endif /* MOCK_PSP_H */

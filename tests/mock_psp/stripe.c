@@ -44,6 +44,9 @@ typedef struct {
     const char           *expires_at;
     const char           *capture_method;    /* payment_intent_data[…] */
     const char           *pi_nonce;          /* …[metadata][nonce] */
+    const char           *setup_future_usage;   /* payment_intent_data[…] */
+    const char           *customer;
+    const char           *customer_creation;
     json_t               *metadata;
     mock_line_t           lines[MOCK_MAX_LINE_ITEMS];
     size_t                nlines;
@@ -221,7 +224,11 @@ mock_params_slot(mock_params_t *p, const char *key, const char ***slot,
         { "payment_intent_data[capture_method]",
           offsetof(mock_params_t, capture_method) },
         { "payment_intent_data[metadata][nonce]",
-          offsetof(mock_params_t, pi_nonce) }
+          offsetof(mock_params_t, pi_nonce) },
+        { "payment_intent_data[setup_future_usage]",
+          offsetof(mock_params_t, setup_future_usage) },
+        { "customer", offsetof(mock_params_t, customer) },
+        { "customer_creation", offsetof(mock_params_t, customer_creation) }
     };
 
     static const struct {
@@ -550,6 +557,42 @@ mock_session_build(mock_params_t *p, const mock_fault_t *fault,
         return NULL;
     }
 
+    /* saving the method: Stripe's setup_future_usage words, on a
+     * Customer given (cus_…) or made (customer_creation), not both */
+    if (p->setup_future_usage != NULL
+        && strcmp(p->setup_future_usage, "off_session") != 0
+        && strcmp(p->setup_future_usage, "on_session") != 0)
+    {
+        mock_invalid(inv, "parameter_invalid",
+                     "payment_intent_data[setup_future_usage]",
+                     "Invalid payment_intent_data[setup_future_usage]: must "
+                     "be one of on_session or off_session");
+        return NULL;
+    }
+
+    if (p->customer_creation != NULL
+        && strcmp(p->customer_creation, "always") != 0
+        && strcmp(p->customer_creation, "if_required") != 0)
+    {
+        mock_invalid(inv, "parameter_invalid", "customer_creation",
+                     "Invalid customer_creation: must be one of always or "
+                     "if_required");
+        return NULL;
+    }
+
+    if (p->customer != NULL
+        && (p->customer_creation != NULL || strncmp(p->customer, "cus_", 4)
+                                            != 0))
+    {
+        mock_invalid(inv, p->customer_creation ? "parameter_invalid"
+                                               : "resource_missing",
+                     "customer", p->customer_creation
+                     ? "You may only specify one of these parameters: "
+                       "customer, customer_creation."
+                     : "No such customer: '%s'", p->customer);
+        return NULL;
+    }
+
     if (p->customer_email != NULL
         && (strchr(p->customer_email, '@') == NULL
             || strpbrk(p->customer_email, " \t") != NULL))
@@ -642,6 +685,17 @@ mock_session_build(mock_params_t *p, const mock_fault_t *fault,
     if (p->pi_nonce != NULL) {
         json_object_set_new(s, "payment_intent_metadata",
                             json_pack("{ss}", "nonce", p->pi_nonce));
+    }
+
+    /* the method is saved when the shopper pays (vault.c) */
+    if (p->setup_future_usage != NULL) {
+        json_object_set_new(s, "save_usage",
+                            json_string(p->setup_future_usage));
+
+        if (p->customer != NULL) {
+            json_object_set_new(s, "save_customer",
+                                json_string(p->customer));
+        }
     }
 
     return s;
@@ -943,4 +997,21 @@ enum MHD_Result
 mock_stripe_transfer(struct MHD_Connection *c, mock_request_t *r)
 {
     return mock_create(c, r, &mock_stripe_transfer_api);
+}
+
+
+/* POST /v1/payment_intents: an off-session charge of a saved method
+ * (vault.c) */
+
+static const mock_api_t  mock_stripe_charge_api = {
+    "stripe charge", MOCK_MAX_KEY_LEN, "application/x-www-form-urlencoded",
+    MHD_HTTP_OK, mock_authorized, mock_stripe_refuse,
+    mock_vault_stripe_charge_build, mock_vault_committed
+};
+
+
+enum MHD_Result
+mock_stripe_charge(struct MHD_Connection *c, mock_request_t *r)
+{
+    return mock_create(c, r, &mock_stripe_charge_api);
 }

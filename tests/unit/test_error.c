@@ -50,6 +50,9 @@ static const struct {
     { PAY_ERR_RISK_DECLINED,        "risk_declined",           403 },
     { PAY_ERR_NOT_CAPTURABLE,       "payment_not_capturable",  409 },
     { PAY_ERR_CAPTURE_EXCEEDS,      "capture_exceeds_authorized", 422 },
+    { PAY_ERR_PAYMENT_DECLINED,     "payment_declined",           402 },
+    { PAY_ERR_AUTH_REQUIRED,        "authentication_required",    402 },
+    { PAY_ERR_METHOD_UNUSABLE,      "payment_method_unusable",    409 },
 };
 
 #define API_N  (sizeof(api_table) / sizeof(api_table[0]))

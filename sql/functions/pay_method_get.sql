@@ -1,0 +1,14 @@
+-- GET /v1/payment_methods/{id}: the merchant's saved method (JSON text),
+-- or NULL when it is none of the merchant's.
+CREATE OR REPLACE FUNCTION pay_method_get(p_merchant text, p_method text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT payment_method_json(p)::text
+      FROM payment_methods p
+     WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
+$function$;
+REVOKE ALL ON FUNCTION pay_method_get(p_merchant text, p_method text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_method_get(p_merchant text, p_method text) TO payments_gateway;

@@ -1,0 +1,615 @@
+/*
+ * End to end: the token broker (API.md, "Saved payment methods"), per
+ * dialect against the mock PSP.  A checkout asks to save the shopper's
+ * method; the shopper pays at the mock, whose event says the method was
+ * stored; the gateway keeps the PSP's token sealed and lists the method
+ * under its own pm_ id.  Then the method is charged without the shopper
+ * (off-session): a checkout of its own, booked by the PSP's webhook as any
+ * payment, refundable; a decline or the issuer asking for the shopper is a
+ * 402 stored under the key; a retry after a lost answer charges once;
+ * another merchant's method is 404, a detached one 409.  The PSP's token
+ * never shows in an answer.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+
+TestSuite(saved_methods, .timeout = E2E_TIMEOUT);
+
+
+/* 0 stripe (PAY_TEST_PSP), 1 adyen, 2 generic */
+static const char *
+sm_psp(size_t d)
+{
+    return d == 0 ? env("PAY_TEST_PSP") : d == 1 ? "mock_adyen"
+                                                 : "mock_generic";
+}
+
+
+typedef struct {
+    const char  *psp;
+    merchant_t   m;
+    char        *customer;
+    char        *co;            /* the checkout that saved it */
+    char        *pm;            /* our id */
+    char        *token;         /* the PSP's, from the mock's vault */
+} saved_t;
+
+
+static resp_t *
+mock_post(const char *path, const char *json)
+{
+    req_t        rq;
+    const char  *h[] = { "Content-Type: application/json", NULL };
+
+    rq.method = "POST";
+    rq.url = mock_url(path);
+    rq.headers = h;
+    rq.body = json ? json : "";
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+static resp_t *
+post_path(const merchant_t *m, const char *path, const char *key,
+    const char *body)
+{
+    req_t        rq;
+    const char  *h[4];
+
+    h[0] = "Content-Type: application/json";
+    h[1] = str_printf("Authorization: Bearer %s", m->key);
+    h[2] = str_printf("Idempotency-Key: %s", key ? key : uid("key"));
+    h[3] = NULL;
+
+    rq.method = "POST";
+    rq.url = gw_url(path);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+static const char *
+checkout_status(const merchant_t *m, const char *co)
+{
+    resp_t  *r;
+
+    r = api_get(m, str_printf("/v1/checkouts/%s", co));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    return json_string_value(json_object_get(resp_json(r), "status"));
+}
+
+
+static void
+wait_status(const merchant_t *m, const char *co, const char *want)
+{
+    int          i;
+    const char  *st;
+
+    st = "none";
+
+    for (i = 0; i < 100; i++) {
+        st = checkout_status(m, co);
+        if (strcmp(st, want) == 0) {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("checkout %s is %s, not %s", co, st, want);
+}
+
+
+/* the merchant's methods of the customer (the list's data) */
+static json_t *
+methods_of(const merchant_t *m, const char *customer)
+{
+    resp_t  *r;
+
+    r = api_get(m, str_printf("/v1/payment_methods?customer=%s", customer));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    return json_object_get(resp_json(r), "data");
+}
+
+
+/* The PSP's token the mock's vault keeps for the session of reference. */
+static char *
+vault_token(const char *reference)
+{
+    size_t   i;
+    json_t  *list, *it;
+    resp_t  *r;
+
+    r = http_get(mock_url("/_control/payment_methods"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    list = json_object_get(resp_json(r), "payment_methods");
+
+    json_array_foreach(list, i, it) {
+        if (strcmp(json_string_value(json_object_get(it, "reference")),
+                   reference) == 0)
+        {
+            return strdup(json_string_value(json_object_get(it, "token")));
+        }
+    }
+
+    return NULL;
+}
+
+
+/* A checkout at the dialect's PSP that saves the method for customer,
+ * paid at the mock: the method listed, its token found at the mock. */
+static void
+saved_new(saved_t *s, size_t d, const char *usage)
+{
+    int      i;
+    json_t  *body, *save, *created, *list;
+    resp_t  *r;
+
+    memset(s, 0, sizeof(saved_t));
+    s->psp = sm_psp(d);
+    merchant_new(&s->m);
+    s->customer = uid("cust");
+    s->co = uid("co");
+
+    body = checkout_new(s->co, 2);
+    json_object_set_new(body, "psp", json_string(s->psp));
+    save = json_pack("{ss ss sb}", "customer", s->customer, "usage", usage,
+                     "shopper_agreed", 1);
+    json_object_set_new(body, "save_payment_method", save);
+
+    r = register_ok(&s->m, uid("key"), dump(body));
+    created = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(created, "save_payment_method"),
+                         "customer")), s->customer, "%s", r->body);
+
+    r = mock_post(str_printf("/_control/sessions/%s/pay",
+                             json_string_value(json_object_get(created,
+                                                               "psp_token"))),
+                  NULL);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+
+    wait_status(&s->m, s->co, "SUCCESS");
+
+    list = NULL;
+
+    for (i = 0; i < 100; i++) {
+        list = methods_of(&s->m, s->customer);
+        if (json_array_size(list) > 0) {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_eq(json_array_size(list), 1, "%s: no method saved", s->psp);
+    s->pm = strdup(json_string_value(json_object_get(json_array_get(list, 0),
+                                                     "id")));
+    s->token = vault_token(nonce(&s->m, s->co));
+    cr_assert(s->token != NULL, "%s: the mock saved nothing", s->psp);
+    secret_used(s->token);
+}
+
+
+/* POST /v1/payments charging the saved method off-session */
+static json_t *
+charge_body(const saved_t *s, const char *co)
+{
+    json_t  *body;
+
+    body = checkout_new(co, 1);
+    json_object_del(body, "psp");
+    json_object_set_new(body, "payment_method", json_string(s->pm));
+    json_object_set_new(body, "off_session", json_true());
+
+    return body;
+}
+
+
+/* --- saving ------------------------------------------------------------------ */
+
+static void
+save_while_paying(size_t d)
+{
+    json_t      *it;
+    resp_t      *r;
+    saved_t      s;
+    const char  *params[2];
+
+    saved_new(&s, d, "off_session");
+
+    r = api_get(&s.m, str_printf("/v1/payment_methods/%s", s.pm));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    it = resp_json(r);
+
+    cr_expect_str_eq(json_string_value(json_object_get(it, "psp")), s.psp);
+    cr_expect_str_eq(json_string_value(json_object_get(it, "customer")),
+                     s.customer);
+    cr_expect_str_eq(json_string_value(json_object_get(it, "usage")),
+                     "off_session");
+    cr_expect_str_eq(json_string_value(json_object_get(it, "status")),
+                     "active");
+    cr_expect_str_eq(json_string_value(json_object_get(it, "checkout_id")),
+                     s.co);
+    cr_expect(!mem_contains(r->body, r->len, s.token),
+              "%s: the PSP's token is in the answer", s.psp);
+
+    /* the generic PSP tells the card for display; Stripe's and Adyen's
+     * events (the signed part) do not */
+    if (d == 2) {
+        cr_expect_str_eq(json_string_value(json_object_get(
+                             json_object_get(it, "card"), "last4")), "4242");
+    }
+
+    /* sealed at rest: never the token in clear, in the method's row or in
+     * what the PSP was sent for the customer */
+    params[0] = s.m.id;
+    params[1] = s.token;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_methods "
+                               "WHERE merchant_id = $1 AND token_sealed "
+                               "LIKE 'v1.%' AND position($2 in "
+                               "token_sealed) = 0", 2, params), "1");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_methods p "
+                               "WHERE p.merchant_id = $1 AND "
+                               "position(p.customer in p.customer_ref) = 0",
+                               1, params), "1");
+}
+
+Test(saved_methods, stripe_saves_while_paying) { save_while_paying(0); }
+Test(saved_methods, adyen_saves_while_paying) { save_while_paying(1); }
+Test(saved_methods, generic_saves_while_paying) { save_while_paying(2); }
+
+
+/* --- the off-session charge ------------------------------------------------- */
+
+static void
+charge_booked(size_t d)
+{
+    char        *co, *po;
+    json_t      *j;
+    resp_t      *r;
+    saved_t      s;
+    const char  *params[2];
+
+    saved_new(&s, d, "off_session");
+
+    co = uid("ren");
+    r = api_post_json(&s.m, charge_body(&s, co));
+    cr_assert_eq(r->status, 201, "%s: %s", s.psp, r->body);
+    j = resp_json(r);
+
+    cr_expect_str_eq(json_string_value(json_object_get(j, "status")),
+                     "EXECUTING");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "psp")), s.psp);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "payment_method")),
+                     s.pm);
+    cr_expect(json_is_true(json_object_get(j, "off_session")));
+    cr_expect(json_object_get(j, "pay_url") == NULL,
+              "an off-session charge has no pay link");
+    cr_expect(!mem_contains(r->body, r->len, s.token));
+
+    /* the PSP's webhook books it, as any payment */
+    wait_status(&s.m, co, "SUCCESS");
+
+    params[0] = s.m.id;
+    params[1] = co;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "1", "%s: not booked once", s.psp);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2 AND "
+                               "psp_request LIKE 'v1.%'", 2, params), "1",
+                     "%s: the charge's request (it names the token) is not "
+                     "sealed", s.psp);
+
+    /* refundable as any payment */
+    po = str_printf("%s_p1", co);
+    r = post_path(&s.m, str_printf("/v1/payments/%s/refunds", po), NULL,
+                  "{\"amount\":\"1.00\"}");
+    cr_expect_eq(r->status, 201, "%s: refund: %s", s.psp, r->body);
+}
+
+Test(saved_methods, stripe_charge_off_session_is_booked) { charge_booked(0); }
+Test(saved_methods, adyen_charge_off_session_is_booked) { charge_booked(1); }
+Test(saved_methods, generic_charge_off_session_is_booked) { charge_booked(2); }
+
+
+static void
+charge_refused(size_t d, const char *outcome, const char *code,
+    const char *problem, const char *decline)
+{
+    char     *co, *key;
+    long      sessions, requests;
+    json_t   *j;
+    resp_t   *r;
+    saved_t   s;
+
+    saved_new(&s, d, "off_session");
+
+    co = uid("ren");
+    r = mock_post("/_control/charges",
+                  str_printf("{\"reference\":\"%s\",\"outcome\":\"%s\"%s%s%s}",
+                             nonce(&s.m, co), outcome,
+                             code ? ",\"code\":\"" : "", code ? code : "",
+                             code ? "\"" : ""));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    key = uid("key");
+    r = api_post(&s.m, key, dump(charge_body(&s, co)));
+    expect_problem(r, 402, problem);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "checkout_id")), co);
+
+    if (decline != NULL) {
+        cr_expect_str_eq(json_string_value(json_object_get(j,
+                                                           "decline_code")),
+                         decline, "%s: %s", s.psp, r->body);
+    }
+
+    /* FAILED, and stored under the key: a retry replays, never sends */
+    cr_expect_str_eq(checkout_status(&s.m, co), "FAILED");
+
+    r = api_post(&s.m, key, dump(charge_body(&s, co)));
+    expect_problem(r, 402, problem);
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+
+    mock_registrations(nonce(&s.m, co), &sessions, &requests);
+    cr_expect_eq(requests, 1, "%s: the charge was sent %ld times", s.psp,
+                 requests);
+}
+
+Test(saved_methods, stripe_decline_is_402_with_its_reason)
+{
+    charge_refused(0, "decline", "insufficient_funds", "payment_declined",
+                   "insufficient_funds");
+}
+
+Test(saved_methods, adyen_decline_is_402_with_its_reason)
+{
+    charge_refused(1, "expired_card", NULL, "payment_declined",
+                   "expired_card");
+}
+
+Test(saved_methods, generic_decline_is_402_with_its_reason)
+{
+    charge_refused(2, "decline", "insufficient_funds", "payment_declined",
+                   "insufficient_funds");
+}
+
+Test(saved_methods, stripe_authentication_required_is_402)
+{
+    charge_refused(0, "authentication_required", NULL,
+                   "authentication_required", NULL);
+}
+
+Test(saved_methods, adyen_authentication_required_is_402)
+{
+    charge_refused(1, "authentication_required", NULL,
+                   "authentication_required", NULL);
+}
+
+Test(saved_methods, generic_authentication_required_is_402)
+{
+    charge_refused(2, "authentication_required", NULL,
+                   "authentication_required", NULL);
+}
+
+
+/*
+ * The PSP charged, and its answer was lost (the mock drops the connection
+ * after the commit): the gateway sends the same bytes again under the same
+ * nonce, within the request, and the PSP answers its first charge again;
+ * the client's retry under the same key replays it.  One charge at the
+ * PSP, one booking.
+ */
+static void
+charge_retried_once(size_t d)
+{
+    char        *co, *key, *body;
+    long         sessions, requests;
+    resp_t      *r;
+    saved_t      s;
+    const char  *params[2];
+
+    saved_new(&s, d, "off_session");
+
+    co = uid("ren");
+    (void) mock_fault(str_printf("{\"match\":\"%s\",\"drop_after_register\":1}",
+                                 nonce(&s.m, co)));
+
+    key = uid("key");
+    body = dump(charge_body(&s, co));
+    r = api_post(&s.m, key, body);
+    cr_assert_eq(r->status, 201, "%s: %s", s.psp, r->body);
+
+    r = api_post(&s.m, key, body);
+    cr_assert_eq(r->status, 201, "%s: %s", s.psp, r->body);
+    cr_expect_str_eq(resp_header(r, "Idempotent-Replayed"), "true");
+
+    wait_status(&s.m, co, "SUCCESS");
+
+    mock_registrations(nonce(&s.m, co), &sessions, &requests);
+    cr_expect_eq(requests, 2, "%s: %ld requests (the dropped one and its "
+                 "retry)", s.psp, requests);
+    cr_expect_eq(sessions, 1, "%s: %ld charges at the PSP", s.psp, sessions);
+
+    params[0] = s.m.id;
+    params[1] = co;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "1");
+}
+
+Test(saved_methods, stripe_retry_after_a_lost_answer_charges_once)
+{
+    charge_retried_once(0);
+}
+
+Test(saved_methods, adyen_retry_after_a_lost_answer_charges_once)
+{
+    charge_retried_once(1);
+}
+
+Test(saved_methods, generic_retry_after_a_lost_answer_charges_once)
+{
+    charge_retried_once(2);
+}
+
+
+/* --- whose, and detached ----------------------------------------------------- */
+
+Test(saved_methods, another_merchants_method_is_404)
+{
+    char        *co;
+    resp_t      *r;
+    saved_t      s;
+    merchant_t   other;
+    const char  *params[2];
+
+    saved_new(&s, 2, "off_session");
+    merchant_new(&other);
+
+    r = api_get(&other, str_printf("/v1/payment_methods/%s", s.pm));
+    expect_problem(r, 404, "not_found");
+
+    co = uid("ren");
+    r = api_post_json(&other, charge_body(&s, co));
+    expect_problem(r, 404, "not_found");
+
+    r = api_get(&other, str_printf("/v1/payment_methods?customer=%s",
+                                   s.customer));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_eq(json_array_size(json_object_get(resp_json(r), "data")), 0);
+
+    r = post_path(&other, str_printf("/v1/payment_methods/%s/detach", s.pm),
+                  NULL, "");
+    expect_problem(r, 404, "not_found");
+
+    params[0] = other.id;
+    params[1] = co;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2,
+                               params), "0");
+}
+
+
+Test(saved_methods, a_detached_method_cannot_be_charged)
+{
+    char    *co;
+    json_t  *j;
+    resp_t  *r;
+    saved_t  s;
+
+    saved_new(&s, 0, "off_session");
+
+    r = post_path(&s.m, str_printf("/v1/payment_methods/%s/detach", s.pm),
+                  NULL, "");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "status")),
+                     "detached");
+    cr_expect(json_is_string(json_object_get(j, "detached_at")));
+
+    /* again: the same */
+    r = post_path(&s.m, str_printf("/v1/payment_methods/%s/detach", s.pm),
+                  NULL, "");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    co = uid("ren");
+    r = api_post_json(&s.m, charge_body(&s, co));
+    expect_problem(r, 409, "payment_method_unusable");
+
+    r = api_get(&s.m, str_printf("/v1/checkouts/%s", co));
+    expect_problem(r, 404, "not_found");
+}
+
+
+/* A saved method is its PSP's: a charge naming another PSP is refused. */
+Test(saved_methods, a_method_is_charged_at_its_own_psp_only)
+{
+    json_t  *body;
+    resp_t  *r;
+    saved_t  s;
+
+    saved_new(&s, 2, "on_session");
+
+    body = charge_body(&s, uid("ren"));
+    json_object_set_new(body, "psp", json_string("mock_adyen"));
+    r = api_post_json(&s.m, body);
+    expect_problem(r, 400, "invalid_request");
+}
+
+
+/* --- what is refused before anything is stored -------------------------- */
+
+Test(saved_methods, refused_bodies_store_nothing)
+{
+    char        *co;
+    json_t      *body;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    co = uid("co");
+
+    /* no agreement */
+    body = checkout_new(co, 1);
+    json_object_set_new(body, "save_payment_method",
+                        json_pack("{ss ss}", "customer", "c1",
+                                  "usage", "off_session"));
+    expect_problem(api_post_json(&m, body), 400, "invalid_request");
+
+    /* an e-mail is not a customer id */
+    body = checkout_new(co, 1);
+    json_object_set_new(body, "save_payment_method",
+                        json_pack("{ss ss sb}", "customer", "ann@example.com",
+                                  "usage", "off_session",
+                                  "shopper_agreed", 1));
+    expect_problem(api_post_json(&m, body), 400, "invalid_request");
+
+    /* a charge of a saved method: off_session true, never with a save,
+     * captured at once */
+    body = checkout_new(co, 1);
+    json_object_set_new(body, "payment_method",
+                        json_string("pm_abcdefghijklmnopabcdefgh"));
+    expect_problem(api_post_json(&m, body), 400, "invalid_request");
+
+    body = checkout_new(co, 1);
+    json_object_set_new(body, "payment_method",
+                        json_string("pm_abcdefghijklmnopabcdefgh"));
+    json_object_set_new(body, "off_session", json_true());
+    json_object_set_new(body, "capture", json_string("manual"));
+    expect_problem(api_post_json(&m, body), 400, "invalid_request");
+
+    body = checkout_new(co, 1);
+    json_object_set_new(body, "payment_method", json_string("card_4242"));
+    json_object_set_new(body, "off_session", json_true());
+    expect_problem(api_post_json(&m, body), 400, "invalid_request");
+
+    /* an unknown method */
+    body = checkout_new(co, 1);
+    json_object_del(body, "psp");
+    json_object_set_new(body, "payment_method",
+                        json_string("pm_abcdefghijklmnopabcdefgh"));
+    json_object_set_new(body, "off_session", json_true());
+    expect_problem(api_post_json(&m, body), 404, "not_found");
+
+    r = api_get(&m, str_printf("/v1/checkouts/%s", co));
+    expect_problem(r, 404, "not_found");
+
+    /* the list needs its customer */
+    expect_problem(api_get(&m, "/v1/payment_methods"), 400,
+                   "invalid_request");
+    expect_problem(api_get(&m, "/v1/payment_methods?customer=c1&x=1"), 400,
+                   "invalid_request");
+}

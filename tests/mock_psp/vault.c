@@ -1,0 +1,895 @@
+/*
+ * Mock PSP: saved payment methods and the charges that use them, in the
+ * three dialects (README.md, "Saved payment methods").
+ *
+ *   saving   a session registered to save the shopper's method (Stripe
+ *            payment_intent_data[setup_future_usage] with customer or
+ *            customer_creation, Adyen storePaymentMethodMode "enabled"
+ *            with shopperReference and recurringProcessingModel, generic
+ *            save_payment_method) stores it in the vault when the shopper
+ *            pays, and says so in the dialect's event: Stripe's
+ *            payment_intent.succeeded with payment_method, customer and
+ *            setup_future_usage; Adyen's RECURRING_CONTRACT (its
+ *            pspReference the storedPaymentMethodId); generic
+ *            payment_method.saved.
+ *   charging Stripe POST /v1/payment_intents (off_session, confirm),
+ *            Adyen POST /v71/payments (storedPaymentMethodId, ContAuth),
+ *            generic POST /payments: the method must be in the vault,
+ *            active, and the customer's it names.  The charge's reference
+ *            (Stripe metadata[charge], Adyen reference, generic reference)
+ *            may have a rule (POST /_control/charges) that declines it,
+ *            asks for authentication, or says the card expired, once.  A
+ *            paid charge is kept like a paid session (refunds find it by
+ *            its payment id) and sent as the dialect's success event.
+ *
+ * Every create goes through mock_create(): authentication, idempotency,
+ * the fault rules.
+ */
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mock_psp.h"
+
+
+#define MOCK_CHARGE_DELAY_MS  50
+
+
+static pthread_mutex_t  mock_vault_lock = PTHREAD_MUTEX_INITIALIZER;
+static json_t          *mock_vault;        /* token -> method */
+static json_t          *mock_vault_rules;  /* reference -> {outcome, code} */
+
+
+void
+mock_vault_reset(void)
+{
+    pthread_mutex_lock(&mock_vault_lock);
+    json_decref(mock_vault);
+    json_decref(mock_vault_rules);
+    mock_vault = NULL;
+    mock_vault_rules = NULL;
+    pthread_mutex_unlock(&mock_vault_lock);
+}
+
+
+static char *
+mock_vault_id(const char *prefix, size_t n, int digits)
+{
+    char  *id;
+
+    id = malloc(strlen(prefix) + n + 1);
+    if (id == NULL) {
+        return NULL;
+    }
+
+    strcpy(id, prefix);
+
+    if ((digits ? mock_random_digits(id + strlen(prefix), n)
+                : mock_random_alnum(id + strlen(prefix), n))
+        != 0)
+    {
+        free(id);
+        return NULL;
+    }
+
+    return id;
+}
+
+
+/*
+ * The shopper paid a session that asked to save the method: the method
+ * in the vault (a copy: {"token", "dialect", "customer", "reference",
+ * "usage", "status", "brand", "last4", "exp_month", "exp_year"}), or NULL
+ * when the session asked for nothing.  Stripe's customer is the one the
+ * session named, or a new one.
+ */
+json_t *
+mock_vault_save(const json_t *session)
+{
+    char        *token, *cus;
+    json_t      *m, *copy;
+    const char  *d, *usage, *customer;
+
+    usage = json_string_value(json_object_get(session, "save_usage"));
+    if (usage == NULL) {
+        return NULL;
+    }
+
+    d = json_string_value(json_object_get(session, "dialect"));
+    d = d ? d : "stripe";
+    customer = json_string_value(json_object_get(session, "save_customer"));
+
+    token = strcmp(d, "adyen") == 0 ? mock_vault_id("", 16, 1)
+            : strcmp(d, "generic") == 0 ? mock_vault_id("gpm_", 24, 0)
+            : mock_vault_id("pm_", 24, 0);
+    cus = customer == NULL ? mock_vault_id("cus_", 14, 0) : NULL;
+
+    if (token == NULL || (customer == NULL && cus == NULL)) {
+        free(token);
+        free(cus);
+        return NULL;
+    }
+
+    m = json_pack("{ss ss ss sO ss ss ss ss si si}",
+                  "token", token, "dialect", d,
+                  "customer", customer ? customer : cus,
+                  "reference", json_object_get(session,
+                                               "client_reference_id"),
+                  "usage", usage, "status", "active",
+                  "brand", "visa", "last4", "4242",
+                  "exp_month", 12, "exp_year", 2030);
+    free(token);
+    free(cus);
+
+    if (m == NULL) {
+        return NULL;
+    }
+
+    copy = json_deep_copy(m);
+
+    pthread_mutex_lock(&mock_vault_lock);
+
+    if (mock_vault == NULL) {
+        mock_vault = json_object();
+    }
+
+    json_object_set_new(mock_vault,
+                        json_string_value(json_object_get(m, "token")), m);
+
+    pthread_mutex_unlock(&mock_vault_lock);
+
+    mock_log("vault: %s method saved for %s", d,
+             json_string_value(json_object_get(copy, "reference")));
+
+    return copy;
+}
+
+
+/* The method of token (a copy), or NULL. */
+static json_t *
+mock_vault_get(const char *token)
+{
+    json_t  *m;
+
+    pthread_mutex_lock(&mock_vault_lock);
+    m = token ? json_deep_copy(json_object_get(mock_vault, token)) : NULL;
+    pthread_mutex_unlock(&mock_vault_lock);
+
+    return m;
+}
+
+
+/* The rule for a charge's reference, taken (it applies once): 0 with
+ * outcome (and code) set, or -1 when there is none. */
+static int
+mock_vault_take_rule(const char *reference, char *outcome, size_t osize,
+    char *code, size_t csize)
+{
+    int      rc;
+    json_t  *rule;
+
+    rc = -1;
+
+    pthread_mutex_lock(&mock_vault_lock);
+
+    rule = reference ? json_object_get(mock_vault_rules, reference) : NULL;
+
+    if (rule != NULL) {
+        snprintf(outcome, osize, "%s",
+                 json_string_value(json_object_get(rule, "outcome")));
+        snprintf(code, csize, "%s",
+                 json_string_value(json_object_get(rule, "code"))
+                 ? json_string_value(json_object_get(rule, "code")) : "");
+        json_object_del(mock_vault_rules, reference);
+        rc = 0;
+    }
+
+    pthread_mutex_unlock(&mock_vault_lock);
+
+    return rc;
+}
+
+
+/*
+ * Whether the charge may use the method: 0, or -1 with why (a missing or
+ * detached method, another dialect's, another customer's).
+ */
+static int
+mock_vault_usable(const json_t *m, const char *dialect, const char *customer,
+    const char **why)
+{
+    if (m == NULL
+        || strcmp(json_string_value(json_object_get(m, "dialect")), dialect)
+           != 0)
+    {
+        *why = "no such payment method";
+        return -1;
+    }
+
+    if (strcmp(json_string_value(json_object_get(m, "status")), "active")
+        != 0)
+    {
+        *why = "the payment method was detached";
+        return -1;
+    }
+
+    if (customer == NULL
+        || strcmp(json_string_value(json_object_get(m, "customer")),
+                  customer) != 0)
+    {
+        *why = "the payment method does not belong to this customer";
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * What a charge keeps: a paid one like a paid session (refunds, disputes
+ * and the books find it by payment_ref), with the stored answer; status
+ * is the answer's HTTP status ("_answer_status", which mock_create
+ * takes out).
+ */
+static json_t *
+mock_vault_charge_record(const char *dialect, const char *id,
+    const char *reference, json_int_t amount, const char *currency,
+    int paid, const char *account, json_t *answer, unsigned status,
+    char **response)
+{
+    json_t  *s;
+
+    *response = json_dumps(answer, JSON_COMPACT);
+    json_decref(answer);
+
+    s = json_pack("{ss ss ss sI ss ss ss ss sb si}",
+                  "id", id, "kind", "charge", "charge_dialect", dialect,
+                  "amount_total", amount, "currency", currency,
+                  "client_reference_id", reference ? reference : "",
+                  "status", paid ? "complete" : "expired",
+                  "payment_status", paid ? "paid" : "unpaid",
+                  "livemode", 0, "_answer_status", (int) status);
+
+    if (s == NULL || *response == NULL) {
+        json_decref(s);
+        free(*response);
+        *response = NULL;
+        return NULL;
+    }
+
+    /* Stripe's records carry no "dialect" (sessions' rule) */
+    if (strcmp(dialect, "stripe") != 0) {
+        json_object_set_new(s, "dialect", json_string(dialect));
+    }
+
+    if (paid) {
+        json_object_set_new(s, "payment_ref", json_string(id));
+    }
+
+    if (account != NULL) {
+        json_object_set_new(s, "merchant_account", json_string(account));
+    }
+
+    return s;
+}
+
+
+static const char *
+mock_form_value(const mock_form_t *f, const char *key)
+{
+    size_t  i;
+
+    for (i = 0; i < f->n; i++) {
+        if (strcmp(f->pairs[i].key, key) == 0) {
+            return f->pairs[i].value;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* --- Stripe: POST /v1/payment_intents ------------------------------------ */
+
+json_t *
+mock_vault_stripe_charge_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response)
+{
+    char         err[256], outcome[32], code[64], up[4], *id;
+    size_t       i, j;
+    int64_t      amount;
+    json_t      *m, *md, *pi, *s;
+    const char  *pm, *cus, *cur, *ref, *why, *k;
+    mock_form_t  form;
+
+    static const char  *known[] = {
+        "amount", "currency", "customer", "payment_method",
+        "payment_method_types[0]", "off_session", "confirm", NULL
+    };
+
+    (void) fault;
+
+    if (mock_form_parse(body, len, &form, err, sizeof(err)) != 0) {
+        mock_invalid(inv, "parameter_invalid", "", "%s", err);
+        return NULL;
+    }
+
+    s = NULL;
+    m = NULL;
+    md = json_object();
+
+    for (i = 0; i < form.n; i++) {
+        k = form.pairs[i].key;
+
+        if (strncmp(k, "metadata[", 9) == 0 && k[strlen(k) - 1] == ']') {
+            json_object_setn_new(md, k + 9, strlen(k) - 10,
+                                 json_string(form.pairs[i].value));
+            continue;
+        }
+
+        for (why = NULL, j = 0; known[j] != NULL; j++) {
+            if (strcmp(k, known[j]) == 0) {
+                why = k;
+                break;
+            }
+        }
+
+        if (why == NULL) {
+            mock_invalid(inv, "parameter_unknown", k,
+                         "Received unknown parameter: %s", k);
+            goto done;
+        }
+    }
+
+    pm = mock_form_value(&form, "payment_method");
+    cus = mock_form_value(&form, "customer");
+    cur = mock_form_value(&form, "currency");
+    ref = json_string_value(json_object_get(md, "charge"));
+
+    if (mock_form_value(&form, "amount") == NULL
+        || mock_parse_int64(mock_form_value(&form, "amount"), &amount) != 0
+        || amount < 1)
+    {
+        mock_invalid(inv, "parameter_invalid_integer", "amount",
+                     "Invalid positive integer");
+        goto done;
+    }
+
+    /* Stripe writes currencies in lower case */
+    if (cur == NULL || strlen(cur) != 3) {
+        mock_invalid(inv, "parameter_invalid", "currency",
+                     "Invalid currency");
+        goto done;
+    }
+
+    for (i = 0; i < 3; i++) {
+        up[i] = (char) (cur[i] & ~0x20);
+    }
+    up[3] = '\0';
+
+    if (cur[0] < 'a' || !mock_currency_valid(up)) {
+        mock_invalid(inv, "parameter_invalid", "currency",
+                     "Invalid currency");
+        goto done;
+    }
+
+    /* the merchant-initiated payment: confirmed at once, without the
+     * customer */
+    if (mock_form_value(&form, "off_session") == NULL
+        || strcmp(mock_form_value(&form, "off_session"), "true") != 0
+        || mock_form_value(&form, "confirm") == NULL
+        || strcmp(mock_form_value(&form, "confirm"), "true") != 0)
+    {
+        mock_invalid(inv, "parameter_invalid", "off_session",
+                     "This mock charges saved methods off_session=true, "
+                     "confirm=true only.");
+        goto done;
+    }
+
+    m = mock_vault_get(pm);
+
+    if (mock_vault_usable(m, "stripe", cus, &why) != 0) {
+        mock_invalid(inv, "resource_missing", "payment_method", "%s: '%s'",
+                     why, pm ? pm : "");
+        goto done;
+    }
+
+    id = mock_vault_id("pi_", 24, 0);
+    if (id == NULL) {
+        mock_invalid(inv, NULL, "", "out of memory");
+        goto done;
+    }
+
+    outcome[0] = '\0';
+    code[0] = '\0';
+    (void) mock_vault_take_rule(ref, outcome, sizeof(outcome), code,
+                                sizeof(code));
+
+    pi = json_pack("{ss ss sI sI ss ss ss ss sO}", "id", id,
+                   "object", "payment_intent", "amount", (json_int_t) amount,
+                   "amount_received",
+                   (json_int_t) (outcome[0] == '\0' ? amount : 0),
+                   "currency", cur, "customer", cus, "payment_method", pm,
+                   "status", outcome[0] == '\0' ? "succeeded"
+                             : strcmp(outcome, "authentication_required")
+                               == 0 ? "requires_action"
+                             : "requires_payment_method",
+                   "metadata", md);
+
+    if (outcome[0] == '\0') {
+        s = mock_vault_charge_record("stripe", id, ref, amount, cur, 1, NULL,
+                                     pi, MHD_HTTP_OK, response);
+
+    } else {
+        /* Stripe's card error: 402 with the intent it left behind */
+        s = mock_vault_charge_record("stripe", id, ref, amount, cur, 0, NULL,
+                json_pack("{s{ss ss ss ss so}}", "error",
+                          "type", "card_error",
+                          "code", strcmp(outcome, "authentication_required")
+                                  == 0 ? "authentication_required"
+                                  : strcmp(outcome, "expired_card") == 0
+                                  ? "expired_card" : "card_declined",
+                          "decline_code",
+                          code[0] ? code
+                          : strcmp(outcome, "expired_card") == 0
+                          ? "expired_card" : "generic_decline",
+                          "message", "Your card was declined.",
+                          "payment_intent", pi),
+                402, response);
+    }
+
+    free(id);
+
+    if (s == NULL) {
+        mock_invalid(inv, NULL, "", "out of memory");
+    }
+
+done:
+
+    json_decref(m);
+    json_decref(md);
+    mock_form_free(&form);
+    return s;
+}
+
+
+/* --- Adyen: POST /v71/payments -------------------------------------------- */
+
+json_t *
+mock_vault_adyen_charge_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response)
+{
+    char         outcome[32], code[64], *id;
+    json_t      *req, *pmj, *m, *amount, *s, *ans;
+    json_int_t   value;
+    const char  *token, *shopper, *ref, *account, *cur, *why, *inter;
+
+    (void) fault;
+
+    req = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(req)) {
+        json_decref(req);
+        mock_invalid(inv, "702", "", "Structure of the request is not "
+                     "valid JSON");
+        return NULL;
+    }
+
+    s = NULL;
+    m = NULL;
+    pmj = json_object_get(req, "paymentMethod");
+    token = json_string_value(json_object_get(pmj, "storedPaymentMethodId"));
+    shopper = json_string_value(json_object_get(req, "shopperReference"));
+    ref = json_string_value(json_object_get(req, "reference"));
+    account = json_string_value(json_object_get(req, "merchantAccount"));
+    inter = json_string_value(json_object_get(req, "shopperInteraction"));
+    amount = json_object_get(req, "amount");
+    cur = json_string_value(json_object_get(amount, "currency"));
+    value = json_integer_value(json_object_get(amount, "value"));
+
+    if (token == NULL || ref == NULL || account == NULL || cur == NULL
+        || value <= 0)
+    {
+        mock_invalid(inv, "100", "paymentMethod", "Required field "
+                     "'paymentMethod.storedPaymentMethodId', 'reference', "
+                     "'merchantAccount' or 'amount' is not provided.");
+        goto done;
+    }
+
+    /* a stored method charged without the shopper */
+    if (inter == NULL || strcmp(inter, "ContAuth") != 0
+        || json_object_get(req, "recurringProcessingModel") == NULL)
+    {
+        mock_invalid(inv, "14_0031", "shopperInteraction", "A stored "
+                     "payment method is charged without the shopper with "
+                     "shopperInteraction ContAuth and its "
+                     "recurringProcessingModel.");
+        goto done;
+    }
+
+    m = mock_vault_get(token);
+
+    if (mock_vault_usable(m, "adyen", shopper, &why) != 0) {
+        mock_invalid(inv, "800", "storedPaymentMethodId", "Contract not "
+                     "found (%s)", why);
+        goto done;
+    }
+
+    id = mock_vault_id("", 16, 1);
+    if (id == NULL) {
+        mock_invalid(inv, NULL, "", "out of memory");
+        goto done;
+    }
+
+    outcome[0] = '\0';
+    code[0] = '\0';
+    (void) mock_vault_take_rule(ref, outcome, sizeof(outcome), code,
+                                sizeof(code));
+
+    ans = json_pack("{ss ss s{sIss}}", "pspReference", id,
+                    "merchantReference", ref,
+                    "amount", "value", value, "currency", cur);
+
+    if (ans != NULL && outcome[0] == '\0') {
+        json_object_set_new(ans, "resultCode", json_string("Authorised"));
+
+    } else if (ans != NULL
+               && strcmp(outcome, "authentication_required") == 0)
+    {
+        json_object_set_new(ans, "resultCode",
+                            json_string("IdentifyShopper"));
+
+    } else if (ans != NULL) {
+        json_object_set_new(ans, "resultCode", json_string("Refused"));
+        json_object_set_new(ans, "refusalReason",
+                            json_string(strcmp(outcome, "expired_card") == 0
+                                        ? "Expired Card"
+                                        : code[0] ? code
+                                        : "Refused"));
+    }
+
+    s = ans ? mock_vault_charge_record("adyen", id, ref, value, cur,
+                                       outcome[0] == '\0', account, ans,
+                                       MHD_HTTP_OK, response)
+            : NULL;
+    free(id);
+
+    if (s == NULL) {
+        mock_invalid(inv, NULL, "", "out of memory");
+    }
+
+done:
+
+    json_decref(m);
+    json_decref(req);
+    return s;
+}
+
+
+/* --- generic: POST /payments ---------------------------------------------- */
+
+json_t *
+mock_vault_generic_charge_build(const char *body, size_t len,
+    const mock_fault_t *fault, mock_invalid_t *inv, char **response)
+{
+    char         outcome[32], code[64], *id;
+    json_t      *req, *m, *s, *ans;
+    json_int_t   amount;
+    const char  *token, *customer, *ref, *cur, *why;
+
+    (void) fault;
+
+    req = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(req)) {
+        json_decref(req);
+        mock_invalid(inv, "invalid_request", "", "not a JSON object");
+        return NULL;
+    }
+
+    s = NULL;
+    m = NULL;
+    token = json_string_value(json_object_get(req, "payment_method"));
+    customer = json_string_value(json_object_get(req, "customer"));
+    ref = json_string_value(json_object_get(req, "reference"));
+    cur = json_string_value(json_object_get(req, "currency"));
+
+    if (ref == NULL || !mock_currency_valid(cur)
+        || mock_generic_decimal(json_string_value(json_object_get(req,
+                                                                  "amount")),
+                                cur, &amount) != 0
+        || !json_is_true(json_object_get(req, "off_session")))
+    {
+        mock_invalid(inv, "invalid_request", "amount", "reference, amount, "
+                     "currency and \"off_session\": true are required");
+        goto done;
+    }
+
+    m = mock_vault_get(token);
+
+    if (mock_vault_usable(m, "generic", customer, &why) != 0) {
+        mock_invalid(inv, "payment_method_unknown", "payment_method", "%s",
+                     why);
+        goto done;
+    }
+
+    id = mock_vault_id("pay_", 24, 0);
+    if (id == NULL) {
+        mock_invalid(inv, NULL, "", "out of memory");
+        goto done;
+    }
+
+    outcome[0] = '\0';
+    code[0] = '\0';
+    (void) mock_vault_take_rule(ref, outcome, sizeof(outcome), code,
+                                sizeof(code));
+
+    ans = json_pack("{ss ss}", "payment_id", id, "status",
+                    outcome[0] == '\0' ? "succeeded"
+                    : strcmp(outcome, "authentication_required") == 0
+                    ? "requires_authentication" : "declined");
+
+    if (ans != NULL && outcome[0] != '\0'
+        && strcmp(outcome, "authentication_required") != 0)
+    {
+        json_object_set_new(ans, "decline_code",
+                            json_string(strcmp(outcome, "expired_card") == 0
+                                        ? "expired_card"
+                                        : code[0] ? code : "declined"));
+    }
+
+    s = ans ? mock_vault_charge_record("generic", id, ref, amount, cur,
+                                       outcome[0] == '\0', NULL, ans, 201,
+                                       response)
+            : NULL;
+    free(id);
+
+    if (s == NULL) {
+        mock_invalid(inv, NULL, "", "out of memory");
+    }
+
+done:
+
+    json_decref(m);
+    json_decref(req);
+    return s;
+}
+
+
+/* A charge committed: a paid one's success event, in its dialect. */
+void
+mock_vault_committed(const json_t *stored, const char *key)
+{
+    char                   cur[4], amount[32];
+    json_t                *obj;
+    json_int_t             value;
+    const char            *d, *id, *ref;
+    mock_webhook_fault_t   wf;
+
+    if (json_object_get(stored, "payment_ref") == NULL) {
+        return;
+    }
+
+    mock_store_webhook_fault(key, &wf);
+
+    mock_books_paid(stored, 0);
+
+    d = json_string_value(json_object_get(stored, "charge_dialect"));
+    id = json_string_value(json_object_get(stored, "id"));
+    ref = json_string_value(json_object_get(stored, "client_reference_id"));
+    value = json_integer_value(json_object_get(stored, "amount_total"));
+    snprintf(cur, sizeof(cur), "%s",
+             json_string_value(json_object_get(stored, "currency")));
+
+    if (wf.never) {
+        mock_log("charge %s: no webhook (webhook_never)", id);
+        return;
+    }
+
+    if (strcmp(d, "stripe") == 0) {
+        obj = json_pack("{ss ss sI sI ss ss s{ss}}", "id", id,
+                        "object", "payment_intent", "amount", value,
+                        "amount_received", value, "currency", cur,
+                        "status", "succeeded", "metadata", "charge", ref);
+        mock_stripe_webhook_object("payment_intent.succeeded", obj, ref, &wf,
+                                   MOCK_CHARGE_DELAY_MS);
+        return;
+    }
+
+    cur[0] = (char) (cur[0] & ~0x20);
+    cur[1] = (char) (cur[1] & ~0x20);
+    cur[2] = (char) (cur[2] & ~0x20);
+
+    if (strcmp(d, "adyen") == 0) {
+        mock_adyen_webhook_item("AUTHORISATION", id, "",
+            json_string_value(json_object_get(stored, "merchant_account")),
+            ref, value, cur, 1, ref, &wf, MOCK_CHARGE_DELAY_MS);
+        return;
+    }
+
+    if (mock_format_minor(amount, sizeof(amount), value, cur) != 0) {
+        return;
+    }
+
+    mock_generic_webhook_json("payment.succeeded",
+                              json_pack("{ss ss ss ss ss}", "reference", ref,
+                                        "token", id, "payment_id", id,
+                                        "amount", amount, "currency", cur),
+                              ref, &wf, MOCK_CHARGE_DELAY_MS);
+}
+
+
+/*
+ * The shopper paid a session that saves its method: the method into the
+ * vault, and its event after the payment's (Stripe's payment intent,
+ * Adyen's RECURRING_CONTRACT, generic payment_method.saved).
+ */
+void
+mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
+{
+    json_t      *m, *pi;
+    const char  *d, *token, *ref, *pref, *cur;
+    char         up[4];
+
+    m = mock_vault_save(session);
+    if (m == NULL) {
+        return;
+    }
+
+    d = json_string_value(json_object_get(m, "dialect"));
+    token = json_string_value(json_object_get(m, "token"));
+    ref = json_string_value(json_object_get(session, "client_reference_id"));
+    pref = json_string_value(json_object_get(session, "payment_ref"));
+    cur = json_string_value(json_object_get(session, "currency"));
+
+    if (wf->never || ref == NULL || pref == NULL || cur == NULL) {
+        json_decref(m);
+        return;
+    }
+
+    if (strcmp(d, "stripe") == 0) {
+        pi = json_pack("{ss ss sO sO ss ss ss ss s{ss}}", "id", pref,
+                       "object", "payment_intent",
+                       "amount", json_object_get(session, "amount_total"),
+                       "amount_received",
+                       json_object_get(session, "amount_total"),
+                       "currency", cur, "status", "succeeded",
+                       "customer", json_string_value(json_object_get(m,
+                                                         "customer")),
+                       "payment_method", token,
+                       "metadata", "nonce", ref);
+        if (pi != NULL) {
+            json_object_set(pi, "setup_future_usage",
+                            json_object_get(session, "save_usage"));
+        }
+        mock_stripe_webhook_object("payment_intent.succeeded", pi, ref, wf,
+                                   2 * MOCK_CHARGE_DELAY_MS);
+
+    } else if (strcmp(d, "adyen") == 0) {
+        snprintf(up, sizeof(up), "%s", cur);
+        mock_adyen_webhook_item("RECURRING_CONTRACT", token, pref,
+            json_string_value(json_object_get(session, "merchant_account")),
+            ref, 0, up, 1, ref, wf, 2 * MOCK_CHARGE_DELAY_MS);
+
+    } else {
+        mock_generic_webhook_json("payment_method.saved",
+            json_pack("{ss ss sO sO sO sO}", "reference", ref,
+                      "payment_method", token,
+                      "brand", json_object_get(m, "brand"),
+                      "last4", json_object_get(m, "last4"),
+                      "exp_month", json_object_get(m, "exp_month"),
+                      "exp_year", json_object_get(m, "exp_year")),
+            ref, wf, 2 * MOCK_CHARGE_DELAY_MS);
+    }
+
+    json_decref(m);
+}
+
+
+/* --- control: /_control/charges, /_control/payment_methods ------------- */
+
+/*
+ * POST /_control/charges {"reference", "outcome": "decline" |
+ * "expired_card" | "authentication_required", "code"}: the next charge of
+ * that reference answers so, once.
+ * POST /_control/payment_methods/detach {"reference"}: the methods saved
+ * by the session of that reference are detached at the PSP's side.
+ * GET /_control/payment_methods: the vault (tokens included: the mock's
+ * own test data).
+ */
+enum MHD_Result
+mock_vault_control(struct MHD_Connection *c, const char *method,
+    const char *path, mock_request_t *r)
+{
+    int          n;
+    json_t      *req, *v, *list;
+    const char  *ref, *outcome, *key;
+
+    if (strcmp(path, "payment_methods") == 0 && strcmp(method, "GET") == 0) {
+        list = json_array();
+
+        pthread_mutex_lock(&mock_vault_lock);
+        json_object_foreach(mock_vault, key, v) {
+            json_array_append(list, v);
+        }
+        pthread_mutex_unlock(&mock_vault_lock);
+
+        return mock_send_json(c, MHD_HTTP_OK,
+                              json_pack("{so}", "payment_methods", list));
+    }
+
+    if (strcmp(method, "POST") != 0) {
+        return mock_send_json(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                              json_pack("{ss}", "error",
+                                        "method not allowed"));
+    }
+
+    req = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
+    ref = json_string_value(json_object_get(req, "reference"));
+
+    if (ref == NULL) {
+        json_decref(req);
+        return mock_send_json(c, MHD_HTTP_BAD_REQUEST,
+                              json_pack("{ss}", "error",
+                                        "reference is required"));
+    }
+
+    if (strcmp(path, "charges") == 0) {
+        outcome = json_string_value(json_object_get(req, "outcome"));
+
+        if (outcome == NULL
+            || (strcmp(outcome, "decline") != 0
+                && strcmp(outcome, "expired_card") != 0
+                && strcmp(outcome, "authentication_required") != 0))
+        {
+            json_decref(req);
+            return mock_send_json(c, MHD_HTTP_BAD_REQUEST,
+                                  json_pack("{ss}", "error",
+                                            "outcome: decline, expired_card "
+                                            "or authentication_required"));
+        }
+
+        pthread_mutex_lock(&mock_vault_lock);
+
+        if (mock_vault_rules == NULL) {
+            mock_vault_rules = json_object();
+        }
+
+        json_object_set_new(mock_vault_rules, ref,
+                            json_pack("{ss sO*}", "outcome", outcome, "code",
+                                      json_object_get(req, "code")));
+
+        pthread_mutex_unlock(&mock_vault_lock);
+
+        mock_log("vault: the next charge of %s: %s", ref, outcome);
+        json_decref(req);
+
+        return mock_send_json(c, MHD_HTTP_OK, json_pack("{sb}", "ok", 1));
+    }
+
+    if (strcmp(path, "payment_methods/detach") == 0) {
+        n = 0;
+
+        pthread_mutex_lock(&mock_vault_lock);
+        json_object_foreach(mock_vault, key, v) {
+            if (strcmp(json_string_value(json_object_get(v, "reference")),
+                       ref) == 0)
+            {
+                json_object_set_new(v, "status", json_string("detached"));
+                n++;
+            }
+        }
+        pthread_mutex_unlock(&mock_vault_lock);
+
+        json_decref(req);
+
+        return mock_send_json(c, n ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND,
+                              json_pack("{si}", "detached", n));
+    }
+
+    json_decref(req);
+
+    return mock_send_json(c, MHD_HTTP_NOT_FOUND,
+                          json_pack("{ss}", "error",
+                                    "unknown control endpoint"));
+}

@@ -1,0 +1,532 @@
+/*
+ * Unit tests: saved payment methods in the core: the body's
+ * save_payment_method / payment_method (src/checkout.c), each dialect's
+ * save fields and off-session charge request, the charge answers
+ * (pay_psp_parse_charge_redact) and the events that say a method was
+ * stored (METHOD_SAVED) or an off-session charge was paid.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include <payments/checkout.h>
+#include <payments/dialect.h>
+#include <payments/psp.h>
+#include <payments/webhook.h>
+
+
+#define SM_PM     "pm_abcdefghijklmnopabcdefgh"
+#define SM_BODY   "{\"checkout_id\":\"co_1\",\"payment_orders\":[" \
+                  "{\"payment_order_id\":\"po_1\",\"seller_account\":\"s1\"," \
+                  "\"amount\":\"10.00\",\"currency\":\"EUR\"}]," \
+                  "\"success_url\":\"https://shop.example/ok\"," \
+                  "\"cancel_url\":\"https://shop.example/no\"%s}"
+
+
+static int
+sm_parse(const char *extra, pay_checkout_t *co, pay_verdict_t *v)
+{
+    char  body[2048];
+
+    snprintf(body, sizeof(body), SM_BODY, extra);
+
+    return pay_checkout_parse(body, strlen(body), co, v);
+}
+
+
+/* --- the body ---------------------------------------------------------------- */
+
+Test(saved_methods, save_payment_method_parsed)
+{
+    pay_checkout_t  co;
+    pay_verdict_t   v;
+
+    cr_assert_eq(sm_parse(",\"save_payment_method\":{\"customer\":\"c_1\","
+                          "\"usage\":\"off_session\",\"schedule\":"
+                          "\"subscription\",\"shopper_agreed\":true}",
+                          &co, &v), 0, "%s", v.detail);
+    cr_expect_str_eq(co.save_customer, "c_1");
+    cr_expect_str_eq(co.save_usage, "off_session");
+    cr_expect_str_eq(co.save_recurring, "Subscription");
+    cr_expect_str_eq(co.payment_method, "");
+    pay_checkout_free(&co);
+
+    cr_assert_eq(sm_parse(",\"save_payment_method\":{\"customer\":\"c_1\","
+                          "\"usage\":\"off_session\","
+                          "\"shopper_agreed\":true}", &co, &v), 0);
+    cr_expect_str_eq(co.save_recurring, "UnscheduledCardOnFile");
+    pay_checkout_free(&co);
+
+    cr_assert_eq(sm_parse(",\"save_payment_method\":{\"customer\":\"c_1\","
+                          "\"usage\":\"on_session\","
+                          "\"shopper_agreed\":true}", &co, &v), 0);
+    cr_expect_str_eq(co.save_recurring, "CardOnFile");
+    pay_checkout_free(&co);
+
+    /* a numeric customer id is an id, not card data */
+    cr_assert_eq(sm_parse(",\"save_payment_method\":{\"customer\":"
+                          "\"4111111111111112\",\"usage\":\"on_session\","
+                          "\"shopper_agreed\":true}", &co, &v), 0,
+                 "%s", v.detail);
+    pay_checkout_free(&co);
+}
+
+
+Test(saved_methods, save_payment_method_refused)
+{
+    size_t           i;
+    pay_checkout_t   co;
+    pay_verdict_t    v;
+    static const char  *bad[] = {
+        /* no agreement, or not true */
+        ",\"save_payment_method\":{\"customer\":\"c\",\"usage\":\"off_session\"}",
+        ",\"save_payment_method\":{\"customer\":\"c\",\"usage\":\"off_session\","
+        "\"shopper_agreed\":\"yes\"}",
+        ",\"save_payment_method\":{\"customer\":\"c\",\"usage\":\"off_session\","
+        "\"shopper_agreed\":false}",
+        /* not an id */
+        ",\"save_payment_method\":{\"customer\":\"ann@example.com\","
+        "\"usage\":\"off_session\",\"shopper_agreed\":true}",
+        ",\"save_payment_method\":{\"customer\":\"\","
+        "\"usage\":\"off_session\",\"shopper_agreed\":true}",
+        /* usage, schedule */
+        ",\"save_payment_method\":{\"customer\":\"c\",\"usage\":\"later\","
+        "\"shopper_agreed\":true}",
+        ",\"save_payment_method\":{\"customer\":\"c\",\"usage\":\"on_session\","
+        "\"schedule\":\"subscription\",\"shopper_agreed\":true}",
+        ",\"save_payment_method\":{\"customer\":\"c\",\"usage\":\"off_session\","
+        "\"schedule\":\"weekly\",\"shopper_agreed\":true}",
+        /* unknown member, not an object */
+        ",\"save_payment_method\":{\"customer\":\"c\",\"usage\":\"off_session\","
+        "\"shopper_agreed\":true,\"email\":\"x\"}",
+        ",\"save_payment_method\":true",
+        /* a charge: off_session true, a pm_ id, no save, no manual */
+        ",\"payment_method\":\"" SM_PM "\"",
+        ",\"payment_method\":\"" SM_PM "\",\"off_session\":false",
+        ",\"off_session\":true",
+        ",\"payment_method\":\"pm_0123456789abcdef01234567\","
+        "\"off_session\":true",
+        ",\"payment_method\":\"" SM_PM "\",\"off_session\":true,"
+        "\"capture\":\"manual\"",
+        ",\"payment_method\":\"" SM_PM "\",\"off_session\":true,"
+        "\"save_payment_method\":{\"customer\":\"c\",\"usage\":"
+        "\"off_session\",\"shopper_agreed\":true}",
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_expect_eq(sm_parse(bad[i], &co, &v), -1, "accepted: %s", bad[i]);
+        cr_expect_eq(v.err, PAY_ERR_INVALID_REQUEST, "%s: %s", bad[i],
+                     v.detail);
+    }
+}
+
+
+Test(saved_methods, payment_method_parsed)
+{
+    pay_checkout_t  co;
+    pay_verdict_t   v;
+
+    cr_assert_eq(sm_parse(",\"payment_method\":\"" SM_PM "\","
+                          "\"off_session\":true", &co, &v), 0, "%s",
+                 v.detail);
+    cr_expect_str_eq(co.payment_method, SM_PM);
+    cr_expect_null(co.save_usage);
+    pay_checkout_free(&co);
+
+    cr_expect(pay_method_id_valid(SM_PM, strlen(SM_PM)));
+    cr_expect(!pay_method_id_valid("pm_abcdefghijklmnopabcdefgq", 27));
+    cr_expect(!pay_method_id_valid("pm_abcdefghijklmnopabcdefg", 26));
+    cr_expect(!pay_method_id_valid("xx_abcdefghijklmnopabcdefgh", 27));
+}
+
+
+/* --- the requests ------------------------------------------------------------ */
+
+typedef struct {
+    pay_order_t             order;
+    pay_checkout_t          co;
+    pay_psp_registration_t  reg;
+} sm_fixture_t;
+
+
+static void
+sm_fixture(sm_fixture_t *f, int charge)
+{
+    memset(f, 0, sizeof(*f));
+
+    strcpy(f->order.id, "po_1");
+    strcpy(f->order.seller, "s1");
+    f->order.amount = 1000;
+
+    strcpy(f->co.checkout_id, "co_1");
+    strcpy(f->co.currency, "EUR");
+    f->co.exponent = 2;
+    f->co.total = 1000;
+    f->co.success_url = "https://shop.example/ok";
+    f->co.cancel_url = "https://shop.example/no";
+    f->co.norders = 1;
+    f->co.orders = &f->order;
+
+    f->reg.merchant_id = "m_1";
+    f->reg.nonce = "m_1:co_1";
+    f->reg.co = &f->co;
+    f->reg.return_success = "https://gw.example/v1/return/p/co_1?t=a";
+    f->reg.return_cancel = "https://gw.example/v1/return/p/co_1?t=b";
+    f->reg.expires_at = 1795341600;
+    f->reg.adyen_merchant_account = "TestMerchant";
+    f->reg.customer_ref = "cu_0123456789abcdef01234567";
+
+    if (charge) {
+        strcpy(f->co.payment_method, SM_PM);
+        f->reg.charge_token = "pm_1QstripeToken";
+        f->reg.psp_customer = "cus_Abc";
+        f->reg.recurring = "Subscription";
+
+    } else {
+        strcpy(f->co.save_customer, "c_1");
+        f->co.save_usage = "off_session";
+        f->co.save_recurring = "Subscription";
+    }
+}
+
+
+static pay_psp_request_t
+sm_build(pay_dialect_e d, const sm_fixture_t *f)
+{
+    pay_psp_request_t  req;
+
+    cr_assert_eq(pay_psp_build_registration(d, &f->reg, &req), 0);
+
+    return req;
+}
+
+
+Test(saved_methods, stripe_session_saves)
+{
+    sm_fixture_t       f;
+    pay_psp_request_t  req;
+
+    sm_fixture(&f, 0);
+    req = sm_build(PAY_DIALECT_STRIPE, &f);
+
+    cr_expect_str_eq(req.path, "/v1/checkout/sessions");
+    cr_expect(strstr(req.body, "&payment_intent_data%5Bsetup_future_usage%5D"
+                               "=off_session") != NULL
+              || strstr(req.body, "&payment_intent_data[setup_future_usage]"
+                                  "=off_session") != NULL, "%s", req.body);
+    cr_expect(strstr(req.body, "customer_creation=always") != NULL);
+    cr_expect(strstr(req.body, "m_1%3Aco_1") != NULL);
+    /* never the shop's customer id */
+    cr_expect(strstr(req.body, "c_1") == NULL, "%s", req.body);
+    pay_psp_request_free(&req);
+
+    /* a known Customer instead of a new one */
+    f.reg.psp_customer = "cus_Known";
+    req = sm_build(PAY_DIALECT_STRIPE, &f);
+    cr_expect(strstr(req.body, "customer=cus_Known") != NULL);
+    cr_expect(strstr(req.body, "customer_creation") == NULL);
+    pay_psp_request_free(&req);
+}
+
+
+Test(saved_methods, stripe_charge_exact)
+{
+    sm_fixture_t       f;
+    pay_psp_request_t  req;
+
+    sm_fixture(&f, 1);
+    req = sm_build(PAY_DIALECT_STRIPE, &f);
+
+    cr_expect_str_eq(req.path, "/v1/payment_intents");
+    cr_expect_str_eq(req.content_type, "application/x-www-form-urlencoded");
+    cr_expect_str_eq(req.body,
+                     "amount=1000&currency=eur&customer=cus_Abc"
+                     "&payment_method=pm_1QstripeToken"
+                     "&payment_method_types[0]=card&off_session=true"
+                     "&confirm=true&metadata[charge]=m_1%3Aco_1"
+                     "&metadata[merchant_id]=m_1&metadata[checkout_id]=co_1");
+    pay_psp_request_free(&req);
+
+    /* Stripe charges a method on its Customer only */
+    f.reg.psp_customer = NULL;
+    cr_expect_eq(pay_psp_build_registration(PAY_DIALECT_STRIPE, &f.reg,
+                                            &req), -1);
+
+    /* no token: nothing to charge */
+    f.reg.psp_customer = "cus_Abc";
+    f.reg.charge_token = NULL;
+    cr_expect_eq(pay_psp_build_registration(PAY_DIALECT_STRIPE, &f.reg,
+                                            &req), -1);
+}
+
+
+Test(saved_methods, adyen_session_saves_and_charge_exact)
+{
+    json_t             *j;
+    sm_fixture_t        f;
+    pay_psp_request_t   req;
+
+    sm_fixture(&f, 0);
+    req = sm_build(PAY_DIALECT_ADYEN, &f);
+    j = json_loads(req.body, 0, NULL);
+    cr_assert_not_null(j);
+    cr_expect_str_eq(json_string_value(json_object_get(j,
+                         "storePaymentMethodMode")), "enabled");
+    cr_expect_str_eq(json_string_value(json_object_get(j,
+                         "shopperReference")), f.reg.customer_ref);
+    cr_expect_str_eq(json_string_value(json_object_get(j,
+                         "recurringProcessingModel")), "Subscription");
+    cr_expect_str_eq(json_string_value(json_object_get(j,
+                         "shopperInteraction")), "Ecommerce");
+    json_decref(j);
+    pay_psp_request_free(&req);
+
+    sm_fixture(&f, 1);
+    f.reg.charge_token = "8415718415172200";
+    req = sm_build(PAY_DIALECT_ADYEN, &f);
+    cr_expect_str_eq(req.path, "/v71/payments");
+    cr_expect_str_eq(req.body,
+                     "{\"merchantAccount\":\"TestMerchant\","
+                     "\"amount\":{\"value\":1000,\"currency\":\"EUR\"},"
+                     "\"reference\":\"m_1:co_1\","
+                     "\"paymentMethod\":{\"type\":\"scheme\","
+                     "\"storedPaymentMethodId\":\"8415718415172200\"},"
+                     "\"shopperReference\":\"cu_0123456789abcdef01234567\","
+                     "\"shopperInteraction\":\"ContAuth\","
+                     "\"recurringProcessingModel\":\"Subscription\","
+                     "\"returnUrl\":"
+                     "\"https://gw.example/v1/return/p/co_1?t=a\"}");
+    pay_psp_request_free(&req);
+}
+
+
+Test(saved_methods, generic_session_saves_and_charge_exact)
+{
+    json_t             *j;
+    sm_fixture_t        f;
+    pay_psp_request_t   req;
+
+    sm_fixture(&f, 0);
+    req = sm_build(PAY_DIALECT_GENERIC, &f);
+    j = json_loads(req.body, 0, NULL);
+    cr_assert_not_null(j);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j,
+                         "save_payment_method"), "customer")),
+                     f.reg.customer_ref);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j,
+                         "save_payment_method"), "usage")), "off_session");
+    json_decref(j);
+    pay_psp_request_free(&req);
+
+    sm_fixture(&f, 1);
+    f.reg.charge_token = "gpm_tok";
+    req = sm_build(PAY_DIALECT_GENERIC, &f);
+    cr_expect_str_eq(req.path, "/payments");
+    cr_expect_str_eq(req.body,
+                     "{\"reference\":\"m_1:co_1\",\"payment_method\":"
+                     "\"gpm_tok\",\"customer\":"
+                     "\"cu_0123456789abcdef01234567\",\"amount\":\"10.00\","
+                     "\"currency\":\"EUR\",\"off_session\":true}");
+    pay_psp_request_free(&req);
+}
+
+
+/* --- the answers ------------------------------------------------------------- */
+
+static pay_psp_charge_result_t
+sm_answer(const char *dialect, int status, const char *body)
+{
+    pay_psp_charge_result_t  res;
+
+    pay_psp_parse_charge_redact(pay_dialect_find(dialect, strlen(dialect)),
+                                status, body, body ? strlen(body) : 0,
+                                "sk_test_SECRET", 14, &res);
+
+    return res;
+}
+
+
+Test(saved_methods, stripe_charge_answers)
+{
+    pay_psp_charge_result_t  r;
+
+    r = sm_answer("stripe", 200, "{\"id\":\"pi_1\",\"status\":\"succeeded\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_ACCEPTED);
+    cr_expect_str_eq(r.psp_ref, "pi_1");
+
+    r = sm_answer("stripe", 200, "{\"id\":\"pi_1\",\"status\":"
+                                 "\"requires_action\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_AUTH_REQUIRED);
+
+    r = sm_answer("stripe", 402, "{\"error\":{\"type\":\"card_error\","
+                  "\"code\":\"card_declined\",\"decline_code\":"
+                  "\"insufficient_funds\",\"message\":\"no sk_test_SECRET\","
+                  "\"payment_intent\":{\"id\":\"pi_2\"}}}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_DECLINED);
+    cr_expect_str_eq(r.decline_code, "insufficient_funds");
+    cr_expect_str_eq(r.psp_ref, "pi_2");
+    cr_expect(strstr(r.reason, "SECRET") == NULL, "%s", r.reason);
+
+    r = sm_answer("stripe", 402, "{\"error\":{\"type\":\"card_error\","
+                  "\"code\":\"authentication_required\"}}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_AUTH_REQUIRED);
+
+    r = sm_answer("stripe", 401, "{\"error\":{\"message\":\"sk_test_SECRET\"}}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_AUTH);
+    cr_expect(strstr(r.reason, "SECRET") == NULL);
+
+    /* may have charged: asked again under the same key */
+    r = sm_answer("stripe", 500, "{}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_RETRY);
+    r = sm_answer("stripe", 0, NULL);
+    cr_expect_eq(r.outcome, PAY_CHARGE_RETRY);
+    r = sm_answer("stripe", 200, "not json");
+    cr_expect_eq(r.outcome, PAY_CHARGE_RETRY);
+    r = sm_answer("stripe", 200, "{\"status\":\"succeeded\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_RETRY, "taken, but no id");
+    r = sm_answer("stripe", 409, "{\"error\":{\"type\":\"idempotency_error\"}}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_RETRY);
+}
+
+
+Test(saved_methods, adyen_charge_answers)
+{
+    pay_psp_charge_result_t  r;
+
+    r = sm_answer("adyen", 200, "{\"pspReference\":\"8815\",\"resultCode\":"
+                                "\"Authorised\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_ACCEPTED);
+    cr_expect_str_eq(r.psp_ref, "8815");
+
+    r = sm_answer("adyen", 200, "{\"pspReference\":\"8815\",\"resultCode\":"
+                                "\"Refused\",\"refusalReason\":"
+                                "\"Expired Card\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_DECLINED);
+    cr_expect_str_eq(r.decline_code, "expired_card");
+
+    r = sm_answer("adyen", 200, "{\"pspReference\":\"8815\",\"resultCode\":"
+                                "\"IdentifyShopper\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_AUTH_REQUIRED);
+
+    r = sm_answer("adyen", 200, "{\"pspReference\":\"8815\",\"resultCode\":"
+                                "\"SomethingNew\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_RETRY);
+
+    /* "in progress" under the key: not a refusal */
+    r = sm_answer("adyen", 422, "{\"status\":422,\"errorCode\":\"704\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_RETRY);
+    cr_expect(r.key_in_use);
+
+    r = sm_answer("adyen", 422, "{\"status\":422,\"errorCode\":\"800\","
+                                "\"message\":\"Contract not found\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_DECLINED);
+}
+
+
+Test(saved_methods, generic_charge_answers)
+{
+    pay_psp_charge_result_t  r;
+
+    r = sm_answer("generic", 201, "{\"payment_id\":\"pay_1\",\"status\":"
+                                  "\"succeeded\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_ACCEPTED);
+    r = sm_answer("generic", 201, "{\"payment_id\":\"pay_1\",\"status\":"
+                                  "\"pending\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_ACCEPTED);
+    r = sm_answer("generic", 201, "{\"payment_id\":\"pay_1\",\"status\":"
+                                  "\"declined\",\"decline_code\":"
+                                  "\"Insufficient Funds\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_DECLINED);
+    cr_expect_str_eq(r.decline_code, "insufficient_funds");
+    r = sm_answer("generic", 201, "{\"payment_id\":\"pay_1\",\"status\":"
+                                  "\"requires_authentication\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_AUTH_REQUIRED);
+    r = sm_answer("generic", 404, "{\"error\":{\"code\":"
+                                  "\"payment_method_unknown\"}}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_DECLINED);
+    cr_expect_str_eq(r.decline_code, "payment_method_unknown");
+}
+
+
+/* --- the events --------------------------------------------------------------- */
+
+Test(saved_methods, stripe_intent_that_saved_gives_method_saved)
+{
+    size_t       n;
+    pay_event_t  ev[4];
+    const char  *b =
+        "{\"id\":\"evt_1\",\"type\":\"payment_intent.succeeded\","
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"pi_1\","
+        "\"object\":\"payment_intent\",\"amount\":1000,"
+        "\"amount_received\":1000,\"currency\":\"eur\","
+        "\"customer\":\"cus_1\",\"payment_method\":\"pm_tok\","
+        "\"setup_future_usage\":\"off_session\","
+        "\"metadata\":{\"nonce\":\"m_1:co_1\"}}}}";
+
+    cr_assert_eq(pay_stripe_parse_events(b, strlen(b), ev, 4, &n), 0);
+    cr_assert_eq(n, 2);
+    /* the intent's own news: a capture of an automatic checkout, which
+     * the database ignores */
+    cr_expect_eq(ev[0].kind, PAY_EVT_CAPTURE_SUCCEEDED);
+    cr_expect_eq(ev[1].kind, PAY_EVT_METHOD_SAVED);
+    cr_expect_str_eq(ev[1].event_id, "evt_1:payment_method");
+    cr_expect_str_eq(ev[1].reference, "m_1:co_1");
+    cr_expect_str_eq(ev[1].method, "pm_tok");
+    cr_expect_str_eq(ev[1].psp_customer, "cus_1");
+    cr_expect_str_eq(ev[1].token, "");
+
+    /* room for one event only: the method waits for none */
+    cr_assert_eq(pay_stripe_parse_events(b, strlen(b), ev, 1, &n), 0);
+    cr_expect_eq(n, 1);
+}
+
+
+Test(saved_methods, stripe_off_session_intent_pays_its_checkout)
+{
+    size_t       n;
+    pay_event_t  ev[4];
+    const char  *b =
+        "{\"id\":\"evt_2\",\"type\":\"payment_intent.succeeded\","
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"pi_9\","
+        "\"object\":\"payment_intent\",\"amount\":1000,"
+        "\"amount_received\":1000,\"currency\":\"eur\","
+        "\"status\":\"succeeded\",\"metadata\":{\"charge\":\"m_1:ren_1\"}}}}";
+
+    cr_assert_eq(pay_stripe_parse_events(b, strlen(b), ev, 4, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_SUCCEEDED);
+    cr_expect(ev[0].captured);
+    cr_expect_str_eq(ev[0].token, "pi_9");
+    cr_expect_str_eq(ev[0].payment_ref, "pi_9");
+    cr_expect_str_eq(ev[0].reference, "m_1:ren_1");
+    cr_expect_eq(ev[0].amount, 1000);
+    cr_expect_str_eq(ev[0].currency, "EUR");
+}
+
+
+Test(saved_methods, generic_payment_method_saved)
+{
+    pay_event_t  ev;
+    const char  *b =
+        "{\"event_id\":\"gev_1\",\"type\":\"payment_method.saved\","
+        "\"reference\":\"m_1:co_1\",\"payment_method\":\"gpm_1\","
+        "\"brand\":\"visa\",\"last4\":\"4242\",\"exp_month\":12,"
+        "\"exp_year\":2030}";
+    const char  *bad =
+        "{\"event_id\":\"gev_2\",\"type\":\"payment_method.saved\","
+        "\"reference\":\"m_1:co_1\",\"payment_method\":\"gpm_1\","
+        "\"last4\":\"42x2\"}";
+
+    cr_assert_eq(pay_generic_parse_event(b, strlen(b), &ev), 0);
+    cr_expect_eq(ev.kind, PAY_EVT_METHOD_SAVED);
+    cr_expect_str_eq(ev.method, "gpm_1");
+    cr_expect_str_eq(ev.brand, "visa");
+    cr_expect_str_eq(ev.last4, "4242");
+    cr_expect_eq(ev.exp_month, 12);
+    cr_expect_eq(ev.exp_year, 2030);
+
+    cr_expect_eq(pay_generic_parse_event(bad, strlen(bad), &ev), -1);
+}
