@@ -1539,7 +1539,8 @@ capture_reversed_after_refund(size_t d)
     held_t       h;
     resp_t      *r;
     char        *id, *nonce;
-    const char  *params[2];
+    double       before;
+    const char  *params[2], *series;
 
     held_new(&h, d);
     id = capture_ok(&h, 0, "4.00");
@@ -1565,6 +1566,10 @@ capture_reversed_after_refund(size_t d)
                       "capture_id = $2", 2, params);
     cr_assert_not_null(nonce);
 
+    series = str_printf("payments_webhook_events_total{psp=\"%s\","
+                        "outcome=\"capture_reversed_refunded\"}", h.psp);
+    before = metric_value(NULL, series);
+
     r = mock_post(str_printf("/_control/captures/%s/fail", nonce), NULL);
     cr_assert_eq(r->status, 200, "%s: the PSP refused the reversal: %s",
                  h.psp, r->body);
@@ -1572,6 +1577,12 @@ capture_reversed_after_refund(size_t d)
 
     cr_expect_str_eq(webhook_outcome(&h, "CAPTURE_FAILED"),
                      "capture_reversed_refunded");
+    cr_expect_geq(metric_value(NULL, series), (before < 0 ? 0 : before) + 1,
+                  "%s: capture_reversed_refunded is not counted apart in "
+                  "/metrics", h.psp);
+    cr_expect_eq(ql("SELECT count(*) FROM audit_log WHERE merchant_id = $1 "
+                    "AND action = 'capture:shortfall'", h.m.id, NULL), 1,
+                 "%s: no audit row names the shortfall", h.psp);
     cr_expect_eq(captured(&h, 0), 0);
     cr_expect_eq(captured(&h, 1), 500);
 
