@@ -561,14 +561,18 @@ ngx_http_payments_webhook_saved(ngx_http_payments_ctx_t *ctx,
     ctx->params[6] = ev->psp_customer;
     ctx->params[7] = display ? ngx_http_payments_strdup(r->pool, display)
                              : NULL;
-    ctx->params[8] = ctx->wh_body;
     ctx->params[9] = ctx->wh_headers;
-    ctx->params[10] = ctx->wh_key_id;
 
     free(display);
 
+    /* the evidence is this event's own signed bytes and the key that
+     * verified them, as every other kept event's */
     if (ctx->params[0] == NULL || ctx->params[4] == NULL
-        || ctx->params[7] == NULL)
+        || ctx->params[7] == NULL
+        || ngx_http_payments_webhook_event_evidence(ctx, ev,
+                                                    (char **) &ctx->params[8],
+                                                    (char **) &ctx->params[10])
+           != NGX_OK)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

@@ -10020,7 +10020,7 @@ CREATE UNIQUE INDEX notify_endpoints_created_idem_key ON public.notify_endpoints
 -- Name: payment_methods_customer_page; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX payment_methods_customer_page ON public.payment_methods USING btree (merchant_id, customer, created_at DESC, method_id DESC);
+CREATE INDEX payment_methods_customer_page ON public.payment_methods USING btree (customer, merchant_id, created_at DESC, method_id DESC);
 
 
 --

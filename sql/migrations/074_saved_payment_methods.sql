@@ -69,9 +69,12 @@ COMMENT ON COLUMN payment_methods.token_sealed IS
 COMMENT ON COLUMN payment_methods.recurring IS
     'Adyen''s recurringProcessingModel for its charges: CardOnFile (on_session), Subscription or UnscheduledCardOnFile';
 
--- A customer's methods, newest first: the list's one index scan.
+-- A customer's methods, newest first: the list's one index scan.  It
+-- leads with the customer, the merchant second: a look-up by the key
+-- (merchant, method), a charge's foreign-key check among them, cannot
+-- start on it, and is planned on the key's own unique index.
 CREATE INDEX IF NOT EXISTS payment_methods_customer_page
-    ON payment_methods (merchant_id, customer, created_at DESC, method_id DESC);
+    ON payment_methods (customer, merchant_id, created_at DESC, method_id DESC);
 
 -- A checkout that saves its method ({"customer", "customer_ref", "usage",
 -- "recurring"}), or one that charges a saved method off-session; never
