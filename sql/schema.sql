@@ -9691,7 +9691,7 @@ ALTER TABLE ONLY public.order_events
 --
 
 ALTER TABLE ONLY public.payment_methods
-    ADD CONSTRAINT payment_methods_checkout_key UNIQUE (merchant_id, checkout_id);
+    ADD CONSTRAINT payment_methods_checkout_key UNIQUE (checkout_id, merchant_id);
 
 
 --
@@ -9707,7 +9707,7 @@ ALTER TABLE ONLY public.payment_methods
 --
 
 ALTER TABLE ONLY public.payment_methods
-    ADD CONSTRAINT payment_methods_psp_key UNIQUE (merchant_id, method_id, psp);
+    ADD CONSTRAINT payment_methods_psp_key UNIQUE (psp, method_id, merchant_id);
 
 
 --
@@ -9715,7 +9715,7 @@ ALTER TABLE ONLY public.payment_methods
 --
 
 ALTER TABLE ONLY public.payment_methods
-    ADD CONSTRAINT payment_methods_token_key UNIQUE (psp, token_index);
+    ADD CONSTRAINT payment_methods_token_key UNIQUE (token_index, psp);
 
 
 --

@@ -32,10 +32,14 @@ CREATE TABLE IF NOT EXISTS payment_methods (
     PRIMARY KEY (merchant_id, method_id),
     -- what a charge's foreign key names: a saved method belongs to its
     -- merchant and to its PSP (no other PSP can charge its token)
-    CONSTRAINT payment_methods_psp_key UNIQUE (merchant_id, method_id, psp),
+    -- (the PSP first, and the token first below: a look-up by the
+    -- primary key, or by this key, cannot start on the other one)
+    CONSTRAINT payment_methods_psp_key UNIQUE (psp, method_id, merchant_id),
     -- one row per PSP token, one saved method per checkout
-    CONSTRAINT payment_methods_token_key UNIQUE (psp, token_index),
-    CONSTRAINT payment_methods_checkout_key UNIQUE (merchant_id, checkout_id),
+    CONSTRAINT payment_methods_token_key UNIQUE (token_index, psp),
+    -- (the checkout first: a look-up by the method's key cannot start
+    -- on it, and is planned on the primary key)
+    CONSTRAINT payment_methods_checkout_key UNIQUE (checkout_id, merchant_id),
     CONSTRAINT payment_methods_checkout_fk FOREIGN KEY (merchant_id, checkout_id)
         REFERENCES checkouts (merchant_id, checkout_id),
     CONSTRAINT payment_methods_id CHECK (method_id ~ '^pm_[a-p]{24}$'),
