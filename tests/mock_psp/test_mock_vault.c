@@ -1,0 +1,175 @@
+/*
+ * The mock PSP's saved payment methods (vault.c), through Stripe's API:
+ * a session that saves the method stores it when the shopper pays; an
+ * off-session payment intent charges it once per Idempotency-Key; a
+ * charge rule declines or asks for authentication once; a method the PSP
+ * detached, another customer's, or an unknown one is refused.
+ */
+
+#include "mock_client.h"
+
+
+/* A session that saves the method, paid: the vault's token and customer
+ * (static buffers). */
+static void
+vault_saved(const char *ref, char *token, char *customer)
+{
+    resp_t   r;
+    char     body[4096];
+    size_t   i;
+    json_t  *it;
+
+    form(body, sizeof(body), ref, 1000,
+         "&payment_intent_data[setup_future_usage]=off_session"
+         "&customer_creation=always");
+    create(&r, ref, body);
+    cr_assert_eq(r.status, 200, "create: %ld %s", r.status, r.body);
+
+    {
+        char  path[256];
+
+        snprintf(path, sizeof(path), "/_control/sessions/%s/pay",
+                 str(&r, "id"));
+        resp_free(&r);
+        control(&r, "POST", path, NULL);
+        cr_assert(r.status >= 200 && r.status < 300, "pay: %ld %s",
+                  r.status, r.body);
+        resp_free(&r);
+    }
+
+    control(&r, "GET", "/_control/payment_methods", NULL);
+    cr_assert_eq(r.status, 200);
+
+    json_array_foreach(json_object_get(r.json, "payment_methods"), i, it) {
+        if (strcmp(json_string_value(json_object_get(it, "reference")), ref)
+            == 0)
+        {
+            snprintf(token, 64, "%s",
+                     json_string_value(json_object_get(it, "token")));
+            snprintf(customer, 64, "%s",
+                     json_string_value(json_object_get(it, "customer")));
+        }
+    }
+
+    resp_free(&r);
+    cr_assert(strncmp(token, "pm_", 3) == 0, "no method saved for %s", ref);
+    cr_assert(strncmp(customer, "cus_", 4) == 0);
+}
+
+
+static void
+charge(resp_t *r, const char *key, const char *token, const char *customer,
+    const char *ref)
+{
+    char  body[1024];
+
+    snprintf(body, sizeof(body),
+             "amount=1000&currency=usd&customer=%s&payment_method=%s"
+             "&payment_method_types[0]=card&off_session=true&confirm=true"
+             "&metadata[charge]=%s", customer, token, ref);
+    request(r, "POST", "/v1/payment_intents", AUTH_GOOD, key,
+            "application/x-www-form-urlencoded", body);
+}
+
+
+MOCK_TEST(vault_saves_when_paid_and_charges_once_per_key)
+{
+    resp_t      r, again;
+    long long   created, requests;
+    char        token[64], customer[64];
+
+    vault_saved("m1:co_save", token, customer);
+
+    charge(&r, "m1:ren_1", token, customer, "m1:ren_1");
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_expect_str_eq(str(&r, "status"), "succeeded");
+    cr_expect(strncmp(str(&r, "id"), "pi_", 3) == 0);
+
+    /* the same key: the same intent, not a second charge */
+    charge(&again, "m1:ren_1", token, customer, "m1:ren_1");
+    cr_assert_eq(again.status, 200);
+    cr_expect(again.replayed);
+    cr_expect_str_eq(str(&again, "id"), str(&r, "id"));
+
+    registrations("m1:ren_1", &created, &requests);
+    cr_expect_eq(created, 1);
+    cr_expect_eq(requests, 2);
+
+    resp_free(&r);
+    resp_free(&again);
+}
+
+
+MOCK_TEST(vault_rules_decline_and_ask_for_authentication_once)
+{
+    resp_t  r;
+    char    token[64], customer[64];
+
+    vault_saved("m1:co_save", token, customer);
+
+    control(&r, "POST", "/_control/charges",
+            "{\"reference\":\"m1:ren_2\",\"outcome\":\"decline\","
+            "\"code\":\"insufficient_funds\"}");
+    cr_assert_eq(r.status, 200);
+    resp_free(&r);
+
+    charge(&r, "m1:ren_2", token, customer, "m1:ren_2");
+    cr_assert_eq(r.status, 402, "%ld %s", r.status, r.body);
+    cr_expect_str_eq(error_field(&r, "code"), "card_declined");
+    cr_expect_str_eq(error_field(&r, "decline_code"), "insufficient_funds");
+    resp_free(&r);
+
+    /* once: another key of the same reference is charged */
+    charge(&r, "m1:ren_2b", token, customer, "m1:ren_2");
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    resp_free(&r);
+
+    control(&r, "POST", "/_control/charges",
+            "{\"reference\":\"m1:ren_3\",\"outcome\":"
+            "\"authentication_required\"}");
+    resp_free(&r);
+
+    charge(&r, "m1:ren_3", token, customer, "m1:ren_3");
+    cr_assert_eq(r.status, 402, "%ld %s", r.status, r.body);
+    cr_expect_str_eq(error_field(&r, "code"), "authentication_required");
+    resp_free(&r);
+
+    control(&r, "POST", "/_control/charges",
+            "{\"reference\":\"m1:ren_4\",\"outcome\":\"sometimes\"}");
+    cr_expect_eq(r.status, 400);
+    resp_free(&r);
+}
+
+
+MOCK_TEST(vault_refuses_unknown_foreign_and_detached_methods)
+{
+    resp_t  r;
+    char    token[64], customer[64];
+
+    vault_saved("m1:co_save", token, customer);
+
+    charge(&r, "m1:ren_5", "pm_nosuchmethod", customer, "m1:ren_5");
+    cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
+    cr_expect_str_eq(error_field(&r, "code"), "resource_missing");
+    resp_free(&r);
+
+    charge(&r, "m1:ren_6", token, "cus_someoneelse", "m1:ren_6");
+    cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+
+    /* not off-session: refused */
+    request(&r, "POST", "/v1/payment_intents", AUTH_GOOD, "m1:ren_7",
+            "application/x-www-form-urlencoded",
+            "amount=1000&currency=usd&confirm=true");
+    cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+
+    control(&r, "POST", "/_control/payment_methods/detach",
+            "{\"reference\":\"m1:co_save\"}");
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    resp_free(&r);
+
+    charge(&r, "m1:ren_8", token, customer, "m1:ren_8");
+    cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+}
