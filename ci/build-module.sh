@@ -31,5 +31,6 @@ if [ ! -f "$out/objs/Makefile" ] || [ "$srclist" != "$(cat "$out/.srclist" 2>/de
 fi
 # nginx's Makefile does not know the archive: relink every time
 rm -f "$out/objs/ngx_http_payments_module.so"
-make -s -f "$out/objs/Makefile" -C "$tree" modules
+# the glue's files compile in parallel (MODULE_JOBS, default: every core)
+make -s -j"${MODULE_JOBS:-$(nproc)}" -f "$out/objs/Makefile" -C "$tree" modules
 cp "$out/objs/ngx_http_payments_module.so" "$out/"

@@ -117,9 +117,9 @@ step build-core build make -j2 core
 step build-unit build make -j2 "$build/unit_tests" "$build/unit_tests-asan"
 step build-mock build make -j2 mock mock-asan
 step build-module build make module
-step build-e2e build make "$build/e2e_tests"
-step build-reconcile build make reconcile
-step build-secrets build make secrets
+step build-e2e build make -j2 "$build/e2e_tests"
+step build-reconcile build make -j2 reconcile
+step build-secrets build make -j2 secrets
 
 mapfile -t fuzz_src < <(ls tests/fuzz/fuzz_*.c 2>/dev/null || true)
 fuzz_bin=()
