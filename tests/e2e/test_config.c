@@ -1393,20 +1393,27 @@ Test(config, refuses_a_redis_zone_without_its_redis_or_its_share)
 }
 
 
+/*
+ * Redis's name is resolved by nginx -t (and at start and reload), never by
+ * a worker: one that does not resolve (RFC 6761's .invalid) is refused.
+ */
+Test(config, resolves_the_redis_name_when_reading_the_configuration)
+{
+    expect_limit_refused("payments_limit_redis redis.invalid:6379;",
+                         "host \"redis.invalid\" not found: Redis's name is "
+                         "resolved when nginx reads its configuration");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:99999;",
+                         "is not an address and port (invalid port)");
+}
+
+
 Test(config, refuses_a_redis_that_would_block_or_leak)
 {
     conf_t     c;
     pieces_t   p;
 
-    /* a name is resolved by nginx -t, never by a worker: one that does
-     * not resolve (RFC 6761's .invalid) is refused */
-    expect_limit_refused("payments_limit_redis redis.invalid:6379;",
-                         "host \"redis.invalid\" not found: Redis's name is "
-                         "resolved when nginx reads its configuration");
     expect_limit_refused("payments_limit_redis 127.0.0.1;",
                          "is not an address and port");
-    expect_limit_refused("payments_limit_redis 127.0.0.1:99999;",
-                         "is not an address and port (invalid port)");
     expect_limit_refused("payments_limit_redis 127.0.0.1:6379 tls;",
                          "has no TLS");
     expect_limit_refused("payments_limit_redis 127.0.0.1:6379 "
