@@ -4,7 +4,8 @@
  *
  * ngx_http_payments_limit_module's own types, shared by its files:
  * _limit.c (directives), _limit_zone.c (zones), _limit_hooks.c (where a
- * request meets them), _limit_vars.c (variables, metrics).
+ * request meets them), _limit_wait.c (a request waiting for Redis),
+ * _limit_redis.c (Redis), _limit_vars.c (variables, metrics).
  */
 
 
@@ -79,9 +80,8 @@ typedef struct {
 /* payments_limit_redis */
 typedef struct {
     ngx_str_t                         name;     /* as configured */
-    ngx_str_t                         host;     /* an address, NUL-ended */
-    ngx_uint_t                        port;
-    ngx_str_t                         path;     /* unix socket, NUL-ended */
+    ngx_addr_t                       *addrs;    /* resolved when read */
+    ngx_uint_t                        naddrs;
     ngx_str_t                         password; /* a secret: never logged */
     ngx_msec_t                        timeout;
     ngx_str_t                         prefix;
@@ -195,6 +195,14 @@ ngx_int_t ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_limit_loc_conf_t *lcf,
     void (*resume)(ngx_http_payments_ctx_t *ctx));
 ngx_http_payments_limit_ctx_t * ngx_http_payments_limit_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_payments_limit_rate_check(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_rule_t *rule, ngx_str_t *key, ngx_uint_t account,
+    void (*resume)(ngx_http_payments_ctx_t *ctx), ngx_msec_t *wait);
+void ngx_http_payments_limit_rate_count(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_rule_t *rule, ngx_str_t *key);
+ngx_int_t ngx_http_payments_limit_unavailable(ngx_http_request_t *r,
+    ngx_uint_t scope, ngx_shm_zone_t *zone, ngx_uint_t html,
+    const char *detail);
 char *ngx_http_payments_limit_redis_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_payments_limit_redis_rate(ngx_http_payments_limit_zone_t *z,

@@ -4,21 +4,32 @@
  *
  * ngx_http_payments_limit_module's Redis: the request-rate zones that say
  * store=redis keep their buckets there, so that every gateway sharing the
- * Redis counts the same requests.  Each worker holds one connection,
- * driven by hiredis's asynchronous API on nginx's event loop: the adapter
- * below hands hiredis's socket to an ngx_connection_t (level-triggered
- * read and write events, as the PostgreSQL driver does) and nothing here
- * ever waits.  A check is one EVALSHA of the core's script (src/
- * ratelimit_redis.c), atomic in Redis; its answer comes back through the
- * event loop, or its timer fires first, and the request goes on either way.
+ * Redis counts the same requests.  Each worker holds one connection of
+ * nginx's own: the address was parsed, a name resolved, when the
+ * configuration was read (ngx_parse_url(), as for an upstream server); the
+ * connection is opened by ngx_event_connect_peer() (a non-blocking
+ * connect with a deadline) and read and written through its recv and send
+ * handlers on nginx's events.  hiredis only speaks the protocol:
+ * redisFormatCommandArgv() writes each command into the link's output
+ * buffer, a redisReader parses what Redis sends back, and the replies come
+ * in the order of the commands (the link's queue of asks).  Nothing here
+ * waits.
  *
- * The link's states: DOWN (a reconnect timer runs), CONNECTING (AUTH and
- * SCRIPT LOAD sent: up when the script's SHA comes back), UP.  While it is
- * not up, or stalled (a check timed out and no answer came since), a check
- * is not sent: the zone decides without Redis at once, as its on_error=
- * says.  A link stalled or connecting for a second is dropped and
- * connected again.  An outage is logged once at warn when it starts and
- * once when Redis answers again; never a key, never the password.
+ * A check is one EVALSHA of the core's script (src/ratelimit_redis.c),
+ * atomic in Redis; its answer comes back through the event loop, or its
+ * timer fires first, and the request goes on either way.  A Redis that
+ * lost the script (NOSCRIPT: SCRIPT FLUSH, a restart) gets the same check
+ * again as EVAL, and SCRIPT LOAD for the next ones.
+ *
+ * The link's states: DOWN (a reconnect timer runs), CONNECTING (connect,
+ * then AUTH and SCRIPT LOAD: up when the script's SHA comes back), UP.
+ * Checks made while it connects wait behind the handshake, unless an
+ * outage is on: then, as while the link is down or stalled (a check timed
+ * out and no answer came since), a check is not sent and the zone decides
+ * without Redis at once, as its on_error= says.  A link connecting or
+ * stalled for a second is dropped and connected again.  An outage is
+ * logged once at warn when it starts and once when Redis answers again;
+ * never a key, never the password.
  */
 
 
@@ -26,7 +37,6 @@
 #include "ngx_http_payments_limit_int.h"
 
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
 #include <payments/ratelimit_redis.h>
 
 
@@ -34,28 +44,58 @@
 #define NGX_HTTP_PAYMENTS_REDIS_CONNECTING  1
 #define NGX_HTTP_PAYMENTS_REDIS_UP          2
 
-/* reconnect delay, and how long a handshake or a stall may last */
+/* reconnect delay, and how long a connect with its handshake, or a stall,
+ * may last */
 #define NGX_HTTP_PAYMENTS_REDIS_RETRY       1000
 
+/* what a worker may hold unsent (Redis reading slowly): past it, decide
+ * without Redis */
+#define NGX_HTTP_PAYMENTS_REDIS_OUT_MAX     (1024 * 1024)
 
+/* what a reply answers */
+#define NGX_HTTP_PAYMENTS_REDIS_AUTH        0
+#define NGX_HTTP_PAYMENTS_REDIS_LOAD        1
+#define NGX_HTTP_PAYMENTS_REDIS_RATE        2
+
+
+/* a command sent, until its reply (and a check's timer, for its request) */
 struct ngx_http_payments_limit_ask_s {
+    ngx_queue_t                           queue;
     ngx_event_t                           timer;
     ngx_http_payments_limit_redis_pt      handler;
     void                                 *data;
+    ngx_uint_t                            kind;
     ngx_uint_t                            generation;
+    uint64_t                              rate;
+    uint64_t                              burst;
+    unsigned                              account:1;
+    unsigned                              evaled:1;   /* sent again: EVAL */
+    size_t                                klen;
+    char                                  key[1];
 };
 
 
 typedef struct {
     ngx_http_payments_limit_redis_conf_t  *conf;
-    redisAsyncContext                     *ac;
+    ngx_peer_connection_t                  peer;
     ngx_connection_t                      *c;
+    redisReader                           *reader;
+    ngx_queue_t                            asks;       /* sent, in order */
+    u_char                                *start;      /* not sent yet */
+    u_char                                *pos;
+    u_char                                *last;
+    u_char                                *end;
     ngx_event_t                            timer;
     ngx_log_t                             *log;
+    ngx_log_t                              quiet;      /* the connection's */
     ngx_uint_t                             state;
     ngx_uint_t                             generation;
+    ngx_uint_t                             addr;       /* the one to try */
+    ngx_uint_t                             failed;     /* tries since up */
     ngx_uint_t                             fallbacks;  /* in this outage */
     ngx_msec_t                             since;
+    unsigned                               connected:1;
+    unsigned                               loading:1;
     unsigned                               stalled:1;
     unsigned                               outage:1;
     unsigned                               closing:1;
@@ -64,156 +104,19 @@ typedef struct {
 
 static void ngx_http_payments_limit_redis_connect(
     ngx_http_payments_limit_link_t *link);
-static void ngx_http_payments_limit_redis_load(
+static void ngx_http_payments_limit_redis_close(
+    ngx_http_payments_limit_link_t *link, const char *why,
+    const char *detail);
+static ngx_int_t ngx_http_payments_limit_redis_load(
     ngx_http_payments_limit_link_t *link);
-static void ngx_http_payments_limit_redis_timer(ngx_event_t *ev);
+static void ngx_http_payments_limit_redis_read(ngx_event_t *rev);
+static void ngx_http_payments_limit_redis_write(ngx_event_t *wev);
 static void ngx_http_payments_limit_redis_outage(
     ngx_http_payments_limit_link_t *link, const char *why,
     const char *detail);
 
 
 static ngx_http_payments_limit_link_t  ngx_http_payments_limit_link;
-
-
-/* the adapter: hiredis's event hooks on an ngx_connection_t */
-
-
-static void
-ngx_http_payments_limit_redis_event(ngx_event_t *ev)
-{
-    ngx_connection_t                *c = ev->data;
-    ngx_http_payments_limit_link_t  *link = c->data;
-
-    /* hiredis may free the context in there (the peer went): the cleanup
-     * hook then clears link->ac, and c is gone; touch neither after */
-
-    if (link->ac == NULL) {
-        return;
-    }
-
-    if (ev->write) {
-        redisAsyncHandleWrite(link->ac);
-
-    } else {
-        redisAsyncHandleRead(link->ac);
-    }
-}
-
-
-static void
-ngx_http_payments_limit_redis_want(void *data, ngx_uint_t write,
-    ngx_uint_t on)
-{
-    ngx_http_payments_limit_link_t  *link = data;
-
-    ngx_event_t  *ev;
-
-    if (link->c == NULL) {
-        return;
-    }
-
-    ev = write ? link->c->write : link->c->read;
-
-    if (on && !ev->active) {
-        if (ngx_add_event(ev, write ? NGX_WRITE_EVENT : NGX_READ_EVENT,
-                          NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, link->log, 0,
-                          "payments: limit store: could not add an event");
-        }
-
-    } else if (!on && ev->active) {
-        (void) ngx_del_event(ev, write ? NGX_WRITE_EVENT : NGX_READ_EVENT,
-                             0);
-    }
-}
-
-
-static void
-ngx_http_payments_limit_redis_add_read(void *data)
-{
-    ngx_http_payments_limit_redis_want(data, 0, 1);
-}
-
-
-static void
-ngx_http_payments_limit_redis_del_read(void *data)
-{
-    ngx_http_payments_limit_redis_want(data, 0, 0);
-}
-
-
-static void
-ngx_http_payments_limit_redis_add_write(void *data)
-{
-    ngx_http_payments_limit_redis_want(data, 1, 1);
-}
-
-
-static void
-ngx_http_payments_limit_redis_del_write(void *data)
-{
-    ngx_http_payments_limit_redis_want(data, 1, 0);
-}
-
-
-/*
- * hiredis frees the context (an error, the peer gone, our own free): its
- * socket is still open here and closed right after, so the events are
- * taken out of epoll now.  The asks it held were answered NULL before.
- */
-
-static void
-ngx_http_payments_limit_redis_cleanup(void *data)
-{
-    ngx_http_payments_limit_link_t  *link = data;
-
-    ngx_connection_t  *c = link->c;
-
-    if (!link->closing && link->ac != NULL) {
-        ngx_http_payments_limit_redis_outage(link, "closed the connection",
-                                             link->ac->err
-                                             ? link->ac->errstr : NULL);
-    }
-
-    if (c != NULL) {
-        if (c->read->active) {
-            (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-        }
-
-        if (c->write->active) {
-            (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-        }
-
-        if (c->read->posted) {
-            ngx_delete_posted_event(c->read);
-        }
-
-        if (c->write->posted) {
-            ngx_delete_posted_event(c->write);
-        }
-
-        ngx_free_connection(c);
-        c->fd = (ngx_socket_t) -1;
-    }
-
-    link->c = NULL;
-    link->ac = NULL;
-    link->state = NGX_HTTP_PAYMENTS_REDIS_DOWN;
-    link->stalled = 0;
-    link->generation++;
-
-    if (link->closing || ngx_exiting || ngx_quit || ngx_terminate) {
-        return;
-    }
-
-    if (link->timer.timer_set) {
-        ngx_del_timer(&link->timer);
-    }
-
-    ngx_add_timer(&link->timer, NGX_HTTP_PAYMENTS_REDIS_RETRY);
-}
 
 
 /* outages: one line when one starts, one when it ends */
@@ -278,146 +181,147 @@ ngx_http_payments_limit_redis_errstr(const redisReply *reply, u_char *buf,
 }
 
 
-/* the handshake: AUTH, then SCRIPT LOAD, whose SHA must be ours */
+/* commands: formatted by hiredis into the output buffer, then queued */
 
 
-static void
-ngx_http_payments_limit_redis_authed(redisAsyncContext *ac, void *r,
-    void *privdata)
+static ngx_int_t
+ngx_http_payments_limit_redis_send(ngx_http_payments_limit_link_t *link,
+    ngx_http_payments_limit_ask_t *ask, int argc, const char **argv,
+    const size_t *argvlen)
 {
-    u_char                           buf[96];
-    redisReply                      *reply = r;
-    ngx_http_payments_limit_link_t  *link = ac->ev.data;
+    int      n;
+    char    *cmd;
+    size_t   used, size;
+    u_char  *p;
 
-    (void) privdata;
-
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        /* the reply names no password: "WRONGPASS ...", "ERR ..." */
-        ngx_http_payments_limit_redis_outage(link, "refused the password "
-            "(AUTH)", ngx_http_payments_limit_redis_errstr(reply, buf,
-                                                           sizeof(buf)));
-    }
-}
-
-
-static void
-ngx_http_payments_limit_redis_loaded(redisAsyncContext *ac, void *r,
-    void *privdata)
-{
-    u_char                           buf[96];
-    redisReply                      *reply = r;
-    ngx_http_payments_limit_link_t  *link = ac->ev.data;
-
-    (void) privdata;
-
-    if (reply == NULL) {
-        return;
+    n = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (n < 0) {
+        return NGX_ERROR;
     }
 
-    if (reply->type != REDIS_REPLY_STRING
-        || reply->len != PAY_RL_REDIS_SHA_LEN
-        || ngx_strncmp(reply->str, link->conf->sha, PAY_RL_REDIS_SHA_LEN)
-           != 0)
-    {
-        ngx_http_payments_limit_redis_outage(link, "did not load the "
-            "script", ngx_http_payments_limit_redis_errstr(reply, buf,
-                                                           sizeof(buf)));
-        return;
-    }
+    used = link->last - link->pos;
 
-    if (link->state == NGX_HTTP_PAYMENTS_REDIS_CONNECTING) {
-        link->state = NGX_HTTP_PAYMENTS_REDIS_UP;
+    if ((size_t) (link->end - link->last) < (size_t) n) {
 
-        if (link->timer.timer_set) {
-            ngx_del_timer(&link->timer);
+        if (used + n > NGX_HTTP_PAYMENTS_REDIS_OUT_MAX) {
+            redisFreeCommand(cmd);
+            return NGX_ERROR;
         }
 
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, link->log, 0,
-                       "payments: limit store redis \"%V\" up",
-                       &link->conf->name);
+        if ((size_t) (link->end - link->start) >= used + n) {
+            ngx_memmove(link->start, link->pos, used);
 
-        ngx_http_payments_limit_redis_answers(link);
+        } else {
+            size = ngx_max(2 * (size_t) (link->end - link->start), used + n);
+            size = ngx_max(size, 4096);
+
+            p = ngx_alloc(size, link->log);
+            if (p == NULL) {
+                redisFreeCommand(cmd);
+                return NGX_ERROR;
+            }
+
+            if (used) {
+                ngx_memcpy(p, link->pos, used);
+            }
+
+            if (link->start) {
+                ngx_free(link->start);
+            }
+
+            link->start = p;
+            link->end = p + size;
+        }
+
+        link->pos = link->start;
+        link->last = link->start + used;
     }
+
+    link->last = ngx_cpymem(link->last, cmd, n);
+    redisFreeCommand(cmd);
+
+    ngx_queue_insert_tail(&link->asks, &ask->queue);
+
+    /* written from the event loop, never from the caller's stack */
+    if (link->connected && !link->c->write->posted) {
+        ngx_post_event(link->c->write, &ngx_posted_events);
+    }
+
+    return NGX_OK;
 }
 
 
-static void
-ngx_http_payments_limit_redis_connect(ngx_http_payments_limit_link_t *link)
+static ngx_http_payments_limit_ask_t *
+ngx_http_payments_limit_redis_ask(ngx_http_payments_limit_link_t *link,
+    ngx_uint_t kind, size_t klen, ngx_log_t *log)
+{
+    ngx_http_payments_limit_ask_t  *ask;
+
+    ask = ngx_alloc(sizeof(ngx_http_payments_limit_ask_t) + klen, log);
+    if (ask == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(ask, sizeof(ngx_http_payments_limit_ask_t));
+    ask->kind = kind;
+    ask->generation = link->generation;
+
+    return ask;
+}
+
+
+/* the handshake: AUTH, then SCRIPT LOAD, whose SHA must be ours */
+
+static ngx_int_t
+ngx_http_payments_limit_redis_handshake(ngx_http_payments_limit_link_t *link)
 {
     const char                            *argv[2];
     size_t                                 argvlen[2];
-    redisAsyncContext                     *ac;
-    ngx_connection_t                      *c;
+    ngx_http_payments_limit_ask_t         *ask;
     ngx_http_payments_limit_redis_conf_t  *rc = link->conf;
 
-    /* an address, never a name: the connect is a non-blocking connect(2)
-     * and getaddrinfo() of a numeric host asks no resolver */
-
-    if (rc->path.len) {
-        ac = redisAsyncConnectUnix((const char *) rc->path.data);
-
-    } else {
-        ac = redisAsyncConnect((const char *) rc->host.data, (int) rc->port);
-    }
-
-    if (ac == NULL || ac->err) {
-        ngx_http_payments_limit_redis_outage(link, "is unreachable",
-                                             ac ? ac->errstr : "no memory");
-        if (ac) {
-            redisAsyncFree(ac);
+    if (rc->password.len) {
+        ask = ngx_http_payments_limit_redis_ask(link,
+                                                NGX_HTTP_PAYMENTS_REDIS_AUTH,
+                                                0, link->log);
+        if (ask == NULL) {
+            return NGX_ERROR;
         }
 
-        ngx_add_timer(&link->timer, NGX_HTTP_PAYMENTS_REDIS_RETRY);
-        return;
-    }
-
-    c = ngx_get_connection(ac->c.fd, link->log);
-    if (c == NULL) {
-        redisAsyncFree(ac);
-        ngx_add_timer(&link->timer, NGX_HTTP_PAYMENTS_REDIS_RETRY);
-        return;
-    }
-
-    c->data = link;
-    c->read->handler = ngx_http_payments_limit_redis_event;
-    c->write->handler = ngx_http_payments_limit_redis_event;
-    c->read->log = link->log;
-    c->write->log = link->log;
-
-    link->c = c;
-    link->ac = ac;
-    link->state = NGX_HTTP_PAYMENTS_REDIS_CONNECTING;
-    link->stalled = 0;
-
-    ac->ev.data = link;
-    ac->ev.addRead = ngx_http_payments_limit_redis_add_read;
-    ac->ev.delRead = ngx_http_payments_limit_redis_del_read;
-    ac->ev.addWrite = ngx_http_payments_limit_redis_add_write;
-    ac->ev.delWrite = ngx_http_payments_limit_redis_del_write;
-    ac->ev.cleanup = ngx_http_payments_limit_redis_cleanup;
-
-    if (rc->password.len) {
         argv[0] = "AUTH";
         argvlen[0] = 4;
         argv[1] = (const char *) rc->password.data;
         argvlen[1] = rc->password.len;
 
-        (void) redisAsyncCommandArgv(ac,
-                                     ngx_http_payments_limit_redis_authed,
-                                     NULL, 2, argv, argvlen);
+        if (ngx_http_payments_limit_redis_send(link, ask, 2, argv, argvlen)
+            != NGX_OK)
+        {
+            ngx_free(ask);
+            return NGX_ERROR;
+        }
     }
 
-    ngx_http_payments_limit_redis_load(link);
+    return ngx_http_payments_limit_redis_load(link);
 }
 
 
-/* SCRIPT LOAD, with the handshake's deadline */
-
-static void
+static ngx_int_t
 ngx_http_payments_limit_redis_load(ngx_http_payments_limit_link_t *link)
 {
-    const char  *argv[3];
-    size_t       argvlen[3];
+    const char                     *argv[3];
+    size_t                          argvlen[3];
+    ngx_http_payments_limit_ask_t  *ask;
+
+    if (link->loading) {
+        return NGX_OK;
+    }
+
+    ask = ngx_http_payments_limit_redis_ask(link,
+                                            NGX_HTTP_PAYMENTS_REDIS_LOAD, 0,
+                                            link->log);
+    if (ask == NULL) {
+        return NGX_ERROR;
+    }
 
     argv[0] = "SCRIPT";
     argvlen[0] = 6;
@@ -426,25 +330,256 @@ ngx_http_payments_limit_redis_load(ngx_http_payments_limit_link_t *link)
     argv[2] = pay_rl_redis_script;
     argvlen[2] = ngx_strlen(pay_rl_redis_script);
 
+    if (ngx_http_payments_limit_redis_send(link, ask, 3, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_free(ask);
+        return NGX_ERROR;
+    }
+
+    link->loading = 1;
+
+    return NGX_OK;
+}
+
+
+/* A check once more, as EVAL with the script itself: Redis lost it. */
+
+static ngx_int_t
+ngx_http_payments_limit_redis_eval(ngx_http_payments_limit_link_t *link,
+    ngx_http_payments_limit_ask_t *ask)
+{
+    pay_rl_redis_cmd_t  cmd;
+
+    pay_rl_redis_rate_cmd(&cmd, link->conf->sha, ask->key, ask->klen, 0,
+                          ask->rate, ask->burst, ask->account);
+
+    cmd.argv[0] = "EVAL";
+    cmd.argvlen[0] = 4;
+    cmd.argv[1] = pay_rl_redis_script;
+    cmd.argvlen[1] = ngx_strlen(pay_rl_redis_script);
+
+    ask->evaled = 1;
+
+    return ngx_http_payments_limit_redis_send(link, ask, cmd.argc, cmd.argv,
+                                              cmd.argvlen);
+}
+
+
+/* connecting */
+
+
+static void
+ngx_http_payments_limit_redis_connect(ngx_http_payments_limit_link_t *link)
+{
+    u_char                                 text[NGX_MAX_ERROR_STR], *p;
+    ngx_int_t                              rv;
+    ngx_err_t                              err;
+    ngx_addr_t                            *addr;
+    ngx_connection_t                      *c;
+    ngx_peer_connection_t                 *pc;
+    ngx_http_payments_limit_redis_conf_t  *rc = link->conf;
+
+    addr = &rc->addrs[link->addr % rc->naddrs];
+
+    pc = &link->peer;
+    ngx_memzero(pc, sizeof(ngx_peer_connection_t));
+
+    pc->sockaddr = addr->sockaddr;
+    pc->socklen = addr->socklen;
+    pc->name = &addr->name;
+    pc->get = ngx_event_get_peer;
+    pc->log = &link->quiet;
+    pc->log_error = NGX_ERROR_ERR;
+
+    link->reader = redisReaderCreate();
+    if (link->reader == NULL) {
+        ngx_http_payments_limit_redis_close(link, "is unreachable",
+                                            "no memory");
+        return;
+    }
+
+    /* a socket, a non-blocking connect(2) to an address: no name is
+     * looked up here */
+    rv = ngx_event_connect_peer(pc);
+    err = ngx_socket_errno;
+
+    if (rv != NGX_OK && rv != NGX_AGAIN) {
+        p = text;
+
+        if (rv == NGX_DECLINED && err) {
+            p = ngx_strerror(err, text, sizeof(text) - 1);
+        }
+
+        *p = '\0';
+
+        ngx_http_payments_limit_redis_close(link, "is unreachable",
+                                            p == text ? NULL
+                                                      : (const char *) text);
+        return;
+    }
+
+    c = pc->connection;
+    c->data = link;
+    c->read->handler = ngx_http_payments_limit_redis_read;
+    c->write->handler = ngx_http_payments_limit_redis_write;
+
+    /* small commands, one after the other: never held back by Nagle's
+     * algorithm for the previous one's acknowledgement */
+    if (ngx_tcp_nodelay(c) != NGX_OK) {
+        ngx_close_connection(c);
+        ngx_http_payments_limit_redis_close(link, "is unreachable",
+                                            "TCP_NODELAY failed");
+        return;
+    }
+
+    link->c = c;
+    link->state = NGX_HTTP_PAYMENTS_REDIS_CONNECTING;
+    link->connected = 0;
+    link->stalled = 0;
+    link->loading = 0;
+
+    if (ngx_http_payments_limit_redis_handshake(link) != NGX_OK) {
+        ngx_http_payments_limit_redis_close(link, "is unreachable",
+                                            "no memory");
+        return;
+    }
+
+    /* the connect's and the handshake's deadline */
     if (link->timer.timer_set) {
         ngx_del_timer(&link->timer);
     }
 
-    if (redisAsyncCommandArgv(link->ac, ngx_http_payments_limit_redis_loaded,
-                              NULL, 3, argv, argvlen)
-        != REDIS_OK)
+    ngx_add_timer(&link->timer, NGX_HTTP_PAYMENTS_REDIS_RETRY);
+
+    if (rv == NGX_OK) {
+        link->connected = 1;
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+}
+
+
+/* the connect ended: how */
+
+static ngx_int_t
+ngx_http_payments_limit_redis_test_connect(
+    ngx_http_payments_limit_link_t *link)
+{
+    int        err;
+    u_char     text[NGX_MAX_ERROR_STR], *p;
+    socklen_t  len;
+
+    err = 0;
+    len = sizeof(int);
+
+    if (getsockopt(link->c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len)
+        == -1)
     {
-        /* the context is going: its cleanup sets the retry */
-        return;
+        err = ngx_socket_errno;
     }
 
-    ngx_add_timer(&link->timer, NGX_HTTP_PAYMENTS_REDIS_RETRY);
+    if (err) {
+        p = ngx_strerror(err, text, sizeof(text) - 1);
+        *p = '\0';
+
+        ngx_http_payments_limit_redis_close(link, "is unreachable",
+                                            (const char *) text);
+        return NGX_ERROR;
+    }
+
+    link->connected = 1;
+
+    return NGX_OK;
 }
 
 
 /*
- * The link's timer: DOWN, connect again; CONNECTING, the handshake took
- * too long; UP and stalled, no answer came for a second: drop it.
+ * The link goes: every command in flight gets no answer (its request goes
+ * on without Redis), and a connect is tried again: at once on the next of
+ * a name's addresses, else after a second.
+ */
+
+static void
+ngx_http_payments_limit_redis_close(ngx_http_payments_limit_link_t *link,
+    const char *why, const char *detail)
+{
+    ngx_queue_t                       done, *q;
+    ngx_http_payments_limit_ask_t    *ask;
+    ngx_http_payments_limit_redis_pt  handler;
+
+    if (why) {
+        ngx_http_payments_limit_redis_outage(link, why, detail);
+    }
+
+    if (link->state != NGX_HTTP_PAYMENTS_REDIS_UP) {
+        link->addr++;
+        link->failed++;
+    }
+
+    if (link->c) {
+        ngx_close_connection(link->c);
+        link->c = NULL;
+    }
+
+    if (link->reader) {
+        redisReaderFree(link->reader);
+        link->reader = NULL;
+    }
+
+    link->pos = link->start;
+    link->last = link->start;
+    link->state = NGX_HTTP_PAYMENTS_REDIS_DOWN;
+    link->connected = 0;
+    link->loading = 0;
+    link->stalled = 0;
+    link->generation++;
+
+    if (link->timer.timer_set) {
+        ngx_del_timer(&link->timer);
+    }
+
+    ngx_queue_init(&done);
+
+    if (!ngx_queue_empty(&link->asks)) {
+        ngx_queue_add(&done, &link->asks);
+        ngx_queue_init(&link->asks);
+    }
+
+    /* a request resumed here finds the link down: it decides without */
+
+    while (!ngx_queue_empty(&done)) {
+        q = ngx_queue_head(&done);
+        ngx_queue_remove(q);
+        ask = ngx_queue_data(q, ngx_http_payments_limit_ask_t, queue);
+
+        if (ask->timer.timer_set) {
+            ngx_del_timer(&ask->timer);
+        }
+
+        handler = ask->handler;
+        ask->handler = NULL;
+
+        if (handler) {
+            handler(ask->data, NGX_ERROR, 0);
+        }
+
+        ngx_free(ask);
+    }
+
+    if (link->closing || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    ngx_add_timer(&link->timer,
+                  link->failed % link->conf->naddrs
+                  ? 1 : NGX_HTTP_PAYMENTS_REDIS_RETRY);
+}
+
+
+/*
+ * The link's timer: DOWN, connect again; CONNECTING, the connect or the
+ * handshake took too long; UP and stalled, no answer came for a second:
+ * drop it.
  */
 
 static void
@@ -463,9 +598,11 @@ ngx_http_payments_limit_redis_timer(ngx_event_t *ev)
         return;
 
     case NGX_HTTP_PAYMENTS_REDIS_CONNECTING:
-        ngx_http_payments_limit_redis_outage(link, "did not answer the "
-                                             "handshake in time", NULL);
-        redisAsyncFree(link->ac);
+        ngx_http_payments_limit_redis_close(link, link->connected
+                                        ? "did not answer the handshake in "
+                                          "time"
+                                        : "did not accept the connection in "
+                                          "time", NULL);
         return;
 
     default: /* UP */
@@ -474,56 +611,45 @@ ngx_http_payments_limit_redis_timer(ngx_event_t *ev)
                           "payments: limit store redis \"%V\" did not "
                           "answer for %d ms: connecting again",
                           &link->conf->name, NGX_HTTP_PAYMENTS_REDIS_RETRY);
-            redisAsyncFree(link->ac);
+            ngx_http_payments_limit_redis_close(link, NULL, NULL);
         }
     }
 }
 
 
-/* checks */
+/* replies */
 
 
 static void
-ngx_http_payments_limit_redis_reply(redisAsyncContext *ac, void *r,
-    void *privdata)
+ngx_http_payments_limit_redis_checked(ngx_http_payments_limit_link_t *link,
+    ngx_http_payments_limit_ask_t *ask, redisReply *reply)
 {
     u_char                            buf[96];
     uint64_t                          w;
     ngx_int_t                         rc;
-    redisReply                       *reply = r;
     pay_rl_redis_rc_e                 verdict;
-    ngx_http_payments_limit_ask_t    *ask = privdata;
-    ngx_http_payments_limit_link_t   *link = ac->ev.data;
     ngx_http_payments_limit_redis_pt  handler;
 
     w = 0;
     verdict = pay_rl_redis_answer(reply, &w);
 
-    if (reply == NULL) {
-        /* the connection goes: no check is sent on it any more */
-        link->state = NGX_HTTP_PAYMENTS_REDIS_DOWN;
-        ngx_http_payments_limit_redis_outage(link, "closed the connection",
-                                             ac->errstr[0] ? ac->errstr
-                                                           : NULL);
+    if (verdict == PAY_RL_REDIS_NOSCRIPT && !ask->evaled) {
 
-    } else if (verdict == PAY_RL_REDIS_FITS || verdict == PAY_RL_REDIS_BUSY) {
+        /* the same check again with the script itself, still within its
+         * timer; and the script loaded for the next ones */
+
+        if (ngx_http_payments_limit_redis_eval(link, ask) == NGX_OK) {
+            (void) ngx_http_payments_limit_redis_load(link);
+            return;
+        }
+    }
+
+    if (verdict == PAY_RL_REDIS_FITS || verdict == PAY_RL_REDIS_BUSY) {
         ngx_http_payments_limit_redis_answers(link);
 
     } else {
         ngx_http_payments_limit_redis_outage(link, "answered an error",
             ngx_http_payments_limit_redis_errstr(reply, buf, sizeof(buf)));
-
-        if (verdict == PAY_RL_REDIS_NOSCRIPT
-            && link->state == NGX_HTTP_PAYMENTS_REDIS_UP)
-        {
-            /* SCRIPT FLUSH: load it again, and be up once it is */
-            link->state = NGX_HTTP_PAYMENTS_REDIS_CONNECTING;
-            ngx_http_payments_limit_redis_load(link);
-        }
-    }
-
-    if (ask == NULL) {
-        return;
     }
 
     if (ask->timer.timer_set) {
@@ -531,6 +657,7 @@ ngx_http_payments_limit_redis_reply(redisAsyncContext *ac, void *r,
     }
 
     handler = ask->handler;
+    ask->handler = NULL;
 
     if (handler) {
         rc = verdict == PAY_RL_REDIS_FITS ? NGX_OK
@@ -543,6 +670,203 @@ ngx_http_payments_limit_redis_reply(redisAsyncContext *ac, void *r,
 }
 
 
+/* One reply, for the oldest command in flight.  It may close the link. */
+
+static void
+ngx_http_payments_limit_redis_reply(ngx_http_payments_limit_link_t *link,
+    redisReply *reply)
+{
+    u_char                          buf[96];
+    ngx_queue_t                    *q;
+    ngx_http_payments_limit_ask_t  *ask;
+
+    if (ngx_queue_empty(&link->asks)) {
+        freeReplyObject(reply);
+        ngx_http_payments_limit_redis_close(link, "answered what was not "
+                                            "asked", NULL);
+        return;
+    }
+
+    q = ngx_queue_head(&link->asks);
+    ngx_queue_remove(q);
+    ask = ngx_queue_data(q, ngx_http_payments_limit_ask_t, queue);
+
+    switch (ask->kind) {
+
+    case NGX_HTTP_PAYMENTS_REDIS_AUTH:
+        ngx_free(ask);
+
+        if (reply->type == REDIS_REPLY_ERROR) {
+            /* the reply names no password: "WRONGPASS ...", "ERR ..." */
+            (void) ngx_http_payments_limit_redis_errstr(reply, buf,
+                                                        sizeof(buf));
+            freeReplyObject(reply);
+            ngx_http_payments_limit_redis_close(link, "refused the password "
+                                                "(AUTH)", (const char *) buf);
+            return;
+        }
+
+        break;
+
+    case NGX_HTTP_PAYMENTS_REDIS_LOAD:
+        ngx_free(ask);
+        link->loading = 0;
+
+        if (reply->type != REDIS_REPLY_STRING
+            || reply->len != PAY_RL_REDIS_SHA_LEN
+            || ngx_strncmp(reply->str, link->conf->sha, PAY_RL_REDIS_SHA_LEN)
+               != 0)
+        {
+            (void) ngx_http_payments_limit_redis_errstr(reply, buf,
+                                                        sizeof(buf));
+            freeReplyObject(reply);
+            ngx_http_payments_limit_redis_close(link, "did not load the "
+                                                "script", (const char *) buf);
+            return;
+        }
+
+        if (link->state == NGX_HTTP_PAYMENTS_REDIS_CONNECTING) {
+            link->state = NGX_HTTP_PAYMENTS_REDIS_UP;
+            link->failed = 0;
+
+            if (link->timer.timer_set) {
+                ngx_del_timer(&link->timer);
+            }
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, link->log, 0,
+                           "payments: limit store redis \"%V\" up",
+                           &link->conf->name);
+
+            ngx_http_payments_limit_redis_answers(link);
+        }
+
+        break;
+
+    default: /* NGX_HTTP_PAYMENTS_REDIS_RATE */
+        ngx_http_payments_limit_redis_checked(link, ask, reply);
+    }
+
+    freeReplyObject(reply);
+}
+
+
+static void
+ngx_http_payments_limit_redis_read(ngx_event_t *rev)
+{
+    char                             buf[4096];
+    void                            *reply;
+    ssize_t                          n;
+    ngx_uint_t                       generation;
+    ngx_connection_t                *c = rev->data;
+    ngx_http_payments_limit_link_t  *link = c->data;
+
+    if (!link->connected) {
+        /* the connect ended (an error, usually) */
+        if (ngx_http_payments_limit_redis_test_connect(link) != NGX_OK) {
+            return;
+        }
+
+        ngx_post_event(c->write, &ngx_posted_events);
+    }
+
+    generation = link->generation;
+
+    while (rev->ready) {
+
+        n = c->recv(c, (u_char *) buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ngx_http_payments_limit_redis_close(link, "closed the connection",
+                                                NULL);
+            return;
+        }
+
+        if (redisReaderFeed(link->reader, buf, (size_t) n) != REDIS_OK) {
+            ngx_http_payments_limit_redis_close(link, "broke the protocol",
+                                                NULL);
+            return;
+        }
+
+        for ( ;; ) {
+            reply = NULL;
+
+            if (redisReaderGetReply(link->reader, &reply) != REDIS_OK) {
+                ngx_http_payments_limit_redis_close(link, "broke the "
+                                                    "protocol", NULL);
+                return;
+            }
+
+            if (reply == NULL) {
+                break;
+            }
+
+            ngx_http_payments_limit_redis_reply(link, reply);
+
+            if (link->generation != generation) {
+                return;     /* closed: c is gone */
+            }
+        }
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_payments_limit_redis_close(link, "is unreachable",
+                                            "no read event");
+    }
+}
+
+
+static void
+ngx_http_payments_limit_redis_write(ngx_event_t *wev)
+{
+    ssize_t                          n;
+    ngx_connection_t                *c = wev->data;
+    ngx_http_payments_limit_link_t  *link = c->data;
+
+    if (!link->connected) {
+        if (!wev->ready) {
+            return;     /* posted by a check while the connect goes on */
+        }
+
+        if (ngx_http_payments_limit_redis_test_connect(link) != NGX_OK) {
+            return;
+        }
+    }
+
+    while (link->pos < link->last) {
+        n = c->send(c, link->pos, link->last - link->pos);
+
+        if (n == NGX_ERROR) {
+            ngx_http_payments_limit_redis_close(link, "closed the connection",
+                                                NULL);
+            return;
+        }
+
+        if (n == NGX_AGAIN || n == 0) {
+            break;
+        }
+
+        link->pos += n;
+    }
+
+    if (link->pos == link->last) {
+        link->pos = link->start;
+        link->last = link->start;
+    }
+
+    if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+        ngx_http_payments_limit_redis_close(link, "is unreachable",
+                                            "no write event");
+    }
+}
+
+
+/* checks */
+
+
 static void
 ngx_http_payments_limit_redis_expired(ngx_event_t *ev)
 {
@@ -550,8 +874,8 @@ ngx_http_payments_limit_redis_expired(ngx_event_t *ev)
     ngx_http_payments_limit_link_t    *link = &ngx_http_payments_limit_link;
     ngx_http_payments_limit_redis_pt   handler;
 
-    /* the ask stays queued in hiredis: its answer, if one comes, finds no
-     * handler and is dropped */
+    /* the ask stays queued: its reply, if one comes, finds no handler and
+     * is dropped */
 
     if (!link->stalled && ask->generation == link->generation) {
         link->stalled = 1;
@@ -559,11 +883,15 @@ ngx_http_payments_limit_redis_expired(ngx_event_t *ev)
         ngx_http_payments_limit_redis_outage(link, "did not answer in time",
                                              NULL);
 
-        if (link->timer.timer_set) {
-            ngx_del_timer(&link->timer);
-        }
+        /* up: dropped if no answer comes within a second; connecting: its
+         * own deadline runs */
+        if (link->state == NGX_HTTP_PAYMENTS_REDIS_UP) {
+            if (link->timer.timer_set) {
+                ngx_del_timer(&link->timer);
+            }
 
-        ngx_add_timer(&link->timer, NGX_HTTP_PAYMENTS_REDIS_RETRY);
+            ngx_add_timer(&link->timer, NGX_HTTP_PAYMENTS_REDIS_RETRY);
+        }
     }
 
     handler = ask->handler;
@@ -576,12 +904,12 @@ ngx_http_payments_limit_redis_expired(ngx_event_t *ev)
 
 
 /*
- * One request against a bucket in Redis.  NGX_OK: sent; with a handler, it
- * is called once, from the event loop (NGX_OK fits, NGX_BUSY with the wait,
- * NGX_ERROR: no answer within the timeout, the connection gone, an error
- * reply), unless forgotten first.  Without a handler the request is only
- * counted.  NGX_DECLINED: not sent (Redis is down or stalled): decide
- * without it now.
+ * One request against a bucket in Redis.  NGX_OK: sent (or queued behind
+ * the connect); with a handler, it is called once, from the event loop
+ * (NGX_OK fits, NGX_BUSY with the wait, NGX_ERROR: no answer within the
+ * timeout, the connection gone, an error reply), unless forgotten first.
+ * Without a handler the request is only counted.  NGX_DECLINED: not sent
+ * (Redis is down or stalled): decide without it now.
  */
 
 ngx_int_t
@@ -600,8 +928,8 @@ ngx_http_payments_limit_redis_rate(ngx_http_payments_limit_zone_t *z,
     link = &ngx_http_payments_limit_link;
     rc = link->conf;
 
-    if (link->ac == NULL || rc == NULL || link->stalled
-        || link->state == NGX_HTTP_PAYMENTS_REDIS_DOWN)
+    if (rc == NULL || link->c == NULL || link->stalled
+        || (link->state != NGX_HTTP_PAYMENTS_REDIS_UP && link->outage))
     {
         return NGX_DECLINED;
     }
@@ -613,39 +941,38 @@ ngx_http_payments_limit_redis_rate(ngx_http_payments_limit_zone_t *z,
         return NGX_DECLINED;
     }
 
-    pay_rl_redis_rate_cmd(&cmd, rc->sha, buf, klen, 0, z->rate, burst,
-                          account ? 1 : 0);
-
-    ask = NULL;
-
-    if (handler) {
-        ask = ngx_alloc(sizeof(ngx_http_payments_limit_ask_t), log);
-        if (ask == NULL) {
-            return NGX_DECLINED;
-        }
-
-        ngx_memzero(ask, sizeof(ngx_http_payments_limit_ask_t));
-        ask->handler = handler;
-        ask->data = data;
-        ask->generation = link->generation;
-        ask->timer.handler = ngx_http_payments_limit_redis_expired;
-        ask->timer.data = ask;
-        ask->timer.log = log;
-    }
-
-    /* hiredis copies the arguments into its output buffer */
-    if (redisAsyncCommandArgv(link->ac, ngx_http_payments_limit_redis_reply,
-                              ask, cmd.argc, cmd.argv, cmd.argvlen)
-        != REDIS_OK)
-    {
-        if (ask) {
-            ngx_free(ask);
-        }
-
+    ask = ngx_http_payments_limit_redis_ask(link,
+                                            NGX_HTTP_PAYMENTS_REDIS_RATE,
+                                            klen, log);
+    if (ask == NULL) {
         return NGX_DECLINED;
     }
 
-    if (ask) {
+    /* kept for an EVAL, should Redis have lost the script */
+    ngx_memcpy(ask->key, buf, klen);
+    ask->klen = klen;
+    ask->rate = z->rate;
+    ask->burst = burst;
+    ask->account = account ? 1 : 0;
+
+    pay_rl_redis_rate_cmd(&cmd, rc->sha, ask->key, klen, 0, z->rate, burst,
+                          account ? 1 : 0);
+
+    if (ngx_http_payments_limit_redis_send(link, ask, cmd.argc, cmd.argv,
+                                           cmd.argvlen)
+        != NGX_OK)
+    {
+        ngx_free(ask);
+        return NGX_DECLINED;
+    }
+
+    if (handler) {
+        ask->handler = handler;
+        ask->data = data;
+        ask->timer.handler = ngx_http_payments_limit_redis_expired;
+        ask->timer.data = ask;
+        ask->timer.log = log;
+
         ngx_add_timer(&ask->timer, rc->timeout);
         *askp = ask;
     }
@@ -704,6 +1031,16 @@ ngx_http_payments_limit_redis_init_process(ngx_cycle_t *cycle)
 
     link->conf = lmcf->redis;
     link->log = cycle->log;
+    ngx_queue_init(&link->asks);
+
+    /*
+     * The connection logs at crit and above only: nginx's own "connect()
+     * failed" at every try and its recv() and send() errors would repeat
+     * what the one warn line per outage says.
+     */
+    link->quiet = *cycle->log;
+    link->quiet.log_level = ngx_min(cycle->log->log_level, NGX_LOG_CRIT);
+
     link->timer.handler = ngx_http_payments_limit_redis_timer;
     link->timer.data = link;
     link->timer.log = cycle->log;
@@ -722,14 +1059,17 @@ ngx_http_payments_limit_redis_exit_process(ngx_cycle_t *cycle)
 
     (void) cycle;
 
-    link->closing = 1;
-
-    if (link->timer.timer_set) {
-        ngx_del_timer(&link->timer);
+    if (link->conf == NULL) {
+        return;
     }
 
-    if (link->ac) {
-        redisAsyncFree(link->ac);
+    link->closing = 1;
+
+    ngx_http_payments_limit_redis_close(link, NULL, NULL);
+
+    if (link->start) {
+        ngx_free(link->start);
+        link->start = NULL;
     }
 
     link->conf = NULL;
@@ -740,8 +1080,9 @@ ngx_http_payments_limit_redis_exit_process(ngx_cycle_t *cycle)
  * payments_limit_redis ADDRESS [password_file=FILE] [timeout=TIME]
  *     [prefix=NAME];
  *
- * ADDRESS: IPv4:port, [IPv6]:port or unix:/path.  A host name is refused:
- * hiredis would resolve it with a blocking getaddrinfo() at every connect.
+ * ADDRESS: host:port ([IPv6]:port) or unix:/path.  A name is resolved
+ * here, when the configuration is read (at start and at each reload), as
+ * nginx resolves an upstream server's: a worker never looks one up.
  */
 
 char *
@@ -750,11 +1091,10 @@ ngx_http_payments_limit_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_payments_limit_main_conf_t *lmcf = conf;
 
-    u_char                                *p, *last;
-    ngx_int_t                              n, port;
-    ngx_str_t                             *value, s, host;
+    ngx_int_t                              n;
+    ngx_str_t                             *value, s;
+    ngx_url_t                              u;
     ngx_uint_t                             i;
-    struct in6_addr                        in6;
     ngx_http_payments_limit_redis_conf_t  *rc;
 
     if (lmcf->redis) {
@@ -775,80 +1115,57 @@ ngx_http_payments_limit_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     s = value[1];
 
-    if (s.len > 5 && ngx_strncmp(s.data, "unix:", 5) == 0) {
-        if (s.len == 5 || s.data[5] != '/') {
+    if (s.len >= 5 && ngx_strncmp(s.data, "unix:", 5) == 0
+        && (s.len == 5 || s.data[5] != '/'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": \"%V\": a unix socket's path is "
+                           "absolute, e.g. unix:/run/redis/redis.sock",
+                           &cmd->name, &s);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = s;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        if (u.err && ngx_strcmp(u.err, "host not found") == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": \"%V\": a unix socket's path is "
-                               "absolute, e.g. unix:/run/redis/redis.sock",
-                               &cmd->name, &s);
-            return NGX_CONF_ERROR;
-        }
-
-        rc->path.data = ngx_pnalloc(cf->pool, s.len - 5 + 1);
-        if (rc->path.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        p = ngx_cpymem(rc->path.data, s.data + 5, s.len - 5);
-        *p = '\0';
-        rc->path.len = s.len - 5;
-
-    } else {
-        last = s.data + s.len;
-        p = NULL;
-
-        for (i = s.len; i > 0; i--) {
-            if (s.data[i - 1] == ':') {
-                p = s.data + i - 1;
-                break;
-            }
-        }
-
-        port = p ? ngx_atoi(p + 1, last - p - 1) : NGX_ERROR;
-
-        if (p == NULL || port < 1 || port > 65535) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": \"%V\" is not an address and port: "
-                               "write 127.0.0.1:6379, [::1]:6379 or "
-                               "unix:/run/redis/redis.sock", &cmd->name, &s);
-            return NGX_CONF_ERROR;
-        }
-
-        host.data = s.data;
-        host.len = p - s.data;
-
-        if (host.len > 2 && host.data[0] == '['
-            && host.data[host.len - 1] == ']')
-        {
-            host.data++;
-            host.len -= 2;
-
-            n = ngx_inet6_addr(host.data, host.len, in6.s6_addr);
+                               "\"%V\": host \"%V\" not found: Redis's name "
+                               "is resolved when nginx reads its "
+                               "configuration; give a name that resolves "
+                               "now, or an address", &cmd->name, &u.host);
 
         } else {
-            n = ngx_inet_addr(host.data, host.len) == INADDR_NONE
-                ? NGX_ERROR : NGX_OK;
-        }
-
-        if (n != NGX_OK) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": \"%V\" is not an IP address: give "
-                               "Redis's address, not a name (a name would be "
-                               "resolved by a blocking call at every "
-                               "connect)", &cmd->name, &host);
-            return NGX_CONF_ERROR;
+                               "\"%V\": \"%V\" is not an address and port "
+                               "(%s): write 127.0.0.1:6379, [::1]:6379, "
+                               "redis.internal:6379 or "
+                               "unix:/run/redis/redis.sock", &cmd->name, &s,
+                               u.err ? u.err : "invalid");
         }
 
-        rc->host.data = ngx_pnalloc(cf->pool, host.len + 1);
-        if (rc->host.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        p = ngx_cpymem(rc->host.data, host.data, host.len);
-        *p = '\0';
-        rc->host.len = host.len;
-        rc->port = (ngx_uint_t) port;
+        return NGX_CONF_ERROR;
     }
+
+    if (u.family != AF_UNIX && (u.no_port || u.uri.len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": \"%V\" is not an address and port: "
+                           "write 127.0.0.1:6379, [::1]:6379, "
+                           "redis.internal:6379 or unix:/run/redis/redis.sock",
+                           &cmd->name, &s);
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": \"%V\" names no address",
+                           &cmd->name, &s);
+        return NGX_CONF_ERROR;
+    }
+
+    rc->addrs = u.addrs;
+    rc->naddrs = u.naddrs;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -917,12 +1234,11 @@ ngx_http_payments_limit_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             || ngx_strncmp(value[i].data, "tls=", 4) == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": \"%V\": this build's hiredis (%d.%d, "
-                               "Debian's) has no TLS: reach Redis on "
-                               "loopback, a unix socket or a private "
-                               "network, or through a TLS tunnel (stunnel) "
-                               "on loopback", &cmd->name, &value[i],
-                               HIREDIS_MAJOR, HIREDIS_MINOR);
+                               "\"%V\": \"%V\": the module's connection to "
+                               "Redis has no TLS: reach Redis on loopback, "
+                               "a unix socket or a private network, or "
+                               "through a TLS tunnel (stunnel) on loopback",
+                               &cmd->name, &value[i]);
             return NGX_CONF_ERROR;
         }
 

@@ -1357,6 +1357,13 @@ Test(config, accepts_zones_kept_in_redis)
               "gateways=2;";
     rc = nginx_t(&c, &p, &out);
     cr_assert_eq(rc, 0, "%s", out);
+
+    /* a host name, resolved here, when the configuration is read */
+    p.extra = "payments_limit_redis localhost:6379; "
+              "payments_limit_zone api size=1m rate=10r/s store=redis "
+              "gateways=2;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
 }
 
 
@@ -1386,13 +1393,25 @@ Test(config, refuses_a_redis_zone_without_its_redis_or_its_share)
 }
 
 
+/*
+ * Redis's name is resolved by nginx -t (and at start and reload), never by
+ * a worker: one that does not resolve (RFC 6761's .invalid) is refused.
+ */
+Test(config, resolves_the_redis_name_when_reading_the_configuration)
+{
+    expect_limit_refused("payments_limit_redis redis.invalid:6379;",
+                         "host \"redis.invalid\" not found: Redis's name is "
+                         "resolved when nginx reads its configuration");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:99999;",
+                         "is not an address and port (invalid port)");
+}
+
+
 Test(config, refuses_a_redis_that_would_block_or_leak)
 {
     conf_t     c;
     pieces_t   p;
 
-    expect_limit_refused("payments_limit_redis redis.internal:6379;",
-                         "\"redis.internal\" is not an IP address");
     expect_limit_refused("payments_limit_redis 127.0.0.1;",
                          "is not an address and port");
     expect_limit_refused("payments_limit_redis 127.0.0.1:6379 tls;",

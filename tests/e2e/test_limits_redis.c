@@ -7,8 +7,13 @@
  * limit across both, not twice it; Redis stopped mid-run makes each
  * gateway fall back to its share (gateways=2) or, for a zone that says
  * on_error=deny, answer 503; a Redis that hangs (SIGSTOP) delays a limited
- * request by the timeout at most and no other request at all.  Everything
- * is stopped after.
+ * request by the timeout at most and no other request at all.  One gateway
+ * names Redis by a host name (localhost: resolved when the configuration is
+ * read).  The connection is nginx's own, non-blocking: a Redis address
+ * that accepts no connection, or one that accepts and never answers,
+ * costs a limited request its timeout and no other request anything; a
+ * worker never resolves the address (a getaddrinfo() of it that hangs,
+ * preloaded, is never called).  Everything is stopped after.
  */
 
 #include "harness.h"
@@ -16,8 +21,11 @@
 #include <hiredis/hiredis.h>
 #include <payments/ratelimit.h>
 #include <payments/ratelimit_redis.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,8 +120,10 @@ redis_start(void)
 
     f = fopen(str_printf("%s/redis.conf", redis_dir), "w");
     cr_assert_not_null(f);
+    /* 127.0.0.2 too: the address a test's preloaded getaddrinfo() hangs
+     * on, which no other part of the gateway uses */
     fprintf(f,
-            "bind 127.0.0.1\n"
+            "bind 127.0.0.1 127.0.0.2\n"
             "port %ld\n"
             "daemonize yes\n"
             "pidfile %s/redis.pid\n"
@@ -174,6 +184,30 @@ stop_all(void)
 }
 
 
+/* a gateway's configuration: Redis at address */
+
+static char *
+redis_conf(const char *address, const char *password_file,
+    const char *timeout)
+{
+    return str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n%s"
+        "payments_limit_redis %s%s%s "
+        "timeout=%s prefix=t%ld;\n"
+        "payments_limit_zone shared size=64k rate=1r/m store=redis "
+        "gateways=2;\n"
+        "payments_limit_zone strict size=64k rate=1r/m store=redis "
+        "on_error=deny;\n"
+        "payments_limit create_merchant=shared burst=3;\n"
+        "payments_limit pages=strict burst=1000;\n",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+        address, password_file ? " password_file=" : "",
+        password_file ? password_file : "", timeout, (long) getpid());
+}
+
+
 /*
  * Two gateways sharing the Redis: create_merchant= counts in "shared"
  * (falls back to a half share each), the status poll in "strict"
@@ -183,7 +217,7 @@ stop_all(void)
 static void
 start_all(void)
 {
-    char  *pw, *conf;
+    char  *pw;
     FILE  *f;
 
     redis_port = free_port();
@@ -202,24 +236,14 @@ start_all(void)
 
     redis_start();
 
-    conf = str_printf(
-        "payments_database \"%s\";\n"
-        "payments_database_pool 2;\n"
-        "payments_sweeper off;\n%s"
-        "payments_limit_redis 127.0.0.1:%ld password_file=%s "
-        "timeout=1s prefix=t%ld;\n"
-        "payments_limit_zone shared size=64k rate=1r/m store=redis "
-        "gateways=2;\n"
-        "payments_limit_zone strict size=64k rate=1r/m store=redis "
-        "on_error=deny;\n"
-        "payments_limit create_merchant=shared burst=3;\n"
-        "payments_limit pages=strict burst=1000;\n",
-        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
-        redis_port, pw, (long) getpid());
-
-    /* logs of their own: the suite's tests run two at a time */
-    gateway_start(&gw_a, str_printf("rl-a-%ld", (long) getpid()), 1, conf);
-    gateway_start(&gw_b, str_printf("rl-b-%ld", (long) getpid()), 1, conf);
+    /* logs of their own: the suite's tests run two at a time; B names
+     * Redis by a host name */
+    gateway_start(&gw_a, str_printf("rl-a-%ld", (long) getpid()), 1,
+                  redis_conf(str_printf("127.0.0.1:%ld", redis_port), pw,
+                             "1s"));
+    gateway_start(&gw_b, str_printf("rl-b-%ld", (long) getpid()), 1,
+                  redis_conf(str_printf("localhost:%ld", redis_port), pw,
+                             "1s"));
     gateway_wait_ready(&gw_a, 10);
     gateway_wait_ready(&gw_b, 10);
 }
@@ -609,6 +633,252 @@ Test(limits_redis, the_script_is_the_c_leaky_bucket)
             freeReplyObject(e);
         }
     }
+
+    redisFree(c);
+}
+
+
+/* a listening socket on a free loopback port; backlog as given */
+
+static int
+listener(int backlog, long *port)
+{
+    int                 fd;
+    socklen_t           len;
+    struct sockaddr_in  sin;
+
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    cr_assert_eq(bind(fd, (struct sockaddr *) &sin, sizeof(sin)), 0);
+    cr_assert_eq(listen(fd, backlog), 0);
+
+    len = sizeof(sin);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *) &sin, &len), 0);
+    *port = ntohs(sin.sin_port);
+
+    return fd;
+}
+
+
+/* a connect to port that fills its backlog (never accepted) */
+
+static int
+fill_backlog(long port)
+{
+    int                 fd;
+    struct sockaddr_in  sin;
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    cr_assert(fd >= 0);
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons((in_port_t) port);
+
+    (void) connect(fd, (struct sockaddr *) &sin, sizeof(sin));
+    msleep(100);
+
+    return fd;
+}
+
+
+/*
+ * A gateway whose Redis never answers (address: a listener that accepts
+ * and stays silent, or one whose backlog is full, so that the connect
+ * itself never ends): while one worker's limited requests wait for their
+ * timeout (200ms), it answers others at once; the limited request ends
+ * by its zone's on_error= within the timeout (a fresh merchant's first
+ * request passes on the local share: 400 for its empty body; the status
+ * poll, on_error=deny: 503); and the outage is one warn line however many
+ * connects the worker tries meanwhile.
+ */
+
+static void
+silent_redis(const char *name, long port)
+{
+    int          i, k;
+    long         t0, ms, worst;
+    char        *status_path;
+    resp_t      *r;
+    held_t       h;
+    gateway_t    gw;
+    pthread_t    th;
+
+    memset(&gw, 0, sizeof(gw));
+    gateway_start(&gw, str_printf("rl-%s-%ld", name, (long) getpid()), 1,
+                  redis_conf(str_printf("127.0.0.1:%ld", port), NULL,
+                             "200ms"));
+    gateway_wait_ready(&gw, 10);
+
+    status_path = str_printf("/v1/checkouts/%s/status", uid("co"));
+
+    for (i = 0; i < 3; i++) {
+        merchant_new(&h.m);
+        h.gw = &gw;
+
+        cr_assert_eq(pthread_create(&th, NULL, held_create, &h), 0);
+        msleep(20);
+
+        worst = 0;
+
+        for (k = 0; k < 3; k++) {
+            t0 = ms_now();
+            r = gateway_get(&gw, "/healthz");
+            ms = ms_now() - t0;
+            cr_assert_eq(r->status, 200);
+            resp_free(r);
+            worst = ms > worst ? ms : worst;
+        }
+
+        pthread_join(th, NULL);
+
+        cr_assert(worst < 300, "%s: /healthz took %ld ms while a limited "
+                  "request waited for Redis", name, worst);
+        cr_assert_eq(h.status, 400, "%s: the limited request answered %ld",
+                     name, h.status);
+        cr_assert(h.ms < 1500, "%s: the limited request took %ld ms "
+                  "(timeout=200ms)", name, h.ms);
+
+        t0 = ms_now();
+        r = gateway_get(&gw, status_path);
+        ms = ms_now() - t0;
+        expect_problem(r, 503, "store_unavailable");
+        resp_free(r);
+        cr_assert(ms < 1500, "%s: the on_error=deny answer took %ld ms",
+                  name, ms);
+
+        /* past the link's connect deadline: a connect again */
+        msleep(700);
+    }
+
+    cr_assert(fallbacks(&gw, "shared") >= 3, "%s: fallbacks %g", name,
+              fallbacks(&gw, "shared"));
+    cr_assert_eq(log_count(&gw, "zones with store=redis decide without "
+                           "it"), 1, "%s: one warn line per outage", name);
+
+    gateway_stop(&gw);
+}
+
+
+Test(limits_redis, a_redis_that_never_answers_holds_no_other_request,
+     .timeout = 60)
+{
+    int   silent, full, filler;
+    long  port;
+
+    /* accepts (the kernel does), never reads nor answers */
+    silent = listener(16, &port);
+    silent_redis("silent", port);
+    close(silent);
+
+    /* a full backlog: the gateway's connect never ends */
+    full = listener(0, &port);
+    filler = fill_backlog(port);
+    silent_redis("noaccept", port);
+    close(filler);
+    close(full);
+}
+
+
+/*
+ * The worker never resolves Redis's address: a getaddrinfo() of 127.0.0.2
+ * that hangs 3 s (build/slow_dns.so, preloaded) is never called, so the
+ * worker answers at once and its checks are counted in Redis.  hiredis's
+ * own connect called getaddrinfo() in the worker at every connect.
+ */
+Test(limits_redis, a_worker_never_resolves_the_redis_address, .timeout = 60)
+{
+    int          i;
+    long         t0, ms;
+    char        *so, *mark, *pw;
+    resp_t      *r;
+    gateway_t    gw;
+    merchant_t   m;
+    struct stat  st;
+
+    so = build_file("slow_dns.so");
+    cr_assert_eq(stat(so, &st), 0, "%s (make build/slow_dns.so)", so);
+    mark = run_file(str_printf("redis-dns-mark-%ld", (long) getpid()));
+    cr_assert_eq(mkdir(mark, 0777), 0, "%s", mark);
+    cr_assert_eq(chmod(mark, 0777), 0, "%s", mark);
+    mark = str_printf("%s/lookup.done", mark);
+    pw = str_printf("%s/redis.password", redis_dir);
+
+    memset(&gw, 0, sizeof(gw));
+    gateway_start_env(&gw, str_printf("rl-dns-%ld", (long) getpid()), 1,
+                      redis_conf(str_printf("127.0.0.2:%ld", redis_port), pw,
+                                 "1s"),
+                      str_printf("SLOW_DNS_HOST=127.0.0.2 SLOW_DNS_SECONDS=3 "
+                                 "SLOW_DNS_MARK='%s' LD_PRELOAD='%s'", mark,
+                                 so));
+    gateway_wait_ready(&gw, 10);
+
+    for (i = 0; i < 5; i++) {
+        t0 = ms_now();
+        r = gateway_get(&gw, "/healthz");
+        ms = ms_now() - t0;
+        cr_assert_eq(r->status, 200);
+        resp_free(r);
+        cr_assert(ms < 300, "/healthz took %ld ms", ms);
+        msleep(100);
+    }
+
+    /* a merchant gets its limit from Redis: alone, burst=3 lets 4 pass */
+    merchant_new(&m);
+
+    for (i = 0; i < 4; i++) {
+        cr_assert_eq(create(&gw, &m, NULL), 400, "request %d", i);
+    }
+
+    cr_assert_eq(create(&gw, &m, NULL), 429);
+    cr_assert_eq(fallbacks(&gw, "shared"), 0);
+    cr_assert_eq(stat(mark, &st), -1, "the worker looked up 127.0.0.2");
+    cr_assert_eq(log_count(&gw, "decide without it"), 0);
+
+    gateway_stop(&gw);
+}
+
+
+/*
+ * Redis loses the script (SCRIPT FLUSH): the check that meets NOSCRIPT is
+ * sent again as EVAL and counted in Redis (no fallback, no outage), and
+ * the script is loaded again for the next ones.
+ */
+Test(limits_redis, a_flushed_script_is_evaluated_and_loaded_again)
+{
+    char           sha[PAY_RL_REDIS_SHA_LEN + 1];
+    merchant_t     m;
+    redisContext  *c;
+    redisReply    *r;
+
+    merchant_new(&m);
+    cr_assert_eq(passes(&m, 2), 2);
+
+    c = redis_client();
+    r = redisCommand(c, "SCRIPT FLUSH");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+
+    merchant_new(&m);
+    cr_assert_eq(passes(&m, 10), LIMIT_PASSES);
+
+    /* and loaded again */
+    pay_rl_redis_script_sha(sha);
+    r = redisCommand(c, "SCRIPT EXISTS %s", sha);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1
+              && r->element[0]->integer == 1, "the script is not loaded");
+    freeReplyObject(r);
+
+    cr_assert_eq(fallbacks(&gw_a, "shared"), 0);
+    cr_assert_eq(fallbacks(&gw_b, "shared"), 0);
+    cr_assert_eq(log_count(&gw_a, "decide without it"), 0);
+    cr_assert_eq(log_count(&gw_b, "decide without it"), 0);
 
     redisFree(c);
 }

@@ -1,0 +1,230 @@
+
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * ngx_http_payments_limit_module's waits for Redis: a rate check whose zone
+ * is kept in Redis pauses the request (NGX_AGAIN) while Redis is asked, and
+ * resumes it from the event loop once Redis answered or the check's timer
+ * gave up; the hook is then called again for the same check and reads the
+ * verdict kept in the request's limit context.  Without an answer the zone
+ * decides as its on_error= says: its local share, or a 503.
+ */
+
+
+#include "ngx_http_payments_limit.h"
+#include "ngx_http_payments_limit_int.h"
+
+
+static void ngx_http_payments_limit_answered(void *data, ngx_int_t rc,
+    ngx_msec_t wait);
+static void ngx_http_payments_limit_ask_gone(void *data);
+
+
+/* the request's limit context: the check it waits for, and its verdict */
+
+ngx_http_payments_limit_ctx_t *
+ngx_http_payments_limit_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    lctx = ngx_http_get_module_ctx(r, ngx_http_payments_limit_module);
+
+    if (lctx == NULL) {
+        lctx = ngx_pcalloc(r->pool, sizeof(ngx_http_payments_limit_ctx_t));
+        if (lctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, lctx, ngx_http_payments_limit_module);
+    }
+
+    return lctx;
+}
+
+
+/* zones kept in Redis */
+
+
+/*
+ * One request against a rate rule, wherever its zone keeps its buckets.
+ * NGX_OK, NGX_BUSY (*wait): as ngx_http_payments_limit_rate().  NGX_AGAIN:
+ * Redis was asked; once it answers or its timeout passes, resume(ctx) runs
+ * and calls the hook again, which calls this again for the same check and
+ * reads the answer.  NGX_ABORT: Redis did not answer and the zone says
+ * on_error=deny.  Without Redis (down, stalled, slow, an error) a zone
+ * with on_error=local counts in its own zone with 1/gateways of the rate
+ * and burst.
+ */
+
+ngx_int_t
+ngx_http_payments_limit_rate_check(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_rule_t *rule, ngx_str_t *key, ngx_uint_t account,
+    void (*resume)(ngx_http_payments_ctx_t *ctx), ngx_msec_t *wait)
+{
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_request_t              *r = ctx->request;
+    ngx_http_payments_limit_ctx_t   *lctx;
+    ngx_http_payments_limit_zone_t  *z;
+
+    z = rule->zone->data;
+
+    if (!z->redis) {
+        return ngx_http_payments_limit_rate(rule, key, account, 1, wait);
+    }
+
+    lctx = ngx_http_payments_limit_get_ctx(r);
+    if (lctx == NULL) {
+        goto fallback;
+    }
+
+    if (lctx->answered) {
+        lctx->answered = 0;
+
+        if (lctx->verdict == NGX_OK) {
+            return NGX_OK;
+        }
+
+        if (lctx->verdict == NGX_BUSY) {
+            *wait = lctx->wait;
+            (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
+            return NGX_BUSY;
+        }
+
+        goto fallback;
+    }
+
+    if (!lctx->cleanup) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            goto fallback;
+        }
+
+        cln->handler = ngx_http_payments_limit_ask_gone;
+        cln->data = lctx;
+        lctx->cleanup = 1;
+    }
+
+    if (resume != NULL
+        && ngx_http_payments_limit_redis_rate(z, key, rule->burst, account,
+                                              ngx_http_payments_limit_answered,
+                                              ctx, r->connection->log,
+                                              &lctx->ask)
+           == NGX_OK)
+    {
+        lctx->resume = resume;
+        return NGX_AGAIN;
+    }
+
+fallback:
+
+    ngx_http_payments_limit_redis_fell_back(z);
+
+    if (z->deny) {
+        return NGX_ABORT;
+    }
+
+    return ngx_http_payments_limit_rate(rule, key, account, z->gateways,
+                                        wait);
+}
+
+
+/* Counts a request that another rule let through; nothing waits. */
+
+void
+ngx_http_payments_limit_rate_count(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_rule_t *rule, ngx_str_t *key)
+{
+    ngx_msec_t                       wait;
+    ngx_http_payments_limit_zone_t  *z;
+
+    z = rule->zone->data;
+
+    if (!z->redis) {
+        (void) ngx_http_payments_limit_rate(rule, key, 1, 1, &wait);
+        return;
+    }
+
+    if (ngx_http_payments_limit_redis_rate(z, key, rule->burst, 1, NULL,
+                                           NULL, ctx->request->connection->log,
+                                           NULL)
+        == NGX_OK)
+    {
+        return;
+    }
+
+    ngx_http_payments_limit_redis_fell_back(z);
+
+    if (!z->deny) {
+        (void) ngx_http_payments_limit_rate(rule, key, 1, z->gateways, &wait);
+    }
+}
+
+
+/* Redis answered the request's check, or gave up: the hook goes on. */
+
+static void
+ngx_http_payments_limit_answered(void *data, ngx_int_t rc, ngx_msec_t wait)
+{
+    ngx_http_payments_ctx_t        *ctx = data;
+    ngx_connection_t               *c;
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    c = ctx->request->connection;
+    lctx = ngx_http_get_module_ctx(ctx->request,
+                                   ngx_http_payments_limit_module);
+
+    lctx->ask = NULL;
+    lctx->answered = 1;
+    lctx->verdict = rc;
+    lctx->wait = wait;
+
+    lctx->resume(ctx);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* The request's pool goes while its check waits: its answer is dropped. */
+
+static void
+ngx_http_payments_limit_ask_gone(void *data)
+{
+    ngx_http_payments_limit_ctx_t  *lctx = data;
+
+    if (lctx->ask) {
+        ngx_http_payments_limit_redis_forget(lctx->ask);
+        lctx->ask = NULL;
+    }
+}
+
+
+/*
+ * A zone with on_error=deny could not ask Redis: 503 store_unavailable (an
+ * outage of the gateway's own, not the client's excess: never a 429).
+ */
+
+ngx_int_t
+ngx_http_payments_limit_unavailable(ngx_http_request_t *r, ngx_uint_t scope,
+    ngx_shm_zone_t *zone, ngx_uint_t html, const char *detail)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "payments: refusing %s: zone \"%V\" says on_error=deny "
+                  "and its Redis does not answer",
+                  ngx_http_payments_limit_scopes[scope].what,
+                  &zone->shm.name);
+
+    if (ngx_http_payments_add_header(r, "Retry-After", "1") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (html) {
+        return ngx_http_payments_page(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                      "Service unavailable",
+                                      "The payment service cannot take "
+                                      "this request right now. Please try "
+                                      "again in a moment.");
+    }
+
+    return ngx_http_payments_problem(r, PAY_ERR_STORE_UNAVAILABLE, 0,
+                                     detail);
+}
