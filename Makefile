@@ -20,8 +20,13 @@ CORE_HDR  = $(wildcard include/payments/*.h) $(wildcard src/*.h)
 CORE_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core/%.o)
 ASAN_OBJ  = $(CORE_SRC:src/%.c=$(BUILD)/core-asan/%.o)
 UNIT_SRC  = $(wildcard tests/unit/*.c)
+# Every test program is linked from one object per source file, so that
+# `make -j2` compiles them two at a time and a change recompiles one file.
+UNIT_OBJ      = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%.o)
+UNIT_ASAN_OBJ = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit-asan/%.o)
 # the harness (harness.c, the core, and harness_<area>.c) and the test files
 E2E_SRC   = $(filter-out tests/e2e/slow_dns.c,$(wildcard tests/e2e/*.c))
+E2E_OBJ   = $(E2E_SRC:tests/e2e/%.c=$(BUILD)/e2e/%.o)
 # The mock's own tests: a client, a webhook receiver, the dialects' helpers
 # (mock_*.c) and a test file per area (test_mock_*.c)
 MOCK_TEST_SRC = $(wildcard tests/mock_psp/test_mock_*.c) tests/mock_psp/mock_client.c \
@@ -31,8 +36,15 @@ MOCK_TEST_HDR = tests/mock_psp/mock_client.h tests/mock_psp/mock_receiver.h \
 MOCK_SRC  = $(filter-out $(MOCK_TEST_SRC),$(wildcard tests/mock_psp/*.c))
 # Adyen's OpenAPI documents the mock checks Adyen requests against
 MOCK_DEFS = -DMOCK_SPEC_DIR='"$(CURDIR)/tests/mock_psp/specs"'
+MOCK_HDR  = $(filter-out $(MOCK_TEST_HDR),$(wildcard tests/mock_psp/*.h))
+MOCK_OBJ      = $(MOCK_SRC:tests/mock_psp/%.c=$(BUILD)/mock/%.o)
+MOCK_ASAN_OBJ = $(MOCK_SRC:tests/mock_psp/%.c=$(BUILD)/mock-asan/%.o)
 FUZZ_SRC  = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+# the core once for every harness: instrumented for coverage and sanitizers,
+# libFuzzer's main linked only into the harnesses
+FUZZ_CORE_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/core-fuzz/%.o)
+FUZZ_CFLAGS   = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude $(PKG_CFLAGS)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
@@ -84,11 +96,19 @@ events-verify: $(BUILD)/payments-events-verify
 $(BUILD)/payments-events-verify: bin/payments-events-verify.c $(BUILD)/libpayments.a $(CORE_HDR)
 	$(CC) $(CFLAGS) $< $(BUILD)/libpayments.a $(PKG_LIBS) -o $@
 
-$(BUILD)/unit_tests: $(UNIT_SRC) $(BUILD)/libpayments.a
-	$(CC) $(CFLAGS) $(UNIT_SRC) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) $(CSV_LIBS) -o $@
+$(BUILD)/unit/%.o: tests/unit/%.c $(CORE_HDR) $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/unit_tests-asan: $(UNIT_SRC) $(BUILD)/libpayments-asan.a
-	$(CC) $(CFLAGS) $(SAN) $(UNIT_SRC) $(BUILD)/libpayments-asan.a -lcriterion $(PKG_LIBS) $(CSV_LIBS) -o $@
+$(BUILD)/unit-asan/%.o: tests/unit/%.c $(CORE_HDR) $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -c $< -o $@
+
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libpayments.a
+	$(CC) $(CFLAGS) $(UNIT_OBJ) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) $(CSV_LIBS) -o $@
+
+$(BUILD)/unit_tests-asan: $(UNIT_ASAN_OBJ) $(BUILD)/libpayments-asan.a
+	$(CC) $(CFLAGS) $(SAN) $(UNIT_ASAN_OBJ) $(BUILD)/libpayments-asan.a -lcriterion $(PKG_LIBS) $(CSV_LIBS) -o $@
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests --jobs 2
@@ -100,13 +120,19 @@ unit-asan: $(BUILD)/unit_tests-asan
 
 mock: $(BUILD)/mock_psp
 
-$(BUILD)/mock_psp: $(MOCK_SRC) $(filter-out $(MOCK_TEST_HDR),$(wildcard tests/mock_psp/*.h))
+$(BUILD)/mock/%.o: tests/mock_psp/%.c $(MOCK_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(MOCK_DEFS) $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
+	$(CC) $(CFLAGS) $(MOCK_DEFS) -c $< -o $@
 
-$(BUILD)/mock_psp-asan: $(MOCK_SRC) $(filter-out $(MOCK_TEST_HDR),$(wildcard tests/mock_psp/*.h))
+$(BUILD)/mock-asan/%.o: tests/mock_psp/%.c $(MOCK_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SAN) $(MOCK_DEFS) $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
+	$(CC) $(CFLAGS) $(SAN) $(MOCK_DEFS) -c $< -o $@
+
+$(BUILD)/mock_psp: $(MOCK_OBJ)
+	$(CC) $(CFLAGS) $(MOCK_OBJ) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
+
+$(BUILD)/mock_psp-asan: $(MOCK_ASAN_OBJ)
+	$(CC) $(CFLAGS) $(SAN) $(MOCK_ASAN_OBJ) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
 
 mock-asan: $(BUILD)/mock_psp-asan
 
@@ -139,9 +165,12 @@ $(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(BUILD)/libpayments.a 
 # The core is linked in for seal.h: the suite opens what the gateway sealed
 # with the same key file (tests/e2e/harness_tokens.h, "secrets at rest"); libssl for
 # the requests a client breaks off by hand (test_request_gone.c).
-$(BUILD)/e2e_tests: $(E2E_SRC) $(wildcard tests/e2e/*.h) $(BUILD)/libpayments.a | $(BUILD)/slow_dns.so
+$(BUILD)/e2e/%.o: tests/e2e/%.c $(wildcard tests/e2e/*.h) $(CORE_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(E2E_SRC) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) -lssl -o $@
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/e2e_tests: $(E2E_OBJ) $(BUILD)/libpayments.a | $(BUILD)/slow_dns.so
+	$(CC) $(CFLAGS) $(E2E_OBJ) $(BUILD)/libpayments.a -lcriterion $(PKG_LIBS) -lssl -o $@
 
 # A getaddrinfo() that hangs for one host, preloaded into a test's own
 # gateway (test_psp.c: a name lookup never holds the worker); built with the
@@ -188,10 +217,18 @@ $(BUILD)/demo_shop: tests/demo_shop/demo_shop.c
 browser: $(MODULE) $(BUILD)/mock_psp $(BUILD)/demo_shop
 	BUILD=$(BUILD) bash tests/browser/run.sh
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(CORE_HDR)
+$(BUILD)/core-fuzz/%.o: src/%.c $(CORE_HDR)
 	@mkdir -p $(@D)
-	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude $(PKG_CFLAGS) \
-	    -fsanitize=fuzzer,address,undefined $< $(CORE_SRC) $(PKG_LIBS) $(CSV_LIBS) -o $@
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(BUILD)/libpayments-fuzz.a: $(FUZZ_CORE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libpayments-fuzz.a $(CORE_HDR)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined $< $(BUILD)/libpayments-fuzz.a \
+	    $(PKG_LIBS) $(CSV_LIBS) -o $@
 
 fuzz: $(FUZZ_BIN)
 
