@@ -9172,7 +9172,6 @@ CREATE TABLE public.psp_events (
     unmatched_at timestamp with time zone,
     method jsonb,
     CONSTRAINT psp_events_applied CHECK (((state = 'applied'::text) = (applied_at IS NOT NULL))),
-    CONSTRAINT psp_events_method_sealed CHECK (((kind <> 'METHOD_SAVED'::text) OR ((SUBSTRING(body FROM 1 FOR 3) = '\x76312e'::bytea) AND ((method IS NULL) OR ((method ->> 'token_sealed'::text) ~~ 'v1.%'::text))))),
     CONSTRAINT psp_events_sizes CHECK ((((length(psp) >= 1) AND (length(psp) <= 64)) AND ((length(event_id) >= 1) AND (length(event_id) <= 255)) AND (length(type) <= 100) AND (length(COALESCE(key_id, ''::text)) <= 128) AND (octet_length(body) <= 1048576))),
     CONSTRAINT psp_events_state CHECK ((state = ANY (ARRAY['applied'::text, 'pending'::text, 'foreign'::text, 'unmatched'::text]))),
     CONSTRAINT psp_events_unmatched CHECK (((state <> 'unmatched'::text) OR (unmatched_at IS NOT NULL)))
@@ -9800,6 +9799,14 @@ ALTER TABLE ONLY public.payment_orders
 
 ALTER TABLE ONLY public.payouts
     ADD CONSTRAINT payouts_pkey PRIMARY KEY (merchant_id, payout_id);
+
+
+--
+-- Name: psp_events psp_events_method_sealed; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.psp_events
+    ADD CONSTRAINT psp_events_method_sealed CHECK (((kind <> 'METHOD_SAVED'::text) OR ((SUBSTRING(body FROM 1 FOR 3) = '\x76312e'::bytea) AND ((method IS NULL) OR ((method ->> 'token_sealed'::text) ~~ 'v1.%'::text))))) NOT VALID;
 
 
 --
