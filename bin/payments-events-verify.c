@@ -14,7 +14,19 @@
  * them.  The check is the dialect's own (pay_dialect_t.evidence_verify,
  * the core's verifiers), as of the time the event was received.  A row
  * whose bytes or header values were altered after it was kept does not
- * verify.
+ * verify.  A body kept sealed (it carries a saved payment method's
+ * token) is opened first with the configuration's payments_encryption_key
+ * (associated data "psp_event:<psp>:<event id>").
+ *
+ * Then the fields the row keeps beside its bytes, which the gateway
+ * applied and the replay applies again, are compared with what the
+ * verified bytes say, read again by the webhook's own parser (the
+ * dialect's evidence_events): the event its id names among them, kind,
+ * type, session token, reference, amount, currency, the PSP's payment and
+ * object ids, the merchant and checkout it was matched to against the
+ * nonce the PSP signed, and a saved method's sealed token and customer.
+ * An altered field beside intact bytes is FAILED, "not as signed: " and
+ * the fields' names (never their values).
  *
  * One line per event: verified, FAILED, "no key" (the key its row names
  * is not in the configuration: a key rotated out; point --conf at a
@@ -44,6 +56,7 @@
 #include <openssl/sha.h>
 
 #include <payments/dialect.h>
+#include <payments/seal.h>
 
 #define ME            "payments-events-verify"
 #define FETCH         500
@@ -83,9 +96,11 @@ typedef struct {
 } psp_t;
 
 typedef struct {
-    psp_t   *psp;
-    size_t   n, cap;
-    char    *prefix;            /* relative paths are taken from here */
+    psp_t          *psp;
+    size_t          n, cap;
+    char           *prefix;     /* relative paths are taken from here */
+    pay_keyring_t  *keyring;    /* payments_encryption_key: opens the
+                                   sealed bodies */
 } conf_t;
 
 
@@ -339,6 +354,34 @@ psp_key(const conf_t *c, psp_t *psp, const char *v)
 static void conf_file(conf_t *c, const char *path, int depth);
 
 
+/* payments_encryption_key FILE: the keyring, read as the module reads it */
+static void
+conf_keyring(conf_t *c, const char *path)
+{
+    char    *full, *text;
+    size_t   len, bad_line;
+
+    full = full_path(c, path);
+    text = file_read(full, &len);
+
+    c->keyring = calloc(1, sizeof(pay_keyring_t));
+    if (c->keyring == NULL) {
+        die("out of memory");
+    }
+
+    bad_line = 0;
+
+    if (pay_keyring_parse(c->keyring, text, len, &bad_line) != 0) {
+        die("payments_encryption_key %s: line %zu is not a key", full,
+            bad_line);
+    }
+
+    OPENSSL_cleanse(text, len);
+    free(text);
+    free(full);
+}
+
+
 /* one directive: payments_psp and include matter, the rest is skipped */
 static void
 conf_directive(conf_t *c, char **w, size_t n, int depth)
@@ -359,6 +402,13 @@ conf_directive(conf_t *c, char **w, size_t n, int depth)
         }
 
         free(full);
+        return;
+    }
+
+    if (strcmp(w[0], "payments_encryption_key") == 0 && n == 2
+        && c->keyring == NULL)
+    {
+        conf_keyring(c, w[1]);
         return;
     }
 
@@ -501,18 +551,269 @@ typedef struct {
 } counts_t;
 
 
+/* the columns after key_id (COLUMNS) */
+enum {
+    COL_KIND = 7, COL_TYPE, COL_TOKEN, COL_REFERENCE, COL_AMOUNT,
+    COL_CURRENCY, COL_PAYMENT_REF, COL_OBJECT_REF, COL_MERCHANT,
+    COL_CHECKOUT, COL_METHOD_SEALED, COL_METHOD_CUSTOMER
+};
+
+/* the kinds whose reference is the checkout's own nonce */
+static int
+checkout_kind(const char *kind)
+{
+    static const char  *k[] = { "SUCCEEDED", "CAPTURED", "FAILED",
+                                "PENDING", "AUTHORIZED", "METHOD_SAVED",
+                                NULL };
+    size_t              i;
+
+    for (i = 0; k[i] != NULL; i++) {
+        if (strcmp(kind, k[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+differs(char *out, size_t size, const char *field)
+{
+    size_t  n = strlen(out);
+
+    snprintf(out + n, size - n, "%s%s", n ? "," : "", field);
+}
+
+
+/* a METHOD_SAVED row's sealed token against the signed one; a row kept
+ * before the inbox kept it (none) has nothing to compare */
+static void
+method_check(conf_t *c, const pay_event_t *ev, const char *sealed,
+    const char *customer, char *out, size_t size)
+{
+    int      ok;
+    char     ad[300], *plain;
+    size_t   slen, plen;
+
+    slen = strlen(sealed);
+
+    if (slen == 0) {
+        return;
+    }
+
+    snprintf(ad, sizeof(ad), strchr(ev->reference, ':') != NULL
+                             ? "payment_method:%s" : "payment_method:%s:",
+             ev->reference);
+
+    plain = malloc(slen + 1);
+    if (plain == NULL) {
+        die("out of memory");
+    }
+
+    ok = c->keyring != NULL
+         && pay_unseal(c->keyring, ad, sealed, slen, plain, slen + 1, &plen)
+            == 0
+         && plen == strlen(ev->method)
+         && memcmp(plain, ev->method, plen) == 0;
+
+    OPENSSL_cleanse(plain, slen + 1);
+    free(plain);
+
+    if (!ok) {
+        differs(out, size, "method");
+    }
+
+    if (strcmp(customer, ev->psp_customer) != 0) {
+        differs(out, size, "psp_customer");
+    }
+}
+
+
+/*
+ * What the row keeps beside its bytes, against what the verified bytes
+ * say, read again by the webhook's own parser (the dialect's
+ * evidence_events): the event its id names among them, its kind, type,
+ * session token, reference, amount, currency and the PSP's ids, and the
+ * checkout it was matched to against the nonce the PSP signed.  The
+ * fields that differ, comma-separated, in out ("" when none).
+ */
+static void
+fields_check(conf_t *c, psp_t *psp, pay_webhook_conf_t *wc, json_t *headers,
+    const unsigned char *body, size_t blen, PGresult *res, int row,
+    char *out, size_t size)
+{
+    int           saved;
+    char          amount[32], nonce[300];
+    size_t        n, i;
+    const char   *evt, *kind, *m, *co, *ref;
+    pay_event_t  *ev;
+
+    static pay_event_t  *events;
+
+    out[0] = '\0';
+
+    if (events == NULL) {
+        events = malloc(PAY_WEBHOOK_MAX_ITEMS * sizeof(pay_event_t));
+        if (events == NULL) {
+            die("out of memory");
+        }
+    }
+
+    memset(events, 0, PAY_WEBHOOK_MAX_ITEMS * sizeof(pay_event_t));
+    evt = PQgetvalue(res, row, 1);
+    n = 0;
+
+    if (psp->dl->evidence_events(wc, kept_header, headers,
+                                 (const char *) body, blen, events,
+                                 PAY_WEBHOOK_MAX_ITEMS, &n)
+        != 0)
+    {
+        n = 0;
+    }
+
+    ev = NULL;
+
+    for (i = 0; i < n; i++) {
+        if (strcmp(events[i].event_id, evt) == 0) {
+            ev = &events[i];
+            break;
+        }
+    }
+
+    if (ev == NULL) {
+        differs(out, size, "event_id");
+        return;
+    }
+
+    kind = PQgetvalue(res, row, COL_KIND);
+    saved = (ev->kind == PAY_EVT_METHOD_SAVED);
+
+    if (strcmp(kind, pay_event_kind_name(ev)) != 0) {
+        differs(out, size, "kind");
+    }
+
+    if (strcmp(PQgetvalue(res, row, COL_TYPE), ev->type) != 0) {
+        differs(out, size, "type");
+    }
+
+    /* a saved method's row keeps no token open, nor money */
+    if (strcmp(PQgetvalue(res, row, COL_TOKEN), saved ? "" : ev->token)
+        != 0)
+    {
+        differs(out, size, "token");
+    }
+
+    ref = PQgetvalue(res, row, COL_REFERENCE);
+
+    if (strcmp(ref, ev->reference) != 0) {
+        differs(out, size, "reference");
+    }
+
+    if (!saved) {
+        snprintf(amount, sizeof(amount), "%lld", (long long) ev->amount);
+
+        if (strcmp(PQgetvalue(res, row, COL_AMOUNT), amount) != 0) {
+            differs(out, size, "amount");
+        }
+
+        if (strcmp(PQgetvalue(res, row, COL_CURRENCY), ev->currency) != 0) {
+            differs(out, size, "currency");
+        }
+
+        if (strcmp(PQgetvalue(res, row, COL_PAYMENT_REF), ev->payment_ref)
+            != 0)
+        {
+            differs(out, size, "payment_ref");
+        }
+
+        if (strcmp(PQgetvalue(res, row, COL_OBJECT_REF), ev->object_ref)
+            != 0)
+        {
+            differs(out, size, "object_ref");
+        }
+    }
+
+    /* a saved method's token, as the row keeps it for a replay (sealed
+     * for the checkout of its nonce), and the PSP's customer */
+    if (saved) {
+        method_check(c, ev, PQgetvalue(res, row, COL_METHOD_SEALED),
+                     PQgetvalue(res, row, COL_METHOD_CUSTOMER), out, size);
+    }
+
+    /* the checkout it was matched to: a nonce "<merchant>:<id>" names its
+     * merchant, and a checkout's own event names the checkout */
+    m = PQgetvalue(res, row, COL_MERCHANT);
+    co = PQgetvalue(res, row, COL_CHECKOUT);
+
+    if (m[0] != '\0' && strchr(ev->reference, ':') != NULL) {
+        if (strncmp(ev->reference, m, strlen(m)) != 0
+            || ev->reference[strlen(m)] != ':')
+        {
+            differs(out, size, "merchant_id");
+
+        } else if (co[0] != '\0' && checkout_kind(pay_event_kind_name(ev))) {
+            snprintf(nonce, sizeof(nonce), "%s:%s", m, co);
+
+            if (strcmp(nonce, ev->reference) != 0) {
+                differs(out, size, "checkout_id");
+            }
+        }
+    }
+}
+
+
+/* a sealed body opened: the bytes the PSP signed (malloc'd), or NULL
+ * when it does not open (another row's, a key no longer in the file,
+ * tampered) */
+static unsigned char *
+body_open(conf_t *c, const char *psp, const char *evt,
+    const unsigned char *sealed, size_t *len)
+{
+    char           *ad;
+    size_t          plen;
+    unsigned char  *plain;
+
+    if (asprintf(&ad, "psp_event:%s:%s", psp, evt) < 0) {
+        die("out of memory");
+    }
+
+    plain = malloc(*len + 1);
+    if (plain == NULL) {
+        die("out of memory");
+    }
+
+    plen = 0;
+
+    if (pay_unseal(c->keyring, ad, (const char *) sealed, *len, plain,
+                   *len + 1, &plen)
+        != 0)
+    {
+        free(plain);
+        plain = NULL;
+        plen = 0;
+    }
+
+    free(ad);
+    *len = plen;
+
+    return plain;
+}
+
+
 /* one row: psp, event_id, received (text), received (epoch), headers,
- * body (hex bytea), key_id */
+ * body (hex bytea), key_id, and the fields it keeps (COL_*) */
 static void
 verify_row(conf_t *c, PGresult *res, int row, counts_t *n)
 {
-    int                  found;
+    int                  found, sealed;
+    char                 fields[160];
     size_t               blen, i;
     json_t              *headers;
     psp_t               *psp;
     pay_err_e            err;
     const char          *name, *evt, *at, *key_id, *result;
-    unsigned char       *body;
+    unsigned char       *body, *opened;
     pay_webhook_conf_t   wc;
 
     name = PQgetvalue(res, row, 0);
@@ -566,8 +867,27 @@ verify_row(conf_t *c, PGresult *res, int row, counts_t *n)
     }
 
     headers = json_loads(PQgetvalue(res, row, 4), 0, NULL);
+    sealed = 0;
     body = PQunescapeBytea((const unsigned char *) PQgetvalue(res, row, 5),
                            &blen);
+
+    /* a sealed body: opened first (its associated data names the row) */
+    if (body != NULL && blen >= 3 && memcmp(body, "v1.", 3) == 0) {
+        if (c->keyring == NULL) {
+            printf("no key\t%s\t%s\t%s\t%s\tsealed: no "
+                   "payments_encryption_key in the configuration\n", at,
+                   name, evt, key_id);
+            n->nokey++;
+            json_decref(headers);
+            PQfreemem(body);
+            return;
+        }
+
+        opened = body_open(c, name, evt, body, &blen);
+        PQfreemem(body);
+        body = opened;
+        sealed = 1;
+    }
 
     if (!json_is_object(headers) || body == NULL) {
         err = PAY_ERR_BAD_SIGNATURE;
@@ -579,10 +899,27 @@ verify_row(conf_t *c, PGresult *res, int row, counts_t *n)
                                                10));
     }
 
-    json_decref(headers);
-    PQfreemem(body);
+    /* authentic bytes: the row's fields must be what they say */
+    fields[0] = '\0';
 
     if (err == PAY_ERR_NONE) {
+        fields_check(c, psp, &wc, headers, body, blen, res, row, fields,
+                     sizeof(fields));
+    }
+
+    json_decref(headers);
+
+    if (sealed) {
+        if (body != NULL) {
+            OPENSSL_cleanse(body, blen);
+        }
+        free(body);
+
+    } else {
+        PQfreemem(body);
+    }
+
+    if (err == PAY_ERR_NONE && fields[0] == '\0') {
         result = "verified";
         n->verified++;
 
@@ -591,7 +928,13 @@ verify_row(conf_t *c, PGresult *res, int row, counts_t *n)
         n->failed++;
     }
 
-    printf("%s\t%s\t%s\t%s\t%s\n", result, at, name, evt, key_id);
+    if (fields[0] != '\0') {
+        printf("%s\t%s\t%s\t%s\t%s\tnot as signed: %s\n", result, at,
+               name, evt, key_id, fields);
+
+    } else {
+        printf("%s\t%s\t%s\t%s\t%s\n", result, at, name, evt, key_id);
+    }
 }
 
 
@@ -616,7 +959,12 @@ query(PGconn *db, const char *sql, int nparams, const char *const *params)
     "to_char(received_at AT TIME ZONE 'UTC', " \
     "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " \
     "extract(epoch FROM received_at)::bigint, headers::text, body, " \
-    "coalesce(key_id, '') FROM psp_events "
+    "coalesce(key_id, ''), kind, type, coalesce(token, ''), " \
+    "coalesce(reference, ''), coalesce(amount::text, ''), " \
+    "coalesce(currency, ''), coalesce(payment_ref, ''), " \
+    "coalesce(object_ref, ''), coalesce(merchant_id, ''), " \
+    "coalesce(checkout_id, ''), coalesce(method ->> 'token_sealed', ''), " \
+    "coalesce(method ->> 'psp_customer', '') FROM psp_events "
 
 
 static void

@@ -32,6 +32,8 @@ static ngx_int_t ngx_http_payments_webhook_evidence(
     ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_webhook_saved(ngx_http_payments_ctx_t *ctx,
     pay_event_t *ev);
+static ngx_int_t ngx_http_payments_webhook_seal(ngx_http_payments_ctx_t *ctx,
+    pay_event_t *ev, u_char *bytes, size_t len, char **body);
 
 
 /* pay_header_pt over the request's headers (dialect.h); each one found is
@@ -273,7 +275,9 @@ ngx_http_payments_webhook_which_key(ngx_http_payments_ctx_t *ctx,
  * the whole body their one signature covers.  Bytes kept alone are
  * verified alone first (else the whole body is kept); with more than one
  * key configured (a rotation), the one that verified is found by
- * verifying with each alone; none alone is "ring".
+ * verifying with each alone; none alone is "ring".  Bytes that may carry
+ * a saved method's reusable token are kept sealed
+ * (ngx_http_payments_webhook_seal).
  */
 
 static ngx_int_t
@@ -351,6 +355,24 @@ ngx_http_payments_webhook_event_evidence(ngx_http_payments_ctx_t *ctx,
         *body = ctx->wh_body;
     }
 
+    /* bytes that may carry a saved method's reusable token are kept
+     * sealed, the PSP's exact bytes inside (a METHOD_SAVED event always;
+     * it is refused before this without a key) */
+    if (ev->kind == PAY_EVT_METHOD_SAVED
+        || (ctx->pmcf->keyring != NULL
+            && pay_evidence_has_method_token(len ? (char *) bytes
+                                                 : (char *) ctx->body.data,
+                                             len ? len : ctx->body.len)))
+    {
+        if (ngx_http_payments_webhook_seal(ctx, ev,
+                                           len ? bytes : ctx->body.data,
+                                           len ? len : ctx->body.len, body)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
     if (i >= nkeys) {
         *key_id = "ring";
 
@@ -369,6 +391,60 @@ ngx_http_payments_webhook_event_evidence(ngx_http_payments_ctx_t *ctx,
         p = (char *) ngx_cpymem(p, "sha256:", sizeof("sha256:") - 1);
         *ngx_hex_dump((u_char *) p, md, 8) = '\0';
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An event's kept bytes sealed whole (seal.h: AES-256-GCM under the
+ * payments_encryption_key that seals the session tokens), associated data
+ * "psp_event:<psp>:<event id>" so that a sealed body copied onto another
+ * row does not open; *body gets the sealed text's bytes as bytea hex.
+ * payments-events verify opens it before it verifies the signature.
+ */
+
+static ngx_int_t
+ngx_http_payments_webhook_seal(ngx_http_payments_ctx_t *ctx,
+    pay_event_t *ev, u_char *bytes, size_t len, char **body)
+{
+    char                *ad, *sealed, *p;
+    size_t               cap, slen;
+    u_char              *last;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ctx->pmcf->keyring == NULL) {
+        return NGX_ERROR;
+    }
+
+    ad = ngx_pnalloc(r->pool, sizeof("psp_event::") + ctx->psp->name.len
+                              + ngx_strlen(ev->event_id));
+    cap = pay_seal_len(len) + 1;
+    sealed = ngx_pnalloc(r->pool, cap);
+
+    if (ad == NULL || sealed == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_sprintf((u_char *) ad, "psp_event:%V:%s", &ctx->psp->name,
+                       ev->event_id);
+    *last = '\0';
+
+    if (pay_seal(ctx->pmcf->keyring, ad, bytes, len, sealed, cap) != 0) {
+        return NGX_ERROR;
+    }
+
+    slen = ngx_strlen(sealed);
+
+    p = ngx_pnalloc(r->pool, 2 + 2 * slen + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p[0] = '\\';
+    p[1] = 'x';
+    *ngx_hex_dump((u_char *) p + 2, (u_char *) sealed, slen) = '\0';
+    *body = p;
 
     return NGX_OK;
 }

@@ -4041,10 +4041,24 @@ BEGIN
             USING ERRCODE = 'no_data_found';
     END IF;
 
-    SELECT * INTO a FROM pay_event_apply(e.psp, e.event_id, e.kind, e.type, e.token,
-                                         e.reference, e.amount, e.currency,
-                                         e.payment_ref, e.object_ref, e.tokens) x;
-    v_state := psp_event_state(e.psp, e.event_id, e.reference, a.outcome);
+    IF e.kind = 'METHOD_SAVED' THEN
+        -- a saved method: recorded once it is applied (its row's state);
+        -- else saved now from what the row keeps for it (the token sealed)
+        IF e.state = 'applied' THEN
+            SELECT 'duplicate'::text AS outcome, e.merchant_id AS merchant_id,
+                   e.checkout_id AS checkout_id INTO a;
+            v_state := 'applied';
+        ELSE
+            SELECT x.outcome, x.merchant_id, x.checkout_id, x.state AS st INTO a
+              FROM pay_method_saved_apply(e.psp, e.event_id, e.reference, e.method) x;
+            v_state := a.st;
+        END IF;
+    ELSE
+        SELECT * INTO a FROM pay_event_apply(e.psp, e.event_id, e.kind, e.type, e.token,
+                                             e.reference, e.amount, e.currency,
+                                             e.payment_ref, e.object_ref, e.tokens) x;
+        v_state := psp_event_state(e.psp, e.event_id, e.reference, a.outcome);
+    END IF;
     IF v_state = 'pending' AND e.state = 'unmatched' THEN
         v_state := 'unmatched';
     END IF;
@@ -4550,14 +4564,12 @@ $$;
 CREATE FUNCTION public.pay_method_event_keep(p_psp text, p_event_id text, p_type text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb, p_body bytea, p_headers jsonb, p_key_id text) RETURNS TABLE(outcome text, merchant_id text, checkout_id text, state text, method_id text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
-    AS $_$
+    AS $$
 #variable_conflict use_column
 DECLARE
-    v        record;
-    c        checkouts%ROWTYPE;
-    v_out    text;
-    v_state  text := 'applied';
-    v_id     text;
+    v         record;
+    a         record;
+    v_method  jsonb;
 BEGIN
     IF to_regclass('psp_events_' || to_char(now() AT TIME ZONE 'UTC', '"y"YYYY"m"MM')) IS NULL THEN
         PERFORM pay_inbox_partitions(1);
@@ -4574,63 +4586,25 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT * INTO c FROM checkouts ck
-     WHERE ck.nonce = p_reference AND ck.psp = p_psp
-       AND ck.merchant_id = split_part(p_reference, ':', 1)
-       FOR UPDATE;
+    v_method := jsonb_build_object('token_sealed', p_token_sealed,
+                                   'token_index', p_token_index,
+                                   'psp_customer', nullif(p_psp_customer, ''),
+                                   'display', coalesce(p_display, '{}'));
 
-    IF NOT FOUND THEN
-        v_out := 'unknown_checkout';
-        v_state := CASE WHEN coalesce(p_reference, '')
-                             ~ '^[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}$'
-                        THEN 'unmatched' ELSE 'foreign' END;
-    ELSIF c.save_method IS NULL THEN
-        v_out := 'not_asked';
-    ELSE
-        -- 96 random bits as letters a-p: an id with no digits is never
-        -- taken for a card number in the merchant's request
-        v_id := 'pm_' || translate(encode(gen_random_bytes_compat(12), 'hex'),
-                                   '0123456789abcdef', 'abcdefghijklmnop');
-
-        INSERT INTO payment_methods (merchant_id, method_id, customer, customer_ref,
-                                     psp, psp_customer, token_sealed, token_index,
-                                     usage, recurring, brand, last4, exp_month,
-                                     exp_year, checkout_id, event_id)
-        VALUES (c.merchant_id, v_id, c.save_method ->> 'customer',
-                c.save_method ->> 'customer_ref', p_psp, nullif(p_psp_customer, ''),
-                p_token_sealed, p_token_index, c.save_method ->> 'usage',
-                c.save_method ->> 'recurring',
-                nullif(lower(p_display ->> 'brand'), ''),
-                nullif(p_display ->> 'last4', ''),
-                (p_display ->> 'exp_month')::int, (p_display ->> 'exp_year')::int,
-                c.checkout_id, p_event_id)
-        ON CONFLICT DO NOTHING;
-
-        IF FOUND THEN
-            v_out := 'saved';
-            PERFORM audit_append(c.merchant_id, c.checkout_id, 'payment_method:saved',
-                                 jsonb_build_object('payment_method', v_id,
-                                                    'psp', p_psp,
-                                                    'usage', c.save_method ->> 'usage',
-                                                    'event', p_event_id));
-        ELSE
-            v_out := 'already';
-            v_id := NULL;
-        END IF;
-    END IF;
+    SELECT * INTO a FROM pay_method_saved_apply(p_psp, p_event_id, p_reference, v_method) x;
 
     INSERT INTO psp_events (psp, event_id, state, body, headers, key_id, kind, type,
                             reference, outcome, merchant_id, checkout_id, applied_at,
-                            unmatched_at)
-    VALUES (p_psp, p_event_id, v_state, p_body, coalesce(p_headers, '{}'), p_key_id,
+                            unmatched_at, method)
+    VALUES (p_psp, p_event_id, a.state, p_body, coalesce(p_headers, '{}'), p_key_id,
             'METHOD_SAVED', left(coalesce(p_type, ''), 100), nullif(p_reference, ''),
-            v_out, c.merchant_id, c.checkout_id,
-            CASE WHEN v_state = 'applied' THEN now() END,
-            CASE WHEN v_state = 'unmatched' THEN now() END);
+            a.outcome, a.merchant_id, a.checkout_id,
+            CASE WHEN a.state = 'applied' THEN now() END,
+            CASE WHEN a.state = 'unmatched' THEN now() END, v_method);
 
-    RETURN QUERY SELECT v_out, c.merchant_id, c.checkout_id, v_state, v_id;
+    RETURN QUERY SELECT a.outcome, a.merchant_id, a.checkout_id, a.state, a.method_id;
 END
-$_$;
+$$;
 
 
 --
@@ -4660,6 +4634,76 @@ CREATE FUNCTION public.pay_method_get(p_merchant text, p_method text) RETURNS te
       FROM payment_methods p
      WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
 $$;
+
+
+--
+-- Name: pay_method_saved_apply(text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_method_saved_apply(p_psp text, p_event_id text, p_reference text, p_method jsonb) RETURNS TABLE(outcome text, merchant_id text, checkout_id text, state text, method_id text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    c        checkouts%ROWTYPE;
+    v_out    text;
+    v_state  text := 'applied';
+    v_id     text;
+BEGIN
+    SELECT * INTO c FROM checkouts ck
+     WHERE ck.nonce = p_reference AND ck.psp = p_psp
+       AND ck.merchant_id = split_part(p_reference, ':', 1)
+       FOR UPDATE;
+
+    IF NOT FOUND THEN
+        v_out := 'unknown_checkout';
+        v_state := CASE WHEN coalesce(p_reference, '')
+                             ~ '^[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}$'
+                        THEN 'unmatched' ELSE 'foreign' END;
+    ELSIF c.save_method IS NULL THEN
+        v_out := 'not_asked';
+    ELSIF p_method IS NULL OR coalesce(p_method ->> 'token_sealed', '') = '' THEN
+        v_out := 'not_kept';
+        v_state := 'unmatched';
+    ELSE
+        -- 96 random bits as letters a-p: an id with no digits is never
+        -- taken for a card number in the merchant's request
+        v_id := 'pm_' || translate(encode(gen_random_bytes_compat(12), 'hex'),
+                                   '0123456789abcdef', 'abcdefghijklmnop');
+
+        INSERT INTO payment_methods (merchant_id, method_id, customer, customer_ref,
+                                     psp, psp_customer, token_sealed, token_index,
+                                     usage, recurring, brand, last4, exp_month,
+                                     exp_year, checkout_id, event_id)
+        VALUES (c.merchant_id, v_id, c.save_method ->> 'customer',
+                c.save_method ->> 'customer_ref', p_psp,
+                nullif(p_method ->> 'psp_customer', ''),
+                p_method ->> 'token_sealed', p_method ->> 'token_index',
+                c.save_method ->> 'usage', c.save_method ->> 'recurring',
+                nullif(lower(p_method -> 'display' ->> 'brand'), ''),
+                nullif(p_method -> 'display' ->> 'last4', ''),
+                (p_method -> 'display' ->> 'exp_month')::int,
+                (p_method -> 'display' ->> 'exp_year')::int,
+                c.checkout_id, p_event_id)
+        ON CONFLICT DO NOTHING;
+
+        IF FOUND THEN
+            v_out := 'saved';
+            PERFORM audit_append(c.merchant_id, c.checkout_id, 'payment_method:saved',
+                                 jsonb_build_object('payment_method', v_id,
+                                                    'psp', p_psp,
+                                                    'usage', c.save_method ->> 'usage',
+                                                    'event', p_event_id));
+        ELSE
+            v_out := 'already';
+            v_id := NULL;
+        END IF;
+    END IF;
+
+    RETURN QUERY SELECT v_out, c.merchant_id, c.checkout_id, v_state, v_id;
+END
+$_$;
 
 
 --
@@ -9126,6 +9170,7 @@ CREATE TABLE public.psp_events (
     checkout_id text,
     applied_at timestamp with time zone,
     unmatched_at timestamp with time zone,
+    method jsonb,
     CONSTRAINT psp_events_applied CHECK (((state = 'applied'::text) = (applied_at IS NOT NULL))),
     CONSTRAINT psp_events_sizes CHECK ((((length(psp) >= 1) AND (length(psp) <= 64)) AND ((length(event_id) >= 1) AND (length(event_id) <= 255)) AND (length(type) <= 100) AND (length(COALESCE(key_id, ''::text)) <= 128) AND (octet_length(body) <= 1048576))),
     CONSTRAINT psp_events_state CHECK ((state = ANY (ARRAY['applied'::text, 'pending'::text, 'foreign'::text, 'unmatched'::text]))),
@@ -9139,6 +9184,20 @@ PARTITION BY RANGE (received_at);
 --
 
 COMMENT ON TABLE public.psp_events IS 'Every verified PSP event as received (signed bytes, the verification''s header values, the verifying key''s id), partitioned by month, with its state: applied, pending, foreign or unmatched.';
+
+
+--
+-- Name: COLUMN psp_events.body; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.psp_events.body IS 'the bytes the PSP signed; sealed ("v1." text as bytes, associated data psp_event:<psp>:<event_id>) when they carry a reusable payment-method token';
+
+
+--
+-- Name: COLUMN psp_events.method; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.psp_events.method IS 'METHOD_SAVED: {token_sealed, token_index, psp_customer, display}, what replaying it needs; the token only sealed';
 
 
 --
@@ -9740,6 +9799,14 @@ ALTER TABLE ONLY public.payment_orders
 
 ALTER TABLE ONLY public.payouts
     ADD CONSTRAINT payouts_pkey PRIMARY KEY (merchant_id, payout_id);
+
+
+--
+-- Name: psp_events psp_events_method_sealed; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.psp_events
+    ADD CONSTRAINT psp_events_method_sealed CHECK (((kind <> 'METHOD_SAVED'::text) OR ((SUBSTRING(body FROM 1 FOR 3) = '\x76312e'::bytea) AND ((method IS NULL) OR ((method ->> 'token_sealed'::text) ~~ 'v1.%'::text))))) NOT VALID;
 
 
 --
@@ -11271,6 +11338,13 @@ GRANT ALL ON FUNCTION public.pay_method_for_charge(p_merchant text, p_method tex
 
 REVOKE ALL ON FUNCTION public.pay_method_get(p_merchant text, p_method text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_method_get(p_merchant text, p_method text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_method_saved_apply(p_psp text, p_event_id text, p_reference text, p_method jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_method_saved_apply(p_psp text, p_event_id text, p_reference text, p_method jsonb) FROM PUBLIC;
 
 
 --

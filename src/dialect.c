@@ -1,7 +1,8 @@
 /*
  * ngx_payments core: the dialect table (dialect.h).  A new PSP API is one
  * src/dialect_<name>.c and one line here.  The table is a leaf: it reads
- * the entries and calls no other file of the core.
+ * the entries and calls no other file of the core; and the names the
+ * database gives the events' kinds, and what the inbox keeps sealed.
  */
 
 #include <string.h>
@@ -95,3 +96,89 @@ pay_dialect_no_session(const pay_dialect_t *d, int connected, int status,
     return NULL;
 }
 
+
+
+const char *
+pay_event_kind_name(const pay_event_t *ev)
+{
+    switch (ev->kind) {
+    case PAY_EVT_SUCCEEDED:
+        return ev->captured ? "CAPTURED" : "SUCCEEDED";
+    case PAY_EVT_AUTHORIZED:
+        return "AUTHORIZED";
+    case PAY_EVT_CAPTURE_SUCCEEDED:
+        return "CAPTURE_SUCCEEDED";
+    case PAY_EVT_CAPTURE_FAILED:
+        return "CAPTURE_FAILED";
+    case PAY_EVT_VOID_SUCCEEDED:
+        return "VOID_SUCCEEDED";
+    case PAY_EVT_VOID_FAILED:
+        return "VOID_FAILED";
+    case PAY_EVT_FAILED:
+        return "FAILED";
+    case PAY_EVT_PENDING:
+        return "PENDING";
+    case PAY_EVT_REFUND_SUCCEEDED:
+        return "REFUND_SUCCEEDED";
+    case PAY_EVT_REFUND_FAILED:
+        return "REFUND_FAILED";
+    case PAY_EVT_DISPUTE_OPENED:
+        return "DISPUTE_OPENED";
+    case PAY_EVT_DISPUTE_WON:
+        return "DISPUTE_WON";
+    case PAY_EVT_DISPUTE_LOST:
+        return "DISPUTE_LOST";
+    case PAY_EVT_PAYOUT_PAID:
+        return "PAYOUT_PAID";
+    case PAY_EVT_PAYOUT_FAILED:
+        return "PAYOUT_FAILED";
+    case PAY_EVT_METHOD_SAVED:
+        return "METHOD_SAVED";
+    default:
+        return "IGNORED";
+    }
+}
+
+
+/* memmem() without _GNU_SOURCE (nginx's build of the core) */
+static int
+pay_contains(const char *hay, size_t n, const char *needle)
+{
+    size_t  i, m = strlen(needle);
+
+    for (i = 0; m <= n && i <= n - m; i++) {
+        if (hay[i] == needle[0] && memcmp(hay + i, needle, m) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+pay_evidence_has_method_token(const char *bytes, size_t len)
+{
+    size_t  i;
+
+    /* Stripe's payment methods and their older sources by id; the
+     * "payment_method" member of Stripe's charges and intents and of the
+     * generic dialect; Adyen's stored-method references by name */
+    static const char  *marks[] = {
+        "\"pm_", "\"card_", "\"src_", "\"payment_method\"",
+        "recurringDetailReference", "storedPaymentMethodId",
+        "RECURRING_CONTRACT", NULL
+    };
+
+    if (bytes == NULL) {
+        return 0;
+    }
+
+    for (i = 0; marks[i] != NULL; i++) {
+        if (pay_contains(bytes, len, marks[i])) {
+            return 1;
+        }
+    }
+
+    return 0;
+}

@@ -453,6 +453,49 @@ pay_adyen_evidence(const pay_webhook_conf_t *conf, pay_header_pt header,
 
 
 /*
+ * A kept event's bytes read again by the webhook's parsers: a transfer
+ * whose kept HmacSignature verifies them, else a notification item (or a
+ * whole notification), every item verified again.
+ */
+static int
+pay_adyen_evidence_events_of(const pay_webhook_conf_t *conf,
+    pay_header_pt header, void *hdata, const char *bytes, size_t len,
+    pay_event_t *events, size_t max, size_t *nevents)
+{
+    size_t       siglen;
+    unsigned     count;
+    const char  *sig;
+
+    *nevents = 0;
+
+    if (max == 0) {
+        return -1;
+    }
+
+    count = 0;
+    siglen = 0;
+    sig = header(hdata, "HmacSignature", &siglen, &count);
+
+    if (sig != NULL && count == 1
+        && pay_adyen_transfer_verify(sig, siglen, bytes, len, conf->secrets,
+                                     conf->nsecrets)
+           == PAY_ERR_NONE)
+    {
+        if (pay_adyen_parse_transfer(bytes, len, &events[0]) != 0) {
+            return -1;
+        }
+
+        *nevents = 1;
+        return 0;
+    }
+
+    return pay_adyen_evidence_events(bytes, len, conf->secrets,
+                                     conf->nsecrets, events, max, nevents)
+           == PAY_ERR_NONE ? 0 : -1;
+}
+
+
+/*
  * Standard notifications: every item must verify or none is applied; only
  * the eight signed fields are read.  Adyen's "live" is not signed, so the
  * PSP's mode= says which money this is.  An HMAC key can be shared by a
@@ -931,6 +974,7 @@ const pay_dialect_t  pay_dialect_adyen = {
     .key_in_use = pay_adyen_key_in_use,
     .webhook = pay_adyen_webhook,
     .evidence_verify = pay_adyen_evidence,
+    .evidence_events = pay_adyen_evidence_events_of,
     .webhook_answer = "[accepted]",
     .webhook_answer_type = "text/plain",
     .session_lookup = pay_adyen_lookup,

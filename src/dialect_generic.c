@@ -262,6 +262,28 @@ pay_generic_evidence(const pay_webhook_conf_t *conf, pay_header_pt header,
 }
 
 
+/* A kept event's bytes read again by the webhook's parser. */
+static int
+pay_generic_evidence_events(const pay_webhook_conf_t *conf,
+    pay_header_pt header, void *hdata, const char *bytes, size_t len,
+    pay_event_t *events, size_t max, size_t *nevents)
+{
+    (void) conf;
+    (void) header;
+    (void) hdata;
+
+    *nevents = 0;
+
+    if (max == 0 || pay_generic_parse_event(bytes, len, &events[0]) != 0) {
+        return -1;
+    }
+
+    *nevents = 1;
+
+    return 0;
+}
+
+
 /* GET /sessions/{token}: the token percent-encoded, every byte but
  * [A-Za-z0-9_-] (a generic PSP's tokens are any visible ASCII). */
 static int
@@ -595,6 +617,7 @@ const pay_dialect_t  pay_dialect_generic = {
     .refusal_reason = pay_generic_reason,
     .webhook = pay_generic_webhook,
     .evidence_verify = pay_generic_evidence,
+    .evidence_events = pay_generic_evidence_events,
     .webhook_answer = "{\"received\":true}",
     .webhook_answer_type = "application/json",
     .session_lookup = pay_generic_lookup,

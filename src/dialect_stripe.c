@@ -451,6 +451,20 @@ pay_stripe_evidence(const pay_webhook_conf_t *conf, pay_header_pt header,
 }
 
 
+/* A kept event's bytes read again by the webhook's parser. */
+static int
+pay_stripe_evidence_events(const pay_webhook_conf_t *conf,
+    pay_header_pt header, void *hdata, const char *bytes, size_t len,
+    pay_event_t *events, size_t max, size_t *nevents)
+{
+    (void) conf;
+    (void) header;
+    (void) hdata;
+
+    return pay_stripe_parse_events(bytes, len, events, max, nevents);
+}
+
+
 /* GET /v1/checkout/sessions/{id}: Stripe's ids are [A-Za-z0-9_]. */
 static int
 pay_stripe_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
@@ -800,6 +814,7 @@ const pay_dialect_t  pay_dialect_stripe = {
     .refusal_reason = pay_stripe_reason,
     .webhook = pay_stripe_webhook,
     .evidence_verify = pay_stripe_evidence,
+    .evidence_events = pay_stripe_evidence_events,
     .webhook_answer = "{\"received\":true}",
     .webhook_answer_type = "application/json",
     .session_lookup = pay_stripe_lookup,

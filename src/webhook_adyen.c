@@ -1094,3 +1094,61 @@ done:
 
     return rc;
 }
+
+
+pay_err_e
+pay_adyen_evidence_events(const char *bytes, size_t len,
+    const pay_secret_t *keys, size_t nkeys, pay_event_t *events, size_t max,
+    size_t *nevents)
+{
+    json_t            *root;
+    pay_err_e          rc;
+    pay_adyen_item_t   it;
+
+    if (nevents != NULL) {
+        *nevents = 0;
+    }
+
+    if (bytes == NULL || len == 0 || keys == NULL || nkeys == 0
+        || events == NULL || max == 0 || nevents == NULL)
+    {
+        return PAY_ERR_BAD_SIGNATURE;
+    }
+
+    root = json_loadb(bytes, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return PAY_ERR_BAD_SIGNATURE;
+    }
+
+    if (json_object_get(root, "notificationItems") != NULL) {
+        /* a whole notification, as kept before items were kept alone */
+        json_decref(root);
+        return pay_adyen_verify(bytes, len, keys, nkeys, events, max,
+                                nevents);
+    }
+
+    /* one item: verified, then read as pay_adyen_verify reads each */
+    rc = PAY_ERR_BAD_SIGNATURE;
+
+    if (pay_adyen_item_read(root, &it) == 0
+        && pay_adyen_item_verify(&it, keys, nkeys) == 0)
+    {
+        rc = PAY_ERR_INVALID_REQUEST;
+
+        if (pay_adyen_event(&it, &events[0]) == 0) {
+            events[0].evidence_off = 0;
+            events[0].evidence_len = len;
+            *nevents = 1;
+            rc = PAY_ERR_NONE;
+        }
+    }
+
+    if (rc != PAY_ERR_NONE) {
+        memset(&events[0], 0, sizeof(pay_event_t));
+    }
+
+    json_decref(root);
+
+    return rc;
+}

@@ -234,6 +234,21 @@ typedef struct {
                                       pay_header_pt header, void *hdata,
                                       const char *bytes, size_t len,
                                       int64_t at);
+
+    /*
+     * The same kept bytes read again by the webhook's own parser, after
+     * evidence_verify passed over them (payments-events verify compares
+     * what they say with the fields the event's row keeps): the events
+     * they carry, *nevents of at most max, as webhook read them when they
+     * came (an Adyen item alone is one event; a Stripe charge.refunded
+     * one per refund).  conf's secrets are the ones evidence_verify took.
+     * Returns 0, or -1 with *nevents 0: not events of this dialect.
+     */
+    int            (*evidence_events)(const pay_webhook_conf_t *conf,
+                                      pay_header_pt header, void *hdata,
+                                      const char *bytes, size_t len,
+                                      pay_event_t *events, size_t max,
+                                      size_t *nevents);
     const char      *webhook_answer_type;
 
     /*

@@ -202,6 +202,31 @@ pay_err_e pay_adyen_verify(const char *body, size_t blen,
 pay_err_e pay_adyen_evidence_verify(const char *bytes, size_t len,
     const pay_secret_t *keys, size_t nkeys);
 
+/*
+ * The same kept bytes read again, after pay_adyen_evidence_verify: one
+ * item ({"NotificationRequestItem":{…}}) is one event, read from its
+ * eight signed fields as pay_adyen_verify reads it; a whole notification
+ * is pay_adyen_verify's events.  Every item is verified again with keys.
+ * Returns PAY_ERR_NONE with *nevents set, else *nevents 0 and
+ * PAY_ERR_BAD_SIGNATURE or PAY_ERR_INVALID_REQUEST as pay_adyen_verify.
+ */
+pay_err_e pay_adyen_evidence_events(const char *bytes, size_t len,
+    const pay_secret_t *keys, size_t nkeys, pay_event_t *events, size_t max,
+    size_t *nevents);
+
+/* The name a kept event's kind has in the database (pay_event_apply's
+ * p_kind, psp_events.kind): "SUCCEEDED" ... "METHOD_SAVED", and
+ * "CAPTURED" for a SUCCEEDED the PSP says was captured in full; "IGNORED"
+ * for anything else. */
+const char *pay_event_kind_name(const pay_event_t *ev);
+
+/* 1 when a kept event's bytes may carry a saved payment method's
+ * reusable PSP token (Stripe pm_, card_ or src_ ids, a "payment_method"
+ * member, Adyen's recurringDetailReference, storedPaymentMethodId or a
+ * RECURRING_CONTRACT), which the inbox keeps sealed; else 0.  A marker
+ * found where no token is only costs a seal. */
+int pay_evidence_has_method_token(const char *bytes, size_t len);
+
 #define PAY_ADYEN_KEY_LEN      32
 #define PAY_ADYEN_SIG_B64_LEN  44
 

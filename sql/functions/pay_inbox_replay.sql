@@ -1,5 +1,7 @@
 -- An operator's replay of one kept event (payments-events replay): applied
--- again by pay_event_apply from its kept fields, under the event's lock.
+-- again by pay_event_apply from its kept fields, under the event's lock; a
+-- METHOD_SAVED event by pay_method_saved_apply, from the sealed token its
+-- row keeps (an applied one is 'duplicate').
 -- Idempotent: an event pay_event_apply has recorded is 'duplicate' and
 -- changes nothing; a pending or unmatched one whose object is here now is
 -- applied, once.  An unmatched one still matching nothing stays unmatched.
@@ -30,10 +32,24 @@ BEGIN
             USING ERRCODE = 'no_data_found';
     END IF;
 
-    SELECT * INTO a FROM pay_event_apply(e.psp, e.event_id, e.kind, e.type, e.token,
-                                         e.reference, e.amount, e.currency,
-                                         e.payment_ref, e.object_ref, e.tokens) x;
-    v_state := psp_event_state(e.psp, e.event_id, e.reference, a.outcome);
+    IF e.kind = 'METHOD_SAVED' THEN
+        -- a saved method: recorded once it is applied (its row's state);
+        -- else saved now from what the row keeps for it (the token sealed)
+        IF e.state = 'applied' THEN
+            SELECT 'duplicate'::text AS outcome, e.merchant_id AS merchant_id,
+                   e.checkout_id AS checkout_id INTO a;
+            v_state := 'applied';
+        ELSE
+            SELECT x.outcome, x.merchant_id, x.checkout_id, x.state AS st INTO a
+              FROM pay_method_saved_apply(e.psp, e.event_id, e.reference, e.method) x;
+            v_state := a.st;
+        END IF;
+    ELSE
+        SELECT * INTO a FROM pay_event_apply(e.psp, e.event_id, e.kind, e.type, e.token,
+                                             e.reference, e.amount, e.currency,
+                                             e.payment_ref, e.object_ref, e.tokens) x;
+        v_state := psp_event_state(e.psp, e.event_id, e.reference, a.outcome);
+    END IF;
     IF v_state = 'pending' AND e.state = 'unmatched' THEN
         v_state := 'unmatched';
     END IF;

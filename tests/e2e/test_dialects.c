@@ -532,6 +532,16 @@ Test(adyen, each_item_of_a_batch_is_kept_alone_and_verifies_again)
                      "--since", since, NULL }, &out), 1, "%s", out);
     expect_verified(out, e1, "FAILED");
     expect_verified(out, e2, "verified");
+
+    /* the second item's bytes intact, the reference its row keeps
+     * beside them altered: the re-read item names the field */
+    params[1] = e2;
+    db_exec("UPDATE psp_events SET reference = reference || 'x' "
+            "WHERE psp = $1 AND event_id = $2", 2, params);
+    cr_expect_eq(events_verify((const char *[]) { "--psp", ADYEN_PSP,
+                     "--event", e2, NULL }, &out), 1, "%s", out);
+    expect_verified(out, e2, "FAILED");
+    cr_expect(strstr(out, "not as signed: reference\n") != NULL, "%s", out);
 }
 
 

@@ -796,3 +796,80 @@ Test(late_events, payments_events_verify_reports_a_row_altered_in_the_table,
                      uid("evt_none"), NULL }, &out), 1, "%s", out);
     cr_expect(strstr(out, "no such event is kept") != NULL, "%s", out);
 }
+
+
+Test(late_events, payments_events_verify_reports_a_field_altered_beside_intact_bytes,
+     .description = "the bytes and signature intact, a field the row keeps "
+                    "beside them altered (amount, reference, type, the "
+                    "checkout it was matched to): verify re-reads the "
+                    "signed bytes with the webhook's parser, is FAILED and "
+                    "names the field; the intact row verifies")
+{
+    late_t       l, other;
+    resp_t      *r;
+    char        *out, *evt = uid("evt"), *conf = run_file("nginx.conf");
+    const char  *p[] = { evt, NULL };
+
+    late_register(&l);
+    late_register(&other);
+    r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
+                                       "paid", NULL));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(db_scalar("SELECT state || ' ' || checkout_id FROM "
+                               "psp_events WHERE event_id = $1", 1, p),
+                     str_printf("applied %s", l.co));
+
+    cr_assert_eq(late_events_tool((const char *[]) { "verify", "--conf", conf,
+                     "--psp", env("PAY_TEST_PSP"), "--event", evt, NULL },
+                     &out), 0, "%s", out);
+    cr_expect(strncmp(out, "verified\t", 9) == 0
+              && strstr(out, "not as signed") == NULL, "%s", out);
+
+    /* each field alone, then put back as it was */
+    {
+        static const struct {
+            const char  *set, *back, *field;
+        } alt[] = {
+            { "amount = 15", "amount = 1500", "amount" },
+            { "currency = 'EUR'", "currency = 'USD'", "currency" },
+            { "type = 'checkout.session.expired'",
+              "type = 'checkout.session.completed'", "type" },
+            { "kind = 'FAILED'", "kind = 'CAPTURED'", "kind" },
+            { "reference = $2", "reference = $3", "reference" },
+            { "checkout_id = $2", "checkout_id = $3", "checkout_id" },
+            { "token = 'cs_test_other'", "token = $3", "token" },
+        };
+        size_t       i;
+        const char  *q[3];
+
+        for (i = 0; i < sizeof(alt) / sizeof(alt[0]); i++) {
+            q[0] = evt;
+            q[1] = strcmp(alt[i].field, "reference") == 0
+                   ? str_printf("%s:%s", other.m.id, other.co) : other.co;
+            q[2] = strcmp(alt[i].field, "reference") == 0
+                   ? str_printf("%s:%s", l.m.id, l.co)
+                   : strcmp(alt[i].field, "token") == 0 ? l.token : l.co;
+
+            db_exec(str_printf("UPDATE psp_events SET %s WHERE event_id = $1"
+                               " AND $2::text IS NOT NULL AND $3::text IS "
+                               "NOT NULL", alt[i].set), 3, q);
+            cr_expect_eq(late_events_tool((const char *[]) { "verify",
+                             "--conf", conf, "--psp", env("PAY_TEST_PSP"),
+                             "--event", evt, NULL }, &out), 1,
+                         "%s: %s", alt[i].field, out);
+            cr_expect(strncmp(out, "FAILED\t", 7) == 0
+                      && strstr(out, str_printf("not as signed: %s\n",
+                                                alt[i].field)) != NULL
+                      && strstr(out, "0 verified, 1 failed") != NULL,
+                      "%s: %s", alt[i].field, out);
+
+            db_exec(str_printf("UPDATE psp_events SET %s WHERE event_id = $1"
+                               " AND $2::text IS NOT NULL AND $3::text IS "
+                               "NOT NULL", alt[i].back), 3, q);
+            cr_expect_eq(late_events_tool((const char *[]) { "verify",
+                             "--conf", conf, "--psp", env("PAY_TEST_PSP"),
+                             "--event", evt, NULL }, &out), 0,
+                         "%s put back: %s", alt[i].field, out);
+        }
+    }
+}

@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -146,6 +147,28 @@ vault_token(const char *reference)
 }
 
 
+/* bin/payments-events with args, against the suite's configuration; its
+ * output in *out, its exit status returned */
+static int
+events_tool(const char *const *args, char **out)
+{
+    char    *argv[24];
+    size_t   n = 0, i;
+
+    argv[n++] = str_printf("%s/bin/payments-events", env("PAY_TEST_ROOT"));
+    argv[n++] = (char *) "--db";
+    argv[n++] = (char *) env("PAY_TEST_PG");
+
+    for (i = 0; args[i] != NULL && n < 23; i++) {
+        argv[n++] = (char *) args[i];
+    }
+
+    argv[n] = NULL;
+
+    return run(argv, out);
+}
+
+
 /* A checkout at the dialect's PSP that saves the method for customer,
  * paid at the mock: the method listed, its token found at the mock. */
 static void
@@ -216,6 +239,52 @@ charge_body(const saved_t *s, const char *co)
 }
 
 
+/*
+ * The inbox keeps the PSP's token of s nowhere in clear (any event of its
+ * PSP: the saving one, and the payment's own event that names the method
+ * too); the saving event's body is sealed, and payments-events verify
+ * opens it and verifies it, its fields as signed.
+ */
+static void
+inbox_sealed(const saved_t *s)
+{
+    char        *evt, *out;
+    const char  *p[3];
+
+    p[0] = s->psp;
+    p[1] = s->token;
+    p[2] = s->co;
+
+    /* the event row is written with the method: no wait needed */
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM psp_events WHERE psp "
+                               "= $1 AND (position(convert_to($2, 'UTF8') "
+                               "IN body) > 0 OR position($2 IN headers::text"
+                               ") > 0 OR position($2 IN coalesce(method::"
+                               "text, '')) > 0 OR position($2 IN coalesce("
+                               "token, '')) > 0)", 2, p), "0",
+                     "%s: the PSP's token in clear in psp_events", s->psp);
+
+    evt = db_scalar("SELECT event_id FROM psp_events WHERE psp = $1 AND "
+                    "kind = 'METHOD_SAVED' AND checkout_id = $3 AND $2 <> ''",
+                    3, p);
+    cr_assert_not_null(evt, "%s: no METHOD_SAVED event kept", s->psp);
+    p[1] = evt;
+    cr_expect_str_eq(db_scalar("SELECT (substring(body FROM 1 FOR 3) = "
+                               "'v1.'::bytea AND method ->> 'token_sealed' "
+                               "LIKE 'v1.%' AND state = 'applied')::text "
+                               "FROM psp_events WHERE psp = $1 AND event_id "
+                               "= $2", 2, p), "true", "%s", s->psp);
+
+    /* verify opens it and verifies it, its fields as signed */
+    cr_expect_eq(events_tool((const char *[]) { "verify", "--conf",
+                     run_file("nginx.conf"), "--psp", s->psp, "--event",
+                     evt, NULL }, &out), 0, "%s: %s", s->psp, out);
+    cr_expect(strncmp(out, "verified\t", 9) == 0
+              && strstr(out, "1 verified, 0 failed") != NULL, "%s: %s",
+              s->psp, out);
+}
+
+
 /* --- saving ------------------------------------------------------------------ */
 
 static void
@@ -263,6 +332,10 @@ save_while_paying(size_t d)
                                "WHERE p.merchant_id = $1 AND "
                                "position(p.customer in p.customer_ref) = 0",
                                1, params), "1");
+
+    /* nor in the inbox: the events that carry it are kept sealed, the
+     * PSP's bytes inside, and still verify against the PSP's key */
+    inbox_sealed(&s);
 }
 
 Test(saved_methods, stripe_saves_while_paying) { save_while_paying(0); }
@@ -612,4 +685,108 @@ Test(saved_methods, refused_bodies_store_nothing)
                    "invalid_request");
     expect_problem(api_get(&m, "/v1/payment_methods?customer=c1&x=1"), 400,
                    "invalid_request");
+}
+
+
+/*
+ * A saving event that came before its checkout (kept unmatched: no
+ * checkout of that nonce yet) is applied by payments-events replay once
+ * the checkout is here, from the sealed token its row keeps: one saved
+ * method, audited; a second replay is a no-op ('duplicate').
+ */
+Test(saved_methods, replay_saves_a_method_once)
+{
+    long         t = (long) time(NULL);
+    char        *co, *evt, *pm, *pi, *cus, *body, *sig, *out, *secret;
+    size_t       len;
+    json_t      *save, *req;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[3];
+
+    merchant_new(&m);
+    co = uid("co");
+    evt = uid("evt");
+    pm = uid("pm_test");
+    pi = uid("pi_test");
+    cus = uid("cus_test");
+    secret_used(pm);
+
+    body = str_printf("{\"id\":\"%s\",\"object\":\"event\",\"type\":"
+                      "\"payment_intent.succeeded\",\"created\":%ld,"
+                      "\"livemode\":false,\"data\":{\"object\":{\"id\":"
+                      "\"%s\",\"object\":\"payment_intent\",\"amount\":200,"
+                      "\"amount_received\":200,\"currency\":\"usd\","
+                      "\"status\":\"succeeded\",\"customer\":\"%s\","
+                      "\"payment_method\":\"%s\",\"setup_future_usage\":"
+                      "\"off_session\",\"metadata\":{\"nonce\":\"%s\"}}}}",
+                      evt, t, pi, cus, pm, nonce(&m, co));
+    secret = file_read(env("PAY_TEST_WEBHOOK_SECRET"), &len);
+    cr_assert_not_null(secret);
+    sig = stripe_signature(secret, t, body);
+
+    {
+        req_t        rq;
+        const char  *h[] = { "Content-Type: application/json", sig, NULL };
+
+        rq.method = "POST";
+        rq.url = gw_url(str_printf("/v1/webhooks/%s", env("PAY_TEST_PSP")));
+        rq.headers = h;
+        rq.body = body;
+        rq.len = (size_t) -1;
+        r = http(&rq);
+    }
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    p[0] = env("PAY_TEST_PSP");
+    p[1] = str_printf("%s:payment_method", evt);
+    p[2] = pm;
+    cr_assert_str_eq(db_scalar("SELECT state || ' ' || outcome FROM "
+                               "psp_events WHERE psp = $1 AND event_id = $2",
+                               2, p), "unmatched unknown_checkout");
+
+    /* its checkout, saving the method */
+    req = checkout_new(co, 2);
+    json_object_set_new(req, "psp", json_string(env("PAY_TEST_PSP")));
+    save = json_pack("{ss ss sb}", "customer", uid("cust"), "usage",
+                     "off_session", "shopper_agreed", 1);
+    json_object_set_new(req, "save_payment_method", save);
+    (void) register_ok(&m, uid("key"), dump(req));
+
+    cr_assert_eq(events_tool((const char *[]) { "replay", "--psp", p[0],
+                     "--event", p[1], NULL }, &out), 0, "%s", out);
+    cr_expect(strstr(out, "saved") != NULL, "%s", out);
+    cr_expect_str_eq(db_scalar("SELECT state || ' ' || outcome FROM "
+                               "psp_events WHERE psp = $1 AND event_id = $2",
+                               2, p), "applied saved");
+
+    p[2] = m.id;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_methods WHERE "
+                               "merchant_id = $3 AND event_id = $2 AND psp = "
+                               "$1 AND token_sealed LIKE 'v1.%'", 3, p), "1");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM audit_log WHERE "
+                               "merchant_id = $3 AND action IN "
+                               "('payment_method:saved', 'inbox:replay') "
+                               "AND $1 <> '' AND $2 <> ''", 3, p), "2");
+
+    /* again: nothing twice */
+    cr_assert_eq(events_tool((const char *[]) { "replay", "--psp", p[0],
+                     "--event", p[1], NULL }, &out), 0, "%s", out);
+    cr_expect(strstr(out, "duplicate") != NULL, "%s", out);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_methods WHERE "
+                               "merchant_id = $3 AND $1 <> '' AND $2 <> ''",
+                               3, p), "1");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM audit_log WHERE "
+                               "merchant_id = $3 AND action = "
+                               "'payment_method:saved' AND $1 <> '' AND $2 "
+                               "<> ''", 3, p), "1");
+
+    /* the method is the merchant's, under the gateway's id */
+    r = api_get(&m, str_printf("/v1/payment_methods?customer=%s",
+                               json_string_value(json_object_get(save,
+                                                                 "customer"))));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_eq(json_array_size(json_object_get(resp_json(r), "data")), 1,
+                 "%s", r->body);
+    cr_expect(!mem_contains(r->body, r->len, pm), "%s", r->body);
 }

@@ -77,6 +77,7 @@ Test(dialect, every_entry_is_complete)
         cr_expect_not_null(d->refusal_reason, "%s", d->name);
         cr_expect_not_null(d->webhook, "%s", d->name);
         cr_expect_not_null(d->evidence_verify, "%s", d->name);
+        cr_expect_not_null(d->evidence_events, "%s", d->name);
         cr_expect_not_null(d->webhook_answer, "%s", d->name);
         cr_expect_not_null(d->webhook_answer_type, "%s", d->name);
         /* the sweeper asks every PSP, and reads every answer */

@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 
+#include <payments/dialect.h>
 #include <payments/webhook.h>
 
 
@@ -702,6 +703,75 @@ Test(webhook_adyen, each_item_is_found_as_the_psp_wrote_it)
     }
 
     free(sp);
+}
+
+
+/* pay_header_pt of a notification kept without headers */
+static const char *
+wa_no_header(void *data, const char *name, size_t *len, unsigned *count)
+{
+    (void) data;
+    (void) name;
+    *len = 0;
+    *count = 0;
+    return NULL;
+}
+
+
+Test(webhook_adyen, a_kept_item_read_again_is_the_event_it_was)
+{
+    char         one[2048], *p;
+    size_t        len, n, m;
+    wa_keys_t     k;
+    wa_item_t     it = wa_vector1;
+    pay_event_t   ev[PAY_WEBHOOK_MAX_ITEMS], again[2];
+    char          body[4096];
+
+    wa_keys(&k);
+    len = wa_item_json(one, sizeof(one), &it, k.k1);
+    snprintf(body, sizeof(body), "{\"live\":\"false\","
+             "\"notificationItems\":[%s]}", one);
+
+    cr_assert_eq(wa_verify(body, k.keys, 1, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(n, 1);
+
+    /* the item alone says what the notification said of it */
+    cr_assert_eq(pay_adyen_evidence_events(one, len, k.keys, 1, again, 2,
+                                           &m), PAY_ERR_NONE);
+    cr_assert_eq(m, 1);
+    cr_expect_str_eq(again[0].event_id, ev[0].event_id);
+    cr_expect_str_eq(again[0].type, ev[0].type);
+    cr_expect_eq(again[0].kind, ev[0].kind);
+    cr_expect_str_eq(again[0].reference, ev[0].reference);
+    cr_expect_eq(again[0].amount, ev[0].amount);
+    cr_expect_str_eq(again[0].currency, ev[0].currency);
+    cr_expect_str_eq(again[0].payment_ref, ev[0].payment_ref);
+    cr_expect_str_eq(pay_event_kind_name(&again[0]), "SUCCEEDED");
+
+    /* a whole notification: its events */
+    cr_expect_eq(pay_adyen_evidence_events(body, strlen(body), k.keys, 1,
+                                           again, 2, &m), PAY_ERR_NONE);
+    cr_expect_eq(m, 1);
+
+    /* not under its key, or a signed field altered: no events */
+    cr_expect_eq(pay_adyen_evidence_events(one, len, &k.keys[1], 1, again,
+                                           2, &m), PAY_ERR_BAD_SIGNATURE);
+    cr_expect_eq(m, 0);
+    p = strstr(one, "\"value\":1130");
+    cr_assert_not_null(p);
+    p[8] = '2';
+    cr_expect_eq(pay_adyen_evidence_events(one, len, k.keys, 1, again, 2,
+                                           &m), PAY_ERR_BAD_SIGNATURE);
+    cr_expect_eq(m, 0);
+
+    /* through the dialect table, as payments-events verify reads it */
+    p[8] = '1';
+    cr_expect_eq(pay_dialect_find("adyen", 5)->evidence_events(
+                     &(pay_webhook_conf_t) { .secrets = k.keys,
+                                             .nsecrets = 1 },
+                     wa_no_header, NULL, one, len, again, 2, &m), 0);
+    cr_expect_eq(m, 1);
+    cr_expect_str_eq(again[0].event_id, ev[0].event_id);
 }
 
 
