@@ -79,6 +79,7 @@ typedef struct {
     size_t       nsubjects;
     long         checks[COMP_NCHECKS];
     long         steps;         /* requests the stories made */
+    int          quiet;         /* comp_check counts without a line */
 } comp_run_t;
 
 

@@ -2193,16 +2193,18 @@ inv_compose_canary(comp_run_t *run)
             "entry_no FROM ledger_entries WHERE merchant_id = $1 AND account "
             "LIKE 'psp\\_clearing:%' ORDER BY txn_id, entry_no LIMIT 1)", 1,
             p);
-    db_exec("UPDATE wallets SET balance = balance + 1 WHERE (merchant_id, "
-            "seller_account, currency) = (SELECT merchant_id, seller_account, "
-            "currency FROM wallets WHERE merchant_id = $1 ORDER BY 2 LIMIT 1)",
-            1, p);
+    db_exec("UPDATE wallets_folded SET balance = balance + 1 WHERE "
+            "(merchant_id, seller_account, currency) = (SELECT merchant_id, "
+            "seller_account, currency FROM wallets_folded WHERE merchant_id = "
+            "$1 ORDER BY 2 LIMIT 1)", 1, p);
     db_exec("UPDATE order_events SET to_status = 'AUTHORIZED' WHERE "
             "(merchant_id, event_id) = (SELECT merchant_id, max(event_id) FROM "
             "order_events WHERE merchant_id = $1 AND to_status = 'SUCCESS' "
             "GROUP BY 1)", 1, p);
 
+    run->quiet = 1;
     (void) comp_check(run);
+    run->quiet = 0;
     db_exec("ROLLBACK", 0, NULL);
 
     cr_expect_gt(run->checks[COMP_CHK_BALANCED], 0, "canary: an unbalanced "
@@ -2250,8 +2252,9 @@ Test(invariants, where_the_money_features_meet_the_psps_books_agree,
     comp_run(run, 0);
     bad = comp_check(run);
 
-    cr_log_info("invariants: where features meet: %ld requests, %ld checks "
-                "failed, in %.1f s", run->steps, bad, inv_now() - t0);
+    fprintf(stderr, "[----] invariants: where features meet: %ld requests, "
+            "%ld checks failed, in %.1f s\n", run->steps, bad,
+            inv_now() - t0);
 
     for (i = 0; i < COMP_NCHECKS; i++) {
         cr_expect_eq(run->checks[i], 0, "check %s failed %ld times (the "
