@@ -67,6 +67,7 @@ typedef struct {
     int          used;
     long         cancel_status; /* COMP_CANCEL: the first cancel's answer */
     int          retry_after;   /* ... and it came with a Retry-After */
+    long         cancel_last;   /* the last cancel's answer */
     long         paid_status;   /* the mock's answer to the shopper */
     char        *sweep;         /* COMP_SWEEP: the round's action on it */
 } comp_co_t;
