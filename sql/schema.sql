@@ -275,6 +275,7 @@ DECLARE
     c        checkouts%ROWTYPE;
     o        payment_orders%ROWTYPE;
     x        record;
+    w        record;
     v_src    text := 'webhook:' || p_psp || ':' || p_event_id;
     v_m      text;
     v_co     text;
@@ -575,6 +576,21 @@ BEGIN
     END IF;
 
     IF p_kind = 'CAPTURE_SUCCEEDED' THEN
+        -- the sellers' wallet rows first, in seller order (doc/MONEY.md,
+        -- "Lock order"): a seller's first booking inserts its folded row,
+        -- which another transaction booking the same sellers waits on; the
+        -- captures below go in order id order
+        FOR w IN
+            SELECT DISTINCT po.seller_account, po.currency
+              FROM captures y
+              JOIN payment_orders po ON po.merchant_id = y.merchant_id
+                                    AND po.payment_order_id = y.payment_order_id
+             WHERE y.merchant_id = v_m AND y.capture_id = ANY (v_ids)
+             ORDER BY 1, 2
+        LOOP
+            PERFORM wallet_add(v_m, w.seller_account, w.currency, 0);
+        END LOOP;
+
         -- each capture of v_ids booked, PENDING -> SUCCEEDED
         FOR x IN
             SELECT * FROM captures y
@@ -1144,6 +1160,8 @@ DECLARE
     v_excess  boolean := false;
     v_capt    bigint;
     v_held    bigint;
+    v_room    bigint;
+    v_short   bigint := 0;
     v_target  text := CASE p_kind WHEN 'DISPUTE_WON' THEN 'WON'
                                   WHEN 'DISPUTE_LOST' THEN 'LOST' END;
 BEGIN
@@ -1223,10 +1241,20 @@ BEGIN
         -- (dispute_split)
         FOR o IN SELECT * FROM dispute_split(c.merchant_id, c.checkout_id, p_amount) x
         LOOP
+            -- what the order still holds: its seller's part at most (a
+            -- part beyond it is the split's excess, which fills every
+            -- order's room first)
+            SELECT greatest(coalesce(po.amount_captured, po.amount)
+                            - order_given_back(po.merchant_id, po.payment_order_id, NULL), 0)
+              INTO v_room
+              FROM payment_orders po
+             WHERE po.merchant_id = c.merchant_id
+               AND po.payment_order_id = o.payment_order_id;
             INSERT INTO dispute_parts (merchant_id, dispute_id, checkout_id, payment_order_id,
-                                       seller_account, amount, currency)
+                                       seller_account, amount, excess, currency)
             VALUES (c.merchant_id, d.dispute_id, c.checkout_id, o.payment_order_id,
-                    o.seller_account, o.part, c.currency);
+                    o.seller_account, least(o.part, v_room), o.part - least(o.part, v_room),
+                    c.currency);
             IF o.part > 0 THEN
                 -- the PSP withdrew it: clearing to the disputes account
                 PERFORM ledger_book(c.merchant_id, c.checkout_id, o.payment_order_id, 'dispute',
@@ -1236,7 +1264,7 @@ BEGIN
             END IF;
         END LOOP;
         -- more than the orders still hold: booked whole as the PSP says,
-        -- the excess charged by what each captured, and alerted
+        -- the excess spread by what each captured, and alerted
         outcome := CASE WHEN v_excess THEN 'dispute_excess' ELSE 'applied' END;
         IF v_target IS NULL THEN
             RETURN;
@@ -1264,34 +1292,45 @@ BEGIN
     UPDATE disputes dd SET status = v_target
      WHERE dd.merchant_id = d.merchant_id AND dd.dispute_id = d.dispute_id;
 
-    FOR o IN SELECT dp.payment_order_id, dp.seller_account, dp.amount
+    -- the sellers' wallets in seller order (doc/MONEY.md, "Lock order")
+    FOR o IN SELECT dp.payment_order_id, dp.seller_account, dp.amount, dp.excess
                FROM dispute_parts dp
               WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
-                AND dp.amount > 0
+                AND dp.amount + dp.excess > 0
               ORDER BY dp.seller_account, dp.payment_order_id
     LOOP
         IF v_second THEN
-            -- lost after won: from the PSP balance, and the seller bears it
+            -- lost after won: from the PSP balance; the seller bears its
+            -- part, the excess is the platform's
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
                 d.dispute_id, v_source, d.currency,
-                ARRAY['seller_payable:' || o.seller_account, 'psp_clearing:' || p_psp],
-                ARRAY[o.amount, -o.amount]);
+                ARRAY['seller_payable:' || o.seller_account, 'psp_shortfall:' || p_psp,
+                      'psp_clearing:' || p_psp],
+                ARRAY[o.amount, o.excess, -(o.amount + o.excess)]);
             PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
+            v_short := v_short + o.excess;
         ELSIF v_target = 'WON' THEN
             -- the money comes back to the PSP balance
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
                 d.dispute_id, v_source, d.currency,
                 ARRAY['psp_clearing:' || p_psp, 'disputes:' || p_psp],
-                ARRAY[o.amount, -o.amount]);
+                ARRAY[o.amount + o.excess, -(o.amount + o.excess)]);
         ELSE
-            -- lost: the seller bears it
+            -- lost: the seller bears its part, the excess is the platform's
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
                 d.dispute_id, v_source, d.currency,
-                ARRAY['seller_payable:' || o.seller_account, 'disputes:' || p_psp],
-                ARRAY[o.amount, -o.amount]);
+                ARRAY['seller_payable:' || o.seller_account, 'psp_shortfall:' || p_psp,
+                      'disputes:' || p_psp],
+                ARRAY[o.amount, o.excess, -(o.amount + o.excess)]);
             PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
+            v_short := v_short + o.excess;
         END IF;
     END LOOP;
+    IF v_short > 0 THEN
+        PERFORM audit_append(d.merchant_id, d.checkout_id, 'dispute:shortfall',
+            jsonb_build_object('psp', p_psp, 'dispute', d.dispute_id,
+                               'psp_dispute', p_object_ref, 'shortfall', v_short));
+    END IF;
     outcome := CASE WHEN v_excess THEN 'dispute_excess' ELSE 'applied' END;
 END
 $$;
@@ -2093,7 +2132,7 @@ CREATE FUNCTION public.order_given_back(p_merchant text, p_order_id text, p_exce
              WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
                AND rf.status IN ('PENDING', 'SUCCEEDED')
                AND rf.refund_id IS DISTINCT FROM p_except)
-         + (SELECT coalesce(sum(dp.amount), 0) FROM dispute_parts dp
+         + (SELECT coalesce(sum(dp.amount + dp.excess), 0) FROM dispute_parts dp
               JOIN disputes d ON d.merchant_id = dp.merchant_id
                              AND d.dispute_id = dp.dispute_id
              WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id
@@ -3810,7 +3849,7 @@ BEGIN
                        SELECT json_agg(json_build_object(
                                   'dispute_id', d.dispute_id,
                                   'status', d.status,
-                                  'amount_minor', dp.amount,
+                                  'amount_minor', dp.amount + dp.excess,
                                   'currency', d.currency,
                                   'psp_dispute_id', d.psp_dispute_ref,
                                   'created_at', ts_rfc3339(d.created_at),
@@ -6647,6 +6686,10 @@ BEGIN
                      ORDER BY o.seller_account, o.line_no
                     RETURNING txn_id, payment_order_id
                 ), folded AS (
+                    -- in seller order (doc/MONEY.md, "Lock order"): a
+                    -- seller's first row is a unique key another payment
+                    -- of the same sellers may be inserting too, and waits
+                    -- on; in any other order two such payments deadlock
                     INSERT INTO wallets_folded (merchant_id, seller_account, currency, balance)
                     SELECT DISTINCT v_m, o.seller_account, o.currency, 0::bigint
                       FROM o
@@ -6655,6 +6698,7 @@ BEGIN
                                         WHERE f.merchant_id = v_m
                                           AND f.seller_account = o.seller_account
                                           AND f.currency = o.currency)
+                     ORDER BY 2, 3
                     ON CONFLICT ON CONSTRAINT wallets_folded_pkey DO NOTHING
                 ), credits AS (
                     INSERT INTO wallet_credits (merchant_id, seller_account, currency, amount)
@@ -8834,7 +8878,9 @@ CREATE TABLE public.dispute_parts (
     seller_account text NOT NULL,
     amount bigint NOT NULL,
     currency text NOT NULL,
-    CONSTRAINT dispute_parts_amount CHECK ((amount >= 0))
+    excess bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT dispute_parts_amount CHECK ((amount >= 0)),
+    CONSTRAINT dispute_parts_excess CHECK ((excess >= 0))
 );
 
 
@@ -8843,6 +8889,13 @@ CREATE TABLE public.dispute_parts (
 --
 
 COMMENT ON TABLE public.dispute_parts IS 'A dispute''s amount split over its checkout''s payment orders (dispute_split), so each order''s seller bears its part.';
+
+
+--
+-- Name: COLUMN dispute_parts.excess; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.dispute_parts.excess IS 'The part of the order''s share of the dispute beyond what the order still held when it opened: withdrawn by the PSP, the platform''s when lost (psp_shortfall), never the seller''s.';
 
 
 --

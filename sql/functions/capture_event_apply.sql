@@ -53,6 +53,7 @@ DECLARE
     c        checkouts%ROWTYPE;
     o        payment_orders%ROWTYPE;
     x        record;
+    w        record;
     v_src    text := 'webhook:' || p_psp || ':' || p_event_id;
     v_m      text;
     v_co     text;
@@ -353,6 +354,21 @@ BEGIN
     END IF;
 
     IF p_kind = 'CAPTURE_SUCCEEDED' THEN
+        -- the sellers' wallet rows first, in seller order (doc/MONEY.md,
+        -- "Lock order"): a seller's first booking inserts its folded row,
+        -- which another transaction booking the same sellers waits on; the
+        -- captures below go in order id order
+        FOR w IN
+            SELECT DISTINCT po.seller_account, po.currency
+              FROM captures y
+              JOIN payment_orders po ON po.merchant_id = y.merchant_id
+                                    AND po.payment_order_id = y.payment_order_id
+             WHERE y.merchant_id = v_m AND y.capture_id = ANY (v_ids)
+             ORDER BY 1, 2
+        LOOP
+            PERFORM wallet_add(v_m, w.seller_account, w.currency, 0);
+        END LOOP;
+
         -- each capture of v_ids booked, PENDING -> SUCCEEDED
         FOR x IN
             SELECT * FROM captures y

@@ -6,7 +6,13 @@
 -- nothing booked); within that the PSP's amount is the truth and is booked
 -- whole, and what exceeds what the orders still hold (a refunded payment
 -- charged back) is answered dispute_excess, which the gateway alerts.
--- Won: back to psp_clearing.  Lost: the sellers bear their parts.
+-- Each order's part keeps apart what its seller may bear (at most what the
+-- order still held) and its excess (dispute_parts.excess): won, both go
+-- back to psp_clearing; lost, the seller bears its part and the excess is
+-- booked to psp_shortfall:<psp> (the platform's, until a person recovers
+-- it from the shopper, who was paid back twice), with an audit row
+-- dispute:shortfall naming it.  No seller is charged for money it never
+-- held or already gave back.
 CREATE OR REPLACE FUNCTION dispute_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text)
  RETURNS record
  LANGUAGE plpgsql
@@ -23,6 +29,8 @@ DECLARE
     v_excess  boolean := false;
     v_capt    bigint;
     v_held    bigint;
+    v_room    bigint;
+    v_short   bigint := 0;
     v_target  text := CASE p_kind WHEN 'DISPUTE_WON' THEN 'WON'
                                   WHEN 'DISPUTE_LOST' THEN 'LOST' END;
 BEGIN
@@ -102,10 +110,20 @@ BEGIN
         -- (dispute_split)
         FOR o IN SELECT * FROM dispute_split(c.merchant_id, c.checkout_id, p_amount) x
         LOOP
+            -- what the order still holds: its seller's part at most (a
+            -- part beyond it is the split's excess, which fills every
+            -- order's room first)
+            SELECT greatest(coalesce(po.amount_captured, po.amount)
+                            - order_given_back(po.merchant_id, po.payment_order_id, NULL), 0)
+              INTO v_room
+              FROM payment_orders po
+             WHERE po.merchant_id = c.merchant_id
+               AND po.payment_order_id = o.payment_order_id;
             INSERT INTO dispute_parts (merchant_id, dispute_id, checkout_id, payment_order_id,
-                                       seller_account, amount, currency)
+                                       seller_account, amount, excess, currency)
             VALUES (c.merchant_id, d.dispute_id, c.checkout_id, o.payment_order_id,
-                    o.seller_account, o.part, c.currency);
+                    o.seller_account, least(o.part, v_room), o.part - least(o.part, v_room),
+                    c.currency);
             IF o.part > 0 THEN
                 -- the PSP withdrew it: clearing to the disputes account
                 PERFORM ledger_book(c.merchant_id, c.checkout_id, o.payment_order_id, 'dispute',
@@ -115,7 +133,7 @@ BEGIN
             END IF;
         END LOOP;
         -- more than the orders still hold: booked whole as the PSP says,
-        -- the excess charged by what each captured, and alerted
+        -- the excess spread by what each captured, and alerted
         outcome := CASE WHEN v_excess THEN 'dispute_excess' ELSE 'applied' END;
         IF v_target IS NULL THEN
             RETURN;
@@ -143,34 +161,45 @@ BEGIN
     UPDATE disputes dd SET status = v_target
      WHERE dd.merchant_id = d.merchant_id AND dd.dispute_id = d.dispute_id;
 
-    FOR o IN SELECT dp.payment_order_id, dp.seller_account, dp.amount
+    -- the sellers' wallets in seller order (doc/MONEY.md, "Lock order")
+    FOR o IN SELECT dp.payment_order_id, dp.seller_account, dp.amount, dp.excess
                FROM dispute_parts dp
               WHERE dp.merchant_id = d.merchant_id AND dp.dispute_id = d.dispute_id
-                AND dp.amount > 0
+                AND dp.amount + dp.excess > 0
               ORDER BY dp.seller_account, dp.payment_order_id
     LOOP
         IF v_second THEN
-            -- lost after won: from the PSP balance, and the seller bears it
+            -- lost after won: from the PSP balance; the seller bears its
+            -- part, the excess is the platform's
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
                 d.dispute_id, v_source, d.currency,
-                ARRAY['seller_payable:' || o.seller_account, 'psp_clearing:' || p_psp],
-                ARRAY[o.amount, -o.amount]);
+                ARRAY['seller_payable:' || o.seller_account, 'psp_shortfall:' || p_psp,
+                      'psp_clearing:' || p_psp],
+                ARRAY[o.amount, o.excess, -(o.amount + o.excess)]);
             PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
+            v_short := v_short + o.excess;
         ELSIF v_target = 'WON' THEN
             -- the money comes back to the PSP balance
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
                 d.dispute_id, v_source, d.currency,
                 ARRAY['psp_clearing:' || p_psp, 'disputes:' || p_psp],
-                ARRAY[o.amount, -o.amount]);
+                ARRAY[o.amount + o.excess, -(o.amount + o.excess)]);
         ELSE
-            -- lost: the seller bears it
+            -- lost: the seller bears its part, the excess is the platform's
             PERFORM ledger_book(d.merchant_id, d.checkout_id, o.payment_order_id, 'dispute',
                 d.dispute_id, v_source, d.currency,
-                ARRAY['seller_payable:' || o.seller_account, 'disputes:' || p_psp],
-                ARRAY[o.amount, -o.amount]);
+                ARRAY['seller_payable:' || o.seller_account, 'psp_shortfall:' || p_psp,
+                      'disputes:' || p_psp],
+                ARRAY[o.amount, o.excess, -(o.amount + o.excess)]);
             PERFORM wallet_add(d.merchant_id, o.seller_account, d.currency, -o.amount);
+            v_short := v_short + o.excess;
         END IF;
     END LOOP;
+    IF v_short > 0 THEN
+        PERFORM audit_append(d.merchant_id, d.checkout_id, 'dispute:shortfall',
+            jsonb_build_object('psp', p_psp, 'dispute', d.dispute_id,
+                               'psp_dispute', p_object_ref, 'shortfall', v_short));
+    END IF;
     outcome := CASE WHEN v_excess THEN 'dispute_excess' ELSE 'applied' END;
 END
 $function$;

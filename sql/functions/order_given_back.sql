@@ -10,7 +10,7 @@ AS $function$
              WHERE rf.merchant_id = p_merchant AND rf.payment_order_id = p_order_id
                AND rf.status IN ('PENDING', 'SUCCEEDED')
                AND rf.refund_id IS DISTINCT FROM p_except)
-         + (SELECT coalesce(sum(dp.amount), 0) FROM dispute_parts dp
+         + (SELECT coalesce(sum(dp.amount + dp.excess), 0) FROM dispute_parts dp
               JOIN disputes d ON d.merchant_id = dp.merchant_id
                              AND d.dispute_id = dp.dispute_id
              WHERE dp.merchant_id = p_merchant AND dp.payment_order_id = p_order_id

@@ -53,7 +53,7 @@ BEGIN
                        SELECT json_agg(json_build_object(
                                   'dispute_id', d.dispute_id,
                                   'status', d.status,
-                                  'amount_minor', dp.amount,
+                                  'amount_minor', dp.amount + dp.excess,
                                   'currency', d.currency,
                                   'psp_dispute_id', d.psp_dispute_ref,
                                   'created_at', ts_rfc3339(d.created_at),

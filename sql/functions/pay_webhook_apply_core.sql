@@ -207,6 +207,10 @@ BEGIN
                      ORDER BY o.seller_account, o.line_no
                     RETURNING txn_id, payment_order_id
                 ), folded AS (
+                    -- in seller order (doc/MONEY.md, "Lock order"): a
+                    -- seller's first row is a unique key another payment
+                    -- of the same sellers may be inserting too, and waits
+                    -- on; in any other order two such payments deadlock
                     INSERT INTO wallets_folded (merchant_id, seller_account, currency, balance)
                     SELECT DISTINCT v_m, o.seller_account, o.currency, 0::bigint
                       FROM o
@@ -215,6 +219,7 @@ BEGIN
                                         WHERE f.merchant_id = v_m
                                           AND f.seller_account = o.seller_account
                                           AND f.currency = o.currency)
+                     ORDER BY 2, 3
                     ON CONFLICT ON CONSTRAINT wallets_folded_pkey DO NOTHING
                 ), credits AS (
                     INSERT INTO wallet_credits (merchant_id, seller_account, currency, amount)

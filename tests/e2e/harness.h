@@ -44,5 +44,6 @@
 #include "harness_tokens.h"
 #include "harness_notify.h"
 #include "harness_receiver.h"
+#include "harness_compose.h"
 
 #endif

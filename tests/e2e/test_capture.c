@@ -1344,7 +1344,9 @@ dispute_is(const held_t *h, const char *want)
 
     for (i = 0; i < 100; i++) {
         parts = db_scalar("SELECT string_agg(dp.seller_account || ' ' || "
-                          "dp.amount, ', ' ORDER BY dp.payment_order_id) "
+                          "dp.amount || CASE WHEN dp.excess > 0 THEN ' +' || "
+                          "dp.excess ELSE '' END, ', ' ORDER BY "
+                          "dp.payment_order_id) "
                           "FROM disputes d JOIN dispute_parts dp USING "
                           "(merchant_id, dispute_id) WHERE d.merchant_id = "
                           "$1 AND d.status = $2", 2, params);
@@ -1467,9 +1469,11 @@ Test(capture, generic_a_refunded_capture_takes_no_share_of_a_chargeback)
 /*
  * Stripe: 4.00 of the first order captured (the rest released), then
  * refunded whole; the PSP then withdraws 4.00 for a chargeback: it is
- * booked as the PSP says, all of it the captured order's (its seller's
- * wallet negative once lost), never the released one's, and the event is
- * dispute_excess: counted apart in /metrics for the alert.
+ * booked as the PSP says, on the captured order (never the released
+ * one), all of it the order's excess: its seller gave that money back
+ * already, so once lost it is the platform's (psp_shortfall, audited),
+ * never the seller's; the event is dispute_excess: counted apart in
+ * /metrics for the alert.
  */
 Test(capture, stripe_a_chargeback_of_a_refunded_capture_is_booked_and_alerted)
 {
@@ -1503,7 +1507,7 @@ Test(capture, stripe_a_chargeback_of_a_refunded_capture_is_booked_and_alerted)
     before = metric_value(NULL, series);
 
     id = dispute_open(&h, 400);
-    cr_expect_str_eq(dispute_is(&h, "OPEN"), "seller_1 400");
+    cr_expect_str_eq(dispute_is(&h, "OPEN"), "seller_1 0 +400");
     cr_expect_eq(ql("SELECT count(*) FROM webhook_events WHERE merchant_id = "
                     "$1 AND kind = 'DISPUTE_OPENED' AND outcome = "
                     "'dispute_excess'", h.m.id, NULL), 1);
@@ -1513,9 +1517,15 @@ Test(capture, stripe_a_chargeback_of_a_refunded_capture_is_booked_and_alerted)
     r = mock_post(str_printf("/_control/disputes/%s/close", id),
                   "{\"outcome\":\"lost\"}");
     cr_assert_eq(r->status, 200, "%s", r->body);
-    cr_expect_str_eq(dispute_is(&h, "LOST"), "seller_1 400");
-    cr_expect_eq(wallet_of(&h, "seller_1"), -400);
+    cr_expect_str_eq(dispute_is(&h, "LOST"), "seller_1 0 +400");
+    cr_expect_eq(wallet_of(&h, "seller_1"), 0, "the seller was charged for "
+                 "a chargeback of money it had refunded");
     cr_expect_eq(wallet_of(&h, "seller_2"), 0);
+    cr_expect_eq(ql("SELECT coalesce(sum(amount), 0) FROM ledger_entries "
+                    "WHERE merchant_id = $1 AND account LIKE "
+                    "'psp\\_shortfall:%'", h.m.id, NULL), 400);
+    cr_expect_eq(ql("SELECT count(*) FROM audit_log WHERE merchant_id = $1 "
+                    "AND action = 'dispute:shortfall'", h.m.id, NULL), 1);
     expect_books(&h, -400);
 }
 

@@ -1845,3 +1845,67 @@ Test(solo_chaos, the_inbox_loses_no_event_to_postgres_stopped_or_workers_killed,
                          "checkout %zu booked once", i);
     }
 }
+
+
+/* -- where the money features meet, under faults ------------------------------ */
+
+/*
+ * The compositions of tests/e2e/harness_compose.h again, under the PSP's
+ * faults and beside a running sweeper: the review's approval meets a PSP
+ * failing once; the merchant's captures and refunds fail once (the shop
+ * retries under the same key) with their webhooks doubled or late; the
+ * sessions' webhooks doubled, late or out of order; the sweeper (interval
+ * 300 ms) finds the hold past its window while its capture's webhook is
+ * 3 s away; the cancels start with the registration or 700 ms into it,
+ * and the shopper pays the moment the session exists.  The checks are
+ * the same: the gateway's books equal the PSP's, nothing made twice, no
+ * seller charged beyond its credit, balanced, wallets, forward-only
+ * histories, every event accepted, and what each story ends with.
+ */
+Test(solo_chaos, where_the_money_features_meet_under_faults, .timeout = 150)
+{
+    int          s, i;
+    long         bad, once, books, unalerted;
+    FILE        *f;
+    comp_run_t  *run;
+
+    ch_start_sweeper();
+
+    run = calloc(1, sizeof(comp_run_t));
+    cr_assert_not_null(run);
+
+    comp_run(run, 1);
+    bad = comp_check(run);
+
+    once = run->checks[COMP_CHK_ONCE];
+    books = 0;
+    for (i = COMP_CHK_CAPTURED; i <= COMP_CHK_MOVED; i++) {
+        books += run->checks[i];
+    }
+    books += run->checks[COMP_CHK_BALANCED] + run->checks[COMP_CHK_WALLETS]
+             + run->checks[COMP_CHK_AUDIT];
+
+    unalerted = 0;
+    for (s = 0; s < COMP_NSTORIES; s++) {
+        unalerted += ch_count(ch_sql_unalerted, run->m[s].id);
+    }
+
+    f = fopen(run_file("logs/chaos.txt"), "a");
+    cr_assert_not_null(f);
+    fprintf(f, "| %-44s | %3ld | %-9s | %-6s | %-7s | %-6s | %-7s | "
+            "%-6s | %-7s |\n", "where features meet (5 compositions)",
+            run->steps, "-", ch_cell(once), "-",
+            ch_cell(books), ch_cell(run->checks[COMP_CHK_FORWARD]),
+            ch_cell(run->checks[COMP_CHK_STORY]
+                    + run->checks[COMP_CHK_WEBHOOKS]),
+            ch_cell(unalerted));
+    fclose(f);
+
+    for (i = 0; i < COMP_NCHECKS; i++) {
+        cr_expect_eq(run->checks[i], 0, "check %s failed %ld times (the "
+                     "lines above say where)", comp_check_names[i],
+                     run->checks[i]);
+    }
+    cr_expect_eq(unalerted, 0, "EXECUTING past alert= unalerted");
+    cr_assert_eq(bad, 0, "where features meet: %ld checks failed", bad);
+}

@@ -2168,3 +2168,99 @@ Test(invariants, manual_captures_and_voids_book_only_what_is_captured,
     st = db_scalar("SELECT pay_audit_verify($1)::text", 1, params);
     cr_expect_str_eq(st, "true");
 }
+
+
+/* -- where the money features meet ---------------------------------------- */
+
+/*
+ * Breaks the books of the run's first story on purpose, inside a
+ * transaction rolled back: a ledger entry one minor unit off, a wallet one
+ * off, an order's history moved back; comp_check must see each.
+ */
+static void
+inv_compose_canary(comp_run_t *run)
+{
+    long         before[COMP_NCHECKS];
+    const char  *p[1];
+
+    memcpy(before, run->checks, sizeof(before));
+    p[0] = run->m[COMP_REVIEW].id;
+
+    db_exec("BEGIN", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("UPDATE ledger_entries SET amount = amount + 1 WHERE "
+            "(merchant_id, txn_id, entry_no) = (SELECT merchant_id, txn_id, "
+            "entry_no FROM ledger_entries WHERE merchant_id = $1 AND account "
+            "LIKE 'psp\\_clearing:%' ORDER BY txn_id, entry_no LIMIT 1)", 1,
+            p);
+    db_exec("UPDATE wallets_folded SET balance = balance + 1 WHERE "
+            "(merchant_id, seller_account, currency) = (SELECT merchant_id, "
+            "seller_account, currency FROM wallets_folded WHERE merchant_id = "
+            "$1 ORDER BY 2 LIMIT 1)", 1, p);
+    db_exec("UPDATE order_events SET to_status = 'AUTHORIZED' WHERE "
+            "(merchant_id, event_id) = (SELECT merchant_id, max(event_id) FROM "
+            "order_events WHERE merchant_id = $1 AND to_status = 'SUCCESS' "
+            "GROUP BY 1)", 1, p);
+
+    run->quiet = 1;
+    (void) comp_check(run);
+    run->quiet = 0;
+    db_exec("ROLLBACK", 0, NULL);
+
+    cr_expect_gt(run->checks[COMP_CHK_BALANCED], 0, "canary: an unbalanced "
+                 "transaction unseen");
+    cr_expect_gt(run->checks[COMP_CHK_CAPTURED], 0, "canary: a capture "
+                 "booked off the PSP's unseen");
+    cr_expect_gt(run->checks[COMP_CHK_WALLETS], 0, "canary: a wallet off "
+                 "its ledger unseen");
+    cr_expect_gt(run->checks[COMP_CHK_FORWARD], 0, "canary: a history "
+                 "moved back unseen");
+
+    memcpy(run->checks, before, sizeof(before));
+}
+
+
+/*
+ * The compositions where features meet (tests/e2e/harness_compose.h), as
+ * scripted stories in every dialect that has them: a manual checkout held
+ * for review and approved, then paid, captured in part and released;
+ * chargebacks of a partly captured and refunded hold and of a paid
+ * checkout whose second order was refunded whole (in the generic dialect
+ * the PSP charges back all it captured, the refunds notwithstanding); a
+ * capture the PSP reverses after confirming it; the sweeper's round at a
+ * hold's end while its capture's webhook is 3 s away, then again once it
+ * came; a cancel while the registration is at the PSP (800 ms), told to
+ * come back, the shopper paying before or after it.  Then the gateway's
+ * books against the PSP's own: captured, refunded and disputed per
+ * checkout, every SUCCEEDED operation one the PSP kept, one PSP object per
+ * nonce, no seller charged beyond its credit, the books balanced, wallets
+ * equal to the ledger, every order's history forward only, every event
+ * the PSP sent accepted, and what each story must end with.
+ */
+Test(invariants, where_the_money_features_meet_the_psps_books_agree,
+     .timeout = 150)
+{
+    int          i;
+    long         bad;
+    double       t0;
+    comp_run_t  *run;
+
+    t0 = inv_now();
+    run = calloc(1, sizeof(comp_run_t));
+    cr_assert_not_null(run);
+
+    comp_run(run, 0);
+    bad = comp_check(run);
+
+    fprintf(stderr, "[----] invariants: where features meet: %ld requests, "
+            "%ld checks failed, in %.1f s\n", run->steps, bad,
+            inv_now() - t0);
+
+    for (i = 0; i < COMP_NCHECKS; i++) {
+        cr_expect_eq(run->checks[i], 0, "check %s failed %ld times (the "
+                     "lines above say where)", comp_check_names[i],
+                     run->checks[i]);
+    }
+
+    inv_compose_canary(run);
+}

@@ -1361,8 +1361,9 @@ static const char  mc_sql_checkouts[] =
     " GROUP BY 1";
 
 /* orders that hold less than nothing at the clearing (less what a
- * reversal of a refunded capture booked to psp_shortfall, when its event
- * was alerted), or whose seller was charged more than it was credited */
+ * reversal of a refunded capture, or a lost chargeback of refunded money,
+ * booked to psp_shortfall, when its event was alerted), or whose seller
+ * was charged more than it was credited */
 static const char  mc_sql_orders[] =
     "SELECT t.payment_order_id,"
     "  coalesce(sum(e.amount) FILTER (WHERE e.account LIKE"
@@ -1380,7 +1381,8 @@ static const char  mc_sql_orders[] =
     "          AND EXISTS (SELECT 1 FROM webhook_events w"
     "                       WHERE w.merchant_id = $1"
     "                         AND w.checkout_id = t.checkout_id"
-    "                         AND w.outcome = 'capture_reversed_refunded'))),"
+    "                         AND w.outcome IN ('capture_reversed_refunded',"
+    "                                           'dispute_excess')))),"
     "          0) < 0"
     "     OR coalesce(sum(e.amount) FILTER (WHERE e.account LIKE"
     "          'seller\\_payable:%'), 0) > 0"

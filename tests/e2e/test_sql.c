@@ -2277,7 +2277,8 @@ dispute_event(PGconn *c, const char *m, const char *kind, const char *ref,
 static const char *
 dispute_parts_of(PGconn *c, const char *m, const char *ref)
 {
-    return VAL(c, "SELECT string_agg(dp.seller_account || ' ' || dp.amount,"
+    return VAL(c, "SELECT string_agg(dp.seller_account || ' ' || dp.amount"
+                  " || CASE WHEN dp.excess > 0 THEN ' +' || dp.excess ELSE '' END,"
                   " ', ' ORDER BY dp.payment_order_id) FROM dispute_parts dp"
                   " JOIN disputes d USING (merchant_id, dispute_id)"
                   " WHERE dp.merchant_id = $1 AND d.psp_dispute_ref = $2 || '_' || $1",
@@ -2317,7 +2318,7 @@ Test(sql, a_chargeback_is_split_over_what_captured_orders_still_hold,
 }
 
 Test(sql, a_fully_refunded_part_takes_no_share_of_a_chargeback,
-     .description = "4.00 of the first order captured and refunded, 5.00 of the second captured: a 5.00 dispute is all the second's; one beyond what is held (the PSP's word) is booked whole, what no order holds split by what each captured, and reported dispute_excess; one beyond the captured total is amount_mismatch")
+     .description = "4.00 of the first order captured and refunded, 5.00 of the second captured: a 5.00 dispute is all the second's; one beyond what is held (the PSP's word) is booked whole, what no order holds spread by what each captured as the parts' excess, and reported dispute_excess; lost, the excess is the platform's (psp_shortfall, audited), no seller's; one beyond the captured total is amount_mismatch")
 {
     PGconn  *c = sqlt_connect();
     char     m[24];
@@ -2332,12 +2333,23 @@ Test(sql, a_fully_refunded_part_takes_no_share_of_a_chargeback,
      * 44 and 55, the unit left to the first in line */
     cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_b", "100"),
                      "dispute_excess");
-    cr_expect_str_eq(dispute_parts_of(c, m, "dp_b"), "seller_42 45, seller_77 55");
+    cr_expect_str_eq(dispute_parts_of(c, m, "dp_b"), "seller_42 0 +45, seller_77 0 +55");
     cr_expect_str_eq(VAL(c, "SELECT sum(amount) FROM ledger_entries"
                             " WHERE merchant_id = $1 AND account = 'disputes:stripe'", m),
                      "600");
+    /* lost: neither seller holds any of it (one refunded it, the other's
+     * is under the open dp_a): the platform's, for a person to recover */
     cr_assert_str_eq(dispute_event(c, m, "DISPUTE_LOST", "dp_b", "100"), "applied");
-    cr_expect_str_eq(dispute_wallets(c, m), "seller_42 -45, seller_77 -55");
+    cr_expect_null(dispute_wallets(c, m), "a seller charged for money it no "
+                   "longer held: %s", dispute_wallets(c, m));
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(account || ' ' || s, ', ' ORDER BY account)"
+                            " FROM (SELECT account, sum(amount) AS s FROM ledger_entries"
+                            " WHERE merchant_id = $1 AND account NOT LIKE 'psp\\_clearing:%'"
+                            " GROUP BY 1) l", m),
+                     "disputes:stripe 500, psp_shortfall:stripe 100");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM audit_log WHERE merchant_id = $1"
+                            " AND action = 'dispute:shortfall'"
+                            " AND (detail->>'shortfall')::bigint = 100", m), "1");
 
     cr_expect_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_c", "901"), "amount_mismatch");
     PQfinish(c);
@@ -2447,6 +2459,88 @@ Test(sql, a_dispute_and_a_capture_of_one_checkout_at_once_never_deadlock,
     PQfinish(blocker);
     PQfinish(cap);
     PQfinish(dis);
+    PQfinish(c);
+}
+
+
+/*
+ * Two checkouts of one merchant sharing two new sellers in opposite line
+ * orders (co_1: seller_42 then seller_77; co_2: seller_77 then seller_42),
+ * each captured whole at the PSP's dashboard at the same moment: each
+ * event makes the sellers' first wallet rows.  A trigger of the test's
+ * own holds each new wallet row of this merchant 0.4 s after its insert,
+ * so the two events interleave.  Made in seller order (doc/MONEY.md, Lock
+ * order), the second waits for the first; made in line order they
+ * deadlocked (one event 40P01, the PSP's delivery refused).
+ */
+Test(sql, two_captures_making_the_same_sellers_wallets_never_deadlock,
+     .timeout = 60)
+{
+    PGconn      *c = sqlt_connect(), *a, *b;
+    char         m[24], tok[64], nonce[2][64], ev[4][64], trig[64];
+    char         r_a[64], r_b[64], ddl[256];
+    const char  *cap_sql;
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    claim(c, &(claim_req_t){ .merchant = m, .key = "k2", .checkout = "co_2",
+                             .orders = "[{\"payment_order_id\":\"co_2_1\","
+                                       "\"seller_account\":\"seller_77\","
+                                       "\"amount_minor\":1000},"
+                                       "{\"payment_order_id\":\"co_2_2\","
+                                       "\"seller_account\":\"seller_42\","
+                                       "\"amount_minor\":500}]" });
+    finish(c, m, "k2", "1", "co_2", "EXECUTING", "cs_2", NULL, "201", "{}");
+    OK(c, "UPDATE checkouts SET capture_method = 'manual' WHERE merchant_id = $1", m);
+
+    for (int i = 0; i < 2; i++) {
+        snprintf(tok, sizeof(tok), "%s.cs_%d", m, i + 1);
+        snprintf(nonce[i], sizeof(nonce[i]), "%s:co_%d", m, i + 1);
+        snprintf(ev[i], sizeof(ev[i]), "evt_auth_%d_%s", i, m);
+        snprintf(ev[i + 2], sizeof(ev[i + 2]), "evt_cap_%d_%s", i, m);
+        cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_event_apply('stripe', $1,"
+                                " 'AUTHORIZED', 'payment_intent.amount_capturable_updated',"
+                                " '', $2, 1500, 'USD', $3, '', ARRAY[$4])",
+                             ev[i], nonce[i], i ? "pi_w2" : "pi_w1", tok), "applied");
+    }
+    cr_assert_str_eq(VAL(c, "SELECT count(*) FROM wallets_folded WHERE merchant_id = $1",
+                         m), "0");
+
+    /* every new wallet row of this merchant held 0.4 s after its insert */
+    snprintf(trig, sizeof(trig), "sqlt_slow_wallets_%s", m);
+    OK0(c, "CREATE OR REPLACE FUNCTION sqlt_slow_wallet() RETURNS trigger"
+           " LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.4); RETURN NULL; END $$");
+    snprintf(ddl, sizeof(ddl), "CREATE TRIGGER %s AFTER INSERT ON wallets_folded"
+             " FOR EACH ROW WHEN (NEW.merchant_id = '%s')"
+             " EXECUTE FUNCTION sqlt_slow_wallet()", trig, m);
+    OK0(c, ddl);
+
+    cap_sql = "SELECT outcome FROM pay_event_apply('stripe', $1, 'CAPTURE_SUCCEEDED',"
+              " 'capture.succeeded', '', $2, 1500, 'USD', $3, $4, '{}')";
+    a = sqlt_connect();
+    b = sqlt_connect();
+    cr_assert_eq(PQsendQueryParams(a, cap_sql, 4, NULL,
+                                   ARGV(ev[2], nonce[0], "pi_w1", "cap_w1"),
+                                   NULL, NULL, 0), 1);
+    usleep(100 * 1000);
+    cr_assert_eq(PQsendQueryParams(b, cap_sql, 4, NULL,
+                                   ARGV(ev[3], nonce[1], "pi_w2", "cap_w2"),
+                                   NULL, NULL, 0), 1);
+
+    (void) sent_result(a, r_a, sizeof(r_a));
+    (void) sent_result(b, r_b, sizeof(r_b));
+    snprintf(ddl, sizeof(ddl), "DROP TRIGGER %s ON wallets_folded", trig);
+    OK0(c, ddl);
+
+    cr_expect_str_eq(r_a, "captured_outside");
+    cr_expect_str_eq(r_b, "captured_outside");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(seller_account || ' ' || balance, ', '"
+                            " ORDER BY seller_account) FROM wallets WHERE merchant_id = $1",
+                         m), "seller_42 1500, seller_77 1500");
+
+    PQfinish(a);
+    PQfinish(b);
     PQfinish(c);
 }
 
