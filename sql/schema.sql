@@ -748,6 +748,92 @@ $$;
 
 
 --
+-- Name: checkout_key_finish(text, text, text, bigint, text, boolean, text, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_key_finish(p_fn text, p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_valid boolean, p_invalid text, p_response_status integer, p_response_body text, OUT replay boolean, OUT stored_status integer, OUT stored_body text) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    k  idempotency_keys%ROWTYPE;
+BEGIN
+    UPDATE idempotency_keys ik
+       SET state = 'done', lease_until = NULL,
+           response_status = p_response_status, response_body = p_response_body,
+           -- the answer is kept for the whole TTL from when it is stored
+           expires_at = now() + (ik.expires_at - ik.created_at)
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       AND ik.state = 'in_progress' AND ik.lease = p_lease
+       AND ik.checkout_id = p_checkout_id AND p_valid;
+    IF FOUND THEN
+        RETURN;
+    END IF;
+
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '%: no key % for merchant %', p_fn, p_idem_key, p_merchant
+            USING ERRCODE = 'PY004';
+    END IF;
+    IF k.state = 'done' THEN
+        replay := true;
+        stored_status := k.response_status;
+        stored_body := k.response_body;
+        RETURN;
+    END IF;
+    IF p_valid IS NOT TRUE THEN
+        RAISE EXCEPTION '%: %', p_fn, p_invalid USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF k.lease IS DISTINCT FROM p_lease THEN
+        RAISE EXCEPTION '%: lease % of key % was taken over (now %)',
+            p_fn, p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
+    END IF;
+    RAISE EXCEPTION '%: key % belongs to checkout %, not %',
+        p_fn, p_idem_key, k.checkout_id, p_checkout_id USING ERRCODE = 'PY004';
+END
+$$;
+
+
+--
+-- Name: checkout_orders_fail(text, text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_orders_fail(p_merchant text, p_checkout_id text, p_psp text, p_failure text, p_source text, p_audit text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_moved  jsonb;
+BEGIN
+    WITH moved AS (
+        UPDATE payment_orders o
+           SET status = 'FAILED', updated_at = now()
+         WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
+           AND o.status = 'EXECUTING'
+        RETURNING o.payment_order_id, o.line_no
+    ), ev AS (
+        INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                  from_status, to_status, source)
+        SELECT p_merchant, p_checkout_id, moved.payment_order_id,
+               'EXECUTING', 'FAILED', p_source
+          FROM moved ORDER BY moved.line_no
+    )
+    SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
+      INTO v_moved FROM moved;
+
+    -- the PSP's refusal, as the moves it made, on the audit chain
+    IF v_moved IS NOT NULL THEN
+        PERFORM audit_append(p_merchant, p_checkout_id, p_audit,
+            jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
+                               'psp', p_psp, 'failure', p_failure,
+                               'payment_orders', v_moved));
+    END IF;
+END
+$$;
+
+
+--
 -- Name: checkout_payment_under_way(text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2718,9 +2804,8 @@ CREATE FUNCTION public.pay_charge_finish(p_merchant text, p_idem_key text, p_lea
     AS $$
 #variable_conflict use_column
 DECLARE
-    k        idempotency_keys%ROWTYPE;
     v_psp    text;
-    v_moved  jsonb;
+    v_key    record;
 BEGIN
     IF p_outcome IS NULL
        OR p_outcome NOT IN ('accepted', 'declined', 'authentication_required')
@@ -2730,26 +2815,12 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    UPDATE idempotency_keys ik
-       SET state = 'done', lease_until = NULL,
-           response_status = p_response_status, response_body = p_response_body,
-           expires_at = now() + (ik.expires_at - ik.created_at)
-     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-       AND ik.state = 'in_progress' AND ik.lease = p_lease
-       AND ik.checkout_id = p_checkout_id;
-    IF NOT FOUND THEN
-        SELECT * INTO k FROM idempotency_keys ik
-         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'pay_charge_finish: no key % for merchant %', p_idem_key, p_merchant
-                USING ERRCODE = 'PY004';
-        END IF;
-        IF k.state = 'done' THEN
-            RETURN QUERY SELECT k.response_status, k.response_body;
-            RETURN;
-        END IF;
-        RAISE EXCEPTION 'pay_charge_finish: lease % of key % was taken over (now %)',
-            p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
+    SELECT * INTO v_key FROM checkout_key_finish('pay_charge_finish', p_merchant, p_idem_key, p_lease,
+                                 p_checkout_id, true, NULL,
+                                 p_response_status, p_response_body);
+    IF v_key.replay THEN
+        RETURN QUERY SELECT v_key.stored_status, v_key.stored_body;
+        RETURN;
     END IF;
 
     UPDATE checkouts c
@@ -2778,28 +2849,8 @@ BEGIN
     END IF;
 
     IF p_outcome <> 'accepted' THEN
-        WITH moved AS (
-            UPDATE payment_orders o
-               SET status = 'FAILED', updated_at = now()
-             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
-               AND o.status = 'EXECUTING'
-            RETURNING o.payment_order_id, o.line_no
-        ), ev AS (
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
-                   'EXECUTING', 'FAILED', 'charge:' || p_outcome
-              FROM moved ORDER BY moved.line_no
-        )
-        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-          INTO v_moved FROM moved;
-
-        IF v_moved IS NOT NULL THEN
-            PERFORM audit_append(p_merchant, p_checkout_id, 'charge:' || p_outcome,
-                jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
-                                   'psp', v_psp, 'failure', p_failure,
-                                   'payment_orders', v_moved));
-        END IF;
+        PERFORM checkout_orders_fail(p_merchant, p_checkout_id, v_psp, p_failure,
+                                     'charge:' || p_outcome, 'charge:' || p_outcome);
     END IF;
 
     RETURN QUERY SELECT p_response_status, p_response_body;
@@ -3525,46 +3576,21 @@ CREATE FUNCTION public.pay_finish(p_merchant text, p_idem_key text, p_lease bigi
     AS $$
 #variable_conflict use_column
 DECLARE
-    k        idempotency_keys%ROWTYPE;
     v_psp    text;
-    v_moved  jsonb;
+    v_key    record;
     v_valid  boolean := p_status IN ('EXECUTING', 'FAILED')
                         AND (p_status = 'FAILED' OR (p_psp_token IS NOT NULL AND p_psp_url IS NOT NULL))
                         AND p_response_status IS NOT NULL AND p_response_body IS NOT NULL;
 BEGIN
-    -- The usual case in one statement: our key, still in progress under our
-    -- lease, becomes done.  The row lock it takes also makes a concurrent
-    -- second pay_finish wait, then fall to the slow path and find it done.
-    UPDATE idempotency_keys ik
-       SET state = 'done', lease_until = NULL,
-           response_status = p_response_status, response_body = p_response_body,
-           -- the answer is kept for the whole TTL from when it is stored
-           expires_at = now() + (ik.expires_at - ik.created_at)
-     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-       AND ik.state = 'in_progress' AND ik.lease = p_lease
-       AND ik.checkout_id = p_checkout_id AND v_valid;
-    IF NOT FOUND THEN
-        SELECT * INTO k FROM idempotency_keys ik
-         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'pay_finish: no key % for merchant %', p_idem_key, p_merchant
-                USING ERRCODE = 'PY004';
-        END IF;
-        -- A done key answers what it stored, whatever this call carries.
-        IF k.state = 'done' THEN
-            RETURN QUERY SELECT k.response_status, k.response_body;
-            RETURN;
-        END IF;
-        IF v_valid IS NOT TRUE THEN
-            RAISE EXCEPTION 'pay_finish: EXECUTING needs a token and url; status and response are required'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF k.lease IS DISTINCT FROM p_lease THEN
-            RAISE EXCEPTION 'pay_finish: lease % of key % was taken over (now %)',
-                p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
-        END IF;
-        RAISE EXCEPTION 'pay_finish: key % belongs to checkout %, not %',
-            p_idem_key, k.checkout_id, p_checkout_id USING ERRCODE = 'PY004';
+    -- The key done with the answer; a done key answers what it stored,
+    -- whatever this call carries.
+    SELECT * INTO v_key FROM checkout_key_finish('pay_finish', p_merchant, p_idem_key, p_lease,
+                                 p_checkout_id, v_valid,
+                                 'EXECUTING needs a token and url; status and response are required',
+                                 p_response_status, p_response_body);
+    IF v_key.replay THEN
+        RETURN QUERY SELECT v_key.stored_status, v_key.stored_body;
+        RETURN;
     END IF;
 
     -- The status only moves from EXECUTING: should anything have moved the
@@ -3594,29 +3620,8 @@ BEGIN
     END IF;
 
     IF p_status = 'FAILED' THEN
-        WITH moved AS (
-            UPDATE payment_orders o
-               SET status = 'FAILED', updated_at = now()
-             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
-               AND o.status = 'EXECUTING'
-            RETURNING o.payment_order_id, o.line_no
-        ), ev AS (
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
-                   'EXECUTING', 'FAILED', 'registration'
-              FROM moved ORDER BY moved.line_no
-        )
-        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-          INTO v_moved FROM moved;
-
-        -- the PSP's refusal, as the moves it made, on the audit chain
-        IF v_moved IS NOT NULL THEN
-            PERFORM audit_append(p_merchant, p_checkout_id, 'registration:failed',
-                jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
-                                   'psp', v_psp, 'failure', p_failure,
-                                   'payment_orders', v_moved));
-        END IF;
+        PERFORM checkout_orders_fail(p_merchant, p_checkout_id, v_psp, p_failure,
+                                     'registration', 'registration:failed');
     END IF;
 
     RETURN QUERY SELECT p_response_status, p_response_body;
@@ -10698,6 +10703,20 @@ REVOKE ALL ON FUNCTION public.checkout_failure(p_code public.pay_failure_code, p
 --
 
 REVOKE ALL ON FUNCTION public.checkout_failure_code(p_type text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkout_key_finish(p_fn text, p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_valid boolean, p_invalid text, p_response_status integer, p_response_body text, OUT replay boolean, OUT stored_status integer, OUT stored_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_key_finish(p_fn text, p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_valid boolean, p_invalid text, p_response_status integer, p_response_body text, OUT replay boolean, OUT stored_status integer, OUT stored_body text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkout_orders_fail(p_merchant text, p_checkout_id text, p_psp text, p_failure text, p_source text, p_audit text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_orders_fail(p_merchant text, p_checkout_id text, p_psp text, p_failure text, p_source text, p_audit text) FROM PUBLIC;
 
 
 --
