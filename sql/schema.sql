@@ -1802,7 +1802,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text, 'capture.failed'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text, 'capture.failed'::text, 'payment_method.saved'::text, 'payment_method.detached'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -4549,6 +4549,31 @@ $$;
 
 
 --
+-- Name: pay_method_detach_start(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_method_detach_start(p_merchant text, p_method text) RETURNS TABLE(method text, psp text, token_sealed text, checkout_id text, customer_ref text, psp_customer text, psp_detached boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_json  text;
+BEGIN
+    v_json := pay_method_detach(p_merchant, p_method);
+    IF v_json IS NULL THEN
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+        SELECT v_json, p.psp, p.token_sealed, p.checkout_id, p.customer_ref,
+               p.psp_customer, p.psp_detached_at IS NOT NULL
+          FROM payment_methods p
+         WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
+END
+$$;
+
+
+--
 -- Name: pay_method_event_keep(text, text, text, text, text, text, text, jsonb, bytea, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4664,6 +4689,50 @@ CREATE FUNCTION public.pay_method_get(p_merchant text, p_method text) RETURNS te
     SELECT payment_method_json(p)::text
       FROM payment_methods p
      WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
+$$;
+
+
+--
+-- Name: pay_method_psp_detached(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_method_psp_detached(p_merchant text, p_method text, p_how text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    p  payment_methods%ROWTYPE;
+BEGIN
+    IF p_how IS NULL OR p_how NOT IN ('done', 'gone') THEN
+        RAISE EXCEPTION 'pay_method_psp_detached: p_how is done or gone'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO p FROM payment_methods x
+     WHERE x.merchant_id = p_merchant AND x.method_id = p_method
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    IF p.status <> 'detached' THEN
+        RAISE EXCEPTION 'pay_method_psp_detached: method % is still active', p_method
+            USING ERRCODE = 'PY004';
+    END IF;
+
+    IF p.psp_detached_at IS NULL THEN
+        UPDATE payment_methods x
+           SET psp_detached_at = now(), updated_at = now()
+         WHERE x.merchant_id = p_merchant AND x.method_id = p_method
+        RETURNING * INTO p;
+
+        PERFORM audit_append(p_merchant, p.checkout_id, 'payment_method:psp_detached',
+                             jsonb_build_object('payment_method', p.method_id,
+                                                'psp', p.psp, 'psp_answer', p_how));
+    END IF;
+
+    RETURN payment_method_json(p)::text;
+END
 $$;
 
 
@@ -6688,6 +6757,7 @@ CREATE TABLE public.payment_methods (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     detached_at timestamp with time zone,
+    psp_detached_at timestamp with time zone,
     CONSTRAINT payment_methods_customer CHECK ((customer ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
     CONSTRAINT payment_methods_customer_ref CHECK ((customer_ref ~ '^cu_[0-9a-f]{24}$'::text)),
     CONSTRAINT payment_methods_detached CHECK (((status = 'detached'::text) = (detached_at IS NOT NULL))),
@@ -6695,6 +6765,7 @@ CREATE TABLE public.payment_methods (
     CONSTRAINT payment_methods_id CHECK ((method_id ~ '^pm_[a-p]{24}$'::text)),
     CONSTRAINT payment_methods_index CHECK ((token_index ~ '^[0-9a-f]{64}$'::text)),
     CONSTRAINT payment_methods_psp_customer CHECK (((psp_customer IS NULL) OR (psp_customer ~ '^[A-Za-z0-9_-]{1,128}$'::text))),
+    CONSTRAINT payment_methods_psp_detached CHECK (((psp_detached_at IS NULL) OR (status = 'detached'::text))),
     CONSTRAINT payment_methods_recurring CHECK ((recurring = ANY (ARRAY['CardOnFile'::text, 'Subscription'::text, 'UnscheduledCardOnFile'::text]))),
     CONSTRAINT payment_methods_sealed CHECK ((token_sealed ~~ 'v1.%'::text)),
     CONSTRAINT payment_methods_status CHECK ((status = ANY (ARRAY['active'::text, 'detached'::text]))),
@@ -6738,6 +6809,13 @@ COMMENT ON COLUMN public.payment_methods.recurring IS 'Adyen''s recurringProcess
 
 
 --
+-- Name: COLUMN payment_methods.psp_detached_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_methods.psp_detached_at IS 'when the PSP confirmed the method detached on its side (or no longer had it); NULL while it has not';
+
+
+--
 -- Name: payment_method_json(public.payment_methods); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -6761,6 +6839,25 @@ CREATE FUNCTION public.payment_method_json(p public.payment_methods) RETURNS jso
                                                     'exp_year', p.exp_year) END,
                'created_at', ts_rfc3339(p.created_at),
                'detached_at', ts_rfc3339(p.detached_at));
+$$;
+
+
+--
+-- Name: payment_methods_notify(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.payment_methods_notify() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM notify_enqueue(
+        NEW.merchant_id,
+        CASE WHEN TG_OP = 'INSERT' THEN 'payment_method.saved'
+             ELSE 'payment_method.detached' END,
+        NEW.checkout_id, NEW.method_id, payment_method_json(NEW));
+    RETURN NULL;
+END
 $$;
 
 
@@ -10337,6 +10434,20 @@ CREATE TRIGGER order_events_no_truncate BEFORE TRUNCATE ON public.order_events F
 
 
 --
+-- Name: payment_methods payment_methods_notify_detached; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payment_methods_notify_detached AFTER UPDATE OF status ON public.payment_methods FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'detached'::text))) EXECUTE FUNCTION public.payment_methods_notify();
+
+
+--
+-- Name: payment_methods payment_methods_notify_saved; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payment_methods_notify_saved AFTER INSERT ON public.payment_methods FOR EACH ROW EXECUTE FUNCTION public.payment_methods_notify();
+
+
+--
 -- Name: payment_orders payment_orders_status_forward; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -11269,6 +11380,14 @@ GRANT ALL ON FUNCTION public.pay_method_detach(p_merchant text, p_method text) T
 
 
 --
+-- Name: FUNCTION pay_method_detach_start(p_merchant text, p_method text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_method_detach_start(p_merchant text, p_method text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_method_detach_start(p_merchant text, p_method text) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_method_event_keep(p_psp text, p_event_id text, p_type text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb, p_body bytea, p_headers jsonb, p_key_id text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -11290,6 +11409,14 @@ GRANT ALL ON FUNCTION public.pay_method_for_charge(p_merchant text, p_method tex
 
 REVOKE ALL ON FUNCTION public.pay_method_get(p_merchant text, p_method text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_method_get(p_merchant text, p_method text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_method_psp_detached(p_merchant text, p_method text, p_how text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_method_psp_detached(p_merchant text, p_method text, p_how text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_method_psp_detached(p_merchant text, p_method text, p_how text) TO payments_gateway;
 
 
 --
@@ -11616,6 +11743,13 @@ REVOKE ALL ON FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text
 --
 
 REVOKE ALL ON FUNCTION public.payment_method_json(p public.payment_methods) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION payment_methods_notify(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.payment_methods_notify() FROM PUBLIC;
 
 
 --
