@@ -180,6 +180,19 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
     const char *content_type, const char *idempotency_key, const char *body,
     size_t len, ngx_msec_t timeout)
 {
+    return ngx_http_payments_fetch_method(pool, f, psp, api, NULL, url,
+                                          content_type, idempotency_key,
+                                          body, len, timeout);
+}
+
+
+ngx_int_t
+ngx_http_payments_fetch_method(ngx_pool_t *pool,
+    ngx_http_payments_fetch_t *f, ngx_http_payments_psp_t *psp,
+    pay_psp_api_e api, const char *method, const char *url,
+    const char *content_type, const char *idempotency_key, const char *body,
+    size_t len, ngx_msec_t timeout)
+{
     char                       hdr[512], *auth;
     CURL                      *easy;
     struct curl_blob           blob;
@@ -244,6 +257,11 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     }
 
+    /* another method on the same exchange (a DELETE without a body) */
+    if (method) {
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+    }
+
     f->timeout = timeout;
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
@@ -266,7 +284,8 @@ ngx_http_payments_fetch(ngx_pool_t *pool, ngx_http_payments_fetch_t *f,
     /* never the URL (a session's id) nor a header (the credentials) */
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, f->log, 0,
                    "payments: psp \"%V\" %s, %uz bytes, timeout %M ms",
-                   &psp->name, body ? "POST" : "GET", body ? len : 0,
+                   &psp->name, method ? method : body ? "POST" : "GET",
+                   body ? len : 0,
                    timeout);
 
     return ngx_http_payments_fetch_go(f);

@@ -386,6 +386,13 @@ ngx_int_t ngx_http_payments_fetch(ngx_pool_t *pool,
     pay_psp_api_e api, const char *url, const char *content_type,
     const char *idempotency_key, const char *body, size_t len,
     ngx_msec_t timeout);
+/* The same with another method than POST or GET (method NULL: as fetch
+ * does); a body, if any, goes with it. */
+ngx_int_t ngx_http_payments_fetch_method(ngx_pool_t *pool,
+    ngx_http_payments_fetch_t *f, ngx_http_payments_psp_t *psp,
+    pay_psp_api_e api, const char *method, const char *url,
+    const char *content_type, const char *idempotency_key, const char *body,
+    size_t len, ngx_msec_t timeout);
 void ngx_http_payments_fetch_cancel(ngx_http_payments_fetch_t *f);
 /* The parts of a fetch that are not a PSP's: fetch_easy resets f and makes
  * f->easy with the answer's buffer, no redirects, peer verification; the
@@ -484,6 +491,10 @@ typedef struct ngx_http_payments_ctx_s {
     char                           *charge_token;
     char                           *charge_psp_customer;
     char                           *charge_recurring;
+    /* a saved method's detach at its PSP: the method ("DELETE", "POST")
+     * of psp_path, and the method's answer once the PSP confirmed */
+    const char                     *psp_method;
+    char                           *method_json;
 
     /* POST /v1/payments/{id}/refunds, POST /v1/payouts (_money.c) */
     void                           *op;
@@ -608,7 +619,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _limit_wait.c        -> _limit_redis.c _limit_zone.c _response.c
  *   _limit_zone.c        -> -
  *   _list.c              -> _pg.c _response.c _util.c
- *   _methods.c           -> _pg.c _response.c _util.c
+ *   _methods.c           -> _breaker.c _curl.c _pg.c _psp_call.c _psp_conf.c
+ *   _methods.c           -> _response.c _util.c
  *   _metrics.c           -> _util.c
  *   _metrics_guard.c     -> _util.c
  *   _metrics_page.c      -> _breaker.c _limit_vars.c _metrics.c _response.c

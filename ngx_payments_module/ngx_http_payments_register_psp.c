@@ -25,6 +25,10 @@ static void ngx_http_payments_psp_shed(ngx_http_payments_ctx_t *ctx,
     ngx_msec_t wait);
 static void ngx_http_payments_psp_retry(ngx_event_t *ev);
 static void ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f);
+static void ngx_http_payments_psp_refused_us(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fetch_t *f, ngx_uint_t may_abandon);
+static void ngx_http_payments_psp_unsure(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fetch_t *f, ngx_uint_t key_in_use);
 static void ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
     const char *status, pay_psp_result_t *res, int64_t expires_at,
     char *body);
@@ -265,31 +269,59 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
         return;
 
     case PAY_PSP_AUTH:
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: psp \"%V\" refused the gateway's "
-                      "credentials (HTTP %l): check its secret_file",
-                      &ctx->psp->name, f->status);
-
-        if (ctx->psp_maybe) {
-            /* a session of this claim may exist: keep it resumable */
-            ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
-
-        } else {
-            ctx->fail_detail = "the PSP refused the gateway's credentials; "
-                               "nothing was stored";
-            ngx_http_payments_register_abandon(ctx, NGX_HTTP_BAD_GATEWAY);
-        }
-
+        /* a session of this claim may exist: kept resumable */
+        ngx_http_payments_psp_refused_us(ctx, f, !ctx->psp_maybe);
         return;
 
     default: /* PAY_PSP_RETRY */
         break;
     }
 
-    /* a timeout, a dropped answer or a 5xx may have made a session */
+    ngx_http_payments_psp_unsure(ctx, f, res.key_in_use);
+}
+
+
+/*
+ * The PSP refused the gateway's credentials: alerted; a claim the PSP
+ * cannot hold anything of (may_abandon) is undone, any other released
+ * and kept resumable.  Registrations and off-session charges alike.
+ */
+
+static void
+ngx_http_payments_psp_refused_us(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fetch_t *f, ngx_uint_t may_abandon)
+{
+    ngx_log_error(NGX_LOG_ALERT, ctx->request->connection->log, 0,
+                  "payments: psp \"%V\" refused the gateway's "
+                  "credentials (HTTP %l): check its secret_file",
+                  &ctx->psp->name, f->status);
+
+    if (!may_abandon) {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ctx->fail_detail = "the PSP refused the gateway's credentials; "
+                       "nothing was stored";
+    ngx_http_payments_register_abandon(ctx, NGX_HTTP_BAD_GATEWAY);
+}
+
+
+/*
+ * No answer that decides (a timeout, a dropped answer, a 5xx): the PSP
+ * may have acted on the nonce, so the claim may hold something there.
+ * The same bytes are sent again under the same nonce while the request's
+ * budget lasts; then the claim is released for the client's retry (502,
+ * or 504 after a timeout).  Registrations and off-session charges alike.
+ */
+
+static void
+ngx_http_payments_psp_unsure(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fetch_t *f, ngx_uint_t key_in_use)
+{
     ctx->psp_maybe = 1;
 
-    switch (ngx_http_payments_psp_retry_later(ctx, f, res.key_in_use,
+    switch (ngx_http_payments_psp_retry_later(ctx, f, key_in_use,
                                               ngx_http_payments_psp_retry))
     {
     case NGX_OK:
@@ -921,39 +953,15 @@ ngx_http_payments_charge_done(ngx_http_payments_ctx_t *ctx,
         return;
 
     case PAY_CHARGE_AUTH:
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: psp \"%V\" refused the gateway's "
-                      "credentials (HTTP %l): check its secret_file",
-                      &ctx->psp->name, f->status);
-
         /* the same claim may yet charge: kept resumable */
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        ngx_http_payments_psp_refused_us(ctx, f, 0);
         return;
 
     default: /* PAY_CHARGE_RETRY */
         break;
     }
 
-    ctx->psp_maybe = 1;
-
-    switch (ngx_http_payments_psp_retry_later(ctx, f, res.key_in_use,
-                                              ngx_http_payments_psp_retry))
-    {
-    case NGX_OK:
-        return;
-
-    case NGX_ERROR:
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
-        return;
-
-    default: /* NGX_DECLINED: no retry left */
-        break;
-    }
-
-    ngx_http_payments_register_release(ctx,
-                                       f->result == CURLE_OPERATION_TIMEDOUT
-                                       ? NGX_HTTP_GATEWAY_TIME_OUT
-                                       : NGX_HTTP_BAD_GATEWAY);
+    ngx_http_payments_psp_unsure(ctx, f, res.key_in_use);
 }
 
 

@@ -17,6 +17,7 @@
 /* prototypes */
 static void ngx_http_payments_body_ready(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_money_post(ngx_http_payments_ctx_t *ctx);
+static const char *ngx_http_payments_allow(ngx_http_request_t *r);
 static ngx_int_t ngx_http_payments_limit_route(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_limited(ngx_http_payments_ctx_t *ctx);
 static ngx_int_t ngx_http_payments_route_on(ngx_http_payments_ctx_t *ctx);
@@ -153,7 +154,7 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     ngx_int_t                       rc;
     ngx_pool_cleanup_t             *cln;
     ngx_uint_t                      route, method;
-    pay_path_t                      path, other;
+    pay_path_t                      path;
     const char                     *allow;
     const pay_route_t              *rt;
     ngx_http_payments_ctx_t        *ctx;
@@ -194,13 +195,18 @@ ngx_http_payments_handler(ngx_http_request_t *r)
 
     /* GET /v1/payments lists, POST /v1/payments creates */
     (void) pay_path_parse_method((char *) r->uri.data, r->uri.len,
-                                 !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)),
+                                 (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+                                 ? PAY_PATH_GET
+                                 : (r->method & NGX_HTTP_DELETE)
+                                   ? PAY_PATH_DELETE : PAY_PATH_POST,
                                  &path);
 
     rt = path.route;
 
     route = rt ? rt->route : PAY_ROUTE_NONE;
-    method = (rt && rt->post) ? NGX_HTTP_POST : NGX_HTTP_GET;
+    method = rt == NULL ? NGX_HTTP_GET
+             : rt->del ? NGX_HTTP_DELETE
+             : rt->post ? NGX_HTTP_POST : NGX_HTTP_GET;
 
     ctx->route = route;
 
@@ -221,17 +227,12 @@ ngx_http_payments_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        /* a path with a route of each method takes both */
-        allow = (method == NGX_HTTP_GET) ? "GET, HEAD" : "POST";
+        /* every method the path has a route of */
+        allow = ngx_http_payments_allow(r);
 
-        if (pay_path_parse_method((char *) r->uri.data, r->uri.len,
-                                  !rt->post, &other) == 0
-            && other.route->post != rt->post)
+        if (allow == NULL
+            || ngx_http_payments_add_header(r, "Allow", allow) != NGX_OK)
         {
-            allow = "GET, HEAD, POST";
-        }
-
-        if (ngx_http_payments_add_header(r, "Allow", allow) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -270,6 +271,46 @@ ngx_http_payments_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_payments_route_on(ctx);
+}
+
+
+/* The Allow header of a 405: the methods the path has a route of, in
+ * the order GET, HEAD, POST, DELETE; NULL on no memory. */
+
+static const char *
+ngx_http_payments_allow(ngx_http_request_t *r)
+{
+    u_char      *p, *s;
+    ngx_int_t    m;
+    pay_path_t   other;
+    static const char  *names[] = { "GET, HEAD", "POST", "DELETE" };
+
+    s = ngx_pnalloc(r->pool, sizeof("GET, HEAD, POST, DELETE"));
+    if (s == NULL) {
+        return NULL;
+    }
+
+    p = s;
+
+    for (m = PAY_PATH_GET; m <= PAY_PATH_DELETE; m++) {
+        if (pay_path_parse_method((char *) r->uri.data, r->uri.len, m,
+                                  &other) != 0
+            || pay_route_method(other.route) != m)
+        {
+            continue;
+        }
+
+        if (p != s) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, names[m], ngx_strlen(names[m]));
+    }
+
+    *p = '\0';
+
+    return (char *) s;
 }
 
 

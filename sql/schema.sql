@@ -764,6 +764,92 @@ $$;
 
 
 --
+-- Name: checkout_key_finish(text, text, text, bigint, text, boolean, text, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_key_finish(p_fn text, p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_valid boolean, p_invalid text, p_response_status integer, p_response_body text, OUT replay boolean, OUT stored_status integer, OUT stored_body text) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    k  idempotency_keys%ROWTYPE;
+BEGIN
+    UPDATE idempotency_keys ik
+       SET state = 'done', lease_until = NULL,
+           response_status = p_response_status, response_body = p_response_body,
+           -- the answer is kept for the whole TTL from when it is stored
+           expires_at = now() + (ik.expires_at - ik.created_at)
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
+       AND ik.state = 'in_progress' AND ik.lease = p_lease
+       AND ik.checkout_id = p_checkout_id AND p_valid;
+    IF FOUND THEN
+        RETURN;
+    END IF;
+
+    SELECT * INTO k FROM idempotency_keys ik
+     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '%: no key % for merchant %', p_fn, p_idem_key, p_merchant
+            USING ERRCODE = 'PY004';
+    END IF;
+    IF k.state = 'done' THEN
+        replay := true;
+        stored_status := k.response_status;
+        stored_body := k.response_body;
+        RETURN;
+    END IF;
+    IF p_valid IS NOT TRUE THEN
+        RAISE EXCEPTION '%: %', p_fn, p_invalid USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF k.lease IS DISTINCT FROM p_lease THEN
+        RAISE EXCEPTION '%: lease % of key % was taken over (now %)',
+            p_fn, p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
+    END IF;
+    RAISE EXCEPTION '%: key % belongs to checkout %, not %',
+        p_fn, p_idem_key, k.checkout_id, p_checkout_id USING ERRCODE = 'PY004';
+END
+$$;
+
+
+--
+-- Name: checkout_orders_fail(text, text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_orders_fail(p_merchant text, p_checkout_id text, p_psp text, p_failure text, p_source text, p_audit text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_moved  jsonb;
+BEGIN
+    WITH moved AS (
+        UPDATE payment_orders o
+           SET status = 'FAILED', updated_at = now()
+         WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
+           AND o.status = 'EXECUTING'
+        RETURNING o.payment_order_id, o.line_no
+    ), ev AS (
+        INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                  from_status, to_status, source)
+        SELECT p_merchant, p_checkout_id, moved.payment_order_id,
+               'EXECUTING', 'FAILED', p_source
+          FROM moved ORDER BY moved.line_no
+    )
+    SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
+      INTO v_moved FROM moved;
+
+    -- the PSP's refusal, as the moves it made, on the audit chain
+    IF v_moved IS NOT NULL THEN
+        PERFORM audit_append(p_merchant, p_checkout_id, p_audit,
+            jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
+                               'psp', p_psp, 'failure', p_failure,
+                               'payment_orders', v_moved));
+    END IF;
+END
+$$;
+
+
+--
 -- Name: checkout_payment_under_way(text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1755,7 +1841,7 @@ BEGIN
         WHEN NOT ((length(notification_id) = 28) AND (notification_id ~ '^msg_[0-9a-f]*$'::text)) THEN 'notifications_id_format'
         WHEN NOT (sequence > 0) THEN 'notifications_sequence'
         WHEN NOT (status = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])) THEN 'notifications_status'
-        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text, 'capture.failed'::text])) THEN 'notifications_type'
+        WHEN NOT (event_type = ANY (ARRAY['checkout.succeeded'::text, 'checkout.failed'::text, 'checkout.paid_after_failure'::text, 'checkout.canceled'::text, 'checkout.approved'::text, 'checkout.authorized'::text, 'checkout.risk_flagged'::text, 'refund.succeeded'::text, 'refund.failed'::text, 'dispute.opened'::text, 'dispute.won'::text, 'dispute.lost'::text, 'payout.paid'::text, 'payout.failed'::text, 'capture.failed'::text, 'payment_method.saved'::text, 'payment_method.detached'::text])) THEN 'notifications_type'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "notifications" violates check constraint "%"', v_broken
@@ -2757,9 +2843,8 @@ CREATE FUNCTION public.pay_charge_finish(p_merchant text, p_idem_key text, p_lea
     AS $$
 #variable_conflict use_column
 DECLARE
-    k        idempotency_keys%ROWTYPE;
     v_psp    text;
-    v_moved  jsonb;
+    v_key    record;
 BEGIN
     IF p_outcome IS NULL
        OR p_outcome NOT IN ('accepted', 'declined', 'authentication_required')
@@ -2769,26 +2854,12 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    UPDATE idempotency_keys ik
-       SET state = 'done', lease_until = NULL,
-           response_status = p_response_status, response_body = p_response_body,
-           expires_at = now() + (ik.expires_at - ik.created_at)
-     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-       AND ik.state = 'in_progress' AND ik.lease = p_lease
-       AND ik.checkout_id = p_checkout_id;
-    IF NOT FOUND THEN
-        SELECT * INTO k FROM idempotency_keys ik
-         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'pay_charge_finish: no key % for merchant %', p_idem_key, p_merchant
-                USING ERRCODE = 'PY004';
-        END IF;
-        IF k.state = 'done' THEN
-            RETURN QUERY SELECT k.response_status, k.response_body;
-            RETURN;
-        END IF;
-        RAISE EXCEPTION 'pay_charge_finish: lease % of key % was taken over (now %)',
-            p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
+    SELECT * INTO v_key FROM checkout_key_finish('pay_charge_finish', p_merchant, p_idem_key, p_lease,
+                                 p_checkout_id, true, NULL,
+                                 p_response_status, p_response_body);
+    IF v_key.replay THEN
+        RETURN QUERY SELECT v_key.stored_status, v_key.stored_body;
+        RETURN;
     END IF;
 
     UPDATE checkouts c
@@ -2817,28 +2888,8 @@ BEGIN
     END IF;
 
     IF p_outcome <> 'accepted' THEN
-        WITH moved AS (
-            UPDATE payment_orders o
-               SET status = 'FAILED', updated_at = now()
-             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
-               AND o.status = 'EXECUTING'
-            RETURNING o.payment_order_id, o.line_no
-        ), ev AS (
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
-                   'EXECUTING', 'FAILED', 'charge:' || p_outcome
-              FROM moved ORDER BY moved.line_no
-        )
-        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-          INTO v_moved FROM moved;
-
-        IF v_moved IS NOT NULL THEN
-            PERFORM audit_append(p_merchant, p_checkout_id, 'charge:' || p_outcome,
-                jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
-                                   'psp', v_psp, 'failure', p_failure,
-                                   'payment_orders', v_moved));
-        END IF;
+        PERFORM checkout_orders_fail(p_merchant, p_checkout_id, v_psp, p_failure,
+                                     'charge:' || p_outcome, 'charge:' || p_outcome);
     END IF;
 
     RETURN QUERY SELECT p_response_status, p_response_body;
@@ -3564,46 +3615,21 @@ CREATE FUNCTION public.pay_finish(p_merchant text, p_idem_key text, p_lease bigi
     AS $$
 #variable_conflict use_column
 DECLARE
-    k        idempotency_keys%ROWTYPE;
     v_psp    text;
-    v_moved  jsonb;
+    v_key    record;
     v_valid  boolean := p_status IN ('EXECUTING', 'FAILED')
                         AND (p_status = 'FAILED' OR (p_psp_token IS NOT NULL AND p_psp_url IS NOT NULL))
                         AND p_response_status IS NOT NULL AND p_response_body IS NOT NULL;
 BEGIN
-    -- The usual case in one statement: our key, still in progress under our
-    -- lease, becomes done.  The row lock it takes also makes a concurrent
-    -- second pay_finish wait, then fall to the slow path and find it done.
-    UPDATE idempotency_keys ik
-       SET state = 'done', lease_until = NULL,
-           response_status = p_response_status, response_body = p_response_body,
-           -- the answer is kept for the whole TTL from when it is stored
-           expires_at = now() + (ik.expires_at - ik.created_at)
-     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-       AND ik.state = 'in_progress' AND ik.lease = p_lease
-       AND ik.checkout_id = p_checkout_id AND v_valid;
-    IF NOT FOUND THEN
-        SELECT * INTO k FROM idempotency_keys ik
-         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'pay_finish: no key % for merchant %', p_idem_key, p_merchant
-                USING ERRCODE = 'PY004';
-        END IF;
-        -- A done key answers what it stored, whatever this call carries.
-        IF k.state = 'done' THEN
-            RETURN QUERY SELECT k.response_status, k.response_body;
-            RETURN;
-        END IF;
-        IF v_valid IS NOT TRUE THEN
-            RAISE EXCEPTION 'pay_finish: EXECUTING needs a token and url; status and response are required'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF k.lease IS DISTINCT FROM p_lease THEN
-            RAISE EXCEPTION 'pay_finish: lease % of key % was taken over (now %)',
-                p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
-        END IF;
-        RAISE EXCEPTION 'pay_finish: key % belongs to checkout %, not %',
-            p_idem_key, k.checkout_id, p_checkout_id USING ERRCODE = 'PY004';
+    -- The key done with the answer; a done key answers what it stored,
+    -- whatever this call carries.
+    SELECT * INTO v_key FROM checkout_key_finish('pay_finish', p_merchant, p_idem_key, p_lease,
+                                 p_checkout_id, v_valid,
+                                 'EXECUTING needs a token and url; status and response are required',
+                                 p_response_status, p_response_body);
+    IF v_key.replay THEN
+        RETURN QUERY SELECT v_key.stored_status, v_key.stored_body;
+        RETURN;
     END IF;
 
     -- The status only moves from EXECUTING: should anything have moved the
@@ -3633,29 +3659,8 @@ BEGIN
     END IF;
 
     IF p_status = 'FAILED' THEN
-        WITH moved AS (
-            UPDATE payment_orders o
-               SET status = 'FAILED', updated_at = now()
-             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
-               AND o.status = 'EXECUTING'
-            RETURNING o.payment_order_id, o.line_no
-        ), ev AS (
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
-                   'EXECUTING', 'FAILED', 'registration'
-              FROM moved ORDER BY moved.line_no
-        )
-        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-          INTO v_moved FROM moved;
-
-        -- the PSP's refusal, as the moves it made, on the audit chain
-        IF v_moved IS NOT NULL THEN
-            PERFORM audit_append(p_merchant, p_checkout_id, 'registration:failed',
-                jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
-                                   'psp', v_psp, 'failure', p_failure,
-                                   'payment_orders', v_moved));
-        END IF;
+        PERFORM checkout_orders_fail(p_merchant, p_checkout_id, v_psp, p_failure,
+                                     'registration', 'registration:failed');
     END IF;
 
     RETURN QUERY SELECT p_response_status, p_response_body;
@@ -4597,6 +4602,31 @@ $$;
 
 
 --
+-- Name: pay_method_detach_start(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_method_detach_start(p_merchant text, p_method text) RETURNS TABLE(method text, psp text, token_sealed text, checkout_id text, customer_ref text, psp_customer text, psp_detached boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_json  text;
+BEGIN
+    v_json := pay_method_detach(p_merchant, p_method);
+    IF v_json IS NULL THEN
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+        SELECT v_json, p.psp, p.token_sealed, p.checkout_id, p.customer_ref,
+               p.psp_customer, p.psp_detached_at IS NOT NULL
+          FROM payment_methods p
+         WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
+END
+$$;
+
+
+--
 -- Name: pay_method_event_keep(text, text, text, text, text, text, text, jsonb, bytea, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4672,6 +4702,50 @@ CREATE FUNCTION public.pay_method_get(p_merchant text, p_method text) RETURNS te
     SELECT payment_method_json(p)::text
       FROM payment_methods p
      WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
+$$;
+
+
+--
+-- Name: pay_method_psp_detached(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_method_psp_detached(p_merchant text, p_method text, p_how text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    p  payment_methods%ROWTYPE;
+BEGIN
+    IF p_how IS NULL OR p_how NOT IN ('done', 'gone') THEN
+        RAISE EXCEPTION 'pay_method_psp_detached: p_how is done or gone'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO p FROM payment_methods x
+     WHERE x.merchant_id = p_merchant AND x.method_id = p_method
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    IF p.status <> 'detached' THEN
+        RAISE EXCEPTION 'pay_method_psp_detached: method % is still active', p_method
+            USING ERRCODE = 'PY004';
+    END IF;
+
+    IF p.psp_detached_at IS NULL THEN
+        UPDATE payment_methods x
+           SET psp_detached_at = now(), updated_at = now()
+         WHERE x.merchant_id = p_merchant AND x.method_id = p_method
+        RETURNING * INTO p;
+
+        PERFORM audit_append(p_merchant, p.checkout_id, 'payment_method:psp_detached',
+                             jsonb_build_object('payment_method', p.method_id,
+                                                'psp', p.psp, 'psp_answer', p_how));
+    END IF;
+
+    RETURN payment_method_json(p)::text;
+END
 $$;
 
 
@@ -6771,6 +6845,7 @@ CREATE TABLE public.payment_methods (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     detached_at timestamp with time zone,
+    psp_detached_at timestamp with time zone,
     CONSTRAINT payment_methods_customer CHECK ((customer ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
     CONSTRAINT payment_methods_customer_ref CHECK ((customer_ref ~ '^cu_[0-9a-f]{24}$'::text)),
     CONSTRAINT payment_methods_detached CHECK (((status = 'detached'::text) = (detached_at IS NOT NULL))),
@@ -6778,6 +6853,7 @@ CREATE TABLE public.payment_methods (
     CONSTRAINT payment_methods_id CHECK ((method_id ~ '^pm_[a-p]{24}$'::text)),
     CONSTRAINT payment_methods_index CHECK ((token_index ~ '^[0-9a-f]{64}$'::text)),
     CONSTRAINT payment_methods_psp_customer CHECK (((psp_customer IS NULL) OR (psp_customer ~ '^[A-Za-z0-9_-]{1,128}$'::text))),
+    CONSTRAINT payment_methods_psp_detached CHECK (((psp_detached_at IS NULL) OR (status = 'detached'::text))),
     CONSTRAINT payment_methods_recurring CHECK ((recurring = ANY (ARRAY['CardOnFile'::text, 'Subscription'::text, 'UnscheduledCardOnFile'::text]))),
     CONSTRAINT payment_methods_sealed CHECK ((token_sealed ~~ 'v1.%'::text)),
     CONSTRAINT payment_methods_status CHECK ((status = ANY (ARRAY['active'::text, 'detached'::text]))),
@@ -6821,6 +6897,13 @@ COMMENT ON COLUMN public.payment_methods.recurring IS 'Adyen''s recurringProcess
 
 
 --
+-- Name: COLUMN payment_methods.psp_detached_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_methods.psp_detached_at IS 'when the PSP confirmed the method detached on its side (or no longer had it); NULL while it has not';
+
+
+--
 -- Name: payment_method_json(public.payment_methods); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -6844,6 +6927,25 @@ CREATE FUNCTION public.payment_method_json(p public.payment_methods) RETURNS jso
                                                     'exp_year', p.exp_year) END,
                'created_at', ts_rfc3339(p.created_at),
                'detached_at', ts_rfc3339(p.detached_at));
+$$;
+
+
+--
+-- Name: payment_methods_notify(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.payment_methods_notify() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM notify_enqueue(
+        NEW.merchant_id,
+        CASE WHEN TG_OP = 'INSERT' THEN 'payment_method.saved'
+             ELSE 'payment_method.detached' END,
+        NEW.checkout_id, NEW.method_id, payment_method_json(NEW));
+    RETURN NULL;
+END
 $$;
 
 
@@ -10452,6 +10554,20 @@ CREATE TRIGGER order_events_no_truncate BEFORE TRUNCATE ON public.order_events F
 
 
 --
+-- Name: payment_methods payment_methods_notify_detached; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payment_methods_notify_detached AFTER UPDATE OF status ON public.payment_methods FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = 'detached'::text))) EXECUTE FUNCTION public.payment_methods_notify();
+
+
+--
+-- Name: payment_methods payment_methods_notify_saved; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER payment_methods_notify_saved AFTER INSERT ON public.payment_methods FOR EACH ROW EXECUTE FUNCTION public.payment_methods_notify();
+
+
+--
 -- Name: payment_orders payment_orders_status_forward; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -10818,6 +10934,20 @@ REVOKE ALL ON FUNCTION public.checkout_failure(p_code public.pay_failure_code, p
 --
 
 REVOKE ALL ON FUNCTION public.checkout_failure_code(p_type text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkout_key_finish(p_fn text, p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_valid boolean, p_invalid text, p_response_status integer, p_response_body text, OUT replay boolean, OUT stored_status integer, OUT stored_body text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_key_finish(p_fn text, p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_valid boolean, p_invalid text, p_response_status integer, p_response_body text, OUT replay boolean, OUT stored_status integer, OUT stored_body text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkout_orders_fail(p_merchant text, p_checkout_id text, p_psp text, p_failure text, p_source text, p_audit text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_orders_fail(p_merchant text, p_checkout_id text, p_psp text, p_failure text, p_source text, p_audit text) FROM PUBLIC;
 
 
 --
@@ -11370,6 +11500,14 @@ GRANT ALL ON FUNCTION public.pay_method_detach(p_merchant text, p_method text) T
 
 
 --
+-- Name: FUNCTION pay_method_detach_start(p_merchant text, p_method text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_method_detach_start(p_merchant text, p_method text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_method_detach_start(p_merchant text, p_method text) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_method_event_keep(p_psp text, p_event_id text, p_type text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb, p_body bytea, p_headers jsonb, p_key_id text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -11391,6 +11529,14 @@ GRANT ALL ON FUNCTION public.pay_method_for_charge(p_merchant text, p_method tex
 
 REVOKE ALL ON FUNCTION public.pay_method_get(p_merchant text, p_method text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_method_get(p_merchant text, p_method text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_method_psp_detached(p_merchant text, p_method text, p_how text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_method_psp_detached(p_merchant text, p_method text, p_how text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_method_psp_detached(p_merchant text, p_method text, p_how text) TO payments_gateway;
 
 
 --
@@ -11724,6 +11870,13 @@ REVOKE ALL ON FUNCTION public.pay_webhook_apply_core(p_psp text, p_event_id text
 --
 
 REVOKE ALL ON FUNCTION public.payment_method_json(p public.payment_methods) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION payment_methods_notify(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.payment_methods_notify() FROM PUBLIC;
 
 
 --

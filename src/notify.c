@@ -36,6 +36,8 @@ const char *const  pay_notify_event_types[] = {
     "payout.paid",
     "payout.failed",
     "capture.failed",
+    "payment_method.saved",
+    "payment_method.detached",
     NULL
 };
 

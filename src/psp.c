@@ -1379,3 +1379,145 @@ pay_psp_parse_charge_redact(const pay_dialect_t *d, int status,
                  "the PSP's answer names no payment (HTTP %d)", status);
     }
 }
+
+
+/* unreserved bytes as they are, every other one %XX (RFC 3986) */
+static char *
+pay_detach_escape(char *p, const char *s)
+{
+    static const char  hex[] = "0123456789ABCDEF";
+
+    for ( /* void */ ; *s != '\0'; s++) {
+        unsigned char  c = (unsigned char) *s;
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'
+            || c == '~')
+        {
+            *p++ = (char) c;
+
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0x0f];
+        }
+    }
+
+    *p = '\0';
+
+    return p;
+}
+
+
+int
+pay_psp_detach_request(pay_dialect_e d, const char *token,
+    const char *shopper_ref, const char *merchant_account,
+    pay_psp_detach_t *out)
+{
+    char    *p;
+    size_t   len;
+
+    if (out == NULL) {
+        return -1;
+    }
+
+    memset(out, 0, sizeof(*out));
+
+    if (token == NULL || token[0] == '\0'
+        || (d == PAY_DIALECT_ADYEN
+            && (shopper_ref == NULL || shopper_ref[0] == '\0'
+                || merchant_account == NULL || merchant_account[0] == '\0')))
+    {
+        return -1;
+    }
+
+    len = sizeof("/v71/storedPaymentMethods/?shopperReference="
+                 "&merchantAccount=/detach")
+          + 3 * strlen(token)
+          + (shopper_ref ? 3 * strlen(shopper_ref) : 0)
+          + (merchant_account ? 3 * strlen(merchant_account) : 0);
+
+    out->path = malloc(len);
+    if (out->path == NULL) {
+        return -1;
+    }
+
+    switch (d) {
+
+    case PAY_DIALECT_STRIPE:
+        /* POST /v1/payment_methods/{id}/detach, no parameters */
+        out->method = "POST";
+        p = pay_detach_escape(out->path
+                              + sprintf(out->path, "/v1/payment_methods/"),
+                              token);
+        strcpy(p, "/detach");
+
+        out->content_type = "application/x-www-form-urlencoded";
+        out->body = "";
+        return 0;
+
+    case PAY_DIALECT_ADYEN:
+        /* DELETE /storedPaymentMethods/{id}?shopperReference=
+         * &merchantAccount=, both required by Checkout v71 */
+        out->method = "DELETE";
+        p = pay_detach_escape(out->path
+                              + sprintf(out->path,
+                                        "/v71/storedPaymentMethods/"),
+                              token);
+        p = pay_detach_escape(p + sprintf(p, "?shopperReference="),
+                              shopper_ref);
+        (void) pay_detach_escape(p + sprintf(p, "&merchantAccount="),
+                                 merchant_account);
+        return 0;
+
+    case PAY_DIALECT_GENERIC:
+        /* DELETE /payment_methods/{id} */
+        out->method = "DELETE";
+        (void) pay_detach_escape(out->path
+                                 + sprintf(out->path, "/payment_methods/"),
+                                 token);
+        return 0;
+
+    default:
+        free(out->path);
+        out->path = NULL;
+        return -1;
+    }
+}
+
+
+pay_detach_outcome_e
+pay_psp_detach_answer(pay_dialect_e d, int status)
+{
+    if (status >= 200 && status <= 299) {
+        return PAY_DETACH_DONE;
+    }
+
+    switch (status) {
+
+    case 401:
+    case 403:
+        return PAY_DETACH_AUTH;
+
+    case 404:
+        /* the PSP has no such method (left or removed there) */
+        return PAY_DETACH_GONE;
+
+    case 400:
+        /* Stripe: "not attached to a customer", a detach already done */
+        return d == PAY_DIALECT_STRIPE ? PAY_DETACH_GONE : PAY_DETACH_REFUSED;
+
+    case 422:
+        /* Adyen: no such stored method for this shopper (already gone) */
+        return d == PAY_DIALECT_ADYEN ? PAY_DETACH_GONE : PAY_DETACH_REFUSED;
+
+    case 408:
+    case 409:
+    case 429:
+        return PAY_DETACH_RETRY;
+
+    default:
+        return (status >= 400 && status <= 499) ? PAY_DETACH_REFUSED
+                                                : PAY_DETACH_RETRY;
+    }
+}

@@ -442,77 +442,79 @@ typedef struct {
 /* Matched in this order: the first route whose shape fits wins (the first
  * of the request's method, pay_path_parse_method). */
 static const pay_path_route_t  pay_routes[] = {
-    { { PAY_ROUTE_HEALTHZ, "healthz", 0, 1, 0 },
+    { { PAY_ROUTE_HEALTHZ, "healthz", 0, 1, 0, 0 },
       PAY_PATH_EXACT, "/healthz", NULL },
-    { { PAY_ROUTE_READYZ, "readyz", 0, 1, 0 },
+    { { PAY_ROUTE_READYZ, "readyz", 0, 1, 0, 0 },
       PAY_PATH_EXACT, "/readyz", NULL },
-    { { PAY_ROUTE_METRICS, "metrics", 0, 1, 0 },
+    { { PAY_ROUTE_METRICS, "metrics", 0, 1, 0, 0 },
       PAY_PATH_EXACT, "/metrics", NULL },
-    { { PAY_ROUTE_PAYMENTS, "create_payment", 1, 0, 0 },
+    { { PAY_ROUTE_PAYMENTS, "create_payment", 1, 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/payments", NULL },
-    { { PAY_ROUTE_LIST_PAYMENTS, "list_payments", 0, 0, 0 },
+    { { PAY_ROUTE_LIST_PAYMENTS, "list_payments", 0, 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/payments", NULL },
-    { { PAY_ROUTE_LIST_CHECKOUTS, "list_checkouts", 0, 0, 0 },
+    { { PAY_ROUTE_LIST_CHECKOUTS, "list_checkouts", 0, 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/checkouts", NULL },
-    { { PAY_ROUTE_LIST_REFUNDS, "list_refunds", 0, 0, 0 },
+    { { PAY_ROUTE_LIST_REFUNDS, "list_refunds", 0, 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/refunds", NULL },
-    { { PAY_ROUTE_EVENTS, "list_events", 0, 0, 0 },
+    { { PAY_ROUTE_EVENTS, "list_events", 0, 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/events", NULL },
-    { { PAY_ROUTE_REVIEWS, "list_reviews", 0, 0, 0 },
+    { { PAY_ROUTE_REVIEWS, "list_reviews", 0, 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/reviews", NULL },
-    { { PAY_ROUTE_REVIEW_APPROVE, "approve_review", 1, 0, 0 },
+    { { PAY_ROUTE_REVIEW_APPROVE, "approve_review", 1, 0, 0, 0 },
       PAY_PATH_ID, "/v1/reviews/", "/approve" },
-    { { PAY_ROUTE_REVIEW_REJECT, "reject_review", 1, 0, 0 },
+    { { PAY_ROUTE_REVIEW_REJECT, "reject_review", 1, 0, 0, 0 },
       PAY_PATH_ID, "/v1/reviews/", "/reject" },
-    { { PAY_ROUTE_REFUNDS, "create_refund", 1, 0, 0 },
+    { { PAY_ROUTE_REFUNDS, "create_refund", 1, 0, 0, 0 },
       PAY_PATH_ID, "/v1/payments/", "/refunds" },
-    { { PAY_ROUTE_CAPTURE, "capture_payment", 1, 0, 0 },
+    { { PAY_ROUTE_CAPTURE, "capture_payment", 1, 0, 0, 0 },
       PAY_PATH_ID, "/v1/payments/", "/capture" },
-    { { PAY_ROUTE_VOID, "void_payment", 1, 0, 0 },
+    { { PAY_ROUTE_VOID, "void_payment", 1, 0, 0, 0 },
       PAY_PATH_ID, "/v1/payments/", "/void" },
-    { { PAY_ROUTE_PAYMENT, "get_payment", 0, 0, 0 },
+    { { PAY_ROUTE_PAYMENT, "get_payment", 0, 0, 0, 0 },
       PAY_PATH_ID, "/v1/payments/", "" },
-    { { PAY_ROUTE_METHODS, "list_payment_methods", 0, 0, 0 },
+    { { PAY_ROUTE_METHODS, "list_payment_methods", 0, 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/payment_methods", NULL },
-    { { PAY_ROUTE_METHOD_DETACH, "detach_payment_method", 1, 0, 0 },
+    { { PAY_ROUTE_METHOD_DETACH, "detach_payment_method", 1, 0, 0, 0 },
       PAY_PATH_ID, "/v1/payment_methods/", "/detach" },
-    { { PAY_ROUTE_METHOD, "get_payment_method", 0, 0, 0 },
+    { { PAY_ROUTE_METHOD, "get_payment_method", 0, 0, 0, 0 },
       PAY_PATH_ID, "/v1/payment_methods/", "" },
-    { { PAY_ROUTE_PAYOUTS, "create_payout", 1, 0, 0 },
+    { { PAY_ROUTE_METHOD_DETACH, "detach_payment_method", 0, 0, 0, 1 },
+      PAY_PATH_ID, "/v1/payment_methods/", "" },
+    { { PAY_ROUTE_PAYOUTS, "create_payout", 1, 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/payouts", NULL },
-    { { PAY_ROUTE_LIST_PAYOUTS, "list_payouts", 0, 0, 0 },
+    { { PAY_ROUTE_LIST_PAYOUTS, "list_payouts", 0, 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/payouts", NULL },
-    { { PAY_ROUTE_PAYOUT, "get_payout", 0, 0, 0 },
+    { { PAY_ROUTE_PAYOUT, "get_payout", 0, 0, 0, 0 },
       PAY_PATH_ID, "/v1/payouts/", "" },
-    { { PAY_ROUTE_BALANCE, "get_balance", 0, 0, 0 },
+    { { PAY_ROUTE_BALANCE, "get_balance", 0, 0, 0, 0 },
       PAY_PATH_ID, "/v1/sellers/", "/balance" },
-    { { PAY_ROUTE_NOTIFICATIONS, "list_notifications", 0, 0, 0 },
+    { { PAY_ROUTE_NOTIFICATIONS, "list_notifications", 0, 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/notifications", NULL },
-    { { PAY_ROUTE_NOTIFICATION_REPLAY, "replay_notification", 1, 0, 0 },
+    { { PAY_ROUTE_NOTIFICATION_REPLAY, "replay_notification", 1, 0, 0, 0 },
       PAY_PATH_ID, "/v1/notifications/", "/replay" },
-    { { PAY_ROUTE_ENDPOINTS, "list_webhook_endpoints", 0, 0, 0 },
+    { { PAY_ROUTE_ENDPOINTS, "list_webhook_endpoints", 0, 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/webhook_endpoints", NULL },
-    { { PAY_ROUTE_ENDPOINT_CREATE, "create_webhook_endpoint", 1, 0, 0 },
+    { { PAY_ROUTE_ENDPOINT_CREATE, "create_webhook_endpoint", 1, 0, 0, 0 },
       PAY_PATH_EXACT, "/v1/webhook_endpoints", NULL },
-    { { PAY_ROUTE_ENDPOINT_ENABLE, "enable_webhook_endpoint", 1, 0, 0 },
+    { { PAY_ROUTE_ENDPOINT_ENABLE, "enable_webhook_endpoint", 1, 0, 0, 0 },
       PAY_PATH_ID, "/v1/webhook_endpoints/", "/enable" },
-    { { PAY_ROUTE_ENDPOINT_DISABLE, "disable_webhook_endpoint", 1, 0, 0 },
+    { { PAY_ROUTE_ENDPOINT_DISABLE, "disable_webhook_endpoint", 1, 0, 0, 0 },
       PAY_PATH_ID, "/v1/webhook_endpoints/", "/disable" },
-    { { PAY_ROUTE_ENDPOINT_ROTATE, "rotate_webhook_endpoint_secret", 1, 0, 0 },
+    { { PAY_ROUTE_ENDPOINT_ROTATE, "rotate_webhook_endpoint_secret", 1, 0, 0, 0 },
       PAY_PATH_ID, "/v1/webhook_endpoints/", "/rotate_secret" },
-    { { PAY_ROUTE_WEBHOOK, "webhook", 1, 0, 0 },
+    { { PAY_ROUTE_WEBHOOK, "webhook", 1, 0, 0, 0 },
       PAY_PATH_ID, "/v1/webhooks/", "" },
-    { { PAY_ROUTE_CANCEL, "cancel_checkout", 1, 0, 0 },
+    { { PAY_ROUTE_CANCEL, "cancel_checkout", 1, 0, 0, 0 },
       PAY_PATH_ID, "/v1/checkouts/", "/cancel" },
-    { { PAY_ROUTE_PAY, "pay", 0, 0, 1 },
+    { { PAY_ROUTE_PAY, "pay", 0, 0, 1, 0 },
       PAY_PATH_ID, "/v1/checkouts/", "/pay" },
-    { { PAY_ROUTE_STATUS, "status", 0, 0, 0 },
+    { { PAY_ROUTE_STATUS, "status", 0, 0, 0, 0 },
       PAY_PATH_ID, "/v1/checkouts/", "/status" },
-    { { PAY_ROUTE_STATIC, "static", 0, 0, 1 },
+    { { PAY_ROUTE_STATIC, "static", 0, 0, 1, 0 },
       PAY_PATH_ID, "/v1/static/", "" },
-    { { PAY_ROUTE_RETURN, "return", 0, 0, 1 },
+    { { PAY_ROUTE_RETURN, "return", 0, 0, 1, 0 },
       PAY_PATH_RETURN, "/v1/return/", NULL },
-    { { PAY_ROUTE_CHECKOUT, "get_checkout", 0, 0, 0 },
+    { { PAY_ROUTE_CHECKOUT, "get_checkout", 0, 0, 0, 0 },
       PAY_PATH_ID, "/v1/checkouts/", "" },
 };
 
@@ -595,7 +597,8 @@ pay_path_match(const pay_path_route_t *rt, const char *path, size_t len,
 }
 
 
-/* post: 1 or 0 for a method, -1 for the first route whatever its method */
+/* post: PAY_PATH_GET, _POST or _DELETE, -1 for the first route whatever
+ * its method */
 static int
 pay_path_find(const char *path, size_t len, int post, pay_path_t *p)
 {
@@ -618,7 +621,7 @@ pay_path_find(const char *path, size_t len, int post, pay_path_t *p)
             continue;
         }
 
-        if (post < 0 || (int) pay_routes[i].r.post == post) {
+        if (post < 0 || pay_route_method(&pay_routes[i].r) == post) {
             return 0;
         }
 
@@ -647,7 +650,9 @@ pay_path_parse(const char *path, size_t len, pay_path_t *p)
 int
 pay_path_parse_method(const char *path, size_t len, int post, pay_path_t *p)
 {
-    return pay_path_find(path, len, post ? 1 : 0, p);
+    return pay_path_find(path, len,
+                         post == PAY_PATH_DELETE ? PAY_PATH_DELETE
+                         : post ? PAY_PATH_POST : PAY_PATH_GET, p);
 }
 
 

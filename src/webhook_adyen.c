@@ -548,6 +548,16 @@ pay_adyen_event(const pay_adyen_item_t *it, pay_event_t *ev)
             return -1;
         }
 
+        /* the token is kept only sealed: the event's id (logged, kept in
+         * the inbox) is the payment's reference, or our nonce without
+         * one (one method is saved per checkout), never the token */
+        if (pay_adyen_event_id(ev, orig[0] != '\0' ? orig : ev->reference,
+                               code, 0)
+            != 0)
+        {
+            return -1;
+        }
+
     } else if (pay_adyen_dispute(code, &ev->kind)) {
         /* one dispute per payment: every stage names it the same way, and
          * the payment is how it is found */

@@ -161,4 +161,38 @@ void pay_psp_parse_registration_redact(pay_dialect_e d, int status,
     const char *body, size_t len, const char *secret, size_t secret_len,
     pay_psp_result_t *res);
 
+/*
+ * A saved method's detach at its PSP (doc/API.md, "Saved payment
+ * methods"): Stripe POST /v1/payment_methods/{token}/detach (an empty
+ * form), Adyen DELETE /v71/storedPaymentMethods/{token}?shopperReference=
+ * &merchantAccount= (both required), generic DELETE
+ * /payment_methods/{token}; every part percent-encoded.  Sent again as
+ * often as needed: a detach already done is answered as GONE.  path is
+ * malloc'd (the caller frees it); method, content_type and body are
+ * static (content_type and body NULL: no body).  Returns 0, or -1 on bad
+ * input or no memory (path NULL).
+ */
+typedef struct {
+    const char  *method;            /* "POST" or "DELETE" */
+    char        *path;              /* appended to the PSP's URL */
+    const char  *content_type;
+    const char  *body;
+} pay_psp_detach_t;
+
+typedef enum {
+    PAY_DETACH_DONE = 1,            /* 2xx: detached now */
+    PAY_DETACH_GONE,                /* the PSP no longer has it attached:
+                                       404; Stripe's 400, Adyen's 422 */
+    PAY_DETACH_AUTH,                /* 401/403: our credentials */
+    PAY_DETACH_REFUSED,             /* another 4xx: not detached */
+    PAY_DETACH_RETRY                /* no answer, 408/409/429, 5xx */
+} pay_detach_outcome_e;
+
+int pay_psp_detach_request(pay_dialect_e d, const char *token,
+    const char *shopper_ref, const char *merchant_account,
+    pay_psp_detach_t *out);
+/* The answer's status (0: none) as an outcome. */
+pay_detach_outcome_e pay_psp_detach_answer(pay_dialect_e d, int status);
+
+
 #endif

@@ -112,7 +112,8 @@ typedef enum {
     PAY_ROUTE_METHODS,              /* GET /v1/payment_methods */
     PAY_ROUTE_METHOD,               /* GET /v1/payment_methods/{id} */
     PAY_ROUTE_METHOD_DETACH,        /* POST /v1/payment_methods/{id}/
-                                       detach */
+                                       detach, DELETE /v1/payment_methods/
+                                       {id} */
     PAY_ROUTE__MAX
 } pay_route_e;
 
@@ -123,6 +124,7 @@ typedef struct {
     unsigned      plain:1;          /* may be served over plain HTTP */
     unsigned      page:1;           /* a browser page: over plain HTTP it
                                        is redirected, not refused */
+    unsigned      del:1;            /* DELETE (post is 0) */
 } pay_route_t;
 
 typedef struct {
@@ -146,10 +148,18 @@ int pay_path_parse(const char *path, size_t len, pay_path_t *p);
 /*
  * As pay_path_parse(), for a request of that method: a path with a route
  * of each method (POST /v1/payments creates, GET /v1/payments lists) is
- * the route of the request's method (post: 1 for POST, 0 for GET and
- * HEAD); a path with a route of the other method only is that route (the
- * caller answers 405).
+ * the route of the request's method (post: PAY_PATH_POST, PAY_PATH_GET
+ * for GET and HEAD, PAY_PATH_DELETE); a path with routes of other methods
+ * only is the first of them (the caller answers 405).
  */
+#define PAY_PATH_GET     0
+#define PAY_PATH_POST    1
+#define PAY_PATH_DELETE  2
+
+/* a route's method, as pay_path_parse_method takes it */
+#define pay_route_method(rt)  ((rt)->del ? PAY_PATH_DELETE                   \
+                               : (rt)->post ? PAY_PATH_POST : PAY_PATH_GET)
+
 int pay_path_parse_method(const char *path, size_t len, int post,
     pay_path_t *p);
 

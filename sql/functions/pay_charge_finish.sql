@@ -16,9 +16,8 @@ CREATE OR REPLACE FUNCTION pay_charge_finish(p_merchant text, p_idem_key text, p
 AS $function$
 #variable_conflict use_column
 DECLARE
-    k        idempotency_keys%ROWTYPE;
     v_psp    text;
-    v_moved  jsonb;
+    v_key    record;
 BEGIN
     IF p_outcome IS NULL
        OR p_outcome NOT IN ('accepted', 'declined', 'authentication_required')
@@ -28,26 +27,12 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    UPDATE idempotency_keys ik
-       SET state = 'done', lease_until = NULL,
-           response_status = p_response_status, response_body = p_response_body,
-           expires_at = now() + (ik.expires_at - ik.created_at)
-     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-       AND ik.state = 'in_progress' AND ik.lease = p_lease
-       AND ik.checkout_id = p_checkout_id;
-    IF NOT FOUND THEN
-        SELECT * INTO k FROM idempotency_keys ik
-         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'pay_charge_finish: no key % for merchant %', p_idem_key, p_merchant
-                USING ERRCODE = 'PY004';
-        END IF;
-        IF k.state = 'done' THEN
-            RETURN QUERY SELECT k.response_status, k.response_body;
-            RETURN;
-        END IF;
-        RAISE EXCEPTION 'pay_charge_finish: lease % of key % was taken over (now %)',
-            p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
+    SELECT * INTO v_key FROM checkout_key_finish('pay_charge_finish', p_merchant, p_idem_key, p_lease,
+                                 p_checkout_id, true, NULL,
+                                 p_response_status, p_response_body);
+    IF v_key.replay THEN
+        RETURN QUERY SELECT v_key.stored_status, v_key.stored_body;
+        RETURN;
     END IF;
 
     UPDATE checkouts c
@@ -76,28 +61,8 @@ BEGIN
     END IF;
 
     IF p_outcome <> 'accepted' THEN
-        WITH moved AS (
-            UPDATE payment_orders o
-               SET status = 'FAILED', updated_at = now()
-             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
-               AND o.status = 'EXECUTING'
-            RETURNING o.payment_order_id, o.line_no
-        ), ev AS (
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
-                   'EXECUTING', 'FAILED', 'charge:' || p_outcome
-              FROM moved ORDER BY moved.line_no
-        )
-        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-          INTO v_moved FROM moved;
-
-        IF v_moved IS NOT NULL THEN
-            PERFORM audit_append(p_merchant, p_checkout_id, 'charge:' || p_outcome,
-                jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
-                                   'psp', v_psp, 'failure', p_failure,
-                                   'payment_orders', v_moved));
-        END IF;
+        PERFORM checkout_orders_fail(p_merchant, p_checkout_id, v_psp, p_failure,
+                                     'charge:' || p_outcome, 'charge:' || p_outcome);
     END IF;
 
     RETURN QUERY SELECT p_response_status, p_response_body;

@@ -6,46 +6,21 @@ CREATE OR REPLACE FUNCTION pay_finish(p_merchant text, p_idem_key text, p_lease 
 AS $function$
 #variable_conflict use_column
 DECLARE
-    k        idempotency_keys%ROWTYPE;
     v_psp    text;
-    v_moved  jsonb;
+    v_key    record;
     v_valid  boolean := p_status IN ('EXECUTING', 'FAILED')
                         AND (p_status = 'FAILED' OR (p_psp_token IS NOT NULL AND p_psp_url IS NOT NULL))
                         AND p_response_status IS NOT NULL AND p_response_body IS NOT NULL;
 BEGIN
-    -- The usual case in one statement: our key, still in progress under our
-    -- lease, becomes done.  The row lock it takes also makes a concurrent
-    -- second pay_finish wait, then fall to the slow path and find it done.
-    UPDATE idempotency_keys ik
-       SET state = 'done', lease_until = NULL,
-           response_status = p_response_status, response_body = p_response_body,
-           -- the answer is kept for the whole TTL from when it is stored
-           expires_at = now() + (ik.expires_at - ik.created_at)
-     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
-       AND ik.state = 'in_progress' AND ik.lease = p_lease
-       AND ik.checkout_id = p_checkout_id AND v_valid;
-    IF NOT FOUND THEN
-        SELECT * INTO k FROM idempotency_keys ik
-         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'pay_finish: no key % for merchant %', p_idem_key, p_merchant
-                USING ERRCODE = 'PY004';
-        END IF;
-        -- A done key answers what it stored, whatever this call carries.
-        IF k.state = 'done' THEN
-            RETURN QUERY SELECT k.response_status, k.response_body;
-            RETURN;
-        END IF;
-        IF v_valid IS NOT TRUE THEN
-            RAISE EXCEPTION 'pay_finish: EXECUTING needs a token and url; status and response are required'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF k.lease IS DISTINCT FROM p_lease THEN
-            RAISE EXCEPTION 'pay_finish: lease % of key % was taken over (now %)',
-                p_lease, p_idem_key, k.lease USING ERRCODE = 'PY003';
-        END IF;
-        RAISE EXCEPTION 'pay_finish: key % belongs to checkout %, not %',
-            p_idem_key, k.checkout_id, p_checkout_id USING ERRCODE = 'PY004';
+    -- The key done with the answer; a done key answers what it stored,
+    -- whatever this call carries.
+    SELECT * INTO v_key FROM checkout_key_finish('pay_finish', p_merchant, p_idem_key, p_lease,
+                                 p_checkout_id, v_valid,
+                                 'EXECUTING needs a token and url; status and response are required',
+                                 p_response_status, p_response_body);
+    IF v_key.replay THEN
+        RETURN QUERY SELECT v_key.stored_status, v_key.stored_body;
+        RETURN;
     END IF;
 
     -- The status only moves from EXECUTING: should anything have moved the
@@ -75,29 +50,8 @@ BEGIN
     END IF;
 
     IF p_status = 'FAILED' THEN
-        WITH moved AS (
-            UPDATE payment_orders o
-               SET status = 'FAILED', updated_at = now()
-             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
-               AND o.status = 'EXECUTING'
-            RETURNING o.payment_order_id, o.line_no
-        ), ev AS (
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
-                   'EXECUTING', 'FAILED', 'registration'
-              FROM moved ORDER BY moved.line_no
-        )
-        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-          INTO v_moved FROM moved;
-
-        -- the PSP's refusal, as the moves it made, on the audit chain
-        IF v_moved IS NOT NULL THEN
-            PERFORM audit_append(p_merchant, p_checkout_id, 'registration:failed',
-                jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
-                                   'psp', v_psp, 'failure', p_failure,
-                                   'payment_orders', v_moved));
-        END IF;
+        PERFORM checkout_orders_fail(p_merchant, p_checkout_id, v_psp, p_failure,
+                                     'registration', 'registration:failed');
     END IF;
 
     RETURN QUERY SELECT p_response_status, p_response_body;

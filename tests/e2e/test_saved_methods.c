@@ -172,7 +172,7 @@ events_tool(const char *const *args, char **out)
 /* A checkout at the dialect's PSP that saves the method for customer,
  * paid at the mock: the method listed, its token found at the mock. */
 static void
-saved_new(saved_t *s, size_t d, const char *usage)
+saved_new_notified(saved_t *s, size_t d, const char *usage, endpoint_t *ep)
 {
     int      i;
     json_t  *body, *save, *created, *list;
@@ -181,6 +181,10 @@ saved_new(saved_t *s, size_t d, const char *usage)
     memset(s, 0, sizeof(saved_t));
     s->psp = sm_psp(d);
     merchant_new(&s->m);
+
+    if (ep != NULL) {
+        endpoint_add(&s->m, NULL, ep);
+    }
     s->customer = uid("cust");
     s->co = uid("co");
 
@@ -221,6 +225,13 @@ saved_new(saved_t *s, size_t d, const char *usage)
     s->token = vault_token(nonce(&s->m, s->co));
     cr_assert(s->token != NULL, "%s: the mock saved nothing", s->psp);
     secret_used(s->token);
+}
+
+
+static void
+saved_new(saved_t *s, size_t d, const char *usage)
+{
+    saved_new_notified(s, d, usage, NULL);
 }
 
 
@@ -789,4 +800,274 @@ Test(saved_methods, replay_saves_a_method_once)
     cr_expect_eq(json_array_size(json_object_get(resp_json(r), "data")), 1,
                  "%s", r->body);
     cr_expect(!mem_contains(r->body, r->len, pm), "%s", r->body);
+}
+
+
+/* --- the detach at the PSP, and the notifications ------------------------------ */
+
+static resp_t *
+delete_path(const merchant_t *m, const char *path)
+{
+    req_t        rq;
+    const char  *h[2];
+
+    h[0] = str_printf("Authorization: Bearer %s", m->key);
+    h[1] = NULL;
+
+    rq.method = "DELETE";
+    rq.url = gw_url(path);
+    rq.headers = h;
+    rq.body = NULL;
+    rq.len = 0;
+
+    return http(&rq);
+}
+
+
+/* The mock's vault entry of the PSP's token (the caller's), or NULL. */
+static json_t *
+vault_method(const char *token)
+{
+    size_t   i;
+    json_t  *list, *it;
+    resp_t  *r;
+
+    r = http_get(mock_url("/_control/payment_methods"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    list = json_object_get(resp_json(r), "payment_methods");
+
+    json_array_foreach(list, i, it) {
+        if (strcmp(json_string_value(json_object_get(it, "token")), token)
+            == 0)
+        {
+            return json_incref(it);
+        }
+    }
+
+    return NULL;
+}
+
+
+static json_int_t
+vault_detaches(const char *token)
+{
+    json_t  *m;
+
+    m = vault_method(token);
+    cr_assert_not_null(m, "the mock has no such method");
+
+    return json_integer_value(json_object_get(m, "detach_requests"));
+}
+
+
+/* the delivery of that type whose data is the method, or NULL */
+static json_t *
+delivery_of(const json_t *ds, const char *type, const char *pm)
+{
+    size_t   i;
+    json_t  *d;
+
+    json_array_foreach(ds, i, d) {
+        if (strcmp(json_string_value(json_object_get(d, "type")), type) == 0
+            && json_string_value(json_object_get(json_object_get(d, "data"),
+                                                 "id")) != NULL
+            && strcmp(json_string_value(json_object_get(
+                          json_object_get(d, "data"), "id")), pm) == 0)
+        {
+            return d;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * DELETE /v1/payment_methods/{id}: detached at the gateway and at the PSP
+ * (Stripe's detach, Adyen's DELETE /storedPaymentMethods, the generic
+ * DELETE), whose vault then refuses it; again: the same answer, nothing
+ * sent.  The shop is told payment_method.saved, then
+ * payment_method.detached, both in the events feed; no answer, delivery
+ * or event names the PSP's token.
+ */
+static void
+detached_at_the_psp(size_t d)
+{
+    int          i;
+    char        *co;
+    json_t      *j, *ds, *dv, *m;
+    resp_t      *r;
+    saved_t      s;
+    endpoint_t   ep;
+    const char  *params[2];
+
+    saved_new_notified(&s, d, "off_session", &ep);
+
+    r = delete_path(&s.m, str_printf("/v1/payment_methods/%s", s.pm));
+    cr_assert_eq(r->status, 200, "%s: %s", s.psp, r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "status")),
+                     "detached");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "id")), s.pm);
+    cr_expect(!mem_contains(r->body, r->len, s.token),
+              "%s: the PSP's token is in the answer", s.psp);
+
+    /* the PSP was told once, and its vault has it detached */
+    m = vault_method(s.token);
+    cr_assert_not_null(m);
+    cr_expect_str_eq(json_string_value(json_object_get(m, "status")),
+                     "detached", "%s", s.psp);
+    cr_expect_eq(json_integer_value(json_object_get(m, "detach_requests")),
+                 1, "%s", s.psp);
+
+    params[0] = s.m.id;
+    params[1] = s.pm;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_methods WHERE "
+                               "merchant_id = $1 AND method_id = $2 AND "
+                               "status = 'detached' AND psp_detached_at IS "
+                               "NOT NULL", 2, params), "1", "%s", s.psp);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM audit_log a JOIN "
+                               "payment_methods p ON p.merchant_id = "
+                               "a.merchant_id AND p.checkout_id = "
+                               "a.checkout_id WHERE p.merchant_id = $1 AND "
+                               "p.method_id = $2 AND a.action = "
+                               "'payment_method:psp_detached'", 2, params),
+                     "1", "%s", s.psp);
+
+    /* again, both ways: the same, and the PSP is not asked again */
+    r = delete_path(&s.m, str_printf("/v1/payment_methods/%s", s.pm));
+    cr_assert_eq(r->status, 200, "%s: %s", s.psp, r->body);
+    r = post_path(&s.m, str_printf("/v1/payment_methods/%s/detach", s.pm),
+                  NULL, "");
+    cr_assert_eq(r->status, 200, "%s: %s", s.psp, r->body);
+    cr_expect_eq(vault_detaches(s.token), 1, "%s", s.psp);
+
+    co = uid("ren");
+    r = api_post_json(&s.m, charge_body(&s, co));
+    expect_problem(r, 409, "payment_method_unusable");
+
+    /* the notifications, delivered and verified, then in the feed */
+    ds = receiver_wait(ep.name, "204", 2, 30);
+    for (i = 0; i < 50 && (delivery_of(ds, "payment_method.saved", s.pm)
+                           == NULL
+                           || delivery_of(ds, "payment_method.detached",
+                                          s.pm) == NULL); i++)
+    {
+        msleep(100);
+        ds = receiver_deliveries(ep.name);
+    }
+
+    dv = delivery_of(ds, "payment_method.saved", s.pm);
+    cr_assert_not_null(dv, "%s: no payment_method.saved in %s", s.psp,
+                       dump(ds));
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_object_get(dv, "data"), "status")), "active");
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_object_get(dv, "data"), "customer")),
+                     s.customer);
+
+    dv = delivery_of(ds, "payment_method.detached", s.pm);
+    cr_assert_not_null(dv, "%s: no payment_method.detached in %s", s.psp,
+                       dump(ds));
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_object_get(dv, "data"), "status")), "detached");
+    cr_expect_eq(deliveries_count(ds, "204", "payment_method.detached"), 1);
+    cr_expect(strstr(dump(ds), s.token) == NULL,
+              "%s: the PSP's token is in a notification", s.psp);
+
+    r = api_get(&s.m, "/v1/events?type=payment_method.detached");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect(strstr(r->body, s.pm) != NULL, "%s: %s", s.psp, r->body);
+    r = api_get(&s.m, "/v1/events?type=payment_method.saved");
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect(strstr(r->body, s.pm) != NULL, "%s: %s", s.psp, r->body);
+    cr_expect(!mem_contains(r->body, r->len, s.token));
+}
+
+Test(saved_methods, stripe_detached_at_the_psp) { detached_at_the_psp(0); }
+Test(saved_methods, adyen_detached_at_the_psp) { detached_at_the_psp(1); }
+Test(saved_methods, generic_detached_at_the_psp) { detached_at_the_psp(2); }
+
+
+/*
+ * The PSP refuses the detach (a 422 it does not explain): 502
+ * psp_unavailable; the method is detached at the gateway all the same (no
+ * charge), not at the PSP.  The same request again sends the same detach,
+ * which the PSP now takes: 200, detached there, once.  A 503 the PSP
+ * answers first is retried within the request.
+ */
+Test(saved_methods, a_detach_the_psp_refused_is_sent_again)
+{
+    char        *co;
+    resp_t      *r;
+    saved_t      s;
+    const char  *params[2];
+
+    saved_new(&s, 0, "off_session");
+
+    (void) mock_fault(str_printf("{\"match\":\"%s:%s:detach\","
+                                 "\"fail_times\":1,\"fail_status\":422}",
+                                 s.m.id, s.pm));
+
+    r = delete_path(&s.m, str_printf("/v1/payment_methods/%s", s.pm));
+    expect_problem(r, 502, "psp_unavailable");
+
+    params[0] = s.m.id;
+    params[1] = s.pm;
+    cr_expect_str_eq(db_scalar("SELECT status || ' ' || (psp_detached_at IS "
+                               "NULL) FROM payment_methods WHERE merchant_id "
+                               "= $1 AND method_id = $2", 2, params),
+                     "detached true");
+    cr_expect_str_eq(json_string_value(json_object_get(vault_method(s.token),
+                                                       "status")), "active");
+
+    co = uid("ren");
+    r = api_post_json(&s.m, charge_body(&s, co));
+    expect_problem(r, 409, "payment_method_unusable");
+
+    r = delete_path(&s.m, str_printf("/v1/payment_methods/%s", s.pm));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(vault_method(s.token),
+                                                       "status")),
+                     "detached");
+    cr_expect_eq(vault_detaches(s.token), 1);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_methods WHERE "
+                               "merchant_id = $1 AND method_id = $2 AND "
+                               "psp_detached_at IS NOT NULL", 2, params),
+                     "1");
+
+    /* a 503 first: retried within the request, detached once */
+    saved_new(&s, 1, "off_session");
+    (void) mock_fault(str_printf("{\"match\":\"%s:%s:detach\","
+                                 "\"fail_times\":1,\"fail_status\":503}",
+                                 s.m.id, s.pm));
+    r = delete_path(&s.m, str_printf("/v1/payment_methods/%s", s.pm));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cr_expect_eq(vault_detaches(s.token), 1);
+}
+
+
+/* The vault's own detach (the shopper removed the card at the PSP): the
+ * gateway's detach finds it gone there and records it so (200). */
+Test(saved_methods, a_method_the_psp_detached_first_is_detached)
+{
+    size_t   d;
+    resp_t  *r;
+    saved_t  s;
+
+    for (d = 0; d < 3; d++) {
+        saved_new(&s, d, "off_session");
+
+        r = mock_post("/_control/payment_methods/detach",
+                      str_printf("{\"reference\":\"%s\"}",
+                                 nonce(&s.m, s.co)));
+        cr_assert_eq(r->status, 200, "%s", r->body);
+
+        r = delete_path(&s.m, str_printf("/v1/payment_methods/%s", s.pm));
+        cr_assert_eq(r->status, 200, "%s: %s", s.psp, r->body);
+        cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                           "status")),
+                         "detached");
+        cr_expect_eq(vault_detaches(s.token), 1, "%s", s.psp);
+    }
 }

@@ -38,7 +38,7 @@ static const mock_wh_dialect_t  mock_adyen_dialect = {
 
 /* --- registration --------------------------------------------------------- */
 
-static int
+int
 mock_adyen_authorized(struct MHD_Connection *c)
 {
     size_t       len;

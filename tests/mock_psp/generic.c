@@ -42,7 +42,7 @@ static const mock_wh_dialect_t  mock_generic_dialect = {
 
 /* --- registration --------------------------------------------------------- */
 
-static int
+int
 mock_generic_authorized(struct MHD_Connection *c)
 {
     size_t       len;

@@ -967,10 +967,43 @@ mock_expire_id(const char *url, const char *prefix)
 }
 
 
+/* url is prefix, one segment (into id) and suffix: 1, else 0 */
+static int
+mock_path_id(const char *url, const char *prefix, const char *suffix,
+    char *id, size_t size)
+{
+    size_t       n, p, sl;
+    const char  *end;
+
+    p = strlen(prefix);
+    sl = strlen(suffix);
+
+    if (strncmp(url, prefix, p) != 0) {
+        return 0;
+    }
+
+    url += p;
+    end = strchr(url, '/');
+    n = end ? (size_t) (end - url) : strlen(url);
+
+    if (n == 0 || n >= size || strcmp(url + n, suffix) != 0
+        || (sl == 0 && end != NULL))
+    {
+        return 0;
+    }
+
+    memcpy(id, url, n);
+    id[n] = '\0';
+
+    return 1;
+}
+
+
 static enum MHD_Result
 mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
     const char *method)
 {
+    char               id[128];
     static const char  sessions[] = "/v1/checkout/sessions";
 
     if (r->body == NULL) {
@@ -1032,6 +1065,27 @@ mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
 
     if (strcmp(url, sessions) == 0 && strcmp(method, "POST") == 0) {
         return mock_stripe_create(c, r);
+    }
+
+    /* a saved method detached by the gateway (vault.c) */
+    if (strcmp(method, "POST") == 0
+        && mock_path_id(url, "/v1/payment_methods/", "/detach", id,
+                        sizeof(id)))
+    {
+        return mock_vault_detach(c, "stripe", id);
+    }
+
+    if (strcmp(method, "DELETE") == 0 && mock_conf.adyen_secret != NULL
+        && mock_path_id(url, "/v71/storedPaymentMethods/", "", id,
+                        sizeof(id)))
+    {
+        return mock_vault_detach(c, "adyen", id);
+    }
+
+    if (strcmp(method, "DELETE") == 0 && mock_conf.generic_secret != NULL
+        && mock_path_id(url, "/payment_methods/", "", id, sizeof(id)))
+    {
+        return mock_vault_detach(c, "generic", id);
     }
 
     /* off-session charges of saved methods (vault.c) */

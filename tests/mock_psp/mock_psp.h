@@ -553,6 +553,13 @@ json_t *mock_vault_generic_charge_build(const char *body, size_t len,
 void mock_vault_committed(const json_t *stored, const char *key);
 enum MHD_Result mock_vault_control(struct MHD_Connection *c,
     const char *method, const char *path, mock_request_t *r);
+enum MHD_Result mock_vault_detach(struct MHD_Connection *c,
+    const char *dialect, const char *token);
+/* the dialects' API keys (stripe.c, adyen.c, generic.c): 1 when the
+ * request has it */
+int mock_authorized(struct MHD_Connection *c);
+int mock_adyen_authorized(struct MHD_Connection *c);
+int mock_generic_authorized(struct MHD_Connection *c);
 enum MHD_Result mock_stripe_charge(struct MHD_Connection *c,
     mock_request_t *r);
 enum MHD_Result mock_adyen_charge(struct MHD_Connection *c,

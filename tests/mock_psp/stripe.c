@@ -53,7 +53,6 @@ typedef struct {
 } mock_params_t;
 
 
-static int mock_authorized(struct MHD_Connection *c);
 static enum MHD_Result mock_unauthorized(struct MHD_Connection *c);
 static int mock_three_decimals(const char *currency);
 static int mock_params_slot(mock_params_t *p, const char *key,
@@ -120,7 +119,7 @@ mock_secret_is(const char *given, const char *secret)
 }
 
 
-static int
+int
 mock_authorized(struct MHD_Connection *c)
 {
     const char  *auth;

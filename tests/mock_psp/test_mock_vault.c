@@ -173,3 +173,50 @@ MOCK_TEST(vault_refuses_unknown_foreign_and_detached_methods)
     cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
     resp_free(&r);
 }
+
+
+/* The gateway's detach (Stripe's POST /v1/payment_methods/{id}/detach):
+ * 200 once, then 400 "not attached"; an unknown method 404; a bad key
+ * 401; a detached method is never charged again. */
+MOCK_TEST(vault_detach_through_stripes_api)
+{
+    resp_t  r;
+    char    token[64], customer[64], path[128];
+
+    vault_saved("m1:co_det", token, customer);
+    snprintf(path, sizeof(path), "/v1/payment_methods/%s/detach", token);
+
+    request(&r, "POST", path, AUTH_BAD, "m1:det",
+            "application/x-www-form-urlencoded", "");
+    cr_expect_eq(r.status, 401, "%ld %s", r.status, r.body);
+    resp_free(&r);
+
+    request(&r, "POST", path, AUTH_GOOD, "m1:det",
+            "application/x-www-form-urlencoded", "");
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_expect_str_eq(str(&r, "id"), token);
+    cr_expect(json_is_null(json_object_get(r.json, "customer")));
+    resp_free(&r);
+
+    request(&r, "POST", path, AUTH_GOOD, "m1:det",
+            "application/x-www-form-urlencoded", "");
+    cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+
+    charge(&r, "m1:ren_9", token, customer, "m1:ren_9");
+    cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+
+    request(&r, "POST", "/v1/payment_methods/pm_nosuchmethod/detach",
+            AUTH_GOOD, "m1:det2", "application/x-www-form-urlencoded", "");
+    cr_expect_eq(r.status, 404, "%ld %s", r.status, r.body);
+    cr_expect_str_eq(error_field(&r, "code"), "resource_missing");
+    resp_free(&r);
+
+    control(&r, "GET", "/_control/payment_methods", NULL);
+    cr_assert_eq(r.status, 200);
+    cr_expect(strstr(r.body, "\"detach_requests\": 2") != NULL
+              || strstr(r.body, "\"detach_requests\":2") != NULL,
+              "%s", r.body);
+    resp_free(&r);
+}

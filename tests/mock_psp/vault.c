@@ -789,6 +789,154 @@ mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
 /* --- control: /_control/charges, /_control/payment_methods ------------- */
 
 /*
+ * The gateway detaches a saved method at the PSP:
+ *   stripe   POST /v1/payment_methods/{token}/detach: 200, the method with
+ *            customer null; one not attached (detached already): 400 with
+ *            Stripe's words; unknown: 404 resource_missing;
+ *   adyen    DELETE /v71/storedPaymentMethods/{token}?shopperReference=
+ *            &merchantAccount= (checked against Adyen's document before):
+ *            204; none of that shopper's, or detached already: 422
+ *            errorCode 800 "Contract not found";
+ *   generic  DELETE /payment_methods/{token}: 200 {"id", "status":
+ *            "detached"}; unknown or detached already: 404.
+ * Authenticated as the dialect's other calls; a fault rule matching the
+ * Idempotency-Key applies (hang, latency, fail) as to every create.  The
+ * vault counts each method's detach requests ("detach_requests") and
+ * refuses its charges once detached.
+ */
+enum MHD_Result
+mock_vault_detach(struct MHD_Connection *c, const char *dialect,
+    const char *token)
+{
+    int              known, was;
+    long             latency;
+    json_t          *m;
+    unsigned         status;
+    const char      *key, *shopper, *d;
+    mock_fault_t     fault;
+    enum MHD_Result  rc;
+
+    key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    (void) mock_store_arrive(key ? key : "", "detach", &fault);
+
+    if (fault.hang_ms > 0) {
+        mock_log("fault %llu: hanging %ld ms, then closing without an answer",
+                 (unsigned long long) fault.id, fault.hang_ms);
+        (void) mock_sleep_ms(fault.hang_ms);
+        mock_fault_free(&fault);
+        return MHD_NO;
+    }
+
+    latency = mock_conf.latency_ms + fault.latency_ms;
+
+    if (mock_sleep_ms(latency) != 0) {
+        mock_fault_free(&fault);
+        return MHD_NO;
+    }
+
+    if (strcmp(dialect, "adyen") == 0 ? !mock_adyen_authorized(c)
+        : strcmp(dialect, "generic") == 0 ? !mock_generic_authorized(c)
+        : !mock_authorized(c))
+    {
+        mock_fault_free(&fault);
+        return strcmp(dialect, "adyen") == 0
+               ? mock_adyen_error(c, 401, "000", "security", "HTTP Status "
+                                  "Response - Unauthorized")
+               : strcmp(dialect, "generic") == 0
+               ? mock_send_json(c, 401, json_pack("{s{ss ss}}", "error",
+                                                  "code", "unauthorized",
+                                                  "message", "bad API key"))
+               : mock_stripe_error(c, 401, "invalid_request_error", NULL,
+                                   NULL, "Invalid API Key provided");
+    }
+
+    status = mock_fault_take_fail(fault.id);
+    if (status != 0) {
+        mock_log("fault %llu: failing with %u", (unsigned long long) fault.id,
+                 status);
+        mock_fault_free(&fault);
+        return mock_send_json(c, status,
+                              json_pack("{ss}", "error", "fault"));
+    }
+
+    mock_fault_free(&fault);
+
+    shopper = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+                                          "shopperReference");
+
+    known = 0;
+    was = 0;
+
+    pthread_mutex_lock(&mock_vault_lock);
+
+    m = json_object_get(mock_vault, token);
+    d = json_string_value(json_object_get(m, "dialect"));
+
+    if (m != NULL && d != NULL && strcmp(d, dialect) == 0
+        && (strcmp(dialect, "adyen") != 0
+            || (shopper != NULL
+                && strcmp(json_string_value(json_object_get(m, "customer")),
+                          shopper) == 0)))
+    {
+        known = 1;
+        was = strcmp(json_string_value(json_object_get(m, "status")),
+                     "active") == 0;
+        json_object_set_new(m, "status", json_string("detached"));
+        json_object_set_new(m, "detach_requests",
+                            json_integer(json_integer_value(
+                                json_object_get(m, "detach_requests")) + 1));
+    }
+
+    pthread_mutex_unlock(&mock_vault_lock);
+
+    /* never the token in the mock's log: the e2e log scan looks for it */
+    mock_log("vault: %s detach: %s", dialect,
+             !known ? "unknown" : was ? "detached" : "not attached");
+
+    if (strcmp(dialect, "adyen") == 0) {
+        if (!known || !was) {
+            return mock_adyen_error(c, 422, "800", "validation",
+                                    "Contract not found");
+        }
+
+        rc = mock_send(c, MHD_HTTP_NO_CONTENT, NULL, "", 0, NULL, 0);
+        return rc;
+    }
+
+    if (strcmp(dialect, "generic") == 0) {
+        if (!known || !was) {
+            return mock_send_json(c, 404, json_pack("{s{ss ss}}", "error",
+                                                    "code", "not_found",
+                                                    "message",
+                                                    "no such payment method"));
+        }
+
+        return mock_send_json(c, MHD_HTTP_OK,
+                              json_pack("{ss ss}", "id", token,
+                                        "status", "detached"));
+    }
+
+    if (!known) {
+        return mock_stripe_error(c, 404, "invalid_request_error",
+                                 "resource_missing", "payment_method",
+                                 "No such PaymentMethod");
+    }
+
+    if (!was) {
+        return mock_stripe_error(c, 400, "invalid_request_error", NULL, NULL,
+                                 "The payment method you provided is not "
+                                 "attached to a customer so detachment is "
+                                 "impossible.");
+    }
+
+    return mock_send_json(c, MHD_HTTP_OK,
+                          json_pack("{ss ss sn}", "id", token,
+                                    "object", "payment_method",
+                                    "customer"));
+}
+
+
+/*
  * POST /_control/charges {"reference", "outcome": "decline" |
  * "expired_card" | "authentication_required", "code"}: the next charge of
  * that reference answers so, once.

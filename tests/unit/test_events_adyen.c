@@ -109,6 +109,33 @@ Test(events_adyen, authorisation_carries_its_psp_reference_as_payment_ref)
 }
 
 
+/* RECURRING_CONTRACT: its pspReference is the stored method's token,
+ * which is kept only sealed: the event's id (logged, kept in the inbox in
+ * clear) is the payment's reference instead, or our nonce without one. */
+Test(events_adyen, recurring_contract_id_never_names_the_token)
+{
+    size_t       n;
+    pay_event_t  ev[PAY_WEBHOOK_MAX_ITEMS];
+    ea_item_t    it = { "8415698462516992", "PSPAUTH1", "m1:co_1", "EUR",
+                        "RECURRING_CONTRACT", "true", -1 };
+    ea_item_t    alone = { "8415698462516993", "", "m1:co_2", "EUR",
+                           "RECURRING_CONTRACT", "true", -1 };
+
+    ea_keys();
+    cr_assert_eq(ea_verify(&it, ev, &n), PAY_ERR_NONE);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_METHOD_SAVED);
+    cr_expect_str_eq(ev[0].method, "8415698462516992");
+    cr_expect_str_eq(ev[0].event_id, "PSPAUTH1:RECURRING_CONTRACT");
+    cr_expect_null(strstr(ev[0].event_id, "8415698462516992"));
+
+    cr_assert_eq(ea_verify(&alone, ev, &n), PAY_ERR_NONE);
+    cr_expect_eq(ev[0].kind, PAY_EVT_METHOD_SAVED);
+    cr_expect_str_eq(ev[0].event_id, "m1:co_2:RECURRING_CONTRACT");
+    cr_expect_null(strstr(ev[0].event_id, "8415698462516993"));
+}
+
+
 /* An asynchronous method: the payment is under way at the PSP.  PENDING,
  * with its checkout's reference, so that the database holds the sweeper's
  * expiry back (not IGNORED: that would let the checkout be failed). */

@@ -280,12 +280,14 @@ Test(notify, event_types_are_a_closed_list)
                                               strlen(pay_notify_event_types[i])));
     }
 
-    cr_expect_eq(i, 15);
+    cr_expect_eq(i, 17);
     cr_expect(pay_notify_event_type_valid("checkout.canceled", 17));
     cr_expect(pay_notify_event_type_valid("checkout.approved", 17));
     cr_expect(pay_notify_event_type_valid("checkout.authorized", 19));
     cr_expect(pay_notify_event_type_valid("checkout.risk_flagged", 21));
     cr_expect(pay_notify_event_type_valid("capture.failed", 14));
+    cr_expect(pay_notify_event_type_valid("payment_method.saved", 20));
+    cr_expect(pay_notify_event_type_valid("payment_method.detached", 23));
     cr_expect(pay_notify_event_type_valid("*", 1));
     cr_expect_not(pay_notify_event_type_valid("checkout", 8));
     cr_expect_not(pay_notify_event_type_valid("checkout.succeeded ", 19));

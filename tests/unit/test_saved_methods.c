@@ -530,3 +530,80 @@ Test(saved_methods, generic_payment_method_saved)
 
     cr_expect_eq(pay_generic_parse_event(bad, strlen(bad), &ev), -1);
 }
+
+
+/* --- the detach at the PSP ----------------------------------------------------- */
+
+Test(saved_methods, detach_requests_exact)
+{
+    pay_psp_detach_t  q;
+
+    cr_assert_eq(pay_psp_detach_request(PAY_DIALECT_STRIPE, "pm_1Abc", NULL,
+                                        NULL, &q), 0);
+    cr_expect_str_eq(q.method, "POST");
+    cr_expect_str_eq(q.path, "/v1/payment_methods/pm_1Abc/detach");
+    cr_expect_str_eq(q.body, "");
+    cr_expect_str_eq(q.content_type, "application/x-www-form-urlencoded");
+    free(q.path);
+
+    /* every part percent-encoded: a merchant account with a space and an
+     * ampersand cannot add a parameter */
+    cr_assert_eq(pay_psp_detach_request(PAY_DIALECT_ADYEN, "8415698462516992",
+                                        "cu_0123456789abcdef01234567",
+                                        "Shop Co&x=1", &q), 0);
+    cr_expect_str_eq(q.method, "DELETE");
+    cr_expect_str_eq(q.path, "/v71/storedPaymentMethods/8415698462516992"
+                             "?shopperReference=cu_0123456789abcdef01234567"
+                             "&merchantAccount=Shop%20Co%26x%3D1");
+    cr_expect_null(q.body);
+    free(q.path);
+
+    cr_assert_eq(pay_psp_detach_request(PAY_DIALECT_GENERIC, "gpm_a/b", NULL,
+                                        NULL, &q), 0);
+    cr_expect_str_eq(q.method, "DELETE");
+    cr_expect_str_eq(q.path, "/payment_methods/gpm_a%2Fb");
+    free(q.path);
+
+    /* Adyen needs the shopper and the merchant account; no token, none */
+    cr_expect_eq(pay_psp_detach_request(PAY_DIALECT_ADYEN, "1", NULL, "M",
+                                        &q), -1);
+    cr_expect_null(q.path);
+    cr_expect_eq(pay_psp_detach_request(PAY_DIALECT_ADYEN, "1", "cu_1", "",
+                                        &q), -1);
+    cr_expect_eq(pay_psp_detach_request(PAY_DIALECT_STRIPE, "", NULL, NULL,
+                                        &q), -1);
+    cr_expect_eq(pay_psp_detach_request((pay_dialect_e) 0, "pm_1", NULL,
+                                        NULL, &q), -1);
+    cr_expect_null(q.path);
+}
+
+
+Test(saved_methods, detach_answers)
+{
+    cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_STRIPE, 200),
+                 PAY_DETACH_DONE);
+    cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_ADYEN, 204),
+                 PAY_DETACH_DONE);
+    /* already detached, or unknown there: the goal is reached */
+    cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_STRIPE, 400),
+                 PAY_DETACH_GONE);
+    cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_ADYEN, 422),
+                 PAY_DETACH_GONE);
+    cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_GENERIC, 404),
+                 PAY_DETACH_GONE);
+    /* a 400 or 422 of another dialect is a refusal */
+    cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_ADYEN, 400),
+                 PAY_DETACH_REFUSED);
+    cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_GENERIC, 422),
+                 PAY_DETACH_REFUSED);
+    cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_STRIPE, 401),
+                 PAY_DETACH_AUTH);
+    cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_ADYEN, 403),
+                 PAY_DETACH_AUTH);
+    cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_STRIPE, 0),
+                 PAY_DETACH_RETRY);
+    cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_STRIPE, 429),
+                 PAY_DETACH_RETRY);
+    cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_GENERIC, 503),
+                 PAY_DETACH_RETRY);
+}

@@ -824,3 +824,43 @@ Test(url, the_checkout_id_placeholder_is_substituted_and_the_rest_kept)
     cr_expect_eq(pay_url_checkout_id("https://shop.example/x", "co_4", buf,
                                      23), 22);
 }
+
+
+/* A saved method's path: GET reads it, DELETE detaches it (as POST
+ * .../detach does); POST has no route there, so its first route (GET)
+ * is what a 405 answers for. */
+Test(url, payment_method_paths_by_method)
+{
+    pay_path_t  p;
+
+    cr_assert_eq(pay_path_parse_method("/v1/payment_methods/pm_a", 24,
+                                       PAY_PATH_GET, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_METHOD);
+    cr_expect_eq(pay_route_method(p.route), PAY_PATH_GET);
+
+    cr_assert_eq(pay_path_parse_method("/v1/payment_methods/pm_a", 24,
+                                       PAY_PATH_DELETE, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_METHOD_DETACH);
+    cr_expect_eq(pay_route_method(p.route), PAY_PATH_DELETE);
+    cr_expect_eq(p.id_len, 4);
+
+    cr_assert_eq(pay_path_parse_method("/v1/payment_methods/pm_a", 24,
+                                       PAY_PATH_POST, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_METHOD);
+
+    cr_assert_eq(pay_path_parse_method("/v1/payment_methods/pm_a/detach", 31,
+                                       PAY_PATH_POST, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_METHOD_DETACH);
+    cr_expect_eq(pay_route_method(p.route), PAY_PATH_POST);
+
+    /* whatever the method, the path's first route: GET's */
+    cr_assert_eq(pay_path_parse("/v1/payment_methods/pm_a", 24, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_METHOD);
+
+    /* DELETE has no route elsewhere: the path's own route, for a 405 */
+    cr_assert_eq(pay_path_parse_method("/v1/payments/po_1", 17,
+                                       PAY_PATH_DELETE, &p), 0);
+    cr_expect_eq(p.route->route, PAY_ROUTE_PAYMENT);
+    cr_expect_str_eq(pay_route_name(PAY_ROUTE_METHOD_DETACH),
+                     "detach_payment_method");
+}

@@ -1,0 +1,30 @@
+-- DELETE /v1/payment_methods/{id} (and POST .../detach), the gateway's
+-- part first: the method detached here at once (pay_method_detach: no
+-- charge is claimed after this commits), then what the adapter needs to
+-- detach it at the PSP: the method's answer, its PSP, the sealed token
+-- with the checkout it was saved in (its associated data), the reference
+-- the PSP knows the shopper by, and whether the PSP already confirmed
+-- (nothing to send).  No row: none of the merchant's.
+CREATE OR REPLACE FUNCTION pay_method_detach_start(p_merchant text, p_method text)
+ RETURNS TABLE(method text, psp text, token_sealed text, checkout_id text, customer_ref text, psp_customer text, psp_detached boolean)
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE
+    v_json  text;
+BEGIN
+    v_json := pay_method_detach(p_merchant, p_method);
+    IF v_json IS NULL THEN
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+        SELECT v_json, p.psp, p.token_sealed, p.checkout_id, p.customer_ref,
+               p.psp_customer, p.psp_detached_at IS NOT NULL
+          FROM payment_methods p
+         WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
+END
+$function$;
+REVOKE ALL ON FUNCTION pay_method_detach_start(p_merchant text, p_method text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_method_detach_start(p_merchant text, p_method text) TO payments_gateway;
