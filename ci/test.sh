@@ -120,6 +120,10 @@ step build-module build make module
 step build-e2e build make -j2 "$build/e2e_tests"
 step build-reconcile build make -j2 reconcile
 step build-secrets build make -j2 secrets
+# the rest of what ci/e2e.sh checks for before it starts (the Makefile's
+# E2E_DEPS: payments-events-verify, slow_dns.so, the receiver's packages),
+# so that a tool added to the suite is built here too
+step build-e2e-deps build make -j2 e2e-deps
 
 mapfile -t fuzz_src < <(ls tests/fuzz/fuzz_*.c 2>/dev/null || true)
 fuzz_bin=()
@@ -155,7 +159,7 @@ else
     step fuzz-smoke suite bash ci/fuzz.sh "$fuzz_seconds" "${fuzz_bin[@]}"
 fi
 
-skip_if_broken e2e build-module build-mock build-e2e build-reconcile build-secrets ||
+skip_if_broken e2e build-module build-mock build-e2e build-reconcile build-secrets build-e2e-deps ||
     step e2e suite bash ci/e2e.sh
 
 # The log scan against planted logs (a token in a debug line of the
@@ -163,7 +167,7 @@ skip_if_broken e2e build-module build-mock build-e2e build-reconcile build-secre
 # registration, webhook, money and notification suites again with every
 # gateway at `error_log ... debug` and the scan after them (~1 min).
 step log-scan-test suite bash ci/log-scan-test.sh
-skip_if_broken e2e-debug build-module build-mock build-e2e build-reconcile build-secrets ||
+skip_if_broken e2e-debug build-module build-mock build-e2e build-reconcile build-secrets build-e2e-deps ||
     step e2e-debug suite make e2e-debug
 
 # The Debian package (ci/deb-test.sh): make deb, lintian, apt-get install,
