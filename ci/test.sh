@@ -6,9 +6,10 @@
 # non-zero when anything failed.  The last line sums the suites:
 # "N passed, N failed".
 #
-# Logs: build/test-logs/<step>.log.  FUZZ_SECONDS (default 20) per harness.
+# Logs: build/test-logs/<step>.log.  FUZZ_SECONDS (default 10 here: a smoke
+# run inside CI's 30 minutes; `make fuzz-smoke` runs 20) per harness.
 # Budget on 2 cores: dependencies (once) a few minutes, builds ~3 min,
-# unit + ASan ~1 min, fuzz 20 s per harness two at a time, e2e ~3 min,
+# unit + ASan ~1 min, fuzz 10 s per harness two at a time, e2e ~3 min,
 # browser ~30 s.
 set -euo pipefail
 
@@ -17,7 +18,7 @@ cd "$top"
 build=${BUILD:-build}
 export BUILD=$build
 logs=$build/test-logs
-fuzz_seconds=${FUZZ_SECONDS:-20}
+fuzz_seconds=${FUZZ_SECONDS:-10}
 mkdir -p "$logs"
 
 passed=0
