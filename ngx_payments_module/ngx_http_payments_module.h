@@ -569,7 +569,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  Redis (paused, resumed); _limit_redis.c its Redis (one
  *                  connection of nginx's own per worker, non-blocking on
  *                  its events; hiredis only writes and parses the
- *                  protocol).
+ *                  protocol), _limit_redis_conf.c its directive.
  *   _sweeper.c     worker 0's sweeper (no request): the round's driver,
  *                  its lease and its steps in order, each in the file of
  *                  its concern (_sweeper_lookups.c, _sweeper_alerts.c,
@@ -611,10 +611,12 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _curl.c              -> -
  *   _housekeeping.c      -> _pg.c _util.c
  *   _keys_conf.c         -> _util.c
- *   _limit.c             -> _limit_redis.c _limit_vars.c _limit_zone.c
+ *   _limit.c             -> _limit_redis.c _limit_redis_conf.c _limit_vars.c
+ *   _limit.c             -> _limit_zone.c
  *   _limit_hooks.c       -> _limit_wait.c _limit_zone.c _psp_conf.c
  *   _limit_hooks.c       -> _response.c
- *   _limit_redis.c       -> _util.c
+ *   _limit_redis.c       -> -
+ *   _limit_redis_conf.c  -> _util.c
  *   _limit_vars.c        -> _psp_conf.c
  *   _limit_wait.c        -> _limit_redis.c _limit_zone.c _response.c
  *   _limit_zone.c        -> -
