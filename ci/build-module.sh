@@ -33,4 +33,7 @@ fi
 rm -f "$out/objs/ngx_http_payments_module.so"
 # the glue's files compile in parallel (MODULE_JOBS, default: every core)
 make -s -j"${MODULE_JOBS:-$(nproc)}" -f "$out/objs/Makefile" -C "$tree" modules
-cp "$out/objs/ngx_http_payments_module.so" "$out/"
+# a new file put in place (rename), never the old one overwritten: an nginx
+# that has the old one mapped would crash on the bytes changing under it
+cp "$out/objs/ngx_http_payments_module.so" "$out/.ngx_http_payments_module.so.new"
+mv -f "$out/.ngx_http_payments_module.so.new" "$out/ngx_http_payments_module.so"

@@ -1,18 +1,33 @@
 #!/usr/bin/env bash
-# The end-to-end suite: services up (ci/services.sh, the ASan mock PSP),
-# build/e2e_tests against them, services down.
+# The end-to-end suite: build/e2e_tests against services of its own
+# (ci/services.sh: PostgreSQL, the ASan mock PSP, nginx with the module;
+# ci/receiver.sh: the merchants' notification endpoint), then the checks
+# made over the whole run.
 #
 #   ci/e2e.sh [criterion options...]
 #
-# Tests run two at a time (E2E_JOBS), except the suites named solo_*
-# (they stop PostgreSQL or reset the mock PSP), which run alone, last.  E2E_FILTER runs one Criterion
-# filter instead (e.g. E2E_FILTER='pay_link/*').  KEEP_RUN=1 keeps the run
-# directory (it is always kept when something failed).  The run directory
-# is made under $TMPDIR (default /tmp).  E2E_PREFLIGHT=1 only checks that
-# everything the suite runs is there (ci/make-targets-check.sh).
-# E2E_DEBUG_LOG=1 runs every gateway with `error_log ... debug` and ends
-# with the log scan even under E2E_FILTER: the module's debug lines must
-# be there (the route of every request) and hold no secret (`make e2e-debug`).
+# Lanes.  Each lane is a stack of those services of its own (RUN/<lane>/).
+# The whole suite runs in 1 + E2E_SOLO_LANES lanes at once:
+#   - lane "main" runs every suite not named solo_*, E2E_JOBS tests at a
+#     time (default 2), then takes solo suites from the queue as below;
+#   - the solo lanes (E2E_SOLO_LANES, default 1) take the solo_* suites
+#     (they stop PostgreSQL, reset the mock PSP or read counters no other
+#     test may move) one suite at a time, each alone on its lane's stack,
+#     longest first (solo_weight below).
+# Most of a test's time is waiting (sweeper rounds, time-outs, a PSP's
+# delays), so lanes side by side use the two cores a test alone leaves idle.
+#
+# E2E_FILTER runs one Criterion filter instead, in one lane, E2E_JOBS at a
+# time (e.g. E2E_FILTER='pay_link/*'; a solo_* suite needs E2E_JOBS=1).
+# KEEP_RUN=1 keeps the run directory (it is always kept when something
+# failed).  The run directory is made under $TMPDIR (default /tmp).
+# E2E_PREFLIGHT=1 only checks that everything the suite runs is there
+# (ci/make-targets-check.sh).  E2E_DEBUG_LOG=1 runs every gateway with
+# `error_log ... debug` and ends with the log scan even under E2E_FILTER:
+# the module's debug lines must be there (the route of every request) and
+# hold no secret (`make e2e-debug`); without E2E_FILTER it runs a
+# representative part of the suite, the registration, webhook, money and
+# notification suites.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +35,7 @@ cd "$top"
 build=${BUILD:-build}
 bin=$build/e2e_tests
 jobs=${E2E_JOBS:-2}
+solo_lanes=${E2E_SOLO_LANES:-1}
 
 for f in "$bin" "$build/nginx/ngx_http_payments_module.so" "$build/mock_psp-asan" \
          "$build/payments-reconcile" "$build/payments-secrets" "$build/payments-events-verify" "$build/slow_dns.so"; do
@@ -37,92 +53,203 @@ if [ "${E2E_PREFLIGHT:-0}" = 1 ]; then
     exit 0
 fi
 
+# Seconds a solo suite took in a whole run (ci/e2e.sh prints each): the
+# queue hands out the longest first, so that the lanes end together.  A
+# suite not listed counts 15.
+solo_weight() {
+    case $1 in
+        solo_chaos) echo 240 ;;
+        solo_money_invariants) echo 190 ;;
+        solo_notify) echo 105 ;;
+        solo_sweeper) echo 85 ;;
+        solo_pg_failover) echo 60 ;;
+        solo_notify_sql) echo 50 ;;
+        solo_breaker) echo 43 ;;
+        *) echo 15 ;;
+    esac
+}
+
 run=$(mktemp -d "${TMPDIR:-/tmp}/ngx-payments-e2e.XXXXXX")
+# the lanes under it are reached by other users: PostgreSQL's and PgBouncer's
+# (the failover and pooling tests start them as postgres), nginx's workers
+chmod 755 "$run"
 rc=0
+lanes=()        # lane directories, in the order they were started
+lane_pids=()    # the lanes' test runs in flight
+
+log_level=notice
+if [ "${E2E_DEBUG_LOG:-0}" = 1 ]; then
+    log_level=debug
+    E2E_FILTER=${E2E_FILTER:-'@(registration|webhooks|money_*|notify)/*'}
+fi
+
+# lane_start NAME: the lane's services and notification endpoint, in
+# RUN/NAME.  Lanes start one after the other: each picks its ports when the
+# lanes before it listen on theirs.
+lane_start() {
+    local dir=$run/$1
+    mkdir -p "$dir"
+    lanes+=("$dir")
+    bash "$top/ci/services.sh" start "$dir" --asan --workers 2 --error-log-level "$log_level"
+    # the merchants' endpoint for the notifications suites (test_notify.c):
+    # PAY_TEST_RECEIVER, PAY_TEST_RECEIVER_CONTROL, PAY_TEST_RECEIVER_CA
+    bash "$top/ci/receiver.sh" start "$dir" --record "$dir/logs/notifications.jsonl"
+}
+
+# lane_tests DIR JOBS FILTER [criterion options...]: the tests FILTER names,
+# against the lane's services.  Criterion's report goes to the lane's
+# logs/criterion.txt (and to stderr for the lane that reports live).
+lane_tests() {
+    local dir=$1 n=$2 filter=$3
+    shift 3
+    (
+        set -a
+        # shellcheck disable=SC1091
+        . "$dir/env"
+        # shellcheck disable=SC1091
+        . "$dir/receiver.env"
+        set +a
+        # every answer of the gateway, for tests/openapi/validate.js (below)
+        export PAY_TEST_RECORD=$dir/logs/responses.jsonl
+        "$bin" --jobs "$n" --filter "$filter" "$@"
+    )
+}
+
+# solo_queue: the solo suites, longest first, as RUN/queue/NN-suite files a
+# lane claims by renaming (atomic: one lane gets each).
+solo_queue() {
+    local s
+    mkdir -p "$run/queue"
+    "$bin" --list 2>/dev/null | sed -n 's/^\(solo_[A-Za-z0-9_]*\): .*/\1/p' | sort -u |
+        while read -r s; do
+            printf '%06d %s\n' "$(solo_weight "$s")" "$s"
+        done | sort -rn | awk '{ printf "%04d-%s\n", NR, $2 }' |
+        while read -r s; do
+            : >"$run/queue/$s"
+        done
+}
+
+# lane_solo DIR [criterion options...]: solo suites from the queue until it
+# is empty, each alone on this lane's services.
+lane_solo() {
+    local dir=$1 item suite start lrc=0
+    shift
+    for item in $(ls "$run/queue" 2>/dev/null | grep -v '\.taken$' || true); do
+        mv "$run/queue/$item" "$run/queue/$item.$$.$BASHPID.taken" 2>/dev/null || continue
+        suite=${item#*-}
+        start=$SECONDS
+        lane_tests "$dir" 1 "$suite/*" "$@" || lrc=1
+        echo "e2e: ${dir##*/}: $suite $((SECONDS - start)) s" >&2
+    done
+    return "$lrc"
+}
+
+# lane_stop DIR: what /metrics shows at the end (searched for secrets as
+# well), then everything the lane started.
+lane_stop() {
+    local dir=$1 gw d pidfile
+    gw=$( (set +u; . "$dir/env" 2>/dev/null && echo "${PAY_TEST_GW:-}") || true)
+    if [ -n "$gw" ]; then
+        curl -s --max-time 5 --cacert "$dir/conf/tls.crt" "$gw/metrics" \
+            >"$dir/logs/metrics.txt" 2>/dev/null || true
+    fi
+    bash "$top/ci/receiver.sh" stop "$dir" || rc=1
+    bash "$top/ci/services.sh" stop "$dir" || rc=1
+    # gateways a test started (gateway_start) and did not stop: it crashed
+    pkill -QUIT -f "nginx -p $dir/" 2>/dev/null || true
+    for pidfile in "$dir"/pgbouncer-*/pgbouncer.pid; do
+        [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    done
+    for d in "$dir"/pg-primary-* "$dir"/pg-standby-*; do
+        [ -d "$d" ] && bash "$top/ci/pg.sh" stop "$d" >/dev/null 2>&1 || true
+    done
+}
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 finish() {
-    local status=$?
+    local status=$? dir p lane
     [ "$status" -eq 0 ] || rc=1
-    # what /metrics shows after the suite: searched for secrets as well
-    if [ -n "${PAY_TEST_GW:-}" ]; then
-        curl -s --max-time 5 --cacert "$run/conf/tls.crt" "$PAY_TEST_GW/metrics" \
-            >"$run/logs/metrics.txt" 2>/dev/null || true
-    fi
-    # the merchants' notification endpoint (ci/receiver.sh)
-    bash "$top/ci/receiver.sh" stop "$run" || rc=1
-    bash "$top/ci/services.sh" stop "$run" || rc=1
-    # gateways a test started (gateway_start) and did not stop: it crashed
-    pkill -QUIT -f "nginx -p $run/" 2>/dev/null || true
-    for pidfile in "$run"/pgbouncer-*/pgbouncer.pid; do
-        [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    for p in "${lane_pids[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
     done
-    for d in "$run"/pg-primary-* "$run"/pg-standby-*; do
-        [ -d "$d" ] && bash "$top/ci/pg.sh" stop "$d" >/dev/null 2>&1 || true
+    wait 2>/dev/null || true
+    for dir in "${lanes[@]}"; do
+        lane_stop "$dir"
     done
 
     # the chaos suite's table (tests/e2e/test_chaos.c), when it ran
-    if [ -s "$run/logs/chaos.txt" ]; then
-        echo "chaos: scenarios x invariants"
-        echo "| scenario                                     | req | 201 first | once   | durable | ledger | forward | paid   | alerted |"
-        echo "| -------------------------------------------- | --- | --------- | ------ | ------- | ------ | ------- | ------ | ------- |"
-        cat "$run/logs/chaos.txt"
-    fi
+    for dir in "${lanes[@]}"; do
+        if [ -s "$dir/logs/chaos.txt" ]; then
+            echo "chaos: scenarios x invariants"
+            echo "| scenario                                     | req | 201 first | once   | durable | ledger | forward | paid   | alerted |"
+            echo "| -------------------------------------------- | --- | --------- | ------ | ------- | ------ | ------- | ------ | ------- |"
+            cat "$dir/logs/chaos.txt"
+        fi
+    done
 
     # Nothing secret in any log line: after the whole suite, or after a
     # debug run of some suites (the module's debug lines searched as well).
-    if [ "${E2E_DEBUG_LOG:-0}" = 1 ]; then
+    if [ "${E2E_DEBUG_LOG:-0}" = 1 ] && [ ${#lanes[@]} -gt 0 ]; then
         # a debug run with no debug line of the module's proves nothing
-        if ! grep -q '\[debug\] [0-9]*#[0-9]*: \*[0-9]* payments: route ' \
-                "$run/logs/error.log" 2>/dev/null; then
+        if ! cat "${lanes[@]/%//logs/error.log}" 2>/dev/null |
+                grep -q '\[debug\] [0-9]*#[0-9]*: \*[0-9]* payments: route '; then
             echo "e2e: E2E_DEBUG_LOG=1 but error.log has no debug line of the module's" >&2
             rc=1
         fi
-        if [ -n "${E2E_FILTER:-}" ]; then
-            bash "$top/ci/log-scan.sh" "$run" || rc=1
-        fi
     fi
-    if [ -z "${E2E_FILTER:-}" ]; then
-        bash "$top/ci/log-scan.sh" "$run" || rc=1
-        # /metrics after the whole suite (every family has shown up) is
-        # what Prometheus accepts without a lint problem
-        if ! bash "$top/ci/prom-test.sh" metrics "$run/logs/metrics.txt"; then
-            rc=1
-        fi
-        # and serves every metric the shipped dashboard and alerts name
-        if ! bash "$top/ci/prom-test.sh" names "$run/logs/metrics.txt"; then
-            rc=1
-        fi
-        # every answer of the run and every notification the receiver
+    if [ -z "${E2E_FILTER:-}" ] || [ "${E2E_DEBUG_LOG:-0}" = 1 ]; then
+        for dir in "${lanes[@]}"; do
+            bash "$top/ci/log-scan.sh" "$dir" || rc=1
+        done
+    fi
+    if [ -z "${E2E_FILTER:-}" ] && [ ${#lanes[@]} -gt 0 ]; then
+        # /metrics of each lane is what Prometheus accepts without a lint
+        # problem; together (every family has shown up in one lane or
+        # another) they serve every metric the dashboard and alerts name
+        for dir in "${lanes[@]}"; do
+            bash "$top/ci/prom-test.sh" metrics "$dir/logs/metrics.txt" || rc=1
+        done
+        cat "${lanes[@]/%//logs/metrics.txt}" >"$run/metrics.txt" 2>/dev/null || true
+        bash "$top/ci/prom-test.sh" names "$run/metrics.txt" || rc=1
+        # every answer of the run and every notification the receivers
         # verified, against doc/openapi.yaml (its paths and its webhooks)
-        bash "$top/ci/openapi-check.sh" "$run/logs/responses.jsonl" \
-            "$run/logs/notifications.jsonl" || rc=1
+        cat "${lanes[@]/%//logs/responses.jsonl}" >"$run/responses.jsonl" 2>/dev/null || true
+        cat "${lanes[@]/%//logs/notifications.jsonl}" >"$run/notifications.jsonl" 2>/dev/null || true
+        bash "$top/ci/openapi-check.sh" "$run/responses.jsonl" "$run/notifications.jsonl" || rc=1
     fi
 
     # The mock runs under ASan/UBSan: a report there fails the suite.
-    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$run/logs/mock.log" 2>/dev/null; then
-        echo "e2e: the mock PSP reported a sanitizer error:" >&2
-        grep -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$run/logs/mock.log" | head -60 >&2
-        rc=1
-    fi
+    for dir in "${lanes[@]}"; do
+        if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$dir/logs/mock.log" 2>/dev/null; then
+            echo "e2e: the mock PSP of lane ${dir##*/} reported a sanitizer error:" >&2
+            grep -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$dir/logs/mock.log" | head -60 >&2
+            rc=1
+        fi
+    done
 
     if [ "$rc" -ne 0 ]; then
         echo "---- e2e failed; run directory kept: $run" >&2
-        for log in error.log mock.log postgres.log receiver.log; do
-            if [ -f "$run/logs/$log" ]; then
-                echo "---- tail of $log" >&2
-                tail -n 60 "$run/logs/$log" >&2
+        for dir in "${lanes[@]}"; do
+            lane=${dir##*/}
+            grep -qE '^\[(----|FAIL)\]' "$dir/logs/criterion.txt" 2>/dev/null || continue
+            for log in error.log mock.log postgres.log receiver.log; do
+                if [ -f "$dir/logs/$log" ]; then
+                    echo "---- $lane: tail of $log" >&2
+                    tail -n 60 "$dir/logs/$log" >&2
+                fi
+            done
+            if [ -f "$dir/pg/postgres.log" ]; then
+                echo "---- $lane: tail of postgres.log" >&2
+                tail -n 30 "$dir/pg/postgres.log" >&2
             fi
         done
-        if [ -f "$run/pg/postgres.log" ]; then
-            echo "---- tail of postgres.log" >&2
-            tail -n 30 "$run/pg/postgres.log" >&2
-        fi
         # last, so that a report showing only the end still names them
-        if grep -qE '^\[(----|FAIL)\]' "$run/logs/criterion.txt" 2>/dev/null; then
-            echo "---- what failed (Criterion's report, above in full)" >&2
-            grep -E '^\[(----|FAIL)\]' "$run/logs/criterion.txt" | head -40 >&2
-        fi
+        for dir in "${lanes[@]}"; do
+            if grep -qE '^\[(----|FAIL)\]' "$dir/logs/criterion.txt" 2>/dev/null; then
+                echo "---- what failed in lane ${dir##*/} (Criterion's report, above in full)" >&2
+                grep -E '^\[(----|FAIL)\]' "$dir/logs/criterion.txt" | head -40 >&2
+            fi
+        done
     elif [ "${KEEP_RUN:-0}" = 1 ]; then
         echo "e2e: run directory kept: $run"
     else
@@ -133,30 +260,39 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-log_level=notice
-[ "${E2E_DEBUG_LOG:-0}" = 1 ] && log_level=debug
-bash "$top/ci/services.sh" start "$run" --asan --workers 2 --error-log-level "$log_level"
-# The merchants' endpoint for the notifications suite (tests/e2e/test_notify.c):
-# PAY_TEST_RECEIVER, PAY_TEST_RECEIVER_CONTROL, PAY_TEST_RECEIVER_CA.
-bash "$top/ci/receiver.sh" start "$run" --record "$run/logs/notifications.jsonl"
-
-set -a
-# shellcheck disable=SC1091
-. "$run/env"
-# shellcheck disable=SC1091
-. "$run/receiver.env"
-set +a
-# every answer of the gateway, for tests/openapi/validate.js (below)
-export PAY_TEST_RECORD=$run/logs/responses.jsonl
-
-# Criterion reports on stderr: kept in logs/criterion.txt as well
 if [ -n "${E2E_FILTER:-}" ]; then
-    "$bin" --jobs "$jobs" --filter "$E2E_FILTER" "$@" \
-        2> >(tee -a "$run/logs/criterion.txt" >&2) || rc=1
-else
-    "$bin" --jobs "$jobs" --filter '!(solo_*)/*' "$@" \
-        2> >(tee -a "$run/logs/criterion.txt" >&2) || rc=1
-    "$bin" --jobs 1 --filter 'solo_*/*' "$@" \
-        2> >(tee -a "$run/logs/criterion.txt" >&2) || rc=1
+    lane_start main
+    lane_tests "$run/main" "$jobs" "$E2E_FILTER" "$@" \
+        2> >(tee -a "$run/main/logs/criterion.txt" >&2) || rc=1
+    exit "$rc"
 fi
+
+# The whole suite: every lane's services first, then the lanes at once.
+lane_start main
+for i in $(seq "$solo_lanes"); do
+    lane_start "solo$i"
+done
+solo_queue
+
+# lane main reports live; its solo suites after the others' (below)
+(
+    lrc=0
+    lane_tests "$run/main" "$jobs" '!(solo_*)/*' "$@" || lrc=1
+    lane_solo "$run/main" "$@" || lrc=1
+    exit "$lrc"
+) 2> >(tee -a "$run/main/logs/criterion.txt" >&2) &
+lane_pids+=($!)
+for i in $(seq "$solo_lanes"); do
+    lane_solo "$run/solo$i" "$@" 2>>"$run/solo$i/logs/criterion.txt" &
+    lane_pids+=($!)
+done
+for p in "${lane_pids[@]}"; do
+    wait "$p" || rc=1
+done
+lane_pids=()
+# the solo lanes' reports, one lane after the other
+for i in $(seq "$solo_lanes"); do
+    echo "---- e2e: lane solo$i" >&2
+    cat "$run/solo$i/logs/criterion.txt" >&2 || true
+done
 exit "$rc"

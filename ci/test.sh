@@ -8,9 +8,11 @@
 #
 # Logs: build/test-logs/<step>.log.  FUZZ_SECONDS (default 10 here: a smoke
 # run inside CI's 30 minutes; `make fuzz-smoke` runs 20) per harness.
-# Budget on 2 cores: dependencies (once) a few minutes, builds ~3 min,
-# unit + ASan ~1 min, fuzz 10 s per harness two at a time, e2e ~3 min,
-# browser ~30 s.
+# Budget on 2 cores (CI's is 30 minutes): dependencies (once) a few
+# minutes, builds ~4 min, e2e ~11 min in its lanes (ci/e2e.sh) with the
+# group "checks" beside it, then the debug run, the browser and the demo
+# ~3 min with the Debian package's suite beside them (~6 min).  The
+# summary prints each step's seconds.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,9 +23,8 @@ logs=$build/test-logs
 fuzz_seconds=${FUZZ_SECONDS:-10}
 mkdir -p "$logs"
 
-passed=0
-failed=0
-failures=()
+results=$logs/results.tsv
+: >"$results"
 declare -A broken=()     # build steps that failed
 
 t0=$SECONDS
@@ -66,13 +67,36 @@ step() {
     else
         f=1
     fi
-    passed=$((passed + p))
-    failed=$((failed + f))
-    if [ "$rc" -ne 0 ]; then
-        failures+=("$name")
-    fi
+    # name, passed, failed, exit status, seconds: summed at the end, also
+    # for the steps of a group run in the background (group below)
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$p" "$f" "$rc" "$((SECONDS - start))" >>"$results"
     echo "=== $name: exit $rc; $p passed, $f failed; $((SECONDS - start)) s"
     return 0
+}
+
+# group NAME FUNCTION: runs FUNCTION (steps one after the other) in the
+# background beside what follows, at the lowest priority (nice 19), its
+# output in build/test-logs/NAME.out; group_wait NAME prints that output
+# once the group has ended.  A group holds steps that only need processor
+# time, beside suites whose tests wait on time-outs and rounds: those keep
+# the processor when they want it, and the group takes what they leave.
+declare -A group_pids=()
+group() {
+    local name=$1 fn=$2
+    echo
+    echo "=== group $name: started at nice 19 (its output after it ends)"
+    (renice -n 19 -p "$BASHPID" >/dev/null && "$fn") >"$logs/$name.out" 2>&1 &
+    group_pids[$name]=$!
+}
+group_wait() {
+    local name=$1 grc=0
+    wait "${group_pids[$name]}" || grc=$?
+    echo
+    echo "=== group $name: ended (exit $grc)"
+    cat "$logs/$name.out"
+    if [ "$grc" -ne 0 ]; then
+        printf '%s\t0\t1\t%s\t0\n' "group-$name" "$grc" >>"$results"
+    fi
 }
 
 # skip NAME BUILD...: true (and says so) when a build it needs failed.
@@ -93,7 +117,7 @@ skip_if_broken() {
 step deps build bash ci/install-deps.sh --core
 if [ -n "${broken[deps]:-}" ]; then
     echo "dependencies could not be installed: nothing else can run" >&2
-    echo "$passed passed, $failed failed"
+    echo "0 passed, 1 failed"
     exit 1
 fi
 # The browser suite's own (Debian's chromium, nodejs, npm; playwright-core):
@@ -105,13 +129,6 @@ step deps-browser build bash ci/install-deps.sh --browser
 # its reference entry, every SQL function the code calls its entry in
 # doc/CONTRACTS.md, README.md stays a front door, no link leaves the tree.
 step docs suite bash ci/doc-check.sh
-
-# The SQL's layout (ci/sql-check.sh, about 25 s on a PostgreSQL of its own):
-# sql/schema.sql is a fresh migrate's, the baseline makes what the history
-# it folds made, databases of the earlier layouts upgrade to it, one file
-# per function with its triggers, no function in a migration, none
-# executable by PUBLIC.
-step sql-layout suite bash ci/sql-check.sh
 
 # --- builds ----------------------------------------------------------------------
 step build-core build make -j2 core
@@ -138,53 +155,68 @@ if [ ${#fuzz_bin[@]} -gt 0 ]; then
 fi
 
 # --- suites -----------------------------------------------------------------------
-# which file calls which: no cycle, the glue's map true (CONTRIBUTING.md)
-skip_if_broken callmap build-core build-module ||
-    step callmap suite bash ci/callmap-check.sh
-skip_if_broken unit build-core build-unit ||
-    step unit suite make unit
-skip_if_broken unit-asan build-core build-unit ||
-    step unit-asan suite make unit-asan
-
-skip_if_broken mock-test build-mock ||
-    step mock-test suite make mock-test
-
-# the e2e suite's notification receiver on its own (standardwebhooks signs,
-# it verifies; every answer mode), a few seconds
-step notify-receiver suite make notify-receiver-test
-
-if [ ${#fuzz_bin[@]} -eq 0 ]; then
-    echo
-    echo "=== fuzz-smoke: WARNING: no harness in tests/fuzz/: nothing fuzzed"
-else
-    step fuzz-smoke suite bash ci/fuzz.sh "$fuzz_seconds" "${fuzz_bin[@]}"
-fi
+# The suites whose tests wait on time-outs, sweeper rounds and a PSP's
+# delays (e2e, then the debug run, the browser, the demo) run in the
+# foreground; beside them, at nice 19, the ones that only need processor
+# time (the group "checks", then the Debian package's suite), so that CI's
+# two cores stay busy without slowing a timed test.  A group's output is
+# printed when it ends.
+checks() {
+    # The SQL's layout (ci/sql-check.sh, on a PostgreSQL of its own):
+    # sql/schema.sql is a fresh migrate's, the baseline makes what the
+    # history it folds made, databases of the earlier layouts upgrade to
+    # it, one file per function with its triggers, no function in a
+    # migration, none executable by PUBLIC.
+    step sql-layout suite bash ci/sql-check.sh
+    # which file calls which: no cycle, the glue's map true (CONTRIBUTING.md)
+    skip_if_broken callmap build-core build-module ||
+        step callmap suite bash ci/callmap-check.sh
+    skip_if_broken unit build-core build-unit ||
+        step unit suite make unit
+    skip_if_broken unit-asan build-core build-unit ||
+        step unit-asan suite make unit-asan
+    skip_if_broken mock-test build-mock ||
+        step mock-test suite make mock-test
+    # the e2e suite's notification receiver on its own (standardwebhooks
+    # signs, it verifies; every answer mode), a few seconds
+    step notify-receiver suite make notify-receiver-test
+    if [ ${#fuzz_bin[@]} -eq 0 ]; then
+        echo
+        echo "=== fuzz-smoke: WARNING: no harness in tests/fuzz/: nothing fuzzed"
+    else
+        step fuzz-smoke suite bash ci/fuzz.sh "$fuzz_seconds" "${fuzz_bin[@]}"
+    fi
+    # The log scan against planted logs: a token in a debug line of the
+    # module's is found; nginx's own debug lines are not searched.
+    step log-scan-test suite bash ci/log-scan-test.sh
+    # Prometheus: the alerting rules and their unit tests (promtool);
+    # /metrics itself is checked by promtool at the end of the e2e suite.
+    step prom suite bash ci/prom-test.sh rules
+}
+group checks checks
 
 skip_if_broken e2e build-module build-mock build-e2e build-reconcile build-secrets build-e2e-deps ||
     step e2e suite bash ci/e2e.sh
 
-# The log scan against planted logs (a token in a debug line of the
-# module's is found; nginx's own debug lines are not searched), then the
-# registration, webhook, money and notification suites again with every
-# gateway at `error_log ... debug` and the scan after them (~1 min).
-step log-scan-test suite bash ci/log-scan-test.sh
-skip_if_broken e2e-debug build-module build-mock build-e2e build-reconcile build-secrets build-e2e-deps ||
-    step e2e-debug suite make e2e-debug
-
 # The Debian package (ci/deb-test.sh): make deb, lintian, apt-get install,
 # Debian's nginx on the packaged example with one payment, purge.
-skip_if_broken deb build-module build-mock ||
-    step deb suite bash ci/deb-test.sh
+deb() {
+    skip_if_broken deb build-module build-mock ||
+        step deb suite bash ci/deb-test.sh
+}
+group deb deb
+
+# The registration, webhook, money and notification suites again with
+# every gateway at `error_log ... debug` and the log scan after them
+# (`make e2e-debug` without its log-scan-test, in the group above).
+skip_if_broken e2e-debug build-module build-mock build-e2e build-reconcile build-secrets build-e2e-deps ||
+    step e2e-debug suite env E2E_DEBUG_LOG=1 bash ci/e2e.sh
 
 # Debian's Chromium, headless, through the demo shop, the gateway, the mock
 # PSP's hosted page and back (tests/browser/run.sh, ~30 s): pay, decline,
 # and a late webhook turning the pending page into the shop's thank-you
 # page.  Its "browser: N passed, N failed" is counted; CI=true or not, it
 # never skips (a missing Chromium is a failure).
-# Prometheus: the alerting rules and their unit tests (promtool); /metrics
-# itself is checked by promtool at the end of the e2e suite.
-step prom suite bash ci/prom-test.sh rules
-
 skip_if_broken browser build-module build-mock ||
     step browser suite bash tests/browser/run.sh
 
@@ -193,11 +225,18 @@ skip_if_broken browser build-module build-mock ||
 skip_if_broken demo build-module build-mock build-secrets ||
     step demo suite bash ci/demo-check.sh
 
+group_wait checks
+group_wait deb
+
 # --- summary ----------------------------------------------------------------------
 echo
+echo "=== steps (name, passed, failed, exit, seconds)"
+column -t -s $'\t' "$results" 2>/dev/null || cat "$results"
 echo "=== total $((SECONDS - t0)) s"
-if [ ${#failures[@]} -gt 0 ]; then
-    echo "=== failed: ${failures[*]}"
+read -r passed failed nfail < <(awk -F'\t' '{ p += $2; f += $3; if ($4 != 0) n++ }
+    END { print p + 0, f + 0, n + 0 }' "$results")
+if [ "$nfail" -gt 0 ]; then
+    echo "=== failed: $(awk -F'\t' '$4 != 0 { printf "%s ", $1 }' "$results")"
 fi
 echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ ${#failures[@]} -eq 0 ]
+[ "$failed" -eq 0 ] && [ "$nfail" -eq 0 ]
