@@ -479,7 +479,7 @@ Test(saved_methods, generic_decline_is_402_with_its_reason)
  * once; a retry with the same key replays the 202 and sends nothing.
  */
 static void
-charge_authenticated(size_t d, int abandoned)
+charge_authenticated(size_t d)
 {
     char        *co, *key, *body, *pay_url, *session;
     long         sessions, requests;
@@ -538,28 +538,6 @@ charge_authenticated(size_t d, int abandoned)
                                      strlen(mock_url("/pay/"))) == 0,
               "%s: Location %s", s.psp, loc);
 
-    /* the shopper never comes: it expires as any hosted checkout */
-    if (abandoned) {
-        r = mock_post(str_printf("/_control/sessions/%s/expire", session),
-                      NULL);
-        cr_assert(r->status >= 200 && r->status < 300, "mock expire: %ld %s",
-                  r->status, r->body);
-
-        wait_status(&s.m, co, "FAILED");
-        r = api_get(&s.m, str_printf("/v1/checkouts/%s", co));
-        cr_expect_str_eq(json_string_value(json_object_get(
-                             json_object_get(resp_json(r), "failure"),
-                             "code")), "expired", "%s", r->body);
-
-        params[0] = s.m.id;
-        params[1] = co;
-        cr_expect_str_eq(db_scalar("SELECT count(*) FROM "
-                                   "ledger_transactions WHERE merchant_id = "
-                                   "$1 AND checkout_id = $2", 2, params),
-                         "0");
-        return;
-    }
-
     /* the shopper authenticates and pays there: booked once */
     r = mock_post(str_printf("/_control/sessions/%s/pay", session), NULL);
     cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
@@ -585,22 +563,17 @@ charge_authenticated(size_t d, int abandoned)
 
 Test(saved_methods, stripe_authentication_required_opens_a_pay_link)
 {
-    charge_authenticated(0, 0);
+    charge_authenticated(0);
 }
 
 Test(saved_methods, adyen_authentication_required_opens_a_pay_link)
 {
-    charge_authenticated(1, 0);
+    charge_authenticated(1);
 }
 
 Test(saved_methods, generic_authentication_required_opens_a_pay_link)
 {
-    charge_authenticated(2, 0);
-}
-
-Test(saved_methods, an_abandoned_authentication_expires_as_any_session)
-{
-    charge_authenticated(2, 1);
+    charge_authenticated(2);
 }
 
 
