@@ -1490,3 +1490,152 @@ Test(solo_sweeper, an_unconfirmed_detach_is_sent_again_until_the_psp_confirms)
     cr_expect(!file_contains(sweepers[0].error_log, tok_ok));
     cr_expect(!file_contains(sweepers[0].error_log, tok_stuck));
 }
+
+
+/*
+ * Off-session charges through a sweeping gateway, of a method saved at
+ * sw_generic (its row as the save leaves it; the mock's vault given the
+ * method by its control API).  One the card's issuer wants the shopper
+ * for holds a hosted session: abandoned, the sweeper finds it expired and
+ * fails it as any hosted checkout.  One the PSP took holds its payment's
+ * id: never looked up as a session (no session look-up can tell of it)
+ * nor failed by an expiry; its webhook books it.
+ */
+
+static char *
+saved_generic(gateway_t *gw, const merchant_t *m)
+{
+    int          i;
+    char        *co_id, *pm, *token, *ref;
+    resp_t      *r;
+    const char  *p[8];
+    req_t        rq;
+    const char  *h[] = { "Content-Type: application/json", NULL };
+
+    co_id = uid("co");
+    (void) register_with(gw, (merchant_t *) m, co_id, "sw_generic",
+                         "\"webhook_never\":true");
+
+    ref = str_printf("cu_%.24s", test_blind_index(0, "sw_generic", co_id));
+
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url("/_control/payment_methods");
+    rq.headers = h;
+    rq.body = str_printf("{\"reference\":\"%s\",\"dialect\":\"generic\","
+                         "\"customer\":\"%s\",\"usage\":\"off_session\"}",
+                         nonce(m, co_id), ref);
+    rq.len = (size_t) -1;
+    r = http(&rq);
+    cr_assert_eq(r->status, 201, "mock vault: %ld %s", r->status, r->body);
+    token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                     "token")));
+
+    pm = str_printf("pm_%24s", "");
+    for (i = 0; i < 24; i++) {
+        pm[3 + i] = (char) ('a' + random() % 16);
+    }
+
+    p[0] = m->id;
+    p[1] = pm;
+    p[2] = test_seal(0, str_printf("payment_method:%s:%s", m->id, co_id),
+                     token);
+    p[3] = test_blind_index(0, "sw_generic", token);
+    p[4] = co_id;
+    p[5] = ref;
+    p[6] = uid("evt");
+    db_exec("INSERT INTO payment_methods (merchant_id, method_id, customer, "
+            "customer_ref, psp, token_sealed, token_index, usage, "
+            "recurring, checkout_id, event_id) VALUES ($1, $2, "
+            "'cust_sweep', $6, 'sw_generic', $3, $4, 'off_session', "
+            "'UnscheduledCardOnFile', $5, $7)", 7, p);
+
+    return pm;
+}
+
+
+static resp_t *
+charge_with(gateway_t *gw, const merchant_t *m, const char *pm,
+    const char *co_id, const char *outcome)
+{
+    json_t  *body;
+    req_t    rq;
+    resp_t  *r;
+    const char  *h[] = { "Content-Type: application/json", NULL };
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(m, co_id)));
+
+    if (outcome != NULL) {
+        memset(&rq, 0, sizeof(req_t));
+        rq.method = "POST";
+        rq.url = mock_url("/_control/charges");
+        rq.headers = h;
+        rq.body = str_printf("{\"reference\":\"%s\",\"outcome\":\"%s\"}",
+                             nonce(m, co_id), outcome);
+        rq.len = (size_t) -1;
+        r = http(&rq);
+        cr_assert_eq(r->status, 200, "%s", r->body);
+    }
+
+    body = checkout_new(co_id, 1);
+    json_object_del(body, "psp");
+    json_object_set_new(body, "payment_method", json_string(pm));
+    json_object_set_new(body, "off_session", json_true());
+
+    return gateway_send(gw, "POST", PATH_PAYMENTS, (merchant_t *) m,
+                        uid("key"), dump(body));
+}
+
+
+Test(solo_sweeper, off_session_charges_are_swept_as_their_state_says)
+{
+    int          i;
+    char        *pm, *sca, *taken, *session;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-offsession");
+    wait_leader(&sweepers[0]);
+
+    pm = saved_generic(&sweepers[0], &m);
+
+    /* the shopper is asked for, and never comes */
+    sca = uid("ren");
+    r = charge_with(&sweepers[0], &m, pm, sca, "authentication_required");
+    cr_assert_eq(r->status, 202, "%ld %s", r->status, r->body);
+    session = strdup(json_string_value(json_object_get(resp_json(r),
+                                                       "psp_token")));
+
+    /* taken by the PSP, its webhook lost */
+    taken = uid("ren");
+    r = charge_with(&sweepers[0], &m, pm, taken, NULL);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    mock_session(session, "expire");
+
+    cr_assert_str_eq(wait_decided(&m, sca, 15), "FAILED");
+    p[0] = m.id;
+    p[1] = sca;
+    cr_expect_str_eq(db_scalar("SELECT failure_code::text FROM checkouts "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p), "expired");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p), "0");
+
+    /* a few rounds later: never asked about, still waiting for its
+     * webhook */
+    for (i = 0; i < 20; i++) {
+        msleep(100);
+    }
+
+    p[1] = taken;
+    cr_expect_str_eq(checkout_status(&m, taken), "EXECUTING");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM checkout_sweeps WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2, p),
+                     "0", "the sweeper looked an off-session payment up as "
+                          "a session");
+}
