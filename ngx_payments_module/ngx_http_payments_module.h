@@ -579,9 +579,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  its lease and its steps in order, each in the file of
  *                  its concern (_sweeper_lookups.c, _sweeper_alerts.c,
  *                  _risk_after.c, _sweeper_inbox.c, _sweeper_detach.c)
- *                  reporting back through
- *                  _sweeper_round.c, which is below them all; only
- *                  _module.c (and _sweeper_conf.c) call it.
+ *                  reporting back through _sweeper_round.c, which is
+ *                  below them all; only _module.c (and _sweeper_conf.c)
+ *                  call it.
  *   _notify.c      every worker's notification delivery (no request):
  *                  the outbox's claims and records through _pg.c, the
  *                  POSTs through _curl.c.  Only _module.c calls it.
