@@ -209,6 +209,11 @@ typedef struct {
     ngx_atomic_t                    sweeper_unresolved; /* past alert= */
     ngx_atomic_t                    sweeper_unresolved_oldest;
     ngx_atomic_t                    holds_expiring;     /* within a day */
+    ngx_atomic_t                    detaches_unconfirmed;   /* saved
+                                                           methods' PSP
+                                                           detaches tried
+                                                           5 times or more,
+                                                           unconfirmed */
     ngx_atomic_t                    notify[NGX_HTTP_PAYMENTS_NOTIFY__MAX];
     ngx_atomic_t                    notify_pending;     /* gauges, from */
     ngx_atomic_t                    notify_oldest;      /* worker 0's */

@@ -445,9 +445,15 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "authorizations held whose end (the PSP's auth window) is less than "
         "a day away or past, as of the sweeper's last round.\n"
         "# TYPE payments_authorizations_expiring gauge\n"
-        "payments_authorizations_expiring %uA\n",
+        "payments_authorizations_expiring %uA\n"
+        "# HELP payments_payment_methods_detach_unconfirmed Saved methods "
+        "detached here whose PSP has not confirmed the detach after the "
+        "sweeper's 5th try or more, as of its last round.\n"
+        "# TYPE payments_payment_methods_detach_unconfirmed gauge\n"
+        "payments_payment_methods_detach_unconfirmed %uA\n",
         m->sweeper_leader, m->sweeper_unresolved,
-        m->sweeper_unresolved_oldest, m->holds_expiring);
+        m->sweeper_unresolved_oldest, m->holds_expiring,
+        m->detaches_unconfirmed);
 
     (void) ngx_http_payments_instance_owner((ngx_cycle_t *) ngx_cycle, owner,
                                            sizeof(owner));

@@ -491,6 +491,11 @@ typedef struct ngx_http_payments_ctx_s {
     char                           *charge_token;
     char                           *charge_psp_customer;
     char                           *charge_recurring;
+    /* an off-session charge the card's issuer wants the shopper for: the
+     * charge's answer, while the hosted session where the shopper
+     * authenticates is made under its own Idempotency-Key (psp_key) */
+    void                           *charge_res;
+    char                           *psp_key;
     /* a saved method's detach at its PSP: the method ("DELETE", "POST")
      * of psp_path, and the method's answer once the PSP confirmed */
     const char                     *psp_method;
@@ -573,9 +578,10 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _sweeper.c     worker 0's sweeper (no request): the round's driver,
  *                  its lease and its steps in order, each in the file of
  *                  its concern (_sweeper_lookups.c, _sweeper_alerts.c,
- *                  _risk_after.c, _sweeper_inbox.c) reporting back through
- *                  _sweeper_round.c, which is below them all; only
- *                  _module.c (and _sweeper_conf.c) call it.
+ *                  _risk_after.c, _sweeper_inbox.c, _sweeper_detach.c)
+ *                  reporting back through _sweeper_round.c, which is
+ *                  below them all; only _module.c (and _sweeper_conf.c)
+ *                  call it.
  *   _notify.c      every worker's notification delivery (no request):
  *                  the outbox's claims and records through _pg.c, the
  *                  POSTs through _curl.c.  Only _module.c calls it.
@@ -664,10 +670,12 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _router.c            -> _pg.c _read.c _register.c _response.c _review.c
  *   _router.c            -> _util.c _webhook.c
  *   _sweeper.c           -> _curl.c _risk_after.c _sweeper_alerts.c
- *   _sweeper.c           -> _sweeper_inbox.c _sweeper_lookups.c
- *   _sweeper.c           -> _sweeper_round.c _util.c
+ *   _sweeper.c           -> _sweeper_detach.c _sweeper_inbox.c
+ *   _sweeper.c           -> _sweeper_lookups.c _sweeper_round.c _util.c
  *   _sweeper_alerts.c    -> _metrics.c _sweeper_round.c _util.c
  *   _sweeper_conf.c      -> _util.c
+ *   _sweeper_detach.c    -> _breaker.c _curl.c _psp_call.c _psp_conf.c
+ *   _sweeper_detach.c    -> _sweeper_round.c _util.c
  *   _sweeper_inbox.c     -> _metrics.c _psp_conf.c _sweeper_round.c _util.c
  *   _sweeper_lookups.c   -> _breaker.c _curl.c _metrics.c _psp_call.c
  *   _sweeper_lookups.c   -> _psp_conf.c _sweeper_round.c _util.c

@@ -54,6 +54,15 @@ static void ngx_http_payments_charge_finish(ngx_http_payments_ctx_t *ctx,
     char *body);
 static void ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static void ngx_http_payments_charge_refused(ngx_http_payments_ctx_t *ctx,
+    pay_psp_charge_result_t *res);
+static void ngx_http_payments_authenticate_start(ngx_http_payments_ctx_t *ctx,
+    pay_psp_charge_result_t *res);
+static void ngx_http_payments_authenticate_done(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fetch_t *f, pay_psp_result_t *res);
+static void ngx_http_payments_authenticate_finish(
+    ngx_http_payments_ctx_t *ctx, pay_psp_result_t *res, int64_t expires_at,
+    char *body);
 
 
 void
@@ -138,7 +147,8 @@ ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx)
 
     if (ngx_http_payments_fetch(r->pool, &ctx->fetch, ctx->psp,
                                 PAY_PSP_API_MAIN, (char *) url,
-                                ctx->psp_content_type, ctx->nonce,
+                                ctx->psp_content_type,
+                                ctx->psp_key ? ctx->psp_key : ctx->nonce,
                                 ctx->psp_body, ngx_strlen(ctx->psp_body),
                                 ngx_min(left, ctx->psp->timeout))
         != NGX_OK)
@@ -171,8 +181,9 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
 
     r = ctx->request;
 
-    /* an off-session charge: the PSP's payment, decided at once */
-    if (ctx->co.payment_method[0] != '\0') {
+    /* an off-session charge: the PSP's payment, decided at once (not
+     * the hosted session of one that needs the shopper) */
+    if (ctx->co.payment_method[0] != '\0' && ctx->charge_res == NULL) {
         ngx_http_payments_charge_done(ctx, f);
         return;
     }
@@ -201,6 +212,12 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
         != NGX_OK)
     {
         ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    /* the session where the shopper authenticates an off-session charge */
+    if (ctx->charge_res != NULL) {
+        ngx_http_payments_authenticate_done(ctx, f, &res);
         return;
     }
 
@@ -856,21 +873,18 @@ ngx_http_payments_refresh_done(ngx_http_payments_pg_query_t *q,
 /*
  * An off-session charge's answer.  Taken: 201 with the checkout EXECUTING
  * and the PSP's payment id as its token (no pay link: no shopper), booked
- * by the PSP's webhook as any payment.  Declined, or the issuer asking for
- * the shopper: 402 problem+json (payment_declined with the PSP's
- * decline_code, or authentication_required), the checkout FAILED with
- * that failure, stored under the key: a retry replays it and never sends
- * it again.  Our credentials, no answer, a 5xx: as a registration's, the
- * same nonce again never charges twice.
+ * by the PSP's webhook as any payment.  Declined: 402 problem+json
+ * (payment_declined with the PSP's decline_code), the checkout FAILED,
+ * stored under the key: a retry replays it and never sends it again.  The
+ * issuer asking for the shopper: a hosted page for them (below).  Our
+ * credentials, no answer, a 5xx: as a registration's, the same nonce
+ * again never charges twice.
  */
 
 static void
 ngx_http_payments_charge_done(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_fetch_t *f)
 {
-    char                     *body, *s;
-    json_t                   *o;
-    pay_err_e                 err;
     pay_psp_charge_result_t   res;
     pay_registration_view_t   view;
     ngx_http_request_t       *r = ctx->request;
@@ -913,43 +927,12 @@ ngx_http_payments_charge_done(ngx_http_payments_ctx_t *ctx,
         return;
 
     case PAY_CHARGE_DECLINED:
+        ngx_http_payments_charge_refused(ctx, &res);
+        return;
+
     case PAY_CHARGE_AUTH_REQUIRED:
-        ngx_http_payments_limit_refused(ctx);
-
-        err = res.outcome == PAY_CHARGE_DECLINED ? PAY_ERR_PAYMENT_DECLINED
-                                                 : PAY_ERR_AUTH_REQUIRED;
-
-        s = pay_problem_json(err, 0,
-                             res.outcome == PAY_CHARGE_DECLINED
-                             ? "the PSP declined the off-session charge; "
-                               "the checkout is FAILED: ask the shopper for "
-                               "another method"
-                             : "the card's issuer asks for the shopper to "
-                               "authenticate; the checkout is FAILED: "
-                               "charge again with the shopper present");
-        o = s ? json_loads(s, 0, NULL) : NULL;
-        free(s);
-
-        body = NULL;
-
-        if (o != NULL
-            && json_object_set_new(o, "checkout_id",
-                                   json_string(ctx->co.checkout_id)) == 0
-            && json_object_set_new(o, "decline_code",
-                                   json_string(res.decline_code)) == 0
-            && json_object_set_new(o, "psp_message",
-                                   json_string(res.reason)) == 0)
-        {
-            body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        }
-
-        json_decref(o);
-
-        ngx_http_payments_charge_finish(ctx,
-                                        res.outcome == PAY_CHARGE_DECLINED
-                                        ? "declined"
-                                        : "authentication_required",
-                                        &res, 402, body);
+        /* nothing was taken: the shopper is asked on a hosted page */
+        ngx_http_payments_authenticate_start(ctx, &res);
         return;
 
     case PAY_CHARGE_AUTH:
@@ -962,6 +945,60 @@ ngx_http_payments_charge_done(ngx_http_payments_ctx_t *ctx,
     }
 
     ngx_http_payments_psp_unsure(ctx, f, res.key_in_use);
+}
+
+
+/*
+ * The PSP refused an off-session charge at once: 402 problem+json
+ * (payment_declined with the PSP's decline_code, or
+ * authentication_required when no hosted page could be made for the
+ * shopper), the checkout FAILED with that failure, stored under the key.
+ */
+
+static void
+ngx_http_payments_charge_refused(ngx_http_payments_ctx_t *ctx,
+    pay_psp_charge_result_t *res)
+{
+    char      *body, *s;
+    json_t    *o;
+    pay_err_e  err;
+
+    ngx_http_payments_limit_refused(ctx);
+
+    err = res->outcome == PAY_CHARGE_DECLINED ? PAY_ERR_PAYMENT_DECLINED
+                                              : PAY_ERR_AUTH_REQUIRED;
+
+    s = pay_problem_json(err, 0,
+                         res->outcome == PAY_CHARGE_DECLINED
+                         ? "the PSP declined the off-session charge; "
+                           "the checkout is FAILED: ask the shopper for "
+                           "another method"
+                         : "the card's issuer asks for the shopper to "
+                           "authenticate; the checkout is FAILED: "
+                           "charge again with the shopper present");
+    o = s ? json_loads(s, 0, NULL) : NULL;
+    free(s);
+
+    body = NULL;
+
+    if (o != NULL
+        && json_object_set_new(o, "checkout_id",
+                               json_string(ctx->co.checkout_id)) == 0
+        && json_object_set_new(o, "decline_code",
+                               json_string(res->decline_code)) == 0
+        && json_object_set_new(o, "psp_message",
+                               json_string(res->reason)) == 0)
+    {
+        body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    }
+
+    json_decref(o);
+
+    ngx_http_payments_charge_finish(ctx,
+                                    res->outcome == PAY_CHARGE_DECLINED
+                                    ? "declined"
+                                    : "authentication_required",
+                                    res, 402, body);
 }
 
 
@@ -1022,6 +1059,193 @@ ngx_http_payments_charge_finish(ngx_http_payments_ctx_t *ctx,
                                 "pay_charge_finish($1, $2, $3, $4, $5, $6, "
                                 "$7, $8, $9, $10)",
                                 10, ngx_http_payments_finish_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+/*
+ * The card's issuer wants the shopper for an off-session charge: nothing
+ * was taken.  The checkout stays open: a hosted session at the same PSP,
+ * for the saved method's customer, is made under the Idempotency-Key
+ * "<nonce>:authenticate" (the charge keeps the nonce), with the same
+ * budget, retries and breaker as the charge.  A retry of the request
+ * resumes the claim: the PSP answers the charge and then the session
+ * again under their keys.  No session can be built: the checkout FAILED,
+ * 402 authentication_required, as before.
+ */
+
+static void
+ngx_http_payments_authenticate_start(ngx_http_payments_ctx_t *ctx,
+    pay_psp_charge_result_t *res)
+{
+    char                *stored;
+    u_char              *last;
+    size_t               len;
+    ngx_http_request_t  *r = ctx->request;
+
+    ctx->charge_res = ngx_palloc(r->pool, sizeof(pay_psp_charge_result_t));
+
+    len = ngx_strlen(ctx->nonce) + sizeof(":authenticate");
+    ctx->psp_key = ngx_pnalloc(r->pool, len);
+
+    if (ctx->charge_res == NULL || ctx->psp_key == NULL) {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ngx_memcpy(ctx->charge_res, res, sizeof(pay_psp_charge_result_t));
+
+    last = ngx_snprintf((u_char *) ctx->psp_key, len - 1, "%s:authenticate",
+                        ctx->nonce);
+    *last = '\0';
+
+    stored = ngx_http_payments_register_build(ctx);
+
+    if (stored == NULL
+        || ngx_http_payments_request_load(ctx, stored) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: off-session charge \"%s\": the card's "
+                      "issuer wants the shopper, and no hosted page could "
+                      "be built for them", ctx->nonce);
+        ngx_http_payments_charge_refused(ctx, res);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "payments: off-session charge \"%s\": the card's issuer "
+                  "wants the shopper; a hosted page at psp \"%V\"",
+                  ctx->nonce, &ctx->psp->name);
+
+    ctx->attempts = 0;
+
+    ngx_http_payments_psp_call(ctx);
+}
+
+
+/*
+ * The hosted session's answer.  Made: 202 with the checkout EXECUTING, its
+ * pay link and next_action "authenticate", stored under the key with the
+ * session (pay_charge_authenticate); the PSP's webhook for it books the
+ * payment as any hosted checkout's.  Refused for good: the charge's 402
+ * authentication_required, the checkout FAILED.  Our credentials, no
+ * answer: released, the client's retry resumes (nothing was taken).
+ */
+
+static void
+ngx_http_payments_authenticate_done(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fetch_t *f, pay_psp_result_t *res)
+{
+    char                     *body;
+    int64_t                   exp;
+    pay_registration_view_t   view;
+    ngx_http_request_t       *r = ctx->request;
+
+    switch (res->outcome) {
+
+    case PAY_PSP_CREATED:
+        exp = res->expires_at ? res->expires_at : ctx->expires_at;
+
+        ngx_memzero(&view, sizeof(pay_registration_view_t));
+        view.co = &ctx->co;
+        view.status = "EXECUTING";
+        view.psp_token = res->token;
+        view.expires_at = exp;
+        view.next_action = "authenticate";
+        view.pay_url = ngx_http_payments_link(r->pool, ctx->pmcf,
+                           (char *) ctx->merchant.data, ctx->co.checkout_id,
+                           NULL, PAY_TOKEN_PAY, exp);
+        if (view.pay_url == NULL) {
+            ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+            return;
+        }
+
+        body = pay_registration_json(&view);
+        ngx_http_payments_authenticate_finish(ctx, res, exp, body);
+        return;
+
+    case PAY_PSP_REFUSED:
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: psp \"%V\" refused the hosted page of "
+                      "off-session charge \"%s\" (HTTP %l): the checkout "
+                      "fails as authentication_required", &ctx->psp->name,
+                      ctx->nonce, f->status);
+        ngx_http_payments_charge_refused(ctx, ctx->charge_res);
+        return;
+
+    case PAY_PSP_AUTH:
+        ngx_http_payments_psp_refused_us(ctx, f, 0);
+        return;
+
+    default: /* PAY_PSP_RETRY */
+        break;
+    }
+
+    ngx_http_payments_psp_unsure(ctx, f, res->key_in_use);
+}
+
+
+static void
+ngx_http_payments_authenticate_finish(ngx_http_payments_ctx_t *ctx,
+    pay_psp_result_t *res, int64_t expires_at, char *body)
+{
+    pay_psp_charge_result_t  *charge = ctx->charge_res;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (body == NULL) {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = ctx->co.checkout_id;
+    /* the session's token and URL sealed, as a registration's */
+    ctx->params[4] = ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                            NGX_HTTP_PAYMENTS_SEALED_TOKEN,
+                                            (char *) ctx->merchant.data,
+                                            ctx->co.checkout_id, res->token);
+    ctx->params[5] = ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                            NGX_HTTP_PAYMENTS_SEALED_URL,
+                                            (char *) ctx->merchant.data,
+                                            ctx->co.checkout_id, res->url);
+    ctx->params[6] = ngx_http_payments_num(r->pool, expires_at);
+    ctx->params[7] = ngx_http_payments_strdup(r->pool,
+                                              charge->decline_code[0]
+                                              ? charge->decline_code
+                                              : charge->reason[0]
+                                              ? charge->reason
+                                              : "authentication_required");
+    ctx->params[8] = "202";
+    ctx->params[9] = ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                            NGX_HTTP_PAYMENTS_SEALED_RESPONSE,
+                                            (char *) ctx->merchant.data,
+                                            ctx->idem_key, body);
+    ctx->params[10] = ctx->pmcf->keyring
+                      ? ngx_http_payments_token_index(r->pool, ctx->pmcf,
+                                                      &ctx->psp->name,
+                                                      res->token)
+                      : NULL;
+    free(body);
+
+    if (ctx->params[4] == NULL || ctx->params[5] == NULL
+        || ctx->params[6] == NULL || ctx->params[7] == NULL
+        || ctx->params[9] == NULL
+        || (ctx->pmcf->keyring && ctx->params[10] == NULL))
+    {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT response_status, response_body FROM "
+                                "pay_charge_authenticate($1, $2, $3, $4, $5, "
+                                "$6, $7, $8, $9, $10, $11)",
+                                11, ngx_http_payments_finish_done)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));

@@ -90,6 +90,8 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
     reg.charge_token = ctx->charge_token;
     reg.psp_customer = ctx->charge_psp_customer;
     reg.recurring = ctx->charge_recurring;
+    /* the hosted page of an off-session charge that needs the shopper */
+    reg.authenticate = (ctx->charge_res != NULL);
 
     /* the shopper may come back a while after the session closed */
     reg.return_success = ngx_http_payments_link(r->pool, ctx->pmcf,

@@ -83,7 +83,8 @@ static const ngx_http_payments_sweep_step_t  ngx_http_payments_sweep_steps[] = {
     { ngx_http_payments_sweep_holds, 0, 0 },
     { ngx_http_payments_sweep_reviews, 0, 0 },
     { ngx_http_payments_sweep_risk_after, 1, 1 },   /* _risk_after.c */
-    { ngx_http_payments_sweep_inbox, 1, 0 }         /* _sweeper_inbox.c */
+    { ngx_http_payments_sweep_inbox, 1, 0 },        /* _sweeper_inbox.c */
+    { ngx_http_payments_sweep_detaches, 1, 0 }      /* _sweeper_detach.c */
 };
 
 

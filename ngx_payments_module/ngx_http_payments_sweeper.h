@@ -10,7 +10,9 @@
  * asks the risk provider again about the checkouts paid since (payments_risk
  * after_payment=on); _sweeper_inbox.c applies the events the inbox keeps
  * pending and alerts those never matched.  Every step reports back through
- * ngx_http_payments_sweep_step_done; what they all use is _sweeper_round.c,
+ * ngx_http_payments_sweep_step_done; _sweeper_detach.c sends again the
+ * saved methods' detaches their PSP has not confirmed.  What they all use
+ * is _sweeper_round.c,
  * below them.  One round at a time, in worker 0.
  */
 
@@ -43,11 +45,17 @@ typedef enum {
     NGX_HTTP_PAYMENTS_SWEEP_OVERDUE,
     NGX_HTTP_PAYMENTS_SWEEP_HOLDS,
     NGX_HTTP_PAYMENTS_SWEEP_RISK_AFTER,
-    NGX_HTTP_PAYMENTS_SWEEP_INBOX
+    NGX_HTTP_PAYMENTS_SWEEP_INBOX,
+    NGX_HTTP_PAYMENTS_SWEEP_DETACH
 } ngx_http_payments_sweep_state_e;
 
 /* unusable answers remembered, so that each is logged at error once */
 #define NGX_HTTP_PAYMENTS_SWEEP_SEEN  1024
+
+/* a saved method's detach its PSP has not confirmed after this many of
+ * the sweeper's tries is logged at alert each try, and counted in
+ * /metrics (_sweeper_detach.c) */
+#define NGX_HTTP_PAYMENTS_DETACH_ALERT  5
 
 /* how long before an authorization's end the sweeper warns */
 #define NGX_HTTP_PAYMENTS_HOLD_WARN  86400
@@ -108,6 +116,11 @@ struct ngx_http_payments_sweeper_s {
     uint32_t                            unusable[NGX_HTTP_PAYMENTS_SWEEP_SEEN];
     ngx_uint_t                          unusable_next;
 
+    /* the detaches the PSPs have not confirmed (_sweeper_detach.c) */
+    ngx_array_t                        *detaches;
+    ngx_uint_t                          detach_current;
+    const char                         *detach_why;
+
     ngx_uint_t                          step;       /* the driver's next */
     ngx_http_payments_sweep_step_pt     resume;     /* the driver: the next
                                                        step, or the end */
@@ -145,6 +158,9 @@ void ngx_http_payments_sweep_risk_after(ngx_http_payments_sweeper_t *sw);
 /* _sweeper_inbox.c: the lease holder's: the inbox's partitions made ahead,
  * its pending events applied again or found unmatched */
 void ngx_http_payments_sweep_inbox(ngx_http_payments_sweeper_t *sw);
+/* _sweeper_detach.c: the lease holder's: the saved methods' detaches their
+ * PSP has not confirmed, sent again one at a time */
+void ngx_http_payments_sweep_detaches(ngx_http_payments_sweeper_t *sw);
 
 
 #endif /* _NGX_HTTP_PAYMENTS_SWEEPER_H_INCLUDED_ */

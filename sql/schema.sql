@@ -2834,6 +2834,57 @@ $$;
 
 
 --
+-- Name: pay_charge_authenticate(text, text, bigint, text, text, text, bigint, text, integer, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_charge_authenticate(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_psp_token text, p_psp_url text, p_psp_expires_at bigint, p_reason text, p_response_status integer, p_response_body text, p_psp_token_index text) RETURNS TABLE(response_status integer, response_body text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_psp     text;
+    v_status  pay_status;
+    v_key     record;
+BEGIN
+    SELECT * INTO v_key FROM checkout_key_finish('pay_charge_authenticate', p_merchant, p_idem_key,
+                                 p_lease, p_checkout_id,
+                                 p_psp_token IS NOT NULL AND p_psp_url IS NOT NULL
+                                 AND p_psp_expires_at IS NOT NULL
+                                 AND p_response_status IS NOT NULL AND p_response_body IS NOT NULL,
+                                 'the session''s token, url and expiry, and the answer, are required',
+                                 p_response_status, p_response_body);
+    IF v_key.replay THEN
+        RETURN QUERY SELECT v_key.stored_status, v_key.stored_body;
+        RETURN;
+    END IF;
+
+    UPDATE checkouts c
+       SET psp_token = p_psp_token, psp_url = p_psp_url,
+           expires_at = to_timestamp(p_psp_expires_at),
+           updated_at = now()
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+       AND c.payment_method_id IS NOT NULL
+    RETURNING c.psp, c.status INTO v_psp, v_status;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pay_charge_authenticate: no off-session checkout % for merchant %',
+            p_checkout_id, p_merchant USING ERRCODE = 'PY004';
+    END IF;
+
+    INSERT INTO psp_tokens (psp, psp_token, merchant_id, checkout_id)
+    VALUES (v_psp, coalesce(p_psp_token_index, p_psp_token), p_merchant, p_checkout_id);
+
+    PERFORM audit_append(p_merchant, p_checkout_id, 'charge:authentication_required',
+        jsonb_build_object('psp', v_psp, 'status', v_status::text,
+                           'reason', p_reason,
+                           'expires_at', to_timestamp(p_psp_expires_at)));
+
+    RETURN QUERY SELECT p_response_status, p_response_body;
+END
+$$;
+
+
+--
 -- Name: pay_charge_finish(text, text, bigint, text, text, text, text, text, integer, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4627,6 +4678,23 @@ $$;
 
 
 --
+-- Name: pay_method_detach_tried(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_method_detach_tried(p_merchant text, p_method text) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    UPDATE payment_methods p
+       SET psp_detach_tries = p.psp_detach_tries + 1,
+           psp_detach_tried_at = now()
+     WHERE p.merchant_id = p_merchant AND p.method_id = p_method
+       AND p.status = 'detached' AND p.psp_detached_at IS NULL
+    RETURNING p.psp_detach_tries
+$$;
+
+
+--
 -- Name: pay_method_event_keep(text, text, text, text, text, text, text, jsonb, bytea, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -6367,6 +6435,49 @@ $$;
 
 
 --
+-- Name: pay_sweeper_detaches(text, text[], integer, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_detaches(p_owner text, p_psps text[], p_after integer, p_retry integer, p_limit integer, p_alert integer) RETURNS TABLE(merchant_id text, method_id text, psp text, token_sealed text, checkout_id text, customer_ref text, tries integer, stuck bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_stuck  bigint;
+BEGIN
+    SELECT count(*) INTO v_stuck
+      FROM payment_methods p
+     WHERE p.status = 'detached' AND p.psp_detached_at IS NULL
+       AND p.psp = ANY (p_psps) AND p.psp_detach_tries >= p_alert;
+
+    PERFORM 1 FROM sweeper_lease l
+      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
+
+    IF FOUND THEN
+        RETURN QUERY
+            SELECT p.merchant_id, p.method_id, p.psp, p.token_sealed, p.checkout_id,
+                   p.customer_ref, p.psp_detach_tries, v_stuck
+              FROM payment_methods p
+             WHERE p.status = 'detached' AND p.psp_detached_at IS NULL
+               AND p.psp = ANY (p_psps)
+               AND p.detached_at <= now() - make_interval(secs => p_after)
+               AND (p.psp_detach_tried_at IS NULL
+                    OR p.psp_detach_tried_at <= now() - make_interval(secs => p_retry))
+             ORDER BY coalesce(p.psp_detach_tried_at, p.detached_at)
+             LIMIT p_limit;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
+
+    RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
+                        NULL::text, NULL::integer, v_stuck;
+END
+$$;
+
+
+--
 -- Name: pay_sweeper_due(text, text[], integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -6395,6 +6506,13 @@ BEGIN
            AND c.created_at < now() - make_interval(secs => p_after)
            AND c.psp = ANY (p_psps)
            AND c.psp_token IS NOT NULL
+           -- an off-session charge the PSP took holds its payment's id, not
+           -- a session: no session look-up can tell of it, nor may its
+           -- expiry fail it (the payment may have been taken); its webhook
+           -- books it, and past alert= pay_sweeper_overdue lists it.  One
+           -- that waits for the shopper holds a hosted session (psp_url),
+           -- swept as any.
+           AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL)
            AND (s.last_at IS NULL OR s.last_at < now() - make_interval(secs => p_every))
          -- never asked first, then the one asked longest ago
          ORDER BY s.last_at NULLS FIRST, c.created_at
@@ -6846,6 +6964,8 @@ CREATE TABLE public.payment_methods (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     detached_at timestamp with time zone,
     psp_detached_at timestamp with time zone,
+    psp_detach_tries integer DEFAULT 0 NOT NULL,
+    psp_detach_tried_at timestamp with time zone,
     CONSTRAINT payment_methods_customer CHECK ((customer ~ '^[A-Za-z0-9_.-]{1,64}$'::text)),
     CONSTRAINT payment_methods_customer_ref CHECK ((customer_ref ~ '^cu_[0-9a-f]{24}$'::text)),
     CONSTRAINT payment_methods_detached CHECK (((status = 'detached'::text) = (detached_at IS NOT NULL))),
@@ -6853,6 +6973,7 @@ CREATE TABLE public.payment_methods (
     CONSTRAINT payment_methods_id CHECK ((method_id ~ '^pm_[a-p]{24}$'::text)),
     CONSTRAINT payment_methods_index CHECK ((token_index ~ '^[0-9a-f]{64}$'::text)),
     CONSTRAINT payment_methods_psp_customer CHECK (((psp_customer IS NULL) OR (psp_customer ~ '^[A-Za-z0-9_-]{1,128}$'::text))),
+    CONSTRAINT payment_methods_psp_detach_tries CHECK ((psp_detach_tries >= 0)),
     CONSTRAINT payment_methods_psp_detached CHECK (((psp_detached_at IS NULL) OR (status = 'detached'::text))),
     CONSTRAINT payment_methods_recurring CHECK ((recurring = ANY (ARRAY['CardOnFile'::text, 'Subscription'::text, 'UnscheduledCardOnFile'::text]))),
     CONSTRAINT payment_methods_sealed CHECK ((token_sealed ~~ 'v1.%'::text)),
@@ -6901,6 +7022,20 @@ COMMENT ON COLUMN public.payment_methods.recurring IS 'Adyen''s recurringProcess
 --
 
 COMMENT ON COLUMN public.payment_methods.psp_detached_at IS 'when the PSP confirmed the method detached on its side (or no longer had it); NULL while it has not';
+
+
+--
+-- Name: COLUMN payment_methods.psp_detach_tries; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_methods.psp_detach_tries IS 'the sweeper''s sends of the PSP''s detach that it did not confirm';
+
+
+--
+-- Name: COLUMN payment_methods.psp_detach_tried_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.payment_methods.psp_detach_tried_at IS 'the last send of the PSP''s detach that it did not confirm; NULL: none yet';
 
 
 --
@@ -10246,6 +10381,13 @@ CREATE INDEX payment_methods_customer_page ON public.payment_methods USING btree
 
 
 --
+-- Name: payment_methods_psp_detach_due; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX payment_methods_psp_detach_due ON public.payment_methods USING btree (psp, COALESCE(psp_detach_tried_at, detached_at)) WHERE ((status = 'detached'::text) AND (psp_detached_at IS NULL));
+
+
+--
 -- Name: payment_orders_list; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -11253,6 +11395,14 @@ GRANT ALL ON FUNCTION public.pay_capture_finish(p_merchant text, p_idem_key text
 
 
 --
+-- Name: FUNCTION pay_charge_authenticate(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_psp_token text, p_psp_url text, p_psp_expires_at bigint, p_reason text, p_response_status integer, p_response_body text, p_psp_token_index text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_charge_authenticate(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_psp_token text, p_psp_url text, p_psp_expires_at bigint, p_reason text, p_response_status integer, p_response_body text, p_psp_token_index text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_charge_authenticate(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_psp_token text, p_psp_url text, p_psp_expires_at bigint, p_reason text, p_response_status integer, p_response_body text, p_psp_token_index text) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_charge_finish(p_merchant text, p_idem_key text, p_lease bigint, p_checkout_id text, p_outcome text, p_psp_ref text, p_psp_ref_index text, p_failure text, p_response_status integer, p_response_body text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -11505,6 +11655,14 @@ GRANT ALL ON FUNCTION public.pay_method_detach(p_merchant text, p_method text) T
 
 REVOKE ALL ON FUNCTION public.pay_method_detach_start(p_merchant text, p_method text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_method_detach_start(p_merchant text, p_method text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_method_detach_tried(p_merchant text, p_method text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_method_detach_tried(p_merchant text, p_method text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_method_detach_tried(p_merchant text, p_method text) TO payments_gateway;
 
 
 --
@@ -11816,6 +11974,14 @@ GRANT ALL ON FUNCTION public.pay_schema_version() TO payments_gateway;
 
 REVOKE ALL ON FUNCTION public.pay_sweeper_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_sweeper_apply(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_tokens text[]) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_sweeper_detaches(p_owner text, p_psps text[], p_after integer, p_retry integer, p_limit integer, p_alert integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_detaches(p_owner text, p_psps text[], p_after integer, p_retry integer, p_limit integer, p_alert integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_detaches(p_owner text, p_psps text[], p_after integer, p_retry integer, p_limit integer, p_alert integer) TO payments_gateway;
 
 
 --

@@ -209,6 +209,18 @@ pay_adyen_body(const pay_psp_registration_t *r, int64_t total)
                      &failed);
     }
 
+    /* the shopper authenticating an off-session charge of their stored
+     * method: the session for the shopper it was stored under, which
+     * offers it */
+    if (r->authenticate && co->save_usage == NULL
+        && r->customer_ref != NULL)
+    {
+        pay_json_set(root, "shopperReference", json_string(r->customer_ref),
+                     &failed);
+        pay_json_set(root, "shopperInteraction", json_string("Ecommerce"),
+                     &failed);
+    }
+
     if (pay_adyen_metadata_fits(co->metadata)) {
         pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);
     }

@@ -188,6 +188,14 @@ pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
         }
     }
 
+    /* the shopper authenticating an off-session charge of their saved
+     * method: the session is their Customer's, which holds the method */
+    if (r->authenticate && co->save_usage == NULL
+        && r->psp_customer != NULL)
+    {
+        pay_form_field(&b, "customer", r->psp_customer);
+    }
+
     /* the merchant's metadata beside the gateway's two keys */
     pay_stripe_metadata(&b, co->metadata, "merchant_id", "checkout_id");
 

@@ -486,6 +486,7 @@ int
 pay_psp_build_registration(pay_dialect_e d,
     const pay_psp_registration_t *reg, pay_psp_request_t *req)
 {
+    int                   charge;
     char                 *body;
     int64_t               total;
     const pay_dialect_t  *dl;
@@ -502,12 +503,14 @@ pay_psp_build_registration(pay_dialect_e d,
         return -1;
     }
 
-    if (reg->co->payment_method[0] != '\0' && dl->charge_body == NULL) {
+    charge = (reg->co->payment_method[0] != '\0' && !reg->authenticate);
+
+    if (charge && dl->charge_body == NULL) {
         return -1;
     }
 
-    body = reg->co->payment_method[0] != '\0'
-           ? dl->charge_body(reg, total) : dl->registration_body(reg, total);
+    body = charge ? dl->charge_body(reg, total)
+                  : dl->registration_body(reg, total);
 
     if (body == NULL) {
         return -1;
@@ -515,8 +518,7 @@ pay_psp_build_registration(pay_dialect_e d,
 
     req->body = body;
     req->body_len = strlen(body);
-    req->path = strdup(reg->co->payment_method[0] != '\0'
-                       ? dl->charge_path : dl->registration_path);
+    req->path = strdup(charge ? dl->charge_path : dl->registration_path);
     req->content_type = strdup(dl->registration_type);
 
     if (req->path == NULL || req->content_type == NULL) {

@@ -289,6 +289,12 @@ pay_registration_json(const pay_registration_view_t *v)
         pay_view_set(&vw, root, "off_session", json_true());
     }
 
+    /* the shopper is needed (an off-session charge their card's issuer
+     * wants them to authenticate): at pay_url */
+    if (v->next_action != NULL) {
+        pay_view_set(&vw, root, "next_action", json_string(v->next_action));
+    }
+
     pay_view_set(&vw, root, "payment_orders", orders);
 
     return pay_view_dump(&vw, root);

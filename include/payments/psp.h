@@ -37,6 +37,11 @@ typedef struct {
     const char          *charge_token;
     const char          *psp_customer;
     const char          *recurring;
+    /* an off-session charge the card's issuer wants the shopper for: the
+     * hosted session where they authenticate and pay (the registration's
+     * body, not the charge's), for the saved method's customer (Stripe's
+     * customer = psp_customer, Adyen's shopperReference = customer_ref) */
+    int                  authenticate;
 } pay_psp_registration_t;
 
 /*

@@ -15,6 +15,9 @@ typedef struct {
     int64_t                expires_at;  /* epoch seconds */
     const char            *pay_url;     /* NULL when FAILED */
     const char            *failure;     /* the PSP's reason, FAILED only */
+    const char            *next_action; /* "authenticate": an off-session
+                                           charge waiting for the shopper
+                                           at pay_url; NULL: none */
 } pay_registration_view_t;
 
 /* The 201 body of POST /v1/payments (API.md).  malloc'd, or NULL. */

@@ -1,3 +1,7 @@
+-- The lease owner's checkouts due for a PSP look-up: EXECUTING with a
+-- hosted session's token (not an off-session charge's payment), at least
+-- p_after seconds old, not asked in the last p_every seconds; at most
+-- p_limit, never asked first; each counted as asked.
 CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer)
  RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text)
  LANGUAGE plpgsql
@@ -25,6 +29,13 @@ BEGIN
            AND c.created_at < now() - make_interval(secs => p_after)
            AND c.psp = ANY (p_psps)
            AND c.psp_token IS NOT NULL
+           -- an off-session charge the PSP took holds its payment's id, not
+           -- a session: no session look-up can tell of it, nor may its
+           -- expiry fail it (the payment may have been taken); its webhook
+           -- books it, and past alert= pay_sweeper_overdue lists it.  One
+           -- that waits for the shopper holds a hosted session (psp_url),
+           -- swept as any.
+           AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL)
            AND (s.last_at IS NULL OR s.last_at < now() - make_interval(secs => p_every))
          -- never asked first, then the one asked longest ago
          ORDER BY s.last_at NULLS FIRST, c.created_at

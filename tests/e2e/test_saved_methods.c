@@ -470,22 +470,110 @@ Test(saved_methods, generic_decline_is_402_with_its_reason)
                    "insufficient_funds");
 }
 
-Test(saved_methods, stripe_authentication_required_is_402)
+/*
+ * The card's issuer wants the shopper (SCA): the checkout stays open, and
+ * the answer (202, stored under the key) carries a pay link to a hosted
+ * page at the same PSP, for the same customer, made under a key of its
+ * own; the shopper authenticates there and the PSP's verified webhook
+ * books the payment once, as any payment.  The charge itself was sent
+ * once; a retry with the same key replays the 202 and sends nothing.
+ */
+static void
+charge_authenticated(size_t d)
 {
-    charge_refused(0, "authentication_required", NULL,
-                   "authentication_required", NULL);
+    char        *co, *key, *body, *pay_url, *session;
+    long         sessions, requests;
+    json_t      *j;
+    resp_t      *r, *again;
+    saved_t      s;
+    const char  *params[2], *loc;
+
+    saved_new(&s, d, "off_session");
+
+    co = uid("ren");
+    r = mock_post("/_control/charges",
+                  str_printf("{\"reference\":\"%s\",\"outcome\":"
+                             "\"authentication_required\"}",
+                             nonce(&s.m, co)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+
+    key = uid("key");
+    body = dump(charge_body(&s, co));
+    r = api_post(&s.m, key, body);
+    cr_assert_eq(r->status, 202, "%s: %ld %s", s.psp, r->status, r->body);
+    j = resp_json(r);
+
+    cr_expect_str_eq(json_string_value(json_object_get(j, "status")),
+                     "EXECUTING");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "next_action")),
+                     "authenticate", "%s: %s", s.psp, r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "payment_method")),
+                     s.pm);
+    cr_assert(json_is_string(json_object_get(j, "pay_url")),
+              "%s: no pay link: %s", s.psp, r->body);
+    cr_expect(!mem_contains(r->body, r->len, s.token),
+              "%s: the PSP's token is in the answer", s.psp);
+    pay_url = strdup(json_string_value(json_object_get(j, "pay_url")));
+    session = strdup(json_string_value(json_object_get(j, "psp_token")));
+
+    /* open, not failed */
+    cr_expect_str_eq(checkout_status(&s.m, co), "EXECUTING");
+
+    /* the same key: the same answer, nothing sent again */
+    again = api_post(&s.m, key, body);
+    cr_expect_eq(again->status, 202, "%s", again->body);
+    cr_expect_str_eq(resp_header(again, "Idempotent-Replayed"), "true");
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(again),
+                                                       "pay_url")), pay_url);
+
+    mock_registrations(nonce(&s.m, co), &sessions, &requests);
+    cr_expect_eq(requests, 1, "%s: the charge was sent %ld times", s.psp,
+                 requests);
+
+    /* the pay link sends the shopper to the PSP's hosted page */
+    r = http_get(gw_url_for(pay_url));
+    cr_expect_eq(r->status, 303, "%s: %ld %s", s.psp, r->status, r->body);
+    loc = resp_header(r, "Location");
+    cr_expect(loc != NULL && strncmp(loc, mock_url("/pay/"),
+                                     strlen(mock_url("/pay/"))) == 0,
+              "%s: Location %s", s.psp, loc);
+
+    /* the shopper authenticates and pays there: booked once */
+    r = mock_post(str_printf("/_control/sessions/%s/pay", session), NULL);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+
+    wait_status(&s.m, co, "SUCCESS");
+
+    params[0] = s.m.id;
+    params[1] = co;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "1", "%s: not booked once", s.psp);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM audit_log WHERE "
+                               "merchant_id = $1 AND action = "
+                               "'charge:authentication_required' AND "
+                               "$2 <> ''", 2, params), "1",
+                     "%s: the authentication is not audited", s.psp);
+
+    /* replayed once more after the payment: still the stored 202 */
+    again = api_post(&s.m, key, body);
+    cr_expect_eq(again->status, 202, "%s", again->body);
 }
 
-Test(saved_methods, adyen_authentication_required_is_402)
+Test(saved_methods, stripe_authentication_required_opens_a_pay_link)
 {
-    charge_refused(1, "authentication_required", NULL,
-                   "authentication_required", NULL);
+    charge_authenticated(0);
 }
 
-Test(saved_methods, generic_authentication_required_is_402)
+Test(saved_methods, adyen_authentication_required_opens_a_pay_link)
 {
-    charge_refused(2, "authentication_required", NULL,
-                   "authentication_required", NULL);
+    charge_authenticated(1);
+}
+
+Test(saved_methods, generic_authentication_required_opens_a_pay_link)
+{
+    charge_authenticated(2);
 }
 
 

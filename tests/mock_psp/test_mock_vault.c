@@ -220,3 +220,43 @@ MOCK_TEST(vault_detach_through_stripes_api)
               "%s", r.body);
     resp_free(&r);
 }
+
+
+/* A method put in the vault by the control API (no session, no event) is
+ * charged as a saved one: its customer's only, and the charge rules apply */
+MOCK_TEST(vault_method_seeded_by_control_is_charged)
+{
+    resp_t  r;
+    char    token[64], customer[64];
+
+    control(&r, "POST", "/_control/payment_methods",
+            "{\"reference\":\"m1:co_seed\",\"dialect\":\"stripe\","
+            "\"customer\":\"cus_Seeded1\",\"usage\":\"off_session\"}");
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    cr_expect_str_eq(str(&r, "reference"), "m1:co_seed");
+    cr_expect_str_eq(str(&r, "status"), "active");
+    snprintf(token, sizeof(token), "%s", str(&r, "token"));
+    snprintf(customer, sizeof(customer), "%s", str(&r, "customer"));
+    resp_free(&r);
+    cr_assert(strncmp(token, "pm_", 3) == 0, "%s", token);
+    cr_expect_str_eq(customer, "cus_Seeded1");
+
+    control(&r, "POST", "/_control/charges",
+            "{\"reference\":\"m1:ren_seed\",\"outcome\":"
+            "\"authentication_required\"}");
+    resp_free(&r);
+
+    charge(&r, "m1:ren_seed", token, customer, "m1:ren_seed");
+    cr_assert_eq(r.status, 402, "%ld %s", r.status, r.body);
+    resp_free(&r);
+
+    charge(&r, "m1:ren_seed2", token, "cus_Other", "m1:ren_seed2");
+    cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+
+    /* customer and usage are required */
+    control(&r, "POST", "/_control/payment_methods",
+            "{\"reference\":\"m1:co_seed2\",\"dialect\":\"stripe\"}");
+    cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+}

@@ -944,6 +944,9 @@ mock_vault_detach(struct MHD_Connection *c, const char *dialect,
  * by the session of that reference are detached at the PSP's side.
  * GET /_control/payment_methods: the vault (tokens included: the mock's
  * own test data).
+ * POST /_control/payment_methods {"reference", "dialect", "customer",
+ * "usage"}: a method put in the vault as if the session of that reference
+ * had saved it (no session, no event): the method, its token included.
  */
 enum MHD_Result
 mock_vault_control(struct MHD_Connection *c, const char *method,
@@ -1013,6 +1016,33 @@ mock_vault_control(struct MHD_Connection *c, const char *method,
         json_decref(req);
 
         return mock_send_json(c, MHD_HTTP_OK, json_pack("{sb}", "ok", 1));
+    }
+
+    if (strcmp(path, "payment_methods") == 0) {
+        v = json_pack("{ss sO* sO* sO* ss}", "client_reference_id", ref,
+                      "dialect", json_object_get(req, "dialect"),
+                      "save_customer", json_object_get(req, "customer"),
+                      "save_usage", json_object_get(req, "usage"),
+                      "seeded", "control");
+        list = NULL;
+
+        if (v != NULL && json_is_string(json_object_get(req, "customer"))
+            && json_is_string(json_object_get(req, "usage"))
+            && (json_object_get(req, "dialect") == NULL
+                || json_is_string(json_object_get(req, "dialect"))))
+        {
+            list = mock_vault_save(v);
+        }
+
+        json_decref(v);
+        json_decref(req);
+
+        return list != NULL
+               ? mock_send_json(c, MHD_HTTP_CREATED, list)
+               : mock_send_json(c, MHD_HTTP_BAD_REQUEST,
+                                json_pack("{ss}", "error", "reference, "
+                                          "customer and usage are "
+                                          "required"));
     }
 
     if (strcmp(path, "payment_methods/detach") == 0) {

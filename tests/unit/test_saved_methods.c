@@ -303,6 +303,57 @@ Test(saved_methods, adyen_session_saves_and_charge_exact)
 }
 
 
+/*
+ * An off-session charge the issuer wants the shopper for: the hosted page
+ * is the dialect's session (not the charge), for the method's customer,
+ * names no token and saves nothing again.
+ */
+Test(saved_methods, authentication_session_per_dialect)
+{
+    json_t             *j;
+    sm_fixture_t        f;
+    pay_psp_request_t   req;
+
+    sm_fixture(&f, 1);
+    f.reg.authenticate = 1;
+
+    req = sm_build(PAY_DIALECT_STRIPE, &f);
+    cr_expect_str_eq(req.path, "/v1/checkout/sessions");
+    cr_expect(strstr(req.body, "mode=payment") != NULL, "%s", req.body);
+    cr_expect(strstr(req.body, "&customer=cus_Abc") != NULL, "%s", req.body);
+    cr_expect(strstr(req.body, "client_reference_id=m_1%3Aco_1") != NULL,
+              "%s", req.body);
+    cr_expect(strstr(req.body, "pm_1QstripeToken") == NULL, "%s", req.body);
+    cr_expect(strstr(req.body, "setup_future_usage") == NULL, "%s",
+              req.body);
+    cr_expect(strstr(req.body, "off_session") == NULL, "%s", req.body);
+    pay_psp_request_free(&req);
+
+    f.reg.charge_token = "8415718415172200";
+    req = sm_build(PAY_DIALECT_ADYEN, &f);
+    cr_expect_str_eq(req.path, "/v71/sessions");
+    j = json_loads(req.body, 0, NULL);
+    cr_assert_not_null(j, "%s", req.body);
+    cr_expect_str_eq(json_string_value(json_object_get(j,
+                         "shopperReference")), f.reg.customer_ref);
+    cr_expect_str_eq(json_string_value(json_object_get(j,
+                         "shopperInteraction")), "Ecommerce");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "reference")),
+                     "m_1:co_1");
+    cr_expect_null(json_object_get(j, "storePaymentMethodMode"));
+    cr_expect(strstr(req.body, "8415718415172200") == NULL, "%s", req.body);
+    json_decref(j);
+    pay_psp_request_free(&req);
+
+    f.reg.charge_token = "gpm_1";
+    req = sm_build(PAY_DIALECT_GENERIC, &f);
+    cr_expect_str_eq(req.path, "/sessions");
+    cr_expect(strstr(req.body, "gpm_1") == NULL, "%s", req.body);
+    cr_expect(strstr(req.body, "off_session") == NULL, "%s", req.body);
+    pay_psp_request_free(&req);
+}
+
+
 Test(saved_methods, generic_session_saves_and_charge_exact)
 {
     json_t             *j;

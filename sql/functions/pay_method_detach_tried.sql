@@ -1,0 +1,20 @@
+-- A sweeper's send of a detached method's PSP detach that the PSP did not confirm
+-- (no answer, a 5xx, a refusal, its circuit open): counted, and its time
+-- kept (the sweeper sends it again retry= later).  Returns the tries so
+-- far; NULL when the method is none of the merchant's, or is confirmed
+-- detached already (nothing counted).
+CREATE OR REPLACE FUNCTION pay_method_detach_tried(p_merchant text, p_method text)
+ RETURNS integer
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    UPDATE payment_methods p
+       SET psp_detach_tries = p.psp_detach_tries + 1,
+           psp_detach_tried_at = now()
+     WHERE p.merchant_id = p_merchant AND p.method_id = p_method
+       AND p.status = 'detached' AND p.psp_detached_at IS NULL
+    RETURNING p.psp_detach_tries
+$function$;
+REVOKE ALL ON FUNCTION pay_method_detach_tried(p_merchant text, p_method text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_method_detach_tried(p_merchant text, p_method text) TO payments_gateway;
