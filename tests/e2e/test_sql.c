@@ -673,7 +673,7 @@ static const struct {
 #define CO " WHERE merchant_id = $1 AND checkout_id = 'co_1'"
 #define PO " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'"
 #define IK " WHERE merchant_id = $1 AND idem_key = 'k1'"
-    { "checkouts_amount", "UPDATE checkouts SET amount_total = 0" CO },
+    { "checkouts_amount", "UPDATE checkouts SET amount_total = -1" CO },
     { "checkouts_cancel_url", "UPDATE checkouts SET cancel_url = 'https:/'" CO },
     { "checkouts_currency", "UPDATE checkouts SET currency = 'usd'" CO },
     { "checkouts_email", "UPDATE checkouts SET buyer_email = repeat('e', 255)" CO },
