@@ -496,6 +496,10 @@ typedef struct ngx_http_payments_ctx_s {
      * authenticates is made under its own Idempotency-Key (psp_key) */
     void                           *charge_res;
     char                           *psp_key;
+    /* a save: the PSP's own customers (Stripe cus_) the customer's
+     * earlier saves were made under, key the PSP's name (ngx_keyval_t);
+     * NULL when not looked up */
+    ngx_array_t                    *save_psp_customers;
     /* a saved method's detach at its PSP: the method ("DELETE", "POST")
      * of psp_path, and the method's answer once the PSP confirmed */
     const char                     *psp_method;

@@ -58,6 +58,8 @@ static char *ngx_http_payments_claim_options(ngx_http_payments_ctx_t *ctx);
 static ngx_int_t ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx,
     ngx_int_t *rc);
 static void ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_save_customers_done(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_uint_t ngx_http_payments_expires_too_soon(
@@ -117,6 +119,85 @@ ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx)
         }
 
         return;
+    }
+
+    /* a save: the PSP customers the customer's earlier saves were made
+     * under first, so that a new one is made under the same */
+    if (ctx->co.save_usage != NULL) {
+        ctx->params[0] = (char *) ctx->merchant.data;
+        ctx->params[1] = ctx->co.save_customer;
+
+        if (ngx_http_payments_query(ctx,
+                                    "SELECT psp, psp_customer FROM "
+                                    "pay_method_psp_customers($1, $2)",
+                                    2, ngx_http_payments_save_customers_done)
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(r,
+                                       ngx_http_payments_store_unavailable(r));
+        }
+
+        return;
+    }
+
+    if (ngx_http_payments_register_validate(ctx, &rc) != NGX_OK) {
+        ngx_http_payments_finalize(r, rc);
+        return;
+    }
+
+    ngx_http_payments_register_claim(ctx);
+}
+
+
+/*
+ * A save's PSP customers (pay_method_psp_customers): kept for the
+ * request, the one of the PSP the checkout goes to named in its session
+ * (ngx_http_payments_register_build).
+ */
+
+static void
+ngx_http_payments_save_customers_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    int                       i, n;
+    ngx_int_t                 rc;
+    ngx_keyval_t             *kv;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    n = PQntuples(res);
+
+    ctx->save_psp_customers = ngx_array_create(r->pool, n > 0 ? n : 1,
+                                               sizeof(ngx_keyval_t));
+    if (ctx->save_psp_customers == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        kv = ngx_array_push(ctx->save_psp_customers);
+        if (kv == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        kv->key.data = (u_char *) ngx_http_payments_strdup(r->pool,
+                                                     PQgetvalue(res, i, 0));
+        kv->value.data = (u_char *) ngx_http_payments_strdup(r->pool,
+                                                     PQgetvalue(res, i, 1));
+
+        if (kv->key.data == NULL || kv->value.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        kv->key.len = ngx_strlen(kv->key.data);
+        kv->value.len = ngx_strlen(kv->value.data);
     }
 
     if (ngx_http_payments_register_validate(ctx, &rc) != NGX_OK) {

@@ -67,6 +67,8 @@ char *
 ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
 {
     char                    *s, *out;
+    ngx_uint_t               i;
+    ngx_keyval_t            *kv;
     pay_psp_request_t        preq;
     ngx_http_request_t      *r = ctx->request;
     pay_psp_registration_t   reg;
@@ -92,6 +94,22 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
     reg.recurring = ctx->charge_recurring;
     /* the hosted page of an off-session charge that needs the shopper */
     reg.authenticate = (ctx->charge_res != NULL);
+
+    /* a save at a PSP where the customer's earlier saves made a customer
+     * of its own: under that one again */
+    if (ctx->co.save_usage != NULL && ctx->save_psp_customers != NULL) {
+        kv = ctx->save_psp_customers->elts;
+
+        for (i = 0; i < ctx->save_psp_customers->nelts; i++) {
+            if (kv[i].key.len == ctx->psp->name.len
+                && ngx_strncmp(kv[i].key.data, ctx->psp->name.data,
+                               kv[i].key.len) == 0)
+            {
+                reg.psp_customer = (char *) kv[i].value.data;
+                break;
+            }
+        }
+    }
 
     /* the shopper may come back a while after the session closed */
     reg.return_success = ngx_http_payments_link(r->pool, ctx->pmcf,

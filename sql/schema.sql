@@ -981,8 +981,10 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (an amount of 0 is a save without a charge: pay_claim, its one
+    -- writer, stores it only with a save and no orders)
     v_broken := CASE
-        WHEN NOT (amount_total > 0) THEN 'checkouts_amount'
+        WHEN NOT (amount_total >= 0) THEN 'checkouts_amount'
         WHEN NOT ((length(cancel_url) >= 9) AND (length(cancel_url) <= 2048)) THEN 'checkouts_cancel_url'
         WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'checkouts_currency'
         WHEN NOT (length(buyer_email) <= 254) THEN 'checkouts_email'
@@ -3062,7 +3064,12 @@ BEGIN
                 OR coalesce(v_save ->> 'customer_ref', '') !~ '^cu_[0-9a-f]{24}$'
                 OR coalesce(v_save ->> 'recurring', '') NOT IN
                    ('CardOnFile', 'Subscription', 'UnscheduledCardOnFile')))
-       OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$') THEN
+       OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$')
+       -- a save without a charge (amount 0): a save, and no orders; every
+       -- other checkout has orders
+       OR (p_amount_total = 0) IS DISTINCT FROM
+          (CASE WHEN jsonb_typeof(p_orders) = 'array' THEN jsonb_array_length(p_orders) = 0 END)
+       OR (p_amount_total = 0 AND (v_save IS NULL OR p_capture_method <> 'automatic')) THEN
         RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object, p_options a save or a saved method; psp_request, duplicate body and expires_at are required'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -3288,7 +3295,7 @@ BEGIN
                    'NOT_STARTED', 'EXECUTING', 'registration'
               FROM ins ORDER BY ins.line_no
         )
-        SELECT sum(ins.amount) INTO v_sum FROM ins;
+        SELECT coalesce(sum(ins.amount), 0) INTO v_sum FROM ins;
     EXCEPTION WHEN unique_violation THEN
         GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
         IF v_constraint NOT IN ('checkouts_pkey', 'payment_orders_pkey',
@@ -3332,7 +3339,9 @@ BEGIN
                 ELSE '{}'::jsonb END
         || CASE WHEN v_method_id IS NOT NULL
                 THEN jsonb_build_object('payment_method', v_method_id, 'off_session', true)
-                ELSE '{}'::jsonb END);
+                ELSE '{}'::jsonb END
+        || CASE WHEN p_amount_total = 0
+                THEN jsonb_build_object('mode', 'setup') ELSE '{}'::jsonb END);
 
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;
@@ -3810,6 +3819,8 @@ BEGIN
                              WHERE rk.merchant_id = c.merchant_id
                                AND rk.checkout_id = c.checkout_id),
                    'capture', c.capture_method,
+                   -- a save without a charge: no orders, amount 0
+                   'mode', CASE WHEN c.amount_total = 0 THEN 'setup' ELSE 'payment' END,
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(
                                   'payment_order_id', o.payment_order_id,
@@ -4774,6 +4785,22 @@ $$;
 
 
 --
+-- Name: pay_method_psp_customers(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_method_psp_customers(p_merchant text, p_customer text) RETURNS TABLE(psp text, psp_customer text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT DISTINCT ON (p.psp) p.psp, p.psp_customer
+      FROM payment_methods p
+     WHERE p.customer = p_customer AND p.merchant_id = p_merchant
+       AND p.psp_customer IS NOT NULL
+     ORDER BY p.psp, p.created_at, p.method_id;
+$$;
+
+
+--
 -- Name: pay_method_psp_detached(text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4876,6 +4903,22 @@ BEGIN
                                                     'psp', p_psp,
                                                     'usage', c.save_method ->> 'usage',
                                                     'event', p_event_id));
+
+            -- a save without a charge (amount 0, no orders) is done once
+            -- its method is saved: SUCCESS, nothing booked (no money
+            -- moved, no order to pay out); the PSP's zero-amount success
+            -- may have moved it first
+            IF c.amount_total = 0 AND c.status = 'EXECUTING' THEN
+                UPDATE checkouts ck
+                   SET status = 'SUCCESS', updated_at = now()
+                 WHERE ck.merchant_id = c.merchant_id
+                   AND ck.checkout_id = c.checkout_id;
+                PERFORM audit_append(c.merchant_id, c.checkout_id, 'setup:succeeded',
+                                     jsonb_build_object('from', 'EXECUTING',
+                                                        'to', 'SUCCESS',
+                                                        'payment_method', v_id,
+                                                        'event', p_event_id));
+            END IF;
         ELSE
             v_out := 'already';
             v_id := NULL;
@@ -11687,6 +11730,14 @@ GRANT ALL ON FUNCTION public.pay_method_for_charge(p_merchant text, p_method tex
 
 REVOKE ALL ON FUNCTION public.pay_method_get(p_merchant text, p_method text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_method_get(p_merchant text, p_method text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_method_psp_customers(p_merchant text, p_customer text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_method_psp_customers(p_merchant text, p_customer text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_method_psp_customers(p_merchant text, p_customer text) TO payments_gateway;
 
 
 --

@@ -1308,13 +1308,163 @@ pay_check_saved_method(pay_checkout_t *co, json_t *root, pay_verdict_t *v)
 
 /* The body ----------------------------------------------------------------- */
 
+/*
+ * "mode": "payment" (the default: the shopper pays the orders) or "setup"
+ * (Stripe's Checkout word: the shopper only saves a method, nothing is
+ * charged).  A top-level "currency" is a setup's alone: a payment's is
+ * its orders'.
+ */
+static int
+pay_checkout_mode(pay_checkout_t *co, json_t *root, pay_verdict_t *v)
+{
+    json_t      *val;
+    const char  *s;
+
+    val = json_object_get(root, "mode");
+
+    if (val != NULL) {
+        s = json_string_value(val);
+
+        if (s != NULL && strcmp(s, "setup") == 0) {
+            co->setup = 1;
+
+        } else if (s == NULL || strcmp(s, "payment") != 0) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "mode must be \"payment\" or \"setup\"");
+        }
+    }
+
+    if (!co->setup && json_object_get(root, "currency") != NULL) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "currency is for \"mode\": \"setup\" only: a "
+                           "payment's currency is its payment_orders'");
+    }
+
+    return 0;
+}
+
+
+/*
+ * A save without a charge ("mode": "setup"): save_payment_method, a
+ * currency (the PSP's zero-amount session is in one), the return URLs,
+ * optional checkout_id rules as any checkout; no payment_orders, no
+ * capture, no saved method charged.  Its total is 0 and it has no orders.
+ */
+static int
+pay_checkout_setup(pay_checkout_t *co, json_t *root, pay_verdict_t *v)
+{
+    size_t                 len;
+    json_t                *val;
+    const char            *s;
+    const pay_currency_t  *cur;
+
+    if (json_object_get(root, "payment_orders") != NULL
+        || json_object_get(root, "capture") != NULL)
+    {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "\"mode\": \"setup\" saves a method and charges "
+                           "nothing: no payment_orders, no capture");
+    }
+
+    if (json_object_get(root, "save_payment_method") == NULL) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "\"mode\": \"setup\" needs save_payment_method");
+    }
+
+    val = json_object_get(root, "buyer_info");
+
+    if (val != NULL
+        && pay_check_buyer(val, &co->buyer_email, &co->buyer_id, v) != 0)
+    {
+        return -1;
+    }
+
+    val = json_object_get(root, "metadata");
+
+    if (val != NULL) {
+        if (pay_metadata_check(val, v) != 0) {
+            return -1;
+        }
+
+        co->metadata = json_object_size(val) > 0 ? val : NULL;
+    }
+
+    val = json_object_get(root, "expires_at");
+
+    if (val != NULL) {
+        if (!json_is_integer(val) || json_integer_value(val) <= 0) {
+            return pay_verdict(v, PAY_ERR_INVALID_EXPIRES_AT,
+                               "expires_at must be a positive integer of "
+                               "epoch seconds");
+        }
+
+        co->expires_at = (int64_t) json_integer_value(val);
+    }
+
+    /* save_payment_method's rules; payment_method with it is refused */
+    if (pay_check_saved_method(co, root, v) != 0) {
+        return -1;
+    }
+
+    val = json_object_get(root, "checkout_id");
+    s = json_string_value(val);
+    len = json_string_length(val);
+
+    if (!pay_id_valid(s, len)) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "checkout_id must match [A-Za-z0-9_-]{1,%d}",
+                           PAY_ID_MAX);
+    }
+
+    memcpy(co->checkout_id, s, len + 1);
+
+    val = json_object_get(root, "psp");
+
+    if (val != NULL) {
+        s = json_string_value(val);
+        len = json_string_length(val);
+
+        if (s == NULL || !pay_psp_name_valid(s, len)) {
+            return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                               "psp must match [a-z0-9_-]{1,%d}",
+                               PAY_PSP_NAME_MAX);
+        }
+
+        memcpy(co->psp, s, len + 1);
+    }
+
+    val = json_object_get(root, "currency");
+    cur = pay_currency_find(json_string_value(val), json_string_length(val));
+
+    if (cur == NULL) {
+        return pay_verdict(v, PAY_ERR_UNSUPPORTED_CURRENCY,
+                           "currency must be an active ISO 4217 code in "
+                           "upper case (\"mode\": \"setup\" needs one)");
+    }
+
+    memcpy(co->currency, cur->code, 4);
+    co->exponent = cur->exponent;
+    co->total = 0;
+    co->norders = 0;
+
+    if (pay_check_url(root, "success_url", &co->success_url, v) != 0
+        || pay_check_url(root, "cancel_url", &co->cancel_url, v) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 static int
 pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
 {
     static const char *const  known[] = {
         "checkout_id", "buyer_info", "payment_orders", "success_url",
         "cancel_url", "psp", "metadata", "expires_at", "capture",
-        "save_payment_method", "payment_method", "off_session", NULL
+        "save_payment_method", "payment_method", "off_session", "mode",
+        "currency", NULL
     };
     static const char *const  strings[] = {
         "checkout_id", "success_url", "cancel_url", NULL
@@ -1343,6 +1493,14 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
         if (pay_get_string(root, *name, "", &val, v) != 0) {
             return -1;
         }
+    }
+
+    if (pay_checkout_mode(co, root, v) != 0) {
+        return -1;
+    }
+
+    if (co->setup) {
+        return pay_checkout_setup(co, root, v);
     }
 
     orders = json_object_get(root, "payment_orders");
@@ -1675,7 +1833,16 @@ pay_checkout_orders_json(const pay_checkout_t *co)
     size_t   i;
     json_t  *orders, *o;
 
-    if (co == NULL || co->orders == NULL || co->norders == 0) {
+    if (co == NULL) {
+        return NULL;
+    }
+
+    /* a save without a charge has no orders */
+    if (co->setup && co->norders == 0) {
+        return strdup("[]");
+    }
+
+    if (co->orders == NULL || co->norders == 0) {
         return NULL;
     }
 

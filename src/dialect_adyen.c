@@ -186,7 +186,14 @@ pay_adyen_body(const pay_psp_registration_t *r, int64_t total)
     pay_json_set(root, "returnUrl", json_string(r->return_success), &failed);
     pay_json_set(root, "expiresAt", json_string(when), &failed);
     pay_json_set(root, "mode", json_string("hosted"), &failed);
-    pay_json_set(root, "lineItems", items, &failed);
+
+    /* a save without a charge: a zero-amount session, no line items */
+    if (co->norders > 0) {
+        pay_json_set(root, "lineItems", items, &failed);
+
+    } else {
+        json_decref(items);
+    }
 
     /* authorize now, capture later (Adyen's AUTHORISATION is then the
      * hold, its CAPTURE the capture) */

@@ -63,6 +63,11 @@ pay_generic_body(const pay_psp_registration_t *r, int64_t total)
                                "usage", co->save_usage), &failed);
     }
 
+    /* a save without a charge: amount "0", said so (doc/PSPS.md) */
+    if (co->setup) {
+        pay_json_set(root, "mode", json_string("setup"), &failed);
+    }
+
     /* the merchant's metadata as it is (doc/PSPS.md) */
     if (co->metadata != NULL && json_object_size(co->metadata) > 0) {
         pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);

@@ -131,6 +131,52 @@ pay_stripe_metadata(pay_buf_t *b, const json_t *md, const char *mine,
 }
 
 
+/*
+ * A save without a charge: a Checkout session in mode=setup (a
+ * SetupIntent for card, its metadata our nonce, which its
+ * setup_intent.succeeded names back with the payment_method), on the
+ * Customer this customer's earlier saves made, else a new one; the
+ * session's currency is the checkout's (Stripe asks for it in setup mode
+ * with dynamic payment methods; harmless with card).
+ */
+static char *
+pay_stripe_setup_body(const pay_psp_registration_t *r, const char *cur)
+{
+    pay_buf_t              b;
+    const pay_checkout_t  *co = r->co;
+
+    memset(&b, 0, sizeof(b));
+
+    pay_form_field(&b, "mode", "setup");
+    pay_form_field(&b, "currency", cur);
+    pay_form_field(&b, "payment_method_types[0]", "card");
+    pay_form_field(&b, "client_reference_id", r->nonce);
+    pay_form_field(&b, "success_url", r->return_success);
+    pay_form_field(&b, "cancel_url", r->return_cancel);
+    pay_form_field_int(&b, "expires_at", r->expires_at);
+    pay_form_field(&b, "metadata[merchant_id]", r->merchant_id);
+    pay_form_field(&b, "metadata[checkout_id]", co->checkout_id);
+    pay_form_field(&b, "setup_intent_data[metadata][nonce]", r->nonce);
+    pay_form_field(&b, "setup_intent_data[metadata][usage]", co->save_usage);
+
+    if (r->psp_customer != NULL) {
+        pay_form_field(&b, "customer", r->psp_customer);
+
+    } else {
+        pay_form_field(&b, "customer_creation", "always");
+    }
+
+    pay_stripe_metadata(&b, co->metadata, "merchant_id", "checkout_id");
+
+    if (b.failed) {
+        free(b.data);
+        return NULL;
+    }
+
+    return b.data;
+}
+
+
 static char *
 pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
 {
@@ -150,6 +196,10 @@ pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
         cur[i] = (char) (co->currency[i] | 0x20);
     }
     cur[3] = '\0';
+
+    if (co->setup) {
+        return pay_stripe_setup_body(r, cur);
+    }
 
     pay_form_field(&b, "mode", "payment");
     pay_form_field(&b, "client_reference_id", r->nonce);

@@ -405,8 +405,17 @@ pay_psp_registration_valid(pay_dialect_e d, const pay_psp_registration_t *r,
 
     co = r->co;
 
-    if (co->norders == 0 || co->norders > PAY_ORDERS_MAX
-        || co->orders == NULL || !pay_visible(co->checkout_id, 1, PAY_ID_MAX)
+    /* a save without a charge has no orders, and saves */
+    if (co->setup
+        ? (co->norders != 0 || co->save_usage == NULL
+           || co->payment_method[0] != '\0' || co->manual_capture)
+        : (co->norders == 0 || co->orders == NULL))
+    {
+        return -1;
+    }
+
+    if (co->norders > PAY_ORDERS_MAX
+        || !pay_visible(co->checkout_id, 1, PAY_ID_MAX)
         || pay_currency_find(co->currency, strnlen(co->currency, 4)) == NULL)
     {
         return -1;

@@ -223,7 +223,9 @@ pay_registration_json(const pay_registration_view_t *v)
 
     co = v->co;
 
-    if (co->norders == 0 || co->orders == NULL
+    /* a save without a charge has no orders */
+    if ((co->setup ? co->norders != 0
+                   : (co->norders == 0 || co->orders == NULL))
         || strnlen(co->currency, sizeof(co->currency)) != 3)
     {
         return NULL;
@@ -234,6 +236,12 @@ pay_registration_json(const pay_registration_view_t *v)
 
     pay_view_set(&vw, root, "checkout_id", json_string(co->checkout_id));
     pay_view_set(&vw, root, "status", json_string(v->status));
+
+    if (co->setup) {
+        pay_view_set(&vw, root, "mode", json_string("setup"));
+        pay_view_set(&vw, root, "currency", json_string(co->currency));
+    }
+
     pay_view_set(&vw, root, "is_payment_done", json_false());
     pay_view_set(&vw, root, "psp", json_string(co->psp));
     pay_view_set(&vw, root, "capture",
@@ -479,14 +487,15 @@ pay_order_view_json(const char *db_json, size_t len)
 
 
 static json_t *
-pay_db_checkout_orders(pay_view_t *vw, const json_t *db)
+pay_db_checkout_orders(pay_view_t *vw, const json_t *db, int setup)
 {
     size_t   i;
     json_t  *in, *ord, *out, *o;
 
     in = json_object_get(db, "payment_orders");
 
-    if (!json_is_array(in) || json_array_size(in) == 0) {
+    /* a save without a charge has none, every other checkout some */
+    if (!json_is_array(in) || (json_array_size(in) == 0) != setup) {
         vw->failed = 1;
         return NULL;
     }
@@ -629,6 +638,7 @@ pay_db_checkout_events(pay_view_t *vw, const json_t *db)
 char *
 pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
 {
+    int          setup;
     json_t      *db, *root, *v;
     pay_view_t   vw;
     const char  *status, *cur;
@@ -662,6 +672,16 @@ pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
                  json_boolean(status != NULL
                               && strcmp(status, "SUCCESS") == 0));
     pay_view_set(&vw, root, "psp", pay_jstr(pay_db_str(db, "psp")));
+
+    /* a save without a charge says so, with its currency (it has no
+     * orders to carry one); an older database's answer has no mode */
+    v = json_object_get(db, "mode");
+    setup = json_is_string(v) && strcmp(json_string_value(v), "setup") == 0;
+
+    if (setup) {
+        pay_view_set(&vw, root, "mode", json_string("setup"));
+        pay_view_set(&vw, root, "currency", pay_jstr(cur));
+    }
 
     /* how it is captured; an older database's answer has no such field */
     v = json_object_get(db, "capture");
@@ -744,7 +764,7 @@ pay_checkout_view_json(const char *db_json, size_t len, const char *pay_url)
     pay_view_set(&vw, root, "metadata",
                  pay_view_metadata(json_object_get(db, "metadata")));
     pay_view_set(&vw, root, "payment_orders",
-                 pay_db_checkout_orders(&vw, db));
+                 pay_db_checkout_orders(&vw, db, setup));
     pay_view_set(&vw, root, "events", pay_db_checkout_events(&vw, db));
 
     /* routed: the route and each PSP tried, with why it moved on */

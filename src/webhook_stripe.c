@@ -459,6 +459,36 @@ pay_stripe_saved(json_t *pi, const pay_event_t *base, pay_event_t *events,
 }
 
 
+/*
+ * A setup intent of a session in mode=setup (a save without a charge):
+ * setup_intent.succeeded names our nonce in its metadata, the saved
+ * payment_method and its customer.  METHOD_SAVED under the event's own
+ * id; nothing else happens for it.  -1 when it is not one of ours.
+ */
+static int
+pay_stripe_setup_saved(json_t *si, pay_event_t *ev)
+{
+    if (!json_is_string(json_object_get(si, "payment_method"))
+        || pay_copy_id(ev->reference, sizeof(ev->reference),
+                       json_object_get(json_object_get(si, "metadata"),
+                                       "nonce")) != 0
+        || pay_copy_id(ev->method, sizeof(ev->method),
+                       json_object_get(si, "payment_method")) != 0
+        || pay_copy_opt(ev->psp_customer, sizeof(ev->psp_customer),
+                        json_object_get(si, "customer")) != 0
+        || pay_copy_opt(ev->payment_ref, sizeof(ev->payment_ref),
+                        json_object_get(si, "id")) != 0)
+    {
+        return -1;
+    }
+
+    ev->kind = PAY_EVT_METHOD_SAVED;
+    ev->amount = PAY_EVT_AMOUNT_ABSENT;
+
+    return 0;
+}
+
+
 static int
 pay_stripe_intent_end(json_t *pi, int succeeded, pay_event_t *ev)
 {
@@ -768,6 +798,17 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
         || strcmp(type, "transfer.reversed") == 0)
     {
         rc = pay_stripe_transfer(obj, type, ev);
+        *nevents = 1;
+        goto done;
+    }
+
+    /* a save without a charge: the session's setup intent saved the
+     * method; one without our nonce is no save of ours */
+    if (strcmp(type, "setup_intent.succeeded") == 0
+        && json_is_string(json_object_get(json_object_get(obj, "metadata"),
+                                          "nonce")))
+    {
+        rc = pay_stripe_setup_saved(obj, ev);
         *nevents = 1;
         goto done;
     }

@@ -49,6 +49,8 @@ typedef struct {
                                        PSP's limits are the adapter's) */
     unsigned      manual_capture:1; /* "capture": "manual": the payment is
                                        an authorization, captured later */
+    unsigned      setup:1;          /* "mode": "setup": a save without a
+                                       charge (no orders, total 0) */
     /*
      * "save_payment_method": the shopper's method is saved at the PSP for
      * later charges.  save_customer is the shop's id for the shopper ("":

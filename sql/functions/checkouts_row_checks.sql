@@ -8,8 +8,10 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (an amount of 0 is a save without a charge: pay_claim, its one
+    -- writer, stores it only with a save and no orders)
     v_broken := CASE
-        WHEN NOT (amount_total > 0) THEN 'checkouts_amount'
+        WHEN NOT (amount_total >= 0) THEN 'checkouts_amount'
         WHEN NOT ((length(cancel_url) >= 9) AND (length(cancel_url) <= 2048)) THEN 'checkouts_cancel_url'
         WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'checkouts_currency'
         WHEN NOT (length(buyer_email) <= 254) THEN 'checkouts_email'

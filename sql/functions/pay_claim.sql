@@ -48,7 +48,12 @@ BEGIN
                 OR coalesce(v_save ->> 'customer_ref', '') !~ '^cu_[0-9a-f]{24}$'
                 OR coalesce(v_save ->> 'recurring', '') NOT IN
                    ('CardOnFile', 'Subscription', 'UnscheduledCardOnFile')))
-       OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$') THEN
+       OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$')
+       -- a save without a charge (amount 0): a save, and no orders; every
+       -- other checkout has orders
+       OR (p_amount_total = 0) IS DISTINCT FROM
+          (CASE WHEN jsonb_typeof(p_orders) = 'array' THEN jsonb_array_length(p_orders) = 0 END)
+       OR (p_amount_total = 0 AND (v_save IS NULL OR p_capture_method <> 'automatic')) THEN
         RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object, p_options a save or a saved method; psp_request, duplicate body and expires_at are required'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -274,7 +279,7 @@ BEGIN
                    'NOT_STARTED', 'EXECUTING', 'registration'
               FROM ins ORDER BY ins.line_no
         )
-        SELECT sum(ins.amount) INTO v_sum FROM ins;
+        SELECT coalesce(sum(ins.amount), 0) INTO v_sum FROM ins;
     EXCEPTION WHEN unique_violation THEN
         GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
         IF v_constraint NOT IN ('checkouts_pkey', 'payment_orders_pkey',
@@ -318,7 +323,9 @@ BEGIN
                 ELSE '{}'::jsonb END
         || CASE WHEN v_method_id IS NOT NULL
                 THEN jsonb_build_object('payment_method', v_method_id, 'off_session', true)
-                ELSE '{}'::jsonb END);
+                ELSE '{}'::jsonb END
+        || CASE WHEN p_amount_total = 0
+                THEN jsonb_build_object('mode', 'setup') ELSE '{}'::jsonb END);
 
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;

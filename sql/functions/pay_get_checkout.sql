@@ -37,6 +37,8 @@ BEGIN
                              WHERE rk.merchant_id = c.merchant_id
                                AND rk.checkout_id = c.checkout_id),
                    'capture', c.capture_method,
+                   -- a save without a charge: no orders, amount 0
+                   'mode', CASE WHEN c.amount_total = 0 THEN 'setup' ELSE 'payment' END,
                    'payment_orders', COALESCE((
                        SELECT json_agg(json_build_object(
                                   'payment_order_id', o.payment_order_id,

@@ -4,7 +4,9 @@
 -- for it: {token_sealed (sealed by the gateway, "payment_method:<nonce>"),
 -- token_index (its blind index, domain "payment_method:<psp>"),
 -- psp_customer, display {brand, last4, exp_month, exp_year}}.  Outcomes:
---   saved      a new saved method (audited payment_method:saved);
+--   saved      a new saved method (audited payment_method:saved); a save
+--              without a charge (amount 0) still EXECUTING moves to
+--              SUCCESS with it (audited setup:succeeded), nothing booked;
 --   already    this token (or a method of this checkout) is saved;
 --   not_asked  the checkout did not ask to save its method;
 --   unknown_checkout  no such checkout: state unmatched (foreign when the
@@ -69,6 +71,22 @@ BEGIN
                                                     'psp', p_psp,
                                                     'usage', c.save_method ->> 'usage',
                                                     'event', p_event_id));
+
+            -- a save without a charge (amount 0, no orders) is done once
+            -- its method is saved: SUCCESS, nothing booked (no money
+            -- moved, no order to pay out); the PSP's zero-amount success
+            -- may have moved it first
+            IF c.amount_total = 0 AND c.status = 'EXECUTING' THEN
+                UPDATE checkouts ck
+                   SET status = 'SUCCESS', updated_at = now()
+                 WHERE ck.merchant_id = c.merchant_id
+                   AND ck.checkout_id = c.checkout_id;
+                PERFORM audit_append(c.merchant_id, c.checkout_id, 'setup:succeeded',
+                                     jsonb_build_object('from', 'EXECUTING',
+                                                        'to', 'SUCCESS',
+                                                        'payment_method', v_id,
+                                                        'event', p_event_id));
+            END IF;
         ELSE
             v_out := 'already';
             v_id := NULL;

@@ -1159,3 +1159,277 @@ Test(saved_methods, a_method_the_psp_detached_first_is_detached)
         cr_expect_eq(vault_detaches(s.token), 1, "%s", s.psp);
     }
 }
+
+
+/* --- a save without a charge ("mode": "setup") ------------------------------ */
+
+/* POST /v1/payments saving the method of customer at psp, charging
+ * nothing: no payment_orders, a currency */
+static json_t *
+setup_body(const char *co, const char *psp, const char *customer)
+{
+    json_t  *body;
+
+    body = checkout_new(co, 1);
+    json_object_del(body, "payment_orders");
+    json_object_set_new(body, "psp", json_string(psp));
+    json_object_set_new(body, "mode", json_string("setup"));
+    json_object_set_new(body, "currency", json_string("USD"));
+    json_object_set_new(body, "save_payment_method",
+                        json_pack("{ss ss sb}", "customer", customer,
+                                  "usage", "off_session",
+                                  "shopper_agreed", 1));
+
+    return body;
+}
+
+
+/* The setup registered and completed at the mock: the checkout SUCCESS,
+ * its method listed (the n-th of the customer's); its id returned. */
+static char *
+setup_done(const merchant_t *m, const char *psp, const char *customer,
+    const char *co, size_t n)
+{
+    int      i;
+    json_t  *j, *list;
+    resp_t  *r;
+
+    r = register_ok(m, uid("key"), dump(setup_body(co, psp, customer)));
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "mode")), "setup",
+                     "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "currency")),
+                     "USD");
+    cr_expect_eq(json_array_size(json_object_get(j, "payment_orders")), 0);
+    cr_expect(json_is_string(json_object_get(j, "pay_url")), "%s", r->body);
+
+    r = mock_post(str_printf("/_control/sessions/%s/pay",
+                             json_string_value(json_object_get(j,
+                                                              "psp_token"))),
+                  NULL);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+
+    wait_status(m, co, "SUCCESS");
+
+    list = NULL;
+
+    for (i = 0; i < 100; i++) {
+        list = methods_of(m, customer);
+        if (json_array_size(list) >= n) {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_eq(json_array_size(list), n, "%s: no method saved", psp);
+
+    /* newest first */
+    j = json_array_get(list, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "checkout_id")),
+                     co);
+
+    return strdup(json_string_value(json_object_get(j, "id")));
+}
+
+
+/* The mock vault's method saved for reference: its customer there. */
+static char *
+vault_customer(const char *reference)
+{
+    size_t   i;
+    json_t  *list, *it;
+    resp_t  *r;
+
+    r = http_get(mock_url("/_control/payment_methods"));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    list = json_object_get(resp_json(r), "payment_methods");
+
+    json_array_foreach(list, i, it) {
+        if (strcmp(json_string_value(json_object_get(it, "reference")),
+                   reference) == 0)
+        {
+            return strdup(json_string_value(json_object_get(it,
+                                                            "customer")));
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+save_only(size_t d)
+{
+    char        *co, *ren;
+    json_t      *j;
+    resp_t      *r;
+    saved_t      s;
+    const char  *params[2];
+
+    memset(&s, 0, sizeof(s));
+    s.psp = sm_psp(d);
+    merchant_new(&s.m);
+    s.customer = uid("cust");
+    co = uid("setup");
+
+    s.pm = setup_done(&s.m, s.psp, s.customer, co, 1);
+    s.token = vault_token(nonce(&s.m, co));
+    cr_assert(s.token != NULL, "%s: the mock saved nothing", s.psp);
+    secret_used(s.token);
+
+    /* the checkout: SUCCESS, no orders, nothing booked, nobody paid */
+    r = api_get(&s.m, str_printf("/v1/checkouts/%s", co));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "mode")), "setup");
+    cr_expect(json_is_true(json_object_get(j, "is_payment_done")));
+    cr_expect_eq(json_array_size(json_object_get(j, "payment_orders")), 0);
+    cr_expect(!mem_contains(r->body, r->len, s.token));
+
+    params[0] = s.m.id;
+    params[1] = co;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "0", "%s: a setup booked", s.psp);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_orders "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "0");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM wallet_credits "
+                               "WHERE merchant_id = $1", 1, params), "0",
+                     "%s: a setup credited a seller", s.psp);
+
+    /* the method is charged off-session, and that charge is booked */
+    ren = uid("ren");
+    r = api_post_json(&s.m, charge_body(&s, ren));
+    cr_assert_eq(r->status, 201, "%s: %s", s.psp, r->body);
+    cr_expect(!mem_contains(r->body, r->len, s.token));
+    wait_status(&s.m, ren, "SUCCESS");
+
+    params[1] = ren;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "1", "%s: not booked once", s.psp);
+}
+
+Test(saved_methods, stripe_saves_only) { save_only(0); }
+Test(saved_methods, adyen_saves_only) { save_only(1); }
+Test(saved_methods, generic_saves_only) { save_only(2); }
+
+
+/*
+ * One shopper is one Stripe Customer: a save while paying makes it, a
+ * later save without a charge (and another while paying) is made under
+ * the same one; another customer of the shop gets another.
+ */
+Test(saved_methods, stripe_customer_reused_for_every_save)
+{
+    int          i;
+    char        *co2, *co3, *cus1, *cus2, *cus3, *other;
+    json_t      *body;
+    resp_t      *r;
+    saved_t      s;
+
+    saved_new(&s, 0, "off_session");
+    cus1 = vault_customer(nonce(&s.m, s.co));
+    cr_assert(cus1 != NULL && strncmp(cus1, "cus_", 4) == 0, "%s",
+              cus1 ? cus1 : "none");
+
+    co2 = uid("setup");
+    (void) setup_done(&s.m, s.psp, s.customer, co2, 2);
+    cus2 = vault_customer(nonce(&s.m, co2));
+    cr_expect(cus2 != NULL && strcmp(cus1, cus2) == 0,
+              "the second save made another Stripe Customer: %s, %s", cus1,
+              cus2 ? cus2 : "none");
+
+    /* a save while paying again */
+    co3 = uid("co");
+    body = checkout_new(co3, 1);
+    json_object_set_new(body, "psp", json_string(s.psp));
+    json_object_set_new(body, "save_payment_method",
+                        json_pack("{ss ss sb}", "customer", s.customer,
+                                  "usage", "on_session",
+                                  "shopper_agreed", 1));
+    r = register_ok(&s.m, uid("key"), dump(body));
+    r = mock_post(str_printf("/_control/sessions/%s/pay",
+                             json_string_value(json_object_get(resp_json(r),
+                                                              "psp_token"))),
+                  NULL);
+    cr_assert(r->status >= 200 && r->status < 300, "%s", r->body);
+    wait_status(&s.m, co3, "SUCCESS");
+    cus3 = vault_customer(nonce(&s.m, co3));
+    cr_expect(cus3 != NULL && strcmp(cus1, cus3) == 0,
+              "the third save made another Stripe Customer: %s, %s", cus1,
+              cus3 ? cus3 : "none");
+
+    /* the three are under one Customer, in the gateway's rows too (the
+     * third once its intent's event saved it, after the session's) */
+    for (i = 0; i < 100 && json_array_size(methods_of(&s.m, s.customer)) < 3;
+         i++)
+    {
+        msleep(100);
+    }
+
+    {
+        const char  *p[2] = { s.m.id, s.customer };
+
+        cr_expect_str_eq(db_scalar("SELECT count(DISTINCT psp_customer) || "
+                                   "'/' || count(*) FROM payment_methods "
+                                   "WHERE merchant_id = $1 AND customer = "
+                                   "$2", 2, p), "1/3");
+    }
+
+    /* another shopper of the same shop: a Customer of their own */
+    other = uid("cust");
+    co2 = uid("setup");
+    (void) setup_done(&s.m, s.psp, other, co2, 1);
+    cus2 = vault_customer(nonce(&s.m, co2));
+    cr_expect(cus2 != NULL && strcmp(cus1, cus2) != 0,
+              "two shoppers share a Stripe Customer");
+}
+
+
+/* A setup's own rules: refused, nothing stored. */
+Test(saved_methods, setup_refusals_store_nothing)
+{
+    json_t      *body;
+    merchant_t   m;
+    char        *co;
+    const char  *params[2];
+
+    merchant_new(&m);
+    co = uid("setup");
+
+    /* orders in a setup */
+    body = setup_body(co, env("PAY_TEST_PSP"), "cust_1");
+    json_object_set_new(body, "payment_orders",
+                        json_deep_copy(json_object_get(checkout_new(co, 1),
+                                                       "payment_orders")));
+    expect_problem(api_post_json(&m, body), 400, "invalid_request");
+
+    /* no save */
+    body = setup_body(co, env("PAY_TEST_PSP"), "cust_1");
+    json_object_del(body, "save_payment_method");
+    expect_problem(api_post_json(&m, body), 400, "invalid_request");
+
+    /* no currency */
+    body = setup_body(co, env("PAY_TEST_PSP"), "cust_1");
+    json_object_del(body, "currency");
+    expect_problem(api_post_json(&m, body), 400, "unsupported_currency");
+
+    /* a currency outside a setup */
+    body = checkout_new(co, 1);
+    json_object_set_new(body, "currency", json_string("USD"));
+    expect_problem(api_post_json(&m, body), 400, "invalid_request");
+
+    /* a manual capture of nothing */
+    body = setup_body(co, env("PAY_TEST_PSP"), "cust_1");
+    json_object_set_new(body, "capture", json_string("manual"));
+    expect_problem(api_post_json(&m, body), 400, "invalid_request");
+
+    params[0] = m.id;
+    params[1] = co;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2,
+                               params), "0");
+}

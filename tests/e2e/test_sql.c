@@ -84,6 +84,11 @@ copy_field(char *dst, size_t size, PGresult *r, int col)
     strcpy(dst, v);
 }
 
+/* one order of 1500: orders that pass pay_claim's own checks, for the
+ * cases that some other rule refuses (an empty list is a save's alone) */
+#define ORD1500  "[{\"payment_order_id\":\"po_f\",\"seller_account\":" \
+                 "\"seller_42\",\"amount_minor\":1500}]"
+
 static const char *claim_sql =
     "SELECT * FROM pay_claim($1, $2, $3, $4, $5, $6, 'stripe', 'USD', $7,"
     " 'https://shop.example/thanks', 'https://shop.example/cart', 'ann@example.com',"
@@ -586,6 +591,52 @@ Test(sql, orders_not_summing_to_total_roll_back_everything,
     PQfinish(c);
 }
 
+Test(sql, a_claim_of_nothing_is_a_save_only,
+     .description = "amount 0 and no orders only for a save (mode setup): stored without orders; without a save, or with orders, refused (22023), nothing kept")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24];
+    claim_req_t  q = { .total = "0", .orders = "[]" };
+    PGresult    *r;
+    const char  *p[3];
+    static const char  *setup_sql =
+        "SELECT outcome FROM pay_claim($1, 'k_setup', '" FP_A "', 30, 86400,"
+        " 'setup_1', 'stripe', 'USD', 0, 'https://shop.example/thanks',"
+        " 'https://shop.example/cart', NULL, " EXPIRES_EPOCH ", 'psp-request',"
+        " $2::jsonb, '" DUP_BODY "', '{}'::jsonb, 'automatic', $3::jsonb)";
+
+    new_merchant(c, m);
+    q.merchant = m;
+
+    /* no save (the signature without options) */
+    r = claim_exec(c, &q);
+    cr_expect_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+    cr_expect_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "22023");
+    PQclear(r);
+
+    /* a save with orders and amount 0, a save of 0 with none */
+    p[0] = m;
+    p[1] = "[{\"payment_order_id\":\"o_1\",\"seller_account\":\"s\",\"amount_minor\":1000}]";
+    p[2] = "{\"save\":{\"customer\":\"c_1\",\"customer_ref\":"
+           "\"cu_0123456789abcdef01234567\",\"usage\":\"off_session\","
+           "\"recurring\":\"Subscription\"}}";
+    r = PQexecParams(c, setup_sql, 3, NULL, p, NULL, NULL, 0);
+    cr_expect_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+    PQclear(r);
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM checkouts WHERE merchant_id = $1", m), "0");
+
+    p[1] = "[]";
+    r = PQexecParams(c, setup_sql, 3, NULL, p, NULL, NULL, 0);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    cr_expect_str_eq(PQgetvalue(r, 0, 0), "claimed");
+    PQclear(r);
+    cr_expect_str_eq(VAL(c, "SELECT amount_total || ' ' || status || ' ' || (save_method ->> 'usage')"
+                            " FROM checkouts WHERE merchant_id = $1", m),
+                     "0 EXECUTING off_session");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM payment_orders WHERE merchant_id = $1", m), "0");
+    PQfinish(c);
+}
+
 Test(sql, nonce_is_merchant_colon_checkout_within_64,
      .description = "the nonce is <merchant_id>:<checkout_id>, 64 characters at the longest ids, and cannot be changed")
 {
@@ -638,14 +689,14 @@ Test(sql, format_checks_hold_at_their_bounds,
     cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m, .key = "k",
                                               .checkout = "co_b" }).outcome, "claimed");
     FAILS(c, "23514", claim_sql, m, k256, FP_A, "30", "86400", "co_c", "1500",
-          "r", "[]");
+          "r", ORD1500);
     FAILS(c, "23514", claim_sql, m, "tab\there", FP_A, "30", "86400", "co_c", "1500",
-          "r", "[]");
-    FAILS(c, "23514", claim_sql, m, "", FP_A, "30", "86400", "co_c", "1500", "r", "[]");
+          "r", ORD1500);
+    FAILS(c, "23514", claim_sql, m, "", FP_A, "30", "86400", "co_c", "1500", "r", ORD1500);
     FAILS(c, "23514", claim_sql, m, "k2", fp_upper, "30", "86400", "co_c", "1500",
-          "r", "[]");
+          "r", ORD1500);
     FAILS(c, "23514", claim_sql, m, "k3", "abc", "30", "86400", "co_c", "1500",
-          "r", "[]");
+          "r", ORD1500);
     /* the nonce moves with the id, so that only the id's format can refuse */
     FAILS(c, "23514", "UPDATE checkouts SET checkout_id = $2, nonce = $1 || ':' || $2"
                       " WHERE merchant_id = $1 AND checkout_id = 'co_b'", m, co41);
@@ -673,7 +724,7 @@ static const struct {
 #define CO " WHERE merchant_id = $1 AND checkout_id = 'co_1'"
 #define PO " WHERE merchant_id = $1 AND payment_order_id = 'co_1_1'"
 #define IK " WHERE merchant_id = $1 AND idem_key = 'k1'"
-    { "checkouts_amount", "UPDATE checkouts SET amount_total = 0" CO },
+    { "checkouts_amount", "UPDATE checkouts SET amount_total = -1" CO },
     { "checkouts_cancel_url", "UPDATE checkouts SET cancel_url = 'https:/'" CO },
     { "checkouts_currency", "UPDATE checkouts SET currency = 'usd'" CO },
     { "checkouts_email", "UPDATE checkouts SET buyer_email = repeat('e', 255)" CO },
@@ -1400,7 +1451,8 @@ Test(sql, get_checkout_has_the_view_h_shape,
     size_t       i;
     const char  *keys[] = { "checkout_id", "status", "psp", "psp_token", "expires_at",
                             "failure", "paid_after_failure", "currency", "metadata",
-                            "risk", "capture", "payment_orders", "events", "routing" };
+                            "risk", "capture", "mode", "payment_orders", "events",
+                            "routing" };
 
     new_merchant(c, m);
     new_merchant(c, other);

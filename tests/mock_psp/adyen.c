@@ -197,7 +197,7 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
     char          ret[MOCK_ADYEN_URL_MAX + 128], when[32];
     size_t        i, frag;
     int64_t       now, expires, sum;
-    int           ok;
+    int           ok, zero;
     const char   *mkey;
     json_t       *req, *amount, *items, *it, *s, *ans, *mode, *md, *mval;
     json_int_t    value, n, q;
@@ -229,9 +229,21 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
-    if (!json_is_integer(json_object_get(amount, "value")) || value <= 0) {
+    /* a zero-amount session only stores the shopper's method (Adyen's
+     * zero-value authorisation): storePaymentMethodMode "enabled" */
+    zero = json_is_integer(json_object_get(amount, "value")) && value == 0
+           && json_is_string(json_object_get(req, "storePaymentMethodMode"))
+           && strcmp(json_string_value(json_object_get(req,
+                         "storePaymentMethodMode")), "enabled") == 0;
+
+    if (!zero
+        && (!json_is_integer(json_object_get(amount, "value"))
+            || value <= 0))
+    {
         mock_invalid(inv, "100", "amount.value", "Required field "
-                     "'amount.value' is not provided or not positive.");
+                     "'amount.value' is not provided or not positive (0 "
+                     "only to store a method: storePaymentMethodMode "
+                     "enabled).");
         goto done;
     }
 
@@ -284,7 +296,19 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
-    /* one line item per payment order, adding up to the amount */
+    /* one line item per payment order, adding up to the amount; a
+     * zero-amount session has none */
+    if (zero && items != NULL) {
+        mock_invalid(inv, "137", "lineItems", "A zero-amount session "
+                     "stores a method: it has no lineItems.");
+        goto done;
+    }
+
+    if (zero) {
+        sum = 0;
+        goto summed;
+    }
+
     if (!json_is_array(items) || json_array_size(items) == 0) {
         mock_invalid(inv, "100", "lineItems", "Required field 'lineItems' "
                      "is not provided.");
@@ -307,6 +331,8 @@ mock_adyen_build(const char *body, size_t len, const mock_fault_t *fault,
             goto done;
         }
     }
+
+summed:
 
     if (sum != value) {
         mock_invalid(inv, "137", "lineItems", "The lineItems add up to "

@@ -37,6 +37,15 @@ mock_event_other_dialect(const json_t *session, int paid,
     }
 
     if (d != NULL && strcmp(d, "generic") == 0) {
+        /* a setup ("mode": "setup", amount 0) pays nothing: its one
+         * event is payment_method.saved (vault.c) */
+        if (paid && json_integer_value(json_object_get(session,
+                                                       "amount_total")) == 0)
+        {
+            mock_event_log("payment_method.saved only (setup)", session, wf);
+            return 1;
+        }
+
         mock_event_log(paid ? "payment.succeeded" : "payment.failed",
                        session, wf);
         if (mock_conf.generic_webhook_url != NULL) {
@@ -94,8 +103,12 @@ mock_event_pay(const char *id, json_t **copy)
 
     state = mock_session_pay(id, copy, &wf);
 
-    /* the PSP's books: authorized (and captured, unless manual or async) */
-    if (state == MOCK_SESSION_OPEN && *copy != NULL) {
+    /* the PSP's books: authorized (and captured, unless manual or async);
+     * a save without a charge moves no money */
+    if (state == MOCK_SESSION_OPEN && *copy != NULL
+        && !mock_session_is_setup(*copy)
+        && json_integer_value(json_object_get(*copy, "amount_total")) > 0)
+    {
         mock_books_paid(*copy, wf.async_payment);
     }
 

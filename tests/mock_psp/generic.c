@@ -173,7 +173,7 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
 {
     char          token[32], url[MOCK_GENERIC_URL_MAX + 128];
     int64_t       now;
-    json_t       *req, *s, *exp, *ans, *md, *cap, *save;
+    json_t       *req, *s, *exp, *ans, *md, *cap, *save, *setup;
     json_int_t    amount, expires;
     const char   *reference, *currency, *ret, *cancel;
     json_error_t  jerr;
@@ -210,9 +210,40 @@ mock_generic_build(const char *body, size_t len, const mock_fault_t *fault,
         goto done;
     }
 
-    if (mock_parse_decimal(json_string_value(json_object_get(req, "amount")),
-                           currency, &amount)
-        != 0)
+    /* "mode": "setup" with save_payment_method: amount "0" in the
+     * currency's exponent, the shopper only saves the method */
+    setup = json_object_get(req, "mode");
+
+    if (setup != NULL
+        && (!json_is_string(setup)
+            || strcmp(json_string_value(setup), "setup") != 0
+            || json_object_get(req, "save_payment_method") == NULL
+            || json_object_get(req, "capture") != NULL))
+    {
+        mock_invalid(inv, "invalid_mode", "mode",
+                     "mode: \"setup\" only, with save_payment_method and "
+                     "no capture");
+        goto done;
+    }
+
+    if (setup != NULL) {
+        if (!json_is_string(json_object_get(req, "amount"))
+            || strspn(json_string_value(json_object_get(req, "amount")),
+                      "0.") != json_string_length(json_object_get(req,
+                                                                 "amount"))
+            || json_string_value(json_object_get(req, "amount"))[0] != '0')
+        {
+            mock_invalid(inv, "invalid_amount", "amount",
+                         "amount: \"0\" in a setup");
+            goto done;
+        }
+
+        amount = 0;
+
+    } else if (mock_parse_decimal(json_string_value(json_object_get(req,
+                                                                  "amount")),
+                                  currency, &amount)
+               != 0)
     {
         mock_invalid(inv, "invalid_amount", "amount",
                      "amount: a positive decimal string in %s's exponent",

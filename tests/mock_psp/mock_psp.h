@@ -219,6 +219,7 @@ mock_session_state_e mock_session_get(const char *id, json_t **copy);
 /* any record kept under id, a session or an operation (a copy; NULL:
  * none) */
 json_t *mock_record_get(const char *id);
+int mock_session_is_setup(const json_t *session);
 mock_session_state_e mock_session_pay(const char *id, json_t **copy,
     mock_webhook_fault_t *wf);
 mock_session_state_e mock_session_decline(const char *id, json_t **copy,

@@ -1005,6 +1005,33 @@ mock_session_manual(const json_t *session)
  * Adyen a 16-digit pspReference, generic "pay_…".  Refunds and disputes
  * name it (money.c).
  */
+/* Stripe's Checkout session in mode=setup: 1 */
+int
+mock_session_is_setup(const json_t *session)
+{
+    const char  *mode;
+
+    mode = json_string_value(json_object_get(session, "mode"));
+
+    return mode != NULL && strcmp(mode, "setup") == 0;
+}
+
+
+/* A setup session completed: its setup intent, seti_… */
+static void
+mock_session_setup_intent(json_t *session)
+{
+    char  ref[32];
+
+    snprintf(ref, sizeof(ref), "seti_");
+    if (mock_random_alnum(ref + 5, 24) != 0) {
+        return;
+    }
+
+    json_object_set_new(session, "setup_intent", json_string(ref));
+}
+
+
 static void
 mock_session_payment_ref(json_t *session)
 {
@@ -1248,6 +1275,17 @@ mock_session_pay(const char *id, json_t **copy, mock_webhook_fault_t *wf)
         mock_session_webhook_fault(s, wf);
 
         json_object_set_new(s->json, "status", json_string("complete"));
+
+        /* Stripe's mode=setup: nothing to pay, its setup intent made */
+        if (mock_session_is_setup(s->json)) {
+            json_object_set_new(s->json, "payment_status",
+                                json_string("no_payment_required"));
+            mock_session_setup_intent(s->json);
+            *copy = json_deep_copy(s->json);
+            pthread_mutex_unlock(&mock_lock);
+            return state;
+        }
+
         /* a manual-capture payment is authorized, not paid, until it is
          * captured */
         json_object_set_new(s->json, "payment_status",

@@ -47,6 +47,10 @@ typedef struct {
     const char           *setup_future_usage;   /* payment_intent_data[…] */
     const char           *customer;
     const char           *customer_creation;
+    const char           *currency;          /* mode=setup */
+    const char           *pm_type;           /* payment_method_types[0] */
+    const char           *si_nonce;          /* setup_intent_data[…] */
+    const char           *si_usage;          /* setup_intent_data[…] */
     json_t               *metadata;
     mock_line_t           lines[MOCK_MAX_LINE_ITEMS];
     size_t                nlines;
@@ -227,7 +231,13 @@ mock_params_slot(mock_params_t *p, const char *key, const char ***slot,
         { "payment_intent_data[setup_future_usage]",
           offsetof(mock_params_t, setup_future_usage) },
         { "customer", offsetof(mock_params_t, customer) },
-        { "customer_creation", offsetof(mock_params_t, customer_creation) }
+        { "customer_creation", offsetof(mock_params_t, customer_creation) },
+        { "currency", offsetof(mock_params_t, currency) },
+        { "payment_method_types[0]", offsetof(mock_params_t, pm_type) },
+        { "setup_intent_data[metadata][nonce]",
+          offsetof(mock_params_t, si_nonce) },
+        { "setup_intent_data[metadata][usage]",
+          offsetof(mock_params_t, si_usage) }
     };
 
     static const struct {
@@ -398,6 +408,205 @@ mock_params_collect(mock_params_t *p, const mock_form_t *form,
 }
 
 
+/*
+ * mode=setup (stripe-node's SessionCreateParams): no line_items and no
+ * payment_intent_data (payment mode's), a currency (required in setup
+ * mode without payment_method_types; checked when sent), card the one
+ * payment method type, setup_intent_data[metadata], customer or
+ * customer_creation (setup mode takes both), the URLs and expires_at as
+ * in payment mode.  The session: amount_total null, payment_status
+ * no_payment_required once completed, setup_intent made when the shopper
+ * completes it (vault.c: setup_intent.succeeded names the method).
+ */
+static json_t *
+mock_session_setup(mock_params_t *p, const mock_fault_t *fault,
+    mock_invalid_t *inv)
+{
+    int64_t      expires_at, now;
+    json_t      *s;
+    char         id[64], url[MOCK_MAX_URL + 128], cur[4];
+    size_t       i;
+
+    if (p->nlines != 0) {
+        mock_invalid(inv, "parameter_invalid", "line_items",
+                     "You cannot pass `line_items` in `setup` mode.");
+        return NULL;
+    }
+
+    if (p->capture_method != NULL || p->pi_nonce != NULL
+        || p->setup_future_usage != NULL)
+    {
+        mock_invalid(inv, "parameter_invalid", "payment_intent_data",
+                     "You can not pass `payment_intent_data` in `setup` "
+                     "mode.");
+        return NULL;
+    }
+
+    if (p->currency == NULL && p->pm_type == NULL) {
+        mock_invalid(inv, "parameter_missing", "currency",
+                     "Missing required param: currency.");
+        return NULL;
+    }
+
+    cur[0] = '\0';
+
+    if (p->currency != NULL) {
+        if (strlen(p->currency) != 3) {
+            mock_invalid(inv, "parameter_invalid", "currency",
+                         "Invalid currency: %s.", p->currency);
+            return NULL;
+        }
+
+        for (i = 0; i < 3; i++) {
+            if (!islower((unsigned char) p->currency[i])) {
+                mock_invalid(inv, "parameter_invalid", "currency",
+                             "Invalid currency: %s.", p->currency);
+                return NULL;
+            }
+            cur[i] = p->currency[i];
+        }
+        cur[3] = '\0';
+    }
+
+    if (p->pm_type != NULL && strcmp(p->pm_type, "card") != 0) {
+        mock_invalid(inv, "parameter_invalid", "payment_method_types[0]",
+                     "Invalid payment_method_types[0]: this mock takes "
+                     "card.");
+        return NULL;
+    }
+
+    if (p->si_usage != NULL && strcmp(p->si_usage, "off_session") != 0
+        && strcmp(p->si_usage, "on_session") != 0)
+    {
+        mock_invalid(inv, "parameter_invalid",
+                     "setup_intent_data[metadata][usage]",
+                     "The mock reads the usage from this metadata key: "
+                     "off_session or on_session.");
+        return NULL;
+    }
+
+    if (p->success_url == NULL || !mock_url_valid(p->success_url,
+                                                  MOCK_MAX_URL))
+    {
+        mock_invalid(inv, p->success_url ? "url_invalid"
+                                         : "parameter_missing",
+                     "success_url", "Invalid or missing success_url.");
+        return NULL;
+    }
+
+    if (p->cancel_url != NULL
+        && !mock_url_valid(p->cancel_url, MOCK_MAX_URL))
+    {
+        mock_invalid(inv, "url_invalid", "cancel_url", "Not a valid URL");
+        return NULL;
+    }
+
+    if (p->customer_creation != NULL
+        && strcmp(p->customer_creation, "always") != 0
+        && strcmp(p->customer_creation, "if_required") != 0)
+    {
+        mock_invalid(inv, "parameter_invalid", "customer_creation",
+                     "Invalid customer_creation: must be one of always or "
+                     "if_required");
+        return NULL;
+    }
+
+    if (p->customer != NULL
+        && (p->customer_creation != NULL
+            || strncmp(p->customer, "cus_", 4) != 0))
+    {
+        mock_invalid(inv, p->customer_creation ? "parameter_invalid"
+                                               : "resource_missing",
+                     "customer", p->customer_creation
+                     ? "You may only specify one of these parameters: "
+                       "customer, customer_creation."
+                     : "No such customer: '%s'", p->customer);
+        return NULL;
+    }
+
+    now = (int64_t) time(NULL);
+    expires_at = now + MOCK_EXPIRES_MAX;
+
+    if (p->expires_at != NULL
+        && (mock_parse_int64(p->expires_at, &expires_at) != 0
+            || expires_at < now + MOCK_EXPIRES_MIN
+            || expires_at > now + MOCK_EXPIRES_MAX))
+    {
+        mock_invalid(inv, "parameter_invalid", "expires_at",
+                     "The expires_at timestamp must be at least 30 minutes "
+                     "and at most 24 hours from now (now is %lld).",
+                     (long long) now);
+        return NULL;
+    }
+
+    memcpy(id, MOCK_SESSION_ID_PREFIX, sizeof(MOCK_SESSION_ID_PREFIX) - 1);
+    if (mock_random_alnum(id + sizeof(MOCK_SESSION_ID_PREFIX) - 1,
+                          MOCK_SESSION_ID_RANDOM)
+        != 0)
+    {
+        mock_invalid(inv, NULL, NULL, "No randomness.");
+        return NULL;
+    }
+
+    if (fault->hosted_url != NULL) {
+        snprintf(url, sizeof(url), "%s", fault->hosted_url);
+    } else {
+        snprintf(url, sizeof(url), "%s/pay/%s", mock_conf.public_url, id);
+    }
+
+    s = json_object();
+    if (s == NULL) {
+        mock_invalid(inv, NULL, NULL, "Out of memory.");
+        return NULL;
+    }
+
+    json_object_set_new(s, "id", json_string(id));
+    json_object_set_new(s, "object", json_string("checkout.session"));
+    json_object_set_new(s, "amount_subtotal", json_null());
+    json_object_set_new(s, "amount_total", json_null());
+    json_object_set_new(s, "cancel_url", p->cancel_url
+                        ? json_string(p->cancel_url) : json_null());
+    json_object_set_new(s, "client_reference_id",
+                        p->client_reference_id
+                        ? json_string(p->client_reference_id) : json_null());
+    json_object_set_new(s, "created", json_integer(now));
+    json_object_set_new(s, "currency", cur[0] ? json_string(cur)
+                                              : json_null());
+    json_object_set_new(s, "customer_email", json_null());
+    json_object_set_new(s, "expires_at", json_integer(expires_at));
+    json_object_set_new(s, "livemode", json_false());
+    json_object_set(s, "metadata", p->metadata);
+    json_object_set_new(s, "mode", json_string("setup"));
+    json_object_set_new(s, "payment_intent", json_null());
+    json_object_set_new(s, "payment_status", json_string("unpaid"));
+    json_object_set_new(s, "setup_intent", json_null());
+    json_object_set_new(s, "status", json_string("open"));
+    json_object_set_new(s, "success_url", json_string(p->success_url));
+    json_object_set_new(s, "url", json_string(url));
+
+    if (json_object_size(s) != 19) {
+        json_decref(s);
+        mock_invalid(inv, NULL, NULL, "Out of memory.");
+        return NULL;
+    }
+
+    /* the mock's own: what the vault saves when the shopper completes
+     * it (the usage the gateway named in the setup intent's metadata) */
+    json_object_set_new(s, "save_usage",
+                        json_string(p->si_usage ? p->si_usage
+                                                : "off_session"));
+    if (p->si_nonce != NULL) {
+        json_object_set_new(s, "setup_intent_metadata",
+                            json_pack("{ss}", "nonce", p->si_nonce));
+    }
+    if (p->customer != NULL) {
+        json_object_set_new(s, "save_customer", json_string(p->customer));
+    }
+
+    return s;
+}
+
+
 static json_t *
 mock_session_build(mock_params_t *p, const mock_fault_t *fault,
     mock_invalid_t *inv)
@@ -414,9 +623,29 @@ mock_session_build(mock_params_t *p, const mock_fault_t *fault,
         return NULL;
     }
 
+    if (strcmp(p->mode, "setup") == 0) {
+        return mock_session_setup(p, fault, inv);
+    }
+
     if (strcmp(p->mode, "payment") != 0) {
         mock_invalid(inv, "parameter_invalid", "mode",
-                     "Invalid mode: this mock supports only payment.");
+                     "Invalid mode: this mock supports payment and setup.");
+        return NULL;
+    }
+
+    /* setup mode's own parameters */
+    if (p->currency != NULL || p->si_nonce != NULL || p->si_usage != NULL) {
+        mock_invalid(inv, "parameter_invalid",
+                     p->currency != NULL ? "currency" : "setup_intent_data",
+                     "%s can only be used in setup mode.",
+                     p->currency != NULL ? "currency" : "setup_intent_data");
+        return NULL;
+    }
+
+    if (p->pm_type != NULL && strcmp(p->pm_type, "card") != 0) {
+        mock_invalid(inv, "parameter_invalid", "payment_method_types[0]",
+                     "Invalid payment_method_types[0]: this mock takes "
+                     "card.");
         return NULL;
     }
 

@@ -651,7 +651,9 @@ MOCK_TEST(validates_parameters_like_stripe)
           "&line_items[0][price_data][product_data][name]=x"
           "&line_items[0][quantity]=1", 1, "parameter_missing",
           "success_url" },
-        { "mode=setup", 1, "parameter_invalid", "mode" }
+        /* setup mode needs a currency (without payment_method_types) */
+        { "mode=setup", 1, "parameter_missing", "currency" },
+        { "mode=subscription", 1, "parameter_invalid", "mode" }
     };
     size_t  i;
 

@@ -260,3 +260,77 @@ MOCK_TEST(vault_method_seeded_by_control_is_charged)
     cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
     resp_free(&r);
 }
+
+
+/*
+ * Checkout mode=setup: no line_items, no payment_intent_data; the session
+ * completes with nothing to pay, and the vault saves the method under the
+ * Customer it names; an off-session charge of it succeeds.
+ */
+MOCK_TEST(vault_setup_session_saves_under_its_customer)
+{
+    resp_t       r;
+    char         path[256], token[64];
+    size_t       i;
+    json_t      *it;
+    const char  *setup =
+        "mode=setup&currency=usd&payment_method_types[0]=card"
+        "&client_reference_id=m1:co_setup"
+        "&success_url=https://shop.example/ok"
+        "&cancel_url=https://shop.example/no"
+        "&setup_intent_data[metadata][nonce]=m1:co_setup"
+        "&setup_intent_data[metadata][usage]=off_session"
+        "&customer=cus_Known123";
+
+    /* payment mode's parameters are refused in setup mode */
+    create(&r, "m1:co_bad1", "mode=setup&currency=usd"
+           "&success_url=https://shop.example/ok"
+           "&line_items[0][price_data][currency]=usd");
+    cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+
+    create(&r, "m1:co_bad2", "mode=setup&currency=usd"
+           "&success_url=https://shop.example/ok"
+           "&payment_intent_data[setup_future_usage]=off_session");
+    cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+
+    create(&r, "m1:co_bad3", "mode=setup&success_url=https://shop.example/ok");
+    cr_expect_eq(r.status, 400, "no currency: %ld %s", r.status, r.body);
+    resp_free(&r);
+
+    create(&r, "m1:co_setup", setup);
+    cr_assert_eq(r.status, 200, "create: %ld %s", r.status, r.body);
+    cr_expect_str_eq(str(&r, "mode"), "setup");
+    cr_expect(json_is_null(json_object_get(r.json, "amount_total")));
+
+    snprintf(path, sizeof(path), "/_control/sessions/%s/pay", str(&r, "id"));
+    resp_free(&r);
+    control(&r, "POST", path, NULL);
+    cr_assert(r.status >= 200 && r.status < 300, "pay: %ld %s", r.status,
+              r.body);
+    resp_free(&r);
+
+    token[0] = '\0';
+    control(&r, "GET", "/_control/payment_methods", NULL);
+    cr_assert_eq(r.status, 200);
+
+    json_array_foreach(json_object_get(r.json, "payment_methods"), i, it) {
+        if (strcmp(json_string_value(json_object_get(it, "reference")),
+                   "m1:co_setup") == 0)
+        {
+            snprintf(token, sizeof(token), "%s",
+                     json_string_value(json_object_get(it, "token")));
+            cr_expect_str_eq(json_string_value(json_object_get(it,
+                                 "customer")), "cus_Known123");
+        }
+    }
+
+    resp_free(&r);
+    cr_assert(strncmp(token, "pm_", 3) == 0, "no method saved");
+
+    charge(&r, "m1:ren_setup", token, "cus_Known123", "m1:ren_setup");
+    cr_expect_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_expect_str_eq(str(&r, "status"), "succeeded");
+    resp_free(&r);
+}

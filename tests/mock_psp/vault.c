@@ -742,6 +742,33 @@ mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
     pref = json_string_value(json_object_get(session, "payment_ref"));
     cur = json_string_value(json_object_get(session, "currency"));
 
+    /* Stripe's mode=setup: no payment, its setup intent names the method
+     * (setup_intent.succeeded, its metadata as the session set it) */
+    if (mock_session_is_setup(session)) {
+        pi = wf->never ? NULL
+             : json_pack("{sO ss ss ss ss ss sO}",
+                   "id", json_object_get(session, "setup_intent"),
+                   "object", "setup_intent",
+                   "status", "succeeded",
+                   "usage", json_string_value(json_object_get(session,
+                                                              "save_usage")),
+                   "customer", json_string_value(json_object_get(m,
+                                                     "customer")),
+                   "payment_method", token,
+                   "metadata", json_object_get(session,
+                                               "setup_intent_metadata")
+                               ? json_object_get(session,
+                                                 "setup_intent_metadata")
+                               : json_null());
+        if (pi != NULL) {
+            mock_stripe_webhook_object("setup_intent.succeeded", pi,
+                                       ref ? ref : "", wf,
+                                       2 * MOCK_CHARGE_DELAY_MS);
+        }
+        json_decref(m);
+        return;
+    }
+
     if (wf->never || ref == NULL || pref == NULL || cur == NULL) {
         json_decref(m);
         return;

@@ -658,3 +658,217 @@ Test(saved_methods, detach_answers)
     cr_expect_eq(pay_psp_detach_answer(PAY_DIALECT_GENERIC, 503),
                  PAY_DETACH_RETRY);
 }
+
+
+/* --- a save without a charge ("mode": "setup") ------------------------------ */
+
+#define SM_SETUP  "{\"checkout_id\":\"co_1\",\"mode\":\"setup\"," \
+                  "\"success_url\":\"https://shop.example/ok\"," \
+                  "\"cancel_url\":\"https://shop.example/no\"%s}"
+#define SM_SAVE   ",\"save_payment_method\":{\"customer\":\"c_1\"," \
+                  "\"usage\":\"off_session\",\"shopper_agreed\":true}"
+
+
+static int
+sm_setup_parse(const char *extra, pay_checkout_t *co, pay_verdict_t *v)
+{
+    char  body[2048];
+
+    snprintf(body, sizeof(body), SM_SETUP, extra);
+
+    return pay_checkout_parse(body, strlen(body), co, v);
+}
+
+
+Test(saved_methods, setup_parsed)
+{
+    char            *orders;
+    pay_checkout_t   co;
+    pay_verdict_t    v;
+
+    cr_assert_eq(sm_setup_parse(",\"currency\":\"JPY\"" SM_SAVE, &co, &v), 0,
+                 "%s", v.detail);
+    cr_expect(co.setup);
+    cr_expect_str_eq(co.currency, "JPY");
+    cr_expect_eq(co.exponent, 0);
+    cr_expect_eq(co.total, 0);
+    cr_expect_eq(co.norders, 0);
+    cr_expect_str_eq(co.save_usage, "off_session");
+    orders = pay_checkout_orders_json(&co);
+    cr_expect_str_eq(orders, "[]");
+    free(orders);
+    pay_checkout_free(&co);
+
+    /* "payment" is the default, said or not */
+    cr_assert_eq(sm_parse(",\"mode\":\"payment\"", &co, &v), 0, "%s",
+                 v.detail);
+    cr_expect(!co.setup);
+    cr_expect_eq(co.total, 1000);
+    pay_checkout_free(&co);
+}
+
+
+Test(saved_methods, setup_refused)
+{
+    size_t           i;
+    pay_checkout_t   co;
+    pay_verdict_t    v;
+    static const struct {
+        const char  *extra;
+        pay_err_e    err;
+    }  bad[] = {
+        /* no save */
+        { ",\"currency\":\"EUR\"", PAY_ERR_INVALID_REQUEST },
+        /* no currency, or not one */
+        { SM_SAVE, PAY_ERR_UNSUPPORTED_CURRENCY },
+        { ",\"currency\":\"eur\"" SM_SAVE, PAY_ERR_UNSUPPORTED_CURRENCY },
+        /* orders, a capture, a charge of a saved method */
+        { ",\"currency\":\"EUR\",\"payment_orders\":[]" SM_SAVE,
+          PAY_ERR_INVALID_REQUEST },
+        { ",\"currency\":\"EUR\",\"capture\":\"automatic\"" SM_SAVE,
+          PAY_ERR_INVALID_REQUEST },
+        { ",\"currency\":\"EUR\",\"payment_method\":\"" SM_PM "\","
+          "\"off_session\":true", PAY_ERR_INVALID_REQUEST },
+        { ",\"currency\":\"EUR\",\"payment_method\":\"" SM_PM "\","
+          "\"off_session\":true" SM_SAVE, PAY_ERR_INVALID_REQUEST },
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_expect_eq(sm_setup_parse(bad[i].extra, &co, &v), -1,
+                     "accepted: %s", bad[i].extra);
+        cr_expect_eq(v.err, bad[i].err, "%s: %s", bad[i].extra, v.detail);
+    }
+
+    /* another mode; a currency outside a setup */
+    cr_expect_eq(sm_parse(",\"mode\":\"subscription\"", &co, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_REQUEST);
+    cr_expect_eq(sm_parse(",\"currency\":\"EUR\"", &co, &v), -1);
+    cr_expect_eq(v.err, PAY_ERR_INVALID_REQUEST);
+}
+
+
+/* the fixture as a setup: no orders, total 0 */
+static void
+sm_setup_fixture(sm_fixture_t *f)
+{
+    sm_fixture(f, 0);
+    f->co.setup = 1;
+    f->co.norders = 0;
+    f->co.orders = NULL;
+    f->co.total = 0;
+}
+
+
+Test(saved_methods, stripe_setup_session_exact)
+{
+    sm_fixture_t       f;
+    pay_psp_request_t  req;
+
+    sm_setup_fixture(&f);
+    req = sm_build(PAY_DIALECT_STRIPE, &f);
+
+    cr_expect_str_eq(req.path, "/v1/checkout/sessions");
+    cr_expect_str_eq(req.body,
+        "mode=setup&currency=eur&payment_method_types[0]=card"
+        "&client_reference_id=m_1%3Aco_1"
+        "&success_url=https%3A%2F%2Fgw.example%2Fv1%2Freturn%2Fp%2Fco_1"
+        "%3Ft%3Da"
+        "&cancel_url=https%3A%2F%2Fgw.example%2Fv1%2Freturn%2Fp%2Fco_1"
+        "%3Ft%3Db"
+        "&expires_at=1795341600&metadata[merchant_id]=m_1"
+        "&metadata[checkout_id]=co_1"
+        "&setup_intent_data[metadata][nonce]=m_1%3Aco_1"
+        "&setup_intent_data[metadata][usage]=off_session"
+        "&customer_creation=always");
+    pay_psp_request_free(&req);
+
+    /* the Customer of the customer's earlier saves */
+    f.reg.psp_customer = "cus_Known";
+    req = sm_build(PAY_DIALECT_STRIPE, &f);
+    cr_expect(strstr(req.body, "&customer=cus_Known") != NULL, "%s",
+              req.body);
+    cr_expect(strstr(req.body, "customer_creation") == NULL);
+    cr_expect(strstr(req.body, "line_items") == NULL);
+    cr_expect(strstr(req.body, "payment_intent_data") == NULL);
+    pay_psp_request_free(&req);
+
+    /* a setup that saves nothing is no request */
+    f.co.save_usage = NULL;
+    cr_expect_neq(pay_psp_build_registration(PAY_DIALECT_STRIPE, &f.reg,
+                                             &req), 0);
+}
+
+
+Test(saved_methods, adyen_and_generic_setup_sessions)
+{
+    json_t             *j;
+    sm_fixture_t        f;
+    pay_psp_request_t   req;
+
+    sm_setup_fixture(&f);
+
+    req = sm_build(PAY_DIALECT_ADYEN, &f);
+    j = json_loads(req.body, 0, NULL);
+    cr_assert_not_null(j, "%s", req.body);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(j,
+                     "amount"), "value")), 0);
+    cr_expect_null(json_object_get(j, "lineItems"), "%s", req.body);
+    cr_expect_str_eq(json_string_value(json_object_get(j,
+                         "storePaymentMethodMode")), "enabled");
+    cr_expect_str_eq(json_string_value(json_object_get(j,
+                         "shopperReference")), "cu_0123456789abcdef01234567");
+    cr_expect_str_eq(json_string_value(json_object_get(j,
+                         "recurringProcessingModel")), "Subscription");
+    json_decref(j);
+    pay_psp_request_free(&req);
+
+    req = sm_build(PAY_DIALECT_GENERIC, &f);
+    j = json_loads(req.body, 0, NULL);
+    cr_assert_not_null(j, "%s", req.body);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "amount")), "0.00");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "mode")), "setup");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j,
+                         "save_payment_method"), "usage")), "off_session");
+    json_decref(j);
+    pay_psp_request_free(&req);
+
+    /* orders in a setup, or none in a payment: no request */
+    f.co.setup = 0;
+    cr_expect_neq(pay_psp_build_registration(PAY_DIALECT_ADYEN, &f.reg,
+                                             &req), 0);
+}
+
+
+Test(saved_methods, stripe_setup_intent_gives_method_saved)
+{
+    size_t       n;
+    pay_event_t  ev[2];
+    const char  *b =
+        "{\"id\":\"evt_2\",\"type\":\"setup_intent.succeeded\","
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"seti_1\","
+        "\"object\":\"setup_intent\",\"status\":\"succeeded\","
+        "\"usage\":\"off_session\",\"customer\":\"cus_1\","
+        "\"payment_method\":\"pm_tok\","
+        "\"metadata\":{\"nonce\":\"m_1:co_1\"}}}}";
+    const char  *other =
+        "{\"id\":\"evt_3\",\"type\":\"setup_intent.succeeded\","
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"seti_2\","
+        "\"object\":\"setup_intent\",\"payment_method\":\"pm_tok\","
+        "\"metadata\":{}}}}";
+
+    cr_assert_eq(pay_stripe_parse_events(b, strlen(b), ev, 2, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_METHOD_SAVED);
+    cr_expect_str_eq(ev[0].event_id, "evt_2");
+    cr_expect_str_eq(ev[0].reference, "m_1:co_1");
+    cr_expect_str_eq(ev[0].method, "pm_tok");
+    cr_expect_str_eq(ev[0].psp_customer, "cus_1");
+    cr_expect_str_eq(ev[0].payment_ref, "seti_1");
+    cr_expect_str_eq(ev[0].token, "");
+    cr_expect_eq(ev[0].amount, PAY_EVT_AMOUNT_ABSENT);
+
+    /* a setup intent that is none of ours saves nothing */
+    cr_assert_eq(pay_stripe_parse_events(other, strlen(other), ev, 2, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
+}
