@@ -349,8 +349,9 @@ ngx_http_payments_cancel_claimed(ngx_http_payments_pg_query_t *q,
         return;
     }
 
-    /* no session yet (its registration never got the PSP's answer), or a
-     * PSP that cannot end one: the gateway cancels alone */
+    /* no session yet (its registration never got the PSP's answer, or it
+     * is held for review and no PSP has seen it), or a PSP that cannot end
+     * one: the gateway cancels alone */
     if (PQgetisnull(res, 0, 6) || !ctx->psp->dl->session_expirable
         || ctx->psp->dl->session_expire == NULL)
     {

@@ -2575,8 +2575,19 @@ BEGIN
         v_status := 409;
         v_body := p_paid_problem;
 
-    ELSIF c.status = 'EXECUTING' THEN
-        v_source := 'cancel:' || c.psp || ':' || p_result;
+    ELSIF c.status = 'EXECUTING'
+          OR c.status = 'REVIEW' AND p_result = 'gateway' THEN
+        v_source := CASE WHEN c.status = 'REVIEW' THEN 'cancel:review'
+                         ELSE 'cancel:' || c.psp || ':' || p_result END;
+
+        -- a review is decided by the cancel (the risk row after the
+        -- checkout: the order pay_review_approve and _reject lock them in)
+        IF c.status = 'REVIEW' THEN
+            UPDATE checkout_risk r
+               SET reviewed = 'canceled', reviewed_at = now()
+             WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout
+               AND r.verdict = 'review' AND r.reviewed IS NULL;
+        END IF;
 
         UPDATE checkouts ck
            SET status = 'FAILED', failure_code = 'canceled',
@@ -2603,7 +2614,9 @@ BEGIN
         END LOOP;
 
         PERFORM audit_append(p_merchant, p_checkout, 'cancel:canceled',
-            jsonb_build_object('psp', c.psp, 'result', p_result));
+            jsonb_strip_nulls(jsonb_build_object('psp', c.psp,
+                'result', p_result,
+                'from', CASE WHEN c.status = 'REVIEW' THEN 'REVIEW' END)));
         v_status := 200;
 
     ELSIF c.status = 'FAILED' AND c.failure_code = 'canceled' THEN
@@ -9009,7 +9022,7 @@ CREATE TABLE public.checkout_risk (
     reviewed_at timestamp with time zone,
     CONSTRAINT checkout_risk_reason CHECK ((reason ~ '^[a-z0-9_.-]{1,64}$'::text)),
     CONSTRAINT checkout_risk_review CHECK ((((verdict = 'review'::text) = (review_until IS NOT NULL)) AND ((reviewed IS NULL) OR (verdict = 'review'::text)))),
-    CONSTRAINT checkout_risk_reviewed CHECK ((((reviewed = ANY (ARRAY['approved'::text, 'rejected'::text, 'expired'::text])) AND (reviewed_at IS NOT NULL)) OR ((reviewed IS NULL) AND (reviewed_at IS NULL)))),
+    CONSTRAINT checkout_risk_reviewed CHECK ((((reviewed = ANY (ARRAY['approved'::text, 'rejected'::text, 'expired'::text, 'canceled'::text])) AND (reviewed_at IS NOT NULL)) OR ((reviewed IS NULL) AND (reviewed_at IS NULL)))),
     CONSTRAINT checkout_risk_score CHECK (((score >= 0) AND (score <= 1000))),
     CONSTRAINT checkout_risk_source CHECK ((source = ANY (ARRAY['provider'::text, 'on_error'::text]))),
     CONSTRAINT checkout_risk_verdict CHECK ((verdict = ANY (ARRAY['allow'::text, 'deny'::text, 'review'::text])))
@@ -9055,7 +9068,7 @@ COMMENT ON COLUMN public.checkout_risk.review_until IS 'a review''s deadline: un
 -- Name: COLUMN checkout_risk.reviewed; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.checkout_risk.reviewed IS 'a review''s outcome: approved, rejected or expired (NULL: undecided, or not a review)';
+COMMENT ON COLUMN public.checkout_risk.reviewed IS 'a review''s outcome: approved, rejected or expired by a person or its deadline, or canceled by the shop (NULL: undecided, or not a review)';
 
 
 --

@@ -7,7 +7,10 @@
 --   paid     the PSP says the session was paid, or a payment in it is
 --            under way: the payment stands, its webhook books it
 -- An EXECUTING checkout closed or canceled here fails, with its orders, as
--- `canceled` (notified as checkout.canceled, audited); one decided since
+-- `canceled` (notified as checkout.canceled, audited); so does one held
+-- for review (p_result gateway: no PSP has seen it), whose review the
+-- cancel decides (reviewed canceled: out of the queue, never approved
+-- after it); one decided since
 -- the claim (its webhook came first) is answered as it is.  Either way the
 -- cancel is decided: cancel_requested_at goes back to NULL, and the
 -- cancel is audited (cancel:canceled) by the finish that decides it.  The
@@ -62,8 +65,19 @@ BEGIN
         v_status := 409;
         v_body := p_paid_problem;
 
-    ELSIF c.status = 'EXECUTING' THEN
-        v_source := 'cancel:' || c.psp || ':' || p_result;
+    ELSIF c.status = 'EXECUTING'
+          OR c.status = 'REVIEW' AND p_result = 'gateway' THEN
+        v_source := CASE WHEN c.status = 'REVIEW' THEN 'cancel:review'
+                         ELSE 'cancel:' || c.psp || ':' || p_result END;
+
+        -- a review is decided by the cancel (the risk row after the
+        -- checkout: the order pay_review_approve and _reject lock them in)
+        IF c.status = 'REVIEW' THEN
+            UPDATE checkout_risk r
+               SET reviewed = 'canceled', reviewed_at = now()
+             WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout
+               AND r.verdict = 'review' AND r.reviewed IS NULL;
+        END IF;
 
         UPDATE checkouts ck
            SET status = 'FAILED', failure_code = 'canceled',
@@ -90,7 +104,9 @@ BEGIN
         END LOOP;
 
         PERFORM audit_append(p_merchant, p_checkout, 'cancel:canceled',
-            jsonb_build_object('psp', c.psp, 'result', p_result));
+            jsonb_strip_nulls(jsonb_build_object('psp', c.psp,
+                'result', p_result,
+                'from', CASE WHEN c.status = 'REVIEW' THEN 'REVIEW' END)));
         v_status := 200;
 
     ELSIF c.status = 'FAILED' AND c.failure_code = 'canceled' THEN

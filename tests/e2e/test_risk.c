@@ -795,6 +795,64 @@ rk_count(const char *sql, const char *a, const char *b)
 }
 
 
+/* The shop cancels a checkout a person has not reviewed yet: canceled at
+ * the gateway alone (no PSP ever saw it), the review decided by it. */
+Test(risk, a_cancel_of_a_held_checkout_cancels_it_and_decides_its_review)
+{
+    char        *id, *key, *body, *n;
+    json_t      *co, *ds;
+    resp_t      *r, *again;
+    endpoint_t   ep;
+    merchant_t   m;
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    rk_held(&m, &id, &key, &body);
+    n = nonce(&m, id);
+
+    r = rk_op(&m, str_printf("/v1/checkouts/%s/cancel", id));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")),
+                     "FAILED");
+    resp_free(r);
+
+    co = rk_checkout(&m, id);
+    cr_assert_str_eq(json_string_value(json_object_get(co, "status")),
+                     "FAILED");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(co, "failure"), "code")),
+                     "canceled");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(co, "risk"), "review")),
+                     "canceled");
+    json_decref(co);
+
+    /* out of the queue; neither approved nor rejected after it */
+    r = rk_admin("GET", "/v1/reviews", NULL);
+    cr_assert_eq(r->status, 200);
+    cr_assert_null(strstr(r->body, n), "still in the queue: %s", r->body);
+    resp_free(r);
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/approve", n), NULL);
+    expect_problem(r, 404, "not_found");
+    resp_free(r);
+    r = rk_admin("POST", str_printf("/v1/reviews/%s/reject", n), NULL);
+    expect_problem(r, 404, "not_found");
+    resp_free(r);
+
+    /* the shop's registration key replays what it answered, no PSP call */
+    again = rk_post(HOST_DENY, &m, key, body);
+    cr_assert_eq(again->status, 202, "%ld %s", again->status, again->body);
+    resp_free(again);
+    cr_assert_eq(rk_psp_requests(&m, id), 0);
+
+    /* the merchant was told */
+    ds = receiver_wait(ep.name, "204", 1, 20);
+    cr_assert_eq(deliveries_count(ds, "204", "checkout.canceled"), 1);
+    json_decref(ds);
+}
+
+
 /* An approval registers the checkout the shop asked for, all of it: a
  * manual capture stays manual at the PSP (else the PSP would capture what
  * the gateway holds as an authorization), and the metadata goes with it.

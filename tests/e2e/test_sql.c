@@ -375,19 +375,27 @@ Test(sql, a_registration_is_not_resumed_once_a_cancel_was_requested,
 }
 
 /* co_1 of m held for review: claimed under k1, the risk check's review
- * recorded (k1 done with the 202); then a cancel under "a-cancel", which
- * sorts before k1, refused (409 stored under it): two keys name co_1. */
+ * recorded (k1 done with the 202). */
 static void
-held_with_a_cancel(PGconn *c, const char *m)
+held(PGconn *c, const char *m)
 {
     cr_assert_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "claimed");
     cr_assert_str_eq(VAL(c, "SELECT outcome FROM pay_risk_record($1, 'k1', 1, 'co_1',"
                             " 'review', 500, 'manual_check', 'provider', 3600, 202,"
                             " '{\"review\":1}', 30)", m), "review");
-    cr_assert_str_eq(cancel_claim(c, m, "a-cancel"), "new");
-    cr_assert_str_eq(VAL(c, "SELECT response_status FROM pay_cancel_finish($1,"
-                            " 'a-cancel', 1, 'co_1', 'gateway', '{\"paid\":1}',"
-                            " '{\"not_cancelable\":1}')", m), "409");
+}
+
+/* co_1 held, and a younger key that names co_1 too, "a-cancel" (sorting
+ * before k1), done with a 409 stored under it: a cancel refused while the
+ * checkout's registration held its lease would leave such a key. */
+static void
+held_with_a_cancel(PGconn *c, const char *m)
+{
+    held(c, m);
+    cr_assert_str_eq(VAL(c, "SELECT outcome FROM op_key_take($1, 'a-cancel', '"
+                            FP_B "', 30, 86400, 'co_1')", m), "new");
+    OK(c, "SELECT op_key_done($1, 'a-cancel', 1, 409,"
+          " '{\"not_cancelable\":1}')", m);
 
     /* the keys of the merchant read in key order, the cancel's first */
     OK0(c, "SET enable_seqscan = off");
@@ -395,7 +403,7 @@ held_with_a_cancel(PGconn *c, const char *m)
 }
 
 Test(sql, a_review_approval_takes_the_registrations_key_not_a_cancels,
-     .description = "pay_review_approve claims the key that registered the checkout, never a cancel's key that names the same checkout: the cancel's stored 409 stays; a refused cancel is decided (cancel_requested_at cleared), so the approval goes on")
+     .description = "pay_review_approve claims the key that registered the checkout, never a younger key that names the same checkout (a cancel's, done with its 409): that key's stored answer stays")
 {
     PGconn  *c = sqlt_connect();
     char     m[24];
@@ -430,6 +438,55 @@ Test(sql, a_review_rejection_answers_under_the_registrations_key_only,
                             " || ' ' || response_body, ', ' ORDER BY idem_key)"
                             " FROM idempotency_keys WHERE merchant_id = $1", m),
                      "a-cancel 409 {\"not_cancelable\":1}, k1 403 {\"risk\":1}");
+    PQfinish(c);
+}
+
+Test(sql, a_cancel_of_a_checkout_in_review_cancels_it_and_decides_the_review,
+     .description = "the shop's cancel of a checkout held for review cancels it at the gateway alone: the checkout and its orders FAILED canceled, the review decided as canceled (out of the queue), audited once; neither an approval nor a rejection decides it again")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    held(c, m);
+
+    cr_assert_str_eq(cancel_claim(c, m, "kc"), "new");
+    cr_expect_str_eq(VAL(c, "SELECT response_status || ' ' || response_body"
+                            " FROM pay_cancel_finish($1, 'kc', 1, 'co_1', 'gateway',"
+                            " '{\"paid\":1}', '{\"not_cancelable\":1}')", m),
+                     "200 {\"status\": \"FAILED\", \"checkout_id\": \"co_1\"}");
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || failure_code || ' '"
+                            " || (cancel_requested_at IS NULL)::text"
+                            " FROM checkouts WHERE merchant_id = $1", m),
+                     "FAILED canceled true");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(DISTINCT o.status::text, ',')"
+                            " || ' ' || string_agg(DISTINCT e.source, ',')"
+                            " FROM payment_orders o JOIN order_events e"
+                            " ON e.merchant_id = o.merchant_id"
+                            " AND e.payment_order_id = o.payment_order_id"
+                            " AND e.to_status = 'FAILED'"
+                            " WHERE o.merchant_id = $1", m),
+                     "FAILED cancel:review");
+    cr_expect_str_eq(VAL(c, "SELECT reviewed || ' ' || (reviewed_at IS NOT NULL)::text"
+                            " FROM checkout_risk WHERE merchant_id = $1", m),
+                     "canceled true");
+    cr_expect_str_eq(VAL(c, "SELECT (strpos(pay_review_list(1000), $1) = 0)::text",
+                         m), "true");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(action || ' ' || coalesce(detail->>'from', '-'),"
+                            " ',' ORDER BY seq) FROM audit_log WHERE merchant_id = $1"
+                            " AND action LIKE 'cancel:%'", m),
+                     "cancel:requested -,cancel:canceled REVIEW");
+
+    cr_expect_str_eq(VAL(c, "SELECT outcome FROM pay_review_approve($1, 'co_1',"
+                            " 'approved-request', " EXPIRES_EPOCH ", 30)", m),
+                     "decided");
+    cr_expect_str_eq(VAL(c, "SELECT pay_review_reject($1, 'co_1', 'rejected',"
+                            " '{\"risk\":1}')::text", m), "false");
+    /* a second cancel answers the same canceled checkout */
+    cr_expect_str_eq(VAL(c, "SELECT outcome || ' ' || response_status FROM"
+                            " pay_cancel_claim($1, 'kc2', '" FP_B "', 30, 86400,"
+                            " 'co_1', '{\"paid\":1}', '{\"not_cancelable\":1}',"
+                            " '{}')", m), "decided 200");
     PQfinish(c);
 }
 
