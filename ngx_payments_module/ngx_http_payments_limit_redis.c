@@ -56,6 +56,7 @@
 #define NGX_HTTP_PAYMENTS_REDIS_AUTH        0
 #define NGX_HTTP_PAYMENTS_REDIS_LOAD        1
 #define NGX_HTTP_PAYMENTS_REDIS_RATE        2
+#define NGX_HTTP_PAYMENTS_REDIS_WINDOW      3
 
 
 /* a command sent, until its reply (and a check's timer, for its request) */
@@ -66,9 +67,12 @@ struct ngx_http_payments_limit_ask_s {
     void                                 *data;
     ngx_uint_t                            kind;
     ngx_uint_t                            generation;
-    uint64_t                              rate;
-    uint64_t                              burst;
+    uint64_t                              rate;     /* or a window's slot */
+    uint64_t                              burst;    /* or its window */
+    int64_t                               amount;
+    uint64_t                              arg;      /* max, or idx (sub) */
     unsigned                              account:1;
+    unsigned                              sub:1;
     unsigned                              evaled:1;   /* sent again: EVAL */
     size_t                                klen;
     char                                  key[1];
@@ -275,8 +279,9 @@ ngx_http_payments_limit_redis_ask(ngx_http_payments_limit_link_t *link,
 static ngx_int_t
 ngx_http_payments_limit_redis_handshake(ngx_http_payments_limit_link_t *link)
 {
-    const char                            *argv[2];
-    size_t                                 argvlen[2];
+    int                                    n;
+    const char                            *argv[3];
+    size_t                                 argvlen[3];
     ngx_http_payments_limit_ask_t         *ask;
     ngx_http_payments_limit_redis_conf_t  *rc = link->conf;
 
@@ -288,12 +293,21 @@ ngx_http_payments_limit_redis_handshake(ngx_http_payments_limit_link_t *link)
             return NGX_ERROR;
         }
 
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        argv[1] = (const char *) rc->password.data;
-        argvlen[1] = rc->password.len;
+        /* AUTH [user] password: the ACL user's (Redis 6), else the
+         * default user's (requirepass) */
+        n = 0;
+        argv[n] = "AUTH";
+        argvlen[n++] = 4;
 
-        if (ngx_http_payments_limit_redis_send(link, ask, 2, argv, argvlen)
+        if (rc->user.len) {
+            argv[n] = (const char *) rc->user.data;
+            argvlen[n++] = rc->user.len;
+        }
+
+        argv[n] = (const char *) rc->password.data;
+        argvlen[n++] = rc->password.len;
+
+        if (ngx_http_payments_limit_redis_send(link, ask, n, argv, argvlen)
             != NGX_OK)
         {
             ngx_free(ask);
@@ -343,6 +357,24 @@ ngx_http_payments_limit_redis_load(ngx_http_payments_limit_link_t *link)
 }
 
 
+/* A check's EVALSHA: a bucket's, or a window's */
+
+static void
+ngx_http_payments_limit_redis_cmd(ngx_http_payments_limit_link_t *link,
+    ngx_http_payments_limit_ask_t *ask, pay_rl_redis_cmd_t *cmd)
+{
+    if (ask->kind == NGX_HTTP_PAYMENTS_REDIS_WINDOW) {
+        pay_rl_redis_window_cmd(cmd, link->conf->sha, ask->key, ask->klen,
+                                ask->sub, 0, ask->rate, ask->burst,
+                                ask->amount, ask->arg);
+        return;
+    }
+
+    pay_rl_redis_rate_cmd(cmd, link->conf->sha, ask->key, ask->klen, 0,
+                          ask->rate, ask->burst, ask->account);
+}
+
+
 /* A check once more, as EVAL with the script itself: Redis lost it. */
 
 static ngx_int_t
@@ -351,8 +383,7 @@ ngx_http_payments_limit_redis_eval(ngx_http_payments_limit_link_t *link,
 {
     pay_rl_redis_cmd_t  cmd;
 
-    pay_rl_redis_rate_cmd(&cmd, link->conf->sha, ask->key, ask->klen, 0,
-                          ask->rate, ask->burst, ask->account);
+    ngx_http_payments_limit_redis_cmd(link, ask, &cmd);
 
     cmd.argv[0] = "EVAL";
     cmd.argvlen[0] = 4;
@@ -631,7 +662,9 @@ ngx_http_payments_limit_redis_checked(ngx_http_payments_limit_link_t *link,
     ngx_http_payments_limit_redis_pt  handler;
 
     w = 0;
-    verdict = pay_rl_redis_answer(reply, &w);
+    verdict = ask->kind == NGX_HTTP_PAYMENTS_REDIS_WINDOW
+              ? pay_rl_redis_window_answer(reply, &w)
+              : pay_rl_redis_answer(reply, &w);
 
     if (verdict == PAY_RL_REDIS_NOSCRIPT && !ask->evaled) {
 
@@ -663,7 +696,7 @@ ngx_http_payments_limit_redis_checked(ngx_http_payments_limit_link_t *link,
         rc = verdict == PAY_RL_REDIS_FITS ? NGX_OK
              : verdict == PAY_RL_REDIS_BUSY ? NGX_BUSY : NGX_ERROR;
 
-        handler(ask->data, rc, (ngx_msec_t) w);
+        handler(ask->data, rc, w);
     }
 
     ngx_free(ask);
@@ -742,7 +775,7 @@ ngx_http_payments_limit_redis_reply(ngx_http_payments_limit_link_t *link,
 
         break;
 
-    default: /* NGX_HTTP_PAYMENTS_REDIS_RATE */
+    default: /* NGX_HTTP_PAYMENTS_REDIS_RATE, _WINDOW */
         ngx_http_payments_limit_redis_checked(link, ask, reply);
     }
 
@@ -904,59 +937,24 @@ ngx_http_payments_limit_redis_expired(ngx_event_t *ev)
 
 
 /*
- * One request against a bucket in Redis.  NGX_OK: sent (or queued behind
- * the connect); with a handler, it is called once, from the event loop
- * (NGX_OK fits, NGX_BUSY with the wait, NGX_ERROR: no answer within the
- * timeout, the connection gone, an error reply), unless forgotten first.
- * Without a handler the request is only counted.  NGX_DECLINED: not sent
- * (Redis is down or stalled): decide without it now.
+ * Sends a check (ask, its key and arguments set) unless Redis is down or
+ * stalled.  NGX_OK: sent (or queued behind the connect); with a handler, it
+ * is called once, from the event loop (NGX_OK fits, with the window's
+ * sub-window for an amount; NGX_BUSY with the wait; NGX_ERROR: no answer
+ * within the timeout, the connection gone, an error reply), unless
+ * forgotten first.  Without a handler the check is only counted.
+ * NGX_DECLINED: not sent (the ask is freed): decide without Redis now.
  */
 
-ngx_int_t
-ngx_http_payments_limit_redis_rate(ngx_http_payments_limit_zone_t *z,
-    ngx_str_t *key, ngx_uint_t burst, ngx_uint_t account,
+static ngx_int_t
+ngx_http_payments_limit_redis_check(ngx_http_payments_limit_link_t *link,
+    ngx_http_payments_limit_ask_t *ask,
     ngx_http_payments_limit_redis_pt handler, void *data, ngx_log_t *log,
     ngx_http_payments_limit_ask_t **askp)
 {
-    char                                   buf[PAY_RL_REDIS_KEY_MAX];
-    size_t                                 klen;
-    pay_rl_redis_cmd_t                     cmd;
-    ngx_http_payments_limit_ask_t         *ask;
-    ngx_http_payments_limit_link_t        *link;
-    ngx_http_payments_limit_redis_conf_t  *rc;
+    pay_rl_redis_cmd_t  cmd;
 
-    link = &ngx_http_payments_limit_link;
-    rc = link->conf;
-
-    if (rc == NULL || link->c == NULL || link->stalled
-        || (link->state != NGX_HTTP_PAYMENTS_REDIS_UP && link->outage))
-    {
-        return NGX_DECLINED;
-    }
-
-    klen = pay_rl_redis_key(buf, sizeof(buf), (const char *) rc->prefix.data,
-                            rc->prefix.len, (const char *) z->name.data,
-                            z->name.len, key->data, key->len);
-    if (klen == 0) {
-        return NGX_DECLINED;
-    }
-
-    ask = ngx_http_payments_limit_redis_ask(link,
-                                            NGX_HTTP_PAYMENTS_REDIS_RATE,
-                                            klen, log);
-    if (ask == NULL) {
-        return NGX_DECLINED;
-    }
-
-    /* kept for an EVAL, should Redis have lost the script */
-    ngx_memcpy(ask->key, buf, klen);
-    ask->klen = klen;
-    ask->rate = z->rate;
-    ask->burst = burst;
-    ask->account = account ? 1 : 0;
-
-    pay_rl_redis_rate_cmd(&cmd, rc->sha, ask->key, klen, 0, z->rate, burst,
-                          account ? 1 : 0);
+    ngx_http_payments_limit_redis_cmd(link, ask, &cmd);
 
     if (ngx_http_payments_limit_redis_send(link, ask, cmd.argc, cmd.argv,
                                            cmd.argvlen)
@@ -973,11 +971,111 @@ ngx_http_payments_limit_redis_rate(ngx_http_payments_limit_zone_t *z,
         ask->timer.data = ask;
         ask->timer.log = log;
 
-        ngx_add_timer(&ask->timer, rc->timeout);
+        ngx_add_timer(&ask->timer, link->conf->timeout);
         *askp = ask;
     }
 
     return NGX_OK;
+}
+
+
+/* a new ask for zone z's key, or NULL: Redis is down or stalled */
+
+static ngx_http_payments_limit_ask_t *
+ngx_http_payments_limit_redis_ask_for(ngx_http_payments_limit_link_t *link,
+    ngx_http_payments_limit_zone_t *z, ngx_str_t *key, ngx_uint_t kind,
+    ngx_log_t *log)
+{
+    char                                   buf[PAY_RL_REDIS_KEY_MAX];
+    size_t                                 klen;
+    ngx_http_payments_limit_ask_t         *ask;
+    ngx_http_payments_limit_redis_conf_t  *rc = link->conf;
+
+    if (rc == NULL || link->c == NULL || link->stalled
+        || (link->state != NGX_HTTP_PAYMENTS_REDIS_UP && link->outage))
+    {
+        return NULL;
+    }
+
+    klen = pay_rl_redis_key_of(buf, sizeof(buf),
+                               (const char *) rc->prefix.data,
+                               rc->prefix.len, (const char *) z->name.data,
+                               z->name.len,
+                               kind == NGX_HTTP_PAYMENTS_REDIS_WINDOW
+                               ? 'w' : 'r', key->data, key->len);
+    if (klen == 0) {
+        return NULL;
+    }
+
+    ask = ngx_http_payments_limit_redis_ask(link, kind, klen, log);
+    if (ask == NULL) {
+        return NULL;
+    }
+
+    /* kept for an EVAL, should Redis have lost the script */
+    ngx_memcpy(ask->key, buf, klen);
+    ask->klen = klen;
+
+    return ask;
+}
+
+
+/* One request against a bucket in Redis: as _redis_check(). */
+
+ngx_int_t
+ngx_http_payments_limit_redis_rate(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, ngx_uint_t burst, ngx_uint_t account,
+    ngx_http_payments_limit_redis_pt handler, void *data, ngx_log_t *log,
+    ngx_http_payments_limit_ask_t **askp)
+{
+    ngx_http_payments_limit_ask_t   *ask;
+    ngx_http_payments_limit_link_t  *link = &ngx_http_payments_limit_link;
+
+    ask = ngx_http_payments_limit_redis_ask_for(link, z, key,
+                                                NGX_HTTP_PAYMENTS_REDIS_RATE,
+                                                log);
+    if (ask == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ask->rate = z->rate;
+    ask->burst = burst;
+    ask->account = account ? 1 : 0;
+
+    return ngx_http_payments_limit_redis_check(link, ask, handler, data, log,
+                                               askp);
+}
+
+
+/*
+ * An amount into zone z's window for key (at most max), or (sub) one given
+ * back from the sub-window idx it went into: as _redis_check().
+ */
+
+ngx_int_t
+ngx_http_payments_limit_redis_window(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, ngx_uint_t sub, int64_t amount, uint64_t arg,
+    ngx_http_payments_limit_redis_pt handler, void *data, ngx_log_t *log,
+    ngx_http_payments_limit_ask_t **askp)
+{
+    ngx_http_payments_limit_ask_t   *ask;
+    ngx_http_payments_limit_link_t  *link = &ngx_http_payments_limit_link;
+
+    ask = ngx_http_payments_limit_redis_ask_for(link, z, key,
+                                              NGX_HTTP_PAYMENTS_REDIS_WINDOW,
+                                              log);
+    if (ask == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ask->rate = z->slot;
+    ask->burst = z->window;
+    ask->amount = amount;
+    ask->arg = arg;
+    ask->sub = sub ? 1 : 0;
+
+    return ngx_http_payments_limit_redis_check(link, ask, handler, data, log,
+                                               askp);
 }
 
 

@@ -1407,7 +1407,7 @@ Test(config, resolves_the_redis_name_when_reading_the_configuration)
 }
 
 
-Test(config, refuses_a_redis_that_would_block_or_leak)
+Test(config, refuses_a_malformed_redis_line_or_an_open_password_file)
 {
     conf_t     c;
     pieces_t   p;
@@ -1425,6 +1425,10 @@ Test(config, refuses_a_redis_that_would_block_or_leak)
     expect_limit_refused("payments_limit_redis 127.0.0.1:6379; "
                          "payments_limit_redis 127.0.0.1:6380;",
                          "is duplicate");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 "
+                         "user=payments;", "user= needs password_file=");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 user=;",
+                         "invalid \"user=\"");
 
     /* the password file as every secret: not readable by others */
     conf_init(&c);
