@@ -5,8 +5,9 @@
  * ngx_http_payments_limit_module's own types, shared by its files:
  * _limit.c (directives), _limit_zone.c (zones), _limit_hooks.c (where a
  * request meets them), _limit_wait.c (a request waiting for Redis),
- * _limit_redis.c (the connection to Redis), _limit_redis_conf.c (its
- * directive), _limit_vars.c (variables, metrics).
+ * _limit_redis.c (the connection to Redis: its life), _limit_redis_proto.c
+ * (what goes over it; _limit_redis_int.h their link), _limit_redis_conf.c
+ * (its directive), _limit_vars.c (variables, metrics).
  */
 
 
