@@ -13,7 +13,11 @@
  * that accepts no connection, or one that accepts and never answers,
  * costs a limited request its timeout and no other request anything; a
  * worker never resolves the address (a getaddrinfo() of it that hangs,
- * preloaded, is never called).  Everything is stopped after.
+ * preloaded, is never called).  An amount zone kept in Redis admits a
+ * merchant's max once across two gateways, its script checked against the
+ * C window; an ACL user logs in with its own password.  Everything is
+ * stopped after, and redis-server dies with the test's process however
+ * the test ends.
  */
 
 #include "harness.h"
