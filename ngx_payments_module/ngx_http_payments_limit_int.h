@@ -222,8 +222,8 @@ ngx_int_t ngx_http_payments_limit_redis_rate(ngx_http_payments_limit_zone_t *z,
     ngx_str_t *key, ngx_uint_t burst, ngx_uint_t account,
     ngx_http_payments_limit_redis_pt handler, void *data, ngx_log_t *log,
     ngx_http_payments_limit_ask_t **askp);
-ngx_int_t ngx_http_payments_limit_redis_window(ngx_http_payments_limit_zone_t *z,
-    ngx_str_t *key, ngx_uint_t sub, int64_t amount, uint64_t arg,
+ngx_int_t ngx_http_payments_limit_redis_window(
+    ngx_http_payments_limit_zone_t *z, ngx_str_t *key, ngx_uint_t sub, int64_t amount, uint64_t arg,
     ngx_http_payments_limit_redis_pt handler, void *data, ngx_log_t *log,
     ngx_http_payments_limit_ask_t **askp);
 void ngx_http_payments_limit_redis_forget(ngx_http_payments_limit_ask_t *ask);

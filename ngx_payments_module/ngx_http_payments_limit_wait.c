@@ -209,10 +209,8 @@ ngx_http_payments_limit_amount_check(ngx_http_payments_ctx_t *ctx,
 
     if (resume != NULL
         && ngx_http_payments_limit_redis_window(z, key, 0, amount,
-                                                (uint64_t) max,
-                                                ngx_http_payments_limit_answered,
-                                                ctx, r->connection->log,
-                                                &lctx->ask)
+               (uint64_t) max, ngx_http_payments_limit_answered, ctx,
+               r->connection->log, &lctx->ask)
            == NGX_OK)
     {
         lctx->resume = resume;

@@ -397,8 +397,10 @@ ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
+    rc = NGX_OK;
+
     switch (ngx_http_payments_limit_checkout(ctx, &rc,
-                                             ngx_http_payments_register_limited))
+                                        ngx_http_payments_register_limited))
     {
     case NGX_OK:
         ngx_http_payments_register_claim(ctx);
