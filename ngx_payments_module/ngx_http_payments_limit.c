@@ -208,9 +208,10 @@ ngx_http_payments_limit_init_main_conf(ngx_conf_t *cf, void *conf)
 
         if (z->redis) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "payments_limit_zone \"%V\" says store=redis, but "
+                          "%s \"%V\" says store=redis, but "
                           "no \"payments_limit_redis\" in the http block "
-                          "says where Redis is", &z->name);
+                          "says where Redis is",
+                          ngx_http_payments_limit_kinds[z->kind], &z->name);
             return NGX_CONF_ERROR;
         }
     }
@@ -378,6 +379,7 @@ ngx_http_payments_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                       *value, name, s;
     ngx_uint_t                       i, kind;
     ngx_shm_zone_t                  *shm_zone;
+    ngx_http_payments_limit_max_t   *m;
     ngx_http_payments_limit_zone_t  *z;
 
     value = cf->args->elts;
@@ -529,10 +531,11 @@ ngx_http_payments_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             || ngx_strncmp(value[i].data, "gateways=", 9) == 0
             || ngx_strncmp(value[i].data, "on_error=", 9) == 0)
         {
-            if (kind != NGX_HTTP_PAYMENTS_LIMIT_RATE) {
+            if (kind == NGX_HTTP_PAYMENTS_LIMIT_FAILURES) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": \"%V\": only request-rate zones "
-                                   "(payments_limit_zone) can be kept in "
+                                   "\"%V\": \"%V\": only request-rate and "
+                                   "amount zones (payments_limit_zone, "
+                                   "payments_limit_amount) can be kept in "
                                    "Redis; this zone counts per gateway",
                                    &cmd->name, &value[i]);
                 return NGX_CONF_ERROR;
@@ -587,7 +590,8 @@ ngx_http_payments_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            kind == NGX_HTTP_PAYMENTS_LIMIT_RATE
                            ? "size=, rate=, store=, gateways= and on_error="
                            : kind == NGX_HTTP_PAYMENTS_LIMIT_AMOUNT
-                           ? "size=, window= and max=CUR:amount"
+                           ? "size=, window=, max=CUR:amount, store=, "
+                             "gateways= and on_error="
                            : "size=, window= and max=");
         return NGX_CONF_ERROR;
     }
@@ -609,32 +613,6 @@ ngx_http_payments_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        if (!z->redis && (z->deny || z->gateways)) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": zone \"%V\": gateways= and "
-                               "on_error= are for a zone with store=redis",
-                               &cmd->name, &name);
-            return NGX_CONF_ERROR;
-        }
-
-        if (z->redis && !z->deny && z->gateways == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\": zone \"%V\" with store=redis needs "
-                               "gateways=N, the number of gateways that "
-                               "share it (while Redis does not answer, each "
-                               "allows 1/N of the rate and burst), or "
-                               "on_error=deny", &cmd->name, &name);
-            return NGX_CONF_ERROR;
-        }
-
-        if (z->gateways == 0) {
-            z->gateways = 1;
-        }
-
-        if (z->redis) {
-            lmcf->redis_zones++;
-        }
-
         break;
 
     case NGX_HTTP_PAYMENTS_LIMIT_AMOUNT:
@@ -645,6 +623,20 @@ ngx_http_payments_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                "window=1h max=USD:10000.00",
                                &cmd->name, &name);
             return NGX_CONF_ERROR;
+        }
+
+        /* Redis's script adds in Lua's numbers, exact below 2^53 */
+        m = z->maxes->elts;
+
+        for (i = 0; z->redis && i < z->maxes->nelts; i++) {
+            if (m[i].max > NGX_HTTP_PAYMENTS_LIMIT_REDIS_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": zone \"%V\": max= for %s is "
+                                   "more than a zone with store=redis "
+                                   "counts exactly (2^53 - 1 minor units)",
+                                   &cmd->name, &name, m[i].currency);
+                return NGX_CONF_ERROR;
+            }
         }
 
         break;
@@ -658,6 +650,34 @@ ngx_http_payments_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         break;
+    }
+
+    if (!z->redis && (z->deny || z->gateways)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": zone \"%V\": gateways= and "
+                           "on_error= are for a zone with store=redis",
+                           &cmd->name, &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (z->redis && !z->deny && z->gateways == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": zone \"%V\" with store=redis needs "
+                           "gateways=N, the number of gateways that "
+                           "share it (while Redis does not answer, each "
+                           "allows 1/N of %s), or on_error=deny",
+                           &cmd->name, &name,
+                           kind == NGX_HTTP_PAYMENTS_LIMIT_RATE
+                           ? "the rate and burst" : "each max=");
+        return NGX_CONF_ERROR;
+    }
+
+    if (z->gateways == 0) {
+        z->gateways = 1;
+    }
+
+    if (z->redis) {
+        lmcf->redis_zones++;
     }
 
     z->slot = z->window / NGX_HTTP_PAYMENTS_LIMIT_SUBWINDOWS;

@@ -57,10 +57,12 @@ ngx_int_t ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx,
 
 /*
  * POST /v1/payments once the body is valid: the card-testing guard by buyer
- * and the amount velocity limit (whose amount is reserved now).  As above.
+ * and the amount velocity limit (whose amount is reserved now).  As above:
+ * NGX_OK, NGX_DONE, or NGX_AGAIN (an amount zone kept in Redis was asked;
+ * resume(ctx) calls this again).
  */
 ngx_int_t ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx,
-    ngx_int_t *rc);
+    ngx_int_t *rc, void (*resume)(ngx_http_payments_ctx_t *ctx));
 
 /*
  * pay_claim answered with outcome (NULL: no answer).  Only a fresh claim

@@ -627,13 +627,14 @@ ngx_http_payments_limit_create(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc,
 
 
 ngx_int_t
-ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
+ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc,
+    void (*resume)(ngx_http_payments_ctx_t *ctx))
 {
     u_char                               kbuf[256], *p;
     ngx_pool_cleanup_t                  *cln;
     ngx_int_t                            busy;
     ngx_str_t                            key;
-    ngx_uint_t                           i;
+    ngx_uint_t                           i, redis;
     ngx_msec_t                           wait = 0;
     ngx_http_request_t                  *r = ctx->request;
     ngx_http_payments_limit_ctx_t       *lctx;
@@ -719,13 +720,27 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
             key.data = kbuf;
             key.len = p - kbuf;
 
-            busy = ngx_http_payments_limit_amount(z, &key, ctx->co.total,
-                                                  m[i].max,
-                                                  &lctx->reserved_idx, &wait);
+            busy = ngx_http_payments_limit_amount_check(ctx, z, &key,
+                                                        ctx->co.total,
+                                                        m[i].max, resume,
+                                                        &lctx->reserved_idx,
+                                                        &redis, &wait);
+
+            if (busy == NGX_AGAIN) {
+                return NGX_AGAIN;
+            }
 
             ngx_http_payments_limit_verdict(r,
                                             NGX_HTTP_PAYMENTS_LIMIT_AMOUNTS,
                                             rule->zone, &key, busy, wait);
+
+            if (busy == NGX_ABORT) {
+                *rc = ngx_http_payments_limit_unavailable(r,
+                          NGX_HTTP_PAYMENTS_LIMIT_AMOUNTS, rule->zone, 0,
+                          "the gateway's amount limits are unavailable; "
+                          "retry later with the same Idempotency-Key");
+                return NGX_DONE;
+            }
 
             if (busy == NGX_BUSY) {
                 *rc = ngx_http_payments_limit_reject(r,
@@ -741,6 +756,7 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
             if (lctx->reserved_idx) {
                 lctx->reserved_zone = rule->zone;
                 lctx->reserved = ctx->co.total;
+                lctx->reserved_redis = redis ? 1 : 0;
 
                 /* given back when the request ends unless a fresh claim
                  * keeps it: the store down, the claim never sent, the
@@ -820,8 +836,10 @@ ngx_http_payments_limit_claimed(ngx_http_payments_ctx_t *ctx,
     key.data = kbuf;
     key.len = p - kbuf;
 
-    ngx_http_payments_limit_unreserve(lctx->reserved_zone->data, &key,
-                                      lctx->reserved, lctx->reserved_idx);
+    ngx_http_payments_limit_amount_back(lctx->reserved_zone->data, &key,
+                                        lctx->reserved, lctx->reserved_idx,
+                                        lctx->reserved_redis,
+                                        ctx->request->connection->log);
     lctx->reserved_zone = NULL;
 }
 

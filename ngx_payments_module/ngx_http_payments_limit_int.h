@@ -5,8 +5,9 @@
  * ngx_http_payments_limit_module's own types, shared by its files:
  * _limit.c (directives), _limit_zone.c (zones), _limit_hooks.c (where a
  * request meets them), _limit_wait.c (a request waiting for Redis),
- * _limit_redis.c (the connection to Redis), _limit_redis_conf.c (its
- * directive), _limit_vars.c (variables, metrics).
+ * _limit_redis.c (the connection to Redis: its life), _limit_redis_proto.c
+ * (what goes over it; _limit_redis_int.h their link), _limit_redis_conf.c
+ * (its directive), _limit_vars.c (variables, metrics).
  */
 
 
@@ -42,6 +43,7 @@ extern const char  *ngx_http_payments_limit_kinds[];
 #define NGX_HTTP_PAYMENTS_LIMIT_HASH        16      /* bytes of a buyer key */
 #define NGX_HTTP_PAYMENTS_LIMIT_MAX_RATE    1000000 /* r/s */
 #define NGX_HTTP_PAYMENTS_LIMIT_MAX_BURST   1000000
+#define NGX_HTTP_PAYMENTS_LIMIT_REDIS_MAX   9007199254740991LL  /* 2^53-1 */
 
 
 typedef struct {
@@ -83,6 +85,7 @@ typedef struct {
     ngx_str_t                         name;     /* as configured */
     ngx_addr_t                       *addrs;    /* resolved when read */
     ngx_uint_t                        naddrs;
+    ngx_str_t                         user;     /* a Redis 6 ACL user */
     ngx_str_t                         password; /* a secret: never logged */
     ngx_msec_t                        timeout;
     ngx_str_t                         prefix;
@@ -100,7 +103,7 @@ typedef struct {
 typedef struct ngx_http_payments_limit_ask_s  ngx_http_payments_limit_ask_t;
 
 typedef void (*ngx_http_payments_limit_redis_pt)(void *data, ngx_int_t rc,
-    ngx_msec_t wait);
+    uint64_t value);
 
 
 /* starts at ngx_rbtree_node_t.color, as limit_req's nodes do */
@@ -153,7 +156,9 @@ typedef struct {
     ngx_uint_t                      step;       /* the check it waits for */
     ngx_int_t                       verdict;    /* Redis's, once answered */
     ngx_msec_t                      wait;
+    uint64_t                        value;      /* a window's sub-window */
     unsigned                        kept:1;     /* pay_claim said claimed */
+    unsigned                        reserved_redis:1;
     unsigned                        answered:1;
     unsigned                        cleanup:1;  /* forgets the ask */
 } ngx_http_payments_limit_ctx_t;
@@ -199,6 +204,13 @@ ngx_http_payments_limit_ctx_t * ngx_http_payments_limit_get_ctx(ngx_http_request
 ngx_int_t ngx_http_payments_limit_rate_check(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_limit_rule_t *rule, ngx_str_t *key, ngx_uint_t account,
     void (*resume)(ngx_http_payments_ctx_t *ctx), ngx_msec_t *wait);
+ngx_int_t ngx_http_payments_limit_amount_check(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_zone_t *z, ngx_str_t *key, int64_t amount,
+    int64_t max, void (*resume)(ngx_http_payments_ctx_t *ctx), uint64_t *idx,
+    ngx_uint_t *redis, ngx_msec_t *wait);
+void ngx_http_payments_limit_amount_back(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, int64_t amount, uint64_t idx, ngx_uint_t redis,
+    ngx_log_t *log);
 void ngx_http_payments_limit_rate_count(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_limit_rule_t *rule, ngx_str_t *key);
 ngx_int_t ngx_http_payments_limit_unavailable(ngx_http_request_t *r,
@@ -208,6 +220,10 @@ char *ngx_http_payments_limit_redis_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_payments_limit_redis_rate(ngx_http_payments_limit_zone_t *z,
     ngx_str_t *key, ngx_uint_t burst, ngx_uint_t account,
+    ngx_http_payments_limit_redis_pt handler, void *data, ngx_log_t *log,
+    ngx_http_payments_limit_ask_t **askp);
+ngx_int_t ngx_http_payments_limit_redis_window(
+    ngx_http_payments_limit_zone_t *z, ngx_str_t *key, ngx_uint_t sub, int64_t amount, uint64_t arg,
     ngx_http_payments_limit_redis_pt handler, void *data, ngx_log_t *log,
     ngx_http_payments_limit_ask_t **askp);
 void ngx_http_payments_limit_redis_forget(ngx_http_payments_limit_ask_t *ask);

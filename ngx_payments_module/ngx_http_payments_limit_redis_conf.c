@@ -4,7 +4,8 @@
  *
  * ngx_http_payments_limit_module's Redis, as the configuration names it:
  * the payments_limit_redis directive (the address, parsed and a name
- * resolved here, when the configuration is read; the password file; the
+ * resolved here, when the configuration is read; the ACL user and the
+ * password file; the
  * check's timeout; the key prefix).  The connection that uses it is
  * _limit_redis.c's.
  */
@@ -17,8 +18,8 @@
 
 
 /*
- * payments_limit_redis ADDRESS [password_file=FILE] [timeout=TIME]
- *     [prefix=NAME];
+ * payments_limit_redis ADDRESS [user=NAME] [password_file=FILE]
+ *     [timeout=TIME] [prefix=NAME];
  *
  * ADDRESS: host:port ([IPv6]:port) or unix:/path.  A name is resolved
  * here, when the configuration is read (at start and at each reload), as
@@ -154,6 +155,29 @@ ngx_http_payments_limit_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            /* a Redis 6 ACL user's name: printable, no space */
+            for (n = 0; n < (ngx_int_t) s.len; n++) {
+                if (s.data[n] <= 0x20 || s.data[n] >= 0x7f) {
+                    break;
+                }
+            }
+
+            if (s.len == 0 || s.len > 128 || n != (ngx_int_t) s.len) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\": invalid \"user=\": an ACL user's "
+                                   "name, 1 to 128 visible characters",
+                                   &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            rc->user = s;
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
             s.data = value[i].data + 14;
             s.len = value[i].len - 14;
@@ -184,8 +208,16 @@ ngx_http_payments_limit_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\": invalid parameter \"%V\": it takes "
-                           "password_file=, timeout= and prefix=",
+                           "user=, password_file=, timeout= and prefix=",
                            &cmd->name, &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* AUTH user password: an ACL user always comes with its password */
+    if (rc->user.len && rc->password.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": user= needs password_file=, the ACL "
+                           "user's password", &cmd->name);
         return NGX_CONF_ERROR;
     }
 

@@ -16,7 +16,9 @@
 
 
 static void ngx_http_payments_limit_answered(void *data, ngx_int_t rc,
-    ngx_msec_t wait);
+    uint64_t value);
+static ngx_int_t ngx_http_payments_limit_wait_cleanup(ngx_http_request_t *r,
+    ngx_http_payments_limit_ctx_t *lctx);
 static void ngx_http_payments_limit_ask_gone(void *data);
 
 
@@ -61,7 +63,6 @@ ngx_http_payments_limit_rate_check(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_limit_rule_t *rule, ngx_str_t *key, ngx_uint_t account,
     void (*resume)(ngx_http_payments_ctx_t *ctx), ngx_msec_t *wait)
 {
-    ngx_pool_cleanup_t              *cln;
     ngx_http_request_t              *r = ctx->request;
     ngx_http_payments_limit_ctx_t   *lctx;
     ngx_http_payments_limit_zone_t  *z;
@@ -93,15 +94,8 @@ ngx_http_payments_limit_rate_check(ngx_http_payments_ctx_t *ctx,
         goto fallback;
     }
 
-    if (!lctx->cleanup) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            goto fallback;
-        }
-
-        cln->handler = ngx_http_payments_limit_ask_gone;
-        cln->data = lctx;
-        lctx->cleanup = 1;
+    if (ngx_http_payments_limit_wait_cleanup(r, lctx) != NGX_OK) {
+        goto fallback;
     }
 
     if (resume != NULL
@@ -125,6 +119,136 @@ fallback:
 
     return ngx_http_payments_limit_rate(rule, key, account, z->gateways,
                                         wait);
+}
+
+
+/* the request's pool gone while it waits: its answer is dropped */
+
+static ngx_int_t
+ngx_http_payments_limit_wait_cleanup(ngx_http_request_t *r,
+    ngx_http_payments_limit_ctx_t *lctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (lctx->cleanup) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_payments_limit_ask_gone;
+    cln->data = lctx;
+    lctx->cleanup = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * An amount against an amount zone (max for its currency), wherever the
+ * zone keeps its windows.  NGX_OK: admitted, *idx the sub-window it went
+ * into (0: not counted, nothing to give back), *redis whether Redis holds
+ * it; NGX_BUSY (*wait): refused; NGX_AGAIN: Redis was asked, resume(ctx)
+ * calls the hook again, which calls this again and reads the answer;
+ * NGX_ABORT: Redis did not answer and the zone says on_error=deny.
+ * Without Redis a zone with on_error=local counts in its own zone with
+ * 1/gateways of max.
+ */
+
+ngx_int_t
+ngx_http_payments_limit_amount_check(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_zone_t *z, ngx_str_t *key, int64_t amount,
+    int64_t max, void (*resume)(ngx_http_payments_ctx_t *ctx), uint64_t *idx,
+    ngx_uint_t *redis, ngx_msec_t *wait)
+{
+    ngx_http_request_t             *r = ctx->request;
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    *redis = 0;
+
+    if (!z->redis) {
+        return ngx_http_payments_limit_amount(z, key, amount, max, idx, wait);
+    }
+
+    /* more than the whole window holds: refused, whatever the window has */
+    if (amount > max) {
+        *wait = z->window + z->slot;
+        (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
+        return NGX_BUSY;
+    }
+
+    lctx = ngx_http_payments_limit_get_ctx(r);
+    if (lctx == NULL) {
+        goto fallback;
+    }
+
+    if (lctx->answered) {
+        lctx->answered = 0;
+
+        if (lctx->verdict == NGX_OK && lctx->value) {
+            *idx = lctx->value;
+            *redis = 1;
+            return NGX_OK;
+        }
+
+        if (lctx->verdict == NGX_BUSY) {
+            *wait = lctx->wait;
+            (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
+            return NGX_BUSY;
+        }
+
+        goto fallback;
+    }
+
+    if (ngx_http_payments_limit_wait_cleanup(r, lctx) != NGX_OK) {
+        goto fallback;
+    }
+
+    if (resume != NULL
+        && ngx_http_payments_limit_redis_window(z, key, 0, amount,
+               (uint64_t) max, ngx_http_payments_limit_answered, ctx,
+               r->connection->log, &lctx->ask)
+           == NGX_OK)
+    {
+        lctx->resume = resume;
+        return NGX_AGAIN;
+    }
+
+fallback:
+
+    ngx_http_payments_limit_redis_fell_back(z);
+
+    if (z->deny) {
+        return NGX_ABORT;
+    }
+
+    return ngx_http_payments_limit_amount(z, key, amount,
+                                          max / (int64_t) z->gateways, idx,
+                                          wait);
+}
+
+
+/*
+ * Gives back an amount admitted into sub-window idx: in Redis (nothing
+ * waits for the answer; Redis down, it stays counted until its sub-window
+ * leaves the window: never less than what was admitted), or locally.
+ */
+
+void
+ngx_http_payments_limit_amount_back(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, int64_t amount, uint64_t idx, ngx_uint_t redis,
+    ngx_log_t *log)
+{
+    if (!redis) {
+        ngx_http_payments_limit_unreserve(z, key, amount, idx);
+        return;
+    }
+
+    (void) ngx_http_payments_limit_redis_window(z, key, 1, amount, idx, NULL,
+                                                NULL, log, NULL);
 }
 
 
@@ -163,7 +287,7 @@ ngx_http_payments_limit_rate_count(ngx_http_payments_ctx_t *ctx,
 /* Redis answered the request's check, or gave up: the hook goes on. */
 
 static void
-ngx_http_payments_limit_answered(void *data, ngx_int_t rc, ngx_msec_t wait)
+ngx_http_payments_limit_answered(void *data, ngx_int_t rc, uint64_t value)
 {
     ngx_http_payments_ctx_t        *ctx = data;
     ngx_connection_t               *c;
@@ -176,7 +300,8 @@ ngx_http_payments_limit_answered(void *data, ngx_int_t rc, ngx_msec_t wait)
     lctx->ask = NULL;
     lctx->answered = 1;
     lctx->verdict = rc;
-    lctx->wait = wait;
+    lctx->value = value;
+    lctx->wait = (ngx_msec_t) value;
 
     lctx->resume(ctx);
 

@@ -575,10 +575,13 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  or _auth.c.  _money_call.c is _money.c's PSP call.
  *   _limit*.c      ngx_http_payments_limit_module: directives, zones,
  *                  hooks, variables; _limit_wait.c a request waiting for
- *                  Redis (paused, resumed); _limit_redis.c its Redis (one
- *                  connection of nginx's own per worker, non-blocking on
- *                  its events; hiredis only writes and parses the
- *                  protocol), _limit_redis_conf.c its directive.
+ *                  Redis (paused, resumed); _limit_redis.c its Redis's
+ *                  link (one connection of nginx's own per worker,
+ *                  non-blocking on its events: connect, close, timers),
+ *                  _limit_redis_proto.c what goes over it (the asks'
+ *                  queue, sending, the replies; hiredis only writes and
+ *                  parses the protocol; it never calls _limit_redis.c),
+ *                  _limit_redis_conf.c its directive.
  *   _sweeper.c     worker 0's sweeper (no request): the round's driver,
  *                  its lease and its steps in order, each in the file of
  *                  its concern (_sweeper_lookups.c, _sweeper_alerts.c,
@@ -625,10 +628,11 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _limit.c             -> _limit_zone.c
  *   _limit_hooks.c       -> _limit_wait.c _limit_zone.c _psp_conf.c
  *   _limit_hooks.c       -> _response.c
- *   _limit_redis.c       -> -
+ *   _limit_redis.c       -> _limit_redis_proto.c
  *   _limit_redis_conf.c  -> _util.c
+ *   _limit_redis_proto.c -> -
  *   _limit_vars.c        -> _psp_conf.c
- *   _limit_wait.c        -> _limit_redis.c _limit_zone.c _response.c
+ *   _limit_wait.c        -> _limit_redis_proto.c _limit_zone.c _response.c
  *   _limit_zone.c        -> -
  *   _list.c              -> _pg.c _response.c _util.c
  *   _methods.c           -> _breaker.c _curl.c _pg.c _psp_call.c _psp_conf.c

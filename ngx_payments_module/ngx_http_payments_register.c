@@ -60,6 +60,7 @@ static ngx_int_t ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx,
 static void ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_save_customers_done(
     ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_uint_t ngx_http_payments_expires_too_soon(
@@ -145,7 +146,7 @@ ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx)
         return;
     }
 
-    ngx_http_payments_register_claim(ctx);
+    ngx_http_payments_register_limited(ctx);
 }
 
 
@@ -205,7 +206,7 @@ ngx_http_payments_save_customers_done(ngx_http_payments_pg_query_t *q,
         return;
     }
 
-    ngx_http_payments_register_claim(ctx);
+    ngx_http_payments_register_limited(ctx);
 }
 
 
@@ -302,7 +303,7 @@ ngx_http_payments_method_done(ngx_http_payments_pg_query_t *q,
         return;
     }
 
-    ngx_http_payments_register_claim(ctx);
+    ngx_http_payments_register_limited(ctx);
 }
 
 
@@ -462,12 +463,36 @@ ngx_http_payments_register_validate(ngx_http_payments_ctx_t *ctx,
         }
     }
 
-    /* amount velocity and the card-testing guard need the valid body */
-    if (ngx_http_payments_limit_checkout(ctx, rc) != NGX_OK) {
-        return NGX_DONE;
-    }
-
     return NGX_OK;
+}
+
+
+/*
+ * The amount velocity and the card-testing guard (they need the valid
+ * body), then the claim.  An amount zone kept in Redis makes the request
+ * wait for its answer: this runs again from the event loop then.
+ */
+
+static void
+ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    rc = NGX_OK;
+
+    switch (ngx_http_payments_limit_checkout(ctx, &rc,
+                                        ngx_http_payments_register_limited))
+    {
+    case NGX_OK:
+        ngx_http_payments_register_claim(ctx);
+        return;
+
+    case NGX_AGAIN:
+        return;
+
+    default:
+        ngx_http_payments_finalize(ctx->request, rc);
+    }
 }
 
 

@@ -13,6 +13,9 @@
 
 #define PAY_RL_REDIS_WAIT_MAX  (31ULL * 86400000ULL)
 
+/* a window is 31 days at most, and its longest wait a window and a slot */
+#define PAY_RL_REDIS_WINDOW_WAIT_MAX  (33ULL * 86400000ULL)
+
 
 /*
  * KEYS[1] the bucket; ARGV: "rate", now (ms, 0: Redis's TIME), rate
@@ -23,13 +26,73 @@
  */
 const char  pay_rl_redis_script[] =
     "local key = KEYS[1]\n"
-    "if ARGV[1] ~= 'rate' then\n"
-    "  return redis.error_reply('ERR payments: unknown operation')\n"
-    "end\n"
+    "local op = ARGV[1]\n"
     "local now = tonumber(ARGV[2])\n"
     "if now == 0 then\n"
     "  local t = redis.call('TIME')\n"
     "  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "end\n"
+    /*
+     * The amount windows (ratelimit.h's pay_rl_window_*): a hash of
+     * sub-window index -> sum; index = floor(now / slot) + 1; a window is
+     * its last 17 sub-windows; the ones that left are deleted when met.
+     * ARGV: op, now, slot, window, amount, max (add) or the index the
+     * amount went into (sub).
+     */
+    "if op == 'add' or op == 'sub' then\n"
+    "  local slot = tonumber(ARGV[3])\n"
+    "  local window = tonumber(ARGV[4])\n"
+    "  local amount = tonumber(ARGV[5])\n"
+    "  local idx = math.floor(now / slot) + 1\n"
+    "  local h = redis.call('HGETALL', key)\n"
+    "  local sums = {}\n"
+    "  local total = 0\n"
+    "  for i = 1, #h, 2 do\n"
+    "    local k = tonumber(h[i])\n"
+    "    local v = tonumber(h[i + 1])\n"
+    "    if k == nil or v == nil or k + 17 <= idx then\n"
+    "      redis.call('HDEL', key, h[i])\n"
+    "    else\n"
+    "      sums[k] = v\n"
+    "      total = total + v\n"
+    "    end\n"
+    "  end\n"
+    "  if op == 'sub' then\n"
+    "    local at = tonumber(ARGV[6])\n"
+    "    local v = sums[at]\n"
+    "    if v and v > 0 and amount > 0 then\n"
+    "      if amount > v then amount = v end\n"
+    "      redis.call('HINCRBY', key, string.format('%.0f', at),\n"
+    "                 string.format('%.0f', -amount))\n"
+    "    end\n"
+    "    return {0, 0}\n"
+    "  end\n"
+    "  local max = tonumber(ARGV[6])\n"
+    "  if amount > max - total then\n"
+    "    local limit = max - amount\n"
+    "    if limit >= 0 then\n"
+    "      local first = idx - 16\n"
+    "      if first < 1 then first = 1 end\n"
+    "      for k = first, idx do\n"
+    "        total = total - (sums[k] or 0)\n"
+    "        if total <= limit then\n"
+    "          local at = (k + 16) * slot\n"
+    "          if at > now then return {1, at - now} end\n"
+    "          return {1, 1}\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "    return {1, window + slot}\n"
+    "  end\n"
+    "  redis.call('HINCRBY', key, string.format('%.0f', idx),\n"
+    "             string.format('%.0f', amount))\n"
+    "  local ttl = (idx + 16) * slot - now\n"
+    "  if ttl < 1 then ttl = 1 end\n"
+    "  redis.call('PEXPIRE', key, string.format('%.0f', ttl))\n"
+    "  return {0, idx}\n"
+    "end\n"
+    "if op ~= 'rate' then\n"
+    "  return redis.error_reply('ERR payments: unknown operation')\n"
     "end\n"
     "local rate = tonumber(ARGV[3])\n"
     "local burst = tonumber(ARGV[4])\n"
@@ -86,6 +149,15 @@ size_t
 pay_rl_redis_key(char *out, size_t cap, const char *prefix, size_t plen,
     const char *zone, size_t zlen, const void *key, size_t klen)
 {
+    return pay_rl_redis_key_of(out, cap, prefix, plen, zone, zlen, 'r', key,
+                               klen);
+}
+
+
+size_t
+pay_rl_redis_key_of(char *out, size_t cap, const char *prefix, size_t plen,
+    const char *zone, size_t zlen, char kind, const void *key, size_t klen)
+{
     size_t  len;
 
     if (plen == 0 || zlen == 0 || memchr(prefix, ':', plen) != NULL
@@ -109,7 +181,9 @@ pay_rl_redis_key(char *out, size_t cap, const char *prefix, size_t plen,
     memcpy(out, prefix, plen);
     out[plen] = ':';
     memcpy(out + plen + 1, zone, zlen);
-    memcpy(out + plen + 1 + zlen, ":r:", 3);
+    out[plen + 1 + zlen] = ':';
+    out[plen + 1 + zlen + 1] = kind;
+    out[plen + 1 + zlen + 2] = ':';
     memcpy(out + plen + 1 + zlen + 3, key, klen);
 
     return len;
@@ -152,6 +226,77 @@ pay_rl_redis_rate_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
     pay_rl_redis_num(cmd, 1, rate);
     pay_rl_redis_num(cmd, 2, burst);
     pay_rl_redis_arg(cmd, account ? "1" : "0", 1);
+}
+
+
+void
+pay_rl_redis_window_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
+    const char *key, size_t klen, int sub, uint64_t now, uint64_t slot,
+    uint64_t window, int64_t amount, uint64_t max_or_idx)
+{
+    cmd->argc = 0;
+
+    pay_rl_redis_arg(cmd, "EVALSHA", 7);
+    pay_rl_redis_arg(cmd, sha, strlen(sha));
+    pay_rl_redis_arg(cmd, "1", 1);
+    pay_rl_redis_arg(cmd, key, klen);
+    pay_rl_redis_arg(cmd, sub ? "sub" : "add", 3);
+    pay_rl_redis_num(cmd, 0, now);
+    pay_rl_redis_num(cmd, 1, slot);
+    pay_rl_redis_num(cmd, 2, window);
+    pay_rl_redis_num(cmd, 3, amount > 0 ? (uint64_t) amount : 0);
+    pay_rl_redis_num(cmd, 4, max_or_idx);
+}
+
+
+pay_rl_redis_rc_e
+pay_rl_redis_window_answer(const redisReply *reply, uint64_t *value)
+{
+    const redisReply  *v, *w;
+
+    if (reply == NULL) {
+        return PAY_RL_REDIS_MALFORMED;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (reply->str != NULL && reply->len >= 8
+            && memcmp(reply->str, "NOSCRIPT", 8) == 0)
+        {
+            return PAY_RL_REDIS_NOSCRIPT;
+        }
+
+        return PAY_RL_REDIS_REFUSED;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element == NULL)
+    {
+        return PAY_RL_REDIS_MALFORMED;
+    }
+
+    v = reply->element[0];
+    w = reply->element[1];
+
+    if (v == NULL || w == NULL || v->type != REDIS_REPLY_INTEGER
+        || w->type != REDIS_REPLY_INTEGER || w->integer < 0)
+    {
+        return PAY_RL_REDIS_MALFORMED;
+    }
+
+    /* fits: the sub-window it went into (0 for a give-back) */
+    if (v->integer == 0) {
+        *value = (uint64_t) w->integer;
+        return PAY_RL_REDIS_FITS;
+    }
+
+    if (v->integer == 1 && w->integer >= 1
+        && (unsigned long long) w->integer <= PAY_RL_REDIS_WINDOW_WAIT_MAX)
+    {
+        *value = (uint64_t) w->integer;
+        return PAY_RL_REDIS_BUSY;
+    }
+
+    return PAY_RL_REDIS_MALFORMED;
 }
 
 

@@ -13,8 +13,13 @@
  * an argument "now" other than 0 replaces it (the tests compare the script
  * with the C arithmetic at chosen times).
  *
+ * The same script keeps the amount windows (ratelimit.h's pay_rl_window_*:
+ * 16 sub-windows and the current one, as a hash of index -> sum): "add"
+ * admits an amount while the window's sum stays within max, "sub" gives
+ * one back.
+ *
  * A key is  prefix ":" zone ":r:" key-bytes  (binary-safe: an address's
- * bytes, a merchant id, a PSP name and an address).
+ * bytes, a merchant id, a PSP name and an address); a window's has ":w:".
  */
 #ifndef PAYMENTS_RATELIMIT_REDIS_H
 #define PAYMENTS_RATELIMIT_REDIS_H
@@ -26,7 +31,7 @@
 
 #define PAY_RL_REDIS_KEY_MAX   1400     /* bytes of a key, at most */
 #define PAY_RL_REDIS_SHA_LEN   40       /* hex characters */
-#define PAY_RL_REDIS_ARGC      9
+#define PAY_RL_REDIS_ARGC      10
 
 extern const char  pay_rl_redis_script[];
 
@@ -41,12 +46,17 @@ size_t pay_rl_redis_key(char *out, size_t cap, const char *prefix,
     size_t plen, const char *zone, size_t zlen, const void *key,
     size_t klen);
 
+/* The same with the kind of state ('r' a bucket, 'w' a window). */
+size_t pay_rl_redis_key_of(char *out, size_t cap, const char *prefix,
+    size_t plen, const char *zone, size_t zlen, char kind, const void *key,
+    size_t klen);
+
 /* The arguments of one check, for redisAsyncCommandArgv. */
 typedef struct {
     int          argc;
     const char  *argv[PAY_RL_REDIS_ARGC];
     size_t       argvlen[PAY_RL_REDIS_ARGC];
-    char         nums[4][24];
+    char         nums[5][24];
 } pay_rl_redis_cmd_t;
 
 /*
@@ -66,6 +76,24 @@ typedef enum {
     PAY_RL_REDIS_REFUSED,           /* an error reply (AUTH, OOM, ...) */
     PAY_RL_REDIS_MALFORMED          /* anything else */
 } pay_rl_redis_rc_e;
+
+/*
+ * EVALSHA sha 1 key "add"|"sub" now slot window amount max|idx: an amount
+ * (minor units, >= 0) admitted into the window while its sum stays within
+ * max, or (sub) given back from sub-window idx while that one is still in
+ * the window (slot, window: ms; now 0: Redis's clock).
+ */
+void pay_rl_redis_window_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
+    const char *key, size_t klen, int sub, uint64_t now, uint64_t slot,
+    uint64_t window, int64_t amount, uint64_t max_or_idx);
+
+/*
+ * A window's answer: {0, idx} (fits: *value the sub-window it went into,
+ * 0 for a give-back) or {1, wait} (*value ms, 1 to 33 days); errors as
+ * pay_rl_redis_answer's.
+ */
+pay_rl_redis_rc_e pay_rl_redis_window_answer(const redisReply *reply,
+    uint64_t *value);
 
 /*
  * The script's answer: an array of two integers, {0, 0} (fits) or

@@ -1386,10 +1386,31 @@ Test(config, refuses_a_redis_zone_without_its_redis_or_its_share)
                          "store=redis gateways=0;", "invalid \"gateways=0\"");
     expect_limit_refused("payments_limit_zone api size=1m rate=1r/s "
                          "store=memcached;", "write store=local, store=redis");
-    expect_limit_refused("payments_limit_amount m size=1m window=1h "
-                         "max=USD:1 store=redis;",
-                         "only request-rate zones (payments_limit_zone) can "
+    expect_limit_refused("payments_limit_failures f size=1m window=1h "
+                         "max=5 store=redis;",
+                         "only request-rate and amount zones "
+                         "(payments_limit_zone, payments_limit_amount) can "
                          "be kept in Redis");
+}
+
+
+/* an amount zone in Redis: its Redis, its share, a max Lua counts exactly */
+Test(config, refuses_an_amount_zone_in_redis_without_its_redis_or_share)
+{
+    expect_limit_refused("payments_limit_amount m size=1m window=1h "
+                         "max=USD:1 store=redis gateways=2;",
+                         "payments_limit_amount \"m\" says store=redis, but "
+                         "no \"payments_limit_redis\"");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379; "
+                         "payments_limit_amount m size=1m window=1h "
+                         "max=USD:1 store=redis;",
+                         "zone \"m\" with store=redis needs gateways=N");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379; "
+                         "payments_limit_amount m size=1m window=1h "
+                         "max=USD:90071992547409.92 store=redis "
+                         "on_error=deny;",
+                         "max= for USD is more than a zone with store=redis "
+                         "counts exactly");
 }
 
 
@@ -1407,7 +1428,7 @@ Test(config, resolves_the_redis_name_when_reading_the_configuration)
 }
 
 
-Test(config, refuses_a_redis_that_would_block_or_leak)
+Test(config, refuses_a_malformed_redis_line_or_an_open_password_file)
 {
     conf_t     c;
     pieces_t   p;
@@ -1432,6 +1453,16 @@ Test(config, refuses_a_redis_that_would_block_or_leak)
     p.extra = str_printf("payments_limit_redis 127.0.0.1:6379 "
                          "password_file=%s/open.secret;", c.dir);
     expect_refused(&c, &p, "readable by group or others");
+}
+
+
+/* an ACL user comes with its password; its name is one word */
+Test(config, refuses_an_acl_user_without_its_password)
+{
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 "
+                         "user=payments;", "user= needs password_file=");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 user=;",
+                         "invalid \"user=\"");
 }
 
 

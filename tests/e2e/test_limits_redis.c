@@ -13,7 +13,11 @@
  * that accepts no connection, or one that accepts and never answers,
  * costs a limited request its timeout and no other request anything; a
  * worker never resolves the address (a getaddrinfo() of it that hangs,
- * preloaded, is never called).  Everything is stopped after.
+ * preloaded, is never called).  An amount zone kept in Redis admits a
+ * merchant's max once across two gateways, its script checked against the
+ * C window; an ACL user logs in with its own password.  Everything is
+ * stopped after, and redis-server dies with the test's process however
+ * the test ends.
  */
 
 #include "harness.h"
@@ -24,7 +28,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -32,6 +39,10 @@
 
 
 #define REDIS_PASSWORD  "rl-test-redis-Kq7vXw2p"
+
+/* a Redis 6 ACL user of its own, for payments_limit_redis user= */
+#define REDIS_USER           "payments-gw"
+#define REDIS_USER_PASSWORD  "rl-test-acl-Zt4mQe9r"
 
 /* burst=3: a merchant's first 4 requests pass, and on each of 2 gateways
  * falling back alone, 2 (burst 1500, each request adds 1000) */
@@ -50,16 +61,6 @@ ms_now(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-
-static pid_t
-redis_pid(void)
-{
-    char  *pid;
-
-    pid = file_read(str_printf("%s/redis.pid", redis_dir), NULL);
-    return pid ? (pid_t) strtol(pid, NULL, 10) : 0;
 }
 
 
@@ -110,38 +111,68 @@ redis_answers(void)
 }
 
 
-/* redis-server on redis_port (a fresh one, or the same port again) */
+/*
+ * redis-server on redis_port (a fresh one, or the same port again): a
+ * child of the test's process, never a daemon, that the kernel kills when
+ * the test's process ends however it ends (an assertion in the setup, a
+ * timeout, a crash), so that no failed test leaves a Redis behind.
+ */
+
+static pid_t  redis_child;
 
 static void
 redis_start(void)
 {
-    int    i, rc;
+    int    i;
     FILE  *f;
+    char  *conf;
+    pid_t  pid, parent;
 
-    f = fopen(str_printf("%s/redis.conf", redis_dir), "w");
+    conf = str_printf("%s/redis.conf", redis_dir);
+    f = fopen(conf, "w");
     cr_assert_not_null(f);
     /* 127.0.0.2 too: the address a test's preloaded getaddrinfo() hangs
      * on, which no other part of the gateway uses */
     fprintf(f,
             "bind 127.0.0.1 127.0.0.2\n"
             "port %ld\n"
-            "daemonize yes\n"
+            "daemonize no\n"
             "pidfile %s/redis.pid\n"
             "logfile %s/redis.log\n"
             "dir %s\n"
             "save \"\"\n"
             "appendonly no\n"
-            "requirepass %s\n",
-            redis_port, redis_dir, redis_dir, redis_dir, REDIS_PASSWORD);
+            "requirepass %s\n"
+            "user %s on >%s ~* resetchannels -@all +auth +script|load "
+            "+evalsha +eval +time +hmget +hset +hgetall +hdel +hincrby "
+            "+pexpire\n",
+            redis_port, redis_dir, redis_dir, redis_dir, REDIS_PASSWORD,
+            REDIS_USER, REDIS_USER_PASSWORD);
     fclose(f);
 
     unlink(str_printf("%s/redis.pid", redis_dir));
 
-    rc = system(str_printf("redis-server %s/redis.conf", redis_dir));
-    cr_assert_eq(rc, 0, "redis-server did not start (%s/redis.log)",
-                 redis_dir);
+    parent = getpid();
+    pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+
+    if (pid == 0) {
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+        /* the test's process went before the prctl() */
+        if (getppid() != parent) {
+            _exit(1);
+        }
+
+        execlp("redis-server", "redis-server", conf, (char *) NULL);
+        _exit(127);
+    }
+
+    redis_child = pid;
 
     for (i = 0; i < 100 && !redis_answers(); i++) {
+        cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0,
+                     "redis-server exited (%s/redis.log)", redis_dir);
         msleep(20);
     }
 
@@ -153,21 +184,18 @@ redis_start(void)
 static void
 redis_stop(void)
 {
-    int    i;
-    pid_t  pid;
-
-    pid = redis_pid();
-    if (pid <= 0) {
+    if (redis_child <= 0) {
         return;
     }
 
-    kill(pid, SIGCONT);
-    kill(pid, SIGKILL);
+    kill(redis_child, SIGCONT);
+    kill(redis_child, SIGKILL);
 
-    for (i = 0; i < 100 && kill(pid, 0) == 0; i++) {
-        msleep(20);
+    while (waitpid(redis_child, NULL, 0) < 0 && errno == EINTR) {
+        /* void */
     }
 
+    redis_child = 0;
     unlink(str_printf("%s/redis.pid", redis_dir));
 }
 
@@ -509,7 +537,7 @@ Test(limits_redis, a_hung_redis_delays_only_the_limited_request)
     /* warm: the connection is up */
     cr_assert_eq(passes(&m, 2), 2);
 
-    pid = redis_pid();
+    pid = redis_child;
     cr_assert(pid > 0);
     cr_assert_eq(kill(pid, SIGSTOP), 0);
 
@@ -879,6 +907,350 @@ Test(limits_redis, a_flushed_script_is_evaluated_and_loaded_again)
     cr_assert_eq(fallbacks(&gw_b, "shared"), 0);
     cr_assert_eq(log_count(&gw_a, "decide without it"), 0);
     cr_assert_eq(log_count(&gw_b, "decide without it"), 0);
+
+    redisFree(c);
+}
+
+
+/* a secret file of mode 0600 in the test's Redis directory */
+
+static char *
+secret_file(const char *name, const char *value)
+{
+    char  *path;
+    FILE  *f;
+
+    path = str_printf("%s/%s", redis_dir, name);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n", value);
+    fclose(f);
+    cr_assert_eq(chmod(path, 0600), 0);
+
+    return path;
+}
+
+
+/*
+ * A Redis 6 ACL user (user= and password_file=, AUTH user password): the
+ * gateway's checks are counted in Redis as that user, which may run only
+ * what the module sends (the ACL of redis_start()); the wrong password
+ * for it is one warn line naming AUTH and neither password, and the zone
+ * falls back meanwhile.
+ */
+Test(limits_redis, an_acl_user_authenticates_with_its_own_password,
+     .timeout = 60)
+{
+    int            i;
+    char          *user;
+    gateway_t      gw, bad;
+    merchant_t     m;
+    redisContext  *c;
+    redisReply    *r;
+
+    secret_used(REDIS_USER_PASSWORD);
+    user = str_printf("127.0.0.1:%ld user=%s", redis_port, REDIS_USER);
+
+    memset(&gw, 0, sizeof(gw));
+    gateway_start(&gw, str_printf("rl-acl-%ld", (long) getpid()), 1,
+                  redis_conf(user, secret_file("acl.password",
+                                               REDIS_USER_PASSWORD), "1s"));
+    gateway_wait_ready(&gw, 10);
+
+    merchant_new(&m);
+
+    for (i = 0; i < 4; i++) {
+        cr_assert_eq(create(&gw, &m, NULL), 400, "request %d", i);
+    }
+
+    cr_assert_eq(create(&gw, &m, NULL), 429);
+    cr_assert_eq(fallbacks(&gw, "shared"), 0);
+    cr_assert_eq(log_count(&gw, "decide without it"), 0);
+
+    /* the gateway's connection is the ACL user's */
+    c = redis_client();
+    r = redisCommand(c, "CLIENT LIST");
+    cr_assert(r != NULL && r->str != NULL);
+    cr_assert_not_null(strstr(r->str, "user=" REDIS_USER " "),
+                       "no client of user %s: %s", REDIS_USER, r->str);
+    freeReplyObject(r);
+    redisFree(c);
+
+    gateway_stop(&gw);
+
+    /* the default user's password is not the ACL user's */
+    memset(&bad, 0, sizeof(bad));
+    gateway_start(&bad, str_printf("rl-acl-bad-%ld", (long) getpid()), 1,
+                  redis_conf(user, secret_file("wrong.password",
+                                               REDIS_PASSWORD), "1s"));
+    gateway_wait_ready(&bad, 10);
+
+    merchant_new(&m);
+    msleep(300);
+    cr_assert_eq(create(&bad, &m, NULL), 400);
+    cr_assert(fallbacks(&bad, "shared") >= 1);
+    cr_assert_eq(log_count(&bad, "refused the password (AUTH)"), 1);
+    cr_assert_eq(log_count(&bad, REDIS_PASSWORD), 0);
+    cr_assert_eq(log_count(&bad, REDIS_USER_PASSWORD), 0);
+
+    gateway_stop(&bad);
+}
+
+
+/* -- the amount velocity kept in Redis ------------------------------------- */
+
+/* two gateways of a test's own: an amount zone in Redis, nothing else */
+
+static char *
+amount_conf(void)
+{
+    return str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n%s"
+        "payments_limit_redis 127.0.0.1:%ld password_file=%s/redis.password "
+        "timeout=1s prefix=t%ld;\n"
+        "payments_limit_amount money size=64k window=1h max=USD:100.00 "
+        "store=redis gateways=2;\n"
+        "payments_limit amount=money;\n",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+        redis_port, redis_dir, (long) getpid());
+}
+
+
+/* a checkout of one order of amount USD */
+
+static char *
+one_order(const char *co, const char *amount)
+{
+    json_t  *j;
+
+    j = checkout_new(co, 1);
+    json_object_set_new(order_of(j, 0), "amount", json_string(amount));
+
+    return dump(j);
+}
+
+
+/* POST /v1/payments of body (one_order()): its status */
+
+static long
+pay_body(const gateway_t *gw, const merchant_t *m, const char *key,
+    const char *body, const char *amount, long *retry_after)
+{
+    long         status;
+    resp_t      *r;
+    const char  *v;
+
+    r = gateway_send(gw, "POST", PATH_PAYMENTS, m, key ? key : uid("key"),
+                     body);
+    status = r->status;
+
+    cr_assert(status == 201 || status == 429, "%s USD answered %ld: %s",
+              amount, status, r->body ? r->body : "");
+
+    if (status == 429) {
+        expect_problem(r, 429, "rate_limited");
+        v = resp_header(r, "Retry-After");
+        cr_assert_not_null(v);
+
+        if (retry_after) {
+            *retry_after = atol(v);
+        }
+    }
+
+    resp_free(r);
+
+    return status;
+}
+
+
+static long
+pay(const gateway_t *gw, const merchant_t *m, const char *key,
+    const char *co, const char *amount, long *retry_after)
+{
+    return pay_body(gw, m, key, one_order(co, amount), amount, retry_after);
+}
+
+
+/*
+ * Two gateways sharing an amount zone in Redis (max=USD:100.00 an hour)
+ * admit a merchant's 100.00 once between them, not twice (alone, each
+ * would admit 100.00): a replay gives its amount back on the other
+ * gateway, 100.00 fits exactly, a cent more does not; the window is in
+ * Redis under the prefix, zone and merchant + currency, with an expiry.
+ * Redis stopped: each gateway admits its share, max / gateways=2.
+ */
+Test(limits_redis, two_gateways_admit_a_merchants_amount_once_not_twice,
+     .timeout = 60)
+{
+    long           ra;
+    char          *key1, *body1, *wkey;
+    size_t         i, wlen;
+    int64_t        sum;
+    gateway_t      gc, gd;
+    merchant_t     m, later;
+    redisContext  *c;
+    redisReply    *r;
+
+    memset(&gc, 0, sizeof(gc));
+    memset(&gd, 0, sizeof(gd));
+    gateway_start(&gc, str_printf("rl-amt-c-%ld", (long) getpid()), 1,
+                  amount_conf());
+    gateway_start(&gd, str_printf("rl-amt-d-%ld", (long) getpid()), 1,
+                  amount_conf());
+    gateway_wait_ready(&gc, 10);
+    gateway_wait_ready(&gd, 10);
+
+    merchant_new(&m);
+    merchant_new(&later);
+
+    key1 = uid("key");
+    body1 = one_order(uid("co"), "30.00");
+
+    cr_assert_eq(pay_body(&gc, &m, key1, body1, "30.00", NULL), 201);
+    cr_assert_eq(pay(&gd, &m, NULL, uid("co"), "30.00", NULL), 201);
+
+    /* a replay on the other gateway: not a second 30.00 */
+    cr_assert_eq(pay_body(&gd, &m, key1, body1, "30.00", NULL), 201);
+
+    cr_assert_eq(pay(&gc, &m, NULL, uid("co"), "30.00", NULL), 201);
+
+    /* 90.00 + 20.00 > 100.00, on either gateway: until the first leaves
+     * the window, an hour */
+    cr_assert_eq(pay(&gd, &m, NULL, uid("co"), "20.00", &ra), 429);
+    cr_assert(ra >= 3000 && ra <= 3600 + 3600 / 16 + 1, "Retry-After %ld",
+              ra);
+    cr_assert_eq(pay(&gc, &m, NULL, uid("co"), "20.00", NULL), 429);
+
+    /* 100.00 exactly, then not a cent more */
+    cr_assert_eq(pay(&gd, &m, NULL, uid("co"), "10.00", NULL), 201);
+    cr_assert_eq(pay(&gc, &m, NULL, uid("co"), "0.01", NULL), 429);
+
+    /* in Redis: the window's sub-windows sum to 100.00, with an expiry */
+    wlen = strlen(str_printf("t%ld:money:w:", (long) getpid()))
+           + strlen(m.id) + 4;
+    wkey = malloc(wlen + 1);
+    cr_assert_not_null(wkey);
+    snprintf(wkey, wlen + 1, "t%ld:money:w:%s", (long) getpid(), m.id);
+    memcpy(wkey + wlen - 3, "USD", 3);
+    wkey[wlen - 4] = '\0';
+
+    c = redis_client();
+    r = redisCommand(c, "HVALS %b", wkey, wlen);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1,
+              "no window in Redis for the merchant");
+    sum = 0;
+    for (i = 0; i < r->elements; i++) {
+        sum += strtoll(r->element[i]->str, NULL, 10);
+    }
+    freeReplyObject(r);
+    cr_assert_eq(sum, 10000, "the window in Redis holds %lld", (long long) sum);
+
+    r = redisCommand(c, "PTTL %b", wkey, wlen);
+    cr_assert(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0
+              && r->integer <= 3600000 + 3600000 / 16);
+    freeReplyObject(r);
+    redisFree(c);
+    free(wkey);
+
+    cr_assert_eq(fallbacks(&gc, "money"), 0);
+    cr_assert_eq(fallbacks(&gd, "money"), 0);
+
+    /* Redis gone: each gateway its share, 50.00 */
+    redis_stop();
+
+    cr_assert_eq(pay(&gc, &later, NULL, uid("co"), "30.00", NULL), 201);
+    cr_assert_eq(pay(&gc, &later, NULL, uid("co"), "30.00", NULL), 429);
+    cr_assert_eq(pay(&gd, &later, NULL, uid("co"), "50.00", NULL), 201);
+    cr_assert_eq(pay(&gd, &later, NULL, uid("co"), "0.01", NULL), 429);
+
+    cr_assert(fallbacks(&gc, "money") >= 2);
+    cr_assert(fallbacks(&gd, "money") >= 2);
+    cr_assert_eq(log_count(&gc, "zones with store=redis decide without "
+                           "it"), 1);
+
+    gateway_stop(&gc);
+    gateway_stop(&gd);
+}
+
+
+/*
+ * The amount script against the C code it stands for (pay_rl_window_add,
+ * _remove, _wait in src/ratelimit.c), checkout by checkout on the test's
+ * Redis with the time given: the same verdict, the same wait, the same
+ * sub-window, and a give-back taken off the same sub-window.
+ */
+Test(limits_redis, the_amount_script_is_the_c_window)
+{
+    int              i, k, fits;
+    char            *key;
+    int64_t          amount, max;
+    uint64_t         now, wait, slot, window, seed, idx;
+    redisContext    *c;
+    redisReply      *r;
+    pay_rl_window_t  w;
+    static const uint64_t  steps[] = { 0, 1, 17, 999, 60000, 225000,
+                                        3600000, 7200000 };
+
+    c = redis_client();
+    seed = 0x2545f4914f6cdd1dULL ^ (uint64_t) getpid();
+    window = 3600000;
+    slot = window / PAY_RL_SUBWINDOWS;
+
+    for (k = 0; k < 4; k++) {
+        key = str_printf("t%ld:eq:w:%d", (long) getpid(), k);
+        memset(&w, 0, sizeof(w));
+        now = 1700000000000ULL + (uint64_t) k * 77777;
+        max = k % 2 ? 10000 : 1;
+
+        for (i = 0; i < 150; i++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            now += steps[(seed >> 33) % (sizeof(steps) / sizeof(steps[0]))];
+            amount = (int64_t) ((seed >> 13) % (uint64_t) (max + max / 3 + 1));
+            idx = pay_rl_slot(now, slot);
+
+            if (((seed >> 7) & 7) == 0 && i > 0) {
+                /* a give-back of what went into an earlier sub-window */
+                uint64_t  at = idx - ((seed >> 40) % 3);
+
+                pay_rl_window_remove(&w, at, amount, idx);
+                r = redisCommand(c, "EVAL %s 1 %s sub %llu %llu %llu %lld "
+                                 "%llu", pay_rl_redis_script, key,
+                                 (unsigned long long) now,
+                                 (unsigned long long) slot,
+                                 (unsigned long long) window,
+                                 (long long) amount,
+                                 (unsigned long long) at);
+                cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY,
+                          "step %d: sub: %s", i,
+                          r && r->str ? r->str : "no array");
+                freeReplyObject(r);
+                continue;
+            }
+
+            wait = 0;
+            fits = pay_rl_window_add(&w, idx, amount, max, slot, window, now,
+                                     &wait) == 0;
+
+            r = redisCommand(c, "EVAL %s 1 %s add %llu %llu %llu %lld %lld",
+                             pay_rl_redis_script, key,
+                             (unsigned long long) now,
+                             (unsigned long long) slot,
+                             (unsigned long long) window,
+                             (long long) amount, (long long) max);
+            cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY
+                      && r->elements == 2, "step %d: %s", i,
+                      r && r->str ? r->str : "no array");
+            cr_assert_eq(r->element[0]->integer, fits ? 0 : 1,
+                         "key %d step %d: the script says %lld, C %d", k, i,
+                         r->element[0]->integer, !fits);
+            cr_assert_eq((uint64_t) r->element[1]->integer,
+                         fits ? idx : wait, "key %d step %d: %s", k, i,
+                         fits ? "sub-window" : "wait");
+            freeReplyObject(r);
+        }
+    }
 
     redisFree(c);
 }

@@ -1,7 +1,7 @@
 /*
- * Unit: request-rate buckets in Redis (include/payments/ratelimit_redis.h):
- * the keys, the EVALSHA's arguments, the script's SHA, and the reading of
- * its answer.  Answers are RESP bytes as Redis sends them, parsed by
+ * Unit: request-rate buckets and amount windows in Redis
+ * (include/payments/ratelimit_redis.h): the keys, the EVALSHA's arguments,
+ * the script's SHA, and the reading of its answers.  Answers are RESP bytes as Redis sends them, parsed by
  * hiredis's own reader (the one the adapter's connection uses).  The
  * script itself runs against a real Redis in tests/e2e/test_limits_redis.c.
  */
@@ -212,5 +212,99 @@ Test(rl_redis_answer, anything_but_the_scripts_answer_is_malformed)
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_eq(answer(bad[i], &wait), PAY_RL_REDIS_MALFORMED,
                      "accepted %s", bad[i]);
+    }
+}
+
+
+/* the amount windows: the same script, "add" and "sub" */
+
+static pay_rl_redis_rc_e
+window_answer(const char *resp, uint64_t *value)
+{
+    redisReply         *r;
+    pay_rl_redis_rc_e   rc;
+
+    r = parse(resp);
+    rc = pay_rl_redis_window_answer(r, value);
+    freeReplyObject(r);
+
+    return rc;
+}
+
+
+Test(rl_redis_cmd, a_windows_add_and_sub_with_their_arguments)
+{
+    char                 sha[PAY_RL_REDIS_SHA_LEN + 1];
+    size_t               i;
+    pay_rl_redis_cmd_t   cmd;
+    static const char   *add[] = {
+        "EVALSHA", NULL, "1", "payments:money:w:m1", "add", "0", "225000",
+        "3600000", "3000", "10000"
+    };
+
+    pay_rl_redis_script_sha(sha);
+    add[1] = sha;
+
+    pay_rl_redis_window_cmd(&cmd, sha, "payments:money:w:m1", 19, 0, 0,
+                            225000, 3600000, 3000, 10000);
+
+    cr_assert_eq(cmd.argc, 10);
+    cr_assert_leq((size_t) cmd.argc, (size_t) PAY_RL_REDIS_ARGC);
+
+    for (i = 0; i < 10; i++) {
+        cr_assert_eq(cmd.argvlen[i], strlen(add[i]), "argument %zu", i);
+        cr_assert(memcmp(cmd.argv[i], add[i], cmd.argvlen[i]) == 0,
+                  "argument %zu: %.*s", i, (int) cmd.argvlen[i],
+                  cmd.argv[i]);
+    }
+
+    /* a give-back names the sub-window; a negative amount is never sent */
+    pay_rl_redis_window_cmd(&cmd, sha, "k", 1, 1, 0, 225000, 3600000, -5,
+                            7555555ULL);
+    cr_assert(memcmp(cmd.argv[4], "sub", 3) == 0);
+    cr_assert_str_eq(cmd.argv[8], "0");
+    cr_assert_str_eq(cmd.argv[9], "7555555");
+
+    /* the script knows both operations */
+    cr_assert_not_null(strstr(pay_rl_redis_script, "op == 'add'"));
+    cr_assert_not_null(strstr(pay_rl_redis_script, "op == 'sub'"));
+}
+
+
+Test(rl_redis_answer, a_window_fits_with_its_sub_window_or_waits)
+{
+    size_t      i;
+    uint64_t    v = 0;
+    static const char  *bad[] = {
+        "*2\r\n:0\r\n:-1\r\n",                  /* no negative index */
+        "*2\r\n:1\r\n:0\r\n",                   /* a wait is 1 ms or more */
+        "*2\r\n:1\r\n:2851200001\r\n",          /* past 33 days */
+        "*2\r\n:2\r\n:1\r\n",
+        "*1\r\n:0\r\n",
+        "+OK\r\n"
+    };
+
+    cr_assert_eq(window_answer("*2\r\n:0\r\n:7555555\r\n", &v),
+                 PAY_RL_REDIS_FITS);
+    cr_assert_eq(v, 7555555);
+
+    cr_assert_eq(window_answer("*2\r\n:1\r\n:3599999\r\n", &v),
+                 PAY_RL_REDIS_BUSY);
+    cr_assert_eq(v, 3599999);
+
+    /* a window and a slot at most: 31 days and a sixteenth */
+    cr_assert_eq(window_answer("*2\r\n:1\r\n:2851200000\r\n", &v),
+                 PAY_RL_REDIS_BUSY);
+
+    cr_assert_eq(window_answer("-NOSCRIPT No matching script.\r\n", &v),
+                 PAY_RL_REDIS_NOSCRIPT);
+    cr_assert_eq(window_answer("-NOPERM this user has no permissions\r\n",
+                               &v), PAY_RL_REDIS_REFUSED);
+    cr_assert_eq(pay_rl_redis_window_answer(NULL, &v),
+                 PAY_RL_REDIS_MALFORMED);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(window_answer(bad[i], &v), PAY_RL_REDIS_MALFORMED,
+                     "%s", bad[i]);
     }
 }
