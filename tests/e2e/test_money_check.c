@@ -18,7 +18,9 @@
  * confirming them, pay-outs, a hold's window passing (the sweeper's round,
  * sometimes with a capture's webhook still on its way), with the
  * merchant's captures, refunds and pay-outs failing once, answered twice
- * or delayed.  Every step is a
+ * or delayed; in some histories a paid checkout saves the shopper's
+ * method and 1-2 off-session charges of it follow (some declined by the
+ * issuer), refunded (racing), disputed and paid out.  Every step is a
  * readable line; the history runs one step at a time, each followed by a
  * wait for quiet (every webhook the mock scheduled answered, no operation
  * PENDING), with deadlines.
