@@ -44,6 +44,7 @@
 #include "harness_tokens.h"
 #include "harness_notify.h"
 #include "harness_receiver.h"
+#include "harness_books.h"
 #include "harness_compose.h"
 
 #endif

@@ -15,12 +15,13 @@ const char *const  comp_story_names[COMP_NSTORIES] = {
     "disputes on partly captured and refunded checkouts",
     "a capture reversed after its success",
     "the sweeper's release racing a pending capture",
-    "a cancel racing its registration in flight"
+    "a cancel racing its registration in flight",
+    "a saved method's off-session charge with captures, refunds, disputes"
 };
 
 const char *const  comp_check_names[COMP_NCHECKS] = {
-    "captured", "refunded", "disputed", "order", "moved", "once", "forward",
-    "balanced", "wallets", "audit", "webhooks", "story"
+    "captured", "refunded", "disputed", "order", "payouts", "moved", "once",
+    "forward", "balanced", "wallets", "audit", "webhooks", "story"
 };
 
 
@@ -65,52 +66,13 @@ comp_has(int story, int d)
 }
 
 
-static void
-comp_subject(comp_run_t *run, const char *s)
-{
-    size_t  i;
-
-    if (s == NULL) {
-        return;
-    }
-
-    for (i = 0; i < run->nsubjects; i++) {
-        if (strcmp(run->subjects[i], s) == 0) {
-            return;
-        }
-    }
-
-    if (run->nsubjects < COMP_SUBJECTS) {
-        run->subjects[run->nsubjects++] = strdup(s);
-    }
-}
-
-
-static resp_t *
-comp_mock(const char *method, const char *path, const char *json)
-{
-    req_t        rq;
-    const char  *h[] = { "Content-Type: application/json", NULL };
-
-    rq.method = method;
-    rq.url = mock_url(path);
-    rq.headers = h;
-    rq.body = json ? json : "";
-    rq.len = json ? (size_t) -1 : 0;
-
-    return http(&rq);
-}
-
-
 /* A shop's POST, retried under the same key while the answer is a 5xx or
  * none (what API.md tells a shop to do), at most 8 times. */
 static resp_t *
 comp_shop(comp_run_t *run, const merchant_t *m, const char *path,
     const char *key, const char *body)
 {
-    int          i;
     req_t        rq;
-    resp_t      *r;
     const char  *h[4];
 
     h[0] = str_printf("Authorization: Bearer %s", m->key);
@@ -124,17 +86,7 @@ comp_shop(comp_run_t *run, const merchant_t *m, const char *path,
     rq.body = body;
     rq.len = (size_t) -1;
 
-    r = NULL;
-    for (i = 0; i < 8; i++) {
-        run->steps++;
-        r = http(&rq);
-        if (r->status != 0 && r->status < 500) {
-            break;
-        }
-        msleep(250);
-    }
-
-    return r;
+    return books_retried(&rq, 8, 250, &run->steps);
 }
 
 
@@ -176,6 +128,10 @@ comp_refund(comp_run_t *run, int story, const comp_co_t *c, int order,
 }
 
 
+/* the shop's id of COMP_SAVED's shopper */
+#define COMP_CUSTOMER  "cust_cmp"
+
+
 /* the checkout's body: orders 10.00 (seller_1) and 5.00 (seller_2), USD */
 static char *
 comp_body(const comp_co_t *c, int manual, int review)
@@ -183,7 +139,20 @@ comp_body(const comp_co_t *c, int manual, int review)
     json_t  *body;
 
     body = checkout_new(c->co, 2);
-    json_object_set_new(body, "psp", json_string(comp_psp(c->dialect)));
+    if (c->charge) {
+        /* the saved method, charged without the shopper (at its PSP) */
+        json_object_del(body, "psp");
+        json_object_set_new(body, "payment_method", json_string(c->pm));
+        json_object_set_new(body, "off_session", json_true());
+    } else {
+        json_object_set_new(body, "psp", json_string(comp_psp(c->dialect)));
+    }
+    if (c->saves) {
+        json_object_set_new(body, "save_payment_method",
+                            json_pack("{ss ss sb}", "customer", COMP_CUSTOMER,
+                                      "usage", "off_session",
+                                      "shopper_agreed", 1));
+    }
     if (manual) {
         json_object_set_new(body, "capture", json_string("manual"));
     }
@@ -199,7 +168,7 @@ comp_body(const comp_co_t *c, int manual, int review)
 static void
 comp_took(comp_run_t *run, comp_co_t *c, resp_t *r)
 {
-    const char  *t;
+    const char  *t, *u;
 
     t = r->status == 201 && r->len > 0
         ? json_string_value(json_object_get(resp_json(r), "psp_token"))
@@ -207,9 +176,11 @@ comp_took(comp_run_t *run, comp_co_t *c, resp_t *r)
     if (t != NULL && c->token == NULL) {
         c->token = strdup(t);
         secret_used(c->token);
-        secret_used(url_param(json_string_value(json_object_get(
-                                  resp_json(r), "pay_url")), "t"));
-        comp_subject(run, c->token);
+        u = json_string_value(json_object_get(resp_json(r), "pay_url"));
+        if (u != NULL) {        /* none for an off-session charge */
+            secret_used(url_param(u, "t"));
+        }
+        books_subject(&run->subjects, c->token);
     }
 }
 
@@ -237,7 +208,7 @@ comp_pay(comp_run_t *run, comp_co_t *c)
     }
 
     run->steps++;
-    r = comp_mock("POST", str_printf("/_control/sessions/%s/pay",
+    r = books_mock("POST", str_printf("/_control/sessions/%s/pay",
                                      url_escape(c->token)), NULL);
     c->paid_status = r->status;
 
@@ -257,148 +228,20 @@ comp_q(const merchant_t *m, const char *sql, const char *arg)
 }
 
 
-static json_t *
-comp_books(const merchant_t *m)
-{
-    resp_t  *r;
-
-    r = http_get(mock_url(str_printf("/_control/books?reference=%s:",
-                                     m->id)));
-    cr_assert_eq(r->status, 200, "the mock's books: %ld %s", r->status,
-                 r->body);
-
-    return json_incref(resp_json(r));
-}
-
-
-static json_t *
-comp_book_of(json_t *books, const char *nonce_s)
-{
-    size_t   i;
-    json_t  *p;
-
-    json_array_foreach(json_object_get(books, "payments"), i, p) {
-        if (strcmp(json_string_value(json_object_get(p, "reference")),
-                   nonce_s) == 0)
-        {
-            return p;
-        }
-    }
-
-    return NULL;
-}
-
-
-static long
-comp_book_int(json_t *p, const char *name)
-{
-    return p ? (long) json_integer_value(json_object_get(p, name)) : 0;
-}
-
-
 /* -- quiet --------------------------------------------------------------- */
-
-/* the subjects of the merchants' operations; how many are PENDING */
-static long
-comp_pending(comp_run_t *run)
-{
-    int        s, i;
-    long       n;
-    PGresult  *res;
-
-    n = 0;
-
-    for (s = 0; s < COMP_NSTORIES; s++) {
-        const char  *p[1] = { run->m[s].id };
-
-        res = PQexecParams(db(),
-            "SELECT nonce, status = 'PENDING' FROM captures"
-            " WHERE merchant_id = $1"
-            " UNION ALL SELECT nonce, status = 'PENDING' FROM refunds"
-            " WHERE merchant_id = $1", 1, NULL, p, NULL, NULL, 0);
-        cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s",
-                     PQerrorMessage(db()));
-
-        for (i = 0; i < PQntuples(res); i++) {
-            comp_subject(run, PQgetvalue(res, i, 0));
-            n += PQgetvalue(res, i, 1)[0] == 't';
-        }
-
-        PQclear(res);
-    }
-
-    return n;
-}
-
-
-/* events the mock scheduled for the run's subjects that are neither
- * delivered nor given up (patient: 10 attempts, else 3); with list, each
- * one never accepted is counted as the webhooks check's failure */
-static long
-comp_undelivered(comp_run_t *run, int list, int patient)
-{
-    size_t   i, k;
-    long     n, attempts;
-    json_t  *ev;
-    resp_t  *r;
-
-    n = 0;
-
-    for (i = 0; i < run->nsubjects; i++) {
-        r = http_get(mock_url(str_printf("/_control/webhooks?session=%s",
-                                         url_escape(run->subjects[i]))));
-        if (r->status != 200) {
-            n++;
-            continue;
-        }
-
-        json_array_foreach(json_object_get(resp_json(r), "events"), k, ev) {
-            if (json_is_true(json_object_get(ev, "delivered"))) {
-                continue;
-            }
-
-            attempts = (long) json_integer_value(json_object_get(ev,
-                                                            "attempts"));
-            if (list) {
-                comp_fail(run, COMP_CHK_WEBHOOKS, "%s of %s not accepted "
-                          "after %ld attempts: %lld %s",
-                          json_string_value(json_object_get(ev, "type")),
-                          run->subjects[i], attempts,
-                          json_integer_value(json_object_get(ev,
-                                                             "last_status")),
-                          json_string_value(json_object_get(ev,
-                                                            "last_body")));
-                continue;
-            }
-
-            if (attempts < (patient ? 10 : 3)) {
-                n++;
-            }
-        }
-
-        resp_free(r);
-    }
-
-    return n;
-}
-
 
 static int
 comp_quiet(comp_run_t *run, int seconds, int patient)
 {
-    time_t  end;
+    int          s;
+    const char  *ids[COMP_NSTORIES];
 
-    end = time(NULL) + seconds;
+    for (s = 0; s < COMP_NSTORIES; s++) {
+        ids[s] = run->m[s].id;
+    }
 
-    do {
-        if (comp_pending(run) == 0 && comp_undelivered(run, 0, patient) == 0)
-        {
-            return 1;
-        }
-        msleep(100);
-    } while (time(NULL) < end);
-
-    return 0;
+    return books_quiet(&run->subjects, ids, COMP_NSTORIES, seconds,
+                       patient);
 }
 
 
@@ -425,44 +268,6 @@ comp_wait_status(const merchant_t *m, const comp_co_t *c, const char *want,
 
 
 /* -- the stories --------------------------------------------------------- */
-
-/* the admin approves the review (the same request again after a 5xx) */
-static resp_t *
-comp_approve(comp_run_t *run, const char *nonce_s)
-{
-    int          i;
-    req_t        rq;
-    resp_t      *r;
-    char        *key;
-    const char  *h[3];
-
-    key = file_read(env("PAY_TEST_ADMIN_KEY"), NULL);
-    cr_assert_not_null(key);
-    secret_used(key);
-
-    h[0] = str_printf("Authorization: Bearer %s", key);
-    h[1] = "Content-Length: 0";
-    h[2] = NULL;
-
-    rq.method = "POST";
-    rq.url = gw_url(str_printf("/v1/reviews/%s/approve", nonce_s));
-    rq.headers = h;
-    rq.body = "";
-    rq.len = 0;
-
-    r = NULL;
-    for (i = 0; i < 8; i++) {
-        run->steps++;
-        r = http(&rq);
-        if (r->status != 0 && r->status < 500) {
-            break;
-        }
-        msleep(250);
-    }
-
-    return r;
-}
-
 
 static void
 comp_review_register(comp_run_t *run, comp_co_t *c)
@@ -728,58 +533,72 @@ comp_expire(comp_run_t *run, comp_co_t *c, int round)
 }
 
 
-/* the id of the PSP's n-th succeeded capture of the checkout */
-static char *
-comp_capture_id(const merchant_t *m, const comp_co_t *c, int n)
+/* COMP_SAVED: the method the dialect's first checkout saved, charged off
+ * session by its second (the method listed within 5 s of the payment) */
+static void
+comp_charge_saved(comp_run_t *run, int d)
 {
-    size_t   i;
-    int      k;
-    json_t  *p, *op;
+    int          i;
+    size_t       k;
+    json_t      *it;
+    resp_t      *r;
+    comp_co_t   *saver, *c;
+    const char  *co;
 
-    p = comp_book_of(comp_books(m), c->nonce);
-    k = 0;
+    saver = &run->co[COMP_SAVED][d][0];
+    c = &run->co[COMP_SAVED][d][1];
 
-    json_array_foreach(json_object_get(p, "ops"), i, op) {
-        if (strcmp(json_string_value(json_object_get(op, "kind")),
-                   "capture") == 0
-            && strcmp(json_string_value(json_object_get(op, "state")),
-                      "succeeded") == 0
-            && k++ == n)
+    for (i = 0; i < 50 && c->pm == NULL; i++) {
+        run->steps++;
+        r = api_get(&run->m[COMP_SAVED],
+                    "/v1/payment_methods?customer=" COMP_CUSTOMER);
+        json_array_foreach(r->status == 200
+                           ? json_object_get(resp_json(r), "data") : NULL,
+                           k, it)
         {
-            return strdup(json_string_value(json_object_get(op, "id")));
+            co = json_string_value(json_object_get(it, "checkout_id"));
+            if (co != NULL && strcmp(co, saver->co) == 0) {
+                c->pm = strdup(json_string_value(json_object_get(it, "id")));
+            }
+        }
+        if (c->pm == NULL) {
+            msleep(100);
         }
     }
 
-    return NULL;
+    cr_assert_not_null(c->pm, "compose: saved: %s saved no method",
+                       saver->co);
+    saver->pm = c->pm;
+
+    comp_register(run, COMP_SAVED, c, 0);
 }
 
 
 /* a chargeback of amount (0: all the PSP still holds of the payment;
  * whole: all it captured, whatever was refunded since) */
 static void
-comp_dispute(comp_run_t *run, comp_co_t *c, long amount, int whole)
+comp_dispute(comp_run_t *run, int story, comp_co_t *c, long amount,
+    int whole)
 {
     long         held;
     json_t      *p;
     resp_t      *r;
     const char  *ref, *id;
 
-    p = comp_book_of(comp_books(&run->m[COMP_DISPUTE]), c->nonce);
+    p = books_payment(books_fetch(run->m[story].id), c->nonce);
     ref = p ? json_string_value(json_object_get(p, "payment_ref")) : NULL;
     cr_assert_not_null(ref, "compose: no payment at the PSP for %s", c->co);
 
-    held = comp_book_int(p, "captured") - comp_book_int(p, "refunded")
-           - comp_book_int(p, "disputed_open")
-           - comp_book_int(p, "disputed_lost");
+    held = books_held(p);
     if (whole) {
-        amount = comp_book_int(p, "captured");
+        amount = books_int(p, "captured");
     } else if (amount == 0 || amount > held) {
         amount = held;
     }
     cr_assert(amount > 0, "compose: nothing to dispute of %s", c->co);
 
     run->steps++;
-    r = comp_mock("POST", "/_control/disputes",
+    r = books_mock("POST", "/_control/disputes",
                   str_printf("{\"payment_ref\":\"%s\",\"amount\":%ld}", ref,
                              amount));
     cr_assert_eq(r->status, 200, "compose: dispute: %ld %s", r->status,
@@ -787,7 +606,7 @@ comp_dispute(comp_run_t *run, comp_co_t *c, long amount, int whole)
     id = json_string_value(json_object_get(resp_json(r), "id"));
     cr_assert_not_null(id);
     c->dispute = strdup(id);
-    comp_subject(run, c->dispute);
+    books_subject(&run->subjects, c->dispute);
 }
 
 
@@ -883,12 +702,14 @@ comp_run(comp_run_t *run, int chaos)
                 c->dialect = d;
                 c->used = comp_has(s, d)
                           && (k == 0 || s == COMP_DISPUTE
-                              || s == COMP_CANCEL);
+                              || s == COMP_CANCEL || s == COMP_SAVED);
+                c->saves = s == COMP_SAVED && k == 0;
+                c->charge = s == COMP_SAVED && k == 1;
                 c->co = uid("cmp");
                 c->nonce = nonce(&run->m[s], c->co);
                 c->cancel_status = -1;
                 c->paid_status = -1;
-                comp_subject(run, c->nonce);
+                books_subject(&run->subjects, c->nonce);
             }
         }
     }
@@ -906,6 +727,7 @@ comp_run(comp_run_t *run, int chaos)
                           1);
         }
         comp_register(run, COMP_SWEEP, &run->co[COMP_SWEEP][d][0], 1);
+        comp_register(run, COMP_SAVED, &run->co[COMP_SAVED][d][0], 1);
     }
 
     comp_cancel_story(run);
@@ -913,7 +735,7 @@ comp_run(comp_run_t *run, int chaos)
     /* 2. the approvals: registered as stored, manual capture kept */
     for (d = 0; d < COMP_DIALECTS; d++) {
         c = &run->co[COMP_REVIEW][d][0];
-        r = comp_approve(run, c->nonce);
+        r = books_approve(c->nonce, 8, 250, &run->steps);
         cr_assert_eq(r->status, 201, "compose: approve %s: %ld %s", c->co,
                      r->status, r->body);
         if (strcmp(json_string_value(json_object_get(resp_json(r),
@@ -934,13 +756,20 @@ comp_run(comp_run_t *run, int chaos)
         for (d = 0; d < COMP_DIALECTS; d++) {
             for (k = 0; k < COMP_PER_STORY; k++) {
                 c = &run->co[s][d][k];
-                if (c->used && comp_pay(run, c) != 200) {
+                if (c->used && !c->charge && comp_pay(run, c) != 200) {
                     comp_fail(run, COMP_CHK_STORY, "%s: the shopper could "
                               "not pay %s: %ld", comp_story_names[s], c->co,
                               c->paid_status);
                 }
             }
         }
+    }
+
+    comp_quiet(run, 20, 0);
+
+    /* 3b. the saved methods charged without the shopper */
+    for (d = 0; d < COMP_DIALECTS; d++) {
+        comp_charge_saved(run, d);
     }
 
     comp_quiet(run, 20, 0);
@@ -980,6 +809,9 @@ comp_run(comp_run_t *run, int chaos)
             (void) comp_capture(run, COMP_REVERSED, c, 2, NULL);
         }
 
+        c = &run->co[COMP_SAVED][d][0];
+        (void) comp_capture(run, COMP_SAVED, c, 1, "4.00");
+
         c = &run->co[COMP_SWEEP][d][0];
         r = comp_capture(run, COMP_SWEEP, c, 1, "4.00");
         if (r->status != 201) {
@@ -1004,17 +836,25 @@ comp_run(comp_run_t *run, int chaos)
         (void) comp_refund(run, COMP_DISPUTE, c, 2, "5.00");
         (void) comp_refund(run, COMP_DISPUTE, c, 1, "2.00");
 
+        c = &run->co[COMP_SAVED][d][0];
+        (void) comp_void(run, COMP_SAVED, c, 2);
+        (void) comp_refund(run, COMP_SAVED, c, 1, "1.00");
+
+        c = &run->co[COMP_SAVED][d][1];
+        (void) comp_refund(run, COMP_SAVED, c, 2, "5.00");
+        (void) comp_refund(run, COMP_SAVED, c, 1, "2.00");
+
         if (comp_has(COMP_REVERSED, d)) {
             char  *id;
 
             c = &run->co[COMP_REVERSED][d][0];
-            id = comp_capture_id(&run->m[COMP_REVERSED], c, 0);
+            id = books_capture_id(run->m[COMP_REVERSED].id, c->nonce, 0);
             if (id == NULL) {
                 comp_fail(run, COMP_CHK_STORY, "reversed: no capture of %s "
                           "at the PSP", c->co);
             } else {
                 run->steps++;
-                r = comp_mock("POST", str_printf("/_control/captures/%s/fail",
+                r = books_mock("POST", str_printf("/_control/captures/%s/fail",
                                                  id), NULL);
                 if (r->status != 200) {
                     comp_fail(run, COMP_CHK_STORY, "reversed: the PSP "
@@ -1043,22 +883,29 @@ comp_run(comp_run_t *run, int chaos)
      * PSP still holds; of the paid one, all it captured (its second order
      * refunded whole, its first in part) */
     for (d = 0; d < COMP_DIALECTS; d++) {
-        comp_dispute(run, &run->co[COMP_DISPUTE][d][0], 0, 0);
-        comp_dispute(run, &run->co[COMP_DISPUTE][d][1], 0, d == 2);
+        comp_dispute(run, COMP_DISPUTE, &run->co[COMP_DISPUTE][d][0], 0, 0);
+        comp_dispute(run, COMP_DISPUTE, &run->co[COMP_DISPUTE][d][1], 0,
+                     d == 2);
+        comp_dispute(run, COMP_SAVED, &run->co[COMP_SAVED][d][0], 0, 0);
+        comp_dispute(run, COMP_SAVED, &run->co[COMP_SAVED][d][1], 0, 0);
     }
 
     comp_quiet(run, 20, 0);
 
-    for (d = 0; d < COMP_DIALECTS; d++) {
-        for (k = 0; k < COMP_PER_STORY; k++) {
-            c = &run->co[COMP_DISPUTE][d][k];
-            run->steps++;
-            r = comp_mock("POST", str_printf("/_control/disputes/%s/close",
-                                             c->dispute),
-                          (d + k) % 3 == 1 ? "{\"outcome\":\"won\"}"
-                                           : "{\"outcome\":\"lost\"}");
-            cr_assert_eq(r->status, 200, "compose: close: %ld %s", r->status,
-                         r->body);
+    for (s = COMP_DISPUTE; s <= COMP_SAVED; s += COMP_SAVED - COMP_DISPUTE) {
+        for (d = 0; d < COMP_DIALECTS; d++) {
+            for (k = 0; k < COMP_PER_STORY; k++) {
+                c = &run->co[s][d][k];
+                run->steps++;
+                r = books_mock("POST",
+                               str_printf("/_control/disputes/%s/close",
+                                          c->dispute),
+                               (d + k + s) % 3 == 1
+                               ? "{\"outcome\":\"won\"}"
+                               : "{\"outcome\":\"lost\"}");
+                cr_assert_eq(r->status, 200, "compose: close: %ld %s",
+                             r->status, r->body);
+            }
         }
     }
 
@@ -1073,319 +920,70 @@ comp_run(comp_run_t *run, int chaos)
 
 /* -- the checks ---------------------------------------------------------- */
 
-static PGresult *
-comp_query(const merchant_t *m, const char *sql)
+static void
+comp_books_fail(void *ctx, books_check_e chk, const char *line)
 {
-    PGresult    *res;
-    const char  *params[1];
+    comp_run_t  *run = ctx;
 
-    params[0] = m->id;
-    res = PQexecParams(db(), sql, 1, NULL, params, NULL, NULL, 0);
-    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s: %s", sql,
-                 PQerrorMessage(db()));
-
-    return res;
+    comp_fail(run, (int) chk, "%s", line);
 }
 
 
-static long
-comp_count(const merchant_t *m, const char *sql)
-{
-    long       n;
-    PGresult  *res;
-
-    res = comp_query(m, sql);
-    n = atol(PQgetvalue(res, 0, 0));
-    PQclear(res);
-
-    return n;
-}
-
-
-/* per checkout: captured, refunded, taken for disputes, held for open
- * ones, from the ledger */
-static const char  comp_sql_checkouts[] =
-    "SELECT c.checkout_id,"
-    "  coalesce(sum(e.amount) FILTER (WHERE t.kind = 'payment'"
-    "    AND e.account LIKE 'psp\\_clearing:%'), 0),"
-    "  coalesce(-sum(e.amount) FILTER (WHERE t.kind = 'refund'"
-    "    AND e.account LIKE 'psp\\_clearing:%'), 0),"
-    "  coalesce(-sum(e.amount) FILTER (WHERE t.kind = 'dispute'"
-    "    AND e.account LIKE 'psp\\_clearing:%'), 0),"
-    "  coalesce(sum(e.amount) FILTER (WHERE t.kind = 'dispute'"
-    "    AND e.account LIKE 'disputes:%'), 0)"
-    "  FROM checkouts c"
-    "  LEFT JOIN ledger_transactions t"
-    "         ON t.merchant_id = c.merchant_id"
-    "        AND t.checkout_id = c.checkout_id"
-    "  LEFT JOIN ledger_entries e"
-    "         ON e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id"
-    " WHERE c.merchant_id = $1"
-    " GROUP BY 1";
-
-/* orders below nothing at the clearing (less what was booked apart to
- * psp_shortfall with its event alerted), sellers charged beyond what an
- * order credited them */
-static const char  comp_sql_orders[] =
-    "SELECT t.payment_order_id,"
-    "  coalesce(sum(e.amount) FILTER (WHERE e.account LIKE"
-    "    'psp\\_clearing:%'), 0),"
-    "  coalesce(sum(e.amount) FILTER (WHERE e.account LIKE"
-    "    'seller\\_payable:%'), 0),"
-    "  coalesce(sum(e.amount) FILTER (WHERE e.account LIKE"
-    "    'psp\\_shortfall:%'), 0)"
-    "  FROM ledger_transactions t JOIN ledger_entries e"
-    "       USING (merchant_id, txn_id)"
-    " WHERE t.merchant_id = $1 AND t.payment_order_id IS NOT NULL"
-    " GROUP BY t.payment_order_id, t.checkout_id"
-    " HAVING coalesce(sum(e.amount) FILTER (WHERE e.account LIKE"
-    "          'psp\\_clearing:%' OR (e.account LIKE 'psp\\_shortfall:%'"
-    "          AND EXISTS (SELECT 1 FROM webhook_events w"
-    "                       WHERE w.merchant_id = $1"
-    "                         AND w.checkout_id = t.checkout_id"
-    "                         AND w.outcome IN ('capture_reversed_refunded',"
-    "                                           'dispute_excess')))),"
-    "          0) < 0"
-    "     OR coalesce(sum(e.amount) FILTER (WHERE e.account LIKE"
-    "          'seller\\_payable:%'), 0) > 0"
-    "     OR coalesce(sum(e.amount) FILTER (WHERE e.account LIKE"
-    "          'psp\\_shortfall:%'), 0) < 0";
-
-static const char  comp_sql_succeeded[] =
-    "SELECT 'capture', nonce, amount, coalesce(psp_ref, '') FROM captures"
-    " WHERE merchant_id = $1 AND kind = 'capture' AND status = 'SUCCEEDED'"
-    " UNION ALL SELECT 'refund', nonce, amount, coalesce(psp_refund_id, '')"
-    " FROM refunds WHERE merchant_id = $1 AND status = 'SUCCEEDED'";
-
-/*
- * Every order's history: from NOT_STARTED by its registration, each event
- * from where the last one left it, each move one the status guard allows
- * (EXECUTING to AUTHORIZED, SUCCESS or FAILED; AUTHORIZED to SUCCESS or
- * FAILED; FAILED to AUTHORIZED or SUCCESS only by money the PSP took
- * after a failure, recorded as such), ending where the order is.
- */
-static const char  comp_sql_history[] =
-    "WITH e AS ("
-    "  SELECT e.*, row_number() OVER w AS rn, lag(to_status) OVER w AS prev"
-    "    FROM order_events e WHERE merchant_id = $1"
-    "  WINDOW w AS (PARTITION BY payment_order_id ORDER BY event_id)),"
-    " fin AS ("
-    "  SELECT payment_order_id,"
-    "         (array_agg(to_status ORDER BY rn DESC))[1] AS last_to"
-    "    FROM e GROUP BY 1)"
-    "SELECT (SELECT count(*) FROM e"
-    "         WHERE (rn = 1 AND (from_status <> 'NOT_STARTED'"
-    "                            OR to_status <> 'EXECUTING'"
-    "                            OR source <> 'registration'))"
-    "            OR (rn > 1 AND (from_status IS DISTINCT FROM prev"
-    "                 OR NOT ((from_status = 'EXECUTING'"
-    "                          AND to_status IN ('AUTHORIZED', 'SUCCESS',"
-    "                                            'FAILED'))"
-    "                      OR (from_status = 'AUTHORIZED'"
-    "                          AND to_status IN ('SUCCESS', 'FAILED'))"
-    "                      OR (from_status = 'FAILED'"
-    "                          AND to_status IN ('AUTHORIZED', 'SUCCESS')"
-    "                          AND EXISTS (SELECT 1 FROM checkouts c"
-    "                                       WHERE c.merchant_id = e.merchant_id"
-    "                                         AND c.checkout_id = e.checkout_id"
-    "                                         AND c.failure_code IS NOT NULL))))))"
-    "     + (SELECT count(*) FROM payment_orders o"
-    "          LEFT JOIN fin l USING (payment_order_id)"
-    "         WHERE o.merchant_id = $1"
-    "           AND l.last_to IS DISTINCT FROM o.status)";
-
-static const char  comp_sql_unbalanced[] =
-    "SELECT (SELECT count(*) FROM (SELECT 1 FROM ledger_entries"
-    "         WHERE merchant_id = $1 GROUP BY txn_id, currency"
-    "        HAVING sum(amount) <> 0) x)"
-    "     + (SELECT count(*) FROM (SELECT 1 FROM ledger_transactions t"
-    "          LEFT JOIN ledger_entries e USING (merchant_id, txn_id)"
-    "         WHERE t.merchant_id = $1 GROUP BY t.txn_id"
-    "        HAVING count(e.entry_no) < 2) y)";
-
-static const char  comp_sql_wallets[] =
-    "SELECT count(*) FROM"
-    " (SELECT seller_account, currency, balance FROM wallets"
-    "   WHERE merchant_id = $1) w"
-    " FULL JOIN"
-    " (SELECT substr(account, 16) AS seller_account, currency,"
-    "         -sum(amount) AS booked"
-    "    FROM ledger_entries"
-    "   WHERE account LIKE 'seller\\_payable:%' AND merchant_id = $1"
-    "   GROUP BY 1, 2) l"
-    " USING (seller_account, currency)"
-    " WHERE coalesce(w.balance, 0) <> coalesce(l.booked, 0)";
-
-
-static comp_co_t *
-comp_find(comp_run_t *run, int s, const char *co)
-{
-    int  d, k;
-
-    for (d = 0; d < COMP_DIALECTS; d++) {
-        for (k = 0; k < COMP_PER_STORY; k++) {
-            if (strcmp(run->co[s][d][k].co, co) == 0) {
-                return &run->co[s][d][k];
-            }
-        }
-    }
-
-    return NULL;
-}
-
-
-/* the gateway's books of one merchant against the PSP's */
+/* the gateway's books of one story's merchant against the PSP's */
 static void
 comp_check_books(comp_run_t *run, int s, json_t *books)
 {
-    int          i, j;
-    long         v[4], b[4], n;
-    size_t       k, l;
-    char        *name;
-    json_t      *p, *op, *seen;
-    PGresult    *q;
-    comp_co_t   *c;
-    const char  *key;
+    int           d, k;
+    size_t        n;
+    comp_co_t    *c;
+    books_cmp_t   cmp;
+    const char   *ids[COMP_DIALECTS * COMP_PER_STORY];
+    const char   *nonces[COMP_DIALECTS * COMP_PER_STORY];
+    const char   *labels[COMP_DIALECTS * COMP_PER_STORY];
 
-    q = comp_query(&run->m[s], comp_sql_checkouts);
-
-    for (i = 0; i < PQntuples(q); i++) {
-        c = comp_find(run, s, PQgetvalue(q, i, 0));
-        if (c == NULL) {
-            comp_fail(run, COMP_CHK_CAPTURED, "%s: a checkout %s nobody "
-                      "made", comp_story_names[s], PQgetvalue(q, i, 0));
-            continue;
-        }
-        p = comp_book_of(books, c->nonce);
-
-        for (j = 0; j < 4; j++) {
-            v[j] = atol(PQgetvalue(q, i, j + 1));
-        }
-
-        b[0] = comp_book_int(p, "captured");
-        b[1] = comp_book_int(p, "refunded");
-        b[2] = comp_book_int(p, "disputed_open")
-               + comp_book_int(p, "disputed_lost");
-        b[3] = comp_book_int(p, "disputed_open");
-
-        if (v[0] != b[0]) {
-            comp_fail(run, COMP_CHK_CAPTURED, "%s: %s: the ledger booked "
-                      "%ld captured, the PSP captured %ld",
-                      comp_story_names[s], c->co, v[0], b[0]);
-        }
-        if (v[1] != b[1]) {
-            comp_fail(run, COMP_CHK_REFUNDED, "%s: %s: the ledger booked "
-                      "%ld refunded, the PSP refunded %ld",
-                      comp_story_names[s], c->co, v[1], b[1]);
-        }
-        if (v[2] != b[2] || v[3] != b[3]) {
-            comp_fail(run, COMP_CHK_DISPUTED, "%s: %s: the ledger took %ld "
-                      "for disputes and holds %ld open, the PSP %ld and %ld",
-                      comp_story_names[s], c->co, v[2], v[3], b[2], b[3]);
-        }
-    }
-
-    PQclear(q);
-
-    /* no seller charged beyond its credit, no order below nothing */
-    q = comp_query(&run->m[s], comp_sql_orders);
-    for (i = 0; i < PQntuples(q); i++) {
-        comp_fail(run, COMP_CHK_ORDER, "%s: order %s: %s at the clearing, "
-                  "%s to its seller (above 0: charged more than it was "
-                  "credited), %s booked apart to psp_shortfall",
-                  comp_story_names[s], PQgetvalue(q, i, 0),
-                  PQgetvalue(q, i, 1), PQgetvalue(q, i, 2),
-                  PQgetvalue(q, i, 3));
-    }
-    PQclear(q);
-
-    /* what the gateway holds SUCCEEDED, the PSP made and kept */
-    q = comp_query(&run->m[s], comp_sql_succeeded);
-    for (i = 0; i < PQntuples(q); i++) {
-        key = PQgetvalue(q, i, 1);
-        n = -1;
-        json_array_foreach(json_object_get(books, "payments"), k, p) {
-            json_array_foreach(json_object_get(p, "ops"), l, op) {
-                if (strcmp(json_string_value(json_object_get(op, "state")),
-                           "succeeded") == 0
-                    && strcmp(json_string_value(json_object_get(op,
-                                                                "nonce")),
-                              key) == 0)
-                {
-                    n = (long) json_integer_value(json_object_get(op,
-                                                                  "amount"));
-                }
-            }
-        }
-        if (n != atol(PQgetvalue(q, i, 2))) {
-            comp_fail(run, COMP_CHK_MOVED, "%s: the gateway's %s %s of %s "
-                      "SUCCEEDED: the PSP %s", comp_story_names[s],
-                      PQgetvalue(q, i, 0), key, PQgetvalue(q, i, 2),
-                      n < 0 ? "has none it kept" : str_printf("has %ld", n));
-        }
-    }
-    PQclear(q);
-
-    /* one PSP object per nonce, one session per checkout */
-    seen = json_object();
-    json_array_foreach(json_object_get(books, "payments"), k, p) {
-        json_array_foreach(json_object_get(p, "ops"), l, op) {
-            key = json_string_value(json_object_get(op, "nonce"));
-            if (key == NULL || key[0] == '\0'
-                || strcmp(json_string_value(json_object_get(op, "state")),
-                          "failed") == 0)
-            {
-                continue;
-            }
-            name = str_printf("%s %s",
-                              json_string_value(json_object_get(op, "kind")),
-                              key);
-            if (json_object_get(seen, name) != NULL) {
-                comp_fail(run, COMP_CHK_ONCE, "%s: the PSP made two of %s",
-                          comp_story_names[s], name);
-            }
-            json_object_set_new(seen, name, json_true());
-        }
-    }
-    json_decref(seen);
-
-    for (j = 0; j < COMP_DIALECTS; j++) {
-        for (i = 0; i < COMP_PER_STORY; i++) {
-            long  created, requests;
-
-            c = &run->co[s][j][i];
+    n = 0;
+    for (d = 0; d < COMP_DIALECTS; d++) {
+        for (k = 0; k < COMP_PER_STORY; k++) {
+            c = &run->co[s][d][k];
             if (!c->used) {
                 continue;
             }
-            mock_registrations(c->nonce, &created, &requests);
-            if (created > 1) {
-                comp_fail(run, COMP_CHK_ONCE, "%s: %s: %ld sessions at the "
-                          "PSP", comp_story_names[s], c->co, created);
-            }
+            ids[n] = c->co;
+            nonces[n] = c->nonce;
+            labels[n] = str_printf("%s: %s", comp_story_names[s], c->co);
+            n++;
         }
     }
 
-    /* statuses only forward; the books balanced; wallets as the ledger */
-    n = comp_count(&run->m[s], comp_sql_history);
-    if (n > 0) {
-        comp_fail(run, COMP_CHK_FORWARD, "%s: %ld order events or orders "
-                  "off a forward-only history", comp_story_names[s], n);
-    }
-    n = comp_count(&run->m[s], comp_sql_unbalanced);
-    if (n > 0) {
-        comp_fail(run, COMP_CHK_BALANCED, "%s: %ld ledger transactions do "
-                  "not balance", comp_story_names[s], n);
-    }
-    n = comp_count(&run->m[s], comp_sql_wallets);
-    if (n > 0) {
-        comp_fail(run, COMP_CHK_WALLETS, "%s: %ld wallets differ from the "
-                  "ledger", comp_story_names[s], n);
-    }
-    name = comp_q(&run->m[s], "SELECT pay_audit_verify($1)", NULL);
-    if (name == NULL || strcmp(name, "t") != 0) {
-        comp_fail(run, COMP_CHK_AUDIT, "%s: the audit chain does not verify",
-                  comp_story_names[s]);
-    }
+    memset(&cmp, 0, sizeof(cmp));
+    cmp.merchant_id = run->m[s].id;
+    cmp.books = books;
+    cmp.nco = n;
+    cmp.checkout_ids = ids;
+    cmp.nonces = nonces;
+    cmp.labels = labels;
+    cmp.strict = 1;
+    cmp.fail = comp_books_fail;
+    cmp.ctx = run;
+
+    books_compare(&cmp);
+}
+
+
+/* an event the PSP sent and the gateway never accepted */
+static void
+comp_never_accepted(void *ctx, const char *subject, json_t *ev, int given_up)
+{
+    comp_run_t  *run = ctx;
+
+    (void) given_up;
+
+    comp_fail(run, COMP_CHK_WEBHOOKS, "%s of %s not accepted after %lld "
+              "attempts: %lld %s",
+              json_string_value(json_object_get(ev, "type")), subject,
+              json_integer_value(json_object_get(ev, "attempts")),
+              json_integer_value(json_object_get(ev, "last_status")),
+              json_string_value(json_object_get(ev, "last_body")));
 }
 
 
@@ -1404,11 +1002,11 @@ comp_check_stories(comp_run_t *run, json_t *const *books)
          * captured and booked, the rest released unbooked */
         m = &run->m[COMP_REVIEW];
         c = &run->co[COMP_REVIEW][d][0];
-        p = comp_book_of(books[COMP_REVIEW], c->nonce);
-        if (comp_book_int(p, "captured") != 300) {
+        p = books_payment(books[COMP_REVIEW], c->nonce);
+        if (books_int(p, "captured") != 300) {
             comp_fail(run, COMP_CHK_STORY, "review: %s: the PSP captured "
                       "%ld, not the 3.00 the shop asked for",
-                      c->co, comp_book_int(p, "captured"));
+                      c->co, books_int(p, "captured"));
         }
         v = comp_q(m, "SELECT capture_method FROM checkouts WHERE "
                    "merchant_id = $1 AND checkout_id = $2", c->co);
@@ -1452,10 +1050,10 @@ comp_check_stories(comp_run_t *run, json_t *const *books)
          * made it */
         m = &run->m[COMP_SWEEP];
         c = &run->co[COMP_SWEEP][d][0];
-        p = comp_book_of(books[COMP_SWEEP], c->nonce);
-        if (comp_book_int(p, "captured") != 400) {
+        p = books_payment(books[COMP_SWEEP], c->nonce);
+        if (books_int(p, "captured") != 400) {
             comp_fail(run, COMP_CHK_STORY, "sweep: %s: the PSP captured %ld",
-                      c->co, comp_book_int(p, "captured"));
+                      c->co, books_int(p, "captured"));
         }
         v = comp_q(m, "SELECT count(*) FROM order_events WHERE merchant_id "
                    "= $1 AND checkout_id = $2 AND from_status = 'FAILED' "
@@ -1470,6 +1068,43 @@ comp_check_stories(comp_run_t *run, json_t *const *books)
         {
             comp_fail(run, COMP_CHK_STORY, "sweep: %s: the rounds: %s",
                       c->co, c->sweep);
+        }
+
+        /* saved: the manual checkout saved its method, 4.00 of it
+         * captured and 1.00 refunded at the PSP; the off-session charge
+         * of that method taken whole (15.00), 7.00 of it refunded, and
+         * the checkout SUCCESS with the method on it */
+        m = &run->m[COMP_SAVED];
+        c = &run->co[COMP_SAVED][d][0];
+        p = books_payment(books[COMP_SAVED], c->nonce);
+        if (books_int(p, "captured") != 400 || books_int(p, "refunded") != 100)
+        {
+            comp_fail(run, COMP_CHK_STORY, "saved: %s: the PSP captured %ld "
+                      "and refunded %ld, not 4.00 and 1.00", c->co,
+                      books_int(p, "captured"), books_int(p, "refunded"));
+        }
+        v = comp_q(m, "SELECT count(*) FROM payment_methods WHERE "
+                   "merchant_id = $1 AND checkout_id = $2", c->co);
+        if (v == NULL || strcmp(v, "1") != 0) {
+            comp_fail(run, COMP_CHK_STORY, "saved: %s: %s methods saved",
+                      c->co, v ? v : "?");
+        }
+        c = &run->co[COMP_SAVED][d][1];
+        p = books_payment(books[COMP_SAVED], c->nonce);
+        if (books_int(p, "captured") != 1500
+            || books_int(p, "refunded") != 700)
+        {
+            comp_fail(run, COMP_CHK_STORY, "saved: the charge %s: the PSP "
+                      "captured %ld and refunded %ld, not 15.00 and 7.00",
+                      c->co, books_int(p, "captured"),
+                      books_int(p, "refunded"));
+        }
+        v = comp_q(m, "SELECT status::text || ' ' || (payment_method_id IS "
+                   "NOT NULL)::text FROM checkouts WHERE merchant_id = $1 "
+                   "AND checkout_id = $2", c->co);
+        if (v == NULL || strcmp(v, "SUCCESS true") != 0) {
+            comp_fail(run, COMP_CHK_STORY, "saved: the charge %s is %s",
+                      c->co, v ? v : "gone");
         }
 
         /* cancel: the first cancel while the registration was at the PSP
@@ -1518,13 +1153,13 @@ comp_check_stories(comp_run_t *run, json_t *const *books)
                           c->co, c->cancel_last, c->paid_status,
                           v ? v : "?");
             }
-            p = comp_book_of(books[COMP_CANCEL], c->nonce);
+            p = books_payment(books[COMP_CANCEL], c->nonce);
             if (v != NULL && strncmp(v, "FAILED", 6) == 0
-                && comp_book_int(p, "captured") != 0)
+                && books_int(p, "captured") != 0)
             {
                 comp_fail(run, COMP_CHK_STORY, "cancel: %s: FAILED here, "
                           "%ld captured at the PSP", c->co,
-                          comp_book_int(p, "captured"));
+                          books_int(p, "captured"));
             }
         }
     }
@@ -1541,12 +1176,12 @@ comp_check(comp_run_t *run)
     memset(run->checks, 0, sizeof(run->checks));
 
     for (s = 0; s < COMP_NSTORIES; s++) {
-        books[s] = comp_books(&run->m[s]);
+        books[s] = books_fetch(run->m[s].id);
         comp_check_books(run, s, books[s]);
     }
 
     comp_check_stories(run, books);
-    (void) comp_undelivered(run, 1, 1);
+    (void) books_undelivered(&run->subjects, 1, comp_never_accepted, run);
 
     for (s = 0; s < COMP_NSTORIES; s++) {
         json_decref(books[s]);

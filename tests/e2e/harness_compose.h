@@ -1,5 +1,5 @@
 /*
- * The e2e harness: where the money features meet.  Five compositions the
+ * The e2e harness: where the money features meet.  Six compositions the
  * invariants suite runs as scripted stories (test_invariants.c) and the
  * chaos suite runs again with the PSP's faults and a sweeper of its own
  * racing them (test_chaos.c):
@@ -15,6 +15,10 @@
  *              whose webhook is still on its way
  *   cancel     a cancel while the registration is at the PSP, the shopper
  *              paying as soon as the session exists
+ *   saved      a manual checkout that saves the shopper's method, captured
+ *              in part, the rest released, refunded in part and charged
+ *              back; then an off-session charge of that method, refunded
+ *              (one order whole) and charged back
  *
  * Each story runs in every dialect that has it, on a merchant of its own.
  * The checks compare the gateway's books with the mock PSP's own books
@@ -30,23 +34,25 @@ typedef enum {
     COMP_REVERSED,
     COMP_SWEEP,
     COMP_CANCEL,
+    COMP_SAVED,
     COMP_NSTORIES
 } comp_story_e;
 
+/* the books' checks (harness_books.h), then the compositions' own */
 typedef enum {
-    COMP_CHK_CAPTURED = 0,  /* per checkout, the ledger's captures = PSP's */
-    COMP_CHK_REFUNDED,      /* the ledger's refunds = the PSP's */
-    COMP_CHK_DISPUTED,      /* taken and held for disputes = the PSP's */
-    COMP_CHK_ORDER,         /* no seller charged beyond its credit, no
-                               order below nothing at the clearing */
-    COMP_CHK_MOVED,         /* every SUCCEEDED capture and refund is one
-                               the PSP made and kept, of that amount */
-    COMP_CHK_ONCE,          /* one session, capture, refund per nonce */
-    COMP_CHK_FORWARD,       /* every order's history forward only */
-    COMP_CHK_BALANCED,      /* ledger transactions sum to zero */
-    COMP_CHK_WALLETS,       /* wallets equal their ledger */
-    COMP_CHK_AUDIT,         /* the audit chains verify */
-    COMP_CHK_WEBHOOKS,      /* every event the PSP sent accepted */
+    COMP_CHK_CAPTURED = BOOKS_CAPTURED,
+    COMP_CHK_REFUNDED = BOOKS_REFUNDED,
+    COMP_CHK_DISPUTED = BOOKS_DISPUTED,
+    COMP_CHK_ORDER = BOOKS_ORDER,
+    COMP_CHK_PAYOUTS = BOOKS_PAYOUTS,
+    COMP_CHK_MOVED = BOOKS_MOVED,
+    COMP_CHK_ONCE = BOOKS_ONCE,
+    COMP_CHK_FORWARD = BOOKS_FORWARD,
+    COMP_CHK_BALANCED = BOOKS_BALANCED,
+    COMP_CHK_WALLETS = BOOKS_WALLETS,
+    COMP_CHK_AUDIT = BOOKS_AUDIT,
+    COMP_CHK_WEBHOOKS = BOOKS_NCHECKS,   /* every event the PSP sent
+                                           accepted */
     COMP_CHK_STORY,         /* what each story itself must end with */
     COMP_NCHECKS
 } comp_check_e;
@@ -56,7 +62,6 @@ extern const char *const  comp_check_names[COMP_NCHECKS];
 
 #define COMP_DIALECTS    3
 #define COMP_PER_STORY   2      /* checkouts per story and dialect */
-#define COMP_SUBJECTS    256
 
 typedef struct {
     char        *co;
@@ -70,21 +75,23 @@ typedef struct {
     long         cancel_last;   /* the last cancel's answer */
     long         paid_status;   /* the mock's answer to the shopper */
     char        *sweep;         /* COMP_SWEEP: the round's action on it */
+    int          saves;         /* COMP_SAVED: saves the shopper's method */
+    int          charge;        /* ... an off-session charge of it */
+    char        *pm;            /* the method's pm_ id */
 } comp_co_t;
 
 typedef struct {
     int          chaos;         /* the PSP's faults; the sweeper races */
     merchant_t   m[COMP_NSTORIES];
     comp_co_t    co[COMP_NSTORIES][COMP_DIALECTS][COMP_PER_STORY];
-    char        *subjects[COMP_SUBJECTS];
-    size_t       nsubjects;
+    books_subjects_t  subjects;
     long         checks[COMP_NCHECKS];
     long         steps;         /* requests the stories made */
     int          quiet;         /* comp_check counts without a line */
 } comp_run_t;
 
 
-/* Runs the five stories (chaos: under the PSP's faults, the holds left to
+/* Runs the six stories (chaos: under the PSP's faults, the holds left to
  * a sweeper that runs beside the suite's gateway) and waits for quiet. */
 void     comp_run(comp_run_t *run, int chaos);
 

@@ -2230,7 +2230,10 @@ inv_compose_canary(comp_run_t *run)
  * capture the PSP reverses after confirming it; the sweeper's round at a
  * hold's end while its capture's webhook is 3 s away, then again once it
  * came; a cancel while the registration is at the PSP (800 ms), told to
- * come back, the shopper paying before or after it.  Then the gateway's
+ * come back, the shopper paying before or after it; a manual checkout
+ * that saves the shopper's method, captured in part, released, refunded
+ * and charged back, and an off-session charge of that method, refunded
+ * (one order whole) and charged back.  Then the gateway's
  * books against the PSP's own: captured, refunded and disputed per
  * checkout, every SUCCEEDED operation one the PSP kept, one PSP object per
  * nonce, no seller charged beyond its credit, the books balanced, wallets

@@ -727,6 +727,7 @@ mock_vault_committed(const json_t *stored, const char *key)
 void
 mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
 {
+    int          manual;
     json_t      *m, *pi;
     const char  *d, *token, *ref, *pref, *cur;
     char         up[4];
@@ -775,12 +776,19 @@ mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
     }
 
     if (strcmp(d, "stripe") == 0) {
-        pi = json_pack("{ss ss sO sO ss ss ss ss s{ss}}", "id", pref,
+        /* a manual capture's intent is only authorized: Stripe says so
+         * with amount_capturable_updated, nothing received yet (its
+         * succeeded would say the money was captured) */
+        manual = mock_session_manual(session);
+        pi = json_pack("{ss ss sO sI ss ss ss ss s{ss}}", "id", pref,
                        "object", "payment_intent",
                        "amount", json_object_get(session, "amount_total"),
                        "amount_received",
-                       json_object_get(session, "amount_total"),
-                       "currency", cur, "status", "succeeded",
+                       manual ? (json_int_t) 0
+                              : json_integer_value(json_object_get(session,
+                                                       "amount_total")),
+                       "currency", cur,
+                       "status", manual ? "requires_capture" : "succeeded",
                        "customer", json_string_value(json_object_get(m,
                                                          "customer")),
                        "payment_method", token,
@@ -788,8 +796,14 @@ mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
         if (pi != NULL) {
             json_object_set(pi, "setup_future_usage",
                             json_object_get(session, "save_usage"));
+            json_object_set_new(pi, "amount_capturable", json_integer(
+                manual ? json_integer_value(json_object_get(session,
+                                                            "amount_total"))
+                       : 0));
         }
-        mock_stripe_webhook_object("payment_intent.succeeded", pi, ref, wf,
+        mock_stripe_webhook_object(manual
+                                   ? "payment_intent.amount_capturable_updated"
+                                   : "payment_intent.succeeded", pi, ref, wf,
                                    2 * MOCK_CHARGE_DELAY_MS);
 
     } else if (strcmp(d, "adyen") == 0) {

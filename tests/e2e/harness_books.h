@@ -1,0 +1,137 @@
+/*
+ * The e2e harness: the gateway's books against the PSP's.  What the money
+ * checker (test_money_check.c) and the compositions where the money
+ * features meet (harness_compose.c) share: the mock PSP's own books
+ * (GET /_control/books, tests/mock_psp/books.c), the wait for quiet (no
+ * operation PENDING, every webhook the mock scheduled answered or given
+ * up), and the checks that compare the ledger, per checkout, order, seller
+ * and pay-out, with those books: never the gateway's ledger as the oracle.
+ */
+#ifndef E2E_HARNESS_BOOKS_H
+#define E2E_HARNESS_BOOKS_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+
+typedef enum {
+    BOOKS_CAPTURED = 0,     /* per checkout, the ledger's captures = PSP's */
+    BOOKS_REFUNDED,         /* the ledger's refunds = the PSP's */
+    BOOKS_DISPUTED,         /* taken and held for disputes = the PSP's */
+    BOOKS_ORDER,            /* no seller charged beyond its credit, no
+                               order below nothing at the clearing */
+    BOOKS_PAYOUTS,          /* pay-outs = the PSP's paid transfers */
+    BOOKS_MOVED,            /* every SUCCEEDED capture and refund is one
+                               the PSP made and kept, of that amount */
+    BOOKS_ONCE,             /* one session, capture, refund, transfer per
+                               nonce */
+    BOOKS_FORWARD,          /* every order's history forward only */
+    BOOKS_BALANCED,         /* ledger transactions sum to zero */
+    BOOKS_WALLETS,          /* wallets equal their ledger */
+    BOOKS_AUDIT,            /* the audit chains verify */
+    BOOKS_NCHECKS
+} books_check_e;
+
+extern const char *const  books_check_names[BOOKS_NCHECKS];
+
+
+/* -- the mock PSP's books ------------------------------------------------- */
+
+/* GET /_control/books?reference=<merchant_id>: (a new reference) */
+json_t  *books_fetch(const char *merchant_id);
+
+/* The payment of the session or charge under nonce (borrowed), or NULL. */
+json_t  *books_payment(json_t *books, const char *nonce);
+
+/* A payment's amount by name (0 for a NULL payment). */
+long     books_int(const json_t *payment, const char *name);
+
+/* What the PSP still holds of a payment: captured less refunded and
+ * disputed (open or lost). */
+long     books_held(const json_t *payment);
+
+/* The PSP's payment_ref of nonce's payment, or NULL. */
+char    *books_payment_ref(const char *merchant_id, const char *nonce);
+
+/* The PSP's id of the n-th capture of nonce's payment it made and kept,
+ * or NULL. */
+char    *books_capture_id(const char *merchant_id, const char *nonce, int n);
+
+/* The request sent again while the answer is a 5xx or none (what API.md
+ * tells a shop to do), at most tries times, pause_ms apart; each sending
+ * counted in *count (when not NULL). */
+resp_t  *books_retried(const req_t *rq, int tries, long pause_ms,
+    long *count);
+
+/* The admin approves the review of nonce (POST /v1/reviews/{nonce}/
+ * approve), retried as books_retried(). */
+resp_t  *books_approve(const char *nonce, int tries, long pause_ms,
+    long *count);
+
+/* A request to the mock's control API (json NULL: no body). */
+resp_t  *books_mock(const char *method, const char *path, const char *json);
+
+
+/* -- quiet ----------------------------------------------------------------- */
+
+#define BOOKS_SUBJECTS  256
+
+/* the ids the mock's webhooks are looked up by: nonces, sessions,
+ * operations, disputes */
+typedef struct {
+    char    *s[BOOKS_SUBJECTS];
+    size_t   n;
+} books_subjects_t;
+
+void     books_subject(books_subjects_t *subjects, const char *s);
+
+/* The merchant's captures, refunds and pay-outs: their nonces added to
+ * subjects; returns how many are PENDING. */
+long     books_pending(books_subjects_t *subjects, const char *merchant_id);
+
+/* Each event the mock scheduled for subjects and never delivered: passed
+ * to each (when not NULL) with given_up 1 when it had its attempts (10
+ * patient, else 3); returns how many have not (still on their way). */
+typedef void (*books_event_f)(void *ctx, const char *subject, json_t *ev,
+    int given_up);
+
+long     books_undelivered(const books_subjects_t *subjects, int patient,
+    books_event_f each, void *ctx);
+
+/* 1 when, within seconds, nothing of the merchants is PENDING and every
+ * event of subjects is delivered or given up. */
+int      books_quiet(books_subjects_t *subjects,
+    const char *const *merchant_ids, size_t n, int seconds, int patient);
+
+
+/* -- the checks ------------------------------------------------------------ */
+
+/* sql with $1 the merchant's id; fails the test on an SQL error */
+PGresult *books_query(const char *merchant_id, const char *sql);
+
+typedef void (*books_fail_f)(void *ctx, books_check_e chk, const char *line);
+
+typedef struct {
+    const char          *merchant_id;
+    json_t              *books;         /* books_fetch()'s */
+
+    /* the run's checkouts: their ids, nonces, and how a failure names
+     * them ("checkout 2", "review: cmp_…") */
+    size_t               nco;
+    const char *const   *checkout_ids;
+    const char *const   *nonces;
+    const char *const   *labels;
+
+    int                  strict;        /* a checkout not the run's fails
+                                           BOOKS_CAPTURED */
+    unsigned             skip;          /* 1u << BOOKS_…: checks not run */
+    books_fail_f         fail;
+    void                *ctx;
+} books_cmp_t;
+
+/* Every check not skipped over the merchant's books; each failure passed
+ * to cmp->fail with a line that says where. */
+void     books_compare(const books_cmp_t *cmp);
+
+
+#endif
