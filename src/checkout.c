@@ -1345,31 +1345,14 @@ pay_checkout_mode(pay_checkout_t *co, json_t *root, pay_verdict_t *v)
 
 
 /*
- * A save without a charge ("mode": "setup"): save_payment_method, a
- * currency (the PSP's zero-amount session is in one), the return URLs,
- * optional checkout_id rules as any checkout; no payment_orders, no
- * capture, no saved method charged.  Its total is 0 and it has no orders.
+ * What a payment and a setup take alike: buyer_info, metadata and
+ * expires_at (a positive integer of epoch seconds; the PSP's window is the
+ * adapter's to check).
  */
 static int
-pay_checkout_setup(pay_checkout_t *co, json_t *root, pay_verdict_t *v)
+pay_checkout_common(pay_checkout_t *co, json_t *root, pay_verdict_t *v)
 {
-    size_t                 len;
-    json_t                *val;
-    const char            *s;
-    const pay_currency_t  *cur;
-
-    if (json_object_get(root, "payment_orders") != NULL
-        || json_object_get(root, "capture") != NULL)
-    {
-        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
-                           "\"mode\": \"setup\" saves a method and charges "
-                           "nothing: no payment_orders, no capture");
-    }
-
-    if (json_object_get(root, "save_payment_method") == NULL) {
-        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
-                           "\"mode\": \"setup\" needs save_payment_method");
-    }
+    json_t  *val;
 
     val = json_object_get(root, "buyer_info");
 
@@ -1399,6 +1382,41 @@ pay_checkout_setup(pay_checkout_t *co, json_t *root, pay_verdict_t *v)
         }
 
         co->expires_at = (int64_t) json_integer_value(val);
+    }
+
+    return 0;
+}
+
+
+/*
+ * A save without a charge ("mode": "setup"): save_payment_method, a
+ * currency (the PSP's zero-amount session is in one), the return URLs,
+ * optional checkout_id rules as any checkout; no payment_orders, no
+ * capture, no saved method charged.  Its total is 0 and it has no orders.
+ */
+static int
+pay_checkout_setup(pay_checkout_t *co, json_t *root, pay_verdict_t *v)
+{
+    size_t                 len;
+    json_t                *val;
+    const char            *s;
+    const pay_currency_t  *cur;
+
+    if (json_object_get(root, "payment_orders") != NULL
+        || json_object_get(root, "capture") != NULL)
+    {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "\"mode\": \"setup\" saves a method and charges "
+                           "nothing: no payment_orders, no capture");
+    }
+
+    if (json_object_get(root, "save_payment_method") == NULL) {
+        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
+                           "\"mode\": \"setup\" needs save_payment_method");
+    }
+
+    if (pay_checkout_common(co, root, v) != 0) {
+        return -1;
     }
 
     /* save_payment_method's rules; payment_method with it is refused */
@@ -1529,36 +1547,8 @@ pay_checkout_fields(pay_checkout_t *co, pay_verdict_t *v)
         }
     }
 
-    val = json_object_get(root, "buyer_info");
-
-    if (val != NULL
-        && pay_check_buyer(val, &co->buyer_email, &co->buyer_id, v) != 0)
-    {
+    if (pay_checkout_common(co, root, v) != 0) {
         return -1;
-    }
-
-    val = json_object_get(root, "metadata");
-
-    if (val != NULL) {
-        if (pay_metadata_check(val, v) != 0) {
-            return -1;
-        }
-
-        co->metadata = json_object_size(val) > 0 ? val : NULL;
-    }
-
-    /* a positive integer of epoch seconds; the PSP's window is the
-     * adapter's to check */
-    val = json_object_get(root, "expires_at");
-
-    if (val != NULL) {
-        if (!json_is_integer(val) || json_integer_value(val) <= 0) {
-            return pay_verdict(v, PAY_ERR_INVALID_EXPIRES_AT,
-                               "expires_at must be a positive integer of "
-                               "epoch seconds");
-        }
-
-        co->expires_at = (int64_t) json_integer_value(val);
     }
 
     /* "automatic" (the default) or "manual": authorize now, capture
