@@ -249,10 +249,14 @@ pay_rl_redis_window_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
 }
 
 
-pay_rl_redis_rc_e
-pay_rl_redis_window_answer(const redisReply *reply, uint64_t *value)
+/*
+ * The scripts' reply, {flag, value} two integers, or what else Redis said:
+ * FITS with *v and *w set, else NOSCRIPT, REFUSED or MALFORMED.
+ */
+static pay_rl_redis_rc_e
+pay_rl_redis_pair(const redisReply *reply, long long *v, long long *w)
 {
-    const redisReply  *v, *w;
+    const redisReply  *a, *b;
 
     if (reply == NULL) {
         return PAY_RL_REDIS_MALFORMED;
@@ -274,25 +278,48 @@ pay_rl_redis_window_answer(const redisReply *reply, uint64_t *value)
         return PAY_RL_REDIS_MALFORMED;
     }
 
-    v = reply->element[0];
-    w = reply->element[1];
+    a = reply->element[0];
+    b = reply->element[1];
 
-    if (v == NULL || w == NULL || v->type != REDIS_REPLY_INTEGER
-        || w->type != REDIS_REPLY_INTEGER || w->integer < 0)
+    if (a == NULL || b == NULL || a->type != REDIS_REPLY_INTEGER
+        || b->type != REDIS_REPLY_INTEGER)
     {
         return PAY_RL_REDIS_MALFORMED;
     }
 
+    *v = a->integer;
+    *w = b->integer;
+
+    return PAY_RL_REDIS_FITS;
+}
+
+
+pay_rl_redis_rc_e
+pay_rl_redis_window_answer(const redisReply *reply, uint64_t *value)
+{
+    long long          v, w;
+    pay_rl_redis_rc_e  rc;
+
+    rc = pay_rl_redis_pair(reply, &v, &w);
+
+    if (rc != PAY_RL_REDIS_FITS) {
+        return rc;
+    }
+
+    if (w < 0) {
+        return PAY_RL_REDIS_MALFORMED;
+    }
+
     /* fits: the sub-window it went into (0 for a give-back) */
-    if (v->integer == 0) {
-        *value = (uint64_t) w->integer;
+    if (v == 0) {
+        *value = (uint64_t) w;
         return PAY_RL_REDIS_FITS;
     }
 
-    if (v->integer == 1 && w->integer >= 1
-        && (unsigned long long) w->integer <= PAY_RL_REDIS_WINDOW_WAIT_MAX)
+    if (v == 1 && w >= 1
+        && (unsigned long long) w <= PAY_RL_REDIS_WINDOW_WAIT_MAX)
     {
-        *value = (uint64_t) w->integer;
+        *value = (uint64_t) w;
         return PAY_RL_REDIS_BUSY;
     }
 
@@ -303,45 +330,23 @@ pay_rl_redis_window_answer(const redisReply *reply, uint64_t *value)
 pay_rl_redis_rc_e
 pay_rl_redis_answer(const redisReply *reply, uint64_t *wait)
 {
-    const redisReply  *v, *w;
+    long long          v, w;
+    pay_rl_redis_rc_e  rc;
 
-    if (reply == NULL) {
-        return PAY_RL_REDIS_MALFORMED;
+    rc = pay_rl_redis_pair(reply, &v, &w);
+
+    if (rc != PAY_RL_REDIS_FITS) {
+        return rc;
     }
 
-    if (reply->type == REDIS_REPLY_ERROR) {
-        if (reply->str != NULL && reply->len >= 8
-            && memcmp(reply->str, "NOSCRIPT", 8) == 0)
-        {
-            return PAY_RL_REDIS_NOSCRIPT;
-        }
-
-        return PAY_RL_REDIS_REFUSED;
-    }
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || reply->element == NULL)
-    {
-        return PAY_RL_REDIS_MALFORMED;
-    }
-
-    v = reply->element[0];
-    w = reply->element[1];
-
-    if (v == NULL || w == NULL || v->type != REDIS_REPLY_INTEGER
-        || w->type != REDIS_REPLY_INTEGER)
-    {
-        return PAY_RL_REDIS_MALFORMED;
-    }
-
-    if (v->integer == 0 && w->integer == 0) {
+    if (v == 0 && w == 0) {
         return PAY_RL_REDIS_FITS;
     }
 
-    if (v->integer == 1 && w->integer >= 1
-        && (unsigned long long) w->integer <= PAY_RL_REDIS_WAIT_MAX)
+    if (v == 1 && w >= 1
+        && (unsigned long long) w <= PAY_RL_REDIS_WAIT_MAX)
     {
-        *wait = (uint64_t) w->integer;
+        *wait = (uint64_t) w;
         return PAY_RL_REDIS_BUSY;
     }
 
