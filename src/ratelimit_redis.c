@@ -11,11 +11,6 @@
 #include <openssl/sha.h>
 
 
-#define PAY_RL_REDIS_WAIT_MAX  (31ULL * 86400000ULL)
-
-/* a window is 31 days at most, and its longest wait a window and a slot */
-#define PAY_RL_REDIS_WINDOW_WAIT_MAX  (33ULL * 86400000ULL)
-
 
 /*
  * KEYS[1] the bucket; ARGV: "rate", now (ms, 0: Redis's TIME), rate

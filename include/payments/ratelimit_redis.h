@@ -69,6 +69,11 @@ void pay_rl_redis_rate_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
     const char *key, size_t klen, uint64_t now, uint64_t rate,
     uint64_t burst, int account);
 
+/* the longest wait an answer may give, ms: a rate zone's 31 days; a
+ * window is 31 days at most, and its longest wait a window and a slot */
+#define PAY_RL_REDIS_WAIT_MAX         (31ULL * 86400000ULL)
+#define PAY_RL_REDIS_WINDOW_WAIT_MAX  (33ULL * 86400000ULL)
+
 typedef enum {
     PAY_RL_REDIS_FITS = 0,          /* the request fits (and was counted) */
     PAY_RL_REDIS_BUSY,              /* it does not: *wait ms */
