@@ -9,10 +9,10 @@
 # Logs: build/test-logs/<step>.log.  FUZZ_SECONDS (default 10 here: a smoke
 # run inside CI's 30 minutes; `make fuzz-smoke` runs 20) per harness.
 # Budget on 2 cores (CI's is 30 minutes): dependencies (once) a few
-# minutes, builds ~4 min, e2e ~11 min in its lanes (ci/e2e.sh) with the
-# group "checks" beside it, then the debug run, the browser and the demo
-# ~3 min with the Debian package's suite beside them (~6 min).  The
-# summary prints each step's seconds.
+# minutes, builds ~5 min, e2e ~16 min in its lanes (ci/e2e.sh) with the
+# group "checks" and the Debian package's suite beside it, then the debug
+# run, the browser and the demo ~3 min.  The summary prints each step's
+# seconds.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -157,8 +157,8 @@ fi
 # --- suites -----------------------------------------------------------------------
 # The suites whose tests wait on time-outs, sweeper rounds and a PSP's
 # delays (e2e, then the debug run, the browser, the demo) run in the
-# foreground; beside them, at nice 19, the ones that only need processor
-# time (the group "checks", then the Debian package's suite), so that CI's
+# foreground; beside them, at nice 19, the ones that mostly need processor
+# time (the group "checks", and the Debian package's suite), so that CI's
 # two cores stay busy without slowing a timed test.  A group's output is
 # printed when it ends.
 checks() {
@@ -195,16 +195,20 @@ checks() {
 }
 group checks checks
 
-skip_if_broken e2e build-module build-mock build-e2e build-reconcile build-secrets build-e2e-deps ||
-    step e2e suite bash ci/e2e.sh
-
 # The Debian package (ci/deb-test.sh): make deb, lintian, apt-get install,
-# Debian's nginx on the packaged example with one payment, purge.
+# Debian's nginx on the packaged example with one payment, purge.  Beside
+# the e2e suite too: it installs no package the suite uses (nginx and
+# PostgreSQL are there already), and what it starts (Debian's nginx and
+# cluster 15/main, the mock and the test environment) listens on ports of
+# its own, as the suite's services do.
 deb() {
     skip_if_broken deb build-module build-mock ||
         step deb suite bash ci/deb-test.sh
 }
 group deb deb
+
+skip_if_broken e2e build-module build-mock build-e2e build-reconcile build-secrets build-e2e-deps ||
+    step e2e suite bash ci/e2e.sh
 
 # The registration, webhook, money and notification suites again with
 # every gateway at `error_log ... debug` and the log scan after them
