@@ -464,11 +464,14 @@ ngx_http_payments_breaker_state_api(ngx_http_payments_psp_t *psp,
 {
     pay_breaker_t                     *b;
     ngx_slab_pool_t                   *shpool;
+    pay_breaker_conf_t                 c;
     ngx_http_payments_breakers_t      *sh;
     ngx_http_payments_breaker_slot_t  *s;
 
     *state = 0;
     *opens = 0;
+
+    ngx_http_payments_breaker_conf(psp, &c);
 
     sh = ngx_http_payments_breakers_get(&shpool);
 
@@ -481,7 +484,9 @@ ngx_http_payments_breaker_state_api(ngx_http_payments_psp_t *psp,
     s = ngx_http_payments_breaker_slot(sh, psp);
     if (s != NULL) {
         b = ngx_http_payments_breaker_of(s, api);
-        *state = b->state;
+        /* past its open time an open breaker lets the next call through
+         * as the probe: half-open, as a caller finds it */
+        *state = pay_breaker_state(b, &c, (int64_t) ngx_current_msec);
         *opens = b->opens;
     }
 

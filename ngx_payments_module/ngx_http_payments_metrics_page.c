@@ -226,7 +226,7 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     ngx_http_payments_out(
         "# HELP payments_psp_circuit_state Each PSP's circuit breaker: 0 "
         "closed, 1 open (registrations answer 503 without calling it), 2 "
-        "half-open (one probe out).\n"
+        "half-open (the next call is the probe, or the probe is out).\n"
         "# TYPE payments_psp_circuit_state gauge\n");
 
     for (i = 0; i < n; i++) {

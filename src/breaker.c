@@ -67,6 +67,18 @@ pay_breaker_allow(pay_breaker_t *b, const pay_breaker_conf_t *c, int64_t now,
 }
 
 
+pay_breaker_state_e
+pay_breaker_state(const pay_breaker_t *b, const pay_breaker_conf_t *c,
+    int64_t now)
+{
+    if (b->state == PAY_BREAKER_OPEN && now >= b->opened_at + c->open_ms) {
+        return PAY_BREAKER_HALF_OPEN;
+    }
+
+    return b->state;
+}
+
+
 void
 pay_breaker_result(pay_breaker_t *b, const pay_breaker_conf_t *c,
     int success, int probe, int64_t now)

@@ -47,6 +47,14 @@ int pay_breaker_allow(pay_breaker_t *b, const pay_breaker_conf_t *c,
     int64_t now, int *probe, int64_t *wait_ms);
 
 /*
+ * The state as a caller would find it now (what /metrics shows): an open
+ * breaker whose open_ms have passed is half-open, its next call the probe,
+ * though only that call moves it there.
+ */
+pay_breaker_state_e pay_breaker_state(const pay_breaker_t *b,
+    const pay_breaker_conf_t *c, int64_t now);
+
+/*
  * A call's end: success 1 (the PSP answered: created, or refused for good,
  * or 401/403: it is up), 0 (a transient failure: no answer, a timeout, 5xx,
  * 429).  probe: the call was the half-open probe.

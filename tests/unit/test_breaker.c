@@ -86,6 +86,22 @@ Test(breaker, lets_one_probe_through_once_open_ms_have_passed)
 }
 
 
+Test(breaker, an_open_breaker_past_open_ms_shows_as_half_open_before_any_call)
+{
+    pay_breaker_t  b = { 0 };
+
+    cr_assert_eq(pay_breaker_state(&b, &conf, 0), PAY_BREAKER_CLOSED);
+
+    fail(&b, 3, 1000);
+    cr_assert_eq(pay_breaker_state(&b, &conf, 1000), PAY_BREAKER_OPEN);
+    cr_assert_eq(pay_breaker_state(&b, &conf, 10999), PAY_BREAKER_OPEN);
+
+    /* no call has moved it, yet the next one would be the probe */
+    cr_assert_eq(pay_breaker_state(&b, &conf, 11000), PAY_BREAKER_HALF_OPEN);
+    cr_assert_eq(b.state, PAY_BREAKER_OPEN);
+}
+
+
 Test(breaker, a_successful_probe_closes_it)
 {
     int            probe;
