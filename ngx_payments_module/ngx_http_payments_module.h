@@ -564,8 +564,10 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  validates, claims, binds the route and decides each next
  *                  step; the risk check (_risk.c) goes on with the step it
  *                  is given (a function pointer, not a call back); the
- *                  PSP's side (_register_psp.c) calls, retries, falls back
- *                  and ends it; _register_request.c, below them all,
+ *                  PSP's side (_register_psp.c) calls, retries and falls
+ *                  back; _register_end.c, below it, ends the claim
+ *                  (finished, released or abandoned); _register_request.c,
+ *                  below them all,
  *                  builds the PSP request from the stored checkout, for
  *                  every path (_review.c's approval too).
  *   _review.c, _cancel.c, _money.c, _read.c, _list.c, _notify_api.c,
@@ -660,17 +662,19 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _read.c              -> _limit_hooks.c _pg.c _psp_conf.c _response.c
  *   _read.c              -> _util.c
  *   _register.c          -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
- *   _register.c          -> _register_psp.c _register_request.c _response.c
- *   _register.c          -> _risk.c _route.c _util.c
+ *   _register.c          -> _register_end.c _register_psp.c
+ *   _register.c          -> _register_request.c _response.c _risk.c _route.c
+ *   _register.c          -> _util.c
+ *   _register_end.c      -> _limit_hooks.c _pg.c _response.c _util.c
  *   _register_psp.c      -> _breaker.c _curl.c _limit_hooks.c _metrics.c _pg.c
- *   _register_psp.c      -> _psp_call.c _register_request.c _response.c
- *   _register_psp.c      -> _util.c
+ *   _register_psp.c      -> _psp_call.c _register_end.c _register_request.c
+ *   _register_psp.c      -> _response.c _util.c
  *   _register_request.c  -> _util.c
  *   _response.c          -> -
  *   _review.c            -> _pg.c _psp_conf.c _register_psp.c
  *   _review.c            -> _register_request.c _response.c _util.c
  *   _risk.c              -> _curl.c _metrics.c _pg.c _psp_conf.c
- *   _risk.c              -> _register_psp.c _response.c _util.c
+ *   _risk.c              -> _register_end.c _response.c _util.c
  *   _risk_after.c        -> _metrics.c _risk.c _sweeper_round.c _util.c
  *   _route.c             -> _psp_conf.c
  *   _router.c            -> _auth.c _cancel.c _limit_hooks.c _list.c

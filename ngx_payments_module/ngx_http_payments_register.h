@@ -22,8 +22,21 @@
 /* the PSP's side: start (the breaker asked), one call, the lease given back */
 void ngx_http_payments_psp_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_psp_call(ngx_http_payments_ctx_t *ctx);
+/* _register_end.c, how a PSP call ends: the claim finished (status
+ * "created" and the PSP's result; finish_done its store's answer, also
+ * of an off-session charge's finish), released (resumable under its key),
+ * or abandoned; the PSP refusing our credentials */
+void ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
+    const char *status, pay_psp_result_t *res, int64_t expires_at,
+    char *body);
+void ngx_http_payments_finish_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
 void ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
     ngx_uint_t status);
+void ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status);
+void ngx_http_payments_psp_refused_us(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fetch_t *f, ngx_uint_t may_abandon);
 /* _register_request.c: the PSP request for ctx->psp from the checkout as
  * stored (JSON), and a stored one loaded into ctx */
 char *ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx);

@@ -1,0 +1,285 @@
+/*
+ * Copyright (C) ngx_payments authors
+ *
+ * POST /v1/payments, how a PSP call ends (ngx_http_payments_register.h):
+ * the claim finished with the PSP's token and URL (a session, or the
+ * hosted page of an off-session charge that needs the shopper), released
+ * when the PSP could not be reached or its answer stayed unsure (resumable
+ * under the same key), or abandoned when the PSP refused our credentials
+ * and can hold nothing of it.  Below _register_psp.c, which calls it;
+ * calls only the leaves.
+ */
+
+
+#include "ngx_http_payments_module.h"
+#include "ngx_http_payments_register.h"
+#include "ngx_http_payments_limit.h"
+
+#include <payments/view.h>
+
+
+static void ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static ngx_int_t ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
+    const char *detail);
+static void ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+
+
+/*
+ * The PSP refused the gateway's credentials: alerted; a claim the PSP
+ * cannot hold anything of (may_abandon) is undone, any other released
+ * and kept resumable.  Registrations and off-session charges alike.
+ */
+
+void
+ngx_http_payments_psp_refused_us(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fetch_t *f, ngx_uint_t may_abandon)
+{
+    ngx_log_error(NGX_LOG_ALERT, ctx->request->connection->log, 0,
+                  "payments: psp \"%V\" refused the gateway's "
+                  "credentials (HTTP %l): check its secret_file",
+                  &ctx->psp->name, f->status);
+
+    if (!may_abandon) {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    ctx->fail_detail = "the PSP refused the gateway's credentials; "
+                       "nothing was stored";
+    ngx_http_payments_register_abandon(ctx, NGX_HTTP_BAD_GATEWAY);
+}
+
+
+void
+ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
+    const char *status, pay_psp_result_t *res, int64_t expires_at,
+    char *body)
+{
+    ngx_uint_t           created;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (body == NULL) {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    created = (res->outcome == PAY_PSP_CREATED);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: registration \"%s\": %s after %ui attempts, "
+                   "pay_finish", ctx->nonce, status, ctx->attempts);
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+    ctx->params[3] = ctx->co.checkout_id;
+    ctx->params[4] = status;
+    /* sealed at rest with a keyring, and found through its blind index */
+    ctx->params[5] = created ? ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                   NGX_HTTP_PAYMENTS_SEALED_TOKEN,
+                                   (char *) ctx->merchant.data,
+                                   ctx->co.checkout_id, res->token)
+                             : NULL;
+    ctx->params[6] = created ? ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                   NGX_HTTP_PAYMENTS_SEALED_URL,
+                                   (char *) ctx->merchant.data,
+                                   ctx->co.checkout_id, res->url)
+                             : NULL;
+    ctx->params[11] = (created && ctx->pmcf->keyring)
+                      ? ngx_http_payments_token_index(r->pool, ctx->pmcf,
+                                                      &ctx->psp->name,
+                                                      res->token)
+                      : NULL;
+    ctx->params[7] = ngx_http_payments_num(r->pool, expires_at);
+    ctx->params[8] = created ? NULL
+                             : ngx_http_payments_strdup(r->pool, res->reason);
+    ctx->params[9] = "201";
+    /* the answer names the token and the pay link: sealed as well */
+    ctx->params[10] = ngx_http_payments_seal(r->pool, ctx->pmcf,
+                                             NGX_HTTP_PAYMENTS_SEALED_RESPONSE,
+                                             (char *) ctx->merchant.data,
+                                             ctx->idem_key, body);
+
+    free(body);
+
+    if ((created && (ctx->params[5] == NULL || ctx->params[6] == NULL
+                     || (ctx->pmcf->keyring && ctx->params[11] == NULL)))
+        || ctx->params[7] == NULL || ctx->params[10] == NULL)
+    {
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
+    }
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT response_status, response_body FROM "
+                                "pay_finish($1, $2, $3, $4, $5, $6, $7, $8, "
+                                "$9, $10, $11, $12)",
+                                12, ngx_http_payments_finish_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+}
+
+
+void
+ngx_http_payments_finish_done(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    /*
+     * Without its row the commit may or may not have happened; the retry with
+     * the same key finds out (a replay, or a resume once the lease ends,
+     * which the PSP answers with the same session).
+     */
+    if (ngx_http_payments_pg_row(r, res, "pay_finish") != NGX_OK) {
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: pay_finish \"%s\": answer %s", ctx->nonce,
+                   PQgetvalue(res, 0, 0));
+
+    ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
+                                   PQgetvalue(res, 0, 0),
+                                   PQgetvalue(res, 0, 1),
+                                   PQgetlength(res, 0, 1), 0));
+}
+
+
+/*
+ * The PSP could not be reached or refused our credentials: store nothing
+ * final, end the lease so that the client's retry resumes at once, answer
+ * 502 or 504.  The answer waits for the release: the query lives in the
+ * request's pool.
+ */
+
+void
+ngx_http_payments_register_release(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    ctx->fail_status = status;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+
+    if (ngx_http_payments_query(ctx, "SELECT pay_release($1, $2, $3)",
+                                3, ngx_http_payments_release_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_release_done(&ctx->query, NULL);
+    }
+}
+
+
+static void
+ngx_http_payments_release_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: pay_release failed; the lease ends by "
+                      "itself");
+
+    } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "payments: pay_release \"%s\": lease ended, answer "
+                       "%ui", ctx->nonce, ctx->fail_status);
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_psp_problem(ctx,
+                                   "the PSP did not complete the "
+                                   "registration; retry with the same "
+                                   "Idempotency-Key"));
+}
+
+
+/* 502, 503 or 504 psp_unavailable, with Retry-After when it is known */
+
+static ngx_int_t
+ngx_http_payments_psp_problem(ngx_http_payments_ctx_t *ctx,
+    const char *detail)
+{
+    char                *p;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ctx->fail_retry_after > 0) {
+        p = ngx_http_payments_num(r->pool, (int64_t) ctx->fail_retry_after);
+
+        if (p == NULL
+            || ngx_http_payments_add_header(r, "Retry-After", p) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_payments_problem(r, PAY_ERR_PSP_UNAVAILABLE,
+                                     ctx->fail_status,
+                                     ctx->fail_detail ? ctx->fail_detail
+                                                      : detail);
+}
+
+
+/*
+ * The PSP refused our credentials and cannot hold a session of this claim:
+ * undo the claim (API.md: 502, nothing stored), so that a retry, with this
+ * key or another, registers the same ids afresh.
+ */
+
+void
+ngx_http_payments_register_abandon(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    ctx->fail_status = status;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->lease;
+
+    ctx->params[3] = (status == NGX_HTTP_SERVICE_UNAVAILABLE)
+                     ? "psp_circuit_open" : "psp_refused_credentials";
+
+    if (ngx_http_payments_query(ctx, "SELECT pay_abandon($1, $2, $3, $4)",
+                                4, ngx_http_payments_abandon_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_register_release(ctx, status);
+    }
+}
+
+
+static void
+ngx_http_payments_abandon_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1 || PQgetvalue(res, 0, 0)[0] != 't')
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "payments: pay_abandon did not undo registration "
+                      "\"%s\"%s%s; releasing its lease", ctx->nonce,
+                      res ? ": " : "", res ? PQresultErrorMessage(res) : "");
+        ngx_http_payments_register_release(ctx, ctx->fail_status);
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "payments: pay_abandon \"%s\": claim undone, answer %ui",
+                   ctx->nonce, ctx->fail_status);
+
+    /* nothing is stored, so nothing stays reserved either */
+    ngx_http_payments_limit_claimed(ctx, NULL);
+
+    ngx_http_payments_finalize(r, ngx_http_payments_psp_problem(ctx,
+                                   "nothing was stored"));
+}
