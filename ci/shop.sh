@@ -38,6 +38,7 @@ start)
 
     DEMO_SHOP_API_KEY=$key nohup "$build/demo_shop" --port "$port" \
         --gateway "$PAY_TEST_GW" --gateway-ca "$PAY_TEST_CA" --psp "$PAY_TEST_PSP" \
+        --subscribe-psp mock_generic \
         --cert "$run/conf/tls.crt" --key "$run/conf/tls.key" \
         </dev/null >"$run/logs/shop.log" 2>&1 &
     pid=$!
