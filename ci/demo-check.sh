@@ -45,6 +45,7 @@ check "the shop's Subscribe" '^16\. POST https://127\.0\.0\.1:[0-9]+/subscribe -
 check "the card saved, shown on the shop's subscriptions page" '^17\. .*GET https://127\.0\.0\.1:[0-9]+/subscriptions -> sub_[a-p]{24} SUCCESS visa .+ 4242, expires 12/2030 active Charge next month'
 check "next month charged off-session by the shop's server" '^18\. .*POST https://127\.0\.0\.1:[0-9]+/subscriptions/sub_[a-p]{24}/charge\?month=2 -> 303 /subscriptions$'
 check "the renewal booked" '^19\. .*GET https://127\.0\.0\.1:[0-9]+/subscriptions -> sub_[a-p]{24} month 2 co_[a-p]{24}_m2 9\.90 USD SUCCESS charged without you'
+check "a second click charges month 2 once" '^    the same form again \(a second click\): 303 /subscriptions, .*months charged: 1$'
 check "the subscription cancelled, its card detached" '^20\. .*POST https://127\.0\.0\.1:[0-9]+/subscriptions/sub_[a-p]{24}/cancel -> 303 /subscriptions .* -> sub_[a-p]{24} SUCCESS visa .+ 4242, expires 12/2030 detached cancelled'
 if [ "$failed" -ne 0 ]; then
     echo "---- the demo's output"

@@ -311,6 +311,9 @@ walk() {
     done
     echo "19. the PSP's webhook books it: GET $shop/subscriptions -> $row"
     answer=$(curl -s --cacert "$ca" -o /dev/null -w '%{http_code} %header{location}' \
+        -X POST "$shop/subscriptions/$sub/charge?month=2")
+    echo "    the same form again (a second click): $answer, the gateway's stored answer replayed under month 2's key; months charged: $(curl -s --cacert "$ca" "$shop/subscriptions" | grep -c "data-renewal=\"${co}_m")"
+    answer=$(curl -s --cacert "$ca" -o /dev/null -w '%{http_code} %header{location}' \
         -X POST "$shop/subscriptions/$sub/cancel")
     echo "20. Cancel subscription: POST $shop/subscriptions/$sub/cancel -> $answer (DELETE /v1/payment_methods/pm_…): GET $shop/subscriptions -> $(sub_row subscription "$sub")"
     echo
