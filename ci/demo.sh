@@ -3,8 +3,9 @@
 # module, the mock PSP and the demo shop, starts PostgreSQL, the mock PSP,
 # nginx with the module and the demo shop on loopback ports, and prints the
 # shop's address (the whole journey in a browser: shop -> gateway -> the mock
-# PSP's hosted page -> back to the shop; and the shop's manual capture from
-# its orders page) and a curl that creates a payment.
+# PSP's hosted page -> back to the shop; the shop's manual capture from its
+# orders page; its subscription, charged off-session from its subscriptions
+# page) and a curl that creates a payment.
 # The demo merchant has a notification endpoint: a receiver that verifies
 # each signed notification (tests/notify_receiver), whose deliveries the
 # demo shows.
@@ -103,6 +104,16 @@ back at the shop the order is held, not charged.  The shop's orders page,
 has Ship and capture (the shop's server captures it; the PSP's webhook
 books it and the page shows it captured) and Release (a void).
 
+Subscribe (a monthly plan) -> the same hosted page, where paying the first
+month also saves the card there (the mock's generic PSP, which tells the
+card's brand and last four).  The shop's subscriptions page,
+
+    $shop/subscriptions
+
+shows the saved card as the gateway lists it, Charge next month (the shop's
+server charges the saved card off-session: no browser, no PSP page; the
+PSP's webhook books it) and Cancel subscription (the card detached).
+
   gateway   $PAY_TEST_GW   (self-signed certificate: $PAY_TEST_CA)
   mock PSP  $PAY_TEST_MOCK
   database  $PAY_TEST_PG
@@ -142,7 +153,8 @@ TXT
 # partial refund that the mock's signed webhook settles, and the order with
 # its refund and the seller's balance; a manual capture by the API; then the
 # demo shop's own: Buy now, ship later, paid, and captured from its orders
-# page.
+# page; and its subscription: Subscribe (the card saved while paying),
+# next month charged off-session by the shop's server, then cancelled.
 walk() {
     local gw="$PAY_TEST_GW" ca="$PAY_TEST_CA" key="$PAY_TEST_MERCHANT_KEY"
     local wid="walk$(date +%s)" answer token i order
@@ -258,6 +270,52 @@ walk() {
         sleep 0.2
     done
     echo "15. the PSP's capture webhook books it: GET $shop/orders -> $row"
+    # the demo shop's subscription: the first month paid on the PSP's page
+    # saves the card (save_payment_method); the next month is charged by
+    # the shop's server with the saved method, off-session, no browser
+    local sub
+    echo
+    echo "== The demo shop's subscription: next month charged without the shopper ($shop/subscriptions)"
+    answer=$(curl -s --cacert "$ca" -o /dev/null -w '%{http_code} %{redirect_url}' \
+        -X POST "$shop/subscribe")
+    pay_url=${answer#* }
+    co=$(printf '%s' "$pay_url" | sed -n 's|.*/v1/checkouts/\(co_[a-p]*\)/pay?.*|\1|p')
+    if [ "${answer%% *}" != 303 ] || [ -z "$co" ]; then
+        echo "walk: the shop's Subscribe answered ${answer%% *}"
+        return 0
+    fi
+    echo "16. POST $shop/subscribe -> ${answer%% *} to the gateway's pay link for $co"
+    session=$(curl -s --cacert "$ca" -o /dev/null -w '%{redirect_url}' "$pay_url" |
+        sed -n 's|.*/pay/\([^/?]*\).*|\1|p')
+    [ -n "$session" ] || { echo "walk: no hosted page"; return 0; }
+    curl -s -X POST "$PAY_TEST_MOCK/_control/sessions/$session/pay" >/dev/null
+    sub=sub_${co#co_}
+    sub_row() {
+        curl -s --cacert "$ca" "$shop/subscriptions" | grep "data-$1=\"$2\"" |
+            sed 's/<[^>]*>/ /g; s/  */ /g; s/^ //; s/ $//'
+    }
+    for i in $(seq 50); do
+        row=$(sub_row subscription "$sub")
+        case $row in *' active '*) break ;; esac
+        sleep 0.2
+    done
+    echo "17. the shopper pays the first month on the PSP's page, which saves the card: GET $shop/subscriptions -> $row"
+    answer=$(curl -s --cacert "$ca" -o /dev/null -w '%{http_code} %header{location}' \
+        -X POST "$shop/subscriptions/$sub/charge?month=2")
+    echo "18. next month, without the shopper: Charge next month, its form's POST $shop/subscriptions/$sub/charge?month=2 -> $answer"
+    echo "    (the shop's server: POST /v1/payments {\"payment_method\": \"pm_…\", \"off_session\": true, ...} with its Idempotency-Key)"
+    for i in $(seq 50); do
+        row=$(sub_row renewal "${co}_m2")
+        case $row in *' SUCCESS '*) break ;; esac
+        sleep 0.2
+    done
+    echo "19. the PSP's webhook books it: GET $shop/subscriptions -> $row"
+    answer=$(curl -s --cacert "$ca" -o /dev/null -w '%{http_code} %header{location}' \
+        -X POST "$shop/subscriptions/$sub/charge?month=2")
+    echo "    the same form again (a second click): $answer, the gateway's stored answer replayed under month 2's key; months charged: $(curl -s --cacert "$ca" "$shop/subscriptions" | grep -c "data-renewal=\"${co}_m")"
+    answer=$(curl -s --cacert "$ca" -o /dev/null -w '%{http_code} %header{location}' \
+        -X POST "$shop/subscriptions/$sub/cancel")
+    echo "20. Cancel subscription: POST $shop/subscriptions/$sub/cancel -> $answer (DELETE /v1/payment_methods/pm_…): GET $shop/subscriptions -> $(sub_row subscription "$sub")"
     echo
 }
 [ "${DEMO_WALK:-1}" = 0 ] || walk

@@ -8,6 +8,10 @@
 #                           SHOP_MERCHANT_ID, SHOP_PID) and prints SHOP_URL
 #   ci/shop.sh stop RUN     stops it
 #
+# Its subscriptions save cards at SHOP_SUBSCRIBE_PSP (default mock_generic,
+# the generic PSP of tests/e2e/nginx.conf.in: its event tells the card's
+# brand and last four, which Stripe's and Adyen's signed events do not).
+#
 # The shop's API key reaches it through the environment only, never a
 # command line (ps shows those) or a log.
 set -euo pipefail
@@ -38,6 +42,7 @@ start)
 
     DEMO_SHOP_API_KEY=$key nohup "$build/demo_shop" --port "$port" \
         --gateway "$PAY_TEST_GW" --gateway-ca "$PAY_TEST_CA" --psp "$PAY_TEST_PSP" \
+        --subscribe-psp "${SHOP_SUBSCRIBE_PSP:-mock_generic}" \
         --cert "$run/conf/tls.crt" --key "$run/conf/tls.key" \
         </dev/null >"$run/logs/shop.log" 2>&1 &
     pid=$!

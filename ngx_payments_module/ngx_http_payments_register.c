@@ -160,9 +160,7 @@ static void
 ngx_http_payments_save_customers_done(ngx_http_payments_pg_query_t *q,
     PGresult *res)
 {
-    int                       i, n;
     ngx_int_t                 rc;
-    ngx_keyval_t             *kv;
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
 
@@ -171,34 +169,9 @@ ngx_http_payments_save_customers_done(ngx_http_payments_pg_query_t *q,
         return;
     }
 
-    n = PQntuples(res);
-
-    ctx->save_psp_customers = ngx_array_create(r->pool, n > 0 ? n : 1,
-                                               sizeof(ngx_keyval_t));
-    if (ctx->save_psp_customers == NULL) {
+    if (ngx_http_payments_save_customers_keep(ctx, res) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
-    }
-
-    for (i = 0; i < n; i++) {
-        kv = ngx_array_push(ctx->save_psp_customers);
-        if (kv == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        kv->key.data = (u_char *) ngx_http_payments_strdup(r->pool,
-                                                     PQgetvalue(res, i, 0));
-        kv->value.data = (u_char *) ngx_http_payments_strdup(r->pool,
-                                                     PQgetvalue(res, i, 1));
-
-        if (kv->key.data == NULL || kv->value.data == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        kv->key.len = ngx_strlen(kv->key.data);
-        kv->value.len = ngx_strlen(kv->value.data);
     }
 
     if (ngx_http_payments_register_validate(ctx, &rc) != NGX_OK) {

@@ -46,6 +46,10 @@ char *ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx);
 char *ngx_http_payments_customer_ref(ngx_http_payments_ctx_t *ctx);
 ngx_int_t ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
     const char *stored);
+/* pay_method_psp_customers' rows for a save (every path that builds its
+ * request looks them up first), kept in ctx->save_psp_customers */
+ngx_int_t ngx_http_payments_save_customers_keep(ngx_http_payments_ctx_t *ctx,
+    PGresult *res);
 /* the PSP's side: pay_route_bind (from NULL: the route's first PSP), and
  * a routed checkout moved on to its route's next PSP after an outcome
  * that proved the current one made no session (NGX_DECLINED: it holds) */

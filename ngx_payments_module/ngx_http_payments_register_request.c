@@ -6,8 +6,9 @@
  * stored (ctx->co, ctx->expires_at), by the one function every path uses
  * (the first registration, a review's approval, a refresh of a resume
  * whose expires_at is too close, a routed checkout moved on to its next
- * PSP), and a stored one loaded for sending.  Below every step of the
- * registration: it calls only _util.c and the core.
+ * PSP), and a stored one loaded for sending; a save's PSP customers kept
+ * for it.  Below every step of the registration: it calls only _util.c
+ * and the core.
  */
 
 
@@ -140,6 +141,51 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
     free(s);
 
     return out;
+}
+
+
+/*
+ * A save's PSP customers (pay_method_psp_customers: psp, psp_customer),
+ * kept for the request; ngx_http_payments_register_build names the one
+ * of the PSP the request goes to, on whichever path builds it.
+ */
+
+ngx_int_t
+ngx_http_payments_save_customers_keep(ngx_http_payments_ctx_t *ctx,
+    PGresult *res)
+{
+    int                  i, n;
+    ngx_keyval_t        *kv;
+    ngx_http_request_t  *r = ctx->request;
+
+    n = PQntuples(res);
+
+    ctx->save_psp_customers = ngx_array_create(r->pool, n > 0 ? n : 1,
+                                               sizeof(ngx_keyval_t));
+    if (ctx->save_psp_customers == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        kv = ngx_array_push(ctx->save_psp_customers);
+        if (kv == NULL) {
+            return NGX_ERROR;
+        }
+
+        kv->key.data = (u_char *) ngx_http_payments_strdup(r->pool,
+                                                     PQgetvalue(res, i, 0));
+        kv->value.data = (u_char *) ngx_http_payments_strdup(r->pool,
+                                                     PQgetvalue(res, i, 1));
+
+        if (kv->key.data == NULL || kv->value.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        kv->key.len = ngx_strlen(kv->key.data);
+        kv->value.len = ngx_strlen(kv->value.data);
+    }
+
+    return NGX_OK;
 }
 
 

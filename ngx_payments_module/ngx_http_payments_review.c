@@ -9,7 +9,9 @@
  *
  *   GET  /v1/reviews                  pay_review_list
  *   POST /v1/reviews/{nonce}/approve  pay_review_get (the stored
- *                                     checkout, whole), its PSP request
+ *                                     checkout, whole; a save's PSP
+ *                                     customers, pay_method_psp_customers),
+ *                                     its PSP request
  *                                     built as the first registration's,
  *                                     pay_review_approve (the checkout
  *                                     EXECUTING, its key claimed again),
@@ -33,6 +35,9 @@ static void ngx_http_payments_review_listed(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static void ngx_http_payments_review_customers_done(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_review_register(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_review_approved(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_review_rejected(
@@ -236,8 +241,7 @@ ngx_http_payments_review_listed(ngx_http_payments_pg_query_t *q,
 static void
 ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q, PGresult *res)
 {
-    char                     *req, *body;
-    int64_t                   now;
+    char                     *body;
     pay_verdict_t             v;
     ngx_pool_cleanup_t       *cln;
     ngx_http_payments_ctx_t  *ctx = q->data;
@@ -303,6 +307,59 @@ ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     ctx->nonce = (char *) ngx_http_payments_cstr(r->pool, &ctx->object_id);
+
+    /* a save: under the PSP customer the customer's earlier saves were
+     * made under, as a first registration's (pay_method_psp_customers) */
+    if (ctx->co.save_usage != NULL) {
+        ctx->params[0] = (char *) ctx->merchant.data;
+        ctx->params[1] = ctx->co.save_customer;
+
+        if (ngx_http_payments_query(ctx,
+                                    "SELECT psp, psp_customer FROM "
+                                    "pay_method_psp_customers($1, $2)",
+                                    2, ngx_http_payments_review_customers_done)
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(r,
+                                       ngx_http_payments_store_unavailable(r));
+        }
+
+        return;
+    }
+
+    ngx_http_payments_review_register(ctx);
+}
+
+
+static void
+ngx_http_payments_review_customers_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    if (ngx_http_payments_save_customers_keep(ctx, res) != NGX_OK) {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_payments_review_register(ctx);
+}
+
+
+/* The approval's PSP request, built and stored by pay_review_approve. */
+
+static void
+ngx_http_payments_review_register(ngx_http_payments_ctx_t *ctx)
+{
+    char                *req;
+    int64_t              now;
+    ngx_http_request_t  *r = ctx->request;
 
     /* the request is the stored checkout's, built as its first
      * registration built it (ngx_http_payments_register_build, from every

@@ -2,7 +2,10 @@
 // demo shop -> Buy -> gateway pay link -> mock PSP hosted page -> Pay or
 // Decline -> gateway return endpoint (-> pending page) -> the shop; and a
 // manual capture: Buy now, ship later -> Pay -> the shop's authorized page
-// -> its /orders -> Ship and capture -> captured.
+// -> its /orders -> Ship and capture -> captured; and a subscription:
+// Subscribe -> Pay (the card saved at the PSP) -> the shop's /subscriptions
+// with the card -> Charge next month (off-session, from the shop's server)
+// -> SUCCESS -> Cancel subscription -> the method detached.
 //
 // Run by tests/browser/run.sh, which starts the services and the shop and
 // sets the environment below.  `node --test journey.test.js`.
@@ -533,6 +536,100 @@ test('(e) Buy now, ship later, Pay, then Release on the shop\'s /orders: nothing
     const o = await paymentOrder(po);
     assert.equal(o.captured || '0.00', '0.00');
     assert.deepEqual(o.captures.map((x) => [x.kind, x.status]), [['void', 'SUCCEEDED']]);
+    assertNoProblems(log);
+  } finally {
+    await page.close();
+  }
+});
+
+// The customer's saved methods as the gateway's merchant API lists them.
+async function methodsOf(customer) {
+  const r = await request(`${GW}/v1/payment_methods?customer=${encodeURIComponent(customer)}`, {
+    headers: { Authorization: `Bearer ${API_KEY}`, Accept: 'application/json' },
+  });
+  assert.equal(r.status, 200, `GET /v1/payment_methods: ${r.status} ${r.text}`);
+  return r.json.data;
+}
+
+test('(f) Subscribe, Pay: the card saved, next month charged without the browser, then Cancel', { timeout: 90000 }, async () => {
+  const page = await context.newPage();
+  const log = watch(page);
+  try {
+    const home = await page.goto(`${SHOP}/`);
+    assert.equal(home.status(), 200, 'the shop\'s product page');
+    const subscribe = page.getByRole('button', { name: 'Subscribe', exact: true });
+    await Promise.all([
+      page.waitForURL((u) => u.origin === MOCK && u.pathname.startsWith('/pay/'),
+        { timeout: 15000 }),
+      subscribe.click(),
+    ]);
+    const hops = log.hops.map(pathOf);
+    const iSub = hops.findIndex((h) => h.method === 'POST' && h.origin === SHOP
+      && h.pathname === '/subscribe');
+    const iPay = hops.findIndex((h) => h.origin === GW
+      && /^\/v1\/checkouts\/[A-Za-z0-9_-]+\/pay$/.test(h.pathname));
+    assert.ok(iSub >= 0 && iPay > iSub,
+      `shop /subscribe -> gateway pay link -> hosted page, got:\n    ${describe(log)}`);
+    const co = hops[iPay].pathname.split('/')[3];
+    const letters = co.slice(3);
+    const sub = `sub_${letters}`;
+    const customer = `cust_${letters}`;
+    await page.getByRole('button', { name: 'Pay' }).waitFor();
+    assert.match(await page.content(), /9\.90 USD/i, 'the hosted page shows the first month');
+
+    // The first month, the shopper present: back to the shop's
+    // subscriptions page, which shows the card once the PSP's event saved it.
+    const t0 = Date.now();
+    await Promise.all([
+      page.waitForURL(`${SHOP}/subscriptions`, { timeout: SETTLE_MS }),
+      page.getByRole('button', { name: 'Pay' }).click(),
+    ]);
+    const c = await checkout(co);
+    assert.equal(c.status, 'SUCCESS', `checkout ${co}: ${JSON.stringify(c)}`);
+    const row = page.locator(`tr[data-subscription="${sub}"]`);
+    await row.locator('td.method', { hasText: 'active' }).waitFor({ timeout: SETTLE_MS });
+    const methods = await methodsOf(customer);
+    assert.equal(methods.length, 1, JSON.stringify(methods));
+    const pm = methods[0];
+    assert.equal(pm.status, 'active');
+    assert.equal(pm.usage, 'off_session');
+    assert.equal(pm.checkout_id, co);
+    assert.ok(pm.card && pm.card.brand && pm.card.last4, `the PSP told the card: ${JSON.stringify(pm)}`);
+    const shown = (await row.locator('td.card').textContent()).trim();
+    assert.ok(shown.startsWith(`${pm.card.brand} •••• ${pm.card.last4}`),
+      `the shop shows the gateway's ${pm.card.brand}/${pm.card.last4}: "${shown}"`);
+    console.log(`# (f) ${sub}: ${pm.id} saved ${Date.now() - t0} ms after Pay; `
+      + `screenshot ${await shot(page, 'f-subscribed')}`);
+
+    // Next month, without the shopper: the shop's server charges the saved
+    // method off-session; the browser never goes to the PSP.
+    const hopsBefore = log.hops.length;
+    const t1 = Date.now();
+    await Promise.all([
+      page.waitForURL(`${SHOP}/subscriptions`),
+      row.getByRole('button', { name: 'Charge next month', exact: true }).click(),
+    ]);
+    const renewal = page.locator(`tr[data-renewal="${co}_m2"]`);
+    await renewal.locator('td.status', { hasText: 'SUCCESS' }).waitFor({ timeout: SETTLE_MS });
+    assert.ok(log.hops.slice(hopsBefore).every((h) => pathOf(h).origin === SHOP),
+      `the renewal took the browser nowhere but the shop: ${log.hops.slice(hopsBefore).join(', ')}`);
+    const r2 = await checkout(`${co}_m2`);
+    assert.equal(r2.status, 'SUCCESS', JSON.stringify(r2));
+    assert.deepEqual(r2.payment_orders.map((o) => [o.status, o.amount]), [['SUCCESS', '9.90']]);
+    console.log(`# (f) ${co}_m2 charged off-session, SUCCESS ${Date.now() - t1} ms after the click; `
+      + `screenshot ${await shot(page, 'f-renewed')}`);
+
+    // Cancel: the method detached; nothing left to charge.
+    await Promise.all([
+      page.waitForURL(`${SHOP}/subscriptions`),
+      row.getByRole('button', { name: 'Cancel subscription', exact: true }).click(),
+    ]);
+    await row.locator('td.method', { hasText: 'detached' }).waitFor();
+    assert.equal(await row.getByRole('button').count(), 0, 'a cancelled subscription offers nothing');
+    const after = await methodsOf(customer);
+    assert.deepEqual(after.map((m) => [m.id, m.status]), [[pm.id, 'detached']]);
+    console.log(`# screenshot ${await shot(page, 'f-cancelled')}`);
+    assert.ok(!(await page.content()).includes(API_KEY), 'the API key stays on the shop\'s server');
     assertNoProblems(log);
   } finally {
     await page.close();

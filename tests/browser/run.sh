@@ -2,7 +2,9 @@
 # The browser journey (`make browser`, and the "browser" suite of ci/test.sh):
 # Debian's Chromium, headless, through the demo shop, the gateway, the mock
 # PSP's hosted page and back, and on to the shop's orders page for its
-# manual captures.  Installs what is missing (ci/install-deps.sh
+# manual captures and its subscriptions page for an off-session renewal
+# (subscriptions save the card at the mock's generic PSP, whose event tells
+# the card's brand and last four).  Installs what is missing (ci/install-deps.sh
 # --browser: Chromium and Node from Debian, playwright-core from the lock
 # file; never a browser download), starts PostgreSQL + mock PSP + nginx
 # (ci/services.sh), a merchant whose return origin is the shop, the demo
@@ -118,6 +120,7 @@ mid=$(psql "$PAY_TEST_PG" -XAtq -v ON_ERROR_STOP=1 \
 # The shop, with the run's certificate (for 127.0.0.1) as its own too.
 DEMO_SHOP_API_KEY=$key nohup "$build/demo_shop" --port "$shop_port" \
     --gateway "$PAY_TEST_GW" --gateway-ca "$PAY_TEST_CA" --psp "$PAY_TEST_PSP" \
+    --subscribe-psp mock_generic \
     --cert "$run/conf/tls.crt" --key "$run/conf/tls.key" \
     </dev/null >"$run/logs/shop.log" 2>&1 &
 shop_pid=$!

@@ -24,10 +24,27 @@
  *   POST /orders/{payment_order_id}/release  "Release": POST
  *                 /v1/payments/{id}/void, then 303 to /orders
  *   GET  /cart    the cancel_url: "Payment cancelled"
+ *   POST /subscribe  "Subscribe": the plan's first month, a checkout that
+ *                 saves the shopper's card for off-session use
+ *                 ("save_payment_method", at --subscribe-psp), then 303 to
+ *                 its pay_url; the shop remembers the subscription (in
+ *                 memory)
+ *   GET  /subscriptions  each subscription: its first month's status and
+ *                 the saved card as the gateway lists it (GET
+ *                 /v1/payment_methods?customer=...: brand, last four,
+ *                 active or detached), its renewals' statuses, and the
+ *                 forms below while the card is active
+ *   POST /subscriptions/{sub}/charge?month=K  "Charge next month" (what a
+ *                 billing run does): POST /v1/payments with the saved
+ *                 "payment_method" and "off_session": true, no browser at
+ *                 the PSP, the Idempotency-Key the month's; 303 to
+ *                 /subscriptions, where the PSP's webhook shows it SUCCESS
+ *   POST /subscriptions/{sub}/cancel  "Cancel subscription": DELETE
+ *                 /v1/payment_methods/{id}, then 303 to /subscriptions
  *
  * Pages are plain HTML without any script and carry a CSP (/orders
- * refreshes itself with a meta refresh while a capture or release waits for
- * the PSP's webhook).  Nothing from a request or from the gateway reaches a
+ * and /subscriptions refresh themselves with a meta refresh while a capture,
+ * release or renewal waits for the PSP's webhook).  Nothing from a request or from the gateway reaches a
  * page unescaped.  The API key comes from --api-key or $DEMO_SHOP_API_KEY
  * (prefer the environment: a command line is visible to every local user),
  * is sent only to the gateway, and is never logged, nor is a pay_url (its
@@ -62,6 +79,11 @@
 #define SHOP_ATTEMPTS     3
 #define SHOP_MAX_HELD     100    /* manual-capture orders remembered */
 #define SHOP_ORDERS_SHOWN 20     /* the newest, on /orders */
+#define SHOP_MAX_SUBS     50     /* subscriptions remembered */
+#define SHOP_SUBS_SHOWN   10     /* the newest, on /subscriptions */
+#define SHOP_MAX_MONTHS   24     /* renewals charged per subscription */
+#define SHOP_PLAN_AMOUNT  "9.90"
+#define SHOP_PLAN_CURRENCY "USD"
 #define SHOP_CSP          "default-src 'none'; img-src 'self'; " \
                           "base-uri 'none'; frame-ancestors 'none'"
 
@@ -73,6 +95,7 @@ typedef struct {
     const char  *gateway_ca;
     const char  *api_key;
     const char  *psp;
+    const char  *subscribe_psp;  /* where subscriptions save cards */
     const char  *cert_file;
     const char  *key_file;
     const char  *origin;         /* our own origin, for the return URLs */
@@ -102,6 +125,13 @@ typedef struct {
 } shop_held_t;
 
 
+/* A subscription (its ids are made from its letters, below). */
+typedef struct {
+    char      letters[25];
+    unsigned  last_month;        /* the last renewal charged; 0: none */
+} shop_sub_t;
+
+
 static shop_conf_t  conf = {
     .listen = "127.0.0.1",
     .psp = "stripe",
@@ -111,6 +141,11 @@ static pthread_mutex_t  held_lock = PTHREAD_MUTEX_INITIALIZER;
 static shop_held_t      held[SHOP_MAX_HELD];
 static size_t           held_n;       /* entries in use */
 static size_t           held_next;    /* the slot the next one takes */
+
+static pthread_mutex_t  subs_lock = PTHREAD_MUTEX_INITIALIZER;
+static shop_sub_t       subs[SHOP_MAX_SUBS];
+static size_t           subs_n;
+static size_t           subs_next;
 
 
 static void
@@ -135,6 +170,7 @@ usage(FILE *f)
     fprintf(f,
         "usage: demo_shop --port N --gateway https://HOST:PORT --gateway-ca FILE\n"
         "                 --cert FILE --key FILE [--api-key KEY] [--psp NAME]\n"
+        "                 [--subscribe-psp NAME]\n"
         "                 [--listen 127.0.0.1] [--origin https://HOST:PORT]\n"
         "  --port N          TCP port (0 picks a free one)\n"
         "  --listen ADDR     numeric IPv4 address to bind (127.0.0.1)\n"
@@ -142,6 +178,7 @@ usage(FILE *f)
         "  --gateway-ca FILE PEM certificate(s) the gateway's must chain to\n"
         "  --api-key KEY     the merchant's API key (default $DEMO_SHOP_API_KEY)\n"
         "  --psp NAME        the PSP to pay with, as configured in the gateway (stripe)\n"
+        "  --subscribe-psp NAME  the PSP subscriptions save the card at (--psp)\n"
         "  --cert, --key     this shop's TLS certificate and key (PEM)\n"
         "  --origin URL      this shop's origin in success_url/cancel_url\n"
         "                    (default https://LISTEN:PORT)\n"
@@ -241,7 +278,8 @@ send_page_ex(struct MHD_Connection *c, unsigned status, const char *title,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "%s<title>%s</title></head>\n<body>\n"
         "<header><a href=\"/\">Demo shop</a> &middot; "
-        "<a href=\"/orders\">Your orders</a></header>\n"
+        "<a href=\"/orders\">Your orders</a> &middot; "
+        "<a href=\"/subscriptions\">Your subscriptions</a></header>\n"
         "<main>\n%s</main>\n</body></html>\n", meta, title, body_html);
     if (n < 0 || (size_t) n >= cap) {
         free(page);
@@ -428,13 +466,13 @@ checkout_body(const char *checkout_id, int manual)
 
 /*
  * One call to the gateway's merchant API: a POST of body with idem_key, or a
- * GET when body is NULL.  path is appended to the gateway's origin.  Returns
- * the HTTP status (0: no answer; errbuf says why) and the body in *ans;
- * *retry_after gets Retry-After's seconds.
+ * GET (a DELETE when del) when body is NULL.  path is appended to the
+ * gateway's origin.  Returns the HTTP status (0: no answer; errbuf says
+ * why) and the body in *ans; *retry_after gets Retry-After's seconds.
  */
 static long
 gateway_call(const char *path, const char *body, const char *idem_key,
-    shop_buf_t *ans, long *retry_after, char *errbuf)
+    int del, shop_buf_t *ans, long *retry_after, char *errbuf)
 {
     CURL               *h;
     CURLcode            cc;
@@ -471,6 +509,8 @@ gateway_call(const char *path, const char *body, const char *idem_key,
     if (body != NULL) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+    } else if (del) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
     } else {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     }
@@ -539,7 +579,8 @@ gateway_post(const char *path, const char *body, const char *idem,
         free(ans->data);
         memset(ans, 0, sizeof(*ans));
         retry_after = -1;
-        status = gateway_call(path, body, idem, ans, &retry_after, errbuf);
+        status = gateway_call(path, body, idem, 0, ans, &retry_after,
+                              errbuf);
         shop_log("POST %s attempt %d: %ld%s%s", path, attempt, status,
                  status == 0 ? " " : "", status == 0 ? errbuf : "");
         in_use = 0;
@@ -678,7 +719,7 @@ gateway_get_json(const char *path, char *detail, size_t cap, long *status)
     long         retry_after = -1;
     json_t      *j = NULL;
 
-    *status = gateway_call(path, NULL, NULL, &ans, &retry_after, errbuf);
+    *status = gateway_call(path, NULL, NULL, 0, &ans, &retry_after, errbuf);
     if (ans.data != NULL) {
         j = json_loads(ans.data, 0, NULL);
     }
@@ -1047,6 +1088,601 @@ order_action(struct MHD_Connection *c, const char *po, const char *action)
 }
 
 
+/* --- the shop's subscriptions ------------------------------------------- */
+
+/*
+ * A subscription is "sub_" and 24 letters L: the shop's customer for it is
+ * "cust_L", its first month (paid on the PSP's page, saving the card) the
+ * checkout "co_L", its renewals "co_L_mK" for month K, each charged
+ * off-session under the Idempotency-Key "renew-L-K": a second click, a
+ * resent form or a retry of month K replays month K's answer and never
+ * charges it twice.  The saved method is never kept here: each page asks
+ * the gateway for the customer's methods.
+ */
+
+static void
+sub_add(const char *letters)
+{
+    shop_sub_t  *s;
+
+    pthread_mutex_lock(&subs_lock);
+    s = &subs[subs_next];
+    memset(s, 0, sizeof(*s));
+    snprintf(s->letters, sizeof(s->letters), "%s", letters);
+    subs_next = (subs_next + 1) % SHOP_MAX_SUBS;
+    if (subs_n < SHOP_MAX_SUBS) {
+        subs_n++;
+    }
+    pthread_mutex_unlock(&subs_lock);
+}
+
+
+/* Copies the newest (at most max) into out, newest first; returns how many. */
+static size_t
+subs_newest(shop_sub_t *out, size_t max)
+{
+    size_t  i, n;
+
+    pthread_mutex_lock(&subs_lock);
+    n = subs_n < max ? subs_n : max;
+    for (i = 0; i < n; i++) {
+        out[i] = subs[(subs_next + SHOP_MAX_SUBS - 1 - i) % SHOP_MAX_SUBS];
+    }
+    pthread_mutex_unlock(&subs_lock);
+    return n;
+}
+
+
+/* One of ours by its letters (a copy); 0 when it is not ours. */
+static int
+sub_find(const char *letters, shop_sub_t *out)
+{
+    size_t  i;
+    int     found = 0;
+
+    pthread_mutex_lock(&subs_lock);
+    for (i = 0; i < subs_n; i++) {
+        if (strcmp(subs[i].letters, letters) == 0) {
+            *out = subs[i];
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&subs_lock);
+    return found;
+}
+
+
+/* Records that month was charged (asked); once, whatever the clicks. */
+static void
+sub_charged(const char *letters, unsigned month)
+{
+    size_t  i;
+
+    pthread_mutex_lock(&subs_lock);
+    for (i = 0; i < subs_n; i++) {
+        if (strcmp(subs[i].letters, letters) == 0) {
+            if (month > subs[i].last_month) {
+                subs[i].last_month = month;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&subs_lock);
+}
+
+
+/* 24 letters a-p: a subscription's */
+static int
+letters_ok(const char *s)
+{
+    size_t  i;
+
+    for (i = 0; i < 24; i++) {
+        if (s[i] < 'a' || s[i] > 'p') {
+            return 0;
+        }
+    }
+    return s[24] == '\0';
+}
+
+
+/* The first month's checkout: the plan's order, saving the card. */
+static char *
+subscribe_body(const char *letters)
+{
+    char     co[48], po[48], customer[48], ok_url[256], cancel_url[256];
+    json_t  *j;
+    char    *s;
+
+    snprintf(co, sizeof(co), "co_%.24s", letters);
+    snprintf(po, sizeof(po), "po_%.24s_1", letters);
+    snprintf(customer, sizeof(customer), "cust_%.24s", letters);
+    snprintf(ok_url, sizeof(ok_url), "%s/subscriptions", conf.origin);
+    snprintf(cancel_url, sizeof(cancel_url), "%s/cart", conf.origin);
+
+    /* shopper_agreed: the Subscribe form says what the shopper agrees to */
+    j = json_pack("{s:s, s:{s:s}, s:[{s:s, s:s, s:s, s:s}], s:s, s:s, s:s,"
+                  " s:{s:s, s:s, s:s, s:b}}",
+        "checkout_id", co,
+        "buyer_info", "email", "ann@example.com",
+        "payment_orders",
+            "payment_order_id", po, "seller_account", "seller_42",
+            "amount", SHOP_PLAN_AMOUNT, "currency", SHOP_PLAN_CURRENCY,
+        "success_url", ok_url,
+        "cancel_url", cancel_url,
+        "psp", conf.subscribe_psp,
+        "save_payment_method",
+            "customer", customer, "usage", "off_session",
+            "schedule", "subscription", "shopper_agreed", 1);
+    if (j == NULL) {
+        return NULL;
+    }
+    s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+
+/* POST /subscribe: the first month on the PSP's hosted page */
+static enum MHD_Result
+subscribe(struct MHD_Connection *c)
+{
+    char             letters[25], idem[64], errbuf[CURL_ERROR_SIZE];
+    char             detail[1024];
+    char            *body;
+    const char      *st, *pay_url;
+    shop_buf_t       ans = { 0 };
+    long             status;
+    json_t          *j = NULL;
+    enum MHD_Result  rc;
+
+    if (random_id(letters, 12) != 0) {
+        return send_error(c, 500, "Something went wrong", "no randomness");
+    }
+    snprintf(idem, sizeof(idem), "subscribe-%.24s", letters);
+
+    body = subscribe_body(letters);
+    if (body == NULL) {
+        return send_error(c, 500, "Something went wrong",
+                          "cannot build the checkout");
+    }
+    status = gateway_post("/v1/payments", body, idem, &ans, errbuf);
+    free(body);
+
+    if (status == 0) {
+        free(ans.data);
+        snprintf(detail, sizeof(detail), "The payment gateway could not be "
+                 "reached (%s). Please try again.", errbuf);
+        return send_error(c, 502, "Subscription could not be started",
+                          detail);
+    }
+    if (ans.data != NULL) {
+        j = json_loads(ans.data, 0, NULL);
+    }
+    free(ans.data);
+
+    st = json_string_value(json_object_get(j, "status"));
+    pay_url = json_string_value(json_object_get(j, "pay_url"));
+    if (status == 201 && st != NULL && strcmp(st, "EXECUTING") == 0
+        && pay_url_ok(pay_url))
+    {
+        sub_add(letters);
+        shop_log("subscription sub_%s: checkout co_%s registered: 303 to "
+                 "the gateway's pay link", letters, letters);
+        rc = send_redirect(c, pay_url);
+        json_decref(j);
+        return rc;
+    }
+    if (status == 201) {
+        snprintf(detail, sizeof(detail), "The checkout is %s, without a "
+                 "usable pay link.", st != NULL ? st : "in no known state");
+    } else {
+        problem_detail(detail, sizeof(detail), status, j);
+    }
+    shop_log("subscription sub_%s refused: %s", letters, detail);
+    json_decref(j);
+    return send_error(c, 502, "Subscription could not be started", detail);
+}
+
+
+/* The customer's methods (the gateway's list, newest first), or NULL. */
+static json_t *
+sub_methods(const char *letters, char *detail, size_t cap)
+{
+    char     path[128];
+    long     status;
+    json_t  *j, *data;
+
+    snprintf(path, sizeof(path), "/v1/payment_methods?customer=cust_%.24s",
+             letters);
+    j = gateway_get_json(path, detail, cap, &status);
+    data = json_incref(json_object_get(j, "data"));
+    json_decref(j);
+    if (j != NULL && !json_is_array(data)) {
+        snprintf(detail, cap, "The gateway's answer is not a list.");
+        json_decref(data);
+        return NULL;
+    }
+    return data;
+}
+
+
+/* The newest active method of the list (borrowed), or NULL. */
+static json_t *
+sub_active(json_t *methods)
+{
+    size_t   i;
+    json_t  *m;
+
+    json_array_foreach(methods, i, m) {
+        if (json_is_string(json_object_get(m, "status"))
+            && strcmp(json_string_value(json_object_get(m, "status")),
+                      "active") == 0)
+        {
+            return m;
+        }
+    }
+    return NULL;
+}
+
+
+/* A checkout's status from the gateway, into st (cap bytes); *failure
+ * gets its failure's message when it has one (owned by the caller). */
+static void
+sub_checkout(const char *co, char *st, size_t cap, char **failure)
+{
+    char         path[128], detail[1024];
+    long         status;
+    json_t      *j;
+    const char  *s, *msg;
+
+    *failure = NULL;
+    snprintf(path, sizeof(path), "/v1/checkouts/%s", co);
+    j = gateway_get_json(path, detail, sizeof(detail), &status);
+    s = json_string_value(json_object_get(j, "status"));
+    snprintf(st, cap, "%s", s != NULL ? s : "unknown");
+    msg = json_string_value(json_object_get(json_object_get(j, "failure"),
+                                            "message"));
+    if (msg != NULL) {
+        *failure = strdup(msg);
+    }
+    json_decref(j);
+}
+
+
+/* One subscription's rows: the plan and its card, then each month. */
+static void
+subs_rows(shop_buf_t *b, shop_buf_t *months, const shop_sub_t *s,
+    int *pending)
+{
+    char         co[64], st[32], detail[1024], line[128];
+    char        *failure;
+    const char  *brand, *last4, *mst;
+    json_t      *methods, *m, *card;
+    unsigned     k;
+
+    snprintf(co, sizeof(co), "co_%.24s", s->letters);
+    sub_checkout(co, st, sizeof(st), &failure);
+    free(failure);
+    methods = sub_methods(s->letters, detail, sizeof(detail));
+    m = sub_active(methods);
+    if (m == NULL) {
+        m = json_array_get(methods, 0);
+    }
+
+    out_add(b, "<tr data-subscription=\"sub_", 0);
+    out_add(b, s->letters, 1);
+    out_add(b, "\"><td>sub_", 0);
+    out_add(b, s->letters, 1);
+    out_add(b, "</td><td class=\"first\">", 0);
+    out_add(b, st, 1);
+    out_add(b, "</td><td class=\"card\">", 0);
+
+    card = json_object_get(m, "card");
+    brand = json_string_value(json_object_get(card, "brand"));
+    last4 = json_string_value(json_object_get(card, "last4"));
+    mst = json_string_value(json_object_get(m, "status"));
+    if (methods == NULL) {
+        out_add(b, detail, 1);
+    } else if (m == NULL) {
+        /* paid: the PSP's event that the card is saved follows */
+        if (strcmp(st, "SUCCESS") == 0) {
+            out_add(b, "saving your card: waiting for the PSP", 0);
+            *pending = 1;
+        } else {
+            out_add(b, strcmp(st, "FAILED") == 0 ? "no card saved"
+                       : "awaiting the first payment", 0);
+        }
+    } else if (brand != NULL && last4 != NULL) {
+        out_add(b, brand, 1);
+        out_add(b, " \u2022\u2022\u2022\u2022 ", 0);
+        out_add(b, last4, 1);
+        if (json_is_integer(json_object_get(card, "exp_month"))
+            && json_is_integer(json_object_get(card, "exp_year")))
+        {
+            snprintf(line, sizeof(line), ", expires %02d/%d",
+                (int) json_integer_value(json_object_get(card, "exp_month")),
+                (int) json_integer_value(json_object_get(card, "exp_year")));
+            out_add(b, line, 1);
+        }
+    } else {
+        /* Stripe's and Adyen's events name the method, not its card */
+        out_add(b, "a card saved at ", 0);
+        out_add(b, json_string_value(json_object_get(m, "psp")), 1);
+    }
+    out_add(b, "</td><td class=\"method\">", 0);
+    out_add(b, mst != NULL ? mst : "", 1);
+    out_add(b, "</td><td>", 0);
+
+    if (mst != NULL && strcmp(mst, "active") == 0) {
+        snprintf(line, sizeof(line), "/charge?month=%u",
+                 s->last_month < 2 ? 2 : s->last_month + 1);
+        out_add(b, "<form method=\"post\" action=\"/subscriptions/sub_", 0);
+        out_add(b, s->letters, 1);
+        out_add(b, line, 1);
+        out_add(b, "\"><button type=\"submit\">Charge next month</button>"
+                "</form><form method=\"post\" action=\"/subscriptions/sub_",
+                0);
+        out_add(b, s->letters, 1);
+        out_add(b, "/cancel\"><button type=\"submit\">Cancel subscription"
+                "</button></form>", 0);
+    } else if (mst != NULL) {
+        out_add(b, "cancelled: the card is detached", 0);
+    }
+    out_add(b, "</td></tr>\n", 0);
+    json_decref(methods);
+
+    for (k = 2; k <= s->last_month; k++) {
+        snprintf(co, sizeof(co), "co_%.24s_m%u", s->letters, k);
+        sub_checkout(co, st, sizeof(st), &failure);
+        if (strcmp(st, "EXECUTING") == 0) {
+            *pending = 1;
+        }
+        out_add(months, "<tr data-renewal=\"", 0);
+        out_add(months, co, 1);
+        out_add(months, "\"><td>sub_", 0);
+        out_add(months, s->letters, 1);
+        snprintf(line, sizeof(line), "</td><td>month %u</td><td>", k);
+        out_add(months, line, 0);
+        out_add(months, co, 1);
+        out_add(months, "</td><td>" SHOP_PLAN_AMOUNT " " SHOP_PLAN_CURRENCY
+                "</td><td class=\"status\">", 0);
+        out_add(months, st, 1);
+        out_add(months, "</td><td>", 0);
+        out_add(months, strcmp(st, "SUCCESS") == 0
+                ? "charged without you (off-session)"
+                : strcmp(st, "EXECUTING") == 0
+                ? "asked: waiting for the PSP"
+                : failure != NULL ? failure : "not charged", 1);
+        out_add(months, "</td></tr>\n", 0);
+        free(failure);
+    }
+}
+
+
+/* GET /subscriptions: the shop's subscriptions, each from the gateway */
+static enum MHD_Result
+subscriptions_page(struct MHD_Connection *c)
+{
+    shop_sub_t       list[SHOP_SUBS_SHOWN];
+    shop_buf_t       b = { 0 }, months = { 0 };
+    size_t           n, i;
+    int              pending = 0;
+    enum MHD_Result  rc;
+
+    n = subs_newest(list, SHOP_SUBS_SHOWN);
+    out_add(&b, "<h1>Your subscriptions</h1>\n<p>Field notes monthly: "
+            SHOP_PLAN_AMOUNT " " SHOP_PLAN_CURRENCY " a month, charged to "
+            "the card you saved on the payment page, without you (Charge "
+            "next month does what the shop's billing run would), until you "
+            "cancel.</p>\n", 0);
+    if (n == 0) {
+        out_add(&b, "<p>No subscriptions yet.</p>\n", 0);
+    } else {
+        out_add(&b, "<table>\n<tr><th>subscription</th><th>first month</th>"
+                "<th>card</th><th>status</th><th></th></tr>\n", 0);
+        out_add(&months, "", 0);
+        for (i = 0; i < n; i++) {
+            subs_rows(&b, &months, &list[i], &pending);
+        }
+        out_add(&b, "</table>\n<h2>Renewals</h2>\n", 0);
+        if (months.data != NULL && months.len > 0) {
+            out_add(&b, "<table>\n<tr><th>subscription</th><th>month</th>"
+                    "<th>checkout</th><th>amount</th><th>status</th><th>"
+                    "</th></tr>\n", 0);
+            out_add(&b, months.data, 0);
+            out_add(&b, "</table>\n", 0);
+        } else {
+            out_add(&b, "<p>None charged yet.</p>\n", 0);
+        }
+    }
+    free(months.data);
+    if (b.data == NULL) {
+        return MHD_NO;
+    }
+    rc = send_page_ex(c, 200, "Your subscriptions", b.data, NULL,
+                      pending ? 1 : 0);
+    free(b.data);
+    return rc;
+}
+
+
+/* The renewal's body: month's order, charged to pm off-session. */
+static char *
+renewal_body(const char *letters, unsigned month, const char *pm)
+{
+    char     co[64], po[64], url[256];
+    json_t  *j;
+    char    *s;
+
+    snprintf(co, sizeof(co), "co_%.24s_m%u", letters, month);
+    snprintf(po, sizeof(po), "po_%.24s_m%u", letters, month);
+    snprintf(url, sizeof(url), "%s/subscriptions", conf.origin);
+
+    j = json_pack("{s:s, s:s, s:b, s:[{s:s, s:s, s:s, s:s}], s:s, s:s}",
+        "checkout_id", co,
+        "payment_method", pm,
+        "off_session", 1,
+        "payment_orders",
+            "payment_order_id", po, "seller_account", "seller_42",
+            "amount", SHOP_PLAN_AMOUNT, "currency", SHOP_PLAN_CURRENCY,
+        "success_url", url,
+        "cancel_url", url);
+    if (j == NULL) {
+        return NULL;
+    }
+    s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+
+/*
+ * "Charge next month" (what a billing run does, without the shopper): the
+ * customer's active method charged off-session for month, then back to
+ * /subscriptions, where the PSP's webhook shows.  The issuer wanting the
+ * shopper (202) sends this browser to the PSP's page for it.
+ */
+static enum MHD_Result
+sub_charge(struct MHD_Connection *c, const shop_sub_t *s)
+{
+    char             idem[64], path[] = "/v1/payments";
+    char             errbuf[CURL_ERROR_SIZE], detail[1024];
+    char            *body, *pm;
+    const char      *q, *code, *pay_url;
+    char            *end;
+    unsigned long    month;
+    shop_buf_t       ans = { 0 };
+    long             status;
+    json_t          *methods, *m, *j = NULL;
+    enum MHD_Result  rc;
+
+    q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "month");
+    errno = 0;
+    month = q != NULL ? strtoul(q, &end, 10) : 0;
+    if (q == NULL || errno != 0 || *end != '\0' || month < 2
+        || month > SHOP_MAX_MONTHS || month > (unsigned long) s->last_month
+                                             + (s->last_month < 2 ? 2 : 1))
+    {
+        return send_error(c, 400, "No such month",
+                          "Use the subscriptions page's button.");
+    }
+
+    methods = sub_methods(s->letters, detail, sizeof(detail));
+    if (methods == NULL) {
+        return send_error(c, 502, "The renewal could not be charged",
+                          detail);
+    }
+    m = sub_active(methods);
+    if (m == NULL) {
+        json_decref(methods);
+        return send_error(c, 409, "The renewal could not be charged",
+                          "No active card is saved for this subscription.");
+    }
+    pm = strdup(json_string_value(json_object_get(m, "id")));
+    json_decref(methods);
+    if (pm == NULL) {
+        return send_error(c, 500, "Something went wrong", "no memory");
+    }
+
+    snprintf(idem, sizeof(idem), "renew-%.24s-%lu", s->letters, month);
+    body = renewal_body(s->letters, (unsigned) month, pm);
+    free(pm);
+    if (body == NULL) {
+        return send_error(c, 500, "Something went wrong",
+                          "cannot build the renewal");
+    }
+    status = gateway_post(path, body, idem, &ans, errbuf);
+    free(body);
+    if (status == 0) {
+        free(ans.data);
+        snprintf(detail, sizeof(detail), "The payment gateway could not be "
+                 "reached (%s). Please try again.", errbuf);
+        return send_error(c, 502, "The renewal could not be charged",
+                          detail);
+    }
+    if (ans.data != NULL) {
+        j = json_loads(ans.data, 0, NULL);
+    }
+    free(ans.data);
+
+    /* taken (201), declined (402: the month's row says why) or waiting
+     * for the shopper (202): the month exists at the gateway now */
+    if (status == 201 || status == 402 || status == 202) {
+        sub_charged(s->letters, (unsigned) month);
+    }
+    code = json_string_value(json_object_get(j, "code"));
+    pay_url = json_string_value(json_object_get(j, "pay_url"));
+    shop_log("renewal %lu of sub_%s: %ld%s%s", month, s->letters, status,
+             code != NULL ? " " : "", code != NULL ? code : "");
+
+    if (status == 202 && pay_url_ok(pay_url)) {
+        rc = send_redirect(c, pay_url);
+    } else if (status == 201 || status == 402) {
+        rc = send_redirect(c, "/subscriptions");
+    } else {
+        problem_detail(detail, sizeof(detail), status, j);
+        rc = send_error(c, 502, "The renewal could not be charged", detail);
+    }
+    json_decref(j);
+    return rc;
+}
+
+
+/* "Cancel subscription": the customer's active methods detached
+ * (DELETE /v1/payment_methods/{id}), then back to /subscriptions. */
+static enum MHD_Result
+sub_cancel(struct MHD_Connection *c, const shop_sub_t *s)
+{
+    char         path[128], errbuf[CURL_ERROR_SIZE], detail[1024];
+    const char  *id;
+    shop_buf_t   ans = { 0 };
+    long         status, retry_after = -1;
+    size_t       i;
+    json_t      *methods, *m, *j;
+
+    methods = sub_methods(s->letters, detail, sizeof(detail));
+    if (methods == NULL) {
+        return send_error(c, 502, "The subscription could not be cancelled",
+                          detail);
+    }
+    json_array_foreach(methods, i, m) {
+        id = json_string_value(json_object_get(m, "id"));
+        if (id == NULL || strncmp(id, "pm_", 3) != 0 || strlen(id) > 64
+            || json_object_get(m, "status") == NULL
+            || strcmp(json_string_value(json_object_get(m, "status")),
+                      "active") != 0)
+        {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/v1/payment_methods/%s", id);
+        status = gateway_call(path, NULL, NULL, 1, &ans, &retry_after,
+                              errbuf);
+        j = ans.data != NULL ? json_loads(ans.data, 0, NULL) : NULL;
+        free(ans.data);
+        memset(&ans, 0, sizeof(ans));
+        shop_log("DELETE %s: %ld", path, status);
+        if (status != 200) {
+            /* 502-504: detached here all the same, the PSP not yet sure */
+            if (status == 0) {
+                snprintf(detail, sizeof(detail), "The payment gateway could "
+                         "not be reached (%s). Please try again.", errbuf);
+            } else {
+                problem_detail(detail, sizeof(detail), status, j);
+            }
+            json_decref(j);
+            json_decref(methods);
+            return send_error(c, 502, "The subscription could not be "
+                              "cancelled", detail);
+        }
+        json_decref(j);
+    }
+    json_decref(methods);
+    return send_redirect(c, "/subscriptions");
+}
+
+
 /* --- routing ------------------------------------------------------------ */
 
 static const char  product_html[] =
@@ -1062,6 +1698,16 @@ static const char  product_html[] =
     "it is charged only when the journal ships.</p>\n"
     "<form method=\"post\" action=\"/buy-later\">\n"
     "<button type=\"submit\" id=\"buy-later\">Buy now, ship later</button>\n"
+    "</form>\n"
+    "<h2>Field notes monthly</h2>\n"
+    "<p>A new notebook every month: " SHOP_PLAN_AMOUNT " " SHOP_PLAN_CURRENCY
+    " a month (sold by seller_42). You pay the first month on the payment "
+    "page, which saves your card there; by subscribing you agree that the "
+    "shop charges " SHOP_PLAN_AMOUNT " " SHOP_PLAN_CURRENCY " to that card "
+    "each month without asking you again, until you cancel on your "
+    "subscriptions page.</p>\n"
+    "<form method=\"post\" action=\"/subscribe\">\n"
+    "<button type=\"submit\" id=\"subscribe\">Subscribe</button>\n"
     "</form>\n";
 
 static const char  thanks_html[] =
@@ -1139,6 +1785,48 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
         }
         return buy(c, strcmp(url, "/buy-later") == 0);
     }
+    if (strcmp(url, "/subscribe") == 0) {
+        if (!post) {
+            return send_error_allow(c, 405, "Method not allowed",
+                                    "Use the Subscribe button.", "POST");
+        }
+        if (!same_origin(c)) {
+            shop_log("POST %s from another site: refused", url);
+            return send_error(c, 403, "Forbidden",
+                              "This form was posted from another site.");
+        }
+        return subscribe(c);
+    }
+    if (strncmp(url, "/subscriptions/sub_", 19) == 0) {
+        char         letters[25];
+        shop_sub_t   sub;
+        const char  *slash = strchr(url + 19, '/');
+
+        if (slash == NULL || slash - (url + 19) != 24
+            || (strcmp(slash, "/charge") != 0
+                && strcmp(slash, "/cancel") != 0))
+        {
+            return send_error(c, 404, "Not found", "There is no such page.");
+        }
+        memcpy(letters, url + 19, 24);
+        letters[24] = '\0';
+        if (!letters_ok(letters) || !sub_find(letters, &sub)) {
+            return send_error(c, 404, "Not found",
+                              "There is no such subscription.");
+        }
+        if (!post) {
+            return send_error_allow(c, 405, "Method not allowed",
+                                    "Use the subscriptions page's buttons.",
+                                    "POST");
+        }
+        if (!same_origin(c)) {
+            shop_log("POST %s from another site: refused", url);
+            return send_error(c, 403, "Forbidden",
+                              "This form was posted from another site.");
+        }
+        return strcmp(slash, "/charge") == 0 ? sub_charge(c, &sub)
+                                             : sub_cancel(c, &sub);
+    }
     if (strncmp(url, "/orders/", 8) == 0) {
         char         po[48];
         const char  *slash = strchr(url + 8, '/');
@@ -1178,6 +1866,9 @@ handler(void *cls, struct MHD_Connection *c, const char *url,
     }
     if (strcmp(url, "/orders") == 0) {
         return orders_page(c);
+    }
+    if (strcmp(url, "/subscriptions") == 0) {
+        return subscriptions_page(c);
     }
     if (strcmp(url, "/cart") == 0) {
         return send_page(c, 200, "Payment cancelled", cart_html, NULL);
@@ -1238,6 +1929,7 @@ parse_args(int argc, char **argv)
         { "gateway-ca", required_argument, NULL, 'C' },
         { "api-key", required_argument, NULL, 'a' },
         { "psp", required_argument, NULL, 's' },
+        { "subscribe-psp", required_argument, NULL, 'S' },
         { "cert", required_argument, NULL, 'c' },
         { "key", required_argument, NULL, 'k' },
         { "origin", required_argument, NULL, 'o' },
@@ -1266,6 +1958,7 @@ parse_args(int argc, char **argv)
         case 'C': conf.gateway_ca = optarg; break;
         case 'a': conf.api_key = optarg; break;
         case 's': conf.psp = optarg; break;
+        case 'S': conf.subscribe_psp = optarg; break;
         case 'c': conf.cert_file = optarg; break;
         case 'k': conf.key_file = optarg; break;
         case 'o': conf.origin = optarg; break;
@@ -1279,6 +1972,9 @@ parse_args(int argc, char **argv)
     }
     if (conf.api_key == NULL) {
         conf.api_key = getenv("DEMO_SHOP_API_KEY");
+    }
+    if (conf.subscribe_psp == NULL) {
+        conf.subscribe_psp = conf.psp;
     }
     if (!have_port || conf.gateway == NULL || conf.gateway_ca == NULL
         || conf.cert_file == NULL || conf.key_file == NULL
@@ -1302,7 +1998,9 @@ parse_args(int argc, char **argv)
         ((char *) conf.gateway)[--n] = '\0';
     }
     if (strpbrk(conf.api_key, "\r\n") != NULL || strlen(conf.api_key) > 256
-        || strlen(conf.psp) > 64 || strpbrk(conf.psp, "\"\\\r\n") != NULL)
+        || strlen(conf.psp) > 64 || strpbrk(conf.psp, "\"\\\r\n") != NULL
+        || strlen(conf.subscribe_psp) > 64
+        || strpbrk(conf.subscribe_psp, "\"\\\r\n") != NULL)
     {
         fprintf(stderr, "demo_shop: bad --api-key or --psp\n");
         return -1;
@@ -1388,8 +2086,8 @@ main(int argc, char **argv)
 
     printf("demo_shop listening on https://%s:%u\n", conf.listen, conf.port);
     fflush(stdout);
-    shop_log("gateway %s, psp %s, return origin %s", conf.gateway, conf.psp,
-             conf.origin);
+    shop_log("gateway %s, psp %s, subscriptions at %s, return origin %s",
+             conf.gateway, conf.psp, conf.subscribe_psp, conf.origin);
 
     for (;;) {
         if (sigwait(&set, &sig) == 0) {

@@ -1433,3 +1433,230 @@ Test(saved_methods, setup_refusals_store_nothing)
                                "merchant_id = $1 AND checkout_id = $2", 2,
                                params), "0");
 }
+
+
+/* --- one Stripe Customer on the paths that rebuild the request ------------- */
+
+/*
+ * A review's approval, a resume whose stored expires_at the PSP refuses
+ * (rebuilt), and a routed checkout moved on to its next PSP each build
+ * the PSP's request again, later or elsewhere than the first
+ * registration: a save there is made under the Stripe Customer the shop
+ * customer's earlier save made, as a first registration's is.
+ */
+
+/* a checkout of one order that saves the method of customer off-session;
+ * psp NULL: none (a route chooses) */
+static json_t *
+save_body(const char *co, const char *psp, const char *customer)
+{
+    json_t  *body;
+
+    body = checkout_new(co, 1);
+    json_object_del(body, "psp");
+
+    if (psp != NULL) {
+        json_object_set_new(body, "psp", json_string(psp));
+    }
+
+    json_object_set_new(body, "save_payment_method",
+                        json_pack("{ss ss sb}", "customer", customer,
+                                  "usage", "off_session",
+                                  "shopper_agreed", 1));
+    return body;
+}
+
+
+/* the Stripe Customer the mock's session token was made for (its
+ * "customer" parameter), or NULL when it was asked to make one */
+static char *
+session_customer(const char *token)
+{
+    resp_t      *r;
+    const char  *c;
+
+    r = http_get(mock_url(str_printf("/_control/sessions/%s", token)));
+    cr_assert_eq(r->status, 200, "mock session %s: %ld %s", token,
+                 r->status, r->body);
+    c = json_string_value(json_object_get(resp_json(r), "save_customer"));
+
+    return c != NULL ? strdup(c) : NULL;
+}
+
+
+/* A shopper's first save at the suite's Stripe, paid: its Customer there. */
+static char *
+first_stripe_save(saved_t *s)
+{
+    char  *cus;
+
+    saved_new(s, 0, "off_session");
+    cus = vault_customer(nonce(&s->m, s->co));
+    cr_assert(cus != NULL && strncmp(cus, "cus_", 4) == 0, "%s",
+              cus ? cus : "none");
+
+    return cus;
+}
+
+
+/* POST /v1/payments on the risk servers' port, by Host */
+static resp_t *
+post_host(const char *host, const merchant_t *m, const char *key,
+    const char *body)
+{
+    req_t        rq;
+    const char  *h[5];
+
+    h[0] = str_printf("Host: %s", host);
+    h[1] = str_printf("Authorization: Bearer %s", m->key);
+    h[2] = str_printf("Idempotency-Key: %s", key);
+    h[3] = "Content-Type: application/json";
+    h[4] = NULL;
+
+    rq.method = "POST";
+    rq.url = str_printf("%s%s", env("PAY_TEST_GW_LIMITS"), PATH_PAYMENTS);
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
+Test(saved_methods, a_reviews_approval_saves_under_the_same_stripe_customer)
+{
+    char        *cus1, *cus2, *co2, *admin;
+    json_t      *body;
+    resp_t      *r;
+    req_t        rq;
+    saved_t      s;
+    const char  *h[3];
+
+    cus1 = first_stripe_save(&s);
+
+    /* the risk provider holds this one (test_risk.c's review server) */
+    co2 = uid("co_rv");
+    body = save_body(co2, s.psp, s.customer);
+    json_object_set_new(json_object_get(body, "buyer_info"), "email",
+                        json_string("risk-review@example.com"));
+    r = post_host("deny.risk.test", &s.m, uid("key"), dump(body));
+    cr_assert_eq(r->status, 202, "%ld %s", r->status, r->body);
+
+    admin = file_read(env("PAY_TEST_ADMIN_KEY"), NULL);
+    secret_used(admin);
+    h[0] = str_printf("Authorization: Bearer %s", admin);
+    h[1] = "Content-Length: 0";
+    h[2] = NULL;
+    rq.method = "POST";
+    rq.url = gw_url(str_printf("/v1/reviews/%s/approve", nonce(&s.m, co2)));
+    rq.headers = h;
+    rq.body = "";
+    rq.len = 0;
+
+    r = http(&rq);
+    cr_assert_eq(r->status, 201, "approve: %ld %s", r->status, r->body);
+
+    cus2 = session_customer(json_string_value(json_object_get(resp_json(r),
+                                                              "psp_token")));
+    cr_expect(cus2 != NULL && strcmp(cus1, cus2) == 0,
+              "the approved save asks Stripe for %s, not the customer's %s",
+              cus2 ? cus2 : "a new Customer", cus1);
+}
+
+
+Test(saved_methods, a_refreshed_resume_saves_under_the_same_stripe_customer)
+{
+    char        *cus1, *cus2, *co2, *key, *body;
+    resp_t      *r;
+    saved_t      s;
+    const char  *p[2];
+
+    cus1 = first_stripe_save(&s);
+
+    /* the first attempt: the PSP answers 503 and asks for an hour, so the
+     * request ends without a session, its claim kept for the retry */
+    co2 = uid("co");
+    key = uid("key");
+    body = dump(save_body(co2, s.psp, s.customer));
+    mock_fault(str_printf("{\"match\":\"%s\",\"fail_times\":1,"
+                          "\"fail_status\":503,\"retry_after\":3600}",
+                          nonce(&s.m, co2)));
+    r = api_post(&s.m, key, body);
+    cr_assert(r->status >= 500, "%ld %s", r->status, r->body);
+
+    /* its stored request now ends in ten minutes: too close for Stripe,
+     * which refuses it, so the resume rebuilds it */
+    p[0] = s.m.id;
+    p[1] = co2;
+    db_exec("UPDATE checkouts SET expires_at = now() + interval '10 min', "
+            "psp_request = regexp_replace(psp_request, 'expires_at=[0-9]+', "
+            "'expires_at=' || (ts_epoch(now()) + 600)) "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+
+    r = api_post(&s.m, key, body);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM audit_log WHERE "
+                               "merchant_id = $1 AND checkout_id = $2 AND "
+                               "action = 'registration:refreshed'", 2, p),
+                     "1", "not a refreshed resume");
+
+    cus2 = session_customer(json_string_value(json_object_get(resp_json(r),
+                                                              "psp_token")));
+    cr_expect(cus2 != NULL && strcmp(cus1, cus2) == 0,
+              "the refreshed save asks Stripe for %s, not the customer's %s",
+              cus2 ? cus2 : "a new Customer", cus1);
+}
+
+
+Test(saved_methods, a_routed_save_moved_on_saves_under_the_same_stripe_customer)
+{
+    char        *cus1, *cus2, *co2, *conf;
+    json_t      *j;
+    resp_t      *r;
+    saved_t      s;
+    gateway_t    gw;
+    const char  *run = env("PAY_TEST_RUN"), *p[2];
+
+    cus1 = first_stripe_save(&s);
+
+    /* a gateway of its own, whose route for the merchant tries a Stripe
+     * PSP nothing listens for first, then the suite's Stripe (the same
+     * name, so the same PSP: its Customers) */
+    conf = str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n"
+        "payments_request_timeout 2500ms;\n"
+        "%s"
+        "payments_psp sm_dead dialect=stripe url=http://127.0.0.1:%ld\n"
+        "    secret_file=%s/conf/psp.secret\n"
+        "    webhook_secret_file=%s/conf/webhook.secret\n"
+        "    hosted=%s allow_http retries=0 breaker=0;\n"
+        "payments_route merchant=%s psps=sm_dead,%s;\n",
+        pg_gateway_conninfo(), gw_psp_conf(s.psp, "stripe"), free_port(),
+        run, run, env("PAY_TEST_MOCK"), s.m.id, s.psp);
+    gateway_start(&gw, "sm_route", 1, conf);
+    gateway_wait_ready(&gw, 10);
+
+    co2 = uid("co");
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &s.m, uid("key"),
+                     dump(save_body(co2, NULL, s.customer)));
+    gateway_stop(&gw);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "psp")), s.psp);
+    p[0] = s.m.id;
+    p[1] = co2;
+    cr_assert_str_eq(db_scalar("SELECT string_agg(psp || ':' || "
+                               "coalesce(moved_on, ''), ',' ORDER BY seq) "
+                               "FROM checkout_routes WHERE merchant_id = $1 "
+                               "AND checkout_id = $2", 2, p),
+                     str_printf("sm_dead:connect_refused,%s:", s.psp));
+
+    cus2 = session_customer(json_string_value(json_object_get(j,
+                                                              "psp_token")));
+    cr_expect(cus2 != NULL && strcmp(cus1, cus2) == 0,
+              "the moved save asks Stripe for %s, not the customer's %s",
+              cus2 ? cus2 : "a new Customer", cus1);
+}
