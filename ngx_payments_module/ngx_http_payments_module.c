@@ -338,6 +338,7 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_uint_t                      i;
     ngx_http_payments_psp_t        *psp;
+    ngx_http_payments_shard_t      *shard;
     ngx_http_payments_conf_at_t    *at, *psp_at;
     ngx_http_payments_main_conf_t  *pmcf = conf;
 
@@ -376,6 +377,27 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
                                    "\"payments_database_pool\" must be "
                                    "1..256");
         return NGX_CONF_ERROR;
+    }
+
+    /* payments_database is shard 0, "default": each worker keeps a pool
+     * per shard (_pg.c) */
+    pmcf->shards = ngx_array_create(cf->pool, 1,
+                                    sizeof(ngx_http_payments_shard_t));
+    if (pmcf->shards == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (pmcf->conninfo.len) {
+        shard = ngx_array_push(pmcf->shards);
+        if (shard == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(&shard->name, "default");
+        shard->conninfo = pmcf->conninfo;
+        shard->pool_size = pmcf->pool_size;
+        shard->db_timeout = pmcf->db_timeout;
+        shard->db_queue = pmcf->db_queue;
     }
 
     if (pmcf->lease < 1) {

@@ -225,11 +225,28 @@ typedef struct {
 } ngx_http_payments_notify_conf_t;
 
 
+/*
+ * A PostgreSQL cluster with the whole schema.  Today there is one,
+ * payments_database's (shard 0, "default"); each worker keeps a pool per
+ * shard (_pg.c), and a query goes to its own shard's (q->shard).
+ */
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   conninfo;
+    ngx_uint_t                  pool_size;
+    ngx_msec_t                  db_timeout;
+    ngx_uint_t                  db_queue;
+} ngx_http_payments_shard_t;
+
+
 typedef struct {
     ngx_str_t                   conninfo;
     ngx_uint_t                  pool_size;
     ngx_msec_t                  db_timeout;
     ngx_uint_t                  db_queue;
+    ngx_array_t                *shards;         /* of ngx_http_payments_
+                                                   shard_t: payments_
+                                                   database's, or none */
 
     ngx_str_t                   public_origin;  /* no trailing slash */
     ngx_flag_t                  public_https;   /* else http, loopback */
@@ -318,6 +335,8 @@ struct ngx_http_payments_pg_query_s {
     ngx_log_t                          *log;
     ngx_event_t                         timer;
     void                               *conn;
+    ngx_uint_t                          shard;      /* its pool: 0 unless
+                                                   set (pmcf->shards) */
     unsigned                            queued:1;
     unsigned                            background:1;   /* an idle
                                                    connection or nothing:
@@ -334,10 +353,12 @@ ngx_int_t ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q);
 /* The query's owner goes away: its handler will not be called, and the
  * driver holds nothing of it any more (a no-op when it holds nothing). */
 void ngx_http_payments_pg_cancel(ngx_http_payments_pg_query_t *q);
-ngx_uint_t ngx_http_payments_pg_connected(void);
-/* While no connection is up and PostgreSQL refused the last login: what to
- * look at (static text naming nothing of the configuration); else NULL. */
-const char *ngx_http_payments_pg_down_hint(void);
+/* the connections up in this worker's pool of a shard */
+ngx_uint_t ngx_http_payments_pg_connected(ngx_uint_t shard);
+/* While no connection of the shard's pool is up and PostgreSQL refused the
+ * last login: what to look at (static text naming nothing of the
+ * configuration); else NULL. */
+const char *ngx_http_payments_pg_down_hint(ngx_uint_t shard);
 
 
 /* PSPs: one HTTP exchange on the per-worker libcurl multi handle. */

@@ -38,7 +38,12 @@ static ngx_int_t ngx_http_payments_pg_wrap(ngx_http_payments_pg_conn_t *pc);
 static void ngx_http_payments_pg_unwrap(ngx_http_payments_pg_conn_t *pc);
 static void ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     ngx_http_payments_pg_query_t *q);
-static void ngx_http_payments_pg_dispatch(void);
+static ngx_int_t ngx_http_payments_pg_pool_init(ngx_cycle_t *cycle,
+    ngx_http_payments_pg_pool_t *pool);
+static void ngx_http_payments_pg_pool_exit(ngx_http_payments_pg_pool_t *pool);
+static ngx_http_payments_pg_pool_t *ngx_http_payments_pg_pool_of(
+    ngx_uint_t shard);
+static void ngx_http_payments_pg_dispatch(ngx_http_payments_pg_pool_t *pool);
 static void ngx_http_payments_pg_publish(void);
 static void ngx_http_payments_pg_timeout(ngx_event_t *ev);
 static void ngx_http_payments_pg_answer(ngx_http_payments_pg_query_t *q,
@@ -49,27 +54,61 @@ static void ngx_http_payments_pg_defer_failure(
 static void ngx_http_payments_pg_failure_handler(ngx_event_t *ev);
 
 
-/* One pool per worker process; set up in init_process. */
-ngx_http_payments_pg_pool_t  ngx_http_payments_pg_pool;
+/* A pool per shard in each worker; set up in init_process. */
+ngx_http_payments_pg_pool_t  *ngx_http_payments_pg_pools;
+ngx_uint_t                    ngx_http_payments_pg_npools;
 
 
 ngx_int_t
 ngx_http_payments_pg_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf)
 {
-    ngx_uint_t                    i;
-    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+    ngx_uint_t                    s;
+    ngx_http_payments_shard_t    *shard;
+    ngx_http_payments_pg_pool_t  *pool;
 
-    ngx_memzero(pool, sizeof(ngx_http_payments_pg_pool_t));
-    pool->pmcf = pmcf;
-    pool->log = cycle->log;
-    ngx_queue_init(&pool->waiting);
+    ngx_http_payments_pg_npools = 0;
+    ngx_http_payments_pg_pools = NULL;
 
-    if (pmcf->conninfo.len == 0) {
+    if (pmcf->shards == NULL || pmcf->shards->nelts == 0) {
         return NGX_OK;
     }
 
-    pool->nconns = pmcf->pool_size;
+    ngx_http_payments_pg_pools = ngx_pcalloc(cycle->pool,
+                                        pmcf->shards->nelts
+                                        * sizeof(ngx_http_payments_pg_pool_t));
+    if (ngx_http_payments_pg_pools == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_payments_pg_npools = pmcf->shards->nelts;
+    shard = pmcf->shards->elts;
+
+    for (s = 0; s < ngx_http_payments_pg_npools; s++) {
+        pool = &ngx_http_payments_pg_pools[s];
+        pool->shard = &shard[s];
+        pool->index = s;
+        pool->log = cycle->log;
+        ngx_queue_init(&pool->waiting);
+
+        if (ngx_http_payments_pg_pool_init(cycle, pool) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_http_payments_pg_publish();
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_payments_pg_pool_init(ngx_cycle_t *cycle,
+    ngx_http_payments_pg_pool_t *pool)
+{
+    ngx_uint_t  i;
+
+    pool->nconns = pool->shard->pool_size;
     pool->conns = ngx_pcalloc(cycle->pool,
                               pool->nconns
                               * sizeof(ngx_http_payments_pg_conn_t));
@@ -78,6 +117,7 @@ ngx_http_payments_pg_init(ngx_cycle_t *cycle,
     }
 
     for (i = 0; i < pool->nconns; i++) {
+        pool->conns[i].pool = pool;
         pool->conns[i].index = i;
         pool->conns[i].backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
         pool->conns[i].reconnect.handler =
@@ -93,8 +133,6 @@ ngx_http_payments_pg_init(ngx_cycle_t *cycle,
         ngx_http_payments_pg_connect(&pool->conns[i]);
     }
 
-    ngx_http_payments_pg_publish();
-
     return NGX_OK;
 }
 
@@ -102,9 +140,23 @@ ngx_http_payments_pg_init(ngx_cycle_t *cycle,
 void
 ngx_http_payments_pg_exit(ngx_cycle_t *cycle)
 {
+    ngx_uint_t                    s;
+    ngx_http_payments_pg_pool_t  *pool;
+
+    for (s = 0; s < ngx_http_payments_pg_npools; s++) {
+        pool = &ngx_http_payments_pg_pools[s];
+        ngx_http_payments_pg_pool_exit(pool);
+    }
+
+    ngx_http_payments_pg_npools = 0;
+}
+
+
+static void
+ngx_http_payments_pg_pool_exit(ngx_http_payments_pg_pool_t *pool)
+{
     ngx_uint_t                    i;
     ngx_http_payments_pg_conn_t  *pc;
-    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
 
     for (i = 0; i < pool->nconns; i++) {
         pc = &pool->conns[i];
@@ -129,37 +181,63 @@ ngx_http_payments_pg_exit(ngx_cycle_t *cycle)
 }
 
 
-/* This worker's pool, for GET /metrics. */
+/* This worker's pools, for GET /metrics: their sums (one pool, unsharded,
+ * is today's figures exactly). */
 
 static void
 ngx_http_payments_pg_publish(void)
 {
-    ngx_uint_t                    i, up, busy;
-    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+    ngx_uint_t                    i, s, up, busy, waiting, total;
+    ngx_http_payments_pg_pool_t  *pool;
 
     up = 0;
     busy = 0;
+    waiting = 0;
+    total = 0;
 
-    for (i = 0; i < pool->nconns; i++) {
-        if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_BUSY) {
-            busy++;
-            up++;
+    for (s = 0; s < ngx_http_payments_pg_npools; s++) {
+        pool = &ngx_http_payments_pg_pools[s];
+        waiting += pool->nwaiting;
+        total += pool->nconns;
 
-        } else if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_IDLE) {
-            up++;
+        for (i = 0; i < pool->nconns; i++) {
+            if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_BUSY) {
+                busy++;
+                up++;
+
+            } else if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_IDLE) {
+                up++;
+            }
         }
     }
 
-    ngx_http_payments_metrics_db_slot(up, busy, pool->nwaiting,
-                                      pool->nconns);
+    ngx_http_payments_metrics_db_slot(up, busy, waiting, total);
+}
+
+
+/* the pool of a shard, or NULL: no such shard (no database configured) */
+
+static ngx_http_payments_pg_pool_t *
+ngx_http_payments_pg_pool_of(ngx_uint_t shard)
+{
+    if (shard >= ngx_http_payments_pg_npools) {
+        return NULL;
+    }
+
+    return &ngx_http_payments_pg_pools[shard];
 }
 
 
 ngx_uint_t
-ngx_http_payments_pg_connected(void)
+ngx_http_payments_pg_connected(ngx_uint_t shard)
 {
     ngx_uint_t                    i, n;
-    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+    ngx_http_payments_pg_pool_t  *pool;
+
+    pool = ngx_http_payments_pg_pool_of(shard);
+    if (pool == NULL) {
+        return 0;
+    }
 
     n = 0;
 
@@ -178,13 +256,17 @@ ngx_http_payments_pg_connected(void)
 /* what to look at while no connection is up and a login was refused */
 
 const char *
-ngx_http_payments_pg_down_hint(void)
+ngx_http_payments_pg_down_hint(ngx_uint_t shard)
 {
-    if (ngx_http_payments_pg_connected() > 0) {
+    ngx_http_payments_pg_pool_t  *pool;
+
+    pool = ngx_http_payments_pg_pool_of(shard);
+
+    if (pool == NULL || ngx_http_payments_pg_connected(shard) > 0) {
         return NULL;
     }
 
-    return pay_pg_hint_text((pay_pg_hint_e) ngx_http_payments_pg_pool.hint);
+    return pay_pg_hint_text((pay_pg_hint_e) pool->hint);
 }
 
 
@@ -193,7 +275,14 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
 {
     ngx_uint_t                    i, usable;
     ngx_http_payments_pg_conn_t  *pc;
-    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+    ngx_http_payments_pg_pool_t  *pool;
+
+    /* a shard this worker has no pool for: unavailable, never another's */
+    pool = ngx_http_payments_pg_pool_of(q->shard);
+    if (pool == NULL) {
+        ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_REJECTED]);
+        return NGX_DECLINED;
+    }
 
     usable = 0;
 
@@ -222,7 +311,7 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
      * wait only behind busy connections, and only so many of them.
      */
 
-    if (usable == 0 || pool->nwaiting >= pool->pmcf->db_queue) {
+    if (usable == 0 || pool->nwaiting >= pool->shard->db_queue) {
         ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_REJECTED]);
         return NGX_DECLINED;
     }
@@ -237,7 +326,7 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
     q->timer.data = q;
     q->timer.log = q->log;
     q->timer.cancelable = 0;    /* a graceful stop waits for it (above) */
-    ngx_add_timer(&q->timer, pool->pmcf->db_timeout);
+    ngx_add_timer(&q->timer, pool->shard->db_timeout);
 
     return NGX_OK;
 }
@@ -260,7 +349,7 @@ ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     q->timer.data = q;
     q->timer.log = q->log;
     q->timer.cancelable = 0;    /* a graceful stop waits for it (above) */
-    ngx_add_timer(&q->timer, ngx_http_payments_pg_pool.pmcf->db_timeout);
+    ngx_add_timer(&q->timer, pc->pool->shard->db_timeout);
 
     if (ngx_http_payments_pg_execute(pc, 0) != NGX_OK) {
         ngx_http_payments_pg_fail(pc, PQerrorMessage(pc->pg));
@@ -272,13 +361,12 @@ ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
 
 
 static void
-ngx_http_payments_pg_dispatch(void)
+ngx_http_payments_pg_dispatch(ngx_http_payments_pg_pool_t *pool)
 {
     ngx_uint_t                     i;
     ngx_queue_t                   *qe;
     ngx_http_payments_pg_conn_t   *pc;
     ngx_http_payments_pg_query_t  *q;
-    ngx_http_payments_pg_pool_t   *pool = &ngx_http_payments_pg_pool;
 
     for (i = 0; i < pool->nconns && !ngx_queue_empty(&pool->waiting); i++) {
         pc = &pool->conns[i];
@@ -306,11 +394,13 @@ static void
 ngx_http_payments_pg_timeout(ngx_event_t *ev)
 {
     ngx_http_payments_pg_query_t  *q = ev->data;
-    ngx_http_payments_pg_pool_t   *pool = &ngx_http_payments_pg_pool;
+    ngx_http_payments_pg_pool_t   *pool;
 
     ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_TIMEOUTS]);
 
     if (q->queued) {
+        pool = &ngx_http_payments_pg_pools[q->shard];
+
         ngx_log_error(NGX_LOG_ERR, q->log, 0,
                       "payments: database query waited too long for a "
                       "connection");
@@ -342,14 +432,14 @@ ngx_http_payments_pg_answer(ngx_http_payments_pg_query_t *q, PGresult *res)
 static void
 ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc)
 {
-    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+    ngx_http_payments_pg_pool_t  *pool = pc->pool;
 
     pc->nprepared = 0;
     pc->preparing = 0;
     pc->by_name = 0;
     pc->unnamed = 0;
 
-    pc->pg = PQconnectStart((char *) pool->pmcf->conninfo.data);
+    pc->pg = PQconnectStart((char *) pool->shard->conninfo.data);
 
     if (pc->pg == NULL || PQstatus(pc->pg) == CONNECTION_BAD) {
         ngx_http_payments_pg_fail(pc, pc->pg ? PQerrorMessage(pc->pg)
@@ -379,7 +469,7 @@ ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc)
     }
 
     /* while connecting, the reconnect timer bounds the attempt */
-    ngx_add_timer(&pc->reconnect, pool->pmcf->db_timeout);
+    ngx_add_timer(&pc->reconnect, pool->shard->db_timeout);
 }
 
 
@@ -410,7 +500,7 @@ ngx_http_payments_pg_wrap(ngx_http_payments_pg_conn_t *pc)
 {
     int                          fd;
     ngx_connection_t            *c;
-    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+    ngx_http_payments_pg_pool_t  *pool = pc->pool;
 
     fd = PQsocket(pc->pg);
     if (fd == -1) {
@@ -551,7 +641,7 @@ static void
 ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
 {
     PostgresPollingStatusType     st;
-    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+    ngx_http_payments_pg_pool_t  *pool = pc->pool;
 
     /*
      * With several hosts (or addresses) libpq closes its socket and opens
@@ -617,7 +707,7 @@ ngx_http_payments_pg_connect_poll(ngx_http_payments_pg_conn_t *pc)
         pc->backoff = NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN;
         pool->hint = PAY_PG_HINT_NONE;
         ngx_http_payments_pg_publish();
-        ngx_http_payments_pg_dispatch();
+        ngx_http_payments_pg_dispatch(pc->pool);
         return;
 
     default: /* PGRES_POLLING_FAILED */
@@ -667,7 +757,7 @@ ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
             if (pc->query == NULL) {
                 /* its request has gone (ngx_http_payments_pg_cancel) */
                 ngx_http_payments_pg_orphan_done(pc);
-                ngx_http_payments_pg_dispatch();
+                ngx_http_payments_pg_dispatch(pc->pool);
                 return;
             }
 
@@ -700,7 +790,7 @@ ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
             ngx_http_payments_pg_answer(q, res);
             PQclear(res);
 
-            ngx_http_payments_pg_dispatch();
+            ngx_http_payments_pg_dispatch(pc->pool);
             return;
         }
 
@@ -720,7 +810,7 @@ ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
     ngx_uint_t                     i, up, hint;
     ngx_queue_t                   *qe;
     ngx_http_payments_pg_query_t  *q;
-    ngx_http_payments_pg_pool_t   *pool = &ngx_http_payments_pg_pool;
+    ngx_http_payments_pg_pool_t   *pool = pc->pool;
 
     len = ngx_strlen(why);
     while (len && (why[len - 1] == '\n' || why[len - 1] == ' ')) {
@@ -820,7 +910,7 @@ void
 ngx_http_payments_pg_cancel(ngx_http_payments_pg_query_t *q)
 {
     ngx_http_payments_pg_conn_t  *pc;
-    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+    ngx_http_payments_pg_pool_t  *pool;
 
     /* every request's pool runs this: most hold nothing by then */
     if (!q->queued && q->conn == NULL && !q->timer.timer_set
@@ -828,6 +918,9 @@ ngx_http_payments_pg_cancel(ngx_http_payments_pg_query_t *q)
     {
         return;
     }
+
+    /* the query's shard: a held query was taken by its pool (pg_send) */
+    pool = &ngx_http_payments_pg_pools[q->shard];
 
     if (q->timer.timer_set) {
         ngx_del_timer(&q->timer);
@@ -863,7 +956,7 @@ ngx_http_payments_pg_cancel(ngx_http_payments_pg_query_t *q)
             ngx_del_timer(&pc->orphan);
         }
 
-        ngx_add_timer(&pc->orphan, pool->pmcf->db_timeout);
+        ngx_add_timer(&pc->orphan, pool->shard->db_timeout);
     }
 
     ngx_http_payments_pg_publish();
@@ -875,7 +968,7 @@ ngx_http_payments_pg_cancel(ngx_http_payments_pg_query_t *q)
 static void
 ngx_http_payments_pg_orphan_done(ngx_http_payments_pg_conn_t *pc)
 {
-    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+    ngx_http_payments_pg_pool_t  *pool = pc->pool;
 
     if (pc->orphan.timer_set) {
         ngx_del_timer(&pc->orphan);

@@ -2,8 +2,8 @@
 /*
  * Copyright (C) ngx_payments authors
  *
- * The PostgreSQL pool's own types, shared by its files: _pg.c (the pool,
- * its connections and their events) and _pg_prepare.c (how a query is sent:
+ * The PostgreSQL pools' own types, shared by their files: _pg.c (a pool
+ * per shard, its connections and their events) and _pg_prepare.c (how a query is sent:
  * prepared statements).
  */
 
@@ -27,7 +27,11 @@ typedef enum {
 } ngx_http_payments_pg_state_e;
 
 
+typedef struct ngx_http_payments_pg_pool_s  ngx_http_payments_pg_pool_t;
+
+
 typedef struct {
+    ngx_http_payments_pg_pool_t        *pool;         /* its shard's */
     PGconn                             *pg;
     ngx_connection_t                   *c;
     ngx_http_payments_pg_state_e        state;
@@ -49,8 +53,11 @@ typedef struct {
 } ngx_http_payments_pg_conn_t;
 
 
-typedef struct {
-    ngx_http_payments_main_conf_t      *pmcf;
+/* A shard's pool in one worker: its connections and the queries waiting
+ * for one of them.  A shard's outage is its pool's alone. */
+struct ngx_http_payments_pg_pool_s {
+    ngx_http_payments_shard_t          *shard;        /* conninfo, sizes */
+    ngx_uint_t                          index;        /* in pmcf->shards */
     ngx_http_payments_pg_conn_t        *conns;
     ngx_uint_t                          nconns;
     ngx_queue_t                         waiting;
@@ -58,11 +65,13 @@ typedef struct {
     ngx_log_t                          *log;
     /* the pay_pg_hint_e of the last login refused; NONE once one is up */
     ngx_uint_t                          hint;
-} ngx_http_payments_pg_pool_t;
+};
 
 
-/* One pool per worker process; set up in init_process (_pg.c). */
-extern ngx_http_payments_pg_pool_t  ngx_http_payments_pg_pool;
+/* A pool per shard (pmcf->shards' order) in each worker process; set up in
+ * init_process (_pg.c). */
+extern ngx_http_payments_pg_pool_t  *ngx_http_payments_pg_pools;
+extern ngx_uint_t                    ngx_http_payments_pg_npools;
 
 
 /* _pg.c */

@@ -118,7 +118,7 @@ ngx_http_payments_pg_prepared_done(ngx_http_payments_pg_conn_t *pc)
     ngx_uint_t                    unnamed = 0;
     const char                   *state;
     ExecStatusType                st;
-    ngx_http_payments_pg_pool_t  *pool = &ngx_http_payments_pg_pool;
+    ngx_http_payments_pg_pool_t  *pool = pc->pool;
 
     st = pc->result ? PQresultStatus(pc->result) : PGRES_FATAL_ERROR;
     state = pc->result ? PQresultErrorField(pc->result, PG_DIAG_SQLSTATE)

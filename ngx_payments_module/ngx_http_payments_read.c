@@ -502,7 +502,7 @@ ngx_http_payments_readyz_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        hint = ngx_http_payments_pg_down_hint();
+        hint = ngx_http_payments_pg_down_hint(0);
 
         if (hint == NULL) {
             ngx_http_payments_finalize(r,
