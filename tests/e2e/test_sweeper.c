@@ -1897,3 +1897,58 @@ Test(solo_sweeper, a_generic_setup_whose_events_never_came_saves_its_method)
 {
     setup_saved_by_sweeper("sw_generic");
 }
+
+
+Test(solo_sweeper, an_adyen_setup_completed_without_its_method_fails_at_expiry)
+{
+    char        *co_id, *token;
+    req_t        rq;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *loc, *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-setup-adyen");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("setup");
+    token = setup_with(&sweepers[0], &m, co_id, "sw_adyen", uid("cust"));
+
+    /* the shopper completes it and comes back with the session's result;
+     * neither AUTHORISATION nor RECURRING_CONTRACT ever comes */
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/pay/%s/pay", url_escape(token)));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    loc = resp_header(r, "Location");
+    cr_assert_not_null(loc);
+    cr_assert_not_null(strstr(loc, "sessionResult="), "%s", loc);
+
+    r = gateway_get(&sweepers[0], url_path(loc));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    /* "completed" names no method: not done, waiting for the expiry */
+    p[0] = m.id;
+    p[1] = co_id;
+    msleep(2500);
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING",
+                     "a setup done without a method");
+    cr_assert_str_eq(db_scalar("SELECT last_answer FROM checkout_sweeps "
+                               "WHERE merchant_id = $1 "
+                               "AND checkout_id = $2", 2, p),
+                     "completed at the psp, its method not known");
+
+    db_exec("UPDATE checkouts SET expires_at = now() - interval '2 s' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "FAILED");
+    cr_expect_str_eq(db_scalar("SELECT failure_code::text FROM checkouts "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p), "expired");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_methods WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2, p),
+                     "0");
+}
