@@ -135,6 +135,31 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     *p++ = '}';
     *p = '\0';
 
+    /* those of them that can look an off-session charge up by its payment
+     * id (the same length will do) */
+    sw->payment_psps = ngx_pnalloc(cycle->pool, len);
+    if (sw->payment_psps == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = (u_char *) sw->payment_psps;
+    *p++ = '{';
+
+    for (i = 0; i < pmcf->psps->nelts; i++) {
+        if (psp[i].dl->payment_lookup == NULL) {
+            continue;
+        }
+
+        if (p[-1] != '{') {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, psp[i].name.data, psp[i].name.len);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
     /* and how long each one holds an authorization */
     sw->windows = ngx_pnalloc(cycle->pool,
                               2 + pmcf->psps->nelts * (NGX_INT64_LEN + 1));

@@ -33,6 +33,11 @@ typedef struct {
     char                           *session_result;     /* NULL: none */
     int64_t                         expires;     /* epoch seconds */
     int64_t                         age;         /* seconds */
+    ngx_uint_t                      payment;     /* token: an off-session
+                                                    charge's payment id */
+    ngx_uint_t                      setup;       /* a save without a
+                                                    charge: done when its
+                                                    method is saved */
 } ngx_http_payments_sweep_item_t;
 
 
@@ -105,6 +110,9 @@ struct ngx_http_payments_sweeper_s {
 
     char                                owner[NGX_MAXHOSTNAMELEN + 64];
     char                               *psps;       /* "{a,b}": ours */
+    char                               *payment_psps;   /* those whose
+                                                       dialect looks a
+                                                       payment up */
     char                               *windows;    /* "{604800,…}": their
                                                        auth_window, in
                                                        psps' order */

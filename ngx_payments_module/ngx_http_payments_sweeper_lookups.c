@@ -6,15 +6,21 @@
  * gateway holds the lease):
  *
  *   pay_sweeper_due     the checkouts EXECUTING past after=, not asked
- *                       about in the last retry=, oldest first;
+ *                       about in the last retry=, oldest first: hosted
+ *                       sessions, and the off-session charges the PSP
+ *                       took at PSPs that can look a payment up;
  *   for each one, one at a time: the PSP's circuit breaker asked (open:
  *                       no call, noted "circuit open"), the dialect's
- *                       session look-up through the worker's libcurl
+ *                       session (or payment) look-up through the worker's
+ *                       libcurl
  *                       multi handle, its end told to the breaker as a
  *                       registration's is, then
  *   pay_sweeper_apply   a decided answer, applied as a verified webhook
  *                       would be (one transaction, the same ledger and
  *                       audit, source "sweeper"), or
+ *   pay_sweeper_method_saved  a setup's session completed with its stored
+ *                       method named: the method saved (sealed) as the
+ *                       PSP's event that it was stored would save it, or
  *   pay_sweeper_note    what the PSP said when nothing moved;
  *
  * the lease renewed every interval on the way.  Each step is a query or a
@@ -37,6 +43,12 @@ static void ngx_http_payments_sweep_expiry(ngx_http_payments_sweeper_t *sw,
     ngx_http_payments_sweep_item_t *it, const char *waiting);
 static void ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f);
 static void ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw);
+static ngx_int_t ngx_http_payments_sweep_event_id(
+    ngx_http_payments_sweeper_t *sw);
+static void ngx_http_payments_sweep_setup(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it);
+static void ngx_http_payments_sweep_saved(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
 static void ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_uint_t ngx_http_payments_sweep_unusable(
@@ -59,12 +71,13 @@ ngx_http_payments_sweep_lookups(ngx_http_payments_sweeper_t *sw)
 
     sw->params[0] = sw->owner;
     sw->params[1] = sw->psps;
-    sw->params[2] = ngx_http_payments_num(sw->pool, sc->after);
-    sw->params[3] = ngx_http_payments_num(sw->pool, sc->retry);
-    sw->params[4] = ngx_http_payments_num(sw->pool, (int64_t) sc->batch);
+    sw->params[2] = sw->payment_psps;
+    sw->params[3] = ngx_http_payments_num(sw->pool, sc->after);
+    sw->params[4] = ngx_http_payments_num(sw->pool, sc->retry);
+    sw->params[5] = ngx_http_payments_num(sw->pool, (int64_t) sc->batch);
 
-    if (sw->params[2] == NULL || sw->params[3] == NULL
-        || sw->params[4] == NULL)
+    if (sw->params[3] == NULL || sw->params[4] == NULL
+        || sw->params[5] == NULL)
     {
         ngx_http_payments_sweep_end(sw);
         return;
@@ -75,10 +88,11 @@ ngx_http_payments_sweep_lookups(ngx_http_payments_sweeper_t *sw)
     if (ngx_http_payments_sweep_query(sw,
                                       "SELECT merchant_id, checkout_id, psp, "
                                       "psp_token, nonce, expires_epoch, "
-                                      "age_seconds, session_result "
+                                      "age_seconds, session_result, payment, "
+                                      "setup "
                                       "FROM pay_sweeper_due($1, $2, $3, $4, "
-                                      "$5)",
-                                      5, ngx_http_payments_sweep_due)
+                                      "$5, $6)",
+                                      6, ngx_http_payments_sweep_due)
         != NGX_OK)
     {
         ngx_http_payments_sweep_end(sw);
@@ -150,6 +164,8 @@ ngx_http_payments_sweep_due(ngx_http_payments_pg_query_t *q, PGresult *res)
                                 PQgetlength(res, i, 5));
         it->age = ngx_atoof((u_char *) PQgetvalue(res, i, 6),
                             PQgetlength(res, i, 6));
+        it->payment = (PQgetvalue(res, i, 8)[0] == 't');
+        it->setup = (PQgetvalue(res, i, 9)[0] == 't');
         it->session_result = PQgetisnull(res, i, 7)
                              ? NULL
                              : ngx_http_payments_sweep_value(sw->pool, res,
@@ -272,14 +288,30 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
     sw->in.token = it->token;
     sw->in.nonce = it->nonce;
     sw->in.session_result = it->session_result;
+    sw->in.setup = it->setup;
     sw->in.merchant_account = psp->merchant_account.len
                               ? (const char *) psp->merchant_account.data
                               : NULL;
 
     ngx_memzero(&req, sizeof(pay_psp_request_t));
 
-    if (psp->dl->session_lookup == NULL
-        || psp->dl->session_lookup(&sw->in, &req) != 0)
+    /* an off-session charge the PSP took: its payment, by its id; never
+     * failed by an expiry (the payment may have been taken), so one that
+     * cannot be asked about waits for its webhook */
+    if (it->payment) {
+        if (psp->dl->payment_lookup == NULL
+            || psp->dl->payment_lookup(&sw->in, &req) != 0)
+        {
+            pay_psp_request_free(&req);
+            ngx_http_payments_metrics_sweep(psp,
+                                            NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
+            ngx_http_payments_sweep_note(sw, "cannot ask: waiting for the "
+                                             "payment's webhook");
+            return;
+        }
+
+    } else if (psp->dl->session_lookup == NULL
+               || psp->dl->session_lookup(&sw->in, &req) != 0)
     {
         pay_psp_request_free(&req);
 
@@ -393,9 +425,13 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
 
     ngx_memzero(&sw->ev, sizeof(pay_event_t));
 
-    outcome = psp->dl->session_lookup_answer(&sw->in, status,
-                                             (const char *) f->body, f->len,
-                                             (int64_t) ngx_time(), &sw->ev);
+    outcome = it->payment
+              ? psp->dl->payment_lookup_answer(&sw->in, status,
+                                               (const char *) f->body, f->len,
+                                               (int64_t) ngx_time(), &sw->ev)
+              : psp->dl->session_lookup_answer(&sw->in, status,
+                                               (const char *) f->body, f->len,
+                                               (int64_t) ngx_time(), &sw->ev);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sw->log, 0,
                    "payments: sweeper: psp \"%V\" answered %d: outcome %d",
@@ -406,6 +442,14 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
     case PAY_LOOKUP_DECIDED:
         ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_DECIDED);
+
+        /* a setup is done when its method is saved, never by the PSP's
+         * word that the shopper completed it alone */
+        if (it->setup && sw->ev.kind == PAY_EVT_SUCCEEDED) {
+            ngx_http_payments_sweep_setup(sw, it);
+            return;
+        }
+
         ngx_http_payments_sweep_apply(sw);
         return;
 
@@ -415,7 +459,7 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
 
         /* a snapshot (adyen's session result) stays "open" after the
          * session has ended */
-        if (psp->dl->lookup_snapshot) {
+        if (psp->dl->lookup_snapshot && !it->payment) {
             ngx_http_payments_sweep_expiry(sw, it, "open at the psp");
             return;
         }
@@ -457,18 +501,18 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
     ngx_http_payments_sweep_note(sw, what);
 }
 
-static void
-ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw)
+/*
+ * "lookup:<token>:<status>" is kept in webhook_events and the audit
+ * chain: with a keyring the token's blind index stands for it there.
+ */
+static ngx_int_t
+ngx_http_payments_sweep_event_id(ngx_http_payments_sweeper_t *sw)
 {
     char         *index;
     size_t        tlen;
     pay_event_t  *ev = &sw->ev;
     u_char        id[sizeof(ev->event_id)];
 
-    /*
-     * "lookup:<token>:<status>" is kept in webhook_events and the audit
-     * chain: with a keyring the token's blind index stands for it there.
-     */
     tlen = ngx_strlen(ev->token);
 
     if (sw->pmcf->keyring != NULL && tlen
@@ -479,13 +523,177 @@ ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw)
         index = ngx_http_payments_token_index(sw->pool, sw->pmcf,
                                               &sw->psp->name, ev->token);
         if (index == NULL) {
-            ngx_http_payments_sweep_end(sw);
-            return;
+            return NGX_ERROR;
         }
 
         ngx_snprintf(id, sizeof(id) - 1, "lookup:%s%s%Z", index,
                      ev->event_id + 7 + tlen);
         ngx_cpystrn((u_char *) ev->event_id, id, sizeof(ev->event_id));
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A setup's session completed: with its stored method named, the method
+ * saved as the PSP's event that it was stored would save it (sealed with
+ * "payment_method:<nonce>" as associated data, indexed under the domain
+ * "payment_method:<psp>"); without one (Adyen's session result names
+ * none) nothing shows a method the shop could charge: the setup fails
+ * once its session has expired here, as one never completed, and a
+ * method event coming after still saves the method.
+ */
+static void
+ngx_http_payments_sweep_setup(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it)
+{
+    char         *idx, *domain, *display;
+    u_char       *last;
+    json_t       *d;
+    pay_event_t  *ev = &sw->ev;
+
+    if (ev->method[0] == '\0') {
+        ngx_http_payments_sweep_expiry(sw, it, "completed at the psp, its "
+                                               "method not known");
+        return;
+    }
+
+    if (ngx_strcmp(ev->reference, it->nonce) != 0) {
+        ngx_http_payments_sweep_note(sw, "answer names another checkout");
+        return;
+    }
+
+    if (sw->pmcf->keyring == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
+                      "payments: sweeper: setup \"%s\" of merchant \"%s\" "
+                      "saved a payment method, and without "
+                      "payments_encryption_key it cannot be kept sealed",
+                      it->checkout_id, it->merchant_id);
+        ngx_http_payments_sweep_note(sw, "cannot keep the method sealed");
+        return;
+    }
+
+    idx = ngx_pnalloc(sw->pool, PAY_BLIND_INDEX_LEN + 1);
+    domain = ngx_pnalloc(sw->pool, sizeof("payment_method:")
+                                   + sw->psp->name.len);
+
+    if (idx == NULL || domain == NULL
+        || ngx_http_payments_sweep_event_id(sw) != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    last = ngx_sprintf((u_char *) domain, "payment_method:%V",
+                       &sw->psp->name);
+    *last = '\0';
+
+    if (pay_blind_index(sw->pmcf->keyring, 0, domain, ev->method,
+                        ngx_strlen(ev->method), idx)
+        != 0)
+    {
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    d = json_object();
+    if (d != NULL) {
+        if (ev->brand[0] != '\0') {
+            json_object_set_new(d, "brand", json_string(ev->brand));
+        }
+
+        if (ev->last4[0] != '\0') {
+            json_object_set_new(d, "last4", json_string(ev->last4));
+        }
+
+        if (ev->exp_month > 0) {
+            json_object_set_new(d, "exp_month", json_integer(ev->exp_month));
+        }
+
+        if (ev->exp_year > 0) {
+            json_object_set_new(d, "exp_year", json_integer(ev->exp_year));
+        }
+    }
+
+    display = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+
+    sw->params[0] = (char *) ngx_http_payments_cstr(sw->pool, &sw->psp->name);
+    sw->params[1] = ev->event_id;
+    sw->params[2] = it->nonce;
+    sw->params[3] = ngx_http_payments_seal(sw->pool, sw->pmcf,
+                                           NGX_HTTP_PAYMENTS_SEALED_METHOD,
+                                           it->merchant_id, it->checkout_id,
+                                           ev->method);
+    sw->params[4] = idx;
+    sw->params[5] = ev->psp_customer;
+    sw->params[6] = display ? ngx_http_payments_strdup(sw->pool, display)
+                            : NULL;
+
+    free(display);
+
+    /* the token, open, is needed no more */
+    ngx_explicit_memzero(ev->method, sizeof(ev->method));
+
+    if (sw->params[0] == NULL || sw->params[3] == NULL
+        || sw->params[6] == NULL
+        || ngx_http_payments_sweep_query(sw,
+                                         "SELECT outcome, merchant_id, "
+                                         "checkout_id, method_id FROM "
+                                         "pay_sweeper_method_saved($1, $2, "
+                                         "$3, $4, $5, $6, $7::jsonb)",
+                                         7, ngx_http_payments_sweep_saved)
+           != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_saved(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                            *outcome;
+    ngx_uint_t                       level;
+    ngx_http_payments_sweeper_t     *sw = q->data;
+    ngx_http_payments_sweep_item_t  *it;
+
+    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_method_saved")
+        != NGX_OK
+        || PQntuples(res) != 1)
+    {
+        /* not known to be committed: asked again retry= later */
+        ngx_http_payments_sweep_next(sw);
+        return;
+    }
+
+    outcome = PQgetvalue(res, 0, 0);
+
+    level = (ngx_strcmp(outcome, "saved") == 0
+             || ngx_strcmp(outcome, "already") == 0)
+            ? NGX_LOG_NOTICE : NGX_LOG_ALERT;
+
+    ngx_log_error(level, sw->log, 0,
+                  "payments: sweeper: setup \"%s\" of merchant \"%s\": "
+                  "psp \"%V\" says its method was stored: %s",
+                  it->checkout_id, it->merchant_id, &sw->psp->name, outcome);
+
+    ngx_http_payments_sweep_next(sw);
+}
+
+
+static void
+ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw)
+{
+    pay_event_t  *ev = &sw->ev;
+
+    if (ngx_http_payments_sweep_event_id(sw) != NGX_OK) {
+        ngx_http_payments_sweep_end(sw);
+        return;
     }
 
     sw->params[0] = (char *) ngx_http_payments_cstr(sw->pool, &sw->psp->name);

@@ -6538,6 +6538,20 @@ $$;
 --
 
 CREATE FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
+           d.expires_epoch, d.age_seconds, d.session_result
+      FROM pay_sweeper_due(p_owner, p_psps, '{}'::text[], p_after, p_every, p_limit) d;
+$$;
+
+
+--
+-- Name: pay_sweeper_due(text, text[], text[], integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -6554,7 +6568,9 @@ BEGIN
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                ts_epoch(c.expires_at) AS expires_epoch,
                floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
-               s.session_result, c.created_at
+               s.session_result, c.created_at,
+               (c.payment_method_id IS NOT NULL AND c.psp_url IS NULL) AS payment,
+               (c.amount_total = 0 AND c.save_method IS NOT NULL) AS setup
           FROM checkouts c
           LEFT JOIN checkout_sweeps s
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
@@ -6563,12 +6579,14 @@ BEGIN
            AND c.psp = ANY (p_psps)
            AND c.psp_token IS NOT NULL
            -- an off-session charge the PSP took holds its payment's id, not
-           -- a session: no session look-up can tell of it, nor may its
-           -- expiry fail it (the payment may have been taken); its webhook
-           -- books it, and past alert= pay_sweeper_overdue lists it.  One
-           -- that waits for the shopper holds a hosted session (psp_url),
-           -- swept as any.
-           AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL)
+           -- a session: no session look-up can tell of it, nor may an
+           -- expiry fail it (the payment may have been taken).  Where the
+           -- PSP can look a payment up it is asked as one; elsewhere its
+           -- webhook books it, and past alert= pay_sweeper_overdue lists
+           -- it.  One that waits for the shopper holds a hosted session
+           -- (psp_url), swept as any.
+           AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
+                OR c.psp = ANY (coalesce(p_payment_psps, '{}')))
            AND (s.last_at IS NULL OR s.last_at < now() - make_interval(secs => p_every))
          -- never asked first, then the one asked longest ago
          ORDER BY s.last_at NULLS FIRST, c.created_at
@@ -6580,7 +6598,8 @@ BEGIN
             SET attempts = s.attempts + 1, last_at = now()
     )
     SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
-           d.expires_epoch, d.age_seconds, d.session_result
+           d.expires_epoch, d.age_seconds, d.session_result, d.payment,
+           d.setup
       FROM due d
      ORDER BY d.created_at;
 END
@@ -6610,6 +6629,47 @@ BEGIN
         WHERE l.owner = EXCLUDED.owner OR l.until <= now();
 
     RETURN FOUND;
+END
+$$;
+
+
+--
+-- Name: pay_sweeper_method_saved(text, text, text, text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_method_saved(p_psp text, p_event_id text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb) RETURNS TABLE(outcome text, merchant_id text, checkout_id text, method_id text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    a  record;
+BEGIN
+    IF coalesce(p_token_sealed, '') = '' OR coalesce(p_token_index, '') = '' THEN
+        RAISE EXCEPTION 'pay_sweeper_method_saved: the sealed token and its index are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+
+    SELECT * INTO a FROM pay_method_saved_apply(p_psp, p_event_id, p_reference,
+        jsonb_build_object('token_sealed', p_token_sealed,
+                           'token_index', p_token_index,
+                           'psp_customer', nullif(p_psp_customer, ''),
+                           'display', coalesce(p_display, '{}'))) x;
+
+    IF a.merchant_id IS NOT NULL THEN
+        IF a.outcome = 'saved' THEN
+            PERFORM audit_append(a.merchant_id, a.checkout_id, 'sweeper:saved',
+                jsonb_build_object('psp', p_psp, 'event_id', p_event_id,
+                                   'payment_method', a.method_id));
+        END IF;
+
+        UPDATE checkout_sweeps s SET last_answer = left('method saved: ' || a.outcome, 100)
+         WHERE s.merchant_id = a.merchant_id AND s.checkout_id = a.checkout_id;
+    END IF;
+
+    RETURN QUERY SELECT a.outcome, a.merchant_id, a.checkout_id, a.method_id;
 END
 $$;
 
@@ -6815,6 +6875,18 @@ BEGIN
                   AND (p_amount = -1 OR coalesce(p_currency, '') = '')) THEN
             v_outcome := 'amount_mismatch';
         ELSIF p_kind = 'PENDING' THEN
+            v_outcome := 'pending';
+        ELSIF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED')
+              AND c.amount_total = 0 AND c.save_method IS NOT NULL
+              AND c.status = 'EXECUTING'
+              AND NOT EXISTS (SELECT 1 FROM payment_methods pm
+                               WHERE pm.merchant_id = c.merchant_id
+                                 AND pm.checkout_id = c.checkout_id) THEN
+            -- a save without a charge is done when its method is saved
+            -- (pay_method_saved_apply moves it to SUCCESS): the PSP's
+            -- zero-amount success alone (Adyen's AUTHORISATION, Stripe's
+            -- session completed, the generic payment.succeeded) names no
+            -- method the shop could charge; recorded, nothing moves
             v_outcome := 'pending';
         ELSIF p_kind = 'IGNORED'
               -- an automatic checkout's authorization: its capture follows
@@ -12057,11 +12129,27 @@ GRANT ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_afte
 
 
 --
+-- Name: FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_sweeper_lease(p_owner text, p_seconds integer); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.pay_sweeper_lease(p_owner text, p_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_sweeper_lease(p_owner text, p_seconds integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_sweeper_method_saved(p_psp text, p_event_id text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_method_saved(p_psp text, p_event_id text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_method_saved(p_psp text, p_event_id text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb) TO payments_gateway;
 
 
 --

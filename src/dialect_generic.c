@@ -337,11 +337,61 @@ pay_generic_expire(const pay_psp_lookup_t *in, pay_psp_request_t *req)
  * currency's ISO exponent, as the webhooks'),"currency"}: "succeeded"
  * pays and needs amount and currency; "failed" and "expired" fail;
  * "open" and "pending" are open.  amount and currency come both or
- * neither, and valid, or the answer is not trusted.
+ * neither, and valid, or the answer is not trusted.  payment: the answer
+ * is a payment's (its id "payment_id", never open or expired).
  */
+/* what the setup's answer tells for display, as the event's: brand,
+ * last4, exp_month, exp_year, each kept only when it fits */
+static void
+pay_generic_lookup_display(const json_t *root, pay_event_t *ev)
+{
+    size_t       i;
+    json_t      *v;
+    const char  *brand, *last4;
+
+    brand = pay_json_str(root, "brand");
+    last4 = pay_json_str(root, "last4");
+
+    if (brand != NULL && strlen(brand) < sizeof(ev->brand)) {
+        for (i = 0; brand[i] != '\0'; i++) {
+            if (!((brand[i] >= 'a' && brand[i] <= 'z')
+                  || (brand[i] >= '0' && brand[i] <= '9')
+                  || brand[i] == '_' || brand[i] == '-'))
+            {
+                break;
+            }
+        }
+
+        if (brand[i] == '\0') {
+            strcpy(ev->brand, brand);
+        }
+    }
+
+    if (last4 != NULL && strlen(last4) == 4
+        && strspn(last4, "0123456789") == 4)
+    {
+        strcpy(ev->last4, last4);
+    }
+
+    v = json_object_get(root, "exp_month");
+    if (json_is_integer(v) && json_integer_value(v) >= 1
+        && json_integer_value(v) <= 12)
+    {
+        ev->exp_month = (int) json_integer_value(v);
+    }
+
+    v = json_object_get(root, "exp_year");
+    if (json_is_integer(v) && json_integer_value(v) >= 2000
+        && json_integer_value(v) <= 2200)
+    {
+        ev->exp_year = (int) json_integer_value(v);
+    }
+}
+
+
 static pay_lookup_outcome_e
-pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
-    const char *body, size_t len, int64_t now, pay_event_t *ev)
+pay_generic_read(const pay_psp_lookup_t *in, int status, const char *body,
+    size_t len, pay_event_t *ev, int payment)
 {
     int                    rc, money;
     json_t                *root;
@@ -351,8 +401,6 @@ pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
     pay_lookup_outcome_e   out;
     const pay_currency_t  *iso;
 
-    (void) now;
-
     rc = pay_lookup_begin(in, status, body, len, ev, &root);
     if (rc != 0) {
         return (pay_lookup_outcome_e) rc;
@@ -360,7 +408,10 @@ pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
 
     st = pay_json_str(root, "status");
 
-    if (!pay_lookup_same(in, pay_json_str(root, "token"), 0) || st == NULL) {
+    if (!pay_lookup_same(in, pay_json_str(root, payment ? "payment_id"
+                                                        : "token"), 0)
+        || st == NULL)
+    {
         json_decref(root);
         return pay_lookup_unknown(ev);
     }
@@ -368,10 +419,12 @@ pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
     if (strcmp(st, "succeeded") == 0) {
         kind = PAY_EVT_SUCCEEDED;
 
-    } else if (strcmp(st, "failed") == 0 || strcmp(st, "expired") == 0) {
+    } else if (strcmp(st, "failed") == 0
+               || (!payment && strcmp(st, "expired") == 0))
+    {
         kind = PAY_EVT_FAILED;
 
-    } else if (strcmp(st, "open") == 0) {
+    } else if (!payment && strcmp(st, "open") == 0) {
         out = pay_lookup_open(ev, st);
         json_decref(root);
         return out;
@@ -391,7 +444,18 @@ pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
                             pay_json_str(root, "reference"));
 
     if (out == PAY_LOOKUP_DECIDED) {
-        pay_lookup_payment_ref(ev, pay_json_str(root, "payment_id"));
+        pay_lookup_payment_ref(ev, payment ? in->token
+                                           : pay_json_str(root,
+                                                          "payment_id"));
+    }
+
+    /* a setup's method, as payment_method.saved names it */
+    if (out == PAY_LOOKUP_DECIDED && !payment && in->setup
+        && kind == PAY_EVT_SUCCEEDED
+        && pay_lookup_method(ev, pay_json_str(root, "payment_method"), NULL)
+           == 0)
+    {
+        pay_generic_lookup_display(root, ev);
     }
 
     amount = pay_json_str(root, "amount");
@@ -404,11 +468,18 @@ pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
         iso = pay_lookup_currency(ev, cur) == 0
               ? pay_currency_find(ev->currency, 3) : NULL;
 
-        if (iso == NULL || amount == NULL
-            || pay_amount_parse(amount, strlen(amount), iso->exponent,
-                                &minor)
-               != PAY_AMOUNT_OK)
-        {
+        rc = (iso == NULL || amount == NULL)
+             ? PAY_AMOUNT_SYNTAX
+             : (int) pay_amount_parse(amount, strlen(amount), iso->exponent,
+                                      &minor);
+
+        /* a setup's session is of amount 0 */
+        if (rc == PAY_AMOUNT_ZERO && !payment && in->setup) {
+            rc = PAY_AMOUNT_OK;
+            minor = 0;
+        }
+
+        if (rc != PAY_AMOUNT_OK) {
             out = pay_lookup_unknown(ev);
 
         } else {
@@ -419,6 +490,54 @@ pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
     json_decref(root);
 
     return out;
+}
+
+
+static pay_lookup_outcome_e
+pay_generic_lookup_answer(const pay_psp_lookup_t *in, int status,
+    const char *body, size_t len, int64_t now, pay_event_t *ev)
+{
+    (void) now;
+
+    return pay_generic_read(in, status, body, len, ev, 0);
+}
+
+
+/* GET /payments/{payment_id}: an off-session charge, by the id its 2xx
+ * answer gave, escaped as a session's token */
+static int
+pay_generic_payment_lookup(const pay_psp_lookup_t *in,
+    pay_psp_request_t *req)
+{
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_lookup_token_ok(in->token, 0)) {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+    pay_buf_str(&b, "/payments/");
+    pay_buf_escape(&b, in->token);
+
+    return pay_lookup_request(&b, req);
+}
+
+
+/*
+ * {"payment_id","reference","status","amount","currency"}: "succeeded"
+ * pays (amount and currency needed), "failed" fails, "pending" is under
+ * way; a payment is never "open" nor "expired".  As payment.succeeded
+ * says it: a success, a hold when the checkout is a manual capture.
+ */
+static pay_lookup_outcome_e
+pay_generic_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
+    const char *body, size_t len, int64_t now, pay_event_t *ev)
+{
+    (void) now;
+
+    return pay_generic_read(in, status, body, len, ev, 1);
 }
 
 
@@ -627,6 +746,8 @@ const pay_dialect_t  pay_dialect_generic = {
     .webhook_answer_type = "application/json",
     .session_lookup = pay_generic_lookup,
     .session_lookup_answer = pay_generic_lookup_answer,
+    .payment_lookup = pay_generic_payment_lookup,
+    .payment_lookup_answer = pay_generic_payment_lookup_answer,
     .refund = pay_generic_refund,
     .payout = pay_generic_payout,
     .op_answer = pay_generic_op_answer,

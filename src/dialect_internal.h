@@ -141,6 +141,12 @@ int pay_lookup_currency(pay_event_t *ev, const char *cur);
  * otherwise left "". */
 void pay_lookup_payment_ref(pay_event_t *ev, const char *ref);
 
+/* A setup's stored method: ev->method = token and ev->psp_customer =
+ * customer (NULL: none) when each is 1..size-1 visible ASCII characters;
+ * 0, else -1 with both "" (the method unknown). */
+int pay_lookup_method(pay_event_t *ev, const char *token,
+    const char *customer);
+
 /* Clears *ev and says UNKNOWN: for an answer we cannot trust. */
 pay_lookup_outcome_e pay_lookup_unknown(pay_event_t *ev);
 

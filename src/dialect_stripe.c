@@ -539,6 +539,11 @@ pay_stripe_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
     pay_buf_str(&b, "/v1/checkout/sessions/");
     pay_buf_str(&b, in->token);
 
+    /* a setup's method is its setup intent's */
+    if (in->setup) {
+        pay_buf_str(&b, "?expand%5B%5D=setup_intent");
+    }
+
     return pay_lookup_request(&b, req);
 }
 
@@ -563,6 +568,35 @@ pay_stripe_expire(const pay_psp_lookup_t *in, pay_psp_request_t *req)
 
     return pay_expire_request(&b, req, "application/x-www-form-urlencoded",
                               "");
+}
+
+
+/* The setup intent of a completed mode=setup session, expanded: when it
+ * succeeded, its payment_method (an id, or an object with one) and
+ * customer (the intent's, else the session's) into ev; else nothing. */
+static void
+pay_stripe_lookup_method(const json_t *root, pay_event_t *ev)
+{
+    json_t      *si, *pm;
+    const char  *st, *token, *cus;
+
+    si = json_object_get(root, "setup_intent");
+    st = pay_json_str(si, "status");
+
+    if (!json_is_object(si) || st == NULL || strcmp(st, "succeeded") != 0) {
+        return;
+    }
+
+    pm = json_object_get(si, "payment_method");
+    token = json_is_object(pm) ? pay_json_str(pm, "id")
+                               : json_string_value(pm);
+    cus = pay_json_str(si, "customer");
+
+    if (cus == NULL) {
+        cus = pay_json_str(root, "customer");
+    }
+
+    (void) pay_lookup_method(ev, token, cus);
 }
 
 
@@ -638,10 +672,122 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
          * asked for, as checkout.session.completed's */
         ev->captured = (kind == PAY_EVT_SUCCEEDED
                         && strcmp(paid, "paid") == 0);
+
+        /* a setup's method, as setup_intent.succeeded names it: its
+         * setup intent (expanded) succeeded, with a payment_method */
+        if (in->setup && kind == PAY_EVT_SUCCEEDED) {
+            pay_stripe_lookup_method(root, ev);
+        }
     }
 
     if (out == PAY_LOOKUP_DECIDED && pay_lookup_currency(ev, cur) == 0) {
         amount = json_object_get(root, "amount_total");
+
+        if (json_is_integer(amount) && json_integer_value(amount) >= 0
+            && pay_psp_amount_from_psp(PAY_DIALECT_STRIPE, ev->currency,
+                                       (int64_t) json_integer_value(amount),
+                                       &ev->amount)
+               != 0)
+        {
+            ev->amount = PAY_EVT_AMOUNT_INEXACT;
+        }
+    }
+
+    json_decref(root);
+
+    return out;
+}
+
+
+/* GET /v1/payment_intents/{id}: an off-session charge's payment intent */
+static int
+pay_stripe_payment_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
+{
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_lookup_token_ok(in->token, 1)) {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+    pay_buf_str(&b, "/v1/payment_intents/");
+    pay_buf_str(&b, in->token);
+
+    return pay_lookup_request(&b, req);
+}
+
+
+/*
+ * The charge's PaymentIntent, as payment_intent.succeeded and
+ * .payment_failed of it would say: "succeeded" pays (captured,
+ * amount_received), "canceled" and "requires_payment_method" (the
+ * off-session attempt failed: nothing taken) fail; "processing",
+ * "requires_capture", "requires_action" and "requires_confirmation" are a
+ * payment under way, asked about later and never failed by a clock.
+ * reference: metadata.charge, the nonce the charge set.
+ */
+static pay_lookup_outcome_e
+pay_stripe_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
+    const char *body, size_t len, int64_t now, pay_event_t *ev)
+{
+    int                    rc;
+    json_t                *root, *amount;
+    const char            *st;
+    pay_event_kind_e       kind;
+    pay_lookup_outcome_e   out;
+
+    (void) now;
+
+    rc = pay_lookup_begin(in, status, body, len, ev, &root);
+    if (rc != 0) {
+        return (pay_lookup_outcome_e) rc;
+    }
+
+    st = pay_json_str(root, "status");
+
+    if (!pay_lookup_same(in, pay_json_str(root, "id"), 0) || st == NULL) {
+        json_decref(root);
+        return pay_lookup_unknown(ev);
+    }
+
+    if (strcmp(st, "succeeded") == 0) {
+        kind = PAY_EVT_SUCCEEDED;
+
+    } else if (strcmp(st, "canceled") == 0
+               || strcmp(st, "requires_payment_method") == 0)
+    {
+        kind = PAY_EVT_FAILED;
+
+    } else if (strcmp(st, "processing") == 0
+               || strcmp(st, "requires_capture") == 0
+               || strcmp(st, "requires_action") == 0
+               || strcmp(st, "requires_confirmation") == 0)
+    {
+        (void) pay_lookup_open(ev, st);
+        json_decref(root);
+        return PAY_LOOKUP_PENDING;
+
+    } else {
+        json_decref(root);
+        return pay_lookup_unknown(ev);
+    }
+
+    out = pay_lookup_decide(in, ev, kind, st,
+                            pay_json_str(json_object_get(root, "metadata"),
+                                         "charge"));
+
+    if (out == PAY_LOOKUP_DECIDED) {
+        pay_lookup_payment_ref(ev, in->token);
+        ev->captured = (kind == PAY_EVT_SUCCEEDED);
+    }
+
+    if (out == PAY_LOOKUP_DECIDED
+        && pay_lookup_currency(ev, pay_json_str(root, "currency")) == 0)
+    {
+        amount = json_object_get(root, kind == PAY_EVT_SUCCEEDED
+                                       ? "amount_received" : "amount");
 
         if (json_is_integer(amount) && json_integer_value(amount) >= 0
             && pay_psp_amount_from_psp(PAY_DIALECT_STRIPE, ev->currency,
@@ -877,6 +1023,8 @@ const pay_dialect_t  pay_dialect_stripe = {
     .webhook_answer_type = "application/json",
     .session_lookup = pay_stripe_lookup,
     .session_lookup_answer = pay_stripe_lookup_answer,
+    .payment_lookup = pay_stripe_payment_lookup,
+    .payment_lookup_answer = pay_stripe_payment_lookup_answer,
     .refund = pay_stripe_refund,
     .payout = pay_stripe_payout,
     .op_answer = pay_stripe_op_answer,

@@ -267,3 +267,43 @@ pay_lookup_payment_ref(pay_event_t *ev, const char *ref)
 
     memcpy(ev->payment_ref, ref, i + 1);
 }
+
+
+static int
+pay_lookup_visible(const char *s, size_t size)
+{
+    size_t  i;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        if (i >= size - 1
+            || (unsigned char) s[i] < 0x21 || (unsigned char) s[i] > 0x7e)
+        {
+            return 0;
+        }
+    }
+
+    return i > 0;
+}
+
+
+int
+pay_lookup_method(pay_event_t *ev, const char *token, const char *customer)
+{
+    ev->method[0] = '\0';
+    ev->psp_customer[0] = '\0';
+
+    if (token == NULL || !pay_lookup_visible(token, sizeof(ev->method))
+        || (customer != NULL
+            && !pay_lookup_visible(customer, sizeof(ev->psp_customer))))
+    {
+        return -1;
+    }
+
+    strcpy(ev->method, token);
+
+    if (customer != NULL) {
+        strcpy(ev->psp_customer, customer);
+    }
+
+    return 0;
+}

@@ -139,6 +139,10 @@ typedef struct {
     const char  *merchant_account;  /* adyen merchant_account=, or NULL
                                        (not sent: Adyen's look-up takes
                                        none) */
+    int          setup;             /* a save without a charge: the
+                                       answer's stored method is asked for
+                                       (ev->method) where the PSP names it
+                                       (doc/PSPS.md, "Session look-up") */
 } pay_psp_lookup_t;
 
 typedef enum {
@@ -395,6 +399,27 @@ typedef struct {
                                    int64_t total);
     void           (*charge_answer)(int status, const json_t *root,
                                     pay_psp_charge_result_t *res);
+
+    /*
+     * The sweeper's look-up of an off-session charge the PSP took (in->token
+     * its payment id, in->nonce the checkout's) whose webhook never came
+     * (doc/PSPS.md, "Payment look-up").  payment_lookup builds the GET as
+     * session_lookup does; payment_lookup_answer reads the answer as
+     * session_lookup_answer does, into the event the dialect's webhook of
+     * that charge would have given: token and payment_ref the payment id,
+     * a success captured, reference the answer's nonce or else ours.
+     * Never FAILED but on the PSP's word that the payment failed, never by
+     * a clock.  NULL: the PSP has no look-up of a payment (Adyen's
+     * Checkout API): its webhook books the charge, and past alert= the
+     * overdue line lists it.
+     */
+    int            (*payment_lookup)(const pay_psp_lookup_t *in,
+                                     pay_psp_request_t *req);
+    pay_lookup_outcome_e
+                   (*payment_lookup_answer)(const pay_psp_lookup_t *in,
+                                            int status, const char *body,
+                                            size_t len, int64_t now,
+                                            pay_event_t *ev);
 } pay_dialect_t;
 
 

@@ -1,9 +1,12 @@
--- The lease owner's checkouts due for a PSP look-up: EXECUTING with a
--- hosted session's token (not an off-session charge's payment), at least
+-- The lease owner's checkouts due for a PSP look-up: EXECUTING, at least
 -- p_after seconds old, not asked in the last p_every seconds; at most
--- p_limit, never asked first; each counted as asked.
-CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer)
- RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text)
+-- p_limit, never asked first; each counted as asked.  Two kinds: a hosted
+-- session's token (payment false), and an off-session charge the PSP took
+-- (payment true: psp_token its payment's id), the latter only at the PSPs
+-- of p_payment_psps, whose dialect can look a payment up.  setup: a save
+-- without a charge (amount 0), done only when its method is saved.
+CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer)
+ RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -21,7 +24,9 @@ BEGIN
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                ts_epoch(c.expires_at) AS expires_epoch,
                floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
-               s.session_result, c.created_at
+               s.session_result, c.created_at,
+               (c.payment_method_id IS NOT NULL AND c.psp_url IS NULL) AS payment,
+               (c.amount_total = 0 AND c.save_method IS NOT NULL) AS setup
           FROM checkouts c
           LEFT JOIN checkout_sweeps s
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
@@ -30,12 +35,14 @@ BEGIN
            AND c.psp = ANY (p_psps)
            AND c.psp_token IS NOT NULL
            -- an off-session charge the PSP took holds its payment's id, not
-           -- a session: no session look-up can tell of it, nor may its
-           -- expiry fail it (the payment may have been taken); its webhook
-           -- books it, and past alert= pay_sweeper_overdue lists it.  One
-           -- that waits for the shopper holds a hosted session (psp_url),
-           -- swept as any.
-           AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL)
+           -- a session: no session look-up can tell of it, nor may an
+           -- expiry fail it (the payment may have been taken).  Where the
+           -- PSP can look a payment up it is asked as one; elsewhere its
+           -- webhook books it, and past alert= pay_sweeper_overdue lists
+           -- it.  One that waits for the shopper holds a hosted session
+           -- (psp_url), swept as any.
+           AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
+                OR c.psp = ANY (coalesce(p_payment_psps, '{}')))
            AND (s.last_at IS NULL OR s.last_at < now() - make_interval(secs => p_every))
          -- never asked first, then the one asked longest ago
          ORDER BY s.last_at NULLS FIRST, c.created_at
@@ -47,10 +54,26 @@ BEGIN
             SET attempts = s.attempts + 1, last_at = now()
     )
     SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
-           d.expires_epoch, d.age_seconds, d.session_result
+           d.expires_epoch, d.age_seconds, d.session_result, d.payment,
+           d.setup
       FROM due d
      ORDER BY d.created_at;
 END
+$function$;
+REVOKE ALL ON FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer) TO payments_gateway;
+
+-- The previous release's signature: hosted sessions only (no PSP's
+-- payments looked up).  Kept for that release's workers during an upgrade.
+CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer)
+ RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
+           d.expires_epoch, d.age_seconds, d.session_result
+      FROM pay_sweeper_due(p_owner, p_psps, '{}'::text[], p_after, p_every, p_limit) d;
 $function$;
 REVOKE ALL ON FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer) TO payments_gateway;

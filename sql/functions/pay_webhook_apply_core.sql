@@ -89,6 +89,18 @@ BEGIN
             v_outcome := 'amount_mismatch';
         ELSIF p_kind = 'PENDING' THEN
             v_outcome := 'pending';
+        ELSIF p_kind IN ('SUCCEEDED', 'CAPTURED', 'AUTHORIZED')
+              AND c.amount_total = 0 AND c.save_method IS NOT NULL
+              AND c.status = 'EXECUTING'
+              AND NOT EXISTS (SELECT 1 FROM payment_methods pm
+                               WHERE pm.merchant_id = c.merchant_id
+                                 AND pm.checkout_id = c.checkout_id) THEN
+            -- a save without a charge is done when its method is saved
+            -- (pay_method_saved_apply moves it to SUCCESS): the PSP's
+            -- zero-amount success alone (Adyen's AUTHORISATION, Stripe's
+            -- session completed, the generic payment.succeeded) names no
+            -- method the shop could charge; recorded, nothing moves
+            v_outcome := 'pending';
         ELSIF p_kind = 'IGNORED'
               -- an automatic checkout's authorization: its capture follows
               OR (p_kind = 'AUTHORIZED' AND c.capture_method <> 'manual') THEN

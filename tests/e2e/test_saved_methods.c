@@ -1318,6 +1318,82 @@ Test(saved_methods, generic_saves_only) { save_only(2); }
 
 
 /*
+ * A setup is done when its method is known: the PSP's zero-amount success
+ * alone (Stripe's checkout.session.completed, Adyen's AUTHORISATION)
+ * names no method the shop could charge, so with the method's own event
+ * lost (the mock's webhook_no_method) the setup stays EXECUTING, recorded
+ * and nothing saved; Adyen's RECURRING_CONTRACT is what carries the
+ * stored method's id signed.  (A generic setup sends only
+ * payment_method.saved.)
+ */
+static void
+setup_without_its_method(size_t d)
+{
+    int          i;
+    char        *co, *customer;
+    json_t      *j;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    customer = uid("cust");
+    co = uid("setup");
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_no_method\":true}",
+                          nonce(&m, co)));
+
+    r = register_ok(&m, uid("key"), dump(setup_body(co, sm_psp(d),
+                                                    customer)));
+    j = resp_json(r);
+
+    r = mock_post(str_printf("/_control/sessions/%s/pay",
+                             json_string_value(json_object_get(j,
+                                                              "psp_token"))),
+                  NULL);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+
+    /* the zero-amount success comes, and is recorded */
+    p[0] = m.id;
+    p[1] = co;
+
+    for (i = 0; i < 100; i++) {
+        if (strcmp(db_scalar("SELECT count(*) FROM webhook_events WHERE "
+                             "merchant_id = $1 AND checkout_id = $2", 2, p),
+                   "0") != 0)
+        {
+            break;
+        }
+        msleep(100);
+    }
+
+    cr_assert_str_eq(db_scalar("SELECT string_agg(outcome, ',') FROM "
+                               "webhook_events WHERE merchant_id = $1 "
+                               "AND checkout_id = $2", 2, p), "pending",
+                     "%s", sm_psp(d));
+    msleep(300);
+
+    cr_expect_str_eq(checkout_status(&m, co), "EXECUTING",
+                     "%s: a setup done without its method", sm_psp(d));
+    cr_expect_eq(json_array_size(methods_of(&m, customer)), 0);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p), "0");
+}
+
+Test(saved_methods, stripe_setup_waits_for_its_method)
+{
+    setup_without_its_method(0);
+}
+
+Test(saved_methods, adyen_setup_waits_for_its_method)
+{
+    setup_without_its_method(1);
+}
+
+
+/*
  * One shopper is one Stripe Customer: a save while paying makes it, a
  * later save without a charge (and another while paying) is made under
  * the same one; another customer of the shop gets another.

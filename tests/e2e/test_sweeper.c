@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 
@@ -1494,42 +1495,51 @@ Test(solo_sweeper, an_unconfirmed_detach_is_sent_again_until_the_psp_confirms)
 
 /*
  * Off-session charges through a sweeping gateway, of a method saved at
- * sw_generic (its row as the save leaves it; the mock's vault given the
- * method by its control API).  One the card's issuer wants the shopper
- * for holds a hosted session: abandoned, the sweeper finds it expired and
- * fails it as any hosted checkout.  One the PSP took holds its payment's
- * id: never looked up as a session (no session look-up can tell of it)
- * nor failed by an expiry; its webhook books it.
+ * sw_stripe, sw_adyen or sw_generic (its row as the save leaves it; the
+ * mock's vault given the method by its control API).  One the card's
+ * issuer wants the shopper for holds a hosted session: abandoned, the
+ * sweeper finds it expired and fails it as any hosted checkout.  One the
+ * PSP took holds its payment's id: never looked up as a session nor
+ * failed by an expiry; where the PSP has a payment look-up (Stripe's
+ * payment intent, the generic GET /payments/{id}) the sweeper asks it and
+ * books what it says once, as the webhook would; Adyen's Checkout has no
+ * such look-up, so its webhook books it (or the overdue alert lists it).
  */
 
 static char *
-saved_generic(gateway_t *gw, const merchant_t *m)
+saved_at(gateway_t *gw, const merchant_t *m, const char *psp,
+    const char *dialect)
 {
     int          i;
     char        *co_id, *pm, *token, *ref;
     resp_t      *r;
-    const char  *p[8];
+    const char  *p[9];
     req_t        rq;
     const char  *h[] = { "Content-Type: application/json", NULL };
 
     co_id = uid("co");
-    (void) register_with(gw, (merchant_t *) m, co_id, "sw_generic",
+    (void) register_with(gw, (merchant_t *) m, co_id, psp,
                          "\"webhook_never\":true");
 
-    ref = str_printf("cu_%.24s", test_blind_index(0, "sw_generic", co_id));
+    /* the PSP's customer: Stripe's cus_ (the gateway keeps it), the
+     * others' shopper reference (ours, cu_) */
+    ref = str_printf("cu_%.24s", test_blind_index(0, psp, co_id));
 
     memset(&rq, 0, sizeof(req_t));
     rq.method = "POST";
     rq.url = mock_url("/_control/payment_methods");
     rq.headers = h;
-    rq.body = str_printf("{\"reference\":\"%s\",\"dialect\":\"generic\","
+    rq.body = str_printf("{\"reference\":\"%s\",\"dialect\":\"%s\","
                          "\"customer\":\"%s\",\"usage\":\"off_session\"}",
-                         nonce(m, co_id), ref);
+                         nonce(m, co_id), dialect,
+                         strcmp(dialect, "stripe") == 0
+                         ? str_printf("cus_%.14s", ref + 3) : ref);
     rq.len = (size_t) -1;
     r = http(&rq);
     cr_assert_eq(r->status, 201, "mock vault: %ld %s", r->status, r->body);
     token = strdup(json_string_value(json_object_get(resp_json(r),
                                                      "token")));
+    secret_used(token);
 
     pm = str_printf("pm_%24s", "");
     for (i = 0; i < 24; i++) {
@@ -1540,31 +1550,40 @@ saved_generic(gateway_t *gw, const merchant_t *m)
     p[1] = pm;
     p[2] = test_seal(0, str_printf("payment_method:%s:%s", m->id, co_id),
                      token);
-    p[3] = test_blind_index(0, "sw_generic", token);
+    p[3] = test_blind_index(0, psp, token);
     p[4] = co_id;
     p[5] = ref;
     p[6] = uid("evt");
+    p[7] = psp;
+    p[8] = strcmp(dialect, "stripe") == 0
+           ? str_printf("cus_%.14s", ref + 3) : NULL;
     db_exec("INSERT INTO payment_methods (merchant_id, method_id, customer, "
-            "customer_ref, psp, token_sealed, token_index, usage, "
-            "recurring, checkout_id, event_id) VALUES ($1, $2, "
-            "'cust_sweep', $6, 'sw_generic', $3, $4, 'off_session', "
-            "'UnscheduledCardOnFile', $5, $7)", 7, p);
+            "customer_ref, psp, psp_customer, token_sealed, token_index, "
+            "usage, recurring, checkout_id, event_id) VALUES ($1, $2, "
+            "'cust_sweep', $6, $8, $9, $3, $4, 'off_session', "
+            "'UnscheduledCardOnFile', $5, $7)", 9, p);
 
     return pm;
 }
 
 
-static resp_t *
-charge_with(gateway_t *gw, const merchant_t *m, const char *pm,
-    const char *co_id, const char *outcome)
+static char *
+saved_generic(gateway_t *gw, const merchant_t *m)
 {
-    json_t  *body;
-    req_t    rq;
-    resp_t  *r;
+    return saved_at(gw, m, "sw_generic", "generic");
+}
+
+
+static resp_t *
+charge_faulted(gateway_t *gw, const merchant_t *m, const char *pm,
+    const char *co_id, const char *outcome, const char *fault)
+{
+    json_t      *body;
+    req_t        rq;
+    resp_t      *r;
     const char  *h[] = { "Content-Type: application/json", NULL };
 
-    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
-                          nonce(m, co_id)));
+    mock_fault(str_printf("{\"match\":\"%s\",%s}", nonce(m, co_id), fault));
 
     if (outcome != NULL) {
         memset(&rq, 0, sizeof(req_t));
@@ -1588,9 +1607,155 @@ charge_with(gateway_t *gw, const merchant_t *m, const char *pm,
 }
 
 
-Test(solo_sweeper, off_session_charges_are_swept_as_their_state_says)
+static resp_t *
+charge_with(gateway_t *gw, const merchant_t *m, const char *pm,
+    const char *co_id, const char *outcome)
+{
+    return charge_faulted(gw, m, pm, co_id, outcome,
+                          "\"webhook_never\":true");
+}
+
+/* The charge's books: ledger transactions, and the webhook_events rows of
+ * that outcome and source */
+static void
+expect_charge_booked_by_sweeper(const merchant_t *m, const char *co_id,
+    const char *psp)
+{
+    const char  *p[3] = { m->id, co_id, psp };
+
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM webhook_events "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND psp = $3 AND source = 'sweeper' "
+                               "AND outcome = 'applied'", 3, p), "1");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND source LIKE 'sweeper:' || $3 || ':%'",
+                               3, p), "1", "its one order booked once");
+    cr_assert_str_eq(db_scalar("SELECT coalesce(sum(e.amount), 0) "
+                               "FROM ledger_entries e "
+                               "JOIN ledger_transactions t "
+                               "USING (merchant_id, txn_id) "
+                               "WHERE t.merchant_id = $1 "
+                               "AND t.checkout_id = $2", 2, p), "0");
+    cr_assert_not_null(db_scalar("SELECT psp_payment_ref FROM checkouts "
+                                 "WHERE merchant_id = $1 "
+                                 "AND checkout_id = $2", 2, p),
+                       "the payment to refund later");
+}
+
+
+Test(solo_sweeper, a_taken_stripe_charge_is_looked_up_and_booked_once)
+{
+    char        *pm, *co_id, *pi, *ev, *secret;
+    req_t        rq;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2], *h[3];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-pi");
+    wait_leader(&sweepers[0]);
+
+    pm = saved_at(&sweepers[0], &m, "sw_stripe", "stripe");
+
+    /* taken by the PSP, its webhook lost */
+    co_id = uid("ren");
+    r = charge_with(&sweepers[0], &m, pm, co_id, NULL);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "status")),
+                     "EXECUTING");
+    pi = strdup(json_string_value(json_object_get(resp_json(r),
+                                                  "psp_token")));
+    secret_used(pi);
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 10), "SUCCESS",
+                     "the sweeper did not book the taken charge");
+    expect_charge_booked_by_sweeper(&m, co_id, "sw_stripe");
+
+    /* its webhook, late: known, books nothing more */
+    p[0] = m.id;
+    p[1] = co_id;
+    ev = str_printf("{\"id\":\"%s\",\"object\":\"event\","
+                    "\"type\":\"payment_intent.succeeded\","
+                    "\"created\":%ld,\"livemode\":false,\"data\":{\"object\":"
+                    "{\"id\":\"%s\",\"object\":\"payment_intent\","
+                    "\"amount\":%s,\"amount_received\":%s,"
+                    "\"currency\":\"%s\",\"status\":\"succeeded\","
+                    "\"metadata\":{\"charge\":\"%s\"}}}}",
+                    uid("evt"), (long) time(NULL), pi,
+                    db_scalar("SELECT amount_total::text FROM checkouts "
+                              "WHERE merchant_id = $1 AND checkout_id = $2",
+                              2, p),
+                    db_scalar("SELECT amount_total::text FROM checkouts "
+                              "WHERE merchant_id = $1 AND checkout_id = $2",
+                              2, p),
+                    db_scalar("SELECT lower(currency) FROM checkouts "
+                              "WHERE merchant_id = $1 AND checkout_id = $2",
+                              2, p),
+                    nonce(&m, co_id));
+
+    secret = file_read(env("PAY_TEST_WEBHOOK_SECRET"), NULL);
+    cr_assert_not_null(secret);
+
+    h[0] = "Content-Type: application/json";
+    h[1] = stripe_signature(secret, (long) time(NULL), ev);
+    h[2] = NULL;
+
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = str_printf("%s/v1/webhooks/sw_stripe", sweepers[0].origin);
+    rq.headers = h;
+    rq.body = ev;
+    rq.len = (size_t) -1;
+    r = http(&rq);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    cr_expect_str_eq(db_scalar("SELECT string_agg(outcome, ',') FROM "
+                               "webhook_events WHERE merchant_id = $1 "
+                               "AND checkout_id = $2 AND source = 'webhook'",
+                               2, p), "already");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p), "1", "booked twice");
+}
+
+
+Test(solo_sweeper, a_taken_adyen_charge_waits_for_its_webhook)
 {
     int          i;
+    char        *pm, *co_id;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-adyen-charge");
+    wait_leader(&sweepers[0]);
+
+    pm = saved_at(&sweepers[0], &m, "sw_adyen", "adyen");
+
+    co_id = uid("ren");
+    r = charge_with(&sweepers[0], &m, pm, co_id, NULL);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    /* a few rounds later: Adyen has no look-up of a payment, and no
+     * session to look up: never asked about, never failed */
+    for (i = 0; i < 25; i++) {
+        msleep(100);
+    }
+
+    p[0] = m.id;
+    p[1] = co_id;
+    cr_expect_str_eq(checkout_status(&m, co_id), "EXECUTING");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM checkout_sweeps WHERE "
+                               "merchant_id = $1 AND checkout_id = $2", 2, p),
+                     "0", "the sweeper asked Adyen about a payment");
+}
+
+
+Test(solo_sweeper, off_session_charges_are_swept_as_their_state_says)
+{
     char        *pm, *sca, *taken, *session;
     resp_t      *r;
     merchant_t   m;
@@ -1626,16 +1791,164 @@ Test(solo_sweeper, off_session_charges_are_swept_as_their_state_says)
                                "WHERE merchant_id = $1 AND checkout_id = $2",
                                2, p), "0");
 
-    /* a few rounds later: never asked about, still waiting for its
-     * webhook */
-    for (i = 0; i < 20; i++) {
-        msleep(100);
-    }
+    /* looked up as the payment it is (GET /payments/{id}), never as a
+     * session: booked once */
+    cr_assert_str_eq(wait_decided(&m, taken, 4), "SUCCESS");
+    expect_charge_booked_by_sweeper(&m, taken, "sw_generic");
+}
 
-    p[1] = taken;
-    cr_expect_str_eq(checkout_status(&m, taken), "EXECUTING");
-    cr_expect_str_eq(db_scalar("SELECT count(*) FROM checkout_sweeps WHERE "
+
+/*
+ * A save without a charge ("mode": "setup") whose PSP events never come:
+ * the shopper completes the page, the events are lost.  The sweeper looks
+ * the session up and, where the answer names the stored method (Stripe's
+ * setup intent, the generic look-up's payment_method), saves it as the
+ * event would: the setup SUCCESS with a method to charge.  Adyen's
+ * session result names none: the setup stays EXECUTING until its session
+ * expires here, then FAILED.
+ */
+
+static char *
+setup_with(gateway_t *gw, merchant_t *m, const char *co_id, const char *psp,
+    const char *customer)
+{
+    char     *token;
+    json_t   *co, *j;
+    resp_t   *r;
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(m, co_id)));
+
+    co = checkout_new(co_id, 1);
+    json_object_del(co, "payment_orders");
+    json_object_set_new(co, "psp", json_string(psp));
+    json_object_set_new(co, "mode", json_string("setup"));
+    json_object_set_new(co, "currency", json_string("USD"));
+    json_object_set_new(co, "save_payment_method",
+                        json_pack("{ss ss sb}", "customer", customer,
+                                  "usage", "off_session",
+                                  "shopper_agreed", 1));
+
+    r = gateway_send(gw, "POST", PATH_PAYMENTS, m, uid("key"), dump(co));
+    cr_assert_eq(r->status, 201, "setup: %ld %s", r->status, r->body);
+
+    j = resp_json(r);
+    token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    secret_used(token);
+
+    return token;
+}
+
+
+static void
+setup_saved_by_sweeper(const char *psp)
+{
+    char        *co_id, *token, *customer;
+    json_t      *list;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-setup");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("setup");
+    customer = uid("cust");
+    token = setup_with(&sweepers[0], &m, co_id, psp, customer);
+    mock_session(token, "pay");
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS",
+                     "%s: the setup was not done by the sweeper", psp);
+
+    p[0] = m.id;
+    p[1] = co_id;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_methods WHERE "
+                               "merchant_id = $1 AND checkout_id = $2 "
+                               "AND detached_at IS NULL", 2, p), "1");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM audit_log WHERE "
+                               "merchant_id = $1 AND checkout_id = $2 "
+                               "AND action = 'sweeper:saved'", 2, p), "1");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p), "0");
+    cr_expect_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1, p),
+                     "true");
+
+    /* listed to the shop, the PSP's token in no answer nor log line */
+    r = gateway_send(&sweepers[0], "GET",
+                     str_printf("/v1/payment_methods?customer=%s", customer),
+                     &m, NULL, NULL);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    list = json_object_get(resp_json(r), "data");
+    cr_expect_eq(json_array_size(list), 1, "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_array_get(list, 0), "checkout_id")), co_id);
+}
+
+
+Test(solo_sweeper, a_stripe_setup_whose_events_never_came_saves_its_method)
+{
+    setup_saved_by_sweeper("sw_stripe");
+}
+
+
+Test(solo_sweeper, a_generic_setup_whose_events_never_came_saves_its_method)
+{
+    setup_saved_by_sweeper("sw_generic");
+}
+
+
+Test(solo_sweeper, an_adyen_setup_completed_without_its_method_fails_at_expiry)
+{
+    char        *co_id, *token;
+    req_t        rq;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *loc, *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-setup-adyen");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("setup");
+    token = setup_with(&sweepers[0], &m, co_id, "sw_adyen", uid("cust"));
+
+    /* the shopper completes it and comes back with the session's result;
+     * neither AUTHORISATION nor RECURRING_CONTRACT ever comes */
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/pay/%s/pay", url_escape(token)));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    loc = resp_header(r, "Location");
+    cr_assert_not_null(loc);
+    cr_assert_not_null(strstr(loc, "sessionResult="), "%s", loc);
+
+    r = gateway_get(&sweepers[0], url_path(loc));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    /* "completed" names no method: not done, waiting for the expiry */
+    p[0] = m.id;
+    p[1] = co_id;
+    msleep(2500);
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING",
+                     "a setup done without a method");
+    cr_assert_str_eq(db_scalar("SELECT last_answer FROM checkout_sweeps "
+                               "WHERE merchant_id = $1 "
+                               "AND checkout_id = $2", 2, p),
+                     "completed at the psp, its method not known");
+
+    db_exec("UPDATE checkouts SET expires_at = now() - interval '2 s' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "FAILED");
+    cr_expect_str_eq(db_scalar("SELECT failure_code::text FROM checkouts "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p), "expired");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM payment_methods WHERE "
                                "merchant_id = $1 AND checkout_id = $2", 2, p),
-                     "0", "the sweeper looked an off-session payment up as "
-                          "a session");
+                     "0");
 }

@@ -211,6 +211,7 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
                    || strcmp(name, "webhook_bad_signature") == 0
                    || strcmp(name, "webhook_stale") == 0
                    || strcmp(name, "webhook_never") == 0
+                   || strcmp(name, "webhook_no_method") == 0
                    || strcmp(name, "async_payment") == 0)
         {
             if (!json_is_boolean(v)) {
@@ -221,6 +222,8 @@ mock_control_add_fault(struct MHD_Connection *c, mock_request_t *r)
                 wf.async_payment = json_is_true(v);
             } else if (strcmp(name, "webhook_never") == 0) {
                 wf.never = json_is_true(v);
+            } else if (strcmp(name, "webhook_no_method") == 0) {
+                wf.no_method = json_is_true(v);
             } else if (strcmp(name, "webhook_out_of_order") == 0) {
                 wf.out_of_order = json_is_true(v);
             } else if (strcmp(name, "webhook_op_failed") == 0) {

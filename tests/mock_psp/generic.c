@@ -402,7 +402,7 @@ mock_generic_lookup(struct MHD_Connection *c, const char *token)
 {
     char                   amount[32];
     enum MHD_Result        rc;
-    json_t                *s;
+    json_t                *s, *ans;
     const char            *d, *ps, *status, *currency;
     mock_session_state_e   state;
 
@@ -453,17 +453,34 @@ mock_generic_lookup(struct MHD_Connection *c, const char *token)
         return mock_generic_error(c, 500, "internal", "bad session amount");
     }
 
-    rc = mock_send_json(c, MHD_HTTP_OK,
-                        json_pack("{ss ss ss ss ss sO}",
-                                  "token", token,
-                                  "reference",
-                                  json_string_value(json_object_get(
-                                      s, "client_reference_id")),
-                                  "status", status,
-                                  "amount", amount,
-                                  "currency", currency,
-                                  "expires_at",
-                                  json_object_get(s, "expires_at")));
+    ans = json_pack("{ss ss ss ss ss sO}",
+                    "token", token,
+                    "reference",
+                    json_string_value(json_object_get(
+                        s, "client_reference_id")),
+                    "status", status,
+                    "amount", amount,
+                    "currency", currency,
+                    "expires_at",
+                    json_object_get(s, "expires_at"));
+
+    /* a setup completed: the method it saved, as payment_method.saved */
+    if (ans != NULL && state == MOCK_SESSION_COMPLETE) {
+        mock_vault_lookup_setup(s, "generic");
+
+        if (json_object_get(s, "payment_method") != NULL) {
+            json_object_set(ans, "payment_method",
+                            json_object_get(s, "payment_method"));
+            json_object_set(ans, "brand", json_object_get(s, "brand"));
+            json_object_set(ans, "last4", json_object_get(s, "last4"));
+            json_object_set(ans, "exp_month",
+                            json_object_get(s, "exp_month"));
+            json_object_set(ans, "exp_year",
+                            json_object_get(s, "exp_year"));
+        }
+    }
+
+    rc = mock_send_json(c, MHD_HTTP_OK, ans);
     json_decref(s);
 
     return rc;

@@ -1088,6 +1088,19 @@ mock_route(struct MHD_Connection *c, mock_request_t *r, const char *url,
         return mock_vault_detach(c, "generic", id);
     }
 
+    /* a charge looked up by its payment id (vault.c) */
+    if (strcmp(method, "GET") == 0
+        && mock_path_id(url, "/v1/payment_intents/", "", id, sizeof(id)))
+    {
+        return mock_vault_retrieve(c, "stripe", id);
+    }
+
+    if (strcmp(method, "GET") == 0 && mock_conf.generic_secret != NULL
+        && mock_path_id(url, "/payments/", "", id, sizeof(id)))
+    {
+        return mock_vault_retrieve(c, "generic", id);
+    }
+
     /* off-session charges of saved methods (vault.c) */
     if (strcmp(url, "/v1/payment_intents") == 0 && strcmp(method, "POST") == 0)
     {

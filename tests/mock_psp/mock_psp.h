@@ -117,6 +117,13 @@ typedef struct {
     unsigned              stale:1;
     unsigned              async_payment:1;
     unsigned              never:1;           /* webhook_never: none sent */
+    unsigned              no_method:1;       /* webhook_no_method: the
+                                                method is saved, its event
+                                                never sent (Stripe's
+                                                setup_intent.succeeded or
+                                                intent's, Adyen's
+                                                RECURRING_CONTRACT, generic
+                                                payment_method.saved) */
     unsigned              op_failed:1;       /* webhook_op_failed: the
                                                 refund or transfer fails */
     unsigned              charge_refunded:1; /* webhook_charge_refunded:
@@ -556,6 +563,10 @@ enum MHD_Result mock_vault_control(struct MHD_Connection *c,
     const char *method, const char *path, mock_request_t *r);
 enum MHD_Result mock_vault_detach(struct MHD_Connection *c,
     const char *dialect, const char *token);
+enum MHD_Result mock_vault_retrieve(struct MHD_Connection *c,
+    const char *dialect, const char *id);
+json_t *mock_vault_of_reference(const char *reference);
+void mock_vault_lookup_setup(json_t *session, const char *dialect);
 /* the dialects' API keys (stripe.c, adyen.c, generic.c): 1 when the
  * request has it */
 int mock_authorized(struct MHD_Connection *c);

@@ -1144,7 +1144,8 @@ mock_stripe_create(struct MHD_Connection *c, mock_request_t *r)
 enum MHD_Result
 mock_stripe_retrieve(struct MHD_Connection *c, const char *id)
 {
-    json_t  *session;
+    json_t      *session;
+    const char  *expand;
 
     if (mock_sleep_ms(mock_conf.latency_ms) != 0) {
         return MHD_NO;
@@ -1163,6 +1164,13 @@ mock_stripe_retrieve(struct MHD_Connection *c, const char *id)
                                  "invalid_request_error", "resource_missing",
                                  "session", "No such checkout.session: '%s'",
                                  id);
+    }
+
+    /* Stripe expands what expand[] names: the setup intent here */
+    expand = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+                                         "expand[]");
+    if (expand != NULL && strcmp(expand, "setup_intent") == 0) {
+        mock_vault_lookup_setup(session, "stripe");
     }
 
     return mock_send_json(c, MHD_HTTP_OK, session);

@@ -161,6 +161,90 @@ mock_vault_get(const char *token)
 }
 
 
+/* The method the session of reference saved (a copy), or NULL. */
+json_t *
+mock_vault_of_reference(const char *reference)
+{
+    json_t      *m, *v;
+    const char  *key, *ref;
+
+    m = NULL;
+
+    pthread_mutex_lock(&mock_vault_lock);
+    json_object_foreach(mock_vault, key, v) {
+        ref = json_string_value(json_object_get(v, "reference"));
+
+        if (reference != NULL && ref != NULL && strcmp(ref, reference) == 0) {
+            m = json_deep_copy(v);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mock_vault_lock);
+
+    return m;
+}
+
+
+/*
+ * A setup session as its look-up shows it (GET, the sweeper's): Stripe's
+ * setup_intent expanded (expand[]=setup_intent) into the intent
+ * {id, object, status, usage, customer, payment_method}, "succeeded" with
+ * the saved method once the shopper completed it; the generic answer
+ * given "payment_method" and its display fields.  Nothing for a session
+ * that saves nothing.
+ */
+void
+mock_vault_lookup_setup(json_t *session, const char *dialect)
+{
+    json_t      *m, *si;
+    const char  *id;
+
+    /* Stripe's mode=setup; the others' zero-amount save */
+    if (!mock_session_is_setup(session)
+        && (json_object_get(session, "save_usage") == NULL
+            || json_integer_value(json_object_get(session, "amount_total"))
+               != 0))
+    {
+        return;
+    }
+
+    m = mock_vault_of_reference(json_string_value(
+            json_object_get(session, "client_reference_id")));
+
+    if (strcmp(dialect, "stripe") == 0) {
+        id = json_string_value(json_object_get(session, "setup_intent"));
+
+        if (id != NULL) {
+            si = json_pack("{ss ss ss sO* so so}", "id", id,
+                           "object", "setup_intent",
+                           "status", m ? "succeeded"
+                                       : "requires_payment_method",
+                           "usage", json_object_get(session, "save_usage"),
+                           "customer", m ? json_incref(json_object_get(m,
+                                               "customer")) : json_null(),
+                           "payment_method", m ? json_incref(
+                                                     json_object_get(m,
+                                                         "token"))
+                                               : json_null());
+            if (si != NULL) {
+                json_object_set_new(session, "setup_intent", si);
+            }
+        }
+
+    } else if (m != NULL) {
+        json_object_set(session, "payment_method",
+                        json_object_get(m, "token"));
+        json_object_set(session, "brand", json_object_get(m, "brand"));
+        json_object_set(session, "last4", json_object_get(m, "last4"));
+        json_object_set(session, "exp_month",
+                        json_object_get(m, "exp_month"));
+        json_object_set(session, "exp_year", json_object_get(m, "exp_year"));
+    }
+
+    json_decref(m);
+}
+
+
 /* The rule for a charge's reference, taken (it applies once): 0 with
  * outcome (and code) set, or -1 when there is none. */
 static int
@@ -740,6 +824,14 @@ mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
     d = json_string_value(json_object_get(m, "dialect"));
     token = json_string_value(json_object_get(m, "token"));
     ref = json_string_value(json_object_get(session, "client_reference_id"));
+
+    /* saved here, its event lost on the way */
+    if (wf->no_method) {
+        mock_log("vault: method saved, its event not sent "
+                 "(webhook_no_method)");
+        json_decref(m);
+        return;
+    }
     pref = json_string_value(json_object_get(session, "payment_ref"));
     cur = json_string_value(json_object_get(session, "currency"));
 
@@ -824,6 +916,103 @@ mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
     }
 
     json_decref(m);
+}
+
+
+/* --- look-ups: GET /v1/payment_intents/{id}, GET /payments/{id} -------- */
+
+/*
+ * A charge the gateway asks about (its sweeper, when the webhook never
+ * came): the charge as the mock keeps it, in the dialect's shape.
+ *   stripe   the PaymentIntent {id, object, amount, amount_received,
+ *            currency, status succeeded | requires_payment_method,
+ *            metadata {charge}}; unknown: 404 resource_missing;
+ *   generic  {payment_id, reference, status succeeded | failed, amount
+ *            (decimal), currency}; unknown: 404.
+ * Only charges (kind "charge") of that dialect: a session id is unknown.
+ */
+enum MHD_Result
+mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
+    const char *id)
+{
+    int              stripe, paid;
+    char             amount[32], cur[4];
+    json_t          *s, *ans;
+    json_int_t       value;
+    const char      *kind, *d, *ref;
+    enum MHD_Result  rc;
+
+    stripe = strcmp(dialect, "stripe") == 0;
+
+    if (mock_sleep_ms(mock_conf.latency_ms) != 0) {
+        return MHD_NO;
+    }
+
+    if (stripe ? !mock_authorized(c) : !mock_generic_authorized(c)) {
+        return stripe
+               ? mock_stripe_error(c, 401, "invalid_request_error", NULL,
+                                   NULL, "Invalid API Key provided")
+               : mock_send_json(c, 401, json_pack("{s{ss ss}}", "error",
+                                                  "code", "unauthorized",
+                                                  "message", "bad API key"));
+    }
+
+    s = NULL;
+    (void) mock_session_get(id, &s);
+    kind = json_string_value(json_object_get(s, "kind"));
+    d = json_string_value(json_object_get(s, "charge_dialect"));
+
+    if (kind == NULL || strcmp(kind, "charge") != 0 || d == NULL
+        || strcmp(d, dialect) != 0)
+    {
+        json_decref(s);
+        return stripe
+               ? mock_stripe_error(c, 404, "invalid_request_error",
+                                   "resource_missing", "intent",
+                                   "No such payment_intent: '%s'", id)
+               : mock_send_json(c, 404, json_pack("{s{ss ss}}", "error",
+                                                  "code", "not_found",
+                                                  "message",
+                                                  "no such payment"));
+    }
+
+    paid = json_object_get(s, "payment_ref") != NULL;
+    ref = json_string_value(json_object_get(s, "client_reference_id"));
+    value = json_integer_value(json_object_get(s, "amount_total"));
+    snprintf(cur, sizeof(cur), "%s",
+             json_string_value(json_object_get(s, "currency")));
+
+    if (stripe) {
+        ans = json_pack("{ss ss sI sI ss ss s{ss}}", "id", id,
+                        "object", "payment_intent", "amount", value,
+                        "amount_received", paid ? value : (json_int_t) 0,
+                        "currency", cur,
+                        "status", paid ? "succeeded"
+                                       : "requires_payment_method",
+                        "metadata", "charge", ref ? ref : "");
+
+    } else {
+        cur[0] = (char) (cur[0] & ~0x20);
+        cur[1] = (char) (cur[1] & ~0x20);
+        cur[2] = (char) (cur[2] & ~0x20);
+
+        ans = mock_format_minor(amount, sizeof(amount), value, cur) == 0
+              ? json_pack("{ss ss ss ss ss}", "payment_id", id,
+                          "reference", ref ? ref : "",
+                          "status", paid ? "succeeded" : "failed",
+                          "amount", amount, "currency", cur)
+              : NULL;
+    }
+
+    json_decref(s);
+
+    mock_log("vault: %s charge looked up: %s", dialect,
+             paid ? "succeeded" : "failed");
+
+    rc = ans != NULL ? mock_send_json(c, MHD_HTTP_OK, ans)
+                     : mock_send_json(c, 500, json_pack("{ss}", "error",
+                                                        "bad charge"));
+    return rc;
 }
 
 

@@ -974,3 +974,255 @@ Test(lookup, a_reference_that_does_not_fit_is_not_trusted)
                  PAY_LOOKUP_UNKNOWN);
     expect_cleared(&ev);
 }
+
+
+/* --- an off-session charge's payment, by its id ---------------------- */
+
+static pay_lookup_outcome_e
+pay_answer(const pay_dialect_t *d, const pay_psp_lookup_t *in, int status,
+    const char *body, pay_event_t *ev)
+{
+    return d->payment_lookup_answer(in, status, body,
+                                    body ? strlen(body) : 0, NOW, ev);
+}
+
+
+static char *
+payment_path_of(const pay_dialect_t *d, const pay_psp_lookup_t *in)
+{
+    char               *p;
+    pay_psp_request_t   req;
+
+    memset(&req, 0xa5, sizeof(req));
+
+    if (d->payment_lookup(in, &req) != 0) {
+        cr_expect_null(req.path);
+        return NULL;
+    }
+
+    cr_expect_null(req.body, "a look-up is a GET");
+    cr_expect_null(req.content_type);
+    cr_assert_not_null(req.path);
+
+    p = strdup(req.path);
+    pay_psp_request_free(&req);
+
+    return p;
+}
+
+
+Test(lookup, a_payment_is_looked_up_where_the_psp_can)
+{
+    char              *p;
+    pay_psp_lookup_t   in = lk("pi_3Abc");
+
+    p = payment_path_of(&pay_dialect_stripe, &in);
+    cr_expect_str_eq(p, "/v1/payment_intents/pi_3Abc");
+    free(p);
+
+    in.token = "pay/1?x";
+    p = payment_path_of(&pay_dialect_generic, &in);
+    cr_expect_str_eq(p, "/payments/pay%2F1%3Fx");
+    free(p);
+
+    in.token = "pi_../x";
+    cr_expect_null(payment_path_of(&pay_dialect_stripe, &in));
+
+    /* Adyen's Checkout API has no GET of a payment */
+    cr_expect_null(pay_dialect_adyen.payment_lookup);
+    cr_expect_null(pay_dialect_adyen.payment_lookup_answer);
+}
+
+
+Test(lookup, stripe_succeeded_intent_pays_captured_as_its_webhook)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("pi_3Abc");
+
+    cr_assert_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                            "{\"id\":\"pi_3Abc\",\"object\":\"payment_intent\","
+                            "\"amount\":2198,\"amount_received\":2198,"
+                            "\"currency\":\"usd\",\"status\":\"succeeded\","
+                            "\"metadata\":{\"charge\":\"m1:ren_1\"}}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_eq(ev.captured, 1);
+    cr_expect_str_eq(ev.event_id, "lookup:pi_3Abc:succeeded");
+    cr_expect_str_eq(ev.token, "pi_3Abc");
+    cr_expect_str_eq(ev.payment_ref, "pi_3Abc");
+    cr_expect_str_eq(ev.reference, "m1:ren_1");
+    cr_expect_eq(ev.amount, 2198);
+    cr_expect_str_eq(ev.currency, "USD");
+}
+
+
+Test(lookup, stripe_failed_intent_fails_and_one_under_way_waits)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("pi_1");
+    size_t            i;
+
+    static const char  *waits[] = {
+        "processing", "requires_capture", "requires_action",
+        "requires_confirmation"
+    };
+
+    cr_assert_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                            "{\"id\":\"pi_1\",\"amount\":500,"
+                            "\"amount_received\":0,\"currency\":\"eur\","
+                            "\"status\":\"requires_payment_method\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+    cr_expect_eq(ev.amount, 500);
+    cr_expect_str_eq(ev.reference, "m1:co_1", "ours when it names none");
+
+    for (i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+        char  body[256];
+
+        snprintf(body, sizeof(body), "{\"id\":\"pi_1\",\"amount\":500,"
+                 "\"currency\":\"eur\",\"status\":\"%s\"}", waits[i]);
+        cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200, body, &ev),
+                     PAY_LOOKUP_PENDING, "%s", waits[i]);
+    }
+
+    /* another intent, a session, nonsense: nothing decided */
+    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                            "{\"id\":\"pi_2\",\"status\":\"succeeded\"}",
+                            &ev), PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 200,
+                            "{\"id\":\"pi_1\",\"status\":\"complete\"}",
+                            &ev), PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 404, "{}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(pay_answer(&pay_dialect_stripe, &in, 401, "{}", &ev),
+                 PAY_LOOKUP_AUTH);
+}
+
+
+Test(lookup, generic_payment_succeeded_failed_or_pending)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("pay_9");
+
+    cr_assert_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"payment_id\":\"pay_9\",\"reference\":"
+                            "\"m1:ren_2\",\"status\":\"succeeded\","
+                            "\"amount\":\"12.50\",\"currency\":\"EUR\"}",
+                            &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_eq(ev.amount, 1250);
+    cr_expect_str_eq(ev.payment_ref, "pay_9");
+    cr_expect_str_eq(ev.reference, "m1:ren_2");
+
+    cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"payment_id\":\"pay_9\",\"status\":\"failed\"}",
+                            &ev), PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_FAILED);
+
+    cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"payment_id\":\"pay_9\",\"status\":\"pending\"}",
+                            &ev), PAY_LOOKUP_PENDING);
+
+    /* a payment is never open nor expired; a session's answer is not a
+     * payment's */
+    cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"payment_id\":\"pay_9\",\"status\":\"expired\"}",
+                            &ev), PAY_LOOKUP_UNKNOWN);
+    cr_expect_eq(pay_answer(&pay_dialect_generic, &in, 200,
+                            "{\"token\":\"pay_9\",\"status\":\"succeeded\","
+                            "\"amount\":\"1.00\",\"currency\":\"EUR\"}",
+                            &ev), PAY_LOOKUP_UNKNOWN);
+}
+
+
+/* --- a setup's session: its stored method ---------------------------- */
+
+Test(lookup, a_setup_asks_stripe_for_its_setup_intent)
+{
+    char              *p;
+    pay_psp_lookup_t   in = lk("cs_test_s1");
+
+    in.setup = 1;
+    p = path_of(&pay_dialect_stripe, &in);
+    cr_expect_str_eq(p, "/v1/checkout/sessions/cs_test_s1"
+                        "?expand%5B%5D=setup_intent");
+    free(p);
+}
+
+
+Test(lookup, stripe_setup_names_its_method_once_the_intent_succeeded)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_s1");
+
+    in.setup = 1;
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_s1\",\"status\":\"complete\","
+                        "\"payment_status\":\"no_payment_required\","
+                        "\"mode\":\"setup\",\"currency\":\"usd\","
+                        "\"customer\":\"cus_S\",\"setup_intent\":"
+                        "{\"id\":\"seti_1\",\"status\":\"succeeded\","
+                        "\"payment_method\":\"pm_1Tok\","
+                        "\"customer\":\"cus_A\"}}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_str_eq(ev.method, "pm_1Tok");
+    cr_expect_str_eq(ev.psp_customer, "cus_A");
+
+    /* the intent not succeeded, or not expanded: no method */
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_s1\",\"status\":\"complete\","
+                        "\"payment_status\":\"no_payment_required\","
+                        "\"setup_intent\":{\"id\":\"seti_1\","
+                        "\"status\":\"requires_payment_method\","
+                        "\"payment_method\":null}}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.method, "");
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_s1\",\"status\":\"complete\","
+                        "\"payment_status\":\"no_payment_required\","
+                        "\"setup_intent\":\"seti_1\"}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.method, "");
+
+    /* a payment's session never names one */
+    in.setup = 0;
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_s1\",\"status\":\"complete\","
+                        "\"payment_status\":\"paid\",\"amount_total\":5,"
+                        "\"currency\":\"usd\",\"setup_intent\":"
+                        "{\"status\":\"succeeded\","
+                        "\"payment_method\":\"pm_x\"}}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.method, "");
+}
+
+
+Test(lookup, generic_setup_of_amount_zero_names_its_method)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("gs_1");
+
+    in.setup = 1;
+    cr_assert_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":\"succeeded\","
+                        "\"amount\":\"0.00\",\"currency\":\"EUR\","
+                        "\"payment_method\":\"gpm_1\",\"brand\":\"visa\","
+                        "\"last4\":\"4242\",\"exp_month\":12,"
+                        "\"exp_year\":2031}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.amount, 0);
+    cr_expect_str_eq(ev.method, "gpm_1");
+    cr_expect_str_eq(ev.brand, "visa");
+    cr_expect_str_eq(ev.last4, "4242");
+    cr_expect_eq(ev.exp_month, 12);
+    cr_expect_eq(ev.exp_year, 2031);
+
+    /* amount 0 is no payment's */
+    in.setup = 0;
+    cr_expect_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":\"succeeded\","
+                        "\"amount\":\"0.00\",\"currency\":\"EUR\"}", &ev),
+                 PAY_LOOKUP_UNKNOWN);
+}
