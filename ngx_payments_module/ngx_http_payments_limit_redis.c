@@ -24,6 +24,8 @@
 #include "ngx_http_payments_limit_int.h"
 #include "ngx_http_payments_limit_redis_int.h"
 
+#include <payments/ratelimit_redis.h>
+
 
 static void ngx_http_payments_limit_redis_connect(
     ngx_http_payments_limit_link_t *link);
@@ -58,7 +60,7 @@ ngx_http_payments_limit_redis_connect(ngx_http_payments_limit_link_t *link)
     pc->log = &link->quiet;
     pc->log_error = NGX_ERROR_ERR;
 
-    link->reader = redisReaderCreate();
+    link->reader = pay_rl_redis_reader();
     if (link->reader == NULL) {
         ngx_http_payments_limit_redis_close(link, "is unreachable",
                                             "no memory");

@@ -158,6 +158,51 @@ const char  pay_rl_redis_script[] =
     "return {0, 0}\n";
 
 
+/*
+ * hiredis 0.14's reader allocates an array's elements as soon as it reads
+ * their count ("*2000000000\r\n": 16 GB asked for before one element
+ * came); the scripts answer arrays of two.  The reader's own functions,
+ * with an array of more than PAY_RL_REDIS_ARRAY_MAX refused (the reader
+ * then fails: "Out of memory", the connection dropped).
+ */
+static redisReplyObjectFunctions  pay_rl_redis_fn;
+static void *(*pay_rl_redis_create_array)(const redisReadTask *task,
+    int elements);
+
+
+static void *
+pay_rl_redis_array(const redisReadTask *task, int elements)
+{
+    if (elements < 0 || elements > PAY_RL_REDIS_ARRAY_MAX) {
+        return NULL;
+    }
+
+    return pay_rl_redis_create_array(task, elements);
+}
+
+
+redisReader *
+pay_rl_redis_reader(void)
+{
+    redisReader  *r;
+
+    r = redisReaderCreate();
+    if (r == NULL) {
+        return NULL;
+    }
+
+    if (pay_rl_redis_create_array == NULL) {
+        pay_rl_redis_fn = *r->fn;
+        pay_rl_redis_create_array = r->fn->createArray;
+        pay_rl_redis_fn.createArray = pay_rl_redis_array;
+    }
+
+    r->fn = &pay_rl_redis_fn;
+
+    return r;
+}
+
+
 void
 pay_rl_redis_script_sha(char out[PAY_RL_REDIS_SHA_LEN + 1])
 {

@@ -38,6 +38,16 @@
 
 extern const char  pay_rl_redis_script[];
 
+/* the most elements of an array a reply may have (the scripts send 2) */
+#define PAY_RL_REDIS_ARRAY_MAX  64
+
+/*
+ * hiredis's reader (redisReaderCreate()) that refuses an array of more
+ * than PAY_RL_REDIS_ARRAY_MAX elements before allocating them: what the
+ * adapter reads Redis's replies with.  NULL: no memory.
+ */
+redisReader *pay_rl_redis_reader(void);
+
 /* The script's SHA-1 in hex (what EVALSHA names), NUL-terminated. */
 void pay_rl_redis_script_sha(char out[PAY_RL_REDIS_SHA_LEN + 1]);
 

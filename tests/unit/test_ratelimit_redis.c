@@ -370,3 +370,39 @@ Test(rl_redis_cmd, the_failures_peek_note_and_failed_with_their_arguments)
     cr_assert_not_null(strstr(pay_rl_redis_script, "op == 'failed'"));
     cr_assert_not_null(strstr(pay_rl_redis_script, "op == 'peek'"));
 }
+
+
+/* the adapter's reader: an array's count is believed only up to 64 */
+Test(rl_redis_answer, the_reader_refuses_a_huge_array_before_allocating_it)
+{
+    void         *reply;
+    redisReader  *rd;
+    const char   *huge = "*2000000000\r\n:0\r\n:0\r\n";
+    const char   *fine = "*2\r\n:0\r\n:0\r\n";
+
+    rd = pay_rl_redis_reader();
+    cr_assert_not_null(rd);
+    cr_assert_eq(redisReaderFeed(rd, huge, strlen(huge)), REDIS_OK);
+    reply = NULL;
+    cr_assert_eq(redisReaderGetReply(rd, &reply), REDIS_ERR);
+    cr_assert_null(reply);
+    redisReaderFree(rd);
+
+    rd = pay_rl_redis_reader();
+    cr_assert_eq(redisReaderFeed(rd, "*65\r\n", 5), REDIS_OK);
+    cr_assert_eq(redisReaderGetReply(rd, &reply), REDIS_ERR);
+    redisReaderFree(rd);
+
+    /* the scripts' answers, and arrays up to 64, read as before */
+    rd = pay_rl_redis_reader();
+    cr_assert_eq(redisReaderFeed(rd, fine, strlen(fine)), REDIS_OK);
+    reply = NULL;
+    cr_assert_eq(redisReaderGetReply(rd, &reply), REDIS_OK);
+    cr_assert_not_null(reply);
+    cr_assert_eq(((redisReply *) reply)->elements, 2);
+    freeReplyObject(reply);
+
+    cr_assert_eq(redisReaderFeed(rd, "*64\r\n", 5), REDIS_OK);
+    cr_assert_eq(redisReaderGetReply(rd, &reply), REDIS_OK);
+    redisReaderFree(rd);
+}
