@@ -10,6 +10,10 @@
 #                        checked first: its cached row and SHA-256 compared)
 #                        vs  no limit, an invalid Idempotency-Key (400 right
 #                        after the key check): what the key check costs
+# The pay page and the per-merchant limit once more with their zones kept
+# in a Redis (store=redis): Debian's redis-server on loopback, started here
+# and stopped with the run; every request is one EVALSHA on the worker's
+# connection to it.
 # Three rounds, interleaved, to show the spread.  Environment: BENCH_SECONDS
 # (4), BENCH_CONNECTIONS (64).
 set -euo pipefail
@@ -23,10 +27,23 @@ make -s module mock
 
 run=$(mktemp -d /tmp/ngx-payments-bench-limits.XXXXXX)
 chmod 755 "$run"
-# the run directory goes when the run succeeds (KEEP_RUN=1 keeps it)
-trap 'bash ci/services.sh finish "$run" $? bench/limits.sh' EXIT
+redis_pid=
+# the run directory goes when the run succeeds (KEEP_RUN=1 keeps it); Redis
+# goes with the run
+trap 'rc=$?; [ -z "$redis_pid" ] || kill "$redis_pid" 2>/dev/null || true; bash ci/services.sh finish "$run" $rc bench/limits.sh' EXIT
 
-bash ci/services.sh start "$run" --template bench/limits.conf.in --lease 30s --workers 1
+# Redis for the zones with store=redis: a free loopback port, no disk
+redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no \
+    --daemonize no --logfile "$run/redis.log" &
+redis_pid=$!
+for _ in $(seq 50); do
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+sed "s/@REDIS_PORT@/$redis_port/" bench/limits.conf.in > "$run/limits.conf.in"
+
+bash ci/services.sh start "$run" --template "$run/limits.conf.in" --lease 30s --workers 1
 # shellcheck disable=SC1091
 . "$run/env"
 export PAY_KEY=$PAY_TEST_MERCHANT_KEY
@@ -72,8 +89,8 @@ check() {   # check METHOD HOST
     done
     [ "$code" = 429 ] || { echo "limits.sh: $1 on $2 answered $code, not 429" >&2; exit 1; }
 }
-for h in nginx.bench pages.bench; do check GET $h; done
-for h in nginx.bench address.bench merchant.bench; do check POST $h; done
+for h in nginx.bench pages.bench pages-redis.bench; do check GET $h; done
+for h in nginx.bench address.bench merchant.bench merchant-redis.bench; do check POST $h; done
 
 say "ngx_payments rate-limit benchmark, $(date -u), $(nproc) cores, ${secs}s runs, $conns connections, 1 worker"
 
@@ -81,11 +98,16 @@ for round in 1 2 3; do
     say "round $round"
     say "  GET pay page,  nginx limit_req (\$binary_remote_addr): $(one GET nginx.bench)"
     say "  GET pay page,  payments_limit pages=                 : $(one GET pages.bench)"
+    say "  GET pay page,  payments_limit pages= in Redis        : $(one GET pages-redis.bench)"
     say "  POST payments, nginx limit_req (\$binary_remote_addr): $(one POST nginx.bench)"
     say "  POST payments, payments_limit create_address=        : $(one POST address.bench)"
     say "  POST payments, payments_limit create_merchant=       : $(one POST merchant.bench)"
+    say "  POST payments, payments_limit create_merchant= Redis : $(one POST merchant-redis.bench)"
     say "  POST payments, no limit, 400 after the key check     : $(one POSTBAD auth.bench)"
 done
 
 grep -E '\[(alert|crit|emerg)\]' "$run/logs/error.log" | head -5 | tee -a "$out" || true
+# a Redis check that fell back would measure the local zone, not Redis
+fb=$(curl -s "$PAY_TEST_GW_PLAIN/metrics" | awk '/^payments_limit_store_fallbacks_total/ { n += $2 } END { print n + 0 }')
+say "checks of the Redis zones decided without Redis: $fb"
 say "results: $out"

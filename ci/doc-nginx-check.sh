@@ -91,7 +91,7 @@ make_files() {
         for w in $stmt; do
             path=${w#*=}
             case $w in
-                secret_file=*|webhook_secret_file=*|transfers_secret_file=*|answer_secret_file=*|ca_file=*|ca=*) ;;
+                secret_file=*|webhook_secret_file=*|transfers_secret_file=*|answer_secret_file=*|ca_file=*|ca=*|password_file=*|hash_key_file=*|tls_ca_file=*|tls_certificate=*|tls_certificate_key=*) ;;
                 *) path= ;;
             esac
             [ -n "$path" ] || continue
@@ -101,7 +101,8 @@ make_files() {
                 *payments_psp*dialect=stripe*:webhook_secret_file=*) content "$path" whsec ;;
                 *payments_psp*dialect=adyen*:secret_file=*|*:transfers_secret_file=*) content "$path" adyen_key ;;
                 *payments_psp*dialect=adyen*:webhook_secret_file=*) content "$path" adyen_hmac ;;
-                *:ca_file=*|*:ca=*) content "$path" cert ;;
+                *:ca_file=*|*:ca=*|*:tls_ca_file=*|*:tls_certificate=*) content "$path" cert ;;
+                *:tls_certificate_key=*) content "$path" key ;;
                 *) content "$path" secret ;;
             esac
         done

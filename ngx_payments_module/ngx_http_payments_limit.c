@@ -46,6 +46,9 @@
 static void *ngx_http_payments_limit_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_payments_limit_init_main_conf(ngx_conf_t *cf,
     void *conf);
+static ngx_int_t ngx_http_payments_limit_derive_salt(
+    ngx_http_payments_limit_redis_conf_t *rc,
+    ngx_http_payments_limit_zone_t *z);
 static ngx_int_t ngx_http_payments_limit_init_process(ngx_cycle_t *cycle);
 static void ngx_http_payments_limit_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_payments_limit_create_loc_conf(ngx_conf_t *cf);
@@ -181,7 +184,7 @@ ngx_http_payments_limit_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_shm_zone_t                  *shm_zone;
     ngx_http_payments_limit_zone_t  *z;
 
-    if (lmcf->redis_zones == 0 || lmcf->redis != NULL) {
+    if (lmcf->redis_zones == 0) {
         return NGX_CONF_OK;
     }
 
@@ -206,7 +209,11 @@ ngx_http_payments_limit_init_main_conf(ngx_conf_t *cf, void *conf)
 
         z = shm_zone[i].data;
 
-        if (z->redis) {
+        if (!z->redis) {
+            continue;
+        }
+
+        if (lmcf->redis == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "%s \"%V\" says store=redis, but "
                           "no \"payments_limit_redis\" in the http block "
@@ -214,9 +221,61 @@ ngx_http_payments_limit_init_main_conf(ngx_conf_t *cf, void *conf)
                           ngx_http_payments_limit_kinds[z->kind], &z->name);
             return NGX_CONF_ERROR;
         }
+
+        if (z->kind != NGX_HTTP_PAYMENTS_LIMIT_FAILURES) {
+            continue;
+        }
+
+        /* every gateway must name a buyer, an address, a checkout by the
+         * same HMAC in Redis: the zone's salt derived from the key file
+         * they share and the zone's name, never a random one */
+
+        if (lmcf->redis->hash_key.len == 0) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "%s \"%V\" says store=redis, but "
+                          "\"payments_limit_redis\" has no hash_key_file=: "
+                          "the gateways sharing the zone must name its keys "
+                          "by the same HMAC key, e.g. a file of "
+                          "openssl rand -hex 32, the same on each",
+                          ngx_http_payments_limit_kinds[z->kind], &z->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_payments_limit_derive_salt(lmcf->redis, z) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* a failures zone's salt: HMAC-SHA-256(hash key, "failures:" zone name) */
+
+static ngx_int_t
+ngx_http_payments_limit_derive_salt(ngx_http_payments_limit_redis_conf_t *rc,
+    ngx_http_payments_limit_zone_t *z)
+{
+    u_char        buf[128], *p;
+    unsigned int  len;
+
+    if (z->name.len > sizeof(buf) - 9) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(buf, "failures:", 9);
+    p = ngx_cpymem(p, z->name.data, z->name.len);
+
+    len = 0;
+
+    if (HMAC(EVP_sha256(), rc->hash_key.data, (int) rc->hash_key.len, buf,
+             p - buf, z->salt, &len)
+        == NULL || len != sizeof(z->salt))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -531,16 +590,6 @@ ngx_http_payments_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             || ngx_strncmp(value[i].data, "gateways=", 9) == 0
             || ngx_strncmp(value[i].data, "on_error=", 9) == 0)
         {
-            if (kind == NGX_HTTP_PAYMENTS_LIMIT_FAILURES) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"%V\": \"%V\": only request-rate and "
-                                   "amount zones (payments_limit_zone, "
-                                   "payments_limit_amount) can be kept in "
-                                   "Redis; this zone counts per gateway",
-                                   &cmd->name, &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
             if (ngx_strcmp(value[i].data, "store=redis") == 0) {
                 z->redis = 1;
                 continue;
@@ -592,7 +641,8 @@ ngx_http_payments_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            : kind == NGX_HTTP_PAYMENTS_LIMIT_AMOUNT
                            ? "size=, window=, max=CUR:amount, store=, "
                              "gateways= and on_error="
-                           : "size=, window= and max=");
+                           : "size=, window=, max=, store=, gateways= and "
+                             "on_error=");
         return NGX_CONF_ERROR;
     }
 

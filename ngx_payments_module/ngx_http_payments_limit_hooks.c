@@ -12,9 +12,6 @@
 #include "ngx_http_payments_limit.h"
 #include "ngx_http_payments_limit_int.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <payments/money.h>
 
 
@@ -29,177 +26,6 @@ static void ngx_http_payments_limit_debug(ngx_http_request_t *r,
 #else
 #define ngx_http_payments_limit_verdict(r, scope, zone, key, rc, wait)
 #endif
-
-
-/* keys */
-
-
-/* the client's address as $binary_remote_addr has it; 0 for others */
-
-static size_t
-ngx_http_payments_limit_addr(ngx_http_request_t *r, u_char *buf)
-{
-    struct sockaddr_in   *sin;
-#if (NGX_HAVE_INET6)
-    struct sockaddr_in6  *sin6;
-#endif
-
-    switch (r->connection->sockaddr->sa_family) {
-
-    case AF_INET:
-        sin = (struct sockaddr_in *) r->connection->sockaddr;
-        ngx_memcpy(buf, &sin->sin_addr, 4);
-        return 4;
-
-#if (NGX_HAVE_INET6)
-    case AF_INET6:
-        sin6 = (struct sockaddr_in6 *) r->connection->sockaddr;
-
-        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-            ngx_memcpy(buf, &sin6->sin6_addr.s6_addr[12], 4);
-            return 4;
-        }
-
-        ngx_memcpy(buf, sin6->sin6_addr.s6_addr, 16);
-        return 16;
-#endif
-
-    default:
-        return 0;
-    }
-}
-
-
-/* 'a' + the address: a failures key */
-
-static size_t
-ngx_http_payments_limit_addr_key(ngx_http_request_t *r, u_char *buf)
-{
-    size_t  n;
-
-    n = ngx_http_payments_limit_addr(r, buf + 1);
-    if (n == 0) {
-        return 0;
-    }
-
-    buf[0] = 'a';
-
-    return n + 1;
-}
-
-
-/*
- * A webhook's sender: prefix + the PSP's name + NUL + the client's address,
- * an IPv6 address cut to its /64 (one site holds a whole /64, and would
- * otherwise have 2^64 fresh keys).  No address (a unix socket): the PSP
- * alone, as one sender, unless need_addr.  NGX_DECLINED: no key.
- */
-
-static ngx_int_t
-ngx_http_payments_limit_sender_key(ngx_http_request_t *r, ngx_str_t *psp,
-    u_char prefix, ngx_uint_t need_addr, ngx_str_t *key)
-{
-    u_char  *p, addr[16];
-    size_t   n;
-
-    n = ngx_http_payments_limit_addr(r, addr);
-
-    if (n == 16) {
-        n = 8;
-    }
-
-    if ((n == 0 && need_addr) || psp->len > 1024) {
-        return NGX_DECLINED;
-    }
-
-    key->data = ngx_pnalloc(r->pool, 1 + psp->len + 1 + n);
-    if (key->data == NULL) {
-        return NGX_DECLINED;
-    }
-
-    p = key->data;
-    *p++ = prefix;
-    p = ngx_cpymem(p, psp->data, psp->len);
-    *p++ = '\0';
-    p = ngx_cpymem(p, addr, n);
-    key->len = p - key->data;
-
-    return NGX_OK;
-}
-
-
-/* 'c' + merchant + NUL + checkout: whose failure the checkout's would be */
-
-static ngx_int_t
-ngx_http_payments_limit_checkout_key(ngx_pool_t *pool, ngx_str_t *merchant,
-    const u_char *checkout, size_t len, ngx_str_t *key)
-{
-    u_char  *p;
-
-    if (merchant->len + len > 1024) {
-        return NGX_ERROR;
-    }
-
-    key->data = ngx_pnalloc(pool, merchant->len + len + 2);
-    if (key->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = key->data;
-    *p++ = 'c';
-    p = ngx_cpymem(p, merchant->data, merchant->len);
-    *p++ = '\0';
-    p = ngx_cpymem(p, checkout, len);
-    key->len = p - key->data;
-
-    return NGX_OK;
-}
-
-
-/*
- * A buyer's key: HMAC-SHA-256 under the zone's random salt of the merchant
- * and the buyer's e-mail (lower case) or id, cut to 16 bytes.  The e-mail
- * itself is never stored, and the salt never leaves the shared memory.
- */
-
-static void
-ngx_http_payments_limit_buyer_hash(ngx_http_payments_limit_zone_t *z,
-    ngx_str_t *merchant, char kind, const char *value, u_char *out)
-{
-    u_char         *p, buf[1024], mac[EVP_MAX_MD_SIZE];
-    size_t          len, mlen;
-    unsigned int    maclen;
-
-    /* merchant ids and buyer values are far shorter: cut, never overrun */
-    mlen = ngx_min(merchant->len, 256);
-    len = ngx_strlen(value);
-    len = ngx_min(len, sizeof(buf) - mlen - 3);
-
-    p = ngx_cpymem(buf, merchant->data, mlen);
-    *p++ = '\0';
-    *p++ = (u_char) kind;
-    *p++ = ':';
-
-    if (kind == 'e') {
-        ngx_strlow(p, (u_char *) value, len);
-        p += len;
-
-    } else {
-        p = ngx_cpymem(p, value, len);
-    }
-
-    maclen = 0;
-
-    if (HMAC(EVP_sha256(), z->sh->salt, sizeof(z->sh->salt), buf, p - buf,
-             mac, &maclen)
-        == NULL || maclen < NGX_HTTP_PAYMENTS_LIMIT_HASH)
-    {
-        /* cannot happen with SHA-256; a constant key fails safe */
-        ngx_memzero(mac, NGX_HTTP_PAYMENTS_LIMIT_HASH);
-    }
-
-    ngx_memcpy(out, mac, NGX_HTTP_PAYMENTS_LIMIT_HASH);
-}
 
 
 /* answers */
@@ -307,8 +133,8 @@ ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
     ngx_msec_t                       wait = 0;
     ngx_http_request_t              *r = ctx->request;
     ngx_http_payments_psp_t         *psp;
+    ngx_http_payments_limit_ctx_t   *lctx;
     ngx_http_payments_limit_rule_t  *rule;
-    ngx_http_payments_limit_zone_t  *z;
 
     /* only configured PSPs have buckets; others are a 404 anyway */
     psp = ngx_http_payments_find_psp(ctx->pmcf, (char *) ctx->object_id.data,
@@ -320,21 +146,33 @@ ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
     scope = NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK_FAILED;
     rule = &lcf->rules[scope];
 
-    if (rule->zone
+    lctx = ngx_http_get_module_ctx(r, ngx_http_payments_limit_module);
+
+    if (rule->zone && (lctx == NULL || !lctx->fchecked)
         && ngx_http_payments_limit_sender_key(r, &psp->name, 'w', 1, &key)
            == NGX_OK)
     {
-        z = rule->zone->data;
+        rc = ngx_http_payments_limit_failures_check(ctx, rule->zone->data,
+                                                    &key, resume, &wait);
 
-        ngx_shmtx_lock(&z->shpool->mutex);
-        rc = ngx_http_payments_limit_failures_locked(z, &key, &wait);
-        ngx_shmtx_unlock(&z->shpool->mutex);
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
 
         ngx_http_payments_limit_verdict(r, scope, rule->zone, &key, rc,
                                         wait);
 
         if (rc == NGX_BUSY) {
             goto reject;
+        }
+
+        if (rc == NGX_ABORT) {
+            goto unavailable;
+        }
+
+        lctx = ngx_http_get_module_ctx(r, ngx_http_payments_limit_module);
+        if (lctx) {
+            lctx->fchecked = 1;
         }
     }
 
@@ -358,19 +196,25 @@ ngx_http_payments_limit_webhook(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_limit_verdict(r, scope, rule->zone, &key, rc, wait);
 
     if (rc == NGX_ABORT) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_payments_limit_unavailable(r, scope, rule->zone, 0,
-                   "the gateway's rate limits are unavailable; deliver "
-                   "again later");
+        goto unavailable;
     }
 
     if (rc != NGX_BUSY) {
         return NGX_DECLINED;
     }
+
+    goto reject;
+
+unavailable:
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_payments_limit_unavailable(r, scope, rule->zone, 0,
+               "the gateway's rate limits are unavailable; deliver again "
+               "later");
 
 reject:
 
@@ -387,34 +231,6 @@ reject:
 }
 
 
-void
-ngx_http_payments_limit_webhook_unverified(ngx_http_payments_ctx_t *ctx)
-{
-    ngx_str_t                            key;
-    ngx_http_request_t                  *r = ctx->request;
-    ngx_http_payments_limit_rule_t      *rule;
-    ngx_http_payments_limit_zone_t      *z;
-    ngx_http_payments_limit_loc_conf_t  *lcf;
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_limit_module);
-    rule = &lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_WEBHOOK_FAILED];
-
-    if (rule->zone == NULL || ctx->psp == NULL
-        || ngx_http_payments_limit_sender_key(r, &ctx->psp->name, 'w', 1,
-                                              &key)
-           != NGX_OK)
-    {
-        return;
-    }
-
-    z = rule->zone->data;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-    ngx_http_payments_limit_fail_locked(z, &key);
-    ngx_shmtx_unlock(&z->shpool->mutex);
-}
-
-
 ngx_int_t
 ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what,
     void (*resume)(ngx_http_payments_ctx_t *ctx))
@@ -425,8 +241,8 @@ ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what,
     ngx_uint_t                          html;
     ngx_msec_t                          wait = 0;
     ngx_http_request_t                 *r = ctx->request;
+    ngx_http_payments_limit_ctx_t      *lctx;
     ngx_http_payments_limit_rule_t     *rule;
-    ngx_http_payments_limit_zone_t     *z;
     ngx_http_payments_limit_loc_conf_t *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_limit_module);
@@ -446,29 +262,48 @@ ngx_http_payments_limit_early(ngx_http_payments_ctx_t *ctx, ngx_uint_t what,
 
     rule = &lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED];
 
-    if (what == NGX_HTTP_PAYMENTS_LIMIT_PAY && rule->zone) {
+    lctx = ngx_http_get_module_ctx(r, ngx_http_payments_limit_module);
+
+    if (what == NGX_HTTP_PAYMENTS_LIMIT_PAY && rule->zone
+        && (lctx == NULL || !lctx->fchecked))
+    {
         key.data = addr;
         key.len = ngx_http_payments_limit_addr_key(r, addr);
 
         if (key.len) {
-            z = rule->zone->data;
-
-            ngx_shmtx_lock(&z->shpool->mutex);
-            rc = ngx_http_payments_limit_failures_locked(z, &key, &wait);
-            ngx_shmtx_unlock(&z->shpool->mutex);
+            rc = ngx_http_payments_limit_failures_check(ctx,
+                                                        rule->zone->data,
+                                                        &key, resume, &wait);
+            if (rc == NGX_AGAIN) {
+                return NGX_AGAIN;
+            }
 
             ngx_http_payments_limit_verdict(r, NGX_HTTP_PAYMENTS_LIMIT_FAILED,
                                             rule->zone, &key, rc, wait);
 
-            if (rc == NGX_BUSY) {
+            if (rc == NGX_BUSY || rc == NGX_ABORT) {
+                busy = rc;
+
                 rc = ngx_http_discard_request_body(r);
                 if (rc != NGX_OK) {
                     return rc;
                 }
 
+                if (busy == NGX_ABORT) {
+                    return ngx_http_payments_limit_unavailable(r,
+                               NGX_HTTP_PAYMENTS_LIMIT_FAILED, rule->zone,
+                               html, NULL);
+                }
+
                 return ngx_http_payments_limit_reject(r,
                            NGX_HTTP_PAYMENTS_LIMIT_FAILED, rule->zone, 1,
                            wait, NULL);
+            }
+
+            lctx = ngx_http_get_module_ctx(r,
+                                           ngx_http_payments_limit_module);
+            if (lctx) {
+                lctx->fchecked = 1;
             }
         }
     }
@@ -633,7 +468,7 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc,
     u_char                               kbuf[256], *p;
     ngx_pool_cleanup_t                  *cln;
     ngx_int_t                            busy;
-    ngx_str_t                            key;
+    ngx_str_t                            key, bkey;
     ngx_uint_t                           i, redis;
     ngx_msec_t                           wait = 0;
     ngx_http_request_t                  *r = ctx->request;
@@ -677,26 +512,48 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc,
                                                lctx->buyer[lctx->nbuyers++]);
         }
 
-        for (i = 0; i < lctx->nbuyers; i++) {
+        /* a check that waits for Redis is taken up again at its buyer */
+
+        for (i = lctx->fchecked ? lctx->nbuyers : lctx->fstep;
+             i < lctx->nbuyers;
+             i++)
+        {
             kbuf[0] = 'b';
             ngx_memcpy(kbuf + 1, lctx->buyer[i], NGX_HTTP_PAYMENTS_LIMIT_HASH);
             key.data = kbuf;
             key.len = 1 + NGX_HTTP_PAYMENTS_LIMIT_HASH;
 
-            ngx_shmtx_lock(&z->shpool->mutex);
-            busy = ngx_http_payments_limit_failures_locked(z, &key, &wait);
-            ngx_shmtx_unlock(&z->shpool->mutex);
+            busy = ngx_http_payments_limit_failures_check(ctx, z, &key,
+                                                          resume, &wait);
+            if (busy == NGX_AGAIN) {
+                lctx->fstep = i;
+                return NGX_AGAIN;
+            }
 
             ngx_http_payments_limit_verdict(r, NGX_HTTP_PAYMENTS_LIMIT_FAILED,
                                             rule->zone, &key, busy, wait);
 
+            if (busy == NGX_ABORT) {
+                lctx->fstep = 0;
+                *rc = ngx_http_payments_limit_unavailable(r,
+                          NGX_HTTP_PAYMENTS_LIMIT_FAILED, rule->zone, 0,
+                          "the gateway's card-testing guard is "
+                          "unavailable; retry later with the same "
+                          "Idempotency-Key");
+                return NGX_DONE;
+            }
+
             if (busy == NGX_BUSY) {
+                lctx->fstep = 0;
                 *rc = ngx_http_payments_limit_reject(r,
                           NGX_HTTP_PAYMENTS_LIMIT_FAILED, rule->zone, 0, wait,
                           "too many failed payments for this buyer");
                 return NGX_DONE;
             }
         }
+
+        lctx->fchecked = 1;
+        lctx->fstep = 0;
     }
 
     /* the amount velocity: reserved now, given back unless claimed */
@@ -803,6 +660,19 @@ ngx_http_payments_limit_checkout(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc,
             }
 
             ngx_shmtx_unlock(&z->shpool->mutex);
+
+            /* in Redis too, for the gateway the webhook comes to */
+            for (i = 0; z->redis && i < lctx->nbuyers; i++) {
+                kbuf[0] = 'b';
+                ngx_memcpy(kbuf + 1, lctx->buyer[i],
+                           NGX_HTTP_PAYMENTS_LIMIT_HASH);
+                bkey.data = kbuf;
+                bkey.len = 1 + NGX_HTTP_PAYMENTS_LIMIT_HASH;
+
+                ngx_http_payments_limit_failure_note(z, &key, (char) ('0' + i),
+                    &bkey, (ngx_msec_t) ctx->pmcf->session_lifetime * 2000,
+                    r->connection->log);
+            }
         }
     }
 
@@ -886,137 +756,13 @@ ngx_http_payments_limit_refused(ngx_http_payments_ctx_t *ctx)
 
     z = lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED].zone->data;
 
-    ngx_shmtx_lock(&z->shpool->mutex);
-
     for (i = 0; i < lctx->nbuyers; i++) {
         kbuf[0] = 'b';
         ngx_memcpy(kbuf + 1, lctx->buyer[i], NGX_HTTP_PAYMENTS_LIMIT_HASH);
         key.data = kbuf;
         key.len = sizeof(kbuf);
 
-        ngx_http_payments_limit_fail_locked(z, &key);
+        ngx_http_payments_limit_failure_count(z, &key,
+                                              ctx->request->connection->log);
     }
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
-}
-
-
-void
-ngx_http_payments_limit_pay_seen(ngx_http_payments_ctx_t *ctx)
-{
-    u_char                               addr[16];
-    size_t                               n;
-    ngx_str_t                            key;
-    ngx_http_request_t                  *r = ctx->request;
-    ngx_http_payments_limit_zone_t      *z;
-    ngx_http_payments_limit_node_t      *ln;
-    ngx_http_payments_limit_checkout_t  *co;
-    ngx_http_payments_limit_loc_conf_t  *lcf;
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_limit_module);
-
-    if (lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED].zone == NULL
-        || ctx->merchant.len == 0)
-    {
-        return;
-    }
-
-    n = ngx_http_payments_limit_addr(r, addr);
-
-    if (n == 0
-        || ngx_http_payments_limit_checkout_key(r->pool, &ctx->merchant,
-                                                ctx->object_id.data,
-                                                ctx->object_id.len, &key)
-           != NGX_OK)
-    {
-        return;
-    }
-
-    z = lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED].zone->data;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    ln = ngx_http_payments_limit_lookup(z, &key,
-                                   sizeof(ngx_http_payments_limit_checkout_t),
-                                   1);
-    if (ln) {
-        co = (ngx_http_payments_limit_checkout_t *) ln->data;
-        ngx_memcpy(co->addr, addr, n);
-        co->addrlen = (u_char) n;
-
-        if ((ngx_msec_int_t) (ln->expire - ngx_current_msec) <= 0) {
-            ln->expire = ngx_current_msec
-                         + (ngx_msec_t) ctx->pmcf->session_lifetime * 2000;
-        }
-    }
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
-}
-
-
-void
-ngx_http_payments_limit_failed(ngx_http_payments_ctx_t *ctx,
-    const char *merchant, const char *checkout)
-{
-    u_char                               kbuf[1 + 16];
-    ngx_str_t                            key, m;
-    ngx_uint_t                           i;
-    ngx_http_request_t                  *r = ctx->request;
-    ngx_http_payments_limit_zone_t      *z;
-    ngx_http_payments_limit_node_t      *ln;
-    ngx_http_payments_limit_checkout_t   co;
-    ngx_http_payments_limit_loc_conf_t  *lcf;
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_limit_module);
-
-    if (lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED].zone == NULL
-        || merchant == NULL || checkout == NULL || *merchant == '\0')
-    {
-        return;
-    }
-
-    m.data = (u_char *) merchant;
-    m.len = ngx_strlen(merchant);
-
-    if (ngx_http_payments_limit_checkout_key(r->pool, &m,
-                                             (u_char *) checkout,
-                                             ngx_strlen(checkout), &key)
-        != NGX_OK)
-    {
-        return;
-    }
-
-    z = lcf->rules[NGX_HTTP_PAYMENTS_LIMIT_FAILED].zone->data;
-
-    ngx_shmtx_lock(&z->shpool->mutex);
-
-    ln = ngx_http_payments_limit_lookup(z, &key,
-                                   sizeof(ngx_http_payments_limit_checkout_t),
-                                   0);
-    if (ln == NULL) {
-        ngx_shmtx_unlock(&z->shpool->mutex);
-        return;
-    }
-
-    ngx_memcpy(&co, ln->data, sizeof(co));
-
-    for (i = 0; i < co.nbuyers && i < 2; i++) {
-        kbuf[0] = 'b';
-        ngx_memcpy(kbuf + 1, co.buyer[i], NGX_HTTP_PAYMENTS_LIMIT_HASH);
-        key.data = kbuf;
-        key.len = 1 + NGX_HTTP_PAYMENTS_LIMIT_HASH;
-
-        ngx_http_payments_limit_fail_locked(z, &key);
-    }
-
-    if (co.addrlen) {
-        kbuf[0] = 'a';
-        ngx_memcpy(kbuf + 1, co.addr, co.addrlen);
-        key.data = kbuf;
-        key.len = 1 + co.addrlen;
-
-        ngx_http_payments_limit_fail_locked(z, &key);
-    }
-
-    ngx_shmtx_unlock(&z->shpool->mutex);
 }

@@ -77,6 +77,8 @@ typedef struct {
     ngx_uint_t                        redis;    /* store=redis */
     ngx_uint_t                        deny;     /* on_error=deny */
     ngx_uint_t                        gateways; /* the local share: 1/N */
+    u_char                            salt[32]; /* failures in Redis: from
+                                                   hash_key_file= */
 } ngx_http_payments_limit_zone_t;
 
 
@@ -87,9 +89,22 @@ typedef struct {
     ngx_uint_t                        naddrs;
     ngx_str_t                         user;     /* a Redis 6 ACL user */
     ngx_str_t                         password; /* a secret: never logged */
+    ngx_str_t                         hash_key; /* a secret: the failures
+                                                   zones' salts */
     ngx_msec_t                        timeout;
     ngx_str_t                         prefix;
     char                              sha[41];  /* the script's */
+#if (NGX_SSL)
+    ngx_ssl_t                        *ssl;      /* tls: nginx's OpenSSL */
+#endif
+    ngx_str_t                         tls_name; /* checked, NUL-ended */
+    ngx_str_t                         tls_ca;
+    ngx_str_t                         tls_cert;
+    ngx_str_t                         tls_key;  /* a path; its key unread */
+    unsigned                          tls:1;
+    unsigned                          tls_verify:1;
+    unsigned                          tls_verify_set:1;
+    unsigned                          tls_name_ip:1;
 } ngx_http_payments_limit_redis_conf_t;
 
 
@@ -157,6 +172,8 @@ typedef struct {
     ngx_int_t                       verdict;    /* Redis's, once answered */
     ngx_msec_t                      wait;
     uint64_t                        value;      /* a window's sub-window */
+    ngx_uint_t                      fstep;      /* the buyer it waits for */
+    unsigned                        fchecked:1; /* the failures passed */
     unsigned                        kept:1;     /* pay_claim said claimed */
     unsigned                        reserved_redis:1;
     unsigned                        answered:1;
@@ -187,7 +204,33 @@ ngx_int_t ngx_http_payments_limit_amount(ngx_http_payments_limit_zone_t *z,
 void ngx_http_payments_limit_fail_locked(ngx_http_payments_limit_zone_t *z,
     ngx_str_t *key);
 ngx_int_t ngx_http_payments_limit_failures_locked(ngx_http_payments_limit_zone_t *z,
-    ngx_str_t *key, ngx_msec_t *wait);
+    ngx_str_t *key, int64_t max, ngx_msec_t *wait);
+ngx_int_t ngx_http_payments_limit_failures_check(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_zone_t *z, ngx_str_t *key,
+    void (*resume)(ngx_http_payments_ctx_t *ctx), ngx_msec_t *wait);
+size_t ngx_http_payments_limit_addr(ngx_http_request_t *r, u_char *buf);
+size_t ngx_http_payments_limit_addr_key(ngx_http_request_t *r, u_char *buf);
+ngx_int_t ngx_http_payments_limit_sender_key(ngx_http_request_t *r,
+    ngx_str_t *psp, u_char prefix, ngx_uint_t need_addr, ngx_str_t *key);
+ngx_int_t ngx_http_payments_limit_checkout_key(ngx_pool_t *pool,
+    ngx_str_t *merchant, const u_char *checkout, size_t len, ngx_str_t *key);
+void ngx_http_payments_limit_buyer_hash(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *merchant, char kind, const char *value, u_char *out);
+void ngx_http_payments_limit_failures_tail(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, u_char *buf, ngx_str_t *tail);
+void ngx_http_payments_limit_failure_count(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, ngx_log_t *log);
+void ngx_http_payments_limit_failure_note(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *ckey, char field, ngx_str_t *key, ngx_msec_t ttl,
+    ngx_log_t *log);
+ngx_int_t ngx_http_payments_limit_redis_peek(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, ngx_http_payments_limit_redis_pt handler, void *data,
+    ngx_log_t *log, ngx_http_payments_limit_ask_t **askp);
+ngx_int_t ngx_http_payments_limit_redis_note(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, char field, ngx_str_t *value, ngx_msec_t ttl,
+    ngx_log_t *log);
+ngx_int_t ngx_http_payments_limit_redis_failed(
+    ngx_http_payments_limit_zone_t *z, ngx_str_t *key, ngx_log_t *log);
 ngx_http_payments_limit_node_t * ngx_http_payments_limit_lookup(ngx_http_payments_limit_zone_t *z,
     ngx_str_t *key, size_t vlen, ngx_uint_t create);
 ngx_int_t ngx_http_payments_limit_rate(ngx_http_payments_limit_rule_t *rule,

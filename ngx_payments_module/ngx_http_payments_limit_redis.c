@@ -24,6 +24,8 @@
 #include "ngx_http_payments_limit_int.h"
 #include "ngx_http_payments_limit_redis_int.h"
 
+#include <payments/ratelimit_redis.h>
+
 
 static void ngx_http_payments_limit_redis_connect(
     ngx_http_payments_limit_link_t *link);
@@ -58,7 +60,7 @@ ngx_http_payments_limit_redis_connect(ngx_http_payments_limit_link_t *link)
     pc->log = &link->quiet;
     pc->log_error = NGX_ERROR_ERR;
 
-    link->reader = redisReaderCreate();
+    link->reader = pay_rl_redis_reader();
     if (link->reader == NULL) {
         ngx_http_payments_limit_redis_close(link, "is unreachable",
                                             "no memory");
@@ -90,9 +92,23 @@ ngx_http_payments_limit_redis_connect(ngx_http_payments_limit_link_t *link)
     c->read->handler = ngx_http_payments_limit_redis_read;
     c->write->handler = ngx_http_payments_limit_redis_write;
 
+#if (NGX_SSL)
+    /* TLS first, once connected (_limit_redis_tls.c): its state lives in
+     * the connection's pool */
+    if (rc->ssl) {
+        c->read->handler = ngx_http_payments_limit_redis_tls_connected;
+        c->write->handler = ngx_http_payments_limit_redis_tls_connected;
+        c->pool = ngx_create_pool(1024, &link->quiet);
+    }
+#endif
+
     /* small commands, one after the other: never held back by Nagle's
      * algorithm for the previous one's acknowledgement */
-    if (ngx_tcp_nodelay(c) != NGX_OK) {
+    if ((rc->tls && c->pool == NULL) || ngx_tcp_nodelay(c) != NGX_OK) {
+        if (c->pool) {
+            ngx_destroy_pool(c->pool);
+        }
+
         ngx_close_connection(c);
         ngx_http_payments_limit_redis_close(link, "is unreachable",
                                             "TCP_NODELAY failed");
@@ -102,6 +118,7 @@ ngx_http_payments_limit_redis_connect(ngx_http_payments_limit_link_t *link)
     link->c = c;
     link->state = NGX_HTTP_PAYMENTS_REDIS_CONNECTING;
     link->connected = 0;
+    link->handshaking = 0;
     link->stalled = 0;
     link->loading = 0;
 
@@ -119,7 +136,10 @@ ngx_http_payments_limit_redis_connect(ngx_http_payments_limit_link_t *link)
     ngx_add_timer(&link->timer, NGX_HTTP_PAYMENTS_REDIS_RETRY);
 
     if (rv == NGX_OK) {
-        link->connected = 1;
+        if (!rc->tls) {
+            link->connected = 1;
+        }
+
         ngx_post_event(c->write, &ngx_posted_events);
     }
 }
@@ -135,6 +155,8 @@ static void
 ngx_http_payments_limit_redis_close(ngx_http_payments_limit_link_t *link,
     const char *why, const char *detail)
 {
+    ngx_pool_t  *pool;
+
     if (why) {
         ngx_http_payments_limit_redis_outage(link, why, detail);
     }
@@ -145,8 +167,21 @@ ngx_http_payments_limit_redis_close(ngx_http_payments_limit_link_t *link,
     }
 
     if (link->c) {
+        pool = link->c->pool;
+
+#if (NGX_SSL)
+        if (link->c->ssl) {
+            link->c->ssl->no_wait_shutdown = 1;
+            (void) ngx_ssl_shutdown(link->c);
+        }
+#endif
+
         ngx_close_connection(link->c);
         link->c = NULL;
+
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
     }
 
     if (link->reader) {
@@ -158,6 +193,7 @@ ngx_http_payments_limit_redis_close(ngx_http_payments_limit_link_t *link,
     link->last = link->start;
     link->state = NGX_HTTP_PAYMENTS_REDIS_DOWN;
     link->connected = 0;
+    link->handshaking = 0;
     link->loading = 0;
     link->stalled = 0;
     link->generation++;

@@ -9,6 +9,9 @@
  * and parsing the replies, the checks' timers, the outage's log lines).
  * The life calls the protocol; the protocol drops the link only through
  * link->drop, so that the two files do not call each other both ways.
+ * _limit_redis_tls.c, TLS on the link (nginx's OpenSSL layer), sits
+ * between them: the life starts it, it hands the connection to the
+ * protocol.
  */
 
 
@@ -36,6 +39,9 @@
 #define NGX_HTTP_PAYMENTS_REDIS_LOAD        1
 #define NGX_HTTP_PAYMENTS_REDIS_RATE        2
 #define NGX_HTTP_PAYMENTS_REDIS_WINDOW      3
+#define NGX_HTTP_PAYMENTS_REDIS_PEEK        4   /* the failures guard's */
+#define NGX_HTTP_PAYMENTS_REDIS_NOTE        5
+#define NGX_HTTP_PAYMENTS_REDIS_FAILED      6
 
 
 /* a command sent, until its reply (and a check's timer, for its request) */
@@ -53,6 +59,10 @@ struct ngx_http_payments_limit_ask_s {
     unsigned                              account:1;
     unsigned                              sub:1;
     unsigned                              evaled:1;   /* sent again: EVAL */
+    char                                  field;      /* a note's */
+    size_t                                xlen;       /* after the key: a
+                                                         note's value, the
+                                                         windows' prefix */
     size_t                                klen;
     char                                  key[1];
 };
@@ -82,6 +92,7 @@ typedef struct ngx_http_payments_limit_link_s {
     unsigned                               stalled:1;
     unsigned                               outage:1;
     unsigned                               closing:1;
+    unsigned                               handshaking:1;  /* TLS's */
 
     /* the life's close (_limit_redis.c): the protocol drops the link
      * through it, and never calls that file */
@@ -104,6 +115,9 @@ void ngx_http_payments_limit_redis_outage(ngx_http_payments_limit_link_t *link,
     const char *why, const char *detail);
 void ngx_http_payments_limit_redis_fail_asks(
     ngx_http_payments_limit_link_t *link);
+#if (NGX_SSL)
+void ngx_http_payments_limit_redis_tls_connected(ngx_event_t *ev);
+#endif
 
 
 #endif /* _NGX_HTTP_PAYMENTS_LIMIT_REDIS_INT_H_INCLUDED_ */

@@ -164,7 +164,7 @@ ngx_http_payments_limit_redis_send(ngx_http_payments_limit_link_t *link,
     ngx_queue_insert_tail(&link->asks, &ask->queue);
 
     /* written from the event loop, never from the caller's stack */
-    if (link->connected && !link->c->write->posted) {
+    if (link->connected && !link->handshaking && !link->c->write->posted) {
         ngx_post_event(link->c->write, &ngx_posted_events);
     }
 
@@ -280,10 +280,29 @@ static void
 ngx_http_payments_limit_redis_cmd(ngx_http_payments_limit_link_t *link,
     ngx_http_payments_limit_ask_t *ask, pay_rl_redis_cmd_t *cmd)
 {
-    if (ask->kind == NGX_HTTP_PAYMENTS_REDIS_WINDOW) {
+    switch (ask->kind) {
+
+    case NGX_HTTP_PAYMENTS_REDIS_WINDOW:
         pay_rl_redis_window_cmd(cmd, link->conf->sha, ask->key, ask->klen,
                                 ask->sub, 0, ask->rate, ask->burst,
                                 ask->amount, ask->arg);
+        return;
+
+    case NGX_HTTP_PAYMENTS_REDIS_PEEK:
+        pay_rl_redis_peek_cmd(cmd, link->conf->sha, ask->key, ask->klen, 0,
+                              ask->rate, ask->burst, ask->arg);
+        return;
+
+    case NGX_HTTP_PAYMENTS_REDIS_NOTE:
+        pay_rl_redis_note_cmd(cmd, link->conf->sha, ask->key, ask->klen,
+                              ask->arg, &ask->field, 1,
+                              ask->key + ask->klen, ask->xlen);
+        return;
+
+    case NGX_HTTP_PAYMENTS_REDIS_FAILED:
+        pay_rl_redis_failed_cmd(cmd, link->conf->sha, ask->key, ask->klen, 0,
+                                ask->rate, ask->burst, ask->key + ask->klen,
+                                ask->xlen);
         return;
     }
 
@@ -405,6 +424,7 @@ ngx_http_payments_limit_redis_checked(ngx_http_payments_limit_link_t *link,
 
     w = 0;
     verdict = ask->kind == NGX_HTTP_PAYMENTS_REDIS_WINDOW
+              || ask->kind == NGX_HTTP_PAYMENTS_REDIS_PEEK
               ? pay_rl_redis_window_answer(reply, &w)
               : pay_rl_redis_answer(reply, &w);
 
@@ -517,7 +537,7 @@ ngx_http_payments_limit_redis_reply(ngx_http_payments_limit_link_t *link,
 
         break;
 
-    default: /* NGX_HTTP_PAYMENTS_REDIS_RATE, _WINDOW */
+    default: /* _RATE, _WINDOW, _PEEK, _NOTE, _FAILED */
         ngx_http_payments_limit_redis_checked(link, ask, reply);
     }
 
@@ -721,12 +741,43 @@ ngx_http_payments_limit_redis_check(ngx_http_payments_limit_link_t *link,
 }
 
 
-/* a new ask for zone z's key, or NULL: Redis is down or stalled */
+/*
+ * What a key of zone z holds in Redis: 'r' a bucket, 'w' an amount window,
+ * 'f' a failure window, 'c' a checkout's record (the failures guard's
+ * keys: HMACs, never an address or an e-mail)
+ */
+
+static char
+ngx_http_payments_limit_redis_kind(ngx_http_payments_limit_zone_t *z,
+    ngx_uint_t kind)
+{
+    switch (kind) {
+
+    case NGX_HTTP_PAYMENTS_REDIS_RATE:
+        return 'r';
+
+    case NGX_HTTP_PAYMENTS_REDIS_NOTE:
+    case NGX_HTTP_PAYMENTS_REDIS_FAILED:
+        return 'c';
+
+    case NGX_HTTP_PAYMENTS_REDIS_PEEK:
+        return 'f';
+
+    default:
+        return z->kind == NGX_HTTP_PAYMENTS_LIMIT_FAILURES ? 'f' : 'w';
+    }
+}
+
+
+/*
+ * A new ask for zone z's key, with xlen bytes after it for its kind
+ * (filled by the caller), or NULL: Redis is down or stalled
+ */
 
 static ngx_http_payments_limit_ask_t *
 ngx_http_payments_limit_redis_ask_for(ngx_http_payments_limit_link_t *link,
     ngx_http_payments_limit_zone_t *z, ngx_str_t *key, ngx_uint_t kind,
-    ngx_log_t *log)
+    size_t xlen, ngx_log_t *log)
 {
     char                                   buf[PAY_RL_REDIS_KEY_MAX];
     size_t                                 klen;
@@ -743,13 +794,13 @@ ngx_http_payments_limit_redis_ask_for(ngx_http_payments_limit_link_t *link,
                                (const char *) rc->prefix.data,
                                rc->prefix.len, (const char *) z->name.data,
                                z->name.len,
-                               kind == NGX_HTTP_PAYMENTS_REDIS_WINDOW
-                               ? 'w' : 'r', key->data, key->len);
-    if (klen == 0) {
+                               ngx_http_payments_limit_redis_kind(z, kind),
+                               key->data, key->len);
+    if (klen == 0 || xlen > PAY_RL_REDIS_KEY_MAX) {
         return NULL;
     }
 
-    ask = ngx_http_payments_limit_redis_ask(link, kind, klen, log);
+    ask = ngx_http_payments_limit_redis_ask(link, kind, klen + xlen, log);
     if (ask == NULL) {
         return NULL;
     }
@@ -757,6 +808,7 @@ ngx_http_payments_limit_redis_ask_for(ngx_http_payments_limit_link_t *link,
     /* kept for an EVAL, should Redis have lost the script */
     ngx_memcpy(ask->key, buf, klen);
     ask->klen = klen;
+    ask->xlen = xlen;
 
     return ask;
 }
@@ -775,7 +827,7 @@ ngx_http_payments_limit_redis_rate(ngx_http_payments_limit_zone_t *z,
 
     ask = ngx_http_payments_limit_redis_ask_for(link, z, key,
                                                 NGX_HTTP_PAYMENTS_REDIS_RATE,
-                                                log);
+                                                0, log);
     if (ask == NULL) {
         return NGX_DECLINED;
     }
@@ -805,7 +857,7 @@ ngx_http_payments_limit_redis_window(ngx_http_payments_limit_zone_t *z,
 
     ask = ngx_http_payments_limit_redis_ask_for(link, z, key,
                                               NGX_HTTP_PAYMENTS_REDIS_WINDOW,
-                                              log);
+                                              0, log);
     if (ask == NULL) {
         return NGX_DECLINED;
     }
@@ -818,6 +870,108 @@ ngx_http_payments_limit_redis_window(ngx_http_payments_limit_zone_t *z,
 
     return ngx_http_payments_limit_redis_check(link, ask, handler, data, log,
                                                askp);
+}
+
+
+/*
+ * Whether one more failure of key would fit zone z's window in Redis (its
+ * max), adding nothing: as _redis_check(), NGX_OK with 0 when it fits.
+ */
+
+ngx_int_t
+ngx_http_payments_limit_redis_peek(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, ngx_http_payments_limit_redis_pt handler, void *data,
+    ngx_log_t *log, ngx_http_payments_limit_ask_t **askp)
+{
+    ngx_http_payments_limit_ask_t   *ask;
+    ngx_http_payments_limit_link_t  *link = &ngx_http_payments_limit_link;
+
+    ask = ngx_http_payments_limit_redis_ask_for(link, z, key,
+                                                NGX_HTTP_PAYMENTS_REDIS_PEEK,
+                                                0, log);
+    if (ask == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ask->rate = z->slot;
+    ask->burst = z->window;
+    ask->arg = (uint64_t) z->max;
+
+    return ngx_http_payments_limit_redis_check(link, ask, handler, data, log,
+                                               askp);
+}
+
+
+/*
+ * One field of a checkout's record in zone z (key: the record's), its
+ * value the tail of a failure window; the record expires in ttl ms.
+ * Nothing waits; NGX_DECLINED: not sent.
+ */
+
+ngx_int_t
+ngx_http_payments_limit_redis_note(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, char field, ngx_str_t *value, ngx_msec_t ttl,
+    ngx_log_t *log)
+{
+    ngx_http_payments_limit_ask_t   *ask;
+    ngx_http_payments_limit_link_t  *link = &ngx_http_payments_limit_link;
+
+    ask = ngx_http_payments_limit_redis_ask_for(link, z, key,
+                                                NGX_HTTP_PAYMENTS_REDIS_NOTE,
+                                                value->len, log);
+    if (ask == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(ask->key + ask->klen, value->data, value->len);
+    ask->field = field;
+    ask->arg = ttl;
+
+    return ngx_http_payments_limit_redis_check(link, ask, NULL, NULL, log,
+                                               NULL);
+}
+
+
+/*
+ * The checkout of record key failed: one failure in each window its record
+ * names, in Redis.  Nothing waits; NGX_DECLINED: not sent.
+ */
+
+ngx_int_t
+ngx_http_payments_limit_redis_failed(ngx_http_payments_limit_zone_t *z,
+    ngx_str_t *key, ngx_log_t *log)
+{
+    char                                   buf[PAY_RL_REDIS_KEY_MAX];
+    size_t                                 n;
+    ngx_http_payments_limit_ask_t         *ask;
+    ngx_http_payments_limit_link_t        *link = &ngx_http_payments_limit_link;
+    ngx_http_payments_limit_redis_conf_t  *rc = link->conf;
+
+    if (rc == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* the windows' prefix: prefix:zone:f: */
+    n = pay_rl_redis_key_of(buf, sizeof(buf), (const char *) rc->prefix.data,
+                            rc->prefix.len, (const char *) z->name.data,
+                            z->name.len, 'f', "", 0);
+    if (n == 0) {
+        return NGX_DECLINED;
+    }
+
+    ask = ngx_http_payments_limit_redis_ask_for(link, z, key,
+                                              NGX_HTTP_PAYMENTS_REDIS_FAILED,
+                                              n, log);
+    if (ask == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(ask->key + ask->klen, buf, n);
+    ask->rate = z->slot;
+    ask->burst = z->window;
+
+    return ngx_http_payments_limit_redis_check(link, ask, NULL, NULL, log,
+                                               NULL);
 }
 
 

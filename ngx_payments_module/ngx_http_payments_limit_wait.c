@@ -232,6 +232,95 @@ fallback:
 
 
 /*
+ * The card-testing guard: whether key may fail once more (its failures in
+ * the window below the zone's max), wherever the zone keeps its windows.
+ * NGX_OK; NGX_BUSY (*wait): refused; NGX_AGAIN: Redis was asked (its key
+ * the HMAC of key: _limit_failures.c), resume(ctx) calls the hook again,
+ * which calls this again and reads the answer; NGX_ABORT: Redis did not
+ * answer and the zone says on_error=deny.  Without Redis a zone with
+ * on_error=local reads its own windows with max / gateways (at least 1).
+ */
+
+ngx_int_t
+ngx_http_payments_limit_failures_check(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_limit_zone_t *z, ngx_str_t *key,
+    void (*resume)(ngx_http_payments_ctx_t *ctx), ngx_msec_t *wait)
+{
+    u_char                          buf[NGX_HTTP_PAYMENTS_LIMIT_HASH];
+    int64_t                         max;
+    ngx_int_t                       rc;
+    ngx_str_t                       tail;
+    ngx_http_request_t             *r = ctx->request;
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    max = z->max;
+
+    if (!z->redis) {
+        goto local;
+    }
+
+    lctx = ngx_http_payments_limit_get_ctx(r);
+    if (lctx == NULL) {
+        goto fallback;
+    }
+
+    if (lctx->answered) {
+        lctx->answered = 0;
+
+        if (lctx->verdict == NGX_OK) {
+            return NGX_OK;
+        }
+
+        if (lctx->verdict == NGX_BUSY) {
+            *wait = lctx->wait;
+            (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
+            return NGX_BUSY;
+        }
+
+        goto fallback;
+    }
+
+    if (ngx_http_payments_limit_wait_cleanup(r, lctx) != NGX_OK) {
+        goto fallback;
+    }
+
+    ngx_http_payments_limit_failures_tail(z, key, buf, &tail);
+
+    if (resume != NULL
+        && ngx_http_payments_limit_redis_peek(z, &tail,
+                                              ngx_http_payments_limit_answered,
+                                              ctx, r->connection->log,
+                                              &lctx->ask)
+           == NGX_OK)
+    {
+        lctx->resume = resume;
+        return NGX_AGAIN;
+    }
+
+fallback:
+
+    ngx_http_payments_limit_redis_fell_back(z);
+
+    if (z->deny) {
+        return NGX_ABORT;
+    }
+
+    max = z->max / (int64_t) z->gateways;
+    if (max < 1) {
+        max = 1;
+    }
+
+local:
+
+    ngx_shmtx_lock(&z->shpool->mutex);
+    rc = ngx_http_payments_limit_failures_locked(z, key, max, wait);
+    ngx_shmtx_unlock(&z->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
  * Gives back an amount admitted into sub-window idx: in Redis (nothing
  * waits for the answer; Redis down, it stays counted until its sub-window
  * leaves the window: never less than what was admitted), or locally.

@@ -64,6 +64,22 @@ ngx_http_payments_limit_rbtree_insert_value(ngx_rbtree_node_t *temp,
 }
 
 
+/*
+ * A failures zone kept in Redis hashes its keys with the salt every gateway
+ * derives from the shared key file (payments_limit_redis hash_key_file=),
+ * not a random one: a buyer is the same key in Redis whichever gateway
+ * counts it.
+ */
+
+static void
+ngx_http_payments_limit_shared_salt(ngx_http_payments_limit_zone_t *z)
+{
+    if (z->redis && z->kind == NGX_HTTP_PAYMENTS_LIMIT_FAILURES) {
+        ngx_memcpy(z->sh->salt, z->salt, sizeof(z->salt));
+    }
+}
+
+
 ngx_int_t
 ngx_http_payments_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
@@ -92,6 +108,8 @@ ngx_http_payments_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         z->sh = oz->sh;
         z->shpool = oz->shpool;
 
+        ngx_http_payments_limit_shared_salt(z);
+
         return NGX_OK;
     }
 
@@ -99,6 +117,8 @@ ngx_http_payments_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (shm_zone->shm.exists) {
         z->sh = z->shpool->data;
+
+        ngx_http_payments_limit_shared_salt(z);
 
         return NGX_OK;
     }
@@ -122,6 +142,8 @@ ngx_http_payments_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (RAND_bytes(z->sh->salt, sizeof(z->sh->salt)) != 1) {
         return NGX_ERROR;
     }
+
+    ngx_http_payments_limit_shared_salt(z);
 
     len = sizeof(" in payments_limit zone \"\"") + shm_zone->shm.name.len;
 
@@ -398,7 +420,7 @@ ngx_http_payments_limit_unreserve(ngx_http_payments_limit_zone_t *z,
 
 ngx_int_t
 ngx_http_payments_limit_failures_locked(ngx_http_payments_limit_zone_t *z,
-    ngx_str_t *key, ngx_msec_t *wait)
+    ngx_str_t *key, int64_t max, ngx_msec_t *wait)
 {
     int64_t                            total;
     ngx_http_payments_limit_node_t    *ln;
@@ -414,11 +436,11 @@ ngx_http_payments_limit_failures_locked(ngx_http_payments_limit_zone_t *z,
     w = (ngx_http_payments_limit_window_t *) ln->data;
     total = pay_rl_window_advance(w, pay_rl_slot(ngx_current_msec, z->slot));
 
-    if (total < z->max) {
+    if (total < max) {
         return NGX_OK;
     }
 
-    *wait = (ngx_msec_t) pay_rl_window_wait(w, total, z->max - 1, z->slot,
+    *wait = (ngx_msec_t) pay_rl_window_wait(w, total, max - 1, z->slot,
                                             z->window, ngx_current_msec);
     (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
 

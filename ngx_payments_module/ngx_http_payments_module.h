@@ -597,10 +597,13 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  drivers, _psp_conf.c and the leaves; never the router
  *                  or _auth.c.  _money_call.c is _money.c's PSP call.
  *   _limit*.c      ngx_http_payments_limit_module: directives, zones,
- *                  hooks, variables; _limit_wait.c a request waiting for
- *                  Redis (paused, resumed); _limit_redis.c its Redis's
- *                  link (one connection of nginx's own per worker,
+ *                  hooks, variables; _limit_failures.c the card-testing
+ *                  guard's keys and counts (local, or in Redis under an
+ *                  HMAC); _limit_wait.c a request waiting for Redis
+ *                  (paused, resumed); _limit_redis.c its Redis's link
+ *                  (one connection of nginx's own per worker,
  *                  non-blocking on its events: connect, close, timers),
+ *                  _limit_redis_tls.c TLS on it (nginx's OpenSSL layer),
  *                  _limit_redis_proto.c what goes over it (the asks'
  *                  queue, sending, the replies; hiredis only writes and
  *                  parses the protocol; it never calls _limit_redis.c),
@@ -649,13 +652,16 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _keys_conf.c         -> _util.c
  *   _limit.c             -> _limit_redis.c _limit_redis_conf.c _limit_vars.c
  *   _limit.c             -> _limit_zone.c
- *   _limit_hooks.c       -> _limit_wait.c _limit_zone.c _psp_conf.c
- *   _limit_hooks.c       -> _response.c
- *   _limit_redis.c       -> _limit_redis_proto.c
+ *   _limit_failures.c    -> _limit_redis_proto.c _limit_zone.c
+ *   _limit_hooks.c       -> _limit_failures.c _limit_wait.c _limit_zone.c
+ *   _limit_hooks.c       -> _psp_conf.c _response.c
+ *   _limit_redis.c       -> _limit_redis_proto.c _limit_redis_tls.c
  *   _limit_redis_conf.c  -> _util.c
  *   _limit_redis_proto.c -> -
+ *   _limit_redis_tls.c   -> _limit_redis_proto.c
  *   _limit_vars.c        -> _psp_conf.c
- *   _limit_wait.c        -> _limit_redis_proto.c _limit_zone.c _response.c
+ *   _limit_wait.c        -> _limit_failures.c _limit_redis_proto.c
+ *   _limit_wait.c        -> _limit_zone.c _response.c
  *   _limit_zone.c        -> -
  *   _list.c              -> _pg.c _response.c _util.c
  *   _methods.c           -> _breaker.c _curl.c _pg.c _psp_call.c _psp_conf.c
@@ -680,7 +686,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _pg_prepare.c        -> -
  *   _psp_call.c          -> _breaker.c _metrics.c
  *   _psp_conf.c          -> _util.c
- *   _read.c              -> _limit_hooks.c _pg.c _psp_conf.c _response.c
+ *   _read.c              -> _limit_failures.c _pg.c _psp_conf.c _response.c
  *   _read.c              -> _util.c
  *   _register.c          -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
  *   _register.c          -> _register_end.c _register_psp.c
@@ -715,7 +721,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _sweeper_round.c     -> _curl.c _pg.c
  *   _tls_guard.c         -> _metrics_guard.c _util.c
  *   _util.c              -> -
- *   _webhook.c           -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
+ *   _webhook.c           -> _limit_failures.c _metrics.c _pg.c _psp_conf.c
  *   _webhook.c           -> _response.c _util.c
  */
 

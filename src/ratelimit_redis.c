@@ -32,9 +32,43 @@ const char  pay_rl_redis_script[] =
      * sub-window index -> sum; index = floor(now / slot) + 1; a window is
      * its last 17 sub-windows; the ones that left are deleted when met.
      * ARGV: op, now, slot, window, amount, max (add) or the index the
-     * amount went into (sub).
+     * amount went into (sub).  "peek" answers as "add" would, and adds
+     * nothing (the failures guard: amount 1, max its max).
      */
-    "if op == 'add' or op == 'sub' then\n"
+    /*
+     * The failures guard's checkout record (a hash of field -> a failure
+     * window's key tail): "note" sets one field, "failed" counts one
+     * failure in the window of each tail it holds (ARGV[5] the windows'
+     * key prefix), the same arithmetic as "add" without a max.
+     */
+    "local function bump(k, idx, slot, now)\n"
+    "  local h = redis.call('HGETALL', k)\n"
+    "  for i = 1, #h, 2 do\n"
+    "    local n = tonumber(h[i])\n"
+    "    if n == nil or tonumber(h[i + 1]) == nil or n + 17 <= idx then\n"
+    "      redis.call('HDEL', k, h[i])\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('HINCRBY', k, string.format('%.0f', idx), 1)\n"
+    "  local ttl = (idx + 16) * slot - now\n"
+    "  if ttl < 1 then ttl = 1 end\n"
+    "  redis.call('PEXPIRE', k, string.format('%.0f', ttl))\n"
+    "end\n"
+    "if op == 'note' then\n"
+    "  redis.call('HSET', key, ARGV[4], ARGV[5])\n"
+    "  redis.call('PEXPIRE', key, ARGV[3])\n"
+    "  return {0, 0}\n"
+    "end\n"
+    "if op == 'failed' then\n"
+    "  local slot = tonumber(ARGV[3])\n"
+    "  local idx = math.floor(now / slot) + 1\n"
+    "  local h = redis.call('HGETALL', key)\n"
+    "  for i = 2, #h, 2 do\n"
+    "    bump(ARGV[5] .. h[i], idx, slot, now)\n"
+    "  end\n"
+    "  return {0, 0}\n"
+    "end\n"
+    "if op == 'add' or op == 'sub' or op == 'peek' then\n"
     "  local slot = tonumber(ARGV[3])\n"
     "  local window = tonumber(ARGV[4])\n"
     "  local amount = tonumber(ARGV[5])\n"
@@ -79,6 +113,7 @@ const char  pay_rl_redis_script[] =
     "    end\n"
     "    return {1, window + slot}\n"
     "  end\n"
+    "  if op == 'peek' then return {0, 0} end\n"
     "  redis.call('HINCRBY', key, string.format('%.0f', idx),\n"
     "             string.format('%.0f', amount))\n"
     "  local ttl = (idx + 16) * slot - now\n"
@@ -121,6 +156,51 @@ const char  pay_rl_redis_script[] =
     "  redis.call('PEXPIRE', key, string.format('%.0f', ttl))\n"
     "end\n"
     "return {0, 0}\n";
+
+
+/*
+ * hiredis 0.14's reader allocates an array's elements as soon as it reads
+ * their count ("*2000000000\r\n": 16 GB asked for before one element
+ * came); the scripts answer arrays of two.  The reader's own functions,
+ * with an array of more than PAY_RL_REDIS_ARRAY_MAX refused (the reader
+ * then fails: "Out of memory", the connection dropped).
+ */
+static redisReplyObjectFunctions  pay_rl_redis_fn;
+static void *(*pay_rl_redis_create_array)(const redisReadTask *task,
+    int elements);
+
+
+static void *
+pay_rl_redis_array(const redisReadTask *task, int elements)
+{
+    if (elements < 0 || elements > PAY_RL_REDIS_ARRAY_MAX) {
+        return NULL;
+    }
+
+    return pay_rl_redis_create_array(task, elements);
+}
+
+
+redisReader *
+pay_rl_redis_reader(void)
+{
+    redisReader  *r;
+
+    r = redisReaderCreate();
+    if (r == NULL) {
+        return NULL;
+    }
+
+    if (pay_rl_redis_create_array == NULL) {
+        pay_rl_redis_fn = *r->fn;
+        pay_rl_redis_create_array = r->fn->createArray;
+        pay_rl_redis_fn.createArray = pay_rl_redis_array;
+    }
+
+    r->fn = &pay_rl_redis_fn;
+
+    return r;
+}
 
 
 void
@@ -241,6 +321,56 @@ pay_rl_redis_window_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
     pay_rl_redis_num(cmd, 2, window);
     pay_rl_redis_num(cmd, 3, amount > 0 ? (uint64_t) amount : 0);
     pay_rl_redis_num(cmd, 4, max_or_idx);
+}
+
+
+void
+pay_rl_redis_peek_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
+    const char *key, size_t klen, uint64_t now, uint64_t slot,
+    uint64_t window, uint64_t max)
+{
+    pay_rl_redis_window_cmd(cmd, sha, key, klen, 0, now, slot, window, 1,
+                            max);
+    cmd->argv[4] = "peek";
+    cmd->argvlen[4] = 4;
+}
+
+
+void
+pay_rl_redis_note_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
+    const char *key, size_t klen, uint64_t ttl, const char *field,
+    size_t flen, const void *value, size_t vlen)
+{
+    cmd->argc = 0;
+
+    pay_rl_redis_arg(cmd, "EVALSHA", 7);
+    pay_rl_redis_arg(cmd, sha, strlen(sha));
+    pay_rl_redis_arg(cmd, "1", 1);
+    pay_rl_redis_arg(cmd, key, klen);
+    pay_rl_redis_arg(cmd, "note", 4);
+    pay_rl_redis_num(cmd, 0, 0);
+    pay_rl_redis_num(cmd, 1, ttl > 0 ? ttl : 1);
+    pay_rl_redis_arg(cmd, field, flen);
+    pay_rl_redis_arg(cmd, value, vlen);
+}
+
+
+void
+pay_rl_redis_failed_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
+    const char *key, size_t klen, uint64_t now, uint64_t slot,
+    uint64_t window, const char *fprefix, size_t fplen)
+{
+    cmd->argc = 0;
+
+    pay_rl_redis_arg(cmd, "EVALSHA", 7);
+    pay_rl_redis_arg(cmd, sha, strlen(sha));
+    pay_rl_redis_arg(cmd, "1", 1);
+    pay_rl_redis_arg(cmd, key, klen);
+    pay_rl_redis_arg(cmd, "failed", 6);
+    pay_rl_redis_num(cmd, 0, now);
+    pay_rl_redis_num(cmd, 1, slot);
+    pay_rl_redis_num(cmd, 2, window);
+    pay_rl_redis_arg(cmd, fprefix, fplen);
 }
 
 

@@ -20,6 +20,9 @@
  *
  * A key is  prefix ":" zone ":r:" key-bytes  (binary-safe: an address's
  * bytes, a merchant id, a PSP name and an address); a window's has ":w:".
+ * The failures guard's windows have ":f:" and its checkout records ":c:",
+ * each followed by an HMAC of the local key (the adapter's: never an
+ * address, an e-mail or an id in the clear).
  */
 #ifndef PAYMENTS_RATELIMIT_REDIS_H
 #define PAYMENTS_RATELIMIT_REDIS_H
@@ -34,6 +37,16 @@
 #define PAY_RL_REDIS_ARGC      10
 
 extern const char  pay_rl_redis_script[];
+
+/* the most elements of an array a reply may have (the scripts send 2) */
+#define PAY_RL_REDIS_ARRAY_MAX  64
+
+/*
+ * hiredis's reader (redisReaderCreate()) that refuses an array of more
+ * than PAY_RL_REDIS_ARRAY_MAX elements before allocating them: what the
+ * adapter reads Redis's replies with.  NULL: no memory.
+ */
+redisReader *pay_rl_redis_reader(void);
 
 /* The script's SHA-1 in hex (what EVALSHA names), NUL-terminated. */
 void pay_rl_redis_script_sha(char out[PAY_RL_REDIS_SHA_LEN + 1]);
@@ -91,6 +104,33 @@ typedef enum {
 void pay_rl_redis_window_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
     const char *key, size_t klen, int sub, uint64_t now, uint64_t slot,
     uint64_t window, int64_t amount, uint64_t max_or_idx);
+
+/*
+ * EVALSHA sha 1 key "peek" now slot window 1 max: whether one more would
+ * fit the window (the failures guard's check), adding nothing; answered
+ * as a window's add, {0, 0} when it fits.
+ */
+void pay_rl_redis_peek_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
+    const char *key, size_t klen, uint64_t now, uint64_t slot,
+    uint64_t window, uint64_t max);
+
+/*
+ * EVALSHA sha 1 key "note" 0 ttl field value: one field of a checkout's
+ * record (the key tail of a failure window it would count in), the
+ * record expiring in ttl ms.  Answered {0, 0}.
+ */
+void pay_rl_redis_note_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
+    const char *key, size_t klen, uint64_t ttl, const char *field,
+    size_t flen, const void *value, size_t vlen);
+
+/*
+ * EVALSHA sha 1 key "failed" now slot window fprefix: the checkout of the
+ * record failed: one failure counted in the window fprefix + tail of each
+ * tail the record holds (none: nothing).  Answered {0, 0}.
+ */
+void pay_rl_redis_failed_cmd(pay_rl_redis_cmd_t *cmd, const char *sha,
+    const char *key, size_t klen, uint64_t now, uint64_t slot,
+    uint64_t window, const char *fprefix, size_t fplen);
 
 /*
  * A window's answer: {0, idx} (fits: *value the sub-window it went into,

@@ -1386,11 +1386,55 @@ Test(config, refuses_a_redis_zone_without_its_redis_or_its_share)
                          "store=redis gateways=0;", "invalid \"gateways=0\"");
     expect_limit_refused("payments_limit_zone api size=1m rate=1r/s "
                          "store=memcached;", "write store=local, store=redis");
-    expect_limit_refused("payments_limit_failures f size=1m window=1h "
+}
+
+
+/*
+ * A failures zone in Redis: its keys are HMACs under a key every gateway
+ * reads from the same file (hash_key_file=), of 32 characters at least,
+ * kept as secrets are
+ */
+Test(config, a_failures_zone_in_redis_needs_the_shared_hash_key)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379; "
+                         "payments_limit_failures f size=1m window=1h "
+                         "max=5 store=redis gateways=2;",
+                         "payments_limit_failures \"f\" says store=redis, "
+                         "but \"payments_limit_redis\" has no "
+                         "hash_key_file=");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379; "
+                         "payments_limit_failures f size=1m window=1h "
                          "max=5 store=redis;",
-                         "only request-rate and amount zones "
-                         "(payments_limit_zone, payments_limit_amount) can "
-                         "be kept in Redis");
+                         "zone \"f\" with store=redis needs gateways=N");
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.extra = str_printf("payments_limit_redis 127.0.0.1:6379 "
+                         "hash_key_file=%s/short.key;", c.dir);
+    expect_refused(&c, &p, "is shorter than 32 characters");
+
+    p.extra = str_printf("payments_limit_redis 127.0.0.1:6379 "
+                         "hash_key_file=%s/open.key;", c.dir);
+    expect_refused(&c, &p, "readable by group or others");
+
+    write_file(str_printf("%s/hash.key", c.dir),
+               "0123456789abcdef0123456789abcdef\n", 0600);
+    p.extra = str_printf("payments_limit_redis 127.0.0.1:6379 "
+                         "hash_key_file=%s/hash.key; "
+                         "payments_limit_failures f size=1m window=1h "
+                         "max=5 store=redis gateways=2; "
+                         "payments_limit_failures w size=1m window=1h "
+                         "max=5 store=redis on_error=deny; "
+                         "payments_limit failures=f; "
+                         "payments_limit webhook_failures=w;", c.dir);
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
 }
 
 
@@ -1435,8 +1479,6 @@ Test(config, refuses_a_malformed_redis_line_or_an_open_password_file)
 
     expect_limit_refused("payments_limit_redis 127.0.0.1;",
                          "is not an address and port");
-    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 tls;",
-                         "has no TLS");
     expect_limit_refused("payments_limit_redis 127.0.0.1:6379 "
                          "timeout=5s;", "1ms to 1s");
     expect_limit_refused("payments_limit_redis 127.0.0.1:6379 "
@@ -1453,6 +1495,72 @@ Test(config, refuses_a_malformed_redis_line_or_an_open_password_file)
     p.extra = str_printf("payments_limit_redis 127.0.0.1:6379 "
                          "password_file=%s/open.secret;", c.dir);
     expect_refused(&c, &p, "readable by group or others");
+}
+
+
+/*
+ * TLS to Redis: verified by default, so a CA file is needed; parameters
+ * that would do nothing, or half a client certificate, are refused; the
+ * client key is a secret (mode 0600)
+ */
+Test(config, redis_tls_verifies_by_default_and_refuses_what_cannot_work)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 tls;",
+                         "tls needs tls_ca_file=");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 "
+                         "tls_ca_file=/etc/ssl/certs/ca-certificates.crt;",
+                         "tls_ parameters need \"tls\"");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 tls "
+                         "tls_verify=off "
+                         "tls_ca_file=/etc/ssl/certs/ca-certificates.crt;",
+                         "tls_verify=off checks no certificate");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 tls "
+                         "tls_ca_file=/etc/ssl/certs/ca-certificates.crt "
+                         "tls_certificate=/etc/ssl/certs/x.pem;",
+                         "tls_certificate= and tls_certificate_key= go "
+                         "together");
+    expect_limit_refused("payments_limit_redis unix:/run/redis/redis.sock "
+                         "tls "
+                         "tls_ca_file=/etc/ssl/certs/ca-certificates.crt;",
+                         "a unix socket names no host: give tls_name=");
+    expect_limit_refused("payments_limit_redis 127.0.0.1:6379 tls "
+                         "tls_verify=maybe;", "invalid \"tls_verify=maybe\"");
+
+    conf_init(&c);
+    p = good(&c);
+
+    /* a client key readable by others, as any secret */
+    p.extra = str_printf("payments_limit_redis 127.0.0.1:6379 tls "
+                         "tls_ca_file=/etc/ssl/certs/ca-certificates.crt "
+                         "tls_certificate=%s/tls.crt "
+                         "tls_certificate_key=%s/open.secret;", c.dir,
+                         c.dir);
+    expect_refused(&c, &p, "readable by group or others");
+
+    /* a CA file nginx cannot load */
+    p.extra = str_printf("payments_limit_redis 127.0.0.1:6379 tls "
+                         "tls_ca_file=%s/psp.secret;", c.dir);
+    expect_refused(&c, &p, "SSL_CTX_load_verify_locations");
+
+    p.extra = "payments_limit_redis 127.0.0.1:6379 tls "
+              "tls_ca_file=/etc/ssl/certs/ca-certificates.crt; "
+              "payments_limit_zone api size=1m rate=10r/s store=redis "
+              "gateways=2;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+
+    p.extra = "payments_limit_redis unix:/run/redis/redis.sock tls "
+              "tls_ca_file=/etc/ssl/certs/ca-certificates.crt "
+              "tls_name=redis.internal; "
+              "payments_limit_zone api size=1m rate=10r/s store=redis "
+              "gateways=2;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
 }
 
 
@@ -2039,8 +2147,8 @@ Test(config, an_invalid_parameter_says_its_allowed_range)
           "gateways= and on_error=" },
         { "", "payments_limit_failures cards size=1m window=1h max=5 "
               "rate=1r/s;",
-          "invalid parameter \"rate=1r/s\": it takes size=, window= and "
-          "max=" },
+          "invalid parameter \"rate=1r/s\": it takes size=, window=, max=, "
+          "store=, gateways= and on_error=" },
         { "", "RISK on_error=maybe;",
           "invalid parameter \"on_error=maybe\" of \"payments_risk\": "
           "deny, allow or review" },

@@ -101,7 +101,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t       half;
     redisReader *reader;
 
-    reader = redisReaderCreate();
+    reader = pay_rl_redis_reader();
     if (reader == NULL) {
         return 0;
     }

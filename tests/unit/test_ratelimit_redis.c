@@ -308,3 +308,101 @@ Test(rl_redis_answer, a_window_fits_with_its_sub_window_or_waits)
                      "%s", bad[i]);
     }
 }
+
+
+/* the card-testing guard's commands: peek, a checkout's note, its failure */
+Test(rl_redis_cmd, the_failures_peek_note_and_failed_with_their_arguments)
+{
+    char                 sha[PAY_RL_REDIS_SHA_LEN + 1];
+    size_t               i;
+    pay_rl_redis_cmd_t   cmd;
+    static const char   *peek[] = {
+        "EVALSHA", NULL, "1", "p:cards:f:K", "peek", "0", "37500", "600000",
+        "1", "5"
+    };
+    static const char   *note[] = {
+        "EVALSHA", NULL, "1", "p:cards:c:C", "note", "0", "3600000", "a",
+        "\x01\x00\x02"
+    };
+    static const char   *failed[] = {
+        "EVALSHA", NULL, "1", "p:cards:c:C", "failed", "0", "37500",
+        "600000", "p:cards:f:"
+    };
+
+    pay_rl_redis_script_sha(sha);
+    peek[1] = note[1] = failed[1] = sha;
+
+    pay_rl_redis_peek_cmd(&cmd, sha, "p:cards:f:K", 11, 0, 37500, 600000, 5);
+    cr_assert_eq(cmd.argc, 10);
+    for (i = 0; i < 10; i++) {
+        cr_assert_eq(cmd.argvlen[i], strlen(peek[i]), "peek %zu", i);
+        cr_assert(memcmp(cmd.argv[i], peek[i], cmd.argvlen[i]) == 0,
+                  "peek %zu: %.*s", i, (int) cmd.argvlen[i], cmd.argv[i]);
+    }
+
+    /* a binary value, its NUL included */
+    pay_rl_redis_note_cmd(&cmd, sha, "p:cards:c:C", 11, 3600000, "a", 1,
+                          "\x01\x00\x02", 3);
+    cr_assert_eq(cmd.argc, 9);
+    cr_assert_leq((size_t) cmd.argc, (size_t) PAY_RL_REDIS_ARGC);
+    for (i = 0; i < 8; i++) {
+        cr_assert_eq(cmd.argvlen[i], strlen(note[i]), "note %zu", i);
+        cr_assert(memcmp(cmd.argv[i], note[i], cmd.argvlen[i]) == 0,
+                  "note %zu", i);
+    }
+    cr_assert_eq(cmd.argvlen[8], 3);
+    cr_assert(memcmp(cmd.argv[8], "\x01\x00\x02", 3) == 0);
+
+    /* a ttl of 0 is never sent: PEXPIRE 0 would delete the record */
+    pay_rl_redis_note_cmd(&cmd, sha, "k", 1, 0, "0", 1, "v", 1);
+    cr_assert_str_eq(cmd.argv[6], "1");
+
+    pay_rl_redis_failed_cmd(&cmd, sha, "p:cards:c:C", 11, 0, 37500, 600000,
+                            "p:cards:f:", 10);
+    cr_assert_eq(cmd.argc, 9);
+    for (i = 0; i < 9; i++) {
+        cr_assert_eq(cmd.argvlen[i], strlen(failed[i]), "failed %zu", i);
+        cr_assert(memcmp(cmd.argv[i], failed[i], cmd.argvlen[i]) == 0,
+                  "failed %zu", i);
+    }
+
+    cr_assert_not_null(strstr(pay_rl_redis_script, "op == 'note'"));
+    cr_assert_not_null(strstr(pay_rl_redis_script, "op == 'failed'"));
+    cr_assert_not_null(strstr(pay_rl_redis_script, "op == 'peek'"));
+}
+
+
+/* the adapter's reader: an array's count is believed only up to 64 */
+Test(rl_redis_answer, the_reader_refuses_a_huge_array_before_allocating_it)
+{
+    void         *reply;
+    redisReader  *rd;
+    const char   *huge = "*2000000000\r\n:0\r\n:0\r\n";
+    const char   *fine = "*2\r\n:0\r\n:0\r\n";
+
+    rd = pay_rl_redis_reader();
+    cr_assert_not_null(rd);
+    cr_assert_eq(redisReaderFeed(rd, huge, strlen(huge)), REDIS_OK);
+    reply = NULL;
+    cr_assert_eq(redisReaderGetReply(rd, &reply), REDIS_ERR);
+    cr_assert_null(reply);
+    redisReaderFree(rd);
+
+    rd = pay_rl_redis_reader();
+    cr_assert_eq(redisReaderFeed(rd, "*65\r\n", 5), REDIS_OK);
+    cr_assert_eq(redisReaderGetReply(rd, &reply), REDIS_ERR);
+    redisReaderFree(rd);
+
+    /* the scripts' answers, and arrays up to 64, read as before */
+    rd = pay_rl_redis_reader();
+    cr_assert_eq(redisReaderFeed(rd, fine, strlen(fine)), REDIS_OK);
+    reply = NULL;
+    cr_assert_eq(redisReaderGetReply(rd, &reply), REDIS_OK);
+    cr_assert_not_null(reply);
+    cr_assert_eq(((redisReply *) reply)->elements, 2);
+    freeReplyObject(reply);
+
+    cr_assert_eq(redisReaderFeed(rd, "*64\r\n", 5), REDIS_OK);
+    cr_assert_eq(redisReaderGetReply(rd, &reply), REDIS_OK);
+    redisReaderFree(rd);
+}

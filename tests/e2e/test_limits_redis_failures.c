@@ -1,0 +1,356 @@
+/*
+ * End to end: the card-testing guard kept in Redis (payments_limit_failures
+ * ... store=redis, payments_limit_redis hash_key_file=;
+ * doc/ngx_http_payments_limit_module.md).  Two gateways of the test's own
+ * share one failures zone in the suite's Redis (harness_redis.c): a buyer
+ * gets max failures across both, not max on each; a checkout registered on
+ * one and failed by a webhook delivered to the other counts for its buyer
+ * and for the address that opened its pay link; every key in Redis is an
+ * HMAC under the salt derived from the shared key file (computed here as
+ * the documentation says), never an e-mail, a merchant or an address.
+ * Redis stopped: on_error=local checks max / gateways, on_error=deny
+ * answers 503.
+ */
+
+#include "harness.h"
+#include "harness_redis.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+
+/* 32 random bytes in hex, as openssl rand -hex 32 writes them */
+#define HASH_KEY  "5f1c0e9a7b3d2c4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6"
+
+#define MAX_FAILURES  3
+
+
+static char *
+failures_conf(const char *key_file, const char *on_error)
+{
+    return str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n%s"
+        "payments_limit_redis 127.0.0.1:%ld password_file=%s/redis.password "
+        "hash_key_file=%s timeout=1s prefix=t%ld;\n"
+        "payments_limit_failures cards size=64k window=10m max=%d "
+        "store=redis %s;\n"
+        "payments_limit failures=cards;\n",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+        redis_port, redis_dir, key_file, (long) getpid(), MAX_FAILURES,
+        on_error);
+}
+
+
+static char *
+buyer_body(const char *co, const char *email)
+{
+    json_t  *j;
+
+    /* two orders, 15.00 in all: the failure webhook's amount_total */
+    j = checkout_new(co, 2);
+    json_object_set_new(j, "buyer_info", json_pack("{s:s}", "email", email));
+
+    return dump(j);
+}
+
+
+/* POST /v1/payments for a buyer: the response (201, 429 or 503) */
+
+static resp_t *
+register_for(const gateway_t *gw, const merchant_t *m, const char *co,
+    const char *email)
+{
+    resp_t  *r;
+
+    r = gateway_send(gw, "POST", PATH_PAYMENTS, m, uid("key"),
+                     buyer_body(co, email));
+    cr_assert(r->status == 201 || r->status == 429 || r->status == 503,
+              "POST /v1/payments answered %ld: %s", r->status,
+              r->body ? r->body : "");
+
+    return r;
+}
+
+
+static long
+refused_for(const gateway_t *gw, const merchant_t *m, const char *email)
+{
+    long     status;
+    json_t  *j;
+    resp_t  *r;
+
+    r = register_for(gw, m, uid("co"), email);
+    status = r->status;
+
+    if (status == 201) {
+        j = resp_json(r);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                         "FAILED", "the PSP did not refuse it");
+    }
+
+    if (status == 429) {
+        expect_problem(r, 429, "rate_limited");
+        cr_assert(mem_contains(r->body, r->len, "failed payments"));
+    }
+
+    if (status == 503) {
+        expect_problem(r, 503, "store_unavailable");
+        cr_assert_not_null(resp_header(r, "Retry-After"));
+    }
+
+    resp_free(r);
+
+    return status;
+}
+
+
+/* a Stripe webhook that fails the checkout, delivered to gw */
+
+static void
+fail_on(const gateway_t *gw, const merchant_t *m, const char *co,
+    resp_t *created)
+{
+    char        *evt, *tok;
+    req_t        rq;
+    json_t      *j;
+    resp_t      *r;
+    const char  *h[3];
+
+    j = resp_json(created);
+    tok = strdup(json_string_value(json_object_get(j, "psp_token")));
+
+    evt = str_printf("{\"id\":\"%s\",\"object\":\"event\","
+                     "\"type\":\"checkout.session.async_payment_failed\","
+                     "\"created\":%ld,\"livemode\":false,\"data\":{\"object\":"
+                     "{\"id\":\"%s\",\"object\":\"checkout.session\","
+                     "\"client_reference_id\":\"%s:%s\",\"amount_total\":1500,"
+                     "\"currency\":\"usd\",\"payment_status\":\"unpaid\","
+                     "\"status\":\"complete\"}}}",
+                     uid("evt"), (long) time(NULL), tok, m->id, co);
+
+    h[0] = "Content-Type: application/json";
+    h[1] = stripe_signature(NULL, time(NULL), evt);
+    h[2] = NULL;
+
+    rq.method = "POST";
+    rq.url = str_printf("%s/v1/webhooks/%s", gw->origin, env("PAY_TEST_PSP"));
+    rq.headers = h;
+    rq.body = evt;
+    rq.len = (size_t) -1;
+
+    r = http(&rq);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    resp_free(r);
+}
+
+
+/* HMAC-SHA-256 cut to 16 bytes */
+
+static void
+hmac16(const void *key, size_t klen, const void *data, size_t len,
+    unsigned char *out)
+{
+    unsigned char  mac[EVP_MAX_MD_SIZE];
+    unsigned int   n = 0;
+
+    cr_assert_not_null(HMAC(EVP_sha256(), key, (int) klen, data, len, mac,
+                            &n));
+    memcpy(out, mac, 16);
+}
+
+
+/*
+ * The key of a buyer's failure window in Redis, as the documentation
+ * derives it: salt = HMAC(key file, "failures:" zone); the buyer =
+ * HMAC(salt, merchant NUL "e:" e-mail in lower case)[16]; the key's tail
+ * = HMAC(salt, "b" buyer)[16].
+ */
+
+static size_t
+buyer_window_key(const char *merchant, const char *email, char *out)
+{
+    size_t          n, len;
+    unsigned char   salt[32], buyer[17], tail[16], mac[EVP_MAX_MD_SIZE];
+    unsigned int    slen = 0;
+    char            buf[512], *p;
+
+    cr_assert_not_null(HMAC(EVP_sha256(), HASH_KEY, strlen(HASH_KEY),
+                            (const unsigned char *) "failures:cards", 14,
+                            mac, &slen));
+    memcpy(salt, mac, 32);
+
+    len = strlen(merchant);
+    memcpy(buf, merchant, len + 1);
+    p = buf + len + 1;
+    *p++ = 'e';
+    *p++ = ':';
+    for (n = 0; email[n]; n++) {
+        *p++ = (char) (email[n] >= 'A' && email[n] <= 'Z'
+                       ? email[n] + 32 : email[n]);
+    }
+
+    buyer[0] = 'b';
+    hmac16(salt, 32, buf, (size_t) (p - buf), buyer + 1);
+    hmac16(salt, 32, buyer, 17, tail);
+
+    n = (size_t) sprintf(out, "t%ld:cards:f:", (long) getpid());
+    memcpy(out + n, tail, 16);
+
+    return n + 16;
+}
+
+
+/*
+ * Two gateways, one failures zone in Redis (max=3): a buyer's refused
+ * payments count across both, 3 in all, not 3 on each; the window is in
+ * Redis under the HMAC the documentation gives, with an expiry, and no key
+ * names the buyer, the merchant or the address.  A checkout registered on
+ * one gateway and failed by a webhook on the other counts for its buyer
+ * and for the address that opened its pay link on the other.  Redis
+ * stopped: the local=... gateway checks 3 / 2 = 1 on its own; the deny one
+ * answers 503.
+ */
+Test(limits_redis, two_gateways_share_the_card_testing_guard,
+     .timeout = 90)
+{
+    int            i, leaked;
+    char          *key_file, *co[MAX_FAILURES + 1], *pay[MAX_FAILURES + 1];
+    char           wkey[128];
+    size_t         wlen, k;
+    int64_t        sum;
+    json_t        *j;
+    resp_t        *r, *created[MAX_FAILURES + 1];
+    gateway_t      gc, gd;
+    merchant_t     m, m2;
+    redisContext  *c;
+    redisReply    *rr, *v;
+
+    secret_used(HASH_KEY);
+    key_file = secret_file("hash.key", HASH_KEY);
+
+    memset(&gc, 0, sizeof(gc));
+    memset(&gd, 0, sizeof(gd));
+    gateway_start(&gc, str_printf("rl-f-c-%ld", (long) getpid()), 1,
+                  failures_conf(key_file, "gateways=2"));
+    gateway_start(&gd, str_printf("rl-f-d-%ld", (long) getpid()), 1,
+                  failures_conf(key_file, "on_error=deny"));
+    gateway_wait_ready(&gc, 10);
+    gateway_wait_ready(&gd, 10);
+
+    /* refused registrations, alternating: 3 in all, then refused on
+     * either gateway (alone, each would let 3 through) */
+    merchant_new(&m);
+    mock_fault(str_printf("{\"match\":\"%s:\",\"refuse_status\":402}", m.id));
+
+    for (i = 0; i < MAX_FAILURES; i++) {
+        cr_assert_eq(refused_for(i % 2 ? &gd : &gc, &m,
+                                 "Tester@Example.com"), 201,
+                     "failure %d", i);
+    }
+
+    cr_assert_eq(refused_for(&gd, &m, "tester@example.COM"), 429);
+    cr_assert_eq(refused_for(&gc, &m, "tester@example.com"), 429);
+    cr_assert_eq(refused_for(&gd, &m, "someone@example.com"), 201);
+
+    /* the window, under the documented HMAC, holds the 3 failures */
+    c = redis_client();
+    wlen = buyer_window_key(m.id, "tester@example.com", wkey);
+    rr = redisCommand(c, "HVALS %b", wkey, wlen);
+    cr_assert(rr != NULL && rr->type == REDIS_REPLY_ARRAY
+              && rr->elements >= 1, "no failure window for the buyer");
+    sum = 0;
+    for (k = 0; k < rr->elements; k++) {
+        sum += strtoll(rr->element[k]->str, NULL, 10);
+    }
+    freeReplyObject(rr);
+    cr_assert_eq(sum, MAX_FAILURES, "the window holds %lld", (long long) sum);
+
+    rr = redisCommand(c, "PTTL %b", wkey, wlen);
+    cr_assert(rr != NULL && rr->type == REDIS_REPLY_INTEGER
+              && rr->integer > 0 && rr->integer <= 600000 + 600000 / 16);
+    freeReplyObject(rr);
+
+    /* a checkout registered on C, its pay link opened on D, failed by a
+     * webhook delivered to D: the buyer's and the address's failures */
+    merchant_new(&m2);
+
+    for (i = 0; i <= MAX_FAILURES; i++) {
+        co[i] = uid("co");
+        created[i] = register_for(&gc, &m2, co[i],
+                                  i < MAX_FAILURES ? "card@example.com"
+                                                   : "other@example.com");
+        cr_assert_eq(created[i]->status, 201, "%s", created[i]->body);
+        j = resp_json(created[i]);
+        pay[i] = strdup(url_path(json_string_value(json_object_get(j,
+                                                               "pay_url"))));
+    }
+
+    for (i = 0; i < MAX_FAILURES; i++) {
+        r = gateway_get(&gd, pay[i]);
+        cr_assert_eq(r->status, 303, "pay page %d: %ld %s", i, r->status,
+                     r->body);
+        resp_free(r);
+        fail_on(&gd, &m2, co[i], created[i]);
+    }
+
+    /* both counted in Redis: the buyer on C, the address on C */
+    r = register_for(&gc, &m2, uid("co"), "Card@Example.com");
+    expect_problem(r, 429, "rate_limited");
+    resp_free(r);
+
+    r = gateway_get(&gc, pay[MAX_FAILURES]);
+    cr_assert_eq(r->status, 429, "%ld %s", r->status, r->body);
+    cr_assert(strncmp(resp_header(r, "Content-Type"), "text/html", 9) == 0);
+    resp_free(r);
+
+    /* no key in Redis names a buyer, a merchant or an address: the
+     * prefix, the zone, 'f' or 'c', and 16 bytes of HMAC */
+    rr = redisCommand(c, "KEYS t%ld:cards:*", (long) getpid());
+    cr_assert(rr != NULL && rr->type == REDIS_REPLY_ARRAY
+              && rr->elements >= 6, "%zu keys", rr ? rr->elements : 0);
+    leaked = 0;
+    for (k = 0; k < rr->elements; k++) {
+        v = rr->element[k];
+        wlen = strlen(str_printf("t%ld:cards:f:", (long) getpid()));
+        cr_assert_eq(v->len, wlen + 16, "key of %zu bytes", v->len);
+        cr_assert(v->str[wlen - 2] == 'f' || v->str[wlen - 2] == 'c');
+        leaked += memmem(v->str, v->len, "example", 7) != NULL
+                  || memmem(v->str, v->len, m.id, strlen(m.id)) != NULL
+                  || memmem(v->str, v->len, m2.id, strlen(m2.id)) != NULL
+                  || memmem(v->str, v->len, "\x7f\0\0\x01", 4) != NULL;
+    }
+    freeReplyObject(rr);
+    redisFree(c);
+    cr_assert_eq(leaked, 0);
+
+    cr_assert_eq(fallbacks(&gc, "cards"), 0);
+    cr_assert_eq(fallbacks(&gd, "cards"), 0);
+    cr_assert_eq(log_count(&gc, "decide without it"), 0);
+
+    /* Redis gone: C checks its share, 3 / gateways=2 = 1; D says
+     * on_error=deny: 503, never a 429 */
+    redis_stop();
+
+    cr_assert_eq(refused_for(&gc, &m, "later@example.com"), 201);
+    cr_assert_eq(refused_for(&gc, &m, "later@example.com"), 429);
+    cr_assert_eq(refused_for(&gd, &m, "later@example.com"), 503);
+
+    cr_assert(fallbacks(&gc, "cards") >= 2, "%g", fallbacks(&gc, "cards"));
+    cr_assert(fallbacks(&gd, "cards") >= 1);
+    cr_assert_eq(log_count(&gc, "zones with store=redis decide without "
+                           "it"), 1);
+    cr_assert_eq(log_count(&gd, "zones with store=redis decide without "
+                           "it"), 1);
+
+    /* neither the key file's key nor Redis's password in a log line */
+    cr_assert_eq(log_count(&gc, HASH_KEY), 0);
+    cr_assert_eq(log_count(&gd, REDIS_PASSWORD), 0);
+
+    gateway_stop(&gc);
+    gateway_stop(&gd);
+}
