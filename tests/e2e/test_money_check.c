@@ -235,6 +235,9 @@ typedef enum {
                            history's gateway's workers */
     MC_RELOAD,          /* the history's gateway reloaded (SIGHUP) */
     MC_RACE,            /* arg mc_race_e: two operations sent at once */
+    MC_FORGET,          /* order, amount: a refund the PSP answers after
+                           the gateway gave up; its key window passes and
+                           the PSP forgets its keys; the shop retries */
     MC_NKINDS
 } mc_kind_e;
 
@@ -277,7 +280,9 @@ static const char  *mc_kind_names[MC_NKINDS] = {
     "8 days pass, the sweeper's round runs",
     "the session's time runs out at the PSP (no webhook)",
     "SIGKILL of the gateway's workers", "the gateway reloads (SIGHUP)",
-    "at once:"
+    "at once:",
+    "refund, the PSP's answer too late; 8 days pass, the PSP forgets its "
+    "keys, the shop retries"
 };
 
 typedef struct {
@@ -715,6 +720,19 @@ mc_draw_gateway(mc_history_t *h, mc_model_t *model)
         mc_draw_race(h, &r, model);
     }
 
+    /* the PSP forgetting its keys between a refund and the shop's retry
+     * (where no fault rule of the merchant's refunds is before its own) */
+    if (h->ops.refunds == 0 && mc_chance(&r, 30)) {
+        c = (int) mc_below(&r, h->nco);
+        j = (int) mc_below(&r, h->co[c].norders);
+        if (model[c].paid && model[c].captured[j] > model[c].refunded[j]) {
+            mc_add(h, MC_FORGET, c, j, 0,
+                   mc_part(&r, h->co[c].currency,
+                           model[c].captured[j] - model[c].refunded[j]));
+            model[c].refunded[j] += h->steps[h->nsteps - 1].amount;
+        }
+    }
+
     if (h->gw == MC_GW_SUITE) {
         return;
     }
@@ -928,7 +946,7 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
         mc_say("  step %2d: checkout %d: %s%s%s%s%s%s%s", i, s->co,
                     mc_kind_names[s->kind],
                     s->kind == MC_CAPTURE || s->kind == MC_VOID
-                    || s->kind == MC_REFUND
+                    || s->kind == MC_REFUND || s->kind == MC_FORGET
                     ? str_printf(" order %d", s->order) : "",
                     s->kind == MC_PAYOUT
                     ? str_printf(" seller %s at %s", mc_sellers[s->order],
@@ -992,11 +1010,13 @@ mc_destination(int dialect)
 }
 
 
-/* A shop's POST: retried under the same key while the answer is a 5xx or
- * none (at most 4 times); "status" or "status code" for the history */
+/* A shop's POST under key: retried (retry 1) under the same key while the
+ * answer is a 5xx or none (at most 4 times); "status" or "status code"
+ * for the history */
 static char *
-mc_shop(const mc_run_t *run, const char *base, const char *host,
-    const char *path, const char *body, json_t **answer)
+mc_send(const mc_run_t *run, const char *base, const char *host,
+    const char *path, const char *body, const char *key, int retry,
+    json_t **answer)
 {
     int          i;
     req_t        rq;
@@ -1006,7 +1026,7 @@ mc_shop(const mc_run_t *run, const char *base, const char *host,
 
     n = 0;
     h[n++] = str_printf("Authorization: Bearer %s", run->m.key);
-    h[n++] = str_printf("Idempotency-Key: %s", uid("mk"));
+    h[n++] = str_printf("Idempotency-Key: %s", key);
     h[n++] = "Content-Type: application/json";
     if (host != NULL) {
         h[n++] = str_printf("Host: %s", host);
@@ -1026,14 +1046,14 @@ mc_shop(const mc_run_t *run, const char *base, const char *host,
     /* and while the first request still holds the key (a worker killed
      * with it: until its lease runs out), as its Retry-After says */
     for (i = 0; ; i++) {
-        r = books_retried(&rq, 4, 200, NULL);
+        r = books_retried(&rq, retry ? 4 : 1, 200, NULL);
 
         *answer = r->status > 0 && r->len > 0
                   ? json_loadb(r->body, r->len, 0, NULL) : NULL;
         code = *answer ? json_string_value(json_object_get(*answer, "code"))
                        : NULL;
 
-        if (i == 40
+        if (i == 40 || !retry
             || !((r->status == 409 && code != NULL
                   && strcmp(code, "idempotency_key_in_use") == 0)
                  || (run->base != NULL
@@ -1047,6 +1067,14 @@ mc_shop(const mc_run_t *run, const char *base, const char *host,
 
     return code ? str_printf("%ld %s", r->status, code)
                 : str_printf("%ld", r->status);
+}
+
+
+static char *
+mc_shop(const mc_run_t *run, const char *base, const char *host,
+    const char *path, const char *body, json_t **answer)
+{
+    return mc_send(run, base, host, path, body, uid("mk"), 1, answer);
 }
 
 
@@ -1571,6 +1599,61 @@ mc_kill(mc_run_t *run, int ms)
 }
 
 
+/*
+ * A refund whose PSP answers after the gateway gave up (its latency past
+ * the request's time; its webhook late), then the PSP's key window passes
+ * (the claim moved 8 days back) and the PSP forgets its keys; then the
+ * shop retries under the same key.  The gateway must not send it again
+ * (a second refund): the webhook settles it.
+ */
+static char *
+mc_forget(mc_run_t *run, const mc_step_t *s)
+{
+    int          i;
+    char        *key, *first, *again;
+    long         n;
+    json_t      *ans;
+    resp_t      *r;
+    const char  *path, *body, *p[2];
+
+    mock_fault(str_printf("{\"match\":\"%s:rf_\",\"latency_ms\":3000,"
+                          "\"webhook_delay_ms\":4000}", run->m.id));
+
+    mc_request(run, "refund", s->co, s->order, s->amount, &path, &body);
+    key = uid("mk");
+    first = mc_send(run, NULL, NULL, path, body, key, 0, &ans);
+
+    /* the PSP makes it meanwhile (3 s after it came: the gateway gave up
+     * after its 1.5 or 2.5 s), then forgets its keys */
+    msleep(2000);
+    n = 0;
+    for (i = 0; i < 3; i++) {
+        r = books_mock("POST", "/_control/keys/forget",
+                       str_printf("{\"match\":\"%s:rf_\"}", run->m.id));
+        n += r->status == 200
+             ? (long) json_integer_value(json_object_get(resp_json(r),
+                                                         "forgotten"))
+             : 0;
+        msleep(500);
+    }
+
+    p[0] = run->m.id;
+    p[1] = run->co[s->co];
+    db_exec("BEGIN", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("UPDATE refunds SET created_at = created_at - interval "
+            "'8 days' WHERE merchant_id = $1 AND checkout_id = $2 AND "
+            "status = 'PENDING'", 2, p);
+    db_exec("COMMIT", 0, NULL);
+
+    again = mc_send(run, NULL, NULL, path, body, key, 1, &ans);
+    run->ops++;
+
+    return str_printf("%s; the PSP forgot %ld key(s); the retry %s", first,
+                      n, again);
+}
+
+
 /* The history's gateway reloaded: its pool's size changes, so that the
  * new workers differ from the old. */
 static char *
@@ -1649,6 +1732,9 @@ mc_step(mc_run_t *run, const mc_step_t *s)
 
     case MC_RACE:
         return mc_race(run, s);     /* counted as two operations */
+
+    case MC_FORGET:
+        return mc_forget(run, s);   /* the refund and its retry */
 
     case MC_KILL:
         /* with no next step to land in (mc_run): between steps */
@@ -2139,7 +2225,7 @@ mc_env_int(const char *name, int dflt)
 /* what the histories run drew of the gateway's compositions */
 enum {
     MC_D_OWN = 0, MC_D_SWEPT, MC_D_NEVER, MC_D_SESSION_END, MC_D_KILL,
-    MC_D_RELOAD, MC_D_RACE, MC_ND
+    MC_D_RELOAD, MC_D_RACE, MC_D_FORGET, MC_ND
 };
 
 static long  mc_drawn[MC_ND];
@@ -2160,6 +2246,7 @@ mc_count_drawn(const mc_history_t *h)
         mc_drawn[MC_D_KILL] += h->steps[i].kind == MC_KILL;
         mc_drawn[MC_D_RELOAD] += h->steps[i].kind == MC_RELOAD;
         mc_drawn[MC_D_RACE] += h->steps[i].kind == MC_RACE;
+        mc_drawn[MC_D_FORGET] += h->steps[i].kind == MC_FORGET;
     }
 }
 
@@ -2169,11 +2256,12 @@ mc_drawn_line(void)
 {
     return str_printf("on gateways of their own %ld (with a sweeper %ld); "
                       "sessions without webhooks %ld, run out %ld; worker "
-                      "kills %ld, reloads %ld; races %ld",
-                      mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
+                      "kills %ld, reloads %ld; races %ld; keys forgotten "
+                      "%ld", mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
-                      mc_drawn[MC_D_RELOAD], mc_drawn[MC_D_RACE]);
+                      mc_drawn[MC_D_RELOAD], mc_drawn[MC_D_RACE],
+                      mc_drawn[MC_D_FORGET]);
 }
 
 
@@ -2266,7 +2354,7 @@ mc_ci(const char *suite, int swept)
 {
     size_t         i, n;
     long           ops, failed;
-    time_t         t0;
+    time_t         t0, t1;
     mc_history_t   h;
 
     t0 = time(NULL);
@@ -2281,8 +2369,13 @@ mc_ci(const char *suite, int swept)
             continue;
         }
         n++;
+        t1 = time(NULL);
         failed += mc_one(mc_ci_seeds[i], mc_env_int("MONEY_SHRINK", 0),
                          &ops) > 0;
+        if (mc_env_int("MONEY_TIMES", 0)) {
+            mc_say("seed %" PRIu64 ": %s, %ld s", mc_ci_seeds[i],
+                   mc_gw_names[h.gw], (long) (time(NULL) - t1));
+        }
     }
 
     mc_say("%s: %zu histories, %ld operations, %ld failed; %ld "
@@ -2355,6 +2448,21 @@ Test(books_check, histories, .disabled = 0)
     histories = mc_env_int("MONEY_HISTORIES", 20);
     minutes = mc_env_int("MONEY_MINUTES", 0);
     end = time(NULL) + minutes * 60;
+
+    /* MONEY_LIST=1: what each seed draws of the gateway's compositions,
+     * nothing run */
+    if (mc_env_int("MONEY_LIST", 0)) {
+        for (n = 0; n < histories; n++) {
+            mc_history_t  h;
+
+            memset(mc_drawn, 0, sizeof(mc_drawn));
+            mc_generate(&h, base + (uint64_t) n);
+            mc_count_drawn(&h);
+            mc_say("seed %" PRIu64 ": %d steps; %s", base + (uint64_t) n,
+                   h.nsteps, mc_drawn_line());
+        }
+        return;
+    }
 
     mc_say("money-check: seeds from %" PRIu64 " (MONEY_SEED_BASE)",
                 base);
