@@ -391,7 +391,8 @@ mock_generic_create(struct MHD_Connection *c, mock_request_t *r)
 
 /*
  * GET /sessions/{token}: {"token","reference","status","amount",
- * "currency","expires_at"} as the session is now: "open", "succeeded"
+ * "currency","expires_at"} (and "payment_id" once paid) as the session
+ * is now: "open", "succeeded"
  * once paid, "pending" when paid but not settled (async_payment),
  * "failed" when the shopper declined, "expired" when its time ran out.
  * The amount is the session's, written back in the currency's exponent.
@@ -402,7 +403,7 @@ mock_generic_lookup(struct MHD_Connection *c, const char *token)
 {
     char                   amount[32];
     enum MHD_Result        rc;
-    json_t                *s;
+    json_t                *s, *answer;
     const char            *d, *ps, *status, *currency;
     mock_session_state_e   state;
 
@@ -453,17 +454,26 @@ mock_generic_lookup(struct MHD_Connection *c, const char *token)
         return mock_generic_error(c, 500, "internal", "bad session amount");
     }
 
-    rc = mock_send_json(c, MHD_HTTP_OK,
-                        json_pack("{ss ss ss ss ss sO}",
-                                  "token", token,
-                                  "reference",
-                                  json_string_value(json_object_get(
-                                      s, "client_reference_id")),
-                                  "status", status,
-                                  "amount", amount,
-                                  "currency", currency,
-                                  "expires_at",
-                                  json_object_get(s, "expires_at")));
+    answer = json_pack("{ss ss ss ss ss sO}",
+                       "token", token,
+                       "reference",
+                       json_string_value(json_object_get(
+                           s, "client_reference_id")),
+                       "status", status,
+                       "amount", amount,
+                       "currency", currency,
+                       "expires_at", json_object_get(s, "expires_at"));
+
+    /* the payment a paid session made, as its payment.succeeded names
+     * it: refunds and disputes name it */
+    if (answer != NULL && state == MOCK_SESSION_COMPLETE
+        && json_is_string(json_object_get(s, "payment_ref")))
+    {
+        json_object_set(answer, "payment_id",
+                        json_object_get(s, "payment_ref"));
+    }
+
+    rc = mock_send_json(c, MHD_HTTP_OK, answer);
     json_decref(s);
 
     return rc;
