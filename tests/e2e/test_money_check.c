@@ -25,9 +25,10 @@
  * SIGKILLed in the middle of a request, reloads) or one with a sweeper
  * (sessions whose webhooks never come, sessions that run out, paid too
  * late: only where no other test shares the database), operations racing
- * on one checkout, and a refund retried after the PSP forgot its keys.
- * Every step is a readable line; the history runs one step at a time, each followed by a
- * wait for quiet (every webhook the mock scheduled answered, no operation
+ * on one checkout, a refund retried after the PSP forgot its keys, and
+ * (with a sweeper, alone) PostgreSQL restarted.  Every step is a readable
+ * line; the history runs one step at a time, each followed by a wait for
+ * quiet (every webhook the mock scheduled answered, no operation
  * PENDING), with deadlines.
  *
  * Then, per checkout, order, seller and currency (mc_check):
@@ -241,6 +242,9 @@ typedef enum {
                            history's gateway's workers */
     MC_RELOAD,          /* the history's gateway reloaded (SIGHUP) */
     MC_RACE,            /* arg mc_race_e: two operations sent at once */
+    MC_PG_RESTART,      /* arg ms into the next step, PostgreSQL stopped
+                           and started again (a history with a sweeper:
+                           alone) */
     MC_FORGET,          /* order, amount: a refund the PSP answers after
                            the gateway gave up; its key window passes and
                            the PSP forgets its keys; the shop retries */
@@ -287,6 +291,7 @@ static const char  *mc_kind_names[MC_NKINDS] = {
     "the session's time runs out at the PSP (no webhook)",
     "SIGKILL of the gateway's workers", "the gateway reloads (SIGHUP)",
     "at once:",
+    "PostgreSQL stopped and started again",
     "refund, the PSP's answer too late; 8 days pass, the PSP forgets its "
     "keys, the shop retries"
 };
@@ -768,6 +773,25 @@ mc_draw_gateway(mc_history_t *h, mc_model_t *model)
         s.co = h->steps[j].co;
         mc_insert(h, j, &s);
     }
+
+    /* PostgreSQL restarted, only where the history runs alone: before a
+     * request to the gateway, or in the middle of it */
+    if (h->gw != MC_GW_SWEPT || !mc_chance(&r, 40)) {
+        return;
+    }
+    for (nat = 0, j = 1; j < h->nsteps; j++) {
+        if (mc_to_gateway(h, &h->steps[j]) && !h->steps[j - 1].at_once) {
+            at[nat++] = j;
+        }
+    }
+    if (nat > 0) {
+        memset(&s, 0, sizeof(s));
+        s.kind = MC_PG_RESTART;
+        s.arg = (int) mc_below(&r, 300);
+        j = at[mc_below(&r, nat)];
+        s.co = h->steps[j].co;
+        mc_insert(h, j, &s);
+    }
 }
 
 
@@ -920,9 +944,11 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
         }
         s = &h->steps[i];
         co = &h->co[s->co];
-        if (s->kind == MC_KILL || s->kind == MC_RELOAD) {
+        if (s->kind == MC_KILL || s->kind == MC_RELOAD
+            || s->kind == MC_PG_RESTART)
+        {
             mc_say("  step %2d: %s%s%s", i, mc_kind_names[s->kind],
-                   s->kind == MC_KILL
+                   s->kind != MC_RELOAD
                    ? str_printf(", %d ms into the next step", s->arg) : "",
                    out != NULL && out[i] != NULL
                    ? str_printf(" -> %s", out[i]) : "");
@@ -1660,6 +1686,29 @@ mc_forget(mc_run_t *run, const mc_step_t *s)
 }
 
 
+/* PostgreSQL stopped (pg_ctl's fast stop) after ms and started again;
+ * returns once the gateways have their connections back.  Only where no
+ * other test shares the database (mc_alone). */
+static char *
+mc_pg_restart(mc_run_t *run, int ms)
+{
+    cr_assert(mc_alone, "a PostgreSQL restart where other tests share it");
+
+    msleep(ms);
+    pg_stop();
+    msleep(500);
+    pg_start();
+
+    cr_assert(gw_wait_ready(200, 30), "the suite's gateway never came "
+              "back after PostgreSQL's restart");
+    if (run->base != NULL) {
+        gateway_wait_ready(&run->gw, 30);
+    }
+
+    return strdup("restarted");
+}
+
+
 /* The history's gateway reloaded: its pool's size changes, so that the
  * new workers differ from the old. */
 static char *
@@ -1741,6 +1790,9 @@ mc_step(mc_run_t *run, const mc_step_t *s)
 
     case MC_FORGET:
         return mc_forget(run, s);   /* the refund and its retry */
+
+    case MC_PG_RESTART:
+        return mc_pg_restart(run, 0);
 
     case MC_KILL:
         /* with no next step to land in (mc_run): between steps */
@@ -2078,7 +2130,9 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
             continue;
         }
 
-        if (h->steps[i].kind == MC_KILL && run->base != NULL) {
+        if ((h->steps[i].kind == MC_KILL && run->base != NULL)
+            || h->steps[i].kind == MC_PG_RESTART)
+        {
             for (j = i + 1; j < h->nsteps && !keep[j]; j++) {
                 /* the next step kept */
             }
@@ -2088,7 +2142,9 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
                 call.run = run;
                 call.step = &h->steps[j];
                 cr_assert_eq(pthread_create(&th, NULL, mc_call, &call), 0);
-                run->out[i] = mc_kill(run, h->steps[i].arg);
+                run->out[i] = h->steps[i].kind == MC_KILL
+                              ? mc_kill(run, h->steps[i].arg)
+                              : mc_pg_restart(run, h->steps[i].arg);
                 run->ops++;
                 cr_assert_eq(pthread_join(th, NULL), 0);
                 run->out[j] = call.out;
@@ -2231,7 +2287,7 @@ mc_env_int(const char *name, int dflt)
 /* what the histories run drew of the gateway's compositions */
 enum {
     MC_D_OWN = 0, MC_D_SWEPT, MC_D_NEVER, MC_D_SESSION_END, MC_D_KILL,
-    MC_D_RELOAD, MC_D_RACE, MC_D_FORGET, MC_ND
+    MC_D_RELOAD, MC_D_RACE, MC_D_FORGET, MC_D_PG, MC_ND
 };
 
 static long  mc_drawn[MC_ND];
@@ -2253,6 +2309,7 @@ mc_count_drawn(const mc_history_t *h)
         mc_drawn[MC_D_RELOAD] += h->steps[i].kind == MC_RELOAD;
         mc_drawn[MC_D_RACE] += h->steps[i].kind == MC_RACE;
         mc_drawn[MC_D_FORGET] += h->steps[i].kind == MC_FORGET;
+        mc_drawn[MC_D_PG] += h->steps[i].kind == MC_PG_RESTART;
     }
 }
 
@@ -2262,12 +2319,13 @@ mc_drawn_line(void)
 {
     return str_printf("on gateways of their own %ld (with a sweeper %ld); "
                       "sessions without webhooks %ld, run out %ld; worker "
-                      "kills %ld, reloads %ld; races %ld; keys forgotten "
-                      "%ld", mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
+                      "kills %ld, reloads %ld, PostgreSQL restarts %ld; "
+                      "races %ld; keys forgotten %ld",
+                      mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
-                      mc_drawn[MC_D_RELOAD], mc_drawn[MC_D_RACE],
-                      mc_drawn[MC_D_FORGET]);
+                      mc_drawn[MC_D_RELOAD], mc_drawn[MC_D_PG],
+                      mc_drawn[MC_D_RACE], mc_drawn[MC_D_FORGET]);
 }
 
 
