@@ -274,7 +274,7 @@ chaos: $(E2E_DEPS)
 money-check: $(E2E_DEPS)
 	BUILD=$(BUILD) MONEY_CHECK=1 MONEY_SEED='$(SEED)' \
 	    MONEY_HISTORIES='$(HISTORIES)' MONEY_MINUTES='$(MINUTES)' \
-	    MONEY_SEED_BASE='$(SEED_BASE)' MONEY_SHRINK='$(SHRINK)' \
+	    MONEY_SEED_BASE='$(SEED_BASE)' MONEY_SHRINK='$(SHRINK)' MONEY_PRINT='$(PRINT)' MONEY_LIST='$(LIST)' \
 	    E2E_FILTER='books_check/histories' bash ci/e2e.sh
 
 # The seeds that found a defect not fixed yet: each must still fail.

@@ -60,6 +60,7 @@ solo_weight() {
     case $1 in
         solo_chaos) echo 240 ;;
         solo_money_invariants) echo 190 ;;
+        solo_books_swept) echo 170 ;;
         solo_notify) echo 105 ;;
         solo_sweeper) echo 85 ;;
         solo_pg_failover) echo 60 ;;

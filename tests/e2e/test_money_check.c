@@ -20,9 +20,15 @@
  * merchant's captures, refunds and pay-outs failing once, answered twice
  * or delayed; in some histories a paid checkout saves the shopper's
  * method and 1-2 off-session charges of it follow (some declined by the
- * issuer), refunded (racing), disputed and paid out.  Every step is a
- * readable line; the history runs one step at a time, each followed by a
- * wait for quiet (every webhook the mock scheduled answered, no operation
+ * issuer), refunded (racing), disputed and paid out.  Then, drawn last
+ * (mc_draw_gateway): the history on a gateway of its own (its workers
+ * SIGKILLed in the middle of a request, reloads) or one with a sweeper
+ * (sessions whose webhooks never come, sessions that run out, paid too
+ * late: only where no other test shares the database), operations racing
+ * on one checkout, a refund retried after the PSP forgot its keys, and
+ * (with a sweeper, alone) PostgreSQL restarted.  Every step is a readable
+ * line; the history runs one step at a time, each followed by a wait for
+ * quiet (every webhook the mock scheduled answered, no operation
  * PENDING), with deadlines.
  *
  * Then, per checkout, order, seller and currency (mc_check):
@@ -53,6 +59,7 @@
  */
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -75,7 +82,8 @@
 
 
 /* the CI's seeds: each passes on today's tree (the busiest of seeds
- * 1-150 that did, and those that found a defect since fixed) */
+ * 1-150 that did, and those that found a defect since fixed); those that
+ * draw a sweeper (107, 83, 111, 39, 79, 66, 145) run in solo_books_swept */
 static const uint64_t  mc_ci_seeds[] = {
     97, 107, 32, 34, 45, 61, 83, 99, 111, 118, 121, 40, 119, 5, 82, 100,
     37, 39, 53, 79, 98, 116, 126, 16, 46, 48, 52, 60, 66,
@@ -202,6 +210,8 @@ typedef struct {
     int     charge;         /* an off-session charge of the method ... */
     int     from;           /* ... checkout from saved */
     int     decline;        /* the charge: 0 taken, else mc_declines[] */
+    int     never;          /* its session's webhooks never sent: only the
+                               sweeper's look-ups settle it */
 } mc_co_t;
 
 /* what the PSP's issuer answers an off-session charge it refuses */
@@ -225,15 +235,65 @@ typedef enum {
     MC_PAYOUT,          /* order: the seller; arg: the dialect; amount */
     MC_EXPIRE,          /* the authorization's window passes: the
                            sweeper's round releases the hold */
+    /* drawn after the rest (mc_draw_gateway) */
+    MC_SESSION_END,     /* the session's time runs out at the PSP (no
+                           webhook): the sweeper's look-up fails it */
+    MC_KILL,            /* arg ms into the next step, SIGKILL of the
+                           history's gateway's workers */
+    MC_RELOAD,          /* the history's gateway reloaded (SIGHUP) */
+    MC_RACE,            /* arg mc_race_e: two operations sent at once */
+    MC_PG_RESTART,      /* arg ms into the next step, PostgreSQL stopped
+                           and started again (a history with a sweeper:
+                           alone) */
+    MC_FORGET,          /* order, amount: a refund the PSP answers after
+                           the gateway gave up; its key window passes and
+                           the PSP forgets its keys; the shop retries */
     MC_NKINDS
 } mc_kind_e;
+
+/* what MC_RACE sends at once, as a shop's two workers would */
+typedef enum {
+    MC_RACE_REFUNDS = 0,    /* two refunds of one order */
+    MC_RACE_REFUND_PAYOUT,  /* a refund of an order, a pay-out of its
+                               seller */
+    MC_RACE_CAPTURE_VOID,   /* a capture and a void of one order */
+    MC_RACE_CAPTURES,       /* two captures of one order */
+    MC_RACE_CAPTURE_CANCEL, /* a capture of an order, the checkout's
+                               cancel */
+    MC_NRACES
+} mc_race_e;
+
+static const char  *mc_race_names[MC_NRACES][2] = {
+    { "refund", "refund" }, { "refund", "pay-out" }, { "capture", "void" },
+    { "capture", "capture" }, { "capture", "cancel" }
+};
+
+/* where a history's shop traffic goes: the suite's gateway, or one of its
+ * own (workers killed, reloads), with a sweeper (webhooks never sent,
+ * sessions expiring: only where no other test shares the database) */
+typedef enum {
+    MC_GW_SUITE = 0,
+    MC_GW_OWN,
+    MC_GW_SWEPT
+} mc_gw_e;
+
+static const char  *mc_gw_names[3] = {
+    "the suite's gateway", "a gateway of its own",
+    "a gateway of its own with a sweeper"
+};
 
 static const char  *mc_kind_names[MC_NKINDS] = {
     "register", "approve review", "shopper pays", "shopper declines",
     "shop cancels", "capture", "void", "refund", "PSP opens dispute",
     "PSP closes dispute", "PSP captures outside the gateway",
     "PSP reverses capture", "pay-out",
-    "8 days pass, the sweeper's round runs"
+    "8 days pass, the sweeper's round runs",
+    "the session's time runs out at the PSP (no webhook)",
+    "SIGKILL of the gateway's workers", "the gateway reloads (SIGHUP)",
+    "at once:",
+    "PostgreSQL stopped and started again",
+    "refund, the PSP's answer too late; 8 days pass, the PSP forgets its "
+    "keys, the shop retries"
 };
 
 typedef struct {
@@ -242,6 +302,7 @@ typedef struct {
     int     order;
     int     arg;
     long    amount;
+    long    amount2;    /* MC_RACE: the second operation's */
     int     at_once;    /* the next step without waiting for quiet */
 } mc_step_t;
 
@@ -258,6 +319,7 @@ typedef struct {
     int             nco;
     mc_co_t         co[MC_MAX_CO];
     mc_ops_fault_t  ops;
+    int             gw;             /* mc_gw_e */
     int             nsteps;
     mc_step_t       steps[MC_MAX_STEPS];
 } mc_history_t;
@@ -527,6 +589,212 @@ mc_draw_charges(mc_history_t *h, mc_rng_t *r, mc_model_t *model)
 }
 
 
+/* step s at position at, the later ones moved down one */
+static void
+mc_insert(mc_history_t *h, int at, const mc_step_t *s)
+{
+    if (h->nsteps == MC_MAX_STEPS) {
+        return;
+    }
+
+    memmove(&h->steps[at + 1], &h->steps[at],
+            (size_t) (h->nsteps - at) * sizeof(mc_step_t));
+    h->steps[at] = *s;
+    h->nsteps++;
+}
+
+
+/* the shop's request to the gateway a step sends (a kill lands in it) */
+static int
+mc_to_gateway(const mc_history_t *h, const mc_step_t *s)
+{
+    switch (s->kind) {
+    case MC_REGISTER:
+        return !h->co[s->co].review;
+    case MC_CANCEL:
+    case MC_CAPTURE:
+    case MC_VOID:
+    case MC_REFUND:
+    case MC_PAYOUT:
+    case MC_RACE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+
+/* Two operations at once on a paid checkout, as its model allows. */
+static void
+mc_draw_race(mc_history_t *h, mc_rng_t *r, mc_model_t *model)
+{
+    int          c, o, k;
+    long         left, a, b;
+    mc_co_t     *co;
+    mc_model_t  *md;
+
+    c = (int) mc_below(r, h->nco);
+    co = &h->co[c];
+    md = &model[c];
+    if (!md->paid) {
+        return;
+    }
+
+    o = (int) mc_below(r, co->norders);
+    k = (int) mc_below(r, 100);
+
+    if (co->manual && !md->voided && !co->charge && k < 45) {
+        left = co->amount[o] - md->captured[o];
+        a = mc_part(r, co->currency, left);
+        if (a == 0) {
+            return;
+        }
+        k = k < 15 ? MC_RACE_CAPTURE_VOID
+            : k < 30 && co->dialect != 0 ? MC_RACE_CAPTURES
+            : MC_RACE_CAPTURE_CANCEL;
+        b = k == MC_RACE_CAPTURES ? mc_part(r, co->currency, left) : 0;
+        mc_add(h, MC_RACE, c, o, k, a);
+        h->steps[h->nsteps - 1].amount2 = b;
+        /* either may win: nothing more is drawn of it */
+        md->voided = 1;
+        return;
+    }
+
+    left = md->captured[o] - md->refunded[o];
+    if (left <= 0) {
+        return;
+    }
+
+    a = mc_part(r, co->currency, left);
+    if (k < 75) {
+        /* together they may ask more than is left: one must lose */
+        b = mc_part(r, co->currency, left);
+        mc_add(h, MC_RACE, c, o, MC_RACE_REFUNDS, a);
+        md->refunded[o] += a + b < left ? a + b : left;
+    } else {
+        b = mc_part(r, co->currency, co->amount[o] / 2 + 10);
+        mc_add(h, MC_RACE, c, o, MC_RACE_REFUND_PAYOUT, a);
+        md->refunded[o] += a;
+    }
+    h->steps[h->nsteps - 1].amount2 = b;
+}
+
+
+/*
+ * The compositions of the gateway's side, drawn after everything else
+ * from a stream of their own (so a seed's earlier steps stay as they
+ * were): which gateway the history runs on; on a gateway of its own,
+ * its workers killed (in the middle of the next request) and reloads
+ * inserted among the steps; with a sweeper, sessions whose webhooks are
+ * never sent and sessions that run out (then paid too late); and, on
+ * any gateway, operations racing on one checkout.
+ */
+static void
+mc_draw_gateway(mc_history_t *h, mc_model_t *model)
+{
+    int          c, i, j, k, n, at[MC_MAX_STEPS], nat, paid;
+    mc_rng_t     r;
+    mc_step_t    s;
+
+    r.s = h->seed ^ 0x6d6334312d677773ULL;
+
+    k = (int) mc_below(&r, 100);
+    h->gw = k < 20 ? MC_GW_SWEPT : k < 45 ? MC_GW_OWN : MC_GW_SUITE;
+
+    if (h->gw == MC_GW_SWEPT) {
+        for (c = 0; c < h->nco; c++) {
+            if (h->co[c].charge) {
+                continue;   /* an off-session charge is booked by its
+                               webhook, never looked up as a session */
+            }
+            h->co[c].never = mc_chance(&r, 60);
+
+            /* left unpaid (abandoned, or held for review): its time runs
+             * out, and a shopper may still try to pay */
+            for (paid = 0, i = 0; i < h->nsteps; i++) {
+                paid |= h->steps[i].co == c
+                        && (h->steps[i].kind == MC_PAY
+                            || h->steps[i].kind == MC_DECLINE
+                            || h->steps[i].kind == MC_CANCEL);
+            }
+            if (!paid && mc_chance(&r, 70)) {
+                mc_add(h, MC_SESSION_END, c, 0, 0, 0);
+                if (mc_chance(&r, 50)) {
+                    mc_add(h, MC_PAY, c, 0, 0, 0);
+                }
+            }
+        }
+    }
+
+    n = mc_chance(&r, 35) ? 1 + (int) mc_below(&r, 2) : 0;
+    for (i = 0; i < n; i++) {
+        mc_draw_race(h, &r, model);
+    }
+
+    /* the PSP forgetting its keys between a refund and the shop's retry
+     * (where no fault rule of the merchant's refunds is before its own) */
+    if (h->ops.refunds == 0 && mc_chance(&r, 30)) {
+        c = (int) mc_below(&r, h->nco);
+        j = (int) mc_below(&r, h->co[c].norders);
+        if (model[c].paid && model[c].captured[j] > model[c].refunded[j]) {
+            mc_add(h, MC_FORGET, c, j, 0,
+                   mc_part(&r, h->co[c].currency,
+                           model[c].captured[j] - model[c].refunded[j]));
+            model[c].refunded[j] += h->steps[h->nsteps - 1].amount;
+        }
+    }
+
+    if (h->gw == MC_GW_SUITE) {
+        return;
+    }
+
+    /* kills and reloads, each before a request to the gateway (never
+     * between a step and the one it races) */
+    n = mc_chance(&r, 70) + mc_chance(&r, 30);
+    for (i = 0; i < n; i++) {
+        for (nat = 0, j = 1; j < h->nsteps; j++) {
+            if (mc_to_gateway(h, &h->steps[j]) && !h->steps[j - 1].at_once) {
+                at[nat++] = j;
+            }
+        }
+        if (nat == 0) {
+            return;
+        }
+
+        memset(&s, 0, sizeof(s));
+        s.co = h->steps[at[0]].co;
+        if (mc_chance(&r, 65)) {
+            s.kind = MC_KILL;
+            s.arg = (int) mc_below(&r, 120);
+        } else {
+            s.kind = MC_RELOAD;
+        }
+        j = at[mc_below(&r, nat)];
+        s.co = h->steps[j].co;
+        mc_insert(h, j, &s);
+    }
+
+    /* PostgreSQL restarted, only where the history runs alone: before a
+     * request to the gateway, or in the middle of it */
+    if (h->gw != MC_GW_SWEPT || !mc_chance(&r, 40)) {
+        return;
+    }
+    for (nat = 0, j = 1; j < h->nsteps; j++) {
+        if (mc_to_gateway(h, &h->steps[j]) && !h->steps[j - 1].at_once) {
+            at[nat++] = j;
+        }
+    }
+    if (nat > 0) {
+        memset(&s, 0, sizeof(s));
+        s.kind = MC_PG_RESTART;
+        s.arg = (int) mc_below(&r, 300);
+        j = at[mc_below(&r, nat)];
+        s.co = h->steps[j].co;
+        mc_insert(h, j, &s);
+    }
+}
+
+
 static void
 mc_generate(mc_history_t *h, uint64_t seed)
 {
@@ -602,6 +870,7 @@ mc_generate(mc_history_t *h, uint64_t seed)
     }
 
     mc_draw_charges(h, &r, model);
+    mc_draw_gateway(h, model);
 }
 
 
@@ -631,9 +900,10 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
     const mc_step_t  *s;
 
     mc_say("history of seed %" PRIu64 " (replay: make money-check "
-                "SEED=%" PRIu64 "): merchant faults: captures %d, refunds "
-                "%d, pay-outs %d", h->seed, h->seed, h->ops.captures,
-                h->ops.refunds, h->ops.payouts);
+                "SEED=%" PRIu64 "): on %s; merchant faults: captures %d, "
+                "refunds %d, pay-outs %d", h->seed, h->seed,
+                mc_gw_names[h->gw], h->ops.captures, h->ops.refunds,
+                h->ops.payouts);
 
     for (i = 0; i < h->nco; i++) {
         int  j, used;
@@ -646,7 +916,7 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
         }
 
         co = &h->co[i];
-        mc_say("  checkout %d: %s, %s, %s capture%s%s, PSP %s", i,
+        mc_say("  checkout %d: %s, %s, %s capture%s%s, PSP %s%s", i,
                     mc_dialects[co->dialect], mc_currencies[co->currency],
                     co->manual ? "manual" : "automatic",
                     co->review ? ", held for review" : "",
@@ -658,7 +928,8 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                                  co->decline ? mc_declines[co->decline]
                                              : "")
                     : "",
-                    mc_fault_names[co->fault]);
+                    mc_fault_names[co->fault],
+                    co->never ? ", its session's webhooks never sent" : "");
         for (o = 0; o < co->norders; o++) {
             mc_say("    order %d: %s %s to seller %s", o,
                         mc_decimal(co->amount[o], co->currency),
@@ -673,10 +944,41 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
         }
         s = &h->steps[i];
         co = &h->co[s->co];
+        if (s->kind == MC_KILL || s->kind == MC_RELOAD
+            || s->kind == MC_PG_RESTART)
+        {
+            mc_say("  step %2d: %s%s%s", i, mc_kind_names[s->kind],
+                   s->kind != MC_RELOAD
+                   ? str_printf(", %d ms into the next step", s->arg) : "",
+                   out != NULL && out[i] != NULL
+                   ? str_printf(" -> %s", out[i]) : "");
+            continue;
+        }
+        if (s->kind == MC_RACE) {
+            mc_say("  step %2d: checkout %d: at once: %s order %d %s %s | "
+                   "%s%s%s", i, s->co, mc_race_names[s->arg][0], s->order,
+                   mc_decimal(s->amount, co->currency),
+                   mc_currencies[co->currency], mc_race_names[s->arg][1],
+                   s->arg == MC_RACE_REFUND_PAYOUT
+                   ? str_printf(" seller %s at %s %s %s",
+                                mc_sellers[co->seller[s->order]],
+                                mc_dialects[co->dialect],
+                                mc_decimal(s->amount2, co->currency),
+                                mc_currencies[co->currency])
+                   : s->arg == MC_RACE_REFUNDS || s->arg == MC_RACE_CAPTURES
+                   ? str_printf(" order %d %s %s", s->order,
+                                mc_decimal(s->amount2, co->currency),
+                                mc_currencies[co->currency])
+                   : s->arg == MC_RACE_CAPTURE_VOID
+                   ? str_printf(" order %d", s->order) : "",
+                   out != NULL && out[i] != NULL
+                   ? str_printf(" -> %s", out[i]) : "");
+            continue;
+        }
         mc_say("  step %2d: checkout %d: %s%s%s%s%s%s%s", i, s->co,
                     mc_kind_names[s->kind],
                     s->kind == MC_CAPTURE || s->kind == MC_VOID
-                    || s->kind == MC_REFUND
+                    || s->kind == MC_REFUND || s->kind == MC_FORGET
                     ? str_printf(" order %d", s->order) : "",
                     s->kind == MC_PAYOUT
                     ? str_printf(" seller %s at %s", mc_sellers[s->order],
@@ -710,7 +1012,17 @@ typedef struct {
     char                *out[MC_MAX_STEPS];
     books_subjects_t     subjects;
     long                 ops;
+    gateway_t            gw;        /* the history's own, if any */
+    const char          *base;      /* its origin; NULL: the suite's */
+    int                  pool;      /* what the next reload changes */
 } mc_run_t;
+
+
+/* 1 where no other test shares the database (make money-check, its known
+ * seeds, the solo suite of the swept seeds): only there may a history's
+ * gateway run a sweeper, which looks up every checkout of the PSPs */
+static int  mc_alone;
+static int  mc_gateways;            /* each gateway's name its own */
 
 
 static const char *
@@ -730,12 +1042,15 @@ mc_destination(int dialect)
 }
 
 
-/* A shop's POST: retried under the same key while the answer is a 5xx or
- * none (at most 4 times); "status" or "status code" for the history */
+/* A shop's POST under key: retried (retry 1) under the same key while the
+ * answer is a 5xx or none (at most 4 times); "status" or "status code"
+ * for the history */
 static char *
-mc_shop(const mc_run_t *run, const char *base, const char *host,
-    const char *path, const char *body, json_t **answer)
+mc_send(const mc_run_t *run, const char *base, const char *host,
+    const char *path, const char *body, const char *key, int retry,
+    json_t **answer)
 {
+    int          i;
     req_t        rq;
     size_t       n;
     resp_t      *r;
@@ -743,12 +1058,16 @@ mc_shop(const mc_run_t *run, const char *base, const char *host,
 
     n = 0;
     h[n++] = str_printf("Authorization: Bearer %s", run->m.key);
-    h[n++] = str_printf("Idempotency-Key: %s", uid("mk"));
+    h[n++] = str_printf("Idempotency-Key: %s", key);
     h[n++] = "Content-Type: application/json";
     if (host != NULL) {
         h[n++] = str_printf("Host: %s", host);
     }
     h[n] = NULL;
+
+    if (base == NULL) {
+        base = run->base;
+    }
 
     rq.method = "POST";
     rq.url = base ? str_printf("%s%s", base, path) : gw_url(path);
@@ -756,15 +1075,38 @@ mc_shop(const mc_run_t *run, const char *base, const char *host,
     rq.body = body;
     rq.len = (size_t) -1;
 
-    r = books_retried(&rq, 4, 200, NULL);
+    /* and while the first request still holds the key (a worker killed
+     * with it: until its lease runs out), as its Retry-After says */
+    for (i = 0; ; i++) {
+        r = books_retried(&rq, retry ? 4 : 1, 200, NULL);
 
-    *answer = r->status > 0 && r->len > 0
-              ? json_loadb(r->body, r->len, 0, NULL) : NULL;
-    code = *answer ? json_string_value(json_object_get(*answer, "code"))
-                   : NULL;
+        *answer = r->status > 0 && r->len > 0
+                  ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+        code = *answer ? json_string_value(json_object_get(*answer, "code"))
+                       : NULL;
+
+        if (i == 40 || !retry
+            || !((r->status == 409 && code != NULL
+                  && strcmp(code, "idempotency_key_in_use") == 0)
+                 || (run->base != NULL
+                     && (r->status == 0 || r->status == 503))))
+        {
+            break;
+        }
+        json_decref(*answer);
+        msleep(500);
+    }
 
     return code ? str_printf("%ld %s", r->status, code)
                 : str_printf("%ld", r->status);
+}
+
+
+static char *
+mc_shop(const mc_run_t *run, const char *base, const char *host,
+    const char *path, const char *body, json_t **answer)
+{
+    return mc_send(run, base, host, path, body, uid("mk"), 1, answer);
 }
 
 
@@ -849,6 +1191,12 @@ mc_faults(mc_run_t *run)
             json = NULL;
         }
 
+        /* one rule per nonce: the first that matches is the only one */
+        if (h->co[c].never) {
+            json = json != NULL ? str_printf("%s,\"webhook_never\":true", json)
+                                : "\"webhook_never\":true";
+        }
+
         if (json != NULL) {
             mock_fault(str_printf("{\"match\":\"%s\",%s}", run->nonce[c],
                                   json));
@@ -874,6 +1222,11 @@ mc_sellers_add(mc_run_t *run, const int *keep)
         s = &run->h->steps[i];
         if (s->kind == MC_PAYOUT && keep[i]) {
             need[s->order][s->arg] = 1;
+            payouts = 1;
+        }
+        if (s->kind == MC_RACE && s->arg == MC_RACE_REFUND_PAYOUT
+            && keep[i])
+        {
             payouts = 1;
         }
     }
@@ -1040,10 +1393,26 @@ mc_expire(const mc_run_t *run, int c)
             "AND authorized_at IS NOT NULL", 2, p);
     db_exec("COMMIT", 0, NULL);
 
+    if (run->h->gw == MC_GW_SWEPT) {
+        /* the history's sweeper holds the lease: its own round */
+        for (i = 0; i < 80; i++) {
+            v = db_scalar("SELECT hold_closed_at IS NOT NULL OR "
+                          "authorized_at IS NULL FROM checkouts WHERE "
+                          "merchant_id = $1 AND checkout_id = $2", 2, p);
+            if (v != NULL && strcmp(v, "t") == 0) {
+                return str_printf("closed by the sweeper in %.1f s",
+                                  i / 10.0);
+            }
+            msleep(100);
+        }
+        return strdup("still held 8 s later");
+    }
+
     p[0] = "money_check";
     v = NULL;
 
-    for (i = 0; i < 30; i++) {
+    /* a sweeper of an earlier history may hold it until it runs out */
+    for (i = 0; i < 80; i++) {
         v = db_scalar("SELECT pay_sweeper_lease($1, 5)", 1, p);
         if (v != NULL && strcmp(v, "t") == 0) {
             break;
@@ -1065,6 +1434,296 @@ mc_expire(const mc_run_t *run, int c)
             "owner = $1", 1, p);
 
     return str_printf("%s released", v ? v : "?");
+}
+
+
+/* The checkout's status, waited for while EXECUTING, at most ms. */
+static char *
+mc_settled(const mc_run_t *run, int c, long ms)
+{
+    long         waited;
+    char        *st;
+    const char  *p[2];
+
+    p[0] = run->m.id;
+    p[1] = run->co[c];
+
+    for (waited = 0; ; waited += 100) {
+        st = db_scalar("SELECT status::text FROM checkouts WHERE "
+                       "merchant_id = $1 AND checkout_id = $2", 2, p);
+        if (st == NULL || strcmp(st, "EXECUTING") != 0 || waited >= ms) {
+            return st != NULL ? st : strdup("no checkout");
+        }
+        msleep(100);
+    }
+}
+
+
+/* The shopper pays on the PSP's hosted page and comes back through the
+ * history's gateway with what the PSP added to the way back (Adyen's
+ * sessionResult: without it the sweeper cannot look the session up). */
+static char *
+mc_pay_hosted(const mc_run_t *run, int c)
+{
+    req_t        rq;
+    resp_t      *r;
+    const char  *loc;
+
+    memset(&rq, 0, sizeof(rq));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/pay/%s/pay", url_escape(run->token[c])));
+    rq.body = "";
+    rq.len = 0;
+
+    r = http(&rq);
+    loc = r->status == 303 ? resp_header(r, "Location") : NULL;
+    if (loc == NULL) {
+        return str_printf("%ld", r->status);
+    }
+
+    r = gateway_get(&run->gw, url_path(loc));
+
+    return str_printf("%ld, back through the gateway %ld", 303L, r->status);
+}
+
+
+/* The session's time runs out at the PSP (no webhook: the mock's
+ * expire), and here (its expires_at passed): the sweeper's look-up
+ * decides it. */
+static char *
+mc_session_end(const mc_run_t *run, int c)
+{
+    char        *st;
+    resp_t      *r;
+    const char  *p[2];
+
+    if (run->token[c] == NULL) {
+        return strdup("no session");
+    }
+
+    r = books_mock("POST", str_printf("/_control/sessions/%s/expire",
+                                      run->token[c]), NULL);
+
+    p[0] = run->m.id;
+    p[1] = run->co[c];
+    db_exec("BEGIN", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("UPDATE checkouts SET expires_at = now() - interval '1 second' "
+            "WHERE merchant_id = $1 AND checkout_id = $2 AND status = "
+            "'EXECUTING'", 2, p);
+    db_exec("COMMIT", 0, NULL);
+
+    st = mc_settled(run, c, 5000);
+
+    return str_printf("%ld, then %s", r->status, st);
+}
+
+
+/* the shop's request of one operation: its path and body */
+static void
+mc_request(const mc_run_t *run, const char *op, int c, int o, long amount,
+    const char **path, const char **body)
+{
+    const mc_co_t  *co;
+    const char     *po;
+
+    co = &run->h->co[c];
+    po = str_printf("%s_p%d", run->co[c], o + 1);
+
+    if (strcmp(op, "capture") == 0) {
+        *path = str_printf("/v1/payments/%s/capture", po);
+        *body = str_printf("{\"amount\":\"%s\"}",
+                           mc_decimal(amount, co->currency));
+    } else if (strcmp(op, "void") == 0) {
+        *path = str_printf("/v1/payments/%s/void", po);
+        *body = "{}";
+    } else if (strcmp(op, "refund") == 0) {
+        *path = str_printf("/v1/payments/%s/refunds", po);
+        *body = str_printf("{\"amount\":\"%s\",\"reason\":\"mc\"}",
+                           mc_decimal(amount, co->currency));
+    } else if (strcmp(op, "cancel") == 0) {
+        *path = str_printf("/v1/checkouts/%s/cancel", run->co[c]);
+        *body = "{}";
+    } else {
+        *path = "/v1/payouts";
+        *body = str_printf("{\"seller_account\":\"%s\",\"amount\":\"%s\","
+                           "\"currency\":\"%s\",\"psp\":\"%s\"}",
+                           mc_sellers[co->seller[o]],
+                           mc_decimal(amount, co->currency),
+                           mc_currencies[co->currency],
+                           mc_psp(co->dialect));
+    }
+}
+
+
+typedef struct {
+    const mc_run_t      *run;
+    const mc_step_t     *step;
+    const char          *path;
+    const char          *body;
+    char                *out;
+} mc_call_t;
+
+
+static char *mc_step(mc_run_t *run, const mc_step_t *s);
+
+
+static void *
+mc_call(void *arg)
+{
+    json_t     *ans;
+    mc_call_t  *call = arg;
+
+    if (call->step != NULL) {
+        call->out = mc_step((mc_run_t *) call->run, call->step);
+    } else {
+        call->out = mc_shop(call->run, NULL, NULL, call->path, call->body,
+                            &ans);
+    }
+
+    return NULL;
+}
+
+
+/* Two operations sent at once (each retried as a shop would). */
+static char *
+mc_race(mc_run_t *run, const mc_step_t *s)
+{
+    int         i;
+    pthread_t   th[2];
+    mc_call_t   call[2];
+
+    memset(call, 0, sizeof(call));
+    for (i = 0; i < 2; i++) {
+        call[i].run = run;
+        mc_request(run, mc_race_names[s->arg][i], s->co, s->order,
+                   i == 0 ? s->amount : s->amount2, &call[i].path,
+                   &call[i].body);
+    }
+
+    for (i = 0; i < 2; i++) {
+        cr_assert_eq(pthread_create(&th[i], NULL, mc_call, &call[i]), 0);
+    }
+    for (i = 0; i < 2; i++) {
+        cr_assert_eq(pthread_join(th[i], NULL), 0);
+    }
+
+    run->ops++;
+
+    return str_printf("%s | %s", call[0].out, call[1].out);
+}
+
+
+/* SIGKILL of the history's gateway's workers after ms; returns once the
+ * master has started new ones (a reload right after would otherwise find
+ * the dead workers never shutting down). */
+static char *
+mc_kill(mc_run_t *run, int ms)
+{
+    int  n;
+
+    msleep(ms);
+    n = gateway_kill_workers(&run->gw);
+    msleep(300);
+    gateway_wait_ready(&run->gw, 10);
+
+    return str_printf("%d killed", n);
+}
+
+
+/*
+ * A refund whose PSP answers after the gateway gave up (its latency past
+ * the request's time; its webhook late), then the PSP's key window passes
+ * (the claim moved 8 days back) and the PSP forgets its keys; then the
+ * shop retries under the same key.  The gateway must not send it again
+ * (a second refund): the webhook settles it.
+ */
+static char *
+mc_forget(mc_run_t *run, const mc_step_t *s)
+{
+    int          i;
+    char        *key, *first, *again;
+    long         n;
+    json_t      *ans;
+    resp_t      *r;
+    const char  *path, *body, *p[2];
+
+    mock_fault(str_printf("{\"match\":\"%s:rf_\",\"latency_ms\":3000,"
+                          "\"webhook_delay_ms\":4000}", run->m.id));
+
+    mc_request(run, "refund", s->co, s->order, s->amount, &path, &body);
+    key = uid("mk");
+    first = mc_send(run, NULL, NULL, path, body, key, 0, &ans);
+
+    /* the PSP makes it meanwhile (3 s after it came: the gateway gave up
+     * after its 1.5 or 2.5 s), then forgets its keys */
+    msleep(2000);
+    n = 0;
+    for (i = 0; i < 3; i++) {
+        r = books_mock("POST", "/_control/keys/forget",
+                       str_printf("{\"match\":\"%s:rf_\"}", run->m.id));
+        n += r->status == 200
+             ? (long) json_integer_value(json_object_get(resp_json(r),
+                                                         "forgotten"))
+             : 0;
+        msleep(500);
+    }
+
+    p[0] = run->m.id;
+    p[1] = run->co[s->co];
+    db_exec("BEGIN", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("UPDATE refunds SET created_at = created_at - interval "
+            "'8 days' WHERE merchant_id = $1 AND checkout_id = $2 AND "
+            "status = 'PENDING'", 2, p);
+    db_exec("COMMIT", 0, NULL);
+
+    again = mc_send(run, NULL, NULL, path, body, key, 1, &ans);
+    run->ops++;
+
+    return str_printf("%s; the PSP forgot %ld key(s); the retry %s", first,
+                      n, again);
+}
+
+
+/* PostgreSQL stopped (pg_ctl's fast stop) after ms and started again;
+ * returns once the gateways have their connections back.  Only where no
+ * other test shares the database (mc_alone). */
+static char *
+mc_pg_restart(mc_run_t *run, int ms)
+{
+    cr_assert(mc_alone, "a PostgreSQL restart where other tests share it");
+
+    msleep(ms);
+    pg_stop();
+    msleep(500);
+    pg_start();
+
+    cr_assert(gw_wait_ready(200, 30), "the suite's gateway never came "
+              "back after PostgreSQL's restart");
+    if (run->base != NULL) {
+        gateway_wait_ready(&run->gw, 30);
+    }
+
+    return strdup("restarted");
+}
+
+
+/* The history's gateway reloaded: its pool's size changes, so that the
+ * new workers differ from the old. */
+static char *
+mc_reload(mc_run_t *run)
+{
+    if (run->base == NULL) {
+        return strdup("no gateway of its own");
+    }
+
+    gateway_reload(&run->gw,
+                   str_printf("payments_database_pool %d;", run->pool),
+                   str_printf("payments_database_pool %d;", 5 - run->pool));
+    run->pool = 5 - run->pool;
+
+    return strdup("reloaded");
 }
 
 
@@ -1100,12 +1759,47 @@ mc_step(mc_run_t *run, const mc_step_t *s)
         if (run->token[s->co] == NULL) {
             return strdup("no session");
         }
-        r = books_mock("POST", str_printf("/_control/sessions/%s/%s",
-                                       run->token[s->co],
-                                       s->kind == MC_PAY ? "pay"
-                                                         : "decline"),
-                    NULL);
-        return str_printf("%ld", r->status);
+        if (run->h->gw == MC_GW_SWEPT && co->dialect == 1
+            && s->kind == MC_PAY)
+        {
+            out = mc_pay_hosted(run, s->co);
+        } else {
+            r = books_mock("POST", str_printf("/_control/sessions/%s/%s",
+                                              run->token[s->co],
+                                              s->kind == MC_PAY ? "pay"
+                                                                : "decline"),
+                           NULL);
+            out = str_printf("%ld", r->status);
+        }
+        /* no webhook comes: the sweeper's look-up must find it (Adyen
+         * keeps a declined shopper's session open) */
+        if (co->never && (s->kind == MC_PAY || co->dialect != 1)) {
+            out = str_printf("%s, then %s", out,
+                             mc_settled(run, s->co, 5000));
+        }
+        return out;
+
+    case MC_SESSION_END:
+        return mc_session_end(run, s->co);
+
+    case MC_RELOAD:
+        return mc_reload(run);
+
+    case MC_RACE:
+        return mc_race(run, s);     /* counted as two operations */
+
+    case MC_FORGET:
+        return mc_forget(run, s);   /* the refund and its retry */
+
+    case MC_PG_RESTART:
+        return mc_pg_restart(run, 0);
+
+    case MC_KILL:
+        /* with no next step to land in (mc_run): between steps */
+        if (run->base == NULL) {
+            return strdup("no gateway of its own");
+        }
+        return mc_kill(run, 0);
 
     case MC_CANCEL:
         return mc_shop(run, NULL, NULL,
@@ -1199,6 +1893,80 @@ mc_step(mc_run_t *run, const mc_step_t *s)
     }
 
     return strdup("?");
+}
+
+
+/*
+ * The history's own gateway, when it draws one: the suite's PSPs under
+ * their names (their webhooks land on the suite's gateway, on the same
+ * database), two workers, a lease short enough for a shop's retry after a
+ * worker died with its key, and (MC_GW_SWEPT) a sweeper in a hurry.
+ */
+static void
+mc_gateway(mc_run_t *run)
+{
+    int  i;
+
+    if (run->h->gw == MC_GW_SUITE) {
+        return;
+    }
+
+    cr_assert(run->h->gw != MC_GW_SWEPT || mc_alone,
+              "seed %" PRIu64 " draws a sweeper: it runs only where no "
+              "other test shares the database (make money-check, "
+              "solo_books_swept)", run->h->seed);
+
+    run->pool = 2;
+    gateway_start(&run->gw, str_printf("mc%d", ++mc_gateways), 2,
+                  str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_database_timeout 800ms;\n"
+        "payments_request_timeout 1500ms;\n"
+        "payments_idempotency_lease 4s;\n"
+        "payments_session_lifetime 1h;\n"
+        "payments_sweeper %s;\n%s%s%s",
+        pg_gateway_conninfo(),
+        run->h->gw == MC_GW_SWEPT
+        ? "on interval=300ms after=1s retry=1s alert=60s grace=1s batch=1000"
+        : "off",
+        gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+        gw_psp_conf("mock_adyen", "adyen"),
+        gw_psp_conf("mock_generic", "generic")));
+    gateway_wait_ready(&run->gw, 10);
+    run->base = run->gw.origin;
+
+    if (run->h->gw != MC_GW_SWEPT) {
+        return;
+    }
+
+    /* an earlier history's sweeper may hold the lease until it runs out */
+    for (i = 0; i < 100; i++) {
+        if (gateway_metric(&run->gw, "payments_sweeper_leader") == 1) {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("the history's sweeper never took the lease");
+}
+
+
+static void
+mc_gateway_stop(mc_run_t *run)
+{
+    if (run->base == NULL) {
+        return;
+    }
+
+    gateway_stop(&run->gw);
+    run->base = NULL;
+
+    if (run->h->gw == MC_GW_SWEPT) {
+        /* its lease given back at once (no other test shares it) */
+        db_exec("UPDATE sweeper_lease SET until = now() WHERE id = 1", 0,
+                NULL);
+    }
 }
 
 
@@ -1338,8 +2106,10 @@ static long
 mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
     mc_result_t *res)
 {
-    int         i;
+    int         i, j;
     json_t     *books;
+    pthread_t   th;
+    mc_call_t   call;
     mc_sink_t   sink;
 
     memset(run, 0, sizeof(*run));
@@ -1353,11 +2123,39 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
 
     mc_faults(run);
     mc_sellers_add(run, keep);
+    mc_gateway(run);
 
     for (i = 0; i < h->nsteps; i++) {
         if (!keep[i]) {
             continue;
         }
+
+        if ((h->steps[i].kind == MC_KILL && run->base != NULL)
+            || h->steps[i].kind == MC_PG_RESTART)
+        {
+            for (j = i + 1; j < h->nsteps && !keep[j]; j++) {
+                /* the next step kept */
+            }
+            if (j < h->nsteps && mc_to_gateway(h, &h->steps[j])) {
+                /* the kill lands in the next step's request */
+                memset(&call, 0, sizeof(call));
+                call.run = run;
+                call.step = &h->steps[j];
+                cr_assert_eq(pthread_create(&th, NULL, mc_call, &call), 0);
+                run->out[i] = h->steps[i].kind == MC_KILL
+                              ? mc_kill(run, h->steps[i].arg)
+                              : mc_pg_restart(run, h->steps[i].arg);
+                run->ops++;
+                cr_assert_eq(pthread_join(th, NULL), 0);
+                run->out[j] = call.out;
+                i = j;
+                if (!h->steps[j].at_once) {
+                    mc_quiet(run, MC_STEP_QUIET_S, 0);
+                }
+                continue;
+            }
+        }
+
         run->out[i] = mc_step(run, &h->steps[i]);
         if (!h->steps[i].at_once) {
             mc_quiet(run, MC_STEP_QUIET_S, 0);
@@ -1365,6 +2163,7 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
     }
 
     mc_quiet(run, MC_END_QUIET_S, 1);
+    mc_gateway_stop(run);
 
     books = books_fetch(run->m.id);
     mc_check(run, books, res, quiet);
@@ -1485,6 +2284,51 @@ mc_env_int(const char *name, int dflt)
 }
 
 
+/* what the histories run drew of the gateway's compositions */
+enum {
+    MC_D_OWN = 0, MC_D_SWEPT, MC_D_NEVER, MC_D_SESSION_END, MC_D_KILL,
+    MC_D_RELOAD, MC_D_RACE, MC_D_FORGET, MC_D_PG, MC_ND
+};
+
+static long  mc_drawn[MC_ND];
+
+
+static void
+mc_count_drawn(const mc_history_t *h)
+{
+    int  c, i;
+
+    mc_drawn[MC_D_OWN] += h->gw == MC_GW_OWN;
+    mc_drawn[MC_D_SWEPT] += h->gw == MC_GW_SWEPT;
+    for (c = 0; c < h->nco; c++) {
+        mc_drawn[MC_D_NEVER] += h->co[c].never;
+    }
+    for (i = 0; i < h->nsteps; i++) {
+        mc_drawn[MC_D_SESSION_END] += h->steps[i].kind == MC_SESSION_END;
+        mc_drawn[MC_D_KILL] += h->steps[i].kind == MC_KILL;
+        mc_drawn[MC_D_RELOAD] += h->steps[i].kind == MC_RELOAD;
+        mc_drawn[MC_D_RACE] += h->steps[i].kind == MC_RACE;
+        mc_drawn[MC_D_FORGET] += h->steps[i].kind == MC_FORGET;
+        mc_drawn[MC_D_PG] += h->steps[i].kind == MC_PG_RESTART;
+    }
+}
+
+
+static const char *
+mc_drawn_line(void)
+{
+    return str_printf("on gateways of their own %ld (with a sweeper %ld); "
+                      "sessions without webhooks %ld, run out %ld; worker "
+                      "kills %ld, reloads %ld, PostgreSQL restarts %ld; "
+                      "races %ld; keys forgotten %ld",
+                      mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
+                      mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
+                      mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
+                      mc_drawn[MC_D_RELOAD], mc_drawn[MC_D_PG],
+                      mc_drawn[MC_D_RACE], mc_drawn[MC_D_FORGET]);
+}
+
+
 /*
  * One history: generated, run, checked; on a failure its seed and
  * history, then (MONEY_SHRINK, default on) the shrunk one.  Returns the
@@ -1516,6 +2360,10 @@ mc_one(uint64_t seed, int shrink, long *ops)
     for (i = 0; i < MC_MAX_STEPS; i++) {
         keep[i] = 1;
     }
+    mc_count_drawn(&h);
+    if (mc_env_int("MONEY_PRINT", 0) > 1) {
+        mc_print(&h, NULL, NULL);
+    }
 
     failures = mc_run(&h, keep, &run, 0, &res);
     *ops += run.ops;
@@ -1529,6 +2377,9 @@ mc_one(uint64_t seed, int shrink, long *ops)
     PQclear(q);
 
     if (failures == 0) {
+        if (mc_env_int("MONEY_PRINT", 0)) {
+            mc_print(&h, NULL, (const char *const *) run.out);
+        }
         return 0;
     }
 
@@ -1557,30 +2408,68 @@ mc_one(uint64_t seed, int shrink, long *ops)
 TestSuite(books_check, .timeout = 86400);
 
 
-/* The CI's budget: the fixed seeds, every one passing. */
-Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
-     .timeout = 300)
+/*
+ * The CI's budget: the fixed seeds, every one passing; swept 0 runs those
+ * that draw no sweeper (here, in the shared lane), 1 those that do (alone,
+ * solo_books_swept).
+ */
+static void
+mc_ci(const char *suite, int swept)
 {
-    size_t    i;
-    long      ops, failed;
-    time_t    t0;
+    size_t         i, n;
+    long           ops, failed;
+    time_t         t0, t1;
+    mc_history_t   h;
 
     t0 = time(NULL);
     ops = 0;
     failed = 0;
+    n = 0;
+    memset(mc_drawn, 0, sizeof(mc_drawn));
 
     for (i = 0; i < sizeof(mc_ci_seeds) / sizeof(mc_ci_seeds[0]); i++) {
+        mc_generate(&h, mc_ci_seeds[i]);
+        if ((h.gw == MC_GW_SWEPT) != swept) {
+            continue;
+        }
+        n++;
+        t1 = time(NULL);
         failed += mc_one(mc_ci_seeds[i], mc_env_int("MONEY_SHRINK", 0),
                          &ops) > 0;
+        if (mc_env_int("MONEY_TIMES", 0)) {
+            mc_say("seed %" PRIu64 ": %s, %ld s", mc_ci_seeds[i],
+                   mc_gw_names[h.gw], (long) (time(NULL) - t1));
+        }
     }
 
-    mc_say("books_check: %zu histories, %ld operations, %ld failed; %ld "
+    mc_say("%s: %zu histories, %ld operations, %ld failed; %ld "
            "events listed for a person; off-session charges: %ld taken, %ld "
-           "declined, %ld refused; in %ld s", i, ops, failed, mc_listed,
-           mc_charges[0], mc_charges[1], mc_charges[2],
-           (long) (time(NULL) - t0));
+           "declined, %ld refused; %s; in %ld s", suite, n, ops, failed,
+           mc_listed, mc_charges[0], mc_charges[1], mc_charges[2],
+           mc_drawn_line(), (long) (time(NULL) - t0));
+    cr_expect_gt(n, 0, "no CI seed for %s", suite);
     cr_expect_eq(failed, 0, "%ld of the CI's seeds failed (their histories "
                  "above)", failed);
+}
+
+
+Test(books_check, fixed_seeds_keep_the_psps_books_and_ours_equal,
+     .timeout = 300)
+{
+    mc_ci("books_check", 0);
+}
+
+
+/* The CI's seeds that draw a sweeper: it looks up every checkout of the
+ * PSPs, and takes the database's one lease, so alone on their stack. */
+TestSuite(solo_books_swept, .timeout = 600);
+
+
+Test(solo_books_swept, fixed_seeds_with_a_sweeper_keep_the_books_equal,
+     .timeout = 300)
+{
+    mc_alone = 1;
+    mc_ci("solo_books_swept", 1);
 }
 
 
@@ -1600,6 +2489,9 @@ Test(books_check, histories, .disabled = 0)
     if (getenv("MONEY_CHECK") == NULL) {
         cr_skip_test("make money-check runs this (MONEY_CHECK=1)");
     }
+
+    /* make money-check runs this test alone on its lane */
+    mc_alone = 1;
 
     shrink = mc_env_int("MONEY_SHRINK", 1);
     ops = 0;
@@ -1621,6 +2513,21 @@ Test(books_check, histories, .disabled = 0)
     minutes = mc_env_int("MONEY_MINUTES", 0);
     end = time(NULL) + minutes * 60;
 
+    /* MONEY_LIST=1: what each seed draws of the gateway's compositions,
+     * nothing run */
+    if (mc_env_int("MONEY_LIST", 0)) {
+        for (n = 0; n < histories; n++) {
+            mc_history_t  h;
+
+            memset(mc_drawn, 0, sizeof(mc_drawn));
+            mc_generate(&h, base + (uint64_t) n);
+            mc_count_drawn(&h);
+            mc_say("seed %" PRIu64 ": %d steps; %s", base + (uint64_t) n,
+                   h.nsteps, mc_drawn_line());
+        }
+        return;
+    }
+
     mc_say("money-check: seeds from %" PRIu64 " (MONEY_SEED_BASE)",
                 base);
 
@@ -1630,9 +2537,9 @@ Test(books_check, histories, .disabled = 0)
 
     mc_say("money-check: %ld histories, %ld passed, %ld failed; "
            "%ld operations; %ld events listed for a person; off-session "
-           "charges: %ld taken, %ld declined, %ld refused", n, n - failed,
-           failed, ops, mc_listed, mc_charges[0], mc_charges[1],
-           mc_charges[2]);
+           "charges: %ld taken, %ld declined, %ld refused; %s", n,
+           n - failed, failed, ops, mc_listed, mc_charges[0], mc_charges[1],
+           mc_charges[2], mc_drawn_line());
     cr_expect_eq(failed, 0, "%ld histories failed (seeds and histories "
                  "above)", failed);
 }
@@ -1648,6 +2555,8 @@ Test(books_check, known_defect_seeds_still_fail)
     if (getenv("MONEY_KNOWN") == NULL) {
         cr_skip_test("make money-check-known runs this (MONEY_KNOWN=1)");
     }
+
+    mc_alone = 1;
 
     ops = 0;
     n = 0;

@@ -338,6 +338,35 @@ mock_control_registrations(struct MHD_Connection *c)
 }
 
 
+/* POST /_control/keys/forget {"match":"m1:rf_"}: the PSP forgets the keys
+ * of its finished requests ({"forgotten":N}) */
+static enum MHD_Result
+mock_control_forget_keys(struct MHD_Connection *c, mock_request_t *r)
+{
+    json_t        *root, *v;
+    unsigned long  n;
+
+    root = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
+    v = json_object_get(root, "match");
+
+    if (!json_is_object(root) || !json_is_string(v)
+        || json_object_size(root) != 1 || json_string_length(v) == 0)
+    {
+        json_decref(root);
+        return mock_control_error(c, MHD_HTTP_BAD_REQUEST,
+                                  "the body must be {\"match\": a non-empty "
+                                  "string}");
+    }
+
+    n = mock_store_forget_keys(json_string_value(v));
+    mock_log("forgot %lu idempotency key(s) matching \"%s\"", n,
+             json_string_value(v));
+    json_decref(root);
+
+    return mock_send_json(c, MHD_HTTP_OK,
+                          json_pack("{sI}", "forgotten", (json_int_t) n));
+}
+
 /* GET /_control/webhooks?session=ID */
 static enum MHD_Result
 mock_control_webhooks(struct MHD_Connection *c)
@@ -567,6 +596,12 @@ mock_control(struct MHD_Connection *c, const char *method, const char *path,
             return mock_control_webhooks(c);
         }
         allow = "GET";
+
+    } else if (strcmp(path, "keys/forget") == 0) {
+        if (post) {
+            return mock_control_forget_keys(c, r);
+        }
+        allow = "POST";
 
     } else if (strncmp(path, "sessions/", 9) == 0) {
         return mock_control_session(c, method, path + 9);

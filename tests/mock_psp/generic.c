@@ -391,7 +391,8 @@ mock_generic_create(struct MHD_Connection *c, mock_request_t *r)
 
 /*
  * GET /sessions/{token}: {"token","reference","status","amount",
- * "currency","expires_at"} as the session is now: "open", "succeeded"
+ * "currency","expires_at"} (and "payment_id" once paid) as the session
+ * is now: "open", "succeeded"
  * once paid, "pending" when paid but not settled (async_payment),
  * "failed" when the shopper declined, "expired" when its time ran out.
  * The amount is the session's, written back in the currency's exponent.
@@ -478,6 +479,14 @@ mock_generic_lookup(struct MHD_Connection *c, const char *token)
             json_object_set(ans, "exp_year",
                             json_object_get(s, "exp_year"));
         }
+    }
+
+    /* the payment a paid session made, as its payment.succeeded names
+     * it: refunds and disputes name it */
+    if (ans != NULL && state == MOCK_SESSION_COMPLETE
+        && json_is_string(json_object_get(s, "payment_ref")))
+    {
+        json_object_set(ans, "payment_id", json_object_get(s, "payment_ref"));
     }
 
     rc = mock_send_json(c, MHD_HTTP_OK, ans);

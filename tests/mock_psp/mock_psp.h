@@ -222,6 +222,8 @@ void mock_fault_api(uint64_t id, const char *api);
 json_t *mock_fault_list(void);
 void mock_store_registrations(const char *key, uint64_t *sessions_created,
     uint64_t *requests);
+/* forgets the finished idempotency keys that contain match: how many */
+unsigned long mock_store_forget_keys(const char *match);
 mock_session_state_e mock_session_get(const char *id, json_t **copy);
 /* any record kept under id, a session or an operation (a copy; NULL:
  * none) */

@@ -622,6 +622,38 @@ mock_store_commit(const char *key, const char *ikey,
 }
 
 
+/*
+ * The PSP forgets the idempotency keys of finished requests whose key has
+ * match in it (as a PSP does after its key window, or after losing its
+ * memory): a request sent again under one of them is a new request.  Keys
+ * in progress are kept (forgetting one would let its own retry run beside
+ * it).  Sessions, operations and counts stay.  Returns how many went.
+ */
+unsigned long
+mock_store_forget_keys(const char *match)
+{
+    unsigned long   n;
+    mock_node_t    *node, *newer;
+    mock_idem_t    *e;
+
+    n = 0;
+
+    pthread_mutex_lock(&mock_lock);
+
+    for (node = mock_keys.oldest; node != NULL; node = newer) {
+        newer = node->newer;
+        e = node->value;
+        if (e->done && strstr(node->key, match) != NULL) {
+            mock_table_remove(&mock_keys, node);
+            n++;
+        }
+    }
+
+    pthread_mutex_unlock(&mock_lock);
+
+    return n;
+}
+
 void
 mock_store_registrations(const char *key, uint64_t *sessions_created,
     uint64_t *requests)

@@ -195,3 +195,59 @@ DIALECT_TEST(faults_the_psp_hangs_in_every_dialect, dl_start)
         fa_counts(key, 1, 2);
     }
 }
+
+
+/* POST /_control/keys/forget: the PSP forgets the keys of its finished
+ * requests that contain match; the same request again under one of them
+ * makes a second object, the others are still replayed. */
+DIALECT_TEST(faults_the_psp_forgets_its_keys_in_every_dialect, dl_start)
+{
+    size_t   d;
+    char     key[64], other[64], first[128];
+    resp_t   r;
+
+    for (d = 0; d < FA_N; d++) {
+        snprintf(key, sizeof(key), "m1:forget_%s", fa_dialects[d].name);
+        snprintf(other, sizeof(other), "m1:kept_%s", fa_dialects[d].name);
+
+        fa_dialects[d].post(&r, key);
+        cr_assert_eq(r.status, 201, "%s: %ld %s", key, r.status, r.body);
+        snprintf(first, sizeof(first), "%s",
+                 str(&r, d == 0 ? "id" : "token"));
+        resp_free(&r);
+        fa_dialects[d].post(&r, other);
+        cr_assert_eq(r.status, 201, "%s: %ld %s", other, r.status, r.body);
+        resp_free(&r);
+
+        control(&r, "POST", "/_control/keys/forget",
+                d == 0 ? "{\"match\":\"m1:forget_adyen\"}"
+                       : "{\"match\":\"m1:forget_generic\"}");
+        cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+        cr_assert_not_null(strstr(r.body, "\"forgotten\":1"), "%s", r.body);
+        resp_free(&r);
+
+        /* a new request under the forgotten key: a second session */
+        fa_dialects[d].post(&r, key);
+        cr_assert_eq(r.status, 201, "%s: %ld %s", key, r.status, r.body);
+        cr_assert_str_neq(str(&r, d == 0 ? "id" : "token"), first);
+        resp_free(&r);
+        fa_counts(key, 2, 2);
+
+        /* the other key is still known: a replay, nothing made */
+        fa_dialects[d].post(&r, other);
+        cr_assert_eq(r.status, 201, "%s: %ld %s", other, r.status, r.body);
+        resp_free(&r);
+        fa_counts(other, 1, 2);
+    }
+
+    /* a body that says nothing to match is refused */
+    control(&r, "POST", "/_control/keys/forget", "{\"match\":\"\"}");
+    cr_assert_eq(r.status, 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    control(&r, "POST", "/_control/keys/forget", "{}");
+    cr_assert_eq(r.status, 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+    control(&r, "GET", "/_control/keys/forget", NULL);
+    cr_assert_eq(r.status, 405, "%ld %s", r.status, r.body);
+    resp_free(&r);
+}

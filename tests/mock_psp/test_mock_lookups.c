@@ -388,6 +388,15 @@ DIALECT_TEST(generic_session_lookup, dl_start)
     json_decref(session_act(paid, "pay", 200));
     generic_expect_status(paid, "m1:co_gl1", "succeeded", "15.00", "USD");
 
+    /* a paid session names its payment, as its payment.succeeded does
+     * (refunds and disputes name it); an open one has none */
+    generic_lookup(&r, paid, "Authorization: Bearer " GEN_KEY);
+    cr_assert_not_null(str(&r, "payment_id"), "%s", r.body);
+    resp_free(&r);
+    generic_lookup(&r, jpy, "Authorization: Bearer " GEN_KEY);
+    cr_assert_null(json_object_get(r.json, "payment_id"), "%s", r.body);
+    resp_free(&r);
+
     /* declined is "failed", time out "expired" */
     json_decref(session_act(declined, "decline", 200));
     generic_expect_status(declined, "m1:co_gl2", "failed", "10.50", "EUR");
