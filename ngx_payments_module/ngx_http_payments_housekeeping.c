@@ -107,6 +107,14 @@ ngx_http_payments_housekeeping_send(ngx_event_t *ev,
     q->handler = handler;
     q->log = ev->log;
 
+    /*
+     * An idle connection or its next round: housekeeping never takes a
+     * request's place in the queue.  Queued behind a connection held by a
+     * slow query, a fold each second would fill a small queue and turn the
+     * requests after it away (503) while the fold itself waits.
+     */
+    q->background = 1;
+
     if (ngx_http_payments_pg_send(q) != NGX_OK) {
         ngx_add_timer(ev, retry);
     }
