@@ -115,7 +115,25 @@ static const struct {
 } mc_known[] = {
     /* the seeds that found issue 40's items 1, 2, 3, 4 and 6, and a
      * capture reversed after a refund of it (1309, 1916), before their
-     * fixes are CI seeds now; none is known to fail today */
+     * fixes are CI seeds now */
+
+    /* found by the hour's run of the swept histories (seeds from 40000):
+     * an Adyen checkout the shop cancelled, paid afterwards on its hosted
+     * page (an Adyen session cannot be cancelled), its webhooks never
+     * sent: the checkout FAILED, the money taken, and nothing books it or
+     * lists it for a person (the sweeper asks only about EXECUTING ones) */
+    { 40384, "adyen: paid after the shop's cancel, no webhook" },
+    { 40405, "adyen: paid after the shop's cancel of an approved review, "
+             "no webhook" },
+    { 40467, "adyen: paid after the shop's cancel, no webhook" },
+
+    /* an Adyen manual capture paid, its webhooks never sent: it stays
+     * EXECUTING (the session look-up says paymentPending), and a capture
+     * made at the PSP's dashboard (and a dispute of it) is never booked
+     * nor listed */
+    { 40125, "adyen: manual capture, dashboard capture, no webhook" },
+    { 40465, "adyen: manual capture, dashboard capture, no webhook" },
+
     { 0, NULL }
 };
 
