@@ -225,7 +225,7 @@ finish() {
     for dir in "${lanes[@]}"; do
         if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$dir/logs/mock.log" 2>/dev/null; then
             echo "e2e: the mock PSP of lane ${dir##*/} reported a sanitizer error:" >&2
-            grep -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$dir/logs/mock.log" | head -60 >&2
+            grep -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$dir/logs/mock.log" | head -60 >&2 || true  # head may close the pipe first
             rc=1
         fi
     done
@@ -250,7 +250,7 @@ finish() {
         for dir in "${lanes[@]}"; do
             if grep -qE '^\[(----|FAIL)\]' "$dir/logs/criterion.txt" 2>/dev/null; then
                 echo "---- what failed in lane ${dir##*/} (Criterion's report, above in full)" >&2
-                grep -E '^\[(----|FAIL)\]' "$dir/logs/criterion.txt" | head -40 >&2
+                grep -E '^\[(----|FAIL)\]' "$dir/logs/criterion.txt" | head -40 >&2 || true  # head may close the pipe first
             fi
         done
     elif [ "${KEEP_RUN:-0}" = 1 ]; then
