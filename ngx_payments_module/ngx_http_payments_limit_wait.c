@@ -20,6 +20,9 @@ static void ngx_http_payments_limit_answered(void *data, ngx_int_t rc,
 static ngx_int_t ngx_http_payments_limit_wait_cleanup(ngx_http_request_t *r,
     ngx_http_payments_limit_ctx_t *lctx);
 static void ngx_http_payments_limit_ask_gone(void *data);
+static ngx_int_t ngx_http_payments_limit_redis_answer(ngx_http_request_t *r,
+    ngx_http_payments_limit_zone_t *z, ngx_http_payments_limit_ctx_t **lctxp,
+    ngx_msec_t *wait);
 
 
 /* the request's limit context: the check it waits for, and its verdict */
@@ -63,6 +66,7 @@ ngx_http_payments_limit_rate_check(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_limit_rule_t *rule, ngx_str_t *key, ngx_uint_t account,
     void (*resume)(ngx_http_payments_ctx_t *ctx), ngx_msec_t *wait)
 {
+    ngx_int_t                        rc;
     ngx_http_request_t              *r = ctx->request;
     ngx_http_payments_limit_ctx_t   *lctx;
     ngx_http_payments_limit_zone_t  *z;
@@ -73,29 +77,13 @@ ngx_http_payments_limit_rate_check(ngx_http_payments_ctx_t *ctx,
         return ngx_http_payments_limit_rate(rule, key, account, 1, wait);
     }
 
-    lctx = ngx_http_payments_limit_get_ctx(r);
-    if (lctx == NULL) {
-        goto fallback;
-    }
-
-    if (lctx->answered) {
-        lctx->answered = 0;
-
-        if (lctx->verdict == NGX_OK) {
-            return NGX_OK;
+    rc = ngx_http_payments_limit_redis_answer(r, z, &lctx, wait);
+    if (rc != NGX_AGAIN) {
+        if (rc == NGX_DECLINED) {
+            goto fallback;
         }
 
-        if (lctx->verdict == NGX_BUSY) {
-            *wait = lctx->wait;
-            (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
-            return NGX_BUSY;
-        }
-
-        goto fallback;
-    }
-
-    if (ngx_http_payments_limit_wait_cleanup(r, lctx) != NGX_OK) {
-        goto fallback;
+        return rc;
     }
 
     if (resume != NULL
@@ -148,6 +136,51 @@ ngx_http_payments_limit_wait_cleanup(ngx_http_request_t *r,
 
 
 /*
+ * Before a check kept in Redis: NGX_OK, or NGX_BUSY (*wait, counted as
+ * rejected), is Redis's answer to this check, asked before resume(ctx) ran
+ * it again; NGX_AGAIN: nothing asked yet, *lctxp ready to ask (dropped if
+ * the request goes); NGX_DECLINED: fall back (no context, no verdict).
+ */
+
+static ngx_int_t
+ngx_http_payments_limit_redis_answer(ngx_http_request_t *r,
+    ngx_http_payments_limit_zone_t *z, ngx_http_payments_limit_ctx_t **lctxp,
+    ngx_msec_t *wait)
+{
+    ngx_http_payments_limit_ctx_t  *lctx;
+
+    lctx = ngx_http_payments_limit_get_ctx(r);
+    *lctxp = lctx;
+
+    if (lctx == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (lctx->answered) {
+        lctx->answered = 0;
+
+        if (lctx->verdict == NGX_OK) {
+            return NGX_OK;
+        }
+
+        if (lctx->verdict == NGX_BUSY) {
+            *wait = lctx->wait;
+            (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
+            return NGX_BUSY;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_payments_limit_wait_cleanup(r, lctx) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_AGAIN;
+}
+
+
+/*
  * An amount against an amount zone (max for its currency), wherever the
  * zone keeps its windows.  NGX_OK: admitted, *idx the sub-window it went
  * into (0: not counted, nothing to give back), *redis whether Redis holds
@@ -164,6 +197,7 @@ ngx_http_payments_limit_amount_check(ngx_http_payments_ctx_t *ctx,
     int64_t max, void (*resume)(ngx_http_payments_ctx_t *ctx), uint64_t *idx,
     ngx_uint_t *redis, ngx_msec_t *wait)
 {
+    ngx_int_t                       rc;
     ngx_http_request_t             *r = ctx->request;
     ngx_http_payments_limit_ctx_t  *lctx;
 
@@ -180,30 +214,20 @@ ngx_http_payments_limit_amount_check(ngx_http_payments_ctx_t *ctx,
         return NGX_BUSY;
     }
 
-    lctx = ngx_http_payments_limit_get_ctx(r);
-    if (lctx == NULL) {
-        goto fallback;
+    rc = ngx_http_payments_limit_redis_answer(r, z, &lctx, wait);
+
+    /* admitted: the sub-window Redis put it in (0: none, fall back) */
+    if (rc == NGX_OK && lctx->value) {
+        *idx = lctx->value;
+        *redis = 1;
+        return NGX_OK;
     }
 
-    if (lctx->answered) {
-        lctx->answered = 0;
-
-        if (lctx->verdict == NGX_OK && lctx->value) {
-            *idx = lctx->value;
-            *redis = 1;
-            return NGX_OK;
-        }
-
-        if (lctx->verdict == NGX_BUSY) {
-            *wait = lctx->wait;
-            (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
-            return NGX_BUSY;
-        }
-
-        goto fallback;
+    if (rc == NGX_BUSY) {
+        return NGX_BUSY;
     }
 
-    if (ngx_http_payments_limit_wait_cleanup(r, lctx) != NGX_OK) {
+    if (rc != NGX_AGAIN) {
         goto fallback;
     }
 
@@ -259,29 +283,13 @@ ngx_http_payments_limit_failures_check(ngx_http_payments_ctx_t *ctx,
         goto local;
     }
 
-    lctx = ngx_http_payments_limit_get_ctx(r);
-    if (lctx == NULL) {
-        goto fallback;
-    }
-
-    if (lctx->answered) {
-        lctx->answered = 0;
-
-        if (lctx->verdict == NGX_OK) {
-            return NGX_OK;
+    rc = ngx_http_payments_limit_redis_answer(r, z, &lctx, wait);
+    if (rc != NGX_AGAIN) {
+        if (rc == NGX_DECLINED) {
+            goto fallback;
         }
 
-        if (lctx->verdict == NGX_BUSY) {
-            *wait = lctx->wait;
-            (void) ngx_atomic_fetch_add(&z->sh->rejected, 1);
-            return NGX_BUSY;
-        }
-
-        goto fallback;
-    }
-
-    if (ngx_http_payments_limit_wait_cleanup(r, lctx) != NGX_OK) {
-        goto fallback;
+        return rc;
     }
 
     ngx_http_payments_limit_failures_tail(z, key, buf, &tail);
