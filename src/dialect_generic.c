@@ -294,19 +294,7 @@ pay_generic_evidence_events(const pay_webhook_conf_t *conf,
 static int
 pay_generic_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
 {
-    pay_buf_t  b;
-
-    memset(req, 0, sizeof(*req));
-
-    if (in == NULL || !pay_lookup_token_ok(in->token, 0)) {
-        return -1;
-    }
-
-    memset(&b, 0, sizeof(b));
-    pay_buf_str(&b, "/sessions/");
-    pay_buf_escape(&b, in->token);
-
-    return pay_lookup_request(&b, req);
+    return pay_lookup_get(in, 0, "/sessions/", NULL, req);
 }
 
 
@@ -509,19 +497,7 @@ static int
 pay_generic_payment_lookup(const pay_psp_lookup_t *in,
     pay_psp_request_t *req)
 {
-    pay_buf_t  b;
-
-    memset(req, 0, sizeof(*req));
-
-    if (in == NULL || !pay_lookup_token_ok(in->token, 0)) {
-        return -1;
-    }
-
-    memset(&b, 0, sizeof(b));
-    pay_buf_str(&b, "/payments/");
-    pay_buf_escape(&b, in->token);
-
-    return pay_lookup_request(&b, req);
+    return pay_lookup_get(in, 0, "/payments/", NULL, req);
 }
 
 

@@ -102,6 +102,11 @@ void pay_buf_escape(pay_buf_t *b, const char *s);
 /* *req as a GET of the path in b (taken); returns 0, or -1 with *req
  * empty (b failed or out of memory). */
 int pay_lookup_request(pay_buf_t *b, pay_psp_request_t *req);
+/* *req as a GET of prefix, in->token, then suffix (NULL: none): a strict
+ * token (pay_lookup_token_ok) as it is, any other percent-encoded; 0, or
+ * -1 with *req empty (no token, a token refused, out of memory). */
+int pay_lookup_get(const pay_psp_lookup_t *in, int strict,
+    const char *prefix, const char *suffix, pay_psp_request_t *req);
 /* b as the path of a POST with body (copied) of type: 0, or -1 with *req
  * empty (b freed either way) */
 int pay_expire_request(pay_buf_t *b, pay_psp_request_t *req,

@@ -527,24 +527,10 @@ pay_stripe_evidence_events(const pay_webhook_conf_t *conf,
 static int
 pay_stripe_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
 {
-    pay_buf_t  b;
-
-    memset(req, 0, sizeof(*req));
-
-    if (in == NULL || !pay_lookup_token_ok(in->token, 1)) {
-        return -1;
-    }
-
-    memset(&b, 0, sizeof(b));
-    pay_buf_str(&b, "/v1/checkout/sessions/");
-    pay_buf_str(&b, in->token);
-
     /* a setup's method is its setup intent's */
-    if (in->setup) {
-        pay_buf_str(&b, "?expand%5B%5D=setup_intent");
-    }
-
-    return pay_lookup_request(&b, req);
+    return pay_lookup_get(in, 1, "/v1/checkout/sessions/",
+                          in != NULL && in->setup
+                          ? "?expand%5B%5D=setup_intent" : NULL, req);
 }
 
 
@@ -703,19 +689,7 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
 static int
 pay_stripe_payment_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
 {
-    pay_buf_t  b;
-
-    memset(req, 0, sizeof(*req));
-
-    if (in == NULL || !pay_lookup_token_ok(in->token, 1)) {
-        return -1;
-    }
-
-    memset(&b, 0, sizeof(b));
-    pay_buf_str(&b, "/v1/payment_intents/");
-    pay_buf_str(&b, in->token);
-
-    return pay_lookup_request(&b, req);
+    return pay_lookup_get(in, 1, "/v1/payment_intents/", NULL, req);
 }
 
 

@@ -95,6 +95,36 @@ pay_lookup_request(pay_buf_t *b, pay_psp_request_t *req)
 
 
 int
+pay_lookup_get(const pay_psp_lookup_t *in, int strict, const char *prefix,
+    const char *suffix, pay_psp_request_t *req)
+{
+    pay_buf_t  b;
+
+    memset(req, 0, sizeof(*req));
+
+    if (in == NULL || !pay_lookup_token_ok(in->token, strict)) {
+        return -1;
+    }
+
+    memset(&b, 0, sizeof(b));
+    pay_buf_str(&b, prefix);
+
+    if (strict) {
+        pay_buf_str(&b, in->token);
+
+    } else {
+        pay_buf_escape(&b, in->token);
+    }
+
+    if (suffix != NULL) {
+        pay_buf_str(&b, suffix);
+    }
+
+    return pay_lookup_request(&b, req);
+}
+
+
+int
 pay_expire_request(pay_buf_t *b, pay_psp_request_t *req, const char *type,
     const char *body)
 {
