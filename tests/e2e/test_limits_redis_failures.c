@@ -9,7 +9,8 @@
  * HMAC under the salt derived from the shared key file (computed here as
  * the documentation says), never an e-mail, a merchant or an address.
  * Redis stopped: on_error=local checks max / gateways, on_error=deny
- * answers 503.
+ * answers 503.  The same zone kind used by webhook_failures=: a sender's
+ * failed signature checks count across both gateways.
  */
 
 #include "harness.h"
@@ -346,6 +347,152 @@ Test(limits_redis, two_gateways_share_the_card_testing_guard,
                            "it"), 1);
     cr_assert_eq(log_count(&gd, "zones with store=redis decide without "
                            "it"), 1);
+
+    /* neither the key file's key nor Redis's password in a log line */
+    cr_assert_eq(log_count(&gc, HASH_KEY), 0);
+    cr_assert_eq(log_count(&gd, REDIS_PASSWORD), 0);
+
+    gateway_stop(&gc);
+    gateway_stop(&gd);
+}
+
+
+/* -- webhook_failures=: a sender's bad signatures, counted in Redis ------- */
+
+static char *
+senders_conf(const char *key_file, const char *on_error)
+{
+    return str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n%s"
+        "payments_limit_redis 127.0.0.1:%ld password_file=%s/redis.password "
+        "hash_key_file=%s timeout=1s prefix=t%ld;\n"
+        "payments_limit_failures senders size=64k window=10m max=%d "
+        "store=redis %s;\n"
+        "payments_limit webhook_failures=senders;\n",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
+        redis_port, redis_dir, key_file, (long) getpid(), MAX_FAILURES,
+        on_error);
+}
+
+
+/* a webhook to gw from the loopback address from: signed as the PSP
+ * signs, or with a signature that fails; its status */
+
+static long
+webhook_from(const gateway_t *gw, const char *from, int signed_ok)
+{
+    long         status;
+    char        *evt;
+    req_t        rq;
+    resp_t      *r;
+    const char  *h[3];
+
+    evt = str_printf("{\"id\":\"%s\",\"object\":\"event\","
+                     "\"type\":\"customer.created\",\"created\":%ld,"
+                     "\"livemode\":false,\"data\":{\"object\":"
+                     "{\"id\":\"%s\",\"object\":\"customer\"}}}",
+                     uid("evt"), (long) time(NULL), uid("cus"));
+
+    h[0] = "Content-Type: application/json";
+    h[1] = signed_ok ? stripe_signature(NULL, time(NULL), evt)
+                     : str_printf("Stripe-Signature: t=%ld,v1=%064d",
+                                  (long) time(NULL), 0);
+    h[2] = NULL;
+
+    rq.method = "POST";
+    rq.url = str_printf("%s/v1/webhooks/%s", gw->origin, env("PAY_TEST_PSP"));
+    rq.headers = h;
+    rq.body = evt;
+    rq.len = (size_t) -1;
+
+    r = http_from(&rq, from);
+    status = r->status;
+
+    if (status == 400) {
+        expect_problem(r, 400, "bad_signature");
+    } else if (status == 429) {
+        expect_problem(r, 429, "rate_limited");
+    } else if (status == 503) {
+        expect_problem(r, 503, "store_unavailable");
+    } else {
+        cr_assert_eq(status, 200, "webhook from %s: %ld %s", from, status,
+                     r->body ? r->body : "");
+    }
+
+    resp_free(r);
+
+    return status;
+}
+
+
+/*
+ * webhook_failures= on a failures zone in Redis (max=3), two gateways: a
+ * sender's failed signature checks count across both, 3 in all, then the
+ * sender is refused on either, its signed webhooks too; another sender is
+ * not; a verified webhook never counts.  Redis stopped: the gateways=2 one
+ * checks 3 / 2 = 1 on its own, the on_error=deny one answers 503.
+ */
+Test(limits_redis, two_gateways_share_a_senders_bad_signature_window,
+     .timeout = 60)
+{
+    int         i;
+    char       *key_file, a[32], b[32], c[32];
+    gateway_t   gc, gd;
+
+    secret_used(HASH_KEY);
+    key_file = secret_file("hash.key", HASH_KEY);
+
+    /* senders of this run's own: loopback addresses from the pid */
+    snprintf(a, sizeof(a), "127.0.%d.11", (int) (getpid() % 250) + 1);
+    snprintf(b, sizeof(b), "127.0.%d.12", (int) (getpid() % 250) + 1);
+    snprintf(c, sizeof(c), "127.0.%d.13", (int) (getpid() % 250) + 1);
+
+    memset(&gc, 0, sizeof(gc));
+    memset(&gd, 0, sizeof(gd));
+    gateway_start(&gc, str_printf("rl-w-c-%ld", (long) getpid()), 1,
+                  senders_conf(key_file, "gateways=2"));
+    gateway_start(&gd, str_printf("rl-w-d-%ld", (long) getpid()), 1,
+                  senders_conf(key_file, "on_error=deny"));
+    gateway_wait_ready(&gc, 10);
+    gateway_wait_ready(&gd, 10);
+
+    /* 3 failures in all, alternating; then refused on either gateway,
+     * a signed webhook too (alone, each would let 3 through) */
+    for (i = 0; i < MAX_FAILURES; i++) {
+        cr_assert_eq(webhook_from(i % 2 ? &gd : &gc, a, 0), 400,
+                     "failure %d", i);
+    }
+
+    cr_assert_eq(webhook_from(&gd, a, 0), 429);
+    cr_assert_eq(webhook_from(&gc, a, 0), 429);
+    cr_assert_eq(webhook_from(&gc, a, 1), 429);
+
+    /* another sender: verified webhooks between its failures never
+     * count; its third failure is its last */
+    cr_assert_eq(webhook_from(&gc, b, 0), 400);
+    for (i = 0; i < 4; i++) {
+        cr_assert_eq(webhook_from(i % 2 ? &gd : &gc, b, 1), 200,
+                     "verified webhook %d", i);
+    }
+    cr_assert_eq(webhook_from(&gd, b, 0), 400);
+    cr_assert_eq(webhook_from(&gc, b, 0), 400);
+    cr_assert_eq(webhook_from(&gd, b, 1), 429);
+
+    cr_assert_eq(fallbacks(&gc, "senders"), 0);
+    cr_assert_eq(fallbacks(&gd, "senders"), 0);
+
+    /* Redis gone: C counts 3 / gateways=2 = 1 on its own; D denies */
+    redis_stop();
+
+    cr_assert_eq(webhook_from(&gc, c, 0), 400);
+    cr_assert_eq(webhook_from(&gc, c, 0), 429);
+    cr_assert_eq(webhook_from(&gd, c, 1), 503);
+
+    cr_assert(fallbacks(&gc, "senders") >= 2, "%g",
+              fallbacks(&gc, "senders"));
+    cr_assert(fallbacks(&gd, "senders") >= 1);
 
     /* neither the key file's key nor Redis's password in a log line */
     cr_assert_eq(log_count(&gc, HASH_KEY), 0);
