@@ -45,7 +45,10 @@
 # users payments or payments-reconcile, no such roles or database in the
 # cluster 15/main.  At exit everything the checklist made is taken away,
 # pg_hba.conf and pg_ident.conf restored, the cluster stopped again if it
-# was, Debian's default site enabled again if it was.
+# was, Debian's default site enabled again if it was.  What that needs is
+# kept in /var/lib/ngx-payments-deb-test from before the first change until
+# the machine is put back: a run killed half-way leaves it, and the next
+# run puts the machine back from it first.
 #
 # Prints "deb: N passed, N failed" last (counted by ci/test.sh); exit status
 # non-zero when anything failed.  The mock PSP and the gateway listen on
@@ -122,6 +125,12 @@ stop_services() {
     fi
 }
 
+# What a run needs to put the machine back, kept outside /tmp before the
+# first change: a run killed half-way (SIGKILL, a machine stopped) leaves
+# it, and the next run puts the machine back from it before its own check
+# that nothing of the checklist's is here.
+state=/var/lib/ngx-payments-deb-test
+
 # What the checklist made, taken away; what it changed, put back.
 restore_system() {
     local u
@@ -135,13 +144,17 @@ restore_system() {
         ln -s /etc/nginx/sites-available/default /etc/nginx/sites-enabled/default
     fi
     rm -rf /etc/payments /var/lib/ngx-payments /var/backups/payments
+    # the roles and the database go even when the cluster is down now (a
+    # run killed after the checklist's step 3)
+    pg_lsclusters -h 15 main 2>/dev/null | grep -q ' online ' ||
+        pg_ctlcluster 15 main start 2>/dev/null
     if pg_lsclusters -h 15 main 2>/dev/null | grep -q ' online '; then
         runuser -u postgres -- dropdb --if-exists payments 2>/dev/null
         for u in root payments-reconcile payments_gateway payments; do
             runuser -u postgres -- dropuser --if-exists "$u" 2>/dev/null
         done
     fi
-    cp -p "$run/pg_hba.conf" "$run/pg_ident.conf" /etc/postgresql/15/main/ 2>/dev/null
+    cp -p "$state/pg_hba.conf" "$state/pg_ident.conf" /etc/postgresql/15/main/ 2>/dev/null
     if [ "$pg_was" = down ]; then
         pg_ctlcluster 15 main stop 2>/dev/null
     else
@@ -150,6 +163,7 @@ restore_system() {
     for u in payments payments-reconcile; do
         id "$u" >/dev/null 2>&1 && userdel "$u"
     done
+    rm -rf "$state"
     touched_system=0
 }
 
@@ -183,6 +197,26 @@ apt() { DEBIAN_FRONTEND=noninteractive apt-get -q -y \
 if [ "$(id -u)" -ne 0 ]; then
     check "runs as root (it installs the package)" false
     finish
+fi
+
+# An earlier run of this script that was killed before its end: its
+# changes are put back (and its packages purged) before anything else,
+# then the machine must look fresh like any other (section 3).
+put_back_killed_run() {
+    if ! pg_was=$(cat "$state/pg_was") || ! default_site=$(cat "$state/default_site") ||
+        [ ! -f "$state/pg_hba.conf" ]; then
+        echo "$state is incomplete"
+        return 1
+    fi
+    apt purge ngx-payments-testenv ngx-payments-mock-psp "$pkg" >/dev/null 2>&1 || true
+    touched_system=1
+    restore_system
+    [ ! -e "$state" ]
+}
+if [ -d "$state" ]; then
+    say "an earlier run was killed before it put the machine back ($state): putting it back now"
+    check "what a killed earlier run changed is put back (from $state)" \
+        put_back_killed_run || finish
 fi
 
 # --- 1. build -------------------------------------------------------------------
@@ -343,9 +377,16 @@ fresh_machine() {
 check "this machine has no install of the checklist's (no /etc/payments, users, ...)" \
     fresh_machine || finish
 pg_was=$(pg_lsclusters -h 15 main | awk '{ print $4 }')
-cp -p "$pg_conf/pg_hba.conf" "$pg_conf/pg_ident.conf" "$run/"
 default_site=0
 [ -L /etc/nginx/sites-enabled/default ] && default_site=1
+keep_state() {
+    mkdir -p "$state.new" &&
+        cp -p "$pg_conf/pg_hba.conf" "$pg_conf/pg_ident.conf" "$state.new/" &&
+        echo "$pg_was" >"$state.new/pg_was" &&
+        echo "$default_site" >"$state.new/default_site" &&
+        sync && mv "$state.new" "$state"
+}
+check "what is needed to put the machine back is kept in $state" keep_state || finish
 touched_system=1
 
 check "checklist step 1: apt-get install nginx postgresql ./${debfile##*/}; service postgresql start" \
