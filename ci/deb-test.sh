@@ -208,7 +208,14 @@ put_back_killed_run() {
         echo "$state is incomplete"
         return 1
     fi
-    apt purge ngx-payments-testenv ngx-payments-mock-psp "$pkg" >/dev/null 2>&1 || true
+    local p
+    # one at a time: apt-get refuses a whole line naming a package it
+    # cannot find
+    for p in ngx-payments-testenv ngx-payments-mock-psp "$pkg"; do
+        if dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -q .; then
+            apt purge "$p" >/dev/null 2>&1 || true
+        fi
+    done
     touched_system=1
     restore_system
     [ ! -e "$state" ]
