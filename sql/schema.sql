@@ -3363,6 +3363,24 @@ $_$;
 
 
 --
+-- Name: pay_directory(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_directory(p_since timestamp with time zone) RETURNS TABLE(kind text, id text, merchant_id text, as_of timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT 'm'::text, m.merchant_id, m.merchant_id, now()
+      FROM merchants m
+     WHERE m.placed_at >= coalesce(p_since, '-infinity')
+    UNION ALL
+    SELECT 'k'::text, k.key_id, k.merchant_id, now()
+      FROM api_keys k
+     WHERE k.created_at >= coalesce(p_since, '-infinity') AND k.revoked_at IS NULL;
+$$;
+
+
+--
 -- Name: pay_endpoint_create(text, text, text, text, text, text[], text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3645,6 +3663,72 @@ BEGIN
             CASE WHEN v_state = 'applied' THEN now() END);
 
     RETURN QUERY SELECT a.outcome, a.merchant_id, a.checkout_id, v_state;
+END
+$$;
+
+
+--
+-- Name: pay_event_locate(text, text, text[], text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_event_locate(p_psp text, p_token text, p_tokens text[], p_payment_ref text, p_object_ref text) RETURNS TABLE(merchant_id text, checkout_id text, found_by text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tok  text;
+    v_m    text;
+    v_co   text;
+BEGIN
+    FOREACH v_tok IN ARRAY coalesce(p_tokens, '{}') || p_token LOOP
+        CONTINUE WHEN coalesce(v_tok, '') = '';
+        SELECT t.merchant_id, t.checkout_id INTO v_m, v_co
+          FROM psp_tokens t
+         WHERE t.psp = p_psp AND t.psp_token = v_tok;
+        IF FOUND THEN
+            RETURN QUERY SELECT v_m, v_co, 'token'::text;
+            RETURN;
+        END IF;
+    END LOOP;
+
+    IF coalesce(p_payment_ref, '') <> '' THEN
+        SELECT pp.merchant_id, pp.checkout_id INTO v_m, v_co
+          FROM psp_payments pp
+         WHERE pp.psp = p_psp AND pp.payment_ref = p_payment_ref;
+        IF FOUND THEN
+            RETURN QUERY SELECT v_m, v_co, 'payment'::text;
+            RETURN;
+        END IF;
+    END IF;
+
+    IF coalesce(p_object_ref, '') = '' THEN
+        RETURN;
+    END IF;
+    SELECT rf.merchant_id, rf.checkout_id INTO v_m, v_co
+      FROM refunds rf WHERE rf.psp = p_psp AND rf.psp_refund_id = p_object_ref;
+    IF FOUND THEN
+        RETURN QUERY SELECT v_m, v_co, 'refund'::text;
+        RETURN;
+    END IF;
+    SELECT d.merchant_id, d.checkout_id INTO v_m, v_co
+      FROM disputes d WHERE d.psp = p_psp AND d.psp_dispute_ref = p_object_ref;
+    IF FOUND THEN
+        RETURN QUERY SELECT v_m, v_co, 'dispute'::text;
+        RETURN;
+    END IF;
+    SELECT po.merchant_id INTO v_m
+      FROM payouts po WHERE po.psp = p_psp AND po.psp_payout_id = p_object_ref;
+    IF FOUND THEN
+        RETURN QUERY SELECT v_m, NULL::text, 'payout'::text;
+        RETURN;
+    END IF;
+    SELECT cp.merchant_id, cp.checkout_id INTO v_m, v_co
+      FROM captures cp WHERE cp.psp = p_psp AND cp.psp_ref = p_object_ref
+     LIMIT 1;
+    IF FOUND THEN
+        RETURN QUERY SELECT v_m, v_co, 'capture'::text;
+    END IF;
 END
 $$;
 
@@ -4091,6 +4175,76 @@ $_$;
 
 
 --
+-- Name: pay_inbox_forwarded(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_inbox_forwarded(p_psp text, p_event_id text, p_shard text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+BEGIN
+    IF coalesce(p_shard, '') !~ '^[a-z0-9_]{1,16}$' THEN
+        RAISE EXCEPTION 'pay_inbox_forwarded: invalid shard name %', p_shard
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    UPDATE psp_events pe
+       SET state = 'forwarded', forwarded_to = p_shard
+     WHERE pe.psp = p_psp AND pe.event_id = p_event_id
+       AND pe.state IN ('pending', 'foreign', 'unmatched');
+    RETURN FOUND;
+END
+$_$;
+
+
+--
+-- Name: pay_inbox_homeless(integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_inbox_homeless(p_unmatched_after integer, p_retry integer, p_limit integer) RETURNS TABLE(psp text, event_id text, received_at timestamp with time zone, kind text, type text, token text, reference text, amount bigint, currency text, payment_ref text, object_ref text, tokens text[], body bytea, headers jsonb, key_id text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    IF p_unmatched_after IS NULL OR p_unmatched_after < 1 OR p_retry IS NULL
+       OR p_retry < 0 OR p_limit IS NULL OR p_limit < 1 THEN
+        RAISE EXCEPTION 'pay_inbox_homeless: invalid window, retry or limit'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    RETURN QUERY
+    WITH due AS (
+        SELECT pe.psp, pe.event_id, pe.received_at
+          FROM psp_events pe
+         WHERE pe.state = 'pending'
+           AND pe.received_at > now() - make_interval(secs => p_unmatched_after)
+           AND pe.kind <> 'METHOD_SAVED'
+           AND (pe.forward_tried_at IS NULL
+                OR pe.forward_tried_at <= now() - make_interval(secs => p_retry))
+           AND NOT EXISTS (SELECT 1 FROM merchants m
+                            WHERE m.merchant_id = coalesce(pe.merchant_id,
+                                      (nonce_split(pe.reference)).merchant_id))
+           AND NOT EXISTS (SELECT 1 FROM pay_event_locate(pe.psp, pe.token, pe.tokens,
+                                                          pe.payment_ref, pe.object_ref))
+         ORDER BY pe.received_at
+         LIMIT p_limit
+           FOR UPDATE OF pe SKIP LOCKED
+    )
+    UPDATE psp_events pe
+       SET forward_tried_at = now()
+      FROM due
+     WHERE pe.psp = due.psp AND pe.event_id = due.event_id
+       AND pe.received_at = due.received_at
+    RETURNING pe.psp, pe.event_id, pe.received_at, pe.kind, pe.type, pe.token,
+              pe.reference, pe.amount, pe.currency, pe.payment_ref, pe.object_ref,
+              pe.tokens, pe.body, pe.headers, pe.key_id;
+END
+$$;
+
+
+--
 -- Name: pay_inbox_partitions(integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -4158,6 +4312,13 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'pay_inbox_replay: no event % of psp % is kept', p_event_id, p_psp
             USING ERRCODE = 'no_data_found';
+    END IF;
+
+    -- kept and applied by the shard that owns it (forwarded there): this
+    -- row only says so, and stays as it is
+    IF e.state = 'forwarded' THEN
+        RETURN QUERY SELECT e.state, e.state, 'forwarded'::text, e.merchant_id, e.checkout_id;
+        RETURN;
     END IF;
 
     IF e.kind = 'METHOD_SAVED' THEN
@@ -4639,6 +4800,18 @@ BEGIN
                               'data', v_items,
                               'has_more', v_n > v_limit)::text;
 END
+$$;
+
+
+--
+-- Name: pay_merchant_here(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_merchant_here(p_merchant text) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT 'here'::text FROM merchants m WHERE m.merchant_id = p_merchant;
 $$;
 
 
@@ -8164,6 +8337,28 @@ $$;
 
 
 --
+-- Name: recon_owned(text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_owned(p_psp text, p_rows jsonb) RETURNS TABLE(record integer, merchant_id text, found_by text)
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT r.record, coalesce(m.merchant_id, l.merchant_id),
+           CASE WHEN m.merchant_id IS NOT NULL THEN 'nonce' ELSE l.found_by END
+      FROM jsonb_to_recordset(coalesce(p_rows, '[]')) AS r(record integer, reference text,
+                                                           payment_ref text, object_ref text)
+      LEFT JOIN merchants m ON m.merchant_id = (nonce_split(nullif(r.reference, ''))).merchant_id
+      LEFT JOIN LATERAL (SELECT x.merchant_id, x.found_by
+                           FROM pay_event_locate(p_psp, NULL, NULL, r.payment_ref,
+                                                 r.object_ref) x
+                          WHERE m.merchant_id IS NULL) l ON true
+     WHERE m.merchant_id IS NOT NULL OR l.merchant_id IS NOT NULL
+     ORDER BY r.record;
+$$;
+
+
+--
 -- Name: recon_payment(bigint, public.recon_rows); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -9455,6 +9650,7 @@ CREATE TABLE public.merchants (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     commission_bps integer DEFAULT 0 NOT NULL,
     psps text[],
+    placed_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT merchants_commission_bps CHECK (((commission_bps >= 0) AND (commission_bps <= 10000))),
     CONSTRAINT merchants_id_format CHECK ((((length(merchant_id) >= 1) AND (length(merchant_id) <= 23)) AND (merchant_id ~ '^[a-z0-9_]*$'::text))),
     CONSTRAINT merchants_mode CHECK ((mode = ANY (ARRAY['test'::text, 'live'::text]))),
@@ -9474,6 +9670,13 @@ COMMENT ON TABLE public.merchants IS 'merchant_id is at most 23 characters so th
 --
 
 COMMENT ON COLUMN public.merchants.psps IS 'the payments_psp names the merchant''s checkouts may use (payments-merchant set-psps); NULL: any';
+
+
+--
+-- Name: COLUMN merchants.placed_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.merchants.placed_at IS 'when the merchant was placed on this shard (created here, or moved here): the gateways'' directory reads the merchants placed since its last look';
 
 
 --
@@ -9589,9 +9792,10 @@ CREATE TABLE public.psp_events (
     applied_at timestamp with time zone,
     unmatched_at timestamp with time zone,
     method jsonb,
+    forwarded_to text,
+    forward_tried_at timestamp with time zone,
     CONSTRAINT psp_events_applied CHECK (((state = 'applied'::text) = (applied_at IS NOT NULL))),
     CONSTRAINT psp_events_sizes CHECK ((((length(psp) >= 1) AND (length(psp) <= 64)) AND ((length(event_id) >= 1) AND (length(event_id) <= 255)) AND (length(type) <= 100) AND (length(COALESCE(key_id, ''::text)) <= 128) AND (octet_length(body) <= 1048576))),
-    CONSTRAINT psp_events_state CHECK ((state = ANY (ARRAY['applied'::text, 'pending'::text, 'foreign'::text, 'unmatched'::text]))),
     CONSTRAINT psp_events_unmatched CHECK (((state <> 'unmatched'::text) OR (unmatched_at IS NOT NULL)))
 )
 PARTITION BY RANGE (received_at);
@@ -9601,7 +9805,7 @@ PARTITION BY RANGE (received_at);
 -- Name: TABLE psp_events; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON TABLE public.psp_events IS 'Every verified PSP event as received (signed bytes, the verification''s header values, the verifying key''s id), partitioned by month, with its state: applied, pending, foreign or unmatched.';
+COMMENT ON TABLE public.psp_events IS 'Every verified PSP event as received (signed bytes, the verification''s header values, the verifying key''s id), partitioned by month, with its state: applied, pending, foreign, unmatched, or forwarded (to the shard that owns it).';
 
 
 --
@@ -9616,6 +9820,20 @@ COMMENT ON COLUMN public.psp_events.body IS 'the bytes the PSP signed; sealed ("
 --
 
 COMMENT ON COLUMN public.psp_events.method IS 'METHOD_SAVED: {token_sealed, token_index, psp_customer, display}, what replaying it needs; the token only sealed';
+
+
+--
+-- Name: COLUMN psp_events.forwarded_to; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.psp_events.forwarded_to IS 'forwarded: the shard (payments_shard name) whose own inbox now keeps and applies the event; NULL otherwise';
+
+
+--
+-- Name: COLUMN psp_events.forward_tried_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.psp_events.forward_tried_at IS 'the home shard''s last try to find the event''s owning shard (NULL: none)';
 
 
 --
@@ -10220,6 +10438,14 @@ ALTER TABLE ONLY public.payouts
 
 
 --
+-- Name: psp_events psp_events_forwarded; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.psp_events
+    ADD CONSTRAINT psp_events_forwarded CHECK ((((state = 'forwarded'::text) = (forwarded_to IS NOT NULL)) AND ((forwarded_to IS NULL) OR (forwarded_to ~ '^[a-z0-9_]{1,16}$'::text)))) NOT VALID;
+
+
+--
 -- Name: psp_events psp_events_method_sealed; Type: CHECK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -10233,6 +10459,14 @@ ALTER TABLE public.psp_events
 
 ALTER TABLE ONLY public.psp_events
     ADD CONSTRAINT psp_events_pkey PRIMARY KEY (psp, event_id, received_at);
+
+
+--
+-- Name: psp_events psp_events_state; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.psp_events
+    ADD CONSTRAINT psp_events_state CHECK ((state = ANY (ARRAY['applied'::text, 'pending'::text, 'foreign'::text, 'unmatched'::text, 'forwarded'::text]))) NOT VALID;
 
 
 --
@@ -10348,6 +10582,13 @@ ALTER TABLE ONLY public.webhook_events
 
 
 --
+-- Name: api_keys_created; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX api_keys_created ON public.api_keys USING btree (created_at) WHERE (revoked_at IS NULL);
+
+
+--
 -- Name: api_keys_merchant; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -10450,6 +10691,13 @@ CREATE INDEX idempotency_keys_expiry ON public.idempotency_keys USING btree (exp
 --
 
 CREATE INDEX ledger_transactions_checkout ON public.ledger_transactions USING btree (merchant_id, checkout_id);
+
+
+--
+-- Name: merchants_placed; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX merchants_placed ON public.merchants USING btree (placed_at);
 
 
 --
@@ -11579,6 +11827,14 @@ GRANT ALL ON FUNCTION public.pay_claim(p_merchant text, p_idem_key text, p_finge
 
 
 --
+-- Name: FUNCTION pay_directory(p_since timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_directory(p_since timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_directory(p_since timestamp with time zone) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_endpoint_create(p_merchant text, p_idem_key text, p_endpoint text, p_url text, p_host text, p_events text[], p_sealed text, OUT outcome text, OUT item text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -11624,6 +11880,14 @@ GRANT ALL ON FUNCTION public.pay_event_apply(p_psp text, p_event_id text, p_kind
 
 REVOKE ALL ON FUNCTION public.pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_event_locate(p_psp text, p_token text, p_tokens text[], p_payment_ref text, p_object_ref text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_event_locate(p_psp text, p_token text, p_tokens text[], p_payment_ref text, p_object_ref text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_event_locate(p_psp text, p_token text, p_tokens text[], p_payment_ref text, p_object_ref text) TO payments_gateway;
 
 
 --
@@ -11699,6 +11963,22 @@ GRANT ALL ON FUNCTION public.pay_inbox_drop_old(p_keep_months integer) TO paymen
 
 
 --
+-- Name: FUNCTION pay_inbox_forwarded(p_psp text, p_event_id text, p_shard text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_inbox_forwarded(p_psp text, p_event_id text, p_shard text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_inbox_forwarded(p_psp text, p_event_id text, p_shard text) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_inbox_homeless(p_unmatched_after integer, p_retry integer, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_inbox_homeless(p_unmatched_after integer, p_retry integer, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_inbox_homeless(p_unmatched_after integer, p_retry integer, p_limit integer) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_inbox_partitions(p_ahead integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -11767,6 +12047,14 @@ GRANT ALL ON FUNCTION public.pay_list_payouts(p_merchant text, p_status text, p_
 
 REVOKE ALL ON FUNCTION public.pay_list_refunds(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_list_refunds(p_merchant text, p_status text, p_gte bigint, p_lt bigint, p_after text, p_before text, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_merchant_here(p_merchant text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_merchant_here(p_merchant text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_merchant_here(p_merchant text) TO payments_gateway;
 
 
 --
@@ -12328,6 +12616,13 @@ REVOKE ALL ON FUNCTION public.recon_money(p_report bigint, r public.recon_rows) 
 --
 
 REVOKE ALL ON FUNCTION public.recon_open(p_report bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_owned(p_psp text, p_rows jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_owned(p_psp text, p_rows jsonb) FROM PUBLIC;
 
 
 --

@@ -254,11 +254,15 @@ svc_render() {
     printf '%s\n' "$text"
 }
 
-# svc_merchant MERCHANT_TOOL PG ID NAME ORIGIN LOG: a merchant made with
-# payments-merchant; sets svc_key (its API key) and svc_mid (its id).
+# svc_merchant MERCHANT_TOOL PG ID NAME ORIGIN LOG [SHARDS_FILE SHARD]: a
+# merchant made with payments-merchant, on PG, or with a shards file on
+# its shard SHARD (PG then that shard's conninfo); sets svc_key (its API
+# key) and svc_mid (its id).
 svc_merchant() {
-    local tool=$1 pg=$2
-    svc_key=$("$tool" --db "$pg" create --id "$3" --name "$4" --origin "$5" \
+    local tool=$1 pg=$2 where
+    where=(--db "$pg")
+    [ -z "${7:-}" ] || where=(--shards "$7" --shard "$8")
+    svc_key=$("$tool" "${where[@]}" create --id "$3" --name "$4" --origin "$5" \
         2>>"$6" | tail -1)
     [[ $svc_key =~ ^mk_(test|live)_([A-Za-z0-9]{12})_ ]] ||
         svc_die "payments-merchant printed no key (see $6)"

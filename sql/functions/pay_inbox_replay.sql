@@ -6,7 +6,9 @@
 -- changes nothing; a pending or unmatched one whose object is here now is
 -- applied, once.  An unmatched one still matching nothing stays unmatched.
 -- Audited (audit_append, action inbox:replay, with p_actor) when the event
--- names a checkout.  SQLSTATE P0002 when no such event is kept.
+-- names a checkout.  A forwarded event (kept and applied by the shard that
+-- owns it) is left as it is: outcome 'forwarded'.  SQLSTATE P0002 when no
+-- such event is kept.
 CREATE OR REPLACE FUNCTION pay_inbox_replay(p_psp text, p_event_id text, p_actor text)
  RETURNS TABLE(state_before text, state text, outcome text, merchant_id text, checkout_id text)
  LANGUAGE plpgsql
@@ -30,6 +32,13 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'pay_inbox_replay: no event % of psp % is kept', p_event_id, p_psp
             USING ERRCODE = 'no_data_found';
+    END IF;
+
+    -- kept and applied by the shard that owns it (forwarded there): this
+    -- row only says so, and stays as it is
+    IF e.state = 'forwarded' THEN
+        RETURN QUERY SELECT e.state, e.state, 'forwarded'::text, e.merchant_id, e.checkout_id;
+        RETURN;
     END IF;
 
     IF e.kind = 'METHOD_SAVED' THEN

@@ -130,3 +130,155 @@ Test(keys, a_disabled_merchant_is_refused_within_seconds_and_enabled_again)
     settles_to(&m, 404);
     settles_to(&next, 404);
 }
+
+
+/* -- the CLIs over shards ------------------------------------------------------ */
+
+/* The first column of the first row of sql ($1 = param) on conninfo ci,
+ * "" when there is none. */
+static char *
+scalar_on(const char *ci, const char *sql, const char *param)
+{
+    PGconn    *c;
+    PGresult  *r;
+    char      *v;
+
+    c = PQconnectdb(ci);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    r = PQexecParams(c, sql, 1, NULL, (const char *const []){ param }, NULL,
+                     NULL, 0);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
+                 PQresultErrorMessage(r));
+    v = str_printf("%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+
+/* payments-merchant --shards FILE ARGS... (NULL-terminated) */
+static int
+on_shards(const char *file, const char *const *args, char **out)
+{
+    char    *argv[16];
+    size_t   n = 0, i;
+
+    argv[n++] = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
+    argv[n++] = (char *) "--shards";
+    argv[n++] = (char *) file;
+    for (i = 0; args[i] != NULL && n < 15; i++) {
+        argv[n++] = (char *) args[i];
+    }
+    argv[n] = NULL;
+    return run(argv, out);
+}
+
+#define ON_SHARDS(file, out, ...) \
+    on_shards((file), (const char *const []){ __VA_ARGS__, NULL }, (out))
+
+
+/* Two shards in the suite's one cluster: a, the suite's database, and b,
+ * a new one.  payments-migrate --shards migrates both (a has nothing to
+ * do); payments-merchant places a merchant on b alone, refuses its id on
+ * a, finds it on b for the other commands, and refuses to create while a
+ * shard does not answer. */
+Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
+     .timeout = 240)
+{
+    int          rc;
+    char        *out, *bdb, *b, *file, *bad, *id, *kid;
+    FILE        *f;
+    merchant_t   m;
+    const char  *a = env("PAY_TEST_PG");
+
+    bdb = str_printf("pay_%s", uid("shard"));
+    b = str_printf("%s dbname=%s", a, bdb);
+    db_exec(str_printf("CREATE DATABASE %s", bdb), 0, NULL);
+
+    file = run_file(str_printf("%s.shards", bdb));
+    f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "# the suite's shards\n\na %s\nb  %s\n", a, b);
+    fclose(f);
+    bad = run_file(str_printf("%s.bad", bdb));
+    f = fopen(bad, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "a %s\nb %s\nc host=127.0.0.1 port=1 dbname=x\n", a, b);
+    fclose(f);
+
+    {
+        char *const  argv[] = {
+            str_printf("%s/bin/payments-migrate", env("PAY_TEST_ROOT")),
+            (char *) "--shards", file, NULL
+        };
+
+        rc = run(argv, &out);
+    }
+    cr_assert_eq(rc, 0, "payments-migrate --shards: %s", out);
+    cr_expect(strstr(out, "shard a: payments-migrate: 0 applied,") != NULL, "%s", out);
+    cr_expect(strstr(out, "shard b: 087_shards.sql: applied") != NULL, "%s", out);
+    cr_expect(strstr(out, "payments-migrate: 2 shards migrated") != NULL, "%s", out);
+    cr_expect_str_eq(scalar_on(b, "SELECT count(*)::text FROM schema_migrations"
+                                  " WHERE version = $1", "087_shards.sql"), "1");
+
+    id = uid("s");
+    rc = ON_SHARDS(file, &out, "create", "--id", id, "--origin", "https://shop.example");
+    cr_expect_neq(rc, 0, "created with no --shard: %s", out);
+    cr_expect(strstr(out, "needs --shard") != NULL, "%s", out);
+    rc = ON_SHARDS(file, &out, "--shard", "zz", "create", "--id", id, "--origin",
+                   "https://shop.example");
+    cr_expect_neq(rc, 0, "created on no shard: %s", out);
+    cr_expect(strstr(out, "no shard zz") != NULL, "%s", out);
+
+    rc = ON_SHARDS(file, &out, "--shard", "b", "create", "--id", id, "--origin",
+                   "https://shop.example");
+    cr_assert_eq(rc, 0, "create --shard b: %s", out);
+    cr_assert_eq(merchant_key_from(out, &m), 0, "no key in: %s", out);
+    cr_expect_str_eq(scalar_on(b, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
+                               id), id);
+    cr_expect_str_eq(scalar_on(a, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
+                               id), "");
+    cr_expect_str_eq(scalar_on(b, "SELECT merchant_id FROM pay_auth($1)", m.key_id), id);
+
+    /* its id is b's: not again, on any shard */
+    rc = ON_SHARDS(file, &out, "--shard", "a", "create", "--id", id, "--origin",
+                   "https://shop.example");
+    cr_expect_neq(rc, 0, "created twice: %s", out);
+    cr_expect(strstr(out, "exists on shard b") != NULL, "%s", out);
+    cr_expect_str_eq(scalar_on(a, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
+                               id), "0");
+
+    /* found on b by the other commands */
+    rc = ON_SHARDS(file, &out, "show", "--id", id);
+    cr_expect_eq(rc, 0, "show: %s", out);
+    cr_expect(strstr(out, "is on shard b") != NULL, "%s", out);
+    rc = ON_SHARDS(file, &out, "add-key", "--id", id);
+    cr_expect_eq(rc, 0, "add-key: %s", out);
+    kid = m.key_id;
+    rc = ON_SHARDS(file, &out, "revoke-key", "--key-id", kid);
+    cr_expect_eq(rc, 0, "revoke-key: %s", out);
+    cr_expect_str_eq(scalar_on(b, "SELECT (revoked_at IS NOT NULL)::text FROM api_keys"
+                                  " WHERE key_id = $1", kid), "true");
+    rc = ON_SHARDS(file, &out, "--shard", "a", "show", "--id", id);
+    cr_expect_neq(rc, 0, "shown on a: %s", out);
+    rc = ON_SHARDS(file, &out, "status");
+    cr_expect_neq(rc, 0, "status of no shard: %s", out);
+
+    rc = ON_SHARDS(file, &out, "shards");
+    cr_expect_eq(rc, 0, "shards: %s", out);
+    cr_expect(strstr(out, "b\t1 merchants") != NULL, "%s", out);
+
+    /* a shard that does not answer: nothing created, listed unreachable */
+    id = uid("s");
+    rc = ON_SHARDS(bad, &out, "--shard", "b", "create", "--id", id, "--origin",
+                   "https://shop.example");
+    cr_expect_neq(rc, 0, "created while shard c is down: %s", out);
+    cr_expect(strstr(out, "shard c does not answer") != NULL, "%s", out);
+    cr_expect_str_eq(scalar_on(b, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
+                               id), "0");
+    rc = ON_SHARDS(bad, &out, "shards");
+    cr_expect_eq(rc, 1, "shards: %s", out);
+    cr_expect(strstr(out, "c\tunreachable") != NULL, "%s", out);
+
+    db_exec(str_printf("DROP DATABASE %s WITH (FORCE)", bdb), 0, NULL);
+}

@@ -2692,3 +2692,360 @@ Test(sql, the_inbox_drops_whole_months_past_its_retention)
     cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM pay_inbox_drop_old(12)"),
                      "1");
 }
+
+/* ---- merchant shards ---------------------------------------------------- */
+
+/* rows of pay_directory(since) for merchant m: "kind id merchant", m first */
+static const char *
+directory_of(PGconn *c, const char *m, const char *since)
+{
+    return VAL(c, "SELECT string_agg(kind || ' ' || id || ' ' || merchant_id, ','"
+                  " ORDER BY kind DESC, id) FROM pay_directory($2::timestamptz)"
+                  " WHERE merchant_id = $1", m, since);
+}
+
+Test(sql, the_directory_lists_merchants_placed_and_active_keys_made_since,
+     .description = "pay_directory: a merchant ('m') and its active keys ('k'), not its revoked one, "
+                    "all of them from -infinity (or NULL), none older than p_since; a merchant placed "
+                    "again (a move) or a key made since comes back alone; as_of is the statement's time")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], k1[13], k2[13], k3[13], want[128];
+
+    new_merchant(c, m);
+    sqlt_random_hex(k1, 12);
+    sqlt_random_hex(k2, 12);
+    sqlt_random_hex(k3, 12);
+    OK(c, "INSERT INTO api_keys (key_id, merchant_id, key_hash, mode) VALUES ($1, $2, $3, 'test')",
+       k1, m, FP_A);
+    OK(c, "INSERT INTO api_keys (key_id, merchant_id, key_hash, mode, revoked_at)"
+          " VALUES ($1, $2, $3, 'test', now())", k2, m, FP_B);
+    cr_expect_str_eq(VAL(c, "SELECT (placed_at = created_at)::text FROM merchants"
+                            " WHERE merchant_id = $1", m), "true");
+
+    snprintf(want, sizeof(want), "m %s %s,k %s %s", m, m, k1, m);
+    cr_expect_str_eq(directory_of(c, m, "-infinity"), want);
+    cr_expect_str_eq(directory_of(c, m, NULL), want);
+    cr_expect_str_eq(VAL(c, "SELECT bool_and(as_of = now())::text"
+                            " FROM pay_directory('-infinity') WHERE merchant_id = $1", m),
+                     "true");
+
+    /* placed and made a day ago: not since an hour ago */
+    OK(c, "UPDATE merchants SET placed_at = now() - interval '1 day' WHERE merchant_id = $1", m);
+    OK(c, "UPDATE api_keys SET created_at = now() - interval '1 day' WHERE merchant_id = $1", m);
+    cr_expect_null(directory_of(c, m, VAL0(c, "SELECT (now() - interval '1 hour')::text")));
+    cr_expect_str_eq(directory_of(c, m, VAL0(c, "SELECT (now() - interval '2 days')::text")),
+                     want);
+
+    /* placed here again (as a move would), then a new key: each alone */
+    OK(c, "UPDATE merchants SET placed_at = now() WHERE merchant_id = $1", m);
+    snprintf(want, sizeof(want), "m %s %s", m, m);
+    cr_expect_str_eq(directory_of(c, m, VAL0(c, "SELECT (now() - interval '1 hour')::text")),
+                     want);
+    OK(c, "INSERT INTO api_keys (key_id, merchant_id, key_hash, mode) VALUES ($1, $2, $3, 'test')",
+       k3, m, FP_B);
+    snprintf(want, sizeof(want), "m %s %s,k %s %s", m, m, k3, m);
+    cr_expect_str_eq(directory_of(c, m, VAL0(c, "SELECT (now() - interval '1 hour')::text")),
+                     want);
+    PQfinish(c);
+}
+
+Test(sql, merchant_here_answers_for_its_own_merchants_only,
+     .description = "pay_merchant_here: 'here' for a merchant of this database, disabled too; NULL for another")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], other[24];
+
+    new_merchant(c, m);
+    strcpy(other, "zz_");
+    sqlt_random_hex(other + 3, 18);
+    cr_expect_str_eq(VAL(c, "SELECT pay_merchant_here($1)", m), "here");
+    cr_expect_null(VAL(c, "SELECT pay_merchant_here($1)", other));
+    OK(c, "UPDATE merchants SET disabled = true WHERE merchant_id = $1", m);
+    cr_expect_str_eq(VAL(c, "SELECT pay_merchant_here($1)", m), "here");
+    PQfinish(c);
+}
+
+/* pay_event_locate's row as "merchant checkout found_by" (checkout "-" for
+ * NULL), NULL when it has none */
+static const char *
+locate(PGconn *c, const char *psp, const char *token, const char *tokens,
+    const char *payment_ref, const char *object_ref)
+{
+    return VAL(c, "SELECT string_agg(merchant_id || ' ' || coalesce(checkout_id, '-')"
+                  " || ' ' || found_by, ',') FROM pay_event_locate($1, $2, $3::text[], $4, $5)",
+               psp, token, tokens, payment_ref, object_ref);
+}
+
+Test(sql, an_event_naming_no_merchant_is_located_by_what_it_names,
+     .description = "pay_event_locate: by the session token (a blind-index candidate or the token as sent), "
+                    "the PSP's payment id, and the PSP's ids of a refund, dispute, pay-out and capture; "
+                    "nothing for unknown ids or another PSP's")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], tok[48], cands[96], pi[48], re[48], dp[48], po[48], cpref[48];
+    char     pyo[32], cp[32], want[96];
+
+    new_merchant(c, m);
+    /* co_1 paid (its token <m>.cs_1), 1.00 of it refunded */
+    partly_captured(c, m, "1000", "500", "100");
+    snprintf(tok, sizeof(tok), "%s.cs_1", m);
+    snprintf(pi, sizeof(pi), "pi_%s", m);
+    snprintf(re, sizeof(re), "re_%s", m);
+    snprintf(dp, sizeof(dp), "dp_a_%s", m);
+    snprintf(po, sizeof(po), "po_%s", m);
+    snprintf(cpref, sizeof(cpref), "cpref_%s", m);
+
+    snprintf(want, sizeof(want), "%s co_1 token", m);
+    cr_expect_str_eq(locate(c, "stripe", tok, "{}", "", ""), want);
+    snprintf(cands, sizeof(cands), "{nosuchindex,%s}", tok);
+    cr_expect_str_eq(locate(c, "stripe", "other", cands, "", ""), want);
+    cr_expect_null(locate(c, "stripe", "other", "{nosuchindex}", "", ""));
+
+    OK(c, "INSERT INTO psp_payments (psp, payment_ref, merchant_id, checkout_id)"
+          " VALUES ('stripe', $1, $2, 'co_1')", pi, m);
+    snprintf(want, sizeof(want), "%s co_1 payment", m);
+    cr_expect_str_eq(locate(c, "stripe", NULL, NULL, pi, ""), want);
+    cr_expect_null(locate(c, "adyen", NULL, NULL, pi, ""));
+
+    /* the refund's PSP id (set as the PSP's answer would) */
+    OK0(c, "BEGIN");
+    OK0(c, "SET LOCAL session_replication_role = replica");
+    OK(c, "UPDATE refunds SET psp_refund_id = $2 WHERE merchant_id = $1", m, re);
+    OK0(c, "COMMIT");
+    snprintf(want, sizeof(want), "%s co_1 refund", m);
+    cr_expect_str_eq(locate(c, "stripe", NULL, NULL, "", re), want);
+
+    cr_assert_str_eq(dispute_event(c, m, "DISPUTE_OPENED", "dp_a", "200"), "applied");
+    snprintf(want, sizeof(want), "%s co_1 dispute", m);
+    cr_expect_str_eq(locate(c, "stripe", NULL, NULL, "pi_nowhere", dp), want);
+
+    strcpy(pyo, "pyo_");
+    sqlt_random_hex(pyo + 4, 24);
+    OK(c, "INSERT INTO sellers (merchant_id, seller_account, psp, destination)"
+          " VALUES ($1, 's1', 'stripe', 'acct_1') ON CONFLICT DO NOTHING", m);
+    OK(c, "SELECT wallet_add($1, 's1', 'EUR', 1000)", m);
+    OK(c, "INSERT INTO payouts (merchant_id, payout_id, seller_account, psp, destination, nonce,"
+          " amount, currency, status, psp_payout_id) VALUES ($1, $2, 's1', 'stripe', 'acct_1',"
+          " $1 || ':' || $2, 300, 'EUR', 'PENDING', $3)", m, pyo, po);
+    snprintf(want, sizeof(want), "%s - payout", m);
+    cr_expect_str_eq(locate(c, "stripe", NULL, NULL, "", po), want);
+
+    strcpy(cp, "cp_");
+    sqlt_random_hex(cp + 3, 24);
+    OK(c, "INSERT INTO captures (merchant_id, capture_id, kind, checkout_id,"
+          " payment_order_id, psp, nonce, amount, currency, final, status, psp_ref)"
+          " VALUES ($1, $2, 'capture', 'co_1', 'co_1_1', 'stripe', $1 || ':' || $2,"
+          " 100, 'USD', false, 'PENDING', $3)", m, cp, cpref);
+    snprintf(want, sizeof(want), "%s co_1 capture", m);
+    cr_expect_str_eq(locate(c, "stripe", NULL, NULL, "", cpref), want);
+
+    cr_expect_null(locate(c, "stripe", NULL, NULL, "pi_nowhere", "re_nowhere"));
+    cr_expect_null(locate(c, "stripe", "", NULL, "", ""));
+    cr_expect_null(locate(c, "adyen", tok, "{}", "", cpref));
+    PQfinish(c);
+}
+
+/* pay_event_keep of one event (body "{}", a header, a key id): its state */
+static const char *
+keep_event(PGconn *c, const char *evt, const char *kind, const char *reference,
+    const char *payment_ref, const char *object_ref)
+{
+    return VAL(c, "SELECT state FROM pay_event_keep('stripe', $1, $2, 'test.event', '', $3,"
+                  " 100, 'USD', $4, $5, '{}', '\\x7b7d'::bytea,"
+                  " '{\"stripe-signature\":\"t=1\"}', 'sha256:0123456789abcdef')",
+               evt, kind, reference, payment_ref, object_ref);
+}
+
+/* the event ids ending in suffix that pay_inbox_homeless returns */
+static const char *
+homeless_of(PGconn *c, const char *suffix, const char *window, const char *retry)
+{
+    return VAL(c, "SELECT string_agg(event_id, ',' ORDER BY event_id)"
+                  " FROM pay_inbox_homeless($2::int, $3::int, 100000)"
+                  " WHERE right(event_id, length($1)) = $1", suffix, window, retry);
+}
+
+/* five events of a home shard's inbox, their ids e1..e5 + "_" + m:
+ * e1 a dispute of a payment no merchant here has (pending, homeless);
+ * e2 a refund under a nonce of merchant m, here (pending, not homeless);
+ * e3 a refund under a nonce of a merchant not here (pending, homeless);
+ * e4 a dispute of a payment here, its checkout not paid yet (pending,
+ *    located here: not homeless);
+ * e5 a refund whose reference is not a nonce (foreign) */
+static void
+homeless_inbox(PGconn *c, const char *m, char ev[5][48])
+{
+    char  nonce[64], other[64], pi[48], zz[24];
+    int   i;
+
+    for (i = 0; i < 5; i++) {
+        snprintf(ev[i], 48, "e%d_%s", i + 1, m);
+    }
+    strcpy(zz, "zz_");
+    sqlt_random_hex(zz + 3, 18);
+    snprintf(nonce, sizeof(nonce), "%s:rf_unknown", m);
+    snprintf(other, sizeof(other), "%s:rf_unknown", zz);
+    snprintf(pi, sizeof(pi), "pi_%s", m);
+
+    claim(c, &(claim_req_t){ .merchant = m });
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_1", NULL, "201", "{}");
+    OK(c, "INSERT INTO psp_payments (psp, payment_ref, merchant_id, checkout_id)"
+          " VALUES ('stripe', $1, $2, 'co_1')", pi, m);
+
+    cr_assert_str_eq(keep_event(c, ev[0], "DISPUTE_OPENED", "", "pi_nowhere", ev[0]), "pending");
+    cr_assert_str_eq(keep_event(c, ev[1], "REFUND_SUCCEEDED", nonce, "", ""), "pending");
+    cr_assert_str_eq(keep_event(c, ev[2], "REFUND_SUCCEEDED", other, "", ""), "pending");
+    cr_assert_str_eq(keep_event(c, ev[3], "DISPUTE_OPENED", "", pi, ev[3]), "pending");
+    cr_assert_str_eq(keep_event(c, ev[4], "REFUND_SUCCEEDED", "order-42", "", ""), "foreign");
+}
+
+Test(sql, the_home_shards_homeless_events_are_pending_ones_no_merchant_here_owns,
+     .description = "pay_inbox_homeless: the pending events naming no merchant here and located nowhere "
+                    "here, with their kept bytes, headers and key id; each tried once per p_retry; none "
+                    "older than p_unmatched_after; 22023 on bad arguments")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], ev[5][48], suffix[32], want[128];
+    PGresult    *r;
+
+    new_merchant(c, m);
+    homeless_inbox(c, m, ev);
+    snprintf(suffix, sizeof(suffix), "_%s", m);
+
+    /* e1 and e3, e1 with what pay_event_keep kept of it */
+    r = sqlt_ok(c, "SELECT event_id, kind, reference, payment_ref, object_ref,"
+                   " convert_from(body, 'UTF8'), headers ->> 'stripe-signature', key_id,"
+                   " amount, currency, (received_at <= now())::text"
+                   " FROM pay_inbox_homeless(3600, 300, 100000)"
+                   " WHERE right(event_id, length($1)) = $1 ORDER BY event_id",
+                1, ARGV(suffix));
+    cr_assert_eq(PQntuples(r), 2, "homeless: %d rows", PQntuples(r));
+    cr_expect_str_eq(PQgetvalue(r, 0, 0), ev[0]);
+    cr_expect_str_eq(PQgetvalue(r, 1, 0), ev[2]);
+    cr_expect_str_eq(PQgetvalue(r, 0, 1), "DISPUTE_OPENED");
+    cr_expect(PQgetisnull(r, 0, 2));
+    cr_expect_str_eq(PQgetvalue(r, 0, 3), "pi_nowhere");
+    cr_expect_str_eq(PQgetvalue(r, 0, 4), ev[0]);
+    cr_expect_str_eq(PQgetvalue(r, 0, 5), "{}");
+    cr_expect_str_eq(PQgetvalue(r, 0, 6), "t=1");
+    cr_expect_str_eq(PQgetvalue(r, 0, 7), "sha256:0123456789abcdef");
+    cr_expect_str_eq(PQgetvalue(r, 0, 8), "100");
+    cr_expect_str_eq(PQgetvalue(r, 0, 9), "USD");
+    cr_expect_str_eq(PQgetvalue(r, 0, 10), "true");
+    PQclear(r);
+
+    /* tried just now: neither again within p_retry */
+    cr_expect_null(homeless_of(c, suffix, "3600", "300"));
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM psp_events WHERE event_id IN ($1, $2)"
+                            " AND forward_tried_at IS NOT NULL", ev[0], ev[2]), "2");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM psp_events WHERE event_id IN ($1, $2, $3)"
+                            " AND forward_tried_at IS NOT NULL", ev[1], ev[3], ev[4]), "0");
+
+    /* e1 tried 10 minutes ago: due again past a 5 minute retry, alone */
+    OK(c, "UPDATE psp_events SET forward_tried_at = now() - interval '10 minutes'"
+          " WHERE event_id = $1", ev[0]);
+    cr_expect_str_eq(homeless_of(c, suffix, "3600", "300"), ev[0]);
+    snprintf(want, sizeof(want), "%s,%s", ev[0], ev[2]);
+    cr_expect_str_eq(homeless_of(c, suffix, "3600", "0"), want);
+
+    /* past the window they are the unmatched alert's, not forwarded */
+    usleep(1100 * 1000);
+    cr_expect_null(homeless_of(c, suffix, "1", "0"));
+
+    FAILS0(c, "22023", "SELECT * FROM pay_inbox_homeless(0, 300, 10)");
+    FAILS0(c, "22023", "SELECT * FROM pay_inbox_homeless(3600, -1, 10)");
+    FAILS0(c, "22023", "SELECT * FROM pay_inbox_homeless(3600, 300, 0)");
+    PQfinish(c);
+}
+
+Test(sql, a_forwarded_event_is_marked_once_and_left_as_it_is,
+     .description = "pay_inbox_forwarded: a pending, foreign or unmatched event becomes 'forwarded' "
+                    "naming its owner shard, once; an applied one does not; it is homeless no more, a "
+                    "replay leaves it; the table refuses a forwarded row without its shard; 22023 on a "
+                    "bad shard name")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], ev[5][48], suffix[32];
+
+    new_merchant(c, m);
+    homeless_inbox(c, m, ev);
+    snprintf(suffix, sizeof(suffix), "_%s", m);
+
+    cr_expect_str_eq(VAL(c, "SELECT pay_inbox_forwarded('stripe', $1, 'b')::text", ev[0]), "true");
+    cr_expect_str_eq(VAL(c, "SELECT state || ' ' || forwarded_to FROM psp_events"
+                            " WHERE event_id = $1", ev[0]), "forwarded b");
+    cr_expect_str_eq(VAL(c, "SELECT pay_inbox_forwarded('stripe', $1, 'c')::text", ev[0]), "false");
+    cr_expect_str_eq(VAL(c, "SELECT forwarded_to FROM psp_events WHERE event_id = $1", ev[0]), "b");
+    cr_expect_str_eq(homeless_of(c, suffix, "3600", "0"), ev[2]);
+
+    /* a replay of it applies nothing here */
+    cr_expect_str_eq(VAL(c, "SELECT state_before || ' ' || state || ' ' || outcome"
+                            " FROM pay_inbox_replay('stripe', $1, 'ops')", ev[0]),
+                     "forwarded forwarded forwarded");
+    cr_expect_str_eq(VAL(c, "SELECT state FROM psp_events WHERE event_id = $1", ev[0]),
+                     "forwarded");
+
+    /* foreign and unmatched ones too; an unknown event, no */
+    cr_expect_str_eq(VAL(c, "SELECT pay_inbox_forwarded('stripe', $1, 'shard_2')::text", ev[4]),
+                     "true");
+    OK(c, "UPDATE psp_events SET state = 'unmatched', unmatched_at = now() WHERE event_id = $1",
+       ev[2]);
+    cr_expect_str_eq(VAL(c, "SELECT pay_inbox_forwarded('stripe', $1, 'b')::text", ev[2]), "true");
+    cr_expect_str_eq(VAL(c, "SELECT pay_inbox_forwarded('adyen', $1, 'b')::text", ev[3]), "false");
+
+    /* an applied one stays applied */
+    OK(c, "UPDATE psp_events SET state = 'applied', applied_at = now() WHERE event_id = $1", ev[1]);
+    cr_expect_str_eq(VAL(c, "SELECT pay_inbox_forwarded('stripe', $1, 'b')::text", ev[1]), "false");
+    cr_expect_str_eq(VAL(c, "SELECT state FROM psp_events WHERE event_id = $1", ev[1]), "applied");
+
+    FAILS(c, "22023", "SELECT pay_inbox_forwarded('stripe', $1, 'B')", ev[3]);
+    FAILS(c, "22023", "SELECT pay_inbox_forwarded('stripe', $1, '')", ev[3]);
+    FAILS(c, "22023", "SELECT pay_inbox_forwarded('stripe', $1, 'a_name_of_17_char')", ev[3]);
+    FAILS_AS(c, "23514", "psp_events_forwarded",
+             "UPDATE psp_events SET state = 'forwarded' WHERE event_id = $1", ev[3]);
+    FAILS_AS(c, "23514", "psp_events_forwarded",
+             "UPDATE psp_events SET forwarded_to = 'b' WHERE event_id = $1", ev[3]);
+    FAILS_AS(c, "23514", "psp_events_state",
+             "UPDATE psp_events SET state = 'moved' WHERE event_id = $1", ev[3]);
+    PQfinish(c);
+}
+
+Test(sql, reconciliation_rows_are_owned_by_the_shard_of_their_merchant,
+     .description = "recon_owned: a row is this shard's by its nonce's merchant, else by the PSP's payment "
+                    "or object id found here; fees and others' rows are not; reads only")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24], rows[1024], re[48], want[160];
+
+    new_merchant(c, m);
+    partly_captured(c, m, "1000", "500", "100");
+    snprintf(re, sizeof(re), "re_%s", m);
+    OK0(c, "BEGIN");
+    OK0(c, "SET LOCAL session_replication_role = replica");
+    OK(c, "UPDATE refunds SET psp_refund_id = $2 WHERE merchant_id = $1", m, re);
+    OK0(c, "COMMIT");
+    OK(c, "INSERT INTO psp_payments (psp, payment_ref, merchant_id, checkout_id)"
+          " VALUES ('stripe', 'pi_' || $1, $1, 'co_1')", m);
+
+    snprintf(rows, sizeof(rows),
+             "[{\"record\":2,\"reference\":\"%s:co_1\",\"payment_ref\":\"\",\"object_ref\":\"\"},"
+             "{\"record\":3,\"reference\":\"zz_nowhere:co_9\",\"payment_ref\":\"pi_%s\",\"object_ref\":\"\"},"
+             "{\"record\":4,\"reference\":\"\",\"payment_ref\":\"\",\"object_ref\":\"%s\"},"
+             "{\"record\":5,\"reference\":\"\",\"payment_ref\":\"\",\"object_ref\":\"\"},"
+             "{\"record\":6,\"reference\":\"zz_nowhere:co_9\",\"payment_ref\":\"pi_nowhere\","
+             "\"object_ref\":\"re_nowhere\"},"
+             "{\"record\":7,\"reference\":\"not a nonce\"}]", m, m, re);
+    snprintf(want, sizeof(want), "2 %s nonce,3 %s payment,4 %s refund", m, m, m);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(record || ' ' || merchant_id || ' ' || found_by,"
+                            " ',' ORDER BY record) FROM recon_owned('stripe', $1::jsonb)", rows),
+                     want);
+    snprintf(want, sizeof(want), "2 %s nonce", m);
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(record || ' ' || merchant_id || ' ' || found_by,"
+                            " ',' ORDER BY record) FROM recon_owned('adyen', $1::jsonb)", rows),
+                     want);
+    cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM recon_owned('stripe', '[]')"), "0");
+    cr_expect_str_eq(VAL0(c, "SELECT provolatile::text FROM pg_proc WHERE proname = 'recon_owned'"),
+                     "s");
+    PQfinish(c);
+}
