@@ -158,8 +158,11 @@ mock-test: $(BUILD)/mock_psp-asan $(BUILD)/mock_psp_tests
 module: $(MODULE)
 
 # The module links the core archive the unit tests link (not a second
-# compile of src/ with nginx's flags): what ships is what is tested.
-$(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(BUILD)/libpayments.a $(CORE_HDR)
+# compile of src/ with nginx's flags): what ships is what is tested.  A new
+# migration or VERSION remakes it too: the module carries the schema it
+# needs and its version (config, ngx_http_payments_build.h).
+$(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(BUILD)/libpayments.a $(CORE_HDR) \
+           $(wildcard sql/migrations/*.sql) VERSION
 	bash ci/build-module.sh $(BUILD)/nginx $(BUILD)/libpayments.a
 
 # The core is linked in for seal.h: the suite opens what the gateway sealed
