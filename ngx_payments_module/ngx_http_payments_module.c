@@ -3,11 +3,13 @@
  * Copyright (C) ngx_payments authors
  *
  * ngx_http_payments_module: the module skeleton, its configuration (create,
- * merge and the directives but payments_psp), worker start and exit.  The
- * rest, one concern a file (who calls whom: ngx_http_payments_module.h):
- * _router.c (the content handler), _response.c (answers, the request id
- * and the error filters), _util.c (pool strings, configuration files),
- * _auth.c (API keys), _psp_conf.c (payments_psp), _register.c, _read.c,
+ * merge and the directives but payments_psp and payments_shard), worker
+ * start and exit.  The rest, one concern a file (who calls whom:
+ * ngx_http_payments_module.h): _router.c (the content handler),
+ * _response.c (answers, the request id and the error filters), _util.c
+ * (pool strings, configuration files), _auth.c (API keys), _psp_conf.c
+ * (payments_psp), _shard_conf.c (payments_shard and the connection
+ * string's checks), _register.c, _read.c,
  * _webhook.c, _limit*.c (the rate limits: directives, zones, hooks,
  * variables), _metrics.c, _housekeeping.c (worker 0's timers), and the
  * event-loop drivers _pg.c and _curl.c.
