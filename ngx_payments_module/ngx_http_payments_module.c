@@ -3,11 +3,13 @@
  * Copyright (C) ngx_payments authors
  *
  * ngx_http_payments_module: the module skeleton, its configuration (create,
- * merge and the directives but payments_psp), worker start and exit.  The
- * rest, one concern a file (who calls whom: ngx_http_payments_module.h):
- * _router.c (the content handler), _response.c (answers, the request id
- * and the error filters), _util.c (pool strings, configuration files),
- * _auth.c (API keys), _psp_conf.c (payments_psp), _register.c, _read.c,
+ * merge and the directives but payments_psp and payments_shard), worker
+ * start and exit.  The rest, one concern a file (who calls whom:
+ * ngx_http_payments_module.h): _router.c (the content handler),
+ * _response.c (answers, the request id and the error filters), _util.c
+ * (pool strings, configuration files), _auth.c (API keys), _psp_conf.c
+ * (payments_psp), _shard_conf.c (payments_shard and the connection
+ * string's checks), _register.c, _read.c,
  * _webhook.c, _limit*.c (the rate limits: directives, zones, hooks,
  * variables), _metrics.c, _housekeeping.c (worker 0's timers), and the
  * event-loop drivers _pg.c and _curl.c.
@@ -27,8 +29,6 @@ static char *ngx_http_payments(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_uint_t ngx_http_payments_conninfo_local(const char *list,
-    ngx_uint_t addrs);
 static char *ngx_http_payments_public_origin(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_payments_html(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -83,6 +83,20 @@ static ngx_command_t  ngx_http_payments_commands[] = {
     { ngx_string("payments_database"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_payments_database,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("payments_shard"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_payments_shard_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("payments_shard_directory"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_ANY,
+      ngx_http_payments_shard_directory_conf,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -297,6 +311,8 @@ ngx_http_payments_create_main_conf(ngx_conf_t *cf)
     pmcf->session_lifetime = NGX_CONF_UNSET;
     pmcf->max_body = NGX_CONF_UNSET_SIZE;
     pmcf->auth_cache = NGX_CONF_UNSET_MSEC;
+    pmcf->shard_dir_size = NGX_CONF_UNSET_SIZE;
+    pmcf->shard_dir_refresh = NGX_CONF_UNSET_MSEC;
     pmcf->sweeper.enable = NGX_CONF_UNSET;
     pmcf->sweeper.interval = NGX_CONF_UNSET_MSEC;
     pmcf->sweeper.after = NGX_CONF_UNSET;
@@ -323,8 +339,12 @@ ngx_http_payments_create_main_conf(ngx_conf_t *cf)
                                   sizeof(ngx_http_payments_psp_t));
     pmcf->routes = ngx_array_create(cf->pool, 2,
                                     sizeof(ngx_http_payments_route_t));
+    /* payments_shard's lines as they are read; payments_database's one
+     * once http{} is (_shard_conf.c) */
+    pmcf->shards = ngx_array_create(cf->pool, 1,
+                                    sizeof(ngx_http_payments_shard_t));
     if (pmcf->token_keys == NULL || pmcf->psps == NULL
-        || pmcf->routes == NULL)
+        || pmcf->routes == NULL || pmcf->shards == NULL)
     {
         return NULL;
     }
@@ -338,7 +358,6 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_uint_t                      i;
     ngx_http_payments_psp_t        *psp;
-    ngx_http_payments_shard_t      *shard;
     ngx_http_payments_conf_at_t    *at, *psp_at;
     ngx_http_payments_main_conf_t  *pmcf = conf;
 
@@ -379,25 +398,10 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* payments_database is shard 0, "default": each worker keeps a pool
-     * per shard (_pg.c) */
-    pmcf->shards = ngx_array_create(cf->pool, 1,
-                                    sizeof(ngx_http_payments_shard_t));
-    if (pmcf->shards == NULL) {
+    /* payments_database is shard 0, "default", or the payments_shard
+     * lines are the shards: each worker keeps a pool per shard (_pg.c) */
+    if (ngx_http_payments_shard_merge(cf, pmcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
-    }
-
-    if (pmcf->conninfo.len) {
-        shard = ngx_array_push(pmcf->shards);
-        if (shard == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_str_set(&shard->name, "default");
-        shard->conninfo = pmcf->conninfo;
-        shard->pool_size = pmcf->pool_size;
-        shard->db_timeout = pmcf->db_timeout;
-        shard->db_queue = pmcf->db_queue;
     }
 
     if (pmcf->lease < 1) {
@@ -697,8 +701,9 @@ ngx_http_payments(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     /* fail closed: no location serves payments without its guards */
 
-    if (pmcf->conninfo.len == 0) {
-        return "requires \"payments_database\" before it";
+    if (pmcf->conninfo.len == 0 && pmcf->shards->nelts == 0) {
+        return "requires \"payments_database\" or \"payments_shard\" "
+               "before it";
     }
 
     if (pmcf->public_origin.len == 0) {
@@ -714,6 +719,13 @@ ngx_http_payments(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     plcf->enable = 1;
+
+    if (!pmcf->used) {
+        /* the line nginx -t names when shards cannot serve it yet */
+        ngx_http_payments_conf_at(cf,
+                                  &pmcf->at[NGX_HTTP_PAYMENTS_AT_PAYMENTS]);
+    }
+
     pmcf->used = 1;
     ngx_http_payments_conf_at(cf, &plcf->at);
 
@@ -729,152 +741,31 @@ ngx_http_payments_database(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_payments_main_conf_t *pmcf = conf;
 
-    char                *err;
-    u_char              *p;
-    ngx_str_t           *value;
-    int                  entry;
-    ngx_uint_t           has_gss, no_tls;
-    const char          *host, *hostaddr;
-    PQconninfoOption    *opts, *o;
+    ngx_str_t  *value;
 
     if (pmcf->conninfo.len) {
         return "is duplicate";
     }
 
+    if (pmcf->shards->nelts) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"payments_database\" and \"payments_shard\" "
+                           "do not mix: give every database as a "
+                           "\"payments_shard\" line, or one "
+                           "\"payments_database\"");
+        return NGX_CONF_ERROR;
+    }
+
     value = cf->args->elts;
 
-    err = NULL;
-    opts = PQconninfoParse((char *) value[1].data, &err);
-    if (opts == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"payments_database\": invalid connection "
-                           "string: %s", err ? err : "out of memory");
-        if (err) {
-            PQfreemem(err);
-        }
-        return NGX_CONF_ERROR;
-    }
-
-    host = NULL;
-    hostaddr = NULL;
-    has_gss = 0;
-    no_tls = 0;
-
-    for (o = opts; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0') {
-            continue;
-        }
-
-        if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
-            hostaddr = o->val;
-
-        } else if (ngx_strcmp(o->keyword, "host") == 0) {
-            host = o->val;
-
-        } else if (ngx_strcmp(o->keyword, "gssencmode") == 0) {
-            has_gss = 1;
-
-        } else if (ngx_strcmp(o->keyword, "sslmode") == 0) {
-            no_tls = (ngx_strcmp(o->val, "disable") == 0);
-
-        } else if (ngx_strcmp(o->keyword, "password") == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"payments_database\": do not put a "
-                               "password in nginx.conf; use passfile=");
-            PQconninfoFree(opts);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    /*
-     * A host name would be resolved on the worker's thread: refuse it, in
-     * every entry of a list (libpq tries them in turn); no host at all is
-     * libpq's default socket directory.
-     */
-    entry = pay_conninfo_lookup_entry(host, hostaddr);
-
-    /* the payments and the merchants' keys' hashes in clear on a network */
-    if (no_tls && entry == 0
-        && !ngx_http_payments_conninfo_local(hostaddr ? hostaddr : host,
-                                             hostaddr != NULL))
+    if (ngx_http_payments_conninfo_check(cf, "\"payments_database\"",
+                                         &value[1], &pmcf->conninfo)
+        != NGX_OK)
     {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "\"payments_database\": sslmode=disable to a "
-                           "server that is not on a loopback address or a "
-                           "unix socket: every query and answer crosses "
-                           "the network in clear; use sslmode=verify-full");
-    }
-
-    PQconninfoFree(opts);
-
-    if (entry != 0 || (host == NULL && hostaddr == NULL)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"payments_database\" needs a numeric "
-                           "\"hostaddr=\" or a unix socket \"host=/dir\" "
-                           "for every server (entry %d has neither): "
-                           "resolving a host name would block nginx",
-                           entry ? entry : 1);
         return NGX_CONF_ERROR;
     }
-
-    pmcf->conninfo.len = value[1].len + sizeof(" gssencmode=disable") - 1;
-    pmcf->conninfo.data = ngx_pnalloc(cf->pool, pmcf->conninfo.len + 1);
-    if (pmcf->conninfo.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    p = ngx_cpymem(pmcf->conninfo.data, value[1].data, value[1].len);
-
-    if (!has_gss) {
-        /* GSSAPI negotiation may block on a credentials cache */
-        p = ngx_cpymem(p, " gssencmode=disable",
-                       sizeof(" gssencmode=disable") - 1);
-    }
-
-    *p = '\0';
-    pmcf->conninfo.len = p - pmcf->conninfo.data;
 
     return NGX_CONF_OK;
-}
-
-
-/*
- * Every entry of a libpq list (comma-separated) on this machine: a
- * loopback hostaddr, or a host that is a unix socket's directory ("/dir",
- * "@abstract").
- */
-static ngx_uint_t
-ngx_http_payments_conninfo_local(const char *list, ngx_uint_t addrs)
-{
-    size_t       len;
-    const char  *p, *end;
-
-    if (list == NULL) {
-        /* libpq's default: its unix socket directory */
-        return 1;
-    }
-
-    for (p = list; *p; p = *end ? end + 1 : end) {
-        end = strchr(p, ',');
-        if (end == NULL) {
-            end = p + strlen(p);
-        }
-
-        len = end - p;
-
-        if (addrs) {
-            if (!((len >= 4 && ngx_strncmp(p, "127.", 4) == 0)
-                  || (len == 3 && ngx_strncmp(p, "::1", 3) == 0)))
-            {
-                return 0;
-            }
-
-        } else if (len == 0 || (p[0] != '/' && p[0] != '@')) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 

@@ -58,6 +58,9 @@ enum {
     NGX_HTTP_PAYMENTS_AT_POOL,
     NGX_HTTP_PAYMENTS_AT_SWEEPER,
     NGX_HTTP_PAYMENTS_AT_NOTIFY,
+    NGX_HTTP_PAYMENTS_AT_SHARD_DIRECTORY,
+    NGX_HTTP_PAYMENTS_AT_PAYMENTS,          /* the first location that
+                                               says "payments" */
     NGX_HTTP_PAYMENTS_AT_N
 };
 
@@ -226,16 +229,25 @@ typedef struct {
 
 
 /*
- * A PostgreSQL cluster with the whole schema.  Today there is one,
- * payments_database's (shard 0, "default"); each worker keeps a pool per
- * shard (_pg.c), and a query goes to its own shard's (q->shard).
+ * A PostgreSQL cluster with the whole schema: payments_database's (shard
+ * 0, "default"), or each payments_shard line's, in their order
+ * (_shard_conf.c); each worker keeps a pool per shard (_pg.c), and a
+ * query goes to its own shard's (q->shard).  Routing over several is not
+ * built yet: nginx -t refuses a "payments" location with more than one.
  */
 typedef struct {
     ngx_str_t                   name;
     ngx_str_t                   conninfo;
-    ngx_uint_t                  pool_size;
-    ngx_msec_t                  db_timeout;
-    ngx_uint_t                  db_queue;
+    ngx_uint_t                  pool_size;      /* pool=, else
+                                                   payments_database_pool */
+    ngx_msec_t                  db_timeout;     /* timeout=, else
+                                                   payments_database_
+                                                   timeout */
+    ngx_uint_t                  db_queue;       /* queue=, else
+                                                   payments_database_queue */
+    ngx_uint_t                  home;           /* "home": keeps the
+                                                   events no shard claims */
+    ngx_http_payments_conf_at_t at;             /* its line */
 } ngx_http_payments_shard_t;
 
 
@@ -246,7 +258,14 @@ typedef struct {
     ngx_uint_t                  db_queue;
     ngx_array_t                *shards;         /* of ngx_http_payments_
                                                    shard_t: payments_
-                                                   database's, or none */
+                                                   database's, the
+                                                   payments_shard lines',
+                                                   or none */
+    ngx_uint_t                  shard_home;     /* the home shard's index */
+    size_t                      shard_dir_size; /* payments_shard_directory
+                                                   size= (checked; no zone
+                                                   yet) */
+    ngx_msec_t                  shard_dir_refresh;  /* its refresh= */
 
     ngx_str_t                   public_origin;  /* no trailing slash */
     ngx_flag_t                  public_https;   /* else http, loopback */
@@ -629,6 +648,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  /metrics, the TLS listeners and settings of those that
  *                  serve payments.  Only _module.c calls them.
  *   _psp_conf.c    payments_psp and the PSP list (find_psp).
+ *   _shard_conf.c  payments_shard, payments_shard_directory and the
+ *                  connection string's checks (payments_database's too);
+ *                  the shards' defaults and refusals after http{}.
  *   _route.c       payments_route, its check at nginx -t and the route of
  *                  a checkout (route_find).
  *   _response.c    leaf: every answer (JSON, problem+json, pages, stored
@@ -673,8 +695,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _module.c            -> _auth.c _breaker.c _curl.c _housekeeping.c
  *   _module.c            -> _keys_conf.c _metrics.c _metrics_guard.c _notify.c
  *   _module.c            -> _notify_conf.c _pg.c _psp_conf.c _response.c
- *   _module.c            -> _risk.c _route.c _router.c _sweeper.c
- *   _module.c            -> _sweeper_conf.c _tls_guard.c _util.c
+ *   _module.c            -> _risk.c _route.c _router.c _shard_conf.c
+ *   _module.c            -> _sweeper.c _sweeper_conf.c _tls_guard.c _util.c
  *   _money.c             -> _money_call.c _pg.c _psp_conf.c _response.c
  *   _money.c             -> _util.c
  *   _money_call.c        -> _breaker.c _curl.c _pg.c _psp_call.c _response.c
@@ -708,6 +730,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _router.c            -> _methods.c _metrics_page.c _money.c _notify_api.c
  *   _router.c            -> _pg.c _read.c _register.c _response.c _review.c
  *   _router.c            -> _util.c _webhook.c
+ *   _shard_conf.c        -> _util.c
  *   _sweeper.c           -> _curl.c _risk_after.c _sweeper_alerts.c
  *   _sweeper.c           -> _sweeper_detach.c _sweeper_inbox.c
  *   _sweeper.c           -> _sweeper_lookups.c _sweeper_round.c _util.c
@@ -1032,6 +1055,22 @@ ngx_uint_t ngx_http_payments_breaker_tls_first(ngx_http_payments_psp_t *psp,
  * NGX_DECLINED when it is not one (the caller says so), NGX_ERROR */
 ngx_int_t ngx_http_payments_pin_add(ngx_conf_t *cf, char **pins,
     ngx_str_t *v);
+
+
+/* _shard_conf.c: payments_shard, payments_shard_directory, the checks of
+ * a libpq connection string (payments_database's too), and nginx -t's
+ * refusals of the shards once http{} is read */
+char *ngx_http_payments_shard_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_payments_shard_directory_conf(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+/* who names the directive in the messages ("\"payments_database\""); the
+ * checked string, with gssencmode=disable added unless set, in *conninfo
+ * (NUL-terminated, from cf->pool).  NGX_OK, or NGX_ERROR logged. */
+ngx_int_t ngx_http_payments_conninfo_check(ngx_conf_t *cf, const char *who,
+    ngx_str_t *value, ngx_str_t *conninfo);
+char *ngx_http_payments_shard_merge(ngx_conf_t *cf,
+    ngx_http_payments_main_conf_t *pmcf);
 
 
 /* _sweeper_conf.c: payments_sweeper, its defaults and nginx -t's refusals */

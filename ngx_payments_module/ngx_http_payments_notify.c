@@ -153,7 +153,7 @@ ngx_http_payments_notify_init(ngx_cycle_t *cycle,
 
     ngx_memzero(nt, sizeof(ngx_http_payments_notifier_t));
 
-    if (pmcf->conninfo.len == 0) {
+    if (pmcf->shards == NULL || pmcf->shards->nelts == 0) {
         return NGX_OK;
     }
 

@@ -95,7 +95,7 @@ ngx_http_payments_redact_early(ngx_http_request_t *r)
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_payments_module);
 
-    if (pmcf != NULL && pmcf->conninfo.len > 0
+    if (pmcf != NULL && pmcf->shards->nelts > 0
         && ngx_http_payments_redact_early_path(r))
     {
         ngx_http_payments_redact(r);

@@ -2398,3 +2398,229 @@ Test(config, every_nginx_block_of_the_docs_passes_nginx_t, .timeout = 60)
     cr_assert_eq(rc, 0, "ci/doc-nginx-check.sh:\n%s", out ? out : "");
     cr_assert(out != NULL && strstr(out, " 0 failed") != NULL, "%s", out);
 }
+
+
+/* Merchant shards (doc/plans/shards.md): the directives exist; routing
+ * over several shards does not yet, so nginx -t refuses what would send
+ * a merchant's requests to another merchant's shard. */
+
+#define SHARD_A  "payments_shard a \"hostaddr=127.0.0.1 port=5 " \
+                 "dbname=payments user=payments_gateway\""
+#define SHARD_B  "payments_shard b \"hostaddr=127.0.0.1 port=6 " \
+                 "dbname=payments user=payments_gateway\""
+
+
+Test(config, one_named_shard_passes_as_payments_database_does)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.database = SHARD_A " pool=2 timeout=2s queue=10 home;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+
+    /* and "payments" needs one database or the other before it */
+    p.database = "";
+    expect_refused(&c, &p, "requires \"payments_database\" or "
+                           "\"payments_shard\" before it");
+}
+
+
+Test(config, refuses_a_payments_location_over_two_shards_until_routing_exists)
+{
+    int        rc;
+    char      *out;
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.database = SHARD_A "; " SHARD_B ";";
+    expect_refused(&c, &p, "\"payments\" with 2 \"payments_shard\" lines: "
+                           "routing requests, webhooks and background "
+                           "work over several shards is not built yet");
+
+    /* the refusal names the location's line (14: the server block),
+     * not the shards' (9) */
+    cr_assert_eq(nginx_t(&c, &p, &out), 1);
+    cr_expect(strstr(out, "nginx.conf:14") != NULL, "%s", out);
+
+    /* checked, and nothing served from them: nginx -t passes */
+    p.location = "location / { return 204; }";
+    p.extra = "payments_shard_directory size=1m refresh=500ms;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+}
+
+
+Test(config, refuses_payments_shard_mixed_with_payments_database)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.extra = SHARD_A ";";
+    expect_refused(&c, &p, "\"payments_shard\" and \"payments_database\" "
+                           "do not mix");
+
+    p.database = SHARD_A ";";
+    p.extra = "payments_database \"hostaddr=127.0.0.1 dbname=payments\";";
+    expect_refused(&c, &p, "\"payments_database\" and \"payments_shard\" "
+                           "do not mix");
+}
+
+
+Test(config, refuses_a_bad_reserved_or_repeated_shard_name)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.database = "payments_shard EU \"hostaddr=127.0.0.1 dbname=p\";";
+    expect_refused(&c, &p, "\"payments_shard\" \"EU\": a shard name is made "
+                           "of a-z, 0-9 and _");
+
+    p.database = "payments_shard abcdefghijklmnopq "
+                 "\"hostaddr=127.0.0.1 dbname=p\";";
+    expect_refused(&c, &p, "a shard name has 1 to 16 characters");
+
+    p.database = "payments_shard default \"hostaddr=127.0.0.1 dbname=p\";";
+    expect_refused(&c, &p, "the shard name \"default\" is "
+                           "payments_database's");
+
+    p.database = SHARD_A "; payments_shard a \"hostaddr=127.0.0.1 "
+                 "dbname=q\";";
+    expect_refused(&c, &p, "\"payments_shard\" \"a\" is duplicate");
+}
+
+
+Test(config, refuses_two_home_shards)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.location = "location / { return 204; }";
+    p.database = SHARD_A " home; " SHARD_B " home;";
+    expect_refused(&c, &p, "\"payments_shard\" \"b\" is a second \"home\" "
+                           "(the first is \"a\")");
+}
+
+
+Test(config, checks_a_shards_connection_string_as_payments_databases)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.database = "payments_shard b \"host=db.example dbname=payments\";";
+    expect_refused(&c, &p, "\"payments_shard\" \"b\" needs a numeric "
+                           "\"hostaddr=\" or a unix socket \"host=/dir\" for "
+                           "every server (entry 1 has neither)");
+
+    p.database = "payments_shard b \"hostaddr=127.0.0.1 dbname=payments "
+                 "password=hunter2\";";
+    expect_refused(&c, &p, "\"payments_shard\" \"b\": do not put a password "
+                           "in nginx.conf");
+
+    p.database = "payments_shard b \"hostaddr=10.1.2.3 dbname=payments "
+                 "sslmode=disable\";";
+    expect_warning(&c, &p, "\"payments_shard\" \"b\": sslmode=disable", 1);
+}
+
+
+Test(config, refuses_shard_parameters_out_of_range_or_not_built)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.database = SHARD_A " pool=0;";
+    expect_refused(&c, &p, "invalid parameter \"pool=0\" in "
+                           "\"payments_shard\": 1..256");
+
+    p.database = SHARD_A " timeout=0;";
+    expect_refused(&c, &p, "invalid parameter \"timeout=0\"");
+
+    p.database = SHARD_A " primary;";
+    expect_refused(&c, &p, "invalid parameter \"primary\"");
+
+    p.database = SHARD_A " breaker=5;";
+    expect_refused(&c, &p, "\"breaker=5\": a breaker per shard is not "
+                           "built yet");
+}
+
+
+/* the longest shard's timeout= counts in the lease's check */
+Test(config, a_shards_timeout_counts_in_the_lease_check)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.database = SHARD_A " timeout=20s;";
+    expect_refused(&c, &p, "\"payments_idempotency_lease\" 30s is shorter "
+                           "than \"payments_request_timeout\" 15000ms plus "
+                           "3 times \"payments_database_timeout\" 20000ms");
+}
+
+
+Test(config, warns_when_a_shards_pool_exceeds_max_connections)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.database = SHARD_A " pool=101;";
+    expect_warning(&c, &p, "\"payments_shard\" \"a\": pool=101 times 1 "
+                           "workers is 101 connections", 1);
+
+    p.database = SHARD_A " pool=100;";
+    expect_warning(&c, &p, "max_connections", 0);
+}
+
+
+Test(config, shard_directory_needs_shards_and_a_size_of_64k)
+{
+    conf_t     c;
+    pieces_t   p;
+
+    conf_init(&c);
+    p = good(&c);
+
+    p.extra = "payments_shard_directory;";
+    expect_refused(&c, &p, "\"payments_shard_directory\" needs "
+                           "\"payments_shard\" lines");
+
+    p.database = SHARD_A ";";
+    p.extra = "payments_shard_directory size=32k;";
+    expect_refused(&c, &p, "invalid parameter \"size=32k\" in "
+                           "\"payments_shard_directory\": 64k or more");
+
+    p.extra = "payments_shard_directory refresh=50ms;";
+    expect_refused(&c, &p, "invalid parameter \"refresh=50ms\"");
+
+    p.extra = "payments_shard_directory; payments_shard_directory;";
+    expect_refused(&c, &p, "\"payments_shard_directory\" directive is "
+                           "duplicate");
+}
