@@ -289,7 +289,8 @@ pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
  * method (payment_method, on its customer) at once, without the shopper
  * (off_session=true), for the checkout's total in Stripe's units; our
  * nonce as metadata[charge], which its payment_intent.succeeded names
- * back, and the merchant's metadata beside the gateway's keys.
+ * back, and the merchant's metadata beside the gateway's keys.  A manual
+ * capture (capture_method=manual) names it as metadata[nonce] too.
  */
 static char *
 pay_stripe_charge_body(const pay_psp_registration_t *r, int64_t total)
@@ -321,13 +322,31 @@ pay_stripe_charge_body(const pay_psp_registration_t *r, int64_t total)
     pay_form_field(&b, "payment_method_types[0]", "card");
     pay_form_field(&b, "off_session", "true");
     pay_form_field(&b, "confirm", "true");
+
+    /* authorize now, capture later: the intent then waits in
+     * requires_capture, and its news (amount_capturable_updated, the
+     * capture's succeeded, the release's canceled) names our nonce as a
+     * manual-capture session's intent does (metadata[nonce]) */
+    if (co->manual_capture) {
+        pay_form_field(&b, "capture_method", "manual");
+    }
+
     pay_form_field(&b, "metadata[charge]", r->nonce);
+
+    if (co->manual_capture) {
+        pay_form_field(&b, "metadata[nonce]", r->nonce);
+    }
+
     pay_form_field(&b, "metadata[merchant_id]", r->merchant_id);
     pay_form_field(&b, "metadata[checkout_id]", co->checkout_id);
 
-    /* beside three keys of ours: at most 47 of the merchant's */
+    /* beside three keys of ours (four with a manual capture's): at most
+     * 47 (46) of the merchant's */
     if (co->metadata != NULL && json_object_get(co->metadata, "charge") == NULL
-        && json_object_size(co->metadata) <= PAY_STRIPE_METADATA_MAX - 3)
+        && (!co->manual_capture
+            || json_object_get(co->metadata, "nonce") == NULL)
+        && json_object_size(co->metadata)
+           <= PAY_STRIPE_METADATA_MAX - 3 - (size_t) co->manual_capture)
     {
         pay_stripe_metadata(&b, co->metadata, "merchant_id", "checkout_id");
     }
