@@ -1077,6 +1077,14 @@ mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
                                   : "requires_payment_method",
                         "metadata", "charge", ref ? ref : "");
 
+        /* a manual capture's intent keeps the metadata its charge gave */
+        if (ans != NULL && manual
+            && json_is_object(json_object_get(s, "payment_intent_metadata")))
+        {
+            json_object_set_new(ans, "metadata", json_deep_copy(
+                json_object_get(s, "payment_intent_metadata")));
+        }
+
     } else {
         cur[0] = (char) (cur[0] & ~0x20);
         cur[1] = (char) (cur[1] & ~0x20);

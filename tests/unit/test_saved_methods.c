@@ -986,3 +986,39 @@ Test(saved_methods, stripe_manual_charge_intent_is_a_manual_capture)
     cr_expect_eq(ev[0].kind, PAY_EVT_VOID_SUCCEEDED);
     cr_expect_str_eq(ev[0].reference, "m_1:ren_2");
 }
+
+
+/* The sweeper's look-up of a manual off-session charge whose webhook never
+ * came: requires_capture with our metadata.nonce is its hold (a success not
+ * captured, of the whole amount); without it, an intent under way. */
+Test(saved_methods, stripe_manual_charge_looked_up_is_a_hold)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in;
+    const char       *held =
+        "{\"id\":\"pi_7\",\"object\":\"payment_intent\",\"amount\":1000,"
+        "\"amount_capturable\":1000,\"amount_received\":0,"
+        "\"currency\":\"eur\",\"status\":\"requires_capture\","
+        "\"metadata\":{\"charge\":\"m_1:ren_2\",\"nonce\":\"m_1:ren_2\"}}";
+    const char       *other =
+        "{\"id\":\"pi_7\",\"object\":\"payment_intent\",\"amount\":1000,"
+        "\"amount_received\":0,\"currency\":\"eur\","
+        "\"status\":\"requires_capture\","
+        "\"metadata\":{\"charge\":\"m_1:ren_2\"}}";
+
+    memset(&in, 0, sizeof(in));
+    in.token = "pi_7";
+    in.nonce = "m_1:ren_2";
+
+    cr_assert_eq(pay_dialect_stripe.payment_lookup_answer(&in, 200, held,
+                     strlen(held), 1795341600, &ev), PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect(!ev.captured);
+    cr_expect_eq(ev.amount, 1000);
+    cr_expect_str_eq(ev.currency, "EUR");
+    cr_expect_str_eq(ev.reference, "m_1:ren_2");
+    cr_expect_str_eq(ev.payment_ref, "pi_7");
+
+    cr_expect_eq(pay_dialect_stripe.payment_lookup_answer(&in, 200, other,
+                     strlen(other), 1795341600, &ev), PAY_LOOKUP_PENDING);
+}
