@@ -2034,6 +2034,27 @@ review_charge(size_t d)
 
     mock_registrations(n, &sessions, &requests);
     cr_expect_eq(requests, 0, "%s: a rejected charge was sent", s.psp);
+
+    /* its method detached while it was held: not approved (409), still
+     * held for a person to reject; never sent */
+    if (d == 0) {
+        co = charge_held(&s, uid("key"));
+        n = nonce(&s.m, co);
+
+        r = post_path(&s.m, str_printf("/v1/payment_methods/%s/detach",
+                                       s.pm), NULL, "");
+        cr_assert_eq(r->status, 200, "%s", r->body);
+
+        r = review_decide(n, "approve");
+        expect_problem(r, 409, "payment_method_unusable");
+        cr_expect_str_eq(checkout_status(&s.m, co), "REVIEW");
+
+        r = review_decide(n, "reject");
+        cr_expect_eq(r->status, 200, "%s", r->body);
+
+        mock_registrations(n, &sessions, &requests);
+        cr_expect_eq(requests, 0, "a detached method's charge was sent");
+    }
 }
 
 Test(saved_methods, stripe_held_charge_approved_or_rejected)
