@@ -184,19 +184,18 @@ ngx_http_payments_save_customers_done(ngx_http_payments_pg_query_t *q,
 
 
 /*
- * The saved method an off-session charge names: the merchant's (else 404,
- * never saying whose it is), still active (else 409), charged at its own
- * PSP only (a "psp" naming another is 400; without one, the method's PSP,
- * never a route's: the token is that PSP's alone).  Its token is opened
- * here, for the request; it is never stored open.
+ * The saved method an off-session charge names (pay_method_for_charge),
+ * kept for its request (ngx_http_payments_method_keep), then the checks
+ * and the claim as for any checkout.
  */
 
 static void
 ngx_http_payments_method_done(ngx_http_payments_pg_query_t *q,
     PGresult *res)
 {
-    char                     *psp, *token;
     ngx_int_t                 rc;
+    pay_err_e                 err;
+    const char               *detail;
     ngx_http_payments_ctx_t  *ctx = q->data;
     ngx_http_request_t       *r = ctx->request;
 
@@ -205,68 +204,20 @@ ngx_http_payments_method_done(ngx_http_payments_pg_query_t *q,
         return;
     }
 
-    if (PQntuples(res) != 1) {
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_NOT_FOUND, 0,
-                                       "payment_method: no saved method of "
-                                       "this merchant has that id"));
+    rc = ngx_http_payments_method_keep(ctx, res, &err, &detail);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r, err, 0,
+                                                                detail));
         return;
     }
 
-    if (ngx_strcmp(PQgetvalue(res, 0, 7), "active") != 0) {
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_METHOD_UNUSABLE, 0,
-                                       "payment_method: the saved method "
-                                       "was detached and can no longer be "
-                                       "charged"));
-        return;
-    }
-
-    psp = PQgetvalue(res, 0, 0);
-
-    if (ctx->co.psp[0] != '\0' && ngx_strcmp(ctx->co.psp, psp) != 0) {
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_INVALID_REQUEST, 0,
-                                       "psp: a saved method is charged at "
-                                       "the PSP that saved it only; leave "
-                                       "psp out"));
-        return;
-    }
-
-    if (ngx_strlen(psp) >= sizeof(ctx->co.psp)
-        || ngx_http_payments_unseal(r->pool, ctx->pmcf, r->connection->log,
-                                    NGX_HTTP_PAYMENTS_SEALED_METHOD,
-                                    (char *) ctx->merchant.data,
-                                    PQgetvalue(res, 0, 2),
-                                    PQgetvalue(res, 0, 1), &token)
-           != NGX_OK
-        || ngx_strncmp(PQgetvalue(res, 0, 1), "v1.", 3) != 0)
-    {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: saved method \"%s\" does not open: not "
-                      "charged", ctx->co.payment_method);
+    if (rc == NGX_ERROR) {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
         return;
     }
 
-    ngx_cpystrn((u_char *) ctx->co.psp, (u_char *) psp,
-                sizeof(ctx->co.psp));
-
-    /* in the request's pool: the token lives no longer than the request */
-    ctx->charge_token = ngx_http_payments_strdup(r->pool, token);
-    ctx->customer_ref = ngx_http_payments_strdup(r->pool,
-                                                 PQgetvalue(res, 0, 3));
-    ctx->charge_psp_customer = PQgetisnull(res, 0, 4)
-                               ? NULL
-                               : ngx_http_payments_strdup(r->pool,
-                                                    PQgetvalue(res, 0, 4));
-    ctx->charge_recurring = ngx_http_payments_strdup(r->pool,
-                                                     PQgetvalue(res, 0, 6));
-
-    if (ctx->charge_token == NULL || ctx->customer_ref == NULL
-        || ctx->charge_recurring == NULL
-        || (!PQgetisnull(res, 0, 4) && ctx->charge_psp_customer == NULL))
-    {
+    if (rc != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }

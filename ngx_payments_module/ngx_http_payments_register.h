@@ -50,6 +50,11 @@ ngx_int_t ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
  * request looks them up first), kept in ctx->save_psp_customers */
 ngx_int_t ngx_http_payments_save_customers_keep(ngx_http_payments_ctx_t *ctx,
     PGresult *res);
+/* pay_method_for_charge's row for an off-session charge (the charge and
+ * a review's approval look it up first): its PSP and its token opened,
+ * kept in ctx; NGX_DECLINED with the answer's error and detail */
+ngx_int_t ngx_http_payments_method_keep(ngx_http_payments_ctx_t *ctx,
+    PGresult *res, pay_err_e *err, const char **detail);
 /* the PSP's side: pay_route_bind (from NULL: the route's first PSP), and
  * a routed checkout moved on to its route's next PSP after an outcome
  * that proved the current one made no session (NGX_DECLINED: it holds) */

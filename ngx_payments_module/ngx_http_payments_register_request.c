@@ -6,8 +6,8 @@
  * stored (ctx->co, ctx->expires_at), by the one function every path uses
  * (the first registration, a review's approval, a refresh of a resume
  * whose expires_at is too close, a routed checkout moved on to its next
- * PSP), and a stored one loaded for sending; a save's PSP customers kept
- * for it.  Below every step of the registration: it calls only _util.c
+ * PSP), and a stored one loaded for sending; a save's PSP customers and
+ * an off-session charge's saved method kept for it.  Below every step of the registration: it calls only _util.c
  * and the core.
  */
 
@@ -183,6 +183,90 @@ ngx_http_payments_save_customers_keep(ngx_http_payments_ctx_t *ctx,
 
         kv->key.len = ngx_strlen(kv->key.data);
         kv->value.len = ngx_strlen(kv->value.data);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The saved method an off-session charge names (pay_method_for_charge:
+ * psp, token_sealed, checkout_id, customer_ref, psp_customer, usage,
+ * recurring, status), on every path that builds its request (the charge,
+ * a review's approval): the merchant's (else 404, never saying whose it
+ * is), still active (else 409), charged at its own PSP only (a "psp"
+ * naming another is 400; without one, the method's PSP, never a route's:
+ * the token is that PSP's alone).  Its token is opened here, into the
+ * request's pool; it is never stored open.
+ * NGX_OK: kept in ctx; NGX_DECLINED: *err and *detail are the answer;
+ * NGX_ERROR: the method does not open (the store's fault: 503);
+ * NGX_ABORT: no memory.
+ */
+
+ngx_int_t
+ngx_http_payments_method_keep(ngx_http_payments_ctx_t *ctx, PGresult *res,
+    pay_err_e *err, const char **detail)
+{
+    char                *psp, *token;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (PQntuples(res) != 1) {
+        *err = PAY_ERR_NOT_FOUND;
+        *detail = "payment_method: no saved method of this merchant has "
+                  "that id";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_strcmp(PQgetvalue(res, 0, 7), "active") != 0) {
+        *err = PAY_ERR_METHOD_UNUSABLE;
+        *detail = "payment_method: the saved method was detached and can "
+                  "no longer be charged";
+        return NGX_DECLINED;
+    }
+
+    psp = PQgetvalue(res, 0, 0);
+
+    if (ctx->co.psp[0] != '\0' && ngx_strcmp(ctx->co.psp, psp) != 0) {
+        *err = PAY_ERR_INVALID_REQUEST;
+        *detail = "psp: a saved method is charged at the PSP that saved it "
+                  "only; leave psp out";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_strlen(psp) >= sizeof(ctx->co.psp)
+        || ngx_http_payments_unseal(r->pool, ctx->pmcf, r->connection->log,
+                                    NGX_HTTP_PAYMENTS_SEALED_METHOD,
+                                    (char *) ctx->merchant.data,
+                                    PQgetvalue(res, 0, 2),
+                                    PQgetvalue(res, 0, 1), &token)
+           != NGX_OK
+        || ngx_strncmp(PQgetvalue(res, 0, 1), "v1.", 3) != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: saved method \"%s\" does not open: not "
+                      "charged", ctx->co.payment_method);
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn((u_char *) ctx->co.psp, (u_char *) psp,
+                sizeof(ctx->co.psp));
+
+    /* in the request's pool: the token lives no longer than the request */
+    ctx->charge_token = ngx_http_payments_strdup(r->pool, token);
+    ctx->customer_ref = ngx_http_payments_strdup(r->pool,
+                                                 PQgetvalue(res, 0, 3));
+    ctx->charge_psp_customer = PQgetisnull(res, 0, 4)
+                               ? NULL
+                               : ngx_http_payments_strdup(r->pool,
+                                                    PQgetvalue(res, 0, 4));
+    ctx->charge_recurring = ngx_http_payments_strdup(r->pool,
+                                                     PQgetvalue(res, 0, 6));
+
+    if (ctx->charge_token == NULL || ctx->customer_ref == NULL
+        || ctx->charge_recurring == NULL
+        || (!PQgetisnull(res, 0, 4) && ctx->charge_psp_customer == NULL))
+    {
+        return NGX_ABORT;
     }
 
     return NGX_OK;

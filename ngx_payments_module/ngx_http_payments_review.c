@@ -10,7 +10,9 @@
  *   GET  /v1/reviews                  pay_review_list
  *   POST /v1/reviews/{nonce}/approve  pay_review_get (the stored
  *                                     checkout, whole; a save's PSP
- *                                     customers, pay_method_psp_customers),
+ *                                     customers, pay_method_psp_customers;
+ *                                     an off-session charge's saved
+ *                                     method, pay_method_for_charge),
  *                                     its PSP request
  *                                     built as the first registration's,
  *                                     pay_review_approve (the checkout
@@ -36,6 +38,8 @@ static void ngx_http_payments_review_listed(ngx_http_payments_pg_query_t *q,
 static void ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_review_customers_done(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_review_method_done(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_review_register(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_review_approved(
@@ -278,21 +282,6 @@ ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q, PGresult *res)
     cln->data = &ctx->co;
     ctx->co_valid = 1;
 
-    /* an off-session charge's request needs its saved method's token,
-     * which this path does not open: never approved as something else */
-    if (ctx->co.payment_method[0] != '\0') {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: review of \"%V\": an off-session charge "
-                      "held for review is not approved by this release",
-                      &ctx->object_id);
-        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
-                                       PAY_ERR_INVALID_REQUEST, 0,
-                                       "an off-session charge held for "
-                                       "review cannot be approved yet; "
-                                       "reject it"));
-        return;
-    }
-
     ctx->psp = ngx_http_payments_find_psp(ctx->pmcf, ctx->co.psp,
                                           ngx_strlen(ctx->co.psp));
     if (ctx->psp == NULL) {
@@ -324,6 +313,72 @@ ngx_http_payments_review_got(ngx_http_payments_pg_query_t *q, PGresult *res)
                                        ngx_http_payments_store_unavailable(r));
         }
 
+        return;
+    }
+
+    /* an off-session charge: its saved method's token opened for the
+     * request, as the charge's first registration opens it (still the
+     * merchant's, still active, at the checkout's PSP) */
+    if (ctx->co.payment_method[0] != '\0') {
+        ctx->params[0] = (char *) ctx->merchant.data;
+        ctx->params[1] = ctx->co.payment_method;
+
+        if (ngx_http_payments_query(ctx,
+                                    "SELECT psp, token_sealed, checkout_id, "
+                                    "customer_ref, psp_customer, usage, "
+                                    "recurring, status FROM "
+                                    "pay_method_for_charge($1, $2)",
+                                    2, ngx_http_payments_review_method_done)
+            != NGX_OK)
+        {
+            ngx_http_payments_finalize(r,
+                                       ngx_http_payments_store_unavailable(r));
+        }
+
+        return;
+    }
+
+    ngx_http_payments_review_register(ctx);
+}
+
+
+/* an off-session charge's saved method, kept for its request; one that
+ * can no longer be charged (detached since) is refused, the checkout
+ * still held: reject it */
+
+static void
+ngx_http_payments_review_method_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_int_t                 rc;
+    pay_err_e                 err;
+    const char               *detail;
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    rc = ngx_http_payments_method_keep(ctx, res, &err, &detail);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "payments: review of \"%s\": its saved method cannot "
+                      "be charged: not approved", ctx->nonce);
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r, err, 0,
+                                                                detail));
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_payments_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 

@@ -1188,7 +1188,8 @@ pay_method_id_valid(const char *s, size_t len)
 /*
  * "save_payment_method": {"customer", "usage", "schedule" (optional),
  * "shopper_agreed": true}, or "payment_method" with "off_session": true;
- * never both, and an off-session charge is captured with the payment.
+ * never both.  An off-session charge may be a manual capture too: then
+ * it is authorized, and captured or released later, as a checkout is.
  */
 static int
 pay_check_saved_method(pay_checkout_t *co, json_t *root, pay_verdict_t *v)
@@ -1292,12 +1293,6 @@ pay_check_saved_method(pay_checkout_t *co, json_t *root, pay_verdict_t *v)
         return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
                            "off_session must be true with payment_method: "
                            "a saved method is charged without the shopper");
-    }
-
-    if (co->manual_capture) {
-        return pay_verdict(v, PAY_ERR_INVALID_REQUEST,
-                           "capture: an off-session charge is captured "
-                           "with the payment (\"automatic\")");
     }
 
     memcpy(co->payment_method, s, len + 1);

@@ -242,7 +242,8 @@ pay_adyen_body(const pay_psp_registration_t *r, int64_t total)
  * stored under, shopperInteraction ContAuth (the shopper is absent) and
  * the recurringProcessingModel it was stored for; the total in Adyen's
  * units, our nonce as reference, the gateway's return link (required by
- * Adyen, used only should it send the shopper anywhere).
+ * Adyen, used only should it send the shopper anywhere); a manual capture
+ * as additionalData.manualCapture, as a session's.
  */
 static char *
 pay_adyen_charge_body(const pay_psp_registration_t *r, int64_t total)
@@ -282,6 +283,13 @@ pay_adyen_charge_body(const pay_psp_registration_t *r, int64_t total)
     pay_json_set(root, "recurringProcessingModel",
                  json_string(r->recurring), &failed);
     pay_json_set(root, "returnUrl", json_string(r->return_success), &failed);
+
+    /* authorize now, capture later, as a manual-capture session asks:
+     * its AUTHORISATION is then the hold, its CAPTURE the capture */
+    if (co->manual_capture) {
+        pay_json_set(root, "additionalData",
+                     json_pack("{s:s}", "manualCapture", "true"), &failed);
+    }
 
     if (pay_adyen_metadata_fits(co->metadata)) {
         pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);

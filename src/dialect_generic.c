@@ -80,7 +80,8 @@ pay_generic_body(const pay_psp_registration_t *r, int64_t total)
 /*
  * An off-session charge: POST /payments {"reference", "payment_method"
  * (the PSP's token), "customer" (our reference), "amount" (decimal
- * string), "currency", "off_session": true, "metadata"}.
+ * string), "currency", "off_session": true, "capture": "manual" (a manual
+ * capture only), "metadata"}.
  */
 static char *
 pay_generic_charge_body(const pay_psp_registration_t *r, int64_t total)
@@ -111,6 +112,12 @@ pay_generic_charge_body(const pay_psp_registration_t *r, int64_t total)
     pay_json_set(root, "currency", json_string(co->currency), &failed);
     pay_json_set(root, "off_session", json_true(), &failed);
 
+    /* "manual": an authorization, captured or released later (the
+     * answer's status "authorized", its event payment.authorized) */
+    if (co->manual_capture) {
+        pay_json_set(root, "capture", json_string("manual"), &failed);
+    }
+
     if (co->metadata != NULL && json_object_size(co->metadata) > 0) {
         pay_json_set(root, "metadata", json_deep_copy(co->metadata), &failed);
     }
@@ -120,7 +127,8 @@ pay_generic_charge_body(const pay_psp_registration_t *r, int64_t total)
 
 
 /*
- * 2xx {"payment_id", "status"}: succeeded or pending taken,
+ * 2xx {"payment_id", "status"}: succeeded, pending or authorized (a
+ * manual capture's hold) taken,
  * requires_authentication the issuer asking for the shopper, declined
  * ("decline_code") refused; a 4xx {"error": {"code", "message"}} refused.
  */
@@ -150,7 +158,8 @@ pay_generic_charge_answer(int status, const json_t *root,
     }
 
     if (st != NULL
-        && (strcmp(st, "succeeded") == 0 || strcmp(st, "pending") == 0))
+        && (strcmp(st, "succeeded") == 0 || strcmp(st, "pending") == 0
+            || strcmp(st, "authorized") == 0))
     {
         res->outcome = PAY_CHARGE_ACCEPTED;
         return;

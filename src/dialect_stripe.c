@@ -289,7 +289,8 @@ pay_stripe_body(const pay_psp_registration_t *r, int64_t total)
  * method (payment_method, on its customer) at once, without the shopper
  * (off_session=true), for the checkout's total in Stripe's units; our
  * nonce as metadata[charge], which its payment_intent.succeeded names
- * back, and the merchant's metadata beside the gateway's keys.
+ * back, and the merchant's metadata beside the gateway's keys.  A manual
+ * capture (capture_method=manual) names it as metadata[nonce] too.
  */
 static char *
 pay_stripe_charge_body(const pay_psp_registration_t *r, int64_t total)
@@ -321,13 +322,31 @@ pay_stripe_charge_body(const pay_psp_registration_t *r, int64_t total)
     pay_form_field(&b, "payment_method_types[0]", "card");
     pay_form_field(&b, "off_session", "true");
     pay_form_field(&b, "confirm", "true");
+
+    /* authorize now, capture later: the intent then waits in
+     * requires_capture, and its news (amount_capturable_updated, the
+     * capture's succeeded, the release's canceled) names our nonce as a
+     * manual-capture session's intent does (metadata[nonce]) */
+    if (co->manual_capture) {
+        pay_form_field(&b, "capture_method", "manual");
+    }
+
     pay_form_field(&b, "metadata[charge]", r->nonce);
+
+    if (co->manual_capture) {
+        pay_form_field(&b, "metadata[nonce]", r->nonce);
+    }
+
     pay_form_field(&b, "metadata[merchant_id]", r->merchant_id);
     pay_form_field(&b, "metadata[checkout_id]", co->checkout_id);
 
-    /* beside three keys of ours: at most 47 of the merchant's */
+    /* beside three keys of ours (four with a manual capture's): at most
+     * 47 (46) of the merchant's */
     if (co->metadata != NULL && json_object_get(co->metadata, "charge") == NULL
-        && json_object_size(co->metadata) <= PAY_STRIPE_METADATA_MAX - 3)
+        && (!co->manual_capture
+            || json_object_get(co->metadata, "nonce") == NULL)
+        && json_object_size(co->metadata)
+           <= PAY_STRIPE_METADATA_MAX - 3 - (size_t) co->manual_capture)
     {
         pay_stripe_metadata(&b, co->metadata, "merchant_id", "checkout_id");
     }
@@ -699,14 +718,16 @@ pay_stripe_payment_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
  * amount_received), "canceled" and "requires_payment_method" (the
  * off-session attempt failed: nothing taken) fail; "processing",
  * "requires_capture", "requires_action" and "requires_confirmation" are a
- * payment under way, asked about later and never failed by a clock.
+ * payment under way, asked about later and never failed by a clock,
+ * but "requires_capture" of a manual-capture charge (metadata.nonce set)
+ * is its hold: a success not captured, of "amount".
  * reference: metadata.charge, the nonce the charge set.
  */
 static pay_lookup_outcome_e
 pay_stripe_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
     const char *body, size_t len, int64_t now, pay_event_t *ev)
 {
-    int                    rc;
+    int                    rc, hold;
     json_t                *root, *amount;
     const char            *st;
     pay_event_kind_e       kind;
@@ -726,8 +747,21 @@ pay_stripe_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
         return pay_lookup_unknown(ev);
     }
 
+    hold = 0;
+
     if (strcmp(st, "succeeded") == 0) {
         kind = PAY_EVT_SUCCEEDED;
+
+    } else if (strcmp(st, "requires_capture") == 0
+               && json_is_string(json_object_get(json_object_get(root,
+                                                                 "metadata"),
+                                                 "nonce")))
+    {
+        /* a manual-capture charge's hold (metadata.nonce: the charge asked
+         * for it): a success not captured, as amount_capturable_updated
+         * says, for the whole amount */
+        kind = PAY_EVT_SUCCEEDED;
+        hold = 1;
 
     } else if (strcmp(st, "canceled") == 0
                || strcmp(st, "requires_payment_method") == 0)
@@ -754,13 +788,13 @@ pay_stripe_payment_lookup_answer(const pay_psp_lookup_t *in, int status,
 
     if (out == PAY_LOOKUP_DECIDED) {
         pay_lookup_payment_ref(ev, in->token);
-        ev->captured = (kind == PAY_EVT_SUCCEEDED);
+        ev->captured = (kind == PAY_EVT_SUCCEEDED && !hold);
     }
 
     if (out == PAY_LOOKUP_DECIDED
         && pay_lookup_currency(ev, pay_json_str(root, "currency")) == 0)
     {
-        amount = json_object_get(root, kind == PAY_EVT_SUCCEEDED
+        amount = json_object_get(root, kind == PAY_EVT_SUCCEEDED && !hold
                                        ? "amount_received" : "amount");
 
         if (json_is_integer(amount) && json_integer_value(amount) >= 0

@@ -754,11 +754,15 @@ pay_stripe_parse_events(const char *body, size_t blen, pay_event_t *events,
         goto done;
     }
 
-    /* an off-session charge of ours names its checkout as "charge" */
+    /* an off-session charge of ours names its checkout as "charge"; a
+     * manual-capture one names it as "nonce" too, and its intent's news
+     * is a manual capture's (the hold, the capture, the release) */
     if ((strcmp(type, "payment_intent.succeeded") == 0
          || strcmp(type, "payment_intent.payment_failed") == 0)
         && json_is_string(json_object_get(json_object_get(obj, "metadata"),
-                                          "charge")))
+                                          "charge"))
+        && json_object_get(json_object_get(obj, "metadata"), "nonce")
+           == NULL)
     {
         rc = pay_stripe_charge_event(obj, type[15] == 's', ev);
         *nevents = 1;

@@ -749,19 +749,20 @@ Test(saved_methods, refused_bodies_store_nothing)
                                   "shopper_agreed", 1));
     expect_problem(api_post_json(&m, body), 400, "invalid_request");
 
-    /* a charge of a saved method: off_session true, never with a save,
-     * captured at once */
+    /* a charge of a saved method: off_session true, never with a save */
     body = checkout_new(co, 1);
     json_object_set_new(body, "payment_method",
                         json_string("pm_abcdefghijklmnopabcdefgh"));
     expect_problem(api_post_json(&m, body), 400, "invalid_request");
 
+    /* a manual capture may be one: only its method is unknown */
     body = checkout_new(co, 1);
+    json_object_del(body, "psp");
     json_object_set_new(body, "payment_method",
                         json_string("pm_abcdefghijklmnopabcdefgh"));
     json_object_set_new(body, "off_session", json_true());
     json_object_set_new(body, "capture", json_string("manual"));
-    expect_problem(api_post_json(&m, body), 400, "invalid_request");
+    expect_problem(api_post_json(&m, body), 404, "not_found");
 
     body = checkout_new(co, 1);
     json_object_set_new(body, "payment_method", json_string("card_4242"));
@@ -1735,4 +1736,338 @@ Test(saved_methods, a_routed_save_moved_on_saves_under_the_same_stripe_customer)
     cr_expect(cus2 != NULL && strcmp(cus1, cus2) == 0,
               "the moved save asks Stripe for %s, not the customer's %s",
               cus2 ? cus2 : "a new Customer", cus1);
+}
+
+
+/* --- an off-session charge captured later ------------------------------------ */
+
+/* the capture or void of id becomes want in the database */
+static void
+sm_op_becomes(const merchant_t *m, const char *id, const char *want)
+{
+    int          i;
+    char        *st;
+    const char  *params[2];
+
+    params[0] = m->id;
+    params[1] = id;
+    st = NULL;
+
+    for (i = 0; i < 100; i++) {
+        st = db_scalar("SELECT status FROM captures WHERE merchant_id = $1 "
+                       "AND capture_id = $2", 2, params);
+        if (st != NULL && strcmp(st, want) == 0) {
+            return;
+        }
+        msleep(100);
+    }
+
+    cr_assert_fail("%s is %s, not %s", id, st ? st : "absent", want);
+}
+
+
+static const char *
+sm_order(const merchant_t *m, const char *po, const char *column)
+{
+    const char  *params[2];
+
+    params[0] = m->id;
+    params[1] = po;
+
+    return db_scalar(str_printf("SELECT %s::text FROM payment_orders WHERE "
+                                "merchant_id = $1 AND payment_order_id = $2",
+                                column), 2, params);
+}
+
+
+/* what the ledger holds for the checkout: its clearing's sum, and how
+ * many of its transactions do not balance */
+static void
+sm_books(const merchant_t *m, const char *co, const char *clearing)
+{
+    const char  *params[2];
+
+    params[0] = m->id;
+    params[1] = co;
+
+    cr_expect_str_eq(db_scalar("SELECT coalesce(sum(e.amount), 0)::text "
+                               "FROM ledger_entries e JOIN "
+                               "ledger_transactions t USING (txn_id) WHERE "
+                               "t.merchant_id = $1 AND t.checkout_id = $2 "
+                               "AND e.account LIKE 'psp\\_clearing:%'", 2,
+                               params), clearing, "clearing of %s", co);
+    cr_expect_str_eq(db_scalar("SELECT count(*)::text FROM (SELECT 1 FROM "
+                               "ledger_entries e JOIN ledger_transactions t "
+                               "USING (txn_id) WHERE t.merchant_id = $1 AND "
+                               "t.checkout_id = $2 GROUP BY e.txn_id, "
+                               "e.currency HAVING sum(e.amount) <> 0) x", 2,
+                               params), "0", "unbalanced: %s", co);
+}
+
+
+/* An off-session charge with "capture": "manual": 201 EXECUTING, then
+ * the PSP's authorization holds it (AUTHORIZED), nothing booked. */
+static char *
+manual_charged(const saved_t *s)
+{
+    char    *co;
+    json_t  *body, *j;
+    resp_t  *r;
+
+    co = uid("ren");
+    body = charge_body(s, co);
+    json_object_set_new(body, "capture", json_string("manual"));
+
+    r = api_post_json(&s->m, body);
+    cr_assert_eq(r->status, 201, "%s: %s", s->psp, r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "status")),
+                     "EXECUTING");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "capture")),
+                     "manual", "%s", r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "payment_method")),
+                     s->pm);
+    cr_expect(!mem_contains(r->body, r->len, s->token));
+
+    wait_status(&s->m, co, "AUTHORIZED");
+    cr_expect_str_eq(sm_order(&s->m, str_printf("%s_p1", co), "status"),
+                     "AUTHORIZED", "%s", s->psp);
+    sm_books(&s->m, co, "0");
+
+    return co;
+}
+
+
+/*
+ * Authorize now, capture later, without the shopper: one off-session
+ * charge captured in part (4.00 of 10.00: booked 4.00; Adyen and generic
+ * take a second part, Stripe releases the rest with its one capture),
+ * another released whole by its void (nothing booked, the order FAILED).
+ */
+static void
+manual_charge(size_t d)
+{
+    char     *co, *po, *id;
+    json_t   *j;
+    resp_t   *r;
+    saved_t   s;
+
+    saved_new(&s, d, "off_session");
+
+    co = manual_charged(&s);
+    po = str_printf("%s_p1", co);
+
+    r = post_path(&s.m, str_printf("/v1/payments/%s/capture", po), NULL,
+                  "{\"amount\":\"4.00\"}");
+    cr_assert_eq(r->status, 201, "%s: capture: %s", s.psp, r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "kind")),
+                     "capture");
+    id = strdup(json_string_value(json_object_get(j, "capture_id")));
+    sm_op_becomes(&s.m, id, "SUCCEEDED");
+
+    cr_expect_str_eq(sm_order(&s.m, po, "status"), "SUCCESS", "%s", s.psp);
+    cr_expect_str_eq(sm_order(&s.m, po, "amount_captured"), "400", "%s",
+                     s.psp);
+    sm_books(&s.m, co, "400");
+
+    r = post_path(&s.m, str_printf("/v1/payments/%s/capture", po), NULL,
+                  "{\"amount\":\"3.00\"}");
+
+    if (d == 0) {
+        /* Stripe captures an intent once: the rest was released */
+        cr_expect_eq(r->status, 409, "%s: %s", s.psp, r->body);
+
+    } else {
+        cr_assert_eq(r->status, 201, "%s: capture: %s", s.psp, r->body);
+        sm_op_becomes(&s.m, json_string_value(json_object_get(resp_json(r),
+                                                              "capture_id")),
+                      "SUCCEEDED");
+        cr_expect_str_eq(sm_order(&s.m, po, "amount_captured"), "700");
+        sm_books(&s.m, co, "700");
+    }
+
+    /* refundable as any payment, of what was captured */
+    r = post_path(&s.m, str_printf("/v1/payments/%s/refunds", po), NULL,
+                  "{\"amount\":\"1.00\"}");
+    cr_expect_eq(r->status, 201, "%s: refund: %s", s.psp, r->body);
+
+    /* another, released whole */
+    co = manual_charged(&s);
+    po = str_printf("%s_p1", co);
+
+    r = post_path(&s.m, str_printf("/v1/payments/%s/void", po), NULL, "{}");
+    cr_assert_eq(r->status, 201, "%s: void: %s", s.psp, r->body);
+    j = resp_json(r);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "kind")), "void");
+    sm_op_becomes(&s.m, json_string_value(json_object_get(j, "capture_id")),
+                  "SUCCEEDED");
+
+    cr_expect_str_eq(sm_order(&s.m, po, "status"), "FAILED", "%s", s.psp);
+    cr_expect_str_eq(sm_order(&s.m, po, "amount_captured"), "0");
+    sm_books(&s.m, co, "0");
+
+    r = post_path(&s.m, str_printf("/v1/payments/%s/capture", po), NULL,
+                  "{\"amount\":\"1.00\"}");
+    cr_expect_eq(r->status, 409, "%s: captured after its void: %s", s.psp,
+                 r->body);
+}
+
+Test(saved_methods, stripe_manual_charge_captured_in_part_or_voided)
+{
+    manual_charge(0);
+}
+
+Test(saved_methods, adyen_manual_charge_captured_in_part_or_voided)
+{
+    manual_charge(1);
+}
+
+Test(saved_methods, generic_manual_charge_captured_in_part_or_voided)
+{
+    manual_charge(2);
+}
+
+
+/* --- an off-session charge held for review ----------------------------------- */
+
+static resp_t *
+review_decide(const char *nonce_, const char *what)
+{
+    char        *admin;
+    req_t        rq;
+    const char  *h[3];
+
+    admin = file_read(env("PAY_TEST_ADMIN_KEY"), NULL);
+    secret_used(admin);
+    h[0] = str_printf("Authorization: Bearer %s", admin);
+    h[1] = "Content-Length: 0";
+    h[2] = NULL;
+    rq.method = "POST";
+    rq.url = gw_url(str_printf("/v1/reviews/%s/%s", nonce_, what));
+    rq.headers = h;
+    rq.body = "";
+    rq.len = 0;
+
+    return http(&rq);
+}
+
+
+/* an off-session charge the risk provider holds (test_risk.c's review
+ * server): 202, nothing sent to the PSP */
+static char *
+charge_held(const saved_t *s, const char *key)
+{
+    char    *co;
+    long     sessions, requests;
+    json_t  *body;
+    resp_t  *r;
+
+    co = uid("ren_rv");
+    body = charge_body(s, co);
+    json_object_set_new(json_object_get(body, "buyer_info"), "email",
+                        json_string("risk-review@example.com"));
+
+    r = post_host("deny.risk.test", &s->m, key, dump(body));
+    cr_assert_eq(r->status, 202, "%s: %ld %s", s->psp, r->status, r->body);
+
+    mock_registrations(nonce(&s->m, co), &sessions, &requests);
+    cr_expect_eq(requests, 0, "%s: sent before its review", s->psp);
+
+    return co;
+}
+
+
+/*
+ * Approved, the held charge goes to the PSP with its saved method, as the
+ * charge would have (its nonce the PSP's key): 201, booked by the PSP's
+ * webhook once; approved again, the answer is replayed and nothing is
+ * sent again.  Rejected, another is FAILED and never sent.
+ */
+static void
+review_charge(size_t d)
+{
+    char     *co, *n;
+    long      sessions, requests;
+    resp_t   *r;
+    saved_t   s;
+    const char  *params[2];
+
+    saved_new(&s, d, "off_session");
+
+    co = charge_held(&s, uid("key"));
+    n = nonce(&s.m, co);
+
+    r = review_decide(n, "approve");
+    cr_assert_eq(r->status, 201, "%s: approve: %ld %s", s.psp, r->status,
+                 r->body);
+    cr_expect_str_eq(json_string_value(json_object_get(resp_json(r),
+                                                       "payment_method")),
+                     s.pm, "%s", r->body);
+    cr_expect(json_object_get(resp_json(r), "pay_url") == NULL, "%s",
+              r->body);
+    cr_expect(!mem_contains(r->body, r->len, s.token));
+
+    wait_status(&s.m, co, "SUCCESS");
+
+    params[0] = s.m.id;
+    params[1] = co;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, params), "1", "%s: not booked once", s.psp);
+
+    r = review_decide(n, "approve");
+    cr_expect(r->status == 201 || r->status == 404, "%s: again: %ld %s",
+              s.psp, r->status, r->body);
+
+    mock_registrations(n, &sessions, &requests);
+    cr_expect_eq(requests, 1, "%s: the approved charge was sent %ld times",
+                 s.psp, requests);
+
+    co = charge_held(&s, uid("key"));
+    n = nonce(&s.m, co);
+
+    r = review_decide(n, "reject");
+    cr_assert_eq(r->status, 200, "%s: reject: %ld %s", s.psp, r->status,
+                 r->body);
+    cr_expect_str_eq(checkout_status(&s.m, co), "FAILED");
+
+    mock_registrations(n, &sessions, &requests);
+    cr_expect_eq(requests, 0, "%s: a rejected charge was sent", s.psp);
+
+    /* its method detached while it was held: not approved (409), still
+     * held for a person to reject; never sent */
+    if (d == 0) {
+        co = charge_held(&s, uid("key"));
+        n = nonce(&s.m, co);
+
+        r = post_path(&s.m, str_printf("/v1/payment_methods/%s/detach",
+                                       s.pm), NULL, "");
+        cr_assert_eq(r->status, 200, "%s", r->body);
+
+        r = review_decide(n, "approve");
+        expect_problem(r, 409, "payment_method_unusable");
+        cr_expect_str_eq(checkout_status(&s.m, co), "REVIEW");
+
+        r = review_decide(n, "reject");
+        cr_expect_eq(r->status, 200, "%s", r->body);
+
+        mock_registrations(n, &sessions, &requests);
+        cr_expect_eq(requests, 0, "a detached method's charge was sent");
+    }
+}
+
+Test(saved_methods, stripe_held_charge_approved_or_rejected)
+{
+    review_charge(0);
+}
+
+Test(saved_methods, adyen_held_charge_approved_or_rejected)
+{
+    review_charge(1);
+}
+
+Test(saved_methods, generic_held_charge_approved_or_rejected)
+{
+    review_charge(2);
 }

@@ -1721,6 +1721,68 @@ Test(solo_sweeper, a_taken_stripe_charge_is_looked_up_and_booked_once)
 }
 
 
+/*
+ * A manual-capture charge the PSP took, its webhook lost: Stripe's intent
+ * requires_capture (with the charge's metadata.nonce), and the generic
+ * payment succeeded, are its hold: the sweeper moves the checkout to
+ * AUTHORIZED with the PSP's payment noted, booking nothing.
+ */
+static void
+held_charge_looked_up(const char *psp, const char *dialect,
+    const char *ref_like)
+{
+    char        *pm, *co_id;
+    json_t      *body;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[3];
+
+    merchant_new(&m);
+    pm = saved_at(&sweepers[0], &m, psp, dialect);
+
+    co_id = uid("ren");
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(&m, co_id)));
+    body = checkout_new(co_id, 1);
+    json_object_del(body, "psp");
+    json_object_set_new(body, "payment_method", json_string(pm));
+    json_object_set_new(body, "off_session", json_true());
+    json_object_set_new(body, "capture", json_string("manual"));
+
+    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, &m, uid("key"),
+                     dump(body));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 10), "AUTHORIZED",
+                     "%s: the sweeper did not find the charge's hold", psp);
+
+    p[0] = m.id;
+    p[1] = co_id;
+    p[2] = ref_like;
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p), "0", "%s: a hold is not booked", psp);
+    cr_expect_str_eq(db_scalar("SELECT (psp_payment_ref LIKE $3)::text "
+                               "FROM checkouts WHERE merchant_id = $1 AND "
+                               "checkout_id = $2", 3, p), "true",
+                     "%s: the payment to capture is not noted", psp);
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM webhook_events WHERE "
+                               "merchant_id = $1 AND checkout_id = $2 AND "
+                               "source = 'sweeper' AND outcome = "
+                               "'applied'", 2, p), "1", "%s", psp);
+}
+
+
+Test(solo_sweeper, a_held_manual_charge_is_looked_up_as_authorized)
+{
+    start_sweeper(&sweepers[0], "sweeper-pim");
+    wait_leader(&sweepers[0]);
+
+    held_charge_looked_up("sw_stripe", "stripe", "pi\\_%");
+    held_charge_looked_up("sw_generic", "generic", "pay\\_%");
+}
+
+
 Test(solo_sweeper, a_taken_adyen_charge_waits_for_its_webhook)
 {
     int          i;

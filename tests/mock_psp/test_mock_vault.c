@@ -334,3 +334,85 @@ MOCK_TEST(vault_setup_session_saves_under_its_customer)
     cr_expect_str_eq(str(&r, "status"), "succeeded");
     resp_free(&r);
 }
+
+
+/*
+ * capture_method=manual on an off-session charge: the intent waits in
+ * requires_capture (nothing received, all capturable); it is captured
+ * once (the rest released) through the intent's /capture, or released
+ * whole through its /cancel, as a manual-capture session's intent; the
+ * look-up says requires_capture while it holds.  Any other
+ * capture_method is refused.
+ */
+MOCK_TEST(vault_manual_charge_is_held_then_captured_or_released)
+{
+    resp_t  r;
+    char    token[64], customer[64], body[1024], path[128], id[64];
+
+    vault_saved("m1:co_man", token, customer);
+
+    snprintf(body, sizeof(body),
+             "amount=1000&currency=usd&customer=%s&payment_method=%s"
+             "&payment_method_types[0]=card&off_session=true&confirm=true"
+             "&capture_method=manual&metadata[charge]=m1:ren_m1"
+             "&metadata[nonce]=m1:ren_m1", customer, token);
+    request(&r, "POST", "/v1/payment_intents", AUTH_GOOD, "m1:ren_m1",
+            "application/x-www-form-urlencoded", body);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_expect_str_eq(str(&r, "status"), "requires_capture");
+    cr_expect_eq(json_integer_value(json_object_get(r.json,
+                                                    "amount_received")), 0);
+    cr_expect_eq(json_integer_value(json_object_get(r.json,
+                                                    "amount_capturable")),
+                 1000);
+    snprintf(id, sizeof(id), "%s", str(&r, "id"));
+    resp_free(&r);
+
+    snprintf(path, sizeof(path), "/v1/payment_intents/%s", id);
+    request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_expect_str_eq(str(&r, "status"), "requires_capture");
+    resp_free(&r);
+
+    snprintf(path, sizeof(path), "/v1/payment_intents/%s/capture", id);
+    request(&r, "POST", path, AUTH_GOOD, "m1:cap_m1",
+            "application/x-www-form-urlencoded",
+            "amount_to_capture=400&metadata[capture]=m1:cap_m1");
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_expect_str_eq(str(&r, "status"), "succeeded");
+    cr_expect_eq(json_integer_value(json_object_get(r.json,
+                                                    "amount_received")), 400);
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_object_get(r.json, "metadata"), "nonce")),
+                     "m1:ren_m1");
+    resp_free(&r);
+
+    /* another, released whole */
+    snprintf(body, sizeof(body),
+             "amount=700&currency=usd&customer=%s&payment_method=%s"
+             "&payment_method_types[0]=card&off_session=true&confirm=true"
+             "&capture_method=manual&metadata[charge]=m1:ren_m2"
+             "&metadata[nonce]=m1:ren_m2", customer, token);
+    request(&r, "POST", "/v1/payment_intents", AUTH_GOOD, "m1:ren_m2",
+            "application/x-www-form-urlencoded", body);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    snprintf(path, sizeof(path), "/v1/payment_intents/%s/cancel",
+             str(&r, "id"));
+    resp_free(&r);
+
+    request(&r, "POST", path, AUTH_GOOD, "m1:void_m2",
+            "application/x-www-form-urlencoded", "");
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_expect_str_eq(str(&r, "status"), "canceled");
+    resp_free(&r);
+
+    snprintf(body, sizeof(body),
+             "amount=700&currency=usd&customer=%s&payment_method=%s"
+             "&payment_method_types[0]=card&off_session=true&confirm=true"
+             "&capture_method=later&metadata[charge]=m1:ren_m3",
+             customer, token);
+    request(&r, "POST", "/v1/payment_intents", AUTH_GOOD, "m1:ren_m3",
+            "application/x-www-form-urlencoded", body);
+    cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
+    resp_free(&r);
+}

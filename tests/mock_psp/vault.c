@@ -313,15 +313,16 @@ mock_vault_usable(const json_t *m, const char *dialect, const char *customer,
 
 /*
  * What a charge keeps: a paid one like a paid session (refunds, disputes
- * and the books find it by payment_ref), with the stored answer; status
+ * and the books find it by payment_ref; a manual capture's, its
+ * captures and releases too), with the stored answer; status
  * is the answer's HTTP status ("_answer_status", which mock_create
  * takes out).
  */
 static json_t *
 mock_vault_charge_record(const char *dialect, const char *id,
     const char *reference, json_int_t amount, const char *currency,
-    int paid, const char *account, json_t *answer, unsigned status,
-    char **response)
+    int paid, int manual, const char *account, json_t *answer,
+    unsigned status, char **response)
 {
     json_t  *s;
 
@@ -350,6 +351,15 @@ mock_vault_charge_record(const char *dialect, const char *id,
 
     if (paid) {
         json_object_set_new(s, "payment_ref", json_string(id));
+    }
+
+    /* a manual capture's charge is a hold, captured or released later
+     * as a manual-capture session's (capture.c): nothing captured yet */
+    if (paid && manual) {
+        json_object_set_new(s, "capture", json_string("manual"));
+        json_object_set_new(s, "payment_status", json_string("unpaid"));
+        json_object_set_new(s, "amount_capturable", json_integer(amount));
+        json_object_set_new(s, "amount_captured", json_integer(0));
     }
 
     if (account != NULL) {
@@ -381,16 +391,18 @@ json_t *
 mock_vault_stripe_charge_build(const char *body, size_t len,
     const mock_fault_t *fault, mock_invalid_t *inv, char **response)
 {
+    int          manual;
     char         err[256], outcome[32], code[64], up[4], *id;
     size_t       i, j;
     int64_t      amount;
     json_t      *m, *md, *pi, *s;
-    const char  *pm, *cus, *cur, *ref, *why, *k;
+    const char  *pm, *cus, *cur, *ref, *why, *k, *cm;
     mock_form_t  form;
 
     static const char  *known[] = {
         "amount", "currency", "customer", "payment_method",
-        "payment_method_types[0]", "off_session", "confirm", NULL
+        "payment_method_types[0]", "off_session", "confirm",
+        "capture_method", NULL
     };
 
     (void) fault;
@@ -472,6 +484,21 @@ mock_vault_stripe_charge_build(const char *body, size_t len,
         goto done;
     }
 
+    /* authorize now, capture later: the intent waits in
+     * requires_capture */
+    cm = mock_form_value(&form, "capture_method");
+
+    if (cm != NULL && strcmp(cm, "manual") != 0
+        && strcmp(cm, "automatic") != 0)
+    {
+        mock_invalid(inv, "parameter_invalid", "capture_method",
+                     "Invalid capture_method: must be one of automatic, "
+                     "automatic_async, or manual");
+        goto done;
+    }
+
+    manual = cm != NULL && strcmp(cm, "manual") == 0;
+
     m = mock_vault_get(pm);
 
     if (mock_vault_usable(m, "stripe", cus, &why) != 0) {
@@ -491,25 +518,39 @@ mock_vault_stripe_charge_build(const char *body, size_t len,
     (void) mock_vault_take_rule(ref, outcome, sizeof(outcome), code,
                                 sizeof(code));
 
-    pi = json_pack("{ss ss sI sI ss ss ss ss sO}", "id", id,
+    pi = json_pack("{ss ss sI sI ss ss ss ss sO ss}", "id", id,
                    "object", "payment_intent", "amount", (json_int_t) amount,
                    "amount_received",
-                   (json_int_t) (outcome[0] == '\0' ? amount : 0),
+                   (json_int_t) (outcome[0] == '\0' && !manual ? amount : 0),
                    "currency", cur, "customer", cus, "payment_method", pm,
-                   "status", outcome[0] == '\0' ? "succeeded"
+                   "status", outcome[0] == '\0'
+                             ? (manual ? "requires_capture" : "succeeded")
                              : strcmp(outcome, "authentication_required")
                                == 0 ? "requires_action"
                              : "requires_payment_method",
-                   "metadata", md);
+                   "metadata", md,
+                   "capture_method", manual ? "manual" : "automatic");
+
+    if (pi != NULL && manual) {
+        json_object_set_new(pi, "amount_capturable", json_integer(
+                                outcome[0] == '\0' ? amount : 0));
+    }
 
     if (outcome[0] == '\0') {
-        s = mock_vault_charge_record("stripe", id, ref, amount, cur, 1, NULL,
-                                     pi, MHD_HTTP_OK, response);
+        s = mock_vault_charge_record("stripe", id, ref, amount, cur, 1,
+                                     manual, NULL, pi, MHD_HTTP_OK,
+                                     response);
+
+        /* its capture's and release's intent carry the charge's
+         * metadata back, as a manual session's do */
+        if (s != NULL && manual) {
+            json_object_set(s, "payment_intent_metadata", md);
+        }
 
     } else {
         /* Stripe's card error: 402 with the intent it left behind */
-        s = mock_vault_charge_record("stripe", id, ref, amount, cur, 0, NULL,
-                json_pack("{s{ss ss ss ss so}}", "error",
+        s = mock_vault_charge_record("stripe", id, ref, amount, cur, 0, 0,
+                NULL, json_pack("{s{ss ss ss ss so}}", "error",
                           "type", "card_error",
                           "code", strcmp(outcome, "authentication_required")
                                   == 0 ? "authentication_required"
@@ -545,10 +586,11 @@ json_t *
 mock_vault_adyen_charge_build(const char *body, size_t len,
     const mock_fault_t *fault, mock_invalid_t *inv, char **response)
 {
+    int          manual;
     char         outcome[32], code[64], *id;
     json_t      *req, *pmj, *m, *amount, *s, *ans;
     json_int_t   value;
-    const char  *token, *shopper, *ref, *account, *cur, *why, *inter;
+    const char  *token, *shopper, *ref, *account, *cur, *why, *inter, *mc;
 
     (void) fault;
 
@@ -571,6 +613,13 @@ mock_vault_adyen_charge_build(const char *body, size_t len,
     amount = json_object_get(req, "amount");
     cur = json_string_value(json_object_get(amount, "currency"));
     value = json_integer_value(json_object_get(amount, "value"));
+
+    /* authorize now, capture later (additionalData.manualCapture, as a
+     * session's) */
+    mc = json_string_value(json_object_get(json_object_get(req,
+                                                           "additionalData"),
+                                           "manualCapture"));
+    manual = mc != NULL && strcmp(mc, "true") == 0;
 
     if (token == NULL || ref == NULL || account == NULL || cur == NULL
         || value <= 0)
@@ -634,8 +683,8 @@ mock_vault_adyen_charge_build(const char *body, size_t len,
     }
 
     s = ans ? mock_vault_charge_record("adyen", id, ref, value, cur,
-                                       outcome[0] == '\0', account, ans,
-                                       MHD_HTTP_OK, response)
+                                       outcome[0] == '\0', manual, account,
+                                       ans, MHD_HTTP_OK, response)
             : NULL;
     free(id);
 
@@ -657,10 +706,11 @@ json_t *
 mock_vault_generic_charge_build(const char *body, size_t len,
     const mock_fault_t *fault, mock_invalid_t *inv, char **response)
 {
+    int          manual;
     char         outcome[32], code[64], *id;
     json_t      *req, *m, *s, *ans;
     json_int_t   amount;
-    const char  *token, *customer, *ref, *cur, *why;
+    const char  *token, *customer, *ref, *cur, *why, *cap;
 
     (void) fault;
 
@@ -689,6 +739,20 @@ mock_vault_generic_charge_build(const char *body, size_t len,
         goto done;
     }
 
+    /* "capture": "manual": an authorization, captured or voided later */
+    cap = json_string_value(json_object_get(req, "capture"));
+
+    if (json_object_get(req, "capture") != NULL
+        && (cap == NULL || (strcmp(cap, "manual") != 0
+                            && strcmp(cap, "automatic") != 0)))
+    {
+        mock_invalid(inv, "invalid_request", "capture", "capture is "
+                     "\"automatic\" or \"manual\"");
+        goto done;
+    }
+
+    manual = cap != NULL && strcmp(cap, "manual") == 0;
+
     m = mock_vault_get(token);
 
     if (mock_vault_usable(m, "generic", customer, &why) != 0) {
@@ -709,7 +773,7 @@ mock_vault_generic_charge_build(const char *body, size_t len,
                                 sizeof(code));
 
     ans = json_pack("{ss ss}", "payment_id", id, "status",
-                    outcome[0] == '\0' ? "succeeded"
+                    outcome[0] == '\0' ? (manual ? "authorized" : "succeeded")
                     : strcmp(outcome, "authentication_required") == 0
                     ? "requires_authentication" : "declined");
 
@@ -723,8 +787,8 @@ mock_vault_generic_charge_build(const char *body, size_t len,
     }
 
     s = ans ? mock_vault_charge_record("generic", id, ref, amount, cur,
-                                       outcome[0] == '\0', NULL, ans, 201,
-                                       response)
+                                       outcome[0] == '\0', manual, NULL, ans,
+                                       201, response)
             : NULL;
     free(id);
 
@@ -770,6 +834,16 @@ mock_vault_committed(const json_t *stored, const char *key)
         return;
     }
 
+    /* a manual capture's hold: Stripe's amount_capturable_updated, the
+     * intent requires_capture; Adyen's AUTHORISATION as ever; generic
+     * payment.authorized, as a manual-capture session's */
+    if (strcmp(d, "stripe") == 0 && mock_session_manual(stored)) {
+        obj = mock_stripe_pi_object(stored);
+        mock_stripe_webhook_object("payment_intent.amount_capturable_updated",
+                                   obj, ref, &wf, MOCK_CHARGE_DELAY_MS);
+        return;
+    }
+
     if (strcmp(d, "stripe") == 0) {
         obj = json_pack("{ss ss sI sI ss ss s{ss}}", "id", id,
                         "object", "payment_intent", "amount", value,
@@ -795,7 +869,8 @@ mock_vault_committed(const json_t *stored, const char *key)
         return;
     }
 
-    mock_generic_webhook_json("payment.succeeded",
+    mock_generic_webhook_json(mock_session_manual(stored)
+                              ? "payment.authorized" : "payment.succeeded",
                               json_pack("{ss ss ss ss ss}", "reference", ref,
                                         "token", id, "payment_id", id,
                                         "amount", amount, "currency", cur),
@@ -925,8 +1000,9 @@ mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
  * A charge the gateway asks about (its sweeper, when the webhook never
  * came): the charge as the mock keeps it, in the dialect's shape.
  *   stripe   the PaymentIntent {id, object, amount, amount_received,
- *            currency, status succeeded | requires_payment_method,
- *            metadata {charge}}; unknown: 404 resource_missing;
+ *            currency, status succeeded | requires_payment_method |
+ *            requires_capture (a manual capture's hold), metadata
+ *            {charge}}; unknown: 404 resource_missing;
  *   generic  {payment_id, reference, status succeeded | failed, amount
  *            (decimal), currency}; unknown: 404.
  * Only charges (kind "charge") of that dialect: a session id is unknown.
@@ -935,7 +1011,7 @@ enum MHD_Result
 mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
     const char *id)
 {
-    int              stripe, paid;
+    int              stripe, paid, manual;
     char             amount[32], cur[4];
     json_t          *s, *ans;
     json_int_t       value;
@@ -977,6 +1053,14 @@ mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
     }
 
     paid = json_object_get(s, "payment_ref") != NULL;
+    /* a manual capture's hold, neither captured nor released yet:
+     * Stripe's intent requires_capture (the generic contract's look-up
+     * says succeeded, a hold for a manual capture as its event is) */
+    manual = paid && mock_session_manual(s)
+             && json_integer_value(json_object_get(s, "amount_capturable"))
+                > 0
+             && json_integer_value(json_object_get(s, "amount_captured"))
+                == 0;
     ref = json_string_value(json_object_get(s, "client_reference_id"));
     value = json_integer_value(json_object_get(s, "amount_total"));
     snprintf(cur, sizeof(cur), "%s",
@@ -985,11 +1069,21 @@ mock_vault_retrieve(struct MHD_Connection *c, const char *dialect,
     if (stripe) {
         ans = json_pack("{ss ss sI sI ss ss s{ss}}", "id", id,
                         "object", "payment_intent", "amount", value,
-                        "amount_received", paid ? value : (json_int_t) 0,
+                        "amount_received",
+                        paid && !manual ? value : (json_int_t) 0,
                         "currency", cur,
-                        "status", paid ? "succeeded"
-                                       : "requires_payment_method",
+                        "status", manual ? "requires_capture"
+                                  : paid ? "succeeded"
+                                  : "requires_payment_method",
                         "metadata", "charge", ref ? ref : "");
+
+        /* a manual capture's intent keeps the metadata its charge gave */
+        if (ans != NULL && manual
+            && json_is_object(json_object_get(s, "payment_intent_metadata")))
+        {
+            json_object_set_new(ans, "metadata", json_deep_copy(
+                json_object_get(s, "payment_intent_metadata")));
+        }
 
     } else {
         cur[0] = (char) (cur[0] & ~0x20);

@@ -103,14 +103,12 @@ Test(saved_methods, save_payment_method_refused)
         ",\"save_payment_method\":{\"customer\":\"c\",\"usage\":\"off_session\","
         "\"shopper_agreed\":true,\"email\":\"x\"}",
         ",\"save_payment_method\":true",
-        /* a charge: off_session true, a pm_ id, no save, no manual */
+        /* a charge: off_session true, a pm_ id, no save */
         ",\"payment_method\":\"" SM_PM "\"",
         ",\"payment_method\":\"" SM_PM "\",\"off_session\":false",
         ",\"off_session\":true",
         ",\"payment_method\":\"pm_0123456789abcdef01234567\","
         "\"off_session\":true",
-        ",\"payment_method\":\"" SM_PM "\",\"off_session\":true,"
-        "\"capture\":\"manual\"",
         ",\"payment_method\":\"" SM_PM "\",\"off_session\":true,"
         "\"save_payment_method\":{\"customer\":\"c\",\"usage\":"
         "\"off_session\",\"shopper_agreed\":true}",
@@ -134,6 +132,15 @@ Test(saved_methods, payment_method_parsed)
                  v.detail);
     cr_expect_str_eq(co.payment_method, SM_PM);
     cr_expect_null(co.save_usage);
+    cr_expect(!co.manual_capture);
+    pay_checkout_free(&co);
+
+    /* authorized now, captured later */
+    cr_assert_eq(sm_parse(",\"payment_method\":\"" SM_PM "\","
+                          "\"off_session\":true,\"capture\":\"manual\"",
+                          &co, &v), 0, "%s", v.detail);
+    cr_expect_str_eq(co.payment_method, SM_PM);
+    cr_expect(co.manual_capture);
     pay_checkout_free(&co);
 
     cr_expect(pay_method_id_valid(SM_PM, strlen(SM_PM)));
@@ -487,6 +494,11 @@ Test(saved_methods, generic_charge_answers)
     r = sm_answer("generic", 201, "{\"payment_id\":\"pay_1\",\"status\":"
                                   "\"pending\"}");
     cr_expect_eq(r.outcome, PAY_CHARGE_ACCEPTED);
+    /* a manual capture's hold */
+    r = sm_answer("generic", 201, "{\"payment_id\":\"pay_1\",\"status\":"
+                                  "\"authorized\"}");
+    cr_expect_eq(r.outcome, PAY_CHARGE_ACCEPTED);
+    cr_expect_str_eq(r.psp_ref, "pay_1");
     r = sm_answer("generic", 201, "{\"payment_id\":\"pay_1\",\"status\":"
                                   "\"declined\",\"decline_code\":"
                                   "\"Insufficient Funds\"}");
@@ -871,4 +883,142 @@ Test(saved_methods, stripe_setup_intent_gives_method_saved)
     cr_assert_eq(pay_stripe_parse_events(other, strlen(other), ev, 2, &n), 0);
     cr_assert_eq(n, 1);
     cr_expect_eq(ev[0].kind, PAY_EVT_IGNORED);
+}
+
+
+/* --- an off-session charge captured later -------------------------------------- */
+
+/* Each dialect asks for a manual capture as its sessions do: Stripe's
+ * capture_method with our nonce as metadata[nonce] too, Adyen's
+ * additionalData.manualCapture, the generic "capture": "manual". */
+Test(saved_methods, manual_charge_exact_per_dialect)
+{
+    json_t             *j;
+    sm_fixture_t        f;
+    pay_psp_request_t   req;
+
+    sm_fixture(&f, 1);
+    f.co.manual_capture = 1;
+
+    req = sm_build(PAY_DIALECT_STRIPE, &f);
+    cr_expect_str_eq(req.path, "/v1/payment_intents");
+    cr_expect_str_eq(req.body,
+                     "amount=1000&currency=eur&customer=cus_Abc"
+                     "&payment_method=pm_1QstripeToken"
+                     "&payment_method_types[0]=card&off_session=true"
+                     "&confirm=true&capture_method=manual"
+                     "&metadata[charge]=m_1%3Aco_1"
+                     "&metadata[nonce]=m_1%3Aco_1"
+                     "&metadata[merchant_id]=m_1&metadata[checkout_id]=co_1");
+    pay_psp_request_free(&req);
+
+    f.reg.charge_token = "8415718415172200";
+    req = sm_build(PAY_DIALECT_ADYEN, &f);
+    cr_expect_str_eq(req.path, "/v71/payments");
+    j = json_loads(req.body, 0, NULL);
+    cr_assert_not_null(j, "%s", req.body);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j,
+                         "additionalData"), "manualCapture")), "true");
+    cr_expect_str_eq(json_string_value(json_object_get(j,
+                         "shopperInteraction")), "ContAuth");
+    cr_expect_str_eq(json_string_value(json_object_get(j,
+                         "recurringProcessingModel")), "Subscription");
+    json_decref(j);
+    pay_psp_request_free(&req);
+
+    f.reg.charge_token = "gpm_tok";
+    req = sm_build(PAY_DIALECT_GENERIC, &f);
+    cr_expect_str_eq(req.path, "/payments");
+    cr_expect_str_eq(req.body,
+                     "{\"reference\":\"m_1:co_1\",\"payment_method\":"
+                     "\"gpm_tok\",\"customer\":"
+                     "\"cu_0123456789abcdef01234567\",\"amount\":\"10.00\","
+                     "\"currency\":\"EUR\",\"off_session\":true,"
+                     "\"capture\":\"manual\"}");
+    pay_psp_request_free(&req);
+}
+
+
+/* A manual off-session charge's intent (metadata charge and nonce): its
+ * news is a manual capture's, never the automatic charge's payment. */
+Test(saved_methods, stripe_manual_charge_intent_is_a_manual_capture)
+{
+    size_t       n;
+    pay_event_t  ev[4];
+    const char  *held =
+        "{\"id\":\"evt_3\",\"type\":"
+        "\"payment_intent.amount_capturable_updated\",\"livemode\":false,"
+        "\"data\":{\"object\":{\"id\":\"pi_7\",\"object\":"
+        "\"payment_intent\",\"amount\":1000,\"amount_capturable\":1000,"
+        "\"currency\":\"eur\",\"status\":\"requires_capture\","
+        "\"metadata\":{\"charge\":\"m_1:ren_2\",\"nonce\":\"m_1:ren_2\"}}}}";
+    const char  *captured =
+        "{\"id\":\"evt_4\",\"type\":\"payment_intent.succeeded\","
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"pi_7\","
+        "\"object\":\"payment_intent\",\"amount\":1000,"
+        "\"amount_received\":400,\"currency\":\"eur\","
+        "\"status\":\"succeeded\",\"metadata\":{\"charge\":\"m_1:ren_2\","
+        "\"nonce\":\"m_1:ren_2\",\"capture\":\"m_1:cap_1\"}}}}";
+    const char  *released =
+        "{\"id\":\"evt_5\",\"type\":\"payment_intent.canceled\","
+        "\"livemode\":false,\"data\":{\"object\":{\"id\":\"pi_7\","
+        "\"object\":\"payment_intent\",\"amount\":1000,"
+        "\"amount_received\":0,\"currency\":\"eur\","
+        "\"status\":\"canceled\",\"metadata\":{\"charge\":\"m_1:ren_2\","
+        "\"nonce\":\"m_1:ren_2\"}}}}";
+
+    cr_assert_eq(pay_stripe_parse_events(held, strlen(held), ev, 4, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_AUTHORIZED);
+    cr_expect_str_eq(ev[0].reference, "m_1:ren_2");
+    cr_expect_str_eq(ev[0].payment_ref, "pi_7");
+    cr_expect_eq(ev[0].amount, 1000);
+
+    cr_assert_eq(pay_stripe_parse_events(captured, strlen(captured), ev, 4,
+                                         &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_CAPTURE_SUCCEEDED);
+    cr_expect_str_eq(ev[0].reference, "m_1:cap_1");
+
+    cr_assert_eq(pay_stripe_parse_events(released, strlen(released), ev, 4,
+                                         &n), 0);
+    cr_assert_eq(n, 1);
+    cr_expect_eq(ev[0].kind, PAY_EVT_VOID_SUCCEEDED);
+    cr_expect_str_eq(ev[0].reference, "m_1:ren_2");
+}
+
+
+/* The sweeper's look-up of a manual off-session charge whose webhook never
+ * came: requires_capture with our metadata.nonce is its hold (a success not
+ * captured, of the whole amount); without it, an intent under way. */
+Test(saved_methods, stripe_manual_charge_looked_up_is_a_hold)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in;
+    const char       *held =
+        "{\"id\":\"pi_7\",\"object\":\"payment_intent\",\"amount\":1000,"
+        "\"amount_capturable\":1000,\"amount_received\":0,"
+        "\"currency\":\"eur\",\"status\":\"requires_capture\","
+        "\"metadata\":{\"charge\":\"m_1:ren_2\",\"nonce\":\"m_1:ren_2\"}}";
+    const char       *other =
+        "{\"id\":\"pi_7\",\"object\":\"payment_intent\",\"amount\":1000,"
+        "\"amount_received\":0,\"currency\":\"eur\","
+        "\"status\":\"requires_capture\","
+        "\"metadata\":{\"charge\":\"m_1:ren_2\"}}";
+
+    memset(&in, 0, sizeof(in));
+    in.token = "pi_7";
+    in.nonce = "m_1:ren_2";
+
+    cr_assert_eq(pay_dialect_stripe.payment_lookup_answer(&in, 200, held,
+                     strlen(held), 1795341600, &ev), PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect(!ev.captured);
+    cr_expect_eq(ev.amount, 1000);
+    cr_expect_str_eq(ev.currency, "EUR");
+    cr_expect_str_eq(ev.reference, "m_1:ren_2");
+    cr_expect_str_eq(ev.payment_ref, "pi_7");
+
+    cr_expect_eq(pay_dialect_stripe.payment_lookup_answer(&in, 200, other,
+                     strlen(other), 1795341600, &ev), PAY_LOOKUP_PENDING);
 }
