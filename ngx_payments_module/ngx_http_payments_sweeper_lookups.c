@@ -8,7 +8,10 @@
  *   pay_sweeper_due     the checkouts EXECUTING past after=, not asked
  *                       about in the last retry=, oldest first: hosted
  *                       sessions, and the off-session charges the PSP
- *                       took at PSPs that can look a payment up;
+ *                       took at PSPs that can look a payment up; and
+ *                       those FAILED here whose sessions a cancel cannot
+ *                       expire (adyen's), until the session's expiry and
+ *                       grace=: only a payment taken since is applied;
  *   for each one, one at a time: the PSP's circuit breaker asked (open:
  *                       no call, noted "circuit open"), the dialect's
  *                       session (or payment) look-up through the worker's
@@ -72,12 +75,14 @@ ngx_http_payments_sweep_lookups(ngx_http_payments_sweeper_t *sw)
     sw->params[0] = sw->owner;
     sw->params[1] = sw->psps;
     sw->params[2] = sw->payment_psps;
-    sw->params[3] = ngx_http_payments_num(sw->pool, sc->after);
-    sw->params[4] = ngx_http_payments_num(sw->pool, sc->retry);
-    sw->params[5] = ngx_http_payments_num(sw->pool, (int64_t) sc->batch);
+    sw->params[3] = sw->open_psps;
+    sw->params[4] = ngx_http_payments_num(sw->pool, sc->after);
+    sw->params[5] = ngx_http_payments_num(sw->pool, sc->retry);
+    sw->params[6] = ngx_http_payments_num(sw->pool, sc->grace);
+    sw->params[7] = ngx_http_payments_num(sw->pool, (int64_t) sc->batch);
 
-    if (sw->params[3] == NULL || sw->params[4] == NULL
-        || sw->params[5] == NULL)
+    if (sw->params[4] == NULL || sw->params[5] == NULL
+        || sw->params[6] == NULL || sw->params[7] == NULL)
     {
         ngx_http_payments_sweep_end(sw);
         return;
@@ -89,10 +94,10 @@ ngx_http_payments_sweep_lookups(ngx_http_payments_sweeper_t *sw)
                                       "SELECT merchant_id, checkout_id, psp, "
                                       "psp_token, nonce, expires_epoch, "
                                       "age_seconds, session_result, payment, "
-                                      "setup "
+                                      "setup, failed "
                                       "FROM pay_sweeper_due($1, $2, $3, $4, "
-                                      "$5, $6)",
-                                      6, ngx_http_payments_sweep_due)
+                                      "$5, $6, $7, $8)",
+                                      8, ngx_http_payments_sweep_due)
         != NGX_OK)
     {
         ngx_http_payments_sweep_end(sw);
@@ -166,6 +171,7 @@ ngx_http_payments_sweep_due(ngx_http_payments_pg_query_t *q, PGresult *res)
                             PQgetlength(res, i, 6));
         it->payment = (PQgetvalue(res, i, 8)[0] == 't');
         it->setup = (PQgetvalue(res, i, 9)[0] == 't');
+        it->failed = (PQgetvalue(res, i, 10)[0] == 't');
         it->session_result = PQgetisnull(res, i, 7)
                              ? NULL
                              : ngx_http_payments_sweep_value(sw->pool, res,
@@ -318,6 +324,13 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
         ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
 
+        /* failed here already (adyen: the shopper never came back with
+         * the session's result after paying) */
+        if (it->failed) {
+            ngx_http_payments_sweep_note(sw, "failed here, cannot ask");
+            return;
+        }
+
         /* the PSP cannot be asked: its session ends at expires_at */
         ngx_http_payments_sweep_expiry(sw, it, "cannot ask: waiting for the "
                                                "session to expire");
@@ -436,6 +449,31 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sw->log, 0,
                    "payments: sweeper: psp \"%V\" answered %d: outcome %d",
                    &psp->name, status, (int) outcome);
+
+    /*
+     * A checkout failed here (the shop's cancel, a decline) whose session
+     * the PSP could not expire: only a payment it took in that session
+     * since is applied, as its late webhook would be (FAILED -> SUCCESS
+     * or AUTHORIZED, "paid_after_failed", alerted); any other answer
+     * leaves it failed, and past the session's expiry and grace= it is
+     * asked about no more (pay_sweeper_due).
+     */
+    if (it->failed
+        && ((outcome == PAY_LOOKUP_DECIDED
+             && (sw->ev.kind != PAY_EVT_SUCCEEDED || it->setup))
+            || outcome == PAY_LOOKUP_OPEN || outcome == PAY_LOOKUP_PENDING))
+    {
+        ngx_http_payments_metrics_sweep(psp,
+                                        outcome == PAY_LOOKUP_DECIDED
+                                        ? NGX_HTTP_PAYMENTS_SWEEP_DECIDED
+                                        : NGX_HTTP_PAYMENTS_SWEEP_OPEN);
+        ngx_http_payments_sweep_note(sw, outcome == PAY_LOOKUP_PENDING
+                                         ? "failed here, payment pending "
+                                           "at the psp"
+                                         : "failed here, not paid at the "
+                                           "psp");
+        return;
+    }
 
     switch (outcome) {
 

@@ -5695,7 +5695,7 @@ BEGIN
         SELECT c.merchant_id, c.checkout_id, p_session_result
           FROM checkouts c
          WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
-           AND c.psp = p_psp AND c.status = 'EXECUTING'
+           AND c.psp = p_psp AND c.status IN ('EXECUTING', 'FAILED')
         ON CONFLICT (merchant_id, checkout_id) DO UPDATE
             SET session_result = EXCLUDED.session_result;
     END IF;
@@ -6543,7 +6543,7 @@ CREATE FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_after inte
     AS $$
     SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
            d.expires_epoch, d.age_seconds, d.session_result
-      FROM pay_sweeper_due(p_owner, p_psps, '{}'::text[], p_after, p_every, p_limit) d;
+      FROM pay_sweeper_due(p_owner, p_psps, '{}'::text[], '{}'::text[], p_after, p_every, 0, p_limit) d;
 $$;
 
 
@@ -6552,6 +6552,22 @@ $$;
 --
 
 CREATE FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
+           d.expires_epoch, d.age_seconds, d.session_result, d.payment,
+           d.setup
+      FROM pay_sweeper_due(p_owner, p_psps, p_payment_psps, '{}'::text[],
+                           p_after, p_every, 0, p_limit) d;
+$$;
+
+
+--
+-- Name: pay_sweeper_due(text, text[], text[], text[], integer, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean, failed boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -6570,11 +6586,20 @@ BEGIN
                floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
                s.session_result, c.created_at,
                (c.payment_method_id IS NOT NULL AND c.psp_url IS NULL) AS payment,
-               (c.amount_total = 0 AND c.save_method IS NOT NULL) AS setup
+               (c.amount_total = 0 AND c.save_method IS NOT NULL) AS setup,
+               (c.status = 'FAILED') AS failed
           FROM checkouts c
           LEFT JOIN checkout_sweeps s
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
-         WHERE c.status = 'EXECUTING'
+         WHERE (c.status = 'EXECUTING'
+                -- FAILED here, its session still payable at the PSP: a
+                -- hosted session (no off-session charge, no save alone)
+                OR (c.status = 'FAILED'
+                    AND c.psp = ANY (coalesce(p_open_psps, '{}'))
+                    AND c.psp_url IS NOT NULL
+                    AND c.amount_total > 0
+                    AND c.expires_at IS NOT NULL
+                    AND now() < c.expires_at + make_interval(secs => coalesce(p_grace, 0))))
            AND c.created_at < now() - make_interval(secs => p_after)
            AND c.psp = ANY (p_psps)
            AND c.psp_token IS NOT NULL
@@ -6599,7 +6624,7 @@ BEGIN
     )
     SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
            d.expires_epoch, d.age_seconds, d.session_result, d.payment,
-           d.setup
+           d.setup, d.failed
       FROM due d
      ORDER BY d.created_at;
 END
@@ -12134,6 +12159,14 @@ GRANT ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_afte
 
 REVOKE ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer) TO payments_gateway;
 
 
 --

@@ -117,15 +117,13 @@ static const struct {
      * capture reversed after a refund of it (1309, 1916), before their
      * fixes are CI seeds now */
 
-    /* found by the hour's run of the swept histories (seeds from 40000):
-     * an Adyen checkout the shop cancelled, paid afterwards on its hosted
+    /* the hour's run of the swept histories (seeds from 40000) found an
+     * Adyen checkout the shop cancelled, paid afterwards on its hosted
      * page (an Adyen session cannot be cancelled), its webhooks never
-     * sent: the checkout FAILED, the money taken, and nothing books it or
-     * lists it for a person (the sweeper asks only about EXECUTING ones) */
-    { 40384, "adyen: paid after the shop's cancel, no webhook" },
-    { 40405, "adyen: paid after the shop's cancel of an approved review, "
-             "no webhook" },
-    { 40467, "adyen: paid after the shop's cancel, no webhook" },
+     * sent, never booked nor listed (40384, 40405, 40467): they pass
+     * since the sweeper asks about such a session until its expiry
+     * (solo_sweeper/an_adyen_session_paid_after_the_shops_cancel_is_booked
+     * is their short test) */
 
     /* an Adyen manual capture paid, its webhooks never sent: it stays
      * EXECUTING (the session look-up says paymentPending), and a capture

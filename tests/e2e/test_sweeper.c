@@ -154,6 +154,29 @@ wait_decided(const merchant_t *m, const char *co_id, int seconds)
 }
 
 
+/* Waits up to seconds for the checkout to be SUCCESS; its status. */
+
+static char *
+wait_paid(const merchant_t *m, const char *co_id, int seconds)
+{
+    int    i;
+    char  *s;
+
+    for (i = 0; i < seconds * 10; i++) {
+        s = checkout_status(m, co_id);
+        cr_assert_not_null(s);
+
+        if (strcmp(s, "SUCCESS") == 0) {
+            return s;
+        }
+
+        msleep(100);
+    }
+
+    return checkout_status(m, co_id);
+}
+
+
 static void
 mock_session(const char *token, const char *action)
 {
@@ -618,8 +641,9 @@ Test(solo_sweeper, a_returning_shoppers_adyen_session_result_is_kept)
                                2, p),
                      "Ab1+x/==");
 
-    /* a checkout that is over keeps nothing new */
-    db_exec("UPDATE checkouts SET status = 'FAILED' "
+    /* a paid checkout keeps nothing new (a failed one does: a session a
+     * cancel cannot expire may still be paid, pay_sweeper_due) */
+    db_exec("UPDATE checkouts SET status = 'SUCCESS' "
             "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
     r = gateway_get(&sweepers[0], adyen_return_path(&m, co_id, "later"));
     cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
@@ -664,6 +688,87 @@ Test(solo_sweeper, an_adyen_session_paid_and_returned_without_a_webhook_is_booke
 
     cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS");
     expect_swept(&m, co_id, "sw_adyen", "SUCCESS");
+}
+
+
+/*
+ * An Adyen session cannot be expired at the shop's cancel: the checkout
+ * is FAILED here, and the shopper can still pay on the hosted page.  With
+ * its notification never sent, the sweeper goes on asking about the
+ * session until its expiry, and books the payment as the late webhook
+ * would: FAILED to SUCCESS, paid_after_failed (alerted), the ledger's.
+ */
+Test(solo_sweeper, an_adyen_session_paid_after_the_shops_cancel_is_booked)
+{
+    char        *co_id, *token;
+    req_t        rq;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *loc, *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-c");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    token = register_with(&sweepers[0], &m, co_id, "sw_adyen",
+                          "\"webhook_never\":true");
+    p[0] = m.id;
+    p[1] = co_id;
+
+    /* the shop cancels: FAILED here, the session still open at Adyen */
+    r = gateway_send(&sweepers[0], "POST",
+                     str_printf("/v1/checkouts/%s/cancel", co_id), &m,
+                     uid("key"), "{}");
+    cr_assert_eq(r->status, 200, "cancel: %ld %s", r->status, r->body);
+    cr_assert_str_eq(checkout_status(&m, co_id), "FAILED");
+
+    /* the shopper pays all the same, and comes back */
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/pay/%s/pay", url_escape(token)));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    loc = resp_header(r, "Location");
+    cr_assert_not_null(loc);
+    r = gateway_get(&sweepers[0], url_path(loc));
+    cr_assert_eq(r->status, 303, "the cancel page: %ld %s", r->status,
+                 r->body);
+
+    /* the sweeper finds it paid: booked once, as a late webhook's */
+    cr_assert_str_eq(wait_paid(&m, co_id, 15), "SUCCESS",
+                     "the payment taken after the cancel is booked");
+
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM webhook_events "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND source = 'sweeper' "
+                               "AND outcome = 'paid_after_failed'", 2, p),
+                     "1");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM audit_log "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND action = 'sweeper:paid_after_failed'",
+                               2, p),
+                     "1");
+    cr_assert_str_eq(db_scalar("SELECT coalesce(sum(e.amount), 0) "
+                               "FROM ledger_entries e "
+                               "JOIN ledger_transactions t "
+                               "USING (merchant_id, txn_id) "
+                               "WHERE t.merchant_id = $1 "
+                               "AND t.checkout_id = $2 "
+                               "AND e.account LIKE 'psp\\_clearing:%'", 2, p),
+                     db_scalar("SELECT amount_total::text FROM checkouts "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "the whole amount booked to the PSP's clearing");
+    cr_assert_str_eq(db_scalar("SELECT failure_code::text FROM checkouts "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "canceled", "the cancel it came after is kept");
+    cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1,
+                               (const char *[]) { m.id }),
+                     "true");
 }
 
 
