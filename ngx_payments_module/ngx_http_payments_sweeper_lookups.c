@@ -24,6 +24,9 @@
  *   pay_sweeper_method_saved  a setup's session completed with its stored
  *                       method named: the method saved (sealed) as the
  *                       PSP's event that it was stored would save it, or
+ *   pay_sweeper_unsettled  a payment still pending at the PSP past the
+ *                       session's expiry and grace=: listed for a person
+ *                       once (alert), or
  *   pay_sweeper_note    what the PSP said when nothing moved;
  *
  * the lease renewed every interval on the way.  Each step is a query or a
@@ -57,6 +60,10 @@ static void ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
 static ngx_uint_t ngx_http_payments_sweep_unusable(
     ngx_http_payments_sweeper_t *sw, ngx_http_payments_sweep_item_t *it,
     int status);
+static void ngx_http_payments_sweep_unsettled(
+    ngx_http_payments_sweeper_t *sw, ngx_http_payments_sweep_item_t *it);
+static void ngx_http_payments_sweep_listed(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
 static void ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
     const char *answer);
 static void ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q,
@@ -507,9 +514,20 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
 
     case PAY_LOOKUP_PENDING:
         /* paid with a method that settles later: never failed by the
-         * session's expiry; past alert= the overdue line says so */
+         * session's expiry; past alert= the overdue line says so.  Still
+         * pending grace= after the session's expiry (adyen's manual
+         * capture: its session says paymentPending for good), nothing
+         * the sweeper can ask settles it: listed for a person, once */
         ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_OPEN);
+
+        if (!it->payment && !it->setup
+            && ngx_time() >= it->expires + sw->pmcf->sweeper.grace)
+        {
+            ngx_http_payments_sweep_unsettled(sw, it);
+            return;
+        }
+
         what = "payment pending at the psp";
         break;
 
@@ -805,6 +823,81 @@ ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
 
     ngx_http_payments_sweep_next(sw);
 }
+
+/*
+ * A payment under way at the PSP past the session's expiry and grace=:
+ * pay_sweeper_unsettled records it once (outcome payment_unsettled,
+ * "lookup:<token>:unsettled", its audit row), logged at alert; the
+ * checkout stays EXECUTING for the PSP's webhook, should it come.
+ */
+static void
+ngx_http_payments_sweep_unsettled(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it)
+{
+    char  type[sizeof(sw->ev.type)];
+
+    ngx_cpystrn((u_char *) type, (u_char *) sw->ev.type, sizeof(type));
+
+    ngx_memzero(&sw->ev, sizeof(pay_event_t));
+    ngx_snprintf((u_char *) sw->ev.event_id, sizeof(sw->ev.event_id) - 1,
+                 "lookup:%s:unsettled%Z", it->token);
+    ngx_cpystrn((u_char *) sw->ev.type,
+                (u_char *) (type[0] ? type : "pending"),
+                sizeof(sw->ev.type));
+    ngx_cpystrn((u_char *) sw->ev.token, (u_char *) it->token,
+                sizeof(sw->ev.token));
+
+    if (ngx_http_payments_sweep_event_id(sw) != NGX_OK) {
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    sw->params[0] = (char *) ngx_http_payments_cstr(sw->pool, &sw->psp->name);
+    sw->params[1] = sw->ev.event_id;
+    sw->params[2] = it->merchant_id;
+    sw->params[3] = it->checkout_id;
+    sw->params[4] = sw->ev.type;
+
+    if (sw->params[0] == NULL
+        || ngx_http_payments_sweep_query(sw,
+                                         "SELECT pay_sweeper_unsettled($1, "
+                                         "$2, $3, $4, $5)",
+                                         5, ngx_http_payments_sweep_listed)
+           != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_listed(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_sweeper_t     *sw = q->data;
+    ngx_http_payments_sweep_item_t  *it;
+
+    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_unsettled")
+        == NGX_OK
+        && PQntuples(res) == 1
+        && ngx_strcmp(PQgetvalue(res, 0, 0), "payment_unsettled") == 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
+                      "payments: sweeper: checkout \"%s\" of merchant "
+                      "\"%s\": psp \"%V\" still says a payment is under "
+                      "way (%s) past the session's expiry: nothing it "
+                      "answers settles it, and a capture or settlement "
+                      "made at the psp is booked only by its webhook; "
+                      "look it up at the psp: payment_unsettled",
+                      it->checkout_id, it->merchant_id, &sw->psp->name,
+                      sw->ev.type);
+    }
+
+    ngx_http_payments_sweep_next(sw);
+}
+
 
 /*
  * The level of a "no usable answer" line: error the first time this

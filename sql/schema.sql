@@ -6771,6 +6771,50 @@ $$;
 
 
 --
+-- Name: pay_sweeper_unsettled(text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_unsettled(p_psp text, p_event_id text, p_merchant text, p_checkout_id text, p_type text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    -- the event's lock, as pay_webhook_apply_core takes it
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    PERFORM 1 FROM webhook_events we
+      WHERE we.psp = p_psp AND we.event_id = p_event_id;
+    IF FOUND THEN
+        RETURN 'duplicate';
+    END IF;
+
+    PERFORM 1 FROM checkouts c
+      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+        AND c.psp = p_psp AND c.status = 'EXECUTING'
+        FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'already';
+    END IF;
+
+    INSERT INTO webhook_events (psp, event_id, kind, type, outcome,
+                                merchant_id, checkout_id, source)
+    VALUES (p_psp, p_event_id, 'PENDING', left(coalesce(p_type, ''), 100),
+            'payment_unsettled', p_merchant, p_checkout_id, 'sweeper');
+
+    PERFORM audit_append(p_merchant, p_checkout_id, 'sweeper:payment_unsettled',
+        jsonb_build_object('psp', p_psp, 'event_id', p_event_id,
+                           'kind', 'PENDING', 'type', p_type));
+
+    UPDATE checkout_sweeps s
+       SET last_answer = left(coalesce(p_type, '') || ': payment_unsettled', 100)
+     WHERE s.merchant_id = p_merchant AND s.checkout_id = p_checkout_id;
+
+    RETURN 'payment_unsettled';
+END
+$$;
+
+
+--
 -- Name: pay_wallets_fold(integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -12199,6 +12243,14 @@ GRANT ALL ON FUNCTION public.pay_sweeper_note(p_merchant text, p_checkout_id tex
 
 REVOKE ALL ON FUNCTION public.pay_sweeper_overdue(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_sweeper_overdue(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_sweeper_unsettled(p_psp text, p_event_id text, p_merchant text, p_checkout_id text, p_type text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_unsettled(p_psp text, p_event_id text, p_merchant text, p_checkout_id text, p_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_unsettled(p_psp text, p_event_id text, p_merchant text, p_checkout_id text, p_type text) TO payments_gateway;
 
 
 --

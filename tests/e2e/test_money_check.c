@@ -127,8 +127,11 @@ static const struct {
 
     /* an Adyen manual capture paid, its webhooks never sent: it stays
      * EXECUTING (the session look-up says paymentPending), and a capture
-     * made at the PSP's dashboard (and a dispute of it) is never booked
-     * nor listed */
+     * made at the PSP's dashboard (and a dispute of it) is never booked.
+     * Adyen cannot look a payment up: the sweeper lists it for a person
+     * (payment_unsettled) grace= after the session's expiry, which these
+     * histories never reach (an hour's session), and `captured` counts no
+     * listing: they still fail */
     { 40125, "adyen: manual capture, dashboard capture, no webhook" },
     { 40465, "adyen: manual capture, dashboard capture, no webhook" },
 

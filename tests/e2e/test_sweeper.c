@@ -154,6 +154,25 @@ wait_decided(const merchant_t *m, const char *co_id, int seconds)
 }
 
 
+/* Waits up to seconds for sql (two parameters) to find a row. */
+
+static int
+wait_row(const char *sql, const char **params, int seconds)
+{
+    int  i;
+
+    for (i = 0; i < seconds * 10; i++) {
+        if (db_scalar(sql, 2, params) != NULL) {
+            return 1;
+        }
+
+        msleep(100);
+    }
+
+    return 0;
+}
+
+
 /* Waits up to seconds for the checkout to be SUCCESS; its status. */
 
 static char *
@@ -766,6 +785,104 @@ Test(solo_sweeper, an_adyen_session_paid_after_the_shops_cancel_is_booked)
                                "WHERE merchant_id = $1 AND checkout_id = $2",
                                2, p),
                      "canceled", "the cancel it came after is kept");
+    cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1,
+                               (const char *[]) { m.id }),
+                     "true");
+}
+
+
+/*
+ * An Adyen manual capture paid, its notifications never sent: Adyen's
+ * session look-up says paymentPending for good, and Adyen has no look-up
+ * of a payment, so nothing tells the sweeper of the authorization or of a
+ * capture made at its dashboard.  Past the session's expiry and grace= it
+ * is listed for a person, once: outcome payment_unsettled, its audit row,
+ * an alert; it stays EXECUTING, nothing booked, for the webhook.
+ */
+Test(solo_sweeper, an_adyen_payment_pending_past_its_session_is_listed_once)
+{
+    char        *co_id, *token;
+    json_t      *co, *j;
+    req_t        rq;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *loc, *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-u");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    p[0] = m.id;
+    p[1] = co_id;
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(&m, co_id)));
+
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string("sw_adyen"));
+    json_object_set_new(co, "capture", json_string("manual"));
+    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, &m, uid("key"),
+                     dump(co));
+    cr_assert_eq(r->status, 201, "registration: %ld %s", r->status, r->body);
+    j = resp_json(r);
+    token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    secret_used(token);
+
+    /* the shopper pays (an authorization) and comes back */
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/pay/%s/pay", url_escape(token)));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    loc = resp_header(r, "Location");
+    cr_assert_not_null(loc);
+    r = gateway_get(&sweepers[0], url_path(loc));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    /* pending, within its session: left as it is, nothing listed */
+    msleep(2500);
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING");
+    cr_assert_str_eq(db_scalar("SELECT last_answer FROM checkout_sweeps "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "payment pending at the psp");
+
+    /* its session runs out here */
+    db_exec("BEGIN", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("UPDATE checkouts SET expires_at = now() - interval '5 seconds' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+    db_exec("COMMIT", 0, NULL);
+
+    /* listed once, however many rounds ask again */
+    cr_assert(wait_row("SELECT 1 FROM webhook_events WHERE merchant_id = $1 "
+                       "AND checkout_id = $2 AND source = 'sweeper' "
+                       "AND outcome = 'payment_unsettled'", p, 15),
+              "a payment pending past its session is listed for a person");
+    msleep(2500);
+
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM webhook_events "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND outcome = 'payment_unsettled'", 2, p),
+                     "1");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM audit_log "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND action = 'sweeper:payment_unsettled'",
+                               2, p),
+                     "1");
+    cr_assert_eq(file_count(sweepers[0].error_log,
+                            str_printf("checkout \"%s\" of merchant \"%s\": "
+                                       "psp \"sw_adyen\" still says a "
+                                       "payment is under way", co_id, m.id)),
+                 1, "one alert");
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING",
+                     "left for the PSP's webhook");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "0");
     cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1,
                                (const char *[]) { m.id }),
                      "true");
