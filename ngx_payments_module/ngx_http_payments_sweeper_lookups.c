@@ -465,20 +465,27 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
      * leaves it failed, and past the session's expiry and grace= it is
      * asked about no more (pay_sweeper_due).
      */
+    if (it->failed && outcome == PAY_LOOKUP_PENDING) {
+        /* a payment under way in a session failed here (an adyen manual
+         * capture paid after the shop's cancel: paymentPending for good):
+         * listed for a person at once */
+        ngx_http_payments_metrics_sweep(psp,
+                                        NGX_HTTP_PAYMENTS_SWEEP_OPEN);
+        ngx_http_payments_sweep_unsettled(sw, it);
+        return;
+    }
+
     if (it->failed
         && ((outcome == PAY_LOOKUP_DECIDED
              && (sw->ev.kind != PAY_EVT_SUCCEEDED || it->setup))
-            || outcome == PAY_LOOKUP_OPEN || outcome == PAY_LOOKUP_PENDING))
+            || outcome == PAY_LOOKUP_OPEN))
     {
         ngx_http_payments_metrics_sweep(psp,
                                         outcome == PAY_LOOKUP_DECIDED
                                         ? NGX_HTTP_PAYMENTS_SWEEP_DECIDED
                                         : NGX_HTTP_PAYMENTS_SWEEP_OPEN);
-        ngx_http_payments_sweep_note(sw, outcome == PAY_LOOKUP_PENDING
-                                         ? "failed here, payment pending "
-                                           "at the psp"
-                                         : "failed here, not paid at the "
-                                           "psp");
+        ngx_http_payments_sweep_note(sw, "failed here, not paid at the "
+                                         "psp");
         return;
     }
 
@@ -825,7 +832,8 @@ ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
 }
 
 /*
- * A payment under way at the PSP past the session's expiry and grace=:
+ * A payment under way at the PSP past the session's expiry and grace=, or
+ * in the session of a checkout failed here:
  * pay_sweeper_unsettled records it once (outcome payment_unsettled,
  * "lookup:<token>:unsettled", its audit row), logged at alert; the
  * checkout stays EXECUTING for the PSP's webhook, should it come.
@@ -887,12 +895,13 @@ ngx_http_payments_sweep_listed(ngx_http_payments_pg_query_t *q,
         ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
                       "payments: sweeper: checkout \"%s\" of merchant "
                       "\"%s\": psp \"%V\" still says a payment is under "
-                      "way (%s) past the session's expiry: nothing it "
-                      "answers settles it, and a capture or settlement "
-                      "made at the psp is booked only by its webhook; "
-                      "look it up at the psp: payment_unsettled",
+                      "way (%s) %s: nothing it answers settles it, and a "
+                      "capture or settlement made at the psp is booked "
+                      "only by its webhook; look it up at the psp: "
+                      "payment_unsettled",
                       it->checkout_id, it->merchant_id, &sw->psp->name,
-                      sw->ev.type);
+                      sw->ev.type, it->failed ? "for a checkout failed here"
+                                              : "past the session's expiry");
     }
 
     ngx_http_payments_sweep_next(sw);

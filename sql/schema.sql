@@ -6790,7 +6790,7 @@ BEGIN
 
     PERFORM 1 FROM checkouts c
       WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
-        AND c.psp = p_psp AND c.status = 'EXECUTING'
+        AND c.psp = p_psp AND c.status IN ('EXECUTING', 'FAILED')
         FOR UPDATE;
     IF NOT FOUND THEN
         RETURN 'already';

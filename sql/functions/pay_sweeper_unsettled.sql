@@ -8,9 +8,12 @@
 -- (p_event_id "lookup:<token>:unsettled", kind PENDING, source sweeper,
 -- outcome payment_unsettled, which the caller logs at alert) and its audit
 -- row; nothing is booked and the checkout stays EXECUTING, so that the
--- PSP's webhook, should it come, still books it.  Returns
--- payment_unsettled when recorded now, duplicate when it was before, and
--- already when the checkout is no longer EXECUTING.
+-- PSP's webhook, should it come, still books it.  The same for a checkout
+-- FAILED here whose session (one a cancel cannot expire) the PSP says
+-- holds a payment under way, at once: it may take money the checkout
+-- no longer expects (an Adyen manual capture paid after the shop's
+-- cancel).  Returns payment_unsettled when recorded now, duplicate when
+-- it was before, and already when the checkout is paid or authorized.
 CREATE OR REPLACE FUNCTION pay_sweeper_unsettled(p_psp text, p_event_id text, p_merchant text, p_checkout_id text, p_type text)
  RETURNS text
  LANGUAGE plpgsql
@@ -29,7 +32,7 @@ BEGIN
 
     PERFORM 1 FROM checkouts c
       WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
-        AND c.psp = p_psp AND c.status = 'EXECUTING'
+        AND c.psp = p_psp AND c.status IN ('EXECUTING', 'FAILED')
         FOR UPDATE;
     IF NOT FOUND THEN
         RETURN 'already';

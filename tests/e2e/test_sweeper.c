@@ -710,6 +710,71 @@ Test(solo_sweeper, an_adyen_session_paid_and_returned_without_a_webhook_is_booke
 }
 
 
+/* Registers a one-order manual-capture checkout with psp through gw, its
+ * webhooks never sent; its PSP token. */
+
+static char *
+register_manual(gateway_t *gw, merchant_t *m, const char *co_id,
+    const char *psp)
+{
+    char    *token;
+    json_t  *co, *j;
+    resp_t  *r;
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(m, co_id)));
+
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string(psp));
+    json_object_set_new(co, "capture", json_string("manual"));
+    r = gateway_send(gw, "POST", PATH_PAYMENTS, m, uid("key"), dump(co));
+    cr_assert_eq(r->status, 201, "registration: %ld %s", r->status, r->body);
+    j = resp_json(r);
+    token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    secret_used(token);
+
+    return token;
+}
+
+
+/* The shopper pays on Adyen's hosted page and comes back through gw with
+ * the session's result; what the way back answered. */
+
+static long
+adyen_pay_and_return(gateway_t *gw, const char *token)
+{
+    req_t        rq;
+    resp_t      *r;
+    const char  *loc;
+
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/pay/%s/pay", url_escape(token)));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    loc = resp_header(r, "Location");
+    cr_assert_not_null(loc);
+
+    return gateway_get(gw, url_path(loc))->status;
+}
+
+
+/* The shop cancels co_id through gw: FAILED here. */
+
+static void
+shop_cancels(gateway_t *gw, merchant_t *m, const char *co_id)
+{
+    resp_t  *r;
+
+    r = gateway_send(gw, "POST", str_printf("/v1/checkouts/%s/cancel", co_id),
+                     m, uid("key"), "{}");
+    cr_assert_eq(r->status, 200, "cancel: %ld %s", r->status, r->body);
+    cr_assert_str_eq(checkout_status(m, co_id), "FAILED");
+}
+
+
 /*
  * An Adyen session cannot be expired at the shop's cancel: the checkout
  * is FAILED here, and the shopper can still pay on the hosted page.  With
@@ -719,11 +784,9 @@ Test(solo_sweeper, an_adyen_session_paid_and_returned_without_a_webhook_is_booke
  */
 Test(solo_sweeper, an_adyen_session_paid_after_the_shops_cancel_is_booked)
 {
-    char        *co_id, *token;
-    req_t        rq;
-    resp_t      *r;
+    char        *co_id, *co2, *token, *token2;
     merchant_t   m;
-    const char  *loc, *p[2];
+    const char  *p[2], *p2[2];
 
     merchant_new(&m);
     start_sweeper(&sweepers[0], "sweeper-c");
@@ -735,26 +798,18 @@ Test(solo_sweeper, an_adyen_session_paid_after_the_shops_cancel_is_booked)
     p[0] = m.id;
     p[1] = co_id;
 
-    /* the shop cancels: FAILED here, the session still open at Adyen */
-    r = gateway_send(&sweepers[0], "POST",
-                     str_printf("/v1/checkouts/%s/cancel", co_id), &m,
-                     uid("key"), "{}");
-    cr_assert_eq(r->status, 200, "cancel: %ld %s", r->status, r->body);
-    cr_assert_str_eq(checkout_status(&m, co_id), "FAILED");
+    /* and a manual capture: its session says paymentPending once paid */
+    co2 = uid("co");
+    token2 = register_manual(&sweepers[0], &m, co2, "sw_adyen");
+    p2[0] = m.id;
+    p2[1] = co2;
 
-    /* the shopper pays all the same, and comes back */
-    memset(&rq, 0, sizeof(req_t));
-    rq.method = "POST";
-    rq.url = mock_url(str_printf("/pay/%s/pay", url_escape(token)));
-    rq.body = "";
-    rq.len = 0;
-    r = http(&rq);
-    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
-    loc = resp_header(r, "Location");
-    cr_assert_not_null(loc);
-    r = gateway_get(&sweepers[0], url_path(loc));
-    cr_assert_eq(r->status, 303, "the cancel page: %ld %s", r->status,
-                 r->body);
+    /* the shop cancels: FAILED here, the sessions still open at Adyen; the
+     * shoppers pay all the same, and come back to the cancel page */
+    shop_cancels(&sweepers[0], &m, co_id);
+    shop_cancels(&sweepers[0], &m, co2);
+    cr_assert_eq(adyen_pay_and_return(&sweepers[0], token), 303);
+    cr_assert_eq(adyen_pay_and_return(&sweepers[0], token2), 303);
 
     /* the sweeper finds it paid: booked once, as a late webhook's */
     cr_assert_str_eq(wait_paid(&m, co_id, 15), "SUCCESS",
@@ -785,6 +840,26 @@ Test(solo_sweeper, an_adyen_session_paid_after_the_shops_cancel_is_booked)
                                "WHERE merchant_id = $1 AND checkout_id = $2",
                                2, p),
                      "canceled", "the cancel it came after is kept");
+
+    /* the authorization after the cancel: nothing tells the sweeper more
+     * than paymentPending, and it may be captured at the dashboard: listed
+     * for a person at once, once; nothing booked */
+    cr_assert(wait_row("SELECT 1 FROM webhook_events WHERE merchant_id = $1 "
+                       "AND checkout_id = $2 AND source = 'sweeper' "
+                       "AND outcome = 'payment_unsettled'", p2, 10),
+              "a payment under way after the cancel is listed");
+    cr_assert_str_eq(checkout_status(&m, co2), "FAILED");
+    cr_assert_eq(file_count(sweepers[0].error_log,
+                            str_printf("checkout \"%s\" of merchant \"%s\": "
+                                       "psp \"sw_adyen\" still says a "
+                                       "payment is under way (paymentPending) "
+                                       "for a checkout failed here", co2,
+                                       m.id)),
+                 1, "one alert");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p2),
+                     "0");
     cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1,
                                (const char *[]) { m.id }),
                      "true");
@@ -802,11 +877,8 @@ Test(solo_sweeper, an_adyen_session_paid_after_the_shops_cancel_is_booked)
 Test(solo_sweeper, an_adyen_payment_pending_past_its_session_is_listed_once)
 {
     char        *co_id, *token;
-    json_t      *co, *j;
-    req_t        rq;
-    resp_t      *r;
     merchant_t   m;
-    const char  *loc, *p[2];
+    const char  *p[2];
 
     merchant_new(&m);
     start_sweeper(&sweepers[0], "sweeper-u");
@@ -815,31 +887,10 @@ Test(solo_sweeper, an_adyen_payment_pending_past_its_session_is_listed_once)
     co_id = uid("co");
     p[0] = m.id;
     p[1] = co_id;
-    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
-                          nonce(&m, co_id)));
-
-    co = checkout_new(co_id, 2);
-    json_object_set_new(co, "psp", json_string("sw_adyen"));
-    json_object_set_new(co, "capture", json_string("manual"));
-    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, &m, uid("key"),
-                     dump(co));
-    cr_assert_eq(r->status, 201, "registration: %ld %s", r->status, r->body);
-    j = resp_json(r);
-    token = strdup(json_string_value(json_object_get(j, "psp_token")));
-    secret_used(token);
+    token = register_manual(&sweepers[0], &m, co_id, "sw_adyen");
 
     /* the shopper pays (an authorization) and comes back */
-    memset(&rq, 0, sizeof(req_t));
-    rq.method = "POST";
-    rq.url = mock_url(str_printf("/pay/%s/pay", url_escape(token)));
-    rq.body = "";
-    rq.len = 0;
-    r = http(&rq);
-    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
-    loc = resp_header(r, "Location");
-    cr_assert_not_null(loc);
-    r = gateway_get(&sweepers[0], url_path(loc));
-    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert_eq(adyen_pay_and_return(&sweepers[0], token), 200);
 
     /* pending, within its session: left as it is, nothing listed */
     msleep(2500);
