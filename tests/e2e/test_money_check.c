@@ -131,8 +131,10 @@ static const struct {
      * Adyen cannot look a payment up: the sweeper lists it for a person
      * (payment_unsettled) grace= after the session's expiry, which these
      * histories never reach (an hour's session), and `captured` counts no
-     * listing: they still fail */
-    { 40125, "adyen: manual capture, dashboard capture, no webhook" },
+     * listing: they still fail.  40125 (with a dispute) is not listed here:
+     * it passes in some runs (its dashboard captures then booked as
+     * captured_outside: a race not understood yet), so it cannot be
+     * expected to fail */
     { 40465, "adyen: manual capture, dashboard capture, no webhook" },
 
     { 0, NULL }
