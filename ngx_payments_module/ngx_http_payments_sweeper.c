@@ -160,6 +160,34 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     *p++ = '}';
     *p = '\0';
 
+    /* those whose sessions a cancel cannot expire (adyen's): a checkout
+     * failed here may still be paid there, so it is asked about until
+     * its session's expiry (the same length will do) */
+    sw->open_psps = ngx_pnalloc(cycle->pool, len);
+    if (sw->open_psps == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = (u_char *) sw->open_psps;
+    *p++ = '{';
+
+    for (i = 0; i < pmcf->psps->nelts; i++) {
+        if (psp[i].dl->session_expirable
+            || psp[i].dl->session_lookup == NULL)
+        {
+            continue;
+        }
+
+        if (p[-1] != '{') {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, psp[i].name.data, psp[i].name.len);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
     /* and how long each one holds an authorization */
     sw->windows = ngx_pnalloc(cycle->pool,
                               2 + pmcf->psps->nelts * (NGX_INT64_LEN + 1));

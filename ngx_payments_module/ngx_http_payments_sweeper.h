@@ -38,6 +38,10 @@ typedef struct {
     ngx_uint_t                      setup;       /* a save without a
                                                     charge: done when its
                                                     method is saved */
+    ngx_uint_t                      failed;      /* FAILED here, its
+                                                    session still payable
+                                                    at the PSP: only a
+                                                    payment is applied */
 } ngx_http_payments_sweep_item_t;
 
 
@@ -113,6 +117,9 @@ struct ngx_http_payments_sweeper_s {
     char                               *payment_psps;   /* those whose
                                                        dialect looks a
                                                        payment up */
+    char                               *open_psps;  /* those whose
+                                                       sessions a cancel
+                                                       cannot expire */
     char                               *windows;    /* "{604800,…}": their
                                                        auth_window, in
                                                        psps' order */

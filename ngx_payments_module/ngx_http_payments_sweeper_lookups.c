@@ -8,7 +8,10 @@
  *   pay_sweeper_due     the checkouts EXECUTING past after=, not asked
  *                       about in the last retry=, oldest first: hosted
  *                       sessions, and the off-session charges the PSP
- *                       took at PSPs that can look a payment up;
+ *                       took at PSPs that can look a payment up; and
+ *                       those FAILED here whose sessions a cancel cannot
+ *                       expire (adyen's), until the session's expiry and
+ *                       grace=: only a payment taken since is applied;
  *   for each one, one at a time: the PSP's circuit breaker asked (open:
  *                       no call, noted "circuit open"), the dialect's
  *                       session (or payment) look-up through the worker's
@@ -21,6 +24,9 @@
  *   pay_sweeper_method_saved  a setup's session completed with its stored
  *                       method named: the method saved (sealed) as the
  *                       PSP's event that it was stored would save it, or
+ *   pay_sweeper_unsettled  a payment still pending at the PSP past the
+ *                       session's expiry and grace=: listed for a person
+ *                       once (alert), or
  *   pay_sweeper_note    what the PSP said when nothing moved;
  *
  * the lease renewed every interval on the way.  Each step is a query or a
@@ -54,6 +60,10 @@ static void ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
 static ngx_uint_t ngx_http_payments_sweep_unusable(
     ngx_http_payments_sweeper_t *sw, ngx_http_payments_sweep_item_t *it,
     int status);
+static void ngx_http_payments_sweep_unsettled(
+    ngx_http_payments_sweeper_t *sw, ngx_http_payments_sweep_item_t *it);
+static void ngx_http_payments_sweep_listed(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
 static void ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
     const char *answer);
 static void ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q,
@@ -72,12 +82,14 @@ ngx_http_payments_sweep_lookups(ngx_http_payments_sweeper_t *sw)
     sw->params[0] = sw->owner;
     sw->params[1] = sw->psps;
     sw->params[2] = sw->payment_psps;
-    sw->params[3] = ngx_http_payments_num(sw->pool, sc->after);
-    sw->params[4] = ngx_http_payments_num(sw->pool, sc->retry);
-    sw->params[5] = ngx_http_payments_num(sw->pool, (int64_t) sc->batch);
+    sw->params[3] = sw->open_psps;
+    sw->params[4] = ngx_http_payments_num(sw->pool, sc->after);
+    sw->params[5] = ngx_http_payments_num(sw->pool, sc->retry);
+    sw->params[6] = ngx_http_payments_num(sw->pool, sc->grace);
+    sw->params[7] = ngx_http_payments_num(sw->pool, (int64_t) sc->batch);
 
-    if (sw->params[3] == NULL || sw->params[4] == NULL
-        || sw->params[5] == NULL)
+    if (sw->params[4] == NULL || sw->params[5] == NULL
+        || sw->params[6] == NULL || sw->params[7] == NULL)
     {
         ngx_http_payments_sweep_end(sw);
         return;
@@ -89,10 +101,10 @@ ngx_http_payments_sweep_lookups(ngx_http_payments_sweeper_t *sw)
                                       "SELECT merchant_id, checkout_id, psp, "
                                       "psp_token, nonce, expires_epoch, "
                                       "age_seconds, session_result, payment, "
-                                      "setup "
+                                      "setup, failed "
                                       "FROM pay_sweeper_due($1, $2, $3, $4, "
-                                      "$5, $6)",
-                                      6, ngx_http_payments_sweep_due)
+                                      "$5, $6, $7, $8)",
+                                      8, ngx_http_payments_sweep_due)
         != NGX_OK)
     {
         ngx_http_payments_sweep_end(sw);
@@ -166,6 +178,7 @@ ngx_http_payments_sweep_due(ngx_http_payments_pg_query_t *q, PGresult *res)
                             PQgetlength(res, i, 6));
         it->payment = (PQgetvalue(res, i, 8)[0] == 't');
         it->setup = (PQgetvalue(res, i, 9)[0] == 't');
+        it->failed = (PQgetvalue(res, i, 10)[0] == 't');
         it->session_result = PQgetisnull(res, i, 7)
                              ? NULL
                              : ngx_http_payments_sweep_value(sw->pool, res,
@@ -318,6 +331,13 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
         ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
 
+        /* failed here already (adyen: the shopper never came back with
+         * the session's result after paying) */
+        if (it->failed) {
+            ngx_http_payments_sweep_note(sw, "failed here, cannot ask");
+            return;
+        }
+
         /* the PSP cannot be asked: its session ends at expires_at */
         ngx_http_payments_sweep_expiry(sw, it, "cannot ask: waiting for the "
                                                "session to expire");
@@ -437,6 +457,38 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
                    "payments: sweeper: psp \"%V\" answered %d: outcome %d",
                    &psp->name, status, (int) outcome);
 
+    /*
+     * A checkout failed here (the shop's cancel, a decline) whose session
+     * the PSP could not expire: only a payment it took in that session
+     * since is applied, as its late webhook would be (FAILED -> SUCCESS
+     * or AUTHORIZED, "paid_after_failed", alerted); any other answer
+     * leaves it failed, and past the session's expiry and grace= it is
+     * asked about no more (pay_sweeper_due).
+     */
+    if (it->failed && outcome == PAY_LOOKUP_PENDING) {
+        /* a payment under way in a session failed here (an adyen manual
+         * capture paid after the shop's cancel: paymentPending for good):
+         * listed for a person at once */
+        ngx_http_payments_metrics_sweep(psp,
+                                        NGX_HTTP_PAYMENTS_SWEEP_OPEN);
+        ngx_http_payments_sweep_unsettled(sw, it);
+        return;
+    }
+
+    if (it->failed
+        && ((outcome == PAY_LOOKUP_DECIDED
+             && (sw->ev.kind != PAY_EVT_SUCCEEDED || it->setup))
+            || outcome == PAY_LOOKUP_OPEN))
+    {
+        ngx_http_payments_metrics_sweep(psp,
+                                        outcome == PAY_LOOKUP_DECIDED
+                                        ? NGX_HTTP_PAYMENTS_SWEEP_DECIDED
+                                        : NGX_HTTP_PAYMENTS_SWEEP_OPEN);
+        ngx_http_payments_sweep_note(sw, "failed here, not paid at the "
+                                         "psp");
+        return;
+    }
+
     switch (outcome) {
 
     case PAY_LOOKUP_DECIDED:
@@ -469,9 +521,20 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
 
     case PAY_LOOKUP_PENDING:
         /* paid with a method that settles later: never failed by the
-         * session's expiry; past alert= the overdue line says so */
+         * session's expiry; past alert= the overdue line says so.  Still
+         * pending grace= after the session's expiry (adyen's manual
+         * capture: its session says paymentPending for good), nothing
+         * the sweeper can ask settles it: listed for a person, once */
         ngx_http_payments_metrics_sweep(psp,
                                         NGX_HTTP_PAYMENTS_SWEEP_OPEN);
+
+        if (!it->payment && !it->setup
+            && ngx_time() >= it->expires + sw->pmcf->sweeper.grace)
+        {
+            ngx_http_payments_sweep_unsettled(sw, it);
+            return;
+        }
+
         what = "payment pending at the psp";
         break;
 
@@ -767,6 +830,83 @@ ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
 
     ngx_http_payments_sweep_next(sw);
 }
+
+/*
+ * A payment under way at the PSP past the session's expiry and grace=, or
+ * in the session of a checkout failed here:
+ * pay_sweeper_unsettled records it once (outcome payment_unsettled,
+ * "lookup:<token>:unsettled", its audit row), logged at alert; the
+ * checkout stays EXECUTING for the PSP's webhook, should it come.
+ */
+static void
+ngx_http_payments_sweep_unsettled(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it)
+{
+    char  type[sizeof(sw->ev.type)];
+
+    ngx_cpystrn((u_char *) type, (u_char *) sw->ev.type, sizeof(type));
+
+    ngx_memzero(&sw->ev, sizeof(pay_event_t));
+    ngx_snprintf((u_char *) sw->ev.event_id, sizeof(sw->ev.event_id) - 1,
+                 "lookup:%s:unsettled%Z", it->token);
+    ngx_cpystrn((u_char *) sw->ev.type,
+                (u_char *) (type[0] ? type : "pending"),
+                sizeof(sw->ev.type));
+    ngx_cpystrn((u_char *) sw->ev.token, (u_char *) it->token,
+                sizeof(sw->ev.token));
+
+    if (ngx_http_payments_sweep_event_id(sw) != NGX_OK) {
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    sw->params[0] = (char *) ngx_http_payments_cstr(sw->pool, &sw->psp->name);
+    sw->params[1] = sw->ev.event_id;
+    sw->params[2] = it->merchant_id;
+    sw->params[3] = it->checkout_id;
+    sw->params[4] = sw->ev.type;
+
+    if (sw->params[0] == NULL
+        || ngx_http_payments_sweep_query(sw,
+                                         "SELECT pay_sweeper_unsettled($1, "
+                                         "$2, $3, $4, $5)",
+                                         5, ngx_http_payments_sweep_listed)
+           != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_listed(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_sweeper_t     *sw = q->data;
+    ngx_http_payments_sweep_item_t  *it;
+
+    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_unsettled")
+        == NGX_OK
+        && PQntuples(res) == 1
+        && ngx_strcmp(PQgetvalue(res, 0, 0), "payment_unsettled") == 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
+                      "payments: sweeper: checkout \"%s\" of merchant "
+                      "\"%s\": psp \"%V\" still says a payment is under "
+                      "way (%s) %s: nothing it answers settles it, and a "
+                      "capture or settlement made at the psp is booked "
+                      "only by its webhook; look it up at the psp: "
+                      "payment_unsettled",
+                      it->checkout_id, it->merchant_id, &sw->psp->name,
+                      sw->ev.type, it->failed ? "for a checkout failed here"
+                                              : "past the session's expiry");
+    }
+
+    ngx_http_payments_sweep_next(sw);
+}
+
 
 /*
  * The level of a "no usable answer" line: error the first time this

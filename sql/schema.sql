@@ -5868,7 +5868,7 @@ BEGIN
         SELECT c.merchant_id, c.checkout_id, p_session_result
           FROM checkouts c
          WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
-           AND c.psp = p_psp AND c.status = 'EXECUTING'
+           AND c.psp = p_psp AND c.status IN ('EXECUTING', 'FAILED')
         ON CONFLICT (merchant_id, checkout_id) DO UPDATE
             SET session_result = EXCLUDED.session_result;
     END IF;
@@ -6716,7 +6716,7 @@ CREATE FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_after inte
     AS $$
     SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
            d.expires_epoch, d.age_seconds, d.session_result
-      FROM pay_sweeper_due(p_owner, p_psps, '{}'::text[], p_after, p_every, p_limit) d;
+      FROM pay_sweeper_due(p_owner, p_psps, '{}'::text[], '{}'::text[], p_after, p_every, 0, p_limit) d;
 $$;
 
 
@@ -6725,6 +6725,22 @@ $$;
 --
 
 CREATE FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
+           d.expires_epoch, d.age_seconds, d.session_result, d.payment,
+           d.setup
+      FROM pay_sweeper_due(p_owner, p_psps, p_payment_psps, '{}'::text[],
+                           p_after, p_every, 0, p_limit) d;
+$$;
+
+
+--
+-- Name: pay_sweeper_due(text, text[], text[], text[], integer, integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean, failed boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -6743,11 +6759,20 @@ BEGIN
                floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
                s.session_result, c.created_at,
                (c.payment_method_id IS NOT NULL AND c.psp_url IS NULL) AS payment,
-               (c.amount_total = 0 AND c.save_method IS NOT NULL) AS setup
+               (c.amount_total = 0 AND c.save_method IS NOT NULL) AS setup,
+               (c.status = 'FAILED') AS failed
           FROM checkouts c
           LEFT JOIN checkout_sweeps s
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
-         WHERE c.status = 'EXECUTING'
+         WHERE (c.status = 'EXECUTING'
+                -- FAILED here, its session still payable at the PSP: a
+                -- hosted session (no off-session charge, no save alone)
+                OR (c.status = 'FAILED'
+                    AND c.psp = ANY (coalesce(p_open_psps, '{}'))
+                    AND c.psp_url IS NOT NULL
+                    AND c.amount_total > 0
+                    AND c.expires_at IS NOT NULL
+                    AND now() < c.expires_at + make_interval(secs => coalesce(p_grace, 0))))
            AND c.created_at < now() - make_interval(secs => p_after)
            AND c.psp = ANY (p_psps)
            AND c.psp_token IS NOT NULL
@@ -6772,7 +6797,7 @@ BEGIN
     )
     SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
            d.expires_epoch, d.age_seconds, d.session_result, d.payment,
-           d.setup
+           d.setup, d.failed
       FROM due d
      ORDER BY d.created_at;
 END
@@ -6914,6 +6939,50 @@ BEGIN
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, v_n, v_oldest
      WHERE NOT EXISTS (SELECT 1 FROM late);
+END
+$$;
+
+
+--
+-- Name: pay_sweeper_unsettled(text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_unsettled(p_psp text, p_event_id text, p_merchant text, p_checkout_id text, p_type text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    -- the event's lock, as pay_webhook_apply_core takes it
+    PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
+    PERFORM 1 FROM webhook_events we
+      WHERE we.psp = p_psp AND we.event_id = p_event_id;
+    IF FOUND THEN
+        RETURN 'duplicate';
+    END IF;
+
+    PERFORM 1 FROM checkouts c
+      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+        AND c.psp = p_psp AND c.status IN ('EXECUTING', 'FAILED')
+        FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'already';
+    END IF;
+
+    INSERT INTO webhook_events (psp, event_id, kind, type, outcome,
+                                merchant_id, checkout_id, source)
+    VALUES (p_psp, p_event_id, 'PENDING', left(coalesce(p_type, ''), 100),
+            'payment_unsettled', p_merchant, p_checkout_id, 'sweeper');
+
+    PERFORM audit_append(p_merchant, p_checkout_id, 'sweeper:payment_unsettled',
+        jsonb_build_object('psp', p_psp, 'event_id', p_event_id,
+                           'kind', 'PENDING', 'type', p_type));
+
+    UPDATE checkout_sweeps s
+       SET last_answer = left(coalesce(p_type, '') || ': payment_unsettled', 100)
+     WHERE s.merchant_id = p_merchant AND s.checkout_id = p_checkout_id;
+
+    RETURN 'payment_unsettled';
 END
 $$;
 
@@ -12425,6 +12494,14 @@ GRANT ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_paym
 
 
 --
+-- Name: FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer) TO payments_gateway;
+
+
+--
 -- Name: FUNCTION pay_sweeper_lease(p_owner text, p_seconds integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12454,6 +12531,14 @@ GRANT ALL ON FUNCTION public.pay_sweeper_note(p_merchant text, p_checkout_id tex
 
 REVOKE ALL ON FUNCTION public.pay_sweeper_overdue(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_sweeper_overdue(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_sweeper_unsettled(p_psp text, p_event_id text, p_merchant text, p_checkout_id text, p_type text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_unsettled(p_psp text, p_event_id text, p_merchant text, p_checkout_id text, p_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_unsettled(p_psp text, p_event_id text, p_merchant text, p_checkout_id text, p_type text) TO payments_gateway;
 
 
 --

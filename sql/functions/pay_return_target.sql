@@ -2,7 +2,9 @@
 -- the browser, from the database only; psp_matches says whether {psp} is
 -- the PSP the checkout was registered with (API.md).  What the PSP added
 -- to the return URL for the session look-up is kept while
--- the checkout is EXECUTING with that PSP.  The last one given counts: a
+-- the checkout is EXECUTING with that PSP, or FAILED (a session a cancel
+-- cannot expire may still be paid: the sweeper asks about it until its
+-- expiry, pay_sweeper_due).  The last one given counts: a
 -- shopper who tried twice comes back with the later result.
 CREATE OR REPLACE FUNCTION pay_return_target(p_merchant text, p_checkout_id text, p_psp text, p_session_result text)
  RETURNS TABLE(status text, success_url text, cancel_url text, psp_matches boolean)
@@ -17,7 +19,7 @@ BEGIN
         SELECT c.merchant_id, c.checkout_id, p_session_result
           FROM checkouts c
          WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
-           AND c.psp = p_psp AND c.status = 'EXECUTING'
+           AND c.psp = p_psp AND c.status IN ('EXECUTING', 'FAILED')
         ON CONFLICT (merchant_id, checkout_id) DO UPDATE
             SET session_result = EXCLUDED.session_result;
     END IF;

@@ -5,8 +5,13 @@
 -- (payment true: psp_token its payment's id), the latter only at the PSPs
 -- of p_payment_psps, whose dialect can look a payment up.  setup: a save
 -- without a charge (amount 0), done only when its method is saved.
-CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer)
- RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean)
+-- failed: a checkout FAILED here whose session the PSP may still take a
+-- payment in (a cancel or a decline at the PSPs of p_open_psps, whose
+-- sessions a cancel cannot expire: Adyen's), asked about until its
+-- session's expiry and p_grace seconds more: a payment the PSP took after
+-- it is booked as a late webhook's would be (paid_after_failed, alerted).
+CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer)
+ RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean, failed boolean)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
@@ -26,11 +31,20 @@ BEGIN
                floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
                s.session_result, c.created_at,
                (c.payment_method_id IS NOT NULL AND c.psp_url IS NULL) AS payment,
-               (c.amount_total = 0 AND c.save_method IS NOT NULL) AS setup
+               (c.amount_total = 0 AND c.save_method IS NOT NULL) AS setup,
+               (c.status = 'FAILED') AS failed
           FROM checkouts c
           LEFT JOIN checkout_sweeps s
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
-         WHERE c.status = 'EXECUTING'
+         WHERE (c.status = 'EXECUTING'
+                -- FAILED here, its session still payable at the PSP: a
+                -- hosted session (no off-session charge, no save alone)
+                OR (c.status = 'FAILED'
+                    AND c.psp = ANY (coalesce(p_open_psps, '{}'))
+                    AND c.psp_url IS NOT NULL
+                    AND c.amount_total > 0
+                    AND c.expires_at IS NOT NULL
+                    AND now() < c.expires_at + make_interval(secs => coalesce(p_grace, 0))))
            AND c.created_at < now() - make_interval(secs => p_after)
            AND c.psp = ANY (p_psps)
            AND c.psp_token IS NOT NULL
@@ -55,15 +69,33 @@ BEGIN
     )
     SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
            d.expires_epoch, d.age_seconds, d.session_result, d.payment,
-           d.setup
+           d.setup, d.failed
       FROM due d
      ORDER BY d.created_at;
 END
 $function$;
+REVOKE ALL ON FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer) TO payments_gateway;
+
+
+-- The previous release's signature: EXECUTING checkouts only (none FAILED
+-- asked about).  Kept for that release's workers during an upgrade.
+CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer)
+ RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean)
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+    SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
+           d.expires_epoch, d.age_seconds, d.session_result, d.payment,
+           d.setup
+      FROM pay_sweeper_due(p_owner, p_psps, p_payment_psps, '{}'::text[],
+                           p_after, p_every, 0, p_limit) d;
+$function$;
 REVOKE ALL ON FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_after integer, p_every integer, p_limit integer) TO payments_gateway;
 
--- The previous release's signature: hosted sessions only (no PSP's
+-- An older release's signature: hosted sessions only (no PSP's
 -- payments looked up).  Kept for that release's workers during an upgrade.
 CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer)
  RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text)
@@ -73,7 +105,7 @@ CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_after 
 AS $function$
     SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
            d.expires_epoch, d.age_seconds, d.session_result
-      FROM pay_sweeper_due(p_owner, p_psps, '{}'::text[], p_after, p_every, p_limit) d;
+      FROM pay_sweeper_due(p_owner, p_psps, '{}'::text[], '{}'::text[], p_after, p_every, 0, p_limit) d;
 $function$;
 REVOKE ALL ON FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer) TO payments_gateway;

@@ -117,21 +117,24 @@ static const struct {
      * capture reversed after a refund of it (1309, 1916), before their
      * fixes are CI seeds now */
 
-    /* found by the hour's run of the swept histories (seeds from 40000):
-     * an Adyen checkout the shop cancelled, paid afterwards on its hosted
+    /* the hour's run of the swept histories (seeds from 40000) found an
+     * Adyen checkout the shop cancelled, paid afterwards on its hosted
      * page (an Adyen session cannot be cancelled), its webhooks never
-     * sent: the checkout FAILED, the money taken, and nothing books it or
-     * lists it for a person (the sweeper asks only about EXECUTING ones) */
-    { 40384, "adyen: paid after the shop's cancel, no webhook" },
-    { 40405, "adyen: paid after the shop's cancel of an approved review, "
-             "no webhook" },
-    { 40467, "adyen: paid after the shop's cancel, no webhook" },
+     * sent, never booked nor listed (40384, 40405, 40467): they pass
+     * since the sweeper asks about such a session until its expiry
+     * (solo_sweeper/an_adyen_session_paid_after_the_shops_cancel_is_booked
+     * is their short test) */
 
     /* an Adyen manual capture paid, its webhooks never sent: it stays
      * EXECUTING (the session look-up says paymentPending), and a capture
-     * made at the PSP's dashboard (and a dispute of it) is never booked
-     * nor listed */
-    { 40125, "adyen: manual capture, dashboard capture, no webhook" },
+     * made at the PSP's dashboard (and a dispute of it) is never booked.
+     * Adyen cannot look a payment up: the sweeper lists it for a person
+     * (payment_unsettled) grace= after the session's expiry, which these
+     * histories never reach (an hour's session), and `captured` counts no
+     * listing: they still fail.  40125 (with a dispute) is not listed here:
+     * it passes in some runs (its dashboard captures then booked as
+     * captured_outside: a race not understood yet), so it cannot be
+     * expected to fail */
     { 40465, "adyen: manual capture, dashboard capture, no webhook" },
 
     { 0, NULL }

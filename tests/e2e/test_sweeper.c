@@ -154,6 +154,48 @@ wait_decided(const merchant_t *m, const char *co_id, int seconds)
 }
 
 
+/* Waits up to seconds for sql (two parameters) to find a row. */
+
+static int
+wait_row(const char *sql, const char **params, int seconds)
+{
+    int  i;
+
+    for (i = 0; i < seconds * 10; i++) {
+        if (db_scalar(sql, 2, params) != NULL) {
+            return 1;
+        }
+
+        msleep(100);
+    }
+
+    return 0;
+}
+
+
+/* Waits up to seconds for the checkout to be SUCCESS; its status. */
+
+static char *
+wait_paid(const merchant_t *m, const char *co_id, int seconds)
+{
+    int    i;
+    char  *s;
+
+    for (i = 0; i < seconds * 10; i++) {
+        s = checkout_status(m, co_id);
+        cr_assert_not_null(s);
+
+        if (strcmp(s, "SUCCESS") == 0) {
+            return s;
+        }
+
+        msleep(100);
+    }
+
+    return checkout_status(m, co_id);
+}
+
+
 static void
 mock_session(const char *token, const char *action)
 {
@@ -618,8 +660,9 @@ Test(solo_sweeper, a_returning_shoppers_adyen_session_result_is_kept)
                                2, p),
                      "Ab1+x/==");
 
-    /* a checkout that is over keeps nothing new */
-    db_exec("UPDATE checkouts SET status = 'FAILED' "
+    /* a paid checkout keeps nothing new (a failed one does: a session a
+     * cancel cannot expire may still be paid, pay_sweeper_due) */
+    db_exec("UPDATE checkouts SET status = 'SUCCESS' "
             "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
     r = gateway_get(&sweepers[0], adyen_return_path(&m, co_id, "later"));
     cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
@@ -664,6 +707,236 @@ Test(solo_sweeper, an_adyen_session_paid_and_returned_without_a_webhook_is_booke
 
     cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS");
     expect_swept(&m, co_id, "sw_adyen", "SUCCESS");
+}
+
+
+/* Registers a one-order manual-capture checkout with psp through gw, its
+ * webhooks never sent; its PSP token. */
+
+static char *
+register_manual(gateway_t *gw, merchant_t *m, const char *co_id,
+    const char *psp)
+{
+    char    *token;
+    json_t  *co, *j;
+    resp_t  *r;
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(m, co_id)));
+
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string(psp));
+    json_object_set_new(co, "capture", json_string("manual"));
+    r = gateway_send(gw, "POST", PATH_PAYMENTS, m, uid("key"), dump(co));
+    cr_assert_eq(r->status, 201, "registration: %ld %s", r->status, r->body);
+    j = resp_json(r);
+    token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    secret_used(token);
+
+    return token;
+}
+
+
+/* The shopper pays on Adyen's hosted page and comes back through gw with
+ * the session's result; what the way back answered. */
+
+static long
+adyen_pay_and_return(gateway_t *gw, const char *token)
+{
+    req_t        rq;
+    resp_t      *r;
+    const char  *loc;
+
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/pay/%s/pay", url_escape(token)));
+    rq.body = "";
+    rq.len = 0;
+    r = http(&rq);
+    cr_assert_eq(r->status, 303, "%ld %s", r->status, r->body);
+    loc = resp_header(r, "Location");
+    cr_assert_not_null(loc);
+
+    return gateway_get(gw, url_path(loc))->status;
+}
+
+
+/* The shop cancels co_id through gw: FAILED here. */
+
+static void
+shop_cancels(gateway_t *gw, merchant_t *m, const char *co_id)
+{
+    resp_t  *r;
+
+    r = gateway_send(gw, "POST", str_printf("/v1/checkouts/%s/cancel", co_id),
+                     m, uid("key"), "{}");
+    cr_assert_eq(r->status, 200, "cancel: %ld %s", r->status, r->body);
+    cr_assert_str_eq(checkout_status(m, co_id), "FAILED");
+}
+
+
+/*
+ * An Adyen session cannot be expired at the shop's cancel: the checkout
+ * is FAILED here, and the shopper can still pay on the hosted page.  With
+ * its notification never sent, the sweeper goes on asking about the
+ * session until its expiry, and books the payment as the late webhook
+ * would: FAILED to SUCCESS, paid_after_failed (alerted), the ledger's.
+ */
+Test(solo_sweeper, an_adyen_session_paid_after_the_shops_cancel_is_booked)
+{
+    char        *co_id, *co2, *token, *token2;
+    merchant_t   m;
+    const char  *p[2], *p2[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-c");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    token = register_with(&sweepers[0], &m, co_id, "sw_adyen",
+                          "\"webhook_never\":true");
+    p[0] = m.id;
+    p[1] = co_id;
+
+    /* and a manual capture: its session says paymentPending once paid */
+    co2 = uid("co");
+    token2 = register_manual(&sweepers[0], &m, co2, "sw_adyen");
+    p2[0] = m.id;
+    p2[1] = co2;
+
+    /* the shop cancels: FAILED here, the sessions still open at Adyen; the
+     * shoppers pay all the same, and come back to the cancel page */
+    shop_cancels(&sweepers[0], &m, co_id);
+    shop_cancels(&sweepers[0], &m, co2);
+    cr_assert_eq(adyen_pay_and_return(&sweepers[0], token), 303);
+    cr_assert_eq(adyen_pay_and_return(&sweepers[0], token2), 303);
+
+    /* the sweeper finds it paid: booked once, as a late webhook's */
+    cr_assert_str_eq(wait_paid(&m, co_id, 15), "SUCCESS",
+                     "the payment taken after the cancel is booked");
+
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM webhook_events "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND source = 'sweeper' "
+                               "AND outcome = 'paid_after_failed'", 2, p),
+                     "1");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM audit_log "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND action = 'sweeper:paid_after_failed'",
+                               2, p),
+                     "1");
+    cr_assert_str_eq(db_scalar("SELECT coalesce(sum(e.amount), 0) "
+                               "FROM ledger_entries e "
+                               "JOIN ledger_transactions t "
+                               "USING (merchant_id, txn_id) "
+                               "WHERE t.merchant_id = $1 "
+                               "AND t.checkout_id = $2 "
+                               "AND e.account LIKE 'psp\\_clearing:%'", 2, p),
+                     db_scalar("SELECT amount_total::text FROM checkouts "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "the whole amount booked to the PSP's clearing");
+    cr_assert_str_eq(db_scalar("SELECT failure_code::text FROM checkouts "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "canceled", "the cancel it came after is kept");
+
+    /* the authorization after the cancel: nothing tells the sweeper more
+     * than paymentPending, and it may be captured at the dashboard: listed
+     * for a person at once, once; nothing booked */
+    cr_assert(wait_row("SELECT 1 FROM webhook_events WHERE merchant_id = $1 "
+                       "AND checkout_id = $2 AND source = 'sweeper' "
+                       "AND outcome = 'payment_unsettled'", p2, 10),
+              "a payment under way after the cancel is listed");
+    cr_assert_str_eq(checkout_status(&m, co2), "FAILED");
+    cr_assert_eq(file_count(sweepers[0].error_log,
+                            str_printf("checkout \"%s\" of merchant \"%s\": "
+                                       "psp \"sw_adyen\" still says a "
+                                       "payment is under way (paymentPending) "
+                                       "for a checkout failed here", co2,
+                                       m.id)),
+                 1, "one alert");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p2),
+                     "0");
+    cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1,
+                               (const char *[]) { m.id }),
+                     "true");
+}
+
+
+/*
+ * An Adyen manual capture paid, its notifications never sent: Adyen's
+ * session look-up says paymentPending for good, and Adyen has no look-up
+ * of a payment, so nothing tells the sweeper of the authorization or of a
+ * capture made at its dashboard.  Past the session's expiry and grace= it
+ * is listed for a person, once: outcome payment_unsettled, its audit row,
+ * an alert; it stays EXECUTING, nothing booked, for the webhook.
+ */
+Test(solo_sweeper, an_adyen_payment_pending_past_its_session_is_listed_once)
+{
+    char        *co_id, *token;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-u");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    p[0] = m.id;
+    p[1] = co_id;
+    token = register_manual(&sweepers[0], &m, co_id, "sw_adyen");
+
+    /* the shopper pays (an authorization) and comes back */
+    cr_assert_eq(adyen_pay_and_return(&sweepers[0], token), 200);
+
+    /* pending, within its session: left as it is, nothing listed */
+    msleep(2500);
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING");
+    cr_assert_str_eq(db_scalar("SELECT last_answer FROM checkout_sweeps "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "payment pending at the psp");
+
+    /* its session runs out here */
+    db_exec("BEGIN", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("UPDATE checkouts SET expires_at = now() - interval '5 seconds' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+    db_exec("COMMIT", 0, NULL);
+
+    /* listed once, however many rounds ask again */
+    cr_assert(wait_row("SELECT 1 FROM webhook_events WHERE merchant_id = $1 "
+                       "AND checkout_id = $2 AND source = 'sweeper' "
+                       "AND outcome = 'payment_unsettled'", p, 15),
+              "a payment pending past its session is listed for a person");
+    msleep(2500);
+
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM webhook_events "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND outcome = 'payment_unsettled'", 2, p),
+                     "1");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM audit_log "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND action = 'sweeper:payment_unsettled'",
+                               2, p),
+                     "1");
+    cr_assert_eq(file_count(sweepers[0].error_log,
+                            str_printf("checkout \"%s\" of merchant \"%s\": "
+                                       "psp \"sw_adyen\" still says a "
+                                       "payment is under way", co_id, m.id)),
+                 1, "one alert");
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING",
+                     "left for the PSP's webhook");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "0");
+    cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1,
+                               (const char *[]) { m.id }),
+                     "true");
 }
 
 
