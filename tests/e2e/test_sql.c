@@ -1849,6 +1849,92 @@ Test(sql, migrate_runs_files_in_order_only_and_ignores_what_they_print,
     PQfinish(c);
 }
 
+/* Reads all of p into out (NUL-terminated); pclose's exit status. */
+static int
+mig_wait(FILE *p, char *out, size_t size)
+{
+    size_t  n, used = 0;
+    int     st;
+
+    while (used + 1 < size && (n = fread(out + used, 1, size - used - 1, p)) > 0) {
+        used += n;
+    }
+    out[used] = '\0';
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* How many lines of out end in ".sql: applied". */
+static int
+mig_count_applied(const char *out)
+{
+    const char  *s;
+    int          n = 0;
+
+    for (s = out; (s = strstr(s, ".sql: applied\n")) != NULL; s++) {
+        n++;
+    }
+    return n;
+}
+
+Test(sql, migrate_run_twice_at_once_applies_each_file_once,
+     .timeout = 60,
+     .description = "two payments-migrate started at once on an empty database "
+                    "(two deploy hosts) both succeed, and between them apply each "
+                    "migration exactly once: a file one of them read as pending is "
+                    "checked again under the lock, and skipped when the other "
+                    "applied it meanwhile")
+{
+    PGconn  *c = sqlt_connect();
+    char     hex[13], db[32], dir[1024], cmd[4096], out1[8192], out2[8192], sql[128];
+    char     conn[512];
+    FILE    *p1, *p2;
+    PGconn  *d;
+    int      rc1, rc2;
+
+    sqlt_random_hex(hex, 12);
+    snprintf(db, sizeof(db), "mig_%s", hex);
+    snprintf(dir, sizeof(dir), "%s/mig_%s", getenv("PAY_TEST_RUN"), hex);
+    mig_dirs(dir);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+    OK0(c, sql);
+
+    /* slow files, so that one migrator reads the others' pending work */
+    mig_file(dir, "migrations/001_a.sql", "CREATE TABLE a (x int);\n");
+    mig_file(dir, "migrations/002_b.sql", "INSERT INTO a VALUES (2);\n"
+                                          "SELECT pg_sleep(0.2);\n");
+    mig_file(dir, "migrations/003_c.sql", "INSERT INTO a VALUES (3);\n"
+                                          "SELECT pg_sleep(0.2);\n");
+    mig_file(dir, "migrations/004_d.sql", "INSERT INTO a VALUES (4);\n"
+                                          "SELECT pg_sleep(0.2);\n");
+    snprintf(cmd, sizeof(cmd), "PAYMENTS_SQL_DIR='%s' '%s/bin/payments-migrate'"
+             " '%s dbname=%s' 2>&1", dir, getenv("PAY_TEST_ROOT"),
+             getenv("PAY_TEST_PG"), db);
+    p1 = popen(cmd, "r");
+    cr_assert_not_null(p1);
+    p2 = popen(cmd, "r");
+    cr_assert_not_null(p2);
+    rc1 = mig_wait(p1, out1, sizeof(out1));
+    rc2 = mig_wait(p2, out2, sizeof(out2));
+    cr_expect_eq(rc1, 0, "%s", out1);
+    cr_expect_eq(rc2, 0, "%s", out2);
+    cr_expect_eq(mig_count_applied(out1) + mig_count_applied(out2), 4,
+                 "first:\n%s\nsecond:\n%s", out1, out2);
+    cr_expect(strstr(out1, "warning") == NULL && strstr(out2, "warning") == NULL,
+              "first:\n%s\nsecond:\n%s", out1, out2);
+
+    snprintf(conn, sizeof(conn), "%s dbname=%s", getenv("PAY_TEST_PG"), db);
+    d = PQconnectdb(conn);
+    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    cr_expect_str_eq(VAL0(d, "SELECT string_agg(x::text, ',' ORDER BY x) FROM a"), "2,3,4");
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM schema_migrations"), "4");
+    PQfinish(d);
+
+    snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
+    OK0(c, sql);
+    PQfinish(c);
+}
+
 Test(sql, migrate_applies_a_function_file_again_only_when_it_changed_and_all_or_none,
      .timeout = 60,
      .description = "the functions step: every file applied on the first run, "
