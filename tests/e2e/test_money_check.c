@@ -72,7 +72,8 @@
 
 #define MC_DRAWN_CO     3       /* checkouts a history draws first */
 #define MC_CHARGES      2       /* then off-session charges, at most */
-#define MC_MAX_CO       (MC_DRAWN_CO + MC_CHARGES)
+#define MC_LATER_CHARGES 2      /* and manual or held ones, at most */
+#define MC_MAX_CO       (MC_DRAWN_CO + MC_CHARGES + MC_LATER_CHARGES)
 #define MC_MAX_ORDERS   3
 #define MC_MAX_STEPS    64
 #define MC_STEP_QUIET_S 8
@@ -127,15 +128,13 @@ static const struct {
 
     /* an Adyen manual capture paid, its webhooks never sent: it stays
      * EXECUTING (the session look-up says paymentPending), and a capture
-     * made at the PSP's dashboard (and a dispute of it) is never booked.
+     * made at the PSP's dashboard (and a dispute of it) was never booked
+     * nor listed (40465; 40125 with a dispute, which passed in some runs).
      * Adyen cannot look a payment up: the sweeper lists it for a person
-     * (payment_unsettled) grace= after the session's expiry, which these
-     * histories never reach (an hour's session), and `captured` counts no
-     * listing: they still fail.  40125 (with a dispute) is not listed here:
-     * it passes in some runs (its dashboard captures then booked as
-     * captured_outside: a race not understood yet), so it cannot be
-     * expected to fail */
-    { 40465, "adyen: manual capture, dashboard capture, no webhook" },
+     * (payment_unsettled) grace= after the session's expiry; the checker
+     * lets that hour pass at the end of a swept history (mc_time_passes)
+     * and counts money so listed as accounted for, never money booked
+     * beyond the PSP's: 40465 passes since */
 
     { 0, NULL }
 };
@@ -719,6 +718,81 @@ mc_draw_race(mc_history_t *h, mc_rng_t *r, mc_model_t *model)
 
 
 /*
+ * Off-session charges that are manual captures or held for review, drawn
+ * after the gateway's side from a stream of their own (so a seed's
+ * earlier steps stay as they were): in a history that saved a method,
+ * 1-2 more charges of it, each a manual capture (its captures, voids,
+ * the hold's window running out, captures at the PSP's dashboard and
+ * their reversals, then refunds and disputes of what was captured) or
+ * not, held for review by the risk check and approved or not, some
+ * declined by the issuer, with the registration's faults.
+ */
+static void
+mc_draw_later_charges(mc_history_t *h, mc_model_t *model)
+{
+    int          c, from, i, n, nops, o;
+    mc_co_t     *co;
+    mc_model_t  *md;
+    mc_rng_t     r;
+
+    r.s = h->seed ^ 0x6d6334352d636867ULL;
+
+    for (from = -1, c = 0; c < h->nco; c++) {
+        if (h->co[c].save) {
+            from = c;
+        }
+    }
+
+    if (from < 0 || !mc_chance(&r, 70)) {
+        return;
+    }
+
+    n = 1 + (int) mc_below(&r, MC_LATER_CHARGES);
+
+    for (i = 0; i < n && h->nco < MC_MAX_CO; i++) {
+        c = h->nco++;
+        co = &h->co[c];
+        md = &model[c];
+        memset(co, 0, sizeof(mc_co_t));
+        co->charge = 1;
+        co->from = from;
+        co->dialect = h->co[from].dialect;
+        co->currency = (int) mc_below(&r, 4);
+        co->norders = 1 + (int) mc_below(&r, MC_MAX_ORDERS);
+        for (o = 0; o < co->norders; o++) {
+            co->amount[o] = mc_amount(&r, co->currency);
+            co->seller[o] = (int) mc_below(&r, 3);
+        }
+        co->manual = mc_chance(&r, 70);
+        co->review = mc_chance(&r, 35);
+        co->fault = mc_chance(&r, 30) ? (int) mc_below(&r, MC_NFAULTS) : 0;
+        co->decline = mc_chance(&r, 15) ? 1 + (int) mc_below(&r, 2) : 0;
+
+        mc_add(h, MC_REGISTER, c, 0, 0, 0);
+        md->paid = co->decline == 0;
+
+        /* held: approved (the charge sent then), or left undecided */
+        if (co->review) {
+            if (mc_chance(&r, 80)) {
+                mc_add(h, MC_APPROVE, c, 0, 0, 0);
+            } else {
+                md->paid = 0;
+            }
+        }
+
+        if (md->paid && !co->manual) {
+            memcpy(md->captured, co->amount, sizeof(co->amount));
+        }
+
+        nops = 1 + (int) mc_below(&r, 5);
+        for (o = 0; o < nops; o++) {
+            mc_draw_op(h, &r, model, c);
+        }
+    }
+}
+
+
+/*
  * The compositions of the gateway's side, drawn after everything else
  * from a stream of their own (so a seed's earlier steps stay as they
  * were): which gateway the history runs on; on a gateway of its own,
@@ -909,6 +983,7 @@ mc_generate(mc_history_t *h, uint64_t seed)
 
     mc_draw_charges(h, &r, model);
     mc_draw_gateway(h, model);
+    mc_draw_later_charges(h, model);
 }
 
 
@@ -1303,8 +1378,9 @@ mc_sellers_add(mc_run_t *run, const int *keep)
 
 
 /* the off-session charges the histories made: taken (201), declined
- * (402), refused otherwise (a method never saved, ...) */
-static long  mc_charges[3];
+ * (402), refused otherwise (a method never saved, ...), held for review
+ * (202) */
+static long  mc_charges[4];
 
 
 /* the pm_ id of the method checkout c saved, or NULL (at most 5 s) */
@@ -1395,7 +1471,8 @@ mc_register(mc_run_t *run, int c)
 
     if (co->charge) {
         mc_charges[strncmp(out, "201", 3) == 0 ? 0
-                   : strncmp(out, "402", 3) == 0 ? 1 : 2]++;
+                   : strncmp(out, "402", 3) == 0 ? 1
+                   : strncmp(out, "202", 3) == 0 ? 3 : 2]++;
     }
 
     if (json_is_string(json_object_get(ans, "psp_token"))) {
@@ -1554,6 +1631,46 @@ mc_session_end(const mc_run_t *run, int c)
     st = mc_settled(run, c, 5000);
 
     return str_printf("%ld, then %s", r->status, st);
+}
+
+
+/*
+ * With a sweeper, once the history is quiet: the session's time runs out
+ * for every checkout still EXECUTING whose webhooks never come (at the
+ * PSP, where its session was not paid, and here), as an hour passing
+ * would, so that the sweeper settles it or, where its look-up cannot
+ * (an Adyen manual capture's session says paymentPending for good),
+ * lists it for a person before the books are compared.
+ */
+static void
+mc_time_passes(const mc_run_t *run)
+{
+    int          c;
+    char        *st;
+    const char  *p[2];
+
+    if (run->h->gw != MC_GW_SWEPT) {
+        return;
+    }
+
+    for (c = 0; c < run->h->nco; c++) {
+        if (!run->h->co[c].never || run->token[c] == NULL) {
+            continue;
+        }
+
+        p[0] = run->m.id;
+        p[1] = run->co[c];
+        st = db_scalar("SELECT status::text FROM checkouts WHERE "
+                       "merchant_id = $1 AND checkout_id = $2", 2, p);
+        if (st == NULL || strcmp(st, "EXECUTING") != 0) {
+            continue;
+        }
+
+        st = mc_session_end(run, c);
+        if (getenv("MONEY_PRINT") != NULL && atoi(getenv("MONEY_PRINT")) > 0) {
+            mc_say("  at the end, checkout %d's session runs out: %s", c, st);
+        }
+    }
 }
 
 
@@ -2201,6 +2318,7 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
     }
 
     mc_quiet(run, MC_END_QUIET_S, 1);
+    mc_time_passes(run);
     mc_gateway_stop(run);
 
     books = books_fetch(run->m.id);
@@ -2325,7 +2443,8 @@ mc_env_int(const char *name, int dflt)
 /* what the histories run drew of the gateway's compositions */
 enum {
     MC_D_OWN = 0, MC_D_SWEPT, MC_D_NEVER, MC_D_SESSION_END, MC_D_KILL,
-    MC_D_RELOAD, MC_D_RACE, MC_D_FORGET, MC_D_PG, MC_ND
+    MC_D_RELOAD, MC_D_RACE, MC_D_FORGET, MC_D_PG, MC_D_MANUAL_CHARGE,
+    MC_D_HELD_CHARGE, MC_ND
 };
 
 static long  mc_drawn[MC_ND];
@@ -2340,6 +2459,8 @@ mc_count_drawn(const mc_history_t *h)
     mc_drawn[MC_D_SWEPT] += h->gw == MC_GW_SWEPT;
     for (c = 0; c < h->nco; c++) {
         mc_drawn[MC_D_NEVER] += h->co[c].never;
+        mc_drawn[MC_D_MANUAL_CHARGE] += h->co[c].charge && h->co[c].manual;
+        mc_drawn[MC_D_HELD_CHARGE] += h->co[c].charge && h->co[c].review;
     }
     for (i = 0; i < h->nsteps; i++) {
         mc_drawn[MC_D_SESSION_END] += h->steps[i].kind == MC_SESSION_END;
@@ -2358,12 +2479,15 @@ mc_drawn_line(void)
     return str_printf("on gateways of their own %ld (with a sweeper %ld); "
                       "sessions without webhooks %ld, run out %ld; worker "
                       "kills %ld, reloads %ld, PostgreSQL restarts %ld; "
-                      "races %ld; keys forgotten %ld",
+                      "races %ld; keys forgotten %ld; off-session charges "
+                      "manual %ld, held for review %ld",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
                       mc_drawn[MC_D_RELOAD], mc_drawn[MC_D_PG],
-                      mc_drawn[MC_D_RACE], mc_drawn[MC_D_FORGET]);
+                      mc_drawn[MC_D_RACE], mc_drawn[MC_D_FORGET],
+                      mc_drawn[MC_D_MANUAL_CHARGE],
+                      mc_drawn[MC_D_HELD_CHARGE]);
 }
 
 
@@ -2482,9 +2606,10 @@ mc_ci(const char *suite, int swept)
 
     mc_say("%s: %zu histories, %ld operations, %ld failed; %ld "
            "events listed for a person; off-session charges: %ld taken, %ld "
-           "declined, %ld refused; %s; in %ld s", suite, n, ops, failed,
-           mc_listed, mc_charges[0], mc_charges[1], mc_charges[2],
-           mc_drawn_line(), (long) (time(NULL) - t0));
+           "declined, %ld refused, %ld held for review; %s; in %ld s", suite,
+           n, ops, failed, mc_listed, mc_charges[0], mc_charges[1],
+           mc_charges[2], mc_charges[3], mc_drawn_line(),
+           (long) (time(NULL) - t0));
     cr_expect_gt(n, 0, "no CI seed for %s", suite);
     cr_expect_eq(failed, 0, "%ld of the CI's seeds failed (their histories "
                  "above)", failed);
@@ -2575,9 +2700,10 @@ Test(books_check, histories, .disabled = 0)
 
     mc_say("money-check: %ld histories, %ld passed, %ld failed; "
            "%ld operations; %ld events listed for a person; off-session "
-           "charges: %ld taken, %ld declined, %ld refused; %s", n,
-           n - failed, failed, ops, mc_listed, mc_charges[0], mc_charges[1],
-           mc_charges[2], mc_drawn_line());
+           "charges: %ld taken, %ld declined, %ld refused, %ld held for "
+           "review; %s", n, n - failed, failed, ops, mc_listed,
+           mc_charges[0], mc_charges[1], mc_charges[2], mc_charges[3],
+           mc_drawn_line());
     cr_expect_eq(failed, 0, "%ld histories failed (seeds and histories "
                  "above)", failed);
 }
