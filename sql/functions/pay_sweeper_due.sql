@@ -25,7 +25,31 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    WITH due AS (
+    -- two kinds of candidates, each found by its own partial index:
+    -- EXECUTING by age (checkouts_executing_since), and FAILED with an
+    -- open hosted session by its expiry (checkouts_failed_open)
+    WITH cand AS (
+        SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
+               c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
+               c.amount_total, c.save_method, c.status
+          FROM checkouts c
+         WHERE c.status = 'EXECUTING'
+           AND c.created_at < now() - make_interval(secs => p_after)
+        UNION ALL
+        -- FAILED here, its session still payable at the PSP: a hosted
+        -- session (no off-session charge, no save alone)
+        SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
+               c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
+               c.amount_total, c.save_method, c.status
+          FROM checkouts c
+         WHERE c.status = 'FAILED'
+           AND c.psp_url IS NOT NULL
+           AND c.expires_at IS NOT NULL
+           AND c.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
+           AND c.psp = ANY (coalesce(p_open_psps, '{}'))
+           AND c.amount_total > 0
+           AND c.created_at < now() - make_interval(secs => p_after)
+    ), due AS (
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                ts_epoch(c.expires_at) AS expires_epoch,
                floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
@@ -33,20 +57,10 @@ BEGIN
                (c.payment_method_id IS NOT NULL AND c.psp_url IS NULL) AS payment,
                (c.amount_total = 0 AND c.save_method IS NOT NULL) AS setup,
                (c.status = 'FAILED') AS failed
-          FROM checkouts c
+          FROM cand c
           LEFT JOIN checkout_sweeps s
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
-         WHERE (c.status = 'EXECUTING'
-                -- FAILED here, its session still payable at the PSP: a
-                -- hosted session (no off-session charge, no save alone)
-                OR (c.status = 'FAILED'
-                    AND c.psp = ANY (coalesce(p_open_psps, '{}'))
-                    AND c.psp_url IS NOT NULL
-                    AND c.amount_total > 0
-                    AND c.expires_at IS NOT NULL
-                    AND now() < c.expires_at + make_interval(secs => coalesce(p_grace, 0))))
-           AND c.created_at < now() - make_interval(secs => p_after)
-           AND c.psp = ANY (p_psps)
+         WHERE c.psp = ANY (p_psps)
            AND c.psp_token IS NOT NULL
            -- an off-session charge the PSP took holds its payment's id, not
            -- a session: no session look-up can tell of it, nor may an

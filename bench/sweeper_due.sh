@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# What one sweeper round's pay_sweeper_due costs beside a long history of
+# FAILED checkouts, with this tree's functions and index against the
+# function as first written for the FAILED sessions an Adyen cancel cannot
+# expire (one OR over both kinds: every FAILED row read each round) and the
+# release before (EXECUTING only).
+#
+#   bash bench/sweeper_due.sh [N]     (N FAILED checkouts, default 300000)
+#
+# A throwaway cluster (root: it runs initdb as postgres; fsync off: the
+# query reads, it does not commit much), the schema as payments-migrate
+# makes it, N FAILED checkouts created 10 s apart (their sessions long
+# expired, but for the last hour's), 500 SUCCESS and 100 EXECUTING; each
+# case is called 8 times, the rows' sweep marks cleared before each call,
+# and psql's time of each call printed.  A round that reads every FAILED
+# checkout costs time in proportion to N; one that reads the open ones
+# through checkouts_failed_open does not.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+n=${1:-300000}
+d=$(mktemp -d /tmp/sweepbench.XXXX); chown postgres "$d"
+port=$((40000 + RANDOM % 10000))
+B=/usr/lib/postgresql/15/bin
+runuser -u postgres -- $B/initdb -D "$d/data" -A trust >/dev/null
+runuser -u postgres -- $B/pg_ctl -D "$d/data" -o "-p $port -k $d -c fsync=off -c shared_buffers=64MB" -l "$d/log" start >/dev/null
+c="host=$d port=$port user=postgres dbname=payments"
+runuser -u postgres -- $B/createdb -h $d -p $port payments
+psql -X -q "host=$d port=$port user=postgres" -c "CREATE ROLE payments_gateway" >/dev/null 2>&1 || true
+bash "$top"/bin/payments-migrate "$c" | tail -2
+psql -X -q "$c" <<SQL
+SET session_replication_role = replica;
+INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, status, psp_request, expires_at, created_at, psp_token, psp_url)
+SELECT 'm_bench', 'co_' || g, CASE WHEN g % 3 = 0 THEN 'adyen' ELSE 'stripe' END, 'm_bench:co_' || g, 'EUR', 1000, 'https://s/ok', 'https://s/no',
+       CASE WHEN g <= $n THEN 'FAILED' WHEN g <= $n + 500 THEN 'SUCCESS' ELSE 'EXECUTING' END::pay_status,
+       '{}', now() - make_interval(secs => ($n + 600 - g) * 10) + interval '1 hour', now() - make_interval(secs => ($n + 600 - g) * 10), 'tok_' || g, 'https://psp/' || g
+  FROM generate_series(1, $n + 600) g;
+INSERT INTO sweeper_lease (id, owner, until) VALUES (1, 'me', now() + interval '1 hour')
+    ON CONFLICT (id) DO UPDATE SET owner = 'me', until = now() + interval '1 hour';
+ANALYZE;
+SQL
+echo "rows: $(psql -XAt "$c" -c "select status, count(*) from checkouts group by 1 order by 1" | tr '\n' ' ')"
+q="SELECT count(*) FROM pay_sweeper_due('me', '{stripe,adyen}', '{stripe}', '{adyen}', 1, 1, 60, 1000)"
+q5="SELECT count(*) FROM pay_sweeper_due('me', '{stripe,adyen}', '{stripe}', 1, 1, 1000)"
+t() {
+    local name=$1 query=$2 _
+    { echo '\timing on'
+      for _ in 1 2 3 4 5 6 7 8; do echo "DELETE FROM checkout_sweeps;"; echo "$query;"; done; } |
+        psql -XAtq "$c" 2>&1 |
+        awk -v n="$name" '/^Time:/ { if (++k % 2 == 0) ms = ms " " $2 }
+                          /^[0-9]+$/ { rows = $1 }
+                          END { print n ": " rows " rows, ms a call:" ms }'
+}
+t "this tree (UNION ALL, checkouts_failed_open)" "$q"
+psql -Xq "$c" -c "DROP INDEX checkouts_failed_open" >/dev/null
+git -C "$top" show 1c0777c:sql/functions/pay_sweeper_due.sql | psql -Xq "$c" >/dev/null
+t "as merged (one OR, no index)" "$q"
+git -C "$top" show 4eee677:sql/functions/pay_sweeper_due.sql | psql -Xq "$c" >/dev/null
+t "the previous release (EXECUTING only)" "$q5"
+runuser -u postgres -- $B/pg_ctl -D "$d/data" stop -m fast >/dev/null
+rm -rf "$d"
