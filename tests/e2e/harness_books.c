@@ -359,6 +359,12 @@ static const char  books_sql_orders[] =
     "     OR coalesce(sum(e.amount) FILTER (WHERE e.account LIKE"
     "          'psp\\_shortfall:%'), 0) < 0";
 
+/* checkouts with money the sweeper listed for a person as unlearnable */
+static const char  books_sql_unsettled[] =
+    "SELECT DISTINCT checkout_id FROM webhook_events"
+    " WHERE merchant_id = $1 AND outcome = 'payment_unsettled'"
+    "   AND checkout_id IS NOT NULL";
+
 /* the pay-outs the ledger booked, by nonce */
 static const char  books_sql_payouts[] =
     "SELECT p.nonce, p.status, p.amount,"
@@ -498,13 +504,26 @@ books_compare_checkouts(const books_cmp_t *cmp)
 {
     int          i, j;
     long         c, v[4], b[4];
-    char        *seen;
+    char        *seen, *listed;
     json_t      *p;
     PGresult    *q;
     const char  *who;
 
     seen = calloc(cmp->nco + 1, 1);
-    cr_assert_not_null(seen);
+    listed = calloc(cmp->nco + 1, 1);
+    cr_assert(seen != NULL && listed != NULL);
+
+    /* money the PSP moved that the gateway could not learn, listed for a
+     * person (payment_unsettled): less booked than the PSP moved is what
+     * that listing says, so it is not a failure; more booked still is */
+    q = books_query(cmp->merchant_id, books_sql_unsettled);
+    for (i = 0; i < PQntuples(q); i++) {
+        c = books_checkout_of(cmp, PQgetvalue(q, i, 0));
+        if (c >= 0) {
+            listed[c] = 1;
+        }
+    }
+    PQclear(q);
 
     q = books_query(cmp->merchant_id, books_sql_checkouts);
 
@@ -530,15 +549,22 @@ books_compare_checkouts(const books_cmp_t *cmp)
         b[2] = books_int(p, "disputed_open") + books_int(p, "disputed_lost");
         b[3] = books_int(p, "disputed_open");
 
-        if (v[0] != b[0] && books_on(cmp, BOOKS_CAPTURED)) {
+        if (v[0] != b[0] && !(listed[c] && v[0] < b[0])
+            && books_on(cmp, BOOKS_CAPTURED))
+        {
             books_fail(cmp, BOOKS_CAPTURED, "%s: the ledger booked %ld "
                        "captured, the PSP captured %ld", who, v[0], b[0]);
         }
-        if (v[1] != b[1] && books_on(cmp, BOOKS_REFUNDED)) {
+        if (v[1] != b[1] && !(listed[c] && v[1] < b[1])
+            && books_on(cmp, BOOKS_REFUNDED))
+        {
             books_fail(cmp, BOOKS_REFUNDED, "%s: the ledger booked %ld "
                        "refunded, the PSP refunded %ld", who, v[1], b[1]);
         }
-        if ((v[2] != b[2] || v[3] != b[3]) && books_on(cmp, BOOKS_DISPUTED)) {
+        if ((v[2] != b[2] || v[3] != b[3])
+            && !(listed[c] && v[2] <= b[2] && v[3] <= b[3])
+            && books_on(cmp, BOOKS_DISPUTED))
+        {
             books_fail(cmp, BOOKS_DISPUTED, "%s: the ledger took %ld for "
                        "disputes and holds %ld open, the PSP %ld and %ld",
                        who, v[2], v[3], b[2], b[3]);
@@ -572,6 +598,7 @@ books_compare_checkouts(const books_cmp_t *cmp)
     }
 
     free(seen);
+    free(listed);
 }
 
 
