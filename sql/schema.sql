@@ -377,6 +377,18 @@ BEGIN
     IF p_kind LIKE 'CAPTURE_%' AND cp.capture_id IS NULL THEN
         -- a capture of the checkout that no capture of ours asked for
         IF p_kind = 'CAPTURE_FAILED' THEN
+            IF c.capture_method = 'manual' AND coalesce(p_object_ref, '') <> '' THEN
+                -- the reversal of a capture made at the PSP whose own
+                -- event is not here yet (delivered later, or kept pending
+                -- before this checkout's authorization): not recorded, so
+                -- that it is kept and applied once that capture is booked
+                -- (recorded now, the capture that follows would stay
+                -- booked though the PSP took it back)
+                outcome := 'unknown_capture';
+                merchant_id := NULL;
+                checkout_id := NULL;
+                RETURN;
+            END IF;
             -- nothing of ours was booked for it: authentic, recorded
             outcome := 'ignored';
             RETURN;
@@ -387,7 +399,7 @@ BEGIN
             outcome := 'ignored';
             RETURN;
         END IF;
-        IF c.authorized_at IS NULL THEN
+        IF c.authorized_at IS NULL AND c.status <> 'EXECUTING' THEN
             -- before its authorization: delivered again until it is here
             outcome := 'unknown_capture';
             merchant_id := NULL;
@@ -405,6 +417,46 @@ BEGIN
         IF p_amount > v_room THEN
             outcome := 'amount_mismatch';
             RETURN;
+        END IF;
+
+        IF c.status = 'EXECUTING' THEN
+            -- still EXECUTING here, its authorization never told (Adyen's
+            -- AUTHORISATION lost, and its session look-up says
+            -- paymentPending for good): the PSP captured the payment, so
+            -- it authorized it.  The checkout and its orders are held
+            -- first, as that authorization would have held them, then the
+            -- capture is booked; left waiting for an authorization that
+            -- may never come, the capture (and a reversal of it) would be
+            -- booked late or never
+            v_id := CASE WHEN length(p_payment_ref) BETWEEN 1 AND 128
+                         THEN p_payment_ref END;
+            UPDATE checkouts ck
+               SET status = 'AUTHORIZED', authorized_at = now(), updated_at = now(),
+                   psp_payment_ref = coalesce(ck.psp_payment_ref, v_id)
+             WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
+            IF v_id IS NOT NULL THEN
+                INSERT INTO psp_payments (psp, payment_ref, merchant_id, checkout_id)
+                VALUES (p_psp, v_id, v_m, v_co)
+                ON CONFLICT DO NOTHING;
+            END IF;
+            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                      from_status, to_status, source)
+            SELECT v_m, v_co, po.payment_order_id, po.status, 'AUTHORIZED', v_src
+              FROM payment_orders po
+             WHERE po.merchant_id = v_m AND po.checkout_id = v_co
+               AND po.status = 'EXECUTING'
+             ORDER BY po.seller_account, po.line_no;
+            UPDATE payment_orders po
+               SET status = 'AUTHORIZED', amount_captured = 0, ledger_updated = false,
+                   wallet_updated = false, commission = NULL, updated_at = now()
+             WHERE po.merchant_id = v_m AND po.checkout_id = v_co
+               AND po.status = 'EXECUTING';
+            PERFORM audit_append(v_m, v_co, 'capture:authorized',
+                jsonb_build_object('psp', p_psp, 'event_id', p_event_id,
+                                   'object', p_object_ref, 'payment', v_id));
+            SELECT * INTO c FROM checkouts ck
+             WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
+            v_id := NULL;
         END IF;
 
         -- the amount over the orders as each holds what is not captured
@@ -7163,6 +7215,12 @@ BEGIN
                              ELSE 'SUCCESS'::pay_status END;
             v_manual := (p_kind = 'CAPTURED' AND c.capture_method = 'manual');
             IF c.status = v_target THEN
+                v_outcome := 'already';
+            ELSIF v_target = 'AUTHORIZED' AND c.status = 'SUCCESS'
+                  AND c.authorized_at IS NOT NULL THEN
+                -- the hold it tells of is here, captured since (a capture
+                -- made at the PSP's dashboard may come before the
+                -- authorization's own event, and holds the checkout)
                 v_outcome := 'already';
             ELSIF c.status IN ('SUCCESS', 'AUTHORIZED')
                   OR (c.status = 'FAILED' AND v_target = 'FAILED') THEN

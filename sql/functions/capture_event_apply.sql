@@ -38,9 +38,14 @@
 --    is not captured yet (floor, the units left one each in line order),
 --    one capture row each made from the event.  When the event's object is
 --    the payment itself (Stripe's intent) the PSP captured the payment
---    once and the rest is released with it.
--- 'unknown_capture' is not recorded: the PSP delivers it again (also a
--- capture of a checkout whose authorization has not arrived yet).
+--    once and the rest is released with it.  A manual checkout still
+--    EXECUTING (its authorization's event lost or not here yet) is held
+--    first, as that event would have held it: the PSP captured the
+--    payment, so it authorized it.
+-- 'unknown_capture' is not recorded: the PSP delivers it again, and the
+-- inbox keeps it pending (a capture of a checkout failed here before its
+-- authorization came; the reversal of a capture made at the PSP that is
+-- not booked yet, applied once it is).
 CREATE OR REPLACE FUNCTION capture_event_apply(p_psp text, p_event_id text, p_kind text, p_reference text, p_amount bigint, p_currency text, p_object_ref text, p_payment_ref text, OUT outcome text, OUT merchant_id text, OUT checkout_id text)
  RETURNS record
  LANGUAGE plpgsql
@@ -155,6 +160,18 @@ BEGIN
     IF p_kind LIKE 'CAPTURE_%' AND cp.capture_id IS NULL THEN
         -- a capture of the checkout that no capture of ours asked for
         IF p_kind = 'CAPTURE_FAILED' THEN
+            IF c.capture_method = 'manual' AND coalesce(p_object_ref, '') <> '' THEN
+                -- the reversal of a capture made at the PSP whose own
+                -- event is not here yet (delivered later, or kept pending
+                -- before this checkout's authorization): not recorded, so
+                -- that it is kept and applied once that capture is booked
+                -- (recorded now, the capture that follows would stay
+                -- booked though the PSP took it back)
+                outcome := 'unknown_capture';
+                merchant_id := NULL;
+                checkout_id := NULL;
+                RETURN;
+            END IF;
             -- nothing of ours was booked for it: authentic, recorded
             outcome := 'ignored';
             RETURN;
@@ -165,7 +182,7 @@ BEGIN
             outcome := 'ignored';
             RETURN;
         END IF;
-        IF c.authorized_at IS NULL THEN
+        IF c.authorized_at IS NULL AND c.status <> 'EXECUTING' THEN
             -- before its authorization: delivered again until it is here
             outcome := 'unknown_capture';
             merchant_id := NULL;
@@ -183,6 +200,46 @@ BEGIN
         IF p_amount > v_room THEN
             outcome := 'amount_mismatch';
             RETURN;
+        END IF;
+
+        IF c.status = 'EXECUTING' THEN
+            -- still EXECUTING here, its authorization never told (Adyen's
+            -- AUTHORISATION lost, and its session look-up says
+            -- paymentPending for good): the PSP captured the payment, so
+            -- it authorized it.  The checkout and its orders are held
+            -- first, as that authorization would have held them, then the
+            -- capture is booked; left waiting for an authorization that
+            -- may never come, the capture (and a reversal of it) would be
+            -- booked late or never
+            v_id := CASE WHEN length(p_payment_ref) BETWEEN 1 AND 128
+                         THEN p_payment_ref END;
+            UPDATE checkouts ck
+               SET status = 'AUTHORIZED', authorized_at = now(), updated_at = now(),
+                   psp_payment_ref = coalesce(ck.psp_payment_ref, v_id)
+             WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
+            IF v_id IS NOT NULL THEN
+                INSERT INTO psp_payments (psp, payment_ref, merchant_id, checkout_id)
+                VALUES (p_psp, v_id, v_m, v_co)
+                ON CONFLICT DO NOTHING;
+            END IF;
+            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                      from_status, to_status, source)
+            SELECT v_m, v_co, po.payment_order_id, po.status, 'AUTHORIZED', v_src
+              FROM payment_orders po
+             WHERE po.merchant_id = v_m AND po.checkout_id = v_co
+               AND po.status = 'EXECUTING'
+             ORDER BY po.seller_account, po.line_no;
+            UPDATE payment_orders po
+               SET status = 'AUTHORIZED', amount_captured = 0, ledger_updated = false,
+                   wallet_updated = false, commission = NULL, updated_at = now()
+             WHERE po.merchant_id = v_m AND po.checkout_id = v_co
+               AND po.status = 'EXECUTING';
+            PERFORM audit_append(v_m, v_co, 'capture:authorized',
+                jsonb_build_object('psp', p_psp, 'event_id', p_event_id,
+                                   'object', p_object_ref, 'payment', v_id));
+            SELECT * INTO c FROM checkouts ck
+             WHERE ck.merchant_id = v_m AND ck.checkout_id = v_co;
+            v_id := NULL;
         END IF;
 
         -- the amount over the orders as each holds what is not captured

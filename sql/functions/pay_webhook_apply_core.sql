@@ -121,6 +121,12 @@ BEGIN
             v_manual := (p_kind = 'CAPTURED' AND c.capture_method = 'manual');
             IF c.status = v_target THEN
                 v_outcome := 'already';
+            ELSIF v_target = 'AUTHORIZED' AND c.status = 'SUCCESS'
+                  AND c.authorized_at IS NOT NULL THEN
+                -- the hold it tells of is here, captured since (a capture
+                -- made at the PSP's dashboard may come before the
+                -- authorization's own event, and holds the checkout)
+                v_outcome := 'already';
             ELSIF c.status IN ('SUCCESS', 'AUTHORIZED')
                   OR (c.status = 'FAILED' AND v_target = 'FAILED') THEN
                 v_outcome := 'late_contrary';

@@ -1158,6 +1158,110 @@ Test(capture, generic_a_capture_made_at_the_dashboard_is_booked)
 
 
 /*
+ * An Adyen manual capture paid whose AUTHORISATION never comes: the
+ * checkout stays EXECUTING (its session look-up says paymentPending for
+ * good).  A capture made at the PSP's dashboard proves the authorization:
+ * its CAPTURE holds the checkout (AUTHORIZED, the PSP's payment noted) and
+ * is booked as captured_outside at once, not kept for an authorization
+ * that never comes (where a later pass of the sweeper booked it, or never
+ * did); the PSP's reversal of it then takes it back whole
+ * (capture_reversed), never recorded as 'ignored' before the capture it
+ * reverses was booked.  The books end as the PSP's: nothing captured.
+ */
+Test(capture, a_dashboard_capture_of_a_payment_never_authorized_here_is_booked_and_reversed)
+{
+    int          i;
+    held_t       h;
+    json_t      *body, *s;
+    resp_t      *r;
+    char        *cap;
+    const char  *ref, *params[2];
+
+    memset(&h, 0, sizeof(held_t));
+    h.psp = capture_psp(1);
+    merchant_new(&h.m);
+    h.co = uid("co");
+    params[0] = h.m.id;
+    params[1] = h.co;
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(&h.m, h.co)));
+
+    body = checkout_new(h.co, 2);
+    json_object_set_new(body, "psp", json_string(h.psp));
+    json_object_set_new(body, "capture", json_string("manual"));
+    r = register_ok(&h.m, uid("key"), dump(body));
+    h.created = resp_json(r);
+    h.token = strdup(json_string_value(json_object_get(h.created,
+                                                       "psp_token")));
+
+    r = mock_post(str_printf("/_control/sessions/%s/pay", h.token), NULL);
+    cr_assert(r->status >= 200 && r->status < 300, "mock pay: %ld %s",
+              r->status, r->body);
+    s = mock_session(h.token);
+    ref = json_string_value(json_object_get(s, "payment_ref"));
+    cr_assert_not_null(ref, "the mock's session names no payment");
+
+    msleep(300);
+    cr_assert_str_eq(checkout_status(&h), "EXECUTING",
+                     "the authorization's webhook was sent after all");
+
+    /* captured at the dashboard: 6.00 of the 15.00 */
+    r = mock_post("/_control/captures",
+                  str_printf("{\"payment_ref\":\"%s\",\"amount\":600}", ref));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    cap = strdup(json_string_value(json_object_get(resp_json(r), "id")));
+
+    for (i = 0; i < 100 && captured(&h, 1) != 200; i++) {
+        msleep(100);
+    }
+
+    cr_assert_eq(captured(&h, 1), 200, "the capture at the PSP of a payment "
+                 "never authorized here was not booked (webhook events: %s; "
+                 "kept: %s)",
+                 db_scalar("SELECT string_agg(kind || ':' || outcome, ',') "
+                           "FROM webhook_events WHERE merchant_id = $1 AND "
+                           "checkout_id = $2", 2, params),
+                 db_scalar("SELECT string_agg(kind || ':' || state, ',') "
+                           "FROM psp_events WHERE reference = $1 || ':' || $2",
+                           2, params));
+    cr_expect_eq(captured(&h, 0), 400);
+    cr_expect_str_eq(checkout_status(&h), "SUCCESS");
+    cr_expect_str_eq(webhook_outcome(&h, "CAPTURE_SUCCEEDED"),
+                     "captured_outside");
+    cr_expect_str_eq(db_scalar("SELECT psp_payment_ref FROM checkouts WHERE "
+                               "merchant_id = $1 AND checkout_id = $2",
+                               2, params), ref);
+    cr_expect_eq(ql("SELECT count(*) FROM order_events WHERE merchant_id = $1 "
+                    "AND checkout_id = $2 AND from_status = 'EXECUTING' AND "
+                    "to_status = 'AUTHORIZED'", h.m.id, h.co), 2,
+                 "each order held first");
+    expect_books(&h, 600);
+
+    /* the PSP takes it back */
+    r = mock_post(str_printf("/_control/captures/%s/fail", cap), NULL);
+    cr_assert_eq(r->status, 200, "the PSP refused the reversal: %s", r->body);
+
+    for (i = 0; i < 100 && captured(&h, 1) != 0; i++) {
+        msleep(100);
+    }
+
+    cr_assert_eq(captured(&h, 1), 0, "the capture the PSP reversed stays "
+                 "booked (webhook events: %s)",
+                 db_scalar("SELECT string_agg(kind || ':' || outcome, ',') "
+                           "FROM webhook_events WHERE merchant_id = $1 AND "
+                           "checkout_id = $2", 2, params));
+    cr_expect_eq(captured(&h, 0), 0);
+    cr_expect_str_eq(webhook_outcome(&h, "CAPTURE_FAILED"),
+                     "capture_reversed");
+    cr_expect_eq(ql("SELECT count(*) FROM captures WHERE merchant_id = $1 "
+                    "AND checkout_id = $2 AND status = 'SUCCEEDED'",
+                    h.m.id, h.co), 0);
+    expect_books(&h, 0);
+}
+
+
+/*
  * A capture the PSP confirms after the hold was released here (by an
  * earlier sweeper that did not wait for it, or by the PSP's own release
  * notice crossing it): the PSP holds the money, so it is booked, as a
