@@ -191,7 +191,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-apt() { DEBIAN_FRONTEND=noninteractive apt-get -q -y \
+# Another apt-get on the machine (an earlier run's left running, an
+# install of the CI's) holds dpkg's lock for a while: wait for it, up to
+# 5 minutes, instead of failing at once.
+apt() { DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"; }
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -351,7 +354,7 @@ run=$(mktemp -d /tmp/ngx-payments-deb.XXXXXX)
 chmod 755 "$run"
 mkdir -p "$run/logs"
 export run
-printf '%s\n' 'APT::Get::Assume-Yes "true";' \
+printf '%s\n' 'APT::Get::Assume-Yes "true";' 'DPkg::Lock::Timeout "300";' \
     'Dpkg::Options { "--force-confdef"; "--force-confold"; };' >"$run/apt.conf"
 cp "$debfile" "$run/"
 
