@@ -54,7 +54,7 @@
 # non-zero when anything failed.  The mock PSP and the gateway listen on
 # loopback ports picked at run time; PostgreSQL on the cluster's own 5432.
 # Environment: BUILD (default build), DEB_TEST_KEEP=1 keeps the run
-# directory (/tmp/ngx-payments-deb.*).
+# directory (/tmp/ngx-payments-deb-*).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -350,7 +350,9 @@ step_check() {
 export -f doc_blocks block run_block
 export top
 
-run=$(mktemp -d /tmp/ngx-payments-deb.XXXXXX)
+# no dot in the name: nginx's configure rewrites a build path that holds
+# ".S" or ".c" (its sed rules for sources), so a run named deb.S… failed
+run=$(mktemp -d /tmp/ngx-payments-deb-XXXXXX)
 chmod 755 "$run"
 mkdir -p "$run/logs"
 export run
