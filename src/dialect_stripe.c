@@ -608,6 +608,37 @@ pay_stripe_lookup_method(const json_t *root, pay_event_t *ev)
 
 
 /*
+ * A paid session that saved the shopper's method: its payment intent
+ * (expanded) set it up (setup_future_usage) under the checkout's nonce, as
+ * the intent's own event names it: its payment_method and customer (the
+ * intent's, else the session's) into ev; else nothing.
+ */
+static void
+pay_stripe_lookup_saved(const pay_psp_lookup_t *in, const json_t *root,
+    const json_t *pi, pay_event_t *ev)
+{
+    const char  *nonce, *cus;
+
+    nonce = pay_json_str(json_object_get(pi, "metadata"), "nonce");
+
+    if (pi == NULL || pay_json_str(pi, "setup_future_usage") == NULL
+        || nonce == NULL || in->nonce == NULL
+        || strcmp(nonce, in->nonce) != 0)
+    {
+        return;
+    }
+
+    cus = pay_json_str(pi, "customer");
+
+    if (cus == NULL) {
+        cus = pay_json_str(root, "customer");
+    }
+
+    (void) pay_lookup_method(ev, pay_json_str(pi, "payment_method"), cus);
+}
+
+
+/*
  * The session's payment intent, expanded (an object) or not (its id): the
  * intent's id, or NULL.
  */
@@ -737,6 +768,9 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
          * setup intent (expanded) succeeded, with a payment_method */
         if (in->setup && kind == PAY_EVT_SUCCEEDED) {
             pay_stripe_lookup_method(root, ev);
+
+        } else if (kind == PAY_EVT_SUCCEEDED) {
+            pay_stripe_lookup_saved(in, root, pi, ev);
         }
     }
 

@@ -2284,6 +2284,67 @@ Test(solo_sweeper, a_generic_setup_whose_events_never_came_saves_its_method)
 }
 
 
+/*
+ * A Stripe payment that saves the shopper's method, its events never
+ * sent: the session look-up (its payment intent expanded) pays the
+ * checkout and names the method the intent set up, and the sweeper keeps
+ * it as payment_intent.succeeded would (event id "<the payment's>:
+ * payment_method"): the shop can charge it.
+ */
+Test(solo_sweeper, a_stripe_payment_that_saved_its_method_unheard_keeps_it)
+{
+    char        *co_id, *token, *customer;
+    json_t      *co, *list;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-save-pay");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    customer = uid("cust");
+    p[0] = m.id;
+    p[1] = co_id;
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(&m, co_id)));
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string("sw_stripe"));
+    json_object_set_new(co, "save_payment_method",
+                        json_pack("{ss ss sb}", "customer", customer,
+                                  "usage", "off_session",
+                                  "shopper_agreed", 1));
+    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, &m, uid("key"),
+                     dump(co));
+    cr_assert_eq(r->status, 201, "registration: %ld %s", r->status, r->body);
+    token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                     "psp_token")));
+    secret_used(token);
+    mock_session(token, "pay");
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS");
+    expect_swept(&m, co_id, "sw_stripe", "SUCCESS");
+
+    cr_assert(wait_row("SELECT 1 FROM payment_methods WHERE merchant_id = $1 "
+                       "AND checkout_id = $2 AND detached_at IS NULL", p, 10),
+              "the method the payment saved is kept");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM audit_log WHERE "
+                               "merchant_id = $1 AND checkout_id = $2 "
+                               "AND action = 'sweeper:saved'", 2, p), "1");
+    cr_expect_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1, p),
+                     "true");
+
+    r = gateway_send(&sweepers[0], "GET",
+                     str_printf("/v1/payment_methods?customer=%s", customer),
+                     &m, NULL, NULL);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    list = json_object_get(resp_json(r), "data");
+    cr_expect_eq(json_array_size(list), 1, "%s", r->body);
+}
+
+
 Test(solo_sweeper, an_adyen_setup_completed_without_its_method_fails_at_expiry)
 {
     char        *co_id, *token;

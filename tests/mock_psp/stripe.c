@@ -1144,13 +1144,14 @@ mock_stripe_create(struct MHD_Connection *c, mock_request_t *r)
  * The session's payment intent expanded into it, once it has one: a manual
  * capture's as its events show it (requires_capture while held, then
  * succeeded or canceled); an automatic one's succeeded once paid, else
- * processing (an asynchronous method on its way).
+ * processing (an asynchronous method on its way).  A session that saved
+ * the method: setup_future_usage, payment_method and customer too.
  */
 static void
 mock_stripe_expand_intent(json_t *session)
 {
     int          paid;
-    json_t      *pi;
+    json_t      *pi, *m, *md;
     const char  *ps;
 
     if (!json_is_string(json_object_get(session, "payment_intent"))) {
@@ -1175,7 +1176,28 @@ mock_stripe_expand_intent(json_t *session)
                        "currency", json_object_get(session, "currency"),
                        "status", paid ? "succeeded" : "processing",
                        "metadata");
+
+        md = json_object_get(session, "payment_intent_metadata");
+        if (pi != NULL && md != NULL) {
+            json_object_set_new(pi, "metadata", json_deep_copy(md));
+        }
     }
+
+    /* a session that saved the shopper's method: the intent set it up,
+     * on the session's customer */
+    m = json_object_get(session, "save_usage") != NULL
+        ? mock_vault_of_reference(json_string_value(
+              json_object_get(session, "client_reference_id")))
+        : NULL;
+
+    if (pi != NULL && m != NULL) {
+        json_object_set(pi, "setup_future_usage",
+                        json_object_get(session, "save_usage"));
+        json_object_set(pi, "payment_method", json_object_get(m, "token"));
+        json_object_set(pi, "customer", json_object_get(m, "customer"));
+    }
+
+    json_decref(m);
 
     if (pi != NULL) {
         json_object_set_new(session, "payment_intent", pi);

@@ -289,6 +289,38 @@ Test(lookup, stripe_a_paid_sessions_expanded_intent_names_the_payment)
 }
 
 
+/* a paid session that saved the method: its intent (expanded) set it up
+ * under our nonce; it names the method and the customer, as the intent's
+ * own event would.  Another checkout's intent names none. */
+Test(lookup, stripe_a_paid_session_names_the_method_its_intent_saved)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+    static const char  body[] =
+        "{\"id\":\"cs_1\",\"status\":\"complete\","
+        "\"payment_status\":\"paid\",\"amount_total\":1500,"
+        "\"currency\":\"usd\",\"client_reference_id\":\"m1:co_1\","
+        "\"customer\":\"cus_session\","
+        "\"payment_intent\":{\"id\":\"pi_7\",\"status\":\"succeeded\","
+        "\"setup_future_usage\":\"off_session\","
+        "\"payment_method\":\"pm_1\",\"customer\":\"cus_1\","
+        "\"metadata\":{\"nonce\":\"%s\"}}}";
+    char               buf[1024];
+
+    snprintf(buf, sizeof(buf), body, "m1:co_1");
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200, buf, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_str_eq(ev.method, "pm_1");
+    cr_expect_str_eq(ev.psp_customer, "cus_1");
+
+    snprintf(buf, sizeof(buf), body, "m1:co_2");
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200, buf, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.method, "", "another checkout's method");
+}
+
+
 Test(lookup, stripe_unknown_or_missing_statuses_decide_nothing)
 {
     size_t            i;
