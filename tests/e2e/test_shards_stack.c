@@ -186,6 +186,73 @@ Test(shards_stack, merchants_live_on_the_shard_they_were_created_on)
 }
 
 
+/* books_compare's failures, counted per check */
+static void
+count_failure(void *ctx, books_check_e chk, const char *line)
+{
+    int  *n = ctx;
+
+    (void) line;
+    n[chk]++;
+}
+
+
+/* The books' checks read the connection they are given: an unbalanced
+ * ledger transaction of a merchant of b, inside a transaction on b never
+ * committed, is seen over that connection and not over a's (the
+ * merchant's shard is what a check over shards must be given). */
+Test(shards_stack, the_books_checks_read_the_shard_they_are_given)
+{
+    int           i, on_b[BOOKS_NCHECKS], on_a[BOOKS_NCHECKS];
+    PGconn       *c;
+    merchant_t    mb;
+    books_cmp_t   cmp;
+
+    merchant_new_on(&mb, "b");
+    c = db_of(&mb);
+
+    db_exec_on(c, "BEGIN", 0, NULL);
+    /* the owner, with the guards off for this transaction */
+    db_exec_on(c, "SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec_on(c, "WITH t AS (INSERT INTO ledger_transactions (merchant_id,"
+               " checkout_id, payment_order_id, source, kind, object_id)"
+               " VALUES ($1, 'co_canary', 'co_canary_p1', 'canary',"
+               " 'payment', NULL) RETURNING txn_id)"
+               " INSERT INTO ledger_entries (merchant_id, txn_id, entry_no,"
+               " account, amount, currency)"
+               " SELECT $1, t.txn_id, 1, 'seller_payable:s1', 1, 'USD'"
+               " FROM t", 1, (const char *[]) { mb.id });
+
+    memset(&cmp, 0, sizeof(cmp));
+    cmp.merchant_id = mb.id;
+    cmp.books = json_object();
+    cmp.fail = count_failure;
+    /* the ledger's own checks: nothing of the PSP's to compare with */
+    cmp.skip = (1u << BOOKS_CAPTURED) | (1u << BOOKS_REFUNDED)
+               | (1u << BOOKS_DISPUTED) | (1u << BOOKS_PAYOUTS)
+               | (1u << BOOKS_MOVED) | (1u << BOOKS_ONCE);
+
+    memset(on_b, 0, sizeof(on_b));
+    cmp.ctx = on_b;
+    cmp.conn = c;
+    books_compare(&cmp);
+
+    memset(on_a, 0, sizeof(on_a));
+    cmp.ctx = on_a;
+    cmp.conn = db_shard("a");
+    books_compare(&cmp);
+
+    db_exec_on(c, "ROLLBACK", 0, NULL);
+
+    cr_expect_gt(on_b[BOOKS_BALANCED], 0, "shard b's unbalanced ledger"
+                 " transaction was not seen");
+    for (i = 0; i < BOOKS_NCHECKS; i++) {
+        cr_expect_eq(on_a[i], 0, "check %s failed on shard a, where the"
+                     " merchant has nothing", books_check_names[i]);
+    }
+}
+
+
 /* A paused shard (SIGSTOP of its cluster) hangs: a connection does not
  * fail, it waits; payments-merchant refuses to create a merchant anywhere
  * while a shard does not answer, within its PGCONNECT_TIMEOUT; shard a
