@@ -4323,12 +4323,14 @@ BEGIN
         -- two makers at once (two gateways' first events of a month): one
         -- at a time, the second finding it made.  A lock on the table, not
         -- an advisory one: taking it reads the catalog's changes committed
-        -- meanwhile, which to_regclass then sees.  Inserts wait for it
-        -- only while a partition is being made.
-        LOCK TABLE psp_events IN SHARE ROW EXCLUSIVE MODE;
+        -- meanwhile, which to_regclass then sees.  SHARE UPDATE EXCLUSIVE
+        -- conflicts with itself (and ATTACH's), never with reads or inserts.
+        LOCK TABLE psp_events IN SHARE UPDATE EXCLUSIVE MODE;
         CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
 
-        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF psp_events FOR VALUES FROM (%L) TO (%L)',
+        EXECUTE format('CREATE TABLE %I (LIKE psp_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS '
+                       'INCLUDING STORAGE INCLUDING COMPRESSION)', v_name);
+        EXECUTE format('ALTER TABLE psp_events ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                        v_name, v_from, v_from + interval '1 month');
         EXECUTE format('REVOKE ALL ON %I FROM PUBLIC', v_name);
         v_made := v_made + 1;

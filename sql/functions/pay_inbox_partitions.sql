@@ -1,9 +1,13 @@
 -- The event inbox's monthly partitions (UTC months), from the current one
 -- to p_ahead months ahead, each made when missing: psp_events_yYYYYmMM.
 -- Called by every round of the sweeper, and by pay_event_keep when an event
--- finds no partition for its month (a gateway without a sweeper).  Making
--- a partition locks the parent briefly; made ahead, it never happens on a
--- webhook's path.  Returns how many it made.
+-- finds no partition for its month (a gateway without a sweeper).  A
+-- partition is made as a table of its own and then attached, which holds
+-- the parent in SHARE UPDATE EXCLUSIVE only: webhooks keep reading and
+-- inserting meanwhile.  (CREATE TABLE ... PARTITION OF takes ACCESS
+-- EXCLUSIVE on the parent; after a lock that already kept inserts out, a
+-- webhook holding the parent for its duplicate check and then inserting
+-- deadlocked with it, 40P01.)  Returns how many it made.
 CREATE OR REPLACE FUNCTION pay_inbox_partitions(p_ahead integer)
  RETURNS integer
  LANGUAGE plpgsql
@@ -29,12 +33,14 @@ BEGIN
         -- two makers at once (two gateways' first events of a month): one
         -- at a time, the second finding it made.  A lock on the table, not
         -- an advisory one: taking it reads the catalog's changes committed
-        -- meanwhile, which to_regclass then sees.  Inserts wait for it
-        -- only while a partition is being made.
-        LOCK TABLE psp_events IN SHARE ROW EXCLUSIVE MODE;
+        -- meanwhile, which to_regclass then sees.  SHARE UPDATE EXCLUSIVE
+        -- conflicts with itself (and ATTACH's), never with reads or inserts.
+        LOCK TABLE psp_events IN SHARE UPDATE EXCLUSIVE MODE;
         CONTINUE WHEN to_regclass(v_name) IS NOT NULL;
 
-        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF psp_events FOR VALUES FROM (%L) TO (%L)',
+        EXECUTE format('CREATE TABLE %I (LIKE psp_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS '
+                       'INCLUDING STORAGE INCLUDING COMPRESSION)', v_name);
+        EXECUTE format('ALTER TABLE psp_events ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                        v_name, v_from, v_from + interval '1 month');
         EXECUTE format('REVOKE ALL ON %I FROM PUBLIC', v_name);
         v_made := v_made + 1;

@@ -3124,6 +3124,61 @@ Test(sql, the_home_shards_homeless_events_are_pending_ones_no_merchant_here_owns
     PQfinish(c);
 }
 
+/*
+ * A month's partition made while a webhook holds the inbox: the webhook
+ * has read it (its duplicate check) and inserts next.  The maker holds
+ * nothing an insert waits for (it attaches a table of its own, SHARE
+ * UPDATE EXCLUSIVE on the parent): it finishes while the webhook's
+ * transaction is open, and the webhook's insert goes through.  Made with
+ * CREATE TABLE ... PARTITION OF after a SHARE ROW EXCLUSIVE lock, the two
+ * waited on each other (40P01).  The maker's months are rolled back.
+ */
+Test(sql, a_months_partition_is_made_while_a_webhook_holds_the_inbox,
+     .timeout = 60)
+{
+    PGconn      *c = sqlt_connect(), *a, *b;
+    PGresult    *r;
+    char         m[24], evt[64], made[64];
+
+    new_merchant(c, m);
+    snprintf(evt, sizeof(evt), "part_%s", m);
+    a = sqlt_connect();
+    b = sqlt_connect();
+
+    /* the webhook: its duplicate check read the inbox, in its transaction,
+     * and it holds the parent as inserting would */
+    OK0(a, "BEGIN");
+    OK0(a, "SELECT count(*) FROM psp_events WHERE false");
+    OK0(a, "LOCK TABLE psp_events IN ROW EXCLUSIVE MODE");
+
+    /* months far ahead no sweeper made: made, not waiting on the webhook */
+    OK0(b, "BEGIN");
+    OK0(b, "SET LOCAL lock_timeout = '5s'");
+    r = PQexec(b, "SELECT pay_inbox_partitions(24)");
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK,
+                 "the maker waited on the webhook: %s",
+                 PQresultErrorMessage(r));
+    snprintf(made, sizeof(made), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    cr_expect_neq(atoi(made), 0, "no month was missing: nothing tested");
+    cr_expect_str_eq(VAL0(b, "SELECT count(*) FROM pg_inherits "
+                             "WHERE inhparent = 'psp_events'::regclass "
+                             "AND inhrelid = to_regclass('psp_events_' || "
+                             "to_char((now() AT TIME ZONE 'UTC') + "
+                             "interval '24 months', '\"y\"YYYY\"m\"MM'))"),
+                     "1", "the month is a partition of the inbox");
+    OK0(b, "ROLLBACK");
+
+    /* the webhook's own insert, then its commit */
+    cr_expect_str_eq(keep_event(a, evt, "REFUND_SUCCEEDED", "order-43", "", ""),
+                     "foreign");
+    OK0(a, "COMMIT");
+
+    PQfinish(a);
+    PQfinish(b);
+    PQfinish(c);
+}
+
 Test(sql, a_forwarded_event_is_marked_once_and_left_as_it_is,
      .description = "pay_inbox_forwarded: a pending, foreign or unmatched event becomes 'forwarded' "
                     "naming its owner shard, once; an applied one does not; it is homeless no more, a "
