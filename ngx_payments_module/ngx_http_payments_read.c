@@ -794,7 +794,9 @@ ngx_http_payments_readyz_answer(ngx_http_payments_readyz_t *rz)
         return;
     }
 
-    detail = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_PAYMENTS_LOGIN_REFUSED)
+    /* the shard's name first: the hint speaks of one database */
+    detail = ngx_pnalloc(r->pool, sizeof("shard : ") + PAY_SHARD_NAME_MAX
+                                  + sizeof(NGX_HTTP_PAYMENTS_LOGIN_REFUSED)
                                   + ngx_strlen(hint));
     if (detail == NULL
         || ngx_http_payments_add_header(r, "Retry-After", "1") != NGX_OK)
@@ -803,7 +805,8 @@ ngx_http_payments_readyz_answer(ngx_http_payments_readyz_t *rz)
         return;
     }
 
-    (void) ngx_sprintf(detail, "%s%s%Z", NGX_HTTP_PAYMENTS_LOGIN_REFUSED, hint);
+    (void) ngx_sprintf(detail, "shard %V: %s%s%Z", &shard[pr->index].name,
+                       NGX_HTTP_PAYMENTS_LOGIN_REFUSED, hint);
     ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
                                    PAY_ERR_STORE_UNAVAILABLE, 0,
                                    (char *) detail));
