@@ -27,6 +27,10 @@ static void
 stop_br_gw(void)
 {
     gateway_stop(&br_gw);
+
+    /* the read-only case's, whatever became of it */
+    db_exec("ALTER ROLE payments_gateway RESET default_transaction_read_only",
+            0, NULL);
 }
 
 
@@ -273,4 +277,68 @@ Test(solo_shard_breaker, breaker_0_keeps_a_shard_without_one)
     cr_expect_eq(gateway_metric(&br_gw, "payments_db_breaker_state"), 0);
     cr_expect_eq(gateway_metric(&br_gw, "payments_db_breaker_opens_total"),
                  0);
+}
+
+
+/*
+ * A shard whose server takes no writes (a standby, or
+ * default_transaction_read_only, set here on the gateway's role while the
+ * test's gateway opens its connections): /readyz?shard= says read_only,
+ * writes are 503 store_unavailable, and /readyz stays as it was (ready:
+ * the server answers).
+ */
+Test(solo_shard_breaker, a_read_only_shard_says_so_and_keeps_its_reads)
+{
+    char       *co_id, *path;
+    resp_t     *r;
+    merchant_t  m;
+
+    merchant_new(&m);
+
+    /* a checkout to read, through the suite's gateway */
+    co_id = uid("co");
+    r = api_post(&m, uid("key"), body_for(co_id));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+
+    path = str_printf("/v1/checkouts/%s", co_id);
+
+    db_exec("ALTER ROLE payments_gateway SET default_transaction_read_only "
+            "= on", 0, NULL);
+
+    gateway_start(&br_gw, "shard_read_only", 1, str_printf(
+        "payments_shard a \"%s\" pool=2 timeout=2s;\n"
+        "payments_sweeper off;\n%s",
+        pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
+
+    gateway_wait_ready(&br_gw, 10);
+
+    /* its connections keep the setting they opened with */
+    db_exec("ALTER ROLE payments_gateway RESET default_transaction_read_only",
+            0, NULL);
+
+    r = gateway_get(&br_gw, "/readyz?shard=a");
+    cr_expect_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(r->body, "{\"status\":\"ready\",\"shards\":{\"a\":"
+                     "\"read_only\"}}\n");
+    resp_free(r);
+
+    r = gateway_get(&br_gw, "/readyz");
+    cr_expect_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(r->body, "{\"status\":\"ready\"}\n");
+    resp_free(r);
+
+    /* a read of the merchant API: the key check (pay_auth) notes the
+     * key's use with an UPDATE, which a read-only server refuses even when
+     * it touches no row, so today it is 503 too; never a 500 */
+    r = gateway_send(&br_gw, "GET", path, &m, NULL, NULL);
+    if (r->status != 200) {
+        expect_problem(r, 503, "store_unavailable");
+    }
+    resp_free(r);
+
+    r = gateway_send(&br_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     body_for(uid("co")));
+    expect_problem(r, 503, "store_unavailable");
+    resp_free(r);
 }
