@@ -31,9 +31,11 @@
 #include "ngx_http_payments_limit.h"
 
 
-/* zone->data: a configuration's PSPs and the block they count in */
+/* zone->data: a configuration's PSPs and shards, and the block they count
+ * in */
 typedef struct {
     ngx_array_t                     *psps;
+    ngx_array_t                     *shards;
     ngx_http_payments_metrics_t     *m;
 } ngx_http_payments_metrics_ctx_t;
 
@@ -84,6 +86,7 @@ ngx_http_payments_metrics_zone(ngx_conf_t *cf, ngx_array_t *psps)
     ngx_str_t                         name;
     ngx_shm_zone_t                   *zone;
     ngx_http_payments_metrics_ctx_t  *ctx;
+    ngx_http_payments_main_conf_t    *pmcf;
 
     if (psps->nelts > NGX_HTTP_PAYMENTS_MAX_PSPS) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -98,6 +101,11 @@ ngx_http_payments_metrics_zone(ngx_conf_t *cf, ngx_array_t *psps)
     }
 
     ctx->psps = psps;
+
+    /* the shards, by name as the PSPs (the array is complete by the time
+     * the zone is made) */
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_payments_module);
+    ctx->shards = pmcf->shards;
 
     ngx_str_set(&name, "payments_metrics");
 
@@ -143,6 +151,7 @@ ngx_http_payments_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_uint_t                        i, j;
     ngx_slab_pool_t                  *shpool;
     ngx_http_payments_psp_t          *psp;
+    ngx_http_payments_shard_t        *shard;
     ngx_http_payments_metrics_t      *m;
     ngx_http_payments_metrics_ctx_t  *ctx, *octx = data;
 
@@ -195,6 +204,28 @@ ngx_http_payments_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
 
         psp[i].metrics_slot = j;
+    }
+
+    shard = ctx->shards->elts;
+
+    for (i = 0; i < ctx->shards->nelts; i++) {
+
+        j = ngx_http_payments_slot_assign(m->shards,
+                sizeof(ngx_http_payments_shard_slot_t),
+                NGX_HTTP_PAYMENTS_SHARD_SLOTS, &shard[i].name, ctx->shards,
+                octx ? octx->shards : NULL);
+
+        if (j == NGX_HTTP_PAYMENTS_SHARD_SLOTS) {
+            /* cannot happen either: twice PAY_SHARD_MAX slots */
+            ngx_shmtx_unlock(&shpool->mutex);
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "payments: no metrics slot left for shard "
+                          "\"%V\": restart nginx instead of reloading it",
+                          &shard[i].name);
+            return NGX_ERROR;
+        }
+
+        shard[i].metrics_slot = j;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -516,7 +547,9 @@ ngx_http_payments_metrics_db_slot(ngx_uint_t up, ngx_uint_t busy,
 void
 ngx_http_payments_metrics_worker_exit(void)
 {
-    ngx_http_payments_db_slot_t  *slot;
+    ngx_uint_t                         i;
+    ngx_http_payments_db_slot_t       *slot;
+    ngx_http_payments_shard_worker_t  *w;
 
     if (ngx_http_payments_metrics == NULL
         || ngx_worker >= NGX_HTTP_PAYMENTS_MAX_WORKERS)
@@ -526,6 +559,108 @@ ngx_http_payments_metrics_worker_exit(void)
 
     slot = &ngx_http_payments_metrics->db_workers[ngx_worker];
     (void) ngx_atomic_cmp_set(&slot->pid, (ngx_atomic_uint_t) ngx_pid, 0);
+
+    /* and its part of each shard's */
+    for (i = 0; i < NGX_HTTP_PAYMENTS_SHARD_SLOTS; i++) {
+        w = &ngx_http_payments_metrics->shards[i].stats.workers[ngx_worker];
+        (void) ngx_atomic_cmp_set(&w->pid, (ngx_atomic_uint_t) ngx_pid, 0);
+    }
+}
+
+
+/*
+ * The shard's counters, under the mutex: the slot init_zone gave it while
+ * it still bears its name, else found by name; NULL when a later reload
+ * gave it to another name.
+ */
+ngx_http_payments_shard_stats_t *
+ngx_http_payments_metrics_shard_slot(ngx_http_payments_metrics_t *m,
+    ngx_http_payments_shard_t *shard)
+{
+    ngx_http_payments_shard_slot_t  *s;
+
+    s = ngx_http_payments_slot_find(m->shards,
+                                    sizeof(ngx_http_payments_shard_slot_t),
+                                    NGX_HTTP_PAYMENTS_SHARD_SLOTS,
+                                    &shard->name, &shard->metrics_slot);
+
+    return s != NULL ? &s->stats : NULL;
+}
+
+
+void
+ngx_http_payments_metrics_shard_db(ngx_http_payments_shard_t *shard,
+    ngx_http_payments_db_e what)
+{
+    ngx_http_payments_shard_stats_t  *s;
+
+    if (ngx_http_payments_metrics == NULL || what >= NGX_HTTP_PAYMENTS_DB__MAX)
+    {
+        return;
+    }
+
+    ngx_shmtx_lock(&ngx_http_payments_metrics_pool->mutex);
+
+    s = ngx_http_payments_metrics_shard_slot(ngx_http_payments_metrics,
+                                             shard);
+    if (s != NULL) {
+        (void) ngx_atomic_fetch_add(&s->db[what], 1);
+    }
+
+    ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
+}
+
+
+void
+ngx_http_payments_metrics_shard_opened(ngx_http_payments_shard_t *shard)
+{
+    ngx_http_payments_shard_stats_t  *s;
+
+    if (ngx_http_payments_metrics == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&ngx_http_payments_metrics_pool->mutex);
+
+    s = ngx_http_payments_metrics_shard_slot(ngx_http_payments_metrics,
+                                             shard);
+    if (s != NULL) {
+        (void) ngx_atomic_fetch_add(&s->breaker_opens, 1);
+    }
+
+    ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
+}
+
+
+void
+ngx_http_payments_metrics_shard_pool(ngx_http_payments_shard_t *shard,
+    ngx_uint_t up, ngx_uint_t busy, ngx_uint_t waiting, ngx_uint_t size,
+    ngx_uint_t breaker)
+{
+    ngx_http_payments_shard_stats_t   *s;
+    ngx_http_payments_shard_worker_t  *w;
+
+    if (ngx_http_payments_metrics == NULL
+        || ngx_worker >= NGX_HTTP_PAYMENTS_MAX_WORKERS)
+    {
+        return;
+    }
+
+    ngx_shmtx_lock(&ngx_http_payments_metrics_pool->mutex);
+
+    s = ngx_http_payments_metrics_shard_slot(ngx_http_payments_metrics,
+                                             shard);
+    if (s != NULL) {
+        w = &s->workers[ngx_worker];
+        w->up = up;
+        w->busy = busy;
+        w->waiting = waiting;
+        w->size = size;
+        w->breaker = breaker;
+        w->pid = (ngx_atomic_uint_t) ngx_pid;
+    }
+
+    ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
 }
 
 

@@ -20,6 +20,7 @@
 #include <payments/error.h>
 #include <payments/checkout.h>
 #include <payments/url.h>
+#include <payments/shard.h>
 
 
 #define NGX_HTTP_PAYMENTS_MAX_PSPS      32
@@ -188,6 +189,42 @@ typedef struct {
 } ngx_http_payments_psp_stats_t;
 
 
+/* a shard's pool in one worker (as ngx_http_payments_db_slot_t) */
+typedef struct {
+    ngx_atomic_t    up;
+    ngx_atomic_t    busy;
+    ngx_atomic_t    waiting;
+    ngx_atomic_t    size;
+    ngx_atomic_t    breaker;            /* pay_breaker_state_e */
+    ngx_atomic_t    pid;                /* 0: no such worker */
+} ngx_http_payments_shard_worker_t;
+
+
+/*
+ * A shard's counters under its name (payments_shard's), found by that name
+ * as a PSP's are: a reload that reorders the lines keeps each shard's
+ * series, and draining workers count on the right shard.  Filled while
+ * there are several shards (the "shard" label), or for a shard with a
+ * breaker.  Other per-shard figures go after these (the layout's version
+ * is the block's size).
+ */
+typedef struct {
+    ngx_atomic_t                      db[NGX_HTTP_PAYMENTS_DB__MAX];
+    ngx_atomic_t                      breaker_opens;
+    ngx_http_payments_shard_worker_t  workers[NGX_HTTP_PAYMENTS_MAX_WORKERS];
+} ngx_http_payments_shard_stats_t;
+
+
+typedef struct {
+    ngx_http_payments_slot_name_t     id;       /* first: a named slot */
+    ngx_http_payments_shard_stats_t   stats;
+} ngx_http_payments_shard_slot_t;
+
+
+/* the running configuration's shards and the one being loaded's */
+#define NGX_HTTP_PAYMENTS_SHARD_SLOTS   (2 * PAY_SHARD_MAX)
+
+
 /* a PSP's counters under its name, found by that name (_metrics.c) */
 typedef struct {
     ngx_http_payments_slot_name_t   id;         /* first: a named slot */
@@ -203,6 +240,7 @@ typedef struct {
     ngx_atomic_t                    db[NGX_HTTP_PAYMENTS_DB__MAX];
     ngx_http_payments_db_slot_t     db_workers[NGX_HTTP_PAYMENTS_MAX_WORKERS];
     ngx_http_payments_psp_slot_t    psps[NGX_HTTP_PAYMENTS_PSP_SLOTS];
+    ngx_http_payments_shard_slot_t  shards[NGX_HTTP_PAYMENTS_SHARD_SLOTS];
     ngx_atomic_t                    executing;          /* checkouts */
     ngx_atomic_t                    executing_oldest;   /* seconds */
     ngx_atomic_t                    sweeper_leader;     /* holds the lease */
@@ -293,6 +331,20 @@ void ngx_http_payments_metrics_risk_after(ngx_uint_t verdict);
 void ngx_http_payments_metrics_db_slot(ngx_uint_t up, ngx_uint_t busy,
     ngx_uint_t waiting, ngx_uint_t size);
 void ngx_http_payments_metrics_worker_exit(void);
+
+/* Per shard, in the slot that bears its name (nothing when a later reload
+ * gave it to another name): a database count, this worker's pool and
+ * breaker state, a breaker opening. */
+typedef struct ngx_http_payments_shard_s  ngx_http_payments_shard_t;
+void ngx_http_payments_metrics_shard_db(ngx_http_payments_shard_t *shard,
+    ngx_http_payments_db_e what);
+void ngx_http_payments_metrics_shard_pool(ngx_http_payments_shard_t *shard,
+    ngx_uint_t up, ngx_uint_t busy, ngx_uint_t waiting, ngx_uint_t size,
+    ngx_uint_t breaker);
+void ngx_http_payments_metrics_shard_opened(ngx_http_payments_shard_t *shard);
+/* what _metrics_page.c reads: a shard's slot, under the zone's mutex */
+ngx_http_payments_shard_stats_t *ngx_http_payments_metrics_shard_slot(
+    ngx_http_payments_metrics_t *m, ngx_http_payments_shard_t *shard);
 
 /* what _metrics_page.c reads: a PSP's slot (under the zone's mutex, in
  * its slab pool), the outcomes' names in their enums' order, the latency

@@ -12,6 +12,8 @@
 #include "ngx_http_payments_module.h"
 #include "ngx_http_payments_limit.h"
 
+#include <payments/breaker.h>
+
 
 static const char  *ngx_http_payments_psp_results[] = {
     "created", "refused", "auth_refused", "retryable", "timeout", "network",
@@ -41,6 +43,10 @@ static const char  *ngx_http_payments_db_names[][2] = {
       "Failed attempts to connect to PostgreSQL." }
 };
 
+static const char  *ngx_http_payments_pool_states[] = {
+    "up", "busy", "size"
+};
+
 static const char  *ngx_http_payments_psp_le[] = {
     "0.05", "0.1", "0.2", "0.3", "0.5", "1", "2", "5", "10"
 };
@@ -48,6 +54,16 @@ static const char  *ngx_http_payments_psp_le[] = {
 
 #define ngx_http_payments_out(...)                                            \
     p = ngx_slprintf(p, last, __VA_ARGS__)
+
+
+static u_char *ngx_http_payments_metrics_db(u_char *p, u_char *last,
+    ngx_http_payments_metrics_t *m);
+static u_char *ngx_http_payments_metrics_shards_db(u_char *p, u_char *last,
+    ngx_http_payments_shard_t *shard, ngx_uint_t ns,
+    ngx_http_payments_shard_stats_t **sps);
+static u_char *ngx_http_payments_metrics_shards_state(u_char *p,
+    u_char *last, ngx_http_payments_shard_t *shard, ngx_uint_t ns,
+    ngx_http_payments_shard_stats_t **sps);
 
 ngx_int_t
 ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
@@ -61,20 +77,37 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     ngx_http_payments_metrics_t    *m;
     ngx_http_payments_psp_stats_t  *s, *stats, **ps;
     ngx_http_payments_route_stats_t  *rs;
-    ngx_http_payments_db_slot_t    *w;
+    ngx_uint_t                      ns, named;
+    ngx_http_payments_shard_t      *shard;
+    ngx_http_payments_shard_stats_t  *ss, *sstats, **sps;
+    ngx_http_payments_main_conf_t  *pmcf;
 
     m = ngx_http_payments_metrics;
     if (m == NULL) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_payments_module);
+
+    /* several shards: the database's series by shard (the "shard" label);
+     * payments_shard lines: each shard's state and breaker.  Neither for
+     * payments_database, whose series stay as they were. */
+    ns = ngx_min(pmcf->shards->nelts, PAY_SHARD_MAX);
+    named = (pmcf->conninfo.len == 0 && ns > 0);
+    shard = pmcf->shards->elts;
+
     n = ngx_min(psps->nelts, NGX_HTTP_PAYMENTS_MAX_PSPS);
-    size = 24576 + n * (8192 + NGX_HTTP_PAYMENTS_PSP_ROUTES * 1536);
+    size = 24576 + n * (8192 + NGX_HTTP_PAYMENTS_PSP_ROUTES * 1536)
+           + (named ? ns : 0) * (2048 + NGX_HTTP_PAYMENTS_MAX_WORKERS * 512);
 
     buf = ngx_pnalloc(r->pool, size);
     stats = ngx_pcalloc(r->pool, (n + 1) * sizeof(*stats));
     ps = ngx_pcalloc(r->pool, (n + 1) * sizeof(*ps));
-    if (buf == NULL || stats == NULL || ps == NULL) {
+    sstats = ngx_pcalloc(r->pool, (ns + 1) * sizeof(*sstats));
+    sps = ngx_pcalloc(r->pool, (ns + 1) * sizeof(*sps));
+    if (buf == NULL || stats == NULL || ps == NULL || sstats == NULL
+        || sps == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -92,6 +125,14 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         if (s != NULL) {
             stats[i] = *s;
             ps[i] = &stats[i];
+        }
+    }
+
+    for (i = 0; named && i < ns; i++) {
+        ss = ngx_http_payments_metrics_shard_slot(m, &shard[i]);
+        if (ss != NULL) {
+            sstats[i] = *ss;
+            sps[i] = &sstats[i];
         }
     }
 
@@ -347,47 +388,15 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         }
     }
 
-    for (i = 0; i < NGX_HTTP_PAYMENTS_DB__MAX; i++) {
-        ngx_http_payments_out("# HELP %s %s\n# TYPE %s counter\n%s %uA\n",
-                              ngx_http_payments_db_names[i][0],
-                              ngx_http_payments_db_names[i][1],
-                              ngx_http_payments_db_names[i][0],
-                              ngx_http_payments_db_names[i][0], m->db[i]);
+    if (ns > 1) {
+        p = ngx_http_payments_metrics_shards_db(p, last, shard, ns, sps);
+
+    } else {
+        p = ngx_http_payments_metrics_db(p, last, m);
     }
 
-    ngx_http_payments_out(
-        "# HELP payments_db_pool_connections Each worker's PostgreSQL "
-        "connections.\n"
-        "# TYPE payments_db_pool_connections gauge\n");
-
-    for (i = 0; i < NGX_HTTP_PAYMENTS_MAX_WORKERS; i++) {
-        w = &m->db_workers[i];
-
-        if (w->pid == 0) {
-            continue;
-        }
-
-        ngx_http_payments_out(
-            "payments_db_pool_connections{worker=\"%ui\",state=\"up\"} %uA\n"
-            "payments_db_pool_connections{worker=\"%ui\",state=\"busy\"} "
-            "%uA\n"
-            "payments_db_pool_connections{worker=\"%ui\",state=\"size\"} "
-            "%uA\n",
-            i, w->up, i, w->busy, i, w->size);
-    }
-
-    ngx_http_payments_out(
-        "# HELP payments_db_pool_waiting Each worker's queries waiting for "
-        "a connection.\n"
-        "# TYPE payments_db_pool_waiting gauge\n");
-
-    for (i = 0; i < NGX_HTTP_PAYMENTS_MAX_WORKERS; i++) {
-        w = &m->db_workers[i];
-
-        if (w->pid != 0) {
-            ngx_http_payments_out("payments_db_pool_waiting{worker=\"%ui\"} "
-                                  "%uA\n", i, w->waiting);
-        }
+    if (named) {
+        p = ngx_http_payments_metrics_shards_state(p, last, shard, ns, sps);
     }
 
     ngx_http_payments_out(
@@ -563,4 +572,223 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
 
     return ngx_http_payments_send(r, NGX_HTTP_OK,
                                   "text/plain; version=0.0.4", buf, p - buf);
+}
+
+
+/* one database: the gateway's counters and each worker's pool */
+
+static u_char *
+ngx_http_payments_metrics_db(u_char *p, u_char *last,
+    ngx_http_payments_metrics_t *m)
+{
+    ngx_uint_t                    i;
+    ngx_http_payments_db_slot_t  *w;
+
+    for (i = 0; i < NGX_HTTP_PAYMENTS_DB__MAX; i++) {
+        ngx_http_payments_out("# HELP %s %s\n# TYPE %s counter\n%s %uA\n",
+                              ngx_http_payments_db_names[i][0],
+                              ngx_http_payments_db_names[i][1],
+                              ngx_http_payments_db_names[i][0],
+                              ngx_http_payments_db_names[i][0], m->db[i]);
+    }
+
+    ngx_http_payments_out(
+        "# HELP payments_db_pool_connections Each worker's PostgreSQL "
+        "connections.\n"
+        "# TYPE payments_db_pool_connections gauge\n");
+
+    for (i = 0; i < NGX_HTTP_PAYMENTS_MAX_WORKERS; i++) {
+        w = &m->db_workers[i];
+
+        if (w->pid == 0) {
+            continue;
+        }
+
+        ngx_http_payments_out(
+            "payments_db_pool_connections{worker=\"%ui\",state=\"up\"} %uA\n"
+            "payments_db_pool_connections{worker=\"%ui\",state=\"busy\"} "
+            "%uA\n"
+            "payments_db_pool_connections{worker=\"%ui\",state=\"size\"} "
+            "%uA\n",
+            i, w->up, i, w->busy, i, w->size);
+    }
+
+    ngx_http_payments_out(
+        "# HELP payments_db_pool_waiting Each worker's queries waiting for "
+        "a connection.\n"
+        "# TYPE payments_db_pool_waiting gauge\n");
+
+    for (i = 0; i < NGX_HTTP_PAYMENTS_MAX_WORKERS; i++) {
+        w = &m->db_workers[i];
+
+        if (w->pid != 0) {
+            ngx_http_payments_out("payments_db_pool_waiting{worker=\"%ui\"} "
+                                  "%uA\n", i, w->waiting);
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * Several shards: the same families, each series with its shard's name
+ * (from nginx.conf, never from a request).  sps[i] NULL: the shard's slot
+ * went to another name (a worker of an old cycle), no series.
+ */
+
+static u_char *
+ngx_http_payments_metrics_shards_db(u_char *p, u_char *last,
+    ngx_http_payments_shard_t *shard, ngx_uint_t ns,
+    ngx_http_payments_shard_stats_t **sps)
+{
+    ngx_uint_t                         i, j, k;
+    ngx_atomic_uint_t                  v;
+    ngx_http_payments_shard_worker_t  *w;
+
+    for (j = 0; j < NGX_HTTP_PAYMENTS_DB__MAX; j++) {
+        ngx_http_payments_out("# HELP %s %s\n# TYPE %s counter\n",
+                              ngx_http_payments_db_names[j][0],
+                              ngx_http_payments_db_names[j][1],
+                              ngx_http_payments_db_names[j][0]);
+
+        for (i = 0; i < ns; i++) {
+            if (sps[i] != NULL) {
+                ngx_http_payments_out("%s{shard=\"%V\"} %uA\n",
+                                      ngx_http_payments_db_names[j][0],
+                                      &shard[i].name, sps[i]->db[j]);
+            }
+        }
+    }
+
+    ngx_http_payments_out(
+        "# HELP payments_db_pool_connections Each worker's PostgreSQL "
+        "connections.\n"
+        "# TYPE payments_db_pool_connections gauge\n");
+
+    for (i = 0; i < ns; i++) {
+        for (k = 0; sps[i] != NULL && k < NGX_HTTP_PAYMENTS_MAX_WORKERS;
+             k++)
+        {
+            w = &sps[i]->workers[k];
+
+            if (w->pid == 0) {
+                continue;
+            }
+
+            for (j = 0; j < 3; j++) {
+                v = (j == 0) ? w->up : (j == 1) ? w->busy : w->size;
+                ngx_http_payments_out(
+                    "payments_db_pool_connections{worker=\"%ui\","
+                    "shard=\"%V\",state=\"%s\"} %uA\n", k,
+                    &shard[i].name, ngx_http_payments_pool_states[j], v);
+            }
+        }
+    }
+
+    ngx_http_payments_out(
+        "# HELP payments_db_pool_waiting Each worker's queries waiting for "
+        "a connection.\n"
+        "# TYPE payments_db_pool_waiting gauge\n");
+
+    for (i = 0; i < ns; i++) {
+        for (k = 0; sps[i] != NULL && k < NGX_HTTP_PAYMENTS_MAX_WORKERS;
+             k++)
+        {
+            w = &sps[i]->workers[k];
+
+            if (w->pid != 0) {
+                ngx_http_payments_out(
+                    "payments_db_pool_waiting{worker=\"%ui\","
+                    "shard=\"%V\"} %uA\n", k, &shard[i].name,
+                    w->waiting);
+            }
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * payments_shard lines: whether each shard is up (some worker's pool has a
+ * connection) and its breaker (the most open of the workers': each worker
+ * has its own), labelled by shard when there are several.
+ */
+
+static u_char *
+ngx_http_payments_metrics_shards_state(u_char *p, u_char *last,
+    ngx_http_payments_shard_t *shard, ngx_uint_t ns,
+    ngx_http_payments_shard_stats_t **sps)
+{
+    u_char                            *label, *end;
+    ngx_uint_t                         i, k, f;
+    ngx_atomic_uint_t                  v;
+    u_char                             lbuf[sizeof("{shard=\"\"}")
+                                            + PAY_SHARD_NAME_MAX];
+    ngx_http_payments_shard_worker_t  *w;
+
+    static const char  *families[][3] = {
+        { "payments_shard_up", "gauge",
+          "1 while some worker's pool has a connection to the shard." },
+        { "payments_db_breaker_state", "gauge",
+          "The shard's database breaker, the most open of the workers' "
+          "(each has its own): 0 closed, 1 open (its queries are refused "
+          "at once, 503 store_unavailable), 2 half-open (the next query "
+          "is the probe)." },
+        { "payments_db_breaker_opens_total", "counter",
+          "How often the shard's database breaker opened, over the "
+          "workers." }
+    };
+
+    for (f = 0; f < 3; f++) {
+        ngx_http_payments_out("# HELP %s %s\n# TYPE %s %s\n",
+                              families[f][0], families[f][2],
+                              families[f][0], families[f][1]);
+
+        for (i = 0; i < ns; i++) {
+            if (sps[i] == NULL) {
+                continue;
+            }
+
+            v = 0;
+
+            for (k = 0; f < 2 && k < NGX_HTTP_PAYMENTS_MAX_WORKERS; k++) {
+                w = &sps[i]->workers[k];
+
+                if (w->pid == 0) {
+                    continue;
+                }
+
+                if (f == 0 && w->up > 0) {
+                    v = 1;
+
+                } else if (f == 1
+                           && (w->breaker == PAY_BREAKER_OPEN
+                               || (w->breaker == PAY_BREAKER_HALF_OPEN
+                                   && v == PAY_BREAKER_CLOSED)))
+                {
+                    /* open over half-open over closed */
+                    v = w->breaker;
+                }
+            }
+
+            if (f == 2) {
+                v = sps[i]->breaker_opens;
+            }
+
+            /* a label only when there are shards to tell apart */
+            end = lbuf;
+            if (ns > 1) {
+                end = ngx_snprintf(lbuf, sizeof(lbuf), "{shard=\"%V\"}",
+                                   &shard[i].name);
+            }
+
+            label = lbuf;
+            ngx_http_payments_out("%s%*s %uA\n", families[f][0],
+                                  (size_t) (end - label), label, v);
+        }
+    }
+
+    return p;
 }

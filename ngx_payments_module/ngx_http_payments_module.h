@@ -234,8 +234,9 @@ typedef struct {
  * (_shard_conf.c); each worker keeps a pool per shard (_pg.c), and a
  * query goes to its own shard's (q->shard).  Routing over several is not
  * built yet: nginx -t refuses a "payments" location with more than one.
+ * (ngx_http_payments_shard_t: typedef'd in ngx_http_payments_metrics.h.)
  */
-typedef struct {
+struct ngx_http_payments_shard_s {
     ngx_str_t                   name;
     ngx_str_t                   conninfo;
     ngx_uint_t                  pool_size;      /* pool=, else
@@ -247,8 +248,16 @@ typedef struct {
                                                    payments_database_queue */
     ngx_uint_t                  home;           /* "home": keeps the
                                                    events no shard claims */
+    ngx_uint_t                  breaker;        /* breaker=: failures in
+                                                   a row that open the
+                                                   shard's breaker (_pg.c);
+                                                   0: none (payments_
+                                                   database's) */
+    ngx_msec_t                  breaker_open;   /* breaker_open= */
+    ngx_uint_t                  metrics_slot;   /* its named slot in the
+                                                   metrics zone (a hint) */
     ngx_http_payments_conf_at_t at;             /* its line */
-} ngx_http_payments_shard_t;
+};
 
 
 typedef struct {
@@ -945,19 +954,23 @@ ngx_http_payments_psp_t *ngx_http_payments_find_psp(
 
 
 /*
- * Tables in shared memory whose slots belong to PSPs by name (the circuit
- * breakers, the per-PSP metrics).  A reload keeps the table, so a PSP keeps
- * its slot whatever the order of the payments_psp lines, and the old
- * cycle's workers, draining, still find the slot of the PSP they called.
+ * Tables in shared memory whose slots belong to PSPs or shards by name (the
+ * circuit breakers, the per-PSP and per-shard metrics).  A reload keeps the
+ * table, so a PSP or shard keeps its slot whatever the order of the
+ * payments_psp or payments_shard lines, and the old cycle's workers,
+ * draining, still find the slot of the PSP they called or shard they
+ * queried.
  * A table is n slots of size bytes, each starting with this (_util.c).
  */
 /* ngx_http_payments_slot_name_t: above, before the metrics */
 
-/* name's slot: its own, else a free one, else one whose name neither psps
- * nor old_psps (NULL: none) has, cleared; n when none is left.  Under the
- * zone's mutex, at init_zone. */
+/* name's slot: its own, else a free one, else one whose name neither names
+ * nor old_names (NULL: none) has, cleared; n when none is left.  names are
+ * arrays whose elements begin with their ngx_str_t name (PSPs, shards).
+ * Under the zone's mutex, at init_zone. */
 ngx_uint_t ngx_http_payments_slot_assign(void *table, size_t size,
-    ngx_uint_t n, ngx_str_t *name, ngx_array_t *psps, ngx_array_t *old_psps);
+    ngx_uint_t n, ngx_str_t *name, ngx_array_t *names,
+    ngx_array_t *old_names);
 /* the slot bearing name: *hint's first, else searched (and *hint set);
  * NULL when a later reload gave it to another name */
 void *ngx_http_payments_slot_find(void *table, size_t size, ngx_uint_t n,

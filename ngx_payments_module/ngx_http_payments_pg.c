@@ -24,6 +24,7 @@
 #include "ngx_http_payments_pg_int.h"
 
 #include <payments/pghint.h>
+#include <payments/shard.h>
 
 
 static void ngx_http_payments_pg_connect(ngx_http_payments_pg_conn_t *pc);
@@ -52,6 +53,13 @@ static void ngx_http_payments_pg_notice(void *arg, const PGresult *res);
 static void ngx_http_payments_pg_defer_failure(
     ngx_http_payments_pg_query_t *q);
 static void ngx_http_payments_pg_failure_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_payments_pg_breaker_allow(
+    ngx_http_payments_pg_pool_t *pool, ngx_http_payments_pg_query_t *q);
+static void ngx_http_payments_pg_breaker_result(
+    ngx_http_payments_pg_pool_t *pool, ngx_http_payments_pg_query_t *q,
+    ngx_uint_t success);
+static void ngx_http_payments_pg_count(ngx_http_payments_pg_pool_t *pool,
+    ngx_http_payments_db_e what);
 
 
 /* A pool per shard in each worker; set up in init_process. */
@@ -90,6 +98,13 @@ ngx_http_payments_pg_init(ngx_cycle_t *cycle,
         pool->index = s;
         pool->log = cycle->log;
         ngx_queue_init(&pool->waiting);
+
+        /* a probe that never reports (its request went, its answer was
+         * lost) is replaced once it would have timed out twice */
+        pool->breaker_conf.threshold = (uint32_t) shard[s].breaker;
+        pool->breaker_conf.open_ms = (int64_t) shard[s].breaker_open;
+        pool->breaker_conf.probe_ms = 2 * (int64_t) shard[s].db_timeout
+                                      + 1000;
 
         if (ngx_http_payments_pg_pool_init(cycle, pool) != NGX_OK) {
             return NGX_ERROR;
@@ -212,6 +227,170 @@ ngx_http_payments_pg_publish(void)
     }
 
     ngx_http_payments_metrics_db_slot(up, busy, waiting, total);
+
+    /* each shard's own, when there is more than one to tell apart, or
+     * when a payments_shard line gave it its breaker */
+    for (s = 0; s < ngx_http_payments_pg_npools; s++) {
+        pool = &ngx_http_payments_pg_pools[s];
+
+        if (ngx_http_payments_pg_npools < 2
+            && ngx_strcmp(pool->shard->name.data, PAY_SHARD_DEFAULT) == 0)
+        {
+            /* payments_database's: today's figures above only */
+            continue;
+        }
+
+        up = 0;
+        busy = 0;
+
+        for (i = 0; i < pool->nconns; i++) {
+            if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_BUSY) {
+                busy++;
+                up++;
+
+            } else if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_IDLE) {
+                up++;
+            }
+        }
+
+        ngx_http_payments_metrics_shard_pool(pool->shard, up, busy,
+            pool->nwaiting, pool->nconns,
+            pay_breaker_state(&pool->breaker, &pool->breaker_conf,
+                              (int64_t) ngx_current_msec));
+    }
+}
+
+
+/* a count of the database's: the gateway's, and its shard's when there
+ * are several */
+
+static void
+ngx_http_payments_pg_count(ngx_http_payments_pg_pool_t *pool,
+    ngx_http_payments_db_e what)
+{
+    ngx_http_payments_count(db[what]);
+
+    if (ngx_http_payments_pg_npools > 1) {
+        ngx_http_payments_metrics_shard_db(pool->shard, what);
+    }
+}
+
+
+/*
+ * The shard's breaker (breaker=, breaker_open=; none for
+ * payments_database): after breaker= connection failures or query
+ * time-outs in a row, the shard's queries are refused at once for
+ * breaker_open=, then one goes through as the probe, and any answer from
+ * the server closes it.  Per worker, no shared memory: a hanging shard
+ * then holds no client connection for timeout= each (worker_connections
+ * are every shard's), and the other shards never notice.
+ */
+
+static ngx_int_t
+ngx_http_payments_pg_breaker_allow(ngx_http_payments_pg_pool_t *pool,
+    ngx_http_payments_pg_query_t *q)
+{
+    int      probe;
+    int64_t  wait;
+
+    if (pool->breaker_conf.threshold == 0) {
+        return 1;
+    }
+
+    if (!pay_breaker_allow(&pool->breaker, &pool->breaker_conf,
+                           (int64_t) ngx_current_msec, &probe, &wait))
+    {
+        return 0;
+    }
+
+    if (probe) {
+        pool->probe_q = q;
+
+        ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+                      "payments: shard \"%V\": its breaker lets a probe "
+                      "through", &pool->shard->name);
+    }
+
+    return 1;
+}
+
+
+/* the probe was not sent after all (no connection up): the next query
+ * is the probe */
+
+static void
+ngx_http_payments_pg_breaker_unprobe(ngx_http_payments_pg_pool_t *pool,
+    ngx_http_payments_pg_query_t *q)
+{
+    if (pool->probe_q == q) {
+        pool->probe_q = NULL;
+        pool->breaker.probe_at = 0;
+    }
+}
+
+
+static void
+ngx_http_payments_pg_breaker_result(ngx_http_payments_pg_pool_t *pool,
+    ngx_http_payments_pg_query_t *q, ngx_uint_t success)
+{
+    uint64_t             opens;
+    ngx_uint_t           probe, level;
+    ngx_queue_t         *qe;
+    pay_breaker_state_e  was;
+
+    if (pool->breaker_conf.threshold == 0) {
+        return;
+    }
+
+    probe = (q != NULL && q == pool->probe_q);
+    if (probe) {
+        pool->probe_q = NULL;
+    }
+
+    was = pool->breaker.state;
+    opens = pool->breaker.opens;
+
+    pay_breaker_result(&pool->breaker, &pool->breaker_conf, (int) success,
+                       (int) probe, (int64_t) ngx_current_msec);
+
+    if (pool->breaker.opens != opens) {
+        /* warn once per outage; its probes failing again are info */
+        level = (was == PAY_BREAKER_CLOSED) ? NGX_LOG_WARN : NGX_LOG_INFO;
+
+        ngx_log_error(level, pool->log, 0,
+                      "payments: shard \"%V\": %s: its breaker opens for "
+                      "%Mms, its queries are refused at once (503 "
+                      "store_unavailable)", &pool->shard->name,
+                      was == PAY_BREAKER_CLOSED
+                      ? "database failures in a row" : "the probe failed",
+                      pool->shard->breaker_open);
+
+        ngx_http_payments_metrics_shard_opened(pool->shard);
+
+        /* the queries waiting would only time out behind it */
+        while (!ngx_queue_empty(&pool->waiting)) {
+            qe = ngx_queue_head(&pool->waiting);
+            ngx_queue_remove(qe);
+            pool->nwaiting--;
+
+            q = ngx_queue_data(qe, ngx_http_payments_pg_query_t, queue);
+            q->queued = 0;
+            ngx_http_payments_pg_count(pool, NGX_HTTP_PAYMENTS_DB_REJECTED);
+            ngx_http_payments_pg_defer_failure(q);
+        }
+
+        ngx_http_payments_pg_publish();
+        return;
+    }
+
+    if (was != PAY_BREAKER_CLOSED
+        && pool->breaker.state == PAY_BREAKER_CLOSED)
+    {
+        ngx_log_error(NGX_LOG_WARN, pool->log, 0,
+                      "payments: shard \"%V\": the database answers "
+                      "again: its breaker closes", &pool->shard->name);
+        ngx_http_payments_pg_publish();
+    }
 }
 
 
@@ -284,6 +463,12 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
         return NGX_DECLINED;
     }
 
+    /* its breaker is open: 503 at once, not after timeout= */
+    if (!ngx_http_payments_pg_breaker_allow(pool, q)) {
+        ngx_http_payments_pg_count(pool, NGX_HTTP_PAYMENTS_DB_REJECTED);
+        return NGX_DECLINED;
+    }
+
     usable = 0;
 
     for (i = 0; i < pool->nconns; i++) {
@@ -302,6 +487,7 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
     /* a background query (a gauge's poll) yields to the requests: it
      * waits for its next round rather than for a connection */
     if (q->background) {
+        ngx_http_payments_pg_breaker_unprobe(pool, q);
         return NGX_DECLINED;
     }
 
@@ -312,7 +498,8 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
      */
 
     if (usable == 0 || pool->nwaiting >= pool->shard->db_queue) {
-        ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_REJECTED]);
+        ngx_http_payments_pg_breaker_unprobe(pool, q);
+        ngx_http_payments_pg_count(pool, NGX_HTTP_PAYMENTS_DB_REJECTED);
         return NGX_DECLINED;
     }
 
@@ -342,7 +529,7 @@ ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     pc->result = NULL;
     pc->state = NGX_HTTP_PAYMENTS_PG_BUSY;
 
-    ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_QUERIES]);
+    ngx_http_payments_pg_count(pc->pool, NGX_HTTP_PAYMENTS_DB_QUERIES);
     ngx_http_payments_pg_publish();
 
     q->timer.handler = ngx_http_payments_pg_timeout;
@@ -396,22 +583,23 @@ ngx_http_payments_pg_timeout(ngx_event_t *ev)
     ngx_http_payments_pg_query_t  *q = ev->data;
     ngx_http_payments_pg_pool_t   *pool;
 
-    ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_TIMEOUTS]);
+    pool = &ngx_http_payments_pg_pools[q->shard];
+    ngx_http_payments_pg_count(pool, NGX_HTTP_PAYMENTS_DB_TIMEOUTS);
 
     if (q->queued) {
-        pool = &ngx_http_payments_pg_pools[q->shard];
-
         ngx_log_error(NGX_LOG_ERR, q->log, 0,
                       "payments: database query waited too long for a "
                       "connection");
         ngx_queue_remove(&q->queue);
         pool->nwaiting--;
         q->queued = 0;
+        ngx_http_payments_pg_breaker_result(pool, q, 0);
         ngx_http_payments_pg_answer(q, NULL);
         return;
     }
 
-    /* running: only closing the connection stops it without blocking */
+    /* running: only closing the connection stops it without blocking
+     * (pg_fail counts it for the breaker) */
     ngx_http_payments_pg_fail(q->conn, "query timed out");
 }
 
@@ -787,6 +975,9 @@ ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
                 res = PQmakeEmptyPGresult(pc->pg, PGRES_FATAL_ERROR);
             }
 
+            /* the server answered: the shard is up */
+            ngx_http_payments_pg_breaker_result(pc->pool, q, 1);
+
             ngx_http_payments_pg_answer(q, res);
             PQclear(res);
 
@@ -807,7 +998,7 @@ void
 ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
 {
     size_t                         len;
-    ngx_uint_t                     i, up, hint;
+    ngx_uint_t                     i, up, hint, failed;
     ngx_queue_t                   *qe;
     ngx_http_payments_pg_query_t  *q;
     ngx_http_payments_pg_pool_t   *pool = pc->pool;
@@ -845,6 +1036,11 @@ ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
     q = pc->query;
     pc->query = NULL;
 
+    /* a connection that failed to open, or a query that timed out or lost
+     * its connection, counts against the shard's breaker; an idle
+     * connection the server closed does not (its reopening will tell) */
+    failed = (pc->state != NGX_HTTP_PAYMENTS_PG_IDLE);
+
     if (pc->orphan.timer_set) {
         ngx_del_timer(&pc->orphan);
     }
@@ -862,10 +1058,16 @@ ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
     }
 
     pc->state = NGX_HTTP_PAYMENTS_PG_DOWN;
-    ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_CONNECTION_FAILURES]);
+    ngx_http_payments_pg_count(pool,
+                               NGX_HTTP_PAYMENTS_DB_CONNECTION_FAILURES);
 
     ngx_add_timer(&pc->reconnect, pc->backoff);
     pc->backoff = ngx_min(pc->backoff * 2, NGX_HTTP_PAYMENTS_PG_BACKOFF_MAX);
+
+    if (failed) {
+        /* may open it, and fail the queries waiting */
+        ngx_http_payments_pg_breaker_result(pool, q, 0);
+    }
 
     if (q) {
         ngx_http_payments_pg_defer_failure(q);
@@ -921,6 +1123,9 @@ ngx_http_payments_pg_cancel(ngx_http_payments_pg_query_t *q)
 
     /* the query's shard: a held query was taken by its pool (pg_send) */
     pool = &ngx_http_payments_pg_pools[q->shard];
+
+    /* a probe whose request went: the next query is the probe */
+    ngx_http_payments_pg_breaker_unprobe(pool, q);
 
     if (q->timer.timer_set) {
         ngx_del_timer(&q->timer);
@@ -985,6 +1190,7 @@ ngx_http_payments_pg_orphan_done(ngx_http_payments_pg_conn_t *pc)
     }
 
     pc->state = NGX_HTTP_PAYMENTS_PG_IDLE;
+    ngx_http_payments_pg_breaker_result(pool, NULL, 1);
     ngx_http_payments_pg_publish();
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
@@ -1001,7 +1207,7 @@ ngx_http_payments_pg_orphan_handler(ngx_event_t *ev)
 {
     ngx_http_payments_pg_conn_t  *pc = ev->data;
 
-    ngx_http_payments_count(db[NGX_HTTP_PAYMENTS_DB_TIMEOUTS]);
+    ngx_http_payments_pg_count(pc->pool, NGX_HTTP_PAYMENTS_DB_TIMEOUTS);
     ngx_http_payments_pg_fail(pc, "query timed out (its request had gone)");
 }
 

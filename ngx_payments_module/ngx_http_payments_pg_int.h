@@ -12,6 +12,9 @@
 #define _NGX_HTTP_PAYMENTS_PG_INT_H_INCLUDED_
 
 
+#include <payments/breaker.h>
+
+
 #define NGX_HTTP_PAYMENTS_PG_BACKOFF_MIN  250
 #define NGX_HTTP_PAYMENTS_PG_BACKOFF_MAX  5000
 
@@ -65,6 +68,12 @@ struct ngx_http_payments_pg_pool_s {
     ngx_log_t                          *log;
     /* the pay_pg_hint_e of the last login refused; NONE once one is up */
     ngx_uint_t                          hint;
+    /* the shard's breaker in this worker (breaker=, breaker_open=): open,
+     * its queries are refused at once; probe_q is the half-open probe
+     * (compared, never followed: it may be gone) */
+    pay_breaker_t                       breaker;
+    pay_breaker_conf_t                  breaker_conf;
+    ngx_http_payments_pg_query_t       *probe_q;
 };
 
 

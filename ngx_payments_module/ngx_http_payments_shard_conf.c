@@ -7,7 +7,8 @@
  * payments_database shares, and what nginx -t refuses of the shards once
  * http{} is read.  The design: doc/plans/shards.md.
  *
- * What is built: each shard's pool in each worker (_pg.c).  What is not:
+ * What is built: each shard's pool in each worker, with its breaker
+ * (breaker=, breaker_open=: _pg.c).  What is not:
  * the directory and the routing of a request, a webhook or the background
  * work to a merchant's shard; every query still goes to shard 0.  So a
  * "payments" location is refused with more than one shard (it would send
@@ -29,6 +30,8 @@ static ngx_http_payments_range_t  ngx_http_payments_shard_ranges[] = {
     { "pool=", "1..256" },
     { "timeout=", "1ms or more" },
     { "queue=", "0 or more" },
+    { "breaker=", "0..1000 (0: no breaker)" },
+    { "breaker_open=", "100ms..10m" },
     { NULL, NULL }
 };
 
@@ -103,6 +106,8 @@ ngx_http_payments_shard_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     shard->pool_size = NGX_CONF_UNSET_UINT;
     shard->db_timeout = NGX_CONF_UNSET_MSEC;
     shard->db_queue = NGX_CONF_UNSET_UINT;
+    shard->breaker = NGX_CONF_UNSET_UINT;
+    shard->breaker_open = NGX_CONF_UNSET_MSEC;
     ngx_http_payments_conf_at(cf, &shard->at);
 
     who = ngx_pnalloc(cf->pool, sizeof("\"payments_shard\" \"\"")
@@ -160,15 +165,28 @@ ngx_http_payments_shard_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        /* the plan's per-shard breaker: not there to configure yet */
-        if (ngx_strncmp(value[i].data, "breaker=", 8) == 0
-            || ngx_strncmp(value[i].data, "breaker_open=", 13) == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"payments_shard\" \"%V\": \"%V\": a "
-                               "breaker per shard is not built yet",
-                               &value[1], &value[i]);
-            return NGX_CONF_ERROR;
+        if (ngx_strncmp(value[i].data, "breaker=", 8) == 0) {
+            n = ngx_atoi(value[i].data + 8, value[i].len - 8);
+            if (n == NGX_ERROR || n > 1000) {
+                goto invalid;
+            }
+
+            shard->breaker = (ngx_uint_t) n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "breaker_open=", 13) == 0) {
+            v.data = value[i].data + 13;
+            v.len = value[i].len - 13;
+            shard->breaker_open = ngx_parse_time(&v, 0);
+            if (shard->breaker_open == (ngx_msec_t) NGX_ERROR
+                || shard->breaker_open < 100
+                || shard->breaker_open > 600000)
+            {
+                goto invalid;
+            }
+
+            continue;
         }
 
         goto invalid;
@@ -476,6 +494,8 @@ ngx_http_payments_shard_merge(ngx_conf_t *cf,
         ngx_conf_init_uint_value(shard[i].pool_size, pmcf->pool_size);
         ngx_conf_init_msec_value(shard[i].db_timeout, pmcf->db_timeout);
         ngx_conf_init_uint_value(shard[i].db_queue, pmcf->db_queue);
+        ngx_conf_init_uint_value(shard[i].breaker, 5);
+        ngx_conf_init_msec_value(shard[i].breaker_open, 5000);
 
         if (shard[i].home) {
             if (homes++) {

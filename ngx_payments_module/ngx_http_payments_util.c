@@ -598,21 +598,24 @@ ngx_http_payments_slot_named(ngx_http_payments_slot_name_t *id,
 }
 
 
+/* names: an array whose elements each begin with their ngx_str_t name
+ * (ngx_http_payments_psp_t, ngx_http_payments_shard_t) */
+
 static ngx_int_t
 ngx_http_payments_slot_configured(ngx_http_payments_slot_name_t *id,
-    ngx_array_t *psps)
+    ngx_array_t *names)
 {
-    ngx_uint_t                i;
-    ngx_http_payments_psp_t  *psp;
+    ngx_uint_t   i;
+    ngx_str_t   *name;
 
-    if (psps == NULL || id->len == 0) {
+    if (names == NULL || id->len == 0) {
         return 0;
     }
 
-    psp = psps->elts;
+    for (i = 0; i < names->nelts; i++) {
+        name = (ngx_str_t *) ((u_char *) names->elts + i * names->size);
 
-    for (i = 0; i < psps->nelts; i++) {
-        if (ngx_http_payments_slot_named(id, &psp[i].name)) {
+        if (ngx_http_payments_slot_named(id, name)) {
             return 1;
         }
     }
@@ -623,7 +626,7 @@ ngx_http_payments_slot_configured(ngx_http_payments_slot_name_t *id,
 
 ngx_uint_t
 ngx_http_payments_slot_assign(void *table, size_t size, ngx_uint_t n,
-    ngx_str_t *name, ngx_array_t *psps, ngx_array_t *old_psps)
+    ngx_str_t *name, ngx_array_t *names, ngx_array_t *old_names)
 {
     ngx_uint_t                      j, k;
     ngx_http_payments_slot_name_t  *id;
@@ -636,7 +639,7 @@ ngx_http_payments_slot_assign(void *table, size_t size, ngx_uint_t n,
         }
     }
 
-    /* a free slot first, then one whose PSP neither configuration has
+    /* a free slot first, then one whose name neither configuration has
      * (what it held is forgotten) */
     for (k = 0; k < 2; k++) {
         for (j = 0; j < n; j++) {
@@ -644,8 +647,8 @@ ngx_http_payments_slot_assign(void *table, size_t size, ngx_uint_t n,
                      ((u_char *) table + j * size);
 
             if (k == 0 ? id->len == 0
-                : (!ngx_http_payments_slot_configured(id, psps)
-                   && !ngx_http_payments_slot_configured(id, old_psps)))
+                : (!ngx_http_payments_slot_configured(id, names)
+                   && !ngx_http_payments_slot_configured(id, old_names)))
             {
                 ngx_memzero(id, size);
                 ngx_memcpy(id->name, name->data, name->len);

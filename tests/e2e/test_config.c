@@ -2543,8 +2543,10 @@ Test(config, checks_a_shards_connection_string_as_payments_databases)
 }
 
 
-Test(config, refuses_shard_parameters_out_of_range_or_not_built)
+Test(config, refuses_shard_parameters_out_of_range)
 {
+    int        rc;
+    char      *out;
     conf_t     c;
     pieces_t   p;
 
@@ -2561,9 +2563,28 @@ Test(config, refuses_shard_parameters_out_of_range_or_not_built)
     p.database = SHARD_A " primary;";
     expect_refused(&c, &p, "invalid parameter \"primary\"");
 
-    p.database = SHARD_A " breaker=5;";
-    expect_refused(&c, &p, "\"breaker=5\": a breaker per shard is not "
-                           "built yet");
+    /* the shard's database breaker (_pg.c) */
+    p.database = SHARD_A " breaker=1001;";
+    expect_refused(&c, &p, "invalid parameter \"breaker=1001\" in "
+                           "\"payments_shard\": 0..1000 (0: no breaker)");
+
+    p.database = SHARD_A " breaker=-1;";
+    expect_refused(&c, &p, "invalid parameter \"breaker=-1\"");
+
+    p.database = SHARD_A " breaker_open=50ms;";
+    expect_refused(&c, &p, "invalid parameter \"breaker_open=50ms\" in "
+                           "\"payments_shard\": 100ms..10m");
+
+    p.database = SHARD_A " breaker_open=11m;";
+    expect_refused(&c, &p, "invalid parameter \"breaker_open=11m\"");
+
+    p.database = SHARD_A " breaker=0 breaker_open=100ms;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
+
+    p.database = SHARD_A " breaker=1000 breaker_open=10m;";
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
 }
 
 

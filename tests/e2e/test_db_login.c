@@ -57,6 +57,18 @@ Test(db_login, readyz_and_the_log_name_a_role_that_does_not_exist)
     /* names nothing of the configuration */
     cr_assert_null(strstr(r->body, "no_such_role"), "%s", r->body);
 
+    /* asked by its shard's name ("default": payments_database's), the
+     * same cause, after the shard's name */
+    r = gateway_get(&nologin, "/readyz?shard=default");
+    expect_problem(r, 503, "store_unavailable");
+    detail = json_string_value(json_object_get(resp_json(r), "detail"));
+    cr_assert(detail != NULL
+              && strstr(detail, "shard default: PostgreSQL refuses the "
+                        "gateway's login; likely cause: the database role "
+                        "does not exist") == detail, "%s", r->body);
+    cr_assert_not_null(resp_header(r, "Retry-After"));
+    cr_assert_null(strstr(r->body, "no_such_role"), "%s", r->body);
+
     cr_assert(file_contains(nologin.error_log, "does not exist, retrying in"),
               "no connection error in %s", nologin.error_log);
     cr_assert(file_contains(nologin.error_log, "likely cause: the database "
