@@ -1646,13 +1646,66 @@ mc_session_end(const mc_run_t *run, int c)
 }
 
 
+static int mc_env_int(const char *name, int dflt);
+
+
+/*
+ * A checkout FAILED here (the shop's cancel, a decline) whose Adyen session
+ * the shopper came back from: a cancel cannot expire it, so the shopper
+ * may have paid in it after, and with its webhooks never sent only the
+ * sweeper's look-up (every retry=, until the session's expiry) books that.
+ * Waits until a round asked about it well after the history went quiet
+ * (2 s: more than retry=, so the ask began after the payment), or it left
+ * FAILED; its status then.
+ */
+static char *
+mc_asked_again(const mc_run_t *run, int c)
+{
+    long         waited;
+    char        *st, *asked;
+    const char  *p[3];
+
+    p[0] = run->m.id;
+    p[1] = run->co[c];
+
+    if (run->h->co[c].dialect != 1
+        || db_scalar("SELECT 1 FROM checkout_sweeps WHERE merchant_id = $1 "
+                     "AND checkout_id = $2 AND session_result IS NOT NULL",
+                     2, p) == NULL)
+    {
+        return strdup("not asked: no session to look up");
+    }
+
+    p[2] = db_scalar("SELECT (now() + interval '2 seconds')::text", 0, NULL);
+
+    for (waited = 0; ; waited += 100) {
+        st = db_scalar("SELECT status::text FROM checkouts WHERE "
+                       "merchant_id = $1 AND checkout_id = $2", 2, p);
+        asked = db_scalar("SELECT 1 FROM checkout_sweeps WHERE "
+                          "merchant_id = $1 AND checkout_id = $2 "
+                          "AND last_at > $3::timestamptz", 3, p);
+        if (st == NULL || strcmp(st, "FAILED") != 0 || asked != NULL
+            || waited >= 8000)
+        {
+            return str_printf("%s%s", st != NULL ? st : "no checkout",
+                              asked == NULL && st != NULL
+                              && strcmp(st, "FAILED") == 0
+                              ? " (not asked again)" : "");
+        }
+        msleep(100);
+    }
+}
+
+
 /*
  * With a sweeper, once the history is quiet: the session's time runs out
  * for every checkout still EXECUTING whose webhooks never come (at the
  * PSP, where its session was not paid, and here), as an hour passing
  * would, so that the sweeper settles it or, where its look-up cannot
- * (an Adyen manual capture's session says paymentPending for good),
- * lists it for a person before the books are compared.
+ * (an Adyen session paid by a method that settles later says
+ * paymentPending until then), lists it for a person before the books are
+ * compared; and a failed Adyen checkout is asked about once more
+ * (mc_asked_again).
  */
 static void
 mc_time_passes(const mc_run_t *run)
@@ -1674,12 +1727,22 @@ mc_time_passes(const mc_run_t *run)
         p[1] = run->co[c];
         st = db_scalar("SELECT status::text FROM checkouts WHERE "
                        "merchant_id = $1 AND checkout_id = $2", 2, p);
+
+        if (st != NULL && strcmp(st, "FAILED") == 0) {
+            st = mc_asked_again(run, c);
+            if (mc_env_int("MONEY_PRINT", 0) > 0) {
+                mc_say("  at the end, failed checkout %d asked about again: "
+                       "%s", c, st);
+            }
+            continue;
+        }
+
         if (st == NULL || strcmp(st, "EXECUTING") != 0) {
             continue;
         }
 
         st = mc_session_end(run, c);
-        if (getenv("MONEY_PRINT") != NULL && atoi(getenv("MONEY_PRINT")) > 0) {
+        if (mc_env_int("MONEY_PRINT", 0) > 0) {
             mc_say("  at the end, checkout %d's session runs out: %s", c, st);
         }
     }
