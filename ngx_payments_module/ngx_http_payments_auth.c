@@ -377,7 +377,6 @@ ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
         rc = ngx_http_payments_shard_of_key(ctx->key_id);
 
         if (rc == NGX_BUSY) {
-            ngx_http_payments_shard_dir_count(3);
             ngx_http_payments_finalize(r,
                                    ngx_http_payments_store_unavailable(r));
             return NGX_ERROR;

@@ -1150,7 +1150,8 @@ ngx_int_t ngx_http_payments_shard_fan(ngx_http_payments_ctx_t *ctx,
 void ngx_http_payments_shard_dir_stats(ngx_uint_t *entries,
     ngx_uint_t *conflicts, ngx_uint_t lookups[4]);
 /* a lookup's result, counted: 0 hit, 1 miss_found, 2 miss_none,
- * 3 miss_unavailable */
+ * 3 miss_unavailable (an entry in conflict is none of them: it is counted
+ * once, when found) */
 void ngx_http_payments_shard_dir_count(ngx_uint_t result);
 
 

@@ -30,6 +30,9 @@
  * other workers' look-ups for its whole length */
 #define NGX_HTTP_PAYMENTS_DIR_BATCH  1024
 
+/* ms between tries of a shard's first load */
+#define NGX_HTTP_PAYMENTS_DIR_FIRST_RETRY  250
+
 
 typedef struct {
     ngx_uint_t          version;
@@ -94,6 +97,8 @@ static ngx_int_t ngx_http_payments_dir_name(ngx_http_payments_dir_t *sh,
 static ngx_http_payments_dir_ctx_t *ngx_http_payments_dir_get(
     ngx_slab_pool_t **shpool);
 static void ngx_http_payments_dir_poll(ngx_event_t *ev);
+static ngx_msec_t ngx_http_payments_dir_after(
+    ngx_http_payments_dir_poll_t *p, ngx_http_payments_dir_ctx_t *dc);
 static void ngx_http_payments_dir_polled(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_uint_t ngx_http_payments_dir_put(ngx_http_payments_dir_ctx_t *dc,
@@ -388,8 +393,24 @@ ngx_http_payments_dir_poll(ngx_event_t *ev)
     q->background = 1;
 
     if (ngx_http_payments_pg_send(q) != NGX_OK) {
-        ngx_add_timer(ev, dc->pmcf->shard_dir_refresh);
+        ngx_add_timer(ev, ngx_http_payments_dir_after(p, dc));
     }
+}
+
+
+/* the next poll: after refresh=, or sooner while the first load has not
+ * happened (the pool still connecting): until then every key of the
+ * shard costs a fan-out */
+static ngx_msec_t
+ngx_http_payments_dir_after(ngx_http_payments_dir_poll_t *p,
+    ngx_http_payments_dir_ctx_t *dc)
+{
+    if (!p->loaded) {
+        return ngx_min(dc->pmcf->shard_dir_refresh,
+                       NGX_HTTP_PAYMENTS_DIR_FIRST_RETRY);
+    }
+
+    return dc->pmcf->shard_dir_refresh;
 }
 
 
@@ -417,6 +438,11 @@ ngx_http_payments_dir_polled(ngx_http_payments_pg_query_t *q, PGresult *res)
             ngx_log_error(NGX_LOG_ERR, q->log, 0,
                           "payments: shard \"%V\": pay_directory: %s",
                           &shard[p->shard].name, PQresultErrorMessage(res));
+
+            /* an answer, if a wrong one (a shard not migrated yet): the
+             * next try after refresh=, not sooner */
+            ngx_add_timer(&p->timer, dc->pmcf->shard_dir_refresh);
+            return;
         }
 
         goto next;
@@ -474,7 +500,7 @@ ngx_http_payments_dir_polled(ngx_http_payments_pg_query_t *q, PGresult *res)
 next:
 
     if (!(ngx_exiting || ngx_terminate || ngx_quit)) {
-        ngx_add_timer(&p->timer, dc->pmcf->shard_dir_refresh);
+        ngx_add_timer(&p->timer, ngx_http_payments_dir_after(p, dc));
     }
 }
 
@@ -702,7 +728,7 @@ ngx_http_payments_fan_go(ngx_http_payments_ctx_t *ctx, const char *sql,
     for (i = 0; i < n; i++) {
         cln = ngx_pool_cleanup_add(r->pool, 0);
         if (cln == NULL) {
-            /* the ones sent are taken back by their cleanups */
+            /* nothing sent yet */
             return NGX_ERROR;
         }
 
@@ -838,7 +864,6 @@ ngx_http_payments_shard_of_merchant(ngx_http_payments_ctx_t *ctx,
     ngx_shmtx_unlock(&shpool->mutex);
 
     if (conflict) {
-        ngx_http_payments_shard_dir_count(3);
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
         return;
     }

@@ -109,14 +109,16 @@ Test(shard_dir, fills_from_the_shard_then_routes_keys_by_it)
 
     gateway_start(&dir_gw, "shard_dir", 1, str_printf(
         "payments_shard eu_1 \"%s\" pool=2;\n"
-        "payments_shard_directory size=1m refresh=300ms;\n"
+        "payments_shard_directory size=1m refresh=60s;\n"
         "payments_auth_cache 1s;\n"
         "payments_sweeper off;\n%s",
         pg_gateway_conninfo(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
 
     gateway_wait_ready(&dir_gw, 10);
 
-    /* the worker loads the whole shard once it has a connection */
+    /* the worker loads the whole shard once it has a connection; the
+     * next poll is a minute away (refresh=60s): what is made from now on
+     * is found by asking every shard */
     loaded = 0;
     for (i = 0; i < 50 && !loaded; i++) {
         loaded = log_count(&dir_gw, "payments: shard \"eu_1\" directory: ");
