@@ -202,4 +202,37 @@ Test(shard_dir, fills_from_the_shard_then_routes_keys_by_it)
                  "the shards asked more than once about one unknown key");
     cr_expect_eq(key_lines("API key \"%s\" is unknown to every shard "
                            "(this worker asked", unknown.key_id), 2);
+
+    /* a reload's workers load the shard again into the same table: what
+     * the first load put there (m and its key at least) is not new */
+    gateway_reload(&dir_gw, "refresh=60s", "refresh=59s");
+
+    for (i = 0; i < 50 && log_count(&dir_gw, "(its first load)") < 2; i++) {
+        msleep(100);
+    }
+
+    {
+        int          nread, nnew;
+        char        *text;
+        size_t       len;
+        const char  *p, *last;
+
+        text = file_read(dir_gw.error_log, &len);
+        cr_assert_not_null(text);
+
+        last = NULL;
+        for (p = text; (p = strstr(p, "directory: ")) != NULL; p++) {
+            if (strstr(p, "(its first load)") != NULL) {
+                last = p;
+            }
+        }
+
+        cr_assert_not_null(last);
+        cr_assert_eq(log_count(&dir_gw, "(its first load)"), 2,
+                     "the reload's worker did not load the shard");
+        cr_assert_eq(sscanf(last, "directory: %d entries read, %d new",
+                            &nread, &nnew), 2, "%.80s", last);
+        cr_expect_leq(nnew, nread - 2, "the reload made a new table: %.80s",
+                      last);
+    }
 }
