@@ -236,3 +236,38 @@ Test(shard_dir, fills_from_the_shard_then_routes_keys_by_it)
                       last);
     }
 }
+
+
+/*
+ * A key not in the directory while its shard does not answer (here the
+ * only shard, which nothing listens for): 503 store_unavailable, as with
+ * payments_database, never 401 (the key may be on that shard), and not
+ * kept as unknown: the next request asks again.
+ */
+Test(shard_dir, a_key_no_shard_could_be_asked_about_is_503_not_401)
+{
+    int          i;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    cr_assert_eq(setenv("PAY_TEST_ERROR_LOG_LEVEL", "info", 1), 0);
+
+    gateway_start(&dir_gw, "shard_dir_down", 1, str_printf(
+        "payments_shard eu_1 \"hostaddr=127.0.0.1 port=%ld dbname=payments "
+        "user=payments_gateway connect_timeout=2\" pool=1 timeout=1s;\n"
+        "payments_sweeper off;\n%s",
+        free_port(), gw_psp_conf(env("PAY_TEST_PSP"), "stripe")));
+
+    for (i = 0; i < 2; i++) {
+        r = gateway_send(&dir_gw, "GET", "/v1/checkouts/none_such", &m, NULL,
+                         NULL);
+        expect_problem(r, 503, "store_unavailable");
+        cr_expect_not_null(resp_header(r, "Retry-After"));
+        resp_free(r);
+    }
+
+    cr_expect_eq(log_count(&dir_gw, "is unknown to every shard"), 0);
+    cr_expect_eq(log_count(&dir_gw, "unknown or revoked API key"), 0);
+}
