@@ -31,6 +31,7 @@ TestSuite(shard_one, .timeout = E2E_TIMEOUT, .fini = stop_one_shard);
 
 Test(shard_one, a_single_named_shard_serves_as_payments_database)
 {
+    int          i;
     char        *co_id;
     resp_t      *r;
     merchant_t   m;
@@ -74,6 +75,18 @@ Test(shard_one, a_single_named_shard_serves_as_payments_database)
     cr_expect_null(strstr(r->body, "shard="), "a shard label with one "
                    "shard");
     resp_free(r);
+
+    /* its directory: loaded by one worker of the two (shard 0's, worker
+     * 0), at notice */
+    for (i = 0; i < 50 && log_count(&one_shard, "(its first load)") == 0;
+         i++)
+    {
+        msleep(100);
+    }
+
+    msleep(500);
+    cr_expect_eq(log_count(&one_shard, "payments: shard \"eu_1\" "
+                           "directory: "), 1);
 }
 
 
