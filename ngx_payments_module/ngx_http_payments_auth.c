@@ -5,7 +5,11 @@
  * API-key authentication: the key's id and secret checked against
  * pay_auth's hash in constant time, and a per-worker cache of the answer
  * (payments_auth_cache, in the worker's cycle pool) so that a key is not
- * looked up on every request.
+ * looked up on every request.  With payments_shard lines, the key's shard
+ * comes from the directory (_shard.c), or from asking every shard for the
+ * key's row when it has no entry; the worker then also keeps the keys no
+ * shard knows for the same time, so that a stream of unknown keys does not
+ * cost every shard a query each.
  */
 
 
@@ -17,6 +21,19 @@
 /* prototypes */
 static void ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static void ngx_http_payments_auth_row(ngx_http_payments_ctx_t *ctx,
+    const char *merchant, const char *key_hash, const char *mode,
+    const char *origins);
+static ngx_int_t ngx_http_payments_auth_fan_answer(
+    ngx_http_payments_ctx_t *ctx, ngx_uint_t shard, PGresult *res);
+static void ngx_http_payments_auth_fan_done(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fan_e outcome);
+static void ngx_http_payments_auth_forget(ngx_http_payments_ctx_t *ctx);
+
+
+#define NGX_HTTP_PAYMENTS_AUTH_SQL                                            \
+    "SELECT merchant_id, key_hash, mode, "                                    \
+    "array_to_string(origins, ' ') FROM pay_auth($1, $2)"
 
 
 
@@ -39,6 +56,9 @@ typedef struct {
     char        *merchant;      /* ngx_alloc'd, with origins after it */
     char        *origins;       /* space-separated */
     ngx_msec_t   expires;
+    ngx_uint_t   shard;         /* the key's merchant's */
+    ngx_uint_t   unknown;       /* sharded: no shard has the key (merchant
+                                   NULL) */
 } ngx_http_payments_auth_entry_t;
 
 /*
@@ -151,6 +171,35 @@ ngx_http_payments_auth_remember(ngx_http_payments_ctx_t *ctx,
     e->merchant = m;
     e->origins = m + mlen + 1;
     e->expires = ngx_current_msec + ctx->pmcf->auth_cache;
+    e->shard = ctx->shard;
+    e->unknown = 0;
+}
+
+
+/* sharded: no shard has the key (or its own shard refused it), for as long
+ * as a known key is kept */
+static void
+ngx_http_payments_auth_forget(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_payments_auth_entry_t  *e;
+
+    e = ngx_http_payments_auth_slot(ctx);
+
+    if (e == NULL || !ngx_http_payments_shard_dir_on()) {
+        return;
+    }
+
+    if (e->merchant) {
+        ngx_free(e->merchant);
+        e->merchant = NULL;
+    }
+
+    ngx_memcpy(e->key_id, ctx->key_id, sizeof(e->key_id));
+    e->key_hash[0] = '\0';
+    e->origins = NULL;
+    e->expires = ngx_current_msec + ctx->pmcf->auth_cache;
+    e->shard = NGX_HTTP_PAYMENTS_SHARD_NONE;
+    e->unknown = 1;
 }
 
 
@@ -255,6 +304,7 @@ ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx))
 {
     size_t                           toklen;
+    ngx_int_t                        rc;
     const char                      *tok;
     pay_apikey_t                     key;
     ngx_table_elt_t                 *auth;
@@ -295,6 +345,7 @@ ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
         && ngx_strcmp(e->key_id, ctx->key_id) == 0
         && (ngx_msec_int_t) (e->expires - ngx_current_msec) > 0)
     {
+        ctx->shard = e->shard;
         ngx_http_payments_authenticated(ctx, e->merchant, e->key_hash,
                                         e->origins);
         return NGX_OK;
@@ -306,11 +357,55 @@ ngx_http_payments_authenticate(ngx_http_payments_ctx_t *ctx,
     ctx->params[0] = ctx->key_id;
     ctx->params[1] = ctx->key_hash;
 
-    if (ngx_http_payments_query(ctx,
-                                "SELECT merchant_id, key_hash, mode, "
-                                "array_to_string(origins, ' ') FROM "
-                                "pay_auth($1, $2)",
-                                2, ngx_http_payments_auth_done)
+    if (ngx_http_payments_shard_dir_on()) {
+
+        /* a key no shard had a moment ago */
+        if (e != NULL
+            && e->unknown
+            && ngx_strcmp(e->key_id, ctx->key_id) == 0
+            && (ngx_msec_int_t) (e->expires - ngx_current_msec) > 0)
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "payments: API key \"%s\" is unknown to every "
+                          "shard (this worker asked them less than "
+                          "payments_auth_cache ago)", ctx->key_id);
+            ngx_http_payments_unauthorized(r,
+                                           NGX_HTTP_PAYMENTS_AUTH_REFUSED);
+            return NGX_ERROR;
+        }
+
+        rc = ngx_http_payments_shard_of_key(ctx->key_id);
+
+        if (rc == NGX_BUSY) {
+            ngx_http_payments_finalize(r,
+                                   ngx_http_payments_store_unavailable(r));
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            /* not in the directory: pay_auth itself asked of every shard,
+             * its row is the answer */
+            if (ngx_http_payments_shard_fan(ctx, NGX_HTTP_PAYMENTS_AUTH_SQL,
+                                            2,
+                                            ngx_http_payments_auth_fan_answer,
+                                            ngx_http_payments_auth_fan_done)
+                != NGX_OK)
+            {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return NGX_ERROR;
+            }
+
+            return NGX_OK;
+        }
+
+        /* the directory's shard, and only it: its "no such key" is the
+         * answer (a revoked key, a disabled merchant) */
+        ngx_http_payments_shard_dir_count(0);
+        ctx->shard = (ngx_uint_t) rc;
+    }
+
+    if (ngx_http_payments_query(ctx, NGX_HTTP_PAYMENTS_AUTH_SQL, 2,
+                                ngx_http_payments_auth_done)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r,
@@ -346,27 +441,118 @@ ngx_http_payments_auth_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "payments: unknown or revoked API key \"%s\"",
                       ctx->key_id);
+        ngx_http_payments_auth_forget(ctx);
         ngx_http_payments_unauthorized(r, NGX_HTTP_PAYMENTS_AUTH_REFUSED);
         return;
     }
+
+    ngx_http_payments_auth_row(ctx, PQgetvalue(res, 0, 0),
+                               PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+                               PQgetvalue(res, 0, 3));
+}
+
+
+/* pay_auth's row, from the key's shard */
+
+static void
+ngx_http_payments_auth_row(ngx_http_payments_ctx_t *ctx,
+    const char *merchant, const char *key_hash, const char *mode,
+    const char *origins)
+{
+    ngx_http_request_t  *r = ctx->request;
 
     /* the database's mode for the key must be the one its text says */
-    if (ngx_strcmp(PQgetvalue(res, 0, 2),
-                   (ctx->key_live ? "live" : "test")) != 0)
-    {
+    if (ngx_strcmp(mode, (ctx->key_live ? "live" : "test")) != 0) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "payments: API key \"%s\" is stored as %s but is "
-                      "spelled otherwise; refused", ctx->key_id,
-                      PQgetvalue(res, 0, 2));
+                      "spelled otherwise; refused", ctx->key_id, mode);
         ngx_http_payments_unauthorized(r, NGX_HTTP_PAYMENTS_AUTH_REFUSED);
         return;
     }
 
-    ngx_http_payments_auth_remember(ctx, PQgetvalue(res, 0, 0),
-                                    PQgetvalue(res, 0, 1),
-                                    PQgetvalue(res, 0, 3));
+    ngx_http_payments_auth_remember(ctx, merchant, key_hash, origins);
 
-    ngx_http_payments_authenticated(ctx, PQgetvalue(res, 0, 0),
-                                    PQgetvalue(res, 0, 1),
-                                    PQgetvalue(res, 0, 3));
+    ngx_http_payments_authenticated(ctx, merchant, key_hash, origins);
+}
+
+
+/* one shard's pay_auth in a fan-out: a row is "here" (copied: the answer
+ * is cleared after this returns) */
+static ngx_int_t
+ngx_http_payments_auth_fan_answer(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t shard, PGresult *res)
+{
+    int                  i;
+    ngx_http_request_t  *r = ctx->request;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: pay_auth: %s", PQresultErrorMessage(res));
+        return NGX_ERROR;
+    }
+
+    if (PQntuples(res) != 1 || PQnfields(res) != 4) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < 4; i++) {
+        ctx->auth_row[i] = ngx_http_payments_strdup(r->pool,
+                                                    PQgetvalue(res, 0, i));
+        if (ctx->auth_row[i] == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_auth_fan_done(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fan_e outcome)
+{
+    ngx_http_request_t               *r = ctx->request;
+    ngx_http_payments_shard_t        *shard;
+
+    switch (outcome) {
+
+    case NGX_HTTP_PAYMENTS_FAN_FOUND:
+        shard = ctx->pmcf->shards->elts;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "payments: API key \"%s\" found on shard \"%V\" by "
+                      "asking every shard", ctx->key_id,
+                      &shard[ctx->shard].name);
+
+        /* the directory learns it for every worker; a mode spelled
+         * otherwise is refused below like any other */
+        ngx_http_payments_shard_remember(ctx->key_id, ctx->auth_row[0],
+                                         ctx->shard, r->connection->log);
+
+        ngx_http_payments_auth_row(ctx, ctx->auth_row[0], ctx->auth_row[1],
+                                   ctx->auth_row[2], ctx->auth_row[3]);
+        return;
+
+    case NGX_HTTP_PAYMENTS_FAN_NONE:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "payments: API key \"%s\" is unknown to every shard",
+                      ctx->key_id);
+        ngx_http_payments_auth_forget(ctx);
+        ngx_http_payments_unauthorized(r, NGX_HTTP_PAYMENTS_AUTH_REFUSED);
+        return;
+
+    case NGX_HTTP_PAYMENTS_FAN_CONFLICT:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: API key \"%s\" is on two shards: its "
+                      "requests are answered 503 until one shard's row is "
+                      "removed", ctx->key_id);
+        break;
+
+    default:
+        /* unknown to the shards that answered, and perhaps on one that
+         * did not: the gateway cannot tell, so not a 401 */
+        break;
+    }
+
+    ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
 }

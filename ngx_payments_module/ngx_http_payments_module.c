@@ -514,6 +514,11 @@ ngx_http_payments_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* payments_shard lines: the directory of merchants' shards */
+    if (ngx_http_payments_shard_dir_zone(cf, pmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     /* at the first PSP, whose tokens would be stored so */
     if (pmcf->keyring == NULL && pmcf->psps->nelts) {
         ngx_http_payments_conf_log(NGX_LOG_WARN, cf, &psp[0].at,
@@ -940,6 +945,10 @@ ngx_http_payments_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_http_payments_auth_init(cycle, pmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_payments_shard_init_process(cycle, pmcf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -272,9 +272,12 @@ typedef struct {
                                                    or none */
     ngx_uint_t                  shard_home;     /* the home shard's index */
     size_t                      shard_dir_size; /* payments_shard_directory
-                                                   size= (checked; no zone
-                                                   yet) */
+                                                   size= */
     ngx_msec_t                  shard_dir_refresh;  /* its refresh= */
+    ngx_shm_zone_t             *shard_dir_zone; /* the directory (_shard.c):
+                                                   with payments_shard
+                                                   lines only; NULL with
+                                                   payments_database */
 
     ngx_str_t                   public_origin;  /* no trailing slash */
     ngx_flag_t                  public_https;   /* else http, loopback */
@@ -478,6 +481,14 @@ typedef struct ngx_http_payments_ctx_s {
                                         struct ngx_http_payments_ctx_s *ctx);
     char                            key_id[16];
     char                            key_hash[65];
+    char                           *auth_row[4];    /* a fan-out's pay_auth
+                                                       row: merchant, hash,
+                                                       mode, origins */
+    /* the merchant's shard: every ngx_http_payments_query() of the
+     * request goes to its pool (0, the only one, unless the directory
+     * said otherwise); a fan-out's state while every shard is asked */
+    ngx_uint_t                      shard;
+    void                           *fan;
     unsigned                        key_live:1;     /* mk_live_: the mode is
                                                        inside the hashed key */
     const char                     *params[20];
@@ -660,6 +671,10 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _shard_conf.c  payments_shard, payments_shard_directory and the
  *                  connection string's checks (payments_database's too);
  *                  the shards' defaults and refusals after http{}.
+ *   _shard.c       the directory of merchants' shards (a shared zone,
+ *                  each shard polled by its worker) and the fan-out that
+ *                  asks every shard; _auth.c calls it, it calls the
+ *                  drivers and the leaves.
  *   _route.c       payments_route, its check at nginx -t and the route of
  *                  a checkout (route_find).
  *   _response.c    leaf: every answer (JSON, problem+json, pages, stored
@@ -674,7 +689,7 @@ extern ngx_module_t  ngx_http_payments_module;
  * The map: each file and the glue files it calls ("-" for none), as
  * ci/callmap-check.sh --write writes it.
  *
- *   _auth.c              -> _pg.c _response.c _util.c
+ *   _auth.c              -> _pg.c _response.c _shard.c _util.c
  *   _breaker.c           -> _util.c
  *   _cancel.c            -> _breaker.c _curl.c _pg.c _psp_call.c _psp_conf.c
  *   _cancel.c            -> _read.c _response.c _util.c
@@ -704,7 +719,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _module.c            -> _auth.c _breaker.c _curl.c _housekeeping.c
  *   _module.c            -> _keys_conf.c _metrics.c _metrics_guard.c _notify.c
  *   _module.c            -> _notify_conf.c _pg.c _psp_conf.c _response.c
- *   _module.c            -> _risk.c _route.c _router.c _shard_conf.c
+ *   _module.c            -> _risk.c _route.c _router.c _shard.c _shard_conf.c
  *   _module.c            -> _sweeper.c _sweeper_conf.c _tls_guard.c _util.c
  *   _money.c             -> _money_call.c _pg.c _psp_conf.c _response.c
  *   _money.c             -> _util.c
@@ -739,6 +754,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _router.c            -> _methods.c _metrics_page.c _money.c _notify_api.c
  *   _router.c            -> _pg.c _read.c _register.c _response.c _review.c
  *   _router.c            -> _util.c _webhook.c
+ *   _shard.c             -> _pg.c _response.c _util.c
  *   _shard_conf.c        -> _util.c
  *   _sweeper.c           -> _curl.c _risk_after.c _sweeper_alerts.c
  *   _sweeper.c           -> _sweeper_detach.c _sweeper_inbox.c
@@ -1084,6 +1100,72 @@ ngx_int_t ngx_http_payments_conninfo_check(ngx_conf_t *cf, const char *who,
     ngx_str_t *value, ngx_str_t *conninfo);
 char *ngx_http_payments_shard_merge(ngx_conf_t *cf,
     ngx_http_payments_main_conf_t *pmcf);
+
+
+/* _shard.c: the directory of merchants' and API keys' shards, a shared
+ * zone made from payments_shard_directory when payments_shard lines are
+ * used (none with payments_database: nothing there looks anything up),
+ * filled by the worker that polls each shard (pay_directory); and the
+ * fan-out that asks every shard when the directory has no entry */
+
+#define NGX_HTTP_PAYMENTS_SHARD_NONE  ((ngx_uint_t) -1)
+
+typedef enum {
+    NGX_HTTP_PAYMENTS_FAN_FOUND = 0,    /* one shard said "here":
+                                           ctx->shard */
+    NGX_HTTP_PAYMENTS_FAN_NONE,         /* every shard answered "not
+                                           here" */
+    NGX_HTTP_PAYMENTS_FAN_UNAVAILABLE,  /* none said "here" and some did
+                                           not answer: unknown is not
+                                           known */
+    NGX_HTTP_PAYMENTS_FAN_CONFLICT      /* two shards said "here" */
+} ngx_http_payments_fan_e;
+
+/* one shard's answer to a fan-out's query: NGX_OK "here" (the callback
+ * copies what it needs: res is cleared after it returns), NGX_DECLINED
+ * "not here", NGX_ERROR no usable answer (counted as unavailable) */
+typedef ngx_int_t (*ngx_http_payments_fan_answer_pt)(
+    ngx_http_payments_ctx_t *ctx, ngx_uint_t shard, PGresult *res);
+typedef void (*ngx_http_payments_fan_done_pt)(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fan_e outcome);
+
+ngx_int_t ngx_http_payments_shard_dir_zone(ngx_conf_t *cf,
+    ngx_http_payments_main_conf_t *pmcf);
+ngx_int_t ngx_http_payments_shard_init_process(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf);
+/* 1 when this worker routes through a directory (payments_shard lines) */
+ngx_uint_t ngx_http_payments_shard_dir_on(void);
+/* A key id's shard by its merchant's entry: the shard's index, or
+ * NGX_DECLINED (no entry: ask every shard), or NGX_BUSY (the key or its
+ * merchant is claimed by two shards: 503 until an operator fixes it). */
+ngx_int_t ngx_http_payments_shard_of_key(const char *key_id);
+/* What a fan-out found: key id -> merchant (key_id may be NULL) and
+ * merchant -> shard, for every worker. */
+void ngx_http_payments_shard_remember(const char *key_id,
+    const char *merchant, ngx_uint_t shard, ngx_log_t *log);
+/* A merchant's shard: hit, ctx->shard set and next called; no entry,
+ * pay_merchant_here asked of every shard, the one "here" remembered and
+ * next called; no shard holds it, next called with ctx->shard
+ * NGX_HTTP_PAYMENTS_SHARD_NONE (the caller's own not found); unavailable
+ * or in conflict, 503 store_unavailable answered.  merchant lives as long
+ * as the request. */
+void ngx_http_payments_shard_of_merchant(ngx_http_payments_ctx_t *ctx,
+    const char *merchant, void (*next)(ngx_http_payments_ctx_t *ctx));
+/* sql with ctx->params sent to every shard's pool at once, each answer to
+ * answer, then done once with the outcome (perhaps before this returns,
+ * when no shard can take the query).  NGX_OK, or NGX_ERROR (nothing sent,
+ * nothing called). */
+ngx_int_t ngx_http_payments_shard_fan(ngx_http_payments_ctx_t *ctx,
+    const char *sql, int nparams, ngx_http_payments_fan_answer_pt answer,
+    ngx_http_payments_fan_done_pt done);
+/* the directory's counters (the lookups by result, in the order hit,
+ * miss_found, miss_none, miss_unavailable); 0s without a directory */
+void ngx_http_payments_shard_dir_stats(ngx_uint_t *entries,
+    ngx_uint_t *conflicts, ngx_uint_t lookups[4]);
+/* a lookup's result, counted: 0 hit, 1 miss_found, 2 miss_none,
+ * 3 miss_unavailable (an entry in conflict is none of them: it is counted
+ * once, when found) */
+void ngx_http_payments_shard_dir_count(ngx_uint_t result);
 
 
 /* _sweeper_conf.c: payments_sweeper, its defaults and nginx -t's refusals */

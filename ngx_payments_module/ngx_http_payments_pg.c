@@ -1255,6 +1255,7 @@ ngx_http_payments_query(ngx_http_payments_ctx_t *ctx, const char *sql,
     ctx->query.handler = handler;
     ctx->query.data = ctx;
     ctx->query.log = ctx->request->connection->log;
+    ctx->query.shard = ctx->shard;      /* the merchant's (auth, _shard.c) */
 
     return ngx_http_payments_pg_send(&ctx->query);
 }

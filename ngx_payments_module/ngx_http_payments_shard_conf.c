@@ -8,12 +8,12 @@
  * http{} is read.  The design: doc/plans/shards.md.
  *
  * What is built: each shard's pool in each worker, with its breaker
- * (breaker=, breaker_open=: _pg.c).  What is not:
- * the directory and the routing of a request, a webhook or the background
- * work to a merchant's shard; every query still goes to shard 0.  So a
- * "payments" location is refused with more than one shard (it would send
- * every merchant to the first), and payments_shard_directory is checked
- * but makes no zone yet.
+ * (breaker=, breaker_open=: _pg.c), and the directory that API keys find
+ * their shard by (_shard.c, its zone from payments_shard_directory's
+ * size= and refresh=).  What is not: the routing of the pay links,
+ * reviews, webhooks and background work to a merchant's shard; they still
+ * go to shard 0.  So a "payments" location is refused with more than one
+ * shard.
  */
 
 
