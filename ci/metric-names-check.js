@@ -67,6 +67,9 @@ const shardOnly = {
     payments_shard_up: ['shard'],
     payments_db_breaker_state: ['shard'],
     payments_db_breaker_opens_total: ['shard'],
+    payments_shard_directory_entries: [],
+    payments_shard_directory_conflicts_total: [],
+    payments_shard_directory_lookups_total: ['result'],
 };
 for (const [name, labels] of Object.entries(shardOnly)) {
     const have = served.get(name) || new Set();

@@ -61,6 +61,8 @@ static u_char *ngx_http_payments_metrics_db(u_char *p, u_char *last,
 static u_char *ngx_http_payments_metrics_shards_db(u_char *p, u_char *last,
     ngx_http_payments_shard_t *shard, ngx_uint_t ns,
     ngx_http_payments_shard_stats_t **sps);
+static u_char *ngx_http_payments_metrics_directory(u_char *p,
+    u_char *last);
 static u_char *ngx_http_payments_metrics_shards_state(u_char *p,
     u_char *last, ngx_http_payments_shard_t *shard, ngx_uint_t ns,
     ngx_http_payments_shard_stats_t **sps);
@@ -98,7 +100,8 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
 
     n = ngx_min(psps->nelts, NGX_HTTP_PAYMENTS_MAX_PSPS);
     size = 24576 + n * (8192 + NGX_HTTP_PAYMENTS_PSP_ROUTES * 1536)
-           + (named ? ns : 0) * (2048 + NGX_HTTP_PAYMENTS_MAX_WORKERS * 512);
+           + (named ? 2048 + ns * (2048 + NGX_HTTP_PAYMENTS_MAX_WORKERS * 512)
+                    : 0);
 
     buf = ngx_pnalloc(r->pool, size);
     stats = ngx_pcalloc(r->pool, (n + 1) * sizeof(*stats));
@@ -788,6 +791,49 @@ ngx_http_payments_metrics_shards_state(u_char *p, u_char *last,
             ngx_http_payments_out("%s%*s %uA\n", families[f][0],
                                   (size_t) (end - label), label, v);
         }
+    }
+
+    return ngx_http_payments_metrics_directory(p, last);
+}
+
+
+/*
+ * payments_shard lines: the directory the API keys find their shard by
+ * (_shard.c), over every worker: its entries, the ids found on two shards,
+ * and its look-ups by result.
+ */
+
+static u_char *
+ngx_http_payments_metrics_directory(u_char *p, u_char *last)
+{
+    ngx_uint_t  i, entries, conflicts, lookups[4];
+
+    static const char  *results[] = {
+        "hit", "miss_found", "miss_none", "miss_unavailable"
+    };
+
+    ngx_http_payments_shard_dir_stats(&entries, &conflicts, lookups);
+
+    ngx_http_payments_out(
+        "# HELP payments_shard_directory_entries Merchants and API keys the "
+        "shard directory holds.\n"
+        "# TYPE payments_shard_directory_entries gauge\n"
+        "payments_shard_directory_entries %ui\n"
+        "# HELP payments_shard_directory_conflicts_total Ids found on two "
+        "shards (each answered 503 until an operator fixes it).\n"
+        "# TYPE payments_shard_directory_conflicts_total counter\n"
+        "payments_shard_directory_conflicts_total %ui\n"
+        "# HELP payments_shard_directory_lookups_total Look-ups of an API "
+        "key's or a merchant's shard: hit (in the directory), miss_found, "
+        "miss_none (no shard has it), miss_unavailable (a shard did not "
+        "answer: 503).\n"
+        "# TYPE payments_shard_directory_lookups_total counter\n",
+        entries, conflicts);
+
+    for (i = 0; i < 4; i++) {
+        ngx_http_payments_out(
+            "payments_shard_directory_lookups_total{result=\"%s\"} %ui\n",
+            results[i], lookups[i]);
     }
 
     return p;

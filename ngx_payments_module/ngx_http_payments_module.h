@@ -715,7 +715,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _metrics.c           -> _util.c
  *   _metrics_guard.c     -> _util.c
  *   _metrics_page.c      -> _breaker.c _limit_vars.c _metrics.c _response.c
- *   _metrics_page.c      -> _util.c
+ *   _metrics_page.c      -> _shard.c _util.c
  *   _module.c            -> _auth.c _breaker.c _curl.c _housekeeping.c
  *   _module.c            -> _keys_conf.c _metrics.c _metrics_guard.c _notify.c
  *   _module.c            -> _notify_conf.c _pg.c _psp_conf.c _response.c

@@ -143,7 +143,7 @@ Test(shard_dir, fills_from_the_shard_then_routes_keys_by_it)
     cr_assert_eq(loaded, 1, "no first load of the directory in %s",
                  dir_gw.error_log);
     cr_expect_eq(log_count(&dir_gw, "(its first load)"), 1);
-    cr_expect_eq(log_count(&dir_gw, "0 entries read"), 0);
+    cr_expect_eq(log_count(&dir_gw, "directory: 0 entries read"), 0);
 
     /* a key made before the start: the directory's shard answers, no
      * shard is asked about it otherwise */
@@ -213,6 +213,19 @@ Test(shard_dir, fills_from_the_shard_then_routes_keys_by_it)
     cr_expect_eq(key_lines("API key \"%s\" is unknown to every shard, ",
                            unknown.key_id), 1,
                  "the shards asked more than once about one unknown key");
+
+    /* and /metrics counts the same: the unknown key missed once (then the
+     * worker's cache answered), the fresh one found by asking */
+    cr_expect_gt(gateway_metric(&dir_gw, "payments_shard_directory_entries"),
+                 0);
+    cr_expect_eq(gateway_metric(&dir_gw, "payments_shard_directory_"
+                                "lookups_total{result=\"miss_none\"}"), 1);
+    cr_expect_eq(gateway_metric(&dir_gw, "payments_shard_directory_"
+                                "lookups_total{result=\"miss_found\"}"), 1);
+    cr_expect_gt(gateway_metric(&dir_gw, "payments_shard_directory_"
+                                "lookups_total{result=\"hit\"}"), 0);
+    cr_expect_eq(gateway_metric(&dir_gw, "payments_shard_directory_"
+                                "conflicts_total"), 0);
     cr_expect_eq(key_lines("API key \"%s\" is unknown to every shard "
                            "(this worker asked", unknown.key_id), 2);
 
@@ -283,4 +296,7 @@ Test(shard_dir, a_key_no_shard_could_be_asked_about_is_503_not_401)
 
     cr_expect_eq(log_count(&dir_gw, "is unknown to every shard"), 0);
     cr_expect_eq(log_count(&dir_gw, "unknown or revoked API key"), 0);
+    cr_expect_eq(gateway_metric(&dir_gw, "payments_shard_directory_"
+                                "lookups_total{result=\"miss_unavailable\"}"),
+                 2);
 }
