@@ -76,6 +76,50 @@ db_exec(const char *sql, int nparams, const char *const *params)
 }
 
 
+char *
+db_scalar_on(const char *ci, const char *sql, const char *param)
+{
+    PGconn    *c;
+    PGresult  *r;
+    char      *v;
+
+    c = PQconnectdb(ci);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    r = PQexecParams(c, sql, param != NULL, NULL,
+                     (const char *const []){ param }, NULL, NULL, 0);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
+                 PQresultErrorMessage(r));
+    v = str_printf("%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+
+char *
+db_new_shard(char **name)
+{
+    int    rc;
+    char  *ci, *out;
+
+    *name = str_printf("pay_%s", uid("shard"));
+    ci = str_printf("%s dbname=%s", env("PAY_TEST_PG"), *name);
+    db_exec(str_printf("CREATE DATABASE %s", *name), 0, NULL);
+
+    {
+        char *const  argv[] = {
+            str_printf("%s/bin/payments-migrate", env("PAY_TEST_ROOT")),
+            ci, NULL
+        };
+
+        rc = run(argv, &out);
+    }
+    cr_assert_eq(rc, 0, "payments-migrate %s: %s", *name, out);
+
+    return ci;
+}
+
+
 static int
 pg_ctl_run(const char *action)
 {

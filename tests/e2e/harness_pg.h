@@ -20,6 +20,17 @@ char    *db_scalar(const char *sql, int nparams, const char *const *params);
 /* Runs a statement; fails the test on an SQL error. */
 void     db_exec(const char *sql, int nparams, const char *const *params);
 
+/* The first column of the first row of sql ($1 = param; none when param
+ * is NULL) on another database, conninfo ci, as text: "" when there is
+ * none.  Fails the test on an error. */
+char    *db_scalar_on(const char *ci, const char *sql, const char *param);
+
+/* A second shard for the CLIs' tests: a new database of the suite's
+ * cluster, migrated by payments-migrate.  Returns its conninfo (the
+ * suite's with dbname=); *name is its name (DROP DATABASE ... WITH
+ * (FORCE) when done). */
+char    *db_new_shard(char **name);
+
 /* Stops / starts the test cluster (pg_ctl as its owner; start is a no-op
  * when it runs).  db() reconnects after a start. */
 void     pg_stop(void);

@@ -134,28 +134,6 @@ Test(keys, a_disabled_merchant_is_refused_within_seconds_and_enabled_again)
 
 /* -- the CLIs over shards ------------------------------------------------------ */
 
-/* The first column of the first row of sql ($1 = param) on conninfo ci,
- * "" when there is none. */
-static char *
-scalar_on(const char *ci, const char *sql, const char *param)
-{
-    PGconn    *c;
-    PGresult  *r;
-    char      *v;
-
-    c = PQconnectdb(ci);
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-    r = PQexecParams(c, sql, 1, NULL, (const char *const []){ param }, NULL,
-                     NULL, 0);
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
-                 PQresultErrorMessage(r));
-    v = str_printf("%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-    PQfinish(c);
-    return v;
-}
-
-
 /* payments-merchant --shards FILE ARGS... (NULL-terminated) */
 static int
 on_shards(const char *file, const char *const *args, char **out)
@@ -218,7 +196,7 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
     cr_expect(strstr(out, "shard a: payments-migrate: 0 applied,") != NULL, "%s", out);
     cr_expect(strstr(out, "shard b: 087_shards.sql: applied") != NULL, "%s", out);
     cr_expect(strstr(out, "payments-migrate: 2 shards migrated") != NULL, "%s", out);
-    cr_expect_str_eq(scalar_on(b, "SELECT count(*)::text FROM schema_migrations"
+    cr_expect_str_eq(db_scalar_on(b, "SELECT count(*)::text FROM schema_migrations"
                                   " WHERE version = $1", "087_shards.sql"), "1");
 
     id = uid("s");
@@ -234,18 +212,18 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
                    "https://shop.example");
     cr_assert_eq(rc, 0, "create --shard b: %s", out);
     cr_assert_eq(merchant_key_from(out, &m), 0, "no key in: %s", out);
-    cr_expect_str_eq(scalar_on(b, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
+    cr_expect_str_eq(db_scalar_on(b, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
                                id), id);
-    cr_expect_str_eq(scalar_on(a, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
+    cr_expect_str_eq(db_scalar_on(a, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
                                id), "");
-    cr_expect_str_eq(scalar_on(b, "SELECT merchant_id FROM pay_auth($1)", m.key_id), id);
+    cr_expect_str_eq(db_scalar_on(b, "SELECT merchant_id FROM pay_auth($1)", m.key_id), id);
 
     /* its id is b's: not again, on any shard */
     rc = ON_SHARDS(file, &out, "--shard", "a", "create", "--id", id, "--origin",
                    "https://shop.example");
     cr_expect_neq(rc, 0, "created twice: %s", out);
     cr_expect(strstr(out, "exists on shard b") != NULL, "%s", out);
-    cr_expect_str_eq(scalar_on(a, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
+    cr_expect_str_eq(db_scalar_on(a, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
                                id), "0");
 
     /* found on b by the other commands */
@@ -257,7 +235,7 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
     kid = m.key_id;
     rc = ON_SHARDS(file, &out, "revoke-key", "--key-id", kid);
     cr_expect_eq(rc, 0, "revoke-key: %s", out);
-    cr_expect_str_eq(scalar_on(b, "SELECT (revoked_at IS NOT NULL)::text FROM api_keys"
+    cr_expect_str_eq(db_scalar_on(b, "SELECT (revoked_at IS NOT NULL)::text FROM api_keys"
                                   " WHERE key_id = $1", kid), "true");
     rc = ON_SHARDS(file, &out, "--shard", "a", "show", "--id", id);
     cr_expect_neq(rc, 0, "shown on a: %s", out);
@@ -274,7 +252,7 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
                    "https://shop.example");
     cr_expect_neq(rc, 0, "created while shard c is down: %s", out);
     cr_expect(strstr(out, "shard c does not answer") != NULL, "%s", out);
-    cr_expect_str_eq(scalar_on(b, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
+    cr_expect_str_eq(db_scalar_on(b, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
                                id), "0");
     rc = ON_SHARDS(bad, &out, "shards");
     cr_expect_eq(rc, 1, "shards: %s", out);
