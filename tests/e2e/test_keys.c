@@ -8,6 +8,9 @@
 
 #include "harness.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 
 #define KEYS_SETTLE_S  8            /* payments_auth_cache 5 s, and margin */
 
@@ -259,4 +262,98 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
     cr_expect(strstr(out, "c\tunreachable") != NULL, "%s", out);
 
     db_exec(str_printf("DROP DATABASE %s WITH (FORCE)", bdb), 0, NULL);
+}
+
+
+/* payments-secrets rekey --shards: every shard in turn, each line prefixed
+ * with its shard; a shard that does not answer is named and the status is
+ * 1, the others re-sealed; run again, nothing left to do.  Over a new
+ * database (b) and one that does not answer (c): the suite's own stays
+ * sealed under the gateway's key. */
+Test(keys, secrets_rekey_reseals_every_shard, .timeout = 120)
+{
+    int          rc;
+    char        *bname, *b, *id, *file, *bad, *kf, *keys, *line, *out, *kid;
+    FILE        *f;
+    const char  *secrets = build_file("payments-secrets");
+
+    b = db_new_shard(&bname);
+    id = uid("r");
+    cr_assert_str_eq(db_scalar_on(b, "INSERT INTO merchants (merchant_id, "
+                                     "name, mode) VALUES ($1, 'on b', "
+                                     "'test') RETURNING merchant_id", id),
+                     id);
+    {
+        char *const  argv[] = {
+            str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT")),
+            (char *) "--db", b, (char *) "add-endpoint", (char *) "--id", id,
+            (char *) "--url", (char *) "https://127.0.0.1:9/hook",
+            (char *) "--allow-loopback", (char *) "--key-file",
+            (char *) env("PAY_TEST_ENCRYPTION_KEY"), NULL
+        };
+
+        rc = run(argv, &out);
+    }
+    cr_assert_eq(rc, 0, "add-endpoint: %s", out);
+
+    /* a new first key beside the gateway's */
+    kid = str_printf("k%ld", (long) getpid());
+    {
+        char *const  argv[] = { (char *) secrets, (char *) "new-key", kid,
+                                NULL };
+
+        rc = run(argv, &line);
+    }
+    cr_assert_eq(rc, 0, "new-key: %s", line);
+    keys = file_read(env("PAY_TEST_ENCRYPTION_KEY"), NULL);
+    cr_assert_not_null(keys);
+    kf = run_file(str_printf("%s.keys", bname));
+    f = fopen(kf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s%s", line, keys);
+    fclose(f);
+    cr_assert_eq(chmod(kf, 0600), 0);
+
+    file = run_file(str_printf("%s.shards", bname));
+    f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "b %s\n", b);
+    fclose(f);
+    bad = run_file(str_printf("%s.bad", bname));
+    f = fopen(bad, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "c host=127.0.0.1 port=1 dbname=x\nb %s\n", b);
+    fclose(f);
+
+    out = NULL;
+    {
+        char *const  argv[] = { (char *) secrets, (char *) "rekey",
+                                (char *) "--shards", bad,
+                                (char *) "--key-file", kf, NULL };
+
+        rc = run(argv, &out);
+    }
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "shard c: cannot connect") != NULL, "%s", out);
+    cr_expect(strstr(out, str_printf("shard b: notify_endpoints.secret_sealed:"
+                                     " 1 re-sealed under %s, 0 did not open",
+                                     kid)) != NULL, "%s", out);
+    cr_expect(strstr(out, "1 shard did not answer") != NULL, "%s", out);
+    cr_expect_str_eq(db_scalar_on(b, "SELECT split_part(secret_sealed, '.', 2)"
+                                     " FROM notify_endpoints WHERE"
+                                     " merchant_id = $1", id), kid);
+
+    {
+        char *const  argv[] = { (char *) secrets, (char *) "rekey",
+                                (char *) "--shards", file,
+                                (char *) "--key-file", kf, NULL };
+
+        rc = run(argv, &out);
+    }
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, str_printf("shard b: notify_endpoints.secret_sealed:"
+                                     " 0 re-sealed under %s", kid)) != NULL,
+              "%s", out);
+
+    db_exec(str_printf("DROP DATABASE %s WITH (FORCE)", bname), 0, NULL);
 }
