@@ -1082,9 +1082,10 @@ verify_db(const char *db, conf_t *conf, const char *psp, char **events,
 int
 main(int argc, char **argv)
 {
-    int           c, i, nev, *found, list, down;
+    int           c, i, nev, *found, list, down, db_given;
     char         *db, *conf_path, *psp, *since, *until, **events, *dir;
-    char         *shards, err[512];
+    char          err[512];
+    const char   *shards;
     conf_t        conf;
     counts_t      n;
     long          missing;
@@ -1105,6 +1106,7 @@ main(int argc, char **argv)
 
     db = getenv("PAYMENTS_DB");
     shards = NULL;
+    db_given = 0;
     list = 0;
     conf_path = (char *) "/etc/nginx/nginx.conf";
     psp = (char *) "";
@@ -1120,7 +1122,7 @@ main(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'd': db = optarg; shards = (char *) ""; break;
+        case 'd': db = optarg; db_given = 1; break;
         case 'S': shards = optarg; break;
         case 'L': list = 1; break;
         case 'c': conf_path = optarg; break;
@@ -1138,12 +1140,8 @@ main(int argc, char **argv)
         return 2;
     }
 
-    /* --db given: shards is ""; neither: $PAYMENTS_SHARDS, if set */
-    if (shards == NULL) {
-        shards = getenv("PAYMENTS_SHARDS");
-    }
-    if (shards != NULL && shards[0] == '\0') {
-        shards = NULL;
+    if (pay_shards_file_of(shards, db_given, &shards) != 0) {
+        die("--db or --shards, not both");
     }
 
     if (list) {

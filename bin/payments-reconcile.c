@@ -1067,14 +1067,8 @@ main(int argc, char **argv)
     }
     path = argv[optind];
 
-    if (shards != NULL && db_given) {
+    if (pay_shards_file_of(shards, db_given, &shards) != 0) {
         die("--db or --shards, not both");
-    }
-    if (shards == NULL && !db_given) {
-        shards = getenv("PAYMENTS_SHARDS");
-        if (shards != NULL && shards[0] == '\0') {
-            shards = NULL;
-        }
     }
 
     if (shards == NULL && (conninfo == NULL || conninfo[0] == '\0')) {

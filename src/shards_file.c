@@ -186,3 +186,24 @@ pay_shards_load(const char *path, pay_shards_t *s, char *err, size_t errlen)
 
     return rc;
 }
+
+
+int
+pay_shards_file_of(const char *opt, int db_given, const char **file)
+{
+    *file = NULL;
+
+    if (opt != NULL && db_given) {
+        return -1;
+    }
+
+    if (opt == NULL && !db_given) {
+        opt = getenv("PAYMENTS_SHARDS");
+    }
+
+    if (opt != NULL && opt[0] != '\0') {
+        *file = opt;
+    }
+
+    return 0;
+}

@@ -40,4 +40,12 @@ int  pay_shards_load(const char *path, pay_shards_t *s, char *err,
 
 void pay_shards_free(pay_shards_t *s);
 
+/*
+ * The shards file a CLI reads: opt (its --shards FILE), else, when no
+ * --db was given (db_given 0), $PAYMENTS_SHARDS; NULL for one database
+ * (--db or $PAYMENTS_DB, as before shards).  "" counts as not set.
+ * Returns -1 when both --shards and --db were given.
+ */
+int  pay_shards_file_of(const char *opt, int db_given, const char **file);
+
 #endif

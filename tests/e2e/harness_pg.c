@@ -3,6 +3,7 @@
  * What it offers: harness_pg.h.
  */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,38 @@ db_new_shard(char **name)
     cr_assert_eq(rc, 0, "payments-migrate %s: %s", *name, out);
 
     return ci;
+}
+
+
+char *
+db_shard_merchant(const char *ci, const char *prefix)
+{
+    char  *id = uid(prefix);
+
+    cr_assert_str_eq(db_scalar_on(ci, "INSERT INTO merchants (merchant_id,"
+                                      " name, mode) VALUES ($1, 'shard',"
+                                      " 'test') RETURNING merchant_id", id),
+                     id);
+    return id;
+}
+
+
+char *
+shards_file(const char *name, const char *fmt, ...)
+{
+    char     *path;
+    FILE     *f;
+    va_list   ap;
+
+    path = run_file(name);
+    f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    cr_assert_eq(fclose(f), 0, "%s", path);
+
+    return path;
 }
 
 

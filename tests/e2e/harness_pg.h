@@ -31,6 +31,14 @@ char    *db_scalar_on(const char *ci, const char *sql, const char *param);
  * (FORCE) when done). */
 char    *db_new_shard(char **name);
 
+/* A merchant of that shard's (rows only: no key), its new id (prefix
+ * and uid(), 23 characters at most). */
+char    *db_shard_merchant(const char *ci, const char *prefix);
+
+/* RUN/<name>, written with fmt's text (a shards file's lines): its path */
+char    *shards_file(const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Stops / starts the test cluster (pg_ctl as its owner; start is a no-op
  * when it runs).  db() reconnects after a start. */
 void     pg_stop(void);

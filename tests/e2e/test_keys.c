@@ -168,7 +168,6 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
 {
     int          rc;
     char        *out, *bdb, *b, *file, *bad, *id, *kid;
-    FILE        *f;
     merchant_t   m;
     const char  *a = env("PAY_TEST_PG");
 
@@ -176,16 +175,10 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
     b = str_printf("%s dbname=%s", a, bdb);
     db_exec(str_printf("CREATE DATABASE %s", bdb), 0, NULL);
 
-    file = run_file(str_printf("%s.shards", bdb));
-    f = fopen(file, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "# the suite's shards\n\na %s\nb  %s\n", a, b);
-    fclose(f);
-    bad = run_file(str_printf("%s.bad", bdb));
-    f = fopen(bad, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "a %s\nb %s\nc host=127.0.0.1 port=1 dbname=x\n", a, b);
-    fclose(f);
+    file = shards_file(str_printf("%s.shards", bdb),
+                       "# the suite's shards\n\na %s\nb  %s\n", a, b);
+    bad = shards_file(str_printf("%s.bad", bdb),
+                      "a %s\nb %s\nc host=127.0.0.1 port=1 dbname=x\n", a, b);
 
     {
         char *const  argv[] = {
@@ -278,11 +271,7 @@ Test(keys, secrets_rekey_reseals_every_shard, .timeout = 120)
     const char  *secrets = build_file("payments-secrets");
 
     b = db_new_shard(&bname);
-    id = uid("r");
-    cr_assert_str_eq(db_scalar_on(b, "INSERT INTO merchants (merchant_id, "
-                                     "name, mode) VALUES ($1, 'on b', "
-                                     "'test') RETURNING merchant_id", id),
-                     id);
+    id = db_shard_merchant(b, "r");
     {
         char *const  argv[] = {
             str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT")),
@@ -314,16 +303,9 @@ Test(keys, secrets_rekey_reseals_every_shard, .timeout = 120)
     fclose(f);
     cr_assert_eq(chmod(kf, 0600), 0);
 
-    file = run_file(str_printf("%s.shards", bname));
-    f = fopen(file, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "b %s\n", b);
-    fclose(f);
-    bad = run_file(str_printf("%s.bad", bname));
-    f = fopen(bad, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "c host=127.0.0.1 port=1 dbname=x\nb %s\n", b);
-    fclose(f);
+    file = shards_file(str_printf("%s.shards", bname), "b %s\n", b);
+    bad = shards_file(str_printf("%s.bad", bname),
+                      "c host=127.0.0.1 port=1 dbname=x\nb %s\n", b);
 
     out = NULL;
     {

@@ -893,7 +893,6 @@ Test(late_events, payments_events_over_two_shards, .timeout = 120)
 {
     late_t       l;
     resp_t      *r;
-    FILE        *f;
     char        *out, *evt = uid("evt"), *evb = uid("evt"), *bname, *b;
     char        *file, *bad, *row, *since, *la, *lb;
     const char  *p[2] = { evt, evb }, *psp = env("PAY_TEST_PSP");
@@ -921,17 +920,11 @@ Test(late_events, payments_events_over_two_shards, .timeout = 120)
     since = db_scalar("SELECT received_at::text FROM psp_events "
                       "WHERE event_id = $1", 1, p);
 
-    file = run_file(str_printf("%s.shards", bname));
-    f = fopen(file, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "a %s\nb %s\n", env("PAY_TEST_PG"), b);
-    fclose(f);
-    bad = run_file(str_printf("%s.bad", bname));
-    f = fopen(bad, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "a %s\nb %s\nc host=127.0.0.1 port=1 dbname=x\n",
-            env("PAY_TEST_PG"), b);
-    fclose(f);
+    file = shards_file(str_printf("%s.shards", bname), "a %s\nb %s\n",
+                       env("PAY_TEST_PG"), b);
+    bad = shards_file(str_printf("%s.bad", bname),
+                      "a %s\nb %s\nc host=127.0.0.1 port=1 dbname=x\n",
+                      env("PAY_TEST_PG"), b);
 
     /* merged by time, newest first, each with its shard */
     cr_assert_eq(late_events_tool_on("--shards", file, (const char *[]) {

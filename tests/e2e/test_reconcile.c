@@ -1246,16 +1246,11 @@ Test(reconcile, over_two_shards_each_books_its_own_rows_and_a_rerun_completes,
     resp_t      *r;
     char        *bname, *b, *mb, *co, *tok, *row, *csv, *path, *file, *bad;
     char        *out, *html, *h, *eol;
-    FILE        *f;
     int          rc;
     const char  *a = env("PAY_TEST_PG"), *psp = env("PAY_TEST_PSP");
 
     b = db_new_shard(&bname);
-    mb = uid("b");
-    cr_assert_str_eq(db_scalar_on(b, "INSERT INTO merchants (merchant_id, "
-                                     "name, mode) VALUES ($1, 'on b', "
-                                     "'test') RETURNING merchant_id", mb),
-                     mb);
+    mb = db_shard_merchant(b, "b");
 
     merchant_new(&ma);
     co = uid("co");
@@ -1290,16 +1285,9 @@ Test(reconcile, over_two_shards_each_books_its_own_rows_and_a_rerun_completes,
     path = write_tmp(csv, strlen(csv));
     html = str_printf("%s.html", path);
 
-    file = run_file(str_printf("%s.shards", bname));
-    f = fopen(file, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "a %s\nb %s\n", a, b);
-    fclose(f);
-    bad = run_file(str_printf("%s.bad", bname));
-    f = fopen(bad, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "a %s\nb %s\nc host=127.0.0.1 port=1 dbname=x\n", a, b);
-    fclose(f);
+    file = shards_file(str_printf("%s.shards", bname), "a %s\nb %s\n", a, b);
+    bad = shards_file(str_printf("%s.bad", bname),
+                      "a %s\nb %s\nc host=127.0.0.1 port=1 dbname=x\n", a, b);
 
     /* phase 1: a shard that does not answer, nothing written */
     rc = reconcile_shards(bad, psp, path, NULL, &out);

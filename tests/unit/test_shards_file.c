@@ -5,6 +5,7 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -102,4 +103,31 @@ Test(shards_file, a_missing_file_is_an_error)
                  -1);
     cr_expect(strstr(err, "cannot read the shards file /nonexistent/shards")
               == err, "%s", err);
+}
+
+
+Test(shards_file, the_file_is_shards_else_payments_shards_without_db)
+{
+    const char  *file;
+
+    unsetenv("PAYMENTS_SHARDS");
+    cr_expect_eq(pay_shards_file_of(NULL, 0, &file), 0);
+    cr_expect_null(file);
+    cr_expect_eq(pay_shards_file_of("/etc/s", 0, &file), 0);
+    cr_expect_str_eq(file, "/etc/s");
+    cr_expect_eq(pay_shards_file_of("/etc/s", 1, &file), -1);
+    cr_expect_null(file);
+
+    setenv("PAYMENTS_SHARDS", "/env/s", 1);
+    cr_expect_eq(pay_shards_file_of(NULL, 0, &file), 0);
+    cr_expect_str_eq(file, "/env/s");
+    cr_expect_eq(pay_shards_file_of(NULL, 1, &file), 0);
+    cr_expect_null(file, "--db wins over $PAYMENTS_SHARDS");
+    cr_expect_eq(pay_shards_file_of("/etc/s", 0, &file), 0);
+    cr_expect_str_eq(file, "/etc/s");
+
+    setenv("PAYMENTS_SHARDS", "", 1);
+    cr_expect_eq(pay_shards_file_of(NULL, 0, &file), 0);
+    cr_expect_null(file);
+    unsetenv("PAYMENTS_SHARDS");
 }
