@@ -48,7 +48,7 @@ FUZZ_CFLAGS   = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude $(PKG_CFLAGS)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-counts bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check
+.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-shards e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-counts bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check
 
 all: core mock module reconcile secrets events-verify
 
@@ -199,6 +199,11 @@ $(RECEIVER_NPM):
 
 e2e: $(E2E_DEPS)
 	BUILD=$(BUILD) bash ci/e2e.sh
+
+# The shards lane alone (ci/e2e.sh, E2E_SHARDS=1; not in `make test` yet):
+# two PostgreSQL clusters, merchant shards a and b (doc/plans/shards.md).
+e2e-shards: $(E2E_DEPS)
+	BUILD=$(BUILD) E2E_SHARDS=1 bash ci/e2e.sh
 
 # A representative part of the e2e suite (ci/e2e.sh says which) with every
 # gateway at `error_log ... debug`, then the log scan (ci/log-scan-test.sh

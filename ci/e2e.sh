@@ -28,6 +28,15 @@
 # hold no secret (`make e2e-debug`); without E2E_FILTER it runs a
 # representative part of the suite, the registration, webhook, money and
 # notification suites.
+#
+# E2E_SHARDS=1 runs lane "shards" instead (not part of the whole run yet):
+# a stack of two PostgreSQL clusters, merchant shards a and b
+# (ci/services.sh --shards 2; doc/plans/shards.md section 3), and on it
+# shards_suites one test at a time (they stop, kill, pause and make
+# read-only shard b); then, once the gateway serves both shards (nginx -t
+# refuses a payments location over several until routing is built),
+# shards_routed_suites with every merchant_new merchant on shard b and
+# PAY_TEST_PG at b.  With E2E_FILTER: that filter on the sharded stack.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +45,15 @@ build=${BUILD:-build}
 bin=$build/e2e_tests
 jobs=${E2E_JOBS:-2}
 solo_lanes=${E2E_SOLO_LANES:-1}
+shards=${E2E_SHARDS:-0}
+
+# The shards lane's suites (E2E_SHARDS=1): those of the sharded stack
+# itself, and the existing suites run again with their merchants on the
+# non-home shard b (once the gateway routes over both shards).
+shards_suites='shards_stack'
+shards_routed_suites='registration auth idempotency_key webhooks return_page
+    adyen generic pay_link views lists money_* capture cancel saved_methods
+    notify keys'
 
 for f in "$bin" "$build/nginx/ngx_http_payments_module.so" "$build/mock_psp-asan" \
          "$build/payments-reconcile" "$build/payments-secrets" "$build/payments-events-verify" "$build/slow_dns.so"; do
@@ -84,14 +102,15 @@ if [ "${E2E_DEBUG_LOG:-0}" = 1 ]; then
     E2E_FILTER=${E2E_FILTER:-'@(registration|webhooks|money_*|notify)/*'}
 fi
 
-# lane_start NAME: the lane's services and notification endpoint, in
-# RUN/NAME.  Lanes start one after the other: each picks its ports when the
-# lanes before it listen on theirs.
+# lane_start NAME [services.sh options...]: the lane's services and
+# notification endpoint, in RUN/NAME.  Lanes start one after the other: each
+# picks its ports when the lanes before it listen on theirs.
 lane_start() {
     local dir=$run/$1
+    shift
     mkdir -p "$dir"
     lanes+=("$dir")
-    bash "$top/ci/services.sh" start "$dir" --asan --workers 2 --error-log-level "$log_level"
+    bash "$top/ci/services.sh" start "$dir" --asan --workers 2 --error-log-level "$log_level" "$@"
     # the merchants' endpoint for the notifications suites (test_notify.c):
     # PAY_TEST_RECEIVER, PAY_TEST_RECEIVER_CONTROL, PAY_TEST_RECEIVER_CA
     bash "$top/ci/receiver.sh" start "$dir" --record "$dir/logs/notifications.jsonl"
@@ -100,6 +119,8 @@ lane_start() {
 # lane_tests DIR JOBS FILTER [criterion options...]: the tests FILTER names,
 # against the lane's services.  Criterion's report goes to the lane's
 # logs/criterion.txt (and to stderr for the lane that reports live).
+# E2E_LANE_SHARD=NAME (a sharded lane): merchant_new makes its merchants on
+# shard NAME, and PAY_TEST_PG, _PGDIR and _PGDATA are that shard's.
 lane_tests() {
     local dir=$1 n=$2 filter=$3
     shift 3
@@ -110,6 +131,19 @@ lane_tests() {
         # shellcheck disable=SC1091
         . "$dir/receiver.env"
         set +a
+        if [ -n "${E2E_LANE_SHARD:-}" ]; then
+            local i=0 name
+            for name in $PAY_TEST_SHARD_NAMES; do
+                i=$((i + 1))
+                [ "$name" = "$E2E_LANE_SHARD" ] || continue
+                export PAY_TEST_SHARD_DEFAULT=$name
+                eval "export PAY_TEST_PG=\$PAY_TEST_PG$i" \
+                    "PAY_TEST_PGDIR=\$PAY_TEST_PGDIR$i" \
+                    "PAY_TEST_PGDATA=\$PAY_TEST_PGDATA$i"
+            done
+            [ -n "${PAY_TEST_SHARD_DEFAULT:-}" ] ||
+                { echo "e2e: the lane has no shard $E2E_LANE_SHARD" >&2; exit 1; }
+        fi
         # every answer of the gateway, for tests/openapi/validate.js (below)
         export PAY_TEST_RECORD=$dir/logs/responses.jsonl
         "$bin" --jobs "$n" --filter "$filter" "$@"
@@ -205,7 +239,8 @@ finish() {
             bash "$top/ci/log-scan.sh" "$dir" || rc=1
         done
     fi
-    if [ -z "${E2E_FILTER:-}" ] && [ ${#lanes[@]} -gt 0 ]; then
+    # (the shards lane alone shows only some metrics and answers)
+    if [ -z "${E2E_FILTER:-}" ] && [ "$shards" != 1 ] && [ ${#lanes[@]} -gt 0 ]; then
         # /metrics of each lane is what Prometheus accepts without a lint
         # problem; together (every family has shown up in one lane or
         # another) they serve every metric the dashboard and alerts name
@@ -241,10 +276,12 @@ finish() {
                     tail -n 60 "$dir/logs/$log" >&2
                 fi
             done
-            if [ -f "$dir/pg/postgres.log" ]; then
-                echo "---- $lane: tail of postgres.log" >&2
-                tail -n 30 "$dir/pg/postgres.log" >&2
-            fi
+            for pg in pg pg2; do
+                if [ -f "$dir/$pg/postgres.log" ]; then
+                    echo "---- $lane: tail of $pg/postgres.log" >&2
+                    tail -n 30 "$dir/$pg/postgres.log" >&2
+                fi
+            done
         done
         # last, so that a report showing only the end still names them
         for dir in "${lanes[@]}"; do
@@ -262,6 +299,36 @@ finish() {
 }
 trap finish EXIT
 trap 'exit 130' INT TERM
+
+if [ "$shards" = 1 ]; then
+    start=$SECONDS
+    lane_start shards --shards 2
+    echo "e2e: shards: lane up in $((SECONDS - start)) s" >&2
+    if [ -n "${E2E_FILTER:-}" ]; then
+        lane_tests "$run/shards" "$jobs" "$E2E_FILTER" "$@" \
+            2> >(tee -a "$run/shards/logs/criterion.txt" >&2) || rc=1
+        exit "$rc"
+    fi
+    for suite in $shards_suites; do
+        start=$SECONDS
+        lane_tests "$run/shards" 1 "$suite/*" "$@" \
+            2> >(tee -a "$run/shards/logs/criterion.txt" >&2) || rc=1
+        echo "e2e: shards: $suite $((SECONDS - start)) s" >&2
+    done
+    gw_shards=$(. "$run/shards/env" && echo "$PAY_TEST_GW_SHARDS")
+    if [ "$gw_shards" = "a b" ]; then
+        start=$SECONDS
+        # shellcheck disable=SC2086  # the list's words
+        filter="@($(echo $shards_routed_suites | tr ' ' '|'))/*"
+        E2E_LANE_SHARD=b lane_tests "$run/shards" "$jobs" "$filter" "$@" \
+            2> >(tee -a "$run/shards/logs/criterion.txt" >&2) || rc=1
+        echo "e2e: shards: the routed suites on shard b $((SECONDS - start)) s" >&2
+    else
+        echo "e2e: shards: the gateway serves shard(s) '$gw_shards' (routing over" \
+            "several is not built): the routed suites are not run" >&2
+    fi
+    exit "$rc"
+fi
 
 if [ -n "${E2E_FILTER:-}" ]; then
     lane_start main

@@ -17,6 +17,17 @@
 #       --stable-ports       make demo's fixed ports, each when nothing listens
 #                            on it (else a free one): gateway 9443 (plain 9080,
 #                            limits 9444), mock PSP 9090, PostgreSQL 9432
+#       --shards N           N PostgreSQL clusters (1 to 4, default 1), merchant
+#                            shards a, b, ... (doc/plans/shards.md section 3),
+#                            each a full migrated schema on a port of its own;
+#                            1 is today's stack exactly (payments_database).
+#                            With N > 1 the template's @DATABASE_DIRECTIVES@
+#                            becomes one payments_shard line per cluster (a
+#                            the home); while nginx -t refuses a payments
+#                            location over several shards (routing is not
+#                            built), the gateway is started on shard a alone
+#                            and says so (PAY_TEST_GW_SHARDS).  The demo
+#                            merchant lives on a.
 #   ci/services.sh stop RUN
 #   ci/services.sh finish RUN RC NAME
 #       stop, then remove RUN when RC is 0 (unless KEEP_RUN=1), else keep it
@@ -37,6 +48,15 @@
 #   PAY_TEST_MERCHANT_ID       its merchant id
 #   PAY_TEST_ERROR_LOG_LEVEL   --error-log-level (the harness's own gateways
 #                              log at it too)
+# and with --shards N (N > 1) only:
+#   PAY_TEST_SHARDS            N
+#   PAY_TEST_SHARD_NAMES       the shards' names, "a b ..." (a: the home)
+#   PAY_TEST_SHARDS_FILE       the CLIs' shards file (payments-merchant and
+#                              payments-migrate --shards), superuser conninfos
+#   PAY_TEST_GW_SHARDS         the shards the suite's gateway serves ("a"
+#                              until routing over several exists)
+#   PAY_TEST_PG<i>, PAY_TEST_PGDIR<i>, PAY_TEST_PGDATA<i>
+#                              the i-th shard's (1 to N; 1 is PAY_TEST_PG's)
 # Source it: `. RUN/env`.
 #
 # A start that fails half-way stops what it started.  Environment:
@@ -58,7 +78,8 @@ die() { svc_die "$@"; }
 
 usage() {
     echo "usage: $0 start RUN [--asan] [--workers N] [--lease D] [--template F]" \
-        "[--mock-latency MS] [--public-origin O|self] [--error-log-level L]" >&2
+        "[--mock-latency MS] [--public-origin O|self] [--error-log-level L]" \
+        "[--shards N]" >&2
     echo "       $0 stop RUN" >&2
     echo "       $0 finish RUN RC NAME (stop; remove RUN when RC is 0, unless KEEP_RUN=1)" >&2
     echo "       $0 port [DEFAULT] (prints DEFAULT when free, else a free loopback port)" >&2
@@ -68,23 +89,35 @@ usage() {
 # --- stop -------------------------------------------------------------------
 
 do_stop() {
-    local run=$1 MOCK_PID='' PGDIR='' PGDIR_OWNED=0
+    local run=$1 MOCK_PID='' PGDIR='' PGDIR_OWNED=0 i dir owned
+    # the other shards' clusters (--shards), read through ${!dir}
+    # shellcheck disable=SC2034
+    local PGDIR2='' PGDIR2_OWNED=0 PGDIR3='' PGDIR3_OWNED=0
+    # shellcheck disable=SC2034
+    local PGDIR4='' PGDIR4_OWNED=0
     [ -f "$run/state" ] || return 0
     # shellcheck disable=SC1091
     . "$run/state"
     svc_stop_nginx "$run/nginx.pid"
     svc_stop_pid "$MOCK_PID" TERM 5
     svc_stop_pg "$PGDIR" "$PGDIR_OWNED" "$run/logs"
+    for i in 2 3 4; do
+        dir=PGDIR$i owned=PGDIR${i}_OWNED
+        svc_stop_pg "${!dir}" "${!owned}" "$run/logs" "postgres$i.log"
+    done
     rm -f "$run/state"
 }
 
 # --- start ------------------------------------------------------------------
 
 starting=''
+pg_starting=()  # the other shards' ci/pg.sh start, in the background
 on_start_exit() {
-    local rc=$?
+    local rc=$? p
     if [ "$rc" -ne 0 ] && [ -n "$starting" ]; then
         echo "services.sh: start failed, stopping what was started" >&2
+        # a cluster still starting would be left running
+        for p in "${pg_starting[@]}"; do wait "$p" 2>/dev/null || true; done
         do_stop "$starting"
     fi
     exit "$rc"
@@ -94,7 +127,7 @@ do_start() {
     local run=$1
     shift
     local asan=0 workers=1 lease=20s latency=0 public_origin=https://gw.test.example
-    local stable='' log_level=notice
+    local stable='' log_level=notice shards=1
     local template=$top/tests/e2e/nginx.conf.in
     while [ $# -gt 0 ]; do
         case $1 in
@@ -106,6 +139,7 @@ do_start() {
         --public-origin) public_origin=$2; shift ;;
         --stable-ports) stable=1 ;;
         --error-log-level) log_level=$2; shift ;;
+        --shards) shards=$2; shift ;;
         *) usage ;;
         esac
         shift
@@ -119,6 +153,10 @@ do_start() {
     [ -f "$template" ] || die "$template is missing"
     [ -x "$top/bin/payments-merchant" ] || die "bin/payments-merchant is missing"
     command -v "$nginx_bin" >/dev/null || die "nginx is not installed: ci/install-deps.sh"
+    [[ $shards =~ ^[1-4]$ ]] || die "--shards: 1 to 4, not '$shards'"
+    if [ "$shards" -gt 1 ] && ! grep -q '@DATABASE_DIRECTIVES@' "$template"; then
+        die "--shards $shards: $template has no @DATABASE_DIRECTIVES@"
+    fi
 
     mkdir -p "$run"
     run=$(cd "$run" && pwd)
@@ -160,8 +198,44 @@ do_start() {
         echo "PGDIR=$(printf %q "$pgdir")"
         echo "PGDIR_OWNED=$owned"
     } >>"$run/state"
+    # The other shards (--shards N): clusters 2..N, each as the first, all
+    # started at once (initdb and the migrations are most of a start).
+    local names=(a b c d) shard_dir=("$pgdir") shard_port=("$pg_port")
+    local i port dir
+    for ((i = 2; i <= shards; i++)); do
+        svc_pick_port_into port
+        if [ "$owned" = 0 ]; then
+            dir=$run/pg$i
+        else
+            dir=$(mktemp -d /tmp/ngx-payments-pg.XXXXXX)
+        fi
+        {
+            echo "PGDIR$i=$(printf %q "$dir")"
+            echo "PGDIR${i}_OWNED=$owned"
+        } >>"$run/state"
+        shard_dir+=("$dir")
+        shard_port+=("$port")
+        "$top/ci/pg.sh" start "$dir" "$port" >/dev/null &
+        pg_starting+=($!)
+    done
+
     local pg
     pg=$("$top/ci/pg.sh" start "$pgdir" "$pg_port" | tail -1)
+    local shard_pg=("$pg")
+    for ((i = 2; i <= shards; i++)); do
+        wait "${pg_starting[i - 2]}" ||
+            die "shard ${names[i - 1]}'s PostgreSQL did not start"
+        shard_pg+=("$("$top/ci/pg.sh" conninfo "${shard_dir[i - 1]}")")
+    done
+    pg_starting=()
+    # the CLIs' shards file (payments-merchant, payments-migrate --shards)
+    local shards_file=''
+    if [ "$shards" -gt 1 ]; then
+        shards_file=$run/conf/shards
+        for ((i = 0; i < shards; i++)); do
+            printf '%s %s\n' "${names[i]}" "${shard_pg[i]}"
+        done >"$shards_file"
+    fi
 
     # Secrets: git does not keep modes, and these are generated anyway.
     svc_psp_secrets "$run/conf" e2e-k1 e2e-k2
@@ -222,6 +296,21 @@ do_start() {
     local gw=https://127.0.0.1:$gw_port
     [ "$public_origin" != self ] || public_origin=$gw
     local conninfo="hostaddr=127.0.0.1 port=$pg_port dbname=payments user=payments_gateway"
+    # @DATABASE_DIRECTIVES@: today's payments_database line, or one
+    # payments_shard line per cluster (a the home), the first N of them
+    shard_lines() {
+        local n=$1 k
+        for ((k = 0; k < n; k++)); do
+            [ "$k" = 0 ] || printf '\n    '
+            printf 'payments_shard %s "hostaddr=127.0.0.1 port=%s dbname=payments user=payments_gateway"%s;' \
+                "${names[k]}" "${shard_port[k]}" "$([ "$k" = 0 ] && echo ' home')"
+        done
+    }
+    local directives="payments_database       \"$conninfo\";" gw_shards=''
+    if [ "$shards" -gt 1 ]; then
+        directives=$(shard_lines "$shards")
+        gw_shards=${names[*]:0:$shards}
+    fi
     # curl's public-key pin of the gateway's own certificate: a PSP can be
     # reached through it (tests/e2e/nginx.conf.in's /psp-tls/).
     local tls_pin
@@ -252,14 +341,34 @@ do_start() {
         # the bench's pool per worker (bench/run.sh: BENCH_DB_POOL)
         "DB_POOL=${PAY_DB_POOL:-4}"
     )
-    svc_render "$template" "${subst[@]}" >"$run/nginx.conf"
+    svc_render "$template" "${subst[@]}" "DATABASE_DIRECTIVES=$directives" \
+        >"$run/nginx.conf"
+    # Several shards and a payments location: refused by nginx -t until
+    # routing over them exists.  Then the gateway serves shard a alone; the
+    # configuration refused is kept as nginx-shards.conf, and the refusal in
+    # logs/nginx-t-shards.log.
+    if [ "$shards" -gt 1 ]; then
+        mv "$run/nginx.conf" "$run/nginx-shards.conf"
+        if ! "$nginx_bin" -p "$run/" -c "$run/nginx-shards.conf" \
+                -e "$run/logs/error.log" -t -q 2>"$run/logs/nginx-t-shards.log" &&
+           grep -q 'over several shards is not built yet' "$run/logs/nginx-t-shards.log"; then
+            echo "services.sh: nginx -t refuses a payments location over $shards" \
+                "shards (routing is not built): the gateway serves shard a alone" >&2
+            svc_render "$template" "${subst[@]}" \
+                "DATABASE_DIRECTIVES=$(shard_lines 1)" >"$run/nginx.conf"
+            gw_shards=a
+        else
+            mv "$run/nginx-shards.conf" "$run/nginx.conf"
+        fi
+    fi
 
     svc_start_nginx "$run" "$gw/healthz" "$run/conf/tls.crt" "$nginx_bin"
 
     # A demo merchant.
     local key mid
     svc_merchant "$top/bin/payments-merchant" "$pg" demo "Demo shop" \
-        https://shop.example "$run/logs/services.log"
+        https://shop.example "$run/logs/services.log" \
+        ${shards_file:+"$shards_file" a}
     key=$svc_key mid=$svc_mid
 
     {
@@ -286,6 +395,17 @@ do_start() {
         svc_envline PAY_TEST_MERCHANT_KEY "$key"
         svc_envline PAY_TEST_MERCHANT_ID "$mid"
         svc_envline PAY_TEST_ERROR_LOG_LEVEL "$log_level"
+        if [ "$shards" -gt 1 ]; then
+            svc_envline PAY_TEST_SHARDS "$shards"
+            svc_envline PAY_TEST_SHARD_NAMES "${names[*]:0:$shards}"
+            svc_envline PAY_TEST_SHARDS_FILE "$shards_file"
+            svc_envline PAY_TEST_GW_SHARDS "$gw_shards"
+            for ((i = 0; i < shards; i++)); do
+                svc_envline "PAY_TEST_PG$((i + 1))" "${shard_pg[i]}"
+                svc_envline "PAY_TEST_PGDIR$((i + 1))" "${shard_dir[i]}"
+                svc_envline "PAY_TEST_PGDATA$((i + 1))" "${shard_dir[i]}/data"
+            done
+        fi
     } >"$run/env"
     chmod 600 "$run/env"
 
@@ -294,6 +414,10 @@ do_start() {
     echo "  gateway  $gw (plain http://127.0.0.1:$plain_port)"
     echo "  mock PSP $mock_url (Adyen Transfers $transfers_url)"
     echo "  postgres $pg"
+    for ((i = 1; i < shards; i++)); do
+        echo "  postgres ${shard_pg[i]} (shard ${names[i]})"
+    done
+    [ "$shards" = 1 ] || echo "  shards   $shards_file (the gateway serves: $gw_shards)"
 }
 
 cmd=${1:-}

@@ -53,6 +53,8 @@ static ngx_int_t ngx_http_payments_sweep_event_id(
     ngx_http_payments_sweeper_t *sw);
 static void ngx_http_payments_sweep_setup(ngx_http_payments_sweeper_t *sw,
     ngx_http_payments_sweep_item_t *it);
+static void ngx_http_payments_sweep_method(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it);
 static void ngx_http_payments_sweep_saved(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
@@ -255,6 +257,9 @@ ngx_http_payments_sweep_step(ngx_event_t *ev)
 static void
 ngx_http_payments_sweep_next(ngx_http_payments_sweeper_t *sw)
 {
+    /* a stored method's token, open, outlives no item */
+    ngx_explicit_memzero(sw->ev.method, sizeof(sw->ev.method));
+
     sw->current++;
     ngx_post_event(&sw->next, &ngx_posted_events);
 }
@@ -611,9 +616,6 @@ static void
 ngx_http_payments_sweep_setup(ngx_http_payments_sweeper_t *sw,
     ngx_http_payments_sweep_item_t *it)
 {
-    char         *idx, *domain, *display;
-    u_char       *last;
-    json_t       *d;
     pay_event_t  *ev = &sw->ev;
 
     if (ev->method[0] == '\0') {
@@ -627,10 +629,31 @@ ngx_http_payments_sweep_setup(ngx_http_payments_sweeper_t *sw,
         return;
     }
 
+    ngx_http_payments_sweep_method(sw, it);
+}
+
+
+/*
+ * The stored method a look-up named (a setup's, or a paid session's that
+ * saved it): sealed and applied by pay_sweeper_method_saved, under the
+ * event id the look-up's event has (a setup's) or that id with
+ * ":payment_method" (a payment's, whose own id the payment took, as the
+ * webhook's pay_stripe_saved names it).
+ */
+static void
+ngx_http_payments_sweep_method(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it)
+{
+    char         *idx, *domain, *display;
+    u_char       *last;
+    json_t       *d;
+    pay_event_t  *ev = &sw->ev;
+
     if (sw->pmcf->keyring == NULL) {
+        ngx_explicit_memzero(ev->method, sizeof(ev->method));
         ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
-                      "payments: sweeper: setup \"%s\" of merchant \"%s\" "
-                      "saved a payment method, and without "
+                      "payments: sweeper: checkout \"%s\" of merchant "
+                      "\"%s\" saved a payment method, and without "
                       "payments_encryption_key it cannot be kept sealed",
                       it->checkout_id, it->merchant_id);
         ngx_http_payments_sweep_note(sw, "cannot keep the method sealed");
@@ -644,8 +667,23 @@ ngx_http_payments_sweep_setup(ngx_http_payments_sweeper_t *sw,
     if (idx == NULL || domain == NULL
         || ngx_http_payments_sweep_event_id(sw) != NGX_OK)
     {
+        ngx_explicit_memzero(ev->method, sizeof(ev->method));
         ngx_http_payments_sweep_end(sw);
         return;
+    }
+
+    /* a payment's look-up: its event id is the payment's */
+    if (!it->setup) {
+        if (ngx_strlen(ev->event_id) + sizeof(":payment_method")
+            > sizeof(ev->event_id))
+        {
+            ngx_explicit_memzero(ev->method, sizeof(ev->method));
+            ngx_http_payments_sweep_next(sw);
+            return;
+        }
+
+        ngx_cpystrn((u_char *) ev->event_id + ngx_strlen(ev->event_id),
+                    (u_char *) ":payment_method", sizeof(":payment_method"));
     }
 
     last = ngx_sprintf((u_char *) domain, "payment_method:%V",
@@ -656,6 +694,7 @@ ngx_http_payments_sweep_setup(ngx_http_payments_sweeper_t *sw,
                         ngx_strlen(ev->method), idx)
         != 0)
     {
+        ngx_explicit_memzero(ev->method, sizeof(ev->method));
         ngx_http_payments_sweep_end(sw);
         return;
     }
@@ -741,7 +780,7 @@ ngx_http_payments_sweep_saved(ngx_http_payments_pg_query_t *q,
             ? NGX_LOG_NOTICE : NGX_LOG_ALERT;
 
     ngx_log_error(level, sw->log, 0,
-                  "payments: sweeper: setup \"%s\" of merchant \"%s\": "
+                  "payments: sweeper: checkout \"%s\" of merchant \"%s\": "
                   "psp \"%V\" says its method was stored: %s",
                   it->checkout_id, it->merchant_id, &sw->psp->name, outcome);
 
@@ -827,6 +866,21 @@ ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
                   it->checkout_id, it->merchant_id, &sw->psp->name,
                   sw->ev.type, sw->ev.kind == PAY_EVT_SUCCEEDED
                                ? "paid" : "failed", outcome);
+
+    /* the method the paid session saved, its own event lost with the
+     * payment's: kept as that event would keep it, once the payment is
+     * here (pay_method_saved_apply waits for it otherwise) */
+    if (sw->ev.method[0] != '\0' && sw->ev.kind == PAY_EVT_SUCCEEDED
+        && (ngx_strcmp(outcome, "applied") == 0
+            || ngx_strcmp(outcome, "already") == 0
+            || ngx_strcmp(outcome, "paid_after_failed") == 0
+            || ngx_strcmp(outcome, "captured_for_manual") == 0))
+    {
+        ngx_http_payments_sweep_method(sw, it);
+        return;
+    }
+
+    ngx_explicit_memzero(sw->ev.method, sizeof(sw->ev.method));
 
     ngx_http_payments_sweep_next(sw);
 }

@@ -546,10 +546,12 @@ pay_stripe_evidence_events(const pay_webhook_conf_t *conf,
 static int
 pay_stripe_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
 {
-    /* a setup's method is its setup intent's */
+    /* a setup's method is its setup intent's; a payment's hold (a manual
+     * capture's authorization) shows only in its payment intent */
     return pay_lookup_get(in, 1, "/v1/checkout/sessions/",
                           in != NULL && in->setup
-                          ? "?expand%5B%5D=setup_intent" : NULL, req);
+                          ? "?expand%5B%5D=setup_intent"
+                          : "?expand%5B%5D=payment_intent", req);
 }
 
 
@@ -606,19 +608,93 @@ pay_stripe_lookup_method(const json_t *root, pay_event_t *ev)
 
 
 /*
+ * A paid session that saved the shopper's method: its payment intent
+ * (expanded) set it up (setup_future_usage) under the checkout's nonce, as
+ * the intent's own event names it: its payment_method and customer (the
+ * intent's, else the session's) into ev; else nothing.
+ */
+static void
+pay_stripe_lookup_saved(const pay_psp_lookup_t *in, const json_t *root,
+    const json_t *pi, pay_event_t *ev)
+{
+    const char  *nonce, *cus;
+
+    nonce = pay_json_str(json_object_get(pi, "metadata"), "nonce");
+
+    if (pi == NULL || pay_json_str(pi, "setup_future_usage") == NULL
+        || nonce == NULL || in->nonce == NULL
+        || strcmp(nonce, in->nonce) != 0)
+    {
+        return;
+    }
+
+    cus = pay_json_str(pi, "customer");
+
+    if (cus == NULL) {
+        cus = pay_json_str(root, "customer");
+    }
+
+    (void) pay_lookup_method(ev, pay_json_str(pi, "payment_method"), cus);
+}
+
+
+/*
+ * The session's payment intent, expanded (an object) or not (its id): the
+ * intent's id, or NULL.
+ */
+static const char *
+pay_stripe_lookup_intent(const json_t *root, const json_t **pi)
+{
+    const json_t  *v;
+
+    v = json_object_get(root, "payment_intent");
+    *pi = json_is_object(v) ? v : NULL;
+
+    return json_is_object(v) ? pay_json_str(v, "id") : json_string_value(v);
+}
+
+
+/*
+ * A complete, unpaid session whose expanded payment intent is a manual
+ * capture's hold: status "requires_capture", capture_method "manual", and
+ * the checkout's own nonce as metadata.nonce (what
+ * payment_intent.amount_capturable_updated names).  Anything else (an
+ * asynchronous method "processing", an intent captured or canceled at
+ * Stripe's dashboard) is not a hold this answer may book.
+ */
+static int
+pay_stripe_lookup_hold(const pay_psp_lookup_t *in, const json_t *pi)
+{
+    const char  *st, *cm, *nonce;
+
+    st = pay_json_str(pi, "status");
+    cm = pay_json_str(pi, "capture_method");
+    nonce = pay_json_str(json_object_get(pi, "metadata"), "nonce");
+
+    return pi != NULL && st != NULL && strcmp(st, "requires_capture") == 0
+           && cm != NULL && strcmp(cm, "manual") == 0
+           && nonce != NULL && in->nonce != NULL
+           && strcmp(nonce, in->nonce) == 0;
+}
+
+
+/*
  * The Checkout Session: status "complete" with payment_status "paid" or
- * "no_payment_required" pays, "expired" fails, "open" (and "complete"
- * still "unpaid": an asynchronous method on its way) is open.  amount_total
- * is in Stripe's units: read in its currency as ISO minor units, as the
- * webhook's.
+ * "no_payment_required" pays, "expired" fails, "open" is open.  "complete"
+ * still "unpaid" is a payment under way (an asynchronous method on its
+ * way), unless its payment intent (expanded) is a manual capture's hold:
+ * then it is a success not captured, as amount_capturable_updated says.
+ * amount_total is in Stripe's units: read in its currency as ISO minor
+ * units, as the webhook's.
  */
 static pay_lookup_outcome_e
 pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
     const char *body, size_t len, int64_t now, pay_event_t *ev)
 {
-    int                    rc;
+    int                    rc, hold;
     json_t                *root, *amount;
-    const char            *st, *paid, *cur;
+    const char            *st, *paid, *cur, *intent;
+    const json_t          *pi;
     pay_event_kind_e       kind;
     pay_lookup_outcome_e   out;
 
@@ -631,6 +707,8 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
 
     st = pay_json_str(root, "status");
     paid = pay_json_str(root, "payment_status");
+    intent = pay_stripe_lookup_intent(root, &pi);
+    hold = 0;
 
     if (!pay_lookup_same(in, pay_json_str(root, "id"), 0) || st == NULL) {
         json_decref(root);
@@ -652,6 +730,14 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
         return out;
 
     } else if (strcmp(st, "complete") == 0 && paid != NULL
+               && strcmp(paid, "unpaid") == 0
+               && pay_stripe_lookup_hold(in, pi))
+    {
+        /* a manual capture's authorization: held, nothing captured */
+        kind = PAY_EVT_SUCCEEDED;
+        hold = 1;
+
+    } else if (strcmp(st, "complete") == 0 && paid != NULL
                && strcmp(paid, "unpaid") == 0)
     {
         /* an asynchronous method: paid, the money on its way */
@@ -671,17 +757,20 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
 
     /* the payment to refund later, as checkout.session.completed's */
     if (out == PAY_LOOKUP_DECIDED) {
-        pay_lookup_payment_ref(ev, pay_json_str(root, "payment_intent"));
+        pay_lookup_payment_ref(ev, intent);
 
         /* "paid": the money is captured, whatever mode the session was
-         * asked for, as checkout.session.completed's */
-        ev->captured = (kind == PAY_EVT_SUCCEEDED
+         * asked for, as checkout.session.completed's; a hold is not */
+        ev->captured = (kind == PAY_EVT_SUCCEEDED && !hold
                         && strcmp(paid, "paid") == 0);
 
         /* a setup's method, as setup_intent.succeeded names it: its
          * setup intent (expanded) succeeded, with a payment_method */
         if (in->setup && kind == PAY_EVT_SUCCEEDED) {
             pay_stripe_lookup_method(root, ev);
+
+        } else if (kind == PAY_EVT_SUCCEEDED) {
+            pay_stripe_lookup_saved(in, root, pi, ev);
         }
     }
 

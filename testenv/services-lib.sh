@@ -125,15 +125,15 @@ svc_stop_nginx() {
     for w in $workers; do svc_stop_pid "$w" KILL 2; done
 }
 
-# svc_stop_pg PGDIR OWNED LOGDIR: the throwaway cluster stopped; one the
-# run made outside its directory (OWNED=1: root's, under /tmp) removed,
-# its log kept in LOGDIR.
+# svc_stop_pg PGDIR OWNED LOGDIR [LOGNAME]: the throwaway cluster stopped;
+# one the run made outside its directory (OWNED=1: root's, under /tmp)
+# removed, its log kept in LOGDIR as LOGNAME (default postgres.log).
 svc_stop_pg() {
-    local pgdir=$1 owned=$2 logs=$3
+    local pgdir=$1 owned=$2 logs=$3 logname=${4:-postgres.log}
     [ -n "$pgdir" ] && [ -d "$pgdir" ] || return 0
     "$svc_pg" stop "$pgdir" || true
     if [ "$owned" = 1 ]; then
-        cp "$pgdir/postgres.log" "$logs/postgres.log" 2>/dev/null || true
+        cp "$pgdir/postgres.log" "$logs/$logname" 2>/dev/null || true
         rm -rf "$pgdir"
     fi
 }

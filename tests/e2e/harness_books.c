@@ -190,25 +190,48 @@ books_subject(books_subjects_t *subjects, const char *s)
 PGresult *
 books_query(const char *merchant_id, const char *sql)
 {
+    return books_query_on(db(), merchant_id, sql);
+}
+
+
+PGresult *
+books_query_on(PGconn *c, const char *merchant_id, const char *sql)
+{
     PGresult    *res;
     const char  *params[1];
 
     params[0] = merchant_id;
-    res = PQexecParams(db(), sql, 1, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
     cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s: %s", sql,
-                 PQerrorMessage(db()));
+                 PQerrorMessage(c));
 
     return res;
 }
 
 
+/* where cmp's merchant's rows are */
+static PGconn *
+books_conn(const books_cmp_t *cmp)
+{
+    return cmp->conn != NULL ? cmp->conn : db();
+}
+
+
+/* sql with $1 cmp's merchant, on its connection */
+static PGresult *
+books_cmp_query(const books_cmp_t *cmp, const char *sql)
+{
+    return books_query_on(books_conn(cmp), cmp->merchant_id, sql);
+}
+
+
 static long
-books_count(const char *merchant_id, const char *sql)
+books_count(PGconn *c, const char *merchant_id, const char *sql)
 {
     long       n;
     PGresult  *res;
 
-    res = books_query(merchant_id, sql);
+    res = books_query_on(c, merchant_id, sql);
     n = atol(PQgetvalue(res, 0, 0));
     PQclear(res);
 
@@ -219,11 +242,19 @@ books_count(const char *merchant_id, const char *sql)
 long
 books_pending(books_subjects_t *subjects, const char *merchant_id)
 {
+    return books_pending_on(db(), subjects, merchant_id);
+}
+
+
+long
+books_pending_on(PGconn *c, books_subjects_t *subjects,
+    const char *merchant_id)
+{
     int        i;
     long       n;
     PGresult  *res;
 
-    res = books_query(merchant_id,
+    res = books_query_on(c, merchant_id,
         "SELECT nonce, status = 'PENDING' FROM captures WHERE merchant_id = $1"
         " UNION ALL SELECT nonce, status = 'PENDING' FROM refunds"
         " WHERE merchant_id = $1"
@@ -285,6 +316,14 @@ int
 books_quiet(books_subjects_t *subjects, const char *const *merchant_ids,
     size_t n, int seconds, int patient)
 {
+    return books_quiet_on(subjects, NULL, merchant_ids, n, seconds, patient);
+}
+
+
+int
+books_quiet_on(books_subjects_t *subjects, PGconn *const *conns,
+    const char *const *merchant_ids, size_t n, int seconds, int patient)
+{
     long    pending;
     size_t  i;
     time_t  end;
@@ -293,7 +332,9 @@ books_quiet(books_subjects_t *subjects, const char *const *merchant_ids,
 
     do {
         for (pending = 0, i = 0; i < n; i++) {
-            pending += books_pending(subjects, merchant_ids[i]);
+            pending += books_pending_on((conns != NULL && conns[i] != NULL)
+                                        ? conns[i] : db(),
+                                        subjects, merchant_ids[i]);
         }
         if (pending == 0
             && books_undelivered(subjects, patient, NULL, NULL) == 0)
@@ -516,7 +557,7 @@ books_compare_checkouts(const books_cmp_t *cmp)
     /* money the PSP moved that the gateway could not learn, listed for a
      * person (payment_unsettled): less booked than the PSP moved is what
      * that listing says, so it is not a failure; more booked still is */
-    q = books_query(cmp->merchant_id, books_sql_unsettled);
+    q = books_cmp_query(cmp, books_sql_unsettled);
     for (i = 0; i < PQntuples(q); i++) {
         c = books_checkout_of(cmp, PQgetvalue(q, i, 0));
         if (c >= 0) {
@@ -525,7 +566,7 @@ books_compare_checkouts(const books_cmp_t *cmp)
     }
     PQclear(q);
 
-    q = books_query(cmp->merchant_id, books_sql_checkouts);
+    q = books_cmp_query(cmp, books_sql_checkouts);
 
     for (i = 0; i < PQntuples(q); i++) {
         c = books_checkout_of(cmp, PQgetvalue(q, i, 0));
@@ -614,7 +655,7 @@ books_compare_payouts(const books_cmp_t *cmp)
     PGresult    *q;
     const char  *key;
 
-    q = books_query(cmp->merchant_id, books_sql_payouts);
+    q = books_cmp_query(cmp, books_sql_payouts);
 
     for (i = 0; i < PQntuples(q); i++) {
         key = PQgetvalue(q, i, 0);
@@ -678,7 +719,7 @@ books_compare_moved(const books_cmp_t *cmp)
     PGresult    *q;
     const char  *key, *name;
 
-    q = books_query(cmp->merchant_id, books_sql_succeeded);
+    q = books_cmp_query(cmp, books_sql_succeeded);
     parts = json_object();
 
     for (i = 0; i < PQntuples(q); i++) {
@@ -817,7 +858,7 @@ books_compare(const books_cmp_t *cmp)
     books_compare_checkouts(cmp);
 
     if (books_on(cmp, BOOKS_ORDER)) {
-        q = books_query(cmp->merchant_id, books_sql_orders);
+        q = books_cmp_query(cmp, books_sql_orders);
         for (i = 0; i < PQntuples(q); i++) {
             books_fail(cmp, BOOKS_ORDER, "order %s: %s at the clearing "
                        "(below 0: charged back or refunded beyond its "
@@ -846,15 +887,16 @@ books_compare(const books_cmp_t *cmp)
         if (!books_on(cmp, books_counts[i].chk)) {
             continue;
         }
-        n = books_count(cmp->merchant_id, books_counts[i].sql);
+        n = books_count(books_conn(cmp), cmp->merchant_id,
+                        books_counts[i].sql);
         if (n > 0) {
             books_fail(cmp, books_counts[i].chk, "%ld %s", n,
                        books_counts[i].what);
         }
     }
     if (books_on(cmp, BOOKS_AUDIT)) {
-        s = db_scalar("SELECT pay_audit_verify($1)", 1,
-                      (const char *[]) { cmp->merchant_id });
+        s = db_scalar_on(books_conn(cmp), "SELECT pay_audit_verify($1)",
+                         1, (const char *[]) { cmp->merchant_id });
         if (s == NULL || strcmp(s, "t") != 0) {
             books_fail(cmp, BOOKS_AUDIT, "the audit chain does not verify");
         }

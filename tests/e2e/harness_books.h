@@ -86,8 +86,11 @@ typedef struct {
 void     books_subject(books_subjects_t *subjects, const char *s);
 
 /* The merchant's captures, refunds and pay-outs: their nonces added to
- * subjects; returns how many are PENDING. */
+ * subjects; returns how many are PENDING.  _on: read on the connection c
+ * (the merchant's shard, db_of()); without: on db(). */
 long     books_pending(books_subjects_t *subjects, const char *merchant_id);
+long     books_pending_on(PGconn *c, books_subjects_t *subjects,
+    const char *merchant_id);
 
 /* Each event the mock scheduled for subjects and never delivered: passed
  * to each (when not NULL) with given_up 1 when it had its attempts (10
@@ -103,17 +106,30 @@ long     books_undelivered(const books_subjects_t *subjects, int patient,
 int      books_quiet(books_subjects_t *subjects,
     const char *const *merchant_ids, size_t n, int seconds, int patient);
 
+/* books_quiet with each merchant's rows read on conns[i] (its shard; NULL:
+ * db()); conns NULL: every one on db(). */
+int      books_quiet_on(books_subjects_t *subjects, PGconn *const *conns,
+    const char *const *merchant_ids, size_t n, int seconds, int patient);
+
 
 /* -- the checks ------------------------------------------------------------ */
 
-/* sql with $1 the merchant's id; fails the test on an SQL error */
+/* sql with $1 the merchant's id; fails the test on an SQL error.  _on:
+ * on the connection c (the merchant's shard); without: on db(). */
 PGresult *books_query(const char *merchant_id, const char *sql);
+PGresult *books_query_on(PGconn *c, const char *merchant_id,
+    const char *sql);
 
 typedef void (*books_fail_f)(void *ctx, books_check_e chk, const char *line);
 
 typedef struct {
     const char          *merchant_id;
     json_t              *books;         /* books_fetch()'s */
+    PGconn              *conn;          /* where the merchant's rows are
+                                           (its shard, db_of()); NULL: db().
+                                           Checks over several shards run
+                                           once per merchant, each on its
+                                           own shard, and add up */
 
     /* the run's checkouts: their ids, nonces, and how a failure names
      * them ("checkout 2", "review: cmp_…") */

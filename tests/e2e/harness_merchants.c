@@ -132,8 +132,9 @@ merchant_new(merchant_t *m)
 }
 
 
-void
-merchant_new_mode(merchant_t *m, const char *mode)
+/* a new merchant of mode on shard (NULL: PAY_TEST_PG's database) */
+static void
+merchant_create(merchant_t *m, const char *mode, const char *shard)
 {
     int           rc;
     char         *out, *name, *id, *tool;
@@ -146,7 +147,7 @@ merchant_new_mode(merchant_t *m, const char *mode)
     name = uid("m");
     cr_assert(strlen(name) <= 23, "merchant id %s is too long", name);
 
-    {
+    if (shard == NULL) {
         char *const  argv[] = {
             tool, (char *) "--db", (char *) env("PAY_TEST_PG"),
             (char *) "create", (char *) "--id", name,
@@ -154,6 +155,19 @@ merchant_new_mode(merchant_t *m, const char *mode)
             (char *) "--origin", (char *) SHOP_ORIGIN, NULL
         };
 
+        rc = run(argv, &out);
+
+    } else {
+        char *const  argv[] = {
+            tool, (char *) "--shards", (char *) env("PAY_TEST_SHARDS_FILE"),
+            (char *) "--shard", (char *) shard,
+            (char *) "create", (char *) "--id", name,
+            (char *) "--name", name, (char *) "--mode", (char *) mode,
+            (char *) "--origin", (char *) SHOP_ORIGIN, NULL
+        };
+
+        cr_assert(strlen(shard) < sizeof(m->shard), "shard %s", shard);
+        strcpy(m->shard, shard);
         rc = run(argv, &out);
     }
 
@@ -163,7 +177,8 @@ merchant_new_mode(merchant_t *m, const char *mode)
     secret_used(m->key);
 
     params[0] = m->key_id;
-    id = db_scalar("SELECT merchant_id FROM pay_auth($1)", 1, params);
+    id = db_scalar_on(db_of(m), "SELECT merchant_id FROM pay_auth($1)", 1,
+                      params);
     cr_assert_not_null(id, "pay_auth does not know the new key %s",
                        m->key_id);
     cr_assert_str_eq(id, name, "pay_auth answers another merchant");
@@ -178,6 +193,33 @@ merchant_new_mode(merchant_t *m, const char *mode)
 
 
 void
+merchant_new_mode(merchant_t *m, const char *mode)
+{
+    const char  *shard;
+
+    shard = getenv("PAY_TEST_SHARD_DEFAULT");
+
+    merchant_create(m, mode, (shard != NULL && shard[0] != '\0') ? shard
+                                                                 : NULL);
+}
+
+
+void
+merchant_new_on(merchant_t *m, const char *shard)
+{
+    shards_need(2);
+    merchant_create(m, "test", shard);
+}
+
+
+PGconn *
+db_of(const merchant_t *m)
+{
+    return db_shard(m->shard);
+}
+
+
+void
 merchant_demo(merchant_t *m)
 {
     memset(m, 0, sizeof(merchant_t));
@@ -186,6 +228,11 @@ merchant_demo(merchant_t *m)
                  "PAY_TEST_MERCHANT_KEY is not an API key");
     cr_assert(strlen(env("PAY_TEST_MERCHANT_ID")) < sizeof(m->id));
     strcpy(m->id, env("PAY_TEST_MERCHANT_ID"));
+
+    /* ci/services.sh makes it on the home shard, a */
+    if (shards_n() > 1) {
+        strcpy(m->shard, "a");
+    }
 }
 
 

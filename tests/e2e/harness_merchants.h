@@ -6,6 +6,7 @@
 #define E2E_HARNESS_MERCHANTS_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "harness_http.h"
 
@@ -16,11 +17,22 @@ typedef struct {
     char  key[256];                 /* mk_test_<key id>_<secret> */
     char  key_id[32];
     char  id[128];                  /* merchant_id */
+    char  shard[17];                /* its shard on a sharded stack (the
+                                       harness's merchants), else "" */
 } merchant_t;
 
 /* A new merchant with its own API key and the return origin SHOP_ORIGIN
- * (bin/payments-merchant). */
+ * (bin/payments-merchant); on the shard PAY_TEST_SHARD_DEFAULT when that
+ * is set (merchant_new_on), else on PAY_TEST_PG's database. */
 void     merchant_new(merchant_t *m);
+
+/* merchant_new on the shard (a sharded stack: payments-merchant --shards
+ * PAY_TEST_SHARDS_FILE --shard shard create). */
+void     merchant_new_on(merchant_t *m, const char *shard);
+
+/* The superuser connection to the merchant's shard (db() when m->shard is
+ * ""): for merchants of merchant_new* and merchant_demo. */
+PGconn  *db_of(const merchant_t *m);
 
 /* bin/payments-merchant --db PAY_TEST_PG a1 a2 a3; its exit status, its
  * stdout and stderr in *out. */

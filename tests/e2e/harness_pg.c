@@ -3,11 +3,14 @@
  * What it offers: harness_pg.h.
  */
 
+#include <dirent.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/types.h>
 
 #include "harness.h"
 
@@ -36,15 +39,15 @@ db(void)
 
 
 static PGresult *
-db_query(const char *sql, int nparams, const char *const *params)
+db_query(PGconn *c, const char *sql, int nparams, const char *const *params)
 {
     PGresult  *res;
 
-    res = PQexecParams(db(), sql, nparams, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 
     cr_assert(PQresultStatus(res) == PGRES_TUPLES_OK
               || PQresultStatus(res) == PGRES_COMMAND_OK,
-              "SQL failed: %s\n%s", PQerrorMessage(conn), sql);
+              "SQL failed: %s\n%s", PQerrorMessage(c), sql);
 
     return res;
 }
@@ -53,10 +56,18 @@ db_query(const char *sql, int nparams, const char *const *params)
 char *
 db_scalar(const char *sql, int nparams, const char *const *params)
 {
+    return db_scalar_on(db(), sql, nparams, params);
+}
+
+
+char *
+db_scalar_on(PGconn *c, const char *sql, int nparams,
+    const char *const *params)
+{
     char      *v;
     PGresult  *res;
 
-    res = db_query(sql, nparams, params);
+    res = db_query(c, sql, nparams, params);
 
     v = NULL;
     if (PQntuples(res) > 0 && PQnfields(res) > 0
@@ -73,12 +84,12 @@ db_scalar(const char *sql, int nparams, const char *const *params)
 void
 db_exec(const char *sql, int nparams, const char *const *params)
 {
-    PQclear(db_query(sql, nparams, params));
+    PQclear(db_query(db(), sql, nparams, params));
 }
 
 
 char *
-db_scalar_on(const char *ci, const char *sql, const char *param)
+db_scalar_at(const char *ci, const char *sql, const char *param)
 {
     PGconn    *c;
     PGresult  *r;
@@ -126,7 +137,7 @@ db_shard_merchant(const char *ci, const char *prefix)
 {
     char  *id = uid(prefix);
 
-    cr_assert_str_eq(db_scalar_on(ci, "INSERT INTO merchants (merchant_id,"
+    cr_assert_str_eq(db_scalar_at(ci, "INSERT INTO merchants (merchant_id,"
                                       " name, mode) VALUES ($1, 'shard',"
                                       " 'test') RETURNING merchant_id", id),
                      id);
@@ -153,30 +164,191 @@ shards_file(const char *name, const char *fmt, ...)
 }
 
 
-static int
-pg_ctl_run(const char *action)
+void
+db_exec_on(PGconn *c, const char *sql, int nparams,
+    const char *const *params)
 {
-    int          rc;
-    char        *ctl, *log, *out;
-    const char  *data;
+    PQclear(db_query(c, sql, nparams, params));
+}
+
+
+/* -- shards --------------------------------------------------------------- */
+
+#define SHARDS_MAX  4
+
+static PGconn  *shard_conn[SHARDS_MAX + 1];
+
+
+int
+shards_n(void)
+{
+    const char  *n;
+
+    n = getenv("PAY_TEST_SHARDS");
+
+    return (n == NULL || n[0] == '\0') ? 1 : atoi(n);
+}
+
+
+void
+shards_need(int n)
+{
+    if (shards_n() < n) {
+        cr_skip_test("needs a stack of %d shards (ci/services.sh --shards %d,"
+                     " E2E_SHARDS=1 bash ci/e2e.sh)", n, n);
+    }
+}
+
+
+/* whether word is one of the space-separated words of list */
+static int
+word_in(const char *list, const char *word)
+{
+    size_t       n;
+    const char  *p;
+
+    n = strlen(word);
+
+    for (p = list; (p = strstr(p, word)) != NULL; p += n) {
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+shard_served(const char *name)
+{
+    if (shards_n() == 1) {
+        return strcmp(name, "default") == 0;
+    }
+
+    return word_in(env("PAY_TEST_GW_SHARDS"), name);
+}
+
+
+/* The shard's index: 0 for PAY_TEST_PG's (NULL, "", or "default" on an
+ * unsharded stack), else its place in PAY_TEST_SHARD_NAMES from 1. */
+static int
+shard_index(const char *name)
+{
+    int          i;
+    size_t       n;
+    const char  *p;
+
+    if (name == NULL || name[0] == '\0') {
+        return 0;
+    }
+
+    if (shards_n() == 1) {
+        cr_assert_str_eq(name, "default", "no shard \"%s\": the stack is not"
+                         " sharded (its one shard is \"default\")", name);
+        return 0;
+    }
+
+    n = strlen(name);
+    p = env("PAY_TEST_SHARD_NAMES");
+
+    for (i = 1; i <= SHARDS_MAX; i++) {
+        if (strncmp(p, name, n) == 0 && (p[n] == ' ' || p[n] == '\0')) {
+            return i;
+        }
+
+        p = strchr(p, ' ');
+        if (p == NULL) {
+            break;
+        }
+        p++;
+    }
+
+    cr_assert_fail("no shard \"%s\" in PAY_TEST_SHARD_NAMES \"%s\"", name,
+                   env("PAY_TEST_SHARD_NAMES"));
+    return -1;
+}
+
+
+/* PAY_TEST_<var> for index 0, PAY_TEST_<var><i> for shard i */
+static const char *
+shard_env(int i, const char *var)
+{
+    if (i == 0) {
+        return env(str_printf("PAY_TEST_%s", var));
+    }
+
+    return env(str_printf("PAY_TEST_%s%d", var, i));
+}
+
+
+PGconn *
+db_shard(const char *name)
+{
+    int  i;
+
+    i = shard_index(name);
+    if (i == 0) {
+        return db();
+    }
+
+    if (shard_conn[i] != NULL && PQstatus(shard_conn[i]) != CONNECTION_OK) {
+        PQfinish(shard_conn[i]);
+        shard_conn[i] = NULL;
+    }
+
+    if (shard_conn[i] == NULL) {
+        shard_conn[i] = PQconnectdb(shard_env(i, "PG"));
+        cr_assert_eq(PQstatus(shard_conn[i]), CONNECTION_OK,
+                     "PostgreSQL of shard %s: %s", name,
+                     PQerrorMessage(shard_conn[i]));
+    }
+
+    return shard_conn[i];
+}
+
+
+static void
+db_close_all(void)
+{
+    int  i;
 
     if (conn != NULL) {
         PQfinish(conn);
         conn = NULL;
     }
 
-    data = env("PAY_TEST_PGDATA");
+    for (i = 0; i <= SHARDS_MAX; i++) {
+        if (shard_conn[i] != NULL) {
+            PQfinish(shard_conn[i]);
+            shard_conn[i] = NULL;
+        }
+    }
+}
+
+
+/* pg_ctl ACTION -m MODE on the cluster of index i (0: PAY_TEST_PGDATA's) */
+static int
+pg_ctl_at(int i, const char *mode, const char *action)
+{
+    int          rc;
+    char        *ctl, *log, *out;
+    const char  *data;
+
+    db_close_all();
+
+    data = shard_env(i, "PGDATA");
     ctl = str_printf("%s/pg_ctl",
                      getenv("PGBIN") ? getenv("PGBIN")
                                      : "/usr/lib/postgresql/15/bin");
-    log = str_printf("%s/postgres.log", env("PAY_TEST_PGDIR"));
+    log = str_printf("%s/postgres.log", shard_env(i, "PGDIR"));
 
     if (geteuid() == 0) {
         /* pg_ctl refuses root */
         char *const  argv[] = {
             (char *) "runuser", (char *) "-u", (char *) "postgres", (char *) "--",
             ctl, (char *) "-D", (char *) data, (char *) "-l", log,
-            (char *) "-m", (char *) "fast", (char *) "-w",
+            (char *) "-m", (char *) mode, (char *) "-w",
             (char *) "-t", (char *) "60", (char *) action, NULL
         };
 
@@ -185,7 +357,7 @@ pg_ctl_run(const char *action)
     } else {
         char *const  argv[] = {
             ctl, (char *) "-D", (char *) data, (char *) "-l", log,
-            (char *) "-m", (char *) "fast", (char *) "-w",
+            (char *) "-m", (char *) mode, (char *) "-w",
             (char *) "-t", (char *) "60", (char *) action, NULL
         };
 
@@ -197,6 +369,173 @@ pg_ctl_run(const char *action)
     free(log);
 
     return rc;
+}
+
+
+static int
+pg_ctl_run(const char *action)
+{
+    return pg_ctl_at(0, "fast", action);
+}
+
+
+int
+pg_running_shard(const char *name)
+{
+    return pg_ctl_at(shard_index(name), "fast", "status") == 0;
+}
+
+
+void
+pg_stop_shard(const char *name)
+{
+    int  rc;
+
+    rc = pg_ctl_at(shard_index(name), "fast", "stop");
+    cr_assert_eq(rc, 0, "pg_ctl stop of shard %s failed (%d)", name, rc);
+}
+
+
+void
+pg_kill_shard(const char *name)
+{
+    int  rc;
+
+    rc = pg_ctl_at(shard_index(name), "immediate", "stop");
+    cr_assert_eq(rc, 0, "pg_ctl stop -m immediate of shard %s failed (%d)",
+                 name, rc);
+}
+
+
+void
+pg_start_shard(const char *name)
+{
+    int  i, rc;
+
+    i = shard_index(name);
+    if (pg_ctl_at(i, "fast", "status") == 0) {
+        return;
+    }
+
+    rc = pg_ctl_at(i, "fast", "start");
+    cr_assert_eq(rc, 0, "pg_ctl start of shard %s failed (%d)", name, rc);
+}
+
+
+/* sig to the shard's postmaster (postmaster.pid's first line) and to its
+ * children; the postmaster first when stopping (it makes no new one), last
+ * when resuming */
+static int
+pg_signal_shard(const char *name, int sig)
+{
+    int             n, r;
+    long            pm, pid, ppid;
+    char           *pidfile, *text, *stat, *p;
+    DIR            *d;
+    struct dirent  *e;
+
+    pidfile = str_printf("%s/postmaster.pid",
+                         shard_env(shard_index(name), "PGDATA"));
+    text = file_read(pidfile, NULL);
+    cr_assert_not_null(text, "shard %s: no %s: is it running?", name, pidfile);
+    pm = strtol(text, NULL, 10);
+    cr_assert(pm > 1, "shard %s: %s holds no pid", name, pidfile);
+
+    n = 0;
+    if (sig == SIGSTOP) {
+        cr_assert_eq(kill((pid_t) pm, sig), 0, "kill %ld", pm);
+        n++;
+    }
+
+    d = opendir("/proc");
+    cr_assert_not_null(d);
+
+    while ((e = readdir(d)) != NULL) {
+        pid = strtol(e->d_name, &p, 10);
+        if (pid <= 1 || *p != '\0') {
+            continue;
+        }
+
+        stat = file_read(str_printf("/proc/%ld/stat", pid), NULL);
+        if (stat == NULL) {
+            continue;
+        }
+
+        /* "pid (comm) state ppid ...": comm may hold spaces and ")" */
+        p = strrchr(stat, ')');
+        r = p != NULL ? sscanf(p + 1, " %*c %ld", &ppid) : 0;
+        free(stat);
+
+        if (r == 1 && ppid == pm && kill((pid_t) pid, sig) == 0) {
+            n++;
+        }
+    }
+
+    closedir(d);
+
+    if (sig == SIGCONT) {
+        cr_assert_eq(kill((pid_t) pm, sig), 0, "kill %ld", pm);
+        n++;
+    }
+
+    free(text);
+    free(pidfile);
+
+    return n;
+}
+
+
+int
+pg_pause_shard(const char *name)
+{
+    return pg_signal_shard(name, SIGSTOP);
+}
+
+
+int
+pg_resume_shard(const char *name)
+{
+    return pg_signal_shard(name, SIGCONT);
+}
+
+
+void
+pg_read_only_shard(const char *name, int on)
+{
+    int          i;
+    char        *v;
+    PGconn      *c;
+    const char  *want;
+
+    c = db_shard(name);
+    /* this session writes whatever the default */
+    db_exec_on(c, "SET default_transaction_read_only = off", 0, NULL);
+    db_exec_on(c, on ? "ALTER SYSTEM SET default_transaction_read_only = on"
+                     : "ALTER SYSTEM RESET default_transaction_read_only",
+               0, NULL);
+    db_exec_on(c, "SELECT pg_reload_conf()", 0, NULL);
+
+    /* the postmaster reloads on its own time: until a new session sees it */
+    want = on ? "on" : "off";
+
+    for (i = 0; i < 100; i++) {
+        c = PQconnectdb(shard_env(shard_index(name), "PG"));
+        cr_assert_eq(PQstatus(c), CONNECTION_OK, "shard %s: %s", name,
+                     PQerrorMessage(c));
+        v = db_scalar_on(c, "SHOW default_transaction_read_only", 0, NULL);
+        PQfinish(c);
+
+        if (v != NULL && strcmp(v, want) == 0) {
+            free(v);
+            return;
+        }
+
+        free(v);
+        msleep(50);
+    }
+
+    cr_assert_fail("shard %s: default_transaction_read_only is not %s after"
+                   " 5 s", name, want);
 }
 
 

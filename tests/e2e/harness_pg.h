@@ -23,7 +23,7 @@ void     db_exec(const char *sql, int nparams, const char *const *params);
 /* The first column of the first row of sql ($1 = param; none when param
  * is NULL) on another database, conninfo ci, as text: "" when there is
  * none.  Fails the test on an error. */
-char    *db_scalar_on(const char *ci, const char *sql, const char *param);
+char    *db_scalar_at(const char *ci, const char *sql, const char *param);
 
 /* A second shard for the CLIs' tests: a new database of the suite's
  * cluster, migrated by payments-migrate.  Returns its conninfo (the
@@ -44,6 +44,54 @@ char    *shards_file(const char *name, const char *fmt, ...)
 void     pg_stop(void);
 void     pg_start(void);
 int      pg_running(void);
+
+/* db_scalar and db_exec on another connection (db_shard()'s). */
+char    *db_scalar_on(PGconn *c, const char *sql, int nparams,
+    const char *const *params);
+void     db_exec_on(PGconn *c, const char *sql, int nparams,
+    const char *const *params);
+
+
+/* -- merchant shards (ci/services.sh --shards N) ----------------------------
+ *
+ * A sharded stack has N clusters, shards "a", "b", ... (PAY_TEST_SHARD_NAMES;
+ * a is the home, PAY_TEST_PG's, and holds the demo merchant), the CLIs'
+ * shards file PAY_TEST_SHARDS_FILE, and PAY_TEST_GW_SHARDS, the shards the
+ * suite's gateway serves.  An unsharded stack is one shard, "default"
+ * (the module's name for payments_database).  name NULL or "" below is
+ * PAY_TEST_PG's cluster (db()'s), whatever the stack. */
+
+/* PAY_TEST_SHARDS, 1 on an unsharded stack. */
+int      shards_n(void);
+
+/* Skips the test unless the stack has at least n shards. */
+void     shards_need(int n);
+
+/* 1 if the suite's gateway serves the shard (PAY_TEST_GW_SHARDS). */
+int      shard_served(const char *name);
+
+/* The superuser connection to the shard's cluster, opened on first use
+ * (db() for NULL or ""). */
+PGconn  *db_shard(const char *name);
+
+/* The shard's cluster: stopped (pg_ctl -m fast), killed (-m immediate: no
+ * shutdown checkpoint, clients cut off), started (a no-op when it runs).
+ * Every connection db() and db_shard() opened is closed first. */
+void     pg_stop_shard(const char *name);
+void     pg_kill_shard(const char *name);
+void     pg_start_shard(const char *name);
+int      pg_running_shard(const char *name);
+
+/* A hanging shard: SIGSTOP of its postmaster and every process of the
+ * cluster (connections open and new ones hang, nothing is refused);
+ * pg_resume_shard sends SIGCONT.  Returns the processes signalled. */
+int      pg_pause_shard(const char *name);
+int      pg_resume_shard(const char *name);
+
+/* ALTER SYSTEM default_transaction_read_only on (1) or reset (0), reloaded;
+ * returns when a new connection sees it (every transaction then refuses
+ * to write: "cannot execute INSERT in a read-only transaction"). */
+void     pg_read_only_shard(const char *name, int on);
 
 /* Polls GET /readyz until it answers want (200 or 503); returns 1 if it
  * did within seconds. */

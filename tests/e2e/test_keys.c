@@ -192,7 +192,7 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
     cr_expect(strstr(out, "shard a: payments-migrate: 0 applied,") != NULL, "%s", out);
     cr_expect(strstr(out, "shard b: 087_shards.sql: applied") != NULL, "%s", out);
     cr_expect(strstr(out, "payments-migrate: 2 shards migrated") != NULL, "%s", out);
-    cr_expect_str_eq(db_scalar_on(b, "SELECT count(*)::text FROM schema_migrations"
+    cr_expect_str_eq(db_scalar_at(b, "SELECT count(*)::text FROM schema_migrations"
                                   " WHERE version = $1", "087_shards.sql"), "1");
 
     id = uid("s");
@@ -208,18 +208,18 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
                    "https://shop.example");
     cr_assert_eq(rc, 0, "create --shard b: %s", out);
     cr_assert_eq(merchant_key_from(out, &m), 0, "no key in: %s", out);
-    cr_expect_str_eq(db_scalar_on(b, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
+    cr_expect_str_eq(db_scalar_at(b, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
                                id), id);
-    cr_expect_str_eq(db_scalar_on(a, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
+    cr_expect_str_eq(db_scalar_at(a, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
                                id), "");
-    cr_expect_str_eq(db_scalar_on(b, "SELECT merchant_id FROM pay_auth($1)", m.key_id), id);
+    cr_expect_str_eq(db_scalar_at(b, "SELECT merchant_id FROM pay_auth($1)", m.key_id), id);
 
     /* its id is b's: not again, on any shard */
     rc = ON_SHARDS(file, &out, "--shard", "a", "create", "--id", id, "--origin",
                    "https://shop.example");
     cr_expect_neq(rc, 0, "created twice: %s", out);
     cr_expect(strstr(out, "exists on shard b") != NULL, "%s", out);
-    cr_expect_str_eq(db_scalar_on(a, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
+    cr_expect_str_eq(db_scalar_at(a, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
                                id), "0");
 
     /* found on b by the other commands */
@@ -231,7 +231,7 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
     kid = m.key_id;
     rc = ON_SHARDS(file, &out, "revoke-key", "--key-id", kid);
     cr_expect_eq(rc, 0, "revoke-key: %s", out);
-    cr_expect_str_eq(db_scalar_on(b, "SELECT (revoked_at IS NOT NULL)::text FROM api_keys"
+    cr_expect_str_eq(db_scalar_at(b, "SELECT (revoked_at IS NOT NULL)::text FROM api_keys"
                                   " WHERE key_id = $1", kid), "true");
     rc = ON_SHARDS(file, &out, "--shard", "a", "show", "--id", id);
     cr_expect_neq(rc, 0, "shown on a: %s", out);
@@ -248,7 +248,7 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
                    "https://shop.example");
     cr_expect_neq(rc, 0, "created while shard c is down: %s", out);
     cr_expect(strstr(out, "shard c does not answer") != NULL, "%s", out);
-    cr_expect_str_eq(db_scalar_on(b, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
+    cr_expect_str_eq(db_scalar_at(b, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
                                id), "0");
     rc = ON_SHARDS(bad, &out, "shards");
     cr_expect_eq(rc, 1, "shards: %s", out);
@@ -321,7 +321,7 @@ Test(keys, secrets_rekey_reseals_every_shard, .timeout = 120)
                                      " 1 re-sealed under %s, 0 did not open",
                                      kid)) != NULL, "%s", out);
     cr_expect(strstr(out, "1 shard did not answer") != NULL, "%s", out);
-    cr_expect_str_eq(db_scalar_on(b, "SELECT split_part(secret_sealed, '.', 2)"
+    cr_expect_str_eq(db_scalar_at(b, "SELECT split_part(secret_sealed, '.', 2)"
                                      " FROM notify_endpoints WHERE"
                                      " merchant_id = $1", id), kid);
 

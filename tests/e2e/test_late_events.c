@@ -912,8 +912,8 @@ Test(late_events, payments_events_over_two_shards, .timeout = 120)
                     2, p);
     cr_assert_not_null(row);
     /* the month's partition, as a gateway's housekeeping makes it */
-    (void) db_scalar_on(b, "SELECT pay_inbox_partitions(1)", NULL);
-    cr_assert_str_eq(db_scalar_on(b, "INSERT INTO psp_events SELECT * FROM "
+    (void) db_scalar_at(b, "SELECT pay_inbox_partitions(1)", NULL);
+    cr_assert_str_eq(db_scalar_at(b, "INSERT INTO psp_events SELECT * FROM "
                                      "jsonb_populate_record(NULL::psp_events,"
                                      " $1::jsonb) RETURNING event_id", row),
                      evb);

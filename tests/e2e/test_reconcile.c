@@ -1223,7 +1223,7 @@ reconcile_shards(const char *file, const char *psp, const char *csv,
 static char *
 shard_rows(const char *ci, const char *path)
 {
-    return db_scalar_on(ci,
+    return db_scalar_at(ci,
         "SELECT coalesce(string_agg(r.record || ':' || coalesce(r.outcome, "
         "'?') || ':' || coalesce(p.shard, '-'), ',' ORDER BY r.record), '')"
         "  FROM recon_rows r JOIN recon_reports p USING (report_id)"
@@ -1323,7 +1323,7 @@ Test(reconcile, over_two_shards_each_books_its_own_rows_and_a_rerun_completes,
                      "2:auto_fixed:a,4:needs_person:a,5:not_ours:a", "%s", out);
     /* mb's checkout is not at b: the row is b's to classify, not a's */
     cr_expect_str_eq(shard_rows(b, path), "3:unclassified:b", "%s", out);
-    cr_expect_str_eq(db_scalar_on(b, "SELECT string_agg(m.kind || ':' || "
+    cr_expect_str_eq(db_scalar_at(b, "SELECT string_agg(m.kind || ':' || "
                                      "m.record, ',') FROM recon_mismatches m"
                                      " JOIN recon_reports p USING (report_id)"
                                      " WHERE p.file_name = $1", path),

@@ -798,7 +798,7 @@ Test(solo_sweeper, an_adyen_session_paid_after_the_shops_cancel_is_booked)
     p[0] = m.id;
     p[1] = co_id;
 
-    /* and a manual capture: its session says paymentPending once paid */
+    /* and a manual capture: its session says completed once authorised */
     co2 = uid("co");
     token2 = register_manual(&sweepers[0], &m, co2, "sw_adyen");
     p2[0] = m.id;
@@ -841,21 +841,23 @@ Test(solo_sweeper, an_adyen_session_paid_after_the_shops_cancel_is_booked)
                                2, p),
                      "canceled", "the cancel it came after is kept");
 
-    /* the authorization after the cancel: nothing tells the sweeper more
-     * than paymentPending, and it may be captured at the dashboard: listed
-     * for a person at once, once; nothing booked */
-    cr_assert(wait_row("SELECT 1 FROM webhook_events WHERE merchant_id = $1 "
-                       "AND checkout_id = $2 AND source = 'sweeper' "
-                       "AND outcome = 'payment_unsettled'", p2, 10),
-              "a payment under way after the cancel is listed");
-    cr_assert_str_eq(checkout_status(&m, co2), "FAILED");
-    cr_assert_eq(file_count(sweepers[0].error_log,
-                            str_printf("checkout \"%s\" of merchant \"%s\": "
-                                       "psp \"sw_adyen\" still says a "
-                                       "payment is under way (paymentPending) "
-                                       "for a checkout failed here", co2,
-                                       m.id)),
-                 1, "one alert");
+    /* the authorization after the cancel: Adyen's session says completed
+     * (authorised), so it is held as the late AUTHORISATION would hold it:
+     * AUTHORIZED, paid_after_failed (alerted), for the shop to capture or
+     * void; nothing booked, a hold moves no money */
+    cr_assert(wait_row("SELECT 1 FROM checkouts WHERE merchant_id = $1 "
+                       "AND checkout_id = $2 AND status = 'AUTHORIZED'",
+                       p2, 15),
+              "the hold taken after the cancel is held");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM webhook_events "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND source = 'sweeper' "
+                               "AND outcome = 'paid_after_failed'", 2, p2),
+                     "1");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM webhook_events "
+                               "WHERE merchant_id = $1 AND checkout_id = $2 "
+                               "AND outcome = 'payment_unsettled'", 2, p2),
+                     "0", "an authorised session is no payment under way");
     cr_assert_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
                                "WHERE merchant_id = $1 AND checkout_id = $2",
                                2, p2),
@@ -867,12 +869,13 @@ Test(solo_sweeper, an_adyen_session_paid_after_the_shops_cancel_is_booked)
 
 
 /*
- * An Adyen manual capture paid, its notifications never sent: Adyen's
- * session look-up says paymentPending for good, and Adyen has no look-up
- * of a payment, so nothing tells the sweeper of the authorization or of a
- * capture made at its dashboard.  Past the session's expiry and grace= it
- * is listed for a person, once: outcome payment_unsettled, its audit row,
- * an alert; it stays EXECUTING, nothing booked, for the webhook.
+ * An Adyen payment by a method that settles later, its AUTHORISATION not
+ * sent within the session (the mock sends it an hour after the PENDING):
+ * Adyen's session look-up says paymentPending, and Adyen has no look-up of
+ * a payment, so nothing tells the sweeper when it settles.  Past the
+ * session's expiry and grace= it is listed for a person, once: outcome
+ * payment_unsettled, its audit row, an alert; it stays EXECUTING, nothing
+ * booked, for the webhook.
  */
 Test(solo_sweeper, an_adyen_payment_pending_past_its_session_is_listed_once)
 {
@@ -887,9 +890,11 @@ Test(solo_sweeper, an_adyen_payment_pending_past_its_session_is_listed_once)
     co_id = uid("co");
     p[0] = m.id;
     p[1] = co_id;
-    token = register_manual(&sweepers[0], &m, co_id, "sw_adyen");
+    token = register_with(&sweepers[0], &m, co_id, "sw_adyen",
+                          "\"async_payment\":true,"
+                          "\"async_delay_ms\":3600000");
 
-    /* the shopper pays (an authorization) and comes back */
+    /* the shopper pays (a method that settles later) and comes back */
     cr_assert_eq(adyen_pay_and_return(&sweepers[0], token), 200);
 
     /* pending, within its session: left as it is, nothing listed */
@@ -937,6 +942,51 @@ Test(solo_sweeper, an_adyen_payment_pending_past_its_session_is_listed_once)
     cr_assert_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1,
                                (const char *[]) { m.id }),
                      "true");
+}
+
+
+/*
+ * A Stripe manual capture paid on the hosted page, its events never sent:
+ * the session says complete but unpaid (nothing captured), and only its
+ * payment intent, which the look-up expands, says requires_capture under
+ * the checkout's nonce.  The sweeper holds it AUTHORIZED, as
+ * payment_intent.amount_capturable_updated would, with the intent as the
+ * payment to capture: nothing booked, and the shop's capture goes through.
+ */
+Test(solo_sweeper, a_stripe_manual_hold_whose_events_never_came_is_held)
+{
+    char        *co_id, *token;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-h");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    p[0] = m.id;
+    p[1] = co_id;
+    token = register_manual(&sweepers[0], &m, co_id, "sw_stripe");
+    mock_session(token, "pay");
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "AUTHORIZED",
+                     "a hold the PSP has is not a payment under way");
+    expect_swept(&m, co_id, "sw_stripe", "AUTHORIZED");
+    cr_assert_str_eq(db_scalar("SELECT left(psp_payment_ref, 3) "
+                               "FROM checkouts WHERE merchant_id = $1 "
+                               "AND checkout_id = $2", 2, p),
+                     "pi_", "the intent to capture");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "0", "a hold books nothing");
+
+    /* the shop captures the first order: the PSP takes it */
+    r = gateway_send(&sweepers[0], "POST",
+                     str_printf("/v1/payments/%s_p1/capture", co_id), &m,
+                     uid("ck"), "{}");
+    cr_assert_eq(r->status, 201, "capture: %ld %s", r->status, r->body);
 }
 
 
@@ -2231,6 +2281,67 @@ Test(solo_sweeper, a_stripe_setup_whose_events_never_came_saves_its_method)
 Test(solo_sweeper, a_generic_setup_whose_events_never_came_saves_its_method)
 {
     setup_saved_by_sweeper("sw_generic");
+}
+
+
+/*
+ * A Stripe payment that saves the shopper's method, its events never
+ * sent: the session look-up (its payment intent expanded) pays the
+ * checkout and names the method the intent set up, and the sweeper keeps
+ * it as payment_intent.succeeded would (event id "<the payment's>:
+ * payment_method"): the shop can charge it.
+ */
+Test(solo_sweeper, a_stripe_payment_that_saved_its_method_unheard_keeps_it)
+{
+    char        *co_id, *token, *customer;
+    json_t      *co, *list;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    start_sweeper(&sweepers[0], "sweeper-save-pay");
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    customer = uid("cust");
+    p[0] = m.id;
+    p[1] = co_id;
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(&m, co_id)));
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string("sw_stripe"));
+    json_object_set_new(co, "save_payment_method",
+                        json_pack("{ss ss sb}", "customer", customer,
+                                  "usage", "off_session",
+                                  "shopper_agreed", 1));
+    r = gateway_send(&sweepers[0], "POST", PATH_PAYMENTS, &m, uid("key"),
+                     dump(co));
+    cr_assert_eq(r->status, 201, "registration: %ld %s", r->status, r->body);
+    token = strdup(json_string_value(json_object_get(resp_json(r),
+                                                     "psp_token")));
+    secret_used(token);
+    mock_session(token, "pay");
+
+    cr_assert_str_eq(wait_decided(&m, co_id, 15), "SUCCESS");
+    expect_swept(&m, co_id, "sw_stripe", "SUCCESS");
+
+    cr_assert(wait_row("SELECT 1 FROM payment_methods WHERE merchant_id = $1 "
+                       "AND checkout_id = $2 AND detached_at IS NULL", p, 10),
+              "the method the payment saved is kept");
+    cr_expect_str_eq(db_scalar("SELECT count(*) FROM audit_log WHERE "
+                               "merchant_id = $1 AND checkout_id = $2 "
+                               "AND action = 'sweeper:saved'", 2, p), "1");
+    cr_expect_str_eq(db_scalar("SELECT pay_audit_verify($1)::text", 1, p),
+                     "true");
+
+    r = gateway_send(&sweepers[0], "GET",
+                     str_printf("/v1/payment_methods?customer=%s", customer),
+                     &m, NULL, NULL);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    list = json_object_get(resp_json(r), "data");
+    cr_expect_eq(json_array_size(list), 1, "%s", r->body);
 }
 
 

@@ -500,8 +500,10 @@ mock_adyen_create(struct MHD_Connection *c, mock_request_t *r)
 
 /*
  * GET /v71/sessions/{sessionId}?sessionResult=…: the session as it is now,
- * {"id","reference","status"}: "active" while open, "completed" once paid,
- * "paymentPending" when paid but not settled (async_payment), "expired"
+ * {"id","reference","status"}: "active" while open, "completed" once paid
+ * or, for a manual capture, authorised (Adyen's SessionResultResponse:
+ * "the payment was authorized"), "paymentPending" when paid but not
+ * settled (async_payment), "expired"
  * when its time ran out.  Adyen answers only with the sessionResult it put
  * on the shopper's return URL: 400 without one, 422 with another.  A
  * session of another dialect is unknown here.
@@ -556,8 +558,13 @@ mock_adyen_lookup(struct MHD_Connection *c, const char *id)
         status = "active";
         break;
     case MOCK_SESSION_COMPLETE:
-        status = (ps != NULL && strcmp(ps, "paid") == 0) ? "completed"
-                                                         : "paymentPending";
+        /* Adyen's SessionResultResponse: "completed" once the payment is
+         * authorised, a manual capture's hold included; "paymentPending"
+         * only for a method that settles later */
+        status = (ps != NULL && strcmp(ps, "paid") == 0)
+                 || (mock_session_manual(s)
+                     && !json_is_true(json_object_get(s, "async_payment")))
+                 ? "completed" : "paymentPending";
         break;
     default:
         status = "expired";

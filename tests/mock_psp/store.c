@@ -1324,6 +1324,11 @@ mock_session_pay(const char *id, json_t **copy, mock_webhook_fault_t *wf)
                             json_string(wf->async_payment
                                         || mock_session_manual(s->json)
                                         ? "unpaid" : "paid"));
+        /* an asynchronous method's payment: its look-up says pending
+         * until it settles, a manual hold's says authorised */
+        if (wf->async_payment) {
+            json_object_set_new(s->json, "async_payment", json_true());
+        }
         mock_session_payment_ref(s->json);
 
         if (mock_session_manual(s->json)) {

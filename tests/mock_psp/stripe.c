@@ -1140,6 +1140,71 @@ mock_stripe_create(struct MHD_Connection *c, mock_request_t *r)
 }
 
 
+/*
+ * The session's payment intent expanded into it, once it has one: a manual
+ * capture's as its events show it (requires_capture while held, then
+ * succeeded or canceled); an automatic one's succeeded once paid, else
+ * processing (an asynchronous method on its way).  A session that saved
+ * the method: setup_future_usage, payment_method and customer too.
+ */
+static void
+mock_stripe_expand_intent(json_t *session)
+{
+    int          paid;
+    json_t      *pi, *m, *md;
+    const char  *ps;
+
+    if (!json_is_string(json_object_get(session, "payment_intent"))) {
+        return;
+    }
+
+    if (mock_session_manual(session)) {
+        pi = mock_stripe_pi_object(session);
+
+    } else {
+        ps = json_string_value(json_object_get(session, "payment_status"));
+        paid = ps != NULL && strcmp(ps, "paid") == 0;
+        pi = json_pack("{sO ss sO so ss sO ss s{}}",
+                       "id", json_object_get(session, "payment_intent"),
+                       "object", "payment_intent",
+                       "amount", json_object_get(session, "amount_total"),
+                       "amount_received",
+                       paid ? json_incref(json_object_get(session,
+                                                          "amount_total"))
+                            : json_integer(0),
+                       "capture_method", "automatic_async",
+                       "currency", json_object_get(session, "currency"),
+                       "status", paid ? "succeeded" : "processing",
+                       "metadata");
+
+        md = json_object_get(session, "payment_intent_metadata");
+        if (pi != NULL && md != NULL) {
+            json_object_set_new(pi, "metadata", json_deep_copy(md));
+        }
+    }
+
+    /* a session that saved the shopper's method: the intent set it up,
+     * on the session's customer */
+    m = json_object_get(session, "save_usage") != NULL
+        ? mock_vault_of_reference(json_string_value(
+              json_object_get(session, "client_reference_id")))
+        : NULL;
+
+    if (pi != NULL && m != NULL) {
+        json_object_set(pi, "setup_future_usage",
+                        json_object_get(session, "save_usage"));
+        json_object_set(pi, "payment_method", json_object_get(m, "token"));
+        json_object_set(pi, "customer", json_object_get(m, "customer"));
+    }
+
+    json_decref(m);
+
+    if (pi != NULL) {
+        json_object_set_new(session, "payment_intent", pi);
+    }
+}
+
+
 /* GET /v1/checkout/sessions/{id} */
 enum MHD_Result
 mock_stripe_retrieve(struct MHD_Connection *c, const char *id)
@@ -1166,11 +1231,15 @@ mock_stripe_retrieve(struct MHD_Connection *c, const char *id)
                                  id);
     }
 
-    /* Stripe expands what expand[] names: the setup intent here */
+    /* Stripe expands what expand[] names: the setup intent, or the
+     * payment intent (null before the shopper paid) */
     expand = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
                                          "expand[]");
     if (expand != NULL && strcmp(expand, "setup_intent") == 0) {
         mock_vault_lookup_setup(session, "stripe");
+
+    } else if (expand != NULL && strcmp(expand, "payment_intent") == 0) {
+        mock_stripe_expand_intent(session);
     }
 
     return mock_send_json(c, MHD_HTTP_OK, session);

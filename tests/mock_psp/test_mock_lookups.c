@@ -41,6 +41,72 @@ stripe_state(const char *id, const char *status, const char *paid)
 }
 
 
+/*
+ * expand[]=payment_intent: the session's intent as an object, null before
+ * it is paid; a manual capture's requires_capture under the checkout's
+ * nonce while held, an automatic one's succeeded once paid.
+ */
+MOCK_TEST(stripe_retrieve_expands_the_payment_intent)
+{
+    char         held[64], paid[64], open[64], path[256], body[2048];
+    resp_t       r;
+    json_t      *pi;
+
+    form(body, sizeof(body), "m1:co_pe1", 1000,
+         "&payment_intent_data%5Bcapture_method%5D=manual"
+         "&payment_intent_data%5Bmetadata%5D%5Bnonce%5D=m1:co_pe1");
+    create(&r, "m1:co_pe1", body);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    snprintf(held, sizeof(held), "%s", str(&r, "id"));
+    resp_free(&r);
+    snprintf(paid, sizeof(paid), "%s", create_ok("m1:co_pe2", 1000));
+    snprintf(open, sizeof(open), "%s", create_ok("m1:co_pe3", 1000));
+    session_post(held, "pay", 200);
+    session_post(paid, "pay", 200);
+
+    snprintf(path, sizeof(path),
+             "/v1/checkout/sessions/%s?expand%%5B%%5D=payment_intent", held);
+    request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(str(&r, "payment_status"), "unpaid", "%s", r.body);
+    pi = json_object_get(r.json, "payment_intent");
+    cr_assert(json_is_object(pi), "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(pi, "status")),
+                     "requires_capture", "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(pi,
+                                                       "capture_method")),
+                     "manual", "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(pi, "metadata"), "nonce")),
+                     "m1:co_pe1", "%s", r.body);
+    resp_free(&r);
+
+    snprintf(path, sizeof(path),
+             "/v1/checkout/sessions/%s?expand%%5B%%5D=payment_intent", paid);
+    request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    pi = json_object_get(r.json, "payment_intent");
+    cr_assert(json_is_object(pi), "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(pi, "status")),
+                     "succeeded", "%s", r.body);
+    resp_free(&r);
+
+    /* not paid: no intent to expand; not asked: its id */
+    snprintf(path, sizeof(path),
+             "/v1/checkout/sessions/%s?expand%%5B%%5D=payment_intent", open);
+    request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert(json_is_null(json_object_get(r.json, "payment_intent")),
+              "%s", r.body);
+    resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/checkout/sessions/%s", paid);
+    request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
+    cr_assert(json_is_string(json_object_get(r.json, "payment_intent")),
+              "%s", r.body);
+    resp_free(&r);
+}
+
+
 MOCK_TEST(stripe_retrieve_tells_the_sweeper_the_sessions_state)
 {
     char    paid[64], gone[64], path[256];
@@ -313,6 +379,49 @@ DIALECT_TEST(adyen_session_result_lookup, dl_start)
                          presult, sizeof(presult));
     json_decref(s);
     adyen_expect_status(pend, presult, "m1:co_al4", "paymentPending");
+}
+
+
+/* A manual capture's session once authorised: Adyen's
+ * SessionResultResponse says "completed" ("the payment was authorized"),
+ * not paymentPending, though nothing is captured yet; still so once part
+ * of it is captured */
+DIALECT_TEST(adyen_an_authorised_manual_session_is_completed, dl_start)
+{
+    char     id[64], result[64], path[128], body[256], ref[17];
+    resp_t   r;
+    json_t  *j, *s;
+
+    rx.answer = "[accepted]";
+
+    j = adyen_json("m1:co_am1", 1500, "EUR", ADYEN_RETURN);
+    json_object_set_new(j, "additionalData",
+                        json_pack("{ss}", "manualCapture", "true"));
+    adyen_post(&r, "m1:co_am1", j);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    snprintf(id, sizeof(id), "%s", str(&r, "id"));
+    resp_free(&r);
+
+    s = session_act(id, "pay", 200);
+    adyen_session_result(json_string_value(json_object_get(s,
+                                                           "success_url")),
+                         result, sizeof(result));
+    cr_assert_str_eq(json_string_value(json_object_get(s, "payment_status")),
+                     "unpaid", "a hold: nothing captured");
+    snprintf(ref, sizeof(ref), "%s",
+             json_string_value(json_object_get(s, "payment_ref")));
+    json_decref(s);
+    adyen_expect_status(id, result, "m1:co_am1", "completed");
+
+    snprintf(path, sizeof(path), "/v71/payments/%s/captures", ref);
+    snprintf(body, sizeof(body), "{\"merchantAccount\":\"TestMerchant\","
+             "\"amount\":{\"value\":400,\"currency\":\"EUR\"},"
+             "\"reference\":\"m1:cp_am1\"}");
+    dl_post(&r, path, "X-API-Key: " ADYEN_KEY, "m1:cp_am1",
+            "application/json", body);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    resp_free(&r);
+    adyen_expect_status(id, result, "m1:co_am1", "completed");
 }
 
 

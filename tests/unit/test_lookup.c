@@ -115,12 +115,15 @@ Test(lookup, stripe_retrieves_the_checkout_session_with_a_get)
 {
     pay_psp_lookup_t  in = lk("cs_test_a1");
 
-    expect_path(&pay_dialect_stripe, &in, "/v1/checkout/sessions/cs_test_a1");
+    /* the payment intent expanded: a manual capture's hold shows there */
+    expect_path(&pay_dialect_stripe, &in, "/v1/checkout/sessions/cs_test_a1"
+                                          "?expand%5B%5D=payment_intent");
 
     /* session_result and merchant_account play no part */
     in.session_result = NULL;
     in.merchant_account = NULL;
-    expect_path(&pay_dialect_stripe, &in, "/v1/checkout/sessions/cs_test_a1");
+    expect_path(&pay_dialect_stripe, &in, "/v1/checkout/sessions/cs_test_a1"
+                                          "?expand%5B%5D=payment_intent");
 }
 
 
@@ -208,6 +211,113 @@ Test(lookup, stripe_complete_but_unpaid_is_a_payment_under_way)
                         "\"amount_total\":1500,\"currency\":\"usd\"}", &ev),
                  PAY_LOOKUP_PENDING);
     cr_expect_eq(ev.kind, PAY_EVT_PENDING);
+}
+
+
+/* a manual capture's session once the shopper paid: complete, unpaid, its
+ * payment intent (expanded) holding the money under our nonce */
+#define STRIPE_HELD(pi_status, capture, nonce)                               \
+    "{\"id\":\"cs_1\",\"status\":\"complete\","                            \
+    "\"payment_status\":\"unpaid\",\"amount_total\":1500,"                 \
+    "\"currency\":\"usd\",\"client_reference_id\":\"m1:co_1\","            \
+    "\"payment_intent\":{\"id\":\"pi_9\",\"object\":\"payment_intent\","   \
+    "\"status\":\"" pi_status "\",\"capture_method\":\"" capture "\","      \
+    "\"amount\":1500,\"amount_capturable\":1500,"                          \
+    "\"metadata\":{\"nonce\":\"" nonce "\"}}}"
+
+
+Test(lookup, stripe_a_manual_captures_hold_is_a_success_not_captured)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        STRIPE_HELD("requires_capture", "manual", "m1:co_1"),
+                        &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_eq(ev.captured, 0, "a hold is not captured money");
+    cr_expect_str_eq(ev.payment_ref, "pi_9", "the intent's id, expanded");
+    cr_expect_str_eq(ev.reference, "m1:co_1");
+    cr_expect_eq(ev.amount, 1500);
+    cr_expect_str_eq(ev.currency, "USD");
+}
+
+
+/* only our own manual hold: an intent processing (an asynchronous method),
+ * captured or canceled at the dashboard, automatic, or naming another
+ * checkout is still a payment under way, left for its events or a person */
+Test(lookup, stripe_an_unpaid_session_not_held_for_us_stays_under_way)
+{
+    size_t            i;
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+    static const char  *bodies[] = {
+        STRIPE_HELD("processing", "automatic_async", "m1:co_1"),
+        STRIPE_HELD("succeeded", "manual", "m1:co_1"),
+        STRIPE_HELD("canceled", "manual", "m1:co_1"),
+        STRIPE_HELD("requires_capture", "automatic", "m1:co_1"),
+        STRIPE_HELD("requires_capture", "manual", "m1:co_2"),
+        STRIPE_HELD("requires_capture", "manual", ""),
+    };
+
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        cr_expect_eq(answer(&pay_dialect_stripe, &in, 200, bodies[i], &ev),
+                     PAY_LOOKUP_PENDING, "%s", bodies[i]);
+        cr_expect_eq(ev.kind, PAY_EVT_PENDING, "%s", bodies[i]);
+    }
+}
+
+
+/* a paid session's expanded intent gives its id as a string would */
+Test(lookup, stripe_a_paid_sessions_expanded_intent_names_the_payment)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200,
+                        "{\"id\":\"cs_1\",\"status\":\"complete\","
+                        "\"payment_status\":\"paid\",\"amount_total\":1500,"
+                        "\"currency\":\"usd\","
+                        "\"client_reference_id\":\"m1:co_1\","
+                        "\"payment_intent\":{\"id\":\"pi_7\","
+                        "\"status\":\"succeeded\"}}", &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_eq(ev.captured, 1);
+    cr_expect_str_eq(ev.payment_ref, "pi_7");
+}
+
+
+/* a paid session that saved the method: its intent (expanded) set it up
+ * under our nonce; it names the method and the customer, as the intent's
+ * own event would.  Another checkout's intent names none. */
+Test(lookup, stripe_a_paid_session_names_the_method_its_intent_saved)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+    static const char  body[] =
+        "{\"id\":\"cs_1\",\"status\":\"complete\","
+        "\"payment_status\":\"paid\",\"amount_total\":1500,"
+        "\"currency\":\"usd\",\"client_reference_id\":\"m1:co_1\","
+        "\"customer\":\"cus_session\","
+        "\"payment_intent\":{\"id\":\"pi_7\",\"status\":\"succeeded\","
+        "\"setup_future_usage\":\"off_session\","
+        "\"payment_method\":\"pm_1\",\"customer\":\"cus_1\","
+        "\"metadata\":{\"nonce\":\"%s\"}}}";
+    char               buf[1024];
+
+    snprintf(buf, sizeof(buf), body, "m1:co_1");
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200, buf, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_str_eq(ev.method, "pm_1");
+    cr_expect_str_eq(ev.psp_customer, "cus_1");
+
+    snprintf(buf, sizeof(buf), body, "m1:co_2");
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200, buf, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.method, "", "another checkout's method");
 }
 
 
@@ -822,7 +932,8 @@ Test(lookup, stripe_and_adyen_refuse_tokens_outside_their_alphabet)
 
     in = lk("cs_test_a1-B2");
     expect_path(&pay_dialect_stripe, &in,
-                "/v1/checkout/sessions/cs_test_a1-B2");
+                "/v1/checkout/sessions/cs_test_a1-B2"
+                "?expand%5B%5D=payment_intent");
 }
 
 
