@@ -4,6 +4,8 @@
  *
  *   payments-events-verify --db CONNINFO [--conf NGINX_CONF] [--psp NAME]
  *                          [--event ID ...] [--since TIME] [--until TIME]
+ *   payments-events-verify --shards FILE ...
+ *   payments-events-verify --shards FILE --list-shards
  *
  * Each event kept in psp_events is verified again from what the inbox
  * kept: the bytes the PSP signed for it, the header values the
@@ -38,6 +40,14 @@
  *
  * An offline tool: libpq synchronously, in one read-only transaction,
  * through a cursor (a month of events is not held in memory at once).
+ *
+ * Over shards (--shards FILE, or $PAYMENTS_SHARDS without --db; the file
+ * of include/payments/shards_file.h): each shard in turn, each line
+ * starting with the shard's name and a tab; an --event is "not kept" when
+ * no shard keeps it; one line of counts for all; a shard that does not
+ * answer is named and makes the status 2 (the others are still checked).
+ * --list-shards prints the file's shards, "NAME<tab>CONNINFO" a line,
+ * read by the core's parser: payments-events reads them so.
  */
 
 #include <errno.h>
@@ -57,12 +67,16 @@
 
 #include <payments/dialect.h>
 #include <payments/seal.h>
+#include <payments/shards_file.h>
 
 #define ME            "payments-events-verify"
 #define FETCH         500
 #define INCLUDE_DEPTH 16
 #define FILE_MAX      (64 * 1024)
 #define KEYS_MAX      16
+
+/* over shards: the line's first column, "NAME\t"; else "" */
+static char  shard_col[PAY_SHARD_NAME_MAX + 2];
 
 
 static void die(const char *fmt, ...)
@@ -823,7 +837,7 @@ verify_row(conf_t *c, PGresult *res, int row, counts_t *n)
 
     psp = conf_psp(c, name);
     if (psp == NULL) {
-        printf("no psp\t%s\t%s\t%s\t%s\n", at, name, evt, key_id);
+        printf("%sno psp\t%s\t%s\t%s\t%s\n", shard_col, at, name, evt, key_id);
         n->nopsp++;
         return;
     }
@@ -861,7 +875,7 @@ verify_row(conf_t *c, PGresult *res, int row, counts_t *n)
     }
 
     if (!found) {
-        printf("no key\t%s\t%s\t%s\t%s\n", at, name, evt, key_id);
+        printf("%sno key\t%s\t%s\t%s\t%s\n", shard_col, at, name, evt, key_id);
         n->nokey++;
         return;
     }
@@ -874,8 +888,9 @@ verify_row(conf_t *c, PGresult *res, int row, counts_t *n)
     /* a sealed body: opened first (its associated data names the row) */
     if (body != NULL && blen >= 3 && memcmp(body, "v1.", 3) == 0) {
         if (c->keyring == NULL) {
-            printf("no key\t%s\t%s\t%s\t%s\tsealed: no "
-                   "payments_encryption_key in the configuration\n", at,
+            printf("%sno key\t%s\t%s\t%s\t%s\tsealed: no "
+                   "payments_encryption_key in the configuration\n",
+                   shard_col, at,
                    name, evt, key_id);
             n->nokey++;
             json_decref(headers);
@@ -929,11 +944,13 @@ verify_row(conf_t *c, PGresult *res, int row, counts_t *n)
     }
 
     if (fields[0] != '\0') {
-        printf("%s\t%s\t%s\t%s\t%s\tnot as signed: %s\n", result, at,
+        printf("%s%s\t%s\t%s\t%s\t%s\tnot as signed: %s\n", shard_col,
+               result, at,
                name, evt, key_id, fields);
 
     } else {
-        printf("%s\t%s\t%s\t%s\t%s\n", result, at, name, evt, key_id);
+        printf("%s%s\t%s\t%s\t%s\t%s\n", shard_col, result, at, name, evt,
+               key_id);
     }
 }
 
@@ -971,97 +988,44 @@ static void
 usage(FILE *f)
 {
     fprintf(f,
-        "usage: " ME " --db CONNINFO [--conf NGINX_CONF] [--psp NAME]\n"
-        "       [--event ID ...] [--since TIME] [--until TIME]\n"
+        "usage: " ME " --db CONNINFO | --shards FILE [--conf NGINX_CONF]\n"
+        "       [--psp NAME] [--event ID ...] [--since TIME] [--until TIME]\n"
+        "       " ME " --shards FILE --list-shards\n"
         "\n"
         "Verifies the kept PSP events' signatures again with the keys of\n"
         "the gateway's configuration (payments-events(1), verify).\n");
 }
 
 
-int
-main(int argc, char **argv)
+/*
+ * One database's events verified into n (the caller's counts); found[i]
+ * set when events[i] is kept here.  Returns 0, or -1 when the database
+ * does not answer (over shards: the message names it, the others go on;
+ * else exits 2).
+ */
+static int
+verify_db(const char *db, conf_t *conf, const char *psp, char **events,
+    int nev, int *found, const char *since, const char *until, counts_t *n,
+    int sharded)
 {
-    int          c, i, nev;
-    char        *db, *conf_path, *psp, *since, *until, **events, *dir;
-    conf_t       conf;
-    PGconn      *pg;
-    PGresult    *res;
-    counts_t     n;
-    long         missing;
-
-    static const struct option  opts[] = {
-        { "db", required_argument, NULL, 'd' },
-        { "conf", required_argument, NULL, 'c' },
-        { "psp", required_argument, NULL, 'p' },
-        { "event", required_argument, NULL, 'e' },
-        { "since", required_argument, NULL, 's' },
-        { "until", required_argument, NULL, 'u' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-
-    db = getenv("PAYMENTS_DB");
-    conf_path = (char *) "/etc/nginx/nginx.conf";
-    psp = (char *) "";
-    since = (char *) "";
-    until = (char *) "";
-    events = calloc((size_t) argc, sizeof(char *));
-    nev = 0;
-
-    if (events == NULL) {
-        die("out of memory");
-    }
-
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': db = optarg; break;
-        case 'c': conf_path = optarg; break;
-        case 'p': psp = optarg; break;
-        case 'e': events[nev++] = optarg; break;
-        case 's': since = optarg; break;
-        case 'u': until = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-
-    if (optind != argc) {
-        usage(stderr);
-        return 2;
-    }
-
-    if (db == NULL || db[0] == '\0') {
-        die("no database: pass --db CONNINFO or set PAYMENTS_DB");
-    }
-
-    if (nev > 0 && psp[0] == '\0') {
-        die("--event needs --psp");
-    }
-
-    memset(&conf, 0, sizeof(conf));
-    dir = strdup(conf_path);
-    if (dir == NULL) {
-        die("out of memory");
-    }
-    conf.prefix = dirname(dir);
-    conf_file(&conf, conf_path, 0);
-
-    if (conf.n == 0) {
-        die("%s names no payments_psp", conf_path);
-    }
+    int        c, i;
+    PGconn    *pg;
+    PGresult  *res;
 
     pg = PQconnectdb(db);
     if (PQstatus(pg) != CONNECTION_OK) {
-        die("%s", PQerrorMessage(pg));
+        if (!sharded) {
+            die("%s", PQerrorMessage(pg));
+        }
+        fprintf(stderr, ME ": shard %.*s: %s", (int) strlen(shard_col) - 1,
+                shard_col, PQerrorMessage(pg));
+        PQfinish(pg);
+        return -1;
     }
 
     PQclear(query(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0,
                   NULL));
     PQclear(query(pg, "SET LOCAL bytea_output = hex", 0, NULL));
-
-    memset(&n, 0, sizeof(n));
-    missing = 0;
 
     if (nev > 0) {
         for (i = 0; i < nev; i++) {
@@ -1070,14 +1034,12 @@ main(int argc, char **argv)
             res = query(pg, COLUMNS "WHERE psp = $1 AND event_id = $2 "
                         "ORDER BY received_at", 2, p);
 
-            if (PQntuples(res) == 0) {
-                fprintf(stderr, ME ": no such event is kept: %s %s\n", psp,
-                        events[i]);
-                missing++;
+            if (PQntuples(res) > 0) {
+                found[i] = 1;
             }
 
             for (c = 0; c < PQntuples(res); c++) {
-                verify_row(&conf, res, c, &n);
+                verify_row(conf, res, c, n);
             }
 
             PQclear(res);
@@ -1098,7 +1060,7 @@ main(int argc, char **argv)
             res = query(pg, "FETCH " "500" " FROM kept", 0, NULL);
 
             for (c = 0; c < PQntuples(res); c++) {
-                verify_row(&conf, res, c, &n);
+                verify_row(conf, res, c, n);
             }
 
             i = PQntuples(res);
@@ -1113,9 +1075,155 @@ main(int argc, char **argv)
     PQclear(query(pg, "COMMIT", 0, NULL));
     PQfinish(pg);
 
+    return 0;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int           c, i, nev, *found, list, down, db_given;
+    char         *db, *conf_path, *psp, *since, *until, **events, *dir;
+    char          err[512];
+    const char   *shards;
+    conf_t        conf;
+    counts_t      n;
+    long          missing;
+    pay_shards_t  sh;
+
+    static const struct option  opts[] = {
+        { "db", required_argument, NULL, 'd' },
+        { "shards", required_argument, NULL, 'S' },
+        { "list-shards", no_argument, NULL, 'L' },
+        { "conf", required_argument, NULL, 'c' },
+        { "psp", required_argument, NULL, 'p' },
+        { "event", required_argument, NULL, 'e' },
+        { "since", required_argument, NULL, 's' },
+        { "until", required_argument, NULL, 'u' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    db = getenv("PAYMENTS_DB");
+    shards = NULL;
+    db_given = 0;
+    list = 0;
+    conf_path = (char *) "/etc/nginx/nginx.conf";
+    psp = (char *) "";
+    since = (char *) "";
+    until = (char *) "";
+    events = calloc((size_t) argc, sizeof(char *));
+    found = calloc((size_t) argc, sizeof(int));
+    nev = 0;
+
+    if (events == NULL || found == NULL) {
+        die("out of memory");
+    }
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; db_given = 1; break;
+        case 'S': shards = optarg; break;
+        case 'L': list = 1; break;
+        case 'c': conf_path = optarg; break;
+        case 'p': psp = optarg; break;
+        case 'e': events[nev++] = optarg; break;
+        case 's': since = optarg; break;
+        case 'u': until = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    if (pay_shards_file_of(shards, db_given, &shards) != 0) {
+        die("--db or --shards, not both");
+    }
+
+    if (list) {
+        if (shards == NULL) {
+            die("--list-shards needs --shards FILE");
+        }
+        if (pay_shards_load(shards, &sh, err, sizeof(err)) != 0) {
+            die("%s", err);
+        }
+        for (i = 0; i < (int) sh.n; i++) {
+            printf("%s\t%s\n", sh.shard[i].name, sh.shard[i].conninfo);
+        }
+        pay_shards_free(&sh);
+        return 0;
+    }
+
+    if (shards == NULL && (db == NULL || db[0] == '\0')) {
+        die("no database: pass --db CONNINFO or set PAYMENTS_DB");
+    }
+
+    if (nev > 0 && psp[0] == '\0') {
+        die("--event needs --psp");
+    }
+
+    if (shards != NULL && pay_shards_load(shards, &sh, err, sizeof(err)) != 0)
+    {
+        die("%s", err);
+    }
+
+    memset(&conf, 0, sizeof(conf));
+    dir = strdup(conf_path);
+    if (dir == NULL) {
+        die("out of memory");
+    }
+    conf.prefix = dirname(dir);
+    conf_file(&conf, conf_path, 0);
+
+    if (conf.n == 0) {
+        die("%s names no payments_psp", conf_path);
+    }
+
+    memset(&n, 0, sizeof(n));
+    missing = 0;
+    down = 0;
+
+    if (shards == NULL) {
+        (void) verify_db(db, &conf, psp, events, nev, found, since, until, &n,
+                         0);
+
+    } else {
+        /* a shard that does not answer is known within seconds */
+        setenv("PGCONNECT_TIMEOUT", getenv("PGCONNECT_TIMEOUT") != NULL
+                                    ? getenv("PGCONNECT_TIMEOUT") : "5", 1);
+
+        for (i = 0; i < (int) sh.n; i++) {
+            snprintf(shard_col, sizeof(shard_col), "%s\t", sh.shard[i].name);
+            if (verify_db(sh.shard[i].conninfo, &conf, psp, events, nev,
+                          found, since, until, &n, 1) != 0)
+            {
+                down++;
+            }
+        }
+        pay_shards_free(&sh);
+    }
+
+    for (i = 0; i < nev; i++) {
+        if (!found[i]) {
+            fprintf(stderr, ME ": no such event is kept: %s %s\n", psp,
+                    events[i]);
+            missing++;
+        }
+    }
+
     printf("%ld verified, %ld failed, %ld without their key, "
            "%ld of a psp not configured\n", n.verified, n.failed, n.nokey,
            n.nopsp);
+
+    if (down) {
+        fprintf(stderr, ME ": %d shard%s did not answer: their events are "
+                "not verified\n", down, down == 1 ? "" : "s");
+        return 2;
+    }
 
     return (n.failed || n.nokey || n.nopsp || missing) ? 1 : 0;
 }

@@ -3,6 +3,7 @@
  *
  *   payments-reconcile --db CONNINFO --psp NAME --dialect stripe|adyen|generic
  *                      REPORT.csv [--html OUT.html] [--dry-run]
+ *   payments-reconcile --shards FILE ...
  *
  * Reads the report with the core's parser (src/settlement.c: libcsv, the
  * core's money rules), refuses it before touching the database when it
@@ -23,20 +24,37 @@
  * Exit status: 0 nothing needs a person, 1 something does (needs_person or
  * unclassified, still open), 2 error (nothing written); a dry run's is the
  * status the real run would have.
+ *
+ * Over shards (--shards FILE, or $PAYMENTS_SHARDS without --db; the file
+ * of include/payments/shards_file.h), in two phases.  First, on every
+ * shard, read only: recon_owned says which rows the shard owns (by the
+ * nonce's merchant, else the PSP's payment or object id); a shard that
+ * does not answer, a row two shards claim or a PSP no shard knows stops
+ * the run with 2, nothing written anywhere.  Then each shard reconciles
+ * its own rows in its own transaction, as above (a child process each,
+ * in the file's order, so that one shard's error is its own); the home
+ * shard, the first, also takes the rows no shard owns (fees, bank
+ * pay-outs, others' payments).  Each shard records the report by the
+ * file's sha256 with its name (recon_begin): a run again after some
+ * shards failed does only those.  The exit status is the worst shard's.
  */
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <payments/money.h>
 #include <payments/psp.h>
 #include <payments/settlement.h>
+#include <payments/shards_file.h>
 
 #define ME "payments-reconcile"
 
@@ -52,6 +70,10 @@ typedef struct {
 } rows_t;
 
 
+/* over shards: "shard NAME: " before this process's messages, else "" */
+static char  shard_tag[PAY_SHARD_NAME_MAX + 16];
+
+
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void
@@ -59,7 +81,7 @@ die(const char *fmt, ...)
 {
     va_list  ap;
 
-    fprintf(stderr, ME ": ");
+    fprintf(stderr, ME ": %s", shard_tag);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -74,12 +96,14 @@ usage(FILE *f)
     fprintf(f,
         "usage: " ME " --db CONNINFO --psp NAME --dialect stripe|adyen|generic\n"
         "       REPORT.csv [--html OUT.html] [--dry-run]\n"
+        "       " ME " --shards FILE ... (every shard's own rows)\n"
         "\n"
         "Reconciles a PSP's settlement report with the ledger (see "
         "payments-reconcile(1)).\n"
         "--dry-run: match everything and report what would be booked, "
         "then roll it all back.\n"
-        "CONNINFO defaults to $PAYMENTS_DB.  Exit status: 0 nothing needs a "
+        "CONNINFO defaults to $PAYMENTS_DB; FILE to $PAYMENTS_SHARDS without "
+        "--db.\nExit status: 0 nothing needs a "
         "person,\n1 something does, 2 error (nothing written).\n");
 }
 
@@ -203,7 +227,7 @@ q_or_lost(PGconn *db, const char *sql, int n, const char *const *params,
         return res;
     }
 
-    fprintf(stderr, ME ": %s", PQresultErrorMessage(res));
+    fprintf(stderr, ME ": %s%s", shard_tag, PQresultErrorMessage(res));
     state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     if (may_lose && state != NULL
         && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0))
@@ -216,7 +240,7 @@ q_or_lost(PGconn *db, const char *sql, int n, const char *const *params,
     PQclear(res);
     PQclear(PQexec(db, "ROLLBACK"));
     PQfinish(db);
-    fprintf(stderr, ME ": nothing was written\n");
+    fprintf(stderr, ME ": %snothing was written\n", shard_tag);
     exit(2);
 }
 
@@ -273,11 +297,31 @@ html_esc(FILE *f, const char *s)
 }
 
 
+/* An HTML document's start, up to its body: title is the two strings */
+static void
+html_head(FILE *f, const char *title, const char *title2)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+          "<title>", f);
+    html_esc(f, title);
+    html_esc(f, title2);
+    fputs("</title>\n<style>body{font-family:sans-serif;margin:2em}"
+          "table{border-collapse:collapse}td,th{border:1px solid #999;"
+          "padding:.3em .6em;vertical-align:top;text-align:left}"
+          ".needs_person{background:#fde2e2}.unclassified{background:#fff3cd}"
+          ".auto_fixed{background:#e6f4ea}pre{margin:0;font-size:.85em;"
+          "white-space:pre-wrap}</style></head><body>\n", f);
+}
+
+
 /* The HTML report into f, opened (and so checked) before the report's
- * transaction; a write error now comes after the commit and says so. */
+ * transaction; a write error now comes after the commit and says so.
+ * Over shards, one shard's section of the parent's document (shard its
+ * name; f is flushed, not closed), else the whole document (shard NULL). */
 static void
 write_html(PGconn *db, FILE *f, const char *path, const char *report_id,
-    const char *psp, const char *file, PGresult *summary, int dry)
+    const char *psp, const char *file, PGresult *summary, int dry,
+    const char *shard)
 {
     PGresult    *res;
     int          i;
@@ -297,16 +341,17 @@ write_html(PGconn *db, FILE *f, const char *path, const char *report_id,
         "          WHEN 'unclassified' THEN 2 ELSE 3 END, m.mismatch_id",
         1, p, PGRES_TUPLES_OK);
 
-    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-          "<title>Reconciliation report ", f);
-    html_esc(f, report_id);
-    fputs("</title>\n<style>body{font-family:sans-serif;margin:2em}"
-          "table{border-collapse:collapse}td,th{border:1px solid #999;"
-          "padding:.3em .6em;vertical-align:top;text-align:left}"
-          ".needs_person{background:#fde2e2}.unclassified{background:#fff3cd}"
-          ".auto_fixed{background:#e6f4ea}pre{margin:0;font-size:.85em;"
-          "white-space:pre-wrap}</style></head><body>\n<h1>Reconciliation "
-          "report ", f);
+    if (shard == NULL) {
+        html_head(f, "Reconciliation report ", report_id);
+        fputs("<h1>Reconciliation report ", f);
+
+    } else {
+        fputs("<h1 id=\"shard-", f);
+        html_esc(f, shard);
+        fputs("\">Shard ", f);
+        html_esc(f, shard);
+        fputs(": reconciliation report ", f);
+    }
     html_esc(f, report_id);
     fputs(dry ? " (dry run: nothing was booked; the report id is not "
                 "kept)</h1>\n<p>PSP <b>" : "</h1>\n<p>PSP <b>", f);
@@ -371,9 +416,9 @@ write_html(PGconn *db, FILE *f, const char *path, const char *report_id,
         fputs("</pre></td></tr>\n", f);
     }
 
-    fputs("</table>\n</body></html>\n", f);
+    fputs(shard == NULL ? "</table>\n</body></html>\n" : "</table>\n", f);
 
-    if (ferror(f) || fclose(f) != 0) {
+    if (ferror(f) || (shard == NULL ? fclose(f) : fflush(f)) != 0) {
         if (dry) {
             die("--html %s: write error; the dry run is rolled back", path);
         }
@@ -476,10 +521,10 @@ valid_psp(const char *s)
 static int
 write_report(PGconn *db, const rows_t *rows, const char *psp,
     const char *dialect, const char *sha, const char *path, char *report_id,
-    size_t id_size, int *already, int dry)
+    size_t id_size, int *already, int dry, const char *shard)
 {
     PGresult    *res;
-    const char  *p[5];
+    const char  *p[6];
     char         nrows[32], *copy, *o;
     size_t       i, cap;
 
@@ -491,8 +536,11 @@ write_report(PGconn *db, const rows_t *rows, const char *psp,
     p[2] = sha;
     p[3] = path;
     p[4] = nrows;
-    res = q_or_lost(db, "SELECT recon_begin($1, $2, $3, $4, $5::int)", 5, p,
-                    PGRES_TUPLES_OK, 1);
+    p[5] = shard;
+    res = q_or_lost(db, shard == NULL
+                        ? "SELECT recon_begin($1, $2, $3, $4, $5::int)"
+                        : "SELECT recon_begin($1, $2, $3, $4, $5::int, $6)",
+                    shard == NULL ? 5 : 6, p, PGRES_TUPLES_OK, 1);
     if (res == NULL) {
         return 1;
     }
@@ -506,8 +554,8 @@ write_report(PGconn *db, const rows_t *rows, const char *psp,
         res = q(db, "SELECT recon_report_of($1)", 1, p, PGRES_TUPLES_OK);
         snprintf(report_id, id_size, "%s", PQgetvalue(res, 0, 0));
         PQclear(res);
-        printf(ME ": %s (sha256 %s) was reconciled before as report %s: "
-               "nothing done\n", path, sha, report_id);
+        printf(ME ": %s%s (sha256 %s) was reconciled before as report %s: "
+               "nothing done\n", shard_tag, path, sha, report_id);
         return 0;
     }
 
@@ -594,27 +642,396 @@ write_report(PGconn *db, const rows_t *rows, const char *psp,
 }
 
 
+/*
+ * The report's rows on one database (the whole report, or over shards one
+ * shard's part, shard its name): its transaction, then what it did on
+ * stdout and in the HTML.  Returns the exit status; an error exits 2.
+ */
+static int
+run_one(const char *conninfo, const rows_t *rows, const char *psp,
+    const char *dialect, const char *sha, const char *path, const char *html,
+    FILE *hf, int dry, const char *shard, const struct timespec *t0)
+{
+    PGconn          *db;
+    PGresult        *res, *summary;
+    const char      *p[1];
+    char             report_id[32];
+    int              rc, attempt, already;
+    long long        open_items;
+    struct timespec  t1, nap;
+    double           secs;
+
+    db = PQconnectdb(conninfo);
+    if (PQstatus(db) != CONNECTION_OK) {
+        die("cannot connect: %s", PQerrorMessage(db));
+    }
+
+    for (attempt = 1; write_report(db, rows, psp, dialect, sha, path,
+                                   report_id, sizeof(report_id), &already,
+                                   dry, shard);
+         attempt++)
+    {
+        if (attempt == ATTEMPTS) {
+            PQfinish(db);
+            die("the report's transaction lost to other transactions %d "
+                "times; nothing was written: run it again", ATTEMPTS);
+        }
+        /* 0.2 s, 0.4 s, ...: the gateway's transactions are short */
+        fprintf(stderr, ME ": %sthe report's transaction lost a deadlock "
+                "with another transaction and was rolled back; running it "
+                "again (attempt %d of %d)\n", shard_tag, attempt + 1,
+                ATTEMPTS);
+        nap.tv_sec = 0;
+        nap.tv_nsec = 200000000L * attempt;
+        nanosleep(&nap, NULL);
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double) (t1.tv_sec - t0->tv_sec)
+           + (double) (t1.tv_nsec - t0->tv_nsec) / 1e9;
+
+    p[0] = report_id;
+    summary = q(db, "SELECT * FROM recon_summary($1)", 1, p,
+                PGRES_TUPLES_OK);
+    res = q(db, "SELECT recon_open($1)", 1, p, PGRES_TUPLES_OK);
+    open_items = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    if (!already) {
+        res = q(db, "SELECT coalesce(outcome, '?'), count(*) FROM recon_rows "
+                "WHERE report_id = $1 GROUP BY 1 ORDER BY 1", 1, p,
+                PGRES_TUPLES_OK);
+        if (dry) {
+            printf(ME ": %sdry run of %s, psp %s, %zu rows in %.3f s: "
+                   "nothing is booked, the transaction is rolled back\n",
+                   shard_tag, path, psp, rows->n, secs);
+
+        } else {
+            printf(ME ": %sreport %s: %s, psp %s, %zu rows in %.3f s\n",
+                   shard_tag, report_id, path, psp, rows->n, secs);
+        }
+        printf("  rows:");
+        for (rc = 0; rc < PQntuples(res); rc++) {
+            printf(" %s %s", PQgetvalue(res, rc, 0), PQgetvalue(res, rc, 1));
+        }
+        printf("\n");
+        PQclear(res);
+    }
+
+    print_summary(summary);
+
+    if (!already) {
+        print_booked(db, report_id, dry);
+    }
+
+    if (html != NULL) {
+        write_html(db, hf, html, report_id, psp, path, summary, dry, shard);
+        printf("  HTML: %s\n", html);
+    }
+
+    printf("  open for a person: %lld\n", open_items);
+
+    if (dry && !already) {
+        PQclear(q(db, "ROLLBACK", 0, NULL, PGRES_COMMAND_OK));
+        printf("  dry run: rolled back, nothing was booked or recorded\n");
+    }
+
+    PQclear(summary);
+    PQfinish(db);
+
+    return open_items > 0 ? 1 : 0;
+}
+
+
+/* over shards, the first phase's connection to shard i, or NULL with the
+ * reason on stderr */
+static PGconn *
+shard_connect(const pay_shards_t *sh, size_t i)
+{
+    PGconn  *db;
+
+    db = PQconnectdb(sh->shard[i].conninfo);
+    if (PQstatus(db) != CONNECTION_OK) {
+        fprintf(stderr, ME ": shard %s: cannot connect: %s",
+                sh->shard[i].name, PQerrorMessage(db));
+        PQfinish(db);
+        return NULL;
+    }
+
+    return db;
+}
+
+
+/*
+ * The first phase, on every shard, read only: owner[r] is the index of the
+ * shard that owns row r (the home shard's, 0, for the rows none owns).
+ * Any shard that does not answer, a row that two shards claim, or a PSP
+ * that no shard ever saw: exits 2, nothing written anywhere.
+ */
+static void
+shards_own(const pay_shards_t *sh, const rows_t *rows, const char *psp,
+    size_t *owner)
+{
+    PGconn       *db;
+    PGresult     *res;
+    json_t       *arr, *o;
+    char         *js;
+    const char   *p[2];
+    size_t        i, r, lo, hi;
+    long          rec;
+    int           k, known, bad;
+
+    arr = json_array();
+    for (r = 0; r < rows->n; r++) {
+        o = json_pack("{s:I, s:s, s:s, s:s}",
+                      "record", (json_int_t) rows->rows[r].record,
+                      "reference", rows->rows[r].reference,
+                      "payment_ref", rows->rows[r].payment_ref,
+                      "object_ref", rows->rows[r].object_ref);
+        if (o == NULL || json_array_append_new(arr, o) != 0) {
+            die("cannot write the rows as JSON (not UTF-8?); nothing written");
+        }
+    }
+    js = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    if (js == NULL) {
+        die("out of memory");
+    }
+
+    for (r = 0; r < rows->n; r++) {
+        owner[r] = (size_t) -1;
+    }
+
+    known = 0;
+    bad = 0;
+    p[0] = psp;
+    p[1] = js;
+
+    for (i = 0; i < sh->n; i++) {
+        db = shard_connect(sh, i);
+        if (db == NULL) {
+            bad = 1;
+            continue;
+        }
+
+        res = PQexec(db, "BEGIN TRANSACTION READ ONLY");
+        PQclear(res);
+        res = PQexecParams(db,
+            "SELECT o.record, o.merchant_id, o.found_by,"
+            "       EXISTS (SELECT 1 FROM checkouts c WHERE c.psp = $1)"
+            "  FROM (SELECT NULL::int AS record, NULL AS merchant_id,"
+            "               NULL AS found_by"
+            "        UNION ALL"
+            "        SELECT * FROM recon_owned($1, $2::jsonb)) o",
+            2, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            fprintf(stderr, ME ": shard %s: %s", sh->shard[i].name,
+                    PQresultErrorMessage(res));
+            PQclear(res);
+            PQfinish(db);
+            bad = 1;
+            continue;
+        }
+
+        for (k = 0; k < PQntuples(res); k++) {
+            if (PQgetvalue(res, k, 3)[0] == 't') {
+                known = 1;
+            }
+            if (PQgetisnull(res, k, 0)) {
+                continue;
+            }
+            /* the parser numbers the rows in order (not one by one: a
+             * record may span lines) */
+            rec = atol(PQgetvalue(res, k, 0));
+            lo = 0;
+            hi = rows->n;
+            while (lo < hi) {
+                r = lo + (hi - lo) / 2;
+                if (rows->rows[r].record < rec) {
+                    lo = r + 1;
+                } else {
+                    hi = r;
+                }
+            }
+            r = lo;
+            if (r == rows->n || rows->rows[r].record != rec) {
+                continue;
+            }
+            if (owner[r] != (size_t) -1) {
+                fprintf(stderr, ME ": record %ld is owned by shard %s and "
+                        "shard %s (merchant %s, by %s): a merchant lives on "
+                        "one shard\n", rec, sh->shard[owner[r]].name,
+                        sh->shard[i].name, PQgetvalue(res, k, 1),
+                        PQgetvalue(res, k, 2));
+                bad = 1;
+                continue;
+            }
+            owner[r] = i;
+        }
+
+        PQclear(res);
+        PQfinish(db);
+    }
+
+    free(js);
+
+    if (bad) {
+        die("refused, nothing written on any shard");
+    }
+    if (!known) {
+        die("unknown PSP \"%s\": no checkout was ever registered with it on "
+            "any shard; nothing written", psp);
+    }
+
+    for (r = 0; r < rows->n; r++) {
+        if (owner[r] == (size_t) -1) {
+            owner[r] = 0;
+        }
+    }
+}
+
+
+/*
+ * Over shards: the first phase, then each shard's part in a child process
+ * of its own (one shard's error exits that child alone), in the file's
+ * order.  Returns the worst exit status.
+ */
+static int
+run_shards(const char *file, const rows_t *rows, const char *psp,
+    const char *dialect, const char *sha, const char *path, const char *html,
+    FILE *hf, int dry, const struct timespec *t0)
+{
+    pay_shards_t   sh;
+    rows_t         part;
+    size_t        *owner, i, r;
+    char           err[512];
+    pid_t          pid;
+    int            st, rc, worst, status[PAY_SHARD_MAX];
+
+    if (pay_shards_load(file, &sh, err, sizeof(err)) != 0) {
+        die("%s; nothing written", err);
+    }
+
+    /* a shard that does not answer is known within seconds */
+    setenv("PGCONNECT_TIMEOUT", getenv("PGCONNECT_TIMEOUT") != NULL
+                                ? getenv("PGCONNECT_TIMEOUT") : "5", 1);
+
+    owner = calloc(rows->n + 1, sizeof(size_t));
+    part.rows = malloc((rows->n + 1) * sizeof(pay_sr_row_t));
+    if (owner == NULL || part.rows == NULL) {
+        die("out of memory");
+    }
+
+    shards_own(&sh, rows, psp, owner);
+
+    if (hf != NULL) {
+        html_head(hf, "Reconciliation over shards: ", path);
+        fputs("<p>PSP <b>", hf);
+        html_esc(hf, psp);
+        fputs("</b>, file <code>", hf);
+        html_esc(hf, path);
+        fputs("</code>: one report per shard, below.</p>\n", hf);
+        if (fflush(hf) != 0) {
+            die("--html %s: write error; nothing written", html);
+        }
+    }
+
+    worst = 0;
+
+    for (i = 0; i < sh.n; i++) {
+        part.n = 0;
+        for (r = 0; r < rows->n; r++) {
+            if (owner[r] == i) {
+                part.rows[part.n++] = rows->rows[r];
+            }
+        }
+
+        status[i] = -1;
+
+        /* the home shard records the report even when it owns nothing */
+        if (part.n == 0 && i != 0) {
+            printf(ME ": shard %s: no rows of this report\n",
+                   sh.shard[i].name);
+            continue;
+        }
+
+        fflush(stdout);
+        fflush(stderr);
+
+        pid = fork();
+        if (pid < 0) {
+            die("fork: %s", strerror(errno));
+        }
+
+        if (pid == 0) {
+            snprintf(shard_tag, sizeof(shard_tag), "shard %s: ",
+                     sh.shard[i].name);
+            exit(run_one(sh.shard[i].conninfo, &part, psp, dialect, sha,
+                         path, html, hf, dry, sh.shard[i].name, t0));
+        }
+
+        while (waitpid(pid, &st, 0) < 0) {
+            if (errno != EINTR) {
+                die("waitpid: %s", strerror(errno));
+            }
+        }
+
+        rc = WIFEXITED(st) ? WEXITSTATUS(st) : 2;
+        status[i] = rc;
+        if (rc > worst) {
+            worst = rc;
+        }
+    }
+
+    if (hf != NULL) {
+        fputs("</body></html>\n", hf);
+        if (ferror(hf) || fclose(hf) != 0) {
+            fprintf(stderr, ME ": --html %s: write error\n", html);
+            worst = 2;
+        }
+    }
+
+    printf(ME ": %zu shards:", sh.n);
+    for (i = 0; i < sh.n; i++) {
+        if (status[i] < 0) {
+            printf(" %s -", sh.shard[i].name);
+        } else {
+            printf(" %s %s", sh.shard[i].name,
+                   status[i] == 0 ? "ok" : status[i] == 1 ? "open"
+                   : "FAILED");
+        }
+    }
+    printf("\n");
+
+    if (worst == 2) {
+        printf(ME ": run the same file again: the shards that reconciled "
+               "it do nothing, the others their part\n");
+    }
+
+    free(owner);
+    free(part.rows);
+    pay_shards_free(&sh);
+
+    return worst;
+}
+
+
 int
 main(int argc, char **argv)
 {
     FILE           *hf;
-    const char     *conninfo, *psp, *dialect, *html, *path;
+    const char     *conninfo, *shards, *psp, *dialect, *html, *path;
     pay_dialect_e   d;
     char           *buf, err[512], sha[65];
     size_t          len;
     long            n;
     rows_t          rows;
-    PGconn         *db;
-    PGresult       *res, *summary;
-    const char     *p[5];
-    char            report_id[32];
-    int             opt, already, rc, attempt, dry;
-    long long       open_items;
-    struct timespec t0, t1, nap;
-    double          secs;
+    int             opt, dry, db_given, rc;
+    struct timespec t0;
 
     static const struct option  opts[] = {
         { "db", required_argument, NULL, 'd' },
+        { "shards", required_argument, NULL, 'S' },
         { "psp", required_argument, NULL, 'p' },
         { "dialect", required_argument, NULL, 'D' },
         { "html", required_argument, NULL, 'H' },
@@ -624,6 +1041,8 @@ main(int argc, char **argv)
     };
 
     conninfo = getenv("PAYMENTS_DB");
+    shards = NULL;
+    db_given = 0;
     psp = NULL;
     dialect = NULL;
     html = NULL;
@@ -631,7 +1050,8 @@ main(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
-        case 'd': conninfo = optarg; break;
+        case 'd': conninfo = optarg; db_given = 1; break;
+        case 'S': shards = optarg; break;
         case 'p': psp = optarg; break;
         case 'D': dialect = optarg; break;
         case 'H': html = optarg; break;
@@ -647,7 +1067,11 @@ main(int argc, char **argv)
     }
     path = argv[optind];
 
-    if (conninfo == NULL || conninfo[0] == '\0') {
+    if (pay_shards_file_of(shards, db_given, &shards) != 0) {
+        die("--db or --shards, not both");
+    }
+
+    if (shards == NULL && (conninfo == NULL || conninfo[0] == '\0')) {
         die("no database: pass --db CONNINFO or set PAYMENTS_DB");
     }
     if (psp == NULL || !valid_psp(psp)) {
@@ -683,83 +1107,15 @@ main(int argc, char **argv)
         }
     }
 
-    db = PQconnectdb(conninfo);
-    if (PQstatus(db) != CONNECTION_OK) {
-        die("cannot connect: %s", PQerrorMessage(db));
+    if (shards != NULL) {
+        rc = run_shards(shards, &rows, psp, dialect, sha, path, html, hf, dry,
+                        &t0);
+    } else {
+        rc = run_one(conninfo, &rows, psp, dialect, sha, path, html, hf, dry,
+                     NULL, &t0);
     }
 
-    for (attempt = 1; write_report(db, &rows, psp, dialect, sha, path,
-                                   report_id, sizeof(report_id), &already,
-                                   dry);
-         attempt++)
-    {
-        if (attempt == ATTEMPTS) {
-            PQfinish(db);
-            die("the report's transaction lost to other transactions %d "
-                "times; nothing was written: run it again", ATTEMPTS);
-        }
-        /* 0.2 s, 0.4 s, ...: the gateway's transactions are short */
-        fprintf(stderr, ME ": the report's transaction lost a deadlock with "
-                "another transaction and was rolled back; running it again "
-                "(attempt %d of %d)\n", attempt + 1, ATTEMPTS);
-        nap.tv_sec = 0;
-        nap.tv_nsec = 200000000L * attempt;
-        nanosleep(&nap, NULL);
-    }
-
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    secs = (double) (t1.tv_sec - t0.tv_sec)
-           + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
-
-    p[0] = report_id;
-    summary = q(db, "SELECT * FROM recon_summary($1)", 1, p,
-                PGRES_TUPLES_OK);
-    res = q(db, "SELECT recon_open($1)", 1, p, PGRES_TUPLES_OK);
-    open_items = atoll(PQgetvalue(res, 0, 0));
-    PQclear(res);
-
-    if (!already) {
-        res = q(db, "SELECT coalesce(outcome, '?'), count(*) FROM recon_rows "
-                "WHERE report_id = $1 GROUP BY 1 ORDER BY 1", 1, p,
-                PGRES_TUPLES_OK);
-        if (dry) {
-            printf(ME ": dry run of %s, psp %s, %ld rows in %.3f s: "
-                   "nothing is booked, the transaction is rolled back\n",
-                   path, psp, n, secs);
-
-        } else {
-            printf(ME ": report %s: %s, psp %s, %ld rows in %.3f s\n",
-                   report_id, path, psp, n, secs);
-        }
-        printf("  rows:");
-        for (rc = 0; rc < PQntuples(res); rc++) {
-            printf(" %s %s", PQgetvalue(res, rc, 0), PQgetvalue(res, rc, 1));
-        }
-        printf("\n");
-        PQclear(res);
-    }
-
-    print_summary(summary);
-
-    if (!already) {
-        print_booked(db, report_id, dry);
-    }
-
-    if (html != NULL) {
-        write_html(db, hf, html, report_id, psp, path, summary, dry);
-        printf("  HTML: %s\n", html);
-    }
-
-    printf("  open for a person: %lld\n", open_items);
-
-    if (dry && !already) {
-        PQclear(q(db, "ROLLBACK", 0, NULL, PGRES_COMMAND_OK));
-        printf("  dry run: rolled back, nothing was booked or recorded\n");
-    }
-
-    PQclear(summary);
-    PQfinish(db);
     free(rows.rows);
 
-    return open_items > 0 ? 1 : 0;
+    return rc;
 }

@@ -7,6 +7,7 @@
  *   payments-secrets seal --key-file F --ad AD          (plaintext on stdin)
  *   payments-secrets check-endpoint [--allow-loopback] URL
  *   payments-secrets rekey --db CONNINFO --key-file F
+ *   payments-secrets rekey --shards FILE --key-file F
  *
  * --key-file - reads the key file on standard input (but for seal, whose
  * standard input is the plaintext).
@@ -17,6 +18,7 @@
  */
 #include <payments/notify.h>
 #include <payments/seal.h>
+#include <payments/shards_file.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,7 +65,7 @@ usage(FILE *f)
           "       " ME " new-secret --key-file FILE --ad ID\n"
           "       " ME " seal --key-file FILE --ad ID   < plaintext\n"
           "       " ME " check-endpoint [--allow-loopback] URL\n"
-          "       " ME " rekey --db CONNINFO --key-file FILE\n"
+          "       " ME " rekey --db CONNINFO | --shards FILE --key-file FILE\n"
           "FILE - reads the key file on standard input (not with seal).\n",
           f);
 }
@@ -659,44 +661,32 @@ rekey_batch(PGconn *db, const pay_keyring_t *kr, const rekey_column_t *rc,
 }
 
 
+/*
+ * One database re-sealed under kr's first key; prefix ("" or "shard NAME:
+ * ") before its lines.  Returns how many values did not open, or -1 when
+ * the database does not answer and sharded (else exits 2).
+ */
 static int
-cmd_rekey(int argc, char **argv)
+rekey_db(const char *conninfo, const pay_keyring_t *kr, const char *prefix,
+    int sharded)
 {
-    int                    i, n, done, bad, unopened;
+    int                    n, done, bad, unopened;
     char                   current[PAY_SEAL_KID_MAX + 8], *last[2];
     PGconn                *db;
-    const char            *conninfo, *file;
-    pay_keyring_t          kr;
     const rekey_column_t  *rc;
 
-    conninfo = getenv("PAYMENTS_DB");
-    file = getenv("PAYMENTS_KEY_FILE");
-
-    for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
-            conninfo = argv[++i];
-
-        } else if (strcmp(argv[i], "--key-file") == 0 && i + 1 < argc) {
-            file = argv[++i];
-
-        } else {
-            usage(stderr);
-            return 2;
-        }
-    }
-
-    if (conninfo == NULL || file == NULL) {
-        die("--db CONNINFO and --key-file FILE are needed");
-    }
-
-    keyring_load(file, &kr);
-
     /* "v1.<kid>.": what is sealed under the first key already */
-    snprintf(current, sizeof(current), "v1.%s.", kr.keys[0].kid);
+    snprintf(current, sizeof(current), "v1.%s.", kr->keys[0].kid);
 
     db = PQconnectdb(conninfo);
     if (PQstatus(db) != CONNECTION_OK) {
-        die("cannot connect: %s", PQerrorMessage(db));
+        if (!sharded) {
+            die("cannot connect: %s", PQerrorMessage(db));
+        }
+        fprintf(stderr, ME ": %scannot connect: %s", prefix,
+                PQerrorMessage(db));
+        PQfinish(db);
+        return -1;
     }
 
     unopened = 0;
@@ -708,26 +698,111 @@ cmd_rekey(int argc, char **argv)
         last[1] = strdup("");
 
         do {
-            n = rekey_batch(db, &kr, rc, current, last, &done, &bad);
+            n = rekey_batch(db, kr, rc, current, last, &done, &bad);
         } while (n == REKEY_BATCH);
 
         free(last[0]);
         free(last[1]);
 
-        printf("%s.%s: %d re-sealed under %s, %d did not open\n", rc->table,
-               rc->column, done, kr.keys[0].kid, bad);
+        printf("%s%s.%s: %d re-sealed under %s, %d did not open\n", prefix,
+               rc->table, rc->column, done, kr->keys[0].kid, bad);
         unopened += bad;
     }
 
     PQfinish(db);
+
+    return unopened;
+}
+
+
+/*
+ * Over shards (--shards FILE, or $PAYMENTS_SHARDS without --db): every
+ * shard in turn, its lines prefixed "shard NAME: "; a shard that does not
+ * answer is named and the others go on (exit 1 at the end: run it again,
+ * what is re-sealed already is skipped).
+ */
+static int
+cmd_rekey(int argc, char **argv)
+{
+    int            i, u, bad, down, db_given;
+    char           prefix[PAY_SHARD_NAME_MAX + 16], err[512];
+    const char    *conninfo, *file, *shards;
+    pay_keyring_t  kr;
+    pay_shards_t   sh;
+
+    conninfo = getenv("PAYMENTS_DB");
+    file = getenv("PAYMENTS_KEY_FILE");
+    shards = NULL;
+    db_given = 0;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            conninfo = argv[++i];
+            db_given = 1;
+
+        } else if (strcmp(argv[i], "--shards") == 0 && i + 1 < argc) {
+            shards = argv[++i];
+
+        } else if (strcmp(argv[i], "--key-file") == 0 && i + 1 < argc) {
+            file = argv[++i];
+
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    if (pay_shards_file_of(shards, db_given, &shards) != 0) {
+        die("--db or --shards, not both");
+    }
+
+    if ((shards == NULL && conninfo == NULL) || file == NULL) {
+        die("--db CONNINFO and --key-file FILE are needed");
+    }
+
+    if (shards != NULL && pay_shards_load(shards, &sh, err, sizeof(err)) != 0)
+    {
+        die("%s", err);
+    }
+
+    keyring_load(file, &kr);
+
+    if (shards == NULL) {
+        bad = rekey_db(conninfo, &kr, "", 0);
+        down = 0;
+
+    } else {
+        /* a shard that does not answer is known within seconds */
+        setenv("PGCONNECT_TIMEOUT", getenv("PGCONNECT_TIMEOUT") != NULL
+                                    ? getenv("PGCONNECT_TIMEOUT") : "5", 1);
+        bad = 0;
+        down = 0;
+        for (i = 0; i < (int) sh.n; i++) {
+            snprintf(prefix, sizeof(prefix), "shard %s: ", sh.shard[i].name);
+            u = rekey_db(sh.shard[i].conninfo, &kr, prefix, 1);
+            if (u < 0) {
+                down++;
+            } else {
+                bad += u;
+            }
+        }
+        pay_shards_free(&sh);
+    }
+
     pay_keyring_wipe(&kr);
 
     if (fflush(stdout) != 0) {
         return 1;
     }
 
+    if (down) {
+        fprintf(stderr, ME ": %d shard%s did not answer: run rekey again\n",
+                down, down == 1 ? "" : "s");
+        return 1;
+    }
+
     /* 3: done, but some values stay as they were (named on stderr) */
-    return unopened ? 3 : 0;
+    return bad ? 3 : 0;
 }
 
 

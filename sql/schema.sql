@@ -7924,6 +7924,18 @@ $$;
 --
 
 CREATE FUNCTION public.recon_begin(p_psp text, p_dialect text, p_sha256 text, p_file text, p_rows integer) RETURNS bigint
+    LANGUAGE sql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT recon_begin(p_psp, p_dialect, p_sha256, p_file, p_rows, NULL);
+$$;
+
+
+--
+-- Name: recon_begin(text, text, text, text, integer, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.recon_begin(p_psp text, p_dialect text, p_sha256 text, p_file text, p_rows integer, p_shard text) RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -7933,7 +7945,9 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('payments-reconcile'));
 
-    IF NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.psp = p_psp) THEN
+    -- over shards (p_shard given) the tool asked every shard in its first
+    -- phase: a shard that never saw the PSP may still own rows by nonce
+    IF p_shard IS NULL AND NOT EXISTS (SELECT 1 FROM checkouts c WHERE c.psp = p_psp) THEN
         RAISE EXCEPTION 'unknown PSP "%": no checkout was ever registered with it', p_psp
             USING ERRCODE = 'PY011';
     END IF;
@@ -7948,8 +7962,8 @@ BEGIN
         RETURN NULL;
     END IF;
 
-    INSERT INTO recon_reports (psp, dialect, sha256, file_name, row_count)
-    VALUES (p_psp, p_dialect, p_sha256, left(coalesce(p_file, ''), 1000), p_rows)
+    INSERT INTO recon_reports (psp, dialect, sha256, file_name, row_count, shard)
+    VALUES (p_psp, p_dialect, p_sha256, left(coalesce(p_file, ''), 1000), p_rows, p_shard)
     RETURNING report_id INTO v_id;
 
     RETURN v_id;
@@ -10092,11 +10106,13 @@ CREATE TABLE public.recon_reports (
     row_count integer NOT NULL,
     started_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
+    shard text,
     CONSTRAINT recon_reports_dialect CHECK ((dialect = ANY (ARRAY['stripe'::text, 'adyen'::text, 'generic'::text]))),
     CONSTRAINT recon_reports_file CHECK ((length(file_name) <= 1000)),
     CONSTRAINT recon_reports_psp CHECK ((((length(psp) >= 1) AND (length(psp) <= 32)) AND (psp ~ '^[A-Za-z0-9_.-]*$'::text))),
     CONSTRAINT recon_reports_rows CHECK ((row_count >= 0)),
-    CONSTRAINT recon_reports_sha256 CHECK (((length(sha256) = 64) AND (sha256 ~ '^[0-9a-f]*$'::text)))
+    CONSTRAINT recon_reports_sha256 CHECK (((length(sha256) = 64) AND (sha256 ~ '^[0-9a-f]*$'::text))),
+    CONSTRAINT recon_reports_shard CHECK ((shard ~ '^[a-z0-9_]{1,16}$'::text))
 );
 
 
@@ -12719,6 +12735,13 @@ REVOKE ALL ON FUNCTION public.psp_token_key(p_psp text, p_token text, p_tokens t
 --
 
 REVOKE ALL ON FUNCTION public.recon_begin(p_psp text, p_dialect text, p_sha256 text, p_file text, p_rows integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION recon_begin(p_psp text, p_dialect text, p_sha256 text, p_file text, p_rows integer, p_shard text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.recon_begin(p_psp text, p_dialect text, p_sha256 text, p_file text, p_rows integer, p_shard text) FROM PUBLIC;
 
 
 --

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,82 @@ void
 db_exec(const char *sql, int nparams, const char *const *params)
 {
     PQclear(db_query(db(), sql, nparams, params));
+}
+
+
+char *
+db_scalar_at(const char *ci, const char *sql, const char *param)
+{
+    PGconn    *c;
+    PGresult  *r;
+    char      *v;
+
+    c = PQconnectdb(ci);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    r = PQexecParams(c, sql, param != NULL, NULL,
+                     (const char *const []){ param }, NULL, NULL, 0);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
+                 PQresultErrorMessage(r));
+    v = str_printf("%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+
+char *
+db_new_shard(char **name)
+{
+    int    rc;
+    char  *ci, *out;
+
+    *name = str_printf("pay_%s", uid("shard"));
+    ci = str_printf("%s dbname=%s", env("PAY_TEST_PG"), *name);
+    db_exec(str_printf("CREATE DATABASE %s", *name), 0, NULL);
+
+    {
+        char *const  argv[] = {
+            str_printf("%s/bin/payments-migrate", env("PAY_TEST_ROOT")),
+            ci, NULL
+        };
+
+        rc = run(argv, &out);
+    }
+    cr_assert_eq(rc, 0, "payments-migrate %s: %s", *name, out);
+
+    return ci;
+}
+
+
+char *
+db_shard_merchant(const char *ci, const char *prefix)
+{
+    char  *id = uid(prefix);
+
+    cr_assert_str_eq(db_scalar_at(ci, "INSERT INTO merchants (merchant_id,"
+                                      " name, mode) VALUES ($1, 'shard',"
+                                      " 'test') RETURNING merchant_id", id),
+                     id);
+    return id;
+}
+
+
+char *
+shards_file(const char *name, const char *fmt, ...)
+{
+    char     *path;
+    FILE     *f;
+    va_list   ap;
+
+    path = run_file(name);
+    f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    cr_assert_eq(fclose(f), 0, "%s", path);
+
+    return path;
 }
 
 

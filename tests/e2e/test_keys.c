@@ -8,6 +8,9 @@
 
 #include "harness.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 
 #define KEYS_SETTLE_S  8            /* payments_auth_cache 5 s, and margin */
 
@@ -134,28 +137,6 @@ Test(keys, a_disabled_merchant_is_refused_within_seconds_and_enabled_again)
 
 /* -- the CLIs over shards ------------------------------------------------------ */
 
-/* The first column of the first row of sql ($1 = param) on conninfo ci,
- * "" when there is none. */
-static char *
-scalar_on(const char *ci, const char *sql, const char *param)
-{
-    PGconn    *c;
-    PGresult  *r;
-    char      *v;
-
-    c = PQconnectdb(ci);
-    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
-    r = PQexecParams(c, sql, 1, NULL, (const char *const []){ param }, NULL,
-                     NULL, 0);
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
-                 PQresultErrorMessage(r));
-    v = str_printf("%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-    PQfinish(c);
-    return v;
-}
-
-
 /* payments-merchant --shards FILE ARGS... (NULL-terminated) */
 static int
 on_shards(const char *file, const char *const *args, char **out)
@@ -187,7 +168,6 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
 {
     int          rc;
     char        *out, *bdb, *b, *file, *bad, *id, *kid;
-    FILE        *f;
     merchant_t   m;
     const char  *a = env("PAY_TEST_PG");
 
@@ -195,16 +175,10 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
     b = str_printf("%s dbname=%s", a, bdb);
     db_exec(str_printf("CREATE DATABASE %s", bdb), 0, NULL);
 
-    file = run_file(str_printf("%s.shards", bdb));
-    f = fopen(file, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "# the suite's shards\n\na %s\nb  %s\n", a, b);
-    fclose(f);
-    bad = run_file(str_printf("%s.bad", bdb));
-    f = fopen(bad, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "a %s\nb %s\nc host=127.0.0.1 port=1 dbname=x\n", a, b);
-    fclose(f);
+    file = shards_file(str_printf("%s.shards", bdb),
+                       "# the suite's shards\n\na %s\nb  %s\n", a, b);
+    bad = shards_file(str_printf("%s.bad", bdb),
+                      "a %s\nb %s\nc host=127.0.0.1 port=1 dbname=x\n", a, b);
 
     {
         char *const  argv[] = {
@@ -218,7 +192,7 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
     cr_expect(strstr(out, "shard a: payments-migrate: 0 applied,") != NULL, "%s", out);
     cr_expect(strstr(out, "shard b: 087_shards.sql: applied") != NULL, "%s", out);
     cr_expect(strstr(out, "payments-migrate: 2 shards migrated") != NULL, "%s", out);
-    cr_expect_str_eq(scalar_on(b, "SELECT count(*)::text FROM schema_migrations"
+    cr_expect_str_eq(db_scalar_at(b, "SELECT count(*)::text FROM schema_migrations"
                                   " WHERE version = $1", "087_shards.sql"), "1");
 
     id = uid("s");
@@ -234,18 +208,18 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
                    "https://shop.example");
     cr_assert_eq(rc, 0, "create --shard b: %s", out);
     cr_assert_eq(merchant_key_from(out, &m), 0, "no key in: %s", out);
-    cr_expect_str_eq(scalar_on(b, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
+    cr_expect_str_eq(db_scalar_at(b, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
                                id), id);
-    cr_expect_str_eq(scalar_on(a, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
+    cr_expect_str_eq(db_scalar_at(a, "SELECT merchant_id FROM merchants WHERE merchant_id = $1",
                                id), "");
-    cr_expect_str_eq(scalar_on(b, "SELECT merchant_id FROM pay_auth($1)", m.key_id), id);
+    cr_expect_str_eq(db_scalar_at(b, "SELECT merchant_id FROM pay_auth($1)", m.key_id), id);
 
     /* its id is b's: not again, on any shard */
     rc = ON_SHARDS(file, &out, "--shard", "a", "create", "--id", id, "--origin",
                    "https://shop.example");
     cr_expect_neq(rc, 0, "created twice: %s", out);
     cr_expect(strstr(out, "exists on shard b") != NULL, "%s", out);
-    cr_expect_str_eq(scalar_on(a, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
+    cr_expect_str_eq(db_scalar_at(a, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
                                id), "0");
 
     /* found on b by the other commands */
@@ -257,7 +231,7 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
     kid = m.key_id;
     rc = ON_SHARDS(file, &out, "revoke-key", "--key-id", kid);
     cr_expect_eq(rc, 0, "revoke-key: %s", out);
-    cr_expect_str_eq(scalar_on(b, "SELECT (revoked_at IS NOT NULL)::text FROM api_keys"
+    cr_expect_str_eq(db_scalar_at(b, "SELECT (revoked_at IS NOT NULL)::text FROM api_keys"
                                   " WHERE key_id = $1", kid), "true");
     rc = ON_SHARDS(file, &out, "--shard", "a", "show", "--id", id);
     cr_expect_neq(rc, 0, "shown on a: %s", out);
@@ -274,11 +248,94 @@ Test(keys, the_clis_migrate_every_shard_and_place_a_merchant_on_one,
                    "https://shop.example");
     cr_expect_neq(rc, 0, "created while shard c is down: %s", out);
     cr_expect(strstr(out, "shard c does not answer") != NULL, "%s", out);
-    cr_expect_str_eq(scalar_on(b, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
+    cr_expect_str_eq(db_scalar_at(b, "SELECT count(*)::text FROM merchants WHERE merchant_id = $1",
                                id), "0");
     rc = ON_SHARDS(bad, &out, "shards");
     cr_expect_eq(rc, 1, "shards: %s", out);
     cr_expect(strstr(out, "c\tunreachable") != NULL, "%s", out);
 
     db_exec(str_printf("DROP DATABASE %s WITH (FORCE)", bdb), 0, NULL);
+}
+
+
+/* payments-secrets rekey --shards: every shard in turn, each line prefixed
+ * with its shard; a shard that does not answer is named and the status is
+ * 1, the others re-sealed; run again, nothing left to do.  Over a new
+ * database (b) and one that does not answer (c): the suite's own stays
+ * sealed under the gateway's key. */
+Test(keys, secrets_rekey_reseals_every_shard, .timeout = 120)
+{
+    int          rc;
+    char        *bname, *b, *id, *file, *bad, *kf, *keys, *line, *out, *kid;
+    FILE        *f;
+    const char  *secrets = build_file("payments-secrets");
+
+    b = db_new_shard(&bname);
+    id = db_shard_merchant(b, "r");
+    {
+        char *const  argv[] = {
+            str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT")),
+            (char *) "--db", b, (char *) "add-endpoint", (char *) "--id", id,
+            (char *) "--url", (char *) "https://127.0.0.1:9/hook",
+            (char *) "--allow-loopback", (char *) "--key-file",
+            (char *) env("PAY_TEST_ENCRYPTION_KEY"), NULL
+        };
+
+        rc = run(argv, &out);
+    }
+    cr_assert_eq(rc, 0, "add-endpoint: %s", out);
+
+    /* a new first key beside the gateway's */
+    kid = str_printf("k%ld", (long) getpid());
+    {
+        char *const  argv[] = { (char *) secrets, (char *) "new-key", kid,
+                                NULL };
+
+        rc = run(argv, &line);
+    }
+    cr_assert_eq(rc, 0, "new-key: %s", line);
+    keys = file_read(env("PAY_TEST_ENCRYPTION_KEY"), NULL);
+    cr_assert_not_null(keys);
+    kf = run_file(str_printf("%s.keys", bname));
+    f = fopen(kf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s%s", line, keys);
+    fclose(f);
+    cr_assert_eq(chmod(kf, 0600), 0);
+
+    file = shards_file(str_printf("%s.shards", bname), "b %s\n", b);
+    bad = shards_file(str_printf("%s.bad", bname),
+                      "c host=127.0.0.1 port=1 dbname=x\nb %s\n", b);
+
+    out = NULL;
+    {
+        char *const  argv[] = { (char *) secrets, (char *) "rekey",
+                                (char *) "--shards", bad,
+                                (char *) "--key-file", kf, NULL };
+
+        rc = run(argv, &out);
+    }
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "shard c: cannot connect") != NULL, "%s", out);
+    cr_expect(strstr(out, str_printf("shard b: notify_endpoints.secret_sealed:"
+                                     " 1 re-sealed under %s, 0 did not open",
+                                     kid)) != NULL, "%s", out);
+    cr_expect(strstr(out, "1 shard did not answer") != NULL, "%s", out);
+    cr_expect_str_eq(db_scalar_at(b, "SELECT split_part(secret_sealed, '.', 2)"
+                                     " FROM notify_endpoints WHERE"
+                                     " merchant_id = $1", id), kid);
+
+    {
+        char *const  argv[] = { (char *) secrets, (char *) "rekey",
+                                (char *) "--shards", file,
+                                (char *) "--key-file", kf, NULL };
+
+        rc = run(argv, &out);
+    }
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, str_printf("shard b: notify_endpoints.secret_sealed:"
+                                     " 0 re-sealed under %s", kid)) != NULL,
+              "%s", out);
+
+    db_exec(str_printf("DROP DATABASE %s WITH (FORCE)", bname), 0, NULL);
 }

@@ -637,16 +637,18 @@ Test(late_events, a_new_sealing_key_is_refused_before_it_was_in_the_ring,
 }
 
 
-/* bin/payments-events with args; its output in *out, its exit code */
+/* bin/payments-events OPT VAL (--db or --shards) with args; its output in
+ * *out, its exit code */
 static int
-late_events_tool(const char *const *args, char **out)
+late_events_tool_on(const char *opt, const char *val,
+    const char *const *args, char **out)
 {
     char    *argv[16];
     size_t   n = 0, i;
 
     argv[n++] = str_printf("%s/bin/payments-events", env("PAY_TEST_ROOT"));
-    argv[n++] = (char *) "--db";
-    argv[n++] = (char *) env("PAY_TEST_PG");
+    argv[n++] = (char *) opt;
+    argv[n++] = (char *) val;
 
     for (i = 0; args[i] != NULL && n < 15; i++) {
         argv[n++] = (char *) args[i];
@@ -655,6 +657,14 @@ late_events_tool(const char *const *args, char **out)
     argv[n] = NULL;
 
     return run(argv, out);
+}
+
+
+/* bin/payments-events --db (the suite's) with args */
+static int
+late_events_tool(const char *const *args, char **out)
+{
+    return late_events_tool_on("--db", env("PAY_TEST_PG"), args, out);
 }
 
 
@@ -872,4 +882,95 @@ Test(late_events, payments_events_verify_reports_a_field_altered_beside_intact_b
                          "%s put back: %s", alt[i].field, out);
         }
     }
+}
+
+
+/* Two shards, a (the suite's database) and b (a new one): a keeps the event
+ * the gateway received, b a copy of it under another id a second later.
+ * list merges both by time with their shard; show and verify find each
+ * event on its shard; a shard that does not answer is named, exit 1. */
+Test(late_events, payments_events_over_two_shards, .timeout = 120)
+{
+    late_t       l;
+    resp_t      *r;
+    char        *out, *evt = uid("evt"), *evb = uid("evt"), *bname, *b;
+    char        *file, *bad, *row, *since, *la, *lb;
+    const char  *p[2] = { evt, evb }, *psp = env("PAY_TEST_PSP");
+
+    b = db_new_shard(&bname);
+
+    merchant_new(&l.m);
+    l.co = uid("co");
+    l.token = uid("cs_test_shards");
+    r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
+                                       "paid", NULL));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    row = db_scalar("SELECT (to_jsonb(e) || jsonb_build_object('event_id', "
+                    "$2::text, 'received_at', e.received_at + interval "
+                    "'1 second'))::text FROM psp_events e WHERE event_id = $1",
+                    2, p);
+    cr_assert_not_null(row);
+    /* the month's partition, as a gateway's housekeeping makes it */
+    (void) db_scalar_at(b, "SELECT pay_inbox_partitions(1)", NULL);
+    cr_assert_str_eq(db_scalar_at(b, "INSERT INTO psp_events SELECT * FROM "
+                                     "jsonb_populate_record(NULL::psp_events,"
+                                     " $1::jsonb) RETURNING event_id", row),
+                     evb);
+    since = db_scalar("SELECT received_at::text FROM psp_events "
+                      "WHERE event_id = $1", 1, p);
+
+    file = shards_file(str_printf("%s.shards", bname), "a %s\nb %s\n",
+                       env("PAY_TEST_PG"), b);
+    bad = shards_file(str_printf("%s.bad", bname),
+                      "a %s\nb %s\nc host=127.0.0.1 port=1 dbname=x\n",
+                      env("PAY_TEST_PG"), b);
+
+    /* merged by time, newest first, each with its shard */
+    cr_assert_eq(late_events_tool_on("--shards", file, (const char *[]) {
+                     "list", "--psp", psp, "--since", since, "--limit",
+                     "1000", NULL }, &out), 0, "%s", out);
+    cr_expect(strncmp(out, "shard\treceived\tpsp\tevent_id\t",
+                      strlen("shard\treceived\tpsp\tevent_id\t")) == 0,
+              "%s", out);
+    la = strstr(out, str_printf("\t%s\t", evt));
+    lb = strstr(out, str_printf("\t%s\t", evb));
+    cr_assert(la != NULL && lb != NULL, "%s", out);
+    cr_expect(lb < la, "b's event is the newer: %s", out);
+    cr_expect(strncmp(strrchr(strndup(out, (size_t) (lb - out)), '\n'),
+                      "\nb\t", 3) == 0, "%s", out);
+    cr_expect(strncmp(strrchr(strndup(out, (size_t) (la - out)), '\n'),
+                      "\na\t", 3) == 0, "%s", out);
+
+    /* each found on its shard */
+    cr_assert_eq(late_events_tool_on("--shards", file, (const char *[]) {
+                     "show", "--psp", psp, "--event", evb, NULL }, &out), 0,
+                 "%s", out);
+    cr_expect(strstr(out, "shard b:") != NULL && strstr(out, "shard a:") == NULL
+              && strstr(out, evb) != NULL, "%s", out);
+    cr_assert_eq(late_events_tool_on("--shards", file, (const char *[]) {
+                     "show", "--psp", psp, "--event", evt, NULL }, &out), 0,
+                 "%s", out);
+    cr_expect(strstr(out, "shard a:") != NULL && strstr(out, "shard b:") == NULL
+              && strstr(out, l.token) != NULL, "%s", out);
+    cr_expect_eq(late_events_tool_on("--shards", file, (const char *[]) {
+                     "show", "--psp", psp, "--event", uid("evt_none"), NULL },
+                     &out), 1, "%s", out);
+    cr_expect(strstr(out, "no such event is kept on any shard") != NULL, "%s",
+              out);
+    cr_assert_eq(late_events_tool_on("--shards", file, (const char *[]) {
+                     "verify", "--conf", run_file("nginx.conf"), "--psp", psp,
+                     "--event", evt, NULL }, &out), 0, "%s", out);
+    cr_expect(strncmp(out, "a\tverified\t", 11) == 0
+              && strstr(out, "1 verified, 0 failed") != NULL, "%s", out);
+
+    /* c does not answer: named, the others still listed, exit 1 */
+    cr_expect_eq(late_events_tool_on("--shards", bad, (const char *[]) {
+                     "list", "--psp", psp, "--since", since, "--limit",
+                     "1000", NULL }, &out), 1, "%s", out);
+    cr_expect(strstr(out, "shard c does not answer") != NULL
+              && strstr(out, evt) != NULL && strstr(out, evb) != NULL, "%s",
+              out);
+
+    db_exec(str_printf("DROP DATABASE %s WITH (FORCE)", bname), 0, NULL);
 }

@@ -1162,3 +1162,178 @@ Test(reconcile, a_dry_run_lists_what_it_would_book_and_books_nothing,
     op_becomes(&d.m, "payouts", d.po[3], "PAID");
     cr_assert_str_neq(state_line(&d), before);
 }
+
+
+/* -- over shards ------------------------------------------------------------- */
+
+/* s with every from replaced by to */
+static char *
+replace_all(const char *s, const char *from, const char *to)
+{
+    char        *out = strdup("");
+    const char  *at;
+
+    while ((at = strstr(s, from)) != NULL) {
+        out = str_printf("%s%.*s%s", out, (int) (at - s), s, to);
+        s = at + strlen(from);
+    }
+
+    return str_printf("%s%s", out, s);
+}
+
+
+/* s with the id that starts with prefix (up to the next ',') replaced by a
+ * new one */
+static char *
+new_id(const char *s, const char *prefix)
+{
+    const char  *at, *end;
+
+    at = strstr(s, prefix);
+    cr_assert_not_null(at, "no %s in %s", prefix, s);
+    end = strchr(at, ',');
+    cr_assert_not_null(end, "%s", s);
+
+    return str_printf("%.*s%s%s", (int) (at - s), s, uid(prefix), end);
+}
+
+
+/* payments-reconcile --shards FILE over csv (stripe); its exit status,
+ * its output in *out */
+static int
+reconcile_shards(const char *file, const char *psp, const char *csv,
+    const char *html, char **out)
+{
+    char  *cmd;
+    FILE  *p;
+
+    cmd = str_printf("'%s' --shards '%s' --psp '%s' --dialect stripe '%s'"
+                     "%s%s%s 2>&1", build_file("payments-reconcile"), file,
+                     psp, csv, html ? " --html '" : "", html ? html : "",
+                     html ? "'" : "");
+    p = popen(cmd, "r");
+    cr_assert_not_null(p, "%s", cmd);
+
+    return reconcile_end(p, out);
+}
+
+
+/* "record:outcome,..." of the report rows shard ci holds of the file path,
+ * "" when it has none */
+static char *
+shard_rows(const char *ci, const char *path)
+{
+    return db_scalar_at(ci,
+        "SELECT coalesce(string_agg(r.record || ':' || coalesce(r.outcome, "
+        "'?') || ':' || coalesce(p.shard, '-'), ',' ORDER BY r.record), '')"
+        "  FROM recon_rows r JOIN recon_reports p USING (report_id)"
+        " WHERE p.file_name = $1", path);
+}
+
+
+/* Two shards, a (the suite's database, where the gateway booked ma's
+ * payment) and b (a new database holding merchant mb).  One Stripe report:
+ * ma's payment (record 2), mb's (3, by its nonce), a fee (4) and a bank
+ * pay-out (5).  A shard that does not answer in the first phase: nothing
+ * written anywhere.  b read only: a books its rows and the fee and the
+ * pay-out (home), b fails, the exit status is 2; the same file again once
+ * b is writable: a does nothing, b books record 3. */
+Test(reconcile, over_two_shards_each_books_its_own_rows_and_a_rerun_completes,
+     .timeout = 120)
+{
+    merchant_t   ma;
+    json_t      *body;
+    resp_t      *r;
+    char        *bname, *b, *mb, *co, *tok, *row, *csv, *path, *file, *bad;
+    char        *out, *html, *h, *eol;
+    int          rc;
+    const char  *a = env("PAY_TEST_PG"), *psp = env("PAY_TEST_PSP");
+
+    b = db_new_shard(&bname);
+    mb = db_shard_merchant(b, "b");
+
+    merchant_new(&ma);
+    co = uid("co");
+    body = checkout_new(co, 2);
+    json_object_set_new(body, "psp", json_string(psp));
+    r = register_ok(&ma, uid("key"), dump(body));
+    tok = strdup(json_string_value(json_object_get(resp_json(r),
+                                                   "psp_token")));
+    mock_pay(tok);
+    wait_status(&ma, co, "SUCCESS", 20);
+
+    /* the mock's report of ma's payment; mb's made from it */
+    r = http_get(mock_url(str_printf("/_control/reports/stripe?sessions=%s",
+                                     tok)));
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    row = strstr(r->body, "\r\n");
+    cr_assert_not_null(row);
+    row += 2;
+    eol = strstr(row, "\r\n");
+    cr_assert_not_null(eol, "%s", r->body);
+    row = strndup(row, (size_t) (eol - row + 2));
+    cr_assert(strstr(row, nonce(&ma, co)) != NULL, "%s", row);
+    csv = str_printf("%s%s"
+                     "txn_fee_%s,,,usd,-1.50,0.00,-1.50,fee,,Radar,,,,,,\r\n"
+                     "txn_po_%s,,,usd,-9.00,0.00,-9.00,payout,po_%s,,,,,,,"
+                     "\r\n",
+                     r->body,
+                     replace_all(new_id(new_id(new_id(row, "txn_"), "ch_"),
+                                        "pi_"),
+                                 nonce(&ma, co), str_printf("%s:co_1", mb)),
+                     tok, tok, tok);
+    path = write_tmp(csv, strlen(csv));
+    html = str_printf("%s.html", path);
+
+    file = shards_file(str_printf("%s.shards", bname), "a %s\nb %s\n", a, b);
+    bad = shards_file(str_printf("%s.bad", bname),
+                      "a %s\nb %s\nc host=127.0.0.1 port=1 dbname=x\n", a, b);
+
+    /* phase 1: a shard that does not answer, nothing written */
+    rc = reconcile_shards(bad, psp, path, NULL, &out);
+    cr_assert_eq(rc, 2, "exit %d: %s", rc, out);
+    cr_expect(strstr(out, "shard c: cannot connect") != NULL, "%s", out);
+    cr_expect(strstr(out, "nothing written on any shard") != NULL, "%s", out);
+    cr_expect_str_eq(shard_rows(a, path), "");
+    cr_expect_str_eq(shard_rows(b, path), "");
+
+    /* phase 2 fails on b alone */
+    db_exec(str_printf("ALTER DATABASE %s SET default_transaction_read_only"
+                       " = on", bname), 0, NULL);
+    rc = reconcile_shards(file, psp, path, NULL, &out);
+    db_exec(str_printf("ALTER DATABASE %s RESET default_transaction_read_only",
+                       bname), 0, NULL);
+    cr_assert_eq(rc, 2, "exit %d: %s", rc, out);
+    cr_expect(strstr(out, "shard b: nothing was written") != NULL, "%s", out);
+    cr_expect(strstr(out, "2 shards: a open b FAILED") != NULL, "%s", out);
+    cr_expect(strstr(out, "run the same file again") != NULL, "%s", out);
+    cr_expect_str_eq(shard_rows(a, path),
+                     "2:auto_fixed:a,4:needs_person:a,5:not_ours:a", "%s", out);
+    cr_expect_str_eq(shard_rows(b, path), "", "%s", out);
+
+    /* again: a's part is done, b's is booked now */
+    rc = reconcile_shards(file, psp, path, html, &out);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_expect(strstr(out, "shard a: ") != NULL
+              && strstr(out, "was reconciled before as report") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "shard b: report ") != NULL, "%s", out);
+    cr_expect(strstr(out, "2 shards: a open b open") != NULL, "%s", out);
+    cr_expect_str_eq(shard_rows(a, path),
+                     "2:auto_fixed:a,4:needs_person:a,5:not_ours:a", "%s", out);
+    /* mb's checkout is not at b: the row is b's to classify, not a's */
+    cr_expect_str_eq(shard_rows(b, path), "3:unclassified:b", "%s", out);
+    cr_expect_str_eq(db_scalar_at(b, "SELECT string_agg(m.kind || ':' || "
+                                     "m.record, ',') FROM recon_mismatches m"
+                                     " JOIN recon_reports p USING (report_id)"
+                                     " WHERE p.file_name = $1", path),
+                     "unknown_payment:3", "%s", out);
+
+    h = file_read(html, NULL);
+    cr_assert_not_null(h);
+    cr_expect(strstr(h, "Shard a: reconciliation report") != NULL, "%s", h);
+    cr_expect(strstr(h, "Shard b: reconciliation report") != NULL, "%s", h);
+    cr_expect(strstr(h, "</body></html>\n") != NULL, "%s", h);
+
+    db_exec(str_printf("DROP DATABASE %s WITH (FORCE)", bname), 0, NULL);
+}
