@@ -2454,10 +2454,15 @@ CREATE FUNCTION public.pay_auth(p_key_id text, p_key_hash text) RETURNS TABLE(me
     AS $$
 #variable_conflict use_column
 BEGIN
-    UPDATE api_keys k SET last_used_at = now()
-     WHERE k.key_id = p_key_id AND k.key_hash = p_key_hash
-       AND k.revoked_at IS NULL
-       AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 hour');
+    -- a server that takes no writes (a standby, a shard made read-only)
+    -- refuses an UPDATE even of no row: the use is noted when it takes
+    -- writes again, and the merchant's reads go on meanwhile
+    IF current_setting('transaction_read_only') = 'off' THEN
+        UPDATE api_keys k SET last_used_at = now()
+         WHERE k.key_id = p_key_id AND k.key_hash = p_key_hash
+           AND k.revoked_at IS NULL
+           AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 hour');
+    END IF;
 
     RETURN QUERY
     SELECT k.merchant_id, k.key_hash, k.mode,
