@@ -46,24 +46,28 @@ BEGIN
                                  AND e.endpoint_id = w.endpoint_id
          WHERE e.disabled_at IS NULL
     ), candidates AS (
-        SELECT c.merchant_id, c.notification_id
+        -- each enabled endpoint's oldest due rows, locked where they are
+        -- found (SKIP LOCKED: another claimer's are passed over): one
+        -- index range per endpoint, nothing found again afterwards, and
+        -- no plan that reads every PENDING row (a disabled endpoint's
+        -- backlog with them).  At most p_limit per endpoint: with several
+        -- endpoints, rows locked beyond p_limit are let go when the
+        -- claim's transaction ends (another claimer meanwhile passes over
+        -- them, and takes them at its next claim).
+        SELECT c.merchant_id, c.notification_id, c.next_at
           FROM room r,
-               LATERAL (SELECT n.merchant_id, n.notification_id FROM notifications n
+               LATERAL (SELECT n.merchant_id, n.notification_id, n.next_at FROM notifications n
                          WHERE n.merchant_id = r.merchant_id AND n.endpoint_id = r.endpoint_id
                            AND n.status = 'PENDING' AND n.next_at <= now()
                            AND (n.lease_until IS NULL OR n.lease_until < clock_timestamp())
                          ORDER BY n.next_at
-                         LIMIT greatest(r.room, 0)) c
+                         LIMIT least(greatest(r.room, 0), p_limit)
+                           FOR UPDATE OF n SKIP LOCKED) c
     ), due AS (
-        SELECT n.merchant_id, n.notification_id
-          FROM notifications n
-         WHERE (n.merchant_id, n.notification_id) IN (
-                   SELECT c.merchant_id, c.notification_id FROM candidates c)
-           AND n.status = 'PENDING'
-           AND (n.lease_until IS NULL OR n.lease_until < clock_timestamp())
-         ORDER BY n.next_at
+        SELECT c.merchant_id, c.notification_id
+          FROM candidates c
+         ORDER BY c.next_at
          LIMIT p_limit
-           FOR UPDATE OF n SKIP LOCKED
     ), claimed AS (
         UPDATE notifications n
            SET lease_owner = p_owner,
