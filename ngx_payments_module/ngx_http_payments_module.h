@@ -384,7 +384,7 @@ ngx_int_t ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q);
 /* The query's owner goes away: its handler will not be called, and the
  * driver holds nothing of it any more (a no-op when it holds nothing). */
 void ngx_http_payments_pg_cancel(ngx_http_payments_pg_query_t *q);
-/* the connections up in this worker's pool of a shard */
+/* _pg_health.c: the connections up in this worker's pool of a shard */
 ngx_uint_t ngx_http_payments_pg_connected(ngx_uint_t shard);
 /* While no connection of the shard's pool is up and PostgreSQL refused the
  * last login: what to look at (static text naming nothing of the
@@ -728,12 +728,14 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _notify.c            -> _curl.c _pg.c _util.c
  *   _notify_api.c        -> _pg.c _response.c _util.c
  *   _notify_conf.c       -> _util.c
- *   _pg.c                -> _metrics.c _pg_prepare.c
+ *   _pg.c                -> _pg_health.c _pg_prepare.c
+ *   _pg_health.c         -> _metrics.c
  *   _pg_prepare.c        -> -
  *   _psp_call.c          -> _breaker.c _metrics.c
  *   _psp_conf.c          -> _util.c
  *   _read.c              -> _limit_failures.c _pg.c _psp_conf.c _response.c
  *   _read.c              -> _util.c
+ *   _readyz.c            -> _pg.c _pg_health.c _response.c
  *   _register.c          -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
  *   _register.c          -> _register_end.c _register_psp.c
  *   _register.c          -> _register_request.c _response.c _risk.c _route.c
@@ -752,8 +754,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _route.c             -> _psp_conf.c
  *   _router.c            -> _auth.c _cancel.c _limit_hooks.c _list.c
  *   _router.c            -> _methods.c _metrics_page.c _money.c _notify_api.c
- *   _router.c            -> _pg.c _read.c _register.c _response.c _review.c
- *   _router.c            -> _util.c _webhook.c
+ *   _router.c            -> _pg.c _read.c _readyz.c _register.c _response.c
+ *   _router.c            -> _review.c _util.c _webhook.c
  *   _shard.c             -> _pg.c _response.c _util.c
  *   _shard_conf.c        -> _util.c
  *   _sweeper.c           -> _curl.c _risk_after.c _sweeper_alerts.c
@@ -1007,7 +1009,7 @@ ngx_int_t ngx_http_payments_auth_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);
 
 
-/* the route handlers: _register.c, _webhook.c, _read.c */
+/* the route handlers: _register.c, _webhook.c, _read.c, _readyz.c */
 void ngx_http_payments_register_start(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_webhook(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_get_order(ngx_http_payments_ctx_t *ctx);

@@ -16,7 +16,8 @@
  * every query in flight or queued, at most payments_database_timeout, and
  * its handler is called before the worker exits.
  *
- * Prepared statements: _pg_prepare.c.
+ * Prepared statements: _pg_prepare.c; whether a shard is up, its breaker
+ * and the pools' figures on /metrics: _pg_health.c.
  */
 
 
@@ -42,10 +43,7 @@ static void ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
 static ngx_int_t ngx_http_payments_pg_pool_init(ngx_cycle_t *cycle,
     ngx_http_payments_pg_pool_t *pool);
 static void ngx_http_payments_pg_pool_exit(ngx_http_payments_pg_pool_t *pool);
-static ngx_http_payments_pg_pool_t *ngx_http_payments_pg_pool_of(
-    ngx_uint_t shard);
 static void ngx_http_payments_pg_dispatch(ngx_http_payments_pg_pool_t *pool);
-static void ngx_http_payments_pg_publish(void);
 static void ngx_http_payments_pg_timeout(ngx_event_t *ev);
 static void ngx_http_payments_pg_answer(ngx_http_payments_pg_query_t *q,
     PGresult *res);
@@ -53,13 +51,8 @@ static void ngx_http_payments_pg_notice(void *arg, const PGresult *res);
 static void ngx_http_payments_pg_defer_failure(
     ngx_http_payments_pg_query_t *q);
 static void ngx_http_payments_pg_failure_handler(ngx_event_t *ev);
-static ngx_int_t ngx_http_payments_pg_breaker_allow(
-    ngx_http_payments_pg_pool_t *pool, ngx_http_payments_pg_query_t *q);
-static void ngx_http_payments_pg_breaker_result(
-    ngx_http_payments_pg_pool_t *pool, ngx_http_payments_pg_query_t *q,
-    ngx_uint_t success);
-static void ngx_http_payments_pg_count(ngx_http_payments_pg_pool_t *pool,
-    ngx_http_payments_db_e what);
+static void ngx_http_payments_pg_judge(ngx_http_payments_pg_pool_t *pool,
+    ngx_http_payments_pg_query_t *q, ngx_uint_t success);
 
 
 /* A pool per shard in each worker; set up in init_process. */
@@ -196,256 +189,32 @@ ngx_http_payments_pg_pool_exit(ngx_http_payments_pg_pool_t *pool)
 }
 
 
-/* This worker's pools, for GET /metrics: their sums (one pool, unsharded,
- * is today's figures exactly). */
+/* A query's outcome to its shard's breaker (_pg_health.c); when that
+ * opens it, the queries waiting would only time out behind it: each is
+ * refused now, 503 store_unavailable. */
 
 static void
-ngx_http_payments_pg_publish(void)
-{
-    ngx_uint_t                    i, s, up, busy, waiting, total;
-    ngx_http_payments_pg_pool_t  *pool;
-
-    up = 0;
-    busy = 0;
-    waiting = 0;
-    total = 0;
-
-    for (s = 0; s < ngx_http_payments_pg_npools; s++) {
-        pool = &ngx_http_payments_pg_pools[s];
-        waiting += pool->nwaiting;
-        total += pool->nconns;
-
-        for (i = 0; i < pool->nconns; i++) {
-            if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_BUSY) {
-                busy++;
-                up++;
-
-            } else if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_IDLE) {
-                up++;
-            }
-        }
-    }
-
-    ngx_http_payments_metrics_db_slot(up, busy, waiting, total);
-
-    /* each shard's own, when there is more than one to tell apart, or
-     * when a payments_shard line gave it its breaker */
-    for (s = 0; s < ngx_http_payments_pg_npools; s++) {
-        pool = &ngx_http_payments_pg_pools[s];
-
-        if (ngx_http_payments_pg_npools < 2
-            && ngx_strcmp(pool->shard->name.data, PAY_SHARD_DEFAULT) == 0)
-        {
-            /* payments_database's: today's figures above only */
-            continue;
-        }
-
-        up = 0;
-        busy = 0;
-
-        for (i = 0; i < pool->nconns; i++) {
-            if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_BUSY) {
-                busy++;
-                up++;
-
-            } else if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_IDLE) {
-                up++;
-            }
-        }
-
-        ngx_http_payments_metrics_shard_pool(pool->shard, up, busy,
-            pool->nwaiting, pool->nconns,
-            pay_breaker_state(&pool->breaker, &pool->breaker_conf,
-                              (int64_t) ngx_current_msec));
-    }
-}
-
-
-/* a count of the database's: the gateway's, and its shard's when there
- * are several */
-
-static void
-ngx_http_payments_pg_count(ngx_http_payments_pg_pool_t *pool,
-    ngx_http_payments_db_e what)
-{
-    ngx_http_payments_count(db[what]);
-
-    if (ngx_http_payments_pg_npools > 1) {
-        ngx_http_payments_metrics_shard_db(pool->shard, what);
-    }
-}
-
-
-/*
- * The shard's breaker (breaker=, breaker_open=; none for
- * payments_database): after breaker= connection failures or query
- * time-outs in a row, the shard's queries are refused at once for
- * breaker_open=, then one goes through as the probe, and any answer from
- * the server closes it.  Per worker, no shared memory: a hanging shard
- * then holds no client connection for timeout= each (worker_connections
- * are every shard's), and the other shards never notice.
- */
-
-static ngx_int_t
-ngx_http_payments_pg_breaker_allow(ngx_http_payments_pg_pool_t *pool,
-    ngx_http_payments_pg_query_t *q)
-{
-    int      probe;
-    int64_t  wait;
-
-    if (pool->breaker_conf.threshold == 0) {
-        return 1;
-    }
-
-    if (!pay_breaker_allow(&pool->breaker, &pool->breaker_conf,
-                           (int64_t) ngx_current_msec, &probe, &wait))
-    {
-        return 0;
-    }
-
-    if (probe) {
-        pool->probe_q = q;
-
-        ngx_log_error(NGX_LOG_INFO, pool->log, 0,
-                      "payments: shard \"%V\": its breaker lets a probe "
-                      "through", &pool->shard->name);
-    }
-
-    return 1;
-}
-
-
-/* the probe was not sent after all (no connection up): the next query
- * is the probe */
-
-static void
-ngx_http_payments_pg_breaker_unprobe(ngx_http_payments_pg_pool_t *pool,
-    ngx_http_payments_pg_query_t *q)
-{
-    if (pool->probe_q == q) {
-        pool->probe_q = NULL;
-        pool->breaker.probe_at = 0;
-    }
-}
-
-
-static void
-ngx_http_payments_pg_breaker_result(ngx_http_payments_pg_pool_t *pool,
+ngx_http_payments_pg_judge(ngx_http_payments_pg_pool_t *pool,
     ngx_http_payments_pg_query_t *q, ngx_uint_t success)
 {
-    uint64_t             opens;
-    ngx_uint_t           probe, level;
-    ngx_queue_t         *qe;
-    pay_breaker_state_e  was;
+    ngx_queue_t  *qe;
 
-    if (pool->breaker_conf.threshold == 0) {
+    if (!ngx_http_payments_pg_breaker_result(pool, q, success)) {
         return;
     }
 
-    probe = (q != NULL && q == pool->probe_q);
-    if (probe) {
-        pool->probe_q = NULL;
+    while (!ngx_queue_empty(&pool->waiting)) {
+        qe = ngx_queue_head(&pool->waiting);
+        ngx_queue_remove(qe);
+        pool->nwaiting--;
+
+        q = ngx_queue_data(qe, ngx_http_payments_pg_query_t, queue);
+        q->queued = 0;
+        ngx_http_payments_pg_count(pool, NGX_HTTP_PAYMENTS_DB_REJECTED);
+        ngx_http_payments_pg_defer_failure(q);
     }
 
-    was = pool->breaker.state;
-    opens = pool->breaker.opens;
-
-    pay_breaker_result(&pool->breaker, &pool->breaker_conf, (int) success,
-                       (int) probe, (int64_t) ngx_current_msec);
-
-    if (pool->breaker.opens != opens) {
-        /* warn once per outage; its probes failing again are info */
-        level = (was == PAY_BREAKER_CLOSED) ? NGX_LOG_WARN : NGX_LOG_INFO;
-
-        ngx_log_error(level, pool->log, 0,
-                      "payments: shard \"%V\": %s: its breaker opens for "
-                      "%Mms, its queries are refused at once (503 "
-                      "store_unavailable)", &pool->shard->name,
-                      was == PAY_BREAKER_CLOSED
-                      ? "database failures in a row" : "the probe failed",
-                      pool->shard->breaker_open);
-
-        ngx_http_payments_metrics_shard_opened(pool->shard);
-
-        /* the queries waiting would only time out behind it */
-        while (!ngx_queue_empty(&pool->waiting)) {
-            qe = ngx_queue_head(&pool->waiting);
-            ngx_queue_remove(qe);
-            pool->nwaiting--;
-
-            q = ngx_queue_data(qe, ngx_http_payments_pg_query_t, queue);
-            q->queued = 0;
-            ngx_http_payments_pg_count(pool, NGX_HTTP_PAYMENTS_DB_REJECTED);
-            ngx_http_payments_pg_defer_failure(q);
-        }
-
-        ngx_http_payments_pg_publish();
-        return;
-    }
-
-    if (was != PAY_BREAKER_CLOSED
-        && pool->breaker.state == PAY_BREAKER_CLOSED)
-    {
-        ngx_log_error(NGX_LOG_WARN, pool->log, 0,
-                      "payments: shard \"%V\": the database answers "
-                      "again: its breaker closes", &pool->shard->name);
-        ngx_http_payments_pg_publish();
-    }
-}
-
-
-/* the pool of a shard, or NULL: no such shard (no database configured) */
-
-static ngx_http_payments_pg_pool_t *
-ngx_http_payments_pg_pool_of(ngx_uint_t shard)
-{
-    if (shard >= ngx_http_payments_pg_npools) {
-        return NULL;
-    }
-
-    return &ngx_http_payments_pg_pools[shard];
-}
-
-
-ngx_uint_t
-ngx_http_payments_pg_connected(ngx_uint_t shard)
-{
-    ngx_uint_t                    i, n;
-    ngx_http_payments_pg_pool_t  *pool;
-
-    pool = ngx_http_payments_pg_pool_of(shard);
-    if (pool == NULL) {
-        return 0;
-    }
-
-    n = 0;
-
-    for (i = 0; i < pool->nconns; i++) {
-        if (pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_IDLE
-            || pool->conns[i].state == NGX_HTTP_PAYMENTS_PG_BUSY)
-        {
-            n++;
-        }
-    }
-
-    return n;
-}
-
-
-/* what to look at while no connection is up and a login was refused */
-
-const char *
-ngx_http_payments_pg_down_hint(ngx_uint_t shard)
-{
-    ngx_http_payments_pg_pool_t  *pool;
-
-    pool = ngx_http_payments_pg_pool_of(shard);
-
-    if (pool == NULL || ngx_http_payments_pg_connected(shard) > 0) {
-        return NULL;
-    }
-
-    return pay_pg_hint_text((pay_pg_hint_e) pool->hint);
+    ngx_http_payments_pg_publish();
 }
 
 
@@ -593,7 +362,7 @@ ngx_http_payments_pg_timeout(ngx_event_t *ev)
         ngx_queue_remove(&q->queue);
         pool->nwaiting--;
         q->queued = 0;
-        ngx_http_payments_pg_breaker_result(pool, q, 0);
+        ngx_http_payments_pg_judge(pool, q, 0);
         ngx_http_payments_pg_answer(q, NULL);
         return;
     }
@@ -976,7 +745,7 @@ ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
             }
 
             /* the server answered: the shard is up */
-            ngx_http_payments_pg_breaker_result(pc->pool, q, 1);
+            ngx_http_payments_pg_judge(pc->pool, q, 1);
 
             ngx_http_payments_pg_answer(q, res);
             PQclear(res);
@@ -1066,7 +835,7 @@ ngx_http_payments_pg_fail(ngx_http_payments_pg_conn_t *pc, const char *why)
 
     if (failed) {
         /* may open it, and fail the queries waiting */
-        ngx_http_payments_pg_breaker_result(pool, q, 0);
+        ngx_http_payments_pg_judge(pool, q, 0);
     }
 
     if (q) {
@@ -1190,7 +959,7 @@ ngx_http_payments_pg_orphan_done(ngx_http_payments_pg_conn_t *pc)
     }
 
     pc->state = NGX_HTTP_PAYMENTS_PG_IDLE;
-    ngx_http_payments_pg_breaker_result(pool, NULL, 1);
+    ngx_http_payments_pg_judge(pool, NULL, 1);
     ngx_http_payments_pg_publish();
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,

@@ -93,6 +93,27 @@ ngx_int_t ngx_http_payments_pg_events(ngx_http_payments_pg_conn_t *pc,
  * NGX_ERROR the connection has failed (pg_fail ran). */
 ngx_int_t ngx_http_payments_pg_flush(ngx_http_payments_pg_conn_t *pc);
 
+/* _pg_health.c, below _pg.c: what the pools tell the rest of the gateway.
+ * pg_publish puts this worker's pool figures on /metrics; pg_count counts
+ * a database event (the gateway's, and its shard's when there are
+ * several); pg_pool_of is a shard's pool, or NULL.  The shard's breaker
+ * (breaker=, breaker_open=; none for payments_database): breaker_allow
+ * says whether q may go (and makes it the probe when half-open),
+ * breaker_unprobe takes that back when q was not sent, breaker_result
+ * records an outcome and says 1 when it opened the breaker just now (the
+ * driver then refuses the queries waiting). */
+void ngx_http_payments_pg_publish(void);
+void ngx_http_payments_pg_count(ngx_http_payments_pg_pool_t *pool,
+    ngx_http_payments_db_e what);
+ngx_http_payments_pg_pool_t *ngx_http_payments_pg_pool_of(ngx_uint_t shard);
+ngx_int_t ngx_http_payments_pg_breaker_allow(
+    ngx_http_payments_pg_pool_t *pool, ngx_http_payments_pg_query_t *q);
+void ngx_http_payments_pg_breaker_unprobe(ngx_http_payments_pg_pool_t *pool,
+    ngx_http_payments_pg_query_t *q);
+ngx_uint_t ngx_http_payments_pg_breaker_result(
+    ngx_http_payments_pg_pool_t *pool, ngx_http_payments_pg_query_t *q,
+    ngx_uint_t success);
+
 /* _pg_prepare.c, below _pg.c: it sends pc->query (by name, prepared, or
  * unnamed) and says whether libpq took it, NGX_OK or NGX_ERROR; the
  * driver flushes, or fails the connection */
