@@ -257,7 +257,8 @@ ngx_http_payments_sweep_step(ngx_event_t *ev)
 static void
 ngx_http_payments_sweep_next(ngx_http_payments_sweeper_t *sw)
 {
-    /* a stored method's token, open, outlives no item */
+    /* a stored method's token, open, outlives no item (nor a round:
+     * sweep_end) */
     ngx_explicit_memzero(sw->ev.method, sizeof(sw->ev.method));
 
     sw->current++;
@@ -650,7 +651,6 @@ ngx_http_payments_sweep_method(ngx_http_payments_sweeper_t *sw,
     pay_event_t  *ev = &sw->ev;
 
     if (sw->pmcf->keyring == NULL) {
-        ngx_explicit_memzero(ev->method, sizeof(ev->method));
         ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
                       "payments: sweeper: checkout \"%s\" of merchant "
                       "\"%s\" saved a payment method, and without "
@@ -667,7 +667,6 @@ ngx_http_payments_sweep_method(ngx_http_payments_sweeper_t *sw,
     if (idx == NULL || domain == NULL
         || ngx_http_payments_sweep_event_id(sw) != NGX_OK)
     {
-        ngx_explicit_memzero(ev->method, sizeof(ev->method));
         ngx_http_payments_sweep_end(sw);
         return;
     }
@@ -677,7 +676,6 @@ ngx_http_payments_sweep_method(ngx_http_payments_sweeper_t *sw,
         if (ngx_strlen(ev->event_id) + sizeof(":payment_method")
             > sizeof(ev->event_id))
         {
-            ngx_explicit_memzero(ev->method, sizeof(ev->method));
             ngx_http_payments_sweep_next(sw);
             return;
         }
@@ -694,7 +692,6 @@ ngx_http_payments_sweep_method(ngx_http_payments_sweeper_t *sw,
                         ngx_strlen(ev->method), idx)
         != 0)
     {
-        ngx_explicit_memzero(ev->method, sizeof(ev->method));
         ngx_http_payments_sweep_end(sw);
         return;
     }
@@ -879,8 +876,6 @@ ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
         ngx_http_payments_sweep_method(sw, it);
         return;
     }
-
-    ngx_explicit_memzero(sw->ev.method, sizeof(sw->ev.method));
 
     ngx_http_payments_sweep_next(sw);
 }

@@ -19,6 +19,9 @@ ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw)
     ngx_http_payments_fetch_cancel(&sw->fetch);
     ngx_memzero(&sw->fetch, sizeof(ngx_http_payments_fetch_t));
 
+    /* a stored method's token, open, outlives no round */
+    ngx_explicit_memzero(sw->ev.method, sizeof(sw->ev.method));
+
     if (sw->pool) {
         ngx_destroy_pool(sw->pool);
         sw->pool = NULL;
