@@ -607,6 +607,20 @@ pay_stripe_lookup_method(const json_t *root, pay_event_t *ev)
 }
 
 
+/* An expanded payment intent the checkout's session made: our nonce as its
+ * metadata.nonce (payment_intent_data[metadata][nonce]). */
+static int
+pay_stripe_intent_ours(const pay_psp_lookup_t *in, const json_t *pi)
+{
+    const char  *nonce;
+
+    nonce = pay_json_str(json_object_get(pi, "metadata"), "nonce");
+
+    return nonce != NULL && in->nonce != NULL
+           && strcmp(nonce, in->nonce) == 0;
+}
+
+
 /*
  * A paid session that saved the shopper's method: its payment intent
  * (expanded) set it up (setup_future_usage) under the checkout's nonce, as
@@ -617,13 +631,10 @@ static void
 pay_stripe_lookup_saved(const pay_psp_lookup_t *in, const json_t *root,
     const json_t *pi, pay_event_t *ev)
 {
-    const char  *nonce, *cus;
+    const char  *cus;
 
-    nonce = pay_json_str(json_object_get(pi, "metadata"), "nonce");
-
-    if (pi == NULL || pay_json_str(pi, "setup_future_usage") == NULL
-        || nonce == NULL || in->nonce == NULL
-        || strcmp(nonce, in->nonce) != 0)
+    if (!pay_stripe_intent_ours(in, pi)
+        || pay_json_str(pi, "setup_future_usage") == NULL)
     {
         return;
     }
@@ -665,16 +676,14 @@ pay_stripe_lookup_intent(const json_t *root, const json_t **pi)
 static int
 pay_stripe_lookup_hold(const pay_psp_lookup_t *in, const json_t *pi)
 {
-    const char  *st, *cm, *nonce;
+    const char  *st, *cm;
 
     st = pay_json_str(pi, "status");
     cm = pay_json_str(pi, "capture_method");
-    nonce = pay_json_str(json_object_get(pi, "metadata"), "nonce");
 
-    return pi != NULL && st != NULL && strcmp(st, "requires_capture") == 0
+    return st != NULL && strcmp(st, "requires_capture") == 0
            && cm != NULL && strcmp(cm, "manual") == 0
-           && nonce != NULL && in->nonce != NULL
-           && strcmp(nonce, in->nonce) == 0;
+           && pay_stripe_intent_ours(in, pi);
 }
 
 
