@@ -784,12 +784,14 @@ mock_pkg_run() {
         -d 'line_items[0][quantity]=1' "$url/v1/checkout/sessions" |
         grep -o '"id": *"cs_[^"]*"' | head -1 | sed 's/.*"\(cs_[^"]*\)"/\1/')
     [ -n "$sid" ] || { echo "no Stripe session"; cat "$err"; kill "$pid"; return 1; }
-    curl -fsS -X POST "$url/_control/sessions/$sid/pay" | grep -q '"payment_status":"paid"' ||
+    # read whole, then searched: under pipefail `curl | grep -q` fails
+    # when grep stops at the match before curl is done
+    grep -q '"payment_status":"paid"' <<<"$(curl -fsS -X POST "$url/_control/sessions/$sid/pay")" ||
         { echo "the session was not paid"; kill "$pid"; return 1; }
     # an Adyen request that breaks Adyen's documents is refused with the rule
-    curl -sS -H 'X-API-Key: adyen_pkg_key' -H 'Content-Type: application/json' \
+    grep -q unknownField <<<"$(curl -sS -H 'X-API-Key: adyen_pkg_key' -H 'Content-Type: application/json' \
         -d '{"merchantAccount":"M","amount":{"value":100,"currency":"EUR"},"returnUrl":"https://shop.example/r","reference":"r1","unknownField":1}' \
-        "$url/v71/sessions" | grep -q unknownField ||
+        "$url/v71/sessions")" ||
         { echo "Adyen's documents were not applied"; cat "$err"; kill "$pid"; return 1; }
     kill -TERM "$pid"
     wait "$pid"
@@ -857,7 +859,8 @@ testenv_suite() {
         >"$out" 2>&1
     rc=$?
     grep -E '^# (tests|pass|fail|duration_ms)' "$out"
-    grep -B2 -A12 '^not ok' "$out" | head -80
+    # the failing subtest itself (indented under its suite), not only its suite
+    grep -B2 -A16 '^ *not ok' "$out" | head -120
     [ "$rc" -eq 0 ] && grep -qx '# fail 0' "$out" && grep -qE '^# pass [1-9]' "$out"
 }
 check "the example suite through payments-testenv run, as nobody: every test passes" \
