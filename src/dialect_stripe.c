@@ -688,6 +688,25 @@ pay_stripe_lookup_hold(const pay_psp_lookup_t *in, const json_t *pi)
 
 
 /*
+ * A paid session whose intent (expanded) received less than the session's
+ * amount_total: a manual capture's hold captured in part (Stripe releases
+ * the rest).  An intent not expanded, or without amount_received, says
+ * nothing more than the session.
+ */
+static int
+pay_stripe_lookup_part(const json_t *root, const json_t *pi)
+{
+    json_t  *total, *received;
+
+    total = json_object_get(root, "amount_total");
+    received = pi != NULL ? json_object_get(pi, "amount_received") : NULL;
+
+    return json_is_integer(total) && json_is_integer(received)
+           && json_integer_value(received) < json_integer_value(total);
+}
+
+
+/*
  * The Checkout Session: status "complete" with payment_status "paid" or
  * "no_payment_required" pays, "expired" fails, "open" is open.  "complete"
  * still "unpaid" is a payment under way (an asynchronous method on its
@@ -725,6 +744,16 @@ pay_stripe_lookup_answer(const pay_psp_lookup_t *in, int status,
     }
 
     if (strcmp(st, "complete") == 0 && paid != NULL
+        && strcmp(paid, "paid") == 0 && pay_stripe_lookup_part(root, pi))
+    {
+        /* a hold captured in part (Stripe's dashboard): the session says
+         * amount_total, the money moved is less, and only the intent's
+         * events book it; until then a person is told (grace=) */
+        (void) pay_lookup_open(ev, "captured in part");
+        json_decref(root);
+        return PAY_LOOKUP_PENDING;
+
+    } else if (strcmp(st, "complete") == 0 && paid != NULL
         && (strcmp(paid, "paid") == 0
             || strcmp(paid, "no_payment_required") == 0))
     {

@@ -991,6 +991,91 @@ Test(solo_sweeper, a_stripe_manual_hold_whose_events_never_came_is_held)
 
 
 /*
+ * The same hold captured in part at Stripe's dashboard before the sweeper
+ * asks, every event lost: the session reads "paid" with its amount_total,
+ * its intent received less (Stripe released the rest).  Nothing is booked
+ * (amount_total would be money Stripe never moved); the checkout stays
+ * EXECUTING for the intent's webhook, and past its session it is listed
+ * for a person once, with an alert.
+ */
+Test(solo_sweeper, a_stripe_hold_captured_in_part_unheard_is_listed_not_booked)
+{
+    int          i;
+    char        *co_id, *token, *ref;
+    json_t      *s;
+    resp_t      *r;
+    merchant_t   m;
+    const char  *p[2];
+
+    merchant_new(&m);
+    /* after=3s: the dashboard's capture comes before the first look-up */
+    gateway_start(&sweepers[0], "sweeper-dp", 2,
+                  sweeper_conf("payments_sweeper on interval=300ms after=3s "
+                               "retry=1s alert=4s grace=1s batch=50;\n"));
+    gateway_wait_ready(&sweepers[0], 10);
+    wait_leader(&sweepers[0]);
+
+    co_id = uid("co");
+    p[0] = m.id;
+    p[1] = co_id;
+    token = register_manual(&sweepers[0], &m, co_id, "sw_stripe");
+    mock_session(token, "pay");
+
+    r = http_get(mock_url(str_printf("/_control/sessions/%s",
+                                     url_escape(token))));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    s = resp_json(r);
+    ref = strdup(json_string_value(json_object_get(s, "payment_intent")));
+    cr_assert(strncmp(ref, "pi_", 3) == 0, "%s", ref);
+
+    r = http(&(req_t) { .method = "POST",
+                        .url = mock_url("/_control/captures"),
+                        .headers = (const char *[]) {
+                            "Content-Type: application/json", NULL },
+                        .body = str_printf("{\"payment_ref\":\"%s\","
+                                           "\"amount\":100}", ref),
+                        .len = (size_t) -1 });
+    cr_assert_eq(r->status, 200, "dashboard capture: %ld %s", r->status,
+                 r->body);
+
+    /* asked about, under way: nothing booked */
+    for (i = 0; i < 100; i++) {
+        if (strcmp(db_scalar("SELECT coalesce(max(last_answer), '') "
+                             "FROM checkout_sweeps WHERE merchant_id = $1 "
+                             "AND checkout_id = $2", 2, p), "") != 0)
+        {
+            break;
+        }
+        msleep(100);
+    }
+    msleep(1500);
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING",
+                     "a session paid in part is not paid in full");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "0");
+
+    /* its session runs out here */
+    db_exec("BEGIN", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("UPDATE checkouts SET expires_at = now() - interval '5 seconds' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+    db_exec("COMMIT", 0, NULL);
+
+    cr_assert(wait_row("SELECT 1 FROM webhook_events WHERE merchant_id = $1 "
+                       "AND checkout_id = $2 AND source = 'sweeper' "
+                       "AND outcome = 'payment_unsettled'", p, 15),
+              "a capture only the PSP knows of is listed for a person");
+    cr_assert_str_eq(checkout_status(&m, co_id), "EXECUTING");
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM ledger_transactions "
+                               "WHERE merchant_id = $1 AND checkout_id = $2",
+                               2, p),
+                     "0", "nothing booked that the PSP did not move");
+}
+
+
+/*
  * Sealed PSP tokens (tests/e2e/test_sealed_tokens.c has the rest): the
  * sweeper opens the stored token before it asks the PSP, finds the checkout
  * by the token's candidates, and never asks with a ciphertext.  A suite of
