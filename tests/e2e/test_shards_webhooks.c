@@ -405,16 +405,16 @@ Test(shards_webhooks, an_adyen_batch_mixing_shards_applies_each_item_on_its_own)
 
 
 /* A batch for a merchant of a and one of b while b is stopped: 503 (the
- * item of b is kept nowhere else); a's item is committed on a.  Once b
- * is back, the same batch again: b's item applied once, a's a
- * duplicate. */
+ * item of b is kept nowhere else); a's item is committed on a.  An event
+ * located nowhere meanwhile is kept pending on a.  Once b is back, the
+ * same batch again: b's item applied once, a's a duplicate. */
 Test(shards_webhooks, a_batch_with_an_item_of_a_stopped_shard_is_503_then_applied_once,
      .timeout = 90)
 {
     int      i;
     reg_t    ga, gb;
     resp_t  *r;
-    char    *pa = psp_ref(), *pb = psp_ref(), *items, *eb;
+    char    *pa = psp_ref(), *pb = psp_ref(), *items, *eb, *ed = uid("evt");
 
     register_on(&ga, "a", ADYEN_PSP);
     register_on(&gb, "b", ADYEN_PSP);
@@ -430,6 +430,13 @@ Test(shards_webhooks, a_batch_with_an_item_of_a_stopped_shard_is_503_then_applie
     cr_expect_str_eq(kept_on("a", ADYEN_PSP, eb), "", "parked on a");
     cr_expect_eq(ledger_txns_on("a", &ga), 2, "a's item is committed");
     cr_expect_eq(ledger_txns_on("a", &gb), 0);
+
+    /* an event without nonce that a does not hold, while b cannot be
+     * asked: kept pending on the home shard a (its forwarding is the
+     * sweeper's), answered 200 */
+    r = stripe_send(stripe_dispute(ed, uid("pi")));
+    cr_expect_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_expect_str_eq(kept_on("a", env("PAY_TEST_PSP"), ed), "pending");
 
     pg_start_shard("b");
 
@@ -448,6 +455,7 @@ Test(shards_webhooks, a_batch_with_an_item_of_a_stopped_shard_is_503_then_applie
     expect_paid_on(&ga, "a", "b");
     cr_expect_str_eq(kept_on("b", ADYEN_PSP, eb), "applied");
     cr_expect_str_eq(kept_on("a", ADYEN_PSP, eb), "");
+    cr_expect_str_eq(kept_on("b", env("PAY_TEST_PSP"), ed), "");
     cr_expect_str_eq(db_scalar_on(db_shard("a"), "SELECT count(*) FROM"
                                   " webhook_events WHERE psp = $1 AND"
                                   " event_id = $2", 2,
