@@ -70,6 +70,7 @@ const shardOnly = {
     payments_shard_directory_entries: [],
     payments_shard_directory_conflicts_total: [],
     payments_shard_directory_lookups_total: ['result'],
+    payments_webhook_events_routed_total: ['shard', 'by'],
 };
 for (const [name, labels] of Object.entries(shardOnly)) {
     const have = served.get(name) || new Set();

@@ -633,6 +633,30 @@ ngx_http_payments_metrics_shard_opened(ngx_http_payments_shard_t *shard)
 
 
 void
+ngx_http_payments_metrics_shard_routed(ngx_http_payments_shard_t *shard,
+    ngx_uint_t by)
+{
+    ngx_http_payments_shard_stats_t  *s;
+
+    if (ngx_http_payments_metrics == NULL || by < PAY_EVROUTE_NONCE
+        || by > PAY_EVROUTE_HOME)
+    {
+        return;
+    }
+
+    ngx_shmtx_lock(&ngx_http_payments_metrics_pool->mutex);
+
+    s = ngx_http_payments_metrics_shard_slot(ngx_http_payments_metrics,
+                                             shard);
+    if (s != NULL) {
+        (void) ngx_atomic_fetch_add(&s->routed[by - PAY_EVROUTE_NONCE], 1);
+    }
+
+    ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
+}
+
+
+void
 ngx_http_payments_metrics_shard_pool(ngx_http_payments_shard_t *shard,
     ngx_uint_t up, ngx_uint_t busy, ngx_uint_t waiting, ngx_uint_t size,
     ngx_uint_t breaker)

@@ -212,6 +212,9 @@ typedef struct {
     ngx_atomic_t                      db[NGX_HTTP_PAYMENTS_DB__MAX];
     ngx_atomic_t                      breaker_opens;
     ngx_http_payments_shard_worker_t  workers[NGX_HTTP_PAYMENTS_MAX_WORKERS];
+    /* PSP events kept on the shard, by how they found it
+     * (pay_evroute_e - 1: nonce, located, home) */
+    ngx_atomic_t                      routed[3];
 } ngx_http_payments_shard_stats_t;
 
 
@@ -342,6 +345,10 @@ void ngx_http_payments_metrics_shard_pool(ngx_http_payments_shard_t *shard,
     ngx_uint_t up, ngx_uint_t busy, ngx_uint_t waiting, ngx_uint_t size,
     ngx_uint_t breaker);
 void ngx_http_payments_metrics_shard_opened(ngx_http_payments_shard_t *shard);
+/* a PSP event kept on the shard, found by nonce, located or kept at home
+ * (pay_evroute_e) */
+void ngx_http_payments_metrics_shard_routed(ngx_http_payments_shard_t *shard,
+    ngx_uint_t by);
 /* what _metrics_page.c reads: a shard's slot, under the zone's mutex */
 ngx_http_payments_shard_stats_t *ngx_http_payments_metrics_shard_slot(
     ngx_http_payments_metrics_t *m, ngx_http_payments_shard_t *shard);

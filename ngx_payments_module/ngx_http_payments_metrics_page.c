@@ -709,6 +709,25 @@ ngx_http_payments_metrics_shards_db(u_char *p, u_char *last,
         }
     }
 
+    ngx_http_payments_out(
+        "# HELP payments_webhook_events_routed_total PSP events kept on "
+        "each shard, by how they found it: their nonce's merchant, "
+        "located by the PSP's ids, or kept on the home shard (no shard "
+        "claimed them).\n"
+        "# TYPE payments_webhook_events_routed_total counter\n");
+
+    for (i = 0; i < ns; i++) {
+        for (j = PAY_EVROUTE_NONCE; sps[i] != NULL && j <= PAY_EVROUTE_HOME;
+             j++)
+        {
+            ngx_http_payments_out(
+                "payments_webhook_events_routed_total{shard=\"%V\","
+                "by=\"%s\"} %uA\n", &shard[i].name,
+                pay_evroute_name((pay_evroute_e) j),
+                sps[i]->routed[j - PAY_EVROUTE_NONCE]);
+        }
+    }
+
     return p;
 }
 

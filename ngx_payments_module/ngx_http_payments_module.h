@@ -582,6 +582,11 @@ typedef struct ngx_http_payments_ctx_s {
     char                           *wh_body;        /* the whole body's
                                                        hex, once */
     ngx_uint_t                      wh_key_i;       /* its key's index */
+    /* with several shards, how the current event found its shard
+     * (pay_evroute_e: by nonce, located, or kept at home; 0 with one
+     * shard) and, located, the merchant its shard named */
+    ngx_uint_t                      wh_by;
+    char                           *wh_merchant;
 
     /* GET views */
     ngx_str_t                       return_psp;
@@ -772,7 +777,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _tls_guard.c         -> _metrics_guard.c _util.c
  *   _util.c              -> -
  *   _webhook.c           -> _limit_failures.c _metrics.c _pg.c _psp_conf.c
- *   _webhook.c           -> _response.c _util.c
+ *   _webhook.c           -> _response.c _shard.c _util.c
  */
 
 

@@ -13,7 +13,8 @@
  * applies it once that arrives), one with another system's reference is
  * kept foreign.  Anything not committed is a 5xx, and the PSP delivers
  * again; a kept event delivered again changes nothing.  What does not
- * verify is never kept.
+ * verify is never kept.  With several shards each verified event is kept
+ * on its merchant's shard (ngx_http_payments_webhook_route).
  */
 
 
@@ -21,9 +22,18 @@
 #include "ngx_http_payments_limit.h"
 
 #include <openssl/sha.h>
+#include <payments/shard.h>
 
 
 static void ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx);
+static void ngx_http_payments_webhook_route(ngx_http_payments_ctx_t *ctx,
+    pay_event_t *ev);
+static void ngx_http_payments_webhook_by_nonce(ngx_http_payments_ctx_t *ctx);
+static ngx_int_t ngx_http_payments_webhook_locate_answer(
+    ngx_http_payments_ctx_t *ctx, ngx_uint_t shard, PGresult *res);
+static void ngx_http_payments_webhook_located(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fan_e outcome);
+static void ngx_http_payments_webhook_keep(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_webhook_applied(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_payments_webhook_refuse(ngx_http_payments_ctx_t *ctx,
@@ -478,7 +488,6 @@ ngx_http_payments_webhook_refuse(ngx_http_payments_ctx_t *ctx, pay_err_e err,
 static void
 ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
 {
-    pay_event_t         *ev;
     ngx_http_request_t  *r = ctx->request;
 
     if (ctx->next_event == ctx->nevents) {
@@ -490,6 +499,195 @@ ngx_http_payments_webhook_apply(ngx_http_payments_ctx_t *ctx)
                                        ngx_strlen(ctx->psp->dl->webhook_answer)));
         return;
     }
+
+    ngx_http_payments_webhook_route(ctx, &ctx->events[ctx->next_event]);
+}
+
+
+/*
+ * Several shards: each verified event goes to its merchant's shard before
+ * it is kept (pay_event_route).  Its reference our nonce: the merchant's
+ * shard, from the directory or by asking every shard (a shard known and
+ * down, or none answering while one may hold the merchant: 503, and the
+ * PSP delivers again; never kept elsewhere).  No nonce: every shard asked
+ * at once which holds the event's session token, payment, refund,
+ * dispute, pay-out or capture (pay_event_locate).  What no shard claims is
+ * kept on the home shard, which classifies it (foreign, or pending); so
+ * is an event located nowhere while a shard did not answer (home down
+ * too: 503).  Each event of a batch goes its own way: the answer is 2xx
+ * once every one is committed on its shard, else the PSP delivers the
+ * batch again and the events kept already come back duplicate.  One
+ * shard: its events are kept there, as they always were.
+ */
+
+static void
+ngx_http_payments_webhook_route(ngx_http_payments_ctx_t *ctx,
+    pay_event_t *ev)
+{
+    pay_evroute_t       *route;
+    ngx_http_request_t  *r = ctx->request;
+
+    ctx->wh_by = 0;
+    ctx->wh_merchant = NULL;
+
+    if (ctx->pmcf->shards->nelts < 2) {
+        ctx->shard = 0;
+        ngx_http_payments_webhook_keep(ctx);
+        return;
+    }
+
+    route = ngx_palloc(r->pool, sizeof(pay_evroute_t));
+    if (route == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->wh_by = pay_event_route(ev, route);
+
+    switch (ctx->wh_by) {
+
+    case PAY_EVROUTE_NONCE:
+        ngx_http_payments_shard_of_merchant(ctx, route->merchant,
+                                        ngx_http_payments_webhook_by_nonce);
+        return;
+
+    case PAY_EVROUTE_LOCATE:
+        ctx->params[0] = (char *) ngx_http_payments_cstr(r->pool,
+                                                         &ctx->psp->name);
+        ctx->params[1] = route->token;
+        ctx->params[3] = route->payment_ref;
+        ctx->params[4] = route->object_ref;
+
+        if (ctx->params[0] == NULL
+            || ngx_http_payments_token_keys(r->pool, ctx->pmcf,
+                                            &ctx->psp->name, route->token,
+                                            (char **) &ctx->params[2])
+               != NGX_OK
+            || ngx_http_payments_shard_fan(ctx,
+                   "SELECT merchant_id FROM pay_event_locate($1, $2, $3, "
+                   "$4, $5)", 5, ngx_http_payments_webhook_locate_answer,
+                   ngx_http_payments_webhook_located)
+               != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+
+    default:
+        ctx->shard = ctx->pmcf->shard_home;
+        ngx_http_payments_webhook_keep(ctx);
+        return;
+    }
+}
+
+
+/* the nonce's merchant's shard (ctx->shard), or none holds the merchant:
+ * kept at home, foreign to it */
+static void
+ngx_http_payments_webhook_by_nonce(ngx_http_payments_ctx_t *ctx)
+{
+    if (ctx->shard == NGX_HTTP_PAYMENTS_SHARD_NONE) {
+        ctx->shard = ctx->pmcf->shard_home;
+        ctx->wh_by = PAY_EVROUTE_HOME;
+    }
+
+    ngx_http_payments_webhook_keep(ctx);
+}
+
+
+/* one shard's pay_event_locate: a row is "here" (its merchant copied) */
+static ngx_int_t
+ngx_http_payments_webhook_locate_answer(ngx_http_payments_ctx_t *ctx,
+    ngx_uint_t shard, PGresult *res)
+{
+    ngx_http_request_t         *r = ctx->request;
+    ngx_http_payments_shard_t  *sh;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        sh = ctx->pmcf->shards->elts;
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "payments: shard \"%V\": pay_event_locate: %s",
+                      &sh[shard].name, PQresultErrorMessage(res));
+        return NGX_ERROR;
+    }
+
+    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+        return NGX_DECLINED;
+    }
+
+    ctx->wh_merchant = ngx_http_payments_strdup(r->pool,
+                                                PQgetvalue(res, 0, 0));
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_payments_webhook_located(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_fan_e outcome)
+{
+    pay_event_t                *ev;
+    ngx_http_request_t         *r = ctx->request;
+    ngx_http_payments_shard_t  *sh;
+
+    ev = &ctx->events[ctx->next_event];
+    sh = ctx->pmcf->shards->elts;
+
+    switch (outcome) {
+
+    case NGX_HTTP_PAYMENTS_FAN_FOUND:
+        if (ctx->wh_merchant != NULL) {
+            ngx_http_payments_shard_remember(NULL, ctx->wh_merchant,
+                                             ctx->shard,
+                                             r->connection->log);
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "payments: webhook event \"%s\" located on shard "
+                       "\"%V\" (merchant \"%s\")", ev->event_id,
+                       &sh[ctx->shard].name,
+                       ctx->wh_merchant ? ctx->wh_merchant : "");
+        break;
+
+    case NGX_HTTP_PAYMENTS_FAN_NONE:
+    case NGX_HTTP_PAYMENTS_FAN_UNAVAILABLE:
+        /* no shard holds what it names: the home shard keeps it (foreign
+         * or pending); while a shard did not answer, pending there, or
+         * 503 when home cannot keep it either */
+        if (outcome == NGX_HTTP_PAYMENTS_FAN_UNAVAILABLE) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "payments: webhook psp \"%V\" event \"%s\" is "
+                          "located on no shard while some shard does not "
+                          "answer: kept on the home shard \"%V\"",
+                          &ctx->psp->name, ev->event_id,
+                          &sh[ctx->pmcf->shard_home].name);
+        }
+
+        ctx->shard = ctx->pmcf->shard_home;
+        ctx->wh_by = PAY_EVROUTE_HOME;
+        break;
+
+    default:
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "payments: webhook psp \"%V\" event \"%s\" is "
+                      "claimed by two shards: answered 503 until one "
+                      "shard's rows are fixed", &ctx->psp->name,
+                      ev->event_id);
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+        return;
+    }
+
+    ngx_http_payments_webhook_keep(ctx);
+}
+
+
+/* the event kept and applied on ctx->shard, in one transaction */
+static void
+ngx_http_payments_webhook_keep(ngx_http_payments_ctx_t *ctx)
+{
+    pay_event_t         *ev;
+    ngx_http_request_t  *r = ctx->request;
 
     ev = &ctx->events[ctx->next_event];
 
@@ -692,6 +890,14 @@ ngx_http_payments_webhook_applied(ngx_http_payments_pg_query_t *q,
                    ev->event_id, &ctx->psp->name, outcome, state);
 
     ngx_http_payments_metrics_event(ctx->psp, outcome);
+
+    /* several shards: where it was kept, and how that shard was found */
+    if (ctx->wh_by) {
+        ngx_http_payments_metrics_shard_routed(
+            &((ngx_http_payments_shard_t *) ctx->pmcf->shards->elts)
+                                                                [ctx->shard],
+            ctx->wh_by);
+    }
 
     /* kept for later (pending) or another system's (foreign): counted,
      * not alerted; the sweeper alerts a pending one never matched */
