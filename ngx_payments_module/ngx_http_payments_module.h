@@ -489,6 +489,9 @@ typedef struct ngx_http_payments_ctx_s {
      * said otherwise); a fan-out's state while every shard is asked */
     ngx_uint_t                      shard;
     void                           *fan;
+    void                           *reviews;        /* GET /v1/reviews over
+                                                       every shard: their
+                                                       answers (_review.c) */
     unsigned                        key_live:1;     /* mk_live_: the mode is
                                                        inside the hashed key */
     const char                     *params[20];
@@ -739,7 +742,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _psp_call.c          -> _breaker.c _metrics.c
  *   _psp_conf.c          -> _util.c
  *   _read.c              -> _limit_failures.c _pg.c _psp_conf.c _response.c
- *   _read.c              -> _util.c
+ *   _read.c              -> _shard.c _util.c
  *   _readyz.c            -> _pg.c _pg_health.c _response.c
  *   _register.c          -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
  *   _register.c          -> _register_end.c _register_psp.c
@@ -752,7 +755,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _register_request.c  -> _util.c
  *   _response.c          -> -
  *   _review.c            -> _pg.c _psp_conf.c _register_psp.c
- *   _review.c            -> _register_request.c _response.c _util.c
+ *   _review.c            -> _register_request.c _response.c _shard.c _util.c
  *   _risk.c              -> _curl.c _metrics.c _pg.c _psp_conf.c
  *   _risk.c              -> _register_end.c _response.c _util.c
  *   _risk_after.c        -> _metrics.c _risk.c _sweeper_round.c _util.c
@@ -1163,6 +1166,12 @@ void ngx_http_payments_shard_of_merchant(ngx_http_payments_ctx_t *ctx,
  * when no shard can take the query).  NGX_OK, or NGX_ERROR (nothing sent,
  * nothing called). */
 ngx_int_t ngx_http_payments_shard_fan(ngx_http_payments_ctx_t *ctx,
+    const char *sql, int nparams, ngx_http_payments_fan_answer_pt answer,
+    ngx_http_payments_fan_done_pt done);
+/* The same for a question each shard answers for its own part (the
+ * review queue: every answer "not here", NGX_DECLINED, and the outcome
+ * NONE when every shard answered): not counted as a directory look-up. */
+ngx_int_t ngx_http_payments_shard_fan_all(ngx_http_payments_ctx_t *ctx,
     const char *sql, int nparams, ngx_http_payments_fan_answer_pt answer,
     ngx_http_payments_fan_done_pt done);
 /* the directory's counters (the lookups by result, in the order hit,

@@ -5,7 +5,10 @@
  * The GET routes: GET /v1/payments/{id}, GET /v1/checkouts/{id} (merchant
  * API); GET /v1/checkouts/{id}/pay?t=..., GET /v1/return/{psp}/{id}?t=...,
  * GET /v1/checkouts/{id}/status?t=... and /v1/static/ (the shopper's
- * browser).  Status comes from PostgreSQL only.  GET /readyz: _readyz.c.
+ * browser).  Status comes from PostgreSQL only.  The browser's routes
+ * carry no API key: their signed token's merchant, once the token is
+ * verified, says which shard holds the checkout (_shard.c).  GET /readyz:
+ * _readyz.c.
  */
 
 
@@ -20,8 +23,10 @@ static void ngx_http_payments_order_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_checkout_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static void ngx_http_payments_pay_target(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_pay_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static ngx_int_t ngx_http_payments_pay_none(ngx_http_request_t *r);
 static ngx_int_t ngx_http_payments_read(ngx_http_payments_ctx_t *ctx,
     const char *sql, ngx_http_payments_pg_handler_pt handler);
 static ngx_int_t ngx_http_payments_busy_page(ngx_http_request_t *r);
@@ -243,16 +248,44 @@ ngx_http_payments_pay(ngx_http_payments_ctx_t *ctx)
     /* a failure of this checkout will count against this shopper too */
     ngx_http_payments_limit_pay_seen(ctx);
 
+    /* the token is ours: only now is its merchant's shard looked up */
+    ngx_http_payments_shard_of_merchant(ctx, (char *) ctx->merchant.data,
+                                        ngx_http_payments_pay_target);
+
+    return NGX_OK;
+}
+
+
+/* the checkout, on the shard of the token's merchant */
+
+static void
+ngx_http_payments_pay_target(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    /* a merchant no shard holds: as a checkout that is not there */
+    if (ctx->shard == NGX_HTTP_PAYMENTS_SHARD_NONE) {
+        ngx_http_payments_finalize(r, ngx_http_payments_pay_none(r));
+        return;
+    }
+
     if (ngx_http_payments_read(ctx, "SELECT psp, psp_url, status "
                                     "FROM pay_pay_target($1, $2)",
                                ngx_http_payments_pay_done)
         != NGX_OK)
     {
         ngx_http_payments_finalize(r, ngx_http_payments_busy_page(r));
-        return NGX_ERROR;
     }
+}
 
-    return NGX_OK;
+
+static ngx_int_t
+ngx_http_payments_pay_none(ngx_http_request_t *r)
+{
+    return ngx_http_payments_page(r, NGX_HTTP_FORBIDDEN,
+                                  "This payment link is not valid",
+                                  "There is no open payment for this "
+                                  "link. Please go back to the shop.");
 }
 
 
@@ -270,11 +303,7 @@ ngx_http_payments_pay_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
-        ngx_http_payments_finalize(r, ngx_http_payments_page(r,
-                                       NGX_HTTP_FORBIDDEN,
-                                       "This payment link is not valid",
-                                       "There is no open payment for this "
-                                       "link. Please go back to the shop."));
+        ngx_http_payments_finalize(r, ngx_http_payments_pay_none(r));
         return;
     }
 
@@ -411,8 +440,11 @@ ngx_http_payments_view_open(ngx_http_payments_ctx_t *ctx, PGresult *res,
 
 static char *ngx_http_payments_session_result(ngx_http_request_t *r,
     ngx_http_payments_psp_t *psp);
+static void ngx_http_payments_return_target(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
+static ngx_int_t ngx_http_payments_return_invalid(ngx_http_request_t *r);
+static void ngx_http_payments_status_read(ngx_http_payments_ctx_t *ctx);
 static ngx_int_t ngx_http_payments_pending_page(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_status_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
@@ -487,14 +519,39 @@ ngx_http_payments_return(ngx_http_payments_ctx_t *ctx)
     }
 
     if (rc == NGX_DECLINED) {
-        ngx_http_payments_finalize(r, ngx_http_payments_page(r,
-                                       NGX_HTTP_FORBIDDEN,
-                                       "This link is not valid",
-                                       "Please go back to the shop."));
+        ngx_http_payments_finalize(r, ngx_http_payments_return_invalid(r));
         return;
     }
 
     ctx->cancel_path = (claims.use == PAY_TOKEN_RETURN_CANCEL);
+
+    /* the token is ours: only now is its merchant's shard looked up */
+    ngx_http_payments_shard_of_merchant(ctx, (char *) ctx->merchant.data,
+                                        ngx_http_payments_return_target);
+}
+
+
+/* the checkout, on the shard of the token's merchant */
+
+static void
+ngx_http_payments_return_target(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_request_t       *r = ctx->request;
+    ngx_http_payments_psp_t  *psp;
+
+    /* a merchant no shard holds: as a checkout that is not there */
+    if (ctx->shard == NGX_HTTP_PAYMENTS_SHARD_NONE) {
+        ngx_http_payments_finalize(r, ngx_http_payments_return_invalid(r));
+        return;
+    }
+
+    /* configured: ngx_http_payments_return found it */
+    psp = ngx_http_payments_find_psp(ctx->pmcf, (char *) ctx->return_psp.data,
+                                     ctx->return_psp.len);
+    if (psp == NULL) {
+        ngx_http_payments_finalize(r, ngx_http_payments_wrong_psp(r));
+        return;
+    }
 
     ctx->params[2] = (char *) ngx_http_payments_cstr(r->pool,
                                                      &ctx->return_psp);
@@ -585,10 +642,7 @@ ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     if (PQntuples(res) != 1) {
-        ngx_http_payments_finalize(r, ngx_http_payments_page(r,
-                                       NGX_HTTP_FORBIDDEN,
-                                       "This link is not valid",
-                                       "Please go back to the shop."));
+        ngx_http_payments_finalize(r, ngx_http_payments_return_invalid(r));
         return;
     }
 
@@ -618,6 +672,15 @@ ngx_http_payments_return_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     }
 
     ngx_http_payments_finalize(r, ngx_http_payments_pending_page(ctx));
+}
+
+
+static ngx_int_t
+ngx_http_payments_return_invalid(ngx_http_request_t *r)
+{
+    return ngx_http_payments_page(r, NGX_HTTP_FORBIDDEN,
+                                  "This link is not valid",
+                                  "Please go back to the shop.");
 }
 
 
@@ -739,6 +802,26 @@ ngx_http_payments_status(ngx_http_payments_ctx_t *ctx)
                                    ? NGX_HTTP_INTERNAL_SERVER_ERROR
                                    : ngx_http_payments_problem(r,
                                          PAY_ERR_NOT_FOUND, 0, NULL));
+        return;
+    }
+
+    /* the token is ours: only now is its merchant's shard looked up */
+    ngx_http_payments_shard_of_merchant(ctx, (char *) ctx->merchant.data,
+                                        ngx_http_payments_status_read);
+}
+
+
+/* the checkout's status, on the shard of the token's merchant */
+
+static void
+ngx_http_payments_status_read(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    /* a merchant no shard holds: as a checkout that is not there */
+    if (ctx->shard == NGX_HTTP_PAYMENTS_SHARD_NONE) {
+        ngx_http_payments_finalize(r, ngx_http_payments_problem(r,
+                                       PAY_ERR_NOT_FOUND, 0, NULL));
         return;
     }
 

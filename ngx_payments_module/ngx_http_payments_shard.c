@@ -83,6 +83,8 @@ struct ngx_http_payments_fan_state_s {
     ngx_uint_t                      found;      /* how many said "here" */
     ngx_uint_t                      shard;      /* the last that did */
     ngx_uint_t                      unavailable;
+    ngx_uint_t                      lookup;     /* a directory look-up's:
+                                                   counted */
     ngx_http_payments_fan_answer_pt answer;
     ngx_http_payments_fan_done_pt   done;
     void                          (*next)(ngx_http_payments_ctx_t *ctx);
@@ -115,7 +117,8 @@ static void ngx_http_payments_merchant_found(
 static ngx_int_t ngx_http_payments_fan_go(ngx_http_payments_ctx_t *ctx,
     const char *sql, int nparams, ngx_http_payments_fan_answer_pt answer,
     ngx_http_payments_fan_done_pt done,
-    void (*next)(ngx_http_payments_ctx_t *ctx), const char *merchant);
+    void (*next)(ngx_http_payments_ctx_t *ctx), const char *merchant,
+    ngx_uint_t lookup);
 
 
 /* the zone of the cycle the worker runs (set when the worker starts) */
@@ -691,7 +694,19 @@ ngx_http_payments_shard_fan(ngx_http_payments_ctx_t *ctx, const char *sql,
     ngx_http_payments_fan_done_pt done)
 {
     return ngx_http_payments_fan_go(ctx, sql, nparams, answer, done, NULL,
-                                    NULL);
+                                    NULL, 1);
+}
+
+
+/* the same for a question every shard answers for its own part (the
+ * review queue): not a directory look-up, so not counted as one */
+ngx_int_t
+ngx_http_payments_shard_fan_all(ngx_http_payments_ctx_t *ctx,
+    const char *sql, int nparams, ngx_http_payments_fan_answer_pt answer,
+    ngx_http_payments_fan_done_pt done)
+{
+    return ngx_http_payments_fan_go(ctx, sql, nparams, answer, done, NULL,
+                                    NULL, 0);
 }
 
 
@@ -700,7 +715,8 @@ static ngx_int_t
 ngx_http_payments_fan_go(ngx_http_payments_ctx_t *ctx, const char *sql,
     int nparams, ngx_http_payments_fan_answer_pt answer,
     ngx_http_payments_fan_done_pt done,
-    void (*next)(ngx_http_payments_ctx_t *ctx), const char *merchant)
+    void (*next)(ngx_http_payments_ctx_t *ctx), const char *merchant,
+    ngx_uint_t lookup)
 {
     ngx_uint_t                      i, n;
     ngx_pool_cleanup_t             *cln;
@@ -723,6 +739,7 @@ ngx_http_payments_fan_go(ngx_http_payments_ctx_t *ctx, const char *sql,
     st->done = done;
     st->next = next;
     st->merchant = merchant;
+    st->lookup = lookup;
     st->shard = NGX_HTTP_PAYMENTS_SHARD_NONE;
 
     for (i = 0; i < n; i++) {
@@ -818,10 +835,11 @@ ngx_http_payments_fan_end(ngx_http_payments_fan_state_t *st)
         outcome = NGX_HTTP_PAYMENTS_FAN_NONE;
     }
 
-    ngx_http_payments_shard_dir_count(outcome == NGX_HTTP_PAYMENTS_FAN_FOUND
-                                      ? 1
-                                      : outcome == NGX_HTTP_PAYMENTS_FAN_NONE
-                                        ? 2 : 3);
+    if (st->lookup) {
+        ngx_http_payments_shard_dir_count(
+            outcome == NGX_HTTP_PAYMENTS_FAN_FOUND
+            ? 1 : outcome == NGX_HTTP_PAYMENTS_FAN_NONE ? 2 : 3);
+    }
 
     if (st->next) {
         ngx_http_payments_merchant_found(st, outcome);
@@ -879,7 +897,7 @@ ngx_http_payments_shard_of_merchant(ngx_http_payments_ctx_t *ctx,
 
     if (ngx_http_payments_fan_go(ctx, "SELECT pay_merchant_here($1)", 1,
                                  ngx_http_payments_merchant_here, NULL, next,
-                                 merchant)
+                                 merchant, 1)
         != NGX_OK)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

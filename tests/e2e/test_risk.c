@@ -569,6 +569,18 @@ Test(risk, the_review_api_takes_the_admin_key_only)
     cr_assert(json_is_array(json_object_get(resp_json(r), "reviews")));
     resp_free(r);
 
+    /* one shard's queue: payments_database's is "default"; a name not
+     * configured is refused, not ignored */
+    r = rk_admin("GET", str_printf("/v1/reviews?shard=%s",
+                                   shards_n() > 1 ? "a" : "default"), NULL);
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+    cr_assert(json_is_array(json_object_get(resp_json(r), "reviews")));
+    resp_free(r);
+
+    r = rk_admin("GET", "/v1/reviews?shard=zz", NULL);
+    expect_problem(r, 400, "invalid_request");
+    resp_free(r);
+
     /* nothing held under that name */
     r = rk_admin("POST", str_printf("/v1/reviews/%s:co_none/approve", m.id),
                  NULL);
