@@ -13,7 +13,9 @@
  * ngx_http_payments_sweep_step_done; _sweeper_detach.c sends again the
  * saved methods' detaches their PSP has not confirmed.  What they all use
  * is _sweeper_round.c,
- * below them.  One round at a time, in worker 0.
+ * below them.  One sweeper per shard, in the shard's worker (shard i in
+ * worker i mod worker_processes), one round at a time, each against its
+ * own shard only.
  */
 
 
@@ -86,6 +88,10 @@ struct ngx_http_payments_sweeper_s {
     ngx_event_t                         next;       /* posted: the next step */
     ngx_log_t                          *log;
     ngx_http_payments_main_conf_t      *pmcf;
+    ngx_uint_t                          shard;      /* in pmcf->shards:
+                                                       every query's */
+    ngx_http_payments_shard_t          *shard_conf; /* its gauges' (NULL:
+                                                       one shard) */
     ngx_pool_t                         *pool;       /* the round's */
 
     ngx_http_payments_sweep_state_e     state;

@@ -5,7 +5,7 @@
  * What every step of the sweeper's round uses, below them all: its
  * queries, the lease kept mid-round, a step's report (the driver's
  * resume, through sw->resume) and the round's end.  Calls _pg.c, _curl.c
- * (a fetch cancelled) and nothing above.
+ * (a fetch cancelled), _metrics.c (the leader gauge) and nothing above.
  */
 
 
@@ -51,6 +51,7 @@ ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
     q->handler = handler;
     q->data = sw;
     q->log = sw->log;
+    q->shard = sw->shard;       /* every step against its own shard */
 
     return ngx_http_payments_pg_send(q);
 }
@@ -97,9 +98,8 @@ ngx_http_payments_sweep_lease_kept(ngx_http_payments_sweeper_t *sw,
                   "the round stops after %ui of %ui %s", done, total, what);
     sw->leader = 0;
 
-    if (ngx_http_payments_metrics) {
-        ngx_http_payments_metrics->sweeper_leader = 0;
-    }
+    ngx_http_payments_metrics_gauge(sw->shard_conf,
+                                    NGX_HTTP_PAYMENTS_SG_SWEEPER_LEADER, 0);
 
     ngx_http_payments_sweep_end(sw);
     return NGX_DECLINED;
