@@ -14,8 +14,10 @@
  * On any stack without two shards every test here is skipped.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -217,7 +219,8 @@ wait_decided_on(const char *shard, const merchant_t *m, const char *co_id,
 Test(shards_background, the_sweeper_lease_is_held_on_each_shard)
 {
     int          i;
-    char        *oa, *ob, *body;
+    char        *oa, *ob, *body, *file, *out;
+    FILE        *f;
     resp_t      *r;
     const char  *sql = "SELECT coalesce((SELECT owner FROM sweeper_lease"
                        " WHERE until > now()), '')";
@@ -263,7 +266,19 @@ Test(shards_background, the_sweeper_lease_is_held_on_each_shard)
               != NULL, "no executing gauge of shard b");
     cr_expect(strstr(body, "\npayments_notify_queue_depth{shard=\"b\"} ")
               != NULL, "no notification gauge of shard b");
+
+    /* and the labelled page passes promtool check metrics */
+    file = run_file(str_printf("logs/metrics-shards-bg-%d.txt",
+                               (int) getpid()));
+    f = fopen(file, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(r->body, 1, r->len, f), r->len);
+    fclose(f);
     resp_free(r);
+    cr_expect_eq(run((char *const[]) {
+                         "bash", str_printf("%s/ci/prom-test.sh",
+                                            env("PAY_TEST_ROOT")),
+                         "metrics", file, NULL }, &out), 0, "%s", out);
 }
 
 
