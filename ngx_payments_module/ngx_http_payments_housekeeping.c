@@ -48,8 +48,8 @@ static void ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q,
 
 
 /* a shard's worker purges its idempotency keys past their TTL a second
- * after it starts, then a batch a minute, and again a second later after a full
- * batch */
+ * after it starts, then a batch a minute, and again a second later after
+ * a full batch */
 #define NGX_HTTP_PAYMENTS_PURGE_EVERY  60000
 #define NGX_HTTP_PAYMENTS_PURGE_BATCH  1000
 #define NGX_HTTP_PAYMENTS_PURGE_SOON   1000

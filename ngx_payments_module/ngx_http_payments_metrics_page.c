@@ -441,8 +441,8 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
     }
 
     p = ngx_http_payments_metrics_gauges(p, last, m, shard, ns, sps,
-                                         NGX_HTTP_PAYMENTS_SG_EXECUTING,
-                                         NGX_HTTP_PAYMENTS_SG_EXECUTING_OLDEST);
+                              NGX_HTTP_PAYMENTS_SG_EXECUTING,
+                              NGX_HTTP_PAYMENTS_SG_EXECUTING_OLDEST);
 
     ngx_http_payments_out(
         "# HELP payments_wallet_fold_last_success_timestamp_seconds When "

@@ -187,8 +187,7 @@ ngx_http_payments_notify_init(ngx_cycle_t *cycle,
 
     for (i = 0; i < pmcf->shards->nelts; i++) {
         if (ngx_http_payments_notify_init_shard(cycle, pmcf,
-                                                &ngx_http_payments_notifiers[i],
-                                                i)
+                                            &ngx_http_payments_notifiers[i], i)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -989,8 +988,9 @@ ngx_http_payments_notify_counted(ngx_http_payments_pg_query_t *q,
 }
 
 
-/* the shard's worker of a delivering gateway: "this host delivers", about once a
- * minute; a failure is tried again at the next round of the gauges */
+/* the shard's worker of a delivering gateway: "this host delivers", about
+ * once a minute; a failure is tried again at the next round of the
+ * gauges */
 
 static void
 ngx_http_payments_notify_beat(ngx_http_payments_notifier_t *nt)

@@ -29,6 +29,7 @@ ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw)
 
     sw->items = NULL;
     sw->risk_items = NULL;
+    sw->homeless = NULL;
     sw->state = NGX_HTTP_PAYMENTS_SWEEP_IDLE;
 
     if (!(ngx_exiting || ngx_terminate || ngx_quit)) {
@@ -39,6 +40,16 @@ ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw)
 ngx_int_t
 ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
     const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler)
+{
+    return ngx_http_payments_sweep_query_on(sw, sw->shard, sql, nparams,
+                                            handler);
+}
+
+
+ngx_int_t
+ngx_http_payments_sweep_query_on(ngx_http_payments_sweeper_t *sw,
+    ngx_uint_t shard, const char *sql, int nparams,
+    ngx_http_payments_pg_handler_pt handler)
 {
     ngx_http_payments_pg_query_t  *q;
 
@@ -51,7 +62,8 @@ ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
     q->handler = handler;
     q->data = sw;
     q->log = sw->log;
-    q->shard = sw->shard;       /* every step against its own shard */
+    q->shard = shard;           /* the sweeper's own, but for the home
+                                   shard's forwarding */
 
     return ngx_http_payments_pg_send(q);
 }

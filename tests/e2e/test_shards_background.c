@@ -379,3 +379,87 @@ Test(shards_background, wallet_credits_are_folded_on_shard_b)
                                   " AND currency = 'EUR'", 1,
                                   (const char *[]) { mb.id }), "700");
 }
+
+
+/* An event the home shard a kept pending for a merchant that lives on b
+ * (its nonce names mb, whose checkout is on b): a's sweeper finds its
+ * owner, keeps and applies it on b (the checkout SUCCESS there, the event
+ * applied once) and marks it forwarded to b at home. */
+Test(shards_background, an_event_kept_at_home_for_a_merchant_on_b_is_forwarded)
+{
+    int          i;
+    char        *co_id, *token, *ev, *ref, *amount, *currency, *state;
+    json_t      *co, *j;
+    resp_t      *r;
+    merchant_t   mb;
+
+    merchant_new_on(&mb, "b");
+    bg_start();
+
+    /* mb's checkout on b, EXECUTING, its session open at the mock */
+    co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(&mb, co_id)));
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string("bg_stripe"));
+    r = gateway_send(&bg_gw, "POST", PATH_PAYMENTS, &mb, uid("key"),
+                     dump(co));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    j = resp_json(r);
+    token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    secret_used(token);
+    secret_used(url_param(json_string_value(json_object_get(j, "pay_url")),
+                          "t"));
+
+    amount = db_scalar_on(db_shard("b"), "SELECT amount_total::text FROM"
+                          " checkouts WHERE merchant_id = $1"
+                          " AND checkout_id = $2", 2,
+                          (const char *[]) { mb.id, co_id });
+    currency = db_scalar_on(db_shard("b"), "SELECT currency FROM checkouts"
+                            " WHERE merchant_id = $1 AND checkout_id = $2", 2,
+                            (const char *[]) { mb.id, co_id });
+    cr_assert_not_null(amount);
+
+    /* its success kept on the home shard a, as a gateway that does not
+     * route it would keep it: pending, nothing there is its */
+    ev = uid("evt");
+    ref = nonce(&mb, co_id);
+    cr_assert_str_eq(db_scalar_on(db_shard("a"),
+        "SELECT state FROM pay_event_keep('bg_stripe', $1, 'SUCCEEDED',"
+        " 'checkout.session.completed', '', $2, $3::bigint, $4, '', '', '{}',"
+        " '\\x7b7d'::bytea, '{\"stripe-signature\":\"t=1\"}',"
+        " 'sha256:0123456789abcdef')", 4,
+        (const char *[]) { ev, ref, amount, currency }), "pending");
+
+    state = NULL;
+
+    for (i = 0; i < 100; i++) {
+        state = db_scalar_on(db_shard("a"),
+                             "SELECT state || ':' || coalesce(forwarded_to,"
+                             " '') FROM psp_events WHERE psp = 'bg_stripe'"
+                             " AND event_id = $1", 1,
+                             (const char *[]) { ev });
+        if (strcmp(state, "pending:") != 0) {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_str_eq(state, "forwarded:b", "the event was not forwarded");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT state FROM psp_events"
+                                  " WHERE psp = 'bg_stripe'"
+                                  " AND event_id = $1", 1,
+                                  (const char *[]) { ev }), "applied");
+    cr_expect_str_eq(status_on("b", &mb, co_id), "SUCCESS");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT count(*) FROM webhook_events"
+                                  " WHERE merchant_id = $1"
+                                  " AND checkout_id = $2"
+                                  " AND outcome = 'applied'", 2,
+                                  (const char *[]) { mb.id, co_id }), "1");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT pay_audit_verify($1)::text", 1,
+                                  (const char *[]) { mb.id }), "true");
+}
