@@ -50,7 +50,7 @@ shards=${E2E_SHARDS:-0}
 # The shards lane's suites (E2E_SHARDS=1): those of the sharded stack
 # itself, and the existing suites run again with their merchants on the
 # non-home shard b (once the gateway routes over both shards).
-shards_suites='shards_stack shards_webhooks shards_routes'
+shards_suites='shards_stack shards_webhooks shards_routes shards_background'
 shards_routed_suites='registration auth idempotency_key webhooks return_page
     adyen generic pay_link views lists money_* capture cancel saved_methods
     notify keys'

@@ -75,6 +75,21 @@ const char  *ngx_http_payments_route_outcomes[] = {
     "throttled", "psp_5xx_nothing_made", "psp_not_allowed"
 };
 
+/* in ngx_http_payments_shard_gauge_e's order */
+const size_t  ngx_http_payments_shard_gauge_fields[] = {
+    offsetof(ngx_http_payments_metrics_t, sweeper_leader),
+    offsetof(ngx_http_payments_metrics_t, sweeper_unresolved),
+    offsetof(ngx_http_payments_metrics_t, sweeper_unresolved_oldest),
+    offsetof(ngx_http_payments_metrics_t, holds_expiring),
+    offsetof(ngx_http_payments_metrics_t, detaches_unconfirmed),
+    offsetof(ngx_http_payments_metrics_t, executing),
+    offsetof(ngx_http_payments_metrics_t, executing_oldest),
+    offsetof(ngx_http_payments_metrics_t, notify_pending),
+    offsetof(ngx_http_payments_metrics_t, notify_oldest),
+    offsetof(ngx_http_payments_metrics_t, notify_failed),
+    offsetof(ngx_http_payments_metrics_t, notify_disabled)
+};
+
 const ngx_msec_t  ngx_http_payments_psp_bounds[] = {
     50, 100, 200, 300, 500, 1000, 2000, 5000, 10000
 };
@@ -682,6 +697,35 @@ ngx_http_payments_metrics_shard_pool(ngx_http_payments_shard_t *shard,
         w->size = size;
         w->breaker = breaker;
         w->pid = (ngx_atomic_uint_t) ngx_pid;
+    }
+
+    ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);
+}
+
+
+void
+ngx_http_payments_metrics_gauge(ngx_http_payments_shard_t *shard,
+    ngx_http_payments_shard_gauge_e g, ngx_atomic_uint_t v)
+{
+    ngx_http_payments_shard_stats_t  *s;
+
+    if (ngx_http_payments_metrics == NULL || g >= NGX_HTTP_PAYMENTS_SG__MAX) {
+        return;
+    }
+
+    *(ngx_atomic_t *) ((u_char *) ngx_http_payments_metrics
+                       + ngx_http_payments_shard_gauge_fields[g]) = v;
+
+    if (shard == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&ngx_http_payments_metrics_pool->mutex);
+
+    s = ngx_http_payments_metrics_shard_slot(ngx_http_payments_metrics,
+                                             shard);
+    if (s != NULL) {
+        s->gauges[g] = v;
     }
 
     ngx_shmtx_unlock(&ngx_http_payments_metrics_pool->mutex);

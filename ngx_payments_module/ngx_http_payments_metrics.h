@@ -208,6 +208,28 @@ typedef struct {
  * breaker.  Other per-shard figures go after these (the layout's version
  * is the block's size).
  */
+/*
+ * The gauges a shard's background work reads from its own database (its
+ * sweeper, housekeeping and notifier, in the shard's worker): one value
+ * per shard, served with the "shard" label when there are several, else
+ * as the block's own field of the same name (ngx_http_payments_metrics_t).
+ */
+typedef enum {
+    NGX_HTTP_PAYMENTS_SG_SWEEPER_LEADER = 0,
+    NGX_HTTP_PAYMENTS_SG_UNRESOLVED,
+    NGX_HTTP_PAYMENTS_SG_UNRESOLVED_OLDEST,
+    NGX_HTTP_PAYMENTS_SG_HOLDS_EXPIRING,
+    NGX_HTTP_PAYMENTS_SG_DETACHES_UNCONFIRMED,
+    NGX_HTTP_PAYMENTS_SG_EXECUTING,
+    NGX_HTTP_PAYMENTS_SG_EXECUTING_OLDEST,
+    NGX_HTTP_PAYMENTS_SG_NOTIFY_PENDING,
+    NGX_HTTP_PAYMENTS_SG_NOTIFY_OLDEST,
+    NGX_HTTP_PAYMENTS_SG_NOTIFY_FAILED,
+    NGX_HTTP_PAYMENTS_SG_NOTIFY_DISABLED,
+    NGX_HTTP_PAYMENTS_SG__MAX
+} ngx_http_payments_shard_gauge_e;
+
+
 typedef struct {
     ngx_atomic_t                      db[NGX_HTTP_PAYMENTS_DB__MAX];
     ngx_atomic_t                      breaker_opens;
@@ -215,6 +237,7 @@ typedef struct {
     /* PSP events kept on the shard, by how they found it
      * (pay_evroute_e - 1: nonce, located, home) */
     ngx_atomic_t                      routed[3];
+    ngx_atomic_t                      gauges[NGX_HTTP_PAYMENTS_SG__MAX];
 } ngx_http_payments_shard_stats_t;
 
 
@@ -349,6 +372,14 @@ void ngx_http_payments_metrics_shard_opened(ngx_http_payments_shard_t *shard);
  * (pay_evroute_e) */
 void ngx_http_payments_metrics_shard_routed(ngx_http_payments_shard_t *shard,
     ngx_uint_t by);
+/* A gauge of a shard's background work (g): in its shard's slot, and in
+ * the block's field of the same name, which /metrics serves while there is
+ * one shard (shard NULL: the field only). */
+void ngx_http_payments_metrics_gauge(ngx_http_payments_shard_t *shard,
+    ngx_http_payments_shard_gauge_e g, ngx_atomic_uint_t v);
+/* the gauges' fields in the block, in ngx_http_payments_shard_gauge_e's
+ * order (_metrics_page.c serves them) */
+extern const size_t  ngx_http_payments_shard_gauge_fields[];
 /* what _metrics_page.c reads: a shard's slot, under the zone's mutex */
 ngx_http_payments_shard_stats_t *ngx_http_payments_metrics_shard_slot(
     ngx_http_payments_metrics_t *m, ngx_http_payments_shard_t *shard);

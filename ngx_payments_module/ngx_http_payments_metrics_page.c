@@ -43,6 +43,40 @@ static const char  *ngx_http_payments_db_names[][2] = {
       "Failed attempts to connect to PostgreSQL." }
 };
 
+/* the gauges of each shard's background work, in
+ * ngx_http_payments_shard_gauge_e's order: name and help */
+static const char  *ngx_http_payments_gauge_names[][2] = {
+    { "payments_sweeper_leader",
+      "1 while this gateway holds the database's sweeper lease (one "
+      "gateway sweeps at a time)." },
+    { "payments_checkouts_unresolved",
+      "Checkouts still EXECUTING past payments_sweeper's alert= age, as of "
+      "the last round." },
+    { "payments_checkouts_unresolved_oldest_seconds",
+      "Age of the oldest of them (0: none)." },
+    { "payments_authorizations_expiring",
+      "Manual-capture authorizations held whose end (the PSP's auth "
+      "window) is less than a day away or past, as of the sweeper's last "
+      "round." },
+    { "payments_payment_methods_detach_unconfirmed",
+      "Saved methods detached here whose PSP has not confirmed the detach "
+      "after the sweeper's 5th try or more, as of its last round." },
+    { "payments_checkouts_executing",
+      "Checkouts waiting for the PSP's outcome, as of the last minute's "
+      "housekeeping." },
+    { "payments_checkouts_executing_oldest_seconds",
+      "Age of the oldest of them (0: none)." },
+    { "payments_notify_queue_depth",
+      "Notifications waiting to be delivered (PENDING)." },
+    { "payments_notify_oldest_pending_seconds",
+      "Age of the oldest of them (0: none)." },
+    { "payments_notify_dead_letters",
+      "Notifications whose every attempt failed (FAILED), until "
+      "replayed." },
+    { "payments_notify_endpoints_disabled",
+      "Endpoints disabled after failing for disable_after=." }
+};
+
 static const char  *ngx_http_payments_pool_states[] = {
     "up", "busy", "size"
 };
@@ -63,6 +97,10 @@ static u_char *ngx_http_payments_metrics_shards_db(u_char *p, u_char *last,
     ngx_http_payments_shard_stats_t **sps);
 static u_char *ngx_http_payments_metrics_directory(u_char *p,
     u_char *last);
+static u_char *ngx_http_payments_metrics_gauges(u_char *p, u_char *last,
+    ngx_http_payments_metrics_t *m, ngx_http_payments_shard_t *shard,
+    ngx_uint_t ns, ngx_http_payments_shard_stats_t **sps, ngx_uint_t from,
+    ngx_uint_t to);
 static u_char *ngx_http_payments_metrics_shards_state(u_char *p,
     u_char *last, ngx_http_payments_shard_t *shard, ngx_uint_t ns,
     ngx_http_payments_shard_stats_t **sps);
@@ -402,16 +440,9 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         p = ngx_http_payments_metrics_shards_state(p, last, shard, ns, sps);
     }
 
-    ngx_http_payments_out(
-        "# HELP payments_checkouts_executing Checkouts waiting for the PSP's "
-        "outcome, as of the last minute's housekeeping.\n"
-        "# TYPE payments_checkouts_executing gauge\n"
-        "payments_checkouts_executing %uA\n"
-        "# HELP payments_checkouts_executing_oldest_seconds Age of the oldest "
-        "of them (0: none).\n"
-        "# TYPE payments_checkouts_executing_oldest_seconds gauge\n"
-        "payments_checkouts_executing_oldest_seconds %uA\n",
-        m->executing, m->executing_oldest);
+    p = ngx_http_payments_metrics_gauges(p, last, m, shard, ns, sps,
+                              NGX_HTTP_PAYMENTS_SG_EXECUTING,
+                              NGX_HTTP_PAYMENTS_SG_EXECUTING_OLDEST);
 
     ngx_http_payments_out(
         "# HELP payments_wallet_fold_last_success_timestamp_seconds When "
@@ -440,32 +471,9 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         }
     }
 
-    ngx_http_payments_out(
-        "# HELP payments_sweeper_leader 1 while this gateway holds the "
-        "database's sweeper lease (one gateway sweeps at a time).\n"
-        "# TYPE payments_sweeper_leader gauge\n"
-        "payments_sweeper_leader %uA\n"
-        "# HELP payments_checkouts_unresolved Checkouts still EXECUTING past "
-        "payments_sweeper's alert= age, as of the last round.\n"
-        "# TYPE payments_checkouts_unresolved gauge\n"
-        "payments_checkouts_unresolved %uA\n"
-        "# HELP payments_checkouts_unresolved_oldest_seconds Age of the "
-        "oldest of them (0: none).\n"
-        "# TYPE payments_checkouts_unresolved_oldest_seconds gauge\n"
-        "payments_checkouts_unresolved_oldest_seconds %uA\n"
-        "# HELP payments_authorizations_expiring Manual-capture "
-        "authorizations held whose end (the PSP's auth window) is less than "
-        "a day away or past, as of the sweeper's last round.\n"
-        "# TYPE payments_authorizations_expiring gauge\n"
-        "payments_authorizations_expiring %uA\n"
-        "# HELP payments_payment_methods_detach_unconfirmed Saved methods "
-        "detached here whose PSP has not confirmed the detach after the "
-        "sweeper's 5th try or more, as of its last round.\n"
-        "# TYPE payments_payment_methods_detach_unconfirmed gauge\n"
-        "payments_payment_methods_detach_unconfirmed %uA\n",
-        m->sweeper_leader, m->sweeper_unresolved,
-        m->sweeper_unresolved_oldest, m->holds_expiring,
-        m->detaches_unconfirmed);
+    p = ngx_http_payments_metrics_gauges(p, last, m, shard, ns, sps,
+                              NGX_HTTP_PAYMENTS_SG_SWEEPER_LEADER,
+                              NGX_HTTP_PAYMENTS_SG_DETACHES_UNCONFIRMED);
 
     (void) ngx_http_payments_instance_owner((ngx_cycle_t *) ngx_cycle, owner,
                                            sizeof(owner));
@@ -486,29 +494,15 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         "payments_notify_deliveries_total{outcome=\"delivered\"} %uA\n"
         "payments_notify_deliveries_total{outcome=\"retry\"} %uA\n"
         "payments_notify_deliveries_total{outcome=\"failed\"} %uA\n"
-        "payments_notify_deliveries_total{outcome=\"refused\"} %uA\n"
-        "# HELP payments_notify_queue_depth Notifications waiting to be "
-        "delivered (PENDING).\n"
-        "# TYPE payments_notify_queue_depth gauge\n"
-        "payments_notify_queue_depth %uA\n"
-        "# HELP payments_notify_oldest_pending_seconds Age of the oldest of "
-        "them (0: none).\n"
-        "# TYPE payments_notify_oldest_pending_seconds gauge\n"
-        "payments_notify_oldest_pending_seconds %uA\n"
-        "# HELP payments_notify_dead_letters Notifications whose every "
-        "attempt failed (FAILED), until replayed.\n"
-        "# TYPE payments_notify_dead_letters gauge\n"
-        "payments_notify_dead_letters %uA\n"
-        "# HELP payments_notify_endpoints_disabled Endpoints disabled after "
-        "failing for disable_after=.\n"
-        "# TYPE payments_notify_endpoints_disabled gauge\n"
-        "payments_notify_endpoints_disabled %uA\n",
+        "payments_notify_deliveries_total{outcome=\"refused\"} %uA\n",
         m->notify[NGX_HTTP_PAYMENTS_NOTIFY_DELIVERED],
         m->notify[NGX_HTTP_PAYMENTS_NOTIFY_RETRY],
         m->notify[NGX_HTTP_PAYMENTS_NOTIFY_FAILED],
-        m->notify[NGX_HTTP_PAYMENTS_NOTIFY_REFUSED],
-        m->notify_pending, m->notify_oldest, m->notify_failed,
-        m->notify_disabled);
+        m->notify[NGX_HTTP_PAYMENTS_NOTIFY_REFUSED]);
+
+    p = ngx_http_payments_metrics_gauges(p, last, m, shard, ns, sps,
+                                         NGX_HTTP_PAYMENTS_SG_NOTIFY_PENDING,
+                                         NGX_HTTP_PAYMENTS_SG_NOTIFY_DISABLED);
 
     ngx_http_payments_out(
         "# HELP payments_risk_decisions_total Risk verdicts recorded before "
@@ -627,6 +621,47 @@ ngx_http_payments_metrics_db(u_char *p, u_char *last,
         if (w->pid != 0) {
             ngx_http_payments_out("payments_db_pool_waiting{worker=\"%ui\"} "
                                   "%uA\n", i, w->waiting);
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * The gauges of each shard's background work, from..to: one series per
+ * shard with its name when there are several, else the block's own field.
+ * sps[i] NULL: the shard's slot went to another name, no series.
+ */
+
+static u_char *
+ngx_http_payments_metrics_gauges(u_char *p, u_char *last,
+    ngx_http_payments_metrics_t *m, ngx_http_payments_shard_t *shard,
+    ngx_uint_t ns, ngx_http_payments_shard_stats_t **sps, ngx_uint_t from,
+    ngx_uint_t to)
+{
+    ngx_uint_t  g, i;
+
+    for (g = from; g <= to && g < NGX_HTTP_PAYMENTS_SG__MAX; g++) {
+        ngx_http_payments_out("# HELP %s %s\n# TYPE %s gauge\n",
+                              ngx_http_payments_gauge_names[g][0],
+                              ngx_http_payments_gauge_names[g][1],
+                              ngx_http_payments_gauge_names[g][0]);
+
+        if (ns <= 1) {
+            ngx_http_payments_out("%s %uA\n",
+                ngx_http_payments_gauge_names[g][0],
+                *(ngx_atomic_t *) ((u_char *) m
+                                   + ngx_http_payments_shard_gauge_fields[g]));
+            continue;
+        }
+
+        for (i = 0; i < ns; i++) {
+            if (sps[i] != NULL) {
+                ngx_http_payments_out("%s{shard=\"%V\"} %uA\n",
+                                      ngx_http_payments_gauge_names[g][0],
+                                      &shard[i].name, sps[i]->gauges[g]);
+            }
         }
     }
 

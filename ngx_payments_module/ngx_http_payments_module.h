@@ -702,7 +702,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _cancel.c            -> _breaker.c _curl.c _pg.c _psp_call.c _psp_conf.c
  *   _cancel.c            -> _read.c _response.c _util.c
  *   _curl.c              -> -
- *   _housekeeping.c      -> _pg.c _util.c
+ *   _housekeeping.c      -> _metrics.c _pg.c _util.c
  *   _keys_conf.c         -> _util.c
  *   _limit.c             -> _limit_redis.c _limit_redis_conf.c _limit_vars.c
  *   _limit.c             -> _limit_zone.c
@@ -733,7 +733,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _money.c             -> _util.c
  *   _money_call.c        -> _breaker.c _curl.c _pg.c _psp_call.c _response.c
  *   _money_call.c        -> _util.c
- *   _notify.c            -> _curl.c _pg.c _util.c
+ *   _notify.c            -> _curl.c _metrics.c _pg.c _util.c
  *   _notify_api.c        -> _pg.c _response.c _util.c
  *   _notify_conf.c       -> _util.c
  *   _pg.c                -> _pg_health.c _pg_prepare.c
@@ -766,17 +766,17 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _router.c            -> _review.c _util.c _webhook.c
  *   _shard.c             -> _pg.c _response.c _util.c
  *   _shard_conf.c        -> _util.c
- *   _sweeper.c           -> _curl.c _risk_after.c _sweeper_alerts.c
+ *   _sweeper.c           -> _curl.c _metrics.c _risk_after.c _sweeper_alerts.c
  *   _sweeper.c           -> _sweeper_detach.c _sweeper_inbox.c
  *   _sweeper.c           -> _sweeper_lookups.c _sweeper_round.c _util.c
  *   _sweeper_alerts.c    -> _metrics.c _sweeper_round.c _util.c
  *   _sweeper_conf.c      -> _util.c
- *   _sweeper_detach.c    -> _breaker.c _curl.c _psp_call.c _psp_conf.c
- *   _sweeper_detach.c    -> _sweeper_round.c _util.c
+ *   _sweeper_detach.c    -> _breaker.c _curl.c _metrics.c _psp_call.c
+ *   _sweeper_detach.c    -> _psp_conf.c _sweeper_round.c _util.c
  *   _sweeper_inbox.c     -> _metrics.c _psp_conf.c _sweeper_round.c _util.c
  *   _sweeper_lookups.c   -> _breaker.c _curl.c _metrics.c _psp_call.c
  *   _sweeper_lookups.c   -> _psp_conf.c _sweeper_round.c _util.c
- *   _sweeper_round.c     -> _curl.c _pg.c
+ *   _sweeper_round.c     -> _curl.c _metrics.c _pg.c
  *   _tls_guard.c         -> _metrics_guard.c _util.c
  *   _util.c              -> -
  *   _webhook.c           -> _limit_failures.c _metrics.c _pg.c _psp_conf.c
@@ -860,6 +860,9 @@ void ngx_http_payments_hold(ngx_event_t *ev, ngx_log_t *log, ngx_msec_t ms);
  * ev->data's fd as it adds a timer (ngx_event_ident), as its cache
  * manager's dumb connection does */
 void ngx_http_payments_timer_data(ngx_event_t *ev);
+/* whether shard s's background work (sweeper, housekeeping, directory
+ * poll) is this worker's: shard s runs in worker s mod worker_processes */
+ngx_uint_t ngx_http_payments_shard_mine(ngx_cycle_t *cycle, ngx_uint_t s);
 void ngx_http_payments_unhold(void *data);
 /* the gateway's name.  make: the master's random instance id, once
  * (NGX_ERROR: no randomness); owner: "hostname:master pid:instance id",
@@ -1190,7 +1193,7 @@ char *ngx_http_payments_sweeper_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_payments_sweeper_merge(ngx_conf_t *cf,
     ngx_http_payments_main_conf_t *pmcf);
 
-/* _sweeper.c: worker 0's sweeping timer */
+/* _sweeper.c: each shard's sweeping timer, in the shard's worker */
 ngx_int_t ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);
 void ngx_http_payments_sweeper_exit(ngx_cycle_t *cycle);
@@ -1210,8 +1213,9 @@ ngx_int_t ngx_http_payments_notify_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf);
 void ngx_http_payments_notify_exit(ngx_cycle_t *cycle);
 
-/* Worker 0's timers (_housekeeping.c): keys purged and the EXECUTING gauges
- * read once a minute, wallet credits folded every second. */
+/* Each shard's timers, in the shard's worker (_housekeeping.c): keys
+ * purged and the EXECUTING gauges read once a minute, wallet credits folded
+ * every second. */
 void ngx_http_payments_housekeeping_init(ngx_cycle_t *cycle);
 /* _notify_api.c: GET /v1/notifications, POST /v1/notifications/{id}/replay */
 void ngx_http_payments_list_notifications(ngx_http_payments_ctx_t *ctx);

@@ -29,12 +29,19 @@
  * never a secret, a signature, a URL's query or a body.  A failed attempt
  * is a warning: a receiver that fails is the merchant's to hear about.
  *
- * The gauges of /metrics (worker 0, pay_notify_stats) are read by every
- * gateway with a database, delivering or not: the backlog is the
- * database's, and a gateway that does not deliver is the one most likely
- * to be asked about it.  Worker 0 of a delivering gateway also notes its
- * host in notify_deliverers about once a minute (pay_notify_heartbeat), so
- * that the tools can tell when no gateway delivers.
+ * The gauges of /metrics (pay_notify_stats) are read by every gateway
+ * with a database, delivering or not: the backlog is the database's, and a
+ * gateway that does not deliver is the one most likely to be asked about
+ * it.  The shard's worker of a delivering gateway also notes its host in
+ * notify_deliverers about once a minute (pay_notify_heartbeat), so that
+ * the tools can tell when no gateway delivers.
+ *
+ * Each shard has its own notifier in every worker (claims, deliveries in
+ * flight up to batch=, their records): every query of it goes to its
+ * shard only, so a shard that is down fails its own claims at once (its
+ * pool refuses them) and the other shards' notifiers go on.  The gauges
+ * and the heartbeat of shard i are read and sent by worker i mod
+ * worker_processes (worker 0 for payments_database).
  */
 
 
@@ -80,9 +87,14 @@ typedef struct {
 
 struct ngx_http_payments_notifier_s {
     ngx_event_t                         timer;      /* the next claim */
-    ngx_event_t                         stats;      /* worker 0: gauges */
+    ngx_event_t                         stats;      /* the shard's worker:
+                                                       gauges */
     ngx_log_t                          *log;
     ngx_http_payments_main_conf_t      *pmcf;
+    ngx_uint_t                          shard;      /* in pmcf->shards:
+                                                       every query's */
+    ngx_http_payments_shard_t          *shard_conf; /* its gauges' (NULL:
+                                                       one shard) */
     ngx_http_payments_notify_conf_t    *conf;
 
     ngx_http_payments_pg_query_t        claim;
@@ -140,23 +152,64 @@ static size_t ngx_http_payments_notify_discard(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 
 
-/* the worker's, set up in init_process: gone with the process */
-static ngx_http_payments_notifier_t  ngx_http_payments_notifier;
+/* the worker's, one per shard (pmcf->shards' order), set up in
+ * init_process: gone with the process */
+static ngx_http_payments_notifier_t  *ngx_http_payments_notifiers;
+static ngx_uint_t                     ngx_http_payments_nnotifiers;
+
+
+static ngx_int_t ngx_http_payments_notify_init_shard(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf, ngx_http_payments_notifier_t *nt,
+    ngx_uint_t shard);
 
 
 ngx_int_t
 ngx_http_payments_notify_init(ngx_cycle_t *cycle,
     ngx_http_payments_main_conf_t *pmcf)
 {
-    u_char                        *p;
-    ngx_http_payments_notifier_t  *nt = &ngx_http_payments_notifier;
+    ngx_uint_t  i;
 
-    ngx_memzero(nt, sizeof(ngx_http_payments_notifier_t));
+    ngx_http_payments_notifiers = NULL;
+    ngx_http_payments_nnotifiers = 0;
 
     if (pmcf->shards == NULL || pmcf->shards->nelts == 0) {
         return NGX_OK;
     }
 
+    ngx_http_payments_notifiers = ngx_pcalloc(cycle->pool,
+                                      pmcf->shards->nelts
+                                      * sizeof(ngx_http_payments_notifier_t));
+    if (ngx_http_payments_notifiers == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_payments_nnotifiers = pmcf->shards->nelts;
+
+    for (i = 0; i < pmcf->shards->nelts; i++) {
+        if (ngx_http_payments_notify_init_shard(cycle, pmcf,
+                                            &ngx_http_payments_notifiers[i], i)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_payments_notify_init_shard(ngx_cycle_t *cycle,
+    ngx_http_payments_main_conf_t *pmcf, ngx_http_payments_notifier_t *nt,
+    ngx_uint_t shard)
+{
+    u_char                     *p;
+    ngx_http_payments_shard_t  *sh;
+
+    sh = pmcf->shards->elts;
+
+    nt->shard = shard;
+    nt->shard_conf = pmcf->shards->nelts > 1 ? &sh[shard] : NULL;
     nt->pmcf = pmcf;
     nt->conf = &pmcf->notify;
     nt->log = cycle->log;
@@ -167,7 +220,7 @@ ngx_http_payments_notify_init(ngx_cycle_t *cycle,
      * its default when payments_notify is off) */
     nt->stats_every = ngx_max(1000, ngx_min(10000, 5 * nt->conf->interval));
 
-    if (ngx_worker == 0) {
+    if (ngx_http_payments_shard_mine(cycle, shard)) {
         p = ngx_cpymem(nt->host, cycle->hostname.data,
                        ngx_min(cycle->hostname.len, NGX_MAXHOSTNAMELEN));
         *p = '\0';
@@ -219,37 +272,43 @@ ngx_http_payments_notify_init(ngx_cycle_t *cycle,
 void
 ngx_http_payments_notify_exit(ngx_cycle_t *cycle)
 {
+    ngx_uint_t                     i;
     ngx_queue_t                   *qu;
     ngx_http_payments_delivery_t  *d;
-    ngx_http_payments_notifier_t  *nt = &ngx_http_payments_notifier;
+    ngx_http_payments_notifier_t  *nt;
 
-    if (nt->pmcf == NULL) {
-        return;
+    for (i = 0; i < ngx_http_payments_nnotifiers; i++) {
+        nt = &ngx_http_payments_notifiers[i];
+
+        if (nt->pmcf == NULL) {
+            continue;
+        }
+
+        if (nt->timer.timer_set) {
+            ngx_del_timer(&nt->timer);
+        }
+
+        if (nt->stats.timer_set) {
+            ngx_del_timer(&nt->stats);
+        }
+
+        /* what is still in flight here (a fast stop, or
+         * worker_shutdown_timeout passed): the rows come back to a claim
+         * when their leases end */
+        while (!ngx_queue_empty(&nt->deliveries)) {
+            qu = ngx_queue_head(&nt->deliveries);
+            ngx_queue_remove(qu);
+            d = ngx_queue_data(qu, ngx_http_payments_delivery_t, queue);
+
+            ngx_http_payments_unhold(&d->hold);
+
+            ngx_http_payments_fetch_cancel(&d->fetch);
+            ngx_destroy_pool(d->pool);
+        }
+
+        nt->inflight = 0;
+        nt->pmcf = NULL;
     }
-
-    if (nt->timer.timer_set) {
-        ngx_del_timer(&nt->timer);
-    }
-
-    if (nt->stats.timer_set) {
-        ngx_del_timer(&nt->stats);
-    }
-
-    /* what is still in flight here (a fast stop, or worker_shutdown_timeout
-     * passed): the rows come back to a claim when their leases end */
-    while (!ngx_queue_empty(&nt->deliveries)) {
-        qu = ngx_queue_head(&nt->deliveries);
-        ngx_queue_remove(qu);
-        d = ngx_queue_data(qu, ngx_http_payments_delivery_t, queue);
-
-        ngx_http_payments_unhold(&d->hold);
-
-        ngx_http_payments_fetch_cancel(&d->fetch);
-        ngx_destroy_pool(d->pool);
-    }
-
-    nt->inflight = 0;
-    nt->pmcf = NULL;
 }
 
 
@@ -286,6 +345,7 @@ ngx_http_payments_notify_round(ngx_event_t *ev)
     nt->claim.handler = ngx_http_payments_notify_claimed;
     nt->claim.data = nt;
     nt->claim.log = nt->log;
+    nt->claim.shard = nt->shard;
 
     if (ngx_http_payments_pg_send(&nt->claim) != NGX_OK) {
         /* the store is down: the rows wait in it */
@@ -762,6 +822,7 @@ ngx_http_payments_notify_record(ngx_http_payments_delivery_t *d,
     d->query.handler = ngx_http_payments_notify_recorded;
     d->query.data = d;
     d->query.log = nt->log;
+    d->query.shard = nt->shard;         /* the shard it was claimed from */
 
     if ((status && d->params[4] == NULL) || (retry >= 0 && d->params[6] == NULL)
         || ngx_http_payments_pg_send(&d->query) != NGX_OK)
@@ -840,7 +901,7 @@ ngx_http_payments_notify_done(ngx_http_payments_delivery_t *d)
 }
 
 
-/* worker 0: the gauges of /metrics, from the database */
+/* the shard's worker: the gauges of /metrics, from the shard */
 
 static void
 ngx_http_payments_notify_stats(ngx_event_t *ev)
@@ -862,6 +923,7 @@ ngx_http_payments_notify_stats(ngx_event_t *ev)
     nt->stats_query.handler = ngx_http_payments_notify_counted;
     nt->stats_query.data = nt;
     nt->stats_query.log = nt->log;
+    nt->stats_query.shard = nt->shard;
     nt->stats_query.background = 1;
 
     if (ngx_http_payments_pg_send(&nt->stats_query) != NGX_OK) {
@@ -896,15 +958,14 @@ ngx_http_payments_notify_counted(ngx_http_payments_pg_query_t *q,
                                   PQgetlength(res, 0, i));
         }
 
-        if (ngx_http_payments_metrics
-            && v[0] != NGX_ERROR && v[1] != NGX_ERROR && v[2] != NGX_ERROR
+        if (v[0] != NGX_ERROR && v[1] != NGX_ERROR && v[2] != NGX_ERROR
             && v[3] != NGX_ERROR)
         {
-            ngx_http_payments_metrics->notify_pending = (ngx_atomic_uint_t) v[0];
-            ngx_http_payments_metrics->notify_oldest = (ngx_atomic_uint_t) v[1];
-            ngx_http_payments_metrics->notify_failed = (ngx_atomic_uint_t) v[2];
-            ngx_http_payments_metrics->notify_disabled =
-                                                    (ngx_atomic_uint_t) v[3];
+            for (i = 0; i < 4; i++) {
+                ngx_http_payments_metrics_gauge(nt->shard_conf,
+                                          NGX_HTTP_PAYMENTS_SG_NOTIFY_PENDING
+                                          + i, (ngx_atomic_uint_t) v[i]);
+            }
         }
 
     } else if (res) {
@@ -927,8 +988,9 @@ ngx_http_payments_notify_counted(ngx_http_payments_pg_query_t *q,
 }
 
 
-/* worker 0 of a delivering gateway: "this host delivers", about once a
- * minute; a failure is tried again at the next round of the gauges */
+/* the shard's worker of a delivering gateway: "this host delivers", about
+ * once a minute; a failure is tried again at the next round of the
+ * gauges */
 
 static void
 ngx_http_payments_notify_beat(ngx_http_payments_notifier_t *nt)
@@ -941,6 +1003,7 @@ ngx_http_payments_notify_beat(ngx_http_payments_notifier_t *nt)
     nt->beat_query.handler = ngx_http_payments_notify_beaten;
     nt->beat_query.data = nt;
     nt->beat_query.log = nt->log;
+    nt->beat_query.shard = nt->shard;
     nt->beat_query.background = 1;
 
     if (ngx_http_payments_pg_send(&nt->beat_query) == NGX_OK) {

@@ -5,9 +5,11 @@
  * The stuck-checkout sweeper.  A checkout whose PSP never sends the
  * webhook would stay EXECUTING for good; the sweeper asks the PSP.
  *
- * It runs from a timer in worker 0 only, and only while this gateway holds
- * the database's sweeper lease (pay_sweeper_lease), so one worker of one
- * gateway sweeps however many gateways share the database.  A round:
+ * It runs from a timer, one sweeper per shard in the shard's worker (shard
+ * i in worker i mod worker_processes; worker 0 for payments_database), and
+ * only while this gateway holds that shard's sweeper lease
+ * (pay_sweeper_lease), so one worker of one gateway sweeps each shard
+ * however many gateways share it.  A round:
  *
  *   pay_sweeper_lease   take or renew the lease (owner: host, master pid
  *                       and the master's random instance id, so a
@@ -30,7 +32,9 @@
  *                       reviews past their deadline;
  *   then the paid checkouts asked again (_risk_after.c);
  *   then the event inbox: its pending events applied again, those never
- *                       matched alerted (_sweeper_inbox.c).
+ *                       matched alerted, and on the home shard of several
+ *                       those another shard owns forwarded there
+ *                       (_sweeper_inbox.c).
  *
  * This file is the round's driver: the timer, the lease, and the steps in
  * order (ngx_http_payments_sweep_steps); the look-ups are
@@ -88,8 +92,10 @@ static const ngx_http_payments_sweep_step_t  ngx_http_payments_sweep_steps[] = {
 };
 
 
-/* worker 0's, set up in init_process: gone with the process */
-static ngx_http_payments_sweeper_t  ngx_http_payments_sweeper;
+/* one per shard (pmcf->shards' order), set up in init_process in the
+ * shard's worker only (sw->pmcf NULL elsewhere): gone with the process */
+static ngx_http_payments_sweeper_t  *ngx_http_payments_sweepers;
+static ngx_uint_t                    ngx_http_payments_nsweepers;
 
 ngx_int_t
 ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
@@ -97,15 +103,26 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
 {
     size_t                        len;
     u_char                       *p;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, s;
     ngx_http_payments_psp_t      *psp;
-    ngx_http_payments_sweeper_t  *sw = &ngx_http_payments_sweeper;
+    ngx_http_payments_shard_t    *shard;
+    ngx_http_payments_sweeper_t  *sw, *first;
 
-    if (!pmcf->sweeper.enable || ngx_worker != 0) {
+    ngx_http_payments_sweepers = NULL;
+    ngx_http_payments_nsweepers = 0;
+
+    if (!pmcf->sweeper.enable || pmcf->shards->nelts == 0) {
         return NGX_OK;
     }
 
-    ngx_memzero(sw, sizeof(ngx_http_payments_sweeper_t));
+    first = ngx_pcalloc(cycle->pool, pmcf->shards->nelts
+                                     * sizeof(ngx_http_payments_sweeper_t));
+    if (first == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* what every shard's sweeper shares is made in the first one */
+    sw = first;
 
     /* the PSPs it can ask, as a text[] literal: their names are
      * [a-z0-9_-] (payments_psp), nothing to quote */
@@ -205,25 +222,54 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     *p++ = '}';
     *p = '\0';
 
-    sw->pmcf = pmcf;
-    sw->log = cycle->log;
-
-    /* the master's: the reload's new worker 0 holds the same lease */
+    /* the master's: the reload's new worker holds the same lease */
     (void) ngx_http_payments_instance_owner(cycle, (u_char *) sw->owner,
                                            sizeof(sw->owner));
 
-    sw->timer.handler = ngx_http_payments_sweep_round;
-    sw->timer.data = sw;
-    sw->timer.log = cycle->log;
-    sw->timer.cancelable = 1;
+    ngx_http_payments_sweepers = first;
+    ngx_http_payments_nsweepers = pmcf->shards->nelts;
+    shard = pmcf->shards->elts;
 
-    /* the look-ups' posted steps (_sweeper_lookups.c sets the handler) */
-    sw->next.data = sw;
-    sw->next.log = cycle->log;
+    /*
+     * Shard s's sweeper runs in worker s mod worker_processes (its
+     * directory poll's and housekeeping's too): each holds its own shard's
+     * lease (the sweeper_lease row lives in each shard) and sweeps it
+     * alone.  One shard (payments_database): worker 0, as ever.
+     */
+    for (s = 0; s < pmcf->shards->nelts; s++) {
+        if (!ngx_http_payments_shard_mine(cycle, s)) {
+            continue;
+        }
 
-    sw->resume = ngx_http_payments_sweep_resume;
+        sw = &first[s];
 
-    ngx_add_timer(&sw->timer, NGX_HTTP_PAYMENTS_SWEEP_FIRST);
+        if (sw != first) {
+            sw->psps = first->psps;
+            sw->payment_psps = first->payment_psps;
+            sw->open_psps = first->open_psps;
+            sw->windows = first->windows;
+            ngx_memcpy(sw->owner, first->owner, sizeof(sw->owner));
+        }
+
+        sw->pmcf = pmcf;
+        sw->log = cycle->log;
+        sw->shard = s;
+        sw->shard_conf = pmcf->shards->nelts > 1 ? &shard[s] : NULL;
+
+        sw->timer.handler = ngx_http_payments_sweep_round;
+        sw->timer.data = sw;
+        sw->timer.log = cycle->log;
+        sw->timer.cancelable = 1;
+
+        /* the look-ups' posted steps (_sweeper_lookups.c sets the
+         * handler) */
+        sw->next.data = sw;
+        sw->next.log = cycle->log;
+
+        sw->resume = ngx_http_payments_sweep_resume;
+
+        ngx_add_timer(&sw->timer, NGX_HTTP_PAYMENTS_SWEEP_FIRST);
+    }
 
     return NGX_OK;
 }
@@ -232,29 +278,34 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
 void
 ngx_http_payments_sweeper_exit(ngx_cycle_t *cycle)
 {
-    ngx_http_payments_sweeper_t  *sw = &ngx_http_payments_sweeper;
+    ngx_uint_t                    s;
+    ngx_http_payments_sweeper_t  *sw;
 
-    if (sw->pmcf == NULL) {
-        return;
-    }
+    for (s = 0; s < ngx_http_payments_nsweepers; s++) {
+        sw = &ngx_http_payments_sweepers[s];
 
-    if (sw->timer.timer_set) {
-        ngx_del_timer(&sw->timer);
-    }
+        if (sw->pmcf == NULL) {
+            continue;
+        }
 
-    if (sw->next.posted) {
-        ngx_delete_posted_event(&sw->next);
-    }
+        if (sw->timer.timer_set) {
+            ngx_del_timer(&sw->timer);
+        }
 
-    ngx_http_payments_fetch_cancel(&sw->fetch);
+        if (sw->next.posted) {
+            ngx_delete_posted_event(&sw->next);
+        }
 
-    if (sw->pool) {
-        ngx_destroy_pool(sw->pool);
-        sw->pool = NULL;
-    }
+        ngx_http_payments_fetch_cancel(&sw->fetch);
 
-    if (ngx_http_payments_metrics) {
-        ngx_http_payments_metrics->sweeper_leader = 0;
+        if (sw->pool) {
+            ngx_destroy_pool(sw->pool);
+            sw->pool = NULL;
+        }
+
+        ngx_http_payments_metrics_gauge(sw->shard_conf,
+                                        NGX_HTTP_PAYMENTS_SG_SWEEPER_LEADER,
+                                        0);
     }
 }
 
@@ -321,7 +372,16 @@ ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q, PGresult *res)
 
     leader = (PQgetvalue(res, 0, 0)[0] == 't');
 
-    if (leader != sw->leader) {
+    if (leader != sw->leader && sw->shard_conf != NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, sw->log, 0,
+                      leader ? "payments: sweeper: this gateway took the "
+                               "sweeper lease of shard \"%V\" as \"%s\""
+                             : "payments: sweeper: this gateway no longer "
+                               "holds the sweeper lease of shard \"%V\" "
+                               "(\"%s\")",
+                      &sw->shard_conf->name, sw->owner);
+
+    } else if (leader != sw->leader) {
         ngx_log_error(NGX_LOG_NOTICE, sw->log, 0,
                       leader ? "payments: sweeper: this gateway took the "
                                "sweeper lease as \"%s\""
@@ -333,9 +393,9 @@ ngx_http_payments_sweep_leased(ngx_http_payments_pg_query_t *q, PGresult *res)
     sw->leader = leader;
     sw->leased_at = ngx_current_msec;
 
-    if (ngx_http_payments_metrics) {
-        ngx_http_payments_metrics->sweeper_leader = sw->leader;
-    }
+    ngx_http_payments_metrics_gauge(sw->shard_conf,
+                                    NGX_HTTP_PAYMENTS_SG_SWEEPER_LEADER,
+                                    sw->leader);
 
     if (!sw->leader) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, sw->log, 0,

@@ -9,11 +9,14 @@
  * near or past their end, risk reviews past their deadline); _risk_after.c
  * asks the risk provider again about the checkouts paid since (payments_risk
  * after_payment=on); _sweeper_inbox.c applies the events the inbox keeps
- * pending and alerts those never matched.  Every step reports back through
+ * pending, alerts those never matched and, on the home shard of several,
+ * forwards those another shard owns.  Every step reports back through
  * ngx_http_payments_sweep_step_done; _sweeper_detach.c sends again the
  * saved methods' detaches their PSP has not confirmed.  What they all use
  * is _sweeper_round.c,
- * below them.  One round at a time, in worker 0.
+ * below them.  One sweeper per shard, in the shard's worker (shard i in
+ * worker i mod worker_processes), one round at a time, each against its
+ * own shard only.
  */
 
 
@@ -86,6 +89,10 @@ struct ngx_http_payments_sweeper_s {
     ngx_event_t                         next;       /* posted: the next step */
     ngx_log_t                          *log;
     ngx_http_payments_main_conf_t      *pmcf;
+    ngx_uint_t                          shard;      /* in pmcf->shards:
+                                                       every query's */
+    ngx_http_payments_shard_t          *shard_conf; /* its gauges' (NULL:
+                                                       one shard) */
     ngx_pool_t                         *pool;       /* the round's */
 
     ngx_http_payments_sweep_state_e     state;
@@ -104,7 +111,7 @@ struct ngx_http_payments_sweeper_s {
     /* two queries: a handler may not reuse the one it was called for */
     ngx_http_payments_pg_query_t        queries[2];
     ngx_uint_t                          nquery;
-    const char                         *params[10];
+    const char                         *params[14];
     ngx_http_payments_fetch_t           fetch;
 
     /* the risk check after the payment (_risk_after.c) */
@@ -136,6 +143,17 @@ struct ngx_http_payments_sweeper_s {
     ngx_uint_t                          detach_current;
     const char                         *detach_why;
 
+    /* the home shard's events kept for want of an owner
+     * (_sweeper_inbox.c): rows of NGX_HTTP_PAYMENTS_HOMELESS_FIELDS
+     * values, forwarded one at a time */
+    ngx_array_t                        *homeless;
+    ngx_uint_t                          homeless_current;
+    ngx_uint_t                          locate_shard;   /* asked now */
+    ngx_uint_t                          owner_shard;    /* the shard that
+                                                           said "mine" */
+    ngx_uint_t                          owners;
+    ngx_uint_t                          unanswered;
+
     ngx_uint_t                          step;       /* the driver's next */
     ngx_http_payments_sweep_step_pt     resume;     /* the driver: the next
                                                        step, or the end */
@@ -147,6 +165,11 @@ struct ngx_http_payments_sweeper_s {
  * values */
 ngx_int_t ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
     const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler);
+/* the same query sent to another shard than the sweeper's own (the home
+ * shard's forwarding asks the others) */
+ngx_int_t ngx_http_payments_sweep_query_on(ngx_http_payments_sweeper_t *sw,
+    ngx_uint_t shard, const char *sql, int nparams,
+    ngx_http_payments_pg_handler_pt handler);
 /* a query's answer: NGX_OK with rows to read, else logged */
 ngx_int_t ngx_http_payments_sweep_ok(ngx_http_payments_sweeper_t *sw,
     PGresult *res, const char *function);

@@ -68,14 +68,14 @@ ngx_http_payments_sweep_overdue_read(ngx_http_payments_pg_query_t *q,
     if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_overdue") == NGX_OK
         && (n = PQntuples(res)) > 0)
     {
-        if (ngx_http_payments_metrics) {
-            ngx_http_payments_metrics->sweeper_unresolved =
-                (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 5),
-                                              PQgetlength(res, 0, 5));
-            ngx_http_payments_metrics->sweeper_unresolved_oldest =
-                (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 6),
-                                              PQgetlength(res, 0, 6));
-        }
+        ngx_http_payments_metrics_gauge(sw->shard_conf,
+            NGX_HTTP_PAYMENTS_SG_UNRESOLVED,
+            (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 5),
+                                          PQgetlength(res, 0, 5)));
+        ngx_http_payments_metrics_gauge(sw->shard_conf,
+            NGX_HTTP_PAYMENTS_SG_UNRESOLVED_OLDEST,
+            (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 6),
+                                          PQgetlength(res, 0, 6)));
 
         for (i = 0; i < n; i++) {
             if (PQgetisnull(res, i, 0)) {
@@ -139,11 +139,10 @@ ngx_http_payments_sweep_holds_read(ngx_http_payments_pg_query_t *q,
     if (ngx_http_payments_sweep_ok(sw, res, "pay_holds_sweep") == NGX_OK
         && (n = PQntuples(res)) > 0)
     {
-        if (ngx_http_payments_metrics) {
-            ngx_http_payments_metrics->holds_expiring =
-                (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 5),
-                                              PQgetlength(res, 0, 5));
-        }
+        ngx_http_payments_metrics_gauge(sw->shard_conf,
+            NGX_HTTP_PAYMENTS_SG_HOLDS_EXPIRING,
+            (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 5),
+                                          PQgetlength(res, 0, 5)));
 
         for (i = 0; i < n; i++) {
             if (PQgetisnull(res, i, 0)) {

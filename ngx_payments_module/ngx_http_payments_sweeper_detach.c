@@ -101,10 +101,11 @@ ngx_http_payments_sweep_detaches_read(ngx_http_payments_pg_query_t *q,
 
     n = PQntuples(res);
 
-    if (n > 0 && ngx_http_payments_metrics) {
-        ngx_http_payments_metrics->detaches_unconfirmed =
+    if (n > 0) {
+        ngx_http_payments_metrics_gauge(sw->shard_conf,
+            NGX_HTTP_PAYMENTS_SG_DETACHES_UNCONFIRMED,
             (ngx_atomic_uint_t) ngx_atoof((u_char *) PQgetvalue(res, 0, 7),
-                                          PQgetlength(res, 0, 7));
+                                          PQgetlength(res, 0, 7)));
     }
 
     sw->detaches = ngx_array_create(sw->pool, n ? n : 1,

@@ -14,7 +14,21 @@
  *                         applied once what it refers to is committed, or
  *                         found unmatched once pending for unmatched=: a
  *                         log line at alert, once, and the /metrics
- *                         counter.
+ *                         counter;
+ *   pay_inbox_homeless    with several shards, on the home shard only:
+ *                         the events it keeps pending for want of an
+ *                         owner (a nonce whose merchant lives elsewhere,
+ *                         an event that named none), each located again
+ *                         on every other shard (its nonce's merchant,
+ *                         pay_merchant_here, or pay_event_locate, one
+ *                         shard after the other: background work, no
+ *                         request waits), kept and applied on the one
+ *                         that owns it (pay_event_keep with the kept
+ *                         bytes, headers and key id) and then marked
+ *                         forwarded here (pay_inbox_forwarded).  Only the
+ *                         owner ever applies it; no owner yet, several,
+ *                         or a shard that did not answer: it waits here
+ *                         for a later round (retry=).
  *
  * A timer rather than the referenced object's commit: a checkout, refund,
  * capture, dispute or pay-out is committed on many paths (registration,
@@ -40,6 +54,29 @@ static void ngx_http_payments_sweep_inbox_dropped(
     ngx_http_payments_pg_query_t *q, PGresult *res);
 static void ngx_http_payments_sweep_inbox_read(
     ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_sweep_homeless(ngx_http_payments_sweeper_t *sw);
+static void ngx_http_payments_sweep_homeless_read(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_sweep_forward_next(
+    ngx_http_payments_sweeper_t *sw);
+static void ngx_http_payments_sweep_forward_locate(
+    ngx_http_payments_sweeper_t *sw);
+static void ngx_http_payments_sweep_forward_located(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_sweep_forward_kept(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_sweep_forward_marked(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+
+
+/* pay_inbox_homeless's columns, pay_event_keep's parameters in order */
+#define NGX_HTTP_PAYMENTS_HOMELESS_FIELDS  14
+
+typedef struct {
+    char                           *f[NGX_HTTP_PAYMENTS_HOMELESS_FIELDS];
+    char                            merchant[PAY_MERCHANT_ID_MAX + 1];
+                                                /* its nonce's, or "" */
+} ngx_http_payments_homeless_t;
 
 
 void
@@ -173,5 +210,271 @@ ngx_http_payments_sweep_inbox_read(ngx_http_payments_pg_query_t *q,
         }
     }
 
-    ngx_http_payments_sweep_step_done(sw);
+    ngx_http_payments_sweep_homeless(sw);
+}
+
+
+/* the home shard, with several shards: its events without an owner */
+
+static void
+ngx_http_payments_sweep_homeless(ngx_http_payments_sweeper_t *sw)
+{
+    ngx_http_payments_shard_t  *shard;
+
+    shard = sw->pmcf->shards->elts;
+
+    if (sw->shard_conf == NULL || !shard[sw->shard].home) {
+        ngx_http_payments_sweep_step_done(sw);
+        return;
+    }
+
+    sw->params[0] = ngx_http_payments_num(sw->pool,
+                                          sw->pmcf->sweeper.unmatched);
+    sw->params[1] = ngx_http_payments_num(sw->pool, sw->pmcf->sweeper.retry);
+    sw->params[2] = NGX_HTTP_PAYMENTS_INBOX_BATCH;
+
+    if (sw->params[0] == NULL || sw->params[1] == NULL
+        || ngx_http_payments_sweep_query(sw,
+                                         "SELECT psp, event_id, kind, type, "
+                                         "token, reference, amount, "
+                                         "currency, payment_ref, "
+                                         "object_ref, tokens, body, "
+                                         "headers, key_id "
+                                         "FROM pay_inbox_homeless($1, $2, "
+                                         "$3)",
+                                         3,
+                                         ngx_http_payments_sweep_homeless_read)
+           != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_homeless_read(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    int                            i, n, k;
+    ngx_http_payments_homeless_t  *h;
+    ngx_http_payments_sweeper_t   *sw = q->data;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_inbox_homeless") != NGX_OK
+        || PQnfields(res) != NGX_HTTP_PAYMENTS_HOMELESS_FIELDS
+        || (n = PQntuples(res)) == 0)
+    {
+        ngx_http_payments_sweep_step_done(sw);
+        return;
+    }
+
+    sw->homeless = ngx_array_create(sw->pool, n,
+                                    sizeof(ngx_http_payments_homeless_t));
+    if (sw->homeless == NULL) {
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        h = ngx_array_push(sw->homeless);
+        if (h == NULL) {
+            ngx_http_payments_sweep_end(sw);
+            return;
+        }
+
+        for (k = 0; k < NGX_HTTP_PAYMENTS_HOMELESS_FIELDS; k++) {
+            h->f[k] = NULL;
+
+            if (PQgetisnull(res, i, k)) {
+                continue;
+            }
+
+            h->f[k] = ngx_http_payments_strdup(sw->pool,
+                                               PQgetvalue(res, i, k));
+            if (h->f[k] == NULL) {
+                ngx_http_payments_sweep_end(sw);
+                return;
+            }
+        }
+
+        /* a nonce of a merchant on another shard: that shard owns it */
+        (void) pay_nonce_merchant(h->f[5] ? h->f[5] : "", h->merchant);
+    }
+
+    sw->homeless_current = 0;
+    ngx_http_payments_sweep_forward_next(sw);
+}
+
+
+/* the next event: located on every other shard, one after the other */
+
+static void
+ngx_http_payments_sweep_forward_next(ngx_http_payments_sweeper_t *sw)
+{
+    if (sw->homeless == NULL || sw->homeless_current >= sw->homeless->nelts)
+    {
+        sw->homeless = NULL;
+        ngx_http_payments_sweep_step_done(sw);
+        return;
+    }
+
+    sw->locate_shard = 0;
+    sw->owner_shard = NGX_HTTP_PAYMENTS_SHARD_NONE;
+    sw->owners = 0;
+    sw->unanswered = 0;
+
+    ngx_http_payments_sweep_forward_locate(sw);
+}
+
+
+static void
+ngx_http_payments_sweep_forward_locate(ngx_http_payments_sweeper_t *sw)
+{
+    ngx_uint_t                     level;
+    ngx_http_payments_shard_t     *shard;
+    ngx_http_payments_homeless_t  *h;
+
+    h = (ngx_http_payments_homeless_t *) sw->homeless->elts
+        + sw->homeless_current;
+    shard = sw->pmcf->shards->elts;
+
+    for ( ;; ) {
+        if (sw->locate_shard == sw->shard) {
+            sw->locate_shard++;
+            continue;
+        }
+
+        if (sw->locate_shard >= sw->pmcf->shards->nelts) {
+            break;
+        }
+
+        /* psp, token, tokens, payment_ref, object_ref; its nonce's
+         * merchant */
+        sw->params[0] = h->f[0];
+        sw->params[1] = h->f[4];
+        sw->params[2] = h->f[10];
+        sw->params[3] = h->f[8];
+        sw->params[4] = h->f[9];
+        sw->params[5] = h->merchant[0] ? h->merchant : NULL;
+
+        if (ngx_http_payments_sweep_query_on(sw, sw->locate_shard,
+                "SELECT merchant_id FROM pay_event_locate($1, $2, $3, $4, "
+                "$5) UNION ALL SELECT $6::text WHERE pay_merchant_here($6) "
+                "IS NOT NULL", 6, ngx_http_payments_sweep_forward_located)
+            == NGX_OK)
+        {
+            return;
+        }
+
+        /* that shard is down: it may be the owner, the event waits */
+        sw->unanswered++;
+        sw->locate_shard++;
+    }
+
+    if (sw->owners != 1 || sw->unanswered) {
+        level = (sw->owners > 1) ? NGX_LOG_ALERT : NGX_LOG_INFO;
+
+        ngx_log_error(level, sw->log, 0,
+                      "payments: sweeper: kept event \"%s\" of psp \"%s\" "
+                      "not forwarded: %ui shard(s) own it, %ui did not "
+                      "answer; it waits on shard \"%V\"",
+                      h->f[1], h->f[0], sw->owners, sw->unanswered,
+                      &shard[sw->shard].name);
+
+        sw->homeless_current++;
+        ngx_http_payments_sweep_forward_next(sw);
+        return;
+    }
+
+    /* pay_event_keep on the owner: the event kept and applied there */
+    ngx_memcpy(sw->params, h->f, sizeof(h->f));
+
+    if (ngx_http_payments_sweep_query_on(sw, sw->owner_shard,
+            "SELECT outcome, merchant_id, checkout_id, state "
+            "FROM pay_event_keep($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+            "$11, $12, $13, $14)", 14, ngx_http_payments_sweep_forward_kept)
+        != NGX_OK)
+    {
+        sw->homeless_current++;
+        ngx_http_payments_sweep_forward_next(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_forward_located(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_sweeper_t  *sw = q->data;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_event_locate") != NGX_OK) {
+        sw->unanswered++;
+
+    } else if (PQntuples(res) > 0) {
+        sw->owners++;
+        sw->owner_shard = sw->locate_shard;
+    }
+
+    sw->locate_shard++;
+    ngx_http_payments_sweep_forward_locate(sw);
+}
+
+
+static void
+ngx_http_payments_sweep_forward_kept(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_shard_t     *shard;
+    ngx_http_payments_homeless_t  *h;
+    ngx_http_payments_sweeper_t   *sw = q->data;
+
+    h = (ngx_http_payments_homeless_t *) sw->homeless->elts
+        + sw->homeless_current;
+    shard = sw->pmcf->shards->elts;
+
+    if (ngx_http_payments_sweep_ok(sw, res, "pay_event_keep") != NGX_OK
+        || PQntuples(res) != 1)
+    {
+        /* not kept there (or not known to be): it waits here */
+        sw->homeless_current++;
+        ngx_http_payments_sweep_forward_next(sw);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, sw->log, 0,
+                  "payments: sweeper: kept event \"%s\" of psp \"%s\" "
+                  "forwarded to shard \"%V\": %s, %s",
+                  h->f[1], h->f[0], &shard[sw->owner_shard].name,
+                  PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 3));
+
+    /* then marked forwarded here: a later round never sends it again */
+    sw->params[0] = h->f[0];
+    sw->params[1] = h->f[1];
+    sw->params[2] = (char *) ngx_http_payments_cstr(sw->pool,
+                                                    &shard[sw->owner_shard]
+                                                    .name);
+
+    if (sw->params[2] == NULL
+        || ngx_http_payments_sweep_query(sw,
+                               "SELECT pay_inbox_forwarded($1, $2, $3)", 3,
+                               ngx_http_payments_sweep_forward_marked)
+           != NGX_OK)
+    {
+        sw->homeless_current++;
+        ngx_http_payments_sweep_forward_next(sw);
+    }
+}
+
+
+static void
+ngx_http_payments_sweep_forward_marked(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_sweeper_t  *sw = q->data;
+
+    /* logged when it failed: the owner's copy answers "duplicate" to the
+     * next try */
+    (void) ngx_http_payments_sweep_ok(sw, res, "pay_inbox_forwarded");
+
+    sw->homeless_current++;
+    ngx_http_payments_sweep_forward_next(sw);
 }

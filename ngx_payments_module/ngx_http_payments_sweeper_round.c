@@ -5,7 +5,7 @@
  * What every step of the sweeper's round uses, below them all: its
  * queries, the lease kept mid-round, a step's report (the driver's
  * resume, through sw->resume) and the round's end.  Calls _pg.c, _curl.c
- * (a fetch cancelled) and nothing above.
+ * (a fetch cancelled), _metrics.c (the leader gauge) and nothing above.
  */
 
 
@@ -29,6 +29,7 @@ ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw)
 
     sw->items = NULL;
     sw->risk_items = NULL;
+    sw->homeless = NULL;
     sw->state = NGX_HTTP_PAYMENTS_SWEEP_IDLE;
 
     if (!(ngx_exiting || ngx_terminate || ngx_quit)) {
@@ -39,6 +40,16 @@ ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw)
 ngx_int_t
 ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
     const char *sql, int nparams, ngx_http_payments_pg_handler_pt handler)
+{
+    return ngx_http_payments_sweep_query_on(sw, sw->shard, sql, nparams,
+                                            handler);
+}
+
+
+ngx_int_t
+ngx_http_payments_sweep_query_on(ngx_http_payments_sweeper_t *sw,
+    ngx_uint_t shard, const char *sql, int nparams,
+    ngx_http_payments_pg_handler_pt handler)
 {
     ngx_http_payments_pg_query_t  *q;
 
@@ -51,6 +62,8 @@ ngx_http_payments_sweep_query(ngx_http_payments_sweeper_t *sw,
     q->handler = handler;
     q->data = sw;
     q->log = sw->log;
+    q->shard = shard;           /* the sweeper's own, but for the home
+                                   shard's forwarding */
 
     return ngx_http_payments_pg_send(q);
 }
@@ -97,9 +110,8 @@ ngx_http_payments_sweep_lease_kept(ngx_http_payments_sweeper_t *sw,
                   "the round stops after %ui of %ui %s", done, total, what);
     sw->leader = 0;
 
-    if (ngx_http_payments_metrics) {
-        ngx_http_payments_metrics->sweeper_leader = 0;
-    }
+    ngx_http_payments_metrics_gauge(sw->shard_conf,
+                                    NGX_HTTP_PAYMENTS_SG_SWEEPER_LEADER, 0);
 
     ngx_http_payments_sweep_end(sw);
     return NGX_DECLINED;

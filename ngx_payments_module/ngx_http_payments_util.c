@@ -557,6 +557,20 @@ ngx_http_payments_hold(ngx_event_t *ev, ngx_log_t *log, ngx_msec_t ms)
 }
 
 
+ngx_uint_t
+ngx_http_payments_shard_mine(ngx_cycle_t *cycle, ngx_uint_t s)
+{
+    ngx_core_conf_t  *ccf;
+    ngx_uint_t        workers;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+    workers = (ccf != NULL && ccf->worker_processes > 0)
+              ? (ngx_uint_t) ccf->worker_processes : 1;
+
+    return s % workers == ngx_worker;
+}
+
+
 void
 ngx_http_payments_timer_data(ngx_event_t *ev)
 {

@@ -1,0 +1,474 @@
+/*
+ * End to end: background work per shard (doc/plans/shards.md section 1.5),
+ * on the shards lane's stack (ci/services.sh --shards 2; E2E_SHARDS=1 bash
+ * ci/e2e.sh).  Each test starts a gateway of its own over both shards, a
+ * and b (a the home), with two workers: shard a's sweeper, housekeeping
+ * and notification gauges run in worker 0, shard b's in worker 1, and
+ * every worker claims notifications from both shards.  The sweeper is in
+ * a hurry (a round every 300 ms, checkouts asked about from 1 s of age)
+ * and sweeps only the checkouts of its own PSP name (bg_stripe), so no
+ * other suite's checkout is touched.
+ *
+ * Unsharded (payments_database) the same work is worker 0's alone: the
+ * solo_sweeper, notify and wallets suites on the main lane are its proof.
+ * On any stack without two shards, or while nginx -t refuses a gateway
+ * over several (the stack's gateway then serves a alone), every test here
+ * is skipped.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+
+#define BG_SWEEPER_CONF                                                       \
+    "payments_sweeper on interval=300ms after=1s retry=1s alert=30s "         \
+    "grace=1s batch=50;\n"
+
+
+static gateway_t  bg_gw;
+
+
+static void
+bg_init(void)
+{
+    shards_need(2);
+
+    /* a gateway over several shards: nginx -t refuses one until routing is
+     * built (the stack's own gateway then serves shard a alone) */
+    if (!shard_served("b")) {
+        cr_skip_test("this build's nginx -t refuses a payments location "
+                     "over several shards (PAY_TEST_GW_SHARDS)");
+    }
+
+    /* an earlier test's gateway (stopped) may hold a lease for 3 s more */
+    db_exec_on(db_shard("a"), "DELETE FROM sweeper_lease", 0, NULL);
+    db_exec_on(db_shard("b"), "DELETE FROM sweeper_lease", 0, NULL);
+}
+
+
+static void
+bg_fini(void)
+{
+    gateway_stop(&bg_gw);
+}
+
+
+TestSuite(shards_background, .timeout = E2E_TIMEOUT, .init = bg_init,
+          .fini = bg_fini);
+
+
+/* the gateway role's conninfo on shard name's cluster (PAY_TEST_PG1 is
+ * a's, PAY_TEST_PG2 b's) */
+static char *
+shard_gateway_conninfo(const char *name)
+{
+    long         port;
+    const char  *p;
+
+    p = strstr(env(strcmp(name, "a") == 0 ? "PAY_TEST_PG1" : "PAY_TEST_PG2"),
+               "port=");
+    cr_assert_not_null(p);
+    port = strtol(p + 5, NULL, 10);
+
+    return str_printf("hostaddr=127.0.0.1 port=%ld dbname=payments "
+                      "user=payments_gateway", port);
+}
+
+
+/* The gateway over shards a and b, two workers, ready: /readyz of each
+ * shard 200, and each worker connected to each shard. */
+static void
+bg_start(void)
+{
+    int          i, w, s, up;
+    resp_t      *r;
+    const char  *names[2] = { "a", "b" };
+
+    gateway_start(&bg_gw, "shards_bg", 2, str_printf(
+        "payments_shard a \"%s\" pool=2 home;\n"
+        "payments_shard b \"%s\" pool=2;\n"
+        "%s%s%s",
+        shard_gateway_conninfo("a"), shard_gateway_conninfo("b"),
+        gw_psp_conf("bg_stripe", "stripe"), BG_SWEEPER_CONF,
+        notify_conf(NULL)));
+
+    for (i = 0; i < 100; i++) {
+        up = 1;
+
+        for (s = 0; s < 2 && up; s++) {
+            r = gateway_get(&bg_gw, str_printf("/readyz?shard=%s", names[s]));
+            up = (r->status == 200);
+            resp_free(r);
+
+            for (w = 0; w < 2 && up; w++) {
+                up = metric_value(bg_gw.origin,
+                                  str_printf("payments_db_pool_connections"
+                                             "{worker=\"%d\",shard=\"%s\","
+                                             "state=\"up\"}", w, names[s]))
+                     >= 1;
+            }
+        }
+
+        if (up) {
+            return;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_fail("%s never became ready on both shards in both workers "
+                   "(see %s)", bg_gw.origin, bg_gw.error_log);
+}
+
+
+/* An endpoint of m on its own shard: payments-merchant add-endpoint goes
+ * to PAY_TEST_PG (harness_receiver.c), pointed at m's shard meanwhile. */
+static void
+endpoint_on_shard(const merchant_t *m, endpoint_t *ep)
+{
+    char  *saved;
+
+    saved = strdup(env("PAY_TEST_PG"));
+    setenv("PAY_TEST_PG", env(strcmp(m->shard, "b") == 0 ? "PAY_TEST_PG2"
+                                                         : "PAY_TEST_PG1"), 1);
+    endpoint_add(m, NULL, ep);
+    setenv("PAY_TEST_PG", saved, 1);
+    free(saved);
+}
+
+
+/* The mock's session action (pay): the shopper paid. */
+static void
+session_pay(const char *token)
+{
+    resp_t  *r;
+    req_t    rq;
+
+    memset(&rq, 0, sizeof(req_t));
+    rq.method = "POST";
+    rq.url = mock_url(str_printf("/_control/sessions/%s/pay",
+                                 url_escape(token)));
+    rq.body = "";
+    rq.len = 0;
+
+    r = http(&rq);
+    cr_assert_eq(r->status, 200, "mock pay: %ld %s", r->status, r->body);
+    resp_free(r);
+}
+
+
+/* A checkout of m through the gateway whose webhook the mock never sends,
+ * paid at the mock: only the sweeper of m's shard can book it. */
+static char *
+paid_without_webhook(merchant_t *m)
+{
+    char     *co_id, *token;
+    json_t   *co, *j;
+    resp_t   *r;
+
+    co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(m, co_id)));
+
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string("bg_stripe"));
+
+    r = gateway_send(&bg_gw, "POST", PATH_PAYMENTS, m, uid("key"), dump(co));
+    cr_assert_eq(r->status, 201, "registration on shard %s: %ld %s",
+                 m->shard, r->status, r->body);
+
+    j = resp_json(r);
+    token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    secret_used(token);
+    secret_used(url_param(json_string_value(json_object_get(j, "pay_url")),
+                          "t"));
+
+    session_pay(token);
+
+    return co_id;
+}
+
+
+static char *
+status_on(const char *shard, const merchant_t *m, const char *co_id)
+{
+    return db_scalar_on(db_shard(shard),
+                        "SELECT coalesce((SELECT status::text FROM checkouts"
+                        " WHERE merchant_id = $1 AND checkout_id = $2),"
+                        " 'none')", 2, (const char *[]) { m->id, co_id });
+}
+
+
+static char *
+wait_decided_on(const char *shard, const merchant_t *m, const char *co_id,
+    int seconds)
+{
+    int    i;
+    char  *s;
+
+    for (i = 0; i < seconds * 10; i++) {
+        s = status_on(shard, m, co_id);
+        if (strcmp(s, "EXECUTING") != 0) {
+            return s;
+        }
+
+        msleep(100);
+    }
+
+    return s;
+}
+
+
+/* Each shard's lease is taken by this gateway, under the one owner name
+ * /metrics gives, and the leader gauge says so per shard (labelled). */
+Test(shards_background, the_sweeper_lease_is_held_on_each_shard)
+{
+    int          i;
+    char        *oa, *ob, *body, *file, *out;
+    FILE        *f;
+    resp_t      *r;
+    const char  *sql = "SELECT coalesce((SELECT owner FROM sweeper_lease"
+                       " WHERE until > now()), '')";
+
+    bg_start();
+
+    oa = ob = NULL;
+
+    for (i = 0; i < 100; i++) {
+        oa = db_scalar_on(db_shard("a"), sql, 0, NULL);
+        ob = db_scalar_on(db_shard("b"), sql, 0, NULL);
+
+        if (oa[0] != '\0' && ob[0] != '\0'
+            && metric_value(bg_gw.origin,
+                            "payments_sweeper_leader{shard=\"a\"}") == 1
+            && metric_value(bg_gw.origin,
+                            "payments_sweeper_leader{shard=\"b\"}") == 1)
+        {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_neq(oa[0], '\0', "no sweeper holds shard a's lease");
+    cr_assert_neq(ob[0], '\0', "no sweeper holds shard b's lease");
+    cr_expect_str_eq(oa, ob, "one gateway, one owner name");
+    cr_expect(strstr(oa, str_printf(":%d:", (int) bg_gw.pid)) != NULL,
+              "the lease's owner %s is not this gateway's (pid %d)", oa,
+              (int) bg_gw.pid);
+
+    cr_expect_eq(metric_value(bg_gw.origin,
+                              "payments_sweeper_leader{shard=\"a\"}"), 1);
+    cr_expect_eq(metric_value(bg_gw.origin,
+                              "payments_sweeper_leader{shard=\"b\"}"), 1);
+
+    /* with several shards the gauge is labelled, never one value for all */
+    r = gateway_get(&bg_gw, "/metrics");
+    body = r->body;
+    cr_expect(strstr(body, "\npayments_sweeper_leader ") == NULL,
+              "an unlabelled payments_sweeper_leader over two shards");
+    cr_expect(strstr(body, "\npayments_checkouts_executing{shard=\"b\"} ")
+              != NULL, "no executing gauge of shard b");
+    cr_expect(strstr(body, "\npayments_notify_queue_depth{shard=\"b\"} ")
+              != NULL, "no notification gauge of shard b");
+
+    /* and the labelled page passes promtool check metrics */
+    file = run_file(str_printf("logs/metrics-shards-bg-%d.txt",
+                               (int) getpid()));
+    f = fopen(file, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(r->body, 1, r->len, f), r->len);
+    fclose(f);
+    resp_free(r);
+    cr_expect_eq(run((char *const[]) {
+                         "bash", str_printf("%s/ci/prom-test.sh",
+                                            env("PAY_TEST_ROOT")),
+                         "metrics", file, NULL }, &out), 0, "%s", out);
+}
+
+
+/* A checkout of a merchant on each shard whose webhook never comes: each
+ * is swept by its shard's sweeper and booked there (the sweeper's source,
+ * on the merchant's shard alone), and each merchant's endpoint is sent its
+ * checkout.succeeded from its own shard's outbox. */
+Test(shards_background,
+     checkouts_without_webhooks_are_swept_booked_and_notified_on_their_shard)
+{
+    char        *ca, *cb, *sa, *sb;
+    json_t      *da, *db_;
+    endpoint_t   epa, epb;
+    merchant_t   ma, mb;
+
+    merchant_new_on(&ma, "a");
+    merchant_new_on(&mb, "b");
+    endpoint_on_shard(&ma, &epa);
+    endpoint_on_shard(&mb, &epb);
+
+    bg_start();
+
+    ca = paid_without_webhook(&ma);
+    cb = paid_without_webhook(&mb);
+
+    sb = wait_decided_on("b", &mb, cb, 15);
+    sa = wait_decided_on("a", &ma, ca, 15);
+    cr_assert_str_eq(sb, "SUCCESS", "shard b's checkout was never swept");
+    cr_assert_str_eq(sa, "SUCCESS", "shard a's checkout was never swept");
+
+    /* booked by the sweeper, on the merchant's shard only */
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT count(*) FROM webhook_events"
+                                  " WHERE merchant_id = $1"
+                                  " AND checkout_id = $2"
+                                  " AND source = 'sweeper'"
+                                  " AND outcome = 'applied'",
+                                  2, (const char *[]) { mb.id, cb }), "1");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT pay_audit_verify($1)::text", 1,
+                                  (const char *[]) { mb.id }), "true");
+    cr_expect_str_eq(status_on("a", &mb, cb), "none",
+                     "shard b's checkout is on shard a");
+    cr_expect_str_eq(db_scalar_on(db_shard("a"),
+                                  "SELECT count(*) FROM webhook_events"
+                                  " WHERE merchant_id = $1", 1,
+                                  (const char *[]) { mb.id }), "0");
+
+    /* each merchant's notification, from its own shard */
+    db_ = receiver_wait(epb.name, "204", 1, 15);
+    cr_expect_eq(deliveries_count(db_, "204", "checkout.succeeded"), 1,
+                 "%s", dump(db_));
+    da = receiver_wait(epa.name, "204", 1, 15);
+    cr_expect_eq(deliveries_count(da, "204", "checkout.succeeded"), 1,
+                 "%s", dump(da));
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT count(*) FROM notifications"
+                                  " WHERE merchant_id = $1"
+                                  " AND status = 'DELIVERED'", 1,
+                                  (const char *[]) { mb.id }), "1");
+}
+
+
+/* A seller's wallet credit on shard b is folded into its balance by shard
+ * b's housekeeping. */
+Test(shards_background, wallet_credits_are_folded_on_shard_b)
+{
+    int          i;
+    char        *left;
+    merchant_t   mb;
+
+    merchant_new_on(&mb, "b");
+    bg_start();
+
+    db_exec_on(db_shard("b"),
+               "SELECT wallet_add($1, 's_bg', 'EUR', 700::bigint)", 1,
+               (const char *[]) { mb.id });
+
+    left = NULL;
+
+    for (i = 0; i < 50; i++) {
+        left = db_scalar_on(db_shard("b"),
+                            "SELECT count(*) FROM wallet_credits"
+                            " WHERE merchant_id = $1", 1,
+                            (const char *[]) { mb.id });
+        if (strcmp(left, "0") == 0) {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_str_eq(left, "0", "shard b's wallet credit was never folded");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT balance FROM wallets"
+                                  " WHERE merchant_id = $1"
+                                  " AND seller_account = 's_bg'"
+                                  " AND currency = 'EUR'", 1,
+                                  (const char *[]) { mb.id }), "700");
+}
+
+
+/* An event the home shard a kept pending for a merchant that lives on b
+ * (its nonce names mb, whose checkout is on b): a's sweeper finds its
+ * owner, keeps and applies it on b (the checkout SUCCESS there, the event
+ * applied once) and marks it forwarded to b at home. */
+Test(shards_background, an_event_kept_at_home_for_a_merchant_on_b_is_forwarded)
+{
+    int          i;
+    char        *co_id, *token, *ev, *ref, *amount, *currency, *state;
+    json_t      *co, *j;
+    resp_t      *r;
+    merchant_t   mb;
+
+    merchant_new_on(&mb, "b");
+    bg_start();
+
+    /* mb's checkout on b, EXECUTING, its session open at the mock */
+    co_id = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s\",\"webhook_never\":true}",
+                          nonce(&mb, co_id)));
+    co = checkout_new(co_id, 2);
+    json_object_set_new(co, "psp", json_string("bg_stripe"));
+    r = gateway_send(&bg_gw, "POST", PATH_PAYMENTS, &mb, uid("key"),
+                     dump(co));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    j = resp_json(r);
+    token = strdup(json_string_value(json_object_get(j, "psp_token")));
+    secret_used(token);
+    secret_used(url_param(json_string_value(json_object_get(j, "pay_url")),
+                          "t"));
+
+    amount = db_scalar_on(db_shard("b"), "SELECT amount_total::text FROM"
+                          " checkouts WHERE merchant_id = $1"
+                          " AND checkout_id = $2", 2,
+                          (const char *[]) { mb.id, co_id });
+    currency = db_scalar_on(db_shard("b"), "SELECT currency FROM checkouts"
+                            " WHERE merchant_id = $1 AND checkout_id = $2", 2,
+                            (const char *[]) { mb.id, co_id });
+    cr_assert_not_null(amount);
+
+    /* its success kept on the home shard a, as a gateway that does not
+     * route it would keep it: pending, nothing there is its */
+    ev = uid("evt");
+    ref = nonce(&mb, co_id);
+    cr_assert_str_eq(db_scalar_on(db_shard("a"),
+        "SELECT state FROM pay_event_keep('bg_stripe', $1, 'SUCCEEDED',"
+        " 'checkout.session.completed', '', $2, $3::bigint, $4, '', '', '{}',"
+        " '\\x7b7d'::bytea, '{\"stripe-signature\":\"t=1\"}',"
+        " 'sha256:0123456789abcdef')", 4,
+        (const char *[]) { ev, ref, amount, currency }), "pending");
+
+    state = NULL;
+
+    for (i = 0; i < 100; i++) {
+        state = db_scalar_on(db_shard("a"),
+                             "SELECT state || ':' || coalesce(forwarded_to,"
+                             " '') FROM psp_events WHERE psp = 'bg_stripe'"
+                             " AND event_id = $1", 1,
+                             (const char *[]) { ev });
+        if (strcmp(state, "pending:") != 0) {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_assert_str_eq(state, "forwarded:b", "the event was not forwarded");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT state FROM psp_events"
+                                  " WHERE psp = 'bg_stripe'"
+                                  " AND event_id = $1", 1,
+                                  (const char *[]) { ev }), "applied");
+    cr_expect_str_eq(status_on("b", &mb, co_id), "SUCCESS");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT count(*) FROM webhook_events"
+                                  " WHERE merchant_id = $1"
+                                  " AND checkout_id = $2"
+                                  " AND outcome = 'applied'", 2,
+                                  (const char *[]) { mb.id, co_id }), "1");
+    cr_expect_str_eq(db_scalar_on(db_shard("b"),
+                                  "SELECT pay_audit_verify($1)::text", 1,
+                                  (const char *[]) { mb.id }), "true");
+}
