@@ -33,10 +33,9 @@
 # a stack of two PostgreSQL clusters, merchant shards a and b
 # (ci/services.sh --shards 2; doc/plans/shards.md section 3), and on it
 # shards_suites one test at a time (they stop, kill, pause and make
-# read-only shard b); then, once the gateway serves both shards (nginx -t
-# refuses a payments location over several until routing is built),
-# shards_routed_suites with every merchant_new merchant on shard b and
-# PAY_TEST_PG at b.  With E2E_FILTER: that filter on the sharded stack.
+# read-only shard b); then shards_routed_suites with every merchant_new
+# merchant on shard b and PAY_TEST_PG at b.  With E2E_FILTER: that filter
+# on the sharded stack.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +48,7 @@ shards=${E2E_SHARDS:-0}
 
 # The shards lane's suites (E2E_SHARDS=1): those of the sharded stack
 # itself, and the existing suites run again with their merchants on the
-# non-home shard b (once the gateway routes over both shards).
+# non-home shard b.
 shards_suites='shards_stack shards_webhooks shards_routes shards_background'
 shards_routed_suites='registration auth idempotency_key webhooks return_page
     adyen generic pay_link views lists money_* capture cancel saved_methods
@@ -315,18 +314,12 @@ if [ "$shards" = 1 ]; then
             2> >(tee -a "$run/shards/logs/criterion.txt" >&2) || rc=1
         echo "e2e: shards: $suite $((SECONDS - start)) s" >&2
     done
-    gw_shards=$(. "$run/shards/env" && echo "$PAY_TEST_GW_SHARDS")
-    if [ "$gw_shards" = "a b" ]; then
-        start=$SECONDS
-        # shellcheck disable=SC2086  # the list's words
-        filter="@($(echo $shards_routed_suites | tr ' ' '|'))/*"
-        E2E_LANE_SHARD=b lane_tests "$run/shards" "$jobs" "$filter" "$@" \
-            2> >(tee -a "$run/shards/logs/criterion.txt" >&2) || rc=1
-        echo "e2e: shards: the routed suites on shard b $((SECONDS - start)) s" >&2
-    else
-        echo "e2e: shards: the gateway serves shard(s) '$gw_shards' (routing over" \
-            "several is not built): the routed suites are not run" >&2
-    fi
+    start=$SECONDS
+    # shellcheck disable=SC2086  # the list's words
+    filter="@($(echo $shards_routed_suites | tr ' ' '|'))/*"
+    E2E_LANE_SHARD=b lane_tests "$run/shards" "$jobs" "$filter" "$@" \
+        2> >(tee -a "$run/shards/logs/criterion.txt" >&2) || rc=1
+    echo "e2e: shards: the routed suites on shard b $((SECONDS - start)) s" >&2
     exit "$rc"
 fi
 

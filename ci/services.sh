@@ -23,11 +23,9 @@
 #                            1 is today's stack exactly (payments_database).
 #                            With N > 1 the template's @DATABASE_DIRECTIVES@
 #                            becomes one payments_shard line per cluster (a
-#                            the home); while nginx -t refuses a payments
-#                            location over several shards (routing is not
-#                            built), the gateway is started on shard a alone
-#                            and says so (PAY_TEST_GW_SHARDS).  The demo
-#                            merchant lives on a.
+#                            the home); the gateway serves them all
+#                            (PAY_TEST_GW_SHARDS).  The demo merchant lives
+#                            on a.
 #   ci/services.sh stop RUN
 #   ci/services.sh finish RUN RC NAME
 #       stop, then remove RUN when RC is 0 (unless KEEP_RUN=1), else keep it
@@ -53,8 +51,8 @@
 #   PAY_TEST_SHARD_NAMES       the shards' names, "a b ..." (a: the home)
 #   PAY_TEST_SHARDS_FILE       the CLIs' shards file (payments-merchant and
 #                              payments-migrate --shards), superuser conninfos
-#   PAY_TEST_GW_SHARDS         the shards the suite's gateway serves ("a"
-#                              until routing over several exists)
+#   PAY_TEST_GW_SHARDS         the shards the suite's gateway serves
+#                              ("a b")
 #   PAY_TEST_PG<i>, PAY_TEST_PGDIR<i>, PAY_TEST_PGDATA<i>
 #                              the i-th shard's (1 to N; 1 is PAY_TEST_PG's)
 # Source it: `. RUN/env`.
@@ -343,25 +341,6 @@ do_start() {
     )
     svc_render "$template" "${subst[@]}" "DATABASE_DIRECTIVES=$directives" \
         >"$run/nginx.conf"
-    # Several shards and a payments location: refused by nginx -t until
-    # routing over them exists.  Then the gateway serves shard a alone; the
-    # configuration refused is kept as nginx-shards.conf, and the refusal in
-    # logs/nginx-t-shards.log.
-    if [ "$shards" -gt 1 ]; then
-        mv "$run/nginx.conf" "$run/nginx-shards.conf"
-        if ! "$nginx_bin" -p "$run/" -c "$run/nginx-shards.conf" \
-                -e "$run/logs/error.log" -t -q 2>"$run/logs/nginx-t-shards.log" &&
-           grep -q 'over several shards is not built yet' "$run/logs/nginx-t-shards.log"; then
-            echo "services.sh: nginx -t refuses a payments location over $shards" \
-                "shards (routing is not built): the gateway serves shard a alone" >&2
-            svc_render "$template" "${subst[@]}" \
-                "DATABASE_DIRECTIVES=$(shard_lines 1)" >"$run/nginx.conf"
-            gw_shards=a
-        else
-            mv "$run/nginx-shards.conf" "$run/nginx.conf"
-        fi
-    fi
-
     svc_start_nginx "$run" "$gw/healthz" "$run/conf/tls.crt" "$nginx_bin"
 
     # A demo merchant.

@@ -232,8 +232,8 @@ typedef struct {
  * A PostgreSQL cluster with the whole schema: payments_database's (shard
  * 0, "default"), or each payments_shard line's, in their order
  * (_shard_conf.c); each worker keeps a pool per shard (_pg.c), and a
- * query goes to its own shard's (q->shard).  Routing over several is not
- * built yet: nginx -t refuses a "payments" location with more than one.
+ * query goes to its own shard's (q->shard): the merchant's, found by the
+ * directory (_shard.c).
  * (ngx_http_payments_shard_t: typedef'd in ngx_http_payments_metrics.h.)
  */
 struct ngx_http_payments_shard_s {

@@ -533,21 +533,5 @@ ngx_http_payments_shard_merge(ngx_conf_t *cf,
         }
     }
 
-    /*
-     * Until requests are routed by merchant, every query goes to shard 0:
-     * with a second shard, its merchants' keys would be unknown (401),
-     * their webhooks kept on the wrong shard and its money never swept.
-     */
-    if (pmcf->shards->nelts > 1 && pmcf->used) {
-        ngx_http_payments_conf_log(NGX_LOG_EMERG, cf,
-            &pmcf->at[NGX_HTTP_PAYMENTS_AT_PAYMENTS],
-            "\"payments\" with %ui \"payments_shard\" lines: routing "
-            "requests, webhooks and background work over several shards "
-            "is not built yet, and every merchant would be served from "
-            "shard \"%V\"; configure one shard until it is",
-            pmcf->shards->nelts, &shard[0].name);
-        return NGX_CONF_ERROR;
-    }
-
     return NGX_CONF_OK;
 }

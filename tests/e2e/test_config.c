@@ -2431,7 +2431,7 @@ Test(config, one_named_shard_passes_as_payments_database_does)
 }
 
 
-Test(config, refuses_a_payments_location_over_two_shards_until_routing_exists)
+Test(config, a_payments_location_serves_two_shards)
 {
     int        rc;
     char      *out;
@@ -2441,17 +2441,13 @@ Test(config, refuses_a_payments_location_over_two_shards_until_routing_exists)
     conf_init(&c);
     p = good(&c);
 
+    /* every route, webhook and background job finds its merchant's shard
+     * (doc/ngx_http_payments_module.md, payments_shard) */
     p.database = SHARD_A "; " SHARD_B ";";
-    expect_refused(&c, &p, "\"payments\" with 2 \"payments_shard\" lines: "
-                           "routing requests, webhooks and background "
-                           "work over several shards is not built yet");
+    rc = nginx_t(&c, &p, &out);
+    cr_assert_eq(rc, 0, "%s", out);
 
-    /* the refusal names the location's line (14: the server block),
-     * not the shards' (9) */
-    cr_assert_eq(nginx_t(&c, &p, &out), 1);
-    cr_expect(strstr(out, "nginx.conf:14") != NULL, "%s", out);
-
-    /* checked, and nothing served from them: nginx -t passes */
+    /* and without a payments location, their lines are checked alike */
     p.location = "location / { return 204; }";
     p.extra = "payments_shard_directory size=1m refresh=500ms;";
     rc = nginx_t(&c, &p, &out);

@@ -3,8 +3,8 @@
  * gateway of its own on the suite's PostgreSQL and mock PSP, 2 workers):
  * ready with today's /readyz body, a checkout registered and read back,
  * the shard's own pool= in every worker, and no shard label in /metrics
- * (labels come only with several shards, which nginx -t refuses to serve
- * until routing over them is built: test_config.c).  And the directory a
+ * (labels come only with several shards: the shards lane's suites).  And
+ * the directory a
  * payments_shard configuration routes by: filled from the shard after
  * start, a new merchant's key found by asking every shard, a revoked key
  * refused by its own shard alone, unknown keys kept by the worker.  The

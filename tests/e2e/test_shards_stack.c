@@ -8,8 +8,7 @@
  * every test here is skipped.
  *
  * The tests stop and pause shard b: the lane runs this suite one test at a
- * time.  The suite's gateway serves shard a alone while nginx -t refuses a
- * payments location over several shards (routing is not built yet).
+ * time.  The suite's gateway serves both shards.
  */
 
 #include <stdlib.h>
@@ -348,58 +347,20 @@ Test(shards_stack, a_killed_shard_is_unreachable_until_started)
 }
 
 
-/* The stack's gateway: while routing over several shards is not built,
- * nginx -t refuses the two-shard configuration (kept as
- * nginx-shards.conf) with the message doc/ngx_http_payments_module.md
- * documents, and the gateway serves shard a: the demo merchant's checkout
- * lands there and not on b. */
-Test(shards_stack, the_gateway_serves_what_nginx_t_allows)
+/* The stack's gateway serves both shards: its configuration has both
+ * lines, and the demo merchant's checkout lands on a and not on b. */
+Test(shards_stack, the_gateway_serves_both_shards)
 {
-    int          rc;
-    char        *conf, *out, *co_id;
+    char        *conf, *co_id;
     resp_t      *r;
     merchant_t   demo;
 
-    if (shard_served("b")) {
-        /* routing exists: both shards in the configuration served */
-        conf = file_read(run_file("nginx.conf"), NULL);
-        cr_assert_not_null(conf);
-        cr_expect(strstr(conf, "payments_shard a ") != NULL, "%s", conf);
-        cr_expect(strstr(conf, "payments_shard b ") != NULL, "%s", conf);
-
-    } else {
-        cr_expect_str_eq(env("PAY_TEST_GW_SHARDS"), "a");
-        conf = file_read(run_file("nginx-shards.conf"), NULL);
-        cr_assert_not_null(conf, "no nginx-shards.conf");
-        cr_expect(strstr(conf, str_printf("payments_shard b \"hostaddr="
-                                          "127.0.0.1 port=%s dbname=payments"
-                                          " user=payments_gateway\";",
-                                          db_scalar_on(db_shard("b"),
-                                                       "SHOW port", 0, NULL)))
-                  != NULL, "%s", conf);
-
-        {
-            char *const  argv[] = {
-                (char *) "nginx", (char *) "-t", (char *) "-q",
-                (char *) "-p", str_printf("%s/", env("PAY_TEST_RUN")),
-                (char *) "-c", run_file("nginx-shards.conf"),
-                (char *) "-e", run_file("logs/nginx-t-shards-again.log"),
-                NULL
-            };
-
-            rc = run(argv, &out);
-        }
-        cr_expect_neq(rc, 0, "nginx -t passed two shards: %s", out);
-        cr_expect(strstr(out, "\"payments\" with 2 \"payments_shard\" lines:"
-                              " routing requests, webhooks and background"
-                              " work over several shards is not built yet")
-                  != NULL, "%s", out);
-
-        conf = file_read(run_file("nginx.conf"), NULL);
-        cr_assert_not_null(conf);
-        cr_expect(strstr(conf, "payments_shard a ") != NULL, "%s", conf);
-        cr_expect(strstr(conf, "payments_shard b ") == NULL, "%s", conf);
-    }
+    cr_assert(shard_served("a") && shard_served("b"), "the gateway serves %s",
+              env("PAY_TEST_GW_SHARDS"));
+    conf = file_read(run_file("nginx.conf"), NULL);
+    cr_assert_not_null(conf);
+    cr_expect(strstr(conf, "payments_shard a ") != NULL, "%s", conf);
+    cr_expect(strstr(conf, "payments_shard b ") != NULL, "%s", conf);
 
     merchant_demo(&demo);
     co_id = uid("co");
