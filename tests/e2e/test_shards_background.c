@@ -40,6 +40,8 @@ bg_init(void)
     /* the stack's gateway serves both shards */
     cr_assert(shard_served("b"), "the gateway serves shard(s) \"%s\" only",
               env("PAY_TEST_GW_SHARDS"));
+    /* and b again, after a test before this one stopped it */
+    shard_wait_served("b", 30);
 
     /* an earlier test's gateway (stopped) may hold a lease for 3 s more */
     db_exec_on(db_shard("a"), "DELETE FROM sweeper_lease", 0, NULL);
