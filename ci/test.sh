@@ -10,9 +10,9 @@
 # run inside CI's 30 minutes; `make fuzz-smoke` runs 20) per harness.
 # Budget on 2 cores (CI's is 30 minutes): dependencies (once) a few
 # minutes, builds ~5 min, e2e ~16 min in its lanes (ci/e2e.sh) with the
-# group "checks" and the Debian package's suite beside it, then the debug
-# run, the browser and the demo ~3 min.  The summary prints each step's
-# seconds.
+# group "checks" and the Debian package's suite beside it, then the shards
+# lane ~1.5 min, the debug run, the browser and the demo ~3 min.  The
+# summary prints each step's seconds.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -209,6 +209,16 @@ group deb deb
 
 skip_if_broken e2e build-module build-mock build-e2e build-reconcile build-secrets build-e2e-deps ||
     step e2e suite bash ci/e2e.sh
+
+# Merchant shards (doc/plans/shards.md): a stack of two PostgreSQL clusters,
+# the shards_* suites (each route, every dialect's webhooks, background work
+# per shard, a shard stopped, paused and read-only), then a part of the
+# suite again with its merchants on the non-home shard b, ~1.5 min; `make
+# e2e-shards` runs every routed suite there (~4 min).
+skip_if_broken e2e-shards build-module build-mock build-e2e build-reconcile build-secrets build-e2e-deps ||
+    step e2e-shards suite env E2E_SHARDS=1 \
+        E2E_SHARDS_ROUTED='registration webhooks adyen generic pay_link return_page' \
+        bash ci/e2e.sh
 
 # The registration, webhook, money and notification suites again with
 # every gateway at `error_log ... debug` and the log scan after them
