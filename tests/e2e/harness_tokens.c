@@ -7,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/crypto.h>
+#include <jwt.h>
 
 #include "harness.h"
 
@@ -477,4 +480,127 @@ stripe_signature(const char *secret, long t, const char *body)
     }
 
     return str_printf("Stripe-Signature: t=%ld,v1=%s", t, hex);
+}
+
+
+static unsigned char *
+adyen_hmac_key(void)
+{
+    size_t          len, i;
+    char           *hex;
+    unsigned char  *key;
+    unsigned int    b;
+
+    hex = file_read(run_file("conf/adyen.hmac"), &len);
+    cr_assert_not_null(hex);
+    while (len && (hex[len - 1] == '\n' || hex[len - 1] == ' ')) {
+        len--;
+    }
+    cr_assert_eq(len, 64);
+
+    key = malloc(32);
+    cr_assert_not_null(key);
+    for (i = 0; i < 32; i++) {
+        cr_assert_eq(sscanf(hex + 2 * i, "%2x", &b), 1);
+        key[i] = (unsigned char) b;
+    }
+
+    free(hex);
+
+    return key;
+}
+
+
+char *
+adyen_notification_item(const adyen_notification_t *it, long tamper)
+{
+    char           *data, b64[64];
+    const char     *account, *orig;
+    unsigned int    n;
+    unsigned char   mac[32], *key;
+
+    /* the run's merchant_account= (ci/services.sh) unless a test says */
+    account = it->account != NULL ? it->account : "TestMerchant";
+    orig = it->original != NULL ? it->original : "";
+    data = str_printf("%s:%s:%s:%s:%ld:%s:%s:%s", it->psp_ref, orig, account,
+                      it->merchant_ref, it->amount, it->currency,
+                      it->event_code, it->success);
+    key = adyen_hmac_key();
+    HMAC(EVP_sha256(), key, 32, (unsigned char *) data, strlen(data), mac,
+         &n);
+    EVP_EncodeBlock((unsigned char *) b64, mac, 32);
+    free(key);
+    free(data);
+
+    return str_printf("{\"NotificationRequestItem\":{\"additionalData\":"
+                      "{\"hmacSignature\":\"%s\"},\"amount\":{\"value\":%ld,"
+                      "\"currency\":\"%s\"},\"eventCode\":\"%s\","
+                      "\"eventDate\":\"2026-11-22T10:00:00+01:00\","
+                      "\"merchantAccountCode\":\"%s\","
+                      "\"merchantReference\":\"%s\",\"originalReference\":"
+                      "\"%s\",\"pspReference\":\"%s\",\"reason\":\"\","
+                      "\"success\":\"%s\"}}",
+                      b64, it->amount + tamper, it->currency, it->event_code,
+                      account, it->merchant_ref, orig, it->psp_ref,
+                      it->success);
+}
+
+
+char *
+adyen_psp_ref(void)
+{
+    static unsigned  seq;
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return str_printf("%08ld%04u%04d", (long) (ts.tv_nsec % 100000000),
+                      __atomic_add_fetch(&seq, 1, __ATOMIC_SEQ_CST) % 10000,
+                      (int) (getpid() % 10000));
+}
+
+
+static char *
+sha256_hex(const char *s)
+{
+    unsigned int   n, i;
+    unsigned char  d[32];
+    char          *hex;
+
+    cr_assert_eq(EVP_Digest(s, strlen(s), d, &n, EVP_sha256(), NULL), 1);
+    hex = malloc(65);
+    cr_assert_not_null(hex);
+    for (i = 0; i < 32; i++) {
+        sprintf(hex + 2 * i, "%02x", d[i]);
+    }
+
+    return hex;
+}
+
+
+char *
+generic_verification(const char *body, long iat, const char *kid,
+    const char *for_body)
+{
+    char    *pem, *tok, *line;
+    size_t   len;
+    jwt_t   *jwt;
+
+    pem = file_read(run_file("conf/generic_jwt.key"), &len);
+    cr_assert_not_null(pem);
+
+    cr_assert_eq(jwt_new(&jwt), 0);
+    cr_assert_eq(jwt_add_header(jwt, "kid", kid), 0);
+    cr_assert_eq(jwt_add_grant_int(jwt, "iat", iat), 0);
+    cr_assert_eq(jwt_add_grant(jwt, "request_body_sha256",
+                               sha256_hex(for_body ? for_body : body)), 0);
+    cr_assert_eq(jwt_set_alg(jwt, JWT_ALG_ES256, (unsigned char *) pem,
+                             (int) len), 0);
+    tok = jwt_encode_str(jwt);
+    cr_assert_not_null(tok);
+    jwt_free(jwt);
+    free(pem);
+
+    line = str_printf("Payments-Verification: %s", tok);
+    free(tok);
+    return line;
 }

@@ -76,5 +76,31 @@ void     fingerprint(const char *method, const char *path, const char *body,
  * the run's webhook secret), as Stripe signs its events. */
 char    *stripe_signature(const char *secret, long t, const char *body);
 
+/* One Adyen NotificationRequestItem, HMAC-signed with the run's key
+ * (conf/adyen.hmac) as Adyen signs it (pspReference, originalReference,
+ * merchantAccountCode, merchantReference, value, currency, eventCode,
+ * success); its amount sent as value + tamper (0: as signed). */
+typedef struct {
+    const char  *psp_ref;
+    const char  *original;      /* originalReference; NULL: "" */
+    const char  *account;       /* merchantAccountCode; NULL: the run's */
+    const char  *merchant_ref;
+    long         amount;
+    const char  *currency;
+    const char  *event_code;
+    const char  *success;
+} adyen_notification_t;
+
+char    *adyen_notification_item(const adyen_notification_t *it, long tamper);
+
+/* A pspReference no other run or call of this one makes (16 digits). */
+char    *adyen_psp_ref(void);
+
+/* "Payments-Verification: <JWT>": the generic dialect's signature of body
+ * (of for_body instead when not NULL), ES256 with the run's key
+ * (conf/generic_jwt.key) under kid, issued at iat. */
+char    *generic_verification(const char *body, long iat, const char *kid,
+    const char *for_body);
+
 
 #endif

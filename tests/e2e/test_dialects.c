@@ -9,9 +9,6 @@
 
 #include "harness.h"
 
-#include <jwt.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -208,60 +205,18 @@ typedef struct {
 } adyen_item_t;
 
 
-static unsigned char *
-adyen_key(void)
-{
-    size_t          len, i;
-    char           *hex;
-    unsigned char  *key;
-    unsigned int    b;
-
-    hex = file_read(run_file("conf/adyen.hmac"), &len);
-    cr_assert_not_null(hex);
-    while (len && (hex[len - 1] == '\n' || hex[len - 1] == ' ')) {
-        len--;
-    }
-    cr_assert_eq(len, 64);
-
-    key = malloc(32);
-    cr_assert_not_null(key);
-    for (i = 0; i < 32; i++) {
-        cr_assert_eq(sscanf(hex + 2 * i, "%2x", &b), 1);
-        key[i] = (unsigned char) b;
-    }
-
-    return key;
-}
-
-
 static char *
 adyen_item(const adyen_item_t *it, int tamper)
 {
-    char           *data, b64[64];
-    const char     *account;
-    unsigned int    n;
-    unsigned char   mac[32];
-
-    /* the run's merchant_account= (ci/services.sh) unless a test says */
-    account = it->account != NULL ? it->account : "TestMerchant";
-    data = str_printf("%s::%s:%s:%ld:%s:%s:%s", it->psp_ref, account,
-                      it->merchant_ref, it->amount, it->currency,
-                      it->event_code, it->success);
-    HMAC(EVP_sha256(), adyen_key(), 32, (unsigned char *) data, strlen(data),
-         mac, &n);
-    EVP_EncodeBlock((unsigned char *) b64, mac, 32);
-
-    return str_printf("{\"NotificationRequestItem\":{\"additionalData\":"
-                      "{\"hmacSignature\":\"%s\"},\"amount\":{\"value\":%ld,"
-                      "\"currency\":\"%s\"},\"eventCode\":\"%s\","
-                      "\"eventDate\":\"2026-11-22T10:00:00+01:00\","
-                      "\"merchantAccountCode\":\"%s\","
-                      "\"merchantReference\":\"%s\",\"originalReference\":\"\","
-                      "\"pspReference\":\"%s\",\"reason\":\"\","
-                      "\"success\":\"%s\"}}",
-                      b64, it->amount + (tamper ? 1 : 0), it->currency,
-                      it->event_code, account, it->merchant_ref, it->psp_ref,
-                      it->success);
+    return adyen_notification_item(&(adyen_notification_t) {
+                                       .psp_ref = it->psp_ref,
+                                       .account = it->account,
+                                       .merchant_ref = it->merchant_ref,
+                                       .amount = it->amount,
+                                       .currency = it->currency,
+                                       .event_code = it->event_code,
+                                       .success = it->success },
+                                   tamper ? 1 : 0);
 }
 
 
@@ -273,17 +228,6 @@ adyen_body(const char *items)
 }
 
 
-static char *
-psp_ref(void)
-{
-    static unsigned  seq;
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return str_printf("%08ld%04u%04d", (long) (ts.tv_nsec % 100000000),
-                      __atomic_add_fetch(&seq, 1, __ATOMIC_SEQ_CST) % 10000,
-                      (int) (getpid() % 10000));
-}
 
 
 static adyen_item_t
@@ -291,7 +235,7 @@ adyen_auth(const reg_t *g, long amount, const char *success)
 {
     adyen_item_t  it;
 
-    it.psp_ref = psp_ref();
+    it.psp_ref = adyen_psp_ref();
     it.merchant_ref = g->nonce;
     it.amount = amount;
     it.currency = "USD";
@@ -733,52 +677,6 @@ Test(adyen, the_mock_declines_then_the_shopper_pays_and_it_books,
 /* --- generic (signed JWT) ------------------------------------------------- */
 
 static char *
-sha256_hex(const char *s)
-{
-    unsigned int   n, i;
-    unsigned char  d[32];
-    char          *hex;
-
-    cr_assert_eq(EVP_Digest(s, strlen(s), d, &n, EVP_sha256(), NULL), 1);
-    hex = malloc(65);
-    cr_assert_not_null(hex);
-    for (i = 0; i < 32; i++) {
-        sprintf(hex + 2 * i, "%02x", d[i]);
-    }
-
-    return hex;
-}
-
-
-/* The Payments-Verification header of body, signed at iat by kid. */
-static char *
-generic_sig(const char *body, long iat, const char *kid, const char *for_body)
-{
-    char    *pem, *tok, *line;
-    size_t   len;
-    jwt_t   *jwt;
-
-    pem = file_read(run_file("conf/generic_jwt.key"), &len);
-    cr_assert_not_null(pem);
-
-    cr_assert_eq(jwt_new(&jwt), 0);
-    cr_assert_eq(jwt_add_header(jwt, "kid", kid), 0);
-    cr_assert_eq(jwt_add_grant_int(jwt, "iat", iat), 0);
-    cr_assert_eq(jwt_add_grant(jwt, "request_body_sha256",
-                               sha256_hex(for_body ? for_body : body)), 0);
-    cr_assert_eq(jwt_set_alg(jwt, JWT_ALG_ES256, (unsigned char *) pem,
-                             (int) len), 0);
-    tok = jwt_encode_str(jwt);
-    cr_assert_not_null(tok);
-    jwt_free(jwt);
-
-    line = str_printf(GENERIC_HDR ": %s", tok);
-    free(tok);
-    return line;
-}
-
-
-static char *
 generic_event(const reg_t *g, const char *type, const char *amount)
 {
     return str_printf("{\"event_id\":\"%s\",\"type\":\"%s\",\"reference\":"
@@ -792,7 +690,7 @@ static resp_t *
 generic_send(const char *body)
 {
     return post_webhook(GENERIC_PSP,
-                        generic_sig(body, time(NULL), GENERIC_KID, NULL),
+                        generic_verification(body, time(NULL), GENERIC_KID, NULL),
                         body);
 }
 
@@ -1036,7 +934,7 @@ Test(generic, one_event_delivered_100_times_at_once_books_once)
 
     {
         const char  *h[] = { "Content-Type: application/json",
-                             generic_sig(body, time(NULL), GENERIC_KID, NULL),
+                             generic_verification(body, time(NULL), GENERIC_KID, NULL),
                              NULL };
 
         rq.method = "POST";
@@ -1093,14 +991,14 @@ Test(generic, a_token_for_another_body_an_unknown_kid_or_none_is_400)
     body = generic_event(&g, "payment.succeeded", "15.00");
 
     r = post_webhook(GENERIC_PSP,
-                     generic_sig(body, time(NULL), GENERIC_KID,
+                     generic_verification(body, time(NULL), GENERIC_KID,
                                  generic_event(&g, "payment.succeeded",
                                                "15.00")),
                      body);
     expect_problem(r, 400, "bad_signature");
 
     r = post_webhook(GENERIC_PSP,
-                     generic_sig(body, time(NULL), "another-kid", NULL), body);
+                     generic_verification(body, time(NULL), "another-kid", NULL), body);
     expect_problem(r, 400, "bad_signature");
 
     r = post_webhook(GENERIC_PSP, "X-Unused: 1", body);
@@ -1119,7 +1017,7 @@ Test(generic, a_token_issued_301_s_ago_is_stale)
     register_with(&g, GENERIC_PSP);
     body = generic_event(&g, "payment.succeeded", "15.00");
     r = post_webhook(GENERIC_PSP,
-                     generic_sig(body, time(NULL) - 301, GENERIC_KID, NULL),
+                     generic_verification(body, time(NULL) - 301, GENERIC_KID, NULL),
                      body);
     expect_problem(r, 400, "stale_webhook");
     cr_assert_str_eq(status_of(&g), "EXECUTING");

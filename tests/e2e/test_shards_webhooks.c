@@ -18,9 +18,6 @@
 
 #include "harness.h"
 
-#include <jwt.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -291,69 +288,19 @@ Test(shards_webhooks, an_event_no_shard_claims_is_kept_on_the_home_shard)
 
 /* --- adyen ---------------------------------------------------------------- */
 
-static unsigned char *
-adyen_key(void)
-{
-    size_t          len, i;
-    char           *hex;
-    unsigned char  *key;
-    unsigned int    b;
-
-    hex = file_read(run_file("conf/adyen.hmac"), &len);
-    cr_assert_not_null(hex);
-    while (len && (hex[len - 1] == '\n' || hex[len - 1] == ' ')) {
-        len--;
-    }
-    cr_assert_eq(len, 64);
-
-    key = malloc(32);
-    cr_assert_not_null(key);
-    for (i = 0; i < 32; i++) {
-        cr_assert_eq(sscanf(hex + 2 * i, "%2x", &b), 1);
-        key[i] = (unsigned char) b;
-    }
-
-    return key;
-}
-
-
-static char *
-psp_ref(void)
-{
-    static unsigned  seq;
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return str_printf("%08ld%04u%04d", (long) (ts.tv_nsec % 100000000),
-                      __atomic_add_fetch(&seq, 1, __ATOMIC_SEQ_CST) % 10000,
-                      (int) (getpid() % 10000));
-}
-
-
 /* one signed NotificationRequestItem of 15.00 USD */
 static char *
 adyen_item(const char *psp, const char *orig, const char *merchant_ref,
     const char *code)
 {
-    char           *data, b64[64];
-    unsigned int    n;
-    unsigned char   mac[32];
-
-    data = str_printf("%s:%s:TestMerchant:%s:1500:USD:%s:true", psp, orig,
-                      merchant_ref, code);
-    HMAC(EVP_sha256(), adyen_key(), 32, (unsigned char *) data, strlen(data),
-         mac, &n);
-    EVP_EncodeBlock((unsigned char *) b64, mac, 32);
-
-    return str_printf("{\"NotificationRequestItem\":{\"additionalData\":"
-                      "{\"hmacSignature\":\"%s\"},\"amount\":{\"value\":1500,"
-                      "\"currency\":\"USD\"},\"eventCode\":\"%s\","
-                      "\"eventDate\":\"2026-11-22T10:00:00+01:00\","
-                      "\"merchantAccountCode\":\"TestMerchant\","
-                      "\"merchantReference\":\"%s\",\"originalReference\":"
-                      "\"%s\",\"pspReference\":\"%s\",\"reason\":\"\","
-                      "\"success\":\"true\"}}", b64, code, merchant_ref, orig,
-                      psp);
+    return adyen_notification_item(&(adyen_notification_t) {
+                                       .psp_ref = psp,
+                                       .original = orig,
+                                       .merchant_ref = merchant_ref,
+                                       .amount = 1500,
+                                       .currency = "USD",
+                                       .event_code = code,
+                                       .success = "true" }, 0);
 }
 
 
@@ -373,7 +320,8 @@ Test(shards_webhooks, an_adyen_batch_mixing_shards_applies_each_item_on_its_own)
 {
     reg_t    ga, gb;
     resp_t  *r;
-    char    *pa = psp_ref(), *pb = psp_ref(), *cb = psp_ref();
+    char    *pa = adyen_psp_ref(), *pb = adyen_psp_ref();
+    char    *cb = adyen_psp_ref();
 
     register_on(&ga, "a", ADYEN_PSP);
     register_on(&gb, "b", ADYEN_PSP);
@@ -415,7 +363,8 @@ Test(shards_webhooks, a_batch_with_an_item_of_a_stopped_shard_is_503_then_applie
     int      i;
     reg_t    ga, gb;
     resp_t  *r;
-    char    *pa = psp_ref(), *pb = psp_ref(), *items, *eb, *ed = uid("evt");
+    char    *pa = adyen_psp_ref(), *pb = adyen_psp_ref();
+    char    *items, *eb, *ed = uid("evt");
 
     register_on(&ga, "a", ADYEN_PSP);
     register_on(&gb, "b", ADYEN_PSP);
@@ -474,47 +423,12 @@ Test(shards_webhooks, a_batch_with_an_item_of_a_stopped_shard_is_503_then_applie
 
 /* --- generic -------------------------------------------------------------- */
 
-static char *
-sha256_hex(const char *s)
-{
-    unsigned int   n, i;
-    unsigned char  d[32];
-    char          *hex;
-
-    cr_assert_eq(EVP_Digest(s, strlen(s), d, &n, EVP_sha256(), NULL), 1);
-    hex = malloc(65);
-    cr_assert_not_null(hex);
-    for (i = 0; i < 32; i++) {
-        sprintf(hex + 2 * i, "%02x", d[i]);
-    }
-
-    return hex;
-}
-
-
 static resp_t *
 generic_send(const char *body)
 {
-    char    *pem, *tok;
-    size_t   len;
-    jwt_t   *jwt;
-
-    pem = file_read(run_file("conf/generic_jwt.key"), &len);
-    cr_assert_not_null(pem);
-
-    cr_assert_eq(jwt_new(&jwt), 0);
-    cr_assert_eq(jwt_add_header(jwt, "kid", "mock-es256"), 0);
-    cr_assert_eq(jwt_add_grant_int(jwt, "iat", time(NULL)), 0);
-    cr_assert_eq(jwt_add_grant(jwt, "request_body_sha256", sha256_hex(body)),
-                 0);
-    cr_assert_eq(jwt_set_alg(jwt, JWT_ALG_ES256, (unsigned char *) pem,
-                             (int) len), 0);
-    tok = jwt_encode_str(jwt);
-    cr_assert_not_null(tok);
-    jwt_free(jwt);
-
     return post_webhook(GENERIC_PSP,
-                        str_printf("Payments-Verification: %s", tok), body);
+                        generic_verification(body, time(NULL), "mock-es256",
+                                             NULL), body);
 }
 
 

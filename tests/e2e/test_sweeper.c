@@ -877,6 +877,19 @@ Test(solo_sweeper, an_adyen_session_paid_after_the_shops_cancel_is_booked)
  * payment_unsettled, its audit row, an alert; it stays EXECUTING, nothing
  * booked, for the webhook.
  */
+/* The checkout's session runs out here: its expires_at 5 s ago (p: the
+ * merchant and checkout ids), past the row checks that keep it. */
+static void
+session_runs_out(const char *const *p)
+{
+    db_exec("BEGIN", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("UPDATE checkouts SET expires_at = now() - interval '5 seconds' "
+            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
+    db_exec("COMMIT", 0, NULL);
+}
+
+
 Test(solo_sweeper, an_adyen_payment_pending_past_its_session_is_listed_once)
 {
     char        *co_id, *token;
@@ -905,12 +918,7 @@ Test(solo_sweeper, an_adyen_payment_pending_past_its_session_is_listed_once)
                                2, p),
                      "payment pending at the psp");
 
-    /* its session runs out here */
-    db_exec("BEGIN", 0, NULL);
-    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
-    db_exec("UPDATE checkouts SET expires_at = now() - interval '5 seconds' "
-            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
-    db_exec("COMMIT", 0, NULL);
+    session_runs_out(p);
 
     /* listed once, however many rounds ask again */
     cr_assert(wait_row("SELECT 1 FROM webhook_events WHERE merchant_id = $1 "
@@ -1056,12 +1064,7 @@ Test(solo_sweeper, a_stripe_hold_captured_in_part_unheard_is_listed_not_booked)
                                2, p),
                      "0");
 
-    /* its session runs out here */
-    db_exec("BEGIN", 0, NULL);
-    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
-    db_exec("UPDATE checkouts SET expires_at = now() - interval '5 seconds' "
-            "WHERE merchant_id = $1 AND checkout_id = $2", 2, p);
-    db_exec("COMMIT", 0, NULL);
+    session_runs_out(p);
 
     cr_assert(wait_row("SELECT 1 FROM webhook_events WHERE merchant_id = $1 "
                        "AND checkout_id = $2 AND source = 'sweeper' "
