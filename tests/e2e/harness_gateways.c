@@ -526,6 +526,9 @@ shard_wait_served(const char *name, int seconds)
     long     status;
     resp_t  *r;
 
+    cr_assert(shard_served(name), "the gateway serves shard(s) \"%s\", "
+              "not %s", env("PAY_TEST_GW_SHARDS"), name);
+
     ok = 0;
     status = 0;
 

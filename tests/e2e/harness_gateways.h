@@ -79,8 +79,9 @@ long     free_port(void);
  * gateway): name with its labels as written, e.g.
  * payments_notify_deliveries_total{outcome="delivered"}; -1 if absent. */
 double   metric_value(const char *origin, const char *series);
-/* after a test stopped, paused or made read-only a shard: until the
- * suite's gateway serves it again (/readyz?shard=NAME 200 eight times in a
+/* a shard the suite's gateway serves (PAY_TEST_GW_SHARDS; asserted), after
+ * a test stopped, paused or made read-only it: until the gateway serves it
+ * again (/readyz?shard=NAME 200 eight times in a
  * row: each worker's pool reconnects, and its breaker closes, on its own),
  * at most seconds */
 void     shard_wait_served(const char *name, int seconds);

@@ -550,6 +550,22 @@ gw_get(const char *path)
 }
 
 
+resp_t *
+webhook_post(const char *psp, const char *sig_header, const char *body)
+{
+    req_t        rq;
+    const char  *h[] = { "Content-Type: application/json", sig_header, NULL };
+
+    rq.method = "POST";
+    rq.url = gw_url(str_printf("/v1/webhooks/%s", psp));
+    rq.headers = h;
+    rq.body = body;
+    rq.len = (size_t) -1;
+
+    return http(&rq);
+}
+
+
 /* -- assertions --------------------------------------------------------------- */
 
 void

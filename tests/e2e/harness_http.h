@@ -65,6 +65,10 @@ char    *mock_url(const char *path);
 /* GET an absolute URL, or a path on the gateway, without credentials. */
 resp_t  *http_get(const char *url);
 resp_t  *gw_get(const char *path);
+/* POST /v1/webhooks/{psp} on the suite's gateway: body (JSON) with the
+ * signature header line sig_header ("Name: value"). */
+resp_t  *webhook_post(const char *psp, const char *sig_header,
+    const char *body);
 
 
 /* -- assertions --------------------------------------------------------------- */

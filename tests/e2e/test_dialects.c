@@ -137,22 +137,6 @@ expect_paid_books(const reg_t *g)
 }
 
 
-static resp_t *
-post_webhook(const char *psp, const char *sig_header, const char *body)
-{
-    req_t        rq;
-    const char  *h[] = { "Content-Type: application/json", sig_header, NULL };
-
-    rq.method = "POST";
-    rq.url = gw_url(str_printf("/v1/webhooks/%s", psp));
-    rq.headers = h;
-    rq.body = body;
-    rq.len = (size_t) -1;
-
-    return http(&rq);
-}
-
-
 /* Waits until the checkout's status is want (the mock's own delivery). */
 static void
 expect_status_within(const reg_t *g, const char *want, int seconds)
@@ -250,7 +234,7 @@ adyen_auth(const reg_t *g, long amount, const char *success)
 static resp_t *
 adyen_send(const char *body)
 {
-    return post_webhook(ADYEN_PSP, "X-Unused: 1", body);
+    return webhook_post(ADYEN_PSP, "X-Unused: 1", body);
 }
 
 
@@ -689,7 +673,7 @@ generic_event(const reg_t *g, const char *type, const char *amount)
 static resp_t *
 generic_send(const char *body)
 {
-    return post_webhook(GENERIC_PSP,
+    return webhook_post(GENERIC_PSP,
                         generic_verification(body, time(NULL), GENERIC_KID, NULL),
                         body);
 }
@@ -990,18 +974,18 @@ Test(generic, a_token_for_another_body_an_unknown_kid_or_none_is_400)
     register_with(&g, GENERIC_PSP);
     body = generic_event(&g, "payment.succeeded", "15.00");
 
-    r = post_webhook(GENERIC_PSP,
+    r = webhook_post(GENERIC_PSP,
                      generic_verification(body, time(NULL), GENERIC_KID,
                                  generic_event(&g, "payment.succeeded",
                                                "15.00")),
                      body);
     expect_problem(r, 400, "bad_signature");
 
-    r = post_webhook(GENERIC_PSP,
+    r = webhook_post(GENERIC_PSP,
                      generic_verification(body, time(NULL), "another-kid", NULL), body);
     expect_problem(r, 400, "bad_signature");
 
-    r = post_webhook(GENERIC_PSP, "X-Unused: 1", body);
+    r = webhook_post(GENERIC_PSP, "X-Unused: 1", body);
     expect_problem(r, 400, "bad_signature");
 
     cr_assert_str_eq(status_of(&g), "EXECUTING");
@@ -1016,7 +1000,7 @@ Test(generic, a_token_issued_301_s_ago_is_stale)
 
     register_with(&g, GENERIC_PSP);
     body = generic_event(&g, "payment.succeeded", "15.00");
-    r = post_webhook(GENERIC_PSP,
+    r = webhook_post(GENERIC_PSP,
                      generic_verification(body, time(NULL) - 301, GENERIC_KID, NULL),
                      body);
     expect_problem(r, 400, "stale_webhook");

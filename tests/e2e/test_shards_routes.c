@@ -21,11 +21,8 @@ static void
 shards_routes_init(void)
 {
     shards_need(2);
-
-    /* the stack's gateway serves both shards */
-    cr_assert(shard_served("b"), "the gateway serves shard(s) \"%s\" only",
-              env("PAY_TEST_GW_SHARDS"));
-    /* and b again, after a test before this one stopped it */
+    /* the stack's gateway serves b, again after a test before this one
+     * stopped it */
     shard_wait_served("b", 30);
 }
 
