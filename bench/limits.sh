@@ -15,7 +15,8 @@
 # and stopped with the run; every request is one EVALSHA on the worker's
 # connection to it.
 # Three rounds, interleaved, to show the spread.  Environment: BENCH_SECONDS
-# (4), BENCH_CONNECTIONS (64).
+# (4), BENCH_CONNECTIONS (64); BENCH_OUT: the results file to append to
+# (make bench's).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,7 +49,7 @@ bash ci/services.sh start "$run" --template "$run/limits.conf.in" --lease 30s --
 . "$run/env"
 export PAY_KEY=$PAY_TEST_MERCHANT_KEY
 
-out=$top/bench/results/limits-$(date -u +%Y%m%dT%H%M%SZ).txt
+out=${BENCH_OUT:-$top/bench/results/limits-$(date -u +%Y%m%dT%H%M%SZ).txt}
 mkdir -p "$(dirname "$out")"
 say() { echo "$*" | tee -a "$out"; }
 

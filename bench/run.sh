@@ -25,9 +25,15 @@
 #      webhook transaction (pay_event_apply, with a payment reference);
 #   6. reconciliation: rows per second of payments-reconcile on a generated
 #      20,000-row report (bench/reconcile.sh, BENCH_RECON_ROWS).
+#   7. merchant shards: webhooks with their merchants on two shards against
+#      one, each shard's rate and CPU per event (bench/shards.sh, a stack of
+#      its own);
+#   8. limits: the module's limits against nginx's limit_req, and with their
+#      zones kept in Redis (bench/limits.sh, a stack of its own).
 # Environment: BENCH_SECONDS (10), BENCH_REQUESTS (50000), BENCH_CONNECTIONS
 # (256), BENCH_WEBHOOKS (50000 checkouts prepared for each webhook side),
-# BENCH_PARTS (which steps: "registrations webhooks reconcile"), PG_PRELOAD
+# BENCH_PARTS (which steps: "registrations webhooks reconcile shards
+# limits"), PG_PRELOAD
 # (pg_stat_statements; empty: no profile), BENCH_DB_POOL (the gateway's
 # payments_database_pool; default: the machine's cores and one), PG_DURABLE
 # (default 1: the cluster runs with fsync, synchronous_commit and
@@ -80,22 +86,10 @@ bash ci/services.sh start "$run" --template bench/nginx.conf.in --lease 30s \
 out=$top/bench/results/$(date -u +%Y%m%dT%H%M%SZ).txt
 mkdir -p "$(dirname "$out")"
 say() { echo "$*" | tee -a "$out"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+# ratio, ticks, busy, wrk_rate, wrk_tail, settle and the webhooks' wh_*
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
-# ticks PID...: the CPU time (clock ticks, user + system) of each PID with
-# its children ("-": none, 0), in one pass over /proc (one snapshot for all).
-# Through cat: a process that exits between the glob and its read is
-# skipped (awk reading the files itself stops at the first one gone).
-ticks() {
-    cat /proc/[0-9]*/stat 2>/dev/null |
-        awk -v pids="$*" 'BEGIN { n = split(pids, want, " ") }
-            { pid = $1; sub(/^.*\) /, ""); u = $12 + $13
-              for (i = 1; i <= n; i++) if (pid == want[i] || $2 == want[i]) t[i] += u }
-            END { for (i = 1; i <= n; i++) printf "%d%s", t[i], i < n ? " " : "\n" }'
-}
-# busy: the machine's busy clock ticks, all cores (/proc/stat: user, nice,
-# system, irq, softirq; not idle, iowait or a hypervisor's steal)
-busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
 # cpu_mark, then cpu_stop: the CPU time PostgreSQL, nginx and the mock PSP
 # (each with its children) and the whole machine used in between;
 # cpu_report N: that time per one of N events, and how busy the cores were
@@ -124,8 +118,6 @@ worker_rss() {
     ps -o rss= --ppid "$master" | awk '{ s += $1 } END { print s + 0 }'
 }
 
-# wrk_rate LOG: requests/s from a wrk log
-wrk_rate() { awk '/^Requests\/sec/ { print $2 }' "$1"; }
 # pg_stat_statements around a short run of its own (PG_PRELOAD only): on,
 # with nested statements, and reset; then off, and its top 15 printed
 profile_on() {
@@ -144,7 +136,6 @@ profile_off() {   # profile_off WHAT
         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'payments')
         ORDER BY total_exec_time DESC LIMIT 15" | tee -a "$out"
 }
-wrk_tail() { grep -E '^p50=' "$1"; }
 
 if [ "${PG_DURABLE:-0}" = 1 ]; then
     durability="PostgreSQL durable (fsync, synchronous_commit, full_page_writes on)"
@@ -156,7 +147,7 @@ say "ngx_payments benchmark, $(date -u), $(nproc) cores, ${secs}s runs, $conns c
 say
 
 # BENCH_PARTS: which steps run (all by default)
-parts=" ${BENCH_PARTS:-registrations webhooks reconcile} "
+parts=" ${BENCH_PARTS:-registrations webhooks reconcile shards limits} "
 gw=0 px=0 pg=0
 if [[ $parts == *" registrations "* ]]; then
 # 1. the gateway
@@ -280,54 +271,12 @@ if [ -n "${PG_PRELOAD:-}" ]; then
         -c "SELECT pg_reload_conf()" >/dev/null
 fi
 tag=$(date +%s)
-cc -std=gnu11 -O2 -Wall -Wextra -Werror bench/sign_events.c -lcrypto -o "$run/sign_events"
-cc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude bench/blind_index.c build/libpayments.a \
-    -ljansson -lcrypto -o "$run/blind_index"
-prepare() {   # prepare MERCHANT PREFIX N: N registered, unpaid checkouts
-    psql "$PAY_TEST_PG" -XAtq -v ON_ERROR_STOP=1 -c "
-      DO \$\$ DECLARE i int; l bigint; exp bigint := extract(epoch FROM now())::bigint + 3600;
-      BEGIN FOR i IN 1..$3 LOOP
-        SELECT c.lease INTO l FROM pay_claim('$1', '$2-k' || i, repeat('a', 64),
-          30, 86400, '$2x' || i, 'stripe', 'USD', 1500, 'https://shop.example/t',
-          'https://shop.example/c', NULL, exp, '{}',
-          jsonb_build_array(
-            jsonb_build_object('payment_order_id', '$2x' || i || 'a', 'seller_account', 'seller_1', 'amount_minor', 1000),
-            jsonb_build_object('payment_order_id', '$2x' || i || 'b', 'seller_account', 'seller_2', 'amount_minor', 500)),
-          '{}') c;
-        PERFORM pay_finish('$1', '$2-k' || i, l, '$2x' || i, 'EXECUTING',
-          'cs_$2x' || i, 'https://psp.example/pay', exp, NULL, 201, '{}');
-      END LOOP; END \$\$;"
-}
-# index LIKE: those checkouts' psp_tokens rows keyed as a gateway with a key
-# file keys its own (the token's blind index under the file's first key),
-# so that an event finds its checkout by the first candidate the gateway
-# sends, as for a checkout it registered; left as prepare() writes them
-# (plaintext, as rows from before a key file), each event would first miss
-# both keys' indexes (2 lookups more per event).  The checkouts keep the
-# plaintext token: the events are signed with it, as a PSP sends it.
-index_tokens() {
-    psql "$PAY_TEST_PG" -XAtq -F $'\t' -c "SELECT psp, psp_token FROM psp_tokens
-        WHERE checkout_id LIKE '$1'" |
-        "$run/blind_index" "$PAY_TEST_ENCRYPTION_KEY" > "$run/index.tsv"
-    psql "$PAY_TEST_PG" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<EOF
-CREATE TEMP TABLE bench_index (psp text, tok text, idx text, PRIMARY KEY (psp, tok));
-\copy bench_index FROM '$run/index.tsv'
-UPDATE psp_tokens p SET psp_token = i.idx FROM bench_index i
- WHERE p.psp = i.psp AND p.psp_token = i.tok;
-EOF
-}
-# sign LIKE OUT: the events paying those checkouts, interleaved by checkout
-# number (so that several merchants' events alternate)
-sign() {
-    psql "$PAY_TEST_PG" -XAtq -F $'\t' -c "SELECT merchant_id, checkout_id, psp_token, amount_total
-        FROM checkouts WHERE checkout_id LIKE '$1'
-        ORDER BY substring(checkout_id FROM 'x([0-9]+)$')::int, merchant_id" |
-        "$run/sign_events" "$(cat "$PAY_TEST_WEBHOOK_SECRET")" > "$2"
-}
-paid() {   # paid LIKE: unique events committed (checkouts paid)
-    psql "$PAY_TEST_PG" -XAtq -c "SELECT count(*) FROM checkouts
-        WHERE checkout_id LIKE '$1' AND status = 'SUCCESS'"
-}
+# prepare, index and sign: bench/lib.sh's wh_* (bench/shards.sh's too)
+wh_tools
+prepare() { wh_prepare "$PAY_TEST_PG" "$@"; }
+index_tokens() { wh_index "$PAY_TEST_PG" "$1"; }
+sign() { wh_sign "$2" "$PAY_TEST_PG" "$1"; }
+paid() { wh_paid "$PAY_TEST_PG" "$1"; }
 # webhooks NAME LIKE: wrk at 64 connections on the signed events of LIKE;
 # sets wh_rate (unique events committed per second, counted in the database)
 # and wh_cpu (where the cores went meanwhile, per event committed)
@@ -370,14 +319,6 @@ floor() {   # floor FILE NAME: pgbench as db_floor/README.md says; sets fl_rate
         > "$run/$2.log" 2>&1
     fl_rate=$(awk '/^tps = / { printf "%.0f", $3; exit }' "$run/$2.log")
     settle "$floor_db"
-}
-# settle DB [OPTIONS]: vacuum what a step wrote before the next step is
-# measured (three autovacuum workers cleaning up after hook_rows.sql took
-# the cores from the webhook run after it: 246 webhooks/s against 2,400);
-# only the tables that hold rows (see the VACUUM (ANALYZE) below)
-settle() {
-    psql "$1" -XAtq -c "SELECT 'VACUUM ${2:-} ' || string_agg(format('%I', relname), ', ')
-        FROM pg_stat_user_tables WHERE n_live_tup > 0" | psql "$1" -XAtq
 }
 # the rows a paid two-order webhook writes, in plain SQL (bench/rows_floor/),
 # in database rows_floor of the same cluster
@@ -503,6 +444,18 @@ if [[ $parts == *" reconcile "* ]]; then
 # 6. reconciliation: rows reconciled per second on a 20,000-row report
 #    (bench/reconcile.sh, its own throwaway database)
 say "$(bash bench/reconcile.sh "${BENCH_RECON_ROWS:-20000}" | tail -n 1)"
+fi
+
+# 7. and 8.: stacks of their own, their lines appended to this run's results
+if [[ $parts == *" shards "* ]]; then
+    say
+    BENCH_OUT=$out bash bench/shards.sh > "$run/shards.log" 2>&1 ||
+        { tail -20 "$run/shards.log" >&2; exit 1; }
+fi
+if [[ $parts == *" limits "* ]]; then
+    say
+    BENCH_OUT=$out bash bench/limits.sh > "$run/limits.log" 2>&1 ||
+        { tail -20 "$run/limits.log" >&2; exit 1; }
 fi
 
 say

@@ -1,0 +1,113 @@
+# shellcheck shell=bash
+# bench/lib.sh: what bench/run.sh and bench/shards.sh share.  Sourced, not
+# run, from the tree's top; the wh_* functions need $run (the services' run
+# directory) and the services' env.
+# shellcheck disable=SC2154  # run: the sourcing script's
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+
+# ticks PID...: the CPU time (clock ticks, user + system) of each PID with
+# its children ("-": none, 0), in one pass over /proc (one snapshot for all).
+# Through cat: a process that exits between the glob and its read is
+# skipped (awk reading the files itself stops at the first one gone).
+ticks() {
+    cat /proc/[0-9]*/stat 2>/dev/null |
+        awk -v pids="$*" 'BEGIN { n = split(pids, want, " ") }
+            { pid = $1; sub(/^.*\) /, ""); u = $12 + $13
+              for (i = 1; i <= n; i++) if (pid == want[i] || $2 == want[i]) t[i] += u }
+            END { for (i = 1; i <= n; i++) printf "%d%s", t[i], i < n ? " " : "\n" }'
+}
+# busy: the machine's busy clock ticks, all cores (/proc/stat: user, nice,
+# system, irq, softirq; not idle, iowait or a hypervisor's steal)
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+
+# wrk_rate LOG: requests/s from a wrk log; wrk_tail LOG: its latency line
+# (bench/*.lua's done())
+wrk_rate() { awk '/^Requests\/sec/ { print $2 }' "$1"; }
+wrk_tail() { grep -E '^p50=' "$1"; }
+
+# settle DB [OPTIONS]: vacuum what a step wrote before the next step is
+# measured (three autovacuum workers cleaning up after hook_rows.sql took
+# the cores from the webhook run after it: 246 webhooks/s against 2,400);
+# only the tables that hold rows: a table vacuumed empty is planned as
+# empty (bench/run.sh, step 5)
+settle() {
+    psql "$1" -XAtq -c "SELECT 'VACUUM ${2:-} ' || string_agg(format('%I', relname), ', ')
+        FROM pg_stat_user_tables WHERE n_live_tup > 0" | psql "$1" -XAtq
+}
+
+# -- webhooks: pay prepared checkouts with pre-signed Stripe events ---------
+# Every wh_ function takes the database (a conninfo) it works on first: on a
+# sharded stack each merchant's checkouts are on its own shard.
+
+# wh_tools: build the event signer and the token indexer into $run
+wh_tools() {
+    cc -std=gnu11 -O2 -Wall -Wextra -Werror bench/sign_events.c -lcrypto -o "$run/sign_events"
+    cc -std=gnu11 -O2 -Wall -Wextra -Werror -Iinclude bench/blind_index.c build/libpayments.a \
+        -ljansson -lcrypto -o "$run/blind_index"
+}
+
+# wh_prepare DB MERCHANT PREFIX N: N registered, unpaid checkouts, each two
+# orders (seller_1 1000, seller_2 500: a merchant's events share those
+# wallet rows), written by the gateway's own functions
+wh_prepare() {
+    psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "
+      DO \$\$ DECLARE i int; l bigint; exp bigint := extract(epoch FROM now())::bigint + 3600;
+      BEGIN FOR i IN 1..$4 LOOP
+        SELECT c.lease INTO l FROM pay_claim('$2', '$3-k' || i, repeat('a', 64),
+          30, 86400, '$3x' || i, 'stripe', 'USD', 1500, 'https://shop.example/t',
+          'https://shop.example/c', NULL, exp, '{}',
+          jsonb_build_array(
+            jsonb_build_object('payment_order_id', '$3x' || i || 'a', 'seller_account', 'seller_1', 'amount_minor', 1000),
+            jsonb_build_object('payment_order_id', '$3x' || i || 'b', 'seller_account', 'seller_2', 'amount_minor', 500)),
+          '{}') c;
+        PERFORM pay_finish('$2', '$3-k' || i, l, '$3x' || i, 'EXECUTING',
+          'cs_$3x' || i, 'https://psp.example/pay', exp, NULL, 201, '{}');
+      END LOOP; END \$\$;"
+}
+
+# wh_index DB LIKE: those checkouts' psp_tokens rows keyed as a gateway with
+# a key file keys its own (the token's blind index under the file's first
+# key), so that an event finds its checkout by the first candidate the
+# gateway sends, as for a checkout it registered; left as wh_prepare writes
+# them (plaintext, as rows from before a key file), each event would first
+# miss both keys' indexes (2 lookups more per event).  The checkouts keep
+# the plaintext token: the events are signed with it, as a PSP sends it.
+wh_index() {
+    psql "$1" -XAtq -F $'\t' -c "SELECT psp, psp_token FROM psp_tokens
+        WHERE checkout_id LIKE '$2'" |
+        "$run/blind_index" "$PAY_TEST_ENCRYPTION_KEY" > "$run/index.tsv"
+    psql "$1" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<EOF
+CREATE TEMP TABLE bench_index (psp text, tok text, idx text, PRIMARY KEY (psp, tok));
+\copy bench_index FROM '$run/index.tsv'
+UPDATE psp_tokens p SET psp_token = i.idx FROM bench_index i
+ WHERE p.psp = i.psp AND p.psp_token = i.tok;
+EOF
+}
+
+# wh_rows DB LIKE: the checkouts' "merchant, checkout, token, amount" lines
+# the signer reads, with the checkout's number first (to interleave)
+wh_rows() {
+    psql "$1" -XAtq -F $'\t' -c "SELECT substring(checkout_id FROM 'x([0-9]+)$')::int,
+        merchant_id, checkout_id, psp_token, amount_total
+        FROM checkouts WHERE checkout_id LIKE '$2'"
+}
+
+# wh_sign OUT DB LIKE [DB LIKE...]: the events paying those checkouts (of
+# one database or several), interleaved by checkout number, so that several
+# merchants' (and shards') events alternate
+wh_sign() {
+    local out=$1
+    shift
+    while [ $# -ge 2 ]; do
+        wh_rows "$1" "$2"
+        shift 2
+    done | sort -t $'\t' -k1,1n -k2,2 | cut -f2- |
+        "$run/sign_events" "$(cat "$PAY_TEST_WEBHOOK_SECRET")" > "$out"
+}
+
+# wh_paid DB LIKE: unique events committed (checkouts paid)
+wh_paid() {
+    psql "$1" -XAtq -c "SELECT count(*) FROM checkouts
+        WHERE checkout_id LIKE '$2' AND status = 'SUCCESS'"
+}
