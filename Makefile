@@ -12,8 +12,22 @@ CSV_LIBS   = -lcsv
 CC       ?= cc
 OPT      ?= -O2 -g
 WARN      = -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2
-CFLAGS    = -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude $(PKG_CFLAGS)
-SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# Debian's hardening, as its nginx and its modules are built (dpkg-buildflags
+# with hardening=+all; gcc's PIE is Debian's default): stack protector,
+# fortified libc calls, relocations read-only and bound at load.  The
+# module gets the same (ci/build-module.sh); ci/hardening-check.sh checks
+# every program we ship.  The sanitizer builds undo _FORTIFY_SOURCE (ASan
+# does not see the checked copies of memcpy and friends).
+HARDEN    = -fstack-protector-strong -D_FORTIFY_SOURCE=2
+HARDEN_LD = -Wl,-z,relro -Wl,-z,now
+CFLAGS    = -std=gnu11 -D_GNU_SOURCE $(OPT) $(HARDEN) $(HARDEN_LD) $(WARN) -Iinclude $(PKG_CFLAGS)
+SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+            -U_FORTIFY_SOURCE
+
+# A change of the compiler's flags remakes what they build (make sees only
+# the sources' times): the flags are kept in a file rewritten when they
+# differ, a prerequisite of every object and program compiled with CFLAGS.
+FLAGS_STAMP = $(BUILD)/.cflags
 
 CORE_SRC  = $(wildcard src/*.c)
 CORE_HDR  = $(wildcard include/payments/*.h) $(wildcard src/*.h)
@@ -48,7 +62,7 @@ FUZZ_CFLAGS   = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude $(PKG_CFLAGS)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-shards e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-counts bench-shards bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check
+.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-shards e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-counts bench-shards bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check hardening-check
 
 all: core mock module reconcile secrets events-verify
 
@@ -57,11 +71,18 @@ deps:
 
 core: $(BUILD)/libpayments.a
 
-$(BUILD)/core/%.o: src/%.c $(CORE_HDR)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(CFLAGS) $(SAN)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(SAN)' > $@
+
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/core/%.o: src/%.c $(CORE_HDR) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fPIC -c $< -o $@
 
-$(BUILD)/core-asan/%.o: src/%.c $(CORE_HDR)
+$(BUILD)/core-asan/%.o: src/%.c $(CORE_HDR) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -c $< -o $@
 
@@ -79,28 +100,28 @@ $(BUILD)/libpayments-asan.a: $(ASAN_OBJ)
 # report parser, libpq synchronously, OpenSSL for the report's sha256.
 reconcile: $(BUILD)/payments-reconcile
 
-$(BUILD)/payments-reconcile: bin/payments-reconcile.c $(BUILD)/libpayments.a $(CORE_HDR)
+$(BUILD)/payments-reconcile: bin/payments-reconcile.c $(BUILD)/libpayments.a $(CORE_HDR) $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) $< $(BUILD)/libpayments.a $(PKG_LIBS) $(CSV_LIBS) -o $@
 
 # Keys, sealed secrets, endpoint checks and key rotation (bin/payments-secrets.c):
 # the core's seal.c and notify.c, libpq synchronously.
 secrets: $(BUILD)/payments-secrets
 
-$(BUILD)/payments-secrets: bin/payments-secrets.c $(BUILD)/libpayments.a $(CORE_HDR)
+$(BUILD)/payments-secrets: bin/payments-secrets.c $(BUILD)/libpayments.a $(CORE_HDR) $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) $< $(BUILD)/libpayments.a $(PKG_LIBS) -o $@
 
 # payments-events verify (bin/payments-events-verify.c): the dialects'
 # verifiers over the kept events, the keys of the gateway's configuration.
 events-verify: $(BUILD)/payments-events-verify
 
-$(BUILD)/payments-events-verify: bin/payments-events-verify.c $(BUILD)/libpayments.a $(CORE_HDR)
+$(BUILD)/payments-events-verify: bin/payments-events-verify.c $(BUILD)/libpayments.a $(CORE_HDR) $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) $< $(BUILD)/libpayments.a $(PKG_LIBS) -o $@
 
-$(BUILD)/unit/%.o: tests/unit/%.c $(CORE_HDR) $(wildcard tests/unit/*.h)
+$(BUILD)/unit/%.o: tests/unit/%.c $(CORE_HDR) $(wildcard tests/unit/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/unit-asan/%.o: tests/unit/%.c $(CORE_HDR) $(wildcard tests/unit/*.h)
+$(BUILD)/unit-asan/%.o: tests/unit/%.c $(CORE_HDR) $(wildcard tests/unit/*.h) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -c $< -o $@
 
@@ -120,11 +141,11 @@ unit-asan: $(BUILD)/unit_tests-asan
 
 mock: $(BUILD)/mock_psp
 
-$(BUILD)/mock/%.o: tests/mock_psp/%.c $(MOCK_HDR)
+$(BUILD)/mock/%.o: tests/mock_psp/%.c $(MOCK_HDR) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(MOCK_DEFS) -c $< -o $@
 
-$(BUILD)/mock-asan/%.o: tests/mock_psp/%.c $(MOCK_HDR)
+$(BUILD)/mock-asan/%.o: tests/mock_psp/%.c $(MOCK_HDR) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) $(MOCK_DEFS) -c $< -o $@
 
@@ -139,15 +160,21 @@ mock-asan: $(BUILD)/mock_psp-asan
 # The mock as the ngx-payments-mock-psp package installs it: the same
 # sources, Adyen's documents read from the package's place.
 MOCK_PKG_SPECS = /usr/share/ngx-payments-mock-psp/specs
-$(BUILD)/pkg/ngx-payments-mock-psp: $(MOCK_SRC) $(filter-out $(MOCK_TEST_HDR),$(wildcard tests/mock_psp/*.h))
+$(BUILD)/pkg/ngx-payments-mock-psp: $(MOCK_SRC) $(filter-out $(MOCK_TEST_HDR),$(wildcard tests/mock_psp/*.h)) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DMOCK_SPEC_DIR='"$(MOCK_PKG_SPECS)"' $(MOCK_SRC) -lmicrohttpd -lcurl -ljansson -lcrypto -lpthread -o $@
+
+# What the packages ship, built hardened as Debian builds its own
+# (ci/hardening-check.sh: RELRO, BIND_NOW, stack protector, fortify, PIE)
+hardening-check: $(MODULE) $(BUILD)/payments-reconcile $(BUILD)/payments-secrets \
+                 $(BUILD)/payments-events-verify $(BUILD)/pkg/ngx-payments-mock-psp
+	BUILD=$(BUILD) bash ci/hardening-check.sh
 
 # The mock's own tests run against the ASan build; each test starts a mock,
 # stops it with SIGTERM and fails on any sanitizer report in its stderr.
 .PHONY: mock-test
 # adyen_hmac.c is linked in too: the tests check it against Adyen's vectors.
-$(BUILD)/mock_psp_tests: $(MOCK_TEST_SRC) $(MOCK_TEST_HDR) tests/mock_psp/adyen_hmac.c tests/mock_psp/adyen_hmac.h
+$(BUILD)/mock_psp_tests: $(MOCK_TEST_SRC) $(MOCK_TEST_HDR) tests/mock_psp/adyen_hmac.c tests/mock_psp/adyen_hmac.h $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(filter %.c,$^) -lcriterion -lcurl -ljansson -lmicrohttpd -lcrypto -lpthread -o $@
 
@@ -163,12 +190,13 @@ module: $(MODULE)
 # needs and its version (config, ngx_http_payments_build.h).
 $(MODULE): config $(wildcard ngx_payments_module/*.[ch]) $(BUILD)/libpayments.a $(CORE_HDR) \
            $(wildcard sql/migrations/*.sql) VERSION
-	bash ci/build-module.sh $(BUILD)/nginx $(BUILD)/libpayments.a
+	PAY_CC_OPT='$(OPT) $(HARDEN)' PAY_LD_OPT='$(HARDEN_LD)' \
+	    bash ci/build-module.sh $(BUILD)/nginx $(BUILD)/libpayments.a
 
 # The core is linked in for seal.h: the suite opens what the gateway sealed
 # with the same key file (tests/e2e/harness_tokens.h, "secrets at rest"); libssl for
 # the requests a client breaks off by hand (test_request_gone.c).
-$(BUILD)/e2e/%.o: tests/e2e/%.c $(wildcard tests/e2e/*.h) $(CORE_HDR)
+$(BUILD)/e2e/%.o: tests/e2e/%.c $(wildcard tests/e2e/*.h) $(CORE_HDR) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -178,7 +206,7 @@ $(BUILD)/e2e_tests: $(E2E_OBJ) $(BUILD)/libpayments.a | $(BUILD)/slow_dns.so
 # A getaddrinfo() that hangs for one host, preloaded into a test's own
 # gateway (test_psp.c: a name lookup never holds the worker); built with the
 # suite.
-$(BUILD)/slow_dns.so: tests/e2e/slow_dns.c
+$(BUILD)/slow_dns.so: tests/e2e/slow_dns.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -shared -fPIC $< -ldl -o $@
 
@@ -216,7 +244,7 @@ e2e-debug: $(E2E_DEPS)
 # a real Chromium through shop, gateway, mock PSP and back (tests/browser/).
 demo-shop: $(BUILD)/demo_shop
 
-$(BUILD)/demo_shop: tests/demo_shop/demo_shop.c
+$(BUILD)/demo_shop: tests/demo_shop/demo_shop.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< -lmicrohttpd -lcurl -ljansson -lpthread -o $@
 

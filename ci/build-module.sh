@@ -22,10 +22,17 @@ tree="$out/nginx-src"
 # Reconfigure when the list of sources changes (config globs them), or the
 # version or the migrations.
 # config also writes the version and the schema (VERSION, the last migration)
-srclist=$( (cd "$top" && ls config ngx_payments_module/*.[ch] src/*.c include/payments/*.h sql/migrations; cat VERSION; echo "$core_lib") | md5sum)
+# PAY_CC_OPT, PAY_LD_OPT: the compiler's and linker's options for the
+# module (the Makefile's: -O2 and Debian's hardening, as Debian builds its
+# nginx; nginx's own default is -O and none)
+cc_opt=${PAY_CC_OPT:--O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2}
+ld_opt=${PAY_LD_OPT:--Wl,-z,relro -Wl,-z,now}
+srclist=$( (cd "$top" && ls config ngx_payments_module/*.[ch] src/*.c include/payments/*.h sql/migrations; cat VERSION; echo "$core_lib $cc_opt $ld_opt") | md5sum)
 if [ ! -f "$out/objs/Makefile" ] || [ "$srclist" != "$(cat "$out/.srclist" 2>/dev/null)" ]; then
     (cd "$tree" && bash -c '. ./conf_flags; ./configure "${NGX_CONF_FLAGS[@]}" --with-compat \
-        --add-dynamic-module="$0" --builddir="$1"' "$top" "$out/objs") >"$out/configure.log" 2>&1 \
+        --with-cc-opt="$2" --with-ld-opt="$3" \
+        --add-dynamic-module="$0" --builddir="$1"' "$top" "$out/objs" "$cc_opt" "$ld_opt") \
+        >"$out/configure.log" 2>&1 \
         || { tail -30 "$out/configure.log" >&2; exit 1; }
     echo "$srclist" > "$out/.srclist"
 fi

@@ -83,13 +83,19 @@ stop_all(void)
     gateway_stop(&gw);
 
     if (standby_dir) {
-        (void) system(str_printf("bash %s/ci/pg.sh stop %s >/dev/null 2>&1",
-                                 env("PAY_TEST_ROOT"), standby_dir));
+        if (system(str_printf("bash %s/ci/pg.sh stop %s >/dev/null 2>&1",
+                              env("PAY_TEST_ROOT"), standby_dir)) != 0)
+        {
+            cr_log_warn("ci/pg.sh stop %s failed", standby_dir);
+        }
     }
 
     if (primary_dir) {
-        (void) system(str_printf("bash %s/ci/pg.sh stop %s >/dev/null 2>&1",
-                                 env("PAY_TEST_ROOT"), primary_dir));
+        if (system(str_printf("bash %s/ci/pg.sh stop %s >/dev/null 2>&1",
+                              env("PAY_TEST_ROOT"), primary_dir)) != 0)
+        {
+            cr_log_warn("ci/pg.sh stop %s failed", primary_dir);
+        }
     }
 }
 

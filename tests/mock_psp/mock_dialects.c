@@ -108,7 +108,9 @@ dl_cleanup(void)
 
     if (dl_dir[0] != '\0') {
         snprintf(cmd, sizeof(cmd), "rm -rf %s", dl_dir);
-        (void) system(cmd);
+        if (system(cmd) != 0) {
+            cr_log_warn("%s failed", cmd);
+        }
         dl_dir[0] = '\0';
     }
 }
