@@ -21,6 +21,8 @@
 #     that order, and what it RETURNS (one of its forms when it has
 #     several);
 #   - README.md is under 400 lines;
+#   - every ```nginx block of README.md and doc/*.md says what it is
+#     (<!-- nginx-check: ... -->, read by ci/doc-nginx-check.sh);
 #   - README.md, CONTRIBUTING.md, bench/RESULTS.md and doc/*.md link only
 #     to files of the repository that exist (and to headings that exist in
 #     them): no URL, no path leading out of the tree.
@@ -331,6 +333,33 @@ if ($lines < 400) {
     ok();
 } else {
     fail("README.md has $lines lines: 400 or more");
+}
+
+# --- nginx blocks ------------------------------------------------------------------
+# Every ```nginx block of README.md and doc/*.md says what it is, so that
+# ci/doc-nginx-check.sh (run by the e2e suite) knows how to check it: the
+# comment <!-- nginx-check: main|http|server|location|skip REASON --> on
+# the line above its fence, or a whole nginx.conf ("http {" or
+# "load_module" in it).  Here at once, not minutes later in e2e.
+
+for my $doc (grep { -f } ("README.md", sort glob("doc/*.md"))) {
+    my @l = split /\n/, slurp($doc);
+    for (my $i = 0; $i < @l; $i++) {
+        next unless $l[$i] =~ /^```nginx\s*$/;
+        my $tag = $i > 0 ? $l[$i - 1] : "";
+        my ($j, $body) = ($i + 1, "");
+        $body .= $l[$j++] . "\n" while $j < @l && $l[$j] !~ /^```/;
+        if ($tag =~ /^<!-- nginx-check: (?:main|http|server|location|skip \S.*?) -->$/
+            || $body =~ /^\s*(?:http\s*\{|load_module\b)/m)
+        {
+            ok();
+        } else {
+            fail("$doc:" . ($i + 1) . ": an nginx block without \"<!-- nginx-check:"
+                 . " main|http|server|location|skip REASON -->\" on the line above"
+                 . " (CONTRIBUTING.md, Docs)");
+        }
+        $i = $j;
+    }
 }
 
 # --- links ------------------------------------------------------------------------
