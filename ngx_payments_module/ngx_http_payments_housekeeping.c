@@ -211,10 +211,9 @@ ngx_http_payments_fold_done(ngx_http_payments_pg_query_t *q, PGresult *res)
                        "payments: folded %i wallet credits (shard %ui)", n,
                        hk->shard);
 
-        if (ngx_http_payments_metrics != NULL) {
-            ngx_http_payments_metrics->wallet_fold_at =
-                                                (ngx_atomic_uint_t) ngx_time();
-        }
+        ngx_http_payments_metrics_gauge(hk->shard_conf,
+                                        NGX_HTTP_PAYMENTS_SG_WALLET_FOLD_AT,
+                                        (ngx_atomic_uint_t) ngx_time());
     }
 
     /* a full batch: more are waiting, go on at once */

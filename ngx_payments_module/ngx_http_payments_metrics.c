@@ -87,7 +87,8 @@ const size_t  ngx_http_payments_shard_gauge_fields[] = {
     offsetof(ngx_http_payments_metrics_t, notify_pending),
     offsetof(ngx_http_payments_metrics_t, notify_oldest),
     offsetof(ngx_http_payments_metrics_t, notify_failed),
-    offsetof(ngx_http_payments_metrics_t, notify_disabled)
+    offsetof(ngx_http_payments_metrics_t, notify_disabled),
+    offsetof(ngx_http_payments_metrics_t, wallet_fold_at)
 };
 
 const ngx_msec_t  ngx_http_payments_psp_bounds[] = {

@@ -226,6 +226,7 @@ typedef enum {
     NGX_HTTP_PAYMENTS_SG_NOTIFY_OLDEST,
     NGX_HTTP_PAYMENTS_SG_NOTIFY_FAILED,
     NGX_HTTP_PAYMENTS_SG_NOTIFY_DISABLED,
+    NGX_HTTP_PAYMENTS_SG_WALLET_FOLD_AT,
     NGX_HTTP_PAYMENTS_SG__MAX
 } ngx_http_payments_shard_gauge_e;
 
@@ -288,8 +289,9 @@ typedef struct {
                                                          * route's next
                                                          * PSP */
     ngx_atomic_t                    wallet_fold_at;     /* unix seconds of
-                                                         * worker 0's last
-                                                         * pay_wallets_fold */
+                                                         * the last
+                                                         * pay_wallets_fold
+                                                         * (per shard too) */
     ngx_atomic_t                    risk_decisions[3];  /* allow, deny,
                                                            review */
     ngx_atomic_t                    risk_errors[NGX_HTTP_PAYMENTS_RISKE__MAX];

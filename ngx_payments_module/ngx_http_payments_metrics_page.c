@@ -74,7 +74,10 @@ static const char  *ngx_http_payments_gauge_names[][2] = {
       "Notifications whose every attempt failed (FAILED), until "
       "replayed." },
     { "payments_notify_endpoints_disabled",
-      "Endpoints disabled after failing for disable_after=." }
+      "Endpoints disabled after failing for disable_after=." },
+    { "payments_wallet_fold_last_success_timestamp_seconds",
+      "When this gateway last ran pay_wallets_fold on the database (it "
+      "folds, or another gateway held the fold); 0: never." }
 };
 
 static const char  *ngx_http_payments_pool_states[] = {
@@ -444,13 +447,9 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
                               NGX_HTTP_PAYMENTS_SG_EXECUTING,
                               NGX_HTTP_PAYMENTS_SG_EXECUTING_OLDEST);
 
-    ngx_http_payments_out(
-        "# HELP payments_wallet_fold_last_success_timestamp_seconds When "
-        "this gateway last ran pay_wallets_fold (it folds, or another "
-        "gateway held the fold); 0: never.\n"
-        "# TYPE payments_wallet_fold_last_success_timestamp_seconds gauge\n"
-        "payments_wallet_fold_last_success_timestamp_seconds %uA\n",
-        m->wallet_fold_at);
+    p = ngx_http_payments_metrics_gauges(p, last, m, shard, ns, sps,
+                              NGX_HTTP_PAYMENTS_SG_WALLET_FOLD_AT,
+                              NGX_HTTP_PAYMENTS_SG_WALLET_FOLD_AT);
 
     ngx_http_payments_out(
         "# HELP payments_sweeper_lookups_total The stuck-checkout sweeper's "

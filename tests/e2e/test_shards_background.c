@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -362,6 +363,7 @@ Test(shards_background, wallet_credits_are_folded_on_shard_b)
 {
     int          i;
     char        *left;
+    double       fold;
     merchant_t   mb;
 
     merchant_new_on(&mb, "b");
@@ -392,6 +394,35 @@ Test(shards_background, wallet_credits_are_folded_on_shard_b)
                                   " AND seller_account = 's_bg'"
                                   " AND currency = 'EUR'", 1,
                                   (const char *[]) { mb.id }), "700");
+
+    /* each shard's fold has its own time (one shard stalled must not hide
+     * behind another's), never one value for all; this gateway's first
+     * round on each may come after the suite's gateway folded the credit */
+    fold = 0;
+
+    for (i = 0; i < 50; i++) {
+        fold = metric_value(bg_gw.origin,
+                            "payments_wallet_fold_last_success_timestamp_"
+                            "seconds{shard=\"b\"}");
+        if (fold > 0
+            && metric_value(bg_gw.origin,
+                            "payments_wallet_fold_last_success_timestamp_"
+                            "seconds{shard=\"a\"}") > 0)
+        {
+            break;
+        }
+
+        msleep(100);
+    }
+
+    cr_expect(fold >= (double) time(NULL) - 30,
+              "shard b's fold time %.0f is not recent", fold);
+    cr_expect_gt(metric_value(bg_gw.origin,
+                     "payments_wallet_fold_last_success_timestamp_seconds"
+                     "{shard=\"a\"}"), 0, "shard a's fold never ran");
+    cr_expect_eq(metric_value(bg_gw.origin,
+                     "payments_wallet_fold_last_success_timestamp_seconds"),
+                 -1, "an unlabelled fold time over two shards");
 }
 
 
