@@ -58,8 +58,9 @@ export PAY_PSP=$PAY_TEST_PSP
 out=$top/bench/results/notify-$(date -u +%Y%m%dT%H%M%SZ).txt
 mkdir -p "$(dirname "$out")"
 say() { echo "$*" | tee -a "$out"; }
-wrk_rate() { awk '/^Requests\/sec/ { print $2 }' "$1"; }
-wrk_tail() { grep -E '^p50=' "$1"; }
+# wrk_rate, wrk_tail and the webhooks' wh_* (bench/lib.sh)
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 now_ms() { date +%s%3N; }
 stat_of() {   # stat_of NAME: a number from the receiver's /_control/stats
     curl -sf "$PAY_TEST_RECEIVER_CONTROL/_control/stats" |
@@ -70,21 +71,7 @@ tag=$(date +%s)
 cc -std=gnu11 -O2 -Wall -Wextra -Werror bench/sign_events.c -lcrypto -o "$run/sign_events"
 
 # prepare MERCHANT PREFIX N: N registered, unpaid checkouts (as bench/run.sh)
-prepare() {
-    psql "$PAY_TEST_PG" -XAtq -v ON_ERROR_STOP=1 -c "
-      DO \$\$ DECLARE i int; l bigint; exp bigint := extract(epoch FROM now())::bigint + 3600;
-      BEGIN FOR i IN 1..$3 LOOP
-        SELECT c.lease INTO l FROM pay_claim('$1', '$2-k' || i, repeat('a', 64),
-          30, 86400, '$2x' || i, 'stripe', 'USD', 1500, 'https://shop.example/t',
-          'https://shop.example/c', NULL, exp, '{}',
-          jsonb_build_array(
-            jsonb_build_object('payment_order_id', '$2x' || i || 'a', 'seller_account', 'seller_1', 'amount_minor', 1000),
-            jsonb_build_object('payment_order_id', '$2x' || i || 'b', 'seller_account', 'seller_2', 'amount_minor', 500)),
-          '{}') c;
-        PERFORM pay_finish('$1', '$2-k' || i, l, '$2x' || i, 'EXECUTING',
-          'cs_$2x' || i, 'https://psp.example/pay', exp, NULL, 201, '{}');
-      END LOOP; END \$\$;"
-}
+prepare() { wh_prepare "$PAY_TEST_PG" "$@"; }
 
 # events LIKE: the signed events of the checkouts whose ids are LIKE that
 events() {
@@ -93,10 +80,7 @@ events() {
         "$run/sign_events" "$(cat "$PAY_TEST_WEBHOOK_SECRET")"
 }
 
-paid() {   # paid LIKE: how many of those checkouts are paid
-    psql "$PAY_TEST_PG" -XAtq -c "SELECT count(*) FROM checkouts
-        WHERE checkout_id LIKE '$1' AND status = 'SUCCESS'"
-}
+paid() { wh_paid "$PAY_TEST_PG" "$1"; }   # paid LIKE: how many are paid
 
 say "ngx_payments notifications benchmark, $(date -u), $(nproc) cores, ${secs}s runs," \
     "$workers worker(s), payments_notify $params"
