@@ -13,6 +13,8 @@
  * webhook's own function: one pm_, listed to the shop, one
  * payment_method.saved notification.  Then the mock sends the method's
  * event late (POST /_control/sessions/{id}/method_event): a no-op.
+ * A manual capture's hold (AUTHORIZED) that saved is recovered the same
+ * way (Stripe: the held intent names the method).
  * Adyen's API cannot say which stored method a payment stored: the
  * checkout is listed for a person past alert= (a warn line once, the
  * gauge), and its late RECURRING_CONTRACT still saves the method.
@@ -182,7 +184,7 @@ typedef struct {
  * method's does not.
  */
 static void
-ms_paid_without_method_event(ms_paid_t *s, size_t d)
+ms_paid_without_method_event(ms_paid_t *s, size_t d, int manual)
 {
     json_t  *body, *j;
     resp_t  *r;
@@ -198,6 +200,9 @@ ms_paid_without_method_event(ms_paid_t *s, size_t d)
 
     body = checkout_new(s->co, 2);
     json_object_set_new(body, "psp", json_string(ms_psp(d)));
+    if (manual) {
+        json_object_set_new(body, "capture", json_string("manual"));
+    }
     json_object_set_new(body, "save_payment_method",
                         json_pack("{ss ss sb}", "customer", s->customer,
                                   "usage", "off_session",
@@ -216,7 +221,7 @@ ms_paid_without_method_event(ms_paid_t *s, size_t d)
      * the sweeper */
     cr_assert(ms_wait("SELECT status::text FROM checkouts WHERE "
                       "merchant_id = $1 AND checkout_id = $2",
-                      s->m.id, s->co, "SUCCESS", 15),
+                      s->m.id, s->co, manual ? "AUTHORIZED" : "SUCCESS", 15),
               "%s: the payment's event was not applied", ms_psp(d));
     cr_assert_str_eq(ms_scalar2("SELECT count(*) FROM webhook_events "
                                 "WHERE merchant_id = $1 AND checkout_id = $2 "
@@ -274,13 +279,13 @@ ms_late_event(ms_paid_t *s, size_t d)
 
 
 static void
-method_recovered(size_t d)
+method_recovered(size_t d, int manual)
 {
     json_t     *list, *pm;
     ms_paid_t   s;
 
     /* paid first: the sweeper never sees it EXECUTING */
-    ms_paid_without_method_event(&s, d);
+    ms_paid_without_method_event(&s, d, manual);
     start_method_sweeper();
 
     /* the sweeper asks the PSP and records the method */
@@ -335,13 +340,22 @@ method_recovered(size_t d)
 
 Test(solo_method_sweeps, a_stripe_method_whose_event_was_lost_is_recorded_once)
 {
-    method_recovered(0);
+    method_recovered(0, 0);
 }
 
 
 Test(solo_method_sweeps, a_generic_method_whose_event_was_lost_is_recorded_once)
 {
-    method_recovered(2);
+    method_recovered(2, 0);
+}
+
+
+/* a manual capture's hold (AUTHORIZED) that saved the method: its
+ * payment_intent.amount_capturable_updated lost, the hold's session
+ * booked; the sweeper finds the method on the held intent */
+Test(solo_method_sweeps, a_held_stripe_payments_lost_method_event_is_recorded_once)
+{
+    method_recovered(0, 1);
 }
 
 
@@ -357,7 +371,7 @@ Test(solo_method_sweeps, an_adyen_method_whose_event_was_lost_is_listed_once)
     char        *line;
     ms_paid_t    s;
 
-    ms_paid_without_method_event(&s, 1);
+    ms_paid_without_method_event(&s, 1, 0);
     start_method_sweeper();
 
     line = str_printf("checkout \"%s\" of merchant \"%s\" (psp \"%s\") was "
