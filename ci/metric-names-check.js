@@ -74,6 +74,7 @@ const shardOnly = {
     payments_checkouts_unresolved_oldest_seconds: ['shard'],
     payments_authorizations_expiring: ['shard'],
     payments_payment_methods_detach_unconfirmed: ['shard'],
+    payments_payment_methods_unsaved: ['shard'],
     payments_checkouts_executing: ['shard'],
     payments_checkouts_executing_oldest_seconds: ['shard'],
     payments_notify_queue_depth: ['shard'],

@@ -82,6 +82,7 @@ const size_t  ngx_http_payments_shard_gauge_fields[] = {
     offsetof(ngx_http_payments_metrics_t, sweeper_unresolved_oldest),
     offsetof(ngx_http_payments_metrics_t, holds_expiring),
     offsetof(ngx_http_payments_metrics_t, detaches_unconfirmed),
+    offsetof(ngx_http_payments_metrics_t, methods_unsaved),
     offsetof(ngx_http_payments_metrics_t, executing),
     offsetof(ngx_http_payments_metrics_t, executing_oldest),
     offsetof(ngx_http_payments_metrics_t, notify_pending),

@@ -220,6 +220,7 @@ typedef enum {
     NGX_HTTP_PAYMENTS_SG_UNRESOLVED_OLDEST,
     NGX_HTTP_PAYMENTS_SG_HOLDS_EXPIRING,
     NGX_HTTP_PAYMENTS_SG_DETACHES_UNCONFIRMED,
+    NGX_HTTP_PAYMENTS_SG_METHODS_UNSAVED,
     NGX_HTTP_PAYMENTS_SG_EXECUTING,
     NGX_HTTP_PAYMENTS_SG_EXECUTING_OLDEST,
     NGX_HTTP_PAYMENTS_SG_NOTIFY_PENDING,
@@ -279,6 +280,9 @@ typedef struct {
                                                            detaches tried
                                                            5 times or more,
                                                            unconfirmed */
+    ngx_atomic_t                    methods_unsaved;    /* paid, asked to
+                                                           save, no method
+                                                           past alert= */
     ngx_atomic_t                    notify[NGX_HTTP_PAYMENTS_NOTIFY__MAX];
     ngx_atomic_t                    notify_pending;     /* gauges, from */
     ngx_atomic_t                    notify_oldest;      /* worker 0's */

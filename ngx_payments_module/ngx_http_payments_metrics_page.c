@@ -61,6 +61,11 @@ static const char  *ngx_http_payments_gauge_names[][2] = {
     { "payments_payment_methods_detach_unconfirmed",
       "Saved methods detached here whose PSP has not confirmed the detach "
       "after the sweeper's 5th try or more, as of its last round." },
+    { "payments_payment_methods_unsaved",
+      "Paid checkouts that asked to save the shopper's method and have "
+      "none recorded past payments_sweeper's alert= age (the PSP's event "
+      "that it was stored lost, and no look-up found it), as of the "
+      "sweeper's last round." },
     { "payments_checkouts_executing",
       "Checkouts waiting for the PSP's outcome, as of the last minute's "
       "housekeeping." },
@@ -472,7 +477,7 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
 
     p = ngx_http_payments_metrics_gauges(p, last, m, shard, ns, sps,
                               NGX_HTTP_PAYMENTS_SG_SWEEPER_LEADER,
-                              NGX_HTTP_PAYMENTS_SG_DETACHES_UNCONFIRMED);
+                              NGX_HTTP_PAYMENTS_SG_METHODS_UNSAVED);
 
     (void) ngx_http_payments_instance_owner((ngx_cycle_t *) ngx_cycle, owner,
                                            sizeof(owner));

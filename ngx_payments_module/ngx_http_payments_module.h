@@ -657,8 +657,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  _limit_redis_conf.c its directive.
  *   _sweeper.c     worker 0's sweeper (no request): the round's driver,
  *                  its lease and its steps in order, each in the file of
- *                  its concern (_sweeper_lookups.c, _sweeper_alerts.c,
- *                  _risk_after.c, _sweeper_inbox.c, _sweeper_detach.c)
+ *                  its concern (_sweeper_lookups.c, _sweeper_methods.c,
+ *                  _sweeper_alerts.c, _risk_after.c, _sweeper_inbox.c,
+ *                  _sweeper_detach.c)
  *                  reporting back through _sweeper_round.c, which is
  *                  below them all; only _module.c (and _sweeper_conf.c)
  *                  call it.
@@ -768,15 +769,19 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _shard_conf.c        -> _util.c
  *   _sweeper.c           -> _curl.c _metrics.c _risk_after.c _sweeper_alerts.c
  *   _sweeper.c           -> _sweeper_detach.c _sweeper_inbox.c
- *   _sweeper.c           -> _sweeper_lookups.c _sweeper_round.c _util.c
+ *   _sweeper.c           -> _sweeper_lookups.c _sweeper_methods.c
+ *   _sweeper.c           -> _sweeper_round.c _util.c
  *   _sweeper_alerts.c    -> _metrics.c _sweeper_round.c _util.c
  *   _sweeper_conf.c      -> _util.c
  *   _sweeper_detach.c    -> _breaker.c _curl.c _metrics.c _psp_call.c
  *   _sweeper_detach.c    -> _psp_conf.c _sweeper_round.c _util.c
  *   _sweeper_inbox.c     -> _metrics.c _psp_conf.c _sweeper_round.c _util.c
  *   _sweeper_lookups.c   -> _breaker.c _curl.c _metrics.c _psp_call.c
- *   _sweeper_lookups.c   -> _psp_conf.c _sweeper_round.c _util.c
- *   _sweeper_round.c     -> _curl.c _metrics.c _pg.c
+ *   _sweeper_lookups.c   -> _psp_conf.c _sweeper_methods.c _sweeper_round.c
+ *   _sweeper_lookups.c   -> _util.c
+ *   _sweeper_methods.c   -> _breaker.c _curl.c _metrics.c _psp_call.c
+ *   _sweeper_methods.c   -> _psp_conf.c _sweeper_round.c _util.c
+ *   _sweeper_round.c     -> _curl.c _metrics.c _pg.c _util.c
  *   _tls_guard.c         -> _metrics_guard.c _util.c
  *   _util.c              -> -
  *   _webhook.c           -> _limit_failures.c _metrics.c _pg.c _psp_conf.c

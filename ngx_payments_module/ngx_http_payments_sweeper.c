@@ -27,6 +27,9 @@
  *                       would be (one transaction, the same ledger and
  *                       audit, source "sweeper"), or
  *   pay_sweeper_note    what the PSP said when nothing moved;
+ *   then the paid checkouts whose saved method's event was lost, asked
+ *                       for it, and those never found listed past alert=
+ *                       (_sweeper_methods.c);
  *   then what needs a person (_sweeper_alerts.c): checkouts overdue,
  *                       manual-capture holds near or past their end, risk
  *                       reviews past their deadline;
@@ -83,6 +86,7 @@ typedef struct {
 
 static const ngx_http_payments_sweep_step_t  ngx_http_payments_sweep_steps[] = {
     { ngx_http_payments_sweep_lookups, 1, 0 },      /* _sweeper_lookups.c */
+    { ngx_http_payments_sweep_methods, 1, 0 },      /* _sweeper_methods.c */
     { ngx_http_payments_sweep_overdue, 0, 0 },      /* _sweeper_alerts.c */
     { ngx_http_payments_sweep_holds, 0, 0 },
     { ngx_http_payments_sweep_reviews, 0, 0 },
@@ -177,6 +181,31 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
     *p++ = '}';
     *p = '\0';
 
+    /* those whose session look-up names the method a paid session stored
+     * (_sweeper_methods.c; the same length will do) */
+    sw->method_psps = ngx_pnalloc(cycle->pool, len);
+    if (sw->method_psps == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = (u_char *) sw->method_psps;
+    *p++ = '{';
+
+    for (i = 0; i < pmcf->psps->nelts; i++) {
+        if (!psp[i].dl->method_lookup || psp[i].dl->session_lookup == NULL) {
+            continue;
+        }
+
+        if (p[-1] != '{') {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, psp[i].name.data, psp[i].name.len);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
     /* those whose sessions a cancel cannot expire (adyen's): a checkout
      * failed here may still be paid there, so it is asked about until
      * its session's expiry (the same length will do) */
@@ -246,6 +275,7 @@ ngx_http_payments_sweeper_init(ngx_cycle_t *cycle,
         if (sw != first) {
             sw->psps = first->psps;
             sw->payment_psps = first->payment_psps;
+            sw->method_psps = first->method_psps;
             sw->open_psps = first->open_psps;
             sw->windows = first->windows;
             ngx_memcpy(sw->owner, first->owner, sizeof(sw->owner));

@@ -12,8 +12,10 @@
  * pending, alerts those never matched and, on the home shard of several,
  * forwards those another shard owns.  Every step reports back through
  * ngx_http_payments_sweep_step_done; _sweeper_detach.c sends again the
- * saved methods' detaches their PSP has not confirmed.  What they all use
- * is _sweeper_round.c,
+ * saved methods' detaches their PSP has not confirmed; _sweeper_methods.c
+ * asks the PSPs for the methods paid checkouts saved whose own events
+ * were lost, and lists those it cannot find.  What they all use is
+ * _sweeper_round.c,
  * below them.  One sweeper per shard, in the shard's worker (shard i in
  * worker i mod worker_processes), one round at a time, each against its
  * own shard only.
@@ -53,6 +55,7 @@ typedef enum {
     NGX_HTTP_PAYMENTS_SWEEP_LEASE,
     NGX_HTTP_PAYMENTS_SWEEP_DUE,
     NGX_HTTP_PAYMENTS_SWEEP_ITEMS,
+    NGX_HTTP_PAYMENTS_SWEEP_METHODS,
     NGX_HTTP_PAYMENTS_SWEEP_RENEW,
     NGX_HTTP_PAYMENTS_SWEEP_OVERDUE,
     NGX_HTTP_PAYMENTS_SWEEP_HOLDS,
@@ -124,6 +127,10 @@ struct ngx_http_payments_sweeper_s {
     char                               *payment_psps;   /* those whose
                                                        dialect looks a
                                                        payment up */
+    char                               *method_psps;    /* those whose
+                                                       dialect names a
+                                                       paid session's
+                                                       stored method */
     char                               *open_psps;  /* those whose
                                                        sessions a cancel
                                                        cannot expire */
@@ -179,12 +186,32 @@ ngx_int_t ngx_http_payments_sweep_lease_kept(ngx_http_payments_sweeper_t *sw,
     PGresult *res, const char *what, ngx_uint_t done, ngx_uint_t total);
 /* a step has done its part: the driver's next step (sw->resume) */
 void ngx_http_payments_sweep_step_done(ngx_http_payments_sweeper_t *sw);
+/* the steps that ask about sw->items one at a time: the next one (the
+ * current one's open method token wiped; sw->next, the step's handler,
+ * posted) */
+void ngx_http_payments_sweep_next(ngx_http_payments_sweeper_t *sw);
+/* what the PSP said about the current item when nothing moved
+ * (pay_sweeper_note), then the next item */
+void ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
+    const char *answer);
+/* sw->ev's "lookup:<token>:..." event id with the token's blind index
+ * for the token, with a keyring; NGX_ERROR on no memory */
+ngx_int_t ngx_http_payments_sweep_event_id(ngx_http_payments_sweeper_t *sw);
 /* the round ends: its pool destroyed, the next one timed */
 void ngx_http_payments_sweep_end(ngx_http_payments_sweeper_t *sw);
 
 /* The steps, in the driver's order (_sweeper.c) */
 /* _sweeper_lookups.c: the lease holder's look-ups of the checkouts due */
 void ngx_http_payments_sweep_lookups(ngx_http_payments_sweeper_t *sw);
+/* _sweeper_methods.c: the lease holder's: the paid checkouts whose saved
+ * method's event was lost, asked about one at a time, and those still
+ * without one past alert= listed (pay_sweeper_methods_unsaved) */
+void ngx_http_payments_sweep_methods(ngx_http_payments_sweeper_t *sw);
+/* _sweeper_methods.c: the stored method sw->ev names, sealed and recorded
+ * by pay_sweeper_method_saved as the PSP's event would record it, then the
+ * next item (the look-ups' too) */
+void ngx_http_payments_sweep_method(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it);
 /* _sweeper_alerts.c: pay_sweeper_overdue, pay_holds_sweep,
  * pay_review_expire */
 void ngx_http_payments_sweep_overdue(ngx_http_payments_sweeper_t *sw);

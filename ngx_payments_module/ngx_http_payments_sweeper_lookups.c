@@ -22,8 +22,9 @@
  *                       would be (one transaction, the same ledger and
  *                       audit, source "sweeper"), or
  *   pay_sweeper_method_saved  a setup's session completed with its stored
- *                       method named: the method saved (sealed) as the
- *                       PSP's event that it was stored would save it, or
+ *                       method named (or a paid one's that saved it): the
+ *                       method saved (sealed) as the PSP's event that it
+ *                       was stored would save it (_sweeper_methods.c), or
  *   pay_sweeper_unsettled  a payment still pending at the PSP past the
  *                       session's expiry and grace=: listed for a person
  *                       once (alert), or
@@ -49,14 +50,8 @@ static void ngx_http_payments_sweep_expiry(ngx_http_payments_sweeper_t *sw,
     ngx_http_payments_sweep_item_t *it, const char *waiting);
 static void ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f);
 static void ngx_http_payments_sweep_apply(ngx_http_payments_sweeper_t *sw);
-static ngx_int_t ngx_http_payments_sweep_event_id(
-    ngx_http_payments_sweeper_t *sw);
 static void ngx_http_payments_sweep_setup(ngx_http_payments_sweeper_t *sw,
     ngx_http_payments_sweep_item_t *it);
-static void ngx_http_payments_sweep_method(ngx_http_payments_sweeper_t *sw,
-    ngx_http_payments_sweep_item_t *it);
-static void ngx_http_payments_sweep_saved(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
 static void ngx_http_payments_sweep_applied(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static ngx_uint_t ngx_http_payments_sweep_unusable(
@@ -65,10 +60,6 @@ static ngx_uint_t ngx_http_payments_sweep_unusable(
 static void ngx_http_payments_sweep_unsettled(
     ngx_http_payments_sweeper_t *sw, ngx_http_payments_sweep_item_t *it);
 static void ngx_http_payments_sweep_listed(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
-static void ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
-    const char *answer);
-static void ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 
 
@@ -252,17 +243,6 @@ ngx_http_payments_sweep_step(ngx_event_t *ev)
 
     /* the look-ups are done: the round goes on */
     ngx_http_payments_sweep_step_done(sw);
-}
-
-static void
-ngx_http_payments_sweep_next(ngx_http_payments_sweeper_t *sw)
-{
-    /* a stored method's token, open, outlives no item (nor a round:
-     * sweep_end) */
-    ngx_explicit_memzero(sw->ev.method, sizeof(sw->ev.method));
-
-    sw->current++;
-    ngx_post_event(&sw->next, &ngx_posted_events);
 }
 
 static void
@@ -570,39 +550,6 @@ ngx_http_payments_sweep_answer(ngx_http_payments_fetch_t *f)
     ngx_http_payments_sweep_note(sw, what);
 }
 
-/*
- * "lookup:<token>:<status>" is kept in webhook_events and the audit
- * chain: with a keyring the token's blind index stands for it there.
- */
-static ngx_int_t
-ngx_http_payments_sweep_event_id(ngx_http_payments_sweeper_t *sw)
-{
-    char         *index;
-    size_t        tlen;
-    pay_event_t  *ev = &sw->ev;
-    u_char        id[sizeof(ev->event_id)];
-
-    tlen = ngx_strlen(ev->token);
-
-    if (sw->pmcf->keyring != NULL && tlen
-        && ngx_strncmp(ev->event_id, "lookup:", 7) == 0
-        && ngx_strncmp(ev->event_id + 7, ev->token, tlen) == 0
-        && ev->event_id[7 + tlen] == ':')
-    {
-        index = ngx_http_payments_token_index(sw->pool, sw->pmcf,
-                                              &sw->psp->name, ev->token);
-        if (index == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_snprintf(id, sizeof(id) - 1, "lookup:%s%s%Z", index,
-                     ev->event_id + 7 + tlen);
-        ngx_cpystrn((u_char *) ev->event_id, id, sizeof(ev->event_id));
-    }
-
-    return NGX_OK;
-}
-
 
 /*
  * A setup's session completed: with its stored method named, the method
@@ -631,157 +578,6 @@ ngx_http_payments_sweep_setup(ngx_http_payments_sweeper_t *sw,
     }
 
     ngx_http_payments_sweep_method(sw, it);
-}
-
-
-/*
- * The stored method a look-up named (a setup's, or a paid session's that
- * saved it): sealed and applied by pay_sweeper_method_saved, under the
- * event id the look-up's event has (a setup's) or that id with
- * ":payment_method" (a payment's, whose own id the payment took, as the
- * webhook's pay_stripe_saved names it).
- */
-static void
-ngx_http_payments_sweep_method(ngx_http_payments_sweeper_t *sw,
-    ngx_http_payments_sweep_item_t *it)
-{
-    char         *idx, *domain, *display;
-    u_char       *last;
-    json_t       *d;
-    pay_event_t  *ev = &sw->ev;
-
-    if (sw->pmcf->keyring == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, sw->log, 0,
-                      "payments: sweeper: checkout \"%s\" of merchant "
-                      "\"%s\" saved a payment method, and without "
-                      "payments_encryption_key it cannot be kept sealed",
-                      it->checkout_id, it->merchant_id);
-        ngx_http_payments_sweep_note(sw, "cannot keep the method sealed");
-        return;
-    }
-
-    idx = ngx_pnalloc(sw->pool, PAY_BLIND_INDEX_LEN + 1);
-    domain = ngx_pnalloc(sw->pool, sizeof("payment_method:")
-                                   + sw->psp->name.len);
-
-    if (idx == NULL || domain == NULL
-        || ngx_http_payments_sweep_event_id(sw) != NGX_OK)
-    {
-        ngx_http_payments_sweep_end(sw);
-        return;
-    }
-
-    /* a payment's look-up: its event id is the payment's */
-    if (!it->setup) {
-        if (ngx_strlen(ev->event_id) + sizeof(":payment_method")
-            > sizeof(ev->event_id))
-        {
-            ngx_http_payments_sweep_next(sw);
-            return;
-        }
-
-        ngx_cpystrn((u_char *) ev->event_id + ngx_strlen(ev->event_id),
-                    (u_char *) ":payment_method", sizeof(":payment_method"));
-    }
-
-    last = ngx_sprintf((u_char *) domain, "payment_method:%V",
-                       &sw->psp->name);
-    *last = '\0';
-
-    if (pay_blind_index(sw->pmcf->keyring, 0, domain, ev->method,
-                        ngx_strlen(ev->method), idx)
-        != 0)
-    {
-        ngx_http_payments_sweep_end(sw);
-        return;
-    }
-
-    d = json_object();
-    if (d != NULL) {
-        if (ev->brand[0] != '\0') {
-            json_object_set_new(d, "brand", json_string(ev->brand));
-        }
-
-        if (ev->last4[0] != '\0') {
-            json_object_set_new(d, "last4", json_string(ev->last4));
-        }
-
-        if (ev->exp_month > 0) {
-            json_object_set_new(d, "exp_month", json_integer(ev->exp_month));
-        }
-
-        if (ev->exp_year > 0) {
-            json_object_set_new(d, "exp_year", json_integer(ev->exp_year));
-        }
-    }
-
-    display = d ? json_dumps(d, JSON_COMPACT) : NULL;
-    json_decref(d);
-
-    sw->params[0] = (char *) ngx_http_payments_cstr(sw->pool, &sw->psp->name);
-    sw->params[1] = ev->event_id;
-    sw->params[2] = it->nonce;
-    sw->params[3] = ngx_http_payments_seal(sw->pool, sw->pmcf,
-                                           NGX_HTTP_PAYMENTS_SEALED_METHOD,
-                                           it->merchant_id, it->checkout_id,
-                                           ev->method);
-    sw->params[4] = idx;
-    sw->params[5] = ev->psp_customer;
-    sw->params[6] = display ? ngx_http_payments_strdup(sw->pool, display)
-                            : NULL;
-
-    free(display);
-
-    /* the token, open, is needed no more */
-    ngx_explicit_memzero(ev->method, sizeof(ev->method));
-
-    if (sw->params[0] == NULL || sw->params[3] == NULL
-        || sw->params[6] == NULL
-        || ngx_http_payments_sweep_query(sw,
-                                         "SELECT outcome, merchant_id, "
-                                         "checkout_id, method_id FROM "
-                                         "pay_sweeper_method_saved($1, $2, "
-                                         "$3, $4, $5, $6, $7::jsonb)",
-                                         7, ngx_http_payments_sweep_saved)
-           != NGX_OK)
-    {
-        ngx_http_payments_sweep_end(sw);
-    }
-}
-
-
-static void
-ngx_http_payments_sweep_saved(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    char                            *outcome;
-    ngx_uint_t                       level;
-    ngx_http_payments_sweeper_t     *sw = q->data;
-    ngx_http_payments_sweep_item_t  *it;
-
-    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
-
-    if (ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_method_saved")
-        != NGX_OK
-        || PQntuples(res) != 1)
-    {
-        /* not known to be committed: asked again retry= later */
-        ngx_http_payments_sweep_next(sw);
-        return;
-    }
-
-    outcome = PQgetvalue(res, 0, 0);
-
-    level = (ngx_strcmp(outcome, "saved") == 0
-             || ngx_strcmp(outcome, "already") == 0)
-            ? NGX_LOG_NOTICE : NGX_LOG_ALERT;
-
-    ngx_log_error(level, sw->log, 0,
-                  "payments: sweeper: checkout \"%s\" of merchant \"%s\": "
-                  "psp \"%V\" says its method was stored: %s",
-                  it->checkout_id, it->merchant_id, &sw->psp->name, outcome);
-
-    ngx_http_payments_sweep_next(sw);
 }
 
 
@@ -992,39 +788,4 @@ ngx_http_payments_sweep_unusable(ngx_http_payments_sweeper_t *sw,
     sw->unusable_next = (sw->unusable_next + 1) % NGX_HTTP_PAYMENTS_SWEEP_SEEN;
 
     return NGX_LOG_ERR;
-}
-
-static void
-ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
-    const char *answer)
-{
-    ngx_http_payments_sweep_item_t  *it;
-
-    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sw->log, 0,
-                   "payments: sweeper: checkout \"%s\" left as it is: %s",
-                   it->checkout_id, answer);
-
-    sw->params[0] = it->merchant_id;
-    sw->params[1] = it->checkout_id;
-    sw->params[2] = answer;
-
-    if (ngx_http_payments_sweep_query(sw,
-                                      "SELECT pay_sweeper_note($1, $2, $3)",
-                                      3, ngx_http_payments_sweep_noted)
-        != NGX_OK)
-    {
-        ngx_http_payments_sweep_end(sw);
-    }
-}
-
-static void
-ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q, PGresult *res)
-{
-    ngx_http_payments_sweeper_t  *sw = q->data;
-
-    (void) ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_note");
-
-    ngx_http_payments_sweep_next(sw);
 }

@@ -4,13 +4,20 @@
  *
  * What every step of the sweeper's round uses, below them all: its
  * queries, the lease kept mid-round, a step's report (the driver's
- * resume, through sw->resume) and the round's end.  Calls _pg.c, _curl.c
- * (a fetch cancelled), _metrics.c (the leader gauge) and nothing above.
+ * resume, through sw->resume) and the round's end; and what the steps
+ * that ask the PSP about checkouts one at a time share (_sweeper_lookups.c,
+ * _sweeper_methods.c): the next item, the PSP's answer noted, a look-up's
+ * event id.  Calls _pg.c, _curl.c (a fetch cancelled), _metrics.c (the
+ * leader gauge), _util.c and nothing above.
  */
 
 
 #include "ngx_http_payments_module.h"
 #include "ngx_http_payments_sweeper.h"
+
+
+static void ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
 
 
 void
@@ -124,4 +131,91 @@ void
 ngx_http_payments_sweep_step_done(ngx_http_payments_sweeper_t *sw)
 {
     sw->resume(sw);
+}
+
+
+/* the next item of sw->items: sw->next, the step's own handler, posted */
+
+void
+ngx_http_payments_sweep_next(ngx_http_payments_sweeper_t *sw)
+{
+    /* a stored method's token, open, outlives no item (nor a round:
+     * sweep_end) */
+    ngx_explicit_memzero(sw->ev.method, sizeof(sw->ev.method));
+
+    sw->current++;
+    ngx_post_event(&sw->next, &ngx_posted_events);
+}
+
+
+/* what the PSP said when nothing was applied: pay_sweeper_note, then the
+ * next item */
+
+void
+ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
+    const char *answer)
+{
+    ngx_http_payments_sweep_item_t  *it;
+
+    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sw->log, 0,
+                   "payments: sweeper: checkout \"%s\" left as it is: %s",
+                   it->checkout_id, answer);
+
+    sw->params[0] = it->merchant_id;
+    sw->params[1] = it->checkout_id;
+    sw->params[2] = answer;
+
+    if (ngx_http_payments_sweep_query(sw,
+                                      "SELECT pay_sweeper_note($1, $2, $3)",
+                                      3, ngx_http_payments_sweep_noted)
+        != NGX_OK)
+    {
+        ngx_http_payments_sweep_end(sw);
+    }
+}
+
+static void
+ngx_http_payments_sweep_noted(ngx_http_payments_pg_query_t *q, PGresult *res)
+{
+    ngx_http_payments_sweeper_t  *sw = q->data;
+
+    (void) ngx_http_payments_sweep_ok(sw, res, "pay_sweeper_note");
+
+    ngx_http_payments_sweep_next(sw);
+}
+
+
+/*
+ * "lookup:<token>:<status>" is kept in webhook_events and the audit
+ * chain: with a keyring the token's blind index stands for it there.
+ */
+ngx_int_t
+ngx_http_payments_sweep_event_id(ngx_http_payments_sweeper_t *sw)
+{
+    char         *index;
+    size_t        tlen;
+    pay_event_t  *ev = &sw->ev;
+    u_char        id[sizeof(ev->event_id)];
+
+    tlen = ngx_strlen(ev->token);
+
+    if (sw->pmcf->keyring != NULL && tlen
+        && ngx_strncmp(ev->event_id, "lookup:", 7) == 0
+        && ngx_strncmp(ev->event_id + 7, ev->token, tlen) == 0
+        && ev->event_id[7 + tlen] == ':')
+    {
+        index = ngx_http_payments_token_index(sw->pool, sw->pmcf,
+                                              &sw->psp->name, ev->token);
+        if (index == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_snprintf(id, sizeof(id) - 1, "lookup:%s%s%Z", index,
+                     ev->event_id + 7 + tlen);
+        ngx_cpystrn((u_char *) ev->event_id, id, sizeof(ev->event_id));
+    }
+
+    return NGX_OK;
 }

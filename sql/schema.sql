@@ -1096,6 +1096,7 @@ CREATE TABLE public.checkouts (
     hold_warned_at timestamp with time zone,
     save_method jsonb,
     payment_method_id text,
+    method_saved_at timestamp with time zone,
     CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
 )
 WITH (fillfactor='80');
@@ -1183,6 +1184,13 @@ COMMENT ON COLUMN public.checkouts.save_method IS 'the shop asked to save the sh
 --
 
 COMMENT ON COLUMN public.checkouts.payment_method_id IS 'an off-session charge of this saved method (no hosted page); NULL for a checkout the shopper pays';
+
+
+--
+-- Name: COLUMN checkouts.method_saved_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkouts.method_saved_at IS 'when the method this checkout saved (save_method) was recorded, by the PSP''s event or the sweeper''s look-up; NULL while none is';
 
 
 --
@@ -5168,6 +5176,15 @@ BEGIN
             v_out := 'already';
             v_id := NULL;
         END IF;
+
+        -- the checkout's method is recorded (this one, or the same token
+        -- saved by another of its shopper's checkouts): it leaves the
+        -- sweeper's checkouts_method_unsaved (pay_sweeper_methods_due)
+        UPDATE checkouts ck
+           SET method_saved_at = now()
+         WHERE ck.merchant_id = c.merchant_id
+           AND ck.checkout_id = c.checkout_id
+           AND ck.method_saved_at IS NULL;
     END IF;
 
     RETURN QUERY SELECT v_out, c.merchant_id, c.checkout_id, v_state, v_id;
@@ -6945,6 +6962,117 @@ BEGIN
     END IF;
 
     RETURN QUERY SELECT a.outcome, a.merchant_id, a.checkout_id, a.method_id;
+END
+$$;
+
+
+--
+-- Name: pay_sweeper_methods_due(text, text[], integer, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_methods_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, age_seconds bigint, session_result text, setup boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM 1 FROM sweeper_lease l
+      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH due AS (
+        SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
+               floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
+               s.session_result, (c.amount_total = 0) AS setup, c.created_at
+          FROM checkouts c
+          LEFT JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+         WHERE c.save_method IS NOT NULL
+           AND c.method_saved_at IS NULL
+           AND c.status IN ('SUCCESS', 'AUTHORIZED')
+           AND c.created_at < now() - make_interval(secs => p_after)
+           AND c.psp = ANY (coalesce(p_psps, '{}'))
+           AND c.psp_token IS NOT NULL
+           AND (s.method_asked_at IS NULL
+                OR s.method_asked_at < now() - make_interval(secs => p_every))
+         -- never asked first, then the one asked longest ago
+         ORDER BY s.method_asked_at NULLS FIRST, c.created_at
+         LIMIT p_limit
+    ), asked AS (
+        INSERT INTO checkout_sweeps AS s (merchant_id, checkout_id, method_asked_at)
+        SELECT d.merchant_id, d.checkout_id, now() FROM due d
+        ON CONFLICT (merchant_id, checkout_id) DO UPDATE
+            SET method_asked_at = now()
+    )
+    SELECT d.merchant_id, d.checkout_id, d.psp, d.psp_token, d.nonce,
+           d.age_seconds, d.session_result, d.setup
+      FROM due d
+     ORDER BY d.created_at;
+END
+$$;
+
+
+--
+-- Name: pay_sweeper_methods_unsaved(text, text[], integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_sweeper_methods_unsaved(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) RETURNS TABLE(merchant_id text, checkout_id text, psp text, age_seconds bigint, last_answer text, unsaved bigint, oldest_seconds bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_n       bigint;
+    v_oldest  bigint;
+BEGIN
+    SELECT count(*),
+           coalesce(floor(extract(epoch FROM now() - min(c.created_at)))::bigint, 0)
+      INTO v_n, v_oldest
+      FROM checkouts c
+     WHERE c.save_method IS NOT NULL
+       AND c.method_saved_at IS NULL
+       AND c.status IN ('SUCCESS', 'AUTHORIZED')
+       AND c.created_at < now() - make_interval(secs => p_alert_after)
+       AND c.psp = ANY (p_psps);
+
+    PERFORM 1 FROM sweeper_lease l
+      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
+    IF NOT FOUND OR v_n = 0 THEN
+        RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::bigint,
+                            NULL::text, v_n, v_oldest;
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH late AS (
+        SELECT c.merchant_id, c.checkout_id, c.psp,
+               floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
+               s.last_answer, c.created_at
+          FROM checkouts c
+          LEFT JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+         WHERE c.save_method IS NOT NULL
+           AND c.method_saved_at IS NULL
+           AND c.status IN ('SUCCESS', 'AUTHORIZED')
+           AND c.created_at < now() - make_interval(secs => p_alert_after)
+           AND c.psp = ANY (p_psps)
+           AND s.method_alerted_at IS NULL
+         ORDER BY c.created_at
+         LIMIT p_limit
+    ), marked AS (
+        INSERT INTO checkout_sweeps AS s (merchant_id, checkout_id, method_alerted_at)
+        SELECT l.merchant_id, l.checkout_id, now() FROM late l
+        ON CONFLICT (merchant_id, checkout_id) DO UPDATE SET method_alerted_at = now()
+    )
+    SELECT l.merchant_id, l.checkout_id, l.psp, l.age_seconds, l.last_answer,
+           v_n, v_oldest
+      FROM late l
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, NULL, v_n, v_oldest
+     WHERE NOT EXISTS (SELECT 1 FROM late);
 END
 $$;
 
@@ -9580,6 +9708,8 @@ CREATE TABLE public.checkout_sweeps (
     last_answer text,
     alerted_at timestamp with time zone,
     session_result text,
+    method_asked_at timestamp with time zone,
+    method_alerted_at timestamp with time zone,
     CONSTRAINT checkout_sweeps_answer CHECK ((length(last_answer) <= 100)),
     CONSTRAINT checkout_sweeps_session_result CHECK ((((length(session_result) >= 1) AND (length(session_result) <= 4096)) AND (session_result ~ '^[\x21-\x7e]+$'::text)))
 );
@@ -9590,6 +9720,20 @@ CREATE TABLE public.checkout_sweeps (
 --
 
 COMMENT ON TABLE public.checkout_sweeps IS 'What the sweeper did with each checkout it asked about: when it last asked, how often, and whether the "still unresolved" alert was raised.';
+
+
+--
+-- Name: COLUMN checkout_sweeps.method_asked_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_sweeps.method_asked_at IS 'when the sweeper last asked the PSP for the method a paid checkout saved, its event lost (pay_sweeper_methods_due)';
+
+
+--
+-- Name: COLUMN checkout_sweeps.method_alerted_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_sweeps.method_alerted_at IS 'when the "paid, its saved method never recorded" alert was raised (pay_sweeper_methods_unsaved), once';
 
 
 --
@@ -10824,6 +10968,13 @@ CREATE INDEX checkouts_holds_open ON public.checkouts USING btree (authorized_at
 --
 
 CREATE INDEX checkouts_list ON public.checkouts USING btree (merchant_id, created_at, checkout_id) WHERE (created_at IS NOT NULL);
+
+
+--
+-- Name: checkouts_method_unsaved; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX checkouts_method_unsaved ON public.checkouts USING btree (created_at) WHERE ((save_method IS NOT NULL) AND (method_saved_at IS NULL) AND (status = ANY (ARRAY['SUCCESS'::public.pay_status, 'AUTHORIZED'::public.pay_status])));
 
 
 --
@@ -12621,6 +12772,22 @@ GRANT ALL ON FUNCTION public.pay_sweeper_lease(p_owner text, p_seconds integer) 
 
 REVOKE ALL ON FUNCTION public.pay_sweeper_method_saved(p_psp text, p_event_id text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_sweeper_method_saved(p_psp text, p_event_id text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_sweeper_methods_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_methods_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_methods_due(p_owner text, p_psps text[], p_after integer, p_every integer, p_limit integer) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_sweeper_methods_unsaved(p_owner text, p_psps text[], p_alert_after integer, p_limit integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_sweeper_methods_unsaved(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_sweeper_methods_unsaved(p_owner text, p_psps text[], p_alert_after integer, p_limit integer) TO payments_gateway;
 
 
 --

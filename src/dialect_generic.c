@@ -337,55 +337,6 @@ pay_generic_expire(const pay_psp_lookup_t *in, pay_psp_request_t *req)
  * neither, and valid, or the answer is not trusted.  payment: the answer
  * is a payment's (its id "payment_id", never open or expired).
  */
-/* what the setup's answer tells for display, as the event's: brand,
- * last4, exp_month, exp_year, each kept only when it fits */
-static void
-pay_generic_lookup_display(const json_t *root, pay_event_t *ev)
-{
-    size_t       i;
-    json_t      *v;
-    const char  *brand, *last4;
-
-    brand = pay_json_str(root, "brand");
-    last4 = pay_json_str(root, "last4");
-
-    if (brand != NULL && strlen(brand) < sizeof(ev->brand)) {
-        for (i = 0; brand[i] != '\0'; i++) {
-            if (!((brand[i] >= 'a' && brand[i] <= 'z')
-                  || (brand[i] >= '0' && brand[i] <= '9')
-                  || brand[i] == '_' || brand[i] == '-'))
-            {
-                break;
-            }
-        }
-
-        if (brand[i] == '\0') {
-            strcpy(ev->brand, brand);
-        }
-    }
-
-    if (last4 != NULL && strlen(last4) == 4
-        && strspn(last4, "0123456789") == 4)
-    {
-        strcpy(ev->last4, last4);
-    }
-
-    v = json_object_get(root, "exp_month");
-    if (json_is_integer(v) && json_integer_value(v) >= 1
-        && json_integer_value(v) <= 12)
-    {
-        ev->exp_month = (int) json_integer_value(v);
-    }
-
-    v = json_object_get(root, "exp_year");
-    if (json_is_integer(v) && json_integer_value(v) >= 2000
-        && json_integer_value(v) <= 2200)
-    {
-        ev->exp_year = (int) json_integer_value(v);
-    }
-}
-
-
 static pay_lookup_outcome_e
 pay_generic_read(const pay_psp_lookup_t *in, int status, const char *body,
     size_t len, pay_event_t *ev, int payment)
@@ -446,13 +397,14 @@ pay_generic_read(const pay_psp_lookup_t *in, int status, const char *body,
                                                           "payment_id"));
     }
 
-    /* a setup's method, as payment_method.saved names it */
-    if (out == PAY_LOOKUP_DECIDED && !payment && in->setup
+    /* a setup's method, or (in->method) the one a paid session stored,
+     * as payment_method.saved names it */
+    if (out == PAY_LOOKUP_DECIDED && !payment && (in->setup || in->method)
         && kind == PAY_EVT_SUCCEEDED
         && pay_lookup_method(ev, pay_json_str(root, "payment_method"), NULL)
            == 0)
     {
-        pay_generic_lookup_display(root, ev);
+        pay_lookup_display(ev, root);
     }
 
     amount = pay_json_str(root, "amount");
@@ -730,6 +682,7 @@ const pay_dialect_t  pay_dialect_generic = {
     .webhook_answer = "{\"received\":true}",
     .webhook_answer_type = "application/json",
     .session_lookup = pay_generic_lookup,
+    .method_lookup = 1,
     .session_lookup_answer = pay_generic_lookup_answer,
     .payment_lookup = pay_generic_payment_lookup,
     .payment_lookup_answer = pay_generic_payment_lookup_answer,

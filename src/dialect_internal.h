@@ -152,6 +152,11 @@ void pay_lookup_payment_ref(pay_event_t *ev, const char *ref);
 int pay_lookup_method(pay_event_t *ev, const char *token,
     const char *customer);
 
+/* A stored method's display fields from obj (brand, last4, exp_month,
+ * exp_year, each only when it fits) into ev; a NULL or non-object obj
+ * sets nothing. */
+void pay_lookup_display(pay_event_t *ev, const json_t *obj);
+
 /* Clears *ev and says UNKNOWN: for an answer we cannot trust. */
 pay_lookup_outcome_e pay_lookup_unknown(pay_event_t *ev);
 

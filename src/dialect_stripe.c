@@ -546,12 +546,22 @@ pay_stripe_evidence_events(const pay_webhook_conf_t *conf,
 static int
 pay_stripe_lookup(const pay_psp_lookup_t *in, pay_psp_request_t *req)
 {
+    const char  *expand;
+
     /* a setup's method is its setup intent's; a payment's hold (a manual
-     * capture's authorization) shows only in its payment intent */
-    return pay_lookup_get(in, 1, "/v1/checkout/sessions/",
-                          in != NULL && in->setup
-                          ? "?expand%5B%5D=setup_intent"
-                          : "?expand%5B%5D=payment_intent", req);
+     * capture's authorization) shows only in its payment intent; asked
+     * for the method a paid session stored, the intent's payment_method
+     * is expanded too (its card's brand, last4 and expiry) */
+    if (in != NULL && in->method) {
+        expand = in->setup ? "?expand%5B%5D=setup_intent.payment_method"
+                           : "?expand%5B%5D=payment_intent.payment_method";
+
+    } else {
+        expand = in != NULL && in->setup ? "?expand%5B%5D=setup_intent"
+                                         : "?expand%5B%5D=payment_intent";
+    }
+
+    return pay_lookup_get(in, 1, "/v1/checkout/sessions/", expand, req);
 }
 
 
@@ -578,14 +588,43 @@ pay_stripe_expire(const pay_psp_lookup_t *in, pay_psp_request_t *req)
 }
 
 
+/*
+ * An intent's payment_method: its id, or an expanded PaymentMethod object
+ * (expand[]=...payment_method) whose "id" it is; an object's card tells
+ * brand, last4, exp_month and exp_year for display.  The method and
+ * customer (the intent's, else the session's) into ev; nothing when the
+ * token is missing or not visible ASCII.
+ */
+static void
+pay_stripe_lookup_pm(const json_t *root, const json_t *intent,
+    pay_event_t *ev)
+{
+    json_t      *pm;
+    const char  *token, *cus;
+
+    pm = json_object_get(intent, "payment_method");
+    token = json_is_object(pm) ? pay_json_str(pm, "id")
+                               : json_string_value(pm);
+    cus = pay_json_str(intent, "customer");
+
+    if (cus == NULL) {
+        cus = pay_json_str(root, "customer");
+    }
+
+    if (pay_lookup_method(ev, token, cus) == 0 && json_is_object(pm)) {
+        pay_lookup_display(ev, json_object_get(pm, "card"));
+    }
+}
+
+
 /* The setup intent of a completed mode=setup session, expanded: when it
  * succeeded, its payment_method (an id, or an object with one) and
  * customer (the intent's, else the session's) into ev; else nothing. */
 static void
 pay_stripe_lookup_method(const json_t *root, pay_event_t *ev)
 {
-    json_t      *si, *pm;
-    const char  *st, *token, *cus;
+    json_t      *si;
+    const char  *st;
 
     si = json_object_get(root, "setup_intent");
     st = pay_json_str(si, "status");
@@ -594,16 +633,7 @@ pay_stripe_lookup_method(const json_t *root, pay_event_t *ev)
         return;
     }
 
-    pm = json_object_get(si, "payment_method");
-    token = json_is_object(pm) ? pay_json_str(pm, "id")
-                               : json_string_value(pm);
-    cus = pay_json_str(si, "customer");
-
-    if (cus == NULL) {
-        cus = pay_json_str(root, "customer");
-    }
-
-    (void) pay_lookup_method(ev, token, cus);
+    pay_stripe_lookup_pm(root, si, ev);
 }
 
 
@@ -624,28 +654,21 @@ pay_stripe_intent_ours(const pay_psp_lookup_t *in, const json_t *pi)
 /*
  * A paid session that saved the shopper's method: its payment intent
  * (expanded) set it up (setup_future_usage) under the checkout's nonce, as
- * the intent's own event names it: its payment_method and customer (the
- * intent's, else the session's) into ev; else nothing.
+ * the intent's own event names it: its payment_method (an id, or expanded
+ * with its card) and customer (the intent's, else the session's) into ev;
+ * else nothing.
  */
 static void
 pay_stripe_lookup_saved(const pay_psp_lookup_t *in, const json_t *root,
     const json_t *pi, pay_event_t *ev)
 {
-    const char  *cus;
-
     if (!pay_stripe_intent_ours(in, pi)
         || pay_json_str(pi, "setup_future_usage") == NULL)
     {
         return;
     }
 
-    cus = pay_json_str(pi, "customer");
-
-    if (cus == NULL) {
-        cus = pay_json_str(root, "customer");
-    }
-
-    (void) pay_lookup_method(ev, pay_json_str(pi, "payment_method"), cus);
+    pay_stripe_lookup_pm(root, pi, ev);
 }
 
 
@@ -1157,6 +1180,7 @@ const pay_dialect_t  pay_dialect_stripe = {
     .webhook_answer = "{\"received\":true}",
     .webhook_answer_type = "application/json",
     .session_lookup = pay_stripe_lookup,
+    .method_lookup = 1,
     .session_lookup_answer = pay_stripe_lookup_answer,
     .payment_lookup = pay_stripe_payment_lookup,
     .payment_lookup_answer = pay_stripe_payment_lookup_answer,

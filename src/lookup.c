@@ -337,3 +337,61 @@ pay_lookup_method(pay_event_t *ev, const char *token, const char *customer)
 
     return 0;
 }
+
+
+/*
+ * What an answer tells of a stored method for display, as the method's
+ * event does: brand, last4, exp_month, exp_year of obj (the generic
+ * answer itself; Stripe's expanded payment method's card), each kept only
+ * when it fits: brand of [a-z0-9_-], last4 four digits, exp_month 1..12,
+ * exp_year 2000..2200.  Anything else is left as it was ("" or 0).
+ */
+void
+pay_lookup_display(pay_event_t *ev, const json_t *obj)
+{
+    size_t       i;
+    json_t      *v;
+    const char  *brand, *last4;
+
+    if (!json_is_object(obj)) {
+        return;
+    }
+
+    brand = pay_json_str(obj, "brand");
+    last4 = pay_json_str(obj, "last4");
+
+    if (brand != NULL && strlen(brand) < sizeof(ev->brand)) {
+        for (i = 0; brand[i] != '\0'; i++) {
+            if (!((brand[i] >= 'a' && brand[i] <= 'z')
+                  || (brand[i] >= '0' && brand[i] <= '9')
+                  || brand[i] == '_' || brand[i] == '-'))
+            {
+                break;
+            }
+        }
+
+        if (brand[i] == '\0') {
+            strcpy(ev->brand, brand);
+        }
+    }
+
+    if (last4 != NULL && strlen(last4) == 4
+        && strspn(last4, "0123456789") == 4)
+    {
+        strcpy(ev->last4, last4);
+    }
+
+    v = json_object_get(obj, "exp_month");
+    if (json_is_integer(v) && json_integer_value(v) >= 1
+        && json_integer_value(v) <= 12)
+    {
+        ev->exp_month = (int) json_integer_value(v);
+    }
+
+    v = json_object_get(obj, "exp_year");
+    if (json_is_integer(v) && json_integer_value(v) >= 2000
+        && json_integer_value(v) <= 2200)
+    {
+        ev->exp_year = (int) json_integer_value(v);
+    }
+}

@@ -143,6 +143,12 @@ typedef struct {
                                        answer's stored method is asked for
                                        (ev->method) where the PSP names it
                                        (doc/PSPS.md, "Session look-up") */
+    int          method;            /* a session paid here whose stored
+                                       method was never recorded (its
+                                       event lost): the look-up asks for
+                                       the method with its display fields
+                                       where the dialect can
+                                       (method_lookup) */
 } pay_psp_lookup_t;
 
 typedef enum {
@@ -207,6 +213,15 @@ typedef struct {
      * (adyen's session result), so "open" past the session's expiry means
      * it expired; 0: the PSP's answer is the session's state now */
     unsigned         lookup_snapshot:1;
+    /* 1: the session look-up of a paid (or set up) session names the
+     * method it stored when in->method is set (ev->method, ev->psp_customer
+     * and the display fields brand, last4, exp_month, exp_year where the
+     * PSP tells them): the sweeper records a method whose own event was
+     * lost.  0: it cannot (adyen: its session result names no method, and
+     * GET /storedPaymentMethods lists the shopper's methods without the
+     * payment that stored each); such checkouts are listed for a person
+     * (doc/PSPS.md, "When the method's event is lost"). */
+    unsigned         method_lookup:1;
     const json_t   *(*refusal_reason)(const json_t *root);
     /* 1 when a 4xx answer only says that the PSP is still working on, or
      * has already taken, a request under this Idempotency-Key (adyen:

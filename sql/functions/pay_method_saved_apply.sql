@@ -8,6 +8,8 @@
 --              without a charge (amount 0) still EXECUTING moves to
 --              SUCCESS with it (audited setup:succeeded), nothing booked;
 --   already    this token (or a method of this checkout) is saved;
+--              either way the checkout's method_saved_at is set (it is
+--              no longer swept for its method);
 --   not_asked  the checkout did not ask to save its method;
 --   unknown_checkout  no such checkout: state unmatched (foreign when the
 --              reference is not a nonce);
@@ -91,6 +93,15 @@ BEGIN
             v_out := 'already';
             v_id := NULL;
         END IF;
+
+        -- the checkout's method is recorded (this one, or the same token
+        -- saved by another of its shopper's checkouts): it leaves the
+        -- sweeper's checkouts_method_unsaved (pay_sweeper_methods_due)
+        UPDATE checkouts ck
+           SET method_saved_at = now()
+         WHERE ck.merchant_id = c.merchant_id
+           AND ck.checkout_id = c.checkout_id
+           AND ck.method_saved_at IS NULL;
     END IF;
 
     RETURN QUERY SELECT v_out, c.merchant_id, c.checkout_id, v_state, v_id;

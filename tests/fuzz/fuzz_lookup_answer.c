@@ -2,7 +2,10 @@
  * libFuzzer: every dialect's session look-up (dialect.h) on outside
  * bytes: the PSP's answer to session_lookup_answer, and a token and an
  * Adyen sessionResult to session_lookup.  The first byte picks the
- * dialect from the table (a new dialect is fuzzed without a new harness),
+ * dialect from the table (a new dialect is fuzzed without a new harness)
+ * and, in its bits 0x40 and 0x80, a setup's look-up and one asked for
+ * the stored method (in->setup, in->method: the method's token and its
+ * display fields read from the answer),
  * the second the HTTP status, the third the length of a token taken from
  * the input (0: "tok_1", which the seeds' answers name), the fourth the
  * length of the sessionResult.  What it checks besides memory: a
@@ -87,6 +90,29 @@ fl_check_event(const pay_event_t *ev, const char *token)
     {
         abort();
     }
+
+    /* a stored method: its token and display terminated, visible ASCII,
+     * the display only beside a token */
+    if (memchr(ev->method, '\0', sizeof(ev->method)) == NULL
+        || memchr(ev->psp_customer, '\0', sizeof(ev->psp_customer)) == NULL
+        || memchr(ev->brand, '\0', sizeof(ev->brand)) == NULL
+        || memchr(ev->last4, '\0', sizeof(ev->last4)) == NULL
+        || (ev->last4[0] != '\0' && strlen(ev->last4) != 4)
+        || ev->exp_month < 0 || ev->exp_month > 12
+        || (ev->method[0] == '\0'
+            && (ev->brand[0] != '\0' || ev->last4[0] != '\0'
+                || ev->exp_month != 0 || ev->exp_year != 0)))
+    {
+        abort();
+    }
+
+    for (n = 0; ev->method[n] != '\0'; n++) {
+        if ((unsigned char) ev->method[n] < 0x21
+            || (unsigned char) ev->method[n] > 0x7e)
+        {
+            abort();
+        }
+    }
 }
 
 
@@ -110,7 +136,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* count */
     }
 
-    d = pay_dialects[data[0] % ndialects];
+    memset(&in, 0, sizeof(in));
+    d = pay_dialects[(data[0] & 0x3f) % ndialects];
+    in.setup = (data[0] & 0x40) != 0;
+    in.method = (data[0] & 0x80) != 0;
     status = fl_statuses[data[1] % (sizeof(fl_statuses)
                                     / sizeof(fl_statuses[0]))];
     in.merchant_account = "TestMerchant";

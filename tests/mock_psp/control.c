@@ -439,7 +439,8 @@ mock_control_session(struct MHD_Connection *c, const char *method,
 
     if (len == 0 || len >= sizeof(id)
         || (strcmp(action, "/pay") != 0 && strcmp(action, "/decline") != 0
-            && strcmp(action, "/expire") != 0))
+            && strcmp(action, "/expire") != 0
+            && strcmp(action, "/method_event") != 0))
     {
         return mock_control_error(c, MHD_HTTP_NOT_FOUND,
                                   "unknown control endpoint");
@@ -460,6 +461,17 @@ mock_control_session(struct MHD_Connection *c, const char *method,
 
     if (expire) {
         return mock_control_expire(c, id);
+    }
+
+    /* the method's event, held back by webhook_no_method, sent now */
+    if (strcmp(action, "/method_event") == 0) {
+        if (mock_vault_method_event(id) != 0) {
+            return mock_control_error(c, MHD_HTTP_CONFLICT,
+                                      "the session is not paid or saved "
+                                      "no method");
+        }
+
+        return mock_send_json(c, MHD_HTTP_OK, json_pack("{sb}", "sent", 1));
     }
 
     state = pay ? mock_event_pay(id, &s) : mock_event_decline(id, &s);

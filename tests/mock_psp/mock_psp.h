@@ -568,6 +568,12 @@ enum MHD_Result mock_vault_detach(struct MHD_Connection *c,
 enum MHD_Result mock_vault_retrieve(struct MHD_Connection *c,
     const char *dialect, const char *id);
 json_t *mock_vault_of_reference(const char *reference);
+/* Stripe's PaymentMethod object of the method the session of reference
+ * saved (expanded), or NULL */
+json_t *mock_vault_pm_object(const char *reference);
+/* POST /_control/sessions/{id}/method_event: the held-back method event
+ * sent now; 0, or -1 when the session saved none */
+int mock_vault_method_event(const char *id);
 void mock_vault_lookup_setup(json_t *session, const char *dialect);
 /* the dialects' API keys (stripe.c, adyen.c, generic.c): 1 when the
  * request has it */

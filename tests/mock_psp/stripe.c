@@ -1205,6 +1205,33 @@ mock_stripe_expand_intent(json_t *session)
 }
 
 
+/*
+ * expand[]=<intent>.payment_method: the expanded intent's payment_method
+ * id replaced by the PaymentMethod object (mock_vault_pm_object), as
+ * Stripe expands a nested field; nothing when the intent has none.
+ */
+static void
+mock_stripe_expand_pm(json_t *session, const char *intent)
+{
+    json_t  *si, *pm;
+
+    si = json_object_get(session, intent);
+
+    if (!json_is_object(si)
+        || !json_is_string(json_object_get(si, "payment_method")))
+    {
+        return;
+    }
+
+    pm = mock_vault_pm_object(json_string_value(
+             json_object_get(session, "client_reference_id")));
+
+    if (pm != NULL) {
+        json_object_set_new(si, "payment_method", pm);
+    }
+}
+
+
 /* GET /v1/checkout/sessions/{id} */
 enum MHD_Result
 mock_stripe_retrieve(struct MHD_Connection *c, const char *id)
@@ -1235,11 +1262,25 @@ mock_stripe_retrieve(struct MHD_Connection *c, const char *id)
      * payment intent (null before the shopper paid) */
     expand = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
                                          "expand[]");
-    if (expand != NULL && strcmp(expand, "setup_intent") == 0) {
+    if (expand != NULL && (strcmp(expand, "setup_intent") == 0
+                           || strcmp(expand, "setup_intent.payment_method")
+                              == 0))
+    {
         mock_vault_lookup_setup(session, "stripe");
 
-    } else if (expand != NULL && strcmp(expand, "payment_intent") == 0) {
+    } else if (expand != NULL
+               && (strcmp(expand, "payment_intent") == 0
+                   || strcmp(expand, "payment_intent.payment_method") == 0))
+    {
         mock_stripe_expand_intent(session);
+    }
+
+    /* ...payment_method: the intent's method as its object (its card) */
+    if (expand != NULL && strlen(expand) > 15
+        && strcmp(expand + strlen(expand) - 15, ".payment_method") == 0)
+    {
+        mock_stripe_expand_pm(session, strncmp(expand, "setup", 5) == 0
+                                       ? "setup_intent" : "payment_intent");
     }
 
     return mock_send_json(c, MHD_HTTP_OK, session);

@@ -416,3 +416,75 @@ MOCK_TEST(vault_manual_charge_is_held_then_captured_or_released)
     cr_expect_eq(r.status, 400, "%ld %s", r.status, r.body);
     resp_free(&r);
 }
+
+
+/*
+ * A paid session that saved the method, looked up with
+ * expand[]=payment_intent.payment_method: the intent's payment_method is
+ * the PaymentMethod object (its id the vault's token, its card the display
+ * fields); POST /_control/sessions/{id}/method_event sends the method's
+ * event late, and a session that saved nothing is a 409.
+ */
+MOCK_TEST(vault_paid_session_expands_its_method_and_sends_its_event_late)
+{
+    resp_t        r;
+    char          body[4096], path[256], id[128];
+    json_t       *pm;
+    const char   *ref = "m1:co_late";
+
+    form(body, sizeof(body), ref, 1000,
+         "&payment_intent_data[setup_future_usage]=off_session"
+         "&payment_intent_data[metadata][nonce]=m1:co_late"
+         "&customer_creation=always");
+    fault("{\"match\":\"m1:co_late\",\"webhook_no_method\":true}");
+    create(&r, ref, body);
+    cr_assert_eq(r.status, 200, "create: %ld %s", r.status, r.body);
+    snprintf(id, sizeof(id), "%s", str(&r, "id"));
+    resp_free(&r);
+
+    /* not paid yet: no method to send */
+    snprintf(path, sizeof(path), "/_control/sessions/%s/method_event", id);
+    control(&r, "POST", path, NULL);
+    cr_expect_eq(r.status, 409, "%ld %s", r.status, r.body);
+    resp_free(&r);
+
+    snprintf(path, sizeof(path), "/_control/sessions/%s/pay", id);
+    control(&r, "POST", path, NULL);
+    cr_assert(r.status >= 200 && r.status < 300, "pay: %ld %s", r.status,
+              r.body);
+    resp_free(&r);
+
+    snprintf(path, sizeof(path),
+             "/v1/checkout/sessions/%s?expand%%5B%%5D="
+             "payment_intent.payment_method", id);
+    request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    pm = json_object_get(json_object_get(r.json, "payment_intent"),
+                         "payment_method");
+    cr_assert(json_is_object(pm), "%s", r.body);
+    cr_expect(strncmp(json_string_value(json_object_get(pm, "id")), "pm_", 3)
+              == 0, "%s", r.body);
+    cr_expect_str_eq(json_string_value(json_object_get(pm, "object")),
+                     "payment_method");
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_object_get(pm, "card"), "last4")), "4242");
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_object_get(r.json, "payment_intent"),
+                         "setup_future_usage")), "off_session");
+    resp_free(&r);
+
+    /* without the nested expand: the id, as before */
+    snprintf(path, sizeof(path),
+             "/v1/checkout/sessions/%s?expand%%5B%%5D=payment_intent", id);
+    request(&r, "GET", path, AUTH_GOOD, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body);
+    cr_expect(json_is_string(json_object_get(json_object_get(r.json,
+                                 "payment_intent"), "payment_method")),
+              "%s", r.body);
+    resp_free(&r);
+
+    snprintf(path, sizeof(path), "/_control/sessions/%s/method_event", id);
+    control(&r, "POST", path, NULL);
+    cr_expect_eq(r.status, 200, "%ld %s", r.status, r.body);
+    resp_free(&r);
+}

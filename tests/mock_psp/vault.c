@@ -42,6 +42,10 @@ static json_t          *mock_vault;        /* token -> method */
 static json_t          *mock_vault_rules;  /* reference -> {outcome, code} */
 
 
+static void mock_vault_event(const json_t *session, json_t *m,
+    const mock_webhook_fault_t *wf);
+
+
 void
 mock_vault_reset(void)
 {
@@ -190,8 +194,8 @@ mock_vault_of_reference(const char *reference)
  * setup_intent expanded (expand[]=setup_intent) into the intent
  * {id, object, status, usage, customer, payment_method}, "succeeded" with
  * the saved method once the shopper completed it; the generic answer
- * given "payment_method" and its display fields.  Nothing for a session
- * that saves nothing.
+ * given "payment_method" and its display fields (a setup's, or a paid
+ * session's that saved it).  Nothing for a session that saves nothing.
  */
 void
 mock_vault_lookup_setup(json_t *session, const char *dialect)
@@ -199,11 +203,16 @@ mock_vault_lookup_setup(json_t *session, const char *dialect)
     json_t      *m, *si;
     const char  *id;
 
-    /* Stripe's mode=setup; the others' zero-amount save */
-    if (!mock_session_is_setup(session)
-        && (json_object_get(session, "save_usage") == NULL
-            || json_integer_value(json_object_get(session, "amount_total"))
-               != 0))
+    /* Stripe's mode=setup; the others' zero-amount save, and the generic
+     * contract's paid session that saved the method (its look-up names
+     * it too) */
+    if (strcmp(dialect, "generic") == 0
+        ? json_object_get(session, "save_usage") == NULL
+        : (!mock_session_is_setup(session)
+           && (json_object_get(session, "save_usage") == NULL
+               || json_integer_value(json_object_get(session,
+                                                     "amount_total"))
+                  != 0)))
     {
         return;
     }
@@ -886,19 +895,12 @@ mock_vault_committed(const json_t *stored, const char *key)
 void
 mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
 {
-    int          manual;
-    json_t      *m, *pi;
-    const char  *d, *token, *ref, *pref, *cur;
-    char         up[4];
+    json_t  *m;
 
     m = mock_vault_save(session);
     if (m == NULL) {
         return;
     }
-
-    d = json_string_value(json_object_get(m, "dialect"));
-    token = json_string_value(json_object_get(m, "token"));
-    ref = json_string_value(json_object_get(session, "client_reference_id"));
 
     /* saved here, its event lost on the way */
     if (wf->no_method) {
@@ -907,6 +909,27 @@ mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
         json_decref(m);
         return;
     }
+
+    mock_vault_event(session, m, wf);
+    json_decref(m);
+}
+
+
+/* The event that says the session's method m was stored, in its dialect
+ * (m is the caller's). */
+static void
+mock_vault_event(const json_t *session, json_t *m,
+    const mock_webhook_fault_t *wf)
+{
+    int          manual;
+    json_t      *pi;
+    const char  *d, *token, *ref, *pref, *cur;
+    char         up[4];
+
+    d = json_string_value(json_object_get(m, "dialect"));
+    token = json_string_value(json_object_get(m, "token"));
+    ref = json_string_value(json_object_get(session, "client_reference_id"));
+
     pref = json_string_value(json_object_get(session, "payment_ref"));
     cur = json_string_value(json_object_get(session, "currency"));
 
@@ -933,12 +956,10 @@ mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
                                        ref ? ref : "", wf,
                                        2 * MOCK_CHARGE_DELAY_MS);
         }
-        json_decref(m);
         return;
     }
 
     if (wf->never || ref == NULL || pref == NULL || cur == NULL) {
-        json_decref(m);
         return;
     }
 
@@ -989,8 +1010,6 @@ mock_vault_paid(const json_t *session, const mock_webhook_fault_t *wf)
                       "exp_year", json_object_get(m, "exp_year")),
             ref, wf, 2 * MOCK_CHARGE_DELAY_MS);
     }
-
-    json_decref(m);
 }
 
 
@@ -1394,4 +1413,74 @@ mock_vault_control(struct MHD_Connection *c, const char *method,
     return mock_send_json(c, MHD_HTTP_NOT_FOUND,
                           json_pack("{ss}", "error",
                                     "unknown control endpoint"));
+}
+
+
+/*
+ * Stripe's PaymentMethod object of the method the session of reference
+ * saved (expand[]=payment_intent.payment_method or
+ * setup_intent.payment_method): {id, object, type, customer, card {brand,
+ * last4, exp_month, exp_year}}; NULL when it saved none.
+ */
+json_t *
+mock_vault_pm_object(const char *reference)
+{
+    json_t  *m, *pm;
+
+    m = mock_vault_of_reference(reference);
+    if (m == NULL) {
+        return NULL;
+    }
+
+    pm = json_pack("{sO ss ss sO s{sO sO sO sO}}",
+                   "id", json_object_get(m, "token"),
+                   "object", "payment_method",
+                   "type", "card",
+                   "customer", json_object_get(m, "customer"),
+                   "card",
+                   "brand", json_object_get(m, "brand"),
+                   "last4", json_object_get(m, "last4"),
+                   "exp_month", json_object_get(m, "exp_month"),
+                   "exp_year", json_object_get(m, "exp_year"));
+    json_decref(m);
+
+    return pm;
+}
+
+
+/*
+ * POST /_control/sessions/{id}/method_event: the event that says the
+ * session's method was stored, sent now (its first sending held back by
+ * webhook_no_method: a late event), as mock_vault_paid sends it, without
+ * a fault rule.  0, or -1 when the session saved no method (or is not
+ * paid).
+ */
+int
+mock_vault_method_event(const char *id)
+{
+    json_t                *s, *m;
+    mock_webhook_fault_t   wf;
+
+    s = NULL;
+
+    if (mock_session_get(id, &s) != MOCK_SESSION_COMPLETE || s == NULL) {
+        json_decref(s);
+        return -1;
+    }
+
+    m = mock_vault_of_reference(json_string_value(
+            json_object_get(s, "client_reference_id")));
+    if (m == NULL) {
+        json_decref(s);
+        return -1;
+    }
+
+    memset(&wf, 0, sizeof(mock_webhook_fault_t));
+    mock_log("vault: the method event of %s sent late", id);
+    mock_vault_event(s, m, &wf);
+
+    json_decref(m);
+    json_decref(s);
+
+    return 0;
 }

@@ -1371,3 +1371,155 @@ Test(lookup, generic_setup_of_amount_zero_names_its_method)
                         "\"amount\":\"0.00\",\"currency\":\"EUR\"}", &ev),
                  PAY_LOOKUP_UNKNOWN);
 }
+
+
+/* --- a paid session's method, its own event lost (in->method) --------- */
+
+Test(lookup, asked_for_a_saved_method_stripe_expands_the_intents_method)
+{
+    char              *p;
+    pay_psp_lookup_t   in = lk("cs_test_m1");
+
+    in.method = 1;
+    p = path_of(&pay_dialect_stripe, &in);
+    cr_expect_str_eq(p, "/v1/checkout/sessions/cs_test_m1"
+                        "?expand%5B%5D=payment_intent.payment_method");
+    free(p);
+
+    in.setup = 1;
+    p = path_of(&pay_dialect_stripe, &in);
+    cr_expect_str_eq(p, "/v1/checkout/sessions/cs_test_m1"
+                        "?expand%5B%5D=setup_intent.payment_method");
+    free(p);
+
+    /* the generic asks as ever; adyen's dialect says it cannot answer */
+    in.setup = 0;
+    expect_path(&pay_dialect_generic, &in, "/sessions/cs_test_m1");
+    cr_expect_eq(pay_dialect_stripe.method_lookup, 1);
+    cr_expect_eq(pay_dialect_generic.method_lookup, 1);
+    cr_expect_eq(pay_dialect_adyen.method_lookup, 0);
+}
+
+
+/* the intent's payment_method expanded: its id is the token, its card the
+ * display; a card field of another shape is left out, never the method */
+Test(lookup, stripe_an_expanded_payment_method_names_the_token_and_its_card)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+    static const char  body[] =
+        "{\"id\":\"cs_1\",\"status\":\"complete\","
+        "\"payment_status\":\"paid\",\"amount_total\":1500,"
+        "\"currency\":\"usd\",\"client_reference_id\":\"m1:co_1\","
+        "\"payment_intent\":{\"id\":\"pi_7\",\"status\":\"succeeded\","
+        "\"setup_future_usage\":\"off_session\",\"customer\":\"cus_1\","
+        "\"payment_method\":{\"id\":\"pm_1Exp\",\"object\":"
+        "\"payment_method\",\"type\":\"card\",\"card\":%s},"
+        "\"metadata\":{\"nonce\":\"m1:co_1\"}}}";
+    char               buf[1024];
+
+    in.method = 1;
+    snprintf(buf, sizeof(buf), body,
+             "{\"brand\":\"mastercard\",\"last4\":\"4444\","
+             "\"exp_month\":7,\"exp_year\":2031}");
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200, buf, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_str_eq(ev.reference, "m1:co_1");
+    cr_expect_str_eq(ev.method, "pm_1Exp");
+    cr_expect_str_eq(ev.psp_customer, "cus_1");
+    cr_expect_str_eq(ev.brand, "mastercard");
+    cr_expect_str_eq(ev.last4, "4444");
+    cr_expect_eq(ev.exp_month, 7);
+    cr_expect_eq(ev.exp_year, 2031);
+
+    snprintf(buf, sizeof(buf), body,
+             "{\"brand\":\"Visa<script>\",\"last4\":\"42\","
+             "\"exp_month\":13,\"exp_year\":\"2031\"}");
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200, buf, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.method, "pm_1Exp");
+    cr_expect_str_eq(ev.brand, "");
+    cr_expect_str_eq(ev.last4, "");
+    cr_expect_eq(ev.exp_month, 0);
+    cr_expect_eq(ev.exp_year, 0);
+
+    snprintf(buf, sizeof(buf), body, "null");
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200, buf, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.method, "pm_1Exp");
+    cr_expect_str_eq(ev.last4, "");
+}
+
+
+/* an expanded method without an id, or with one that is no token, names
+ * nothing: the display alone is no method */
+Test(lookup, stripe_an_expanded_payment_method_without_its_id_names_nothing)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("cs_1");
+    static const char  body[] =
+        "{\"id\":\"cs_1\",\"status\":\"complete\","
+        "\"payment_status\":\"paid\",\"amount_total\":1500,"
+        "\"currency\":\"usd\",\"client_reference_id\":\"m1:co_1\","
+        "\"payment_intent\":{\"id\":\"pi_7\",\"status\":\"succeeded\","
+        "\"setup_future_usage\":\"off_session\",\"customer\":\"cus_1\","
+        "\"payment_method\":{%s\"card\":{\"last4\":\"4242\"}},"
+        "\"metadata\":{\"nonce\":\"m1:co_1\"}}}";
+    char               buf[1024];
+
+    in.method = 1;
+    snprintf(buf, sizeof(buf), body, "");
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200, buf, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.method, "");
+    cr_expect_str_eq(ev.last4, "");
+
+    snprintf(buf, sizeof(buf), body, "\"id\":\"pm 1\",");
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200, buf, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.method, "");
+
+    snprintf(buf, sizeof(buf), body, "\"id\":7,");
+    cr_assert_eq(answer(&pay_dialect_stripe, &in, 200, buf, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.method, "");
+}
+
+
+/* the generic look-up of a paid session names the method it stored when
+ * asked for it; never otherwise (a payment's look-up as ever) */
+Test(lookup, generic_a_paid_session_names_its_method_when_asked_for_it)
+{
+    pay_event_t       ev;
+    pay_psp_lookup_t  in = lk("gs_1");
+    static const char  body[] =
+        "{\"token\":\"gs_1\",\"reference\":\"m1:co_1\","
+        "\"status\":\"succeeded\",\"amount\":\"12.50\","
+        "\"currency\":\"EUR\",\"payment_id\":\"gp_1\","
+        "\"payment_method\":\"gpm_9\",\"brand\":\"visa\","
+        "\"last4\":\"4242\",\"exp_month\":12,\"exp_year\":2030}";
+
+    in.method = 1;
+    cr_assert_eq(answer(&pay_dialect_generic, &in, 200, body, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_eq(ev.kind, PAY_EVT_SUCCEEDED);
+    cr_expect_eq(ev.amount, 1250);
+    cr_expect_str_eq(ev.method, "gpm_9");
+    cr_expect_str_eq(ev.brand, "visa");
+    cr_expect_str_eq(ev.last4, "4242");
+
+    in.method = 0;
+    cr_assert_eq(answer(&pay_dialect_generic, &in, 200, body, &ev),
+                 PAY_LOOKUP_DECIDED);
+    cr_expect_str_eq(ev.method, "");
+    cr_expect_str_eq(ev.last4, "");
+
+    /* a session not paid names none, asked or not */
+    in.method = 1;
+    cr_assert_eq(answer(&pay_dialect_generic, &in, 200,
+                        "{\"token\":\"gs_1\",\"status\":\"open\","
+                        "\"payment_method\":\"gpm_9\"}", &ev),
+                 PAY_LOOKUP_OPEN);
+    cr_expect_str_eq(ev.method, "");
+}
