@@ -68,13 +68,16 @@ stat_of() {   # stat_of NAME: a number from the receiver's /_control/stats
 }
 
 tag=$(date +%s)
-cc -std=gnu11 -O2 -Wall -Wextra -Werror bench/sign_events.c -lcrypto -o "$run/sign_events"
+wh_tools     # sign_events and blind_index (bench/lib.sh)
 
 # prepare MERCHANT PREFIX N: N registered, unpaid checkouts (as bench/run.sh)
 prepare() { wh_prepare "$PAY_TEST_PG" "$@"; }
 
-# events LIKE: the signed events of the checkouts whose ids are LIKE that
+# events LIKE: the signed events of the checkouts whose ids are LIKE that,
+# their tokens first keyed by blind index as the gateway keys those it
+# registers (wh_index: else each event misses both keys' indexes first)
 events() {
+    wh_index "$PAY_TEST_PG" "$1"
     psql "$PAY_TEST_PG" -XAtq -F $'\t' -c "SELECT merchant_id, checkout_id, psp_token, amount_total
         FROM checkouts WHERE checkout_id LIKE '$1' ORDER BY random()" |
         "$run/sign_events" "$(cat "$PAY_TEST_WEBHOOK_SECRET")"
