@@ -307,11 +307,13 @@ chaos: $(E2E_DEPS)
 # HISTORIES=N (default 20), or MINUTES=M, from SEED_BASE (default the
 # clock's, printed).  A failure prints its seed and history, then the
 # shrunk one (SHRINK=0: not shrunk).  make test runs the fixed seeds only.
+# SHARDS=1: on the stack of two merchant shards (ci/e2e.sh's E2E_SHARDS=1),
+# each history's merchant on shard a or b by its seed.
 money-check: $(E2E_DEPS)
 	BUILD=$(BUILD) MONEY_CHECK=1 MONEY_SEED='$(SEED)' \
 	    MONEY_HISTORIES='$(HISTORIES)' MONEY_MINUTES='$(MINUTES)' \
 	    MONEY_SEED_BASE='$(SEED_BASE)' MONEY_SHRINK='$(SHRINK)' MONEY_PRINT='$(PRINT)' MONEY_LIST='$(LIST)' \
-	    E2E_FILTER='books_check/histories' bash ci/e2e.sh
+	    E2E_SHARDS='$(SHARDS)' E2E_FILTER='books_check/histories' bash ci/e2e.sh
 
 # The seeds that found a defect not fixed yet: each must still fail.
 money-check-known: $(E2E_DEPS)

@@ -11,7 +11,7 @@
 
 const char *const  books_check_names[BOOKS_NCHECKS] = {
     "captured", "refunded", "disputed", "order", "payouts", "moved", "once",
-    "forward", "balanced", "wallets", "audit"
+    "forward", "balanced", "wallets", "audit", "shard"
 };
 
 
@@ -847,6 +847,33 @@ books_compare_once(const books_cmp_t *cmp)
 }
 
 
+/* on a sharded stack: the merchant lives on the connection its books were
+ * read on, and nothing of it is on any other shard (no statement of its
+ * crossed shards) */
+static void
+books_compare_shard(const books_cmp_t *cmp)
+{
+    long   n;
+    char  *s;
+
+    s = db_scalar_on(books_conn(cmp), "SELECT count(*) FROM merchants"
+                     " WHERE merchant_id = $1", 1,
+                     (const char *[]) { cmp->merchant_id });
+    if (s == NULL || strcmp(s, "1") != 0) {
+        books_fail(cmp, BOOKS_SHARD, "the books were read where the merchant"
+                   " does not live (its shard: %s)", cmp->shard);
+    }
+    free(s);
+
+    n = shards_elsewhere(cmp->shard, cmp->merchant_id, &s);
+    if (n > 0) {
+        books_fail(cmp, BOOKS_SHARD, "%ld rows of the merchant on shards "
+                   "other than its own, %s (%s)", n, cmp->shard, s);
+    }
+    free(s);
+}
+
+
 void
 books_compare(const books_cmp_t *cmp)
 {
@@ -900,5 +927,10 @@ books_compare(const books_cmp_t *cmp)
         if (s == NULL || strcmp(s, "t") != 0) {
             books_fail(cmp, BOOKS_AUDIT, "the audit chain does not verify");
         }
+    }
+    if (books_on(cmp, BOOKS_SHARD) && shards_n() > 1 && cmp->shard != NULL
+        && cmp->shard[0] != '\0')
+    {
+        books_compare_shard(cmp);
     }
 }

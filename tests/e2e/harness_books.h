@@ -29,6 +29,9 @@ typedef enum {
     BOOKS_BALANCED,         /* ledger transactions sum to zero */
     BOOKS_WALLETS,          /* wallets equal their ledger */
     BOOKS_AUDIT,            /* the audit chains verify */
+    BOOKS_SHARD,            /* on a sharded stack: the books read on the
+                               merchant's shard, and nothing of the
+                               merchant on any other */
     BOOKS_NCHECKS
 } books_check_e;
 
@@ -130,6 +133,10 @@ typedef struct {
                                            Checks over several shards run
                                            once per merchant, each on its
                                            own shard, and add up */
+    const char          *shard;         /* the merchant's shard's name (its
+                                           merchant_t's): BOOKS_SHARD runs
+                                           only with it, on a sharded
+                                           stack */
 
     /* the run's checkouts: their ids, nonces, and how a failure names
      * them ("checkout 2", "review: cmp_…") */

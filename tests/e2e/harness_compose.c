@@ -21,7 +21,7 @@ const char *const  comp_story_names[COMP_NSTORIES] = {
 
 const char *const  comp_check_names[COMP_NCHECKS] = {
     "captured", "refunded", "disputed", "order", "payouts", "moved", "once",
-    "forward", "balanced", "wallets", "audit", "webhooks", "story"
+    "forward", "balanced", "wallets", "audit", "shard", "webhooks", "story"
 };
 
 
@@ -224,7 +224,7 @@ comp_q(const merchant_t *m, const char *sql, const char *arg)
     p[0] = m->id;
     p[1] = arg;
 
-    return db_scalar(sql, arg ? 2 : 1, p);
+    return db_scalar_on(db_of(m), sql, arg ? 2 : 1, p);
 }
 
 
@@ -234,14 +234,16 @@ static int
 comp_quiet(comp_run_t *run, int seconds, int patient)
 {
     int          s;
+    PGconn      *conns[COMP_NSTORIES];
     const char  *ids[COMP_NSTORIES];
 
     for (s = 0; s < COMP_NSTORIES; s++) {
         ids[s] = run->m[s].id;
+        conns[s] = db_of(&run->m[s]);
     }
 
-    return books_quiet(&run->subjects, ids, COMP_NSTORIES, seconds,
-                       patient);
+    return books_quiet_on(&run->subjects, conns, ids, COMP_NSTORIES, seconds,
+                          patient);
 }
 
 
@@ -349,7 +351,7 @@ comp_race_stored(comp_race_t *t)
     PGresult    *r;
     const char  *p[2];
 
-    c = PQconnectdb(env("PAY_TEST_PG"));
+    c = PQconnectdb(shard_conninfo(t->run->m[COMP_CANCEL].shard));
     p[0] = t->run->m[COMP_CANCEL].id;
     p[1] = t->c->co;
 
@@ -475,18 +477,22 @@ comp_expire(comp_run_t *run, comp_co_t *c, int round)
 {
     int          i;
     char        *v;
+    PGconn      *pg;
     const char  *p[3];
 
+    /* the merchant's shard: its checkouts, its lease, its holds */
+    pg = db_of(&run->m[COMP_SWEEP]);
     p[0] = run->m[COMP_SWEEP].id;
     p[1] = c->co;
 
     if (round == 0) {
-        db_exec("BEGIN", 0, NULL);
-        db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
-        db_exec("UPDATE checkouts SET authorized_at = authorized_at - "
-                "interval '8 days' WHERE merchant_id = $1 AND checkout_id = "
-                "$2 AND authorized_at IS NOT NULL", 2, p);
-        db_exec("COMMIT", 0, NULL);
+        db_exec_on(pg, "BEGIN", 0, NULL);
+        db_exec_on(pg, "SET LOCAL session_replication_role = replica", 0,
+                   NULL);
+        db_exec_on(pg, "UPDATE checkouts SET authorized_at = authorized_at - "
+                   "interval '8 days' WHERE merchant_id = $1 AND checkout_id "
+                   "= $2 AND authorized_at IS NOT NULL", 2, p);
+        db_exec_on(pg, "COMMIT", 0, NULL);
     }
 
     if (run->chaos) {
@@ -496,7 +502,7 @@ comp_expire(comp_run_t *run, comp_co_t *c, int round)
     p[0] = "compose";
     v = NULL;
     for (i = 0; i < 50; i++) {
-        v = db_scalar("SELECT pay_sweeper_lease($1, 5)", 1, p);
+        v = db_scalar_on(pg, "SELECT pay_sweeper_lease($1, 5)", 1, p);
         if (v != NULL && strcmp(v, "t") == 0) {
             break;
         }
@@ -510,11 +516,12 @@ comp_expire(comp_run_t *run, comp_co_t *c, int round)
 
     p[1] = str_printf("{%s,mock_adyen,mock_generic}", comp_psp(0));
     p[2] = "{604800,604800,604800}";
-    v = db_scalar("SELECT string_agg(merchant_id || ' ' || checkout_id || ' '"
-                  " || action, ',') FROM pay_holds_sweep($1, $2::text[], "
-                  "$3::integer[], 0, 1000)", 3, p);
-    db_exec("UPDATE sweeper_lease SET until = now() WHERE id = 1 AND "
-            "owner = $1", 1, p);
+    v = db_scalar_on(pg, "SELECT string_agg(merchant_id || ' ' || "
+                     "checkout_id || ' ' || action, ',') FROM "
+                     "pay_holds_sweep($1, $2::text[], $3::integer[], 0, "
+                     "1000)", 3, p);
+    db_exec_on(pg, "UPDATE sweeper_lease SET until = now() WHERE id = 1 AND "
+               "owner = $1", 1, p);
 
     /* this checkout's action, or "none" */
     c->sweep = strdup("none");
@@ -694,8 +701,9 @@ comp_run(comp_run_t *run, int chaos)
     memset(run, 0, sizeof(*run));
     run->chaos = chaos;
 
+    /* on a sharded stack, the stories' merchants over every shard */
     for (s = 0; s < COMP_NSTORIES; s++) {
-        merchant_new(&run->m[s]);
+        merchant_new_nth(&run->m[s], (unsigned long) s);
         for (d = 0; d < COMP_DIALECTS; d++) {
             for (k = 0; k < COMP_PER_STORY; k++) {
                 c = &run->co[s][d][k];
@@ -957,6 +965,8 @@ comp_check_books(comp_run_t *run, int s, json_t *books)
 
     memset(&cmp, 0, sizeof(cmp));
     cmp.merchant_id = run->m[s].id;
+    cmp.conn = db_of(&run->m[s]);
+    cmp.shard = run->m[s].shard;
     cmp.books = books;
     cmp.nco = n;
     cmp.checkout_ids = ids;

@@ -51,6 +51,7 @@ typedef enum {
     COMP_CHK_BALANCED = BOOKS_BALANCED,
     COMP_CHK_WALLETS = BOOKS_WALLETS,
     COMP_CHK_AUDIT = BOOKS_AUDIT,
+    COMP_CHK_SHARD = BOOKS_SHARD,       /* a sharded stack's */
     COMP_CHK_WEBHOOKS = BOOKS_NCHECKS,   /* every event the PSP sent
                                            accepted */
     COMP_CHK_STORY,         /* what each story itself must end with */
@@ -92,7 +93,9 @@ typedef struct {
 
 
 /* Runs the six stories (chaos: under the PSP's faults, the holds left to
- * a sweeper that runs beside the suite's gateway) and waits for quiet. */
+ * a sweeper that runs beside the suite's gateway) and waits for quiet.
+ * On a sharded stack the stories' merchants live on the shards in turn
+ * (merchant_new_nth), each read on its own shard. */
 void     comp_run(comp_run_t *run, int chaos);
 
 /* Every check over the run's merchants; each failure logged and counted

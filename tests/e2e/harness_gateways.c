@@ -61,6 +61,35 @@ pg_gateway_conninfo(void)
 }
 
 
+char *
+pg_gateway_databases(void)
+{
+    int          i;
+    long         port;
+    char        *conf;
+    const char  *name, *p;
+
+    if (shards_n() < 2) {
+        return str_printf("payments_database \"%s\";\n",
+                          pg_gateway_conninfo());
+    }
+
+    conf = strdup("");
+
+    for (i = 0; i < shards_n(); i++) {
+        name = shard_name(i);
+        p = strstr(shard_conninfo(name), "port=");
+        cr_assert_not_null(p, "no port in shard %s's conninfo", name);
+        port = strtol(p + 5, NULL, 10);
+        conf = str_printf("%spayments_shard %s \"hostaddr=127.0.0.1 port=%ld "
+                          "dbname=payments user=payments_gateway\"%s;\n",
+                          conf, name, port, i == 0 ? " home" : "");
+    }
+
+    return conf;
+}
+
+
 /* the module the suite's own nginx loaded */
 static char *
 gateway_module(void)

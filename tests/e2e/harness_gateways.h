@@ -71,6 +71,12 @@ char    *gw_psp_conf(const char *name, const char *dialect);
 long     pg_port(void);
 char    *pg_gateway_conninfo(void);
 
+/* The suite's database as a gateway of a test's own names it, as
+ * ci/services.sh renders the suite's gateway's: a payments_database line
+ * (pg_gateway_conninfo()) on an unsharded stack, else a payments_shard
+ * line per shard, the home (the first) marked home. */
+char    *pg_gateway_databases(void);
+
 /* A free loopback port (ci/services.sh port). */
 long     free_port(void);
 

@@ -40,8 +40,11 @@ merchant_tool(const char *a1, const char *a2, const char *a3, char **out)
 }
 
 
-int
-merchant_toolv(const char *const *args, char **out)
+/* bin/payments-merchant with the words of pre (NULL-terminated: how it
+ * reaches the database), then args */
+static int
+merchant_tool_run(const char *const *pre, const char *const *args,
+    char **out)
 {
     int           rc;
     char         *argv[24];
@@ -57,9 +60,11 @@ merchant_toolv(const char *const *args, char **out)
     setenv("PAYMENTS_SECRETS", build_file("payments-secrets"), 0);
 
     argv[0] = str_printf("%s/bin/payments-merchant", env("PAY_TEST_ROOT"));
-    argv[1] = (char *) "--db";
-    argv[2] = (char *) env("PAY_TEST_PG");
-    n = 3;
+    n = 1;
+
+    for (i = 0; pre[i] != NULL && n < 23; i++) {
+        argv[n++] = (char *) pre[i];
+    }
 
     for (i = 0; args[i] != NULL && n < 23; i++) {
         argv[n++] = (char *) args[i];
@@ -71,6 +76,33 @@ merchant_toolv(const char *const *args, char **out)
     free(argv[0]);
 
     return rc;
+}
+
+
+int
+merchant_toolv(const char *const *args, char **out)
+{
+    const char  *pre[] = { "--db", env("PAY_TEST_PG"), NULL };
+
+    return merchant_tool_run(pre, args, out);
+}
+
+
+int
+merchant_toolv_of(const merchant_t *m, const char *const *args, char **out)
+{
+    if (m->shard[0] == '\0') {
+        return merchant_toolv(args, out);
+    }
+
+    {
+        const char  *pre[] = {
+            "--shards", env("PAY_TEST_SHARDS_FILE"), "--shard", m->shard,
+            NULL
+        };
+
+        return merchant_tool_run(pre, args, out);
+    }
 }
 
 
@@ -209,6 +241,18 @@ merchant_new_on(merchant_t *m, const char *shard)
 {
     shards_need(2);
     merchant_create(m, "test", shard);
+}
+
+
+void
+merchant_new_nth(merchant_t *m, unsigned long i)
+{
+    if (shards_n() < 2) {
+        merchant_new(m);
+        return;
+    }
+
+    merchant_new_on(m, shard_name((int) (i % (unsigned long) shards_n())));
 }
 
 

@@ -30,6 +30,11 @@ void     merchant_new(merchant_t *m);
  * PAY_TEST_SHARDS_FILE --shard shard create). */
 void     merchant_new_on(merchant_t *m, const char *shard);
 
+/* A test's i-th merchant: on a sharded stack on shard i mod shards_n()
+ * (merchant_new_on: the test's merchants over every shard), else
+ * merchant_new. */
+void     merchant_new_nth(merchant_t *m, unsigned long i);
+
 /* The superuser connection to the merchant's shard (db() when m->shard is
  * ""): for merchants of merchant_new* and merchant_demo. */
 PGconn  *db_of(const merchant_t *m);
@@ -39,10 +44,16 @@ PGconn  *db_of(const merchant_t *m);
 int      merchant_tool(const char *a1, const char *a2, const char *a3,
     char **out);
 
-/* The key an output of bin/payments-merchant printed, into m->key and
- * m->key_id (m->id untouched).  Returns 0 or -1. */
 /* The same with any arguments (NULL-terminated). */
 int      merchant_toolv(const char *const *args, char **out);
+
+/* merchant_toolv on the merchant's shard (--shards PAY_TEST_SHARDS_FILE
+ * --shard m->shard; merchant_toolv when m->shard is ""). */
+int      merchant_toolv_of(const merchant_t *m, const char *const *args,
+    char **out);
+
+/* The key an output of bin/payments-merchant printed, into m->key and
+ * m->key_id (m->id untouched).  Returns 0 or -1. */
 int      merchant_key_from(const char *out, merchant_t *m);
 
 /* merchant_new with mode "test" or "live" (keys mk_<mode>_…). */

@@ -308,6 +308,119 @@ db_shard(const char *name)
 }
 
 
+const char *
+shard_name(int i)
+{
+    int          k;
+    size_t       n;
+    const char  *p, *e;
+
+    static char  names[SHARDS_MAX][17];
+
+    if (shards_n() == 1) {
+        return "";
+    }
+
+    cr_assert(i >= 0 && i < shards_n() && i < SHARDS_MAX, "no shard %d of"
+              " %d", i, shards_n());
+
+    p = env("PAY_TEST_SHARD_NAMES");
+    for (k = 0; k < i; k++) {
+        p = strchr(p, ' ');
+        cr_assert_not_null(p, "PAY_TEST_SHARD_NAMES \"%s\" names fewer than"
+                           " %d shards", env("PAY_TEST_SHARD_NAMES"), i + 1);
+        p++;
+    }
+
+    e = strchr(p, ' ');
+    n = e != NULL ? (size_t) (e - p) : strlen(p);
+    cr_assert(n > 0 && n < sizeof(names[i]), "PAY_TEST_SHARD_NAMES \"%s\"",
+              env("PAY_TEST_SHARD_NAMES"));
+    memcpy(names[i], p, n);
+    names[i][n] = '\0';
+
+    return names[i];
+}
+
+
+const char *
+shard_conninfo(const char *name)
+{
+    return shard_env(shard_index(name), "PG");
+}
+
+
+/* each table with a merchant_id column counted (query_to_xml runs the
+ * count it is given: one statement for every table) */
+static const char  db_sql_merchant_rows[] =
+    "SELECT coalesce(sum(n), 0),"
+    "       coalesce(string_agg(relname || ' ' || n, ', ' ORDER BY relname),"
+    "                '')"
+    "  FROM (SELECT c.relname::text AS relname,"
+    "               (xpath('/row/n/text()', query_to_xml(format("
+    "                  'SELECT count(*) AS n FROM public.%I"
+    "                    WHERE merchant_id = %L', c.relname, $1::text),"
+    "                  false, true, '')))[1]::text::bigint AS n"
+    "          FROM pg_class c"
+    "          JOIN pg_namespace s ON s.oid = c.relnamespace"
+    "          JOIN pg_attribute a ON a.attrelid = c.oid"
+    "         WHERE s.nspname = 'public' AND c.relkind IN ('r', 'p')"
+    "           AND NOT c.relispartition AND a.attname = 'merchant_id'"
+    "           AND NOT a.attisdropped) x"
+    " WHERE n > 0";
+
+
+long
+db_merchant_rows(PGconn *c, const char *merchant_id, char **where)
+{
+    long       n;
+    PGresult  *res;
+
+    res = db_query(c, db_sql_merchant_rows, 1,
+                   (const char *const []) { merchant_id });
+    cr_assert_eq(PQntuples(res), 1);
+    n = atol(PQgetvalue(res, 0, 0));
+    if (where != NULL) {
+        *where = strdup(PQgetvalue(res, 0, 1));
+    }
+    PQclear(res);
+
+    return n;
+}
+
+
+long
+shards_elsewhere(const char *home, const char *merchant_id, char **where)
+{
+    int          i;
+    long         n, all;
+    char        *w;
+    const char  *name;
+
+    all = 0;
+    if (where != NULL) {
+        *where = strdup("");
+    }
+
+    for (i = 0; shards_n() > 1 && i < shards_n(); i++) {
+        name = shard_name(i);
+        if (home != NULL && strcmp(name, home) == 0) {
+            continue;
+        }
+
+        n = db_merchant_rows(db_shard(name), merchant_id, &w);
+        if (n > 0 && where != NULL) {
+            *where = str_printf("%s%s%s: %s", *where, (*where)[0] ? "; " : "",
+                                name, w);
+        }
+        free(w);
+        all += n;
+    }
+
+    return all;
+}
+
+
 static void
 db_close_all(void)
 {
@@ -572,18 +685,33 @@ pg_start(void)
 
 
 /* 1 if the /metrics at origin show each of its workers workers with a
- * database connection up. */
+ * database connection up (a gateway over several shards: one to each
+ * shard of the stack). */
 int
 workers_up(const char *origin, int workers)
 {
-    int  i;
+    int     i, k;
+    double  v;
 
     for (i = 0; i < workers; i++) {
-        if (metric_value(origin, str_printf("payments_db_pool_connections"
-                                            "{worker=\"%d\",state=\"up\"}", i))
-            < 1)
-        {
+        v = metric_value(origin, str_printf("payments_db_pool_connections"
+                                            "{worker=\"%d\",state=\"up\"}", i));
+        if (v >= 1) {
+            continue;
+        }
+
+        /* no such series: its shards' (payments_shard lines) */
+        if (v >= 0 || shards_n() < 2) {
             return 0;
+        }
+
+        for (k = 0; k < shards_n(); k++) {
+            if (metric_value(origin, str_printf(
+                    "payments_db_pool_connections{worker=\"%d\",shard=\"%s\","
+                    "state=\"up\"}", i, shard_name(k))) < 1)
+            {
+                return 0;
+            }
         }
     }
 

@@ -74,6 +74,24 @@ int      shard_served(const char *name);
  * (db() for NULL or ""). */
 PGconn  *db_shard(const char *name);
 
+/* The i-th shard's name (0 <= i < shards_n(), in PAY_TEST_SHARD_NAMES'
+ * order: 0 is the home); "" on an unsharded stack (db_shard("") is db()). */
+const char  *shard_name(int i);
+
+/* The shard's superuser conninfo (PAY_TEST_PG for NULL or ""). */
+const char  *shard_conninfo(const char *name);
+
+/* The rows of merchant_id in every table of the schema with a merchant_id
+ * column, on the connection c: their count; *where (when where is not
+ * NULL) says which ("ledger_entries 2, merchants 1"; "" for none). */
+long     db_merchant_rows(PGconn *c, const char *merchant_id, char **where);
+
+/* db_merchant_rows on every shard but home (the merchant's own), added
+ * up: what of the merchant lives where it does not (0 on an unsharded
+ * stack); *where names the shards and tables ("b: ledger_entries 2"). */
+long     shards_elsewhere(const char *home, const char *merchant_id,
+    char **where);
+
 /* The shard's cluster: stopped (pg_ctl -m fast), killed (-m immediate: no
  * shutdown checkpoint, clients cut off), started (a no-op when it runs).
  * Every connection db() and db_shard() opened is closed first. */

@@ -29,6 +29,12 @@
  * nobody sent, an edited audit row) and every check must see it.
  *
  * Runs in about 12 s alone on 2 cores; the story counts are inv_stories.
+ *
+ * On a stack of several merchant shards (E2E_SHARDS=1 bash ci/e2e.sh) the
+ * suite's merchants live on the shards in turn (merchant_new_nth): the
+ * invariants over every merchant of the database hold in each shard's,
+ * the run's merchants are read on their own shard only, and none of them
+ * has a row on a shard it does not live on.
  */
 
 #include "harness.h"
@@ -45,6 +51,7 @@
 #define INV_AT_ONCE     24
 #define INV_WINDOW      96
 #define INV_SETTLE_S    90
+#define INV_SHARDS      4       /* at most (ci/services.sh --shards) */
 
 
 static const char  *inv_currencies[INV_CURRENCIES] = {
@@ -157,7 +164,11 @@ typedef struct {
 
 typedef struct {
     merchant_t     m[INV_MERCHANTS];
-    char          *ids;         /* "{m1,m2,...}", a text[] parameter */
+    int            nshards;     /* shards_n() */
+    char          *shard_ids[INV_SHARDS];   /* "{m1,m2,...}", a text[]
+                                               parameter: the merchants
+                                               on each shard (unsharded:
+                                               all of them) */
     char          *whsec;       /* the Stripe webhook secret */
     inv_payment_t  p[INV_CHECKOUTS];
 
@@ -978,32 +989,82 @@ inv_shoppers(inv_run_t *run)
 
 /* -- what the database says ------------------------------------------------ */
 
+/*
+ * On a stack of several merchant shards the merchants live on the shards
+ * in turn (merchant_new_nth), and every query runs on each shard: over
+ * every merchant of that database (the issue's invariants), or over the
+ * run's merchants that live there (run->shard_ids[s]), never one shard's
+ * merchant read on another.  Unsharded, the one shard is db().
+ */
+static PGconn *
+inv_db(int s)
+{
+    return db_shard(shard_name(s));
+}
+
+
+/* the run's merchants on each shard, as text[] parameters */
+static void
+inv_shard_ids(inv_run_t *run)
+{
+    int          s, k;
+    const char  *name;
+
+    run->nshards = shards_n();
+    cr_assert(run->nshards <= INV_SHARDS);
+
+    for (s = 0; s < run->nshards; s++) {
+        name = shard_name(s);
+        run->shard_ids[s] = strdup("");
+
+        for (k = 0; k < INV_MERCHANTS; k++) {
+            if (strcmp(run->m[k].shard, name) == 0) {
+                run->shard_ids[s] = str_printf("%s%s%s", run->shard_ids[s],
+                                               run->shard_ids[s][0] ? ","
+                                                                    : "",
+                                               run->m[k].id);
+            }
+        }
+
+        run->shard_ids[s] = str_printf("{%s}", run->shard_ids[s]);
+    }
+}
+
+
 static PGresult *
-inv_query(const char *sql, int nparams, const char *const *params)
+inv_query(PGconn *c, const char *sql, int nparams,
+    const char *const *params)
 {
     PGresult  *res;
 
-    res = PQexecParams(db(), sql, nparams, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
     cr_assert(PQresultStatus(res) == PGRES_TUPLES_OK
               || PQresultStatus(res) == PGRES_COMMAND_OK,
-              "SQL failed: %s\n%s", PQerrorMessage(db()), sql);
+              "SQL failed: %s\n%s", PQerrorMessage(c), sql);
 
     return res;
 }
 
 
-/* The count a query answers; ids is $1 (NULL: every merchant). */
+/* The count a query answers, added up over the shards; $1 is each
+ * shard's run's merchants (ours), or NULL: every merchant. */
 static long
-inv_count(const char *sql, const char *ids)
+inv_count(const inv_run_t *run, const char *sql, int ours)
 {
+    int          s;
     long         n;
     PGresult    *res;
-    const char  *params[1] = { ids };
+    const char  *params[1];
 
-    res = inv_query(sql, 1, params);
-    cr_assert(PQntuples(res) == 1 && !PQgetisnull(res, 0, 0), "%s", sql);
-    n = atol(PQgetvalue(res, 0, 0));
-    PQclear(res);
+    n = 0;
+
+    for (s = 0; s < run->nshards; s++) {
+        params[0] = ours ? run->shard_ids[s] : NULL;
+        res = inv_query(inv_db(s), sql, 1, params);
+        cr_assert(PQntuples(res) == 1 && !PQgetisnull(res, 0, 0), "%s", sql);
+        n += atol(PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
 
     return n;
 }
@@ -1059,9 +1120,10 @@ inv_resolve_races(inv_run_t *run)
         if (p->story == INV_CANCELED && p->psp == 0) {
             params[0] = run->m[p->merchant].id;
             params[1] = p->co;
-            s = db_scalar("SELECT count(*) FROM webhook_events WHERE "
-                          "merchant_id = $1 AND checkout_id = $2 AND "
-                          "outcome = 'applied'", 2, params);
+            s = db_scalar_on(db_of(&run->m[p->merchant]), "SELECT count(*) "
+                             "FROM webhook_events WHERE merchant_id = $1 AND "
+                             "checkout_id = $2 AND outcome = 'applied'", 2,
+                             params);
             cr_assert_not_null(s);
             p->expired_first = atol(s) > 0;
             free(s);
@@ -1074,9 +1136,10 @@ inv_resolve_races(inv_run_t *run)
 
         params[0] = run->m[p->merchant].id;
         params[1] = p->co;
-        s = db_scalar("SELECT count(*) FROM webhook_events WHERE "
-                      "merchant_id = $1 AND checkout_id = $2 AND "
-                      "outcome = 'paid_after_failed'", 2, params);
+        s = db_scalar_on(db_of(&run->m[p->merchant]), "SELECT count(*) FROM "
+                         "webhook_events WHERE merchant_id = $1 AND "
+                         "checkout_id = $2 AND outcome = "
+                         "'paid_after_failed'", 2, params);
         cr_assert_not_null(s);
         p->late = atol(s) > 0;
         won += !p->late;
@@ -1296,39 +1359,45 @@ typedef struct {
     long  audit_broken;     /* merchants whose chain does not verify */
     long  statuses;         /* checkouts and orders off their stories */
     long  outcomes;         /* webhook outcomes and audit rows off */
+    long  elsewhere;        /* rows of a merchant on a shard it does not
+                               live on (a sharded stack's) */
 } inv_books_t;
 
 
 static long
 inv_check_wallets(const inv_run_t *run, int quiet)
 {
-    int          m, s, c;
+    int          m, s, c, sh;
     long         bad, got[INV_MERCHANTS][INV_SELLERS][INV_CURRENCIES];
     PGresult    *res;
-    const char  *params[1] = { run->ids };
+    const char  *params[1];
     int          row;
 
     memset(got, 0, sizeof(got));
     bad = 0;
 
-    res = inv_query("SELECT merchant_id, seller_account, currency, balance "
-                    "FROM wallets WHERE " INV_OURS, 1, params);
+    for (sh = 0; sh < run->nshards; sh++) {
+        params[0] = run->shard_ids[sh];
+        res = inv_query(inv_db(sh), "SELECT merchant_id, seller_account, "
+                        "currency, balance FROM wallets WHERE " INV_OURS, 1,
+                        params);
 
-    for (row = 0; row < PQntuples(res); row++) {
-        m = inv_merchant(run, PQgetvalue(res, row, 0));
-        s = inv_index(inv_sellers, INV_SELLERS, PQgetvalue(res, row, 1));
-        c = inv_index(inv_currencies, INV_CURRENCIES,
-                      PQgetvalue(res, row, 2));
+        for (row = 0; row < PQntuples(res); row++) {
+            m = inv_merchant(run, PQgetvalue(res, row, 0));
+            s = inv_index(inv_sellers, INV_SELLERS, PQgetvalue(res, row, 1));
+            c = inv_index(inv_currencies, INV_CURRENCIES,
+                          PQgetvalue(res, row, 2));
 
-        if (m < 0 || s < 0 || c < 0) {
-            bad++;
-            continue;
+            if (m < 0 || s < 0 || c < 0) {
+                bad++;
+                continue;
+            }
+
+            got[m][s][c] = atol(PQgetvalue(res, row, 3));
         }
 
-        got[m][s][c] = atol(PQgetvalue(res, row, 3));
+        PQclear(res);
     }
-
-    PQclear(res);
 
     for (m = 0; m < INV_MERCHANTS; m++) {
         for (s = 0; s < INV_SELLERS; s++) {
@@ -1355,11 +1424,11 @@ inv_check_wallets(const inv_run_t *run, int quiet)
 static long
 inv_check_clearing(const inv_run_t *run, int quiet)
 {
-    int          m, k, c, row;
+    int          m, k, c, row, sh;
     long         bad, got[INV_MERCHANTS][INV_PSPS][INV_CURRENCIES];
     PGresult    *res;
     const char  *names[INV_PSPS];
-    const char  *params[1] = { run->ids };
+    const char  *params[1];
 
     memset(got, 0, sizeof(got));
     bad = 0;
@@ -1368,26 +1437,29 @@ inv_check_clearing(const inv_run_t *run, int quiet)
         names[k] = inv_psp((size_t) k);
     }
 
-    res = inv_query("SELECT merchant_id, substr(account, 14), currency, "
-                    "sum(amount) FROM ledger_entries WHERE " INV_OURS
-                    " AND account LIKE 'psp\\_clearing:%' GROUP BY 1, 2, 3",
-                    1, params);
+    for (sh = 0; sh < run->nshards; sh++) {
+        params[0] = run->shard_ids[sh];
+        res = inv_query(inv_db(sh), "SELECT merchant_id, substr(account, "
+                        "14), currency, sum(amount) FROM ledger_entries "
+                        "WHERE " INV_OURS " AND account LIKE "
+                        "'psp\\_clearing:%' GROUP BY 1, 2, 3", 1, params);
 
-    for (row = 0; row < PQntuples(res); row++) {
-        m = inv_merchant(run, PQgetvalue(res, row, 0));
-        k = inv_index(names, INV_PSPS, PQgetvalue(res, row, 1));
-        c = inv_index(inv_currencies, INV_CURRENCIES,
-                      PQgetvalue(res, row, 2));
+        for (row = 0; row < PQntuples(res); row++) {
+            m = inv_merchant(run, PQgetvalue(res, row, 0));
+            k = inv_index(names, INV_PSPS, PQgetvalue(res, row, 1));
+            c = inv_index(inv_currencies, INV_CURRENCIES,
+                          PQgetvalue(res, row, 2));
 
-        if (m < 0 || k < 0 || c < 0) {
-            bad++;
-            continue;
+            if (m < 0 || k < 0 || c < 0) {
+                bad++;
+                continue;
+            }
+
+            got[m][k][c] = atol(PQgetvalue(res, row, 3));
         }
 
-        got[m][k][c] = atol(PQgetvalue(res, row, 3));
+        PQclear(res);
     }
-
-    PQclear(res);
 
     for (m = 0; m < INV_MERCHANTS; m++) {
         for (k = 0; k < INV_PSPS; k++) {
@@ -1415,70 +1487,74 @@ inv_check_clearing(const inv_run_t *run, int quiet)
 static long
 inv_check_statuses(const inv_run_t *run, int quiet)
 {
-    int                   m, row;
+    int                   m, row, sh;
     long                  bad, seen[INV_CHECKOUTS];
     size_t                i, j;
     PGresult             *res;
     const char           *want, *booked;
     const inv_payment_t  *p;
-    const char           *params[1] = { run->ids };
+    const char           *params[1];
 
     memset(seen, 0, sizeof(seen));
     bad = 0;
 
-    res = inv_query("SELECT c.merchant_id, c.checkout_id, c.status, "
-                    "c.amount_total, c.currency, c.psp, o.payment_order_id, "
-                    "o.line_no, o.seller_account, o.amount, o.currency, "
-                    "o.status, o.ledger_updated AND o.wallet_updated "
-                    "FROM checkouts c JOIN payment_orders o "
-                    "USING (merchant_id, checkout_id) WHERE c." INV_OURS,
-                    1, params);
+    for (sh = 0; sh < run->nshards; sh++) {
+        params[0] = run->shard_ids[sh];
+        res = inv_query(inv_db(sh), "SELECT c.merchant_id, c.checkout_id, "
+                        "c.status, c.amount_total, c.currency, c.psp, "
+                        "o.payment_order_id, o.line_no, o.seller_account, "
+                        "o.amount, o.currency, o.status, o.ledger_updated "
+                        "AND o.wallet_updated FROM checkouts c JOIN "
+                        "payment_orders o USING (merchant_id, checkout_id) "
+                        "WHERE c." INV_OURS, 1, params);
 
-    for (row = 0; row < PQntuples(res); row++) {
-        m = inv_merchant(run, PQgetvalue(res, row, 0));
-        i = (size_t) atol(PQgetvalue(res, row, 1) + 4);
-        j = (size_t) atol(PQgetvalue(res, row, 7)) - 1;
+        for (row = 0; row < PQntuples(res); row++) {
+            m = inv_merchant(run, PQgetvalue(res, row, 0));
+            i = (size_t) atol(PQgetvalue(res, row, 1) + 4);
+            j = (size_t) atol(PQgetvalue(res, row, 7)) - 1;
 
-        if (m < 0 || i >= INV_CHECKOUTS
-            || strcmp(run->p[i].co, PQgetvalue(res, row, 1)) != 0
-            || run->p[i].merchant != (size_t) m || j >= run->p[i].norders)
-        {
-            bad++;
-            continue;
-        }
+            if (m < 0 || i >= INV_CHECKOUTS
+                || strcmp(run->p[i].co, PQgetvalue(res, row, 1)) != 0
+                || run->p[i].merchant != (size_t) m || j >= run->p[i].norders)
+            {
+                bad++;
+                continue;
+            }
 
-        p = &run->p[i];
-        want = p->expect;
-        booked = strcmp(want, "SUCCESS") == 0 ? "t" : "f";
-        seen[i]++;
+            p = &run->p[i];
+            want = p->expect;
+            booked = strcmp(want, "SUCCESS") == 0 ? "t" : "f";
+            seen[i]++;
 
-        if (strcmp(PQgetvalue(res, row, 2), want) != 0
-            || atol(PQgetvalue(res, row, 3)) != p->total
-            || strcmp(PQgetvalue(res, row, 4),
-                      inv_currencies[p->currency]) != 0
-            || strcmp(PQgetvalue(res, row, 5), inv_psp(p->psp)) != 0
-            || strcmp(PQgetvalue(res, row, 6),
-                      str_printf("%s_p%zu", p->co, j + 1)) != 0
-            || strcmp(PQgetvalue(res, row, 8), inv_sellers[p->seller[j]]) != 0
-            || atol(PQgetvalue(res, row, 9)) != p->amount[j]
-            || strcmp(PQgetvalue(res, row, 10),
-                      inv_currencies[p->currency]) != 0
-            || strcmp(PQgetvalue(res, row, 11), want) != 0
-            || strcmp(PQgetvalue(res, row, 12), booked) != 0)
-        {
-            bad++;
-            if (!quiet) {
-                cr_log_error("%s (%s, %s) order %zu: checkout %s, order %s, "
-                             "booked %s; expected %s", p->co,
-                             inv_stories[p->story].name, inv_psp(p->psp),
-                             j + 1, PQgetvalue(res, row, 2),
-                             PQgetvalue(res, row, 11),
-                             PQgetvalue(res, row, 12), want);
+            if (strcmp(PQgetvalue(res, row, 2), want) != 0
+                || atol(PQgetvalue(res, row, 3)) != p->total
+                || strcmp(PQgetvalue(res, row, 4),
+                          inv_currencies[p->currency]) != 0
+                || strcmp(PQgetvalue(res, row, 5), inv_psp(p->psp)) != 0
+                || strcmp(PQgetvalue(res, row, 6),
+                          str_printf("%s_p%zu", p->co, j + 1)) != 0
+                || strcmp(PQgetvalue(res, row, 8),
+                          inv_sellers[p->seller[j]]) != 0
+                || atol(PQgetvalue(res, row, 9)) != p->amount[j]
+                || strcmp(PQgetvalue(res, row, 10),
+                          inv_currencies[p->currency]) != 0
+                || strcmp(PQgetvalue(res, row, 11), want) != 0
+                || strcmp(PQgetvalue(res, row, 12), booked) != 0)
+            {
+                bad++;
+                if (!quiet) {
+                    cr_log_error("%s (%s, %s) order %zu: checkout %s, "
+                                 "order %s, booked %s; expected %s", p->co,
+                                 inv_stories[p->story].name, inv_psp(p->psp),
+                                 j + 1, PQgetvalue(res, row, 2),
+                                 PQgetvalue(res, row, 11),
+                                 PQgetvalue(res, row, 12), want);
+                }
             }
         }
-    }
 
-    PQclear(res);
+        PQclear(res);
+    }
 
     for (i = 0; i < INV_CHECKOUTS; i++) {
         if (seen[i] != (long) run->p[i].norders) {
@@ -1499,51 +1575,55 @@ inv_check_statuses(const inv_run_t *run, int quiet)
 static long
 inv_check_outcomes(const inv_run_t *run, int quiet)
 {
-    int          m, o, row, table;
-    long         bad, got[INV_MERCHANTS][INV_NOUTCOMES];
+    int          m, o, row, table, sh;
+    long         bad, got[INV_MERCHANTS][INV_NOUTCOMES], n;
     PGresult    *res;
     const char  *name;
-    const char  *params[1] = { run->ids };
+    const char  *params[1];
 
     bad = 0;
 
     for (table = 0; table < 2; table++) {
         memset(got, 0, sizeof(got));
 
-        res = inv_query(table == 0
-                        ? "SELECT merchant_id, outcome, count(*) "
-                          "FROM webhook_events WHERE " INV_OURS
-                          " GROUP BY 1, 2"
-                        : "SELECT merchant_id, action, count(*) "
-                          "FROM audit_log WHERE " INV_OURS
-                          " AND action LIKE 'webhook:%' GROUP BY 1, 2",
-                        1, params);
+        for (sh = 0; sh < run->nshards; sh++) {
+            params[0] = run->shard_ids[sh];
+            res = inv_query(inv_db(sh), table == 0
+                            ? "SELECT merchant_id, outcome, count(*) "
+                              "FROM webhook_events WHERE " INV_OURS
+                              " GROUP BY 1, 2"
+                            : "SELECT merchant_id, action, count(*) "
+                              "FROM audit_log WHERE " INV_OURS
+                              " AND action LIKE 'webhook:%' GROUP BY 1, 2",
+                            1, params);
 
-        for (row = 0; row < PQntuples(res); row++) {
-            m = inv_merchant(run, PQgetvalue(res, row, 0));
-            name = PQgetvalue(res, row, 1);
+            for (row = 0; row < PQntuples(res); row++) {
+                m = inv_merchant(run, PQgetvalue(res, row, 0));
+                name = PQgetvalue(res, row, 1);
 
-            if (table == 1) {
-                name = strncmp(name, "webhook:", 8) == 0 ? name + 8 : "";
-            }
-
-            o = inv_index(inv_outcomes, INV_NOUTCOMES, name);
-
-            if (m < 0 || o < 0) {
-                bad++;
-                if (!quiet) {
-                    cr_log_error("%s: %s rows %s", table ? "audit_log"
-                                                         : "webhook_events",
-                                 PQgetvalue(res, row, 2),
-                                 PQgetvalue(res, row, 1));
+                if (table == 1) {
+                    name = strncmp(name, "webhook:", 8) == 0 ? name + 8
+                                                             : "";
                 }
-                continue;
+
+                o = inv_index(inv_outcomes, INV_NOUTCOMES, name);
+
+                if (m < 0 || o < 0) {
+                    bad++;
+                    if (!quiet) {
+                        cr_log_error("%s: %s rows %s",
+                                     table ? "audit_log" : "webhook_events",
+                                     PQgetvalue(res, row, 2),
+                                     PQgetvalue(res, row, 1));
+                    }
+                    continue;
+                }
+
+                got[m][o] = atol(PQgetvalue(res, row, 2));
             }
 
-            got[m][o] = atol(PQgetvalue(res, row, 2));
+            PQclear(res);
         }
-
-        PQclear(res);
 
         for (m = 0; m < INV_MERCHANTS; m++) {
             for (o = 0; o < INV_NOUTCOMES; o++) {
@@ -1561,19 +1641,18 @@ inv_check_outcomes(const inv_run_t *run, int quiet)
     }
 
     /* and each checkout's registration (the claim) has its one audit row */
-    res = inv_query("SELECT count(*) FROM checkouts c WHERE c." INV_OURS
-                    " AND (SELECT count(*) FROM audit_log a"
-                    " WHERE a.merchant_id = c.merchant_id"
-                    " AND a.checkout_id = c.checkout_id"
-                    " AND a.action = 'registration:claimed') <> 1", 1, params);
-    if (atol(PQgetvalue(res, 0, 0)) != 0) {
-        bad += atol(PQgetvalue(res, 0, 0));
+    n = inv_count(run, "SELECT count(*) FROM checkouts c WHERE c." INV_OURS
+                  " AND (SELECT count(*) FROM audit_log a"
+                  " WHERE a.merchant_id = c.merchant_id"
+                  " AND a.checkout_id = c.checkout_id"
+                  " AND a.action = 'registration:claimed') <> 1", 1);
+    if (n != 0) {
+        bad += n;
         if (!quiet) {
-            cr_log_error("audit_log: %s checkouts without exactly one "
-                         "registration:claimed row", PQgetvalue(res, 0, 0));
+            cr_log_error("audit_log: %ld checkouts without exactly one "
+                         "registration:claimed row", n);
         }
     }
-    PQclear(res);
 
     return bad;
 }
@@ -1583,18 +1662,20 @@ static void
 inv_books(const inv_run_t *run, inv_books_t *b, int quiet)
 {
     int          m;
+    long         n;
     char        *v;
     const char  *params[1];
 
     memset(b, 0, sizeof(*b));
 
-    /* the invariants hold for every merchant in the database */
-    b->unbalanced = inv_count(inv_sql_unbalanced, NULL);
-    b->wallet_ledger = inv_count(inv_sql_wallets, NULL);
+    /* the issue's invariants hold for every merchant in the database (in
+     * each shard's) */
+    b->unbalanced = inv_count(run, inv_sql_unbalanced, 0);
+    b->wallet_ledger = inv_count(run, inv_sql_wallets, 0);
 
-    b->misbooked = inv_count(inv_sql_misbooked, run->ids);
-    b->not_once = inv_count(inv_sql_not_once, run->ids);
-    b->history = inv_count(inv_sql_history, run->ids);
+    b->misbooked = inv_count(run, inv_sql_misbooked, 1);
+    b->not_once = inv_count(run, inv_sql_not_once, 1);
+    b->history = inv_count(run, inv_sql_history, 1);
     b->wallet_expect = inv_check_wallets(run, quiet);
     b->clearing_expect = inv_check_clearing(run, quiet);
     b->statuses = inv_check_statuses(run, quiet);
@@ -1602,8 +1683,18 @@ inv_books(const inv_run_t *run, inv_books_t *b, int quiet)
 
     for (m = 0; m < INV_MERCHANTS; m++) {
         params[0] = run->m[m].id;
-        v = db_scalar("SELECT pay_audit_verify($1)", 1, params);
+        v = db_scalar_on(db_of(&run->m[m]), "SELECT pay_audit_verify($1)", 1,
+                         params);
         b->audit_broken += v == NULL || strcmp(v, "t") != 0;
+        free(v);
+
+        /* on a sharded stack: nothing of it on another shard */
+        n = shards_elsewhere(run->m[m].shard, run->m[m].id, &v);
+        b->elsewhere += n;
+        if (n > 0 && !quiet) {
+            cr_log_error("merchant %s of shard %s: %ld rows on other shards"
+                         " (%s)", run->m[m].id, run->m[m].shard, n, v);
+        }
         free(v);
     }
 }
@@ -1739,16 +1830,20 @@ inv_check_views(inv_run_t *run)
 /* -- the checks can fail --------------------------------------------------- */
 
 /*
- * Inside one transaction that is rolled back: an unbalanced ledger
- * transaction booked twice for a paid order, a wallet one minor unit off,
- * that order moved back, a never-paid order failed behind the webhooks'
- * back, an event nobody sent, an edited audit row.  Every check must see
+ * Inside one transaction that is rolled back (one per shard): an
+ * unbalanced ledger transaction booked twice for a paid order, a wallet
+ * one minor unit off, that order moved back, a never-paid order failed
+ * behind the webhooks' back, an event nobody sent, an edited audit row;
+ * on a sharded stack also a balanced ledger transaction of the paid
+ * order's merchant on a shard it does not live on.  Every check must see
  * it; after the rollback every check is clean again.
  */
 static void
 inv_canary(const inv_run_t *run)
 {
+    int                   s;
     size_t                i;
+    PGconn               *c;
     inv_books_t           b;
     const char           *params[7];
     const inv_payment_t  *paid, *unpaid, *p;
@@ -1768,10 +1863,14 @@ inv_canary(const inv_run_t *run)
 
     cr_assert(paid != NULL && unpaid != NULL);
 
-    db_exec("BEGIN", 0, NULL);
-    /* the owner, with the append-only guards off for this transaction */
-    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    for (s = 0; s < run->nshards; s++) {
+        db_exec_on(inv_db(s), "BEGIN", 0, NULL);
+        /* the owner, with the append-only guards off for this transaction */
+        db_exec_on(inv_db(s), "SET LOCAL session_replication_role = replica",
+                   0, NULL);
+    }
 
+    c = db_of(&run->m[paid->merchant]);
     params[0] = run->m[paid->merchant].id;
     params[1] = paid->co;
     params[2] = str_printf("%s_p1", paid->co);
@@ -1780,34 +1879,56 @@ inv_canary(const inv_run_t *run)
     params[5] = inv_currencies[paid->currency];
     params[6] = inv_sellers[paid->seller[0]];
 
-    db_exec("WITH t AS (INSERT INTO ledger_transactions (merchant_id, "
-            "checkout_id, payment_order_id, source) VALUES ($1, $2, $3, "
-            "'canary') RETURNING txn_id) "
-            "INSERT INTO ledger_entries (merchant_id, txn_id, entry_no, "
-            "account, amount, currency) "
-            "SELECT $1, t.txn_id, v.n, v.account, v.amount, $6 FROM t, "
-            "(VALUES (1, $4, 100), (2, $5, -99)) v(n, account, amount)",
-            6, params);
-    db_exec("UPDATE wallets_folded SET balance = balance + 1 "
-            "WHERE merchant_id = $1 AND seller_account = $2 AND currency = $3", 3,
-            (const char *[]) { params[0], params[6], params[5] });
-    db_exec("INSERT INTO order_events (merchant_id, checkout_id, "
-            "payment_order_id, from_status, to_status, source) "
-            "VALUES ($1, $2, $3, 'SUCCESS', 'EXECUTING', 'canary')", 3,
-            params);
-    db_exec("INSERT INTO webhook_events (psp, event_id, kind, type, outcome, "
-            "merchant_id, checkout_id) VALUES ('canary', $1 || ':' || $2, "
-            "'SUCCEEDED', 'canary', 'applied', $1, $2)", 2, params);
-    db_exec("UPDATE audit_log SET detail = detail || '{\"canary\":1}' "
-            "WHERE merchant_id = $1 AND seq = 1", 1, params);
+    db_exec_on(c, "WITH t AS (INSERT INTO ledger_transactions (merchant_id, "
+               "checkout_id, payment_order_id, source) VALUES ($1, $2, $3, "
+               "'canary') RETURNING txn_id) "
+               "INSERT INTO ledger_entries (merchant_id, txn_id, entry_no, "
+               "account, amount, currency) "
+               "SELECT $1, t.txn_id, v.n, v.account, v.amount, $6 FROM t, "
+               "(VALUES (1, $4, 100), (2, $5, -99)) v(n, account, amount)",
+               6, params);
+    db_exec_on(c, "UPDATE wallets_folded SET balance = balance + 1 "
+               "WHERE merchant_id = $1 AND seller_account = $2 AND "
+               "currency = $3", 3,
+               (const char *[]) { params[0], params[6], params[5] });
+    db_exec_on(c, "INSERT INTO order_events (merchant_id, checkout_id, "
+               "payment_order_id, from_status, to_status, source) "
+               "VALUES ($1, $2, $3, 'SUCCESS', 'EXECUTING', 'canary')", 3,
+               params);
+    db_exec_on(c, "INSERT INTO webhook_events (psp, event_id, kind, type, "
+               "outcome, merchant_id, checkout_id) VALUES ('canary', $1 || "
+               "':' || $2, 'SUCCEEDED', 'canary', 'applied', $1, $2)", 2,
+               params);
+    db_exec_on(c, "UPDATE audit_log SET detail = detail || "
+               "'{\"canary\":1}' WHERE merchant_id = $1 AND seq = 1", 1,
+               params);
+
+    /* a sharded stack: the paid order booked again, balanced, on the first
+     * shard its merchant does not live on (a statement that crossed) */
+    for (s = 0; run->nshards > 1 && s < run->nshards; s++) {
+        if (strcmp(shard_name(s), run->m[paid->merchant].shard) != 0) {
+            db_exec_on(inv_db(s), "WITH t AS (INSERT INTO ledger_transactions"
+                       " (merchant_id, checkout_id, payment_order_id, source)"
+                       " VALUES ($1, $2, $3, 'canary') RETURNING txn_id) "
+                       "INSERT INTO ledger_entries (merchant_id, txn_id, "
+                       "entry_no, account, amount, currency) "
+                       "SELECT $1, t.txn_id, v.n, v.account, v.amount, $6 "
+                       "FROM t, (VALUES (1, $4, 100), (2, $5, -100)) "
+                       "v(n, account, amount)", 6, params);
+            break;
+        }
+    }
 
     params[0] = run->m[unpaid->merchant].id;
     params[1] = str_printf("%s_p1", unpaid->co);
-    db_exec("UPDATE payment_orders SET status = 'FAILED' "
-            "WHERE merchant_id = $1 AND payment_order_id = $2", 2, params);
+    db_exec_on(db_of(&run->m[unpaid->merchant]), "UPDATE payment_orders SET "
+               "status = 'FAILED' WHERE merchant_id = $1 AND "
+               "payment_order_id = $2", 2, params);
 
     inv_books(run, &b, 1);
-    db_exec("ROLLBACK", 0, NULL);
+    for (s = 0; s < run->nshards; s++) {
+        db_exec_on(inv_db(s), "ROLLBACK", 0, NULL);
+    }
 
     cr_expect_gt(b.unbalanced, 0, "an unbalanced transaction went unseen");
     cr_expect_gt(b.wallet_ledger, 0, "a wallet off its ledger went unseen");
@@ -1819,12 +1940,16 @@ inv_canary(const inv_run_t *run)
     cr_expect_gt(b.audit_broken, 0, "an edited audit row went unseen");
     cr_expect_gt(b.statuses, 0, "an order off its story went unseen");
     cr_expect_gt(b.outcomes, 0, "an extra event went unseen");
+    if (run->nshards > 1) {
+        cr_expect_gt(b.elsewhere, 0, "a ledger transaction of a merchant on"
+                     " a shard it does not live on went unseen");
+    }
 
     inv_books(run, &b, 0);
     cr_expect(b.unbalanced == 0 && b.wallet_ledger == 0 && b.misbooked == 0
               && b.not_once == 0 && b.history == 0 && b.wallet_expect == 0
               && b.clearing_expect == 0 && b.audit_broken == 0
-              && b.statuses == 0 && b.outcomes == 0,
+              && b.statuses == 0 && b.outcomes == 0 && b.elsewhere == 0,
               "the canary's rollback left something behind");
 }
 
@@ -1857,12 +1982,12 @@ Test(invariants, a_thousand_mixed_payments_keep_the_books_right,
     run = calloc(1, sizeof(inv_run_t));
     cr_assert_not_null(run);
 
+    /* on a sharded stack, over every shard */
     for (k = 0; k < INV_MERCHANTS; k++) {
-        merchant_new(&run->m[k]);
+        merchant_new_nth(&run->m[k], (unsigned long) k);
     }
 
-    run->ids = str_printf("{%s,%s,%s,%s}", run->m[0].id, run->m[1].id,
-                          run->m[2].id, run->m[3].id);
+    inv_shard_ids(run);
     run->whsec = file_read(env("PAY_TEST_WEBHOOK_SECRET"), NULL);
     cr_assert_not_null(run->whsec);
 
@@ -1931,20 +2056,24 @@ Test(invariants, a_thousand_mixed_payments_keep_the_books_right,
     cr_expect_eq(b.statuses, 0, "checkouts or orders off their stories");
     cr_expect_eq(b.outcomes, 0, "webhook outcomes or audit rows off the "
                  "stories");
+    cr_expect_eq(b.elsewhere, 0, "rows of a merchant on a shard it does not "
+                 "live on");
 
     for (k = 0; k < INV_MERCHANTS; k++) {
         params[0] = run->m[k].id;
 
         /* exactly once: one ledger transaction per order of a paid checkout */
-        txns = atol(db_scalar("SELECT count(*) FROM ledger_transactions "
-                              "WHERE merchant_id = $1", 1, params));
+        txns = atol(db_scalar_on(db_of(&run->m[k]), "SELECT count(*) FROM "
+                                 "ledger_transactions WHERE merchant_id = $1",
+                                 1, params));
         cr_expect_eq(txns, run->txns[k], "merchant %s: %ld ledger "
                      "transactions, %ld orders paid", run->m[k].id, txns,
                      run->txns[k]);
 
         want = run->orders[k] + run->terminal_orders[k];
-        cr_expect_eq(atol(db_scalar("SELECT count(*) FROM order_events "
-                                    "WHERE merchant_id = $1", 1, params)),
+        cr_expect_eq(atol(db_scalar_on(db_of(&run->m[k]), "SELECT count(*) "
+                                       "FROM order_events WHERE merchant_id "
+                                       "= $1", 1, params)),
                      want, "merchant %s: order events", run->m[k].id);
     }
 
@@ -1987,12 +2116,13 @@ inv_hold_post(const merchant_t *m, const char *url, const char *body)
 }
 
 
+/* sql's count with $1 the merchant, on its shard */
 static long
-inv_hold_count(const char *sql, const char *m)
+inv_hold_count(const char *sql, const merchant_t *m)
 {
-    const char  *params[] = { m };
+    const char  *params[] = { m->id };
 
-    return atol(db_scalar(sql, 1, params));
+    return atol(db_scalar_on(db_of(m), sql, 1, params));
 }
 
 
@@ -2014,10 +2144,11 @@ Test(invariants, manual_captures_and_voids_book_only_what_is_captured,
     json_t      *body;
     resp_t      *r;
     merchant_t   m;
-    char        *co[INV_HOLDS], *token, *po;
+    char        *co[INV_HOLDS], *token, *po, *w;
     const char  *psp, *st, *params[1];
 
-    merchant_new(&m);
+    /* on a sharded stack, on the last shard (not the home) */
+    merchant_new_nth(&m, (unsigned long) shards_n() - 1);
     params[0] = m.id;
 
     for (i = 0; i < INV_HOLDS; i++) {
@@ -2041,7 +2172,7 @@ Test(invariants, manual_captures_and_voids_book_only_what_is_captured,
     /* every one authorized */
     for (k = 0; k < 150; k++) {
         if (inv_hold_count("SELECT count(*) FROM checkouts WHERE merchant_id "
-                           "= $1 AND status = 'AUTHORIZED'", m.id)
+                           "= $1 AND status = 'AUTHORIZED'", &m)
             == INV_HOLDS)
         {
             break;
@@ -2051,9 +2182,9 @@ Test(invariants, manual_captures_and_voids_book_only_what_is_captured,
 
     cr_assert_eq(inv_hold_count("SELECT count(*) FROM checkouts WHERE "
                                 "merchant_id = $1 AND status = 'AUTHORIZED'",
-                                m.id), INV_HOLDS);
+                                &m), INV_HOLDS);
     cr_expect_eq(inv_hold_count("SELECT count(*) FROM ledger_entries WHERE "
-                                "merchant_id = $1", m.id), 0,
+                                "merchant_id = $1", &m), 0,
                  "an authorization was booked");
 
     /* the stories: i / 3 picks one of ten */
@@ -2091,7 +2222,7 @@ Test(invariants, manual_captures_and_voids_book_only_what_is_captured,
     /* every capture and void settled */
     for (k = 0; k < 150; k++) {
         if (inv_hold_count("SELECT count(*) FROM captures WHERE merchant_id "
-                           "= $1 AND status = 'PENDING'", m.id) == 0)
+                           "= $1 AND status = 'PENDING'", &m) == 0)
         {
             break;
         }
@@ -2100,7 +2231,7 @@ Test(invariants, manual_captures_and_voids_book_only_what_is_captured,
 
     cr_expect_eq(inv_hold_count("SELECT count(*) FROM captures WHERE "
                                 "merchant_id = $1 AND status = 'PENDING'",
-                                m.id), 0, "captures never settled");
+                                &m), 0, "captures never settled");
 
     /* voids release, and the rest void the holds left */
     for (i = 0; i < INV_HOLDS; i++) {
@@ -2112,7 +2243,7 @@ Test(invariants, manual_captures_and_voids_book_only_what_is_captured,
 
     for (k = 0; k < 150; k++) {
         if (inv_hold_count("SELECT count(*) FROM captures WHERE merchant_id "
-                           "= $1 AND status = 'PENDING'", m.id) == 0)
+                           "= $1 AND status = 'PENDING'", &m) == 0)
         {
             break;
         }
@@ -2135,25 +2266,25 @@ Test(invariants, manual_captures_and_voids_book_only_what_is_captured,
         " OR o.amount_captured > o.amount "
         " OR (o.status <> 'SUCCESS' AND (o.ledger_updated OR o.wallet_updated))"
         " OR (o.status = 'SUCCESS') <> (coalesce(o.amount_captured, 0) > 0))",
-        m.id);
+        &m);
     cr_expect_eq(n, 0, "orders booked other than their captured part");
 
     /* what the stories captured, to the minor unit: 2.50, 6.00 (+4.00
      * at Adyen and generic), 0, 10.00, 0 per dialect and lap */
     cr_expect_eq(inv_hold_count("SELECT coalesce(sum(amount_captured), 0) "
                                 "FROM payment_orders WHERE merchant_id = $1",
-                                m.id),
+                                &m),
                  2 * (250 + 600 + 1000) * 3 + 2 * 400 * 2);
 
     /* holds left are held, nothing of them booked */
     cr_expect_eq(inv_hold_count("SELECT count(*) FROM checkouts WHERE "
                                 "merchant_id = $1 AND status = 'AUTHORIZED'",
-                                m.id), 6);
+                                &m), 6);
 
     cr_expect_eq(inv_hold_count("SELECT count(*) FROM (SELECT 1 FROM "
                                 "ledger_entries WHERE merchant_id = $1 GROUP "
                                 "BY txn_id, currency HAVING sum(amount) <> "
-                                "0) x", m.id), 0, "unbalanced transactions");
+                                "0) x", &m), 0, "unbalanced transactions");
     cr_expect_eq(inv_hold_count("SELECT count(*) FROM (SELECT seller_account,"
                                 " currency, balance FROM wallets WHERE "
                                 "merchant_id = $1) w FULL JOIN (SELECT "
@@ -2163,10 +2294,14 @@ Test(invariants, manual_captures_and_voids_book_only_what_is_captured,
                                 "account LIKE 'seller\\_payable:%' GROUP BY "
                                 "1, 2) l USING (seller_account, currency) "
                                 "WHERE coalesce(w.balance, 0) <> "
-                                "coalesce(l.booked, 0)", m.id), 0,
+                                "coalesce(l.booked, 0)", &m), 0,
                  "wallets off their ledger");
-    st = db_scalar("SELECT pay_audit_verify($1)::text", 1, params);
+    st = db_scalar_on(db_of(&m), "SELECT pay_audit_verify($1)::text", 1,
+                      params);
     cr_expect_str_eq(st, "true");
+    cr_expect_eq(shards_elsewhere(m.shard, m.id, &w), 0, "rows of the "
+                 "merchant on other shards than its own (%s): %s", m.shard,
+                 w);
 }
 
 
@@ -2175,37 +2310,61 @@ Test(invariants, manual_captures_and_voids_book_only_what_is_captured,
 /*
  * Breaks the books of the run's first story on purpose, inside a
  * transaction rolled back: a ledger entry one minor unit off, a wallet one
- * off, an order's history moved back; comp_check must see each.
+ * off, an order's history moved back; on a sharded stack also a ledger
+ * transaction of the merchant on each shard it does not live on;
+ * comp_check must see each.
  */
 static void
 inv_compose_canary(comp_run_t *run)
 {
+    int          s;
     long         before[COMP_NCHECKS];
-    const char  *p[1];
+    PGconn      *c;
+    const char  *p[1], *name;
 
     memcpy(before, run->checks, sizeof(before));
     p[0] = run->m[COMP_REVIEW].id;
+    c = db_of(&run->m[COMP_REVIEW]);
 
-    db_exec("BEGIN", 0, NULL);
-    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
-    db_exec("UPDATE ledger_entries SET amount = amount + 1 WHERE "
-            "(merchant_id, txn_id, entry_no) = (SELECT merchant_id, txn_id, "
-            "entry_no FROM ledger_entries WHERE merchant_id = $1 AND account "
-            "LIKE 'psp\\_clearing:%' ORDER BY txn_id, entry_no LIMIT 1)", 1,
-            p);
-    db_exec("UPDATE wallets_folded SET balance = balance + 1 WHERE "
-            "(merchant_id, seller_account, currency) = (SELECT merchant_id, "
-            "seller_account, currency FROM wallets_folded WHERE merchant_id = "
-            "$1 ORDER BY 2 LIMIT 1)", 1, p);
-    db_exec("UPDATE order_events SET to_status = 'AUTHORIZED' WHERE "
-            "(merchant_id, event_id) = (SELECT merchant_id, max(event_id) FROM "
-            "order_events WHERE merchant_id = $1 AND to_status = 'SUCCESS' "
-            "GROUP BY 1)", 1, p);
+    db_exec_on(c, "BEGIN", 0, NULL);
+    db_exec_on(c, "SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec_on(c, "UPDATE ledger_entries SET amount = amount + 1 WHERE "
+               "(merchant_id, txn_id, entry_no) = (SELECT merchant_id, "
+               "txn_id, entry_no FROM ledger_entries WHERE merchant_id = $1 "
+               "AND account LIKE 'psp\\_clearing:%' ORDER BY txn_id, "
+               "entry_no LIMIT 1)", 1, p);
+    db_exec_on(c, "UPDATE wallets_folded SET balance = balance + 1 WHERE "
+               "(merchant_id, seller_account, currency) = (SELECT "
+               "merchant_id, seller_account, currency FROM wallets_folded "
+               "WHERE merchant_id = $1 ORDER BY 2 LIMIT 1)", 1, p);
+    db_exec_on(c, "UPDATE order_events SET to_status = 'AUTHORIZED' WHERE "
+               "(merchant_id, event_id) = (SELECT merchant_id, max(event_id) "
+               "FROM order_events WHERE merchant_id = $1 AND to_status = "
+               "'SUCCESS' GROUP BY 1)", 1, p);
+
+    for (s = 0; shards_n() > 1 && s < shards_n(); s++) {
+        name = shard_name(s);
+        if (strcmp(name, run->m[COMP_REVIEW].shard) == 0) {
+            continue;
+        }
+        db_exec_on(db_shard(name), "BEGIN", 0, NULL);
+        db_exec_on(db_shard(name), "SET LOCAL session_replication_role = "
+                   "replica", 0, NULL);
+        db_exec_on(db_shard(name), "INSERT INTO ledger_transactions "
+                   "(merchant_id, checkout_id, payment_order_id, source) "
+                   "VALUES ($1, 'cmp_canary', 'cmp_canary_p1', 'canary')", 1,
+                   p);
+    }
 
     run->quiet = 1;
     (void) comp_check(run);
     run->quiet = 0;
-    db_exec("ROLLBACK", 0, NULL);
+    db_exec_on(c, "ROLLBACK", 0, NULL);
+    for (s = 0; shards_n() > 1 && s < shards_n(); s++) {
+        if (strcmp(shard_name(s), run->m[COMP_REVIEW].shard) != 0) {
+            db_exec_on(db_shard(shard_name(s)), "ROLLBACK", 0, NULL);
+        }
+    }
 
     cr_expect_gt(run->checks[COMP_CHK_BALANCED], 0, "canary: an unbalanced "
                  "transaction unseen");
@@ -2215,6 +2374,10 @@ inv_compose_canary(comp_run_t *run)
                  "its ledger unseen");
     cr_expect_gt(run->checks[COMP_CHK_FORWARD], 0, "canary: a history "
                  "moved back unseen");
+    if (shards_n() > 1) {
+        cr_expect_gt(run->checks[COMP_CHK_SHARD], 0, "canary: a ledger "
+                     "transaction of a merchant on another shard unseen");
+    }
 
     memcpy(run->checks, before, sizeof(before));
 }

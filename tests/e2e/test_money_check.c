@@ -47,9 +47,18 @@
  *             transfer per nonce
  *   webhooks  every event the PSP sent was accepted in the end
  *   balanced, wallets, audit: the existing invariants (test_invariants.c)
+ *   shard     on a stack of several merchant shards: the merchant lives
+ *             where its books were read, and none of its rows is on
+ *             another shard
  * Each check is shown able to fail (every_check_sees_the_books_broken
  * breaks the books on purpose, inside a transaction rolled back, or in a
  * copy of the PSP's; webhooks is seen failing by the seeds of issue 40).
+ *
+ * On a stack of several merchant shards (E2E_SHARDS=1 bash ci/e2e.sh,
+ * make money-check SHARDS=1) each history's merchant lives on shard seed
+ * mod shards (mc_shard), the history's own gateways serve every shard
+ * (payments_shard lines), and every read and write of its books goes to
+ * its shard (mc_db).
  *
  * A failure prints the seed and the history; the shrinker then drops
  * steps while the failure persists and prints the shortest history found.
@@ -1045,8 +1054,13 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
     const mc_step_t  *s;
 
     mc_say("history of seed %" PRIu64 " (replay: make money-check "
-                "SEED=%" PRIu64 "): on %s; merchant faults: captures %d, "
+                "SEED=%" PRIu64 "%s): %son %s; merchant faults: captures %d, "
                 "refunds %d, pay-outs %d", h->seed, h->seed,
+                shards_n() > 1 ? " SHARDS=1" : "",
+                shards_n() > 1
+                ? str_printf("its merchant on shard %s, ", shard_name((int)
+                             (h->seed % (uint64_t) shards_n())))
+                : "",
                 mc_gw_names[h->gw], h->ops.captures, h->ops.refunds,
                 h->ops.payouts);
 
@@ -1168,6 +1182,28 @@ typedef struct {
  * gateway run a sweeper, which looks up every checkout of the PSPs */
 static int  mc_alone;
 static int  mc_gateways;            /* each gateway's name its own */
+
+
+/*
+ * On a stack of several merchant shards the history's merchant lives on
+ * shard seed mod shards (a function of the seed alone: SEED= replays it on
+ * the same shard), and every read and write of its books below goes to
+ * that shard: mc_db().
+ */
+static const char *
+mc_shard(const mc_history_t *h)
+{
+    return shard_name((int) (h->seed % (uint64_t) shards_n()));
+}
+
+
+/* the superuser connection to the history's merchant's shard (db() on an
+ * unsharded stack) */
+static PGconn *
+mc_db(const mc_run_t *run)
+{
+    return db_of(&run->m);
+}
 
 
 static const char *
@@ -1403,7 +1439,8 @@ mc_sellers_add(mc_run_t *run, const int *keep)
             args[8] = mc_destination(d);
             args[9] = NULL;
 
-            cr_assert_eq(merchant_toolv(args, &out), 0, "%s", out);
+            cr_assert_eq(merchant_toolv_of(&run->m, args, &out), 0, "%s",
+                         out);
         }
     }
 }
@@ -1533,19 +1570,20 @@ mc_expire(const mc_run_t *run, int c)
     p[0] = run->m.id;
     p[1] = run->co[c];
 
-    db_exec("BEGIN", 0, NULL);
-    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
-    db_exec("UPDATE checkouts SET authorized_at = authorized_at - "
-            "interval '8 days' WHERE merchant_id = $1 AND checkout_id = $2 "
-            "AND authorized_at IS NOT NULL", 2, p);
-    db_exec("COMMIT", 0, NULL);
+    db_exec_on(mc_db(run), "BEGIN", 0, NULL);
+    db_exec_on(mc_db(run), "SET LOCAL session_replication_role = replica", 0,
+               NULL);
+    db_exec_on(mc_db(run), "UPDATE checkouts SET authorized_at = "
+               "authorized_at - interval '8 days' WHERE merchant_id = $1 AND "
+               "checkout_id = $2 AND authorized_at IS NOT NULL", 2, p);
+    db_exec_on(mc_db(run), "COMMIT", 0, NULL);
 
     if (run->h->gw == MC_GW_SWEPT) {
         /* the history's sweeper holds the lease: its own round */
         for (i = 0; i < 80; i++) {
-            v = db_scalar("SELECT hold_closed_at IS NOT NULL OR "
-                          "authorized_at IS NULL FROM checkouts WHERE "
-                          "merchant_id = $1 AND checkout_id = $2", 2, p);
+            v = db_scalar_on(mc_db(run), "SELECT hold_closed_at IS NOT NULL "
+                             "OR authorized_at IS NULL FROM checkouts WHERE "
+                             "merchant_id = $1 AND checkout_id = $2", 2, p);
             if (v != NULL && strcmp(v, "t") == 0) {
                 return str_printf("closed by the sweeper in %.1f s",
                                   i / 10.0);
@@ -1560,7 +1598,8 @@ mc_expire(const mc_run_t *run, int c)
 
     /* a sweeper of an earlier history may hold it until it runs out */
     for (i = 0; i < 80; i++) {
-        v = db_scalar("SELECT pay_sweeper_lease($1, 5)", 1, p);
+        v = db_scalar_on(mc_db(run), "SELECT pay_sweeper_lease($1, 5)", 1,
+                         p);
         if (v != NULL && strcmp(v, "t") == 0) {
             break;
         }
@@ -1573,12 +1612,13 @@ mc_expire(const mc_run_t *run, int c)
 
     p[1] = str_printf("{%s,mock_adyen,mock_generic}", mc_psp(0));
     p[2] = "{604800,604800,604800}";
-    v = db_scalar("SELECT count(*) FROM pay_holds_sweep($1, $2::text[], "
-                  "$3::integer[], 0, 100) WHERE action = 'expired'", 3, p);
+    v = db_scalar_on(mc_db(run), "SELECT count(*) FROM pay_holds_sweep($1, "
+                     "$2::text[], $3::integer[], 0, 100) WHERE action = "
+                     "'expired'", 3, p);
 
     /* the lease given back at once, for the next round or a sweeper */
-    db_exec("UPDATE sweeper_lease SET until = now() WHERE id = 1 AND "
-            "owner = $1", 1, p);
+    db_exec_on(mc_db(run), "UPDATE sweeper_lease SET until = now() WHERE id "
+               "= 1 AND owner = $1", 1, p);
 
     return str_printf("%s released", v ? v : "?");
 }
@@ -1596,8 +1636,9 @@ mc_settled(const mc_run_t *run, int c, long ms)
     p[1] = run->co[c];
 
     for (waited = 0; ; waited += 100) {
-        st = db_scalar("SELECT status::text FROM checkouts WHERE "
-                       "merchant_id = $1 AND checkout_id = $2", 2, p);
+        st = db_scalar_on(mc_db(run), "SELECT status::text FROM checkouts "
+                          "WHERE merchant_id = $1 AND checkout_id = $2", 2,
+                          p);
         if (st == NULL || strcmp(st, "EXECUTING") != 0 || waited >= ms) {
             return st != NULL ? st : strdup("no checkout");
         }
@@ -1653,12 +1694,13 @@ mc_session_end(const mc_run_t *run, int c)
 
     p[0] = run->m.id;
     p[1] = run->co[c];
-    db_exec("BEGIN", 0, NULL);
-    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
-    db_exec("UPDATE checkouts SET expires_at = now() - interval '1 second' "
-            "WHERE merchant_id = $1 AND checkout_id = $2 AND status = "
-            "'EXECUTING'", 2, p);
-    db_exec("COMMIT", 0, NULL);
+    db_exec_on(mc_db(run), "BEGIN", 0, NULL);
+    db_exec_on(mc_db(run), "SET LOCAL session_replication_role = replica", 0,
+               NULL);
+    db_exec_on(mc_db(run), "UPDATE checkouts SET expires_at = now() - "
+               "interval '1 second' WHERE merchant_id = $1 AND checkout_id = "
+               "$2 AND status = 'EXECUTING'", 2, p);
+    db_exec_on(mc_db(run), "COMMIT", 0, NULL);
 
     st = mc_settled(run, c, 5000);
 
@@ -1689,21 +1731,23 @@ mc_asked_again(const mc_run_t *run, int c)
     p[1] = run->co[c];
 
     if (run->h->co[c].dialect != 1
-        || db_scalar("SELECT 1 FROM checkout_sweeps WHERE merchant_id = $1 "
-                     "AND checkout_id = $2 AND session_result IS NOT NULL",
-                     2, p) == NULL)
+        || db_scalar_on(mc_db(run), "SELECT 1 FROM checkout_sweeps WHERE "
+                        "merchant_id = $1 AND checkout_id = $2 AND "
+                        "session_result IS NOT NULL", 2, p) == NULL)
     {
         return strdup("not asked: no session to look up");
     }
 
-    p[2] = db_scalar("SELECT (now() + interval '2 seconds')::text", 0, NULL);
+    p[2] = db_scalar_on(mc_db(run), "SELECT (now() + interval '2 seconds')"
+                        "::text", 0, NULL);
 
     for (waited = 0; ; waited += 100) {
-        st = db_scalar("SELECT status::text FROM checkouts WHERE "
-                       "merchant_id = $1 AND checkout_id = $2", 2, p);
-        asked = db_scalar("SELECT 1 FROM checkout_sweeps WHERE "
-                          "merchant_id = $1 AND checkout_id = $2 "
-                          "AND last_at > $3::timestamptz", 3, p);
+        st = db_scalar_on(mc_db(run), "SELECT status::text FROM checkouts "
+                          "WHERE merchant_id = $1 AND checkout_id = $2", 2,
+                          p);
+        asked = db_scalar_on(mc_db(run), "SELECT 1 FROM checkout_sweeps "
+                             "WHERE merchant_id = $1 AND checkout_id = $2 "
+                             "AND last_at > $3::timestamptz", 3, p);
         if (st == NULL || strcmp(st, "FAILED") != 0 || asked != NULL
             || waited >= 8000)
         {
@@ -1745,8 +1789,9 @@ mc_time_passes(const mc_run_t *run)
 
         p[0] = run->m.id;
         p[1] = run->co[c];
-        st = db_scalar("SELECT status::text FROM checkouts WHERE "
-                       "merchant_id = $1 AND checkout_id = $2", 2, p);
+        st = db_scalar_on(mc_db(run), "SELECT status::text FROM checkouts "
+                          "WHERE merchant_id = $1 AND checkout_id = $2", 2,
+                          p);
 
         if (st != NULL && strcmp(st, "FAILED") == 0) {
             st = mc_asked_again(run, c);
@@ -1921,12 +1966,13 @@ mc_forget(mc_run_t *run, const mc_step_t *s)
 
     p[0] = run->m.id;
     p[1] = run->co[s->co];
-    db_exec("BEGIN", 0, NULL);
-    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
-    db_exec("UPDATE refunds SET created_at = created_at - interval "
-            "'8 days' WHERE merchant_id = $1 AND checkout_id = $2 AND "
-            "status = 'PENDING'", 2, p);
-    db_exec("COMMIT", 0, NULL);
+    db_exec_on(mc_db(run), "BEGIN", 0, NULL);
+    db_exec_on(mc_db(run), "SET LOCAL session_replication_role = replica", 0,
+               NULL);
+    db_exec_on(mc_db(run), "UPDATE refunds SET created_at = created_at - "
+               "interval '8 days' WHERE merchant_id = $1 AND checkout_id = "
+               "$2 AND status = 'PENDING'", 2, p);
+    db_exec_on(mc_db(run), "COMMIT", 0, NULL);
 
     again = mc_send(run, NULL, NULL, path, body, key, 1, &ans);
     run->ops++;
@@ -1936,18 +1982,19 @@ mc_forget(mc_run_t *run, const mc_step_t *s)
 }
 
 
-/* PostgreSQL stopped (pg_ctl's fast stop) after ms and started again;
- * returns once the gateways have their connections back.  Only where no
- * other test shares the database (mc_alone). */
+/* PostgreSQL (the merchant's shard's cluster) stopped (pg_ctl's fast
+ * stop) after ms and started again; returns once the gateways have their
+ * connections back.  Only where no other test shares the database
+ * (mc_alone). */
 static char *
 mc_pg_restart(mc_run_t *run, int ms)
 {
     cr_assert(mc_alone, "a PostgreSQL restart where other tests share it");
 
     msleep(ms);
-    pg_stop();
+    pg_stop_shard(run->m.shard);
     msleep(500);
-    pg_start();
+    pg_start_shard(run->m.shard);
 
     cr_assert(gw_wait_ready(200, 30), "the suite's gateway never came "
               "back after PostgreSQL's restart");
@@ -2155,7 +2202,9 @@ mc_step(mc_run_t *run, const mc_step_t *s)
 static void
 mc_gateway(mc_run_t *run)
 {
-    int  i;
+    int      i;
+    long     status;
+    resp_t  *r;
 
     if (run->h->gw == MC_GW_SUITE) {
         return;
@@ -2169,14 +2218,14 @@ mc_gateway(mc_run_t *run)
     run->pool = 2;
     gateway_start(&run->gw, str_printf("mc%d", ++mc_gateways), 2,
                   str_printf(
-        "payments_database \"%s\";\n"
+        "%s"
         "payments_database_pool 2;\n"
         "payments_database_timeout 800ms;\n"
         "payments_request_timeout 1500ms;\n"
         "payments_idempotency_lease 4s;\n"
         "payments_session_lifetime 1h;\n"
         "payments_sweeper %s;\n%s%s%s",
-        pg_gateway_conninfo(),
+        pg_gateway_databases(),
         run->h->gw == MC_GW_SWEPT
         ? "on interval=300ms after=1s retry=1s alert=60s grace=1s batch=1000"
         : "off",
@@ -2186,13 +2235,31 @@ mc_gateway(mc_run_t *run)
     gateway_wait_ready(&run->gw, 10);
     run->base = run->gw.origin;
 
+    /* over several shards /readyz is 200 while any is ready: until the
+     * merchant's is */
+    for (i = 0; shards_n() > 1 && i < 100; i++) {
+        r = gateway_get(&run->gw, str_printf("/readyz?shard=%s",
+                                             run->m.shard));
+        status = r->status;
+        resp_free(r);
+        if (status == 200) {
+            break;
+        }
+        msleep(100);
+    }
+
     if (run->h->gw != MC_GW_SWEPT) {
         return;
     }
 
-    /* an earlier history's sweeper may hold the lease until it runs out */
+    /* an earlier history's sweeper may hold the lease until it runs out
+     * (over several shards: the merchant's shard's lease) */
     for (i = 0; i < 100; i++) {
-        if (gateway_metric(&run->gw, "payments_sweeper_leader") == 1) {
+        if (gateway_metric(&run->gw, shards_n() > 1
+                           ? str_printf("payments_sweeper_leader{shard="
+                                        "\"%s\"}", run->m.shard)
+                           : "payments_sweeper_leader") == 1)
+        {
             return;
         }
         msleep(100);
@@ -2205,6 +2272,8 @@ mc_gateway(mc_run_t *run)
 static void
 mc_gateway_stop(mc_run_t *run)
 {
+    int  i;
+
     if (run->base == NULL) {
         return;
     }
@@ -2213,9 +2282,12 @@ mc_gateway_stop(mc_run_t *run)
     run->base = NULL;
 
     if (run->h->gw == MC_GW_SWEPT) {
-        /* its lease given back at once (no other test shares it) */
-        db_exec("UPDATE sweeper_lease SET until = now() WHERE id = 1", 0,
-                NULL);
+        /* its lease given back at once (no other test shares it), the
+         * lease of every shard it swept */
+        for (i = 0; i < shards_n(); i++) {
+            db_exec_on(db_shard(shard_name(i)), "UPDATE sweeper_lease SET "
+                       "until = now() WHERE id = 1", 0, NULL);
+        }
     }
 }
 
@@ -2225,9 +2297,10 @@ mc_gateway_stop(mc_run_t *run)
 static int
 mc_quiet(mc_run_t *run, int seconds, int patient)
 {
+    PGconn      *conns[1] = { mc_db(run) };
     const char  *ids[1] = { run->m.id };
 
-    return books_quiet(&run->subjects, ids, 1, seconds, patient);
+    return books_quiet_on(&run->subjects, conns, ids, 1, seconds, patient);
 }
 
 
@@ -2238,13 +2311,14 @@ typedef enum {
     MC_CHK_CAPTURED = BOOKS_CAPTURED,
     MC_CHK_PAYOUTS = BOOKS_PAYOUTS,
     MC_CHK_FORWARD = BOOKS_FORWARD,
+    MC_CHK_SHARD = BOOKS_SHARD,
     MC_CHK_WEBHOOKS = BOOKS_NCHECKS,
     MC_NCHECKS
 } mc_check_e;
 
 static const char  *mc_check_names[MC_NCHECKS] = {
     "captured", "refunded", "disputed", "order", "payouts", "moved", "once",
-    "forward", "balanced", "wallets", "audit", "webhooks"
+    "forward", "balanced", "wallets", "audit", "shard", "webhooks"
 };
 
 typedef struct {
@@ -2298,9 +2372,11 @@ mc_undelivered_event(void *ctx, const char *subject, json_t *ev,
 
 
 /* the run's books against the PSP's (every check but forward, which the
- * compositions run) */
+ * compositions run), read on the merchant's shard (shard: on that one
+ * instead, a broken harness every_check_sees_the_books_broken plays) */
 static void
-mc_check(const mc_run_t *run, json_t *books, mc_result_t *res, int quiet)
+mc_check_on(const mc_run_t *run, json_t *books, mc_result_t *res, int quiet,
+    const char *shard)
 {
     int           c;
     mc_sink_t     sink;
@@ -2321,6 +2397,8 @@ mc_check(const mc_run_t *run, json_t *books, mc_result_t *res, int quiet)
 
     memset(&cmp, 0, sizeof(cmp));
     cmp.merchant_id = run->m.id;
+    cmp.conn = db_shard(shard);
+    cmp.shard = run->m.shard;
     cmp.books = books;
     cmp.nco = (size_t) run->h->nco;
     cmp.checkout_ids = ids;
@@ -2331,6 +2409,13 @@ mc_check(const mc_run_t *run, json_t *books, mc_result_t *res, int quiet)
     cmp.ctx = &sink;
 
     books_compare(&cmp);
+}
+
+
+static void
+mc_check(const mc_run_t *run, json_t *books, mc_result_t *res, int quiet)
+{
+    mc_check_on(run, books, res, quiet, run->m.shard);
 }
 
 
@@ -2364,7 +2449,11 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
 
     memset(run, 0, sizeof(*run));
     run->h = h;
-    merchant_new(&run->m);
+    if (shards_n() > 1) {
+        merchant_new_on(&run->m, mc_shard(h));
+    } else {
+        merchant_new(&run->m);
+    }
 
     for (i = 0; i < h->nco; i++) {
         run->co[i] = uid("mc");
@@ -2625,7 +2714,7 @@ mc_one(uint64_t seed, int shrink, long *ops)
     failures = mc_run(&h, keep, &run, 0, &res);
     *ops += run.ops;
 
-    q = books_query(run.m.id, mc_sql_listed);
+    q = books_query_on(mc_db(&run), run.m.id, mc_sql_listed);
     if (atol(PQgetvalue(q, 0, 0)) > 0) {
         mc_listed += atol(PQgetvalue(q, 0, 0));
         mc_say("seed %" PRIu64 ": %s event(s) listed for a person (%s)", seed,
@@ -2851,11 +2940,12 @@ Test(books_check, known_defect_seeds_still_fail)
 
 /* -- every check can fail ------------------------------------------------------ */
 
-/* a ledger transaction of the run's merchant: kind, its checkout's order
- * (NULL: none), object_id, and two entries (account2 NULL: one entry) */
+/* a ledger transaction of the run's merchant on the connection c: kind,
+ * its checkout's order (NULL: none), object_id, and two entries (account2
+ * NULL: one entry) */
 static void
-mc_canary_txn(const mc_run_t *run, const char *kind, const char *po,
-    const char *object, const char *account1, long amount1,
+mc_canary_txn(PGconn *c, const mc_run_t *run, const char *kind,
+    const char *po, const char *object, const char *account1, long amount1,
     const char *account2, long amount2)
 {
     const char  *p[9];
@@ -2870,14 +2960,14 @@ mc_canary_txn(const mc_run_t *run, const char *kind, const char *po,
     p[7] = account2;
     p[8] = str_printf("%ld", amount2);
 
-    db_exec("WITH t AS (INSERT INTO ledger_transactions (merchant_id, "
-            "checkout_id, payment_order_id, source, kind, object_id) "
-            "VALUES ($1, $2, $3, 'canary', $4, $5) RETURNING txn_id) "
-            "INSERT INTO ledger_entries (merchant_id, txn_id, entry_no, "
-            "account, amount, currency) "
-            "SELECT $1, t.txn_id, v.n, v.account, v.amount, 'USD' FROM t, "
-            "(VALUES (1, $6, $7::bigint), (2, $8, $9::bigint)) "
-            "v(n, account, amount) WHERE v.account IS NOT NULL", 9, p);
+    db_exec_on(c, "WITH t AS (INSERT INTO ledger_transactions (merchant_id, "
+               "checkout_id, payment_order_id, source, kind, object_id) "
+               "VALUES ($1, $2, $3, 'canary', $4, $5) RETURNING txn_id) "
+               "INSERT INTO ledger_entries (merchant_id, txn_id, entry_no, "
+               "account, amount, currency) "
+               "SELECT $1, t.txn_id, v.n, v.account, v.amount, 'USD' FROM t, "
+               "(VALUES (1, $6, $7::bigint), (2, $8, $9::bigint)) "
+               "v(n, account, amount) WHERE v.account IS NOT NULL", 9, p);
 }
 
 
@@ -2886,17 +2976,24 @@ mc_canary_txn(const mc_run_t *run, const char *kind, const char *po,
  * passes every check; then each break of the books, inside a transaction
  * rolled back (the ledger, the wallets, the audit chain) or in a copy of
  * the PSP's books (what it moved, once per nonce), is seen by its check.
+ * On a sharded stack the merchant lives on b (not the home) and the
+ * breaks include a ledger transaction of it on every other shard, in a
+ * transaction of that shard rolled back, and its books read on a shard it
+ * does not live on: the shard check sees both.
  */
 Test(books_check, every_check_sees_the_books_broken, .timeout = 120)
 {
     int            i, keep[MC_MAX_STEPS];
     char          *psp, *payout;
+    PGconn        *c;
     json_t        *books, *copy, *ops, *op;
     mc_run_t       run;
     mc_result_t    res;
     mc_history_t   h;
+    const char    *other;
 
     memset(&h, 0, sizeof(h));
+    h.seed = 1;                 /* over two shards: b */
     h.nco = 1;
     h.co[0].dialect = 0;
     h.co[0].currency = 0;
@@ -2920,41 +3017,57 @@ Test(books_check, every_check_sees_the_books_broken, .timeout = 120)
                  mc_failed_checks(&res));
     mc_print(&h, NULL, (const char *const *) run.out);
 
+    c = mc_db(&run);
     psp = str_printf("psp_clearing:%s", mc_psp(0));
-    payout = db_scalar("SELECT payout_id FROM payouts WHERE merchant_id = $1"
-                       " AND status = 'PAID'", 1,
-                       (const char *[]) { run.m.id });
+    payout = db_scalar_on(c, "SELECT payout_id FROM payouts WHERE "
+                          "merchant_id = $1 AND status = 'PAID'", 1,
+                          (const char *[]) { run.m.id });
     cr_assert_not_null(payout, "the canary's pay-out was not paid");
     books = books_fetch(run.m.id);
 
-    db_scalar("SELECT pay_wallets_fold(20000)", 0, NULL);
-    db_exec("BEGIN", 0, NULL);
+    db_scalar_on(c, "SELECT pay_wallets_fold(20000)", 0, NULL);
+    db_exec_on(c, "BEGIN", 0, NULL);
     /* the owner, with the append-only guards off for this transaction */
-    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec_on(c, "SET LOCAL session_replication_role = replica", 0, NULL);
 
     /* captured, refunded, disputed (and the order's clearing below 0),
      * the seller charged beyond its credit, a pay-out, an unbalanced
      * transaction, a wallet, the audit chain */
-    mc_canary_txn(&run, "payment", str_printf("%s_p1", run.co[0]), NULL,
+    mc_canary_txn(c, &run, "payment", str_printf("%s_p1", run.co[0]), NULL,
                   psp, 1, "seller_payable:s1", -1);
-    mc_canary_txn(&run, "refund", str_printf("%s_p1", run.co[0]), "canary",
-                  psp, -1, "seller_payable:s1", 1);
-    mc_canary_txn(&run, "dispute", str_printf("%s_p2", run.co[0]), "canary",
-                  psp, -100000000, str_printf("disputes:%s", mc_psp(0)),
-                  100000000);
-    mc_canary_txn(&run, "payment", str_printf("%s_p2", run.co[0]), NULL,
+    mc_canary_txn(c, &run, "refund", str_printf("%s_p1", run.co[0]),
+                  "canary", psp, -1, "seller_payable:s1", 1);
+    mc_canary_txn(c, &run, "dispute", str_printf("%s_p2", run.co[0]),
+                  "canary", psp, -100000000,
+                  str_printf("disputes:%s", mc_psp(0)), 100000000);
+    mc_canary_txn(c, &run, "payment", str_printf("%s_p2", run.co[0]), NULL,
                   "seller_payable:s2", 100000000, "platform_commission",
                   -100000000);
-    mc_canary_txn(&run, "payout", NULL, payout, psp, -1,
+    mc_canary_txn(c, &run, "payout", NULL, payout, psp, -1,
                   "seller_payable:s1", 1);
-    mc_canary_txn(&run, "payment", str_printf("%s_p1", run.co[0]), NULL,
+    mc_canary_txn(c, &run, "payment", str_printf("%s_p1", run.co[0]), NULL,
                   psp, 1, NULL, 0);
-    db_exec("UPDATE wallets_folded SET balance = balance + 1 "
-            "WHERE merchant_id = $1 AND seller_account = 's1'", 1,
-            (const char *[]) { run.m.id });
-    db_exec("UPDATE audit_log SET detail = detail || '{\"canary\":1}' "
-            "WHERE merchant_id = $1 AND seq = 1", 1,
-            (const char *[]) { run.m.id });
+    db_exec_on(c, "UPDATE wallets_folded SET balance = balance + 1 "
+               "WHERE merchant_id = $1 AND seller_account = 's1'", 1,
+               (const char *[]) { run.m.id });
+    db_exec_on(c, "UPDATE audit_log SET detail = detail || '{\"canary\":1}' "
+               "WHERE merchant_id = $1 AND seq = 1", 1,
+               (const char *[]) { run.m.id });
+
+    /* a sharded stack: a balanced ledger transaction of the merchant's on
+     * each other shard, as a statement that crossed shards would book */
+    for (i = 0; shards_n() > 1 && i < shards_n(); i++) {
+        other = shard_name(i);
+        if (strcmp(other, run.m.shard) == 0) {
+            continue;
+        }
+        db_exec_on(db_shard(other), "BEGIN", 0, NULL);
+        db_exec_on(db_shard(other), "SET LOCAL session_replication_role = "
+                   "replica", 0, NULL);
+        mc_canary_txn(db_shard(other), &run, "payment",
+                      str_printf("%s_p1", run.co[0]), NULL, psp, 1,
+                      "seller_payable:s1", -1);
+    }
 
     /* the PSP's side: its refund of another amount, and made twice */
     copy = json_deep_copy(books);
@@ -2967,12 +3080,20 @@ Test(books_check, every_check_sees_the_books_broken, .timeout = 120)
     json_array_append_new(ops, json_deep_copy(op));
 
     mc_check(&run, copy, &res, 1);
-    db_exec("ROLLBACK", 0, NULL);
+    db_exec_on(c, "ROLLBACK", 0, NULL);
+    for (i = 0; shards_n() > 1 && i < shards_n(); i++) {
+        if (strcmp(shard_name(i), run.m.shard) != 0) {
+            db_exec_on(db_shard(shard_name(i)), "ROLLBACK", 0, NULL);
+        }
+    }
 
     for (i = 0; i < MC_NCHECKS; i++) {
-        if (i == MC_CHK_WEBHOOKS || i == MC_CHK_FORWARD) {
+        if (i == MC_CHK_WEBHOOKS || i == MC_CHK_FORWARD
+            || (i == MC_CHK_SHARD && shards_n() == 1))
+        {
             continue;           /* not a book: seen failing by real seeds;
-                                   forward: the compositions' */
+                                   forward: the compositions'; shard: a
+                                   sharded stack's */
         }
         cr_expect_gt(res.n[i], 0, "check %s did not see the books broken",
                      mc_check_names[i]);
@@ -2982,4 +3103,15 @@ Test(books_check, every_check_sees_the_books_broken, .timeout = 120)
     mc_check(&run, books, &res, 0);
     cr_expect_eq(mc_failures(&res), 0, "the canary left something behind "
                  "(%s)", mc_failed_checks(&res));
+
+    /* the books read on another shard (a harness reading the wrong one)
+     * fail the shard check too */
+    for (i = 0; shards_n() > 1 && i < shards_n(); i++) {
+        if (strcmp(shard_name(i), run.m.shard) != 0) {
+            mc_check_on(&run, books, &res, 1, shard_name(i));
+            cr_expect_gt(res.n[MC_CHK_SHARD], 0, "the books read on shard "
+                         "%s, where the merchant does not live, went "
+                         "unseen", shard_name(i));
+        }
+    }
 }
