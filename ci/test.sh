@@ -217,11 +217,13 @@ skip_if_broken e2e build-module build-mock build-e2e build-reconcile build-secre
 # Merchant shards (doc/plans/shards.md): a stack of two PostgreSQL clusters,
 # the shards_* suites (each route, every dialect's webhooks, background work
 # per shard, a shard stopped, paused and read-only), then a part of the
-# suite again with its merchants on the non-home shard b, ~1.5 min; `make
-# e2e-shards` runs every routed suite there (~4 min).
+# suite again with its merchants on the non-home shard b, and the
+# invariants with theirs on both shards, ~2 min; `make e2e-shards` runs
+# every routed suite there (~4 min), `make money-check SHARDS=1` the money
+# checker.
 skip_if_broken e2e-shards build-module build-mock build-e2e build-reconcile build-secrets build-e2e-deps ||
     step e2e-shards suite env E2E_SHARDS=1 \
-        E2E_SHARDS_ROUTED='registration webhooks adyen generic pay_link return_page' \
+        E2E_SHARDS_ROUTED='registration webhooks adyen generic pay_link return_page invariants' \
         bash ci/e2e.sh
 
 # The registration, webhook, money and notification suites again with
