@@ -81,6 +81,7 @@ const shardOnly = {
     payments_notify_oldest_pending_seconds: ['shard'],
     payments_notify_dead_letters: ['shard'],
     payments_notify_endpoints_disabled: ['shard'],
+    payments_wallet_fold_last_success_timestamp_seconds: ['shard'],
     payments_shard_directory_entries: [],
     payments_shard_directory_conflicts_total: [],
     payments_shard_directory_lookups_total: ['result'],
