@@ -528,6 +528,10 @@ typedef struct ngx_http_payments_ctx_s {
     ngx_http_payments_psp_t        *route_psps[PAY_ROUTE_PSPS_MAX];
     ngx_uint_t                      route_n;
     ngx_uint_t                      route_at;
+    /* why each PSP before route_at was passed over before the claim
+     * ("psp_not_allowed", "circuit_open"; NULL: it cannot take these
+     * amounts, not recorded), sent with the claim (pay_claim's options) */
+    const char                     *route_passed[PAY_ROUTE_PSPS_MAX];
     const char                     *route_why;      /* why it moves on */
     ngx_http_payments_psp_t        *fallback_from;  /* the PSP it leaves */
     unsigned                        psp_reached:1;  /* an attempt at this
@@ -629,7 +633,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _auth.c        API keys and the worker's key cache; the router calls
  *                  it before a merchant's route.
  *   _register.c    POST /v1/payments, the registration's driver: it
- *                  validates, claims, binds the route and decides each next
+ *                  validates, claims (with the route, which
+ *                  _register_route.c chooses, past PSPs whose circuit is
+ *                  open) and decides each next
  *                  step; the risk check (_risk.c) goes on with the step it
  *                  is given (a function pointer, not a call back); the
  *                  PSP's side (_register_psp.c) calls, retries and falls
@@ -747,13 +753,14 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _readyz.c            -> _pg.c _pg_health.c _response.c
  *   _register.c          -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
  *   _register.c          -> _register_end.c _register_psp.c
- *   _register.c          -> _register_request.c _response.c _risk.c _route.c
- *   _register.c          -> _util.c
+ *   _register.c          -> _register_request.c _register_route.c _response.c
+ *   _register.c          -> _risk.c _util.c
  *   _register_end.c      -> _limit_hooks.c _pg.c _response.c _util.c
  *   _register_psp.c      -> _breaker.c _curl.c _limit_hooks.c _metrics.c _pg.c
  *   _register_psp.c      -> _psp_call.c _register_end.c _register_request.c
  *   _register_psp.c      -> _response.c _util.c
  *   _register_request.c  -> _util.c
+ *   _register_route.c    -> _breaker.c _metrics.c _register_request.c _route.c
  *   _response.c          -> -
  *   _review.c            -> _pg.c _psp_conf.c _register_psp.c
  *   _review.c            -> _register_request.c _response.c _shard.c _util.c

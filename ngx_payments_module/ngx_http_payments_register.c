@@ -70,7 +70,6 @@ static const char *ngx_http_payments_register_detail(
 static const char *ngx_http_payments_seller_detail(ngx_http_request_t *r,
     const char *seller);
 static void ngx_http_payments_checkout_cleanup(void *data);
-static ngx_int_t ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_register_resume(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_route_state_done(
     ngx_http_payments_pg_query_t *q, PGresult *res);
@@ -231,36 +230,93 @@ ngx_http_payments_method_done(ngx_http_payments_pg_query_t *q,
 }
 
 
-/* pay_claim's options: {"save": {...}} or {"payment_method": "pm_…"}, or
- * NULL (SQL NULL) for neither; "" on no memory */
+/* pay_claim's options: {"save": {...}} or {"payment_method": "pm_…"},
+ * with a routed checkout's "route" and "passed_over"; NULL (SQL NULL) for
+ * none of them; "" on no memory */
 
 static char *
 ngx_http_payments_claim_options(ngx_http_payments_ctx_t *ctx)
 {
-    char    *s, *out;
-    json_t  *o;
+    char        *s, *out;
+    json_t      *o, *passed, *p;
+    ngx_uint_t   i;
+
+    o = json_object();
+    if (o == NULL) {
+        return "";
+    }
 
     if (ctx->co.save_usage != NULL) {
-        o = json_pack("{s:{s:s, s:s, s:s, s:s}}", "save",
-                      "customer", ctx->co.save_customer,
-                      "customer_ref", ctx->customer_ref,
-                      "usage", ctx->co.save_usage,
-                      "recurring", ctx->co.save_recurring);
+        if (json_object_set_new(o, "save",
+                                json_pack("{s:s, s:s, s:s, s:s}",
+                                          "customer", ctx->co.save_customer,
+                                          "customer_ref", ctx->customer_ref,
+                                          "usage", ctx->co.save_usage,
+                                          "recurring",
+                                          ctx->co.save_recurring))
+            != 0)
+        {
+            goto failed;
+        }
 
     } else if (ctx->co.payment_method[0] != '\0') {
-        o = json_pack("{s:s}", "payment_method", ctx->co.payment_method);
+        if (json_object_set_new(o, "payment_method",
+                                json_string(ctx->co.payment_method))
+            != 0)
+        {
+            goto failed;
+        }
+    }
 
-    } else {
+    /* a routed checkout: its route, and the route's PSPs passed over
+     * before this one, recorded with the claim */
+    if (ctx->route_conf != NULL) {
+        passed = json_array();
+
+        if (passed == NULL
+            || json_object_set_new(o, "passed_over", passed) != 0
+            || json_object_set_new(o, "route",
+                                   json_stringn((char *)
+                                                ctx->route_conf->name.data,
+                                                ctx->route_conf->name.len))
+               != 0)
+        {
+            goto failed;
+        }
+
+        for (i = 0; i < ctx->route_at; i++) {
+            if (ctx->route_passed[i] == NULL) {
+                continue;
+            }
+
+            p = json_pack("{s:s%, s:s}",
+                          "psp", ctx->route_psps[i]->name.data,
+                          ctx->route_psps[i]->name.len,
+                          "why", ctx->route_passed[i]);
+
+            if (json_array_append_new(passed, p) != 0) {
+                goto failed;
+            }
+        }
+    }
+
+    if (json_object_size(o) == 0) {
+        json_decref(o);
         return NULL;
     }
 
-    s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
 
     out = s ? ngx_http_payments_strdup(ctx->request->pool, s) : NULL;
     free(s);
 
     return out ? out : "";
+
+failed:
+
+    json_decref(o);
+    return "";
 }
 
 
@@ -498,6 +554,11 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
                       ? ctx->co.expires_at
                       : (int64_t) ngx_time() + ctx->pmcf->session_lifetime;
 
+    /* a routed checkout is claimed at a PSP it can call now */
+    if (ctx->route_conf != NULL) {
+        ngx_http_payments_route_skip_open(ctx);
+    }
+
     req = ngx_http_payments_register_build(ctx);
     if (req == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -606,6 +667,7 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     {
         ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
                                         "psp_not_allowed");
+        ctx->route_passed[ctx->route_at] = "psp_not_allowed";
         ctx->route_at++;
         ctx->psp = ctx->route_psps[ctx->route_at];
         ngx_cpystrn((u_char *) ctx->co.psp, ctx->psp->name.data,
@@ -773,11 +835,10 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
-    /* a routed checkout's route and first PSP, recorded before the call */
+    /* a routed checkout's route and first PSP: recorded by the claim,
+     * before the call */
     if (ctx->route_conf != NULL) {
-        ngx_http_payments_route_bind(ctx, NULL, NULL, NULL,
-                                     ngx_http_payments_route_first_done);
-        return;
+        ngx_http_payments_route_claimed(ctx);
     }
 
     /* the risk check first, when one is configured for this checkout;
@@ -804,16 +865,7 @@ ngx_http_payments_route_first_done(ngx_http_payments_pg_query_t *q,
     }
 
     /* a resumed claim, bound where it was: its stored request goes there */
-    if (ctx->route_hold) {
-        ngx_http_payments_register_resume(ctx);
-        return;
-    }
-
-    ngx_http_payments_metrics_route(ctx->psp, &ctx->route_conf->name,
-                                    "first");
-
-    /* the risk check, then the PSP */
-    ngx_http_payments_risk_start(ctx, ngx_http_payments_psp_start);
+    ngx_http_payments_register_resume(ctx);
 }
 
 
@@ -846,9 +898,10 @@ ngx_http_payments_route_state_done(ngx_http_payments_pg_query_t *q,
     ngx_cpystrn((u_char *) ctx->co.psp, psp->name.data, psp->name.len + 1);
 
     /* bound before it is called, whatever became of an earlier attempt:
-     * a claim whose request ended between pay_claim and its first bind
-     * has no binding yet (pay_route_bind from NULL records it once, and
-     * is a no-op when it is there) */
+     * a claim of the previous release's workers whose request ended
+     * between pay_claim and its first bind has no binding yet
+     * (pay_route_bind from NULL records it once, and is a no-op when
+     * pay_claim recorded it, as it does now) */
     ngx_http_payments_route_bind(ctx, NULL, NULL, NULL,
                                  ngx_http_payments_route_first_done);
 }
@@ -966,67 +1019,6 @@ ngx_http_payments_expires_too_soon(ngx_http_payments_ctx_t *ctx)
     floor = (time_t) ctx->psp->dl->session_min;
 
     return ctx->expires_at < (int64_t) ngx_time() + floor + ctx->pmcf->lease;
-}
-
-
-/*
- * The route of a checkout registered without "psp": its PSPs of the API
- * key's mode in the order they are asked (the first drawn by weight from
- * the nonce, so every retry draws the same), the first bound.  NGX_DECLINED
- * when no route applies or none of its PSPs is of the key's mode.
- */
-
-static ngx_int_t
-ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx)
-{
-    u_char                     *key, *last;
-    size_t                      len, order[PAY_ROUTE_PSPS_MAX];
-    ngx_uint_t                  i;
-    ngx_http_payments_psp_t    *all, *psp;
-    ngx_http_payments_route_t  *rt;
-
-    rt = ngx_http_payments_route_find(ctx->pmcf, &ctx->merchant,
-                                      ctx->co.currency, ctx->co.total);
-    if (rt == NULL) {
-        return NGX_DECLINED;
-    }
-
-    len = ctx->merchant.len + 1 + ngx_strlen(ctx->co.checkout_id) + 1;
-
-    key = ngx_pnalloc(ctx->request->pool, len);
-    if (key == NULL) {
-        return NGX_ERROR;
-    }
-
-    last = ngx_snprintf(key, len - 1, "%V:%s", &ctx->merchant,
-                        ctx->co.checkout_id);
-    *last = '\0';
-
-    pay_route_order(rt->weights, rt->npsps, (char *) key, order);
-
-    all = ctx->pmcf->psps->elts;
-    ctx->route_n = 0;
-
-    for (i = 0; i < rt->npsps; i++) {
-        psp = &all[rt->psp_index[order[i]]];
-
-        /* test money never reaches a live PSP, nor live money a test one */
-        if (psp->live == ctx->key_live) {
-            ctx->route_psps[ctx->route_n++] = psp;
-        }
-    }
-
-    if (ctx->route_n == 0) {
-        return NGX_DECLINED;
-    }
-
-    ctx->route_conf = rt;
-    ctx->route_at = 0;
-    ctx->psp = ctx->route_psps[0];
-    ngx_cpystrn((u_char *) ctx->co.psp, ctx->psp->name.data,
-                ctx->psp->name.len + 1);
-
-    return NGX_OK;
 }
 
 

@@ -63,6 +63,13 @@ void ngx_http_payments_route_bind(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_pg_handler_pt handler);
 ngx_int_t ngx_http_payments_route_next(ngx_http_payments_ctx_t *ctx,
     const char *why);
+/* _register_route.c, a routed checkout before the PSP is called: the
+ * route and its PSPs for a checkout sent without "psp" (NGX_DECLINED: no
+ * route applies), the PSPs whose circuit is open passed over before the
+ * claim, and the route the claim recorded counted and logged */
+ngx_int_t ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_route_skip_open(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_route_claimed(ngx_http_payments_ctx_t *ctx);
 /* _review.c: the review queue's admin API (GET /v1/reviews, POST
  * /v1/reviews/{nonce}/approve and /reject); an approval registers through
  * the PSP's side above */

@@ -388,17 +388,23 @@ ngx_http_payments_route_passed_over(ngx_http_payments_ctx_t *ctx)
 {
     u_char      *p, *s, *c;
     size_t       len;
-    ngx_uint_t   i;
-
-    if (ctx->route_at == 0) {
-        return NULL;
-    }
+    ngx_uint_t   i, n;
 
     len = sizeof("{}");
+    n = 0;
 
     for (i = 0; i < ctx->route_at; i++) {
-        /* quoted, each character possibly escaped, and a comma */
-        len += 2 * ctx->route_psps[i]->name.len + 3;
+        if (ctx->route_passed[i] != NULL
+            && ngx_strcmp(ctx->route_passed[i], "psp_not_allowed") == 0)
+        {
+            /* quoted, each character possibly escaped, and a comma */
+            len += 2 * ctx->route_psps[i]->name.len + 3;
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return NULL;
     }
 
     s = ngx_pnalloc(ctx->request->pool, len);
@@ -410,7 +416,13 @@ ngx_http_payments_route_passed_over(ngx_http_payments_ctx_t *ctx)
     *p++ = '{';
 
     for (i = 0; i < ctx->route_at; i++) {
-        if (i > 0) {
+        if (ctx->route_passed[i] == NULL
+            || ngx_strcmp(ctx->route_passed[i], "psp_not_allowed") != 0)
+        {
+            continue;
+        }
+
+        if (p > s + 1) {
             *p++ = ',';
         }
 

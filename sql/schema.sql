@@ -918,6 +918,63 @@ $$;
 
 
 --
+-- Name: checkout_route_first(text, text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_route_first(p_merchant text, p_checkout text, p_route text, p_to text, p_passed jsonb) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_seq  int := 0;
+    v_psp  text;
+    v_why  text;
+    p      jsonb;
+BEGIN
+    IF p_route IS NULL OR p_to IS NULL
+       OR (p_passed IS NOT NULL AND jsonb_typeof(p_passed) <> 'array') THEN
+        RAISE EXCEPTION 'checkout_route_first: a route, its PSP and an array of those passed over'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF EXISTS (SELECT 1 FROM checkout_routes r
+                WHERE r.merchant_id = p_merchant AND r.checkout_id = p_checkout) THEN
+        RETURN false;
+    END IF;
+
+    FOR p IN SELECT e.value FROM jsonb_array_elements(coalesce(p_passed, '[]')) e LOOP
+        v_psp := p ->> 'psp';
+        v_why := p ->> 'why';
+        IF v_psp IS NULL OR v_why IS NULL
+           OR v_why NOT IN ('psp_not_allowed', 'circuit_open') THEN
+            RAISE EXCEPTION 'checkout_route_first: a PSP passed over names itself and why (psp_not_allowed or circuit_open)'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        CONTINUE WHEN v_psp = p_to;
+        -- the caller's word checked where the database can: a PSP passed
+        -- over as not allowed is one the merchant still may not use
+        CONTINUE WHEN v_why = 'psp_not_allowed' AND NOT EXISTS (
+            SELECT 1 FROM merchants m
+             WHERE m.merchant_id = p_merchant AND m.psps IS NOT NULL
+               AND NOT v_psp = ANY (m.psps));
+        v_seq := v_seq + 1;
+        INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp, moved_on)
+        VALUES (p_merchant, p_checkout, v_seq, p_route, v_psp, v_why);
+        PERFORM audit_append(p_merchant, p_checkout, 'registration:routed',
+            jsonb_build_object('route', p_route, 'skipped', v_psp,
+                               'skipped_why', v_why));
+    END LOOP;
+
+    INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp)
+    VALUES (p_merchant, p_checkout, v_seq + 1, p_route, p_to);
+    PERFORM audit_append(p_merchant, p_checkout, 'registration:routed',
+        jsonb_build_object('route', p_route, 'psp', p_to));
+    RETURN true;
+END
+$$;
+
+
+--
 -- Name: checkouts_commission_frozen(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3114,6 +3171,7 @@ DECLARE
     v_method      payment_methods%ROWTYPE;
     v_method_id   text := p_options ->> 'payment_method';
     v_save        jsonb := p_options -> 'save';
+    v_route       text := p_options ->> 'route';
 BEGIN
     -- Adapter bugs, not client errors: fail loudly rather than store them.
     IF p_lease_seconds IS NULL OR p_lease_seconds < 1
@@ -3143,6 +3201,11 @@ BEGIN
                 OR coalesce(v_save ->> 'recurring', '') NOT IN
                    ('CardOnFile', 'Subscription', 'UnscheduledCardOnFile')))
        OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$')
+       -- a routed checkout: its route's name, and the route's PSPs passed
+       -- over before p_psp (checkout_route_first checks each)
+       OR (p_options ? 'route' AND jsonb_typeof(p_options -> 'route') IS DISTINCT FROM 'string')
+       OR (p_options ? 'passed_over'
+           AND (v_route IS NULL OR jsonb_typeof(p_options -> 'passed_over') <> 'array'))
        -- a save without a charge (amount 0): a save, and no orders; every
        -- other checkout has orders
        OR (p_amount_total = 0) IS DISTINCT FROM
@@ -3420,6 +3483,14 @@ BEGIN
                 ELSE '{}'::jsonb END
         || CASE WHEN p_amount_total = 0
                 THEN jsonb_build_object('mode', 'setup') ELSE '{}'::jsonb END);
+
+    -- A routed checkout's route and the PSP it is bound to, recorded with
+    -- the claim (pay_route_bind's first bind, in the same transaction):
+    -- the binding is in the database before the PSP is called.
+    IF v_route IS NOT NULL THEN
+        PERFORM checkout_route_first(p_merchant, p_checkout_id, v_route, p_psp,
+                                     p_options -> 'passed_over');
+    END IF;
 
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;
@@ -6562,7 +6633,6 @@ DECLARE
     k      idempotency_keys%ROWTYPE;
     c      checkouts%ROWTYPE;
     v_seq  int;
-    v_psp  text;
 BEGIN
     SELECT * INTO k FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
@@ -6580,33 +6650,18 @@ BEGIN
         RETURN 'lost';
     END IF;
 
-    SELECT coalesce(max(r.seq), 0) INTO v_seq FROM checkout_routes r
-     WHERE r.merchant_id = p_merchant AND r.checkout_id = c.checkout_id;
-
     IF p_from IS NULL THEN
-        IF v_seq = 0 THEN
-            FOREACH v_psp IN ARRAY coalesce(p_passed_over, '{}') LOOP
-                -- the caller's word checked: only a PSP the merchant may
-                -- not use is recorded as passed over for that (set-psps
-                -- may have changed since pay_claim refused it)
-                CONTINUE WHEN v_psp = p_to OR NOT EXISTS (
-                    SELECT 1 FROM merchants m
-                     WHERE m.merchant_id = p_merchant AND m.psps IS NOT NULL
-                       AND NOT v_psp = ANY (m.psps));
-                v_seq := v_seq + 1;
-                INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp, moved_on)
-                VALUES (p_merchant, c.checkout_id, v_seq, p_route, v_psp, 'psp_not_allowed');
-                PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
-                    jsonb_build_object('route', p_route, 'skipped', v_psp,
-                                       'skipped_why', 'psp_not_allowed'));
-            END LOOP;
-            INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp)
-            VALUES (p_merchant, c.checkout_id, v_seq + 1, p_route, p_to);
-            PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
-                jsonb_build_object('route', p_route, 'psp', p_to));
-        END IF;
+        -- once: pay_claim records it with a fresh claim of a routed
+        -- checkout; a claim of the previous release's workers did not
+        PERFORM checkout_route_first(p_merchant, c.checkout_id, p_route, p_to,
+            (SELECT jsonb_agg(jsonb_build_object('psp', x.psp, 'why', 'psp_not_allowed')
+                              ORDER BY x.n)
+               FROM unnest(p_passed_over) WITH ORDINALITY AS x(psp, n)));
         RETURN 'bound';
     END IF;
+
+    SELECT coalesce(max(r.seq), 0) INTO v_seq FROM checkout_routes r
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = c.checkout_id;
 
     IF p_why IS NULL OR p_psp_request IS NULL OR p_to = p_from THEN
         RAISE EXCEPTION 'pay_route_bind: moving on needs a reason, another PSP and its request'
@@ -11799,6 +11854,13 @@ REVOKE ALL ON FUNCTION public.checkout_orders_fail(p_merchant text, p_checkout_i
 --
 
 REVOKE ALL ON FUNCTION public.checkout_payment_under_way(p_psp text, p_merchant text, p_checkout text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkout_route_first(p_merchant text, p_checkout text, p_route text, p_to text, p_passed jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_route_first(p_merchant text, p_checkout text, p_route text, p_to text, p_passed jsonb) FROM PUBLIC;
 
 
 --

@@ -20,6 +20,7 @@ DECLARE
     v_method      payment_methods%ROWTYPE;
     v_method_id   text := p_options ->> 'payment_method';
     v_save        jsonb := p_options -> 'save';
+    v_route       text := p_options ->> 'route';
 BEGIN
     -- Adapter bugs, not client errors: fail loudly rather than store them.
     IF p_lease_seconds IS NULL OR p_lease_seconds < 1
@@ -49,6 +50,11 @@ BEGIN
                 OR coalesce(v_save ->> 'recurring', '') NOT IN
                    ('CardOnFile', 'Subscription', 'UnscheduledCardOnFile')))
        OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$')
+       -- a routed checkout: its route's name, and the route's PSPs passed
+       -- over before p_psp (checkout_route_first checks each)
+       OR (p_options ? 'route' AND jsonb_typeof(p_options -> 'route') IS DISTINCT FROM 'string')
+       OR (p_options ? 'passed_over'
+           AND (v_route IS NULL OR jsonb_typeof(p_options -> 'passed_over') <> 'array'))
        -- a save without a charge (amount 0): a save, and no orders; every
        -- other checkout has orders
        OR (p_amount_total = 0) IS DISTINCT FROM
@@ -326,6 +332,14 @@ BEGIN
                 ELSE '{}'::jsonb END
         || CASE WHEN p_amount_total = 0
                 THEN jsonb_build_object('mode', 'setup') ELSE '{}'::jsonb END);
+
+    -- A routed checkout's route and the PSP it is bound to, recorded with
+    -- the claim (pay_route_bind's first bind, in the same transaction):
+    -- the binding is in the database before the PSP is called.
+    IF v_route IS NOT NULL THEN
+        PERFORM checkout_route_first(p_merchant, p_checkout_id, v_route, p_psp,
+                                     p_options -> 'passed_over');
+    END IF;
 
     RETURN QUERY SELECT 'claimed'::text, v_lease, NULL::int, NULL::int, NULL::text,
                         p_psp_request, p_expires_at, 'EXECUTING'::text, 0::bigint;

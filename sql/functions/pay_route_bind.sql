@@ -1,11 +1,14 @@
 -- Binds a routed checkout to a PSP, before that PSP is called, so that the
 -- claim always knows which PSP holds or may hold its session.  Under the
 -- claim's lease (key in progress, checkout EXECUTING without a token):
--- - p_from NULL: records the route and its first PSP (checkouts.psp, as
---   pay_claim stored it), after the route's PSPs passed over before it
---   because the merchant may not use them (p_passed_over, in the route's
---   order: pay_claim refused each; each recorded as moved on,
---   psp_not_allowed);
+-- - p_from NULL: the first bind of a resumed claim whose route is not
+--   recorded yet (pay_claim records it with a fresh claim that names its
+--   route; the previous release's workers bind it here): records the
+--   route and its first PSP (checkouts.psp, as pay_claim stored it), after
+--   the route's PSPs passed over before it because the merchant may not
+--   use them (p_passed_over, in the route's order: pay_claim refused each;
+--   each recorded as moved on, psp_not_allowed), checkout_route_first;
+--   nothing when it is recorded;
 -- - p_from the PSP the checkout is bound to: it moves on to p_to, for
 --   p_why, an outcome that proved p_from made no session (the caller's
 --   word: pay_dialect_no_session, doc/DESIGN.md "Routing"); p_to's request
@@ -25,7 +28,6 @@ DECLARE
     k      idempotency_keys%ROWTYPE;
     c      checkouts%ROWTYPE;
     v_seq  int;
-    v_psp  text;
 BEGIN
     SELECT * INTO k FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
@@ -43,33 +45,18 @@ BEGIN
         RETURN 'lost';
     END IF;
 
-    SELECT coalesce(max(r.seq), 0) INTO v_seq FROM checkout_routes r
-     WHERE r.merchant_id = p_merchant AND r.checkout_id = c.checkout_id;
-
     IF p_from IS NULL THEN
-        IF v_seq = 0 THEN
-            FOREACH v_psp IN ARRAY coalesce(p_passed_over, '{}') LOOP
-                -- the caller's word checked: only a PSP the merchant may
-                -- not use is recorded as passed over for that (set-psps
-                -- may have changed since pay_claim refused it)
-                CONTINUE WHEN v_psp = p_to OR NOT EXISTS (
-                    SELECT 1 FROM merchants m
-                     WHERE m.merchant_id = p_merchant AND m.psps IS NOT NULL
-                       AND NOT v_psp = ANY (m.psps));
-                v_seq := v_seq + 1;
-                INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp, moved_on)
-                VALUES (p_merchant, c.checkout_id, v_seq, p_route, v_psp, 'psp_not_allowed');
-                PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
-                    jsonb_build_object('route', p_route, 'skipped', v_psp,
-                                       'skipped_why', 'psp_not_allowed'));
-            END LOOP;
-            INSERT INTO checkout_routes (merchant_id, checkout_id, seq, route, psp)
-            VALUES (p_merchant, c.checkout_id, v_seq + 1, p_route, p_to);
-            PERFORM audit_append(p_merchant, c.checkout_id, 'registration:routed',
-                jsonb_build_object('route', p_route, 'psp', p_to));
-        END IF;
+        -- once: pay_claim records it with a fresh claim of a routed
+        -- checkout; a claim of the previous release's workers did not
+        PERFORM checkout_route_first(p_merchant, c.checkout_id, p_route, p_to,
+            (SELECT jsonb_agg(jsonb_build_object('psp', x.psp, 'why', 'psp_not_allowed')
+                              ORDER BY x.n)
+               FROM unnest(p_passed_over) WITH ORDINALITY AS x(psp, n)));
         RETURN 'bound';
     END IF;
+
+    SELECT coalesce(max(r.seq), 0) INTO v_seq FROM checkout_routes r
+     WHERE r.merchant_id = p_merchant AND r.checkout_id = c.checkout_id;
 
     IF p_why IS NULL OR p_psp_request IS NULL OR p_to = p_from THEN
         RAISE EXCEPTION 'pay_route_bind: moving on needs a reason, another PSP and its request'
