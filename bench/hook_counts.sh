@@ -63,6 +63,13 @@ say() { echo "$*" | tee -a "$out"; }
 . "$top/bench/counts_lib.sh"
 
 psql "$su" -XAtq -v ON_ERROR_STOP=1 -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+# COUNTS_INBOX_MONTHS=K: the inbox (psp_events) with K monthly partitions,
+# as a gateway keeping 13 months has 15 (the current one made ahead,
+# inbox_months=13 kept behind it); these are made ahead, empty (an old
+# month's index is a level deeper).  Default: what a fresh cluster has.
+if [ -n "${COUNTS_INBOX_MONTHS:-}" ]; then
+    psql "$su" -XAtq -v ON_ERROR_STOP=1 -c "SELECT pay_inbox_partitions($(( COUNTS_INBOX_MONTHS - 1 )))" >/dev/null
+fi
 "$tree/bin/payments-merchant" --db "$su" create --id bench --origin https://shop.example >/dev/null
 # the first clients count's share rounds down: 2 passes of c * (n / c) each
 per_max=$(( n / ${clients%% *} ))
