@@ -1,14 +1,59 @@
 # shellcheck shell=bash
 # bench/counts_lib.sh: what bench/reg_counts.sh and bench/hook_counts.sh
 # share (sourced): the sampler of the clients' waits and measure, one line
-# of counts per unit of work (a registration, a webhook).  They need $su
-# (the superuser's conninfo, database payments), $run (a scratch directory),
-# $n (units per run) and $out (the results file).  COUNTS_HARNESS, a regular
+# of counts per unit of work (a registration, a webhook), after
+# counts_setup, with $top (this tree), $tree (the tree measured) and $n
+# (units per run).  COUNTS_HARNESS, a regular
 # expression, names statements of the pgbench script that are not the
 # measured SQL (a webhook's read of its prepared event): they count in no
 # column, and each of their calls is one commit less (a read-only
 # transaction of its own).
-# shellcheck disable=SC2154  # su, run, n, out: the sourcing script's
+# shellcheck disable=SC2154  # top, tree, n: the sourcing script's
+
+# counts_setup [SETTINGS]: a throwaway durable cluster of $tree's (its
+# ci/pg.sh and migrations) with pg_stat_statements tracking nested
+# statements, and SETTINGS besides (then COUNTS_SETTINGS); sets run, su, db
+# (the gateway's database), floor (database rows_floor, not made), out and
+# say; the cluster and run go at exit
+counts_setup() {
+    run=$(mktemp -d /tmp/ngx-payments-counts.XXXXXX)
+    chmod 755 "$run"
+    pgdir=$run/pg
+    trap 'bash "$top/ci/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$run"' EXIT
+
+    port=$(( 20000 + RANDOM % 20000 ))
+    export PG_DURABLE=1 PG_PRELOAD=pg_stat_statements
+    # no checkpoint but the one before each warm-up: the counts are of a steady
+    # state (after a checkpoint the first change of each page writes the whole
+    # page; how many depends on when it came, so the runs keep it out)
+    export PG_SETTINGS="pg_stat_statements.track=all ${1:+$1 }pg_stat_statements.max=1000 max_wal_size=8GB checkpoint_timeout=1h ${COUNTS_SETTINGS:-}"
+    su=$(bash "$tree/ci/pg.sh" start "$pgdir" "$port")
+    # shellcheck disable=SC2034  # db, floor: the sourcing script's
+    db="host=127.0.0.1 port=$port dbname=payments"
+    # shellcheck disable=SC2034
+    floor="host=127.0.0.1 port=$port dbname=rows_floor user=postgres"
+
+    out=$top/bench/results/counts-$(date -u +%Y%m%dT%H%M%SZ).txt
+    mkdir -p "$(dirname "$out")"
+    psql "$su" -XAtq -v ON_ERROR_STOP=1 -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+}
+say() { echo "$*" | tee -a "$out"; }
+
+# counts_title WHAT UNITS: the results' first lines (what is counted, when,
+# of which tree, on what cluster, per how many)
+counts_title() {
+    local label
+    label=$(git -C "$tree" log -1 --format='%h %s' 2>/dev/null | cut -c1-70) || true
+    say "$1 counts, $(date -u), tree ${label:-$tree}"
+    say "durable cluster (fsync, synchronous_commit, full_page_writes on)${COUNTS_SETTINGS:+, $COUNTS_SETTINGS}; $n $2 per line"
+    say
+}
+
+# counts_table: the table's head
+counts_table() {
+    say "| SQL | clients | round trips | statements (nested too) | commits | WAL flushes | WAL records | full pages | WAL bytes | blocks hit / read / dirtied/written | backends' samples waiting on |"
+    say "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+}
 
 # sample WHO: every 2 ms until pgbench's backends are gone, how many of the
 # active ones waited on what (wait_event_type:wait_event, or "cpu")

@@ -24,6 +24,8 @@
 # another checkout of this repository (its migrations, payments-merchant,
 # bench/lib.sh and webhook.pgbench; the floor is this tree's), for a before
 # and after; COUNTS_CLIENTS and COUNTS_SETTINGS as in reg_counts.sh.
+# COUNTS_KEEP=1 leaves the cluster running at the end (its conninfo and
+# how to stop it on stderr), to look further (auto_explain, EXPLAIN).
 # Results are appended to bench/results/counts-<time>.txt.
 set -euo pipefail
 
@@ -32,37 +34,16 @@ tree=$(cd "${COUNTS_TREE:-$top}" && pwd)
 n=${1:-2000}
 clients=${COUNTS_CLIENTS:-8}
 
-run=$(mktemp -d /tmp/ngx-payments-counts.XXXXXX)
-chmod 755 "$run"
-pgdir=$run/pg
-cleanup() {
-    bash "$top/ci/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$run"
-}
-trap cleanup EXIT
-
-port=$(( 20000 + RANDOM % 20000 ))
-export PG_DURABLE=1 PG_PRELOAD=pg_stat_statements${COUNTS_PRELOAD:+,$COUNTS_PRELOAD}
-# no checkpoint but the one before each warm-up (reg_counts.sh); planning
-# tracked too: a statement planned at every call (a SQL function's, say)
-# is CPU the blocks do not show
-export PG_SETTINGS="pg_stat_statements.track=all pg_stat_statements.track_planning=on pg_stat_statements.max=1000 max_wal_size=8GB checkpoint_timeout=1h ${COUNTS_SETTINGS:-}"
-su=$(bash "$tree/ci/pg.sh" start "$pgdir" "$port")
-db="host=127.0.0.1 port=$port dbname=payments"
-floor="host=127.0.0.1 port=$port dbname=rows_floor user=postgres"
-
-out=$top/bench/results/counts-$(date -u +%Y%m%dT%H%M%SZ).txt
-mkdir -p "$(dirname "$out")"
-say() { echo "$*" | tee -a "$out"; }
-
 # wh_prepare, wh_queue: the tree's
 # shellcheck source=bench/lib.sh
 . "$tree/bench/lib.sh"
-# sample and measure: bench/counts_lib.sh
+# the cluster, sample and measure: bench/counts_lib.sh; planning tracked
+# too: a statement planned at every call (a SQL function's, say) is CPU the
+# blocks do not show
 # shellcheck source=bench/counts_lib.sh
 . "$top/bench/counts_lib.sh"
+counts_setup pg_stat_statements.track_planning=on
 
-psql "$su" -XAtq -v ON_ERROR_STOP=1 -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
 # COUNTS_INBOX_MONTHS=K: the inbox (psp_events) with K monthly partitions,
 # as a gateway keeping 13 months has 15 (the current one made ahead,
 # inbox_months=13 kept behind it); these are made ahead, empty (an old
@@ -83,13 +64,9 @@ wh_queue "$su" 'hkx%'
 psql "${su/dbname=payments/dbname=postgres}" -XAtq -c "CREATE DATABASE rows_floor"
 psql "$floor" -XAtq -v ON_ERROR_STOP=1 -f "$top/bench/rows_floor/schema.sql" >/dev/null
 
-label=$(git -C "$tree" log -1 --format='%h %s' 2>/dev/null | cut -c1-70) || true
-say "webhook counts, $(date -u), tree ${label:-$tree}"
-say "durable cluster (fsync, synchronous_commit, full_page_writes on)${COUNTS_SETTINGS:+, $COUNTS_SETTINGS}; $n webhooks per line"
-say
+counts_title webhook webhooks
 
-say "| SQL | clients | round trips | statements (nested too) | commits | WAL flushes | WAL records | full pages | WAL bytes | blocks hit / read / dirtied/written | backends' samples waiting on |"
-say "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+counts_table
 for c in $clients; do
     # the queue read: the harness's
     COUNTS_HARNESS='bench_webhook_queue' \

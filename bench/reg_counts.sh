@@ -36,30 +36,11 @@ tree=$(cd "${COUNTS_TREE:-$top}" && pwd)
 n=${1:-2000}
 clients=${COUNTS_CLIENTS:-8}
 
-run=$(mktemp -d /tmp/ngx-payments-counts.XXXXXX)
-chmod 755 "$run"
-pgdir=$run/pg
-cleanup() {
-    bash "$top/ci/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$run"
-}
-trap cleanup EXIT
+# the cluster, sample and measure: bench/counts_lib.sh
+# shellcheck source=bench/counts_lib.sh
+. "$top/bench/counts_lib.sh"
+counts_setup ""
 
-port=$(( 20000 + RANDOM % 20000 ))
-export PG_DURABLE=1 PG_PRELOAD=pg_stat_statements
-# no checkpoint but the one before each warm-up: the counts are of a steady
-# state (after a checkpoint the first change of each page writes the whole
-# page; how many depends on when it came, so the runs keep it out)
-export PG_SETTINGS="pg_stat_statements.track=all pg_stat_statements.max=1000 max_wal_size=8GB checkpoint_timeout=1h ${COUNTS_SETTINGS:-}"
-su=$(bash "$tree/ci/pg.sh" start "$pgdir" "$port")
-db="host=127.0.0.1 port=$port dbname=payments"
-floor="host=127.0.0.1 port=$port dbname=rows_floor user=postgres"
-
-out=$top/bench/results/counts-$(date -u +%Y%m%dT%H%M%SZ).txt
-mkdir -p "$(dirname "$out")"
-say() { echo "$*" | tee -a "$out"; }
-
-psql "$su" -XAtq -v ON_ERROR_STOP=1 -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
 key=$("$tree/bin/payments-merchant" --db "$su" create --id bench --origin https://shop.example |
       grep -o 'mk_test_[A-Za-z0-9_]*')
 kid=${key#mk_test_}
@@ -67,17 +48,9 @@ kid=${kid%%_*}
 psql "${su/dbname=payments/dbname=postgres}" -XAtq -c "CREATE DATABASE rows_floor"
 psql "$floor" -XAtq -v ON_ERROR_STOP=1 -f "$top/bench/rows_floor/reg_schema.sql" >/dev/null
 
-label=$(git -C "$tree" log -1 --format='%h %s' 2>/dev/null | cut -c1-70) || true
-say "registration counts, $(date -u), tree ${label:-$tree}"
-say "durable cluster (fsync, synchronous_commit, full_page_writes on)${COUNTS_SETTINGS:+, $COUNTS_SETTINGS}; $n registrations per line"
-say
+counts_title registration registrations
 
-# sample and measure: bench/counts_lib.sh
-# shellcheck source=bench/counts_lib.sh
-. "$top/bench/counts_lib.sh"
-
-say "| SQL | clients | round trips | statements (nested too) | commits | WAL flushes | WAL records | full pages | WAL bytes | blocks hit / read / dirtied/written | backends' samples waiting on |"
-say "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+counts_table
 for c in $clients; do
     measure "gateway (registration.pgbench)" "$db" "$tree/bench/registration.pgbench" "$c" \
         -U payments_gateway -D key_id="$kid"
