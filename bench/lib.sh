@@ -111,3 +111,44 @@ wh_paid() {
     psql "$1" -XAtq -c "SELECT count(*) FROM checkouts
         WHERE checkout_id LIKE '$2' AND status = 'SUCCESS'"
 }
+
+# wh_queue DB LIKE: bench_webhook_queue (for bench/webhook.pgbench), the
+# Stripe event paying each of those checkouts with the values the gateway
+# sends to pay_event_keep: its id, the session's token, the signed
+# reference, the amount, the payment_intent, the token's candidates (the
+# blind index psp_tokens holds, as under a ring's first key; one missing,
+# as under its second; the token as sent), the body sign_events.c signs, a
+# Stripe-Signature header of that form and the id of a shared secret.
+# Numbered from 0 in the checkouts' order; granted to the gateway's role.
+wh_queue() {
+    psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "
+    DROP TABLE IF EXISTS bench_webhook_queue;
+    CREATE TABLE bench_webhook_queue AS
+      SELECT row_number() OVER (ORDER BY substring(c.checkout_id FROM 'x([0-9]+)\$')::int,
+                                 c.merchant_id) - 1 AS id,
+             'evt_bench_' || c.merchant_id || '_' || c.checkout_id AS evt,
+             c.psp_token AS tok,
+             c.merchant_id || ':' || c.checkout_id AS ref,
+             c.amount_total AS amount,
+             'pi_bench_' || c.merchant_id || '_' || c.checkout_id AS pref,
+             ARRAY[t.psp_token, md5(t.psp_token) || md5(c.psp_token), c.psp_token] AS toks,
+             convert_to(b.body, 'UTF8') AS body,
+             jsonb_build_object('Stripe-Signature', 't=' || b.t || ',v1=' ||
+                                encode(sha256(convert_to(b.body, 'UTF8')), 'hex')) AS hdr,
+             'sha256:' || left(md5(c.merchant_id), 16) AS kid
+        FROM checkouts c
+        JOIN psp_tokens t ON t.merchant_id = c.merchant_id AND t.checkout_id = c.checkout_id,
+             LATERAL (SELECT extract(epoch FROM now())::bigint AS t) tt,
+             LATERAL (SELECT tt.t, format('{\"id\":\"evt_bench_%s_%s\",\"object\":\"event\",'
+                  '\"type\":\"checkout.session.completed\",\"created\":%s,'
+                  '\"livemode\":false,\"data\":{\"object\":{\"id\":\"%s\",'
+                  '\"object\":\"checkout.session\",\"client_reference_id\":'
+                  '\"%s:%s\",\"amount_total\":%s,\"currency\":\"usd\",'
+                  '\"payment_intent\":\"pi_bench_%s_%s\",'
+                  '\"payment_status\":\"paid\",\"status\":\"complete\"}}}',
+                  c.merchant_id, c.checkout_id, tt.t, c.psp_token, c.merchant_id,
+                  c.checkout_id, c.amount_total, c.merchant_id, c.checkout_id) AS body) b
+       WHERE c.checkout_id LIKE '$2';
+    CREATE UNIQUE INDEX ON bench_webhook_queue (id);
+    GRANT SELECT ON bench_webhook_queue TO payments_gateway;"
+}

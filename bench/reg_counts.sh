@@ -36,30 +36,11 @@ tree=$(cd "${COUNTS_TREE:-$top}" && pwd)
 n=${1:-2000}
 clients=${COUNTS_CLIENTS:-8}
 
-run=$(mktemp -d /tmp/ngx-payments-counts.XXXXXX)
-chmod 755 "$run"
-pgdir=$run/pg
-cleanup() {
-    bash "$top/ci/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true
-    rm -rf "$run"
-}
-trap cleanup EXIT
+# the cluster, sample and measure: bench/counts_lib.sh
+# shellcheck source=bench/counts_lib.sh
+. "$top/bench/counts_lib.sh"
+counts_setup ""
 
-port=$(( 20000 + RANDOM % 20000 ))
-export PG_DURABLE=1 PG_PRELOAD=pg_stat_statements
-# no checkpoint but the one before each warm-up: the counts are of a steady
-# state (after a checkpoint the first change of each page writes the whole
-# page; how many depends on when it came, so the runs keep it out)
-export PG_SETTINGS="pg_stat_statements.track=all pg_stat_statements.max=1000 max_wal_size=8GB checkpoint_timeout=1h ${COUNTS_SETTINGS:-}"
-su=$(bash "$tree/ci/pg.sh" start "$pgdir" "$port")
-db="host=127.0.0.1 port=$port dbname=payments"
-floor="host=127.0.0.1 port=$port dbname=rows_floor user=postgres"
-
-out=$top/bench/results/counts-$(date -u +%Y%m%dT%H%M%SZ).txt
-mkdir -p "$(dirname "$out")"
-say() { echo "$*" | tee -a "$out"; }
-
-psql "$su" -XAtq -v ON_ERROR_STOP=1 -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
 key=$("$tree/bin/payments-merchant" --db "$su" create --id bench --origin https://shop.example |
       grep -o 'mk_test_[A-Za-z0-9_]*')
 kid=${key#mk_test_}
@@ -67,85 +48,9 @@ kid=${kid%%_*}
 psql "${su/dbname=payments/dbname=postgres}" -XAtq -c "CREATE DATABASE rows_floor"
 psql "$floor" -XAtq -v ON_ERROR_STOP=1 -f "$top/bench/rows_floor/reg_schema.sql" >/dev/null
 
-label=$(git -C "$tree" log -1 --format='%h %s' 2>/dev/null | cut -c1-70) || true
-say "registration counts, $(date -u), tree ${label:-$tree}"
-say "durable cluster (fsync, synchronous_commit, full_page_writes on)${COUNTS_SETTINGS:+, $COUNTS_SETTINGS}; $n registrations per line"
-say
+counts_title registration registrations
 
-# sample WHO: every 2 ms until pgbench's backends are gone, how many of the
-# active ones waited on what (wait_event_type:wait_event, or "cpu")
-sample() {
-    psql "${su/dbname=payments/dbname=postgres}" -XAtq -c "
-        CREATE TEMP TABLE s (what text, n bigint);
-        DO \$\$
-        DECLARE seen boolean := false; live int;
-        BEGIN
-            FOR i IN 1..300000 LOOP
-                PERFORM pg_stat_clear_snapshot();
-                SELECT count(*) INTO live FROM pg_stat_activity
-                 WHERE application_name = 'pgbench';
-                EXIT WHEN seen AND live = 0;
-                seen := seen OR live > 0;
-                INSERT INTO s
-                SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu'), 1
-                  FROM pg_stat_activity
-                 WHERE application_name = 'pgbench' AND state = 'active';
-                PERFORM pg_sleep(0.002);
-            END LOOP;
-        END \$\$;
-        SELECT string_agg(what || ' ' || round(100.0 * c / t, 1) || '%', ', ' ORDER BY c DESC)
-          FROM (SELECT what, sum(n) c, sum(sum(n)) OVER () t FROM s GROUP BY what) x
-         WHERE 100.0 * c / t >= 0.5" > "$run/waits" 2>&1
-}
-
-# measure NAME CONNINFO SCRIPT CLIENTS [pgbench args]: warm-up, reset, run,
-# then one line of counts per registration
-measure() {
-    local name=$1 conn=$2 script=$3 c=$4 dbname
-    shift 4
-    dbname=$(sed -n 's/.*dbname=\([^ ]*\).*/\1/p' <<<"$conn")
-    psql "$su" -XAtq -c "CHECKPOINT" >/dev/null
-    pgbench -n -M prepared -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -t $(( n / c )) "$@" \
-        -f "$script" "$conn" > "$run/warm.log" 2>&1 || { cat "$run/warm.log"; exit 1; }
-    psql "$su" -XAtq -c "SELECT pg_stat_statements_reset()" \
-        -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
-    psql "${su/dbname=payments/dbname=$dbname}" -XAtq -c "SELECT pg_stat_reset()" >/dev/null
-    sleep 0.6   # the statistics' reset reaches the shared counters
-    sample &
-    local sp=$!
-    pgbench -n -M prepared -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -t $(( n / c )) "$@" \
-        -f "$script" "$conn" > "$run/pgbench.log" 2>&1 || { cat "$run/pgbench.log"; exit 1; }
-    wait "$sp"
-    sleep 0.6
-    local done_n
-    done_n=$(awk '/actually processed/ { split($NF, a, "/"); print a[1] }' "$run/pgbench.log")
-    psql "$su" -XAtq -F ' ' -c "
-        WITH s AS (
-            SELECT sum(calls) FILTER (WHERE toplevel) AS trips,
-                   sum(calls) AS stmts,
-                   sum(shared_blks_hit) FILTER (WHERE toplevel) AS hit,
-                   sum(shared_blks_read) FILTER (WHERE toplevel) AS rd,
-                   sum(shared_blks_dirtied) FILTER (WHERE toplevel) AS dirt,
-                   sum(shared_blks_written) FILTER (WHERE toplevel) AS wr,
-                   sum(wal_records) FILTER (WHERE toplevel) AS recs
-              FROM pg_stat_statements
-             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$dbname')
-               AND query !~* '^(select pg_stat|checkpoint)')
-        SELECT round(s.trips / $done_n, 2), round(s.stmts / $done_n, 1),
-               round(d.xact_commit::numeric / $done_n, 2),
-               round(w.wal_sync::numeric / $done_n, 2),
-               round(w.wal_records::numeric / $done_n, 1), round(w.wal_fpi::numeric / $done_n, 2),
-               round(w.wal_bytes / $done_n), round(s.hit / $done_n, 1), round(s.rd / $done_n, 2),
-               round(s.dirt / $done_n, 2), round(s.wr / $done_n, 2)
-          FROM s, pg_stat_wal w, pg_stat_database d WHERE d.datname = '$dbname'" > "$run/counts"
-    read -r trips stmts commits syncs recs fpi bytes hit rd dirt wr < "$run/counts"
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s |\n' \
-        "$name" "$c" "$trips" "$stmts" "$commits" "$syncs" "$recs" "$fpi" "$bytes" \
-        "$hit" "$rd" "$dirt/$wr" "$(cat "$run/waits")" | tee -a "$out"
-}
-
-say "| SQL | clients | round trips | statements (nested too) | commits | WAL flushes | WAL records | full pages | WAL bytes | blocks hit / read / dirtied/written | backends' samples waiting on |"
-say "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+counts_table
 for c in $clients; do
     measure "gateway (registration.pgbench)" "$db" "$tree/bench/registration.pgbench" "$c" \
         -U payments_gateway -D key_id="$kid"

@@ -22,7 +22,8 @@
 #      writes in plain SQL (bench/rows_floor/hook_rows.sql, in database
 #      rows_floor); then pg_stat_statements
 #      over a short 1-merchant run, and pgbench running the gateway's own
-#      webhook transaction (pay_event_apply, with a payment reference);
+#      webhook transaction (bench/webhook.pgbench: pay_event_keep with the
+#      values the gateway sends, signed body and headers included);
 #   6. reconciliation: rows per second of payments-reconcile on a generated
 #      20,000-row report (bench/reconcile.sh, BENCH_RECON_ROWS).
 #   7. merchant shards: webhooks with their merchants on two shards against
@@ -403,16 +404,14 @@ if [ -n "${PG_PRELOAD:-}" ]; then
 fi
 
 prepare "$PAY_TEST_MERCHANT_ID" "wp$tag" $(( nwh / 2 ))
-psql "$PAY_TEST_PG" -XAtq -v ON_ERROR_STOP=1 -c "
-    DROP TABLE IF EXISTS bench_webhook_queue; DROP SEQUENCE IF EXISTS bench_webhook_seq;
-    CREATE SEQUENCE bench_webhook_seq;
-    CREATE TABLE bench_webhook_queue AS
-      SELECT row_number() OVER () AS id, psp_token FROM checkouts
-       WHERE merchant_id = '$PAY_TEST_MERCHANT_ID' AND checkout_id LIKE 'wp${tag}x%';
-    CREATE UNIQUE INDEX ON bench_webhook_queue (id);"
+# keyed as the gateway's own (wh_index), each checkout's event with the
+# values the gateway sends to pay_event_keep (wh_queue)
+index_tokens "wp${tag}x%"
+wh_queue "$PAY_TEST_PG" "wp${tag}x%"
 # a fixed count (each client its share of the queue), not -T: a client that
 # ran past the queue's end would abort and fail the run
-pgbench -n -M prepared -c 8 -j 2 -t $(( nwh / 2 / 8 )) -f bench/webhook.pgbench \
+pgbench -n -M prepared -c 8 -j 2 -t $(( nwh / 2 / 8 )) -D per=$(( nwh / 2 / 8 )) -D pass=1 \
+    -D n=0 -D clients=8 -f bench/webhook.pgbench \
     "$PAY_TEST_PG" > "$run/pgbench-webhooks.log" 2>&1
 pgw=$(awk '/^tps = / { print $3; exit }' "$run/pgbench-webhooks.log")
 say "pgbench (the gateway's webhook txn, 1 merchant, 8 clients): $pgw webhooks/s;" \

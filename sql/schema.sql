@@ -8070,10 +8070,14 @@ $$;
 --
 
 CREATE FUNCTION public.psp_event_state(p_psp text, p_event_id text, p_reference text, p_outcome text) RETURNS text
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'public', 'pg_temp'
     AS $_$
-    SELECT CASE
+BEGIN
+    -- PL/pgSQL, not SQL: its query's plan is kept for the session (a SQL
+    -- function with SET is never inlined, and was planned at every call:
+    -- once per webhook, bench/hook_counts.sh)
+    RETURN CASE
         WHEN p_outcome LIKE 'unknown\_%'
              AND coalesce(p_reference, '') <> ''
              AND p_reference !~ '^[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}$'
@@ -8083,6 +8087,7 @@ CREATE FUNCTION public.psp_event_state(p_psp text, p_event_id text, p_reference 
             THEN 'applied'
         ELSE 'pending'
     END;
+END
 $_$;
 
 

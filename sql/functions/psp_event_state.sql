@@ -6,11 +6,15 @@
 -- "<merchant_id>:<id>" (ids are [A-Za-z0-9_-]).
 CREATE OR REPLACE FUNCTION psp_event_state(p_psp text, p_event_id text, p_reference text, p_outcome text)
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-    SELECT CASE
+BEGIN
+    -- PL/pgSQL, not SQL: its query's plan is kept for the session (a SQL
+    -- function with SET is never inlined, and was planned at every call:
+    -- once per webhook, bench/hook_counts.sh)
+    RETURN CASE
         WHEN p_outcome LIKE 'unknown\_%'
              AND coalesce(p_reference, '') <> ''
              AND p_reference !~ '^[A-Za-z0-9_-]{1,64}:[A-Za-z0-9_-]{1,64}$'
@@ -20,5 +24,6 @@ AS $function$
             THEN 'applied'
         ELSE 'pending'
     END;
+END
 $function$;
 REVOKE ALL ON FUNCTION psp_event_state(p_psp text, p_event_id text, p_reference text, p_outcome text) FROM PUBLIC;
