@@ -4,18 +4,6 @@
 # directory) and the services' env.
 # shellcheck disable=SC2154  # run: the sourcing script's
 
-# bench_pool: the gateway's payments_database_pool when BENCH_DB_POOL is not
-# given, by doc/OPERATIONS.md's sizing rule: a durable database's connection
-# waits on the WAL's flush about two thirds of its time, so four per core
-# (PG_DURABLE=1, the default); with fsync off the cores and one.
-bench_pool() {
-    if [ "${PG_DURABLE:-1}" = 1 ]; then
-        echo $(( $(nproc) * 4 ))
-    else
-        echo $(( $(nproc) + 1 ))
-    fi
-}
-
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 
 # ticks PID...: the CPU time (clock ticks, user + system) of each PID with

@@ -36,8 +36,7 @@
 # BENCH_PARTS (which steps: "registrations webhooks reconcile shards
 # limits"), PG_PRELOAD
 # (pg_stat_statements; empty: no profile), BENCH_DB_POOL (the gateway's
-# payments_database_pool; default: four per core, the cores and one with
-# PG_DURABLE=0), PG_DURABLE
+# payments_database_pool; default: the machine's cores and one), PG_DURABLE
 # (default 1: the cluster runs with fsync, synchronous_commit and
 # full_page_writes on, as production must, and every target is judged so;
 # 0: off, ci/pg.sh's test settings, as the runs before 2026-11-25 were).
@@ -73,14 +72,11 @@ trap cleanup EXIT
 
 # pg_stat_statements for the webhook profile (step 5); PG_PRELOAD= turns it off
 export PG_PRELOAD=${PG_PRELOAD-pg_stat_statements}
-# bench_pool, ratio, ticks, busy, wrk_rate, wrk_tail, settle, the webhooks' wh_*
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
-# the gateway's connections to PostgreSQL (payments_database_pool), by
-# doc/OPERATIONS.md's sizing rule: on a durable database four per core (a
-# connection waits on the WAL's flush about two thirds of its time), with
-# fsync off the cores and one (bench/lib.sh, bench_pool)
-export PAY_DB_POOL=${BENCH_DB_POOL:-$(bench_pool)}
+# the gateway's connections to PostgreSQL (payments_database_pool): the
+# machine's cores and one, within doc/OPERATIONS.md's sizing rule (more only make
+# the backends take turns on the cores; fewer slow the registrations, whose
+# three round trips each hold a connection)
+export PAY_DB_POOL=${BENCH_DB_POOL:-$(( $(nproc) + 1 ))}
 # the risk provider of step 1c answers after 20 ms (the mock's --risk-latency-ms)
 export PAY_RISK_LATENCY_MS=${BENCH_RISK_LATENCY_MS:-20}
 bash ci/services.sh start "$run" --template bench/nginx.conf.in --lease 30s \
@@ -91,6 +87,9 @@ bash ci/services.sh start "$run" --template bench/nginx.conf.in --lease 30s \
 out=$top/bench/results/$(date -u +%Y%m%dT%H%M%SZ).txt
 mkdir -p "$(dirname "$out")"
 say() { echo "$*" | tee -a "$out"; }
+# ratio, ticks, busy, wrk_rate, wrk_tail, settle and the webhooks' wh_*
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 # cpu_mark, then cpu_stop: the CPU time PostgreSQL, nginx and the mock PSP
 # (each with its children) and the whole machine used in between;

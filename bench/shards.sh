@@ -51,14 +51,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
-export PAY_DB_POOL=${BENCH_DB_POOL:-$(bench_pool)}
+export PAY_DB_POOL=${BENCH_DB_POOL:-$(( $(nproc) + 1 ))}
 export PAY_RISK_LATENCY_MS=${BENCH_RISK_LATENCY_MS:-20}
 bash ci/services.sh start "$run" --template bench/nginx.conf.in --lease 30s \
     --mock-latency 200 --workers 1 --shards 2
 # shellcheck disable=SC1091
 . "$run/env"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 out=${BENCH_OUT:-$top/bench/results/$(date -u +%Y%m%dT%H%M%SZ)-shards.txt}
 mkdir -p "$(dirname "$out")"
