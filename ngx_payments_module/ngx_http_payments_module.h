@@ -783,12 +783,11 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _sweeper_detach.c    -> _breaker.c _curl.c _metrics.c _psp_call.c
  *   _sweeper_detach.c    -> _psp_conf.c _sweeper_round.c _util.c
  *   _sweeper_inbox.c     -> _metrics.c _psp_conf.c _sweeper_round.c _util.c
- *   _sweeper_lookups.c   -> _breaker.c _curl.c _metrics.c _psp_call.c
- *   _sweeper_lookups.c   -> _psp_conf.c _sweeper_methods.c _sweeper_round.c
- *   _sweeper_lookups.c   -> _util.c
- *   _sweeper_methods.c   -> _breaker.c _curl.c _metrics.c _psp_call.c
- *   _sweeper_methods.c   -> _psp_conf.c _sweeper_round.c _util.c
- *   _sweeper_round.c     -> _curl.c _metrics.c _pg.c _util.c
+ *   _sweeper_lookups.c   -> _metrics.c _psp_call.c _sweeper_methods.c
+ *   _sweeper_lookups.c   -> _sweeper_round.c _util.c
+ *   _sweeper_methods.c   -> _metrics.c _psp_call.c _sweeper_round.c _util.c
+ *   _sweeper_round.c     -> _breaker.c _curl.c _metrics.c _pg.c _psp_conf.c
+ *   _sweeper_round.c     -> _util.c
  *   _tls_guard.c         -> _metrics_guard.c _util.c
  *   _util.c              -> -
  *   _webhook.c           -> _limit_failures.c _metrics.c _pg.c _psp_conf.c

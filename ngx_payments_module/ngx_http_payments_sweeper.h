@@ -194,6 +194,15 @@ void ngx_http_payments_sweep_next(ngx_http_payments_sweeper_t *sw);
  * (pay_sweeper_note), then the next item */
 void ngx_http_payments_sweep_note(ngx_http_payments_sweeper_t *sw,
     const char *answer);
+/* the current item made ready to be asked about (sw->psp, its token
+ * opened, sw->in); NGX_DECLINED: it cannot be, noted and counted */
+ngx_int_t ngx_http_payments_sweep_item_open(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it);
+/* the dialect's look-up request (freed) sent to sw->psp, its answer to
+ * handler; an open circuit noted and counted instead */
+void ngx_http_payments_sweep_ask(ngx_http_payments_sweeper_t *sw,
+    pay_psp_request_t *req, ngx_http_payments_fetch_handler_pt handler,
+    const char *what);
 /* sw->ev's "lookup:<token>:..." event id with the token's blind index
  * for the token, with a keyring; NGX_ERROR on no memory */
 ngx_int_t ngx_http_payments_sweep_event_id(ngx_http_payments_sweeper_t *sw);

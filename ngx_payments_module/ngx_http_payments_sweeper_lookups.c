@@ -248,49 +248,17 @@ ngx_http_payments_sweep_step(ngx_event_t *ev)
 static void
 ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
 {
-    char                            *url;
-    size_t                           len;
-    u_char                          *p;
-    ngx_msec_t                       wait;
     pay_psp_request_t                req;
     ngx_http_payments_psp_t         *psp;
     ngx_http_payments_sweep_item_t  *it;
 
     it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
 
-    psp = ngx_http_payments_find_psp(sw->pmcf, it->psp, ngx_strlen(it->psp));
-    if (psp == NULL) {
-        /* registered through a PSP this gateway no longer configures */
-        ngx_http_payments_metrics_sweep(NULL,
-                                        NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
-        ngx_http_payments_sweep_note(sw, "psp not configured");
+    if (ngx_http_payments_sweep_item_open(sw, it) != NGX_OK) {
         return;
     }
 
-    sw->psp = psp;
-
-    /* the stored token, opened: never a ciphertext to the PSP */
-    if (ngx_http_payments_unseal(sw->pool, sw->pmcf, sw->log,
-                                 NGX_HTTP_PAYMENTS_SEALED_TOKEN,
-                                 it->merchant_id, it->checkout_id, it->token,
-                                 &it->token)
-        != NGX_OK)
-    {
-        ngx_http_payments_metrics_sweep(psp,
-                                        NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
-        ngx_http_payments_sweep_note(sw, "store error: sealed token does "
-                                         "not open");
-        return;
-    }
-
-    ngx_memzero(&sw->in, sizeof(pay_psp_lookup_t));
-    sw->in.token = it->token;
-    sw->in.nonce = it->nonce;
-    sw->in.session_result = it->session_result;
-    sw->in.setup = it->setup;
-    sw->in.merchant_account = psp->merchant_account.len
-                              ? (const char *) psp->merchant_account.data
-                              : NULL;
+    psp = sw->psp;
 
     ngx_memzero(&req, sizeof(pay_psp_request_t));
 
@@ -330,52 +298,8 @@ ngx_http_payments_sweep_item(ngx_http_payments_sweeper_t *sw)
         return;
     }
 
-    len = psp->url.len + ngx_strlen(req.path);
-
-    url = ngx_pnalloc(sw->pool, len + 1);
-    if (url == NULL) {
-        pay_psp_request_free(&req);
-        ngx_http_payments_sweep_end(sw);
-        return;
-    }
-
-    p = ngx_cpymem(url, psp->url.data, psp->url.len);
-    p = ngx_cpymem(p, req.path, ngx_strlen(req.path));
-    *p = '\0';
-
-    pay_psp_request_free(&req);
-
-    /* an open circuit means the PSP gets no call, from the sweeper
-     * either: the checkout is asked about again retry= later */
-    if (ngx_http_payments_breaker_allow(psp, &sw->probe, &wait) != NGX_OK) {
-        ngx_log_error(NGX_LOG_INFO, sw->log, 0,
-                      "payments: sweeper: psp \"%V\" not asked about "
-                      "checkout \"%s\": its circuit is open for %M ms more",
-                      &psp->name, it->checkout_id, wait);
-        ngx_http_payments_metrics_sweep(psp,
-                                        NGX_HTTP_PAYMENTS_SWEEP_CIRCUIT_OPEN);
-        ngx_http_payments_sweep_note(sw, "circuit open: not asked");
-        return;
-    }
-
-    sw->fetch.handler = ngx_http_payments_sweep_answer;
-    sw->fetch.data = sw;
-    sw->fetch.log = sw->log;
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sw->log, 0,
-                   "payments: sweeper asks psp \"%V\" about checkout "
-                   "\"%s\" (%L s old)", &psp->name, it->checkout_id, it->age);
-
-    if (ngx_http_payments_fetch(sw->pool, &sw->fetch, psp,
-                                PAY_PSP_API_MAIN, url, NULL, NULL, NULL, 0,
-                                psp->timeout)
-        != NGX_OK)
-    {
-        sw->probe = 0;
-        ngx_http_payments_metrics_sweep(psp,
-                                        NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN);
-        ngx_http_payments_sweep_note(sw, "no request");
-    }
+    ngx_http_payments_sweep_ask(sw, &req, ngx_http_payments_sweep_answer,
+                                "about");
 }
 
 /* FAILED once the session has expired at the PSP (grace= later), else

@@ -6,9 +6,10 @@
  * queries, the lease kept mid-round, a step's report (the driver's
  * resume, through sw->resume) and the round's end; and what the steps
  * that ask the PSP about checkouts one at a time share (_sweeper_lookups.c,
- * _sweeper_methods.c): the next item, the PSP's answer noted, a look-up's
- * event id.  Calls _pg.c, _curl.c (a fetch cancelled), _metrics.c (the
- * leader gauge), _util.c and nothing above.
+ * _sweeper_methods.c): the item opened (its PSP, its token) and its
+ * look-up sent past the breaker, the next item, the PSP's answer noted, a
+ * look-up's event id.  Calls _pg.c, _curl.c, _breaker.c, _psp_conf.c,
+ * _metrics.c, _util.c and nothing above.
  */
 
 
@@ -218,4 +219,122 @@ ngx_http_payments_sweep_event_id(ngx_http_payments_sweeper_t *sw)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The current item made ready to be asked about: its PSP (sw->psp), its
+ * stored session token opened (never a ciphertext to the PSP) and the
+ * look-up's input (sw->in) filled from it.  NGX_DECLINED when it cannot
+ * be asked (counted and noted: its PSP is no longer configured, or the
+ * token does not open), the next item posted.
+ */
+ngx_int_t
+ngx_http_payments_sweep_item_open(ngx_http_payments_sweeper_t *sw,
+    ngx_http_payments_sweep_item_t *it)
+{
+    ngx_http_payments_psp_t  *psp;
+
+    psp = ngx_http_payments_find_psp(sw->pmcf, it->psp, ngx_strlen(it->psp));
+    if (psp == NULL) {
+        /* registered through a PSP this gateway no longer configures */
+        ngx_http_payments_metrics_sweep(NULL,
+                                        NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
+        ngx_http_payments_sweep_note(sw, "psp not configured");
+        return NGX_DECLINED;
+    }
+
+    sw->psp = psp;
+
+    if (ngx_http_payments_unseal(sw->pool, sw->pmcf, sw->log,
+                                 NGX_HTTP_PAYMENTS_SEALED_TOKEN,
+                                 it->merchant_id, it->checkout_id, it->token,
+                                 &it->token)
+        != NGX_OK)
+    {
+        ngx_http_payments_metrics_sweep(psp,
+                                        NGX_HTTP_PAYMENTS_SWEEP_CANNOT);
+        ngx_http_payments_sweep_note(sw, "store error: sealed token does "
+                                         "not open");
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&sw->in, sizeof(pay_psp_lookup_t));
+    sw->in.token = it->token;
+    sw->in.nonce = it->nonce;
+    sw->in.session_result = it->session_result;
+    sw->in.setup = it->setup;
+    sw->in.merchant_account = psp->merchant_account.len
+                              ? (const char *) psp->merchant_account.data
+                              : NULL;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The dialect's look-up request for the current item (req, freed here)
+ * sent to sw->psp, its answer to handler; what is asked ("about", "for
+ * the method of") for the debug log.  An open circuit means the PSP gets
+ * no call from the sweeper either: counted and noted, the item asked
+ * about again retry= later.
+ */
+void
+ngx_http_payments_sweep_ask(ngx_http_payments_sweeper_t *sw,
+    pay_psp_request_t *req, ngx_http_payments_fetch_handler_pt handler,
+    const char *what)
+{
+    char                            *url;
+    size_t                           len;
+    u_char                          *p;
+    ngx_msec_t                       wait;
+    ngx_http_payments_psp_t         *psp = sw->psp;
+    ngx_http_payments_sweep_item_t  *it;
+
+    it = (ngx_http_payments_sweep_item_t *) sw->items->elts + sw->current;
+
+    len = psp->url.len + ngx_strlen(req->path);
+
+    url = ngx_pnalloc(sw->pool, len + 1);
+    if (url == NULL) {
+        pay_psp_request_free(req);
+        ngx_http_payments_sweep_end(sw);
+        return;
+    }
+
+    p = ngx_cpymem(url, psp->url.data, psp->url.len);
+    p = ngx_cpymem(p, req->path, ngx_strlen(req->path));
+    *p = '\0';
+
+    pay_psp_request_free(req);
+
+    if (ngx_http_payments_breaker_allow(psp, &sw->probe, &wait) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, sw->log, 0,
+                      "payments: sweeper: psp \"%V\" not asked %s "
+                      "checkout \"%s\": its circuit is open for %M ms more",
+                      &psp->name, what, it->checkout_id, wait);
+        ngx_http_payments_metrics_sweep(psp,
+                                        NGX_HTTP_PAYMENTS_SWEEP_CIRCUIT_OPEN);
+        ngx_http_payments_sweep_note(sw, "circuit open: not asked");
+        return;
+    }
+
+    sw->fetch.handler = handler;
+    sw->fetch.data = sw;
+    sw->fetch.log = sw->log;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, sw->log, 0,
+                   "payments: sweeper asks psp \"%V\" %s checkout \"%s\" "
+                   "(%L s old)", &psp->name, what, it->checkout_id, it->age);
+
+    if (ngx_http_payments_fetch(sw->pool, &sw->fetch, psp,
+                                PAY_PSP_API_MAIN, url, NULL, NULL, NULL, 0,
+                                psp->timeout)
+        != NGX_OK)
+    {
+        sw->probe = 0;
+        ngx_http_payments_metrics_sweep(psp,
+                                        NGX_HTTP_PAYMENTS_SWEEP_UNKNOWN);
+        ngx_http_payments_sweep_note(sw, "no request");
+    }
 }
