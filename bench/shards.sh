@@ -26,7 +26,7 @@
 #   (none may be there).
 # On two cores the sum cannot double: both clusters, the worker and wrk
 # share the cores.  What a shard costs is its CPU per event.
-# Environment: BENCH_SECONDS (10), BENCH_WEBHOOKS (16000 checkouts for each
+# Environment: BENCH_SECONDS (10), BENCH_WEBHOOKS (40000 checkouts for each
 # run), BENCH_DB_POOL, PG_DURABLE (1) as bench/run.sh; BENCH_OUT: a file
 # the results are appended to as well (bench/run.sh's).
 set -euo pipefail
@@ -34,7 +34,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 secs=${BENCH_SECONDS:-10}
-nwh=${BENCH_WEBHOOKS:-16000}
+nwh=${BENCH_WEBHOOKS:-40000}
 export PG_DURABLE=${PG_DURABLE:-1}
 
 if [ -z "${BENCH_OUT:-}" ]; then
