@@ -474,7 +474,18 @@ ngx_http_payments_curl_timer(CURLM *multi, long timeout_ms, void *userp)
         return 0;
     }
 
-    /* never call into curl from its own callback: wake up from a timer */
+    /*
+     * Never call into curl from its own callback: wake up from a timer.
+     * Deleted first: nginx keeps an armed timer whose new expiry is within
+     * NGX_TIMER_LAZY_DELAY (300 ms) of the old one, so re-arming alone
+     * would hold curl's "now" (a transfer just added, a socket to act on)
+     * until the timer already set for another transfer fires, up to 300 ms
+     * later.
+     */
+    if (cu->timer.timer_set) {
+        ngx_del_timer(&cu->timer);
+    }
+
     ngx_add_timer(&cu->timer, (ngx_msec_t) timeout_ms);
 
     return 0;

@@ -9,7 +9,9 @@
 
 #include "harness.h"
 
+#include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 TestSuite(psp, .timeout = E2E_TIMEOUT);
@@ -461,6 +463,117 @@ Test(psp, a_name_lookup_that_hangs_never_holds_the_worker, .timeout = 60)
         msleep(100);
     }
     cr_expect_eq(stat(mark, &st), 0, "the shim's lookup never ended");
+
+    gateway_stop(&gw);
+}
+
+
+/* a registration posted from a thread, and when its answer came */
+typedef struct {
+    gateway_t        *gw;
+    const merchant_t *m;
+    char             *body;
+    resp_t           *r;
+    struct timespec   end;
+} psp_job_t;
+
+
+static void *
+psp_job_post(void *arg)
+{
+    psp_job_t  *j = arg;
+
+    j->r = gateway_send(j->gw, "POST", PATH_PAYMENTS, j->m, uid("key"),
+                        j->body);
+    clock_gettime(CLOCK_MONOTONIC, &j->end);
+
+    return NULL;
+}
+
+
+static long
+ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+
+/*
+ * A PSP call that starts while another waits on its timeout starts at
+ * once.  libcurl asks to be woken "now" for a transfer just added, and
+ * nginx keeps an armed timer whose new expiry is within 300 ms of the old
+ * one (NGX_TIMER_LAZY_DELAY): re-armed without being deleted, the worker's
+ * curl timer held the new call until the first one's timeout fired.
+ */
+Test(solo_psp_hang, a_call_starts_at_once_while_another_waits_on_its_timeout,
+     .timeout = 60)
+{
+    int               i;
+    long              sessions, requests;
+    char             *slow, *at, *co_a;
+    json_t           *a, *b;
+    resp_t           *r;
+    gateway_t         gw;
+    psp_job_t         job;
+    pthread_t         t;
+    merchant_t        m;
+    struct timespec   b_start, b_end;
+
+    /* the slow PSP times out after 290 ms; the other answers at once */
+    slow = gw_psp_conf("lazy_slow", "stripe");
+    at = strstr(slow, "timeout=1s ");
+    cr_assert_not_null(at);
+    *at = '\0';
+    slow = str_printf("%stimeout=290ms retries=0 breaker=0 %s", slow,
+                      at + sizeof("timeout=1s ") - 1);
+
+    gateway_start(&gw, "lazytimer", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 2;\n"
+        "payments_sweeper off;\n"
+        "%s%s",
+        pg_gateway_conninfo(), slow, gw_psp_conf("lazy_fast", "stripe")));
+    gateway_wait_ready(&gw, 10);
+
+    merchant_new(&m);
+    co_a = uid("co");
+    mock_fault(str_printf("{\"match\":\"%s:%s\",\"hang_ms\":2000}", m.id,
+                          co_a));
+
+    a = checkout_new(co_a, 1);
+    json_object_set_new(a, "psp", json_string("lazy_slow"));
+    job.gw = &gw;
+    job.m = &m;
+    job.body = dump(a);
+    cr_assert_eq(pthread_create(&t, NULL, psp_job_post, &job), 0);
+
+    /* the first call is at the PSP, the worker's curl timer armed about
+     * 200 ms ahead for it; then the second starts */
+    for (i = 0; i < 400; i++) {
+        mock_registrations(nonce(&m, co_a), &sessions, &requests);
+        if (requests > 0) {
+            break;
+        }
+        msleep(5);
+    }
+    cr_assert(requests > 0, "the first call never reached the PSP");
+    b = checkout_new(uid("co"), 1);
+    json_object_set_new(b, "psp", json_string("lazy_fast"));
+    clock_gettime(CLOCK_MONOTONIC, &b_start);
+    r = gateway_send(&gw, "POST", PATH_PAYMENTS, &m, uid("key"), dump(b));
+    clock_gettime(CLOCK_MONOTONIC, &b_end);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+
+    pthread_join(t, NULL);
+    expect_psp_unavailable(job.r);
+    resp_free(job.r);
+
+    /* answered at once (tens of ms), not when the timer armed for the
+     * first call fires (about 190 ms after the second started) */
+    cr_assert(ms_between(&b_start, &b_end) < 120,
+              "the second registration took %ld ms: it waited for the first "
+              "one's timeout", ms_between(&b_start, &b_end));
 
     gateway_stop(&gw);
 }
