@@ -1206,6 +1206,25 @@ mc_db(const mc_run_t *run)
 }
 
 
+/* sql on the history's checkout c ($1 the merchant, $2 the checkout),
+ * as the owner with the guards off for its transaction: what only time
+ * would do (an authorization, a session or a refund made old) */
+static void
+mc_unguarded(const mc_run_t *run, int c, const char *sql)
+{
+    const char  *p[2];
+
+    p[0] = run->m.id;
+    p[1] = run->co[c];
+
+    db_exec_on(mc_db(run), "BEGIN", 0, NULL);
+    db_exec_on(mc_db(run), "SET LOCAL session_replication_role = replica", 0,
+               NULL);
+    db_exec_on(mc_db(run), sql, 2, p);
+    db_exec_on(mc_db(run), "COMMIT", 0, NULL);
+}
+
+
 static const char *
 mc_psp(int dialect)
 {
@@ -1567,16 +1586,12 @@ mc_expire(const mc_run_t *run, int c)
     char        *v;
     const char  *p[3];
 
+    mc_unguarded(run, c, "UPDATE checkouts SET authorized_at = authorized_at "
+                 "- interval '8 days' WHERE merchant_id = $1 AND checkout_id "
+                 "= $2 AND authorized_at IS NOT NULL");
+
     p[0] = run->m.id;
     p[1] = run->co[c];
-
-    db_exec_on(mc_db(run), "BEGIN", 0, NULL);
-    db_exec_on(mc_db(run), "SET LOCAL session_replication_role = replica", 0,
-               NULL);
-    db_exec_on(mc_db(run), "UPDATE checkouts SET authorized_at = "
-               "authorized_at - interval '8 days' WHERE merchant_id = $1 AND "
-               "checkout_id = $2 AND authorized_at IS NOT NULL", 2, p);
-    db_exec_on(mc_db(run), "COMMIT", 0, NULL);
 
     if (run->h->gw == MC_GW_SWEPT) {
         /* the history's sweeper holds the lease: its own round */
@@ -1683,7 +1698,6 @@ mc_session_end(const mc_run_t *run, int c)
 {
     char        *st;
     resp_t      *r;
-    const char  *p[2];
 
     if (run->token[c] == NULL) {
         return strdup("no session");
@@ -1692,15 +1706,9 @@ mc_session_end(const mc_run_t *run, int c)
     r = books_mock("POST", str_printf("/_control/sessions/%s/expire",
                                       run->token[c]), NULL);
 
-    p[0] = run->m.id;
-    p[1] = run->co[c];
-    db_exec_on(mc_db(run), "BEGIN", 0, NULL);
-    db_exec_on(mc_db(run), "SET LOCAL session_replication_role = replica", 0,
-               NULL);
-    db_exec_on(mc_db(run), "UPDATE checkouts SET expires_at = now() - "
-               "interval '1 second' WHERE merchant_id = $1 AND checkout_id = "
-               "$2 AND status = 'EXECUTING'", 2, p);
-    db_exec_on(mc_db(run), "COMMIT", 0, NULL);
+    mc_unguarded(run, c, "UPDATE checkouts SET expires_at = now() - "
+                 "interval '1 second' WHERE merchant_id = $1 AND "
+                 "checkout_id = $2 AND status = 'EXECUTING'");
 
     st = mc_settled(run, c, 5000);
 
@@ -1941,7 +1949,7 @@ mc_forget(mc_run_t *run, const mc_step_t *s)
     long         n;
     json_t      *ans;
     resp_t      *r;
-    const char  *path, *body, *p[2];
+    const char  *path, *body;
 
     mock_fault(str_printf("{\"match\":\"%s:rf_\",\"latency_ms\":3000,"
                           "\"webhook_delay_ms\":4000}", run->m.id));
@@ -1964,15 +1972,9 @@ mc_forget(mc_run_t *run, const mc_step_t *s)
         msleep(500);
     }
 
-    p[0] = run->m.id;
-    p[1] = run->co[s->co];
-    db_exec_on(mc_db(run), "BEGIN", 0, NULL);
-    db_exec_on(mc_db(run), "SET LOCAL session_replication_role = replica", 0,
-               NULL);
-    db_exec_on(mc_db(run), "UPDATE refunds SET created_at = created_at - "
-               "interval '8 days' WHERE merchant_id = $1 AND checkout_id = "
-               "$2 AND status = 'PENDING'", 2, p);
-    db_exec_on(mc_db(run), "COMMIT", 0, NULL);
+    mc_unguarded(run, s->co, "UPDATE refunds SET created_at = created_at "
+                 "- interval '8 days' WHERE merchant_id = $1 AND "
+                 "checkout_id = $2 AND status = 'PENDING'");
 
     again = mc_send(run, NULL, NULL, path, body, key, 1, &ans);
     run->ops++;
