@@ -26,6 +26,28 @@ busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
 wrk_rate() { awk '/^Requests\/sec/ { print $2 }' "$1"; }
 wrk_tail() { grep -E '^p50=' "$1"; }
 
+# dbwait ORIGIN: the gateway's payments_db_wait_seconds now, one line: its
+# count, its sum (s) and its buckets' cumulative counts (le 0.001 .. 1);
+# dbwait_report A B: the queries between two such lines, by their wait for
+# a connection of the pool (the pool's queue: a registration's latency past
+# the PSP's is mostly this when the pool runs near full)
+dbwait() {
+    curl -s "$1/metrics" | awk '
+        /^payments_db_wait_seconds_count / { c = $2 }
+        /^payments_db_wait_seconds_sum / { s = $2 }
+        /^payments_db_wait_seconds_bucket\{le="[0-9.]+"\} / { b = b " " $2 }
+        END { print c + 0, s + 0 b }'
+}
+dbwait_report() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (split(a, x, " ") != 11 || split(b, y, " ") != 11 || y[1] - x[1] <= 0) {
+            print "queries waiting for a connection: n/a"; exit }
+        n = y[1] - x[1]
+        printf "queries waiting for a connection: %d queries, mean %.1f ms, %.1f%% 5 ms or more, %.1f%% 25 ms or more, %.1f%% 100 ms or more",
+            n, 1000 * (y[2] - x[2]) / n, 100 * (1 - (y[4] - x[4]) / n),
+            100 * (1 - (y[6] - x[6]) / n), 100 * (1 - (y[8] - x[8]) / n) }'
+}
+
 # settle DB [OPTIONS]: vacuum what a step wrote before the next step is
 # measured (three autovacuum workers cleaning up after hook_rows.sql took
 # the cores from the webhook run after it: 246 webhooks/s against 2,400);

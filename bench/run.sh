@@ -155,13 +155,16 @@ if [[ $parts == *" registrations "* ]]; then
 export PAY_KEY=$PAY_TEST_MERCHANT_KEY PAY_PSP=$PAY_TEST_PSP
 wrk -t2 -c"$conns" -d3s -s bench/registrations.lua "$PAY_TEST_GW_PLAIN" >/dev/null  # warm-up
 rss0=$(worker_rss)
+dbw_a=$(dbwait "$PAY_TEST_GW_PLAIN")
 cpu_mark
 wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua "$PAY_TEST_GW_PLAIN" \
     > "$run/gw.log" 2>&1
 cpu_stop
+dbw_b=$(dbwait "$PAY_TEST_GW_PLAIN")
 gw=$(wrk_rate "$run/gw.log")
 say "gateway (plain HTTP)  : $gw registrations/s  $(wrk_tail "$run/gw.log")"
 say "    $(cpu_report "$(awk '/requests in/ { print $1 }' "$run/gw.log")")"
+say "    $(dbwait_report "$dbw_a" "$dbw_b")"
 wrk -t2 -c"$conns" -d"${secs}s" -s bench/registrations.lua "$PAY_TEST_GW" \
     > "$run/gw-tls.log" 2>&1
 say "gateway (TLS)         : $(wrk_rate "$run/gw-tls.log") registrations/s  $(wrk_tail "$run/gw-tls.log")"
@@ -182,13 +185,16 @@ say "gateway, PSP failing half its calls: $(wrk_rate "$run/gw-half.log") registr
 # (the call waits on the event loop beside the others), not the worker's CPU
 risk_gw=http://127.0.0.1:${PAY_TEST_GW_LIMITS##*:}
 wrk -t2 -c"$conns" -d3s -s bench/registrations.lua "$risk_gw" >/dev/null  # warm-up
+dbw_a=$(dbwait "$PAY_TEST_GW_PLAIN")
 cpu_mark
 wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua "$risk_gw" \
     > "$run/gw-risk.log" 2>&1
 cpu_stop
+dbw_b=$(dbwait "$PAY_TEST_GW_PLAIN")
 say "gateway, ${PAY_RISK_LATENCY_MS} ms risk provider: $(wrk_rate "$run/gw-risk.log") registrations/s" \
     "$(wrk_tail "$run/gw-risk.log") (without: $gw/s, ratio $(ratio "$(wrk_rate "$run/gw-risk.log")" "$gw"))"
 say "    $(cpu_report "$(awk '/requests in/ { print $1 }' "$run/gw-risk.log")")"
+say "    $(dbwait_report "$dbw_a" "$dbw_b")"
 
 # 1d. routing (payments_route): checkouts sent without "psp", their route's
 # PSP chosen by the gateway: healthy (GBP: one PSP), then with the route's

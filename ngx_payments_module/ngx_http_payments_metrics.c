@@ -96,6 +96,12 @@ const ngx_msec_t  ngx_http_payments_psp_bounds[] = {
     50, 100, 200, 300, 500, 1000, 2000, 5000, 10000
 };
 
+/* payments_db_wait_seconds' upper bounds, in ms (_metrics_page.c's
+ * ngx_http_payments_dbw_le[] in seconds) */
+const ngx_msec_t  ngx_http_payments_dbw_bounds[] = {
+    1, 5, 10, 25, 50, 100, 250, 500, 1000
+};
+
 
 ngx_shm_zone_t *
 ngx_http_payments_metrics_zone(ngx_conf_t *cf, ngx_array_t *psps)
@@ -346,6 +352,27 @@ ngx_http_payments_metrics_risk_latency(ngx_msec_t elapsed)
     (void) ngx_atomic_fetch_add(
                          &ngx_http_payments_metrics->risk_latency_ms_sum,
                          elapsed);
+}
+
+
+void
+ngx_http_payments_metrics_db_wait(ngx_msec_t waited)
+{
+    ngx_uint_t  b;
+
+    if (ngx_http_payments_metrics == NULL) {
+        return;
+    }
+
+    for (b = 0; b < NGX_HTTP_PAYMENTS_DBW_BUCKETS; b++) {
+        if (waited < ngx_http_payments_dbw_bounds[b]) {
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_payments_metrics->db_wait[b], 1);
+    (void) ngx_atomic_fetch_add(&ngx_http_payments_metrics->db_wait_ms_sum,
+                                waited);
 }
 
 

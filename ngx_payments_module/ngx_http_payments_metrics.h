@@ -26,6 +26,8 @@
 #define NGX_HTTP_PAYMENTS_MAX_PSPS      32
 #define NGX_HTTP_PAYMENTS_MAX_WORKERS   64
 #define NGX_HTTP_PAYMENTS_PSP_BUCKETS   9       /* and +Inf */
+/* a query's wait for one of its pool's connections (payments_db_wait_seconds) */
+#define NGX_HTTP_PAYMENTS_DBW_BUCKETS   9       /* and +Inf */
 
 /* the names of the running configuration and of the one being loaded */
 #define NGX_HTTP_PAYMENTS_PSP_SLOTS     (2 * NGX_HTTP_PAYMENTS_MAX_PSPS)
@@ -307,6 +309,13 @@ typedef struct {
                                                            payment: allow,
                                                            deny, review,
                                                            unchecked */
+    ngx_atomic_t                    db_wait[NGX_HTTP_PAYMENTS_DBW_BUCKETS
+                                            + 1];       /* every query
+                                                           sent, by its
+                                                           wait in the
+                                                           pool's queue
+                                                           (all shards) */
+    ngx_atomic_t                    db_wait_ms_sum;
 } ngx_http_payments_metrics_t;
 
 
@@ -356,6 +365,9 @@ void ngx_http_payments_metrics_inbox(ngx_http_payments_psp_t *psp,
 void ngx_http_payments_metrics_risk_decision(ngx_uint_t verdict);
 void ngx_http_payments_metrics_risk_error(ngx_uint_t error);
 void ngx_http_payments_metrics_risk_latency(ngx_msec_t elapsed);
+/* a query sent on a connection after waiting for it that long (0: one was
+ * free) */
+void ngx_http_payments_metrics_db_wait(ngx_msec_t waited);
 void ngx_http_payments_metrics_risk_expired(void);
 /* a verdict recorded after the payment: pay_risk_verdict_e, or 3 when the
  * provider left it unchecked */
@@ -400,6 +412,7 @@ extern const char             *ngx_http_payments_ev_outcomes[];
 extern const char             *ngx_http_payments_inbox_states[];
 extern const char             *ngx_http_payments_route_outcomes[];
 extern const ngx_msec_t        ngx_http_payments_psp_bounds[];
+extern const ngx_msec_t        ngx_http_payments_dbw_bounds[];
 
 /* _metrics_page.c: GET /metrics */
 ngx_int_t ngx_http_payments_metrics_handler(ngx_http_request_t *r,

@@ -93,6 +93,11 @@ static const char  *ngx_http_payments_psp_le[] = {
     "0.05", "0.1", "0.2", "0.3", "0.5", "1", "2", "5", "10"
 };
 
+/* ngx_http_payments_dbw_bounds[] (_metrics.c), in seconds */
+static const char  *ngx_http_payments_dbw_le[] = {
+    "0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1"
+};
+
 
 #define ngx_http_payments_out(...)                                            \
     p = ngx_slprintf(p, last, __VA_ARGS__)
@@ -562,6 +567,28 @@ ngx_http_payments_metrics_handler(ngx_http_request_t *r, ngx_array_t *psps)
         cum, m->risk_latency_ms_sum / 1000, m->risk_latency_ms_sum % 1000,
         cum, m->risk_reviews_expired, m->risk_after[0], m->risk_after[1],
         m->risk_after[2], m->risk_after[3]);
+
+    /* the queries' waits for a connection, every shard's together */
+    ngx_http_payments_out(
+        "# HELP payments_db_wait_seconds Queries sent to PostgreSQL, by "
+        "how long each waited for a connection of its pool.\n"
+        "# TYPE payments_db_wait_seconds histogram\n");
+
+    cum = 0;
+
+    for (j = 0; j < NGX_HTTP_PAYMENTS_DBW_BUCKETS; j++) {
+        cum += m->db_wait[j];
+        ngx_http_payments_out(
+            "payments_db_wait_seconds_bucket{le=\"%s\"} %ui\n",
+            ngx_http_payments_dbw_le[j], cum);
+    }
+
+    cum += m->db_wait[NGX_HTTP_PAYMENTS_DBW_BUCKETS];
+    ngx_http_payments_out(
+        "payments_db_wait_seconds_bucket{le=\"+Inf\"} %ui\n"
+        "payments_db_wait_seconds_sum %uA.%03uA\n"
+        "payments_db_wait_seconds_count %ui\n",
+        cum, m->db_wait_ms_sum / 1000, m->db_wait_ms_sum % 1000, cum);
 
     p = ngx_http_payments_limit_metrics(p, last);
 

@@ -366,6 +366,9 @@ struct ngx_http_payments_pg_query_s {
     ngx_log_t                          *log;
     ngx_event_t                         timer;
     void                               *conn;
+    ngx_msec_t                          queued_at;  /* when it joined its
+                                                   pool's queue (while
+                                                   queued) */
     ngx_uint_t                          shard;      /* its pool: 0 unless
                                                    set (pmcf->shards) */
     unsigned                            queued:1;
@@ -743,7 +746,7 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _notify.c            -> _curl.c _metrics.c _pg.c _util.c
  *   _notify_api.c        -> _pg.c _response.c _util.c
  *   _notify_conf.c       -> _util.c
- *   _pg.c                -> _pg_health.c _pg_prepare.c
+ *   _pg.c                -> _metrics.c _pg_health.c _pg_prepare.c
  *   _pg_health.c         -> _metrics.c
  *   _pg_prepare.c        -> -
  *   _psp_call.c          -> _breaker.c _metrics.c

@@ -239,6 +239,7 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
     }
 
     usable = 0;
+    q->queued = 0;      /* pg_start: no wait in the queue */
 
     for (i = 0; i < pool->nconns; i++) {
         pc = &pool->conns[i];
@@ -273,6 +274,7 @@ ngx_http_payments_pg_send(ngx_http_payments_pg_query_t *q)
     }
 
     q->queued = 1;
+    q->queued_at = ngx_current_msec;
     q->conn = NULL;
     ngx_queue_insert_tail(&pool->waiting, &q->queue);
     pool->nwaiting++;
@@ -292,6 +294,11 @@ static void
 ngx_http_payments_pg_start(ngx_http_payments_pg_conn_t *pc,
     ngx_http_payments_pg_query_t *q)
 {
+    /* its wait for the connection: the pool's queue, seen in /metrics
+     * (payments_db_wait_seconds; 0 when one was free) */
+    ngx_http_payments_metrics_db_wait(q->queued
+                                      ? ngx_current_msec - q->queued_at : 0);
+
     q->queued = 0;
     q->conn = pc;
     pc->query = q;

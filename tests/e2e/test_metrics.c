@@ -67,6 +67,7 @@ Test(metrics, is_prometheus_text_with_every_family)
         "# TYPE payments_db_queries_total counter",
         "# TYPE payments_db_pool_connections gauge",
         "# TYPE payments_db_pool_waiting gauge",
+        "# TYPE payments_db_wait_seconds histogram",
         "# TYPE payments_checkouts_executing gauge",
         "# TYPE payments_checkouts_executing_oldest_seconds gauge",
         "# TYPE payments_wallet_fold_last_success_timestamp_seconds gauge",
@@ -599,4 +600,110 @@ Test(solo_metrics, reloads_through_more_psp_names_than_the_table_holds_keep_a_ps
 
     cr_assert_eq(metric_value(mt_many.origin, "payments_psp_requests_total"
                               "{psp=\"mt_keep\",result=\"created\"}"), 3);
+}
+
+
+/* --- a query's wait for a connection ---------------------------------------- */
+
+typedef struct {
+    const merchant_t  *m;
+    resp_t            *r;
+} mt_held_t;
+
+
+static void *
+mt_held_post(void *arg)
+{
+    mt_held_t  *h = arg;
+
+    h->r = gateway_send(&mt_gw, "POST", PATH_PAYMENTS, h->m, uid("key"),
+                        dump(checkout_new(uid("co"), 1)));
+    return NULL;
+}
+
+
+/*
+ * payments_db_wait_seconds counts every query by how long it waited for a
+ * connection of its pool: what tells an operator the pool is too small
+ * (or the database too slow) before the registrations' latency does.  A
+ * gateway of the test's own with one connection; two registrations' claims
+ * are held by a lock on idempotency_keys for 600 ms: the first holds the
+ * connection, the second's claim waits in the queue behind it.
+ */
+Test(solo_metrics, a_query_waiting_for_a_connection_is_counted_by_its_wait,
+     .timeout = E2E_TIMEOUT)
+{
+    int         i;
+    long        count, under, quick, quick0, count0;
+    double      sum0;
+    PGconn     *c;
+    PGresult   *res;
+    resp_t     *r;
+    pthread_t   th[2];
+    mt_held_t   h[2];
+    merchant_t  m;
+
+    gateway_start(&mt_gw, "metrics-wait", 1, str_printf(
+        "payments_database \"%s\";\n"
+        "payments_database_pool 1;\n"
+        "payments_database_queue 4;\n"
+        "payments_sweeper off;\n"
+        "payments_auth_cache 60s;\n"
+        "%s", pg_gateway_conninfo(), mt_psp(env("PAY_TEST_PSP"))));
+    gateway_wait_ready(&mt_gw, 10);
+
+    /* one registration (the key cached); past worker 0's first purge of
+     * idempotency keys, a second after it started, which the lock below
+     * would hold */
+    merchant_new(&m);
+    r = gateway_send(&mt_gw, "POST", PATH_PAYMENTS, &m, uid("key"),
+                     dump(checkout_new(uid("co"), 1)));
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+    msleep(1500);
+
+    count0 = metric_value(mt_gw.origin, "payments_db_wait_seconds_count");
+    quick0 = metric_value(mt_gw.origin,
+                          "payments_db_wait_seconds_bucket{le=\"0.001\"}");
+    sum0 = metric_value(mt_gw.origin, "payments_db_wait_seconds_sum");
+    cr_assert(count0 >= 2 && quick0 >= 1 && sum0 >= 0,
+              "before: %ld queries, %ld under 1 ms", count0, quick0);
+
+    c = PQconnectdb(env("PAY_TEST_PG"));
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    PQclear(PQexec(c, "BEGIN"));
+    res = PQexec(c, "LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE");
+    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s",
+                 PQerrorMessage(c));
+    PQclear(res);
+
+    for (i = 0; i < 2; i++) {
+        h[i].m = &m;
+        h[i].r = NULL;
+        cr_assert_eq(pthread_create(&th[i], NULL, mt_held_post, &h[i]), 0);
+        msleep(100);
+    }
+
+    msleep(500);
+    PQclear(PQexec(c, "COMMIT"));
+    PQfinish(c);
+
+    for (i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(h[i].r->status, 201, "%s", h[i].r->body);
+    }
+
+    /* the second claim waited about 500 ms; every other query none */
+    count = metric_value(mt_gw.origin, "payments_db_wait_seconds_count");
+    under = metric_value(mt_gw.origin,
+                         "payments_db_wait_seconds_bucket{le=\"0.25\"}");
+    quick = metric_value(mt_gw.origin,
+                         "payments_db_wait_seconds_bucket{le=\"0.001\"}");
+    cr_assert_geq(count, count0 + 4, "two claims, two finishes: %ld -> %ld",
+                  count0, count);
+    cr_assert_geq(count - under, 1, "no query counted as waiting 250 ms"
+                  " or more (%ld queries, %ld under 250 ms)", count, under);
+    cr_assert_geq(quick, quick0 + 1, "the first claim did not wait");
+    cr_assert_geq(metric_value(mt_gw.origin, "payments_db_wait_seconds_sum")
+                  - sum0, 0.35, "the wait's seconds not summed");
 }
