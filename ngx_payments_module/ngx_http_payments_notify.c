@@ -896,6 +896,14 @@ ngx_http_payments_notify_done(ngx_http_payments_delivery_t *d)
         && !(ngx_exiting || ngx_terminate || ngx_quit))
     {
         nt->more = 0;
+
+        /* the claim's answer armed it interval= ahead: nginx keeps an armed
+         * timer whose new expiry is within NGX_TIMER_LAZY_DELAY (300 ms)
+         * of the old one, so the next claim would wait for that instead */
+        if (nt->timer.timer_set) {
+            ngx_del_timer(&nt->timer);
+        }
+
         ngx_add_timer(&nt->timer, 1);
     }
 }

@@ -94,6 +94,7 @@ ngx_http_payments_route_skip_open(ngx_http_payments_ctx_t *ctx)
 {
     uint64_t                  opens;
     ngx_uint_t                at, state;
+    const char               *why[PAY_ROUTE_PSPS_MAX];
     ngx_http_payments_psp_t  *first;
 
     ngx_http_payments_breaker_state(ctx->psp, &state, &opens);
@@ -103,11 +104,14 @@ ngx_http_payments_route_skip_open(ngx_http_payments_ctx_t *ctx)
     }
 
     first = ctx->psp;
+    why[ctx->route_at] = "circuit_open";
 
+    /* each breaker read once: what is recorded is what was decided on */
     for (at = ctx->route_at + 1; at < ctx->route_n; at++) {
         ngx_http_payments_breaker_state(ctx->route_psps[at], &state, &opens);
 
         if (state == PAY_BREAKER_OPEN) {
+            why[at] = "circuit_open";
             continue;
         }
 
@@ -116,6 +120,8 @@ ngx_http_payments_route_skip_open(ngx_http_payments_ctx_t *ctx)
         if (ngx_http_payments_register_build(ctx) != NULL) {
             break;
         }
+
+        why[at] = NULL;     /* it cannot take these amounts */
     }
 
     if (at >= ctx->route_n) {
@@ -124,11 +130,7 @@ ngx_http_payments_route_skip_open(ngx_http_payments_ctx_t *ctx)
     }
 
     for ( /* void */ ; ctx->route_at < at; ctx->route_at++) {
-        ngx_http_payments_breaker_state(ctx->route_psps[ctx->route_at],
-                                        &state, &opens);
-
-        ctx->route_passed[ctx->route_at] = state == PAY_BREAKER_OPEN
-                                           ? "circuit_open" : NULL;
+        ctx->route_passed[ctx->route_at] = why[ctx->route_at];
     }
 
     ngx_cpystrn((u_char *) ctx->co.psp, ctx->psp->name.data,

@@ -1731,6 +1731,89 @@ Test(solo_notify, what_commits_while_no_gateway_delivers_is_delivered_later)
 }
 
 
+/*
+ * A backlog longer than a batch goes out claim after claim: while a claim
+ * comes back with rows, the next one follows as soon as half the batch is
+ * done (ngx_http_payments_notify_done), not interval= after the last.  The
+ * claim's answer arms the round's timer interval= ahead, and the "more to
+ * deliver" wake-up of 1 ms must replace it; nginx's ngx_add_timer keeps an
+ * armed timer whose new expiry is within 300 ms (NGX_TIMER_LAZY_DELAY) of
+ * the old one, so unless the timer is deleted first, every claim after the
+ * first waited out interval=250ms: 24 notifications two at a time took
+ * eleven intervals, about 2.75 s, where a claim, two POSTs and their
+ * records take some tens of milliseconds.
+ */
+#define BACKLOG_N  24
+
+Test(solo_notify, a_backlog_goes_out_claim_after_claim_not_an_interval_apart)
+{
+    size_t       k, n;
+    json_t      *ds, *d;
+    long long    at, first, last;
+    paid_t       p[BACKLOG_N];
+    endpoint_t   ep;
+    merchant_t   m;
+    const char  *params[2];
+
+    merchant_new(&m);
+    endpoint_add(&m, NULL, &ep);
+    params[0] = m.id;
+    params[1] = ep.id;
+
+    /* disabled while the checkouts are paid: their notifications wait */
+    db_exec("UPDATE notify_endpoints SET disabled_at = now(), "
+            "disabled_reason = 'e2e' "
+            "WHERE merchant_id = $1 AND endpoint_id = $2", 2, params);
+
+    own_gateway("notify-backlog", "interval=250ms batch=2 timeout=2s "
+                "connect_timeout=1s lease=5s disable_after=1h "
+                "backoff_scale=1000 allow_loopback=on");
+
+    n = sizeof(p) / sizeof(p[0]);
+
+    for (k = 0; k < n; k++) {
+        checkout_paid_via(&own, &m, &p[k]);
+    }
+
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM notifications "
+                               "WHERE merchant_id = $1 AND attempts = 0 "
+                               "AND status = 'PENDING'", 1, params),
+                     str_printf("%zu", n));
+
+    /* enabled: the next round claims two, and the rest follow */
+    db_exec("UPDATE notify_endpoints SET disabled_at = NULL, "
+            "disabled_reason = NULL "
+            "WHERE merchant_id = $1 AND endpoint_id = $2", 2, params);
+
+    ds = receiver_wait(ep.name, "204", n, 30);
+
+    first = -1;
+    last = -1;
+
+    json_array_foreach(ds, k, d) {
+        if (strcmp(dstr(d, "answer"), "204") != 0) {
+            continue;
+        }
+
+        at = (long long) dint(d, "arrived_ms");
+        first = (first < 0 || at < first) ? at : first;
+        last = at > last ? at : last;
+    }
+
+    cr_log_info("%zu notifications, two at a time, arrived over %lld ms",
+                n, last - first);
+
+    /* twelve claims: about 2.75 s when each waits for interval= */
+    cr_expect_lt(last - first, 1500, "the backlog of %zu took %lld ms from "
+                 "the first arrival to the last: each claim waited for "
+                 "interval=250ms", n, last - first);
+    cr_expect_eq(deliveries_distinct(ds, "204"), n, "%s", dump(ds));
+
+    /* out of the way of the suite's gateway when it comes back */
+    endpoint_command(&ep, "disable-endpoint");
+}
+
+
 /* the checkout's row in psp_tokens: the key it is found by */
 static char *
 token_index_row(const merchant_t *m, const paid_t *p)
