@@ -26,7 +26,14 @@
  * (sessions whose webhooks never come, sessions that run out, paid too
  * late: only where no other test shares the database), operations racing
  * on one checkout, a refund retried after the PSP forgot its keys, and
- * (with a sweeper, alone) PostgreSQL restarted.  Every step is a readable
+ * (with a sweeper, alone) PostgreSQL restarted.  From MC_SEED_ROUTED on,
+ * drawn last too (mc_draw_routes), some checkouts are routed: registered
+ * without "psp" on the history's own gateway, whose payments_route for
+ * their currency and merchant goes over two PSPs, the first claiming it,
+ * hanging once (held there, the retry resumes there), refusing it (moved
+ * on), or a PSP of its own throttling it with its breaker opening (moved
+ * on; the route's later checkouts pass it over for its open circuit);
+ * every later step goes to the PSP that holds it.  Every step is a readable
  * line; the history runs one step at a time, each followed by a wait for
  * quiet (every webhook the mock scheduled answered, no operation
  * PENDING), with deadlines.
@@ -46,6 +53,9 @@
  *   once      the PSP made at most one session, capture, refund and
  *             transfer per nonce
  *   webhooks  every event the PSP sent was accepted in the end
+ *   route     each routed checkout is held by the PSP its route and the
+ *             faults end it at, its route record says why it left the
+ *             first, and the PSP's payment of it is at that PSP's API
  *   balanced, wallets, audit: the existing invariants (test_invariants.c)
  *   shard     on a stack of several merchant shards: the merchant lives
  *             where its books were read, and none of its rows is on
@@ -93,7 +103,8 @@
 
 /* the CI's seeds: each passes on today's tree (the busiest of seeds
  * 1-150 that did, and those that found a defect since fixed); those that
- * draw a sweeper (107, 83, 111, 39, 79, 66, 145) run in solo_books_swept */
+ * draw a sweeper (107, 83, 111, 39, 79, 66, 145, 20104) run in
+ * solo_books_swept */
 static const uint64_t  mc_ci_seeds[] = {
     97, 107, 32, 34, 45, 61, 83, 99, 111, 118, 121, 40, 119, 5, 82, 100,
     37, 39, 53, 79, 98, 116, 126, 16, 46, 48, 52, 60, 66,
@@ -110,7 +121,19 @@ static const uint64_t  mc_ci_seeds[] = {
      * taking the whole capture back from the order and its seller (the
      * refund then beyond the order's capture) before its fix: generic,
      * a dashboard capture beside */
-    1309, 1916
+    1309, 1916,
+    /* routed (from MC_SEED_ROUTED on), each with a fail-over: a tripped
+     * PSP throttling the first checkout, its open circuit passing over
+     * the second before the claim (generic; a reload, refunds racing);
+     * a tripped PSP and a refusal (Stripe, generic); a refusal, a first
+     * PSP hanging once, a routed checkout saving the method four
+     * off-session charges use, a worker kill (Adyen, Stripe); two
+     * refusals, a refund after the PSP forgot its keys (Adyen); with a
+     * sweeper (solo_books_swept): a tripped PSP throttling the first, its
+     * open circuit passing over the second while PostgreSQL restarts in
+     * its registration (Adyen: manual captures, the hold released by the
+     * sweeper, a worker kill, a refund racing a pay-out) */
+    20280, 20131, 20038, 20023, 20104
 };
 
 /*
@@ -122,6 +145,11 @@ static const uint64_t  mc_ci_seeds[] = {
  * history without running it).  make money-check's seeds are far above.
  */
 #define MC_SEED_STRIPE_OUTSIDE  10000
+
+/* routing (mc_draw_routes) is drawn from here on: the CI seeds below it
+ * keep their histories, each checkout naming its PSP */
+#define MC_SEED_ROUTED          20000
+#define MC_ROUTED_PCT           45      /* histories from it that route */
 
 
 /*
@@ -250,6 +278,51 @@ static const char  *mc_currencies[4] = { "USD", "JPY", "KWD", "EUR" };
 static const int    mc_exponents[4] = { 2, 0, 3, 2 };
 static const char  *mc_sellers[3] = { "s1", "s2", "s3" };
 
+/*
+ * A routed checkout (registered without "psp": the history's route for
+ * its currency chooses, payments_route on the history's own gateway) and
+ * what routing meets at the route's first PSP.  Its dialect (mc_co_t) is
+ * the PSP it must end at, the one every later step goes to.
+ */
+typedef enum {
+    MC_RT_NONE = 0,     /* names its PSP */
+    MC_RT_FIRST,        /* claimed at the route's first PSP */
+    MC_RT_HANG,         /* the first PSP hangs past the request's time
+                           once: held there, the shop's retry resumes
+                           there (the second never asked) */
+    MC_RT_REFUSED,      /* the first PSP refuses it (400): moved on to the
+                           second in the same request */
+    MC_RT_TRIPPED,      /* the first PSP is mc_trip_<dialect> (the mock
+                           under a name of its own, breaker=1): it throttles
+                           the nonce (429), so the checkout moves on and its
+                           breaker opens; the route's later checkouts pass
+                           it over before their claim (circuit_open) */
+    MC_NRTS
+} mc_rt_e;
+
+static const char  *mc_rt_names[MC_NRTS] = {
+    "", "claimed at the route's first PSP",
+    "the first PSP hangs past the request's time once, the retry resumes "
+    "there", "the first PSP refuses it (400): moves on",
+    "the first PSP throttles it (429, its breaker opens) or its circuit is "
+    "open: moves on"
+};
+
+#define MC_TRIPPED  3           /* a route's first: the tripped PSP */
+
+/* a route's PSPs must each take every amount of its currency exactly
+ * (nginx -t): Stripe takes three-decimal amounts in tens only, so no KWD
+ * route has it */
+#define MC_KWD      2
+
+/* the history's route for a currency: its PSPs in order */
+typedef struct {
+    int     used;
+    int     first;              /* a dialect, or MC_TRIPPED */
+    int     trip;               /* MC_TRIPPED: its dialect */
+    int     second;             /* a dialect */
+} mc_route_t;
+
 typedef enum {
     MC_FAULT_NONE = 0,
     MC_FAULT_DUPLICATE,         /* every webhook twice more */
@@ -281,6 +354,7 @@ typedef struct {
     int     decline;        /* the charge: 0 taken, else mc_declines[] */
     int     never;          /* its session's webhooks never sent: only the
                                sweeper's look-ups settle it */
+    int     routed;         /* mc_rt_e */
 } mc_co_t;
 
 /* what the PSP's issuer answers an off-session charge it refuses */
@@ -389,6 +463,8 @@ typedef struct {
     mc_co_t         co[MC_MAX_CO];
     mc_ops_fault_t  ops;
     int             gw;             /* mc_gw_e */
+    int             routed;         /* checkouts routed */
+    mc_route_t      route[4];       /* per currency */
     int             nsteps;
     mc_step_t       steps[MC_MAX_STEPS];
 } mc_history_t;
@@ -948,6 +1024,88 @@ mc_draw_gateway(mc_history_t *h, mc_model_t *model)
 }
 
 
+/*
+ * Routing, drawn last from a stream of its own (from MC_SEED_ROUTED on),
+ * so that a history's steps stay what they were: only how its checkouts
+ * are registered changes.  Some checkouts (not an off-session charge,
+ * which is never routed, nor one held for review, registered through the
+ * suite's risk gateway) are registered without "psp"; the history's own
+ * gateway has a route per currency for its merchant over two PSPs, drawn
+ * with the first routed checkout of that currency so that it ends at the
+ * PSP the history drew for it: that PSP first (healthy, or hanging once),
+ * or second after a first that refuses it (400) or that is a PSP of its
+ * own whose breaker the first such checkout opens (429).  A later
+ * checkout of that currency is routed only where the route ends it at its
+ * PSP.  Every later step then goes to the PSP claimed, as before.
+ */
+static void
+mc_draw_routes(mc_history_t *h)
+{
+    int          c, k, other, trip;
+    mc_co_t     *co;
+    mc_rng_t     r;
+    mc_route_t  *rt;
+
+    r.s = h->seed ^ 0x6d6335722d6f7574ULL;
+    trip = -1;
+
+    if (h->seed < MC_SEED_ROUTED || !mc_chance(&r, MC_ROUTED_PCT)) {
+        return;
+    }
+
+    for (c = 0; c < h->nco; c++) {
+        co = &h->co[c];
+        if (co->charge || co->review || !mc_chance(&r, 75)
+            || (co->currency == MC_KWD && co->dialect == 0))
+        {
+            continue;
+        }
+
+        rt = &h->route[co->currency];
+
+        if (!rt->used) {
+            rt->used = 1;
+            other = (co->dialect + 1 + (int) mc_below(&r, 2)) % 3;
+            if (co->currency == MC_KWD && other == 0) {
+                other = 3 - co->dialect;
+            }
+            k = (int) mc_below(&r, 100);
+            if (k < 30) {
+                /* the history's one tripped PSP where it can (its
+                 * breaker, once open, passes over the checkouts of every
+                 * route it is the first of) */
+                rt->first = MC_TRIPPED;
+                rt->trip = trip >= 0 && trip != co->dialect
+                           && !(co->currency == MC_KWD && trip == 0)
+                           ? trip : other;
+                trip = trip >= 0 ? trip : other;
+                rt->second = co->dialect;
+            } else if (k < 65) {
+                rt->first = co->dialect;
+                rt->second = other;
+            } else {
+                rt->first = other;
+                rt->second = co->dialect;
+            }
+        }
+
+        if (co->dialect == rt->first) {
+            /* hanging once, where the checkout's own fault is a
+             * webhook's (one rule per nonce holds both) */
+            co->routed = co->fault <= MC_FAULT_OUT_OF_ORDER
+                         && mc_chance(&r, 35) ? MC_RT_HANG : MC_RT_FIRST;
+        } else if (co->dialect == rt->second) {
+            co->routed = rt->first == MC_TRIPPED ? MC_RT_TRIPPED
+                                                 : MC_RT_REFUSED;
+        } else {
+            continue;       /* the route would not end it at its PSP */
+        }
+
+        h->routed++;
+    }
+}
+
+
 static void
 mc_generate(mc_history_t *h, uint64_t seed)
 {
@@ -1025,6 +1183,7 @@ mc_generate(mc_history_t *h, uint64_t seed)
     mc_draw_charges(h, &r, model);
     mc_draw_gateway(h, model);
     mc_draw_later_charges(h, model);
+    mc_draw_routes(h);
 }
 
 
@@ -1046,6 +1205,21 @@ mc_decimal(long minor, int currency)
 }
 
 
+static const char *mc_psp(int dialect);
+
+
+/* a route's PSP (at 0: its first, 1: its second), by name */
+static const char *
+mc_route_psp(const mc_route_t *rt, int at)
+{
+    if (at == 0 && rt->first == MC_TRIPPED) {
+        return str_printf("mc_trip_%s", mc_dialects[rt->trip]);
+    }
+
+    return mc_psp(at == 0 ? rt->first : rt->second);
+}
+
+
 static void
 mc_print(const mc_history_t *h, const int *keep, const char *const *out)
 {
@@ -1064,6 +1238,14 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
                 mc_gw_names[h->gw], h->ops.captures, h->ops.refunds,
                 h->ops.payouts);
 
+    for (i = 0; i < 4; i++) {
+        if (h->route[i].used) {
+            mc_say("  route for %s: %s, then %s", mc_currencies[i],
+                   mc_route_psp(&h->route[i], 0),
+                   mc_route_psp(&h->route[i], 1));
+        }
+    }
+
     for (i = 0; i < h->nco; i++) {
         int  j, used;
 
@@ -1075,7 +1257,9 @@ mc_print(const mc_history_t *h, const int *keep, const char *const *out)
         }
 
         co = &h->co[i];
-        mc_say("  checkout %d: %s, %s, %s capture%s%s, PSP %s%s", i,
+        mc_say("  checkout %d: %s%s, %s, %s capture%s%s, PSP %s%s", i,
+                    co->routed ? str_printf("routed (%s) to ",
+                                            mc_rt_names[co->routed]) : "",
                     mc_dialects[co->dialect], mc_currencies[co->currency],
                     co->manual ? "manual" : "automatic",
                     co->review ? ", held for review" : "",
@@ -1328,6 +1512,7 @@ mc_faults(mc_run_t *run)
 {
     int                    c;
     const mc_history_t    *h;
+    const mc_route_t      *rt;
     const mc_ops_fault_t  *f;
     const char            *json;
     resp_t                *r;
@@ -1389,6 +1574,28 @@ mc_faults(mc_run_t *run)
             break;
         default:
             json = NULL;
+        }
+
+        /* routing's, at the route's first PSP (its API only, so added
+         * before the nonce's own rule): a refusal, a throttle; a hang is
+         * at the PSP the checkout stays at, so in the nonce's own rule */
+        if (h->co[c].routed == MC_RT_REFUSED
+            || h->co[c].routed == MC_RT_TRIPPED)
+        {
+            rt = &h->route[h->co[c].currency];
+            mock_fault(str_printf("{\"match\":\"%s\",\"api\":\"%s\",%s}",
+                                  run->nonce[c],
+                                  mc_dialects[rt->first == MC_TRIPPED
+                                              ? rt->trip : rt->first],
+                                  h->co[c].routed == MC_RT_REFUSED
+                                  ? "\"refuse_status\":400"
+                                  : "\"fail_times\":1000,"
+                                    "\"fail_status\":429"));
+        }
+        if (h->co[c].routed == MC_RT_HANG) {
+            json = json != NULL
+                   ? str_printf("%s,\"hang_ms\":3000,\"hang_times\":1", json)
+                   : "\"hang_ms\":3000,\"hang_times\":1";
         }
 
         /* one rule per nonce: the first that matches is the only one */
@@ -1535,6 +1742,8 @@ mc_register(mc_run_t *run, int c)
                             json_string(run->pm[co->from]));
         json_object_set_new(body, "off_session", json_true());
         books_subject(&run->subjects, run->nonce[c]);
+    } else if (co->routed) {
+        json_object_del(body, "psp");   /* the route chooses */
     } else {
         json_object_set_new(body, "psp", json_string(mc_psp(co->dialect)));
     }
@@ -1567,6 +1776,11 @@ mc_register(mc_run_t *run, int c)
         run->token[c] = strdup(json_string_value(json_object_get(ans,
                                                                  "psp_token")));
         books_subject(&run->subjects, run->token[c]);
+    }
+
+    if (co->routed && json_is_string(json_object_get(ans, "psp"))) {
+        out = str_printf("%s at %s", out,
+                         json_string_value(json_object_get(ans, "psp")));
     }
 
     return out;
@@ -2201,6 +2415,51 @@ mc_step(mc_run_t *run, const mc_step_t *s)
  * database), two workers, a lease short enough for a shop's retry after a
  * worker died with its key, and (MC_GW_SWEPT) a sweeper in a hurry.
  */
+/* a routed history's lines: each tripped PSP (the mock under a name of
+ * its own: no retry, its breaker open for the hour after one failure),
+ * then the route of each currency, for this merchant alone */
+static char *
+mc_routes_conf(const mc_run_t *run)
+{
+    int                d, i, trip[3];
+    char              *conf, *line;
+    const mc_route_t  *rt;
+
+    conf = strdup("");
+    memset(trip, 0, sizeof(trip));
+
+    for (i = 0; i < 4; i++) {
+        rt = &run->h->route[i];
+        if (rt->used && rt->first == MC_TRIPPED) {
+            trip[rt->trip] = 1;
+        }
+    }
+
+    for (d = 0; d < 3; d++) {
+        if (!trip[d]) {
+            continue;
+        }
+        line = gw_psp_conf(str_printf("mc_trip_%s", mc_dialects[d]),
+                           mc_dialects[d]);
+        line[strlen(line) - 2] = '\0';        /* its ";\n" */
+        conf = str_printf("%s%s retries=0 breaker=1 breaker_open=1h;\n", conf,
+                          line);
+    }
+
+    for (i = 0; i < 4; i++) {
+        rt = &run->h->route[i];
+        if (rt->used) {
+            conf = str_printf("%spayments_route name=mc_%d currency=%s "
+                              "merchant=%s psps=%s,%s;\n", conf,
+                              i, mc_currencies[i], run->m.id,
+                              mc_route_psp(rt, 0), mc_route_psp(rt, 1));
+        }
+    }
+
+    return conf;
+}
+
+
 static void
 mc_gateway(mc_run_t *run)
 {
@@ -2208,7 +2467,9 @@ mc_gateway(mc_run_t *run)
     long     status;
     resp_t  *r;
 
-    if (run->h->gw == MC_GW_SUITE) {
+    /* a routed history's routes name its merchant: a gateway of its own,
+     * without kills or reloads where it drew the suite's */
+    if (run->h->gw == MC_GW_SUITE && run->h->routed == 0) {
         return;
     }
 
@@ -2226,14 +2487,14 @@ mc_gateway(mc_run_t *run)
         "payments_request_timeout 1500ms;\n"
         "payments_idempotency_lease 4s;\n"
         "payments_session_lifetime 1h;\n"
-        "payments_sweeper %s;\n%s%s%s",
+        "payments_sweeper %s;\n%s%s%s%s",
         pg_gateway_databases(),
         run->h->gw == MC_GW_SWEPT
         ? "on interval=300ms after=1s retry=1s alert=60s grace=1s batch=1000"
         : "off",
         gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
         gw_psp_conf("mock_adyen", "adyen"),
-        gw_psp_conf("mock_generic", "generic")));
+        gw_psp_conf("mock_generic", "generic"), mc_routes_conf(run)));
     gateway_wait_ready(&run->gw, 10);
     run->base = run->gw.origin;
 
@@ -2315,12 +2576,13 @@ typedef enum {
     MC_CHK_FORWARD = BOOKS_FORWARD,
     MC_CHK_SHARD = BOOKS_SHARD,
     MC_CHK_WEBHOOKS = BOOKS_NCHECKS,
+    MC_CHK_ROUTE,
     MC_NCHECKS
 } mc_check_e;
 
 static const char  *mc_check_names[MC_NCHECKS] = {
     "captured", "refunded", "disputed", "order", "payouts", "moved", "once",
-    "forward", "balanced", "wallets", "audit", "shard", "webhooks"
+    "forward", "balanced", "wallets", "audit", "shard", "webhooks", "route"
 };
 
 typedef struct {
@@ -2421,6 +2683,151 @@ mc_check(const mc_run_t *run, json_t *books, mc_result_t *res, int quiet)
 }
 
 
+static int mc_env_int(const char *name, int dflt);
+
+
+/* what the routed checkouts' routes recorded, over the histories run:
+ * claimed at the first PSP, moved on from it refused, throttled, its
+ * circuit open */
+static long  mc_routes_seen[4];
+
+
+/*
+ * route: each routed checkout is claimed at the PSP the history drew for
+ * it (checkouts.psp), its route record (checkout_routes) is the route's
+ * PSPs it was bound to, the one left with why (the first refusing it:
+ * refused; the tripped PSP: throttled, or passed over for its open
+ * circuit), and the PSP's own payment of the nonce, if any, is at that
+ * PSP's API.  Where a worker kill or PostgreSQL's restart landed in its
+ * registration, a resumed claim holds where it was bound (DESIGN.md,
+ * "Routing across PSPs"): there, only that the record ends at the PSP
+ * that holds the checkout, every PSP before it left with a why.
+ */
+static void
+mc_check_routes(const mc_run_t *run, const int *keep, json_t *books,
+    mc_result_t *res, int quiet)
+{
+    int                c, i, j, strict, kind;
+    char              *want;
+    json_t            *p;
+    PGresult          *q;
+    const char        *psp, *rec, *dialect, *prm[2];
+    const mc_co_t     *co;
+    const mc_route_t  *rt;
+    const mc_history_t *h = run->h;
+
+    for (c = 0; c < h->nco; c++) {
+        co = &h->co[c];
+        if (!co->routed) {
+            continue;
+        }
+
+        /* its registration, kept, and whether a kill or a restart of
+         * PostgreSQL landed in it */
+        for (i = 0; i < h->nsteps; i++) {
+            if (h->steps[i].kind == MC_REGISTER && h->steps[i].co == c) {
+                break;
+            }
+        }
+        if (i == h->nsteps || !keep[i]) {
+            continue;
+        }
+        for (j = i - 1; j >= 0 && !keep[j]; j--) {
+            /* the step kept before it */
+        }
+        strict = !(j >= 0 && (h->steps[j].kind == MC_KILL
+                              || h->steps[j].kind == MC_PG_RESTART));
+
+        rt = &h->route[co->currency];
+        prm[0] = run->m.id;
+        prm[1] = run->co[c];
+        q = PQexecParams(mc_db(run),
+            "SELECT c.psp, coalesce((SELECT string_agg(r.psp || ':' ||"
+            "       coalesce(r.moved_on, ''), ',' ORDER BY r.seq)"
+            "  FROM checkout_routes r WHERE r.merchant_id = c.merchant_id"
+            "   AND r.checkout_id = c.checkout_id), ''),"
+            "       (SELECT count(*) FROM checkout_routes r"
+            "         WHERE r.merchant_id = c.merchant_id"
+            "           AND r.checkout_id = c.checkout_id"
+            "           AND r.moved_on IS NULL AND r.psp = c.psp)"
+            "  FROM checkouts c WHERE c.merchant_id = $1"
+            "   AND c.checkout_id = $2", 2, NULL, prm, NULL, NULL, 0);
+        cr_assert_eq(PQresultStatus(q), PGRES_TUPLES_OK, "%s",
+                     PQerrorMessage(mc_db(run)));
+
+        if (PQntuples(q) == 0) {
+            if (strict) {
+                res->n[MC_CHK_ROUTE]++;
+                if (!quiet) {
+                    mc_err("check route: checkout %d (%s) was never "
+                           "claimed", c, run->co[c]);
+                }
+            }
+            PQclear(q);
+            continue;
+        }
+
+        psp = PQgetvalue(q, 0, 0);
+        rec = PQgetvalue(q, 0, 1);
+
+        kind = strstr(rec, ":circuit_open") ? 3 : strstr(rec, ":throttled")
+               ? 2 : strstr(rec, ":refused") ? 1 : 0;
+        mc_routes_seen[kind]++;
+        if (!quiet && mc_env_int("MONEY_PRINT", 0) > 0) {
+            mc_say("  checkout %d: at %s, its route record \"%s\"", c, psp,
+                   rec);
+        }
+
+        if (co->routed == MC_RT_TRIPPED) {
+            want = str_printf("%s:throttled,%s:", mc_route_psp(rt, 0),
+                              mc_psp(co->dialect));
+            if (strcmp(rec, want) != 0) {
+                want = str_printf("%s:circuit_open,%s:", mc_route_psp(rt, 0),
+                                  mc_psp(co->dialect));
+            }
+        } else if (co->routed == MC_RT_REFUSED) {
+            want = str_printf("%s:refused,%s:", mc_route_psp(rt, 0),
+                              mc_psp(co->dialect));
+        } else {
+            want = str_printf("%s:", mc_psp(co->dialect));
+        }
+
+        if (strict ? strcmp(rec, want) != 0 || strcmp(psp, mc_psp(co->dialect))
+                     != 0
+                   : strcmp(PQgetvalue(q, 0, 2), "1") != 0)
+        {
+            res->n[MC_CHK_ROUTE]++;
+            if (!quiet) {
+                mc_err("check route: checkout %d (%s) is at %s, its route "
+                       "record \"%s\", not at %s by \"%s\"%s", c, run->co[c],
+                       psp, rec, mc_psp(co->dialect), want,
+                       strict ? "" : " (a kill or a restart landed in its "
+                       "registration: only one PSP holding it)");
+            }
+        }
+
+        /* the PSP's payment of the nonce is at the PSP that holds it */
+        p = books_payment(books, run->nonce[c]);
+        dialect = p != NULL
+                  ? json_string_value(json_object_get(p, "dialect")) : NULL;
+        if (dialect != NULL
+            && strcmp(mc_psp(strcmp(dialect, "stripe") == 0 ? 0
+                             : strcmp(dialect, "adyen") == 0 ? 1 : 2), psp)
+               != 0)
+        {
+            res->n[MC_CHK_ROUTE]++;
+            if (!quiet) {
+                mc_err("check route: checkout %d (%s) is held at %s, its "
+                       "payment made at the PSP's %s API", c, run->co[c],
+                       psp, dialect);
+            }
+        }
+
+        PQclear(q);
+    }
+}
+
+
 static long
 mc_failures(const mc_result_t *res)
 {
@@ -2509,6 +2916,7 @@ mc_run(const mc_history_t *h, const int *keep, mc_run_t *run, int quiet,
 
     books = books_fetch(run->m.id);
     mc_check(run, books, res, quiet);
+    mc_check_routes(run, keep, books, res, quiet);
 
     sink.res = res;
     sink.quiet = quiet;
@@ -2630,7 +3038,8 @@ mc_env_int(const char *name, int dflt)
 enum {
     MC_D_OWN = 0, MC_D_SWEPT, MC_D_NEVER, MC_D_SESSION_END, MC_D_KILL,
     MC_D_RELOAD, MC_D_RACE, MC_D_FORGET, MC_D_PG, MC_D_MANUAL_CHARGE,
-    MC_D_HELD_CHARGE, MC_ND
+    MC_D_HELD_CHARGE, MC_D_ROUTED_H, MC_D_ROUTED, MC_D_MOVED, MC_D_HANG,
+    MC_ND
 };
 
 static long  mc_drawn[MC_ND];
@@ -2647,7 +3056,12 @@ mc_count_drawn(const mc_history_t *h)
         mc_drawn[MC_D_NEVER] += h->co[c].never;
         mc_drawn[MC_D_MANUAL_CHARGE] += h->co[c].charge && h->co[c].manual;
         mc_drawn[MC_D_HELD_CHARGE] += h->co[c].charge && h->co[c].review;
+        mc_drawn[MC_D_ROUTED] += h->co[c].routed != MC_RT_NONE;
+        mc_drawn[MC_D_MOVED] += h->co[c].routed == MC_RT_REFUSED
+                                || h->co[c].routed == MC_RT_TRIPPED;
+        mc_drawn[MC_D_HANG] += h->co[c].routed == MC_RT_HANG;
     }
+    mc_drawn[MC_D_ROUTED_H] += h->routed > 0;
     for (i = 0; i < h->nsteps; i++) {
         mc_drawn[MC_D_SESSION_END] += h->steps[i].kind == MC_SESSION_END;
         mc_drawn[MC_D_KILL] += h->steps[i].kind == MC_KILL;
@@ -2666,14 +3080,22 @@ mc_drawn_line(void)
                       "sessions without webhooks %ld, run out %ld; worker "
                       "kills %ld, reloads %ld, PostgreSQL restarts %ld; "
                       "races %ld; keys forgotten %ld; off-session charges "
-                      "manual %ld, held for review %ld",
+                      "manual %ld, held for review %ld; routed histories "
+                      "%ld, checkouts %ld (drawn to move on %ld, to hang "
+                      "once %ld; their route records: at the first PSP "
+                      "%ld, moved on refused %ld, throttled %ld, circuit "
+                      "open %ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
                       mc_drawn[MC_D_RELOAD], mc_drawn[MC_D_PG],
                       mc_drawn[MC_D_RACE], mc_drawn[MC_D_FORGET],
                       mc_drawn[MC_D_MANUAL_CHARGE],
-                      mc_drawn[MC_D_HELD_CHARGE]);
+                      mc_drawn[MC_D_HELD_CHARGE], mc_drawn[MC_D_ROUTED_H],
+                      mc_drawn[MC_D_ROUTED], mc_drawn[MC_D_MOVED],
+                      mc_drawn[MC_D_HANG], mc_routes_seen[0],
+                      mc_routes_seen[1], mc_routes_seen[2],
+                      mc_routes_seen[3]);
 }
 
 
@@ -3091,15 +3513,29 @@ Test(books_check, every_check_sees_the_books_broken, .timeout = 120)
 
     for (i = 0; i < MC_NCHECKS; i++) {
         if (i == MC_CHK_WEBHOOKS || i == MC_CHK_FORWARD
+            || i == MC_CHK_ROUTE
             || (i == MC_CHK_SHARD && shards_n() == 1))
         {
             continue;           /* not a book: seen failing by real seeds;
                                    forward: the compositions'; shard: a
-                                   sharded stack's */
+                                   sharded stack's; route: below */
         }
         cr_expect_gt(res.n[i], 0, "check %s did not see the books broken",
                      mc_check_names[i]);
     }
+
+    /* route: the canary's checkout, named at Stripe, said to be routed
+     * from Adyen refusing it: no route record, the check sees it */
+    h.route[0].used = 1;
+    h.route[0].first = 1;
+    h.route[0].second = 0;
+    h.co[0].routed = MC_RT_REFUSED;
+    memset(&res, 0, sizeof(res));
+    mc_check_routes(&run, keep, books, &res, 1);
+    cr_expect_gt(res.n[MC_CHK_ROUTE], 0, "check route did not see a "
+                 "checkout claimed elsewhere than its route says");
+    h.co[0].routed = MC_RT_NONE;
+    h.route[0].used = 0;
 
     /* and the rollback left the books as they were */
     mc_check(&run, books, &res, 0);
