@@ -1,10 +1,11 @@
 -- The event inbox's retention: the monthly partitions wholly older than
--- p_keep_months whole months before the current one (UTC) dropped, never an
--- event's row deleted one by one.  13 months keeps a year of disputes' evidence
--- and the month they began.  Called by the sweeper's round (payments_sweeper
--- inbox_months=).  A month's event ids (psp_event_ids) go with it, in the
--- same transaction: an event of a dropped month delivered again is kept
--- anew.  Returns the names of the partitions dropped.
+-- p_keep_months whole months before the current one (UTC) dropped, never
+-- an event's row deleted one by one.  13 months keeps a year of disputes'
+-- evidence and the month they began.  Called by the sweeper's round
+-- (payments_sweeper inbox_months=).  A month's event ids (psp_event_ids)
+-- go with it, in the same transaction: an event of a dropped month
+-- delivered again is kept anew.  Returns the names of the partitions
+-- dropped.
 CREATE OR REPLACE FUNCTION pay_inbox_drop_old(p_keep_months integer)
  RETURNS SETOF text
  LANGUAGE plpgsql
