@@ -17,7 +17,7 @@
 #     paying another checkout, by COUNTS_CLIENTS (8) pgbench clients with
 #     prepared statements, as the gateway's role; the script's read of its
 #     prepared event (bench_webhook_queue) is counted out;
-#   - the rows floor: N runs of bench/rows_floor/hook_rows.sql (the same 20
+#   - the rows floor: N runs of bench/rows_floor/hook_rows.sql (the same 21
 #     rows in plain SQL) in database rows_floor of the same cluster.
 # Per webhook the columns of reg_counts.sh; COUNTS_TOP=1 lists the gateway's
 # statements, nested ones included, by blocks.  COUNTS_TREE=DIR measures

@@ -3760,12 +3760,14 @@ $$;
 CREATE FUNCTION public.pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) RETURNS TABLE(outcome text, merchant_id text, checkout_id text, state text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
-    AS $$
+    AS $_$
 #variable_conflict use_column
 DECLARE
     v        record;
     a        record;
     v_state  text;
+    v_at     timestamptz;
+    v_n      bigint := 0;
 BEGIN
     -- this month's partition, when the sweeper has not made it ahead
     IF to_regclass('psp_events_' || to_char(now() AT TIME ZONE 'UTC', '"y"YYYY"m"MM')) IS NULL THEN
@@ -3773,13 +3775,21 @@ BEGIN
     END IF;
 
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
-    SELECT e.state, e.outcome, e.merchant_id, e.checkout_id INTO v
-      FROM psp_events e
-     WHERE e.psp = p_psp AND e.event_id = p_event_id
-     LIMIT 1;
+    SELECT i.received_at INTO v_at
+      FROM psp_event_ids i
+     WHERE i.psp = p_psp AND i.event_id = p_event_id;
     IF FOUND THEN
-        RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state;
-        RETURN;
+        EXECUTE 'SELECT e.state, e.outcome, e.merchant_id, e.checkout_id FROM psp_events e'
+                ' WHERE e.psp = $1 AND e.event_id = $2 AND e.received_at = $3'
+           INTO v USING p_psp, p_event_id, v_at;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        IF v_n > 0 THEN
+            RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state;
+            RETURN;
+        END IF;
+        -- an id whose row is gone (its month dropped without its ids):
+        -- given back, and the event kept anew
+        DELETE FROM psp_event_ids i WHERE i.psp = p_psp AND i.event_id = p_event_id;
     END IF;
 
     SELECT * INTO a FROM pay_event_apply(p_psp, p_event_id, p_kind, p_type, p_token,
@@ -3800,7 +3810,7 @@ BEGIN
 
     RETURN QUERY SELECT a.outcome, a.merchant_id, a.checkout_id, v_state;
 END
-$$;
+$_$;
 
 
 --
@@ -4303,6 +4313,10 @@ BEGIN
                             'YYYYMM') + interval '1 month' <= v_cut
          ORDER BY c.relname
     LOOP
+        -- its events' ids first (psp_event_ids, which no DROP reaches)
+        EXECUTE format('DELETE FROM psp_event_ids i USING %I p WHERE i.psp = p.psp'
+                       ' AND i.event_id = p.event_id AND i.received_at = p.received_at',
+                       v_part.relname);
         EXECUTE format('DROP TABLE %I', v_part.relname);
         RETURN NEXT v_part.relname;
     END LOOP;
@@ -4318,6 +4332,9 @@ CREATE FUNCTION public.pay_inbox_forwarded(p_psp text, p_event_id text, p_shard 
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $_$
+DECLARE
+    v_at  timestamptz;
+    v_n   bigint;
 BEGIN
     IF coalesce(p_shard, '') !~ '^[a-z0-9_]{1,16}$' THEN
         RAISE EXCEPTION 'pay_inbox_forwarded: invalid shard name %', p_shard
@@ -4325,11 +4342,19 @@ BEGIN
     END IF;
 
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
-    UPDATE psp_events pe
-       SET state = 'forwarded', forwarded_to = p_shard
-     WHERE pe.psp = p_psp AND pe.event_id = p_event_id
-       AND pe.state IN ('pending', 'foreign', 'unmatched');
-    RETURN FOUND;
+    -- its month by its id (psp_event_ids), then its row there alone
+    SELECT i.received_at INTO v_at
+      FROM psp_event_ids i
+     WHERE i.psp = p_psp AND i.event_id = p_event_id;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'UPDATE psp_events pe SET state = ''forwarded'', forwarded_to = $4'
+            ' WHERE pe.psp = $1 AND pe.event_id = $2 AND pe.received_at = $3'
+            '   AND pe.state IN (''pending'', ''foreign'', ''unmatched'')'
+      USING p_psp, p_event_id, v_at, p_shard;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n > 0;
 END
 $_$;
 
@@ -4432,22 +4457,30 @@ $$;
 CREATE FUNCTION public.pay_inbox_replay(p_psp text, p_event_id text, p_actor text) RETURNS TABLE(state_before text, state text, outcome text, merchant_id text, checkout_id text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
-    AS $$
+    AS $_$
 #variable_conflict use_column
 DECLARE
     e        record;
     a        record;
     v_state  text;
+    v_at     timestamptz;
+    v_n      bigint := 0;
 BEGIN
     PERFORM set_config('payments.event_source', '', true);
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
 
-    SELECT pe.* INTO e FROM psp_events pe
-     WHERE pe.psp = p_psp AND pe.event_id = p_event_id
-     ORDER BY pe.received_at
-     LIMIT 1
-       FOR UPDATE;
-    IF NOT FOUND THEN
+    -- its month by its id (psp_event_ids), then its row there alone
+    SELECT i.received_at INTO v_at
+      FROM psp_event_ids i
+     WHERE i.psp = p_psp AND i.event_id = p_event_id;
+    IF FOUND THEN
+        EXECUTE 'SELECT pe.* FROM psp_events pe'
+                ' WHERE pe.psp = $1 AND pe.event_id = $2 AND pe.received_at = $3'
+                ' FOR UPDATE'
+           INTO e USING p_psp, p_event_id, v_at;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+    END IF;
+    IF v_n = 0 THEN
         RAISE EXCEPTION 'pay_inbox_replay: no event % of psp % is kept', p_event_id, p_psp
             USING ERRCODE = 'no_data_found';
     END IF;
@@ -4501,7 +4534,7 @@ BEGIN
                         coalesce(a.merchant_id, e.merchant_id),
                         coalesce(a.checkout_id, e.checkout_id);
 END
-$$;
+$_$;
 
 
 --
@@ -5036,26 +5069,37 @@ $$;
 CREATE FUNCTION public.pay_method_event_keep(p_psp text, p_event_id text, p_type text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb, p_body bytea, p_headers jsonb, p_key_id text) RETURNS TABLE(outcome text, merchant_id text, checkout_id text, state text, method_id text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
-    AS $$
+    AS $_$
 #variable_conflict use_column
 DECLARE
     v         record;
     a         record;
     v_method  jsonb;
+    v_at      timestamptz;
+    v_n       bigint := 0;
 BEGIN
     IF to_regclass('psp_events_' || to_char(now() AT TIME ZONE 'UTC', '"y"YYYY"m"MM')) IS NULL THEN
         PERFORM pay_inbox_partitions(1);
     END IF;
 
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
-    SELECT e.state, e.merchant_id, e.checkout_id INTO v
-      FROM psp_events e
-     WHERE e.psp = p_psp AND e.event_id = p_event_id
-     LIMIT 1;
+    -- one index, then the kept row's month alone (as pay_event_keep)
+    SELECT i.received_at INTO v_at
+      FROM psp_event_ids i
+     WHERE i.psp = p_psp AND i.event_id = p_event_id;
     IF FOUND THEN
-        RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state,
-                            NULL::text;
-        RETURN;
+        EXECUTE 'SELECT e.state, e.merchant_id, e.checkout_id FROM psp_events e'
+                ' WHERE e.psp = $1 AND e.event_id = $2 AND e.received_at = $3'
+           INTO v USING p_psp, p_event_id, v_at;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        IF v_n > 0 THEN
+            RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state,
+                                NULL::text;
+            RETURN;
+        END IF;
+        -- an id whose row is gone (its month dropped without its ids):
+        -- given back, and the event kept anew
+        DELETE FROM psp_event_ids i WHERE i.psp = p_psp AND i.event_id = p_event_id;
     END IF;
 
     v_method := jsonb_build_object('token_sealed', p_token_sealed,
@@ -5076,7 +5120,7 @@ BEGIN
 
     RETURN QUERY SELECT a.outcome, a.merchant_id, a.checkout_id, a.state, a.method_id;
 END
-$$;
+$_$;
 
 
 --
@@ -8066,6 +8110,34 @@ $$;
 
 
 --
+-- Name: psp_event_ids_keep(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.psp_event_ids_keep() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO psp_event_ids (psp, event_id, received_at)
+        VALUES (NEW.psp, NEW.event_id, NEW.received_at);
+        RETURN NEW;
+    ELSIF TG_OP = 'DELETE' THEN
+        DELETE FROM psp_event_ids i
+         WHERE i.psp = OLD.psp AND i.event_id = OLD.event_id
+           AND i.received_at = OLD.received_at;
+        RETURN OLD;
+    ELSIF TG_OP = 'TRUNCATE' THEN
+        TRUNCATE psp_event_ids;
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'psp_events: an event''s psp, event_id and received_at do not change'
+        USING ERRCODE = 'feature_not_supported';
+END
+$$;
+
+
+--
 -- Name: psp_event_state(text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -10136,6 +10208,24 @@ ALTER SEQUENCE public.order_events_event_id_seq OWNED BY public.order_events.eve
 
 
 --
+-- Name: psp_event_ids; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.psp_event_ids (
+    psp text NOT NULL,
+    event_id text NOT NULL,
+    received_at timestamp with time zone NOT NULL
+);
+
+
+--
+-- Name: TABLE psp_event_ids; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.psp_event_ids IS 'One row per event kept in psp_events (its trigger writes it): the PSP''s event id, unique, and the received_at (partition key) of the row that keeps it';
+
+
+--
 -- Name: psp_events; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -10807,6 +10897,14 @@ ALTER TABLE ONLY public.payment_orders
 
 ALTER TABLE ONLY public.payouts
     ADD CONSTRAINT payouts_pkey PRIMARY KEY (merchant_id, payout_id);
+
+
+--
+-- Name: psp_event_ids psp_event_ids_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.psp_event_ids
+    ADD CONSTRAINT psp_event_ids_pkey PRIMARY KEY (psp, event_id);
 
 
 --
@@ -11504,6 +11602,34 @@ CREATE CONSTRAINT TRIGGER payouts_notify AFTER INSERT OR UPDATE OF status ON pub
 --
 
 CREATE TRIGGER payouts_within_balance BEFORE INSERT ON public.payouts FOR EACH ROW EXECUTE FUNCTION public.payouts_within_balance();
+
+
+--
+-- Name: psp_events psp_events_id_change; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER psp_events_id_change BEFORE UPDATE OF psp, event_id, received_at ON public.psp_events FOR EACH ROW WHEN (((new.psp IS DISTINCT FROM old.psp) OR (new.event_id IS DISTINCT FROM old.event_id) OR (new.received_at IS DISTINCT FROM old.received_at))) EXECUTE FUNCTION public.psp_event_ids_keep();
+
+
+--
+-- Name: psp_events psp_events_id_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER psp_events_id_delete AFTER DELETE ON public.psp_events FOR EACH ROW EXECUTE FUNCTION public.psp_event_ids_keep();
+
+
+--
+-- Name: psp_events psp_events_id_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER psp_events_id_insert BEFORE INSERT ON public.psp_events FOR EACH ROW EXECUTE FUNCTION public.psp_event_ids_keep();
+
+
+--
+-- Name: psp_events psp_events_id_truncate; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER psp_events_id_truncate AFTER TRUNCATE ON public.psp_events FOR EACH STATEMENT EXECUTE FUNCTION public.psp_event_ids_keep();
 
 
 --
@@ -12957,6 +13083,13 @@ REVOKE ALL ON FUNCTION public.payouts_page(p_merchant text, p_status text, p_gte
 --
 
 REVOKE ALL ON FUNCTION public.payouts_within_balance() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION psp_event_ids_keep(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.psp_event_ids_keep() FROM PUBLIC;
 
 
 --

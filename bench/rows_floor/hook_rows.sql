@@ -1,19 +1,24 @@
 -- A paid two-order webhook's rows, in as few plain statements as they take
--- (schema.sql): the event kept raw in the inbox (a body of the size
+-- (schema.sql): the event's id (rw_psp_event_ids, unique over the months)
+-- and the event kept raw in the inbox (a body of the size
 -- bench/sign_events.c signs, built without a literal colon, which pgbench
 -- would take for a variable; its Stripe-Signature, the key's id), the
 -- event, the token's look-up, the checkout locked and
 -- moved with its payment id, the payment's row, both orders moved, their
 -- two status events, a ledger transaction of three entries per order, a
--- wallet credit per seller, and the audit row with its chain head.  20 rows
+-- wallet credit per seller, and the audit row with its chain head.  21 rows
 -- written, against hook.sql's 5.
 \set k random(1, 2000000000)
 \set c random(1, 200000)
 BEGIN;
+WITH i AS (
+    INSERT INTO rw_psp_event_ids (psp, event_id, received_at)
+    VALUES ('stripe', 'evt_' || :client_id::text || '_' || :k::text, now())
+    RETURNING event_id)
 INSERT INTO rw_psp_events (psp, event_id, state, body, headers, key_id, kind, type, token,
                            reference, amount, currency, payment_ref, outcome, merchant_id,
                            checkout_id, applied_at)
-VALUES ('stripe', 'evt_' || :client_id::text || '_' || :k::text, 'applied',
+SELECT 'stripe', i.event_id, 'applied',
         convert_to(json_build_object('id', 'evt_' || :client_id::text || '_' || :k::text,
             'object', 'event', 'type', 'checkout.session.completed', 'created', 1764000000,
             'livemode', false, 'data', json_build_object('object', json_build_object(
@@ -25,7 +30,8 @@ VALUES ('stripe', 'evt_' || :client_id::text || '_' || :k::text, 'applied',
         jsonb_build_object('Stripe-Signature', 't=1764000000,v1=' || md5(:k::text) || md5(:c::text)),
         'sha256' || chr(58) || '0123456789abcdef', 'CAPTURED', 'checkout.session.completed',
         'cs_co' || :c::text, 'm1' || chr(58) || 'co' || :c::text, 1500, 'USD',
-        'pi_' || :client_id::text || '_' || :k::text, 'applied', 'm1', 'co' || :c::text, now());
+        'pi_' || :client_id::text || '_' || :k::text, 'applied', 'm1', 'co' || :c::text, now()
+  FROM i;
 INSERT INTO rw_events (psp, event_id, kind, type, outcome, merchant_id, checkout_id)
 VALUES ('stripe', 'evt_' || :client_id::text || '_' || :k::text, 'SUCCEEDED', 'checkout.session.completed',
         'applied', 'm1', 'co' || :c::text) ON CONFLICT DO NOTHING;

@@ -12,6 +12,9 @@ CREATE TABLE rw_psp_events (psp text, event_id text, received_at timestamptz DEF
     tokens text[], outcome text, merchant_id text, checkout_id text,
     applied_at timestamptz, unmatched_at timestamptz,
     PRIMARY KEY (psp, event_id, received_at)) PARTITION BY RANGE (received_at);
+-- its event id, unique over every month (psp_event_ids)
+CREATE TABLE rw_psp_event_ids (psp text, event_id text, received_at timestamptz,
+    PRIMARY KEY (psp, event_id));
 CREATE INDEX rw_psp_events_pending ON rw_psp_events (received_at) WHERE state = 'pending';
 CREATE INDEX rw_psp_events_checkout ON rw_psp_events (checkout_id, merchant_id)
     WHERE checkout_id IS NOT NULL;

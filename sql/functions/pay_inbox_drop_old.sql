@@ -1,8 +1,11 @@
 -- The event inbox's retention: the monthly partitions wholly older than
--- p_keep_months whole months before the current one (UTC) dropped, never a
--- row deleted one by one.  13 months keeps a year of disputes' evidence
--- and the month they began.  Called by the sweeper's round (payments_sweeper
--- inbox_months=).  Returns the names of the partitions dropped.
+-- p_keep_months whole months before the current one (UTC) dropped, never
+-- an event's row deleted one by one.  13 months keeps a year of disputes'
+-- evidence and the month they began.  Called by the sweeper's round
+-- (payments_sweeper inbox_months=).  A month's event ids (psp_event_ids)
+-- go with it, in the same transaction: an event of a dropped month
+-- delivered again is kept anew.  Returns the names of the partitions
+-- dropped.
 CREATE OR REPLACE FUNCTION pay_inbox_drop_old(p_keep_months integer)
  RETURNS SETOF text
  LANGUAGE plpgsql
@@ -31,6 +34,10 @@ BEGIN
                             'YYYYMM') + interval '1 month' <= v_cut
          ORDER BY c.relname
     LOOP
+        -- its events' ids first (psp_event_ids, which no DROP reaches)
+        EXECUTE format('DELETE FROM psp_event_ids i USING %I p WHERE i.psp = p.psp'
+                       ' AND i.event_id = p.event_id AND i.received_at = p.received_at',
+                       v_part.relname);
         EXECUTE format('DROP TABLE %I', v_part.relname);
         RETURN NEXT v_part.relname;
     END LOOP;

@@ -11,6 +11,9 @@ CREATE OR REPLACE FUNCTION pay_inbox_forwarded(p_psp text, p_event_id text, p_sh
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
+DECLARE
+    v_at  timestamptz;
+    v_n   bigint;
 BEGIN
     IF coalesce(p_shard, '') !~ '^[a-z0-9_]{1,16}$' THEN
         RAISE EXCEPTION 'pay_inbox_forwarded: invalid shard name %', p_shard
@@ -18,11 +21,19 @@ BEGIN
     END IF;
 
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
-    UPDATE psp_events pe
-       SET state = 'forwarded', forwarded_to = p_shard
-     WHERE pe.psp = p_psp AND pe.event_id = p_event_id
-       AND pe.state IN ('pending', 'foreign', 'unmatched');
-    RETURN FOUND;
+    -- its month by its id (psp_event_ids), then its row there alone
+    SELECT i.received_at INTO v_at
+      FROM psp_event_ids i
+     WHERE i.psp = p_psp AND i.event_id = p_event_id;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'UPDATE psp_events pe SET state = ''forwarded'', forwarded_to = $4'
+            ' WHERE pe.psp = $1 AND pe.event_id = $2 AND pe.received_at = $3'
+            '   AND pe.state IN (''pending'', ''foreign'', ''unmatched'')'
+      USING p_psp, p_event_id, v_at, p_shard;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_n > 0;
 END
 $function$;
 REVOKE ALL ON FUNCTION pay_inbox_forwarded(p_psp text, p_event_id text, p_shard text) FROM PUBLIC;

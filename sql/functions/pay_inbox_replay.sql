@@ -20,16 +20,24 @@ DECLARE
     e        record;
     a        record;
     v_state  text;
+    v_at     timestamptz;
+    v_n      bigint := 0;
 BEGIN
     PERFORM set_config('payments.event_source', '', true);
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
 
-    SELECT pe.* INTO e FROM psp_events pe
-     WHERE pe.psp = p_psp AND pe.event_id = p_event_id
-     ORDER BY pe.received_at
-     LIMIT 1
-       FOR UPDATE;
-    IF NOT FOUND THEN
+    -- its month by its id (psp_event_ids), then its row there alone
+    SELECT i.received_at INTO v_at
+      FROM psp_event_ids i
+     WHERE i.psp = p_psp AND i.event_id = p_event_id;
+    IF FOUND THEN
+        EXECUTE 'SELECT pe.* FROM psp_events pe'
+                ' WHERE pe.psp = $1 AND pe.event_id = $2 AND pe.received_at = $3'
+                ' FOR UPDATE'
+           INTO e USING p_psp, p_event_id, v_at;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+    END IF;
+    IF v_n = 0 THEN
         RAISE EXCEPTION 'pay_inbox_replay: no event % of psp % is kept', p_event_id, p_psp
             USING ERRCODE = 'no_data_found';
     END IF;

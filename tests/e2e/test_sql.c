@@ -2821,10 +2821,16 @@ Test(sql, two_captures_making_the_same_sellers_wallets_never_deadlock,
 
 /* The event inbox's retention: whole monthly partitions dropped past
  * p_keep_months whole months before the current one, the months inside it
- * kept; partitions made ahead from the current month. */
+ * kept; partitions made ahead from the current month.  A dropped month's
+ * event ids (psp_event_ids) go with it: its event, delivered again, is
+ * kept anew, in this month. */
 Test(sql, the_inbox_drops_whole_months_past_its_retention)
 {
     PGconn  *c = sqlt_connect();
+    char     evt[40];
+
+    strcpy(evt, "evt_old_");
+    sqlt_random_hex(evt + 8, 16);
 
     OK0(c, "SELECT pay_inbox_partitions(2)");
     cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM generate_series(0, 2) i "
@@ -2841,6 +2847,13 @@ Test(sql, the_inbox_drops_whole_months_past_its_retention)
            "psp_events FOR VALUES FROM (%L) TO (%L)', 'psp_events_' || "
            "to_char(m AT TIME ZONE 'UTC', '\"y\"YYYY\"m\"MM'), m, "
            "m + interval '1 month'); END LOOP; END $$");
+    /* an event kept 14 months ago */
+    OK(c, "INSERT INTO psp_events (psp, event_id, received_at, state, body, kind)"
+          " VALUES ('stripe', $1, date_trunc('month', now() AT TIME ZONE 'UTC')"
+          " AT TIME ZONE 'UTC' - interval '14 months' + interval '1 day', 'foreign',"
+          " '\\x7b7d', 'REFUND_SUCCEEDED')", evt);
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM psp_event_ids WHERE event_id = $1", evt),
+                     "1");
 
     cr_expect_str_eq(VAL0(c, "SELECT string_agg(x, ',') FROM "
                              "pay_inbox_drop_old(13) x"),
@@ -2856,6 +2869,32 @@ Test(sql, the_inbox_drops_whole_months_past_its_retention)
     /* and the 13th month goes with a shorter retention */
     cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM pay_inbox_drop_old(12)"),
                      "1");
+
+    /* the dropped month's event: its id gone with it, kept anew */
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM psp_event_ids WHERE event_id = $1", evt),
+                     "0");
+    cr_expect_str_eq(VAL(c, "SELECT state FROM pay_event_keep('stripe', $1,"
+                            " 'REFUND_SUCCEEDED', 'charge.refunded', '', 'order-43', 100,"
+                            " 'USD', '', '', '{}', '\\x7b7d'::bytea, '{}', 'k1')", evt),
+                     "foreign");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) || ' ' || (min(received_at) >= date_trunc("
+                            "'month', now()))::text FROM psp_events WHERE event_id = $1",
+                         evt), "1 true");
+
+    /* an id left behind by a month dropped by hand: given back, the event
+     * kept anew */
+    evt[4] = 'x';
+    OK(c, "INSERT INTO psp_event_ids (psp, event_id, received_at)"
+          " VALUES ('stripe', $1, now() - interval '20 months')", evt);
+    cr_expect_str_eq(VAL(c, "SELECT (outcome <> 'duplicate')::text || ' ' || state"
+                            " FROM pay_event_keep('stripe', $1,"
+                            " 'REFUND_SUCCEEDED', 'charge.refunded', '', 'order-43', 100,"
+                            " 'USD', '', '', '{}', '\\x7b7d'::bytea, '{}', 'k1')", evt),
+                     "true foreign");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) || ' ' || (min(i.received_at) = min(e.received_at))"
+                            "::text FROM psp_event_ids i JOIN psp_events e USING (psp, event_id)"
+                            " WHERE event_id = $1", evt), "1 true");
+    PQfinish(c);
 }
 
 /* ---- merchant shards ---------------------------------------------------- */
@@ -3173,6 +3212,156 @@ Test(sql, a_months_partition_is_made_while_a_webhook_holds_the_inbox,
     cr_expect_str_eq(keep_event(a, evt, "REFUND_SUCCEEDED", "order-43", "", ""),
                      "foreign");
     OK0(a, "COMMIT");
+
+    PQfinish(a);
+    PQfinish(b);
+    PQfinish(c);
+}
+
+/* the inbox's monthly partitions this backend holds a lock on, by name */
+static const char *
+inbox_months_locked(PGconn *c)
+{
+    return VAL0(c, "SELECT count(*) || coalesce(' ' || string_agg(DISTINCT p.relname, ' '), '')"
+                   " FROM pg_locks l JOIN pg_inherits i ON i.inhrelid = l.relation"
+                   " JOIN pg_class p ON p.oid = l.relation"
+                   " WHERE i.inhparent = 'psp_events'::regclass AND l.locktype = 'relation'"
+                   " AND l.pid = pg_backend_pid()");
+}
+
+/* the relations of the schema this backend holds a lock on */
+static const char *
+relations_locked(PGconn *c)
+{
+    return VAL0(c, "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation"
+                   " WHERE l.locktype = 'relation' AND l.pid = pg_backend_pid()"
+                   " AND r.relnamespace = 'public'::regnamespace");
+}
+
+/*
+ * A webhook's duplicate check reads one index whatever the months the
+ * inbox keeps (psp_event_ids' key): with 13 monthly partitions (a year
+ * behind this month), a new event's keep locks the one partition it
+ * inserts into, and a second delivery of an event kept six months ago
+ * locks that month's partition alone; each webhook's relation locks stay
+ * within the 16 a backend takes on the fast path.  Looked up by its id
+ * over every partition, they locked all 13 (and their indexes: past 30).
+ * A replay finds the old event by its id too.  The months made here stay
+ * (empty but for an event each; within any retention of a year).
+ */
+Test(sql, the_duplicate_check_reads_one_month_of_a_years_inbox, .timeout = 60)
+{
+    PGconn      *c = sqlt_connect(), *a;
+    char         m[24], evt[64], old[64], warm[64], month6[64];
+
+    new_merchant(c, m);
+    OK0(c, "SELECT pay_inbox_partitions(0)");
+    OK0(c, "DO $$ DECLARE m timestamptz; BEGIN FOR i IN 1 .. 12 LOOP "
+           "m := date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE "
+           "'UTC' - make_interval(months => i); "
+           "EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF "
+           "psp_events FOR VALUES FROM (%L) TO (%L)', 'psp_events_' || "
+           "to_char(m AT TIME ZONE 'UTC', '\"y\"YYYY\"m\"MM'), m, "
+           "m + interval '1 month'); END LOOP; END $$");
+    /* an event in each of the 12 months behind this one */
+    OK(c, "INSERT INTO psp_events (psp, event_id, received_at, state, body, kind)"
+          " SELECT 'stripe', 'evt_m' || i || '_' || $1, date_trunc('month', now() AT TIME"
+          " ZONE 'UTC') AT TIME ZONE 'UTC' - make_interval(months => i) + interval '1 day',"
+          " 'foreign', '\\x7b7d', 'REFUND_SUCCEEDED' FROM generate_series(1, 12) i", m);
+    cr_assert_str_eq(VAL0(c, "SELECT (count(*) >= 13)::text FROM pg_inherits"
+                             " WHERE inhparent = 'psp_events'::regclass"), "true");
+    snprintf(old, sizeof(old), "evt_m6_%s", m);
+    snprintf(month6, sizeof(month6), "1 %s",
+             VAL0(c, "SELECT 'psp_events_' || to_char((now() AT TIME ZONE 'UTC')"
+                     " - interval '6 months', '\"y\"YYYY\"m\"MM')"));
+
+    /* a gateway's connection, its statements planned as it keeps them */
+    a = sqlt_connect();
+    for (int i = 0; i < 8; i++) {
+        snprintf(warm, sizeof(warm), "evt_w%d_%s", i, m);
+        cr_assert_str_eq(keep_event(a, warm, "REFUND_SUCCEEDED", "order-43", "", ""),
+                         "foreign");
+        cr_assert_str_eq(keep_event(a, warm, "REFUND_SUCCEEDED", "order-43", "", ""),
+                         "foreign");
+    }
+
+    /* a new event: the month it goes to, alone */
+    snprintf(evt, sizeof(evt), "evt_new_%s", m);
+    OK0(a, "BEGIN");
+    cr_expect_str_eq(keep_event(a, evt, "REFUND_SUCCEEDED", "order-43", "", ""), "foreign");
+    cr_expect_str_eq(inbox_months_locked(a),
+                     VAL0(c, "SELECT '1 psp_events_' || to_char(now() AT TIME ZONE 'UTC',"
+                             " '\"y\"YYYY\"m\"MM')"));
+    cr_expect_lt(atoi(relations_locked(a)), 16, "%s relations locked",
+                 relations_locked(a));
+    OK0(a, "COMMIT");
+
+    /* an event kept six months ago, delivered again: its month alone */
+    OK0(a, "BEGIN");
+    cr_expect_str_eq(keep_event(a, old, "REFUND_SUCCEEDED", "order-43", "", ""), "foreign");
+    cr_expect_str_eq(inbox_months_locked(a), month6);
+    cr_expect_lt(atoi(relations_locked(a)), 16, "%s relations locked",
+                 relations_locked(a));
+    OK0(a, "COMMIT");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM psp_events WHERE event_id = $1", old), "1");
+
+    /* found by its id by a replay, in its month */
+    cr_expect_str_eq(VAL(c, "SELECT state_before FROM pay_inbox_replay('stripe', $1, 'test')",
+                         old), "foreign");
+
+    PQfinish(a);
+    PQfinish(c);
+}
+
+/*
+ * An event is kept once by the database itself, not only by the keepers'
+ * advisory lock: a second row of a kept event, written by a writer that
+ * takes no such lock and received at another time (so psp_events' own
+ * key, which holds received_at, sees no conflict), waits for the first
+ * writer's transaction and then fails on psp_event_ids' key (23505).  Two
+ * webhooks of one event at once: one keeps it, the other is a duplicate.
+ */
+Test(sql, an_event_is_kept_once_even_by_two_writers_at_once, .timeout = 60)
+{
+    PGconn      *c = sqlt_connect(), *a, *b;
+    char         m[24], evt[64], ev2[64], r_b[64];
+    const char  *ins;
+
+    new_merchant(c, m);
+    OK0(c, "SELECT pay_inbox_partitions(0)");
+    snprintf(evt, sizeof(evt), "evt_twice_%s", m);
+    snprintf(ev2, sizeof(ev2), "evt_hook_twice_%s", m);
+    a = sqlt_connect();
+    b = sqlt_connect();
+
+    ins = "INSERT INTO psp_events (psp, event_id, received_at, state, body, kind)"
+          " VALUES ('stripe', $1, now() + $2::interval, 'foreign', '\\x7b7d',"
+          " 'REFUND_SUCCEEDED') RETURNING 'kept'";
+    OK0(a, "BEGIN");
+    OK(a, ins, evt, "0 s");
+    cr_assert_eq(PQsendQueryParams(b, ins, 2, NULL, ARGV(evt, "1 s"), NULL, NULL, 0), 1);
+    wait_for_lock(c, PQbackendPID(b));
+    OK0(a, "COMMIT");
+    cr_expect_str_eq(sent_result(b, r_b, sizeof(r_b)), "error 23505");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM psp_events WHERE event_id = $1", evt), "1");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM psp_event_ids WHERE event_id = $1", evt),
+                     "1");
+
+    /* through pay_event_keep, both at once */
+    OK0(a, "BEGIN");
+    cr_expect_str_eq(keep_event(a, ev2, "REFUND_SUCCEEDED", "order-43", "", ""), "foreign");
+    cr_assert_eq(PQsendQueryParams(b, "SELECT outcome FROM pay_event_keep('stripe', $1,"
+                                      " 'REFUND_SUCCEEDED', 'test.event', '', 'order-43', 100,"
+                                      " 'USD', '', '', '{}', '\\x7b7d'::bytea, '{}', 'k1')",
+                                   1, NULL, ARGV(ev2), NULL, NULL, 0), 1);
+    wait_for_lock(c, PQbackendPID(b));
+    OK0(a, "COMMIT");
+    cr_expect_str_eq(sent_result(b, r_b, sizeof(r_b)), "duplicate");
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM psp_events WHERE event_id = $1", ev2), "1");
+
+    /* a row's event id and month do not change */
+    FAILS(c, "0A000", "UPDATE psp_events SET received_at = received_at"
+                      " + interval '1 s' WHERE event_id = $1", evt);
 
     PQfinish(a);
     PQfinish(b);
