@@ -25,6 +25,8 @@ busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
 # (bench/*.lua's done())
 wrk_rate() { awk '/^Requests\/sec/ { print $2 }' "$1"; }
 wrk_tail() { grep -E '^p50=' "$1"; }
+# wrk_p99 LOG: its p99 in ms (bench/*.lua's done() line)
+wrk_p99() { sed -n 's/^p50=[0-9.]*ms p99=\([0-9.]*\)ms.*/\1/p' "$1"; }
 
 # dbwait ORIGIN: the gateway's payments_db_wait_seconds now, one line: its
 # count, its sum (s) and its buckets' cumulative counts (le 0.001 .. 1);
