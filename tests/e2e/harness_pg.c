@@ -172,6 +172,29 @@ db_exec_on(PGconn *c, const char *sql, int nparams,
 }
 
 
+PGconn *
+db_lock_table(const char *table)
+{
+    PGconn  *c;
+
+    c = PQconnectdb(env("PAY_TEST_PG"));
+    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+    db_exec_on(c, "BEGIN", 0, NULL);
+    db_exec_on(c, str_printf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", table),
+               0, NULL);
+
+    return c;
+}
+
+
+void
+db_unlock(PGconn *c)
+{
+    db_exec_on(c, "COMMIT", 0, NULL);
+    PQfinish(c);
+}
+
+
 /* -- shards --------------------------------------------------------------- */
 
 #define SHARDS_MAX  4

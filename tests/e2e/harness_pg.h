@@ -51,6 +51,12 @@ char    *db_scalar_on(PGconn *c, const char *sql, int nparams,
 void     db_exec_on(PGconn *c, const char *sql, int nparams,
     const char *const *params);
 
+/* A connection of its own whose open transaction holds table (ACCESS
+ * EXCLUSIVE: every query that touches it waits); db_unlock commits and
+ * closes it. */
+PGconn  *db_lock_table(const char *table);
+void     db_unlock(PGconn *c);
+
 
 /* -- merchant shards (ci/services.sh --shards N) ----------------------------
  *

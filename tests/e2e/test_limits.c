@@ -1033,7 +1033,6 @@ Test(solo_limits, an_amount_the_store_never_took_is_given_back,
 {
     int           i, n503;
     PGconn       *c;
-    PGresult     *res;
     resp_t       *r;
     gateway_t     gw;
     merchant_t    m;
@@ -1069,13 +1068,7 @@ Test(solo_limits, an_amount_the_store_never_took_is_given_back,
     msleep(1500);
 
     /* two claims held (the connection's and the queue's), 5.00 each */
-    c = PQconnectdb(env("PAY_TEST_PG"));
-    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
-    PQclear(PQexec(c, "BEGIN"));
-    res = PQexec(c, "LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE");
-    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s",
-                 PQerrorMessage(c));
-    PQclear(res);
+    c = db_lock_table("idempotency_keys");
 
     for (i = 0; i < 2; i++) {
         h[i].gw = &gw;
@@ -1094,8 +1087,7 @@ Test(solo_limits, an_amount_the_store_never_took_is_given_back,
         cr_expect(r->status == 503, "%ld %s", r->status, r->body);
     }
 
-    PQclear(PQexec(c, "COMMIT"));
-    PQfinish(c);
+    db_unlock(c);
     for (i = 0; i < 2; i++) {
         pthread_join(th[i], NULL);
         cr_expect_eq(h[i].r->status, 201, "%s", h[i].r->body);

@@ -637,7 +637,6 @@ Test(solo_metrics, a_query_waiting_for_a_connection_is_counted_by_its_wait,
     long        count, under, quick, quick0, count0;
     double      sum0;
     PGconn     *c;
-    PGresult   *res;
     resp_t     *r;
     pthread_t   th[2];
     mt_held_t   h[2];
@@ -669,13 +668,7 @@ Test(solo_metrics, a_query_waiting_for_a_connection_is_counted_by_its_wait,
     cr_assert(count0 >= 2 && quick0 >= 1 && sum0 >= 0,
               "before: %ld queries, %ld under 1 ms", count0, quick0);
 
-    c = PQconnectdb(env("PAY_TEST_PG"));
-    cr_assert(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
-    PQclear(PQexec(c, "BEGIN"));
-    res = PQexec(c, "LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE");
-    cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s",
-                 PQerrorMessage(c));
-    PQclear(res);
+    c = db_lock_table("idempotency_keys");
 
     for (i = 0; i < 2; i++) {
         h[i].m = &m;
@@ -685,8 +678,7 @@ Test(solo_metrics, a_query_waiting_for_a_connection_is_counted_by_its_wait,
     }
 
     msleep(500);
-    PQclear(PQexec(c, "COMMIT"));
-    PQfinish(c);
+    db_unlock(c);
 
     for (i = 0; i < 2; i++) {
         pthread_join(th[i], NULL);
