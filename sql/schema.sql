@@ -3760,14 +3760,12 @@ $$;
 CREATE FUNCTION public.pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text) RETURNS TABLE(outcome text, merchant_id text, checkout_id text, state text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
-    AS $_$
+    AS $$
 #variable_conflict use_column
 DECLARE
     v        record;
     a        record;
     v_state  text;
-    v_at     timestamptz;
-    v_n      bigint := 0;
 BEGIN
     -- this month's partition, when the sweeper has not made it ahead
     IF to_regclass('psp_events_' || to_char(now() AT TIME ZONE 'UTC', '"y"YYYY"m"MM')) IS NULL THEN
@@ -3775,21 +3773,10 @@ BEGIN
     END IF;
 
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
-    SELECT i.received_at INTO v_at
-      FROM psp_event_ids i
-     WHERE i.psp = p_psp AND i.event_id = p_event_id;
+    SELECT k.* INTO v FROM psp_event_kept(p_psp, p_event_id) k;
     IF FOUND THEN
-        EXECUTE 'SELECT e.state, e.outcome, e.merchant_id, e.checkout_id FROM psp_events e'
-                ' WHERE e.psp = $1 AND e.event_id = $2 AND e.received_at = $3'
-           INTO v USING p_psp, p_event_id, v_at;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
-        IF v_n > 0 THEN
-            RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state;
-            RETURN;
-        END IF;
-        -- an id whose row is gone (its month dropped without its ids):
-        -- given back, and the event kept anew
-        DELETE FROM psp_event_ids i WHERE i.psp = p_psp AND i.event_id = p_event_id;
+        RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state;
+        RETURN;
     END IF;
 
     SELECT * INTO a FROM pay_event_apply(p_psp, p_event_id, p_kind, p_type, p_token,
@@ -3810,7 +3797,7 @@ BEGIN
 
     RETURN QUERY SELECT a.outcome, a.merchant_id, a.checkout_id, v_state;
 END
-$_$;
+$$;
 
 
 --
@@ -5069,37 +5056,24 @@ $$;
 CREATE FUNCTION public.pay_method_event_keep(p_psp text, p_event_id text, p_type text, p_reference text, p_token_sealed text, p_token_index text, p_psp_customer text, p_display jsonb, p_body bytea, p_headers jsonb, p_key_id text) RETURNS TABLE(outcome text, merchant_id text, checkout_id text, state text, method_id text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
-    AS $_$
+    AS $$
 #variable_conflict use_column
 DECLARE
     v         record;
     a         record;
     v_method  jsonb;
-    v_at      timestamptz;
-    v_n       bigint := 0;
 BEGIN
     IF to_regclass('psp_events_' || to_char(now() AT TIME ZONE 'UTC', '"y"YYYY"m"MM')) IS NULL THEN
         PERFORM pay_inbox_partitions(1);
     END IF;
 
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
-    -- one index, then the kept row's month alone (as pay_event_keep)
-    SELECT i.received_at INTO v_at
-      FROM psp_event_ids i
-     WHERE i.psp = p_psp AND i.event_id = p_event_id;
+    -- one index, then the kept row's month alone (psp_event_kept)
+    SELECT k.* INTO v FROM psp_event_kept(p_psp, p_event_id) k;
     IF FOUND THEN
-        EXECUTE 'SELECT e.state, e.merchant_id, e.checkout_id FROM psp_events e'
-                ' WHERE e.psp = $1 AND e.event_id = $2 AND e.received_at = $3'
-           INTO v USING p_psp, p_event_id, v_at;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
-        IF v_n > 0 THEN
-            RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state,
-                                NULL::text;
-            RETURN;
-        END IF;
-        -- an id whose row is gone (its month dropped without its ids):
-        -- given back, and the event kept anew
-        DELETE FROM psp_event_ids i WHERE i.psp = p_psp AND i.event_id = p_event_id;
+        RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state,
+                            NULL::text;
+        RETURN;
     END IF;
 
     v_method := jsonb_build_object('token_sealed', p_token_sealed,
@@ -5120,7 +5094,7 @@ BEGIN
 
     RETURN QUERY SELECT a.outcome, a.merchant_id, a.checkout_id, a.state, a.method_id;
 END
-$_$;
+$$;
 
 
 --
@@ -8135,6 +8109,36 @@ BEGIN
         USING ERRCODE = 'feature_not_supported';
 END
 $$;
+
+
+--
+-- Name: psp_event_kept(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.psp_event_kept(p_psp text, p_event_id text) RETURNS TABLE(state text, outcome text, merchant_id text, checkout_id text)
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_at  timestamptz;
+BEGIN
+    SELECT i.received_at INTO v_at
+      FROM psp_event_ids i
+     WHERE i.psp = p_psp AND i.event_id = p_event_id;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+
+    RETURN QUERY EXECUTE
+        'SELECT e.state, e.outcome, e.merchant_id, e.checkout_id FROM psp_events e'
+        ' WHERE e.psp = $1 AND e.event_id = $2 AND e.received_at = $3'
+        USING p_psp, p_event_id, v_at;
+    IF NOT FOUND THEN
+        DELETE FROM psp_event_ids i WHERE i.psp = p_psp AND i.event_id = p_event_id;
+    END IF;
+END
+$_$;
 
 
 --
@@ -13090,6 +13094,13 @@ REVOKE ALL ON FUNCTION public.payouts_within_balance() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.psp_event_ids_keep() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION psp_event_kept(p_psp text, p_event_id text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.psp_event_kept(p_psp text, p_event_id text) FROM PUBLIC;
 
 
 --

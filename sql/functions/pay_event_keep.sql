@@ -10,12 +10,9 @@
 -- A second delivery of a kept event changes nothing: 'duplicate', with the
 -- state it has.  Both run under the event's advisory lock (pay_event_apply's).
 -- The duplicate check reads one index, however many months the inbox
--- keeps: psp_event_ids' key, which gives a kept event's received_at; its
--- row is then read from that month's partition alone (planned with that
--- value, so no other partition is opened).  The insert's trigger claims
--- the id there (psp_event_ids_keep): a second row of one event fails.  An
--- id whose row is gone (its month dropped by hand, the ids left) is given
--- back and the event kept anew.
+-- keeps, and then that event's month alone (psp_event_kept).  The insert's
+-- trigger claims the id in psp_event_ids (psp_event_ids_keep): a second
+-- row of one event fails.
 CREATE OR REPLACE FUNCTION pay_event_keep(p_psp text, p_event_id text, p_kind text, p_type text, p_token text, p_reference text, p_amount bigint, p_currency text, p_payment_ref text, p_object_ref text, p_tokens text[], p_body bytea, p_headers jsonb, p_key_id text)
  RETURNS TABLE(outcome text, merchant_id text, checkout_id text, state text)
  LANGUAGE plpgsql
@@ -27,8 +24,6 @@ DECLARE
     v        record;
     a        record;
     v_state  text;
-    v_at     timestamptz;
-    v_n      bigint := 0;
 BEGIN
     -- this month's partition, when the sweeper has not made it ahead
     IF to_regclass('psp_events_' || to_char(now() AT TIME ZONE 'UTC', '"y"YYYY"m"MM')) IS NULL THEN
@@ -36,21 +31,10 @@ BEGIN
     END IF;
 
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
-    SELECT i.received_at INTO v_at
-      FROM psp_event_ids i
-     WHERE i.psp = p_psp AND i.event_id = p_event_id;
+    SELECT k.* INTO v FROM psp_event_kept(p_psp, p_event_id) k;
     IF FOUND THEN
-        EXECUTE 'SELECT e.state, e.outcome, e.merchant_id, e.checkout_id FROM psp_events e'
-                ' WHERE e.psp = $1 AND e.event_id = $2 AND e.received_at = $3'
-           INTO v USING p_psp, p_event_id, v_at;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
-        IF v_n > 0 THEN
-            RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state;
-            RETURN;
-        END IF;
-        -- an id whose row is gone (its month dropped without its ids):
-        -- given back, and the event kept anew
-        DELETE FROM psp_event_ids i WHERE i.psp = p_psp AND i.event_id = p_event_id;
+        RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state;
+        RETURN;
     END IF;
 
     SELECT * INTO a FROM pay_event_apply(p_psp, p_event_id, p_kind, p_type, p_token,

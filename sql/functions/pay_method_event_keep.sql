@@ -27,31 +27,18 @@ DECLARE
     v         record;
     a         record;
     v_method  jsonb;
-    v_at      timestamptz;
-    v_n       bigint := 0;
 BEGIN
     IF to_regclass('psp_events_' || to_char(now() AT TIME ZONE 'UTC', '"y"YYYY"m"MM')) IS NULL THEN
         PERFORM pay_inbox_partitions(1);
     END IF;
 
     PERFORM pg_advisory_xact_lock(1436, hashtext(p_psp || ' ' || p_event_id));
-    -- one index, then the kept row's month alone (as pay_event_keep)
-    SELECT i.received_at INTO v_at
-      FROM psp_event_ids i
-     WHERE i.psp = p_psp AND i.event_id = p_event_id;
+    -- one index, then the kept row's month alone (psp_event_kept)
+    SELECT k.* INTO v FROM psp_event_kept(p_psp, p_event_id) k;
     IF FOUND THEN
-        EXECUTE 'SELECT e.state, e.merchant_id, e.checkout_id FROM psp_events e'
-                ' WHERE e.psp = $1 AND e.event_id = $2 AND e.received_at = $3'
-           INTO v USING p_psp, p_event_id, v_at;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
-        IF v_n > 0 THEN
-            RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state,
-                                NULL::text;
-            RETURN;
-        END IF;
-        -- an id whose row is gone (its month dropped without its ids):
-        -- given back, and the event kept anew
-        DELETE FROM psp_event_ids i WHERE i.psp = p_psp AND i.event_id = p_event_id;
+        RETURN QUERY SELECT 'duplicate'::text, v.merchant_id, v.checkout_id, v.state,
+                            NULL::text;
+        RETURN;
     END IF;
 
     v_method := jsonb_build_object('token_sealed', p_token_sealed,
