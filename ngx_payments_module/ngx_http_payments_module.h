@@ -497,7 +497,7 @@ typedef struct ngx_http_payments_ctx_s {
                                                        answers (_review.c) */
     unsigned                        key_live:1;     /* mk_live_: the mode is
                                                        inside the hashed key */
-    const char                     *params[20];
+    const char                     *params[28];
     ngx_str_t                       merchant;
     ngx_array_t                    *origins;        /* of pay_origin_t */
 
@@ -554,6 +554,13 @@ typedef struct ngx_http_payments_ctx_s {
     ngx_http_payments_risk_sig_t    risk_sig;       /* its answer's
                                                        Payments-Signature */
     char                           *risk_body;      /* our request */
+    /* a fresh checkout's verdict, asked before its claim and stored with
+     * it (pay_claim_with_verdict): its arguments there, in the request's
+     * pool (verdict, score, reason, source, review seconds, the answer's
+     * status and body) */
+    const char                     *risk_args[7];
+    unsigned                        risk_first:2;   /* NGX_HTTP_PAYMENTS_
+                                                       RISK_FIRST_* */
     /* saved payment methods: a save's reference for the customer (sent to
      * the PSP instead of the shop's id); an off-session charge's method:
      * the PSP's token (opened), its customer there, Adyen's model */
@@ -798,13 +805,28 @@ extern ngx_module_t  ngx_http_payments_module;
  */
 
 
-/* _risk.c: payments_risk, and the check between the claim and the PSP: a
- * step of the registration, which goes on with next (the PSP) when the
- * checkout may go on and answers itself otherwise */
+/* _risk.c: payments_risk, and the check of a registration, a step of it
+ * which goes on with next when the checkout may go on and answers itself
+ * otherwise.  A checkout seen for the first time (pay_claim_peek) is
+ * asked about before its claim: risk_first answers NGX_AGAIN and runs
+ * next (the claim) again with ctx->risk_args set, for
+ * pay_claim_with_verdict, whose columns from 9 risk_decided then reads;
+ * NGX_OK: no check before the claim.  Any other (a key or checkout known
+ * already, a resume) is asked between the claim and the PSP: risk_start,
+ * next the PSP. */
+#define NGX_HTTP_PAYMENTS_RISK_FIRST_NONE    0   /* not decided yet */
+#define NGX_HTTP_PAYMENTS_RISK_FIRST_CLAIM   1   /* the claim first */
+#define NGX_HTTP_PAYMENTS_RISK_FIRST_ASKING  2   /* peeked; provider asked */
+#define NGX_HTTP_PAYMENTS_RISK_FIRST_JUDGED  3   /* risk_args set */
+
 char *ngx_http_payments_risk_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_payments_risk_first(ngx_http_payments_ctx_t *ctx,
+    void (*next)(ngx_http_payments_ctx_t *ctx));
 void ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx));
+void ngx_http_payments_risk_decided(ngx_http_payments_ctx_t *ctx,
+    PGresult *res, int col);
 /* The provider asked: body (len bytes, living as long as f) signed and
  * POSTed to rk's url with key as Idempotency-Key, the answer's signature
  * kept in sig; f's handler, data and log set by the caller.  NGX_ERROR:

@@ -518,16 +518,22 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 {
     char                *dup, *req, *orders, *meta, fp[65];
     size_t               i;
+    ngx_int_t            rc;
     ngx_http_request_t  *r = ctx->request;
 
-    ctx->nonce = ngx_pnalloc(r->pool, ctx->merchant.len + 1 + PAY_ID_MAX + 1);
+    /* (again, after a risk verdict asked before the claim, or for a
+     * routed checkout's next PSP: what is fixed stays as it was) */
     if (ctx->nonce == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+        ctx->nonce = ngx_pnalloc(r->pool,
+                                 ctx->merchant.len + 1 + PAY_ID_MAX + 1);
+        if (ctx->nonce == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
 
-    ngx_sprintf((u_char *) ctx->nonce, "%V:%s%Z", &ctx->merchant,
-                ctx->co.checkout_id);
+        ngx_sprintf((u_char *) ctx->nonce, "%V:%s%Z", &ctx->merchant,
+                    ctx->co.checkout_id);
+    }
 
     if (pay_checkout_fingerprint(&ctx->co, "POST", "/v1/payments", fp) != 0) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -550,9 +556,20 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     }
 
     /* the caller's, checked; else the configured lifetime */
-    ctx->expires_at = ctx->co.expires_at
-                      ? ctx->co.expires_at
-                      : (int64_t) ngx_time() + ctx->pmcf->session_lifetime;
+    if (ctx->expires_at == 0) {
+        ctx->expires_at = ctx->co.expires_at
+                          ? ctx->co.expires_at
+                          : (int64_t) ngx_time()
+                            + ctx->pmcf->session_lifetime;
+    }
+
+    /* a checkout seen for the first time is asked about before its
+     * claim, and its verdict goes with the claim: this runs again then */
+    if (ngx_http_payments_risk_first(ctx, ngx_http_payments_register_claim)
+        == NGX_AGAIN)
+    {
+        return;
+    }
 
     /* a routed checkout is claimed at a PSP it can call now */
     if (ctx->route_conf != NULL) {
@@ -621,7 +638,25 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     free(orders);
     free(meta);
 
-    if (ngx_http_payments_query(ctx,
+    if (ctx->risk_first == NGX_HTTP_PAYMENTS_RISK_FIRST_JUDGED) {
+        for (i = 0; i < 7; i++) {
+            ctx->params[19 + i] = ctx->risk_args[i];
+        }
+
+        rc = ngx_http_payments_query(ctx,
+                                "SELECT outcome, lease, retry_after, "
+                                "response_status, response_body, psp_request, "
+                                "expires_at, checkout_status, claim_age, "
+                                "risk_outcome, risk_status, risk_body "
+                                "FROM pay_claim_with_verdict($1, $2, $3, $4, "
+                                "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+                                "$15::jsonb, $16, $17::jsonb, $18, "
+                                "$19::jsonb, $20, $21, $22, $23, $24, $25, "
+                                "$26)",
+                                26, ngx_http_payments_claim_done);
+
+    } else {
+        rc = ngx_http_payments_query(ctx,
                                 "SELECT outcome, lease, retry_after, "
                                 "response_status, response_body, psp_request, "
                                 "expires_at, checkout_status, claim_age "
@@ -629,9 +664,10 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
                                 "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
                                 "$15::jsonb, $16, $17::jsonb, $18, "
                                 "$19::jsonb)",
-                                19, ngx_http_payments_claim_done)
-        != NGX_OK)
-    {
+                                19, ngx_http_payments_claim_done);
+    }
+
+    if (rc != NGX_OK) {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
     }
 
@@ -839,6 +875,14 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
      * before the call */
     if (ctx->route_conf != NULL) {
         ngx_http_payments_route_claimed(ctx);
+    }
+
+    /* the verdict asked before the claim, stored with it: the PSP on
+     * allow, else the answer it stored */
+    if (ctx->risk_first == NGX_HTTP_PAYMENTS_RISK_FIRST_JUDGED) {
+        ctx->risk_next = ngx_http_payments_psp_start;
+        ngx_http_payments_risk_decided(ctx, res, 9);
+        return;
     }
 
     /* the risk check first, when one is configured for this checkout;

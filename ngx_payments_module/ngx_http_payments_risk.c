@@ -2,13 +2,18 @@
 /*
  * Copyright (C) ngx_payments authors
  *
- * The risk check of POST /v1/payments (doc/RISK.md): between the claim
- * (the checkout stored EXECUTING under its Idempotency-Key) and the first
- * PSP call, the checkout's request is POSTed to the provider of
- * payments_risk through the libcurl multi driver, signed with its secret;
- * its answer (verified when answer_secret_file= is given, parsed strictly)
- * or, when there is none usable, the on_error= policy gives the verdict,
- * which pay_risk_record stores with the claim:
+ * The risk check of POST /v1/payments (doc/RISK.md): before the first PSP
+ * call, the checkout's request is POSTed to the provider of payments_risk
+ * through the libcurl multi driver, signed with its secret; its answer
+ * (verified when answer_secret_file= is given, parsed strictly) or, when
+ * there is none usable, the on_error= policy gives the verdict.  A
+ * checkout seen for the first time (neither its key nor its checkout_id
+ * known: pay_claim_peek, a read) is asked about before its claim, and the
+ * verdict is stored in the claim's own transaction
+ * (pay_claim_with_verdict): one commit before the PSP call, as without a
+ * check.  Any other (a retry, a resume) is asked between its claim (the
+ * checkout stored EXECUTING under its Idempotency-Key) and the PSP call,
+ * and pay_risk_record stores the verdict under the claim's lease:
  *   allow   the registration goes on to the PSP (_register_psp.c);
  *   deny    the checkout FAILED (risk_declined), the key done with the 403
  *           answer, so the same key replays it; no PSP is called;
@@ -34,7 +39,13 @@ static ngx_int_t ngx_http_payments_risk_call(ngx_http_payments_ctx_t *ctx,
     ngx_http_payments_risk_t *rk);
 static size_t ngx_http_payments_risk_header(char *buf, size_t size,
     size_t n, void *userdata);
+static void ngx_http_payments_risk_peeked(ngx_http_payments_pg_query_t *q,
+    PGresult *res);
+static void ngx_http_payments_risk_asked(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_risk_done(ngx_http_payments_fetch_t *f);
+static ngx_int_t ngx_http_payments_risk_args(ngx_http_payments_ctx_t *ctx,
+    pay_risk_verdict_e verdict, int score, const char *reason,
+    const char *source, const char **args);
 static void ngx_http_payments_risk_record(ngx_http_payments_ctx_t *ctx,
     pay_risk_verdict_e verdict, int score, const char *reason,
     const char *source);
@@ -67,6 +78,76 @@ static ngx_http_payments_range_t  ngx_http_payments_risk_ranges[] = {
 };
 
 
+/*
+ * Before the claim: a checkout this check applies to, whose key and
+ * checkout_id the store has never seen, is asked about now, and next (the
+ * claim) runs again with the verdict in ctx->risk_args.  A known one is
+ * claimed first (a retry, a replay, a resume or a reused checkout_id never
+ * asks the provider for nothing): next runs again, and risk_start follows
+ * its claim.  NGX_OK: nothing to ask before the claim, go on.
+ */
+
+ngx_int_t
+ngx_http_payments_risk_first(ngx_http_payments_ctx_t *ctx,
+    void (*next)(ngx_http_payments_ctx_t *ctx))
+{
+    ngx_http_request_t            *r = ctx->request;
+    ngx_http_payments_loc_conf_t  *plcf;
+
+    if (ctx->risk_first != NGX_HTTP_PAYMENTS_RISK_FIRST_NONE) {
+        return NGX_OK;
+    }
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_module);
+
+    if (plcf->risk == NULL
+        || !ngx_http_payments_risk_applies(plcf->risk, ctx))
+    {
+        ctx->risk_first = NGX_HTTP_PAYMENTS_RISK_FIRST_CLAIM;
+        return NGX_OK;
+    }
+
+    ctx->risk = plcf->risk;
+    ctx->risk_next = next;
+    ctx->risk_first = NGX_HTTP_PAYMENTS_RISK_FIRST_ASKING;
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->idem_key;
+    ctx->params[2] = ctx->co.checkout_id;
+
+    if (ngx_http_payments_query(ctx, "SELECT pay_claim_peek($1, $2, $3)", 3,
+                                ngx_http_payments_risk_peeked)
+        != NGX_OK)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
+    }
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_payments_risk_peeked(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    ngx_http_payments_ctx_t  *ctx = q->data;
+    ngx_http_request_t       *r = ctx->request;
+
+    /* nothing was stored: the client's retry starts again */
+    if (ngx_http_payments_pg_row(r, res, "pay_claim_peek") != NGX_OK) {
+        return;
+    }
+
+    if (PQgetvalue(res, 0, 0)[0] == 't') {
+        ctx->risk_first = NGX_HTTP_PAYMENTS_RISK_FIRST_CLAIM;
+        ctx->risk_next(ctx);
+        return;
+    }
+
+    ngx_http_payments_risk_asked(ctx);
+}
+
+
 void
 ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx))
@@ -88,12 +169,23 @@ ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx,
 
     ctx->risk = plcf->risk;
 
-    if (ngx_http_payments_risk_call(ctx, plcf->risk) != NGX_OK) {
+    ngx_http_payments_risk_asked(ctx);
+}
+
+
+/* the provider asked about ctx's checkout, before or after its claim */
+
+static void
+ngx_http_payments_risk_asked(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ngx_http_payments_risk_call(ctx, ctx->risk) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "payments: risk check of \"%s\": could not start "
                       "the request", ctx->nonce);
         ngx_http_payments_metrics_risk_error(NGX_HTTP_PAYMENTS_RISKE_NETWORK);
-        ngx_http_payments_risk_record(ctx, plcf->risk->on_error, -1,
+        ngx_http_payments_risk_record(ctx, ctx->risk->on_error, -1,
                                       "unavailable", "on_error");
     }
 }
@@ -398,12 +490,16 @@ ngx_http_payments_risk_judge(ngx_http_payments_risk_t *rk,
 }
 
 
-/* pay_risk_record with the answer a deny or a review stores */
+/*
+ * The verdict's arguments of pay_risk_record and pay_claim_with_verdict, in
+ * the request's pool: args[0..6] the verdict, score, reason, source,
+ * review seconds, and the answer a deny or a review stores (status, body).
+ */
 
-static void
-ngx_http_payments_risk_record(ngx_http_payments_ctx_t *ctx,
+static ngx_int_t
+ngx_http_payments_risk_args(ngx_http_payments_ctx_t *ctx,
     pay_risk_verdict_e verdict, int score, const char *reason,
-    const char *source)
+    const char *source, const char **args)
 {
     char                     *body, *detail;
     u_char                   *last;
@@ -412,14 +508,14 @@ ngx_http_payments_risk_record(ngx_http_payments_ctx_t *ctx,
     pay_registration_view_t   view;
 
     body = NULL;
-    ctx->params[9] = NULL;
+    args[5] = NULL;
 
     if (verdict == PAY_RISK_DENY) {
         len = sizeof("the risk check declined this checkout (); it is FAILED "
                      "and was sent to no PSP") + PAY_RISK_REASON_MAX;
         detail = ngx_pnalloc(r->pool, len);
         if (detail == NULL) {
-            goto failed;
+            return NGX_ERROR;
         }
 
         last = ngx_snprintf((u_char *) detail, len - 1,
@@ -429,7 +525,7 @@ ngx_http_payments_risk_record(ngx_http_payments_ctx_t *ctx,
         *last = '\0';
 
         body = pay_problem_json(PAY_ERR_RISK_DECLINED, 0, detail);
-        ctx->params[9] = "403";
+        args[5] = "403";
 
     } else if (verdict == PAY_RISK_REVIEW) {
         ngx_memzero(&view, sizeof(pay_registration_view_t));
@@ -438,32 +534,74 @@ ngx_http_payments_risk_record(ngx_http_payments_ctx_t *ctx,
         view.expires_at = ctx->expires_at;
 
         body = pay_registration_json(&view);
-        ctx->params[9] = "202";
+        args[5] = "202";
+    }
+
+    args[0] = pay_risk_verdict_name(verdict);
+    args[1] = score >= 0 ? ngx_http_payments_num(r->pool, score) : NULL;
+    /* the answer's reason lives on the caller's stack: copied */
+    args[2] = reason ? ngx_http_payments_strdup(r->pool, reason) : NULL;
+    args[3] = source;
+    args[4] = ngx_http_payments_num(r->pool, ctx->risk->review);
+    args[6] = body ? ngx_http_payments_strdup(r->pool, body) : NULL;
+
+    free(body);
+
+    if (args[4] == NULL
+        || (reason != NULL && args[2] == NULL)
+        || (score >= 0 && args[1] == NULL)
+        || (verdict != PAY_RISK_ALLOW && args[6] == NULL))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The verdict stored: asked before the claim, it goes with the claim
+ * (ctx->risk_args, pay_claim_with_verdict); after, pay_risk_record under
+ * the claim's lease.
+ */
+
+static void
+ngx_http_payments_risk_record(ngx_http_payments_ctx_t *ctx,
+    pay_risk_verdict_e verdict, int score, const char *reason,
+    const char *source)
+{
+    ngx_http_request_t  *r = ctx->request;
+
+    if (ctx->risk_first == NGX_HTTP_PAYMENTS_RISK_FIRST_ASKING) {
+        if (ngx_http_payments_risk_args(ctx, verdict, score, reason, source,
+                                        ctx->risk_args)
+            != NGX_OK)
+        {
+            /* nothing was stored: the client's retry asks again */
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ctx->risk_first = NGX_HTTP_PAYMENTS_RISK_FIRST_JUDGED;
+        ctx->risk_next(ctx);
+        return;
     }
 
     ctx->params[0] = (char *) ctx->merchant.data;
     ctx->params[1] = ctx->idem_key;
     ctx->params[2] = ctx->lease;
     ctx->params[3] = ctx->co.checkout_id;
-    ctx->params[4] = pay_risk_verdict_name(verdict);
-    ctx->params[5] = score >= 0 ? ngx_http_payments_num(r->pool, score)
-                                : NULL;
-    /* the answer's reason lives on the caller's stack: copied */
-    ctx->params[6] = reason ? ngx_http_payments_strdup(r->pool, reason)
-                            : NULL;
-    ctx->params[7] = source;
-    ctx->params[8] = ngx_http_payments_num(r->pool, ctx->risk->review);
-    ctx->params[10] = body ? ngx_http_payments_strdup(r->pool, body) : NULL;
     ctx->params[11] = ngx_http_payments_num(r->pool, ctx->pmcf->lease);
 
-    free(body);
-
-    if (ctx->params[8] == NULL || ctx->params[11] == NULL
-        || (reason != NULL && ctx->params[6] == NULL)
-        || (score >= 0 && ctx->params[5] == NULL)
-        || (verdict != PAY_RISK_ALLOW && ctx->params[10] == NULL))
+    if (ngx_http_payments_risk_args(ctx, verdict, score, reason, source,
+                                    &ctx->params[4])
+        != NGX_OK
+        || ctx->params[11] == NULL)
     {
-        goto failed;
+        /* nothing was decided: the retry resumes the claim and asks
+         * again */
+        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
+        return;
     }
 
     if (ngx_http_payments_query(ctx,
@@ -476,13 +614,6 @@ ngx_http_payments_risk_record(ngx_http_payments_ctx_t *ctx,
     {
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
     }
-
-    return;
-
-failed:
-
-    /* nothing was decided: the retry resumes the claim and asks again */
-    ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
 }
 
 
@@ -490,17 +621,35 @@ static void
 ngx_http_payments_risk_recorded(ngx_http_payments_pg_query_t *q,
     PGresult *res)
 {
-    char                     *outcome;
     ngx_http_payments_ctx_t  *ctx = q->data;
-    ngx_http_request_t       *r = ctx->request;
 
     /* without its row nothing may have been stored: the client's retry
      * with the same key finds out (a replay, or a resume that asks again) */
-    if (ngx_http_payments_pg_row(r, res, "pay_risk_record") != NGX_OK) {
+    if (ngx_http_payments_pg_row(ctx->request, res, "pay_risk_record")
+        != NGX_OK)
+    {
         return;
     }
 
-    outcome = PQgetvalue(res, 0, 0);
+    ngx_http_payments_risk_decided(ctx, res, 0);
+}
+
+
+/*
+ * What the stored verdict decides, from res's columns col (the outcome:
+ * allow, deny, review, or a replay), col + 1 and col + 2 (the answer a
+ * deny or a review stored): allow goes on to ctx->risk_next; any other is
+ * answered from the key.
+ */
+
+void
+ngx_http_payments_risk_decided(ngx_http_payments_ctx_t *ctx, PGresult *res,
+    int col)
+{
+    char                *outcome;
+    ngx_http_request_t  *r = ctx->request;
+
+    outcome = PQgetvalue(res, 0, col);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "payments: risk verdict on \"%s\": %s", ctx->nonce,
@@ -520,20 +669,20 @@ ngx_http_payments_risk_recorded(ngx_http_payments_pg_query_t *q,
     }
 
     /* deny, review, or a replay: the answer the key stored */
-    if (PQgetisnull(res, 0, 1) || PQgetisnull(res, 0, 2)) {
+    if (PQgetisnull(res, 0, col + 1) || PQgetisnull(res, 0, col + 2)) {
         /* a verdict kept from an earlier attempt that was not allow
          * leaves the key done: this cannot be reached, fail closed */
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: pay_risk_record \"%s\": %s without an "
+                      "payments: risk verdict on \"%s\": %s without an "
                       "answer", ctx->nonce, outcome);
         ngx_http_payments_finalize(r, ngx_http_payments_store_unavailable(r));
         return;
     }
 
     ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
-                                   PQgetvalue(res, 0, 1),
-                                   PQgetvalue(res, 0, 2),
-                                   PQgetlength(res, 0, 2),
+                                   PQgetvalue(res, 0, col + 1),
+                                   PQgetvalue(res, 0, col + 2),
+                                   PQgetlength(res, 0, col + 2),
                                    outcome[0] == 'r' && outcome[2] == 'p'));
 }
 

@@ -272,6 +272,84 @@ Test(risk, allow_registers_as_without_a_check)
 }
 
 
+/* the transactions that wrote the checkout's claim and its verdict */
+static long
+rk_claim_transactions(const merchant_t *m, const char *checkout_id)
+{
+    const char  *p[] = { m->id, checkout_id };
+
+    return atol(db_scalar("SELECT count(DISTINCT xmin::text) FROM audit_log"
+                          " WHERE merchant_id = $1 AND checkout_id = $2"
+                          " AND (action = 'registration:claimed'"
+                          " OR action LIKE 'risk:%')", 2, p));
+}
+
+
+Test(risk, a_fresh_checkouts_verdict_is_committed_with_its_claim)
+{
+    size_t       i;
+    char        *id;
+    resp_t      *r;
+    merchant_t   m;
+    static const struct {
+        const char  *email;
+        long         status;
+    } cases[] = {
+        { "ann@example.com", 201 },
+        { "risk-deny@example.com", 403 },
+        { "risk-review@example.com", 202 },
+    };
+
+    merchant_new(&m);
+
+    /* asked before the claim, stored in the claim's own transaction: one
+     * commit before the PSP call, as without a check (doc/RISK.md) */
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        id = uid("co_rk");
+
+        r = rk_post(HOST_DENY, &m, uid("key"), rk_body(id, cases[i].email));
+        cr_assert_eq(r->status, cases[i].status, "%s: %ld %s",
+                     cases[i].email, r->status, r->body);
+        cr_assert_eq(rk_asked(id), 1);
+        cr_expect_eq(rk_claim_transactions(&m, id), 1,
+                     "%s: the claim and its verdict were committed apart",
+                     cases[i].email);
+        resp_free(r);
+    }
+}
+
+
+Test(risk, a_known_key_or_checkout_is_claimed_before_the_provider_is_asked)
+{
+    char        *id, *key, *body;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    id = uid("co_rk");
+    key = uid("key");
+    body = rk_body(id, "ann@example.com");
+
+    r = rk_post(HOST_DENY, &m, key, body);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+    cr_assert_eq(rk_asked(id), 1);
+
+    /* the same key: the 201 replayed, the provider not asked */
+    r = rk_post(HOST_DENY, &m, key, body);
+    cr_assert_eq(r->status, 201, "%ld %s", r->status, r->body);
+    resp_free(r);
+    cr_expect_eq(rk_asked(id), 1, "asked again on a replay");
+
+    /* the checkout under another key: 409, the provider not asked */
+    r = rk_post(HOST_DENY, &m, uid("key"), body);
+    expect_problem(r, 409, "duplicate_order");
+    resp_free(r);
+    cr_expect_eq(rk_asked(id), 1, "asked about a checkout_id already used");
+    cr_expect_eq(rk_psp_requests(&m, id), 1);
+}
+
+
 Test(risk, deny_answers_403_and_calls_no_psp)
 {
     rk_expect_denied(HOST_DENY, "risk-deny@example.com", "mock.denied",

@@ -385,6 +385,85 @@ held(PGconn *c, const char *m)
                             " '{\"review\":1}', 30)", m), "review");
 }
 
+/* pay_claim_with_verdict of checkout co under key with the verdict (deny:
+ * its 403; review: its 202): "<outcome> <risk_outcome> <risk_status>", "-"
+ * for NULL */
+static const char *
+claim_judged(PGconn *c, const char *m, const char *key, const char *co,
+    const char *verdict)
+{
+    char         orders[512];
+    const char  *status, *body;
+
+    snprintf(orders, sizeof(orders),
+             "[{\"payment_order_id\":\"%s_1\",\"seller_account\":\"seller_42\","
+             "\"amount_minor\":1500}]", co);
+    status = strcmp(verdict, "deny") == 0 ? "403"
+             : strcmp(verdict, "review") == 0 ? "202" : NULL;
+    body = status ? "{\"risk\":1}" : NULL;
+
+    return VAL(c, "SELECT outcome || ' ' || coalesce(risk_outcome, '-') || ' '"
+                  " || coalesce(risk_status::text, '-')"
+                  " FROM pay_claim_with_verdict($1, $2, '" FP_A "', 30, 86400, $3,"
+                  " 'stripe', 'USD', 1500, 'https://shop.example/thanks',"
+                  " 'https://shop.example/cart', 'ann@example.com', " EXPIRES_EPOCH ","
+                  " 'psp-request', $4::jsonb, '" DUP_BODY "', '{}'::jsonb, 'automatic',"
+                  " NULL::jsonb, $5, 900, 'mock.reason', 'provider', 3600, $6::int, $7)",
+               m, key, co, orders, verdict, status, body);
+}
+
+Test(sql, a_verdict_asked_before_the_claim_is_stored_with_its_own_claim_only,
+     .description = "pay_claim_with_verdict: a fresh claim and its verdict in one transaction (one commit before the PSP call), the deny's 403 stored with the key; a replay, or a key another request holds, records nothing of the verdict")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+
+    cr_assert_str_eq(claim_judged(c, m, "k1", "co_1", "deny"), "claimed deny 403");
+    cr_expect_str_eq(VAL(c, "SELECT status || ' ' || failure_code FROM checkouts"
+                            " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
+                     "FAILED risk_declined");
+    cr_expect_str_eq(VAL(c, "SELECT state || ' ' || response_status FROM idempotency_keys"
+                            " WHERE merchant_id = $1 AND idem_key = 'k1'", m),
+                     "done 403");
+    /* the claim's audit entry and the verdict's: one transaction */
+    cr_expect_str_eq(VAL(c, "SELECT count(DISTINCT xmin::text)::text FROM audit_log"
+                            " WHERE merchant_id = $1 AND checkout_id = 'co_1'"
+                            " AND action IN ('registration:claimed', 'risk:deny')", m),
+                     "1");
+    cr_expect_str_eq(VAL(c, "SELECT (r.xmin::text = a.xmin::text)::text"
+                            " FROM checkout_risk r JOIN audit_log a"
+                            " ON a.merchant_id = r.merchant_id AND a.checkout_id = r.checkout_id"
+                            " WHERE r.merchant_id = $1 AND r.checkout_id = 'co_1'"
+                            " AND a.action = 'registration:claimed'", m), "true");
+
+    /* the same key again: its stored answer, no second verdict */
+    cr_expect_str_eq(claim_judged(c, m, "k1", "co_1", "allow"), "replay - -");
+
+    /* a key another request holds: in use, its verdict not recorded */
+    cr_assert_str_eq(claim(c, &(claim_req_t){ .merchant = m, .key = "k2",
+                                              .checkout = "co_2" }).outcome,
+                     "claimed");
+    cr_expect_str_eq(claim_judged(c, m, "k2", "co_2", "review"), "in_use - -");
+    cr_expect_str_eq(VAL(c, "SELECT count(*)::text FROM checkout_risk"
+                            " WHERE merchant_id = $1", m), "1");
+    cr_expect_str_eq(VAL(c, "SELECT status FROM checkouts"
+                            " WHERE merchant_id = $1 AND checkout_id = 'co_2'", m),
+                     "EXECUTING");
+
+    /* an allow renews the lease it claimed with, and leaves it in progress */
+    cr_expect_str_eq(claim_judged(c, m, "k3", "co_3", "allow"), "claimed allow -");
+    cr_expect_str_eq(VAL(c, "SELECT state FROM idempotency_keys"
+                            " WHERE merchant_id = $1 AND idem_key = 'k3'", m),
+                     "in_progress");
+    cr_expect_str_eq(VAL(c, "SELECT pay_claim_peek($1, 'k3', 'co_9')::text || ' '"
+                            " || pay_claim_peek($1, 'k9', 'co_3')::text || ' '"
+                            " || pay_claim_peek($1, 'k9', 'co_9')::text", m),
+                     "true true false");
+    PQfinish(c);
+}
+
 /* co_1 held, and a younger key that names co_1 too, "a-cancel" (sorting
  * before k1), done with a 409 stored under it: a cancel refused while the
  * checkout's registration held its lease would leave such a key. */
