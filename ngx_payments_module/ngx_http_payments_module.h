@@ -647,7 +647,11 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  _register_route.c chooses, past PSPs whose circuit is
  *                  open) and decides each next
  *                  step; the risk check (_risk.c) goes on with the step it
- *                  is given (a function pointer, not a call back); the
+ *                  is given (a function pointer, not a call back: the
+ *                  claim again, with its verdict, for a checkout seen for
+ *                  the first time; else the PSP, after the claim);
+ *                  _register_resume.c a claim taken over after its
+ *                  holder's lease ran out; the
  *                  PSP's side (_register_psp.c) calls, retries and falls
  *                  back; _register_end.c, below it, ends the claim
  *                  (finished, released or abandoned); _register_request.c,
@@ -693,6 +697,8 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  /metrics, the TLS listeners and settings of those that
  *                  serve payments.  Only _module.c calls them.
  *   _psp_conf.c    payments_psp and the PSP list (find_psp).
+ *   _risk_conf.c   payments_risk and payments_admin_key (the check itself
+ *                  is _risk.c).
  *   _shard_conf.c  payments_shard, payments_shard_directory and the
  *                  connection string's checks (payments_database's too);
  *                  the shards' defaults and refusals after http{}.
@@ -744,8 +750,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _module.c            -> _auth.c _breaker.c _curl.c _housekeeping.c
  *   _module.c            -> _keys_conf.c _metrics.c _metrics_guard.c _notify.c
  *   _module.c            -> _notify_conf.c _pg.c _psp_conf.c _response.c
- *   _module.c            -> _risk.c _route.c _router.c _shard.c _shard_conf.c
- *   _module.c            -> _sweeper.c _sweeper_conf.c _tls_guard.c _util.c
+ *   _module.c            -> _risk_conf.c _route.c _router.c _shard.c
+ *   _module.c            -> _shard_conf.c _sweeper.c _sweeper_conf.c
+ *   _module.c            -> _tls_guard.c _util.c
  *   _money.c             -> _money_call.c _pg.c _psp_conf.c _response.c
  *   _money.c             -> _util.c
  *   _money_call.c        -> _breaker.c _curl.c _pg.c _psp_call.c _response.c
@@ -762,21 +769,24 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _read.c              -> _shard.c _util.c
  *   _readyz.c            -> _pg.c _pg_health.c _response.c
  *   _register.c          -> _limit_hooks.c _metrics.c _pg.c _psp_conf.c
- *   _register.c          -> _register_end.c _register_psp.c
- *   _register.c          -> _register_request.c _register_route.c _response.c
+ *   _register.c          -> _register_psp.c _register_request.c
+ *   _register.c          -> _register_resume.c _register_route.c _response.c
  *   _register.c          -> _risk.c _util.c
  *   _register_end.c      -> _limit_hooks.c _pg.c _response.c _util.c
  *   _register_psp.c      -> _breaker.c _curl.c _limit_hooks.c _metrics.c _pg.c
  *   _register_psp.c      -> _psp_call.c _register_end.c _register_request.c
  *   _register_psp.c      -> _response.c _util.c
  *   _register_request.c  -> _util.c
+ *   _register_resume.c   -> _pg.c _psp_conf.c _register_end.c _register_psp.c
+ *   _register_resume.c   -> _response.c _risk.c
  *   _register_route.c    -> _breaker.c _metrics.c _register_request.c _route.c
  *   _response.c          -> -
  *   _review.c            -> _pg.c _psp_conf.c _register_psp.c
  *   _review.c            -> _register_request.c _response.c _shard.c _util.c
- *   _risk.c              -> _curl.c _metrics.c _pg.c _psp_conf.c
- *   _risk.c              -> _register_end.c _response.c _util.c
+ *   _risk.c              -> _curl.c _metrics.c _pg.c _register_end.c
+ *   _risk.c              -> _response.c _util.c
  *   _risk_after.c        -> _metrics.c _risk.c _sweeper_round.c _util.c
+ *   _risk_conf.c         -> _psp_conf.c _util.c
  *   _route.c             -> _psp_conf.c
  *   _router.c            -> _auth.c _cancel.c _limit_hooks.c _list.c
  *   _router.c            -> _methods.c _metrics_page.c _money.c _notify_api.c

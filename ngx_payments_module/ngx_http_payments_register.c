@@ -63,18 +63,11 @@ static void ngx_http_payments_save_customers_done(
 static void ngx_http_payments_register_limited(ngx_http_payments_ctx_t *ctx);
 static void ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q,
     PGresult *res);
-static ngx_uint_t ngx_http_payments_expires_too_soon(
-    ngx_http_payments_ctx_t *ctx);
 static const char *ngx_http_payments_register_detail(
     ngx_http_payments_ctx_t *ctx, const char *what, const char *status);
 static const char *ngx_http_payments_seller_detail(ngx_http_request_t *r,
     const char *seller);
 static void ngx_http_payments_checkout_cleanup(void *data);
-static void ngx_http_payments_register_resume(ngx_http_payments_ctx_t *ctx);
-static void ngx_http_payments_route_state_done(
-    ngx_http_payments_pg_query_t *q, PGresult *res);
-static void ngx_http_payments_route_first_done(
-    ngx_http_payments_pg_query_t *q, PGresult *res);
 
 
 void
@@ -842,32 +835,9 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
         return;
     }
 
+    /* resumed: its holder's lease ran out (_register_resume.c) */
     if (outcome[0] == 'r') {
-        /* an earlier request's attempts may have reached the PSP */
-        ctx->psp_maybe = 1;
-        ctx->claim_age = ngx_atoof((u_char *) PQgetvalue(res, 0, 8),
-                                   PQgetlength(res, 0, 8));
-
-        /* a routed checkout resumes at the PSP it is bound to, which an
-         * earlier request may have moved it on to */
-        if (ctx->route_conf != NULL) {
-            ctx->route_hold = 1;
-            ctx->params[0] = (char *) ctx->merchant.data;
-            ctx->params[1] = ctx->co.checkout_id;
-
-            if (ngx_http_payments_query(ctx,
-                                        "SELECT pay_route_state($1, $2)",
-                                        2, ngx_http_payments_route_state_done)
-                != NGX_OK)
-            {
-                ngx_http_payments_register_release(ctx,
-                                                   NGX_HTTP_BAD_GATEWAY);
-            }
-
-            return;
-        }
-
-        ngx_http_payments_register_resume(ctx);
+        ngx_http_payments_register_resumed(ctx, res);
         return;
     }
 
@@ -882,107 +852,6 @@ ngx_http_payments_claim_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     if (ctx->risk_first == NGX_HTTP_PAYMENTS_RISK_FIRST_JUDGED) {
         ctx->risk_next = ngx_http_payments_psp_start;
         ngx_http_payments_risk_decided(ctx, res, 9);
-        return;
-    }
-
-    /* the risk check first, when one is configured for this checkout;
-     * then the PSP */
-    ngx_http_payments_risk_start(ctx, ngx_http_payments_psp_start);
-}
-
-
-static void
-ngx_http_payments_route_first_done(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    ngx_http_payments_ctx_t  *ctx = q->data;
-
-    if (ngx_http_payments_pg_row(ctx->request, res, "pay_route_bind")
-        != NGX_OK)
-    {
-        return;
-    }
-
-    if (ngx_strcmp(PQgetvalue(res, 0, 0), "bound") != 0) {
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
-        return;
-    }
-
-    /* a resumed claim, bound where it was: its stored request goes there */
-    ngx_http_payments_register_resume(ctx);
-}
-
-
-static void
-ngx_http_payments_route_state_done(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    char                     *name;
-    ngx_http_payments_psp_t  *psp;
-    ngx_http_payments_ctx_t  *ctx = q->data;
-    ngx_http_request_t       *r = ctx->request;
-
-    if (ngx_http_payments_pg_row(r, res, "pay_route_state") != NGX_OK) {
-        return;
-    }
-
-    name = PQgetvalue(res, 0, 0);
-    psp = ngx_http_payments_find_psp(ctx->pmcf, name, ngx_strlen(name));
-
-    if (psp == NULL || psp->live != ctx->key_live) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: registration \"%s\" is bound to psp "
-                      "\"%s\", which is not configured: not resumed",
-                      ctx->nonce, name);
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
-        return;
-    }
-
-    ctx->psp = psp;
-    ngx_cpystrn((u_char *) ctx->co.psp, psp->name.data, psp->name.len + 1);
-
-    /* bound before it is called, whatever became of an earlier attempt:
-     * a claim of the previous release's workers whose request ended
-     * between pay_claim and its first bind has no binding yet
-     * (pay_route_bind from NULL records it once, and is a no-op when
-     * pay_claim recorded it, as it does now) */
-    ngx_http_payments_route_bind(ctx, NULL, NULL, NULL,
-                                 ngx_http_payments_route_first_done);
-}
-
-
-/* a resumed claim: its stored request goes to the PSP it is bound to */
-
-static void
-ngx_http_payments_register_resume(ngx_http_payments_ctx_t *ctx)
-{
-    ngx_http_request_t  *r = ctx->request;
-
-    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                  "payments: resuming registration \"%s\" after an "
-                  "expired lease", ctx->nonce);
-
-    /* the stored bytes go first all the same: if an earlier attempt
-     * made the session, the PSP answers it again for these bytes and
-     * would refuse any others under the same key (Stripe: 400, the
-     * parameters differ), which would fail a checkout the shopper can
-     * still pay.  Refused (they fail validation now, which the PSPs
-     * do not keep under the key), they are rebuilt and sent again. */
-    ctx->stale = ngx_http_payments_expires_too_soon(ctx);
-
-    /* the PSP may have forgotten the first attempt's key: sent again,
-     * the request could open a second session */
-    if (ctx->claim_age > (off_t) ctx->psp->dl->key_window) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "payments: registration \"%s\" got no answer "
-                      "from psp \"%V\" and is older than the PSP keeps "
-                      "its key: not sent again; look it up at the PSP "
-                      "by its reference", ctx->nonce, &ctx->psp->name);
-        ctx->fail_detail = "the PSP never answered this registration "
-                           "and no longer keeps its request: it is not "
-                           "sent again, and an operator looks it up at "
-                           "the PSP";
-        ngx_http_payments_register_release(ctx, NGX_HTTP_BAD_GATEWAY);
         return;
     }
 
@@ -1046,23 +915,6 @@ ngx_http_payments_seller_detail(ngx_http_request_t *r, const char *seller)
     *last = '\0';
 
     return (const char *) p;
-}
-
-
-/*
- * Whether the PSP could refuse the stored expires_at by the time this
- * request's attempts reach it (a lease covers them): at least the
- * dialect's session_min ahead (Stripe: 30 min).
- */
-
-static ngx_uint_t
-ngx_http_payments_expires_too_soon(ngx_http_payments_ctx_t *ctx)
-{
-    time_t  floor;
-
-    floor = (time_t) ctx->psp->dl->session_min;
-
-    return ctx->expires_at < (int64_t) ngx_time() + floor + ctx->pmcf->lease;
 }
 
 

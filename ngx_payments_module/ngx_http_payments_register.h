@@ -3,8 +3,8 @@
  * Copyright (C) ngx_payments authors
  *
  * POST /v1/payments, one step a file, driven from _register.c: the
- * request's side (validation, the claim, the route bound, a resume's
- * checks) decides what comes next; the risk check (_risk.c) goes on with
+ * request's side (validation, the claim, the route bound; a resume's
+ * checks in _register_resume.c) decides what comes next; the risk check (_risk.c) goes on with
  * the step it is given; the PSP's side (_register_psp.c: the call with its
  * retries, shedding and breaker, a routed checkout's fallback, a stale
  * resume's refresh, then finish, release or abandon) ends it.  The PSP
@@ -70,6 +70,10 @@ ngx_int_t ngx_http_payments_route_next(ngx_http_payments_ctx_t *ctx,
 ngx_int_t ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_skip_open(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_claimed(ngx_http_payments_ctx_t *ctx);
+/* _register_resume.c: a claim pay_claim resumed (res: its row), sent to
+ * the PSP again as stored */
+void ngx_http_payments_register_resumed(ngx_http_payments_ctx_t *ctx,
+    PGresult *res);
 /* _review.c: the review queue's admin API (GET /v1/reviews, POST
  * /v1/reviews/{nonce}/approve and /reject); an approval registers through
  * the PSP's side above */
