@@ -7,9 +7,12 @@
 # A throwaway cluster (ci/pg.sh), the schema as payments-migrate makes it,
 # then per case N checkouts' events kept as the gateway keeps them, one
 # month's partition: psp_events' heap, TOAST and indexes measured with
-# pg_total_relation_size after VACUUM, divided by N.  The rows are written
-# straight into psp_events (what pay_event_keep writes, applied), with
-# bodies of the sizes each case says:
+# pg_total_relation_size after VACUUM, divided by N; and the events' ids,
+# which psp_events' trigger writes into psp_event_ids (unpartitioned, one
+# row per event): its table (pg_table_size) and its key's index, then the
+# total of both tables.  The rows are written straight into psp_events
+# (what pay_event_keep writes, applied), with bodies of the sizes each case
+# says:
 #   stripe-bench   one checkout.session.completed as bench/sign_events.c
 #                  and the mock send it (~390 bytes), its Stripe-Signature
 #   stripe-real    one checkout.session.completed of Stripe's own size
@@ -42,13 +45,17 @@ INSERT INTO psp_events (psp, event_id, state, body, headers, key_id, kind, type,
                         outcome, merchant_id, checkout_id, applied_at)
 $2;
 VACUUM ANALYZE psp_events;
+VACUUM ANALYZE psp_event_ids;
 SELECT '$1',
        (SELECT count(*) FROM psp_events) / :n,
        sum(pg_relation_size(c.oid))::bigint / :n,
        sum(pg_total_relation_size(c.oid) - pg_relation_size(c.oid)
            - pg_indexes_size(c.oid))::bigint / :n,
        sum(pg_indexes_size(c.oid))::bigint / :n,
-       sum(pg_total_relation_size(c.oid))::bigint / :n
+       pg_table_size('psp_event_ids') / :n,
+       pg_indexes_size('psp_event_ids') / :n,
+       (sum(pg_total_relation_size(c.oid))::bigint
+        + pg_total_relation_size('psp_event_ids')) / :n
   FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent = 'psp_events'::regclass;
 SQL
@@ -63,7 +70,8 @@ stripe_fill=${fill//\$1/$big}
 
 stripe_hdr="jsonb_build_object('Stripe-Signature', 't=1764000000,v1=' || encode(sha256(g::text::bytea), 'hex'))"
 
-printf '%-13s %7s %9s %9s %9s %9s\n' case events heap toast indexes total
+printf '%-13s %7s %9s %9s %9s %9s %9s %9s\n' case events heap toast indexes \
+    ids ids_key total
 {
 measure stripe-bench "SELECT 'stripe', 'evt_bench_m1_co' || g, 'applied',
        convert_to('{\"id\":\"evt_bench_m_1_co' || g || '\",\"object\":\"event\",\"type\":\"checkout.session.completed\",\"created\":1764000000,\"livemode\":false,\"data\":{\"object\":{\"id\":\"cs_test_' || md5(g::text) || '\",\"object\":\"checkout.session\",\"client_reference_id\":\"m_1:co' || g || '\",\"amount_total\":1500,\"currency\":\"usd\",\"payment_intent\":\"pi_bench_m_1_co' || g || '\",\"payment_status\":\"paid\",\"status\":\"complete\"}}}', 'UTF8'),
@@ -95,8 +103,9 @@ measure generic "SELECT 'generic', 'gev_' || md5(g::text), 'applied',
        'mock-es256', 'SUCCEEDED', 'payment.succeeded', 'tok_' || md5(g::text), 'm_1:co' || g,
        1500, 'USD', 'pay_' || md5(g::text), 'applied', 'm_1', 'co' || g, now()
   FROM generate_series(1, :n) g"
-} | tr '|' ' ' | while read -r name ev heap toast idx total; do
+} | tr '|' ' ' | while read -r name ev heap toast idx ids ids_key total; do
     [ -n "$total" ] || continue
-    printf '%-13s %7s %9s %9s %9s %9s\n' "$name" "$ev" "$heap" "$toast" "$idx" "$total"
+    printf '%-13s %7s %9s %9s %9s %9s %9s %9s\n' "$name" "$ev" "$heap" "$toast" \
+        "$idx" "$ids" "$ids_key" "$total"
 done
 echo "(bytes per paid checkout, $n checkouts per case; PostgreSQL $(psql "$db" -XAtq -c 'SHOW server_version'))"

@@ -1029,10 +1029,32 @@ verify_db(const char *db, conf_t *conf, const char *psp, char **events,
 
     if (nev > 0) {
         for (i = 0; i < nev; i++) {
-            const char  *p[] = { psp, events[i] };
+            const char  *p[] = { psp, events[i], NULL };
+
+            /*
+             * its month by its id (psp_event_ids), then its row in that
+             * month's partition alone: the time is bound as a value the
+             * plan is made with, so no other month is opened
+             */
+            res = query(pg, "SELECT to_char(received_at AT TIME ZONE 'UTC', "
+                        "'YYYY-MM-DD HH24:MI:SS.US') || '+00' "
+                        "FROM psp_event_ids WHERE psp = $1 AND event_id = $2",
+                        2, p);
+
+            if (PQntuples(res) == 0) {
+                PQclear(res);
+                continue;
+            }
+
+            p[2] = strdup(PQgetvalue(res, 0, 0));
+            PQclear(res);
+            if (p[2] == NULL) {
+                die("out of memory");
+            }
 
             res = query(pg, COLUMNS "WHERE psp = $1 AND event_id = $2 "
-                        "ORDER BY received_at", 2, p);
+                        "AND received_at = $3 ORDER BY received_at", 3, p);
+            free((char *) p[2]);
 
             if (PQntuples(res) > 0) {
                 found[i] = 1;

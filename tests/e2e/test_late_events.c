@@ -885,6 +885,81 @@ Test(late_events, payments_events_verify_reports_a_field_altered_beside_intact_b
 }
 
 
+/*
+ * payments-events finds an event by its id (psp_event_ids) and reads it
+ * from its own month's partition alone: with another month of the inbox
+ * locked (ACCESS EXCLUSIVE, as VACUUM FULL of that month holds it), show,
+ * verify and a replay's dry run of this month's event answer, on one
+ * database and over shards, and an event not kept is still said to be not
+ * kept.  Looked up by its id in every partition, each waited on the locked
+ * month (here until lock_timeout, then failed).
+ */
+Test(late_events, payments_events_reads_the_events_month_alone, .timeout = 60)
+{
+    late_t       l;
+    resp_t      *r;
+    PGconn      *lk;
+    char        *out, *evt = uid("evt"), *month, *other, *file;
+    const char  *p[] = { evt }, *psp = env("PAY_TEST_PSP");
+
+    merchant_new(&l.m);
+    l.co = uid("co");
+    l.token = uid("cs_test_month");
+    r = late_deliver(late_stripe_event(evt, "checkout.session.completed", &l,
+                                       "paid", NULL));
+    cr_assert_eq(r->status, 200, "%ld %s", r->status, r->body);
+
+    /* another month: the newest made ahead (the sweeper makes them) */
+    (void) db_scalar("SELECT pay_inbox_partitions(1)", 0, NULL);
+    month = db_scalar("SELECT tableoid::regclass::text FROM psp_events "
+                      "WHERE event_id = $1", 1, p);
+    cr_assert_not_null(month);
+    other = db_scalar("SELECT max(c.relname) FROM pg_inherits i JOIN pg_class"
+                      " c ON c.oid = i.inhrelid WHERE i.inhparent = "
+                      "'psp_events'::regclass AND c.relname <> $1", 1,
+                      (const char *[]) { month });
+    cr_assert(other != NULL && other[0] != '\0', "no other month");
+    file = shards_file(str_printf("month-%ld.shards", (long) getpid()),
+                       "a %s\n", env("PAY_TEST_PG"));
+
+    lk = db_lock_table(other);
+    cr_assert_eq(setenv("PGOPTIONS", "-c lock_timeout=2s", 1), 0);
+
+    cr_expect_eq(late_events_tool((const char *[]) { "show", "--psp", psp,
+                     "--event", evt, NULL }, &out), 0, "%s", out);
+    cr_expect(strstr(out, "pending") != NULL && strstr(out, l.token) != NULL
+              && strstr(out, "no such event") == NULL, "%s", out);
+    cr_expect_eq(late_events_tool((const char *[]) { "verify", "--conf",
+                     run_file("nginx.conf"), "--psp", psp, "--event", evt,
+                     NULL }, &out), 0, "%s", out);
+    cr_expect(strstr(out, "1 verified, 0 failed") != NULL, "%s", out);
+    cr_expect_eq(late_events_tool((const char *[]) { "replay", "--psp", psp,
+                     "--event", evt, "--dry-run", NULL }, &out), 0, "%s",
+                 out);
+    cr_expect(strstr(out, "pending") != NULL && strstr(out, "dry run") != NULL,
+              "%s", out);
+    cr_expect_eq(late_events_tool_on("--shards", file, (const char *[]) {
+                     "show", "--psp", psp, "--event", evt, NULL }, &out), 0,
+                 "%s", out);
+    cr_expect(strstr(out, "shard a:") != NULL && strstr(out, l.token) != NULL,
+              "%s", out);
+
+    /* an event not kept: said so, as before */
+    cr_expect_eq(late_events_tool((const char *[]) { "show", "--psp", psp,
+                     "--event", uid("evt_none"), NULL }, &out), 0, "%s", out);
+    cr_expect(strstr(out, "no such event is kept") != NULL
+              && strstr(out, "lock") == NULL, "%s", out);
+    cr_expect_eq(late_events_tool_on("--shards", file, (const char *[]) {
+                     "show", "--psp", psp, "--event", uid("evt_none"), NULL },
+                     &out), 1, "%s", out);
+    cr_expect(strstr(out, "no such event is kept on any shard") != NULL
+              && strstr(out, "lock") == NULL, "%s", out);
+
+    cr_assert_eq(unsetenv("PGOPTIONS"), 0);
+    db_unlock(lk);
+}
+
+
 /* Two shards, a (the suite's database) and b (a new one): a keeps the event
  * the gateway received, b a copy of it under another id a second later.
  * list merges both by time with their shard; show and verify find each
