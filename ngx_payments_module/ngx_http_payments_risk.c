@@ -56,14 +56,13 @@ static void ngx_http_payments_risk_recorded(ngx_http_payments_pg_query_t *q,
 #define NGX_HTTP_PAYMENTS_RISK_SIG_HEADER  "Payments-Signature"
 
 
-
 /*
  * Before the claim: a checkout this check applies to, whose key and
  * checkout_id the store has never seen, is asked about now, and next (the
  * claim) runs again with the verdict in ctx->risk_args.  A known one is
- * claimed first (a retry, a replay, a resume or a reused checkout_id never
- * asks the provider for nothing): next runs again, and risk_start follows
- * its claim.  NGX_OK: nothing to ask before the claim, go on.
+ * claimed first: next runs again, a replay or a reused checkout_id is
+ * answered without asking the provider, and a resume is asked after its
+ * claim (risk_start).  NGX_OK: nothing to ask before the claim, go on.
  */
 
 ngx_int_t
