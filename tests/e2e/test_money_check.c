@@ -3307,7 +3307,7 @@ TestSuite(books_check, .timeout = 86400);
  * solo_books_swept).
  */
 static void
-mc_ci(const char *suite, int swept)
+mc_seeds(const char *suite, const uint64_t *seeds, size_t nseeds, int swept)
 {
     size_t         i, n;
     long           ops, failed;
@@ -3320,17 +3320,16 @@ mc_ci(const char *suite, int swept)
     n = 0;
     memset(mc_drawn, 0, sizeof(mc_drawn));
 
-    for (i = 0; i < sizeof(mc_ci_seeds) / sizeof(mc_ci_seeds[0]); i++) {
-        mc_generate(&h, mc_ci_seeds[i]);
+    for (i = 0; i < nseeds; i++) {
+        mc_generate(&h, seeds[i]);
         if ((h.gw == MC_GW_SWEPT) != swept) {
             continue;
         }
         n++;
         t1 = time(NULL);
-        failed += mc_one(mc_ci_seeds[i], mc_env_int("MONEY_SHRINK", 0),
-                         &ops) > 0;
+        failed += mc_one(seeds[i], mc_env_int("MONEY_SHRINK", 0), &ops) > 0;
         if (mc_env_int("MONEY_TIMES", 0)) {
-            mc_say("seed %" PRIu64 ": %s, %ld s", mc_ci_seeds[i],
+            mc_say("seed %" PRIu64 ": %s, %ld s", seeds[i],
                    mc_gw_names[h.gw], (long) (time(NULL) - t1));
         }
     }
@@ -3344,6 +3343,14 @@ mc_ci(const char *suite, int swept)
     cr_expect_gt(n, 0, "no CI seed for %s", suite);
     cr_expect_eq(failed, 0, "%ld of the CI's seeds failed (their histories "
                  "above)", failed);
+}
+
+
+static void
+mc_ci(const char *suite, int swept)
+{
+    mc_seeds(suite, mc_ci_seeds, sizeof(mc_ci_seeds) / sizeof(mc_ci_seeds[0]),
+             swept);
 }
 
 
@@ -3366,6 +3373,28 @@ Test(solo_books_swept, fixed_seeds_with_a_sweeper_keep_the_books_equal,
     mc_ci("solo_books_swept", 1);
 }
 
+
+/*
+ * The shards lane's share (E2E_SHARDS=1: ci/e2e.sh's shards_suites, so
+ * make test's e2e-shards): two routed CI seeds, one a history on each
+ * shard (seed mod 2), and the canary over shards below, about 7 s
+ * (books_check, filtered on that lane, runs every CI seed there, 140 s).
+ * Skipped on a stack of one shard (books_check runs these seeds there).
+ */
+static const uint64_t  mc_shards_seeds[] = {
+    20280,      /* shard a: a tripped PSP, its open circuit, a reload */
+    20131       /* shard b: a tripped PSP and a refusal */
+};
+
+TestSuite(shards_books, .timeout = 300);
+
+
+Test(shards_books, a_routed_history_on_each_shard_keeps_the_books_equal)
+{
+    shards_need(2);
+    mc_seeds("shards_books", mc_shards_seeds,
+             sizeof(mc_shards_seeds) / sizeof(mc_shards_seeds[0]), 0);
+}
 
 
 /*
@@ -3529,7 +3558,26 @@ mc_canary_txn(PGconn *c, const mc_run_t *run, const char *kind,
  * transaction of that shard rolled back, and its books read on a shard it
  * does not live on: the shard check sees both.
  */
+static void mc_canary(void);
+
+
 Test(books_check, every_check_sees_the_books_broken, .timeout = 120)
+{
+    mc_canary();
+}
+
+
+/* over two shards, the shard check too (its merchant on b) */
+Test(shards_books, every_check_sees_the_books_broken_over_shards,
+     .timeout = 120)
+{
+    shards_need(2);
+    mc_canary();
+}
+
+
+static void
+mc_canary(void)
 {
     int            i, keep[MC_MAX_STEPS];
     char          *psp, *payout;
