@@ -50,7 +50,7 @@ shards=${E2E_SHARDS:-0}
 # itself, and the existing suites run again with their merchants on the
 # non-home shard b.
 shards_suites='shards_stack shards_webhooks shards_routes shards_background
-    shards_outage'
+    shards_outage shards_books'
 # E2E_SHARDS_ROUTED: another list of routed suites (CI's is shorter).
 shards_routed_suites=${E2E_SHARDS_ROUTED:-'registration auth idempotency_key
     webhooks return_page adyen generic pay_link views lists money_* capture

@@ -216,7 +216,8 @@ skip_if_broken e2e build-module build-mock build-e2e build-reconcile build-secre
 
 # Merchant shards (doc/plans/shards.md): a stack of two PostgreSQL clusters,
 # the shards_* suites (each route, every dialect's webhooks, background work
-# per shard, a shard stopped, paused and read-only), then a part of the
+# per shard, a shard stopped, paused and read-only; the money checker's
+# shards_books, two routed histories and its canary), then a part of the
 # suite again with its merchants on the non-home shard b, and the
 # invariants with theirs on both shards, ~2 min; `make e2e-shards` runs
 # every routed suite there (~4 min), `make money-check SHARDS=1` the money

@@ -33,6 +33,10 @@
  * hanging once (held there, the retry resumes there), refusing it (moved
  * on), or a PSP of its own throttling it with its breaker opening (moved
  * on; the route's later checkouts pass it over for its open circuit);
+ * from MC_SEED_DEAD on also a PSP of its own on a port nothing listens on
+ * (the connection refused: moved on), and checkouts held for review are
+ * routed too (registered on a risk server of the history's gateway, the
+ * route binding its first PSP, which the approval then sends them to);
  * every later step goes to the PSP that holds it.  Every step is a readable
  * line; the history runs one step at a time, each followed by a wait for
  * quiet (every webhook the mock scheduled answered, no operation
@@ -55,7 +59,8 @@
  *   webhooks  every event the PSP sent was accepted in the end
  *   route     each routed checkout is held by the PSP its route and the
  *             faults end it at, its route record says why it left the
- *             first, and the PSP's payment of it is at that PSP's API
+ *             first (refused, throttled, circuit_open, connect_refused),
+ *             and the PSP's payment of it is at that PSP's API
  *   balanced, wallets, audit: the existing invariants (test_invariants.c)
  *   shard     on a stack of several merchant shards: the merchant lives
  *             where its books were read, and none of its rows is on
@@ -133,7 +138,15 @@ static const uint64_t  mc_ci_seeds[] = {
      * open circuit passing over the second while PostgreSQL restarts in
      * its registration (Adyen: manual captures, the hold released by the
      * sweeper, a worker kill, a refund racing a pay-out) */
-    20280, 20131, 20038, 20023, 20104
+    20280, 20131, 20038, 20023, 20104,
+    /* from MC_SEED_DEAD on: a first PSP refusing the connection (Stripe,
+     * to generic) and a routed checkout held for review, approved at the
+     * PSP its route bound (generic, KWD), a worker kill, two captures
+     * racing; a dead Adyen's route (to generic) and a routed checkout
+     * held for review whose registration's answer is dropped, approved,
+     * saving the method an off-session charge uses (30237, a dead
+     * Stripe's route with a sweeper, passes too but costs 15 s) */
+    30104, 30238
 };
 
 /*
@@ -150,6 +163,13 @@ static const uint64_t  mc_ci_seeds[] = {
  * keep their histories, each checkout naming its PSP */
 #define MC_SEED_ROUTED          20000
 #define MC_ROUTED_PCT           45      /* histories from it that route */
+
+/* and from here on (mc_draw_routes), a route's first PSP that moves a
+ * checkout on by a refusal is instead, half the time, one whose
+ * connection is refused, and a checkout held for review may be routed
+ * (where the route's first PSP is its own): the routed CI seeds below it
+ * keep their histories */
+#define MC_SEED_DEAD            30000
 
 
 /*
@@ -297,6 +317,10 @@ typedef enum {
                            the nonce (429), so the checkout moves on and its
                            breaker opens; the route's later checkouts pass
                            it over before their claim (circuit_open) */
+    MC_RT_DEAD,         /* the first PSP is mc_dead_<dialect>, on a port
+                           nothing listens on: the connection refused, it
+                           moves on in the same request (connect_refused;
+                           from MC_SEED_DEAD on) */
     MC_NRTS
 } mc_rt_e;
 
@@ -305,10 +329,13 @@ static const char  *mc_rt_names[MC_NRTS] = {
     "the first PSP hangs past the request's time once, the retry resumes "
     "there", "the first PSP refuses it (400): moves on",
     "the first PSP throttles it (429, its breaker opens) or its circuit is "
-    "open: moves on"
+    "open: moves on",
+    "the first PSP refuses the connection (nothing listens): moves on"
 };
 
 #define MC_TRIPPED  3           /* a route's first: the tripped PSP */
+#define MC_DEAD     4           /* a route's first: the PSP on a port
+                                   nothing listens on */
 
 /* a route's PSPs must each take every amount of its currency exactly
  * (nginx -t): Stripe takes three-decimal amounts in tens only, so no KWD
@@ -319,7 +346,7 @@ static const char  *mc_rt_names[MC_NRTS] = {
 typedef struct {
     int     used;
     int     first;              /* a dialect, or MC_TRIPPED */
-    int     trip;               /* MC_TRIPPED: its dialect */
+    int     trip;               /* MC_TRIPPED, MC_DEAD: its dialect */
     int     second;             /* a dialect */
 } mc_route_t;
 
@@ -1033,8 +1060,10 @@ mc_draw_gateway(mc_history_t *h, mc_model_t *model)
  * gateway has a route per currency for its merchant over two PSPs, drawn
  * with the first routed checkout of that currency so that it ends at the
  * PSP the history drew for it: that PSP first (healthy, or hanging once),
- * or second after a first that refuses it (400) or that is a PSP of its
- * own whose breaker the first such checkout opens (429).  A later
+ * or second after a first that refuses it (400), that is a PSP of its
+ * own whose breaker the first such checkout opens (429), or (from
+ * MC_SEED_DEAD on) that is a PSP of its own on a port nothing listens on
+ * (the connection refused).  A later
  * checkout of that currency is routed only where the route ends it at its
  * PSP.  Every later step then goes to the PSP claimed, as before.
  */
@@ -1055,7 +1084,8 @@ mc_draw_routes(mc_history_t *h)
 
     for (c = 0; c < h->nco; c++) {
         co = &h->co[c];
-        if (co->charge || co->review || !mc_chance(&r, 75)
+        if (co->charge || (co->review && h->seed < MC_SEED_DEAD)
+            || !mc_chance(&r, 75)
             || (co->currency == MC_KWD && co->dialect == 0))
         {
             continue;
@@ -1070,6 +1100,9 @@ mc_draw_routes(mc_history_t *h)
                 other = 3 - co->dialect;
             }
             k = (int) mc_below(&r, 100);
+            if (co->review) {
+                k = 30 + k % 35;    /* its own PSP first (below) */
+            }
             if (k < 30) {
                 /* the history's one tripped PSP where it can (its
                  * breaker, once open, passes over the checkouts of every
@@ -1086,17 +1119,31 @@ mc_draw_routes(mc_history_t *h)
             } else {
                 rt->first = other;
                 rt->second = co->dialect;
+                if (h->seed >= MC_SEED_DEAD && mc_chance(&r, 50)) {
+                    /* nothing listens where it points: every checkout
+                     * of the route moves on from it, none is held there */
+                    rt->first = MC_DEAD;
+                    rt->trip = other;
+                }
             }
         }
 
-        if (co->dialect == rt->first) {
+        if (co->dialect == rt->first && co->review) {
+            /* held for review at the PSP the route bound first; the
+             * approval resumes the claim there and never moves on
+             * (DESIGN.md, "Routing across PSPs"), so a held checkout is
+             * routed only where its route's first is its PSP */
+            co->routed = MC_RT_FIRST;
+        } else if (co->review) {
+            continue;
+        } else if (co->dialect == rt->first) {
             /* hanging once, where the checkout's own fault is a
              * webhook's (one rule per nonce holds both) */
             co->routed = co->fault <= MC_FAULT_OUT_OF_ORDER
                          && mc_chance(&r, 35) ? MC_RT_HANG : MC_RT_FIRST;
         } else if (co->dialect == rt->second) {
             co->routed = rt->first == MC_TRIPPED ? MC_RT_TRIPPED
-                                                 : MC_RT_REFUSED;
+                         : rt->first == MC_DEAD ? MC_RT_DEAD : MC_RT_REFUSED;
         } else {
             continue;       /* the route would not end it at its PSP */
         }
@@ -1214,6 +1261,9 @@ mc_route_psp(const mc_route_t *rt, int at)
 {
     if (at == 0 && rt->first == MC_TRIPPED) {
         return str_printf("mc_trip_%s", mc_dialects[rt->trip]);
+    }
+    if (at == 0 && rt->first == MC_DEAD) {
+        return str_printf("mc_dead_%s", mc_dialects[rt->trip]);
     }
 
     return mc_psp(at == 0 ? rt->first : rt->second);
@@ -1357,6 +1407,8 @@ typedef struct {
     long                 ops;
     gateway_t            gw;        /* the history's own, if any */
     const char          *base;      /* its origin; NULL: the suite's */
+    const char          *risk;      /* its server with the risk check
+                                       (routed checkouts held for review) */
     int                  pool;      /* what the next reload changes */
 } mc_run_t;
 
@@ -1758,10 +1810,15 @@ mc_register(mc_run_t *run, int c)
     }
 
     if (co->review) {
+        /* the suite's risk server, or a routed one's on the history's
+         * gateway, whose route binds its first PSP before the risk check
+         * holds it */
         json_object_set_new(json_object_get(body, "buyer_info"), "email",
                             json_string("risk-review@example.com"));
-        out = mc_shop(run, env("PAY_TEST_GW_LIMITS"), "deny.risk.test",
-                      PATH_PAYMENTS, dump(body), &ans);
+        out = co->routed
+              ? mc_shop(run, run->risk, NULL, PATH_PAYMENTS, dump(body), &ans)
+              : mc_shop(run, env("PAY_TEST_GW_LIMITS"), "deny.risk.test",
+                        PATH_PAYMENTS, dump(body), &ans);
     } else {
         out = mc_shop(run, NULL, NULL, PATH_PAYMENTS, dump(body), &ans);
     }
@@ -2421,18 +2478,41 @@ mc_step(mc_run_t *run, const mc_step_t *s)
 static char *
 mc_routes_conf(const mc_run_t *run)
 {
-    int                d, i, trip[3];
-    char              *conf, *line;
+    int                d, i, trip[3], dead[3];
+    char              *conf, *line, *at;
+    const char        *mock = env("PAY_TEST_MOCK");
     const mc_route_t  *rt;
 
     conf = strdup("");
     memset(trip, 0, sizeof(trip));
+    memset(dead, 0, sizeof(dead));
 
     for (i = 0; i < 4; i++) {
         rt = &run->h->route[i];
         if (rt->used && rt->first == MC_TRIPPED) {
             trip[rt->trip] = 1;
         }
+        if (rt->used && rt->first == MC_DEAD) {
+            dead[rt->trip] = 1;
+        }
+    }
+
+    /* the dead PSP: the mock's lines with its url (not hosted=) at port 1
+     * on loopback, where nothing listens (no test can bind it); one
+     * attempt, no breaker, so each checkout leaves it connect_refused */
+    for (d = 0; d < 3; d++) {
+        if (!dead[d]) {
+            continue;
+        }
+        line = gw_psp_conf(str_printf("mc_dead_%s", mc_dialects[d]),
+                           mc_dialects[d]);
+        line[strlen(line) - 2] = '\0';        /* its ";\n" */
+        at = strstr(line, str_printf("url=%s", mock));
+        cr_assert_not_null(at, "%s", line);
+        *at = '\0';
+        conf = str_printf("%s%surl=http://127.0.0.1:1%s retries=0 "
+                          "breaker=0;\n", conf, line,
+                          at + strlen("url=") + strlen(mock));
     }
 
     for (d = 0; d < 3; d++) {
@@ -2457,6 +2537,43 @@ mc_routes_conf(const mc_run_t *run)
     }
 
     return conf;
+}
+
+
+/*
+ * Where a routed checkout is held for review: a server of the history's
+ * gateway (its routes) with the risk check as the suite's deny.risk.test
+ * has it, on a port of its own; run->risk is its origin.
+ */
+static char *
+mc_risk_conf(mc_run_t *run)
+{
+    int          c;
+    long         port;
+    const char  *root = env("PAY_TEST_RUN");
+
+    for (c = 0; c < run->h->nco; c++) {
+        if (run->h->co[c].review && run->h->co[c].routed) {
+            break;
+        }
+    }
+    if (c == run->h->nco) {
+        return "";
+    }
+
+    port = free_port();
+    run->risk = str_printf("https://127.0.0.1:%ld", port);
+
+    return str_printf(
+        "server {\n"
+        "    listen 127.0.0.1:%ld ssl;\n"
+        "    ssl_certificate %s/conf/tls.crt;\n"
+        "    ssl_certificate_key %s/conf/tls.key;\n"
+        "    payments_risk url=%s/risk secret_file=%s/conf/risk.secret\n"
+        "        answer_secret_file=%s/conf/risk_answer.secret\n"
+        "        timeout=1s connect_timeout=1s allow_http;\n"
+        "    location / { payments; }\n"
+        "}\n", port, root, root, env("PAY_TEST_RISK"), root, root);
 }
 
 
@@ -2487,14 +2604,15 @@ mc_gateway(mc_run_t *run)
         "payments_request_timeout 1500ms;\n"
         "payments_idempotency_lease 4s;\n"
         "payments_session_lifetime 1h;\n"
-        "payments_sweeper %s;\n%s%s%s%s",
+        "payments_sweeper %s;\n%s%s%s%s%s",
         pg_gateway_databases(),
         run->h->gw == MC_GW_SWEPT
         ? "on interval=300ms after=1s retry=1s alert=60s grace=1s batch=1000"
         : "off",
         gw_psp_conf(env("PAY_TEST_PSP"), "stripe"),
         gw_psp_conf("mock_adyen", "adyen"),
-        gw_psp_conf("mock_generic", "generic"), mc_routes_conf(run)));
+        gw_psp_conf("mock_generic", "generic"), mc_routes_conf(run),
+        mc_risk_conf(run)));
     gateway_wait_ready(&run->gw, 10);
     run->base = run->gw.origin;
 
@@ -2689,7 +2807,7 @@ static int mc_env_int(const char *name, int dflt);
 /* what the routed checkouts' routes recorded, over the histories run:
  * claimed at the first PSP, moved on from it refused, throttled, its
  * circuit open */
-static long  mc_routes_seen[4];
+static long  mc_routes_seen[5];
 
 
 /*
@@ -2770,7 +2888,8 @@ mc_check_routes(const mc_run_t *run, const int *keep, json_t *books,
         psp = PQgetvalue(q, 0, 0);
         rec = PQgetvalue(q, 0, 1);
 
-        kind = strstr(rec, ":circuit_open") ? 3 : strstr(rec, ":throttled")
+        kind = strstr(rec, ":connect_refused") ? 4
+               : strstr(rec, ":circuit_open") ? 3 : strstr(rec, ":throttled")
                ? 2 : strstr(rec, ":refused") ? 1 : 0;
         mc_routes_seen[kind]++;
         if (!quiet && mc_env_int("MONEY_PRINT", 0) > 0) {
@@ -2787,6 +2906,9 @@ mc_check_routes(const mc_run_t *run, const int *keep, json_t *books,
             }
         } else if (co->routed == MC_RT_REFUSED) {
             want = str_printf("%s:refused,%s:", mc_route_psp(rt, 0),
+                              mc_psp(co->dialect));
+        } else if (co->routed == MC_RT_DEAD) {
+            want = str_printf("%s:connect_refused,%s:", mc_route_psp(rt, 0),
                               mc_psp(co->dialect));
         } else {
             want = str_printf("%s:", mc_psp(co->dialect));
@@ -3058,7 +3180,8 @@ mc_count_drawn(const mc_history_t *h)
         mc_drawn[MC_D_HELD_CHARGE] += h->co[c].charge && h->co[c].review;
         mc_drawn[MC_D_ROUTED] += h->co[c].routed != MC_RT_NONE;
         mc_drawn[MC_D_MOVED] += h->co[c].routed == MC_RT_REFUSED
-                                || h->co[c].routed == MC_RT_TRIPPED;
+                                || h->co[c].routed == MC_RT_TRIPPED
+                                || h->co[c].routed == MC_RT_DEAD;
         mc_drawn[MC_D_HANG] += h->co[c].routed == MC_RT_HANG;
     }
     mc_drawn[MC_D_ROUTED_H] += h->routed > 0;
@@ -3084,7 +3207,7 @@ mc_drawn_line(void)
                       "%ld, checkouts %ld (drawn to move on %ld, to hang "
                       "once %ld; their route records: at the first PSP "
                       "%ld, moved on refused %ld, throttled %ld, circuit "
-                      "open %ld)",
+                      "open %ld, connection refused %ld)",
                       mc_drawn[MC_D_OWN] + mc_drawn[MC_D_SWEPT],
                       mc_drawn[MC_D_SWEPT], mc_drawn[MC_D_NEVER],
                       mc_drawn[MC_D_SESSION_END], mc_drawn[MC_D_KILL],
@@ -3095,7 +3218,7 @@ mc_drawn_line(void)
                       mc_drawn[MC_D_ROUTED], mc_drawn[MC_D_MOVED],
                       mc_drawn[MC_D_HANG], mc_routes_seen[0],
                       mc_routes_seen[1], mc_routes_seen[2],
-                      mc_routes_seen[3]);
+                      mc_routes_seen[3], mc_routes_seen[4]);
 }
 
 
@@ -3184,7 +3307,7 @@ TestSuite(books_check, .timeout = 86400);
  * solo_books_swept).
  */
 static void
-mc_ci(const char *suite, int swept)
+mc_seeds(const char *suite, const uint64_t *seeds, size_t nseeds, int swept)
 {
     size_t         i, n;
     long           ops, failed;
@@ -3197,17 +3320,16 @@ mc_ci(const char *suite, int swept)
     n = 0;
     memset(mc_drawn, 0, sizeof(mc_drawn));
 
-    for (i = 0; i < sizeof(mc_ci_seeds) / sizeof(mc_ci_seeds[0]); i++) {
-        mc_generate(&h, mc_ci_seeds[i]);
+    for (i = 0; i < nseeds; i++) {
+        mc_generate(&h, seeds[i]);
         if ((h.gw == MC_GW_SWEPT) != swept) {
             continue;
         }
         n++;
         t1 = time(NULL);
-        failed += mc_one(mc_ci_seeds[i], mc_env_int("MONEY_SHRINK", 0),
-                         &ops) > 0;
+        failed += mc_one(seeds[i], mc_env_int("MONEY_SHRINK", 0), &ops) > 0;
         if (mc_env_int("MONEY_TIMES", 0)) {
-            mc_say("seed %" PRIu64 ": %s, %ld s", mc_ci_seeds[i],
+            mc_say("seed %" PRIu64 ": %s, %ld s", seeds[i],
                    mc_gw_names[h.gw], (long) (time(NULL) - t1));
         }
     }
@@ -3221,6 +3343,14 @@ mc_ci(const char *suite, int swept)
     cr_expect_gt(n, 0, "no CI seed for %s", suite);
     cr_expect_eq(failed, 0, "%ld of the CI's seeds failed (their histories "
                  "above)", failed);
+}
+
+
+static void
+mc_ci(const char *suite, int swept)
+{
+    mc_seeds(suite, mc_ci_seeds, sizeof(mc_ci_seeds) / sizeof(mc_ci_seeds[0]),
+             swept);
 }
 
 
@@ -3241,6 +3371,29 @@ Test(solo_books_swept, fixed_seeds_with_a_sweeper_keep_the_books_equal,
 {
     mc_alone = 1;
     mc_ci("solo_books_swept", 1);
+}
+
+
+/*
+ * The shards lane's share (E2E_SHARDS=1: ci/e2e.sh's shards_suites, so
+ * make test's e2e-shards): two routed CI seeds, one a history on each
+ * shard (seed mod 2), and the canary over shards below, about 7 s
+ * (books_check, filtered on that lane, runs every CI seed there, 140 s).
+ * Skipped on a stack of one shard (books_check runs these seeds there).
+ */
+static const uint64_t  mc_shards_seeds[] = {
+    20280,      /* shard a: a tripped PSP, its open circuit, a reload */
+    20131       /* shard b: a tripped PSP and a refusal */
+};
+
+TestSuite(shards_books, .timeout = 300);
+
+
+Test(shards_books, a_routed_history_on_each_shard_keeps_the_books_equal)
+{
+    shards_need(2);
+    mc_seeds("shards_books", mc_shards_seeds,
+             sizeof(mc_shards_seeds) / sizeof(mc_shards_seeds[0]), 0);
 }
 
 
@@ -3405,7 +3558,26 @@ mc_canary_txn(PGconn *c, const mc_run_t *run, const char *kind,
  * transaction of that shard rolled back, and its books read on a shard it
  * does not live on: the shard check sees both.
  */
+static void mc_canary(void);
+
+
 Test(books_check, every_check_sees_the_books_broken, .timeout = 120)
+{
+    mc_canary();
+}
+
+
+/* over two shards, the shard check too (its merchant on b) */
+Test(shards_books, every_check_sees_the_books_broken_over_shards,
+     .timeout = 120)
+{
+    shards_need(2);
+    mc_canary();
+}
+
+
+static void
+mc_canary(void)
 {
     int            i, keep[MC_MAX_STEPS];
     char          *psp, *payout;
@@ -3534,6 +3706,16 @@ Test(books_check, every_check_sees_the_books_broken, .timeout = 120)
     mc_check_routes(&run, keep, books, &res, 1);
     cr_expect_gt(res.n[MC_CHK_ROUTE], 0, "check route did not see a "
                  "checkout claimed elsewhere than its route says");
+
+    /* and said to have moved on from a dead Adyen (connection refused) */
+    h.route[0].first = MC_DEAD;
+    h.route[0].trip = 1;
+    h.co[0].routed = MC_RT_DEAD;
+    memset(&res, 0, sizeof(res));
+    mc_check_routes(&run, keep, books, &res, 1);
+    cr_expect_gt(res.n[MC_CHK_ROUTE], 0, "check route did not see a "
+                 "checkout named at its PSP as if moved on from a refused "
+                 "connection");
     h.co[0].routed = MC_RT_NONE;
     h.route[0].used = 0;
 
