@@ -547,7 +547,9 @@ typedef struct ngx_http_payments_ctx_s {
     time_t                          fail_retry_after;   /* s; 0: none */
     const char                     *fail_detail;
     ngx_msec_t                      deadline;
-    ngx_http_payments_risk_t       *risk;           /* asked, or NULL */
+    ngx_http_payments_risk_t       *risk;           /* the check that
+                                                       applies (risk_first),
+                                                       or NULL */
     void                          (*risk_next)(struct ngx_http_payments_ctx_s
                                                *ctx);  /* the step after
                                                           an allow */

@@ -126,26 +126,22 @@ ngx_http_payments_risk_peeked(ngx_http_payments_pg_query_t *q,
 }
 
 
+/*
+ * After the claim: the check risk_first found applying to this checkout
+ * (ctx->risk; NULL: none), asked now that the claim is stored.
+ */
+
 void
 ngx_http_payments_risk_start(ngx_http_payments_ctx_t *ctx,
     void (*next)(ngx_http_payments_ctx_t *ctx))
 {
-    ngx_http_request_t            *r = ctx->request;
-    ngx_http_payments_loc_conf_t  *plcf;
-
-    plcf = ngx_http_get_module_loc_conf(r, ngx_http_payments_module);
-
     /* the registration's next step once the checkout may go on */
     ctx->risk_next = next;
 
-    if (plcf->risk == NULL
-        || !ngx_http_payments_risk_applies(plcf->risk, ctx))
-    {
+    if (ctx->risk == NULL) {
         next(ctx);
         return;
     }
-
-    ctx->risk = plcf->risk;
 
     ngx_http_payments_risk_asked(ctx);
 }
