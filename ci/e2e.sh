@@ -35,7 +35,8 @@
 # shards_suites one test at a time (they stop, kill, pause and make
 # read-only shard b); then shards_routed_suites with every merchant_new
 # merchant on shard b and PAY_TEST_PG at b.  With E2E_FILTER: that filter
-# on the sharded stack.
+# on the sharded stack, one test at a time as the lane runs shards_suites
+# (E2E_JOBS sets it).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -306,7 +307,9 @@ if [ "$shards" = 1 ]; then
     lane_start shards --shards 2
     echo "e2e: shards: lane up in $((SECONDS - start)) s" >&2
     if [ -n "${E2E_FILTER:-}" ]; then
-        lane_tests "$run/shards" "$jobs" "$E2E_FILTER" "$@" \
+        # one at a time unless told: shards_suites' tests stop shard b and
+        # count its look-ups
+        lane_tests "$run/shards" "${E2E_JOBS:-1}" "$E2E_FILTER" "$@" \
             2> >(tee -a "$run/shards/logs/criterion.txt" >&2) || rc=1
         exit "$rc"
     fi
