@@ -682,10 +682,12 @@ Test(routing, an_approval_moves_on_from_a_psp_that_refuses_it)
 /*
  * The same, its first PSP answering the approval with an outcome that may
  * hide a session (no answer in time; a 5xx): it stays bound there, the
- * next PSP never asked, and a later approval resumes at the same PSP.
+ * next PSP never asked, and a later approval resumes at the same PSP
+ * (refused: true, where Stripe then refuses it: it fails there, still
+ * never moved on, as the earlier attempt may have made a session).
  */
 static void
-approval_held_at_stripe(const char *fault)
+approval_held_at_stripe(const char *fault, int refused)
 {
     long         status, sessions, requests;
     char        *co_id, *key, *body, *psp;
@@ -727,11 +729,18 @@ approval_held_at_stripe(const char *fault)
     j = resp_json(r);
     cr_assert_str_eq(json_string_value(json_object_get(j, "psp")),
                      "rt_stripe", "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     refused ? "FAILED" : "EXECUTING", "%s", r->body);
+    if (refused) {
+        cr_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(j, "failure"), "code")),
+                         "registration_refused", "%s", r->body);
+    }
     json_decref(j);
     resp_free(r);
 
     mock_registrations(nonce(&m, co_id), &sessions, &requests);
-    cr_assert_eq(sessions, 1, "one session in all");
+    cr_assert_eq(sessions, refused ? 0 : 1, "one session in all");
     cr_assert_eq(requests, 2);
     cr_assert_eq(psp_attempts("rt_adyen", "created"), 0.0);
     cr_assert_eq(psp_attempts("rt_adyen", "refused"), 0.0);
@@ -747,11 +756,13 @@ approval_held_at_stripe(const char *fault)
 
 Test(routing, an_approval_timed_out_stays_bound_and_approving_again_resumes_there)
 {
-    approval_held_at_stripe("\"hang_ms\":3000,\"hang_times\":1");
+    approval_held_at_stripe("\"hang_ms\":3000,\"hang_times\":1", 0);
 }
 
 
 Test(routing, an_approval_answered_5xx_stays_bound_and_approving_again_resumes_there)
 {
-    approval_held_at_stripe("\"fail_times\":1,\"fail_status\":500");
+    /* then refusing it (400): the resumed approval fails there */
+    approval_held_at_stripe("\"fail_times\":1,\"fail_status\":500,"
+                            "\"refuse_status\":400", 1);
 }
