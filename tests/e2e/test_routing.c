@@ -766,3 +766,54 @@ Test(routing, an_approval_answered_5xx_stays_bound_and_approving_again_resumes_t
     approval_held_at_stripe("\"fail_times\":1,\"fail_status\":500,"
                             "\"refuse_status\":400", 1);
 }
+
+
+/*
+ * A held checkout whose route the configuration no longer chooses for it
+ * by the time it is approved (here renamed: another route than the one
+ * its claim recorded) is approved at the PSP its claim bound alone: a
+ * refusal there fails it, and no other PSP is asked.
+ */
+Test(routing, an_approval_stays_at_its_bound_psp_when_its_route_changed)
+{
+    long         status, sessions, requests;
+    char        *co_id, *psp;
+    json_t      *j;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt_review(str_printf("payments_route name=before merchant=%s "
+                               "psps=rt_stripe,rt_adyen;\n", m.id));
+
+    co_id = uid("co");
+    psp = register_routed(&m, uid("key"), routed_review_body(co_id),
+                          &status);
+    cr_assert_eq(status, 202, "held for review: %ld", status);
+    cr_assert_null(psp);
+    cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:");
+
+    gateway_reload(&rt, "name=before", "name=after");
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"api\":\"stripe\","
+                          "\"refuse_status\":400}", nonce(&m, co_id)));
+
+    r = books_approve_at(rt.origin, nonce(&m, co_id), 1, 0, NULL);
+    cr_assert_eq(r->status, 201, "the approval: %ld %s", r->status, r->body);
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "psp")),
+                     "rt_stripe", "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     "FAILED", "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(j, "failure"), "code")),
+                     "registration_refused", "%s", r->body);
+    json_decref(j);
+    resp_free(r);
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 0);
+    cr_assert_eq(requests, 1, "Adyen was asked");
+    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_stripe");
+    cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:");
+}
