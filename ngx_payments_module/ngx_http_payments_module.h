@@ -542,6 +542,11 @@ typedef struct ngx_http_payments_ctx_s {
                                                        it */
     unsigned                        route_hold:1;   /* a resume: held at
                                                        the bound PSP */
+    unsigned                        approval:1;     /* a review's approval:
+                                                       its claim is never
+                                                       undone (pay_abandon),
+                                                       whatever the PSP
+                                                       says */
     off_t                           claim_age;      /* s, of a resume */
     ngx_uint_t                      fail_status;
     time_t                          fail_retry_after;   /* s; 0: none */
@@ -781,10 +786,12 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _register_request.c  -> _util.c
  *   _register_resume.c   -> _pg.c _psp_conf.c _register_end.c _register_psp.c
  *   _register_resume.c   -> _response.c _risk.c
- *   _register_route.c    -> _breaker.c _metrics.c _register_request.c _route.c
+ *   _register_route.c    -> _breaker.c _metrics.c _pg.c _register_psp.c
+ *   _register_route.c    -> _register_request.c _route.c
  *   _response.c          -> -
  *   _review.c            -> _pg.c _psp_conf.c _register_psp.c
- *   _review.c            -> _register_request.c _response.c _shard.c _util.c
+ *   _review.c            -> _register_request.c _register_route.c _response.c
+ *   _review.c            -> _shard.c _util.c
  *   _risk.c              -> _curl.c _metrics.c _pg.c _register_end.c
  *   _risk.c              -> _response.c _util.c
  *   _risk_after.c        -> _metrics.c _risk.c _sweeper_round.c _util.c

@@ -66,10 +66,13 @@ ngx_int_t ngx_http_payments_route_next(ngx_http_payments_ctx_t *ctx,
 /* _register_route.c, a routed checkout before the PSP is called: the
  * route and its PSPs for a checkout sent without "psp" (NGX_DECLINED: no
  * route applies), the PSPs whose circuit is open passed over before the
- * claim, and the route the claim recorded counted and logged */
+ * claim, and the route the claim recorded counted and logged; a first
+ * approval of a review taking its route again from the PSP its claim
+ * bound, then the PSP */
 ngx_int_t ngx_http_payments_route_choose(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_skip_open(ngx_http_payments_ctx_t *ctx);
 void ngx_http_payments_route_claimed(ngx_http_payments_ctx_t *ctx);
+void ngx_http_payments_route_approved(ngx_http_payments_ctx_t *ctx);
 /* _register_resume.c: a claim pay_claim resumed (res: its row), sent to
  * the PSP again as stored */
 void ngx_http_payments_register_resumed(ngx_http_payments_ctx_t *ctx,

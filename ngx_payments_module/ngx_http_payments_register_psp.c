@@ -62,8 +62,9 @@ ngx_http_payments_psp_start(ngx_http_payments_ctx_t *ctx)
 
 /*
  * The PSP's circuit is open: this request does not call it.  A claim the
- * PSP cannot have seen is undone (nothing stored), one it may have seen is
- * released (the retry resumes it); either way 503 with Retry-After.
+ * PSP cannot have seen is undone (nothing stored), one it may have seen,
+ * or an approval's, is released (the retry resumes it); either way 503
+ * with Retry-After.
  */
 
 static void
@@ -85,7 +86,7 @@ ngx_http_payments_psp_shed(ngx_http_payments_ctx_t *ctx, ngx_msec_t wait)
                        "retry after Retry-After seconds with the same "
                        "Idempotency-Key";
 
-    if (ctx->psp_maybe) {
+    if (ctx->psp_maybe || ctx->approval) {
         ngx_http_payments_register_release(ctx,
                                            NGX_HTTP_SERVICE_UNAVAILABLE);
 
@@ -271,8 +272,10 @@ ngx_http_payments_psp_done(ngx_http_payments_fetch_t *f)
         return;
 
     case PAY_PSP_AUTH:
-        /* a session of this claim may exist: kept resumable */
-        ngx_http_payments_psp_refused_us(ctx, f, !ctx->psp_maybe);
+        /* a session of this claim may exist, or it is an approval's:
+         * kept resumable */
+        ngx_http_payments_psp_refused_us(ctx, f,
+                                         !ctx->psp_maybe && !ctx->approval);
         return;
 
     default: /* PAY_PSP_RETRY */

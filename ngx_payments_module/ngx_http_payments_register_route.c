@@ -6,8 +6,9 @@
  * (driven from _register.c): the route chosen for a checkout sent without
  * "psp" (its PSPs in the order they are asked), the PSPs whose circuit is
  * open passed over before the claim, and what the claim recorded counted
- * and logged.  What happens after the PSP is called (moving on) is the
- * PSP's side's (_register_psp.c, route_next).
+ * and logged; a first approval of a review taking its route again.  What
+ * happens after the PSP is called (moving on) is the PSP's side's
+ * (_register_psp.c, route_next).
  */
 
 
@@ -15,6 +16,12 @@
 #include "ngx_http_payments_register.h"
 
 #include <payments/breaker.h>
+
+
+static void ngx_http_payments_route_recorded_done(
+    ngx_http_payments_pg_query_t *q, PGresult *res);
+static void ngx_http_payments_route_alone(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_psp_t *bound);
 
 
 /*
@@ -174,3 +181,127 @@ ngx_http_payments_route_claimed(ngx_http_payments_ctx_t *ctx)
                                     moved ? "fallback" : "first");
 }
 
+
+
+/*
+ * A first approval of a checkout held for review (pay_review_approve's
+ * "approved": no PSP ever saw its nonce).  A routed one takes its route
+ * again as its registration chose it (from the stored checkout, the
+ * route's order drawn from the nonce), at the PSP its claim bound (those
+ * before it the claim passed over), so that an outcome there that proves
+ * no session moves it on (route_next) as it would have without the
+ * review.  Only when the route is the one the claim recorded
+ * (pay_route_recorded) and the bound PSP is in it: a configuration that
+ * changed since, or a checkout that named its PSP, stays at the bound PSP
+ * alone, as an approval always did.  Then the PSP.
+ */
+
+void
+ngx_http_payments_route_approved(ngx_http_payments_ctx_t *ctx)
+{
+    ngx_uint_t                at;
+    ngx_http_payments_psp_t  *bound = ctx->psp;
+
+    /* the claim bound a PSP of its API key's mode */
+    ctx->key_live = bound->live;
+
+    if (ngx_http_payments_route_choose(ctx) != NGX_OK) {
+        ngx_http_payments_route_alone(ctx, bound);
+        return;
+    }
+
+    for (at = 0; at < ctx->route_n; at++) {
+        if (ctx->route_psps[at] == bound) {
+            break;
+        }
+    }
+
+    if (at == ctx->route_n) {
+        ngx_http_payments_route_alone(ctx, bound);
+        return;
+    }
+
+    ctx->route_at = at;
+    ctx->psp = bound;
+    ngx_cpystrn((u_char *) ctx->co.psp, bound->name.data,
+                bound->name.len + 1);
+
+    ctx->params[0] = (char *) ctx->merchant.data;
+    ctx->params[1] = ctx->co.checkout_id;
+
+    if (ngx_http_payments_query(ctx,
+                                "SELECT route, psp FROM "
+                                "pay_route_recorded($1, $2)",
+                                2, ngx_http_payments_route_recorded_done)
+        != NGX_OK)
+    {
+        ngx_http_payments_route_alone(ctx, bound);
+    }
+}
+
+
+static void
+ngx_http_payments_route_recorded_done(ngx_http_payments_pg_query_t *q,
+    PGresult *res)
+{
+    char                       *route, *psp;
+    ngx_http_payments_ctx_t    *ctx = q->data;
+    ngx_http_payments_route_t  *rt = ctx->route_conf;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
+        || PQntuples(res) != 1 || PQgetisnull(res, 0, 1))
+    {
+        ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
+                      "payments: review of \"%s\": its recorded route "
+                      "could not be read: approved at psp \"%V\" alone",
+                      ctx->nonce, &ctx->psp->name);
+        ngx_http_payments_route_alone(ctx, ctx->psp);
+        return;
+    }
+
+    route = PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0);
+    psp = PQgetvalue(res, 0, 1);
+
+    if (route == NULL) {
+        ngx_http_payments_route_alone(ctx, ctx->psp);
+        return;
+    }
+
+    if (ngx_strlen(route) != rt->name.len
+        || ngx_strncmp(route, rt->name.data, rt->name.len) != 0
+        || ngx_strlen(psp) != ctx->psp->name.len
+        || ngx_strncmp(psp, ctx->psp->name.data, ctx->psp->name.len) != 0)
+    {
+        ngx_log_error(NGX_LOG_WARN, ctx->request->connection->log, 0,
+                      "payments: review of \"%s\": claimed on route \"%s\" "
+                      "at psp \"%s\", which the configuration no longer "
+                      "chooses so (route \"%V\"): approved at psp \"%V\" "
+                      "alone", ctx->nonce, route, psp, &rt->name,
+                      &ctx->psp->name);
+        ngx_http_payments_route_alone(ctx, ctx->psp);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ctx->request->connection->log, 0,
+                  "payments: review of \"%s\": approved on route \"%V\" "
+                  "at psp \"%V\"", ctx->nonce, &rt->name, &ctx->psp->name);
+
+    ngx_http_payments_psp_start(ctx);
+}
+
+
+/* an approval without its route: at the bound PSP, never moving on */
+
+static void
+ngx_http_payments_route_alone(ngx_http_payments_ctx_t *ctx,
+    ngx_http_payments_psp_t *bound)
+{
+    ctx->route_conf = NULL;
+    ctx->route_n = 0;
+    ctx->route_at = 0;
+    ctx->psp = bound;
+    ngx_cpystrn((u_char *) ctx->co.psp, bound->name.data,
+                bound->name.len + 1);
+
+    ngx_http_payments_psp_start(ctx);
+}

@@ -875,11 +875,24 @@ ngx_http_payments_review_approved(ngx_http_payments_pg_query_t *q,
         return;
     }
 
-    /* never abandoned: the claim stays, whatever the PSP says, for a
-     * retry (approve again, or the shop's key) to resume */
-    ctx->psp_maybe = 1;
+    /* never abandoned (pay_abandon would delete the approved checkout,
+     * its review and the checkout.approved told): after any outcome that
+     * does not decide it, the claim stays for a retry (approve again, or
+     * the shop's key) to resume */
+    ctx->approval = 1;
 
-    ngx_http_payments_psp_start(ctx);
+    /* resumed: an earlier approval's attempts may have reached the PSP
+     * the checkout is bound to now; it resumes there, never moving on */
+    if (ngx_strcmp(outcome, "resumed") == 0) {
+        ctx->psp_maybe = 1;
+        ngx_http_payments_psp_start(ctx);
+        return;
+    }
+
+    /* approved: no PSP ever saw the nonce; a routed checkout takes its
+     * route again from the PSP its claim bound, and moves on as its
+     * registration would have after an outcome that proves no session */
+    ngx_http_payments_route_approved(ctx);
 }
 
 

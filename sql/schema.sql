@@ -6787,6 +6787,24 @@ $$;
 
 
 --
+-- Name: pay_route_recorded(text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_route_recorded(p_merchant text, p_checkout text) RETURNS TABLE(route text, psp text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT (SELECT r.route FROM checkout_routes r
+             WHERE r.merchant_id = c.merchant_id
+               AND r.checkout_id = c.checkout_id
+             ORDER BY r.seq LIMIT 1),
+           c.psp
+      FROM checkouts c
+     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout;
+$$;
+
+
+--
 -- Name: pay_route_state(text, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -12966,6 +12984,14 @@ GRANT ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_
 
 REVOKE ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_route_bind(p_merchant text, p_idem_key text, p_lease bigint, p_route text, p_from text, p_why text, p_to text, p_psp_request text, p_passed_over text[]) TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_route_recorded(p_merchant text, p_checkout text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_route_recorded(p_merchant text, p_checkout text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_route_recorded(p_merchant text, p_checkout text) TO payments_gateway;
 
 
 --

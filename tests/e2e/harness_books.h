@@ -67,9 +67,13 @@ resp_t  *books_retried(const req_t *rq, int tries, long pause_ms,
     long *count);
 
 /* The admin approves the review of nonce (POST /v1/reviews/{nonce}/
- * approve), retried as books_retried(). */
+ * approve), retried as books_retried(): at the suite's gateway, or at the
+ * gateway of origin (one whose payments_route lines route the checkout,
+ * with the suite's payments_admin_key_file). */
 resp_t  *books_approve(const char *nonce, int tries, long pause_ms,
     long *count);
+resp_t  *books_approve_at(const char *origin, const char *nonce, int tries,
+    long pause_ms, long *count);
 
 /* A request to the mock's control API (json NULL: no body). */
 resp_t  *books_mock(const char *method, const char *path, const char *json);

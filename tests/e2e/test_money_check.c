@@ -36,8 +36,12 @@
  * from MC_SEED_DEAD on also a PSP of its own on a port nothing listens on
  * (the connection refused: moved on), and checkouts held for review are
  * routed too (registered on a risk server of the history's gateway, the
- * route binding its first PSP, which the approval then sends them to);
- * every later step goes to the PSP that holds it.  Every step is a readable
+ * route binding its first PSP, which the approval, at the history's
+ * gateway, then sends them to); from MC_SEED_APPROVED on, a checkout held
+ * for review may also be routed where that first PSP refuses it or its
+ * connection (the approval moves it on to the route's second, as its
+ * registration would have); every later step goes to the PSP that holds
+ * it.  Every step is a readable
  * line; the history runs one step at a time, each followed by a wait for
  * quiet (every webhook the mock scheduled answered, no operation
  * PENDING), with deadlines.
@@ -146,7 +150,13 @@ static const uint64_t  mc_ci_seeds[] = {
      * held for review whose registration's answer is dropped, approved,
      * saving the method an off-session charge uses (30237, a dead
      * Stripe's route with a sweeper, passes too but costs 15 s) */
-    30104, 30238
+    30104, 30238,
+    /* from MC_SEED_APPROVED on, a routed checkout held for review whose
+     * approval moves it on: Adyen refusing it (400), moved on to Stripe
+     * (JPY; paid, paid out, refunded, a refund after the PSP forgot its
+     * keys); a dead Adyen's refused connection, moved on to generic (KWD,
+     * manual capture; two refunds racing) */
+    50338, 50382
 };
 
 /*
@@ -170,6 +180,12 @@ static const uint64_t  mc_ci_seeds[] = {
  * (where the route's first PSP is its own): the routed CI seeds below it
  * keep their histories */
 #define MC_SEED_DEAD            30000
+
+/* and from here on (mc_draw_routes), a checkout held for review may be
+ * routed where its PSP is the route's second, after a first that refuses
+ * it (400) or its connection: its approval moves it on (doc/RISK.md,
+ * "Review"); the seeds below it keep their histories */
+#define MC_SEED_APPROVED        50000
 
 
 /*
@@ -1055,8 +1071,9 @@ mc_draw_gateway(mc_history_t *h, mc_model_t *model)
  * Routing, drawn last from a stream of its own (from MC_SEED_ROUTED on),
  * so that a history's steps stay what they were: only how its checkouts
  * are registered changes.  Some checkouts (not an off-session charge,
- * which is never routed, nor one held for review, registered through the
- * suite's risk gateway) are registered without "psp"; the history's own
+ * which is never routed; one held for review only from MC_SEED_DEAD on,
+ * registered on a risk server of the history's gateway and approved
+ * there) are registered without "psp"; the history's own
  * gateway has a route per currency for its merchant over two PSPs, drawn
  * with the first routed checkout of that currency so that it ends at the
  * PSP the history drew for it: that PSP first (healthy, or hanging once),
@@ -1101,7 +1118,10 @@ mc_draw_routes(mc_history_t *h)
             }
             k = (int) mc_below(&r, 100);
             if (co->review) {
-                k = 30 + k % 35;    /* its own PSP first (below) */
+                /* its own PSP first (below), or from MC_SEED_APPROVED on
+                 * second after a first that refuses it or is dead; never
+                 * the tripped PSP's route */
+                k = h->seed >= MC_SEED_APPROVED ? 30 + k % 70 : 30 + k % 35;
             }
             if (k < 30) {
                 /* the history's one tripped PSP where it can (its
@@ -1129,13 +1149,25 @@ mc_draw_routes(mc_history_t *h)
         }
 
         if (co->dialect == rt->first && co->review) {
-            /* held for review at the PSP the route bound first; the
-             * approval resumes the claim there and never moves on
-             * (DESIGN.md, "Routing across PSPs"), so a held checkout is
-             * routed only where its route's first is its PSP */
+            /* held for review at the PSP the route bound first, which
+             * takes it when the approval sends it there */
             co->routed = MC_RT_FIRST;
-        } else if (co->review) {
+        } else if (co->review
+                   && (h->seed < MC_SEED_APPROVED
+                       || co->dialect != rt->second
+                       || rt->first == MC_TRIPPED))
+        {
+            /* before MC_SEED_APPROVED a held checkout is routed only
+             * where its route's first is its PSP; never behind the
+             * tripped PSP (whose circuit the route's checkouts open) */
             continue;
+        } else if (co->review) {
+            /* held at the route's first PSP, which refuses it (or its
+             * connection) when the approval sends it there: the
+             * approval moves it on to the second, its PSP, in the same
+             * request, as its registration would have (doc/RISK.md,
+             * "Review") */
+            co->routed = rt->first == MC_DEAD ? MC_RT_DEAD : MC_RT_REFUSED;
         } else if (co->dialect == rt->first) {
             /* hanging once, where the checkout's own fault is a
              * webhook's (one rule per nonce holds both) */
@@ -1546,12 +1578,15 @@ mc_shop(const mc_run_t *run, const char *base, const char *host,
 }
 
 
+/* at the suite's gateway, or (origin not NULL) at the history's, whose
+ * routes a routed checkout's approval takes again */
 static char *
-mc_admin_approve(const char *nonce_s, json_t **answer)
+mc_admin_approve(const char *origin, const char *nonce_s, json_t **answer)
 {
     resp_t  *r;
 
-    r = books_approve(nonce_s, 4, 200, NULL);
+    r = origin != NULL ? books_approve_at(origin, nonce_s, 4, 200, NULL)
+                       : books_approve(nonce_s, 4, 200, NULL);
 
     *answer = r->len > 0 ? json_loadb(r->body, r->len, 0, NULL) : NULL;
 
@@ -2316,7 +2351,8 @@ mc_step(mc_run_t *run, const mc_step_t *s)
         return mc_register(run, s->co);
 
     case MC_APPROVE:
-        out = mc_admin_approve(run->nonce[s->co], &ans);
+        out = mc_admin_approve(co->routed ? run->base : NULL,
+                               run->nonce[s->co], &ans);
         if (json_is_string(json_object_get(ans, "psp_token"))) {
             run->token[s->co] = strdup(json_string_value(
                                     json_object_get(ans, "psp_token")));
@@ -2604,8 +2640,9 @@ mc_gateway(mc_run_t *run)
         "payments_request_timeout 1500ms;\n"
         "payments_idempotency_lease 4s;\n"
         "payments_session_lifetime 1h;\n"
+        "payments_admin_key_file %s;\n"
         "payments_sweeper %s;\n%s%s%s%s%s",
-        pg_gateway_databases(),
+        pg_gateway_databases(), env("PAY_TEST_ADMIN_KEY"),
         run->h->gw == MC_GW_SWEPT
         ? "on interval=300ms after=1s retry=1s alert=60s grace=1s batch=1000"
         : "off",

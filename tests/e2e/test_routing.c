@@ -84,6 +84,24 @@ start_rt(const char *routes)
 }
 
 
+/* the same, with the risk check of the suite's review.risk.test (the
+ * mock's provider holds risk-review@ for review) and the review API */
+static void
+start_rt_review(const char *routes)
+{
+    const char  *root = env("PAY_TEST_RUN");
+
+    start_rt_with(str_printf(
+        "%s"
+        "payments_admin_key_file %s;\n"
+        "payments_risk url=%s/risk secret_file=%s/conf/risk.secret\n"
+        "    answer_secret_file=%s/conf/risk_answer.secret\n"
+        "    timeout=1s connect_timeout=1s allow_http;\n",
+        routes, env("PAY_TEST_ADMIN_KEY"), env("PAY_TEST_RISK"), root, root),
+        "retries=0 breaker=0");
+}
+
+
 /* a checkout of amount minor units in currency, without "psp" */
 static char *
 routed_body(const char *co_id, const char *amount, const char *currency)
@@ -125,6 +143,31 @@ register_routed(const merchant_t *m, const char *key, const char *body,
     resp_free(r);
 
     return psp;
+}
+
+
+/* routed_body()'s checkout, held for review by the risk check */
+static char *
+routed_review_body(const char *co_id)
+{
+    json_t  *co;
+
+    co = json_loads(routed_body(co_id, "10.00", "EUR"), 0, NULL);
+    cr_assert_not_null(co);
+    json_object_set_new(json_object_get(co, "buyer_info"), "email",
+                        json_string("risk-review@example.com"));
+
+    return dump(co);
+}
+
+
+/* PSP registration attempts at psp with this result, counted by rt */
+static double
+psp_attempts(const char *psp, const char *result)
+{
+    return metric_value(rt.origin,
+                        str_printf("payments_psp_requests_total{psp=\"%s\","
+                                   "result=\"%s\"}", psp, result));
 }
 
 
@@ -561,4 +604,216 @@ Test(routing, moving_on_passes_over_a_psp_the_merchant_may_not_use)
                   "seq, route, psp) VALUES ($1, $2, 9, 'route1', "
                   "'rt_adyen')", 2, ARGV(m.id, co_id));
     PQfinish(c);
+}
+
+
+/*
+ * A routed checkout held for review is claimed at its route's first PSP
+ * and sent nowhere; its first approval takes the route again from there:
+ * the first PSP refusing it (400, no session made) moves it on to the
+ * next in the approval's request, as its registration would have without
+ * the review.  Each PSP asked once; one session in all.
+ */
+Test(routing, an_approval_moves_on_from_a_psp_that_refuses_it)
+{
+    long         status, sessions, requests;
+    char        *co_id, *key, *body, *psp;
+    json_t      *j;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt_review(str_printf("payments_route merchant=%s "
+                               "psps=rt_stripe,rt_adyen;\n", m.id));
+
+    co_id = uid("co");
+    key = uid("key");
+    body = routed_review_body(co_id);
+
+    psp = register_routed(&m, key, body, &status);
+    cr_assert_eq(status, 202, "held for review: %ld", status);
+    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_stripe");
+    cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:");
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(requests, 0, "a held checkout reached a PSP");
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"api\":\"stripe\","
+                          "\"refuse_status\":400}", nonce(&m, co_id)));
+
+    r = books_approve_at(rt.origin, nonce(&m, co_id), 1, 0, NULL);
+    cr_assert_eq(r->status, 201, "the approval: %ld %s", r->status, r->body);
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "psp")),
+                     "rt_adyen", "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     "EXECUTING");
+    json_decref(j);
+    resp_free(r);
+
+    /* Stripe asked once and refused; Adyen asked once and made the one
+     * session; the route record says why it left Stripe */
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 1);
+    cr_assert_eq(requests, 2);
+    cr_assert_eq(psp_attempts("rt_stripe", "refused"), 1.0);
+    cr_assert_eq(psp_attempts("rt_stripe", "created"), 0.0);
+    cr_assert_eq(psp_attempts("rt_adyen", "created"), 1.0);
+    cr_assert_eq(psp_attempts("rt_adyen", "refused"), 0.0);
+    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_adyen");
+    cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:refused,rt_adyen:");
+    cr_assert_eq(metric_value(rt.origin,
+                              "payments_route_decisions_total{route=\"route1\","
+                              "psp=\"rt_stripe\",outcome=\"refused\"}"),
+                 1.0);
+    cr_assert_eq(metric_value(rt.origin,
+                              "payments_route_decisions_total{route=\"route1\","
+                              "psp=\"rt_adyen\",outcome=\"fallback\"}"),
+                 1.0);
+
+    /* the shop's key replays it: the session at Adyen */
+    psp = register_routed(&m, key, body, &status);
+    cr_assert_eq(status, 201);
+    cr_assert_str_eq(psp, "rt_adyen");
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(requests, 2, "the replay reached a PSP");
+}
+
+
+/*
+ * The same, its first PSP answering the approval with an outcome that may
+ * hide a session (no answer in time; a 5xx): it stays bound there, the
+ * next PSP never asked, and a later approval resumes at the same PSP
+ * (refused: true, where Stripe then refuses it: it fails there, still
+ * never moved on, as the earlier attempt may have made a session).
+ */
+static void
+approval_held_at_stripe(const char *fault, int refused)
+{
+    long         status, sessions, requests;
+    char        *co_id, *key, *body, *psp;
+    json_t      *j;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt_review(str_printf("payments_route merchant=%s "
+                               "psps=rt_stripe,rt_adyen;\n", m.id));
+
+    co_id = uid("co");
+    key = uid("key");
+    body = routed_review_body(co_id);
+
+    psp = register_routed(&m, key, body, &status);
+    cr_assert_eq(status, 202, "held for review: %ld", status);
+    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_stripe");
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"api\":\"stripe\",%s}",
+                          nonce(&m, co_id), fault));
+
+    r = books_approve_at(rt.origin, nonce(&m, co_id), 1, 0, NULL);
+    cr_assert(r->status == 502 || r->status == 504,
+              "the approval: %ld %s", r->status, r->body);
+    resp_free(r);
+
+    /* Adyen never asked: the checkout stays at Stripe */
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(requests, 1);
+    cr_assert_eq(psp_attempts("rt_adyen", "created"), 0.0);
+    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_stripe");
+    cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:");
+
+    /* approved again: resumed at Stripe, never moved on */
+    r = books_approve_at(rt.origin, nonce(&m, co_id), 1, 0, NULL);
+    cr_assert_eq(r->status, 201, "approved again: %ld %s", r->status,
+                 r->body);
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "psp")),
+                     "rt_stripe", "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     refused ? "FAILED" : "EXECUTING", "%s", r->body);
+    if (refused) {
+        cr_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(j, "failure"), "code")),
+                         "registration_refused", "%s", r->body);
+    }
+    json_decref(j);
+    resp_free(r);
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, refused ? 0 : 1, "one session in all");
+    cr_assert_eq(requests, 2);
+    cr_assert_eq(psp_attempts("rt_adyen", "created"), 0.0);
+    cr_assert_eq(psp_attempts("rt_adyen", "refused"), 0.0);
+    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_stripe");
+    cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:");
+
+    /* and the shop's key replays that */
+    psp = register_routed(&m, key, body, &status);
+    cr_assert_eq(status, 201);
+    cr_assert_str_eq(psp, "rt_stripe");
+}
+
+
+Test(routing, an_approval_timed_out_stays_bound_and_approving_again_resumes_there)
+{
+    approval_held_at_stripe("\"hang_ms\":3000,\"hang_times\":1", 0);
+}
+
+
+Test(routing, an_approval_answered_5xx_stays_bound_and_approving_again_resumes_there)
+{
+    /* then refusing it (400): the resumed approval fails there */
+    approval_held_at_stripe("\"fail_times\":1,\"fail_status\":500,"
+                            "\"refuse_status\":400", 1);
+}
+
+
+/*
+ * A held checkout whose route the configuration no longer chooses for it
+ * by the time it is approved (here renamed: another route than the one
+ * its claim recorded) is approved at the PSP its claim bound alone: a
+ * refusal there fails it, and no other PSP is asked.
+ */
+Test(routing, an_approval_stays_at_its_bound_psp_when_its_route_changed)
+{
+    long         status, sessions, requests;
+    char        *co_id, *psp;
+    json_t      *j;
+    resp_t      *r;
+    merchant_t   m;
+
+    merchant_new(&m);
+    start_rt_review(str_printf("payments_route name=before merchant=%s "
+                               "psps=rt_stripe,rt_adyen;\n", m.id));
+
+    co_id = uid("co");
+    psp = register_routed(&m, uid("key"), routed_review_body(co_id),
+                          &status);
+    cr_assert_eq(status, 202, "held for review: %ld", status);
+    cr_assert_null(psp);
+    cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:");
+
+    gateway_reload(&rt, "name=before", "name=after");
+
+    mock_fault(str_printf("{\"match\":\"%s\",\"api\":\"stripe\","
+                          "\"refuse_status\":400}", nonce(&m, co_id)));
+
+    r = books_approve_at(rt.origin, nonce(&m, co_id), 1, 0, NULL);
+    cr_assert_eq(r->status, 201, "the approval: %ld %s", r->status, r->body);
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "psp")),
+                     "rt_stripe", "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     "FAILED", "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(j, "failure"), "code")),
+                     "registration_refused", "%s", r->body);
+    json_decref(j);
+    resp_free(r);
+
+    mock_registrations(nonce(&m, co_id), &sessions, &requests);
+    cr_assert_eq(sessions, 0);
+    cr_assert_eq(requests, 1, "Adyen was asked");
+    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_stripe");
+    cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:");
 }
