@@ -608,6 +608,38 @@ Test(routing, moving_on_passes_over_a_psp_the_merchant_may_not_use)
 
 
 /*
+ * A routed checkout of a new merchant (m), over rt_stripe then rt_adyen
+ * (route's name= words first when name is not NULL), held for review on
+ * a gateway started for it: claimed at rt_stripe, sent nowhere.
+ */
+static void
+held_for_review(merchant_t *m, const char *name, char **co_id, char **key,
+    char **body)
+{
+    long   status, sessions, requests;
+    char  *psp;
+
+    merchant_new(m);
+    start_rt_review(str_printf("payments_route %s%smerchant=%s "
+                               "psps=rt_stripe,rt_adyen;\n",
+                               name ? "name=" : "", name ? name : "",
+                               m->id));
+
+    *co_id = uid("co");
+    *key = uid("key");
+    *body = routed_review_body(*co_id);
+
+    psp = register_routed(m, *key, *body, &status);
+    cr_assert_eq(status, 202, "held for review: %ld", status);
+    cr_assert_null(psp);
+    cr_assert_str_eq(checkout_psp(m, *co_id), "rt_stripe");
+    cr_assert_str_eq(route_record(m, *co_id), "rt_stripe:");
+    mock_registrations(nonce(m, *co_id), &sessions, &requests);
+    cr_assert_eq(requests, 0, "a held checkout reached a PSP");
+}
+
+
+/*
  * A routed checkout held for review is claimed at its route's first PSP
  * and sent nowhere; its first approval takes the route again from there:
  * the first PSP refusing it (400, no session made) moves it on to the
@@ -622,20 +654,7 @@ Test(routing, an_approval_moves_on_from_a_psp_that_refuses_it)
     resp_t      *r;
     merchant_t   m;
 
-    merchant_new(&m);
-    start_rt_review(str_printf("payments_route merchant=%s "
-                               "psps=rt_stripe,rt_adyen;\n", m.id));
-
-    co_id = uid("co");
-    key = uid("key");
-    body = routed_review_body(co_id);
-
-    psp = register_routed(&m, key, body, &status);
-    cr_assert_eq(status, 202, "held for review: %ld", status);
-    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_stripe");
-    cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:");
-    mock_registrations(nonce(&m, co_id), &sessions, &requests);
-    cr_assert_eq(requests, 0, "a held checkout reached a PSP");
+    held_for_review(&m, NULL, &co_id, &key, &body);
 
     mock_fault(str_printf("{\"match\":\"%s\",\"api\":\"stripe\","
                           "\"refuse_status\":400}", nonce(&m, co_id)));
@@ -695,17 +714,7 @@ approval_held_at_stripe(const char *fault, int refused)
     resp_t      *r;
     merchant_t   m;
 
-    merchant_new(&m);
-    start_rt_review(str_printf("payments_route merchant=%s "
-                               "psps=rt_stripe,rt_adyen;\n", m.id));
-
-    co_id = uid("co");
-    key = uid("key");
-    body = routed_review_body(co_id);
-
-    psp = register_routed(&m, key, body, &status);
-    cr_assert_eq(status, 202, "held for review: %ld", status);
-    cr_assert_str_eq(checkout_psp(&m, co_id), "rt_stripe");
+    held_for_review(&m, NULL, &co_id, &key, &body);
 
     mock_fault(str_printf("{\"match\":\"%s\",\"api\":\"stripe\",%s}",
                           nonce(&m, co_id), fault));
@@ -776,22 +785,13 @@ Test(routing, an_approval_answered_5xx_stays_bound_and_approving_again_resumes_t
  */
 Test(routing, an_approval_stays_at_its_bound_psp_when_its_route_changed)
 {
-    long         status, sessions, requests;
-    char        *co_id, *psp;
+    long         sessions, requests;
+    char        *co_id, *key, *body;
     json_t      *j;
     resp_t      *r;
     merchant_t   m;
 
-    merchant_new(&m);
-    start_rt_review(str_printf("payments_route name=before merchant=%s "
-                               "psps=rt_stripe,rt_adyen;\n", m.id));
-
-    co_id = uid("co");
-    psp = register_routed(&m, uid("key"), routed_review_body(co_id),
-                          &status);
-    cr_assert_eq(status, 202, "held for review: %ld", status);
-    cr_assert_null(psp);
-    cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:");
+    held_for_review(&m, "before ", &co_id, &key, &body);
 
     gateway_reload(&rt, "name=before", "name=after");
 
