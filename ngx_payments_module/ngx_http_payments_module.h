@@ -692,7 +692,9 @@ extern ngx_module_t  ngx_http_payments_module;
  *                  call it.
  *   _notify.c      every worker's notification delivery (no request):
  *                  the outbox's claims and records through _pg.c, the
- *                  POSTs through _curl.c.  Only _module.c calls it.
+ *                  POSTs through _curl.c; the shard's worker's gauges and
+ *                  heartbeat below it (_notify_gauges.c).  Only _module.c
+ *                  calls it.
  *   _psp_call.c    what every PSP call does with its answer (metrics,
  *                  the breaker, retries).
  *   _pg.c, _curl.c the event-loop drivers; _pg_prepare.c is below _pg.c
@@ -764,9 +766,10 @@ extern ngx_module_t  ngx_http_payments_module;
  *   _money.c             -> _util.c
  *   _money_call.c        -> _breaker.c _curl.c _pg.c _psp_call.c _response.c
  *   _money_call.c        -> _util.c
- *   _notify.c            -> _curl.c _metrics.c _pg.c _util.c
+ *   _notify.c            -> _curl.c _notify_gauges.c _pg.c _util.c
  *   _notify_api.c        -> _pg.c _response.c _util.c
  *   _notify_conf.c       -> _util.c
+ *   _notify_gauges.c     -> _metrics.c _pg.c
  *   _pg.c                -> _metrics.c _pg_health.c _pg_prepare.c
  *   _pg_health.c         -> _metrics.c
  *   _pg_prepare.c        -> -

@@ -29,10 +29,10 @@
  * never a secret, a signature, a URL's query or a body.  A failed attempt
  * is a warning: a receiver that fails is the merchant's to hear about.
  *
- * The gauges of /metrics (pay_notify_stats) are read by every gateway
- * with a database, delivering or not: the backlog is the database's, and a
- * gateway that does not deliver is the one most likely to be asked about
- * it.  The shard's worker of a delivering gateway also notes its host in
+ * The gauges of /metrics (pay_notify_stats, _notify_gauges.c) are read by
+ * every gateway with a database, delivering or not: the backlog is the
+ * database's, and a gateway that does not deliver is the one most likely
+ * to be asked about it.  The shard's worker of a delivering gateway also notes its host in
  * notify_deliverers about once a minute (pay_notify_heartbeat), so that
  * the tools can tell when no gateway delivers.
  *
@@ -46,6 +46,7 @@
 
 
 #include "ngx_http_payments_module.h"
+#include "ngx_http_payments_notify_int.h"
 
 #include <payments/notify.h>
 #include <payments/seal.h>
@@ -55,71 +56,6 @@
 
 #define NGX_HTTP_PAYMENTS_NOTIFY_FIRST   500     /* ms after start */
 #define NGX_HTTP_PAYMENTS_NOTIFY_SECRET  256     /* an opened whsec_ */
-#define NGX_HTTP_PAYMENTS_NOTIFY_BEAT    60      /* s between heartbeats */
-
-
-typedef struct ngx_http_payments_notifier_s  ngx_http_payments_notifier_t;
-
-
-typedef struct {
-    ngx_queue_t                         queue;
-    ngx_pool_t                         *pool;
-    ngx_http_payments_notifier_t       *nt;
-    ngx_http_payments_fetch_t           fetch;
-    ngx_http_payments_pg_query_t        query;
-    const char                         *params[9];
-
-    char                               *id;
-    char                               *merchant;
-    char                               *endpoint;
-    ngx_uint_t                          attempts;
-    ngx_http_payments_notify_outcome_e  outcome;
-    ngx_event_t                         hold;       /* a graceful exit
-                                                       waits for it */
-    size_t                              answer_len; /* of the body read */
-    long                                answer_status;  /* the 2xx of an
-                                                           answer cut at
-                                                           its limit */
-    unsigned                            refused:1;  /* an address was */
-    unsigned                            final:1;    /* no retry */
-} ngx_http_payments_delivery_t;
-
-
-struct ngx_http_payments_notifier_s {
-    ngx_event_t                         timer;      /* the next claim */
-    ngx_event_t                         stats;      /* the shard's worker:
-                                                       gauges */
-    ngx_log_t                          *log;
-    ngx_http_payments_main_conf_t      *pmcf;
-    ngx_uint_t                          shard;      /* in pmcf->shards:
-                                                       every query's */
-    ngx_http_payments_shard_t          *shard_conf; /* its gauges' (NULL:
-                                                       one shard) */
-    ngx_http_payments_notify_conf_t    *conf;
-
-    ngx_http_payments_pg_query_t        claim;
-    ngx_http_payments_pg_query_t        stats_query;
-    ngx_http_payments_pg_query_t        beat_query;
-    const char                         *params[4];
-    const char                         *beat_params[1];
-    char                                host[NGX_MAXHOSTNAMELEN + 1];
-    time_t                              beat_at;    /* the last one sent */
-    char                                limit[NGX_INT_T_LEN + 1];
-    char                                lease[NGX_INT_T_LEN + 1];
-    char                                owner[NGX_MAXHOSTNAMELEN + 32];
-    char                                disable_after[NGX_INT_T_LEN + 1];
-    char                                per_endpoint[NGX_INT_T_LEN + 1];
-
-    ngx_queue_t                         deliveries; /* in flight */
-    ngx_uint_t                          inflight;
-    ngx_msec_t                          stats_every;
-    unsigned                            claiming:1;
-    unsigned                            counting:1;
-    unsigned                            beating:1;
-    unsigned                            delivers:1; /* payments_notify on */
-    unsigned                            more:1;     /* the last claim was
-                                                       full */
-};
 
 
 static void ngx_http_payments_notify_round(ngx_event_t *ev);
@@ -138,12 +74,6 @@ static void ngx_http_payments_notify_record(ngx_http_payments_delivery_t *d,
 static void ngx_http_payments_notify_recorded(ngx_http_payments_pg_query_t *q,
     PGresult *res);
 static void ngx_http_payments_notify_done(ngx_http_payments_delivery_t *d);
-static void ngx_http_payments_notify_stats(ngx_event_t *ev);
-static void ngx_http_payments_notify_counted(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
-static void ngx_http_payments_notify_beat(ngx_http_payments_notifier_t *nt);
-static void ngx_http_payments_notify_beaten(ngx_http_payments_pg_query_t *q,
-    PGresult *res);
 static int ngx_http_payments_notify_prereq(void *data, char *primary_ip,
     char *local_ip, int primary_port, int local_port);
 static curl_socket_t ngx_http_payments_notify_socket(void *data,
@@ -905,139 +835,5 @@ ngx_http_payments_notify_done(ngx_http_payments_delivery_t *d)
         }
 
         ngx_add_timer(&nt->timer, 1);
-    }
-}
-
-
-/* the shard's worker: the gauges of /metrics, from the shard */
-
-static void
-ngx_http_payments_notify_stats(ngx_event_t *ev)
-{
-    ngx_http_payments_notifier_t  *nt = ev->data;
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    if (nt->counting) {
-        ngx_add_timer(&nt->stats, nt->stats_every);
-        return;
-    }
-
-    ngx_memzero(&nt->stats_query, sizeof(ngx_http_payments_pg_query_t));
-    nt->stats_query.sql = "SELECT pending, oldest_pending_seconds, failed, "
-                          "endpoints_disabled FROM pay_notify_stats()";
-    nt->stats_query.handler = ngx_http_payments_notify_counted;
-    nt->stats_query.data = nt;
-    nt->stats_query.log = nt->log;
-    nt->stats_query.shard = nt->shard;
-    nt->stats_query.background = 1;
-
-    if (ngx_http_payments_pg_send(&nt->stats_query) != NGX_OK) {
-        ngx_add_timer(&nt->stats, nt->stats_every);
-        return;
-    }
-
-    nt->counting = 1;
-}
-
-
-static void
-ngx_http_payments_notify_counted(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    int                            i;
-    ngx_int_t                      v[4];
-    ngx_http_payments_notifier_t  *nt = q->data;
-
-    nt->counting = 0;
-
-    if (nt->pmcf == NULL) {
-        return;
-    }
-
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
-        && PQnfields(res) == 4)
-    {
-        for (i = 0; i < 4; i++) {
-            v[i] = PQgetisnull(res, 0, i)
-                   ? 0 : ngx_atoi((u_char *) PQgetvalue(res, 0, i),
-                                  PQgetlength(res, 0, i));
-        }
-
-        if (v[0] != NGX_ERROR && v[1] != NGX_ERROR && v[2] != NGX_ERROR
-            && v[3] != NGX_ERROR)
-        {
-            for (i = 0; i < 4; i++) {
-                ngx_http_payments_metrics_gauge(nt->shard_conf,
-                                          NGX_HTTP_PAYMENTS_SG_NOTIFY_PENDING
-                                          + i, (ngx_atomic_uint_t) v[i]);
-            }
-        }
-
-    } else if (res) {
-        ngx_log_error(NGX_LOG_ERR, nt->log, 0,
-                      "payments: pay_notify_stats: %s",
-                      PQresultErrorMessage(res));
-    }
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    if (nt->delivers && !nt->beating
-        && ngx_time() - nt->beat_at >= NGX_HTTP_PAYMENTS_NOTIFY_BEAT)
-    {
-        ngx_http_payments_notify_beat(nt);
-    }
-
-    ngx_add_timer(&nt->stats, nt->stats_every);
-}
-
-
-/* the shard's worker of a delivering gateway: "this host delivers", about
- * once a minute; a failure is tried again at the next round of the
- * gauges */
-
-static void
-ngx_http_payments_notify_beat(ngx_http_payments_notifier_t *nt)
-{
-    ngx_memzero(&nt->beat_query, sizeof(ngx_http_payments_pg_query_t));
-    nt->beat_params[0] = nt->host;
-    nt->beat_query.sql = "SELECT pay_notify_heartbeat($1)";
-    nt->beat_query.nparams = 1;
-    nt->beat_query.values = nt->beat_params;
-    nt->beat_query.handler = ngx_http_payments_notify_beaten;
-    nt->beat_query.data = nt;
-    nt->beat_query.log = nt->log;
-    nt->beat_query.shard = nt->shard;
-    nt->beat_query.background = 1;
-
-    if (ngx_http_payments_pg_send(&nt->beat_query) == NGX_OK) {
-        nt->beating = 1;
-    }
-}
-
-
-static void
-ngx_http_payments_notify_beaten(ngx_http_payments_pg_query_t *q,
-    PGresult *res)
-{
-    ngx_http_payments_notifier_t  *nt = q->data;
-
-    nt->beating = 0;
-
-    if (nt->pmcf == NULL) {
-        return;
-    }
-
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
-        nt->beat_at = ngx_time();
-
-    } else if (res) {
-        ngx_log_error(NGX_LOG_ERR, nt->log, 0,
-                      "payments: pay_notify_heartbeat: %s",
-                      PQresultErrorMessage(res));
     }
 }
