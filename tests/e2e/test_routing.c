@@ -640,6 +640,34 @@ held_for_review(merchant_t *m, const char *name, char **co_id, char **key,
 
 
 /*
+ * The admin approves the review of m's co_id at the routing gateway: 201,
+ * the checkout at psp with status (FAILED: registration_refused).
+ */
+static void
+approved_as(merchant_t *m, const char *co_id, const char *psp,
+    const char *status)
+{
+    json_t  *j;
+    resp_t  *r;
+
+    r = books_approve_at(rt.origin, nonce(m, co_id), 1, 0, NULL);
+    cr_assert_eq(r->status, 201, "the approval: %ld %s", r->status, r->body);
+    j = resp_json(r);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "psp")), psp,
+                     "%s", r->body);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
+                     status, "%s", r->body);
+    if (strcmp(status, "FAILED") == 0) {
+        cr_assert_str_eq(json_string_value(json_object_get(
+                             json_object_get(j, "failure"), "code")),
+                         "registration_refused", "%s", r->body);
+    }
+    json_decref(j);
+    resp_free(r);
+}
+
+
+/*
  * A routed checkout held for review is claimed at its route's first PSP
  * and sent nowhere; its first approval takes the route again from there:
  * the first PSP refusing it (400, no session made) moves it on to the
@@ -650,8 +678,6 @@ Test(routing, an_approval_moves_on_from_a_psp_that_refuses_it)
 {
     long         status, sessions, requests;
     char        *co_id, *key, *body, *psp;
-    json_t      *j;
-    resp_t      *r;
     merchant_t   m;
 
     held_for_review(&m, NULL, &co_id, &key, &body);
@@ -659,15 +685,7 @@ Test(routing, an_approval_moves_on_from_a_psp_that_refuses_it)
     mock_fault(str_printf("{\"match\":\"%s\",\"api\":\"stripe\","
                           "\"refuse_status\":400}", nonce(&m, co_id)));
 
-    r = books_approve_at(rt.origin, nonce(&m, co_id), 1, 0, NULL);
-    cr_assert_eq(r->status, 201, "the approval: %ld %s", r->status, r->body);
-    j = resp_json(r);
-    cr_assert_str_eq(json_string_value(json_object_get(j, "psp")),
-                     "rt_adyen", "%s", r->body);
-    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
-                     "EXECUTING");
-    json_decref(j);
-    resp_free(r);
+    approved_as(&m, co_id, "rt_adyen", "EXECUTING");
 
     /* Stripe asked once and refused; Adyen asked once and made the one
      * session; the route record says why it left Stripe */
@@ -710,7 +728,6 @@ approval_held_at_stripe(const char *fault, int refused)
 {
     long         status, sessions, requests;
     char        *co_id, *key, *body, *psp;
-    json_t      *j;
     resp_t      *r;
     merchant_t   m;
 
@@ -732,21 +749,7 @@ approval_held_at_stripe(const char *fault, int refused)
     cr_assert_str_eq(route_record(&m, co_id), "rt_stripe:");
 
     /* approved again: resumed at Stripe, never moved on */
-    r = books_approve_at(rt.origin, nonce(&m, co_id), 1, 0, NULL);
-    cr_assert_eq(r->status, 201, "approved again: %ld %s", r->status,
-                 r->body);
-    j = resp_json(r);
-    cr_assert_str_eq(json_string_value(json_object_get(j, "psp")),
-                     "rt_stripe", "%s", r->body);
-    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
-                     refused ? "FAILED" : "EXECUTING", "%s", r->body);
-    if (refused) {
-        cr_assert_str_eq(json_string_value(json_object_get(
-                             json_object_get(j, "failure"), "code")),
-                         "registration_refused", "%s", r->body);
-    }
-    json_decref(j);
-    resp_free(r);
+    approved_as(&m, co_id, "rt_stripe", refused ? "FAILED" : "EXECUTING");
 
     mock_registrations(nonce(&m, co_id), &sessions, &requests);
     cr_assert_eq(sessions, refused ? 0 : 1, "one session in all");
@@ -787,8 +790,6 @@ Test(routing, an_approval_stays_at_its_bound_psp_when_its_route_changed)
 {
     long         sessions, requests;
     char        *co_id, *key, *body;
-    json_t      *j;
-    resp_t      *r;
     merchant_t   m;
 
     held_for_review(&m, "before ", &co_id, &key, &body);
@@ -798,18 +799,7 @@ Test(routing, an_approval_stays_at_its_bound_psp_when_its_route_changed)
     mock_fault(str_printf("{\"match\":\"%s\",\"api\":\"stripe\","
                           "\"refuse_status\":400}", nonce(&m, co_id)));
 
-    r = books_approve_at(rt.origin, nonce(&m, co_id), 1, 0, NULL);
-    cr_assert_eq(r->status, 201, "the approval: %ld %s", r->status, r->body);
-    j = resp_json(r);
-    cr_assert_str_eq(json_string_value(json_object_get(j, "psp")),
-                     "rt_stripe", "%s", r->body);
-    cr_assert_str_eq(json_string_value(json_object_get(j, "status")),
-                     "FAILED", "%s", r->body);
-    cr_assert_str_eq(json_string_value(json_object_get(
-                         json_object_get(j, "failure"), "code")),
-                     "registration_refused", "%s", r->body);
-    json_decref(j);
-    resp_free(r);
+    approved_as(&m, co_id, "rt_stripe", "FAILED");
 
     mock_registrations(nonce(&m, co_id), &sessions, &requests);
     cr_assert_eq(sessions, 0);
