@@ -3527,6 +3527,10 @@ DECLARE
     v_status   integer;
     v_body     text;
 BEGIN
+    -- a verdict that could not be recorded claims nothing either
+    PERFORM risk_verdict_check(p_verdict, p_review_seconds, p_response_status,
+                               p_response_body, p_lease_seconds);
+
     SELECT * INTO c
       FROM pay_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds,
                      p_ttl_seconds, p_checkout_id, p_psp, p_currency,
@@ -3535,12 +3539,13 @@ BEGIN
                      p_metadata, p_capture_method, p_options);
 
     IF c.outcome = 'claimed' THEN
-        SELECT r.outcome, r.response_status, r.response_body
-          INTO v_outcome, v_status, v_body
-          FROM pay_risk_record(p_merchant, p_idem_key, c.lease, p_checkout_id,
-                               p_verdict, p_score, p_reason, p_source,
-                               p_review_seconds, p_response_status,
-                               p_response_body, p_lease_seconds) r;
+        PERFORM risk_verdict_record(p_merchant, p_idem_key, p_checkout_id, p_verdict,
+                                    p_score, p_reason, p_source, p_review_seconds,
+                                    p_response_status, p_response_body,
+                                    p_lease_seconds, false);
+        v_outcome := p_verdict;
+        v_status := p_response_status;
+        v_body := p_response_body;
     END IF;
 
     RETURN QUERY SELECT c.outcome, c.lease, c.retry_after, c.response_status,
@@ -6571,16 +6576,9 @@ DECLARE
     k        idempotency_keys%ROWTYPE;
     v_old    text;
     v_status pay_status;
-    v_moved  jsonb;
 BEGIN
-    IF p_verdict IS NULL OR p_verdict NOT IN ('allow', 'deny', 'review')
-       OR (p_verdict <> 'allow'
-           AND (p_response_status IS NULL OR p_response_body IS NULL))
-       OR (p_verdict = 'review' AND coalesce(p_review_seconds, 0) < 1)
-       OR coalesce(p_lease_seconds, 0) < 1 THEN
-        RAISE EXCEPTION 'pay_risk_record: a verdict of allow, deny or review; deny and review need the answer, review its deadline; a lease of 1 s at least'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM risk_verdict_check(p_verdict, p_review_seconds, p_response_status,
+                               p_response_body, p_lease_seconds);
 
     SELECT * INTO k FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
@@ -6619,60 +6617,10 @@ BEGIN
             p_checkout_id, v_status USING ERRCODE = 'PY004';
     END IF;
 
-    INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score, reason,
-                               source, review_until)
-    VALUES (p_merchant, p_checkout_id, p_verdict, p_score, p_reason, p_source,
-            CASE WHEN p_verdict = 'review'
-                 THEN now() + p_review_seconds * interval '1 second' END);
-
-    IF p_verdict = 'deny' THEN
-        UPDATE checkouts c
-           SET status = 'FAILED', failure_code = 'risk_declined',
-               failure = coalesce(p_reason, 'declined'), updated_at = now()
-         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
-
-        WITH moved AS (
-            UPDATE payment_orders o
-               SET status = 'FAILED', updated_at = now()
-             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
-               AND o.status = 'EXECUTING'
-            RETURNING o.payment_order_id, o.line_no
-        ), ev AS (
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
-                   'EXECUTING', 'FAILED', 'risk'
-              FROM moved ORDER BY moved.line_no
-        )
-        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-          INTO v_moved FROM moved;
-
-    ELSIF p_verdict = 'review' THEN
-        UPDATE checkouts c
-           SET status = 'REVIEW', updated_at = now()
-         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
-    END IF;
-
-    PERFORM audit_append(p_merchant, p_checkout_id, 'risk:' || p_verdict,
-        jsonb_strip_nulls(jsonb_build_object(
-            'verdict', p_verdict, 'score', p_score, 'reason', p_reason,
-            'source', p_source,
-            'to', CASE p_verdict WHEN 'deny' THEN 'FAILED'
-                                 WHEN 'review' THEN 'REVIEW' END,
-            'payment_orders', v_moved)));
-
-    IF p_verdict = 'allow' THEN
-        UPDATE idempotency_keys ik
-           SET lease_until = clock_timestamp() + p_lease_seconds * interval '1 second'
-         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
-    ELSE
-        UPDATE idempotency_keys ik
-           SET state = 'done', lease_until = NULL,
-               response_status = p_response_status,
-               response_body = p_response_body,
-               expires_at = now() + (ik.expires_at - ik.created_at)
-         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
-    END IF;
+    PERFORM risk_verdict_record(p_merchant, p_idem_key, p_checkout_id, p_verdict,
+                                p_score, p_reason, p_source, p_review_seconds,
+                                p_response_status, p_response_body, p_lease_seconds,
+                                true);
 
     RETURN QUERY SELECT p_verdict, p_response_status, p_response_body;
 END
@@ -9468,6 +9416,98 @@ BEGIN
             USING ERRCODE = 'PY007';
     END IF;
     RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: risk_verdict_check(text, integer, integer, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.risk_verdict_check(p_verdict text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_verdict IS NULL OR p_verdict NOT IN ('allow', 'deny', 'review')
+       OR (p_verdict <> 'allow'
+           AND (p_response_status IS NULL OR p_response_body IS NULL))
+       OR (p_verdict = 'review' AND coalesce(p_review_seconds, 0) < 1)
+       OR coalesce(p_lease_seconds, 0) < 1 THEN
+        RAISE EXCEPTION 'a risk verdict of allow, deny or review; deny and review need the answer, review its deadline; a lease of 1 s at least'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
+
+--
+-- Name: risk_verdict_record(text, text, text, text, integer, text, text, integer, integer, text, integer, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.risk_verdict_record(p_merchant text, p_idem_key text, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer, p_renew_lease boolean) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_moved  jsonb;
+BEGIN
+    INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score, reason,
+                               source, review_until)
+    VALUES (p_merchant, p_checkout_id, p_verdict, p_score, p_reason, p_source,
+            CASE WHEN p_verdict = 'review'
+                 THEN now() + p_review_seconds * interval '1 second' END);
+
+    IF p_verdict = 'deny' THEN
+        UPDATE checkouts c
+           SET status = 'FAILED', failure_code = 'risk_declined',
+               failure = coalesce(p_reason, 'declined'), updated_at = now()
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+
+        WITH moved AS (
+            UPDATE payment_orders o
+               SET status = 'FAILED', updated_at = now()
+             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
+               AND o.status = 'EXECUTING'
+            RETURNING o.payment_order_id, o.line_no
+        ), ev AS (
+            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
+                                      from_status, to_status, source)
+            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
+                   'EXECUTING', 'FAILED', 'risk'
+              FROM moved ORDER BY moved.line_no
+        )
+        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
+          INTO v_moved FROM moved;
+
+    ELSIF p_verdict = 'review' THEN
+        UPDATE checkouts c
+           SET status = 'REVIEW', updated_at = now()
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+    END IF;
+
+    PERFORM audit_append(p_merchant, p_checkout_id, 'risk:' || p_verdict,
+        jsonb_strip_nulls(jsonb_build_object(
+            'verdict', p_verdict, 'score', p_score, 'reason', p_reason,
+            'source', p_source,
+            'to', CASE p_verdict WHEN 'deny' THEN 'FAILED'
+                                 WHEN 'review' THEN 'REVIEW' END,
+            'payment_orders', v_moved)));
+
+    IF p_verdict = 'allow' AND p_renew_lease THEN
+        UPDATE idempotency_keys ik
+           SET lease_until = clock_timestamp() + p_lease_seconds * interval '1 second'
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+    ELSIF p_verdict <> 'allow' THEN
+        UPDATE idempotency_keys ik
+           SET state = 'done', lease_until = NULL,
+               response_status = p_response_status,
+               response_body = p_response_body,
+               expires_at = now() + (ik.expires_at - ik.created_at)
+         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
+    END IF;
+
 END
 $$;
 
@@ -13364,6 +13404,20 @@ REVOKE ALL ON FUNCTION public.refunds_page(p_merchant text, p_status text, p_gte
 --
 
 REVOKE ALL ON FUNCTION public.refunds_within_capture() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION risk_verdict_check(p_verdict text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.risk_verdict_check(p_verdict text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION risk_verdict_record(p_merchant text, p_idem_key text, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer, p_renew_lease boolean); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.risk_verdict_record(p_merchant text, p_idem_key text, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer, p_renew_lease boolean) FROM PUBLIC;
 
 
 --

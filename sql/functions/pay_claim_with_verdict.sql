@@ -1,8 +1,13 @@
 -- A registration whose risk verdict was asked before its claim
 -- (doc/RISK.md, "Where it runs"): pay_claim and, when it claimed the
--- checkout, pay_risk_record under the new lease, in one transaction, so
--- the verdict is on record from the claim's commit and a risk-checked
+-- checkout, the verdict recorded under the new lease, in one transaction,
+-- so the verdict is on record from the claim's commit and a risk-checked
 -- registration commits once before its PSP call, as an unchecked one.
+-- The claim has just written the key and the checkout in this transaction,
+-- so what pay_risk_record reads and locks first (the key's lease, the
+-- checkout EXECUTING with no verdict) holds already: the verdict goes
+-- straight to risk_verdict_record, and an allow keeps the lease the claim
+-- began a moment ago (no second version of the key, no row locks).
 -- Any other outcome of the claim (a replay, a resume, a duplicate, in
 -- use, ...) records nothing of the verdict: risk_outcome is NULL and the
 -- caller goes on as after pay_claim.
@@ -18,6 +23,10 @@ DECLARE
     v_status   integer;
     v_body     text;
 BEGIN
+    -- a verdict that could not be recorded claims nothing either
+    PERFORM risk_verdict_check(p_verdict, p_review_seconds, p_response_status,
+                               p_response_body, p_lease_seconds);
+
     SELECT * INTO c
       FROM pay_claim(p_merchant, p_idem_key, p_fingerprint, p_lease_seconds,
                      p_ttl_seconds, p_checkout_id, p_psp, p_currency,
@@ -26,12 +35,13 @@ BEGIN
                      p_metadata, p_capture_method, p_options);
 
     IF c.outcome = 'claimed' THEN
-        SELECT r.outcome, r.response_status, r.response_body
-          INTO v_outcome, v_status, v_body
-          FROM pay_risk_record(p_merchant, p_idem_key, c.lease, p_checkout_id,
-                               p_verdict, p_score, p_reason, p_source,
-                               p_review_seconds, p_response_status,
-                               p_response_body, p_lease_seconds) r;
+        PERFORM risk_verdict_record(p_merchant, p_idem_key, p_checkout_id, p_verdict,
+                                    p_score, p_reason, p_source, p_review_seconds,
+                                    p_response_status, p_response_body,
+                                    p_lease_seconds, false);
+        v_outcome := p_verdict;
+        v_status := p_response_status;
+        v_body := p_response_body;
     END IF;
 
     RETURN QUERY SELECT c.outcome, c.lease, c.retry_after, c.response_status,

@@ -23,16 +23,9 @@ DECLARE
     k        idempotency_keys%ROWTYPE;
     v_old    text;
     v_status pay_status;
-    v_moved  jsonb;
 BEGIN
-    IF p_verdict IS NULL OR p_verdict NOT IN ('allow', 'deny', 'review')
-       OR (p_verdict <> 'allow'
-           AND (p_response_status IS NULL OR p_response_body IS NULL))
-       OR (p_verdict = 'review' AND coalesce(p_review_seconds, 0) < 1)
-       OR coalesce(p_lease_seconds, 0) < 1 THEN
-        RAISE EXCEPTION 'pay_risk_record: a verdict of allow, deny or review; deny and review need the answer, review its deadline; a lease of 1 s at least'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM risk_verdict_check(p_verdict, p_review_seconds, p_response_status,
+                               p_response_body, p_lease_seconds);
 
     SELECT * INTO k FROM idempotency_keys ik
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
@@ -71,60 +64,10 @@ BEGIN
             p_checkout_id, v_status USING ERRCODE = 'PY004';
     END IF;
 
-    INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score, reason,
-                               source, review_until)
-    VALUES (p_merchant, p_checkout_id, p_verdict, p_score, p_reason, p_source,
-            CASE WHEN p_verdict = 'review'
-                 THEN now() + p_review_seconds * interval '1 second' END);
-
-    IF p_verdict = 'deny' THEN
-        UPDATE checkouts c
-           SET status = 'FAILED', failure_code = 'risk_declined',
-               failure = coalesce(p_reason, 'declined'), updated_at = now()
-         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
-
-        WITH moved AS (
-            UPDATE payment_orders o
-               SET status = 'FAILED', updated_at = now()
-             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
-               AND o.status = 'EXECUTING'
-            RETURNING o.payment_order_id, o.line_no
-        ), ev AS (
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
-                   'EXECUTING', 'FAILED', 'risk'
-              FROM moved ORDER BY moved.line_no
-        )
-        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-          INTO v_moved FROM moved;
-
-    ELSIF p_verdict = 'review' THEN
-        UPDATE checkouts c
-           SET status = 'REVIEW', updated_at = now()
-         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
-    END IF;
-
-    PERFORM audit_append(p_merchant, p_checkout_id, 'risk:' || p_verdict,
-        jsonb_strip_nulls(jsonb_build_object(
-            'verdict', p_verdict, 'score', p_score, 'reason', p_reason,
-            'source', p_source,
-            'to', CASE p_verdict WHEN 'deny' THEN 'FAILED'
-                                 WHEN 'review' THEN 'REVIEW' END,
-            'payment_orders', v_moved)));
-
-    IF p_verdict = 'allow' THEN
-        UPDATE idempotency_keys ik
-           SET lease_until = clock_timestamp() + p_lease_seconds * interval '1 second'
-         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
-    ELSE
-        UPDATE idempotency_keys ik
-           SET state = 'done', lease_until = NULL,
-               response_status = p_response_status,
-               response_body = p_response_body,
-               expires_at = now() + (ik.expires_at - ik.created_at)
-         WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
-    END IF;
+    PERFORM risk_verdict_record(p_merchant, p_idem_key, p_checkout_id, p_verdict,
+                                p_score, p_reason, p_source, p_review_seconds,
+                                p_response_status, p_response_body, p_lease_seconds,
+                                true);
 
     RETURN QUERY SELECT p_verdict, p_response_status, p_response_body;
 END

@@ -452,7 +452,7 @@ Test(sql, a_verdict_asked_before_the_claim_is_stored_with_its_own_claim_only,
                             " WHERE merchant_id = $1 AND checkout_id = 'co_2'", m),
                      "EXECUTING");
 
-    /* an allow renews the lease it claimed with, and leaves it in progress */
+    /* an allow leaves the key in progress under the lease it claimed with */
     cr_expect_str_eq(claim_judged(c, m, "k3", "co_3", "allow"), "claimed allow -");
     cr_expect_str_eq(VAL(c, "SELECT state FROM idempotency_keys"
                             " WHERE merchant_id = $1 AND idem_key = 'k3'", m),
@@ -461,6 +461,47 @@ Test(sql, a_verdict_asked_before_the_claim_is_stored_with_its_own_claim_only,
                             " || pay_claim_peek($1, 'k9', 'co_3')::text || ' '"
                             " || pay_claim_peek($1, 'k9', 'co_9')::text", m),
                      "true true false");
+    PQfinish(c);
+}
+
+Test(sql, a_verdict_with_its_own_claim_writes_the_key_once_and_locks_nothing_more,
+     .description = "pay_claim_with_verdict's allow, in the claim's transaction: the key and the checkout the claim just wrote are not written or locked again (no renewed lease, no FOR UPDATE of rows no other transaction can see yet, no MultiXact on the checkout): the risk line's claim writes the plain claim's rows and the verdict's own")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+
+    OK0(c, "BEGIN");
+    cr_assert_str_eq(claim_judged(c, m, "k1", "co_1", "allow"), "claimed allow -");
+    /* this transaction's own writes, before its commit */
+    cr_expect_str_eq(VAL0(c, "SELECT n_tup_ins || ' ' || n_tup_upd"
+                             " FROM pg_stat_xact_user_tables"
+                             " WHERE relname = 'idempotency_keys'"), "1 0");
+    cr_expect_str_eq(VAL(c, "SELECT xmax::text FROM idempotency_keys"
+                            " WHERE merchant_id = $1 AND idem_key = 'k1'", m), "0");
+    /* the checkout's one lock is the claim's own (its order's foreign-key
+     * check, in the subtransaction that inserted both): no second locker,
+     * so no MultiXact joining the two */
+    cr_expect_str_eq(VAL(c, "SELECT (ck.xmax::text = o.xmin::text)::text"
+                            " FROM checkouts ck JOIN payment_orders o"
+                            " ON o.merchant_id = ck.merchant_id AND o.checkout_id = ck.checkout_id"
+                            " WHERE ck.merchant_id = $1 AND ck.checkout_id = 'co_1'", m),
+                     "true");
+    OK0(c, "COMMIT");
+
+    /* recorded as before: the verdict, its audit entry, the key in progress */
+    cr_expect_str_eq(VAL(c, "SELECT verdict FROM checkout_risk"
+                            " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
+                     "allow");
+    cr_expect_str_eq(VAL(c, "SELECT string_agg(action, ',' ORDER BY seq) FROM audit_log"
+                            " WHERE merchant_id = $1 AND checkout_id = 'co_1'", m),
+                     "registration:claimed,risk:allow");
+    cr_expect_str_eq(VAL(c, "SELECT state || ' ' || lease || ' '"
+                            " || (lease_until > clock_timestamp())::text"
+                            " FROM idempotency_keys"
+                            " WHERE merchant_id = $1 AND idem_key = 'k1'", m),
+                     "in_progress 1 true");
     PQfinish(c);
 }
 
