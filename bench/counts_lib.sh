@@ -19,6 +19,7 @@ counts_setup() {
     run=$(mktemp -d /tmp/ngx-payments-counts.XXXXXX)
     chmod 755 "$run"
     pgdir=$run/pg
+    pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
     trap 'bash "$top/ci/pg.sh" stop "$pgdir" >/dev/null 2>&1 || true; rm -rf "$run"' EXIT
 
     port=$(( 20000 + RANDOM % 20000 ))
@@ -51,8 +52,8 @@ counts_title() {
 
 # counts_table: the table's head
 counts_table() {
-    say "| SQL | clients | round trips | statements (nested too) | commits | WAL flushes | WAL records | full pages | WAL bytes | blocks hit / read / dirtied/written | backends' samples waiting on |"
-    say "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    say "| SQL | clients | round trips | statements (nested too) | commits | WAL flushes | WAL records | full pages | WAL bytes | row locks; MultiXacts | blocks hit / read / dirtied/written | backends' samples waiting on |"
+    say "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 }
 
 # sample WHO: every 2 ms until pgbench's backends are gone, how many of the
@@ -96,14 +97,26 @@ measure() {
         -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
     psql "${su/dbname=payments/dbname=$dbname}" -XAtq -c "SELECT pg_stat_reset()" >/dev/null
     sleep 0.6   # the statistics' reset reaches the shared counters
+    local lsn0 lsn1
+    lsn0=$(psql "$su" -XAtq -c "SELECT pg_current_wal_lsn()")
     sample &
     local sp=$!
     pgbench -n -M prepared -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -t $(( n / c )) -D pass=2 "$@" \
         -f "$script" "$conn" > "$run/pgbench.log" 2>&1 || { cat "$run/pgbench.log"; exit 1; }
     wait "$sp"
+    lsn1=$(psql "$su" -XAtq -c "SELECT pg_current_wal_lsn()")
     sleep 0.6
     local done_n
     done_n=$(awk '/actually processed/ { split($NF, a, "/"); print a[1] }' "$run/pgbench.log")
+    # the run's row locks and MultiXacts, from its WAL: a lock (SELECT ...
+    # FOR UPDATE, a foreign key's check) is a record of its own, even on a
+    # row this transaction wrote; a MultiXact joins two lockers of one row
+    # (a subtransaction's and its parent's, say)
+    "$pgbin/pg_waldump" -p "$pgdir/data/pg_wal" -s "$lsn0" -e "$lsn1" \
+        > "$run/wal.txt" 2>/dev/null || true
+    local locks
+    locks=$(awk -v n="$done_n" '/desc: LOCK / { l++ } /rmgr: MultiXact .*CREATE_ID/ { m++ }
+        END { printf "%.2f; %.2f", l / n, m / n }' "$run/wal.txt")
     psql "$su" -XAtq -F ' ' -c "
         WITH s AS (
             SELECT sum(calls) FILTER (WHERE toplevel) AS trips,
@@ -130,8 +143,17 @@ measure() {
                round(s.dirt / $done_n, 2), round(s.wr / $done_n, 2)
           FROM s, h, pg_stat_wal w, pg_stat_database d WHERE d.datname = '$dbname'" > "$run/counts"
     read -r trips stmts commits syncs recs fpi bytes hit rd dirt wr < "$run/counts"
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s |\n' \
-        "$name" "$c" "$trips" "$stmts" "$commits" "$syncs" "$recs" "$fpi" "$bytes" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s |\n' \
+        "$name" "$c" "$trips" "$stmts" "$commits" "$syncs" "$recs" "$fpi" "$bytes" "$locks" \
         "$hit" "$rd" "$dirt/$wr" "$(cat "$run/waits")" | tee -a "$out"
+    # COUNTS_TOP=1: the row locks by table
+    if [ "${COUNTS_TOP:-0}" = 1 ]; then
+        sed -n 's/.*desc: LOCK .*rel [0-9]*\/[0-9]*\/\([0-9]*\) .*/\1/p' "$run/wal.txt" | sort | uniq -c |
+            while read -r k node; do
+                say "  row locks per unit on $(psql "${su/dbname=payments/dbname=$dbname}" -XAtq -c "
+                    SELECT coalesce(max(relname), 'relfilenode $node') FROM pg_class
+                     WHERE relfilenode = $node"): $(awk -v k="$k" -v n="$done_n" 'BEGIN { printf "%.2f", k / n }')"
+            done
+    fi
 }
 
