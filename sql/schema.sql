@@ -9507,7 +9507,6 @@ BEGIN
                expires_at = now() + (ik.expires_at - ik.created_at)
          WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
     END IF;
-
 END
 $$;
 

@@ -71,7 +71,6 @@ BEGIN
                expires_at = now() + (ik.expires_at - ik.created_at)
          WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key;
     END IF;
-
 END
 $function$;
 REVOKE ALL ON FUNCTION risk_verdict_record(p_merchant text, p_idem_key text, p_checkout_id text, p_verdict text, p_score integer, p_reason text, p_source text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer, p_renew_lease boolean) FROM PUBLIC;
