@@ -109,9 +109,10 @@ measure() {
     local done_n
     done_n=$(awk '/actually processed/ { split($NF, a, "/"); print a[1] }' "$run/pgbench.log")
     # the run's row locks and MultiXacts, from its WAL: a lock (SELECT ...
-    # FOR UPDATE, a foreign key's check) is a record of its own, even on a
-    # row this transaction wrote; a MultiXact joins two lockers of one row
-    # (a subtransaction's and its parent's, say)
+    # FOR UPDATE, a foreign key's check, an UPDATE of a table with a BEFORE
+    # UPDATE row trigger) is a record of its own, even on a row this
+    # transaction wrote; a MultiXact joins two lockers of one row (a
+    # subtransaction's and its parent's, say)
     "$pgbin/pg_waldump" -p "$pgdir/data/pg_wal" -s "$lsn0" -e "$lsn1" \
         > "$run/wal.txt" 2>/dev/null || true
     local locks
