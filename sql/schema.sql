@@ -874,6 +874,30 @@ CREATE FUNCTION public.checkout_orders_fail(p_merchant text, p_checkout_id text,
 DECLARE
     v_moved  jsonb;
 BEGIN
+    v_moved := checkout_orders_failed(p_merchant, p_checkout_id, p_source);
+
+    -- the PSP's refusal, as the moves it made, on the audit chain
+    IF v_moved IS NOT NULL THEN
+        PERFORM audit_append(p_merchant, p_checkout_id, p_audit,
+            jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
+                               'psp', p_psp, 'failure', p_failure,
+                               'payment_orders', v_moved));
+    END IF;
+END
+$$;
+
+
+--
+-- Name: checkout_orders_failed(text, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_orders_failed(p_merchant text, p_checkout_id text, p_source text) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_moved  jsonb;
+BEGIN
     WITH moved AS (
         UPDATE payment_orders o
            SET status = 'FAILED', updated_at = now()
@@ -889,14 +913,7 @@ BEGIN
     )
     SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
       INTO v_moved FROM moved;
-
-    -- the PSP's refusal, as the moves it made, on the audit chain
-    IF v_moved IS NOT NULL THEN
-        PERFORM audit_append(p_merchant, p_checkout_id, p_audit,
-            jsonb_build_object('from', 'EXECUTING', 'to', 'FAILED',
-                               'psp', p_psp, 'failure', p_failure,
-                               'payment_orders', v_moved));
-    END IF;
+    RETURN v_moved;
 END
 $$;
 
@@ -6414,21 +6431,7 @@ BEGIN
            failure = coalesce(v_reason, p_outcome), updated_at = now()
      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
 
-    WITH moved AS (
-        UPDATE payment_orders o
-           SET status = 'FAILED', updated_at = now()
-         WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
-           AND o.status = 'EXECUTING'
-        RETURNING o.payment_order_id, o.line_no
-    ), ev AS (
-        INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                  from_status, to_status, source)
-        SELECT p_merchant, p_checkout_id, moved.payment_order_id,
-               'EXECUTING', 'FAILED', 'review:' || p_outcome
-          FROM moved ORDER BY moved.line_no
-    )
-    SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-      INTO v_moved FROM moved;
+    v_moved := checkout_orders_failed(p_merchant, p_checkout_id, 'review:' || p_outcome);
 
     UPDATE idempotency_keys ik
        SET response_status = 403, response_body = p_response_body
@@ -9465,21 +9468,7 @@ BEGIN
                failure = coalesce(p_reason, 'declined'), updated_at = now()
          WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
 
-        WITH moved AS (
-            UPDATE payment_orders o
-               SET status = 'FAILED', updated_at = now()
-             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
-               AND o.status = 'EXECUTING'
-            RETURNING o.payment_order_id, o.line_no
-        ), ev AS (
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
-                   'EXECUTING', 'FAILED', 'risk'
-              FROM moved ORDER BY moved.line_no
-        )
-        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-          INTO v_moved FROM moved;
+        v_moved := checkout_orders_failed(p_merchant, p_checkout_id, 'risk');
 
     ELSIF p_verdict = 'review' THEN
         UPDATE checkouts c
@@ -12092,6 +12081,13 @@ REVOKE ALL ON FUNCTION public.checkout_key_finish(p_fn text, p_merchant text, p_
 --
 
 REVOKE ALL ON FUNCTION public.checkout_orders_fail(p_merchant text, p_checkout_id text, p_psp text, p_failure text, p_source text, p_audit text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkout_orders_failed(p_merchant text, p_checkout_id text, p_source text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_orders_failed(p_merchant text, p_checkout_id text, p_source text) FROM PUBLIC;
 
 
 --

@@ -29,21 +29,7 @@ BEGIN
                failure = coalesce(p_reason, 'declined'), updated_at = now()
          WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
 
-        WITH moved AS (
-            UPDATE payment_orders o
-               SET status = 'FAILED', updated_at = now()
-             WHERE o.merchant_id = p_merchant AND o.checkout_id = p_checkout_id
-               AND o.status = 'EXECUTING'
-            RETURNING o.payment_order_id, o.line_no
-        ), ev AS (
-            INSERT INTO order_events (merchant_id, checkout_id, payment_order_id,
-                                      from_status, to_status, source)
-            SELECT p_merchant, p_checkout_id, moved.payment_order_id,
-                   'EXECUTING', 'FAILED', 'risk'
-              FROM moved ORDER BY moved.line_no
-        )
-        SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-          INTO v_moved FROM moved;
+        v_moved := checkout_orders_failed(p_merchant, p_checkout_id, 'risk');
 
     ELSIF p_verdict = 'review' THEN
         UPDATE checkouts c
