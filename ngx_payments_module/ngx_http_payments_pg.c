@@ -8,13 +8,17 @@
  * advanced by PQconnectPoll on socket events; queries are sent with
  * PQsendQueryPrepared or PQsendQueryParams (_pg_prepare.c), flushed with
  * PQflush while the socket is writable and read with PQconsumeInput/
- * PQisBusy/PQgetResult while it is readable.  libpq owns the socket: the
- * ngx_connection_t wrapped around it is freed, never closed.  A query
- * timeout closes the connection (PQcancel would block) and the connection
- * is opened again after a back-off.  That timer is not cancelable: a
- * graceful stop (nginx -s quit, the old workers of a reload) waits for
- * every query in flight or queued, at most payments_database_timeout, and
- * its handler is called before the worker exits.
+ * PQisBusy/PQgetResult while it is readable.  Queries wait for a
+ * connection first come, first served; a connection goes to the query
+ * waiting longest as soon as an answer is read, before the answer's
+ * handler runs (so the handler's next query queues behind it).  libpq owns
+ * the socket: the ngx_connection_t wrapped around it is freed, never
+ * closed.  A query timeout closes the connection (PQcancel would block)
+ * and the connection is opened again after a back-off.  That timer is not
+ * cancelable: a graceful stop (nginx -s quit, the old workers of a reload)
+ * waits for every query in flight or queued, at most
+ * payments_database_timeout, and its handler is called before the worker
+ * exits.
  *
  * Prepared statements: _pg_prepare.c; whether a shard is up, its breaker
  * and the pools' figures on /metrics: _pg_health.c.
@@ -754,10 +758,17 @@ ngx_http_payments_pg_io(ngx_http_payments_pg_conn_t *pc, ngx_uint_t writable)
             /* the server answered: the shard is up */
             ngx_http_payments_pg_judge(pc->pool, q, 1);
 
+            /*
+             * The connection goes to the query waiting longest before the
+             * answer's handler runs: the server starts on it now, not
+             * after the handler's work (a PSP call set up, a response
+             * sent), and a query the handler sends next waits its turn
+             * behind the ones queued before it.
+             */
+            ngx_http_payments_pg_dispatch(pc->pool);
+
             ngx_http_payments_pg_answer(q, res);
             PQclear(res);
-
-            ngx_http_payments_pg_dispatch(pc->pool);
             return;
         }
 
