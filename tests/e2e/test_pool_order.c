@@ -14,7 +14,6 @@
 #include "harness.h"
 
 #include <pthread.h>
-#include <sys/time.h>
 
 
 static gateway_t  order_gw;
