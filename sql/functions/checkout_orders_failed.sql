@@ -6,12 +6,9 @@
 -- its own audit row with these ids.
 CREATE OR REPLACE FUNCTION checkout_orders_failed(p_merchant text, p_checkout_id text, p_source text)
  RETURNS jsonb
- LANGUAGE plpgsql
+ LANGUAGE sql
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-DECLARE
-    v_moved  jsonb;
-BEGIN
     WITH moved AS (
         UPDATE payment_orders o
            SET status = 'FAILED', updated_at = now()
@@ -25,9 +22,6 @@ BEGIN
                'EXECUTING', 'FAILED', p_source
           FROM moved ORDER BY moved.line_no
     )
-    SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no)
-      INTO v_moved FROM moved;
-    RETURN v_moved;
-END
+    SELECT jsonb_agg(moved.payment_order_id ORDER BY moved.line_no) FROM moved;
 $function$;
 REVOKE ALL ON FUNCTION checkout_orders_failed(p_merchant text, p_checkout_id text, p_source text) FROM PUBLIC;
