@@ -68,7 +68,8 @@ static const char  *ngx_http_payments_gauge_names[][2] = {
       "sweeper's last round." },
     { "payments_checkouts_executing",
       "Checkouts waiting for the PSP's outcome, as of the last minute's "
-      "housekeeping." },
+      "housekeeping: exact below 10000; from there PostgreSQL's count "
+      "of them at its last VACUUM or ANALYZE, at least 10000." },
     { "payments_checkouts_executing_oldest_seconds",
       "Age of the oldest of them (0: none)." },
     { "payments_notify_queue_depth",

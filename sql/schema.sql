@@ -3943,10 +3943,29 @@ CREATE FUNCTION public.pay_executing_stats() RETURNS TABLE(executing bigint, old
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT count(*),
-           coalesce(floor(extract(epoch FROM now() - min(c.created_at)))::bigint, 0)
-      FROM checkouts c
-     WHERE c.status = 'EXECUTING';
+    SELECT * FROM pay_executing_stats(10000);
+$$;
+
+
+--
+-- Name: pay_executing_stats(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.pay_executing_stats(p_exact integer) RETURNS TABLE(executing bigint, oldest_seconds bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT CASE WHEN s.n < p_exact THEN s.n
+                ELSE greatest(s.n, (SELECT i.reltuples::bigint FROM pg_class i
+                                     WHERE i.oid = 'checkouts_executing_since'::regclass))
+           END,
+           coalesce(floor(extract(epoch FROM now()
+                    - (SELECT min(c.created_at) FROM checkouts c
+                        WHERE c.status = 'EXECUTING')))::bigint, 0)
+      FROM (SELECT count(*) AS n
+              -- in the index's order: its first entries, never every row
+              FROM (SELECT FROM checkouts c WHERE c.status = 'EXECUTING'
+                     ORDER BY c.created_at LIMIT greatest(p_exact, 1)) AS first) AS s;
 $$;
 
 
@@ -12535,6 +12554,14 @@ GRANT ALL ON FUNCTION public.pay_event_locate(p_psp text, p_token text, p_tokens
 
 REVOKE ALL ON FUNCTION public.pay_executing_stats() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.pay_executing_stats() TO payments_gateway;
+
+
+--
+-- Name: FUNCTION pay_executing_stats(p_exact integer); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.pay_executing_stats(p_exact integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.pay_executing_stats(p_exact integer) TO payments_gateway;
 
 
 --

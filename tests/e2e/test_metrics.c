@@ -220,6 +220,64 @@ Test(metrics, executing_stats_count_the_checkouts_waiting_for_a_psp)
 
 
 /*
+ * The gauge's count reads at most 10,000 of the checkouts EXECUTING,
+ * however many are open.  Past that it says the partial index's size as
+ * PostgreSQL last counted it, never less than 10,000: a count of every
+ * open session, once a minute on one of the pool's connections, took
+ * seconds at a million (bench/executing_gauge.sh).  Below its cap the count
+ * is exact.  20,000 checkouts EXECUTING, in a transaction rolled back; the
+ * rows and index entries it read from this transaction's statistics.
+ */
+Test(metrics, executing_gauge_reads_at_most_ten_thousand_checkouts)
+{
+    long         read, total, gauge;
+    const char  *m[1];
+    const char  *reads = "SELECT pg_stat_get_xact_tuples_returned("
+                             "'checkouts'::regclass)"
+                         " + pg_stat_get_xact_tuples_returned("
+                             "'checkouts_executing_since'::regclass)";
+
+    m[0] = uid("gauge");
+
+    db_exec("BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL);
+    db_exec("SET LOCAL session_replication_role = replica", 0, NULL);
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, expires_at, created_at)"
+            " SELECT $1, 'co_' || g, 'stripe', $1 || ':co_' || g, 'USD', 100,"
+            " 'https://shop.example/s', 'https://shop.example/c', 'EXECUTING',"
+            " 'r', now() + interval '1 hour', now() - g * interval '1 ms'"
+            " FROM generate_series(1, 20000) g", 1, m);
+
+    total = atol(db_scalar("SELECT count(*) FROM checkouts"
+                           " WHERE status = 'EXECUTING'", 0, NULL));
+    cr_assert_geq(total, 20000);
+
+    read = atol(db_scalar(reads, 0, NULL));
+    gauge = atol(db_scalar("SELECT executing FROM pay_executing_stats()", 0,
+                           NULL));
+    read = atol(db_scalar(reads, 0, NULL)) - read;
+    cr_assert_lt(read, 20000, "the gauge read %ld rows and index entries",
+                 read);
+    cr_assert_eq(gauge, atol(db_scalar("SELECT greatest(10000, reltuples::"
+                                       "bigint) FROM pg_class WHERE oid ="
+                                       " 'checkouts_executing_since'::"
+                                       "regclass", 0, NULL)));
+
+    /* below the cap, exact; the oldest of them at least 20 s old */
+    cr_assert_eq(atol(db_scalar("SELECT executing FROM"
+                                " pay_executing_stats(1000000000)", 0, NULL)),
+                 total);
+    cr_assert_geq(atol(db_scalar("SELECT oldest_seconds FROM"
+                                 " pay_executing_stats()", 0, NULL)), 20);
+
+    db_exec("ROLLBACK", 0, NULL);
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM checkouts"
+                               " WHERE merchant_id = $1", 1, m), "0");
+}
+
+
+/*
  * A reload that swaps two PSPs' lines while the old workers still have
  * calls to one of them in flight: "mt_pa" hangs for one merchant (each
  * call times out at 2 s), "mt_pb" is well.  Each PSP's
