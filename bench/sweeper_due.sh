@@ -3,21 +3,28 @@
 # FAILED checkouts, with this tree's functions and index against the
 # function as first written for the FAILED sessions an Adyen cancel cannot
 # expire (one OR over both kinds: every FAILED row read each round) and the
-# release before (EXECUTING only).
+# release before (EXECUTING only); and beside many open sessions, against
+# the function that read every one each round (0c2a04b's).
 #
-#   bash bench/sweeper_due.sh [N]     (N FAILED checkouts, default 300000)
+#   bash bench/sweeper_due.sh [N [E]]  (N FAILED checkouts, default 300000;
+#                                       E EXECUTING ones, default 100)
 #
 # A throwaway cluster (root: it runs initdb as postgres; fsync off: the
 # query reads, it does not commit much), the schema as payments-migrate
 # makes it, N FAILED checkouts created 10 s apart (their sessions long
-# expired, but for the last hour's), 500 SUCCESS and 100 EXECUTING; each
+# expired, but for the last hour's), 500 SUCCESS and E EXECUTING (their
+# sessions open, created 16 minutes ago and before, none asked yet); each
 # case is called 8 times, the rows' sweep marks cleared before each call,
 # and psql's time of each call printed.  A round that reads every FAILED
 # checkout costs time in proportion to N; one that reads the open ones
-# through checkouts_failed_open does not.
+# through checkouts_failed_open does not.  With E above a round's batch
+# (50), a round that reads every EXECUTING checkout costs time in
+# proportion to E; one that walks checkouts_executing_since from its
+# oldest entry reads about 50.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-300000}
+e=${2:-100}
 d=$(mktemp -d /tmp/sweepbench.XXXX); chown postgres "$d"
 port=$((40000 + RANDOM % 10000))
 B=/usr/lib/postgresql/15/bin
@@ -33,7 +40,11 @@ INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency, amount_to
 SELECT 'm_bench', 'co_' || g, CASE WHEN g % 3 = 0 THEN 'adyen' ELSE 'stripe' END, 'm_bench:co_' || g, 'EUR', 1000, 'https://s/ok', 'https://s/no',
        CASE WHEN g <= $n THEN 'FAILED' WHEN g <= $n + 500 THEN 'SUCCESS' ELSE 'EXECUTING' END::pay_status,
        '{}', now() - make_interval(secs => ($n + 600 - g) * 10) + interval '1 hour', now() - make_interval(secs => ($n + 600 - g) * 10), 'tok_' || g, 'https://psp/' || g
-  FROM generate_series(1, $n + 600) g;
+  FROM generate_series(1, $n + 500) g;
+INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, status, psp_request, expires_at, created_at, psp_token, psp_url)
+SELECT 'm_bench', 'co_' || ($n + 500 + g), CASE WHEN g % 3 = 0 THEN 'adyen' ELSE 'stripe' END, 'm_bench:co_' || ($n + 500 + g), 'EUR', 1000, 'https://s/ok', 'https://s/no',
+       'EXECUTING', '{}', now() + interval '1 hour', now() - interval '16 minutes' - make_interval(secs => ($e - g) * 0.01), 'tok_' || ($n + 500 + g), 'https://psp/' || ($n + 500 + g)
+  FROM generate_series(1, $e) g;
 INSERT INTO sweeper_lease (id, owner, until) VALUES (1, 'me', now() + interval '1 hour')
     ON CONFLICT (id) DO UPDATE SET owner = 'me', until = now() + interval '1 hour';
 ANALYZE;
@@ -50,7 +61,11 @@ t() {
                           /^[0-9]+$/ { rows = $1 }
                           END { print n ": " rows " rows, ms a call:" ms }'
 }
+q50="SELECT count(*) FROM pay_sweeper_due('me', '{stripe,adyen}', '{stripe}', '{adyen}', 1, 1, 60, 50)"
 t "this tree (UNION ALL, checkouts_failed_open)" "$q"
+t "this tree, a batch of 50" "$q50"
+git -C "$top" show 0c2a04b:sql/functions/pay_sweeper_due.sql | psql -Xq "$c" >/dev/null
+t "0c2a04b, a batch of 50 (every EXECUTING one read)" "$q50"
 psql -Xq "$c" -c "DROP INDEX checkouts_failed_open" >/dev/null
 git -C "$top" show 1c0777c:sql/functions/pay_sweeper_due.sql | psql -Xq "$c" >/dev/null
 t "as merged (one OR, no index)" "$q"

@@ -17,6 +17,28 @@ CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_paymen
  SET search_path TO 'public', 'pg_temp'
 AS $function$
 #variable_conflict use_column
+DECLARE
+    -- The never asked EXECUTING ones, oldest first, through
+    -- checkouts_executing_since in its order: a cursor is planned to start
+    -- at once (its first rows), where a query with a LIMIT may be planned
+    -- to read the whole table and sort it when the planner takes the table
+    -- for small.
+    never CURSOR FOR
+        SELECT c.merchant_id, c.checkout_id
+          FROM checkouts c
+          LEFT JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+         WHERE c.status = 'EXECUTING'
+           AND c.created_at < now() - make_interval(secs => p_after)
+           AND s.last_at IS NULL
+           AND c.psp = ANY (p_psps)
+           AND c.psp_token IS NOT NULL
+           AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
+                OR c.psp = ANY (coalesce(p_payment_psps, '{}')))
+         ORDER BY c.created_at;
+    v_merchants  text[] := '{}';
+    v_checkouts  text[] := '{}';
+    v_fast       boolean;
 BEGIN
     PERFORM 1 FROM sweeper_lease l
       WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
@@ -24,11 +46,61 @@ BEGIN
         RETURN;
     END IF;
 
+    -- The never asked come first, oldest first.  While at least p_limit
+    -- EXECUTING ones were never asked (a shard with many open sessions),
+    -- the round takes them from the cursor: the index's first entries,
+    -- past those asked already, so it reads about p_limit of them however
+    -- many sessions are open (bench/sweeper_due.sh).  With fewer, every
+    -- candidate is read (slow_due below), and they are then few.
+    IF p_limit > 0 THEN
+        FOR r IN never LOOP
+            v_merchants := v_merchants || r.merchant_id;
+            v_checkouts := v_checkouts || r.checkout_id;
+            EXIT WHEN cardinality(v_checkouts) >= p_limit;
+        END LOOP;
+    END IF;
+    v_fast := coalesce(cardinality(v_checkouts) >= p_limit, false);
+
     RETURN QUERY
-    -- two kinds of candidates, each found by its own partial index:
-    -- EXECUTING by age (checkouts_executing_since), and FAILED with an
-    -- open hosted session by its expiry (checkouts_failed_open)
-    WITH cand AS (
+    WITH fast_due AS (
+        -- those, with the FAILED candidates never asked (the few whose
+        -- sessions are still open, as in cand below): the first p_limit
+        SELECT n.merchant_id, n.checkout_id, n.psp, n.psp_token, n.nonce,
+               ts_epoch(n.expires_at) AS expires_epoch,
+               floor(extract(epoch FROM now() - n.created_at))::bigint AS age_seconds,
+               n.session_result, n.created_at,
+               (n.payment_method_id IS NOT NULL AND n.psp_url IS NULL) AS payment,
+               (n.amount_total = 0 AND n.save_method IS NOT NULL) AS setup, n.failed
+          FROM (SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
+                       c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
+                       c.amount_total, c.save_method, s.session_result, false AS failed
+                  FROM unnest(v_merchants, v_checkouts) AS k(merchant_id, checkout_id)
+                  JOIN checkouts c
+                    ON c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
+                   AND c.status = 'EXECUTING'
+                  LEFT JOIN checkout_sweeps s
+                    ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+                UNION ALL
+                SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
+                       c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
+                       c.amount_total, c.save_method, s.session_result, true
+                  FROM checkouts c
+                  LEFT JOIN checkout_sweeps s
+                    ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+                 WHERE c.status = 'FAILED'
+                   AND c.psp_url IS NOT NULL
+                   AND c.expires_at IS NOT NULL
+                   AND c.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
+                   AND c.psp = ANY (coalesce(p_open_psps, '{}'))
+                   AND c.amount_total > 0
+                   AND c.created_at < now() - make_interval(secs => p_after)
+                   AND c.psp = ANY (p_psps)
+                   AND c.psp_token IS NOT NULL
+                   AND s.last_at IS NULL) n
+         WHERE v_fast
+         ORDER BY n.created_at
+         LIMIT p_limit
+    ), cand AS (
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
                c.amount_total, c.save_method, c.status
@@ -49,7 +121,7 @@ BEGIN
            AND c.psp = ANY (coalesce(p_open_psps, '{}'))
            AND c.amount_total > 0
            AND c.created_at < now() - make_interval(secs => p_after)
-    ), due AS (
+    ), slow_due AS (
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                ts_epoch(c.expires_at) AS expires_epoch,
                floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
@@ -72,9 +144,15 @@ BEGIN
            AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
                 OR c.psp = ANY (coalesce(p_payment_psps, '{}')))
            AND (s.last_at IS NULL OR s.last_at < now() - make_interval(secs => p_every))
+           -- read only when the way above does not do
+           AND NOT v_fast
          -- never asked first, then the one asked longest ago
          ORDER BY s.last_at NULLS FIRST, c.created_at
          LIMIT p_limit
+    ), due AS (
+        SELECT * FROM fast_due
+        UNION ALL
+        SELECT * FROM slow_due
     ), asked AS (
         INSERT INTO checkout_sweeps AS s (merchant_id, checkout_id, attempts, last_at)
         SELECT d.merchant_id, d.checkout_id, 1, now() FROM due d

@@ -224,7 +224,7 @@ Test(metrics, executing_stats_count_the_checkouts_waiting_for_a_psp)
  * however many are open.  Past that it says the partial index's size as
  * PostgreSQL last counted it, never less than 10,000: a count of every
  * open session, once a minute on one of the pool's connections, took
- * seconds at a million (bench/executing_gauge.sh).  Below its cap the count
+ * 0.7-2.1 s at a million (bench/executing_gauge.sh).  Below its cap the count
  * is exact.  20,000 checkouts EXECUTING, in a transaction rolled back; the
  * rows and index entries it read from this transaction's statistics.
  */

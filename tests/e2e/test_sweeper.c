@@ -1291,6 +1291,59 @@ Test(solo_sweeper, a_round_asks_first_about_what_it_asked_about_least_recently,
 }
 
 
+Test(solo_sweeper, a_round_reads_about_its_batch_however_many_sessions_are_open,
+     .description = "with more never asked than a round's batch, the round "
+                    "finds them through the executing checkouts' index in "
+                    "its order: 20,000 open sessions, a batch of 50, and the "
+                    "round reads far fewer than 20,000 rows and index "
+                    "entries of checkouts (a round that read them all took "
+                    "210-350 ms at 300,000; bench/sweeper_due.sh)")
+{
+    long         read;
+    char        *got;
+    merchant_t   m;
+    const char  *reads = "SELECT pg_stat_get_xact_tuples_returned("
+                             "'checkouts'::regclass)"
+                         " + pg_stat_get_xact_tuples_returned("
+                             "'checkouts_executing_since'::regclass)";
+
+    merchant_new(&m);
+
+    db_exec("BEGIN", 0, NULL);
+    db_exec("INSERT INTO sweeper_lease (id, owner, until) VALUES (1,"
+            " 'reads-test', now() + interval '1 minute') ON CONFLICT (id)"
+            " DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until",
+            0, NULL);
+    /* 20,000 open sessions, two hours to 87 minutes old */
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, psp_token, expires_at, created_at)"
+            " SELECT $1, 'co_' || g, 'mock_sweep_reads', $1 || ':co_' || g,"
+            " 'EUR', 100, 'https://shop.example/s',"
+            " 'https://shop.example/c', 'EXECUTING', 'r', 'tok_' || g,"
+            " now() + interval '1 hour',"
+            " now() - interval '2 hours' + g * interval '100 ms'"
+            " FROM generate_series(1, 20000) g", 1,
+            (const char *[]) { m.id });
+    /* the planner told of them, as autovacuum's ANALYZE tells it of a
+     * table that grew so (rolled back with the rest) */
+    db_exec("ANALYZE checkouts", 0, NULL);
+
+    read = atol(db_scalar(reads, 0, NULL));
+    got = db_scalar("SELECT count(*) || ' ' || min(checkout_id) || ' '"
+                    " || bool_and(merchant_id = $1) FROM pay_sweeper_due("
+                    "'reads-test', '{mock_sweep_reads}', 60, 30, 50)", 1,
+                    (const char *[]) { m.id });
+    read = atol(db_scalar(reads, 0, NULL)) - read;
+
+    cr_assert_str_eq(got, "50 co_1 true", "the oldest 50, never asked");
+    cr_assert_lt(read, 20000, "the round read %ld rows and index entries",
+                 read);
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
 /* A loopback port that accepts connections and never answers: a PSP whose
  * every look-up runs into its timeout.  Its socket, and the port in *port. */
 static int
