@@ -6978,9 +6978,23 @@ BEGIN
     v_fast := coalesce(cardinality(v_checkouts) >= p_limit, false);
 
     RETURN QUERY
-    WITH fast_due AS (
-        -- those, with the FAILED candidates never asked (the few whose
-        -- sessions are still open, as in cand below): the first p_limit
+    -- FAILED here, its session still payable at the PSP: a hosted session
+    -- (no off-session charge, no save alone); found by its expiry
+    -- (checkouts_failed_open), and few
+    WITH failed_open AS (
+        SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
+               c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
+               c.amount_total, c.save_method, c.status
+          FROM checkouts c
+         WHERE c.status = 'FAILED'
+           AND c.psp_url IS NOT NULL
+           AND c.expires_at IS NOT NULL
+           AND c.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
+           AND c.psp = ANY (coalesce(p_open_psps, '{}'))
+           AND c.amount_total > 0
+           AND c.created_at < now() - make_interval(secs => p_after)
+    ), fast_due AS (
+        -- those and the FAILED ones never asked: the first p_limit
         SELECT n.merchant_id, n.checkout_id, n.psp, n.psp_token, n.nonce,
                ts_epoch(n.expires_at) AS expires_epoch,
                floor(extract(epoch FROM now() - n.created_at))::bigint AS age_seconds,
@@ -6997,26 +7011,21 @@ BEGIN
                   LEFT JOIN checkout_sweeps s
                     ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
                 UNION ALL
-                SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
-                       c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
-                       c.amount_total, c.save_method, s.session_result, true
-                  FROM checkouts c
+                SELECT f.merchant_id, f.checkout_id, f.psp, f.psp_token, f.nonce,
+                       f.expires_at, f.created_at, f.payment_method_id, f.psp_url,
+                       f.amount_total, f.save_method, s.session_result, true
+                  FROM failed_open f
                   LEFT JOIN checkout_sweeps s
-                    ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
-                 WHERE c.status = 'FAILED'
-                   AND c.psp_url IS NOT NULL
-                   AND c.expires_at IS NOT NULL
-                   AND c.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
-                   AND c.psp = ANY (coalesce(p_open_psps, '{}'))
-                   AND c.amount_total > 0
-                   AND c.created_at < now() - make_interval(secs => p_after)
-                   AND c.psp = ANY (p_psps)
-                   AND c.psp_token IS NOT NULL
+                    ON s.merchant_id = f.merchant_id AND s.checkout_id = f.checkout_id
+                 WHERE f.psp = ANY (p_psps)
+                   AND f.psp_token IS NOT NULL
                    AND s.last_at IS NULL) n
          WHERE v_fast
          ORDER BY n.created_at
          LIMIT p_limit
     ), cand AS (
+        -- every candidate: EXECUTING by age (checkouts_executing_since),
+        -- and the FAILED ones above
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
                c.amount_total, c.save_method, c.status
@@ -7024,19 +7033,7 @@ BEGIN
          WHERE c.status = 'EXECUTING'
            AND c.created_at < now() - make_interval(secs => p_after)
         UNION ALL
-        -- FAILED here, its session still payable at the PSP: a hosted
-        -- session (no off-session charge, no save alone)
-        SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
-               c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
-               c.amount_total, c.save_method, c.status
-          FROM checkouts c
-         WHERE c.status = 'FAILED'
-           AND c.psp_url IS NOT NULL
-           AND c.expires_at IS NOT NULL
-           AND c.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
-           AND c.psp = ANY (coalesce(p_open_psps, '{}'))
-           AND c.amount_total > 0
-           AND c.created_at < now() - make_interval(secs => p_after)
+        SELECT * FROM failed_open
     ), slow_due AS (
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                ts_epoch(c.expires_at) AS expires_epoch,
