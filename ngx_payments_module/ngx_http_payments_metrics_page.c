@@ -51,7 +51,7 @@ static const char  *ngx_http_payments_gauge_names[][2] = {
       "gateway sweeps at a time)." },
     { "payments_checkouts_unresolved",
       "Checkouts still EXECUTING past payments_sweeper's alert= age, as of "
-      "the last round." },
+      "the last round; counted up to 10000." },
     { "payments_checkouts_unresolved_oldest_seconds",
       "Age of the oldest of them (0: none)." },
     { "payments_authorizations_expiring",

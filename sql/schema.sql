@@ -7286,9 +7286,15 @@ DECLARE
     v_n       bigint;
     v_oldest  bigint;
 BEGIN
-    SELECT count(*),
-           coalesce(floor(extract(epoch FROM now() - min(c.created_at)))::bigint, 0)
-      INTO v_n, v_oldest
+    SELECT count(*) INTO v_n
+      FROM (SELECT FROM checkouts c
+             WHERE c.status = 'EXECUTING'
+               AND c.created_at < now() - make_interval(secs => p_alert_after)
+               AND c.psp = ANY (p_psps)
+             ORDER BY c.created_at
+             LIMIT 10000) AS first;
+    SELECT coalesce(floor(extract(epoch FROM now() - min(c.created_at)))::bigint, 0)
+      INTO v_oldest
       FROM checkouts c
      WHERE c.status = 'EXECUTING'
        AND c.created_at < now() - make_interval(secs => p_alert_after)

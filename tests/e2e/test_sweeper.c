@@ -1344,6 +1344,53 @@ Test(solo_sweeper, a_round_reads_about_its_batch_however_many_sessions_are_open,
 }
 
 
+Test(solo_sweeper, the_unresolved_count_reads_at_most_ten_thousand_checkouts,
+     .description = "payments_checkouts_unresolved counts up to 10,000: "
+                    "20,000 checkouts EXECUTING past alert= (sessions that "
+                    "live up to a day), and a round's count reads far fewer "
+                    "than 20,000 rows and index entries (a count of a "
+                    "million took 0.7-2.1 s; bench/executing_gauge.sh)")
+{
+    long         read;
+    char        *got;
+    merchant_t   m;
+    const char  *reads = "SELECT pg_stat_get_xact_tuples_returned("
+                             "'checkouts'::regclass)"
+                         " + pg_stat_get_xact_tuples_returned("
+                             "'checkouts_executing_since'::regclass)";
+
+    merchant_new(&m);
+
+    /* in a transaction rolled back: 20,000 sessions two hours to 87
+     * minutes old, and the planner told of them */
+    db_exec("BEGIN", 0, NULL);
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, psp_token, expires_at, created_at)"
+            " SELECT $1, 'co_' || g, 'mock_sweep_overdue', $1 || ':co_' || g,"
+            " 'EUR', 100, 'https://shop.example/s',"
+            " 'https://shop.example/c', 'EXECUTING', 'r', 'tok_' || g,"
+            " now() + interval '1 day',"
+            " now() - interval '2 hours' + g * interval '100 ms'"
+            " FROM generate_series(1, 20000) g", 1,
+            (const char *[]) { m.id });
+    db_exec("ANALYZE checkouts", 0, NULL);
+
+    /* not the lease's owner: the count and the oldest age only */
+    read = atol(db_scalar(reads, 0, NULL));
+    got = db_scalar("SELECT unresolved || ' ' || (oldest_seconds >= 7190)"
+                    " FROM pay_sweeper_overdue('not-the-owner',"
+                    " '{mock_sweep_overdue}', 3600, 100)", 0, NULL);
+    read = atol(db_scalar(reads, 0, NULL)) - read;
+
+    cr_assert_lt(read, 20000, "the count read %ld rows and index entries",
+                 read);
+    cr_assert_str_eq(got, "10000 true");
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
 /* A loopback port that accepts connections and never answers: a PSP whose
  * every look-up runs into its timeout.  Its socket, and the port in *port. */
 static int
