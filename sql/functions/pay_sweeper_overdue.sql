@@ -2,8 +2,8 @@
 -- or without a PSP token): how many there are, up to 10,000, and how old
 -- the oldest is (for /metrics), and the ones not alerted yet, at most
 -- p_limit, now marked alerted (for one log line each).  Only the lease's
--- owner marks any.  The count reads the first 10,000 entries of
--- checkouts_executing_since at most: with sessions that live up to a day
+-- owner marks any.  The count walks checkouts_executing_since from its
+-- oldest entry and stops at 10,000: with sessions that live up to a day
 -- every open one past alert= counts, and counting a million took
 -- 0.7-2.1 s (bench/executing_gauge.sh, the same count), each round.
 CREATE OR REPLACE FUNCTION pay_sweeper_overdue(p_owner text, p_psps text[], p_alert_after integer, p_limit integer)
@@ -14,22 +14,25 @@ CREATE OR REPLACE FUNCTION pay_sweeper_overdue(p_owner text, p_psps text[], p_al
 AS $function$
 #variable_conflict use_column
 DECLARE
-    v_n       bigint;
-    v_oldest  bigint;
+    -- walked in the index's order: the oldest age from the first row, the
+    -- count stopped at 10,000 (a cursor is planned for its first rows)
+    late_ones CURSOR FOR
+        SELECT c.created_at
+          FROM checkouts c
+         WHERE c.status = 'EXECUTING'
+           AND c.created_at < now() - make_interval(secs => p_alert_after)
+           AND c.psp = ANY (p_psps)
+         ORDER BY c.created_at;
+    v_n       bigint := 0;
+    v_oldest  bigint := 0;
 BEGIN
-    SELECT count(*) INTO v_n
-      FROM (SELECT FROM checkouts c
-             WHERE c.status = 'EXECUTING'
-               AND c.created_at < now() - make_interval(secs => p_alert_after)
-               AND c.psp = ANY (p_psps)
-             ORDER BY c.created_at
-             LIMIT 10000) AS first;
-    SELECT coalesce(floor(extract(epoch FROM now() - min(c.created_at)))::bigint, 0)
-      INTO v_oldest
-      FROM checkouts c
-     WHERE c.status = 'EXECUTING'
-       AND c.created_at < now() - make_interval(secs => p_alert_after)
-       AND c.psp = ANY (p_psps);
+    FOR r IN late_ones LOOP
+        IF v_n = 0 THEN
+            v_oldest := floor(extract(epoch FROM now() - r.created_at))::bigint;
+        END IF;
+        v_n := v_n + 1;
+        EXIT WHEN v_n >= 10000;
+    END LOOP;
 
     PERFORM 1 FROM sweeper_lease l
       WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
