@@ -1291,6 +1291,27 @@ Test(solo_sweeper, a_round_asks_first_about_what_it_asked_about_least_recently,
 }
 
 
+/* In the caller's transaction (rolled back): 20,000 EXECUTING checkouts
+ * co_1..co_20000 of m at psp with session tokens, written directly two
+ * hours to 87 minutes ago (past after= and alert=), their sessions open a
+ * day more; then ANALYZE, as autovacuum's would after such growth. */
+static void
+open_sessions(const merchant_t *m, const char *psp)
+{
+    const char  *p[2] = { m->id, psp };
+
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, psp_token, expires_at, created_at)"
+            " SELECT $1, 'co_' || g, $2, $1 || ':co_' || g, 'EUR', 100,"
+            " 'https://shop.example/s', 'https://shop.example/c',"
+            " 'EXECUTING', 'r', 'tok_' || g, now() + interval '1 day',"
+            " now() - interval '2 hours' + g * interval '100 ms'"
+            " FROM generate_series(1, 20000) g", 2, p);
+    db_exec("ANALYZE checkouts", 0, NULL);
+}
+
+
 Test(solo_sweeper, a_round_reads_about_its_batch_however_many_sessions_are_open,
      .description = "with more never asked than a round's batch, the round "
                     "finds them through the executing checkouts' index in "
@@ -1302,12 +1323,6 @@ Test(solo_sweeper, a_round_reads_about_its_batch_however_many_sessions_are_open,
     long         read;
     char        *got;
     merchant_t   m;
-    /* the live rows of checkouts a scan returned or an index scan
-     * fetched (the dead index entries other tests leave are not counted) */
-    const char  *reads = "SELECT pg_stat_get_xact_tuples_returned("
-                             "'checkouts'::regclass)"
-                         " + pg_stat_get_xact_tuples_fetched("
-                             "'checkouts'::regclass)";
 
     merchant_new(&m);
 
@@ -1316,31 +1331,17 @@ Test(solo_sweeper, a_round_reads_about_its_batch_however_many_sessions_are_open,
             " 'reads-test', now() + interval '1 minute') ON CONFLICT (id)"
             " DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until",
             0, NULL);
-    /* 20,000 open sessions, two hours to 87 minutes old */
-    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
-            " currency, amount_total, success_url, cancel_url, status,"
-            " psp_request, psp_token, expires_at, created_at)"
-            " SELECT $1, 'co_' || g, 'mock_sweep_reads', $1 || ':co_' || g,"
-            " 'EUR', 100, 'https://shop.example/s',"
-            " 'https://shop.example/c', 'EXECUTING', 'r', 'tok_' || g,"
-            " now() + interval '1 hour',"
-            " now() - interval '2 hours' + g * interval '100 ms'"
-            " FROM generate_series(1, 20000) g", 1,
-            (const char *[]) { m.id });
-    /* the planner told of them, as autovacuum's ANALYZE tells it of a
-     * table that grew so (rolled back with the rest) */
-    db_exec("ANALYZE checkouts", 0, NULL);
+    open_sessions(&m, "mock_sweep_reads");
 
-    read = atol(db_scalar(reads, 0, NULL));
+    read = db_rows_read("checkouts");
     got = db_scalar("SELECT count(*) || ' ' || min(checkout_id) || ' '"
                     " || bool_and(merchant_id = $1) FROM pay_sweeper_due("
                     "'reads-test', '{mock_sweep_reads}', 60, 30, 50)", 1,
                     (const char *[]) { m.id });
-    read = atol(db_scalar(reads, 0, NULL)) - read;
+    read = db_rows_read("checkouts") - read;
 
     cr_assert_str_eq(got, "50 co_1 true", "the oldest 50, never asked");
-    cr_assert_lt(read, 20000, "the round read %ld rows",
-                 read);
+    cr_assert_lt(read, 20000, "the round read %ld rows", read);
 
     db_exec("ROLLBACK", 0, NULL);
 }
@@ -1356,39 +1357,20 @@ Test(solo_sweeper, the_unresolved_count_reads_at_most_ten_thousand_checkouts,
     long         read;
     char        *got;
     merchant_t   m;
-    /* the live rows of checkouts a scan returned or an index scan
-     * fetched (the dead index entries other tests leave are not counted) */
-    const char  *reads = "SELECT pg_stat_get_xact_tuples_returned("
-                             "'checkouts'::regclass)"
-                         " + pg_stat_get_xact_tuples_fetched("
-                             "'checkouts'::regclass)";
 
     merchant_new(&m);
 
-    /* in a transaction rolled back: 20,000 sessions two hours to 87
-     * minutes old, and the planner told of them */
     db_exec("BEGIN", 0, NULL);
-    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
-            " currency, amount_total, success_url, cancel_url, status,"
-            " psp_request, psp_token, expires_at, created_at)"
-            " SELECT $1, 'co_' || g, 'mock_sweep_overdue', $1 || ':co_' || g,"
-            " 'EUR', 100, 'https://shop.example/s',"
-            " 'https://shop.example/c', 'EXECUTING', 'r', 'tok_' || g,"
-            " now() + interval '1 day',"
-            " now() - interval '2 hours' + g * interval '100 ms'"
-            " FROM generate_series(1, 20000) g", 1,
-            (const char *[]) { m.id });
-    db_exec("ANALYZE checkouts", 0, NULL);
+    open_sessions(&m, "mock_sweep_overdue");
 
     /* not the lease's owner: the count and the oldest age only */
-    read = atol(db_scalar(reads, 0, NULL));
+    read = db_rows_read("checkouts");
     got = db_scalar("SELECT unresolved || ' ' || (oldest_seconds >= 7190)"
                     " FROM pay_sweeper_overdue('not-the-owner',"
                     " '{mock_sweep_overdue}', 3600, 100)", 0, NULL);
-    read = atol(db_scalar(reads, 0, NULL)) - read;
+    read = db_rows_read("checkouts") - read;
 
-    cr_assert_lt(read, 20000, "the count read %ld rows",
-                 read);
+    cr_assert_lt(read, 20000, "the count read %ld rows", read);
     cr_assert_str_eq(got, "10000 true");
 
     db_exec("ROLLBACK", 0, NULL);
