@@ -73,12 +73,15 @@ static const char  *ngx_http_payments_gauge_names[][2] = {
     { "payments_checkouts_executing_oldest_seconds",
       "Age of the oldest of them (0: none)." },
     { "payments_notify_queue_depth",
-      "Notifications waiting to be delivered (PENDING)." },
+      "Notifications waiting to be delivered (PENDING): exact below "
+      "10000; from there PostgreSQL's count at its last VACUUM or "
+      "ANALYZE, at least 10000." },
     { "payments_notify_oldest_pending_seconds",
       "Age of the oldest of them (0: none)." },
     { "payments_notify_dead_letters",
       "Notifications whose every attempt failed (FAILED), until "
-      "replayed." },
+      "replayed: exact below 10000; from there PostgreSQL's count at "
+      "its last VACUUM or ANALYZE, at least 10000." },
     { "payments_notify_endpoints_disabled",
       "Endpoints disabled after failing for disable_after=." },
     { "payments_wallet_fold_last_success_timestamp_seconds",

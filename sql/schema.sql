@@ -5634,11 +5634,24 @@ CREATE FUNCTION public.pay_notify_stats() RETURNS TABLE(pending bigint, oldest_p
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT (SELECT count(*) FROM notifications n WHERE n.status = 'PENDING'),
+    SELECT CASE WHEN p.n < 10000 THEN p.n
+                ELSE greatest(p.n, (SELECT i.reltuples::bigint FROM pg_class i
+                                     WHERE i.oid = 'notifications_pending_since'::regclass))
+           END,
            (SELECT coalesce(ts_epoch(now()) - ts_epoch(min(n.created_at)), 0)
               FROM notifications n WHERE n.status = 'PENDING'),
-           (SELECT count(*) FROM notifications n WHERE n.status = 'FAILED'),
-           (SELECT count(*) FROM notify_endpoints e WHERE e.disabled_at IS NOT NULL);
+           CASE WHEN f.n < 10000 THEN f.n
+                ELSE greatest(f.n, (SELECT i.reltuples::bigint FROM pg_class i
+                                     WHERE i.oid = 'notifications_failed'::regclass))
+           END,
+           (SELECT count(*) FROM notify_endpoints e WHERE e.disabled_at IS NOT NULL)
+      FROM (SELECT count(*) AS n
+              FROM (SELECT FROM notifications n WHERE n.status = 'PENDING'
+                     ORDER BY n.created_at LIMIT 10000) AS first) AS p,
+           (SELECT count(*) AS n
+              FROM (SELECT FROM notifications n WHERE n.status = 'FAILED'
+                     ORDER BY n.merchant_id, n.created_at DESC, n.notification_id DESC
+                     LIMIT 10000) AS first) AS f;
 $$;
 
 
@@ -11424,6 +11437,13 @@ CREATE INDEX notifications_list ON public.notifications USING btree (merchant_id
 --
 
 CREATE INDEX notifications_pending_endpoint ON public.notifications USING btree (merchant_id, endpoint_id, next_at) WHERE (status = 'PENDING'::text);
+
+
+--
+-- Name: notifications_pending_since; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX notifications_pending_since ON public.notifications USING btree (created_at) WHERE (status = 'PENDING'::text);
 
 
 --

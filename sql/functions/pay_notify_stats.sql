@@ -1,15 +1,34 @@
--- For /metrics (worker 0, every few seconds).
+-- For /metrics (worker 0, every one to ten seconds): the notifications
+-- PENDING, the oldest one's age, the FAILED ones (dead letters), the
+-- endpoints disabled.  Each count is exact below 10,000; from there it
+-- reads no further and says its partial index's size as PostgreSQL last
+-- counted it (VACUUM, ANALYZE), never less than 10,000: a backlog of a
+-- million cost 0.4-0.6 s a call, every few seconds.  The oldest age is the
+-- first entry of notifications_pending_since.
 CREATE OR REPLACE FUNCTION pay_notify_stats()
  RETURNS TABLE(pending bigint, oldest_pending_seconds bigint, failed bigint, endpoints_disabled bigint)
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-    SELECT (SELECT count(*) FROM notifications n WHERE n.status = 'PENDING'),
+    SELECT CASE WHEN p.n < 10000 THEN p.n
+                ELSE greatest(p.n, (SELECT i.reltuples::bigint FROM pg_class i
+                                     WHERE i.oid = 'notifications_pending_since'::regclass))
+           END,
            (SELECT coalesce(ts_epoch(now()) - ts_epoch(min(n.created_at)), 0)
               FROM notifications n WHERE n.status = 'PENDING'),
-           (SELECT count(*) FROM notifications n WHERE n.status = 'FAILED'),
-           (SELECT count(*) FROM notify_endpoints e WHERE e.disabled_at IS NOT NULL);
+           CASE WHEN f.n < 10000 THEN f.n
+                ELSE greatest(f.n, (SELECT i.reltuples::bigint FROM pg_class i
+                                     WHERE i.oid = 'notifications_failed'::regclass))
+           END,
+           (SELECT count(*) FROM notify_endpoints e WHERE e.disabled_at IS NOT NULL)
+      FROM (SELECT count(*) AS n
+              FROM (SELECT FROM notifications n WHERE n.status = 'PENDING'
+                     ORDER BY n.created_at LIMIT 10000) AS first) AS p,
+           (SELECT count(*) AS n
+              FROM (SELECT FROM notifications n WHERE n.status = 'FAILED'
+                     ORDER BY n.merchant_id, n.created_at DESC, n.notification_id DESC
+                     LIMIT 10000) AS first) AS f;
 $function$;
 REVOKE ALL ON FUNCTION pay_notify_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_notify_stats() TO payments_gateway;
