@@ -1688,6 +1688,21 @@ $$;
 
 
 --
+-- Name: gauge_count(bigint, integer, regclass); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.gauge_count(p_counted bigint, p_cap integer, p_index regclass) RETURNS bigint
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT CASE WHEN p_counted < p_cap THEN p_counted
+                ELSE greatest(p_counted, (SELECT i.reltuples::bigint FROM pg_catalog.pg_class i
+                                           WHERE i.oid = p_index))
+           END
+$$;
+
+
+--
 -- Name: gen_random_bytes_compat(integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -3955,10 +3970,7 @@ CREATE FUNCTION public.pay_executing_stats(p_exact integer) RETURNS TABLE(execut
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT CASE WHEN s.n < p_exact THEN s.n
-                ELSE greatest(s.n, (SELECT i.reltuples::bigint FROM pg_class i
-                                     WHERE i.oid = 'checkouts_executing_since'::regclass))
-           END,
+    SELECT gauge_count(s.n, p_exact, 'checkouts_executing_since'),
            coalesce(floor(extract(epoch FROM now()
                     - (SELECT min(c.created_at) FROM checkouts c
                         WHERE c.status = 'EXECUTING')))::bigint, 0)
@@ -5634,16 +5646,10 @@ CREATE FUNCTION public.pay_notify_stats() RETURNS TABLE(pending bigint, oldest_p
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT CASE WHEN p.n < 10000 THEN p.n
-                ELSE greatest(p.n, (SELECT i.reltuples::bigint FROM pg_class i
-                                     WHERE i.oid = 'notifications_pending_since'::regclass))
-           END,
+    SELECT gauge_count(p.n, 10000, 'notifications_pending_since'),
            (SELECT coalesce(ts_epoch(now()) - ts_epoch(min(n.created_at)), 0)
               FROM notifications n WHERE n.status = 'PENDING'),
-           CASE WHEN f.n < 10000 THEN f.n
-                ELSE greatest(f.n, (SELECT i.reltuples::bigint FROM pg_class i
-                                     WHERE i.oid = 'notifications_failed'::regclass))
-           END,
+           gauge_count(f.n, 10000, 'notifications_failed'),
            (SELECT count(*) FROM notify_endpoints e WHERE e.disabled_at IS NOT NULL)
       FROM (SELECT count(*) AS n
               FROM (SELECT FROM notifications n WHERE n.status = 'PENDING'
@@ -12310,6 +12316,13 @@ REVOKE ALL ON FUNCTION public.disputes_notify() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.evidence_append_only() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION gauge_count(p_counted bigint, p_cap integer, p_index regclass); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.gauge_count(p_counted bigint, p_cap integer, p_index regclass) FROM PUBLIC;
 
 
 --

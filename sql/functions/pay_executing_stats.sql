@@ -12,10 +12,7 @@ CREATE OR REPLACE FUNCTION pay_executing_stats(p_exact integer)
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-    SELECT CASE WHEN s.n < p_exact THEN s.n
-                ELSE greatest(s.n, (SELECT i.reltuples::bigint FROM pg_class i
-                                     WHERE i.oid = 'checkouts_executing_since'::regclass))
-           END,
+    SELECT gauge_count(s.n, p_exact, 'checkouts_executing_since'),
            coalesce(floor(extract(epoch FROM now()
                     - (SELECT min(c.created_at) FROM checkouts c
                         WHERE c.status = 'EXECUTING')))::bigint, 0)

@@ -11,16 +11,10 @@ CREATE OR REPLACE FUNCTION pay_notify_stats()
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
-    SELECT CASE WHEN p.n < 10000 THEN p.n
-                ELSE greatest(p.n, (SELECT i.reltuples::bigint FROM pg_class i
-                                     WHERE i.oid = 'notifications_pending_since'::regclass))
-           END,
+    SELECT gauge_count(p.n, 10000, 'notifications_pending_since'),
            (SELECT coalesce(ts_epoch(now()) - ts_epoch(min(n.created_at)), 0)
               FROM notifications n WHERE n.status = 'PENDING'),
-           CASE WHEN f.n < 10000 THEN f.n
-                ELSE greatest(f.n, (SELECT i.reltuples::bigint FROM pg_class i
-                                     WHERE i.oid = 'notifications_failed'::regclass))
-           END,
+           gauge_count(f.n, 10000, 'notifications_failed'),
            (SELECT count(*) FROM notify_endpoints e WHERE e.disabled_at IS NOT NULL)
       FROM (SELECT count(*) AS n
               FROM (SELECT FROM notifications n WHERE n.status = 'PENDING'

@@ -63,12 +63,19 @@ db_scalar(const char *sql, int nparams, const char *const *params)
 long
 db_rows_read(const char *table)
 {
+    return db_rows_read_on(db(), table);
+}
+
+
+long
+db_rows_read_on(PGconn *c, const char *table)
+{
     const char  *p[1] = { table };
 
-    return atol(db_scalar("SELECT"
-                          " pg_stat_get_xact_tuples_returned($1::regclass)"
-                          " + pg_stat_get_xact_tuples_fetched($1::regclass)",
-                          1, p));
+    return atol(db_scalar_on(c, "SELECT"
+                             " pg_stat_get_xact_tuples_returned($1::regclass)"
+                             " + pg_stat_get_xact_tuples_fetched($1::regclass)",
+                             1, p));
 }
 
 

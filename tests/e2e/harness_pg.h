@@ -22,9 +22,11 @@ void     db_exec(const char *sql, int nparams, const char *const *params);
 
 /* The live rows of table that this transaction's scans returned or its
  * index scans fetched so far (pg_stat_get_xact_tuples_returned and
- * _fetched, on db()): what a statement read is the difference around it.
- * Dead index entries (another test's rolled-back rows) do not count. */
+ * _fetched, on db(); _on: on c): what a statement read is the difference
+ * around it.  Dead index entries (another test's rolled-back rows) do not
+ * count. */
 long     db_rows_read(const char *table);
+long     db_rows_read_on(PGconn *c, const char *table);
 
 /* The first column of the first row of sql ($1 = param; none when param
  * is NULL) on another database, conninfo ci, as text: "" when there is

@@ -713,16 +713,6 @@ Test(solo_notify_sql, stats_count_pending_failed_disabled,
     PQfinish(c);
 }
 
-/* the live rows of notifications this transaction's scans returned or its
- * index scans fetched so far */
-static long
-notifications_read(PGconn *c)
-{
-    return atol(VAL0(c, "SELECT"
-                        " pg_stat_get_xact_tuples_returned('notifications'::regclass)"
-                        " + pg_stat_get_xact_tuples_fetched('notifications'::regclass)"));
-}
-
 Test(solo_notify_sql, stats_read_at_most_ten_thousand_of_each,
      .description = "pay_notify_stats (every few seconds) counts up to 10,000 "
                     "PENDING and 10,000 FAILED, then says their indexes' "
@@ -752,7 +742,7 @@ Test(solo_notify_sql, stats_read_at_most_ten_thousand_of_each,
           " FROM generate_series(1, 40000) g", m);
     OK0(c, "ANALYZE notifications");
 
-    read = notifications_read(c);
+    read = db_rows_read_on(c, "notifications");
     got = VAL0(c, "SELECT (pending = greatest(10000,"
                   " (SELECT reltuples::bigint FROM pg_class WHERE"
                   " oid = 'notifications_pending_since'::regclass)))"
@@ -761,7 +751,7 @@ Test(solo_notify_sql, stats_read_at_most_ten_thousand_of_each,
                   " oid = 'notifications_failed'::regclass)))"
                   " || ' ' || (oldest_pending_seconds >= 7190)"
                   " FROM pay_notify_stats()");
-    read = notifications_read(c) - read;
+    read = db_rows_read_on(c, "notifications") - read;
     cr_assert_lt(read, 20000, "pay_notify_stats read %ld rows", read);
     cr_assert_str_eq(got, "true true true");
 
