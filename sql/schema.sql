@@ -164,7 +164,7 @@ BEGIN
         RAISE EXCEPTION 'audit_heads only moves forward (% refused)', TG_OP
             USING ERRCODE = 'PY002';
     END IF;
-    RETURN NEW;
+    RETURN NULL;
 END
 $$;
 
@@ -11617,7 +11617,7 @@ CREATE TRIGGER api_keys_limit BEFORE INSERT OR UPDATE OF revoked_at, merchant_id
 -- Name: audit_heads audit_heads_forward; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER audit_heads_forward BEFORE DELETE OR UPDATE ON public.audit_heads FOR EACH ROW EXECUTE FUNCTION public.audit_heads_forward();
+CREATE TRIGGER audit_heads_forward AFTER DELETE OR UPDATE ON public.audit_heads FOR EACH ROW EXECUTE FUNCTION public.audit_heads_forward();
 
 
 --

@@ -13,12 +13,15 @@ BEGIN
         RAISE EXCEPTION 'audit_heads only moves forward (% refused)', TG_OP
             USING ERRCODE = 'PY002';
     END IF;
-    RETURN NEW;
+    RETURN NULL;
 END
 $function$;
 REVOKE ALL ON FUNCTION audit_heads_forward() FROM PUBLIC;
 
--- The trigger that runs it, on every change of a chain head.
-CREATE OR REPLACE TRIGGER audit_heads_forward BEFORE DELETE OR UPDATE
+-- The trigger that runs it, on every change of a chain head: after the row's
+-- update, in the same statement (a refusal undoes it).  Not BEFORE: a BEFORE
+-- UPDATE row trigger makes PostgreSQL lock the row first, a WAL record more
+-- for every audit entry.
+CREATE OR REPLACE TRIGGER audit_heads_forward AFTER DELETE OR UPDATE
     ON audit_heads FOR EACH ROW
     EXECUTE FUNCTION audit_heads_forward();

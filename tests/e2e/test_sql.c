@@ -1306,6 +1306,51 @@ Test(sql, a_merchants_audit_chains_each_verify,
     PQfinish(c);
 }
 
+Test(sql, an_audit_entry_moves_its_chains_head_without_locking_it_first,
+     .description = "the guard of audit_heads is an AFTER trigger: a BEFORE UPDATE row trigger makes PostgreSQL lock the head before updating it, a row-lock WAL record more in every registration and webhook (bench/RESULTS.md); the entry's own WAL, read back with pg_walinspect, has the head's update and no lock of it")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    OK0(c, "CREATE EXTENSION IF NOT EXISTS pg_walinspect");
+    new_merchant(c, m);
+    /* the merchant's 64 chains opened (the first entry of a checkout does,
+     * noting it in chain 0) */
+    OK(c, "SELECT audit_append($1, 'co_a', 'registration:claimed', '{}')", m);
+
+    char from[32], xid[32];
+    snprintf(from, sizeof(from), "%s", VAL0(c, "SELECT pg_current_wal_insert_lsn()"));
+    OK0(c, "BEGIN");
+    /* the commit flushed, so that its records can be read back at once */
+    OK0(c, "SET LOCAL synchronous_commit = on");
+    OK(c, "SELECT audit_append($1, 'co_a', 'webhook:applied', '{}')", m);
+    snprintf(xid, sizeof(xid), "%s", VAL0(c, "SELECT pg_current_xact_id()::text"));
+    OK0(c, "COMMIT");
+
+    /* block references read "blkref #0: rel 1663/<db>/<filenode> fork ..." */
+#define HEAD_RECORDS(type) \
+    "SELECT count(*) FROM pg_get_wal_records_info_till_end_of_wal($1::pg_lsn) r" \
+    " WHERE r.xid::text = $2 AND r.resource_manager IN ('Heap', 'Heap2')" \
+    "   AND split_part(r.record_type, '+', 1) " type \
+    "   AND r.block_ref LIKE '%/' || pg_relation_filenode('audit_heads') || ' %'"
+    const char *updates = VAL(c, HEAD_RECORDS("IN ('UPDATE', 'HOT_UPDATE')"), from, xid);
+    const char *locks = VAL(c, HEAD_RECORDS("= 'LOCK'"), from, xid);
+
+    cr_expect_str_eq(updates, "1", "the head's update is in the entry's WAL: %s, from %s, xid %s",
+                     updates, from, xid);
+    cr_expect_str_eq(locks, "0", "no lock of the head before it: %s", locks);
+#undef HEAD_RECORDS
+
+    /* the guard still refuses a head moved other than one forward */
+    FAILS(c, "PY002", "UPDATE audit_heads SET seq = seq + 2 WHERE merchant_id = $1"
+                      " AND chain = audit_chain_of('co_a')", m);
+    FAILS(c, "PY002", "DELETE FROM audit_heads WHERE merchant_id = $1"
+                      " AND chain = audit_chain_of('co_a')", m);
+    cr_expect_str_eq(VAL(c, "SELECT seq FROM audit_heads WHERE merchant_id = $1"
+                            " AND chain = audit_chain_of('co_a')", m), "2");
+    PQfinish(c);
+}
+
 Test(sql, refresh_stores_a_new_request_under_the_live_lease_only,
      .description = "pay_refresh replaces the stored request and expires_at under the live lease, audits it, and refuses a stale lease or a registered checkout (PY003)",
      .timeout = 30)
