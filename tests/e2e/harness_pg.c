@@ -72,9 +72,19 @@ db_rows_read_on(PGconn *c, const char *table)
 {
     const char  *p[1] = { table };
 
+    /* a parallel worker's reads count in its own statistics, not in this
+     * transaction's: the statements measured run without workers (the
+     * caller's transaction; the first call sets it) */
+    db_exec_on(c, "SET LOCAL max_parallel_workers_per_gather = 0", 0, NULL);
+    /* a row an index scan fetches counts in its index's statistics, not in
+     * the table's (there only a sequential scan's rows and a bitmap
+     * scan's) */
     return atol(db_scalar_on(c, "SELECT"
                              " pg_stat_get_xact_tuples_returned($1::regclass)"
-                             " + pg_stat_get_xact_tuples_fetched($1::regclass)",
+                             " + pg_stat_get_xact_tuples_fetched($1::regclass)"
+                             " + coalesce((SELECT sum(pg_stat_get_xact_tuples_fetched("
+                             "   i.indexrelid)) FROM pg_index i"
+                             "   WHERE i.indrelid = $1::regclass), 0)",
                              1, p));
 }
 

@@ -20,11 +20,13 @@ char    *db_scalar(const char *sql, int nparams, const char *const *params);
 /* Runs a statement; fails the test on an SQL error. */
 void     db_exec(const char *sql, int nparams, const char *const *params);
 
-/* The live rows of table that this transaction's scans returned or its
- * index scans fetched so far (pg_stat_get_xact_tuples_returned and
- * _fetched, on db(); _on: on c): what a statement read is the difference
- * around it.  Dead index entries (another test's rolled-back rows) do not
- * count. */
+/* The live rows of table that this transaction's scans read so far: a
+ * sequential scan's, a bitmap scan's and those an index scan of any of its
+ * indexes fetched (pg_stat_get_xact_tuples_returned and _fetched of the
+ * table and of each index, on db(); _on: on c): what a statement read is
+ * the difference around it.  Dead index entries (another test's
+ * rolled-back rows) do not count.  Call it inside a transaction: it turns parallel workers off for
+ * the rest of it, since a worker's reads count in its own statistics. */
 long     db_rows_read(const char *table);
 long     db_rows_read_on(PGconn *c, const char *table);
 
