@@ -6,8 +6,10 @@
 # release before (EXECUTING only); and beside many open sessions, against
 # the function that read every one each round (0c2a04b's).
 #
-#   bash bench/sweeper_due.sh [N [E]]  (N FAILED checkouts, default 300000;
-#                                       E EXECUTING ones, default 100)
+#   bash bench/sweeper_due.sh [N [E [A]]]  (N FAILED checkouts, default
+#                                       300000; E EXECUTING ones, default
+#                                       100; A of them, the oldest, asked
+#                                       about already, default 0)
 #
 # A throwaway cluster (root: it runs initdb as postgres; fsync off: the
 # query reads, it does not commit much), the schema as payments-migrate
@@ -20,11 +22,18 @@
 # through checkouts_failed_open does not.  With E above a round's batch
 # (50), a round that reads every EXECUTING checkout costs time in
 # proportion to E; one that walks checkouts_executing_since from its
-# oldest entry reads about 50.
+# oldest entry reads about 50 while none was asked about, and every one
+# asked about before the first never asked (A: a busy shard's steady
+# state, its old sessions asked about, its new ones not); one that walks
+# from where the last round stopped (sweeper_lease.walk_from, 093) reads
+# about 50 again, and at most 10,000 with no record of where to start.
+# With A, the marks are put back as they were before each call: the oldest
+# A asked about, and walk_from where the round that asked them stopped.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-300000}
 e=${2:-100}
+a=${3:-0}
 d=$(mktemp -d /tmp/sweepbench.XXXX); chown postgres "$d"
 port=$((40000 + RANDOM % 10000))
 B=/usr/lib/postgresql/15/bin
@@ -47,15 +56,28 @@ SELECT 'm_bench', 'co_' || ($n + 500 + g), CASE WHEN g % 3 = 0 THEN 'adyen' ELSE
   FROM generate_series(1, $e) g;
 INSERT INTO sweeper_lease (id, owner, until) VALUES (1, 'me', now() + interval '1 hour')
     ON CONFLICT (id) DO UPDATE SET owner = 'me', until = now() + interval '1 hour';
+-- before each call: the oldest p_asked EXECUTING ones asked about (now:
+-- not due again), the rest never; walk_from where the round that asked
+-- them stopped (p_mark) or none
+CREATE FUNCTION bench_reset(p_asked int, p_mark boolean) RETURNS void LANGUAGE sql AS \$\$
+    DELETE FROM checkout_sweeps;
+    INSERT INTO checkout_sweeps (merchant_id, checkout_id, attempts, last_at)
+    SELECT merchant_id, checkout_id, 1, now() FROM checkouts
+     WHERE status = 'EXECUTING' ORDER BY created_at LIMIT p_asked;
+    UPDATE sweeper_lease SET walk_from = CASE WHEN p_mark THEN
+        (SELECT max(c.created_at) FROM checkouts c JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+          WHERE c.status = 'EXECUTING') END;
+\$\$;
 ANALYZE;
 SQL
 echo "rows: $(psql -XAt "$c" -c "select status, count(*) from checkouts group by 1 order by 1" | tr '\n' ' ')"
 q="SELECT count(*) FROM pay_sweeper_due('me', '{stripe,adyen}', '{stripe}', '{adyen}', 1, 1, 60, 1000)"
 q5="SELECT count(*) FROM pay_sweeper_due('me', '{stripe,adyen}', '{stripe}', 1, 1, 1000)"
 t() {
-    local name=$1 query=$2 _
+    local name=$1 query=$2 mark=${3:-true} _
     { echo '\timing on'
-      for _ in 1 2 3 4 5 6 7 8; do echo "DELETE FROM checkout_sweeps;"; echo "$query;"; done; } |
+      for _ in 1 2 3 4 5 6 7 8; do echo "SELECT bench_reset($a, $mark);"; echo "$query;"; done; } |
         psql -XAtq "$c" 2>&1 |
         awk -v n="$name" '/^Time:/ { if (++k % 2 == 0) ms = ms " " $2 }
                           /^[0-9]+$/ { rows = $1 }
@@ -64,6 +86,11 @@ t() {
 q50="SELECT count(*) FROM pay_sweeper_due('me', '{stripe,adyen}', '{stripe}', '{adyen}', 1, 1, 60, 50)"
 t "this tree (UNION ALL, checkouts_failed_open)" "$q"
 t "this tree, a batch of 50" "$q50"
+if [ "$a" -gt 0 ]; then
+    t "this tree, a batch of 50, no record of where to start" "$q50" false
+    git -C "$top" show 41d93c7:sql/functions/pay_sweeper_due.sql | psql -Xq "$c" >/dev/null
+    t "41d93c7, a batch of 50 (the never asked walked from the oldest)" "$q50"
+fi
 git -C "$top" show 0c2a04b:sql/functions/pay_sweeper_due.sql | psql -Xq "$c" >/dev/null
 t "0c2a04b, a batch of 50 (every EXECUTING one read)" "$q50"
 psql -Xq "$c" -c "DROP INDEX checkouts_failed_open" >/dev/null

@@ -18,48 +18,75 @@ CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_paymen
 AS $function$
 #variable_conflict use_column
 DECLARE
-    -- The never asked EXECUTING ones, oldest first, through
-    -- checkouts_executing_since in its order.  A cursor is planned for its
-    -- first rows: on 20,000 open sessions (analyzed) it walks the index,
-    -- where the same query with a LIMIT was planned as a hash join of
-    -- every one and a sort.
-    never CURSOR FOR
-        SELECT c.merchant_id, c.checkout_id
+    -- The EXECUTING ones past p_after, oldest first, from p_from on,
+    -- through checkouts_executing_since in its order, each with whether it
+    -- is due as never asked.  A cursor is planned for its first rows: on
+    -- 20,000 open sessions (analyzed) it walks the index, where the same
+    -- query with a LIMIT was planned as a hash join of every one and a
+    -- sort.
+    walk CURSOR (p_from timestamptz, p_until timestamptz) FOR
+        SELECT c.merchant_id, c.checkout_id, c.created_at,
+               (s.last_at IS NULL
+                AND c.psp = ANY (p_psps)
+                AND c.psp_token IS NOT NULL
+                AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
+                     OR c.psp = ANY (coalesce(p_payment_psps, '{}')))) AS never
           FROM checkouts c
           LEFT JOIN checkout_sweeps s
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
          WHERE c.status = 'EXECUTING'
-           AND c.created_at < now() - make_interval(secs => p_after)
-           AND s.last_at IS NULL
-           AND c.psp = ANY (p_psps)
-           AND c.psp_token IS NOT NULL
-           AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
-                OR c.psp = ANY (coalesce(p_payment_psps, '{}')))
+           AND c.created_at >= p_from
+           AND c.created_at < p_until
          ORDER BY c.created_at;
+    -- at most this many open sessions walked a round (asked ones passed
+    -- over included): the next round goes on from where this one stopped
+    c_walk       constant integer := 10000;
+    v_until      timestamptz := now() - make_interval(secs => p_after);
+    v_from       timestamptz;
+    v_next       timestamptz;
+    v_walked     integer := 0;
     v_merchants  text[] := '{}';
     v_checkouts  text[] := '{}';
-    v_fast       boolean;
+    v_fast       boolean := false;
 BEGIN
-    PERFORM 1 FROM sweeper_lease l
-      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
+    SELECT l.walk_from INTO v_from FROM sweeper_lease l
+     WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
     IF NOT FOUND THEN
         RETURN;
     END IF;
 
-    -- The never asked come first, oldest first.  While at least p_limit
-    -- EXECUTING ones were never asked (a shard with many open sessions),
-    -- the round takes them from the cursor: the index's first entries,
-    -- past those asked already, so it reads about p_limit of them however
-    -- many sessions are open (bench/sweeper_due.sh).  With fewer, every
-    -- candidate is read (slow_due below), and they are then few.
+    -- The never asked come first, oldest first.  The walk starts where the
+    -- last one stopped (sweeper_lease.walk_from): each open session created
+    -- before it was asked about already, or was not one to ask about then.
+    -- It stops at p_limit never asked, or c_walk sessions walked, so that a
+    -- round reads about its batch however many sessions are open and asked
+    -- about (bench/sweeper_due.sh); the next round goes on from there.
+    -- Walked to its end with fewer than p_limit, the round reads every
+    -- candidate (slow_due below), and they are then few; that also finds a
+    -- session that became one to ask about after a walk had passed it (its
+    -- token stored when its claim was resumed, a review approved, a PSP
+    -- added to the sweeper).
     IF p_limit > 0 THEN
-        FOR r IN never LOOP
-            v_merchants := v_merchants || r.merchant_id;
-            v_checkouts := v_checkouts || r.checkout_id;
-            EXIT WHEN cardinality(v_checkouts) >= p_limit;
+        FOR r IN walk(coalesce(v_from, '-infinity'), v_until) LOOP
+            v_walked := v_walked + 1;
+            IF r.never THEN
+                v_merchants := v_merchants || r.merchant_id;
+                v_checkouts := v_checkouts || r.checkout_id;
+                -- on a walk to its end, the next starts at the first left
+                v_next := coalesce(v_next, r.created_at);
+            END IF;
+            IF cardinality(v_checkouts) >= p_limit OR v_walked >= c_walk THEN
+                v_fast := true;
+                v_next := r.created_at;
+                EXIT;
+            END IF;
         END LOOP;
+        IF NOT v_fast THEN
+            v_next := coalesce(v_next, v_until);
+        END IF;
+        UPDATE sweeper_lease l SET walk_from = v_next
+         WHERE l.id = 1 AND v_next > coalesce(l.walk_from, '-infinity');
     END IF;
-    v_fast := coalesce(cardinality(v_checkouts) >= p_limit, false);
 
     RETURN QUERY
     -- FAILED here, its session still payable at the PSP: a hosted session
