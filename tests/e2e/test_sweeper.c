@@ -1295,15 +1295,16 @@ Test(solo_sweeper, a_round_asks_first_about_what_it_asked_about_least_recently,
  * co_1..co_20000 of m at psp with session tokens, written directly two
  * hours to 87 minutes ago (past after= and alert=), their sessions open a
  * day more; then ANALYZE, as autovacuum's would after such growth. */
-/* The lease taken by the reads tests' sweeper, its walk starting at the
- * oldest open session (walk_from NULL, as no round had recorded one). */
+/* The lease taken by the reads tests' sweeper, its walks starting at the
+ * oldest open session (walk_from and alert_from NULL, as no round had
+ * recorded where it stopped). */
 static void
 reads_lease(void)
 {
     db_exec("INSERT INTO sweeper_lease (id, owner, until) VALUES (1,"
             " 'reads-test', now() + interval '1 minute') ON CONFLICT (id)"
             " DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until,"
-            " walk_from = NULL", 0, NULL);
+            " walk_from = NULL, alert_from = NULL", 0, NULL);
 }
 
 
@@ -1460,6 +1461,41 @@ Test(solo_sweeper, the_unresolved_count_reads_at_most_ten_thousand_checkouts,
 
     cr_assert_lt(read, 20000, "the count read %ld rows", read);
     cr_assert_str_eq(got, "10000 true");
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
+Test(solo_sweeper, a_round_alerts_from_where_the_last_stopped,
+     .description = "the alerts of checkouts EXECUTING past alert= in a busy "
+                    "shard's steady state: 20,000 past it, two rounds of "
+                    "9,500 alert the oldest 19,000, and a round of 50 then "
+                    "reads its count's 10,000 and about its batch, from "
+                    "where the last one stopped (sweeper_lease.alert_from); "
+                    "walking from the oldest, it read the 19,000 alerted "
+                    "already too")
+{
+    long         read;
+    char        *got;
+    merchant_t   m;
+    const char  *q = "SELECT count(checkout_id) || ' ' || min(substr(checkout_id, 4)::int)"
+                     " || ' ' || max(substr(checkout_id, 4)::int) || ' ' || min(unresolved)"
+                     " FROM pay_sweeper_overdue('reads-test', '{mock_sweep_reads}', 3600,"
+                     " $1::int)";
+
+    merchant_new(&m);
+
+    db_exec("BEGIN", 0, NULL);
+    reads_lease();
+    open_sessions(&m, "mock_sweep_reads");
+
+    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 1 9500 10000");
+    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 9501 19000 10000");
+    read = db_rows_read("checkouts");
+    got = db_scalar(q, 1, (const char *[]) { "50" });
+    read = db_rows_read("checkouts") - read;
+    cr_assert_str_eq(got, "50 19001 19050 10000");
+    cr_assert_lt(read, 11000, "the round read %ld rows", read);
 
     db_exec("ROLLBACK", 0, NULL);
 }
