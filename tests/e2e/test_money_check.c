@@ -2856,17 +2856,20 @@ static long  mc_routes_seen[5];
  * PSP's API.  Where a worker kill or PostgreSQL's restart landed in its
  * registration, a resumed claim holds where it was bound (DESIGN.md,
  * "Routing across PSPs"): there, only that the record ends at the PSP
- * that holds the checkout, every PSP before it left with a why.
+ * that holds the checkout, every PSP before it left with a why.  A
+ * checkout held for review and never approved (left held, or its approval
+ * shrunk away) was bound to the route's first PSP and sent to none: it is
+ * there, its record that PSP alone.
  */
 static void
 mc_check_routes(const mc_run_t *run, const int *keep, json_t *books,
     mc_result_t *res, int quiet)
 {
-    int                c, i, j, strict, kind;
+    int                c, i, j, strict, kind, held;
     char              *want;
     json_t            *p;
     PGresult          *q;
-    const char        *psp, *rec, *dialect, *prm[2];
+    const char        *psp, *rec, *dialect, *prm[2], *want_psp;
     const mc_co_t     *co;
     const mc_route_t  *rt;
     const mc_history_t *h = run->h;
@@ -2892,6 +2895,16 @@ mc_check_routes(const mc_run_t *run, const int *keep, json_t *books,
         }
         strict = !(j >= 0 && (h->steps[j].kind == MC_KILL
                               || h->steps[j].kind == MC_PG_RESTART));
+
+        /* held for review, with no approval kept */
+        held = co->review;
+        for (i = 0; held && i < h->nsteps; i++) {
+            if (h->steps[i].kind == MC_APPROVE && h->steps[i].co == c
+                && keep[i])
+            {
+                held = 0;
+            }
+        }
 
         rt = &h->route[co->currency];
         prm[0] = run->m.id;
@@ -2934,7 +2947,11 @@ mc_check_routes(const mc_run_t *run, const int *keep, json_t *books,
                    rec);
         }
 
-        if (co->routed == MC_RT_TRIPPED) {
+        want_psp = mc_psp(co->dialect);
+        if (held) {
+            want_psp = mc_route_psp(rt, 0);
+            want = str_printf("%s:", want_psp);
+        } else if (co->routed == MC_RT_TRIPPED) {
             want = str_printf("%s:throttled,%s:", mc_route_psp(rt, 0),
                               mc_psp(co->dialect));
             if (strcmp(rec, want) != 0) {
@@ -2951,15 +2968,14 @@ mc_check_routes(const mc_run_t *run, const int *keep, json_t *books,
             want = str_printf("%s:", mc_psp(co->dialect));
         }
 
-        if (strict ? strcmp(rec, want) != 0 || strcmp(psp, mc_psp(co->dialect))
-                     != 0
+        if (strict ? strcmp(rec, want) != 0 || strcmp(psp, want_psp) != 0
                    : strcmp(PQgetvalue(q, 0, 2), "1") != 0)
         {
             res->n[MC_CHK_ROUTE]++;
             if (!quiet) {
                 mc_err("check route: checkout %d (%s) is at %s, its route "
                        "record \"%s\", not at %s by \"%s\"%s", c, run->co[c],
-                       psp, rec, mc_psp(co->dialect), want,
+                       psp, rec, want_psp, want,
                        strict ? "" : " (a kill or a restart landed in its "
                        "registration: only one PSP holding it)");
             }
