@@ -30,20 +30,12 @@ COMMENT ON COLUMN sweeper_lease.alert_from IS
 -- minutes back at the latest: a registration that began before this read
 -- and commits after it is walked too.
 UPDATE sweeper_lease l
-   SET walk_from = least(
-           (SELECT min(c.created_at)
-              FROM checkouts c
-              LEFT JOIN checkout_sweeps s
-                ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
-             WHERE c.status = 'EXECUTING'
-               AND s.last_at IS NULL),
-           now() - interval '5 minutes'),
-       alert_from = least(
-           (SELECT min(c.created_at)
-              FROM checkouts c
-              LEFT JOIN checkout_sweeps s
-                ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
-             WHERE c.status = 'EXECUTING'
-               AND s.alerted_at IS NULL),
-           now() - interval '5 minutes')
+   SET walk_from = least(o.never_asked, now() - interval '5 minutes'),
+       alert_from = least(o.never_alerted, now() - interval '5 minutes')
+  FROM (SELECT min(c.created_at) FILTER (WHERE s.last_at IS NULL) AS never_asked,
+               min(c.created_at) FILTER (WHERE s.alerted_at IS NULL) AS never_alerted
+          FROM checkouts c
+          LEFT JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+         WHERE c.status = 'EXECUTING') o
  WHERE l.id = 1 AND l.walk_from IS NULL AND l.alert_from IS NULL;
