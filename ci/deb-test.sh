@@ -48,7 +48,8 @@
 # was, Debian's default site enabled again if it was.  What that needs is
 # kept in /var/lib/ngx-payments-deb-test from before the first change until
 # the machine is put back: a run killed half-way leaves it, and the next
-# run puts the machine back from it first.
+# run puts the machine back from it first (the nginx it started stopped
+# too: the next run's check wants none running).
 #
 # Prints "deb: N passed, N failed" last (counted by ci/test.sh); exit status
 # non-zero when anything failed.  The mock PSP and the gateway listen on
@@ -104,19 +105,25 @@ finish() {
     exit
 }
 
-stop_services() {
+# the nginx whose pid is in $pidfile, stopped (at most 10 s for its
+# requests)
+stop_nginx() {
     local pid
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+        kill -QUIT "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+}
+
+stop_services() {
     if [ -n "$run" ] && [ -f "$pidfile" ] && [ "$pid_ours" = 1 ]; then
-        pid=$(cat "$pidfile" 2>/dev/null || true)
-        if [ -n "$pid" ]; then
-            kill -QUIT "$pid" 2>/dev/null || true
-            for _ in $(seq 100); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        rm -f "$pidfile"
+        stop_nginx
     fi
     if [ -n "$mock_pid" ]; then
         kill -TERM "$mock_pid" 2>/dev/null || true
@@ -210,6 +217,11 @@ put_back_killed_run() {
         [ ! -f "$state/pg_hba.conf" ]; then
         echo "$state is incomplete"
         return 1
+    fi
+    # the nginx a killed run started (Debian's service, its pid in
+    # $pidfile): the next run's check wants none
+    if [ -f "$state/nginx_ours" ] && [ -f "$pidfile" ]; then
+        stop_nginx
     fi
     local p
     # one at a time: apt-get refuses a whole line naming a package it
@@ -518,6 +530,9 @@ check "Debian's stock nginx.conf is the package's (unchanged)" \
 check "no nginx holds $pidfile" \
     bash -c '[ ! -s "$1" ] || ! kill -0 "$(cat "$1")" 2>/dev/null' _ "$pidfile" || finish
 pid_ours=1
+# a run killed from here on leaves the nginx it started: the next run's
+# put-back stops it (put_back_killed_run)
+touch "$state/nginx_ours"
 step_check 7 2 "nginx -t; service nginx restart" || finish
 check "GET $gw/healthz" wait_http "$gw/healthz" --cacert "$ca" ||
     tail -20 /var/log/nginx/error.log
