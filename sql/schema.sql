@@ -7340,7 +7340,7 @@ DECLARE
          ORDER BY c.created_at;
     -- the ones past alert= from p_from on, in the same order, each with
     -- whether it is still to be alerted
-    to_alert CURSOR (p_from timestamptz) FOR
+    to_alert CURSOR (p_from timestamptz, p_until timestamptz) FOR
         SELECT c.merchant_id, c.checkout_id, c.created_at,
                (s.alerted_at IS NULL) AS fresh
           FROM checkouts c
@@ -7348,13 +7348,17 @@ DECLARE
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
          WHERE c.status = 'EXECUTING'
            AND c.created_at >= p_from
-           AND c.created_at < now() - make_interval(secs => p_alert_after)
+           AND c.created_at < p_until
            AND c.psp = ANY (p_psps)
          ORDER BY c.created_at;
+    -- at most this many walked a round (alerted ones passed over
+    -- included), as pay_sweeper_due's walk
+    c_walk       constant integer := 10000;
     v_n          bigint := 0;
     v_oldest     bigint := 0;
     v_from       timestamptz;
-    v_next       timestamptz := now() - make_interval(secs => p_alert_after);
+    v_until      timestamptz := now() - make_interval(secs => p_alert_after);
+    v_next       timestamptz := v_until;
     v_walked     integer := 0;
     v_merchants  text[] := '{}';
     v_checkouts  text[] := '{}';
@@ -7382,13 +7386,13 @@ BEGIN
     -- edge now.  One that became EXECUTING after a walk passed it (a
     -- review approved) is counted above, not alerted.
     IF p_limit > 0 THEN
-        FOR r IN to_alert(coalesce(v_from, '-infinity')) LOOP
+        FOR r IN to_alert(coalesce(v_from, '-infinity'), v_until) LOOP
             v_walked := v_walked + 1;
             IF r.fresh THEN
                 v_merchants := v_merchants || r.merchant_id;
                 v_checkouts := v_checkouts || r.checkout_id;
             END IF;
-            IF cardinality(v_checkouts) >= p_limit OR v_walked >= 10000 THEN
+            IF cardinality(v_checkouts) >= p_limit OR v_walked >= c_walk THEN
                 v_next := r.created_at;
                 EXIT;
             END IF;
