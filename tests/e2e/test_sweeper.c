@@ -1291,32 +1291,6 @@ Test(solo_sweeper, a_round_asks_first_about_what_it_asked_about_least_recently,
 }
 
 
-/* The lease taken by the reads tests' sweeper, its walks starting at the
- * oldest open session (walk_from and alert_from NULL, as no round had
- * recorded where it stopped). */
-static void
-reads_lease(void)
-{
-    db_exec("INSERT INTO sweeper_lease (id, owner, until) VALUES (1,"
-            " 'reads-test', now() + interval '1 minute') ON CONFLICT (id)"
-            " DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until,"
-            " walk_from = NULL, alert_from = NULL", 0, NULL);
-}
-
-
-/* The reads tests' walk from m's co_1 on, as rounds that asked about
- * every older open session would have left it: other tests' open sessions
- * of other PSPs, created before these, would count in a round's 10,000
- * walked (one CI run had 580 of them). */
-static void
-reads_walk_from_first(const merchant_t *m)
-{
-    db_exec("UPDATE sweeper_lease SET walk_from = (SELECT created_at"
-            " FROM checkouts WHERE merchant_id = $1 AND checkout_id = 'co_1')"
-            " WHERE id = 1", 1, (const char *[]) { m->id });
-}
-
-
 /* In the caller's transaction (rolled back): 20,000 EXECUTING checkouts
  * co_1..co_20000 of m at psp with session tokens, written directly two
  * hours to 87 minutes ago (past after= and alert=), their sessions open a
@@ -1338,6 +1312,28 @@ open_sessions(const merchant_t *m, const char *psp)
 }
 
 
+/* The reads tests' transaction (rolled back): the lease taken by their
+ * sweeper (owner reads-test, no alert recorded: alert_from NULL), m's
+ * open sessions of PSP mock_sweep_reads (open_sessions), and the round's
+ * walk from m's co_1 on, as rounds that asked about every older open
+ * session would have left it: other tests' open sessions of other PSPs,
+ * created before these, would count in a round's 10,000 walked (one CI
+ * run had 580 of them). */
+static void
+reads_begin(const merchant_t *m)
+{
+    db_exec("BEGIN", 0, NULL);
+    db_exec("INSERT INTO sweeper_lease (id, owner, until) VALUES (1,"
+            " 'reads-test', now() + interval '1 minute') ON CONFLICT (id)"
+            " DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until,"
+            " walk_from = NULL, alert_from = NULL", 0, NULL);
+    open_sessions(m, "mock_sweep_reads");
+    db_exec("UPDATE sweeper_lease SET walk_from = (SELECT created_at"
+            " FROM checkouts WHERE merchant_id = $1 AND checkout_id = 'co_1')"
+            " WHERE id = 1", 1, (const char *[]) { m->id });
+}
+
+
 Test(solo_sweeper, a_round_reads_about_its_batch_however_many_sessions_are_open,
      .description = "with more never asked than a round's batch, the round "
                     "finds them through the executing checkouts' index in "
@@ -1352,10 +1348,7 @@ Test(solo_sweeper, a_round_reads_about_its_batch_however_many_sessions_are_open,
 
     merchant_new(&m);
 
-    db_exec("BEGIN", 0, NULL);
-    reads_lease();
-    open_sessions(&m, "mock_sweep_reads");
-    reads_walk_from_first(&m);
+    reads_begin(&m);
 
     read = db_rows_read("checkouts");
     got = db_scalar("SELECT count(*) || ' ' || min(checkout_id) || ' '"
@@ -1406,10 +1399,7 @@ Test(solo_sweeper, a_round_goes_on_where_the_last_stopped,
 
     merchant_new(&m);
 
-    db_exec("BEGIN", 0, NULL);
-    reads_lease();
-    open_sessions(&m, "mock_sweep_reads");
-    reads_walk_from_first(&m);
+    reads_begin(&m);
 
     cr_assert_str_eq(reads_round("9500", &read), "9500 1 9500");
     cr_assert_str_eq(reads_round("9500", &read), "9500 9501 19000");
@@ -1435,10 +1425,7 @@ Test(solo_sweeper, a_round_walks_at_most_ten_thousand_open_sessions,
     merchant_new(&m);
     p[0] = m.id;
 
-    db_exec("BEGIN", 0, NULL);
-    reads_lease();
-    open_sessions(&m, "mock_sweep_reads");
-    reads_walk_from_first(&m);
+    reads_begin(&m);
     db_exec("INSERT INTO checkout_sweeps (merchant_id, checkout_id, attempts,"
             " last_at) SELECT $1, 'co_' || g, 1, now()"
             " FROM generate_series(1, 19000) g", 1, p);
@@ -1501,9 +1488,7 @@ Test(solo_sweeper, a_round_alerts_from_where_the_last_stopped,
 
     merchant_new(&m);
 
-    db_exec("BEGIN", 0, NULL);
-    reads_lease();
-    open_sessions(&m, "mock_sweep_reads");
+    reads_begin(&m);
 
     cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 1 9500 10000");
     cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 9501 19000 10000");
