@@ -1315,6 +1315,25 @@ $$;
 
 
 --
+-- Name: checkouts_sweep_late(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkouts_sweep_late() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    INSERT INTO sweeper_late AS l (merchant_id, checkout_id, ask, alert)
+    VALUES (NEW.merchant_id, NEW.checkout_id, NEW.psp_token IS NOT NULL,
+            OLD.status IS DISTINCT FROM NEW.status)
+    ON CONFLICT (merchant_id, checkout_id) DO UPDATE
+        SET ask = l.ask OR EXCLUDED.ask, alert = l.alert OR EXCLUDED.alert;
+    RETURN NULL;
+END
+$$;
+
+
+--
 -- Name: commission_of(bigint, integer, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -6961,6 +6980,7 @@ DECLARE
     -- sort.
     walk CURSOR (p_from timestamptz, p_until timestamptz) FOR
         SELECT c.merchant_id, c.checkout_id, c.created_at,
+               (c.psp_token IS NULL AND c.psp = ANY (p_psps)) AS tokenless,
                (s.last_at IS NULL
                 AND c.psp = ANY (p_psps)
                 AND c.psp_token IS NOT NULL
@@ -6983,12 +7003,70 @@ DECLARE
     v_merchants  text[] := '{}';
     v_checkouts  text[] := '{}';
     v_fast       boolean := false;
+    -- an open session without a token created since (a registration's PSP
+    -- call under way) is not walked past: checkouts_sweep_late records
+    -- only a token stored later than 30 s after the claim
+    v_young      timestamptz := now() - interval '60 seconds';
+    v_hold       timestamptz;
+    v_psps       text[];
+    v_pay_psps   text[];
+    v_reset      boolean;
+    v_done       boolean := false;
+    lr           record;
+    v_c          record;
 BEGIN
-    SELECT l.walk_from INTO v_from FROM sweeper_lease l
+    SELECT l.walk_from, l.walk_psps, l.walk_payment_psps
+      INTO v_from, v_psps, v_pay_psps
+      FROM sweeper_lease l
      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
     IF NOT FOUND THEN
         RETURN;
     END IF;
+
+    -- A PSP the rounds that set the mark did not ask about (added to the
+    -- sweeper, or one more whose payments it looks up): its sessions
+    -- behind the mark were passed over, so the walk starts again from the
+    -- oldest (10,000 a round).  Gateways sharing a database configure the
+    -- same PSPs (doc/ngx_http_payments_module.md).
+    v_reset := v_psps IS NOT NULL
+               AND NOT (p_psps <@ v_psps
+                        AND coalesce(p_payment_psps, '{}') <@ coalesce(v_pay_psps, '{}'));
+    IF v_reset THEN
+        v_from := NULL;
+    END IF;
+
+    -- Those that became ones to ask about after a walk passed them
+    -- (sweeper_late.ask, checkouts_sweep_late) come first: done with once
+    -- asked, no longer open or not this sweeper's; kept while their token
+    -- is not stored yet or they are younger than p_after.
+    -- One by one, each by its key: they are few, and a join with the
+    -- checkouts may be planned as a read of all of them.
+    FOR lr IN SELECT lt.merchant_id, lt.checkout_id FROM sweeper_late lt
+              WHERE lt.ask ORDER BY lt.since LOOP
+        SELECT c.status, c.psp, c.psp_token, c.psp_url, c.payment_method_id,
+               c.created_at, s.last_at
+          INTO v_c
+          FROM checkouts c
+          LEFT JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+         WHERE c.merchant_id = lr.merchant_id AND c.checkout_id = lr.checkout_id;
+        IF v_c.status <> 'EXECUTING' OR v_c.last_at IS NOT NULL
+           OR NOT v_c.psp = ANY (p_psps)
+           OR (v_c.payment_method_id IS NOT NULL AND v_c.psp_url IS NULL
+               AND NOT v_c.psp = ANY (coalesce(p_payment_psps, '{}'))) THEN
+            UPDATE sweeper_late lt SET ask = false
+             WHERE lt.merchant_id = lr.merchant_id AND lt.checkout_id = lr.checkout_id;
+            v_done := true;
+        ELSIF v_c.psp_token IS NOT NULL AND v_c.created_at < v_until
+              AND cardinality(v_checkouts) < p_limit THEN
+            v_merchants := v_merchants || lr.merchant_id;
+            v_checkouts := v_checkouts || lr.checkout_id;
+        END IF;
+    END LOOP;
+    IF v_done THEN
+        DELETE FROM sweeper_late lt WHERE NOT lt.ask AND NOT lt.alert;
+    END IF;
+    v_fast := p_limit > 0 AND cardinality(v_checkouts) >= p_limit;
 
     -- The never asked come first, oldest first.  The walk starts where the
     -- last one stopped (sweeper_lease.walk_from): each open session created
@@ -6997,13 +7075,15 @@ BEGIN
     -- round reads about its batch however many sessions are open and asked
     -- about (bench/sweeper_due.sh); the next round goes on from there.
     -- Walked to its end with fewer than p_limit, the round reads every
-    -- candidate (slow_due below), and they are then few; that also finds a
-    -- session that became one to ask about after a walk had passed it (its
-    -- token stored when its claim was resumed, a review approved, a PSP
-    -- added to the sweeper).
-    IF p_limit > 0 THEN
+    -- candidate (slow_due below), and they are then few.  A session that
+    -- became one to ask about after a walk had passed it is in
+    -- sweeper_late (above), or behind a reset mark (a PSP added).
+    IF p_limit > 0 AND NOT v_fast THEN
         FOR r IN walk(coalesce(v_from, '-infinity'), v_until) LOOP
             v_walked := v_walked + 1;
+            IF r.tokenless AND r.created_at >= v_young THEN
+                v_hold := coalesce(v_hold, r.created_at);
+            END IF;
             IF r.never THEN
                 v_merchants := v_merchants || r.merchant_id;
                 v_checkouts := v_checkouts || r.checkout_id;
@@ -7019,9 +7099,19 @@ BEGIN
         IF NOT v_fast THEN
             v_next := coalesce(v_next, v_until);
         END IF;
-        UPDATE sweeper_lease l SET walk_from = v_next
-         WHERE l.id = 1 AND v_next > coalesce(l.walk_from, '-infinity');
+        v_next := least(v_next, v_hold);
     END IF;
+    -- v_next NULL (no walk: the late ones filled the batch): the mark
+    -- stays, or after a reset starts at the oldest
+    UPDATE sweeper_lease l
+       SET walk_from = CASE WHEN v_reset OR v_next > coalesce(l.walk_from, '-infinity')
+                            THEN v_next ELSE l.walk_from END,
+           walk_psps = p_psps,
+           walk_payment_psps = coalesce(p_payment_psps, '{}')
+     WHERE l.id = 1
+       AND (v_reset OR v_next > coalesce(l.walk_from, '-infinity')
+            OR l.walk_psps IS DISTINCT FROM p_psps
+            OR l.walk_payment_psps IS DISTINCT FROM coalesce(p_payment_psps, '{}'));
 
     RETURN QUERY
     -- FAILED here, its session still payable at the PSP: a hosted session
@@ -7050,7 +7140,9 @@ BEGIN
           FROM (SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                        c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
                        c.amount_total, c.save_method, s.session_result, false AS failed
-                  FROM unnest(v_merchants, v_checkouts) AS k(merchant_id, checkout_id)
+                  -- a late one may be walked too
+                  FROM (SELECT DISTINCT u.merchant_id, u.checkout_id
+                          FROM unnest(v_merchants, v_checkouts) AS u(merchant_id, checkout_id)) k
                   JOIN checkouts c
                     ON c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
                    AND c.status = 'EXECUTING'
@@ -7362,6 +7454,11 @@ DECLARE
     v_walked     integer := 0;
     v_merchants  text[] := '{}';
     v_checkouts  text[] := '{}';
+    v_psps       text[];
+    v_reset      boolean;
+    v_done       boolean := false;
+    lr           record;
+    v_c          record;
 BEGIN
     FOR r IN late_ones LOOP
         IF v_n = 0 THEN
@@ -7371,7 +7468,7 @@ BEGIN
         EXIT WHEN v_n >= 10000;
     END LOOP;
 
-    SELECT l.alert_from INTO v_from FROM sweeper_lease l
+    SELECT l.alert_from, l.alert_psps INTO v_from, v_psps FROM sweeper_lease l
      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
     IF NOT FOUND OR v_n = 0 THEN
         RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::bigint,
@@ -7379,13 +7476,47 @@ BEGIN
         RETURN;
     END IF;
 
+    -- a PSP the rounds that set the mark did not alert for: from the
+    -- oldest again, as pay_sweeper_due's walk
+    v_reset := v_psps IS NOT NULL AND NOT p_psps <@ v_psps;
+    IF v_reset THEN
+        v_from := NULL;
+    END IF;
+
+    -- Those that became EXECUTING after a walk passed them (an approved
+    -- review: sweeper_late.alert, checkouts_sweep_late) come first: done
+    -- with once alerted, no longer open or not this sweeper's; kept while
+    -- younger than p_alert_after.
+    -- One by one, each by its key, as pay_sweeper_due's.
+    FOR lr IN SELECT lt.merchant_id, lt.checkout_id FROM sweeper_late lt
+              WHERE lt.alert ORDER BY lt.since LOOP
+        SELECT c.status, c.psp, c.created_at, s.alerted_at
+          INTO v_c
+          FROM checkouts c
+          LEFT JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+         WHERE c.merchant_id = lr.merchant_id AND c.checkout_id = lr.checkout_id;
+        IF v_c.status <> 'EXECUTING' OR v_c.alerted_at IS NOT NULL
+           OR NOT v_c.psp = ANY (p_psps) THEN
+            UPDATE sweeper_late lt SET alert = false
+             WHERE lt.merchant_id = lr.merchant_id AND lt.checkout_id = lr.checkout_id;
+            v_done := true;
+        ELSIF v_c.created_at < v_until AND cardinality(v_checkouts) < p_limit THEN
+            v_merchants := v_merchants || lr.merchant_id;
+            v_checkouts := v_checkouts || lr.checkout_id;
+        END IF;
+    END LOOP;
+    IF v_done THEN
+        DELETE FROM sweeper_late lt WHERE NOT lt.ask AND NOT lt.alert;
+    END IF;
+
     -- The ones not alerted yet, oldest first, from where the last round
     -- stopped: each one created before it was alerted already.  The walk
     -- stops at p_limit of them or at 10,000 walked, and the next round
     -- goes on from there; walked to its end, the next starts at alert='s
     -- edge now.  One that became EXECUTING after a walk passed it (a
-    -- review approved) is counted above, not alerted.
-    IF p_limit > 0 THEN
+    -- review approved) is in sweeper_late (above).
+    IF p_limit > 0 AND cardinality(v_checkouts) < p_limit THEN
         FOR r IN to_alert(coalesce(v_from, '-infinity'), v_until) LOOP
             v_walked := v_walked + 1;
             IF r.fresh THEN
@@ -7397,16 +7528,27 @@ BEGIN
                 EXIT;
             END IF;
         END LOOP;
-        UPDATE sweeper_lease l SET alert_from = v_next
-         WHERE l.id = 1 AND v_next > coalesce(l.alert_from, '-infinity');
+    ELSE
+        v_next := NULL;
     END IF;
+    -- v_next NULL (no walk: the late ones filled the batch): the mark
+    -- stays, or after a reset starts at the oldest
+    UPDATE sweeper_lease l
+       SET alert_from = CASE WHEN v_reset OR v_next > coalesce(l.alert_from, '-infinity')
+                             THEN v_next ELSE l.alert_from END,
+           alert_psps = p_psps
+     WHERE l.id = 1
+       AND (v_reset OR v_next > coalesce(l.alert_from, '-infinity')
+            OR l.alert_psps IS DISTINCT FROM p_psps);
 
     RETURN QUERY
     WITH late AS (
         SELECT c.merchant_id, c.checkout_id, c.psp,
                floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
                s.last_answer, c.created_at
-          FROM unnest(v_merchants, v_checkouts) AS k(merchant_id, checkout_id)
+          -- a late one may be walked too
+          FROM (SELECT DISTINCT u.merchant_id, u.checkout_id
+                  FROM unnest(v_merchants, v_checkouts) AS u(merchant_id, checkout_id)) k
           JOIN checkouts c
             ON c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
           LEFT JOIN checkout_sweeps s
@@ -10799,6 +10941,26 @@ COMMENT ON TABLE public.sellers IS 'Sellers and their PSP destinations (bin/paym
 
 
 --
+-- Name: sweeper_late; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.sweeper_late (
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    ask boolean NOT NULL,
+    alert boolean NOT NULL,
+    since timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: TABLE sweeper_late; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.sweeper_late IS 'Open sessions that became ones to ask about (ask) or to alert about (alert) after a sweeper round''s walk had passed them (checkouts_sweep_late); rounds take them first and delete them once done or no longer open';
+
+
+--
 -- Name: sweeper_lease; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -10809,6 +10971,9 @@ CREATE TABLE public.sweeper_lease (
     until timestamp with time zone NOT NULL,
     walk_from timestamp with time zone,
     alert_from timestamp with time zone,
+    walk_psps text[],
+    walk_payment_psps text[],
+    alert_psps text[],
     CONSTRAINT sweeper_lease_one CHECK ((id = 1)),
     CONSTRAINT sweeper_lease_owner CHECK (((length(owner) >= 1) AND (length(owner) <= 200)))
 );
@@ -10833,6 +10998,27 @@ COMMENT ON COLUMN public.sweeper_lease.walk_from IS 'pay_sweeper_due: the creati
 --
 
 COMMENT ON COLUMN public.sweeper_lease.alert_from IS 'pay_sweeper_overdue: the creation time from which the next round walks the checkouts past alert= for those not alerted yet; NULL: from the oldest';
+
+
+--
+-- Name: COLUMN sweeper_lease.walk_psps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.sweeper_lease.walk_psps IS 'pay_sweeper_due: the p_psps of the round that set walk_from; a round with a PSP not in it walks from the oldest';
+
+
+--
+-- Name: COLUMN sweeper_lease.walk_payment_psps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.sweeper_lease.walk_payment_psps IS 'pay_sweeper_due: the p_payment_psps of the round that set walk_from; as walk_psps';
+
+
+--
+-- Name: COLUMN sweeper_lease.alert_psps; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.sweeper_lease.alert_psps IS 'pay_sweeper_overdue: the p_psps of the round that set alert_from; as walk_psps';
 
 
 --
@@ -11330,6 +11516,14 @@ ALTER TABLE ONLY public.sellers
 
 
 --
+-- Name: sweeper_late sweeper_late_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sweeper_late
+    ADD CONSTRAINT sweeper_late_pkey PRIMARY KEY (merchant_id, checkout_id);
+
+
+--
 -- Name: sweeper_lease sweeper_lease_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -11774,6 +11968,13 @@ CREATE TRIGGER checkouts_status_insert BEFORE INSERT ON public.checkouts FOR EAC
 
 
 --
+-- Name: checkouts checkouts_sweep_late; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER checkouts_sweep_late AFTER UPDATE OF status, psp_token ON public.checkouts FOR EACH ROW WHEN (((new.status = 'EXECUTING'::public.pay_status) AND ((old.status IS DISTINCT FROM new.status) OR ((old.psp_token IS NULL) AND (new.psp_token IS NOT NULL) AND (new.created_at < (clock_timestamp() - '00:00:30'::interval)))))) EXECUTE FUNCTION public.checkouts_sweep_late();
+
+
+--
 -- Name: disputes disputes_forward; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -12185,6 +12386,14 @@ ALTER TABLE ONLY public.sellers
 
 
 --
+-- Name: sweeper_late sweeper_late_merchant_id_checkout_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sweeper_late
+    ADD CONSTRAINT sweeper_late_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id);
+
+
+--
 -- Name: FUNCTION api_keys_limit(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12350,6 +12559,13 @@ REVOKE ALL ON FUNCTION public.checkouts_page(p_merchant text, p_status text, p_g
 --
 
 REVOKE ALL ON FUNCTION public.checkouts_psp_allowed() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkouts_sweep_late(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkouts_sweep_late() FROM PUBLIC;
 
 
 --

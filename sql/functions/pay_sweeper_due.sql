@@ -26,6 +26,7 @@ DECLARE
     -- sort.
     walk CURSOR (p_from timestamptz, p_until timestamptz) FOR
         SELECT c.merchant_id, c.checkout_id, c.created_at,
+               (c.psp_token IS NULL AND c.psp = ANY (p_psps)) AS tokenless,
                (s.last_at IS NULL
                 AND c.psp = ANY (p_psps)
                 AND c.psp_token IS NOT NULL
@@ -48,12 +49,70 @@ DECLARE
     v_merchants  text[] := '{}';
     v_checkouts  text[] := '{}';
     v_fast       boolean := false;
+    -- an open session without a token created since (a registration's PSP
+    -- call under way) is not walked past: checkouts_sweep_late records
+    -- only a token stored later than 30 s after the claim
+    v_young      timestamptz := now() - interval '60 seconds';
+    v_hold       timestamptz;
+    v_psps       text[];
+    v_pay_psps   text[];
+    v_reset      boolean;
+    v_done       boolean := false;
+    lr           record;
+    v_c          record;
 BEGIN
-    SELECT l.walk_from INTO v_from FROM sweeper_lease l
+    SELECT l.walk_from, l.walk_psps, l.walk_payment_psps
+      INTO v_from, v_psps, v_pay_psps
+      FROM sweeper_lease l
      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
     IF NOT FOUND THEN
         RETURN;
     END IF;
+
+    -- A PSP the rounds that set the mark did not ask about (added to the
+    -- sweeper, or one more whose payments it looks up): its sessions
+    -- behind the mark were passed over, so the walk starts again from the
+    -- oldest (10,000 a round).  Gateways sharing a database configure the
+    -- same PSPs (doc/ngx_http_payments_module.md).
+    v_reset := v_psps IS NOT NULL
+               AND NOT (p_psps <@ v_psps
+                        AND coalesce(p_payment_psps, '{}') <@ coalesce(v_pay_psps, '{}'));
+    IF v_reset THEN
+        v_from := NULL;
+    END IF;
+
+    -- Those that became ones to ask about after a walk passed them
+    -- (sweeper_late.ask, checkouts_sweep_late) come first: done with once
+    -- asked, no longer open or not this sweeper's; kept while their token
+    -- is not stored yet or they are younger than p_after.
+    -- One by one, each by its key: they are few, and a join with the
+    -- checkouts may be planned as a read of all of them.
+    FOR lr IN SELECT lt.merchant_id, lt.checkout_id FROM sweeper_late lt
+              WHERE lt.ask ORDER BY lt.since LOOP
+        SELECT c.status, c.psp, c.psp_token, c.psp_url, c.payment_method_id,
+               c.created_at, s.last_at
+          INTO v_c
+          FROM checkouts c
+          LEFT JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+         WHERE c.merchant_id = lr.merchant_id AND c.checkout_id = lr.checkout_id;
+        IF v_c.status <> 'EXECUTING' OR v_c.last_at IS NOT NULL
+           OR NOT v_c.psp = ANY (p_psps)
+           OR (v_c.payment_method_id IS NOT NULL AND v_c.psp_url IS NULL
+               AND NOT v_c.psp = ANY (coalesce(p_payment_psps, '{}'))) THEN
+            UPDATE sweeper_late lt SET ask = false
+             WHERE lt.merchant_id = lr.merchant_id AND lt.checkout_id = lr.checkout_id;
+            v_done := true;
+        ELSIF v_c.psp_token IS NOT NULL AND v_c.created_at < v_until
+              AND cardinality(v_checkouts) < p_limit THEN
+            v_merchants := v_merchants || lr.merchant_id;
+            v_checkouts := v_checkouts || lr.checkout_id;
+        END IF;
+    END LOOP;
+    IF v_done THEN
+        DELETE FROM sweeper_late lt WHERE NOT lt.ask AND NOT lt.alert;
+    END IF;
+    v_fast := p_limit > 0 AND cardinality(v_checkouts) >= p_limit;
 
     -- The never asked come first, oldest first.  The walk starts where the
     -- last one stopped (sweeper_lease.walk_from): each open session created
@@ -62,13 +121,15 @@ BEGIN
     -- round reads about its batch however many sessions are open and asked
     -- about (bench/sweeper_due.sh); the next round goes on from there.
     -- Walked to its end with fewer than p_limit, the round reads every
-    -- candidate (slow_due below), and they are then few; that also finds a
-    -- session that became one to ask about after a walk had passed it (its
-    -- token stored when its claim was resumed, a review approved, a PSP
-    -- added to the sweeper).
-    IF p_limit > 0 THEN
+    -- candidate (slow_due below), and they are then few.  A session that
+    -- became one to ask about after a walk had passed it is in
+    -- sweeper_late (above), or behind a reset mark (a PSP added).
+    IF p_limit > 0 AND NOT v_fast THEN
         FOR r IN walk(coalesce(v_from, '-infinity'), v_until) LOOP
             v_walked := v_walked + 1;
+            IF r.tokenless AND r.created_at >= v_young THEN
+                v_hold := coalesce(v_hold, r.created_at);
+            END IF;
             IF r.never THEN
                 v_merchants := v_merchants || r.merchant_id;
                 v_checkouts := v_checkouts || r.checkout_id;
@@ -84,9 +145,19 @@ BEGIN
         IF NOT v_fast THEN
             v_next := coalesce(v_next, v_until);
         END IF;
-        UPDATE sweeper_lease l SET walk_from = v_next
-         WHERE l.id = 1 AND v_next > coalesce(l.walk_from, '-infinity');
+        v_next := least(v_next, v_hold);
     END IF;
+    -- v_next NULL (no walk: the late ones filled the batch): the mark
+    -- stays, or after a reset starts at the oldest
+    UPDATE sweeper_lease l
+       SET walk_from = CASE WHEN v_reset OR v_next > coalesce(l.walk_from, '-infinity')
+                            THEN v_next ELSE l.walk_from END,
+           walk_psps = p_psps,
+           walk_payment_psps = coalesce(p_payment_psps, '{}')
+     WHERE l.id = 1
+       AND (v_reset OR v_next > coalesce(l.walk_from, '-infinity')
+            OR l.walk_psps IS DISTINCT FROM p_psps
+            OR l.walk_payment_psps IS DISTINCT FROM coalesce(p_payment_psps, '{}'));
 
     RETURN QUERY
     -- FAILED here, its session still payable at the PSP: a hosted session
@@ -115,7 +186,9 @@ BEGIN
           FROM (SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                        c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
                        c.amount_total, c.save_method, s.session_result, false AS failed
-                  FROM unnest(v_merchants, v_checkouts) AS k(merchant_id, checkout_id)
+                  -- a late one may be walked too
+                  FROM (SELECT DISTINCT u.merchant_id, u.checkout_id
+                          FROM unnest(v_merchants, v_checkouts) AS u(merchant_id, checkout_id)) k
                   JOIN checkouts c
                     ON c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
                    AND c.status = 'EXECUTING'

@@ -50,6 +50,11 @@ DECLARE
     v_walked     integer := 0;
     v_merchants  text[] := '{}';
     v_checkouts  text[] := '{}';
+    v_psps       text[];
+    v_reset      boolean;
+    v_done       boolean := false;
+    lr           record;
+    v_c          record;
 BEGIN
     FOR r IN late_ones LOOP
         IF v_n = 0 THEN
@@ -59,7 +64,7 @@ BEGIN
         EXIT WHEN v_n >= 10000;
     END LOOP;
 
-    SELECT l.alert_from INTO v_from FROM sweeper_lease l
+    SELECT l.alert_from, l.alert_psps INTO v_from, v_psps FROM sweeper_lease l
      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
     IF NOT FOUND OR v_n = 0 THEN
         RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::bigint,
@@ -67,13 +72,47 @@ BEGIN
         RETURN;
     END IF;
 
+    -- a PSP the rounds that set the mark did not alert for: from the
+    -- oldest again, as pay_sweeper_due's walk
+    v_reset := v_psps IS NOT NULL AND NOT p_psps <@ v_psps;
+    IF v_reset THEN
+        v_from := NULL;
+    END IF;
+
+    -- Those that became EXECUTING after a walk passed them (an approved
+    -- review: sweeper_late.alert, checkouts_sweep_late) come first: done
+    -- with once alerted, no longer open or not this sweeper's; kept while
+    -- younger than p_alert_after.
+    -- One by one, each by its key, as pay_sweeper_due's.
+    FOR lr IN SELECT lt.merchant_id, lt.checkout_id FROM sweeper_late lt
+              WHERE lt.alert ORDER BY lt.since LOOP
+        SELECT c.status, c.psp, c.created_at, s.alerted_at
+          INTO v_c
+          FROM checkouts c
+          LEFT JOIN checkout_sweeps s
+            ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+         WHERE c.merchant_id = lr.merchant_id AND c.checkout_id = lr.checkout_id;
+        IF v_c.status <> 'EXECUTING' OR v_c.alerted_at IS NOT NULL
+           OR NOT v_c.psp = ANY (p_psps) THEN
+            UPDATE sweeper_late lt SET alert = false
+             WHERE lt.merchant_id = lr.merchant_id AND lt.checkout_id = lr.checkout_id;
+            v_done := true;
+        ELSIF v_c.created_at < v_until AND cardinality(v_checkouts) < p_limit THEN
+            v_merchants := v_merchants || lr.merchant_id;
+            v_checkouts := v_checkouts || lr.checkout_id;
+        END IF;
+    END LOOP;
+    IF v_done THEN
+        DELETE FROM sweeper_late lt WHERE NOT lt.ask AND NOT lt.alert;
+    END IF;
+
     -- The ones not alerted yet, oldest first, from where the last round
     -- stopped: each one created before it was alerted already.  The walk
     -- stops at p_limit of them or at 10,000 walked, and the next round
     -- goes on from there; walked to its end, the next starts at alert='s
     -- edge now.  One that became EXECUTING after a walk passed it (a
-    -- review approved) is counted above, not alerted.
-    IF p_limit > 0 THEN
+    -- review approved) is in sweeper_late (above).
+    IF p_limit > 0 AND cardinality(v_checkouts) < p_limit THEN
         FOR r IN to_alert(coalesce(v_from, '-infinity'), v_until) LOOP
             v_walked := v_walked + 1;
             IF r.fresh THEN
@@ -85,16 +124,27 @@ BEGIN
                 EXIT;
             END IF;
         END LOOP;
-        UPDATE sweeper_lease l SET alert_from = v_next
-         WHERE l.id = 1 AND v_next > coalesce(l.alert_from, '-infinity');
+    ELSE
+        v_next := NULL;
     END IF;
+    -- v_next NULL (no walk: the late ones filled the batch): the mark
+    -- stays, or after a reset starts at the oldest
+    UPDATE sweeper_lease l
+       SET alert_from = CASE WHEN v_reset OR v_next > coalesce(l.alert_from, '-infinity')
+                             THEN v_next ELSE l.alert_from END,
+           alert_psps = p_psps
+     WHERE l.id = 1
+       AND (v_reset OR v_next > coalesce(l.alert_from, '-infinity')
+            OR l.alert_psps IS DISTINCT FROM p_psps);
 
     RETURN QUERY
     WITH late AS (
         SELECT c.merchant_id, c.checkout_id, c.psp,
                floor(extract(epoch FROM now() - c.created_at))::bigint AS age_seconds,
                s.last_answer, c.created_at
-          FROM unnest(v_merchants, v_checkouts) AS k(merchant_id, checkout_id)
+          -- a late one may be walked too
+          FROM (SELECT DISTINCT u.merchant_id, u.checkout_id
+                  FROM unnest(v_merchants, v_checkouts) AS u(merchant_id, checkout_id)) k
           JOIN checkouts c
             ON c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
           LEFT JOIN checkout_sweeps s

@@ -1326,11 +1326,29 @@ reads_begin(const merchant_t *m)
     db_exec("INSERT INTO sweeper_lease (id, owner, until) VALUES (1,"
             " 'reads-test', now() + interval '1 minute') ON CONFLICT (id)"
             " DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until,"
-            " walk_from = NULL, alert_from = NULL", 0, NULL);
+            " walk_from = NULL, alert_from = NULL, walk_psps = NULL,"
+            " walk_payment_psps = NULL, alert_psps = NULL", 0, NULL);
     open_sessions(m, "mock_sweep_reads");
     db_exec("UPDATE sweeper_lease SET walk_from = (SELECT created_at"
             " FROM checkouts WHERE merchant_id = $1 AND checkout_id = 'co_1')"
             " WHERE id = 1", 1, (const char *[]) { m->id });
+}
+
+
+/* In the reads tests' transaction: co_20001 of m, EXECUTING without a
+ * token (a claim whose PSP call failed, resumed later), created between
+ * co_100 and co_101, so that the walks of the open sessions pass it. */
+static void
+reads_late_session(const merchant_t *m)
+{
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, expires_at, created_at)"
+            " SELECT $1, 'co_20001', psp, $1 || ':co_20001', 'EUR', 100,"
+            " 'https://shop.example/s', 'https://shop.example/c',"
+            " 'EXECUTING', 'r', expires_at, created_at + interval '50 ms'"
+            " FROM checkouts WHERE merchant_id = $1 AND checkout_id = 'co_100'",
+            1, (const char *[]) { m->id });
 }
 
 
@@ -1497,6 +1515,167 @@ Test(solo_sweeper, a_round_alerts_from_where_the_last_stopped,
     read = db_rows_read("checkouts") - read;
     cr_assert_str_eq(got, "50 19001 19050 10000");
     cr_assert_lt(read, 11000, "the round read %ld rows", read);
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
+Test(solo_sweeper, a_token_stored_after_the_walk_passed_its_session_is_asked_about,
+     .description = "a claim resumed long after its first PSP call stores "
+                    "its token when the rounds' walk has passed its session "
+                    "(sweeper_lease.walk_from): it is recorded "
+                    "(sweeper_late, checkouts_sweep_late) and the next "
+                    "round asks about it first, once; before, only a round "
+                    "that walked to the end with less than its batch found "
+                    "it, and in a busy shard none does")
+{
+    long         read;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    reads_begin(&m);
+    reads_late_session(&m);
+
+    cr_assert_str_eq(reads_round("9500", &read), "9500 1 9500");
+    cr_assert_str_eq(reads_round("9500", &read), "9500 9501 19000");
+
+    /* its token stored, as pay_finish stores a resumed claim's */
+    db_exec("UPDATE checkouts SET psp_token = 'tok_20001' WHERE"
+            " merchant_id = $1 AND checkout_id = 'co_20001'", 1,
+            (const char *[]) { m.id });
+
+    cr_assert_str_eq(reads_round("50", &read), "50 19001 20001",
+                     "co_20001 first, then 49 from where the walk stopped");
+    cr_assert_lt(read, 1000, "the round read %ld rows", read);
+    cr_assert_str_eq(reads_round("50", &read), "50 19050 19099",
+                     "asked once: not handed out again");
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
+Test(solo_sweeper, a_review_approved_after_the_walk_passed_it_is_alerted,
+     .description = "a checkout held for review is not EXECUTING while the "
+                    "alerts' walk passes it (sweeper_lease.alert_from); "
+                    "approved, it is recorded (sweeper_late) and the next "
+                    "round past alert= logs it, where before it was only "
+                    "counted in payments_checkouts_unresolved")
+{
+    merchant_t   m;
+    const char  *p[1];
+    const char  *q = "SELECT count(checkout_id) || ' ' || min(substr(checkout_id, 4)::int)"
+                     " || ' ' || max(substr(checkout_id, 4)::int) || ' ' || min(unresolved)"
+                     " FROM pay_sweeper_overdue('reads-test', '{mock_sweep_reads}', 3600,"
+                     " $1::int)";
+
+    merchant_new(&m);
+    p[0] = m.id;
+
+    reads_begin(&m);
+    reads_late_session(&m);
+    db_exec("UPDATE checkouts SET status = 'REVIEW' WHERE merchant_id = $1"
+            " AND checkout_id = 'co_20001'", 1, p);
+
+    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 1 9500 10000");
+    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "9500" }), "9500 9501 19000 10000");
+
+    /* approved (pay_review_approve) */
+    db_exec("UPDATE checkouts SET status = 'EXECUTING' WHERE merchant_id = $1"
+            " AND checkout_id = 'co_20001'", 1, p);
+
+    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "50" }), "50 19001 20001 10000",
+                     "co_20001 first, then 49 from where the walk stopped");
+    cr_assert_str_eq(db_scalar(q, 1, (const char *[]) { "50" }), "50 19050 19099 10000",
+                     "alerted once");
+
+    /* not asked about while it has no token */
+    cr_assert_str_eq(reads_round("50", &(long) { 0 }), "50 1 50");
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
+Test(solo_sweeper, a_psp_added_to_the_sweeper_is_walked_from_the_oldest,
+     .description = "the rounds' walks passed the open sessions of a PSP "
+                    "they did not sweep; once it is in the sweeper's list "
+                    "(sweeper_lease.walk_psps, alert_psps), the next round "
+                    "walks from the oldest and asks and alerts about them, "
+                    "where before it went on from its mark and they waited "
+                    "while every round found a full batch")
+{
+    long         read;
+    merchant_t   m;
+    const char  *q = "SELECT count(checkout_id) || ' ' || min(substr(checkout_id, 4)::int)"
+                     " || ' ' || max(substr(checkout_id, 4)::int)"
+                     " FROM pay_sweeper_overdue('reads-test', '{mock_sweep_reads}', 3600,"
+                     " 50)";
+
+    merchant_new(&m);
+
+    reads_begin(&m);
+    /* the marks at co_10001, left by rounds of another PSP alone */
+    db_exec("UPDATE sweeper_lease SET walk_from = c.created_at, alert_from ="
+            " c.created_at, walk_psps = '{mock_sweep_other}',"
+            " walk_payment_psps = '{}', alert_psps = '{mock_sweep_other}'"
+            " FROM checkouts c WHERE id = 1 AND c.merchant_id = $1"
+            " AND c.checkout_id = 'co_10001'", 1, (const char *[]) { m.id });
+
+    cr_assert_str_eq(reads_round("50", &read), "50 1 50");
+    cr_assert_lt(read, 11000, "the round read %ld rows", read);
+    cr_assert_str_eq(reads_round("50", &read), "50 51 100",
+                     "then on from there: the list is recorded");
+    cr_assert_str_eq(db_scalar(q, 0, NULL), "50 1 50");
+    cr_assert_str_eq(db_scalar(q, 0, NULL), "50 51 100");
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
+Test(solo_sweeper, a_round_does_not_walk_past_a_registration_under_way,
+     .description = "a session claimed 10 s ago whose PSP call is under way "
+                    "has no token yet; with after=1s a round walks past it, "
+                    "and its token, stored within 30 s, is not recorded as "
+                    "late (checkouts_sweep_late): the round's mark stays at "
+                    "it, so the next round's walk meets it with its token")
+{
+    merchant_t   m;
+    const char  *p[1];
+
+    merchant_new(&m);
+    p[0] = m.id;
+
+    db_exec("BEGIN", 0, NULL);
+    db_exec("INSERT INTO sweeper_lease (id, owner, until) VALUES (1,"
+            " 'reads-test', now() + interval '1 minute') ON CONFLICT (id)"
+            " DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until,"
+            " walk_from = now() - interval '1 minute', alert_from = NULL,"
+            " walk_psps = NULL, walk_payment_psps = NULL, alert_psps = NULL",
+            0, NULL);
+    /* co_1 under way (no token), co_2 registered after it */
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, psp_token, expires_at, created_at)"
+            " SELECT $1, 'co_' || g, 'mock_sweep_reads', $1 || ':co_' || g,"
+            " 'EUR', 100, 'https://shop.example/s', 'https://shop.example/c',"
+            " 'EXECUTING', 'r', CASE g WHEN 2 THEN 'tok_2' END,"
+            " now() + interval '1 hour', now() - interval '12 seconds'"
+            " + g * interval '2 seconds' FROM generate_series(1, 2) g", 1, p);
+
+    cr_assert_str_eq(db_scalar("SELECT string_agg(checkout_id, ',') FROM"
+                               " pay_sweeper_due('reads-test',"
+                               " '{mock_sweep_reads}', 1, 30, 50) WHERE"
+                               " merchant_id = $1", 1, p), "co_2");
+    cr_assert_str_eq(db_scalar("SELECT (walk_from = c.created_at)::text FROM"
+                               " sweeper_lease, checkouts c WHERE id = 1 AND"
+                               " c.merchant_id = $1 AND c.checkout_id = 'co_1'",
+                               1, p), "true",
+                     "the mark stays at the session under way");
+    db_exec("UPDATE checkouts SET psp_token = 'tok_1' WHERE merchant_id = $1"
+            " AND checkout_id = 'co_1'", 1, p);
+    cr_assert_str_eq(db_scalar("SELECT count(*)::text FROM sweeper_late"
+                               " WHERE merchant_id = $1", 1, p), "0",
+                     "a registration's own token is not recorded as late");
 
     db_exec("ROLLBACK", 0, NULL);
 }

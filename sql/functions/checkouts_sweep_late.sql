@@ -1,0 +1,32 @@
+-- A checkout that became one for the sweeper after a round's walk may have
+-- passed it (sweeper_late, migration 094): an approved review (REVIEW to
+-- EXECUTING: one to alert about, and to ask about once its token is
+-- stored), or a token stored more than 30 s after the claim (a resumed
+-- claim's, an approval's).  A token stored sooner, as a registration's own
+-- is, needs no row: a round never moves its walk past an open session
+-- without a token created in the last 60 s (pay_sweeper_due), and the
+-- gateway's transactions end within payments_database_timeout.
+CREATE OR REPLACE FUNCTION checkouts_sweep_late()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+BEGIN
+    INSERT INTO sweeper_late AS l (merchant_id, checkout_id, ask, alert)
+    VALUES (NEW.merchant_id, NEW.checkout_id, NEW.psp_token IS NOT NULL,
+            OLD.status IS DISTINCT FROM NEW.status)
+    ON CONFLICT (merchant_id, checkout_id) DO UPDATE
+        SET ask = l.ask OR EXCLUDED.ask, alert = l.alert OR EXCLUDED.alert;
+    RETURN NULL;
+END
+$function$;
+REVOKE ALL ON FUNCTION checkouts_sweep_late() FROM PUBLIC;
+
+CREATE OR REPLACE TRIGGER checkouts_sweep_late AFTER UPDATE OF status, psp_token
+    ON checkouts FOR EACH ROW
+    WHEN ((new.status = 'EXECUTING'::pay_status
+           AND (old.status IS DISTINCT FROM new.status
+                OR (old.psp_token IS NULL AND new.psp_token IS NOT NULL
+                    AND new.created_at < clock_timestamp() - interval '30 seconds'))))
+    EXECUTE FUNCTION checkouts_sweep_late();
