@@ -2449,6 +2449,12 @@ BEGIN
 
     DELETE FROM psp_tokens t
      WHERE t.merchant_id = p_merchant AND t.checkout_id = k.checkout_id;
+    -- the sweeper's notes: a resumed claim may have been alerted about
+    -- (past alert=, with or without a token), an approved review noted late
+    DELETE FROM checkout_sweeps s
+     WHERE s.merchant_id = p_merchant AND s.checkout_id = k.checkout_id;
+    DELETE FROM sweeper_late l
+     WHERE l.merchant_id = p_merchant AND l.checkout_id = k.checkout_id;
     DELETE FROM payment_orders o
      WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id;
     DELETE FROM checkouts c

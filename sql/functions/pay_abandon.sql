@@ -1,9 +1,10 @@
 -- Undo a claim the PSP never took: it refused the gateway's credentials
 -- (API.md: 502, nothing stored) or its circuit breaker is open (the gateway
 -- did not call it); p_reason says which, for the audit row.  The checkout,
--- its orders, their registration events, any (psp, token) row and the key
--- go, in one transaction, so that the same key or a new one can register
--- the same ids.  Only a claim as pay_claim left it qualifies: in progress
+-- its orders, their registration events, any (psp, token) row, the
+-- sweeper's notes of it and the key go, in one transaction, so that the
+-- same key or a new one can register the same ids.  Only a claim as
+-- pay_claim left it qualifies: in progress
 -- under p_lease, checkout and orders EXECUTING, no PSP token.  The audit
 -- chain keeps the claim and records its undoing.  Returns false (and
 -- changes nothing) for any other state.
@@ -64,6 +65,12 @@ BEGIN
 
     DELETE FROM psp_tokens t
      WHERE t.merchant_id = p_merchant AND t.checkout_id = k.checkout_id;
+    -- the sweeper's notes: a resumed claim may have been alerted about
+    -- (past alert=, with or without a token), an approved review noted late
+    DELETE FROM checkout_sweeps s
+     WHERE s.merchant_id = p_merchant AND s.checkout_id = k.checkout_id;
+    DELETE FROM sweeper_late l
+     WHERE l.merchant_id = p_merchant AND l.checkout_id = k.checkout_id;
     DELETE FROM payment_orders o
      WHERE o.merchant_id = p_merchant AND o.checkout_id = k.checkout_id;
     DELETE FROM checkouts c

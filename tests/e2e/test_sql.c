@@ -1212,6 +1212,29 @@ Test(sql, registration_moves_reach_the_audit_chain,
     PQfinish(c);
 }
 
+Test(sql, abandon_undoes_a_claim_the_sweeper_noted,
+     .description = "a claim whose PSP call failed stays EXECUTING without a token; past alert= the sweeper notes it (checkout_sweeps.alerted_at), an approved review is noted late (sweeper_late); the shop's retry resumes it, the circuit is open, and pay_abandon removes those notes with the checkout (it failed on their foreign keys)")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    OK(c, "INSERT INTO checkout_sweeps (merchant_id, checkout_id, alerted_at)"
+            " VALUES ($1, 'co_1', now())", m);
+    OK(c, "INSERT INTO sweeper_late (merchant_id, checkout_id, ask, alert)"
+            " VALUES ($1, 'co_1', false, true)", m);
+
+    cr_expect_str_eq(VAL(c, "SELECT pay_abandon($1, 'k1', 1, 'psp_circuit_open')", m), "t");
+    cr_expect_str_eq(VAL(c, "SELECT (SELECT count(*) FROM checkouts WHERE merchant_id = $1)"
+                            " + (SELECT count(*) FROM checkout_sweeps WHERE merchant_id = $1)"
+                            " + (SELECT count(*) FROM sweeper_late WHERE merchant_id = $1)",
+                         m), "0");
+    cr_expect_str_eq(claim(c, &(claim_req_t){ .merchant = m, .key = "k2" }).outcome,
+                     "claimed", "the ids register again");
+    PQfinish(c);
+}
+
 Test(sql, abandon_undoes_a_claim_so_the_ids_register_again,
      .description = "pay_abandon under the claim's lease removes the checkout, orders, events and key in one transaction; the ids register again; the audit chain keeps both")
 {
