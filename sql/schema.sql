@@ -7352,18 +7352,27 @@ CREATE FUNCTION public.pay_sweeper_methods_unsaved(p_owner text, p_psps text[], 
     AS $$
 #variable_conflict use_column
 DECLARE
-    v_n       bigint;
-    v_oldest  bigint;
+    -- in the index's order: the oldest age from the first row, the count
+    -- stopped at 10,000 (a cursor is planned for its first rows)
+    unsaved CURSOR FOR
+        SELECT c.created_at
+          FROM checkouts c
+         WHERE c.save_method IS NOT NULL
+           AND c.method_saved_at IS NULL
+           AND c.status IN ('SUCCESS', 'AUTHORIZED')
+           AND c.created_at < now() - make_interval(secs => p_alert_after)
+           AND c.psp = ANY (p_psps)
+         ORDER BY c.created_at;
+    v_n       bigint := 0;
+    v_oldest  bigint := 0;
 BEGIN
-    SELECT count(*),
-           coalesce(floor(extract(epoch FROM now() - min(c.created_at)))::bigint, 0)
-      INTO v_n, v_oldest
-      FROM checkouts c
-     WHERE c.save_method IS NOT NULL
-       AND c.method_saved_at IS NULL
-       AND c.status IN ('SUCCESS', 'AUTHORIZED')
-       AND c.created_at < now() - make_interval(secs => p_alert_after)
-       AND c.psp = ANY (p_psps);
+    FOR r IN unsaved LOOP
+        IF v_n = 0 THEN
+            v_oldest := floor(extract(epoch FROM now() - r.created_at))::bigint;
+        END IF;
+        v_n := v_n + 1;
+        EXIT WHEN v_n >= 10000;
+    END LOOP;
 
     PERFORM 1 FROM sweeper_lease l
       WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();

@@ -4,7 +4,10 @@
 -- PSP cannot be asked): how many there are and how old the oldest is (for
 -- /metrics), and the ones not alerted yet, at most p_limit, now marked
 -- alerted (method_alerted_at: one log line each).  Only the lease's owner
--- marks any.  Read through checkouts_method_unsaved.
+-- marks any.  Read through checkouts_method_unsaved.  The count walks that
+-- index from its oldest entry and stops at 10,000, as
+-- pay_sweeper_overdue's: the paid checkouts whose method's event was lost
+-- stay in it (Adyen's cannot be asked), and they only grow.
 CREATE OR REPLACE FUNCTION pay_sweeper_methods_unsaved(p_owner text, p_psps text[], p_alert_after integer, p_limit integer)
  RETURNS TABLE(merchant_id text, checkout_id text, psp text, age_seconds bigint, last_answer text, unsaved bigint, oldest_seconds bigint)
  LANGUAGE plpgsql
@@ -13,18 +16,27 @@ CREATE OR REPLACE FUNCTION pay_sweeper_methods_unsaved(p_owner text, p_psps text
 AS $function$
 #variable_conflict use_column
 DECLARE
-    v_n       bigint;
-    v_oldest  bigint;
+    -- in the index's order: the oldest age from the first row, the count
+    -- stopped at 10,000 (a cursor is planned for its first rows)
+    unsaved CURSOR FOR
+        SELECT c.created_at
+          FROM checkouts c
+         WHERE c.save_method IS NOT NULL
+           AND c.method_saved_at IS NULL
+           AND c.status IN ('SUCCESS', 'AUTHORIZED')
+           AND c.created_at < now() - make_interval(secs => p_alert_after)
+           AND c.psp = ANY (p_psps)
+         ORDER BY c.created_at;
+    v_n       bigint := 0;
+    v_oldest  bigint := 0;
 BEGIN
-    SELECT count(*),
-           coalesce(floor(extract(epoch FROM now() - min(c.created_at)))::bigint, 0)
-      INTO v_n, v_oldest
-      FROM checkouts c
-     WHERE c.save_method IS NOT NULL
-       AND c.method_saved_at IS NULL
-       AND c.status IN ('SUCCESS', 'AUTHORIZED')
-       AND c.created_at < now() - make_interval(secs => p_alert_after)
-       AND c.psp = ANY (p_psps);
+    FOR r IN unsaved LOOP
+        IF v_n = 0 THEN
+            v_oldest := floor(extract(epoch FROM now() - r.created_at))::bigint;
+        END IF;
+        v_n := v_n + 1;
+        EXIT WHEN v_n >= 10000;
+    END LOOP;
 
     PERFORM 1 FROM sweeper_lease l
       WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();

@@ -1487,6 +1487,41 @@ Test(solo_sweeper, the_unresolved_count_reads_at_most_ten_thousand_checkouts,
 }
 
 
+Test(solo_sweeper, the_unsaved_methods_count_reads_at_most_ten_thousand_checkouts,
+     .description = "payments_payment_methods_unsaved counts up to 10,000: "
+                    "20,000 paid checkouts that asked to save the shopper's "
+                    "method and have none recorded past alert= (their "
+                    "events lost; Adyen's cannot be asked, so they only "
+                    "grow), and a round's count reads far fewer than "
+                    "20,000 rows of checkouts")
+{
+    long         read;
+    char        *got;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    db_exec("BEGIN", 0, NULL);
+    open_sessions(&m, "mock_sweep_unsaved");
+    db_exec("UPDATE checkouts SET save_method = '{\"usage\": \"off_session\"}',"
+            " status = 'SUCCESS' WHERE merchant_id = $1", 1,
+            (const char *[]) { m.id });
+    db_exec("ANALYZE checkouts", 0, NULL);
+
+    /* not the lease's owner: the count and the oldest age only */
+    read = db_rows_read("checkouts");
+    got = db_scalar("SELECT unsaved || ' ' || (oldest_seconds >= 7190)"
+                    " FROM pay_sweeper_methods_unsaved('not-the-owner',"
+                    " '{mock_sweep_unsaved}', 3600, 100)", 0, NULL);
+    read = db_rows_read("checkouts") - read;
+
+    cr_assert_lt(read, 20000, "the count read %ld rows", read);
+    cr_assert_str_eq(got, "10000 true");
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
 Test(solo_sweeper, a_round_alerts_from_where_the_last_stopped,
      .description = "the alerts of checkouts EXECUTING past alert= in a busy "
                     "shard's steady state: 20,000 past it, two rounds of "
