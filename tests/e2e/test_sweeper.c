@@ -1402,6 +1402,16 @@ reads_round(const char *batch, long *read)
 }
 
 
+/* One alerts round of the reads tests' sweeper (pay_sweeper_overdue, PSP
+ * mock_sweep_reads, alert= 1 h, the batch its one parameter): "<count>
+ * <first> <last> <unresolved>" of the checkouts it alerts about. */
+static const char  reads_alert_round[] =
+    "SELECT count(checkout_id) || ' ' || min(substr(checkout_id, 4)::int)"
+    " || ' ' || max(substr(checkout_id, 4)::int) || ' ' || min(unresolved)"
+    " FROM pay_sweeper_overdue('reads-test', '{mock_sweep_reads}', 3600,"
+    " $1::int)";
+
+
 Test(solo_sweeper, a_round_goes_on_where_the_last_stopped,
      .description = "the steady state of a busy shard: the oldest open "
                     "sessions were asked about, the newest never.  20,000 "
@@ -1534,10 +1544,7 @@ Test(solo_sweeper, a_round_alerts_from_where_the_last_stopped,
     long         read;
     char        *got;
     merchant_t   m;
-    const char  *q = "SELECT count(checkout_id) || ' ' || min(substr(checkout_id, 4)::int)"
-                     " || ' ' || max(substr(checkout_id, 4)::int) || ' ' || min(unresolved)"
-                     " FROM pay_sweeper_overdue('reads-test', '{mock_sweep_reads}', 3600,"
-                     " $1::int)";
+    const char  *q = reads_alert_round;
 
     merchant_new(&m);
 
@@ -1599,10 +1606,7 @@ Test(solo_sweeper, a_review_approved_after_the_walk_passed_it_is_alerted,
 {
     merchant_t   m;
     const char  *p[1];
-    const char  *q = "SELECT count(checkout_id) || ' ' || min(substr(checkout_id, 4)::int)"
-                     " || ' ' || max(substr(checkout_id, 4)::int) || ' ' || min(unresolved)"
-                     " FROM pay_sweeper_overdue('reads-test', '{mock_sweep_reads}', 3600,"
-                     " $1::int)";
+    const char  *q = reads_alert_round;
 
     merchant_new(&m);
     p[0] = m.id;
@@ -1641,10 +1645,7 @@ Test(solo_sweeper, a_psp_added_to_the_sweeper_is_walked_from_the_oldest,
 {
     long         read;
     merchant_t   m;
-    const char  *q = "SELECT count(checkout_id) || ' ' || min(substr(checkout_id, 4)::int)"
-                     " || ' ' || max(substr(checkout_id, 4)::int)"
-                     " FROM pay_sweeper_overdue('reads-test', '{mock_sweep_reads}', 3600,"
-                     " 50)";
+    const char  *batch[1] = { "50" };
 
     merchant_new(&m);
 
@@ -1660,8 +1661,8 @@ Test(solo_sweeper, a_psp_added_to_the_sweeper_is_walked_from_the_oldest,
     cr_assert_lt(read, 11000, "the round read %ld rows", read);
     cr_assert_str_eq(reads_round("50", &read), "50 51 100",
                      "then on from there: the list is recorded");
-    cr_assert_str_eq(db_scalar(q, 0, NULL), "50 1 50");
-    cr_assert_str_eq(db_scalar(q, 0, NULL), "50 51 100");
+    cr_assert_str_eq(db_scalar(reads_alert_round, 1, batch), "50 1 50 10000");
+    cr_assert_str_eq(db_scalar(reads_alert_round, 1, batch), "50 51 100 10000");
 
     db_exec("ROLLBACK", 0, NULL);
 }
