@@ -16,6 +16,7 @@
 #include "harness.h"
 #include "harness_redis.h"
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <string.h>
@@ -200,6 +201,41 @@ buyer_window_key(const char *merchant, const char *email, char *out)
     hmac16(salt, 32, buyer, 17, tail);
 
     n = (size_t) sprintf(out, "t%ld:cards:f:", (long) getpid());
+    memcpy(out + n, tail, 16);
+
+    return n + 16;
+}
+
+
+/*
+ * The key of a webhook sender's failure window in Redis (zone senders), as
+ * the documentation derives it: the key's tail = HMAC(salt, "w" PSP NUL
+ * the address's 4 bytes)[16], salt = HMAC(key file, "failures:senders").
+ */
+
+static size_t
+sender_window_key(const char *psp, const char *addr, char *out)
+{
+    size_t          n, len;
+    unsigned char   salt[32], tail[16], mac[EVP_MAX_MD_SIZE];
+    unsigned int    slen = 0;
+    char            buf[512];
+    struct in_addr  in;
+
+    cr_assert_not_null(HMAC(EVP_sha256(), HASH_KEY, strlen(HASH_KEY),
+                            (const unsigned char *) "failures:senders", 16,
+                            mac, &slen));
+    memcpy(salt, mac, 32);
+
+    cr_assert_eq(inet_pton(AF_INET, addr, &in), 1, "%s", addr);
+    len = strlen(psp);
+    cr_assert_lt(len, sizeof(buf) - 6);
+    buf[0] = 'w';
+    memcpy(buf + 1, psp, len + 1);
+    memcpy(buf + 1 + len + 1, &in, 4);
+    hmac16(salt, 32, buf, 1 + len + 1 + 4, tail);
+
+    n = (size_t) sprintf(out, "t%ld:senders:f:", (long) getpid());
     memcpy(out + n, tail, 16);
 
     return n + 16;
@@ -479,9 +515,11 @@ webhook_from(const gateway_t *gw, const char *from, int signed_ok)
 Test(limits_redis, two_gateways_share_a_senders_bad_signature_window,
      .timeout = 60)
 {
-    int         i;
-    char       *key_file, a[32], b[32], c[32];
-    gateway_t   gc, gd;
+    int            i;
+    char          *key_file, a[32], b[32], c[32], wkey[128];
+    size_t         wlen;
+    gateway_t      gc, gd;
+    redisContext  *rc;
 
     secret_used(HASH_KEY);
     key_file = secret_file("hash.key", HASH_KEY);
@@ -507,6 +545,12 @@ Test(limits_redis, two_gateways_share_a_senders_bad_signature_window,
                      "failure %d", i);
     }
 
+    /* the last failure reaches Redis after its answer (window_wait) */
+    rc = redis_client();
+    wlen = sender_window_key(env("PAY_TEST_PSP"), a, wkey);
+    window_wait(rc, wkey, wlen, MAX_FAILURES);
+    redisFree(rc);
+
     cr_assert_eq(webhook_from(&gd, a, 0), 429);
     cr_assert_eq(webhook_from(&gc, a, 0), 429);
     cr_assert_eq(webhook_from(&gc, a, 1), 429);
@@ -520,6 +564,10 @@ Test(limits_redis, two_gateways_share_a_senders_bad_signature_window,
     }
     cr_assert_eq(webhook_from(&gd, b, 0), 400);
     cr_assert_eq(webhook_from(&gc, b, 0), 400);
+    rc = redis_client();
+    wlen = sender_window_key(env("PAY_TEST_PSP"), b, wkey);
+    window_wait(rc, wkey, wlen, MAX_FAILURES);
+    redisFree(rc);
     cr_assert_eq(webhook_from(&gd, b, 1), 429);
 
     cr_assert_eq(fallbacks(&gc, "senders"), 0);
