@@ -284,6 +284,21 @@ window_wait(redisContext *c, const char *wkey, size_t wlen, int64_t n)
 }
 
 
+/* window_wait for the window of webhook sender addr at the test's PSP */
+static void
+sender_wait(const char *addr, int64_t n)
+{
+    char           wkey[128];
+    size_t         wlen;
+    redisContext  *c;
+
+    c = redis_client();
+    wlen = sender_window_key(env("PAY_TEST_PSP"), addr, wkey);
+    window_wait(c, wkey, wlen, n);
+    redisFree(c);
+}
+
+
 /*
  * Two gateways, one failures zone in Redis (max=3): a buyer's refused
  * payments count across both, 3 in all, not 3 on each; the window is in
@@ -515,11 +530,9 @@ webhook_from(const gateway_t *gw, const char *from, int signed_ok)
 Test(limits_redis, two_gateways_share_a_senders_bad_signature_window,
      .timeout = 60)
 {
-    int            i;
-    char          *key_file, a[32], b[32], c[32], wkey[128];
-    size_t         wlen;
-    gateway_t      gc, gd;
-    redisContext  *rc;
+    int         i;
+    char       *key_file, a[32], b[32], c[32];
+    gateway_t   gc, gd;
 
     secret_used(HASH_KEY);
     key_file = secret_file("hash.key", HASH_KEY);
@@ -546,10 +559,7 @@ Test(limits_redis, two_gateways_share_a_senders_bad_signature_window,
     }
 
     /* the last failure reaches Redis after its answer (window_wait) */
-    rc = redis_client();
-    wlen = sender_window_key(env("PAY_TEST_PSP"), a, wkey);
-    window_wait(rc, wkey, wlen, MAX_FAILURES);
-    redisFree(rc);
+    sender_wait(a, MAX_FAILURES);
 
     cr_assert_eq(webhook_from(&gd, a, 0), 429);
     cr_assert_eq(webhook_from(&gc, a, 0), 429);
@@ -564,10 +574,7 @@ Test(limits_redis, two_gateways_share_a_senders_bad_signature_window,
     }
     cr_assert_eq(webhook_from(&gd, b, 0), 400);
     cr_assert_eq(webhook_from(&gc, b, 0), 400);
-    rc = redis_client();
-    wlen = sender_window_key(env("PAY_TEST_PSP"), b, wkey);
-    window_wait(rc, wkey, wlen, MAX_FAILURES);
-    redisFree(rc);
+    sender_wait(b, MAX_FAILURES);
     cr_assert_eq(webhook_from(&gd, b, 1), 429);
 
     cr_assert_eq(fallbacks(&gc, "senders"), 0);
