@@ -137,14 +137,12 @@ $$;
 --
 
 CREATE FUNCTION public.audit_chain_of(p_checkout text) RETURNS smallint
-    LANGUAGE plpgsql IMMUTABLE
-    SET search_path TO 'public', 'pg_temp'
+    LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-BEGIN
-    RETURN CASE WHEN p_checkout IS NULL THEN 0
-                ELSE 1 + get_byte(sha256(convert_to(p_checkout, 'UTF8')), 0) % 64
-           END::smallint;
-END
+    SELECT (CASE WHEN p_checkout IS NULL THEN 0
+                 ELSE 1 + pg_catalog.get_byte(pg_catalog.sha256(
+                              pg_catalog.convert_to(p_checkout, 'UTF8')), 0) % 64
+            END)::smallint
 $$;
 
 
@@ -224,16 +222,13 @@ $$;
 --
 
 CREATE FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) RETURNS bytea
-    LANGUAGE plpgsql IMMUTABLE
-    SET search_path TO 'public', 'pg_temp'
+    LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-BEGIN
-    RETURN sha256(p_prev || convert_to(
+    SELECT pg_catalog.sha256(p_prev || pg_catalog.convert_to(
         p_merchant || '|' || p_seq::text || '|'
         || (extract(epoch FROM p_at) * 1000000)::bigint::text || '|'
         || coalesce(p_checkout, '') || '|' || p_action || '|' || p_detail::text,
-        'UTF8'));
-END
+        'UTF8'))
 $$;
 
 
@@ -242,21 +237,18 @@ $$;
 --
 
 CREATE FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) RETURNS bytea
-    LANGUAGE plpgsql IMMUTABLE
-    SET search_path TO 'public', 'pg_temp'
+    LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-BEGIN
-    IF p_chain = 0 THEN
-        RETURN audit_row_hash(p_prev, p_merchant, p_seq, p_at, p_checkout,
-                              p_action, p_detail);
-    END IF;
-    RETURN sha256(p_prev || convert_to(
-        p_merchant || '|' || p_chain::text || '/' || p_seq::text || '|'
-        || (extract(epoch FROM p_at) * 1000000)::bigint::text || '|'
-        || coalesce(p_checkout, '') || '|' || p_action || '|'
-        || p_detail::text,
-        'UTF8'));
-END
+    SELECT CASE WHEN p_chain = 0
+                THEN public.audit_row_hash(p_prev, p_merchant, p_seq, p_at, p_checkout,
+                                           p_action, p_detail)
+                ELSE pg_catalog.sha256(p_prev || pg_catalog.convert_to(
+                         p_merchant || '|' || p_chain::text || '/' || p_seq::text || '|'
+                         || (extract(epoch FROM p_at) * 1000000)::bigint::text || '|'
+                         || coalesce(p_checkout, '') || '|' || p_action || '|'
+                         || p_detail::text,
+                         'UTF8'))
+           END
 $$;
 
 
@@ -1090,42 +1082,6 @@ END
 $$;
 
 
---
--- Name: checkouts_row_checks(text, text, text, text, text, bigint, text, text, text, text, text, text, text); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.checkouts_row_checks(merchant_id text, checkout_id text, psp text, nonce text, currency text, amount_total bigint, success_url text, cancel_url text, buyer_email text, psp_token text, psp_url text, failure text, psp_payment_ref text) RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE
-    AS $_$
-DECLARE
-    v_broken  text;
-BEGIN
-    -- the first rule broken, in the constraints' (name) order; NULL passes
-    -- (an amount of 0 is a save without a charge: pay_claim, its one
-    -- writer, stores it only with a save and no orders)
-    v_broken := CASE
-        WHEN NOT (amount_total >= 0) THEN 'checkouts_amount'
-        WHEN NOT ((length(cancel_url) >= 9) AND (length(cancel_url) <= 2048)) THEN 'checkouts_cancel_url'
-        WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'checkouts_currency'
-        WHEN NOT (length(buyer_email) <= 254) THEN 'checkouts_email'
-        WHEN NOT (length(failure) <= 1000) THEN 'checkouts_failure'
-        WHEN NOT ((length(checkout_id) >= 1) AND (length(checkout_id) <= 40) AND (checkout_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'checkouts_id_format'
-        WHEN NOT ((nonce = ((merchant_id || ':'::text) || checkout_id)) AND (length(nonce) <= 64)) THEN 'checkouts_nonce'
-        WHEN NOT ((length(psp) >= 1) AND (length(psp) <= 32) AND (psp ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'checkouts_psp_format'
-        WHEN NOT ((length(psp_payment_ref) >= 1) AND (length(psp_payment_ref) <= 128)) THEN 'checkouts_psp_payment_ref'
-        WHEN NOT (((length(psp_token) >= 1) AND (length(psp_token) <= 255)) OR ((psp_token ~~ 'v1.%'::text) AND (length(psp_token) <= 600))) THEN 'checkouts_psp_token'
-        WHEN NOT (((length(psp_url) >= 1) AND (length(psp_url) <= 2048)) OR ((psp_url ~~ 'v1.%'::text) AND (length(psp_url) <= 3000))) THEN 'checkouts_psp_url'
-        WHEN NOT ((length(success_url) >= 9) AND (length(success_url) <= 2048)) THEN 'checkouts_success_url'
-    END;
-    IF v_broken IS NOT NULL THEN
-        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "%"', v_broken
-            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = v_broken;
-    END IF;
-    RETURN true;
-END
-$_$;
-
-
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -1164,8 +1120,7 @@ CREATE TABLE public.checkouts (
     hold_warned_at timestamp with time zone,
     save_method jsonb,
     payment_method_id text,
-    method_saved_at timestamp with time zone,
-    CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(merchant_id, checkout_id, psp, nonce, currency, amount_total, success_url, cancel_url, buyer_email, psp_token, psp_url, failure, psp_payment_ref))
+    method_saved_at timestamp with time zone
 )
 WITH (fillfactor='80');
 
@@ -1312,6 +1267,42 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+
+--
+-- Name: checkouts_row_checks(public.checkouts); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkouts_row_checks(r public.checkouts) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (an amount of 0 is a save without a charge: pay_claim, its one
+    -- writer, stores it only with a save and no orders)
+    v_broken := CASE
+        WHEN NOT (r.amount_total >= 0) THEN 'checkouts_amount'
+        WHEN NOT ((length(r.cancel_url) >= 9) AND (length(r.cancel_url) <= 2048)) THEN 'checkouts_cancel_url'
+        WHEN NOT (r.currency ~ '^[A-Z]{3}$'::text) THEN 'checkouts_currency'
+        WHEN NOT (length(r.buyer_email) <= 254) THEN 'checkouts_email'
+        WHEN NOT (length(r.failure) <= 1000) THEN 'checkouts_failure'
+        WHEN NOT ((length(r.checkout_id) >= 1) AND (length(r.checkout_id) <= 40) AND (r.checkout_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'checkouts_id_format'
+        WHEN NOT ((r.nonce = ((r.merchant_id || ':'::text) || r.checkout_id)) AND (length(r.nonce) <= 64)) THEN 'checkouts_nonce'
+        WHEN NOT ((length(r.psp) >= 1) AND (length(r.psp) <= 32) AND (r.psp ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'checkouts_psp_format'
+        WHEN NOT ((length(r.psp_payment_ref) >= 1) AND (length(r.psp_payment_ref) <= 128)) THEN 'checkouts_psp_payment_ref'
+        WHEN NOT (((length(r.psp_token) >= 1) AND (length(r.psp_token) <= 255)) OR ((r.psp_token ~~ 'v1.%'::text) AND (length(r.psp_token) <= 600))) THEN 'checkouts_psp_token'
+        WHEN NOT (((length(r.psp_url) >= 1) AND (length(r.psp_url) <= 2048)) OR ((r.psp_url ~~ 'v1.%'::text) AND (length(r.psp_url) <= 3000))) THEN 'checkouts_psp_url'
+        WHEN NOT ((length(r.success_url) >= 9) AND (length(r.success_url) <= 2048)) THEN 'checkouts_success_url'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'checkouts', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$_$;
 
 
 --
@@ -1775,10 +1766,37 @@ $$;
 
 
 --
--- Name: idempotency_keys_row_checks(text, text, text, bigint, timestamp with time zone, integer, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: idempotency_keys; Type: TABLE; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.idempotency_keys_row_checks(idem_key text, fingerprint text, state text, lease bigint, lease_until timestamp with time zone, response_status integer, response_body text) RETURNS boolean
+CREATE TABLE public.idempotency_keys (
+    merchant_id text NOT NULL,
+    idem_key text NOT NULL,
+    fingerprint text NOT NULL,
+    state text NOT NULL,
+    lease bigint NOT NULL,
+    lease_until timestamp with time zone,
+    checkout_id text,
+    response_status integer,
+    response_body text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+)
+WITH (fillfactor='80');
+
+
+--
+-- Name: TABLE idempotency_keys; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.idempotency_keys IS 'Idempotency keys.  lease is a fencing counter per key (1 on the first claim, +1 on every take-over): a holder whose lease was taken over cannot finish. fillfactor leaves room on the page so that pay_finish''s update of the row (no indexed column changes) stays a HOT update. checkout_id has no foreign key on purpose: the key row is inserted first (it is what concurrent requests serialise on) and the checkout after it, and a ''duplicate'' key points at no checkout of its own. merchant_id has no foreign key either, here and in checkouts: a foreign key check takes a KEY SHARE lock on the merchant''s one row, and concurrent registrations of a merchant would turn it into MultiXacts (about five per registration with 8 clients: SLRU traffic on the hot path, wraparound vacuums within a day at payment volumes). pay_claim checks that the merchant exists with a plain read, and merchants are never deleted (merchants_keep), which together give the same guarantee.';
+
+
+--
+-- Name: idempotency_keys_row_checks(public.idempotency_keys); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.idempotency_keys_row_checks(r public.idempotency_keys) RETURNS boolean
     LANGUAGE plpgsql IMMUTABLE
     AS $_$
 DECLARE
@@ -1786,12 +1804,12 @@ DECLARE
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
     v_broken := CASE
-        WHEN NOT ((length(fingerprint) = 64) AND (fingerprint ~ '^[0-9a-f]*$'::text)) THEN 'idempotency_keys_fingerprint_format'
-        WHEN NOT ((length(idem_key) >= 1) AND (length(idem_key) <= 255) AND (idem_key ~ '^[ -~]*$'::text)) THEN 'idempotency_keys_key_format'
-        WHEN NOT (lease > 0) THEN 'idempotency_keys_lease'
-        WHEN NOT (state = ANY (ARRAY['in_progress'::text, 'done'::text])) THEN 'idempotency_keys_state'
-        WHEN NOT (((state = 'in_progress'::text) AND (lease_until IS NOT NULL) AND (response_status IS NULL) AND (response_body IS NULL)) OR ((state = 'done'::text) AND (lease_until IS NULL) AND (response_status IS NOT NULL) AND (response_body IS NOT NULL))) THEN 'idempotency_keys_state_fields'
-        WHEN NOT ((response_status >= 100) AND (response_status <= 599)) THEN 'idempotency_keys_status'
+        WHEN NOT ((length(r.fingerprint) = 64) AND (r.fingerprint ~ '^[0-9a-f]*$'::text)) THEN 'idempotency_keys_fingerprint_format'
+        WHEN NOT ((length(r.idem_key) >= 1) AND (length(r.idem_key) <= 255) AND (r.idem_key ~ '^[ -~]*$'::text)) THEN 'idempotency_keys_key_format'
+        WHEN NOT (r.lease > 0) THEN 'idempotency_keys_lease'
+        WHEN NOT (r.state = ANY (ARRAY['in_progress'::text, 'done'::text])) THEN 'idempotency_keys_state'
+        WHEN NOT (((r.state = 'in_progress'::text) AND (r.lease_until IS NOT NULL) AND (r.response_status IS NULL) AND (r.response_body IS NULL)) OR ((r.state = 'done'::text) AND (r.lease_until IS NULL) AND (r.response_status IS NOT NULL) AND (r.response_body IS NOT NULL))) THEN 'idempotency_keys_state_fields'
+        WHEN NOT ((r.response_status >= 100) AND (r.response_status <= 599)) THEN 'idempotency_keys_status'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "idempotency_keys" violates check constraint "%"', v_broken
@@ -8101,36 +8119,6 @@ $$;
 
 
 --
--- Name: payment_orders_row_checks(text, integer, text, bigint, text, public.pay_status, boolean, boolean, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status public.pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint, amount_captured bigint) RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE
-    AS $_$
-DECLARE
-    v_broken  text;
-BEGIN
-    -- the first rule broken, in the constraints' (name) order; NULL passes
-    v_broken := CASE
-        WHEN NOT (amount > 0) THEN 'payment_orders_amount'
-        WHEN NOT ((ledger_updated = (status = 'SUCCESS'::public.pay_status)) AND (wallet_updated = (status = 'SUCCESS'::public.pay_status))) THEN 'payment_orders_booked_iff_success'
-        WHEN NOT ((amount_captured >= 0) AND (amount_captured <= amount)) THEN 'payment_orders_captured'
-        WHEN NOT ((commission >= 0) AND (commission <= amount)) THEN 'payment_orders_commission'
-        WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'payment_orders_currency'
-        WHEN NOT ((length(payment_order_id) >= 1) AND (length(payment_order_id) <= 40) AND (payment_order_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'payment_orders_id_format'
-        WHEN NOT (line_no > 0) THEN 'payment_orders_line_no'
-        WHEN NOT ((length(seller_account) >= 1) AND (length(seller_account) <= 64) AND (seller_account ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'payment_orders_seller_format'
-    END;
-    IF v_broken IS NOT NULL THEN
-        RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "%"', v_broken
-            USING ERRCODE = 'check_violation', TABLE = 'payment_orders', CONSTRAINT = v_broken;
-    END IF;
-    RETURN true;
-END
-$_$;
-
-
---
 -- Name: payment_orders; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -8148,8 +8136,7 @@ CREATE TABLE public.payment_orders (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     commission bigint,
-    amount_captured bigint,
-    CONSTRAINT payment_orders_row_checks CHECK (public.payment_orders_row_checks(payment_order_id, line_no, seller_account, amount, currency, status, ledger_updated, wallet_updated, commission, amount_captured))
+    amount_captured bigint
 )
 WITH (fillfactor='80');
 
@@ -8199,6 +8186,36 @@ CREATE FUNCTION public.payment_orders_page(p_merchant text, p_status text, p_gte
       ORDER BY x.merchant_id, x.created_at, x.payment_order_id
       LIMIT p_limit);
 $$;
+
+
+--
+-- Name: payment_orders_row_checks(public.payment_orders); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.payment_orders_row_checks(r public.payment_orders) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (r.amount > 0) THEN 'payment_orders_amount'
+        WHEN NOT ((r.ledger_updated = (r.status = 'SUCCESS'::public.pay_status)) AND (r.wallet_updated = (r.status = 'SUCCESS'::public.pay_status))) THEN 'payment_orders_booked_iff_success'
+        WHEN NOT ((r.amount_captured >= 0) AND (r.amount_captured <= r.amount)) THEN 'payment_orders_captured'
+        WHEN NOT ((r.commission >= 0) AND (r.commission <= r.amount)) THEN 'payment_orders_commission'
+        WHEN NOT (r.currency ~ '^[A-Z]{3}$'::text) THEN 'payment_orders_currency'
+        WHEN NOT ((length(r.payment_order_id) >= 1) AND (length(r.payment_order_id) <= 40) AND (r.payment_order_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'payment_orders_id_format'
+        WHEN NOT (r.line_no > 0) THEN 'payment_orders_line_no'
+        WHEN NOT ((length(r.seller_account) >= 1) AND (length(r.seller_account) <= 64) AND (r.seller_account ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'payment_orders_seller_format'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'payment_orders', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$_$;
 
 
 --
@@ -10374,34 +10391,6 @@ COMMENT ON TABLE public.disputes IS 'Disputes: one per PSP dispute; split over t
 
 
 --
--- Name: idempotency_keys; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.idempotency_keys (
-    merchant_id text NOT NULL,
-    idem_key text NOT NULL,
-    fingerprint text NOT NULL,
-    state text NOT NULL,
-    lease bigint NOT NULL,
-    lease_until timestamp with time zone,
-    checkout_id text,
-    response_status integer,
-    response_body text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    expires_at timestamp with time zone NOT NULL,
-    CONSTRAINT idempotency_keys_row_checks CHECK (public.idempotency_keys_row_checks(idem_key, fingerprint, state, lease, lease_until, response_status, response_body))
-)
-WITH (fillfactor='80');
-
-
---
--- Name: TABLE idempotency_keys; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.idempotency_keys IS 'Idempotency keys.  lease is a fencing counter per key (1 on the first claim, +1 on every take-over): a holder whose lease was taken over cannot finish. fillfactor leaves room on the page so that pay_finish''s update of the row (no indexed column changes) stays a HOT update. checkout_id has no foreign key on purpose: the key row is inserted first (it is what concurrent requests serialise on) and the checkout after it, and a ''duplicate'' key points at no checkout of its own. merchant_id has no foreign key either, here and in checkouts: a foreign key check takes a KEY SHARE lock on the merchant''s one row, and concurrent registrations of a merchant would turn it into MultiXacts (about five per registration with 8 clients: SLRU traffic on the hot path, wraparound vacuums within a day at payment volumes). pay_claim checks that the merchant exists with a plain read, and merchants are never deleted (merchants_keep), which together give the same guarantee.';
-
-
---
 -- Name: ledger_accounts; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -11235,6 +11224,14 @@ ALTER TABLE ONLY public.checkouts
 
 
 --
+-- Name: checkouts checkouts_row_checks; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.checkouts
+    ADD CONSTRAINT checkouts_row_checks CHECK (public.checkouts_row_checks(checkouts.*));
+
+
+--
 -- Name: dispute_parts dispute_parts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -11256,6 +11253,14 @@ ALTER TABLE ONLY public.disputes
 
 ALTER TABLE ONLY public.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (merchant_id, idem_key);
+
+
+--
+-- Name: idempotency_keys idempotency_keys_row_checks; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_row_checks CHECK (public.idempotency_keys_row_checks(idempotency_keys.*));
 
 
 --
@@ -11392,6 +11397,14 @@ ALTER TABLE ONLY public.payment_orders
 
 ALTER TABLE ONLY public.payment_orders
     ADD CONSTRAINT payment_orders_pkey PRIMARY KEY (merchant_id, payment_order_id);
+
+
+--
+-- Name: payment_orders payment_orders_row_checks; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.payment_orders
+    ADD CONSTRAINT payment_orders_row_checks CHECK (public.payment_orders_row_checks(payment_orders.*));
 
 
 --
@@ -12556,13 +12569,6 @@ REVOKE ALL ON FUNCTION public.checkouts_notify() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION checkouts_row_checks(merchant_id text, checkout_id text, psp text, nonce text, currency text, amount_total bigint, success_url text, cancel_url text, buyer_email text, psp_token text, psp_url text, failure text, psp_payment_ref text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.checkouts_row_checks(merchant_id text, checkout_id text, psp text, nonce text, currency text, amount_total bigint, success_url text, cancel_url text, buyer_email text, psp_token text, psp_url text, failure text, psp_payment_ref text) FROM PUBLIC;
-
-
---
 -- Name: FUNCTION checkouts_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12574,6 +12580,13 @@ REVOKE ALL ON FUNCTION public.checkouts_page(p_merchant text, p_status text, p_g
 --
 
 REVOKE ALL ON FUNCTION public.checkouts_psp_allowed() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkouts_row_checks(r public.checkouts); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkouts_row_checks(r public.checkouts) FROM PUBLIC;
 
 
 --
@@ -12654,10 +12667,10 @@ REVOKE ALL ON FUNCTION public.hold_release(p_merchant text, p_checkout text, p_c
 
 
 --
--- Name: FUNCTION idempotency_keys_row_checks(idem_key text, fingerprint text, state text, lease bigint, lease_until timestamp with time zone, response_status integer, response_body text); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION idempotency_keys_row_checks(r public.idempotency_keys); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.idempotency_keys_row_checks(idem_key text, fingerprint text, state text, lease bigint, lease_until timestamp with time zone, response_status integer, response_body text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.idempotency_keys_row_checks(r public.idempotency_keys) FROM PUBLIC;
 
 
 --
@@ -13623,17 +13636,17 @@ REVOKE ALL ON FUNCTION public.payment_methods_notify() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status public.pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint, amount_captured bigint); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.payment_orders_row_checks(payment_order_id text, line_no integer, seller_account text, amount bigint, currency text, status public.pay_status, ledger_updated boolean, wallet_updated boolean, commission bigint, amount_captured bigint) FROM PUBLIC;
-
-
---
 -- Name: FUNCTION payment_orders_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer); Type: ACL; Schema: public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION public.payment_orders_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION payment_orders_row_checks(r public.payment_orders); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.payment_orders_row_checks(r public.payment_orders) FROM PUBLIC;
 
 
 --

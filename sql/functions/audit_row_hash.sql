@@ -1,40 +1,40 @@
--- The hash of a row of chain 1..64: it covers the chain number too, so a
--- row cannot be moved to another chain.
-CREATE OR REPLACE FUNCTION audit_row_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb)
- RETURNS bytea
- LANGUAGE plpgsql
- IMMUTABLE
- SET search_path TO 'public', 'pg_temp'
-AS $function$
-BEGIN
-    IF p_chain = 0 THEN
-        RETURN audit_row_hash(p_prev, p_merchant, p_seq, p_at, p_checkout,
-                              p_action, p_detail);
-    END IF;
-    RETURN sha256(p_prev || convert_to(
-        p_merchant || '|' || p_chain::text || '/' || p_seq::text || '|'
-        || (extract(epoch FROM p_at) * 1000000)::bigint::text || '|'
-        || coalesce(p_checkout, '') || '|' || p_action || '|'
-        || p_detail::text,
-        'UTF8'));
-END
-$function$;
-REVOKE ALL ON FUNCTION audit_row_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) FROM PUBLIC;
-
 -- The hash of a chain-0 row (the single chain a merchant's log had before
--- it was cut into 64): kept, so that those rows still verify.
+-- it was cut into 64): kept, so that those rows still verify.  Made
+-- first: the other form's body calls it, and a SQL body is checked when
+-- it is made.
 CREATE OR REPLACE FUNCTION audit_row_hash(p_prev bytea, p_merchant text, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb)
  RETURNS bytea
- LANGUAGE plpgsql
- IMMUTABLE
- SET search_path TO 'public', 'pg_temp'
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
 AS $function$
-BEGIN
-    RETURN sha256(p_prev || convert_to(
+    SELECT pg_catalog.sha256(p_prev || pg_catalog.convert_to(
         p_merchant || '|' || p_seq::text || '|'
         || (extract(epoch FROM p_at) * 1000000)::bigint::text || '|'
         || coalesce(p_checkout, '') || '|' || p_action || '|' || p_detail::text,
-        'UTF8'));
-END
+        'UTF8'))
 $function$;
 REVOKE ALL ON FUNCTION audit_row_hash(p_prev bytea, p_merchant text, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) FROM PUBLIC;
+
+-- The hash of a row of chain 1..64: it covers the chain number too, so a
+-- row cannot be moved to another chain.  Both forms are SQL, so that the
+-- planner inlines them into the head's UPDATE and pay_audit_verify (no
+-- call, no search_path set per row); STABLE as convert_to and extract of a
+-- timestamptz are; they name built-in functions only, found in pg_catalog
+-- whatever the caller's path, and each other schema-qualified.
+CREATE OR REPLACE FUNCTION audit_row_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb)
+ RETURNS bytea
+ LANGUAGE sql
+ STABLE PARALLEL SAFE
+AS $function$
+    SELECT CASE WHEN p_chain = 0
+                THEN public.audit_row_hash(p_prev, p_merchant, p_seq, p_at, p_checkout,
+                                           p_action, p_detail)
+                ELSE pg_catalog.sha256(p_prev || pg_catalog.convert_to(
+                         p_merchant || '|' || p_chain::text || '/' || p_seq::text || '|'
+                         || (extract(epoch FROM p_at) * 1000000)::bigint::text || '|'
+                         || coalesce(p_checkout, '') || '|' || p_action || '|'
+                         || p_detail::text,
+                         'UTF8'))
+           END
+$function$;
+REVOKE ALL ON FUNCTION audit_row_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) FROM PUBLIC;

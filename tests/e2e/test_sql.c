@@ -1033,6 +1033,23 @@ Test(sql, each_rule_moved_into_a_row_check_still_refuses_under_its_own_name,
     PQfinish(c);
 }
 
+Test(sql, a_row_check_of_seven_columns_or_more_takes_the_row_whole,
+     .description = "checkouts, payment_orders and idempotency_keys pass their row whole to their row check: PostgreSQL reads a CHECK's expression back and plans it at every statement that writes its table, and with a column each (7 to 13) those three cost a registration 4% more instructions (bench/RESULTS.md)")
+{
+    PGconn  *c = sqlt_connect();
+
+    cr_expect_str_eq(VAL0(c, "SELECT string_agg(conrelid::regclass || ': '"
+                             "                  || pg_get_constraintdef(oid), '; '"
+                             "                  ORDER BY conrelid::regclass::text)"
+                             "  FROM pg_constraint WHERE contype = 'c'"
+                             "   AND conrelid::regclass::text IN ('checkouts',"
+                             "       'payment_orders', 'idempotency_keys')"),
+                     "checkouts: CHECK (checkouts_row_checks(checkouts.*)); "
+                     "idempotency_keys: CHECK (idempotency_keys_row_checks(idempotency_keys.*)); "
+                     "payment_orders: CHECK (payment_orders_row_checks(payment_orders.*))");
+    PQfinish(c);
+}
+
 Test(sql, every_plpgsql_function_passes_plpgsql_check,
      .description = "plpgsql_check finds no error in any PL/pgSQL function: a "
                     "call with the wrong argument types, or a RETURN QUERY whose "
