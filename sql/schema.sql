@@ -821,8 +821,16 @@ BEGIN
     UPDATE idempotency_keys ik
        SET state = 'done', lease_until = NULL,
            response_status = p_response_status, response_body = p_response_body,
-           -- the answer is kept for the whole TTL from when it is stored
-           expires_at = now() + (ik.expires_at - ik.created_at)
+           -- the answer is kept for the whole TTL from when it is stored:
+           -- pay_claim gave the key its TTL and 1/1440 of it more, so an
+           -- answer stored within that 1/1440 of the claim keeps the
+           -- claim's expiry (the row then changes no indexed column, and
+           -- PostgreSQL updates it in place, no index entry added); a later
+           -- one counts its TTL, and that 1/1440, from now
+           expires_at = CASE WHEN now() - ik.created_at
+                                  <= (ik.expires_at - ik.created_at) / 1441
+                             THEN ik.expires_at
+                             ELSE now() + (ik.expires_at - ik.created_at) END
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
        AND ik.state = 'in_progress' AND ik.lease = p_lease
        AND ik.checkout_id = p_checkout_id AND p_valid;
@@ -988,6 +996,30 @@ CREATE FUNCTION public.checkouts_commission_frozen() RETURNS trigger
 BEGIN
     RAISE EXCEPTION 'a checkout''s commission is frozen at registration'
         USING ERRCODE = 'PY002';
+END
+$$;
+
+
+--
+-- Name: checkouts_failed_open(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkouts_failed_open() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF NEW.status = 'FAILED' AND NEW.psp_url IS NOT NULL AND NEW.expires_at IS NOT NULL THEN
+        INSERT INTO failed_open_sessions AS f (merchant_id, checkout_id, expires_at)
+        VALUES (NEW.merchant_id, NEW.checkout_id, NEW.expires_at)
+        ON CONFLICT (merchant_id, checkout_id) DO UPDATE
+            SET expires_at = EXCLUDED.expires_at
+          WHERE f.expires_at IS DISTINCT FROM EXCLUDED.expires_at;
+    ELSE
+        DELETE FROM failed_open_sessions f
+         WHERE f.merchant_id = NEW.merchant_id AND f.checkout_id = NEW.checkout_id;
+    END IF;
+    RETURN NULL;
 END
 $$;
 
@@ -3230,7 +3262,10 @@ DECLARE
     v_lease       bigint;
     v_now         timestamptz;
     v_lease_for   interval := p_lease_seconds * interval '1 second';
-    v_ttl         interval := p_ttl_seconds * interval '1 second';
+    -- the key's TTL and a minute a day of it (1/1440): an answer stored
+    -- within that of its claim keeps the claim's expiry, still at least the
+    -- TTL after it (checkout_key_finish), and its row is updated in place
+    v_ttl         interval := p_ttl_seconds * interval '1 second' * (1441.0 / 1440);
     v_sum         numeric;
     v_constraint  text;
     v_request     text;
@@ -4067,17 +4102,30 @@ BEGIN
 
     -- The status only moves from EXECUTING: should anything have moved the
     -- checkout already, the PSP's answer is still recorded but not applied.
-    UPDATE checkouts c
-       SET psp_token = p_psp_token, psp_url = p_psp_url,
-           expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
-           failure = p_failure,
-           failure_code = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
-                               THEN 'registration_refused' ELSE c.failure_code END,
-           status = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
-                         THEN 'FAILED'::pay_status ELSE c.status END,
-           updated_at = now()
-     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
-    RETURNING c.psp INTO v_psp;
+    -- A session registered sets no status: the statement names none, so
+    -- that no trigger on the status (each read back at every statement
+    -- naming its columns) is prepared for a registration.
+    IF p_status = 'FAILED' THEN
+        UPDATE checkouts c
+           SET psp_token = p_psp_token, psp_url = p_psp_url,
+               expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
+               failure = p_failure,
+               failure_code = CASE WHEN c.status = 'EXECUTING'
+                                   THEN 'registration_refused' ELSE c.failure_code END,
+               status = CASE WHEN c.status = 'EXECUTING'
+                             THEN 'FAILED'::pay_status ELSE c.status END,
+               updated_at = now()
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+        RETURNING c.psp INTO v_psp;
+    ELSE
+        UPDATE checkouts c
+           SET psp_token = p_psp_token, psp_url = p_psp_url,
+               expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
+               failure = p_failure,
+               updated_at = now()
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+        RETURNING c.psp INTO v_psp;
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'pay_finish: no checkout % for merchant %', p_checkout_id, p_merchant
             USING ERRCODE = 'PY004';
@@ -7139,14 +7187,17 @@ BEGIN
 
     RETURN QUERY
     -- FAILED here, its session still payable at the PSP: a hosted session
-    -- (no off-session charge, no save alone); found by its expiry
-    -- (checkouts_failed_open), and few
+    -- (no off-session charge, no save alone); found by its expiry in
+    -- failed_open_sessions (checkouts_failed_open), and few
     WITH failed_open AS (
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
                c.amount_total, c.save_method, c.status
-          FROM checkouts c
-         WHERE c.status = 'FAILED'
+          FROM failed_open_sessions f
+          JOIN checkouts c
+            ON c.merchant_id = f.merchant_id AND c.checkout_id = f.checkout_id
+         WHERE f.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
+           AND c.status = 'FAILED'
            AND c.psp_url IS NOT NULL
            AND c.expires_at IS NOT NULL
            AND c.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
@@ -10391,6 +10442,24 @@ COMMENT ON TABLE public.disputes IS 'Disputes: one per PSP dispute; split over t
 
 
 --
+-- Name: failed_open_sessions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.failed_open_sessions (
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+
+--
+-- Name: TABLE failed_open_sessions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.failed_open_sessions IS 'Checkouts FAILED here with a hosted session (psp_url) the PSP may still take a payment in until its expiry (expires_at, the checkout''s): the sweeper asks about them (pay_sweeper_due); written by the trigger checkouts_failed_open, deleted with their checkout or when it leaves that state';
+
+
+--
 -- Name: ledger_accounts; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -11248,6 +11317,14 @@ ALTER TABLE ONLY public.disputes
 
 
 --
+-- Name: failed_open_sessions failed_open_sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.failed_open_sessions
+    ADD CONSTRAINT failed_open_sessions_pkey PRIMARY KEY (merchant_id, checkout_id);
+
+
+--
 -- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -11632,13 +11709,6 @@ CREATE INDEX checkouts_executing_since ON public.checkouts USING btree (created_
 
 
 --
--- Name: checkouts_failed_open; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX checkouts_failed_open ON public.checkouts USING btree (expires_at) WHERE ((status = 'FAILED'::public.pay_status) AND (psp_url IS NOT NULL) AND (expires_at IS NOT NULL));
-
-
---
 -- Name: checkouts_holds_open; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -11685,6 +11755,13 @@ CREATE INDEX dispute_parts_seller ON public.dispute_parts USING btree (merchant_
 --
 
 CREATE UNIQUE INDEX disputes_psp_ref ON public.disputes USING btree (psp, psp_dispute_ref);
+
+
+--
+-- Name: failed_open_sessions_expiry; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX failed_open_sessions_expiry ON public.failed_open_sessions USING btree (expires_at);
 
 
 --
@@ -11958,6 +12035,13 @@ CREATE CONSTRAINT TRIGGER captures_notify AFTER UPDATE OF status ON public.captu
 --
 
 CREATE TRIGGER checkouts_commission_frozen BEFORE UPDATE OF commission_bps, commission_fixed ON public.checkouts FOR EACH ROW WHEN (((old.commission_bps IS DISTINCT FROM new.commission_bps) OR (old.commission_fixed IS DISTINCT FROM new.commission_fixed))) EXECUTE FUNCTION public.checkouts_commission_frozen();
+
+
+--
+-- Name: checkouts checkouts_failed_open; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER checkouts_failed_open AFTER UPDATE OF status, psp_url, expires_at ON public.checkouts FOR EACH ROW WHEN (((old.status = 'FAILED'::public.pay_status) OR (new.status = 'FAILED'::public.pay_status))) EXECUTE FUNCTION public.checkouts_failed_open();
 
 
 --
@@ -12286,6 +12370,14 @@ ALTER TABLE ONLY public.disputes
 
 
 --
+-- Name: failed_open_sessions failed_open_sessions_merchant_id_checkout_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.failed_open_sessions
+    ADD CONSTRAINT failed_open_sessions_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id) ON DELETE CASCADE;
+
+
+--
 -- Name: ledger_entries ledger_entries_merchant_id_txn_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -12552,6 +12644,13 @@ REVOKE ALL ON FUNCTION public.checkout_route_first(p_merchant text, p_checkout t
 --
 
 REVOKE ALL ON FUNCTION public.checkouts_commission_frozen() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkouts_failed_open(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkouts_failed_open() FROM PUBLIC;
 
 
 --

@@ -18,8 +18,16 @@ BEGIN
     UPDATE idempotency_keys ik
        SET state = 'done', lease_until = NULL,
            response_status = p_response_status, response_body = p_response_body,
-           -- the answer is kept for the whole TTL from when it is stored
-           expires_at = now() + (ik.expires_at - ik.created_at)
+           -- the answer is kept for the whole TTL from when it is stored:
+           -- pay_claim gave the key its TTL and 1/1440 of it more, so an
+           -- answer stored within that 1/1440 of the claim keeps the
+           -- claim's expiry (the row then changes no indexed column, and
+           -- PostgreSQL updates it in place, no index entry added); a later
+           -- one counts its TTL, and that 1/1440, from now
+           expires_at = CASE WHEN now() - ik.created_at
+                                  <= (ik.expires_at - ik.created_at) / 1441
+                             THEN ik.expires_at
+                             ELSE now() + (ik.expires_at - ik.created_at) END
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
        AND ik.state = 'in_progress' AND ik.lease = p_lease
        AND ik.checkout_id = p_checkout_id AND p_valid;

@@ -10,7 +10,10 @@ DECLARE
     v_lease       bigint;
     v_now         timestamptz;
     v_lease_for   interval := p_lease_seconds * interval '1 second';
-    v_ttl         interval := p_ttl_seconds * interval '1 second';
+    -- the key's TTL and a minute a day of it (1/1440): an answer stored
+    -- within that of its claim keeps the claim's expiry, still at least the
+    -- TTL after it (checkout_key_finish), and its row is updated in place
+    v_ttl         interval := p_ttl_seconds * interval '1 second' * (1441.0 / 1440);
     v_sum         numeric;
     v_constraint  text;
     v_request     text;

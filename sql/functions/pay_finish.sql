@@ -25,17 +25,30 @@ BEGIN
 
     -- The status only moves from EXECUTING: should anything have moved the
     -- checkout already, the PSP's answer is still recorded but not applied.
-    UPDATE checkouts c
-       SET psp_token = p_psp_token, psp_url = p_psp_url,
-           expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
-           failure = p_failure,
-           failure_code = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
-                               THEN 'registration_refused' ELSE c.failure_code END,
-           status = CASE WHEN p_status = 'FAILED' AND c.status = 'EXECUTING'
-                         THEN 'FAILED'::pay_status ELSE c.status END,
-           updated_at = now()
-     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
-    RETURNING c.psp INTO v_psp;
+    -- A session registered sets no status: the statement names none, so
+    -- that no trigger on the status (each read back at every statement
+    -- naming its columns) is prepared for a registration.
+    IF p_status = 'FAILED' THEN
+        UPDATE checkouts c
+           SET psp_token = p_psp_token, psp_url = p_psp_url,
+               expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
+               failure = p_failure,
+               failure_code = CASE WHEN c.status = 'EXECUTING'
+                                   THEN 'registration_refused' ELSE c.failure_code END,
+               status = CASE WHEN c.status = 'EXECUTING'
+                             THEN 'FAILED'::pay_status ELSE c.status END,
+               updated_at = now()
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+        RETURNING c.psp INTO v_psp;
+    ELSE
+        UPDATE checkouts c
+           SET psp_token = p_psp_token, psp_url = p_psp_url,
+               expires_at = COALESCE(to_timestamp(p_psp_expires_at), c.expires_at),
+               failure = p_failure,
+               updated_at = now()
+         WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id
+        RETURNING c.psp INTO v_psp;
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'pay_finish: no checkout % for merchant %', p_checkout_id, p_merchant
             USING ERRCODE = 'PY004';

@@ -161,14 +161,17 @@ BEGIN
 
     RETURN QUERY
     -- FAILED here, its session still payable at the PSP: a hosted session
-    -- (no off-session charge, no save alone); found by its expiry
-    -- (checkouts_failed_open), and few
+    -- (no off-session charge, no save alone); found by its expiry in
+    -- failed_open_sessions (checkouts_failed_open), and few
     WITH failed_open AS (
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
                c.amount_total, c.save_method, c.status
-          FROM checkouts c
-         WHERE c.status = 'FAILED'
+          FROM failed_open_sessions f
+          JOIN checkouts c
+            ON c.merchant_id = f.merchant_id AND c.checkout_id = f.checkout_id
+         WHERE f.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
+           AND c.status = 'FAILED'
            AND c.psp_url IS NOT NULL
            AND c.expires_at IS NOT NULL
            AND c.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))

@@ -1103,6 +1103,57 @@ Test(sql, claims_need_a_merchant_that_is_never_deleted,
 
 /* ---- finishing ---------------------------------------------------------- */
 
+Test(sql, an_answer_stored_at_once_keeps_its_keys_expiry_and_a_late_one_counts_from_now,
+     .description = "pay_claim gives a key its TTL and a minute a day more; pay_finish within that minute of the claim keeps the key's expiry (its UPDATE then changes no indexed column: PostgreSQL writes it in place, no index entry added), still at least the TTL after the answer; an answer stored later counts the TTL from then")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24];
+    const char  *claimed;
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    claimed = VAL(c, "SELECT expires_at::text FROM idempotency_keys"
+                     " WHERE merchant_id = $1 AND idem_key = 'k1'", m);
+    cr_expect_str_eq(VAL(c, "SELECT expires_at - created_at FROM idempotency_keys"
+                            " WHERE merchant_id = $1 AND idem_key = 'k1'", m), "1 day 00:01:00");
+    finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_tok", NULL, "201", "{}");
+    cr_expect_str_eq(VAL(c, "SELECT expires_at::text FROM idempotency_keys"
+                            " WHERE merchant_id = $1 AND idem_key = 'k1'", m), claimed);
+    cr_expect_str_eq(VAL(c, "SELECT expires_at >= now() + interval '1 day' FROM idempotency_keys"
+                            " WHERE merchant_id = $1 AND idem_key = 'k1'", m), "t");
+
+    /* claimed an hour ago (a resumed claim, a review): from now */
+    claim(c, &(claim_req_t){ .merchant = m, .key = "k2", .checkout = "co_2" });
+    OK(c, "UPDATE idempotency_keys SET created_at = created_at - interval '1 hour',"
+          " expires_at = expires_at - interval '1 hour'"
+          " WHERE merchant_id = $1 AND idem_key = 'k2'", m);
+    finish(c, m, "k2", "1", "co_2", "EXECUTING", "cs_tok2", NULL, "201", "{}");
+    /* pay_finish's now(): the checkout's updated_at, in its transaction */
+    cr_expect_str_eq(VAL(c, "SELECT k.expires_at - c.updated_at FROM idempotency_keys k"
+                            "  JOIN checkouts c USING (merchant_id, checkout_id)"
+                            " WHERE k.merchant_id = $1 AND k.idem_key = 'k2'", m),
+                     "1 day 00:01:00");
+    PQfinish(c);
+}
+
+Test(sql, no_index_of_checkouts_names_a_column_a_registrations_answer_writes,
+     .description = "pay_finish writes the checkout's PSP token, URL, expiry and updated_at: an index naming one of them (as key, expression or predicate) makes every registration's answer an update PostgreSQL cannot make in place, a new entry in each of checkouts' indexes; the FAILED sessions still open are listed in failed_open_sessions instead")
+{
+    PGconn  *c = sqlt_connect();
+
+    cr_expect_null(VAL0(c, "SELECT string_agg(DISTINCT i.indexrelid::regclass || '.' || a.attname, ', ')"
+                           "  FROM pg_index i"
+                           "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum > 0"
+                           " WHERE i.indrelid = 'checkouts'::regclass"
+                           "   AND a.attname IN ('psp_token', 'psp_url', 'expires_at', 'updated_at')"
+                           "   AND (a.attnum = ANY (i.indkey)"
+                           "        OR coalesce(pg_get_expr(i.indpred, i.indrelid), '')"
+                           "           ~ ('\\m' || a.attname || '\\M')"
+                           "        OR coalesce(pg_get_expr(i.indexprs, i.indrelid), '')"
+                           "           ~ ('\\m' || a.attname || '\\M'))"));
+    PQfinish(c);
+}
+
 Test(sql, finish_stores_once_then_returns_the_stored_answer,
      .description = "pay_finish stores token, url, lookup row and answer once; a second call changes nothing")
 {
