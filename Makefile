@@ -62,7 +62,7 @@ FUZZ_CFLAGS   = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude $(PKG_CFLAGS)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-shards e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-counts bench-hook-counts bench-guards bench-shards bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check hardening-check
+.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-shards e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-counts bench-hook-counts bench-instructions bench-guards bench-shards bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check hardening-check
 
 all: core mock module reconcile secrets events-verify
 
@@ -330,6 +330,12 @@ bench-counts:
 # the same counts per webhook (pay_event_keep) against rows_floor/hook_rows.sql
 bench-hook-counts:
 	bash bench/hook_counts.sh $(N)
+
+# the gateway's SQL and its rows floors in CPU instructions a registration
+# and a webhook (callgrind): independent of the machine's load
+# (bench/README.md); WHAT=registrations|webhooks|all
+bench-instructions:
+	bash bench/instructions.sh $(or $(WHAT),all)
 
 # what the database's guards (balance checks, refusing triggers, foreign
 # keys, CHECK rules) cost a webhook and a registration, against the rows

@@ -50,6 +50,7 @@ if [ "$want_core" = 1 ]; then
         pgbouncer    # the e2e suite runs a gateway through it (transaction pooling)
         redis-server libhiredis-dev   # limit zones shared by several gateways
         locales      # de_DE.UTF-8, below
+        valgrind     # make bench-instructions counts the SQL's instructions with callgrind
     )
 fi
 if [ "$want_core" = 1 ] || [ "$want_browser" = 1 ]; then
