@@ -1346,11 +1346,15 @@ CREATE FUNCTION public.checkouts_sweep_late() RETURNS trigger
     SET search_path TO 'public', 'pg_temp'
     AS $$
 BEGIN
-    INSERT INTO sweeper_late AS l (merchant_id, checkout_id, ask, alert)
-    VALUES (NEW.merchant_id, NEW.checkout_id, NEW.psp_token IS NOT NULL,
-            OLD.status IS DISTINCT FROM NEW.status)
-    ON CONFLICT (merchant_id, checkout_id) DO UPDATE
-        SET ask = l.ask OR EXCLUDED.ask, alert = l.alert OR EXCLUDED.alert;
+    IF OLD.status IS DISTINCT FROM NEW.status
+       OR (OLD.psp_token IS NULL AND NEW.psp_token IS NOT NULL
+           AND NEW.created_at < clock_timestamp() - interval '30 seconds') THEN
+        INSERT INTO sweeper_late AS l (merchant_id, checkout_id, ask, alert)
+        VALUES (NEW.merchant_id, NEW.checkout_id, NEW.psp_token IS NOT NULL,
+                OLD.status IS DISTINCT FROM NEW.status)
+        ON CONFLICT (merchant_id, checkout_id) DO UPDATE
+            SET ask = l.ask OR EXCLUDED.ask, alert = l.alert OR EXCLUDED.alert;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -12083,7 +12087,7 @@ CREATE TRIGGER checkouts_status_insert BEFORE INSERT ON public.checkouts FOR EAC
 -- Name: checkouts checkouts_sweep_late; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER checkouts_sweep_late AFTER UPDATE OF status, psp_token ON public.checkouts FOR EACH ROW WHEN (((new.status = 'EXECUTING'::public.pay_status) AND ((old.status IS DISTINCT FROM new.status) OR ((old.psp_token IS NULL) AND (new.psp_token IS NOT NULL) AND (new.created_at < (clock_timestamp() - '00:00:30'::interval)))))) EXECUTE FUNCTION public.checkouts_sweep_late();
+CREATE TRIGGER checkouts_sweep_late AFTER UPDATE OF status, psp_token ON public.checkouts FOR EACH ROW WHEN ((new.status = 'EXECUTING'::public.pay_status)) EXECUTE FUNCTION public.checkouts_sweep_late();
 
 
 --
