@@ -25,8 +25,11 @@
 #                  pay_finish); floor bench/rows_floor/reg_rows.sql
 #   webhooks       bench/webhook.pgbench (pay_event_keep for a paid Stripe
 #                  checkout, each its own); floor bench/rows_floor/hook_rows.sql
-# Results are appended to bench/results/instructions-<time>.txt.  About two
+# Results are appended to bench/results/instructions-<time>.txt.  About three
 # minutes; valgrind is a Debian package (ci/install-deps.sh installs it).
+# INSTR_KEEP=DIR keeps each counted backend's callgrind file in DIR
+# (<script>-<database>-<units>.cg): callgrind_annotate --inclusive=yes on
+# the larger run tells where the instructions go.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +40,7 @@ registrations|webhooks|all) ;;
 esac
 n1=${INSTR_N1:-20}
 n2=${INSTR_N2:-120}
+grow=${INSTR_GROW:-2000}
 [ "$n2" -gt "$n1" ] || { echo "bench/instructions.sh: INSTR_N2 must exceed INSTR_N1" >&2; exit 2; }
 pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
 command -v valgrind >/dev/null || { echo "bench/instructions.sh: valgrind is missing (bash ci/install-deps.sh)" >&2; exit 1; }
@@ -80,12 +84,29 @@ psql "$floor user=postgres" -XAtq -v ON_ERROR_STOP=1 -f "$top/bench/rows_floor/r
 psql "$floor user=postgres" -XAtq -v ON_ERROR_STOP=1 -f "$top/bench/rows_floor/schema.sql" >/dev/null
 if [ "$what" != registrations ]; then
     # both runs' checkouts: ids 0 .. n1-1, then n2 .. 2*n2-1 (webhook.pgbench's
-    # id with one client: (pass - 1) * per + n)
-    wh_prepare "$su" bench hk $(( 2 * n2 ))
+    # id with one client: (pass - 1) * per + n); the history's after them
+    wh_prepare "$su" bench hk $(( 2 * n2 + grow ))
     psql "$su" -XAtq -v ON_ERROR_STOP=1 -c "UPDATE psp_tokens
         SET psp_token = encode(sha256(convert_to('psp_token:stripe ' || psp_token, 'UTF8')), 'hex')
         WHERE merchant_id = 'bench' AND checkout_id LIKE 'hkx%'" >/dev/null
     wh_queue "$su" 'hkx%'
+fi
+# A history (INSTR_GROW units of each line, uncounted) before the tables
+# are analyzed: the rows floor's tables hold 200,000 checkouts, and ours
+# planned empty make the backend keep sequential scans for the run (each
+# ledger balance check read the whole ledger: 7.70M instructions a webhook,
+# 5.02M after a history of 2,000)
+if [ "$grow" -gt 0 ]; then
+    if [ "$what" != webhooks ]; then
+        pgbench -n -M prepared -c 2 -j 2 -t $(( grow / 2 )) -U payments_gateway -D key_id="$kid" \
+            -f "$top/bench/registration.pgbench" "$db" >"$run/grow.log" 2>&1 ||
+            { cat "$run/grow.log" >&2; exit 1; }
+    fi
+    if [ "$what" != registrations ]; then
+        pgbench -n -M prepared -c 1 -t "$grow" -U payments_gateway -D n=$(( 2 * n2 )) -D per=0 \
+            -D clients=1 -D pass=1 -f "$top/bench/webhook.pgbench" "$db" >"$run/grow.log" 2>&1 ||
+            { cat "$run/grow.log" >&2; exit 1; }
+    fi
 fi
 psql "$su" -XAtq -c "VACUUM ANALYZE" >/dev/null
 psql "$floor user=postgres" -XAtq -c "VACUUM ANALYZE" >/dev/null
@@ -114,7 +135,7 @@ say() { echo "$*" | tee -a "$out"; }
 # backend that ran UNITS units of SCRIPT (the largest callgrind file that
 # appeared; a file appears when its backend exits)
 backend() {
-    local conn=$1 script=$2 units=$3 f best=0 ir
+    local conn=$1 script=$2 units=$3 f best=0 ir keep='' dbn
     shift 3
     rm -f "$cg"/cg.*
     PGOPTIONS='-c synchronous_commit=off' \
@@ -130,8 +151,18 @@ backend() {
     sleep 1
     for f in "$cg"/cg.*; do
         ir=$(grep -m1 -oE '^(summary|totals): [0-9]+' "$f" | grep -oE '[0-9]+$' || echo 0)
-        [ "$ir" -gt "$best" ] && best=$ir
+        if [ "$ir" -gt "$best" ]; then
+            best=$ir
+            keep=$f
+        fi
     done
+    # INSTR_KEEP=DIR: that backend's callgrind file kept, for
+    # callgrind_annotate (where the instructions go)
+    if [ -n "${INSTR_KEEP:-}" ] && [ -n "${keep:-}" ]; then
+        dbn=${conn##*dbname=}
+        mkdir -p "$INSTR_KEEP"
+        cp "$keep" "$INSTR_KEEP/$(basename "$script" .pgbench)-${dbn%% *}-$units.cg"
+    fi
     echo "$best"
 }
 
