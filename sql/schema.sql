@@ -1865,15 +1865,27 @@ CREATE FUNCTION public.ledger_balanced() RETURNS trigger
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
-    v_entries  int;
+    v_entries  bigint;
+    v_min      text;
+    v_max      text;
+    v_sum      numeric;
     v_bad      text;
 BEGIN
-    SELECT coalesce(sum(x.n), 0), min(x.currency) FILTER (WHERE x.s <> 0)
-      INTO v_entries, v_bad
-      FROM (SELECT e.currency, count(*) AS n, sum(e.amount) AS s
-              FROM ledger_entries e
-             WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id
-             GROUP BY e.currency) x;
+    -- one currency (every booking's): its sum; more than one, each's
+    SELECT count(*), min(e.currency), max(e.currency), sum(e.amount)
+      INTO v_entries, v_min, v_max, v_sum
+      FROM ledger_entries e
+     WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id;
+    IF v_min IS DISTINCT FROM v_max THEN
+        SELECT min(x.currency) INTO v_bad
+          FROM (SELECT e.currency, sum(e.amount) AS s
+                  FROM ledger_entries e
+                 WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id
+                 GROUP BY e.currency) x
+         WHERE x.s <> 0;
+    ELSIF v_sum <> 0 THEN
+        v_bad := v_min;
+    END IF;
 
     IF v_entries < 2 OR v_bad IS NOT NULL THEN
         RAISE EXCEPTION 'ledger transaction %/% is not balanced (% entries, % off)',
@@ -1906,6 +1918,49 @@ BEGIN
       FROM unnest(p_accounts, p_amounts) WITH ORDINALITY AS a (account, amount, i)
      WHERE a.amount <> 0;
     RETURN v_txn;
+END
+$$;
+
+
+--
+-- Name: ledger_entries_balanced(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_entries_balanced() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    r      record;
+    v_bad  text;
+BEGIN
+    -- each transaction written: its count, currencies and sum (one currency,
+    -- every writer's: its sum is the check; more than one, each's)
+    FOR r IN SELECT t.merchant_id, t.txn_id, x.n, x.lo, x.hi, x.s
+               FROM (SELECT DISTINCT n.merchant_id, n.txn_id FROM new_entries n) t
+              CROSS JOIN LATERAL (
+                    SELECT count(*) AS n, min(e.currency) AS lo, max(e.currency) AS hi,
+                           sum(e.amount) AS s
+                      FROM ledger_entries e
+                     WHERE e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id) x
+              WHERE x.n < 2 OR x.lo <> x.hi OR x.s <> 0
+    LOOP
+        v_bad := CASE WHEN r.s <> 0 THEN r.lo END;
+        IF r.lo <> r.hi THEN
+            SELECT min(c.currency) INTO v_bad
+              FROM (SELECT e.currency, sum(e.amount) AS s
+                      FROM ledger_entries e
+                     WHERE e.merchant_id = r.merchant_id AND e.txn_id = r.txn_id
+                     GROUP BY e.currency) c
+             WHERE c.s <> 0;
+        END IF;
+        IF r.n < 2 OR v_bad IS NOT NULL THEN
+            RAISE EXCEPTION 'ledger transaction %/% is not balanced (% entries, % off)',
+                r.merchant_id, r.txn_id, r.n, coalesce(v_bad, '-')
+                USING ERRCODE = 'PY006';
+        END IF;
+    END LOOP;
+    RETURN NULL;
 END
 $$;
 
@@ -12108,7 +12163,7 @@ CREATE CONSTRAINT TRIGGER disputes_notify AFTER INSERT OR UPDATE OF status ON pu
 -- Name: ledger_entries ledger_entries_balanced; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE CONSTRAINT TRIGGER ledger_entries_balanced AFTER INSERT ON public.ledger_entries DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.ledger_balanced();
+CREATE TRIGGER ledger_entries_balanced AFTER INSERT ON public.ledger_entries REFERENCING NEW TABLE AS new_entries FOR EACH STATEMENT EXECUTE FUNCTION public.ledger_entries_balanced();
 
 
 --
@@ -12788,6 +12843,13 @@ REVOKE ALL ON FUNCTION public.ledger_balanced() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.ledger_book(p_merchant text, p_checkout text, p_order text, p_kind text, p_object text, p_source text, p_currency text, p_accounts text[], p_amounts bigint[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION ledger_entries_balanced(); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.ledger_entries_balanced() FROM PUBLIC;
 
 
 --

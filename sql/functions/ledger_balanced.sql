@@ -1,6 +1,8 @@
--- A ledger transaction balances: at least two entries, and zero in each
--- currency.  One query (it runs at commit for every ledger row: three or
--- four times per paid order).
+-- A ledger transaction balances at commit: at least two entries, and zero
+-- in each currency.  Runs once per transaction (the deferred trigger on
+-- ledger_transactions); each statement writing entries is checked when it
+-- ends (ledger_entries_balanced), so this one finds a transaction left
+-- without its entries.
 CREATE OR REPLACE FUNCTION ledger_balanced()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -8,15 +10,27 @@ CREATE OR REPLACE FUNCTION ledger_balanced()
  SET search_path TO 'public', 'pg_temp'
 AS $function$
 DECLARE
-    v_entries  int;
+    v_entries  bigint;
+    v_min      text;
+    v_max      text;
+    v_sum      numeric;
     v_bad      text;
 BEGIN
-    SELECT coalesce(sum(x.n), 0), min(x.currency) FILTER (WHERE x.s <> 0)
-      INTO v_entries, v_bad
-      FROM (SELECT e.currency, count(*) AS n, sum(e.amount) AS s
-              FROM ledger_entries e
-             WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id
-             GROUP BY e.currency) x;
+    -- one currency (every booking's): its sum; more than one, each's
+    SELECT count(*), min(e.currency), max(e.currency), sum(e.amount)
+      INTO v_entries, v_min, v_max, v_sum
+      FROM ledger_entries e
+     WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id;
+    IF v_min IS DISTINCT FROM v_max THEN
+        SELECT min(x.currency) INTO v_bad
+          FROM (SELECT e.currency, sum(e.amount) AS s
+                  FROM ledger_entries e
+                 WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id
+                 GROUP BY e.currency) x
+         WHERE x.s <> 0;
+    ELSIF v_sum <> 0 THEN
+        v_bad := v_min;
+    END IF;
 
     IF v_entries < 2 OR v_bad IS NOT NULL THEN
         RAISE EXCEPTION 'ledger transaction %/% is not balanced (% entries, % off)',
@@ -28,17 +42,10 @@ END
 $function$;
 REVOKE ALL ON FUNCTION ledger_balanced() FROM PUBLIC;
 
--- The triggers that run it at commit, on every ledger row stored.  A
--- constraint trigger cannot be replaced: each is created when absent.
+-- The trigger that runs it at commit, on every ledger transaction stored.
+-- A constraint trigger cannot be replaced: it is created when absent.
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_trigger
-                    WHERE tgrelid = 'public.ledger_entries'::regclass AND tgname = 'ledger_entries_balanced') THEN
-        CREATE CONSTRAINT TRIGGER ledger_entries_balanced AFTER INSERT
-            ON ledger_entries DEFERRABLE INITIALLY DEFERRED
-            FOR EACH ROW
-            EXECUTE FUNCTION ledger_balanced();
-    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_trigger
                     WHERE tgrelid = 'public.ledger_transactions'::regclass AND tgname = 'ledger_transactions_balanced') THEN
         CREATE CONSTRAINT TRIGGER ledger_transactions_balanced AFTER INSERT

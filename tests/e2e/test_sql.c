@@ -1062,7 +1062,8 @@ Test(sql, every_plpgsql_function_passes_plpgsql_check,
     /* A trigger function is checked on one of its tables: the one its body
      * names (a branch for that table alone, as evidence_append_only's for
      * webhook_events' outcome), else the first by name, whatever the order
-     * the triggers were made in. */
+     * the triggers were made in; with that trigger's transition tables
+     * (ledger_entries_balanced reads new_entries). */
     OK0(c, "CREATE EXTENSION IF NOT EXISTS plpgsql_check");
     errors = sqlt_value(c,
         "SELECT string_agg(format('%s line %s: %s %s', p.oid::regprocedure,"
@@ -1070,11 +1071,13 @@ Test(sql, every_plpgsql_function_passes_plpgsql_check,
         "                  E'\\n' ORDER BY p.oid::regprocedure::text)"
         "  FROM pg_proc p"
         "  JOIN pg_language l ON l.oid = p.prolang AND l.lanname = 'plpgsql'"
+        "  LEFT JOIN LATERAL (SELECT t.tgrelid, t.tgnewtable, t.tgoldtable"
+        "                       FROM pg_trigger t WHERE t.tgfoid = p.oid"
+        "                      ORDER BY strpos(p.prosrc, quote_literal(t.tgrelid::regclass::text)) > 0 DESC,"
+        "                               t.tgrelid::regclass::text LIMIT 1) t ON true"
         "  CROSS JOIN LATERAL plpgsql_check_function_tb(p.oid,"
-        "      coalesce((SELECT t.tgrelid FROM pg_trigger t"
-        "                 WHERE t.tgfoid = p.oid"
-        "                 ORDER BY strpos(p.prosrc, quote_literal(t.tgrelid::regclass::text)) > 0 DESC,"
-        "                          t.tgrelid::regclass::text LIMIT 1), 0)) e"
+        "      coalesce(t.tgrelid, 0), newtable => t.tgnewtable,"
+        "      oldtable => t.tgoldtable) e"
         " WHERE p.pronamespace = 'public'::regnamespace AND e.level = 'error'",
         0, NULL);
     cr_expect_null(errors, "%s", errors);

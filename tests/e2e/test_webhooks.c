@@ -973,7 +973,7 @@ Test(audit, a_head_moves_on_only_from_the_hash_it_had)
 }
 
 
-Test(audit, an_unbalanced_ledger_transaction_is_refused_at_commit)
+Test(audit, an_unbalanced_ledger_transaction_is_refused)
 {
     char     *err;
     paid_t    p;
@@ -994,6 +994,89 @@ Test(audit, an_unbalanced_ledger_transaction_is_refused_at_commit)
         "('%s', t, 2, 'b', -99, 'USD'); END $$",
         p.m.id, p.co, p.co, p.m.id, p.m.id));
     cr_assert(err && strstr(err, "not balanced"), "%s", err ? err : "none");
+}
+
+
+/* The paid checkout's first ledger transaction, for the tests below. */
+static char *
+booked_txn(const paid_t *p)
+{
+    resp_t      *r;
+    const char  *params[1];
+
+    r = deliver(stripe_event(uid("evt"), "checkout.session.completed", p,
+                             1500, "paid", 0), time(NULL), webhook_secret());
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    params[0] = p->m.id;
+
+    return db_scalar("SELECT min(txn_id) FROM ledger_transactions WHERE"
+                     " merchant_id = $1", 1, params);
+}
+
+
+Test(audit, an_entry_that_leaves_a_booked_transaction_off_balance_is_refused_by_its_statement,
+     .description = "the balance of each ledger transaction an INSERT of entries wrote is checked when that statement ends, not at commit: an entry added to a transaction booked before is refused before the next statement of the same database transaction runs")
+{
+    char    *err, *txn;
+    paid_t   p;
+
+    register_checkout(&p);
+    txn = booked_txn(&p);
+    cr_assert_not_null(txn);
+
+    /* checked at commit, the block would end at its own exception first */
+    err = sql_error_of(str_printf(
+        "DO $$ BEGIN INSERT INTO ledger_entries VALUES ('%s', %s, 9, "
+        "'psp_clearing:stripe', 5, 'USD'); RAISE EXCEPTION 'not checked'; "
+        "END $$", p.m.id, txn));
+    cr_assert(err && strstr(err, "not balanced"), "%s", err ? err : "none");
+    cr_assert(strstr(err, " entries, USD off)") != NULL, "%s", err);
+}
+
+
+Test(audit, a_ledger_transaction_balances_in_each_of_its_currencies,
+     .description = "entries of two currencies in one transaction: zero in each is booked; zero in total but not in each is refused, naming the first currency off")
+{
+    char    *err;
+    paid_t   p;
+
+    register_checkout(&p);
+    (void) booked_txn(&p);
+
+    err = sql_error_of(str_printf(
+        "WITH t AS (INSERT INTO ledger_transactions (merchant_id, checkout_id,"
+        " payment_order_id, source) VALUES ('%s', '%s', '%s_p1', 'test')"
+        " RETURNING txn_id) INSERT INTO ledger_entries SELECT '%s', t.txn_id,"
+        " e.n, e.a, e.x, e.c FROM t, (VALUES (1, 'a', 100, 'USD'), (2, 'b',"
+        " -100, 'USD'), (3, 'a', 5, 'EUR'), (4, 'b', -5, 'EUR')) e(n, a, x,"
+        " c)", p.m.id, p.co, p.co, p.m.id));
+    cr_assert_null(err, "%s", err);
+
+    err = sql_error_of(str_printf(
+        "WITH t AS (INSERT INTO ledger_transactions (merchant_id, checkout_id,"
+        " payment_order_id, source) VALUES ('%s', '%s', '%s_p1', 'test')"
+        " RETURNING txn_id) INSERT INTO ledger_entries SELECT '%s', t.txn_id,"
+        " e.n, e.a, e.x, e.c FROM t, (VALUES (1, 'a', 100, 'USD'), (2, 'b',"
+        " -100, 'EUR')) e(n, a, x, c)", p.m.id, p.co, p.co, p.m.id));
+    cr_assert(err && strstr(err, "(2 entries, EUR off)"), "%s",
+              err ? err : "none");
+}
+
+
+Test(audit, a_ledger_transaction_left_without_entries_is_refused_at_commit)
+{
+    char    *err;
+    paid_t   p;
+
+    register_checkout(&p);
+    (void) booked_txn(&p);
+
+    err = sql_error_of(str_printf(
+        "INSERT INTO ledger_transactions (merchant_id, checkout_id,"
+        " payment_order_id, source) VALUES ('%s', '%s', '%s_p1', 'test')",
+        p.m.id, p.co, p.co));
+    cr_assert(err && strstr(err, "not balanced (0 entries"), "%s",
+              err ? err : "none");
 }
 
 

@@ -1,0 +1,56 @@
+-- Each ledger transaction an INSERT into ledger_entries wrote to balances
+-- when the statement ends: at least two entries, and zero in each currency
+-- (its entries, those before the statement too).  Once per statement, over
+-- its rows (the transition table), not once per row at commit: a paid
+-- order's entries are one statement, and the per-row check ran the same
+-- sum three or four times a booking.  A transaction's entries are written
+-- in one statement (ledger_book, pay_webhook_apply_core, recon_book_fee);
+-- one written in parts is refused at its first part.  That a transaction
+-- has entries at all is checked at commit (ledger_balanced, on
+-- ledger_transactions).
+CREATE OR REPLACE FUNCTION ledger_entries_balanced()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE
+    r      record;
+    v_bad  text;
+BEGIN
+    -- each transaction written: its count, currencies and sum (one currency,
+    -- every writer's: its sum is the check; more than one, each's)
+    FOR r IN SELECT t.merchant_id, t.txn_id, x.n, x.lo, x.hi, x.s
+               FROM (SELECT DISTINCT n.merchant_id, n.txn_id FROM new_entries n) t
+              CROSS JOIN LATERAL (
+                    SELECT count(*) AS n, min(e.currency) AS lo, max(e.currency) AS hi,
+                           sum(e.amount) AS s
+                      FROM ledger_entries e
+                     WHERE e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id) x
+              WHERE x.n < 2 OR x.lo <> x.hi OR x.s <> 0
+    LOOP
+        v_bad := CASE WHEN r.s <> 0 THEN r.lo END;
+        IF r.lo <> r.hi THEN
+            SELECT min(c.currency) INTO v_bad
+              FROM (SELECT e.currency, sum(e.amount) AS s
+                      FROM ledger_entries e
+                     WHERE e.merchant_id = r.merchant_id AND e.txn_id = r.txn_id
+                     GROUP BY e.currency) c
+             WHERE c.s <> 0;
+        END IF;
+        IF r.n < 2 OR v_bad IS NOT NULL THEN
+            RAISE EXCEPTION 'ledger transaction %/% is not balanced (% entries, % off)',
+                r.merchant_id, r.txn_id, r.n, coalesce(v_bad, '-')
+                USING ERRCODE = 'PY006';
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$function$;
+REVOKE ALL ON FUNCTION ledger_entries_balanced() FROM PUBLIC;
+
+-- The trigger that runs it, after every statement that writes entries.
+CREATE OR REPLACE TRIGGER ledger_entries_balanced AFTER INSERT ON ledger_entries
+    REFERENCING NEW TABLE AS new_entries
+    FOR EACH STATEMENT
+    EXECUTE FUNCTION ledger_entries_balanced();
