@@ -8657,6 +8657,34 @@ $_$;
 
 
 --
+-- Name: psp_events_row_checks(text, text, text, text, bytea, text, text, jsonb, timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.psp_events_row_checks(psp text, event_id text, type text, key_id text, body bytea, state text, kind text, method jsonb, applied_at timestamp with time zone, unmatched_at timestamp with time zone, forwarded_to text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT ((state = 'applied'::text) = (applied_at IS NOT NULL)) THEN 'psp_events_applied'
+        WHEN NOT (((state = 'forwarded'::text) = (forwarded_to IS NOT NULL)) AND ((forwarded_to IS NULL) OR (forwarded_to ~ '^[a-z0-9_]{1,16}$'::text))) THEN 'psp_events_forwarded'
+        WHEN NOT ((kind <> 'METHOD_SAVED'::text) OR ((SUBSTRING(body FROM 1 FOR 3) = '\x76312e'::bytea) AND ((method IS NULL) OR ((method ->> 'token_sealed'::text) ~~ 'v1.%'::text)))) THEN 'psp_events_method_sealed'
+        WHEN NOT (((length(psp) >= 1) AND (length(psp) <= 64)) AND ((length(event_id) >= 1) AND (length(event_id) <= 255)) AND (length(type) <= 100) AND (length(COALESCE(key_id, ''::text)) <= 128) AND (octet_length(body) <= 1048576)) THEN 'psp_events_sizes'
+        WHEN NOT (state = ANY (ARRAY['applied'::text, 'pending'::text, 'foreign'::text, 'unmatched'::text, 'forwarded'::text])) THEN 'psp_events_state'
+        WHEN NOT ((state <> 'unmatched'::text) OR (unmatched_at IS NOT NULL)) THEN 'psp_events_unmatched'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "psp_events" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'psp_events', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$_$;
+
+
+--
 -- Name: psp_token_key(text, text, text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -10813,10 +10841,7 @@ CREATE TABLE public.psp_events (
     unmatched_at timestamp with time zone,
     method jsonb,
     forwarded_to text,
-    forward_tried_at timestamp with time zone,
-    CONSTRAINT psp_events_applied CHECK (((state = 'applied'::text) = (applied_at IS NOT NULL))),
-    CONSTRAINT psp_events_sizes CHECK ((((length(psp) >= 1) AND (length(psp) <= 64)) AND ((length(event_id) >= 1) AND (length(event_id) <= 255)) AND (length(type) <= 100) AND (length(COALESCE(key_id, ''::text)) <= 128) AND (octet_length(body) <= 1048576))),
-    CONSTRAINT psp_events_unmatched CHECK (((state <> 'unmatched'::text) OR (unmatched_at IS NOT NULL)))
+    forward_tried_at timestamp with time zone
 )
 PARTITION BY RANGE (received_at);
 
@@ -11560,22 +11585,6 @@ ALTER TABLE ONLY public.psp_event_ids
 
 
 --
--- Name: psp_events psp_events_forwarded; Type: CHECK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE public.psp_events
-    ADD CONSTRAINT psp_events_forwarded CHECK ((((state = 'forwarded'::text) = (forwarded_to IS NOT NULL)) AND ((forwarded_to IS NULL) OR (forwarded_to ~ '^[a-z0-9_]{1,16}$'::text)))) NOT VALID;
-
-
---
--- Name: psp_events psp_events_method_sealed; Type: CHECK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE public.psp_events
-    ADD CONSTRAINT psp_events_method_sealed CHECK (((kind <> 'METHOD_SAVED'::text) OR ((SUBSTRING(body FROM 1 FOR 3) = '\x76312e'::bytea) AND ((method IS NULL) OR ((method ->> 'token_sealed'::text) ~~ 'v1.%'::text))))) NOT VALID;
-
-
---
 -- Name: psp_events psp_events_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -11584,11 +11593,11 @@ ALTER TABLE ONLY public.psp_events
 
 
 --
--- Name: psp_events psp_events_state; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+-- Name: psp_events psp_events_row_checks; Type: CHECK CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE public.psp_events
-    ADD CONSTRAINT psp_events_state CHECK ((state = ANY (ARRAY['applied'::text, 'pending'::text, 'foreign'::text, 'unmatched'::text, 'forwarded'::text]))) NOT VALID;
+    ADD CONSTRAINT psp_events_row_checks CHECK (public.psp_events_row_checks(psp, event_id, type, key_id, body, state, kind, method, applied_at, unmatched_at, forwarded_to)) NOT VALID;
 
 
 --
@@ -13868,6 +13877,13 @@ REVOKE ALL ON FUNCTION public.psp_event_kept(p_psp text, p_event_id text) FROM P
 --
 
 REVOKE ALL ON FUNCTION public.psp_event_state(p_psp text, p_event_id text, p_reference text, p_outcome text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION psp_events_row_checks(psp text, event_id text, type text, key_id text, body bytea, state text, kind text, method jsonb, applied_at timestamp with time zone, unmatched_at timestamp with time zone, forwarded_to text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.psp_events_row_checks(psp text, event_id text, type text, key_id text, body bytea, state text, kind text, method jsonb, applied_at timestamp with time zone, unmatched_at timestamp with time zone, forwarded_to text) FROM PUBLIC;
 
 
 --

@@ -981,6 +981,17 @@ static const struct {
     { "wallet_credits_currency",
       "INSERT INTO wallet_credits (merchant_id, seller_account, currency, amount)"
       " VALUES ($1, 'seller_42', 'EURO', 5)" },
+#define PE "INSERT INTO psp_events (psp, event_id, state, body, kind, applied_at," \
+           " unmatched_at, forwarded_to) VALUES ('stripe', 'evt_' || $1, "
+    { "psp_events_applied", PE "'applied', '\\x7b7d', 'SUCCEEDED', NULL, NULL, NULL)" },
+    { "psp_events_forwarded", PE "'pending', '\\x7b7d', 'SUCCEEDED', NULL, NULL, 'b')" },
+    { "psp_events_method_sealed",
+      PE "'pending', '\\x7b7d', 'METHOD_SAVED', NULL, NULL, NULL)" },
+    { "psp_events_sizes",
+      PE "'pending', '\\x7b7d' || decode(repeat('20', 1048576), 'hex'), 'SUCCEEDED', NULL,"
+         " NULL, NULL)" },
+    { "psp_events_state", PE "'held', '\\x7b7d', 'SUCCEEDED', NULL, NULL, NULL)" },
+    { "psp_events_unmatched", PE "'unmatched', '\\x7b7d', 'SUCCEEDED', NULL, NULL, NULL)" },
 #undef CO
 #undef PO
 #undef IK
@@ -988,10 +999,11 @@ static const struct {
 #undef WE
 #undef LE
 #undef AL
+#undef PE
 };
 
 Test(sql, each_rule_moved_into_a_row_check_still_refuses_under_its_own_name,
-     .description = "026 keeps the nine busiest tables' CHECK rules in one function each: every one of them still refuses a row that breaks it alone, with 23514 and the rule's own name as the constraint, and those tables have no other CHECK constraint left to prepare at every statement")
+     .description = "026 keeps the nine busiest tables' CHECK rules in one function each, 098 psp_events': every one of them still refuses a row that breaks it alone, with 23514 and the rule's own name as the constraint, and those tables have no other CHECK constraint left to prepare at every statement")
 {
     PGconn      *c = sqlt_connect();
     char         m[24];
@@ -1001,6 +1013,7 @@ Test(sql, each_rule_moved_into_a_row_check_still_refuses_under_its_own_name,
 
     new_merchant(c, m);
     cr_assert_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "claimed");
+    OK0(c, "SELECT pay_inbox_partitions(1)");
     for (i = 0; i < n; i++) {
         FAILS_AS(c, "23514", moved_rules[i].constraint, moved_rules[i].sql, m);
     }
@@ -1015,7 +1028,7 @@ Test(sql, each_rule_moved_into_a_row_check_still_refuses_under_its_own_name,
                    " WHERE contype = 'c' AND conrelid::regclass::text IN ('checkouts',"
                    "       'payment_orders', 'idempotency_keys', 'notifications',"
                    "       'webhook_events', 'ledger_entries', 'ledger_transactions',"
-                   "       'audit_log', 'wallet_credits')"
+                   "       'audit_log', 'wallet_credits', 'psp_events')"
                    "   AND conname <> conrelid::regclass || '_row_checks'");
     cr_expect_null(left, "CHECK constraints prepared at every statement: %s", left);
     for (i = 0; i < n; i++) {
