@@ -1877,12 +1877,7 @@ BEGIN
       FROM ledger_entries e
      WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id;
     IF v_min IS DISTINCT FROM v_max THEN
-        SELECT min(x.currency) INTO v_bad
-          FROM (SELECT e.currency, sum(e.amount) AS s
-                  FROM ledger_entries e
-                 WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id
-                 GROUP BY e.currency) x
-         WHERE x.s <> 0;
+        v_bad := ledger_off_currency(NEW.merchant_id, NEW.txn_id);
     ELSIF v_sum <> 0 THEN
         v_bad := v_min;
     END IF;
@@ -1947,12 +1942,7 @@ BEGIN
     LOOP
         v_bad := CASE WHEN r.s <> 0 THEN r.lo END;
         IF r.lo <> r.hi THEN
-            SELECT min(c.currency) INTO v_bad
-              FROM (SELECT e.currency, sum(e.amount) AS s
-                      FROM ledger_entries e
-                     WHERE e.merchant_id = r.merchant_id AND e.txn_id = r.txn_id
-                     GROUP BY e.currency) c
-             WHERE c.s <> 0;
+            v_bad := ledger_off_currency(r.merchant_id, r.txn_id);
         END IF;
         IF r.n < 2 OR v_bad IS NOT NULL THEN
             RAISE EXCEPTION 'ledger transaction %/% is not balanced (% entries, % off)',
@@ -1988,6 +1978,23 @@ BEGIN
     RETURN true;
 END
 $_$;
+
+
+--
+-- Name: ledger_off_currency(text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_off_currency(p_merchant text, p_txn bigint) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    SELECT min(c.currency)
+      FROM (SELECT e.currency, sum(e.amount) AS s
+              FROM ledger_entries e
+             WHERE e.merchant_id = p_merchant AND e.txn_id = p_txn
+             GROUP BY e.currency) c
+     WHERE c.s <> 0;
+$$;
 
 
 --
@@ -12866,6 +12873,13 @@ REVOKE ALL ON FUNCTION public.ledger_entries_balanced() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.ledger_entries_row_checks(account text, amount bigint, currency text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION ledger_off_currency(p_merchant text, p_txn bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.ledger_off_currency(p_merchant text, p_txn bigint) FROM PUBLIC;
 
 
 --

@@ -22,12 +22,7 @@ BEGIN
       FROM ledger_entries e
      WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id;
     IF v_min IS DISTINCT FROM v_max THEN
-        SELECT min(x.currency) INTO v_bad
-          FROM (SELECT e.currency, sum(e.amount) AS s
-                  FROM ledger_entries e
-                 WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id
-                 GROUP BY e.currency) x
-         WHERE x.s <> 0;
+        v_bad := ledger_off_currency(NEW.merchant_id, NEW.txn_id);
     ELSIF v_sum <> 0 THEN
         v_bad := v_min;
     END IF;

@@ -31,12 +31,7 @@ BEGIN
     LOOP
         v_bad := CASE WHEN r.s <> 0 THEN r.lo END;
         IF r.lo <> r.hi THEN
-            SELECT min(c.currency) INTO v_bad
-              FROM (SELECT e.currency, sum(e.amount) AS s
-                      FROM ledger_entries e
-                     WHERE e.merchant_id = r.merchant_id AND e.txn_id = r.txn_id
-                     GROUP BY e.currency) c
-             WHERE c.s <> 0;
+            v_bad := ledger_off_currency(r.merchant_id, r.txn_id);
         END IF;
         IF r.n < 2 OR v_bad IS NOT NULL THEN
             RAISE EXCEPTION 'ledger transaction %/% is not balanced (% entries, % off)',
