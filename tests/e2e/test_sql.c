@@ -1170,6 +1170,44 @@ Test(sql, no_index_of_checkouts_names_a_column_a_registrations_answer_writes,
     PQfinish(c);
 }
 
+/* failed_open_sessions' rows of merchant $1, "<checkout> <expiry as its
+ * checkout's>", or "-" */
+#define FAILED_OPEN "SELECT coalesce(string_agg(f.checkout_id || ' ' ||"          \
+                    " (f.expires_at = c.expires_at), ','), '-')"                  \
+                    " FROM failed_open_sessions f JOIN checkouts c"               \
+                    " USING (merchant_id, checkout_id) WHERE f.merchant_id = $1"
+#define CO_1        " WHERE merchant_id = $1 AND checkout_id = 'co_1'"
+
+Test(sql, failed_open_sessions_lists_the_failed_checkouts_whose_session_may_still_take_a_payment,
+     .description = "checkouts_failed_open keeps failed_open_sessions (the sweeper's list, 096) to the FAILED checkouts with a session URL and an expiry: listed when one fails, its expiry followed, gone when its URL goes or it leaves FAILED (paid after all), listed again when it has both")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    claim(c, &(claim_req_t){ .merchant = m });
+    cr_expect_str_eq(finish(c, m, "k1", "1", "co_1", "EXECUTING", "cs_tok", NULL, "201", "{}"),
+                     "{}");
+    cr_expect_str_eq(VAL(c, FAILED_OPEN, m), "-", "an open session is not a failed one");
+
+    OK(c, "UPDATE checkouts SET status = 'FAILED', failure_code = 'declined'" CO_1, m);
+    cr_expect_str_eq(VAL(c, FAILED_OPEN, m), "co_1 true");
+    OK(c, "UPDATE checkouts SET expires_at = expires_at + interval '1 hour'" CO_1, m);
+    cr_expect_str_eq(VAL(c, FAILED_OPEN, m), "co_1 true", "its expiry followed");
+    OK(c, "UPDATE checkouts SET psp_url = NULL" CO_1, m);
+    cr_expect_str_eq(VAL(c, FAILED_OPEN, m), "-", "no session URL, nothing to ask about");
+    OK(c, "UPDATE checkouts SET psp_url = 'https://psp.example/pay'" CO_1, m);
+    cr_expect_str_eq(VAL(c, FAILED_OPEN, m), "co_1 true");
+    /* the documented exception: money the PSP took after a failure */
+    OK0(c, "SELECT set_config('payments.paid_after_failed', 'on', false)");
+    OK(c, "UPDATE checkouts SET status = 'SUCCESS'" CO_1, m);
+    cr_expect_str_eq(VAL(c, FAILED_OPEN, m), "-", "paid after it failed: no longer listed");
+    PQfinish(c);
+}
+
+#undef FAILED_OPEN
+#undef CO_1
+
 Test(sql, finish_stores_once_then_returns_the_stored_answer,
      .description = "pay_finish stores token, url, lookup row and answer once; a second call changes nothing")
 {
