@@ -182,11 +182,13 @@ say "durable cluster, autovacuum off; one client, the difference of $n1 and $n2 
 say
 say "| SQL | gateway, instructions a unit | rows floor | gateway / floor |"
 say "| --- | --- | --- | --- |"
+# 4750137 -> 4,750,137 (printf's %'d groups only in a locale that says so)
+grouped() { sed -E ':a; s/^([0-9]+)([0-9]{3})/\1,\2/; ta' <<<"$1"; }
 line() {
     local g f
     g=$(per_unit "$2" "$3" "$4" "$5")
     f=$(per_unit "$floor user=postgres" "$6" "" "")
-    say "| $1 | $(printf "%'d" "$g") | $(printf "%'d" "$f") | $(awk -v g="$g" -v f="$f" 'BEGIN { printf "%.2f", f / g }') |"
+    say "| $1 | $(grouped "$g") | $(grouped "$f") | $(awk -v g="$g" -v f="$f" 'BEGIN { printf "%.2f", f / g }') |"
 }
 if [ "$what" != webhooks ]; then
     line registrations "$db" "$top/bench/registration.pgbench" \
