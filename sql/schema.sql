@@ -1857,6 +1857,33 @@ $_$;
 
 
 --
+-- Name: ledger_balance_check(text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.ledger_balance_check(p_merchant text, p_txn bigint) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_entries  bigint;
+    v_bad      text;
+BEGIN
+    SELECT coalesce(sum(c.n), 0), min(c.currency) FILTER (WHERE c.s <> 0)
+      INTO v_entries, v_bad
+      FROM (SELECT e.currency, count(*) AS n, sum(e.amount) AS s
+              FROM ledger_entries e
+             WHERE e.merchant_id = p_merchant AND e.txn_id = p_txn
+             GROUP BY e.currency) c;
+    IF v_entries < 2 OR v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'ledger transaction %/% is not balanced (% entries, % off)',
+            p_merchant, p_txn, v_entries, coalesce(v_bad, '-')
+            USING ERRCODE = 'PY006';
+    END IF;
+END
+$$;
+
+
+--
 -- Name: ledger_balanced(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1869,23 +1896,14 @@ DECLARE
     v_min      text;
     v_max      text;
     v_sum      numeric;
-    v_bad      text;
 BEGIN
-    -- one currency (every booking's): its sum; more than one, each's
+    -- one aggregate; the verdict (ledger_balance_check) only for what it flags
     SELECT count(*), min(e.currency), max(e.currency), sum(e.amount)
       INTO v_entries, v_min, v_max, v_sum
       FROM ledger_entries e
      WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id;
-    IF v_min IS DISTINCT FROM v_max THEN
-        v_bad := ledger_off_currency(NEW.merchant_id, NEW.txn_id);
-    ELSIF v_sum <> 0 THEN
-        v_bad := v_min;
-    END IF;
-
-    IF v_entries < 2 OR v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'ledger transaction %/% is not balanced (% entries, % off)',
-            NEW.merchant_id, NEW.txn_id, v_entries, coalesce(v_bad, '-')
-            USING ERRCODE = 'PY006';
+    IF v_entries < 2 OR v_min <> v_max OR v_sum <> 0 THEN
+        PERFORM ledger_balance_check(NEW.merchant_id, NEW.txn_id);
     END IF;
     RETURN NULL;
 END
@@ -1926,12 +1944,11 @@ CREATE FUNCTION public.ledger_entries_balanced() RETURNS trigger
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
-    r      record;
-    v_bad  text;
+    r  record;
 BEGIN
-    -- each transaction written: its count, currencies and sum (one currency,
-    -- every writer's: its sum is the check; more than one, each's)
-    FOR r IN SELECT t.merchant_id, t.txn_id, x.n, x.lo, x.hi, x.s
+    -- each transaction written: one aggregate; the verdict
+    -- (ledger_balance_check) only for what it flags
+    FOR r IN SELECT t.merchant_id, t.txn_id
                FROM (SELECT DISTINCT n.merchant_id, n.txn_id FROM new_entries n) t
               CROSS JOIN LATERAL (
                     SELECT count(*) AS n, min(e.currency) AS lo, max(e.currency) AS hi,
@@ -1940,15 +1957,7 @@ BEGIN
                      WHERE e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id) x
               WHERE x.n < 2 OR x.lo <> x.hi OR x.s <> 0
     LOOP
-        v_bad := CASE WHEN r.s <> 0 THEN r.lo END;
-        IF r.lo <> r.hi THEN
-            v_bad := ledger_off_currency(r.merchant_id, r.txn_id);
-        END IF;
-        IF r.n < 2 OR v_bad IS NOT NULL THEN
-            RAISE EXCEPTION 'ledger transaction %/% is not balanced (% entries, % off)',
-                r.merchant_id, r.txn_id, r.n, coalesce(v_bad, '-')
-                USING ERRCODE = 'PY006';
-        END IF;
+        PERFORM ledger_balance_check(r.merchant_id, r.txn_id);
     END LOOP;
     RETURN NULL;
 END
@@ -1978,23 +1987,6 @@ BEGIN
     RETURN true;
 END
 $_$;
-
-
---
--- Name: ledger_off_currency(text, bigint); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.ledger_off_currency(p_merchant text, p_txn bigint) RETURNS text
-    LANGUAGE sql STABLE
-    SET search_path TO 'public', 'pg_temp'
-    AS $$
-    SELECT min(c.currency)
-      FROM (SELECT e.currency, sum(e.amount) AS s
-              FROM ledger_entries e
-             WHERE e.merchant_id = p_merchant AND e.txn_id = p_txn
-             GROUP BY e.currency) c
-     WHERE c.s <> 0;
-$$;
 
 
 --
@@ -12848,6 +12840,13 @@ REVOKE ALL ON FUNCTION public.idempotency_keys_row_checks(r public.idempotency_k
 
 
 --
+-- Name: FUNCTION ledger_balance_check(p_merchant text, p_txn bigint); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.ledger_balance_check(p_merchant text, p_txn bigint) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION ledger_balanced(); Type: ACL; Schema: public; Owner: -
 --
 
@@ -12873,13 +12872,6 @@ REVOKE ALL ON FUNCTION public.ledger_entries_balanced() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.ledger_entries_row_checks(account text, amount bigint, currency text) FROM PUBLIC;
-
-
---
--- Name: FUNCTION ledger_off_currency(p_merchant text, p_txn bigint); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.ledger_off_currency(p_merchant text, p_txn bigint) FROM PUBLIC;
 
 
 --

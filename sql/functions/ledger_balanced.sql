@@ -14,23 +14,14 @@ DECLARE
     v_min      text;
     v_max      text;
     v_sum      numeric;
-    v_bad      text;
 BEGIN
-    -- one currency (every booking's): its sum; more than one, each's
+    -- one aggregate; the verdict (ledger_balance_check) only for what it flags
     SELECT count(*), min(e.currency), max(e.currency), sum(e.amount)
       INTO v_entries, v_min, v_max, v_sum
       FROM ledger_entries e
      WHERE e.merchant_id = NEW.merchant_id AND e.txn_id = NEW.txn_id;
-    IF v_min IS DISTINCT FROM v_max THEN
-        v_bad := ledger_off_currency(NEW.merchant_id, NEW.txn_id);
-    ELSIF v_sum <> 0 THEN
-        v_bad := v_min;
-    END IF;
-
-    IF v_entries < 2 OR v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'ledger transaction %/% is not balanced (% entries, % off)',
-            NEW.merchant_id, NEW.txn_id, v_entries, coalesce(v_bad, '-')
-            USING ERRCODE = 'PY006';
+    IF v_entries < 2 OR v_min <> v_max OR v_sum <> 0 THEN
+        PERFORM ledger_balance_check(NEW.merchant_id, NEW.txn_id);
     END IF;
     RETURN NULL;
 END

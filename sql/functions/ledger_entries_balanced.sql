@@ -15,12 +15,11 @@ CREATE OR REPLACE FUNCTION ledger_entries_balanced()
  SET search_path TO 'public', 'pg_temp'
 AS $function$
 DECLARE
-    r      record;
-    v_bad  text;
+    r  record;
 BEGIN
-    -- each transaction written: its count, currencies and sum (one currency,
-    -- every writer's: its sum is the check; more than one, each's)
-    FOR r IN SELECT t.merchant_id, t.txn_id, x.n, x.lo, x.hi, x.s
+    -- each transaction written: one aggregate; the verdict
+    -- (ledger_balance_check) only for what it flags
+    FOR r IN SELECT t.merchant_id, t.txn_id
                FROM (SELECT DISTINCT n.merchant_id, n.txn_id FROM new_entries n) t
               CROSS JOIN LATERAL (
                     SELECT count(*) AS n, min(e.currency) AS lo, max(e.currency) AS hi,
@@ -29,15 +28,7 @@ BEGIN
                      WHERE e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id) x
               WHERE x.n < 2 OR x.lo <> x.hi OR x.s <> 0
     LOOP
-        v_bad := CASE WHEN r.s <> 0 THEN r.lo END;
-        IF r.lo <> r.hi THEN
-            v_bad := ledger_off_currency(r.merchant_id, r.txn_id);
-        END IF;
-        IF r.n < 2 OR v_bad IS NOT NULL THEN
-            RAISE EXCEPTION 'ledger transaction %/% is not balanced (% entries, % off)',
-                r.merchant_id, r.txn_id, r.n, coalesce(v_bad, '-')
-                USING ERRCODE = 'PY006';
-        END IF;
+        PERFORM ledger_balance_check(r.merchant_id, r.txn_id);
     END LOOP;
     RETURN NULL;
 END
