@@ -185,14 +185,23 @@ rfc3339(char *out, size_t size, time_t t)
 }
 
 
-/* What src/psp.c pay_psp_adyen_body sends: two orders, value in all. */
+/* What src/psp.c pay_psp_adyen_body sends: two orders, value in all.  Its
+ * expiresAt is an hour after the first body this test process built, the
+ * same in every body after it: a request rebuilt for a retry is the same
+ * bytes, as the gateway's are (a body built a second later under the same
+ * key is refused, 422 704). */
 json_t *
 adyen_json(const char *ref, long long value, const char *currency,
     const char *return_url)
 {
-    char  when[32];
+    char           when[32];
+    static time_t  expires;
 
-    rfc3339(when, sizeof(when), time(NULL) + 3600);
+    if (expires == 0) {
+        expires = time(NULL) + 3600;
+    }
+
+    rfc3339(when, sizeof(when), expires);
 
     return json_pack("{ss s{sIss} ss ss ss ss s[{ss ss sI sI}{ss ss sI sI}]}",
                      "merchantAccount", "TestMerchant",

@@ -3,6 +3,8 @@
  * notifications, the Transfers API on its own port.
  */
 
+#include <unistd.h>
+
 #include "mock_dialects.h"
 
 
@@ -65,6 +67,21 @@ Test(dialects, adyen_hmac_matches_the_psp_facts_vectors)
 
 /* --- Adyen: registration -------------------------------------------------- */
 
+/* The tests' own request is built as the gateway's: the same order, the
+ * same bytes when it is built again for a retry a second later (the mock,
+ * as Adyen, refuses another body under the same key). */
+Test(dialects, adyen_request_built_again_for_a_retry_is_the_same_bytes)
+{
+    char  *first, *again;
+
+    first = dump(adyen_json("m1:co_rt", 1500, "EUR", ADYEN_RETURN));
+    usleep(1100 * 1000);
+    again = dump(adyen_json("m1:co_rt", 1500, "EUR", ADYEN_RETURN));
+    cr_assert_str_eq(again, first);
+
+    free(first);
+    free(again);
+}
 
 
 DIALECT_TEST(adyen_registration_key_and_idempotency, dl_start)

@@ -17,29 +17,10 @@ typedef struct {
 } fa_dialect_t;
 
 
-/* A key's request is made once and sent as the same bytes every time, as
- * the gateway retries it: its expiresAt is the clock's, and a retry past a
- * second boundary was another body, which Adyen (and the mock) refuse under
- * the same key (422, 704; a CI run, 2026-11-28). */
 static void
 fa_adyen(resp_t *r, const char *key)
 {
-    size_t          i;
-    static size_t   n;
-    static char     keys[16][64];
-    static json_t  *bodies[16];
-
-    for (i = 0; i < n && strcmp(keys[i], key) != 0; i++) {
-        /* void */
-    }
-
-    if (i == n) {
-        cr_assert_lt(n, 16);
-        snprintf(keys[n], sizeof(keys[n]), "%s", key);
-        bodies[n++] = adyen_json(key, 1000, "EUR", ADYEN_RETURN);
-    }
-
-    adyen_post(r, key, json_incref(bodies[i]));
+    adyen_post(r, key, adyen_json(key, 1000, "EUR", ADYEN_RETURN));
 }
 
 
