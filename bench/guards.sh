@@ -60,7 +60,7 @@ tables="checkouts payment_orders order_events ledger_transactions ledger_entries
 # the same, one line of words for SQL
 table_list=$(tr -s ' \n' '  ' <<<"$tables")
 writers="psp_events.psp_events_id_insert checkouts.checkouts_notify
-         checkouts.checkouts_freeze_commission"
+         checkouts.checkouts_merchant_terms"
 
 # wh_prepare, wh_queue
 # shellcheck source=bench/lib.sh

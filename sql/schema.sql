@@ -1025,21 +1025,35 @@ $$;
 
 
 --
--- Name: checkouts_freeze_commission(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: checkouts_merchant_terms(); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.checkouts_freeze_commission() RETURNS trigger
+CREATE FUNCTION public.checkouts_merchant_terms() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
     AS $$
+DECLARE
+    v_psps   text[];
+    v_bps    integer;
+    v_fixed  bigint;
 BEGIN
-    SELECT m.commission_bps INTO NEW.commission_bps
-      FROM merchants m WHERE m.merchant_id = NEW.merchant_id;
-    NEW.commission_bps := coalesce(NEW.commission_bps, 0);
-    SELECT f.amount INTO NEW.commission_fixed
-      FROM merchant_commission_fixed f
-     WHERE f.merchant_id = NEW.merchant_id AND f.currency = NEW.currency;
-    NEW.commission_fixed := coalesce(NEW.commission_fixed, 0);
+    SELECT m.psps, m.commission_bps, f.amount INTO v_psps, v_bps, v_fixed
+      FROM merchants m
+      LEFT JOIN merchant_commission_fixed f
+             ON f.merchant_id = m.merchant_id AND f.currency = NEW.currency
+     WHERE m.merchant_id = NEW.merchant_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'checkouts: no merchant %', NEW.merchant_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF NOT NEW.psp = ANY (v_psps) THEN
+        RAISE EXCEPTION 'psp % is not one of this merchant''s PSPs', NEW.psp
+            USING ERRCODE = 'PY035';
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        NEW.commission_bps := coalesce(v_bps, 0);
+        NEW.commission_fixed := coalesce(v_fixed, 0);
+    END IF;
     RETURN NEW;
 END
 $$;
@@ -1278,26 +1292,6 @@ CREATE FUNCTION public.checkouts_page(p_merchant text, p_status text, p_gte time
         AND (p_at IS NULL OR (x.created_at, x.checkout_id) > (p_at, p_id))
       ORDER BY x.merchant_id, x.created_at, x.checkout_id
       LIMIT p_limit);
-$$;
-
-
---
--- Name: checkouts_psp_allowed(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.checkouts_psp_allowed() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'public', 'pg_temp'
-    AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM merchants m
-                WHERE m.merchant_id = NEW.merchant_id AND m.psps IS NOT NULL
-                  AND NOT NEW.psp = ANY (m.psps)) THEN
-        RAISE EXCEPTION 'psp % is not one of this merchant''s PSPs', NEW.psp
-            USING ERRCODE = 'PY035';
-    END IF;
-    RETURN NEW;
-END
 $$;
 
 
@@ -3377,15 +3371,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    -- What a foreign key to merchants would check, without the KEY SHARE
-    -- lock on the merchant's row that such a check takes (concurrent
-    -- registrations of one merchant would turn it into MultiXacts).
-    PERFORM 1 FROM merchants m WHERE m.merchant_id = p_merchant;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'pay_claim: no merchant %', p_merchant
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-
+    -- (An unknown merchant is refused where its checkout is stored:
+    -- checkouts_merchant_terms, 23503, and nothing of the claim is kept.)
     -- The key row is the one thing concurrent requests with the same key
     -- serialise on: a second INSERT waits for the first transaction, then
     -- either conflicts (it committed) or proceeds (it rolled back).  The loop
@@ -12112,10 +12099,10 @@ CREATE TRIGGER checkouts_failed_open AFTER UPDATE OF status, psp_url, expires_at
 
 
 --
--- Name: checkouts checkouts_freeze_commission; Type: TRIGGER; Schema: public; Owner: -
+-- Name: checkouts checkouts_merchant_terms; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER checkouts_freeze_commission BEFORE INSERT ON public.checkouts FOR EACH ROW EXECUTE FUNCTION public.checkouts_freeze_commission();
+CREATE TRIGGER checkouts_merchant_terms BEFORE INSERT OR UPDATE OF psp ON public.checkouts FOR EACH ROW EXECUTE FUNCTION public.checkouts_merchant_terms();
 
 
 --
@@ -12123,13 +12110,6 @@ CREATE TRIGGER checkouts_freeze_commission BEFORE INSERT ON public.checkouts FOR
 --
 
 CREATE CONSTRAINT TRIGGER checkouts_notify AFTER UPDATE OF status ON public.checkouts DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (new.status = ANY (ARRAY['SUCCESS'::public.pay_status, 'FAILED'::public.pay_status, 'AUTHORIZED'::public.pay_status])))) EXECUTE FUNCTION public.checkouts_notify();
-
-
---
--- Name: checkouts checkouts_psp_allowed; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER checkouts_psp_allowed BEFORE INSERT OR UPDATE OF psp ON public.checkouts FOR EACH ROW EXECUTE FUNCTION public.checkouts_psp_allowed();
 
 
 --
@@ -12721,10 +12701,10 @@ REVOKE ALL ON FUNCTION public.checkouts_failed_open() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION checkouts_freeze_commission(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION checkouts_merchant_terms(); Type: ACL; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.checkouts_freeze_commission() FROM PUBLIC;
+REVOKE ALL ON FUNCTION public.checkouts_merchant_terms() FROM PUBLIC;
 
 
 --
@@ -12739,13 +12719,6 @@ REVOKE ALL ON FUNCTION public.checkouts_notify() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION public.checkouts_page(p_merchant text, p_status text, p_gte timestamp with time zone, p_lt timestamp with time zone, p_at timestamp with time zone, p_id text, p_newer boolean, p_limit integer) FROM PUBLIC;
-
-
---
--- Name: FUNCTION checkouts_psp_allowed(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.checkouts_psp_allowed() FROM PUBLIC;
 
 
 --

@@ -67,15 +67,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    -- What a foreign key to merchants would check, without the KEY SHARE
-    -- lock on the merchant's row that such a check takes (concurrent
-    -- registrations of one merchant would turn it into MultiXacts).
-    PERFORM 1 FROM merchants m WHERE m.merchant_id = p_merchant;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'pay_claim: no merchant %', p_merchant
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-
+    -- (An unknown merchant is refused where its checkout is stored:
+    -- checkouts_merchant_terms, 23503, and nothing of the claim is kept.)
     -- The key row is the one thing concurrent requests with the same key
     -- serialise on: a second INSERT waits for the first transaction, then
     -- either conflicts (it committed) or proceeds (it rolled back).  The loop

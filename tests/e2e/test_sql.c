@@ -1046,6 +1046,48 @@ Test(sql, each_rule_moved_into_a_row_check_still_refuses_under_its_own_name,
     PQfinish(c);
 }
 
+Test(sql, a_checkout_takes_its_merchants_psps_and_commission_when_registered,
+     .description = "checkouts_merchant_terms, one look-up of the merchant: a checkout is registered only with one of its merchant's PSPs (PY035, nothing stored) and moved only to one; its commission is the merchant's rate and fixed part in its currency at registration, and a later rate or a move to another PSP leaves it")
+{
+    PGconn      *c = sqlt_connect();
+    PGresult    *r;
+    char         m[24];
+
+    new_merchant(c, m);
+    OK(c, "UPDATE merchants SET commission_bps = 250, psps = '{stripe,adyen}'"
+          " WHERE merchant_id = $1", m);
+    OK(c, "INSERT INTO merchant_commission_fixed (merchant_id, currency, amount)"
+          " VALUES ($1, 'USD', 30), ($1, 'EUR', 99)", m);
+    cr_assert_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "claimed");
+#define TERMS(co) VAL(c, "SELECT psp || ' ' || commission_bps || ' ' || commission_fixed" \
+                         "  FROM checkouts WHERE merchant_id = $1 AND checkout_id = $2", m, co)
+    cr_expect_str_eq(TERMS("co_1"), "stripe 250 30");
+
+    /* a later rate never reaches it; a move to another allowed PSP keeps it */
+    OK(c, "UPDATE merchants SET commission_bps = 900 WHERE merchant_id = $1", m);
+    OK(c, "UPDATE checkouts SET psp = 'adyen' WHERE merchant_id = $1", m);
+    cr_expect_str_eq(TERMS("co_1"), "adyen 250 30");
+    FAILS(c, "PY035", "UPDATE checkouts SET psp = 'other' WHERE merchant_id = $1", m);
+
+    /* registered with a PSP the merchant may not use: refused, nothing stored */
+    OK(c, "UPDATE merchants SET psps = '{adyen}' WHERE merchant_id = $1", m);
+    r = claim_exec(c, &(claim_req_t){ .merchant = m, .key = "k2", .checkout = "co_2" });
+    cr_expect_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "PY035", "%s",
+                     PQresultErrorMessage(r));
+    PQclear(r);
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM idempotency_keys k FULL JOIN checkouts ck"
+                            " ON false WHERE coalesce(k.merchant_id, ck.merchant_id) = $1", m),
+                     "2");
+
+    /* any PSP when the merchant names none; the rate of the day */
+    OK(c, "UPDATE merchants SET psps = NULL WHERE merchant_id = $1", m);
+    cr_assert_str_eq(claim(c, &(claim_req_t){ .merchant = m, .key = "k3",
+                                               .checkout = "co_3" }).outcome, "claimed");
+    cr_expect_str_eq(TERMS("co_3"), "stripe 900 30");
+#undef TERMS
+    PQfinish(c);
+}
+
 Test(sql, a_row_check_of_seven_columns_or_more_takes_the_row_whole,
      .description = "checkouts, payment_orders and idempotency_keys pass their row whole to their row check: PostgreSQL reads a CHECK's expression back and plans it at every statement that writes its table, and with a column each (7 to 13) those three cost a registration 4% more instructions (bench/RESULTS.md)")
 {
@@ -1098,7 +1140,7 @@ Test(sql, every_plpgsql_function_passes_plpgsql_check,
 }
 
 Test(sql, claims_need_a_merchant_that_is_never_deleted,
-     .description = "pay_claim refuses an unknown merchant (23503); merchants cannot be deleted or renamed (PY002), only disabled")
+     .description = "pay_claim refuses an unknown merchant (23503), its key not kept; a checkout stored any other way is refused as a foreign key would (checkouts_merchant_terms); merchants cannot be deleted or renamed (PY002), only disabled")
 {
     PGconn      *c = sqlt_connect();
     char         m[24];
@@ -1109,6 +1151,10 @@ Test(sql, claims_need_a_merchant_that_is_never_deleted,
     cr_expect_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
     cr_expect_str_eq(PQresultErrorField(r, PG_DIAG_SQLSTATE), "23503");
     PQclear(r);
+    cr_expect_str_eq(VAL0(c, "SELECT count(*) FROM idempotency_keys"
+                             " WHERE merchant_id = 't_no_such_merchant'"), "0");
+    FAILS0(c, "23503", "INSERT INTO checkouts (merchant_id, checkout_id, psp, currency)"
+                       " VALUES ('t_no_such_merchant', 'co_1', 'stripe', 'USD')");
     /* (Not TRUNCATE here: it would lock three tables the parallel tests
      * use, in an order that can deadlock with them.) */
     FAILS(c, "PY002", "DELETE FROM merchants WHERE merchant_id = $1", m);
