@@ -1940,17 +1940,25 @@ CREATE FUNCTION public.ledger_entries_balanced() RETURNS trigger
 DECLARE
     r  record;
 BEGIN
-    -- each transaction written: one aggregate; the verdict
+    -- each transaction written: its row and one aggregate; the verdict
     -- (ledger_balance_check) only for what it flags
-    FOR r IN SELECT t.merchant_id, t.txn_id
+    FOR r IN SELECT t.merchant_id, t.txn_id, lt.txn_id IS NULL AS missing
                FROM (SELECT DISTINCT n.merchant_id, n.txn_id FROM new_entries n) t
+               LEFT JOIN ledger_transactions lt
+                      ON lt.merchant_id = t.merchant_id AND lt.txn_id = t.txn_id
               CROSS JOIN LATERAL (
                     SELECT count(*) AS n, min(e.currency) AS lo, max(e.currency) AS hi,
                            sum(e.amount) AS s
                       FROM ledger_entries e
                      WHERE e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id) x
-              WHERE x.n < 2 OR x.lo <> x.hi OR x.s <> 0
+              WHERE lt.txn_id IS NULL OR x.n < 2 OR x.lo <> x.hi OR x.s <> 0
     LOOP
+        IF r.missing THEN
+            RAISE EXCEPTION 'ledger entries of no transaction: %/% is not in ledger_transactions',
+                r.merchant_id, r.txn_id
+                USING ERRCODE = 'foreign_key_violation', TABLE = 'ledger_entries',
+                      CONSTRAINT = 'ledger_entries_txn';
+        END IF;
         PERFORM ledger_balance_check(r.merchant_id, r.txn_id);
     END LOOP;
     RETURN NULL;
@@ -12422,14 +12430,6 @@ ALTER TABLE ONLY public.disputes
 
 ALTER TABLE ONLY public.failed_open_sessions
     ADD CONSTRAINT failed_open_sessions_merchant_id_checkout_id_fkey FOREIGN KEY (merchant_id, checkout_id) REFERENCES public.checkouts(merchant_id, checkout_id) ON DELETE CASCADE;
-
-
---
--- Name: ledger_entries ledger_entries_merchant_id_txn_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.ledger_entries
-    ADD CONSTRAINT ledger_entries_merchant_id_txn_id_fkey FOREIGN KEY (merchant_id, txn_id) REFERENCES public.ledger_transactions(merchant_id, txn_id);
 
 
 --

@@ -1,13 +1,22 @@
--- Each ledger transaction an INSERT into ledger_entries wrote to balances
--- when the statement ends: at least two entries, and zero in each currency
--- (its entries, those before the statement too).  Once per statement, over
--- its rows (the transition table), not once per row at commit: a paid
--- order's entries are one statement, and the per-row check ran the same
--- sum three or four times a booking.  A transaction's entries are written
--- in one statement (ledger_book, pay_webhook_apply_core, recon_book_fee);
--- one written in parts is refused at its first part.  That a transaction
--- has entries at all is checked at commit (ledger_balanced, on
--- ledger_transactions).
+-- Each ledger transaction an INSERT into ledger_entries wrote to exists
+-- and balances when the statement ends: at least two entries, and zero in
+-- each currency (its entries, those before the statement too).  Once per
+-- statement, over its rows (the transition table), not once per row at
+-- commit: a paid order's entries are one statement, and the per-row check
+-- ran the same sum three or four times a booking.  A transaction's entries
+-- are written in one statement (ledger_book, pay_webhook_apply_core,
+-- recon_book_fee); one written in parts is refused at its first part.  That
+-- a transaction has entries at all is checked at commit (ledger_balanced,
+-- on ledger_transactions).
+--
+-- That the transaction exists is what the foreign key of ledger_entries to
+-- ledger_transactions checked (23503, the rule ledger_entries_txn), at the
+-- same moment (a foreign key is checked when its statement ends), in the
+-- same join: the foreign key was a look-up of its own and a KEY SHARE lock
+-- on the transaction's row for every entry, four a paid webhook (migration
+-- 100).  Its other half, that a transaction with entries is never deleted
+-- or re-keyed, holds without a lock: ledger_transactions only grows
+-- (evidence_append_only refuses UPDATE, DELETE and TRUNCATE).
 CREATE OR REPLACE FUNCTION ledger_entries_balanced()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -17,17 +26,25 @@ AS $function$
 DECLARE
     r  record;
 BEGIN
-    -- each transaction written: one aggregate; the verdict
+    -- each transaction written: its row and one aggregate; the verdict
     -- (ledger_balance_check) only for what it flags
-    FOR r IN SELECT t.merchant_id, t.txn_id
+    FOR r IN SELECT t.merchant_id, t.txn_id, lt.txn_id IS NULL AS missing
                FROM (SELECT DISTINCT n.merchant_id, n.txn_id FROM new_entries n) t
+               LEFT JOIN ledger_transactions lt
+                      ON lt.merchant_id = t.merchant_id AND lt.txn_id = t.txn_id
               CROSS JOIN LATERAL (
                     SELECT count(*) AS n, min(e.currency) AS lo, max(e.currency) AS hi,
                            sum(e.amount) AS s
                       FROM ledger_entries e
                      WHERE e.merchant_id = t.merchant_id AND e.txn_id = t.txn_id) x
-              WHERE x.n < 2 OR x.lo <> x.hi OR x.s <> 0
+              WHERE lt.txn_id IS NULL OR x.n < 2 OR x.lo <> x.hi OR x.s <> 0
     LOOP
+        IF r.missing THEN
+            RAISE EXCEPTION 'ledger entries of no transaction: %/% is not in ledger_transactions',
+                r.merchant_id, r.txn_id
+                USING ERRCODE = 'foreign_key_violation', TABLE = 'ledger_entries',
+                      CONSTRAINT = 'ledger_entries_txn';
+        END IF;
         PERFORM ledger_balance_check(r.merchant_id, r.txn_id);
     END LOOP;
     RETURN NULL;

@@ -1046,6 +1046,34 @@ Test(sql, each_rule_moved_into_a_row_check_still_refuses_under_its_own_name,
     PQfinish(c);
 }
 
+Test(sql, ledger_entries_of_no_transaction_are_refused_when_their_statement_ends,
+     .description = "what the foreign key of ledger_entries to ledger_transactions checked, ledger_entries_balanced checks (migration 100): balanced entries of a transaction that does not exist are refused at the end of their statement, 23503 under the rule ledger_entries_txn, nothing written; a transaction written in the same statement is found")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24], sql[512];
+
+    new_merchant(c, m);
+    cr_assert_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "claimed");
+    /* at the statement's end: the block's own exception would come first
+     * at commit */
+    snprintf(sql, sizeof(sql),
+             "DO $$ BEGIN INSERT INTO ledger_entries (merchant_id, txn_id, entry_no,"
+             " account, amount, currency) VALUES ('%s', -7, 1, 'a', 100, 'USD'),"
+             " ('%s', -7, 2, 'b', -100, 'USD'); RAISE EXCEPTION 'not checked'; END $$",
+             m, m);
+    sqlt_fails_as(c, "23503", "ledger_entries_txn", sql, 0, NULL);
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM ledger_entries WHERE merchant_id = $1", m),
+                     "0");
+    OK(c, "WITH t AS (INSERT INTO ledger_transactions (merchant_id, checkout_id,"
+          " payment_order_id, source) VALUES ($1, 'co_1', 'co_1_1', 'test')"
+          " RETURNING txn_id) INSERT INTO ledger_entries (merchant_id, txn_id, entry_no,"
+          " account, amount, currency) SELECT $1, t.txn_id, e.n, e.a, e.x, 'USD'"
+          " FROM t, (VALUES (1, 'a', 100), (2, 'b', -100)) e(n, a, x)", m);
+    cr_expect_str_eq(VAL(c, "SELECT count(*) FROM ledger_entries WHERE merchant_id = $1", m),
+                     "2");
+    PQfinish(c);
+}
+
 Test(sql, a_checkout_takes_its_merchants_psps_and_commission_when_registered,
      .description = "checkouts_merchant_terms, one look-up of the merchant: a checkout is registered only with one of its merchant's PSPs (PY035, nothing stored) and moved only to one; its commission is the merchant's rate and fixed part in its currency at registration, and a later rate or a move to another PSP leaves it")
 {
