@@ -3,7 +3,7 @@
 # instructions, beside its rows floor, counted by valgrind's callgrind in
 # the backend that runs it (bench/README.md):
 #
-#   bash bench/instructions.sh [registrations|webhooks|all]   (default all)
+#   bash bench/instructions.sh [registrations|risk|webhooks|all]   (default all)
 #
 # The rates of make bench move by 15% between runs of one sitting on a
 # shared machine, and a floor run cold or warm moved by half; an
@@ -23,6 +23,10 @@
 # first loads and each statement's first plans cancel out.
 #   registrations  bench/registration.pgbench (pay_auth, pay_claim,
 #                  pay_finish); floor bench/rows_floor/reg_rows.sql
+#   risk           the registrations' line, then bench/registration_risk.pgbench
+#                  (the same registration risk-checked, its provider
+#                  allowing: pay_claim_peek, and pay_claim_with_verdict for
+#                  pay_claim) against the same floor
 #   webhooks       bench/webhook.pgbench (pay_event_keep for a paid Stripe
 #                  checkout, each its own); floor bench/rows_floor/hook_rows.sql
 # Results are appended to bench/results/instructions-<time>.txt.  About three
@@ -35,8 +39,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}
 case "$what" in
-registrations|webhooks|all) ;;
-*) echo "usage: $0 [registrations|webhooks|all]" >&2; exit 2 ;;
+registrations|risk|webhooks|all) ;;
+*) echo "usage: $0 [registrations|risk|webhooks|all]" >&2; exit 2 ;;
 esac
 n1=${INSTR_N1:-20}
 n2=${INSTR_N2:-120}
@@ -82,7 +86,7 @@ kid=${kid%%_*}
 psql "${su/dbname=payments/dbname=postgres}" -XAtq -c "CREATE DATABASE rows_floor"
 psql "$floor user=postgres" -XAtq -v ON_ERROR_STOP=1 -f "$top/bench/rows_floor/reg_schema.sql" >/dev/null
 psql "$floor user=postgres" -XAtq -v ON_ERROR_STOP=1 -f "$top/bench/rows_floor/schema.sql" >/dev/null
-if [ "$what" != registrations ]; then
+if [ "$what" = webhooks ] || [ "$what" = all ]; then
     # both runs' checkouts: ids 0 .. n1-1, then n2 .. 2*n2-1 (webhook.pgbench's
     # id with one client: (pass - 1) * per + n); the history's after them
     wh_prepare "$su" bench hk $(( 2 * n2 + grow ))
@@ -102,7 +106,12 @@ if [ "$grow" -gt 0 ]; then
             -f "$top/bench/registration.pgbench" "$db" >"$run/grow.log" 2>&1 ||
             { cat "$run/grow.log" >&2; exit 1; }
     fi
-    if [ "$what" != registrations ]; then
+    if [ "$what" = risk ] || [ "$what" = all ]; then
+        pgbench -n -M prepared -c 2 -j 2 -t $(( grow / 2 )) -U payments_gateway -D key_id="$kid" \
+            -f "$top/bench/registration_risk.pgbench" "$db" >"$run/grow.log" 2>&1 ||
+            { cat "$run/grow.log" >&2; exit 1; }
+    fi
+    if [ "$what" = webhooks ] || [ "$what" = all ]; then
         pgbench -n -M prepared -c 1 -t "$grow" -U payments_gateway -D n=$(( 2 * n2 )) -D per=0 \
             -D clients=1 -D pass=1 -f "$top/bench/webhook.pgbench" "$db" >"$run/grow.log" 2>&1 ||
             { cat "$run/grow.log" >&2; exit 1; }
@@ -195,7 +204,12 @@ if [ "$what" != webhooks ]; then
         "-U payments_gateway -D key_id=$kid" "-U payments_gateway -D key_id=$kid" \
         "$top/bench/rows_floor/reg_rows.sql"
 fi
-if [ "$what" != registrations ]; then
+if [ "$what" = risk ] || [ "$what" = all ]; then
+    line "registrations, risk-checked" "$db" "$top/bench/registration_risk.pgbench" \
+        "-U payments_gateway -D key_id=$kid" "-U payments_gateway -D key_id=$kid" \
+        "$top/bench/rows_floor/reg_rows.sql"
+fi
+if [ "$what" = webhooks ] || [ "$what" = all ]; then
     line webhooks "$db" "$top/bench/webhook.pgbench" \
         "-U payments_gateway -D n=0 -D per=$n1 -D clients=1 -D pass=1" \
         "-U payments_gateway -D n=0 -D per=$n2 -D clients=1 -D pass=2" \
