@@ -3660,13 +3660,15 @@ $_$;
 --
 
 CREATE FUNCTION public.pay_claim_peek(p_merchant text, p_idem_key text, p_checkout_id text) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT EXISTS (SELECT 1 FROM idempotency_keys ik
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM idempotency_keys ik
                     WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key)
         OR EXISTS (SELECT 1 FROM checkouts c
                     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id);
+END
 $$;
 
 
