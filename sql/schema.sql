@@ -928,6 +928,98 @@ CREATE FUNCTION public.checkout_payment_under_way(p_psp text, p_merchant text, p
 $$;
 
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: checkout_risk; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.checkout_risk (
+    merchant_id text NOT NULL,
+    checkout_id text NOT NULL,
+    verdict text NOT NULL,
+    score integer,
+    reason text,
+    source text NOT NULL,
+    decided_at timestamp with time zone DEFAULT now() NOT NULL,
+    review_until timestamp with time zone,
+    reviewed text,
+    reviewed_at timestamp with time zone
+);
+
+
+--
+-- Name: TABLE checkout_risk; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.checkout_risk IS 'the risk check''s verdict on a checkout before any PSP call (doc/RISK.md)';
+
+
+--
+-- Name: COLUMN checkout_risk.verdict; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.verdict IS 'allow, deny or review: the provider''s, or the on_error= policy''s when source is on_error';
+
+
+--
+-- Name: COLUMN checkout_risk.score; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.score IS 'the provider''s score, 0..1000 (NULL: none given)';
+
+
+--
+-- Name: COLUMN checkout_risk.reason; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.reason IS 'the provider''s reason code, or what failed (timeout, unavailable, malformed, signature) when source is on_error';
+
+
+--
+-- Name: COLUMN checkout_risk.review_until; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.review_until IS 'a review''s deadline: undecided then, the checkout fails (risk_rejected)';
+
+
+--
+-- Name: COLUMN checkout_risk.reviewed; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.checkout_risk.reviewed IS 'a review''s outcome: approved, rejected or expired by a person or its deadline, or canceled by the shop (NULL: undecided, or not a review)';
+
+
+--
+-- Name: checkout_risk_row_checks(public.checkout_risk); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.checkout_risk_row_checks(r public.checkout_risk) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+DECLARE
+    v_broken  text;
+BEGIN
+    -- the first rule broken, in the constraints' (name) order; NULL passes
+    v_broken := CASE
+        WHEN NOT (r.reason ~ '^[a-z0-9_.-]{1,64}$'::text) THEN 'checkout_risk_reason'
+        WHEN NOT (((r.verdict = 'review'::text) = (r.review_until IS NOT NULL)) AND ((r.reviewed IS NULL) OR (r.verdict = 'review'::text))) THEN 'checkout_risk_review'
+        WHEN NOT (((r.reviewed = ANY (ARRAY['approved'::text, 'rejected'::text, 'expired'::text, 'canceled'::text])) AND (r.reviewed_at IS NOT NULL)) OR ((r.reviewed IS NULL) AND (r.reviewed_at IS NULL))) THEN 'checkout_risk_reviewed'
+        WHEN NOT ((r.score >= 0) AND (r.score <= 1000)) THEN 'checkout_risk_score'
+        WHEN NOT (r.source = ANY (ARRAY['provider'::text, 'on_error'::text])) THEN 'checkout_risk_source'
+        WHEN NOT (r.verdict = ANY (ARRAY['allow'::text, 'deny'::text, 'review'::text])) THEN 'checkout_risk_verdict'
+    END;
+    IF v_broken IS NOT NULL THEN
+        RAISE EXCEPTION 'new row for relation "checkout_risk" violates check constraint "%"', v_broken
+            USING ERRCODE = 'check_violation', TABLE = 'checkout_risk', CONSTRAINT = v_broken;
+    END IF;
+    RETURN true;
+END
+$_$;
+
+
 --
 -- Name: checkout_route_first(text, text, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
@@ -1127,10 +1219,6 @@ BEGIN
 END
 $$;
 
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
 
 --
 -- Name: checkouts; Type: TABLE; Schema: public; Owner: -
@@ -10293,72 +10381,6 @@ COMMENT ON TABLE public.captures IS 'captures and voids of manual-capture orders
 
 
 --
--- Name: checkout_risk; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.checkout_risk (
-    merchant_id text NOT NULL,
-    checkout_id text NOT NULL,
-    verdict text NOT NULL,
-    score integer,
-    reason text,
-    source text NOT NULL,
-    decided_at timestamp with time zone DEFAULT now() NOT NULL,
-    review_until timestamp with time zone,
-    reviewed text,
-    reviewed_at timestamp with time zone,
-    CONSTRAINT checkout_risk_reason CHECK ((reason ~ '^[a-z0-9_.-]{1,64}$'::text)),
-    CONSTRAINT checkout_risk_review CHECK ((((verdict = 'review'::text) = (review_until IS NOT NULL)) AND ((reviewed IS NULL) OR (verdict = 'review'::text)))),
-    CONSTRAINT checkout_risk_reviewed CHECK ((((reviewed = ANY (ARRAY['approved'::text, 'rejected'::text, 'expired'::text, 'canceled'::text])) AND (reviewed_at IS NOT NULL)) OR ((reviewed IS NULL) AND (reviewed_at IS NULL)))),
-    CONSTRAINT checkout_risk_score CHECK (((score >= 0) AND (score <= 1000))),
-    CONSTRAINT checkout_risk_source CHECK ((source = ANY (ARRAY['provider'::text, 'on_error'::text]))),
-    CONSTRAINT checkout_risk_verdict CHECK ((verdict = ANY (ARRAY['allow'::text, 'deny'::text, 'review'::text])))
-);
-
-
---
--- Name: TABLE checkout_risk; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.checkout_risk IS 'the risk check''s verdict on a checkout before any PSP call (doc/RISK.md)';
-
-
---
--- Name: COLUMN checkout_risk.verdict; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.checkout_risk.verdict IS 'allow, deny or review: the provider''s, or the on_error= policy''s when source is on_error';
-
-
---
--- Name: COLUMN checkout_risk.score; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.checkout_risk.score IS 'the provider''s score, 0..1000 (NULL: none given)';
-
-
---
--- Name: COLUMN checkout_risk.reason; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.checkout_risk.reason IS 'the provider''s reason code, or what failed (timeout, unavailable, malformed, signature) when source is on_error';
-
-
---
--- Name: COLUMN checkout_risk.review_until; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.checkout_risk.review_until IS 'a review''s deadline: undecided then, the checkout fails (risk_rejected)';
-
-
---
--- Name: COLUMN checkout_risk.reviewed; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.checkout_risk.reviewed IS 'a review''s outcome: approved, rejected or expired by a person or its deadline, or canceled by the shop (NULL: undecided, or not a review)';
-
-
---
 -- Name: checkout_risk_after; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -11338,6 +11360,14 @@ ALTER TABLE ONLY public.checkout_risk_after
 
 ALTER TABLE ONLY public.checkout_risk
     ADD CONSTRAINT checkout_risk_pkey PRIMARY KEY (merchant_id, checkout_id);
+
+
+--
+-- Name: checkout_risk checkout_risk_row_checks; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE public.checkout_risk
+    ADD CONSTRAINT checkout_risk_row_checks CHECK (public.checkout_risk_row_checks(checkout_risk.*)) NOT VALID;
 
 
 --
@@ -12679,6 +12709,13 @@ REVOKE ALL ON FUNCTION public.checkout_orders_failed(p_merchant text, p_checkout
 --
 
 REVOKE ALL ON FUNCTION public.checkout_payment_under_way(p_psp text, p_merchant text, p_checkout text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION checkout_risk_row_checks(r public.checkout_risk); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.checkout_risk_row_checks(r public.checkout_risk) FROM PUBLIC;
 
 
 --

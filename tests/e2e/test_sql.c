@@ -992,6 +992,15 @@ static const struct {
          " NULL, NULL)" },
     { "psp_events_state", PE "'held', '\\x7b7d', 'SUCCEEDED', NULL, NULL, NULL)" },
     { "psp_events_unmatched", PE "'unmatched', '\\x7b7d', 'SUCCEEDED', NULL, NULL, NULL)" },
+#define RK "INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score, reason," \
+           " source, review_until, reviewed, reviewed_at) VALUES ($1, 'co_1', "
+    { "checkout_risk_reason", RK "'allow', 1, 'Too Risky', 'provider', NULL, NULL, NULL)" },
+    /* a review with no end, then a review decided with no time */
+    { "checkout_risk_review", RK "'review', 1, NULL, 'provider', NULL, NULL, NULL)" },
+    { "checkout_risk_reviewed", RK "'review', 1, NULL, 'provider', now(), 'approved', NULL)" },
+    { "checkout_risk_score", RK "'allow', 1001, NULL, 'provider', NULL, NULL, NULL)" },
+    { "checkout_risk_source", RK "'allow', 1, NULL, 'psp', NULL, NULL, NULL)" },
+    { "checkout_risk_verdict", RK "'maybe', 1, NULL, 'provider', NULL, NULL, NULL)" },
 #undef CO
 #undef PO
 #undef IK
@@ -1000,10 +1009,11 @@ static const struct {
 #undef LE
 #undef AL
 #undef PE
+#undef RK
 };
 
 Test(sql, each_rule_moved_into_a_row_check_still_refuses_under_its_own_name,
-     .description = "026 keeps the nine busiest tables' CHECK rules in one function each, 098 psp_events': every one of them still refuses a row that breaks it alone, with 23514 and the rule's own name as the constraint, and those tables have no other CHECK constraint left to prepare at every statement")
+     .description = "026 keeps the nine busiest tables' CHECK rules in one function each, 098 psp_events', 101 checkout_risk's: every one of them still refuses a row that breaks it alone, with 23514 and the rule's own name as the constraint, and those tables have no other CHECK constraint left to prepare at every statement")
 {
     PGconn      *c = sqlt_connect();
     char         m[24];
@@ -1028,7 +1038,7 @@ Test(sql, each_rule_moved_into_a_row_check_still_refuses_under_its_own_name,
                    " WHERE contype = 'c' AND conrelid::regclass::text IN ('checkouts',"
                    "       'payment_orders', 'idempotency_keys', 'notifications',"
                    "       'webhook_events', 'ledger_entries', 'ledger_transactions',"
-                   "       'audit_log', 'wallet_credits', 'psp_events')"
+                   "       'audit_log', 'wallet_credits', 'psp_events', 'checkout_risk')"
                    "   AND conname <> conrelid::regclass || '_row_checks'");
     cr_expect_null(left, "CHECK constraints prepared at every statement: %s", left);
     for (i = 0; i < n; i++) {
@@ -1119,7 +1129,7 @@ Test(sql, a_checkout_takes_its_merchants_psps_and_commission_when_registered,
 }
 
 Test(sql, a_row_check_of_seven_columns_or_more_takes_the_row_whole,
-     .description = "checkouts, payment_orders and idempotency_keys pass their row whole to their row check: PostgreSQL reads a CHECK's expression back and plans it at every statement that writes its table, and with a column each (7 to 13) those three cost a registration 4% more instructions (bench/RESULTS.md)")
+     .description = "checkouts, payment_orders, idempotency_keys and checkout_risk pass their row whole to their row check: PostgreSQL reads a CHECK's expression back and plans it at every statement that writes its table, and with a column each (7 to 13) the first three cost a registration 4% more instructions (bench/RESULTS.md)")
 {
     PGconn  *c = sqlt_connect();
 
@@ -1128,7 +1138,8 @@ Test(sql, a_row_check_of_seven_columns_or_more_takes_the_row_whole,
                              "                  ORDER BY conrelid::regclass::text)"
                              "  FROM pg_constraint WHERE contype = 'c'"
                              "   AND conrelid::regclass::text IN ('checkouts',"
-                             "       'payment_orders', 'idempotency_keys')"),
+                             "       'payment_orders', 'idempotency_keys', 'checkout_risk')"),
+                     "checkout_risk: CHECK (checkout_risk_row_checks(checkout_risk.*)) NOT VALID; "
                      "checkouts: CHECK (checkouts_row_checks(checkouts.*)); "
                      "idempotency_keys: CHECK (idempotency_keys_row_checks(idempotency_keys.*)); "
                      "payment_orders: CHECK (payment_orders_row_checks(payment_orders.*))");
