@@ -917,14 +917,16 @@ $$;
 --
 
 CREATE FUNCTION public.checkout_payment_under_way(p_psp text, p_merchant text, p_checkout text) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT EXISTS (
+BEGIN
+    RETURN EXISTS (
         SELECT 1 FROM webhook_events we
          WHERE we.merchant_id = p_merchant AND we.checkout_id = p_checkout
            AND we.kind = 'PENDING' AND we.psp = p_psp
            AND we.type IN ('PENDING', 'checkout.session.completed'));
+END
 $$;
 
 
@@ -3339,12 +3341,15 @@ $$;
 --
 
 CREATE FUNCTION public.pay_checkout_status(p_merchant text, p_checkout_id text) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT c.status::text
-      FROM checkouts c
-     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id;
+BEGIN
+    -- the primary key: one row at most
+    RETURN (SELECT c.status::text
+              FROM checkouts c
+             WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout_id);
+END
 $$;
 
 
@@ -3808,9 +3813,12 @@ $$;
 --
 
 CREATE FUNCTION public.pay_directory(p_since timestamp with time zone) RETURNS TABLE(kind text, id text, merchant_id text, as_of timestamp with time zone)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT 'm'::text, m.merchant_id, m.merchant_id, now()
       FROM merchants m
      WHERE m.placed_at >= coalesce(p_since, '-infinity')
@@ -3818,6 +3826,7 @@ CREATE FUNCTION public.pay_directory(p_since timestamp with time zone) RETURNS T
     SELECT 'k'::text, k.key_id, k.merchant_id, now()
       FROM api_keys k
      WHERE k.created_at >= coalesce(p_since, '-infinity') AND k.revoked_at IS NULL;
+END
 $$;
 
 
@@ -3866,13 +3875,15 @@ $$;
 --
 
 CREATE FUNCTION public.pay_endpoint_list(p_merchant text) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT coalesce(jsonb_agg(notify_endpoint_item(e) ORDER BY e.created_at, e.endpoint_id),
-                    '[]'::jsonb)::text
-      FROM notify_endpoints e
-     WHERE e.merchant_id = p_merchant
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(notify_endpoint_item(e) ORDER BY e.created_at, e.endpoint_id),
+                            '[]'::jsonb)::text
+              FROM notify_endpoints e
+             WHERE e.merchant_id = p_merchant);
+END
 $$;
 
 
@@ -4188,9 +4199,11 @@ $$;
 --
 
 CREATE FUNCTION public.pay_executing_stats(p_exact integer) RETURNS TABLE(executing bigint, oldest_seconds bigint)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+BEGIN
+    RETURN QUERY
     SELECT gauge_count(s.n, p_exact, 'checkouts_executing_since'),
            coalesce(floor(extract(epoch FROM now()
                     - (SELECT min(c.created_at) FROM checkouts c
@@ -4199,6 +4212,7 @@ CREATE FUNCTION public.pay_executing_stats(p_exact integer) RETURNS TABLE(execut
               -- in the index's order: its first entries, never every row
               FROM (SELECT FROM checkouts c WHERE c.status = 'EXECUTING'
                      ORDER BY c.created_at LIMIT greatest(p_exact, 1)) AS first) AS s;
+END
 $$;
 
 
@@ -4503,23 +4517,26 @@ $$;
 --
 
 CREATE FUNCTION public.pay_get_payout(p_merchant text, p_payout_id text) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT json_build_object(
-               'payout_id', p.payout_id,
-               'seller_account', p.seller_account,
-               'psp', p.psp,
-               'status', p.status,
-               'amount_minor', p.amount,
-               'currency', p.currency,
-               'psp_payout_id', p.psp_payout_id,
-               'failure', p.failure,
-               'metadata', p.metadata,
-               'created_at', ts_rfc3339(p.created_at),
-               'updated_at', ts_rfc3339(p.updated_at))::text
-      FROM payouts p
-     WHERE p.merchant_id = p_merchant AND p.payout_id = p_payout_id;
+BEGIN
+    -- the primary key: one row at most
+    RETURN (SELECT json_build_object(
+                       'payout_id', p.payout_id,
+                       'seller_account', p.seller_account,
+                       'psp', p.psp,
+                       'status', p.status,
+                       'amount_minor', p.amount,
+                       'currency', p.currency,
+                       'psp_payout_id', p.psp_payout_id,
+                       'failure', p.failure,
+                       'metadata', p.metadata,
+                       'created_at', ts_rfc3339(p.created_at),
+                       'updated_at', ts_rfc3339(p.updated_at))::text
+              FROM payouts p
+             WHERE p.merchant_id = p_merchant AND p.payout_id = p_payout_id);
+END
 $$;
 
 
@@ -5300,10 +5317,12 @@ $$;
 --
 
 CREATE FUNCTION public.pay_merchant_here(p_merchant text) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT 'here'::text FROM merchants m WHERE m.merchant_id = p_merchant;
+BEGIN
+    RETURN (SELECT 'here'::text FROM merchants m WHERE m.merchant_id = p_merchant);
+END
 $$;
 
 
@@ -5371,15 +5390,21 @@ $$;
 --
 
 CREATE FUNCTION public.pay_method_detach_tried(p_merchant text, p_method text) RETURNS integer
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+DECLARE
+    v_tries  integer;
+BEGIN
+    -- the primary key: one row at most (none: v_tries stays NULL)
     UPDATE payment_methods p
        SET psp_detach_tries = p.psp_detach_tries + 1,
            psp_detach_tried_at = now()
      WHERE p.merchant_id = p_merchant AND p.method_id = p_method
        AND p.status = 'detached' AND p.psp_detached_at IS NULL
-    RETURNING p.psp_detach_tries
+    RETURNING p.psp_detach_tries INTO v_tries;
+    RETURN v_tries;
+END
 $$;
 
 
@@ -5436,13 +5461,17 @@ $$;
 --
 
 CREATE FUNCTION public.pay_method_for_charge(p_merchant text, p_method text) RETURNS TABLE(psp text, token_sealed text, checkout_id text, customer_ref text, psp_customer text, usage text, recurring text, status text)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT p.psp, p.token_sealed, p.checkout_id, p.customer_ref, p.psp_customer,
            p.usage, p.recurring, p.status
       FROM payment_methods p
      WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
+END
 $$;
 
 
@@ -5451,12 +5480,15 @@ $$;
 --
 
 CREATE FUNCTION public.pay_method_get(p_merchant text, p_method text) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT payment_method_json(p)::text
-      FROM payment_methods p
-     WHERE p.merchant_id = p_merchant AND p.method_id = p_method;
+BEGIN
+    -- the primary key: one row at most
+    RETURN (SELECT payment_method_json(p)::text
+              FROM payment_methods p
+             WHERE p.merchant_id = p_merchant AND p.method_id = p_method);
+END
 $$;
 
 
@@ -5465,14 +5497,18 @@ $$;
 --
 
 CREATE FUNCTION public.pay_method_psp_customers(p_merchant text, p_customer text) RETURNS TABLE(psp text, psp_customer text)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT DISTINCT ON (p.psp) p.psp, p.psp_customer
       FROM payment_methods p
      WHERE p.customer = p_customer AND p.merchant_id = p_merchant
        AND p.psp_customer IS NOT NULL
      ORDER BY p.psp, p.created_at, p.method_id;
+END
 $$;
 
 
@@ -5711,12 +5747,15 @@ $$;
 --
 
 CREATE FUNCTION public.pay_notify_get(p_merchant text, p_id text) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT notify_item(n)::text
-      FROM notifications n
-     WHERE n.merchant_id = p_merchant AND n.notification_id = p_id;
+BEGIN
+    -- the primary key: one row at most
+    RETURN (SELECT notify_item(n)::text
+              FROM notifications n
+             WHERE n.merchant_id = p_merchant AND n.notification_id = p_id);
+END
 $$;
 
 
@@ -5725,12 +5764,14 @@ $$;
 --
 
 CREATE FUNCTION public.pay_notify_heartbeat(p_host text) RETURNS void
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+BEGIN
     INSERT INTO notify_deliverers AS d (host, seen_at) VALUES (p_host, now())
     ON CONFLICT (host) DO UPDATE SET seen_at = now();
     DELETE FROM notify_deliverers d WHERE d.seen_at < now() - interval '7 days';
+END
 $$;
 
 
@@ -5739,18 +5780,20 @@ $$;
 --
 
 CREATE FUNCTION public.pay_notify_list(p_merchant text, p_status text, p_limit integer) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT coalesce(json_agg(notify_item(l) ORDER BY l.created_at DESC, l.notification_id DESC),
-                    '[]'::json)::text
-      FROM (SELECT n.*
-              FROM notifications n
-             WHERE n.merchant_id = p_merchant
-               AND n.created_at IS NOT NULL    -- notifications_list's
-               AND (p_status IS NULL OR n.status = p_status)
-             ORDER BY n.created_at DESC, n.notification_id DESC
-             LIMIT greatest(1, least(p_limit, 100))) l;
+BEGIN
+    RETURN (SELECT coalesce(json_agg(notify_item(l) ORDER BY l.created_at DESC, l.notification_id DESC),
+                            '[]'::json)::text
+              FROM (SELECT n.*
+                      FROM notifications n
+                     WHERE n.merchant_id = p_merchant
+                       AND n.created_at IS NOT NULL    -- notifications_list's
+                       AND (p_status IS NULL OR n.status = p_status)
+                     ORDER BY n.created_at DESC, n.notification_id DESC
+                     LIMIT greatest(1, least(p_limit, 100))) l);
+END
 $$;
 
 
@@ -5877,9 +5920,11 @@ $$;
 --
 
 CREATE FUNCTION public.pay_notify_stats() RETURNS TABLE(pending bigint, oldest_pending_seconds bigint, failed bigint, endpoints_disabled bigint)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+BEGIN
+    RETURN QUERY
     SELECT gauge_count(p.n, 10000, 'notifications_pending_since'),
            (SELECT coalesce(ts_epoch(now()) - ts_epoch(min(n.created_at)), 0)
               FROM notifications n WHERE n.status = 'PENDING'),
@@ -5892,6 +5937,7 @@ CREATE FUNCTION public.pay_notify_stats() RETURNS TABLE(pending bigint, oldest_p
               FROM (SELECT FROM notifications n WHERE n.status = 'FAILED'
                      ORDER BY n.merchant_id, n.created_at DESC, n.notification_id DESC
                      LIMIT 10000) AS first) AS f;
+END
 $$;
 
 
@@ -5900,13 +5946,15 @@ $$;
 --
 
 CREATE FUNCTION public.pay_op_release(p_merchant text, p_idem_key text, p_lease bigint) RETURNS void
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+BEGIN
     UPDATE idempotency_keys ik
        SET lease_until = now()
      WHERE ik.merchant_id = p_merchant AND ik.idem_key = p_idem_key
        AND ik.state = 'in_progress' AND ik.lease = p_lease;
+END
 $$;
 
 
@@ -5915,13 +5963,17 @@ $$;
 --
 
 CREATE FUNCTION public.pay_order_refund_info(p_merchant text, p_order_id text) RETURNS TABLE(currency text, psp text)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT o.currency, c.psp
       FROM payment_orders o
       JOIN checkouts c ON c.merchant_id = o.merchant_id AND c.checkout_id = o.checkout_id
      WHERE o.merchant_id = p_merchant AND o.payment_order_id = p_order_id;
+END
 $$;
 
 
@@ -7008,9 +7060,12 @@ $$;
 --
 
 CREATE FUNCTION public.pay_route_recorded(p_merchant text, p_checkout text) RETURNS TABLE(route text, psp text)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT (SELECT r.route FROM checkout_routes r
              WHERE r.merchant_id = c.merchant_id
                AND r.checkout_id = c.checkout_id
@@ -7018,6 +7073,7 @@ CREATE FUNCTION public.pay_route_recorded(p_merchant text, p_checkout text) RETU
            c.psp
       FROM checkouts c
      WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout;
+END
 $$;
 
 
@@ -7026,11 +7082,14 @@ $$;
 --
 
 CREATE FUNCTION public.pay_route_state(p_merchant text, p_checkout text) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT c.psp FROM checkouts c
-     WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout;
+BEGIN
+    -- the primary key: one row at most
+    RETURN (SELECT c.psp FROM checkouts c
+             WHERE c.merchant_id = p_merchant AND c.checkout_id = p_checkout);
+END
 $$;
 
 
@@ -7039,11 +7098,13 @@ $$;
 --
 
 CREATE FUNCTION public.pay_schema_version() RETURNS integer
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT coalesce(max(substr(m.version, 1, 3)::integer), 0)
-      FROM schema_migrations m WHERE m.version ~ '^[0-9]{3}_';
+BEGIN
+    RETURN (SELECT coalesce(max(substr(m.version, 1, 3)::integer), 0)
+              FROM schema_migrations m WHERE m.version ~ '^[0-9]{3}_');
+END
 $$;
 
 
@@ -7630,11 +7691,13 @@ $$;
 --
 
 CREATE FUNCTION public.pay_sweeper_note(p_merchant text, p_checkout_id text, p_answer text) RETURNS void
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
     AS $$
+BEGIN
     UPDATE checkout_sweeps s SET last_answer = left(p_answer, 100)
      WHERE s.merchant_id = p_merchant AND s.checkout_id = p_checkout_id;
+END
 $$;
 
 

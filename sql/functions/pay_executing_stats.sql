@@ -6,12 +6,16 @@
 -- never less than p_exact.  So a shard with millions of open sessions
 -- costs the gauge p_exact index entries a minute, not seconds of reads on
 -- one of the pool's connections (bench/executing_gauge.sh).
+-- PL/pgSQL, so that its plan is kept for the connection (a SECURITY
+-- DEFINER SQL function is parsed and planned at every call).
 CREATE OR REPLACE FUNCTION pay_executing_stats(p_exact integer)
  RETURNS TABLE(executing bigint, oldest_seconds bigint)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
+BEGIN
+    RETURN QUERY
     SELECT gauge_count(s.n, p_exact, 'checkouts_executing_since'),
            coalesce(floor(extract(epoch FROM now()
                     - (SELECT min(c.created_at) FROM checkouts c
@@ -20,6 +24,7 @@ AS $function$
               -- in the index's order: its first entries, never every row
               FROM (SELECT FROM checkouts c WHERE c.status = 'EXECUTING'
                      ORDER BY c.created_at LIMIT greatest(p_exact, 1)) AS first) AS s;
+END
 $function$;
 REVOKE ALL ON FUNCTION pay_executing_stats(p_exact integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_executing_stats(p_exact integer) TO payments_gateway;

@@ -5,17 +5,23 @@
 -- methods count too: the PSP's customer outlives them.  No row: the
 -- customer saved nothing yet at a PSP that has customers of its own (the
 -- session then makes one).
+-- PL/pgSQL, so that its plan is kept for the connection (a SECURITY
+-- DEFINER SQL function is parsed and planned at every call).
 CREATE OR REPLACE FUNCTION pay_method_psp_customers(p_merchant text, p_customer text)
  RETURNS TABLE(psp text, psp_customer text)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT DISTINCT ON (p.psp) p.psp, p.psp_customer
       FROM payment_methods p
      WHERE p.customer = p_customer AND p.merchant_id = p_merchant
        AND p.psp_customer IS NOT NULL
      ORDER BY p.psp, p.created_at, p.method_id;
+END
 $function$;
 REVOKE ALL ON FUNCTION pay_method_psp_customers(p_merchant text, p_customer text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_method_psp_customers(p_merchant text, p_customer text) TO payments_gateway;

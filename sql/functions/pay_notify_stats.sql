@@ -5,12 +5,16 @@
 -- counted it (VACUUM, ANALYZE), never less than 10,000: a backlog of a
 -- million cost 0.4-0.6 s a call, every few seconds.  The oldest age is the
 -- first entry of notifications_pending_since.
+-- PL/pgSQL, so that its plan is kept for the connection (a SECURITY
+-- DEFINER SQL function is parsed and planned at every call).
 CREATE OR REPLACE FUNCTION pay_notify_stats()
  RETURNS TABLE(pending bigint, oldest_pending_seconds bigint, failed bigint, endpoints_disabled bigint)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
+BEGIN
+    RETURN QUERY
     SELECT gauge_count(p.n, 10000, 'notifications_pending_since'),
            (SELECT coalesce(ts_epoch(now()) - ts_epoch(min(n.created_at)), 0)
               FROM notifications n WHERE n.status = 'PENDING'),
@@ -23,6 +27,7 @@ AS $function$
               FROM (SELECT FROM notifications n WHERE n.status = 'FAILED'
                      ORDER BY n.merchant_id, n.created_at DESC, n.notification_id DESC
                      LIMIT 10000) AS first) AS f;
+END
 $function$;
 REVOKE ALL ON FUNCTION pay_notify_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_notify_stats() TO payments_gateway;

@@ -1,15 +1,21 @@
 -- What a refund request needs before its amount can be read: the order's
 -- currency and PSP (no row: no such order of this merchant).
+-- PL/pgSQL, so that its plan is kept for the connection (a SECURITY
+-- DEFINER SQL function is parsed and planned at every call).
 CREATE OR REPLACE FUNCTION pay_order_refund_info(p_merchant text, p_order_id text)
  RETURNS TABLE(currency text, psp text)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
 AS $function$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT o.currency, c.psp
       FROM payment_orders o
       JOIN checkouts c ON c.merchant_id = o.merchant_id AND c.checkout_id = o.checkout_id
      WHERE o.merchant_id = p_merchant AND o.payment_order_id = p_order_id;
+END
 $function$;
 REVOKE ALL ON FUNCTION pay_order_refund_info(p_merchant text, p_order_id text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pay_order_refund_info(p_merchant text, p_order_id text) TO payments_gateway;
