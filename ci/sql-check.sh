@@ -22,6 +22,10 @@
 #   5. No versioned migration creates a function: functions live in
 #      sql/functions/ only.
 #   6. No function can be executed by PUBLIC (each file revokes it).
+#   7. No SECURITY DEFINER function is LANGUAGE sql but a kept signature's
+#      wrapper (an overload of a name that has one with more arguments):
+#      such a function is never inlined, so its body is parsed and planned
+#      at every call; PL/pgSQL keeps its plans for the connection.
 #
 # Checks 2 and 3 read the earlier layouts from git: run it in a clone.
 # Prints "sql: N passed, N failed"; exit 1 when any failed.
@@ -253,6 +257,17 @@ open=$(q "$ci" -c "SELECT string_agg(p.oid::regprocedure::text, ', ') FROM pg_pr
      AND has_function_privilege('public', p.oid, 'EXECUTE')")
 [ -z "$open" ] && ok "no function is executable by PUBLIC" \
     || bad "functions PUBLIC may execute (REVOKE ALL ... FROM PUBLIC in their file): $open"
+
+# 7. SECURITY DEFINER bodies are PL/pgSQL, but the kept signatures' wrappers
+planned=$(q "$ci" -c "SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.oid::regprocedure::text)
+    FROM pg_proc p
+   WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef
+     AND p.prolang = (SELECT l.oid FROM pg_language l WHERE l.lanname = 'sql')
+     AND NOT EXISTS (SELECT 1 FROM pg_proc o
+                      WHERE o.pronamespace = p.pronamespace AND o.proname = p.proname
+                        AND o.pronargs > p.pronargs)")
+[ -z "$planned" ] && ok "every SECURITY DEFINER function but a kept signature's wrapper is PL/pgSQL" \
+    || bad "SECURITY DEFINER functions in LANGUAGE sql, parsed and planned at every call (make them LANGUAGE plpgsql): $planned"
 
 echo "sql: $passed passed, $failed failed"
 [ "$failed" = 0 ]
