@@ -39,7 +39,12 @@
 # payments_database_pool; default: the machine's cores and one), PG_DURABLE
 # (default 1: the cluster runs with fsync, synchronous_commit and
 # full_page_writes on, as production must, and every target is judged so;
-# 0: off, ci/pg.sh's test settings, as the runs before 2026-11-25 were).
+# 0: off, ci/pg.sh's test settings, as the runs before 2026-11-25 were),
+# BENCH_PERF=DIR (perf's cpu-clock samples of the nginx workers over the
+# plain and the risk-checked registration runs, DIR/gw.data and
+# DIR/gw-risk.data, for `perf report -i`: where a line's nginx CPU goes;
+# the sampling costs the workers a few per cent, so such a run's rates are
+# not the sitting's).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -101,8 +106,29 @@ cpu_now() {
     mk=$(sed -n 's/^MOCK_PID=//p' "$run/state")
     echo "$(ticks "${pm:--}" "${ng:--}" "${mk:--}") $(busy) $(date +%s%N)"
 }
-cpu_mark() { cpu_a=$(cpu_now); }
-cpu_stop() { cpu_b=$(cpu_now); }
+# cpu_mark [LABEL]: the CPU counters now; with BENCH_PERF and a LABEL, the
+# nginx workers sampled by perf until cpu_stop
+perf_pid=
+cpu_mark() {
+    cpu_a=$(cpu_now)
+    if [ -n "${BENCH_PERF:-}" ] && [ -n "${1:-}" ]; then
+        command -v perf >/dev/null ||
+            { echo "bench: BENCH_PERF needs perf (Debian's linux-perf)" >&2; exit 1; }
+        mkdir -p "$BENCH_PERF"
+        perf record -q -e cpu-clock -F 999 -o "$BENCH_PERF/$1.data" \
+            -p "$(ps -o pid= --ppid "$(cat "$run/nginx.pid")" | paste -sd, - | tr -d ' ')" \
+            >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
+}
+cpu_stop() {
+    cpu_b=$(cpu_now)
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" || true
+        perf_pid=
+    fi
+}
 cpu_report() {
     awk -v n="$1" -v a="$cpu_a" -v b="$cpu_b" -v hz="$(getconf CLK_TCK)" -v c="$(nproc)" 'BEGIN {
         if (split(a, x, " ") != 5 || split(b, y, " ") != 5 || n + 0 == 0) {
@@ -156,7 +182,7 @@ export PAY_KEY=$PAY_TEST_MERCHANT_KEY PAY_PSP=$PAY_TEST_PSP
 wrk -t2 -c"$conns" -d3s -s bench/registrations.lua "$PAY_TEST_GW_PLAIN" >/dev/null  # warm-up
 rss0=$(worker_rss)
 dbw_a=$(dbwait "$PAY_TEST_GW_PLAIN")
-cpu_mark
+cpu_mark gw
 wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua "$PAY_TEST_GW_PLAIN" \
     > "$run/gw.log" 2>&1
 cpu_stop
@@ -186,7 +212,7 @@ say "gateway, PSP failing half its calls: $(wrk_rate "$run/gw-half.log") registr
 risk_gw=http://127.0.0.1:${PAY_TEST_GW_LIMITS##*:}
 wrk -t2 -c"$conns" -d3s -s bench/registrations.lua "$risk_gw" >/dev/null  # warm-up
 dbw_a=$(dbwait "$PAY_TEST_GW_PLAIN")
-cpu_mark
+cpu_mark gw-risk
 wrk -t2 -c"$conns" -d"${secs}s" --latency -s bench/registrations.lua "$risk_gw" \
     > "$run/gw-risk.log" 2>&1
 cpu_stop
