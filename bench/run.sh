@@ -40,11 +40,11 @@
 # (default 1: the cluster runs with fsync, synchronous_commit and
 # full_page_writes on, as production must, and every target is judged so;
 # 0: off, ci/pg.sh's test settings, as the runs before 2026-11-25 were),
-# BENCH_PERF=DIR (perf's cpu-clock samples of the nginx workers over the
-# plain and the risk-checked registration runs, DIR/gw.data and
-# DIR/gw-risk.data, for `perf report -i`: where a line's nginx CPU goes;
-# the sampling costs the workers a few per cent, so such a run's rates are
-# not the sitting's).
+# BENCH_PERF=DIR (perf's cpu-clock samples of the nginx workers, with DWARF
+# call graphs, over the plain and the risk-checked registration runs,
+# DIR/gw.data and DIR/gw-risk.data (~30 MB each), for `perf report -i
+# --children`: where a line's nginx CPU goes, by caller; the sampling costs
+# the workers some CPU, so such a run's rates are not the sitting's).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -107,7 +107,9 @@ cpu_now() {
     echo "$(ticks "${pm:--}" "${ng:--}" "${mk:--}") $(busy) $(date +%s%N)"
 }
 # cpu_mark [LABEL]: the CPU counters now; with BENCH_PERF and a LABEL, the
-# nginx workers sampled by perf until cpu_stop
+# nginx workers sampled by perf until cpu_stop (call graphs unwound from
+# the stack: Debian's libraries keep no frame pointers, and a flat profile
+# cannot say whose malloc it was)
 perf_pid=
 cpu_mark() {
     cpu_a=$(cpu_now)
@@ -115,7 +117,7 @@ cpu_mark() {
         command -v perf >/dev/null ||
             { echo "bench: BENCH_PERF needs perf (Debian's linux-perf)" >&2; exit 1; }
         mkdir -p "$BENCH_PERF"
-        perf record -q -e cpu-clock -F 999 -o "$BENCH_PERF/$1.data" \
+        perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -o "$BENCH_PERF/$1.data" \
             -p "$(ps -o pid= --ppid "$(cat "$run/nginx.pid")" | paste -sd, - | tr -d ' ')" \
             >/dev/null 2>&1 &
         perf_pid=$!
