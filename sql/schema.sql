@@ -3429,6 +3429,7 @@ DECLARE
     v_method_id   text := p_options ->> 'payment_method';
     v_save        jsonb := p_options -> 'save';
     v_route       text := p_options ->> 'route';
+    v_detail      jsonb;
 BEGIN
     -- Adapter bugs, not client errors: fail loudly rather than store them.
     IF p_lease_seconds IS NULL OR p_lease_seconds < 1
@@ -3441,28 +3442,13 @@ BEGIN
         RAISE EXCEPTION 'pay_claim: capture method must be automatic or manual'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- (The options' rules are a second IF, evaluated only when there are
+    -- options: PL/pgSQL prepares each condition anew in every transaction,
+    -- at its first evaluation, so a plain registration does not prepare
+    -- them; without options each of them is false or NULL anyway.)
     IF jsonb_typeof(p_orders) IS DISTINCT FROM 'array' OR p_psp_request IS NULL
        OR jsonb_typeof(p_metadata) IS DISTINCT FROM 'object'
        OR p_duplicate_body IS NULL OR p_expires_at IS NULL
-       OR (p_options IS NOT NULL AND jsonb_typeof(p_options) <> 'object')
-       -- a save and a charge of a saved method exclude each other; a save
-       -- names the customer, our reference for it, the usage and Adyen's
-       -- model (checkouts.save_method has no CHECK of its own)
-       OR (v_save IS NOT NULL AND v_method_id IS NOT NULL)
-       OR (v_save IS NOT NULL
-           AND (jsonb_typeof(v_save) IS DISTINCT FROM 'object'
-                OR v_save ->> 'usage' IS DISTINCT FROM 'off_session'
-                   AND v_save ->> 'usage' IS DISTINCT FROM 'on_session'
-                OR coalesce(v_save ->> 'customer', '') !~ '^[A-Za-z0-9_.-]{1,64}$'
-                OR coalesce(v_save ->> 'customer_ref', '') !~ '^cu_[0-9a-f]{24}$'
-                OR coalesce(v_save ->> 'recurring', '') NOT IN
-                   ('CardOnFile', 'Subscription', 'UnscheduledCardOnFile')))
-       OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$')
-       -- a routed checkout: its route's name, and the route's PSPs passed
-       -- over before p_psp (checkout_route_first checks each)
-       OR (p_options ? 'route' AND jsonb_typeof(p_options -> 'route') IS DISTINCT FROM 'string')
-       OR (p_options ? 'passed_over'
-           AND (v_route IS NULL OR jsonb_typeof(p_options -> 'passed_over') <> 'array'))
        -- a save without a charge (amount 0): a save, and no orders; every
        -- other checkout has orders
        OR (p_amount_total = 0) IS DISTINCT FROM
@@ -3470,6 +3456,30 @@ BEGIN
        OR (p_amount_total = 0 AND (v_save IS NULL OR p_capture_method <> 'automatic')) THEN
         RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object, p_options a save or a saved method; psp_request, duplicate body and expires_at are required'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_options IS NOT NULL THEN
+        IF jsonb_typeof(p_options) <> 'object'
+           -- a save and a charge of a saved method exclude each other; a
+           -- save names the customer, our reference for it, the usage and
+           -- Adyen's model (checkouts.save_method has no CHECK of its own)
+           OR (v_save IS NOT NULL AND v_method_id IS NOT NULL)
+           OR (v_save IS NOT NULL
+               AND (jsonb_typeof(v_save) IS DISTINCT FROM 'object'
+                    OR v_save ->> 'usage' IS DISTINCT FROM 'off_session'
+                       AND v_save ->> 'usage' IS DISTINCT FROM 'on_session'
+                    OR coalesce(v_save ->> 'customer', '') !~ '^[A-Za-z0-9_.-]{1,64}$'
+                    OR coalesce(v_save ->> 'customer_ref', '') !~ '^cu_[0-9a-f]{24}$'
+                    OR coalesce(v_save ->> 'recurring', '') NOT IN
+                       ('CardOnFile', 'Subscription', 'UnscheduledCardOnFile')))
+           OR (v_method_id IS NOT NULL AND v_method_id !~ '^pm_[a-p]{24}$')
+           -- a routed checkout: its route's name, and the route's PSPs
+           -- passed over before p_psp (checkout_route_first checks each)
+           OR (p_options ? 'route' AND jsonb_typeof(p_options -> 'route') IS DISTINCT FROM 'string')
+           OR (p_options ? 'passed_over'
+               AND (v_route IS NULL OR jsonb_typeof(p_options -> 'passed_over') <> 'array')) THEN
+            RAISE EXCEPTION 'pay_claim: p_orders must be an array, p_metadata an object, p_options a save or a saved method; psp_request, duplicate body and expires_at are required'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
     END IF;
 
     -- (An unknown merchant is refused where its checkout is stored:
@@ -3711,28 +3721,36 @@ BEGIN
     END IF;
 
     -- The move NOT_STARTED -> EXECUTING reaches the merchant's audit chain
-    -- (audit_append) in the transaction that made it.
-    PERFORM audit_append(p_merchant, p_checkout_id, 'registration:claimed',
-        jsonb_build_object('from', 'NOT_STARTED', 'to', 'EXECUTING',
-                           'psp', p_psp, 'currency', p_currency,
-                           'amount_total', p_amount_total,
-                           'expires_at', p_expires_at,
-                           'payment_orders', (SELECT jsonb_agg(e.value -> 'payment_order_id')
-                                                FROM jsonb_array_elements(p_orders) e))
-        -- a manual capture says so; an automatic one as before
-        || CASE WHEN p_capture_method = 'manual'
-                THEN jsonb_build_object('capture', 'manual') ELSE '{}'::jsonb END
-        -- a save asked for, or a saved method charged off-session
-        || CASE WHEN v_save IS NOT NULL
-                THEN jsonb_build_object('save_payment_method',
-                                        jsonb_build_object('customer_ref', v_save -> 'customer_ref',
-                                                           'usage', v_save -> 'usage'))
-                ELSE '{}'::jsonb END
-        || CASE WHEN v_method_id IS NOT NULL
-                THEN jsonb_build_object('payment_method', v_method_id, 'off_session', true)
-                ELSE '{}'::jsonb END
-        || CASE WHEN p_amount_total = 0
-                THEN jsonb_build_object('mode', 'setup') ELSE '{}'::jsonb END);
+    -- (audit_append) in the transaction that made it.  The detail is built
+    -- without a subquery, so that each step is an expression PL/pgSQL
+    -- evaluates itself, not a statement the executor starts (the orders'
+    -- ids in their order; none: null, as an aggregate of no rows was).
+    v_detail := jsonb_build_object('from', 'NOT_STARTED', 'to', 'EXECUTING',
+                                   'psp', p_psp, 'currency', p_currency,
+                                   'amount_total', p_amount_total,
+                                   'expires_at', p_expires_at,
+                                   'payment_orders',
+                                   CASE WHEN jsonb_array_length(p_orders) > 0
+                                        THEN jsonb_path_query_array(p_orders, '$[*].payment_order_id')
+                                   END);
+    -- a manual capture says so; an automatic one as before
+    IF p_capture_method = 'manual' THEN
+        v_detail := v_detail || jsonb_build_object('capture', 'manual');
+    END IF;
+    -- a save asked for, or a saved method charged off-session
+    IF v_save IS NOT NULL THEN
+        v_detail := v_detail || jsonb_build_object('save_payment_method',
+                                    jsonb_build_object('customer_ref', v_save -> 'customer_ref',
+                                                       'usage', v_save -> 'usage'));
+    END IF;
+    IF v_method_id IS NOT NULL THEN
+        v_detail := v_detail || jsonb_build_object('payment_method', v_method_id,
+                                                   'off_session', true);
+    END IF;
+    IF p_amount_total = 0 THEN
+        v_detail := v_detail || jsonb_build_object('mode', 'setup');
+    END IF;
+    PERFORM audit_append(p_merchant, p_checkout_id, 'registration:claimed', v_detail);
 
     -- A routed checkout's route and the PSP it is bound to, recorded with
     -- the claim (pay_route_bind's first bind, in the same transaction):

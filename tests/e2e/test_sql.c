@@ -817,6 +817,70 @@ Test(sql, a_claim_of_nothing_is_a_save_only,
     PQfinish(c);
 }
 
+/* The claim's audit row says what was asked beyond a plain registration:
+ * a save (and a save without a charge, "payment_orders" null), a manual
+ * capture, a saved method charged off-session; pay_claim builds the detail
+ * step by step, and each step is checked here. */
+Test(sql, a_claims_audit_detail_names_its_options,
+     .description = "registration:claimed's detail for a save without a charge (mode setup, save_payment_method, payment_orders null) and for a saved method charged with a manual capture (payment_method, off_session, capture, the orders' ids in order)")
+{
+    PGconn      *c = sqlt_connect();
+    char         m[24];
+    PGresult    *r;
+    const char  *p[6];
+    static const char  *options_sql =
+        "SELECT outcome FROM pay_claim($1, $2, '" FP_A "', 30, 86400,"
+        " $2, 'stripe', 'USD', $3::bigint, 'https://shop.example/thanks',"
+        " 'https://shop.example/cart', NULL, " EXPIRES_EPOCH ", 'psp-request',"
+        " $4::jsonb, '" DUP_BODY "', '{}'::jsonb, $5, $6::jsonb)";
+
+    new_merchant(c, m);
+    p[0] = m;
+    p[1] = "setup_1";
+    p[2] = "0";
+    p[3] = "[]";
+    p[4] = "automatic";
+    p[5] = "{\"save\":{\"customer\":\"c_1\",\"customer_ref\":"
+           "\"cu_0123456789abcdef01234567\",\"usage\":\"off_session\","
+           "\"recurring\":\"Subscription\"}}";
+    r = PQexecParams(c, options_sql, 6, NULL, p, NULL, NULL, 0);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    cr_expect_str_eq(PQgetvalue(r, 0, 0), "claimed");
+    PQclear(r);
+    cr_expect_str_eq(VAL(c, "SELECT detail::text FROM audit_log WHERE merchant_id = $1"
+                            " AND checkout_id = 'setup_1'", m),
+                     "{\"to\": \"EXECUTING\", \"psp\": \"stripe\", \"from\": \"NOT_STARTED\","
+                     " \"mode\": \"setup\", \"currency\": \"USD\", \"expires_at\": " EXPIRES_EPOCH ","
+                     " \"amount_total\": 0, \"payment_orders\": null,"
+                     " \"save_payment_method\": {\"usage\": \"off_session\","
+                     " \"customer_ref\": \"cu_0123456789abcdef01234567\"}}");
+
+    /* the method that save made, charged off-session with a manual capture */
+    OK(c, "INSERT INTO payment_methods (merchant_id, method_id, customer, customer_ref,"
+          " psp, token_sealed, token_index, usage, recurring, checkout_id, event_id)"
+          " VALUES ($1, 'pm_abcdefghijklmnopabcdefgh', 'c_1', 'cu_0123456789abcdef01234567',"
+          " 'stripe', 'v1.k1.sealed', repeat('ab', 32), 'off_session', 'Subscription',"
+          " 'setup_1', 'evt_setup_1')", m);
+    p[1] = "charge_1";
+    p[2] = "1500";
+    p[3] = "[{\"payment_order_id\":\"o_2\",\"seller_account\":\"s\",\"amount_minor\":500},"
+           "{\"payment_order_id\":\"o_1\",\"seller_account\":\"s\",\"amount_minor\":1000}]";
+    p[4] = "manual";
+    p[5] = "{\"payment_method\":\"pm_abcdefghijklmnopabcdefgh\"}";
+    r = PQexecParams(c, options_sql, 6, NULL, p, NULL, NULL, 0);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
+    cr_expect_str_eq(PQgetvalue(r, 0, 0), "claimed");
+    PQclear(r);
+    cr_expect_str_eq(VAL(c, "SELECT detail::text FROM audit_log WHERE merchant_id = $1"
+                            " AND checkout_id = 'charge_1'", m),
+                     "{\"to\": \"EXECUTING\", \"psp\": \"stripe\", \"from\": \"NOT_STARTED\","
+                     " \"capture\": \"manual\", \"currency\": \"USD\", \"expires_at\": " EXPIRES_EPOCH ","
+                     " \"off_session\": true, \"amount_total\": 1500,"
+                     " \"payment_method\": \"pm_abcdefghijklmnopabcdefgh\","
+                     " \"payment_orders\": [\"o_2\", \"o_1\"]}");
+    PQfinish(c);
+}
+
 Test(sql, nonce_is_merchant_colon_checkout_within_64,
      .description = "the nonce is <merchant_id>:<checkout_id>, 64 characters at the longest ids, and cannot be changed")
 {
