@@ -178,8 +178,11 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     v_broken := CASE
-        WHEN NOT ((length(action) >= 1) AND (length(action) <= 100)) THEN 'audit_log_action'
+        WHEN NOT (length(action) <@ int4range(1, 100, '[]')) THEN 'audit_log_action'
         WHEN NOT ((chain >= 0) AND (chain <= 64)) THEN 'audit_log_chain'
     END;
     IF v_broken IS NOT NULL THEN
@@ -1005,11 +1008,14 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     v_broken := CASE
         WHEN NOT (r.reason ~ '^[a-z0-9_.-]{1,64}$'::text) THEN 'checkout_risk_reason'
         WHEN NOT (((r.verdict = 'review'::text) = (r.review_until IS NOT NULL)) AND ((r.reviewed IS NULL) OR (r.verdict = 'review'::text))) THEN 'checkout_risk_review'
         WHEN NOT (((r.reviewed = ANY (ARRAY['approved'::text, 'rejected'::text, 'expired'::text, 'canceled'::text])) AND (r.reviewed_at IS NOT NULL)) OR ((r.reviewed IS NULL) AND (r.reviewed_at IS NULL))) THEN 'checkout_risk_reviewed'
-        WHEN NOT ((r.score >= 0) AND (r.score <= 1000)) THEN 'checkout_risk_score'
+        WHEN NOT (r.score <@ int4range(0, 1000, '[]')) THEN 'checkout_risk_score'
         WHEN NOT (r.source = ANY (ARRAY['provider'::text, 'on_error'::text])) THEN 'checkout_risk_source'
         WHEN NOT (r.verdict = ANY (ARRAY['allow'::text, 'deny'::text, 'review'::text])) THEN 'checkout_risk_verdict'
     END;
@@ -1396,21 +1402,24 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     -- (an amount of 0 is a save without a charge: pay_claim, its one
     -- writer, stores it only with a save and no orders)
     v_broken := CASE
         WHEN NOT (r.amount_total >= 0) THEN 'checkouts_amount'
-        WHEN NOT ((length(r.cancel_url) >= 9) AND (length(r.cancel_url) <= 2048)) THEN 'checkouts_cancel_url'
+        WHEN NOT (length(r.cancel_url) <@ int4range(9, 2048, '[]')) THEN 'checkouts_cancel_url'
         WHEN NOT (r.currency ~ '^[A-Z]{3}$'::text) THEN 'checkouts_currency'
         WHEN NOT (length(r.buyer_email) <= 254) THEN 'checkouts_email'
         WHEN NOT (length(r.failure) <= 1000) THEN 'checkouts_failure'
-        WHEN NOT ((length(r.checkout_id) >= 1) AND (length(r.checkout_id) <= 40) AND (r.checkout_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'checkouts_id_format'
+        WHEN NOT ((length(r.checkout_id) <@ int4range(1, 40, '[]')) AND (r.checkout_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'checkouts_id_format'
         WHEN NOT ((r.nonce = ((r.merchant_id || ':'::text) || r.checkout_id)) AND (length(r.nonce) <= 64)) THEN 'checkouts_nonce'
-        WHEN NOT ((length(r.psp) >= 1) AND (length(r.psp) <= 32) AND (r.psp ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'checkouts_psp_format'
-        WHEN NOT ((length(r.psp_payment_ref) >= 1) AND (length(r.psp_payment_ref) <= 128)) THEN 'checkouts_psp_payment_ref'
-        WHEN NOT (((length(r.psp_token) >= 1) AND (length(r.psp_token) <= 255)) OR ((r.psp_token ~~ 'v1.%'::text) AND (length(r.psp_token) <= 600))) THEN 'checkouts_psp_token'
-        WHEN NOT (((length(r.psp_url) >= 1) AND (length(r.psp_url) <= 2048)) OR ((r.psp_url ~~ 'v1.%'::text) AND (length(r.psp_url) <= 3000))) THEN 'checkouts_psp_url'
-        WHEN NOT ((length(r.success_url) >= 9) AND (length(r.success_url) <= 2048)) THEN 'checkouts_success_url'
+        WHEN NOT ((length(r.psp) <@ int4range(1, 32, '[]')) AND (r.psp ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'checkouts_psp_format'
+        WHEN NOT (length(r.psp_payment_ref) <@ int4range(1, 128, '[]')) THEN 'checkouts_psp_payment_ref'
+        WHEN NOT ((length(r.psp_token) <@ int4range(1, 255, '[]')) OR ((r.psp_token ~~ 'v1.%'::text) AND (length(r.psp_token) <= 600))) THEN 'checkouts_psp_token'
+        WHEN NOT ((length(r.psp_url) <@ int4range(1, 2048, '[]')) OR ((r.psp_url ~~ 'v1.%'::text) AND (length(r.psp_url) <= 3000))) THEN 'checkouts_psp_url'
+        WHEN NOT (length(r.success_url) <@ int4range(9, 2048, '[]')) THEN 'checkouts_success_url'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "%"', v_broken
@@ -1923,13 +1932,16 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     v_broken := CASE
         WHEN NOT ((length(r.fingerprint) = 64) AND (r.fingerprint ~ '^[0-9a-f]*$'::text)) THEN 'idempotency_keys_fingerprint_format'
-        WHEN NOT ((length(r.idem_key) >= 1) AND (length(r.idem_key) <= 255) AND (r.idem_key ~ '^[ -~]*$'::text)) THEN 'idempotency_keys_key_format'
+        WHEN NOT ((length(r.idem_key) <@ int4range(1, 255, '[]')) AND (r.idem_key ~ '^[ -~]*$'::text)) THEN 'idempotency_keys_key_format'
         WHEN NOT (r.lease > 0) THEN 'idempotency_keys_lease'
         WHEN NOT (r.state = ANY (ARRAY['in_progress'::text, 'done'::text])) THEN 'idempotency_keys_state'
         WHEN NOT (((r.state = 'in_progress'::text) AND (r.lease_until IS NOT NULL) AND (r.response_status IS NULL) AND (r.response_body IS NULL)) OR ((r.state = 'done'::text) AND (r.lease_until IS NULL) AND (r.response_status IS NOT NULL) AND (r.response_body IS NOT NULL))) THEN 'idempotency_keys_state_fields'
-        WHEN NOT ((r.response_status >= 100) AND (r.response_status <= 599)) THEN 'idempotency_keys_status'
+        WHEN NOT (r.response_status <@ int4range(100, 599, '[]')) THEN 'idempotency_keys_status'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "idempotency_keys" violates check constraint "%"', v_broken
@@ -2067,8 +2079,11 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     v_broken := CASE
-        WHEN NOT ((length(account) >= 1) AND (length(account) <= 200)) THEN 'ledger_entries_account'
+        WHEN NOT (length(account) <@ int4range(1, 200, '[]')) THEN 'ledger_entries_account'
         WHEN NOT (amount <> 0) THEN 'ledger_entries_amount'
         WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'ledger_entries_currency'
     END;
@@ -8474,15 +8489,18 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     v_broken := CASE
         WHEN NOT (r.amount > 0) THEN 'payment_orders_amount'
         WHEN NOT ((r.ledger_updated = (r.status = 'SUCCESS'::public.pay_status)) AND (r.wallet_updated = (r.status = 'SUCCESS'::public.pay_status))) THEN 'payment_orders_booked_iff_success'
         WHEN NOT ((r.amount_captured >= 0) AND (r.amount_captured <= r.amount)) THEN 'payment_orders_captured'
         WHEN NOT ((r.commission >= 0) AND (r.commission <= r.amount)) THEN 'payment_orders_commission'
         WHEN NOT (r.currency ~ '^[A-Z]{3}$'::text) THEN 'payment_orders_currency'
-        WHEN NOT ((length(r.payment_order_id) >= 1) AND (length(r.payment_order_id) <= 40) AND (r.payment_order_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'payment_orders_id_format'
+        WHEN NOT ((length(r.payment_order_id) <@ int4range(1, 40, '[]')) AND (r.payment_order_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'payment_orders_id_format'
         WHEN NOT (r.line_no > 0) THEN 'payment_orders_line_no'
-        WHEN NOT ((length(r.seller_account) >= 1) AND (length(r.seller_account) <= 64) AND (r.seller_account ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'payment_orders_seller_format'
+        WHEN NOT ((length(r.seller_account) <@ int4range(1, 64, '[]')) AND (r.seller_account ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'payment_orders_seller_format'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "%"', v_broken
@@ -8832,11 +8850,14 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     v_broken := CASE
         WHEN NOT ((state = 'applied'::text) = (applied_at IS NOT NULL)) THEN 'psp_events_applied'
         WHEN NOT (((state = 'forwarded'::text) = (forwarded_to IS NOT NULL)) AND ((forwarded_to IS NULL) OR (forwarded_to ~ '^[a-z0-9_]{1,16}$'::text))) THEN 'psp_events_forwarded'
         WHEN NOT ((kind <> 'METHOD_SAVED'::text) OR ((SUBSTRING(body FROM 1 FOR 3) = '\x76312e'::bytea) AND ((method IS NULL) OR ((method ->> 'token_sealed'::text) ~~ 'v1.%'::text)))) THEN 'psp_events_method_sealed'
-        WHEN NOT (((length(psp) >= 1) AND (length(psp) <= 64)) AND ((length(event_id) >= 1) AND (length(event_id) <= 255)) AND (length(type) <= 100) AND (length(COALESCE(key_id, ''::text)) <= 128) AND (octet_length(body) <= 1048576)) THEN 'psp_events_sizes'
+        WHEN NOT ((length(psp) <@ int4range(1, 64, '[]')) AND (length(event_id) <@ int4range(1, 255, '[]')) AND (length(type) <= 100) AND (length(COALESCE(key_id, ''::text)) <= 128) AND (octet_length(body) <= 1048576)) THEN 'psp_events_sizes'
         WHEN NOT (state = ANY (ARRAY['applied'::text, 'pending'::text, 'foreign'::text, 'unmatched'::text, 'forwarded'::text])) THEN 'psp_events_state'
         WHEN NOT ((state <> 'unmatched'::text) OR (unmatched_at IS NOT NULL)) THEN 'psp_events_unmatched'
     END;
@@ -10326,8 +10347,11 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     v_broken := CASE
-        WHEN NOT ((length(event_id) >= 1) AND (length(event_id) <= 255)) THEN 'webhook_events_id'
+        WHEN NOT (length(event_id) <@ int4range(1, 255, '[]')) THEN 'webhook_events_id'
         WHEN NOT (kind = ANY (ARRAY['SUCCEEDED'::text, 'CAPTURED'::text, 'AUTHORIZED'::text, 'FAILED'::text, 'PENDING'::text, 'IGNORED'::text, 'REFUND_SUCCEEDED'::text, 'REFUND_FAILED'::text, 'DISPUTE_OPENED'::text, 'DISPUTE_WON'::text, 'DISPUTE_LOST'::text, 'PAYOUT_PAID'::text, 'PAYOUT_FAILED'::text, 'CAPTURE_SUCCEEDED'::text, 'CAPTURE_FAILED'::text, 'VOID_SUCCEEDED'::text, 'VOID_FAILED'::text])) THEN 'webhook_events_kind'
         WHEN NOT (source = ANY (ARRAY['reconciliation'::text, 'webhook'::text, 'sweeper'::text])) THEN 'webhook_events_source'
         WHEN NOT (length(type) <= 100) THEN 'webhook_events_type'

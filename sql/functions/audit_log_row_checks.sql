@@ -8,8 +8,11 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     v_broken := CASE
-        WHEN NOT ((length(action) >= 1) AND (length(action) <= 100)) THEN 'audit_log_action'
+        WHEN NOT (length(action) <@ int4range(1, 100, '[]')) THEN 'audit_log_action'
         WHEN NOT ((chain >= 0) AND (chain <= 64)) THEN 'audit_log_chain'
     END;
     IF v_broken IS NOT NULL THEN

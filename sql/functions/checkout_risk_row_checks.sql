@@ -8,11 +8,14 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     v_broken := CASE
         WHEN NOT (r.reason ~ '^[a-z0-9_.-]{1,64}$'::text) THEN 'checkout_risk_reason'
         WHEN NOT (((r.verdict = 'review'::text) = (r.review_until IS NOT NULL)) AND ((r.reviewed IS NULL) OR (r.verdict = 'review'::text))) THEN 'checkout_risk_review'
         WHEN NOT (((r.reviewed = ANY (ARRAY['approved'::text, 'rejected'::text, 'expired'::text, 'canceled'::text])) AND (r.reviewed_at IS NOT NULL)) OR ((r.reviewed IS NULL) AND (r.reviewed_at IS NULL))) THEN 'checkout_risk_reviewed'
-        WHEN NOT ((r.score >= 0) AND (r.score <= 1000)) THEN 'checkout_risk_score'
+        WHEN NOT (r.score <@ int4range(0, 1000, '[]')) THEN 'checkout_risk_score'
         WHEN NOT (r.source = ANY (ARRAY['provider'::text, 'on_error'::text])) THEN 'checkout_risk_source'
         WHEN NOT (r.verdict = ANY (ARRAY['allow'::text, 'deny'::text, 'review'::text])) THEN 'checkout_risk_verdict'
     END;

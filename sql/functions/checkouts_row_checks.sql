@@ -8,21 +8,24 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     -- (an amount of 0 is a save without a charge: pay_claim, its one
     -- writer, stores it only with a save and no orders)
     v_broken := CASE
         WHEN NOT (r.amount_total >= 0) THEN 'checkouts_amount'
-        WHEN NOT ((length(r.cancel_url) >= 9) AND (length(r.cancel_url) <= 2048)) THEN 'checkouts_cancel_url'
+        WHEN NOT (length(r.cancel_url) <@ int4range(9, 2048, '[]')) THEN 'checkouts_cancel_url'
         WHEN NOT (r.currency ~ '^[A-Z]{3}$'::text) THEN 'checkouts_currency'
         WHEN NOT (length(r.buyer_email) <= 254) THEN 'checkouts_email'
         WHEN NOT (length(r.failure) <= 1000) THEN 'checkouts_failure'
-        WHEN NOT ((length(r.checkout_id) >= 1) AND (length(r.checkout_id) <= 40) AND (r.checkout_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'checkouts_id_format'
+        WHEN NOT ((length(r.checkout_id) <@ int4range(1, 40, '[]')) AND (r.checkout_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'checkouts_id_format'
         WHEN NOT ((r.nonce = ((r.merchant_id || ':'::text) || r.checkout_id)) AND (length(r.nonce) <= 64)) THEN 'checkouts_nonce'
-        WHEN NOT ((length(r.psp) >= 1) AND (length(r.psp) <= 32) AND (r.psp ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'checkouts_psp_format'
-        WHEN NOT ((length(r.psp_payment_ref) >= 1) AND (length(r.psp_payment_ref) <= 128)) THEN 'checkouts_psp_payment_ref'
-        WHEN NOT (((length(r.psp_token) >= 1) AND (length(r.psp_token) <= 255)) OR ((r.psp_token ~~ 'v1.%'::text) AND (length(r.psp_token) <= 600))) THEN 'checkouts_psp_token'
-        WHEN NOT (((length(r.psp_url) >= 1) AND (length(r.psp_url) <= 2048)) OR ((r.psp_url ~~ 'v1.%'::text) AND (length(r.psp_url) <= 3000))) THEN 'checkouts_psp_url'
-        WHEN NOT ((length(r.success_url) >= 9) AND (length(r.success_url) <= 2048)) THEN 'checkouts_success_url'
+        WHEN NOT ((length(r.psp) <@ int4range(1, 32, '[]')) AND (r.psp ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'checkouts_psp_format'
+        WHEN NOT (length(r.psp_payment_ref) <@ int4range(1, 128, '[]')) THEN 'checkouts_psp_payment_ref'
+        WHEN NOT ((length(r.psp_token) <@ int4range(1, 255, '[]')) OR ((r.psp_token ~~ 'v1.%'::text) AND (length(r.psp_token) <= 600))) THEN 'checkouts_psp_token'
+        WHEN NOT ((length(r.psp_url) <@ int4range(1, 2048, '[]')) OR ((r.psp_url ~~ 'v1.%'::text) AND (length(r.psp_url) <= 3000))) THEN 'checkouts_psp_url'
+        WHEN NOT (length(r.success_url) <@ int4range(9, 2048, '[]')) THEN 'checkouts_success_url'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "checkouts" violates check constraint "%"', v_broken

@@ -8,13 +8,16 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     v_broken := CASE
         WHEN NOT ((length(r.fingerprint) = 64) AND (r.fingerprint ~ '^[0-9a-f]*$'::text)) THEN 'idempotency_keys_fingerprint_format'
-        WHEN NOT ((length(r.idem_key) >= 1) AND (length(r.idem_key) <= 255) AND (r.idem_key ~ '^[ -~]*$'::text)) THEN 'idempotency_keys_key_format'
+        WHEN NOT ((length(r.idem_key) <@ int4range(1, 255, '[]')) AND (r.idem_key ~ '^[ -~]*$'::text)) THEN 'idempotency_keys_key_format'
         WHEN NOT (r.lease > 0) THEN 'idempotency_keys_lease'
         WHEN NOT (r.state = ANY (ARRAY['in_progress'::text, 'done'::text])) THEN 'idempotency_keys_state'
         WHEN NOT (((r.state = 'in_progress'::text) AND (r.lease_until IS NOT NULL) AND (r.response_status IS NULL) AND (r.response_body IS NULL)) OR ((r.state = 'done'::text) AND (r.lease_until IS NULL) AND (r.response_status IS NOT NULL) AND (r.response_body IS NOT NULL))) THEN 'idempotency_keys_state_fields'
-        WHEN NOT ((r.response_status >= 100) AND (r.response_status <= 599)) THEN 'idempotency_keys_status'
+        WHEN NOT (r.response_status <@ int4range(100, 599, '[]')) THEN 'idempotency_keys_status'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "idempotency_keys" violates check constraint "%"', v_broken

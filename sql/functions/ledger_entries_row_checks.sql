@@ -8,8 +8,11 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     v_broken := CASE
-        WHEN NOT ((length(account) >= 1) AND (length(account) <= 200)) THEN 'ledger_entries_account'
+        WHEN NOT (length(account) <@ int4range(1, 200, '[]')) THEN 'ledger_entries_account'
         WHEN NOT (amount <> 0) THEN 'ledger_entries_amount'
         WHEN NOT (currency ~ '^[A-Z]{3}$'::text) THEN 'ledger_entries_currency'
     END;

@@ -8,15 +8,18 @@ DECLARE
     v_broken  text;
 BEGIN
     -- the first rule broken, in the constraints' (name) order; NULL passes
+    -- (a value between two bounds is tested as a member of a range: this
+    -- CASE is prepared anew in every transaction, one step per operator,
+    -- and the range is one operator where the two bounds were three)
     v_broken := CASE
         WHEN NOT (r.amount > 0) THEN 'payment_orders_amount'
         WHEN NOT ((r.ledger_updated = (r.status = 'SUCCESS'::public.pay_status)) AND (r.wallet_updated = (r.status = 'SUCCESS'::public.pay_status))) THEN 'payment_orders_booked_iff_success'
         WHEN NOT ((r.amount_captured >= 0) AND (r.amount_captured <= r.amount)) THEN 'payment_orders_captured'
         WHEN NOT ((r.commission >= 0) AND (r.commission <= r.amount)) THEN 'payment_orders_commission'
         WHEN NOT (r.currency ~ '^[A-Z]{3}$'::text) THEN 'payment_orders_currency'
-        WHEN NOT ((length(r.payment_order_id) >= 1) AND (length(r.payment_order_id) <= 40) AND (r.payment_order_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'payment_orders_id_format'
+        WHEN NOT ((length(r.payment_order_id) <@ int4range(1, 40, '[]')) AND (r.payment_order_id ~ '^[A-Za-z0-9_-]*$'::text)) THEN 'payment_orders_id_format'
         WHEN NOT (r.line_no > 0) THEN 'payment_orders_line_no'
-        WHEN NOT ((length(r.seller_account) >= 1) AND (length(r.seller_account) <= 64) AND (r.seller_account ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'payment_orders_seller_format'
+        WHEN NOT ((length(r.seller_account) <@ int4range(1, 64, '[]')) AND (r.seller_account ~ '^[A-Za-z0-9_.-]*$'::text)) THEN 'payment_orders_seller_format'
     END;
     IF v_broken IS NOT NULL THEN
         RAISE EXCEPTION 'new row for relation "payment_orders" violates check constraint "%"', v_broken

@@ -1120,6 +1120,48 @@ Test(sql, each_rule_moved_into_a_row_check_still_refuses_under_its_own_name,
     PQfinish(c);
 }
 
+/* A rule between two bounds is a range's membership in its row check
+ * (one operator to prepare where the bounds were three): both bounds are
+ * in, one past either is out, under the rule's own name. */
+Test(sql, a_row_check_between_two_bounds_keeps_both_bounds,
+     .description = "the row checks' ranges are closed: a length or a number at either bound passes, one past it is refused (23514, the rule's name); NULL passes")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    cr_assert_str_eq(claim(c, &(claim_req_t){ .merchant = m }).outcome, "claimed");
+#define CO1 " WHERE merchant_id = $1 AND checkout_id = 'co_1'"
+#define K1 " WHERE merchant_id = $1 AND idem_key = 'k1'"
+    OK(c, "UPDATE checkouts SET cancel_url = 'https://x'" CO1, m);
+    FAILS_AS(c, "23514", "checkouts_cancel_url",
+             "UPDATE checkouts SET cancel_url = 'https://'" CO1, m);
+    OK(c, "UPDATE checkouts SET cancel_url = 'https://' || repeat('x', 2040)" CO1, m);
+    FAILS_AS(c, "23514", "checkouts_cancel_url",
+             "UPDATE checkouts SET cancel_url = 'https://' || repeat('x', 2041)" CO1, m);
+    OK(c, "UPDATE checkouts SET psp_payment_ref = 'p'" CO1, m);
+    OK(c, "UPDATE checkouts SET psp_payment_ref = repeat('p', 128)" CO1, m);
+    FAILS_AS(c, "23514", "checkouts_psp_payment_ref",
+             "UPDATE checkouts SET psp_payment_ref = repeat('p', 129)" CO1, m);
+    OK(c, "UPDATE checkouts SET psp_payment_ref = NULL" CO1, m);
+    OK(c, "UPDATE idempotency_keys SET state = 'done', lease_until = NULL,"
+          " response_status = 100, response_body = '{}'" K1, m);
+    OK(c, "UPDATE idempotency_keys SET response_status = 599" K1, m);
+    FAILS_AS(c, "23514", "idempotency_keys_status",
+             "UPDATE idempotency_keys SET response_status = 99" K1, m);
+    FAILS_AS(c, "23514", "idempotency_keys_status",
+             "UPDATE idempotency_keys SET response_status = 600" K1, m);
+    OK(c, "INSERT INTO checkout_risk (merchant_id, checkout_id, verdict, score, source)"
+          " VALUES ($1, 'co_1', 'allow', 0, 'provider')", m);
+    OK(c, "UPDATE checkout_risk SET score = 1000" CO1, m);
+    FAILS_AS(c, "23514", "checkout_risk_score", "UPDATE checkout_risk SET score = -1" CO1, m);
+    FAILS_AS(c, "23514", "checkout_risk_score", "UPDATE checkout_risk SET score = 1001" CO1, m);
+    OK(c, "UPDATE checkout_risk SET score = NULL" CO1, m);
+#undef CO1
+#undef K1
+    PQfinish(c);
+}
+
 Test(sql, ledger_entries_of_no_transaction_are_refused_when_their_statement_ends,
      .description = "what the foreign key of ledger_entries to ledger_transactions checked, ledger_entries_balanced checks (migration 100): balanced entries of a transaction that does not exist are refused at the end of their statement, 23503 under the rule ledger_entries_txn, nothing written; a transaction written in the same statement is found")
 {
