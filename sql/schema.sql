@@ -78,14 +78,41 @@ $$;
 CREATE FUNCTION public.audit_append(p_merchant text, p_checkout text, p_action text, p_detail jsonb) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 DECLARE
     v_chain  smallint := audit_chain_of(p_checkout);
+    v_seq    bigint;
+    v_prev   bytea;
+    v_hash   bytea;
+    v_at     timestamptz := clock_timestamp();
 BEGIN
-    IF NOT audit_append_to(p_merchant, v_chain, p_checkout, p_action, p_detail) THEN
-        PERFORM audit_open_chains(p_merchant);
-        PERFORM audit_append_to(p_merchant, v_chain, p_checkout, p_action, p_detail);
-    END IF;
+    FOR attempt IN 1..2 LOOP
+        -- the chain's head row is the chain's only lock; a HOT update (no
+        -- indexed column changes)
+        UPDATE audit_heads h
+           SET seq = h.seq + 1, prev_hash = h.hash,
+               hash = audit_row_hash(h.hash, p_merchant, v_chain, h.seq + 1, v_at,
+                                     p_checkout, p_action, p_detail)
+         WHERE h.merchant_id = p_merchant AND h.chain = v_chain
+        RETURNING h.seq, h.prev_hash, h.hash INTO v_seq, v_prev, v_hash;
+        EXIT WHEN FOUND;
+        IF attempt = 2 THEN
+            RAISE EXCEPTION 'audit_append: chain % of merchant % has no head', v_chain, p_merchant;
+        END IF;
+        IF v_chain = 0 THEN
+            INSERT INTO audit_heads AS h (merchant_id, chain, seq, hash)
+            VALUES (p_merchant, 0, 0, '\x'::bytea)
+            ON CONFLICT (merchant_id, chain) DO NOTHING;
+        ELSE
+            PERFORM audit_open_chains(p_merchant);
+        END IF;
+    END LOOP;
+
+    INSERT INTO audit_log (merchant_id, chain, seq, at, checkout_id, action, detail,
+                           prev_hash, hash)
+    VALUES (p_merchant, v_chain, v_seq, v_at, p_checkout, p_action, p_detail, v_prev,
+            v_hash);
 END
 $$;
 
@@ -98,35 +125,12 @@ CREATE FUNCTION public.audit_append_to(p_merchant text, p_chain smallint, p_chec
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
     AS $$
-DECLARE
-    v_seq   bigint;
-    v_prev  bytea;
-    v_hash  bytea;
-    v_at    timestamptz := clock_timestamp();
 BEGIN
-    FOR attempt IN 1..2 LOOP
-        -- the chain's head row is the chain's only lock; a HOT update (no
-        -- indexed column changes)
-        UPDATE audit_heads h
-           SET seq = h.seq + 1, prev_hash = h.hash,
-               hash = audit_row_hash(h.hash, p_merchant, p_chain, h.seq + 1, v_at,
-                                     p_checkout, p_action, p_detail)
-         WHERE h.merchant_id = p_merchant AND h.chain = p_chain
-        RETURNING h.seq, h.prev_hash, h.hash INTO v_seq, v_prev, v_hash;
-        EXIT WHEN FOUND;
-        IF p_chain <> 0 OR attempt = 2 THEN
-            RETURN false;
-        END IF;
-        -- chain 0 is created on first use
-        INSERT INTO audit_heads AS h (merchant_id, chain, seq, hash)
-        VALUES (p_merchant, 0, 0, '\x'::bytea)
-        ON CONFLICT (merchant_id, chain) DO NOTHING;
-    END LOOP;
-
-    INSERT INTO audit_log (merchant_id, chain, seq, at, checkout_id, action, detail,
-                           prev_hash, hash)
-    VALUES (p_merchant, p_chain, v_seq, v_at, p_checkout, p_action, p_detail, v_prev,
-            v_hash);
+    IF p_chain IS DISTINCT FROM audit_chain_of(p_checkout) THEN
+        RAISE EXCEPTION 'audit_append_to: chain % is not the chain of checkout %', p_chain, p_checkout
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM audit_append(p_merchant, p_checkout, p_action, p_detail);
     RETURN true;
 END
 $$;
@@ -214,8 +218,8 @@ BEGIN
     END IF;
     INSERT INTO audit_heads (merchant_id, chain, seq, hash)
     SELECT p_merchant, g::smallint, 0, '\x'::bytea FROM generate_series(1, 64) g;
-    PERFORM audit_append_to(p_merchant, 0::smallint, NULL, 'audit:chains_opened',
-                            jsonb_build_object('chains', 64));
+    PERFORM audit_append(p_merchant, NULL, 'audit:chains_opened',
+                         jsonb_build_object('chains', 64));
 END
 $$;
 

@@ -18,8 +18,8 @@ BEGIN
     END IF;
     INSERT INTO audit_heads (merchant_id, chain, seq, hash)
     SELECT p_merchant, g::smallint, 0, '\x'::bytea FROM generate_series(1, 64) g;
-    PERFORM audit_append_to(p_merchant, 0::smallint, NULL, 'audit:chains_opened',
-                            jsonb_build_object('chains', 64));
+    PERFORM audit_append(p_merchant, NULL, 'audit:chains_opened',
+                         jsonb_build_object('chains', 64));
 END
 $function$;
 REVOKE ALL ON FUNCTION audit_open_chains(p_merchant text) FROM PUBLIC;
