@@ -10411,14 +10411,15 @@ CREATE TABLE public.audit_heads (
     hash bytea NOT NULL,
     chain smallint DEFAULT 0 NOT NULL,
     prev_hash bytea
-);
+)
+WITH (fillfactor='50');
 
 
 --
 -- Name: TABLE audit_heads; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON TABLE public.audit_heads IS 'The head of each audit chain: its last row''s sequence number and hash, so that an append reads one row and a verifier knows where a chain ends.';
+COMMENT ON TABLE public.audit_heads IS 'The head of each audit chain: its last row''s sequence number and hash, so that an append reads one row and a verifier knows where a chain ends. fillfactor 50 leaves room on each page for its heads'' next versions: a head''s update stays a HOT update.';
 
 
 --
