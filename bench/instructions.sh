@@ -4,6 +4,7 @@
 # the backend that runs it (bench/README.md):
 #
 #   bash bench/instructions.sh [registrations|risk|webhooks|all]   (default all)
+#   bash bench/instructions.sh script FILE...
 #
 # The rates of make bench move by 15% between runs of one sitting on a
 # shared machine, and a floor run cold or warm moved by half; an
@@ -29,6 +30,14 @@
 #                  pay_claim) against the same floor
 #   webhooks       bench/webhook.pgbench (pay_event_keep for a paid Stripe
 #                  checkout, each its own); floor bench/rows_floor/hook_rows.sql
+#   script FILE... each pgbench FILE alone, in the same cluster (after the
+#                  registrations' history), as INSTR_USER (payments_gateway;
+#                  -D key_id= the merchant bench's key), no floor; INSTR_SETUP=
+#                  a SQL file run first as the superuser (a function's variant
+#                  to compare with it).  One function's change measured alone:
+#                  a registration's figure moves by about 1% between runs
+#                  (plans chosen after ANALYZE, page splits), one function
+#                  called alone by well under 0.1% (bench/RESULTS.md).
 # Results are appended to bench/results/instructions-<time>.txt.  About three
 # minutes; valgrind is a Debian package (ci/install-deps.sh installs it).
 # INSTR_KEEP=DIR keeps each counted backend's callgrind file in DIR
@@ -40,7 +49,20 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}
 case "$what" in
 registrations|risk|webhooks|all) ;;
-*) echo "usage: $0 [registrations|risk|webhooks|all]" >&2; exit 2 ;;
+script)
+    shift
+    [ $# -gt 0 ] || { echo "usage: $0 script FILE..." >&2; exit 2; }
+    scripts=()
+    for f in "$@"; do
+        [ -r "$f" ] || { echo "bench/instructions.sh: $f: no such file" >&2; exit 2; }
+        scripts+=("$(cd "$(dirname "$f")" && pwd)/$(basename "$f")")
+    done
+    if [ -n "${INSTR_SETUP:-}" ]; then
+        [ -r "$INSTR_SETUP" ] || { echo "bench/instructions.sh: $INSTR_SETUP: no such file" >&2; exit 2; }
+        INSTR_SETUP=$(cd "$(dirname "$INSTR_SETUP")" && pwd)/$(basename "$INSTR_SETUP")
+    fi
+    ;;
+*) echo "usage: $0 [registrations|risk|webhooks|all] | $0 script FILE..." >&2; exit 2 ;;
 esac
 n1=${INSTR_N1:-20}
 n2=${INSTR_N2:-120}
@@ -117,6 +139,9 @@ if [ "$grow" -gt 0 ]; then
             { cat "$run/grow.log" >&2; exit 1; }
     fi
 fi
+if [ "$what" = script ] && [ -n "${INSTR_SETUP:-}" ]; then
+    psql "$su" -XAtq -v ON_ERROR_STOP=1 -f "$INSTR_SETUP" >/dev/null
+fi
 psql "$su" -XAtq -c "VACUUM ANALYZE" >/dev/null
 psql "$floor user=postgres" -XAtq -c "VACUUM ANALYZE" >/dev/null
 psql "$su" -XAtq -c "CHECKPOINT" >/dev/null
@@ -189,8 +214,10 @@ label=$(git -C "$top" log -1 --format='%h %s' 2>/dev/null | cut -c1-70) || true
 say "instructions per unit (callgrind), $(date -u), tree ${label:-$top}"
 say "durable cluster, autovacuum off; one client, the difference of $n1 and $n2 units"
 say
-say "| SQL | gateway, instructions a unit | rows floor | gateway / floor |"
-say "| --- | --- | --- | --- |"
+if [ "$what" != script ]; then
+    say "| SQL | gateway, instructions a unit | rows floor | gateway / floor |"
+    say "| --- | --- | --- | --- |"
+fi
 # 4750137 -> 4,750,137 (printf's %'d groups only in a locale that says so)
 grouped() { sed -E ':a; s/^([0-9]+)([0-9]{3})/\1,\2/; ta' <<<"$1"; }
 line() {
@@ -199,6 +226,16 @@ line() {
     f=$(per_unit "$floor user=postgres" "$6" "" "")
     say "| $1 | $(grouped "$g") | $(grouped "$f") | $(awk -v g="$g" -v f="$f" 'BEGIN { printf "%.2f", f / g }') |"
 }
+if [ "$what" = script ]; then
+    say "| script | instructions a unit |"
+    say "| --- | --- |"
+    for f in "${scripts[@]}"; do
+        say "| $(basename "$f") | $(grouped "$(per_unit "$db" "$f" \
+            "-U ${INSTR_USER:-payments_gateway} -D key_id=$kid" \
+            "-U ${INSTR_USER:-payments_gateway} -D key_id=$kid")") |"
+    done
+    exit 0
+fi
 if [ "$what" != webhooks ]; then
     line registrations "$db" "$top/bench/registration.pgbench" \
         "-U payments_gateway -D key_id=$kid" "-U payments_gateway -D key_id=$kid" \
