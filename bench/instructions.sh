@@ -230,9 +230,10 @@ if [ "$what" = script ]; then
     say "| script | instructions a unit |"
     say "| --- | --- |"
     for f in "${scripts[@]}"; do
-        say "| $(basename "$f") | $(grouped "$(per_unit "$db" "$f" \
-            "-U ${INSTR_USER:-payments_gateway} -D key_id=$kid" \
-            "-U ${INSTR_USER:-payments_gateway} -D key_id=$kid")") |"
+        # (assigned first: a script that fails stops the run here)
+        n=$(per_unit "$db" "$f" "-U ${INSTR_USER:-payments_gateway} -D key_id=$kid" \
+                                "-U ${INSTR_USER:-payments_gateway} -D key_id=$kid")
+        say "| $(basename "$f") | $(grouped "$n") |"
     done
     exit 0
 fi
