@@ -9,20 +9,25 @@ BEGIN
         RAISE EXCEPTION '%: a new row cannot start in status %', TG_TABLE_NAME, NEW.status
             USING ERRCODE = 'PY001';
     END IF;
-    IF NOT ((OLD.status = 'NOT_STARTED' AND NEW.status = 'EXECUTING')
-            OR (OLD.status = 'EXECUTING' AND NEW.status IN ('AUTHORIZED', 'SUCCESS', 'FAILED'))
-            -- a hold is captured (SUCCESS), or released or expired (FAILED)
-            OR (OLD.status = 'AUTHORIZED' AND NEW.status IN ('SUCCESS', 'FAILED'))
-            -- a checkout held for a person's review (the risk check), then
-            -- approved (registered at its PSP) or rejected
-            OR (TG_TABLE_NAME = 'checkouts' AND OLD.status = 'EXECUTING'
-                AND NEW.status = 'REVIEW')
-            OR (TG_TABLE_NAME = 'checkouts' AND OLD.status = 'REVIEW'
-                AND NEW.status IN ('EXECUTING', 'FAILED'))
-            OR (OLD.status = 'FAILED' AND NEW.status IN ('AUTHORIZED', 'SUCCESS')
-                AND coalesce(current_setting('payments.paid_after_failed', true), '') = 'on')) THEN
-        RAISE EXCEPTION '%: status may not move from % to %', TG_TABLE_NAME, OLD.status, NEW.status
-            USING ERRCODE = 'PY001';
+    -- A PSP's answer (EXECUTING to its result) is tested alone first: the
+    -- whole list below is prepared (anew in every transaction, as PL/pgSQL
+    -- prepares an expression) only for the other moves.
+    IF NOT (OLD.status = 'EXECUTING' AND NEW.status IN ('AUTHORIZED', 'SUCCESS', 'FAILED')) THEN
+        IF NOT ((OLD.status = 'NOT_STARTED' AND NEW.status = 'EXECUTING')
+                OR (OLD.status = 'EXECUTING' AND NEW.status IN ('AUTHORIZED', 'SUCCESS', 'FAILED'))
+                -- a hold is captured (SUCCESS), or released or expired (FAILED)
+                OR (OLD.status = 'AUTHORIZED' AND NEW.status IN ('SUCCESS', 'FAILED'))
+                -- a checkout held for a person's review (the risk check), then
+                -- approved (registered at its PSP) or rejected
+                OR (TG_TABLE_NAME = 'checkouts' AND OLD.status = 'EXECUTING'
+                    AND NEW.status = 'REVIEW')
+                OR (TG_TABLE_NAME = 'checkouts' AND OLD.status = 'REVIEW'
+                    AND NEW.status IN ('EXECUTING', 'FAILED'))
+                OR (OLD.status = 'FAILED' AND NEW.status IN ('AUTHORIZED', 'SUCCESS')
+                    AND coalesce(current_setting('payments.paid_after_failed', true), '') = 'on')) THEN
+            RAISE EXCEPTION '%: status may not move from % to %', TG_TABLE_NAME, OLD.status, NEW.status
+                USING ERRCODE = 'PY001';
+        END IF;
     END IF;
     NEW.updated_at := now();
     RETURN NEW;
