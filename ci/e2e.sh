@@ -64,6 +64,20 @@ for f in "$bin" "$build/nginx/ngx_http_payments_module.so" "$build/mock_psp-asan
         exit 1
     fi
 done
+# A binary older than its sources runs what it was built from, not the
+# tree: a test just written (or a failure planted to see a test fail) does
+# not run, and the suite passes without it.
+stale() {   # stale BINARY HINT DIR...: refuse BINARY older than a source
+    local bin=$1 hint=$2 newer
+    shift 2
+    newer=$(find "$@" -name '*.[ch]' -newer "$bin" -print -quit)
+    if [ -n "$newer" ]; then
+        echo "e2e: $bin is older than $newer ($hint)" >&2
+        exit 1
+    fi
+}
+stale "$bin" "make build/e2e_tests" tests/e2e
+stale "$build/nginx/ngx_http_payments_module.so" "make module" ngx_payments_module src include
 if [ ! -f tests/notify_receiver/node_modules/standardwebhooks/package.json ]; then
     echo "e2e: tests/notify_receiver/node_modules is missing (make e2e-deps, or ci/install-deps.sh --core)" >&2
     exit 1
