@@ -771,6 +771,27 @@ Test(sql, orders_not_summing_to_total_roll_back_everything,
     PQfinish(c);
 }
 
+/* a save of customer c_1 (off-session), as pay_claim's options */
+#define SAVE_C1  "{\"save\":{\"customer\":\"c_1\",\"customer_ref\":" \
+                 "\"cu_0123456789abcdef01234567\",\"usage\":\"off_session\"," \
+                 "\"recurring\":\"Subscription\"}}"
+
+/* one pay_claim call with options: the checkout's id is its key too */
+static PGresult *
+claim_options(PGconn *c, const char *merchant, const char *checkout,
+              const char *total, const char *orders, const char *capture,
+              const char *options)
+{
+    const char  *p[6] = { merchant, checkout, total, orders, capture, options };
+
+    return PQexecParams(c,
+        "SELECT outcome FROM pay_claim($1, $2, '" FP_A "', 30, 86400,"
+        " $2, 'stripe', 'USD', $3::bigint, 'https://shop.example/thanks',"
+        " 'https://shop.example/cart', NULL, " EXPIRES_EPOCH ", 'psp-request',"
+        " $4::jsonb, '" DUP_BODY "', '{}'::jsonb, $5, $6::jsonb)",
+        6, NULL, p, NULL, NULL, 0);
+}
+
 Test(sql, a_claim_of_nothing_is_a_save_only,
      .description = "amount 0 and no orders only for a save (mode setup): stored without orders; without a save, or with orders, refused (22023), nothing kept")
 {
@@ -778,12 +799,6 @@ Test(sql, a_claim_of_nothing_is_a_save_only,
     char         m[24];
     claim_req_t  q = { .total = "0", .orders = "[]" };
     PGresult    *r;
-    const char  *p[3];
-    static const char  *setup_sql =
-        "SELECT outcome FROM pay_claim($1, 'k_setup', '" FP_A "', 30, 86400,"
-        " 'setup_1', 'stripe', 'USD', 0, 'https://shop.example/thanks',"
-        " 'https://shop.example/cart', NULL, " EXPIRES_EPOCH ", 'psp-request',"
-        " $2::jsonb, '" DUP_BODY "', '{}'::jsonb, 'automatic', $3::jsonb)";
 
     new_merchant(c, m);
     q.merchant = m;
@@ -795,18 +810,14 @@ Test(sql, a_claim_of_nothing_is_a_save_only,
     PQclear(r);
 
     /* a save with orders and amount 0, a save of 0 with none */
-    p[0] = m;
-    p[1] = "[{\"payment_order_id\":\"o_1\",\"seller_account\":\"s\",\"amount_minor\":1000}]";
-    p[2] = "{\"save\":{\"customer\":\"c_1\",\"customer_ref\":"
-           "\"cu_0123456789abcdef01234567\",\"usage\":\"off_session\","
-           "\"recurring\":\"Subscription\"}}";
-    r = PQexecParams(c, setup_sql, 3, NULL, p, NULL, NULL, 0);
+    r = claim_options(c, m, "setup_1", "0",
+                      "[{\"payment_order_id\":\"o_1\",\"seller_account\":\"s\",\"amount_minor\":1000}]",
+                      "automatic", SAVE_C1);
     cr_expect_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
     PQclear(r);
     cr_expect_str_eq(VAL(c, "SELECT count(*) FROM checkouts WHERE merchant_id = $1", m), "0");
 
-    p[1] = "[]";
-    r = PQexecParams(c, setup_sql, 3, NULL, p, NULL, NULL, 0);
+    r = claim_options(c, m, "setup_1", "0", "[]", "automatic", SAVE_C1);
     cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
     cr_expect_str_eq(PQgetvalue(r, 0, 0), "claimed");
     PQclear(r);
@@ -827,23 +838,9 @@ Test(sql, a_claims_audit_detail_names_its_options,
     PGconn      *c = sqlt_connect();
     char         m[24];
     PGresult    *r;
-    const char  *p[6];
-    static const char  *options_sql =
-        "SELECT outcome FROM pay_claim($1, $2, '" FP_A "', 30, 86400,"
-        " $2, 'stripe', 'USD', $3::bigint, 'https://shop.example/thanks',"
-        " 'https://shop.example/cart', NULL, " EXPIRES_EPOCH ", 'psp-request',"
-        " $4::jsonb, '" DUP_BODY "', '{}'::jsonb, $5, $6::jsonb)";
 
     new_merchant(c, m);
-    p[0] = m;
-    p[1] = "setup_1";
-    p[2] = "0";
-    p[3] = "[]";
-    p[4] = "automatic";
-    p[5] = "{\"save\":{\"customer\":\"c_1\",\"customer_ref\":"
-           "\"cu_0123456789abcdef01234567\",\"usage\":\"off_session\","
-           "\"recurring\":\"Subscription\"}}";
-    r = PQexecParams(c, options_sql, 6, NULL, p, NULL, NULL, 0);
+    r = claim_options(c, m, "setup_1", "0", "[]", "automatic", SAVE_C1);
     cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
     cr_expect_str_eq(PQgetvalue(r, 0, 0), "claimed");
     PQclear(r);
@@ -861,13 +858,10 @@ Test(sql, a_claims_audit_detail_names_its_options,
           " VALUES ($1, 'pm_abcdefghijklmnopabcdefgh', 'c_1', 'cu_0123456789abcdef01234567',"
           " 'stripe', 'v1.k1.sealed', repeat('ab', 32), 'off_session', 'Subscription',"
           " 'setup_1', 'evt_setup_1')", m);
-    p[1] = "charge_1";
-    p[2] = "1500";
-    p[3] = "[{\"payment_order_id\":\"o_2\",\"seller_account\":\"s\",\"amount_minor\":500},"
-           "{\"payment_order_id\":\"o_1\",\"seller_account\":\"s\",\"amount_minor\":1000}]";
-    p[4] = "manual";
-    p[5] = "{\"payment_method\":\"pm_abcdefghijklmnopabcdefgh\"}";
-    r = PQexecParams(c, options_sql, 6, NULL, p, NULL, NULL, 0);
+    r = claim_options(c, m, "charge_1", "1500",
+                      "[{\"payment_order_id\":\"o_2\",\"seller_account\":\"s\",\"amount_minor\":500},"
+                      "{\"payment_order_id\":\"o_1\",\"seller_account\":\"s\",\"amount_minor\":1000}]",
+                      "manual", "{\"payment_method\":\"pm_abcdefghijklmnopabcdefgh\"}");
     cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQresultErrorMessage(r));
     cr_expect_str_eq(PQgetvalue(r, 0, 0), "claimed");
     PQclear(r);
