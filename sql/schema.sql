@@ -89,13 +89,23 @@ DECLARE
 BEGIN
     FOR attempt IN 1..2 LOOP
         -- the chain's head row is the chain's only lock; a HOT update (no
-        -- indexed column changes)
-        UPDATE audit_heads h
-           SET seq = h.seq + 1, prev_hash = h.hash,
-               hash = audit_row_hash(h.hash, p_merchant, v_chain, h.seq + 1, v_at,
-                                     p_checkout, p_action, p_detail)
-         WHERE h.merchant_id = p_merchant AND h.chain = v_chain
-        RETURNING h.seq, h.prev_hash, h.hash INTO v_seq, v_prev, v_hash;
+        -- indexed column changes).  Each chain's own form of the hash
+        -- (audit_row_hash's CASE would evaluate both).
+        IF v_chain = 0 THEN
+            UPDATE audit_heads h
+               SET seq = h.seq + 1, prev_hash = h.hash,
+                   hash = audit_row_hash(h.hash, p_merchant, h.seq + 1, v_at,
+                                         p_checkout, p_action, p_detail)
+             WHERE h.merchant_id = p_merchant AND h.chain = 0
+            RETURNING h.seq, h.prev_hash, h.hash INTO v_seq, v_prev, v_hash;
+        ELSE
+            UPDATE audit_heads h
+               SET seq = h.seq + 1, prev_hash = h.hash,
+                   hash = audit_chain_hash(h.hash, p_merchant, v_chain, h.seq + 1, v_at,
+                                           p_checkout, p_action, p_detail)
+             WHERE h.merchant_id = p_merchant AND h.chain = v_chain
+            RETURNING h.seq, h.prev_hash, h.hash INTO v_seq, v_prev, v_hash;
+        END IF;
         EXIT WHEN FOUND;
         IF attempt = 2 THEN
             RAISE EXCEPTION 'audit_append: chain % of merchant % has no head', v_chain, p_merchant;
@@ -133,6 +143,21 @@ BEGIN
     PERFORM audit_append(p_merchant, p_checkout, p_action, p_detail);
     RETURN true;
 END
+$$;
+
+
+--
+-- Name: audit_chain_hash(bytea, text, smallint, bigint, timestamp with time zone, text, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.audit_chain_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) RETURNS bytea
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT pg_catalog.sha256(p_prev || pg_catalog.convert_to(
+        p_merchant || '|' || p_chain::text || '/' || p_seq::text || '|'
+        || (extract(epoch FROM p_at) * 1000000)::bigint::text || '|'
+        || coalesce(p_checkout, '') || '|' || p_action || '|' || p_detail::text,
+        'UTF8'))
 $$;
 
 
@@ -249,12 +274,8 @@ CREATE FUNCTION public.audit_row_hash(p_prev bytea, p_merchant text, p_chain sma
     SELECT CASE WHEN p_chain = 0
                 THEN public.audit_row_hash(p_prev, p_merchant, p_seq, p_at, p_checkout,
                                            p_action, p_detail)
-                ELSE pg_catalog.sha256(p_prev || pg_catalog.convert_to(
-                         p_merchant || '|' || p_chain::text || '/' || p_seq::text || '|'
-                         || (extract(epoch FROM p_at) * 1000000)::bigint::text || '|'
-                         || coalesce(p_checkout, '') || '|' || p_action || '|'
-                         || p_detail::text,
-                         'UTF8'))
+                ELSE public.audit_chain_hash(p_prev, p_merchant, p_chain, p_seq, p_at,
+                                             p_checkout, p_action, p_detail)
            END
 $$;
 
@@ -12726,6 +12747,13 @@ REVOKE ALL ON FUNCTION public.audit_append(p_merchant text, p_checkout text, p_a
 --
 
 REVOKE ALL ON FUNCTION public.audit_append_to(p_merchant text, p_chain smallint, p_checkout text, p_action text, p_detail jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION audit_chain_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.audit_chain_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) FROM PUBLIC;
 
 
 --

@@ -27,13 +27,23 @@ DECLARE
 BEGIN
     FOR attempt IN 1..2 LOOP
         -- the chain's head row is the chain's only lock; a HOT update (no
-        -- indexed column changes)
-        UPDATE audit_heads h
-           SET seq = h.seq + 1, prev_hash = h.hash,
-               hash = audit_row_hash(h.hash, p_merchant, v_chain, h.seq + 1, v_at,
-                                     p_checkout, p_action, p_detail)
-         WHERE h.merchant_id = p_merchant AND h.chain = v_chain
-        RETURNING h.seq, h.prev_hash, h.hash INTO v_seq, v_prev, v_hash;
+        -- indexed column changes).  Each chain's own form of the hash
+        -- (audit_row_hash's CASE would evaluate both).
+        IF v_chain = 0 THEN
+            UPDATE audit_heads h
+               SET seq = h.seq + 1, prev_hash = h.hash,
+                   hash = audit_row_hash(h.hash, p_merchant, h.seq + 1, v_at,
+                                         p_checkout, p_action, p_detail)
+             WHERE h.merchant_id = p_merchant AND h.chain = 0
+            RETURNING h.seq, h.prev_hash, h.hash INTO v_seq, v_prev, v_hash;
+        ELSE
+            UPDATE audit_heads h
+               SET seq = h.seq + 1, prev_hash = h.hash,
+                   hash = audit_chain_hash(h.hash, p_merchant, v_chain, h.seq + 1, v_at,
+                                           p_checkout, p_action, p_detail)
+             WHERE h.merchant_id = p_merchant AND h.chain = v_chain
+            RETURNING h.seq, h.prev_hash, h.hash INTO v_seq, v_prev, v_hash;
+        END IF;
         EXIT WHEN FOUND;
         IF attempt = 2 THEN
             RAISE EXCEPTION 'audit_append: chain % of merchant % has no head', v_chain, p_merchant;

@@ -15,12 +15,11 @@ AS $function$
 $function$;
 REVOKE ALL ON FUNCTION audit_row_hash(p_prev bytea, p_merchant text, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) FROM PUBLIC;
 
--- The hash of a row of chain 1..64: it covers the chain number too, so a
--- row cannot be moved to another chain.  Both forms are SQL, so that the
--- planner inlines them into the head's UPDATE and pay_audit_verify (no
--- call, no search_path set per row); STABLE as convert_to and extract of a
--- timestamptz are; they name built-in functions only, found in pg_catalog
--- whatever the caller's path, and each other schema-qualified.
+-- The hash of any row: chain 0's form or audit_chain_hash, by the row's
+-- chain (pay_audit_verify).  Both forms are SQL, so that the planner
+-- inlines them (no call, no search_path set per row); they name built-in
+-- functions only, found in pg_catalog whatever the caller's path, and each
+-- other schema-qualified.
 CREATE OR REPLACE FUNCTION audit_row_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb)
  RETURNS bytea
  LANGUAGE sql
@@ -29,12 +28,8 @@ AS $function$
     SELECT CASE WHEN p_chain = 0
                 THEN public.audit_row_hash(p_prev, p_merchant, p_seq, p_at, p_checkout,
                                            p_action, p_detail)
-                ELSE pg_catalog.sha256(p_prev || pg_catalog.convert_to(
-                         p_merchant || '|' || p_chain::text || '/' || p_seq::text || '|'
-                         || (extract(epoch FROM p_at) * 1000000)::bigint::text || '|'
-                         || coalesce(p_checkout, '') || '|' || p_action || '|'
-                         || p_detail::text,
-                         'UTF8'))
+                ELSE public.audit_chain_hash(p_prev, p_merchant, p_chain, p_seq, p_at,
+                                             p_checkout, p_action, p_detail)
            END
 $function$;
 REVOKE ALL ON FUNCTION audit_row_hash(p_prev bytea, p_merchant text, p_chain smallint, p_seq bigint, p_at timestamp with time zone, p_checkout text, p_action text, p_detail jsonb) FROM PUBLIC;

@@ -1638,6 +1638,30 @@ Test(sql, a_merchants_audit_chains_each_verify,
     PQfinish(c);
 }
 
+Test(sql, an_audit_rows_hash_is_the_documented_formula,
+     .description = "each row's hash, in chain 0 and in a checkout's chain, is sha256 of the previous hash and the row's fields as doc/DESIGN.md has them, written out here apart from the functions: pay_audit_verify shares its formulas with audit_append, so a change to both would pass it and no longer verify the rows stored before")
+{
+    PGconn  *c = sqlt_connect();
+    char     m[24];
+
+    new_merchant(c, m);
+    OK(c, "SELECT audit_append($1, NULL, 'payout:requested', '{\"amount\": 100}'),"
+          " audit_append($1, 'co_a', 'registration:claimed', '{\"n\": [1, 2]}'),"
+          " audit_append($1, 'co_a', 'risk:allow', '{}')", m);
+    /* chain 0: merchant|seq|µs|checkout|action|detail; a checkout's chain:
+     * merchant|chain/seq|µs|checkout|action|detail */
+    cr_expect_str_eq(VAL(c, "SELECT count(*) || ' rows, ' || count(*) FILTER (WHERE hash <> sha256("
+                            "  prev_hash || convert_to(merchant_id || '|'"
+                            "    || CASE WHEN chain = 0 THEN '' ELSE chain || '/' END || seq || '|'"
+                            "    || (extract(epoch FROM at) * 1000000)::bigint || '|'"
+                            "    || coalesce(checkout_id, '') || '|' || action || '|' || detail::text,"
+                            "  'UTF8'))) || ' other'"
+                            " FROM audit_log WHERE merchant_id = $1", m),
+                     "4 rows, 0 other");
+    cr_expect_str_eq(VAL(c, "SELECT pay_audit_verify($1)", m), "t");
+    PQfinish(c);
+}
+
 Test(sql, an_audit_entry_moves_its_chains_head_without_locking_it_first,
      .description = "the guard of audit_heads is an AFTER trigger: a BEFORE UPDATE row trigger makes PostgreSQL lock the head before updating it, a row-lock WAL record more in every registration and webhook (bench/RESULTS.md); the entry's own WAL, read back with pg_walinspect, has the head's update and no lock of it")
 {
