@@ -181,7 +181,6 @@ $$;
 
 CREATE FUNCTION public.audit_heads_forward() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO 'public', 'pg_temp'
     AS $$
 BEGIN
     IF TG_OP <> 'UPDATE' OR NEW.merchant_id <> OLD.merchant_id
@@ -10135,7 +10134,6 @@ $$;
 
 CREATE FUNCTION public.risk_verdict_check(p_verdict text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
-    SET search_path TO 'public', 'pg_temp'
     AS $$
 BEGIN
     IF p_verdict IS NULL OR p_verdict NOT IN ('allow', 'deny', 'review')
@@ -10261,7 +10259,6 @@ $$;
 
 CREATE FUNCTION public.status_forward_guard() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO 'public', 'pg_temp'
     AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
