@@ -1482,13 +1482,12 @@ $$;
 --
 
 CREATE FUNCTION public.commission_of(p_amount bigint, p_bps integer, p_fixed bigint) RETURNS bigint
-    LANGUAGE plpgsql IMMUTABLE STRICT
-    SET search_path TO 'public', 'pg_temp'
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
-BEGIN
-    RETURN LEAST(p_amount::numeric,
-                 floor(p_amount::numeric * p_bps / 10000) + p_fixed)::bigint;
-END
+    SELECT CASE WHEN p_amount IS NOT NULL AND p_bps IS NOT NULL AND p_fixed IS NOT NULL
+                THEN LEAST(p_amount::numeric,
+                           floor(p_amount::numeric * p_bps / 10000) + p_fixed)::bigint
+           END
 $$;
 
 

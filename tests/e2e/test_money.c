@@ -1483,6 +1483,12 @@ Test(money_sql, the_commission_rule_and_its_refund_parts, .timeout = 30)
                                    "$2::int, $3::bigint)", 3, params),
                          t[i].c, "%s %s %s", t[i].a, t[i].bps, t[i].fixed);
     }
+    /* a missing argument gives no commission at all, never the whole
+     * amount (LEAST skips a NULL) */
+    cr_expect_str_eq(db_scalar("SELECT concat_ws(',', coalesce(commission_of(1000, NULL, 30)::text, 'null'),"
+                               " coalesce(commission_of(1000, 250, NULL)::text, 'null'),"
+                               " coalesce(commission_of(NULL, 250, 30)::text, 'null'))", 0, NULL),
+                     "null,null,null");
 
     /* refunds in any pieces give the commission back whole: 1000 with
      * commission 55, refunded 1 + 333 + 333 + 333 */
