@@ -20,6 +20,11 @@ ticks() {
 # busy: the machine's busy clock ticks, all cores (/proc/stat: user, nice,
 # system, irq, softirq; not idle, iowait or a hypervisor's steal)
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+# steal: the clock ticks the hypervisor gave the machine's cores to others
+# (/proc/stat's steal, all cores): a line measured while it stole more had
+# less of the cores than its neighbours, and its CPU per event in time
+# reads higher for the same work
+steal() { awk '/^cpu / { print $9; exit }' /proc/stat; }
 
 # wrk_rate LOG: requests/s from a wrk log; wrk_tail LOG: its latency line
 # (bench/*.lua's done())
