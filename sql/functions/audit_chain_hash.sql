@@ -4,7 +4,7 @@
 -- head and into audit_row_hash (pay_audit_verify): no call, no search_path
 -- set per row.  audit_append calls it, not audit_row_hash, for a row of
 -- chain 1..64: audit_row_hash's CASE inlines chain 0's form as well, and
--- that is evaluated at every append (24,000 instructions an append,
+-- that is evaluated at every append (22,000 instructions an append,
 -- bench/RESULTS.md).  STABLE as convert_to and extract of a timestamptz
 -- are; it names built-in functions only, found in pg_catalog whatever the
 -- caller's path.

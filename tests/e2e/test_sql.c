@@ -1639,7 +1639,7 @@ Test(sql, a_merchants_audit_chains_each_verify,
 }
 
 Test(sql, an_audit_rows_hash_is_the_documented_formula,
-     .description = "each row's hash, in chain 0 and in a checkout's chain, is sha256 of the previous hash and the row's fields as doc/DESIGN.md has them, written out here apart from the functions: pay_audit_verify shares its formulas with audit_append, so a change to both would pass it and no longer verify the rows stored before")
+     .description = "each row's hash, in chain 0 and in a checkout's chain, is sha256 of the previous hash and the row's fields as doc/DESIGN.md describes them, written out here apart from the functions: pay_audit_verify shares its formulas with audit_append, so a change to both would pass it and no longer verify the rows stored before")
 {
     PGconn  *c = sqlt_connect();
     char     m[24];
