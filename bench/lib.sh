@@ -17,6 +17,25 @@ ticks() {
               for (i = 1; i <= n; i++) if (pid == want[i] || $2 == want[i]) t[i] += u }
             END { for (i = 1; i <= n; i++) printf "%d%s", t[i], i < n ? " " : "\n" }'
 }
+# pg_parts PM: the CPU time (clock ticks) of the postmaster PM's children
+# alive now, in two sums: its backends (the clients' connections), then its
+# autovacuum workers; the rest (WAL writer, checkpointer, background writer,
+# launchers) is PostgreSQL's whole less these.  A worker that starts and
+# ends between two samples is in neither, as in ticks.
+pg_parts() {
+    local pid cmd f b=0 a=0
+    for pid in $(pgrep -P "$1" 2>/dev/null); do
+        cmd=
+        read -r -d '' cmd < "/proc/$pid/cmdline" 2>/dev/null || true
+        read -r -a f < "/proc/$pid/stat" 2>/dev/null || continue
+        case "$cmd" in
+        *"autovacuum worker"*) a=$(( a + f[13] + f[14] )) ;;
+        *checkpointer*|*"background writer"*|*walwriter*|*launcher*|*archiver*|*"stats collector"*) ;;
+        *) b=$(( b + f[13] + f[14] )) ;;
+        esac
+    done
+    echo "$b $a"
+}
 # busy: the machine's busy clock ticks, all cores (/proc/stat: user, nice,
 # system, irq, softirq; not idle, iowait or a hypervisor's steal)
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
