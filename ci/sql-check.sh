@@ -26,6 +26,10 @@
 #      wrapper (an overload of a name that has one with more arguments):
 #      such a function is never inlined, so its body is parsed and planned
 #      at every call; PL/pgSQL keeps its plans for the connection.
+#   8. Every SECURITY DEFINER function sets its search_path: it runs with
+#      its owner's rights, and a caller's path must not choose the tables,
+#      functions or operators it names (a function that may go without a
+#      SET, CONTRIBUTING.md "SQL", runs with its caller's rights).
 #
 # Checks 2 and 3 read the earlier layouts from git: run it in a clone.
 # Prints "sql: N passed, N failed"; exit 1 when any failed.
@@ -268,6 +272,14 @@ planned=$(q "$ci" -c "SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY
                         AND o.pronargs > p.pronargs)")
 [ -z "$planned" ] && ok "every SECURITY DEFINER function but a kept signature's wrapper is PL/pgSQL" \
     || bad "SECURITY DEFINER functions in LANGUAGE sql, parsed and planned at every call (make them LANGUAGE plpgsql): $planned"
+
+# 8. SECURITY DEFINER functions set their search_path
+unset_path=$(q "$ci" -c "SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.oid::regprocedure::text)
+    FROM pg_proc p
+   WHERE p.pronamespace = 'public'::regnamespace AND p.prosecdef
+     AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) g WHERE g LIKE 'search_path=%')")
+[ -z "$unset_path" ] && ok "every SECURITY DEFINER function sets its search_path" \
+    || bad "SECURITY DEFINER functions without SET search_path TO 'public', 'pg_temp': $unset_path"
 
 echo "sql: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,9 +1,7 @@
 -- A chain's head moves only forward, one row at a time, within its chain:
 -- the previous hash it keeps must be the one it held.
--- No SET search_path: it reads no table and names only built-ins (found
--- in pg_catalog, searched first unless a path names it later; our
--- functions' paths do not), and the SET would cost a change of the path
--- and its restore at every call (14,000 instructions: bench/RESULTS.md).
+-- No SET search_path: it names no table, type or function of ours
+-- (CONTRIBUTING.md, "SQL").
 CREATE OR REPLACE FUNCTION audit_heads_forward()
  RETURNS trigger
  LANGUAGE plpgsql

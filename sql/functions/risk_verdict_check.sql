@@ -2,10 +2,8 @@
 -- as doc/RISK.md has them: allow, deny or review; a deny and a review carry
 -- the caller's answer, a review its deadline; a lease of a second at least.
 -- Raises invalid_parameter_value; reads and writes nothing.
--- No SET search_path: it reads no table and names only built-ins (found
--- in pg_catalog, searched first unless a path names it later; our
--- functions' paths do not), and the SET would cost a change of the path
--- and its restore at every call (14,000 instructions: bench/RESULTS.md).
+-- No SET search_path: it names no table, type or function of ours
+-- (CONTRIBUTING.md, "SQL").
 CREATE OR REPLACE FUNCTION risk_verdict_check(p_verdict text, p_review_seconds integer, p_response_status integer, p_response_body text, p_lease_seconds integer)
  RETURNS void
  LANGUAGE plpgsql

@@ -1,7 +1,5 @@
--- No SET search_path: it reads no table and names only built-ins (found
--- in pg_catalog, searched first unless a path names it later; our
--- functions' paths do not), and the SET would cost a change of the path
--- and its restore at every call (14,000 instructions: bench/RESULTS.md).
+-- No SET search_path: it names no table, type or function of ours
+-- (CONTRIBUTING.md, "SQL").
 CREATE OR REPLACE FUNCTION status_forward_guard()
  RETURNS trigger
  LANGUAGE plpgsql
