@@ -12,9 +12,11 @@
 # missing Chromium is a failure.  The last line is "browser: N passed, N
 # failed".
 #
-# Environment: BUILD (default build), BROWSER_RUN (the run directory; default
-# a fresh /tmp/ngx-payments-browser.XXXXXX, kept afterwards: logs and the
-# screenshots browser-*.png), BROWSER_TIMEOUT (seconds for the test, 150).
+# Environment: BUILD (default build), BROWSER_RUN (the run directory, the
+# caller's: kept; default a fresh /tmp/ngx-payments-browser.XXXXXX, removed
+# when everything passed and kept, with its logs and the screenshots
+# browser-*.png, when anything failed), BROWSER_KEEP=1 (keep the fresh one
+# anyway, for its screenshots), BROWSER_TIMEOUT (seconds for the test, 150).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,13 +31,21 @@ budget=${BROWSER_TIMEOUT:-150}
 say() { echo "browser: $*"; }
 
 run=''
+own_run=0
 shop_pid=''
 counted=0
 ok=0
 
-# Stops what was started; keeps the run directory (screenshots, logs), less
-# the database when everything passed.  Whatever failed before the test ran
-# is one failure in the count.
+# Stops what was started.  When everything passed, the run directory goes
+# (a fresh one of ours; the caller's BROWSER_RUN, or ours with BROWSER_KEEP=1,
+# stays without its database); when anything failed it stays, with the tails
+# of its logs printed.  Whatever failed before the test ran is one failure
+# in the count.
+# whether the run directory stays (see finish)
+keep_run() {
+    [ "$ok" != 1 ] || [ "$own_run" != 1 ] || [ "${BROWSER_KEEP:-0}" = 1 ]
+}
+
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 finish() {
     local rc=$? log
@@ -49,9 +59,12 @@ finish() {
     fi
     if [ -n "$run" ]; then
         bash "$top/ci/services.sh" stop "$run" || true
-        if [ "$ok" = 1 ]; then
+        if ! keep_run; then
+            rm -rf "$run"
+        elif [ "$ok" = 1 ]; then
             rm -rf "$run/pg"
         else
+            [ "$counted" = 1 ] || say "logs kept in $run"
             for log in shop.log error.log mock.log; do
                 if [ -f "$run/logs/$log" ]; then
                     echo "---- tail of $run/logs/$log" >&2
@@ -84,6 +97,7 @@ if [ -n "${BROWSER_RUN:-}" ]; then
     mkdir -p "$run"
 else
     run=$(mktemp -d /tmp/ngx-payments-browser.XXXXXX)
+    own_run=1
 fi
 run=$(cd "$run" && pwd)
 chmod 755 "$run"
@@ -156,11 +170,15 @@ if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
 if [ "$rc" -eq 124 ]; then say "timed out after ${budget}s"; fi
 
 echo
-say "screenshots and logs in $run: $(cd "$run" && ls browser-*.png 2>/dev/null | tr '\n' ' ')"
-counted=1
-echo "browser: $pass passed, $fail failed"
+say "screenshots: $(cd "$run" && ls browser-*.png 2>/dev/null | tr '\n' ' ')"
 if [ "$rc" -eq 0 ] && [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]; then
     ok=1
-    exit 0
 fi
-exit 1
+if keep_run; then
+    say "screenshots and logs kept in $run"
+else
+    say "all passed: the run directory goes (BROWSER_KEEP=1 keeps it)"
+fi
+counted=1
+echo "browser: $pass passed, $fail failed"
+[ "$ok" = 1 ] || exit 1
