@@ -80,8 +80,16 @@ mock_pid=''
 installed_by_us=0
 mock_installed_by_us=0
 testenv_installed_by_us=0
+lint_tmp=''
 
 say() { echo "deb-test: $*"; }
+
+# lintian with a temporary directory of this run's: lintian leaves a cache
+# file (mldbm-elf-*) in TMPDIR for each package it reads, and never removes it
+# (made once the EXIT trap is set, removed by cleanup)
+lintian() {
+    TMPDIR=$lint_tmp command lintian "$@"
+}
 
 # check NAME CMD...: one counted check; its output is shown when it fails.
 check() {
@@ -189,6 +197,7 @@ cleanup() {
         DEBIAN_FRONTEND=noninteractive apt-get purge -y -q ngx-payments-testenv \
             ngx-payments-mock-psp "$pkg" >/dev/null 2>&1 || true
     fi
+    [ -z "$lint_tmp" ] || rm -rf "$lint_tmp"
     if [ -n "$run" ] && [ "${DEB_TEST_KEEP:-0}" != 1 ]; then
         rm -rf "$run"
     elif [ -n "$run" ]; then
@@ -197,6 +206,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+lint_tmp=$(mktemp -d /tmp/ngx-payments-lintian-XXXXXX)
 
 # Another apt-get on the machine (an earlier run's left running, an
 # install of the CI's) holds dpkg's lock for a while: wait for it, up to

@@ -794,7 +794,7 @@ Test(solo_notify_sql, gateway_role_executes_only_the_functions,
 static void
 cli_setup(merchant_t *m)
 {
-    char           path[64], line[128];
+    char           path[512], line[128];
     unsigned char  key[32];
     FILE          *f;
     char          *tool = NULL;
@@ -808,7 +808,10 @@ cli_setup(merchant_t *m)
     }
     free(tool);
     cr_assert_eq(getrandom(key, sizeof(key), 0), (ssize_t) sizeof(key));
-    snprintf(path, sizeof(path), "/tmp/notify-key-%d", (int) getpid());
+    /* in the run's directory, which goes with the run (a key file left in
+     * /tmp by every run was one more secret on the machine) */
+    snprintf(path, sizeof(path), "%s/notify-key-%d", env("PAY_TEST_RUN"),
+             (int) getpid());
     f = fopen(path, "w");
     cr_assert_not_null(f);
     {
