@@ -62,7 +62,7 @@ FUZZ_CFLAGS   = -std=gnu11 -D_GNU_SOURCE -g -O1 -Iinclude $(PKG_CFLAGS)
 MODULE    = $(BUILD)/nginx/ngx_http_payments_module.so
 FUZZ_SECONDS ?= 20
 
-.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-shards e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-counts bench-hook-counts bench-instructions bench-guards bench-shards bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check hardening-check
+.PHONY: all core reconcile secrets events-verify unit unit-asan mock mock-asan module e2e e2e-shards e2e-debug e2e-deps fuzz fuzz-smoke test demo bench bench-counts bench-hook-counts bench-instructions bench-worker-instructions bench-guards bench-shards bench-limits bench-reconcile bench-notify clean deps demo-shop browser deb deb-mock deb-testenv chaos money-check money-check-known notify-receiver-test doc-check callmap-check hardening-check
 
 all: core mock module reconcile secrets events-verify
 

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# `make bench-worker-instructions`: what a registration costs the nginx
+# worker in CPU instructions, counted by valgrind's callgrind
+# (bench/README.md).  bench/instructions.sh counts PostgreSQL's side; this
+# is the gateway's own: the request's parse, the checks, the PSP request
+# built and the answer read, the pay link signed, the tokens sealed, the
+# queries and the PSP call driven, the answer written.
+#
+#   bash bench/worker_instructions.sh
+#
+# The services of make bench (ci/services.sh with bench/nginx.conf.in, the
+# mock PSP answering at once, the pool of make bench), then nginx again as
+# one process (master_process off) under callgrind, its sweeper off.
+# WORKER_WARM (20) registrations first, uncounted (the pool's connections,
+# their prepared statements, the PSP's connection); then, twice, the
+# counters zeroed, WORKER_N (200) registrations sent one after another on
+# one keep-alive connection (curl, plain HTTP from loopback, as make
+# bench's main line), and the counters dumped: each window's total over
+# WORKER_N.  Two windows agree within about 0.1%.  User space only: the
+# kernel's share of the worker's CPU (system calls; about a fifth in the
+# perf profiles of bench/RESULTS.md) is not counted.
+#
+# WORKER_TOP=N also prints the N functions of the module and the core
+# (and the libraries they call) with the most instructions a registration,
+# inclusive of what they call; WORKER_KEEP=DIR keeps the second window's
+# callgrind file there (callgrind_annotate --inclusive=yes, or
+# --tree=caller for who calls a function).  Results are appended to
+# bench/results/worker-instructions-<time>.txt.  About a minute.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+n=${WORKER_N:-200}
+warm=${WORKER_WARM:-20}
+topn=${WORKER_TOP:-0}
+[ "$n" -gt 0 ] || { echo "bench/worker_instructions.sh: WORKER_N must be positive" >&2; exit 2; }
+command -v valgrind >/dev/null && command -v callgrind_control >/dev/null ||
+    { echo "bench/worker_instructions.sh: valgrind is missing (bash ci/install-deps.sh)" >&2; exit 1; }
+
+make -s module mock
+
+run=$(mktemp -d /tmp/ngx-payments-winstr.XXXXXX)
+chmod 755 "$run"
+cleanup() {
+    bash ci/services.sh finish "$run" "$?" bench/worker_instructions.sh
+}
+trap cleanup EXIT
+
+export PAY_DB_POOL=${BENCH_DB_POOL:-$(( $(nproc) + 1 ))}
+bash ci/services.sh start "$run" --template bench/nginx.conf.in --lease 30s \
+    --workers 1 >"$run/start.log" 2>&1 || { cat "$run/start.log" >&2; exit 1; }
+# shellcheck disable=SC1091
+. "$run/env"
+
+# nginx again: one process under callgrind, as the worker ran, without the
+# sweeper's rounds (their timers would fall in a window or not)
+kill -QUIT "$(cat "$run/nginx.pid")"
+for _ in $(seq 50); do
+    [ -f "$run/nginx.pid" ] || break
+    sleep 0.1
+done
+sed -i 's/^http {$/http {\n    payments_sweeper off;/' "$run/nginx.conf"
+grep -q '^    payments_sweeper off;$' "$run/nginx.conf" ||
+    { echo "bench/worker_instructions.sh: no http block in $run/nginx.conf" >&2; exit 1; }
+mkdir -p "$run/cg"
+setsid valgrind --tool=callgrind --callgrind-out-file="$run/cg/cg.%p" \
+    nginx -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log" \
+    -g 'daemon off; master_process off;' >"$run/logs/valgrind.log" 2>&1 &
+up=0
+for _ in $(seq 120); do
+    if curl -sf -o /dev/null --max-time 5 "$PAY_TEST_GW_PLAIN/healthz"; then
+        up=1
+        break
+    fi
+    sleep 0.5
+done
+[ "$up" = 1 ] || { tail -20 "$run/logs/valgrind.log" "$run/logs/error.log" >&2; exit 1; }
+pid=$(cat "$run/nginx.pid")
+
+# regs TAG COUNT: a curl config of COUNT registrations, each its own key
+# and checkout (two orders, as bench/registrations.lua sends them)
+regs() {
+    local tag=$1 count=$2 i id
+    for i in $(seq "$count"); do
+        id=$tag-n$(printf %09d "$i")
+        [ "$i" = 1 ] || echo next
+        cat <<EOF
+url = "$PAY_TEST_GW_PLAIN/v1/payments"
+request = "POST"
+header = "Content-Type: application/json"
+header = "Authorization: Bearer $PAY_TEST_MERCHANT_KEY"
+header = "Idempotency-Key: \"$id\""
+data = "{\"checkout_id\":\"co_$id\",\"payment_orders\":[{\"payment_order_id\":\"po_${id}_a\",\"seller_account\":\"seller_42\",\"amount\":\"$(( 10 + i % 97 )).00\",\"currency\":\"USD\"},{\"payment_order_id\":\"po_${id}_b\",\"seller_account\":\"seller_77\",\"amount\":\"5.00\",\"currency\":\"USD\"}],\"success_url\":\"https://shop.example/thanks\",\"cancel_url\":\"https://shop.example/cart\",\"psp\":\"$PAY_TEST_PSP\"}"
+output = "/dev/null"
+write-out = "%{http_code}\n"
+EOF
+    done
+}
+
+# send TAG COUNT: the registrations, each answered 201
+send() {
+    local got
+    regs "$1" "$2" >"$run/$1.cfg"
+    got=$(curl -s -K "$run/$1.cfg" | sort | uniq -c | tr -s ' ')
+    [ "$got" = " $2 201" ] ||
+        { echo "bench/worker_instructions.sh: $1: answers $got" >&2; tail -5 "$run/logs/error.log" >&2; exit 1; }
+}
+
+tag=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+send "w$tag" "$warm"
+
+out=$top/bench/results/worker-instructions-$(date -u +%Y%m%dT%H%M%SZ).txt
+mkdir -p "$(dirname "$out")"
+say() { echo "$*" | tee -a "$out"; }
+grouped() { sed -E ':a; s/^([0-9]+)([0-9]{3})/\1,\2/; ta' <<<"$1"; }
+
+label=$(git log -1 --format='%h %s' 2>/dev/null | cut -c1-70) || true
+say "nginx worker instructions a registration (callgrind), $(date -u), tree ${label:-$top}"
+say "one process, sweeper off; $n registrations a window, one after another, plain HTTP"
+say
+say "| window | instructions a registration |"
+say "| --- | --- |"
+for w in 1 2; do
+    rm -f "$run"/cg/cg."$pid".*
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    send "m$w$tag" "$n"
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    f=''
+    for _ in $(seq 50); do
+        f=$(compgen -G "$run/cg/cg.$pid.*" | head -1) && [ -s "$f" ] && break
+        sleep 0.2
+    done
+    sleep 0.5
+    ir=$(grep -m1 -oE '^(summary|totals): [0-9]+' "$f" | grep -oE '[0-9]+$')
+    say "| $w | $(grouped $(( ir / n ))) |"
+done
+if [ -n "${WORKER_KEEP:-}" ]; then
+    mkdir -p "$WORKER_KEEP"
+    cp "$f" "$WORKER_KEEP/worker-registration-$n.cg"
+fi
+if [ "$topn" -gt 0 ]; then
+    say
+    say "| inclusive, a registration | function |"
+    say "| --- | --- |"
+    # the module's and the core's functions, and the libraries' entry
+    # points they call (jansson, libjwt, libcurl, libpq, OpenSSL)
+    callgrind_annotate --inclusive=yes --threshold=100 "$f" 2>/dev/null |
+        grep -E '^ *[0-9,]+ \(' |
+        grep -E 'ngx_payments_module/|src/|\?\?\?:(json_|jwt_|curl_|PQ|HMAC|EVP_)' |
+        sed -E 's/ \[[^]]*\]$//; s/^ *([0-9,]+) \([^)]*\) +/\1 /; s/^([0-9,]+) [^ ]*:/\1 /' |
+        awk -v n="$n" '{ v = $1; gsub(",", "", v); if (!seen[$2]++) printf "%d %s\n", v / n, $2 }' |
+        sort -rn | head -n "$topn" |
+        while read -r v name; do say "| $(grouped "$v") | \`$name\` |"; done
+fi
