@@ -515,6 +515,14 @@ typedef struct ngx_http_payments_ctx_s {
     char                           *psp_path;
     char                           *psp_content_type;
     char                           *psp_body;
+    /* the last request ngx_http_payments_register_build made, as stored,
+     * and its parts: ngx_http_payments_request_load takes them for that
+     * text without parsing it back (a fresh claim's stored request is the
+     * one just built) */
+    char                           *built;
+    char                           *built_path;
+    char                           *built_content_type;
+    char                           *built_body;
     ngx_uint_t                      attempts;
     unsigned                        psp_maybe:1;    /* the PSP may hold a
                                                        session of this

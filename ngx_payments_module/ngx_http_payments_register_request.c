@@ -128,6 +128,13 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
     }
 
     s = pay_psp_request_dump(&preq);
+
+    ctx->built = NULL;
+    ctx->built_path = ngx_http_payments_strdup(r->pool, preq.path);
+    ctx->built_content_type = ngx_http_payments_strdup(r->pool,
+                                                       preq.content_type);
+    ctx->built_body = ngx_http_payments_strdup(r->pool, preq.body);
+
     pay_psp_request_free(&preq);
 
     /* an off-session charge's request names the PSP's token: stored
@@ -139,6 +146,12 @@ ngx_http_payments_register_build(ngx_http_payments_ctx_t *ctx)
                                    ctx->co.checkout_id, s)
           : ngx_http_payments_strdup(r->pool, s);
     free(s);
+
+    if (ctx->built_path != NULL && ctx->built_content_type != NULL
+        && ctx->built_body != NULL)
+    {
+        ctx->built = out;
+    }
 
     return out;
 }
@@ -282,6 +295,15 @@ ngx_http_payments_request_load(ngx_http_payments_ctx_t *ctx,
     char                *plain;
     pay_psp_request_t    preq;
     ngx_http_request_t  *r = ctx->request;
+
+    /* the text the last build made (a fresh claim answers with what it
+     * was sent): its parts as built, not parsed back */
+    if (ctx->built != NULL && ngx_strcmp(stored, ctx->built) == 0) {
+        ctx->psp_path = ctx->built_path;
+        ctx->psp_content_type = ctx->built_content_type;
+        ctx->psp_body = ctx->built_body;
+        return NGX_OK;
+    }
 
     /* sealed when it names a saved method's token; a plain one as is */
     if (ngx_http_payments_unseal(r->pool, ctx->pmcf, r->connection->log,
