@@ -8,6 +8,47 @@
 #include <payments/jose.h>
 
 
+static const char  pay_b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+
+size_t
+pay_b64url_len(size_t n)
+{
+    return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
+}
+
+
+void
+pay_b64url_encode(const unsigned char *in, size_t n, char *out)
+{
+    size_t    i;
+    uint32_t  v;
+
+    for (i = 0; i + 3 <= n; i += 3) {
+        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8 | in[i + 2];
+        *out++ = pay_b64url_alphabet[v >> 18 & 63];
+        *out++ = pay_b64url_alphabet[v >> 12 & 63];
+        *out++ = pay_b64url_alphabet[v >> 6 & 63];
+        *out++ = pay_b64url_alphabet[v & 63];
+    }
+
+    if (n - i == 1) {
+        v = (uint32_t) in[i] << 16;
+        *out++ = pay_b64url_alphabet[v >> 18 & 63];
+        *out++ = pay_b64url_alphabet[v >> 12 & 63];
+
+    } else if (n - i == 2) {
+        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8;
+        *out++ = pay_b64url_alphabet[v >> 18 & 63];
+        *out++ = pay_b64url_alphabet[v >> 12 & 63];
+        *out++ = pay_b64url_alphabet[v >> 6 & 63];
+    }
+
+    *out = '\0';
+}
+
+
 int
 pay_b64url_value(unsigned char c)
 {

@@ -18,47 +18,7 @@
 #define SEAL_TAG    16
 #define SEAL_PREFIX "v1."
 
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 static const char blind_label[] = "ngx_payments blind index v1";
-
-
-static size_t
-b64url_len(size_t n)
-{
-    return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-}
-
-
-static void
-b64url_encode(const unsigned char *in, size_t n, char *out)
-{
-    size_t    i;
-    uint32_t  v;
-
-    for (i = 0; i + 3 <= n; i += 3) {
-        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8 | in[i + 2];
-        *out++ = b64url_alphabet[v >> 18 & 63];
-        *out++ = b64url_alphabet[v >> 12 & 63];
-        *out++ = b64url_alphabet[v >> 6 & 63];
-        *out++ = b64url_alphabet[v & 63];
-    }
-
-    if (n - i == 1) {
-        v = (uint32_t) in[i] << 16;
-        *out++ = b64url_alphabet[v >> 18 & 63];
-        *out++ = b64url_alphabet[v >> 12 & 63];
-
-    } else if (n - i == 2) {
-        v = (uint32_t) in[i] << 16 | (uint32_t) in[i + 1] << 8;
-        *out++ = b64url_alphabet[v >> 18 & 63];
-        *out++ = b64url_alphabet[v >> 12 & 63];
-        *out++ = b64url_alphabet[v >> 6 & 63];
-    }
-
-    *out = '\0';
-}
 
 
 static int
@@ -202,7 +162,7 @@ pay_seal_len(size_t len)
     /* the kid is at most PAY_SEAL_KID_MAX: the caller's buffer holds the
      * longest; the text itself may be shorter */
     return sizeof(SEAL_PREFIX) - 1 + PAY_SEAL_KID_MAX + 1
-           + b64url_len(SEAL_NONCE + len + SEAL_TAG);
+           + pay_b64url_len(SEAL_NONCE + len + SEAL_TAG);
 }
 
 
@@ -224,7 +184,7 @@ pay_seal(const pay_keyring_t *kr, const char *ad, const void *plain,
     klen = strlen(key->kid);
     blen = SEAL_NONCE + len + SEAL_TAG;
 
-    if (cap < sizeof(SEAL_PREFIX) - 1 + klen + 1 + b64url_len(blen) + 1) {
+    if (cap < sizeof(SEAL_PREFIX) - 1 + klen + 1 + pay_b64url_len(blen) + 1) {
         return -1;
     }
 
@@ -259,7 +219,7 @@ pay_seal(const pay_keyring_t *kr, const char *ad, const void *plain,
         memcpy(out, SEAL_PREFIX, sizeof(SEAL_PREFIX) - 1);
         memcpy(out + sizeof(SEAL_PREFIX) - 1, key->kid, klen);
         out[sizeof(SEAL_PREFIX) - 1 + klen] = '.';
-        b64url_encode(buf, blen, out + sizeof(SEAL_PREFIX) + klen);
+        pay_b64url_encode(buf, blen, out + sizeof(SEAL_PREFIX) + klen);
     }
 
     OPENSSL_clear_free(buf, blen);

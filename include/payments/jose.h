@@ -9,6 +9,13 @@
 #include <sys/types.h>
 #include <jansson.h>
 
+/* The length of n bytes in base64url without padding. */
+size_t pay_b64url_len(size_t n);
+
+/* n bytes in base64url without padding, NUL-terminated: out must hold
+ * pay_b64url_len(n) + 1 bytes. */
+void pay_b64url_encode(const unsigned char *in, size_t n, char *out);
+
 /* The 6-bit value of a base64url character, or -1. */
 int pay_b64url_value(unsigned char c);
 

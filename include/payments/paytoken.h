@@ -1,6 +1,7 @@
 /*
  * ngx_payments core: gateway-signed browser tokens (pay links, PSP return
- * links, the pending page's status polls), as JWT HS256 via libjwt 1.10.
+ * links, the pending page's status polls), as JWT HS256: signed here in
+ * the bytes libjwt 1.10 writes, verified by libjwt among other checks.
  *
  * libjwt 1.10 checks neither exp nor the algorithm against the key
  * (PSP_FACTS.md), so verification here: decodes the header itself, picks

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <jwt.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -200,6 +201,93 @@ Test(paytoken, sign_matches_crafted_token_byte_for_byte)
     cr_expect_str_eq(a, b);
     free(a);
     free(b);
+}
+
+
+/* the token as libjwt 1.10 writes it (how pay_token_sign made tokens
+ * until it wrote them itself); malloc'd */
+static char *
+pt_libjwt_sign(const pay_token_key_t *key, const char *merchant,
+    const char *checkout, const char *use, long exp)
+{
+    char   *tok = NULL;
+    jwt_t  *jwt;
+
+    cr_assert_eq(jwt_new(&jwt), 0);
+    if (jwt_add_header(jwt, "kid", key->kid) == 0
+        && jwt_add_grant(jwt, "m", merchant) == 0
+        && jwt_add_grant(jwt, "c", checkout) == 0
+        && jwt_add_grant(jwt, "u", use) == 0
+        && jwt_add_grant_int(jwt, "exp", exp) == 0
+        && jwt_set_alg(jwt, JWT_ALG_HS256, key->key, (int) key->len) == 0)
+    {
+        tok = jwt_encode_str(jwt);
+    }
+    jwt_free(jwt);
+    cr_assert_not_null(tok);
+
+    return tok;
+}
+
+
+Test(paytoken, sign_writes_the_bytes_libjwt_wrote,
+     .description = "every pay link made before the signer wrote tokens "
+                    "itself is the one made now: for merchants holding each "
+                    "visible ASCII character (quotes and backslashes, which "
+                    "JSON escapes, among them), every use, both keys and "
+                    "exps of 1 to 19 digits, pay_token_sign's token is "
+                    "libjwt's, byte for byte, and verifies")
+{
+    static const char  *uses[] = { NULL, "pay", "ok", "cancel", "status" };
+    static const long   exps[] = { 1795003600L, 1L, 99L, 4102444800L,
+                                   9223372036854775807L };
+    char                merchant[64], *a, *b;
+    int                 c, u, k, e, compared = 0;
+    pay_token_claims_t  claims;
+
+    for (c = 0x21; c <= 0x7e; c++) {
+        /* the character alone, first, last and doubled in a long id */
+        snprintf(merchant, sizeof(merchant), "%c", c);
+        for (k = 0; k < 2; k++) {
+            for (u = PAY_TOKEN_PAY; u <= PAY_TOKEN_STATUS; u++) {
+                for (e = 0; e < 5; e++) {
+                    if (e > 0 && c != '"' && c != '\\' && c != 'm') {
+                        continue;
+                    }
+                    a = pay_token_sign(&pt_keys[k], merchant, "co_Z-9_a",
+                                       (pay_token_use_e) u, exps[e]);
+                    b = pt_libjwt_sign(&pt_keys[k], merchant, "co_Z-9_a",
+                                       uses[u], exps[e]);
+                    cr_assert_not_null(a, "merchant %s", merchant);
+                    cr_expect_str_eq(a, b, "merchant %s use %s exp %ld",
+                                     merchant, uses[u], exps[e]);
+                    free(a);
+                    free(b);
+                    compared++;
+                }
+            }
+        }
+
+        snprintf(merchant, sizeof(merchant),
+                 "%c%c_merchant_with_a_long_id_0123456789_abcdefghijklmno%c",
+                 c, c, c);
+        a = pay_token_sign(&pt_keys[0], merchant,
+                           "co_0123456789012345678901234567890123456",
+                           PAY_TOKEN_STATUS, 1795003600L);
+        b = pt_libjwt_sign(&pt_keys[0], merchant,
+                           "co_0123456789012345678901234567890123456",
+                           "status", 1795003600L);
+        cr_assert_not_null(a, "merchant %s", merchant);
+        cr_expect_str_eq(a, b, "merchant %s", merchant);
+        cr_expect_eq(pay_token_verify(pt_keys, 2, a, strlen(a), PT_NOW,
+                                      &claims), 0, "%s", a);
+        cr_expect_str_eq(claims.merchant, merchant);
+        free(a);
+        free(b);
+        compared++;
+    }
+
+    cr_expect_eq(compared, 94 * 8 + 3 * 8 * 4 + 94);
 }
 
 
