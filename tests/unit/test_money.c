@@ -101,6 +101,36 @@ Test(money, currency_unknown_withdrawn_and_metals_refused)
 }
 
 
+Test(money, every_listed_code_is_found,
+     .description = "of the 17,576 codes of three capital letters, the 168 "
+                    "codes the table lists are found, each with its own "
+                    "code, and no other: the table is searched by halves, "
+                    "and a code out of order would be missed")
+{
+    char                   code[4];
+    int                    a, b, c, found = 0;
+    const pay_currency_t  *cur;
+
+    code[3] = '\0';
+    for (a = 'A'; a <= 'Z'; a++) {
+        for (b = 'A'; b <= 'Z'; b++) {
+            for (c = 'A'; c <= 'Z'; c++) {
+                code[0] = (char) a;
+                code[1] = (char) b;
+                code[2] = (char) c;
+                cur = pay_currency_find(code, 3);
+                if (cur != NULL) {
+                    cr_expect(memcmp(cur->code, code, 3) == 0, "%s", code);
+                    found++;
+                }
+            }
+        }
+    }
+
+    cr_expect_eq(found, 168);
+}
+
+
 Test(money, currency_length_must_be_three)
 {
     cr_assert_null(pay_currency_find("USDX", 4));
