@@ -504,14 +504,35 @@ ngx_http_payments_expires_ok(ngx_http_payments_ctx_t *ctx, ngx_int_t *rc)
 }
 
 
+/*
+ * The answer pay_claim stores for a key whose checkout or order ids another
+ * key used (its p_duplicate_body): the same text for every claim, made
+ * once a process.
+ */
+static const char *
+ngx_http_payments_duplicate_body(void)
+{
+    static char  *body;
+
+    if (body == NULL) {
+        body = pay_problem_json(PAY_ERR_DUPLICATE_ORDER, 0,
+                                "checkout_id or a payment_order_id was "
+                                "already used with another Idempotency-Key");
+    }
+
+    return body;
+}
+
+
 /* Sends pay_claim, or answers (and finalizes) if it cannot. */
 
 static void
 ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 {
-    char                *dup, *req, *orders, *meta, fp[65];
+    char                *req, *orders, *meta, fp[65];
     size_t               i;
     ngx_int_t            rc;
+    const char          *dup;
     ngx_http_request_t  *r = ctx->request;
 
     /* (again, after a risk verdict asked before the claim, or for a
@@ -581,9 +602,7 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
            ? json_dumps(ctx->co.metadata, JSON_COMPACT | JSON_PRESERVE_ORDER)
            : strdup("{}");
 
-    dup = pay_problem_json(PAY_ERR_DUPLICATE_ORDER, 0,
-                           "checkout_id or a payment_order_id was already "
-                           "used with another Idempotency-Key");
+    dup = ngx_http_payments_duplicate_body();
 
     if (req == NULL || orders == NULL || dup == NULL || meta == NULL) {
         goto failed;
@@ -608,7 +627,7 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 
     ctx->params[14] = ngx_http_payments_strdup(r->pool, orders);
 
-    ctx->params[15] = ngx_http_payments_strdup(r->pool, dup);
+    ctx->params[15] = (char *) dup;
 
     ctx->params[16] = ngx_http_payments_strdup(r->pool, meta);
 
@@ -627,7 +646,6 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
         goto failed;
     }
 
-    free(dup);
     free(orders);
     free(meta);
 
@@ -668,7 +686,6 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 
 failed:
 
-    free(dup);
     free(orders);
     free(meta);
 
