@@ -523,6 +523,9 @@ typedef struct ngx_http_payments_ctx_s {
     char                           *built_path;
     char                           *built_content_type;
     char                           *built_body;
+    /* the registration's answer pay_finish was sent sealed (params[10]),
+     * in the clear: sent as it is when pay_finish answers with that text */
+    char                           *answer;
     ngx_uint_t                      attempts;
     unsigned                        psp_maybe:1;    /* the PSP may hold a
                                                        session of this

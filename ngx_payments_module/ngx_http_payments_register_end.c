@@ -101,6 +101,7 @@ ngx_http_payments_register_finish(ngx_http_payments_ctx_t *ctx,
                                              NGX_HTTP_PAYMENTS_SEALED_RESPONSE,
                                              (char *) ctx->merchant.data,
                                              ctx->idem_key, body);
+    ctx->answer = ngx_http_payments_strdup(r->pool, body);
 
     free(body);
 
@@ -142,6 +143,17 @@ ngx_http_payments_finish_done(ngx_http_payments_pg_query_t *q, PGresult *res)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "payments: pay_finish \"%s\": answer %s", ctx->nonce,
                    PQgetvalue(res, 0, 0));
+
+    /* the answer is sent from what was stored, as a replay is; when that
+     * is what this request stored, its text in the clear, not opened again */
+    if (ctx->answer != NULL && ctx->params[10] != NULL
+        && ngx_strcmp(PQgetvalue(res, 0, 1), ctx->params[10]) == 0)
+    {
+        ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
+                                       PQgetvalue(res, 0, 0), ctx->answer,
+                                       ngx_strlen(ctx->answer), 0));
+        return;
+    }
 
     ngx_http_payments_finalize(r, ngx_http_payments_send_stored(r,
                                    PQgetvalue(res, 0, 0),
