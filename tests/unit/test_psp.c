@@ -891,6 +891,97 @@ Test(psp, stored_request_round_trips)
 }
 
 
+/* what jansson's json_dumps wrote for the stored request (how
+ * pay_psp_request_dump made it until it wrote it itself), or NULL */
+static char *
+ps_jansson_dump(const char *path, const char *ct, const char *body)
+{
+    char    *s;
+    json_t  *o;
+
+    o = json_pack("{s:s, s:s, s:s}", "path", path, "content_type", ct,
+                  "body", body);
+    if (o == NULL) {
+        return NULL;
+    }
+    s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+
+    return s;
+}
+
+
+Test(psp, stored_request_is_the_bytes_jansson_wrote,
+     .description = "pay_psp_request_dump writes what jansson's json_dumps "
+                    "wrote for the same three strings, byte for byte: every "
+                    "byte 0x01-0x7f (quotes, backslashes and the controls "
+                    "escaped), UTF-8 of two, three and four bytes; and "
+                    "refuses (NULL) what jansson refuses: overlong forms, "
+                    "surrogates, past U+10FFFF, cut sequences, stray "
+                    "continuation bytes")
+{
+    char               body[300], *a, *b;
+    int                c, i, n = 0;
+    pay_psp_request_t  req;
+    static const char *good[] = {
+        "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xed\x9f\xbf",
+        "\xee\x80\x80", "\xef\xbf\xbf", "\xf0\x90\x80\x80",
+        "\xf4\x8f\xbf\xbf", "caf\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80",
+        "", "/v1/checkout/sessions",
+    };
+    static const char *bad[] = {
+        "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf",
+        "\xed\xa0\x80", "\xed\xbf\xbf", "\xf0\x80\x80\x80",
+        "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "\x80",
+        "a\xc3", "a\xe2\x82", "\xf0\x9f\x98", "\xc3\x28",
+    };
+
+    memset(&req, 0, sizeof(req));
+
+    for (c = 1; c < 0x80; c++) {
+        snprintf(body, sizeof(body), "a=%c&b=%c%c", c, c, c);
+        req.path = "/v1/x";
+        req.content_type = "application/x-www-form-urlencoded";
+        req.body = body;
+        a = pay_psp_request_dump(&req);
+        b = ps_jansson_dump(req.path, req.content_type, body);
+        cr_assert_not_null(b, "%d", c);
+        cr_expect_str_eq(a ? a : "(null)", b, "byte 0x%02x", c);
+        free(a);
+        free(b);
+        n++;
+    }
+
+    for (i = 0; i < (int) (sizeof(good) / sizeof(good[0])); i++) {
+        req.path = (char *) good[i];
+        req.content_type = "application/json";
+        req.body = (char *) good[(i + 1) % (sizeof(good) / sizeof(good[0]))];
+        a = pay_psp_request_dump(&req);
+        b = ps_jansson_dump(req.path, req.content_type, req.body);
+        cr_assert_not_null(b, "%d", i);
+        cr_expect_str_eq(a ? a : "(null)", b, "good %d", i);
+        free(a);
+        free(b);
+        n++;
+    }
+
+    for (i = 0; i < (int) (sizeof(bad) / sizeof(bad[0])); i++) {
+        snprintf(body, sizeof(body), "{\"x\":\"%s\"}", bad[i]);
+        req.path = "/v1/x";
+        req.content_type = "application/json";
+        req.body = body;
+        cr_expect_null(ps_jansson_dump(req.path, req.content_type, body),
+                       "jansson took bad %d", i);
+        a = pay_psp_request_dump(&req);
+        cr_expect_null(a, "bad %d: %s", i, a);
+        free(a);
+        n++;
+    }
+
+    cr_expect_eq(n, 127 + 11 + 15);
+}
+
+
 Test(psp, stored_request_must_be_three_strings)
 {
     size_t              i;
