@@ -337,6 +337,13 @@ bench-hook-counts:
 bench-instructions:
 	bash bench/instructions.sh $(or $(WHAT),all)
 
+# what a registration and a webhook cost the nginx worker in CPU
+# instructions (callgrind, one process): independent of the machine's load
+# (bench/README.md); WHAT=registrations|webhooks|all, WORKER_TOP=N names
+# where they go
+bench-worker-instructions:
+	bash bench/worker_instructions.sh $(or $(WHAT),all)
+
 # what the database's guards (balance checks, refusing triggers, foreign
 # keys, CHECK rules) cost a webhook and a registration, against the rows
 # floor (bench/README.md); WHAT=webhooks|registrations, ROUNDS=3, N=16000
