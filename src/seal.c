@@ -35,6 +35,7 @@ keyring_line(pay_keyring_t *kr, const char *p, size_t len)
 {
     size_t          i, k, b;
     int             n;
+    unsigned int    ilen;
     unsigned char   raw[48];
     char            b64[48 + 1];
     pay_seal_key_t *key;
@@ -92,13 +93,25 @@ keyring_line(pay_keyring_t *kr, const char *p, size_t len)
         }
     }
 
-    key = &kr->keys[kr->n++];
+    key = &kr->keys[kr->n];
     memcpy(key->kid, p, k);
     key->kid[k] = '\0';
     memcpy(key->key, raw, PAY_SEAL_KEY_LEN);
 
     OPENSSL_cleanse(raw, sizeof(raw));
     OPENSSL_cleanse(b64, sizeof(b64));
+
+    if (HMAC(EVP_sha256(), key->key, PAY_SEAL_KEY_LEN,
+             (const unsigned char *) blind_label, sizeof(blind_label) - 1,
+             key->index_key, &ilen) == NULL
+        || ilen != sizeof(key->index_key))
+    {
+        OPENSSL_cleanse(key, sizeof(*key));
+        return -1;
+    }
+
+    key->index_ready = 1;
+    kr->n++;
 
     return 0;
 }
@@ -344,16 +357,11 @@ pay_blind_index(const pay_keyring_t *kr, size_t i, const char *domain,
     static const char  hex[] = "0123456789abcdef";
     unsigned int       n;
     size_t             j, dlen;
-    unsigned char      ikey[32], mac[32], *msg;
+    unsigned char      mac[32], *msg;
     int                ok;
 
-    if (kr == NULL || i >= kr->n || len > 64 * 1024) {
-        return -1;
-    }
-
-    if (HMAC(EVP_sha256(), kr->keys[i].key, PAY_SEAL_KEY_LEN,
-             (const unsigned char *) blind_label, sizeof(blind_label) - 1,
-             ikey, &n) == NULL)
+    if (kr == NULL || i >= kr->n || len > 64 * 1024
+        || !kr->keys[i].index_ready)
     {
         return -1;
     }
@@ -361,18 +369,18 @@ pay_blind_index(const pay_keyring_t *kr, size_t i, const char *domain,
     dlen = strlen(domain) + 1;
     msg = OPENSSL_malloc(dlen + len + 1);
     if (msg == NULL) {
-        OPENSSL_cleanse(ikey, sizeof(ikey));
         return -1;
     }
 
     memcpy(msg, domain, dlen);      /* with its NUL */
     memcpy(msg + dlen, value, len);
 
-    ok = HMAC(EVP_sha256(), ikey, sizeof(ikey), msg, dlen + len, mac, &n)
+    /* HMAC-SHA256(HMAC-SHA256(key, label), domain NUL value) */
+    ok = HMAC(EVP_sha256(), kr->keys[i].index_key,
+              sizeof(kr->keys[i].index_key), msg, dlen + len, mac, &n)
          != NULL;
 
     OPENSSL_clear_free(msg, dlen + len + 1);
-    OPENSSL_cleanse(ikey, sizeof(ikey));
 
     if (!ok) {
         return -1;

@@ -35,6 +35,13 @@
 typedef struct {
     char           kid[PAY_SEAL_KID_MAX + 1];
     unsigned char  key[PAY_SEAL_KEY_LEN];
+    /* the blind indexes' key, HMAC-SHA256(key, their label): derived as
+     * pay_keyring_parse reads the key, not at every index (a webhook's
+     * indexes, one a key of the ring, derived it each time: 40,000
+     * instructions, bench/RESULTS.md); pay_blind_index refuses a key
+     * without it */
+    unsigned char  index_key[32];
+    int            index_ready;
 } pay_seal_key_t;
 
 typedef struct {

@@ -188,3 +188,22 @@ Test(seal, blind_index_is_hmac_under_the_derived_key)
     cr_expect_str_neq(idx, again, "another domain, another index");
     cr_expect_eq(pay_blind_index(&kr, 2, "psp_token", "tok", 3, again), -1);
 }
+
+
+Test(seal, blind_index_refuses_a_key_pay_keyring_parse_did_not_read,
+     .description = "the index's key is derived as pay_keyring_parse reads "
+                    "a key; a ring filled by hand has none, and indexing "
+                    "under it would be an index under no key: refused")
+{
+    char           idx[PAY_BLIND_INDEX_LEN + 1];
+    pay_keyring_t  kr;
+
+    sl_ring(&kr, "k1 " SL_K1 "\n");
+    cr_assert_eq(pay_blind_index(&kr, 0, "psp_token", "tok", 3, idx), 0);
+
+    memset(&kr, 0, sizeof(kr));
+    kr.n = 1;
+    strcpy(kr.keys[0].kid, "k1");
+    memset(kr.keys[0].key, 7, sizeof(kr.keys[0].key));
+    cr_expect_eq(pay_blind_index(&kr, 0, "psp_token", "tok", 3, idx), -1);
+}
