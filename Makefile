@@ -337,10 +337,10 @@ bench-hook-counts:
 bench-instructions:
 	bash bench/instructions.sh $(or $(WHAT),all)
 
-# what a registration and a webhook cost the nginx worker in CPU
-# instructions (callgrind, one process): independent of the machine's load
-# (bench/README.md); WHAT=registrations|webhooks|all, WORKER_TOP=N names
-# where they go
+# what a registration (plain and risk-checked) and a webhook cost the nginx
+# worker in CPU instructions (callgrind, one process): independent of the
+# machine's load (bench/README.md); WHAT=registrations|risk|webhooks|all,
+# WORKER_TOP=N names where they go
 bench-worker-instructions:
 	bash bench/worker_instructions.sh $(or $(WHAT),all)
 

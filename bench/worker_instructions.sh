@@ -7,13 +7,15 @@
 # webhook's signature verified and its event read, the queries and the
 # PSP call driven, the answer written.
 #
-#   bash bench/worker_instructions.sh [registrations|webhooks|all]   (default all)
+#   bash bench/worker_instructions.sh [registrations|risk|webhooks|all]   (default all)
 #
 # The services of make bench (ci/services.sh with bench/nginx.conf.in, the
 # mock PSP answering at once, the pool of make bench); for webhooks, unpaid
 # checkouts of the demo merchant, their tokens keyed by the blind index, and
 # a signed Stripe checkout.session.completed for each (bench/lib.sh's wh_*,
-# as make bench's webhook lines).  Then nginx again as one process
+# as make bench's webhook lines); risk: the registrations through the
+# server whose payments_risk asks the mock's provider before every PSP
+# call (make bench's risk line, its provider answering at once).  Then nginx again as one process
 # (master_process off) under callgrind, its sweeper off.  For each line,
 # WORKER_WARM (20) requests first, uncounted (the pool's connections, their
 # prepared statements, the PSP's connection); then, twice, the counters
@@ -37,8 +39,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 what=${1:-all}
 case "$what" in
-registrations|webhooks|all) ;;
-*) echo "usage: $0 [registrations|webhooks|all]" >&2; exit 2 ;;
+registrations|risk|webhooks|all) ;;
+*) echo "usage: $0 [registrations|risk|webhooks|all]" >&2; exit 2 ;;
 esac
 n=${WORKER_N:-200}
 warm=${WORKER_WARM:-20}
@@ -70,7 +72,7 @@ tag=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 # The webhooks' checkouts and their events, one per checkout in checkout
 # order: the warm-up's, then each window's (signed now: the gateway takes
 # a signature for 300 s)
-if [ "$what" != registrations ]; then
+if [ "$what" = webhooks ] || [ "$what" = all ]; then
     wh_tools
     wh_prepare "$PAY_TEST_PG" "$PAY_TEST_MERCHANT_ID" "wi$tag" $(( warm + 2 * n ))
     wh_index "$PAY_TEST_PG" "wi${tag}x%"
@@ -103,15 +105,16 @@ done
 [ "$up" = 1 ] || { tail -20 "$run/logs/valgrind.log" "$run/logs/error.log" >&2; exit 1; }
 pid=$(cat "$run/nginx.pid")
 
-# registrations TAG FROM COUNT: a curl config of COUNT registrations, each
-# its own key and checkout (two orders, as bench/registrations.lua sends)
+# registrations TAG FROM COUNT [URL]: a curl config of COUNT registrations,
+# each its own key and checkout (two orders, as bench/registrations.lua
+# sends), to URL (the gateway's plain HTTP)
 registrations() {
-    local tag=$1 i id
+    local tag=$1 i id url=${4:-$PAY_TEST_GW_PLAIN}
     for i in $(seq "$2" $(( $2 + $3 - 1 ))); do
         id=$tag-n$(printf %09d "$i")
         [ "$i" = "$2" ] || echo next
         cat <<EOF
-url = "$PAY_TEST_GW_PLAIN/v1/payments"
+url = "$url/v1/payments"
 request = "POST"
 header = "Content-Type: application/json"
 header = "Authorization: Bearer $PAY_TEST_MERCHANT_KEY"
@@ -145,11 +148,16 @@ EOF
     done <"$run/events.tsv"
 }
 
+# risk TAG FROM COUNT: the registrations through the risk-checked server
+risk() {
+    registrations "$1" "$2" "$3" "http://127.0.0.1:${PAY_TEST_GW_LIMITS##*:}"
+}
+
 # send LINE TAG FROM COUNT: those requests, each answered 201 (a
 # registration) or 200 (an event applied)
 send() {
     local got want=201
-    [ "$1" = registrations ] || want=200
+    [ "$1" != webhooks ] || want=200
     "$1" "$2" "$3" "$4" >"$run/$2.cfg"
     got=$(curl -s -K "$run/$2.cfg" | sort | uniq -c | tr -s ' ')
     [ "$got" = " $4 $want" ] ||
@@ -196,8 +204,9 @@ line() {
     fi
 }
 
-[ "$what" = webhooks ] || line registrations
-[ "$what" = registrations ] || line webhooks
+case "$what" in registrations|all) line registrations ;; esac
+case "$what" in risk|all) line risk ;; esac
+case "$what" in webhooks|all) line webhooks ;; esac
 
 if [ "$topn" -gt 0 ]; then
     for f in "$run"/top-*.cg; do
