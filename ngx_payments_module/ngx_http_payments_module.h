@@ -510,6 +510,7 @@ typedef struct ngx_http_payments_ctx_s {
     unsigned                        co_valid:1;
     ngx_http_payments_psp_t        *psp;
     char                           *nonce;
+    char                           *fingerprint;   /* the checkout's, once */
     char                           *lease;
     int64_t                         expires_at;
     char                           *psp_path;

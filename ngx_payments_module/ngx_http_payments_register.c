@@ -529,7 +529,7 @@ ngx_http_payments_duplicate_body(void)
 static void
 ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 {
-    char                *req, *orders, *meta, fp[65];
+    char                *req, *orders, *meta;
     size_t               i;
     ngx_int_t            rc;
     const char          *dup;
@@ -549,9 +549,19 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
                     ctx->co.checkout_id);
     }
 
-    if (pay_checkout_fingerprint(&ctx->co, "POST", "/v1/payments", fp) != 0) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+    /* once: a risk-checked checkout comes here again with its verdict */
+    if (ctx->fingerprint == NULL) {
+        ctx->fingerprint = ngx_pnalloc(r->pool, 65);
+
+        if (ctx->fingerprint == NULL
+            || pay_checkout_fingerprint(&ctx->co, "POST", "/v1/payments",
+                                        ctx->fingerprint)
+               != 0)
+        {
+            ctx->fingerprint = NULL;
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
     }
 
     /*
@@ -612,7 +622,7 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
 
     ctx->params[0] = (char *) ctx->merchant.data;
     ctx->params[1] = ctx->idem_key;
-    ctx->params[2] = ngx_http_payments_strdup(r->pool, fp);
+    ctx->params[2] = ctx->fingerprint;
     ctx->params[3] = ngx_http_payments_num(r->pool, ctx->pmcf->lease);
     ctx->params[4] = ngx_http_payments_num(r->pool, ctx->pmcf->ttl);
     ctx->params[5] = ctx->co.checkout_id;
