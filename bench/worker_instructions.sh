@@ -176,14 +176,16 @@ say
 say "| line | window 1 | window 2 |"
 say "| --- | --- | --- |"
 
-# line NAME: the warm-up, two windows, and the line's row (and its top)
+# line NAME: the warm-up, two windows, and the line's row (and its top);
+# each line's keys and checkouts its own (the same would be replays)
 line() {
-    local name=$1 w f ir per=()
-    send "$name" "w$tag" 1 "$warm"
+    local name=$1 w f ir per=() t
+    t=${name:0:2}$tag
+    send "$name" "w$t" 1 "$warm"
     for w in 1 2; do
         rm -f "$run"/cg/cg."$pid".*
         callgrind_control -z "$pid" >/dev/null 2>&1
-        send "$name" "m$w$tag" $(( warm + 1 + (w - 1) * n )) "$n"
+        send "$name" "m$w$t" $(( warm + 1 + (w - 1) * n )) "$n"
         callgrind_control -d "$pid" >/dev/null 2>&1
         f=''
         for _ in $(seq 50); do
