@@ -45,6 +45,7 @@
 #include "ngx_http_payments_limit.h"
 
 #include <payments/breaker.h>
+#include <payments/json_dump.h>
 #include <payments/view.h>
 
 
@@ -609,7 +610,7 @@ ngx_http_payments_register_claim(ngx_http_payments_ctx_t *ctx)
     orders = pay_checkout_orders_json(&ctx->co);
 
     meta = ctx->co.metadata != NULL
-           ? json_dumps(ctx->co.metadata, JSON_COMPACT | JSON_PRESERVE_ORDER)
+           ? pay_json_dumps(ctx->co.metadata)
            : strdup("{}");
 
     dup = ngx_http_payments_duplicate_body();

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include <payments/json_dump.h>
 #include <payments/checkout.h>
 #include <payments/error.h>
 #include <payments/idempotency.h>
@@ -1848,7 +1849,7 @@ pay_checkout_orders_json(const pay_checkout_t *co)
         }
     }
 
-    s = json_dumps(orders, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    s = pay_json_dumps(orders);
     json_decref(orders);
 
     return s;

@@ -11,7 +11,6 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 
 #include <jansson.h>
 
+#include <payments/json_dump.h>
 #include <payments/money.h>
 #include <payments/psp.h>
 #include <payments/time.h>
@@ -573,115 +573,6 @@ pay_json_str(const json_t *obj, const char *key)
 
 
 /*
- * The length of the UTF-8 sequence s starts, when it is one jansson takes
- * (RFC 3629: no overlong form, no surrogate, nothing past U+10FFFF), or 0.
- */
-static size_t
-pay_utf8_seq(const unsigned char *s)
-{
-    size_t    n, i;
-    uint32_t  cp, min;
-
-    if (s[0] < 0x80) {
-        return 1;
-    }
-
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        n = 2; cp = s[0] & 0x1f; min = 0x80;
-
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        n = 3; cp = s[0] & 0x0f; min = 0x800;
-
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        n = 4; cp = s[0] & 0x07; min = 0x10000;
-
-    } else {
-        return 0;
-    }
-
-    for (i = 1; i < n; i++) {
-        /* (a NUL ends the string here too: not a continuation byte) */
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        return 0;
-    }
-
-    return n;
-}
-
-
-/*
- * s as a JSON string, quoted, escaped as jansson's json_dumps escapes it
- * without flags: '"' and '\\', the C0 controls (\b \f \n \r \t by name,
- * the others \u00XX), nothing else.  A string that is not UTF-8 fails the
- * buffer, as jansson refuses to hold it.
- */
-static void
-pay_buf_json_string(pay_buf_t *b, const char *s)
-{
-    static const char     hex[] = "0123456789ABCDEF";
-    char                  esc[7];
-    size_t                run, n;
-    unsigned char         c;
-    const unsigned char  *u = (const unsigned char *) s;
-
-    pay_buf_add(b, "\"", 1);
-
-    for ( ;; ) {
-        for (run = 0; ; run += n) {
-            c = u[run];
-
-            if (c < 0x20 || c == '"' || c == '\\') {
-                break;
-            }
-
-            n = pay_utf8_seq(u + run);
-            if (n == 0) {
-                b->failed = 1;
-                return;
-            }
-        }
-
-        pay_buf_add(b, (const char *) u, run);
-        u += run;
-        c = *u;
-
-        if (c == '\0') {
-            break;
-        }
-
-        u++;
-        esc[0] = '\\';
-
-        switch (c) {
-        case '"':  esc[1] = '"';  n = 2; break;
-        case '\\': esc[1] = '\\'; n = 2; break;
-        case '\b': esc[1] = 'b';  n = 2; break;
-        case '\f': esc[1] = 'f';  n = 2; break;
-        case '\n': esc[1] = 'n';  n = 2; break;
-        case '\r': esc[1] = 'r';  n = 2; break;
-        case '\t': esc[1] = 't';  n = 2; break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 0x0f];
-            n = 6;
-        }
-
-        pay_buf_add(b, esc, n);
-    }
-
-    pay_buf_add(b, "\"", 1);
-}
-
-
-/*
  * {"path":...,"content_type":...,"body":...}: the bytes jansson's
  * json_dumps (compact, in this order) wrote for it, written here (held in
  * a JSON object and dumped, a registration's request cost six times as
@@ -691,7 +582,7 @@ pay_buf_json_string(pay_buf_t *b, const char *s)
 char *
 pay_psp_request_dump(const pay_psp_request_t *req)
 {
-    pay_buf_t  b;
+    pay_json_buf_t  b;
 
     if (req == NULL || req->path == NULL || req->content_type == NULL
         || req->body == NULL)
@@ -700,13 +591,13 @@ pay_psp_request_dump(const pay_psp_request_t *req)
     }
 
     memset(&b, 0, sizeof(b));
-    pay_buf_add(&b, "{\"path\":", 8);
-    pay_buf_json_string(&b, req->path);
-    pay_buf_add(&b, ",\"content_type\":", 16);
-    pay_buf_json_string(&b, req->content_type);
-    pay_buf_add(&b, ",\"body\":", 8);
-    pay_buf_json_string(&b, req->body);
-    pay_buf_add(&b, "}", 1);
+    pay_json_buf_add(&b, "{\"path\":", 8);
+    pay_json_buf_string(&b, req->path, strlen(req->path));
+    pay_json_buf_add(&b, ",\"content_type\":", 16);
+    pay_json_buf_string(&b, req->content_type, strlen(req->content_type));
+    pay_json_buf_add(&b, ",\"body\":", 8);
+    pay_json_buf_string(&b, req->body, strlen(req->body));
+    pay_json_buf_add(&b, "}", 1);
 
     if (b.failed) {
         free(b.data);

@@ -3,6 +3,7 @@
  * provider's answer (include/payments/risk.h, doc/RISK.md).
  */
 
+#include <payments/json_dump.h>
 #include <payments/risk.h>
 
 #include <ctype.h>
@@ -81,7 +82,7 @@ pay_risk_body(const char *merchant_id, const char *checkout_id,
         goto failed;
     }
 
-    out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    out = pay_json_dumps(root);
 
     json_decref(orders);
     json_decref(buyer);

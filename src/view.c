@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include <payments/json_dump.h>
 #include <payments/money.h>
 #include <payments/time.h>
 #include <payments/view.h>
@@ -62,7 +63,7 @@ pay_view_dump(pay_view_t *vw, json_t *root)
     s = NULL;
 
     if (!vw->failed && root != NULL) {
-        s = json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT);
+        s = pay_json_dumps(root);
     }
 
     json_decref(root);
