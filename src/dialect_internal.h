@@ -9,17 +9,19 @@
 #include <stdint.h>
 #include <jansson.h>
 #include <payments/dialect.h>
+#include <payments/json_dump.h>
 
 
-/* A growable string; one failed allocation poisons it (checked once). */
-typedef struct {
-    char    *data;
-    size_t   len;
-    size_t   cap;
-    int      failed;
-} pay_buf_t;
+/* A growable string; one failed allocation poisons it (checked once):
+ * json_dump.h's, which writes JSON into the same kind of buffer. */
+typedef pay_json_buf_t  pay_buf_t;
 
-void pay_buf_add(pay_buf_t *b, const char *s, size_t n);
+static inline void
+pay_buf_add(pay_buf_t *b, const char *s, size_t n)
+{
+    pay_json_buf_add(b, s, n);
+}
+
 void pay_buf_str(pay_buf_t *b, const char *s);
 
 /* application/x-www-form-urlencoded fields, in the order added, written

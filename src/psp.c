@@ -34,39 +34,6 @@
 
 
 void
-pay_buf_add(pay_buf_t *b, const char *s, size_t n)
-{
-    char    *p;
-    size_t   cap;
-
-    if (b->failed) {
-        return;
-    }
-
-    if (b->len + n + 1 > b->cap) {
-        cap = b->cap ? b->cap : 256;
-
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-
-        p = realloc(b->data, cap);
-        if (p == NULL) {
-            b->failed = 1;
-            return;
-        }
-
-        b->data = p;
-        b->cap = cap;
-    }
-
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-
-void
 pay_buf_str(pay_buf_t *b, const char *s)
 {
     pay_buf_add(b, s, strlen(s));
