@@ -149,7 +149,8 @@ pay_json_buf_string(pay_json_buf_t *b, const char *s, size_t n)
 }
 
 
-/* 0, or -1 for a value this writer leaves to jansson (a real) */
+/* 0, or -1 for a value this writer leaves to jansson (a real, or one
+ * nested deeper than jansson reads: a value holding itself ends here) */
 static int
 pay_jd_value(pay_json_buf_t *b, const json_t *v, int depth)
 {
@@ -160,8 +161,8 @@ pay_jd_value(pay_json_buf_t *b, const json_t *v, int depth)
     json_t      *m;
     void        *it;
 
-    /* jansson refuses to write deeper than this (JSON_PARSER_MAX_DEPTH) */
-    if (depth > 2048) {
+    /* deeper than jansson reads (JSON_PARSER_MAX_DEPTH): left to it */
+    if (depth > JSON_PARSER_MAX_DEPTH) {
         return -1;
     }
 

@@ -64,8 +64,11 @@ Test(json_dump, writes_the_bytes_jansson_writes,
 Test(json_dump, leaves_reals_to_jansson_and_refuses_what_it_refuses,
      .description = "a real is written by jansson (its digits are its own); "
                     "a scalar alone, a string that is not UTF-8 and a value "
-                    "holding itself give NULL, as json_dumps gives")
+                    "holding itself give NULL, as json_dumps gives; a value "
+                    "nested deeper than jansson reads is written as it "
+                    "writes it")
 {
+    char    *deep;
     json_t  *v, *a;
 
     v = json_loads("{\"r\":0.1,\"n\":[1.5e300,-0.0,3]}", 0, NULL);
@@ -87,5 +90,20 @@ Test(json_dump, leaves_reals_to_jansson_and_refuses_what_it_refuses,
     json_array_append(a, a);
     jd_same(a, "itself");
     json_array_remove(a, 0);
+    json_decref(a);
+
+    /* nested deeper than jansson reads, which it still writes */
+    a = json_array();
+    v = a;
+    for (int i = 0; i < 3000; i++) {
+        json_t  *in = json_array();
+
+        json_array_append_new(v, in);
+        v = in;
+    }
+    jd_same(a, "3,000 deep");
+    deep = json_dumps(a, JSON_COMPACT);
+    cr_expect_not_null(deep, "jansson writes it");
+    free(deep);
     json_decref(a);
 }
