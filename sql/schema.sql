@@ -7306,7 +7306,8 @@ CREATE FUNCTION public.pay_sweeper_due(p_owner text, p_psps text[], p_payment_ps
 DECLARE
     -- The EXECUTING ones past p_after, oldest first, from p_from on,
     -- through checkouts_executing_since in its order, each with whether it
-    -- is due as never asked.  A cursor is planned for its first rows: on
+    -- is due as never asked, or as asked about p_every ago or more.  A
+    -- cursor is planned for its first rows: on
     -- 20,000 open sessions (analyzed) it walks the index, where the same
     -- query with a LIMIT was planned as a hash join of every one and a
     -- sort.
@@ -7317,7 +7318,12 @@ DECLARE
                 AND c.psp = ANY (p_psps)
                 AND c.psp_token IS NOT NULL
                 AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
-                     OR c.psp = ANY (coalesce(p_payment_psps, '{}')))) AS never
+                     OR c.psp = ANY (coalesce(p_payment_psps, '{}')))) AS never,
+               (s.last_at < now() - make_interval(secs => p_every)
+                AND c.psp = ANY (p_psps)
+                AND c.psp_token IS NOT NULL
+                AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
+                     OR c.psp = ANY (coalesce(p_payment_psps, '{}')))) AS again
           FROM checkouts c
           LEFT JOIN checkout_sweeps s
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
@@ -7325,13 +7331,21 @@ DECLARE
            AND c.created_at >= p_from
            AND c.created_at < p_until
          ORDER BY c.created_at;
-    -- at most this many open sessions walked a round (asked ones passed
-    -- over included): the next round goes on from where this one stopped
+    -- at most this many open sessions walked a round by each walk (asked
+    -- ones passed over included): the next round goes on from where this
+    -- one stopped
     c_walk       constant integer := 10000;
     v_until      timestamptz := now() - make_interval(secs => p_after);
     v_from       timestamptz;
     v_next       timestamptz;
     v_walked     integer := 0;
+    -- the share of a busy round's batch kept for those asked about before
+    v_reserve    integer := CASE WHEN p_limit >= 2 THEN greatest(1, p_limit / 4)
+                                 ELSE 0 END;
+    v_reask_from timestamptz;
+    v_reask_next timestamptz;
+    v_rewalked   boolean := false;
+    v_reasked    integer := 0;
     v_merchants  text[] := '{}';
     v_checkouts  text[] := '{}';
     v_fast       boolean := false;
@@ -7347,8 +7361,8 @@ DECLARE
     lr           record;
     v_c          record;
 BEGIN
-    SELECT l.walk_from, l.walk_psps, l.walk_payment_psps
-      INTO v_from, v_psps, v_pay_psps
+    SELECT l.walk_from, l.walk_psps, l.walk_payment_psps, l.reask_from
+      INTO v_from, v_psps, v_pay_psps, v_reask_from
       FROM sweeper_lease l
      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
     IF NOT FOUND THEN
@@ -7398,12 +7412,40 @@ BEGIN
     IF v_done THEN
         DELETE FROM sweeper_late lt WHERE NOT lt.ask AND NOT lt.alert;
     END IF;
+
+    -- Then those asked about p_every ago or more, up to the batch's share
+    -- kept for them: walked among the open sessions created before the
+    -- walk's mark below (each asked about once, or not one to ask about),
+    -- in creation order from where the last busy round left this walk
+    -- (sweeper_lease.reask_from), round again from the oldest once it
+    -- reaches the mark.  A round that walks to the end of the never asked
+    -- reads every candidate instead (slow_due, never asked first, then the
+    -- one asked longest ago), and this walk's picks and mark are dropped.
+    IF v_reserve > 0 AND v_from IS NOT NULL AND NOT v_reset
+       AND cardinality(v_checkouts) < p_limit THEN
+        v_rewalked := true;
+        FOR r IN walk(coalesce(v_reask_from, '-infinity'), least(v_from, v_until)) LOOP
+            v_walked := v_walked + 1;
+            IF r.again THEN
+                v_merchants := v_merchants || r.merchant_id;
+                v_checkouts := v_checkouts || r.checkout_id;
+                v_reasked := v_reasked + 1;
+            END IF;
+            IF v_reasked >= v_reserve OR cardinality(v_checkouts) >= p_limit
+               OR v_walked >= c_walk THEN
+                v_reask_next := r.created_at;
+                EXIT;
+            END IF;
+        END LOOP;
+        -- (walked to the mark: v_reask_next NULL, the next from the oldest)
+        v_walked := 0;
+    END IF;
     v_fast := p_limit > 0 AND cardinality(v_checkouts) >= p_limit;
 
-    -- The never asked come first, oldest first.  The walk starts where the
+    -- The never asked fill the batch, oldest first.  The walk starts where the
     -- last one stopped (sweeper_lease.walk_from): each open session created
     -- before it was asked about already, or was not one to ask about then.
-    -- It stops at p_limit never asked, or c_walk sessions walked, so that a
+    -- It stops with the batch full, or c_walk sessions walked, so that a
     -- round reads about its batch however many sessions are open and asked
     -- about (bench/sweeper_due.sh); the next round goes on from there.
     -- Walked to its end with fewer than p_limit, the round reads every
@@ -7434,16 +7476,20 @@ BEGIN
         v_next := least(v_next, v_hold);
     END IF;
     -- v_next NULL (no walk: the late ones filled the batch): the mark
-    -- stays, or after a reset starts at the oldest
+    -- stays, or after a reset starts at the oldest.  The second walk's
+    -- mark moves only with a round that hands out its picks.
+    v_rewalked := v_rewalked AND v_fast;
     UPDATE sweeper_lease l
        SET walk_from = CASE WHEN v_reset OR v_next > coalesce(l.walk_from, '-infinity')
                             THEN v_next ELSE l.walk_from END,
            walk_psps = p_psps,
-           walk_payment_psps = coalesce(p_payment_psps, '{}')
+           walk_payment_psps = coalesce(p_payment_psps, '{}'),
+           reask_from = CASE WHEN v_rewalked THEN v_reask_next ELSE l.reask_from END
      WHERE l.id = 1
        AND (v_reset OR v_next > coalesce(l.walk_from, '-infinity')
             OR l.walk_psps IS DISTINCT FROM p_psps
-            OR l.walk_payment_psps IS DISTINCT FROM coalesce(p_payment_psps, '{}'));
+            OR l.walk_payment_psps IS DISTINCT FROM coalesce(p_payment_psps, '{}')
+            OR (v_rewalked AND l.reask_from IS DISTINCT FROM v_reask_next));
 
     RETURN QUERY
     -- FAILED here, its session still payable at the PSP: a hosted session
@@ -11281,6 +11327,7 @@ CREATE TABLE public.sweeper_lease (
     walk_psps text[],
     walk_payment_psps text[],
     alert_psps text[],
+    reask_from timestamp with time zone,
     CONSTRAINT sweeper_lease_one CHECK ((id = 1)),
     CONSTRAINT sweeper_lease_owner CHECK (((length(owner) >= 1) AND (length(owner) <= 200)))
 );
@@ -11326,6 +11373,13 @@ COMMENT ON COLUMN public.sweeper_lease.walk_payment_psps IS 'pay_sweeper_due: th
 --
 
 COMMENT ON COLUMN public.sweeper_lease.alert_psps IS 'pay_sweeper_overdue: the p_psps of the round that set alert_from; as walk_psps';
+
+
+--
+-- Name: COLUMN sweeper_lease.reask_from; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.sweeper_lease.reask_from IS 'pay_sweeper_due: the creation time from which the next busy round walks the open sessions behind walk_from for those to ask about again; NULL: from the oldest';
 
 
 --

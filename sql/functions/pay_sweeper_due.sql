@@ -1,15 +1,20 @@
 -- The lease owner's checkouts due for a PSP look-up: EXECUTING, at least
 -- p_after seconds old, not asked in the last p_every seconds; at most
--- p_limit, never asked first; each counted as asked.  Two kinds: a hosted
--- session's token (payment false), and an off-session charge the PSP took
--- (payment true: psp_token its payment's id), the latter only at the PSPs
--- of p_payment_psps, whose dialect can look a payment up.  setup: a save
--- without a charge (amount 0), done only when its method is saved.
+-- p_limit, never asked first (but for a busy round's share, below); each
+-- counted as asked.  Two kinds: a hosted session's token (payment false),
+-- and an off-session charge the PSP took (payment true: psp_token its
+-- payment's id), the latter only at the PSPs of p_payment_psps, whose
+-- dialect can look a payment up.  setup: a save without a charge (amount
+-- 0), done only when its method is saved.
 -- failed: a checkout FAILED here whose session the PSP may still take a
 -- payment in (a cancel or a decline at the PSPs of p_open_psps, whose
 -- sessions a cancel cannot expire: Adyen's), asked about until its
 -- session's expiry and p_grace seconds more: a payment the PSP took after
 -- it is booked as a late webhook's would be (paid_after_failed, alerted).
+-- A round that finds a batch never asked about (a busy shard) gives a
+-- quarter of its batch (at least one, of a batch of two or more) to the
+-- open sessions asked about longest enough ago, so that a session is asked
+-- about again every p_every or so however busy the shard.
 CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer)
  RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean, failed boolean)
  LANGUAGE plpgsql
@@ -20,7 +25,8 @@ AS $function$
 DECLARE
     -- The EXECUTING ones past p_after, oldest first, from p_from on,
     -- through checkouts_executing_since in its order, each with whether it
-    -- is due as never asked.  A cursor is planned for its first rows: on
+    -- is due as never asked, or as asked about p_every ago or more.  A
+    -- cursor is planned for its first rows: on
     -- 20,000 open sessions (analyzed) it walks the index, where the same
     -- query with a LIMIT was planned as a hash join of every one and a
     -- sort.
@@ -31,7 +37,12 @@ DECLARE
                 AND c.psp = ANY (p_psps)
                 AND c.psp_token IS NOT NULL
                 AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
-                     OR c.psp = ANY (coalesce(p_payment_psps, '{}')))) AS never
+                     OR c.psp = ANY (coalesce(p_payment_psps, '{}')))) AS never,
+               (s.last_at < now() - make_interval(secs => p_every)
+                AND c.psp = ANY (p_psps)
+                AND c.psp_token IS NOT NULL
+                AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
+                     OR c.psp = ANY (coalesce(p_payment_psps, '{}')))) AS again
           FROM checkouts c
           LEFT JOIN checkout_sweeps s
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
@@ -46,6 +57,13 @@ DECLARE
     v_from       timestamptz;
     v_next       timestamptz;
     v_walked     integer := 0;
+    -- the share of a busy round's batch kept for those asked about before
+    v_reserve    integer := CASE WHEN p_limit >= 2 THEN greatest(1, p_limit / 4)
+                                 ELSE 0 END;
+    v_reask_from timestamptz;
+    v_reask_next timestamptz;
+    v_rewalked   boolean := false;
+    v_reasked    integer := 0;
     v_merchants  text[] := '{}';
     v_checkouts  text[] := '{}';
     v_fast       boolean := false;
@@ -61,8 +79,8 @@ DECLARE
     lr           record;
     v_c          record;
 BEGIN
-    SELECT l.walk_from, l.walk_psps, l.walk_payment_psps
-      INTO v_from, v_psps, v_pay_psps
+    SELECT l.walk_from, l.walk_psps, l.walk_payment_psps, l.reask_from
+      INTO v_from, v_psps, v_pay_psps, v_reask_from
       FROM sweeper_lease l
      WHERE l.id = 1 AND l.owner = p_owner AND l.until > now();
     IF NOT FOUND THEN
@@ -112,12 +130,43 @@ BEGIN
     IF v_done THEN
         DELETE FROM sweeper_late lt WHERE NOT lt.ask AND NOT lt.alert;
     END IF;
+
+    -- Then those asked about p_every ago or more, up to the batch's share
+    -- kept for them: walked among the open sessions created before the
+    -- walk's mark below (each asked about once, or not one to ask about),
+    -- in creation order from where the last busy round left this walk
+    -- (sweeper_lease.reask_from), round again from the oldest once it
+    -- reaches the mark.  It walks at most twenty times its share (five
+    -- batches), so that a round still reads about its batch when the
+    -- sessions it passes were asked about lately.  A round that walks to
+    -- the end of the never asked reads every candidate instead (slow_due,
+    -- never asked first, then the one asked longest ago), and this walk's
+    -- picks and mark are dropped.
+    IF v_reserve > 0 AND v_from IS NOT NULL AND NOT v_reset
+       AND cardinality(v_checkouts) < p_limit THEN
+        v_rewalked := true;
+        FOR r IN walk(coalesce(v_reask_from, '-infinity'), least(v_from, v_until)) LOOP
+            v_walked := v_walked + 1;
+            IF r.again THEN
+                v_merchants := v_merchants || r.merchant_id;
+                v_checkouts := v_checkouts || r.checkout_id;
+                v_reasked := v_reasked + 1;
+            END IF;
+            IF v_reasked >= v_reserve OR cardinality(v_checkouts) >= p_limit
+               OR v_walked >= least(c_walk, 20 * v_reserve) THEN
+                v_reask_next := r.created_at;
+                EXIT;
+            END IF;
+        END LOOP;
+        -- (walked to the mark: v_reask_next NULL, the next from the oldest)
+        v_walked := 0;
+    END IF;
     v_fast := p_limit > 0 AND cardinality(v_checkouts) >= p_limit;
 
-    -- The never asked come first, oldest first.  The walk starts where the
+    -- The never asked fill the batch, oldest first.  The walk starts where the
     -- last one stopped (sweeper_lease.walk_from): each open session created
     -- before it was asked about already, or was not one to ask about then.
-    -- It stops at p_limit never asked, or c_walk sessions walked, so that a
+    -- It stops with the batch full, or c_walk sessions walked, so that a
     -- round reads about its batch however many sessions are open and asked
     -- about (bench/sweeper_due.sh); the next round goes on from there.
     -- Walked to its end with fewer than p_limit, the round reads every
@@ -148,16 +197,20 @@ BEGIN
         v_next := least(v_next, v_hold);
     END IF;
     -- v_next NULL (no walk: the late ones filled the batch): the mark
-    -- stays, or after a reset starts at the oldest
+    -- stays, or after a reset starts at the oldest.  The second walk's
+    -- mark moves only with a round that hands out its picks.
+    v_rewalked := v_rewalked AND v_fast;
     UPDATE sweeper_lease l
        SET walk_from = CASE WHEN v_reset OR v_next > coalesce(l.walk_from, '-infinity')
                             THEN v_next ELSE l.walk_from END,
            walk_psps = p_psps,
-           walk_payment_psps = coalesce(p_payment_psps, '{}')
+           walk_payment_psps = coalesce(p_payment_psps, '{}'),
+           reask_from = CASE WHEN v_rewalked THEN v_reask_next ELSE l.reask_from END
      WHERE l.id = 1
        AND (v_reset OR v_next > coalesce(l.walk_from, '-infinity')
             OR l.walk_psps IS DISTINCT FROM p_psps
-            OR l.walk_payment_psps IS DISTINCT FROM coalesce(p_payment_psps, '{}'));
+            OR l.walk_payment_psps IS DISTINCT FROM coalesce(p_payment_psps, '{}')
+            OR (v_rewalked AND l.reask_from IS DISTINCT FROM v_reask_next));
 
     RETURN QUERY
     -- FAILED here, its session still payable at the PSP: a hosted session

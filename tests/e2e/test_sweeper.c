@@ -1315,10 +1315,10 @@ open_sessions(const merchant_t *m, const char *psp)
 /* The reads tests' transaction (rolled back): the lease taken by their
  * sweeper (owner reads-test, no alert recorded: alert_from NULL), m's
  * open sessions of PSP mock_sweep_reads (open_sessions), and the round's
- * walk from m's co_1 on, as rounds that asked about every older open
- * session would have left it: other tests' open sessions of other PSPs,
- * created before these, would count in a round's 10,000 walked (one CI
- * run had 580 of them). */
+ * walks (of the never asked, and of those to ask again) from m's co_1 on,
+ * as rounds that asked about every older open session would have left
+ * them: other tests' open sessions of other PSPs, created before these,
+ * would count in a round's 10,000 walked (one CI run had 580 of them). */
 static void
 reads_begin(const merchant_t *m)
 {
@@ -1330,8 +1330,34 @@ reads_begin(const merchant_t *m)
             " walk_payment_psps = NULL, alert_psps = NULL", 0, NULL);
     open_sessions(m, "mock_sweep_reads");
     db_exec("UPDATE sweeper_lease SET walk_from = (SELECT created_at"
-            " FROM checkouts WHERE merchant_id = $1 AND checkout_id = 'co_1')"
+            " FROM checkouts WHERE merchant_id = $1 AND checkout_id = 'co_1'),"
+            " reask_from = (SELECT created_at FROM checkouts"
+            " WHERE merchant_id = $1 AND checkout_id = 'co_1')"
             " WHERE id = 1", 1, (const char *[]) { m->id });
+}
+
+
+/* In the reads tests' transaction: m's co_1..co_<asked> asked about ten
+ * minutes ago (past every= 30 s), the walk of the never asked from
+ * co_<asked + 1> on and the walk of those to ask again from co_<again>:
+ * a busy shard's steady state. */
+static void
+reads_asked(const merchant_t *m, int asked, int again)
+{
+    char         n[16], a[16];
+    const char  *p[3] = { m->id, n, a };
+
+    snprintf(n, sizeof(n), "%d", asked);
+    snprintf(a, sizeof(a), "%d", again);
+    db_exec("INSERT INTO checkout_sweeps (merchant_id, checkout_id, attempts,"
+            " last_at) SELECT $1, 'co_' || g, 1, now() - interval '10 minutes'"
+            " FROM generate_series(1, $2::int) g", 2, p);
+    db_exec("UPDATE sweeper_lease SET walk_from = (SELECT created_at"
+            " FROM checkouts WHERE merchant_id = $1"
+            " AND checkout_id = 'co_' || ($2::int + 1)),"
+            " reask_from = (SELECT created_at FROM checkouts"
+            " WHERE merchant_id = $1 AND checkout_id = 'co_' || $3)"
+            " WHERE id = 1", 3, p);
 }
 
 
@@ -1462,6 +1488,80 @@ Test(solo_sweeper, a_round_walks_at_most_ten_thousand_open_sessions,
     cr_assert_leq(read, 10100, "the round read %ld rows", read);
     cr_assert_str_eq(reads_round("50", &read), "50 19001 19050");
     cr_assert_leq(read, 10100, "the round read %ld rows", read);
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
+Test(solo_sweeper, a_busy_round_asks_again_about_those_asked_longest_ago,
+     .description = "a busy shard: 20,000 open sessions, the oldest 1,000 "
+                    "asked about ten minutes ago, the rest never.  A round "
+                    "of 50 asks about 38 never asked and again about 12 of "
+                    "the asked (a quarter of its batch), the oldest; the next "
+                    "round's 12 follow on from there; each reads about its "
+                    "batch.  Before, every such round took 50 never asked, "
+                    "and a session asked about once (a shopper who paid "
+                    "after, the webhook lost) was not asked again while the "
+                    "shard stayed busy")
+{
+    long         read;
+    merchant_t   m;
+
+    merchant_new(&m);
+
+    reads_begin(&m);
+    reads_asked(&m, 1000, 1);
+
+    cr_assert_str_eq(reads_round("50", &read), "50 1 1038");
+    cr_assert_lt(read, 1000, "the round read %ld rows", read);
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM checkout_sweeps"
+                               " WHERE merchant_id = $1 AND attempts = 2",
+                               1, (const char *[]) { m.id }), "12");
+    cr_assert_str_eq(reads_round("50", &read), "50 13 1076");
+    cr_assert_lt(read, 1000, "the round read %ld rows", read);
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
+Test(solo_sweeper, the_walk_of_those_to_ask_again_goes_round_from_the_oldest,
+     .description = "100 open sessions, the oldest of all (a century old: "
+                    "other tests' open sessions come after them), 20 asked "
+                    "about ten minutes ago, the walk of those to ask again "
+                    "left at the 15th: a round of 50 asks again about the "
+                    "15th to the 20th and reaches the walk of the never "
+                    "asked; the next starts again from the oldest, and a "
+                    "round of 2 keeps one for them (a batch of 1 keeps none)")
+{
+    long         read;
+    merchant_t   m;
+    const char  *p[1];
+
+    merchant_new(&m);
+    p[0] = m.id;
+
+    db_exec("BEGIN", 0, NULL);
+    db_exec("INSERT INTO sweeper_lease (id, owner, until) VALUES (1,"
+            " 'reads-test', now() + interval '1 minute') ON CONFLICT (id)"
+            " DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until,"
+            " walk_psps = NULL, walk_payment_psps = NULL", 0, NULL);
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, psp_token, expires_at, created_at)"
+            " SELECT $1, 'co_' || g, 'mock_sweep_reads', $1 || ':co_' || g,"
+            " 'EUR', 100, 'https://shop.example/s', 'https://shop.example/c',"
+            " 'EXECUTING', 'r', 'tok_' || g, now() + interval '1 day',"
+            " now() - interval '100 years' + g * interval '1 second'"
+            " FROM generate_series(1, 100) g", 1, p);
+    reads_asked(&m, 20, 15);
+
+    cr_assert_str_eq(reads_round("50", &read), "50 15 64");
+    cr_assert_str_eq(db_scalar("SELECT coalesce(reask_from::text, 'oldest')"
+                               " FROM sweeper_lease WHERE id = 1", 0, NULL),
+                     "oldest");
+    cr_assert_str_eq(reads_round("2", &read), "2 1 65");
+    cr_assert_str_eq(reads_round("1", &read), "1 66 66");
+    cr_assert_str_eq(reads_round("2", &read), "2 2 67");
 
     db_exec("ROLLBACK", 0, NULL);
 }
