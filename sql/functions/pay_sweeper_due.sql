@@ -64,6 +64,14 @@ DECLARE
     v_reask_next timestamptz;
     v_rewalked   boolean := false;
     v_reasked    integer := 0;
+    -- the FAILED sessions still payable (below), and how many of them a
+    -- busy round asks about: the never asked, and the due again within the
+    -- share above; the walks fill the rest of the batch (v_cap)
+    v_fm         text[];
+    v_fc         text[];
+    v_fnever     integer;
+    v_fagain     integer;
+    v_cap        integer;
     v_merchants  text[] := '{}';
     v_checkouts  text[] := '{}';
     v_fast       boolean := false;
@@ -99,6 +107,37 @@ BEGIN
         v_from := NULL;
     END IF;
 
+    -- The FAILED sessions still payable: a cancel or a decline at a PSP of
+    -- p_open_psps (whose sessions a cancel cannot expire), a hosted session
+    -- with an amount, until its expiry and p_grace more; found by their
+    -- expiry in failed_open_sessions (checkouts_failed_open), and few.  A
+    -- busy round asks about those never asked and, within the share of
+    -- those asked before, those asked longest ago (fast_due below), and
+    -- keeps their room before it walks: a session the walk passes is never
+    -- left out of its batch (the walk's mark is past it).
+    SELECT coalesce(array_agg(c.merchant_id), '{}'), coalesce(array_agg(c.checkout_id), '{}'),
+           count(*) FILTER (WHERE c.psp = ANY (p_psps) AND c.psp_token IS NOT NULL
+                              AND s.last_at IS NULL),
+           count(*) FILTER (WHERE c.psp = ANY (p_psps) AND c.psp_token IS NOT NULL
+                              AND s.last_at < now() - make_interval(secs => p_every))
+      INTO v_fm, v_fc, v_fnever, v_fagain
+      FROM failed_open_sessions f
+      JOIN checkouts c
+        ON c.merchant_id = f.merchant_id AND c.checkout_id = f.checkout_id
+      LEFT JOIN checkout_sweeps s
+        ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+     WHERE f.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
+       AND c.status = 'FAILED'
+       AND c.psp_url IS NOT NULL
+       AND c.expires_at IS NOT NULL
+       AND c.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
+       AND c.psp = ANY (coalesce(p_open_psps, '{}'))
+       AND c.amount_total > 0
+       AND c.created_at < now() - make_interval(secs => p_after);
+    v_fnever := least(v_fnever, greatest(p_limit, 0));
+    v_fagain := least(v_fagain, v_reserve, greatest(p_limit, 0) - v_fnever);
+    v_cap := greatest(p_limit, 0) - v_fnever - v_fagain;
+
     -- Those that became ones to ask about after a walk passed them
     -- (sweeper_late.ask, checkouts_sweep_late) come first: done with once
     -- asked, no longer open or not this sweeper's; kept while their token
@@ -122,7 +161,7 @@ BEGIN
              WHERE lt.merchant_id = lr.merchant_id AND lt.checkout_id = lr.checkout_id;
             v_done := true;
         ELSIF v_c.psp_token IS NOT NULL AND v_c.created_at < v_until
-              AND cardinality(v_checkouts) < p_limit THEN
+              AND cardinality(v_checkouts) < v_cap THEN
             v_merchants := v_merchants || lr.merchant_id;
             v_checkouts := v_checkouts || lr.checkout_id;
         END IF;
@@ -142,8 +181,8 @@ BEGIN
     -- the end of the never asked reads every candidate instead (slow_due,
     -- never asked first, then the one asked longest ago), and this walk's
     -- picks and mark are dropped.
-    IF v_reserve > 0 AND v_from IS NOT NULL AND NOT v_reset
-       AND cardinality(v_checkouts) < p_limit THEN
+    IF v_reserve > v_fagain AND v_from IS NOT NULL AND NOT v_reset
+       AND cardinality(v_checkouts) < v_cap THEN
         v_rewalked := true;
         FOR r IN walk(coalesce(v_reask_from, '-infinity'), least(v_from, v_until)) LOOP
             v_walked := v_walked + 1;
@@ -152,7 +191,7 @@ BEGIN
                 v_checkouts := v_checkouts || r.checkout_id;
                 v_reasked := v_reasked + 1;
             END IF;
-            IF v_reasked >= v_reserve OR cardinality(v_checkouts) >= p_limit
+            IF v_reasked >= v_reserve - v_fagain OR cardinality(v_checkouts) >= v_cap
                OR v_walked >= least(c_walk, 20 * v_reserve) THEN
                 v_reask_next := r.created_at;
                 EXIT;
@@ -161,7 +200,7 @@ BEGIN
         -- (walked to the mark: v_reask_next NULL, the next from the oldest)
         v_walked := 0;
     END IF;
-    v_fast := p_limit > 0 AND cardinality(v_checkouts) >= p_limit;
+    v_fast := p_limit > 0 AND cardinality(v_checkouts) >= v_cap;
 
     -- The never asked fill the batch, oldest first.  The walk starts where the
     -- last one stopped (sweeper_lease.walk_from): each open session created
@@ -169,7 +208,7 @@ BEGIN
     -- It stops with the batch full, or c_walk sessions walked, so that a
     -- round reads about its batch however many sessions are open and asked
     -- about (bench/sweeper_due.sh); the next round goes on from there.
-    -- Walked to its end with fewer than p_limit, the round reads every
+    -- Walked to its end with the batch not full, the round reads every
     -- candidate (slow_due below), and they are then few.  A session that
     -- became one to ask about after a walk had passed it is in
     -- sweeper_late (above), or behind a reset mark (a PSP added).
@@ -185,7 +224,7 @@ BEGIN
                 -- on a walk to its end, the next starts at the first left
                 v_next := coalesce(v_next, r.created_at);
             END IF;
-            IF cardinality(v_checkouts) >= p_limit OR v_walked >= c_walk THEN
+            IF cardinality(v_checkouts) >= v_cap OR v_walked >= c_walk THEN
                 v_fast := true;
                 v_next := r.created_at;
                 EXIT;
@@ -213,26 +252,17 @@ BEGIN
             OR (v_rewalked AND l.reask_from IS DISTINCT FROM v_reask_next));
 
     RETURN QUERY
-    -- FAILED here, its session still payable at the PSP: a hosted session
-    -- (no off-session charge, no save alone); found by its expiry in
-    -- failed_open_sessions (checkouts_failed_open), and few
+    -- the FAILED sessions still payable found above, still FAILED
     WITH failed_open AS (
         SELECT c.merchant_id, c.checkout_id, c.psp, c.psp_token, c.nonce,
                c.expires_at, c.created_at, c.payment_method_id, c.psp_url,
                c.amount_total, c.save_method, c.status
-          FROM failed_open_sessions f
+          FROM unnest(v_fm, v_fc) AS k(merchant_id, checkout_id)
           JOIN checkouts c
-            ON c.merchant_id = f.merchant_id AND c.checkout_id = f.checkout_id
-         WHERE f.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
-           AND c.status = 'FAILED'
-           AND c.psp_url IS NOT NULL
-           AND c.expires_at IS NOT NULL
-           AND c.expires_at > now() - make_interval(secs => coalesce(p_grace, 0))
-           AND c.psp = ANY (coalesce(p_open_psps, '{}'))
-           AND c.amount_total > 0
-           AND c.created_at < now() - make_interval(secs => p_after)
+            ON c.merchant_id = k.merchant_id AND c.checkout_id = k.checkout_id
+         WHERE c.status = 'FAILED'
     ), fast_due AS (
-        -- those and the FAILED ones never asked: the first p_limit
+        -- those walked and the FAILED ones kept room for: p_limit at most
         SELECT n.merchant_id, n.checkout_id, n.psp, n.psp_token, n.nonce,
                ts_epoch(n.expires_at) AS expires_epoch,
                floor(extract(epoch FROM now() - n.created_at))::bigint AS age_seconds,
@@ -251,15 +281,18 @@ BEGIN
                   LEFT JOIN checkout_sweeps s
                     ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
                 UNION ALL
-                SELECT f.merchant_id, f.checkout_id, f.psp, f.psp_token, f.nonce,
-                       f.expires_at, f.created_at, f.payment_method_id, f.psp_url,
-                       f.amount_total, f.save_method, s.session_result, true
-                  FROM failed_open f
-                  LEFT JOIN checkout_sweeps s
-                    ON s.merchant_id = f.merchant_id AND s.checkout_id = f.checkout_id
-                 WHERE f.psp = ANY (p_psps)
-                   AND f.psp_token IS NOT NULL
-                   AND s.last_at IS NULL) n
+                (SELECT f.merchant_id, f.checkout_id, f.psp, f.psp_token, f.nonce,
+                        f.expires_at, f.created_at, f.payment_method_id, f.psp_url,
+                        f.amount_total, f.save_method, s.session_result, true
+                   FROM failed_open f
+                   LEFT JOIN checkout_sweeps s
+                     ON s.merchant_id = f.merchant_id AND s.checkout_id = f.checkout_id
+                  WHERE f.psp = ANY (p_psps)
+                    AND f.psp_token IS NOT NULL
+                    AND (s.last_at IS NULL
+                         OR s.last_at < now() - make_interval(secs => p_every))
+                  ORDER BY s.last_at NULLS FIRST, f.created_at
+                  LIMIT v_fnever + v_fagain)) n
          WHERE v_fast
          ORDER BY n.created_at
          LIMIT p_limit

@@ -1567,6 +1567,63 @@ Test(solo_sweeper, the_walk_of_those_to_ask_again_goes_round_from_the_oldest,
 }
 
 
+/* One round of the reads tests' sweeper with its PSP's FAILED sessions
+ * asked about too (as Adyen's: p_open_psps), batch 50: "<count> <FAILED
+ * ones> <first> <last>" of the EXECUTING checkouts' numbers. */
+static char *
+reads_round_failed(void)
+{
+    return db_scalar("SELECT count(*) || ' ' || count(*) FILTER (WHERE failed)"
+                     " || ' ' || coalesce(min(n) FILTER (WHERE NOT failed)::text, '-')"
+                     " || ' ' || coalesce(max(n) FILTER (WHERE NOT failed)::text, '-')"
+                     " FROM (SELECT substr(checkout_id, 4)::int AS n, failed"
+                     " FROM pay_sweeper_due('reads-test', '{mock_sweep_reads}',"
+                     " '{}', '{mock_sweep_reads}', 60, 30, 0, 50)) d", 0, NULL);
+}
+
+
+Test(solo_sweeper, a_busy_round_keeps_room_for_the_failed_sessions_it_asks_about,
+     .description = "a busy shard of 20,000 open sessions never asked, and "
+                    "five FAILED sessions its PSP may still take a payment "
+                    "in (as Adyen's after a cancel), three never asked and "
+                    "two asked ten minutes ago: a round of 50 asks about "
+                    "all five and the oldest 45 open ones, and the next "
+                    "goes on from the 46th.  Before, it walked 50 open ones "
+                    "and cut the newest three for the FAILED never asked "
+                    "(its mark past them: never asked while the shard stays "
+                    "busy), and left the two to ask again out")
+{
+    merchant_t   m;
+    const char  *p[1];
+
+    merchant_new(&m);
+    p[0] = m.id;
+
+    reads_begin(&m);
+    db_exec("INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce,"
+            " currency, amount_total, success_url, cancel_url, status,"
+            " psp_request, psp_token, psp_url, expires_at, created_at)"
+            " SELECT $1, 'co_' || g, 'mock_sweep_reads', $1 || ':co_' || g,"
+            " 'EUR', 100, 'https://shop.example/s', 'https://shop.example/c',"
+            " 'EXECUTING', 'r', 'tok_' || g, 'https://psp.example/' || g,"
+            " now() + interval '1 day', now() - interval '3 hours'"
+            " + g * interval '1 ms' FROM generate_series(30001, 30005) g",
+            1, p);
+    db_exec("UPDATE checkouts SET status = 'FAILED', failure_code = 'canceled'"
+            " WHERE merchant_id = $1 AND checkout_id LIKE 'co_3000_'", 1, p);
+    db_exec("INSERT INTO checkout_sweeps (merchant_id, checkout_id, attempts,"
+            " last_at) SELECT $1, 'co_' || g, 1, now() - interval '10 minutes'"
+            " FROM generate_series(30004, 30005) g", 1, p);
+    cr_assert_str_eq(db_scalar("SELECT count(*) FROM failed_open_sessions"
+                               " WHERE merchant_id = $1", 1, p), "5");
+
+    cr_assert_str_eq(reads_round_failed(), "50 5 1 45");
+    cr_assert_str_eq(reads_round_failed(), "50 0 46 95");
+
+    db_exec("ROLLBACK", 0, NULL);
+}
+
+
 Test(solo_sweeper, the_unresolved_count_reads_at_most_ten_thousand_checkouts,
      .description = "payments_checkouts_unresolved counts up to 10,000: "
                     "20,000 checkouts EXECUTING past alert= (sessions that "
