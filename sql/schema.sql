@@ -7307,10 +7307,9 @@ DECLARE
     -- The EXECUTING ones past p_after, oldest first, from p_from on,
     -- through checkouts_executing_since in its order, each with whether it
     -- is due as never asked, or as asked about p_every ago or more.  A
-    -- cursor is planned for its first rows: on
-    -- 20,000 open sessions (analyzed) it walks the index, where the same
-    -- query with a LIMIT was planned as a hash join of every one and a
-    -- sort.
+    -- cursor is planned for its first rows: on 20,000 open sessions
+    -- (analyzed) it walks the index, where the same query with a LIMIT was
+    -- planned as a hash join of every one and a sort.
     walk CURSOR (p_from timestamptz, p_until timestamptz) FOR
         SELECT c.merchant_id, c.checkout_id, c.created_at,
                (c.psp_token IS NULL AND c.psp = ANY (p_psps)) AS tokenless,

@@ -13,8 +13,8 @@
 -- it is booked as a late webhook's would be (paid_after_failed, alerted).
 -- A round that finds a batch never asked about (a busy shard) gives a
 -- quarter of its batch (at least one, of a batch of two or more) to the
--- open sessions asked about longest enough ago, so that a session is asked
--- about again every p_every or so however busy the shard.
+-- sessions asked about p_every ago or more, in turn, so that however busy
+-- the shard a session still open is asked about again.
 CREATE OR REPLACE FUNCTION pay_sweeper_due(p_owner text, p_psps text[], p_payment_psps text[], p_open_psps text[], p_after integer, p_every integer, p_grace integer, p_limit integer)
  RETURNS TABLE(merchant_id text, checkout_id text, psp text, psp_token text, nonce text, expires_epoch bigint, age_seconds bigint, session_result text, payment boolean, setup boolean, failed boolean)
  LANGUAGE plpgsql
@@ -26,10 +26,9 @@ DECLARE
     -- The EXECUTING ones past p_after, oldest first, from p_from on,
     -- through checkouts_executing_since in its order, each with whether it
     -- is due as never asked, or as asked about p_every ago or more.  A
-    -- cursor is planned for its first rows: on
-    -- 20,000 open sessions (analyzed) it walks the index, where the same
-    -- query with a LIMIT was planned as a hash join of every one and a
-    -- sort.
+    -- cursor is planned for its first rows: on 20,000 open sessions
+    -- (analyzed) it walks the index, where the same query with a LIMIT was
+    -- planned as a hash join of every one and a sort.
     walk CURSOR (p_from timestamptz, p_until timestamptz) FOR
         SELECT c.merchant_id, c.checkout_id, c.created_at,
                (c.psp_token IS NULL AND c.psp = ANY (p_psps)) AS tokenless,
