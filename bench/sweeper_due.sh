@@ -56,6 +56,13 @@ INSERT INTO checkouts (merchant_id, checkout_id, psp, nonce, currency, amount_to
 SELECT 'm_bench', 'co_' || ($n + 500 + g), CASE WHEN g % 3 = 0 THEN 'adyen' ELSE 'stripe' END, 'm_bench:co_' || ($n + 500 + g), 'EUR', 1000, 'https://s/ok', 'https://s/no',
        'EXECUTING', '{}', now() + interval '1 hour', now() - interval '16 minutes' - make_interval(secs => ($e - g) * 0.01), 'tok_' || ($n + 500 + g), 'https://psp/' || ($n + 500 + g)
   FROM generate_series(1, $e) g;
+-- the list of FAILED sessions still payable, as checkouts_failed_open
+-- keeps it (triggers are off above): every FAILED one with a session URL
+-- and an expiry, the long expired included, which the round passes over
+-- by the list's index on the expiry
+INSERT INTO failed_open_sessions (merchant_id, checkout_id, expires_at)
+SELECT merchant_id, checkout_id, expires_at FROM checkouts
+ WHERE status = 'FAILED' AND psp_url IS NOT NULL AND expires_at IS NOT NULL;
 INSERT INTO sweeper_lease (id, owner, until) VALUES (1, 'me', now() + interval '1 hour')
     ON CONFLICT (id) DO UPDATE SET owner = 'me', until = now() + interval '1 hour';
 -- before each call: the oldest p_asked EXECUTING ones asked about (now:
@@ -76,7 +83,7 @@ CREATE FUNCTION bench_reset(p_asked int, p_mark boolean, p_due boolean DEFAULT f
 \$\$;
 ANALYZE;
 SQL
-echo "rows: $(psql -XAt "$c" -c "select status, count(*) from checkouts group by 1 order by 1" | tr '\n' ' ')"
+echo "rows: $(psql -XAt "$c" -c "select status, count(*) from checkouts group by 1 order by 1" | tr '\n' ' ')failed_open_sessions|$(psql -XAt "$c" -c "select count(*) from failed_open_sessions")"
 q="SELECT count(*) FROM pay_sweeper_due('me', '{stripe,adyen}', '{stripe}', '{adyen}', 1, 1, 60, 1000)"
 q5="SELECT count(*) FROM pay_sweeper_due('me', '{stripe,adyen}', '{stripe}', 1, 1, 1000)"
 t() {
