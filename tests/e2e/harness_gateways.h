@@ -87,9 +87,9 @@ long     free_port(void);
 double   metric_value(const char *origin, const char *series);
 /* a shard the suite's gateway serves (PAY_TEST_GW_SHARDS; asserted), after
  * a test stopped, paused or made read-only it: until the gateway serves it
- * again (/readyz?shard=NAME 200 eight times in a
- * row: each worker's pool reconnects, and its breaker closes, on its own),
- * at most seconds */
+ * again (/readyz?shard=NAME 200 and the shard's breaker closed in every
+ * worker, payments_db_breaker_state 0, eight times in a row: each worker's
+ * pool reconnects, and its breaker closes, on its own), at most seconds */
 void     shard_wait_served(const char *name, int seconds);
 
 

@@ -394,7 +394,10 @@ Test(shards_webhooks, a_batch_with_an_item_of_a_stopped_shard_is_503_then_applie
                                       str_printf("%s:AUTHORISATION", pa) }),
                      "1");
 
-    /* and once more: nothing moves */
+    /* and once more, once every worker serves b again (the 200 above may
+     * be one worker's while the other's breaker is still open): nothing
+     * moves */
+    shard_wait_served("b", 30);
     r = adyen_send(items);
     cr_expect_eq(r->status, 200, "%ld %s", r->status, r->body);
     cr_expect_eq(ledger_txns_on("b", &gb), 2);
