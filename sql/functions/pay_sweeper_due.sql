@@ -32,19 +32,20 @@ DECLARE
     walk CURSOR (p_from timestamptz, p_until timestamptz) FOR
         SELECT c.merchant_id, c.checkout_id, c.created_at,
                (c.psp_token IS NULL AND c.psp = ANY (p_psps)) AS tokenless,
-               (s.last_at IS NULL
-                AND c.psp = ANY (p_psps)
-                AND c.psp_token IS NOT NULL
-                AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
-                     OR c.psp = ANY (coalesce(p_payment_psps, '{}')))) AS never,
+               (s.last_at IS NULL AND k.askable) AS never,
                (s.last_at < now() - make_interval(secs => p_every)
-                AND c.psp = ANY (p_psps)
-                AND c.psp_token IS NOT NULL
-                AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
-                     OR c.psp = ANY (coalesce(p_payment_psps, '{}')))) AS again
+                AND k.askable) AS again
           FROM checkouts c
           LEFT JOIN checkout_sweeps s
             ON s.merchant_id = c.merchant_id AND s.checkout_id = c.checkout_id
+          -- one this sweeper asks about: of its PSPs, with a session's
+          -- token, or an off-session charge's payment id where the PSP can
+          -- look a payment up
+         CROSS JOIN LATERAL (
+               SELECT c.psp = ANY (p_psps)
+                      AND c.psp_token IS NOT NULL
+                      AND (c.payment_method_id IS NULL OR c.psp_url IS NOT NULL
+                           OR c.psp = ANY (coalesce(p_payment_psps, '{}'))) AS askable) k
          WHERE c.status = 'EXECUTING'
            AND c.created_at >= p_from
            AND c.created_at < p_until
