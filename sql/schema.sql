@@ -2061,6 +2061,7 @@ $$;
 CREATE FUNCTION public.ledger_entries_balanced() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'public', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 DECLARE
     r  record;
@@ -2069,8 +2070,10 @@ BEGIN
     -- (ledger_balance_check) only for what it flags
     FOR r IN SELECT t.merchant_id, t.txn_id, lt.txn_id IS NULL AS missing
                FROM (SELECT DISTINCT n.merchant_id, n.txn_id FROM new_entries n) t
-               LEFT JOIN ledger_transactions lt
-                      ON lt.merchant_id = t.merchant_id AND lt.txn_id = t.txn_id
+               LEFT JOIN LATERAL (
+                    SELECT l.txn_id FROM ledger_transactions l
+                     WHERE l.merchant_id = t.merchant_id AND l.txn_id = t.txn_id
+                    OFFSET 0) lt ON true
               CROSS JOIN LATERAL (
                     SELECT count(*) AS n, min(e.currency) AS lo, max(e.currency) AS hi,
                            sum(e.amount) AS s

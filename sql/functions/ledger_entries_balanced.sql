@@ -17,11 +17,22 @@
 -- 100).  Its other half, that a transaction with entries is never deleted
 -- or re-keyed, holds without a lock: ledger_transactions only grows
 -- (evidence_append_only refuses UPDATE, DELETE and TRUNCATE).
+--
+-- Both look-ups are by key whatever the ledger held when the statement was
+-- planned (a connection plans it once, at its first booking): the
+-- transaction's row in a lateral subquery the planner cannot turn into a
+-- join (OFFSET 0), and no sequential scan (enable_seqscan off, as
+-- audit_append).  Planned on an empty ledger, the look-up was a hash join
+-- over a scan of every transaction, at every booking, until an ANALYZE:
+-- 1.3 ms and 67 blocks a webhook after 3,000 of them (bench/RESULTS.md);
+-- planned on a small ledger analysed, the entries were scanned whole too
+-- (tests/e2e/test_plans.c).
 CREATE OR REPLACE FUNCTION ledger_entries_balanced()
  RETURNS trigger
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'public', 'pg_temp'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
     r  record;
@@ -30,8 +41,10 @@ BEGIN
     -- (ledger_balance_check) only for what it flags
     FOR r IN SELECT t.merchant_id, t.txn_id, lt.txn_id IS NULL AS missing
                FROM (SELECT DISTINCT n.merchant_id, n.txn_id FROM new_entries n) t
-               LEFT JOIN ledger_transactions lt
-                      ON lt.merchant_id = t.merchant_id AND lt.txn_id = t.txn_id
+               LEFT JOIN LATERAL (
+                    SELECT l.txn_id FROM ledger_transactions l
+                     WHERE l.merchant_id = t.merchant_id AND l.txn_id = t.txn_id
+                    OFFSET 0) lt ON true
               CROSS JOIN LATERAL (
                     SELECT count(*) AS n, min(e.currency) AS lo, max(e.currency) AS hi,
                            sum(e.amount) AS s

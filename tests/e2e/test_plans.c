@@ -11,6 +11,10 @@
  * registration's inserts make are such look-ups (SELECT 1 FROM ONLY t x
  * WHERE <key> FOR KEY SHARE OF x), planned once per connection.
  *
+ * A look-up written as a join can go the same way: the last tests run a
+ * registration's and a webhook's SQL, and the ledger's check of each
+ * booking, and count the tables they scan whole.
+ *
  * The checks run in a database of their own, migrated by
  * bin/payments-migrate and left empty (but for the event inbox's partitions,
  * made as the sweeper makes them), with generic plans forced
@@ -27,12 +31,14 @@
 
 static char  plans_db[32];
 
+static PGconn *plans_reconnect(void);
+
 
 /* a fresh database with the schema, and a connection to it */
 static PGconn *
 plans_connect(void)
 {
-    char     hex[13], cmd[4096], conninfo[1024], sql[128];
+    char     hex[13], cmd[4096], sql[128];
     PGconn  *c, *d;
     int      st;
 
@@ -49,16 +55,29 @@ plans_connect(void)
     st = system(cmd);
     cr_assert_eq(st, 0, "payments-migrate on %s: %d", plans_db, st);
 
-    snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", getenv("PAY_TEST_PG"),
-             plans_db);
-    d = PQconnectdb(conninfo);
-    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
-    OK0(d, "SET plan_cache_mode = force_generic_plan");
+    d = plans_reconnect();
 
     /* the event inbox's monthly partitions, as the sweeper makes them at
      * run time (a fresh schema has none): their keys are checked too */
     OK0(d, "SELECT pay_inbox_partitions(1)");
 
+    return d;
+}
+
+
+/* another connection to the database plans_connect made (a connection
+ * plans each statement anew), with generic plans forced */
+static PGconn *
+plans_reconnect(void)
+{
+    char     conninfo[1024];
+    PGconn  *d;
+
+    snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", getenv("PAY_TEST_PG"),
+             plans_db);
+    d = PQconnectdb(conninfo);
+    cr_assert_eq(PQstatus(d), CONNECTION_OK, "%s", PQerrorMessage(d));
+    OK0(d, "SET plan_cache_mode = force_generic_plan");
     return d;
 }
 
@@ -413,6 +432,157 @@ Test(plans, an_audit_append_finds_its_chains_head_by_its_key_in_a_small_table,
     OK0(d, "COMMIT");
     cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM audit_heads"), "65");
     cr_expect_str_eq(VAL0(d, "SELECT pay_audit_verify('m_small')"), "t");
+
+    plans_drop(d);
+}
+
+
+/*
+ * A statement that writes ledger entries is checked when it ends
+ * (ledger_entries_balanced): each transaction it wrote exists and balances.
+ * The check is one plan a connection keeps from its first booking, and a
+ * gateway's first booking finds the ledger empty: planned as a hash join
+ * over a sequential scan of ledger_transactions, it read the whole ledger
+ * at every booking, more as the ledger grew, until an ANALYZE made the
+ * connection plan it again (bench/RESULTS.md: 1.3 ms a webhook and 67
+ * blocks after 3,000 of them).  The check finds the transactions and their
+ * entries by their keys, whatever the ledger held when it was planned.
+ */
+static void
+plans_book(PGconn *d, const char *merchant, int n)
+{
+    const char  *scans;
+
+    OK0(d, "BEGIN");
+    for (int i = 1; i <= n; i++) {
+        OK(d, "SELECT ledger_book($1, NULL, NULL, 'fee', 'fee_' || $2, 'test',"
+              " 'EUR', ARRAY['psp_fees:test', 'psp_clearing:test'],"
+              " ARRAY[100, -100]::bigint[])",
+           merchant, str_printf("%d", i));
+    }
+    /* (this backend's counts not yet reported: the bookings' own) */
+    scans = VAL0(d, "SELECT string_agg(format('%s: %s sequential, %s rows by index',"
+                    "                         relname, seq_scan, idx_tup_fetch), '; '"
+                    "                  ORDER BY relname)"
+                    "  FROM pg_stat_xact_user_tables"
+                    " WHERE relname IN ('ledger_entries', 'ledger_transactions')");
+    /* each booking's transaction found by its key, and its two entries */
+    cr_expect_str_eq(scans, str_printf("ledger_entries: 0 sequential, %d rows by index; "
+                                       "ledger_transactions: 0 sequential, %d rows by index",
+                                       2 * n, n),
+                     "the ledger read by %d bookings' checks: %s", n, scans);
+    OK0(d, "COMMIT");
+}
+
+Test(plans, a_bookings_check_finds_its_transactions_by_their_keys,
+     .timeout = 120,
+     .description = "seven bookings in one transaction, first in a fresh "
+                    "database whose ledger was never analysed (as a new "
+                    "gateway's first bookings find it), then in a new "
+                    "connection after the ledger was analysed with a few "
+                    "rows (a table the planner would scan whole): the "
+                    "check at each statement's end scans neither "
+                    "ledger_transactions nor ledger_entries sequentially")
+{
+    PGconn  *d = plans_connect();
+
+    OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
+           " VALUES ('m_ledger', 'test', 'test')");
+    plans_book(d, "m_ledger", 7);
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM ledger_entries"), "14");
+
+    OK0(d, "ANALYZE ledger_transactions");
+    OK0(d, "ANALYZE ledger_entries");
+    PQfinish(d);
+    d = plans_reconnect();
+    OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
+           " VALUES ('m_ledger_2', 'test', 'test')");
+    plans_book(d, "m_ledger_2", 7);
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FROM ledger_entries"), "28");
+
+    plans_drop(d);
+}
+
+
+/* the sequential scans this backend made and has not reported yet, by
+ * table (a JSON object): a backend reports its counts a second apart at
+ * most, so the counts before a transaction can still be among them */
+static const char *
+plans_seq_scans(PGconn *d)
+{
+    return VAL0(d, "SELECT coalesce(json_object_agg(relname, seq_scan), '{}')"
+                   "  FROM pg_stat_xact_user_tables WHERE seq_scan > 0");
+}
+
+/* the tables scanned whole since plans_seq_scans gave before, "" for none */
+static const char *
+plans_scanned_since(PGconn *d, const char *before)
+{
+    return VAL(d, "SELECT coalesce(string_agg(relname || ' '"
+                  "                           || (seq_scan - coalesce(($1::json->>relname)::bigint, 0)),"
+                  "                           ', ' ORDER BY relname), '')"
+                  "  FROM pg_stat_xact_user_tables"
+                  " WHERE seq_scan > coalesce(($1::json->>relname)::bigint, 0)", before);
+}
+
+/*
+ * What a registration and a webhook send, each planned by a connection on
+ * an empty database (a new gateway's first requests: the plans it keeps):
+ * no statement of theirs, nested ones and triggers included, reads a table
+ * whole.  The key look-ups are checked one by one above; this finds a
+ * look-up written as a join (ledger_entries_balanced's was a hash join
+ * over every ledger transaction).
+ */
+Test(plans, a_registration_and_a_webhook_planned_on_an_empty_database_scan_no_table,
+     .timeout = 120,
+     .description = "in a fresh database, seven registrations (pay_claim, "
+                    "pay_finish) in one transaction, then seven paid "
+                    "webhooks (pay_event_keep) in another: neither scans "
+                    "a table sequentially, and the webhooks booked their "
+                    "checkouts")
+{
+    PGconn      *d = plans_connect();
+    const char  *before, *scanned;
+
+    OK0(d, "INSERT INTO merchants (merchant_id, name, mode)"
+           " VALUES ('m_path', 'test', 'test')");
+
+    OK0(d, "BEGIN");
+    before = plans_seq_scans(d);
+    OK0(d, "DO $$ DECLARE l bigint;"
+           "   exp bigint := extract(epoch FROM now())::bigint + 3600;"
+           " BEGIN FOR i IN 1..7 LOOP"
+           "   SELECT c.lease INTO l FROM pay_claim('m_path', 'k' || i,"
+           "       repeat('a', 64), 30, 86400, 'co_' || i, 'stripe', 'USD', 1500,"
+           "       'https://shop.example/t', 'https://shop.example/c', NULL, exp,"
+           "       '{}', jsonb_build_array("
+           "         jsonb_build_object('payment_order_id', 'po_' || i || 'a',"
+           "                            'seller_account', 'seller_1', 'amount_minor', 1000),"
+           "         jsonb_build_object('payment_order_id', 'po_' || i || 'b',"
+           "                            'seller_account', 'seller_2', 'amount_minor', 500)),"
+           "       '{}') c;"
+           "   PERFORM pay_finish('m_path', 'k' || i, l, 'co_' || i, 'EXECUTING',"
+           "       'cs_' || i, 'https://psp.example/pay', exp, NULL, 201, '{}');"
+           " END LOOP; END $$");
+    scanned = plans_scanned_since(d, before);
+    cr_expect_str_eq(scanned, "", "seven registrations scanned whole: %s", scanned);
+    OK0(d, "COMMIT");
+
+    OK0(d, "BEGIN");
+    before = plans_seq_scans(d);
+    OK0(d, "DO $$ BEGIN FOR i IN 1..7 LOOP"
+           "   PERFORM pay_event_keep('stripe', 'evt_' || i, 'CAPTURED',"
+           "       'checkout.session.completed', 'cs_' || i, 'm_path:co_' || i, 1500,"
+           "       'USD', 'pi_' || i, '', ARRAY['cs_' || i], convert_to('{}', 'UTF8'),"
+           "       '{}', 'k1');"
+           " END LOOP; END $$");
+    scanned = plans_scanned_since(d, before);
+    cr_expect_str_eq(scanned, "", "seven webhooks scanned whole: %s", scanned);
+    OK0(d, "COMMIT");
+
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FILTER (WHERE status = 'SUCCESS') || ' '"
+                             "       || (SELECT count(*) FROM ledger_transactions)"
+                             "  FROM checkouts"), "7 14");
 
     plans_drop(d);
 }
