@@ -526,20 +526,20 @@ plans_scanned_since(PGconn *d, const char *before)
 }
 
 /*
- * What a registration and a webhook send, each planned by a connection on
- * an empty database (a new gateway's first requests: the plans it keeps):
- * no statement of theirs, nested ones and triggers included, reads a table
- * whole.  The key look-ups are checked one by one above; this finds a
+ * What a registration, its webhook and a refund send, each planned by a
+ * connection on an empty database (a new gateway's first requests: the
+ * plans it keeps): no statement of theirs, nested ones and triggers
+ * included, reads a table whole.  The key look-ups are checked one by one above; this finds a
  * look-up written as a join (ledger_entries_balanced's was a hash join
  * over every ledger transaction).
  */
-Test(plans, a_registration_and_a_webhook_planned_on_an_empty_database_scan_no_table,
+Test(plans, a_registration_its_webhook_and_a_refund_planned_on_an_empty_database_scan_no_table,
      .timeout = 120,
      .description = "in a fresh database, seven registrations (pay_claim, "
-                    "pay_finish) in one transaction, then seven paid "
-                    "webhooks (pay_event_keep) in another: neither scans "
-                    "a table sequentially, and the webhooks booked their "
-                    "checkouts")
+                    "pay_finish) in one transaction, seven paid webhooks "
+                    "(pay_event_keep) in a second, seven refunds (claim, "
+                    "finish, their REFUND_SUCCEEDED event) in a third: none "
+                    "scans a table sequentially, and each booked its money")
 {
     PGconn      *d = plans_connect();
     const char  *before, *scanned;
@@ -583,6 +583,27 @@ Test(plans, a_registration_and_a_webhook_planned_on_an_empty_database_scan_no_ta
     cr_expect_str_eq(VAL0(d, "SELECT count(*) FILTER (WHERE status = 'SUCCESS') || ' '"
                              "       || (SELECT count(*) FROM ledger_transactions)"
                              "  FROM checkouts"), "7 14");
+
+    OK0(d, "BEGIN");
+    before = plans_seq_scans(d);
+    OK0(d, "DO $$ DECLARE r record; rid text; BEGIN FOR i IN 1..7 LOOP"
+           "   rid := 'rf_' || lpad(to_hex(i), 24, '0');"
+           "   SELECT * INTO r FROM pay_refund_claim('m_path', 'rk' || i,"
+           "       repeat('b', 64), 30, 86400, rid, 'po_' || i || 'a', 400, 'USD',"
+           "       NULL, '{}');"
+           "   PERFORM pay_refund_finish('m_path', 'rk' || i, r.lease, rid, true,"
+           "       're_psp_' || i, NULL, 201, '{}');"
+           "   PERFORM pay_event_keep('stripe', 'evt_re_' || i, 'REFUND_SUCCEEDED',"
+           "       'refund.updated', NULL, 'm_path:' || rid, 400, 'USD', NULL,"
+           "       're_psp_' || i, NULL, convert_to('{}', 'UTF8'), '{}', 'k1');"
+           " END LOOP; END $$");
+    scanned = plans_scanned_since(d, before);
+    cr_expect_str_eq(scanned, "", "seven refunds scanned whole: %s", scanned);
+    OK0(d, "COMMIT");
+
+    cr_expect_str_eq(VAL0(d, "SELECT count(*) FILTER (WHERE status = 'SUCCEEDED') || ' '"
+                             "       || (SELECT count(*) FROM ledger_transactions)"
+                             "  FROM refunds"), "7 21");
 
     plans_drop(d);
 }
