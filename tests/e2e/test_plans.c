@@ -11,9 +11,9 @@
  * registration's inserts make are such look-ups (SELECT 1 FROM ONLY t x
  * WHERE <key> FOR KEY SHARE OF x), planned once per connection.
  *
- * A look-up written as a join can go the same way: the last tests run a
- * registration's and a webhook's SQL, and the ledger's check of each
- * booking, and count the tables they scan whole.
+ * A look-up written as a join can go the same way: the last tests run the
+ * ledger's check of each booking, and a registration's, a webhook's and a
+ * refund's SQL, and count the tables they scan whole.
  *
  * The checks run in a database of their own, migrated by
  * bin/payments-migrate and left empty (but for the event inbox's partitions,
@@ -505,8 +505,8 @@ Test(plans, a_bookings_check_finds_its_transactions_by_their_keys,
 
 
 /* the sequential scans this backend made and has not reported yet, by
- * table (a JSON object): a backend reports its counts a second apart at
- * most, so the counts before a transaction can still be among them */
+ * table (a JSON object): a backend reports its counts at most once a
+ * second, so those of its earlier transactions can still be among them */
 static const char *
 plans_seq_scans(PGconn *d)
 {
